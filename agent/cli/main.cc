@@ -1,0 +1,2 @@
+#include <iostream>
+int main() { std::cout << "dsagent " DSAGENT_VERSION "\n"; }

@@ -1,0 +1,36 @@
+// Builds a Provider from plain options (the CLI fills them from the merged config). Kept free of
+// the config system so providers stay testable on their own.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "agent/providers/provider.h"
+
+namespace dsagent {
+
+struct RetryPolicy {
+  int max_attempts = 5;             // total HTTP attempts per call, including the first
+  int initial_backoff_ms = 500;     // doubled each attempt, with full jitter
+  int max_backoff_ms = 30000;       // cap for one wait (a larger Retry-After is capped too)
+  uint64_t jitter_seed = 0;         // 0 = random; tests fix it for reproducible delays
+};
+
+struct ProviderOptions {
+  std::string kind;      // "deepseek" | "deepseek-anthropic" | "openai-compatible"
+  std::string base_url;  // e.g. https://api.deepseek.com (no trailing /chat/completions)
+  std::string api_key;   // required for deepseek kinds; optional for openai-compatible
+  std::string api_key_env;  // the variable the key came from, named in errors ("DEEPSEEK_API_KEY")
+  RetryPolicy retry;
+  int connect_timeout_s = 30;
+  // A stream with no bytes at all (not even keep-alives) for this long is treated as cut.
+  int idle_timeout_s = 600;
+  // Fail with kModelMismatch when the echoed model differs from the requested one (DeepSeek's
+  // Anthropic endpoint silently maps unknown names to Flash).
+  bool check_served_model = true;
+};
+
+// Error kConfig for an unknown kind, a missing key (naming api_key_env) or a malformed base URL.
+Expected<std::unique_ptr<Provider>, ProviderError> MakeProvider(const ProviderOptions& options);
+
+}  // namespace dsagent

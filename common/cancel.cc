@@ -1,0 +1,32 @@
+#include "common/cancel.h"
+
+#include <csignal>
+#include <unistd.h>
+
+namespace dsagent {
+namespace {
+// The signal handler may only touch lock-free atomics; the shared_ptr below keeps the flag alive
+// for the rest of the process.
+std::shared_ptr<std::atomic<bool>> g_keep_alive;
+std::atomic<std::atomic<bool>*> g_flag{nullptr};
+std::atomic<bool> g_received{false};
+
+void OnSignal(int) {
+  if (g_received.exchange(true)) _exit(130);
+  if (auto* f = g_flag.load()) f->store(true);
+}
+}  // namespace
+
+void InstallInterruptHandler(const CancelToken& token) {
+  g_keep_alive = token.flag_;
+  g_flag.store(g_keep_alive.get());
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+bool InterruptReceived() { return g_received.load(); }
+
+}  // namespace dsagent

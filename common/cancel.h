@@ -1,0 +1,29 @@
+// CancelToken: a shared flag that long operations (HTTP calls, shell commands, the agent loop) poll
+// so that Ctrl-C stops the current step promptly. Thread-safe; cheap to copy (shared state).
+#pragma once
+
+#include <atomic>
+#include <memory>
+
+namespace dsagent {
+
+class CancelToken {
+ public:
+  CancelToken() : flag_(std::make_shared<std::atomic<bool>>(false)) {}
+  void Cancel() const { flag_->store(true); }
+  bool IsCancelled() const { return flag_->load(); }
+
+ private:
+  friend void InstallInterruptHandler(const CancelToken& token);
+  std::shared_ptr<std::atomic<bool>> flag_;
+};
+
+// Installs a SIGINT/SIGTERM handler that cancels `token`. The handler is async-signal-safe (it only
+// stores to an atomic). Call once from main(). A second SIGINT while already cancelled exits at once
+// with status 130, so a stuck operation can always be abandoned.
+void InstallInterruptHandler(const CancelToken& token);
+
+// True once InstallInterruptHandler's handler has seen a signal.
+bool InterruptReceived();
+
+}  // namespace dsagent

@@ -1,0 +1,58 @@
+#include "common/file_io.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <cstdlib>
+
+namespace dsagent {
+namespace {
+namespace fs = std::filesystem;
+
+class FileIoTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/dsagent_fileio_XXXXXX";
+    dir_ = mkdtemp(tmpl);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  fs::path dir_;
+};
+
+TEST_F(FileIoTest, WritesAndReadsBackCreatingParents) {
+  const fs::path p = dir_ / "a" / "b" / "c.txt";
+  ASSERT_TRUE(WriteFileAtomic(p, "hello\n"));
+  auto back = ReadFileToString(p);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(*back, "hello\n");
+  // No temp files left behind.
+  EXPECT_EQ(std::distance(fs::directory_iterator(p.parent_path()), fs::directory_iterator()), 1);
+}
+
+TEST_F(FileIoTest, OverwriteKeepsExecutableBit) {
+  const fs::path p = dir_ / "script.sh";
+  ASSERT_TRUE(WriteFileAtomic(p, "#!/bin/sh\n"));
+  fs::permissions(p, fs::perms::owner_all);
+  ASSERT_TRUE(WriteFileAtomic(p, "#!/bin/sh\necho hi\n"));
+  EXPECT_NE(fs::status(p).permissions() & fs::perms::owner_exec, fs::perms::none);
+}
+
+TEST_F(FileIoTest, ReadMissingFileNamesThePath) {
+  auto r = ReadFileToString(dir_ / "nope");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().find("nope"), std::string::npos);
+}
+
+TEST_F(FileIoTest, WriteIntoUnwritableDirectoryFailsAndLeavesOriginal) {
+  if (geteuid() == 0) GTEST_SKIP() << "root ignores directory permissions";
+  const fs::path p = dir_ / "ro" / "f.txt";
+  ASSERT_TRUE(WriteFileAtomic(p, "original"));
+  fs::permissions(dir_ / "ro", fs::perms::owner_read | fs::perms::owner_exec);
+  auto r = WriteFileAtomic(p, "new");
+  fs::permissions(dir_ / "ro", fs::perms::owner_all);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(*ReadFileToString(p), "original");
+}
+
+}  // namespace
+}  // namespace dsagent
