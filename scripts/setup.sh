@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git ca-certificates
-  libgit2-dev libboost-dev libboost-filesystem-dev libboost-system-dev
+  libgit2-dev libboost-dev libboost-filesystem-dev libboost-system-dev libboost-regex-dev
   libyaml-cpp-dev libcurl4-openssl-dev nlohmann-json3-dev libcpp-httplib-dev
   libcli11-dev libgtest-dev libgmock-dev
 )

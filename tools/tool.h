@@ -19,18 +19,18 @@ namespace dsagent {
 struct ToolContext {
   std::filesystem::path workspace;  // absolute, canonical; every path argument resolves inside it
   CancelToken cancel;
-  int bash_timeout_s = 120;           // default when the call gives none
-  int bash_max_timeout_s = 1800;      // upper bound a call may request
-  size_t output_cap_bytes = 30000;    // bash/grep output kept (head + tail with a marker)
+  int bash_timeout_s = 120;            // default when the call gives none
+  int bash_max_timeout_s = 1800;       // upper bound a call may request
+  size_t output_cap_bytes = 30000;     // bash/grep output kept (head + tail with a marker)
   size_t read_max_bytes = 256 * 1024;  // read_file refuses larger slices
-  size_t read_default_lines = 2000;   // read_file lines when no range is given
-  size_t list_max_entries = 2000;     // list_files/glob result cap
-  size_t grep_max_matches = 500;      // grep result cap
+  size_t read_default_lines = 2000;    // read_file lines when no range is given
+  size_t list_max_entries = 2000;      // list_files/glob result cap
+  size_t grep_max_matches = 500;       // grep result cap
 };
 
 struct ToolResult {
-  bool ok = true;       // false: the model gets the text as an error
-  std::string output;   // valid UTF-8, already capped; what the model sees
+  bool ok = true;      // false: the model gets the text as an error
+  std::string output;  // valid UTF-8, already capped; what the model sees
   // Optional machine-readable facts for the trace and UI (e.g. {"exit_code":1}, {"path":...}).
   Json details = Json::object();
 };

@@ -1,2 +1,109 @@
+// dsagent's entry point: parses the command line (CLI11) and dispatches to a subcommand.
+// Exit codes follow agent/core/termination.h; a command-line error is 2.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <filesystem>
 #include <iostream>
-int main() { std::cout << "dsagent " DSAGENT_VERSION "\n"; }
+
+#include "agent/cli/run_command.h"
+#include "agent/cli/session_command.h"
+#include "agent/config/config.h"
+#include "agent/core/termination.h"
+#include "common/cancel.h"
+
+namespace {
+
+int ConfigShowCommand(const std::string& repo) {
+  namespace fs = std::filesystem;
+  auto config = dsagent::Config::Load({.repo_dir = repo.empty() ? fs::current_path() : fs::path(repo),
+                                       .user_file = std::nullopt,
+                                       .env = dsagent::Config::ProcessEnvironment(),
+                                       .flags = {}});
+  if (!config) {
+    std::fprintf(stderr, "dsagent: %s\n", config.error().c_str());
+    return dsagent::kExitConfigAuth;
+  }
+  for (const auto& w : config->Warnings()) std::fprintf(stderr, "dsagent: warning: %s\n", w.c_str());
+  std::cout << config->Show();
+  return dsagent::kExitDone;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"dsagent: a coding agent for DeepSeek-V4 that keeps its raw trace in context"};
+  app.set_version_flag("--version", "dsagent " DSAGENT_VERSION);
+  app.require_subcommand(0, 1);
+
+  // run
+  dsagent::RunOptions run;
+  std::string provider, model, thinking, effort;
+  int max_steps = 0;
+  double max_cost = 0;
+  int timeout_s = 0;
+  auto* run_cmd = app.add_subcommand("run", "Run the agent headless on one task (CI-friendly)");
+  run_cmd->add_option("task", run.task, "The task; - reads it from stdin");
+  run_cmd->add_option("--repo", run.repo, "Workspace directory (default: current directory)");
+  run_cmd->add_option("--provider", provider, "deepseek | deepseek-anthropic | openai-compatible")
+      ->check(CLI::IsMember({"deepseek", "deepseek-anthropic", "openai-compatible"}));
+  run_cmd->add_option("--model", model, "Model id, e.g. deepseek-v4-flash or deepseek-v4-pro");
+  run_cmd->add_option("--thinking", thinking, "Thinking mode: on | off")
+      ->check(CLI::IsMember({"on", "off"}));
+  run_cmd->add_option("--effort", effort, "Reasoning effort: high | max")
+      ->check(CLI::IsMember({"high", "max"}));
+  run_cmd->add_option("--max-steps", max_steps, "Stop after N model calls")->check(CLI::PositiveNumber);
+  run_cmd->add_option("--max-cost", max_cost, "Stop once this run has spent USD")
+      ->check(CLI::PositiveNumber);
+  run_cmd->add_option("--timeout", timeout_s, "Stop after S seconds of wall time")
+      ->check(CLI::PositiveNumber);
+  run_cmd->add_option("--resume", run.resume, "Continue session ID from its trace");
+  run_cmd->add_option("--trace", run.trace_file, "Write/read the trace at FILE instead");
+  run_cmd->add_flag("--json", run.json, "Print exactly one JSON result object on stdout");
+  run_cmd->add_flag("-v,--verbose", run.verbose, "Also stream the model's reasoning to stderr");
+
+  // session
+  bool session_json = false;
+  std::string session_id;
+  auto* session_cmd = app.add_subcommand("session", "Inspect recorded sessions");
+  session_cmd->require_subcommand(1);
+  auto* session_list = session_cmd->add_subcommand("list", "List sessions, newest first");
+  session_list->add_flag("--json", session_json, "JSON output");
+  auto* session_show = session_cmd->add_subcommand("show", "Show one session's trace");
+  session_show->add_option("id", session_id, "Session id (a unique prefix is enough)")->required();
+  session_show->add_flag("--json", session_json, "Print the raw trace events (JSONL)");
+
+  // config
+  std::string config_repo;
+  auto* config_cmd = app.add_subcommand("config", "Inspect configuration");
+  config_cmd->require_subcommand(1);
+  auto* config_show =
+      config_cmd->add_subcommand("show", "Print the merged config with each value's source");
+  config_show->add_option("--repo", config_repo, "Repository whose .dsagent/config.yaml applies");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : dsagent::kExitUsage;
+  }
+
+  if (*run_cmd) {
+    if (!provider.empty()) run.flags.emplace_back("provider", provider);
+    if (!model.empty()) run.flags.emplace_back("model", model);
+    if (!thinking.empty()) run.flags.emplace_back("thinking", thinking == "on" ? "true" : "false");
+    if (!effort.empty()) run.flags.emplace_back("effort", effort);
+    if (max_steps > 0) run.flags.emplace_back("max_steps", std::to_string(max_steps));
+    if (max_cost > 0) run.flags.emplace_back("max_cost_usd", std::to_string(max_cost));
+    if (timeout_s > 0) run.flags.emplace_back("timeout_s", std::to_string(timeout_s));
+    dsagent::CancelToken cancel;
+    dsagent::InstallInterruptHandler(cancel);
+    return dsagent::RunCommand(run, cancel);
+  }
+  if (*session_list) return dsagent::SessionListCommand(session_json);
+  if (*session_show) return dsagent::SessionShowCommand(session_id, session_json);
+  if (*config_show) return ConfigShowCommand(config_repo);
+
+  std::cerr << app.help() << "\nThe interactive assistant is not built yet; use `dsagent run`.\n";
+  return dsagent::kExitUsage;
+}

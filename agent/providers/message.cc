@@ -6,10 +6,14 @@ namespace dsagent {
 
 const char* RoleName(Role role) {
   switch (role) {
-    case Role::kSystem: return "system";
-    case Role::kUser: return "user";
-    case Role::kAssistant: return "assistant";
-    case Role::kTool: return "tool";
+    case Role::kSystem:
+      return "system";
+    case Role::kUser:
+      return "user";
+    case Role::kAssistant:
+      return "assistant";
+    case Role::kTool:
+      return "tool";
   }
   return "user";
 }
@@ -45,7 +49,8 @@ Json MessageToJson(const Message& m) {
 Message MessageFromJson(const Json& j) {
   Message m;
   m.role = RoleFromName(j.at("role").get<std::string>());
-  if (j.contains("content") && j["content"].is_string()) m.content = j["content"].get<std::string>();
+  if (j.contains("content") && j["content"].is_string())
+    m.content = j["content"].get<std::string>();
   if (j.contains("reasoning_content") && j["reasoning_content"].is_string()) {
     m.reasoning = j["reasoning_content"].get<std::string>();
     m.has_reasoning = true;

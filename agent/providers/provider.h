@@ -18,8 +18,8 @@ namespace dsagent {
 
 // A lane is what the router chooses per call: which model, thinking on/off, and how hard to think.
 struct Lane {
-  std::string model;           // e.g. "deepseek-v4-flash"
-  bool thinking = true;        // DeepSeek: thinking {"type":"enabled"|"disabled"}
+  std::string model;            // e.g. "deepseek-v4-flash"
+  bool thinking = true;         // DeepSeek: thinking {"type":"enabled"|"disabled"}
   std::string effort = "high";  // "high" | "max" (ignored when thinking is off)
 
   bool operator==(const Lane&) const = default;

@@ -10,16 +10,16 @@
 namespace dsagent {
 
 struct RetryPolicy {
-  int max_attempts = 5;             // total HTTP attempts per call, including the first
-  int initial_backoff_ms = 500;     // doubled each attempt, with full jitter
-  int max_backoff_ms = 30000;       // cap for one wait (a larger Retry-After is capped too)
-  uint64_t jitter_seed = 0;         // 0 = random; tests fix it for reproducible delays
+  int max_attempts = 5;          // total HTTP attempts per call, including the first
+  int initial_backoff_ms = 500;  // doubled each attempt, with full jitter
+  int max_backoff_ms = 30000;    // cap for one wait (a larger Retry-After is capped too)
+  uint64_t jitter_seed = 0;      // 0 = random; tests fix it for reproducible delays
 };
 
 struct ProviderOptions {
-  std::string kind;      // "deepseek" | "deepseek-anthropic" | "openai-compatible"
-  std::string base_url;  // e.g. https://api.deepseek.com (no trailing /chat/completions)
-  std::string api_key;   // required for deepseek kinds; optional for openai-compatible
+  std::string kind;         // "deepseek" | "deepseek-anthropic" | "openai-compatible"
+  std::string base_url;     // e.g. https://api.deepseek.com (no trailing /chat/completions)
+  std::string api_key;      // required for deepseek kinds; optional for openai-compatible
   std::string api_key_env;  // the variable the key came from, named in errors ("DEEPSEEK_API_KEY")
   RetryPolicy retry;
   int connect_timeout_s = 30;

@@ -1,0 +1,28 @@
+// `dsagent run`: the headless agent, one task, one JSON envelope, meaningful exit codes.
+// The contract (flags, envelope fields, exit codes) is documented in README.md and kept stable.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/cancel.h"
+
+namespace dsagent {
+
+struct RunOptions {
+  std::string task;        // "-" reads stdin; may be empty only with `resume`
+  std::string repo;        // workspace; default: current directory (or the resumed session's repo)
+  std::string resume;      // session id to continue
+  std::string trace_file;  // explicit trace path instead of the sessions directory
+  bool json = false;       // print exactly one JSON object on stdout
+  bool verbose = false;    // stream reasoning to stderr too
+  // Command-line config overrides as (dotted key, value): provider, model, thinking, ...
+  std::vector<std::pair<std::string, std::string>> flags;
+};
+
+// Runs the agent and returns the process exit code. Never throws.
+int RunCommand(const RunOptions& options, const CancelToken& cancel);
+
+}  // namespace dsagent

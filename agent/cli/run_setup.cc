@@ -1,0 +1,59 @@
+#include "agent/cli/run_setup.h"
+
+#include "common/sha256.h"
+#include "common/xdg.h"
+
+namespace dsagent {
+
+ProviderOptions ProviderOptionsFromConfig(const Config& config) {
+  ProviderOptions o;
+  o.kind = config.GetString("provider");
+  const std::string p = "providers." + o.kind + ".";
+  // An unknown kind has no providers.<kind> section; MakeProvider reports it.
+  if (o.kind == "deepseek" || o.kind == "deepseek-anthropic" || o.kind == "openai-compatible") {
+    o.base_url = config.GetString(p + "base_url");
+    o.api_key = config.GetString(p + "api_key");
+    o.api_key_env = config.GetString(p + "api_key_env");
+    o.check_served_model = config.GetBool(p + "check_served_model");
+  }
+  o.retry.max_attempts = static_cast<int>(config.GetInt("retry.max_attempts"));
+  o.retry.initial_backoff_ms = static_cast<int>(config.GetInt("retry.initial_backoff_ms"));
+  o.retry.max_backoff_ms = static_cast<int>(config.GetInt("retry.max_backoff_ms"));
+  o.connect_timeout_s = static_cast<int>(config.GetInt("http.connect_timeout_s"));
+  o.idle_timeout_s = static_cast<int>(config.GetInt("http.idle_timeout_s"));
+  return o;
+}
+
+AgentSettings AgentSettingsFromConfig(const Config& config) {
+  AgentSettings s;
+  s.lane.model = config.GetString("model");
+  s.lane.thinking = config.GetBool("thinking");
+  s.lane.effort = config.GetString("effort");
+  s.limits.max_steps = static_cast<int>(config.GetInt("max_steps"));
+  s.limits.max_cost_usd = config.GetDouble("max_cost_usd");
+  s.limits.timeout_s = static_cast<int>(config.GetInt("timeout_s"));
+  s.max_output_tokens = config.GetInt("max_output_tokens");
+  return s;
+}
+
+ToolContext ToolContextFromConfig(const Config& config, const std::filesystem::path& workspace) {
+  ToolContext t;
+  t.workspace = workspace;
+  t.bash_timeout_s = static_cast<int>(config.GetInt("tools.bash_timeout_s"));
+  t.bash_max_timeout_s = static_cast<int>(config.GetInt("tools.bash_max_timeout_s"));
+  t.output_cap_bytes = static_cast<size_t>(config.GetInt("tools.output_cap_bytes"));
+  t.read_max_bytes = static_cast<size_t>(config.GetInt("tools.read_max_bytes"));
+  return t;
+}
+
+std::filesystem::path SessionsDir(const Config& config) {
+  const std::string dir = config.GetString("sessions.dir");
+  if (!dir.empty()) return dir;
+  return XdgDataHome() / "dsagent" / "sessions";
+}
+
+std::string RepoUserId(const std::filesystem::path& workspace) {
+  return "dsagent-" + Sha256Hex(workspace.string()).substr(0, 16);
+}
+
+}  // namespace dsagent

@@ -1,0 +1,24 @@
+// Turning the merged configuration into the pieces a run needs: provider options, the lane, limits,
+// tool limits and the sessions directory. Shared by `run` and (later) the interactive front end.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include "agent/config/config.h"
+#include "agent/core/agent_loop.h"
+#include "agent/providers/provider_factory.h"
+#include "tools/tool.h"
+
+namespace dsagent {
+
+ProviderOptions ProviderOptionsFromConfig(const Config& config);
+AgentSettings AgentSettingsFromConfig(const Config& config);
+ToolContext ToolContextFromConfig(const Config& config, const std::filesystem::path& workspace);
+std::filesystem::path SessionsDir(const Config& config);
+
+// "dsagent-" + 16 hex chars of SHA-256(canonical repo path): stable per repository, no PII, and
+// matching DeepSeek's user_id rule [A-Za-z0-9_-]+.
+std::string RepoUserId(const std::filesystem::path& workspace);
+
+}  // namespace dsagent

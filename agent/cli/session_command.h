@@ -1,0 +1,12 @@
+// `dsagent session list` and `dsagent session show ID`: read-only views of session traces.
+#pragma once
+
+#include <string>
+
+namespace dsagent {
+
+// Both return the process exit code; output on stdout, errors on stderr.
+int SessionListCommand(bool json);
+int SessionShowCommand(const std::string& id, bool json);
+
+}  // namespace dsagent

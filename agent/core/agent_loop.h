@@ -1,0 +1,68 @@
+// AgentLoop: the headless agent. Call the model with the context, run the tool calls it asks for,
+// append everything to the log and the trace, repeat until the model answers without tool calls
+// or a limit stops it. Every run ends with exactly one Termination.
+#pragma once
+
+#include <string>
+
+#include "agent/core/context.h"
+#include "agent/core/cost_ledger.h"
+#include "agent/core/termination.h"
+#include "agent/core/trace.h"
+#include "agent/providers/provider.h"
+#include "tools/registry.h"
+
+namespace dsagent {
+
+struct AgentLimits {
+  int max_steps = 100;        // model calls in this run
+  double max_cost_usd = 5.0;  // spend in this run; checked after each call
+  int timeout_s = 3600;       // wall time of this run; interrupts an in-flight call or tool
+};
+
+struct AgentSettings {
+  Lane lane;
+  AgentLimits limits;
+  int64_t max_output_tokens = 32768;
+  std::string user_id;  // stable per repository (cache isolation on DeepSeek)
+};
+
+// Progress callbacks (the CLI prints them to stderr). Called on the loop's thread.
+class AgentObserver : public StreamSink {
+ public:
+  virtual void OnStepStart(int /*step*/, const Lane& /*lane*/) {}
+  virtual void OnResponse(int /*step*/, const Response& /*response*/, double /*cost_usd*/) {}
+  virtual void OnToolStart(const ToolCall& /*call*/) {}
+  virtual void OnToolResult(const ToolCall& /*call*/, const ToolResult& /*result*/) {}
+};
+
+struct RunReport {
+  Termination termination;
+  std::string result;  // the final assistant text (the last one seen when stopped early)
+  int steps = 0;       // model calls made in this run
+  CostLedger ledger;
+};
+
+class AgentLoop {
+ public:
+  // All references must outlive the loop. `tool_context.cancel` is replaced by the run's token.
+  AgentLoop(Provider& provider, const ToolRegistry& tools, ToolContext tool_context,
+            TraceWriter& trace, const ModelCatalog& catalog);
+
+  // Runs until done or a limit. `cancel` (e.g. Ctrl-C) ends the run as "interrupted"; the wall-
+  // clock limit fires the same token internally and ends it as "timeout".
+  RunReport Run(Context& context, const AgentSettings& settings, AgentObserver& observer,
+                const CancelToken& cancel);
+
+ private:
+  // Appends `message` to the context and a trace event carrying it (+ `extra` fields).
+  bool Record(Context& context, Message message, Json extra, Termination* failure);
+
+  Provider& provider_;
+  const ToolRegistry& tools_;
+  ToolContext tool_context_;
+  TraceWriter& trace_;
+  const ModelCatalog& catalog_;
+};
+
+}  // namespace dsagent

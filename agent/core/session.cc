@@ -1,0 +1,120 @@
+#include "agent/core/session.h"
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <random>
+
+#include "agent/core/trace.h"
+
+namespace dsagent {
+namespace fs = std::filesystem;
+
+std::string NewSessionId() {
+  const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+  std::random_device rd;
+  char suffix[8];
+  std::snprintf(suffix, sizeof suffix, "%06x", rd() & 0xffffff);
+  return std::string(stamp) + "-" + suffix;
+}
+
+Expected<fs::path, std::string> FindSessionTrace(const fs::path& sessions_dir,
+                                                 const std::string& id) {
+  if (id.empty() || id.find('/') != std::string::npos || id.find("..") != std::string::npos) {
+    return MakeUnexpected("invalid session id '" + id + "'");
+  }
+  const fs::path exact = sessions_dir / (id + ".jsonl");
+  std::error_code ec;
+  if (fs::exists(exact, ec)) return exact;
+  std::vector<fs::path> matches;
+  for (const auto& entry : fs::directory_iterator(sessions_dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (entry.path().extension() == ".jsonl" && name.rfind(id, 0) == 0) {
+      matches.push_back(entry.path());
+    }
+  }
+  if (matches.size() == 1) return matches[0];
+  if (matches.empty()) {
+    return MakeUnexpected("no session '" + id + "' in " + sessions_dir.string() +
+                          " (see `dsagent session list`)");
+  }
+  return MakeUnexpected("session id '" + id + "' is ambiguous (" +
+                        std::to_string(matches.size()) + " sessions match)");
+}
+
+Expected<LoadedSession, std::string> LoadSession(const fs::path& trace_path) {
+  auto trace = ReadTrace(trace_path);
+  if (!trace) return MakeUnexpected(trace.error());
+  const auto& events = trace->events;
+  auto start = std::find_if(events.begin(), events.end(), [](const Json& e) {
+    return e.value("type", "") == "session_start";
+  });
+  if (start == events.end()) {
+    return MakeUnexpected(trace_path.string() + ": no session_start event (not a dsagent trace?)");
+  }
+  try {
+    LoadedSession s{start->at("session_id").get<std::string>(), *start,
+                    Context(start->at("system_prompt").get<std::string>(),
+                            ToolSpecsFromJson(start->at("tools"))),
+                    trace->torn_tail};
+    for (const Json& e : events) {
+      if (e.contains("message")) s.context.Append(MessageFromJson(e["message"]));
+    }
+    return s;
+  } catch (const Json::exception& e) {
+    return MakeUnexpected(trace_path.string() + ": malformed event: " + e.what());
+  } catch (const std::exception& e) {
+    return MakeUnexpected(trace_path.string() + ": " + e.what());
+  }
+}
+
+SessionSummary SummarizeTrace(const std::string& id, const std::vector<Json>& events) {
+  SessionSummary s;
+  s.id = id;
+  s.status = "incomplete";
+  for (const Json& e : events) {
+    const std::string type = e.value("type", "");
+    if (type == "session_start") {
+      s.started = e.value("ts", "");
+      s.repo = e.value("repo", "");
+    } else if (type == "message" && s.task.empty() && e.contains("message") &&
+               e["message"].value("role", "") == "user") {
+      s.task = e["message"].value("content", "");
+    } else if (type == "response") {
+      s.steps += 1;
+      s.cost_usd += e.value("cost_usd", 0.0);
+    } else if (type == "end") {
+      s.status = e.value("termination_reason", "incomplete");
+    } else if (type == "resume") {
+      s.status = "incomplete";
+    }
+  }
+  return s;
+}
+
+std::vector<SessionSummary> ListSessions(const fs::path& sessions_dir) {
+  std::vector<SessionSummary> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(sessions_dir, ec)) {
+    if (entry.path().extension() != ".jsonl") continue;
+    const std::string id = entry.path().stem().string();
+    auto trace = ReadTrace(entry.path());
+    if (!trace) {
+      SessionSummary s;
+      s.id = id;
+      s.status = "unreadable";
+      out.push_back(s);
+      continue;
+    }
+    out.push_back(SummarizeTrace(id, trace->events));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const SessionSummary& a, const SessionSummary& b) { return a.id > b.id; });
+  return out;
+}
+
+}  // namespace dsagent

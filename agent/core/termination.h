@@ -1,0 +1,35 @@
+// How a run ends: one termination reason per run, and the process exit code it maps to. This is
+// part of the `dsagent run` contract that CI bots rely on (documented in README.md).
+#pragma once
+
+#include <string>
+
+#include "agent/providers/provider.h"
+
+namespace dsagent {
+
+// Exit codes of `dsagent run`.
+enum ExitCode : int {
+  kExitDone = 0,
+  kExitError = 1,        // tool/trace/internal error
+  kExitUsage = 2,        // bad command line
+  kExitConfigAuth = 3,   // configuration, missing key, 401, 402
+  kExitApiFailure = 4,   // the API failed after retries or rejected the request
+  kExitLimit = 5,        // max steps / max cost / timeout reached
+  kExitInterrupted = 130,
+};
+
+struct Termination {
+  // "done", "max_steps", "max_cost", "timeout", "interrupted", or "error:<kind>".
+  std::string reason = "done";
+  std::string message;  // human-readable detail for errors (never a secret)
+
+  int ExitCode() const;
+  // "success", "limit", "interrupted" or "error" — the envelope's `status`.
+  std::string Status() const;
+};
+
+// error:<kind> termination for a provider failure (kind e.g. "auth", "rate_limited").
+Termination FromProviderError(const ProviderError& error);
+
+}  // namespace dsagent

@@ -1,0 +1,137 @@
+#include "agent/core/trace.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+
+#include "common/file_io.h"
+
+namespace dsagent {
+namespace fs = std::filesystem;
+
+std::string UtcTimestamp() {
+  const auto now = std::chrono::system_clock::now();
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  const std::time_t t = std::chrono::system_clock::to_time_t(now);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+  return buf;
+}
+
+namespace {
+std::string OsError(const fs::path& path, const char* what) {
+  return path.string() + ": " + what + ": " + std::strerror(errno);
+}
+
+// Cuts the file back to just after its last '\n' (drops a torn final line).
+bool TruncateTornTail(int fd) {
+  const off_t size = ::lseek(fd, 0, SEEK_END);
+  if (size <= 0) return true;
+  off_t pos = size;
+  char buf[4096];
+  while (pos > 0) {
+    const off_t chunk = std::min<off_t>(pos, sizeof buf);
+    if (::pread(fd, buf, static_cast<size_t>(chunk), pos - chunk) != chunk) return false;
+    for (off_t i = chunk - 1; i >= 0; --i) {
+      if (buf[i] == '\n') {
+        const off_t keep = pos - chunk + i + 1;
+        return keep == size || ::ftruncate(fd, keep) == 0;
+      }
+    }
+    pos -= chunk;
+  }
+  return ::ftruncate(fd, 0) == 0;
+}
+}  // namespace
+
+Expected<TraceWriter, std::string> TraceWriter::Open(const fs::path& path) {
+  std::error_code ec;
+  if (path.has_parent_path()) fs::create_directories(path.parent_path(), ec);
+  if (ec) return MakeUnexpected(path.parent_path().string() + ": " + ec.message());
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) return MakeUnexpected(OsError(path, "cannot open trace"));
+  if (!TruncateTornTail(fd)) {
+    std::string err = OsError(path, "cannot repair torn trace tail");
+    ::close(fd);
+    return MakeUnexpected(err);
+  }
+  return TraceWriter(path, fd);
+}
+
+TraceWriter::TraceWriter(TraceWriter&& other) noexcept
+    : path_(std::move(other.path_)), fd_(other.fd_) {
+  other.fd_ = -1;
+}
+
+TraceWriter& TraceWriter::operator=(TraceWriter&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    path_ = std::move(other.path_);
+    fd_ = other.fd_;
+    other.fd_ = -1;
+  }
+  return *this;
+}
+
+TraceWriter::~TraceWriter() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Expected<Ok, std::string> TraceWriter::Append(Json event) {
+  event["ts"] = UtcTimestamp();
+  std::string line = CanonicalJson(event);
+  line.push_back('\n');
+  size_t off = 0;
+  while (off < line.size()) {
+    const ssize_t n = ::write(fd_, line.data() + off, line.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return MakeUnexpected(OsError(path_, "cannot append to trace"));
+    }
+    off += static_cast<size_t>(n);
+  }
+  if (::fdatasync(fd_) != 0) return MakeUnexpected(OsError(path_, "cannot sync trace"));
+  return Ok{};
+}
+
+Expected<TraceContents, std::string> ReadTrace(const fs::path& path) {
+  auto text = ReadFileToString(path);
+  if (!text) return MakeUnexpected(text.error());
+  TraceContents out;
+  const std::string& s = *text;
+  size_t start = 0;
+  size_t line_no = 0;
+  while (start < s.size()) {
+    size_t end = s.find('\n', start);
+    const bool complete = end != std::string::npos;
+    if (!complete) end = s.size();
+    ++line_no;
+    const std::string_view line(s.data() + start, end - start);
+    const bool last = !complete || end + 1 >= s.size();
+    if (!line.empty()) {
+      Json j = Json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (j.is_discarded() || !j.is_object() || !complete) {
+        if (!last) {
+          return MakeUnexpected(path.string() + ": line " + std::to_string(line_no) +
+                                " is not valid JSON (the trace is damaged)");
+        }
+        out.torn_tail = true;
+      } else {
+        out.events.push_back(std::move(j));
+      }
+    }
+    start = end + 1;
+  }
+  return out;
+}
+
+}  // namespace dsagent

@@ -1,0 +1,53 @@
+// The session trace: one JSON event per line, appended, flushed and fsync'd per event. It is the
+// source of truth for resume, `session show`, costs and (later) evals and routing experiments.
+// Secrets never enter it: callers pass events built from messages and usage, never headers/config.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "common/expected.h"
+#include "common/json.h"
+
+namespace dsagent {
+
+// Appends events to a trace file. Not thread-safe; one writer per session at a time.
+class TraceWriter {
+ public:
+  // Opens (creating parents and the file if needed) for appending. A torn last line left by a
+  // crash is cut off first so the next event starts on a clean line. Error: message with the path.
+  static Expected<TraceWriter, std::string> Open(const std::filesystem::path& path);
+
+  TraceWriter(TraceWriter&& other) noexcept;
+  TraceWriter& operator=(TraceWriter&& other) noexcept;
+  TraceWriter(const TraceWriter&) = delete;
+  TraceWriter& operator=(const TraceWriter&) = delete;
+  ~TraceWriter();
+
+  // Writes `event` plus a "ts" field (UTC, ISO 8601 with ms) as one line, then fsyncs. Error: the OS
+  // error (e.g. disk full); the file then still ends on a complete line or a torn one that readers
+  // and the next Open() ignore.
+  Expected<Ok, std::string> Append(Json event);
+
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  TraceWriter(std::filesystem::path path, int fd) : path_(std::move(path)), fd_(fd) {}
+  std::filesystem::path path_;
+  int fd_ = -1;
+};
+
+struct TraceContents {
+  std::vector<Json> events;
+  bool torn_tail = false;  // the last line was incomplete or unparseable and was ignored
+};
+
+// Reads every event. A torn or unparseable LAST line is ignored (a crash mid-write); an
+// unparseable line elsewhere is an error naming the line number (the file was damaged).
+Expected<TraceContents, std::string> ReadTrace(const std::filesystem::path& path);
+
+// Current UTC time as "2026-11-23T19:02:13.123Z".
+std::string UtcTimestamp();
+
+}  // namespace dsagent

@@ -1,0 +1,206 @@
+#include "agent/providers/http_client.h"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cstdlib>
+#include <mutex>
+
+namespace dsagent {
+namespace {
+
+constexpr size_t kMaxErrorBodyBytes = 64 * 1024;
+// How often the transfer loop wakes up to look at the CancelToken while the socket is quiet.
+constexpr int kCancelPollMs = 50;
+
+void EnsureCurlGlobalInit() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+struct Transfer {
+  const BodyCallback* on_body = nullptr;
+  // The last time any response byte (header or body) arrived; the idle limit is measured from it.
+  std::chrono::steady_clock::time_point last_byte_at;
+  const CancelToken* cancel = nullptr;
+  HttpResult result;
+  bool aborted_by_body = false;
+  bool cancelled = false;
+};
+
+std::string Trim(std::string_view s) {
+  size_t b = 0, e = s.size();
+  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
+  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
+  return std::string(s.substr(b, e - b));
+}
+
+std::string Lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+size_t OnHeader(char* data, size_t size, size_t count, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  const size_t n = size * count;
+  t->last_byte_at = std::chrono::steady_clock::now();
+  std::string_view line(data, n);
+  if (line.rfind("HTTP/", 0) == 0) {
+    // A new status line (after 100-continue or a proxy hop): forget the previous response.
+    const size_t sp = line.find(' ');
+    t->result.status =
+        sp == std::string_view::npos ? 0 : std::atoi(std::string(line.substr(sp + 1, 3)).c_str());
+    t->result.retry_after_s.reset();
+    t->result.request_id.clear();
+    return n;
+  }
+  const size_t colon = line.find(':');
+  if (colon == std::string_view::npos) return n;
+  const std::string name = Lower(Trim(line.substr(0, colon)));
+  const std::string value = Trim(line.substr(colon + 1));
+  if (name == "retry-after") {
+    if (!value.empty() &&
+        std::all_of(value.begin(), value.end(), [](unsigned char c) { return std::isdigit(c); })) {
+      t->result.retry_after_s = std::atoi(value.c_str());
+    }
+  } else if (name == "x-request-id" || (name == "request-id" && t->result.request_id.empty())) {
+    t->result.request_id = value;
+  }
+  return n;
+}
+
+size_t OnBody(char* data, size_t size, size_t count, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  const size_t n = size * count;
+  t->last_byte_at = std::chrono::steady_clock::now();
+  if (t->result.status >= 200 && t->result.status < 300) {
+    if (!(*t->on_body)(std::string_view(data, n))) {
+      t->aborted_by_body = true;
+      return 0;  // makes curl stop with CURLE_WRITE_ERROR
+    }
+  } else if (t->result.error_body.size() < kMaxErrorBodyBytes) {
+    t->result.error_body.append(data,
+                                std::min(n, kMaxErrorBodyBytes - t->result.error_body.size()));
+  }
+  return n;
+}
+
+int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  auto* t = static_cast<Transfer*>(user);
+  if (t->cancel->IsCancelled()) {
+    t->cancelled = true;
+    return 1;  // CURLE_ABORTED_BY_CALLBACK
+  }
+  return 0;
+}
+
+struct CurlHandles {
+  CURL* easy = nullptr;
+  CURLM* multi = nullptr;
+  curl_slist* headers = nullptr;
+  ~CurlHandles() {
+    if (multi && easy) curl_multi_remove_handle(multi, easy);
+    if (easy) curl_easy_cleanup(easy);
+    if (multi) curl_multi_cleanup(multi);
+    if (headers) curl_slist_free_all(headers);
+  }
+};
+
+}  // namespace
+
+HttpResult HttpPost(const HttpRequest& request, const BodyCallback& on_body,
+                    const CancelToken& cancel) {
+  EnsureCurlGlobalInit();
+  Transfer t;
+  t.on_body = &on_body;
+  t.cancel = &cancel;
+  if (cancel.IsCancelled()) {
+    t.result.outcome = HttpResult::Outcome::kCancelled;
+    return t.result;
+  }
+
+  CurlHandles h;
+  h.easy = curl_easy_init();
+  h.multi = curl_multi_init();
+  if (!h.easy || !h.multi) {
+    t.result.transport_error = "could not initialise libcurl";
+    return t.result;
+  }
+  for (const auto& line : request.headers) h.headers = curl_slist_append(h.headers, line.c_str());
+  // curl adds "Expect: 100-continue" to large POSTs; it only costs a round trip here.
+  h.headers = curl_slist_append(h.headers, "Expect:");
+
+  char error_buffer[CURL_ERROR_SIZE] = {0};
+  curl_easy_setopt(h.easy, CURLOPT_URL, request.url.c_str());
+  curl_easy_setopt(h.easy, CURLOPT_POST, 1L);
+  curl_easy_setopt(h.easy, CURLOPT_POSTFIELDS, request.body.data());
+  curl_easy_setopt(h.easy, CURLOPT_POSTFIELDSIZE_LARGE,
+                   static_cast<curl_off_t>(request.body.size()));
+  curl_easy_setopt(h.easy, CURLOPT_HTTPHEADER, h.headers);
+  curl_easy_setopt(h.easy, CURLOPT_HEADERFUNCTION, OnHeader);
+  curl_easy_setopt(h.easy, CURLOPT_HEADERDATA, &t);
+  curl_easy_setopt(h.easy, CURLOPT_WRITEFUNCTION, OnBody);
+  curl_easy_setopt(h.easy, CURLOPT_WRITEDATA, &t);
+  curl_easy_setopt(h.easy, CURLOPT_XFERINFOFUNCTION, OnProgress);
+  curl_easy_setopt(h.easy, CURLOPT_XFERINFODATA, &t);
+  curl_easy_setopt(h.easy, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(h.easy, CURLOPT_NOSIGNAL, 1L);  // required when several threads use curl
+  curl_easy_setopt(h.easy, CURLOPT_CONNECTTIMEOUT, static_cast<long>(request.connect_timeout_s));
+  curl_easy_setopt(h.easy, CURLOPT_ERRORBUFFER, error_buffer);
+  curl_easy_setopt(h.easy, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_multi_add_handle(h.multi, h.easy);
+
+  // The multi interface instead of curl_easy_perform: easy_perform sleeps up to a second between
+  // progress callbacks when the socket is quiet, which would make Ctrl-C feel sluggish.
+  // The idle limit is enforced here rather than with CURLOPT_LOW_SPEED_*: curl averages speed
+  // over several seconds (the upload counts too), which would stretch a 1 s limit to ~6 s.
+  const auto idle_limit = std::chrono::seconds(std::max(1, request.idle_timeout_s));
+  t.last_byte_at = std::chrono::steady_clock::now();
+  int running = 1;
+  while (true) {
+    CURLMcode mc = curl_multi_perform(h.multi, &running);
+    if (mc != CURLM_OK) {
+      t.result.transport_error = curl_multi_strerror(mc);
+      return t.result;
+    }
+    if (running == 0) break;
+    if (cancel.IsCancelled()) {
+      t.result.outcome = HttpResult::Outcome::kCancelled;
+      return t.result;
+    }
+    if (std::chrono::steady_clock::now() - t.last_byte_at > idle_limit) {
+      // A stalled stream: reported as a transport failure, which the caller retries as cut.
+      t.result.outcome = HttpResult::Outcome::kTransport;
+      t.result.transport_error =
+          "no data received for " + std::to_string(idle_limit.count()) + " s (idle timeout)";
+      return t.result;
+    }
+    mc = curl_multi_poll(h.multi, nullptr, 0, kCancelPollMs, nullptr);
+    if (mc != CURLM_OK) {
+      t.result.transport_error = curl_multi_strerror(mc);
+      return t.result;
+    }
+  }
+
+  CURLcode code = CURLE_OK;
+  int queued = 0;
+  while (CURLMsg* msg = curl_multi_info_read(h.multi, &queued)) {
+    if (msg->msg == CURLMSG_DONE) code = msg->data.result;
+  }
+  if (t.cancelled || cancel.IsCancelled()) {
+    t.result.outcome = HttpResult::Outcome::kCancelled;
+  } else if (t.aborted_by_body) {
+    t.result.outcome = HttpResult::Outcome::kAborted;
+  } else if (code != CURLE_OK) {
+    t.result.outcome = HttpResult::Outcome::kTransport;
+    t.result.transport_error = error_buffer[0] ? error_buffer : curl_easy_strerror(code);
+  } else {
+    t.result.outcome = HttpResult::Outcome::kCompleted;
+  }
+  return t.result;
+}
+
+}  // namespace dsagent

@@ -1,0 +1,51 @@
+// One streaming HTTP POST over libcurl, cancellable from another thread. Providers use it for every
+// model call; it knows nothing about JSON, SSE or retries.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/cancel.h"
+
+namespace dsagent {
+
+struct HttpRequest {
+  std::string url;
+  // Full header lines ("Authorization: Bearer ..."). Never logged and never copied into errors.
+  std::vector<std::string> headers;
+  std::string body;
+  int connect_timeout_s = 30;
+  // The transfer fails as kTransport when no response byte at all (headers, body, keep-alive
+  // comments) arrives for this long, counted from the start of the call. Minimum 1 s.
+  int idle_timeout_s = 600;
+};
+
+struct HttpResult {
+  enum class Outcome {
+    kCompleted,  // the server answered and the body ended normally (any status)
+    kTransport,  // connect failure, reset, stall past idle_timeout_s, body cut mid-way
+    kCancelled,  // the CancelToken fired
+    kAborted,    // the body callback returned false
+  };
+  Outcome outcome = Outcome::kTransport;
+  int status = 0;                    // HTTP status of the final response; 0 if none arrived
+  std::optional<int> retry_after_s;  // Retry-After in seconds (the HTTP-date form is ignored)
+  std::string request_id;            // x-request-id (or request-id) response header, if any
+  std::string error_body;            // body of a non-2xx answer, at most 64 KiB
+  std::string transport_error;       // curl's description when outcome == kTransport
+};
+
+// Called with each piece of a 2xx response body as it arrives, at arbitrary byte boundaries.
+// Return false to abort the transfer (the result is then Outcome::kAborted).
+using BodyCallback = std::function<bool(std::string_view bytes)>;
+
+// Performs one POST. Never throws. Cancellation is noticed within ~50 ms, also while waiting for a
+// server that sends nothing. Thread-safe: every call uses its own curl handles (curl's global
+// initialisation happens once, on first use).
+HttpResult HttpPost(const HttpRequest& request, const BodyCallback& on_body,
+                    const CancelToken& cancel);
+
+}  // namespace dsagent

@@ -1,0 +1,53 @@
+#include "agent/providers/provider_factory.h"
+
+#include "agent/providers/anthropic_messages.h"
+#include "agent/providers/chat_completions.h"
+#include "agent/providers/http_provider.h"
+
+namespace dsagent {
+namespace {
+
+ProviderError ConfigError(std::string message) {
+  return {ProviderErrorKind::kConfig, 0, std::move(message)};
+}
+
+bool StartsWith(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
+
+}  // namespace
+
+Expected<std::unique_ptr<Provider>, ProviderError> MakeProvider(const ProviderOptions& options) {
+  std::unique_ptr<WireFormat> wire;
+  if (options.kind == "deepseek") {
+    wire = std::make_unique<ChatCompletionsWire>(DeepSeekDialect());
+  } else if (options.kind == "deepseek-anthropic") {
+    wire = std::make_unique<AnthropicMessagesWire>();
+  } else if (options.kind == "openai-compatible") {
+    wire = std::make_unique<ChatCompletionsWire>(OpenAiCompatibleDialect());
+  } else {
+    return MakeUnexpected(ConfigError("unknown provider '" + options.kind +
+                                      "': expected deepseek, deepseek-anthropic or "
+                                      "openai-compatible"));
+  }
+
+  ProviderOptions o = options;
+  while (!o.base_url.empty() && o.base_url.back() == '/') o.base_url.pop_back();
+  const bool http = StartsWith(o.base_url, "http://") && o.base_url.size() > 7;
+  const bool https = StartsWith(o.base_url, "https://") && o.base_url.size() > 8;
+  if (!http && !https) {
+    return MakeUnexpected(ConfigError("providers." + options.kind + ".base_url '" +
+                                      options.base_url + "' is not an http:// or https:// URL"));
+  }
+  if (options.kind == "deepseek-anthropic" && o.base_url.size() > 10 &&
+      o.base_url.compare(o.base_url.size() - 10, 10, "/anthropic") == 0) {
+    // Users copy DeepSeek's documented ANTHROPIC_BASE_URL; the wire format appends /anthropic.
+    o.base_url.resize(o.base_url.size() - 10);
+  }
+  if (StartsWith(options.kind, "deepseek") && o.api_key.empty()) {
+    const std::string env = o.api_key_env.empty() ? "DEEPSEEK_API_KEY" : o.api_key_env;
+    return MakeUnexpected(ConfigError(env + " is not set: export it or set providers." +
+                                      options.kind + ".api_key in config"));
+  }
+  return std::unique_ptr<Provider>(std::make_unique<HttpProvider>(std::move(wire), std::move(o)));
+}
+
+}  // namespace dsagent

@@ -1,0 +1,67 @@
+// The binary's surface outside `run`: version, help, usage errors, `config show`.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tests/agent/cli/dsagent_process.h"
+
+namespace dsagent::testing {
+namespace {
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+TEST(CliBasicsTest, VersionAndHelp) {
+  Sandbox box;
+  auto v = RunDsagent({"--version"}, box.Env({}), box.repo());
+  EXPECT_EQ(v.exit_code, 0);
+  EXPECT_THAT(v.out, HasSubstr("dsagent 0."));
+  auto h = RunDsagent({"--help"}, box.Env({}), box.repo());
+  EXPECT_EQ(h.exit_code, 0);
+  EXPECT_THAT(h.out, HasSubstr("run"));
+  EXPECT_THAT(h.out, HasSubstr("session"));
+  auto rh = RunDsagent({"run", "--help"}, box.Env({}), box.repo());
+  EXPECT_EQ(rh.exit_code, 0);
+  for (const char* flag : {"--repo", "--provider", "--model", "--thinking", "--effort",
+                           "--max-steps", "--max-cost", "--timeout", "--json", "--resume"}) {
+    EXPECT_THAT(rh.out, HasSubstr(flag));
+  }
+}
+
+TEST(CliBasicsTest, UsageErrorsExitWith2) {
+  Sandbox box;
+  EXPECT_EQ(RunDsagent({"run", "--no-such-flag", "x"}, box.Env({}), box.repo()).exit_code, 2);
+  EXPECT_EQ(RunDsagent({"run", "--thinking", "maybe", "x"}, box.Env({}), box.repo()).exit_code, 2);
+  auto no_task = RunDsagent({"run", "--json"}, box.Env({}), box.repo());
+  EXPECT_EQ(no_task.exit_code, 2);
+  EXPECT_THAT(no_task.err, HasSubstr("TASK"));
+  auto bad_repo = RunDsagent({"run", "--repo", "/nonexistent/dir", "x"}, box.Env({}), box.repo());
+  EXPECT_EQ(bad_repo.exit_code, 2);
+  auto bad_session = RunDsagent({"session", "show", "nope"}, box.Env({}), box.repo());
+  EXPECT_EQ(bad_session.exit_code, 2);
+}
+
+TEST(CliBasicsTest, ConfigShowMergesLayersWithSourcesAndMasksKeys) {
+  Sandbox box;
+  box.WriteRepoFile(".dsagent/config.yaml", "max_steps: 7\n");
+  auto r = RunDsagent({"config", "show"},
+                      box.Env({{"DEEPSEEK_API_KEY", "sk-supersecret-9876"},
+                               {"DSAGENT_MODEL", "deepseek-v4-pro"}}),
+                      box.repo());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, Not(HasSubstr("sk-supersecret-9876")));
+  EXPECT_THAT(r.out, HasSubstr("9876"));
+  EXPECT_THAT(r.out, HasSubstr("deepseek-v4-pro"));
+  EXPECT_THAT(r.out, HasSubstr("DSAGENT_MODEL"));
+  EXPECT_THAT(r.out, HasSubstr("max_steps = 7"));
+  EXPECT_THAT(r.out, HasSubstr(".dsagent/config.yaml"));
+}
+
+TEST(CliBasicsTest, BadRepoConfigIsAConfigError) {
+  Sandbox box;
+  box.WriteRepoFile(".dsagent/config.yaml", "max_stepz: 7\n");
+  auto r = RunDsagent({"run", "--json", "x"}, box.Env({{"DEEPSEEK_API_KEY", "k"}}), box.repo());
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_THAT(r.err, HasSubstr("max_stepz"));
+}
+
+}  // namespace
+}  // namespace dsagent::testing

@@ -1,0 +1,93 @@
+#include "agent/core/session.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <regex>
+
+#include "agent/core/trace.h"
+#include "tests/agent/core/temp_dir.h"
+
+namespace dsagent {
+namespace {
+
+void WriteSession(const std::filesystem::path& path, const std::string& id, bool finished) {
+  auto w = TraceWriter::Open(path);
+  ASSERT_TRUE(w);
+  Context ctx("SYS", {{"bash", "Runs.", Json{{"type", "object"}}}});
+  ASSERT_TRUE(w->Append({{"type", "session_start"},
+                         {"session_id", id},
+                         {"repo", "/r"},
+                         {"system_prompt", "SYS"},
+                         {"tools", ToolSpecsToJson(ctx.tools())}}));
+  ASSERT_TRUE(w->Append({{"type", "message"}, {"message", MessageToJson(UserMessage("fix it"))}}));
+  Message a;
+  a.role = Role::kAssistant;
+  a.reasoning = "think";
+  a.has_reasoning = true;
+  a.tool_calls = {{"c1", "bash", "{\"command\":\"make\"}"}};
+  ASSERT_TRUE(w->Append({{"type", "response"}, {"cost_usd", 0.5}, {"message", MessageToJson(a)}}));
+  if (finished) {
+    ASSERT_TRUE(w->Append(
+        {{"type", "tool"}, {"message", MessageToJson(ToolResultMessage("c1", "ok"))}}));
+    ASSERT_TRUE(w->Append({{"type", "end"}, {"termination_reason", "done"}}));
+  }
+}
+
+TEST(SessionTest, NewIdsAreSortableAndDistinct) {
+  const std::string a = NewSessionId(), b = NewSessionId();
+  EXPECT_TRUE(std::regex_match(a, std::regex(R"(\d{8}-\d{6}-[0-9a-f]{6})"))) << a;
+  EXPECT_NE(a, b);
+}
+
+TEST(SessionTest, LoadRebuildsTheContextExactly) {
+  TempDir dir;
+  WriteSession(dir.path() / "s1.jsonl", "s1", /*finished=*/false);
+  auto s = LoadSession(dir.path() / "s1.jsonl");
+  ASSERT_TRUE(s) << s.error();
+  EXPECT_EQ(s->id, "s1");
+  EXPECT_EQ(s->context.system_prompt(), "SYS");
+  ASSERT_EQ(s->context.tools().size(), 1u);
+  ASSERT_EQ(s->context.log().size(), 2u);
+  EXPECT_EQ(s->context.log()[1].reasoning, "think");
+  EXPECT_EQ(s->context.log()[1].tool_calls[0].arguments, "{\"command\":\"make\"}");
+  EXPECT_EQ(s->context.UnansweredToolCalls().size(), 1u);
+}
+
+TEST(SessionTest, FindAcceptsUniquePrefixAndRejectsHostileIds) {
+  TempDir dir;
+  WriteSession(dir.path() / "20260101-000000-aaaaaa.jsonl", "20260101-000000-aaaaaa", true);
+  WriteSession(dir.path() / "20260101-000000-abbbbb.jsonl", "20260101-000000-abbbbb", true);
+  EXPECT_TRUE(FindSessionTrace(dir.path(), "20260101-000000-aa"));
+  auto ambiguous = FindSessionTrace(dir.path(), "20260101-000000-a");
+  ASSERT_FALSE(ambiguous);
+  EXPECT_NE(ambiguous.error().find("ambiguous"), std::string::npos);
+  EXPECT_FALSE(FindSessionTrace(dir.path(), "../etc/passwd"));
+  EXPECT_FALSE(FindSessionTrace(dir.path(), "zzz"));
+}
+
+TEST(SessionTest, ListSummarisesNewestFirstAndFlagsDamage) {
+  TempDir dir;
+  WriteSession(dir.path() / "20260101-000000-aaaaaa.jsonl", "20260101-000000-aaaaaa", true);
+  WriteSession(dir.path() / "20260102-000000-bbbbbb.jsonl", "20260102-000000-bbbbbb", false);
+  std::ofstream(dir.path() / "20260103-000000-cccccc.jsonl") << "garbage\n{}\n";
+  auto list = ListSessions(dir.path());
+  ASSERT_EQ(list.size(), 3u);
+  EXPECT_EQ(list[0].status, "unreadable");
+  EXPECT_EQ(list[1].status, "incomplete");
+  EXPECT_EQ(list[2].status, "done");
+  EXPECT_EQ(list[2].task, "fix it");
+  EXPECT_EQ(list[2].steps, 1);
+  EXPECT_DOUBLE_EQ(list[2].cost_usd, 0.5);
+}
+
+TEST(SessionTest, TraceWithoutStartIsAClearError) {
+  TempDir dir;
+  std::ofstream(dir.path() / "x.jsonl") << "{\"type\":\"message\"}\n";
+  auto s = LoadSession(dir.path() / "x.jsonl");
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.error().find("session_start"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace dsagent

@@ -1,0 +1,71 @@
+#include "agent/providers/provider_factory.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace dsagent {
+namespace {
+
+using ::testing::HasSubstr;
+
+ProviderOptions Options(std::string kind) {
+  ProviderOptions o;
+  o.kind = std::move(kind);
+  o.base_url = "https://api.deepseek.com";
+  o.api_key = "sk-test";
+  o.api_key_env = "DEEPSEEK_API_KEY";
+  return o;
+}
+
+TEST(ProviderFactoryTest, BuildsEachKind) {
+  for (const char* kind : {"deepseek", "deepseek-anthropic", "openai-compatible"}) {
+    auto p = MakeProvider(Options(kind));
+    ASSERT_TRUE(p.has_value()) << kind << ": " << p.error().message;
+    EXPECT_EQ((*p)->Name(), kind);
+  }
+}
+
+TEST(ProviderFactoryTest, UnknownKindIsAConfigError) {
+  auto p = MakeProvider(Options("openai"));
+  ASSERT_FALSE(p.has_value());
+  EXPECT_EQ(p.error().kind, ProviderErrorKind::kConfig);
+  EXPECT_THAT(p.error().message, HasSubstr("openai"));
+  EXPECT_THAT(p.error().message, HasSubstr("deepseek-anthropic"));
+}
+
+TEST(ProviderFactoryTest, MissingKeyNamesTheVariable) {
+  for (const char* kind : {"deepseek", "deepseek-anthropic"}) {
+    ProviderOptions o = Options(kind);
+    o.api_key.clear();
+    auto p = MakeProvider(o);
+    ASSERT_FALSE(p.has_value());
+    EXPECT_EQ(p.error().kind, ProviderErrorKind::kConfig);
+    EXPECT_THAT(p.error().message, HasSubstr("DEEPSEEK_API_KEY is not set"));
+    EXPECT_THAT(p.error().message, HasSubstr(std::string("providers.") + kind + ".api_key"));
+  }
+  ProviderOptions custom = Options("deepseek");
+  custom.api_key.clear();
+  custom.api_key_env = "MY_DS_KEY";
+  EXPECT_THAT(MakeProvider(custom).error().message, HasSubstr("MY_DS_KEY is not set"));
+}
+
+TEST(ProviderFactoryTest, OpenAiCompatibleNeedsNoKey) {
+  ProviderOptions o = Options("openai-compatible");
+  o.api_key.clear();
+  o.base_url = "http://127.0.0.1:8000/v1/";
+  EXPECT_TRUE(MakeProvider(o).has_value());
+}
+
+TEST(ProviderFactoryTest, BaseUrlMustBeHttp) {
+  for (const char* url : {"api.deepseek.com", "ftp://api.deepseek.com", "", "https://"}) {
+    ProviderOptions o = Options("deepseek");
+    o.base_url = url;
+    auto p = MakeProvider(o);
+    ASSERT_FALSE(p.has_value()) << url;
+    EXPECT_EQ(p.error().kind, ProviderErrorKind::kConfig);
+    EXPECT_THAT(p.error().message, HasSubstr("base_url"));
+  }
+}
+
+}  // namespace
+}  // namespace dsagent

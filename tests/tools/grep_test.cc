@@ -1,0 +1,106 @@
+#include "tools/grep.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tests/tools/tool_test_util.h"
+
+namespace dsagent {
+namespace {
+using ::testing::HasSubstr;
+
+class GrepTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ws_.Write(".gitignore", "ignored/\n");
+    ws_.Write("b.txt", "nothing\nTODO: b\n");
+    ws_.Write("a.txt", "one\nTODO: first\nthree\nTODO: second\n");
+    ws_.Write("src/x.py", "# todo lower\nprint('TODO')\n");
+    ws_.Write("ignored/y.txt", "TODO: hidden\n");
+    ws_.Write("blob.bin", std::string("TODO\0binary", 11));
+    ASSERT_EQ(ws_.Git("init -q"), 0);
+  }
+  ToolResult Grep(Json args) { return tool_->Run(args, ctx_); }
+
+  testing::TempWorkspace ws_;
+  ToolContext ctx_ = ws_.Context();
+  std::unique_ptr<Tool> tool_ = MakeGrepTool();
+};
+
+TEST_F(GrepTest, SortedByPathThenLineSkippingIgnoredAndBinary) {
+  ToolResult r = Grep({{"pattern", "TODO"}});
+  ASSERT_TRUE(r.ok) << r.output;
+  EXPECT_EQ(r.output,
+            "a.txt:2:TODO: first\na.txt:4:TODO: second\nb.txt:2:TODO: b\n"
+            "src/x.py:2:print('TODO')\n");
+  EXPECT_EQ(r.details["matches"], 4);
+  EXPECT_EQ(r.details["files"], 3);
+}
+
+TEST_F(GrepTest, CaseInsensitiveAndGlob) {
+  ToolResult r = Grep({{"pattern", "todo"}, {"case_insensitive", true}, {"glob", "*.py"}});
+  ASSERT_TRUE(r.ok) << r.output;
+  EXPECT_EQ(r.output, "src/x.py:1:# todo lower\nsrc/x.py:2:print('TODO')\n");
+  EXPECT_EQ(Grep({{"pattern", "TODO"}, {"glob", "src/**"}}).output, "src/x.py:2:print('TODO')\n");
+}
+
+TEST_F(GrepTest, PerlSyntaxAndSingleFilePath) {
+  ToolResult r = Grep({{"pattern", "^TODO:\\s+\\w+d$"}, {"path", "a.txt"}});
+  ASSERT_TRUE(r.ok) << r.output;
+  EXPECT_EQ(r.output, "a.txt:4:TODO: second\n");
+}
+
+TEST_F(GrepTest, ContextLinesWithSeparators) {
+  ws_.Write("c.txt", "1\n2\nhit\n4\n5\n6\n7\n8\nhit\n10\n");
+  ToolResult r = Grep({{"pattern", "hit"}, {"path", "c.txt"}, {"context_lines", 1}});
+  ASSERT_TRUE(r.ok) << r.output;
+  EXPECT_EQ(r.output,
+            "c.txt-2-2\nc.txt:3:hit\nc.txt-4-4\n--\nc.txt-8-8\nc.txt:9:hit\nc.txt-10-10\n");
+}
+
+TEST_F(GrepTest, OverlappingContextIsPrintedOnce) {
+  ws_.Write("c.txt", "hit\nx\nhit\n");
+  ToolResult r = Grep({{"pattern", "hit"}, {"path", "c.txt"}, {"context_lines", 2}});
+  EXPECT_EQ(r.output, "c.txt:1:hit\nc.txt-2-x\nc.txt:3:hit\n");
+}
+
+TEST_F(GrepTest, MatchCapAddsANote) {
+  ctx_.grep_max_matches = 2;
+  ToolResult r = Grep({{"pattern", "TODO"}});
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.output,
+            "a.txt:2:TODO: first\na.txt:4:TODO: second\n"
+            "[stopped after 2 matches; narrow the pattern, path or glob]\n");
+  EXPECT_EQ(r.details["truncated"], true);
+}
+
+TEST_F(GrepTest, OutputByteCapKeepsHeadAndTail) {
+  std::string many;
+  for (int i = 0; i < 200; ++i) many += "match " + std::to_string(i) + "\n";
+  ws_.Write("many.txt", many);
+  ctx_.output_cap_bytes = 400;
+  ToolResult r = Grep({{"pattern", "match"}, {"path", "many.txt"}});
+  ASSERT_TRUE(r.ok);
+  EXPECT_THAT(r.output, HasSubstr("many.txt:1:match 0\n"));
+  EXPECT_THAT(r.output, HasSubstr("many.txt:200:match 199\n"));
+  EXPECT_THAT(r.output, HasSubstr("bytes omitted"));
+}
+
+TEST_F(GrepTest, InvalidRegexIsAClearError) {
+  ToolResult r = Grep({{"pattern", "foo(bar"}});
+  EXPECT_FALSE(r.ok);
+  EXPECT_THAT(r.output, HasSubstr("invalid regex 'foo(bar'"));
+}
+
+TEST_F(GrepTest, NoMatchIsNotAnError) {
+  ToolResult r = Grep({{"pattern", "zzz_nothing"}});
+  EXPECT_TRUE(r.ok);
+  EXPECT_THAT(r.output, HasSubstr("no matches for 'zzz_nothing'"));
+}
+
+TEST_F(GrepTest, PathOutsideWorkspaceIsRefused) {
+  EXPECT_FALSE(Grep({{"pattern", "root"}, {"path", "/etc"}}).ok);
+}
+
+}  // namespace
+}  // namespace dsagent

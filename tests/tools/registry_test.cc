@@ -1,0 +1,168 @@
+#include "tools/registry.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+
+#include "tests/tools/tool_test_util.h"
+
+namespace dsagent {
+namespace {
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+// Records the arguments it was called with; can be told to throw.
+class ProbeTool : public Tool {
+ public:
+  explicit ProbeTool(bool throws = false) : throws_(throws) {}
+  std::string Name() const override { return "probe"; }
+  Json Schema() const override {
+    return Json::parse(R"({"type": "object",
+      "properties": {"text": {"type": "string"}, "count": {"type": "integer", "minimum": 1},
+                     "flag": {"type": "boolean"}},
+      "required": ["text"], "additionalProperties": false})");
+  }
+  ToolResult Run(const Json& args, const ToolContext&) override {
+    if (throws_) throw std::runtime_error("boom");
+    ToolResult r;
+    r.output = args.dump();
+    return r;
+  }
+
+ private:
+  bool throws_;
+};
+
+bool HasFloat(const Json& j) {
+  if (j.is_number_float()) return true;
+  if (j.is_structured()) {
+    for (const auto& child : j) {
+      if (HasFloat(child)) return true;
+    }
+  }
+  return false;
+}
+
+class RegistryTest : public ::testing::Test {
+ protected:
+  void SetUp() override { probe_.Add(std::make_unique<ProbeTool>()); }
+  testing::TempWorkspace ws_;
+  ToolContext ctx_ = ws_.Context();
+  ToolRegistry probe_;
+};
+
+TEST_F(RegistryTest, BuiltInHasEveryToolSortedWithDescriptionsAndStrictSchemas) {
+  const ToolRegistry registry = ToolRegistry::BuiltIn();
+  std::vector<std::string> names;
+  for (const ToolSchema& s : registry.Schemas()) {
+    names.push_back(s.name);
+    EXPECT_FALSE(s.description.empty()) << s.name << " has no prompts/tools/" << s.name << ".md";
+    EXPECT_EQ(s.parameters["type"], "object") << s.name;
+    EXPECT_EQ(s.parameters["additionalProperties"], false) << s.name;
+    EXPECT_FALSE(HasFloat(s.parameters)) << s.name;
+    for (const auto& [prop, spec] : s.parameters["properties"].items()) {
+      EXPECT_TRUE(spec.contains("description")) << s.name << "." << prop;
+    }
+    for (const auto& required : s.parameters.value("required", Json::array())) {
+      EXPECT_TRUE(s.parameters["properties"].contains(required.get<std::string>())) << s.name;
+    }
+  }
+  EXPECT_THAT(names, ElementsAre("bash", "edit_file", "git_diff", "git_log", "git_status", "glob",
+                                 "grep", "list_files", "read_file", "write_file"));
+}
+
+TEST_F(RegistryTest, SchemasAreByteStableAcrossRegistries) {
+  const auto a = ToolRegistry::BuiltIn().Schemas();
+  const auto b = ToolRegistry::BuiltIn().Schemas();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(CanonicalJson(a[i].parameters), CanonicalJson(b[i].parameters));
+    EXPECT_EQ(a[i].description, b[i].description);
+  }
+}
+
+TEST_F(RegistryTest, DispatchRunsTheToolWithParsedArguments) {
+  ToolResult r = probe_.Dispatch("probe", R"({"text": "hi", "count": 2})", ctx_);
+  EXPECT_TRUE(r.ok) << r.output;
+  EXPECT_EQ(r.output, R"({"count":2,"text":"hi"})");
+}
+
+TEST_F(RegistryTest, UnknownToolListsTheAvailableOnes) {
+  ToolResult r = ToolRegistry::BuiltIn().Dispatch("read", "{}", ctx_);
+  EXPECT_FALSE(r.ok);
+  EXPECT_THAT(r.output, HasSubstr("unknown tool 'read'"));
+  EXPECT_THAT(r.output, HasSubstr("read_file"));
+  EXPECT_THAT(r.output, HasSubstr("git_log"));
+}
+
+TEST_F(RegistryTest, MalformedJsonQuotesTheParseError) {
+  ToolResult r = probe_.Dispatch("probe", R"({"text": "unterminated)", ctx_);
+  EXPECT_FALSE(r.ok);
+  EXPECT_THAT(r.output, HasSubstr("not valid JSON"));
+  EXPECT_THAT(r.output, HasSubstr("parse error"));
+}
+
+TEST_F(RegistryTest, ArgumentsMustBeAnObject) {
+  ToolResult r = probe_.Dispatch("probe", R"(["text"])", ctx_);
+  EXPECT_FALSE(r.ok);
+  EXPECT_THAT(r.output, HasSubstr("must be a JSON object, got array"));
+}
+
+TEST_F(RegistryTest, MissingRequiredArgument) {
+  ToolResult r = probe_.Dispatch("probe", R"({"count": 1})", ctx_);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.output, "missing required argument 'text' for probe");
+  // An empty argument string is an empty object, so the required check still applies.
+  EXPECT_EQ(probe_.Dispatch("probe", "", ctx_).output,
+            "missing required argument 'text' for probe");
+}
+
+TEST_F(RegistryTest, WrongPrimitiveTypes) {
+  EXPECT_EQ(probe_.Dispatch("probe", R"({"text": 5})", ctx_).output,
+            "argument 'text' of probe must be a string, got integer");
+  EXPECT_EQ(probe_.Dispatch("probe", R"({"text": "x", "count": "3"})", ctx_).output,
+            "argument 'count' of probe must be an integer, got string");
+  EXPECT_EQ(probe_.Dispatch("probe", R"({"text": "x", "count": 1.5})", ctx_).output,
+            "argument 'count' of probe must be an integer, got number");
+  EXPECT_EQ(probe_.Dispatch("probe", R"({"text": "x", "flag": "yes"})", ctx_).output,
+            "argument 'flag' of probe must be a boolean, got string");
+  EXPECT_EQ(probe_.Dispatch("probe", R"({"text": "x", "count": 0})", ctx_).output,
+            "argument 'count' of probe must be at least 1");
+}
+
+TEST_F(RegistryTest, UnknownArgumentNamesTheValidOnes) {
+  ToolResult r = probe_.Dispatch("probe", R"({"text": "x", "file_path": "y"})", ctx_);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.output,
+            "unknown argument 'file_path' for probe; its arguments are: count, flag, text");
+}
+
+TEST_F(RegistryTest, NullOptionalArgumentsCountAsAbsent) {
+  ToolResult r = probe_.Dispatch("probe", R"({"text": "x", "count": null})", ctx_);
+  EXPECT_TRUE(r.ok) << r.output;
+  EXPECT_EQ(r.output, R"({"text":"x"})");
+  EXPECT_FALSE(probe_.Dispatch("probe", R"({"text": null})", ctx_).ok);
+}
+
+TEST_F(RegistryTest, ExceptionsBecomeErrorResults) {
+  ToolRegistry registry;
+  registry.Add(std::make_unique<ProbeTool>(/*throws=*/true));
+  ToolResult r = registry.Dispatch("probe", R"({"text": "x"})", ctx_);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.output, "internal error in tool probe: boom");
+}
+
+TEST_F(RegistryTest, BuiltInToolsWorkThroughDispatch) {
+  const ToolRegistry registry = ToolRegistry::BuiltIn();
+  ws_.Write("f.txt", "hello\n");
+  ToolResult read = registry.Dispatch("read_file", R"({"path": "f.txt"})", ctx_);
+  EXPECT_TRUE(read.ok) << read.output;
+  EXPECT_EQ(read.output, "     1\thello\n");
+  ToolResult bad = registry.Dispatch("read_file", R"({"path": "f.txt", "start_line": 0})", ctx_);
+  EXPECT_FALSE(bad.ok);
+  EXPECT_THAT(bad.output, HasSubstr("at least 1"));
+}
+
+}  // namespace
+}  // namespace dsagent

@@ -1,0 +1,229 @@
+#include "tools/grep.h"
+
+#include <algorithm>
+#include <boost/regex.hpp>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "common/file_io.h"
+#include "common/utf8.h"
+#include "tools/file_walk.h"
+#include "tools/glob_pattern.h"
+#include "tools/head_tail_buffer.h"
+#include "tools/text_detect.h"
+#include "tools/tool_util.h"
+#include "tools/workspace_path.h"
+
+namespace dsagent {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr uintmax_t kMaxFileBytes = 16u << 20;
+constexpr size_t kMaxLineBytes = 500;  // longer lines (minified code) are cut in the output
+constexpr int64_t kMaxContextLines = 20;
+
+struct Line {
+  size_t number;  // 1-based
+  std::string_view text;
+};
+
+std::vector<Line> SplitLines(std::string_view content) {
+  std::vector<Line> lines;
+  size_t start = 0;
+  while (start < content.size()) {
+    size_t nl = content.find('\n', start);
+    if (nl == std::string_view::npos) nl = content.size();
+    std::string_view text = content.substr(start, nl - start);
+    if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
+    lines.push_back({lines.size() + 1, text});
+    start = nl + 1;
+  }
+  return lines;
+}
+
+std::string ShownText(std::string_view text) {
+  if (text.size() <= kMaxLineBytes) return SanitizeUtf8(text);
+  return SanitizeUtf8(text.substr(0, Utf8SafePrefixLength(text, kMaxLineBytes))) +
+         " [... line cut, " + std::to_string(text.size()) + " bytes]";
+}
+
+// The search of one call: options, running totals and the output being built.
+class Search {
+ public:
+  Search(const boost::regex& re, size_t context, size_t max_matches, size_t output_cap)
+      : re_(re), context_(context), max_matches_(max_matches), out_(output_cap) {}
+
+  // Searches one file; returns false once the match cap is reached. Throws boost's
+  // std::runtime_error when the regex becomes too expensive on some line.
+  bool SearchFile(const fs::path& abs, const std::string& shown) {
+    std::error_code ec;
+    if (fs::file_size(abs, ec) > kMaxFileBytes || ec) {
+      ++skipped_large_;
+      return true;
+    }
+    auto content = ReadFileToString(abs);
+    if (!content || LooksBinary(std::string_view(*content).substr(0, kBinarySniffBytes))) {
+      return true;
+    }
+    const std::vector<Line> lines = SplitLines(*content);
+    std::vector<size_t> hits;  // indices into lines
+    for (size_t i = 0; i < lines.size(); ++i) {
+      if (boost::regex_search(lines[i].text.begin(), lines[i].text.end(), re_,
+                              boost::match_default | boost::match_not_dot_newline)) {
+        if (matches_ == max_matches_) {
+          truncated_ = true;
+          break;
+        }
+        hits.push_back(i);
+        ++matches_;
+      }
+    }
+    if (!hits.empty()) Emit(lines, hits, shown);
+    return !truncated_;
+  }
+
+  size_t matches() const { return matches_; }
+  size_t files_with_matches() const { return files_; }
+  size_t skipped_large() const { return skipped_large_; }
+  bool truncated() const { return truncated_; }
+  std::string Finish() const { return out_.Finish(); }
+
+ private:
+  void Emit(const std::vector<Line>& lines, const std::vector<size_t>& hits,
+            const std::string& shown) {
+    ++files_;
+    size_t next_unprinted = 0;  // first line index not yet printed for this file
+    for (size_t h = 0; h < hits.size(); ++h) {
+      const size_t from = hits[h] >= context_ ? hits[h] - context_ : 0;
+      const size_t begin = std::max(from, next_unprinted);
+      // Like grep: "--" between groups of lines that are not contiguous.
+      const bool contiguous = h > 0 && begin == next_unprinted;
+      if (context_ > 0 && emitted_any_ && !contiguous) out_.Append("--\n");
+      emitted_any_ = true;
+      const size_t end = std::min(hits[h] + context_ + 1, lines.size());
+      for (size_t i = begin; i < end; ++i) {
+        const bool is_hit = std::binary_search(hits.begin(), hits.end(), i);
+        const char sep = is_hit ? ':' : '-';
+        out_.Append(shown + sep + std::to_string(lines[i].number) + sep + ShownText(lines[i].text) +
+                    "\n");
+      }
+      next_unprinted = end;
+    }
+  }
+
+  const boost::regex& re_;
+  const size_t context_;
+  const size_t max_matches_;
+  HeadTailBuffer out_;
+  size_t matches_ = 0;
+  size_t files_ = 0;
+  size_t skipped_large_ = 0;
+  bool truncated_ = false;
+  bool emitted_any_ = false;
+};
+
+class GrepTool : public Tool {
+ public:
+  std::string Name() const override { return "grep"; }
+
+  Json Schema() const override {
+    return Json::parse(R"({
+      "type": "object",
+      "properties": {
+        "pattern": {"type": "string", "description": "Perl-style regular expression matched against each line (e.g. \"fn\\\\s+parse_\\\\w+\")."},
+        "path": {"type": "string", "description": "File or directory to search, relative to the workspace root. Default: the workspace root."},
+        "glob": {"type": "string", "description": "Only search files matching this glob, e.g. \"*.py\" (base name) or \"src/**/*.h\" (path relative to path)."},
+        "case_insensitive": {"type": "boolean", "description": "Ignore case. Default false."},
+        "context_lines": {"type": "integer", "minimum": 0, "description": "Lines of context to show before and after each match (at most 20). Default 0."}
+      },
+      "required": ["pattern"],
+      "additionalProperties": false
+    })");
+  }
+
+  ToolResult Run(const Json& args, const ToolContext& ctx) override {
+    const std::string pattern = StringArg(args, "pattern");
+    const std::string path = StringArg(args, "path", ".");
+    const bool has_glob = HasArg(args, "glob");
+    const GlobPattern glob(StringArg(args, "glob"));
+    const int64_t context = IntArg(args, "context_lines", 0);
+    if (pattern.empty()) return ErrorResult("pattern is empty");
+    if (context < 0) return ErrorResult("context_lines must not be negative");
+
+    boost::regex re;
+    try {
+      boost::regex::flag_type flags = boost::regex::perl;
+      if (BoolArg(args, "case_insensitive", false)) flags |= boost::regex::icase;
+      re.assign(pattern, flags);
+    } catch (const std::exception& e) {
+      return ErrorResult("invalid regex '" + pattern + "': " + e.what());
+    }
+
+    auto target = ResolveWorkspacePath(ctx.workspace, path, PathAccess::kRead);
+    if (!target) return ErrorResult(target.error());
+    std::error_code ec;
+    std::vector<std::pair<std::string, fs::path>> files;  // (workspace-relative, absolute)
+    if (fs::is_regular_file(target->absolute, ec)) {
+      files.emplace_back(target->relative, target->absolute);
+    } else {
+      auto root = ResolveWalkRoot(ctx.workspace, path);
+      if (!root) return ErrorResult(root.error());
+      WorkspaceWalker walker(ctx.workspace);
+      walker.Walk(root->absolute, 0, [&](const WalkEntry& e) {
+        if (ctx.cancel.IsCancelled()) return WalkAction::kStop;
+        const std::string rel = e.absolute.lexically_relative(root->absolute).generic_string();
+        if (e.is_directory) {
+          return !has_glob || !glob.HasSlash() || glob.CouldMatchBelow(rel)
+                     ? WalkAction::kContinue
+                     : WalkAction::kSkipChildren;
+        }
+        if (has_glob && !glob.Matches(glob.HasSlash() ? rel : e.absolute.filename().string())) {
+          return WalkAction::kContinue;
+        }
+        if (fs::is_regular_file(e.absolute, ec)) files.emplace_back(e.relative, e.absolute);
+        return WalkAction::kContinue;
+      });
+    }
+    std::sort(files.begin(), files.end(),
+              [](const auto& a, const auto& b) { return fs::path(a.first) < fs::path(b.first); });
+
+    Search search(re, static_cast<size_t>(std::min(context, kMaxContextLines)),
+                  ctx.grep_max_matches, ctx.output_cap_bytes);
+    try {
+      for (const auto& [shown, abs] : files) {
+        if (ctx.cancel.IsCancelled()) return ErrorResult("interrupted");
+        if (!search.SearchFile(abs, shown)) break;
+      }
+    } catch (const std::exception& e) {
+      return ErrorResult("regex '" + pattern + "' is too expensive to match: " + e.what() +
+                         "; simplify it");
+    }
+
+    ToolResult r;
+    r.output = search.Finish();
+    if (search.matches() == 0) {
+      r.output = "no matches for '" + pattern + "' in " +
+                 (target->relative == "." ? std::string("the workspace") : target->relative) +
+                 " (" + std::to_string(files.size()) + " files searched)\n";
+    }
+    if (search.truncated()) {
+      r.output += "[stopped after " + std::to_string(ctx.grep_max_matches) +
+                  " matches; narrow the pattern, path or glob]\n";
+    }
+    if (search.skipped_large() > 0) {
+      r.output +=
+          "[" + std::to_string(search.skipped_large()) + " files over 16 MiB were not searched]\n";
+    }
+    r.details = {{"matches", search.matches()},
+                 {"files", search.files_with_matches()},
+                 {"truncated", search.truncated()}};
+    return r;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Tool> MakeGrepTool() { return std::make_unique<GrepTool>(); }
+
+}  // namespace dsagent

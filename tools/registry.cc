@@ -1,0 +1,148 @@
+#include "tools/registry.h"
+
+#include <exception>
+#include <utility>
+
+#include "common/utf8.h"
+#include "tools/bash.h"
+#include "tools/edit_file.h"
+#include "tools/git_support.h"
+#include "tools/git_tools.h"
+#include "tools/glob.h"
+#include "tools/grep.h"
+#include "tools/list_files.h"
+#include "tools/read_file.h"
+#include "tools/tool_util.h"
+#include "tools/write_file.h"
+
+namespace dsagent {
+namespace {
+
+std::string TypeName(const Json& v) {
+  if (v.is_number_integer()) return "integer";
+  if (v.is_number()) return "number";
+  return v.type_name();  // "string", "boolean", "object", "array", "null"
+}
+
+bool HasType(const Json& v, const std::string& type) {
+  if (type == "string") return v.is_string();
+  if (type == "integer") return v.is_number_integer();
+  if (type == "number") return v.is_number();
+  if (type == "boolean") return v.is_boolean();
+  if (type == "object") return v.is_object();
+  if (type == "array") return v.is_array();
+  return true;  // no type constraint we know of
+}
+
+std::string PropertyList(const Json& properties) {
+  std::string out;
+  for (auto it = properties.begin(); it != properties.end(); ++it) {
+    out += (out.empty() ? "" : ", ") + it.key();
+  }
+  return out.empty() ? std::string("none") : out;
+}
+
+// Checks `args` against the top level of `schema`: no unknown properties, required ones present,
+// primitive types and integer minimums. Null optional properties are dropped (models sometimes
+// send "x": null for "not given"). Returns "" when valid, else the message for the model.
+std::string CheckArguments(const std::string& tool, const Json& schema, Json& args) {
+  const Json properties = schema.value("properties", Json::object());
+  for (auto it = args.begin(); it != args.end();) {
+    if (!properties.contains(it.key())) {
+      return "unknown argument '" + it.key() + "' for " + tool +
+             "; its arguments are: " + PropertyList(properties);
+    }
+    if (it->is_null()) {
+      it = args.erase(it);
+      continue;
+    }
+    const Json& prop = properties[it.key()];
+    const std::string type = prop.value("type", "");
+    if (!HasType(*it, type)) {
+      return "argument '" + it.key() + "' of " + tool + " must be " +
+             (type == "integer" ? "an " : "a ") + type + ", got " + TypeName(*it);
+    }
+    if (type == "integer" && prop.contains("minimum") &&
+        it->get<int64_t>() < prop["minimum"].get<int64_t>()) {
+      return "argument '" + it.key() + "' of " + tool + " must be at least " +
+             std::to_string(prop["minimum"].get<int64_t>());
+    }
+    ++it;
+  }
+  for (const Json& name : schema.value("required", Json::array())) {
+    if (!args.contains(name.get<std::string>())) {
+      return "missing required argument '" + name.get<std::string>() + "' for " + tool;
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+ToolRegistry ToolRegistry::BuiltIn() {
+  EnsureLibgit2Initialized();
+  ToolRegistry registry;
+  registry.Add(MakeReadFileTool());
+  registry.Add(MakeWriteFileTool());
+  registry.Add(MakeEditFileTool());
+  registry.Add(MakeListFilesTool());
+  registry.Add(MakeGlobTool());
+  registry.Add(MakeGrepTool());
+  registry.Add(MakeBashTool());
+  registry.Add(MakeGitStatusTool());
+  registry.Add(MakeGitDiffTool());
+  registry.Add(MakeGitLogTool());
+  return registry;
+}
+
+void ToolRegistry::Add(std::unique_ptr<Tool> tool) {
+  std::string name = tool->Name();
+  tools_[std::move(name)] = std::move(tool);
+}
+
+std::vector<ToolSchema> ToolRegistry::Schemas() const {
+  std::vector<ToolSchema> out;
+  out.reserve(tools_.size());
+  for (const auto& [name, tool] : tools_) {  // std::map: sorted by name
+    out.push_back({name, ToolDescription(name), tool->Schema()});
+  }
+  return out;
+}
+
+ToolResult ToolRegistry::Dispatch(const std::string& name, const std::string& arguments_json,
+                                  const ToolContext& ctx) const {
+  try {
+    auto it = tools_.find(name);
+    if (it == tools_.end()) {
+      std::string names;
+      for (const auto& [n, t] : tools_) names += (names.empty() ? "" : ", ") + n;
+      return ErrorResult("unknown tool '" + SanitizeUtf8(name) + "'; available tools: " + names);
+    }
+    Json args;
+    if (arguments_json.find_first_not_of(" \t\r\n") == std::string::npos) {
+      args = Json::object();  // some models send "" for a call without arguments
+    } else {
+      try {
+        args = Json::parse(arguments_json);
+      } catch (const Json::parse_error& e) {
+        return ErrorResult("the arguments of " + name + " are not valid JSON: " + e.what());
+      }
+    }
+    if (!args.is_object()) {
+      return ErrorResult("the arguments of " + name + " must be a JSON object, got " +
+                         TypeName(args));
+    }
+    if (std::string problem = CheckArguments(name, it->second->Schema(), args); !problem.empty()) {
+      return ErrorResult(problem);
+    }
+    ToolResult result = it->second->Run(args, ctx);
+    result.output = SanitizeUtf8(result.output);
+    return result;
+  } catch (const std::exception& e) {
+    return ErrorResult("internal error in tool " + SanitizeUtf8(name) + ": " + e.what());
+  } catch (...) {
+    return ErrorResult("internal error in tool " + SanitizeUtf8(name));
+  }
+}
+
+}  // namespace dsagent
