@@ -11,11 +11,12 @@
 
 namespace dsagent {
 
-// A failed ToolResult carrying `message` (what the model reads) and optional details.
+// A failed ToolResult carrying `message` (what the model reads) and optional details. Tool messages
+// have no error flag on the wire, so the text itself starts with "Error: ".
 inline ToolResult ErrorResult(std::string message, Json details = Json::object()) {
   ToolResult r;
   r.ok = false;
-  r.output = std::move(message);
+  r.output = message.rfind("Error: ", 0) == 0 ? std::move(message) : "Error: " + message;
   r.details = std::move(details);
   return r;
 }

@@ -105,9 +105,9 @@ TEST_F(ReadFileTest, MissingFileSuggestsSimilarNames) {
   ws_.Write("src/other.py", "");
   ToolResult r = Read({{"path", "src/mian.cc"}});
   ASSERT_FALSE(r.ok);
-  EXPECT_EQ(r.output, "file 'src/mian.cc' does not exist; similar names in src/: main.cc");
+  EXPECT_EQ(r.output, "Error: file 'src/mian.cc' does not exist; similar names in src/: main.cc");
   ToolResult no_dir = Read({{"path", "nope/x.cc"}});
-  EXPECT_EQ(no_dir.output, "file 'nope/x.cc' does not exist (nor does directory 'nope')");
+  EXPECT_EQ(no_dir.output, "Error: file 'nope/x.cc' does not exist (nor does directory 'nope')");
 }
 
 TEST_F(ReadFileTest, DirectoryIsAnError) {

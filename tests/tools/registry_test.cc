@@ -112,30 +112,30 @@ TEST_F(RegistryTest, ArgumentsMustBeAnObject) {
 TEST_F(RegistryTest, MissingRequiredArgument) {
   ToolResult r = probe_.Dispatch("probe", R"({"count": 1})", ctx_);
   EXPECT_FALSE(r.ok);
-  EXPECT_EQ(r.output, "missing required argument 'text' for probe");
+  EXPECT_EQ(r.output, "Error: missing required argument 'text' for probe");
   // An empty argument string is an empty object, so the required check still applies.
   EXPECT_EQ(probe_.Dispatch("probe", "", ctx_).output,
-            "missing required argument 'text' for probe");
+            "Error: missing required argument 'text' for probe");
 }
 
 TEST_F(RegistryTest, WrongPrimitiveTypes) {
   EXPECT_EQ(probe_.Dispatch("probe", R"({"text": 5})", ctx_).output,
-            "argument 'text' of probe must be a string, got integer");
+            "Error: argument 'text' of probe must be a string, got integer");
   EXPECT_EQ(probe_.Dispatch("probe", R"({"text": "x", "count": "3"})", ctx_).output,
-            "argument 'count' of probe must be an integer, got string");
+            "Error: argument 'count' of probe must be an integer, got string");
   EXPECT_EQ(probe_.Dispatch("probe", R"({"text": "x", "count": 1.5})", ctx_).output,
-            "argument 'count' of probe must be an integer, got number");
+            "Error: argument 'count' of probe must be an integer, got number");
   EXPECT_EQ(probe_.Dispatch("probe", R"({"text": "x", "flag": "yes"})", ctx_).output,
-            "argument 'flag' of probe must be a boolean, got string");
+            "Error: argument 'flag' of probe must be a boolean, got string");
   EXPECT_EQ(probe_.Dispatch("probe", R"({"text": "x", "count": 0})", ctx_).output,
-            "argument 'count' of probe must be at least 1");
+            "Error: argument 'count' of probe must be at least 1");
 }
 
 TEST_F(RegistryTest, UnknownArgumentNamesTheValidOnes) {
   ToolResult r = probe_.Dispatch("probe", R"({"text": "x", "file_path": "y"})", ctx_);
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.output,
-            "unknown argument 'file_path' for probe; its arguments are: count, flag, text");
+            "Error: unknown argument 'file_path' for probe; its arguments are: count, flag, text");
 }
 
 TEST_F(RegistryTest, NullOptionalArgumentsCountAsAbsent) {
@@ -150,7 +150,7 @@ TEST_F(RegistryTest, ExceptionsBecomeErrorResults) {
   registry.Add(std::make_unique<ProbeTool>(/*throws=*/true));
   ToolResult r = registry.Dispatch("probe", R"({"text": "x"})", ctx_);
   EXPECT_FALSE(r.ok);
-  EXPECT_EQ(r.output, "internal error in tool probe: boom");
+  EXPECT_EQ(r.output, "Error: internal error in tool probe: boom");
 }
 
 TEST_F(RegistryTest, BuiltInToolsWorkThroughDispatch) {
