@@ -2,22 +2,6 @@
 
 namespace dsagent {
 
-const char* ProviderErrorKindName(ProviderErrorKind kind) {
-  switch (kind) {
-    case ProviderErrorKind::kConfig: return "config";
-    case ProviderErrorKind::kAuth: return "auth";
-    case ProviderErrorKind::kBilling: return "billing";
-    case ProviderErrorKind::kInvalidRequest: return "invalid_request";
-    case ProviderErrorKind::kRateLimited: return "rate_limited";
-    case ProviderErrorKind::kServer: return "server";
-    case ProviderErrorKind::kTransport: return "transport";
-    case ProviderErrorKind::kProtocol: return "protocol";
-    case ProviderErrorKind::kModelMismatch: return "model_mismatch";
-    case ProviderErrorKind::kCancelled: return "cancelled";
-  }
-  return "unknown";
-}
-
 Termination FromProviderError(const ProviderError& error) {
   if (error.kind == ProviderErrorKind::kCancelled) return {"interrupted", error.message};
   return {std::string("error:") + ProviderErrorKindName(error.kind), error.message};

@@ -1,6 +1,8 @@
 #include "agent/providers/http_provider.h"
 
+#include <algorithm>
 #include <chrono>
+#include <exception>
 
 #include "agent/providers/http_client.h"
 #include "agent/providers/provider_errors.h"
@@ -27,6 +29,21 @@ std::string HttpProvider::ServiceName() const {
 
 Expected<Response, ProviderError> HttpProvider::Complete(const Request& request, StreamSink& sink,
                                                          const CancelToken& cancel) {
+  // The contract is "never throws"; nothing below is expected to, but a provider must not take the
+  // agent down with it if a library surprises us.
+  try {
+    return CompleteWithRetries(request, sink, cancel);
+  } catch (const std::exception& e) {
+    return MakeUnexpected(ProviderError{
+        ProviderErrorKind::kProtocol, 0,
+        RedactSecret(std::string("internal error while calling ") + url_ + ": " + e.what(),
+                     options_.api_key)});
+  }
+}
+
+Expected<Response, ProviderError> HttpProvider::CompleteWithRetries(const Request& request,
+                                                                    StreamSink& sink,
+                                                                    const CancelToken& cancel) {
   auto fail = [&](ProviderError e) -> Expected<Response, ProviderError> {
     e.message = RedactSecret(std::move(e.message), options_.api_key);
     return MakeUnexpected(std::move(e));

@@ -44,6 +44,8 @@ class HttpProvider : public Provider {
     bool asks_for_reasoning = false;
     std::optional<int> retry_after_s;
   };
+  Expected<Response, ProviderError> CompleteWithRetries(const Request& request, StreamSink& sink,
+                                                        const CancelToken& cancel);
   Expected<Response, AttemptFailure> Attempt(const std::string& body, const Request& request,
                                              StreamSink& sink, const CancelToken& cancel) const;
   AttemptFailure FailureFromStatus(int status, const std::string& error_body) const;
