@@ -1,7 +1,8 @@
 #include "common/cancel.h"
 
-#include <csignal>
 #include <unistd.h>
+
+#include <csignal>
 
 namespace dsagent {
 namespace {

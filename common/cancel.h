@@ -19,8 +19,8 @@ class CancelToken {
 };
 
 // Installs a SIGINT/SIGTERM handler that cancels `token`. The handler is async-signal-safe (it only
-// stores to an atomic). Call once from main(). A second SIGINT while already cancelled exits at once
-// with status 130, so a stuck operation can always be abandoned.
+// stores to an atomic). Call once from main(). A second SIGINT while already cancelled exits at
+// once with status 130, so a stuck operation can always be abandoned.
 void InstallInterruptHandler(const CancelToken& token);
 
 // True once InstallInterruptHandler's handler has seen a signal.

@@ -62,20 +62,9 @@ class GitDiffTool : public Tool {
     if (!repo) return ErrorResult(repo.error());
     git_repository* r = repo->get();
 
-    git_diff_options opts = GIT_DIFF_OPTIONS_INIT;
-    opts.flags |= GIT_DIFF_DISABLE_PATHSPEC_MATCH;  // a path is a path, not a pattern
-    std::string pathspec;
-    char* pathspec_ptr = nullptr;
-    if (HasArg(args, "path")) {
-      auto spec = RepositoryPathspec(r, ctx.workspace, StringArg(args, "path"));
-      if (!spec) return ErrorResult(spec.error());
-      pathspec = *spec;
-      if (!pathspec.empty()) {
-        pathspec_ptr = pathspec.data();
-        opts.pathspec.strings = &pathspec_ptr;
-        opts.pathspec.count = 1;
-      }
-    }
+    auto diff_options = DiffOptionsForPath(r, ctx.workspace, StringArg(args, "path"));
+    if (!diff_options) return ErrorResult(diff_options.error());
+    git_diff_options& opts = (*diff_options)->opts;
 
     git_diff* raw = nullptr;
     if (staged) {

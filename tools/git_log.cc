@@ -72,20 +72,9 @@ class GitLogTool : public Tool {
     if (!repo) return ErrorResult(repo.error());
     git_repository* r = repo->get();
 
-    git_diff_options opts = GIT_DIFF_OPTIONS_INIT;
-    opts.flags |= GIT_DIFF_DISABLE_PATHSPEC_MATCH;
-    std::string pathspec;
-    char* pathspec_ptr = nullptr;
-    if (HasArg(args, "path")) {
-      auto spec = RepositoryPathspec(r, ctx.workspace, StringArg(args, "path"));
-      if (!spec) return ErrorResult(spec.error());
-      pathspec = *spec;
-      if (!pathspec.empty()) {
-        pathspec_ptr = pathspec.data();
-        opts.pathspec.strings = &pathspec_ptr;
-        opts.pathspec.count = 1;
-      }
-    }
+    auto diff_options = DiffOptionsForPath(r, ctx.workspace, StringArg(args, "path"));
+    if (!diff_options) return ErrorResult(diff_options.error());
+    git_diff_options& opts = (*diff_options)->opts;
 
     git_revwalk* walk_raw = nullptr;
     if (git_revwalk_new(&walk_raw, r) < 0) return ErrorResult("git log failed: " + LastGitError());
@@ -113,7 +102,7 @@ class GitLogTool : public Tool {
         return ErrorResult("cannot read commit: " + LastGitError());
       }
       GitCommit commit(commit_raw);
-      if (!pathspec.empty()) {
+      if (!(*diff_options)->pathspec.empty()) {
         auto touches = TouchesPath(r, commit.get(), opts);
         if (!touches) return ErrorResult("git log failed: " + touches.error());
         if (!*touches) continue;
@@ -131,8 +120,8 @@ class GitLogTool : public Tool {
       git_buf_dispose(&short_id);
       ++shown;
     }
-    if (shown == 0)
-      out = "no commits" + (pathspec.empty() ? "" : " touch '" + pathspec + "'") + "\n";
+    const std::string& spec = (*diff_options)->pathspec;
+    if (shown == 0) out = "no commits" + (spec.empty() ? "" : " touch '" + spec + "'") + "\n";
     if (more) out += "[more commits exist; raise max_count to see them]\n";
     ToolResult result;
     result.output = SanitizeUtf8(out);

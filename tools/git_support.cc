@@ -61,4 +61,20 @@ std::string WorkspacePathFromRepository(git_repository* repo, const fs::path& wo
   return (workdir / repo_path).lexically_normal().lexically_relative(ws).generic_string();
 }
 
+Expected<std::unique_ptr<PathDiffOptions>, std::string> DiffOptionsForPath(
+    git_repository* repo, const fs::path& workspace, const std::string& user_path) {
+  auto out = std::make_unique<PathDiffOptions>();
+  out->opts.flags |= GIT_DIFF_DISABLE_PATHSPEC_MATCH;  // a path is a path, not a pattern
+  if (user_path.empty()) return out;
+  auto spec = RepositoryPathspec(repo, workspace, user_path);
+  if (!spec) return MakeUnexpected(spec.error());
+  out->pathspec = *spec;
+  if (!out->pathspec.empty()) {
+    out->pathspec_ptr = out->pathspec.data();
+    out->opts.pathspec.strings = &out->pathspec_ptr;
+    out->opts.pathspec.count = 1;
+  }
+  return out;
+}
+
 }  // namespace dsagent

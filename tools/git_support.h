@@ -48,6 +48,19 @@ Expected<std::string, std::string> RepositoryPathspec(git_repository* repo,
                                                       const std::filesystem::path& workspace,
                                                       const std::string& user_path);
 
+// Diff options limited to one path (a literal path, not a pattern), owning the pathspec storage
+// that `opts` points into — hence heap-allocated and never copied.
+struct PathDiffOptions {
+  git_diff_options opts = GIT_DIFF_OPTIONS_INIT;
+  std::string pathspec;
+  char* pathspec_ptr = nullptr;
+};
+
+// Options for diffing `user_path` (resolved like RepositoryPathspec), or the whole tree when
+// `user_path` is empty. Error: the RepositoryPathspec message.
+Expected<std::unique_ptr<PathDiffOptions>, std::string> DiffOptionsForPath(
+    git_repository* repo, const std::filesystem::path& workspace, const std::string& user_path);
+
 // `repo_path` (relative to the working directory, as libgit2 reports it) relative to the
 // workspace instead, so that the model can pass it to the other tools; unchanged when the
 // workspace is the working directory.

@@ -1,7 +1,6 @@
 // dsagent's entry point: parses the command line (CLI11) and dispatches to a subcommand.
 // Exit codes follow agent/core/termination.h; a command-line error is 2.
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -16,15 +15,17 @@ namespace {
 
 int ConfigShowCommand(const std::string& repo) {
   namespace fs = std::filesystem;
-  auto config = dsagent::Config::Load({.repo_dir = repo.empty() ? fs::current_path() : fs::path(repo),
-                                       .user_file = std::nullopt,
-                                       .env = dsagent::Config::ProcessEnvironment(),
-                                       .flags = {}});
+  auto config =
+      dsagent::Config::Load({.repo_dir = repo.empty() ? fs::current_path() : fs::path(repo),
+                             .user_file = std::nullopt,
+                             .env = dsagent::Config::ProcessEnvironment(),
+                             .flags = {}});
   if (!config) {
     std::fprintf(stderr, "dsagent: %s\n", config.error().c_str());
     return dsagent::kExitConfigAuth;
   }
-  for (const auto& w : config->Warnings()) std::fprintf(stderr, "dsagent: warning: %s\n", w.c_str());
+  for (const auto& w : config->Warnings())
+    std::fprintf(stderr, "dsagent: warning: %s\n", w.c_str());
   std::cout << config->Show();
   return dsagent::kExitDone;
 }
@@ -52,7 +53,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"on", "off"}));
   run_cmd->add_option("--effort", effort, "Reasoning effort: high | max")
       ->check(CLI::IsMember({"high", "max"}));
-  run_cmd->add_option("--max-steps", max_steps, "Stop after N model calls")->check(CLI::PositiveNumber);
+  run_cmd->add_option("--max-steps", max_steps, "Stop after N model calls")
+      ->check(CLI::PositiveNumber);
   run_cmd->add_option("--max-cost", max_cost, "Stop once this run has spent USD")
       ->check(CLI::PositiveNumber);
   run_cmd->add_option("--timeout", timeout_s, "Stop after S seconds of wall time")

@@ -78,10 +78,11 @@ int RunCommand(const RunOptions& options, const CancelToken& cancel) {
   auto flags = options.flags;
   if (!options.resume.empty()) {
     // The sessions dir may itself be configured; read config once without repo to find it.
-    auto base = Config::Load({.repo_dir = options.repo.empty() ? fs::current_path() : fs::path(options.repo),
-                              .user_file = std::nullopt,
-                              .env = Config::ProcessEnvironment(),
-                              .flags = options.flags});
+    auto base = Config::Load(
+        {.repo_dir = options.repo.empty() ? fs::current_path() : fs::path(options.repo),
+         .user_file = std::nullopt,
+         .env = Config::ProcessEnvironment(),
+         .flags = options.flags});
     if (!base) return FailEarly(options, {"error:config", base.error()});
     if (!options.trace_file.empty()) {
       trace_path = options.trace_file;
@@ -98,8 +99,8 @@ int RunCommand(const RunOptions& options, const CancelToken& cancel) {
 
   std::error_code ec;
   fs::path repo = !options.repo.empty() ? fs::path(options.repo)
-                  : resumed ? fs::path(resumed->start.value("repo", ""))
-                            : fs::current_path();
+                  : resumed             ? fs::path(resumed->start.value("repo", ""))
+                                        : fs::current_path();
   fs::path workspace = fs::canonical(repo, ec);
   if (ec || !fs::is_directory(workspace)) {
     return FailEarly(options, {"error:usage", "repository directory '" + repo.string() +
@@ -111,7 +112,8 @@ int RunCommand(const RunOptions& options, const CancelToken& cancel) {
                               .env = Config::ProcessEnvironment(),
                               .flags = flags});
   if (!config) return FailEarly(options, {"error:config", config.error()});
-  for (const auto& w : config->Warnings()) std::fprintf(stderr, "dsagent: warning: %s\n", w.c_str());
+  for (const auto& w : config->Warnings())
+    std::fprintf(stderr, "dsagent: warning: %s\n", w.c_str());
 
   auto provider = MakeProvider(ProviderOptionsFromConfig(*config));
   if (!provider) return FailEarly(options, FromProviderError(provider.error()));
@@ -130,9 +132,8 @@ int RunCommand(const RunOptions& options, const CancelToken& cancel) {
     context.emplace(std::move(resumed->context));
   } else {
     session_id = NewSessionId();
-    trace_path = !options.trace_file.empty()
-                     ? fs::path(options.trace_file)
-                     : SessionsDir(*config) / (session_id + ".jsonl");
+    trace_path = !options.trace_file.empty() ? fs::path(options.trace_file)
+                                             : SessionsDir(*config) / (session_id + ".jsonl");
     context.emplace(std::string(prompts::Find("system.md").value_or("")),
                     BuiltInToolSpecs(registry));
   }
@@ -146,14 +147,15 @@ int RunCommand(const RunOptions& options, const CancelToken& cancel) {
   const Json limits = {{"max_steps", settings.limits.max_steps},
                        {"max_cost_usd", settings.limits.max_cost_usd},
                        {"timeout_s", settings.limits.timeout_s}};
-  Json opening = resumed ? Json{{"type", "resume"}} : Json{{"type", "session_start"},
-                                                           {"session_id", session_id},
-                                                           {"dsagent_version", DSAGENT_VERSION},
-                                                           {"repo", workspace.string()},
-                                                           {"user_id", settings.user_id},
-                                                           {"system_prompt", context->system_prompt()},
-                                                           {"tools", ToolSpecsToJson(context->tools())},
-                                                           {"prefix_sha256", context->PrefixHash()}};
+  Json opening = resumed ? Json{{"type", "resume"}}
+                         : Json{{"type", "session_start"},
+                                {"session_id", session_id},
+                                {"dsagent_version", DSAGENT_VERSION},
+                                {"repo", workspace.string()},
+                                {"user_id", settings.user_id},
+                                {"system_prompt", context->system_prompt()},
+                                {"tools", ToolSpecsToJson(context->tools())},
+                                {"prefix_sha256", context->PrefixHash()}};
   opening["provider"] = config->GetString("provider");
   opening["lane"] = lane;
   opening["limits"] = limits;
@@ -163,9 +165,10 @@ int RunCommand(const RunOptions& options, const CancelToken& cancel) {
 
   // A session killed mid-step left tool calls without results; the API requires an answer to each.
   for (const ToolCall& call : context->UnansweredToolCalls()) {
-    Message m = ToolResultMessage(
-        call.id, "error: this tool call was not run because the session was interrupted. "
-                 "Run it again if it is still needed.");
+    Message m =
+        ToolResultMessage(call.id,
+                          "error: this tool call was not run because the session was interrupted. "
+                          "Run it again if it is still needed.");
     Json event = {{"type", "message"}, {"message", MessageToJson(m)}, {"settled", true}};
     context->Append(std::move(m));
     if (auto w = trace->Append(event); !w) {

@@ -44,12 +44,12 @@ void PrintEvent(const Json& e) {
   } else if (type == "response") {
     const Json u = e.value("usage", Json::object());
     const Json m = e.value("message", Json::object());
-    std::printf("%s response step %d %s: in %lld (hit %lld), out %lld, $%.5f\n", ts.c_str(),
-                e.value("step", 0), e.value("served_model", "").c_str(),
-                static_cast<long long>(u.value("input_cache_hit", 0LL) +
-                                       u.value("input_cache_miss", 0LL)),
-                static_cast<long long>(u.value("input_cache_hit", 0LL)),
-                static_cast<long long>(u.value("output", 0LL)), e.value("cost_usd", 0.0));
+    std::printf(
+        "%s response step %d %s: in %lld (hit %lld), out %lld, $%.5f\n", ts.c_str(),
+        e.value("step", 0), e.value("served_model", "").c_str(),
+        static_cast<long long>(u.value("input_cache_hit", 0LL) + u.value("input_cache_miss", 0LL)),
+        static_cast<long long>(u.value("input_cache_hit", 0LL)),
+        static_cast<long long>(u.value("output", 0LL)), e.value("cost_usd", 0.0));
     if (!m.value("content", "").empty()) {
       std::printf("    text: %s\n", Clip(m.value("content", ""), 200).c_str());
     }
@@ -89,8 +89,13 @@ int SessionListCommand(bool json) {
   if (json) {
     Json arr = Json::array();
     for (const auto& s : sessions) {
-      arr.push_back({{"id", s.id}, {"started", s.started}, {"repo", s.repo}, {"task", s.task},
-                     {"status", s.status}, {"steps", s.steps}, {"cost_usd", s.cost_usd}});
+      arr.push_back({{"id", s.id},
+                     {"started", s.started},
+                     {"repo", s.repo},
+                     {"task", s.task},
+                     {"status", s.status},
+                     {"steps", s.steps},
+                     {"cost_usd", s.cost_usd}});
     }
     std::cout << CanonicalJson(arr) << std::endl;
     return kExitDone;
@@ -101,8 +106,8 @@ int SessionListCommand(bool json) {
   }
   std::printf("%-22s %-12s %5s %9s  %s\n", "ID", "STATUS", "STEPS", "COST", "TASK");
   for (const auto& s : sessions) {
-    std::printf("%-22s %-12s %5d %9.4f  %s\n", s.id.c_str(), s.status.c_str(), s.steps,
-                s.cost_usd, Clip(s.task, 60).c_str());
+    std::printf("%-22s %-12s %5d %9.4f  %s\n", s.id.c_str(), s.status.c_str(), s.steps, s.cost_usd,
+                Clip(s.task, 60).c_str());
   }
   return kExitDone;
 }

@@ -103,8 +103,8 @@ bool AgentLoop::Record(Context& context, Message message, Json extra, Terminatio
   return true;
 }
 
-RunReport AgentLoop::Run(Context& context, const AgentSettings& settings,
-                         AgentObserver& observer, const CancelToken& cancel) {
+RunReport AgentLoop::Run(Context& context, const AgentSettings& settings, AgentObserver& observer,
+                         const CancelToken& cancel) {
   RunReport report{Termination{}, "", 0, CostLedger(catalog_)};
   CancelToken run_cancel;
   CancelBridge bridge(cancel, run_cancel);
@@ -151,7 +151,8 @@ RunReport AgentLoop::Run(Context& context, const AgentSettings& settings,
     auto response = provider_.Complete(request, observer, run_cancel);
     if (!response) {
       Termination t = FromProviderError(response.error());
-      if (t.reason == "interrupted") t.reason = stop_reason().empty() ? "interrupted" : stop_reason();
+      if (t.reason == "interrupted")
+        t.reason = stop_reason().empty() ? "interrupted" : stop_reason();
       trace_.Append({{"type", "error"},
                      {"step", step},
                      {"kind", t.reason},
@@ -195,8 +196,8 @@ RunReport AgentLoop::Run(Context& context, const AgentSettings& settings,
                           std::chrono::steady_clock::now() - started)
                           .count();
       observer.OnToolResult(call, result);
-      Json tool_event = {{"type", "tool"},     {"step", step},         {"name", call.name},
-                         {"ok", result.ok},    {"duration_ms", ms},    {"details", result.details},
+      Json tool_event = {{"type", "tool"},         {"step", step},      {"name", call.name},
+                         {"ok", result.ok},        {"duration_ms", ms}, {"details", result.details},
                          {"tool_call_id", call.id}};
       if (!Record(context, ToolResultMessage(call.id, result.output), std::move(tool_event),
                   &report.termination)) {

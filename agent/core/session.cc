@@ -42,17 +42,16 @@ Expected<fs::path, std::string> FindSessionTrace(const fs::path& sessions_dir,
     return MakeUnexpected("no session '" + id + "' in " + sessions_dir.string() +
                           " (see `dsagent session list`)");
   }
-  return MakeUnexpected("session id '" + id + "' is ambiguous (" +
-                        std::to_string(matches.size()) + " sessions match)");
+  return MakeUnexpected("session id '" + id + "' is ambiguous (" + std::to_string(matches.size()) +
+                        " sessions match)");
 }
 
 Expected<LoadedSession, std::string> LoadSession(const fs::path& trace_path) {
   auto trace = ReadTrace(trace_path);
   if (!trace) return MakeUnexpected(trace.error());
   const auto& events = trace->events;
-  auto start = std::find_if(events.begin(), events.end(), [](const Json& e) {
-    return e.value("type", "") == "session_start";
-  });
+  auto start = std::find_if(events.begin(), events.end(),
+                            [](const Json& e) { return e.value("type", "") == "session_start"; });
   if (start == events.end()) {
     return MakeUnexpected(trace_path.string() + ": no session_start event (not a dsagent trace?)");
   }

@@ -25,10 +25,14 @@ int Termination::ExitCode() const {
 
 std::string Termination::Status() const {
   switch (ExitCode()) {
-    case kExitDone: return "success";
-    case kExitLimit: return "limit";
-    case kExitInterrupted: return "interrupted";
-    default: return "error";
+    case kExitDone:
+      return "success";
+    case kExitLimit:
+      return "limit";
+    case kExitInterrupted:
+      return "interrupted";
+    default:
+      return "error";
   }
 }
 

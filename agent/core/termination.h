@@ -11,11 +11,11 @@ namespace dsagent {
 // Exit codes of `dsagent run`.
 enum ExitCode : int {
   kExitDone = 0,
-  kExitError = 1,        // tool/trace/internal error
-  kExitUsage = 2,        // bad command line
-  kExitConfigAuth = 3,   // configuration, missing key, 401, 402
-  kExitApiFailure = 4,   // the API failed after retries or rejected the request
-  kExitLimit = 5,        // max steps / max cost / timeout reached
+  kExitError = 1,       // tool/trace/internal error
+  kExitUsage = 2,       // bad command line
+  kExitConfigAuth = 3,  // configuration, missing key, 401, 402
+  kExitApiFailure = 4,  // the API failed after retries or rejected the request
+  kExitLimit = 5,       // max steps / max cost / timeout reached
   kExitInterrupted = 130,
 };
 

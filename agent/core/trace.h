@@ -25,9 +25,9 @@ class TraceWriter {
   TraceWriter& operator=(const TraceWriter&) = delete;
   ~TraceWriter();
 
-  // Writes `event` plus a "ts" field (UTC, ISO 8601 with ms) as one line, then fsyncs. Error: the OS
-  // error (e.g. disk full); the file then still ends on a complete line or a torn one that readers
-  // and the next Open() ignore.
+  // Writes `event` plus a "ts" field (UTC, ISO 8601 with ms) as one line, then fsyncs. Error: the
+  // OS error (e.g. disk full); the file then still ends on a complete line or a torn one that
+  // readers and the next Open() ignore.
   Expected<Ok, std::string> Append(Json event);
 
   const std::filesystem::path& path() const { return path_; }

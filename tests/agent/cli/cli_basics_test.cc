@@ -42,10 +42,10 @@ TEST(CliBasicsTest, UsageErrorsExitWith2) {
 TEST(CliBasicsTest, ConfigShowMergesLayersWithSourcesAndMasksKeys) {
   Sandbox box;
   box.WriteRepoFile(".dsagent/config.yaml", "max_steps: 7\n");
-  auto r = RunDsagent({"config", "show"},
-                      box.Env({{"DEEPSEEK_API_KEY", "sk-supersecret-9876"},
-                               {"DSAGENT_MODEL", "deepseek-v4-pro"}}),
-                      box.repo());
+  auto r = RunDsagent(
+      {"config", "show"},
+      box.Env({{"DEEPSEEK_API_KEY", "sk-supersecret-9876"}, {"DSAGENT_MODEL", "deepseek-v4-pro"}}),
+      box.repo());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, Not(HasSubstr("sk-supersecret-9876")));
   EXPECT_THAT(r.out, HasSubstr("9876"));

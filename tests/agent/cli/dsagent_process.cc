@@ -27,7 +27,8 @@ Sandbox::Sandbox() {
   char tmpl[] = "/tmp/dsagent_e2e_XXXXXX";
   if (mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
   root_ = tmpl;
-  for (const char* d : {"home", "data", "config", "cache", "repo"}) fs::create_directories(root_ / d);
+  for (const char* d : {"home", "data", "config", "cache", "repo"})
+    fs::create_directories(root_ / d);
 }
 
 Sandbox::~Sandbox() {
@@ -80,7 +81,7 @@ RunningDsagent::RunningDsagent(const std::vector<std::string>& args,
   bp::environment child_env;
   for (const auto& [k, v] : env) child_env[k] = v;
   bp::child child(DSAGENT_BINARY, bp::args(args), child_env, bp::start_dir = cwd.string(),
-                  bp::std_in < in_path_.string(), bp::std_out > out_path_.string(),
+                  bp::std_in<in_path_.string(), bp::std_out> out_path_.string(),
                   bp::std_err > err_path_.string());
   pid_ = child.id();
   child.detach();  // reaped by Wait() with waitpid

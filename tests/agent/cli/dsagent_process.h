@@ -41,9 +41,9 @@ class Sandbox {
 // A dsagent child process started in the background.
 class RunningDsagent {
  public:
-  RunningDsagent(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
-                 const std::filesystem::path& cwd, const std::string& stdin_text,
-                 const std::filesystem::path& capture_dir);
+  RunningDsagent(const std::vector<std::string>& args,
+                 const std::map<std::string, std::string>& env, const std::filesystem::path& cwd,
+                 const std::string& stdin_text, const std::filesystem::path& capture_dir);
   ~RunningDsagent();
   pid_t pid() const { return pid_; }
   void Signal(int sig) const;

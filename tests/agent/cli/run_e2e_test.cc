@@ -3,7 +3,6 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-
 #include <sys/stat.h>
 
 #include <chrono>
@@ -195,7 +194,8 @@ TEST_F(RunE2ETest, PersistentServerErrorsExitWithApiFailure) {
 
 TEST_F(RunE2ETest, StepLimitStopsWithExitCode5) {
   for (int i = 0; i < 3; ++i) {
-    server_.Enqueue(ScriptedReply::Calls({Call("c" + std::to_string(i), "git_log", Json::object())}));
+    server_.Enqueue(
+        ScriptedReply::Calls({Call("c" + std::to_string(i), "git_log", Json::object())}));
   }
   auto r = Run({"run", "--json", "--max-steps", "2", "loop forever"});
   EXPECT_EQ(r.exit_code, 5) << r.err;

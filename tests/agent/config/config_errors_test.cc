@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "agent/config/config.h"
-#include "tests/agent/config/temp_dir.h"
+#include "tests/support/temp_dir.h"
 
 namespace dsagent {
 namespace {

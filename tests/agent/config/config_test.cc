@@ -9,7 +9,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "tests/agent/config/temp_dir.h"
+#include "tests/support/temp_dir.h"
 
 namespace dsagent {
 namespace {

@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
-#include "tests/agent/config/temp_dir.h"
+#include "tests/support/temp_dir.h"
 
 namespace dsagent {
 namespace {

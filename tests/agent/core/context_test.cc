@@ -34,7 +34,8 @@ TEST(ContextTest, EarlierRequestIsAPrefixOfLaterOne) {
   ctx.Append(ToolResultMessage("c1", "a\nb\n"));
   const Request second = ctx.BuildRequest({"m", true, "high"}, 100, "u");
   ASSERT_GT(second.messages.size(), first.messages.size());
-  for (size_t i = 0; i < first.messages.size(); ++i) EXPECT_EQ(first.messages[i], second.messages[i]);
+  for (size_t i = 0; i < first.messages.size(); ++i)
+    EXPECT_EQ(first.messages[i], second.messages[i]);
 }
 
 TEST(ContextTest, PrefixHashDependsOnlyOnSystemAndTools) {

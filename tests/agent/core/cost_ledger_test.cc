@@ -16,7 +16,8 @@ models:
     prices:
       - {effective: "2026-01-01T00:00:00Z", input_cache_hit: 1.0, input_cache_miss: 10.0, output: 20.0}
       - {effective: "2026-06-01T00:00:00Z", input_cache_hit: 0.5, input_cache_miss: 5.0, output: 10.0}
-)", "test");
+)",
+                                     "test");
   ASSERT_TRUE(catalog) << catalog.error();
   CostLedger ledger(*catalog);
   const Usage u{1'000'000, 100'000, 10'000, 4'000};

@@ -6,7 +6,7 @@
 #include <regex>
 
 #include "agent/core/trace.h"
-#include "tests/agent/core/temp_dir.h"
+#include "tests/support/temp_dir.h"
 
 namespace dsagent {
 namespace {
@@ -28,8 +28,8 @@ void WriteSession(const std::filesystem::path& path, const std::string& id, bool
   a.tool_calls = {{"c1", "bash", "{\"command\":\"make\"}"}};
   ASSERT_TRUE(w->Append({{"type", "response"}, {"cost_usd", 0.5}, {"message", MessageToJson(a)}}));
   if (finished) {
-    ASSERT_TRUE(w->Append(
-        {{"type", "tool"}, {"message", MessageToJson(ToolResultMessage("c1", "ok"))}}));
+    ASSERT_TRUE(
+        w->Append({{"type", "tool"}, {"message", MessageToJson(ToolResultMessage("c1", "ok"))}}));
     ASSERT_TRUE(w->Append({{"type", "end"}, {"termination_reason", "done"}}));
   }
 }

@@ -4,7 +4,7 @@
 
 #include <fstream>
 
-#include "tests/agent/core/temp_dir.h"
+#include "tests/support/temp_dir.h"
 
 namespace dsagent {
 namespace {
