@@ -50,37 +50,6 @@ Json UsageToJson(const Usage& u) {
           {"reasoning", u.reasoning}};
 }
 
-// Mirrors the user's interrupt into the run's own token (which the deadline may also fire).
-class CancelBridge {
- public:
-  CancelBridge(const CancelToken& from, const CancelToken& to) {
-    thread_ = std::thread([this, from, to] {
-      std::unique_lock lock(mu_);
-      while (!stopped_) {
-        if (from.IsCancelled()) {
-          to.Cancel();
-          return;
-        }
-        cv_.wait_for(lock, std::chrono::milliseconds(20));
-      }
-    });
-  }
-  ~CancelBridge() {
-    {
-      std::lock_guard lock(mu_);
-      stopped_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopped_ = false;
-  std::thread thread_;
-};
-
 }  // namespace
 
 AgentLoop::AgentLoop(Provider& provider, const ToolRegistry& tools, ToolContext tool_context,
@@ -106,14 +75,13 @@ bool AgentLoop::Record(Context& context, Message message, Json extra, Terminatio
 RunReport AgentLoop::Run(Context& context, const AgentSettings& settings, AgentObserver& observer,
                          const CancelToken& cancel) {
   RunReport report{Termination{}, "", 0, CostLedger(catalog_)};
-  CancelToken run_cancel;
-  CancelBridge bridge(cancel, run_cancel);
-  Deadline deadline(run_cancel, std::chrono::seconds(settings.limits.timeout_s));
+  // The wall-clock limit fires the caller's token too; deadline.fired() tells the two causes apart.
+  Deadline deadline(cancel, std::chrono::seconds(settings.limits.timeout_s));
   ToolContext tool_ctx = tool_context_;
-  tool_ctx.cancel = run_cancel;
+  tool_ctx.cancel = cancel;
 
   const auto stop_reason = [&]() -> std::string {
-    if (!run_cancel.IsCancelled()) return "";
+    if (!cancel.IsCancelled()) return "";
     return deadline.fired() ? "timeout" : "interrupted";
   };
 
@@ -148,7 +116,7 @@ RunReport AgentLoop::Run(Context& context, const AgentSettings& settings, AgentO
     }
 
     const auto sent_at = std::chrono::system_clock::now();
-    auto response = provider_.Complete(request, observer, run_cancel);
+    auto response = provider_.Complete(request, observer, cancel);
     if (!response) {
       Termination t = FromProviderError(response.error());
       if (t.reason == "interrupted")

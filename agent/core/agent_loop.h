@@ -50,7 +50,7 @@ class AgentLoop {
             TraceWriter& trace, const ModelCatalog& catalog);
 
   // Runs until done or a limit. `cancel` (e.g. Ctrl-C) ends the run as "interrupted"; the wall-
-  // clock limit fires the same token internally and ends it as "timeout".
+  // clock limit cancels the same token (so it stays cancelled afterwards) and ends it as "timeout".
   RunReport Run(Context& context, const AgentSettings& settings, AgentObserver& observer,
                 const CancelToken& cancel);
 
