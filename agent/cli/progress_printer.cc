@@ -39,6 +39,13 @@ void ProgressPrinter::EndLine() {
   mid_line_ = false;
 }
 
+void ProgressPrinter::OnSessionStart(const std::string& session_id, const std::string& provider,
+                                     const Lane& lane) {
+  std::fprintf(out_, "dsagent: session %s (%s, %s)\n", session_id.c_str(), provider.c_str(),
+               lane.model.c_str());
+  std::fflush(out_);
+}
+
 void ProgressPrinter::OnStepStart(int step, const Lane& lane) {
   EndLine();
   std::fprintf(out_, "%s[step %d] %s%s%s\n", Style(kBold), step, lane.model.c_str(),

@@ -4,7 +4,7 @@
 #include <filesystem>
 #include <iostream>
 
-#include "agent/cli/run_setup.h"
+#include "agent/core/run_setup.h"
 #include "agent/core/session.h"
 #include "agent/core/termination.h"
 #include "agent/core/trace.h"

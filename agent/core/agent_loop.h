@@ -30,6 +30,8 @@ struct AgentSettings {
 // Progress callbacks (the CLI prints them to stderr). Called on the loop's thread.
 class AgentObserver : public StreamSink {
  public:
+  virtual void OnSessionStart(const std::string& /*session_id*/, const std::string& /*provider*/,
+                              const Lane& /*lane*/) {}
   virtual void OnStepStart(int /*step*/, const Lane& /*lane*/) {}
   virtual void OnResponse(int /*step*/, const Response& /*response*/, double /*cost_usd*/) {}
   virtual void OnToolStart(const ToolCall& /*call*/) {}

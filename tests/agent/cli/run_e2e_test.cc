@@ -152,6 +152,21 @@ TEST_F(RunE2ETest, TaskFromStdin) {
   EXPECT_EQ(requests[0].json["messages"][1]["content"], "Explain add.c\n");
 }
 
+TEST_F(RunE2ETest, ExplicitTraceFileIsWrittenAndResumable) {
+  const auto trace = box_.root() / "ci" / "trace.jsonl";
+  server_.Enqueue(ScriptedReply::Text("first"));
+  auto r = Run({"run", "--json", "--trace", trace.string(), "one"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_TRUE(std::filesystem::exists(trace));
+  EXPECT_FALSE(std::filesystem::exists(box_.sessions_dir()));
+  const std::string id = Envelope(r)["session_id"];
+  server_.Enqueue(ScriptedReply::Text("second"));
+  auto again = Run({"run", "--json", "--trace", trace.string(), "--resume", id, "two"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(server_.Requests().back().json["messages"].size(), 4u);  // system, one, first, two
+  EXPECT_THAT(ReadFile(trace), HasSubstr("\"second\""));
+}
+
 TEST_F(RunE2ETest, MissingKeyIsAConfigErrorNamingTheVariable) {
   auto env = box_.Env({{"DEEPSEEK_BASE_URL", server_.BaseUrl()}});
   auto r = RunDsagent({"run", "--json", "hi"}, env, box_.repo());

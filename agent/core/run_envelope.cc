@@ -1,4 +1,4 @@
-#include "agent/cli/run_envelope.h"
+#include "agent/core/run_envelope.h"
 
 namespace dsagent {
 namespace {

@@ -1,4 +1,4 @@
-#include "agent/cli/run_setup.h"
+#include "agent/core/run_setup.h"
 
 #include "common/sha256.h"
 #include "common/xdg.h"
