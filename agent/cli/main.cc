@@ -59,6 +59,9 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   run_cmd->add_option("--timeout", timeout_s, "Stop after S seconds of wall time")
       ->check(CLI::PositiveNumber);
+  std::string policy;
+  run_cmd->add_option("--policy", policy,
+                      "Routing policy: a name from configs/routing/ or a YAML file");
   run_cmd->add_option("--resume", run.resume, "Continue session ID from its trace");
   run_cmd->add_option("--trace", run.trace_file, "Write/read the trace at FILE instead");
   run_cmd->add_flag("--json", run.json, "Print exactly one JSON result object on stdout");
@@ -74,6 +77,9 @@ int main(int argc, char** argv) {
   auto* session_show = session_cmd->add_subcommand("show", "Show one session's trace");
   session_show->add_option("id", session_id, "Session id (a unique prefix is enough)")->required();
   session_show->add_flag("--json", session_json, "Print the raw trace events (JSONL)");
+  bool session_routing = false;
+  session_show->add_flag("--routing", session_routing,
+                         "Print only the routing decisions (policy, features, lane, alternatives)");
 
   // config
   std::string config_repo;
@@ -93,6 +99,7 @@ int main(int argc, char** argv) {
   if (*run_cmd) {
     if (!provider.empty()) run.flags.emplace_back("provider", provider);
     if (!model.empty()) run.flags.emplace_back("model", model);
+    if (!policy.empty()) run.flags.emplace_back("routing.policy", policy);
     if (!thinking.empty()) run.flags.emplace_back("thinking", thinking == "on" ? "true" : "false");
     if (!effort.empty()) run.flags.emplace_back("effort", effort);
     if (max_steps > 0) run.flags.emplace_back("max_steps", std::to_string(max_steps));
@@ -103,7 +110,7 @@ int main(int argc, char** argv) {
     return dsagent::RunCommand(run, cancel);
   }
   if (*session_list) return dsagent::SessionListCommand(session_json);
-  if (*session_show) return dsagent::SessionShowCommand(session_id, session_json);
+  if (*session_show) return dsagent::SessionShowCommand(session_id, session_json, session_routing);
   if (*config_show) return ConfigShowCommand(config_repo);
 
   std::cerr << app.help() << "\nThe interactive assistant is not built yet; use `dsagent run`.\n";

@@ -112,7 +112,7 @@ int SessionListCommand(bool json) {
   return kExitDone;
 }
 
-int SessionShowCommand(const std::string& id, bool json) {
+int SessionShowCommand(const std::string& id, bool json, bool routing) {
   auto dir = ConfiguredSessionsDir();
   if (!dir) {
     std::fprintf(stderr, "dsagent: %s\n", dir.error().c_str());
@@ -128,14 +128,21 @@ int SessionShowCommand(const std::string& id, bool json) {
     std::fprintf(stderr, "dsagent: %s\n", trace.error().c_str());
     return kExitError;
   }
+  const auto shown = [routing](const Json& e) {
+    return !routing || e.value("type", "") == "route";
+  };
   if (json) {
-    for (const auto& e : trace->events) std::cout << CanonicalJson(e) << "\n";
+    for (const auto& e : trace->events) {
+      if (shown(e)) std::cout << CanonicalJson(e) << "\n";
+    }
     return kExitDone;
   }
   const SessionSummary s = SummarizeTrace(path->stem().string(), trace->events);
   std::printf("session %s  repo %s  status %s  steps %d  cost $%.5f\n", s.id.c_str(),
               s.repo.c_str(), s.status.c_str(), s.steps, s.cost_usd);
-  for (const auto& e : trace->events) PrintEvent(e);
+  for (const auto& e : trace->events) {
+    if (shown(e)) PrintEvent(e);
+  }
   if (trace->torn_tail) std::printf("(the last line was torn by a crash and is ignored)\n");
   return kExitDone;
 }

@@ -7,6 +7,7 @@ namespace dsagent {
 
 // Both return the process exit code; output on stdout, errors on stderr.
 int SessionListCommand(bool json);
-int SessionShowCommand(const std::string& id, bool json);
+// `routing`: only the routing decisions of the session.
+int SessionShowCommand(const std::string& id, bool json, bool routing = false);
 
 }  // namespace dsagent
