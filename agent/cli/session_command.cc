@@ -38,6 +38,22 @@ void PrintEvent(const Json& e) {
     std::printf("%s %s provider=%s model=%s thinking=%s effort=%s\n", ts.c_str(), type.c_str(),
                 e.value("provider", "").c_str(), lane.value("model", "").c_str(),
                 lane.value("thinking", true) ? "on" : "off", lane.value("effort", "").c_str());
+  } else if (type == "route") {
+    const Json lane = e.value("lane", Json::object());
+    const Json f = e.value("features", Json::object());
+    std::printf("%s route    step %d -> %s (thinking %s, %s) by %s: %s\n", ts.c_str(),
+                e.value("step", 0), lane.value("model", "").c_str(),
+                lane.value("thinking", true) ? "on" : "off", lane.value("effort", "").c_str(),
+                e.value("policy", "").c_str(), e.value("reason", "").c_str());
+    std::printf("    features: phase %s, failures %d, context %lld tokens, spent $%.5f\n",
+                f.value("phase", "").c_str(), f.value("failures_since_success", 0),
+                static_cast<long long>(f.value("context_tokens", 0LL)),
+                f.value("cost_so_far_usd", 0.0));
+    for (const auto& a : e.value("alternatives", Json::array())) {
+      std::printf("    option %s: next call ~$%.5f (%lld tokens uncached)\n",
+                  a["lane"].value("model", "").c_str(), a.value("est_next_call_usd", 0.0),
+                  static_cast<long long>(a.value("unseen_tokens", 0LL)));
+    }
   } else if (type == "request") {
     std::printf("%s request  step %d, %d messages\n", ts.c_str(), e.value("step", 0),
                 e.value("messages", 0));

@@ -85,6 +85,15 @@ RunReport AgentLoop::Run(Context& context, const AgentSettings& settings, AgentO
     return deadline.fired() ? "timeout" : "interrupted";
   };
 
+  FeatureTracker features;
+  features.StartTurn();
+  {
+    const Request whole = context.BuildRequest(settings.lane, 0, "");
+    Json items = ToolSpecsToJson(whole.tools);
+    for (const auto& m : whole.messages) items.push_back(MessageToJson(m));
+    features.SeedContextTokens(static_cast<int64_t>((CanonicalJson(items).size() + 3) / 4));
+  }
+
   while (true) {
     if (auto why = stop_reason(); !why.empty()) {
       report.termination = {why, ""};
@@ -100,14 +109,26 @@ RunReport AgentLoop::Run(Context& context, const AgentSettings& settings, AgentO
     }
 
     const int step = ++report.steps;
-    observer.OnStepStart(step, settings.lane);
-    Request request =
-        context.BuildRequest(settings.lane, settings.max_output_tokens, settings.user_id);
+    Lane lane = settings.lane;
+    if (settings.router) {
+      RouteDecision decision = settings.router->Decide(
+          features.Next(report.ledger.total_cost_usd(), settings.limits.max_cost_usd));
+      lane = decision.lane;
+      Json event = std::move(decision.record);
+      event["type"] = "route";
+      event["step"] = step;
+      if (auto w = trace_.Append(std::move(event)); !w) {
+        report.termination = {"error:trace", "cannot write the session trace: " + w.error()};
+        break;
+      }
+    }
+    observer.OnStepStart(step, lane);
+    Request request = context.BuildRequest(lane, settings.max_output_tokens, settings.user_id);
     auto logged = trace_.Append({{"type", "request"},
                                  {"step", step},
-                                 {"model", settings.lane.model},
-                                 {"thinking", settings.lane.thinking},
-                                 {"effort", settings.lane.effort},
+                                 {"model", lane.model},
+                                 {"thinking", lane.thinking},
+                                 {"effort", lane.effort},
                                  {"messages", request.messages.size()},
                                  {"prefix_sha256", context.PrefixHash()}});
     if (!logged) {
@@ -130,12 +151,13 @@ RunReport AgentLoop::Run(Context& context, const AgentSettings& settings, AgentO
       break;
     }
 
-    const double cost = report.ledger.Record(settings.lane.model, response->usage, sent_at);
+    const double cost = report.ledger.Record(lane.model, response->usage, sent_at);
+    features.ObserveResponse(lane.model, response->usage);
     observer.OnResponse(step, *response, cost);
     report.result = response->message.content;
     Json event = {{"type", "response"},
                   {"step", step},
-                  {"model", settings.lane.model},
+                  {"model", lane.model},
                   {"served_model", response->served_model},
                   {"finish_reason", response->finish_reason},
                   {"usage", UsageToJson(response->usage)},
@@ -164,6 +186,7 @@ RunReport AgentLoop::Run(Context& context, const AgentSettings& settings, AgentO
                           std::chrono::steady_clock::now() - started)
                           .count();
       observer.OnToolResult(call, result);
+      features.ObserveTool(call, result);
       Json tool_event = {{"type", "tool"},         {"step", step},      {"name", call.name},
                          {"ok", result.ok},        {"duration_ms", ms}, {"details", result.details},
                          {"tool_call_id", call.id}};

@@ -10,6 +10,7 @@
 #include "agent/core/termination.h"
 #include "agent/core/trace.h"
 #include "agent/providers/provider.h"
+#include "agent/router/router.h"
 #include "tools/registry.h"
 
 namespace dsagent {
@@ -21,7 +22,9 @@ struct AgentLimits {
 };
 
 struct AgentSettings {
-  Lane lane;
+  Lane lane;  // used for every call unless a router is set
+  // Chooses the lane per call when set (a routing policy); its decisions go into the trace.
+  std::shared_ptr<Router> router;
   AgentLimits limits;
   int64_t max_output_tokens = 32768;
   std::string user_id;  // stable per repository (cache isolation on DeepSeek)

@@ -34,11 +34,20 @@ std::vector<std::pair<std::string, std::string>> ResumeDefaults(
   if (!flagged("provider") && start.contains("provider")) {
     out.emplace_back("provider", start["provider"].get<std::string>());
   }
-  if (!flagged("model") && lane.contains("model")) out.emplace_back("model", lane["model"]);
-  if (!flagged("thinking") && lane.contains("thinking")) {
-    out.emplace_back("thinking", lane["thinking"].get<bool>() ? "true" : "false");
+  const std::string policy = start.value("routing_policy", "");
+  if (!policy.empty()) {
+    // A routed session keeps routing (unless the user pins a model or picks another policy).
+    if (!flagged("model") && !flagged("routing.policy")) {
+      out.emplace_back("routing.policy", policy);
+    }
+  } else {
+    if (!flagged("model") && lane.contains("model")) out.emplace_back("model", lane["model"]);
+    if (!flagged("thinking") && lane.contains("thinking")) {
+      out.emplace_back("thinking", lane["thinking"].get<bool>() ? "true" : "false");
+    }
+    if (!flagged("effort") && lane.contains("effort")) out.emplace_back("effort", lane["effort"]);
+    if (!flagged("routing.policy")) out.emplace_back("routing.policy", "");
   }
-  if (!flagged("effort") && lane.contains("effort")) out.emplace_back("effort", lane["effort"]);
   out.insert(out.end(), flags.begin(), flags.end());
   return out;
 }
@@ -109,6 +118,11 @@ HeadlessRunResult HeadlessRun(const HeadlessRunOptions& options, AgentObserver& 
 
   AgentSettings settings = AgentSettingsFromConfig(*config);
   settings.user_id = RepoUserId(workspace);
+  if (RoutingApplies(*config)) {
+    auto router = Router::Load(config->GetString("routing.policy"), *catalog);
+    if (!router) return fail({"error:config", router.error()});
+    settings.router = std::move(*router);
+  }
   const ToolRegistry registry = ToolRegistry::BuiltIn();
 
   std::string session_id;
@@ -144,6 +158,7 @@ HeadlessRunResult HeadlessRun(const HeadlessRunOptions& options, AgentObserver& 
                                 {"prefix_sha256", context->PrefixHash()}};
   opening["provider"] = config->GetString("provider");
   opening["lane"] = lane;
+  opening["routing_policy"] = settings.router ? settings.router->name() : "";
   opening["limits"] = limits;
   if (auto w = trace->Append(opening); !w) {
     return fail({"error:trace", w.error()}, session_id);

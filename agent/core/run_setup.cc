@@ -52,6 +52,15 @@ std::filesystem::path SessionsDir(const Config& config) {
   return XdgDataHome() / "dsagent" / "sessions";
 }
 
+bool RoutingApplies(const Config& config) {
+  const ConfigValue& policy = config.Get("routing.policy");
+  if (policy.value.empty()) return false;
+  if (config.Get("model").kind != ConfigSourceKind::kDefault) return false;
+  const std::string provider = config.GetString("provider");
+  return provider == "deepseek" || provider == "deepseek-anthropic" ||
+         policy.kind != ConfigSourceKind::kDefault;
+}
+
 std::string RepoUserId(const std::filesystem::path& workspace) {
   return "dsagent-" + Sha256Hex(workspace.string()).substr(0, 16);
 }

@@ -17,6 +17,11 @@ AgentSettings AgentSettingsFromConfig(const Config& config);
 ToolContext ToolContextFromConfig(const Config& config, const std::filesystem::path& workspace);
 std::filesystem::path SessionsDir(const Config& config);
 
+// Whether a routing policy chooses the lane per call: routing.policy is set, the model is not
+// pinned (set anywhere but the built-in defaults, e.g. --model), and either the provider is a
+// DeepSeek one (the policies' lanes name DeepSeek models) or the user chose the policy explicitly.
+bool RoutingApplies(const Config& config);
+
 // "dsagent-" + 16 hex chars of SHA-256(canonical repo path): stable per repository, no PII, and
 // matching DeepSeek's user_id rule [A-Za-z0-9_-]+.
 std::string RepoUserId(const std::filesystem::path& workspace);
