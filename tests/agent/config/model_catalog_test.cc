@@ -62,11 +62,9 @@ TEST(ModelCatalogBuiltInTest, ProPricesThroughThePromotion) {
   ExpectPrice(catalog.PriceAt(pro, Utc(2026, 4, 25)), 0.03625, 0.435, 0.87);
   ExpectPrice(catalog.PriceAt(pro, Utc(2026, 4, 26, 12, 15)), 0.003625, 0.435, 0.87);
   ExpectPrice(catalog.PriceAt(pro, Utc(2026, 5, 31, 15, 58, 59)), 0.003625, 0.435, 0.87);
-  ExpectPrice(catalog.PriceAt(pro, Utc(2026, 5, 31, 15, 59)), 0.0145, 1.74, 3.48);
-  ExpectPrice(catalog.PriceAt(pro, Utc(2026, 8, 1)), 0.0145, 1.74, 3.48);
-  // Sub-second precision: a call half a second before the end of the promotion is still in it.
-  ExpectPrice(catalog.PriceAt(pro, Utc(2026, 5, 31, 15, 59) - milliseconds(500)), 0.003625, 0.435,
-              0.87);
+  // The promotion was made permanent: no list-price entry after 2026-05-31.
+  ExpectPrice(catalog.PriceAt(pro, Utc(2026, 5, 31, 15, 59)), 0.003625, 0.435, 0.87);
+  ExpectPrice(catalog.PriceAt(pro, Utc(2026, 11, 23)), 0.003625, 0.435, 0.87);
 }
 
 TEST(ModelCatalogBuiltInTest, AliasesArePricedAsFlashAndRetire) {
@@ -244,8 +242,8 @@ TEST_F(ModelCatalogLoadTest, UserFileReplacesAndAddsModels) {
   ExpectPrice(catalog->PriceAt("my-flash", Utc(2026, 5, 1)), 0, 0, 0);
   ExpectPrice(catalog->PriceAt("deepseek-v4-flash", Utc(2026, 5, 1)), 0.0028, 0.14, 0.28);
   // The built-in catalog is untouched.
-  ExpectPrice(ModelCatalog::BuiltIn().PriceAt("deepseek-v4-pro", Utc(2026, 6, 1)), 0.0145, 1.74,
-              3.48);
+  ExpectPrice(ModelCatalog::BuiltIn().PriceAt("deepseek-v4-pro", Utc(2026, 6, 1)), 0.003625, 0.435,
+              0.87);
   EXPECT_EQ(ModelCatalog::BuiltIn().Find("my-flash"), nullptr);
 }
 
