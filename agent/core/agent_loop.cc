@@ -43,13 +43,6 @@ class Deadline {
   std::thread thread_;
 };
 
-Json UsageToJson(const Usage& u) {
-  return {{"input_cache_hit", u.input_cache_hit},
-          {"input_cache_miss", u.input_cache_miss},
-          {"output", u.output},
-          {"reasoning", u.reasoning}};
-}
-
 }  // namespace
 
 AgentLoop::AgentLoop(Provider& provider, const ToolRegistry& tools, ToolContext tool_context,

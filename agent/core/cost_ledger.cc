@@ -9,6 +9,13 @@ double UsageCostUsd(const Usage& usage, const Price& price) {
          1e6;
 }
 
+Json UsageToJson(const Usage& u) {
+  return {{"input_cache_hit", u.input_cache_hit},
+          {"input_cache_miss", u.input_cache_miss},
+          {"output", u.output},
+          {"reasoning", u.reasoning}};
+}
+
 double CacheHitRate(const Usage& usage) {
   const int64_t total = usage.input_cache_hit + usage.input_cache_miss;
   return total == 0 ? 0.0 : static_cast<double>(usage.input_cache_hit) / static_cast<double>(total);

@@ -40,6 +40,9 @@ class CostLedger {
 // tokens are part of output and not billed twice.
 double UsageCostUsd(const Usage& usage, const Price& price);
 
+// {"input_cache_hit","input_cache_miss","output","reasoning"}: usage as traces and envelopes show it.
+Json UsageToJson(const Usage& usage);
+
 // hit / (hit + miss), or 0 when there was no input.
 double CacheHitRate(const Usage& usage);
 
