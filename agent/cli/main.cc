@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "agent/cli/engine_command.h"
 #include "agent/cli/run_command.h"
 #include "agent/cli/session_command.h"
 #include "agent/config/config.h"
@@ -89,6 +90,19 @@ int main(int argc, char** argv) {
       config_cmd->add_subcommand("show", "Print the merged config with each value's source");
   config_show->add_option("--repo", config_repo, "Repository whose .dsagent/config.yaml applies");
 
+  // engine
+  std::string inspect_dir, inspect_config;
+  bool inspect_json = false;
+  auto* engine_cmd = app.add_subcommand("engine", "The built-in DeepSeek-V4 inference engine");
+  engine_cmd->require_subcommand(1);
+  auto* engine_inspect = engine_cmd->add_subcommand(
+      "inspect", "Config summary, tensor inventory and parameter counts of a checkpoint");
+  engine_inspect->add_option("dir", inspect_dir,
+                             "Checkpoint directory (config.json + safetensors)");
+  engine_inspect->add_option("--config", inspect_config,
+                             "Only a config.json: what its checkpoint must hold");
+  engine_inspect->add_flag("--json", inspect_json, "JSON output");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -112,6 +126,9 @@ int main(int argc, char** argv) {
   if (*session_list) return dsagent::SessionListCommand(session_json);
   if (*session_show) return dsagent::SessionShowCommand(session_id, session_json, session_routing);
   if (*config_show) return ConfigShowCommand(config_repo);
+  if (*engine_inspect) {
+    return dsagent::EngineInspectCommand(inspect_dir, inspect_config, inspect_json);
+  }
 
   std::cerr << app.help() << "\nThe interactive assistant is not built yet; use `dsagent run`.\n";
   return dsagent::kExitUsage;

@@ -2,6 +2,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "common/json.h"
 #include "tests/agent/cli/dsagent_process.h"
 
 namespace dsagent::testing {
@@ -61,6 +62,27 @@ TEST(CliBasicsTest, BadRepoConfigIsAConfigError) {
   auto r = RunDsagent({"run", "--json", "x"}, box.Env({{"DEEPSEEK_API_KEY", "k"}}), box.repo());
   EXPECT_EQ(r.exit_code, 3);
   EXPECT_THAT(r.err, HasSubstr("max_stepz"));
+}
+
+TEST(CliBasicsTest, EngineInspectReportsFlashSizesAndChecksACheckpoint) {
+  Sandbox box;
+  const std::string data = std::string(DSAGENT_SOURCE_DIR) + "/tests/data/";
+  auto flash =
+      RunDsagent({"engine", "inspect", "--json", "--config", data + "v4-flash-config.json"},
+                 box.Env({}), box.repo());
+  ASSERT_EQ(flash.exit_code, 0) << flash.err;
+  const Json j = Json::parse(flash.out);
+  EXPECT_NEAR(j["parameters"]["total_without_mtp"].get<double>() / 1e9, 284, 1);
+  EXPECT_NEAR(j["parameters"]["active_per_token"].get<double>() / 1e9, 13, 1);
+  EXPECT_EQ(j["config"]["attention_layers"]["csa_4"], 21);
+
+  auto tiny = RunDsagent({"engine", "inspect", data + "v4-tiny"}, box.Env({}), box.repo());
+  ASSERT_EQ(tiny.exit_code, 0) << tiny.err;
+  EXPECT_THAT(tiny.out, HasSubstr("all tensors present"));
+
+  auto missing = RunDsagent({"engine", "inspect", box.repo().string()}, box.Env({}), box.repo());
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_THAT(missing.err, HasSubstr("config.json"));
 }
 
 }  // namespace

@@ -1,0 +1,145 @@
+#include "agent/cli/engine_command.h"
+
+#include <cstdio>
+#include <iostream>
+#include <map>
+
+#include "agent/core/termination.h"
+#include "engine/model/checkpoint.h"
+
+namespace dsagent {
+namespace {
+using engine::DType;
+
+// 284.33B, 1.37M, 950.
+std::string HumanCount(int64_t n) {
+  char buf[32];
+  const double v = static_cast<double>(n);
+  if (v >= 1e9) {
+    std::snprintf(buf, sizeof buf, "%.2fB", v / 1e9);
+  } else if (v >= 1e6) {
+    std::snprintf(buf, sizeof buf, "%.2fM", v / 1e6);
+  } else {
+    std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(n));
+  }
+  return buf;
+}
+
+Json ConfigSummary(const engine::ModelConfig& c) {
+  std::map<int, int> by_ratio;
+  for (int i = 0; i < c.n_layers; ++i) by_ratio[c.compress_ratios[static_cast<size_t>(i)]] += 1;
+  Json layers = Json::object();
+  for (const auto& [ratio, count] : by_ratio) {
+    layers[ratio == 0 ? "window" : ratio == 4 ? "csa_4" : "hca_" + std::to_string(ratio)] = count;
+  }
+  return {{"hidden_size", c.dim},
+          {"layers", c.n_layers},
+          {"mtp_layers", c.n_mtp_layers},
+          {"heads", c.n_heads},
+          {"head_dim", c.head_dim},
+          {"vocab_size", c.vocab_size},
+          {"routed_experts", c.n_routed_experts},
+          {"experts_per_token", c.n_activated_experts},
+          {"expert_dtype", c.expert_dtype},
+          {"sliding_window", c.window_size},
+          {"attention_layers", layers}};
+}
+
+Json CountsJson(const engine::ParameterCounts& n) {
+  return {{"total", n.total},
+          {"total_without_mtp", n.total_no_mtp},
+          {"active_per_token", n.active},
+          {"stored_bytes", n.stored_bytes}};
+}
+
+}  // namespace
+
+int EngineInspectCommand(const std::string& dir, const std::string& config_file, bool json) {
+  if (dir.empty() == config_file.empty()) {
+    std::fprintf(stderr, "dsagent: give a checkpoint DIR or --config FILE (one of them)\n");
+    return kExitUsage;
+  }
+  Json out;
+  engine::ModelConfig config;
+  std::unique_ptr<engine::Checkpoint> ck;
+  if (!config_file.empty()) {
+    auto c = engine::LoadModelConfig(config_file);
+    if (!c) {
+      std::fprintf(stderr, "dsagent: %s\n", c.error().c_str());
+      return kExitUsage;
+    }
+    config = *c;
+  } else {
+    auto opened = engine::Checkpoint::Open(dir);
+    if (!opened) {
+      std::fprintf(stderr, "dsagent: %s\n", opened.error().c_str());
+      return kExitUsage;
+    }
+    ck = std::move(*opened);
+    config = ck->config();
+  }
+  const engine::ParameterCounts counts = engine::CountParameters(config);
+  out["config"] = ConfigSummary(config);
+  out["parameters"] = CountsJson(counts);
+
+  // Inventory by dtype: what the config implies, or what the files hold.
+  std::map<std::string, std::pair<int64_t, int64_t>> by_dtype;  // tensors, bytes
+  if (ck) {
+    for (const auto* t : ck->Tensors()) {
+      auto& [n, bytes] = by_dtype[engine::DTypeName(t->dtype)];
+      n += 1;
+      bytes += static_cast<int64_t>(t->size_bytes);
+    }
+    const auto& r = ck->report();
+    out["missing"] = r.missing;
+    out["unexpected"] = r.unexpected;
+    out["mismatched"] = r.mismatched;
+  } else {
+    for (const auto& t : engine::ExpectedTensors(config)) {
+      int64_t elements = 1;
+      for (int64_t d : t.shape) elements *= d;
+      auto& [n, bytes] = by_dtype[engine::DTypeName(t.dtype)];
+      n += 1;
+      bytes += elements * static_cast<int64_t>(engine::DTypeBytes(t.dtype));
+    }
+  }
+  Json inventory = Json::object();
+  for (const auto& [dtype, nb] : by_dtype) {
+    inventory[dtype] = {{"tensors", nb.first}, {"bytes", nb.second}};
+  }
+  out["tensors_by_dtype"] = inventory;
+
+  const bool ok = !ck || ck->report().ok();
+  if (json) {
+    std::cout << out.dump(2) << std::endl;
+    return ok ? kExitDone : kExitError;
+  }
+  const Json& c = out["config"];
+  std::printf("model: hidden %lld, %d layers + %d MTP, %d heads x %lld, vocab %lld\n",
+              static_cast<long long>(config.dim), config.n_layers, config.n_mtp_layers,
+              config.n_heads, static_cast<long long>(config.head_dim),
+              static_cast<long long>(config.vocab_size));
+  std::printf("attention layers: %s\n", c["attention_layers"].dump().c_str());
+  std::printf("experts: %d routed (%d per token, %s) + %d shared, width %lld\n",
+              config.n_routed_experts, config.n_activated_experts, config.expert_dtype.c_str(),
+              config.n_shared_experts, static_cast<long long>(config.moe_inter_dim));
+  std::printf("parameters: %s total (%s without MTP), %s active per token, %.2f GB stored\n",
+              HumanCount(counts.total).c_str(), HumanCount(counts.total_no_mtp).c_str(),
+              HumanCount(counts.active).c_str(), static_cast<double>(counts.stored_bytes) / 1e9);
+  std::printf("%s tensors by dtype:\n", ck ? "checkpoint" : "expected");
+  for (const auto& [dtype, nb] : by_dtype) {
+    std::printf("  %-8s %6lld tensors %14lld bytes\n", dtype.c_str(),
+                static_cast<long long>(nb.first), static_cast<long long>(nb.second));
+  }
+  if (ck) {
+    const auto& r = ck->report();
+    for (const auto& m : r.missing) std::printf("missing: %s\n", m.c_str());
+    for (const auto& m : r.unexpected) std::printf("unexpected: %s\n", m.c_str());
+    for (const auto& m : r.mismatched) std::printf("mismatched: %s\n", m.c_str());
+    std::printf("%s\n", ok ? "all tensors present with the expected dtype and shape"
+                           : "the checkpoint does not match its config");
+  }
+  return ok ? kExitDone : kExitError;
+}
+
+}  // namespace dsagent

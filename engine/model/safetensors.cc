@@ -1,0 +1,120 @@
+#include "engine/model/safetensors.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "common/json.h"
+
+namespace dsagent::engine {
+namespace fs = std::filesystem;
+
+int64_t TensorInfo::elements() const {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+SafetensorsFile::~SafetensorsFile() {
+  if (map_ != nullptr) ::munmap(map_, map_size_);
+}
+
+const TensorInfo* SafetensorsFile::Find(const std::string& name) const {
+  auto it = tensors_.find(name);
+  return it == tensors_.end() ? nullptr : &it->second;
+}
+
+Expected<std::unique_ptr<SafetensorsFile>, std::string> SafetensorsFile::Open(
+    const fs::path& path) {
+  const std::string where = path.string();
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return MakeUnexpected(where + ": " + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    ::close(fd);
+    return MakeUnexpected(where + ": " + std::strerror(errno));
+  }
+  const size_t size = static_cast<size_t>(st.st_size);
+  if (size < 8) {
+    ::close(fd);
+    return MakeUnexpected(where + ": file is " + std::to_string(size) +
+                          " bytes, too short for a safetensors header (truncated?)");
+  }
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  if (map == MAP_FAILED) return MakeUnexpected(where + ": mmap failed: " + std::strerror(errno));
+  std::unique_ptr<SafetensorsFile> f(new SafetensorsFile());
+  f->path_ = path;
+  f->map_ = map;
+  f->map_size_ = size;
+  const auto* bytes = static_cast<const uint8_t*>(map);
+
+  uint64_t header_len = 0;
+  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | bytes[i];
+  if (header_len > size - 8) {
+    return MakeUnexpected(where + ": header length " + std::to_string(header_len) +
+                          " exceeds the file size " + std::to_string(size) + " (truncated?)");
+  }
+  const Json header = Json::parse(bytes + 8, bytes + 8 + header_len, nullptr, false);
+  if (header.is_discarded() || !header.is_object()) {
+    return MakeUnexpected(where + ": the header is not a JSON object (not a safetensors file?)");
+  }
+  const size_t data_start = 8 + header_len;
+  const size_t data_size = size - data_start;
+  std::vector<std::pair<size_t, size_t>> ranges;
+  for (const auto& [name, t] : header.items()) {
+    if (name == "__metadata__") continue;
+    const std::string what = where + ": tensor '" + name + "': ";
+    if (!t.is_object() || !t.contains("dtype") || !t.contains("shape") ||
+        !t.contains("data_offsets")) {
+      return MakeUnexpected(what + "needs dtype, shape and data_offsets");
+    }
+    const auto dtype =
+        t["dtype"].is_string() ? ParseDType(t["dtype"].get<std::string>()) : std::nullopt;
+    if (!dtype) return MakeUnexpected(what + "unsupported dtype " + t["dtype"].dump());
+    TensorInfo info;
+    info.name = name;
+    info.dtype = *dtype;
+    info.file = path;
+    for (const auto& d : t["shape"]) {
+      if (!d.is_number_integer() || d.get<int64_t>() < 0) {
+        return MakeUnexpected(what + "bad shape " + t["shape"].dump());
+      }
+      info.shape.push_back(d.get<int64_t>());
+    }
+    const Json& off = t["data_offsets"];
+    if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() ||
+        !off[1].is_number_unsigned()) {
+      return MakeUnexpected(what + "bad data_offsets " + off.dump());
+    }
+    const size_t begin = off[0].get<size_t>(), end = off[1].get<size_t>();
+    if (begin > end || end > data_size) {
+      return MakeUnexpected(what + "data range [" + std::to_string(begin) + ", " +
+                            std::to_string(end) + ") exceeds the " + std::to_string(data_size) +
+                            " data bytes in the file (truncated download?)");
+    }
+    info.size_bytes = end - begin;
+    if (static_cast<size_t>(info.elements()) * DTypeBytes(info.dtype) != info.size_bytes) {
+      return MakeUnexpected(what + "shape " + t["shape"].dump() + " of " + DTypeName(info.dtype) +
+                            " needs " + std::to_string(info.elements() * DTypeBytes(info.dtype)) +
+                            " bytes but the file gives it " + std::to_string(info.size_bytes));
+    }
+    info.data = bytes + data_start + begin;
+    ranges.emplace_back(begin, end);
+    f->tensors_.emplace(name, std::move(info));
+  }
+  std::sort(ranges.begin(), ranges.end());
+  for (size_t i = 1; i < ranges.size(); ++i) {
+    if (ranges[i].first < ranges[i - 1].second) {
+      return MakeUnexpected(where + ": tensor data ranges overlap (corrupt header)");
+    }
+  }
+  return f;
+}
+
+}  // namespace dsagent::engine
