@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cassert>
+#include <string>
 #include <utility>
 #include <variant>
 
@@ -17,6 +18,9 @@ template <class E>
 Unexpected<std::decay_t<E>> MakeUnexpected(E&& e) {
   return {std::forward<E>(e)};
 }
+
+// String literals become std::string errors (the common case), not const char*.
+inline Unexpected<std::string> MakeUnexpected(const char* message) { return {message}; }
 
 template <class T, class E>
 class Expected {
