@@ -11,7 +11,8 @@ namespace dsagent {
 int EngineInspectCommand(const std::string& dir, const std::string& config_file, bool json);
 
 // `dsagent engine tokenize` (UTF-8 on stdin -> JSON array of ids on stdout) and `detokenize`
-// (JSON array of ids on stdin -> text). `tokenizer` is a tokenizer.json, or a model dir holding one.
+// (JSON array of ids on stdin -> text). `tokenizer` is a tokenizer.json, or a model dir holding
+// one.
 int EngineTokenizeCommand(const std::string& tokenizer, bool detokenize);
 
 }  // namespace dsagent

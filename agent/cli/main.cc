@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "agent/cli/engine_command.h"
+#include "agent/cli/patch_command.h"
 #include "agent/cli/run_command.h"
 #include "agent/cli/session_command.h"
 #include "agent/config/config.h"
@@ -90,6 +91,10 @@ int main(int argc, char** argv) {
       config_cmd->add_subcommand("show", "Print the merged config with each value's source");
   config_show->add_option("--repo", config_repo, "Repository whose .dsagent/config.yaml applies");
 
+  // patch
+  dsagent::PatchCommandOptions patch;
+  auto* patch_cmd = dsagent::AddPatchCommand(app, patch);
+
   // engine
   std::string inspect_dir, inspect_config;
   bool inspect_json = false;
@@ -133,6 +138,11 @@ int main(int argc, char** argv) {
     dsagent::CancelToken cancel;
     dsagent::InstallInterruptHandler(cancel);
     return dsagent::RunCommand(run, cancel);
+  }
+  if (*patch_cmd) {
+    dsagent::CancelToken cancel;
+    dsagent::InstallInterruptHandler(cancel);
+    return dsagent::PatchCommand(patch, cancel);
   }
   if (*session_list) return dsagent::SessionListCommand(session_json);
   if (*session_show) return dsagent::SessionShowCommand(session_id, session_json, session_routing);

@@ -1,0 +1,101 @@
+#include "agent/cli/patch_command.h"
+
+#include <cstdio>
+#include <iostream>
+#include <iterator>
+
+#include "agent/cli/progress_printer.h"
+#include "agent/core/termination.h"
+#include "agent/patch/patch_run.h"
+#include "common/file_io.h"
+
+namespace dsagent {
+
+CLI::App* AddPatchCommand(CLI::App& app, PatchCommandOptions& o) {
+  auto* cmd = app.add_subcommand(
+      "patch", "Turn an issue into a patch, a branch and a report (headless, for CI)");
+  cmd->add_option("--repo", o.repo, "Repository (default: current directory)");
+  auto* source = cmd->add_option_group("task source");
+  source->add_option("--issue", o.issue_file, "Issue text as markdown/text; - reads stdin");
+  source->add_option("--github-event", o.github_event,
+                     "A GitHub issues/issue_comment event payload (e.g. $GITHUB_EVENT_PATH)");
+  source->require_option(1);
+  cmd->add_option("--branch", o.branch, "Branch for --commit (default dsagent/issue-N)");
+  cmd->add_flag("--commit", o.commit, "Commit the change on --branch");
+  cmd->add_option("--patch-out", o.patch_out, "Write the unified diff to FILE");
+  cmd->add_option("--report", o.report, "Write the markdown report (PR body) to FILE");
+  cmd->add_option("--test-cmd", o.test_cmd,
+                  "Run CMD after the agent; on failure the agent gets up to 2 more tries");
+  cmd->add_option("--policy", o.policy, "Routing policy (see dsagent run --help)");
+  cmd->add_option("--max-cost", o.max_cost, "Budget in USD across all rounds")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--timeout", o.timeout_s, "Wall-time limit per agent round, seconds")
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("--json", o.json, "Print exactly one JSON result object on stdout");
+  cmd->add_flag("-v,--verbose", o.verbose, "Also stream the model's reasoning to stderr");
+  return cmd;
+}
+
+int PatchCommand(const PatchCommandOptions& o, const CancelToken& cancel) {
+  PatchOptions p;
+  p.repo = o.repo;
+  Expected<IssueTask, std::string> issue = MakeUnexpected("no task source");
+  if (!o.github_event.empty()) {
+    issue = IssueFromGithubEvent(o.github_event);
+  } else if (o.issue_file == "-") {
+    issue = IssueFromText(
+        std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>()));
+  } else {
+    auto text = ReadFileToString(o.issue_file);
+    issue = text ? IssueFromText(*text)
+                 : Expected<IssueTask, std::string>(MakeUnexpected(text.error()));
+  }
+  if (!issue) {
+    std::fprintf(stderr, "dsagent: %s\n", issue.error().c_str());
+    return kExitUsage;
+  }
+  p.issue = *issue;
+  p.branch = o.branch;
+  p.commit = o.commit;
+  p.patch_out = o.patch_out;
+  p.report_out = o.report;
+  p.test_cmd = o.test_cmd;
+  p.max_cost_usd = o.max_cost;
+  if (!o.policy.empty()) p.flags.emplace_back("routing.policy", o.policy);
+  if (o.timeout_s > 0) p.flags.emplace_back("timeout_s", std::to_string(o.timeout_s));
+
+  ProgressPrinter printer(stderr, o.verbose);
+  const PatchResult r = RunPatch(p, printer, cancel);
+  if (!r.envelope.termination.message.empty()) {
+    std::fprintf(stderr, "dsagent: %s\n", r.envelope.termination.message.c_str());
+  }
+  std::fprintf(stderr, "dsagent: patch %s: %zu file(s) changed, $%.4f\n", r.outcome.c_str(),
+               r.diff.files.size(), r.envelope.cost_usd);
+  if (o.json) {
+    Json j = EnvelopeToJson(r.envelope);
+    j["exit_code"] = r.exit_code;
+    j["status"] = r.exit_code == 0 ? "success" : j["status"].get<std::string>();
+    j["outcome"] = r.outcome;
+    j["base_commit"] = r.base_commit;
+    j["patch_file"] = o.patch_out.empty() || r.diff.empty() ? Json(nullptr) : Json(o.patch_out);
+    j["report_file"] = o.report.empty() ? Json(nullptr) : Json(o.report);
+    j["branch"] = r.branch.empty() ? Json(nullptr) : Json(r.branch);
+    j["commit"] = r.commit.empty() ? Json(nullptr) : Json(r.commit);
+    j["changed_files"] = r.diff.files;
+    Json tests = Json::array();
+    for (const auto& t : r.tests) {
+      tests.push_back({{"command", t.command},
+                       {"exit_code", t.exit_code},
+                       {"timed_out", t.timed_out},
+                       {"passed", t.passed()},
+                       {"output_tail", t.output_tail}});
+    }
+    j["tests"] = tests;
+    std::cout << CanonicalJson(j) << std::endl;
+  } else {
+    std::cout << r.report;
+  }
+  return r.exit_code;
+}
+
+}  // namespace dsagent

@@ -1,0 +1,23 @@
+// `dsagent patch`: the headless CI patch bot (see agent/patch/ and docs/ci.md).
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+
+#include "common/cancel.h"
+
+namespace dsagent {
+
+struct PatchCommandOptions {
+  std::string repo, issue_file, github_event, branch, patch_out, report, test_cmd, policy;
+  bool commit = false, json = false, verbose = false;
+  double max_cost = 0;
+  int timeout_s = 0;
+};
+
+// Declares the subcommand and its flags on `app`; returns it (test `*cmd` after parsing).
+CLI::App* AddPatchCommand(CLI::App& app, PatchCommandOptions& options);
+// Runs it; returns the exit code.
+int PatchCommand(const PatchCommandOptions& options, const CancelToken& cancel);
+
+}  // namespace dsagent

@@ -1,0 +1,63 @@
+// RunPatch: `dsagent patch` end to end — a worktree at HEAD, the headless agent on the issue, the
+// test command (with fix-up rounds), the diff, an optional commit on a branch, and a report.
+// The caller's working tree and index are never touched.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "agent/core/agent_loop.h"
+#include "agent/core/run_envelope.h"
+#include "agent/patch/issue_source.h"
+#include "agent/patch/patch_worktree.h"
+#include "common/cancel.h"
+
+namespace dsagent {
+
+// Exit codes of `dsagent patch` beyond those of `dsagent run` (agent/core/termination.h).
+inline constexpr int kExitNoChange = 6;     // the agent finished but changed nothing
+inline constexpr int kExitTestsFailed = 7;  // a patch exists but --test-cmd still fails
+
+struct PatchOptions {
+  std::filesystem::path repo;  // any directory inside the repository; empty = current directory
+  IssueTask issue;
+  std::string branch;  // branch for --commit (default dsagent/issue-<n> or dsagent/<id>)
+  bool commit = false;
+  std::filesystem::path patch_out;   // write the unified diff here
+  std::filesystem::path report_out;  // write the markdown report here
+  std::string test_cmd;              // run in the worktree after the agent
+  int test_timeout_s = 900;
+  int max_fix_rounds = 2;   // resumes of the agent with the failing test output
+  double max_cost_usd = 0;  // across all rounds; 0 = config's max_cost_usd per round
+  std::vector<std::pair<std::string, std::string>> flags;  // config overrides (policy, timeout_s)
+};
+
+struct TestRun {
+  std::string command;
+  int exit_code = 0;
+  bool timed_out = false;
+  std::string output_tail;  // last few KB
+  bool passed() const { return exit_code == 0 && !timed_out; }
+};
+
+struct PatchResult {
+  RunEnvelope envelope;  // summed over the agent's rounds
+  int exit_code = 0;
+  std::string outcome;  // "patched", "no_change", "tests_failed", or the run's termination
+  WorktreeDiff diff;
+  std::string base_commit;
+  std::string branch, commit;  // set when committed
+  std::vector<TestRun> tests;
+  std::filesystem::path trace_path;
+  std::string report;  // markdown, suitable as a PR body
+};
+
+PatchResult RunPatch(const PatchOptions& options, AgentObserver& observer,
+                     const CancelToken& cancel);
+
+// The commit message: the issue title, the agent's summary, "Fixes #N" when known.
+std::string PatchCommitMessage(const IssueTask& issue, const std::string& agent_summary);
+
+}  // namespace dsagent

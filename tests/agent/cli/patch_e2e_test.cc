@@ -1,0 +1,185 @@
+// End-to-end tests of `dsagent patch`: the real binary, the DeepSeek test server, real git repos.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+
+#include "common/json.h"
+#include "tests/agent/cli/dsagent_process.h"
+#include "tests/support/deepseek_test_server.h"
+
+namespace dsagent::testing {
+namespace {
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr const char* kKey = "patch-test-key";
+constexpr const char* kTestCmd = "cc -o t add.c test_add.c && ./t";
+
+ToolCall Call(std::string id, std::string name, Json args) {
+  return {std::move(id), std::move(name), CanonicalJson(args)};
+}
+
+// Every file of the working tree plus the index and HEAD: what "untouched" means.
+std::map<std::string, std::string> Snapshot(const fs::path& repo) {
+  std::map<std::string, std::string> out;
+  for (auto it = fs::recursive_directory_iterator(repo); it != fs::recursive_directory_iterator();
+       ++it) {
+    if (it->path().filename() == ".git") {
+      it.disable_recursion_pending();
+      continue;
+    }
+    if (it->is_regular_file()) out[fs::relative(it->path(), repo)] = ReadFile(it->path());
+  }
+  out[".git/index"] = ReadFile(repo / ".git/index");
+  out[".git/HEAD"] = ReadFile(repo / ".git/HEAD");
+  return out;
+}
+
+std::string Git(const fs::path& repo, const std::string& args) {
+  const std::string cmd = "cd '" + repo.string() + "' && git " + args + " 2>&1";
+  std::string out;
+  if (FILE* p = popen(cmd.c_str(), "r")) {
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    pclose(p);
+  }
+  return out;
+}
+
+class PatchE2ETest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_.SetApiKey(kKey);
+    box_.WriteRepoFile(".gitignore", "t\n");
+    box_.WriteRepoFile("add.c", "int add(int a, int b) {\n  return a - b;\n}\n");
+    box_.WriteRepoFile("test_add.c",
+                       "#include <stdio.h>\nint add(int, int);\nint main(void) {\n"
+                       "  if (add(2, 3) != 5) { puts(\"FAIL\"); return 1; }\n  puts(\"PASS\");\n"
+                       "  return 0;\n}\n");
+    box_.GitInitAndCommit();
+    box_.WriteRepoFile("local-notes.txt", "the caller's uncommitted work\n");  // must survive
+    issue_ = box_.root() / "issue.md";
+    std::ofstream(issue_) << "# add() returns the wrong result\n\nadd(2, 3) should be 5.\n";
+  }
+  ProcessResult Run(std::vector<std::string> args) {
+    return RunDsagent(
+        args, box_.Env({{"DEEPSEEK_API_KEY", kKey}, {"DEEPSEEK_BASE_URL", server_.BaseUrl()}}),
+        box_.repo());
+  }
+  void EnqueueFix() {
+    server_.Enqueue(ScriptedReply::Calls({Call(
+        "c1", "edit_file",
+        {{"path", "add.c"}, {"old_string", "return a - b;"}, {"new_string", "return a + b;"}})}));
+    server_.Enqueue(ScriptedReply::Text("Fixed add(): it subtracted instead of adding."));
+  }
+  Sandbox box_;
+  DeepSeekTestServer server_;
+  fs::path issue_;
+};
+
+TEST_F(PatchE2ETest, IssueToBranchCommitPatchAndReportLeavingTheCallerUntouched) {
+  EnqueueFix();
+  const auto before = Snapshot(box_.repo());
+  const std::string base = Git(box_.repo(), "rev-parse HEAD");
+  const fs::path patch = box_.root() / "out.patch", report = box_.root() / "report.md";
+  auto r =
+      Run({"patch", "--json", "--issue", issue_.string(), "--commit", "--branch", "fix-add",
+           "--test-cmd", kTestCmd, "--patch-out", patch.string(), "--report", report.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Snapshot(box_.repo()), before);  // working tree, index and HEAD byte-identical
+
+  const Json j = Json::parse(r.out);
+  EXPECT_EQ(j["outcome"], "patched");
+  EXPECT_EQ(j["branch"], "fix-add");
+  EXPECT_EQ(j["changed_files"], Json::array({"add.c"}));
+  ASSERT_EQ(j["tests"].size(), 1u);
+  EXPECT_EQ(j["tests"][0]["passed"], true);
+  EXPECT_THAT(j["tests"][0]["output_tail"].get<std::string>(), HasSubstr("PASS"));
+
+  // The branch holds one commit on top of the base, with a message from the issue.
+  EXPECT_EQ(Git(box_.repo(), "rev-parse fix-add~1"), base);
+  EXPECT_THAT(Git(box_.repo(), "log -1 --format=%B fix-add"),
+              HasSubstr("add() returns the wrong result"));
+  EXPECT_THAT(Git(box_.repo(), "show fix-add:add.c"), HasSubstr("return a + b;"));
+  EXPECT_THAT(Git(box_.repo(), "branch --list 'dsagent-patch/*'"), ::testing::IsEmpty());
+  EXPECT_THAT(Git(box_.repo(), "worktree list"), Not(HasSubstr("worktree-")));
+
+  // The patch applies cleanly to a fresh clone of the base.
+  const fs::path clone = box_.root() / "clone";
+  Git(box_.root(), "clone -q '" + box_.repo().string() + "' clone");
+  EXPECT_EQ(Git(clone, "apply --check '" + patch.string() + "' && echo OK"), "OK\n");
+  const std::string md = ReadFile(report);
+  EXPECT_THAT(md, HasSubstr("Fixed add()"));
+  EXPECT_THAT(md, HasSubstr("`add.c`"));
+  EXPECT_THAT(md, HasSubstr("passed"));
+  EXPECT_THAT(md, HasSubstr("cache-hit rate"));
+}
+
+TEST_F(PatchE2ETest, FailingTestsGetFixRoundsThenExit7) {
+  server_.Enqueue(ScriptedReply::Calls({Call(
+      "c1", "edit_file",
+      {{"path", "add.c"}, {"old_string", "int add"}, {"new_string", "/* tried */ int add"}})}));
+  server_.Enqueue(ScriptedReply::Text("I tried."));
+  server_.Enqueue(ScriptedReply::Text("Still stuck."));  // fix round 1
+  server_.Enqueue(ScriptedReply::Text("Giving up."));    // fix round 2
+  auto r = Run({"patch", "--json", "--issue", issue_.string(), "--test-cmd", kTestCmd});
+  EXPECT_EQ(r.exit_code, 7) << r.err;
+  const Json j = Json::parse(r.out);
+  EXPECT_EQ(j["outcome"], "tests_failed");
+  EXPECT_EQ(j["tests"].size(), 3u);
+  const auto requests = server_.Requests();
+  ASSERT_EQ(requests.size(), 4u);
+  // The fix rounds resumed the same conversation with the failing output.
+  EXPECT_THAT(requests[2].json["messages"].back()["content"].get<std::string>(), HasSubstr("FAIL"));
+  EXPECT_GT(requests[2].json["messages"].size(), requests[1].json["messages"].size());
+}
+
+TEST_F(PatchE2ETest, NoChangeExits6) {
+  server_.Enqueue(ScriptedReply::Text("Nothing to change: add() looks right to me."));
+  auto r = Run({"patch", "--json", "--issue", issue_.string()});
+  EXPECT_EQ(r.exit_code, 6) << r.err;
+  EXPECT_EQ(Json::parse(r.out)["outcome"], "no_change");
+}
+
+TEST_F(PatchE2ETest, OverBudgetExits5) {
+  ScriptedReply expensive = ScriptedReply::Calls({Call("c1", "git_status", Json::object())});
+  expensive.usage = Usage{0, 1'000'000, 0, 0};  // $0.14 on Flash
+  server_.Enqueue(expensive);
+  auto r = Run({"patch", "--json", "--issue", issue_.string(), "--max-cost", "0.05"});
+  EXPECT_EQ(r.exit_code, 5) << r.err;
+  EXPECT_EQ(Json::parse(r.out)["termination_reason"], "max_cost");
+}
+
+TEST_F(PatchE2ETest, GithubIssueCommentEventBecomesTheTask) {
+  const fs::path event = box_.root() / "event.json";
+  std::ofstream(event)
+      << Json{{"action", "created"},
+              {"issue",
+               {{"number", 42}, {"title", "add is broken"}, {"body", "add(2,3) gives -1"}}},
+              {"comment", {{"body", "/dsagent please fix"}}}}
+             .dump();
+  EnqueueFix();
+  auto r = Run({"patch", "--json", "--github-event", event.string(), "--commit"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string task = server_.Requests()[0].json["messages"][1]["content"];
+  EXPECT_THAT(task, HasSubstr("add is broken (#42)"));
+  EXPECT_THAT(task, HasSubstr("/dsagent please fix"));
+  EXPECT_EQ(Json::parse(r.out)["branch"], "dsagent/issue-42");
+  EXPECT_THAT(Git(box_.repo(), "log -1 --format=%B dsagent/issue-42"), HasSubstr("Fixes #42"));
+}
+
+TEST_F(PatchE2ETest, MissingTaskSourceIsAUsageError) {
+  auto r = Run({"patch", "--json"});
+  EXPECT_EQ(r.exit_code, 2);
+  auto empty = Run({"patch", "--issue", (box_.root() / "nope.md").string()});
+  EXPECT_EQ(empty.exit_code, 2);
+  EXPECT_THAT(empty.err, HasSubstr("nope.md"));
+}
+
+}  // namespace
+}  // namespace dsagent::testing
