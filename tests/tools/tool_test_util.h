@@ -11,6 +11,7 @@
 #include <sstream>
 #include <string>
 
+#include "tests/support/command_output.h"
 #include "tools/tool.h"
 
 namespace dsagent::testing {
@@ -67,14 +68,7 @@ class TempWorkspace {
   std::string GitOutput(const std::string& args) const {
     const std::string cmd = "cd '" + root_.string() +
                             "' && GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1 git " + args;
-    std::string out;
-    if (FILE* f = popen(cmd.c_str(), "r")) {
-      char buf[4096];
-      size_t n;
-      while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-      pclose(f);
-    }
-    return out;
+    return CommandOutput(cmd);
   }
 
  private:

@@ -8,6 +8,7 @@
 
 #include "common/json.h"
 #include "tests/agent/cli/dsagent_process.h"
+#include "tests/support/command_output.h"
 #include "tests/support/deepseek_test_server.h"
 
 namespace dsagent::testing {
@@ -40,15 +41,7 @@ std::map<std::string, std::string> Snapshot(const fs::path& repo) {
 }
 
 std::string Git(const fs::path& repo, const std::string& args) {
-  const std::string cmd = "cd '" + repo.string() + "' && git " + args + " 2>&1";
-  std::string out;
-  if (FILE* p = popen(cmd.c_str(), "r")) {
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-    pclose(p);
-  }
-  return out;
+  return CommandOutput("cd '" + repo.string() + "' && git " + args + " 2>&1");
 }
 
 class PatchE2ETest : public ::testing::Test {
