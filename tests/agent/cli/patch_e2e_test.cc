@@ -166,6 +166,18 @@ TEST_F(PatchE2ETest, GithubIssueCommentEventBecomesTheTask) {
   EXPECT_THAT(Git(box_.repo(), "log -1 --format=%B dsagent/issue-42"), HasSubstr("Fixes #42"));
 }
 
+TEST_F(PatchE2ETest, IssueFromStdin) {
+  EnqueueFix();
+  auto r = RunDsagent(
+      {"patch", "--json", "--issue", "-"},
+      box_.Env({{"DEEPSEEK_API_KEY", kKey}, {"DEEPSEEK_BASE_URL", server_.BaseUrl()}}),
+      box_.repo(), "Fix add() in add.c\n\nIt subtracts.\n");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(server_.Requests()[0].json["messages"][1]["content"],
+            "Fix add() in add.c\n\nIt subtracts.\n");
+  EXPECT_EQ(Json::parse(r.out)["changed_files"], Json::array({"add.c"}));
+}
+
 TEST_F(PatchE2ETest, MissingTaskSourceIsAUsageError) {
   auto r = Run({"patch", "--json"});
   EXPECT_EQ(r.exit_code, 2);
