@@ -1,6 +1,7 @@
 #include "tools/bash.h"
 
 #include <algorithm>
+#include <optional>
 #include <string>
 
 #include "tools/shell_command.h"
@@ -43,6 +44,16 @@ class BashTool : public Tool {
     options.timeout = std::chrono::seconds(timeout_s);
     options.output_cap_bytes = ctx.output_cap_bytes;
     options.cancel = ctx.cancel;
+    std::optional<PreparedSandbox> sandbox;
+    if (ctx.sandbox.enabled) {
+      auto prepared = PreparedSandbox::Prepare(ctx.sandbox);
+      if (!prepared) return ErrorResult("refusing to run without the sandbox: " + prepared.error());
+      sandbox.emplace(std::move(*prepared));
+      options.sandbox = &*sandbox;
+      if (!ctx.sandbox.temp_dir.empty()) {
+        options.extra_env.emplace_back("TMPDIR", ctx.sandbox.temp_dir.string());
+      }
+    }
     auto run = RunShellCommand(command, options);
     if (!run) return ErrorResult(run.error());
 

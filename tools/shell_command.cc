@@ -33,6 +33,7 @@ constexpr milliseconds kAbandonAfterKill{1000};
 // Exit status of the child when it cannot enter the working directory (as the shell's "cannot
 // execute" status).
 constexpr int kChdirFailedStatus = 126;
+constexpr int kSandboxFailedStatus = 125;  // the kernel refused the Landlock ruleset
 // Poll granularity: how quickly cancellation is noticed (it has no file descriptor).
 constexpr milliseconds kPollInterval{50};
 
@@ -94,14 +95,18 @@ Expected<ShellOutcome, std::string> RunShellCommand(const std::string& command,
   // the child changes directory itself and gives up if it cannot.
   const std::string cwd = options.cwd.string();
   const char* cwd_cstr = cwd.c_str();
+  const PreparedSandbox* sandbox = options.sandbox;
   std::error_code launch_error;
+  bp::environment env = boost::this_process::environment();
+  for (const auto& [name, value] : options.extra_env) env[name] = value;
   bp::child child(
-      bp::exe = "/bin/bash", bp::args = {"-c", command}, bp::std_in = bp::null,
+      bp::exe = "/bin/bash", bp::args = {"-c", command}, bp::std_in = bp::null, env,
       (bp::std_out & bp::std_err) = pipe,
       bp::extend::on_exec_setup =
-          [cwd_cstr](auto&) {
+          [cwd_cstr, sandbox](auto&) {
             ::setpgid(0, 0);
             if (::chdir(cwd_cstr) != 0) ::_exit(kChdirFailedStatus);
+            if (sandbox != nullptr && !sandbox->ApplyInChild()) ::_exit(kSandboxFailedStatus);
           },
       launch_error);
   if (launch_error || !child.valid()) {

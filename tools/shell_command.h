@@ -7,9 +7,12 @@
 #include <chrono>
 #include <filesystem>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/cancel.h"
 #include "common/expected.h"
+#include "tools/sandbox.h"
 
 namespace dsagent {
 
@@ -18,6 +21,10 @@ struct ShellOptions {
   std::chrono::milliseconds timeout{120000};
   size_t output_cap_bytes = 30000;  // head + tail kept (see HeadTailBuffer)
   CancelToken cancel;               // checked about every 50 ms
+  // Applied in the child before exec when set (see tools/sandbox.h); must outlive the call.
+  const PreparedSandbox* sandbox = nullptr;
+  // Environment variables set for the command on top of this process's environment.
+  std::vector<std::pair<std::string, std::string>> extra_env;
 };
 
 struct ShellOutcome {

@@ -12,6 +12,7 @@
 
 #include "common/cancel.h"
 #include "common/json.h"
+#include "tools/sandbox.h"
 
 namespace dsagent {
 
@@ -26,6 +27,7 @@ struct ToolContext {
   size_t read_default_lines = 2000;    // read_file lines when no range is given
   size_t list_max_entries = 2000;      // list_files/glob result cap
   size_t grep_max_matches = 500;       // grep result cap
+  SandboxPolicy sandbox;               // for bash; off unless enabled (see tools/sandbox.h)
 };
 
 struct ToolResult {

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "agent/cli/doctor_command.h"
 #include "agent/cli/engine_command.h"
 #include "agent/cli/patch_command.h"
 #include "agent/cli/run_command.h"
@@ -91,6 +92,9 @@ int main(int argc, char** argv) {
       config_cmd->add_subcommand("show", "Print the merged config with each value's source");
   config_show->add_option("--repo", config_repo, "Repository whose .dsagent/config.yaml applies");
 
+  auto* doctor_cmd =
+      app.add_subcommand("doctor", "Report the sandbox, API key and directories dsagent would use");
+
   // patch
   dsagent::PatchCommandOptions patch;
   auto* patch_cmd = dsagent::AddPatchCommand(app, patch);
@@ -139,6 +143,7 @@ int main(int argc, char** argv) {
     dsagent::InstallInterruptHandler(cancel);
     return dsagent::RunCommand(run, cancel);
   }
+  if (*doctor_cmd) return dsagent::DoctorCommand();
   if (*patch_cmd) {
     dsagent::CancelToken cancel;
     dsagent::InstallInterruptHandler(cancel);

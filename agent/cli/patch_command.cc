@@ -5,9 +5,11 @@
 #include <iterator>
 
 #include "agent/cli/progress_printer.h"
+#include "agent/config/config.h"
 #include "agent/core/termination.h"
 #include "agent/patch/patch_run.h"
 #include "common/file_io.h"
+#include "tools/sandbox.h"
 
 namespace dsagent {
 
@@ -31,6 +33,10 @@ CLI::App* AddPatchCommand(CLI::App& app, PatchCommandOptions& o) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--timeout", o.timeout_s, "Wall-time limit per agent round, seconds")
       ->check(CLI::PositiveNumber);
+  cmd->add_flag("--allow-network", o.allow_network,
+                "Let shell commands open TCP connections (denied by default)");
+  cmd->add_flag("--no-sandbox", o.no_sandbox,
+                "Run shell commands without the Landlock sandbox (not recommended)");
   cmd->add_flag("--json", o.json, "Print exactly one JSON result object on stdout");
   cmd->add_flag("-v,--verbose", o.verbose, "Also stream the model's reasoning to stderr");
   return cmd;
@@ -62,6 +68,33 @@ int PatchCommand(const PatchCommandOptions& o, const CancelToken& cancel) {
   p.test_cmd = o.test_cmd;
   p.max_cost_usd = o.max_cost;
   if (!o.policy.empty()) p.flags.emplace_back("routing.policy", o.policy);
+  // Safe by default: shell commands write only inside the worktree (and its TMPDIR) and open no
+  // TCP connections, unless the user configured network access or passed a flag.
+  const SandboxSupport support = ProbeSandbox();
+  if (!o.no_sandbox) {
+    p.flags.emplace_back("sandbox.enabled", "true");
+    bool deny = !o.allow_network;
+    auto config = Config::Load({.repo_dir = o.repo.empty() ? std::filesystem::current_path()
+                                                           : std::filesystem::path(o.repo),
+                                .user_file = std::nullopt,
+                                .env = Config::ProcessEnvironment(),
+                                .flags = {}});
+    if (config && config->Get("sandbox.deny_network").kind != ConfigSourceKind::kDefault) {
+      deny = deny && config->GetBool("sandbox.deny_network");
+    }
+    if (deny && !support.network()) {
+      std::fprintf(stderr, "dsagent: notice: %s; TCP stays allowed\n", support.Describe().c_str());
+      deny = false;
+    }
+    p.flags.emplace_back("sandbox.deny_network", deny ? "true" : "false");
+    if (!support.filesystem()) {
+      std::fprintf(stderr,
+                   "dsagent: %s. Shell commands would run unconfined: pass --no-sandbox to "
+                   "accept that.\n",
+                   support.Describe().c_str());
+      return kExitConfigAuth;
+    }
+  }
   if (o.timeout_s > 0) p.flags.emplace_back("timeout_s", std::to_string(o.timeout_s));
 
   ProgressPrinter printer(stderr, o.verbose);

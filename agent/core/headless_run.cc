@@ -1,6 +1,7 @@
 #include "agent/core/headless_run.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <iterator>
 
 #include "agent/core/run_envelope.h"
@@ -191,8 +192,16 @@ HeadlessRunResult HeadlessRun(const HeadlessRunOptions& options, AgentObserver& 
 
   out.trace_path = trace_path;
   observer.OnSessionStart(session_id, config->GetString("provider"), settings.lane);
-  AgentLoop loop(**provider, registry, ToolContextFromConfig(*config, workspace), *trace, *catalog);
+  // Sandboxed commands get a private TMPDIR, removed when the run ends.
+  fs::path temp_dir;
+  if (config->GetBool("sandbox.enabled")) {
+    std::string tmpl = (fs::temp_directory_path() / "dsagent-tmp-XXXXXX").string();
+    if (mkdtemp(tmpl.data()) != nullptr) temp_dir = tmpl;
+  }
+  AgentLoop loop(**provider, registry, ToolContextFromConfig(*config, workspace, temp_dir), *trace,
+                 *catalog);
   RunReport report = loop.Run(*context, settings, observer, cancel);
+  if (!temp_dir.empty()) fs::remove_all(temp_dir, ec);
 
   RunEnvelope& env = out.envelope;
   env.termination = report.termination;

@@ -2,6 +2,7 @@
 
 #include "common/sha256.h"
 #include "common/xdg.h"
+#include "tools/git_support.h"
 
 namespace dsagent {
 
@@ -36,8 +37,29 @@ AgentSettings AgentSettingsFromConfig(const Config& config) {
   return s;
 }
 
-ToolContext ToolContextFromConfig(const Config& config, const std::filesystem::path& workspace) {
+namespace {
+// The git common directory of the repository containing `dir` (where objects and refs live), or
+// empty when `dir` is not in a git repository.
+std::filesystem::path GitCommonDir(const std::filesystem::path& dir) {
+  EnsureLibgit2Initialized();
+  git_repository* repo = nullptr;
+  if (git_repository_open_ext(&repo, dir.c_str(), 0, nullptr) != 0) return {};
+  std::filesystem::path common = git_repository_commondir(repo);
+  git_repository_free(repo);
+  return common;
+}
+}  // namespace
+
+ToolContext ToolContextFromConfig(const Config& config, const std::filesystem::path& workspace,
+                                  const std::filesystem::path& sandbox_temp_dir) {
   ToolContext t;
+  if (config.GetBool("sandbox.enabled")) {
+    t.sandbox.enabled = true;
+    t.sandbox.deny_network = config.GetBool("sandbox.deny_network");
+    t.sandbox.writable = {workspace};
+    if (auto git = GitCommonDir(workspace); !git.empty()) t.sandbox.writable.push_back(git);
+    t.sandbox.temp_dir = sandbox_temp_dir;
+  }
   t.workspace = workspace;
   t.bash_timeout_s = static_cast<int>(config.GetInt("tools.bash_timeout_s"));
   t.bash_max_timeout_s = static_cast<int>(config.GetInt("tools.bash_max_timeout_s"));

@@ -14,7 +14,10 @@ namespace dsagent {
 
 ProviderOptions ProviderOptionsFromConfig(const Config& config);
 AgentSettings AgentSettingsFromConfig(const Config& config);
-ToolContext ToolContextFromConfig(const Config& config, const std::filesystem::path& workspace);
+// With sandbox.enabled, shell commands may write only to the workspace, the repository's git
+// directory (a worktree's objects and refs live there) and `sandbox_temp_dir` (their TMPDIR).
+ToolContext ToolContextFromConfig(const Config& config, const std::filesystem::path& workspace,
+                                  const std::filesystem::path& sandbox_temp_dir = {});
 std::filesystem::path SessionsDir(const Config& config);
 
 // Whether a routing policy chooses the lane per call: routing.policy is set, the model is not

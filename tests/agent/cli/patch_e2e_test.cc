@@ -10,6 +10,7 @@
 #include "tests/agent/cli/dsagent_process.h"
 #include "tests/support/command_output.h"
 #include "tests/support/deepseek_test_server.h"
+#include "tools/sandbox.h"
 
 namespace dsagent::testing {
 namespace {
@@ -59,10 +60,12 @@ class PatchE2ETest : public ::testing::Test {
     issue_ = box_.root() / "issue.md";
     std::ofstream(issue_) << "# add() returns the wrong result\n\nadd(2, 3) should be 5.\n";
   }
-  ProcessResult Run(std::vector<std::string> args) {
+  // Patch refuses to run unconfined; on a kernel without Landlock the tests opt out explicitly.
+  ProcessResult Run(std::vector<std::string> args, const std::string& stdin_text = "") {
+    if (!ProbeSandbox().filesystem()) args.push_back("--no-sandbox");
     return RunDsagent(
         args, box_.Env({{"DEEPSEEK_API_KEY", kKey}, {"DEEPSEEK_BASE_URL", server_.BaseUrl()}}),
-        box_.repo());
+        box_.repo(), stdin_text);
   }
   void EnqueueFix() {
     server_.Enqueue(ScriptedReply::Calls({Call(
@@ -168,14 +171,40 @@ TEST_F(PatchE2ETest, GithubIssueCommentEventBecomesTheTask) {
 
 TEST_F(PatchE2ETest, IssueFromStdin) {
   EnqueueFix();
-  auto r = RunDsagent(
-      {"patch", "--json", "--issue", "-"},
-      box_.Env({{"DEEPSEEK_API_KEY", kKey}, {"DEEPSEEK_BASE_URL", server_.BaseUrl()}}),
-      box_.repo(), "Fix add() in add.c\n\nIt subtracts.\n");
+  auto r = Run({"patch", "--json", "--issue", "-"}, "Fix add() in add.c\n\nIt subtracts.\n");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(server_.Requests()[0].json["messages"][1]["content"],
             "Fix add() in add.c\n\nIt subtracts.\n");
   EXPECT_EQ(Json::parse(r.out)["changed_files"], Json::array({"add.c"}));
+}
+
+// Patch runs commands in the Landlock sandbox: no writes outside the worktree, no TCP connections.
+TEST_F(PatchE2ETest, ShellCommandsAreSandboxedWithoutNetwork) {
+  if (!ProbeSandbox().network()) GTEST_SKIP() << ProbeSandbox().Describe();
+  const fs::path outside = box_.root() / "outside.txt";
+  const std::string port = server_.BaseUrl().substr(server_.BaseUrl().rfind(':') + 1);
+  server_.Enqueue(ScriptedReply::Calls({Call("c1", "bash",
+                                             {{"command", "echo x > '" + outside.string() +
+                                                              "'; echo inside > ok.txt; "
+                                                              "exec 3<>/dev/tcp/127.0.0.1/" +
+                                                              port + " && echo connected"}})}));
+  server_.Enqueue(ScriptedReply::Text("Done."));
+  auto r = Run({"patch", "--json", "--issue", issue_.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;  // ok.txt is a change
+  EXPECT_FALSE(fs::exists(outside));
+  const std::string tool_output = server_.Requests()[1].json["messages"].back()["content"];
+  EXPECT_THAT(tool_output, HasSubstr("Permission denied"));
+  EXPECT_THAT(tool_output, Not(HasSubstr("connected")));
+  EXPECT_EQ(Json::parse(r.out)["changed_files"], Json::array({"ok.txt"}));
+
+  // --allow-network lets the same connection through.
+  server_.Enqueue(ScriptedReply::Calls({Call(
+      "c2", "bash", {{"command", "exec 3<>/dev/tcp/127.0.0.1/" + port + " && echo connected"}})}));
+  server_.Enqueue(ScriptedReply::Text("Done."));
+  auto open = Run({"patch", "--json", "--allow-network", "--issue", issue_.string()});
+  EXPECT_EQ(open.exit_code, 6) << open.err;  // nothing changed this time
+  EXPECT_THAT(server_.Requests().back().json["messages"].back()["content"].get<std::string>(),
+              HasSubstr("connected"));
 }
 
 TEST_F(PatchE2ETest, MissingTaskSourceIsAUsageError) {

@@ -1,0 +1,8 @@
+// `dsagent doctor`: what this machine gives dsagent — sandbox support, API key, directories.
+#pragma once
+
+namespace dsagent {
+
+int DoctorCommand();
+
+}  // namespace dsagent
