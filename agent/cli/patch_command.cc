@@ -37,6 +37,8 @@ CLI::App* AddPatchCommand(CLI::App& app, PatchCommandOptions& o) {
                 "Let shell commands open TCP connections (denied by default)");
   cmd->add_flag("--no-sandbox", o.no_sandbox,
                 "Run shell commands without the Landlock sandbox (not recommended)");
+  cmd->add_flag("--keep-worktree", o.keep_worktree,
+                "Leave the agent's worktree in place (its path is in the report and JSON)");
   cmd->add_flag("--json", o.json, "Print exactly one JSON result object on stdout");
   cmd->add_flag("-v,--verbose", o.verbose, "Also stream the model's reasoning to stderr");
   return cmd;
@@ -71,8 +73,9 @@ int PatchCommand(const PatchCommandOptions& o, const CancelToken& cancel) {
   // Safe by default: shell commands write only inside the worktree (and its TMPDIR) and open no
   // TCP connections, unless the user configured network access or passed a flag.
   const SandboxSupport support = ProbeSandbox();
+  p.keep_worktree = o.keep_worktree;
   if (!o.no_sandbox) {
-    p.flags.emplace_back("sandbox.enabled", "true");
+    p.sandbox = true;
     bool deny = !o.allow_network;
     auto config = Config::Load({.repo_dir = o.repo.empty() ? std::filesystem::current_path()
                                                            : std::filesystem::path(o.repo),
@@ -86,7 +89,7 @@ int PatchCommand(const PatchCommandOptions& o, const CancelToken& cancel) {
       std::fprintf(stderr, "dsagent: notice: %s; TCP stays allowed\n", support.Describe().c_str());
       deny = false;
     }
-    p.flags.emplace_back("sandbox.deny_network", deny ? "true" : "false");
+    p.deny_network = deny;
     if (!support.filesystem()) {
       std::fprintf(stderr,
                    "dsagent: %s. Shell commands would run unconfined: pass --no-sandbox to "
@@ -114,7 +117,18 @@ int PatchCommand(const PatchCommandOptions& o, const CancelToken& cancel) {
     j["report_file"] = o.report.empty() ? Json(nullptr) : Json(o.report);
     j["branch"] = r.branch.empty() ? Json(nullptr) : Json(r.branch);
     j["commit"] = r.commit.empty() ? Json(nullptr) : Json(r.commit);
-    j["changed_files"] = r.diff.files;
+    j["changed_files"] = r.diff.paths();
+    Json files = Json::array();
+    for (const FileChange& f : r.diff.files) {
+      files.push_back({{"path", f.path},
+                       {"status", std::string(1, f.status)},
+                       {"insertions", f.insertions},
+                       {"deletions", f.deletions},
+                       {"binary", f.binary}});
+    }
+    j["diffstat"] = files;
+    j["worktree"] = r.worktree.empty() ? Json(nullptr) : Json(r.worktree.string());
+    j["trace_path"] = r.trace_path.empty() ? Json(nullptr) : Json(r.trace_path.string());
     Json tests = Json::array();
     for (const auto& t : r.tests) {
       tests.push_back({{"command", t.command},

@@ -10,7 +10,8 @@ namespace dsagent {
 
 struct PatchCommandOptions {
   std::string repo, issue_file, github_event, branch, patch_out, report, test_cmd, policy;
-  bool commit = false, json = false, verbose = false, allow_network = false, no_sandbox = false;
+  bool commit = false, json = false, verbose = false, allow_network = false, no_sandbox = false,
+       keep_worktree = false;
   double max_cost = 0;
   int timeout_s = 0;
 };

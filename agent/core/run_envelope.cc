@@ -24,4 +24,20 @@ Json EnvelopeToJson(const RunEnvelope& e) {
   return j;
 }
 
+void AccumulateRun(RunEnvelope& total, const RunEnvelope& run) {
+  total.termination = run.termination;
+  if (!run.result.empty()) total.result = run.result;
+  total.session_id = run.session_id;
+  total.steps += run.steps;
+  total.cost_usd += run.cost_usd;
+  total.usage += run.usage;
+  for (const auto& [model, t] : run.models) {
+    ModelTotals& m = total.models[model];
+    m.calls += t.calls;
+    m.usage += t.usage;
+    m.cost_usd += t.cost_usd;
+    m.priced = m.priced && t.priced;
+  }
+}
+
 }  // namespace dsagent

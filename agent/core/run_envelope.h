@@ -24,4 +24,9 @@ struct RunEnvelope {
 
 Json EnvelopeToJson(const RunEnvelope& envelope);
 
+// Folds one more run of the same job (a fix-up round, an eval retry) into `total`: counts and
+// usage add up, per-model totals merge, and the termination, session and (non-empty) result are
+// the latest run's.
+void AccumulateRun(RunEnvelope& total, const RunEnvelope& run);
+
 }  // namespace dsagent

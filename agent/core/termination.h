@@ -8,14 +8,16 @@
 
 namespace dsagent {
 
-// Exit codes of `dsagent run`.
+// Exit codes of `dsagent run` (and `dsagent patch`, which adds 6 and 7).
 enum ExitCode : int {
   kExitDone = 0,
-  kExitError = 1,       // tool/trace/internal error
-  kExitUsage = 2,       // bad command line
-  kExitConfigAuth = 3,  // configuration, missing key, 401, 402
-  kExitApiFailure = 4,  // the API failed after retries or rejected the request
-  kExitLimit = 5,       // max steps / max cost / timeout reached
+  kExitError = 1,        // tool/trace/internal error
+  kExitUsage = 2,        // bad command line
+  kExitConfigAuth = 3,   // configuration, missing key, 401, 402
+  kExitApiFailure = 4,   // the API failed after retries or rejected the request
+  kExitLimit = 5,        // max steps / max cost / timeout reached
+  kExitNoChange = 6,     // `dsagent patch`: the agent finished but changed nothing
+  kExitTestsFailed = 7,  // `dsagent patch`: a patch exists but --test-cmd still fails
   kExitInterrupted = 130,
 };
 

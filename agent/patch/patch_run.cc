@@ -1,6 +1,10 @@
 #include "agent/patch/patch_run.h"
 
+#include <stdlib.h>
+
 #include <chrono>
+#include <cstdio>
+#include <optional>
 #include <random>
 
 #include "agent/core/cost_ledger.h"
@@ -8,6 +12,7 @@
 #include "agent/core/termination.h"
 #include "common/file_io.h"
 #include "common/xdg.h"
+#include "tools/sandbox.h"
 #include "tools/shell_command.h"
 
 namespace dsagent {
@@ -21,24 +26,66 @@ std::string RandomId() {
   return buf;
 }
 
-void Accumulate(RunEnvelope& total, const RunEnvelope& round) {
-  total.termination = round.termination;
-  total.result = round.result.empty() ? total.result : round.result;
-  total.session_id = round.session_id;
-  total.steps += round.steps;
-  total.cost_usd += round.cost_usd;
-  total.usage += round.usage;
-  for (const auto& [model, t] : round.models) {
-    ModelTotals& m = total.models[model];
-    m.calls += t.calls;
-    m.usage += t.usage;
-    m.cost_usd += t.cost_usd;
-    m.priced = m.priced && t.priced;
+std::string Tail(const std::string& s, size_t n) {
+  return s.size() <= n ? s : s.substr(s.size() - n);
+}
+
+std::string ChangeName(char status) {
+  switch (status) {
+    case 'A':
+      return "added";
+    case 'D':
+      return "deleted";
+    case 'R':
+      return "renamed";
+    case 'T':
+      return "type changed";
+    default:
+      return "modified";
   }
 }
 
-std::string Tail(const std::string& s, size_t n) {
-  return s.size() <= n ? s : s.substr(s.size() - n);
+// Runs the test command in the worktree, under the same sandbox as the agent's commands (the
+// agent may have edited what it executes).
+TestRun RunTestCommand(const PatchOptions& o, const PatchWorktree& wt, const CancelToken& cancel) {
+  TestRun t;
+  t.command = o.test_cmd;
+  t.exit_code = -1;
+  ShellOptions sh;
+  sh.cwd = wt.path();
+  sh.timeout = std::chrono::seconds(o.test_timeout_s);
+  sh.cancel = cancel;
+  std::optional<PreparedSandbox> sandbox;
+  fs::path temp_dir;
+  if (o.sandbox) {
+    std::string tmpl = (fs::temp_directory_path() / "dsagent-tmp-XXXXXX").string();
+    if (mkdtemp(tmpl.data()) != nullptr) temp_dir = tmpl;
+    SandboxPolicy policy{.enabled = true,
+                         .writable = {wt.path(), wt.git_common_dir()},
+                         .deny_network = o.deny_network,
+                         .temp_dir = temp_dir};
+    auto prepared = PreparedSandbox::Prepare(policy);
+    if (!prepared) {
+      t.output_tail = "refusing to run the test command without the sandbox: " + prepared.error();
+      return t;
+    }
+    sandbox.emplace(std::move(*prepared));
+    sh.sandbox = &*sandbox;
+    if (!temp_dir.empty()) sh.extra_env.emplace_back("TMPDIR", temp_dir.string());
+  }
+  auto outcome = RunShellCommand(o.test_cmd, sh);
+  if (!temp_dir.empty()) {
+    std::error_code ec;
+    fs::remove_all(temp_dir, ec);
+  }
+  if (!outcome) {
+    t.output_tail = outcome.error();
+    return t;
+  }
+  t.exit_code = outcome->exit_code;
+  t.timed_out = outcome->timed_out;
+  t.output_tail = Tail(outcome->output, 4000);
+  return t;
 }
 
 std::string Report(const PatchOptions& o, const PatchResult& r) {
@@ -48,7 +95,12 @@ std::string Report(const PatchOptions& o, const PatchResult& r) {
   if (r.diff.empty()) {
     md += "No files changed.\n";
   } else {
-    for (const auto& f : r.diff.files) md += "- `" + f + "`\n";
+    md += "| file | change | + | - |\n|---|---|---|---|\n";
+    for (const FileChange& f : r.diff.files) {
+      md += "| `" + f.path + "` | " + ChangeName(f.status) + " | " +
+            (f.binary ? "binary" : std::to_string(f.insertions)) + " | " +
+            (f.binary ? "" : std::to_string(f.deletions)) + " |\n";
+    }
     md += "\n" + std::to_string(r.diff.files.size()) + " file(s), +" +
           std::to_string(r.diff.insertions) + " -" + std::to_string(r.diff.deletions) + "\n";
   }
@@ -72,10 +124,15 @@ std::string Report(const PatchOptions& o, const PatchResult& r) {
   md += cost;
   md += "\nBase commit `" + r.base_commit + "`" +
         (r.commit.empty() ? "" : ", commit `" + r.commit + "` on `" + r.branch + "`") +
-        "; session `" + r.envelope.session_id + "`.\n";
-  md +=
-      "\n_Shell commands ran without an OS sandbox (not built yet); review the diff before "
-      "merging._\n";
+        "; session `" + r.envelope.session_id + "`" +
+        (r.trace_path.empty() ? "" : ", trace `" + r.trace_path.string() + "`") + ".\n";
+  if (!r.worktree.empty()) md += "Worktree kept at `" + r.worktree.string() + "`.\n";
+  md += !o.sandbox ? "\n_Shell commands ran without an OS sandbox (--no-sandbox)._\n"
+        : o.deny_network
+            ? "\n_Shell commands ran under Landlock: writes only in the worktree, no TCP._\n"
+            : "\n_Shell commands ran under Landlock: writes only in the worktree; network "
+              "allowed._\n";
+  md += "_Review the diff before merging._\n";
   return md;
 }
 
@@ -115,35 +172,35 @@ PatchResult RunPatch(const PatchOptions& o, AgentObserver& observer, const Cance
   run.repo = (*wt)->path();
   for (int round = 0;; ++round) {
     run.flags = o.flags;
+    run.flags.emplace_back("sandbox.enabled", o.sandbox ? "true" : "false");
+    run.flags.emplace_back("sandbox.deny_network", o.deny_network ? "true" : "false");
     if (o.max_cost_usd > 0) {
       const double left = o.max_cost_usd - r.envelope.cost_usd;
       run.flags.emplace_back("max_cost_usd", std::to_string(left > 0 ? left : 1e-9));
     }
     const HeadlessRunResult h = HeadlessRun(run, observer, cancel);
-    Accumulate(r.envelope, h.envelope);
+    AccumulateRun(r.envelope, h.envelope);
     if (!h.trace_path.empty()) r.trace_path = h.trace_path;
     if (r.envelope.termination.reason != "done" || o.test_cmd.empty()) break;
 
-    ShellOptions sh;
-    sh.cwd = (*wt)->path();
-    sh.timeout = std::chrono::seconds(o.test_timeout_s);
-    sh.cancel = cancel;
-    auto outcome = RunShellCommand(o.test_cmd, sh);
-    TestRun t{o.test_cmd, outcome ? outcome->exit_code : -1, outcome && outcome->timed_out,
-              outcome ? Tail(outcome->output, 4000) : outcome.error()};
+    const TestRun t = RunTestCommand(o, **wt, cancel);
     r.tests.push_back(t);
-    if (t.passed() || round >= o.max_fix_rounds) break;
+    if (t.passed() || round >= o.max_fix_rounds || cancel.IsCancelled()) break;
     if (o.max_cost_usd > 0 && r.envelope.cost_usd >= o.max_cost_usd) break;
     run.resume = r.envelope.session_id;
     run.trace_file = r.trace_path;
-    run.repo.clear();  // the session's own workspace
-    run.task = "The test command `" + o.test_cmd + "` failed (exit " + std::to_string(t.exit_code) +
+    run.task = "The test command `" + o.test_cmd + "` failed (" +
+               (t.timed_out ? "timed out" : "exit " + std::to_string(t.exit_code)) +
                "). Its output ends with:\n```\n" + t.output_tail +
                "\n```\nFix the code so that it passes, then reply with a short summary.";
   }
 
   auto diff = (*wt)->Diff();
   if (diff) r.diff = std::move(*diff);
+  if (o.keep_worktree) {
+    (*wt)->Keep();
+    r.worktree = (*wt)->path();
+  }
   if (!o.patch_out.empty() && !r.diff.empty()) WriteFileAtomic(o.patch_out, r.diff.patch);
 
   const Termination& term = r.envelope.termination;

@@ -16,9 +16,8 @@
 
 namespace dsagent {
 
-// Exit codes of `dsagent patch` beyond those of `dsagent run` (agent/core/termination.h).
-inline constexpr int kExitNoChange = 6;     // the agent finished but changed nothing
-inline constexpr int kExitTestsFailed = 7;  // a patch exists but --test-cmd still fails
+// Exit codes: those of `dsagent run` plus kExitNoChange (6) and kExitTestsFailed (7), all in
+// agent/core/termination.h.
 
 struct PatchOptions {
   std::filesystem::path repo;  // any directory inside the repository; empty = current directory
@@ -29,8 +28,14 @@ struct PatchOptions {
   std::filesystem::path report_out;  // write the markdown report here
   std::string test_cmd;              // run in the worktree after the agent
   int test_timeout_s = 900;
-  int max_fix_rounds = 2;   // resumes of the agent with the failing test output
-  double max_cost_usd = 0;  // across all rounds; 0 = config's max_cost_usd per round
+  int max_fix_rounds = 2;      // resumes of the agent with the failing test output
+  double max_cost_usd = 0;     // across all rounds; 0 = config's max_cost_usd per round
+  bool keep_worktree = false;  // leave the worktree (and its temporary branch) for inspection
+  // Landlock for the agent's shell commands and the test command: writes only in the worktree,
+  // the git directory and a private TMPDIR; with deny_network also no TCP. The caller checks
+  // support (ProbeSandbox) first: a sandbox that cannot be applied makes commands fail.
+  bool sandbox = false;
+  bool deny_network = false;
   std::vector<std::pair<std::string, std::string>> flags;  // config overrides (policy, timeout_s)
 };
 
@@ -51,9 +56,13 @@ struct PatchResult {
   std::string branch, commit;  // set when committed
   std::vector<TestRun> tests;
   std::filesystem::path trace_path;
-  std::string report;  // markdown, suitable as a PR body
+  std::filesystem::path worktree;  // set when it was kept (keep_worktree)
+  std::string report;              // markdown, suitable as a PR body
 };
 
+// Never throws; every failure is in the result (exit_code, outcome, envelope.termination). The
+// report file and patch file are written when asked for, whatever the outcome (the patch only when
+// non-empty).
 PatchResult RunPatch(const PatchOptions& options, AgentObserver& observer,
                      const CancelToken& cancel);
 

@@ -23,7 +23,30 @@ int AppendPatchLine(const git_diff_delta*, const git_diff_hunk*, const git_diff_
   return 0;
 }
 
+char StatusLetter(git_delta_t status) {
+  switch (status) {
+    case GIT_DELTA_ADDED:
+    case GIT_DELTA_UNTRACKED:
+      return 'A';
+    case GIT_DELTA_DELETED:
+      return 'D';
+    case GIT_DELTA_RENAMED:
+      return 'R';
+    case GIT_DELTA_TYPECHANGE:
+      return 'T';
+    default:
+      return 'M';
+  }
+}
+
 }  // namespace
+
+std::vector<std::string> WorktreeDiff::paths() const {
+  std::vector<std::string> out;
+  out.reserve(files.size());
+  for (const FileChange& f : files) out.push_back(f.path);
+  return out;
+}
 
 Expected<std::unique_ptr<PatchWorktree>, std::string> PatchWorktree::Create(
     const fs::path& repo_dir, const fs::path& parent_dir, const std::string& id) {
@@ -67,11 +90,20 @@ Expected<std::unique_ptr<PatchWorktree>, std::string> PatchWorktree::Create(
 }
 
 PatchWorktree::~PatchWorktree() {
-  Remove();
+  if (keep_) {
+    if (wt_repo_ != nullptr) git_repository_free(wt_repo_);
+    if (worktree_ != nullptr) git_worktree_free(worktree_);
+  } else {
+    Remove();
+  }
   if (repo_ != nullptr) git_repository_free(repo_);
 }
 
 std::string PatchWorktree::base_commit() const { return Hex(base_); }
+
+fs::path PatchWorktree::git_common_dir() const { return git_repository_commondir(repo_); }
+
+void PatchWorktree::Keep() { keep_ = true; }
 
 Expected<WorktreeDiff, std::string> PatchWorktree::Diff() {
   git_index* index = nullptr;
@@ -97,7 +129,17 @@ Expected<WorktreeDiff, std::string> PatchWorktree::Diff() {
   WorktreeDiff out;
   for (size_t i = 0; i < git_diff_num_deltas(raw); ++i) {
     const git_diff_delta* d = git_diff_get_delta(raw, i);
-    out.files.push_back(d->new_file.path ? d->new_file.path : d->old_file.path);
+    FileChange f;
+    f.path = d->status == GIT_DELTA_DELETED ? d->old_file.path : d->new_file.path;
+    f.status = StatusLetter(d->status);
+    git_patch* patch = nullptr;
+    if (git_patch_from_diff(&patch, raw, i) == 0 && patch != nullptr) {
+      size_t context = 0;
+      git_patch_line_stats(&context, &f.insertions, &f.deletions, patch);
+      git_patch_free(patch);
+    }
+    f.binary = (d->flags & GIT_DIFF_FLAG_BINARY) != 0;
+    out.files.push_back(std::move(f));
   }
   git_diff_stats* stats = nullptr;
   if (git_diff_get_stats(&stats, raw) == 0) {

@@ -109,11 +109,43 @@ TEST_F(PatchE2ETest, IssueToBranchCommitPatchAndReportLeavingTheCallerUntouched)
   const fs::path clone = box_.root() / "clone";
   Git(box_.root(), "clone -q '" + box_.repo().string() + "' clone");
   EXPECT_EQ(Git(clone, "apply --check '" + patch.string() + "' && echo OK"), "OK\n");
+  EXPECT_EQ(j["diffstat"], Json::parse(R"([{"path":"add.c","status":"M","insertions":1,)"
+                                       R"("deletions":1,"binary":false}])"));
+  ASSERT_TRUE(j["trace_path"].is_string());
+  EXPECT_TRUE(fs::exists(j["trace_path"].get<std::string>()));
+  EXPECT_TRUE(j["worktree"].is_null());
   const std::string md = ReadFile(report);
   EXPECT_THAT(md, HasSubstr("Fixed add()"));
-  EXPECT_THAT(md, HasSubstr("`add.c`"));
-  EXPECT_THAT(md, HasSubstr("passed"));
+  EXPECT_THAT(md, HasSubstr("| `add.c` | modified | 1 | 1 |"));
+  EXPECT_THAT(md, HasSubstr(std::string("`") + kTestCmd + "`: passed"));
   EXPECT_THAT(md, HasSubstr("cache-hit rate"));
+  EXPECT_THAT(md, HasSubstr(j["session_id"].get<std::string>()));
+  EXPECT_THAT(md, HasSubstr(j["trace_path"].get<std::string>()));
+}
+
+TEST_F(PatchE2ETest, FailingTestsResumeTheSessionUntilTheyPass) {
+  server_.Enqueue(ScriptedReply::Text("add() looks fine."));  // round 0 changes nothing
+  EnqueueFix();                                               // round 1, after the failure
+  auto r = Run({"patch", "--json", "--issue", issue_.string(), "--test-cmd", kTestCmd});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const Json j = Json::parse(r.out);
+  ASSERT_EQ(j["tests"].size(), 2u);
+  EXPECT_EQ(j["tests"][0]["passed"], false);
+  EXPECT_EQ(j["tests"][0]["exit_code"], 1);
+  EXPECT_THAT(j["tests"][0]["output_tail"].get<std::string>(), HasSubstr("FAIL"));
+  EXPECT_EQ(j["tests"][1]["passed"], true);
+  EXPECT_EQ(j["result"], "Fixed add(): it subtracted instead of adding.");
+  EXPECT_EQ(j["steps"], 3);  // summed over both rounds
+}
+
+TEST_F(PatchE2ETest, KeepWorktreeLeavesItForInspection) {
+  EnqueueFix();
+  auto r = Run({"patch", "--json", "--keep-worktree", "--issue", issue_.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const fs::path wt = Json::parse(r.out)["worktree"].get<std::string>();
+  EXPECT_THAT(ReadFile(wt / "add.c"), HasSubstr("return a + b;"));
+  EXPECT_THAT(Git(box_.repo(), "worktree list"), HasSubstr(wt.string()));
+  Git(box_.repo(), "worktree remove --force '" + wt.string() + "'");
 }
 
 TEST_F(PatchE2ETest, FailingTestsGetFixRoundsThenExit7) {
@@ -162,7 +194,7 @@ TEST_F(PatchE2ETest, GithubIssueCommentEventBecomesTheTask) {
   EnqueueFix();
   auto r = Run({"patch", "--json", "--github-event", event.string(), "--commit"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  const std::string task = server_.Requests()[0].json["messages"][1]["content"];
+  const std::string task = server_.Requests()[0].json["messages"][2]["content"];
   EXPECT_THAT(task, HasSubstr("add is broken (#42)"));
   EXPECT_THAT(task, HasSubstr("/dsagent please fix"));
   EXPECT_EQ(Json::parse(r.out)["branch"], "dsagent/issue-42");
@@ -173,7 +205,7 @@ TEST_F(PatchE2ETest, IssueFromStdin) {
   EnqueueFix();
   auto r = Run({"patch", "--json", "--issue", "-"}, "Fix add() in add.c\n\nIt subtracts.\n");
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(server_.Requests()[0].json["messages"][1]["content"],
+  EXPECT_EQ(server_.Requests()[0].json["messages"][2]["content"],
             "Fix add() in add.c\n\nIt subtracts.\n");
   EXPECT_EQ(Json::parse(r.out)["changed_files"], Json::array({"add.c"}));
 }
@@ -196,6 +228,17 @@ TEST_F(PatchE2ETest, ShellCommandsAreSandboxedWithoutNetwork) {
   EXPECT_THAT(tool_output, HasSubstr("Permission denied"));
   EXPECT_THAT(tool_output, Not(HasSubstr("connected")));
   EXPECT_EQ(Json::parse(r.out)["changed_files"], Json::array({"ok.txt"}));
+
+  // The test command runs under the same sandbox: it may execute code the agent wrote.
+  EnqueueFix();
+  server_.Enqueue(ScriptedReply::Text("It is the sandbox."));  // fix round 1
+  server_.Enqueue(ScriptedReply::Text("Still the sandbox."));  // fix round 2
+  auto tests = Run({"patch", "--json", "--issue", issue_.string(), "--test-cmd",
+                    "echo x > '" + outside.string() + "'"});
+  EXPECT_EQ(tests.exit_code, 7) << tests.err;
+  EXPECT_FALSE(fs::exists(outside));
+  EXPECT_THAT(Json::parse(tests.out)["tests"][0]["output_tail"].get<std::string>(),
+              HasSubstr("Permission denied"));
 
   // --allow-network lets the same connection through.
   server_.Enqueue(ScriptedReply::Calls({Call(

@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "agent/patch/patch_run.h"
 #include "tests/support/temp_dir.h"
 
@@ -34,6 +36,26 @@ TEST(IssueSourceTest, GithubIssuesAndCommentEvents) {
   EXPECT_THAT(push.error(), HasSubstr("no `issue` object"));
   EXPECT_FALSE(IssueFromGithubEvent(dir.Write("bad.json", "{")));
   EXPECT_FALSE(IssueFromGithubEvent(dir.path() / "missing.json"));
+}
+
+// Payloads shaped like the ones GitHub Actions exposes as $GITHUB_EVENT_PATH.
+TEST(IssueSourceTest, GithubEventFixtures) {
+  const std::filesystem::path dir = DSAGENT_SOURCE_DIR "/tests/agent/patch/fixtures";
+  auto opened = IssueFromGithubEvent(dir / "issues_opened.json");
+  ASSERT_TRUE(opened) << opened.error();
+  EXPECT_EQ(opened->number, 17);
+  EXPECT_EQ(opened->title, "Parser crashes on an empty file");
+  EXPECT_EQ(opened->text,
+            "# Parser crashes on an empty file (#17)\n\nRunning `parse` on an empty file "
+            "segfaults.\n\nExpected: an empty result.");
+
+  auto comment = IssueFromGithubEvent(dir / "issue_comment_created.json");
+  ASSERT_TRUE(comment) << comment.error();
+  EXPECT_EQ(comment->number, 23);
+  EXPECT_EQ(comment->title, "Typo in --help output");
+  EXPECT_EQ(comment->text,
+            "# Typo in --help output (#23)\n\n\n\n## Latest comment\n\n/dsagent the word is "
+            "spelled \"receive\", please fix it everywhere");
 }
 
 TEST(PatchCommitMessageTest, TitleSummaryAndIssueReference) {
