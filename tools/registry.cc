@@ -12,6 +12,7 @@
 #include "tools/grep.h"
 #include "tools/list_files.h"
 #include "tools/read_file.h"
+#include "tools/repomap/repo_map_tool.h"
 #include "tools/tool_util.h"
 #include "tools/write_file.h"
 
@@ -92,6 +93,7 @@ ToolRegistry ToolRegistry::BuiltIn() {
   registry.Add(MakeGitStatusTool());
   registry.Add(MakeGitDiffTool());
   registry.Add(MakeGitLogTool());
+  registry.Add(MakeRepoMapTool());
   return registry;
 }
 

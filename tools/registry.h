@@ -15,7 +15,7 @@ namespace dsagent {
 class ToolRegistry {
  public:
   // All built-in tools of this issue: read_file, write_file, edit_file, list_files, glob, grep,
-  // bash, git_status, git_diff, git_log.
+  // bash, git_status, git_diff, git_log, repo_map.
   static ToolRegistry BuiltIn();
 
   void Add(std::unique_ptr<Tool> tool);

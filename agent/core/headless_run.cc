@@ -10,6 +10,7 @@
 #include "agent/core/termination.h"
 #include "prompts/prompts.h"
 #include "tools/registry.h"
+#include "tools/repomap/repo_map.h"
 
 namespace dsagent {
 namespace fs = std::filesystem;
@@ -175,6 +176,21 @@ HeadlessRunResult HeadlessRun(const HeadlessRunOptions& options, AgentObserver& 
     context->Append(std::move(m));
     if (auto w = trace->Append(event); !w) {
       return fail({"error:trace", w.error()}, session_id);
+    }
+  }
+  // The session-start map sits right after the static prefix and is frozen in the trace, so a
+  // resumed session replays it byte for byte; later maps (the repo_map tool) are new messages.
+  if (!resumed && config->GetInt("repo_map.tokens") > 0) {
+    std::string map =
+        RenderSessionRepoMap(workspace, static_cast<size_t>(config->GetInt("repo_map.tokens")),
+                             std::chrono::seconds(20), cancel);
+    if (!map.empty()) {
+      Message m = UserMessage(std::move(map));
+      Json event = {{"type", "message"}, {"message", MessageToJson(m)}, {"repo_map", true}};
+      context->Append(std::move(m));
+      if (auto w = trace->Append(event); !w) {
+        return fail({"error:trace", w.error()}, session_id);
+      }
     }
   }
   if (!task.empty()) {

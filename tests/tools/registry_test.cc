@@ -69,7 +69,7 @@ TEST_F(RegistryTest, BuiltInHasEveryToolSortedWithDescriptionsAndStrictSchemas) 
     }
   }
   EXPECT_THAT(names, ElementsAre("bash", "edit_file", "git_diff", "git_log", "git_status", "glob",
-                                 "grep", "list_files", "read_file", "write_file"));
+                                 "grep", "list_files", "read_file", "repo_map", "write_file"));
 }
 
 TEST_F(RegistryTest, SchemasAreByteStableAcrossRegistries) {

@@ -64,6 +64,37 @@ TEST(CliBasicsTest, BadRepoConfigIsAConfigError) {
   EXPECT_THAT(r.err, HasSubstr("max_stepz"));
 }
 
+TEST(CliBasicsTest, MapPrintsRankedDefinitionsFocusedAndWithinBudget) {
+  Sandbox box;
+  box.WriteRepoFile("geometry.py",
+                    "class Point:\n    def __init__(self, x, y):\n        self.x = x\n"
+                    "        self.y = y\n\n\ndef distance(a, b):\n    return 0\n");
+  box.WriteRepoFile("unused.py", "def lonely_helper():\n    return 1\n");
+  box.WriteRepoFile("main.py",
+                    "from geometry import Point, distance\n\n"
+                    "print(distance(Point(0, 0), Point(3, 4)))\n");
+  box.WriteRepoFile("blob.bin", std::string("\x00\x01\x02binary", 9));
+  auto r = RunDsagent({"map", "--focus", "main.py", "--stats"}, box.Env({}), box.repo());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("class Point"));
+  EXPECT_THAT(r.out, HasSubstr("def distance(a, b)"));
+  // What the focused file uses ranks before what nothing uses.
+  ASSERT_NE(r.out.find("lonely_helper"), std::string::npos);
+  EXPECT_LT(r.out.find("def distance"), r.out.find("lonely_helper"));
+  EXPECT_THAT(r.err, HasSubstr("map of"));
+  // Same input, same bytes (the second run reads the tag cache).
+  auto again = RunDsagent({"map", "--focus", "main.py"}, box.Env({}), box.repo());
+  EXPECT_EQ(again.out, r.out);
+
+  auto tiny = RunDsagent({"map", "--tokens", "20"}, box.Env({}), box.repo());
+  ASSERT_EQ(tiny.exit_code, 0) << tiny.err;
+  EXPECT_LE(tiny.out.size(), 20u * 4);
+
+  auto outside = RunDsagent({"map", "--focus", "/etc/passwd"}, box.Env({}), box.repo());
+  EXPECT_EQ(outside.exit_code, 2);
+  EXPECT_THAT(outside.err, HasSubstr("outside the workspace"));
+}
+
 TEST(CliBasicsTest, EngineInspectReportsFlashSizesAndChecksACheckpoint) {
   Sandbox box;
   const std::string data = std::string(DSAGENT_SOURCE_DIR) + "/tests/data/";

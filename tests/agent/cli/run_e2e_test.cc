@@ -104,7 +104,7 @@ TEST_F(RunE2ETest, FixesABugWithRealToolsAndReportsJson) {
   EXPECT_THAT(second, HasSubstr("FAIL: add(2,3)=-1"));
   EXPECT_THAT(requests[3].json["messages"].dump(), HasSubstr("PASS"));
   // reasoning_content is replayed verbatim on tool-call turns.
-  EXPECT_EQ(requests[1].json["messages"][2]["reasoning_content"],
+  EXPECT_EQ(requests[1].json["messages"][3]["reasoning_content"],
             "Let me look at add.c and run the test.");
   for (const auto& req : requests) {
     EXPECT_EQ(req.status, 200);
@@ -149,7 +149,7 @@ TEST_F(RunE2ETest, TaskFromStdin) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto requests = server_.Requests();
   ASSERT_EQ(requests.size(), 1u);
-  EXPECT_EQ(requests[0].json["messages"][1]["content"], "Explain add.c\n");
+  EXPECT_EQ(requests[0].json["messages"][2]["content"], "Explain add.c\n");
 }
 
 TEST_F(RunE2ETest, ExplicitTraceFileIsWrittenAndResumable) {
@@ -163,8 +163,42 @@ TEST_F(RunE2ETest, ExplicitTraceFileIsWrittenAndResumable) {
   server_.Enqueue(ScriptedReply::Text("second"));
   auto again = Run({"run", "--json", "--trace", trace.string(), "--resume", id, "two"});
   ASSERT_EQ(again.exit_code, 0) << again.err;
-  EXPECT_EQ(server_.Requests().back().json["messages"].size(), 4u);  // system, one, first, two
+  // system, repo map, one, first, two: the resumed session replays its map, it adds none.
+  EXPECT_EQ(server_.Requests().back().json["messages"].size(), 5u);
   EXPECT_THAT(ReadFile(trace), HasSubstr("\"second\""));
+}
+
+// A new session's first message after the system prompt is a map of the repository; it is frozen
+// in the trace, so a resumed session sends the very same bytes even after the code changed.
+TEST_F(RunE2ETest, SessionStartsWithARepoMapThatResumeReplaysUnchanged) {
+  server_.Enqueue(ScriptedReply::Text("first"));
+  auto r = Run({"run", "--json", "one"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const Json first = server_.Requests().back().json["messages"];
+  ASSERT_EQ(first.size(), 3u);
+  EXPECT_EQ(first[1]["role"], "user");
+  const std::string map = first[1]["content"];
+  EXPECT_THAT(map, HasSubstr("Repository map"));
+  EXPECT_THAT(map, HasSubstr("add.c"));
+  EXPECT_THAT(map, HasSubstr("int add(int a, int b)"));
+  EXPECT_EQ(first[2]["content"], "one");
+
+  box_.WriteRepoFile("sub.c", "int sub(int a, int b) {\n  return a - b;\n}\n");
+  server_.Enqueue(ScriptedReply::Text("second"));
+  auto again = Run({"run", "--json", "--resume", Envelope(r)["session_id"], "two"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  const Json resumed = server_.Requests().back().json["messages"];
+  ASSERT_EQ(resumed.size(), 5u);
+  EXPECT_EQ(resumed[1]["content"], map);
+}
+
+TEST_F(RunE2ETest, RepoMapTokensZeroStartsWithoutAMap) {
+  server_.Enqueue(ScriptedReply::Text("ok"));
+  auto r = Run({"run", "--json", "one"}, {{"DSAGENT_REPO_MAP__TOKENS", "0"}});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const Json messages = server_.Requests().back().json["messages"];
+  ASSERT_EQ(messages.size(), 2u);
+  EXPECT_EQ(messages[1]["content"], "one");
 }
 
 TEST_F(RunE2ETest, MissingKeyIsAConfigErrorNamingTheVariable) {
