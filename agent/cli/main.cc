@@ -7,7 +7,10 @@
 
 #include "agent/cli/doctor_command.h"
 #include "agent/cli/engine_command.h"
+#include "agent/cli/eval_command.h"
+#include "agent/cli/map_command.h"
 #include "agent/cli/patch_command.h"
+#include "agent/cli/route_command.h"
 #include "agent/cli/run_command.h"
 #include "agent/cli/session_command.h"
 #include "agent/config/config.h"
@@ -98,6 +101,12 @@ int main(int argc, char** argv) {
   // patch
   dsagent::PatchCommandOptions patch;
   auto* patch_cmd = dsagent::AddPatchCommand(app, patch);
+  dsagent::EvalCommandOptions eval;
+  auto* eval_cmd = dsagent::AddEvalCommand(app, eval);
+  dsagent::RouteCompareOptions route_compare;
+  auto* route_compare_cmd = dsagent::AddRouteCommand(app, route_compare);
+  dsagent::MapCommandOptions map;
+  auto* map_cmd = dsagent::AddMapCommand(app, map);
 
   // engine
   std::string inspect_dir, inspect_config;
@@ -144,6 +153,21 @@ int main(int argc, char** argv) {
     return dsagent::RunCommand(run, cancel);
   }
   if (*doctor_cmd) return dsagent::DoctorCommand();
+  if (*map_cmd) {
+    dsagent::CancelToken cancel;
+    dsagent::InstallInterruptHandler(cancel);
+    return dsagent::MapCommand(map, cancel);
+  }
+  if (*eval_cmd) {
+    dsagent::CancelToken cancel;
+    dsagent::InstallInterruptHandler(cancel);
+    return dsagent::EvalCommand(eval, cancel);
+  }
+  if (*route_compare_cmd) {
+    dsagent::CancelToken cancel;
+    dsagent::InstallInterruptHandler(cancel);
+    return dsagent::RouteCompareCommand(route_compare, cancel);
+  }
   if (*patch_cmd) {
     dsagent::CancelToken cancel;
     dsagent::InstallInterruptHandler(cancel);

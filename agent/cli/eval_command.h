@@ -1,0 +1,27 @@
+// `dsagent eval`: run an agent (dsagent, oracle, noop) over SWE-bench-style tasks and grade the
+// patches the SWE-bench way (see evals/ and docs/evals.md).
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+
+#include "common/cancel.h"
+
+namespace dsagent {
+
+struct EvalCommandOptions {
+  std::string tasks, format, repos, agent = "dsagent", policy, out, provider, model;
+  int jobs = 1, timeout_per_task_s = 0;
+  double max_cost_per_task = 0;
+  bool resume = false, keep_workspaces = false;
+};
+
+// Declares the subcommand and its flags on `app`; returns it (test `*cmd` after parsing).
+CLI::App* AddEvalCommand(CLI::App& app, EvalCommandOptions& options);
+// Runs it: progress on stderr, the summary's headline on stdout. Returns 0 when the run finished
+// (whatever the verdicts), 2 for bad input (tasks that do not load), 3 when the agent cannot run
+// at all (missing key, bad config, no balance), 1 when outputs could not be written, 130 when
+// interrupted.
+int EvalCommand(const EvalCommandOptions& options, const CancelToken& cancel);
+
+}  // namespace dsagent

@@ -1,0 +1,39 @@
+// EvaluatePatch: SWE-bench's evaluation of one prediction, without containers. In a fresh clone at
+// the task's base commit: apply the model patch (libgit2, then `git apply --reject`, then
+// `patch --fuzz=5`, resetting between tries, as upstream falls back), restore the files the test
+// patch touches to the base, apply the test patch, run the task's test command, parse per-test
+// results and grade them (grading.h). Thread-safe (each call owns its clone).
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include "common/cancel.h"
+#include "evals/grading.h"
+#include "evals/task.h"
+
+namespace dsagent::evals {
+
+struct Evaluation {
+  // "RESOLVED_FULL", "RESOLVED_PARTIAL", "RESOLVED_NO", or "error" (the patch did not apply, the
+  // test patch did not apply, the clone or the test command could not start, or interrupted).
+  std::string status = "error";
+  bool resolved = false;
+  std::string error;         // why, when status is "error"
+  bool interrupted = false;  // `cancel` fired: the verdict means nothing
+  std::string applied_with;  // "libgit2", "git apply --reject", "patch --fuzz=5"; "" when empty
+  TestStatusMap statuses;    // parsed per-test results
+  TestsReport tests;
+  int test_exit_code = -1;
+  bool test_timed_out = false;
+  double test_wall_s = 0;
+  std::string test_log;  // the test command's output (capped at 8 MiB, head and tail)
+};
+
+// `origin`: the repository to clone (RepoStore::Materialize). `work_dir` must not exist; it is
+// left behind for inspection (the caller deletes it).
+Evaluation EvaluatePatch(const EvalTask& task, const std::string& model_patch,
+                         const std::filesystem::path& origin, const std::filesystem::path& work_dir,
+                         const CancelToken& cancel);
+
+}  // namespace dsagent::evals

@@ -1,0 +1,287 @@
+#include "evals/runner.h"
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <mutex>
+#include <thread>
+
+#include "agent/core/headless_run.h"
+#include "common/file_io.h"
+#include "evals/evaluate.h"
+#include "evals/report.h"
+#include "evals/workspace.h"
+
+namespace dsagent::evals {
+namespace fs = std::filesystem;
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+std::string ModelName(const EvalOptions& o) {
+  if (o.agent == "oracle") return "gold";
+  if (o.agent == "noop") return "noop";
+  return o.policy.empty() ? "dsagent" : "dsagent+" + o.policy;
+}
+
+struct AgentOutcome {
+  RunEnvelope envelope;  // summed over tries; zeros for oracle/noop
+  fs::path trace_path;
+  std::string patch;
+  std::string error;  // the agent's workspace failed (not the agent's own termination)
+  bool interrupted = false;
+};
+
+// One try of the agent in `ws`: the first starts a session with the task, later ones resume it
+// with `message` (the failing test output). Updates `out` (usage summed, patch re-extracted).
+void AgentTry(const EvalTask& task, const EvalOptions& o, TaskWorkspace& ws,
+              const std::string& message, AgentOutcome& out, const CancelToken& cancel) {
+  if (o.agent == "oracle") {
+    if (auto a = ws.ApplyPatch(task.patch); !a) out.error = "gold patch: " + a.error();
+  } else if (o.agent == "dsagent") {
+    HeadlessRunOptions run;
+    run.flags = o.flags;
+    if (!o.policy.empty()) run.flags.emplace_back("routing.policy", o.policy);
+    if (o.max_cost_per_task_usd > 0) {  // the budget covers every try
+      const double left = o.max_cost_per_task_usd - out.envelope.cost_usd;
+      run.flags.emplace_back("max_cost_usd", std::to_string(left > 0 ? left : 1e-9));
+    }
+    if (o.timeout_per_task_s > 0) {
+      run.flags.emplace_back("timeout_s", std::to_string(o.timeout_per_task_s));
+    }
+    std::error_code ec;
+    if (out.envelope.session_id.empty()) {
+      run.task = AgentPrompt(task);
+      run.repo = ws.path();
+      run.trace_file = o.out_dir / "traces" / (task.instance_id + ".jsonl");
+      fs::remove(run.trace_file, ec);  // an interrupted earlier attempt: start over
+      fs::create_directories(run.trace_file.parent_path(), ec);
+    } else {
+      run.task = message;
+      run.resume = out.envelope.session_id;
+      run.trace_file = out.trace_path;
+    }
+    AgentObserver quiet;  // per-step commentary would interleave across jobs; the trace has it
+    HeadlessRunResult r = HeadlessRun(run, quiet, cancel);
+    AccumulateRun(out.envelope, r.envelope);
+    if (!r.trace_path.empty()) out.trace_path = r.trace_path;
+    out.interrupted = r.envelope.termination.reason == "interrupted";
+  }
+  auto diff = ws.DiffAgainstBase();
+  if (!diff) {
+    out.error = "diff: " + diff.error();
+  } else {
+    out.patch = std::move(*diff);
+  }
+}
+
+std::string RetryMessage(const Evaluation& ev) {
+  std::string tail = ev.test_log;
+  if (tail.size() > 4000) tail = "..." + tail.substr(tail.size() - 4000);
+  return "The hidden tests failed (exit " + std::to_string(ev.test_exit_code) +
+         "). Their output ends with:\n```\n" + tail +
+         "\n```\nThe tests are correct, don't try to change them. Fix the code so that they "
+         "pass, then reply with a short summary.";
+}
+
+// An agent failure that every other task would hit too (no key, bad config, no balance).
+bool AgentUnusable(const Termination& t) {
+  return t.reason == "error:config" || t.reason == "error:auth" || t.reason == "error:billing" ||
+         t.reason == "error:usage";
+}
+
+// One task end to end; nullopt when interrupted or when the agent cannot run at all (`fatal` set):
+// nothing is recorded then, so --resume reruns the task.
+std::optional<Json> RunTask(const EvalTask& task, const EvalOptions& o, RepoStore& store,
+                            const CancelToken& cancel, std::string* fatal) {
+  const auto start = Clock::now();
+  const fs::path work = o.out_dir / "work" / task.instance_id;
+  std::error_code ec;
+  fs::remove_all(work, ec);
+  Json result = {{"instance_id", task.instance_id},
+                 {"repo", task.repo},
+                 {"agent", o.agent},
+                 {"policy", o.policy},
+                 {"model_name_or_path", ModelName(o)},
+                 {"resolved", false}};
+  auto origin = store.Materialize(task.source);
+  AgentOutcome agent;
+  Evaluation ev;
+  Json tries = Json::array();  // one verdict per try (Aider's tests_outcomes)
+  double agent_wall_s = 0;
+  std::string base_commit = task.base_commit;
+  std::unique_ptr<TaskWorkspace> ws;
+  if (origin) {
+    auto created = TaskWorkspace::Create(*origin, task.base_commit, work / "agent");
+    if (created) {
+      ws = std::move(*created);
+      base_commit = ws->base_commit();
+    } else {
+      ev.error = "agent workspace: " + created.error();
+    }
+  } else {
+    ev.error = "repository: " + origin.error();
+  }
+  // Only the real agent gets more tries; it stops at the first resolved one.
+  const int max_tries = o.agent == "dsagent" ? task.tries : 1;
+  for (int attempt = 0; ws && attempt < max_tries; ++attempt) {
+    if (attempt > 0 &&
+        (ev.resolved || ev.status == "error" || agent.envelope.termination.reason != "done")) {
+      break;
+    }
+    const auto agent_start = Clock::now();
+    AgentTry(task, o, *ws, attempt > 0 ? RetryMessage(ev) : "", agent, cancel);
+    agent_wall_s += Seconds(agent_start);
+    if (agent.interrupted || cancel.IsCancelled()) return std::nullopt;
+    if (AgentUnusable(agent.envelope.termination)) {
+      *fatal = agent.envelope.termination.reason + ": " + agent.envelope.termination.message;
+      return std::nullopt;
+    }
+    if (!agent.error.empty()) {
+      ev = Evaluation();
+      ev.error = agent.error;
+      break;
+    }
+    ev = EvaluatePatch(task, agent.patch, *origin, work / ("eval-" + std::to_string(attempt + 1)),
+                       cancel);
+    if (ev.interrupted) return std::nullopt;
+    tries.push_back(ev.resolved);
+  }
+  const fs::path logs = o.out_dir / "logs" / task.instance_id;
+  WriteFileAtomic(logs / "test_output.txt", ev.test_log);
+  WriteFileAtomic(logs / "model.patch", agent.patch);
+  ws.reset();
+  if (!o.keep_workspaces) fs::remove_all(work, ec);
+
+  Json statuses = Json::object();
+  for (const auto& [name, s] : ev.statuses) statuses[name] = TestStatusName(s);
+  result["status"] = ev.status;
+  result["resolved"] = ev.resolved;
+  if (!ev.error.empty()) result["error"] = ev.error;
+  result["model_patch"] = agent.patch;
+  result["empty_patch"] = agent.patch.find_first_not_of(" \t\r\n") == std::string::npos;
+  result["patch_applied_with"] = ev.applied_with;
+  result["base_commit"] = base_commit;
+  if (task.tries > 1) result["tries"] = tries;
+  result["tests_status"] = TestsReportToJson(ev.tests);
+  result["f2p_rate"] = ev.tests.f2p_rate();
+  result["p2p_rate"] = ev.tests.p2p_rate();
+  result["test_results"] = statuses;
+  result["test_exit_code"] = ev.test_exit_code;
+  result["test_timed_out"] = ev.test_timed_out;
+  result["test_log"] = (logs / "test_output.txt").string();
+  Json env = EnvelopeToJson(agent.envelope);
+  env.erase("result");
+  env["pro_share"] = ProShare(env["models"]);
+  result["agent_run"] = env;
+  result["trace_path"] = agent.trace_path.string();
+  result["agent_wall_s"] = agent_wall_s;
+  result["test_wall_s"] = ev.test_wall_s;
+  result["wall_s"] = Seconds(start);
+  return result;
+}
+
+std::string Duration(double s) {
+  char buf[32];
+  const long t = static_cast<long>(s + 0.5);
+  std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
+  return buf;
+}
+
+}  // namespace
+
+std::string AgentPrompt(const EvalTask& task) {
+  std::string prompt = task.problem_statement;
+  if (!prompt.empty() && prompt.back() != '\n') prompt += '\n';
+  prompt +=
+      "\nResolve this issue by changing the code in this repository (the current directory). "
+      "Hidden tests will check the fix; do not modify existing tests. When done, reply with a "
+      "short summary.";
+  return prompt;
+}
+
+Expected<Json, EvalFailure> RunEval(const std::vector<EvalTask>& tasks, const EvalOptions& o,
+                                    const ProgressFn& progress, const CancelToken& cancel) {
+  if (o.agent != "dsagent" && o.agent != "oracle" && o.agent != "noop") {
+    return MakeUnexpected(
+        EvalFailure{false, "unknown agent '" + o.agent + "' (dsagent, oracle or noop)"});
+  }
+  std::error_code ec;
+  fs::create_directories(o.out_dir / "results", ec);
+  if (ec) {
+    return MakeUnexpected(
+        EvalFailure{false, "cannot create " + o.out_dir.string() + ": " + ec.message()});
+  }
+
+  std::vector<size_t> todo;
+  int kept = 0;
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    if (o.resume && fs::exists(ResultPath(o.out_dir, tasks[i].instance_id))) {
+      ++kept;
+    } else {
+      todo.push_back(i);
+    }
+  }
+  std::mutex mu;  // guards the counters and serialises `progress`
+  int done = 0, resolved = 0;
+  double cost = 0;
+  const auto start = Clock::now();
+  auto say = [&](const std::string& line) {
+    if (progress) progress(line);
+  };
+  if (kept > 0) say("resume: " + std::to_string(kept) + " task(s) already finished, skipped");
+  std::atomic<size_t> next{0};
+  std::atomic<bool> stop{false};
+  std::string fatal;  // guarded by mu
+  RepoStore store(o.out_dir / "repos");
+  auto run_worker = [&] {
+    for (;;) {
+      const size_t k = next.fetch_add(1);
+      if (k >= todo.size() || cancel.IsCancelled() || stop) return;
+      const EvalTask& task = tasks[todo[k]];
+      std::string task_fatal;
+      std::optional<Json> r = RunTask(task, o, store, cancel, &task_fatal);
+      std::lock_guard lock(mu);
+      if (!task_fatal.empty()) {
+        if (fatal.empty()) say("stopping: the agent cannot run: " + task_fatal);
+        if (fatal.empty()) fatal = task_fatal;
+        stop = true;
+        continue;
+      }
+      if (!r) {
+        say("interrupted: " + task.instance_id + " (not recorded)");
+        continue;
+      }
+      auto w = WriteFileAtomic(ResultPath(o.out_dir, task.instance_id), r->dump(2) + "\n");
+      if (!w) say("error: " + w.error());
+      ++done;
+      resolved += (*r)["resolved"].get<bool>() ? 1 : 0;
+      const double task_cost = (*r)["agent_run"]["cost_usd"].get<double>();
+      cost += task_cost;
+      const double elapsed = Seconds(start);
+      const double eta = elapsed / done * static_cast<double>(todo.size() - done);
+      char line[512];
+      std::snprintf(
+          line, sizeof line, "[%d/%zu] %-16s %s  $%.4f %.1fs | resolved %d/%d | $%.4f | ETA %s",
+          done, todo.size(), (*r)["status"].get<std::string>().c_str(), task.instance_id.c_str(),
+          task_cost, (*r)["wall_s"].get<double>(), resolved, done, cost, Duration(eta).c_str());
+      say(line);
+    }
+  };
+  const int jobs = std::max(1, std::min<int>(o.jobs, static_cast<int>(todo.size())));
+  std::vector<std::thread> threads;
+  for (int i = 1; i < jobs; ++i) threads.emplace_back(run_worker);
+  run_worker();
+  for (auto& t : threads) t.join();
+
+  auto summary = WriteRunOutputs(tasks, o.out_dir, RunInfo{o.agent, o.policy, ModelName(o)});
+  if (!fatal.empty()) return MakeUnexpected(EvalFailure{true, "the agent cannot run: " + fatal});
+  if (!summary) return MakeUnexpected(EvalFailure{false, summary.error()});
+  return *summary;
+}
+
+}  // namespace dsagent::evals

@@ -1,0 +1,22 @@
+#include <cstdio>
+#include <cstring>
+
+#include "text_util.h"
+static bool upper_basic() { return to_upper("abC") == "ABC"; }
+struct Case {
+  const char* name;
+  bool (*fn)();
+};
+static const Case kCases[] = {{"upper_basic", upper_basic}};
+
+int main(int argc, char** argv) {
+  for (const Case& c : kCases) {
+    if (argc > 1 && std::strcmp(argv[1], c.name) == 0) {
+      const bool ok = c.fn();
+      std::printf("%s: %s\n", c.name, ok ? "ok" : "FAILED");
+      return ok ? 0 : 1;
+    }
+  }
+  std::printf("unknown test\n");
+  return 2;
+}

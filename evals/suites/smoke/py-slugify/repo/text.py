@@ -1,0 +1,2 @@
+def slugify(s):
+    return "-".join(s.strip().lower().split(" "))

@@ -1,0 +1,182 @@
+#include "evals/test_log.h"
+
+#include <cstring>
+#include <optional>
+#include <regex>
+#include <set>
+#include <string>
+
+#include "common/file_io.h"
+
+namespace dsagent::evals {
+namespace {
+
+template <class F>
+void ForEachLine(std::string_view log, F&& f) {
+  size_t start = 0;
+  while (start <= log.size()) {
+    size_t end = log.find('\n', start);
+    if (end == std::string_view::npos) end = log.size();
+    std::string line(log.substr(start, end - start));
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    f(line);
+    if (end == log.size()) break;
+    start = end + 1;
+  }
+}
+
+std::optional<TestStatus> PytestStatus(const std::string& word) {
+  if (word == "PASSED" || word == "XPASS") return TestStatus::kPassed;
+  if (word == "FAILED") return TestStatus::kFailed;
+  if (word == "SKIPPED") return TestStatus::kSkipped;
+  if (word == "ERROR") return TestStatus::kError;
+  if (word == "XFAIL") return TestStatus::kXfail;
+  return std::nullopt;
+}
+
+// Decodes the five predefined XML entities (enough for test names).
+std::string XmlUnescape(std::string s) {
+  static const std::pair<const char*, const char*> kEntities[] = {
+      {"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&apos;", "'"}, {"&amp;", "&"}};
+  for (const auto& [from, to] : kEntities) {
+    for (size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += std::strlen(to)) {
+      s.replace(pos, std::strlen(from), to);
+    }
+  }
+  return s;
+}
+
+std::string Attribute(const std::string& tag, const std::string& name) {
+  const std::regex re("\\s" + name + "\\s*=\\s*(\"([^\"]*)\"|'([^']*)')");
+  std::smatch m;
+  if (!std::regex_search(tag, m, re)) return "";
+  return XmlUnescape(m[2].matched ? m[2].str() : m[3].str());
+}
+
+}  // namespace
+
+const char* TestStatusName(TestStatus s) {
+  switch (s) {
+    case TestStatus::kPassed:
+      return "PASSED";
+    case TestStatus::kFailed:
+      return "FAILED";
+    case TestStatus::kSkipped:
+      return "SKIPPED";
+    case TestStatus::kError:
+      return "ERROR";
+    case TestStatus::kXfail:
+      return "XFAIL";
+  }
+  return "?";
+}
+
+TestStatusMap ParsePytestLog(std::string_view log) {
+  // "-rA" summary: "PASSED tests/t.py::test_a", "FAILED tests/t.py::test_b - AssertionError".
+  static const std::regex kSummary(
+      R"(^(PASSED|FAILED|SKIPPED|ERROR|XFAIL|XPASS) (\S+::.+?)(?: - .*)?$)");
+  // "-v": "tests/t.py::test_a PASSED   [ 50%]", "tests/t.py::test_s SKIPPED (why) [ 75%]".
+  static const std::regex kVerbose(R"(^(\S+::.+?) (PASSED|FAILED|SKIPPED|ERROR|XFAIL|XPASS)\b)");
+  TestStatusMap out;
+  ForEachLine(log, [&](const std::string& line) {
+    std::smatch m;
+    if (std::regex_match(line, m, kSummary)) {
+      std::string name = m[2].str();
+      while (!name.empty() && name.back() == ' ') name.pop_back();
+      out[name] = *PytestStatus(m[1].str());
+    } else if (std::regex_search(line, m, kVerbose)) {
+      out[m[1].str()] = *PytestStatus(m[2].str());
+    }
+  });
+  return out;
+}
+
+TestStatusMap ParseCtestLog(std::string_view log) {
+  static const std::regex kLine(R"(Test\s+#\d+:\s+(\S+)\s+\.*\s*(.*)$)");
+  TestStatusMap out;
+  ForEachLine(log, [&](const std::string& line) {
+    std::smatch m;
+    if (!std::regex_search(line, m, kLine)) return;
+    const std::string rest = m[2].str();
+    if (rest.find("Passed") != std::string::npos) {
+      out[m[1].str()] = TestStatus::kPassed;
+    } else if (rest.find("Skipped") != std::string::npos ||
+               rest.find("Disabled") != std::string::npos) {
+      out[m[1].str()] = TestStatus::kSkipped;
+    } else if (!rest.empty()) {  // "***Failed", "***Not Run", "***Timeout", "***Exception: ..."
+      out[m[1].str()] = TestStatus::kFailed;
+    }
+  });
+  return out;
+}
+
+TestStatusMap ParseGtestLog(std::string_view log) {
+  static const std::regex kLine(
+      R"(\[\s+(RUN|OK|FAILED|SKIPPED)\s+\]\s+([A-Za-z_][\w/]*\.[\w/]+)(\s|$))");
+  TestStatusMap out;
+  std::set<std::string> running;
+  ForEachLine(log, [&](const std::string& line) {
+    std::smatch m;
+    if (!std::regex_search(line, m, kLine)) return;
+    const std::string word = m[1].str(), name = m[2].str();
+    if (word == "RUN") {
+      running.insert(name);
+      return;
+    }
+    running.erase(name);
+    out[name] = word == "OK"       ? TestStatus::kPassed
+                : word == "FAILED" ? TestStatus::kFailed
+                                   : TestStatus::kSkipped;
+  });
+  for (const std::string& crashed : running) out.emplace(crashed, TestStatus::kFailed);
+  return out;
+}
+
+TestStatusMap ParseJunitXml(std::string_view xml_view) {
+  const std::string xml(xml_view);
+  static const std::regex kCase(R"(<testcase\b([^>]*?)(/>|>([\s\S]*?)</testcase>))");
+  TestStatusMap out;
+  for (auto it = std::sregex_iterator(xml.begin(), xml.end(), kCase); it != std::sregex_iterator();
+       ++it) {
+    const std::string attrs = " " + (*it)[1].str();
+    const std::string name = Attribute(attrs, "name"), cls = Attribute(attrs, "classname");
+    if (name.empty()) continue;
+    const std::string body = (*it)[3].str();
+    TestStatus s = TestStatus::kPassed;
+    if (body.find("<failure") != std::string::npos) {
+      s = TestStatus::kFailed;
+    } else if (body.find("<error") != std::string::npos) {
+      s = TestStatus::kError;
+    } else if (body.find("<skipped") != std::string::npos) {
+      s = TestStatus::kSkipped;
+    }
+    out[cls.empty() ? name : cls + "::" + name] = s;
+  }
+  return out;
+}
+
+Expected<TestStatusMap, std::string> ParseTestResults(const std::string& framework,
+                                                      std::string_view log,
+                                                      const std::filesystem::path& workdir) {
+  auto merge = [](TestStatusMap into, const TestStatusMap& from) {
+    for (const auto& [k, v] : from) into[k] = v;
+    return into;
+  };
+  if (framework == "pytest") return ParsePytestLog(log);
+  if (framework == "gtest") return ParseGtestLog(log);
+  if (framework == "ctest") return merge(ParseGtestLog(log), ParseCtestLog(log));
+  if (framework.empty()) {
+    return merge(merge(ParseGtestLog(log), ParseCtestLog(log)), ParsePytestLog(log));
+  }
+  if (framework.rfind("junit:", 0) == 0) {
+    const std::filesystem::path report = workdir / framework.substr(6);
+    if (!std::filesystem::exists(report)) return TestStatusMap{};
+    auto xml = ReadFileToString(report);
+    if (!xml) return MakeUnexpected(xml.error());
+    return ParseJunitXml(*xml);
+  }
+  return MakeUnexpected("unknown test_framework '" + framework +
+                        "' (pytest, ctest, gtest, junit:<file>)");
+}
+
+}  // namespace dsagent::evals

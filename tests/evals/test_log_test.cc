@@ -1,0 +1,123 @@
+#include "evals/test_log.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/support/temp_dir.h"
+
+namespace dsagent::evals {
+namespace {
+
+using S = TestStatus;
+
+TEST(PytestLogTest, ShortSummaryLinesGiveEachTestItsStatus) {
+  const std::string log =
+      "============================= test session starts ==============================\n"
+      "collected 5 items\n\n"
+      "tests/test_a.py .F.sx                                                    [100%]\n"
+      "=========================== short test summary info ============================\n"
+      "PASSED tests/test_a.py::test_one\n"
+      "PASSED tests/test_a.py::test_param[1-2]\n"
+      "FAILED tests/test_a.py::test_two - AssertionError: assert 1 == 2\n"
+      "SKIPPED [1] tests/test_a.py:12: needs network\n"
+      "XFAIL tests/test_a.py::test_known - bug 12\n"
+      "XPASS tests/test_a.py::test_lucky\n"
+      "ERROR tests/test_a.py::test_fixture - RuntimeError\n"
+      "=================== 1 failed, 2 passed, 1 skipped in 0.05s ====================\n";
+  const TestStatusMap m = ParsePytestLog(log);
+  EXPECT_EQ(m, (TestStatusMap{{"tests/test_a.py::test_one", S::kPassed},
+                              {"tests/test_a.py::test_param[1-2]", S::kPassed},
+                              {"tests/test_a.py::test_two", S::kFailed},
+                              {"tests/test_a.py::test_known", S::kXfail},
+                              {"tests/test_a.py::test_lucky", S::kPassed},
+                              {"tests/test_a.py::test_fixture", S::kError}}));
+}
+
+TEST(PytestLogTest, VerboseLinesNameSkippedTestsAndLaterLinesWin) {
+  const std::string log =
+      "tests/t.py::test_a PASSED                                                [ 33%]\n"
+      "tests/t.py::test_s SKIPPED (no gpu)                                      [ 66%]\n"
+      "tests/t.py::test_b PASSED                                                [100%]\n"
+      "tests/t.py::test_b ERROR                                                 [100%]\n";
+  const TestStatusMap m = ParsePytestLog(log);
+  EXPECT_EQ(m, (TestStatusMap{{"tests/t.py::test_a", S::kPassed},
+                              {"tests/t.py::test_s", S::kSkipped},
+                              {"tests/t.py::test_b", S::kError}}));
+}
+
+TEST(CtestLogTest, ClassifiesEveryCtestOutcome) {
+  const std::string log =
+      "Test project /tmp/x/build\n"
+      "    Start 1: add_basic\n"
+      "1/6 Test #1: add_basic ........................   Passed    0.00 sec\n"
+      "2/6 Test #2: add_zero .........................***Failed    0.01 sec\n"
+      "3/6 Test #3: slow .............................***Timeout  10.00 sec\n"
+      "4/6 Test #4: crashes ..........................***Exception: SegFault  0.01 sec\n"
+      "5/6 Test #5: optional .........................***Skipped   0.00 sec\n"
+      "    Test #6: off ..............................***Not Run (Disabled)   0.00 sec\n"
+      "67% tests passed, 2 tests failed out of 6\n";
+  EXPECT_EQ(ParseCtestLog(log), (TestStatusMap{{"add_basic", S::kPassed},
+                                               {"add_zero", S::kFailed},
+                                               {"slow", S::kFailed},
+                                               {"crashes", S::kFailed},
+                                               {"optional", S::kSkipped},
+                                               {"off", S::kSkipped}}));
+}
+
+TEST(GtestLogTest, OutcomesCrashesAndCtestPrefixes) {
+  const std::string log =
+      "[==========] Running 4 tests from 2 test suites.\n"
+      "1: [ RUN      ] Math.Adds\n"
+      "1: [       OK ] Math.Adds (0 ms)\n"
+      "[ RUN      ] Math.Divides\n"
+      "math_test.cc:12: Failure\n"
+      "[  FAILED  ] Math.Divides (0 ms)\n"
+      "[ RUN      ] Param/Shape.Area/0\n"
+      "[  SKIPPED ] Param/Shape.Area/0 (0 ms)\n"
+      "[ RUN      ] Math.Crashes\n"
+      "Segmentation fault\n"
+      "[  FAILED  ] 1 test, listed below:\n"
+      "[  FAILED  ] Math.Divides\n";
+  EXPECT_EQ(ParseGtestLog(log), (TestStatusMap{{"Math.Adds", S::kPassed},
+                                               {"Math.Divides", S::kFailed},
+                                               {"Param/Shape.Area/0", S::kSkipped},
+                                               {"Math.Crashes", S::kFailed}}));
+}
+
+TEST(JunitXmlTest, TestcaseChildrenDecideTheStatus) {
+  const std::string xml = R"(<?xml version="1.0"?>
+<testsuites><testsuite name="s">
+  <testcase classname="pkg.Mod" name="ok_one" time="0.1"/>
+  <testcase classname="pkg.Mod" name="bad"><failure message="x">trace</failure></testcase>
+  <testcase classname="pkg.Mod" name="boom"><error message="y"/></testcase>
+  <testcase classname="" name="skip &amp; go"><skipped/></testcase>
+</testsuite></testsuites>)";
+  EXPECT_EQ(ParseJunitXml(xml), (TestStatusMap{{"pkg.Mod::ok_one", S::kPassed},
+                                               {"pkg.Mod::bad", S::kFailed},
+                                               {"pkg.Mod::boom", S::kError},
+                                               {"skip & go", S::kSkipped}}));
+}
+
+TEST(ParseTestResultsTest, DispatchesOnFrameworkAndReadsJunitReports) {
+  TempDir dir;
+  dir.Write("out/report.xml", "<testcase classname=\"c\" name=\"t\"/>");
+  auto junit = ParseTestResults("junit:out/report.xml", "", dir.path());
+  ASSERT_TRUE(junit) << junit.error();
+  EXPECT_EQ(*junit, (TestStatusMap{{"c::t", S::kPassed}}));
+  auto missing = ParseTestResults("junit:none.xml", "", dir.path());
+  ASSERT_TRUE(missing);
+  EXPECT_TRUE(missing->empty());
+
+  const std::string mixed =
+      "1/1 Test #1: unit .....   Passed    0.01 sec\n[       OK ] A.B (0 ms)\n"
+      "PASSED t.py::test_x\n";
+  auto ctest = ParseTestResults("ctest", mixed, dir.path());
+  ASSERT_TRUE(ctest);
+  EXPECT_EQ(ctest->size(), 2u);  // ctest + gtest lines, not pytest
+  auto any = ParseTestResults("", mixed, dir.path());
+  ASSERT_TRUE(any);
+  EXPECT_EQ(any->size(), 3u);
+  EXPECT_FALSE(ParseTestResults("mocha", mixed, dir.path()));
+}
+
+}  // namespace
+}  // namespace dsagent::evals
