@@ -56,7 +56,7 @@ Evaluation EvaluatePatch(const EvalTask& task, const std::string& model_patch,
   };
   std::error_code ec;
   fs::create_directories(work_dir, ec);
-  auto ws = TaskWorkspace::Create(origin, task.base_commit, work_dir / "repo");
+  auto ws = TaskWorkspace::Create(origin, task.base_commit, CheckoutDir(work_dir / "repo", task));
   if (!ws) return fail(ws.error());
 
   auto applied = ApplyModelPatch(**ws, model_patch, work_dir / "model.patch", cancel);

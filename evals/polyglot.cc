@@ -35,6 +35,39 @@ std::string Language(const fs::path& exercise) {
   return practice.parent_path().parent_path().filename().string();
 }
 
+// How one language's exercises are tested and how their test ids are named.
+struct LanguageSpec {
+  const char* name;
+  std::string (*test_cmd)(const std::string& exercise);
+  const char* test_framework;
+  std::vector<std::string> (*test_ids)(const std::string& file_name, const std::string& source);
+};
+
+std::string PythonTestCmd(const std::string&) { return "pytest -rA -p no:cacheprovider"; }
+
+// Exercism's CMakeLists.txt builds an executable named after the exercise folder (and runs it
+// after the build). The build goes to a temporary directory so it never lands in the patch; the
+// executable then writes a JUnit report whose test case classes are all "tests.global" (-n tests).
+std::string CppTestCmd(const std::string& exercise) {
+  return "b=$(mktemp -d) && cmake -S . -B \"$b\" -DEXERCISM_RUN_ALL_TESTS=1 >/dev/null && "
+         "cmake --build \"$b\"; \"$b/" +
+         exercise +
+         "\" -r junit -n tests -o report.xml; rc=$?; rm -rf \"$b\"; "
+         "exit $rc";
+}
+
+const LanguageSpec kLanguages[] = {
+    {"python", PythonTestCmd, "pytest", PythonTestIds},
+    {"cpp", CppTestCmd, "junit:report.xml", CatchTestIds},
+};
+
+const LanguageSpec* FindLanguage(const std::string& name) {
+  for (const LanguageSpec& spec : kLanguages) {
+    if (name == spec.name) return &spec;
+  }
+  return nullptr;
+}
+
 Expected<EvalTask, std::string> LoadExercise(const fs::path& dir) {
   const fs::path config_path = dir / ".meta" / "config.json";
   auto text = ReadFileToString(config_path);
@@ -44,9 +77,11 @@ Expected<EvalTask, std::string> LoadExercise(const fs::path& dir) {
     return MakeUnexpected(config_path.string() + ": not a polyglot config (no \"files\")");
   }
   const std::string lang = Language(dir), name = dir.filename().string();
-  if (lang != "python") {
+  const LanguageSpec* spec = FindLanguage(lang);
+  if (spec == nullptr) {
     return MakeUnexpected(dir.string() + ": language '" + lang +
-                          "' is not supported yet (python); point --tasks at <root>/python");
+                          "' is not supported yet (python, cpp); point --tasks at <root>/python "
+                          "or <root>/cpp");
   }
   const auto solution = Strings(config["files"], "solution");
   const auto tests = Strings(config["files"], "test");
@@ -83,13 +118,14 @@ Expected<EvalTask, std::string> LoadExercise(const fs::path& dir) {
     auto source = ReadFileToString(dir / test);
     if (!source) return MakeUnexpected(source.error());
     t.test_patch += FileChangePatch(test, std::nullopt, *source);
-    for (auto& id : PythonTestIds(test, *source)) t.fail_to_pass.push_back(std::move(id));
+    for (auto& id : spec->test_ids(test, *source)) t.fail_to_pass.push_back(std::move(id));
   }
   if (t.fail_to_pass.empty()) return MakeUnexpected(dir.string() + ": no tests found");
-  t.test_cmd = "pytest -rA -p no:cacheprovider";
-  t.test_framework = "pytest";
+  t.test_cmd = spec->test_cmd(name);
+  t.test_framework = spec->test_framework;
   t.test_timeout_s = 180;  // Aider's limit
   t.tries = 2;
+  if (lang == "cpp") t.checkout_name = name;
   t.source = {RepoSource::Kind::kFiles, dir, "polyglot:" + lang + "/" + name, {".meta"}};
   for (const auto& test : tests) t.source.exclude.push_back(test);
   t.raw = {{"instance_id", t.instance_id}, {"exercise", dir.string()}, {"tries", t.tries}};
@@ -97,6 +133,16 @@ Expected<EvalTask, std::string> LoadExercise(const fs::path& dir) {
 }
 
 }  // namespace
+
+std::vector<std::string> CatchTestIds(const std::string& /*file_name*/, const std::string& source) {
+  static const std::regex kCase(R"re(\bTEST_CASE\s*\(\s*"((?:[^"\\]|\\.)*)")re");
+  std::vector<std::string> ids;
+  for (auto it = std::sregex_iterator(source.begin(), source.end(), kCase);
+       it != std::sregex_iterator(); ++it) {
+    ids.push_back("tests.global::" + (*it)[1].str());
+  }
+  return ids;
+}
 
 std::vector<std::string> PythonTestIds(const std::string& file_name, const std::string& source) {
   static const std::regex kClass(R"(^class\s+(\w+)\b)");

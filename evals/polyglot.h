@@ -7,7 +7,8 @@
 //   addendum patch        stub -> `.meta` example (the oracle), test_patch = the test files as new
 //   files FAIL_TO_PASS every test in the test files; PASS_TO_PASS empty; tries = 2 (Aider's
 //   scoring)
-// Languages so far: python (pytest). Nothing is downloaded; the folders come from the user.
+// Languages so far: python (pytest) and cpp (CMake + Catch2, graded from Catch2's JUnit report).
+// Nothing is downloaded; the folders come from the user.
 #pragma once
 
 #include <filesystem>
@@ -26,5 +27,9 @@ Expected<std::vector<EvalTask>, std::string> LoadPolyglot(const std::filesystem:
 // pytest ids of the tests in a Python test file: `file::Class::test_x` for unittest methods and
 // `file::test_x` for module-level functions.
 std::vector<std::string> PythonTestIds(const std::string& file_name, const std::string& source);
+
+// Catch2 ids of the TEST_CASEs in a C++ test file, as Catch2's JUnit reporter names them when run
+// with `-n tests`: `tests.global::<test case name>`.
+std::vector<std::string> CatchTestIds(const std::string& file_name, const std::string& source);
 
 }  // namespace dsagent::evals

@@ -116,7 +116,8 @@ std::optional<Json> RunTask(const EvalTask& task, const EvalOptions& o, RepoStor
   std::string base_commit = task.base_commit;
   std::unique_ptr<TaskWorkspace> ws;
   if (origin) {
-    auto created = TaskWorkspace::Create(*origin, task.base_commit, work / "agent");
+    auto created =
+        TaskWorkspace::Create(*origin, task.base_commit, CheckoutDir(work / "agent", task));
     if (created) {
       ws = std::move(*created);
       base_commit = ws->base_commit();

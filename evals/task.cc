@@ -237,4 +237,8 @@ Expected<std::vector<EvalTask>, std::string> LoadTasks(const LoadOptions& o) {
   return tasks;
 }
 
+std::filesystem::path CheckoutDir(const std::filesystem::path& parent, const EvalTask& task) {
+  return task.checkout_name.empty() ? parent : parent / task.checkout_name;
+}
+
 }  // namespace dsagent::evals

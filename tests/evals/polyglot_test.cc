@@ -23,8 +23,18 @@ TEST(PythonTestIdsTest, UnittestMethodsAndModuleFunctions) {
                                       "add_test.py::AddTest::test_two", "add_test.py::test_free"}));
 }
 
+TEST(CatchTestIdsTest, TestCaseNamesAsCatchJunitNamesThem) {
+  const std::string source =
+      "#include \"test/catch.hpp\"\nTEST_CASE(\"empty strands\") { REQUIRE(true); }\n"
+      "#if defined(EXERCISM_RUN_ALL_TESTS)\nTEST_CASE( \"quoted \\\"x\\\"\", \"[tag]\") {}\n"
+      "// MY_TEST_CASE(\"not a test\")\n#endif\n";
+  EXPECT_EQ(
+      CatchTestIds("x_test.cpp", source),
+      (std::vector<std::string>{"tests.global::empty strands", "tests.global::quoted \\\"x\\\""}));
+}
+
 TEST(LoadPolyglotTest, ExercisesBecomeTasksWithHiddenTestsAndTheExampleAsGold) {
-  auto tasks = LoadTasks({.tasks = kFixture, .format = "polyglot"});
+  auto tasks = LoadTasks({.tasks = kFixture / "python", .format = "polyglot"});
   ASSERT_TRUE(tasks) << tasks.error();
   ASSERT_EQ(tasks->size(), 2u);
   const EvalTask& leap = (*tasks)[0];
@@ -51,6 +61,24 @@ TEST(LoadPolyglotTest, ExercisesBecomeTasksWithHiddenTestsAndTheExampleAsGold) {
   EXPECT_EQ(one->size(), 1u);
 }
 
+TEST(LoadPolyglotTest, CppExercisesBuildWithCmakeAndGradeFromCatchJunit) {
+  auto tasks = LoadTasks({.tasks = kFixture / "cpp", .format = "polyglot"});
+  ASSERT_TRUE(tasks) << tasks.error();
+  ASSERT_EQ(tasks->size(), 1u);
+  const EvalTask& t = (*tasks)[0];
+  EXPECT_EQ(t.instance_id, "polyglot__cpp-hamming");
+  EXPECT_EQ(
+      t.fail_to_pass,
+      (std::vector<std::string>{
+          "tests.global::empty strands", "tests.global::single letter different strands",
+          "tests.global::long different strands", "tests.global::disallow first strand longer"}));
+  EXPECT_EQ(t.test_framework, "junit:report.xml");
+  EXPECT_NE(t.test_cmd.find("cmake"), std::string::npos);
+  // Both solution files get their example: the header is unchanged, the source is replaced.
+  EXPECT_NE(t.patch.find("+  if (a.size() != b.size()) throw"), std::string::npos) << t.patch;
+  EXPECT_NE(t.problem_statement.find("hamming.cpp, hamming.h"), std::string::npos);
+}
+
 TEST(LoadPolyglotTest, UnsupportedLanguagesAndEmptyFoldersAreErrors) {
   TempDir dir;
   dir.Write(
@@ -74,7 +102,7 @@ TEST(LoadPolyglotTest, OracleResolvesTheFixtureAndNoopDoesNot) {
     auto s = RunEval(*tasks, o, nullptr, CancelToken());
     ASSERT_TRUE(s) << s.error().message;
     const bool oracle = std::string(agent) == "oracle";
-    EXPECT_EQ((*s)["resolved_instances"], oracle ? 2 : 0) << s->dump(2);
+    EXPECT_EQ((*s)["resolved_instances"], oracle ? 3 : 0) << s->dump(2);
     EXPECT_EQ((*s)["error_instances"], 0);
     // Only the real agent gets a second try; the baselines have one verdict each.
     EXPECT_EQ((*s)["pass_rate_1"], oracle ? 1.0 : 0.0);

@@ -1,12 +1,8 @@
 #include <cstdio>
 #include <cstring>
-
 #include "gcd.h"
 static bool gcd_basic() { return gcd(12, 18) == 6 && gcd(7, 5) == 1; }
-struct Case {
-  const char* name;
-  bool (*fn)();
-};
+struct Case { const char* name; bool (*fn)(); };
 static const Case kCases[] = {{"gcd_basic", gcd_basic}};
 
 int main(int argc, char** argv) {

@@ -1,12 +1,8 @@
 #include <cstdio>
 #include <cstring>
-
 #include "split.h"
 static bool split_basic() { return split("a,b", ',') == std::vector<std::string>{"a", "b"}; }
-struct Case {
-  const char* name;
-  bool (*fn)();
-};
+struct Case { const char* name; bool (*fn)(); };
 static const Case kCases[] = {{"split_basic", split_basic}};
 
 int main(int argc, char** argv) {

@@ -1,18 +1,8 @@
 #include <cstdio>
 #include <cstring>
-
 #include "stack.h"
-static bool push_pop() {
-  return [] {
-    BoundedStack s(2);
-    int v = 0;
-    return s.push(1) && s.pop(&v) && v == 1 && !s.pop(&v);
-  }();
-}
-struct Case {
-  const char* name;
-  bool (*fn)();
-};
+static bool push_pop() { return [] { BoundedStack s(2); int v = 0; return s.push(1) && s.pop(&v) && v == 1 && !s.pop(&v); }(); }
+struct Case { const char* name; bool (*fn)(); };
 static const Case kCases[] = {{"push_pop", push_pop}};
 
 int main(int argc, char** argv) {

@@ -1,12 +1,8 @@
 #include <cstdio>
 #include <cstring>
-
 #include "temperature.h"
 static bool celsius() { return to_celsius(212) == 100 && to_celsius(32) == 0; }
-struct Case {
-  const char* name;
-  bool (*fn)();
-};
+struct Case { const char* name; bool (*fn)(); };
 static const Case kCases[] = {{"celsius", celsius}};
 
 int main(int argc, char** argv) {

@@ -1,12 +1,8 @@
 #include <cstdio>
 #include <cstring>
-
 #include "text_util.h"
 static bool upper_basic() { return to_upper("abC") == "ABC"; }
-struct Case {
-  const char* name;
-  bool (*fn)();
-};
+struct Case { const char* name; bool (*fn)(); };
 static const Case kCases[] = {{"upper_basic", upper_basic}};
 
 int main(int argc, char** argv) {
