@@ -7,6 +7,8 @@
 #include <map>
 
 #include "agent/core/termination.h"
+#include "engine/forward/logits_runner.h"
+#include "engine/forward/model.h"
 #include "engine/model/checkpoint.h"
 #include "engine/tokenizer/bpe_tokenizer.h"
 
@@ -178,6 +180,30 @@ int EngineTokenizeCommand(const std::string& tokenizer, bool detokenize) {
     return kExitUsage;
   }
   std::cout << *text;
+  return kExitDone;
+}
+
+int EngineLogitsCommand(const std::string& model_dir, const std::string& tokens_file,
+                        const std::string& out_file, int64_t prefill) {
+  auto tokens = engine::forward::ReadTokenFile(tokens_file);
+  if (!tokens) {
+    std::fprintf(stderr, "dsagent: %s\n", tokens.error().c_str());
+    return kExitUsage;
+  }
+  auto model = engine::forward::Model::Load(model_dir);
+  if (!model) {
+    std::fprintf(stderr, "dsagent: %s\n", model.error().c_str());
+    return kExitUsage;
+  }
+  auto logits = engine::forward::ComputeLogits(**model, *tokens, prefill);
+  if (!logits) {
+    std::fprintf(stderr, "dsagent: %s\n", logits.error().c_str());
+    return kExitUsage;
+  }
+  if (auto w = engine::forward::WriteFloatFile(out_file, *logits); !w) {
+    std::fprintf(stderr, "dsagent: %s\n", w.error().c_str());
+    return kExitError;
+  }
   return kExitDone;
 }
 

@@ -1,6 +1,8 @@
-// `dsagent engine ...`: the built-in inference engine's command-line tools. So far `inspect`.
+// `dsagent engine ...`: the built-in inference engine's command-line tools: `inspect`, `tokenize`,
+// `detokenize`, `logits`.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace dsagent {
@@ -14,5 +16,13 @@ int EngineInspectCommand(const std::string& dir, const std::string& config_file,
 // (JSON array of ids on stdin -> text). `tokenizer` is a tokenizer.json, or a model dir holding
 // one.
 int EngineTokenizeCommand(const std::string& tokenizer, bool detokenize);
+
+// `dsagent engine logits --model DIR --tokens FILE.i32 --out FILE.f32 [--prefill N]`: reads
+// little-endian int32 ids and writes float32 logits [T, vocab] for every position. prefill < 0: one
+// prefill of all tokens; otherwise the first N are one prefill and the rest are decoded one at a
+// time. Returns 0, 2 on bad input (model, token file, out-of-vocabulary id, N > T), 1 when the
+// output cannot be written.
+int EngineLogitsCommand(const std::string& model_dir, const std::string& tokens_file,
+                        const std::string& out_file, int64_t prefill);
 
 }  // namespace dsagent

@@ -131,6 +131,17 @@ int main(int argc, char** argv) {
     group->add_option("--tokenizer", tokenizer_file, "A tokenizer.json file");
     group->require_option(1);
   }
+  std::string logits_tokens, logits_out;
+  int64_t logits_prefill = -1;
+  auto* engine_logits = engine_cmd->add_subcommand(
+      "logits", "Logits [T, vocab] (float32) for int32 token ids, by prefill and/or decode steps");
+  engine_logits->add_option("--model", model_dir, "Checkpoint directory")->required();
+  engine_logits->add_option("--tokens", logits_tokens, "Little-endian int32 token ids")->required();
+  engine_logits->add_option("--out", logits_out, "Output: float32 logits [T, vocab]")->required();
+  engine_logits
+      ->add_option("--prefill", logits_prefill,
+                   "Prefill the first N tokens, then decode the rest one at a time")
+      ->check(CLI::NonNegativeNumber);
 
   try {
     app.parse(argc, argv);
@@ -179,6 +190,9 @@ int main(int argc, char** argv) {
   if (*engine_tokenize || *engine_detokenize) {
     return dsagent::EngineTokenizeCommand(model_dir.empty() ? tokenizer_file : model_dir,
                                           static_cast<bool>(*engine_detokenize));
+  }
+  if (*engine_logits) {
+    return dsagent::EngineLogitsCommand(model_dir, logits_tokens, logits_out, logits_prefill);
   }
   if (*engine_inspect) {
     return dsagent::EngineInspectCommand(inspect_dir, inspect_config, inspect_json);

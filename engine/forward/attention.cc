@@ -1,0 +1,154 @@
+#include "engine/forward/attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "engine/forward/compressor.h"
+#include "engine/forward/indexer.h"
+#include "engine/forward/linear.h"
+#include "engine/forward/numerics.h"
+#include "engine/forward/quant_sim.h"
+#include "engine/forward/sparse_attention.h"
+
+namespace dsagent::engine::forward {
+namespace {
+
+// The reference's weightless per-head normalisation, all in bf16:
+// q *= rsqrt(mean(q^2) + eps) with q^2, the mean, the sum and the rsqrt each rounded to bf16.
+void NormaliseHeadBf16(float* q, int64_t n, float eps) {
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += RoundBf16(q[i] * q[i]);
+  const float mean = RoundBf16(sum / static_cast<double>(n));
+  const float var = RoundBf16(mean + RoundBf16(eps));
+  const float r = RoundBf16(1.0 / std::sqrt(static_cast<double>(var)));
+  for (int64_t i = 0; i < n; ++i) q[i] = RoundBf16(q[i] * r);
+}
+
+std::vector<float> ToFloats(const std::vector<uint16_t>& bits) {
+  std::vector<float> out(bits.size());
+  for (size_t i = 0; i < bits.size(); ++i) out[i] = Bf16BitsToFloat(bits[i]);
+  return out;
+}
+
+}  // namespace
+
+void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rope& rope,
+                      int64_t start, const float* x, int64_t rows, LayerState& st, float* out,
+                      ThreadPool& pool) {
+  const int64_t heads = c.n_heads, hd = c.head_dim, rd = c.rope_head_dim;
+  const int64_t win = c.window_size, ratio = w.ratio;
+  const float eps = static_cast<float>(c.norm_eps);
+  const bool prefill_layout = start == 0;
+
+  // Query.
+  std::vector<float> qr(static_cast<size_t>(rows * c.q_lora_rank));
+  Linear(w.wq_a, x, rows, qr.data(), InputQuant::kFp8Per128, Round::kBF16, pool);
+  RmsNorm(qr.data(), rows, c.q_lora_rank, w.q_norm.data(), eps, qr.data());
+  std::vector<float> q(static_cast<size_t>(rows * heads * hd));
+  Linear(w.wq_b, qr.data(), rows, q.data(), InputQuant::kFp8Per128, Round::kBF16, pool);
+  for (int64_t t = 0; t < rows; ++t) {
+    float* qt = q.data() + t * heads * hd;
+    for (int64_t h = 0; h < heads; ++h) NormaliseHeadBf16(qt + h * hd, hd, eps);
+    rope.Rotate(qt, heads, hd, hd, start + t, /*inverse=*/false);
+  }
+
+  // Window KV of this chunk.
+  std::vector<float> kv(static_cast<size_t>(rows * hd));
+  Linear(w.wkv, x, rows, kv.data(), InputQuant::kFp8Per128, Round::kBF16, pool);
+  RmsNorm(kv.data(), rows, hd, w.kv_norm.data(), eps, kv.data());
+  for (int64_t t = 0; t < rows; ++t) {
+    rope.Rotate(kv.data() + t * hd, 1, hd, hd, start + t, /*inverse=*/false);
+    QuantizeFp8Blocks(kv.data() + t * hd, hd - rd, 64);
+  }
+
+  // Compressed entries (the indexer scores before this chunk's entries are appended to the main
+  // cache, as the reference; the two caches are independent).
+  std::vector<std::vector<int32_t>> selected;
+  if (w.has_indexer) {
+    IndexerArgs ia;
+    ia.start = start;
+    ia.x = x;
+    ia.qr = qr.data();
+    ia.rows = rows;
+    ia.prefill_layout = prefill_layout;
+    selected = SelectEntries(w.indexer, c, rope, ia, st, pool);
+  }
+  if (w.has_compressor) {
+    Compress(w.compressor, rope, eps, start, x, rows, st.kv_compressor, st.compressed, pool);
+  }
+  const std::vector<float> ring = ToFloats(st.window);
+  const std::vector<float> compressed = ToFloats(st.compressed);
+  const int64_t n_compressed = static_cast<int64_t>(compressed.size()) / hd;
+
+  // Attention per token.
+  std::vector<float> o(static_cast<size_t>(rows * heads * hd));
+  SparseAttentionShape shape;
+  shape.heads = heads;
+  shape.head_dim = hd;
+  shape.scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
+  pool.ParallelFor(rows, 1, [&](int64_t begin, int64_t end) {
+    std::vector<const float*> list;
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t pos = start + t;
+      list.clear();
+      // Window: positions max(0, pos-win+1) .. pos ascending, -1 padded to the reference's width.
+      const int64_t width = prefill_layout ? std::min(rows, win) : win;
+      const int64_t first = std::max<int64_t>(0, pos - win + 1);
+      for (int64_t i = 0; i < width; ++i) {
+        const int64_t p = first + i;
+        if (p > pos) {
+          list.push_back(nullptr);
+        } else if (p >= start) {
+          list.push_back(kv.data() + (p - start) * hd);
+        } else {
+          list.push_back(ring.data() + (p % win) * hd);
+        }
+      }
+      if (w.has_indexer) {
+        for (int32_t e : selected[static_cast<size_t>(t)]) {
+          list.push_back(e < 0 ? nullptr : compressed.data() + e * hd);
+        }
+      } else if (ratio > 0) {
+        const int64_t visible = (pos + 1) / ratio;
+        const int64_t slots = prefill_layout ? (start + rows) / ratio : visible;
+        for (int64_t e = 0; e < slots; ++e) {
+          list.push_back(e < visible && e < n_compressed ? compressed.data() + e * hd : nullptr);
+        }
+      }
+      float* ot = o.data() + t * heads * hd;
+      SparseAttention(q.data() + t * heads * hd, list.data(), static_cast<int64_t>(list.size()),
+                      w.attn_sink.data(), shape, ot);
+      rope.Rotate(ot, heads, hd, hd, pos, /*inverse=*/true);
+    }
+  });
+
+  // Window ring: the last window_size positions at slot p % window_size.
+  for (int64_t t = std::max<int64_t>(0, rows - win); t < rows; ++t) {
+    const int64_t slot = (start + t) % win;
+    for (int64_t i = 0; i < hd; ++i) {
+      st.window[static_cast<size_t>(slot * hd + i)] =
+          FloatToBf16Bits(kv[static_cast<size_t>(t * hd + i)]);
+    }
+  }
+
+  // Grouped low-rank output: z_g = wo_a[g] . o_g (bf16 einsum), out = wo_b . z.
+  const int64_t groups = c.o_groups, rank = c.o_lora_rank, group_in = heads * hd / groups;
+  std::vector<float> z(static_cast<size_t>(rows * groups * rank));
+  for (int64_t g = 0; g < groups; ++g) {
+    LinearArgs la;
+    la.x = o.data() + g * group_in;
+    la.rows = rows;
+    la.x_stride = heads * hd;
+    la.y = z.data() + g * rank;
+    la.y_stride = groups * rank;
+    la.out_begin = g * rank;
+    la.out_rows = rank;
+    la.quant = InputQuant::kNone;
+    la.round = Round::kBF16;
+    Linear(w.wo_a, la, pool);
+  }
+  Linear(w.wo_b, z.data(), rows, out, InputQuant::kFp8Per128, Round::kBF16, pool);
+}
+
+}  // namespace dsagent::engine::forward

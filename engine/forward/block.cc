@@ -1,0 +1,55 @@
+#include "engine/forward/block.h"
+
+#include <vector>
+
+#include "engine/forward/attention.h"
+#include "engine/forward/hyper_connection.h"
+#include "engine/forward/linear.h"
+#include "engine/forward/moe.h"
+
+namespace dsagent::engine::forward {
+namespace {
+
+HcShape ShapeOf(const ModelConfig& c) {
+  HcShape s;
+  s.hc = c.hc_mult;
+  s.dim = c.dim;
+  s.sinkhorn_iters = c.hc_sinkhorn_iters;
+  s.hc_eps = static_cast<float>(c.hc_eps);
+  s.norm_eps = static_cast<float>(c.norm_eps);
+  return s;
+}
+
+}  // namespace
+
+void BlockForward(const BlockWeights& w, const ModelConfig& c, const Rope& rope, int64_t start,
+                  const int32_t* tokens, int64_t rows, float* h, LayerState& state,
+                  ThreadPool& pool) {
+  const HcShape s = ShapeOf(c);
+  const float eps = static_cast<float>(c.norm_eps);
+  std::vector<float> y(static_cast<size_t>(rows * c.dim)), f(y.size());
+  std::vector<float> post(static_cast<size_t>(rows * s.hc)),
+      comb(static_cast<size_t>(rows * s.hc * s.hc));
+
+  HcPre(h, rows, w.hc_attn, s, y.data(), post.data(), comb.data(), pool);
+  RmsNorm(y.data(), rows, c.dim, w.attn_norm.data(), eps, y.data());
+  AttentionForward(w.attn, c, rope, start, y.data(), rows, state, f.data(), pool);
+  HcPost(f.data(), h, post.data(), comb.data(), rows, s, h);
+
+  HcPre(h, rows, w.hc_ffn, s, y.data(), post.data(), comb.data(), pool);
+  RmsNorm(y.data(), rows, c.dim, w.ffn_norm.data(), eps, y.data());
+  MoeForward(w.ffn, c, y.data(), tokens, rows, f.data(), pool);
+  HcPost(f.data(), h, post.data(), comb.data(), rows, s, h);
+}
+
+void HeadForward(const HcWeights& hc_head, const std::vector<float>& norm, const WeightMatrix& head,
+                 const ModelConfig& c, const float* h, int64_t rows, float* logits,
+                 ThreadPool& pool) {
+  const HcShape s = ShapeOf(c);
+  std::vector<float> y(static_cast<size_t>(rows * c.dim));
+  HcHead(h, rows, hc_head, s, y.data(), pool);
+  RmsNorm(y.data(), rows, c.dim, norm.data(), static_cast<float>(c.norm_eps), y.data());
+  Linear(head, y.data(), rows, logits, InputQuant::kNone, Round::kF32, pool);
+}
+
+}  // namespace dsagent::engine::forward

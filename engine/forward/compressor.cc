@@ -1,0 +1,78 @@
+#include "engine/forward/compressor.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "engine/forward/linear.h"
+#include "engine/forward/numerics.h"
+#include "engine/forward/quant_sim.h"
+
+namespace dsagent::engine::forward {
+namespace {
+
+// Pools the candidates of a complete block into entry [head_dim] (fp32).
+void Pool(const CompressorWeights& w, const CompressorState& st, float* entry) {
+  const int64_t r = w.ratio, d = w.head_dim, width = st.width;
+  const int64_t n = w.overlap ? 2 * r : r;
+  std::vector<float> kv(static_cast<size_t>(n)), score(static_cast<size_t>(n));
+  std::vector<double> e(static_cast<size_t>(n));
+  for (int64_t c = 0; c < d; ++c) {
+    for (int64_t i = 0; i < n; ++i) {
+      // Overlapping: the previous block's first halves, then this block's second halves.
+      const int64_t slot = i, col = (w.overlap && i >= r) ? d + c : c;
+      kv[i] = st.kv[static_cast<size_t>(slot * width + col)];
+      score[i] = st.score[static_cast<size_t>(slot * width + col)];
+    }
+    const double mx = *std::max_element(score.begin(), score.end());
+    double sum = 0;
+    for (int64_t i = 0; i < n; ++i) sum += (e[i] = std::exp(static_cast<double>(score[i]) - mx));
+    double acc = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const float weight = static_cast<float>(e[i] / sum);
+      acc += static_cast<double>(kv[i] * weight);
+    }
+    entry[c] = static_cast<float>(acc);
+  }
+}
+
+}  // namespace
+
+void Compress(const CompressorWeights& w, const Rope& rope, float norm_eps, int64_t start,
+              const float* x, int64_t rows, CompressorState& st, std::vector<uint16_t>& entries,
+              ThreadPool& pool) {
+  const int64_t r = w.ratio, d = w.head_dim, width = st.width;
+  std::vector<float> kv(static_cast<size_t>(rows * width)), score(kv.size());
+  Linear(w.wkv, x, rows, kv.data(), InputQuant::kNone, Round::kF32, pool);
+  Linear(w.wgate, x, rows, score.data(), InputQuant::kNone, Round::kF32, pool);
+  const int64_t offset = w.overlap ? r : 0;
+  std::vector<float> entry(static_cast<size_t>(d));
+  for (int64_t i = 0; i < rows; ++i) {
+    const int64_t pos = start + i;
+    const int64_t slot = offset + pos % r;
+    const float* ape = w.ape.data() + (pos % r) * width;
+    for (int64_t c = 0; c < width; ++c) {
+      st.kv[static_cast<size_t>(slot * width + c)] = kv[static_cast<size_t>(i * width + c)];
+      st.score[static_cast<size_t>(slot * width + c)] =
+          score[static_cast<size_t>(i * width + c)] + ape[c];
+    }
+    if ((pos + 1) % r != 0) continue;
+    Pool(w, st, entry.data());
+    if (w.overlap) {  // this block becomes the previous one
+      std::copy(st.kv.begin() + r * width, st.kv.end(), st.kv.begin());
+      std::copy(st.score.begin() + r * width, st.score.end(), st.score.begin());
+    }
+    for (float& v : entry) v = RoundBf16(v);
+    RmsNorm(entry.data(), 1, d, w.norm.data(), norm_eps, entry.data());
+    rope.Rotate(entry.data(), 1, d, d, pos + 1 - r, /*inverse=*/false);
+    if (w.rotate) {
+      HadamardRotateBf16(entry.data(), d);
+      QuantizeFp4Blocks(entry.data(), d, 32);
+    } else {
+      QuantizeFp8Blocks(entry.data(), d - rope.dims(), 64);
+    }
+    for (float v : entry) entries.push_back(FloatToBf16Bits(v));
+  }
+}
+
+}  // namespace dsagent::engine::forward

@@ -1,0 +1,25 @@
+// The KV compressor (reference Compressor): learned gated pooling of `ratio` consecutive tokens
+// into one entry, per channel softmax over the candidates' gate logits (+ position bias ape).
+// Ratio 4 overlaps: an entry pools the first half of the previous block's projections with the
+// second half of its own block's. Entry c is produced when token c*ratio + ratio - 1 arrives; it
+// is RMS-normalised, rotated at position c*ratio, then FP8-simulated on its non-RoPE dims (main
+// KV) or Hadamard-rotated and FP4-simulated (indexer keys).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/forward/model_weights.h"
+#include "engine/forward/rope.h"
+#include "engine/forward/sequence_state.h"
+#include "engine/forward/thread_pool.h"
+
+namespace dsagent::engine::forward {
+
+// Feeds tokens at positions start .. start+rows-1 (x [rows, dim], bf16 values). Appends every
+// entry completed by them to `entries` as bf16 bits [head_dim each] and advances `state`.
+void Compress(const CompressorWeights& w, const Rope& rope, float norm_eps, int64_t start,
+              const float* x, int64_t rows, CompressorState& state, std::vector<uint16_t>& entries,
+              ThreadPool& pool);
+
+}  // namespace dsagent::engine::forward

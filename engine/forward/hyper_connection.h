@@ -1,0 +1,41 @@
+// Manifold-constrained hyper-connections (mHC): each token carries hc residual streams
+// h [hc, dim] (bf16 values). A sub-layer reads a weighted sum of the streams (hc_pre) and writes
+// back a mix of its output and the streams (hc_post); the head reads sigmoid-weighted streams
+// (hc_head). Reference: model.py Block.hc_pre/hc_post, ParallelHead.hc_head, kernel.py
+// hc_split_sinkhorn. All mixing math is fp32 (reductions evaluated in double, rounded once).
+#pragma once
+
+#include <cstdint>
+
+#include "engine/forward/model_weights.h"
+#include "engine/forward/thread_pool.h"
+
+namespace dsagent::engine::forward {
+
+struct HcShape {
+  int64_t hc = 4;   // streams
+  int64_t dim = 0;  // hidden size
+  int sinkhorn_iters = 20;
+  float hc_eps = 1e-6f;
+  float norm_eps = 1e-6f;
+};
+
+// Splits 24 (= (2+hc)*hc) mixing logits into pre [hc], post [hc] and the Sinkhorn-normalised
+// comb [hc, hc] (row j = from stream j, column k = to stream k).
+void SinkhornSplit(const float* mixes, const float* scale, const float* base, const HcShape& s,
+                   float* pre, float* post, float* comb);
+
+// For each of `rows` tokens: y [dim] (bf16) = sum_j pre_j h_j, and the post [hc] and comb
+// [hc, hc] that HcPost needs.
+void HcPre(const float* h, int64_t rows, const HcWeights& w, const HcShape& s, float* y,
+           float* post, float* comb, ThreadPool& pool);
+
+// out [rows, hc, dim] (bf16): out_k = post_k * f + sum_j comb_jk * h_j. `out` may alias `h`.
+void HcPost(const float* f, const float* h, const float* post, const float* comb, int64_t rows,
+            const HcShape& s, float* out);
+
+// The head's reduction: y [rows, dim] (bf16) = sum_j (sigmoid(m_j*scale + base_j) + eps) h_j.
+void HcHead(const float* h, int64_t rows, const HcWeights& w, const HcShape& s, float* y,
+            ThreadPool& pool);
+
+}  // namespace dsagent::engine::forward

@@ -1,0 +1,86 @@
+// Model: a loaded DeepSeek-V4 checkpoint and its CPU forward pass, reproducing the official
+// reference (inference/model.py + kernel.py, see ../shared/reference/v4-architecture.md) including
+// its quantisation simulations and bf16 rounding points.
+//
+// Usage:
+//   auto model = Model::Load(dir);               // maps the checkpoint, checks every tensor
+//   SequenceState seq = (*model)->NewSequence();
+//   auto logits = (*model)->Forward(seq, prompt);  // prefill: [prompt.size(), vocab]
+//   auto next = (*model)->Forward(seq, {token});   // one decode step: [1, vocab]
+//
+// Weights stay in the mapped checkpoint in their stored formats. Thread-safety: the Model is
+// read-only after Load(); Forward() may run concurrently on different SequenceStates (the thread
+// pool serves one call at a time, a concurrent call computes on its caller's thread). One state
+// must not be used by two calls at once.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/expected.h"
+#include "engine/forward/model_weights.h"
+#include "engine/forward/rope.h"
+#include "engine/forward/sequence_state.h"
+#include "engine/forward/thread_pool.h"
+#include "engine/model/checkpoint.h"
+
+namespace dsagent::engine::forward {
+
+struct ModelOptions {
+  int threads = 0;  // worker threads incl. the caller; <= 0: hardware concurrency
+};
+
+// "" if every id is in [0, vocab_size), else a message naming the first bad one and its position
+// (positions counted from `start`).
+std::string CheckTokenIds(const ModelConfig& config, std::span<const int32_t> tokens,
+                          int64_t start = 0);
+
+// Optional outputs of Forward() for checks and for the MTP block.
+struct ForwardTrace {
+  bool keep_layer_streams = false;
+  std::vector<float> layer_streams;  // [n_layers, rows, hc, dim] after each block (if kept)
+  std::vector<float> final_streams;  // [rows, hc, dim] after the last block (head / MTP input)
+};
+
+class Model {
+ public:
+  // Opens the checkpoint directory (config.json + safetensors). Error: anything Checkpoint::Open
+  // reports, or the first missing / mistyped / misshapen tensor, naming it and its file.
+  static Expected<std::unique_ptr<Model>, std::string> Load(const std::filesystem::path& dir,
+                                                            const ModelOptions& options = {});
+
+  const ModelConfig& config() const { return checkpoint_->config(); }
+  SequenceState NewSequence() const { return NewSequenceState(config()); }
+
+  // Runs `tokens` at positions state.pos, state.pos+1, ... and returns their logits
+  // [tokens.size(), vocab_size] (fp32). With state.pos == 0 this is the reference's prefill;
+  // a single token on a non-empty state is its decode step. Error, with `state` untouched: no
+  // tokens, or an id outside [0, vocab_size) (naming the position and id).
+  Expected<std::vector<float>, std::string> Forward(SequenceState& state,
+                                                    std::span<const int32_t> tokens,
+                                                    ForwardTrace* trace = nullptr);
+
+  // The MTP block `index` (reference MTPBlock): streams [rows, hc, dim] from Forward's
+  // final_streams at positions state.mtp_pos..., next_tokens [rows] the token after each of
+  // those positions. Returns the MTP logits [rows, vocab]. Errors as Forward.
+  Expected<std::vector<float>, std::string> ForwardMtp(SequenceState& state,
+                                                       std::span<const float> streams,
+                                                       std::span<const int32_t> next_tokens,
+                                                       int index = 0);
+
+ private:
+  Model() = default;
+  const Rope& RopeFor(int ratio) const { return ratio > 0 ? *compressed_rope_ : *window_rope_; }
+  std::string CheckState(const SequenceState& state) const;
+
+  std::unique_ptr<Checkpoint> checkpoint_;
+  ModelWeights weights_;
+  std::unique_ptr<Rope> window_rope_, compressed_rope_;  // rope_theta / compress_rope_theta+YaRN
+  std::unique_ptr<ThreadPool> pool_;
+};
+
+}  // namespace dsagent::engine::forward

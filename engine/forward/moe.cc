@@ -1,0 +1,150 @@
+#include "engine/forward/moe.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <vector>
+
+#include "engine/forward/linear.h"
+#include "engine/forward/numerics.h"
+
+namespace dsagent::engine::forward {
+namespace {
+
+// SwiGLU expert on n rows: out [n, dim] = w2 . bf16(weight * silu(g) * u), g = w1 . x, u = w3 . x
+// (both bf16 from FP8-input GEMMs); `limit` > 0 clamps g from above and u on both sides.
+void Expert(const ExpertWeights& e, const float* x, int64_t n, const float* row_weight, float limit,
+            float* out, ThreadPool& pool) {
+  const int64_t inter = e.w1.rows;
+  std::vector<float> g(static_cast<size_t>(n * inter)), u(g.size());
+  Linear(e.w1, x, n, g.data(), InputQuant::kFp8Per128, Round::kBF16, pool);
+  Linear(e.w3, x, n, u.data(), InputQuant::kFp8Per128, Round::kBF16, pool);
+  for (int64_t t = 0; t < n; ++t) {
+    for (int64_t i = 0; i < inter; ++i) {
+      float& gv = g[static_cast<size_t>(t * inter + i)];
+      float uv = u[static_cast<size_t>(t * inter + i)];
+      if (limit > 0) {
+        uv = std::clamp(uv, -limit, limit);
+        gv = std::min(gv, limit);
+      }
+      float a = SiluF(gv) * uv;
+      if (row_weight != nullptr) a = row_weight[t] * a;
+      gv = RoundBf16(a);
+    }
+  }
+  Linear(e.w2, g.data(), n, out, InputQuant::kFp8Per128, Round::kBF16, pool);
+}
+
+// Router: per row the chosen expert ids and their weights (n_activated each).
+void Route(const MoeWeights& w, const ModelConfig& c, const float* x, const int32_t* tokens,
+           int64_t rows, std::vector<int32_t>& ids, std::vector<float>& weights, ThreadPool& pool) {
+  const int64_t n_exp = c.n_routed_experts, k = c.n_activated_experts;
+  std::vector<float> scores(static_cast<size_t>(rows * n_exp));
+  Linear(w.gate, x, rows, scores.data(), InputQuant::kNone, Round::kF32, pool);
+  ids.resize(static_cast<size_t>(rows * k));
+  weights.resize(ids.size());
+  std::vector<float> biased(static_cast<size_t>(n_exp));
+  std::vector<int32_t> order(static_cast<size_t>(n_exp));
+  for (int64_t t = 0; t < rows; ++t) {
+    float* s = scores.data() + t * n_exp;
+    if (c.score_func == "softmax") {
+      const double mx = *std::max_element(s, s + n_exp);
+      double sum = 0;
+      std::vector<double> e(static_cast<size_t>(n_exp));
+      for (int64_t i = 0; i < n_exp; ++i) sum += (e[i] = std::exp(s[i] - mx));
+      for (int64_t i = 0; i < n_exp; ++i) s[i] = static_cast<float>(e[i] / sum);
+    } else if (c.score_func == "sigmoid") {
+      for (int64_t i = 0; i < n_exp; ++i) s[i] = SigmoidF(s[i]);
+    } else {
+      for (int64_t i = 0; i < n_exp; ++i) s[i] = SqrtF(SoftplusF(s[i]));
+    }
+    int32_t* id = ids.data() + t * k;
+    if (w.hash) {
+      const uint8_t* row =
+          w.tid2eid->data + tokens[t] * k * (w.tid2eid->dtype == DType::kI64 ? 8 : 4);
+      for (int64_t j = 0; j < k; ++j) {
+        if (w.tid2eid->dtype == DType::kI64) {
+          int64_t v;
+          std::memcpy(&v, row + 8 * j, 8);
+          id[j] = static_cast<int32_t>(v);
+        } else {
+          std::memcpy(&id[j], row + 4 * j, 4);
+        }
+      }
+    } else {
+      for (int64_t i = 0; i < n_exp; ++i) biased[i] = s[i] + w.bias[static_cast<size_t>(i)];
+      std::iota(order.begin(), order.end(), 0);
+      std::stable_sort(order.begin(), order.end(),
+                       [&](int32_t a, int32_t b) { return biased[a] > biased[b]; });
+      std::copy(order.begin(), order.begin() + k, id);
+    }
+    float* wt = weights.data() + t * k;
+    double sum = 0;
+    for (int64_t j = 0; j < k; ++j) sum += (wt[j] = s[id[j]]);
+    const float total = static_cast<float>(sum);
+    const float route_scale = static_cast<float>(c.route_scale);
+    for (int64_t j = 0; j < k; ++j) {
+      if (c.score_func != "softmax") wt[j] /= total;
+      wt[j] *= route_scale;
+    }
+  }
+}
+
+}  // namespace
+
+void MoeForward(const MoeWeights& w, const ModelConfig& c, const float* x, const int32_t* tokens,
+                int64_t rows, float* out, ThreadPool& pool) {
+  const int64_t dim = c.dim, k = c.n_activated_experts;
+  std::vector<int32_t> ids;
+  std::vector<float> weights;
+  Route(w, c, x, tokens, rows, ids, weights, pool);
+
+  // Routed experts, one batch of rows each; results per (row, slot).
+  std::vector<float> routed(static_cast<size_t>(rows * k * dim), 0.0f);
+  const float limit = static_cast<float>(c.swiglu_limit);
+  for (int32_t e = 0; e < c.n_routed_experts; ++e) {
+    std::vector<int64_t> slots;  // row * k + j
+    for (int64_t i = 0; i < rows * k; ++i) {
+      if (ids[static_cast<size_t>(i)] == e) slots.push_back(i);
+    }
+    if (slots.empty()) continue;
+    const int64_t n = static_cast<int64_t>(slots.size());
+    std::vector<float> xe(static_cast<size_t>(n * dim)), we(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t row = slots[i] / k;
+      std::copy(x + row * dim, x + (row + 1) * dim, xe.data() + i * dim);
+      we[i] = weights[static_cast<size_t>(slots[i])];
+    }
+    std::vector<float> ye(static_cast<size_t>(n * dim));
+    Expert(w.experts[static_cast<size_t>(e)], xe.data(), n, we.data(), limit, ye.data(), pool);
+    for (int64_t i = 0; i < n; ++i) {
+      std::copy(ye.data() + i * dim, ye.data() + (i + 1) * dim, routed.data() + slots[i] * dim);
+    }
+  }
+  // The shared expert does not clamp: the reference model.py the golden data was produced with
+  // builds it without swiglu_limit (a later upstream revision clamps it too).
+  std::vector<float> shared(static_cast<size_t>(rows * dim));
+  Expert(w.shared, x, rows, nullptr, 0.0f, shared.data(), pool);
+
+  // y = sum of routed outputs in ascending expert order (fp32), + shared, rounded to bf16. A
+  // token routed twice to one expert counts it once, as the reference's index_put does.
+  std::vector<int32_t> order(static_cast<size_t>(k));
+  for (int64_t t = 0; t < rows; ++t) {
+    std::iota(order.begin(), order.end(), 0);
+    const int32_t* id = ids.data() + t * k;
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int32_t a, int32_t b) { return id[a] < id[b]; });
+    for (int64_t d = 0; d < dim; ++d) {
+      float y = 0.0f;
+      for (int64_t j = 0; j < k; ++j) {
+        if (j > 0 && id[order[j]] == id[order[j - 1]]) continue;
+        y += routed[static_cast<size_t>((t * k + order[j]) * dim + d)];
+      }
+      y += shared[static_cast<size_t>(t * dim + d)];
+      out[t * dim + d] = RoundBf16(y);
+    }
+  }
+}
+
+}  // namespace dsagent::engine::forward

@@ -1,0 +1,19 @@
+// The mixture-of-experts FFN (reference MoE/Gate/Expert): a router picks n_activated routed
+// experts per token — by token id through tid2eid in the first n_hash_layers, else the top-k of
+// score + bias — weighted by the renormalised scores times route_scale; plus one shared expert.
+// Experts are SwiGLU with FP8-quantised inputs; routed experts clamp at swiglu_limit.
+#pragma once
+
+#include <cstdint>
+
+#include "engine/forward/model_weights.h"
+#include "engine/forward/thread_pool.h"
+
+namespace dsagent::engine::forward {
+
+// x [rows, dim] (ffn_norm output, bf16 values), tokens [rows] the input ids (hash routing).
+// Writes out [rows, dim] (bf16).
+void MoeForward(const MoeWeights& w, const ModelConfig& config, const float* x,
+                const int32_t* tokens, int64_t rows, float* out, ThreadPool& pool);
+
+}  // namespace dsagent::engine::forward

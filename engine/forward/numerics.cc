@@ -1,0 +1,66 @@
+#include "engine/forward/numerics.h"
+
+#include <limits>
+
+namespace dsagent::engine::forward {
+namespace {
+
+// Rounds `v` to a multiple of `quantum` (a power of two), ties to even. Exact: dividing and
+// multiplying by a power of two does not round.
+inline double RoundToQuantum(double v, double quantum) {
+  return std::nearbyint(v / quantum) * quantum;
+}
+
+}  // namespace
+
+float RoundBf16(double d) {
+  if (!std::isfinite(d)) return static_cast<float>(d);
+  const double a = std::fabs(d);
+  if (a < 0x1p-126) return static_cast<float>(RoundToQuantum(d, 0x1p-133));  // bf16 subnormals
+  // Keep 8 significant bits (1 implicit + 7 stored): clear the low 45 of the double's 52, with
+  // round-half-to-even through the carry trick.
+  uint64_t u = std::bit_cast<uint64_t>(d);
+  u += ((uint64_t{1} << 44) - 1) + ((u >> 45) & 1u);
+  u &= ~((uint64_t{1} << 45) - 1);
+  const double r = std::bit_cast<double>(u);
+  if (std::fabs(r) > 0x1.fep127)
+    return d > 0 ? std::numeric_limits<float>::infinity() : -std::numeric_limits<float>::infinity();
+  return static_cast<float>(r);
+}
+
+float RoundFp8E4M3(float v) {
+  if (std::isnan(v)) return v;
+  const double a = std::fabs(static_cast<double>(v));
+  if (a >= kFp8Max) return v > 0 ? kFp8Max : -kFp8Max;
+  double quantum = 0x1p-9;  // subnormal spacing (normal range starts at 2^-6)
+  if (a >= 0x1p-6) {
+    int e = 0;
+    std::frexp(a, &e);  // a = m * 2^e, m in [0.5, 1)
+    quantum = std::ldexp(1.0, e - 1 - 3);
+  }
+  const double r = RoundToQuantum(static_cast<double>(v), quantum);
+  return static_cast<float>(std::fmax(-kFp8Max, std::fmin(kFp8Max, r)));
+}
+
+float Fp8E4M3ToFloat(uint8_t byte) {
+  const int sign = byte >> 7, exponent = (byte >> 3) & 0xf, mantissa = byte & 7;
+  float m;
+  if (exponent == 0xf && mantissa == 7) {
+    m = std::numeric_limits<float>::quiet_NaN();
+  } else if (exponent == 0) {
+    m = std::ldexp(static_cast<float>(mantissa), -9);
+  } else {
+    m = std::ldexp(static_cast<float>(8 + mantissa), exponent - 7 - 3);
+  }
+  return sign ? -m : m;
+}
+
+float RoundFp4E2M1(float v) {
+  if (std::isnan(v)) return v;
+  const double a = std::fabs(static_cast<double>(v));
+  if (a >= kFp4Max) return v > 0 ? kFp4Max : -kFp4Max;
+  const double quantum = a < 2.0 ? 0.5 : a < 4.0 ? 1.0 : 2.0;
+  return static_cast<float>(RoundToQuantum(static_cast<double>(v), quantum));
+}
+
+}  // namespace dsagent::engine::forward
