@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <vector>
 
 namespace dsagent {
 namespace {
@@ -26,6 +27,16 @@ void InstallInterruptHandler(const CancelToken& token) {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+}
+
+void RetargetInterruptHandler(const CancelToken& token) {
+  // Earlier flags stay alive: a handler running on another thread may still hold a pointer to
+  // one. One small allocation per step.
+  static std::vector<std::shared_ptr<std::atomic<bool>>> retired;
+  if (g_keep_alive) retired.push_back(g_keep_alive);
+  g_keep_alive = token.flag_;
+  g_flag.store(g_keep_alive.get());
+  g_received.store(false);
 }
 
 bool InterruptReceived() { return g_received.load(); }

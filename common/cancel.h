@@ -15,6 +15,7 @@ class CancelToken {
 
  private:
   friend void InstallInterruptHandler(const CancelToken& token);
+  friend void RetargetInterruptHandler(const CancelToken& token);
   std::shared_ptr<std::atomic<bool>> flag_;
 };
 
@@ -22,6 +23,11 @@ class CancelToken {
 // stores to an atomic). Call once from main(). A second SIGINT while already cancelled exits at
 // once with status 130, so a stuck operation can always be abandoned.
 void InstallInterruptHandler(const CancelToken& token);
+
+// Points the installed handler at `token` and forgets the signals seen so far. An interactive
+// front end gives each step its own token: Ctrl-C cancels that step, and only a second Ctrl-C
+// during the same step exits at once. Call from the thread that installed the handler.
+void RetargetInterruptHandler(const CancelToken& token);
 
 // True once InstallInterruptHandler's handler has seen a signal.
 bool InterruptReceived();

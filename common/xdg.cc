@@ -15,5 +15,6 @@ std::filesystem::path FromEnv(const char* var, const char* fallback_under_home) 
 std::filesystem::path XdgConfigHome() { return FromEnv("XDG_CONFIG_HOME", ".config"); }
 std::filesystem::path XdgDataHome() { return FromEnv("XDG_DATA_HOME", ".local/share"); }
 std::filesystem::path XdgCacheHome() { return FromEnv("XDG_CACHE_HOME", ".cache"); }
+std::filesystem::path XdgStateHome() { return FromEnv("XDG_STATE_HOME", ".local/state"); }
 
 }  // namespace dsagent

@@ -9,6 +9,9 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <mutex>
+
+#include "tools/bubblewrap.h"
 
 namespace dsagent {
 namespace {
@@ -42,34 +45,111 @@ uint64_t WriteAccess(int abi) {
 
 }  // namespace
 
-std::string SandboxSupport::Describe() const {
+std::string SandboxBackendName(SandboxBackend backend) {
+  switch (backend) {
+    case SandboxBackend::kLandlock:
+      return "landlock";
+    case SandboxBackend::kBubblewrap:
+      return "bubblewrap";
+    case SandboxBackend::kAuto:
+      break;
+  }
+  return "auto";
+}
+
+std::optional<SandboxBackend> ParseSandboxBackend(std::string_view name) {
+  for (SandboxBackend b :
+       {SandboxBackend::kAuto, SandboxBackend::kLandlock, SandboxBackend::kBubblewrap}) {
+    if (name == SandboxBackendName(b)) return b;
+  }
+  return std::nullopt;
+}
+
+std::string SandboxSupport::DescribeLandlock() const {
   if (!filesystem()) {
-    return "no OS sandbox: Landlock is not available on this kernel; shell commands can write "
-           "anywhere this user can";
+    return "Landlock is not available on this kernel";
   }
   return "Landlock ABI " + std::to_string(landlock_abi) + ": writes confined to the workspace" +
          (network() ? "; TCP can be denied" : "; network denial needs Landlock ABI 4 (Linux 6.7)");
 }
 
-SandboxSupport ProbeSandbox() { return SandboxSupport{Abi()}; }
+std::string SandboxSupport::DescribeBubblewrap() const {
+  if (!bubblewrap.usable) return "bubblewrap " + bubblewrap.problem;
+  return "bubblewrap " + bubblewrap.path + " works" +
+         (bubblewrap.network ? " (network can be denied)" : " (but not with --unshare-net)");
+}
+
+std::string SandboxSupport::Describe() const {
+  if (!filesystem() && !bubblewrap.usable) {
+    return "no OS sandbox: " + DescribeLandlock() + " and " + DescribeBubblewrap() +
+           "; shell commands can write anywhere this user can";
+  }
+  return DescribeLandlock() + "; " + DescribeBubblewrap();
+}
+
+Expected<SandboxBackend, std::string> SandboxSupport::Choose(SandboxBackend wanted,
+                                                             bool deny_network) const {
+  std::string landlock_problem;
+  if (!filesystem()) {
+    landlock_problem = DescribeLandlock();
+  } else if (deny_network && !network()) {
+    landlock_problem = "network denial needs Landlock ABI 4 (Linux 6.7); this kernel has " +
+                       std::to_string(landlock_abi);
+  }
+  std::string bwrap_problem;
+  if (!bubblewrap.usable) {
+    bwrap_problem = DescribeBubblewrap();
+  } else if (deny_network && !bubblewrap.network) {
+    bwrap_problem = "bubblewrap cannot deny the network here (--unshare-net fails)";
+  }
+  switch (wanted) {
+    case SandboxBackend::kLandlock:
+      if (!landlock_problem.empty()) return MakeUnexpected(landlock_problem);
+      return SandboxBackend::kLandlock;
+    case SandboxBackend::kBubblewrap:
+      if (!bwrap_problem.empty()) return MakeUnexpected(bwrap_problem);
+      return SandboxBackend::kBubblewrap;
+    case SandboxBackend::kAuto:
+      break;
+  }
+  if (landlock_problem.empty()) return SandboxBackend::kLandlock;
+  if (bwrap_problem.empty()) return SandboxBackend::kBubblewrap;
+  return MakeUnexpected("no OS sandbox: " + landlock_problem + "; " + bwrap_problem);
+}
+
+SandboxSupport ProbeSandbox() {
+  static std::once_flag once;
+  static BubblewrapSupport* bwrap = nullptr;
+  std::call_once(once, [] { bwrap = new BubblewrapSupport(ProbeBubblewrap()); });
+  return SandboxSupport{Abi(), *bwrap};
+}
 
 Expected<PreparedSandbox, std::string> PreparedSandbox::Prepare(const SandboxPolicy& policy) {
-  const int abi = Abi();
-  if (abi < 1) return MakeUnexpected(SandboxSupport{abi}.Describe());
-  if (policy.deny_network && abi < 4) {
-    return MakeUnexpected("network denial needs Landlock ABI 4 (Linux 6.7); this kernel has " +
-                          std::to_string(abi));
+  const SandboxSupport support = ProbeSandbox();
+  auto backend = support.Choose(policy.backend, policy.deny_network);
+  if (!backend) return MakeUnexpected(backend.error());
+  std::vector<std::filesystem::path> paths = policy.writable;
+  if (!policy.temp_dir.empty()) paths.push_back(policy.temp_dir);
+  if (*backend == SandboxBackend::kBubblewrap) {
+    for (const auto& p : paths) {
+      std::error_code ec;
+      if (!std::filesystem::exists(p, ec)) {
+        return MakeUnexpected("sandbox: cannot bind " + p.string() + ": it does not exist");
+      }
+    }
+    return PreparedSandbox(-1, SandboxBackend::kBubblewrap,
+                           BubblewrapArgv(policy, support.bubblewrap.path));
   }
+
+  const int abi = support.landlock_abi;
   RulesetAttr attr{WriteAccess(abi), policy.deny_network ? (kNetBindTcp | kNetConnectTcp) : 0};
   const size_t attr_size = abi >= 4 ? sizeof(RulesetAttr) : sizeof(uint64_t);
   const int fd = static_cast<int>(syscall(SYS_landlock_create_ruleset, &attr, attr_size, 0));
   if (fd < 0)
     return MakeUnexpected(std::string("landlock_create_ruleset: ") + std::strerror(errno));
-  PreparedSandbox prepared(fd);
+  PreparedSandbox prepared(fd, SandboxBackend::kLandlock, {});
 
-  std::vector<std::filesystem::path> paths = policy.writable;
   paths.push_back("/dev/null");  // commands redirect there all the time
-  if (!policy.temp_dir.empty()) paths.push_back(policy.temp_dir);
   for (const auto& p : paths) {
     const int pfd = ::open(p.c_str(), O_PATH | O_CLOEXEC);
     if (pfd < 0) {
@@ -95,6 +175,8 @@ PreparedSandbox& PreparedSandbox::operator=(PreparedSandbox&& o) noexcept {
   if (this != &o) {
     if (fd_ >= 0) ::close(fd_);
     fd_ = o.fd_;
+    backend_ = o.backend_;
+    wrapper_ = std::move(o.wrapper_);
     o.fd_ = -1;
   }
   return *this;
@@ -105,6 +187,7 @@ PreparedSandbox::~PreparedSandbox() {
 }
 
 bool PreparedSandbox::ApplyInChild() const noexcept {
+  if (fd_ < 0) return true;  // bubblewrap: the wrapper does the confining
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return false;
   return syscall(SYS_landlock_restrict_self, fd_, 0) == 0;
 }

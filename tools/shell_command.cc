@@ -99,8 +99,17 @@ Expected<ShellOutcome, std::string> RunShellCommand(const std::string& command,
   std::error_code launch_error;
   bp::environment env = boost::this_process::environment();
   for (const auto& [name, value] : options.extra_env) env[name] = value;
+  // A bubblewrap sandbox wraps the shell: bwrap OPTIONS... -- /bin/bash -c COMMAND.
+  std::string exe = "/bin/bash";
+  std::vector<std::string> args = {"-c", command};
+  if (sandbox != nullptr && !sandbox->wrapper_argv().empty()) {
+    const auto& wrapper = sandbox->wrapper_argv();
+    exe = wrapper[0];
+    args.assign(wrapper.begin() + 1, wrapper.end());
+    args.insert(args.end(), {"/bin/bash", "-c", command});
+  }
   bp::child child(
-      bp::exe = "/bin/bash", bp::args = {"-c", command}, bp::std_in = bp::null, env,
+      bp::exe = exe, bp::args = args, bp::std_in = bp::null, env,
       (bp::std_out & bp::std_err) = pipe,
       bp::extend::on_exec_setup =
           [cwd_cstr, sandbox](auto&) {
@@ -110,7 +119,7 @@ Expected<ShellOutcome, std::string> RunShellCommand(const std::string& command,
           },
       launch_error);
   if (launch_error || !child.valid()) {
-    return MakeUnexpected("cannot start /bin/bash: " + launch_error.message());
+    return MakeUnexpected("cannot start " + exe + ": " + launch_error.message());
   }
   const pid_t pid = child.id();
   ::setpgid(pid, pid);  // also from here, so the group exists before we might signal it

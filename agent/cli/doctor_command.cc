@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "agent/config/config.h"
+#include "agent/core/permission_setup.h"
 #include "agent/core/run_setup.h"
 #include "agent/core/termination.h"
 #include "tools/sandbox.h"
@@ -14,7 +15,9 @@ namespace dsagent {
 
 int DoctorCommand() {
   std::printf("dsagent %s\n", DSAGENT_VERSION);
-  std::printf("sandbox: %s\n", ProbeSandbox().Describe().c_str());
+  const SandboxSupport sandbox = ProbeSandbox();
+  std::printf("landlock: %s\n", sandbox.DescribeLandlock().c_str());
+  std::printf("bubblewrap: %s\n", sandbox.DescribeBubblewrap().c_str());
   int major = 0, minor = 0, rev = 0;
   git_libgit2_version(&major, &minor, &rev);
   std::printf("libgit2: %d.%d.%d\n", major, minor, rev);
@@ -30,8 +33,32 @@ int DoctorCommand() {
   const ProviderOptions p = ProviderOptionsFromConfig(*config);
   std::printf("provider: %s at %s; API key %s\n", provider.c_str(), p.base_url.c_str(),
               p.api_key.empty() ? ("missing (set " + p.api_key_env + ")").c_str() : "set");
-  std::printf("sandbox for `run`: %s (patch always enables it)\n",
-              config->GetBool("sandbox.enabled") ? "enabled" : "off");
+  // Which protections a session here would have.
+  auto policy = PermissionPolicyFromConfig(*config, std::filesystem::current_path(),
+                                           PermissionFront::kInteractive);
+  if (!policy) {
+    std::printf("permissions: ERROR %s\n", policy.error().c_str());
+    return kExitConfigAuth;
+  }
+  std::printf("permissions: interactive mode %s, headless mode %s; %zu rule(s) from %s\n",
+              config->GetString("permissions.mode").c_str(),
+              config->GetString("permissions.headless_mode").c_str(), (*policy)->rules().size(),
+              config->Get("permissions.rules").source.c_str());
+  const std::string backend = config->GetString("sandbox.backend");
+  if (!config->GetBool("sandbox.enabled")) {
+    std::printf("sandbox for `run`: off (patch always enables it)\n");
+  } else if (auto chosen =
+                 ProbeSandbox().Choose(ParseSandboxBackend(backend).value_or(SandboxBackend::kAuto),
+                                       config->GetBool("sandbox.deny_network"));
+             chosen) {
+    std::printf("sandbox for `run`: enabled, backend %s -> %s%s\n", backend.c_str(),
+                SandboxBackendName(*chosen).c_str(),
+                config->GetBool("sandbox.deny_network") ? ", network denied" : "");
+  } else {
+    std::printf("sandbox for `run`: enabled (backend %s) but unavailable: %s; shell commands %s\n",
+                backend.c_str(), chosen.error().c_str(),
+                backend == "auto" ? "run unconfined" : "will be refused");
+  }
   std::printf("sessions: %s\n", SessionsDir(*config).c_str());
   return kExitDone;
 }

@@ -85,16 +85,21 @@ int PatchCommand(const PatchCommandOptions& o, const CancelToken& cancel) {
     if (config && config->Get("sandbox.deny_network").kind != ConfigSourceKind::kDefault) {
       deny = deny && config->GetBool("sandbox.deny_network");
     }
-    if (deny && !support.network()) {
-      std::fprintf(stderr, "dsagent: notice: %s; TCP stays allowed\n", support.Describe().c_str());
+    const SandboxBackend backend = config
+                                       ? ParseSandboxBackend(config->GetString("sandbox.backend"))
+                                             .value_or(SandboxBackend::kAuto)
+                                       : SandboxBackend::kAuto;
+    if (auto with_network = support.Choose(backend, deny); deny && !with_network) {
+      std::fprintf(stderr, "dsagent: notice: %s; the network stays allowed\n",
+                   with_network.error().c_str());
       deny = false;
     }
     p.deny_network = deny;
-    if (!support.filesystem()) {
+    if (auto chosen = support.Choose(backend, deny); !chosen) {
       std::fprintf(stderr,
                    "dsagent: %s. Shell commands would run unconfined: pass --no-sandbox to "
                    "accept that.\n",
-                   support.Describe().c_str());
+                   chosen.error().c_str());
       return kExitConfigAuth;
     }
   }

@@ -84,6 +84,17 @@ void PrintEvent(const Json& e) {
   } else if (type == "error") {
     std::printf("%s error    %s: %s\n", ts.c_str(), e.value("kind", "").c_str(),
                 Clip(e.value("message", ""), 200).c_str());
+  } else if (type == "permission") {
+    if (e.contains("answer")) {
+      const std::string pattern = e.value("pattern", "");
+      std::printf("%s permit   %s: the user answered %s%s\n", ts.c_str(),
+                  e.value("name", "").c_str(), e.value("answer", "").c_str(),
+                  pattern.empty() ? "" : (" (" + pattern + ")").c_str());
+    } else {
+      std::printf("%s permit   %s %s%s: %s\n", ts.c_str(), e.value("name", "").c_str(),
+                  e.value("decision", "").c_str(), e.value("headless", false) ? " (headless)" : "",
+                  Clip(e.value("reason", ""), 200).c_str());
+    }
   } else if (type == "end") {
     std::printf("%s end      %s after %d step(s), $%.5f, cache hit %.1f%%\n", ts.c_str(),
                 e.value("termination_reason", "").c_str(), e.value("steps", 0),

@@ -35,7 +35,7 @@ class Merger {
       return;
     }
     for (const ConfigFileSetting& s : *settings) {
-      values_[s.key] = {s.value, kind, label + ":" + path.string()};
+      Set(s.key, s.value, kind, label + ":" + path.string());
       if (kind == ConfigSourceKind::kRepo) repo_settings_.push_back(s);
     }
   }
@@ -55,7 +55,7 @@ class Merger {
                         QuoteForError(key, raw));
       return;
     }
-    values_[key] = {std::move(*canonical), kind, source};
+    Set(key, std::move(*canonical), kind, source);
   }
 
   void ApplyEnvironment(const std::map<std::string, std::string>& env) {
@@ -119,6 +119,19 @@ class Merger {
                                    const std::string& var) {
     auto it = env.find(var);
     return it == env.end() || it->second.empty() ? nullptr : &it->second;
+  }
+
+  // A later layer replaces a value, but appends to a list (after the entries of the layers below).
+  void Set(const std::string& key, std::string canonical, ConfigSourceKind kind,
+           const std::string& source) {
+    ConfigValue& v = values_[key];
+    if (schema_.Find(key)->type != ConfigType::kStringList) {
+      v = {std::move(canonical), kind, source};
+      return;
+    }
+    std::vector<std::string> merged = ParseListValue(v.value);
+    for (std::string& entry : ParseListValue(canonical)) merged.push_back(std::move(entry));
+    v = {CanonicalListValue(merged), kind, v.source + " + " + source};
   }
 
   void ApplyEnv(const std::string& key, const std::string& value, const std::string& var) {
@@ -204,6 +217,12 @@ double Config::GetDouble(const std::string& key) const {
   const ConfigValue& value = Get(key);
   RequireType(key, "GetDouble", {ConfigType::kDouble, ConfigType::kInt});
   return *ParseFiniteDouble(value.value);
+}
+
+std::vector<std::string> Config::GetStringList(const std::string& key) const {
+  const ConfigValue& value = Get(key);
+  RequireType(key, "GetStringList", {ConfigType::kStringList});
+  return ParseListValue(value.value);
 }
 
 bool Config::GetBool(const std::string& key) const {

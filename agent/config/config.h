@@ -19,9 +19,12 @@ namespace dsagent {
 enum class ConfigSourceKind { kDefault, kUser, kRepo, kEnv, kFlag };
 
 struct ConfigValue {
-  std::string value;  // canonical text: booleans "true"/"false", integers without leading zeros
-  ConfigSourceKind kind;
-  // "default", "user:<path>", "repo:<path>", "env:<VAR>" or "flag:--<key>".
+  // Canonical text: booleans "true"/"false", integers without leading zeros, lists a JSON array
+  // of strings.
+  std::string value;
+  ConfigSourceKind kind;  // for a list: the last layer that added to it
+  // "default", "user:<path>", "repo:<path>", "env:<VAR>" or "flag:--<key>"; for a list, every
+  // layer that contributed, joined by " + " ("default + repo:<path>").
   std::string source;
 };
 
@@ -41,15 +44,16 @@ struct ConfigLoadOptions {
 class Config {
  public:
   // Reads and merges every layer. Later wins: defaults < user file < repo file < environment <
-  // flags. Within the environment, DEEPSEEK_API_KEY / DEEPSEEK_BASE_URL fill both DeepSeek
-  // providers, then the more specific DSAGENT_<KEY> variables override them. After every layer but
-  // the flags, each provider whose api_key is still empty reads the variable named by its
-  // api_key_env. Missing files are fine; empty environment variables count as unset.
-  // Error (all problems found, one per line): malformed YAML ("<file>:<line>:<col>: ..."), an
-  // unknown key in a file or flag (naming the file and suggesting the closest known key), a value
-  // of the wrong type (naming the key, the file / variable / flag, and the expected type), an
-  // unreadable file. Secret values never appear in errors. Never throws, except std::logic_error
-  // when the embedded configs/default.yaml itself is broken (a build defect the tests catch).
+  // flags; except that list settings accumulate, each layer appending its entries. Within the
+  // environment, DEEPSEEK_API_KEY / DEEPSEEK_BASE_URL fill both DeepSeek providers, then the more
+  // specific DSAGENT_<KEY> variables override them. After every layer but the flags, each provider
+  // whose api_key is still empty reads the variable named by its api_key_env. Missing files are
+  // fine; empty environment variables count as unset. Error (all problems found, one per line):
+  // malformed YAML ("<file>:<line>:<col>: ..."), an unknown key in a file or flag (naming the file
+  // and suggesting the closest known key), a value of the wrong type (naming the key, the file /
+  // variable / flag, and the expected type), an unreadable file. Secret values never appear in
+  // errors. Never throws, except std::logic_error when the embedded configs/default.yaml itself is
+  // broken (a build defect the tests catch).
   static Expected<Config, std::string> Load(const ConfigLoadOptions& options);
 
   // A snapshot of this process's environment (environ), for ConfigLoadOptions::env.
@@ -62,6 +66,9 @@ class Config {
   int64_t GetInt(const std::string& key) const;
   double GetDouble(const std::string& key) const;
   bool GetBool(const std::string& key) const;
+  // A list setting: the entries of every layer, lower layers first (defaults, user file, repo
+  // file, environment, flags), each layer's in the order written.
+  std::vector<std::string> GetStringList(const std::string& key) const;
   const ConfigValue& Get(const std::string& key) const;
 
   // `dsagent config show`: one line per key, sorted: "key = value  # source". Values of secret

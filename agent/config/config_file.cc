@@ -19,6 +19,24 @@ std::string CheckLeaf(const YamlLeaf& leaf, const std::string& where, const Conf
     }
     return "unknown key '" + leaf.key + "'" + DidYouMean(leaf.key, schema.Keys());
   }
+  if (spec->type == ConfigType::kStringList) {
+    // `rules:` with nothing after it is an empty list; a single value is not a list.
+    std::vector<std::string> entries;
+    if (!leaf.value.IsNull()) {
+      if (!leaf.value.IsSequence()) {
+        return "'" + leaf.key + "' expects a list of strings, not " + DescribeNodeType(leaf.value);
+      }
+      for (const YAML::Node& item : leaf.value) {
+        if (!item.IsScalar()) {
+          return "'" + leaf.key + "' expects a list of strings; an entry is " +
+                 DescribeNodeType(item);
+        }
+        entries.push_back(item.Scalar());
+      }
+    }
+    settings.push_back({leaf.key, CanonicalListValue(entries), where});
+    return "";
+  }
   if (leaf.value.IsNull()) {
     return "'" + leaf.key + "' has no value" +
            (spec->type == ConfigType::kString ? " (write \"\" for an empty string)" : "");

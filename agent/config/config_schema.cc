@@ -1,10 +1,12 @@
 #include "agent/config/config_schema.h"
 
 #include <algorithm>
+#include <optional>
 #include <stdexcept>
 
 #include "agent/config/scalar.h"
 #include "agent/config/yaml_util.h"
+#include "common/json.h"
 #include "configs/configs.h"
 
 namespace dsagent {
@@ -16,6 +18,9 @@ const std::map<std::string, std::vector<std::string>>& EnumeratedKeys() {
   static const auto* const kEnums = new std::map<std::string, std::vector<std::string>>{
       {"provider", {"deepseek", "deepseek-anthropic", "openai-compatible"}},
       {"effort", {"high", "max"}},
+      {"permissions.mode", {"read-only", "ask", "auto-edit", "full-auto"}},
+      {"permissions.headless_mode", {"read-only", "ask", "auto-edit", "full-auto"}},
+      {"sandbox.backend", {"auto", "landlock", "bubblewrap"}},
   };
   return *kEnums;
 }
@@ -27,6 +32,16 @@ ConfigType InferType(const YAML::Node& value) {
   if (ParseInt64(text)) return ConfigType::kInt;
   if (ParseFiniteDouble(text)) return ConfigType::kDouble;
   return ConfigType::kString;
+}
+
+// The entries of a YAML list of plain values; nullopt when an entry is not a plain value.
+std::optional<std::vector<std::string>> ListEntries(const YAML::Node& list) {
+  std::vector<std::string> entries;
+  for (const YAML::Node& item : list) {
+    if (!item.IsScalar()) return std::nullopt;
+    entries.push_back(item.Scalar());
+  }
+  return entries;
 }
 
 std::string JoinAllowed(const std::vector<std::string>& allowed) {
@@ -45,6 +60,8 @@ std::string DescribeConfigType(ConfigType type) {
       return "an integer";
     case ConfigType::kDouble:
       return "a number";
+    case ConfigType::kStringList:
+      return "a list of strings";
     case ConfigType::kString:
       break;
   }
@@ -89,12 +106,18 @@ Expected<ConfigSchema, std::string> ConfigSchema::FromDefaults(std::string_view 
   std::vector<std::string> errors;
   std::map<std::string, std::string> key_by_env_name;
   for (const YamlLeaf& leaf : FlattenYamlMapping(*root, source_name, errors)) {
-    if (!leaf.value.IsScalar()) {
+    std::optional<std::vector<std::string>> list;
+    if (leaf.value.IsSequence()) list = ListEntries(leaf.value);
+    if (!leaf.value.IsScalar() && !list) {
       errors.push_back(Where(source_name, leaf.key_node) + ": '" + leaf.key +
-                       "' must have a scalar default, not " + DescribeNodeType(leaf.value));
+                       "' must have a scalar or list-of-strings default, not " +
+                       DescribeNodeType(leaf.value));
       continue;
     }
-    ConfigKeySpec spec{leaf.key, InferType(leaf.value), leaf.value.Scalar(), {}};
+    ConfigKeySpec spec{leaf.key,
+                       list ? ConfigType::kStringList : InferType(leaf.value),
+                       list ? CanonicalListValue(*list) : leaf.value.Scalar(),
+                       {}};
     if (auto it = EnumeratedKeys().find(leaf.key); it != EnumeratedKeys().end()) {
       spec.allowed_values = it->second;
     }
@@ -162,6 +185,14 @@ Expected<std::string, std::string> ConfigSchema::Check(const ConfigKeySpec& spec
     case ConfigType::kDouble:
       if (!ParseFiniteDouble(raw)) return MakeUnexpected(expected);
       return std::string(raw);
+    case ConfigType::kStringList: {
+      if (raw.empty() || raw.front() != '[') return CanonicalListValue({std::string(raw)});
+      auto node = ParseYaml(raw, "value");
+      if (!node || !node->IsSequence()) return MakeUnexpected(expected);
+      auto entries = ListEntries(*node);
+      if (!entries) return MakeUnexpected(expected);
+      return CanonicalListValue(*entries);
+    }
     case ConfigType::kString:
       break;
   }
@@ -170,6 +201,20 @@ Expected<std::string, std::string> ConfigSchema::Check(const ConfigKeySpec& spec
     return MakeUnexpected("expects one of " + JoinAllowed(allowed));
   }
   return std::string(raw);
+}
+
+std::string CanonicalListValue(const std::vector<std::string>& entries) {
+  return CanonicalJson(Json(entries));
+}
+
+std::vector<std::string> ParseListValue(std::string_view canonical) {
+  const Json j = Json::parse(canonical, nullptr, false);
+  std::vector<std::string> out;
+  if (!j.is_array()) return out;
+  for (const Json& e : j) {
+    if (e.is_string()) out.push_back(e.get<std::string>());
+  }
+  return out;
 }
 
 }  // namespace dsagent

@@ -11,9 +11,12 @@
 
 namespace dsagent {
 
-enum class ConfigType { kString, kBool, kInt, kDouble };
+// kStringList: a YAML list of strings. Unlike the other types, a list accumulates over the layers:
+// each layer appends its entries after those of the layers below (see Config::Load).
+enum class ConfigType { kString, kBool, kInt, kDouble, kStringList };
 
-// "a string", "a boolean (true/false/on/off/yes/no/1/0)", "an integer", "a number".
+// "a string", "a boolean (true/false/on/off/yes/no/1/0)", "an integer", "a number",
+// "a list of strings".
 std::string DescribeConfigType(ConfigType type);
 
 struct ConfigKeySpec {
@@ -39,8 +42,9 @@ std::string QuoteForError(std::string_view key, std::string_view value);
 class ConfigSchema {
  public:
   // Builds the schema from a defaults file. Types: a plain true/false is a boolean, a plain
-  // integer an integer, a plain decimal a number, anything else (or quoted) a string. Error: the
-  // file is malformed, not a mapping, has a non-scalar leaf, violates its own enumerations, or two
+  // integer an integer, a plain decimal a number, a list (of strings, possibly empty) a list of
+  // strings, anything else (or quoted) a string. Error: the file is malformed, not a mapping, has
+  // a leaf that is neither a value nor a list of values, violates its own enumerations, or two
   // keys share an environment variable name.
   static Expected<ConfigSchema, std::string> FromDefaults(std::string_view yaml_text,
                                                           std::string_view source_name);
@@ -57,13 +61,20 @@ class ConfigSchema {
   bool IsSection(std::string_view key) const;
 
   // Validates `raw` for `spec` and returns its canonical form: booleans as "true"/"false",
-  // integers without leading zeros, numbers and strings as written. Error: what was expected,
-  // e.g. "expects an integer" or "expects one of high | max" (never echoes the value).
+  // integers without leading zeros, numbers and strings as written, lists as a JSON array of
+  // strings. For a list, `raw` is a YAML/JSON flow list ("[a, 'b c']") or else one entry. Error:
+  // what was expected, e.g. "expects an integer" or "expects one of high | max" (never echoes the
+  // value).
   static Expected<std::string, std::string> Check(const ConfigKeySpec& spec, std::string_view raw);
 
  private:
   std::map<std::string, ConfigKeySpec, std::less<>> specs_;
   std::vector<std::string> keys_;
 };
+
+// A list setting's canonical form (a JSON array of strings) and back. ParseListValue expects the
+// canonical form (as stored in a ConfigValue) and returns no entries for anything else.
+std::string CanonicalListValue(const std::vector<std::string>& entries);
+std::vector<std::string> ParseListValue(std::string_view canonical);
 
 }  // namespace dsagent

@@ -5,6 +5,7 @@
 #include <mutex>
 #include <thread>
 
+#include "agent/core/permission_gate.h"
 #include "common/sha256.h"
 
 namespace dsagent {
@@ -173,8 +174,30 @@ RunReport AgentLoop::Run(Context& context, const AgentSettings& settings, AgentO
     for (const ToolCall& call : calls) {
       if (!stop_reason().empty()) break;  // unanswered calls are settled on resume
       observer.OnToolStart(call);
+      GateResult gate;
+      gate.call = call;
+      if (settings.permissions) {
+        gate = GateToolCall(call, *settings.permissions, settings.approver);
+        for (Json& e : gate.events) {
+          e["type"] = "permission";
+          e["step"] = step;
+          if (auto w = trace_.Append(std::move(e)); !w) {
+            report.termination = {"error:trace", "cannot write the session trace: " + w.error()};
+            failed = true;
+            break;
+          }
+        }
+        if (failed) break;
+        if (!stop_reason().empty()) break;  // interrupted while the user was asked
+      }
       const auto started = std::chrono::steady_clock::now();
-      ToolResult result = tools_.Dispatch(call.name, call.arguments, tool_ctx);
+      ToolResult result;
+      if (gate.run) {
+        result = tools_.Dispatch(gate.call.name, gate.call.arguments, tool_ctx);
+        result.output = gate.note + result.output;
+      } else {
+        result = {false, gate.refusal, {{"permission", "refused"}}};
+      }
       const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::steady_clock::now() - started)
                           .count();

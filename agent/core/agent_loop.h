@@ -1,16 +1,19 @@
-// AgentLoop: the headless agent. Call the model with the context, run the tool calls it asks for,
-// append everything to the log and the trace, repeat until the model answers without tool calls
-// or a limit stops it. Every run ends with exactly one Termination.
+// AgentLoop: the agent. Call the model with the context, run the tool calls it asks for (each
+// after the permission check, see permission_gate.h), append everything to the log and the trace,
+// repeat until the model answers without tool calls or a limit stops it. Every run ends with
+// exactly one Termination.
 #pragma once
 
 #include <string>
 
+#include "agent/core/approval.h"
 #include "agent/core/context.h"
 #include "agent/core/cost_ledger.h"
 #include "agent/core/termination.h"
 #include "agent/core/trace.h"
 #include "agent/providers/provider.h"
 #include "agent/router/router.h"
+#include "tools/permissions/permission_policy.h"
 #include "tools/registry.h"
 
 namespace dsagent {
@@ -28,6 +31,12 @@ struct AgentSettings {
   AgentLimits limits;
   int64_t max_output_tokens = 32768;
   std::string user_id;  // stable per repository (cache isolation on DeepSeek)
+  // Checked before every tool call (tools/permissions); null: every call runs. Shared with the
+  // front end, which may change its mode or add "always" grants between (or during) steps.
+  std::shared_ptr<PermissionPolicy> permissions;
+  // Answers calls the policy says to ask about; null (headless): such calls are refused, and the
+  // model is told why. Not owned; must outlive Run().
+  ApprovalHandler* approver = nullptr;
 };
 
 // Progress callbacks (the CLI prints them to stderr). Called on the loop's thread.

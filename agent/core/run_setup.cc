@@ -53,8 +53,15 @@ std::filesystem::path GitCommonDir(const std::filesystem::path& dir) {
 ToolContext ToolContextFromConfig(const Config& config, const std::filesystem::path& workspace,
                                   const std::filesystem::path& sandbox_temp_dir) {
   ToolContext t;
-  if (config.GetBool("sandbox.enabled")) {
+  const SandboxBackend backend =
+      ParseSandboxBackend(config.GetString("sandbox.backend")).value_or(SandboxBackend::kAuto);
+  // auto with nothing available runs unconfined (SandboxNotice tells the user); an explicit
+  // backend stays on, so that the bash tool refuses to run without it.
+  if (config.GetBool("sandbox.enabled") &&
+      (backend != SandboxBackend::kAuto ||
+       ProbeSandbox().Choose(backend, config.GetBool("sandbox.deny_network")))) {
     t.sandbox.enabled = true;
+    t.sandbox.backend = backend;
     t.sandbox.deny_network = config.GetBool("sandbox.deny_network");
     t.sandbox.writable = {workspace};
     if (auto git = GitCommonDir(workspace); !git.empty()) t.sandbox.writable.push_back(git);
@@ -66,6 +73,17 @@ ToolContext ToolContextFromConfig(const Config& config, const std::filesystem::p
   t.output_cap_bytes = static_cast<size_t>(config.GetInt("tools.output_cap_bytes"));
   t.read_max_bytes = static_cast<size_t>(config.GetInt("tools.read_max_bytes"));
   return t;
+}
+
+std::string SandboxNotice(const Config& config) {
+  if (!config.GetBool("sandbox.enabled")) return "";
+  const SandboxBackend backend =
+      ParseSandboxBackend(config.GetString("sandbox.backend")).value_or(SandboxBackend::kAuto);
+  auto chosen = ProbeSandbox().Choose(backend, config.GetBool("sandbox.deny_network"));
+  if (chosen) return "";
+  return "sandbox: " + chosen.error() +
+         (backend == SandboxBackend::kAuto ? "; shell commands run unconfined"
+                                           : "; shell commands will be refused");
 }
 
 std::filesystem::path SessionsDir(const Config& config) {

@@ -15,9 +15,16 @@ namespace dsagent {
 ProviderOptions ProviderOptionsFromConfig(const Config& config);
 AgentSettings AgentSettingsFromConfig(const Config& config);
 // With sandbox.enabled, shell commands may write only to the workspace, the repository's git
-// directory (a worktree's objects and refs live there) and `sandbox_temp_dir` (their TMPDIR).
+// directory (a worktree's objects and refs live there) and `sandbox_temp_dir` (their TMPDIR),
+// confined by sandbox.backend. With backend `auto` and no backend working here, the sandbox is
+// left off (SandboxNotice says so); with an explicit backend that does not work, shell commands
+// are refused.
 ToolContext ToolContextFromConfig(const Config& config, const std::filesystem::path& workspace,
                                   const std::filesystem::path& sandbox_temp_dir = {});
+// One line worth showing when a session starts, or "": the sandbox is enabled but no backend can
+// provide it ("... shell commands run unconfined" for auto, "... shell commands will be refused"
+// for an explicit backend).
+std::string SandboxNotice(const Config& config);
 std::filesystem::path SessionsDir(const Config& config);
 
 // Whether a routing policy chooses the lane per call: routing.policy is set, the model is not

@@ -81,7 +81,9 @@ SessionSummary SummarizeTrace(const std::string& id, const std::vector<Json>& ev
       s.started = e.value("ts", "");
       s.repo = e.value("repo", "");
     } else if (type == "message" && s.task.empty() && e.contains("message") &&
-               e["message"].value("role", "") == "user") {
+               e["message"].value("role", "") == "user" && !e.value("repo_map", false) &&
+               !e.value("project_instructions", false)) {
+      // The session-start map and instructions are not the user's task.
       s.task = e["message"].value("content", "");
     } else if (type == "response") {
       s.steps += 1;

@@ -192,6 +192,38 @@ TEST_F(RunE2ETest, SessionStartsWithARepoMapThatResumeReplaysUnchanged) {
   EXPECT_EQ(resumed[1]["content"], map);
 }
 
+// AGENTS.md / CLAUDE.md are read once at session start into the message after the repo map;
+// a resumed session replays that message, even after the file changed.
+TEST_F(RunE2ETest, ProjectInstructionsFollowTheMapAndAreFrozenForTheSession) {
+  box_.WriteRepoFile("AGENTS.md", "Run make check before answering.\n");
+  box_.WriteRepoFile("CLAUDE.md", "Prefer small diffs.\n");
+  server_.Enqueue(ScriptedReply::Text("first"));
+  auto r = Run({"run", "--json", "one"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const Json first = server_.Requests().back().json["messages"];
+  ASSERT_EQ(first.size(), 4u);
+  EXPECT_THAT(first[1]["content"].get<std::string>(), HasSubstr("Repository map"));
+  const std::string instructions = first[2]["content"];
+  EXPECT_EQ(first[2]["role"], "user");
+  EXPECT_THAT(instructions, HasSubstr("## AGENTS.md\n\nRun make check before answering."));
+  EXPECT_THAT(instructions, HasSubstr("## CLAUDE.md\n\nPrefer small diffs."));
+  EXPECT_EQ(first[3]["content"], "one");
+  EXPECT_EQ(first[0]["content"].get<std::string>().find("make check"), std::string::npos)
+      << "instructions must not enter the system prompt";
+
+  box_.WriteRepoFile("AGENTS.md", "Changed later.\n");
+  server_.Enqueue(ScriptedReply::Text("second"));
+  auto again = Run({"run", "--json", "--resume", Envelope(r)["session_id"], "two"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  const Json resumed = server_.Requests().back().json["messages"];
+  ASSERT_EQ(resumed.size(), 6u);
+  EXPECT_EQ(resumed[2]["content"], instructions);
+
+  auto list = Run({"session", "list", "--json"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_EQ(Json::parse(list.out)[0]["task"], "one");
+}
+
 TEST_F(RunE2ETest, RepoMapTokensZeroStartsWithoutAMap) {
   server_.Enqueue(ScriptedReply::Text("ok"));
   auto r = Run({"run", "--json", "one"}, {{"DSAGENT_REPO_MAP__TOKENS", "0"}});

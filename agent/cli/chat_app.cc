@@ -1,0 +1,185 @@
+#include "agent/cli/chat_app.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "agent/cli/slash_commands.h"
+#include "agent/ui/fold.h"
+#include "agent/ui/status_line.h"
+
+namespace dsagent {
+namespace {
+
+std::string Trimmed(const std::string& s) {
+  const auto b = s.find_first_not_of(" \t\n");
+  if (b == std::string::npos) return "";
+  return s.substr(b, s.find_last_not_of(" \t\n") - b + 1);
+}
+
+}  // namespace
+
+ChatApp::ChatApp(const ChatOptions& options, Screen& screen, LineReader& reader)
+    : options_(options),
+      screen_(screen),
+      reader_(reader),
+      renderer_(screen, {.show_reasoning = options.show_reasoning}),
+      approver_(screen, reader) {
+  approver_.set_on_diff_shown([this](const std::string& id) { renderer_.SkipDiffFor(id); });
+}
+
+void ChatApp::Note(const std::string& text) {
+  screen_.Line(screen_.Paint(Style::kDim, text));
+  screen_.Flush();
+}
+
+void ChatApp::Error(const std::string& text) {
+  screen_.Line(screen_.Paint(Style::kRed, text));
+  screen_.Flush();
+}
+
+SessionOpenOptions ChatApp::NewSessionOptions() const {
+  SessionOpenOptions o;
+  o.repo = session_ ? session_->agent().workspace() : std::filesystem::path(options_.repo);
+  o.flags = options_.flags;
+  o.permission_front = PermissionFront::kInteractive;
+  return o;
+}
+
+bool ChatApp::OpenSession(const SessionOpenOptions& options) {
+  CancelToken cancel;
+  RetargetInterruptHandler(cancel);
+  auto opened = ChatSession::Open(options, cancel);
+  if (!opened) {
+    const SessionOpenError& e = opened.error();
+    for (const auto& w : e.warnings) Note("warning: " + w);
+    Error("dsagent: " +
+          (e.termination.message.empty() ? e.termination.reason : e.termination.message));
+    open_failure_exit_code_ = e.termination.ExitCode();
+    return false;
+  }
+  DiscardIfUnused();
+  session_ = std::move(*opened);
+  session_->agent().settings().approver = &approver_;
+  for (const auto& w : session_->agent().warnings()) Note("warning: " + w);
+  PrintBanner();
+  if (session_->agent().resumed()) PrintResumedTail();
+  return true;
+}
+
+void ChatApp::DiscardIfUnused() {
+  if (!session_ || session_->agent().resumed() || session_->turns() > 0) return;
+  std::error_code ec;
+  std::filesystem::remove(session_->agent().trace_path(), ec);
+}
+
+void ChatApp::PrintBanner() {
+  const AgentSession& a = session_->agent();
+  const AgentSettings& st = a.settings();
+  std::string lane = LaneLabel(session_->CurrentLane());
+  if (st.router) lane += " [" + st.router->name() + "]";
+  screen_.Line(screen_.Paint(Style::kBold, "dsagent " DSAGENT_VERSION) + " · " +
+               (a.resumed() ? "resumed " : "session ") + a.id() + " · " + a.provider_name() + " " +
+               lane);
+  const std::string mode =
+      st.permissions ? "mode " + PermissionModeName(st.permissions->mode()) + " · " : "";
+  Note(FitWidth(a.workspace().string() + " · " + mode + "/help for commands, Ctrl-D to leave",
+                screen_.width()));
+}
+
+void ChatApp::PrintResumedTail() {
+  const auto& log = session_->agent().context().log();
+  for (auto it = log.rbegin(); it != log.rend(); ++it) {
+    if (it->role == Role::kAssistant && !it->content.empty()) {
+      Note("last answer:");
+      const FoldedText folded = FoldLines(it->content, 6, 4);
+      for (const auto& line : folded.lines) screen_.Line("  " + FitWidth(line, screen_.width()));
+      break;
+    }
+  }
+  if (session_->usage().session_calls() > 0) PrintStatus();
+}
+
+void ChatApp::PrintStatus() {
+  const UsageMeter& u = session_->usage();
+  const AgentSettings& st = session_->agent().settings();
+  StatusFields f;
+  f.lane = session_->CurrentLane();
+  f.policy = st.router ? st.router->name() : "";
+  f.context_tokens = u.context_tokens();
+  if (const ModelInfo* info = session_->agent().catalog().Find(f.lane.model)) {
+    f.context_window = info->context_tokens;
+  }
+  f.session_cost_usd = u.session_cost_usd();
+  f.turn_cost_usd = u.turn_cost_usd();
+  if (u.last_call()) f.last_hit = CacheHitRate(*u.last_call());
+  if (u.session_calls() > 0) f.session_hit = CacheHitRate(u.session_usage());
+  Note(FormatStatusLine(f, screen_.width()));
+}
+
+void ChatApp::RunUserTurn(const std::string& text) {
+  CancelToken turn;
+  RetargetInterruptHandler(turn);
+  approver_.set_cancel(turn);
+  const RunEnvelope env = session_->RunTurn(text, renderer_, turn);
+  renderer_.Settle();
+  const Termination& t = env.termination;
+  if (t.reason == "interrupted") {
+    screen_.Line(screen_.Paint(Style::kYellow, "interrupted") + " — back at the prompt");
+  } else if (t.reason == "max_steps" || t.reason == "max_cost" || t.reason == "timeout") {
+    screen_.Line(screen_.Paint(Style::kYellow, "stopped: " + t.reason) +
+                 " (a per-turn limit; send another message to go on)");
+  } else if (t.reason != "done") {
+    Error(t.reason + (t.message.empty() ? "" : ": " + t.message));
+  }
+  PrintStatus();
+}
+
+int ChatApp::Run() {
+  SessionOpenOptions first = NewSessionOptions();
+  first.resume = options_.resume;
+  if (!OpenSession(first)) {
+    return open_failure_exit_code_;
+  }
+  const std::string prompt = screen_.Paint(Style::kCyan, "›") + " ";
+  const std::string continuation = screen_.Paint(Style::kDim, "…") + " ";
+  bool interrupted_before = false;
+  while (true) {
+    CancelToken idle;
+    RetargetInterruptHandler(idle);
+    const InputEvent in = ReadMessage(reader_, prompt, continuation);
+    if (in.kind == InputEvent::Kind::kEof) break;
+    if (in.kind == InputEvent::Kind::kInterrupt) {
+      if (interrupted_before) break;
+      interrupted_before = true;
+      Note("(Ctrl-C again or Ctrl-D to leave)");
+      continue;
+    }
+    interrupted_before = false;
+    const std::string text = Trimmed(in.text);
+    if (text.empty()) continue;
+    reader_.AddHistory(in.text);
+    if (text[0] == '/') {
+      if (RunSlashCommand(*this, text) == SlashResult::kExit) break;
+      continue;
+    }
+    RunUserTurn(in.text);
+  }
+  DiscardIfUnused();
+  return 0;
+}
+
+int ChatCommand(const ChatOptions& options) {
+  CancelToken first;
+  InstallInterruptHandler(first);
+  const bool in_tty = ::isatty(STDIN_FILENO) != 0;
+  const bool out_tty = ::isatty(STDOUT_FILENO) != 0;
+  Screen screen(stdout);
+  std::unique_ptr<LineReader> reader =
+      in_tty && out_tty ? MakeTerminalLineReader(stdin, stdout, DefaultHistoryFile())
+                        : MakePlainLineReader(STDIN_FILENO, stdout, in_tty);
+  ChatApp app(options, screen, *reader);
+  return app.Run();
+}
+
+}  // namespace dsagent
