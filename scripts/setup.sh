@@ -11,6 +11,9 @@ PACKAGES=(
   libyaml-cpp-dev libcurl4-openssl-dev nlohmann-json3-dev libcpp-httplib-dev
   libcli11-dev libgtest-dev libgmock-dev libpcre2-dev libssl-dev
   libtree-sitter-dev  # repo map (tools/repomap): the tree-sitter runtime, ABI 13-14
+  libedit-dev  # the interactive assistant (agent/ui): line editing and history
+  liblz4-dev  # engine/kv: LZ4 compression of the persistent KV prefix store
+  bubblewrap  # tools/sandbox: the bwrap sandbox backend (where Landlock is missing)
   python3-pytest  # evals: the Python tasks of evals/suites/smoke run under pytest
   catch2  # evals: C++ polyglot exercises (Exercism layout) test with Catch2
 )

@@ -9,6 +9,7 @@
 #include "agent/core/termination.h"
 #include "engine/forward/logits_runner.h"
 #include "engine/forward/model.h"
+#include "engine/kv/kv_accounting.h"
 #include "engine/model/checkpoint.h"
 #include "engine/tokenizer/bpe_tokenizer.h"
 
@@ -57,6 +58,37 @@ Json CountsJson(const engine::ParameterCounts& n) {
           {"stored_bytes", n.stored_bytes}};
 }
 
+// KV cache per sequence in each layout (engine/kv/kv_accounting.h).
+Json KvJson(const engine::ModelConfig& c) {
+  Json out = Json::object();
+  for (auto layout : {engine::kv::KvLayout::kReference, engine::kv::KvLayout::kServingFp8,
+                      engine::kv::KvLayout::kPacked}) {
+    const auto f = engine::kv::ComputeKvFootprint(c, layout);
+    out[engine::kv::KvLayoutName(layout)] = {{"bytes_per_token", f.bytes_per_token},
+                                             {"fixed_bytes", f.fixed_bytes()},
+                                             {"window_bytes", f.window_bytes},
+                                             {"compressor_state_bytes", f.compressor_state_bytes}};
+  }
+  return out;
+}
+
+void PrintKv(const engine::ModelConfig& c) {
+  const char* what[] = {"reference bf16, as this engine stores it", "serving FP8 (vLLM layout)",
+                        "packed FP8/FP4 (lossless)"};
+  int i = 0;
+  for (auto layout : {engine::kv::KvLayout::kReference, engine::kv::KvLayout::kServingFp8,
+                      engine::kv::KvLayout::kPacked}) {
+    const auto f = engine::kv::ComputeKvFootprint(c, layout);
+    std::printf(
+        "kv cache, %s: %.2f bytes/token + %.2f MiB fixed per sequence (window %.2f MiB, "
+        "compressor state %.2f MiB); growing part %.2f GB at 1M tokens\n",
+        what[i++], f.bytes_per_token, static_cast<double>(f.fixed_bytes()) / (1 << 20),
+        static_cast<double>(f.window_bytes) / (1 << 20),
+        static_cast<double>(f.compressor_state_bytes) / (1 << 20),
+        f.bytes_per_token * 1048576.0 / 1e9);
+  }
+}
+
 }  // namespace
 
 int EngineInspectCommand(const std::string& dir, const std::string& config_file, bool json) {
@@ -86,6 +118,7 @@ int EngineInspectCommand(const std::string& dir, const std::string& config_file,
   const engine::ParameterCounts counts = engine::CountParameters(config);
   out["config"] = ConfigSummary(config);
   out["parameters"] = CountsJson(counts);
+  out["kv_cache"] = KvJson(config);
 
   // Inventory by dtype: what the config implies, or what the files hold.
   std::map<std::string, std::pair<int64_t, int64_t>> by_dtype;  // tensors, bytes
@@ -131,6 +164,7 @@ int EngineInspectCommand(const std::string& dir, const std::string& config_file,
   std::printf("parameters: %s total (%s without MTP), %s active per token, %.2f GB stored\n",
               HumanCount(counts.total).c_str(), HumanCount(counts.total_no_mtp).c_str(),
               HumanCount(counts.active).c_str(), static_cast<double>(counts.stored_bytes) / 1e9);
+  PrintKv(config);
   std::printf("%s tensors by dtype:\n", ck ? "checkpoint" : "expected");
   for (const auto& [dtype, nb] : by_dtype) {
     std::printf("  %-8s %6lld tensors %14lld bytes\n", dtype.c_str(),

@@ -5,13 +5,17 @@
 #include <filesystem>
 #include <iostream>
 
+#include "agent/cli/cache_command.h"
+#include "agent/cli/chat_app.h"
 #include "agent/cli/doctor_command.h"
 #include "agent/cli/engine_command.h"
+#include "agent/cli/engine_generate_command.h"
 #include "agent/cli/eval_command.h"
 #include "agent/cli/map_command.h"
 #include "agent/cli/patch_command.h"
 #include "agent/cli/route_command.h"
 #include "agent/cli/run_command.h"
+#include "agent/cli/serve_command.h"
 #include "agent/cli/session_command.h"
 #include "agent/config/config.h"
 #include "agent/core/termination.h"
@@ -73,6 +77,25 @@ int main(int argc, char** argv) {
   run_cmd->add_flag("--json", run.json, "Print exactly one JSON result object on stdout");
   run_cmd->add_flag("-v,--verbose", run.verbose, "Also stream the model's reasoning to stderr");
 
+  // chat (also what `dsagent` alone runs)
+  dsagent::ChatOptions chat;
+  std::string chat_provider, chat_model, chat_effort, chat_policy, chat_thinking;
+  auto* chat_cmd = app.add_subcommand(
+      "chat", "The interactive assistant (the default when no subcommand is given)");
+  chat_cmd->add_option("--repo", chat.repo, "Workspace directory (default: current directory)");
+  chat_cmd->add_option("--resume", chat.resume, "Continue session ID");
+  chat_cmd
+      ->add_option("--provider", chat_provider, "deepseek | deepseek-anthropic | openai-compatible")
+      ->check(CLI::IsMember({"deepseek", "deepseek-anthropic", "openai-compatible"}));
+  chat_cmd->add_option("--model", chat_model, "Pin the model (routing off)");
+  chat_cmd->add_option("--thinking", chat_thinking, "Thinking mode: on | off")
+      ->check(CLI::IsMember({"on", "off"}));
+  chat_cmd->add_option("--effort", chat_effort, "Reasoning effort: high | max")
+      ->check(CLI::IsMember({"high", "max"}));
+  chat_cmd->add_option("--policy", chat_policy, "Routing policy: a name or a YAML file");
+  chat_cmd->add_flag("--show-reasoning", chat.show_reasoning,
+                     "Show the model's reasoning in full (/reasoning toggles)");
+
   // session
   bool session_json = false;
   std::string session_id;
@@ -107,6 +130,8 @@ int main(int argc, char** argv) {
   auto* route_compare_cmd = dsagent::AddRouteCommand(app, route_compare);
   dsagent::MapCommandOptions map;
   auto* map_cmd = dsagent::AddMapCommand(app, map);
+  dsagent::CacheCommandOptions cache;
+  auto* cache_cmd = dsagent::AddCacheCommand(app, cache);
 
   // engine
   std::string inspect_dir, inspect_config;
@@ -143,6 +168,55 @@ int main(int argc, char** argv) {
                    "Prefill the first N tokens, then decode the rest one at a time")
       ->check(CLI::NonNegativeNumber);
 
+  dsagent::EngineGenerateOptions gen;
+  std::string gen_thinking = "on";
+  auto* engine_generate = engine_cmd->add_subcommand(
+      "generate", "Generate text on the built-in engine, streamed to stdout");
+  engine_generate->add_option("--model", gen.model_dir, "Checkpoint directory")->required();
+  engine_generate->add_option("--tokenizer", gen.tokenizer_file,
+                              "tokenizer.json (default: the model's, else the npm V3 one)");
+  engine_generate->add_option("--prompt", gen.prompt, "Raw prompt text (BOS is prepended)");
+  engine_generate->add_option("--messages", gen.messages_file,
+                              "Chat messages (JSON array, or {messages, tools}) in the V4 format");
+  engine_generate->add_option("--tokens", gen.tokens_file, "Prompt as little-endian int32 ids");
+  engine_generate->add_option("--thinking", gen_thinking, "Thinking mode for --messages: on | off")
+      ->check(CLI::IsMember({"on", "off"}));
+  engine_generate->add_option("--effort", gen.effort, "Reasoning effort: high | max")
+      ->check(CLI::IsMember({"high", "max"}));
+  engine_generate->add_option("--max-tokens", gen.max_tokens, "Tokens to generate at most")
+      ->check(CLI::PositiveNumber);
+  engine_generate->add_option("--temperature", gen.temperature, "0 = greedy (default)")
+      ->check(CLI::NonNegativeNumber);
+  engine_generate->add_option("--top-p", gen.top_p, "Nucleus sampling mass (default 1)");
+  engine_generate->add_option("--top-k", gen.top_k, "Keep the K most likely tokens (0 = off)");
+  engine_generate->add_option("--min-p", gen.min_p, "Drop tokens below MIN_P x the best");
+  engine_generate->add_option("--seed", gen.seed, "Sampling seed (default 0)");
+  engine_generate->add_option("--stop", gen.stop, "Stop string (repeatable)");
+  engine_generate->add_option("--ctx-size", gen.context,
+                              "Context positions (default: max_position_embeddings)");
+  engine_generate->add_option("--threads", gen.threads, "Worker threads (default: all cores)");
+
+  // serve
+  dsagent::ServeOptions serve;
+  auto* serve_cmd = app.add_subcommand(
+      "serve", "Serve the built-in engine over an OpenAI-compatible HTTP API");
+  serve_cmd->add_option("--model", serve.model_dir, "Checkpoint directory")->required();
+  serve_cmd->add_option("--tokenizer", serve.tokenizer_file,
+                        "tokenizer.json (default: the model's, else the npm V3 one)");
+  serve_cmd->add_option("--host", serve.host, "Address to listen on (default 127.0.0.1)");
+  serve_cmd->add_option("--port", serve.port, "Port (default 8000; 0 = any free port)")
+      ->check(CLI::Range(0, 65535));
+  serve_cmd->add_option("--parallel", serve.parallel, "Generations at once (default 1)")
+      ->check(CLI::PositiveNumber);
+  serve_cmd->add_option("--kv-dir", serve.kv_dir, "Persistent prefix-cache directory");
+  serve_cmd->add_option("--model-id", serve.model_id,
+                        "Model id for /v1/models (default: the directory name)");
+  serve_cmd->add_option("--ctx-size", serve.context,
+                        "Context positions (default: max_position_embeddings)");
+  serve_cmd->add_option("--max-tokens", serve.max_tokens,
+                        "Default max_tokens of a request (default 4096)");
+  serve_cmd->add_option("--threads", serve.threads, "Worker threads (default: all cores)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -164,6 +238,7 @@ int main(int argc, char** argv) {
     return dsagent::RunCommand(run, cancel);
   }
   if (*doctor_cmd) return dsagent::DoctorCommand();
+  if (*cache_cmd) return dsagent::CacheCommand(cache);
   if (*map_cmd) {
     dsagent::CancelToken cancel;
     dsagent::InstallInterruptHandler(cancel);
@@ -194,10 +269,28 @@ int main(int argc, char** argv) {
   if (*engine_logits) {
     return dsagent::EngineLogitsCommand(model_dir, logits_tokens, logits_out, logits_prefill);
   }
+  if (*serve_cmd) {
+    dsagent::CancelToken cancel;
+    dsagent::InstallInterruptHandler(cancel);
+    return dsagent::ServeCommand(serve, cancel);
+  }
+  if (*engine_generate) {
+    gen.thinking = gen_thinking == "on";
+    dsagent::CancelToken cancel;
+    dsagent::InstallInterruptHandler(cancel);
+    return dsagent::EngineGenerateCommand(gen, cancel);
+  }
   if (*engine_inspect) {
     return dsagent::EngineInspectCommand(inspect_dir, inspect_config, inspect_json);
   }
 
-  std::cerr << app.help() << "\nThe interactive assistant is not built yet; use `dsagent run`.\n";
-  return dsagent::kExitUsage;
+  // `dsagent chat`, or no subcommand at all.
+  if (!chat_provider.empty()) chat.flags.emplace_back("provider", chat_provider);
+  if (!chat_model.empty()) chat.flags.emplace_back("model", chat_model);
+  if (!chat_policy.empty()) chat.flags.emplace_back("routing.policy", chat_policy);
+  if (!chat_thinking.empty()) {
+    chat.flags.emplace_back("thinking", chat_thinking == "on" ? "true" : "false");
+  }
+  if (!chat_effort.empty()) chat.flags.emplace_back("effort", chat_effort);
+  return dsagent::ChatCommand(chat);
 }

@@ -148,6 +148,32 @@ Expected<std::unique_ptr<BpeTokenizer>, std::string> BpeTokenizer::Load(
   return t;
 }
 
+Expected<int, std::string> BpeTokenizer::AddSpecialTokens(std::span<const SpecialToken> tokens) {
+  int added = 0;
+  for (const SpecialToken& t : tokens) {
+    const std::string text(t.text);
+    if (token_to_id_.count(text)) continue;
+    if (t.id < 0) return MakeUnexpected("special token " + text + " has a negative id");
+    const auto id = static_cast<size_t>(t.id);
+    if (id < id_to_token_.size() && !id_to_token_[id].empty()) {
+      return MakeUnexpected("cannot add special token " + text + " at id " + std::to_string(t.id) +
+                            ": the tokenizer gives that id to " + id_to_token_[id]);
+    }
+    if (id >= id_to_token_.size()) {
+      id_to_token_.resize(id + 1);
+      is_added_.resize(id + 1, false);
+    }
+    id_to_token_[id] = text;
+    is_added_[id] = true;
+    token_to_id_[text] = t.id;
+    added_.emplace_back(text, t.id);
+    ++added;
+  }
+  std::stable_sort(added_.begin(), added_.end(),
+                   [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+  return added;
+}
+
 int32_t BpeTokenizer::TokenId(const std::string& token) const {
   auto it = token_to_id_.find(token);
   return it == token_to_id_.end() ? -1 : it->second;

@@ -8,12 +8,14 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include "common/expected.h"
+#include "engine/tokenizer/v4_special_tokens.h"
 
 namespace dsagent::engine {
 
@@ -30,6 +32,18 @@ class BpeTokenizer {
   // Text of `ids`. Error: an id outside the vocabulary (named).
   Expected<std::string, std::string> Decode(const std::vector<int32_t>& ids) const;
 
+  // Adds special tokens the file lacks (matched before BPE, decoded verbatim). A token whose text
+  // is already known keeps its id from the file. Returns how many were added. Error: an id that
+  // the file gives to a different token (named), or a negative id. Call before sharing the
+  // tokenizer between threads.
+  Expected<int, std::string> AddSpecialTokens(std::span<const SpecialToken> tokens);
+  // True for added/special tokens (BOS, EOS, <think>, ...): their text is a marker, not content.
+  bool IsSpecial(int32_t id) const {
+    return id >= 0 && static_cast<size_t>(id) < is_added_.size() &&
+           is_added_[static_cast<size_t>(id)];
+  }
+
+  // One past the largest id (ids in between may be unused).
   size_t vocab_size() const { return id_to_token_.size(); }
   // The id of an exact token string (vocabulary or added), or -1.
   int32_t TokenId(const std::string& token) const;

@@ -1,0 +1,37 @@
+// `dsagent engine generate`: text generation on the built-in engine, streamed to stdout.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/cancel.h"
+
+namespace dsagent {
+
+struct EngineGenerateOptions {
+  std::string model_dir;
+  std::string tokenizer_file;  // optional; see engine/tokenizer/model_tokenizer.h for the order
+  std::string prompt;          // raw text completion (BOS prepended), or
+  std::string messages_file;   // a JSON array of messages, or {"messages": [...], "tools": [...]}
+  std::string tokens_file;     // little-endian int32 prompt ids (no tokenizer needed)
+  bool thinking = true;        // chat mode for --messages
+  std::string effort;          // "" | high | max
+  int64_t max_tokens = 256;
+  double temperature = 0;  // 0: greedy
+  double top_p = 1.0;
+  int top_k = 0;
+  double min_p = 0;
+  uint64_t seed = 0;
+  int64_t context = 0;  // positions; 0: the model's max_position_embeddings
+  std::vector<std::string> stop;
+  int threads = 0;
+};
+
+// Streams the completion to stdout (with --messages: content on stdout, reasoning on stderr,
+// tool calls as one JSON line each after the content; with --tokens and no tokenizer: the ids as
+// a JSON array) and prints timing to stderr. Returns 0, 2 on bad input (model, tokenizer,
+// messages, context), 1 when generation fails, 130 when interrupted.
+int EngineGenerateCommand(const EngineGenerateOptions& options, const CancelToken& cancel);
+
+}  // namespace dsagent

@@ -1,0 +1,213 @@
+// KV cache benchmark (engine/kv): time to first token cold vs warm on the tiny checkpoint at
+// several context lengths, disk bytes per token against the accounting formula, and snapshot /
+// restore bandwidth on the tiny state and on a Flash-shaped synthetic state (no weights needed:
+// the state is filled with values on the reference's FP8 / FP4 grids).
+//
+// Usage: kv_cache_bench [MODEL_DIR] [FLASH_CONFIG] [FLASH_TOKENS]
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <random>
+
+#include "engine/forward/logits_runner.h"
+#include "engine/forward/model.h"
+#include "engine/forward/numerics.h"
+#include "engine/forward/quant_sim.h"
+#include "engine/kv/disk_prefix_store.h"
+#include "engine/kv/kv_accounting.h"
+#include "engine/kv/record_format.h"
+#include "engine/kv/state_codec.h"
+#include "engine/kv/store_maintenance.h"
+
+namespace {
+using namespace dsagent::engine;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+double Since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+template <typename F>
+double Best(int runs, F f) {
+  double best = 1e30;
+  for (int i = 0; i < runs; ++i) {
+    const auto t = Clock::now();
+    f();
+    best = std::min(best, Since(t));
+  }
+  return best;
+}
+
+int64_t DirBytes(const fs::path& dir, const std::string& ext) {
+  int64_t n = 0;
+  for (const auto& f : kv::ListRecordFiles(dir)) {
+    if (f.path.extension() == ext) n += f.bytes;
+  }
+  return n;
+}
+
+// Snapshot (encode blocks + checkpoint + LZ4 records) and restore (decode + assemble) timings.
+void Bandwidth(const char* name, const ModelConfig& c, const forward::SequenceState& s) {
+  const int64_t align = kv::AlignmentTokens(c);
+  const int64_t blocks = s.pos / align;
+  std::vector<std::string> files;
+  int64_t raw = 0, stored = 0, block_stored = 0;
+  const double t_save = Best(3, [&] {
+    files.clear();
+    raw = stored = block_stored = 0;
+    for (int64_t b = 0; b <= blocks; ++b) {
+      const bool ckpt = b == blocks;
+      const std::string payload = ckpt ? kv::EncodeCheckpoint(s) : kv::EncodeBlock(s, b, align);
+      kv::RecordHeader h;
+      h.kind = ckpt ? kv::RecordKind::kCheckpoint : kv::RecordKind::kBlock;
+      h.model_id = std::string(64, '0');
+      h.key = std::string(64, '0');
+      files.push_back(kv::EncodeRecord(h, payload));
+      raw += static_cast<int64_t>(payload.size());
+      stored += static_cast<int64_t>(files.back().size());
+      if (!ckpt) block_stored += static_cast<int64_t>(files.back().size());
+    }
+  });
+  const double t_load = Best(3, [&] {
+    std::vector<std::string> payloads;
+    std::string ckpt;
+    for (size_t i = 0; i < files.size(); ++i) {
+      auto r = kv::DecodeRecord(files[i]);
+      if (i + 1 == files.size())
+        ckpt = std::move(r->payload);
+      else
+        payloads.push_back(std::move(r->payload));
+    }
+    auto st = kv::AssembleState(c, payloads, ckpt, align);
+    if (!st) std::fprintf(stderr, "assemble: %s\n", st.error().c_str());
+  });
+  const auto ref = kv::ComputeKvFootprint(c, kv::KvLayout::kReference);
+  const auto packed = kv::ComputeKvFootprint(c, kv::KvLayout::kPacked);
+  std::printf(
+      "%s: %lld tokens, raw %.2f MiB -> %.2f MiB on disk (lz4 %.2fx); blocks %.1f B/token on disk "
+      "vs formula %.1f (bf16) / %.1f (packed); checkpoint %.2f MiB on disk vs fixed %.2f MiB; "
+      "save %.1f ms (%.0f MB/s raw), restore %.1f ms (%.0f MB/s raw)\n",
+      name, static_cast<long long>(s.pos), raw / 1048576.0, stored / 1048576.0,
+      static_cast<double>(raw) / static_cast<double>(stored),
+      static_cast<double>(block_stored) / static_cast<double>(std::max<int64_t>(1, s.pos)),
+      ref.bytes_per_token, packed.bytes_per_token, (stored - block_stored) / 1048576.0,
+      ref.fixed_bytes() / 1048576.0, t_save * 1e3, raw / t_save / 1e6, t_load * 1e3,
+      raw / t_load / 1e6);
+}
+
+// A state of `tokens` tokens for `c` filled like the model fills it: window and compressed entries
+// bf16 with FP8-simulated non-RoPE dims, indexer keys FP4-simulated, compressor state fp32 (at an
+// aligned position the ratio-r>4 partial rows are empty).
+forward::SequenceState SyntheticState(const ModelConfig& c, int64_t tokens) {
+  forward::SequenceState s = forward::NewSequenceState(c);
+  s.pos = tokens;
+  std::mt19937 rng(7);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  auto fill = [&](std::vector<uint16_t>& v, int64_t width, bool fp4) {
+    std::vector<float> row(static_cast<size_t>(width));
+    for (size_t at = 0; at < v.size(); at += static_cast<size_t>(width)) {
+      for (auto& x : row) x = nd(rng);
+      if (fp4) {
+        forward::QuantizeFp4Blocks(row.data(), width, 32);
+      } else {
+        forward::QuantizeFp8Blocks(row.data(), width - c.rope_head_dim, 64);
+      }
+      for (int64_t i = 0; i < width; ++i)
+        v[at + static_cast<size_t>(i)] = forward::FloatToBf16Bits(row[static_cast<size_t>(i)]);
+    }
+  };
+  for (auto& l : s.layers) {
+    fill(l.window, l.head_dim, false);
+    if (l.ratio == 0) continue;
+    const int64_t n = tokens / l.ratio;
+    l.compressed.resize(static_cast<size_t>(n * l.head_dim));
+    fill(l.compressed, l.head_dim, false);
+    l.index_keys.resize(static_cast<size_t>(n * l.index_head_dim));
+    if (l.index_head_dim) fill(l.index_keys, l.index_head_dim, true);
+    if (l.ratio == 4) {  // previous block rows in use
+      for (auto* cs : {&l.kv_compressor, &l.index_compressor}) {
+        for (int64_t i = 0; i < 4 * cs->width; ++i) {
+          cs->kv[static_cast<size_t>(i)] = nd(rng);
+          cs->score[static_cast<size_t>(i)] = nd(rng);
+        }
+      }
+    }
+  }
+  for (auto& l : s.mtp) fill(l.window, l.head_dim, false);
+  return s;
+}
+
+std::vector<int32_t> Prompt(const fs::path& model_dir, size_t n) {
+  auto t = forward::ReadTokenFile(model_dir / "tokens.i32");
+  std::vector<int32_t> v = t ? *t : std::vector<int32_t>{};
+  uint32_t x = 12345;
+  while (v.size() < n) {
+    x = x * 1664525u + 1013904223u;
+    v.push_back(static_cast<int32_t>((x >> 8) % 512));
+  }
+  v.resize(n);
+  return v;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const fs::path model_dir = argc > 1 ? argv[1] : DSAGENT_SOURCE_DIR "/tests/data/v4-tiny";
+  const fs::path flash_config =
+      argc > 2 ? argv[2] : DSAGENT_SOURCE_DIR "/tests/data/v4-flash-config.json";
+  const int64_t flash_tokens = argc > 3 ? std::atoll(argv[3]) : 8192;
+  auto model = forward::Model::Load(model_dir);
+  if (!model) {
+    std::fprintf(stderr, "%s\n", model.error().c_str());
+    return 1;
+  }
+  forward::Model& m = **model;
+  const fs::path dir = fs::temp_directory_path() / ("kv_bench_" + std::to_string(::getpid()));
+  const std::string id(64, 'a');
+  std::printf("tiny model, time to first token (best of 3), tail = 16 new tokens:\n");
+  for (int64_t prefix : {128, 256, 384}) {
+    const auto prompt = Prompt(model_dir, static_cast<size_t>(prefix + 16));
+    fs::remove_all(dir);
+    {
+      auto store = kv::DiskPrefixStore::Open(m.config(), id, {.dir = dir});
+      forward::SequenceState s = m.NewSequence();
+      (void)m.Forward(s, std::span(prompt).first(static_cast<size_t>(prefix)));
+      (void)(*store)->StoreAligned(std::span(prompt).first(static_cast<size_t>(prefix)), s);
+    }
+    const double cold = Best(3, [&] {
+      forward::SequenceState s = m.NewSequence();
+      (void)m.Forward(s, prompt);
+    });
+    int64_t hit = 0;
+    const double warm = Best(3, [&] {
+      auto store = kv::DiskPrefixStore::Open(m.config(), id, {.dir = dir});
+      auto r = (*store)->Lookup(std::span(prompt).first(prompt.size() - 1));
+      hit = r.tokens;
+      (void)m.Forward(r.state, std::span(prompt).subspan(static_cast<size_t>(hit)));
+    });
+    std::printf(
+        "  context %4lld: cold %.1f ms, warm %.1f ms (%lld cached + %lld computed), %.1fx; disk "
+        "%lld B blocks (%.1f B/token), %lld B checkpoint\n",
+        static_cast<long long>(prompt.size()), cold * 1e3, warm * 1e3, static_cast<long long>(hit),
+        static_cast<long long>(prompt.size() - static_cast<size_t>(hit)), cold / warm,
+        static_cast<long long>(DirBytes(dir, ".blk")),
+        static_cast<double>(DirBytes(dir, ".blk")) / static_cast<double>(prefix),
+        static_cast<long long>(DirBytes(dir, ".ckpt")));
+  }
+  fs::remove_all(dir);
+  {
+    forward::SequenceState s = m.NewSequence();
+    (void)m.Forward(s, Prompt(model_dir, 384));
+    Bandwidth("tiny state", m.config(), s);
+  }
+  auto flash = LoadModelConfig(flash_config);
+  if (!flash) {
+    std::fprintf(stderr, "%s\n", flash.error().c_str());
+    return 1;
+  }
+  Bandwidth("flash-shaped synthetic state", *flash, SyntheticState(*flash, flash_tokens));
+  return 0;
+}

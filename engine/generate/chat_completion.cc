@@ -1,0 +1,183 @@
+#include "engine/generate/chat_completion.h"
+
+#include <algorithm>
+
+namespace dsagent::engine {
+namespace {
+
+// Without a usable DSML parse: reasoning up to </think>, the rest (minus a final EOS) is content.
+ParsedCompletion RawSplit(std::string_view text, bool thinking) {
+  ParsedCompletion out;
+  if (thinking) {
+    const size_t end = text.find(tokens::kEndThink);
+    out.reasoning = std::string(text.substr(0, end));
+    text = end == std::string_view::npos
+               ? std::string_view()
+               : text.substr(end + std::string_view(tokens::kEndThink).size());
+  }
+  const std::string_view eos = tokens::kEos;
+  if (text.size() >= eos.size() && text.substr(text.size() - eos.size()) == eos) {
+    text.remove_suffix(eos.size());
+    out.ended = true;
+  }
+  out.content = std::string(text);
+  return out;
+}
+
+}  // namespace
+
+Expected<std::string, std::string> RenderChatPrompt(const ChatRequest& request) {
+  if (!request.messages.is_array()) return MakeUnexpected("messages must be an array");
+  OrderedJson messages = request.messages;
+  if (request.tools.is_array() && !request.tools.empty()) {
+    auto system = std::find_if(messages.begin(), messages.end(), [](const OrderedJson& m) {
+      return m.is_object() && m.value("role", "") == "system";
+    });
+    if (system == messages.end()) {
+      messages.insert(messages.begin(), OrderedJson{{"role", "system"}, {"content", ""}});
+      system = messages.begin();
+    }
+    (*system)["tools"] = request.tools;
+  }
+  ChatEncodeOptions options;
+  options.thinking = request.thinking;
+  options.reasoning_effort = request.reasoning_effort;
+  return EncodeMessages(messages, options);
+}
+
+Expected<std::vector<int32_t>, ChatError> ChatCompleter::PromptTokens(
+    const ChatRequest& request) const {
+  auto prompt_text = RenderChatPrompt(request);
+  if (!prompt_text) {
+    return MakeUnexpected(ChatError{ChatError::Kind::kBadRequest, prompt_text.error()});
+  }
+  std::vector<int32_t> prompt = tokenizer_.Encode(*prompt_text);
+  const int64_t limit = request.generate.context_limit > 0
+                            ? request.generate.context_limit
+                            : model_.config().max_position_embeddings;
+  if (static_cast<int64_t>(prompt.size()) >= limit) {
+    return MakeUnexpected(ChatError{
+        ChatError::Kind::kContextOverflow,
+        "the prompt is " + std::to_string(prompt.size()) + " tokens but the context limit is " +
+            std::to_string(limit) + " (prompt and completion together)"});
+  }
+  return prompt;
+}
+
+Expected<ChatResult, ChatError> ChatCompleter::Complete(const ChatRequest& request,
+                                                        const ChatSink& sink) {
+  auto prompt = PromptTokens(request);
+  if (!prompt) return MakeUnexpected(prompt.error());
+  return Complete(request, *prompt, sink);
+}
+
+Expected<ChatResult, ChatError> ChatCompleter::Complete(const ChatRequest& request,
+                                                        const std::vector<int32_t>& prompt,
+                                                        const ChatSink& sink) {
+  if (prompt.empty())
+    return MakeUnexpected(ChatError{ChatError::Kind::kBadRequest, "empty prompt"});
+
+  forward::SequenceState state;
+  int64_t hit = 0;
+  if (cache_ != nullptr) {
+    if (auto found = cache_->LongestPrefix(prompt, static_cast<int64_t>(prompt.size()) - 1)) {
+      state = std::move(found->state);
+      hit = found->tokens;
+    }
+  }
+  if (hit == 0) state = model_.NewSequence();
+  // A store that keeps only aligned states gets the one at the prompt's last aligned position.
+  int64_t fed = hit;
+  if (cache_ != nullptr && cache_->alignment_tokens() > 1) {
+    const int64_t align = cache_->alignment_tokens();
+    const int64_t aligned = (static_cast<int64_t>(prompt.size()) - 1) / align * align;
+    if (aligned > hit && !request.generate.cancel.IsCancelled()) {
+      const std::span<const int32_t> head(prompt.data(), static_cast<size_t>(aligned));
+      auto out = model_.Forward(state, head.subspan(static_cast<size_t>(hit)));
+      if (!out) return MakeUnexpected(ChatError{ChatError::Kind::kInternal, out.error()});
+      cache_->Store(head, state);
+      fed = aligned;
+    }
+  }
+
+  ChatResult result;
+  StreamingCompletionParser parser(request.thinking);
+  const int32_t end_think = tokenizer_.TokenId(tokens::kEndThink);
+  const int32_t eos = static_cast<int32_t>(model_.config().eos_token_id);
+  bool reasoning_done = !request.thinking;
+  std::string streamed_reasoning, streamed_content;
+  Generator generator(model_, &tokenizer_);
+  GenerateOptions options = request.generate;
+  if (std::find(options.stop_token_ids.begin(), options.stop_token_ids.end(), eos) ==
+      options.stop_token_ids.end()) {
+    options.stop_token_ids.push_back(eos);
+  }
+  const auto on_token = [&](int32_t token, std::string_view text) {
+    if (token >= 0 && !reasoning_done) {
+      result.usage.reasoning_tokens += 1;
+      if (token == end_think) reasoning_done = true;
+    }
+    // The EOS's text matters to the parser (it ends the content); it is not in `text`.
+    const std::string chunk = token == eos ? std::string(text) + tokens::kEos : std::string(text);
+    const auto delta = parser.Feed(chunk);
+    streamed_reasoning += delta.reasoning;
+    streamed_content += delta.content;
+    if (sink && (!delta.reasoning.empty() || !delta.content.empty())) return sink(delta);
+    return true;
+  };
+  const std::span<const int32_t> all(prompt);
+  const auto on_prefill = [&](const forward::SequenceState& s) {
+    if (cache_ != nullptr && s.pos > fed) cache_->Store(all.first(static_cast<size_t>(s.pos)), s);
+  };
+  auto generated = generator.Generate(state, all.subspan(static_cast<size_t>(fed)), options,
+                                      on_token, on_prefill);
+  if (!generated) return MakeUnexpected(ChatError{ChatError::Kind::kInternal, generated.error()});
+  result.generation = std::move(*generated);
+  const GenerateResult& g = result.generation;
+
+  if (cache_ != nullptr && g.tokens.size() > 1) {
+    std::vector<int32_t> processed = prompt;
+    processed.insert(processed.end(), g.tokens.begin(), g.tokens.end() - 1);
+    cache_->Store(processed, state);
+  }
+
+  result.usage.prompt_tokens = static_cast<int64_t>(prompt.size());
+  result.usage.prompt_cache_hit_tokens = hit;
+  result.usage.prompt_cache_miss_tokens = result.usage.prompt_tokens - hit;
+  result.usage.completion_tokens = static_cast<int64_t>(g.tokens.size());
+  result.cancelled = g.finish == FinishReason::kCancelled;
+
+  const std::string full =
+      g.finish == FinishReason::kStopToken && !g.tokens.empty() && g.tokens.back() == eos
+          ? g.text + tokens::kEos
+          : g.text;
+  if (auto parsed = parser.Finish(); parsed) {
+    result.message = std::move(*parsed);
+  } else {
+    result.parse_error = parsed.error();
+    result.message = RawSplit(full, request.thinking);
+  }
+  // Text the streaming parser held back (a cut-off marker prefix) or that only the final parse
+  // settled: send what the stream has not shown yet, when it extends what was shown.
+  if (sink && !result.cancelled) {
+    StreamingCompletionParser::Delta rest;
+    const auto tail = [](const std::string& whole, const std::string& shown, std::string* out) {
+      if (whole.size() > shown.size() && whole.compare(0, shown.size(), shown) == 0) {
+        *out = whole.substr(shown.size());
+      }
+    };
+    tail(result.message.reasoning, streamed_reasoning, &rest.reasoning);
+    tail(result.message.content, streamed_content, &rest.content);
+    if (!rest.reasoning.empty() || !rest.content.empty()) sink(rest);
+  }
+  if (!result.message.tool_calls.empty()) {
+    result.finish_reason = "tool_calls";
+  } else if (g.finish == FinishReason::kLength) {
+    result.finish_reason = "length";
+  } else {
+    result.finish_reason = "stop";
+  }
+  return result;
+}
+
+}  // namespace dsagent::engine

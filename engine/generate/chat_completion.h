@@ -1,0 +1,91 @@
+// ChatCompleter: one chat turn on the local engine, the way DeepSeek's API does it. OpenAI-style
+// messages (+ tools) are rendered with the V4 chat encoding, tokenized, continued from the longest
+// cached prefix, generated, and parsed back with the DSML parser into reasoning, content and tool
+// calls; usage is counted like the API (prompt tokens split into cache hits and misses, reasoning
+// tokens among the completion tokens). Shared by `dsagent engine generate --messages`,
+// `dsagent serve` and the in-process `local` provider.
+//
+// Thread-safe: Complete() may run concurrently (each call has its own SequenceState; the Model,
+// tokenizer and cache are shared and thread-safe).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "common/expected.h"
+#include "engine/chat/chat_encoding.h"
+#include "engine/chat/dsml_parser.h"
+#include "engine/generate/generator.h"
+#include "engine/generate/prefix_cache.h"
+
+namespace dsagent::engine {
+
+struct ChatRequest {
+  OrderedJson messages = OrderedJson::array();  // OpenAI-style messages
+  OrderedJson tools;                            // OpenAI tools array (null/empty: none)
+  bool thinking = true;                         // V4 thinking mode (else chat mode)
+  std::string reasoning_effort;                 // "" | "high" | "max"
+  GenerateOptions generate;                     // sampling, max_tokens, stop strings, cancel
+};
+
+// Counted like DeepSeek's API: prompt_tokens = cache_hit + cache_miss; reasoning_tokens are the
+// completion tokens up to and including </think> (all of them if it never came).
+struct ChatUsage {
+  int64_t prompt_tokens = 0;
+  int64_t prompt_cache_hit_tokens = 0;
+  int64_t prompt_cache_miss_tokens = 0;
+  int64_t completion_tokens = 0;
+  int64_t reasoning_tokens = 0;
+};
+
+struct ChatResult {
+  ParsedCompletion message;   // reasoning, content, tool calls
+  std::string finish_reason;  // "stop", "length", "tool_calls" (OpenAI's names)
+  bool cancelled = false;     // stopped by the cancel token or the sink
+  ChatUsage usage;
+  GenerateResult generation;  // tokens, raw text, timings
+  std::string parse_error;    // the DSML parser's complaint; then content holds the raw text
+};
+
+struct ChatError {
+  enum class Kind { kBadRequest, kContextOverflow, kInternal };
+  Kind kind = Kind::kBadRequest;
+  std::string message;
+};
+
+// Streamed text of the reply as it becomes certain (never a partial marker or UTF-8 char).
+using ChatSink = std::function<bool(const StreamingCompletionParser::Delta& delta)>;
+
+// The prompt text: `tools` are attached to the first system message (one is inserted at the
+// front when there is none), then EncodeMessages. Error: what EncodeMessages reports.
+Expected<std::string, std::string> RenderChatPrompt(const ChatRequest& request);
+
+class ChatCompleter {
+ public:
+  // `cache` may be null (every prompt token is a miss).
+  ChatCompleter(forward::Model& model, const BpeTokenizer& tokenizer, PrefixCache* cache)
+      : model_(model), tokenizer_(tokenizer), cache_(cache) {}
+
+  // Renders and tokenizes the prompt. Error: kBadRequest (messages the encoder rejects) or
+  // kContextOverflow (the prompt leaves no room for a completion token).
+  Expected<std::vector<int32_t>, ChatError> PromptTokens(const ChatRequest& request) const;
+
+  // PromptTokens, then generation. Errors: as PromptTokens, or kInternal from the forward pass.
+  Expected<ChatResult, ChatError> Complete(const ChatRequest& request, const ChatSink& sink = {});
+  // Generation for a prompt PromptTokens(request) returned (lets a server answer 4xx before it
+  // commits to a streamed 200).
+  Expected<ChatResult, ChatError> Complete(const ChatRequest& request,
+                                           const std::vector<int32_t>& prompt,
+                                           const ChatSink& sink);
+
+  const BpeTokenizer& tokenizer() const { return tokenizer_; }
+  forward::Model& model() { return model_; }
+
+ private:
+  forward::Model& model_;
+  const BpeTokenizer& tokenizer_;
+  PrefixCache* cache_;
+};
+
+}  // namespace dsagent::engine

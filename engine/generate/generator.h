@@ -1,0 +1,85 @@
+// Generator: the decode loop. Feeds prompt tokens to a SequenceState (prefill), then samples one
+// token at a time until a stop token (EOS), a stop string, max_tokens, the context limit or
+// cancellation, streaming each token's text as it becomes safe to show (see TextStream).
+//
+// The caller owns the SequenceState, so a state restored from a prefix cache can be continued:
+// `prompt` holds only the tokens not yet in the state. Thread-safety: as Model::Forward — one
+// Generate() per state at a time; several Generators may share one Model.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/cancel.h"
+#include "common/expected.h"
+#include "engine/forward/model.h"
+#include "engine/generate/sampler.h"
+#include "engine/tokenizer/bpe_tokenizer.h"
+
+namespace dsagent::engine {
+
+struct GenerateOptions {
+  SamplingParams sampling;
+  int64_t max_tokens = 256;       // sampled tokens at most, >= 1 (a final stop token included)
+  std::vector<std::string> stop;  // stop strings; the text ends before the first match
+  std::vector<int32_t> stop_token_ids;  // e.g. EOS; the token is kept in `tokens`, not in text
+  int64_t context_limit = 0;            // positions; <= 0: the model's max_position_embeddings
+  CancelToken cancel;                   // polled before every forward call
+};
+
+enum class FinishReason {
+  kStopToken,   // a stop token (EOS) was sampled
+  kStopString,  // a stop string appeared in the text
+  kLength,      // max_tokens sampled, or the context is full
+  kCancelled,   // the cancel token fired or the sink asked to stop
+};
+const char* FinishReasonName(FinishReason reason);  // "stop_token", "stop_string", ...
+
+struct GenerateResult {
+  std::vector<int32_t> tokens;  // every sampled token, in order
+  std::string text;             // the streamed text, concatenated (valid UTF-8)
+  FinishReason finish = FinishReason::kLength;
+  std::string matched_stop;    // the stop string, for kStopString
+  int64_t prompt_tokens = 0;   // tokens fed as prompt by this call
+  double prefill_seconds = 0;  // wall time of the prompt's forward calls
+  double decode_seconds = 0;   // wall time of the sampled tokens' forward calls
+};
+
+// Called with each sampled token and the text that became safe to show with it (maybe empty),
+// and once more with token -1 for text held back until the end (an unfinished stop-string
+// prefix or UTF-8 character). Return false to stop (finish = kCancelled).
+using TokenSink = std::function<bool(int32_t token, std::string_view text)>;
+// Called once, when every prompt token but the last is in the state (state.pos tokens): the
+// point at which a prefix cache can copy the state (the last token's logits are still needed).
+using PrefillHook = std::function<void(const forward::SequenceState& state)>;
+
+class Generator {
+ public:
+  // `tokenizer` may be null: tokens are generated but no text is produced.
+  Generator(forward::Model& model, const BpeTokenizer* tokenizer)
+      : model_(model), tokenizer_(tokenizer) {}
+
+  // Continues `state` with `prompt` (at least one token) and generates. On return the state holds
+  // the prompt and every sampled token except the last (which was never fed). Error, with no
+  // tokens generated: an empty prompt, bad sampling parameters, an out-of-vocabulary id, or a
+  // prompt that does not fit the context limit (the message gives both numbers).
+  Expected<GenerateResult, std::string> Generate(forward::SequenceState& state,
+                                                 std::span<const int32_t> prompt,
+                                                 const GenerateOptions& options,
+                                                 const TokenSink& sink = {},
+                                                 const PrefillHook& on_prefill = {});
+
+  // The text of one token (its bytes; special tokens as their text); "" for ids the tokenizer
+  // does not know or without a tokenizer.
+  std::string TokenBytes(int32_t id) const;
+
+ private:
+  forward::Model& model_;
+  const BpeTokenizer* tokenizer_;
+};
+
+}  // namespace dsagent::engine

@@ -1,0 +1,19 @@
+// The model identity a KV record is valid for: a SHA-256 (hex) over what decides the KV state of
+// a token sequence — config.json, the weights (the safetensors index, each file's name, size and
+// header, and 64 KiB samples of its tensor data at the start, middle and end, so that a fine-tune
+// with the same shapes gets another identity without hashing hundreds of GB), the tokenizer and
+// the chat template (tokenizer.json, tokenizer_config.json, chat_template.jinja when present).
+// Never run-time settings (context size, threads, backend): changing those must keep the cache.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include "common/expected.h"
+
+namespace dsagent::engine::kv {
+
+// Error: the directory has no readable config.json, or a listed file cannot be read (named).
+Expected<std::string, std::string> ComputeModelIdentity(const std::filesystem::path& model_dir);
+
+}  // namespace dsagent::engine::kv

@@ -1,0 +1,153 @@
+#include "engine/kv/store_maintenance.h"
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <optional>
+
+#include "common/file_io.h"
+#include "engine/kv/record_format.h"
+#include "engine/kv/store_lock.h"
+
+namespace dsagent::engine::kv {
+namespace fs = std::filesystem;
+namespace {
+
+bool IsRecordName(const fs::path& p) {
+  const std::string name = p.filename().string();
+  return !name.empty() && name[0] != '.' && (p.extension() == ".blk" || p.extension() == ".ckpt");
+}
+
+std::string ReadHeaderBytes(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string out(kRecordHeaderBytes, '\0');
+  in.read(out.data(), static_cast<std::streamsize>(out.size()));
+  out.resize(static_cast<size_t>(in.gcount()));
+  return out;
+}
+
+// The header's claims checked against the file's place in the store.
+std::string CheckPlacement(const fs::path& path, const RecordHeader& h) {
+  if (path.parent_path().filename().string() != h.model_id.substr(0, 16)) {
+    return "record of another model (identity " + h.model_id.substr(0, 16) + ")";
+  }
+  if (path.stem().string() != h.key) return "key does not match the file name";
+  const bool ckpt = path.extension() == ".ckpt";
+  if (ckpt != (h.kind == RecordKind::kCheckpoint)) return "record kind does not match the name";
+  return "";
+}
+
+}  // namespace
+
+std::vector<RecordFile> ListRecordFiles(const fs::path& dir) {
+  std::vector<RecordFile> out;
+  std::error_code ec;
+  for (const auto& model : fs::directory_iterator(dir, ec)) {
+    std::error_code ec2;
+    if (!model.is_directory(ec2)) continue;
+    for (const auto& e : fs::directory_iterator(model.path(), ec2)) {
+      if (!IsRecordName(e.path())) continue;
+      std::error_code ec3;
+      RecordFile f;
+      f.path = e.path();
+      f.bytes = static_cast<int64_t>(e.file_size(ec3));
+      f.mtime = e.last_write_time(ec3);
+      if (!ec3) out.push_back(std::move(f));
+    }
+  }
+  return out;
+}
+
+StoreStats ComputeStoreStats(const fs::path& dir) {
+  StoreStats s;
+  for (const auto& f : ListRecordFiles(dir)) {
+    s.records += 1;
+    s.bytes += f.bytes;
+    std::string head = ReadHeaderBytes(f.path);
+    auto h = DecodeRecordHeader(head, static_cast<uint64_t>(f.bytes));
+    if (!h) {
+      s.unreadable += 1;
+      continue;
+    }
+    auto& m = s.models[h->model_id];
+    m.bytes += f.bytes;
+    m.raw_bytes += static_cast<int64_t>(h->raw_bytes);
+    if (h->kind == RecordKind::kCheckpoint) {
+      m.checkpoints += 1;
+      m.longest_prefix_tokens = std::max(m.longest_prefix_tokens, h->end_tokens);
+    } else {
+      m.blocks += 1;
+    }
+  }
+  return s;
+}
+
+std::vector<BadRecord> VerifyStore(const fs::path& dir, bool remove) {
+  std::vector<BadRecord> bad;
+  for (const auto& f : ListRecordFiles(dir)) {
+    auto bytes = ReadFileToString(f.path);
+    if (!bytes) {
+      if (fs::exists(f.path)) bad.push_back({f.path, bytes.error()});
+      continue;
+    }
+    auto r = DecodeRecord(*bytes);
+    if (!r) {
+      bad.push_back({f.path, r.error()});
+      continue;
+    }
+    if (std::string e = CheckPlacement(f.path, r->header); !e.empty()) {
+      bad.push_back({f.path, e});
+    }
+  }
+  if (remove && !bad.empty()) {
+    auto lock = StoreLock::Acquire(dir);
+    for (const auto& b : bad) {
+      std::error_code ec;
+      fs::remove(b.path, ec);
+    }
+  }
+  return bad;
+}
+
+Expected<PruneResult, std::string> PruneStore(const fs::path& dir, int64_t max_bytes, bool locked) {
+  std::optional<StoreLock> lock;
+  if (!locked) {
+    auto l = StoreLock::Acquire(dir);
+    if (!l) return MakeUnexpected(l.error());
+    lock.emplace(std::move(*l));
+  }
+  PruneResult r;
+  // Stale temp files of crashed writers (WriteFileAtomic names them ".<name>.tmp<n>").
+  const auto stale = fs::file_time_type::clock::now() - std::chrono::hours(1);
+  std::error_code ec;
+  for (const auto& model : fs::directory_iterator(dir, ec)) {
+    std::error_code ec2;
+    if (!model.is_directory(ec2)) continue;
+    for (const auto& e : fs::directory_iterator(model.path(), ec2)) {
+      const std::string name = e.path().filename().string();
+      std::error_code ec3;
+      if (name.size() > 1 && name[0] == '.' && name.find(".tmp") != std::string::npos &&
+          e.last_write_time(ec3) < stale) {
+        fs::remove(e.path(), ec3);
+      }
+    }
+  }
+  auto files = ListRecordFiles(dir);
+  std::sort(files.begin(), files.end(),
+            [](const RecordFile& a, const RecordFile& b) { return a.mtime < b.mtime; });
+  int64_t total = 0;
+  for (const auto& f : files) total += f.bytes;
+  for (const auto& f : files) {
+    if (total <= max_bytes) break;
+    std::error_code ec3;
+    if (fs::remove(f.path, ec3)) {
+      r.removed_records += 1;
+      r.removed_bytes += f.bytes;
+    }
+    total -= f.bytes;
+  }
+  r.remaining_bytes = total;
+  return r;
+}
+
+}  // namespace dsagent::engine::kv

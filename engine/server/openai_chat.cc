@@ -1,0 +1,318 @@
+#include "engine/server/openai_chat.h"
+
+namespace dsagent::engine::server {
+namespace {
+
+// Never throws on bytes that are not UTF-8 (they become U+FFFD).
+std::string Dump(const OrderedJson& j) {
+  return j.dump(-1, ' ', false, OrderedJson::error_handler_t::replace);
+}
+
+WireError Bad(const std::string& param, const std::string& message) {
+  return WireError{400, message, "invalid_request_error", param};
+}
+
+// Text parts of an OpenAI content array joined, or the string itself.
+Expected<OrderedJson, WireError> FlattenContent(const OrderedJson& content, size_t index) {
+  if (content.is_null() || content.is_string()) return content;
+  const std::string param = "messages[" + std::to_string(index) + "].content";
+  if (!content.is_array()) return MakeUnexpected(Bad(param, param + " must be a string or array"));
+  std::string text;
+  for (const auto& part : content) {
+    if (part.is_string()) {
+      text += part.get<std::string>();
+    } else if (part.is_object() && part.value("type", "") == "text" && part.contains("text") &&
+               part["text"].is_string()) {
+      text += part["text"].get<std::string>();
+    } else {
+      return MakeUnexpected(Bad(param, param + ": only text parts are supported"));
+    }
+  }
+  return OrderedJson(text);
+}
+
+Expected<OrderedJson, WireError> CheckMessages(const OrderedJson& body) {
+  if (!body.contains("messages")) return MakeUnexpected(Bad("messages", "messages is required"));
+  const OrderedJson& in = body["messages"];
+  if (!in.is_array() || in.empty()) {
+    return MakeUnexpected(Bad("messages", "messages must be a non-empty array"));
+  }
+  OrderedJson out = OrderedJson::array();
+  for (size_t i = 0; i < in.size(); ++i) {
+    const std::string at = "messages[" + std::to_string(i) + "]";
+    const OrderedJson& m = in[i];
+    if (!m.is_object()) return MakeUnexpected(Bad(at, at + " must be an object"));
+    if (!m.contains("role") || !m["role"].is_string()) {
+      return MakeUnexpected(Bad(at + ".role", at + ".role must be a string"));
+    }
+    const std::string role = m["role"];
+    if (role != "system" && role != "user" && role != "assistant" && role != "tool" &&
+        role != "latest_reminder" && role != "developer") {
+      return MakeUnexpected(Bad(at + ".role", "unknown variant `" + role +
+                                                  "`, expected one of `system`, `user`, "
+                                                  "`assistant`, `tool`, `latest_reminder`"));
+    }
+    OrderedJson copy = m;
+    if (m.contains("content")) {
+      auto flat = FlattenContent(m["content"], i);
+      if (!flat) return MakeUnexpected(flat.error());
+      copy["content"] = *flat;
+    }
+    for (const char* key : {"reasoning_content", "tool_call_id", "name"}) {
+      if (m.contains(key) && !m[key].is_null() && !m[key].is_string()) {
+        return MakeUnexpected(Bad(at + "." + key, at + "." + key + " must be a string"));
+      }
+    }
+    if (m.contains("tool_calls") && !m["tool_calls"].is_null()) {
+      if (!m["tool_calls"].is_array()) {
+        return MakeUnexpected(Bad(at + ".tool_calls", at + ".tool_calls must be an array"));
+      }
+      for (const auto& c : m["tool_calls"]) {
+        if (!c.is_object() || !c.contains("function") || !c["function"].is_object() ||
+            !c["function"].contains("name") || !c["function"]["name"].is_string() ||
+            (c["function"].contains("arguments") && !c["function"]["arguments"].is_string())) {
+          return MakeUnexpected(Bad(at + ".tool_calls", at + ".tool_calls entries need "
+                                                             "function.name and string arguments"));
+        }
+      }
+    } else {
+      copy.erase("tool_calls");
+    }
+    out.push_back(std::move(copy));
+  }
+  return out;
+}
+
+template <class T>
+Expected<T, WireError> Number(const OrderedJson& body, const char* key, T fallback) {
+  if (!body.contains(key) || body[key].is_null()) return fallback;
+  const OrderedJson& v = body[key];
+  if constexpr (std::is_integral_v<T>) {
+    if (!v.is_number_integer()) {
+      return MakeUnexpected(Bad(key, std::string(key) + " must be an integer"));
+    }
+  } else if (!v.is_number()) {
+    return MakeUnexpected(Bad(key, std::string(key) + " must be a number"));
+  }
+  return v.get<T>();
+}
+
+}  // namespace
+
+Expected<WireRequest, WireError> ParseChatRequest(const std::string& text,
+                                                  const RequestDefaults& defaults) {
+  const OrderedJson body = OrderedJson::parse(text, nullptr, false);
+  if (body.is_discarded()) return MakeUnexpected(Bad("", "the request body is not valid JSON"));
+  if (!body.is_object()) return MakeUnexpected(Bad("", "the request body must be a JSON object"));
+  WireRequest out;
+  auto messages = CheckMessages(body);
+  if (!messages) return MakeUnexpected(messages.error());
+  out.chat.messages = std::move(*messages);
+
+  if (body.contains("model") && !body["model"].is_null()) {
+    if (!body["model"].is_string()) return MakeUnexpected(Bad("model", "model must be a string"));
+    out.model = body["model"];
+  }
+  for (const char* key : {"stream"}) {
+    if (body.contains(key) && !body[key].is_null() && !body[key].is_boolean()) {
+      return MakeUnexpected(Bad(key, std::string(key) + " must be a boolean"));
+    }
+  }
+  out.stream = body.value("stream", false);
+  if (body.contains("stream_options") && !body["stream_options"].is_null()) {
+    const auto& so = body["stream_options"];
+    if (!so.is_object() || (so.contains("include_usage") && !so["include_usage"].is_boolean())) {
+      return MakeUnexpected(
+          Bad("stream_options", "stream_options must be {\"include_usage\": bool}"));
+    }
+    out.include_usage = so.value("include_usage", false);
+  }
+
+  // Thinking: DeepSeek's field, then vLLM/SGLang's; default on.
+  bool thinking = true;
+  if (body.contains("chat_template_kwargs") && !body["chat_template_kwargs"].is_null()) {
+    const auto& k = body["chat_template_kwargs"];
+    if (!k.is_object()) {
+      return MakeUnexpected(Bad("chat_template_kwargs", "chat_template_kwargs must be an object"));
+    }
+    if (k.contains("thinking")) {
+      if (!k["thinking"].is_boolean()) {
+        return MakeUnexpected(Bad("chat_template_kwargs.thinking", "thinking must be a boolean"));
+      }
+      thinking = k["thinking"];
+    }
+  }
+  if (body.contains("thinking") && !body["thinking"].is_null()) {
+    const auto& t = body["thinking"];
+    const std::string type = t.is_object() && t.contains("type") && t["type"].is_string()
+                                 ? t["type"].get<std::string>()
+                                 : "";
+    if (type != "enabled" && type != "disabled") {
+      return MakeUnexpected(
+          Bad("thinking", "thinking must be {\"type\": \"enabled\"} or {\"type\": \"disabled\"}"));
+    }
+    thinking = type == "enabled";
+  }
+  out.chat.thinking = thinking;
+  if (body.contains("reasoning_effort") && !body["reasoning_effort"].is_null()) {
+    if (!body["reasoning_effort"].is_string()) {
+      return MakeUnexpected(Bad("reasoning_effort", "reasoning_effort must be a string"));
+    }
+    const std::string e = body["reasoning_effort"];
+    if (e == "low" || e == "medium" || e == "high" || e == "minimal") {
+      out.chat.reasoning_effort = "high";
+    } else if (e == "xhigh" || e == "max" || e == "ultra") {
+      out.chat.reasoning_effort = "max";
+    } else {
+      return MakeUnexpected(
+          Bad("reasoning_effort", "reasoning_effort must be low, medium, high, xhigh or max"));
+    }
+    if (!thinking) out.chat.reasoning_effort.clear();
+  }
+
+  if (body.contains("tools") && !body["tools"].is_null()) {
+    const auto& tools = body["tools"];
+    if (!tools.is_array()) return MakeUnexpected(Bad("tools", "tools must be an array"));
+    for (const auto& t : tools) {
+      if (!t.is_object() || !t.contains("function") || !t["function"].is_object() ||
+          !t["function"].contains("name") || !t["function"]["name"].is_string()) {
+        return MakeUnexpected(Bad(
+            "tools", "each tool must be {\"type\": \"function\", \"function\": {\"name\"...}}"));
+      }
+    }
+    out.chat.tools = tools;
+  }
+  if (body.contains("tool_choice") && body["tool_choice"].is_string() &&
+      body["tool_choice"] == "none") {
+    out.chat.tools = OrderedJson();
+  }
+
+  GenerateOptions& g = out.chat.generate;
+  g.context_limit = defaults.context_limit;
+  auto max_tokens = Number<int64_t>(body, "max_tokens", defaults.max_tokens);
+  if (!max_tokens) return MakeUnexpected(max_tokens.error());
+  auto max_completion = Number<int64_t>(body, "max_completion_tokens", *max_tokens);
+  if (!max_completion) return MakeUnexpected(max_completion.error());
+  g.max_tokens = *max_completion;
+  if (g.max_tokens < 1) return MakeUnexpected(Bad("max_tokens", "max_tokens must be at least 1"));
+  auto temperature = Number<double>(body, "temperature", 0.0);
+  auto top_p = Number<double>(body, "top_p", 1.0);
+  auto min_p = Number<double>(body, "min_p", 0.0);
+  auto top_k = Number<int64_t>(body, "top_k", 0);
+  auto seed = Number<int64_t>(body, "seed", 0);
+  for (const auto* e : {&temperature, &top_p, &min_p}) {
+    if (!*e) return MakeUnexpected(e->error());
+  }
+  for (const auto* e : {&top_k, &seed}) {
+    if (!*e) return MakeUnexpected(e->error());
+  }
+  if (*temperature < 0 || *temperature > 2) {
+    return MakeUnexpected(Bad("temperature", "temperature must be in [0, 2]"));
+  }
+  g.sampling = {.temperature = *temperature,
+                .top_k = static_cast<int>(std::min<int64_t>(*top_k, 1 << 30)),
+                .top_p = *top_p,
+                .min_p = *min_p,
+                .seed = static_cast<uint64_t>(*seed)};
+  if (auto bad = CheckSamplingParams(g.sampling); !bad.empty()) {
+    return MakeUnexpected(Bad(bad.substr(0, bad.find(' ')), bad));
+  }
+  if (body.contains("stop") && !body["stop"].is_null()) {
+    const auto& stop = body["stop"];
+    if (stop.is_string()) {
+      g.stop.push_back(stop);
+    } else if (stop.is_array() && stop.size() <= 16) {
+      for (const auto& s : stop) {
+        if (!s.is_string()) return MakeUnexpected(Bad("stop", "stop must hold strings"));
+        g.stop.push_back(s);
+      }
+    } else {
+      return MakeUnexpected(Bad("stop", "stop must be a string or up to 16 strings"));
+    }
+  }
+  return out;
+}
+
+std::string ErrorBody(const WireError& e) {
+  OrderedJson err = {{"message", e.message},
+                     {"type", e.status >= 500 ? "server_error" : "invalid_request_error"},
+                     {"param", e.param.empty() ? OrderedJson() : OrderedJson(e.param)},
+                     {"code", e.code}};
+  return Dump(OrderedJson{{"error", err}});
+}
+
+OrderedJson UsageJson(const ChatUsage& u) {
+  return {{"prompt_tokens", u.prompt_tokens},
+          {"completion_tokens", u.completion_tokens},
+          {"total_tokens", u.prompt_tokens + u.completion_tokens},
+          {"prompt_tokens_details", {{"cached_tokens", u.prompt_cache_hit_tokens}}},
+          {"prompt_cache_hit_tokens", u.prompt_cache_hit_tokens},
+          {"prompt_cache_miss_tokens", u.prompt_cache_miss_tokens},
+          {"completion_tokens_details", {{"reasoning_tokens", u.reasoning_tokens}}}};
+}
+
+OrderedJson ToolCallsDelta(const ChatResult& result) {
+  OrderedJson calls = OrderedJson::array();
+  for (size_t i = 0; i < result.message.tool_calls.size(); ++i) {
+    const auto& c = result.message.tool_calls[i];
+    calls.push_back({{"index", i},
+                     {"id", "call_" + std::to_string(i)},
+                     {"type", "function"},
+                     {"function", {{"name", c.name}, {"arguments", c.arguments}}}});
+  }
+  return calls;
+}
+
+std::string CompletionBody(const std::string& id, int64_t created, const std::string& model,
+                           const ChatResult& result, bool thinking) {
+  OrderedJson message = {{"role", "assistant"}, {"content", result.message.content}};
+  if (thinking) message["reasoning_content"] = result.message.reasoning;
+  if (!result.message.tool_calls.empty()) {
+    OrderedJson calls = ToolCallsDelta(result);
+    for (auto& c : calls) c.erase("index");
+    message["tool_calls"] = std::move(calls);
+  }
+  OrderedJson body = {{"id", id},
+                      {"object", "chat.completion"},
+                      {"created", created},
+                      {"model", model},
+                      {"choices", OrderedJson::array({{{"index", 0},
+                                                       {"message", std::move(message)},
+                                                       {"logprobs", nullptr},
+                                                       {"finish_reason", result.finish_reason}}})},
+                      {"usage", UsageJson(result.usage)},
+                      {"system_fingerprint", "dsagent-local"}};
+  return Dump(body);
+}
+
+std::string ChunkEvent(const std::string& id, int64_t created, const std::string& model,
+                       const OrderedJson& delta, const std::string& finish_reason) {
+  OrderedJson chunk = {
+      {"id", id},
+      {"object", "chat.completion.chunk"},
+      {"created", created},
+      {"model", model},
+      {"system_fingerprint", "dsagent-local"},
+      {"choices", OrderedJson::array(
+                      {{{"index", 0},
+                        {"delta", delta},
+                        {"logprobs", nullptr},
+                        {"finish_reason",
+                         finish_reason.empty() ? OrderedJson() : OrderedJson(finish_reason)}}})},
+      {"usage", nullptr}};
+  return "data: " + Dump(chunk) + "\n\n";
+}
+
+std::string UsageChunkEvent(const std::string& id, int64_t created, const std::string& model,
+                            const ChatUsage& usage) {
+  OrderedJson chunk = {{"id", id},
+                       {"object", "chat.completion.chunk"},
+                       {"created", created},
+                       {"model", model},
+                       {"system_fingerprint", "dsagent-local"},
+                       {"choices", OrderedJson::array()},
+                       {"usage", UsageJson(usage)}};
+  return "data: " + Dump(chunk) + "\n\n";
+}
+
+}  // namespace dsagent::engine::server

@@ -1,0 +1,95 @@
+// End to end: `dsagent serve` on the tiny checkpoint (random weights, so the text is garbage) and
+// the harness's openai-compatible provider driving it through a full `dsagent run`. Greedy
+// sampling and tiny completions keep the runs deterministic and short; the assertions are about
+// the protocol: usage fields, cache hits on the follow-up call, clean termination.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <regex>
+#include <thread>
+
+#include "common/json.h"
+#include "tests/agent/cli/dsagent_process.h"
+
+namespace dsagent::testing {
+namespace {
+namespace fs = std::filesystem;
+
+const fs::path kSource = DSAGENT_SOURCE_DIR;
+
+class ServeE2ETest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    box_.WriteRepoFile("README.md", "hello\n");
+    box_.GitInitAndCommit();
+    fs::create_directories(box_.root() / "serve");
+    server_ = std::make_unique<RunningDsagent>(
+        std::vector<std::string>{
+            "serve", "--model", (kSource / "tests/data/v4-tiny").string(), "--tokenizer",
+            (kSource / "tests/data/v4-tiny-tokenizer/tokenizer.json").string(), "--port", "0",
+            "--ctx-size", "32768", "--model-id", "tiny", "--threads", "2"},
+        box_.Env({}), box_.root(), "", box_.root() / "serve");
+    // The port is announced on stderr once the socket listens.
+    const std::regex listening("listening on http://127\\.0\\.0\\.1:([0-9]+)");
+    for (int i = 0; i < 600 && port_ == 0; ++i) {
+      std::smatch m;
+      std::string err;
+      for (const auto& e : fs::directory_iterator(box_.root() / "serve")) {
+        if (e.path().filename().string().rfind("stderr.", 0) == 0) err = ReadFile(e.path());
+      }
+      if (std::regex_search(err, m, listening)) port_ = std::stoi(m[1]);
+      if (port_ == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ASSERT_GT(port_, 0) << "dsagent serve did not start";
+  }
+  void TearDown() override {
+    if (!server_) return;
+    server_->Signal(SIGTERM);
+    const ProcessResult r = server_->Wait();
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    serve_log_ = r.err;
+  }
+
+  ProcessResult Run(std::vector<std::string> args) {
+    return RunDsagent(args,
+                      box_.Env({{"DSAGENT_PROVIDER", "openai-compatible"},
+                                {"DSAGENT_PROVIDERS__OPENAI_COMPATIBLE__BASE_URL",
+                                 "http://127.0.0.1:" + std::to_string(port_) + "/v1"},
+                                {"OPENAI_API_KEY", "unused"},
+                                {"DSAGENT_MODEL", "tiny"},
+                                {"DSAGENT_MAX_OUTPUT_TOKENS", "6"},
+                                {"DSAGENT_REPO_MAP__TOKENS", "0"}}),
+                      box_.repo());
+  }
+
+  Sandbox box_;
+  std::unique_ptr<RunningDsagent> server_;
+  int port_ = 0;
+  std::string serve_log_;
+};
+
+TEST_F(ServeE2ETest, RunAgainstServedTinyModelTerminatesWithCacheHitsOnTheSecondCall) {
+  const ProcessResult first = Run({"run", "--json", "--max-steps", "1", "Say hi."});
+  const Json a = Json::parse(first.out, nullptr, false);
+  ASSERT_FALSE(a.is_discarded()) << first.out << "\n" << first.err;
+  EXPECT_NE(a["status"], "error") << first.out << "\n" << first.err;
+  EXPECT_GT(a["tokens"]["input_cache_hit"].get<int64_t>() +
+                a["tokens"]["input_cache_miss"].get<int64_t>(),
+            100)
+      << a.dump();
+  EXPECT_EQ(a["steps"], 1);
+
+  const std::string session = a["session_id"];
+  const ProcessResult second =
+      Run({"run", "--json", "--max-steps", "1", "--resume", session, "Again."});
+  const Json b = Json::parse(second.out, nullptr, false);
+  ASSERT_FALSE(b.is_discarded()) << second.out << "\n" << second.err;
+  EXPECT_NE(b["status"], "error") << second.out << "\n" << second.err;
+  // The resumed conversation's prompt starts with the first one: served from the prefix cache.
+  EXPECT_GT(b["tokens"]["input_cache_hit"].get<int64_t>(), 100) << b.dump();
+}
+
+}  // namespace
+}  // namespace dsagent::testing
