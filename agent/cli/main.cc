@@ -56,9 +56,13 @@ int main(int argc, char** argv) {
   auto* run_cmd = app.add_subcommand("run", "Run the agent headless on one task (CI-friendly)");
   run_cmd->add_option("task", run.task, "The task; - reads it from stdin");
   run_cmd->add_option("--repo", run.repo, "Workspace directory (default: current directory)");
-  run_cmd->add_option("--provider", provider, "deepseek | deepseek-anthropic | openai-compatible")
-      ->check(CLI::IsMember({"deepseek", "deepseek-anthropic", "openai-compatible"}));
-  run_cmd->add_option("--model", model, "Model id, e.g. deepseek-v4-flash or deepseek-v4-pro");
+  run_cmd
+      ->add_option("--provider", provider,
+                   "deepseek | deepseek-anthropic | openai-compatible | local")
+      ->check(CLI::IsMember({"deepseek", "deepseek-anthropic", "openai-compatible", "local"}));
+  run_cmd->add_option(
+      "--model", model,
+      "Model id, e.g. deepseek-v4-flash or deepseek-v4-pro (local: the checkpoint DIR)");
   run_cmd->add_option("--thinking", thinking, "Thinking mode: on | off")
       ->check(CLI::IsMember({"on", "off"}));
   run_cmd->add_option("--effort", effort, "Reasoning effort: high | max")
@@ -86,7 +90,7 @@ int main(int argc, char** argv) {
   chat_cmd->add_option("--resume", chat.resume, "Continue session ID");
   chat_cmd
       ->add_option("--provider", chat_provider, "deepseek | deepseek-anthropic | openai-compatible")
-      ->check(CLI::IsMember({"deepseek", "deepseek-anthropic", "openai-compatible"}));
+      ->check(CLI::IsMember({"deepseek", "deepseek-anthropic", "openai-compatible", "local"}));
   chat_cmd->add_option("--model", chat_model, "Pin the model (routing off)");
   chat_cmd->add_option("--thinking", chat_thinking, "Thinking mode: on | off")
       ->check(CLI::IsMember({"on", "off"}));
@@ -198,8 +202,8 @@ int main(int argc, char** argv) {
 
   // serve
   dsagent::ServeOptions serve;
-  auto* serve_cmd = app.add_subcommand(
-      "serve", "Serve the built-in engine over an OpenAI-compatible HTTP API");
+  auto* serve_cmd =
+      app.add_subcommand("serve", "Serve the built-in engine over an OpenAI-compatible HTTP API");
   serve_cmd->add_option("--model", serve.model_dir, "Checkpoint directory")->required();
   serve_cmd->add_option("--tokenizer", serve.tokenizer_file,
                         "tokenizer.json (default: the model's, else the npm V3 one)");

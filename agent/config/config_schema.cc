@@ -16,7 +16,7 @@ namespace {
 // surfacing later as an odd provider error. YAML has no place for this, so it lives here.
 const std::map<std::string, std::vector<std::string>>& EnumeratedKeys() {
   static const auto* const kEnums = new std::map<std::string, std::vector<std::string>>{
-      {"provider", {"deepseek", "deepseek-anthropic", "openai-compatible"}},
+      {"provider", {"deepseek", "deepseek-anthropic", "openai-compatible", "local"}},
       {"effort", {"high", "max"}},
       {"permissions.mode", {"read-only", "ask", "auto-edit", "full-auto"}},
       {"permissions.headless_mode", {"read-only", "ask", "auto-edit", "full-auto"}},

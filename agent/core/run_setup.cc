@@ -16,6 +16,14 @@ ProviderOptions ProviderOptionsFromConfig(const Config& config) {
     o.api_key = config.GetString(p + "api_key");
     o.api_key_env = config.GetString(p + "api_key_env");
     o.check_served_model = config.GetBool(p + "check_served_model");
+  } else if (o.kind == "local") {
+    // `--model DIR` names the checkpoint when providers.local.model_dir is not set.
+    o.model_dir = config.GetString(p + "model_dir");
+    if (o.model_dir.empty()) o.model_dir = config.GetString("model");
+    o.tokenizer_file = config.GetString(p + "tokenizer");
+    o.kv_dir = config.GetString(p + "kv_dir");
+    o.threads = static_cast<int>(config.GetInt(p + "threads"));
+    o.context_tokens = config.GetInt(p + "context_tokens");
   }
   o.retry.max_attempts = static_cast<int>(config.GetInt("retry.max_attempts"));
   o.retry.initial_backoff_ms = static_cast<int>(config.GetInt("retry.initial_backoff_ms"));

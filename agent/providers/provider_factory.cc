@@ -3,6 +3,7 @@
 #include "agent/providers/anthropic_messages.h"
 #include "agent/providers/chat_completions.h"
 #include "agent/providers/http_provider.h"
+#include "agent/providers/local_provider.h"
 
 namespace dsagent {
 namespace {
@@ -16,6 +17,13 @@ bool StartsWith(const std::string& s, const std::string& prefix) { return s.rfin
 }  // namespace
 
 Expected<std::unique_ptr<Provider>, ProviderError> MakeProvider(const ProviderOptions& options) {
+  if (options.kind == "local") {
+    return MakeLocalProvider({.model_dir = options.model_dir,
+                              .tokenizer_file = options.tokenizer_file,
+                              .kv_dir = options.kv_dir,
+                              .threads = options.threads,
+                              .context_tokens = options.context_tokens});
+  }
   std::unique_ptr<WireFormat> wire;
   if (options.kind == "deepseek") {
     wire = std::make_unique<ChatCompletionsWire>(DeepSeekDialect());
@@ -25,8 +33,8 @@ Expected<std::unique_ptr<Provider>, ProviderError> MakeProvider(const ProviderOp
     wire = std::make_unique<ChatCompletionsWire>(OpenAiCompatibleDialect());
   } else {
     return MakeUnexpected(ConfigError("unknown provider '" + options.kind +
-                                      "': expected deepseek, deepseek-anthropic or "
-                                      "openai-compatible"));
+                                      "': expected deepseek, deepseek-anthropic, "
+                                      "openai-compatible or local"));
   }
 
   ProviderOptions o = options;

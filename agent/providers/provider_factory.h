@@ -17,7 +17,7 @@ struct RetryPolicy {
 };
 
 struct ProviderOptions {
-  std::string kind;         // "deepseek" | "deepseek-anthropic" | "openai-compatible"
+  std::string kind;         // "deepseek" | "deepseek-anthropic" | "openai-compatible" | "local"
   std::string base_url;     // e.g. https://api.deepseek.com (no trailing /chat/completions)
   std::string api_key;      // required for deepseek kinds; optional for openai-compatible
   std::string api_key_env;  // the variable the key came from, named in errors ("DEEPSEEK_API_KEY")
@@ -28,6 +28,10 @@ struct ProviderOptions {
   // Fail with kModelMismatch when the echoed model differs from the requested one (DeepSeek's
   // Anthropic endpoint silently maps unknown names to Flash).
   bool check_served_model = true;
+  // kind "local" (the built-in engine in-process): the checkpoint, tokenizer, KV store, threads.
+  std::string model_dir, tokenizer_file, kv_dir;
+  int threads = 0;
+  int64_t context_tokens = 0;
 };
 
 // Error kConfig for an unknown kind, a missing key (naming api_key_env) or a malformed base URL.

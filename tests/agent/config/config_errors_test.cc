@@ -104,7 +104,7 @@ TEST_F(ConfigErrorsTest, EnumeratedValuesAreChecked) {
   options.env = {{"DSAGENT_PROVIDER", "deepsek"}};
   EXPECT_THAT(LoadError(options),
               HasSubstr("'provider' expects one of deepseek | deepseek-anthropic | "
-                        "openai-compatible, got \"deepsek\""));
+                        "openai-compatible | local, got \"deepsek\""));
   Write("user.yaml", "effort: medium\n");
   EXPECT_THAT(LoadError(Options()), HasSubstr("'effort' expects one of high | max"));
 }
