@@ -40,6 +40,36 @@ int ConfigShowCommand(const std::string& repo) {
   return dsagent::kExitDone;
 }
 
+// The lane options `run` and `chat` share; set ones become config overrides (a pinned model turns
+// routing off, as everywhere else).
+struct LaneFlags {
+  std::string provider, model, thinking, effort, policy;
+};
+
+void AddLaneOptions(CLI::App* cmd, LaneFlags& f) {
+  cmd->add_option("--provider", f.provider,
+                  "deepseek | deepseek-anthropic | openai-compatible | local")
+      ->check(CLI::IsMember({"deepseek", "deepseek-anthropic", "openai-compatible", "local"}));
+  cmd->add_option(
+      "--model", f.model,
+      "Model id, e.g. deepseek-v4-flash or deepseek-v4-pro (local: the checkpoint DIR)");
+  cmd->add_option("--thinking", f.thinking, "Thinking mode: on | off")
+      ->check(CLI::IsMember({"on", "off"}));
+  cmd->add_option("--effort", f.effort, "Reasoning effort: high | max")
+      ->check(CLI::IsMember({"high", "max"}));
+  cmd->add_option("--policy", f.policy,
+                  "Routing policy: a name from configs/routing/ or a YAML file");
+}
+
+void AppendLaneOverrides(const LaneFlags& f,
+                         std::vector<std::pair<std::string, std::string>>& flags) {
+  if (!f.provider.empty()) flags.emplace_back("provider", f.provider);
+  if (!f.model.empty()) flags.emplace_back("model", f.model);
+  if (!f.policy.empty()) flags.emplace_back("routing.policy", f.policy);
+  if (!f.thinking.empty()) flags.emplace_back("thinking", f.thinking == "on" ? "true" : "false");
+  if (!f.effort.empty()) flags.emplace_back("effort", f.effort);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -49,33 +79,20 @@ int main(int argc, char** argv) {
 
   // run
   dsagent::RunOptions run;
-  std::string provider, model, thinking, effort;
+  LaneFlags run_lane;
   int max_steps = 0;
   double max_cost = 0;
   int timeout_s = 0;
   auto* run_cmd = app.add_subcommand("run", "Run the agent headless on one task (CI-friendly)");
   run_cmd->add_option("task", run.task, "The task; - reads it from stdin");
   run_cmd->add_option("--repo", run.repo, "Workspace directory (default: current directory)");
-  run_cmd
-      ->add_option("--provider", provider,
-                   "deepseek | deepseek-anthropic | openai-compatible | local")
-      ->check(CLI::IsMember({"deepseek", "deepseek-anthropic", "openai-compatible", "local"}));
-  run_cmd->add_option(
-      "--model", model,
-      "Model id, e.g. deepseek-v4-flash or deepseek-v4-pro (local: the checkpoint DIR)");
-  run_cmd->add_option("--thinking", thinking, "Thinking mode: on | off")
-      ->check(CLI::IsMember({"on", "off"}));
-  run_cmd->add_option("--effort", effort, "Reasoning effort: high | max")
-      ->check(CLI::IsMember({"high", "max"}));
+  AddLaneOptions(run_cmd, run_lane);
   run_cmd->add_option("--max-steps", max_steps, "Stop after N model calls")
       ->check(CLI::PositiveNumber);
   run_cmd->add_option("--max-cost", max_cost, "Stop once this run has spent USD")
       ->check(CLI::PositiveNumber);
   run_cmd->add_option("--timeout", timeout_s, "Stop after S seconds of wall time")
       ->check(CLI::PositiveNumber);
-  std::string policy;
-  run_cmd->add_option("--policy", policy,
-                      "Routing policy: a name from configs/routing/ or a YAML file");
   run_cmd->add_option("--resume", run.resume, "Continue session ID from its trace");
   run_cmd->add_option("--trace", run.trace_file, "Write/read the trace at FILE instead");
   run_cmd->add_flag("--json", run.json, "Print exactly one JSON result object on stdout");
@@ -83,20 +100,12 @@ int main(int argc, char** argv) {
 
   // chat (also what `dsagent` alone runs)
   dsagent::ChatOptions chat;
-  std::string chat_provider, chat_model, chat_effort, chat_policy, chat_thinking;
+  LaneFlags chat_lane;
   auto* chat_cmd = app.add_subcommand(
       "chat", "The interactive assistant (the default when no subcommand is given)");
   chat_cmd->add_option("--repo", chat.repo, "Workspace directory (default: current directory)");
   chat_cmd->add_option("--resume", chat.resume, "Continue session ID");
-  chat_cmd
-      ->add_option("--provider", chat_provider, "deepseek | deepseek-anthropic | openai-compatible")
-      ->check(CLI::IsMember({"deepseek", "deepseek-anthropic", "openai-compatible", "local"}));
-  chat_cmd->add_option("--model", chat_model, "Pin the model (routing off)");
-  chat_cmd->add_option("--thinking", chat_thinking, "Thinking mode: on | off")
-      ->check(CLI::IsMember({"on", "off"}));
-  chat_cmd->add_option("--effort", chat_effort, "Reasoning effort: high | max")
-      ->check(CLI::IsMember({"high", "max"}));
-  chat_cmd->add_option("--policy", chat_policy, "Routing policy: a name or a YAML file");
+  AddLaneOptions(chat_cmd, chat_lane);
   chat_cmd->add_flag("--show-reasoning", chat.show_reasoning,
                      "Show the model's reasoning in full (/reasoning toggles)");
 
@@ -229,11 +238,7 @@ int main(int argc, char** argv) {
   }
 
   if (*run_cmd) {
-    if (!provider.empty()) run.flags.emplace_back("provider", provider);
-    if (!model.empty()) run.flags.emplace_back("model", model);
-    if (!policy.empty()) run.flags.emplace_back("routing.policy", policy);
-    if (!thinking.empty()) run.flags.emplace_back("thinking", thinking == "on" ? "true" : "false");
-    if (!effort.empty()) run.flags.emplace_back("effort", effort);
+    AppendLaneOverrides(run_lane, run.flags);
     if (max_steps > 0) run.flags.emplace_back("max_steps", std::to_string(max_steps));
     if (max_cost > 0) run.flags.emplace_back("max_cost_usd", std::to_string(max_cost));
     if (timeout_s > 0) run.flags.emplace_back("timeout_s", std::to_string(timeout_s));
@@ -289,12 +294,6 @@ int main(int argc, char** argv) {
   }
 
   // `dsagent chat`, or no subcommand at all.
-  if (!chat_provider.empty()) chat.flags.emplace_back("provider", chat_provider);
-  if (!chat_model.empty()) chat.flags.emplace_back("model", chat_model);
-  if (!chat_policy.empty()) chat.flags.emplace_back("routing.policy", chat_policy);
-  if (!chat_thinking.empty()) {
-    chat.flags.emplace_back("thinking", chat_thinking == "on" ? "true" : "false");
-  }
-  if (!chat_effort.empty()) chat.flags.emplace_back("effort", chat_effort);
+  AppendLaneOverrides(chat_lane, chat.flags);
   return dsagent::ChatCommand(chat);
 }

@@ -12,6 +12,21 @@
 namespace dsagent {
 namespace {
 namespace fs = std::filesystem;
+
+// A real TCP listener on a free loopback port (`*fd`, closed by the caller) and a shell command
+// that connects to it and prints "connected".
+void ListenOnLoopback(int* fd, std::string* connect_command) {
+  *fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(*fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(*fd, 4), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(*fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  *connect_command =
+      "exec 3<>/dev/tcp/127.0.0.1/" + std::to_string(ntohs(addr.sin_port)) + " && echo connected";
+}
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -53,16 +68,9 @@ TEST(SandboxTest, WritesAreConfinedToTheAllowedDirectories) {
 TEST(SandboxTest, TcpConnectIsDeniedWhenNetworkIsOff) {
   if (!ProbeSandbox().network()) GTEST_SKIP() << ProbeSandbox().Describe();
   // A real listener on loopback: connecting works without the sandbox and fails with it.
-  const int server = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(server, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(server, 4), 0);
-  socklen_t len = sizeof addr;
-  ::getsockname(server, reinterpret_cast<sockaddr*>(&addr), &len);
-  const std::string connect =
-      "exec 3<>/dev/tcp/127.0.0.1/" + std::to_string(ntohs(addr.sin_port)) + " && echo connected";
+  int server = -1;
+  std::string connect;
+  ASSERT_NO_FATAL_FAILURE(ListenOnLoopback(&server, &connect));
   TempDir work;
   EXPECT_EQ(Shell(connect, work.path(), nullptr).exit_code, 0);
   auto sandbox = PreparedSandbox::Prepare({true, {work.path()}, true});
@@ -144,16 +152,9 @@ TEST(SandboxTest, BubblewrapConfinesWritesToTheWorkspaceAndItsTemp) {
 TEST(SandboxTest, BubblewrapDeniesTheNetwork) {
   const SandboxSupport support = ProbeSandbox();
   if (!support.bubblewrap.network) GTEST_SKIP() << support.DescribeBubblewrap();
-  const int server = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(server, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(server, 4), 0);
-  socklen_t len = sizeof addr;
-  ::getsockname(server, reinterpret_cast<sockaddr*>(&addr), &len);
-  const std::string connect =
-      "exec 3<>/dev/tcp/127.0.0.1/" + std::to_string(ntohs(addr.sin_port)) + " && echo connected";
+  int server = -1;
+  std::string connect;
+  ASSERT_NO_FATAL_FAILURE(ListenOnLoopback(&server, &connect));
   TempDir work;
   auto open =
       PreparedSandbox::Prepare({true, {work.path()}, false, {}, SandboxBackend::kBubblewrap});
