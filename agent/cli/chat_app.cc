@@ -144,10 +144,16 @@ int ChatApp::Run() {
   const std::string prompt = screen_.Paint(Style::kCyan, "›") + " ";
   const std::string continuation = screen_.Paint(Style::kDim, "…") + " ";
   bool interrupted_before = false;
+  // Between reads Ctrl-C cancels `idle`. A fresh one is targeted right after each read, before
+  // anything is printed, so a Ctrl-C typed after the "Ctrl-C again" note (while the terminal is
+  // still cooked) reaches the next read.
+  CancelToken idle;
   while (true) {
-    CancelToken idle;
-    RetargetInterruptHandler(idle);
+    RetargetInterruptHandler(idle);  // again: a turn or a slash command may have moved it
+    reader_.set_interrupt_token(idle);
     const InputEvent in = ReadMessage(reader_, prompt, continuation);
+    idle = CancelToken();
+    RetargetInterruptHandler(idle);
     if (in.kind == InputEvent::Kind::kEof) break;
     if (in.kind == InputEvent::Kind::kInterrupt) {
       if (interrupted_before) break;

@@ -10,6 +10,8 @@
 #include <memory>
 #include <string>
 
+#include "common/cancel.h"
+
 namespace dsagent {
 
 struct InputEvent {
@@ -26,6 +28,13 @@ class LineReader {
   virtual InputEvent ReadLine(const std::string& prompt, const std::string& initial = "") = 0;
   // Adds a submitted message to the history (and saves it, for terminal readers).
   virtual void AddHistory(const std::string& /*entry*/) {}
+  // The token the interrupt handler cancels between reads. A Ctrl-C typed before the terminal
+  // reader has left cooked mode arrives as a signal, not as a key; the next ReadLine then returns
+  // kInterrupt at once instead of waiting for a key that will never come.
+  void set_interrupt_token(CancelToken token) { interrupt_ = std::move(token); }
+
+ protected:
+  CancelToken interrupt_;
 };
 
 // Pasted blocks with more lines than this become a "[pasted text #N: L lines]" placeholder.

@@ -127,6 +127,10 @@ class TerminalLineReader : public LineReader {
       raw.c_cc[VTIME] = 0;
       ::tcsetattr(in_fd_, TCSANOW, &raw);
     }
+    if (interrupt_.IsCancelled()) {  // Ctrl-C came as a signal while the terminal was cooked
+      if (have_tty) ::tcsetattr(in_fd_, TCSADRAIN, &saved);
+      return {InputEvent::Kind::kInterrupt, ""};
+    }
     el_resize(el_);
     if (!initial.empty()) el_push(el_, initial.c_str());
     std::fputs(kBracketedPasteOn, out_);
