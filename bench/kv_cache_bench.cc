@@ -1,15 +1,20 @@
-// KV cache benchmark (engine/kv): time to first token cold vs warm on the tiny checkpoint at
-// several context lengths, disk bytes per token against the accounting formula, and snapshot /
-// restore bandwidth on the tiny state and on a Flash-shaped synthetic state (no weights needed:
-// the state is filled with values on the reference's FP8 / FP4 grids).
+// KV cache benchmark (engine/kv): time to first token cold vs warm at several context lengths on a
+// checkpoint (the tiny one by default, or a Flash-shaped synthetic one from `dsagent engine
+// synth`), disk bytes per token against the accounting formula, and snapshot / restore bandwidth
+// on that model's state and on a Flash-shaped synthetic state (no weights needed: the state is
+// filled with values on the reference's FP8 / FP4 grids).
 //
-// Usage: kv_cache_bench [MODEL_DIR] [FLASH_CONFIG] [FLASH_TOKENS]
+// Usage: kv_cache_bench [--model DIR] [--contexts 128,256,384] [--tail 16] [--runs 3]
+//                       [--flash-config FILE] [--flash-tokens 8192]
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <random>
+#include <string>
 
 #include "engine/forward/logits_runner.h"
 #include "engine/forward/model.h"
@@ -140,59 +145,124 @@ forward::SequenceState SyntheticState(const ModelConfig& c, int64_t tokens) {
   return s;
 }
 
-std::vector<int32_t> Prompt(const fs::path& model_dir, size_t n) {
+// The model's golden prompt if it has one (tokens.i32), then deterministic pseudo-random ids.
+std::vector<int32_t> Prompt(const fs::path& model_dir, int64_t vocab, size_t n) {
   auto t = forward::ReadTokenFile(model_dir / "tokens.i32");
   std::vector<int32_t> v = t ? *t : std::vector<int32_t>{};
   uint32_t x = 12345;
   while (v.size() < n) {
     x = x * 1664525u + 1013904223u;
-    v.push_back(static_cast<int32_t>((x >> 8) % 512));
+    v.push_back(
+        static_cast<int32_t>((x >> 8) % static_cast<uint32_t>(std::min<int64_t>(vocab, 512))));
   }
   v.resize(n);
   return v;
 }
 
+struct Options {
+  fs::path model_dir = DSAGENT_SOURCE_DIR "/tests/data/v4-tiny";
+  std::vector<int64_t> contexts = {128, 256, 384};
+  int64_t tail = 16;
+  int runs = 3;
+  fs::path flash_config = DSAGENT_SOURCE_DIR "/tests/data/v4-flash-config.json";
+  int64_t flash_tokens = 8192;
+};
+
+bool ParseOptions(int argc, char** argv, Options& o) {
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i], value = argv[i + 1];
+    if (flag == "--model") {
+      o.model_dir = value;
+    } else if (flag == "--contexts") {
+      o.contexts.clear();
+      for (size_t at = 0; at < value.size();) {
+        const size_t comma = std::min(value.find(',', at), value.size());
+        o.contexts.push_back(std::atoll(value.substr(at, comma - at).c_str()));
+        at = comma + 1;
+      }
+    } else if (flag == "--tail") {
+      o.tail = std::atoll(value.c_str());
+    } else if (flag == "--runs") {
+      o.runs = std::atoi(value.c_str());
+    } else if (flag == "--flash-config") {
+      o.flash_config = value;
+    } else if (flag == "--flash-tokens") {
+      o.flash_tokens = std::atoll(value.c_str());
+    } else {
+      return false;
+    }
+  }
+  return argc % 2 == 1 && o.runs > 0 && o.tail > 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  const fs::path model_dir = argc > 1 ? argv[1] : DSAGENT_SOURCE_DIR "/tests/data/v4-tiny";
-  const fs::path flash_config =
-      argc > 2 ? argv[2] : DSAGENT_SOURCE_DIR "/tests/data/v4-flash-config.json";
-  const int64_t flash_tokens = argc > 3 ? std::atoll(argv[3]) : 8192;
-  auto model = forward::Model::Load(model_dir);
+  Options o;
+  if (!ParseOptions(argc, argv, o)) {
+    std::fprintf(stderr,
+                 "usage: kv_cache_bench [--model DIR] [--contexts 128,256,384] [--tail 16] "
+                 "[--runs 3] [--flash-config FILE] [--flash-tokens 8192]\n");
+    return 2;
+  }
+  auto model = forward::Model::Load(o.model_dir);
   if (!model) {
     std::fprintf(stderr, "%s\n", model.error().c_str());
     return 1;
   }
   forward::Model& m = **model;
+  const int64_t vocab = m.config().vocab_size;
   const fs::path dir = fs::temp_directory_path() / ("kv_bench_" + std::to_string(::getpid()));
   const std::string id(64, 'a');
-  std::printf("tiny model, time to first token (best of 3), tail = 16 new tokens:\n");
-  for (int64_t prefix : {128, 256, 384}) {
-    const auto prompt = Prompt(model_dir, static_cast<size_t>(prefix + 16));
+  const auto packed = kv::ComputeKvFootprint(m.config(), kv::KvLayout::kPacked);
+  std::printf(
+      "%s: time to first token (best of %d), tail = %lld new tokens; packed formula "
+      "%.1f B/token:\n",
+      o.model_dir.string().c_str(), o.runs, static_cast<long long>(o.tail), packed.bytes_per_token);
+  for (int64_t prefix : o.contexts) {
+    const auto prompt = Prompt(o.model_dir, vocab, static_cast<size_t>(prefix + o.tail));
+    const auto head = std::span(prompt).first(static_cast<size_t>(prefix));
     fs::remove_all(dir);
+    forward::SequenceState stored = m.NewSequence();
+    (void)m.ForwardLast(stored, head);
     {
       auto store = kv::DiskPrefixStore::Open(m.config(), id, {.dir = dir});
-      forward::SequenceState s = m.NewSequence();
-      (void)m.Forward(s, std::span(prompt).first(static_cast<size_t>(prefix)));
-      (void)(*store)->StoreAligned(std::span(prompt).first(static_cast<size_t>(prefix)), s);
+      (void)(*store)->StoreAligned(head, stored);
     }
-    const double cold = Best(3, [&] {
+    std::vector<float> cold_logits, warm_logits;
+    const double cold = Best(o.runs, [&] {
       forward::SequenceState s = m.NewSequence();
-      (void)m.Forward(s, prompt);
+      auto l = m.ForwardLast(s, prompt);
+      if (l) cold_logits = std::move(*l);
     });
     int64_t hit = 0;
-    const double warm = Best(3, [&] {
+    double restore = 1e30;
+    const double warm = Best(o.runs, [&] {
+      const auto t = Clock::now();
       auto store = kv::DiskPrefixStore::Open(m.config(), id, {.dir = dir});
       auto r = (*store)->Lookup(std::span(prompt).first(prompt.size() - 1));
+      restore = std::min(restore, Since(t));
       hit = r.tokens;
-      (void)m.Forward(r.state, std::span(prompt).subspan(static_cast<size_t>(hit)));
+      auto l = m.ForwardLast(r.state, std::span(prompt).subspan(static_cast<size_t>(hit)));
+      if (l) warm_logits = std::move(*l);
     });
+    // The warm run is a chunked forward (prefix, then tail); the same chunking from scratch is
+    // its bit-exact reference (one-shot prefill may differ in bf16 roundings on Flash-sized
+    // index lists: engine/README.md).
+    auto chunked = m.ForwardLast(stored, std::span(prompt).subspan(static_cast<size_t>(prefix)));
+    const bool same = chunked && *chunked == warm_logits;
+    float max_delta = 0;
+    for (size_t i = 0; i < warm_logits.size() && i < cold_logits.size(); ++i) {
+      max_delta = std::max(max_delta, std::fabs(warm_logits[i] - cold_logits[i]));
+    }
     std::printf(
-        "  context %4lld: cold %.1f ms, warm %.1f ms (%lld cached + %lld computed), %.1fx; disk "
-        "%lld B blocks (%.1f B/token), %lld B checkpoint\n",
-        static_cast<long long>(prompt.size()), cold * 1e3, warm * 1e3, static_cast<long long>(hit),
+        "  context %5lld: cold %.1f ms, warm %.1f ms (restore %.1f ms; %lld cached + %lld "
+        "computed), %.1fx; warm == chunked cold: %s, max |warm - one-shot cold| %.3g; disk %lld B "
+        "blocks (%.1f B/token), %lld B checkpoint\n",
+        static_cast<long long>(prompt.size()), cold * 1e3, warm * 1e3, restore * 1e3,
+        static_cast<long long>(hit),
         static_cast<long long>(prompt.size() - static_cast<size_t>(hit)), cold / warm,
+        same ? "bit-identical" : "DIFFERENT", static_cast<double>(max_delta),
         static_cast<long long>(DirBytes(dir, ".blk")),
         static_cast<double>(DirBytes(dir, ".blk")) / static_cast<double>(prefix),
         static_cast<long long>(DirBytes(dir, ".ckpt")));
@@ -200,14 +270,15 @@ int main(int argc, char** argv) {
   fs::remove_all(dir);
   {
     forward::SequenceState s = m.NewSequence();
-    (void)m.Forward(s, Prompt(model_dir, 384));
-    Bandwidth("tiny state", m.config(), s);
+    const int64_t n = o.contexts.empty() ? 384 : o.contexts.back();
+    (void)m.ForwardLast(s, Prompt(o.model_dir, vocab, static_cast<size_t>(n)));
+    Bandwidth("model state", m.config(), s);
   }
-  auto flash = LoadModelConfig(flash_config);
+  auto flash = LoadModelConfig(o.flash_config);
   if (!flash) {
     std::fprintf(stderr, "%s\n", flash.error().c_str());
     return 1;
   }
-  Bandwidth("flash-shaped synthetic state", *flash, SyntheticState(*flash, flash_tokens));
+  Bandwidth("flash-shaped synthetic state", *flash, SyntheticState(*flash, o.flash_tokens));
   return 0;
 }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -19,5 +20,34 @@ Expected<std::string, std::string> ReadFileToString(const std::filesystem::path&
 Expected<Ok, std::string> WriteFileAtomic(
     const std::filesystem::path& path, std::string_view data,
     std::filesystem::perms perms = std::filesystem::perms::none);
+
+// WriteFileAtomic for outputs too large to hold in memory (e.g. multi-GB weights): Create() opens
+// a temp file in the target's directory (creating missing parents), Append() writes to it,
+// Commit() fsyncs it, renames it over the target and fsyncs the directory. Until Commit()
+// succeeds the target is untouched; an uncommitted writer removes its temp file when destroyed
+// (a killed process leaves only a hidden ".NAME.tmpN" behind). Errors name the target and the OS
+// error. Not thread-safe.
+class AtomicFileWriter {
+ public:
+  // `perms` as for WriteFileAtomic: none keeps an existing target's permissions, else 0644.
+  static Expected<std::unique_ptr<AtomicFileWriter>, std::string> Create(
+      const std::filesystem::path& path,
+      std::filesystem::perms perms = std::filesystem::perms::none);
+  ~AtomicFileWriter();
+  AtomicFileWriter(const AtomicFileWriter&) = delete;
+  AtomicFileWriter& operator=(const AtomicFileWriter&) = delete;
+
+  Expected<Ok, std::string> Append(std::string_view data);
+  // After an error from Append or Commit, the writer is finished: the temp file is gone.
+  Expected<Ok, std::string> Commit();
+
+ private:
+  AtomicFileWriter() = default;
+  Expected<Ok, std::string> Fail(const std::string& what);  // also removes the temp file
+
+  std::filesystem::path path_, tmp_;
+  int fd_ = -1;
+  unsigned mode_ = 0644;
+};
 
 }  // namespace dsagent

@@ -101,13 +101,15 @@ int Prune(const fs::path& dir, const std::string& max_size, bool json) {
   }
   if (json) {
     std::cout << Json{{"removed_records", r->removed_records},
+                      {"removed_unusable", r->removed_unusable},
                       {"removed_bytes", r->removed_bytes},
                       {"remaining_bytes", r->remaining_bytes}}
                      .dump(2)
               << std::endl;
   } else {
-    std::printf("removed %lld records (%.2f MiB); %.2f MiB remain\n",
+    std::printf("removed %lld records (%lld unusable, %.2f MiB); %.2f MiB remain\n",
                 static_cast<long long>(r->removed_records),
+                static_cast<long long>(r->removed_unusable),
                 static_cast<double>(r->removed_bytes) / (1 << 20),
                 static_cast<double>(r->remaining_bytes) / (1 << 20));
   }

@@ -1,5 +1,6 @@
 #include "agent/cli/engine_command.h"
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -7,10 +8,12 @@
 #include <map>
 
 #include "agent/core/termination.h"
+#include "common/file_io.h"
 #include "engine/forward/logits_runner.h"
 #include "engine/forward/model.h"
 #include "engine/kv/kv_accounting.h"
 #include "engine/model/checkpoint.h"
+#include "engine/model/synthetic_checkpoint.h"
 #include "engine/tokenizer/bpe_tokenizer.h"
 
 namespace dsagent {
@@ -238,6 +241,62 @@ int EngineLogitsCommand(const std::string& model_dir, const std::string& tokens_
     std::fprintf(stderr, "dsagent: %s\n", w.error().c_str());
     return kExitError;
   }
+  return kExitDone;
+}
+
+int EngineSynthCommand(const EngineSynthOptions& options, const CancelToken& cancel) {
+  const auto text = ReadFileToString(options.config_file);
+  if (!text) {
+    std::fprintf(stderr, "dsagent: --config: %s\n", text.error().c_str());
+    return kExitUsage;
+  }
+  const Json base = Json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  if (base.is_discarded()) {
+    std::fprintf(stderr, "dsagent: --config %s: not valid JSON\n", options.config_file.c_str());
+    return kExitUsage;
+  }
+  engine::SyntheticOptions synth;
+  if (options.layers >= 0) synth.layers = options.layers;
+  synth.ratios = options.ratios;
+  if (options.experts >= 0) synth.routed_experts = options.experts;
+  if (options.vocab >= 0) synth.vocab_size = options.vocab;
+  synth.seed = options.seed;
+  synth.threads = options.threads;
+  synth.cancel = cancel;
+  // Bad options are usage errors (2); only failures to write are 1.
+  if (auto derived = engine::DeriveSyntheticConfig(base, synth); !derived) {
+    std::fprintf(stderr, "dsagent: %s\n", derived.error().c_str());
+    return kExitUsage;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  auto written = engine::WriteSyntheticCheckpoint(base, synth, options.out_dir);
+  if (!written) {
+    std::fprintf(stderr, "dsagent: %s\n", written.error().c_str());
+    return cancel.IsCancelled() ? kExitInterrupted : kExitError;
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const engine::ModelConfig& c = written->config;
+  std::string ratios;
+  for (int i = 0; i < c.n_blocks(); ++i) {
+    if (i > 0) ratios += i == c.n_layers ? " | MTP " : ", ";
+    ratios += std::to_string(c.compress_ratios[static_cast<size_t>(i)]);
+  }
+  const engine::ParameterCounts counts = engine::CountParameters(c);
+  std::printf("wrote %s in %.1f s (seed %llu)\n", options.out_dir.c_str(), seconds,
+              static_cast<unsigned long long>(options.seed));
+  std::printf(
+      "model: %d layers + %d MTP, compress ratios %s; %d routed experts (%d per token); "
+      "vocab %lld\n",
+      c.n_layers, c.n_mtp_layers, ratios.c_str(), c.n_routed_experts, c.n_activated_experts,
+      static_cast<long long>(c.vocab_size));
+  const double bytes = static_cast<double>(written->file_bytes);
+  std::printf("model.safetensors: %lld tensors, %.2f %s (%lld bytes)\n",
+              static_cast<long long>(written->tensors), bytes >= 1e9 ? bytes / 1e9 : bytes / 1e6,
+              bytes >= 1e9 ? "GB" : "MB", static_cast<long long>(written->file_bytes));
+  std::printf("parameters: %s total (%s without MTP), %s active per token\n",
+              HumanCount(counts.total).c_str(), HumanCount(counts.total_no_mtp).c_str(),
+              HumanCount(counts.active).c_str());
   return kExitDone;
 }
 

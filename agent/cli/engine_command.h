@@ -1,9 +1,12 @@
 // `dsagent engine ...`: the built-in inference engine's command-line tools: `inspect`, `tokenize`,
-// `detokenize`, `logits`.
+// `detokenize`, `logits`, `synth`.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <vector>
+
+#include "common/cancel.h"
 
 namespace dsagent {
 
@@ -24,5 +27,23 @@ int EngineTokenizeCommand(const std::string& tokenizer, bool detokenize);
 // output cannot be written.
 int EngineLogitsCommand(const std::string& model_dir, const std::string& tokens_file,
                         const std::string& out_file, int64_t prefill);
+
+struct EngineSynthOptions {
+  std::string config_file;  // the base config.json
+  std::string out_dir;
+  int layers = -1;  // -1: not given (see engine/model/synthetic_checkpoint.h for the defaults)
+  std::vector<int> ratios;
+  int experts = -1;
+  int64_t vocab = -1;
+  uint64_t seed = 0;
+  int threads = 0;
+};
+
+// `dsagent engine synth --config FILE --out DIR [--layers N] [--ratios LIST] [--experts N]
+// [--vocab N] [--seed N]`: writes a checkpoint with the base config's shapes, fewer layers and
+// experts, and deterministic random weights (engine/model/synthetic_checkpoint.h), then prints
+// what it wrote. Returns 0, 2 on bad input (base config, options), 1 when writing fails, 130 when
+// interrupted (nothing is left under the final names).
+int EngineSynthCommand(const EngineSynthOptions& options, const CancelToken& cancel);
 
 }  // namespace dsagent

@@ -209,6 +209,26 @@ int main(int argc, char** argv) {
                               "Context positions (default: max_position_embeddings)");
   engine_generate->add_option("--threads", gen.threads, "Worker threads (default: all cores)");
 
+  dsagent::EngineSynthOptions synth;
+  auto* engine_synth = engine_cmd->add_subcommand(
+      "synth", "Write a checkpoint with a config's shapes, fewer layers/experts, random weights");
+  engine_synth->add_option("--config", synth.config_file, "Base config.json (e.g. Flash's)")
+      ->required();
+  engine_synth->add_option("--out", synth.out_dir, "Output checkpoint directory")->required();
+  engine_synth->add_option("--layers", synth.layers, "Decoder layers (default: the base's)")
+      ->check(CLI::NonNegativeNumber);
+  engine_synth
+      ->add_option("--ratios", synth.ratios,
+                   "Compress ratio per decoder layer, e.g. 4,128 (default: the base's pattern "
+                   "from its first compressed layer)")
+      ->delimiter(',');
+  engine_synth->add_option("--experts", synth.experts, "Routed experts (default: the base's)")
+      ->check(CLI::NonNegativeNumber);
+  engine_synth->add_option("--vocab", synth.vocab, "Vocabulary size (default: the base's)")
+      ->check(CLI::NonNegativeNumber);
+  engine_synth->add_option("--seed", synth.seed, "Random seed (default 0)");
+  engine_synth->add_option("--threads", synth.threads, "Worker threads (default: all cores)");
+
   // serve
   dsagent::ServeOptions serve;
   auto* serve_cmd =
@@ -288,6 +308,11 @@ int main(int argc, char** argv) {
     dsagent::CancelToken cancel;
     dsagent::InstallInterruptHandler(cancel);
     return dsagent::EngineGenerateCommand(gen, cancel);
+  }
+  if (*engine_synth) {
+    dsagent::CancelToken cancel;
+    dsagent::InstallInterruptHandler(cancel);
+    return dsagent::EngineSynthCommand(synth, cancel);
   }
   if (*engine_inspect) {
     return dsagent::EngineInspectCommand(inspect_dir, inspect_config, inspect_json);

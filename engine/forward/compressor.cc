@@ -62,6 +62,12 @@ void Compress(const CompressorWeights& w, const Rope& rope, float norm_eps, int6
       std::copy(st.kv.begin() + r * width, st.kv.end(), st.kv.begin());
       std::copy(st.score.begin() + r * width, st.score.end(), st.score.begin());
     }
+    // The current block's slots are rewritten before the next pooling reads them; resetting them
+    // to the empty values keeps the state canonical (what a fresh state holds), so states at
+    // block boundaries are equal however they were reached and compress well on disk (kv/).
+    std::fill(st.kv.begin() + offset * width, st.kv.end(), 0.0f);
+    std::fill(st.score.begin() + offset * width, st.score.end(),
+              -std::numeric_limits<float>::infinity());
     for (float& v : entry) v = RoundBf16(v);
     RmsNorm(entry.data(), 1, d, w.norm.data(), norm_eps, entry.data());
     rope.Rotate(entry.data(), 1, d, d, pos + 1 - r, /*inverse=*/false);

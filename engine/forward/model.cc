@@ -49,6 +49,17 @@ std::string CheckTokenIds(const ModelConfig& config, std::span<const int32_t> to
 Expected<std::vector<float>, std::string> Model::Forward(SequenceState& state,
                                                          std::span<const int32_t> tokens,
                                                          ForwardTrace* trace) {
+  return Run(state, tokens, static_cast<int64_t>(tokens.size()), trace);
+}
+
+Expected<std::vector<float>, std::string> Model::ForwardLast(SequenceState& state,
+                                                             std::span<const int32_t> tokens) {
+  return Run(state, tokens, 1, nullptr);
+}
+
+Expected<std::vector<float>, std::string> Model::Run(SequenceState& state,
+                                                     std::span<const int32_t> tokens,
+                                                     int64_t logits_rows, ForwardTrace* trace) {
   const ModelConfig& c = config();
   if (std::string e = CheckState(state); !e.empty()) return MakeUnexpected(e);
   if (std::string e = CheckTokenIds(c, tokens, state.pos); !e.empty()) return MakeUnexpected(e);
@@ -73,9 +84,11 @@ Expected<std::vector<float>, std::string> Model::Forward(SequenceState& state,
       std::copy(h.begin(), h.end(), trace->layer_streams.begin() + i * rows * stream);
     }
   }
-  std::vector<float> logits(static_cast<size_t>(rows * c.vocab_size));
-  HeadForward(weights_.hc_head, weights_.norm, weights_.head, c, h.data(), rows, logits.data(),
-              *pool_);
+  // Rows are independent in the head, so the last rows alone give the same bits.
+  const int64_t first = rows - std::min(rows, logits_rows);
+  std::vector<float> logits(static_cast<size_t>((rows - first) * c.vocab_size));
+  HeadForward(weights_.hc_head, weights_.norm, weights_.head, c, h.data() + first * stream,
+              rows - first, logits.data(), *pool_);
   state.pos += rows;
   if (trace) trace->final_streams = std::move(h);
   return logits;

@@ -64,6 +64,13 @@ class Model {
                                                     std::span<const int32_t> tokens,
                                                     ForwardTrace* trace = nullptr);
 
+  // Forward, but only the last token's logits [vocab_size] are computed (the output head runs on
+  // one row): what a prefill needs, bit-identical to the last row of Forward's result. For Flash
+  // the head is 0.5 GFLOP per row, so skipping it on the other rows matters for time to first
+  // token.
+  Expected<std::vector<float>, std::string> ForwardLast(SequenceState& state,
+                                                        std::span<const int32_t> tokens);
+
   // The MTP block `index` (reference MTPBlock): streams [rows, hc, dim] from Forward's
   // final_streams at positions state.mtp_pos..., next_tokens [rows] the token after each of
   // those positions. Returns the MTP logits [rows, vocab]. Errors as Forward.
@@ -76,6 +83,10 @@ class Model {
   Model() = default;
   const Rope& RopeFor(int ratio) const { return ratio > 0 ? *compressed_rope_ : *window_rope_; }
   std::string CheckState(const SequenceState& state) const;
+  // Forward's body: the logits of the last `logits_rows` tokens.
+  Expected<std::vector<float>, std::string> Run(SequenceState& state,
+                                                std::span<const int32_t> tokens,
+                                                int64_t logits_rows, ForwardTrace* trace);
 
   std::unique_ptr<Checkpoint> checkpoint_;
   ModelWeights weights_;

@@ -55,6 +55,26 @@ float Fp8E4M3ToFloat(uint8_t byte) {
   return sign ? -m : m;
 }
 
+uint8_t Fp8E4M3Byte(float v) {
+  if (std::isnan(v)) return 0x7f;
+  const float r = RoundFp8E4M3(v);
+  const int sign = std::signbit(r) ? 0x80 : 0;
+  const double a = std::fabs(static_cast<double>(r));
+  if (a < 0x1p-6) return static_cast<uint8_t>(sign | static_cast<int>(a * 512));  // m * 2^-9
+  int e = 0;
+  std::frexp(a, &e);  // a = (8 + m) * 2^(e - 4), biased exponent e - 1 + 7
+  const int mantissa = static_cast<int>(std::ldexp(a, 4 - e)) - 8;
+  return static_cast<uint8_t>(sign | ((e + 6) << 3) | mantissa);
+}
+
+uint8_t Fp4E2M1Nibble(float v) {
+  const float r = RoundFp4E2M1(v);
+  const float a = std::fabs(r);
+  // Magnitudes 0, .5, 1, 1.5 | 2, 3 | 4, 6 -> indices 0..3 | 4, 5 | 6, 7.
+  const int index = static_cast<int>(a < 2 ? a * 2 : a < 4 ? a + 2 : a / 2 + 4);
+  return static_cast<uint8_t>((std::signbit(r) ? 8 : 0) | index);
+}
+
 float RoundFp4E2M1(float v) {
   if (std::isnan(v)) return v;
   const double a = std::fabs(static_cast<double>(v));

@@ -40,6 +40,9 @@ constexpr float kFp8Max = 448.0f;
 float RoundFp8E4M3(float v);
 // Decodes one e4m3fn byte.
 float Fp8E4M3ToFloat(uint8_t byte);
+// Encodes: the byte of RoundFp8E4M3(v), so Fp8E4M3ToFloat(Fp8E4M3Byte(v)) == RoundFp8E4M3(v).
+// NaN -> 0x7f.
+uint8_t Fp8E4M3Byte(float v);
 
 // ---- e8m0 scales: 2^(byte - 127); 0xff is NaN -----------------------------------------------
 
@@ -55,6 +58,8 @@ constexpr float kFp4Max = 6.0f;
 
 // The nearest e2m1 value of `v` (ties to even), saturating to +-6.
 float RoundFp4E2M1(float v);
+// Encodes: the nibble of RoundFp4E2M1(v) (NaN is not representable: callers pass finite values).
+uint8_t Fp4E2M1Nibble(float v);
 // Decodes one nibble: bit 3 = sign, bits 0..2 index {0, .5, 1, 1.5, 2, 3, 4, 6}.
 inline float Fp4E2M1ToFloat(uint8_t nibble) {
   static constexpr float kMagnitude[8] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f};

@@ -19,6 +19,7 @@ LayerState NewLayerState(const ModelConfig& c, int ratio) {
   LayerState l;
   l.ratio = ratio;
   l.head_dim = c.head_dim;
+  l.rope_dims = c.rope_head_dim;
   l.window.assign(static_cast<size_t>(c.window_size * c.head_dim), 0);
   if (ratio > 0) l.kv_compressor = NewCompressorState(ratio, c.head_dim);
   if (ratio == 4) {

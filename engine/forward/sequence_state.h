@@ -26,6 +26,9 @@ struct CompressorState {
 struct LayerState {
   int ratio = 0;
   int64_t head_dim = 0, index_head_dim = 0;
+  // The last rope_dims of each window / compressed row are bf16 RoPE dims; the others went through
+  // FP8 quantisation (index keys: FP4, all dims). Set from the config; kv/ packs rows by it.
+  int64_t rope_dims = 0;
   // KV of position p at slot p % window_size: [window_size, head_dim], bf16 bits.
   std::vector<uint16_t> window;
   // Compressed KV entries, entry c covering positions [c*ratio, (c+1)*ratio): [n, head_dim].

@@ -93,7 +93,7 @@ Expected<ChatResult, ChatError> ChatCompleter::Complete(const ChatRequest& reque
     const int64_t aligned = (static_cast<int64_t>(prompt.size()) - 1) / align * align;
     if (aligned > hit && !request.generate.cancel.IsCancelled()) {
       const std::span<const int32_t> head(prompt.data(), static_cast<size_t>(aligned));
-      auto out = model_.Forward(state, head.subspan(static_cast<size_t>(hit)));
+      auto out = model_.ForwardLast(state, head.subspan(static_cast<size_t>(hit)));
       if (!out) return MakeUnexpected(ChatError{ChatError::Kind::kInternal, out.error()});
       cache_->Store(head, state);
       fed = aligned;

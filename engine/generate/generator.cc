@@ -59,7 +59,7 @@ Expected<GenerateResult, std::string> Generator::Generate(forward::SequenceState
     return result;
   }
   if (prompt.size() > 1) {
-    auto head = model_.Forward(state, prompt.first(prompt.size() - 1));
+    auto head = model_.ForwardLast(state, prompt.first(prompt.size() - 1));
     if (!head) return MakeUnexpected(head.error());
   }
   if (on_prefill) on_prefill(state);

@@ -19,11 +19,10 @@ Expected<CachedPrefillResult, std::string> CachedPrefill(forward::Model& model, 
   int64_t at = r.cached_tokens;
   for (int64_t stop : {aligned, n}) {
     if (stop <= at) continue;
-    auto logits = model.Forward(
+    auto logits = model.ForwardLast(
         r.state, tokens.subspan(static_cast<size_t>(at), static_cast<size_t>(stop - at)));
     if (!logits) return MakeUnexpected(logits.error());
-    const size_t vocab = static_cast<size_t>(model.config().vocab_size);
-    r.last_logits.assign(logits->end() - static_cast<ptrdiff_t>(vocab), logits->end());
+    r.last_logits = std::move(*logits);
     r.computed_tokens += stop - at;
     at = stop;
     if (stop == aligned) {

@@ -142,9 +142,12 @@ bool DiskPrefixStore::NeedsWrite(const fs::path& path, const std::string& key) {
 }
 
 Expected<Ok, std::string> DiskPrefixStore::WriteRecord(const fs::path& path, int kind,
-                                                       const std::string& key, int64_t end_tokens,
+                                                       const std::string& key,
+                                                       const std::string& parent,
+                                                       int64_t end_tokens,
                                                        const std::string& payload) {
   RecordHeader h;
+  h.parent = parent;
   h.kind = static_cast<RecordKind>(kind);
   h.block_tokens = align_;
   h.end_tokens = end_tokens;
@@ -182,7 +185,8 @@ Expected<int64_t, std::string> DiskPrefixStore::StoreAligned(std::span<const int
       Touch(path);
       continue;
     }
-    auto w = WriteRecord(path, kBlock, keys[b], static_cast<int64_t>(b + 1) * align_,
+    auto w = WriteRecord(path, kBlock, keys[b], b > 0 ? keys[b - 1] : std::string(),
+                         static_cast<int64_t>(b + 1) * align_,
                          EncodeBlock(state, static_cast<int64_t>(b), align_));
     if (!w) {
       Log("kv: " + w.error());
@@ -194,7 +198,7 @@ Expected<int64_t, std::string> DiskPrefixStore::StoreAligned(std::span<const int
     std::lock_guard<std::mutex> l(mu_);
     bad_paths_.erase(ckpt);
   }
-  auto w = WriteRecord(ckpt, kCheckpoint, keys.back(), state.pos, EncodeCheckpoint(state));
+  auto w = WriteRecord(ckpt, kCheckpoint, keys.back(), "", state.pos, EncodeCheckpoint(state));
   if (!w) {
     Log("kv: " + w.error());
     return MakeUnexpected(w.error());

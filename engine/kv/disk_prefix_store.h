@@ -92,9 +92,10 @@ class DiskPrefixStore : public PrefixCache {
   Expected<std::string, std::string> ReadRecord(const std::filesystem::path& path, int kind,
                                                 const std::string& key, int64_t end_tokens) const;
   bool NeedsWrite(const std::filesystem::path& path, const std::string& key);
+  // `parent`: the previous block's key (blocks after the first), else empty.
   Expected<Ok, std::string> WriteRecord(const std::filesystem::path& path, int kind,
-                                        const std::string& key, int64_t end_tokens,
-                                        const std::string& payload);
+                                        const std::string& key, const std::string& parent,
+                                        int64_t end_tokens, const std::string& payload);
 
   ModelConfig config_;
   std::string model_id_;

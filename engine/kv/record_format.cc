@@ -13,7 +13,8 @@ namespace {
 static_assert(std::endian::native == std::endian::little, "the record format is little-endian");
 
 constexpr char kMagic[8] = {'D', 'S', 'K', 'V', 'R', 'E', 'C', '\0'};
-constexpr size_t kChecksumAt = 184;
+constexpr size_t kParentAt = 184;
+constexpr size_t kChecksumAt = 248;
 
 template <typename T>
 void Put(std::string& out, size_t at, T v) {
@@ -65,6 +66,7 @@ std::string EncodeRecord(const RecordHeader& h, std::string_view payload) {
   Put<uint64_t>(out, 48, stored.size());
   std::memcpy(out.data() + 56, h.model_id.data(), std::min<size_t>(64, h.model_id.size()));
   std::memcpy(out.data() + 120, h.key.data(), std::min<size_t>(64, h.key.size()));
+  std::memcpy(out.data() + kParentAt, h.parent.data(), std::min<size_t>(64, h.parent.size()));
   const std::string sum = Checksum(std::string_view(out).substr(0, kChecksumAt), stored);
   std::memcpy(out.data() + kChecksumAt, sum.data(), sum.size());
   out += stored;
@@ -91,6 +93,7 @@ Expected<RecordHeader, std::string> DecodeRecordHeader(std::string_view file, ui
   h.stored_bytes = Get<uint64_t>(file, 48);
   h.model_id.assign(file.data() + 56, 64);
   h.key.assign(file.data() + 120, 64);
+  if (file[kParentAt] != '\0') h.parent.assign(file.data() + kParentAt, 64);
   if (file_bytes - kRecordHeaderBytes < h.stored_bytes) return MakeUnexpected("truncated");
   if (file_bytes - kRecordHeaderBytes > h.stored_bytes) return MakeUnexpected("trailing bytes");
   if (h.codec == 0 && h.raw_bytes != h.stored_bytes) return MakeUnexpected("size fields disagree");

@@ -13,8 +13,11 @@
 //   48     8    stored payload bytes
 //   56     64   model identity (hex)
 //   120    64   key (hex, prefix_key.h)
-//   184    32   SHA-256 of bytes [0, 184) and the stored payload
-//   216         stored payload
+//   184    64   parent (hex): a block's predecessor's key; zeros for the first block and for
+//               checkpoints (a checkpoint's last block has its key). Lets eviction see chains.
+//   248    32   SHA-256 of bytes [0, 248) and the stored payload
+//   280         stored payload
+// Version 1 (no parent field) is not read: such records count as bad and are recomputed.
 // Little-endian. Anything that does not verify is an error value naming the reason, never a
 // crash, so a bad record is skipped and recomputed. Pure functions; thread-safe.
 #pragma once
@@ -27,8 +30,8 @@
 
 namespace dsagent::engine::kv {
 
-inline constexpr uint32_t kRecordVersion = 1;
-inline constexpr size_t kRecordHeaderBytes = 216;
+inline constexpr uint32_t kRecordVersion = 2;
+inline constexpr size_t kRecordHeaderBytes = 280;
 
 enum class RecordKind : uint32_t { kBlock = 1, kCheckpoint = 2 };
 
@@ -39,6 +42,7 @@ struct RecordHeader {
   int64_t end_tokens = 0;
   uint64_t raw_bytes = 0, stored_bytes = 0;
   std::string model_id, key;  // 64 hex chars each
+  std::string parent;         // 64 hex chars, or empty (see the layout above)
 };
 
 struct Record {

@@ -6,6 +6,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "engine/kv/packed_values.h"
+
 namespace dsagent::engine::kv {
 namespace {
 using forward::CompressorState;
@@ -17,7 +19,9 @@ static_assert(std::endian::native == std::endian::little, "the KV format is litt
 constexpr uint32_t kSnapshotTag = 0x534b5344;    // "DSKS"
 constexpr uint32_t kCheckpointTag = 0x434b5344;  // "DSKC"
 constexpr uint32_t kBlockTag = 0x424b5344;       // "DSKB"
-constexpr uint32_t kFormat = 1;
+// 2: window rows, compressed entries and indexer keys packed to their FP8 / FP4 precisions where
+// that is lossless (packed_values.h). (1 stored them plain; its records are no longer read.)
+constexpr uint32_t kFormat = 2;
 
 class Writer {
  public:
@@ -34,6 +38,19 @@ class Writer {
   template <typename T>
   void PutVector(const std::vector<T>& v) {
     PutArray(v.data(), v.size());
+  }
+  // Rows of bf16 values: a mode byte, then packed bytes (mode 1) or the plain array (mode 0).
+  void PutRows(const RowLayout& layout, const uint16_t* data, size_t n) {
+    if (auto packed = PackRows(layout, std::span(data, n))) {
+      Put<uint8_t>(1);
+      PutArray(packed->data(), packed->size());
+      return;
+    }
+    Put<uint8_t>(0);
+    PutArray(data, n);
+  }
+  void PutRows(const RowLayout& layout, const std::vector<uint16_t>& v) {
+    PutRows(layout, v.data(), v.size());
   }
   std::string Take() { return std::move(out_); }
 
@@ -62,6 +79,24 @@ class Reader {
     at_ += n * sizeof(T);
     return true;
   }
+  // PutRows' counterpart: exactly `expected` values (a whole number of rows) appended to `v`.
+  bool GetRows(const RowLayout& layout, std::vector<uint16_t>& v, uint64_t expected) {
+    uint8_t mode = 0;
+    if (!Get(mode)) return false;
+    if (mode == 0) return GetArray(v, expected);
+    uint64_t bytes = 0;
+    if (mode != 1 || !Get(bytes) || in_.size() - at_ < bytes) return false;
+    const auto width = static_cast<uint64_t>(layout.width);
+    if (width == 0 || expected % width != 0) return false;
+    const size_t old = v.size();
+    v.resize(old + expected);
+    if (!UnpackRows(layout, in_.substr(at_, bytes), static_cast<int64_t>(expected / width),
+                    v.data() + old)) {
+      return false;
+    }
+    at_ += bytes;
+    return true;
+  }
   bool done() const { return at_ == in_.size(); }
 
  private:
@@ -85,15 +120,18 @@ bool GetCompressor(Reader& r, CompressorState& s) {
   return r.GetArray(s.kv, n) && r.GetArray(s.score, n);
 }
 
+RowLayout MainRows(const LayerState& l) { return Fp8RowLayout(l.head_dim, l.rope_dims); }
+RowLayout IndexRows(const LayerState& l) { return Fp4RowLayout(l.index_head_dim); }
+
 // One layer: shape, window, (entries when `with_entries`), compressor states.
 void PutLayer(Writer& w, const LayerState& l, bool with_entries) {
   w.Put<int32_t>(l.ratio);
   w.Put<int64_t>(l.head_dim);
   w.Put<int64_t>(l.index_head_dim);
-  w.PutVector(l.window);
+  w.PutRows(MainRows(l), l.window);
   if (with_entries) {
-    w.PutVector(l.compressed);
-    w.PutVector(l.index_keys);
+    w.PutRows(MainRows(l), l.compressed);
+    w.PutRows(IndexRows(l), l.index_keys);
   }
   PutCompressor(w, l.kv_compressor);
   PutCompressor(w, l.index_compressor);
@@ -110,13 +148,15 @@ std::string GetLayer(Reader& r, LayerState& l, bool with_entries, int64_t pos,
   }
   const uint64_t window = l.window.size();
   l.window.clear();
-  if (!r.GetArray(l.window, window)) return name + ": window ring size mismatch or truncated";
+  if (!r.GetRows(MainRows(l), l.window, window)) {
+    return name + ": window ring size mismatch or truncated";
+  }
   if (with_entries) {
     const int64_t entries = l.ratio > 0 ? pos / l.ratio : 0;
-    if (!r.GetArray(l.compressed, static_cast<uint64_t>(entries * l.head_dim))) {
+    if (!r.GetRows(MainRows(l), l.compressed, static_cast<uint64_t>(entries * l.head_dim))) {
       return name + ": compressed entries mismatch or truncated";
     }
-    if (!r.GetArray(l.index_keys, static_cast<uint64_t>(entries * l.index_head_dim))) {
+    if (!r.GetRows(IndexRows(l), l.index_keys, static_cast<uint64_t>(entries * l.index_head_dim))) {
       return name + ": indexer keys mismatch or truncated";
     }
   }
@@ -205,10 +245,10 @@ std::string EncodeBlock(const SequenceState& state, int64_t index, int64_t block
   for (const auto& l : state.layers) {
     if (l.ratio == 0) continue;
     const int64_t per_block = block_tokens / l.ratio, first = index * per_block;
-    w.PutArray(l.compressed.data() + first * l.head_dim,
-               static_cast<size_t>(per_block * l.head_dim));
-    w.PutArray(l.index_keys.data() + first * l.index_head_dim,
-               static_cast<size_t>(per_block * l.index_head_dim));
+    w.PutRows(MainRows(l), l.compressed.data() + first * l.head_dim,
+              static_cast<size_t>(per_block * l.head_dim));
+    w.PutRows(IndexRows(l), l.index_keys.data() + first * l.index_head_dim,
+              static_cast<size_t>(per_block * l.index_head_dim));
   }
   return w.Take();
 }
@@ -241,8 +281,9 @@ Expected<SequenceState, std::string> AssembleState(const ModelConfig& config,
       if (l.ratio == 0) continue;
       if (block_tokens % l.ratio != 0) return MakeUnexpected(name + ": ratio does not divide");
       const auto per_block = static_cast<uint64_t>(block_tokens / l.ratio);
-      if (!r.GetArray(l.compressed, per_block * static_cast<uint64_t>(l.head_dim)) ||
-          !r.GetArray(l.index_keys, per_block * static_cast<uint64_t>(l.index_head_dim))) {
+      if (!r.GetRows(MainRows(l), l.compressed, per_block * static_cast<uint64_t>(l.head_dim)) ||
+          !r.GetRows(IndexRows(l), l.index_keys,
+                     per_block * static_cast<uint64_t>(l.index_head_dim))) {
         return MakeUnexpected(name + ": entry count mismatch or truncated");
       }
     }

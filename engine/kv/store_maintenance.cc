@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <map>
 #include <optional>
 
 #include "common/file_io.h"
@@ -109,6 +110,57 @@ std::vector<BadRecord> VerifyStore(const fs::path& dir, bool remove) {
   return bad;
 }
 
+namespace {
+
+// One model directory's records, seen as chains: a checkpoint at 128k is usable only while its k
+// blocks (its own key, then parent by parent down to the first block) are all present.
+struct ChainView {
+  struct Node {
+    RecordFile file;
+    RecordHeader header;
+    int refs = 0;  // usable checkpoints whose chain holds this block
+    bool removed = false;
+  };
+  std::map<std::string, Node> blocks, checkpoints;  // by key
+  std::vector<RecordFile> unreadable;
+
+  // The blocks of `ckpt`'s chain, last first; empty when one is missing or does not fit.
+  std::vector<Node*> Chain(const Node& ckpt) {
+    std::vector<Node*> chain;
+    const int64_t step = ckpt.header.block_tokens;
+    if (step <= 0 || ckpt.header.end_tokens % step != 0) return {};
+    std::string key = ckpt.header.key;
+    for (int64_t end = ckpt.header.end_tokens; end > 0; end -= step) {
+      auto it = blocks.find(key);
+      if (it == blocks.end() || it->second.removed || it->second.header.end_tokens != end ||
+          it->second.header.block_tokens != step) {
+        return {};
+      }
+      chain.push_back(&it->second);
+      key = it->second.header.parent;
+    }
+    return key.empty() ? chain : std::vector<Node*>{};
+  }
+};
+
+std::map<fs::path, ChainView> ReadChains(const std::vector<RecordFile>& files) {
+  std::map<fs::path, ChainView> views;
+  for (const auto& f : files) {
+    ChainView& v = views[f.path.parent_path()];
+    const std::string head = ReadHeaderBytes(f.path);
+    auto h = DecodeRecordHeader(head, static_cast<uint64_t>(f.bytes));
+    if (!h || !CheckPlacement(f.path, *h).empty()) {
+      v.unreadable.push_back(f);
+      continue;
+    }
+    auto& nodes = h->kind == RecordKind::kCheckpoint ? v.checkpoints : v.blocks;
+    nodes[h->key] = {f, *h};
+  }
+  return views;
+}
+
+}  // namespace
+
 Expected<PruneResult, std::string> PruneStore(const fs::path& dir, int64_t max_bytes, bool locked) {
   std::optional<StoreLock> lock;
   if (!locked) {
@@ -132,19 +184,55 @@ Expected<PruneResult, std::string> PruneStore(const fs::path& dir, int64_t max_b
       }
     }
   }
-  auto files = ListRecordFiles(dir);
-  std::sort(files.begin(), files.end(),
-            [](const RecordFile& a, const RecordFile& b) { return a.mtime < b.mtime; });
+  const std::vector<RecordFile> files = ListRecordFiles(dir);
   int64_t total = 0;
   for (const auto& f : files) total += f.bytes;
-  for (const auto& f : files) {
-    if (total <= max_bytes) break;
-    std::error_code ec3;
-    if (fs::remove(f.path, ec3)) {
+  auto remove = [&](const RecordFile& f, bool unusable) {
+    std::error_code e;
+    if (fs::remove(f.path, e)) {
       r.removed_records += 1;
       r.removed_bytes += f.bytes;
+      if (unusable) r.removed_unusable += 1;
     }
     total -= f.bytes;
+  };
+
+  // Records no lookup can use go first, whatever the budget (writers hold the lock while they
+  // write a chain, so under it every chain is complete or garbage): unreadable ones (another
+  // format version, a damaged header), checkpoints missing a block, blocks no checkpoint reaches.
+  std::map<fs::path, ChainView> views = ReadChains(files);
+  struct Usable {
+    ChainView::Node* ckpt;
+    std::vector<ChainView::Node*> chain;
+  };
+  std::vector<Usable> usable;
+  for (auto& [model, v] : views) {
+    for (const auto& f : v.unreadable) remove(f, true);
+    for (auto& [key, ckpt] : v.checkpoints) {
+      std::vector<ChainView::Node*> chain = v.Chain(ckpt);
+      if (chain.empty()) {
+        remove(ckpt.file, true);
+        continue;
+      }
+      for (auto* b : chain) b->refs += 1;
+      usable.push_back({&ckpt, std::move(chain)});
+    }
+    for (auto& [key, b] : v.blocks) {
+      if (b.refs == 0) remove(b.file, true);
+    }
+  }
+
+  // Then least recently used checkpoints, each with the blocks only it still needed, so that
+  // eviction never strands a chain (a shared early block stays while any checkpoint uses it).
+  std::sort(usable.begin(), usable.end(), [](const Usable& a, const Usable& b) {
+    return a.ckpt->file.mtime < b.ckpt->file.mtime;
+  });
+  for (auto& u : usable) {
+    if (total <= max_bytes) break;
+    remove(u.ckpt->file, false);
+    for (auto* b : u.chain) {
+      if (--b->refs == 0) remove(b->file, false);
+    }
   }
   r.remaining_bytes = total;
   return r;

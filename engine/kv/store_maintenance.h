@@ -49,10 +49,14 @@ std::vector<BadRecord> VerifyStore(const std::filesystem::path& dir, bool remove
 
 struct PruneResult {
   int64_t removed_records = 0, removed_bytes = 0, remaining_bytes = 0;
+  int64_t removed_unusable = 0;  // of removed_records: records no lookup could have used
 };
 
-// Deletes least recently used records until the records total at most `max_bytes`, and stale
-// temp files (older than an hour). Takes the store lock unless `locked` (the caller holds it).
+// Deletes, in this order: records no lookup can use (a header that does not decode or sits in the
+// wrong place, a checkpoint with a missing block, a block no usable checkpoint reaches) —
+// always; then least recently used checkpoints, each with the blocks no other checkpoint needs,
+// until the records total at most `max_bytes`; and temp files older than an hour. Recency is the
+// checkpoint's mtime (Store and Lookup refresh it). Takes the store lock unless `locked`.
 Expected<PruneResult, std::string> PruneStore(const std::filesystem::path& dir, int64_t max_bytes,
                                               bool locked = false);
 

@@ -54,5 +54,35 @@ TEST_F(FileIoTest, WriteIntoUnwritableDirectoryFailsAndLeavesOriginal) {
   EXPECT_EQ(*ReadFileToString(p), "original");
 }
 
+TEST_F(FileIoTest, AtomicFileWriterPublishesOnlyOnCommit) {
+  const fs::path p = dir_ / "big.bin";
+  ASSERT_TRUE(WriteFileAtomic(p, "old"));
+  {
+    auto w = AtomicFileWriter::Create(p);
+    ASSERT_TRUE(w) << w.error();
+    ASSERT_TRUE((*w)->Append("new "));
+    ASSERT_TRUE((*w)->Append("content"));
+    EXPECT_EQ(*ReadFileToString(p), "old");  // not yet committed
+  }                                          // abandoned: the temp file goes, the old content stays
+  EXPECT_EQ(*ReadFileToString(p), "old");
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir_), fs::directory_iterator()), 1);
+
+  auto w = AtomicFileWriter::Create(p);
+  ASSERT_TRUE(w);
+  ASSERT_TRUE((*w)->Append("new content"));
+  ASSERT_TRUE((*w)->Commit());
+  EXPECT_EQ(*ReadFileToString(p), "new content");
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir_), fs::directory_iterator()), 1);
+  EXPECT_FALSE((*w)->Append("more"));
+}
+
+TEST_F(FileIoTest, AtomicFileWriterUnderAFileIsAClearError) {
+  ASSERT_TRUE(WriteFileAtomic(dir_ / "file", "x"));
+  auto w = AtomicFileWriter::Create(dir_ / "file" / "out.bin");
+  ASSERT_FALSE(w);
+  EXPECT_NE(w.error().find("out.bin: cannot create temporary file"), std::string::npos)
+      << w.error();
+}
+
 }  // namespace
 }  // namespace dsagent

@@ -11,6 +11,7 @@
 // difference explained here.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "engine/forward/logits_runner.h"
@@ -51,6 +52,22 @@ TEST_F(ForwardGoldenTest, Prefill340MatchesTheReferenceExactly) {
   const auto a = Compare(logits->data(), golden.data(), 340, kVocab);
   EXPECT_EQ(a.top1_agree, 340) << Describe(a);
   EXPECT_EQ(a.differing, 0) << Describe(a);
+}
+
+// ForwardLast computes the head on the last row only: the same bits as the reference's last row,
+// and it advances the state like Forward (the decode after it matches too).
+TEST_F(ForwardGoldenTest, ForwardLastGivesTheLastRowOfThePrefill) {
+  SequenceState seq = model_->NewSequence();
+  auto last = model_->ForwardLast(seq, First(300));
+  ASSERT_TRUE(last) << last.error();
+  ASSERT_EQ(last->size(), static_cast<size_t>(kVocab));
+  const auto golden = ReadRaw<float>("prefill300_logits.f32");
+  EXPECT_TRUE(std::equal(last->begin(), last->end(), golden.end() - kVocab));
+  EXPECT_EQ(seq.pos, 300);
+  auto next = model_->ForwardLast(seq, std::vector<int32_t>{tokens_[300]});
+  ASSERT_TRUE(next) << next.error();
+  const auto decode = ReadRaw<float>("decode_300_339_logits.f32");
+  EXPECT_TRUE(std::equal(next->begin(), next->end(), decode.begin()));
 }
 
 TEST_F(ForwardGoldenTest, LayerStreamsMatchTheReferenceExactly) {

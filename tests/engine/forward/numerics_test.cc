@@ -56,7 +56,12 @@ TEST(NumericsTest, Fp8E4M3EveryByteRoundTrips) {
       continue;
     }
     EXPECT_EQ(RoundFp8E4M3(v), v) << b;
+    EXPECT_EQ(Fp8E4M3Byte(v), b) << b;  // the encoder inverts the decoder
   }
+  EXPECT_EQ(Fp8E4M3Byte(-0.0f), 0x80);
+  EXPECT_EQ(Fp8E4M3Byte(1000.0f), 0x7e);  // saturates like RoundFp8E4M3
+  EXPECT_EQ(Fp8E4M3Byte(0x1.ep-7f), 0x08);
+  EXPECT_EQ(Fp8E4M3ToFloat(Fp8E4M3Byte(0.3f)), RoundFp8E4M3(0.3f));
   EXPECT_EQ(Fp8E4M3ToFloat(0x7e), 448.0f);   // largest finite
   EXPECT_EQ(Fp8E4M3ToFloat(0x01), 0x1p-9f);  // smallest subnormal
   EXPECT_EQ(Fp8E4M3ToFloat(0x08), 0x1p-6f);  // smallest normal
@@ -91,7 +96,10 @@ TEST(NumericsTest, Fp4E2M1DecodesAndRoundsToNearestEven) {
     const float want = (n & 8) ? -magnitudes[n & 7] : magnitudes[n & 7];
     EXPECT_EQ(Fp4E2M1ToFloat(n), want) << int(n);
     EXPECT_EQ(RoundFp4E2M1(want), want);
+    EXPECT_EQ(Fp4E2M1Nibble(want), n) << int(n);  // the encoder inverts the decoder
   }
+  EXPECT_EQ(Fp4E2M1Nibble(2.6f), 5);    // 3
+  EXPECT_EQ(Fp4E2M1Nibble(-9.0f), 15);  // saturates at -6
   EXPECT_EQ(RoundFp4E2M1(0.25f), 0.0f);
   EXPECT_EQ(RoundFp4E2M1(0.75f), 1.0f);
   EXPECT_EQ(RoundFp4E2M1(1.25f), 1.0f);

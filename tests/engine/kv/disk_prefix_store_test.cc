@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -294,6 +295,80 @@ TEST_F(DiskPrefixStoreTest, EvictionKeepsTheBudgetLeastRecentlyUsedFirst) {
   ASSERT_TRUE(pruned) << pruned.error();
   EXPECT_EQ(pruned->remaining_bytes, 0);
   EXPECT_TRUE(ListRecordFiles(dir_).empty());
+}
+
+// The shared first block of two chains is the oldest record of all (as after a long session that
+// kept reusing a system prompt's state); eviction must still take the older chain's checkpoint
+// and its own blocks, never the shared block that the newer chain needs.
+TEST_F(DiskPrefixStoreTest, EvictionNeverStrandsAChain) {
+  const auto a = Prompt(384);
+  auto b = a;
+  b[200] += 1;  // shares block 0 with a
+  auto store = Open(dir_);
+  StorePrefix(*store, a);
+  StorePrefix(*store, b);
+  ASSERT_EQ(ListRecordFiles(dir_).size(), 3u + 2u + 2u);  // blocks 0, a1, a2, b1, b2; 2 ckpts
+  const auto now = fs::file_time_type::clock::now();
+  std::string shared_block;
+  for (const auto& f : ListRecordFiles(dir_)) {
+    auto bytes = ReadFileToString(f.path);
+    ASSERT_TRUE(bytes);
+    int64_t end = 0;
+    std::memcpy(&end, bytes->data() + 32, 8);
+    auto age = std::chrono::minutes(10);
+    if (end == 128) {
+      age = std::chrono::hours(3);
+      shared_block = f.path.filename().string();
+    }
+    fs::last_write_time(f.path, now - age);
+  }
+  ASSERT_FALSE(shared_block.empty());
+  ASSERT_TRUE(store->Lookup(b).tokens == 384);  // refreshes b's chain
+  const int64_t all = ComputeStoreStats(dir_).bytes;
+  auto pruned = PruneStore(dir_, all - 1);  // must drop something
+  ASSERT_TRUE(pruned) << pruned.error();
+  EXPECT_EQ(pruned->removed_records, 3);  // a's checkpoint and its two own blocks
+  EXPECT_EQ(pruned->removed_unusable, 0);
+  EXPECT_TRUE(fs::exists(store->model_dir() / shared_block));
+  EXPECT_EQ(store->Lookup(b).tokens, 384);
+  EXPECT_EQ(store->Lookup(a).tokens, 0);
+  EXPECT_TRUE(VerifyStore(dir_).empty());
+}
+
+// Records no lookup can use — a checkpoint whose middle block is gone, the blocks only it
+// reached, a record of an older format version — go at the next prune, whatever the budget.
+TEST_F(DiskPrefixStoreTest, PruneRemovesRecordsNoLookupCanUse) {
+  const auto a = Prompt(384);
+  auto store = Open(dir_);
+  StorePrefix(*store, a);
+  StorePrefix(*store, std::vector<int32_t>(a.begin(), a.begin() + 128));  // usable on its own
+  fs::path middle;
+  for (const auto& f : ListRecordFiles(dir_)) {
+    auto bytes = ReadFileToString(f.path);
+    ASSERT_TRUE(bytes);
+    int64_t end = 0;
+    std::memcpy(&end, bytes->data() + 32, 8);
+    if (end == 256) middle = f.path;
+  }
+  ASSERT_FALSE(middle.empty());
+  fs::remove(middle);
+  // A version-1 record (the format before chains were recorded) under a plausible name.
+  auto v1 = ReadFileToString(ListRecordFiles(dir_).front().path);
+  ASSERT_TRUE(v1);
+  (*v1)[8] = 1;
+  const fs::path old = store->model_dir() / (std::string(64, 'a') + ".blk");
+  ASSERT_TRUE(WriteFileAtomic(old, *v1));
+  auto bad = VerifyStore(dir_);
+  ASSERT_EQ(bad.size(), 1u);
+  EXPECT_NE(bad[0].reason.find("unsupported version 1"), std::string::npos) << bad[0].reason;
+
+  auto pruned = PruneStore(dir_, int64_t{1} << 40);
+  ASSERT_TRUE(pruned) << pruned.error();
+  // The 384 checkpoint, block 2 (only it reached that far) and the version-1 record.
+  EXPECT_EQ(pruned->removed_records, 3);
+  EXPECT_EQ(pruned->removed_unusable, 3);
+  EXPECT_EQ(ListRecordFiles(dir_).size(), 2u);  // block 0 and the 128 checkpoint
+  EXPECT_EQ(store->Lookup(a).tokens, 128);
 }
 
 TEST_F(DiskPrefixStoreTest, UnalignedStoresStoreNothingAndMismatchedStatesAreErrors) {

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "engine/kv/packed_values.h"
 #include "tests/engine/kv/kv_test_util.h"
 
 namespace dsagent::engine::kv {
@@ -61,6 +62,43 @@ TEST(StateCodecTest, BlocksAndCheckpointReassembleTheState) {
   std::string cut = EncodeCheckpoint(s);
   cut.resize(cut.size() - 5);
   EXPECT_FALSE(AssembleState(m.config(), blocks, cut, align));
+}
+
+// A block holds every layer's entries in the packed precisions (packed_values.h): its size is
+// exactly the packed layout's, so no array fell back to plain bf16.
+TEST(StateCodecTest, BlocksStoreEntriesInThePackedPrecisions) {
+  forward::Model& m = TinyModel();
+  forward::SequenceState s = m.NewSequence();
+  ASSERT_TRUE(m.Forward(s, Prompt(128)));
+  const int64_t array_header = 1 + 8;  // mode byte + byte count
+  int64_t expected = 4 + 4 + 8 + 8;    // tag, format, index, block tokens
+  for (const auto& l : s.layers) {
+    if (l.ratio == 0) continue;
+    const int64_t entries = 128 / l.ratio;
+    expected += array_header + entries * Fp8RowLayout(l.head_dim, l.rope_dims).packed_row_bytes();
+    expected += array_header;
+    if (l.index_head_dim > 0) {
+      expected += entries * Fp4RowLayout(l.index_head_dim).packed_row_bytes();
+    }
+  }
+  EXPECT_EQ(static_cast<int64_t>(EncodeBlock(s, 0, 128).size()), expected);
+}
+
+// Values the packed form cannot hold (state made by other code) are kept plain, bit for bit.
+TEST(StateCodecTest, ValuesOutsideThePackedFormRoundTripPlain) {
+  forward::Model& m = TinyModel();
+  forward::SequenceState s = m.NewSequence();
+  ASSERT_TRUE(m.Forward(s, Prompt(256)));
+  s.layers[1].window[3] = 0x3f81;       // 1.0078125: not an e4m3 multiple of a power of two
+  s.layers[1].compressed[7] = 0x7fc1;   // a NaN payload
+  s.layers[1].index_keys[2] ^= 0x0001;  // off the FP4 grid
+  const std::string bytes = SerializeState(s);
+  auto restored = DeserializeState(m.config(), bytes);
+  ASSERT_TRUE(restored) << restored.error();
+  EXPECT_EQ(restored->layers[1].window, s.layers[1].window);
+  EXPECT_EQ(restored->layers[1].compressed, s.layers[1].compressed);
+  EXPECT_EQ(restored->layers[1].index_keys, s.layers[1].index_keys);
+  EXPECT_EQ(SerializeState(*restored), bytes);
 }
 
 TEST(StateCodecTest, DecodingRejectsDamagedOrForeignBytes) {
