@@ -12,9 +12,11 @@ namespace {
 std::shared_ptr<std::atomic<bool>> g_keep_alive;
 std::atomic<std::atomic<bool>*> g_flag{nullptr};
 std::atomic<bool> g_received{false};
+std::atomic<bool> g_terminate{false};
 
-void OnSignal(int) {
-  if (g_received.exchange(true)) _exit(130);
+void OnSignal(int signal) {
+  if (signal == SIGTERM) g_terminate.store(true);
+  if (g_received.exchange(true)) _exit(signal == SIGTERM ? 143 : 130);
   if (auto* f = g_flag.load()) f->store(true);
 }
 }  // namespace
@@ -40,5 +42,7 @@ void RetargetInterruptHandler(const CancelToken& token) {
 }
 
 bool InterruptReceived() { return g_received.load(); }
+
+bool TerminationRequested() { return g_terminate.load(); }
 
 }  // namespace dsagent

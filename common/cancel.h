@@ -32,4 +32,9 @@ void RetargetInterruptHandler(const CancelToken& token);
 // True once InstallInterruptHandler's handler has seen a signal.
 bool InterruptReceived();
 
+// True once the handler has seen SIGTERM: unlike Ctrl-C, which an interactive front end turns
+// into "stop this step", a termination request means "stop the process" — RetargetInterruptHandler
+// does not forget it.
+bool TerminationRequested();
+
 }  // namespace dsagent

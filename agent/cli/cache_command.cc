@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "agent/core/termination.h"
+#include "common/byte_size.h"
 #include "common/json.h"
 #include "engine/kv/disk_prefix_store.h"
 #include "engine/kv/store_maintenance.h"
@@ -12,29 +13,6 @@
 namespace dsagent {
 namespace {
 namespace fs = std::filesystem;
-
-// "123", "64M", "8G" -> bytes; nullopt if malformed.
-std::optional<int64_t> ParseSize(const std::string& s) {
-  if (s.empty()) return std::nullopt;
-  size_t used = 0;
-  int64_t v = 0;
-  try {
-    v = std::stoll(s, &used);
-  } catch (...) {
-    return std::nullopt;
-  }
-  if (v < 0) return std::nullopt;
-  std::string suffix = s.substr(used);
-  if (!suffix.empty() && (suffix.back() == 'B' || suffix.back() == 'b')) suffix.pop_back();
-  if (!suffix.empty() && (suffix.back() == 'i')) suffix.pop_back();
-  if (suffix.empty()) return v;
-  if (suffix.size() != 1) return std::nullopt;
-  const std::string units = "KMGT";
-  const auto at = units.find(static_cast<char>(std::toupper(suffix[0])));
-  if (at == std::string::npos) return std::nullopt;
-  for (size_t i = 0; i <= at; ++i) v *= 1024;
-  return v;
-}
 
 int Stats(const fs::path& dir, bool json) {
   const auto s = engine::kv::ComputeStoreStats(dir);
@@ -89,7 +67,7 @@ int Verify(const fs::path& dir, bool json, bool remove) {
 }
 
 int Prune(const fs::path& dir, const std::string& max_size, bool json) {
-  const auto budget = ParseSize(max_size);
+  const auto budget = ParseByteSize(max_size);
   if (!budget) {
     std::fprintf(stderr, "dsagent: --max-size BYTES is required (e.g. 8G, 512M, 1000000)\n");
     return kExitUsage;

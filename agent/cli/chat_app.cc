@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 
 #include "agent/cli/slash_commands.h"
@@ -124,7 +125,9 @@ void ChatApp::RunUserTurn(const std::string& text) {
   const RunEnvelope env = session_->RunTurn(text, renderer_, turn);
   renderer_.Settle();
   const Termination& t = env.termination;
-  if (t.reason == "interrupted") {
+  if (t.reason == "interrupted" && TerminationRequested()) {
+    screen_.Line(screen_.Paint(Style::kYellow, "terminated") + " (SIGTERM); the session is saved");
+  } else if (t.reason == "interrupted") {
     screen_.Line(screen_.Paint(Style::kYellow, "interrupted") + " — back at the prompt");
   } else if (t.reason == "max_steps" || t.reason == "max_cost" || t.reason == "timeout") {
     screen_.Line(screen_.Paint(Style::kYellow, "stopped: " + t.reason) +
@@ -155,6 +158,7 @@ int ChatApp::Run() {
     idle = CancelToken();
     RetargetInterruptHandler(idle);
     if (in.kind == InputEvent::Kind::kEof) break;
+    if (TerminationRequested()) break;  // SIGTERM while reading: leave like Ctrl-D
     if (in.kind == InputEvent::Kind::kInterrupt) {
       if (interrupted_before) break;
       interrupted_before = true;
@@ -170,9 +174,10 @@ int ChatApp::Run() {
       continue;
     }
     RunUserTurn(in.text);
+    if (TerminationRequested()) break;  // SIGTERM during the turn: the step stopped; now leave
   }
   DiscardIfUnused();
-  return 0;
+  return TerminationRequested() ? 128 + SIGTERM : 0;
 }
 
 int ChatCommand(const ChatOptions& options) {

@@ -242,6 +242,10 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--parallel", serve.parallel, "Generations at once (default 1)")
       ->check(CLI::PositiveNumber);
   serve_cmd->add_option("--kv-dir", serve.kv_dir, "Persistent prefix-cache directory");
+  serve_cmd
+      ->add_option("--kv-max-size", serve.kv_max_size,
+                   "Size budget of --kv-dir, e.g. 16G or 512M; 0 = no limit")
+      ->capture_default_str();
   serve_cmd->add_option("--model-id", serve.model_id,
                         "Model id for /v1/models (default: the directory name)");
   serve_cmd->add_option("--ctx-size", serve.context,

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "agent/core/termination.h"
+#include "common/byte_size.h"
 #include "engine/generate/chat_completion.h"
 #include "engine/kv/disk_prefix_store.h"
 #include "engine/kv/model_identity.h"
@@ -33,16 +34,22 @@ int ServeCommand(const ServeOptions& o, const CancelToken& cancel) {
   std::unique_ptr<engine::kv::DiskPrefixStore> disk;
   std::unique_ptr<engine::TieredPrefixCache> tiered;
   if (!o.kv_dir.empty()) {
+    const auto max_bytes = ParseByteSize(o.kv_max_size);
+    if (!max_bytes) {
+      std::fprintf(stderr, "dsagent: --kv-max-size '%s' is not a size (e.g. 16G, 512M, bytes)\n",
+                   o.kv_max_size.c_str());
+      return kExitUsage;
+    }
     auto identity = engine::kv::ComputeModelIdentity(o.model_dir);
     if (!identity) {
       std::fprintf(stderr, "dsagent: %s\n", identity.error().c_str());
       return kExitUsage;
     }
     auto store = engine::kv::DiskPrefixStore::Open(
-        (*model)->config(), *identity, {.dir = o.kv_dir, .log = [](const std::string& line) {
-                                          std::fprintf(stderr, "dsagent serve: kv: %s\n",
-                                                       line.c_str());
-                                        }});
+        (*model)->config(), *identity,
+        {.dir = o.kv_dir, .max_bytes = *max_bytes, .log = [](const std::string& line) {
+           std::fprintf(stderr, "dsagent serve: kv: %s\n", line.c_str());
+         }});
     if (!store) {
       std::fprintf(stderr, "dsagent: %s\n", store.error().c_str());
       return kExitUsage;

@@ -14,7 +14,8 @@ struct ServeOptions {
   std::string host = "127.0.0.1";
   int port = 8000;  // 0: any free port (printed on stderr as "listening on http://HOST:PORT")
   int parallel = 1;
-  std::string kv_dir;         // the persistent prefix store's directory (not used yet: memory only)
+  std::string kv_dir;         // the persistent prefix store's directory ("" = memory cache only)
+  std::string kv_max_size = "16G";  // its size budget (LRU eviction); "0" = no limit
   std::string model_id;       // default: the model directory's name
   int64_t context = 0;        // positions; 0: max_position_embeddings
   int64_t max_tokens = 4096;  // default max_tokens of a request

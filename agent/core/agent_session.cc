@@ -20,7 +20,8 @@ std::vector<ToolSpec> BuiltInToolSpecs(const ToolRegistry& registry) {
   return specs;
 }
 
-// Command-line flags win, then the resumed session's own choices, then config.
+// Command-line flags win, then the resumed session's own choices (LoadedSession::choices), then
+// config.
 Flags ResumeDefaults(const Json& start, const Flags& flags) {
   auto flagged = [&](const std::string& key) {
     for (const auto& [k, v] : flags) {
@@ -87,7 +88,7 @@ Expected<std::unique_ptr<AgentSession>, SessionOpenError> AgentSession::Open(
     auto loaded = LoadSession(trace_path);
     if (!loaded) return fail({"error:session", loaded.error()});
     resumed.emplace(std::move(*loaded));
-    flags = ResumeDefaults(resumed->start, options.flags);
+    flags = ResumeDefaults(resumed->choices, options.flags);
   }
 
   std::error_code ec;

@@ -22,6 +22,7 @@ ProviderOptions ProviderOptionsFromConfig(const Config& config) {
     if (o.model_dir.empty()) o.model_dir = config.GetString("model");
     o.tokenizer_file = config.GetString(p + "tokenizer");
     o.kv_dir = config.GetString(p + "kv_dir");
+    o.kv_max_size = config.GetString(p + "kv_max_size");
     o.threads = static_cast<int>(config.GetInt(p + "threads"));
     o.context_tokens = config.GetInt(p + "context_tokens");
   }

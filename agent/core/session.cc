@@ -62,6 +62,11 @@ Expected<LoadedSession, std::string> LoadSession(const fs::path& trace_path) {
                     trace->torn_tail};
     for (const Json& e : events) {
       if (e.contains("message")) s.context.Append(MessageFromJson(e["message"]));
+      const std::string type = e.value("type", "");
+      if (type != "session_start" && type != "resume" && type != "settings") continue;
+      for (const char* key : {"provider", "lane", "routing_policy"}) {
+        if (e.contains(key)) s.choices[key] = e[key];
+      }
     }
     return s;
   } catch (const Json::exception& e) {

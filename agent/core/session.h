@@ -27,6 +27,9 @@ struct LoadedSession {
   Json start;       // the session_start event (provider, lane, repo, system prompt, tools, ...)
   Context context;  // system prompt + tools exactly as first sent, and the whole message log
   bool torn_tail = false;
+  // provider, lane and routing_policy as last set: session_start's, then each later resume or
+  // settings event (/model, /effort, /policy in chat) — what a resume continues with.
+  Json choices;
 };
 
 // Error: unreadable/damaged trace, or one without a session_start event.

@@ -116,8 +116,8 @@ Expected<std::unique_ptr<Provider>, ProviderError> MakeLocalProvider(
   if (!o.kv_dir.empty()) {
     auto identity = engine::kv::ComputeModelIdentity(o.model_dir);
     if (!identity) return MakeUnexpected(Error(ProviderErrorKind::kConfig, identity.error()));
-    auto store = engine::kv::DiskPrefixStore::Open((*model)->config(), *identity,
-                                                   {.dir = o.kv_dir, .log = {}});
+    auto store = engine::kv::DiskPrefixStore::Open(
+        (*model)->config(), *identity, {.dir = o.kv_dir, .max_bytes = o.kv_max_bytes, .log = {}});
     if (!store) return MakeUnexpected(Error(ProviderErrorKind::kConfig, store.error()));
     disk = std::move(*store);
   }

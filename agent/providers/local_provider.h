@@ -16,6 +16,7 @@ struct LocalProviderOptions {
   std::filesystem::path model_dir;       // config.json + safetensors
   std::filesystem::path tokenizer_file;  // "" = the model's tokenizer.json, else the npm V3 file
   std::filesystem::path kv_dir;          // "" = memory prefix cache only
+  int64_t kv_max_bytes = 0;              // size budget of kv_dir (LRU eviction); 0 = no limit
   int threads = 0;                       // <= 0: the hardware's
   int64_t context_tokens = 0;            // prompt + completion; <= 0: max_position_embeddings
 };

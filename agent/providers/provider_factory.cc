@@ -4,6 +4,7 @@
 #include "agent/providers/chat_completions.h"
 #include "agent/providers/http_provider.h"
 #include "agent/providers/local_provider.h"
+#include "common/byte_size.h"
 
 namespace dsagent {
 namespace {
@@ -18,9 +19,17 @@ bool StartsWith(const std::string& s, const std::string& prefix) { return s.rfin
 
 Expected<std::unique_ptr<Provider>, ProviderError> MakeProvider(const ProviderOptions& options) {
   if (options.kind == "local") {
+    const auto kv_max_bytes = ParseByteSize(options.kv_max_size);
+    if (!kv_max_bytes) {
+      return MakeUnexpected(
+          ProviderError{ProviderErrorKind::kConfig, 0,
+                        "providers.local.kv_max_size: '" + options.kv_max_size +
+                            "' is not a size (e.g. 16G, 512M, or bytes; 0 = no limit)"});
+    }
     return MakeLocalProvider({.model_dir = options.model_dir,
                               .tokenizer_file = options.tokenizer_file,
                               .kv_dir = options.kv_dir,
+                              .kv_max_bytes = *kv_max_bytes,
                               .threads = options.threads,
                               .context_tokens = options.context_tokens});
   }

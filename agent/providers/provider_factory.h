@@ -30,6 +30,7 @@ struct ProviderOptions {
   bool check_served_model = true;
   // kind "local" (the built-in engine in-process): the checkpoint, tokenizer, KV store, threads.
   std::string model_dir, tokenizer_file, kv_dir;
+  std::string kv_max_size = "0";  // "16G", "512M", bytes; "0" = no limit
   int threads = 0;
   int64_t context_tokens = 0;
 };

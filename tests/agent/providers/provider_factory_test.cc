@@ -7,6 +7,7 @@ namespace dsagent {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 ProviderOptions Options(std::string kind) {
   ProviderOptions o;
@@ -47,6 +48,18 @@ TEST(ProviderFactoryTest, MissingKeyNamesTheVariable) {
   custom.api_key.clear();
   custom.api_key_env = "MY_DS_KEY";
   EXPECT_THAT(MakeProvider(custom).error().message, HasSubstr("MY_DS_KEY is not set"));
+}
+
+TEST(ProviderFactoryTest, LocalKvBudgetMustBeASize) {
+  ProviderOptions o = Options("local");
+  o.model_dir = "/nonexistent-model";  // checked after the options, so no model is loaded
+  o.kv_max_size = "lots";
+  auto p = MakeProvider(o);
+  ASSERT_FALSE(p.has_value());
+  EXPECT_EQ(p.error().kind, ProviderErrorKind::kConfig);
+  EXPECT_THAT(p.error().message, HasSubstr("providers.local.kv_max_size: 'lots' is not a size"));
+  o.kv_max_size = "16G";
+  EXPECT_THAT(MakeProvider(o).error().message, Not(HasSubstr("kv_max_size")));
 }
 
 TEST(ProviderFactoryTest, OpenAiCompatibleNeedsNoKey) {

@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <regex>
 
 #include "common/json.h"
@@ -183,6 +184,24 @@ TEST_F(ChatPtyTest, CtrlCInterruptsTheStepAndReturnsToThePromptTwiceAtThePromptL
   EXPECT_EQ(p->WaitExit(), 0);
 }
 
+// SIGTERM (a supervisor, `kill`, a closing IDE) is not a Ctrl-C: the step stops and the process
+// leaves with 143 — during a turn and at the prompt alike.
+TEST_F(ChatPtyTest, SigtermDuringATurnOrAtThePromptExits) {
+  server_.Enqueue(ScriptedReply::Block(ScriptedReply::Text("too late")));
+  auto p = Start({}, Env());
+  EXPECT_SCREEN(*p, kPrompt);
+  p->Write("take your time\r");
+  ASSERT_TRUE(server_.WaitForRequests(1, 30s));
+  ASSERT_EQ(::kill(p->pid(), SIGTERM), 0);
+  EXPECT_SCREEN(*p, "terminated");
+  EXPECT_EQ(p->WaitExit(), 143);
+
+  auto q = Start({}, Env());
+  EXPECT_SCREEN(*q, kPrompt);
+  ASSERT_EQ(::kill(q->pid(), SIGTERM), 0);
+  EXPECT_EQ(q->WaitExit(), 143);
+}
+
 TEST_F(ChatPtyTest, ApprovalNoWithANoteAndAlwaysSaved) {
   server_.Enqueue(ScriptedReply::Calls({Call("c1", "bash", {{"command", "touch one.txt"}}),
                                         Call("c2", "bash", {{"command", "touch two.txt"}})}));
@@ -313,6 +332,32 @@ TEST_F(ChatPtyTest, ClearSessionsAndResume) {
   EXPECT_THAT(requests[2].json["messages"].dump(), Not(HasSubstr("second task")));
   p->Write("/exit\r");
   EXPECT_EQ(p->WaitExit(), 0);
+}
+
+// A lane picked in chat (/model, /effort) is part of the session: --resume continues on it.
+TEST_F(ChatPtyTest, ResumeContinuesOnTheLaneChosenInChat) {
+  server_.Enqueue(ScriptedReply::Text("On pro."));
+  server_.Enqueue(ScriptedReply::Text("Still pro."));
+  auto first = RunDsagent({"chat"}, Env(), box_.repo(), "/model deepseek-v4-pro\nfirst\n");
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  auto list = RunDsagent({"session", "list", "--json"}, Env(), box_.repo(), "");
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  const Json sessions = Json::parse(list.out);
+  ASSERT_EQ(sessions.size(), 1u) << list.out;
+  const std::string id = sessions[0]["id"].get<std::string>();
+  auto second = RunDsagent({"chat", "--resume", id}, Env(), box_.repo(), "second\n");
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_THAT(second.out, HasSubstr("Still pro."));
+  const auto requests = server_.Requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[0].json["model"], "deepseek-v4-pro");
+  EXPECT_EQ(requests[1].json["model"], "deepseek-v4-pro");
+  // A flag still wins over the session's choice.
+  server_.Enqueue(ScriptedReply::Text("Flash now."));
+  auto third = RunDsagent({"chat", "--resume", id, "--model", "deepseek-v4-flash"}, Env(),
+                          box_.repo(), "third\n");
+  ASSERT_EQ(third.exit_code, 0) << third.err;
+  EXPECT_EQ(server_.Requests().at(2).json["model"], "deepseek-v4-flash");
 }
 
 TEST_F(ChatPtyTest, PipedInputGivesPlainText) {
