@@ -2,7 +2,6 @@
 // engine (tiny checkpoint), then damaged on purpose.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -13,6 +12,7 @@
 #include "engine/kv/model_identity.h"
 #include "engine/kv/store_maintenance.h"
 #include "tests/engine/kv/kv_test_util.h"
+#include "tests/support/command_output.h"
 #include "tests/support/temp_dir.h"
 
 namespace dsagent::engine::kv {
@@ -22,18 +22,10 @@ using ::testing::HasSubstr;
 using testing::Prompt;
 using testing::TinyModel;
 
-struct CliResult {
-  int exit_code = -1;
-  std::string out, err;
-};
+using CliResult = dsagent::testing::CommandResult;
 
 CliResult Cache(const TempDir& dir, const std::string& args) {
-  const auto out = dir.path() / "stdout.txt", err = dir.path() / "stderr.txt";
-  const std::string cmd = std::string(DSAGENT_BINARY) + " cache " + args + " > '" + out.string() +
-                          "' 2> '" + err.string() + "'";
-  const int status = std::system(cmd.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, ReadFileToString(out).value(),
-          ReadFileToString(err).value()};
+  return dsagent::testing::RunCommand(std::string(DSAGENT_BINARY) + " cache " + args, dir.path());
 }
 
 TEST(CacheCliTest, StatsVerifyAndPruneAStoreWithADamagedRecord) {

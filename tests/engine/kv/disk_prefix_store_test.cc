@@ -30,6 +30,16 @@ using testing::Greedy;
 using testing::Prompt;
 using testing::TinyModel;
 
+// The end_tokens field of a record file's header (the prefix length it belongs to); -1 if the
+// file cannot be read.
+int64_t EndTokens(const fs::path& record) {
+  auto bytes = ReadFileToString(record);
+  if (!bytes || bytes->size() < 40) return -1;
+  int64_t end = 0;
+  std::memcpy(&end, bytes->data() + 32, 8);
+  return end;
+}
+
 class DiskPrefixStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -160,12 +170,8 @@ TEST_F(DiskPrefixStoreTest, BadRecordsAreSkippedReportedAndRewritten) {
   // Which block is block 1 (covers 128..256)? The one whose header says end_tokens 256.
   fs::path block1, ckpt256;
   for (const auto& f : files) {
-    auto bytes = ReadFileToString(f.path);
-    ASSERT_TRUE(bytes);
-    int64_t end = 0;
-    std::memcpy(&end, bytes->data() + 32, 8);
-    if (end == 256 && f.path.extension() == ".blk") block1 = f.path;
-    if (end == 256 && f.path.extension() == ".ckpt") ckpt256 = f.path;
+    if (EndTokens(f.path) == 256 && f.path.extension() == ".blk") block1 = f.path;
+    if (EndTokens(f.path) == 256 && f.path.extension() == ".ckpt") ckpt256 = f.path;
   }
   ASSERT_FALSE(block1.empty());
   ASSERT_FALSE(ckpt256.empty());
@@ -311,12 +317,8 @@ TEST_F(DiskPrefixStoreTest, EvictionNeverStrandsAChain) {
   const auto now = fs::file_time_type::clock::now();
   std::string shared_block;
   for (const auto& f : ListRecordFiles(dir_)) {
-    auto bytes = ReadFileToString(f.path);
-    ASSERT_TRUE(bytes);
-    int64_t end = 0;
-    std::memcpy(&end, bytes->data() + 32, 8);
     auto age = std::chrono::minutes(10);
-    if (end == 128) {
+    if (EndTokens(f.path) == 128) {
       age = std::chrono::hours(3);
       shared_block = f.path.filename().string();
     }
@@ -344,11 +346,7 @@ TEST_F(DiskPrefixStoreTest, PruneRemovesRecordsNoLookupCanUse) {
   StorePrefix(*store, std::vector<int32_t>(a.begin(), a.begin() + 128));  // usable on its own
   fs::path middle;
   for (const auto& f : ListRecordFiles(dir_)) {
-    auto bytes = ReadFileToString(f.path);
-    ASSERT_TRUE(bytes);
-    int64_t end = 0;
-    std::memcpy(&end, bytes->data() + 32, 8);
-    if (end == 256) middle = f.path;
+    if (EndTokens(f.path) == 256) middle = f.path;
   }
   ASSERT_FALSE(middle.empty());
   fs::remove(middle);

@@ -2,12 +2,12 @@
 // logits` runs; bad options exit 2 with a clear message.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cmath>
 #include <cstdlib>
 
 #include "common/file_io.h"
+#include "tests/support/command_output.h"
 #include "tests/support/temp_dir.h"
 
 namespace dsagent {
@@ -18,18 +18,10 @@ using ::testing::HasSubstr;
 const std::string kTinyConfig =
     (fs::path(DSAGENT_SOURCE_DIR) / "tests/data/v4-tiny/config.json").string();
 
-struct CliResult {
-  int exit_code = -1;
-  std::string out, err;
-};
+using CliResult = dsagent::testing::CommandResult;
 
 CliResult Dsagent(const TempDir& dir, const std::string& args) {
-  const auto out = dir.path() / "stdout.txt", err = dir.path() / "stderr.txt";
-  const std::string cmd = std::string(DSAGENT_BINARY) + " engine " + args + " > '" + out.string() +
-                          "' 2> '" + err.string() + "'";
-  const int status = std::system(cmd.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, ReadFileToString(out).value(),
-          ReadFileToString(err).value()};
+  return dsagent::testing::RunCommand(std::string(DSAGENT_BINARY) + " engine " + args, dir.path());
 }
 
 TEST(EngineSynthCliTest, WritesACheckpointThatTheEngineRuns) {
