@@ -1,0 +1,126 @@
+// Decode speed against the memory-bandwidth limit: times single-token decode steps after a
+// prefill, counts the weight bytes one step must read (every non-MTP tensor in its stored format,
+// the routed experts in proportion k / n, one embedding row), and measures this machine's memory
+// bandwidth with a large copy, so the step time can be read as a fraction of the time the weight
+// reads alone need.
+//
+// Usage: decode_bench [--model DIR] [--prefill 128] [--steps 16] [--threads 0]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "engine/forward/model.h"
+#include "engine/model/tensor_inventory.h"
+
+namespace {
+using namespace dsagent::engine;
+using Clock = std::chrono::steady_clock;
+
+double Since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// Bytes of weights one decode step reads: every main-model tensor, the routed experts scaled by
+// the share a token uses, and one row of the embedding and of the hash-routing table.
+double WeightBytesPerToken(const ModelConfig& c) {
+  double bytes = 0;
+  for (const auto& t : ExpectedTensors(c)) {
+    if (t.mtp) continue;
+    double n = 1;
+    for (int64_t d : t.shape) n *= static_cast<double>(d);
+    n *= static_cast<double>(DTypeBytes(t.dtype));
+    if (t.name == "embed.weight" || t.name.ends_with("tid2eid"))
+      n /= static_cast<double>(t.shape[0]);
+    if (t.routed_expert) n *= static_cast<double>(c.n_activated_experts) / c.n_routed_experts;
+    bytes += n;
+  }
+  return bytes;
+}
+
+// Best of 5 copies of a 1 GiB buffer: bytes read + written per second.
+double CopyBandwidth() {
+  const size_t n = size_t{1} << 30;
+  std::vector<char> a(n, 1), b(n, 2);
+  double best = 1e30;
+  for (int i = 0; i < 5; ++i) {
+    const auto t = Clock::now();
+    std::memcpy(b.data(), a.data(), n);
+    best = std::min(best, Since(t));
+    a[static_cast<size_t>(i)] = b[n - 1 - static_cast<size_t>(i)];  // keep the copies observable
+  }
+  return 2.0 * static_cast<double>(n) / best;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::filesystem::path model_dir = DSAGENT_SOURCE_DIR "/tests/data/v4-tiny";
+  int64_t prefill = 128, steps = 16;
+  int threads = 0;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i], value = argv[i + 1];
+    if (flag == "--model") {
+      model_dir = value;
+    } else if (flag == "--prefill") {
+      prefill = std::atoll(value.c_str());
+    } else if (flag == "--steps") {
+      steps = std::atoll(value.c_str());
+    } else if (flag == "--threads") {
+      threads = std::atoi(value.c_str());
+    } else {
+      std::fprintf(stderr,
+                   "usage: decode_bench [--model DIR] [--prefill N] [--steps N] "
+                   "[--threads N]\n");
+      return 2;
+    }
+  }
+  auto model = forward::Model::Load(model_dir, {.threads = threads});
+  if (!model) {
+    std::fprintf(stderr, "%s\n", model.error().c_str());
+    return 1;
+  }
+  forward::Model& m = **model;
+  const ModelConfig& c = m.config();
+  std::vector<int32_t> prompt(static_cast<size_t>(std::max<int64_t>(1, prefill)));
+  uint32_t x = 12345;
+  for (auto& t : prompt) {
+    x = x * 1664525u + 1013904223u;
+    t = static_cast<int32_t>((x >> 8) %
+                             static_cast<uint32_t>(std::min<int64_t>(c.vocab_size, 512)));
+  }
+  forward::SequenceState s = m.NewSequence();
+  auto logits = m.ForwardLast(s, prompt);
+  if (!logits) {
+    std::fprintf(stderr, "%s\n", logits.error().c_str());
+    return 1;
+  }
+  // Greedy steps; the first one also pages in whatever the prefill did not touch.
+  std::vector<double> times;
+  for (int64_t i = 0; i <= steps; ++i) {
+    const auto next =
+        static_cast<int32_t>(std::max_element(logits->begin(), logits->end()) - logits->begin());
+    const auto t = Clock::now();
+    logits = m.ForwardLast(s, std::vector<int32_t>{next});
+    if (!logits) return 1;
+    if (i > 0) times.push_back(Since(t));
+  }
+  std::sort(times.begin(), times.end());
+  const double median = times[times.size() / 2];
+  const double weights = WeightBytesPerToken(c);
+  const double bandwidth = CopyBandwidth();
+  const double floor_s = weights / bandwidth;  // the weight reads alone at that bandwidth
+  std::printf(
+      "%s: decode at position %lld..%lld: median %.2f ms/token (%.1f tokens/s), best %.2f ms; "
+      "weights read per token %.1f MB (%.2f GB/s achieved); memcpy bandwidth %.2f GB/s "
+      "(read+write), at which the weight reads alone take %.2f ms: decode runs at %.0f%% of the "
+      "bandwidth limit\n",
+      model_dir.string().c_str(), static_cast<long long>(prefill),
+      static_cast<long long>(prefill + steps), median * 1e3, 1.0 / median, times.front() * 1e3,
+      weights / 1e6, weights / median / 1e9, bandwidth / 1e9, floor_s * 1e3,
+      100.0 * floor_s / median);
+  return 0;
+}
