@@ -154,11 +154,14 @@ int ChatApp::Run() {
   while (true) {
     RetargetInterruptHandler(idle);  // again: a turn or a slash command may have moved it
     reader_.set_interrupt_token(idle);
+    // A SIGTERM from before the retarget (during start-up or a slash command) cancelled another
+    // token; one after it cancels `idle`, which ends the read.
+    if (TerminationRequested()) break;
     const InputEvent in = ReadMessage(reader_, prompt, continuation);
     idle = CancelToken();
     RetargetInterruptHandler(idle);
     if (in.kind == InputEvent::Kind::kEof) break;
-    if (TerminationRequested()) break;  // SIGTERM while reading: leave like Ctrl-D
+    if (TerminationRequested()) break;  // SIGTERM while reading
     if (in.kind == InputEvent::Kind::kInterrupt) {
       if (interrupted_before) break;
       interrupted_before = true;

@@ -1,9 +1,12 @@
 // The libedit LineReader (see line_reader.h). libedit keeps the terminal in its edit mode only
 // inside el_wgets; the rest of the time the terminal is as the user had it.
 #include <histedit.h>
+#include <poll.h>
 #include <termios.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <climits>
 #include <clocale>
 #include <cstring>
 #include <cwchar>
@@ -101,6 +104,7 @@ class TerminalLineReader : public LineReader {
     el_set(el_, EL_SETTY, "-d", "-isig", nullptr);
     el_set(el_, EL_ADDFN, "dsagent-interrupt", "Discard the line (Ctrl-C)", &InterruptFn);
     el_set(el_, EL_BIND, "^C", "dsagent-interrupt", nullptr);
+    el_set(el_, EL_GETCFN, &ReadCharFn);
     el_set(el_, EL_ADDFN, "dsagent-paste", "Insert a bracketed paste", &PasteFn);
     el_set(el_, EL_BIND, kPasteStart, "dsagent-paste", nullptr);
     el_source(el_, nullptr);  // the user's ~/.editrc, if any
@@ -176,6 +180,40 @@ class TerminalLineReader : public LineReader {
     el_winsertstr(el, L"^C");
     el_push(el, "\n");
     return CC_REFRESH;
+  }
+
+  // libedit's character source. Its own retries a read that a signal interrupted, so a SIGTERM
+  // (or a Ctrl-C signalled by another path) would leave the prompt waiting for a key; this one
+  // waits in poll() and ends the read as an interruption as soon as the interrupt token is
+  // cancelled. The timeout only bounds the case of a signal landing just before poll().
+  static int ReadCharFn(EditLine* el, wchar_t* out) {
+    TerminalLineReader* self = Self(el);
+    char bytes[MB_LEN_MAX];
+    size_t have = 0;
+    while (true) {
+      if (self->interrupt_.IsCancelled()) {
+        self->interrupted_ = true;
+        return 0;  // ends el_wgets; ReadLine reports kInterrupt
+      }
+      pollfd p{self->in_fd_, POLLIN, 0};
+      const int ready = ::poll(&p, 1, 100);
+      if (ready < 0 && errno != EINTR) return -1;
+      if (ready <= 0) continue;
+      const ssize_t got = ::read(self->in_fd_, bytes + have, 1);
+      if (got == 0) return 0;
+      if (got < 0) {
+        if (errno == EINTR || errno == EAGAIN) continue;
+        return -1;
+      }
+      have += 1;
+      std::mbstate_t state{};
+      const size_t n = std::mbrtowc(out, bytes, have, &state);
+      if (n == static_cast<size_t>(-2) && have < sizeof bytes) continue;  // more bytes to come
+      if (n == static_cast<size_t>(-1) || n == static_cast<size_t>(-2)) {
+        *out = static_cast<unsigned char>(bytes[0]);  // not UTF-8: pass the byte through
+      }
+      return 1;
+    }
   }
 
   // Reads up to the end-of-paste marker and inserts the block; newlines stay newlines.

@@ -74,12 +74,15 @@ std::string EncodeRecord(const RecordHeader& h, std::string_view payload) {
 }
 
 Expected<RecordHeader, std::string> DecodeRecordHeader(std::string_view file, uint64_t file_bytes) {
-  if (file.size() < kRecordHeaderBytes || file_bytes < kRecordHeaderBytes)
-    return MakeUnexpected("truncated (header)");
+  // Magic and version first: a record of another format version may have a shorter header.
+  if (file.size() < 12) return MakeUnexpected("truncated (header)");
   if (std::memcmp(file.data(), kMagic, sizeof kMagic) != 0) return MakeUnexpected("bad magic");
   const auto version = Get<uint32_t>(file, 8);
   if (version != kRecordVersion) {
     return MakeUnexpected("unsupported version " + std::to_string(version));
+  }
+  if (file.size() < kRecordHeaderBytes || file_bytes < kRecordHeaderBytes) {
+    return MakeUnexpected("truncated (header)");
   }
   RecordHeader h;
   const auto kind = Get<uint32_t>(file, 12);

@@ -196,10 +196,19 @@ TEST_F(ChatPtyTest, SigtermDuringATurnOrAtThePromptExits) {
   EXPECT_SCREEN(*p, "terminated");
   EXPECT_EQ(p->WaitExit(), 143);
 
+  // At the prompt, with the line editor inside its read (the echo of a half-typed line proves
+  // it): a signal must end the read, not be swallowed by a retry.
   auto q = Start({}, Env());
   EXPECT_SCREEN(*q, kPrompt);
+  q->Write("half-typed");
+  EXPECT_SCREEN(*q, "half-typed");
   ASSERT_EQ(::kill(q->pid(), SIGTERM), 0);
   EXPECT_EQ(q->WaitExit(), 143);
+
+  // During start-up, before any prompt: never a prompt that waits for a key.
+  auto r = Start({}, Env());
+  ASSERT_EQ(::kill(r->pid(), SIGTERM), 0);
+  EXPECT_EQ(r->WaitExit(), 143);
 }
 
 TEST_F(ChatPtyTest, ApprovalNoWithANoteAndAlwaysSaved) {

@@ -356,15 +356,21 @@ TEST_F(DiskPrefixStoreTest, PruneRemovesRecordsNoLookupCanUse) {
   (*v1)[8] = 1;
   const fs::path old = store->model_dir() / (std::string(64, 'a') + ".blk");
   ASSERT_TRUE(WriteFileAtomic(old, *v1));
+  // And one as short as version 1 wrote them (a 216-byte header).
+  std::string short_v1 = v1->substr(0, 216);
+  const fs::path old_short = store->model_dir() / (std::string(64, 'c') + ".ckpt");
+  ASSERT_TRUE(WriteFileAtomic(old_short, short_v1));
   auto bad = VerifyStore(dir_);
-  ASSERT_EQ(bad.size(), 1u);
-  EXPECT_NE(bad[0].reason.find("unsupported version 1"), std::string::npos) << bad[0].reason;
+  ASSERT_EQ(bad.size(), 2u);
+  for (const auto& b : bad) {
+    EXPECT_NE(b.reason.find("unsupported version 1"), std::string::npos) << b.reason;
+  }
 
   auto pruned = PruneStore(dir_, int64_t{1} << 40);
   ASSERT_TRUE(pruned) << pruned.error();
-  // The 384 checkpoint, block 2 (only it reached that far) and the version-1 record.
-  EXPECT_EQ(pruned->removed_records, 3);
-  EXPECT_EQ(pruned->removed_unusable, 3);
+  // The 384 checkpoint, block 2 (only it reached that far) and the two version-1 records.
+  EXPECT_EQ(pruned->removed_records, 4);
+  EXPECT_EQ(pruned->removed_unusable, 4);
   EXPECT_EQ(ListRecordFiles(dir_).size(), 2u);  // block 0 and the 128 checkpoint
   EXPECT_EQ(store->Lookup(a).tokens, 128);
 }
