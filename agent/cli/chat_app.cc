@@ -154,8 +154,8 @@ int ChatApp::Run() {
   while (true) {
     RetargetInterruptHandler(idle);  // again: a turn or a slash command may have moved it
     reader_.set_interrupt_token(idle);
-    // A SIGTERM from before the retarget (during start-up or a slash command) cancelled another
-    // token; one after it cancels `idle`, which ends the read.
+    // A SIGTERM from before the retarget (during start-up, a turn or a slash command) cancelled
+    // another token; one after it cancels `idle`, which ends the read.
     if (TerminationRequested()) break;
     const InputEvent in = ReadMessage(reader_, prompt, continuation);
     idle = CancelToken();
@@ -177,7 +177,6 @@ int ChatApp::Run() {
       continue;
     }
     RunUserTurn(in.text);
-    if (TerminationRequested()) break;  // SIGTERM during the turn: the step stopped; now leave
   }
   DiscardIfUnused();
   return TerminationRequested() ? 128 + SIGTERM : 0;

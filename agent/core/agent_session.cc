@@ -22,7 +22,7 @@ std::vector<ToolSpec> BuiltInToolSpecs(const ToolRegistry& registry) {
 
 // Command-line flags win, then the resumed session's own choices (LoadedSession::choices), then
 // config.
-Flags ResumeDefaults(const Json& start, const Flags& flags) {
+Flags ResumeDefaults(const Json& choices, const Flags& flags) {
   auto flagged = [&](const std::string& key) {
     for (const auto& [k, v] : flags) {
       if (k == key) return true;
@@ -30,11 +30,11 @@ Flags ResumeDefaults(const Json& start, const Flags& flags) {
     return false;
   };
   Flags out;
-  const Json lane = start.value("lane", Json::object());
-  if (!flagged("provider") && start.contains("provider")) {
-    out.emplace_back("provider", start["provider"].get<std::string>());
+  const Json lane = choices.value("lane", Json::object());
+  if (!flagged("provider") && choices.contains("provider")) {
+    out.emplace_back("provider", choices["provider"].get<std::string>());
   }
-  const std::string policy = start.value("routing_policy", "");
+  const std::string policy = choices.value("routing_policy", "");
   if (!policy.empty()) {
     // A routed session keeps routing (unless the user pins a model or picks another policy).
     if (!flagged("model") && !flagged("routing.policy")) {

@@ -119,7 +119,6 @@ struct ChainView {
     RecordFile file;
     RecordHeader header;
     int refs = 0;  // usable checkpoints whose chain holds this block
-    bool removed = false;
   };
   std::map<std::string, Node> blocks, checkpoints;  // by key
   std::vector<RecordFile> unreadable;
@@ -132,7 +131,7 @@ struct ChainView {
     std::string key = ckpt.header.key;
     for (int64_t end = ckpt.header.end_tokens; end > 0; end -= step) {
       auto it = blocks.find(key);
-      if (it == blocks.end() || it->second.removed || it->second.header.end_tokens != end ||
+      if (it == blocks.end() || it->second.header.end_tokens != end ||
           it->second.header.block_tokens != step) {
         return {};
       }
