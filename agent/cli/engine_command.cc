@@ -261,6 +261,7 @@ int EngineSynthCommand(const EngineSynthOptions& options, const CancelToken& can
   if (options.experts >= 0) synth.routed_experts = options.experts;
   if (options.vocab >= 0) synth.vocab_size = options.vocab;
   synth.seed = options.seed;
+  if (options.varied) synth.values = engine::SyntheticValues::kVaried;
   synth.threads = options.threads;
   synth.cancel = cancel;
   // Bad options are usage errors (2); only failures to write are 1.

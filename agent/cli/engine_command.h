@@ -36,11 +36,12 @@ struct EngineSynthOptions {
   int experts = -1;
   int64_t vocab = -1;
   uint64_t seed = 0;
+  bool varied = false;  // --values varied (engine::SyntheticValues::kVaried)
   int threads = 0;
 };
 
 // `dsagent engine synth --config FILE --out DIR [--layers N] [--ratios LIST] [--experts N]
-// [--vocab N] [--seed N]`: writes a checkpoint with the base config's shapes, fewer layers and
+// [--vocab N] [--seed N] [--values benchmark|varied]`: writes a checkpoint with the base config's shapes, fewer layers and
 // experts, and deterministic random weights (engine/model/synthetic_checkpoint.h), then prints
 // what it wrote. Returns 0, 2 on bad input (base config, options), 1 when writing fails, 130 when
 // interrupted (nothing is left under the final names).

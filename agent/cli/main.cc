@@ -227,6 +227,12 @@ int main(int argc, char** argv) {
   engine_synth->add_option("--vocab", synth.vocab, "Vocabulary size (default: the base's)")
       ->check(CLI::NonNegativeNumber);
   engine_synth->add_option("--seed", synth.seed, "Random seed (default 0)");
+  engine_synth
+      ->add_option_function<std::string>(
+          "--values", [&synth](const std::string& v) { synth.varied = v == "varied"; },
+          "benchmark (default: norms 1, sinks and biases 0) | varied (every parameter drawn at "
+          "random, for golden data)")
+      ->check(CLI::IsMember({"benchmark", "varied"}));
   engine_synth->add_option("--threads", synth.threads, "Worker threads (default: all cores)");
 
   // serve

@@ -13,7 +13,7 @@ inline double RoundToQuantum(double v, double quantum) {
 
 }  // namespace
 
-float RoundBf16(double d) {
+float RoundBf16Once(double d) {
   if (!std::isfinite(d)) return static_cast<float>(d);
   const double a = std::fabs(d);
   if (a < 0x1p-126) return static_cast<float>(RoundToQuantum(d, 0x1p-133));  // bf16 subnormals

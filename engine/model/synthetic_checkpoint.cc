@@ -88,6 +88,7 @@ enum class Fill { kConstant, kNormal, kFp8, kFp4, kScale, kExpertIds };
 struct Plan {
   Fill fill = Fill::kNormal;
   float value = 0;  // kConstant: the value; kNormal: the standard deviation
+  float mean = 0;   // kNormal: the mean
 };
 
 int64_t Product(const std::vector<int64_t>& shape, size_t from) {
@@ -100,7 +101,7 @@ int64_t InputWidth(const ExpectedTensor& t) {
   return Product(t.shape, 1) * (t.dtype == DType::kI8 ? 2 : 1);
 }
 
-Plan PlanFor(const ExpectedTensor& t) {
+Plan PlanFor(const ExpectedTensor& t, SyntheticValues values) {
   const auto ends = [&](std::string_view s) { return t.name.ends_with(s); };
   switch (t.dtype) {
     case DType::kF8E8M0:
@@ -113,6 +114,14 @@ Plan PlanFor(const ExpectedTensor& t) {
       return {Fill::kExpertIds};
     default:
       break;
+  }
+  if (values == SyntheticValues::kVaried) {  // see SyntheticValues
+    if (ends("norm.weight")) return {Fill::kNormal, 0.1f, 1.0f};
+    if (ends("attn_sink")) return {Fill::kNormal, 0.7f};
+    if (ends("gate.bias")) return {Fill::kNormal, 0.1f};
+    if (ends("_base")) return {Fill::kNormal, 0.5f};
+    if (ends("_scale")) return {Fill::kNormal, 0.25f, 1.0f};
+    if (ends("ape")) return {Fill::kNormal, 0.5f};
   }
   if (ends("norm.weight")) return {Fill::kConstant, 1.0f};  // every RMSNorm, q/kv/e/h norms too
   if (ends("attn_sink") || ends("gate.bias") || ends("_base")) return {Fill::kConstant, 0.0f};
@@ -209,7 +218,7 @@ void FillRows(const TensorJob& job, uint64_t seed, int64_t row_begin, int64_t ro
         break;
       case Fill::kNormal:
         for (int64_t i = 0; i < row_elements; ++i)
-          Store(t.dtype, v * rng.Normal(), out + i * esize);
+          Store(t.dtype, job.plan.mean + v * rng.Normal(), out + i * esize);
         break;
       case Fill::kFp8: {  // scale block [r / 128, c / 128]
         const uint8_t* scales = job.scale.data() + (r / 128) * job.scale_cols;
@@ -359,7 +368,7 @@ Expected<SyntheticCheckpointSummary, std::string> WriteSyntheticCheckpoint(
   std::string buffer;
   constexpr size_t kBatchBytes = size_t{16} << 20;  // generated in parallel, then written
   for (const ExpectedTensor& t : tensors) {
-    TensorJob job{&t, PlanFor(t)};
+    TensorJob job{&t, PlanFor(t, options.values)};
     job.n_experts = summary.config.n_routed_experts;
     if (job.plan.fill == Fill::kFp8 || job.plan.fill == Fill::kFp4) {
       const ExpectedTensor& scale = *by_name.at(t.name.substr(0, t.name.size() - 6) + "scale");

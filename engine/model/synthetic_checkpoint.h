@@ -37,12 +37,23 @@
 
 namespace dsagent::engine {
 
+// How the values are drawn.
+//  kBenchmark: as described above (norms 1, sinks/biases/hc bases 0, hc scales 0.5, ape small):
+//    a forward pass that is finite and not constant at any width.
+//  kVaried: for golden data (tests/data/golden-sweep): the parameters kBenchmark holds constant are
+//    drawn too — norm weights 1 + N(0, 0.1^2), attention sinks N(0, 0.7^2), gate biases
+//    N(0, 0.1^2), hc bases N(0, 0.5^2), hc scales 1 + N(0, 0.25^2), compressor ape N(0, 0.5^2)
+//    (the spreads of the shared generator's make_tiny_checkpoint.py) — so every bias, sink and
+//    mixing path of the forward pass is exercised with values that are not special.
+enum class SyntheticValues { kBenchmark, kVaried };
+
 struct SyntheticOptions {
   std::optional<int> layers;  // decoder layers, >= 1; default: ratios.size(), else the base's
   std::vector<int> ratios;    // compress ratio of each decoder layer; empty: see above
   std::optional<int> routed_experts;  // >= num_experts_per_tok; default: the base's
   std::optional<int64_t> vocab_size;  // above the bos/eos ids; default: the base's
   uint64_t seed = 0;
+  SyntheticValues values = SyntheticValues::kBenchmark;
   int threads = 0;     // for generating values (<= 0: all cores); the output does not depend on it
   CancelToken cancel;  // polled between 16 MiB batches: a cancelled write stops with an error
 };

@@ -36,16 +36,23 @@ TEST(NumericsTest, Bf16RoundsToNearestEven) {
   EXPECT_EQ(Bf16BitsToFloat(0xc000), -2.0f);
 }
 
-TEST(NumericsTest, Bf16FromDoubleRoundsOnceUnlikeViaFloat) {
-  // Just above the tie between 1 and 1 + 2^-7, by less than half a float ulp: rounding the double
-  // once goes up; rounding to float first lands on the tie and then goes to even.
+// The canonical convention: a double result reaches bf16 through float (two roundings).
+TEST(NumericsTest, Bf16FromDoubleRoundsViaFloatNotOnce) {
+  // Just above the tie between 1 and 1 + 2^-7, by less than half a float ulp: rounding to float
+  // first lands on the tie, which then goes to even (1); rounding the double once goes up.
   const double d = 1.0 + 0x1p-8 + 0x1p-30;
-  EXPECT_EQ(RoundBf16(d), 1.0f + 0x1p-7f);
-  EXPECT_EQ(RoundBf16(static_cast<float>(d)), 1.0f);
+  EXPECT_EQ(RoundBf16(d), 1.0f);
+  EXPECT_EQ(RoundBf16Once(d), 1.0f + 0x1p-7f);
+  // Below the tie by less than half a float ulp: the same story downwards.
+  const double below = -(1.0 + 3 * 0x1p-8 - 0x1p-30);
+  EXPECT_EQ(RoundBf16(below), -(1.0f + 0x1p-6f));
+  EXPECT_EQ(RoundBf16Once(below), -(1.0f + 0x1p-7f));
   for (float f : {0.0f, 1.5f, -3.25f, 1e-30f, 7.0e37f, 0x1p-130f, 0x1.234p-128f}) {
     EXPECT_EQ(RoundBf16(static_cast<double>(f)), RoundBf16(f)) << f;
+    EXPECT_EQ(RoundBf16Once(static_cast<double>(f)), RoundBf16(f)) << f;
   }
   EXPECT_EQ(RoundBf16(1e39), std::numeric_limits<float>::infinity());
+  EXPECT_EQ(RoundBf16Once(1e39), std::numeric_limits<float>::infinity());
 }
 
 TEST(NumericsTest, Fp8E4M3EveryByteRoundTrips) {

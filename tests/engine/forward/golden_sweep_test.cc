@@ -1,0 +1,94 @@
+// The fidelity sweep: the engine against the official reference on many tiny V4 configurations
+// (tests/data/golden-sweep: compress-ratio patterns SWA / CSA at layer 0 / HCA 8, 16, 128, index
+// top-k binding and not, 0-3 hash layers, 1-6 experts per token, o_groups 1-8, windows 8-128, YaRN
+// on and off, MTP with and without compressed attention; two seeds each; docs/GOLDEN.md).
+//
+// Each set's weights are regenerated here from its seed by the synthetic checkpoint writer (the
+// bytes depend only on the config and the seed) and checked against the SHA-256 the golden data
+// was made from; then the full prefill, the prefill of the first N tokens, the decode steps after
+// it and the MTP block must be bit-identical to the reference's logits.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "common/sha256.h"
+#include "engine/forward/model.h"
+#include "engine/model/synthetic_checkpoint.h"
+#include "tests/engine/forward/golden_checks.h"
+#include "tests/engine/forward/golden_data.h"
+#include "tests/support/temp_dir.h"
+
+namespace dsagent::engine::forward {
+namespace {
+namespace fs = std::filesystem;
+using testing::Describe;
+using testing::GoldenSet;
+using testing::kDataDir;
+
+std::vector<std::string> SweepSets() {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(kDataDir / "golden-sweep", ec)) {
+    if (entry.is_directory() && fs::exists(entry.path() / "manifest.json")) {
+      names.push_back(entry.path().filename().string());
+    }
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::string FileSha256(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  const std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  return Sha256Hex(bytes);
+}
+
+class GoldenSweepTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(GoldenSweepTest, BitIdenticalToTheReference) {
+  const GoldenSet set(kDataDir / "golden-sweep" / GetParam());
+  const Json& weights = set.manifest()["weights"];
+  ASSERT_TRUE(weights.is_object()) << "manifest.json has no `weights` entry";
+
+  std::ifstream config_file(set.dir() / "config.json");
+  const Json config = Json::parse(config_file, nullptr, /*allow_exceptions=*/false);
+  ASSERT_FALSE(config.is_discarded()) << set.dir() / "config.json";
+  SyntheticOptions options;
+  options.seed = weights["seed"].get<uint64_t>();
+  options.values = SyntheticValues::kVaried;
+  TempDir model_dir;
+  auto written = WriteSyntheticCheckpoint(config, options, model_dir.path());
+  ASSERT_TRUE(written) << written.error();
+  ASSERT_EQ(FileSha256(model_dir.path() / "model.safetensors"), weights["sha256"].get<std::string>())
+      << "the synthetic checkpoint writer no longer writes the weights this golden set was made "
+         "from; if that change is intended, regenerate the sweep (scripts/golden_sweep.py)";
+
+  auto model = Model::Load(model_dir.path());
+  ASSERT_TRUE(model) << model.error();
+  const auto full = testing::FullPrefillAgreement(**model, set);
+  EXPECT_EQ(full.rows, set.tokens());
+  EXPECT_EQ(full.differing, 0) << "full prefill: " << Describe(full);
+  const auto part = testing::PrefillThenDecodeAgreement(**model, set);
+  EXPECT_EQ(part.prefill.rows, set.prefill_part());
+  EXPECT_EQ(part.prefill.differing, 0) << "prefill part: " << Describe(part.prefill);
+  EXPECT_EQ(part.decode.rows, set.tokens() - set.prefill_part());
+  EXPECT_EQ(part.decode.differing, 0) << "decode: " << Describe(part.decode);
+  const auto mtp = testing::MtpAgreement(**model, set);
+  EXPECT_EQ(mtp.rows, set.tokens() - 1);
+  EXPECT_EQ(mtp.differing, 0) << "MTP: " << Describe(mtp);
+}
+
+INSTANTIATE_TEST_SUITE_P(Sweep, GoldenSweepTest, ::testing::ValuesIn(SweepSets()),
+                         [](const auto& p) { return testing::TestName(p.param); });
+
+// The sweep is not silently empty (a checkout without the data would otherwise pass).
+TEST(GoldenSweepDataTest, HoldsAtLeastTwelveConfigurationsWithTwoSeedsEach) {
+  EXPECT_GE(SweepSets().size(), 24u);
+}
+
+}  // namespace
+}  // namespace dsagent::engine::forward
