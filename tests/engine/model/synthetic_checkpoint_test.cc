@@ -4,10 +4,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <set>
 
 #include "common/file_io.h"
 #include "engine/forward/model.h"
+#include "engine/forward/numerics.h"
 #include "engine/forward/weight_matrix.h"
 #include "engine/model/checkpoint.h"
 #include "tests/support/temp_dir.h"
@@ -157,6 +159,75 @@ TEST(SyntheticCheckpointTest, SameSeedSameBytesWhateverTheThreadsOtherSeedOtherB
   const std::string a = bytes("a", {.seed = 7, .threads = 1});
   EXPECT_EQ(a, bytes("b", {.seed = 7, .threads = 2}));
   EXPECT_NE(a, bytes("c", {.seed = 8}));
+}
+
+// Values of a 1-D BF16 or F32 tensor as floats.
+std::vector<float> VectorValues(const Checkpoint& ck, const std::string& name) {
+  const TensorInfo* t = ck.Find(name);
+  EXPECT_NE(t, nullptr) << name;
+  if (t == nullptr) return {};
+  std::vector<float> v(static_cast<size_t>(t->shape[0]));
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (t->dtype == DType::kBF16) {
+      uint16_t bits = 0;
+      std::memcpy(&bits, t->data + 2 * i, 2);
+      v[i] = forward::Bf16BitsToFloat(bits);
+    } else {
+      std::memcpy(&v[i], t->data + 4 * i, 4);
+    }
+  }
+  return v;
+}
+
+double Mean(const std::vector<float>& v) {
+  double s = 0;
+  for (float x : v) s += x;
+  return s / static_cast<double>(v.size());
+}
+
+double Std(const std::vector<float>& v) {
+  const double m = Mean(v);
+  double s = 0;
+  for (float x : v) s += (x - m) * (x - m);
+  return std::sqrt(s / static_cast<double>(v.size()));
+}
+
+// kVaried (golden data) draws what kBenchmark holds constant, with the documented spreads, and
+// leaves the matrices as they are.
+TEST(SyntheticCheckpointTest, VariedValuesDrawNormsSinksBiasesAndMixingParameters) {
+  TempDir dir;
+  ASSERT_TRUE(WriteSyntheticCheckpoint(TinyConfig(), {.seed = 3}, dir.path() / "b"));
+  ASSERT_TRUE(WriteSyntheticCheckpoint(
+      TinyConfig(), {.seed = 3, .values = SyntheticValues::kVaried}, dir.path() / "v"));
+  auto bench = Checkpoint::Open(dir.path() / "b");
+  auto varied = Checkpoint::Open(dir.path() / "v");
+  ASSERT_TRUE(bench && varied);
+
+  for (const char* name : {"layers.1.attn_norm.weight", "layers.1.attn.attn_sink",
+                           "layers.1.ffn.gate.bias", "layers.1.hc_attn_base",
+                           "layers.1.hc_attn_scale"}) {
+    const auto b = VectorValues(**bench, name);
+    EXPECT_EQ(std::set<float>(b.begin(), b.end()).size(), 1u) << name << " is constant";
+  }
+  const auto norm = VectorValues(**varied, "layers.1.attn_norm.weight");  // 128 values
+  EXPECT_NEAR(Mean(norm), 1.0, 0.05);
+  EXPECT_NEAR(Std(norm), 0.1, 0.03);
+  const auto base = VectorValues(**varied, "layers.1.hc_attn_base");  // (2 + 4) * 4 values
+  EXPECT_NEAR(Std(base), 0.5, 0.25);
+  const auto scale = VectorValues(**varied, "layers.1.hc_attn_scale");  // 3 values
+  for (float v : scale) EXPECT_TRUE(v > 0.1f && v < 1.9f && v != 1.0f) << v;
+  const auto bias = VectorValues(**varied, "layers.1.ffn.gate.bias");  // 8 values
+  EXPECT_EQ(std::set<float>(bias.begin(), bias.end()).size(), bias.size());
+  EXPECT_NE(VectorValues(**varied, "layers.1.attn.attn_sink"),
+            VectorValues(**bench, "layers.1.attn.attn_sink"));
+
+  const auto bytes_of = [](const Checkpoint& ck, const std::string& name) {
+    const TensorInfo* t = ck.Find(name);
+    return std::string(reinterpret_cast<const char*>(t->data), t->size_bytes);
+  };
+  EXPECT_EQ(bytes_of(**varied, "layers.1.attn.wq_a.weight"),
+            bytes_of(**bench, "layers.1.attn.wq_a.weight"));
+  ExpectSaneLogits(dir.path() / "v", {0, 17, 300, 4, 4, 511, 9, 128, 64, 2, 3, 5});
 }
 
 TEST(SyntheticCheckpointTest, RewritingADirectoryReplacesBothFiles) {
