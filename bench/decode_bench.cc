@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -22,6 +23,14 @@ using Clock = std::chrono::steady_clock;
 
 double Since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// CPU seconds used by the whole process (all threads): on a machine shared with other work, CPU
+// time per step divided by the thread count estimates the step time the machine would give alone.
+double ProcessCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
 }
 
 // Bytes of weights one decode step reads: every main-model tensor, the routed experts scaled by
@@ -99,16 +108,21 @@ int main(int argc, char** argv) {
     return 1;
   }
   // Greedy steps; the first one also pages in whatever the prefill did not touch.
-  std::vector<double> times;
+  std::vector<double> times, cpu_times;
   for (int64_t i = 0; i <= steps; ++i) {
     const auto next =
         static_cast<int32_t>(std::max_element(logits->begin(), logits->end()) - logits->begin());
     const auto t = Clock::now();
+    const double cpu = ProcessCpuSeconds();
     logits = m.ForwardLast(s, std::vector<int32_t>{next});
     if (!logits) return 1;
-    if (i > 0) times.push_back(Since(t));
+    if (i > 0) {
+      times.push_back(Since(t));
+      cpu_times.push_back(ProcessCpuSeconds() - cpu);
+    }
   }
   std::sort(times.begin(), times.end());
+  std::sort(cpu_times.begin(), cpu_times.end());
   const double median = times[times.size() / 2];
   const double weights = WeightBytesPerToken(c);
   const double bandwidth = CopyBandwidth();
@@ -117,10 +131,10 @@ int main(int argc, char** argv) {
       "%s: decode at position %lld..%lld: median %.2f ms/token (%.1f tokens/s), best %.2f ms; "
       "weights read per token %.1f MB (%.2f GB/s achieved); memcpy bandwidth %.2f GB/s "
       "(read+write), at which the weight reads alone take %.2f ms: decode runs at %.0f%% of the "
-      "bandwidth limit\n",
+      "bandwidth limit; CPU time per token (all threads) median %.2f ms\n",
       model_dir.string().c_str(), static_cast<long long>(prefill),
       static_cast<long long>(prefill + steps), median * 1e3, 1.0 / median, times.front() * 1e3,
       weights / 1e6, weights / median / 1e9, bandwidth / 1e9, floor_s * 1e3,
-      100.0 * floor_s / median);
+      100.0 * floor_s / median, cpu_times[cpu_times.size() / 2] * 1e3);
   return 0;
 }

@@ -3,45 +3,42 @@
 #include <algorithm>
 #include <vector>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
 #include "engine/forward/numerics.h"
+#include "engine/kernels/cpu/weight_dot.h"
+#include "engine/kernels/cpu_isa.h"
 #include "engine/forward/quant_sim.h"
 
 namespace dsagent::engine::forward {
 namespace {
 
-// sum_k a[k] * b[k] in double with several partial sums (SSE2 where available). The products
-// of the values involved (bf16/FP8/FP4 times bf16/fp32) are exact in double and the order of the
-// additions does not matter at the precision the results are rounded to.
-inline double Dot(const float* a, const float* b, int64_t n) {
-  int64_t k = 0;
-  double total = 0;
-#if defined(__SSE2__)
-  __m128d s0 = _mm_setzero_pd(), s1 = _mm_setzero_pd(), s2 = _mm_setzero_pd(),
-          s3 = _mm_setzero_pd();
-  for (; k + 8 <= n; k += 8) {
-    const __m128 a0 = _mm_loadu_ps(a + k), a1 = _mm_loadu_ps(a + k + 4);
-    const __m128 b0 = _mm_loadu_ps(b + k), b1 = _mm_loadu_ps(b + k + 4);
-    s0 = _mm_add_pd(s0, _mm_mul_pd(_mm_cvtps_pd(a0), _mm_cvtps_pd(b0)));
-    s1 = _mm_add_pd(
-        s1, _mm_mul_pd(_mm_cvtps_pd(_mm_movehl_ps(a0, a0)), _mm_cvtps_pd(_mm_movehl_ps(b0, b0))));
-    s2 = _mm_add_pd(s2, _mm_mul_pd(_mm_cvtps_pd(a1), _mm_cvtps_pd(b1)));
-    s3 = _mm_add_pd(
-        s3, _mm_mul_pd(_mm_cvtps_pd(_mm_movehl_ps(a1, a1)), _mm_cvtps_pd(_mm_movehl_ps(b1, b1))));
-  }
-  double lanes[2];
-  _mm_storeu_pd(lanes, _mm_add_pd(_mm_add_pd(s0, s1), _mm_add_pd(s2, s3)));
-  total = lanes[0] + lanes[1];
-#endif
-  for (; k < n; ++k) total += static_cast<double>(a[k]) * b[k];
-  return total;
-}
-
 inline float RoundTo(double v, Round r) {
   return r == Round::kBF16 ? RoundBf16(v) : static_cast<float>(v);
+}
+
+// Products with at most this many input rows read each weight row straight from its stored bytes
+// once per input row (fused dequantise-and-dot, the decode path); larger ones dequantise panels of
+// weight rows once and reuse them for every input row (the prefill path).
+constexpr int64_t kFusedMaxRows = 4;
+
+// Per-thread scratch reused across calls, so the hot path does not allocate.
+struct Scratch {
+  std::vector<float> quantised;                // FP8-quantised input rows
+  std::vector<kernels::DotInput> fused_inputs;  // decode: one prepared input per row
+  std::vector<double> x64;                     // prefill: the input rows as doubles
+};
+Scratch& ThreadScratch() {
+  thread_local Scratch scratch;
+  return scratch;
+}
+
+struct PanelScratch {
+  std::vector<float> row;
+  std::vector<double> panel;
+  std::vector<double> dots;
+};
+PanelScratch& ThreadPanelScratch() {
+  thread_local PanelScratch scratch;
+  return scratch;
 }
 
 }  // namespace
@@ -52,38 +49,71 @@ void Linear(const WeightMatrix& w, const LinearArgs& a, ThreadPool& pool) {
   const int64_t out_rows = a.out_rows < 0 ? w.rows - a.out_begin : a.out_rows;
   const int64_t y_stride = a.y_stride ? a.y_stride : out_rows;
   if (a.rows <= 0 || out_rows <= 0) return;
+  const kernels::CpuIsa isa = kernels::ActiveCpuIsa();
+  Scratch& scratch = ThreadScratch();
 
   // The FP8-quantised copy of the input (reference act_quant, blocks of 128 along K).
   const float* x = a.x;
   int64_t xs = x_stride;
-  std::vector<float> quantised;
   if (a.quant == InputQuant::kFp8Per128) {
-    quantised.resize(static_cast<size_t>(a.rows * k));
+    scratch.quantised.resize(static_cast<size_t>(a.rows * k));
     for (int64_t t = 0; t < a.rows; ++t) {
-      std::copy(a.x + t * x_stride, a.x + t * x_stride + k, quantised.data() + t * k);
-      QuantizeFp8Blocks(quantised.data() + t * k, k, 128);
+      std::copy(a.x + t * x_stride, a.x + t * x_stride + k, scratch.quantised.data() + t * k);
+      QuantizeFp8Blocks(scratch.quantised.data() + t * k, k, 128);
     }
-    x = quantised.data();
+    x = scratch.quantised.data();
     xs = k;
   }
-  // Tasks own ranges of output rows; each dequantises its weight rows once, in panels that stay
-  // in cache, and writes its outputs row-contiguously.
-  constexpr int64_t kPanelBytes = 64 * 1024;
-  const int64_t panel = std::max<int64_t>(1, kPanelBytes / (4 * k));
-  // Tasks of at least ~64k multiply-adds: small products (decode steps) stay on the caller.
+
+  if (a.rows <= kFusedMaxRows) {
+    // Decode: each weight row is read once per input row, straight from the checkpoint.
+    std::vector<kernels::DotInput>& inputs = scratch.fused_inputs;
+    if (inputs.size() < static_cast<size_t>(a.rows)) inputs.resize(static_cast<size_t>(a.rows));
+    for (int64_t t = 0; t < a.rows; ++t) inputs[static_cast<size_t>(t)].Prepare(x + t * xs, k);
+    const kernels::WeightRows rows = w.rows_view();
+    constexpr int64_t kChunk = 64;
+    // Tasks of at least ~64k multiply-adds: small products stay on the caller.
+    const int64_t grain = std::max<int64_t>(1, 65536 / (k * a.rows));
+    pool.ParallelFor(out_rows, grain, [&](int64_t begin, int64_t end) {
+      double dots[kChunk];
+      for (int64_t o0 = begin; o0 < end; o0 += kChunk) {
+        const int64_t n = std::min(kChunk, end - o0);
+        for (int64_t t = 0; t < a.rows; ++t) {
+          kernels::WeightRowDots(isa, rows, a.out_begin + o0, n, inputs[static_cast<size_t>(t)],
+                                 dots);
+          float* yt = a.y + t * y_stride + o0;
+          for (int64_t i = 0; i < n; ++i) yt[i] = RoundTo(dots[i], a.round);
+        }
+      }
+    });
+    return;
+  }
+
+  // Prefill: tasks own ranges of output rows; each dequantises its weight rows once, in panels
+  // of doubles that stay in cache, and takes every input row's dot product with them.
+  scratch.x64.resize(static_cast<size_t>(a.rows * k));
+  for (int64_t t = 0; t < a.rows; ++t) {
+    for (int64_t i = 0; i < k; ++i) scratch.x64[static_cast<size_t>(t * k + i)] = x[t * xs + i];
+  }
+  const double* x64 = scratch.x64.data();
+  constexpr int64_t kPanelBytes = 128 * 1024;
+  const int64_t panel = std::max<int64_t>(1, kPanelBytes / (8 * k));
   const int64_t grain = std::min<int64_t>(panel, std::max<int64_t>(1, 65536 / (k * a.rows)));
   pool.ParallelFor(out_rows, grain, [&](int64_t begin, int64_t end) {
-    std::vector<float> wp(static_cast<size_t>(std::min(panel, end - begin) * k));
+    PanelScratch& ps = ThreadPanelScratch();
+    ps.row.resize(static_cast<size_t>(k));
+    ps.panel.resize(static_cast<size_t>(std::min(panel, end - begin) * k));
     for (int64_t p0 = begin; p0 < end; p0 += panel) {
       const int64_t p1 = std::min(end, p0 + panel);
       for (int64_t o = p0; o < p1; ++o) {
-        w.DequantRow(a.out_begin + o, wp.data() + (o - p0) * k);
+        w.DequantRow(a.out_begin + o, ps.row.data());
+        std::copy(ps.row.begin(), ps.row.end(), ps.panel.begin() + (o - p0) * k);
       }
       for (int64_t t = 0; t < a.rows; ++t) {
-        const float* xt = x + t * xs;
+        const double* xt = x64 + t * k;
         float* yt = a.y + t * y_stride;
         for (int64_t o = p0; o < p1; ++o) {
-          yt[o] = RoundTo(Dot(xt, wp.data() + (o - p0) * k, k), a.round);
+          yt[o] = RoundTo(kernels::DotF64(isa, xt, ps.panel.data() + (o - p0) * k, k), a.round);
         }
       }
     }

@@ -11,9 +11,12 @@
 #include <cstdint>
 #include <string>
 
+#include "engine/kernels/cpu/weight_dot.h"
+#include "engine/kernels/weight_format.h"
+
 namespace dsagent::engine::forward {
 
-enum class WeightFormat { kBF16, kF32, kFP8, kFP4 };
+using WeightFormat = kernels::WeightFormat;
 
 struct WeightMatrix {
   std::string name;  // checkpoint tensor name, for messages
@@ -24,6 +27,8 @@ struct WeightMatrix {
   int64_t scale_cols = 0;
 
   bool empty() const { return data == nullptr; }
+  // The view the CPU kernels read (engine/kernels/cpu/weight_dot.h).
+  kernels::WeightRows rows_view() const { return {format, data, scale, cols, scale_cols}; }
   // Writes the `cols` values of row r (0 <= r < rows) to out.
   void DequantRow(int64_t r, float* out) const;
   // Values of columns [col_begin, col_end) of row r.

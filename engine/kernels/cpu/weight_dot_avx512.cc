@@ -1,0 +1,153 @@
+// The AVX-512 (F/BW/VL/DQ) variant of weight_dot.h. Compiled for that target whatever the build's
+// baseline; called only when the CPU has it (cpu_isa.h).
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "engine/kernels/cpu/weight_dot.h"
+
+// Only the code below is compiled for the target: inline functions of the headers above keep the
+// build's baseline, so the linker can never pick an AVX-512 copy of them for code that runs anywhere.
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma")
+// GCC 12 warns about the deliberately undefined vectors inside avx512fintrin.h's own intrinsics
+// (a known false positive of -W(maybe-)uninitialized in those headers).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+
+namespace dsagent::engine::kernels::detail {
+namespace {
+
+inline double Sum(__m512d v) { return _mm512_reduce_add_pd(v); }
+
+// acc += w[0..15] * x[0..15] with w 16 floats, x 16 doubles.
+inline void Fma16(__m512 w, const double* x, __m512d& acc0, __m512d& acc1) {
+  acc0 = _mm512_fmadd_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(w)), _mm512_loadu_pd(x), acc0);
+  acc1 = _mm512_fmadd_pd(_mm512_cvtps_pd(_mm512_extractf32x8_ps(w, 1)), _mm512_loadu_pd(x + 8),
+                         acc1);
+}
+
+// 16 e4m3 bytes as floats times 2^(scale_byte - 127): the byte's bits placed in a float's
+// exponent and mantissa (0EEEEMMM -> exponent EEEE, mantissa MMM << 20) give the e4m3 value times
+// 2^-120, subnormals included; one multiply by 2^(scale_byte - 7) restores it and applies the scale,
+// exactly while the result stays a normal float (Fp8ScaleFitsFloat).
+inline __m512 Fp8x16(const uint8_t* p, __m512 factor) {
+  const __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  const __m512i magnitude = _mm512_slli_epi32(_mm512_and_si512(b, _mm512_set1_epi32(0x7f)), 20);
+  const __m512i sign = _mm512_slli_epi32(_mm512_and_si512(b, _mm512_set1_epi32(0x80)), 24);
+  return _mm512_mul_ps(_mm512_castsi512_ps(_mm512_or_si512(magnitude, sign)), factor);
+}
+
+inline __m512 Pow2(int exponent) {
+  return _mm512_castsi512_ps(_mm512_set1_epi32((exponent + 127) << 23));
+}
+
+double RowFp8(const WeightRows& w, int64_t row, const DotInput& x) {
+  const uint8_t* p = w.data + row * w.cols;
+  const uint8_t* srow = w.scale + (row / 128) * w.scale_cols;
+  const double* xv = x.values();
+  __m512d acc0 = _mm512_setzero_pd(), acc1 = _mm512_setzero_pd();
+  double tail = 0;
+  for (int64_t c0 = 0; c0 < w.cols; c0 += 128) {
+    const int64_t c1 = (w.cols < c0 + 128 ? w.cols : c0 + 128);
+    const uint8_t s = srow[c0 / 128];
+    if (!Fp8ScaleFitsFloat(s) || (c1 - c0) % 16 != 0) {
+      tail += WeightRowDotScalarRange(w, row, c0, c1, x);
+      continue;
+    }
+    const __m512 factor = Pow2(s - 7);
+    for (int64_t c = c0; c < c1; c += 16) Fma16(Fp8x16(p + c, factor), xv + c, acc0, acc1);
+  }
+  return Sum(_mm512_add_pd(acc0, acc1)) + tail;
+}
+
+// 16 packed FP4 bytes (32 columns, one scale block): low nibbles are the even columns, high the
+// odd ones; a 16-entry table lookup gives the e2m1 values with their signs.
+double RowFp4(const WeightRows& w, int64_t row, const DotInput& x) {
+  const uint8_t* p = w.data + row * (w.cols / 2);
+  const uint8_t* srow = w.scale + row * w.scale_cols;
+  const __m512 table = _mm512_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f, -0.0f, -0.5f,
+                                      -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f);
+  const __m512i nibble = _mm512_set1_epi32(0xf);
+  __m512d acc0 = _mm512_setzero_pd(), acc1 = _mm512_setzero_pd();
+  double tail = 0;
+  for (int64_t c0 = 0; c0 < w.cols; c0 += 32) {
+    const uint8_t s = srow[c0 / 32];
+    if (!Fp4ScaleFitsFloat(s) || c0 + 32 > w.cols) {
+      tail += WeightRowDotScalarRange(w, row, c0, (w.cols < c0 + 32 ? w.cols : c0 + 32), x);
+      continue;
+    }
+    const __m512 factor = Pow2(s - 127);
+    const __m512i b =
+        _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + c0 / 2)));
+    const __m512 lo = _mm512_mul_ps(_mm512_permutexvar_ps(_mm512_and_si512(b, nibble), table), factor);
+    const __m512 hi = _mm512_mul_ps(
+        _mm512_permutexvar_ps(_mm512_and_si512(_mm512_srli_epi32(b, 4), nibble), table), factor);
+    Fma16(lo, x.even() + c0 / 2, acc0, acc1);
+    Fma16(hi, x.odd() + c0 / 2, acc0, acc1);
+  }
+  return Sum(_mm512_add_pd(acc0, acc1)) + tail;
+}
+
+double RowBf16(const WeightRows& w, int64_t row, const DotInput& x) {
+  const uint8_t* p = w.data + row * w.cols * 2;
+  const double* xv = x.values();
+  __m512d acc0 = _mm512_setzero_pd(), acc1 = _mm512_setzero_pd();
+  int64_t c = 0;
+  for (; c + 16 <= w.cols; c += 16) {
+    const __m512i bits = _mm512_slli_epi32(
+        _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2 * c))), 16);
+    Fma16(_mm512_castsi512_ps(bits), xv + c, acc0, acc1);
+  }
+  return Sum(_mm512_add_pd(acc0, acc1)) + WeightRowDotScalarRange(w, row, c, w.cols, x);
+}
+
+double RowF32(const WeightRows& w, int64_t row, const DotInput& x) {
+  const float* p = reinterpret_cast<const float*>(w.data) + row * w.cols;
+  const double* xv = x.values();
+  __m512d acc0 = _mm512_setzero_pd(), acc1 = _mm512_setzero_pd();
+  int64_t c = 0;
+  for (; c + 16 <= w.cols; c += 16) Fma16(_mm512_loadu_ps(p + c), xv + c, acc0, acc1);
+  return Sum(_mm512_add_pd(acc0, acc1)) + WeightRowDotScalarRange(w, row, c, w.cols, x);
+}
+
+}  // namespace
+
+void WeightRowDotsAvx512(const WeightRows& w, int64_t row_begin, int64_t count,
+                         const DotInput& x, double* out) {
+  for (int64_t i = 0; i < count; ++i) {
+    const int64_t row = row_begin + i;
+    switch (w.format) {
+      case WeightFormat::kFP8:
+        out[i] = RowFp8(w, row, x);
+        break;
+      case WeightFormat::kFP4:
+        out[i] = RowFp4(w, row, x);
+        break;
+      case WeightFormat::kBF16:
+        out[i] = RowBf16(w, row, x);
+        break;
+      case WeightFormat::kF32:
+        out[i] = RowF32(w, row, x);
+        break;
+    }
+  }
+}
+
+double DotF64Avx512(const double* a, const double* b, int64_t n) {
+  __m512d acc0 = _mm512_setzero_pd(), acc1 = _mm512_setzero_pd();
+  int64_t k = 0;
+  for (; k + 16 <= n; k += 16) {
+    acc0 = _mm512_fmadd_pd(_mm512_loadu_pd(a + k), _mm512_loadu_pd(b + k), acc0);
+    acc1 = _mm512_fmadd_pd(_mm512_loadu_pd(a + k + 8), _mm512_loadu_pd(b + k + 8), acc1);
+  }
+  double sum = Sum(_mm512_add_pd(acc0, acc1));
+  for (; k < n; ++k) sum += a[k] * b[k];
+  return sum;
+}
+
+}  // namespace dsagent::engine::kernels::detail
+
+#pragma GCC diagnostic pop
+#pragma GCC pop_options

@@ -1,0 +1,198 @@
+// The fused dequantise-and-dot kernels: every SIMD variant this CPU runs against the portable
+// scalar reference, and the scalar reference against an independent computation (rows dequantised
+// by forward::WeightMatrix, products summed in long double), on random weights in every stored
+// format, including tails, partial scale blocks and scales that force the exact fallback path.
+#include "engine/kernels/cpu/weight_dot.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "engine/forward/numerics.h"
+#include "engine/forward/weight_matrix.h"
+
+namespace dsagent::engine::kernels {
+namespace {
+using forward::WeightMatrix;
+
+// A random weight matrix in `format` with its storage.
+struct RandomWeight {
+  std::vector<uint8_t> data, scale;
+  WeightMatrix matrix;
+};
+
+RandomWeight MakeWeight(WeightFormat format, int64_t rows, int64_t cols, std::mt19937& rng,
+                        bool extreme_scales = false) {
+  RandomWeight r;
+  std::uniform_int_distribution<int> byte(0, 255);
+  std::normal_distribution<float> normal(0.0f, 0.1f);
+  r.matrix.format = format;
+  r.matrix.rows = rows;
+  r.matrix.cols = cols;
+  // Realistic scale bytes are near 127 - 8; extreme ones leave the SIMD range (weight_dot.h).
+  const auto scale_byte = [&] {
+    if (extreme_scales && byte(rng) < 64) return static_cast<uint8_t>(byte(rng) < 128 ? 5 : 140);
+    return static_cast<uint8_t>(110 + byte(rng) % 16);
+  };
+  switch (format) {
+    case WeightFormat::kF32:
+      r.data.resize(static_cast<size_t>(rows * cols * 4));
+      for (int64_t i = 0; i < rows * cols; ++i) {
+        const float v = normal(rng);
+        std::memcpy(r.data.data() + 4 * i, &v, 4);
+      }
+      break;
+    case WeightFormat::kBF16:
+      r.data.resize(static_cast<size_t>(rows * cols * 2));
+      for (int64_t i = 0; i < rows * cols; ++i) {
+        const uint16_t bits = forward::FloatToBf16Bits(normal(rng));
+        std::memcpy(r.data.data() + 2 * i, &bits, 2);
+      }
+      break;
+    case WeightFormat::kFP8: {
+      r.data.resize(static_cast<size_t>(rows * cols));
+      for (auto& b : r.data) {
+        b = static_cast<uint8_t>(byte(rng));
+        if ((b & 0x7f) == 0x7f) b &= 0xfe;  // no NaN in weights
+      }
+      r.matrix.scale_cols = (cols + 127) / 128;
+      r.scale.resize(static_cast<size_t>((rows + 127) / 128 * r.matrix.scale_cols));
+      for (auto& s : r.scale) s = scale_byte();
+      break;
+    }
+    case WeightFormat::kFP4: {
+      r.data.resize(static_cast<size_t>(rows * cols / 2));
+      for (auto& b : r.data) b = static_cast<uint8_t>(byte(rng));
+      r.matrix.scale_cols = cols / 32;
+      r.scale.resize(static_cast<size_t>(rows * r.matrix.scale_cols));
+      for (auto& s : r.scale) s = scale_byte();
+      break;
+    }
+  }
+  r.matrix.data = r.data.data();
+  r.matrix.scale = r.scale.empty() ? nullptr : r.scale.data();
+  return r;
+}
+
+std::vector<float> RandomInput(int64_t n, std::mt19937& rng, bool fp8_quantised) {
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(n));
+  for (float& v : x) v = forward::RoundBf16(normal(rng));
+  if (fp8_quantised) {
+    for (int64_t b = 0; b < n; b += 128) {
+      const int64_t e = std::min<int64_t>(n, b + 128);
+      float amax = 0;
+      for (int64_t i = b; i < e; ++i) amax = std::max(amax, std::fabs(x[static_cast<size_t>(i)]));
+      const float s = forward::Fp8BlockScale(amax);
+      for (int64_t i = b; i < e; ++i) {
+        float& v = x[static_cast<size_t>(i)];
+        v = forward::RoundFp8E4M3(v / s) * s;
+      }
+    }
+  }
+  return x;
+}
+
+struct Shape {
+  WeightFormat format;
+  int64_t rows, cols;
+  bool fp8_input;
+};
+
+std::string ShapeName(const Shape& s) {
+  static const char* kNames[] = {"bf16", "f32", "fp8", "fp4"};
+  return std::string(kNames[static_cast<int>(s.format)]) + "_" + std::to_string(s.rows) + "x" +
+         std::to_string(s.cols) + (s.fp8_input ? "_fp8_input" : "");
+}
+
+class WeightDotTest : public ::testing::TestWithParam<Shape> {};
+
+TEST_P(WeightDotTest, EveryVariantAgreesWithTheReferenceAfterRounding) {
+  const Shape shape = GetParam();
+  std::mt19937 rng(static_cast<uint32_t>(shape.rows * 1000 + shape.cols));
+  for (bool extreme : {false, true}) {
+    const RandomWeight w = MakeWeight(shape.format, shape.rows, shape.cols, rng, extreme);
+    const std::vector<float> x = RandomInput(shape.cols, rng, shape.fp8_input);
+    DotInput input;
+    input.Prepare(x.data(), shape.cols);
+
+    // Independent reference: rows dequantised by the forward pass's WeightMatrix, long double.
+    std::vector<double> want(static_cast<size_t>(shape.rows));
+    std::vector<float> row(static_cast<size_t>(shape.cols));
+    for (int64_t r = 0; r < shape.rows; ++r) {
+      w.matrix.DequantRow(r, row.data());
+      long double sum = 0;
+      for (int64_t c = 0; c < shape.cols; ++c) {
+        sum += static_cast<long double>(row[static_cast<size_t>(c)]) * x[static_cast<size_t>(c)];
+      }
+      want[static_cast<size_t>(r)] = static_cast<double>(sum);
+    }
+    for (CpuIsa isa : {CpuIsa::kScalar, CpuIsa::kAvx2, CpuIsa::kAvx512}) {
+      if (!CpuSupports(isa)) continue;
+      std::vector<double> got(static_cast<size_t>(shape.rows));
+      // Odd row ranges: the kernels take any [row_begin, row_begin + count).
+      WeightRowDots(isa, w.matrix.rows_view(), 0, 1, input, got.data());
+      WeightRowDots(isa, w.matrix.rows_view(), 1, shape.rows - 1, input, got.data() + 1);
+      for (int64_t r = 0; r < shape.rows; ++r) {
+        const double g = got[static_cast<size_t>(r)], e = want[static_cast<size_t>(r)];
+        ASSERT_EQ(static_cast<float>(g), static_cast<float>(e))
+            << CpuIsaName(isa) << " row " << r << (extreme ? " (extreme scales)" : "");
+        ASSERT_LE(std::fabs(g - e), 1e-13 * (std::fabs(e) + 1e-30) + 1e-300)
+            << CpuIsaName(isa) << " row " << r;
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Formats, WeightDotTest,
+    ::testing::Values(Shape{WeightFormat::kFP8, 130, 256, true},  // two scale rows of blocks
+                      Shape{WeightFormat::kFP8, 9, 200, true},    // a partial last block
+                      Shape{WeightFormat::kFP8, 5, 136, false},   // bf16 input, 8-column tail
+                      Shape{WeightFormat::kFP4, 7, 256, true}, Shape{WeightFormat::kFP4, 3, 96, true},
+                      Shape{WeightFormat::kBF16, 11, 4096, false},
+                      Shape{WeightFormat::kBF16, 6, 37, false}, Shape{WeightFormat::kF32, 6, 13, false},
+                      Shape{WeightFormat::kF32, 4, 520, false}),
+    [](const auto& p) { return ShapeName(p.param); });
+
+TEST(DotF64Test, EveryVariantAgreesWithTheReference) {
+  std::mt19937 rng(5);
+  std::normal_distribution<double> normal;
+  for (int64_t n : {0, 1, 7, 8, 16, 17, 100, 4096}) {
+    std::vector<double> a(static_cast<size_t>(n)), b(static_cast<size_t>(n));
+    for (auto& v : a) v = static_cast<float>(normal(rng));
+    for (auto& v : b) v = forward::RoundBf16(static_cast<float>(normal(rng)));
+    const double want = detail::DotF64Scalar(a.data(), b.data(), n);
+    for (CpuIsa isa : {CpuIsa::kAvx2, CpuIsa::kAvx512}) {
+      if (!CpuSupports(isa)) continue;
+      const double got = DotF64(isa, a.data(), b.data(), n);
+      EXPECT_EQ(static_cast<float>(got), static_cast<float>(want)) << CpuIsaName(isa) << " n=" << n;
+    }
+  }
+}
+
+TEST(DotInputTest, SplitsEvenAndOddColumns) {
+  const std::vector<float> x = {1, 2, 3, 4, 5};
+  DotInput in;
+  in.Prepare(x.data(), 5);
+  EXPECT_EQ(in.size(), 5);
+  EXPECT_EQ(std::vector<double>(in.values(), in.values() + 5), (std::vector<double>{1, 2, 3, 4, 5}));
+  EXPECT_EQ(std::vector<double>(in.even(), in.even() + 3), (std::vector<double>{1, 3, 5}));
+  EXPECT_EQ(std::vector<double>(in.odd(), in.odd() + 2), (std::vector<double>{2, 4}));
+}
+
+TEST(CpuIsaTest, NamesRoundTripAndTheBestIsSupported) {
+  for (CpuIsa isa : {CpuIsa::kScalar, CpuIsa::kAvx2, CpuIsa::kAvx512}) {
+    EXPECT_EQ(ParseCpuIsa(CpuIsaName(isa)), isa);
+  }
+  EXPECT_FALSE(ParseCpuIsa("sse9"));
+  EXPECT_TRUE(CpuSupports(CpuIsa::kScalar));
+  EXPECT_TRUE(CpuSupports(BestCpuIsa()));
+  EXPECT_TRUE(CpuSupports(ActiveCpuIsa()));
+}
+
+}  // namespace
+}  // namespace dsagent::engine::kernels
