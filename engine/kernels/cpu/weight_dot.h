@@ -70,7 +70,9 @@ double DotF64Avx512(const double* a, const double* b, int64_t n);
 
 // The FP8 and FP4 blocks the SIMD variants dequantise in float: a scale byte in this range keeps
 // every dequantised value a normal float, so value * scale is exact.
-inline bool Fp8ScaleFitsFloat(uint8_t scale_byte) { return scale_byte >= 12 && scale_byte <= 134; }
+// FP8: the smallest e4m3 subnormal 2^-9 times 2^(s - 127) must be >= 2^-126, and 448 times it
+// below 2^128: 10 <= s <= 246. FP4: 0.5 * 2^(s - 127) >= 2^-126 and 6 * 2^(s - 127) < 2^128.
+inline bool Fp8ScaleFitsFloat(uint8_t scale_byte) { return scale_byte >= 10 && scale_byte <= 246; }
 inline bool Fp4ScaleFitsFloat(uint8_t scale_byte) { return scale_byte >= 2 && scale_byte <= 251; }
 
 // sum over columns [c0, c1) of row `row` (one scale block or part of it), scalar, in double.

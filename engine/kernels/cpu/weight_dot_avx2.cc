@@ -36,12 +36,14 @@ inline __m256 Pow2(int exponent) {
   return _mm256_castsi256_ps(_mm256_set1_epi32((exponent + 127) << 23));
 }
 
-// See Fp8x16 in weight_dot_avx512.cc.
+// See Fp8x16 in weight_dot_avx512.cc (the fp16 placement and F16C widening).
 inline __m256 Fp8x8(const uint8_t* p, __m256 factor) {
-  const __m256i b = Load8Bytes(p);
-  const __m256i magnitude = _mm256_slli_epi32(_mm256_and_si256(b, _mm256_set1_epi32(0x7f)), 20);
-  const __m256i sign = _mm256_slli_epi32(_mm256_and_si256(b, _mm256_set1_epi32(0x80)), 24);
-  return _mm256_mul_ps(_mm256_castsi256_ps(_mm256_or_si256(magnitude, sign)), factor);
+  int64_t bytes;
+  std::memcpy(&bytes, p, 8);
+  const __m128i b = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(bytes));
+  const __m128i magnitude = _mm_slli_epi16(_mm_and_si128(b, _mm_set1_epi16(0x7f)), 7);
+  const __m128i sign = _mm_slli_epi16(_mm_and_si128(b, _mm_set1_epi16(0x80)), 8);
+  return _mm256_mul_ps(_mm256_cvtph_ps(_mm_or_si128(magnitude, sign)), factor);
 }
 
 double RowFp8(const WeightRows& w, int64_t row, const DotInput& x) {
@@ -57,7 +59,7 @@ double RowFp8(const WeightRows& w, int64_t row, const DotInput& x) {
       tail += WeightRowDotScalarRange(w, row, c0, c1, x);
       continue;
     }
-    const __m256 factor = Pow2(s - 7);
+    const __m256 factor = Pow2(s - 119);
     for (int64_t c = c0; c < c1; c += 8) Fma8(Fp8x8(p + c, factor), xv + c, acc0, acc1);
   }
   return Sum(_mm256_add_pd(acc0, acc1)) + tail;

@@ -28,15 +28,16 @@ inline void Fma16(__m512 w, const double* x, __m512d& acc0, __m512d& acc1) {
                          acc1);
 }
 
-// 16 e4m3 bytes as floats times 2^(scale_byte - 127): the byte's bits placed in a float's
-// exponent and mantissa (0EEEEMMM -> exponent EEEE, mantissa MMM << 20) give the e4m3 value times
-// 2^-120, subnormals included; one multiply by 2^(scale_byte - 7) restores it and applies the scale,
-// exactly while the result stays a normal float (Fp8ScaleFitsFloat).
+// 16 e4m3 bytes as floats times 2^(scale_byte - 127). Each byte's bits are placed as an fp16
+// (0EEEEMMM -> exponent EEEE, mantissa MMM << 7: the e4m3 value times 2^-8, subnormals included)
+// and widened by the hardware conversion, which takes fp16 subnormals without the slow path that
+// float subnormals cost; one multiply by 2^(scale_byte - 119) restores the value and applies the
+// scale, exactly while it stays a normal float (Fp8ScaleFitsFloat).
 inline __m512 Fp8x16(const uint8_t* p, __m512 factor) {
-  const __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-  const __m512i magnitude = _mm512_slli_epi32(_mm512_and_si512(b, _mm512_set1_epi32(0x7f)), 20);
-  const __m512i sign = _mm512_slli_epi32(_mm512_and_si512(b, _mm512_set1_epi32(0x80)), 24);
-  return _mm512_mul_ps(_mm512_castsi512_ps(_mm512_or_si512(magnitude, sign)), factor);
+  const __m256i b = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  const __m256i magnitude = _mm256_slli_epi16(_mm256_and_si256(b, _mm256_set1_epi16(0x7f)), 7);
+  const __m256i sign = _mm256_slli_epi16(_mm256_and_si256(b, _mm256_set1_epi16(0x80)), 8);
+  return _mm512_mul_ps(_mm512_cvtph_ps(_mm256_or_si256(magnitude, sign)), factor);
 }
 
 inline __m512 Pow2(int exponent) {
@@ -56,7 +57,7 @@ double RowFp8(const WeightRows& w, int64_t row, const DotInput& x) {
       tail += WeightRowDotScalarRange(w, row, c0, c1, x);
       continue;
     }
-    const __m512 factor = Pow2(s - 7);
+    const __m512 factor = Pow2(s - 119);
     for (int64_t c = c0; c < c1; c += 16) Fma16(Fp8x16(p + c, factor), xv + c, acc0, acc1);
   }
   return Sum(_mm512_add_pd(acc0, acc1)) + tail;

@@ -34,7 +34,7 @@ RandomWeight MakeWeight(WeightFormat format, int64_t rows, int64_t cols, std::mt
   r.matrix.cols = cols;
   // Realistic scale bytes are near 127 - 8; extreme ones leave the SIMD range (weight_dot.h).
   const auto scale_byte = [&] {
-    if (extreme_scales && byte(rng) < 64) return static_cast<uint8_t>(byte(rng) < 128 ? 5 : 140);
+    if (extreme_scales && byte(rng) < 64) return static_cast<uint8_t>(byte(rng) < 128 ? 5 : 200);
     return static_cast<uint8_t>(110 + byte(rng) % 16);
   };
   switch (format) {
