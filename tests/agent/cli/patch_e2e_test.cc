@@ -73,6 +73,15 @@ class PatchE2ETest : public ::testing::Test {
         {{"path", "add.c"}, {"old_string", "return a - b;"}, {"new_string", "return a + b;"}})}));
     server_.Enqueue(ScriptedReply::Text("Fixed add(): it subtracted instead of adding."));
   }
+  // An edit that leaves the bug, then no progress in either fix round: 4 requests in all.
+  void EnqueueEditThatFixesNothing() {
+    server_.Enqueue(ScriptedReply::Calls({Call(
+        "c1", "edit_file",
+        {{"path", "add.c"}, {"old_string", "int add"}, {"new_string", "/* tried */ int add"}})}));
+    server_.Enqueue(ScriptedReply::Text("I tried."));
+    server_.Enqueue(ScriptedReply::Text("Still stuck."));  // fix round 1
+    server_.Enqueue(ScriptedReply::Text("Giving up."));    // fix round 2
+  }
   Sandbox box_;
   DeepSeekTestServer server_;
   fs::path issue_;
@@ -149,12 +158,7 @@ TEST_F(PatchE2ETest, KeepWorktreeLeavesItForInspection) {
 }
 
 TEST_F(PatchE2ETest, FailingTestsGetFixRoundsThenExit7) {
-  server_.Enqueue(ScriptedReply::Calls({Call(
-      "c1", "edit_file",
-      {{"path", "add.c"}, {"old_string", "int add"}, {"new_string", "/* tried */ int add"}})}));
-  server_.Enqueue(ScriptedReply::Text("I tried."));
-  server_.Enqueue(ScriptedReply::Text("Still stuck."));  // fix round 1
-  server_.Enqueue(ScriptedReply::Text("Giving up."));    // fix round 2
+  EnqueueEditThatFixesNothing();
   auto r = Run({"patch", "--json", "--issue", issue_.string(), "--test-cmd", kTestCmd});
   EXPECT_EQ(r.exit_code, 7) << r.err;
   const Json j = Json::parse(r.out);
@@ -174,12 +178,7 @@ TEST_F(PatchE2ETest, TestCommandGetsNoSecretsAndItsOutputIsRedacted) {
   const std::string token = "ghp_patchE2eToken0123456789";
   const fs::path planted = box_.root() / "planted.txt";
   std::ofstream(planted) << "leaked=" << token << "\n";
-  server_.Enqueue(ScriptedReply::Calls({Call(
-      "c1", "edit_file",
-      {{"path", "add.c"}, {"old_string", "int add"}, {"new_string", "/* tried */ int add"}})}));
-  server_.Enqueue(ScriptedReply::Text("I tried."));
-  server_.Enqueue(ScriptedReply::Text("Still stuck."));  // fix round 1
-  server_.Enqueue(ScriptedReply::Text("Giving up."));    // fix round 2
+  EnqueueEditThatFixesNothing();
   std::vector<std::string> args = {
       "patch",      "--json",
       "--issue",    issue_.string(),
