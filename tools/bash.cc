@@ -44,6 +44,7 @@ class BashTool : public Tool {
     options.timeout = std::chrono::seconds(timeout_s);
     options.output_cap_bytes = ctx.output_cap_bytes;
     options.cancel = ctx.cancel;
+    options.environment = ctx.environment;
     std::optional<PreparedSandbox> sandbox;
     if (ctx.sandbox.enabled) {
       auto prepared = PreparedSandbox::Prepare(ctx.sandbox);

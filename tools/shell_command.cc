@@ -97,8 +97,10 @@ Expected<ShellOutcome, std::string> RunShellCommand(const std::string& command,
   const char* cwd_cstr = cwd.c_str();
   const PreparedSandbox* sandbox = options.sandbox;
   std::error_code launch_error;
-  bp::environment env = boost::this_process::environment();
-  for (const auto& [name, value] : options.extra_env) env[name] = value;
+  EnvMap vars = options.environment ? *options.environment : DefaultChildEnvironment();
+  for (const auto& [name, value] : options.extra_env) vars[name] = value;
+  bp::environment env;
+  for (const auto& [name, value] : vars) env[name] = value;
   // A bubblewrap sandbox wraps the shell: bwrap OPTIONS... -- /bin/bash -c COMMAND.
   std::string exe = "/bin/bash";
   std::vector<std::string> args = {"-c", command};

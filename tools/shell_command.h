@@ -6,12 +6,14 @@
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "common/cancel.h"
 #include "common/expected.h"
+#include "tools/env_policy.h"
 #include "tools/sandbox.h"
 
 namespace dsagent {
@@ -23,7 +25,10 @@ struct ShellOptions {
   CancelToken cancel;               // checked about every 50 ms
   // Applied in the child before exec when set (see tools/sandbox.h); must outlive the call.
   const PreparedSandbox* sandbox = nullptr;
-  // Environment variables set for the command on top of this process's environment.
+  // The command's whole environment (see tools/env_policy.h); unset: this process's environment
+  // under the default policy (DefaultChildEnvironment: no secret-looking variables).
+  std::optional<EnvMap> environment;
+  // Variables set on top of `environment` (e.g. a sandbox's TMPDIR).
   std::vector<std::pair<std::string, std::string>> extra_env;
 };
 

@@ -7,11 +7,14 @@
 #include <cstddef>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/cancel.h"
 #include "common/json.h"
+#include "tools/env_policy.h"
+#include "tools/redactor.h"
 #include "tools/sandbox.h"
 
 namespace dsagent {
@@ -28,6 +31,12 @@ struct ToolContext {
   size_t list_max_entries = 2000;      // list_files/glob result cap
   size_t grep_max_matches = 500;       // grep result cap
   SandboxPolicy sandbox;               // for bash; off unless enabled (see tools/sandbox.h)
+  // The environment of shell commands (see tools/env_policy.h); unset: the default policy applied
+  // to this process's environment.
+  std::optional<EnvMap> environment;
+  // Secrets to take out of every tool result (see tools/redactor.h). Tools do not apply it: the
+  // agent loop does, once per result, before the result is shown, recorded or sent. May be null.
+  std::shared_ptr<const Redactor> redactor;
 };
 
 struct ToolResult {

@@ -9,6 +9,7 @@
 #include "agent/core/permission_setup.h"
 #include "agent/core/run_setup.h"
 #include "agent/core/termination.h"
+#include "agent/core/tool_environment.h"
 #include "tools/sandbox.h"
 
 namespace dsagent {
@@ -45,20 +46,33 @@ int DoctorCommand() {
               config->GetString("permissions.headless_mode").c_str(), (*policy)->rules().size(),
               config->Get("permissions.rules").source.c_str());
   const std::string backend = config->GetString("sandbox.backend");
-  if (!config->GetBool("sandbox.enabled")) {
-    std::printf("sandbox for `run`: off (patch always enables it)\n");
-  } else if (auto chosen =
-                 ProbeSandbox().Choose(ParseSandboxBackend(backend).value_or(SandboxBackend::kAuto),
-                                       config->GetBool("sandbox.deny_network"));
-             chosen) {
-    std::printf("sandbox for `run`: enabled, backend %s -> %s%s\n", backend.c_str(),
-                SandboxBackendName(*chosen).c_str(),
-                config->GetBool("sandbox.deny_network") ? ", network denied" : "");
+  const SandboxBackend wanted = SandboxBackendSetting(*config);
+  const bool deny_network = config->GetBool("sandbox.deny_network");
+  // `run` and `patch` are always sandboxed unless --no-sandbox (patch also denies the network
+  // unless --allow-network); the interactive assistant follows sandbox.enabled.
+  if (auto headless = ChooseHeadlessSandbox(sandbox, wanted, deny_network); headless) {
+    std::printf("sandbox for `run`: on (--no-sandbox opts out), backend %s -> %s%s\n",
+                backend.c_str(), SandboxBackendName(headless->backend).c_str(),
+                headless->deny_network ? ", network denied" : ", network allowed");
+    if (!headless->notice.empty()) std::printf("  notice: %s\n", headless->notice.c_str());
   } else {
-    std::printf("sandbox for `run`: enabled (backend %s) but unavailable: %s; shell commands %s\n",
-                backend.c_str(), chosen.error().c_str(),
-                backend == "auto" ? "run unconfined" : "will be refused");
+    std::printf(
+        "sandbox for `run`: unavailable (backend %s: %s); `run` and `patch` refuse to "
+        "start without --no-sandbox\n",
+        backend.c_str(), sandbox.Choose(wanted, false).error().c_str());
   }
+  std::string chat = "off (sandbox.enabled: false)";
+  if (config->GetBool("sandbox.enabled")) {
+    chat = SandboxNotice(*config);
+    if (chat.empty()) chat = "on";
+  }
+  std::printf("sandbox for chat: %s\n", chat.c_str());
+  auto env = ToolEnvironmentFromConfig(*config, Config::ProcessEnvironment());
+  if (!env) {
+    std::printf("shell environment: ERROR %s\n", env.error().c_str());
+    return kExitConfigAuth;
+  }
+  std::printf("shell environment: %s\n", DescribeToolEnvironment(*env).c_str());
   std::printf("sessions: %s\n", SessionsDir(*config).c_str());
   return kExitDone;
 }

@@ -19,6 +19,7 @@
 #include "agent/cli/session_command.h"
 #include "agent/config/config.h"
 #include "agent/core/termination.h"
+#include "agent/core/tool_environment.h"
 #include "common/cancel.h"
 
 namespace {
@@ -37,6 +38,13 @@ int ConfigShowCommand(const std::string& repo) {
   for (const auto& w : config->Warnings())
     std::fprintf(stderr, "dsagent: warning: %s\n", w.c_str());
   std::cout << config->Show();
+  // Which variables shell commands do not get (names only), as a comment after the settings.
+  auto env = dsagent::ToolEnvironmentFromConfig(*config, dsagent::Config::ProcessEnvironment());
+  if (!env) {
+    std::fprintf(stderr, "dsagent: %s\n", env.error().c_str());
+    return dsagent::kExitConfigAuth;
+  }
+  std::cout << "# shell environment: " << dsagent::DescribeToolEnvironment(*env) << "\n";
   return dsagent::kExitDone;
 }
 
@@ -97,6 +105,8 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--trace", run.trace_file, "Write/read the trace at FILE instead");
   run_cmd->add_flag("--json", run.json, "Print exactly one JSON result object on stdout");
   run_cmd->add_flag("-v,--verbose", run.verbose, "Also stream the model's reasoning to stderr");
+  run_cmd->add_flag("--no-sandbox", run.no_sandbox,
+                    "Run shell commands without the sandbox (not recommended)");
 
   // chat (also what `dsagent` alone runs)
   dsagent::ChatOptions chat;

@@ -6,7 +6,9 @@
 
 #include "agent/cli/progress_printer.h"
 #include "agent/config/config.h"
+#include "agent/core/run_setup.h"
 #include "agent/core/termination.h"
+#include "agent/core/tool_environment.h"
 #include "agent/patch/patch_run.h"
 #include "common/file_io.h"
 #include "tools/sandbox.h"
@@ -36,7 +38,7 @@ CLI::App* AddPatchCommand(CLI::App& app, PatchCommandOptions& o) {
   cmd->add_flag("--allow-network", o.allow_network,
                 "Let shell commands open TCP connections (denied by default)");
   cmd->add_flag("--no-sandbox", o.no_sandbox,
-                "Run shell commands without the Landlock sandbox (not recommended)");
+                "Run shell commands without the sandbox (not recommended)");
   cmd->add_flag("--keep-worktree", o.keep_worktree,
                 "Leave the agent's worktree in place (its path is in the report and JSON)");
   cmd->add_flag("--json", o.json, "Print exactly one JSON result object on stdout");
@@ -71,37 +73,39 @@ int PatchCommand(const PatchCommandOptions& o, const CancelToken& cancel) {
   p.max_cost_usd = o.max_cost;
   if (!o.policy.empty()) p.flags.emplace_back("routing.policy", o.policy);
   // Safe by default: shell commands write only inside the worktree (and its TMPDIR) and open no
-  // TCP connections, unless the user configured network access or passed a flag.
-  const SandboxSupport support = ProbeSandbox();
+  // TCP connections, unless the user configured network access or passed a flag. They never see
+  // dsagent's secrets (tools.env), and the test command's output is redacted like tool output.
   p.keep_worktree = o.keep_worktree;
+  auto config = Config::Load(
+      {.repo_dir = o.repo.empty() ? std::filesystem::current_path() : std::filesystem::path(o.repo),
+       .user_file = std::nullopt,
+       .env = Config::ProcessEnvironment(),
+       .flags = {}});
+  if (config) {
+    auto env = ToolEnvironmentFromConfig(*config, Config::ProcessEnvironment());
+    if (!env) {
+      std::fprintf(stderr, "dsagent: %s\n", env.error().c_str());
+      return kExitConfigAuth;
+    }
+    p.test_environment = env->child.vars;
+    p.redactor = env->redactor;
+  }
   if (!o.no_sandbox) {
     p.sandbox = true;
     bool deny = !o.allow_network;
-    auto config = Config::Load({.repo_dir = o.repo.empty() ? std::filesystem::current_path()
-                                                           : std::filesystem::path(o.repo),
-                                .user_file = std::nullopt,
-                                .env = Config::ProcessEnvironment(),
-                                .flags = {}});
     if (config && config->Get("sandbox.deny_network").kind != ConfigSourceKind::kDefault) {
       deny = deny && config->GetBool("sandbox.deny_network");
     }
-    const SandboxBackend backend = config
-                                       ? ParseSandboxBackend(config->GetString("sandbox.backend"))
-                                             .value_or(SandboxBackend::kAuto)
-                                       : SandboxBackend::kAuto;
-    if (auto with_network = support.Choose(backend, deny); deny && !with_network) {
-      std::fprintf(stderr, "dsagent: notice: %s; the network stays allowed\n",
-                   with_network.error().c_str());
-      deny = false;
-    }
-    p.deny_network = deny;
-    if (auto chosen = support.Choose(backend, deny); !chosen) {
-      std::fprintf(stderr,
-                   "dsagent: %s. Shell commands would run unconfined: pass --no-sandbox to "
-                   "accept that.\n",
-                   chosen.error().c_str());
+    const SandboxBackend backend = config ? SandboxBackendSetting(*config) : SandboxBackend::kAuto;
+    auto chosen = ChooseHeadlessSandbox(ProbeSandbox(), backend, deny);
+    if (!chosen) {
+      std::fprintf(stderr, "dsagent: %s\n", chosen.error().c_str());
       return kExitConfigAuth;
     }
+    if (!chosen->notice.empty()) {
+      std::fprintf(stderr, "dsagent: notice: %s\n", chosen->notice.c_str());
+    }
+    p.deny_network = chosen->deny_network;
   }
   if (o.timeout_s > 0) p.flags.emplace_back("timeout_s", std::to_string(o.timeout_s));
 

@@ -1,14 +1,47 @@
 #include "agent/cli/run_command.h"
 
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <iterator>
 
 #include "agent/cli/progress_printer.h"
+#include "agent/config/config.h"
 #include "agent/core/cost_ledger.h"
 #include "agent/core/headless_run.h"
+#include "agent/core/run_setup.h"
+#include "tools/sandbox.h"
 
 namespace dsagent {
+namespace {
+
+// The sandbox flags for the run: on unless --no-sandbox, with the backend and network setting of
+// the workspace's config. Error: no backend works here (the run must not start unconfined).
+Expected<Ok, std::string> AddSandboxFlags(const RunOptions& options, HeadlessRunOptions& run) {
+  if (options.no_sandbox) {
+    run.flags.emplace_back("sandbox.enabled", "false");
+    return Ok{};
+  }
+  // A config error here is reported by HeadlessRun, which loads the same layers.
+  auto config =
+      Config::Load({.repo_dir = options.repo.empty() ? std::filesystem::current_path()
+                                                     : std::filesystem::path(options.repo),
+                    .user_file = std::nullopt,
+                    .env = Config::ProcessEnvironment(),
+                    .flags = options.flags});
+  const SandboxBackend backend = config ? SandboxBackendSetting(*config) : SandboxBackend::kAuto;
+  auto chosen = ChooseHeadlessSandbox(ProbeSandbox(), backend,
+                                      config && config->GetBool("sandbox.deny_network"));
+  if (!chosen) return MakeUnexpected(chosen.error());
+  if (!chosen->notice.empty()) {
+    std::fprintf(stderr, "dsagent: notice: %s\n", chosen->notice.c_str());
+  }
+  run.flags.emplace_back("sandbox.enabled", "true");
+  run.flags.emplace_back("sandbox.deny_network", chosen->deny_network ? "true" : "false");
+  return Ok{};
+}
+
+}  // namespace
 
 int RunCommand(const RunOptions& options, const CancelToken& cancel) {
   HeadlessRunOptions run;
@@ -22,7 +55,12 @@ int RunCommand(const RunOptions& options, const CancelToken& cancel) {
   run.flags = options.flags;
 
   ProgressPrinter printer(stderr, options.verbose);
-  const HeadlessRunResult r = HeadlessRun(run, printer, cancel);
+  HeadlessRunResult r;
+  if (auto sandboxed = AddSandboxFlags(options, run); !sandboxed) {
+    r.envelope.termination = {"error:config", sandboxed.error()};
+  } else {
+    r = HeadlessRun(run, printer, cancel);
+  }
   const RunEnvelope& env = r.envelope;
 
   for (const auto& w : r.warnings) std::fprintf(stderr, "dsagent: warning: %s\n", w.c_str());

@@ -18,6 +18,10 @@ struct RunOptions {
   std::string trace_file;  // explicit trace path instead of the sessions directory
   bool json = false;       // print exactly one JSON object on stdout
   bool verbose = false;    // stream reasoning to stderr too
+  // Shell commands run unconfined. Without it they are sandboxed (writes only to the workspace,
+  // its git dir and a private TMPDIR; the network as sandbox.deny_network says), and the run
+  // refuses to start where no sandbox backend works.
+  bool no_sandbox = false;
   // Command-line config overrides as (dotted key, value): provider, model, thinking, ...
   std::vector<std::pair<std::string, std::string>> flags;
 };

@@ -8,9 +8,8 @@
 #include "agent/config/config_schema.h"
 #include "agent/config/scalar.h"
 #include "agent/config/yaml_util.h"
+#include "common/process_env.h"
 #include "common/xdg.h"
-
-extern char** environ;
 
 namespace dsagent {
 namespace {
@@ -186,14 +185,7 @@ Expected<Config, std::string> Config::Load(const ConfigLoadOptions& options) {
 }
 
 std::map<std::string, std::string> Config::ProcessEnvironment() {
-  std::map<std::string, std::string> env;
-  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
-    const std::string_view text(*entry);
-    const size_t eq = text.find('=');
-    if (eq == std::string_view::npos) continue;
-    env.emplace(std::string(text.substr(0, eq)), std::string(text.substr(eq + 1)));
-  }
-  return env;
+  return dsagent::ProcessEnvironment();
 }
 
 const ConfigValue& Config::Get(const std::string& key) const {

@@ -6,12 +6,32 @@
 namespace dsagent {
 namespace {
 
+// The list setting `key` is an entry of when a list was written as a mapping
+// (`tools.env.set: {CI: 1}` flattens to the leaf `tools.env.set.CI`), or "".
+std::string ListKeyOf(const std::string& key) {
+  const size_t dot = key.rfind('.');
+  return dot == std::string::npos ? "" : key.substr(0, dot);
+}
+
+// A list setting written as a mapping gives "NAME=VALUE" entries (for `tools.env.set`); "" when
+// `leaf` is not such an entry.
+std::string MappingEntry(const YamlLeaf& leaf, const ConfigSchema& schema) {
+  const std::string list_key = ListKeyOf(leaf.key);
+  const ConfigKeySpec* list = schema.Find(list_key);
+  if (list == nullptr || list->type != ConfigType::kStringList || !leaf.value.IsScalar()) return "";
+  return leaf.key.substr(list_key.size() + 1) + "=" + leaf.value.Scalar();
+}
+
 // Checks one leaf; returns an error message (without the location) or "" if it is fine or to be
 // skipped. On success appends to `settings`.
 std::string CheckLeaf(const YamlLeaf& leaf, const std::string& where, const ConfigSchema& schema,
                       std::vector<ConfigFileSetting>& settings) {
   const ConfigKeySpec* spec = schema.Find(leaf.key);
   if (spec == nullptr) {
+    if (std::string entry = MappingEntry(leaf, schema); !entry.empty()) {
+      settings.push_back({ListKeyOf(leaf.key), CanonicalListValue({entry}), where});
+      return "";
+    }
     if (schema.IsSection(leaf.key)) {
       // "tools:" with every line under it commented out is an empty group, not a mistake.
       if (leaf.value.IsNull()) return "";

@@ -21,6 +21,7 @@ const std::map<std::string, std::vector<std::string>>& EnumeratedKeys() {
       {"permissions.mode", {"read-only", "ask", "auto-edit", "full-auto"}},
       {"permissions.headless_mode", {"read-only", "ask", "auto-edit", "full-auto"}},
       {"sandbox.backend", {"auto", "landlock", "bubblewrap"}},
+      {"tools.env.inherit", {"all", "core", "none"}},
   };
   return *kEnums;
 }

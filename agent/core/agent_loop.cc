@@ -198,6 +198,9 @@ RunReport AgentLoop::Run(Context& context, const AgentSettings& settings, AgentO
       } else {
         result = {false, gate.refusal, {{"permission", "refused"}}};
       }
+      // Once, before the result is shown, recorded or sent: the trace and every later request
+      // carry the same bytes.
+      if (tool_ctx.redactor) result.output = tool_ctx.redactor->Redact(result.output);
       const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::steady_clock::now() - started)
                           .count();

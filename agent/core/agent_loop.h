@@ -1,7 +1,8 @@
 // AgentLoop: the agent. Call the model with the context, run the tool calls it asks for (each
 // after the permission check, see permission_gate.h), append everything to the log and the trace,
-// repeat until the model answers without tool calls or a limit stops it. Every run ends with
-// exactly one Termination.
+// repeat until the model answers without tool calls or a limit stops it. Every tool result passes
+// through the tool context's redactor (tools/redactor.h) before it is shown, recorded or sent.
+// Every run ends with exactly one Termination.
 #pragma once
 
 #include <string>

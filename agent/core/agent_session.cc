@@ -129,6 +129,8 @@ Expected<std::unique_ptr<AgentSession>, SessionOpenError> AgentSession::Open(
   if (std::string notice = SandboxNotice(*config); !notice.empty()) {
     err.warnings.push_back(std::move(notice));
   }
+  auto tool_environment = ToolEnvironmentFromConfig(*config, Config::ProcessEnvironment());
+  if (!tool_environment) return fail({"error:config", tool_environment.error()});
   ToolRegistry registry = ToolRegistry::BuiltIn();
 
   std::string session_id;
@@ -152,6 +154,7 @@ Expected<std::unique_ptr<AgentSession>, SessionOpenError> AgentSession::Open(
                                                    std::move(*context), std::move(*trace)));
   s->provider_ = std::move(*provider);
   s->registry_ = std::move(registry);
+  s->tool_environment_ = std::move(*tool_environment);
   s->settings_ = std::move(settings);
   s->id_ = session_id;
   s->provider_name_ = s->config_.GetString("provider");
@@ -264,8 +267,10 @@ RunReport AgentSession::RunTurn(AgentObserver& observer, const CancelToken& canc
     std::string tmpl = (fs::temp_directory_path() / "dsagent-tmp-XXXXXX").string();
     if (mkdtemp(tmpl.data()) != nullptr) temp_dir = tmpl;
   }
-  AgentLoop loop(*provider_, registry_, ToolContextFromConfig(config_, workspace_, temp_dir),
-                 trace_, *catalog_);
+  ToolContext tool_context = ToolContextFromConfig(config_, workspace_, temp_dir);
+  tool_context.environment = tool_environment_.child.vars;
+  tool_context.redactor = tool_environment_.redactor;
+  AgentLoop loop(*provider_, registry_, std::move(tool_context), trace_, *catalog_);
   RunReport report = loop.Run(context_, settings_, observer, cancel);
   std::error_code ec;
   if (!temp_dir.empty()) fs::remove_all(temp_dir, ec);

@@ -18,6 +18,7 @@
 #include "agent/core/permission_setup.h"
 #include "agent/core/run_envelope.h"
 #include "agent/core/termination.h"
+#include "agent/core/tool_environment.h"
 #include "agent/core/trace.h"
 #include "common/cancel.h"
 #include "common/expected.h"
@@ -67,6 +68,8 @@ class AgentSession {
   bool resumed() const { return resumed_; }
   const std::vector<std::string>& warnings() const { return warnings_; }
   const Context& context() const { return context_; }
+  // Shell commands' environment and the secrets redacted from tool output, fixed at open.
+  const ToolEnvironment& tool_environment() const { return tool_environment_; }
 
   // The settings every turn uses (lane, router, limits). Front ends may set fields the loop
   // reads (e.g. an approver); lane/routing changes should go through PinLane/UsePolicy so that
@@ -87,8 +90,9 @@ class AgentSession {
   // Whether the log ends with something for the model to answer (not with an assistant reply).
   bool CanContinue() const;
 
-  // Runs the agent loop until the model answers without tool calls or a limit stops it. Sandboxed
-  // shell commands get a private TMPDIR for the turn. `cancel` ends the turn as "interrupted".
+  // Runs the agent loop until the model answers without tool calls or a limit stops it. Shell
+  // commands get tool_environment(), and sandboxed ones a private TMPDIR for the turn; every tool
+  // result is redacted. `cancel` ends the turn as "interrupted".
   RunReport RunTurn(AgentObserver& observer, const CancelToken& cancel);
   // Appends the turn's end event (its envelope). Best effort: a failure is returned, not fatal.
   Expected<Ok, std::string> RecordEnd(const RunEnvelope& envelope);
@@ -110,6 +114,7 @@ class AgentSession {
   TraceWriter trace_;
   std::unique_ptr<Provider> provider_;
   ToolRegistry registry_;
+  ToolEnvironment tool_environment_;
   AgentSettings settings_;
   std::string id_;
   std::string provider_name_;

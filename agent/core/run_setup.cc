@@ -59,11 +59,14 @@ std::filesystem::path GitCommonDir(const std::filesystem::path& dir) {
 }
 }  // namespace
 
+SandboxBackend SandboxBackendSetting(const Config& config) {
+  return ParseSandboxBackend(config.GetString("sandbox.backend")).value_or(SandboxBackend::kAuto);
+}
+
 ToolContext ToolContextFromConfig(const Config& config, const std::filesystem::path& workspace,
                                   const std::filesystem::path& sandbox_temp_dir) {
   ToolContext t;
-  const SandboxBackend backend =
-      ParseSandboxBackend(config.GetString("sandbox.backend")).value_or(SandboxBackend::kAuto);
+  const SandboxBackend backend = SandboxBackendSetting(config);
   // auto with nothing available runs unconfined (SandboxNotice tells the user); an explicit
   // backend stays on, so that the bash tool refuses to run without it.
   if (config.GetBool("sandbox.enabled") &&
@@ -86,13 +89,31 @@ ToolContext ToolContextFromConfig(const Config& config, const std::filesystem::p
 
 std::string SandboxNotice(const Config& config) {
   if (!config.GetBool("sandbox.enabled")) return "";
-  const SandboxBackend backend =
-      ParseSandboxBackend(config.GetString("sandbox.backend")).value_or(SandboxBackend::kAuto);
+  const SandboxBackend backend = SandboxBackendSetting(config);
   auto chosen = ProbeSandbox().Choose(backend, config.GetBool("sandbox.deny_network"));
   if (chosen) return "";
   return "sandbox: " + chosen.error() +
          (backend == SandboxBackend::kAuto ? "; shell commands run unconfined"
                                            : "; shell commands will be refused");
+}
+
+Expected<HeadlessSandbox, std::string> ChooseHeadlessSandbox(const SandboxSupport& support,
+                                                             SandboxBackend backend,
+                                                             bool deny_network) {
+  HeadlessSandbox s;
+  s.deny_network = deny_network;
+  if (auto with_network = support.Choose(backend, deny_network); deny_network && !with_network) {
+    s.notice = with_network.error() + "; the network stays allowed";
+    s.deny_network = false;
+  }
+  auto chosen = support.Choose(backend, s.deny_network);
+  if (!chosen) {
+    return MakeUnexpected(chosen.error() +
+                          ". Shell commands would run unconfined: pass --no-sandbox to accept "
+                          "that.");
+  }
+  s.backend = *chosen;
+  return s;
 }
 
 std::filesystem::path SessionsDir(const Config& config) {

@@ -55,6 +55,7 @@ TestRun RunTestCommand(const PatchOptions& o, const PatchWorktree& wt, const Can
   sh.cwd = wt.path();
   sh.timeout = std::chrono::seconds(o.test_timeout_s);
   sh.cancel = cancel;
+  sh.environment = o.test_environment;
   std::optional<PreparedSandbox> sandbox;
   fs::path temp_dir;
   if (o.sandbox) {
@@ -84,7 +85,7 @@ TestRun RunTestCommand(const PatchOptions& o, const PatchWorktree& wt, const Can
   }
   t.exit_code = outcome->exit_code;
   t.timed_out = outcome->timed_out;
-  t.output_tail = Tail(outcome->output, 4000);
+  t.output_tail = Tail(o.redactor ? o.redactor->Redact(outcome->output) : outcome->output, 4000);
   return t;
 }
 

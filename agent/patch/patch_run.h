@@ -4,6 +4,8 @@
 #pragma once
 
 #include <filesystem>
+#include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -13,6 +15,8 @@
 #include "agent/patch/issue_source.h"
 #include "agent/patch/patch_worktree.h"
 #include "common/cancel.h"
+#include "tools/env_policy.h"
+#include "tools/redactor.h"
 
 namespace dsagent {
 
@@ -37,6 +41,10 @@ struct PatchOptions {
   bool sandbox = false;
   bool deny_network = false;
   std::vector<std::pair<std::string, std::string>> flags;  // config overrides (policy, timeout_s)
+  // The test command's environment (tools/env_policy.h); unset: the default policy's.
+  std::optional<EnvMap> test_environment;
+  // Applied to the test command's output before it is reported or given to the agent; may be null.
+  std::shared_ptr<const Redactor> redactor;
 };
 
 struct TestRun {

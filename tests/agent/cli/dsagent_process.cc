@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/process.hpp>
 #include <cstdlib>
 #include <fstream>
@@ -12,9 +13,16 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "tools/sandbox.h"
+
 namespace dsagent::testing {
 namespace fs = std::filesystem;
 namespace bp = boost::process;
+
+bool HeadlessSandboxWorksHere() {
+  static const bool works = ProbeSandbox().Choose(SandboxBackend::kAuto, false).has_value();
+  return works;
+}
 
 std::string ReadFile(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -80,7 +88,12 @@ RunningDsagent::RunningDsagent(const std::vector<std::string>& args,
 
   bp::environment child_env;
   for (const auto& [k, v] : env) child_env[k] = v;
-  bp::child child(DSAGENT_BINARY, bp::args(args), child_env, bp::start_dir = cwd.string(),
+  std::vector<std::string> argv = args;
+  if (!argv.empty() && argv[0] == "run" && !HeadlessSandboxWorksHere() &&
+      std::find(argv.begin(), argv.end(), "--no-sandbox") == argv.end()) {
+    argv.push_back("--no-sandbox");
+  }
+  bp::child child(DSAGENT_BINARY, bp::args(argv), child_env, bp::start_dir = cwd.string(),
                   bp::std_in<in_path_.string(), bp::std_out> out_path_.string(),
                   bp::std_err > err_path_.string());
   pid_ = child.id();

@@ -73,6 +73,15 @@ class PatchE2ETest : public ::testing::Test {
         {{"path", "add.c"}, {"old_string", "return a - b;"}, {"new_string", "return a + b;"}})}));
     server_.Enqueue(ScriptedReply::Text("Fixed add(): it subtracted instead of adding."));
   }
+  // An edit that leaves the bug, then no progress in either fix round: 4 requests in all.
+  void EnqueueEditThatFixesNothing() {
+    server_.Enqueue(ScriptedReply::Calls({Call(
+        "c1", "edit_file",
+        {{"path", "add.c"}, {"old_string", "int add"}, {"new_string", "/* tried */ int add"}})}));
+    server_.Enqueue(ScriptedReply::Text("I tried."));
+    server_.Enqueue(ScriptedReply::Text("Still stuck."));  // fix round 1
+    server_.Enqueue(ScriptedReply::Text("Giving up."));    // fix round 2
+  }
   Sandbox box_;
   DeepSeekTestServer server_;
   fs::path issue_;
@@ -149,12 +158,7 @@ TEST_F(PatchE2ETest, KeepWorktreeLeavesItForInspection) {
 }
 
 TEST_F(PatchE2ETest, FailingTestsGetFixRoundsThenExit7) {
-  server_.Enqueue(ScriptedReply::Calls({Call(
-      "c1", "edit_file",
-      {{"path", "add.c"}, {"old_string", "int add"}, {"new_string", "/* tried */ int add"}})}));
-  server_.Enqueue(ScriptedReply::Text("I tried."));
-  server_.Enqueue(ScriptedReply::Text("Still stuck."));  // fix round 1
-  server_.Enqueue(ScriptedReply::Text("Giving up."));    // fix round 2
+  EnqueueEditThatFixesNothing();
   auto r = Run({"patch", "--json", "--issue", issue_.string(), "--test-cmd", kTestCmd});
   EXPECT_EQ(r.exit_code, 7) << r.err;
   const Json j = Json::parse(r.out);
@@ -165,6 +169,37 @@ TEST_F(PatchE2ETest, FailingTestsGetFixRoundsThenExit7) {
   // The fix rounds resumed the same conversation with the failing output.
   EXPECT_THAT(requests[2].json["messages"].back()["content"].get<std::string>(), HasSubstr("FAIL"));
   EXPECT_GT(requests[2].json["messages"].size(), requests[1].json["messages"].size());
+}
+
+// In CI the environment holds the pipeline's tokens: the test command does not get them, and a
+// secret it prints anyway (here: read from a file the test planted) is redacted before the fix
+// round sends the output to the model and before the JSON result shows it.
+TEST_F(PatchE2ETest, TestCommandGetsNoSecretsAndItsOutputIsRedacted) {
+  const std::string token = "ghp_patchE2eToken0123456789";
+  const fs::path planted = box_.root() / "planted.txt";
+  std::ofstream(planted) << "leaked=" << token << "\n";
+  EnqueueEditThatFixesNothing();
+  std::vector<std::string> args = {
+      "patch",      "--json",
+      "--issue",    issue_.string(),
+      "--test-cmd", "echo \"env=$GITHUB_TOKEN\"; cat '" + planted.string() + "'; exit 1"};
+  if (!ProbeSandbox().filesystem()) args.push_back("--no-sandbox");
+  auto r = RunDsagent(args,
+                      box_.Env({{"DEEPSEEK_API_KEY", kKey},
+                                {"DEEPSEEK_BASE_URL", server_.BaseUrl()},
+                                {"GITHUB_TOKEN", token}}),
+                      box_.repo());
+  EXPECT_EQ(r.exit_code, 7) << r.err;
+  const Json j = Json::parse(r.out);
+  ASSERT_EQ(j["tests"].size(), 3u);
+  EXPECT_THAT(j["tests"][0]["output_tail"].get<std::string>(),
+              HasSubstr("env=\nleaked=[REDACTED:GITHUB_TOKEN]"));
+  const auto requests = server_.Requests();
+  ASSERT_EQ(requests.size(), 4u);
+  EXPECT_THAT(requests[2].json["messages"].back()["content"].get<std::string>(),
+              HasSubstr("leaked=[REDACTED:GITHUB_TOKEN]"));
+  EXPECT_THAT(r.out, Not(HasSubstr(token)));
+  for (const auto& req : requests) EXPECT_THAT(req.body, Not(HasSubstr(token)));
 }
 
 TEST_F(PatchE2ETest, NoChangeExits6) {

@@ -112,10 +112,52 @@ TEST_F(PermissionsE2ETest, DoctorReportsProtections) {
   EXPECT_THAT(r.out, HasSubstr("permissions: interactive mode ask, headless mode full-auto"));
   EXPECT_THAT(r.out, HasSubstr("landlock: "));
   EXPECT_THAT(r.out, HasSubstr("bubblewrap: "));
-  EXPECT_THAT(r.out, HasSubstr("sandbox for `run`: off"));
+  EXPECT_THAT(r.out, HasSubstr(HeadlessSandboxWorksHere()
+                                   ? "sandbox for `run`: on (--no-sandbox opts out), backend auto"
+                                   : "sandbox for `run`: unavailable"));
+  EXPECT_THAT(r.out, HasSubstr("sandbox for chat: off (sandbox.enabled: false)"));
   auto on = Run({"doctor"}, {{"DSAGENT_SANDBOX__ENABLED", "true"}});
-  EXPECT_THAT(on.out, HasSubstr("sandbox for `run`: "));
-  EXPECT_THAT(on.out, Not(HasSubstr("sandbox for `run`: off")));
+  EXPECT_THAT(on.out, HasSubstr("sandbox for chat: "));
+  EXPECT_THAT(on.out, Not(HasSubstr("sandbox for chat: off")));
+}
+
+// `dsagent run` confines shell commands by default, as `patch` does: writes outside the
+// workspace and its TMPDIR fail; --no-sandbox opts out.
+TEST_F(PermissionsE2ETest, RunIsSandboxedByDefault) {
+  if (!HeadlessSandboxWorksHere()) GTEST_SKIP() << ProbeSandbox().Describe();
+  const fs::path outside = box_.root() / "outside.txt";
+  const std::string command =
+      "echo x > '" + outside.string() +
+      "'; echo inside > ok.txt; echo t > \"$TMPDIR/t\" && cat \"$TMPDIR/t\"";
+  server_.Enqueue(ScriptedReply::Calls({Bash("c1", command)}));
+  server_.Enqueue(ScriptedReply::Text("done"));
+  auto r = Run({"run", "--json", "write things"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_FALSE(fs::exists(outside));
+  EXPECT_EQ(box_.ReadRepoFile("ok.txt"), "inside\n");
+  EXPECT_THAT(LastToolResult(), HasSubstr("t\n[exit code: 0]"));
+
+  server_.Enqueue(ScriptedReply::Calls({Bash("c2", command)}));
+  server_.Enqueue(ScriptedReply::Text("done"));
+  auto unconfined = Run({"run", "--json", "--no-sandbox", "write things"});
+  ASSERT_EQ(unconfined.exit_code, 0) << unconfined.err;
+  EXPECT_TRUE(fs::exists(outside));
+}
+
+// Where the configured backend does not work, `run` refuses to start rather than run commands
+// unconfined, and says how to opt out.
+TEST_F(PermissionsE2ETest, RunRefusesWhereNoSandboxBackendWorks) {
+  if (!HeadlessSandboxWorksHere()) GTEST_SKIP() << "the test helpers pass --no-sandbox here";
+  const fs::path empty = box_.root() / "empty-path";
+  fs::create_directories(empty);
+  auto r = Run({"run", "--json", "x"},
+               {{"DSAGENT_SANDBOX__BACKEND", "bubblewrap"}, {"PATH", empty.string()}});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("pass --no-sandbox"));
+  const Json env = Json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(env.is_discarded()) << r.out;
+  EXPECT_EQ(env["termination_reason"], "error:config");
+  EXPECT_TRUE(server_.Requests().empty());
 }
 
 // `dsagent run` with the bubblewrap backend: writes outside the workspace and its TMPDIR fail.

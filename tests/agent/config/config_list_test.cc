@@ -97,6 +97,17 @@ TEST_F(ConfigListTest, WrongShapesAreErrors) {
   EXPECT_THAT(config.error(), HasSubstr("read-only | ask | auto-edit | full-auto"));
 }
 
+// A list written as a mapping gives NAME=VALUE entries (tools.env.set: {CI: 1}), appended like
+// any list entries.
+TEST_F(ConfigListTest, AMappingGivesNameValueEntries) {
+  Write("user/config.yaml", "tools:\n  env:\n    set: [\"A=1\"]\n");
+  Write("repo/.dsagent/config.yaml", "tools.env.set: {CI: 1, NAME: \"two words\"}\n");
+  auto config = Config::Load(Options());
+  ASSERT_TRUE(config) << config.error();
+  EXPECT_THAT(config->GetStringList("tools.env.set"), ElementsAre("A=1", "CI=1", "NAME=two words"));
+  EXPECT_THAT(config->Get("tools.env.set").source, HasSubstr("default + user:"));
+}
+
 TEST_F(ConfigListTest, GetStringListOnAScalarIsAProgrammingError) {
   auto config = Config::Load(Options());
   ASSERT_TRUE(config);
