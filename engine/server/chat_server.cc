@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
@@ -20,6 +21,7 @@ namespace dsagent::engine::server {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+constexpr int kListenBacklog = 1024;
 
 void SendError(httplib::Response& res, const WireError& e) {
   res.status = e.status;
@@ -36,6 +38,13 @@ bool IsLoopbackHost(const std::string& host) {
   if (host == "localhost" || host == "::1" || host == "[::1]") return true;
   in_addr v4{};
   return inet_pton(AF_INET, host.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127;
+}
+
+std::string CheckAccessOptions(const ServerOptions& o) {
+  if (IsLoopbackHost(o.host) || !o.api_key.empty()) return "";
+  return "refusing to listen on " + o.host +
+         " without an API key: a non-loopback address lets other machines use the model; pass "
+         "--api-key KEY (or set DSAGENT_SERVE_API_KEY), or listen on 127.0.0.1";
 }
 
 bool ConstantTimeEquals(const std::string& a, const std::string& b) {
@@ -294,12 +303,7 @@ ChatServer::~ChatServer() { Stop(); }
 Expected<int, std::string> ChatServer::Start() {
   Impl* impl = impl_.get();
   const ServerOptions& o = impl->options;
-  if (!IsLoopbackHost(o.host) && o.api_key.empty()) {
-    return MakeUnexpected("refusing to listen on " + o.host +
-                          " without an API key: a non-loopback address lets other machines use "
-                          "the model; pass --api-key KEY (or set DSAGENT_SERVE_API_KEY), or "
-                          "listen on 127.0.0.1");
-  }
+  if (auto refused = CheckAccessOptions(o); !refused.empty()) return MakeUnexpected(refused);
   std::signal(SIGPIPE, SIG_IGN);  // a client that hangs up must not kill the server
   auto& http = impl->http;
   // Running and queued requests each hold a worker; a few more answer /health and refusals.
@@ -339,6 +343,14 @@ Expected<int, std::string> ChatServer::Start() {
         ErrorBody({res.status, what, res.status == 404 ? "not_found" : "bad_request", ""}),
         "application/json");
   });
+  // cpp-httplib 0.11 listens with a backlog of 5: a burst of clients overflows it and the kernel
+  // resets connections. Keep the listening socket and listen again with a deep backlog after the
+  // bind (Linux updates the backlog of a listening socket).
+  std::atomic<int> listener{-1};
+  http.set_socket_options([&listener](socket_t sock) {
+    httplib::default_socket_options(sock);
+    listener = sock;
+  });
   int port = o.port;
   if (port == 0) {
     port = http.bind_to_any_port(o.host);
@@ -348,6 +360,7 @@ Expected<int, std::string> ChatServer::Start() {
   if (port <= 0) {
     return MakeUnexpected("cannot listen on " + o.host + ":" + std::to_string(o.port));
   }
+  if (listener >= 0) ::listen(listener, kListenBacklog);
   impl->thread = std::thread([impl] {
     impl->http.listen_after_bind();
     impl->listen_returned = true;
