@@ -51,7 +51,10 @@ Expected<std::vector<int32_t>, ChatError> ChatCompleter::PromptTokens(
   if (!prompt_text) {
     return MakeUnexpected(ChatError{ChatError::Kind::kBadRequest, prompt_text.error()});
   }
-  std::vector<int32_t> prompt = tokenizer_.Encode(*prompt_text);
+  std::vector<int32_t> prompt = tokenizer_.Encode(*prompt_text, &request.generate.cancel);
+  if (request.generate.cancel.IsCancelled()) {
+    return MakeUnexpected(ChatError{ChatError::Kind::kCancelled, "cancelled while tokenizing"});
+  }
   const int64_t limit = request.generate.context_limit > 0
                             ? request.generate.context_limit
                             : model_.config().max_position_embeddings;

@@ -168,6 +168,10 @@ void ChatServer::Impl::HandleChat(const httplib::Request& req, httplib::Response
   auto wire = std::make_shared<WireRequest>(std::move(*parsed));
   wire->chat.generate.cancel = watched->cancel();
   auto prompt = completer.PromptTokens(wire->chat);
+  if (!prompt && prompt.error().kind == ChatError::Kind::kCancelled) {
+    Finished(SecondsSince(t0), true);
+    return SendError(res, CancelledError(watched->reason()));
+  }
   if (!prompt) {
     const bool overflow = prompt.error().kind == ChatError::Kind::kContextOverflow;
     return SendError(res,
@@ -336,12 +340,17 @@ Expected<int, std::string> ChatServer::Start() {
   // get a JSON error body like ours.
   http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
-    const std::string what = res.status == 413   ? "the request body is too large"
-                             : res.status == 404 ? "no such endpoint: " + req.path
-                                                 : "bad request";
-    res.set_content(
-        ErrorBody({res.status, what, res.status == 404 ? "not_found" : "bad_request", ""}),
-        "application/json");
+    WireError e{res.status, "bad request", "bad_request", ""};
+    if (res.status == 413) {
+      e = {413, "the request body is too large", "request_too_large", ""};
+      // httplib caps form-encoded bodies at 8 KiB (curl -d sends that type by default).
+      if (req.get_header_value("Content-Type") == "application/x-www-form-urlencoded") {
+        e.message += " for Content-Type application/x-www-form-urlencoded: send application/json";
+      }
+    } else if (res.status == 404) {
+      e = {404, "no such endpoint: " + req.path, "not_found", ""};
+    }
+    SendError(res, e);
   });
   // cpp-httplib 0.11 listens with a backlog of 5: a burst of clients overflows it and the kernel
   // resets connections. Keep the listening socket and listen again with a deep backlog after the

@@ -15,7 +15,7 @@ const BpeMergeTable::Rule* BpeMergeTable::Find(int32_t left, int32_t right) cons
   return it == pairs_.end() ? nullptr : &it->second;
 }
 
-void BpeMergeTable::Merge(std::vector<int32_t>* symbols) const {
+void BpeMergeTable::Merge(std::vector<int32_t>* symbols, const CancelToken* cancel) const {
   std::vector<int32_t>& ids = *symbols;
   const auto n = static_cast<int32_t>(ids.size());
   if (n < 2) return;
@@ -48,7 +48,9 @@ void BpeMergeTable::Merge(std::vector<int32_t>* symbols) const {
     if (const Rule* m = Find(l, r)) queue.push({m->rank, pos, l, r, m->merged});
   };
   for (int32_t i = 0; i + 1 < n; ++i) push(i);
+  uint32_t popped = 0;
   while (!queue.empty()) {
+    if (cancel != nullptr && ++popped % kCancelCheckMerges == 0 && cancel->IsCancelled()) break;
     const Candidate c = queue.top();
     queue.pop();
     const auto pos = static_cast<size_t>(c.pos);

@@ -13,6 +13,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/cancel.h"
+
 namespace dsagent::engine {
 
 class BpeMergeTable {
@@ -23,8 +25,10 @@ class BpeMergeTable {
   void Add(int32_t left, int32_t right, int32_t merged, int32_t rank);
 
   // Merges `symbols` in place until no adjacent pair is in the table. Symbols may be -1 (an
-  // unknown character): such a symbol never merges and is kept.
-  void Merge(std::vector<int32_t>* symbols) const;
+  // unknown character): such a symbol never merges and is kept. When `cancel` (may be null)
+  // fires, stops within kCancelCheckMerges merges, leaving a partly merged result.
+  void Merge(std::vector<int32_t>* symbols, const CancelToken* cancel = nullptr) const;
+  static constexpr uint32_t kCancelCheckMerges = 1 << 16;
 
   size_t size() const { return pairs_.size(); }
 

@@ -220,7 +220,8 @@ void BpeTokenizer::PreTokenize(std::string_view text, std::vector<std::string_vi
   }
 }
 
-void BpeTokenizer::EncodePiece(std::string_view piece, std::vector<int32_t>* out) const {
+void BpeTokenizer::EncodePiece(std::string_view piece, std::vector<int32_t>* out,
+                               const CancelToken* cancel) const {
   const bool cacheable = piece.size() <= kMaxCachedPieceBytes;
   if (cacheable) {
     std::lock_guard lock(cache_mu_);
@@ -235,32 +236,42 @@ void BpeTokenizer::EncodePiece(std::string_view piece, std::vector<int32_t>* out
   for (size_t i = 0; i < piece.size(); ++i) {
     ids[i] = byte_to_id_[static_cast<unsigned char>(piece[i])];
   }
-  merges_.Merge(&ids);
+  merges_.Merge(&ids, cancel);
   std::erase(ids, -1);
   out->insert(out->end(), ids.begin(), ids.end());
-  if (cacheable) {
+  if (cacheable && !(cancel && cancel->IsCancelled())) {
     std::lock_guard lock(cache_mu_);
     if (cache_.size() >= kMaxCachedPieces) cache_.clear();
     cache_.emplace(std::string(piece), std::move(ids));
   }
 }
 
-void BpeTokenizer::EncodePlain(std::string_view text, std::vector<int32_t>* out) const {
+void BpeTokenizer::EncodePlain(std::string_view text, std::vector<int32_t>* out,
+                               const CancelToken* cancel) const {
   if (text.empty()) return;
   std::vector<std::string_view> pieces;
   PreTokenize(text, &pieces);
-  for (const std::string_view piece : pieces) EncodePiece(piece, out);
+  size_t bytes = 0;
+  for (const std::string_view piece : pieces) {
+    // Checked every ~64 KiB of text, and inside long pieces by the merge itself.
+    bytes += piece.size();
+    if (cancel && bytes >= (1 << 16)) {
+      if (cancel->IsCancelled()) return;
+      bytes = 0;
+    }
+    EncodePiece(piece, out, cancel);
+  }
 }
 
-std::vector<int32_t> BpeTokenizer::Encode(std::string_view text) const {
+std::vector<int32_t> BpeTokenizer::Encode(std::string_view text, const CancelToken* cancel) const {
   std::vector<int32_t> out;
   size_t pos = 0;
   for (auto m = added_.Next(text, 0); m.id >= 0; m = added_.Next(text, pos)) {
-    EncodePlain(text.substr(pos, m.pos - pos), &out);
+    EncodePlain(text.substr(pos, m.pos - pos), &out, cancel);
     out.push_back(m.id);
     pos = m.pos + m.length;
   }
-  EncodePlain(text.substr(pos), &out);
+  EncodePlain(text.substr(pos), &out, cancel);
   return out;
 }
 

@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/cancel.h"
 #include "common/expected.h"
 #include "engine/tokenizer/added_token_matcher.h"
 #include "engine/tokenizer/bpe_merge_table.h"
@@ -32,8 +33,9 @@ class BpeTokenizer {
       const std::filesystem::path& tokenizer_json);
   ~BpeTokenizer();
 
-  // Token ids of `text`; added tokens in the text (e.g. "<｜User｜>") become their ids.
-  std::vector<int32_t> Encode(std::string_view text) const;
+  // Token ids of `text`; added tokens in the text (e.g. "<｜User｜>") become their ids. When
+  // `cancel` (may be null) fires, returns early with incomplete ids: check it before using them.
+  std::vector<int32_t> Encode(std::string_view text, const CancelToken* cancel = nullptr) const;
   // Text of `ids`. Error: an id outside the vocabulary (named).
   Expected<std::string, std::string> Decode(const std::vector<int32_t>& ids) const;
 
@@ -58,8 +60,10 @@ class BpeTokenizer {
   BpeTokenizer() = default;
   // Pieces of `text` (views into it) after every Split pre-tokenizer, empty ones dropped.
   void PreTokenize(std::string_view text, std::vector<std::string_view>* pieces) const;
-  void EncodePlain(std::string_view text, std::vector<int32_t>* out) const;
-  void EncodePiece(std::string_view piece, std::vector<int32_t>* out) const;
+  void EncodePlain(std::string_view text, std::vector<int32_t>* out,
+                   const CancelToken* cancel) const;
+  void EncodePiece(std::string_view piece, std::vector<int32_t>* out,
+                   const CancelToken* cancel) const;
 
   // Pieces up to this many bytes are cached (short words recur; long runs do not), and the cache
   // starts over once it holds kMaxCachedPieces.

@@ -113,5 +113,22 @@ TEST(BpeMergeTableTest, ALongRunMergesCompletely) {
   EXPECT_EQ(s, std::vector<int32_t>(1 << 15, v.Id("aaaaaaaa")));
 }
 
+TEST(BpeMergeTableTest, ACancelledMergeStopsEarly) {
+  Vocab v;
+  v.AddMerge("a", "a");
+  v.AddMerge("aa", "aa");
+  const auto run = v.Chars(std::string(1 << 18, 'a'));
+  auto full = run, live = run, stopped = run;
+  v.table.Merge(&full);
+  CancelToken never, cancelled;
+  cancelled.Cancel();
+  v.table.Merge(&live, &never);
+  v.table.Merge(&stopped, &cancelled);
+  EXPECT_EQ(live, full);
+  EXPECT_EQ(full.size(), size_t{1} << 16);
+  EXPECT_GT(stopped.size(), full.size());  // stopped after kCancelCheckMerges merges
+  EXPECT_LT(stopped.size(), run.size());
+}
+
 }  // namespace
 }  // namespace dsagent::engine

@@ -147,6 +147,20 @@ TEST_F(BpeTokenizerTest, IdsEqualTheJavaScriptReferenceOnAdversarialInputs) {
   }
 }
 
+TEST_F(BpeTokenizerTest, EncodingStopsWhenCancelled) {
+  const std::string run(1 << 20, 'a');
+  const std::string words = [] {
+    std::string s;
+    for (int i = 0; i < 20000; ++i) s += "word" + std::to_string(i) + " ";
+    return s;
+  }();
+  CancelToken never, cancelled;
+  cancelled.Cancel();
+  EXPECT_EQ(tok_->Encode(run, &never), tok_->Encode(run));
+  EXPECT_NE(tok_->Encode(run, &cancelled), tok_->Encode(run));  // one long piece: the merge stops
+  EXPECT_LT(tok_->Encode(words, &cancelled).size(), tok_->Encode(words).size());  // many pieces
+}
+
 TEST_F(BpeTokenizerTest, DecodeInvertsEncode) {
   for (const auto& text : Corpus()) {
     auto back = tok_->Decode(tok_->Encode(text));
