@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -110,8 +111,10 @@ bool ChatServer::Impl::Refuse(const httplib::Request& req, httplib::Response& re
   }
   if (options.max_body_bytes > 0 && req.has_header("Content-Length")) {
     const std::string length = req.get_header_value("Content-Length");
-    const bool too_long =
-        length.size() > 18 || (!length.empty() && std::stoll(length) > options.max_body_bytes);
+    int64_t bytes = 0;
+    const auto parsed = std::from_chars(length.data(), length.data() + length.size(), bytes);
+    const bool too_long = parsed.ec == std::errc::result_out_of_range ||
+                          (parsed.ec == std::errc() && bytes > options.max_body_bytes);
     if (too_long) {
       SendError(res, {413,
                       "the request body is " + length + " bytes; this server accepts at most " +

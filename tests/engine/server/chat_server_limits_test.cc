@@ -1,8 +1,12 @@
 // The server's limits and bad-input handling over a real loopback socket on the tiny checkpoint:
 // a full line (503 + Retry-After), clients that leave, deadlines, body and prompt sizes, API keys,
 // stopping with work in flight, and 64 concurrent clients.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -157,6 +161,46 @@ TEST_F(ChatServerLimitsTest, AHugeRunOfOneCharacterIsTokenizedAndRefusedQuickly)
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 400);
   EXPECT_EQ(Code(r), "context_length_exceeded");
+}
+
+// Sends `partial` on a raw connection, then stalls; returns what the server sent before it closed
+// the connection ("" if nothing). A 60 s receive timeout guards against a server that never does.
+std::string StallAfter(int port, const std::string& partial) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval guard{60, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &guard, sizeof guard);
+  std::string got;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      write(fd, partial.data(), partial.size()) == static_cast<ssize_t>(partial.size())) {
+    char buf[4096];
+    for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) got.append(buf, static_cast<size_t>(n));
+    if (errno == EAGAIN) got = "<still open after 60 s>";
+  }
+  close(fd);
+  return got;
+}
+
+TEST_F(ChatServerLimitsTest, SlowClientsAreDisconnectedAfterTheReadTimeout) {
+  Start({.read_timeout_s = 1});
+  // Headers that never end, and a body that stops short of its Content-Length.
+  const std::string headers =
+      StallAfter(port_, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n");
+  EXPECT_EQ(headers.find("still open"), std::string::npos);
+  EXPECT_EQ(headers.find("200 OK"), std::string::npos) << headers;
+  const std::string body = StallAfter(
+      port_,
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: 100\r\n\r\n{\"messages\": [");
+  EXPECT_EQ(body.find("still open"), std::string::npos);
+  EXPECT_EQ(body.find("200 OK"), std::string::npos) << body;
+  EXPECT_EQ(server_->stats().requests, 0);  // neither reached the handler
+  auto ok = Post(kChat);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
 }
 
 TEST_F(ChatServerLimitsTest, WrongTypesGet400NamingTheField) {
