@@ -12,6 +12,7 @@
 #include <csignal>
 #include <cstdio>
 #include <ctime>
+#include <semaphore>
 #include <thread>
 
 #include "engine/server/openai_chat.h"
@@ -72,6 +73,10 @@ struct ChatServer::Impl {
   WireError CancelledError(RequestWatch::Reason why) const;
   // Seconds a refused client should wait: the line ahead of it at the average request time.
   int RetryAfterSeconds() const;
+  // PromptTokens with at most `parallel` prompts tokenized at once: merging a huge single-piece
+  // prompt takes ~50 bytes of memory per byte of text for a moment, so a burst of them must not
+  // all run together. Waiting for a turn ends when the request is cancelled (kCancelled).
+  Expected<std::vector<int32_t>, ChatError> TokenizePrompt(const ChatRequest& request);
   void Finished(double seconds, bool cancelled);
   void Log(const char* what, const ChatResult* r, double seconds) const {
     if (r == nullptr) {
@@ -96,7 +101,9 @@ struct ChatServer::Impl {
   std::thread thread;
   std::atomic<bool> listen_returned{false};
   std::atomic<int64_t> requests{0}, completed{0}, next_id{0}, refused_queue_full{0}, cancelled{0};
-  std::atomic<double> mean_seconds{1.0};  // moving average of a completed request's wall time
+  std::atomic<double> mean_seconds{1.0};
+  std::counting_semaphore<1 << 16> tokenizing{std::clamp(
+      options.parallel, 1, 1 << 16)};  // moving average of a completed request's wall time
 };
 
 bool ChatServer::Impl::Refuse(const httplib::Request& req, httplib::Response& res) const {
@@ -142,6 +149,18 @@ WireError ChatServer::Impl::CancelledError(RequestWatch::Reason why) const {
   }
 }
 
+Expected<std::vector<int32_t>, ChatError> ChatServer::Impl::TokenizePrompt(
+    const ChatRequest& request) {
+  while (!tokenizing.try_acquire_for(std::chrono::milliseconds(50))) {
+    if (request.generate.cancel.IsCancelled()) {
+      return MakeUnexpected(ChatError{ChatError::Kind::kCancelled, "cancelled"});
+    }
+  }
+  auto prompt = completer.PromptTokens(request);
+  tokenizing.release();
+  return prompt;
+}
+
 int ChatServer::Impl::RetryAfterSeconds() const {
   int64_t running = 0, waiting = 0;
   gate.Counts(&running, &waiting);
@@ -170,7 +189,16 @@ void ChatServer::Impl::HandleChat(const httplib::Request& req, httplib::Response
   if (!parsed) return SendError(res, parsed.error());
   auto wire = std::make_shared<WireRequest>(std::move(*parsed));
   wire->chat.generate.cancel = watched->cancel();
-  auto prompt = completer.PromptTokens(wire->chat);
+  std::shared_ptr<RequestGate::Place> place = gate.Enter();
+  if (!place) {
+    refused_queue_full += 1;
+    res.set_header("Retry-After", std::to_string(RetryAfterSeconds()));
+    return SendError(res, {503,
+                           "the server is busy: " + std::to_string(options.max_queue) +
+                               " requests are already waiting (dsagent serve --max-queue)",
+                           "server_busy", ""});
+  }
+  auto prompt = TokenizePrompt(wire->chat);
   if (!prompt && prompt.error().kind == ChatError::Kind::kCancelled) {
     Finished(SecondsSince(t0), true);
     return SendError(res, CancelledError(watched->reason()));
@@ -189,15 +217,6 @@ void ChatServer::Impl::HandleChat(const httplib::Request& req, httplib::Response
                                std::to_string(options.max_prompt_tokens) +
                                " (dsagent serve --max-prompt-tokens)",
                            "context_length_exceeded", "messages"});
-  }
-  std::shared_ptr<RequestGate::Place> place = gate.Enter();
-  if (!place) {
-    refused_queue_full += 1;
-    res.set_header("Retry-After", std::to_string(RetryAfterSeconds()));
-    return SendError(res, {503,
-                           "the server is busy: " + std::to_string(options.max_queue) +
-                               " requests are already waiting (dsagent serve --max-queue)",
-                           "server_busy", ""});
   }
   char id_buf[48];
   std::snprintf(id_buf, sizeof id_buf, "chatcmpl-%lx-%lld", static_cast<long>(std::time(nullptr)),
