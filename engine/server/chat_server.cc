@@ -74,7 +74,7 @@ struct ChatServer::Impl {
   // Seconds a refused client should wait: the line ahead of it at the average request time.
   int RetryAfterSeconds() const;
   // PromptTokens with at most `parallel` prompts tokenized at once: merging a huge single-piece
-  // prompt takes ~50 bytes of memory per byte of text for a moment, so a burst of them must not
+  // prompt takes ~40 bytes of memory per byte of text for a moment, so a burst of them must not
   // all run together. Waiting for a turn ends when the request is cancelled (kCancelled).
   Expected<std::vector<int32_t>, ChatError> TokenizePrompt(const ChatRequest& request);
   void Finished(double seconds, bool cancelled);
