@@ -269,6 +269,31 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--max-tokens", serve.max_tokens,
                         "Default max_tokens of a request (default 4096)");
   serve_cmd->add_option("--threads", serve.threads, "Worker threads (default: all cores)");
+  serve_cmd->add_option("--api-key", serve.api_key,
+                        "Require 'Authorization: Bearer KEY' (default: $DSAGENT_SERVE_API_KEY); "
+                        "needed for a --host other than loopback");
+  serve_cmd
+      ->add_option("--max-queue", serve.max_queue,
+                   "Requests waiting for a slot; more get 503 + Retry-After (default 64)")
+      ->check(CLI::NonNegativeNumber);
+  serve_cmd
+      ->add_option("--max-body", serve.max_body,
+                   "Largest request body, e.g. 16M; larger gets 413 (default 16M)")
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--max-prompt-tokens", serve.max_prompt_tokens,
+                   "Largest prompt in tokens; more gets 400 (default: the context limit)")
+      ->check(CLI::NonNegativeNumber);
+  serve_cmd
+      ->add_option("--request-timeout", serve.request_timeout_s,
+                   "Seconds a request may take, queue included; then 504 (default 600; "
+                   "0 = none)")
+      ->check(CLI::NonNegativeNumber);
+  serve_cmd
+      ->add_option("--read-timeout", serve.read_timeout_s,
+                   "Seconds a client may leave each read of its headers or body idle "
+                   "(default 15)")
+      ->check(CLI::PositiveNumber);
 
   try {
     app.parse(argc, argv);

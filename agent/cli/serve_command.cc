@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <thread>
 
@@ -16,6 +17,14 @@
 namespace dsagent {
 
 int ServeCommand(const ServeOptions& o, const CancelToken& cancel) {
+  std::string api_key = o.api_key;
+  if (const char* env = std::getenv("DSAGENT_SERVE_API_KEY"); api_key.empty() && env) api_key = env;
+  // Refused before the (possibly long) model load.
+  if (auto refused = engine::server::CheckAccessOptions({.host = o.host, .api_key = api_key});
+      !refused.empty()) {
+    std::fprintf(stderr, "dsagent serve: %s\n", refused.c_str());
+    return kExitUsage;
+  }
   auto model = engine::forward::Model::Load(o.model_dir, {.threads = o.threads});
   if (!model) {
     std::fprintf(stderr, "dsagent: %s\n", model.error().c_str());
@@ -58,6 +67,12 @@ int ServeCommand(const ServeOptions& o, const CancelToken& cancel) {
     tiered = std::make_unique<engine::TieredPrefixCache>(memory, *disk);
     cache = tiered.get();
   }
+  const auto max_body = ParseByteSize(o.max_body);
+  if (!max_body) {
+    std::fprintf(stderr, "dsagent: --max-body '%s' is not a size (e.g. 16M, bytes)\n",
+                 o.max_body.c_str());
+    return kExitUsage;
+  }
   engine::ChatCompleter completer(**model, **tokenizer, cache);
   engine::server::ServerOptions options;
   options.host = o.host;
@@ -69,6 +84,12 @@ int ServeCommand(const ServeOptions& o, const CancelToken& cancel) {
   if (options.model_id.empty()) options.model_id = "dsagent-local";
   options.context_limit = o.context;
   options.default_max_tokens = o.max_tokens;
+  options.max_queue = o.max_queue;
+  options.max_body_bytes = *max_body;
+  options.max_prompt_tokens = o.max_prompt_tokens;
+  options.request_timeout_s = o.request_timeout_s;
+  options.read_timeout_s = o.read_timeout_s;
+  options.api_key = api_key;
   engine::server::ChatServer server(completer, options);
   auto port = server.Start();
   if (!port) {

@@ -14,17 +14,25 @@ struct ServeOptions {
   std::string host = "127.0.0.1";
   int port = 8000;  // 0: any free port (printed on stderr as "listening on http://HOST:PORT")
   int parallel = 1;
-  std::string kv_dir;         // the persistent prefix store's directory ("" = memory cache only)
+  std::string kv_dir;  // the persistent prefix store's directory ("" = memory cache only)
   std::string kv_max_size = "16G";  // its size budget (LRU eviction); "0" = no limit
-  std::string model_id;       // default: the model directory's name
-  int64_t context = 0;        // positions; 0: max_position_embeddings
-  int64_t max_tokens = 4096;  // default max_tokens of a request
-  int cache_entries = 32;     // in-memory prefix cache size (states)
+  std::string model_id;             // default: the model directory's name
+  int64_t context = 0;              // positions; 0: max_position_embeddings
+  int64_t max_tokens = 4096;        // default max_tokens of a request
+  int cache_entries = 32;           // in-memory prefix cache size (states)
   int threads = 0;
+  // Limits and access (engine/server/chat_server.h).
+  std::string api_key;             // "": $DSAGENT_SERVE_API_KEY, else none (loopback only)
+  int max_queue = 64;              // requests waiting for a slot (503 + Retry-After beyond)
+  std::string max_body = "16M";    // request body (413 beyond)
+  int64_t max_prompt_tokens = 0;   // 0: the context limit
+  double request_timeout_s = 600;  // 0: none (504 when exceeded)
+  int read_timeout_s = 15;         // each read of a request's headers or body
 };
 
-// Serves until `cancel` fires (SIGINT/SIGTERM). Returns 0, 2 on bad input (model, tokenizer,
-// address in use).
+// Serves until `cancel` fires (SIGINT/SIGTERM; running requests are cancelled, so it returns
+// within about a prefill chunk). Returns 0, 2 on bad input (model, tokenizer, address in use, a
+// non-loopback --host without an API key).
 int ServeCommand(const ServeOptions& options, const CancelToken& cancel);
 
 }  // namespace dsagent

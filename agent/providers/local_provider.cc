@@ -54,6 +54,9 @@ class LocalProvider : public Provider {
     const auto start = std::chrono::steady_clock::now();
     auto result = completer_.Complete(
         wire->chat, [&](const auto& delta) { return ForwardDelta(sink, cancel, delta); });
+    if (!result && result.error().kind == engine::ChatError::Kind::kCancelled) {
+      return MakeUnexpected(Error(ProviderErrorKind::kCancelled, "cancelled"));
+    }
     if (!result) {
       const auto kind = result.error().kind == engine::ChatError::Kind::kInternal
                             ? ProviderErrorKind::kServer

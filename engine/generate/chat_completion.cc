@@ -51,7 +51,10 @@ Expected<std::vector<int32_t>, ChatError> ChatCompleter::PromptTokens(
   if (!prompt_text) {
     return MakeUnexpected(ChatError{ChatError::Kind::kBadRequest, prompt_text.error()});
   }
-  std::vector<int32_t> prompt = tokenizer_.Encode(*prompt_text);
+  std::vector<int32_t> prompt = tokenizer_.Encode(*prompt_text, &request.generate.cancel);
+  if (request.generate.cancel.IsCancelled()) {
+    return MakeUnexpected(ChatError{ChatError::Kind::kCancelled, "cancelled while tokenizing"});
+  }
   const int64_t limit = request.generate.context_limit > 0
                             ? request.generate.context_limit
                             : model_.config().max_position_embeddings;
@@ -91,10 +94,21 @@ Expected<ChatResult, ChatError> ChatCompleter::Complete(const ChatRequest& reque
   if (cache_ != nullptr && cache_->alignment_tokens() > 1) {
     const int64_t align = cache_->alignment_tokens();
     const int64_t aligned = (static_cast<int64_t>(prompt.size()) - 1) / align * align;
-    if (aligned > hit && !request.generate.cancel.IsCancelled()) {
+    if (aligned > hit) {
       const std::span<const int32_t> head(prompt.data(), static_cast<size_t>(aligned));
-      auto out = model_.ForwardLast(state, head.subspan(static_cast<size_t>(hit)));
-      if (!out) return MakeUnexpected(ChatError{ChatError::Kind::kInternal, out.error()});
+      auto done = PrefillInChunks(model_, state, head.subspan(static_cast<size_t>(hit)),
+                                  request.generate.cancel);
+      if (!done) return MakeUnexpected(ChatError{ChatError::Kind::kInternal, done.error()});
+      if (!*done) {  // cancelled part-way: nothing to keep or generate
+        ChatResult cancelled;
+        cancelled.cancelled = true;
+        cancelled.finish_reason = "length";
+        cancelled.generation.finish = FinishReason::kCancelled;
+        cancelled.usage.prompt_tokens = static_cast<int64_t>(prompt.size());
+        cancelled.usage.prompt_cache_hit_tokens = hit;
+        cancelled.usage.prompt_cache_miss_tokens = cancelled.usage.prompt_tokens - hit;
+        return cancelled;
+      }
       cache_->Store(head, state);
       fed = aligned;
     }

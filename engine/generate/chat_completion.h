@@ -49,7 +49,7 @@ struct ChatResult {
 };
 
 struct ChatError {
-  enum class Kind { kBadRequest, kContextOverflow, kInternal };
+  enum class Kind { kBadRequest, kContextOverflow, kInternal, kCancelled };
   Kind kind = Kind::kBadRequest;
   std::string message;
 };
@@ -67,8 +67,9 @@ class ChatCompleter {
   ChatCompleter(forward::Model& model, const BpeTokenizer& tokenizer, PrefixCache* cache)
       : model_(model), tokenizer_(tokenizer), cache_(cache) {}
 
-  // Renders and tokenizes the prompt. Error: kBadRequest (messages the encoder rejects) or
-  // kContextOverflow (the prompt leaves no room for a completion token).
+  // Renders and tokenizes the prompt. Error: kBadRequest (messages the encoder rejects),
+  // kContextOverflow (the prompt leaves no room for a completion token) or kCancelled
+  // (request.generate.cancel fired while tokenizing).
   Expected<std::vector<int32_t>, ChatError> PromptTokens(const ChatRequest& request) const;
 
   // PromptTokens, then generation. Errors: as PromptTokens, or kInternal from the forward pass.

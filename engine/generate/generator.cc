@@ -26,6 +26,18 @@ const char* FinishReasonName(FinishReason reason) {
   return "unknown";
 }
 
+Expected<bool, std::string> PrefillInChunks(forward::Model& model, forward::SequenceState& state,
+                                            std::span<const int32_t> tokens,
+                                            const CancelToken& cancel) {
+  for (size_t at = 0; at < tokens.size(); at += kPrefillChunkTokens) {
+    if (cancel.IsCancelled()) return false;
+    auto out = model.ForwardLast(
+        state, tokens.subspan(at, std::min(kPrefillChunkTokens, tokens.size() - at)));
+    if (!out) return MakeUnexpected(out.error());
+  }
+  return true;
+}
+
 std::string Generator::TokenBytes(int32_t id) const {
   if (tokenizer_ == nullptr) return "";
   auto text = tokenizer_->Decode({id});
@@ -54,13 +66,11 @@ Expected<GenerateResult, std::string> Generator::Generate(forward::SequenceState
   GenerateResult result;
   result.prompt_tokens = static_cast<int64_t>(prompt.size());
   const auto t0 = std::chrono::steady_clock::now();
-  if (options.cancel.IsCancelled()) {
+  auto head = PrefillInChunks(model_, state, prompt.first(prompt.size() - 1), options.cancel);
+  if (!head) return MakeUnexpected(head.error());
+  if (!*head || options.cancel.IsCancelled()) {
     result.finish = FinishReason::kCancelled;
     return result;
-  }
-  if (prompt.size() > 1) {
-    auto head = model_.ForwardLast(state, prompt.first(prompt.size() - 1));
-    if (!head) return MakeUnexpected(head.error());
   }
   if (on_prefill) on_prefill(state);
   auto logits = model_.Forward(state, prompt.last(1));

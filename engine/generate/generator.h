@@ -57,6 +57,18 @@ using TokenSink = std::function<bool(int32_t token, std::string_view text)>;
 // point at which a prefix cache can copy the state (the last token's logits are still needed).
 using PrefillHook = std::function<void(const forward::SequenceState& state)>;
 
+// Prompt tokens per forward call while prefilling: the cancel token is checked between chunks,
+// so a request that is abandoned (client gone, server stopping, time limit) stops within one
+// chunk's time. Chunked forwards give the same bits as one call.
+inline constexpr size_t kPrefillChunkTokens = 256;
+
+// Feeds `tokens` into `state` in chunks of kPrefillChunkTokens, checking `cancel` before each.
+// Returns true when every token is in the state, false when cancelled (the state then holds a
+// prefix of `tokens`: discard it). Error: what Model::ForwardLast reports.
+Expected<bool, std::string> PrefillInChunks(forward::Model& model, forward::SequenceState& state,
+                                            std::span<const int32_t> tokens,
+                                            const CancelToken& cancel);
+
 class Generator {
  public:
   // `tokenizer` may be null: tokens are generated but no text is produced.

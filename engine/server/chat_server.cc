@@ -1,95 +1,83 @@
 #include "engine/server/chat_server.h"
 
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
-#include <condition_variable>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <ctime>
-#include <mutex>
-#include <set>
+#include <semaphore>
 #include <thread>
 
 #include "engine/server/openai_chat.h"
+#include "engine/server/request_gate.h"
+#include "engine/server/request_watch.h"
 
 namespace dsagent::engine::server {
 namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr int kListenBacklog = 1024;
 
 void SendError(httplib::Response& res, const WireError& e) {
   res.status = e.status;
   res.set_content(ErrorBody(e), "application/json");
 }
 
+double SecondsSince(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
 }  // namespace
 
-// Admits at most `parallel` generations; the rest wait in arrival order. A waiter may give up
-// (its client went away, or the server stops); its place is skipped.
-class Gate {
- public:
-  explicit Gate(int parallel) : parallel_(std::max(1, parallel)) {}
+bool IsLoopbackHost(const std::string& host) {
+  if (host == "localhost" || host == "::1" || host == "[::1]") return true;
+  in_addr v4{};
+  return inet_pton(AF_INET, host.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127;
+}
 
-  // True once admitted (call Release() later); false if stopped or `still_wanted` said no.
-  bool Acquire(const std::function<bool()>& still_wanted) {
-    std::unique_lock lock(mu_);
-    const uint64_t ticket = next_++;
-    ++waiting_;
-    while (true) {
-      while (abandoned_.count(front_)) abandoned_.erase(front_++);
-      if (stopping_) break;
-      if (ticket == front_ && running_ < parallel_) {
-        ++front_;
-        ++running_;
-        --waiting_;
-        cv_.notify_all();
-        return true;
-      }
-      cv_.wait_for(lock, std::chrono::seconds(1));
-      if (still_wanted && !stopping_ && !(ticket == front_ && running_ < parallel_)) {
-        lock.unlock();
-        const bool wanted = still_wanted();
-        lock.lock();
-        if (!wanted) break;
-      }
-    }
-    abandoned_.insert(ticket);
-    --waiting_;
-    cv_.notify_all();
-    return false;
-  }
-  void Release() {
-    std::lock_guard lock(mu_);
-    --running_;
-    cv_.notify_all();
-  }
-  void Stop() {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-    cv_.notify_all();
-  }
-  void Counts(int64_t* running, int64_t* waiting) const {
-    std::lock_guard lock(mu_);
-    *running = running_;
-    *waiting = waiting_;
-  }
+std::string CheckAccessOptions(const ServerOptions& o) {
+  if (IsLoopbackHost(o.host) || !o.api_key.empty()) return "";
+  return "refusing to listen on " + o.host +
+         " without an API key: a non-loopback address lets other machines use the model; pass "
+         "--api-key KEY (or set DSAGENT_SERVE_API_KEY), or listen on 127.0.0.1";
+}
 
- private:
-  const int parallel_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  uint64_t next_ = 0, front_ = 0;
-  int64_t running_ = 0, waiting_ = 0;
-  std::set<uint64_t> abandoned_;
-  bool stopping_ = false;
-};
+bool ConstantTimeEquals(const std::string& a, const std::string& b) {
+  const size_t n = std::max(a.size(), b.size());
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (size_t i = 0; i < n; ++i) {
+    const auto x = static_cast<unsigned char>(i < a.size() ? a[i] : 0);
+    const auto y = static_cast<unsigned char>(i < b.size() ? b[i] : 0);
+    diff |= static_cast<unsigned char>(x ^ y);
+  }
+  return diff == 0;
+}
 
 struct ChatServer::Impl {
-  Impl(ChatCompleter& c, const ServerOptions& o) : completer(c), options(o), gate(o.parallel) {}
+  Impl(ChatCompleter& c, const ServerOptions& o)
+      : completer(c), options(o), gate(o.parallel, o.max_queue), watch([this] { gate.Notify(); }) {}
 
   void HandleChat(const httplib::Request& req, httplib::Response& res);
   void HandleModels(httplib::Response& res) const;
   void HandleHealth(httplib::Response& res) const;
+  // Authorization and Content-Length, before the body is read. True when answered (refused).
+  bool Refuse(const httplib::Request& req, httplib::Response& res) const;
+  // The error for a request whose work was cancelled (no client left to tell: status 499).
+  WireError CancelledError(RequestWatch::Reason why) const;
+  // Seconds a refused client should wait: the line ahead of it at the average request time.
+  int RetryAfterSeconds() const;
+  // PromptTokens with at most `parallel` prompts tokenized at once: merging a huge single-piece
+  // prompt takes ~40 bytes of memory per byte of text for a moment, so a burst of them must not
+  // all run together. Waiting for a turn ends when the request is cancelled (kCancelled).
+  Expected<std::vector<int32_t>, ChatError> TokenizePrompt(const ChatRequest& request);
+  void Finished(double seconds, bool cancelled);
   void Log(const char* what, const ChatResult* r, double seconds) const {
     if (r == nullptr) {
       std::fprintf(stderr, "dsagent serve: %s\n", what);
@@ -107,27 +95,128 @@ struct ChatServer::Impl {
 
   ChatCompleter& completer;
   ServerOptions options;
-  Gate gate;
-  CancelToken shutdown;
+  RequestGate gate;
+  RequestWatch watch;
   httplib::Server http;
   std::thread thread;
   std::atomic<bool> listen_returned{false};
-  std::atomic<int64_t> requests{0}, completed{0}, next_id{0};
+  std::atomic<int64_t> requests{0}, completed{0}, next_id{0}, refused_queue_full{0}, cancelled{0};
+  std::atomic<double> mean_seconds{1.0};
+  std::counting_semaphore<1 << 16> tokenizing{std::clamp(
+      options.parallel, 1, 1 << 16)};  // moving average of a completed request's wall time
 };
+
+bool ChatServer::Impl::Refuse(const httplib::Request& req, httplib::Response& res) const {
+  if (!options.api_key.empty() && req.path != "/health") {
+    const std::string auth = req.get_header_value("Authorization");
+    if (!ConstantTimeEquals(auth, "Bearer " + options.api_key)) {
+      res.set_header("WWW-Authenticate", "Bearer");
+      SendError(res, {401, "missing or wrong API key (Authorization: Bearer KEY)",
+                      "invalid_api_key", ""});
+      return true;
+    }
+  }
+  if (options.max_body_bytes > 0 && req.has_header("Content-Length")) {
+    const std::string length = req.get_header_value("Content-Length");
+    int64_t bytes = 0;
+    const auto parsed = std::from_chars(length.data(), length.data() + length.size(), bytes);
+    const bool too_long = parsed.ec == std::errc::result_out_of_range ||
+                          (parsed.ec == std::errc() && bytes > options.max_body_bytes);
+    if (too_long) {
+      SendError(res, {413,
+                      "the request body is " + length + " bytes; this server accepts at most " +
+                          std::to_string(options.max_body_bytes) + " (dsagent serve --max-body)",
+                      "request_too_large", ""});
+      res.set_header("Connection", "close");
+      return true;
+    }
+  }
+  return false;
+}
+
+WireError ChatServer::Impl::CancelledError(RequestWatch::Reason why) const {
+  switch (why) {
+    case RequestWatch::Reason::kTimeout:
+      return {504,
+              "the request took longer than this server's limit of " +
+                  std::to_string(static_cast<int64_t>(options.request_timeout_s)) +
+                  " s (dsagent serve --request-timeout)",
+              "request_timeout", ""};
+    case RequestWatch::Reason::kShutdown:
+      return {503, "the server is shutting down", "server_shutting_down", ""};
+    default:
+      return {499, "the client closed the connection", "client_closed_request", ""};
+  }
+}
+
+Expected<std::vector<int32_t>, ChatError> ChatServer::Impl::TokenizePrompt(
+    const ChatRequest& request) {
+  while (!tokenizing.try_acquire_for(std::chrono::milliseconds(50))) {
+    if (request.generate.cancel.IsCancelled()) {
+      return MakeUnexpected(ChatError{ChatError::Kind::kCancelled, "cancelled"});
+    }
+  }
+  auto prompt = completer.PromptTokens(request);
+  tokenizing.release();
+  return prompt;
+}
+
+int ChatServer::Impl::RetryAfterSeconds() const {
+  int64_t running = 0, waiting = 0;
+  gate.Counts(&running, &waiting);
+  const double line = static_cast<double>(running + waiting) / std::max(1, options.parallel);
+  return static_cast<int>(std::clamp(std::ceil(mean_seconds.load() * line), 1.0, 60.0));
+}
+
+void ChatServer::Impl::Finished(double seconds, bool was_cancelled) {
+  completed += 1;
+  if (was_cancelled) {
+    cancelled += 1;
+    return;
+  }
+  double m = mean_seconds.load();
+  while (!mean_seconds.compare_exchange_weak(m, 0.8 * m + 0.2 * seconds)) {
+  }
+}
 
 void ChatServer::Impl::HandleChat(const httplib::Request& req, httplib::Response& res) {
   requests += 1;
+  const auto t0 = Clock::now();
+  std::shared_ptr<RequestWatch::Entry> watched =
+      watch.Watch(req.remote_addr, req.remote_port, req.local_port, options.request_timeout_s);
   auto parsed = ParseChatRequest(
       req.body, {.max_tokens = options.default_max_tokens, .context_limit = options.context_limit});
   if (!parsed) return SendError(res, parsed.error());
   auto wire = std::make_shared<WireRequest>(std::move(*parsed));
-  wire->chat.generate.cancel = shutdown;
-  auto prompt = completer.PromptTokens(wire->chat);
+  wire->chat.generate.cancel = watched->cancel();
+  std::shared_ptr<RequestGate::Place> place = gate.Enter();
+  if (!place) {
+    refused_queue_full += 1;
+    res.set_header("Retry-After", std::to_string(RetryAfterSeconds()));
+    return SendError(res, {503,
+                           "the server is busy: " + std::to_string(options.max_queue) +
+                               " requests are already waiting (dsagent serve --max-queue)",
+                           "server_busy", ""});
+  }
+  auto prompt = TokenizePrompt(wire->chat);
+  if (!prompt && prompt.error().kind == ChatError::Kind::kCancelled) {
+    Finished(SecondsSince(t0), true);
+    return SendError(res, CancelledError(watched->reason()));
+  }
   if (!prompt) {
     const bool overflow = prompt.error().kind == ChatError::Kind::kContextOverflow;
     return SendError(res,
                      {400, prompt.error().message,
                       overflow ? "context_length_exceeded" : "invalid_request_error", "messages"});
+  }
+  if (options.max_prompt_tokens > 0 &&
+      static_cast<int64_t>(prompt->size()) > options.max_prompt_tokens) {
+    return SendError(res, {400,
+                           "the prompt is " + std::to_string(prompt->size()) +
+                               " tokens; this server accepts at most " +
+                               std::to_string(options.max_prompt_tokens) +
+                               " (dsagent serve --max-prompt-tokens)",
+                           "context_length_exceeded", "messages"});
   }
   char id_buf[48];
   std::snprintf(id_buf, sizeof id_buf, "chatcmpl-%lx-%lld", static_cast<long>(std::time(nullptr)),
@@ -138,15 +227,19 @@ void ChatServer::Impl::HandleChat(const httplib::Request& req, httplib::Response
   auto tokens = std::make_shared<std::vector<int32_t>>(std::move(*prompt));
 
   if (!wire->stream) {
-    if (!gate.Acquire({})) {
-      return SendError(res, {503, "the server is shutting down", "server_shutting_down", ""});
+    if (!gate.Wait(*place, watched->cancel())) {
+      Finished(SecondsSince(t0), true);
+      return SendError(res, CancelledError(watched->reason()));
     }
-    const auto t0 = std::chrono::steady_clock::now();
     auto r = completer.Complete(wire->chat, *tokens, {});
-    gate.Release();
-    completed += 1;
+    place->Release();
+    Finished(SecondsSince(t0), !r || r->cancelled);
     if (!r) return SendError(res, {500, r.error().message, "internal_error", ""});
-    Log("chat", &*r, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    if (r->cancelled) {
+      Log("chat: cancelled", &*r, SecondsSince(t0));
+      return SendError(res, CancelledError(watched->reason()));
+    }
+    Log("chat", &*r, SecondsSince(t0));
     res.status = 200;
     res.set_content(CompletionBody(id, created, model, *r, wire->chat.thinking),
                     "application/json");
@@ -155,12 +248,19 @@ void ChatServer::Impl::HandleChat(const httplib::Request& req, httplib::Response
 
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
-      "text/event-stream; charset=utf-8",
-      [this, wire, tokens, id, created, model](size_t, httplib::DataSink& sink) {
+      "text/event-stream; charset=utf-8", [this, wire, tokens, id, created, model, watched, place,
+                                           t0](size_t, httplib::DataSink& sink) {
         const auto write = [&sink](const std::string& s) { return sink.write(s.data(), s.size()); };
-        // Waiting in line: keep-alive comments, which also notice a client that left.
-        if (!gate.Acquire([&] { return write(": keep-alive\n\n"); })) return false;
-        const auto t0 = std::chrono::steady_clock::now();
+        const auto fail = [&](const WireError& e) {
+          write("data: " + ErrorBody(e) + "\n\n");
+          sink.done();
+          return true;
+        };
+        // Waiting in line: keep-alive comments keep proxies and client timeouts at bay.
+        if (!gate.Wait(*place, watched->cancel(), [&] { write(": keep-alive\n\n"); })) {
+          Finished(SecondsSince(t0), true);
+          return fail(CancelledError(watched->reason()));
+        }
         bool client_ok =
             write(ChunkEvent(id, created, model, {{"role", "assistant"}, {"content", ""}}, ""));
         auto r =
@@ -176,19 +276,18 @@ void ChatServer::Impl::HandleChat(const httplib::Request& req, httplib::Response
                                      })
                 : Expected<ChatResult, ChatError>(
                       MakeUnexpected(ChatError{ChatError::Kind::kInternal, "client disconnected"}));
-        gate.Release();
-        completed += 1;
+        place->Release();  // the slot is free as soon as generation ends
+        Finished(SecondsSince(t0), !r || r->cancelled);
         if (!client_ok) {
           Log("chat stream: client disconnected, generation stopped", r ? &*r : nullptr, 0);
           return false;
         }
-        if (!r) {
-          write("data: " + ErrorBody({500, r.error().message, "internal_error", ""}) + "\n\n");
-          sink.done();
-          return true;
+        if (!r) return fail({500, r.error().message, "internal_error", ""});
+        if (r->cancelled) {
+          Log("chat stream: cancelled", &*r, SecondsSince(t0));
+          return fail(CancelledError(watched->reason()));
         }
-        Log("chat stream", &*r,
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        Log("chat stream", &*r, SecondsSince(t0));
         if (!r->message.tool_calls.empty()) {
           write(ChunkEvent(id, created, model, {{"tool_calls", ToolCallsDelta(*r)}}, ""));
         }
@@ -228,14 +327,21 @@ ChatServer::ChatServer(ChatCompleter& completer, const ServerOptions& options)
 ChatServer::~ChatServer() { Stop(); }
 
 Expected<int, std::string> ChatServer::Start() {
-  std::signal(SIGPIPE, SIG_IGN);  // a client that hangs up must not kill the server
   Impl* impl = impl_.get();
+  const ServerOptions& o = impl->options;
+  if (auto refused = CheckAccessOptions(o); !refused.empty()) return MakeUnexpected(refused);
+  std::signal(SIGPIPE, SIG_IGN);  // a client that hangs up must not kill the server
   auto& http = impl->http;
-  // Generation slots plus room for queued requests and /health.
-  const int workers = std::max(1, impl->options.parallel) + 16;
+  // Running and queued requests each hold a worker; a few more answer /health and refusals.
+  const int workers = std::max(1, o.parallel) + std::max(0, o.max_queue) + 8;
   http.new_task_queue = [workers] { return new httplib::ThreadPool(static_cast<size_t>(workers)); };
   http.set_keep_alive_timeout(5);
-  http.set_payload_max_length(64 << 20);
+  http.set_read_timeout(std::max(1, o.read_timeout_s), 0);
+  if (o.max_body_bytes > 0) http.set_payload_max_length(static_cast<size_t>(o.max_body_bytes));
+  http.set_pre_routing_handler([impl](const httplib::Request& q, httplib::Response& s) {
+    return impl->Refuse(q, s) ? httplib::Server::HandlerResponse::Handled
+                              : httplib::Server::HandlerResponse::Unhandled;
+  });
   const auto chat = [impl](const httplib::Request& q, httplib::Response& s) {
     impl->HandleChat(q, s);
   };
@@ -252,16 +358,40 @@ Expected<int, std::string> ChatServer::Start() {
       [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
         SendError(res, {500, "internal error", "internal_error", ""});
       });
-  int port = impl->options.port;
+  // httplib's own refusals (413 for a chunked body over the limit, 400 for bad framing, 404)
+  // get a JSON error body like ours.
+  http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;
+    WireError e{res.status, "bad request", "bad_request", ""};
+    if (res.status == 413) {
+      e = {413, "the request body is too large", "request_too_large", ""};
+      // httplib caps form-encoded bodies at 8 KiB (curl -d sends that type by default).
+      if (req.get_header_value("Content-Type") == "application/x-www-form-urlencoded") {
+        e.message += " for Content-Type application/x-www-form-urlencoded: send application/json";
+      }
+    } else if (res.status == 404) {
+      e = {404, "no such endpoint: " + req.path, "not_found", ""};
+    }
+    SendError(res, e);
+  });
+  // cpp-httplib 0.11 listens with a backlog of 5: a burst of clients overflows it and the kernel
+  // resets connections. Keep the listening socket and listen again with a deep backlog after the
+  // bind (Linux updates the backlog of a listening socket).
+  std::atomic<int> listener{-1};
+  http.set_socket_options([&listener](socket_t sock) {
+    httplib::default_socket_options(sock);
+    listener = sock;
+  });
+  int port = o.port;
   if (port == 0) {
-    port = http.bind_to_any_port(impl->options.host);
-  } else if (!http.bind_to_port(impl->options.host, port)) {
+    port = http.bind_to_any_port(o.host);
+  } else if (!http.bind_to_port(o.host, port)) {
     port = -1;
   }
   if (port <= 0) {
-    return MakeUnexpected("cannot listen on " + impl->options.host + ":" +
-                          std::to_string(impl->options.port));
+    return MakeUnexpected("cannot listen on " + o.host + ":" + std::to_string(o.port));
   }
+  if (listener >= 0) ::listen(listener, kListenBacklog);
   impl->thread = std::thread([impl] {
     impl->http.listen_after_bind();
     impl->listen_returned = true;
@@ -273,7 +403,7 @@ Expected<int, std::string> ChatServer::Start() {
 
 void ChatServer::Stop() {
   if (!impl_ || !impl_->thread.joinable()) return;
-  impl_->shutdown.Cancel();
+  impl_->watch.CancelAll();
   impl_->gate.Stop();
   impl_->http.stop();
   impl_->thread.join();
@@ -283,6 +413,8 @@ ChatServer::Stats ChatServer::stats() const {
   Stats s;
   s.requests = impl_->requests;
   s.completed = impl_->completed;
+  s.refused_queue_full = impl_->refused_queue_full;
+  s.cancelled = impl_->cancelled;
   impl_->gate.Counts(&s.running, &s.waiting);
   return s;
 }

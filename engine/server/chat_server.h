@@ -1,9 +1,15 @@
 // ChatServer: `dsagent serve` — an OpenAI-compatible HTTP server over one loaded model.
 //   POST /v1/chat/completions (and /chat/completions): streamed (SSE) or not; see openai_chat.h.
 //   GET  /v1/models (and /models), GET /health.
-// Up to `parallel` generations run at once; further requests wait in line (FIFO by arrival at
-// the gate). A client that disconnects mid-stream stops its generation at the next token. Bad
-// input gets a 4xx JSON error; nothing a client sends can crash the server.
+// Up to `parallel` generations run at once; up to `max_queue` further requests wait in line (FIFO
+// by arrival), and beyond that a request is refused with 503 and Retry-After. Every request gets
+// a CancelToken that fires when its client disconnects (queued, prefilling or decoding: the
+// engine stops within one prefill chunk or decode step), when `request_timeout_s` passes (504),
+// or when Stop() is called (503). Limits checked before any expensive work: body size (413, from
+// Content-Length, before the body is read), prompt tokens (400 naming `messages`). Malformed
+// JSON and mistyped fields get 400 naming the field; nothing a client sends can crash the server.
+// A non-loopback `host` requires `api_key` (Bearer auth on everything but /health, compared in
+// constant time); Start() refuses otherwise.
 //
 // Thread-safety: Start/Stop from one thread; handlers run on the server's own threads.
 #pragma once
@@ -24,7 +30,22 @@ struct ServerOptions {
   std::string model_id = "dsagent-local";  // what /v1/models lists
   int64_t context_limit = 0;               // positions; <= 0: max_position_embeddings
   int64_t default_max_tokens = 4096;
+  // Limits (see the class comment). <= 0 turns a limit off, except max_queue (0: no waiting).
+  int max_queue = 64;                 // requests waiting for a slot
+  int64_t max_body_bytes = 16 << 20;  // request body (413)
+  int64_t max_prompt_tokens = 0;      // prompt tokens, below the context limit (400)
+  double request_timeout_s = 600;     // wall time per request, queue included (504)
+  int read_timeout_s = 15;            // each socket read of headers and body (slow clients)
+  std::string api_key;                // required for a non-loopback host
 };
+
+// True for addresses that only this machine can reach: 127.0.0.0/8, ::1, localhost.
+bool IsLoopbackHost(const std::string& host);
+// Why `options` must not be served ("" when they may): a non-loopback host without an api_key.
+// Start() checks it; a front end can too, before loading a model.
+std::string CheckAccessOptions(const ServerOptions& options);
+// a == b in time that depends only on the lengths (for secrets).
+bool ConstantTimeEquals(const std::string& a, const std::string& b);
 
 class ChatServer {
  public:
@@ -33,13 +54,14 @@ class ChatServer {
   ~ChatServer();  // stops and joins
 
   // Binds and starts serving on a background thread. Returns the bound port. Error: the address
-  // cannot be bound (the message names it).
+  // cannot be bound, or a non-loopback host without an api_key (each message says why).
   Expected<int, std::string> Start();
   // Stops accepting, cancels running generations and joins the server thread. Idempotent.
   void Stop();
 
   struct Stats {
     int64_t requests = 0, completed = 0, running = 0, waiting = 0;
+    int64_t refused_queue_full = 0, cancelled = 0;  // 503s for a full line; requests cancelled
   };
   Stats stats() const;
 

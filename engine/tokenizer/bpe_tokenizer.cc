@@ -4,7 +4,6 @@
 #include <pcre2.h>
 
 #include <algorithm>
-#include <climits>
 
 #include "common/file_io.h"
 #include "common/json.h"
@@ -87,28 +86,38 @@ Expected<std::unique_ptr<BpeTokenizer>, std::string> BpeTokenizer::Load(
     t->token_to_id_[token] = id.get<int32_t>();
     t->id_to_token_[static_cast<size_t>(id.get<int32_t>())] = token;
   }
-  int32_t rank = 0;
-  for (const auto& m : model.value("merges", Json::array())) {
-    std::string key;
-    if (m.is_string()) {
-      key = m.get<std::string>();
-    } else if (m.is_array() && m.size() == 2) {
-      key = m[0].get<std::string>() + " " + m[1].get<std::string>();
-    } else {
-      return MakeUnexpected(where + ": model.merges entries must be \"a b\" or [a, b]");
-    }
-    t->merge_rank_.emplace(std::move(key), rank++);
-  }
   for (const auto& a : j.value("added_tokens", Json::array())) {
     const std::string content = a.value("content", "");
     const int32_t id = a.value("id", 0);
-    t->added_.emplace_back(content, id);
+    t->added_.Add(content, id);
     t->token_to_id_[content] = id;
     t->id_to_token_[static_cast<size_t>(id)] = content;
     t->is_added_[static_cast<size_t>(id)] = true;
   }
-  std::sort(t->added_.begin(), t->added_.end(),
-            [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+  for (int b = 0; b < 256; ++b) t->byte_to_id_[b] = t->TokenId(t->byte_to_unicode_[b]);
+  // Merges as ids. One whose parts or result are not in the vocabulary can never apply to a
+  // vocabulary token (Hugging Face rejects such files); it is skipped.
+  int32_t rank = 0;
+  for (const auto& m : model.value("merges", Json::array())) {
+    std::string left, right;
+    if (m.is_string()) {
+      const std::string pair = m.get<std::string>();
+      const size_t space = pair.find(' ');
+      if (space == std::string::npos) {
+        return MakeUnexpected(where + ": model.merges entry \"" + pair + "\" has no space");
+      }
+      left = pair.substr(0, space);
+      right = pair.substr(space + 1);
+    } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
+      left = m[0].get<std::string>();
+      right = m[1].get<std::string>();
+    } else {
+      return MakeUnexpected(where + ": model.merges entries must be \"a b\" or [a, b]");
+    }
+    const int32_t l = t->TokenId(left), r = t->TokenId(right), merged = t->TokenId(left + right);
+    if (l >= 0 && r >= 0 && merged >= 0) t->merges_.Add(l, r, merged, rank);
+    ++rank;
+  }
 
   const Json pre = j.value("pre_tokenizer", Json());
   std::vector<Json> steps;
@@ -166,11 +175,9 @@ Expected<int, std::string> BpeTokenizer::AddSpecialTokens(std::span<const Specia
     id_to_token_[id] = text;
     is_added_[id] = true;
     token_to_id_[text] = t.id;
-    added_.emplace_back(text, t.id);
+    added_.Add(text, t.id);
     ++added;
   }
-  std::stable_sort(added_.begin(), added_.end(),
-                   [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
   return added;
 }
 
@@ -179,16 +186,22 @@ int32_t BpeTokenizer::TokenId(const std::string& token) const {
   return it == token_to_id_.end() ? -1 : it->second;
 }
 
-void BpeTokenizer::PreTokenize(std::string_view text, std::vector<std::string>* pieces) const {
-  std::vector<std::string> current = {std::string(text)};
+void BpeTokenizer::PreTokenize(std::string_view text, std::vector<std::string_view>* pieces) const {
+  std::vector<std::string_view> current = {text}, next;
   for (const auto& re : splits_) {
-    std::vector<std::string> next;
-    for (const std::string& piece : current) {
+    next.clear();
+    for (const std::string_view piece : current) {
       size_t start = 0, last = 0;
       const auto* subject = reinterpret_cast<PCRE2_SPTR>(piece.data());
+      // PCRE2 validates the UTF-8 of the whole subject on every call unless told not to: once
+      // per piece is enough (checking on every match made long pieces quadratic: a megabyte of
+      // base64 took 90 s).
+      uint32_t options = 0;
       while (start <= piece.size()) {
-        const int rc = pcre2_match(re->code, subject, piece.size(), start, 0, re->match, nullptr);
+        const int rc =
+            pcre2_match(re->code, subject, piece.size(), start, options, re->match, nullptr);
         if (rc < 0) break;
+        options = PCRE2_NO_UTF_CHECK;
         const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(re->match);
         const size_t b = ov[0], e = ov[1];
         if (b > last) next.push_back(piece.substr(last, b - last));
@@ -200,92 +213,65 @@ void BpeTokenizer::PreTokenize(std::string_view text, std::vector<std::string>* 
       }
       if (last < piece.size()) next.push_back(piece.substr(last));
     }
-    current = std::move(next);
+    std::swap(current, next);
   }
-  for (auto& p : current) {
-    if (!p.empty()) pieces->push_back(std::move(p));
+  for (const std::string_view p : current) {
+    if (!p.empty()) pieces->push_back(p);
   }
 }
 
-void BpeTokenizer::EncodeWord(const std::string& word, std::vector<int32_t>* out) const {
-  {
+void BpeTokenizer::EncodePiece(std::string_view piece, std::vector<int32_t>* out,
+                               const CancelToken* cancel) const {
+  const bool cacheable = piece.size() <= kMaxCachedPieceBytes;
+  if (cacheable) {
     std::lock_guard lock(cache_mu_);
-    if (auto it = cache_.find(word); it != cache_.end()) {
+    if (auto it = cache_.find(std::string(piece)); it != cache_.end()) {
       out->insert(out->end(), it->second.begin(), it->second.end());
       return;
     }
   }
-  // Symbols: the word's UTF-8 characters; merge the lowest-ranked adjacent pair until none.
-  std::vector<std::string> symbols;
-  for (size_t i = 0; i < word.size();) {
-    const size_t len = CharLen(static_cast<unsigned char>(word[i]));
-    symbols.push_back(word.substr(i, len));
-    i += len;
+  // Symbols: the tokens of the piece's bytes (byte-level: one character per byte; no
+  // byte_fallback in these vocabularies, so every byte-level character is a token).
+  std::vector<int32_t> ids(piece.size());
+  for (size_t i = 0; i < piece.size(); ++i) {
+    ids[i] = byte_to_id_[static_cast<unsigned char>(piece[i])];
   }
-  while (symbols.size() > 1) {
-    int32_t best = INT32_MAX;
-    size_t best_i = 0;
-    for (size_t i = 0; i + 1 < symbols.size(); ++i) {
-      auto it = merge_rank_.find(symbols[i] + " " + symbols[i + 1]);
-      if (it != merge_rank_.end() && it->second < best) {
-        best = it->second;
-        best_i = i;
-      }
-    }
-    if (best == INT32_MAX) break;
-    symbols[best_i] += symbols[best_i + 1];
-    symbols.erase(symbols.begin() + static_cast<std::ptrdiff_t>(best_i) + 1);
-  }
-  std::vector<int32_t> ids;
-  for (const auto& s : symbols) {
-    auto it = token_to_id_.find(s);
-    if (it != token_to_id_.end()) {
-      ids.push_back(it->second);
-    } else {
-      // No byte_fallback in these vocabularies; every byte-level character is a token.
-      for (size_t i = 0; i < s.size();) {
-        const size_t len = CharLen(static_cast<unsigned char>(s[i]));
-        auto c = token_to_id_.find(s.substr(i, len));
-        if (c != token_to_id_.end()) ids.push_back(c->second);
-        i += len;
-      }
-    }
-  }
+  merges_.Merge(&ids, cancel);
+  std::erase(ids, -1);
   out->insert(out->end(), ids.begin(), ids.end());
-  std::lock_guard lock(cache_mu_);
-  if (cache_.size() < 100000) cache_.emplace(word, std::move(ids));
+  if (cacheable && !(cancel && cancel->IsCancelled())) {
+    std::lock_guard lock(cache_mu_);
+    if (cache_.size() >= kMaxCachedPieces) cache_.clear();
+    cache_.emplace(std::string(piece), std::move(ids));
+  }
 }
 
-std::vector<int32_t> BpeTokenizer::Encode(std::string_view text) const {
+void BpeTokenizer::EncodePlain(std::string_view text, std::vector<int32_t>* out,
+                               const CancelToken* cancel) const {
+  if (text.empty()) return;
+  std::vector<std::string_view> pieces;
+  PreTokenize(text, &pieces);
+  size_t bytes = 0;
+  for (const std::string_view piece : pieces) {
+    // Checked every ~64 KiB of text, and inside long pieces by the merge itself.
+    bytes += piece.size();
+    if (cancel && bytes >= (1 << 16)) {
+      if (cancel->IsCancelled()) return;
+      bytes = 0;
+    }
+    EncodePiece(piece, out, cancel);
+  }
+}
+
+std::vector<int32_t> BpeTokenizer::Encode(std::string_view text, const CancelToken* cancel) const {
   std::vector<int32_t> out;
   size_t pos = 0;
-  const auto encode_plain = [&](std::string_view segment) {
-    if (segment.empty()) return;
-    std::vector<std::string> pieces;
-    PreTokenize(segment, &pieces);
-    for (const auto& piece : pieces) {
-      std::string word;
-      for (unsigned char c : piece) word += byte_to_unicode_[c];
-      EncodeWord(word, &out);
-    }
-  };
-  // Split on added tokens: the earliest occurrence, longest first at equal positions.
-  while (pos < text.size()) {
-    size_t best = std::string_view::npos;
-    const std::pair<std::string, int32_t>* best_token = nullptr;
-    for (const auto& a : added_) {
-      const size_t p = text.find(a.first, pos);
-      if (p < best) {
-        best = p;
-        best_token = &a;
-      }
-    }
-    if (best_token == nullptr) break;
-    encode_plain(text.substr(pos, best - pos));
-    out.push_back(best_token->second);
-    pos = best + best_token->first.size();
+  for (auto m = added_.Next(text, 0); m.id >= 0; m = added_.Next(text, pos)) {
+    EncodePlain(text.substr(pos, m.pos - pos), &out, cancel);
+    out.push_back(m.id);
+    pos = m.pos + m.length;
   }
-  encode_plain(text.substr(pos));
+  EncodePlain(text.substr(pos), &out, cancel);
   return out;
 }
 

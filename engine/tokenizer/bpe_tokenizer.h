@@ -1,7 +1,10 @@
 // BpeTokenizer: Hugging Face `tokenizer.json` byte-level BPE as DeepSeek ships it — added/special
-// tokens matched first, then the pre-tokenizer sequence (Split regexes with Unicode classes, via
-// PCRE2; then ByteLevel), then BPE merges by rank. Encode and decode. Immutable after Load(), so
-// concurrent Encode/Decode calls are safe except for the internal word cache (mutex-guarded).
+// tokens matched first (leftmost, longest), then the pre-tokenizer sequence (Split regexes with
+// Unicode classes, via PCRE2; then ByteLevel), then BPE merges by rank. Encode and decode.
+// Encode takes near-linear time on any input (O(n log n) per pre-token; see bpe_merge_table.h):
+// a megabyte of one repeated character, base64 or minified code encodes in well under a second.
+// Immutable after Load(), so concurrent Encode/Decode calls are safe; the internal cache of short
+// pre-tokens is mutex-guarded and bounded.
 #pragma once
 
 #include <cstdint>
@@ -14,7 +17,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/cancel.h"
 #include "common/expected.h"
+#include "engine/tokenizer/added_token_matcher.h"
+#include "engine/tokenizer/bpe_merge_table.h"
 #include "engine/tokenizer/v4_special_tokens.h"
 
 namespace dsagent::engine {
@@ -27,8 +33,9 @@ class BpeTokenizer {
       const std::filesystem::path& tokenizer_json);
   ~BpeTokenizer();
 
-  // Token ids of `text`; added tokens in the text (e.g. "<｜User｜>") become their ids.
-  std::vector<int32_t> Encode(std::string_view text) const;
+  // Token ids of `text`; added tokens in the text (e.g. "<｜User｜>") become their ids. When
+  // `cancel` (may be null) fires, returns early with incomplete ids: check it before using them.
+  std::vector<int32_t> Encode(std::string_view text, const CancelToken* cancel = nullptr) const;
   // Text of `ids`. Error: an id outside the vocabulary (named).
   Expected<std::string, std::string> Decode(const std::vector<int32_t>& ids) const;
 
@@ -51,16 +58,26 @@ class BpeTokenizer {
  private:
   struct Regex;
   BpeTokenizer() = default;
-  void PreTokenize(std::string_view text, std::vector<std::string>* pieces) const;
-  void EncodeWord(const std::string& byte_level_word, std::vector<int32_t>* out) const;
+  // Pieces of `text` (views into it) after every Split pre-tokenizer, empty ones dropped.
+  void PreTokenize(std::string_view text, std::vector<std::string_view>* pieces) const;
+  void EncodePlain(std::string_view text, std::vector<int32_t>* out,
+                   const CancelToken* cancel) const;
+  void EncodePiece(std::string_view piece, std::vector<int32_t>* out,
+                   const CancelToken* cancel) const;
+
+  // Pieces up to this many bytes are cached (short words recur; long runs do not), and the cache
+  // starts over once it holds kMaxCachedPieces.
+  static constexpr size_t kMaxCachedPieceBytes = 128;
+  static constexpr size_t kMaxCachedPieces = 1 << 16;
 
   std::unordered_map<std::string, int32_t> token_to_id_;
   std::vector<std::string> id_to_token_;
-  std::unordered_map<std::string, int32_t> merge_rank_;  // "left right" -> rank
-  std::vector<std::pair<std::string, int32_t>> added_;   // content, id (longest first)
-  std::vector<bool> is_added_;                           // by id
-  std::vector<std::unique_ptr<Regex>> splits_;           // Split pre-tokenizers, in order
+  BpeMergeTable merges_;
+  AddedTokenMatcher added_;
+  std::vector<bool> is_added_;                  // by id
+  std::vector<std::unique_ptr<Regex>> splits_;  // Split pre-tokenizers, in order
   std::string byte_to_unicode_[256];
+  int32_t byte_to_id_[256] = {};  // the token of each byte's byte-level character, -1 if none
   std::unordered_map<std::string, uint8_t> unicode_to_byte_;
   mutable std::mutex cache_mu_;
   mutable std::unordered_map<std::string, std::vector<int32_t>> cache_;

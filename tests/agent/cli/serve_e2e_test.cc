@@ -4,9 +4,11 @@
 // the protocol: usage fields, cache hits on the follow-up call, clean termination.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <signal.h>
 
 #include <chrono>
+#include <future>
 #include <regex>
 #include <thread>
 
@@ -89,6 +91,32 @@ TEST_F(ServeE2ETest, RunAgainstServedTinyModelTerminatesWithCacheHitsOnTheSecond
   EXPECT_NE(b["status"], "error") << second.out << "\n" << second.err;
   // The resumed conversation's prompt starts with the first one: served from the prefix cache.
   EXPECT_GT(b["tokens"]["input_cache_hit"].get<int64_t>(), 100) << b.dump();
+}
+
+TEST_F(ServeE2ETest, SigtermCancelsTheRequestInFlightAndExitsCleanly) {
+  // ~30000 tokens: minutes on the tiny model unless SIGTERM stops it.
+  auto in_flight = std::async(std::launch::async, [&] {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_read_timeout(600, 0);
+    auto r = c.Post("/v1/chat/completions",
+                    R"({"max_tokens": 30000, "messages": [{"role": "user", "content": "hi"}]})",
+                    "application/json");
+    return r ? r->status : -1;
+  });
+  httplib::Client health("127.0.0.1", port_);
+  bool running = false;
+  for (int i = 0; i < 6000 && !running; ++i) {
+    auto h = health.Get("/health");
+    running = h && Json::parse(h->body, nullptr, false).value("running", 0) == 1;
+    if (!running) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(running) << "the request never started";
+  server_->Signal(SIGTERM);
+  const ProcessResult r = server_->Wait();
+  server_.reset();
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(in_flight.get(), 503);  // cancelled, not run to the end (200)
+  EXPECT_NE(r.err.find("cancelled"), std::string::npos) << r.err;
 }
 
 }  // namespace

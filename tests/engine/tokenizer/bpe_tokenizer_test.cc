@@ -43,6 +43,64 @@ std::vector<std::string> Corpus() {
   };
 }
 
+// Inputs that made the textbook BPE loop quadratic (one long pre-token) or stress the
+// pre-tokenizer's regexes and the added-token scan, ~30K characters each.
+std::vector<std::string> AdversarialCorpus() {
+  const auto repeat = [](const std::string& unit, size_t times) {
+    std::string s;
+    for (size_t i = 0; i < times; ++i) s += unit;
+    return s;
+  };
+  std::string base64;
+  const char* kB64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  uint64_t x = 88172645463325252ull;
+  for (int i = 0; i < 30000; ++i) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    base64 += kB64[x % 64];
+  }
+  base64 += "==";
+  // A real minified file (the JS reference's own bundle), first 30K bytes, newlines removed.
+  std::string minified =
+      ReadFileToString(kNpm / "node_modules/@lenml/tokenizers/dist/main.js")->substr(0, 30000);
+  std::erase(minified, '\n');
+  std::string mixed;
+  const char* kUnits[] = {"é", "中", "😀", "ß", "Ω", "\t", " ", "a", "1", "=", "\u0301", "ー"};
+  for (int i = 0; i < 20000; ++i) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    mixed += kUnits[x % 12];
+  }
+  return {
+      repeat("a", 30000),
+      repeat("=", 30000),
+      repeat(" ", 30000) + "x",
+      repeat("\n", 20000),
+      repeat(" \n", 15000),
+      repeat("\t ", 15000) + "end",
+      repeat("7", 30000),
+      repeat("中", 10000),
+      repeat("😀", 8000),
+      repeat("é", 15000),
+      repeat("ab", 15000),
+      repeat("<", 20000) + "<｜User｜>" + repeat("<｜", 5000),
+      repeat("<｜User｜>", 2000),
+      base64,
+      minified,
+      mixed,
+  };
+}
+
+// Ids of `texts` from the JavaScript reference.
+Json ReferenceIds(const std::vector<std::string>& texts) {
+  TempDir dir;
+  const auto input = dir.Write("corpus.json", Json(texts).dump());
+  const std::string cmd = "node '" + std::string(DSAGENT_SOURCE_DIR) +
+                          "/tests/engine/tokenizer/encode_reference.js' '" + input.string() +
+                          "' '" + kNpm.string() + "' > '" + (dir.path() / "ref.json").string() +
+                          "'";
+  if (std::system(cmd.c_str()) != 0) return Json();
+  return Json::parse(*ReadFileToString(dir.path() / "ref.json"));
+}
+
 class BpeTokenizerTest : public ::testing::Test {
  protected:
   // Loading the 7.8 MB tokenizer.json takes a second or two: once per suite.
@@ -68,19 +126,39 @@ class BpeTokenizerTest : public ::testing::Test {
 };
 
 TEST_F(BpeTokenizerTest, IdsEqualTheJavaScriptReferenceOnAVariedCorpus) {
-  TempDir dir;
   const auto corpus = Corpus();
-  const auto input = dir.Write("corpus.json", Json(corpus).dump());
-  const std::string cmd = "node '" + std::string(DSAGENT_SOURCE_DIR) +
-                          "/tests/engine/tokenizer/encode_reference.js' '" + input.string() +
-                          "' '" + kNpm.string() + "' > '" + (dir.path() / "ref.json").string() +
-                          "'";
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << "node failed: " << cmd;
-  const Json ref = Json::parse(*ReadFileToString(dir.path() / "ref.json"));
-  ASSERT_EQ(ref.size(), corpus.size());
+  const Json ref = ReferenceIds(corpus);
+  ASSERT_EQ(ref.size(), corpus.size()) << "node failed";
   for (size_t i = 0; i < corpus.size(); ++i) {
     EXPECT_EQ(Json(tok_->Encode(corpus[i])), ref[i]) << "text " << i << ": " << corpus[i];
   }
+}
+
+TEST_F(BpeTokenizerTest, IdsEqualTheJavaScriptReferenceOnAdversarialInputs) {
+  const auto corpus = AdversarialCorpus();
+  const Json ref = ReferenceIds(corpus);
+  ASSERT_EQ(ref.size(), corpus.size()) << "node failed";
+  for (size_t i = 0; i < corpus.size(); ++i) {
+    EXPECT_EQ(Json(tok_->Encode(corpus[i])), ref[i])
+        << "text " << i << ": " << corpus[i].substr(0, 40);
+    auto back = tok_->Decode(tok_->Encode(corpus[i]));
+    ASSERT_TRUE(back) << back.error();
+    EXPECT_EQ(*back, corpus[i]) << "text " << i;
+  }
+}
+
+TEST_F(BpeTokenizerTest, EncodingStopsWhenCancelled) {
+  const std::string run(1 << 20, 'a');
+  const std::string words = [] {
+    std::string s;
+    for (int i = 0; i < 20000; ++i) s += "word" + std::to_string(i) + " ";
+    return s;
+  }();
+  CancelToken never, cancelled;
+  cancelled.Cancel();
+  EXPECT_EQ(tok_->Encode(run, &never), tok_->Encode(run));
+  EXPECT_NE(tok_->Encode(run, &cancelled), tok_->Encode(run));  // one long piece: the merge stops
+  EXPECT_LT(tok_->Encode(words, &cancelled).size(), tok_->Encode(words).size());  // many pieces
 }
 
 TEST_F(BpeTokenizerTest, DecodeInvertsEncode) {

@@ -1,0 +1,53 @@
+#include "engine/tokenizer/added_token_matcher.h"
+
+#include <algorithm>
+
+namespace dsagent::engine {
+
+AddedTokenMatcher::AddedTokenMatcher() : nodes_(1) {}
+
+int32_t AddedTokenMatcher::Child(int32_t node, unsigned char byte) const {
+  const auto& children = nodes_[static_cast<size_t>(node)].children;
+  auto it = std::lower_bound(children.begin(), children.end(), byte,
+                             [](const auto& c, unsigned char b) { return c.first < b; });
+  return it != children.end() && it->first == byte ? it->second : -1;
+}
+
+void AddedTokenMatcher::Add(std::string_view text, int32_t id) {
+  if (text.empty()) return;
+  starts_[static_cast<unsigned char>(text[0])] = true;
+  int32_t node = 0;
+  for (char ch : text) {
+    const auto byte = static_cast<unsigned char>(ch);
+    int32_t child = Child(node, byte);
+    if (child < 0) {
+      child = static_cast<int32_t>(nodes_.size());
+      nodes_.emplace_back();
+      auto& children = nodes_[static_cast<size_t>(node)].children;
+      auto it = std::lower_bound(children.begin(), children.end(), byte,
+                                 [](const auto& c, unsigned char b) { return c.first < b; });
+      children.insert(it, {byte, child});
+    }
+    node = child;
+  }
+  nodes_[static_cast<size_t>(node)].id = id;
+}
+
+AddedTokenMatcher::Match AddedTokenMatcher::Next(std::string_view text, size_t from) const {
+  for (size_t i = from; i < text.size(); ++i) {
+    if (!starts_[static_cast<unsigned char>(text[i])]) continue;
+    Match best;
+    int32_t node = 0;
+    for (size_t j = i; j < text.size(); ++j) {
+      node = Child(node, static_cast<unsigned char>(text[j]));
+      if (node < 0) break;
+      if (const int32_t id = nodes_[static_cast<size_t>(node)].id; id >= 0) {
+        best = {i, j + 1 - i, id};
+      }
+    }
+    if (best.id >= 0) return best;
+  }
+  return {};
+}
+
+}  // namespace dsagent::engine
