@@ -32,6 +32,12 @@ inline __m256i Load8Bytes(const uint8_t* p) {
   return _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(v));
 }
 
+// See PrefetchAhead in weight_dot_avx512.cc.
+constexpr int64_t kPrefetchBytes = 2048;
+inline void PrefetchAhead(const uint8_t* p) {
+  _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchBytes), _MM_HINT_T0);
+}
+
 inline __m256 Pow2(int exponent) {
   return _mm256_castsi256_ps(_mm256_set1_epi32((exponent + 127) << 23));
 }
@@ -60,7 +66,10 @@ double RowFp8(const WeightRows& w, int64_t row, const DotInput& x) {
       continue;
     }
     const __m256 factor = Pow2(s - 119);
-    for (int64_t c = c0; c < c1; c += 8) Fma8(Fp8x8(p + c, factor), xv + c, acc0, acc1);
+    for (int64_t c = c0; c < c1; c += 8) {
+      if (c % 64 == 0) PrefetchAhead(p + c);
+      Fma8(Fp8x8(p + c, factor), xv + c, acc0, acc1);
+    }
   }
   return Sum(_mm256_add_pd(acc0, acc1)) + tail;
 }
@@ -86,6 +95,7 @@ double RowFp4(const WeightRows& w, int64_t row, const DotInput& x) {
       continue;
     }
     const __m256 factor = Pow2(s - 127);
+    if (c0 % 128 == 0) PrefetchAhead(p + c0 / 2);
     for (int64_t half = 0; half < 16; half += 8) {
       const __m256i b = Load8Bytes(p + c0 / 2 + half);
       const __m256 lo = Fp4x8(_mm256_and_si256(b, nibble), table, factor);
@@ -103,6 +113,7 @@ double RowBf16(const WeightRows& w, int64_t row, const DotInput& x) {
   __m256d acc0 = _mm256_setzero_pd(), acc1 = _mm256_setzero_pd();
   int64_t c = 0;
   for (; c + 8 <= w.cols; c += 8) {
+    if (c % 32 == 0) PrefetchAhead(p + 2 * c);
     const __m256i bits = _mm256_slli_epi32(
         _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2 * c))), 16);
     Fma8(_mm256_castsi256_ps(bits), xv + c, acc0, acc1);
