@@ -132,6 +132,9 @@ double RowF32(const WeightRows& w, int64_t row, const DotInput& x) {
 
 }  // namespace
 
+// The same per-format dispatch as the other variant's, written out in each file on purpose: a
+// shared template would be instantiated under two targets with one mangled name, and the linker
+// keeps one of them for both.
 void WeightRowDotsAvx2(const WeightRows& w, int64_t row_begin, int64_t count, const DotInput& x,
                        double* out) {
   for (int64_t i = 0; i < count; ++i) {
