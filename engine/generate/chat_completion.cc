@@ -122,8 +122,10 @@ Expected<ChatResult, ChatError> ChatCompleter::Complete(const ChatRequest& reque
   std::string streamed_reasoning, streamed_content;
   Generator generator(model_, &tokenizer_);
   GenerateOptions options = request.generate;
-  if (std::find(options.stop_token_ids.begin(), options.stop_token_ids.end(), eos) ==
-      options.stop_token_ids.end()) {
+  if (request.ignore_eos) {
+    std::erase(options.stop_token_ids, eos);
+  } else if (std::find(options.stop_token_ids.begin(), options.stop_token_ids.end(), eos) ==
+             options.stop_token_ids.end()) {
     options.stop_token_ids.push_back(eos);
   }
   const auto on_token = [&](int32_t token, std::string_view text) {
@@ -132,7 +134,8 @@ Expected<ChatResult, ChatError> ChatCompleter::Complete(const ChatRequest& reque
       if (token == end_think) reasoning_done = true;
     }
     // The EOS's text matters to the parser (it ends the content); it is not in `text`.
-    const std::string chunk = token == eos ? std::string(text) + tokens::kEos : std::string(text);
+    const std::string chunk = token == eos && !request.ignore_eos ? std::string(text) + tokens::kEos
+                                                                  : std::string(text);
     const auto delta = parser.Feed(chunk);
     streamed_reasoning += delta.reasoning;
     streamed_content += delta.content;

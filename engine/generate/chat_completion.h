@@ -27,6 +27,9 @@ struct ChatRequest {
   bool thinking = true;                         // V4 thinking mode (else chat mode)
   std::string reasoning_effort;                 // "" | "high" | "max"
   GenerateOptions generate;                     // sampling, max_tokens, stop strings, cancel
+  // Generate past EOS until max_tokens (the `ignore_eos` extension of vLLM's and llama.cpp's
+  // servers: benchmarks and tests that need a reply of a known length). EOS is then plain text.
+  bool ignore_eos = false;
 };
 
 // Counted like DeepSeek's API: prompt_tokens = cache_hit + cache_miss; reasoning_tokens are the

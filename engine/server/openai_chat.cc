@@ -113,12 +113,13 @@ Expected<WireRequest, WireError> ParseChatRequest(const std::string& text,
     if (!body["model"].is_string()) return MakeUnexpected(Bad("model", "model must be a string"));
     out.model = body["model"];
   }
-  for (const char* key : {"stream"}) {
+  for (const char* key : {"stream", "ignore_eos"}) {
     if (body.contains(key) && !body[key].is_null() && !body[key].is_boolean()) {
       return MakeUnexpected(Bad(key, std::string(key) + " must be a boolean"));
     }
   }
   out.stream = body.value("stream", false);
+  out.chat.ignore_eos = body.value("ignore_eos", false);
   if (body.contains("stream_options") && !body["stream_options"].is_null()) {
     const auto& so = body["stream_options"];
     if (!so.is_object() || (so.contains("include_usage") && !so["include_usage"].is_boolean())) {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "tests/engine/generate/tiny_model.h"
 
 namespace dsagent::engine {
@@ -33,6 +35,26 @@ TEST(ChatCompletionTest, UsageCountsThePromptAndTheCompletion) {
   EXPECT_EQ(r->usage.completion_tokens, static_cast<int64_t>(r->generation.tokens.size()));
   EXPECT_EQ(r->usage.reasoning_tokens, 0);  // chat mode
   EXPECT_TRUE(r->finish_reason == "length" || r->finish_reason == "stop") << r->finish_reason;
+}
+
+// The random-weight model ends "Hello!" with EOS well before 1500 tokens (thinking mode, greedy);
+// with ignore_eos the same greedy reply goes on to max_tokens, EOS included as a plain token.
+TEST(ChatCompletionTest, IgnoreEosGeneratesToMaxTokens) {
+  ChatCompleter chat(TinyModel(), TinyTokenizer(), nullptr);
+  ChatRequest req = Request(R"([{"role": "user", "content": "Hello!"}])", true, 1500);
+  req.generate.context_limit = 4096;  // past the tiny config's 512 positions, as the server tests
+  auto stopped = chat.Complete(req);
+  ASSERT_TRUE(stopped) << stopped.error().message;
+  ASSERT_EQ(stopped->finish_reason, "stop");
+  const std::vector<int32_t>& first = stopped->generation.tokens;
+  ASSERT_LT(first.size(), 1500u);
+  req.ignore_eos = true;
+  auto full = chat.Complete(req);
+  ASSERT_TRUE(full) << full.error().message;
+  EXPECT_EQ(full->finish_reason, "length");
+  EXPECT_EQ(full->usage.completion_tokens, 1500);
+  ASSERT_GE(full->generation.tokens.size(), first.size());
+  EXPECT_TRUE(std::equal(first.begin(), first.end(), full->generation.tokens.begin()));
 }
 
 TEST(ChatCompletionTest, ThinkingModeCountsReasoningTokens) {

@@ -26,9 +26,12 @@ constexpr const char* kChat =
     R"({"model": "tiny", "max_tokens": 4, "messages": [{"role": "user", "content": "Hello!"}]})";
 
 // A request that would run for many seconds (3000 tokens) unless something stops it.
+// A reply of exactly 3000 tokens (ignore_eos: the random-weight model may emit EOS at any point),
+// seconds of work on any machine.
 std::string LongChat(bool stream) {
   OrderedJson req = OrderedJson::parse(kChat);
   req["max_tokens"] = 3000;
+  req["ignore_eos"] = true;
   req["stream"] = stream;
   return req.dump();
 }
@@ -111,7 +114,7 @@ TEST_F(ChatServerLimitsTest, AFullLineIsRefusedWith503AndRetryAfter) {
 TEST_F(ChatServerLimitsTest, ANonStreamedClientThatLeavesFreesItsSlot) {
   Start({.parallel = 1});
   httplib::Client impatient("127.0.0.1", port_);
-  impatient.set_read_timeout(1, 0);  // gives up long before 3000 tokens
+  impatient.set_read_timeout(0, 200000);  // 0.2 s: gives up long before 3000 tokens
   auto gone = impatient.Post("/v1/chat/completions", LongChat(false), "application/json");
   EXPECT_FALSE(gone);
   impatient.stop();
