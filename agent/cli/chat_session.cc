@@ -12,9 +12,9 @@ class TurnObserver : public AgentObserver {
                std::optional<Lane>& lane)
       : view_(view), usage_(usage), journal_(journal), lane_(lane) {}
 
-  void OnSessionStart(const std::string& id, const std::string& provider,
-                      const Lane& lane) override {
-    view_.OnSessionStart(id, provider, lane);
+  void OnSessionStart(const SessionStartInfo& info) override { view_.OnSessionStart(info); }
+  void OnRoute(int step, const Lane& lane, const Json& record) override {
+    view_.OnRoute(step, lane, record);
   }
   void OnStepStart(int step, const Lane& lane) override {
     lane_ = lane;
@@ -23,6 +23,9 @@ class TurnObserver : public AgentObserver {
   void OnResponse(int step, const Response& response, double cost_usd) override {
     usage_.RecordCall(lane_ ? lane_->model : "", response.usage, cost_usd);
     view_.OnResponse(step, response, cost_usd);
+  }
+  void OnModelError(int step, const ProviderError& error, const Termination& t) override {
+    view_.OnModelError(step, error, t);
   }
   void OnToolStart(const ToolCall& call) override {
     journal_.BeforeTool(call);

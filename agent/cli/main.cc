@@ -12,6 +12,7 @@
 #include "agent/cli/engine_generate_command.h"
 #include "agent/cli/eval_command.h"
 #include "agent/cli/map_command.h"
+#include "agent/cli/output_format.h"
 #include "agent/cli/patch_command.h"
 #include "agent/cli/route_command.h"
 #include "agent/cli/run_command.h"
@@ -103,7 +104,7 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   run_cmd->add_option("--resume", run.resume, "Continue session ID from its trace");
   run_cmd->add_option("--trace", run.trace_file, "Write/read the trace at FILE instead");
-  run_cmd->add_flag("--json", run.json, "Print exactly one JSON result object on stdout");
+  dsagent::AddOutputFormatOptions(*run_cmd, run.output_format);
   run_cmd->add_flag("-v,--verbose", run.verbose, "Also stream the model's reasoning to stderr");
   run_cmd->add_flag("--no-sandbox", run.no_sandbox,
                     "Run shell commands without the sandbox (not recommended)");

@@ -5,6 +5,7 @@
 #include <iterator>
 
 #include "agent/cli/progress_printer.h"
+#include "agent/cli/stream_json_printer.h"
 #include "agent/config/config.h"
 #include "agent/core/run_setup.h"
 #include "agent/core/termination.h"
@@ -14,6 +15,65 @@
 #include "tools/sandbox.h"
 
 namespace dsagent {
+
+namespace {
+
+Json TestRunJson(const TestRun& t) {
+  return {{"command", t.command},
+          {"exit_code", t.exit_code},
+          {"timed_out", t.timed_out},
+          {"passed", t.passed()},
+          {"output_tail", t.output_tail}};
+}
+
+// The --json object: the run envelope summed over the rounds, plus what patch made of it.
+Json PatchResultJson(const PatchCommandOptions& o, const PatchResult& r) {
+  Json j = EnvelopeToJson(r.envelope);
+  j["exit_code"] = r.exit_code;
+  j["status"] = r.exit_code == 0 ? "success" : j["status"].get<std::string>();
+  j["outcome"] = r.outcome;
+  j["base_commit"] = r.base_commit;
+  j["patch_file"] = o.patch_out.empty() || r.diff.empty() ? Json(nullptr) : Json(o.patch_out);
+  j["report_file"] = o.report.empty() ? Json(nullptr) : Json(o.report);
+  j["branch"] = r.branch.empty() ? Json(nullptr) : Json(r.branch);
+  j["commit"] = r.commit.empty() ? Json(nullptr) : Json(r.commit);
+  j["changed_files"] = r.diff.paths();
+  Json files = Json::array();
+  for (const FileChange& f : r.diff.files) {
+    files.push_back({{"path", f.path},
+                     {"status", std::string(1, f.status)},
+                     {"insertions", f.insertions},
+                     {"deletions", f.deletions},
+                     {"binary", f.binary}});
+  }
+  j["diffstat"] = files;
+  j["worktree"] = r.worktree.empty() ? Json(nullptr) : Json(r.worktree.string());
+  j["trace_path"] = r.trace_path.empty() ? Json(nullptr) : Json(r.trace_path.string());
+  Json tests = Json::array();
+  for (const auto& t : r.tests) tests.push_back(TestRunJson(t));
+  j["tests"] = tests;
+  return j;
+}
+
+// stream-json's patch events: "round" before each agent round, "test" after each test run.
+class PatchEvents : public PatchObserver {
+ public:
+  explicit PatchEvents(StreamJsonPrinter& events) : events_(events) {}
+  void OnRoundStart(int round, const std::string& task) override {
+    events_.Emit({{"type", "round"}, {"round", round}, {"task", task}});
+  }
+  void OnTestRun(int round, const TestRun& test) override {
+    Json event = TestRunJson(test);
+    event["type"] = "test";
+    event["round"] = round;
+    events_.Emit(std::move(event));
+  }
+
+ private:
+  StreamJsonPrinter& events_;
+};
+
+}  // namespace
 
 CLI::App* AddPatchCommand(CLI::App& app, PatchCommandOptions& o) {
   auto* cmd = app.add_subcommand(
@@ -41,7 +101,7 @@ CLI::App* AddPatchCommand(CLI::App& app, PatchCommandOptions& o) {
                 "Run shell commands without the sandbox (not recommended)");
   cmd->add_flag("--keep-worktree", o.keep_worktree,
                 "Leave the agent's worktree in place (its path is in the report and JSON)");
-  cmd->add_flag("--json", o.json, "Print exactly one JSON result object on stdout");
+  AddOutputFormatOptions(*cmd, o.output_format);
   cmd->add_flag("-v,--verbose", o.verbose, "Also stream the model's reasoning to stderr");
   return cmd;
 }
@@ -109,45 +169,23 @@ int PatchCommand(const PatchCommandOptions& o, const CancelToken& cancel) {
   }
   if (o.timeout_s > 0) p.flags.emplace_back("timeout_s", std::to_string(o.timeout_s));
 
+  // As in `run`: progress on stderr, or, with stream-json, as events on stdout.
+  const bool streaming = o.output_format == OutputFormat::kStreamJson;
   ProgressPrinter printer(stderr, o.verbose);
-  const PatchResult r = RunPatch(p, printer, cancel);
+  StreamJsonPrinter events(stdout);
+  PatchEvents patch_events(events);
+  if (streaming) p.progress = &patch_events;
+  const PatchResult r =
+      RunPatch(p, streaming ? static_cast<AgentObserver&>(events) : printer, cancel);
   if (!r.envelope.termination.message.empty()) {
     std::fprintf(stderr, "dsagent: %s\n", r.envelope.termination.message.c_str());
   }
   std::fprintf(stderr, "dsagent: patch %s: %zu file(s) changed, $%.4f\n", r.outcome.c_str(),
                r.diff.files.size(), r.envelope.cost_usd);
-  if (o.json) {
-    Json j = EnvelopeToJson(r.envelope);
-    j["exit_code"] = r.exit_code;
-    j["status"] = r.exit_code == 0 ? "success" : j["status"].get<std::string>();
-    j["outcome"] = r.outcome;
-    j["base_commit"] = r.base_commit;
-    j["patch_file"] = o.patch_out.empty() || r.diff.empty() ? Json(nullptr) : Json(o.patch_out);
-    j["report_file"] = o.report.empty() ? Json(nullptr) : Json(o.report);
-    j["branch"] = r.branch.empty() ? Json(nullptr) : Json(r.branch);
-    j["commit"] = r.commit.empty() ? Json(nullptr) : Json(r.commit);
-    j["changed_files"] = r.diff.paths();
-    Json files = Json::array();
-    for (const FileChange& f : r.diff.files) {
-      files.push_back({{"path", f.path},
-                       {"status", std::string(1, f.status)},
-                       {"insertions", f.insertions},
-                       {"deletions", f.deletions},
-                       {"binary", f.binary}});
-    }
-    j["diffstat"] = files;
-    j["worktree"] = r.worktree.empty() ? Json(nullptr) : Json(r.worktree.string());
-    j["trace_path"] = r.trace_path.empty() ? Json(nullptr) : Json(r.trace_path.string());
-    Json tests = Json::array();
-    for (const auto& t : r.tests) {
-      tests.push_back({{"command", t.command},
-                       {"exit_code", t.exit_code},
-                       {"timed_out", t.timed_out},
-                       {"passed", t.passed()},
-                       {"output_tail", t.output_tail}});
-    }
-    j["tests"] = tests;
-    std::cout << CanonicalJson(j) << std::endl;
+  if (streaming) {
+    events.Finish(PatchResultJson(o, r));
+  } else if (o.output_format == OutputFormat::kJson) {
+    std::cout << CanonicalJson(PatchResultJson(o, r)) << std::endl;
   } else {
     std::cout << r.report;
   }

@@ -4,14 +4,16 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
+#include "agent/cli/output_format.h"
 #include "common/cancel.h"
 
 namespace dsagent {
 
 struct PatchCommandOptions {
   std::string repo, issue_file, github_event, branch, patch_out, report, test_cmd, policy;
-  bool commit = false, json = false, verbose = false, allow_network = false, no_sandbox = false,
+  bool commit = false, verbose = false, allow_network = false, no_sandbox = false,
        keep_worktree = false;
+  OutputFormat output_format = OutputFormat::kText;  // text: the report; json; stream-json
   double max_cost = 0;
   int timeout_s = 0;
 };

@@ -39,10 +39,9 @@ void ProgressPrinter::EndLine() {
   mid_line_ = false;
 }
 
-void ProgressPrinter::OnSessionStart(const std::string& session_id, const std::string& provider,
-                                     const Lane& lane) {
-  std::fprintf(out_, "dsagent: session %s (%s, %s)\n", session_id.c_str(), provider.c_str(),
-               lane.model.c_str());
+void ProgressPrinter::OnSessionStart(const SessionStartInfo& info) {
+  std::fprintf(out_, "dsagent: session %s (%s, %s)\n", info.session_id.c_str(),
+               info.provider.c_str(), info.lane.model.c_str());
   std::fflush(out_);
 }
 

@@ -14,8 +14,7 @@ class ProgressPrinter : public AgentObserver {
   // `show_reasoning`: also stream the model's reasoning (dimmed on a terminal).
   ProgressPrinter(std::FILE* out, bool show_reasoning);
 
-  void OnSessionStart(const std::string& session_id, const std::string& provider,
-                      const Lane& lane) override;
+  void OnSessionStart(const SessionStartInfo& info) override;
   void OnStepStart(int step, const Lane& lane) override;
   void OnReasoningDelta(std::string_view text) override;
   void OnContentDelta(std::string_view text) override;

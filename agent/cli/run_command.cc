@@ -6,6 +6,7 @@
 #include <iterator>
 
 #include "agent/cli/progress_printer.h"
+#include "agent/cli/stream_json_printer.h"
 #include "agent/config/config.h"
 #include "agent/core/cost_ledger.h"
 #include "agent/core/headless_run.h"
@@ -54,12 +55,17 @@ int RunCommand(const RunOptions& options, const CancelToken& cancel) {
   run.trace_file = options.trace_file;
   run.flags = options.flags;
 
+  // Progress goes to stderr, or, as events, to stdout with stream-json (then stderr keeps only
+  // warnings and the closing summary line).
+  const bool streaming = options.output_format == OutputFormat::kStreamJson;
   ProgressPrinter printer(stderr, options.verbose);
+  StreamJsonPrinter events(stdout);
+  AgentObserver& observer = streaming ? static_cast<AgentObserver&>(events) : printer;
   HeadlessRunResult r;
   if (auto sandboxed = AddSandboxFlags(options, run); !sandboxed) {
     r.envelope.termination = {"error:config", sandboxed.error()};
   } else {
-    r = HeadlessRun(run, printer, cancel);
+    r = HeadlessRun(run, observer, cancel);
   }
   const RunEnvelope& env = r.envelope;
 
@@ -72,7 +78,9 @@ int RunCommand(const RunOptions& options, const CancelToken& cancel) {
                  env.termination.reason.c_str(), env.steps, env.cost_usd,
                  100.0 * CacheHitRate(env.usage), r.trace_path.c_str());
   }
-  if (options.json) {
+  if (streaming) {
+    events.Finish(EnvelopeToJson(env));
+  } else if (options.output_format == OutputFormat::kJson) {
     std::cout << CanonicalJson(EnvelopeToJson(env)) << std::endl;
   } else if (!env.result.empty()) {
     std::cout << env.result << (env.result.back() == '\n' ? "" : "\n");

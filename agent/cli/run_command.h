@@ -1,4 +1,5 @@
-// `dsagent run`: the headless agent, one task, one JSON envelope, meaningful exit codes.
+// `dsagent run`: the headless agent, one task, one JSON envelope (or a stream of JSON events),
+// meaningful exit codes.
 // The contract (flags, envelope fields, exit codes) is documented in README.md and kept stable.
 #pragma once
 
@@ -7,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "agent/cli/output_format.h"
 #include "common/cancel.h"
 
 namespace dsagent {
@@ -16,8 +18,8 @@ struct RunOptions {
   std::string repo;        // workspace; default: current directory (or the resumed session's repo)
   std::string resume;      // session id to continue
   std::string trace_file;  // explicit trace path instead of the sessions directory
-  bool json = false;       // print exactly one JSON object on stdout
-  bool verbose = false;    // stream reasoning to stderr too
+  OutputFormat output_format = OutputFormat::kText;  // what stdout holds
+  bool verbose = false;                              // stream reasoning to stderr too
   // Shell commands run unconfined. Without it they are sandboxed (writes only to the workspace,
   // its git dir and a private TMPDIR; the network as sandbox.deny_network says), and the run
   // refuses to start where no sandbox backend works.

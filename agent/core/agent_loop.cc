@@ -108,6 +108,7 @@ RunReport AgentLoop::Run(Context& context, const AgentSettings& settings, AgentO
       RouteDecision decision = settings.router->Decide(
           features.Next(report.ledger.total_cost_usd(), settings.limits.max_cost_usd));
       lane = decision.lane;
+      observer.OnRoute(step, lane, decision.record);
       Json event = std::move(decision.record);
       event["type"] = "route";
       event["step"] = step;
@@ -136,6 +137,7 @@ RunReport AgentLoop::Run(Context& context, const AgentSettings& settings, AgentO
       Termination t = FromProviderError(response.error());
       if (t.reason == "interrupted")
         t.reason = stop_reason().empty() ? "interrupted" : stop_reason();
+      observer.OnModelError(step, response.error(), t);
       trace_.Append({{"type", "error"},
                      {"step", step},
                      {"kind", t.reason},

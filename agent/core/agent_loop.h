@@ -40,14 +40,34 @@ struct AgentSettings {
   ApprovalHandler* approver = nullptr;
 };
 
-// Progress callbacks (the CLI prints them to stderr). Called on the loop's thread.
+// What a front end learns when a session starts: its id and the settings its turns use.
+struct SessionStartInfo {
+  std::string session_id;
+  std::string provider;        // "deepseek", "deepseek-anthropic", ...
+  bool resumed = false;        // continues an earlier session's trace
+  Lane lane;                   // the pinned lane, or the one a router starts from
+  std::string routing_policy;  // the router's policy name; empty when the lane is pinned
+  AgentLimits limits;
+  std::string workspace;   // canonical workspace directory
+  std::string trace_path;  // where the session's trace is written
+};
+
+// Progress callbacks, one per thing that happens (the CLI prints them to stderr, or as JSON events
+// with --output-format stream-json). Called on the loop's thread; all default to doing nothing.
 class AgentObserver : public StreamSink {
  public:
-  virtual void OnSessionStart(const std::string& /*session_id*/, const std::string& /*provider*/,
-                              const Lane& /*lane*/) {}
+  virtual void OnSessionStart(const SessionStartInfo& /*info*/) {}
+  // A routing decision for `step` (only when a router is set); `record` is the trace's "route"
+  // event body (policy, features, lane, alternatives, reason).
+  virtual void OnRoute(int /*step*/, const Lane& /*lane*/, const Json& /*record*/) {}
   virtual void OnStepStart(int /*step*/, const Lane& /*lane*/) {}
   virtual void OnResponse(int /*step*/, const Response& /*response*/, double /*cost_usd*/) {}
+  // The model call of `step` failed for good (after the provider's retries); `termination` is how
+  // the run ends because of it.
+  virtual void OnModelError(int /*step*/, const ProviderError& /*error*/,
+                            const Termination& /*termination*/) {}
   virtual void OnToolStart(const ToolCall& /*call*/) {}
+  // `result.output` is already redacted: the same bytes the trace records and the model gets.
   virtual void OnToolResult(const ToolCall& /*call*/, const ToolResult& /*result*/) {}
 };
 

@@ -41,7 +41,15 @@ HeadlessRunResult HeadlessRun(const HeadlessRunOptions& options, AgentObserver& 
   }
 
   out.trace_path = session.trace_path();
-  observer.OnSessionStart(session.id(), session.provider_name(), session.settings().lane);
+  const AgentSettings& settings = session.settings();
+  observer.OnSessionStart({.session_id = session.id(),
+                           .provider = session.provider_name(),
+                           .resumed = session.resumed(),
+                           .lane = settings.lane,
+                           .routing_policy = settings.router ? settings.router->name() : "",
+                           .limits = settings.limits,
+                           .workspace = session.workspace().string(),
+                           .trace_path = session.trace_path().string()});
   const RunReport report = session.RunTurn(observer, cancel);
   out.envelope = EnvelopeFromReport(report, session.id());
   session.RecordEnd(out.envelope);  // best effort: the caller still gets the outcome

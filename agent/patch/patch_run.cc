@@ -179,6 +179,7 @@ PatchResult RunPatch(const PatchOptions& o, AgentObserver& observer, const Cance
       const double left = o.max_cost_usd - r.envelope.cost_usd;
       run.flags.emplace_back("max_cost_usd", std::to_string(left > 0 ? left : 1e-9));
     }
+    if (o.progress) o.progress->OnRoundStart(round + 1, run.task);
     const HeadlessRunResult h = HeadlessRun(run, observer, cancel);
     AccumulateRun(r.envelope, h.envelope);
     if (!h.trace_path.empty()) r.trace_path = h.trace_path;
@@ -186,6 +187,7 @@ PatchResult RunPatch(const PatchOptions& o, AgentObserver& observer, const Cance
 
     const TestRun t = RunTestCommand(o, **wt, cancel);
     r.tests.push_back(t);
+    if (o.progress) o.progress->OnTestRun(round + 1, t);
     if (t.passed() || round >= o.max_fix_rounds || cancel.IsCancelled()) break;
     if (o.max_cost_usd > 0 && r.envelope.cost_usd >= o.max_cost_usd) break;
     run.resume = r.envelope.session_id;

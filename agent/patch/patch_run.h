@@ -23,6 +23,21 @@ namespace dsagent {
 // Exit codes: those of `dsagent run` plus kExitNoChange (6) and kExitTestsFailed (7), all in
 // agent/core/termination.h.
 
+struct TestRun;
+
+// Patch-level progress beside the agent's own (AgentObserver, which sees every round's session
+// start, model calls and tools): the rounds and the test runs. Called on RunPatch's thread; every
+// method defaults to doing nothing.
+class PatchObserver {
+ public:
+  virtual ~PatchObserver() = default;
+  // Agent round `round` starts: 1 works on the issue, 2.. are fix-up rounds given the failing
+  // test output (`task` is what the agent is told).
+  virtual void OnRoundStart(int /*round*/, const std::string& /*task*/) {}
+  // The test command ran after round `round`; `test.output_tail` is already redacted.
+  virtual void OnTestRun(int /*round*/, const TestRun& /*test*/) {}
+};
+
 struct PatchOptions {
   std::filesystem::path repo;  // any directory inside the repository; empty = current directory
   IssueTask issue;
@@ -45,6 +60,7 @@ struct PatchOptions {
   std::optional<EnvMap> test_environment;
   // Applied to the test command's output before it is reported or given to the agent; may be null.
   std::shared_ptr<const Redactor> redactor;
+  PatchObserver* progress = nullptr;  // rounds and test runs; not owned, may be null
 };
 
 struct TestRun {

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <sstream>
 
 #include "common/json.h"
 #include "tests/agent/cli/dsagent_process.h"
@@ -169,6 +170,55 @@ TEST_F(PatchE2ETest, FailingTestsGetFixRoundsThenExit7) {
   // The fix rounds resumed the same conversation with the failing output.
   EXPECT_THAT(requests[2].json["messages"].back()["content"].get<std::string>(), HasSubstr("FAIL"));
   EXPECT_GT(requests[2].json["messages"].size(), requests[1].json["messages"].size());
+}
+
+// --output-format stream-json: each round opens with a "round" event and its own session_start
+// (the fix rounds resume the session), each test run is a "test" event, and the last event is the
+// object --json prints.
+TEST_F(PatchE2ETest, StreamJsonShowsRoundsAndTestRunsThenTheResult) {
+  EnqueueEditThatFixesNothing();
+  auto r = Run({"patch", "--output-format", "stream-json", "--issue", issue_.string(), "--test-cmd",
+                kTestCmd});
+  EXPECT_EQ(r.exit_code, 7) << r.err;
+  std::vector<Json> events;
+  std::vector<std::string> types;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) {
+    Json e = Json::parse(line, nullptr, false);
+    ASSERT_TRUE(e.is_object()) << line;
+    if (e["type"] != "route") types.push_back(e["type"]);
+    events.push_back(std::move(e));
+  }
+  EXPECT_THAT(types,
+              ::testing::ElementsAre("round", "session_start", "model_call", "tool_call",
+                                     "tool_result", "model_call", "test",  // round 1: the issue
+                                     "round", "session_start", "model_call", "test",  // fix round 1
+                                     "round", "session_start", "model_call", "test",  // fix round 2
+                                     "result"));
+  std::vector<Json> rounds, tests, starts;
+  for (const Json& e : events) {
+    if (e["type"] == "round") rounds.push_back(e);
+    if (e["type"] == "test") tests.push_back(e);
+    if (e["type"] == "session_start") starts.push_back(e);
+  }
+  ASSERT_EQ(rounds.size(), 3u);
+  ASSERT_EQ(tests.size(), 3u);
+  ASSERT_EQ(starts.size(), 3u);
+  EXPECT_EQ(rounds[0]["round"], 1);
+  EXPECT_THAT(rounds[0]["task"].get<std::string>(), HasSubstr("add(2, 3) should be 5"));
+  EXPECT_EQ(rounds[2]["round"], 3);
+  EXPECT_THAT(rounds[1]["task"].get<std::string>(), HasSubstr("FAIL"));
+  EXPECT_EQ(tests[0]["round"], 1);
+  EXPECT_EQ(tests[0]["command"], kTestCmd);
+  EXPECT_EQ(tests[0]["passed"], false);
+  EXPECT_EQ(starts[0]["resumed"], false);
+  EXPECT_EQ(starts[1]["resumed"], true);
+  EXPECT_EQ(starts[1]["session_id"], starts[0]["session_id"]);
+  const Json& result = events.back();
+  EXPECT_EQ(result["outcome"], "tests_failed");
+  EXPECT_EQ(result["exit_code"], 7);
+  EXPECT_EQ(result["steps"], 4);
+  EXPECT_EQ(result["tests"].size(), 3u);
 }
 
 // In CI the environment holds the pipeline's tokens: the test command does not get them, and a
