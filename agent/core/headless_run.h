@@ -1,6 +1,6 @@
 // HeadlessRun: one complete agent run without a terminal — load config, build the provider, start
 // or resume the session, run the loop, write the trace's end event — returning the run envelope.
-// `dsagent run` prints it; `dsagent patch` and evals (later) call it directly. Never throws.
+// `dsagent run` prints it; `dsagent patch` and evals call it directly. Never throws.
 #pragma once
 
 #include <filesystem>

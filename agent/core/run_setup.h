@@ -1,5 +1,5 @@
 // Turning the merged configuration into the pieces a run needs: provider options, the lane, limits,
-// tool limits and the sessions directory. Shared by `run` and (later) the interactive front end.
+// tool limits and the sessions directory. Shared by `run` and the interactive front end.
 #pragma once
 
 #include <filesystem>

@@ -1,5 +1,5 @@
 // The session trace: one JSON event per line, appended, flushed and fsync'd per event. It is the
-// source of truth for resume, `session show`, costs and (later) evals and routing experiments.
+// source of truth for resume, `session show`, costs, evals and routing experiments.
 // Secrets never enter it: callers pass events built from messages and usage, never headers/config.
 #pragma once
 

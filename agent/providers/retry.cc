@@ -29,16 +29,21 @@ std::chrono::milliseconds Backoff::Delay(int retry, std::optional<int> retry_aft
   return std::chrono::milliseconds(static_cast<int64_t>(rng_() % (ceiling + 1)));
 }
 
-bool SleepUnlessCancelled(std::chrono::milliseconds delay, const CancelToken& cancel) {
+WaitClock WaitClock::Real() {
+  return {[] { return std::chrono::steady_clock::now(); },
+          [](std::chrono::steady_clock::duration d) { std::this_thread::sleep_for(d); }};
+}
+
+bool SleepUnlessCancelled(std::chrono::milliseconds delay, const CancelToken& cancel,
+                          const WaitClock& clock) {
   // CancelToken is a bare atomic flag (it must be settable from a signal handler), so there is
   // nothing to wait on; short sleeps bound the reaction time instead.
   constexpr auto kSlice = std::chrono::milliseconds(10);
-  const auto deadline = std::chrono::steady_clock::now() + delay;
+  const auto deadline = clock.now() + delay;
   while (!cancel.IsCancelled()) {
-    const auto now = std::chrono::steady_clock::now();
+    const auto now = clock.now();
     if (now >= deadline) return true;
-    std::this_thread::sleep_for(
-        std::min<std::chrono::steady_clock::duration>(kSlice, deadline - now));
+    clock.sleep_for(std::min<std::chrono::steady_clock::duration>(kSlice, deadline - now));
   }
   return false;
 }

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <random>
 
@@ -36,8 +37,18 @@ class Backoff {
   std::mt19937_64 rng_;
 };
 
-// Waits `delay`, waking every few milliseconds to look at `cancel`. Returns false as soon as the
-// token fires (within ~10 ms), true when the full delay passed.
-bool SleepUnlessCancelled(std::chrono::milliseconds delay, const CancelToken& cancel);
+// The time source and the sleep that SleepUnlessCancelled uses. Real() is std::chrono::steady_clock
+// and std::this_thread::sleep_for; tests substitute a virtual clock to check the waits taken.
+struct WaitClock {
+  std::function<std::chrono::steady_clock::time_point()> now;
+  std::function<void(std::chrono::steady_clock::duration)> sleep_for;
+
+  static WaitClock Real();
+};
+
+// Waits `delay` in sleeps of at most 10 ms, looking at `cancel` before each. Returns false as soon
+// as the token fires (within ~10 ms), true when the full delay passed.
+bool SleepUnlessCancelled(std::chrono::milliseconds delay, const CancelToken& cancel,
+                          const WaitClock& clock = WaitClock::Real());
 
 }  // namespace dsagent

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 
@@ -14,10 +15,12 @@ namespace dsagent {
 
 class TempDir {
  public:
+  // The path is canonical (symlinks such as a /tmp -> /private/tmp resolved), so it compares
+  // equal to the paths that code under test canonicalizes.
   TempDir() {
     char tmpl[] = "/tmp/dsagent_test_XXXXXX";
     if (mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
+    path_ = std::filesystem::canonical(tmpl);
   }
   ~TempDir() {
     std::error_code ec;
@@ -34,6 +37,18 @@ class TempDir {
     std::filesystem::create_directories(p.parent_path());
     std::ofstream(p, std::ios::binary) << text;
     return p;
+  }
+
+  // The bytes of path()/relative; empty when it cannot be read.
+  std::string Read(const std::string& relative) const {
+    std::ifstream in(path_ / relative, std::ios::binary);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+
+  bool Exists(const std::string& relative) const {
+    return std::filesystem::exists(path_ / relative);
   }
 
  private:

@@ -43,7 +43,7 @@ bool ExitsWithin(pid_t pid, std::chrono::milliseconds limit) {
   return ready == 1 || !Alive(pid);
 }
 
-pid_t ReadPid(const testing::TempWorkspace& ws, const std::string& file) {
+pid_t ReadPid(const TempDir& ws, const std::string& file) {
   return static_cast<pid_t>(std::stol(ws.Read(file)));
 }
 
@@ -51,8 +51,8 @@ class BashTest : public ::testing::Test {
  protected:
   ToolResult Bash(Json args) { return tool_->Run(args, ctx_); }
 
-  testing::TempWorkspace ws_;
-  ToolContext ctx_ = ws_.Context();
+  TempDir ws_;
+  ToolContext ctx_ = testing::ContextIn(ws_);
   std::unique_ptr<Tool> tool_ = MakeBashTool();
 };
 
@@ -78,7 +78,7 @@ TEST_F(BashTest, StderrIsMergedInOrder) {
 
 TEST_F(BashTest, RunsInTheWorkspaceWithEmptyStdin) {
   ToolResult r = Bash({{"command", "pwd; cat; echo done"}});
-  EXPECT_EQ(r.output, ws_.root().string() + "\ndone\n[exit code: 0]");
+  EXPECT_EQ(r.output, ws_.path().string() + "\ndone\n[exit code: 0]");
 }
 
 TEST_F(BashTest, LongOutputKeepsHeadAndTailWithMarker) {
@@ -114,10 +114,10 @@ TEST_F(BashTest, ProcessesIgnoringSigtermAreKilledToo) {
 }
 
 TEST_F(BashTest, CancelFromAnotherThreadInterrupts) {
-  ASSERT_EQ(mkfifo((ws_.root() / "started").c_str(), 0600), 0);
+  ASSERT_EQ(mkfifo((ws_.path() / "started").c_str(), 0600), 0);
   std::thread canceller([&] {
     // Opening a FIFO for reading blocks until the command opens it for writing: a real event.
-    std::ifstream fifo(ws_.root() / "started");
+    std::ifstream fifo(ws_.path() / "started");
     std::string word;
     fifo >> word;
     ctx_.cancel.Cancel();
@@ -167,7 +167,7 @@ TEST_F(BashTest, InvalidUtf8OutputIsSanitised) {
 }
 
 TEST_F(BashTest, CommandThatCannotStartIsAnError) {
-  ctx_.workspace = ws_.root() / "missing";
+  ctx_.workspace = ws_.path() / "missing";
   ToolResult r = Bash({{"command", "echo never"}});
   EXPECT_FALSE(r.ok);
   EXPECT_THAT(r.output, HasSubstr("does not exist"));

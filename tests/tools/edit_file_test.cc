@@ -21,8 +21,8 @@ class EditFileTest : public ::testing::Test {
                       ctx_);
   }
 
-  testing::TempWorkspace ws_;
-  ToolContext ctx_ = ws_.Context();
+  TempDir ws_;
+  ToolContext ctx_ = testing::ContextIn(ws_);
   std::unique_ptr<Tool> tool_ = MakeEditFileTool();
 };
 

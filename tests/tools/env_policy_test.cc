@@ -115,9 +115,9 @@ TEST(EnvPolicyTest, ParsesInheritNames) {
 TEST(EnvPolicyTest, ShellCommandsDoNotSeeSecretsByDefault) {
   ::setenv("DSAGENT_TEST_API_KEY", "secret-in-parent-0123", 1);
   ::setenv("DSAGENT_TEST_PLAIN", "plain-value", 1);
-  testing::TempWorkspace ws;
+  TempDir ws;
   ShellOptions options;
-  options.cwd = ws.root();
+  options.cwd = ws.path();
   auto run = RunShellCommand("env", options);
   ASSERT_TRUE(run) << run.error();
   EXPECT_THAT(run->output, Not(HasSubstr("secret-in-parent-0123")));
@@ -137,8 +137,8 @@ TEST(EnvPolicyTest, ShellCommandsDoNotSeeSecretsByDefault) {
 
 // The bash tool runs with ToolContext::environment when set.
 TEST(EnvPolicyTest, BashToolUsesTheContextEnvironment) {
-  testing::TempWorkspace ws;
-  ToolContext ctx = ws.Context();
+  TempDir ws;
+  ToolContext ctx = testing::ContextIn(ws);
   ctx.environment = EnvMap{{"PATH", "/usr/bin:/bin"}, {"GREETING", "hello-from-policy"}};
   ToolResult r = MakeBashTool()->Run({{"command", "echo \"$GREETING:${HOME:-no-home}\""}}, ctx);
   EXPECT_THAT(r.output, HasSubstr("hello-from-policy:no-home"));

@@ -15,25 +15,25 @@ using ::testing::Not;
 class GitToolsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_EQ(ws_.Git("init -q"), 0);
+    ASSERT_EQ(testing::Git(ws_, "init -q"), 0);
     ws_.Write("a.txt", "one\ntwo\nthree\n");
     ws_.Write("docs/b.md", "# title\n");
     ws_.Write(".gitignore", "*.tmp\n");
-    ASSERT_EQ(ws_.Git("add -A"), 0);
-    ASSERT_EQ(ws_.Git("commit -q -m 'Initial commit' -m 'Body text.'"), 0);
+    ASSERT_EQ(testing::Git(ws_, "add -A"), 0);
+    ASSERT_EQ(testing::Git(ws_, "commit -q -m 'Initial commit' -m 'Body text.'"), 0);
     ws_.Write("docs/b.md", "# title\nmore\n");
-    ASSERT_EQ(ws_.Git("commit -q -am 'Extend the docs'"), 0);
+    ASSERT_EQ(testing::Git(ws_, "commit -q -am 'Extend the docs'"), 0);
     // Working state: a.txt modified (unstaged), c.txt new and staged, d.txt untracked.
     ws_.Write("a.txt", "one\nTWO\nthree\n");
     ws_.Write("c.txt", "staged\n");
-    ASSERT_EQ(ws_.Git("add c.txt"), 0);
+    ASSERT_EQ(testing::Git(ws_, "add c.txt"), 0);
     ws_.Write("d.txt", "untracked\n");
     ws_.Write("e.tmp", "ignored\n");
   }
   ToolResult Run(const std::unique_ptr<Tool>& tool, Json args) { return tool->Run(args, ctx_); }
 
-  testing::TempWorkspace ws_;
-  ToolContext ctx_ = ws_.Context();
+  TempDir ws_;
+  ToolContext ctx_ = testing::ContextIn(ws_);
 };
 
 TEST_F(GitToolsTest, StatusShowsBranchAndShortCodes) {
@@ -44,9 +44,9 @@ TEST_F(GitToolsTest, StatusShowsBranchAndShortCodes) {
 }
 
 TEST_F(GitToolsTest, StatusOfACleanTree) {
-  ASSERT_EQ(ws_.Git("commit -q -am 'Everything'"), 0);
-  ASSERT_EQ(ws_.Git("add d.txt"), 0);
-  ASSERT_EQ(ws_.Git("commit -q -m 'd'"), 0);
+  ASSERT_EQ(testing::Git(ws_, "commit -q -am 'Everything'"), 0);
+  ASSERT_EQ(testing::Git(ws_, "add d.txt"), 0);
+  ASSERT_EQ(testing::Git(ws_, "commit -q -m 'd'"), 0);
   EXPECT_EQ(Run(MakeGitStatusTool(), Json::object()).output,
             "## main\nnothing to commit, working tree clean\n");
 }
@@ -81,8 +81,8 @@ TEST_F(GitToolsTest, DiffLimitedToAPath) {
 TEST_F(GitToolsTest, LogShowsShortIdIsoDateAuthorSubject) {
   ToolResult r = Run(MakeGitLogTool(), Json::object());
   ASSERT_TRUE(r.ok) << r.output;
-  const std::string head = ws_.GitOutput("rev-parse --short HEAD");
-  const std::string first = ws_.GitOutput("rev-parse --short HEAD~1");
+  const std::string head = testing::GitOutput(ws_, "rev-parse --short HEAD");
+  const std::string first = testing::GitOutput(ws_, "rev-parse --short HEAD~1");
   const std::regex line(
       "([0-9a-f]{7,}) \\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d[+-]\\d\\d:\\d\\d Test Author: "
       "(.*)\n");
@@ -109,8 +109,8 @@ TEST_F(GitToolsTest, LogMaxCountAndPath) {
 }
 
 TEST_F(GitToolsTest, OutsideARepositoryEveryGitToolSaysSo) {
-  testing::TempWorkspace plain;
-  ToolContext ctx = plain.Context();
+  TempDir plain;
+  ToolContext ctx = testing::ContextIn(plain);
   for (auto* make : {&MakeGitStatusTool, &MakeGitDiffTool, &MakeGitLogTool}) {
     ToolResult r = (*make)()->Run(Json::object(), ctx);
     EXPECT_FALSE(r.ok);
@@ -119,10 +119,10 @@ TEST_F(GitToolsTest, OutsideARepositoryEveryGitToolSaysSo) {
 }
 
 TEST_F(GitToolsTest, EmptyRepository) {
-  testing::TempWorkspace fresh;
-  ASSERT_EQ(fresh.Git("init -q"), 0);
+  TempDir fresh;
+  ASSERT_EQ(testing::Git(fresh, "init -q"), 0);
   fresh.Write("x.txt", "x\n");
-  ToolContext ctx = fresh.Context();
+  ToolContext ctx = testing::ContextIn(fresh);
   EXPECT_EQ(MakeGitStatusTool()->Run(Json::object(), ctx).output,
             "## No commits yet on main\n?? x.txt\n");
   EXPECT_EQ(MakeGitLogTool()->Run(Json::object(), ctx).output, "no commits yet\n");

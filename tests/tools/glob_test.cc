@@ -19,12 +19,12 @@ class GlobTest : public ::testing::Test {
     ws_.Write("src/c.h", "");
     ws_.Write("src/util/d.cc", "");
     ws_.Write("build/gen.cc", "");
-    ASSERT_EQ(ws_.Git("init -q"), 0);
+    ASSERT_EQ(testing::Git(ws_, "init -q"), 0);
   }
   ToolResult Glob(Json args) { return tool_->Run(args, ctx_); }
 
-  testing::TempWorkspace ws_;
-  ToolContext ctx_ = ws_.Context();
+  TempDir ws_;
+  ToolContext ctx_ = testing::ContextIn(ws_);
   std::unique_ptr<Tool> tool_ = MakeGlobTool();
 };
 

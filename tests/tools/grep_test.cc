@@ -18,12 +18,12 @@ class GrepTest : public ::testing::Test {
     ws_.Write("src/x.py", "# todo lower\nprint('TODO')\n");
     ws_.Write("ignored/y.txt", "TODO: hidden\n");
     ws_.Write("blob.bin", std::string("TODO\0binary", 11));
-    ASSERT_EQ(ws_.Git("init -q"), 0);
+    ASSERT_EQ(testing::Git(ws_, "init -q"), 0);
   }
   ToolResult Grep(Json args) { return tool_->Run(args, ctx_); }
 
-  testing::TempWorkspace ws_;
-  ToolContext ctx_ = ws_.Context();
+  TempDir ws_;
+  ToolContext ctx_ = testing::ContextIn(ws_);
   std::unique_ptr<Tool> tool_ = MakeGrepTool();
 };
 

@@ -24,13 +24,13 @@ class ListFilesTest : public ::testing::Test {
   }
   ToolResult List(Json args) { return tool_->Run(args, ctx_); }
 
-  testing::TempWorkspace ws_;
-  ToolContext ctx_ = ws_.Context();
+  TempDir ws_;
+  ToolContext ctx_ = testing::ContextIn(ws_);
   std::unique_ptr<Tool> tool_ = MakeListFilesTool();
 };
 
 TEST_F(ListFilesTest, RespectsGitignoreInsideARepositoryAndSkipsDotGit) {
-  ASSERT_EQ(ws_.Git("init -q"), 0);
+  ASSERT_EQ(testing::Git(ws_, "init -q"), 0);
   ToolResult r = List(Json::object());
   ASSERT_TRUE(r.ok) << r.output;
   EXPECT_EQ(r.output,
@@ -39,7 +39,7 @@ TEST_F(ListFilesTest, RespectsGitignoreInsideARepositoryAndSkipsDotGit) {
 }
 
 TEST_F(ListFilesTest, OutsideARepositoryNothingIsIgnoredButDotGitIsStillSkipped) {
-  fs::create_directories(ws_.root() / ".git");  // not a valid repository: just a directory
+  fs::create_directories(ws_.path() / ".git");  // not a valid repository: just a directory
   ToolResult r = List({{"max_depth", 1}});
   ASSERT_TRUE(r.ok) << r.output;
   EXPECT_EQ(r.output, ".gitignore\nREADME.md\nbuild/\ndebug.log\nsrc/\nsrc-old/\n");
@@ -54,7 +54,7 @@ TEST_F(ListFilesTest, SubdirectoryAndDepth) {
 }
 
 TEST_F(ListFilesTest, CapKeepsTheTopLevelsAndSaysSo) {
-  ASSERT_EQ(ws_.Git("init -q"), 0);
+  ASSERT_EQ(testing::Git(ws_, "init -q"), 0);
   ctx_.list_max_entries = 5;
   ToolResult r = List(Json::object());
   ASSERT_TRUE(r.ok) << r.output;
@@ -77,9 +77,9 @@ TEST_F(ListFilesTest, BadPaths) {
 }
 
 TEST_F(ListFilesTest, SymlinkedDirectoriesAreListedNotFollowed) {
-  testing::TempWorkspace outside;
+  TempDir outside;
   outside.Write("secret.txt", "");
-  fs::create_directory_symlink(outside.root(), ws_.root() / "src/link");
+  fs::create_directory_symlink(outside.path(), ws_.path() / "src/link");
   ToolResult r = List({{"path", "src"}});
   ASSERT_TRUE(r.ok) << r.output;
   EXPECT_THAT(r.output, HasSubstr("src/link\n"));
@@ -87,7 +87,7 @@ TEST_F(ListFilesTest, SymlinkedDirectoriesAreListedNotFollowed) {
 }
 
 TEST_F(ListFilesTest, EmptyDirectory) {
-  fs::create_directories(ws_.root() / "empty");
+  fs::create_directories(ws_.path() / "empty");
   EXPECT_EQ(List({{"path", "empty"}}).output, "(empty directory)\n");
 }
 

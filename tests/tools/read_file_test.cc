@@ -15,8 +15,8 @@ class ReadFileTest : public ::testing::Test {
  protected:
   ToolResult Read(Json args) { return tool_->Run(args, ctx_); }
 
-  testing::TempWorkspace ws_;
-  ToolContext ctx_ = ws_.Context();
+  TempDir ws_;
+  ToolContext ctx_ = testing::ContextIn(ws_);
   std::unique_ptr<Tool> tool_ = MakeReadFileTool();
 };
 
@@ -111,7 +111,7 @@ TEST_F(ReadFileTest, MissingFileSuggestsSimilarNames) {
 }
 
 TEST_F(ReadFileTest, DirectoryIsAnError) {
-  fs::create_directories(ws_.root() / "src");
+  fs::create_directories(ws_.path() / "src");
   ToolResult r = Read({{"path", "src"}});
   EXPECT_FALSE(r.ok);
   EXPECT_THAT(r.output, HasSubstr("is a directory; use list_files"));

@@ -47,8 +47,8 @@ bool HasFloat(const Json& j) {
 class RegistryTest : public ::testing::Test {
  protected:
   void SetUp() override { probe_.Add(std::make_unique<ProbeTool>()); }
-  testing::TempWorkspace ws_;
-  ToolContext ctx_ = ws_.Context();
+  TempDir ws_;
+  ToolContext ctx_ = testing::ContextIn(ws_);
   ToolRegistry probe_;
 };
 

@@ -72,7 +72,7 @@ TEST(UnifiedDiffTest, DiffIsMinimalForAnInsertion) {
 
 // Round trip through an independent implementation: `git apply` must turn old into new.
 TEST(UnifiedDiffTest, RandomEditsApplyWithGitApply) {
-  testing::TempWorkspace ws;
+  TempDir ws;
   std::mt19937 rng(42);
   for (int round = 0; round < 20; ++round) {
     std::vector<std::string> lines;
@@ -96,14 +96,14 @@ TEST(UnifiedDiffTest, RandomEditsApplyWithGitApply) {
     if (round % 2) new_text += "no newline at end";
     ws.Write("f.txt", old_text);
     ws.Write("change.diff", UnifiedDiff(old_text, new_text, "a/f.txt", "b/f.txt"));
-    ASSERT_EQ(ws.Git("apply change.diff"), 0) << "round " << round << "\n"
-                                              << ws.Read("change.diff");
+    ASSERT_EQ(testing::Git(ws, "apply change.diff"), 0) << "round " << round << "\n"
+                                                        << ws.Read("change.diff");
     ASSERT_EQ(ws.Read("f.txt"), new_text) << "round " << round;
   }
 }
 
 TEST(UnifiedDiffTest, HugeRewriteFallsBackToACorrectDiff) {
-  testing::TempWorkspace ws;
+  TempDir ws;
   std::string old_text, new_text;
   for (int i = 0; i < 5000; ++i) {
     old_text += "old " + std::to_string(i) + "\n";
@@ -111,7 +111,7 @@ TEST(UnifiedDiffTest, HugeRewriteFallsBackToACorrectDiff) {
   }
   ws.Write("f.txt", old_text);
   ws.Write("change.diff", UnifiedDiff(old_text, new_text, "a/f.txt", "b/f.txt"));
-  ASSERT_EQ(ws.Git("apply change.diff"), 0);
+  ASSERT_EQ(testing::Git(ws, "apply change.diff"), 0);
   EXPECT_EQ(ws.Read("f.txt"), new_text);
 }
 

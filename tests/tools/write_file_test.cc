@@ -16,8 +16,8 @@ class WriteFileTest : public ::testing::Test {
     return tool_->Run({{"path", path}, {"content", content}}, ctx_);
   }
 
-  testing::TempWorkspace ws_;
-  ToolContext ctx_ = ws_.Context();
+  TempDir ws_;
+  ToolContext ctx_ = testing::ContextIn(ws_);
   std::unique_ptr<Tool> tool_ = MakeWriteFileTool();
 };
 
@@ -49,8 +49,8 @@ TEST_F(WriteFileTest, RefusesGitInternals) {
 }
 
 TEST_F(WriteFileTest, RefusesNewFileUnderSymlinkedDirectoryPointingOutside) {
-  testing::TempWorkspace outside;
-  fs::create_directory_symlink(outside.root(), ws_.root() / "out");
+  TempDir outside;
+  fs::create_directory_symlink(outside.path(), ws_.path() / "out");
   ToolResult r = Write("out/new.txt", "x");
   EXPECT_FALSE(r.ok);
   EXPECT_THAT(r.output, HasSubstr("outside the workspace"));
@@ -59,7 +59,7 @@ TEST_F(WriteFileTest, RefusesNewFileUnderSymlinkedDirectoryPointingOutside) {
 
 TEST_F(WriteFileTest, RefusesEscapesAndDirectories) {
   EXPECT_FALSE(Write("../escape.txt", "x").ok);
-  fs::create_directories(ws_.root() / "dir");
+  fs::create_directories(ws_.path() / "dir");
   ToolResult r = Write("dir", "x");
   EXPECT_FALSE(r.ok);
   EXPECT_THAT(r.output, HasSubstr("is a directory"));
@@ -67,9 +67,9 @@ TEST_F(WriteFileTest, RefusesEscapesAndDirectories) {
 
 TEST_F(WriteFileTest, WritingThroughAnInsideSymlinkKeepsTheLink) {
   ws_.Write("real.txt", "old\n");
-  fs::create_symlink(ws_.root() / "real.txt", ws_.root() / "alias.txt");
+  fs::create_symlink(ws_.path() / "real.txt", ws_.path() / "alias.txt");
   ASSERT_TRUE(Write("alias.txt", "new\n").ok);
-  EXPECT_TRUE(fs::is_symlink(ws_.root() / "alias.txt"));
+  EXPECT_TRUE(fs::is_symlink(ws_.path() / "alias.txt"));
   EXPECT_EQ(ws_.Read("real.txt"), "new\n");
 }
 

@@ -55,7 +55,7 @@ class PermissionLoopTest : public ::testing::Test {
                                            std::initializer_list<const char*> rules = {}) {
     PermissionSettings s;
     s.mode = mode;
-    s.workspace = ws_.root();
+    s.workspace = ws_.path();
     for (const char* r : rules) s.rules.push_back(*ParsePermissionRule(r));
     return std::make_shared<PermissionPolicy>(std::move(s));
   }
@@ -77,7 +77,7 @@ class PermissionLoopTest : public ::testing::Test {
     auto trace = TraceWriter::Open(trace_path_);
     EXPECT_TRUE(trace);
     ToolContext tool_ctx;
-    tool_ctx.workspace = ws_.root();
+    tool_ctx.workspace = ws_.path();
     AgentLoop loop(**provider, registry, tool_ctx, *trace, ModelCatalog::BuiltIn());
     AgentSettings settings;
     settings.lane = {"deepseek-v4-flash", true, "high"};
@@ -106,7 +106,7 @@ class PermissionLoopTest : public ::testing::Test {
     return out;
   }
 
-  testing::TempWorkspace ws_;
+  TempDir ws_;
   DeepSeekTestServer server_;
   TempDir trace_dir_;
   std::filesystem::path trace_path_ = trace_dir_.path() / "trace.jsonl";

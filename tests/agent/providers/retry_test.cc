@@ -1,13 +1,18 @@
 #include "agent/providers/retry.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <thread>
+#include <vector>
 
 namespace dsagent {
 namespace {
 
 using std::chrono::milliseconds;
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
 
 TEST(RetryTest, RetryableStatuses) {
   for (int s : {429, 500, 502, 503, 504}) EXPECT_TRUE(IsRetryableHttpStatus(s)) << s;
@@ -52,21 +57,65 @@ TEST(BackoffTest, RetryAfterIsHonouredAndCapped) {
   EXPECT_EQ(capped.Delay(1, 1), milliseconds(50));
 }
 
-TEST(SleepUnlessCancelledTest, FullDelayWithoutCancel) {
+// A virtual clock for SleepUnlessCancelled: time moves only when it sleeps, and every sleep is
+// recorded. `on_sleep` runs after each sleep (e.g. to cancel part-way).
+class FakeWaitClock {
+ public:
+  WaitClock Clock() {
+    return {[this] { return now_; },
+            [this](std::chrono::steady_clock::duration d) {
+              sleeps_.push_back(std::chrono::duration_cast<milliseconds>(d));
+              now_ += d;
+              if (on_sleep) on_sleep();
+            }};
+  }
+  const std::vector<milliseconds>& sleeps() const { return sleeps_; }
+  std::function<void()> on_sleep;
+
+ private:
+  std::chrono::steady_clock::time_point now_;
+  std::vector<milliseconds> sleeps_;
+};
+
+TEST(SleepUnlessCancelledTest, WaitsTheFullDelayInSlicesOfAtMostTenMs) {
+  CancelToken token;
+  FakeWaitClock clock;
+  EXPECT_TRUE(SleepUnlessCancelled(milliseconds(25), token, clock.Clock()));
+  EXPECT_THAT(clock.sleeps(), ElementsAre(milliseconds(10), milliseconds(10), milliseconds(5)));
+}
+
+TEST(SleepUnlessCancelledTest, CancelStopsTheWaitAfterTheCurrentSlice) {
+  CancelToken token;
+  FakeWaitClock clock;
+  clock.on_sleep = [&] {
+    if (clock.sleeps().size() == 3) token.Cancel();
+  };
+  EXPECT_FALSE(SleepUnlessCancelled(std::chrono::seconds(30), token, clock.Clock()));
+  EXPECT_THAT(clock.sleeps(), ElementsAre(milliseconds(10), milliseconds(10), milliseconds(10)));
+}
+
+TEST(SleepUnlessCancelledTest, AnAlreadyCancelledTokenDoesNotSleep) {
+  CancelToken token;
+  token.Cancel();
+  FakeWaitClock clock;
+  EXPECT_FALSE(SleepUnlessCancelled(std::chrono::seconds(30), token, clock.Clock()));
+  EXPECT_THAT(clock.sleeps(), IsEmpty());
+}
+
+TEST(SleepUnlessCancelledTest, RealClockWaitsAtLeastTheDelay) {
   CancelToken token;
   const auto start = std::chrono::steady_clock::now();
   EXPECT_TRUE(SleepUnlessCancelled(milliseconds(30), token));
   EXPECT_GE(std::chrono::steady_clock::now() - start, milliseconds(30));
 }
 
-TEST(SleepUnlessCancelledTest, CancelInterruptsALongWait) {
+TEST(SleepUnlessCancelledTest, RealClockCancelFromAnotherThreadEndsTheWait) {
   CancelToken token;
-  const auto start = std::chrono::steady_clock::now();
   std::thread canceller([token] { token.Cancel(); });
+  // Without the cancel this would sleep the full 30 s and return true.
   const bool slept = SleepUnlessCancelled(std::chrono::seconds(30), token);
   canceller.join();
   EXPECT_FALSE(slept);
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 
 #include "engine/server/chat_server.h"
 #include "tests/engine/generate/tiny_model.h"
+#include "tests/engine/server/wait_for_stats.h"
 
 namespace dsagent::engine::server {
 namespace {
@@ -55,14 +56,8 @@ class ChatServerLimitsTest : public ::testing::Test {
     c.set_read_timeout(120, 0);
     return c.Post("/v1/chat/completions", headers, body, "application/json");
   }
-  // Polls the server's counters until `done` holds (true) or two minutes pass (false).
   bool WaitFor(const std::function<bool(const ChatServer::Stats&)>& done) {
-    const auto until = std::chrono::steady_clock::now() + std::chrono::minutes(2);
-    while (std::chrono::steady_clock::now() < until) {
-      if (done(server_->stats())) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return false;
+    return testing::WaitForStats(*server_, done);
   }
   static std::string Code(const httplib::Result& r) {
     const auto j = OrderedJson::parse(r->body, nullptr, false);

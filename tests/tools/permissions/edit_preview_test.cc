@@ -11,26 +11,26 @@ namespace {
 using ::testing::HasSubstr;
 
 TEST(EditPreviewTest, WriteFileShowsTheWholeChange) {
-  testing::TempWorkspace ws;
+  TempDir ws;
   ws.Write("a.txt", "one\ntwo\n");
   const std::string diff = PreviewEditDiff(
-      "write_file", Json({{"path", "a.txt"}, {"content", "one\nTWO\n"}}).dump(), ws.root());
+      "write_file", Json({{"path", "a.txt"}, {"content", "one\nTWO\n"}}).dump(), ws.path());
   EXPECT_THAT(diff, HasSubstr("--- a/a.txt"));
   EXPECT_THAT(diff, HasSubstr("-two\n+TWO\n"));
   EXPECT_EQ(ws.Read("a.txt"), "one\ntwo\n");  // nothing written
   const std::string created = PreviewEditDiff(
-      "write_file", Json({{"path", "new/b.txt"}, {"content", "hi\n"}}).dump(), ws.root());
+      "write_file", Json({{"path", "new/b.txt"}, {"content", "hi\n"}}).dump(), ws.path());
   EXPECT_THAT(created, HasSubstr("--- /dev/null"));
   EXPECT_THAT(created, HasSubstr("+hi"));
   EXPECT_FALSE(ws.Exists("new"));
 }
 
 TEST(EditPreviewTest, EditFileOnlyWhenTheMatchIsUnambiguous) {
-  testing::TempWorkspace ws;
+  TempDir ws;
   ws.Write("a.cc", "int a = 1;\nint b = 1;\n");
   auto preview = [&](Json args) {
     args["path"] = "a.cc";
-    return PreviewEditDiff("edit_file", args.dump(), ws.root());
+    return PreviewEditDiff("edit_file", args.dump(), ws.path());
   };
   EXPECT_THAT(preview({{"old_string", "a = 1"}, {"new_string", "a = 2"}}),
               HasSubstr("-int a = 1;\n+int a = 2;"));
@@ -41,12 +41,12 @@ TEST(EditPreviewTest, EditFileOnlyWhenTheMatchIsUnambiguous) {
 }
 
 TEST(EditPreviewTest, NothingForRefusedPathsOrOtherTools) {
-  testing::TempWorkspace ws;
+  TempDir ws;
   EXPECT_EQ(
-      PreviewEditDiff("write_file", Json({{"path", "../x"}, {"content", "y"}}).dump(), ws.root()),
+      PreviewEditDiff("write_file", Json({{"path", "../x"}, {"content", "y"}}).dump(), ws.path()),
       "");
-  EXPECT_EQ(PreviewEditDiff("bash", Json({{"command", "ls"}}).dump(), ws.root()), "");
-  EXPECT_EQ(PreviewEditDiff("write_file", "{broken", ws.root()), "");
+  EXPECT_EQ(PreviewEditDiff("bash", Json({{"command", "ls"}}).dump(), ws.path()), "");
+  EXPECT_EQ(PreviewEditDiff("write_file", "{broken", ws.path()), "");
 }
 
 }  // namespace

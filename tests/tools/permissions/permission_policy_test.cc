@@ -22,12 +22,12 @@ class PermissionPolicyTest : public ::testing::Test {
   PermissionPolicy Make(PermissionMode mode, std::initializer_list<const char*> rules = {}) {
     PermissionSettings s;
     s.mode = mode;
-    s.workspace = ws_.root();
+    s.workspace = ws_.path();
     for (const char* t : rules) s.rules.push_back(*ParsePermissionRule(t));
     return PermissionPolicy(std::move(s));
   }
 
-  testing::TempWorkspace ws_;
+  TempDir ws_;
 };
 
 TEST_F(PermissionPolicyTest, ModeDefaults) {
@@ -69,7 +69,7 @@ TEST_F(PermissionPolicyTest, ReadOnlyIsACeilingNoRuleLifts) {
 
 TEST_F(PermissionPolicyTest, EditsOutsideTheWorkspaceOrInGitAreDeniedInEveryMode) {
   TempDir outside;
-  fs::create_directory_symlink(outside.path(), ws_.root() / "escape");
+  fs::create_directory_symlink(outside.path(), ws_.path() / "escape");
   for (PermissionMode mode :
        {PermissionMode::kAsk, PermissionMode::kAutoEdit, PermissionMode::kFullAuto}) {
     const PermissionPolicy p = Make(mode, {"allow edit"});
@@ -97,7 +97,7 @@ TEST_F(PermissionPolicyTest, PathRulesMatchTheWorkspaceRelativePath) {
            {"allow edit(src/**)", "deny write_file(src/generated/**)", "deny read_file(.env)"});
   EXPECT_EQ(p.Check("edit_file", Path("src/a.cc")).decision, Decision::kAllow);
   EXPECT_EQ(p.Check("write_file", Write("./src/b/c.cc")).decision, Decision::kAllow);
-  EXPECT_EQ(p.Check("write_file", Write((ws_.root() / "src/x.h").string())).decision,
+  EXPECT_EQ(p.Check("write_file", Write((ws_.path() / "src/x.h").string())).decision,
             Decision::kAllow);
   const Verdict gen = p.Check("write_file", Write("src/generated/x.cc"));
   EXPECT_EQ(gen.decision, Decision::kDeny);

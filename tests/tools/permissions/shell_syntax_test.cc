@@ -216,14 +216,20 @@ TEST(ShellSyntaxTest, LineContinuationsJoin) {
 }
 
 TEST(ShellSyntaxTest, NeverHangsOrCrashesOnJunk) {
-  for (const char* junk :
-       {"",   " ",  ";;;",  "&&",  "((",
-        "))", "$(", "`",    "\\",  "'",
-        "\"", "<<", ">",    "2>",  "$((",
-        "${", "[[", "for",  "(",   ")",
-        "{",  "}",  "$'\\", "a=(", "$(((((((((((((((((((((((((((((((((((((((x"}) {
-    (void)AnalyzeShellCommand(junk);
+  // Unbalanced or unterminated: the reading is incomplete, and says so.
+  for (const char* junk : {"((", "))", "$(", "`", "'", "\"", "<<", ">", "2>", "$((", "${", "(", ")",
+                           "$'\\", "a=(", "$(((((((((((((((((((((((((((((((((((((((x"}) {
+    EXPECT_TRUE(Doubtful(junk)) << junk;
   }
+  // Separators, or a reserved word with nothing after it: nothing runs, nothing is written.
+  for (const char* junk : {"", " ", ";;;", "&&", "for", "{", "}"}) {
+    const ShellAnalysis a = AnalyzeShellCommand(junk);
+    EXPECT_THAT(a.commands, IsEmpty()) << junk;
+    EXPECT_THAT(a.writes, IsEmpty()) << junk;
+  }
+  // A lone word is the command it names.
+  EXPECT_THAT(Commands("\\"), ElementsAre("\\"));
+  EXPECT_THAT(Commands("[["), ElementsAre("[["));
   std::string deep;
   for (int i = 0; i < 500; ++i) deep += "$(";
   EXPECT_TRUE(Doubtful(deep));

@@ -23,13 +23,13 @@ class ShellVerdictTest : public ::testing::Test {
   }
 
   Verdict Check(std::string_view command, PermissionMode mode = PermissionMode::kAsk) {
-    return CheckShellCommand(command, {mode, &rules_, &session_, ws_.root()});
+    return CheckShellCommand(command, {mode, &rules_, &session_, ws_.path()});
   }
   Decision Decide(std::string_view command, PermissionMode mode = PermissionMode::kAsk) {
     return Check(command, mode).decision;
   }
 
-  testing::TempWorkspace ws_;
+  TempDir ws_;
   std::vector<PermissionRule> rules_;
   std::vector<PermissionRule> session_;
 };
@@ -128,7 +128,7 @@ TEST_F(ShellVerdictTest, RedirectionsInsideTheWorkspaceAreFine) {
   SetRules({"allow bash(echo *)", "allow bash(cat *)"});
   EXPECT_EQ(Decide("echo hi > out.txt"), Decision::kAllow);
   EXPECT_EQ(Decide("echo hi > sub/dir/out.txt 2>/dev/null"), Decision::kAllow);
-  EXPECT_EQ(Decide("echo hi > " + (ws_.root() / "abs.txt").string()), Decision::kAllow);
+  EXPECT_EQ(Decide("echo hi > " + (ws_.path() / "abs.txt").string()), Decision::kAllow);
   EXPECT_EQ(Decide("echo hi > /tmp/scratch.txt"), Decision::kAllow);
   EXPECT_EQ(Decide("echo hi > \"$TMPDIR/x\""), Decision::kAllow);
   EXPECT_EQ(Decide("cat <<'EOF' > notes.md\n# notes\nEOF"), Decision::kAllow);
@@ -136,7 +136,7 @@ TEST_F(ShellVerdictTest, RedirectionsInsideTheWorkspaceAreFine) {
 
 TEST_F(ShellVerdictTest, RedirectionsOutsideTheWorkspaceAsk) {
   SetRules({"allow bash(echo *)"});
-  const fs::path outside = ws_.root().parent_path() / "elsewhere" / "x.txt";
+  const fs::path outside = ws_.path().parent_path() / "elsewhere" / "x.txt";
   Verdict v = Check("echo hi > ../../etc/passwd");
   EXPECT_EQ(v.decision, Decision::kAsk);
   EXPECT_THAT(v.reason, HasSubstr("writes outside the workspace"));
@@ -162,7 +162,7 @@ TEST_F(ShellVerdictTest, GitInternalsAreProtectedEvenInFullAuto) {
 
 TEST_F(ShellVerdictTest, SymlinkEscapesAreRefused) {
   TempDir outside;
-  fs::create_directory_symlink(outside.path(), ws_.root() / "link");
+  fs::create_directory_symlink(outside.path(), ws_.path() / "link");
   const Verdict v = Check("echo x > link/owned.txt", PermissionMode::kFullAuto);
   EXPECT_EQ(v.decision, Decision::kDeny);
   EXPECT_THAT(v.reason, HasSubstr("symbolic link"));

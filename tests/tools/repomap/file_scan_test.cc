@@ -53,7 +53,7 @@ TEST(FileScan, SkipsUnusableFilesWithAReason) {
 
 TEST(FileScan, RespectsGitignore) {
   testing::FixtureRepo repo("multi");
-  ASSERT_EQ(repo.Git("-C repo init -q"), 0);
+  ASSERT_EQ(testing::Git(repo, "-C repo init -q"), 0);
   repo.WriteInRepo(".gitignore", "build/\n*.gen.py\n");
   repo.WriteInRepo("build/out.cc", "int BuiltThing() { return 0; }\n");
   repo.WriteInRepo("py/table.gen.py", "def generated_table(): pass\n");

@@ -150,7 +150,7 @@ TEST(RepoMap, SessionMapHasAHeadingAndFitsItsBudget) {
   EXPECT_THAT(map, StartsWith("Repository map"));
   EXPECT_LE(repomap::EstimateTokens(map), 200u);
   EXPECT_EQ(map, RenderSessionRepoMap(repo.repo(), 200));
-  EXPECT_EQ(RenderSessionRepoMap(repo.root() / "missing", 200), "");
+  EXPECT_EQ(RenderSessionRepoMap(repo.path() / "missing", 200), "");
 }
 
 TEST(RepoMapTool, DispatchedThroughTheRegistry) {

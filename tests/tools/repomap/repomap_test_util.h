@@ -10,16 +10,16 @@
 
 namespace dsagent::testing {
 
-class FixtureRepo : public TempWorkspace {
+class FixtureRepo : public TempDir {
  public:
   explicit FixtureRepo(const std::string& fixture) {
-    std::filesystem::create_directories(root() / "repo");
+    std::filesystem::create_directories(path() / "repo");
     std::filesystem::copy(
         std::filesystem::path(DSAGENT_SOURCE_DIR) / "tests/data/repomap" / fixture, repo(),
         std::filesystem::copy_options::recursive);
   }
-  std::filesystem::path repo() const { return root() / "repo"; }
-  std::filesystem::path cache() const { return root() / "cache"; }
+  std::filesystem::path repo() const { return path() / "repo"; }
+  std::filesystem::path cache() const { return path() / "cache"; }
   void WriteInRepo(const std::string& rel, const std::string& content) const {
     Write("repo/" + rel, content);
   }
