@@ -4,9 +4,9 @@
 #include <vector>
 
 #include "engine/forward/numerics.h"
+#include "engine/forward/quant_sim.h"
 #include "engine/kernels/cpu/weight_dot.h"
 #include "engine/kernels/cpu_isa.h"
-#include "engine/forward/quant_sim.h"
 
 namespace dsagent::engine::forward {
 namespace {
@@ -20,24 +20,18 @@ inline float RoundTo(double v, Round r) {
 // weight rows once and reuse them for every input row (the prefill path).
 constexpr int64_t kFusedMaxRows = 4;
 
-// Per-thread scratch reused across calls, so the hot path does not allocate.
+// Per-thread scratch reused across calls, so the hot path does not allocate. The calling thread
+// fills the input fields, which the pool's tasks then read; every task (the caller's included)
+// writes only the panel fields of its own thread's scratch.
 struct Scratch {
-  std::vector<float> quantised;                // FP8-quantised input rows
+  std::vector<float> quantised;                 // FP8-quantised input rows
   std::vector<kernels::DotInput> fused_inputs;  // decode: one prepared input per row
-  std::vector<double> x64;                     // prefill: the input rows as doubles
+  std::vector<double> x64;                      // prefill: the input rows as doubles
+  std::vector<float> row;                       // prefill task: one dequantised weight row
+  std::vector<double> panel;                    // prefill task: weight rows as doubles
 };
 Scratch& ThreadScratch() {
   thread_local Scratch scratch;
-  return scratch;
-}
-
-struct PanelScratch {
-  std::vector<float> row;
-  std::vector<double> panel;
-  std::vector<double> dots;
-};
-PanelScratch& ThreadPanelScratch() {
-  thread_local PanelScratch scratch;
   return scratch;
 }
 
@@ -100,7 +94,7 @@ void Linear(const WeightMatrix& w, const LinearArgs& a, ThreadPool& pool) {
   const int64_t panel = std::max<int64_t>(1, kPanelBytes / (8 * k));
   const int64_t grain = std::min<int64_t>(panel, std::max<int64_t>(1, 65536 / (k * a.rows)));
   pool.ParallelFor(out_rows, grain, [&](int64_t begin, int64_t end) {
-    PanelScratch& ps = ThreadPanelScratch();
+    Scratch& ps = ThreadScratch();
     ps.row.resize(static_cast<size_t>(k));
     ps.panel.resize(static_cast<size_t>(std::min(panel, end - begin) * k));
     for (int64_t p0 = begin; p0 < end; p0 += panel) {

@@ -13,21 +13,6 @@ inline double RoundToQuantum(double v, double quantum) {
 
 }  // namespace
 
-float RoundBf16Once(double d) {
-  if (!std::isfinite(d)) return static_cast<float>(d);
-  const double a = std::fabs(d);
-  if (a < 0x1p-126) return static_cast<float>(RoundToQuantum(d, 0x1p-133));  // bf16 subnormals
-  // Keep 8 significant bits (1 implicit + 7 stored): clear the low 45 of the double's 52, with
-  // round-half-to-even through the carry trick.
-  uint64_t u = std::bit_cast<uint64_t>(d);
-  u += ((uint64_t{1} << 44) - 1) + ((u >> 45) & 1u);
-  u &= ~((uint64_t{1} << 45) - 1);
-  const double r = std::bit_cast<double>(u);
-  if (std::fabs(r) > 0x1.fep127)
-    return d > 0 ? std::numeric_limits<float>::infinity() : -std::numeric_limits<float>::infinity();
-  return static_cast<float>(r);
-}
-
 float RoundFp8E4M3(float v) {
   if (std::isnan(v)) return v;
   const double a = std::fabs(static_cast<double>(v));

@@ -32,12 +32,8 @@ inline float RoundBf16(float f) { return Bf16BitsToFloat(FloatToBf16Bits(f)); }
 // A double result converted to bf16 the way the canonical convention does it (golden/v4-tiny
 // README, "The canonical convention"): rounded to float first, then to bf16 — two roundings, like
 // an fp32 accumulator cast to bf16. Rounding the double to bf16 in one step differs when the float
-// value lands exactly on a bf16 tie (RoundBf16Once keeps that variant for tests and diagnostics).
+// value lands exactly on a bf16 tie.
 inline float RoundBf16(double d) { return RoundBf16(static_cast<float>(d)); }
-
-// The nearest bf16 value of a double, rounded once (not via float). Not a rounding point of the
-// reference; kept to show and test the difference.
-float RoundBf16Once(double d);
 
 // ---- FP8 e4m3fn (1 sign, 4 exponent bits with bias 7, 3 mantissa bits, max 448, no inf) ------
 

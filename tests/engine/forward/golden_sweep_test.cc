@@ -11,10 +11,10 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <vector>
 
+#include "common/file_io.h"
 #include "common/sha256.h"
 #include "engine/forward/model.h"
 #include "engine/model/synthetic_checkpoint.h"
@@ -41,12 +41,6 @@ std::vector<std::string> SweepSets() {
   return names;
 }
 
-std::string FileSha256(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  const std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  return Sha256Hex(bytes);
-}
-
 class GoldenSweepTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(GoldenSweepTest, BitIdenticalToTheReference) {
@@ -54,8 +48,9 @@ TEST_P(GoldenSweepTest, BitIdenticalToTheReference) {
   const Json& weights = set.manifest()["weights"];
   ASSERT_TRUE(weights.is_object()) << "manifest.json has no `weights` entry";
 
-  std::ifstream config_file(set.dir() / "config.json");
-  const Json config = Json::parse(config_file, nullptr, /*allow_exceptions=*/false);
+  const auto config_text = ReadFileToString(set.dir() / "config.json");
+  ASSERT_TRUE(config_text) << config_text.error();
+  const Json config = Json::parse(*config_text, nullptr, /*allow_exceptions=*/false);
   ASSERT_FALSE(config.is_discarded()) << set.dir() / "config.json";
   SyntheticOptions options;
   options.seed = weights["seed"].get<uint64_t>();
@@ -63,7 +58,9 @@ TEST_P(GoldenSweepTest, BitIdenticalToTheReference) {
   TempDir model_dir;
   auto written = WriteSyntheticCheckpoint(config, options, model_dir.path());
   ASSERT_TRUE(written) << written.error();
-  ASSERT_EQ(FileSha256(model_dir.path() / "model.safetensors"), weights["sha256"].get<std::string>())
+  const auto weight_bytes = ReadFileToString(model_dir.path() / "model.safetensors");
+  ASSERT_TRUE(weight_bytes) << weight_bytes.error();
+  ASSERT_EQ(Sha256Hex(*weight_bytes), weights["sha256"].get<std::string>())
       << "the synthetic checkpoint writer no longer writes the weights this golden set was made "
          "from; if that change is intended, regenerate the sweep (scripts/golden_sweep.py)";
 

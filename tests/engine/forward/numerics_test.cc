@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <bit>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <vector>
 
@@ -19,6 +21,25 @@
 
 namespace dsagent::engine::forward {
 namespace {
+
+// What the engine did before it followed the canonical convention: the nearest bf16 value of a
+// double, rounded once (not via float). Here to show where the two roundings differ.
+float RoundBf16Once(double d) {
+  if (!std::isfinite(d)) return static_cast<float>(d);
+  if (std::fabs(d) < 0x1p-126) {  // bf16 subnormals: multiples of 2^-133, ties to even
+    return static_cast<float>(std::nearbyint(d / 0x1p-133) * 0x1p-133);
+  }
+  // Keep 8 significant bits (1 implicit + 7 stored): clear the low 45 of the double's 52, with
+  // round-half-to-even through the carry trick.
+  uint64_t u = std::bit_cast<uint64_t>(d);
+  u += ((uint64_t{1} << 44) - 1) + ((u >> 45) & 1u);
+  u &= ~((uint64_t{1} << 45) - 1);
+  const double r = std::bit_cast<double>(u);
+  if (std::fabs(r) > 0x1.fep127) {
+    return d > 0 ? std::numeric_limits<float>::infinity() : -std::numeric_limits<float>::infinity();
+  }
+  return static_cast<float>(r);
+}
 
 TEST(NumericsTest, Bf16RoundsToNearestEven) {
   EXPECT_EQ(RoundBf16(1.0f), 1.0f);
