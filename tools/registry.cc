@@ -127,7 +127,9 @@ ToolResult ToolRegistry::Dispatch(const std::string& name, const std::string& ar
       try {
         args = Json::parse(arguments_json);
       } catch (const Json::parse_error& e) {
-        return ErrorResult("the arguments of " + name + " are not valid JSON: " + e.what());
+        // e.what() quotes the bytes read, which may be invalid UTF-8 (found by fuzz_tool_calls).
+        return ErrorResult("the arguments of " + name +
+                           " are not valid JSON: " + SanitizeUtf8(e.what()));
       }
     }
     if (!args.is_object()) {
@@ -135,13 +137,14 @@ ToolResult ToolRegistry::Dispatch(const std::string& name, const std::string& ar
                          TypeName(args));
     }
     if (std::string problem = CheckArguments(name, it->second->Schema(), args); !problem.empty()) {
-      return ErrorResult(problem);
+      return ErrorResult(SanitizeUtf8(problem));
     }
     ToolResult result = it->second->Run(args, ctx);
     result.output = SanitizeUtf8(result.output);
     return result;
   } catch (const std::exception& e) {
-    return ErrorResult("internal error in tool " + SanitizeUtf8(name) + ": " + e.what());
+    return ErrorResult("internal error in tool " + SanitizeUtf8(name) + ": " +
+                       SanitizeUtf8(e.what()));
   } catch (...) {
     return ErrorResult("internal error in tool " + SanitizeUtf8(name));
   }

@@ -1,21 +1,65 @@
 #include "agent/config/yaml_util.h"
 
 #include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <yaml-cpp/anchor.h>
+#include <yaml-cpp/eventhandler.h>
 
 #include "common/file_io.h"
 
 namespace dsagent {
 
+namespace {
+
+// Counts documents without building them. yaml-cpp 0.7's LoadAll never returns on some invalid
+// texts (a stray ',' at document level, e.g. ", x": every round yields another document without
+// consuming input, and memory grows until the process dies; found by tests/fuzz/fuzz_config), so
+// the documents are counted here and the loop stops at the second one.
+class DocumentCounter : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override { starts.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+  std::vector<YAML::Mark> starts;
+};
+
+}  // namespace
+
 Expected<YAML::Node, std::string> ParseYaml(std::string_view text, std::string_view source_name) {
   try {
-    std::vector<YAML::Node> documents = YAML::LoadAll(std::string(text));
-    if (documents.empty()) return YAML::Node();
-    if (documents.size() > 1) {
+    std::istringstream stream{std::string(text)};
+    YAML::Parser parser(stream);
+    DocumentCounter counter;
+    // Three are enough to tell a real second document from the parser standing still.
+    while (counter.starts.size() < 3 && parser.HandleNextDocument(counter)) {
+      const auto& starts = counter.starts;
+      if (starts.size() >= 2 && starts[starts.size() - 1].pos == starts[starts.size() - 2].pos) {
+        const YAML::Mark& at = starts.back();  // no progress: the LoadAll loop above
+        return MakeUnexpected(std::string(source_name) + ":" + std::to_string(at.line + 1) + ":" +
+                              std::to_string(at.column + 1) +
+                              ": malformed YAML: unexpected text at the top level");
+      }
+    }
+    if (counter.starts.size() > 1) {
+      const YAML::Mark& second = counter.starts[1];
       // Silently using only the first document would hide the rest of the settings.
-      return MakeUnexpected(Where(source_name, documents[1]) +
+      return MakeUnexpected(std::string(source_name) + ":" + std::to_string(second.line + 1) +
                             ": only one YAML document is allowed (found a second '---')");
     }
-    return documents[0];
+    if (counter.starts.empty()) return YAML::Node();
+    return YAML::Load(std::string(text));
   } catch (const YAML::Exception& e) {
     std::string where(source_name);
     if (!e.mark.is_null()) {

@@ -117,6 +117,24 @@ Expected<std::unique_ptr<Router>, std::string> Router::Parse(const std::string& 
       return fail("unknown key '" + key + "'");
     }
   }
+  for (const char* group : {"params", "lanes", "cache_aware"}) {
+    if (doc.contains(group) && !doc[group].is_object()) {
+      return fail(std::string(group) + " must be a mapping of keys to values");
+    }
+  }
+  // The typed reads below (Json::value) throw on a value of the wrong type, e.g. `thinking: "no"`:
+  // that is a mistake in the file, reported like the others (found by tests/fuzz/fuzz_config).
+  try {
+    return ParseChecked(doc, source, catalog);
+  } catch (const Json::exception& e) {
+    return fail(std::string("a value has the wrong type: ") + e.what());
+  }
+}
+
+Expected<std::unique_ptr<Router>, std::string> Router::ParseChecked(const Json& doc,
+                                                                    const std::string& source,
+                                                                    const ModelCatalog& catalog) {
+  const auto fail = [&](const std::string& what) { return MakeUnexpected(source + ": " + what); };
   std::unique_ptr<Router> r(new Router(catalog));
   r->name_ = source;
   auto policy = MakeRoutingPolicy(doc["policy"], doc.value("params", Json::object()));

@@ -51,6 +51,11 @@ class Router {
   const Lane& pro_lane() const { return pro_; }
 
  private:
+  // Parse after the YAML and the document shape are checked; may throw Json::exception on a
+  // value of the wrong type (Parse turns that into an error).
+  static Expected<std::unique_ptr<Router>, std::string> ParseChecked(const Json& doc,
+                                                                     const std::string& source,
+                                                                     const ModelCatalog& catalog);
   Router(const ModelCatalog& catalog) : catalog_(catalog) {}
 
   const ModelCatalog& catalog_;

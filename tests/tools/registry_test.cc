@@ -1,3 +1,4 @@
+#include "common/utf8.h"
 #include "tools/registry.h"
 
 #include <gmock/gmock.h>
@@ -101,6 +102,15 @@ TEST_F(RegistryTest, MalformedJsonQuotesTheParseError) {
   EXPECT_FALSE(r.ok);
   EXPECT_THAT(r.output, HasSubstr("not valid JSON"));
   EXPECT_THAT(r.output, HasSubstr("parse error"));
+}
+
+TEST_F(RegistryTest, ParseErrorsQuotingInvalidUtf8StayValidUtf8) {
+  // The parse error quotes the bytes it read; the model must still get valid UTF-8 (found by
+  // tests/fuzz/fuzz_tool_calls).
+  ToolResult r = probe_.Dispatch("probe", "{\"text\": \"src\xffne\"x\n\"}", ctx_);
+  EXPECT_FALSE(r.ok);
+  EXPECT_THAT(r.output, HasSubstr("not valid JSON"));
+  EXPECT_EQ(SanitizeUtf8(r.output), r.output);
 }
 
 TEST_F(RegistryTest, ArgumentsMustBeAnObject) {

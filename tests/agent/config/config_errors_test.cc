@@ -146,6 +146,14 @@ TEST_F(ConfigErrorsTest, SecondYamlDocumentIsAnError) {
   EXPECT_THAT(LoadError(Options()), HasSubstr("only one YAML document is allowed"));
 }
 
+TEST_F(ConfigErrorsTest, StrayCommaAtTopLevelIsAnErrorNotAHang) {
+  // yaml-cpp's LoadAll loops forever on these, growing memory (found by tests/fuzz/fuzz_config).
+  for (const char* text : {", x\n", "model: a\n, b\n", "[a, b], c\n"}) {
+    Write("user.yaml", text);
+    EXPECT_THAT(LoadError(Options()), HasSubstr("malformed YAML")) << text;
+  }
+}
+
 TEST_F(ConfigErrorsTest, TopLevelListIsAnError) {
   Write("user.yaml", "- model\n");
   EXPECT_THAT(LoadError(Options()), HasSubstr("expected a mapping"));

@@ -139,6 +139,17 @@ TEST_F(RouterTest, InvalidDocumentsAreClearErrors) {
                               "x.yaml", *catalog_);
   ASSERT_FALSE(effort);
   EXPECT_NE(effort.error().find("effort"), std::string::npos);
+  // Values of the wrong type are errors naming the problem, not exceptions (found by fuzz_config).
+  auto null_lanes = Router::Parse("policy: always-flash\nlanes\n", "x.yaml", *catalog_);
+  auto empty_lanes = Router::Parse("policy: always-flash\nlanes:\n", "x.yaml", *catalog_);
+  ASSERT_FALSE(empty_lanes);
+  EXPECT_NE(empty_lanes.error().find("lanes must be a mapping"), std::string::npos)
+      << empty_lanes.error();
+  EXPECT_FALSE(null_lanes);
+  auto thinking = Router::Parse(
+      "policy: always-flash\nlanes: {flash: {model: m, thinking: [1]}}\n", "x.yaml", *catalog_);
+  ASSERT_FALSE(thinking);
+  EXPECT_NE(thinking.error().find("wrong type"), std::string::npos) << thinking.error();
   auto missing = Router::Load("/nonexistent/policy.yaml", *catalog_);
   ASSERT_FALSE(missing);
   EXPECT_NE(missing.error().find("cache-aware"), std::string::npos);
