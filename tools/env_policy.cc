@@ -4,6 +4,7 @@
 #include <array>
 #include <cctype>
 
+#include "common/name_table.h"
 #include "common/process_env.h"
 
 namespace dsagent {
@@ -47,23 +48,17 @@ bool Inherited(EnvInherit inherit, std::string_view name) {
 
 }  // namespace
 
+namespace {
+constexpr EnumName<EnvInherit> kInheritNames[] = {
+    {EnvInherit::kAll, "all"}, {EnvInherit::kCore, "core"}, {EnvInherit::kNone, "none"}};
+}  // namespace
+
 std::optional<EnvInherit> ParseEnvInherit(std::string_view name) {
-  if (name == "all") return EnvInherit::kAll;
-  if (name == "core") return EnvInherit::kCore;
-  if (name == "none") return EnvInherit::kNone;
-  return std::nullopt;
+  return ValueNamed(kInheritNames, name);
 }
 
 std::string EnvInheritName(EnvInherit inherit) {
-  switch (inherit) {
-    case EnvInherit::kAll:
-      return "all";
-    case EnvInherit::kCore:
-      return "core";
-    case EnvInherit::kNone:
-      return "none";
-  }
-  return "all";
+  return std::string(NameOf(kInheritNames, inherit));
 }
 
 bool LooksSecret(std::string_view name) {

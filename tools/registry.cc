@@ -102,12 +102,10 @@ void ToolRegistry::Add(std::unique_ptr<Tool> tool) {
   tools_[std::move(name)] = std::move(tool);
 }
 
-std::vector<ToolSchema> ToolRegistry::Schemas() const {
-  std::vector<ToolSchema> out;
+std::vector<const Tool*> ToolRegistry::Tools() const {
+  std::vector<const Tool*> out;
   out.reserve(tools_.size());
-  for (const auto& [name, tool] : tools_) {  // std::map: sorted by name
-    out.push_back({name, ToolDescription(name), tool->Schema()});
-  }
+  for (const auto& [name, tool] : tools_) out.push_back(tool.get());  // std::map: sorted by name
   return out;
 }
 

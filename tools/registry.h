@@ -19,8 +19,8 @@ class ToolRegistry {
   static ToolRegistry BuiltIn();
 
   void Add(std::unique_ptr<Tool> tool);
-  // Schemas sorted by name, descriptions from prompts/tools/.
-  std::vector<ToolSchema> Schemas() const;
+  // The tools, sorted by name.
+  std::vector<const Tool*> Tools() const;
   // Runs tool `name` with `arguments_json` (the model's raw string). Never throws.
   ToolResult Dispatch(const std::string& name, const std::string& arguments_json,
                       const ToolContext& ctx) const;

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "common/name_table.h"
 #include "tools/bubblewrap.h"
 
 namespace dsagent {
@@ -45,24 +46,18 @@ uint64_t WriteAccess(int abi) {
 
 }  // namespace
 
+namespace {
+constexpr EnumName<SandboxBackend> kBackendNames[] = {{SandboxBackend::kAuto, "auto"},
+                                                      {SandboxBackend::kLandlock, "landlock"},
+                                                      {SandboxBackend::kBubblewrap, "bubblewrap"}};
+}  // namespace
+
 std::string SandboxBackendName(SandboxBackend backend) {
-  switch (backend) {
-    case SandboxBackend::kLandlock:
-      return "landlock";
-    case SandboxBackend::kBubblewrap:
-      return "bubblewrap";
-    case SandboxBackend::kAuto:
-      break;
-  }
-  return "auto";
+  return std::string(NameOf(kBackendNames, backend));
 }
 
 std::optional<SandboxBackend> ParseSandboxBackend(std::string_view name) {
-  for (SandboxBackend b :
-       {SandboxBackend::kAuto, SandboxBackend::kLandlock, SandboxBackend::kBubblewrap}) {
-    if (name == SandboxBackendName(b)) return b;
-  }
-  return std::nullopt;
+  return ValueNamed(kBackendNames, name);
 }
 
 std::string SandboxSupport::DescribeLandlock() const {

@@ -46,13 +46,6 @@ struct ToolResult {
   Json details = Json::object();
 };
 
-// What the model is told about a tool (name, description, JSON Schema of its arguments).
-struct ToolSchema {
-  std::string name;
-  std::string description;
-  Json parameters;
-};
-
 class Tool {
  public:
   virtual ~Tool() = default;
@@ -64,6 +57,7 @@ class Tool {
 };
 
 // The description text for `tool_name` from prompts/tools/<tool_name>.md (embedded). Empty if none.
+// With Name() and Schema(), what the model is told about a tool (agent/core/tool_specs.h).
 std::string ToolDescription(const std::string& tool_name);
 
 }  // namespace dsagent

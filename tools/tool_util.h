@@ -5,20 +5,36 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "tools/tool.h"
 
 namespace dsagent {
 
-// A failed ToolResult carrying `message` (what the model reads) and optional details. Tool messages
-// have no error flag on the wire, so the text itself starts with "Error: ".
+// What a failed result's text starts with: tool messages have no error flag on the wire.
+inline constexpr std::string_view kToolErrorPrefix = "Error: ";
+
+// A failed ToolResult carrying `message` (what the model reads) and optional details; the text
+// starts with kToolErrorPrefix.
 inline ToolResult ErrorResult(std::string message, Json details = Json::object()) {
   ToolResult r;
   r.ok = false;
-  r.output = message.rfind("Error: ", 0) == 0 ? std::move(message) : "Error: " + message;
+  r.output = message.rfind(kToolErrorPrefix, 0) == 0 ? std::move(message)
+                                                     : std::string(kToolErrorPrefix) + message;
   r.details = std::move(details);
   return r;
+}
+
+// The first line of a failed result's text without kToolErrorPrefix: what a front end prints
+// after its own "error:" label, so the word appears once.
+inline std::string ToolErrorHeadline(const ToolResult& result) {
+  std::string_view first(result.output);
+  first = first.substr(0, first.find('\n'));
+  if (first.substr(0, kToolErrorPrefix.size()) == kToolErrorPrefix) {
+    first.remove_prefix(kToolErrorPrefix.size());
+  }
+  return std::string(first);
 }
 
 // args[key] as a string, or `fallback` when absent or not a string.

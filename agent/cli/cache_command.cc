@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <iostream>
+#include <memory>
 #include <optional>
 
 #include "agent/core/termination.h"
@@ -96,7 +97,9 @@ int Prune(const fs::path& dir, const std::string& max_size, bool json) {
 
 }  // namespace
 
-CLI::App* AddCacheCommand(CLI::App& app, CacheCommandOptions& o) {
+void AddCacheCommand(CLI::App& app, CommandTable& table) {
+  auto options = std::make_shared<CacheCommandOptions>();
+  CacheCommandOptions& o = *options;
   auto* cmd = app.add_subcommand("cache", "The persistent KV prefix cache of the local engine");
   cmd->require_subcommand(1);
   cmd->add_option("--kv-dir", o.kv_dir, "Cache directory (default: $XDG_CACHE_HOME/dsagent/kv)");
@@ -110,7 +113,7 @@ CLI::App* AddCacheCommand(CLI::App& app, CacheCommandOptions& o) {
     sub->add_option("--kv-dir", o.kv_dir, "Cache directory");
     sub->add_flag("--json", o.json, "JSON output");
   }
-  return cmd;
+  table.Bind(cmd, [options] { return CacheCommand(*options); });
 }
 
 int CacheCommand(const CacheCommandOptions& o) {

@@ -5,6 +5,8 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
+#include "agent/cli/command_table.h"
+
 namespace dsagent {
 
 struct CacheCommandOptions {
@@ -15,8 +17,8 @@ struct CacheCommandOptions {
   CLI::App *stats = nullptr, *verify = nullptr, *prune = nullptr;  // set by AddCacheCommand
 };
 
-// Declares `cache` and its subcommands on `app`; returns it (test `*cmd` after parsing).
-CLI::App* AddCacheCommand(CLI::App& app, CacheCommandOptions& options);
+// Declares the subcommand and its flags on `app` and binds CacheCommand to it.
+void AddCacheCommand(CLI::App& app, CommandTable& table);
 // Runs the parsed subcommand; returns the exit code (verify: 1 when a record is bad).
 int CacheCommand(const CacheCommandOptions& options);
 

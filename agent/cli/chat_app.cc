@@ -182,17 +182,4 @@ int ChatApp::Run() {
   return TerminationRequested() ? 128 + SIGTERM : 0;
 }
 
-int ChatCommand(const ChatOptions& options) {
-  CancelToken first;
-  InstallInterruptHandler(first);
-  const bool in_tty = ::isatty(STDIN_FILENO) != 0;
-  const bool out_tty = ::isatty(STDOUT_FILENO) != 0;
-  Screen screen(stdout);
-  std::unique_ptr<LineReader> reader =
-      in_tty && out_tty ? MakeTerminalLineReader(stdin, stdout, DefaultHistoryFile())
-                        : MakePlainLineReader(STDIN_FILENO, stdout, in_tty);
-  ChatApp app(options, screen, *reader);
-  return app.Run();
-}
-
 }  // namespace dsagent

@@ -27,10 +27,6 @@ struct ChatOptions {
   std::vector<std::pair<std::string, std::string>> flags;
 };
 
-// Runs the assistant until the user leaves; returns the process exit code (0, or the open
-// failure's code, e.g. 3 for a missing API key). Installs the Ctrl-C handler itself.
-int ChatCommand(const ChatOptions& options);
-
 class ChatApp {
  public:
   ChatApp(const ChatOptions& options, Screen& screen, LineReader& reader);

@@ -14,6 +14,12 @@
 
 namespace dsagent {
 
+void AddDoctorCommand(CLI::App& app, CommandTable& table) {
+  auto* cmd =
+      app.add_subcommand("doctor", "Report the sandbox, API key and directories dsagent would use");
+  table.Bind(cmd, [] { return DoctorCommand(); });
+}
+
 int DoctorCommand() {
   std::printf("dsagent %s\n", DSAGENT_VERSION);
   const SandboxSupport sandbox = ProbeSandbox();

@@ -6,7 +6,9 @@
 #include <iostream>
 #include <iterator>
 #include <map>
+#include <memory>
 
+#include "agent/cli/engine_generate_command.h"
 #include "agent/core/termination.h"
 #include "common/file_io.h"
 #include "engine/forward/logits_runner.h"
@@ -299,6 +301,89 @@ int EngineSynthCommand(const EngineSynthOptions& options, const CancelToken& can
               HumanCount(counts.total).c_str(), HumanCount(counts.total_no_mtp).c_str(),
               HumanCount(counts.active).c_str());
   return kExitDone;
+}
+
+void AddEngineCommand(CLI::App& app, CommandTable& table) {
+  auto* engine = app.add_subcommand("engine", "The built-in DeepSeek-V4 inference engine");
+  engine->require_subcommand(1);
+
+  struct InspectFlags {
+    std::string dir, config;
+    bool json = false;
+  };
+  auto inspect_flags = std::make_shared<InspectFlags>();
+  auto* inspect = engine->add_subcommand(
+      "inspect", "Config summary, tensor inventory and parameter counts of a checkpoint");
+  inspect->add_option("dir", inspect_flags->dir,
+                      "Checkpoint directory (config.json + safetensors)");
+  inspect->add_option("--config", inspect_flags->config,
+                      "Only a config.json: what its checkpoint must hold");
+  inspect->add_flag("--json", inspect_flags->json, "JSON output");
+  table.Bind(inspect,
+             [f = inspect_flags] { return EngineInspectCommand(f->dir, f->config, f->json); });
+
+  for (const bool detokenize : {false, true}) {
+    auto* cmd =
+        detokenize
+            ? engine->add_subcommand("detokenize", "JSON token ids on stdin -> text on stdout")
+            : engine->add_subcommand("tokenize", "UTF-8 text on stdin -> JSON token ids on stdout");
+    auto source = std::make_shared<std::string>();  // --model DIR or --tokenizer FILE
+    auto* group = cmd->add_option_group("tokenizer source");
+    group->add_option("--model", *source, "Model directory holding tokenizer.json");
+    group->add_option("--tokenizer", *source, "A tokenizer.json file");
+    group->require_option(1);
+    table.Bind(cmd, [source, detokenize] { return EngineTokenizeCommand(*source, detokenize); });
+  }
+
+  struct LogitsFlags {
+    std::string model, tokens, out;
+    int64_t prefill = -1;
+  };
+  auto logits_flags = std::make_shared<LogitsFlags>();
+  auto* logits = engine->add_subcommand(
+      "logits", "Logits [T, vocab] (float32) for int32 token ids, by prefill and/or decode steps");
+  logits->add_option("--model", logits_flags->model, "Checkpoint directory")->required();
+  logits->add_option("--tokens", logits_flags->tokens, "Little-endian int32 token ids")->required();
+  logits->add_option("--out", logits_flags->out, "Output: float32 logits [T, vocab]")->required();
+  logits
+      ->add_option("--prefill", logits_flags->prefill,
+                   "Prefill the first N tokens, then decode the rest one at a time")
+      ->check(CLI::NonNegativeNumber);
+  table.Bind(logits, [f = logits_flags] {
+    return EngineLogitsCommand(f->model, f->tokens, f->out, f->prefill);
+  });
+
+  AddEngineGenerateCommand(*engine, table);
+
+  auto synth_flags = std::make_shared<EngineSynthOptions>();
+  EngineSynthOptions& synth = *synth_flags;
+  auto* synth_cmd = engine->add_subcommand(
+      "synth", "Write a checkpoint with a config's shapes, fewer layers/experts, random weights");
+  synth_cmd->add_option("--config", synth.config_file, "Base config.json (e.g. Flash's)")
+      ->required();
+  synth_cmd->add_option("--out", synth.out_dir, "Output checkpoint directory")->required();
+  synth_cmd->add_option("--layers", synth.layers, "Decoder layers (default: the base's)")
+      ->check(CLI::NonNegativeNumber);
+  synth_cmd
+      ->add_option("--ratios", synth.ratios,
+                   "Compress ratio per decoder layer, e.g. 4,128 (default: the base's pattern "
+                   "from its first compressed layer)")
+      ->delimiter(',');
+  synth_cmd->add_option("--experts", synth.experts, "Routed experts (default: the base's)")
+      ->check(CLI::NonNegativeNumber);
+  synth_cmd->add_option("--vocab", synth.vocab, "Vocabulary size (default: the base's)")
+      ->check(CLI::NonNegativeNumber);
+  synth_cmd->add_option("--seed", synth.seed, "Random seed (default 0)");
+  synth_cmd
+      ->add_option_function<std::string>(
+          "--values", [&synth](const std::string& v) { synth.varied = v == "varied"; },
+          "benchmark (default: norms 1, sinks and biases 0) | varied (every parameter drawn at "
+          "random, for golden data)")
+      ->check(CLI::IsMember({"benchmark", "varied"}));
+  synth_cmd->add_option("--threads", synth.threads, "Worker threads (default: all cores)");
+  table.BindCancellable(synth_cmd, [synth_flags](const CancelToken& cancel) {
+    return EngineSynthCommand(*synth_flags, cancel);
+  });
 }
 
 }  // namespace dsagent

@@ -2,13 +2,19 @@
 // `detokenize`, `logits`, `synth`.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "agent/cli/command_table.h"
 #include "common/cancel.h"
 
 namespace dsagent {
+
+// Declares `engine` and its subcommands (these and `generate`, engine_generate_command.h) on
+// `app` and binds the commands below.
+void AddEngineCommand(CLI::App& app, CommandTable& table);
 
 // `dsagent engine inspect DIR` (a checkpoint: config summary, tensor inventory by dtype, parameter
 // counts, missing/unexpected tensors) or `--config FILE` (what a checkpoint for that config must
@@ -41,10 +47,11 @@ struct EngineSynthOptions {
 };
 
 // `dsagent engine synth --config FILE --out DIR [--layers N] [--ratios LIST] [--experts N]
-// [--vocab N] [--seed N] [--values benchmark|varied]`: writes a checkpoint with the base config's shapes, fewer layers and
-// experts, and deterministic random weights (engine/model/synthetic_checkpoint.h), then prints
-// what it wrote. Returns 0, 2 on bad input (base config, options), 1 when writing fails, 130 when
-// interrupted (nothing is left under the final names).
+// [--vocab N] [--seed N] [--values benchmark|varied]`: writes a checkpoint with the base config's
+// shapes, fewer layers and experts, and deterministic random weights
+// (engine/model/synthetic_checkpoint.h), then prints what it wrote. Returns 0, 2 on bad input (base
+// config, options), 1 when writing fails, 130 when interrupted (nothing is left under the final
+// names).
 int EngineSynthCommand(const EngineSynthOptions& options, const CancelToken& cancel);
 
 }  // namespace dsagent

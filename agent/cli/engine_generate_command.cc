@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <iostream>
+#include <memory>
 
 #include "agent/core/termination.h"
 #include "common/file_io.h"
@@ -31,6 +32,45 @@ int Fail(const std::string& message, int code) {
 
 }  // namespace
 
+void AddEngineGenerateCommand(CLI::App& engine, CommandTable& table) {
+  struct Flags {
+    EngineGenerateOptions gen;
+    std::string thinking = "on";
+  };
+  auto f = std::make_shared<Flags>();
+  EngineGenerateOptions& gen = f->gen;
+  auto* cmd =
+      engine.add_subcommand("generate", "Generate text on the built-in engine, streamed to stdout");
+  cmd->add_option("--model", gen.model_dir, "Checkpoint directory")->required();
+  cmd->add_option("--tokenizer", gen.tokenizer_file,
+                  "tokenizer.json (default: the model's, else the npm V3 one)");
+  cmd->add_option("--prompt", gen.prompt, "Raw prompt text (BOS is prepended)");
+  cmd->add_option("--messages", gen.messages_file,
+                  "Chat messages (JSON array, or {messages, tools}) in the V4 format");
+  cmd->add_option("--tokens", gen.tokens_file, "Prompt as little-endian int32 ids");
+  cmd->add_option("--thinking", f->thinking, "Thinking mode for --messages: on | off")
+      ->check(CLI::IsMember({"on", "off"}));
+  cmd->add_option("--effort", gen.effort, "Reasoning effort: high | max")
+      ->check(CLI::IsMember({"high", "max"}));
+  cmd->add_option("--max-tokens", gen.max_tokens, "Tokens to generate at most")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--temperature", gen.temperature, "0 = greedy (default)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--top-p", gen.top_p, "Nucleus sampling mass (default 1)");
+  cmd->add_option("--top-k", gen.top_k, "Keep the K most likely tokens (0 = off)");
+  cmd->add_option("--min-p", gen.min_p, "Drop tokens below MIN_P x the best");
+  cmd->add_option("--seed", gen.seed, "Sampling seed (default 0)");
+  cmd->add_option("--stop", gen.stop, "Stop string (repeatable)");
+  cmd->add_option("--ctx-size", gen.context,
+                  "Context positions (default: max_position_embeddings)");
+  cmd->add_option("--threads", gen.threads, "Worker threads (default: all cores)");
+  table.BindCancellable(cmd, [f](const CancelToken& cancel) {
+    EngineGenerateOptions options = f->gen;
+    options.thinking = f->thinking == "on";
+    return EngineGenerateCommand(options, cancel);
+  });
+}
+
 int EngineGenerateCommand(const EngineGenerateOptions& o, const CancelToken& cancel) {
   const int sources = !o.prompt.empty() + !o.messages_file.empty() + !o.tokens_file.empty();
   if (sources != 1) return Fail("give one of --prompt, --messages, --tokens", kExitUsage);
@@ -58,9 +98,7 @@ int EngineGenerateCommand(const EngineGenerateOptions& o, const CancelToken& can
   gen.stop = o.stop;
   gen.context_limit = o.context;
   gen.cancel = cancel;
-  if (auto bad = engine::CheckSamplingParams(gen.sampling); !bad.empty()) {
-    return Fail(bad, kExitUsage);
-  }
+  if (auto ok = engine::CheckSamplingParams(gen.sampling); !ok) return Fail(ok.error(), kExitUsage);
 
   if (!o.messages_file.empty()) {
     auto text = ReadFileToString(o.messages_file);

@@ -1,10 +1,12 @@
 // `dsagent engine generate`: text generation on the built-in engine, streamed to stdout.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "agent/cli/command_table.h"
 #include "common/cancel.h"
 
 namespace dsagent {
@@ -27,6 +29,9 @@ struct EngineGenerateOptions {
   std::vector<std::string> stop;
   int threads = 0;
 };
+
+// Declares `generate` under `engine` (the `engine` subcommand) and binds EngineGenerateCommand.
+void AddEngineGenerateCommand(CLI::App& engine, CommandTable& table);
 
 // Streams the completion to stdout (with --messages: content on stdout, reasoning on stderr,
 // tool calls as one JSON line each after the content; with --tokens and no tokenizer: the ids as

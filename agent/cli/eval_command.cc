@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <ctime>
+#include <memory>
 
 #include "agent/core/termination.h"
 #include "evals/runner.h"
@@ -9,7 +10,9 @@
 
 namespace dsagent {
 
-CLI::App* AddEvalCommand(CLI::App& app, EvalCommandOptions& o) {
+void AddEvalCommand(CLI::App& app, CommandTable& table) {
+  auto options = std::make_shared<EvalCommandOptions>();
+  EvalCommandOptions& o = *options;
   auto* cmd = app.add_subcommand(
       "eval", "Run an agent over SWE-bench-style tasks and grade the patches (docs/evals.md)");
   cmd->add_option("--tasks", o.tasks, "SWE-bench JSONL file, or a suite directory")->required();
@@ -20,9 +23,7 @@ CLI::App* AddEvalCommand(CLI::App& app, EvalCommandOptions& o) {
                   "Directory of clones or git bundles named owner__name[.git|.bundle]");
   cmd->add_option("--agent", o.agent, "dsagent | oracle (gold patch) | noop")
       ->check(CLI::IsMember({"dsagent", "oracle", "noop"}));
-  cmd->add_option("--policy", o.policy, "Routing policy for the dsagent agent");
-  cmd->add_option("--provider", o.provider, "Provider for the dsagent agent");
-  cmd->add_option("--model", o.model, "Pin one model (turns routing off)");
+  AddLaneOptions(*cmd, o.lane);
   cmd->add_option("--jobs", o.jobs, "Tasks run in parallel")->check(CLI::PositiveNumber);
   cmd->add_option("--out", o.out, "Run directory (default: evals-runs/<agent>-<time>)");
   cmd->add_option("--max-cost-per-task", o.max_cost_per_task, "Agent budget per task, USD")
@@ -31,7 +32,8 @@ CLI::App* AddEvalCommand(CLI::App& app, EvalCommandOptions& o) {
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--resume", o.resume, "Skip tasks that already have results in --out");
   cmd->add_flag("--keep-workspaces", o.keep_workspaces, "Keep each task's clones under work/");
-  return cmd;
+  table.BindCancellable(
+      cmd, [options](const CancelToken& cancel) { return EvalCommand(*options, cancel); });
 }
 
 int EvalCommand(const EvalCommandOptions& o, const CancelToken& cancel) {
@@ -42,7 +44,7 @@ int EvalCommand(const EvalCommandOptions& o, const CancelToken& cancel) {
   }
   evals::EvalOptions e;
   e.agent = o.agent;
-  e.policy = o.policy;
+  e.policy = o.lane.policy;
   e.jobs = o.jobs;
   e.out_dir = o.out;
   if (e.out_dir.empty()) {
@@ -55,8 +57,7 @@ int EvalCommand(const EvalCommandOptions& o, const CancelToken& cancel) {
   e.timeout_per_task_s = o.timeout_per_task_s;
   e.resume = o.resume;
   e.keep_workspaces = o.keep_workspaces;
-  if (!o.provider.empty()) e.flags.emplace_back("provider", o.provider);
-  if (!o.model.empty()) e.flags.emplace_back("model", o.model);
+  AppendLaneOverrides(o.lane, e.flags, /*with_policy=*/false);  // the runner adds e.policy
   std::fprintf(stderr, "dsagent eval: %zu task(s), agent %s, %d job(s) -> %s\n", tasks->size(),
                o.agent.c_str(), e.jobs, e.out_dir.c_str());
   auto summary = evals::RunEval(

@@ -5,19 +5,22 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
+#include "agent/cli/command_table.h"
+#include "agent/cli/lane_options.h"
 #include "common/cancel.h"
 
 namespace dsagent {
 
 struct EvalCommandOptions {
-  std::string tasks, format, repos, agent = "dsagent", policy, out, provider, model;
+  std::string tasks, format, repos, agent = "dsagent", out;
+  LaneFlags lane;  // for the dsagent agent: --provider, --model (turns routing off), --policy, ...
   int jobs = 1, timeout_per_task_s = 0;
   double max_cost_per_task = 0;
   bool resume = false, keep_workspaces = false;
 };
 
-// Declares the subcommand and its flags on `app`; returns it (test `*cmd` after parsing).
-CLI::App* AddEvalCommand(CLI::App& app, EvalCommandOptions& options);
+// Declares the subcommand and its flags on `app` and binds EvalCommand to it.
+void AddEvalCommand(CLI::App& app, CommandTable& table);
 // Runs it: progress on stderr, the summary's headline on stdout. Returns 0 when the run finished
 // (whatever the verdicts), 2 for bad input (tasks that do not load), 3 when the agent cannot run
 // at all (missing key, bad config, no balance), 1 when outputs could not be written, 130 when

@@ -4,12 +4,15 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 
 #include "tools/repomap/repo_map.h"
 
 namespace dsagent {
 
-CLI::App* AddMapCommand(CLI::App& app, MapCommandOptions& options) {
+void AddMapCommand(CLI::App& app, CommandTable& table) {
+  auto opts = std::make_shared<MapCommandOptions>();
+  MapCommandOptions& options = *opts;
   auto* cmd = app.add_subcommand(
       "map", "Print the repository map: the most relevant definitions within a token budget");
   cmd->add_option("--repo", options.repo, "Workspace directory (default: current directory)");
@@ -22,7 +25,8 @@ CLI::App* AddMapCommand(CLI::App& app, MapCommandOptions& options) {
       ->expected(1, -1);
   cmd->add_option("--symbol", options.symbols, "Identifiers to favour")->expected(1, -1);
   cmd->add_flag("--stats", options.stats, "Print timing and cache statistics on stderr");
-  return cmd;
+  table.BindCancellable(cmd,
+                        [opts](const CancelToken& cancel) { return MapCommand(*opts, cancel); });
 }
 
 int MapCommand(const MapCommandOptions& options, const CancelToken& cancel) {

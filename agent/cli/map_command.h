@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/cli/command_table.h"
 #include "common/cancel.h"
 
 namespace dsagent {
@@ -18,8 +19,8 @@ struct MapCommandOptions {
   bool stats = false;  // also print timing and cache statistics on stderr
 };
 
-// Declares the subcommand and its flags on `app`; returns it (test `*cmd` after parsing).
-CLI::App* AddMapCommand(CLI::App& app, MapCommandOptions& options);
+// Declares the subcommand and its flags on `app` and binds MapCommand to it.
+void AddMapCommand(CLI::App& app, CommandTable& table);
 // Runs it. Returns 0 on success (even when the map is empty), 2 for a bad workspace or a focus
 // path outside it, 130 when interrupted.
 int MapCommand(const MapCommandOptions& options, const CancelToken& cancel);

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <iostream>
 #include <iterator>
+#include <memory>
 
 #include "agent/cli/progress_printer.h"
 #include "agent/cli/stream_json_printer.h"
@@ -75,7 +76,9 @@ class PatchEvents : public PatchObserver {
 
 }  // namespace
 
-CLI::App* AddPatchCommand(CLI::App& app, PatchCommandOptions& o) {
+void AddPatchCommand(CLI::App& app, CommandTable& table) {
+  auto options = std::make_shared<PatchCommandOptions>();
+  PatchCommandOptions& o = *options;
   auto* cmd = app.add_subcommand(
       "patch", "Turn an issue into a patch, a branch and a report (headless, for CI)");
   cmd->add_option("--repo", o.repo, "Repository (default: current directory)");
@@ -103,7 +106,8 @@ CLI::App* AddPatchCommand(CLI::App& app, PatchCommandOptions& o) {
                 "Leave the agent's worktree in place (its path is in the report and JSON)");
   AddOutputFormatOptions(*cmd, o.output_format);
   cmd->add_flag("-v,--verbose", o.verbose, "Also stream the model's reasoning to stderr");
-  return cmd;
+  table.BindCancellable(
+      cmd, [options](const CancelToken& cancel) { return PatchCommand(*options, cancel); });
 }
 
 int PatchCommand(const PatchCommandOptions& o, const CancelToken& cancel) {

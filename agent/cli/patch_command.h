@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
+#include "agent/cli/command_table.h"
 #include "agent/cli/output_format.h"
 #include "common/cancel.h"
 
@@ -18,8 +19,8 @@ struct PatchCommandOptions {
   int timeout_s = 0;
 };
 
-// Declares the subcommand and its flags on `app`; returns it (test `*cmd` after parsing).
-CLI::App* AddPatchCommand(CLI::App& app, PatchCommandOptions& options);
+// Declares the subcommand and its flags on `app` and binds PatchCommand to it.
+void AddPatchCommand(CLI::App& app, CommandTable& table);
 // Runs it; returns the exit code.
 int PatchCommand(const PatchCommandOptions& options, const CancelToken& cancel);
 

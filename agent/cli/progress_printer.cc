@@ -6,6 +6,7 @@
 #include <string>
 
 #include "agent/core/cost_ledger.h"
+#include "tools/tool_util.h"
 
 namespace dsagent {
 namespace {
@@ -98,10 +99,11 @@ void ProgressPrinter::OnToolStart(const ToolCall& call) {
 }
 
 void ProgressPrinter::OnToolResult(const ToolCall&, const ToolResult& result) {
-  const std::string first = OneLine(result.output.substr(0, result.output.find('\n')), 160);
   if (result.ok) {
+    const std::string first = OneLine(result.output.substr(0, result.output.find('\n')), 160);
     std::fprintf(out_, "%s     ok: %s%s\n", Style(kDim), first.c_str(), Style(kReset));
   } else {
+    const std::string first = OneLine(ToolErrorHeadline(result), 160);
     std::fprintf(out_, "%s     error: %s%s\n", Style(kRed), first.c_str(), Style(kReset));
   }
   std::fflush(out_);

@@ -1,6 +1,7 @@
 #include "agent/cli/route_command.h"
 
 #include <cstdio>
+#include <memory>
 
 #include "agent/core/termination.h"
 #include "common/file_io.h"
@@ -11,7 +12,9 @@
 namespace dsagent {
 namespace fs = std::filesystem;
 
-CLI::App* AddRouteCommand(CLI::App& app, RouteCompareOptions& o) {
+void AddRouteCommand(CLI::App& app, CommandTable& table) {
+  auto options = std::make_shared<RouteCompareOptions>();
+  RouteCompareOptions& o = *options;
   auto* route = app.add_subcommand("route", "Routing-policy experiments");
   route->require_subcommand(1);
   auto* cmd = route->add_subcommand(
@@ -30,7 +33,8 @@ CLI::App* AddRouteCommand(CLI::App& app, RouteCompareOptions& o) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--from-runs", o.from_runs, "Analyse these eval run directories instead");
   cmd->add_option("--out", o.out, "Output directory")->required();
-  return cmd;
+  table.BindCancellable(
+      cmd, [options](const CancelToken& cancel) { return RouteCompareCommand(*options, cancel); });
 }
 
 int RouteCompareCommand(const RouteCompareOptions& o, const CancelToken& cancel) {

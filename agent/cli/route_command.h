@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/cli/command_table.h"
 #include "common/cancel.h"
 
 namespace dsagent {
@@ -18,8 +19,8 @@ struct RouteCompareOptions {
   double max_cost_per_task = 0;
 };
 
-// Declares `route` and its `compare` subcommand on `app`; returns `compare` (test `*cmd`).
-CLI::App* AddRouteCommand(CLI::App& app, RouteCompareOptions& options);
+// Declares `route` and its `compare` subcommand on `app` and binds RouteCompareCommand to it.
+void AddRouteCommand(CLI::App& app, CommandTable& table);
 // Returns 0 on success, 2 for bad input, 3 when the agent cannot run, 1 on write errors, 130
 // when interrupted.
 int RouteCompareCommand(const RouteCompareOptions& options, const CancelToken& cancel);

@@ -4,7 +4,9 @@
 #include <filesystem>
 #include <iostream>
 #include <iterator>
+#include <memory>
 
+#include "agent/cli/lane_options.h"
 #include "agent/cli/progress_printer.h"
 #include "agent/cli/stream_json_printer.h"
 #include "agent/config/config.h"
@@ -43,6 +45,41 @@ Expected<Ok, std::string> AddSandboxFlags(const RunOptions& options, HeadlessRun
 }
 
 }  // namespace
+
+void AddRunCommand(CLI::App& app, CommandTable& table) {
+  struct Flags {
+    RunOptions run;
+    LaneFlags lane;
+    int max_steps = 0;
+    double max_cost = 0;
+    int timeout_s = 0;
+  };
+  auto f = std::make_shared<Flags>();
+  auto* cmd = app.add_subcommand("run", "Run the agent headless on one task (CI-friendly)");
+  cmd->add_option("task", f->run.task, "The task; - reads it from stdin");
+  cmd->add_option("--repo", f->run.repo, "Workspace directory (default: current directory)");
+  AddLaneOptions(*cmd, f->lane);
+  cmd->add_option("--max-steps", f->max_steps, "Stop after N model calls")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--max-cost", f->max_cost, "Stop once this run has spent USD")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--timeout", f->timeout_s, "Stop after S seconds of wall time")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--resume", f->run.resume, "Continue session ID from its trace");
+  cmd->add_option("--trace", f->run.trace_file, "Write/read the trace at FILE instead");
+  AddOutputFormatOptions(*cmd, f->run.output_format);
+  cmd->add_flag("-v,--verbose", f->run.verbose, "Also stream the model's reasoning to stderr");
+  cmd->add_flag("--no-sandbox", f->run.no_sandbox,
+                "Run shell commands without the sandbox (not recommended)");
+  table.BindCancellable(cmd, [f](const CancelToken& cancel) {
+    RunOptions run = f->run;
+    AppendLaneOverrides(f->lane, run.flags);
+    if (f->max_steps > 0) run.flags.emplace_back("max_steps", std::to_string(f->max_steps));
+    if (f->max_cost > 0) run.flags.emplace_back("max_cost_usd", std::to_string(f->max_cost));
+    if (f->timeout_s > 0) run.flags.emplace_back("timeout_s", std::to_string(f->timeout_s));
+    return RunCommand(run, cancel);
+  });
+}
 
 int RunCommand(const RunOptions& options, const CancelToken& cancel) {
   HeadlessRunOptions run;

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "agent/cli/command_table.h"
 #include "agent/cli/output_format.h"
 #include "common/cancel.h"
 
@@ -27,6 +28,9 @@ struct RunOptions {
   // Command-line config overrides as (dotted key, value): provider, model, thinking, ...
   std::vector<std::pair<std::string, std::string>> flags;
 };
+
+// Declares `run` and its flags on `app` and binds RunCommand to it.
+void AddRunCommand(CLI::App& app, CommandTable& table);
 
 // Runs the agent and returns the process exit code. Never throws.
 int RunCommand(const RunOptions& options, const CancelToken& cancel);

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <thread>
 
 #include "agent/core/termination.h"
@@ -15,6 +16,52 @@
 #include "engine/tokenizer/model_tokenizer.h"
 
 namespace dsagent {
+
+void AddServeCommand(CLI::App& app, CommandTable& table) {
+  auto options = std::make_shared<ServeOptions>();
+  ServeOptions& serve = *options;
+  auto* cmd =
+      app.add_subcommand("serve", "Serve the built-in engine over an OpenAI-compatible HTTP API");
+  cmd->add_option("--model", serve.model_dir, "Checkpoint directory")->required();
+  cmd->add_option("--tokenizer", serve.tokenizer_file,
+                  "tokenizer.json (default: the model's, else the npm V3 one)");
+  cmd->add_option("--host", serve.host, "Address to listen on (default 127.0.0.1)");
+  cmd->add_option("--port", serve.port, "Port (default 8000; 0 = any free port)")
+      ->check(CLI::Range(0, 65535));
+  cmd->add_option("--parallel", serve.parallel, "Generations at once (default 1)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--kv-dir", serve.kv_dir, "Persistent prefix-cache directory");
+  cmd->add_option("--kv-max-size", serve.kv_max_size,
+                  "Size budget of --kv-dir, e.g. 16G or 512M; 0 = no limit")
+      ->capture_default_str();
+  cmd->add_option("--model-id", serve.model_id,
+                  "Model id for /v1/models (default: the directory name)");
+  cmd->add_option("--ctx-size", serve.context,
+                  "Context positions (default: max_position_embeddings)");
+  cmd->add_option("--max-tokens", serve.max_tokens,
+                  "Default max_tokens of a request (default 4096)");
+  cmd->add_option("--threads", serve.threads, "Worker threads (default: all cores)");
+  cmd->add_option("--api-key", serve.api_key,
+                  "Require 'Authorization: Bearer KEY' (default: $DSAGENT_SERVE_API_KEY); "
+                  "needed for a --host other than loopback");
+  cmd->add_option("--max-queue", serve.max_queue,
+                  "Requests waiting for a slot; more get 503 + Retry-After (default 64)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--max-body", serve.max_body,
+                  "Largest request body, e.g. 16M; larger gets 413 (default 16M)")
+      ->capture_default_str();
+  cmd->add_option("--max-prompt-tokens", serve.max_prompt_tokens,
+                  "Largest prompt in tokens; more gets 400 (default: the context limit)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--request-timeout", serve.request_timeout_s,
+                  "Seconds a request may take, queue included; then 504 (default 600; 0 = none)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--read-timeout", serve.read_timeout_s,
+                  "Seconds a client may leave each read of its headers or body idle (default 15)")
+      ->check(CLI::PositiveNumber);
+  table.BindCancellable(
+      cmd, [options](const CancelToken& cancel) { return ServeCommand(*options, cancel); });
+}
 
 int ServeCommand(const ServeOptions& o, const CancelToken& cancel) {
   std::string api_key = o.api_key;

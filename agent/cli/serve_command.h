@@ -1,9 +1,11 @@
 // `dsagent serve`: the built-in engine behind an OpenAI-compatible HTTP server (engine/server).
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <cstdint>
 #include <string>
 
+#include "agent/cli/command_table.h"
 #include "common/cancel.h"
 
 namespace dsagent {
@@ -29,6 +31,9 @@ struct ServeOptions {
   double request_timeout_s = 600;  // 0: none (504 when exceeded)
   int read_timeout_s = 15;         // each read of a request's headers or body
 };
+
+// Declares `serve` and its flags on `app` and binds ServeCommand to it.
+void AddServeCommand(CLI::App& app, CommandTable& table);
 
 // Serves until `cancel` fires (SIGINT/SIGTERM; running requests are cancelled, so it returns
 // within about a prefill chunk). Returns 0, 2 on bad input (model, tokenizer, address in use, a

@@ -3,9 +3,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 
 #include "agent/core/run_setup.h"
-#include "agent/core/session.h"
+#include "agent/core/session_store.h"
 #include "agent/core/termination.h"
 #include "agent/core/trace.h"
 
@@ -105,6 +106,25 @@ void PrintEvent(const Json& e) {
 }
 
 }  // namespace
+
+void AddSessionCommand(CLI::App& app, CommandTable& table) {
+  struct Flags {
+    bool json = false, routing = false;
+    std::string id;
+  };
+  auto f = std::make_shared<Flags>();
+  auto* cmd = app.add_subcommand("session", "Inspect recorded sessions");
+  cmd->require_subcommand(1);
+  auto* list = cmd->add_subcommand("list", "List sessions, newest first");
+  list->add_flag("--json", f->json, "JSON output");
+  auto* show = cmd->add_subcommand("show", "Show one session's trace");
+  show->add_option("id", f->id, "Session id (a unique prefix is enough)")->required();
+  show->add_flag("--json", f->json, "Print the raw trace events (JSONL)");
+  show->add_flag("--routing", f->routing,
+                 "Print only the routing decisions (policy, features, lane, alternatives)");
+  table.Bind(list, [f] { return SessionListCommand(f->json); });
+  table.Bind(show, [f] { return SessionShowCommand(f->id, f->json, f->routing); });
+}
 
 int SessionListCommand(bool json) {
   auto dir = ConfiguredSessionsDir();

@@ -6,7 +6,7 @@
 
 #include "agent/cli/chat_app.h"
 #include "agent/core/run_setup.h"
-#include "agent/core/session.h"
+#include "agent/core/session_store.h"
 #include "agent/ui/diff_view.h"
 #include "agent/ui/status_line.h"
 #include "agent/ui/usage_meter.h"

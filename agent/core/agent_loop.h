@@ -25,6 +25,10 @@ struct AgentLimits {
   int timeout_s = 3600;       // wall time of this run; interrupts an in-flight call or tool
 };
 
+// How the loop runs its turns. Synchronisation: every field is read by Run() on the thread that
+// calls it and may be changed only between Run() calls, from that thread (slash commands do so
+// between turns). The one exception is the PermissionPolicy `permissions` points to: it has its
+// own mutex, so its mode and "always" grants may change at any time, even during a step.
 struct AgentSettings {
   Lane lane;  // used for every call unless a router is set
   // Chooses the lane per call when set (a routing policy); its decisions go into the trace.
@@ -33,7 +37,9 @@ struct AgentSettings {
   int64_t max_output_tokens = 32768;
   std::string user_id;  // stable per repository (cache isolation on DeepSeek)
   // Checked before every tool call (tools/permissions); null: every call runs. Shared with the
-  // front end, which may change its mode or add "always" grants between (or during) steps.
+  // front end, which may change the policy's mode or add "always" grants between (or during)
+  // steps through the policy's own synchronised methods; the pointer is replaced only between
+  // Run() calls.
   std::shared_ptr<PermissionPolicy> permissions;
   // Answers calls the policy says to ask about; null (headless): such calls are refused, and the
   // model is told why. Not owned; must outlive Run().

@@ -4,7 +4,8 @@
 
 #include "agent/core/project_instructions.h"
 #include "agent/core/run_setup.h"
-#include "agent/core/session.h"
+#include "agent/core/session_store.h"
+#include "agent/core/tool_specs.h"
 #include "prompts/prompts.h"
 #include "tools/repomap/repo_map.h"
 
@@ -14,13 +15,7 @@ namespace {
 
 using Flags = std::vector<std::pair<std::string, std::string>>;
 
-std::vector<ToolSpec> BuiltInToolSpecs(const ToolRegistry& registry) {
-  std::vector<ToolSpec> specs;
-  for (auto& s : registry.Schemas()) specs.push_back({s.name, s.description, s.parameters});
-  return specs;
-}
-
-// Command-line flags win, then the resumed session's own choices (LoadedSession::choices), then
+// Command-line flags win, then the resumed session's own choices (StoredSession::choices), then
 // config.
 Flags ResumeDefaults(const Json& choices, const Flags& flags) {
   auto flagged = [&](const std::string& key) {
@@ -67,7 +62,7 @@ Expected<std::unique_ptr<AgentSession>, SessionOpenError> AgentSession::Open(
   };
 
   // Resume: find and load the session first; its repo and lane are the defaults.
-  std::optional<LoadedSession> resumed;
+  std::optional<StoredSession> resumed;
   fs::path trace_path;
   Flags flags = options.flags;
   if (!options.resume.empty()) {
@@ -142,8 +137,7 @@ Expected<std::unique_ptr<AgentSession>, SessionOpenError> AgentSession::Open(
     session_id = NewSessionId();
     trace_path = !options.trace_file.empty() ? fs::path(options.trace_file)
                                              : SessionsDir(*config) / (session_id + ".jsonl");
-    context.emplace(std::string(prompts::Find("system.md").value_or("")),
-                    BuiltInToolSpecs(registry));
+    context.emplace(std::string(prompts::Find("system.md").value_or("")), ToolSpecsOf(registry));
   }
   err.session_id = session_id;
 

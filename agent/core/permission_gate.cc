@@ -1,24 +1,19 @@
 #include "agent/core/permission_gate.h"
 
 #include "agent/core/permission_setup.h"
+#include "common/name_table.h"
 #include "tools/permissions/edit_preview.h"
 
 namespace dsagent {
 namespace {
 
-std::string AnswerName(ApprovalChoice choice) {
-  switch (choice) {
-    case ApprovalChoice::kYes:
-      return "yes";
-    case ApprovalChoice::kAlways:
-      return "always";
-    case ApprovalChoice::kEdit:
-      return "edit";
-    case ApprovalChoice::kNo:
-      break;
-  }
-  return "no";
-}
+// The user's answer as the trace records it.
+constexpr EnumName<ApprovalChoice> kAnswerNames[] = {{ApprovalChoice::kYes, "yes"},
+                                                     {ApprovalChoice::kAlways, "always"},
+                                                     {ApprovalChoice::kEdit, "edit"},
+                                                     {ApprovalChoice::kNo, "no"}};
+
+std::string AnswerName(ApprovalChoice choice) { return std::string(NameOf(kAnswerNames, choice)); }
 
 // "bash: make test" / "write_file: src/a.cc" / "web_fetch: {...}".
 std::string Summary(const ToolCall& call) {

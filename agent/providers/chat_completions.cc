@@ -10,7 +10,8 @@ ChatDialect OpenAiCompatibleDialect() { return {"openai-compatible", false, fals
 
 namespace {
 
-Json ToolSchema(const ToolSpec& tool) {
+// A tool in this format: {"type":"function","function":{name, description, parameters}}.
+Json WireTool(const ToolSpec& tool) {
   return {{"type", "function"},
           {"function",
            {{"name", tool.name},
@@ -49,7 +50,7 @@ Json BuildChatCompletionsBody(const Request& request, const ChatDialect& dialect
   body["messages"] = std::move(messages);
   if (!request.tools.empty()) {
     Json tools = Json::array();
-    for (const auto& t : request.tools) tools.push_back(ToolSchema(t));
+    for (const auto& t : request.tools) tools.push_back(WireTool(t));
     body["tools"] = std::move(tools);
   }
   if (dialect.send_user_id && !request.user_id.empty()) body["user_id"] = request.user_id;

@@ -2,31 +2,22 @@
 
 #include <stdexcept>
 
+#include "common/name_table.h"
+
 namespace dsagent {
-
-const char* RoleName(Role role) {
-  switch (role) {
-    case Role::kSystem:
-      return "system";
-    case Role::kUser:
-      return "user";
-    case Role::kAssistant:
-      return "assistant";
-    case Role::kTool:
-      return "tool";
-  }
-  return "user";
-}
-
 namespace {
+constexpr EnumName<Role> kRoleNames[] = {{Role::kSystem, "system"},
+                                         {Role::kUser, "user"},
+                                         {Role::kAssistant, "assistant"},
+                                         {Role::kTool, "tool"}};
+
 Role RoleFromName(const std::string& name) {
-  if (name == "system") return Role::kSystem;
-  if (name == "user") return Role::kUser;
-  if (name == "assistant") return Role::kAssistant;
-  if (name == "tool") return Role::kTool;
+  if (auto role = ValueNamed(kRoleNames, name)) return *role;
   throw std::invalid_argument("unknown message role: " + name);
 }
 }  // namespace
+
+const char* RoleName(Role role) { return NameOf(kRoleNames, role).data(); }
 
 Json MessageToJson(const Message& m) {
   Json j = {{"role", RoleName(m.role)}, {"content", m.content}};

@@ -1,31 +1,25 @@
 #include "agent/providers/provider.h"
 
+#include "common/name_table.h"
+
 namespace dsagent {
 
+namespace {
+constexpr EnumName<ProviderErrorKind> kErrorKindNames[] = {
+    {ProviderErrorKind::kConfig, "config"},
+    {ProviderErrorKind::kAuth, "auth"},
+    {ProviderErrorKind::kBilling, "billing"},
+    {ProviderErrorKind::kInvalidRequest, "invalid_request"},
+    {ProviderErrorKind::kRateLimited, "rate_limited"},
+    {ProviderErrorKind::kServer, "server"},
+    {ProviderErrorKind::kTransport, "transport"},
+    {ProviderErrorKind::kProtocol, "protocol"},
+    {ProviderErrorKind::kModelMismatch, "model_mismatch"},
+    {ProviderErrorKind::kCancelled, "cancelled"}};
+}  // namespace
+
 const char* ProviderErrorKindName(ProviderErrorKind kind) {
-  switch (kind) {
-    case ProviderErrorKind::kConfig:
-      return "config";
-    case ProviderErrorKind::kAuth:
-      return "auth";
-    case ProviderErrorKind::kBilling:
-      return "billing";
-    case ProviderErrorKind::kInvalidRequest:
-      return "invalid_request";
-    case ProviderErrorKind::kRateLimited:
-      return "rate_limited";
-    case ProviderErrorKind::kServer:
-      return "server";
-    case ProviderErrorKind::kTransport:
-      return "transport";
-    case ProviderErrorKind::kProtocol:
-      return "protocol";
-    case ProviderErrorKind::kModelMismatch:
-      return "model_mismatch";
-    case ProviderErrorKind::kCancelled:
-      return "cancelled";
-  }
-  return "unknown";
+  return NameOf(kErrorKindNames, kind).data();
 }
 
 }  // namespace dsagent

@@ -3,6 +3,7 @@
 #include "agent/ui/diff_view.h"
 #include "agent/ui/fold.h"
 #include "common/json.h"
+#include "tools/tool_util.h"
 
 namespace dsagent {
 namespace {
@@ -94,10 +95,7 @@ std::string ToolResultSummary(const ToolCall& call, const ToolResult& result) {
     }
     return s + " · " + Plural(CountTextLines(WithoutExitNote(result.output)), "line");
   }
-  if (!result.ok) {
-    const std::string first = result.output.substr(0, result.output.find('\n'));
-    return "error: " + first;
-  }
+  if (!result.ok) return "error: " + ToolErrorHeadline(result);
   if (const std::string diff = ToolResultDiff(result); !diff.empty()) {
     const DiffCounts c = CountDiffLines(diff);
     std::string s = d.value("created", false) ? "created · " : "";

@@ -35,9 +35,7 @@ Expected<std::vector<float>, std::string> ComputeLogits(Model& model,
     return MakeUnexpected("--prefill " + std::to_string(prefill) + " exceeds the " +
                           std::to_string(n) + " tokens given");
   }
-  if (std::string e = CheckTokenIds(model.config(), tokens); !e.empty()) {
-    return MakeUnexpected(e);
-  }
+  if (auto ok = CheckTokenIds(model.config(), tokens); !ok) return MakeUnexpected(ok.error());
   if (prefill < 0) prefill = n;
   SequenceState state = model.NewSequence();
   std::vector<float> logits;

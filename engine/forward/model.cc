@@ -23,27 +23,29 @@ Expected<std::unique_ptr<Model>, std::string> Model::Load(const std::filesystem:
   return m;
 }
 
-std::string Model::CheckState(const SequenceState& state) const {
+Expected<Ok, std::string> Model::CheckState(const SequenceState& state) const {
   const ModelConfig& c = config();
   if (state.layers.size() != static_cast<size_t>(c.n_layers) ||
       state.mtp.size() != static_cast<size_t>(c.n_mtp_layers) || state.pos < 0 ||
       state.mtp_pos < 0) {
-    return "the sequence state was not made for this model (use Model::NewSequence)";
+    return MakeUnexpected(
+        "the sequence state was not made for this model (use Model::NewSequence)");
   }
-  return "";
+  return Ok{};
 }
 
-std::string CheckTokenIds(const ModelConfig& config, std::span<const int32_t> tokens,
-                          int64_t start) {
-  if (tokens.empty()) return "no tokens to run";
+Expected<Ok, std::string> CheckTokenIds(const ModelConfig& config, std::span<const int32_t> tokens,
+                                        int64_t start) {
+  if (tokens.empty()) return MakeUnexpected("no tokens to run");
   for (size_t i = 0; i < tokens.size(); ++i) {
     if (tokens[i] < 0 || tokens[i] >= config.vocab_size) {
-      return "token id " + std::to_string(tokens[i]) + " at position " +
-             std::to_string(start + static_cast<int64_t>(i)) + " is outside the vocabulary [0, " +
-             std::to_string(config.vocab_size) + ")";
+      return MakeUnexpected("token id " + std::to_string(tokens[i]) + " at position " +
+                            std::to_string(start + static_cast<int64_t>(i)) +
+                            " is outside the vocabulary [0, " + std::to_string(config.vocab_size) +
+                            ")");
     }
   }
-  return "";
+  return Ok{};
 }
 
 Expected<std::vector<float>, std::string> Model::Forward(SequenceState& state,
@@ -61,8 +63,8 @@ Expected<std::vector<float>, std::string> Model::Run(SequenceState& state,
                                                      std::span<const int32_t> tokens,
                                                      int64_t logits_rows, ForwardTrace* trace) {
   const ModelConfig& c = config();
-  if (std::string e = CheckState(state); !e.empty()) return MakeUnexpected(e);
-  if (std::string e = CheckTokenIds(c, tokens, state.pos); !e.empty()) return MakeUnexpected(e);
+  if (auto ok = CheckState(state); !ok) return MakeUnexpected(ok.error());
+  if (auto ok = CheckTokenIds(c, tokens, state.pos); !ok) return MakeUnexpected(ok.error());
   const int64_t rows = static_cast<int64_t>(tokens.size());
   const int64_t hc = c.hc_mult, dim = c.dim, stream = hc * dim;
 
@@ -103,9 +105,9 @@ Expected<std::vector<float>, std::string> Model::ForwardMtp(SequenceState& state
     return MakeUnexpected("MTP block " + std::to_string(index) + " does not exist (the model has " +
                           std::to_string(c.n_mtp_layers) + ")");
   }
-  if (std::string e = CheckState(state); !e.empty()) return MakeUnexpected(e);
-  if (std::string e = CheckTokenIds(c, next_tokens, state.mtp_pos); !e.empty()) {
-    return MakeUnexpected(e);
+  if (auto ok = CheckState(state); !ok) return MakeUnexpected(ok.error());
+  if (auto ok = CheckTokenIds(c, next_tokens, state.mtp_pos); !ok) {
+    return MakeUnexpected(ok.error());
   }
   const int64_t rows = static_cast<int64_t>(next_tokens.size());
   const int64_t hc = c.hc_mult, dim = c.dim, stream = hc * dim;

@@ -34,10 +34,10 @@ struct ModelOptions {
   int threads = 0;  // worker threads incl. the caller; <= 0: hardware concurrency
 };
 
-// "" if every id is in [0, vocab_size), else a message naming the first bad one and its position
-// (positions counted from `start`).
-std::string CheckTokenIds(const ModelConfig& config, std::span<const int32_t> tokens,
-                          int64_t start = 0);
+// Ok when there are tokens and every id is in [0, vocab_size); else a message naming the first
+// bad one and its position (positions counted from `start`).
+Expected<Ok, std::string> CheckTokenIds(const ModelConfig& config, std::span<const int32_t> tokens,
+                                        int64_t start = 0);
 
 // Optional outputs of Forward() for checks and for the MTP block.
 struct ForwardTrace {
@@ -82,7 +82,8 @@ class Model {
  private:
   Model() = default;
   const Rope& RopeFor(int ratio) const { return ratio > 0 ? *compressed_rope_ : *window_rope_; }
-  std::string CheckState(const SequenceState& state) const;
+  // Ok when `state` was made for this model (NewSequence).
+  Expected<Ok, std::string> CheckState(const SequenceState& state) const;
   // Forward's body: the logits of the last `logits_rows` tokens.
   Expected<std::vector<float>, std::string> Run(SequenceState& state,
                                                 std::span<const int32_t> tokens,

@@ -50,10 +50,10 @@ Expected<GenerateResult, std::string> Generator::Generate(forward::SequenceState
                                                           const TokenSink& sink,
                                                           const PrefillHook& on_prefill) {
   if (prompt.empty()) return MakeUnexpected("the prompt is empty");
-  if (auto bad = CheckSamplingParams(options.sampling); !bad.empty()) return MakeUnexpected(bad);
+  if (auto ok = CheckSamplingParams(options.sampling); !ok) return MakeUnexpected(ok.error());
   if (options.max_tokens < 1) return MakeUnexpected("max_tokens must be at least 1");
-  if (auto bad = forward::CheckTokenIds(model_.config(), prompt, state.pos); !bad.empty()) {
-    return MakeUnexpected(bad);
+  if (auto ok = forward::CheckTokenIds(model_.config(), prompt, state.pos); !ok) {
+    return MakeUnexpected(ok.error());
   }
   const int64_t limit =
       options.context_limit > 0 ? options.context_limit : model_.config().max_position_embeddings;

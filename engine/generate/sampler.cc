@@ -7,11 +7,11 @@
 
 namespace dsagent::engine {
 
-std::string CheckSamplingParams(const SamplingParams& p) {
-  if (!std::isfinite(p.temperature)) return "temperature must be a finite number";
-  if (!(p.top_p > 0 && p.top_p <= 1)) return "top_p must be in (0, 1]";
-  if (!(p.min_p >= 0 && p.min_p < 1)) return "min_p must be in [0, 1)";
-  return "";
+Expected<Ok, std::string> CheckSamplingParams(const SamplingParams& p) {
+  if (!std::isfinite(p.temperature)) return MakeUnexpected("temperature must be a finite number");
+  if (!(p.top_p > 0 && p.top_p <= 1)) return MakeUnexpected("top_p must be in (0, 1]");
+  if (!(p.min_p >= 0 && p.min_p < 1)) return MakeUnexpected("min_p must be in [0, 1)");
+  return Ok{};
 }
 
 int32_t Argmax(std::span<const float> logits) {

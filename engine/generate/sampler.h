@@ -28,8 +28,8 @@ struct SamplingParams {
   uint64_t seed = 0;
 };
 
-// "" when the parameters are usable, else a message naming the bad one (e.g. top_p = 0).
-std::string CheckSamplingParams(const SamplingParams& params);
+// Ok when the parameters are usable, else a message naming the bad one (e.g. top_p = 0).
+Expected<Ok, std::string> CheckSamplingParams(const SamplingParams& params);
 
 class Sampler {
  public:

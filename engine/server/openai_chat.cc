@@ -215,7 +215,8 @@ Expected<WireRequest, WireError> ParseChatRequest(const std::string& text,
                 .top_p = *top_p,
                 .min_p = *min_p,
                 .seed = static_cast<uint64_t>(*seed)};
-  if (auto bad = CheckSamplingParams(g.sampling); !bad.empty()) {
+  if (auto ok = CheckSamplingParams(g.sampling); !ok) {
+    const std::string& bad = ok.error();
     return MakeUnexpected(Bad(bad.substr(0, bad.find(' ')), bad));
   }
   if (body.contains("stop") && !body["stop"].is_null()) {

@@ -19,7 +19,6 @@ namespace dsagent {
 namespace {
 using ::testing::EndsWith;
 using ::testing::HasSubstr;
-using Clock = std::chrono::steady_clock;
 
 // True while `pid` is a live process (a zombie counts as gone: it has stopped running and only
 // waits for its parent — possibly a container init that never reaps — to collect it).
@@ -97,9 +96,9 @@ TEST_F(BashTest, LongOutputKeepsHeadAndTailWithMarker) {
 }
 
 TEST_F(BashTest, TimeoutKillsTheWholeProcessGroup) {
-  const auto start = Clock::now();
+  // Without the timeout this command would wait 1000 s; returning at all, marked timed out, with
+  // the background sleep gone, is the behaviour.
   ToolResult r = Bash({{"command", "sleep 1000 & echo $! > bg.pid; wait"}, {"timeout_s", 1}});
-  EXPECT_LT(Clock::now() - start, std::chrono::seconds(5));
   EXPECT_FALSE(r.ok);
   EXPECT_EQ(r.details["timed_out"], true);
   EXPECT_THAT(r.output, HasSubstr("timed out after 1 s"));
@@ -122,22 +121,21 @@ TEST_F(BashTest, CancelFromAnotherThreadInterrupts) {
     fifo >> word;
     ctx_.cancel.Cancel();
   });
-  const auto start = Clock::now();
   ToolResult r = Bash({{"command", "sleep 1000 & echo $! > bg.pid; echo started > started; wait"},
                        {"timeout_s", 60}});
   canceller.join();
-  EXPECT_LT(Clock::now() - start, std::chrono::seconds(5));
   EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.details["timed_out"], false);  // the cancel stopped it, not the 60 s timeout
   EXPECT_EQ(r.details["interrupted"], true);
   EXPECT_THAT(r.output, HasSubstr("[interrupted"));
   EXPECT_TRUE(ExitsWithin(ReadPid(ws_, "bg.pid"), std::chrono::seconds(2)));
 }
 
 TEST_F(BashTest, BackgroundChildHoldingOutputDoesNotHang) {
-  const auto start = Clock::now();
   ToolResult r = Bash({{"command", "sleep 1000 & echo $! > bg.pid; echo finished"}});
-  EXPECT_LT(Clock::now() - start, std::chrono::seconds(5));
   EXPECT_TRUE(r.ok) << r.output;
+  // It returned because the shell exited, not because the command's timeout ran out.
+  EXPECT_EQ(r.details["timed_out"], false);
   EXPECT_THAT(r.output, HasSubstr("finished\n"));
   EXPECT_THAT(r.output, HasSubstr("background processes"));
   EXPECT_THAT(r.output, EndsWith("[exit code: 0]"));

@@ -56,17 +56,20 @@ class RegistryTest : public ::testing::Test {
 TEST_F(RegistryTest, BuiltInHasEveryToolSortedWithDescriptionsAndStrictSchemas) {
   const ToolRegistry registry = ToolRegistry::BuiltIn();
   std::vector<std::string> names;
-  for (const ToolSchema& s : registry.Schemas()) {
-    names.push_back(s.name);
-    EXPECT_FALSE(s.description.empty()) << s.name << " has no prompts/tools/" << s.name << ".md";
-    EXPECT_EQ(s.parameters["type"], "object") << s.name;
-    EXPECT_EQ(s.parameters["additionalProperties"], false) << s.name;
-    EXPECT_FALSE(HasFloat(s.parameters)) << s.name;
-    for (const auto& [prop, spec] : s.parameters["properties"].items()) {
-      EXPECT_TRUE(spec.contains("description")) << s.name << "." << prop;
+  for (const Tool* tool : registry.Tools()) {
+    const std::string name = tool->Name();
+    const Json parameters = tool->Schema();
+    names.push_back(name);
+    EXPECT_FALSE(ToolDescription(name).empty())
+        << name << " has no prompts/tools/" << name << ".md";
+    EXPECT_EQ(parameters["type"], "object") << name;
+    EXPECT_EQ(parameters["additionalProperties"], false) << name;
+    EXPECT_FALSE(HasFloat(parameters)) << name;
+    for (const auto& [prop, spec] : parameters["properties"].items()) {
+      EXPECT_TRUE(spec.contains("description")) << name << "." << prop;
     }
-    for (const auto& required : s.parameters.value("required", Json::array())) {
-      EXPECT_TRUE(s.parameters["properties"].contains(required.get<std::string>())) << s.name;
+    for (const auto& required : parameters.value("required", Json::array())) {
+      EXPECT_TRUE(parameters["properties"].contains(required.get<std::string>())) << name;
     }
   }
   EXPECT_THAT(names, ElementsAre("bash", "edit_file", "git_diff", "git_log", "git_status", "glob",
@@ -74,12 +77,12 @@ TEST_F(RegistryTest, BuiltInHasEveryToolSortedWithDescriptionsAndStrictSchemas) 
 }
 
 TEST_F(RegistryTest, SchemasAreByteStableAcrossRegistries) {
-  const auto a = ToolRegistry::BuiltIn().Schemas();
-  const auto b = ToolRegistry::BuiltIn().Schemas();
+  const ToolRegistry first = ToolRegistry::BuiltIn(), second = ToolRegistry::BuiltIn();
+  const auto a = first.Tools(), b = second.Tools();
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) {
-    EXPECT_EQ(CanonicalJson(a[i].parameters), CanonicalJson(b[i].parameters));
-    EXPECT_EQ(a[i].description, b[i].description);
+    EXPECT_EQ(a[i]->Name(), b[i]->Name());
+    EXPECT_EQ(CanonicalJson(a[i]->Schema()), CanonicalJson(b[i]->Schema()));
   }
 }
 

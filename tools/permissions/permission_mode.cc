@@ -2,28 +2,22 @@
 
 #include <array>
 
+#include "common/name_table.h"
+
 namespace dsagent {
+namespace {
+constexpr EnumName<PermissionMode> kModeNames[] = {{PermissionMode::kReadOnly, "read-only"},
+                                                   {PermissionMode::kAsk, "ask"},
+                                                   {PermissionMode::kAutoEdit, "auto-edit"},
+                                                   {PermissionMode::kFullAuto, "full-auto"}};
+}  // namespace
 
 std::string PermissionModeName(PermissionMode mode) {
-  switch (mode) {
-    case PermissionMode::kReadOnly:
-      return "read-only";
-    case PermissionMode::kAsk:
-      return "ask";
-    case PermissionMode::kAutoEdit:
-      return "auto-edit";
-    case PermissionMode::kFullAuto:
-      break;
-  }
-  return "full-auto";
+  return std::string(NameOf(kModeNames, mode));
 }
 
 std::optional<PermissionMode> ParsePermissionMode(std::string_view name) {
-  for (PermissionMode m : {PermissionMode::kReadOnly, PermissionMode::kAsk,
-                           PermissionMode::kAutoEdit, PermissionMode::kFullAuto}) {
-    if (name == PermissionModeName(m)) return m;
-  }
-  return std::nullopt;
+  return ValueNamed(kModeNames, name);
 }
 
 ToolClass ClassifyTool(std::string_view tool_name) {

@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "tools/permissions/always_pattern.h"
+#include "tools/permissions/read_only_commands.h"
 #include "tools/permissions/shell_syntax.h"
 #include "tools/permissions/shell_wrappers.h"
 #include "tools/workspace_path.h"
@@ -40,6 +41,12 @@ bool IsHarmlessTarget(const fs::path& p) {
   return IsWithin(p, "/tmp") || IsWithin(p, "/var/tmp") || (!ec && IsWithin(p, tmp));
 }
 
+// Output thrown away or shown, not kept: a read-only command may still redirect here.
+bool IsDiscardTarget(const ShellWrite& w) {
+  return w.literal && (w.target == "/dev/null" || w.target == "/dev/stdout" ||
+                       w.target == "/dev/stderr" || w.target.rfind("/dev/fd/", 0) == 0);
+}
+
 bool IsTempVariable(std::string_view target) {
   return target.rfind("$TMPDIR/", 0) == 0 || target.rfind("${TMPDIR}/", 0) == 0;
 }
@@ -50,6 +57,10 @@ class ShellChecker {
 
   Verdict Check(std::string_view command) {
     const ShellAnalysis a = AnalyzeShellCommand(command);
+    // Read-only commands skip the mode's ask only in a command line that cannot write anything
+    // else either: no file redirection, nothing left unread.
+    reads_only_ =
+        a.doubts.empty() && std::all_of(a.writes.begin(), a.writes.end(), IsDiscardTarget);
     for (const ShellCommand& c : a.commands) CheckCommand(c);
     std::vector<std::string> doubts = a.doubts;
     for (const ShellWrite& w : a.writes) CheckWrite(w, a, doubts);
@@ -80,6 +91,9 @@ class ShellChecker {
     }
     const PermissionRule* rule = LastMatchingRule(*in_.rules, "bash", subjects);
     Decision d = rule != nullptr ? rule->decision : ModeDefault(in_.mode, ToolClass::kShell);
+    if (rule == nullptr && d == Decision::kAsk && reads_only_ && IsReadOnlyCommand(c)) {
+      d = Decision::kAllow;
+    }
     if (d == Decision::kAsk && in_.session_rules != nullptr &&
         LastMatchingRule(*in_.session_rules, "bash", subjects) != nullptr) {
       d = Decision::kAllow;
@@ -165,6 +179,7 @@ class ShellChecker {
 
   const ShellCheckInput& in_;
   std::vector<Finding> findings_;
+  bool reads_only_ = false;  // the whole command line writes no file and was read in full
 };
 
 }  // namespace

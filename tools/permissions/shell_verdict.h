@@ -1,10 +1,12 @@
 // The permission check for one bash command (AnalyzeShellCommand, then rules): every simple
-// command it would run must be allowed, by the last matching rule or else by the mode; any part
-// denied denies the whole; a write (redirection) into `.git/` or through a symbolic link out of
-// the workspace is denied, one elsewhere outside the workspace asks (except in full-auto, where
-// the OS sandbox is the guard, and for temp files and /dev/null); and a command that cannot be
-// read confidently asks, unless nothing could be refused anyway (full-auto with no ask or deny
-// rule for bash). Pure function of its inputs; thread-safe.
+// command it would run must be allowed, by the last matching rule or else by the mode — where the
+// mode asks, a read-only command (read_only_commands.h) is allowed as long as the whole command
+// line redirects output nowhere but /dev/null and the like; any part denied denies the whole; a
+// write (redirection) into `.git/` or through a symbolic link out of the workspace is denied, one
+// elsewhere outside the workspace asks (except in full-auto, where the OS sandbox is the guard, and
+// for temp files and /dev/null); and a command that cannot be read confidently asks, unless nothing
+// could be refused anyway (full-auto with no ask or deny rule for bash). Pure function of its
+// inputs; thread-safe.
 #pragma once
 
 #include <filesystem>

@@ -1,24 +1,19 @@
 #include "tools/permissions/verdict.h"
 
+#include "common/name_table.h"
+
 namespace dsagent {
+namespace {
+constexpr EnumName<Decision> kDecisionNames[] = {
+    {Decision::kAllow, "allow"}, {Decision::kAsk, "ask"}, {Decision::kDeny, "deny"}};
+}  // namespace
 
 std::string DecisionName(Decision decision) {
-  switch (decision) {
-    case Decision::kAllow:
-      return "allow";
-    case Decision::kAsk:
-      return "ask";
-    case Decision::kDeny:
-      break;
-  }
-  return "deny";
+  return std::string(NameOf(kDecisionNames, decision));
 }
 
 std::optional<Decision> ParseDecision(std::string_view name) {
-  if (name == "allow") return Decision::kAllow;
-  if (name == "ask") return Decision::kAsk;
-  if (name == "deny") return Decision::kDeny;
-  return std::nullopt;
+  return ValueNamed(kDecisionNames, name);
 }
 
 Decision MostRestrictive(Decision a, Decision b) {

@@ -2,6 +2,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <string>
+
 #include "common/json.h"
 #include "tests/agent/cli/dsagent_process.h"
 
@@ -38,6 +41,40 @@ TEST(CliBasicsTest, UsageErrorsExitWith2) {
   EXPECT_EQ(bad_repo.exit_code, 2);
   auto bad_session = RunDsagent({"session", "show", "nope"}, box.Env({}), box.repo());
   EXPECT_EQ(bad_session.exit_code, 2);
+}
+
+TEST(CliBasicsTest, EvalChecksTheLaneFlagsLikeRun) {
+  Sandbox box;
+  auto r = RunDsagent({"eval", "--tasks", "tasks.jsonl", "--provider", "no-such-provider"},
+                      box.Env({}), box.repo());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--provider"));
+  auto h = RunDsagent({"eval", "--help"}, box.Env({}), box.repo());
+  for (const char* flag : {"--provider", "--model", "--thinking", "--effort", "--policy"}) {
+    EXPECT_THAT(h.out, HasSubstr(flag));
+  }
+}
+
+// The completion scripts come from the command definitions: each names every subcommand.
+TEST(CliBasicsTest, CompletionScriptsNameEveryCommand) {
+  Sandbox box;
+  for (const char* shell : {"bash", "zsh", "fish"}) {
+    auto r = RunDsagent({"completion", shell}, box.Env({}), box.repo());
+    ASSERT_EQ(r.exit_code, 0) << shell << ": " << r.err;
+    for (const char* command :
+         {"run",      "chat",  "session", "list",      "show",     "config",     "doctor",
+          "patch",    "eval",  "route",   "compare",   "map",      "cache",      "stats",
+          "verify",   "prune", "engine",  "inspect",   "tokenize", "detokenize", "logits",
+          "generate", "synth", "serve",   "completion"}) {
+      EXPECT_THAT(r.out, HasSubstr(std::string(" ") + command)) << shell << ": " << command;
+    }
+    EXPECT_THAT(r.out, HasSubstr("max-steps")) << shell;  // fish spells it -l 'max-steps'
+  }
+  // bash -n: the script parses.
+  auto bash = RunDsagent({"completion", "bash"}, box.Env({}), box.repo());
+  box.WriteRepoFile("dsagent.bash", bash.out);
+  EXPECT_EQ(std::system(("bash -n " + (box.repo() / "dsagent.bash").string()).c_str()), 0);
+  EXPECT_EQ(RunDsagent({"completion", "powershell"}, box.Env({}), box.repo()).exit_code, 2);
 }
 
 TEST(CliBasicsTest, ConfigShowMergesLayersWithSourcesAndMasksKeys) {

@@ -95,7 +95,7 @@ TEST_F(PermissionsE2ETest, HeadlessAskModeRefusesWithAnExplanation) {
   ASSERT_EQ(requests.size(), 3u);
   EXPECT_THAT(requests[1].json["messages"].back()["content"].get<std::string>(),
               HasSubstr("needs approval, and this run is headless (permissions mode ask)"));
-  // A command the default rules allow still runs.
+  // A read-only command still runs (tools/permissions/read_only_commands.h).
   EXPECT_THAT(LastToolResult(), HasSubstr("[exit code: 0]"));
 }
 

@@ -72,7 +72,7 @@ TEST_F(ConfigListTest, LayersAppendInOrder) {
   EXPECT_THAT(v.source, HasSubstr("default + user:"));
   EXPECT_THAT(v.source, HasSubstr(" + repo:"));
   EXPECT_THAT(v.source, HasSubstr(" + env:DSAGENT_PERMISSIONS__RULES + flag:--permissions.rules"));
-  EXPECT_THAT(config->Show(), HasSubstr("permissions.rules = [\"allow bash(pwd)\""));
+  EXPECT_THAT(config->Show(), HasSubstr("permissions.rules = [\"allow bash(npm *)\""));
 }
 
 TEST_F(ConfigListTest, EmptyAndMissingListsAreFine) {

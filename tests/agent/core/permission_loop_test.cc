@@ -8,6 +8,7 @@
 
 #include "agent/config/model_catalog.h"
 #include "agent/core/agent_loop.h"
+#include "agent/core/tool_specs.h"
 #include "agent/providers/provider_factory.h"
 #include "common/file_io.h"
 #include "tests/support/deepseek_test_server.h"
@@ -70,9 +71,7 @@ class PermissionLoopTest : public ::testing::Test {
     auto provider = MakeProvider(p);
     EXPECT_TRUE(provider);
     const ToolRegistry registry = ToolRegistry::BuiltIn();
-    std::vector<ToolSpec> specs;
-    for (auto& s : registry.Schemas()) specs.push_back({s.name, s.description, s.parameters});
-    Context context("You are a test.", specs);
+    Context context("You are a test.", ToolSpecsOf(registry));
     context.Append(UserMessage("Do the task."));
     auto trace = TraceWriter::Open(trace_path_);
     EXPECT_TRUE(trace);

@@ -32,9 +32,11 @@ TEST_F(PermissionSetupTest, HeadlessAndInteractiveModes) {
   ASSERT_TRUE(headless && interactive);
   EXPECT_EQ((*headless)->mode(), PermissionMode::kFullAuto);
   EXPECT_EQ((*interactive)->mode(), PermissionMode::kAsk);
-  // The defaults allow a few read-only commands even in ask mode.
+  // Read-only commands run without asking even in ask mode; anything else asks.
   EXPECT_EQ((*interactive)->Check("bash", Bash("git status")).decision, Decision::kAllow);
   EXPECT_EQ((*interactive)->Check("bash", Bash("ls -la && pwd")).decision, Decision::kAllow);
+  EXPECT_EQ((*interactive)->Check("bash", Bash("cat calc.py")).decision, Decision::kAllow);
+  EXPECT_EQ((*interactive)->Check("bash", Bash("cat calc.py > copy.py")).decision, Decision::kAsk);
   EXPECT_EQ((*interactive)->Check("bash", Bash("make")).decision, Decision::kAsk);
   // A user who wants headless runs to ask (and so refuse) sets headless_mode.
   auto strict = PermissionPolicyFromConfig(Load({{"permissions.headless_mode", "auto-edit"}}),

@@ -3,6 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "tests/support/temp_dir.h"
+#include "tools/bash.h"
+
 namespace dsagent {
 namespace {
 
@@ -44,6 +47,19 @@ TEST(ToolViewTest, EditSummaryCountsTheDiff) {
   EXPECT_EQ(ToolResultBody(call, r), "");
   r.details["created"] = true;
   EXPECT_EQ(ToolResultSummary(call, r), "created · +2 -1");
+}
+
+// A tool's error text starts with "Error: " for the model; the summary says "error:" once.
+TEST(ToolViewTest, AFailingToolSaysErrorOnce) {
+  TempDir parent;
+  ToolContext ctx;
+  ctx.workspace = parent.path() / "gone";  // the shell cannot start in it
+  const ToolCall call = Call("bash", R"({"command":"ls"})");
+  const ToolResult r = MakeBashTool()->Run(Json::parse(call.arguments), ctx);
+  ASSERT_FALSE(r.ok);
+  ASSERT_EQ(r.output.rfind("Error: ", 0), 0u) << r.output;
+  const std::string summary = ToolResultSummary(call, r);
+  EXPECT_EQ(summary, "error: working directory " + ctx.workspace.string() + " does not exist");
 }
 
 TEST(ToolViewTest, ErrorsAndPlainResults) {

@@ -103,11 +103,14 @@ TEST(SamplerTest, MaskedTokensAreNeverDrawn) {
 }
 
 TEST(SamplerTest, BadParametersAreNamed) {
-  EXPECT_EQ(CheckSamplingParams({}), "");
-  EXPECT_NE(CheckSamplingParams({.top_p = 0}).find("top_p"), std::string::npos);
-  EXPECT_NE(CheckSamplingParams({.min_p = 1}).find("min_p"), std::string::npos);
-  EXPECT_NE(CheckSamplingParams({.temperature = std::nan("")}).find("temperature"),
-            std::string::npos);
+  EXPECT_TRUE(CheckSamplingParams({}));
+  const auto error = [](const SamplingParams& p) {
+    auto checked = CheckSamplingParams(p);
+    return checked ? std::string("(accepted)") : checked.error();
+  };
+  EXPECT_NE(error({.top_p = 0}).find("top_p"), std::string::npos);
+  EXPECT_NE(error({.min_p = 1}).find("min_p"), std::string::npos);
+  EXPECT_NE(error({.temperature = std::nan("")}).find("temperature"), std::string::npos);
 }
 
 }  // namespace

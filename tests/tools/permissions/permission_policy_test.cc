@@ -113,9 +113,9 @@ TEST_F(PermissionPolicyTest, PathRulesMatchTheWorkspaceRelativePath) {
 
 TEST_F(PermissionPolicyTest, SessionGrants) {
   PermissionPolicy p = Make(PermissionMode::kAsk, {"deny bash(git push *)"});
-  EXPECT_EQ(p.Check("bash", Bash("git status")).decision, Decision::kAsk);
+  EXPECT_EQ(p.Check("bash", Bash("git stash")).decision, Decision::kAsk);  // not read-only
   p.AllowForSession("bash", "git *");
-  EXPECT_EQ(p.Check("bash", Bash("git status")).decision, Decision::kAllow);
+  EXPECT_EQ(p.Check("bash", Bash("git stash")).decision, Decision::kAllow);
   EXPECT_EQ(p.Check("bash", Bash("git push")).decision, Decision::kDeny);
 
   EXPECT_EQ(p.Check("write_file", Write("src/a")).decision, Decision::kAsk);

@@ -1,5 +1,8 @@
-// Sessions on disk: where traces live, how ids are made, and how a trace turns back into a Context
-// for `dsagent run --resume` and a summary for `dsagent session list|show`.
+// The session store: sessions as they are on disk (one trace file each under the sessions
+// directory) — how ids are made, how an id finds its trace, and how a trace turns back into a
+// Context for `--resume` (StoredSession) and a summary for `dsagent session list|show`. Not to be
+// confused with AgentSession (agent_session.h: an open session running turns) or ChatSession
+// (agent/cli: the assistant's wrapper around one). Free functions; no shared state.
 #pragma once
 
 #include <filesystem>
@@ -21,8 +24,8 @@ std::string NewSessionId();
 Expected<std::filesystem::path, std::string> FindSessionTrace(
     const std::filesystem::path& sessions_dir, const std::string& id);
 
-// Everything resume needs, rebuilt from a trace.
-struct LoadedSession {
+// A stored session, rebuilt from its trace: everything resume needs.
+struct StoredSession {
   std::string id;
   Json start;       // the session_start event (provider, lane, repo, system prompt, tools, ...)
   Context context;  // system prompt + tools exactly as first sent, and the whole message log
@@ -33,7 +36,7 @@ struct LoadedSession {
 };
 
 // Error: unreadable/damaged trace, or one without a session_start event.
-Expected<LoadedSession, std::string> LoadSession(const std::filesystem::path& trace_path);
+Expected<StoredSession, std::string> LoadSession(const std::filesystem::path& trace_path);
 
 // One line of `dsagent session list`.
 struct SessionSummary {

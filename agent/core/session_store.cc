@@ -1,4 +1,4 @@
-#include "agent/core/session.h"
+#include "agent/core/session_store.h"
 
 #include <algorithm>
 #include <chrono>
@@ -46,7 +46,7 @@ Expected<fs::path, std::string> FindSessionTrace(const fs::path& sessions_dir,
                         " sessions match)");
 }
 
-Expected<LoadedSession, std::string> LoadSession(const fs::path& trace_path) {
+Expected<StoredSession, std::string> LoadSession(const fs::path& trace_path) {
   auto trace = ReadTrace(trace_path);
   if (!trace) return MakeUnexpected(trace.error());
   const auto& events = trace->events;
@@ -56,7 +56,7 @@ Expected<LoadedSession, std::string> LoadSession(const fs::path& trace_path) {
     return MakeUnexpected(trace_path.string() + ": no session_start event (not a dsagent trace?)");
   }
   try {
-    LoadedSession s{start->at("session_id").get<std::string>(), *start,
+    StoredSession s{start->at("session_id").get<std::string>(), *start,
                     Context(start->at("system_prompt").get<std::string>(),
                             ToolSpecsFromJson(start->at("tools"))),
                     trace->torn_tail};

@@ -1,4 +1,4 @@
-#include "agent/core/session.h"
+#include "agent/core/session_store.h"
 
 #include <gtest/gtest.h>
 
@@ -34,13 +34,13 @@ void WriteSession(const std::filesystem::path& path, const std::string& id, bool
   }
 }
 
-TEST(SessionTest, NewIdsAreSortableAndDistinct) {
+TEST(SessionStoreTest, NewIdsAreSortableAndDistinct) {
   const std::string a = NewSessionId(), b = NewSessionId();
   EXPECT_TRUE(std::regex_match(a, std::regex(R"(\d{8}-\d{6}-[0-9a-f]{6})"))) << a;
   EXPECT_NE(a, b);
 }
 
-TEST(SessionTest, LoadRebuildsTheContextExactly) {
+TEST(SessionStoreTest, LoadRebuildsTheContextExactly) {
   TempDir dir;
   WriteSession(dir.path() / "s1.jsonl", "s1", /*finished=*/false);
   auto s = LoadSession(dir.path() / "s1.jsonl");
@@ -54,7 +54,7 @@ TEST(SessionTest, LoadRebuildsTheContextExactly) {
   EXPECT_EQ(s->context.UnansweredToolCalls().size(), 1u);
 }
 
-TEST(SessionTest, FindAcceptsUniquePrefixAndRejectsHostileIds) {
+TEST(SessionStoreTest, FindAcceptsUniquePrefixAndRejectsHostileIds) {
   TempDir dir;
   WriteSession(dir.path() / "20260101-000000-aaaaaa.jsonl", "20260101-000000-aaaaaa", true);
   WriteSession(dir.path() / "20260101-000000-abbbbb.jsonl", "20260101-000000-abbbbb", true);
@@ -66,7 +66,7 @@ TEST(SessionTest, FindAcceptsUniquePrefixAndRejectsHostileIds) {
   EXPECT_FALSE(FindSessionTrace(dir.path(), "zzz"));
 }
 
-TEST(SessionTest, ListSummarisesNewestFirstAndFlagsDamage) {
+TEST(SessionStoreTest, ListSummarisesNewestFirstAndFlagsDamage) {
   TempDir dir;
   WriteSession(dir.path() / "20260101-000000-aaaaaa.jsonl", "20260101-000000-aaaaaa", true);
   WriteSession(dir.path() / "20260102-000000-bbbbbb.jsonl", "20260102-000000-bbbbbb", false);
@@ -81,7 +81,7 @@ TEST(SessionTest, ListSummarisesNewestFirstAndFlagsDamage) {
   EXPECT_DOUBLE_EQ(list[2].cost_usd, 0.5);
 }
 
-TEST(SessionTest, TraceWithoutStartIsAClearError) {
+TEST(SessionStoreTest, TraceWithoutStartIsAClearError) {
   TempDir dir;
   std::ofstream(dir.path() / "x.jsonl") << "{\"type\":\"message\"}\n";
   auto s = LoadSession(dir.path() / "x.jsonl");

@@ -1,0 +1,14 @@
+#include "agent/core/tool_specs.h"
+
+namespace dsagent {
+
+std::vector<ToolSpec> ToolSpecsOf(const ToolRegistry& registry) {
+  std::vector<ToolSpec> specs;
+  for (const Tool* tool : registry.Tools()) {
+    const std::string name = tool->Name();
+    specs.push_back({name, ToolDescription(name), tool->Schema()});
+  }
+  return specs;
+}
+
+}  // namespace dsagent
