@@ -89,11 +89,12 @@ void ChatApp::PrintBanner() {
 }
 
 void ChatApp::PrintResumedTail() {
-  const auto& log = session_->agent().context().log();
-  for (auto it = log.rbegin(); it != log.rend(); ++it) {
-    if (it->role == Role::kAssistant && !it->content.empty()) {
+  const auto log = session_->agent().context().log();
+  for (size_t i = log.size(); i-- > 0;) {
+    const Message& m = log[i];
+    if (m.role == Role::kAssistant && !m.content.empty()) {
       Note("last answer:");
-      const FoldedText folded = FoldLines(it->content, 6, 4);
+      const FoldedText folded = FoldLines(m.content, 6, 4);
       for (const auto& line : folded.lines) screen_.Line("  " + FitWidth(line, screen_.width()));
       break;
     }

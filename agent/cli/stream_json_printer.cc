@@ -109,6 +109,17 @@ void StreamJsonPrinter::OnToolStart(const ToolCall& call) {
         {"arguments_truncated", cut}});
 }
 
+void StreamJsonPrinter::OnCompaction(int step, const Compaction& compaction,
+                                     double miss_cost_usd) {
+  Emit({{"type", "compaction"},
+        {"step", step},
+        {"elided", compaction.replaced.size()},
+        {"tokens_before", compaction.tokens_before},
+        {"tokens_after", compaction.tokens_after},
+        {"uncached_tokens", compaction.uncached_tokens},
+        {"miss_cost_usd", miss_cost_usd}});
+}
+
 void StreamJsonPrinter::OnToolResult(const ToolCall& call, const ToolResult& result) {
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::steady_clock::now() - tool_started_)
