@@ -110,8 +110,8 @@ void ProgressPrinter::OnToolResult(const ToolCall&, const ToolResult& result) {
 
 void ProgressPrinter::OnCompaction(int, const Compaction& compaction, double miss_cost_usd) {
   EndLine();
-  std::fprintf(out_, "%s%s%s\n", Style(kYellow), DescribeCompaction(compaction, miss_cost_usd).c_str(),
-               Style(kReset));
+  std::fprintf(out_, "%s%s%s\n", Style(kYellow),
+               DescribeCompaction(compaction, miss_cost_usd).c_str(), Style(kReset));
   std::fflush(out_);
 }
 

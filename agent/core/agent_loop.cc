@@ -46,7 +46,7 @@ class Deadline {
 
 // The run's trace could not be written: the run stops, since resume depends on a complete trace.
 Termination TraceFailure(const std::string& error) {
-  return {"error:trace", "cannot write the session trace: " + error};
+  return {TerminationReason::kErrorTrace, "cannot write the session trace: " + error};
 }
 
 }  // namespace
@@ -62,11 +62,11 @@ struct AgentLoop::Turn {
         tool_ctx(std::move(tools)) {
     tool_ctx.cancel = c;
   }
-  // "timeout" or "interrupted" once the run's token fired ("" before). The wall-clock limit fires
-  // the caller's token too; deadline.fired() tells the two causes apart.
-  std::string StopReason() const {
-    if (!cancel.IsCancelled()) return "";
-    return deadline.fired() ? "timeout" : "interrupted";
+  // kTimeout or kInterrupted once the run's token fired (nullopt before). The wall-clock limit
+  // fires the caller's token too; deadline.fired() tells the two causes apart.
+  std::optional<TerminationReason> StopReason() const {
+    if (!cancel.IsCancelled()) return std::nullopt;
+    return deadline.fired() ? TerminationReason::kTimeout : TerminationReason::kInterrupted;
   }
 
   const AgentSettings& settings;
@@ -121,9 +121,9 @@ RunReport AgentLoop::Run(Context& context, const AgentSettings& settings, AgentO
           !recorded) {
         return recorded;
       }
-      if (calls.empty()) return MakeUnexpected(Termination{"done", ""});
+      if (calls.empty()) return MakeUnexpected(Termination{TerminationReason::kDone, ""});
       for (const ToolCall& call : calls) {
-        if (!turn.StopReason().empty()) break;  // unanswered calls are settled on resume
+        if (turn.StopReason()) break;  // unanswered calls are settled on resume
         if (auto ran = RunToolCall(turn, context, step, call); !ran) return ran;
       }
     }
@@ -133,10 +133,11 @@ RunReport AgentLoop::Run(Context& context, const AgentSettings& settings, AgentO
 }
 
 std::optional<Termination> AgentLoop::LimitReached(const Turn& turn) const {
-  if (auto why = turn.StopReason(); !why.empty()) return Termination{why, ""};
-  if (turn.report.steps >= turn.settings.limits.max_steps) return Termination{"max_steps", ""};
+  if (auto why = turn.StopReason()) return Termination{*why, ""};
+  if (turn.report.steps >= turn.settings.limits.max_steps)
+    return Termination{TerminationReason::kMaxSteps, ""};
   if (turn.report.ledger.total_cost_usd() >= turn.settings.limits.max_cost_usd) {
-    return Termination{"max_cost", ""};
+    return Termination{TerminationReason::kMaxCost, ""};
   }
   return std::nullopt;
 }
@@ -189,21 +190,20 @@ Expected<Response, Termination> AgentLoop::CallModel(Turn& turn, const Context& 
   auto response = provider_.Complete(request, turn.observer, turn.cancel);
   if (response) return std::move(*response);
   Termination t = FromProviderError(response.error());
-  if (t.reason == "interrupted") {
-    const std::string why = turn.StopReason();
-    t.reason = why.empty() ? "interrupted" : why;
+  if (t.reason == TerminationReason::kInterrupted) {
+    t.reason = turn.StopReason().value_or(TerminationReason::kInterrupted);
   }
   turn.observer.OnModelError(step, response.error(), t);
   trace_.Append({{"type", "error"},
                  {"step", step},
-                 {"kind", t.reason},
+                 {"kind", t.Name()},
                  {"http_status", response.error().http_status},
                  {"message", response.error().message}});
   return MakeUnexpected(std::move(t));
 }
 
-AgentLoop::Step AgentLoop::RecordResponse(Turn& turn, Context& context, int step,
-                                          const Lane& lane, Response response) {
+AgentLoop::Step AgentLoop::RecordResponse(Turn& turn, Context& context, int step, const Lane& lane,
+                                          Response response) {
   const double cost = turn.report.ledger.Record(lane.model, response.usage, turn.sent_at);
   turn.features.ObserveResponse(lane.model, response.usage);
   turn.observer.OnResponse(step, response, cost);
@@ -236,7 +236,7 @@ AgentLoop::Step AgentLoop::RunToolCall(Turn& turn, Context& context, int step,
       if (auto w = AppendEvent(std::move(e)); !w) return w;
     }
     // Interrupted while the user was asked: the call stays unanswered and is settled on resume.
-    if (!turn.StopReason().empty()) return Ok{};
+    if (turn.StopReason()) return Ok{};
   }
   const auto started = std::chrono::steady_clock::now();
   ToolResult result;

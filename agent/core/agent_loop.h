@@ -108,8 +108,7 @@ class AgentLoop {
   Step CompactIfOverBudget(Turn& turn, Context& context, int step, const Lane& lane);
   Expected<Response, Termination> CallModel(Turn& turn, const Context& context, int step,
                                             const Lane& lane);
-  Step RecordResponse(Turn& turn, Context& context, int step, const Lane& lane,
-                      Response response);
+  Step RecordResponse(Turn& turn, Context& context, int step, const Lane& lane, Response response);
   Step RunToolCall(Turn& turn, Context& context, int step, const ToolCall& call);
   // Appends `message` to the context and a trace event carrying it (+ `extra` fields).
   Step Record(Context& context, Message message, Json extra);

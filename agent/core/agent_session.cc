@@ -57,7 +57,7 @@ Json LaneToJson(const Lane& lane) {
   return {{"model", lane.model}, {"thinking", lane.thinking}, {"effort", lane.effort}};
 }
 
-Termination OpenFailure(const char* reason, std::string message) {
+Termination OpenFailure(TerminationReason reason, std::string message) {
   return {reason, std::move(message)};
 }
 
@@ -72,20 +72,20 @@ Expected<std::optional<ResumedSession>, Termination> LoadResumedSession(
     const SessionOpenOptions& options) {
   if (options.resume.empty()) return std::optional<ResumedSession>();
   // The sessions dir may itself be configured; read config once without repo to find it.
-  auto base = Config::Load(
-      {.repo_dir = options.repo.empty() ? fs::current_path() : fs::path(options.repo),
-       .user_file = std::nullopt,
-       .env = Config::ProcessEnvironment(),
-       .flags = options.flags});
-  if (!base) return MakeUnexpected(OpenFailure("error:config", base.error()));
+  auto base =
+      Config::Load({.repo_dir = options.repo.empty() ? fs::current_path() : fs::path(options.repo),
+                    .user_file = std::nullopt,
+                    .env = Config::ProcessEnvironment(),
+                    .flags = options.flags});
+  if (!base) return MakeUnexpected(OpenFailure(TerminationReason::kErrorConfig, base.error()));
   fs::path trace_path = options.trace_file;
   if (trace_path.empty()) {
     auto found = FindSessionTrace(SessionsDir(*base), options.resume);
-    if (!found) return MakeUnexpected(OpenFailure("error:usage", found.error()));
+    if (!found) return MakeUnexpected(OpenFailure(TerminationReason::kErrorUsage, found.error()));
     trace_path = *found;
   }
   auto loaded = LoadSession(trace_path);
-  if (!loaded) return MakeUnexpected(OpenFailure("error:session", loaded.error()));
+  if (!loaded) return MakeUnexpected(OpenFailure(TerminationReason::kErrorSession, loaded.error()));
   Flags flags = ResumeDefaults(loaded->choices, options.flags);
   return std::optional<ResumedSession>(
       ResumedSession{std::move(*loaded), std::move(trace_path), std::move(flags)});
@@ -95,13 +95,14 @@ Expected<std::optional<ResumedSession>, Termination> LoadResumedSession(
 Expected<fs::path, Termination> ResolveWorkspace(const SessionOpenOptions& options,
                                                  const std::optional<ResumedSession>& resumed) {
   const fs::path repo = !options.repo.empty() ? fs::path(options.repo)
-                        : resumed ? fs::path(resumed->loaded.start.value("repo", ""))
-                                  : fs::current_path();
+                        : resumed             ? fs::path(resumed->loaded.start.value("repo", ""))
+                                              : fs::current_path();
   std::error_code ec;
   fs::path workspace = fs::canonical(repo, ec);
   if (ec || !fs::is_directory(workspace)) {
-    return MakeUnexpected(OpenFailure("error:usage", "repository directory '" + repo.string() +
-                                                         "' does not exist or is not a directory"));
+    return MakeUnexpected(OpenFailure(
+        TerminationReason::kErrorUsage,
+        "repository directory '" + repo.string() + "' does not exist or is not a directory"));
   }
   return workspace;
 }
@@ -127,11 +128,13 @@ Expected<AgentSettings, Termination> SettingsFromConfig(const Config& config,
   settings.context_tokens = ContextBudget(config, catalog, settings.lane);
   if (RoutingApplies(config)) {
     auto router = Router::Load(config.GetString("routing.policy"), catalog);
-    if (!router) return MakeUnexpected(OpenFailure("error:config", router.error()));
+    if (!router)
+      return MakeUnexpected(OpenFailure(TerminationReason::kErrorConfig, router.error()));
     settings.router = std::move(*router);
   }
   auto permissions = PermissionPolicyFromConfig(config, workspace, front);
-  if (!permissions) return MakeUnexpected(OpenFailure("error:config", permissions.error()));
+  if (!permissions)
+    return MakeUnexpected(OpenFailure(TerminationReason::kErrorConfig, permissions.error()));
   settings.permissions = std::move(*permissions);
   return settings;
 }
@@ -155,23 +158,22 @@ Expected<std::unique_ptr<AgentSession>, SessionOpenError> AgentSession::Open(
                               .user_file = std::nullopt,
                               .env = Config::ProcessEnvironment(),
                               .flags = *resumed ? (*resumed)->flags : options.flags});
-  if (!config) return fail({"error:config", config.error()});
+  if (!config) return fail({TerminationReason::kErrorConfig, config.error()});
   err.workspace = *workspace;
   err.warnings = config->Warnings();
 
   auto provider = MakeProvider(ProviderOptionsFromConfig(*config));
   if (!provider) return fail(FromProviderError(provider.error()));
   auto catalog = ModelCatalog::Load(std::nullopt);
-  if (!catalog) return fail({"error:config", catalog.error()});
+  if (!catalog) return fail({TerminationReason::kErrorConfig, catalog.error()});
   auto owned_catalog = std::make_unique<ModelCatalog>(std::move(*catalog));
-  auto settings =
-      SettingsFromConfig(*config, *workspace, *owned_catalog, options.permission_front);
+  auto settings = SettingsFromConfig(*config, *workspace, *owned_catalog, options.permission_front);
   if (!settings) return fail(settings.error());
   if (std::string notice = SandboxNotice(*config); !notice.empty()) {
     err.warnings.push_back(std::move(notice));
   }
   auto tool_environment = ToolEnvironmentFromConfig(*config, Config::ProcessEnvironment());
-  if (!tool_environment) return fail({"error:config", tool_environment.error()});
+  if (!tool_environment) return fail({TerminationReason::kErrorConfig, tool_environment.error()});
   ToolRegistry registry = ToolRegistry::BuiltIn();
 
   // A resumed session continues its own context; a new one starts from the system prompt.
@@ -192,7 +194,7 @@ Expected<std::unique_ptr<AgentSession>, SessionOpenError> AgentSession::Open(
   err.session_id = session_id;
 
   auto trace = TraceWriter::Open(trace_path);
-  if (!trace) return fail({"error:trace", trace.error()});
+  if (!trace) return fail({TerminationReason::kErrorTrace, trace.error()});
 
   std::unique_ptr<AgentSession> s(new AgentSession(std::move(*config), std::move(owned_catalog),
                                                    std::move(*context), std::move(*trace)));
@@ -206,12 +208,13 @@ Expected<std::unique_ptr<AgentSession>, SessionOpenError> AgentSession::Open(
   s->warnings_ = err.warnings;
   s->resumed_ = resumed->has_value();
 
-  if (auto w = s->RecordOpening(); !w) return fail({"error:trace", w.error()});
+  if (auto w = s->RecordOpening(); !w) return fail({TerminationReason::kErrorTrace, w.error()});
   // A session killed mid-step left tool calls without results.
-  if (auto w = s->SettleUnansweredToolCalls(); !w) return fail({"error:trace", w.error()});
+  if (auto w = s->SettleUnansweredToolCalls(); !w)
+    return fail({TerminationReason::kErrorTrace, w.error()});
   if (!s->resumed_) {
     if (auto w = s->AppendSessionStartMessages(cancel); !w) {
-      return fail({"error:trace", w.error()});
+      return fail({TerminationReason::kErrorTrace, w.error()});
     }
   }
   return s;
@@ -219,7 +222,7 @@ Expected<std::unique_ptr<AgentSession>, SessionOpenError> AgentSession::Open(
 
 Expected<Ok, std::string> AgentSession::RecordOpening() {
   const AgentSettings& st = settings_;
-  const Json limits = {{"max_steps", st.limits.max_steps},
+  const Json limits = {{TerminationReason::kMaxSteps, st.limits.max_steps},
                        {"max_cost_usd", st.limits.max_cost_usd},
                        {"timeout_s", st.limits.timeout_s}};
   Json opening = resumed_ ? Json{{"type", "resume"}}
@@ -298,10 +301,10 @@ Expected<Ok, std::string> AgentSession::UsePolicy(const std::string& name_or_fil
 
 Expected<Ok, Termination> AgentSession::AddUserMessage(std::string text) {
   if (auto w = SettleUnansweredToolCalls(); !w) {
-    return MakeUnexpected(Termination{"error:trace", w.error()});
+    return MakeUnexpected(Termination{TerminationReason::kErrorTrace, w.error()});
   }
   if (auto w = AppendMessage(UserMessage(std::move(text)), Json::object()); !w) {
-    return MakeUnexpected(Termination{"error:trace", w.error()});
+    return MakeUnexpected(Termination{TerminationReason::kErrorTrace, w.error()});
   }
   return Ok{};
 }
@@ -309,7 +312,8 @@ Expected<Ok, Termination> AgentSession::AddUserMessage(std::string text) {
 Expected<Compaction, std::string> AgentSession::Compact() {
   int64_t target = context_.EstimatedTokens() / 2;
   if (settings_.context_tokens > 0) {
-    target = std::min(target, CompactionTarget(settings_.context_tokens, settings_.max_output_tokens));
+    target =
+        std::min(target, CompactionTarget(settings_.context_tokens, settings_.max_output_tokens));
   }
   return CompactAndRecord(context_, target, "requested", Json::object(), trace_);
 }

@@ -49,7 +49,8 @@ Json CompactionToJson(const Compaction& c) {
 Expected<Compaction, std::string> CompactionFromJson(const Json& j) {
   Compaction c;
   const Json replaced = j.value("replaced", Json());
-  if (!replaced.is_array()) return MakeUnexpected(std::string("compaction event without 'replaced'"));
+  if (!replaced.is_array())
+    return MakeUnexpected(std::string("compaction event without 'replaced'"));
   for (const Json& r : replaced) {
     if (!r.is_object() || !r.contains("index") || !r["index"].is_number_unsigned() ||
         !r.contains("content") || !r["content"].is_string()) {
@@ -119,8 +120,8 @@ Compaction Context::PlanCompaction(int64_t target_tokens) const {
     auto call = calls.find(m.tool_call_id);
     Message stubbed = m;
     stubbed.content = Stub(m, call == calls.end() ? nullptr : call->second);
-    const int64_t saved = static_cast<int64_t>(CanonicalSize(m)) -
-                          static_cast<int64_t>(CanonicalSize(stubbed));
+    const int64_t saved =
+        static_cast<int64_t>(CanonicalSize(m)) - static_cast<int64_t>(CanonicalSize(stubbed));
     if (saved <= 0) continue;  // already small: a stub would not help
     bytes -= saved;
     c.replaced.push_back({i - 1, std::move(stubbed.content)});

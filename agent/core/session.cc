@@ -57,10 +57,10 @@ Expected<LoadedSession, std::string> LoadSession(const fs::path& trace_path) {
       const std::string type = e.value("type", "");
       if (!s) {
         if (type != "session_start") return;
-        s.emplace(LoadedSession{e.at("session_id").get<std::string>(), e,
-                                Context(e.at("system_prompt").get<std::string>(),
-                                        ToolSpecsFromJson(e.at("tools"))),
-                                false, Json()});
+        s.emplace(LoadedSession{
+            e.at("session_id").get<std::string>(), e,
+            Context(e.at("system_prompt").get<std::string>(), ToolSpecsFromJson(e.at("tools"))),
+            false, Json()});
       }
       if (e.contains("message")) s->context.Append(MessageFromJson(e["message"]));
       if (type == "compaction") {

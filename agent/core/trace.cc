@@ -10,7 +10,6 @@
 #include <ctime>
 #include <optional>
 
-
 namespace dsagent {
 namespace fs = std::filesystem;
 

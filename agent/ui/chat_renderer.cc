@@ -100,8 +100,8 @@ void ChatRenderer::OnToolStart(const ToolCall& call) {
 
 void ChatRenderer::OnCompaction(int, const Compaction& compaction, double miss_cost_usd) {
   Settle();
-  screen_.Line(screen_.Paint(Style::kYellow, FitWidth(DescribeCompaction(compaction, miss_cost_usd),
-                                                      screen_.width())));
+  screen_.Line(screen_.Paint(
+      Style::kYellow, FitWidth(DescribeCompaction(compaction, miss_cost_usd), screen_.width())));
   screen_.Flush();
 }
 

@@ -26,8 +26,8 @@ class CompactionE2ETest : public ::testing::Test {
     server_.SetApiKey(kKey);
     for (int i = 0; i < kReads; ++i) {
       std::string text;
-      while (text.size() < 8000) text += "line " + std::to_string(text.size()) + " of file " +
-                                         std::to_string(i) + "\n";
+      while (text.size() < 8000)
+        text += "line " + std::to_string(text.size()) + " of file " + std::to_string(i) + "\n";
       box_.WriteRepoFile("big" + std::to_string(i) + ".txt", text);
     }
     box_.GitInitAndCommit();
@@ -44,9 +44,9 @@ class CompactionE2ETest : public ::testing::Test {
 
   void EnqueueReads() {
     for (int i = 0; i < kReads; ++i) {
-      server_.Enqueue(ScriptedReply::Calls(
-          {{"call_" + std::to_string(i), "read_file",
-            CanonicalJson({{"path", "big" + std::to_string(i) + ".txt"}})}}));
+      server_.Enqueue(
+          ScriptedReply::Calls({{"call_" + std::to_string(i), "read_file",
+                                 CanonicalJson({{"path", "big" + std::to_string(i) + ".txt"}})}}));
     }
     server_.Enqueue(ScriptedReply::Text("read them all"));
   }

@@ -68,8 +68,7 @@ TEST(SessionTest, LoadReplaysACompactionAtItsPlaceInTheTrace) {
     Json event = CompactionToJson(forced);
     event["type"] = "compaction";
     ASSERT_TRUE(w->Append(event));
-    ASSERT_TRUE(
-        w->Append({{"type", "message"}, {"message", MessageToJson(UserMessage("again"))}}));
+    ASSERT_TRUE(w->Append({{"type", "message"}, {"message", MessageToJson(UserMessage("again"))}}));
   }
   auto again = LoadSession(path);
   ASSERT_TRUE(again) << again.error();
@@ -86,7 +85,8 @@ TEST(SessionTest, LoadRejectsACompactionThatDoesNotMatchTheLog) {
   {
     auto w = TraceWriter::Open(path);
     ASSERT_TRUE(w);
-    ASSERT_TRUE(w->Append({{"type", "compaction"}, {"replaced", {{{"index", 0}, {"content", "x"}}}}}));
+    ASSERT_TRUE(
+        w->Append({{"type", "compaction"}, {"replaced", {{{"index", 0}, {"content", "x"}}}}}));
   }
   auto s = LoadSession(path);
   ASSERT_FALSE(s);

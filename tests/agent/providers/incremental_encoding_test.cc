@@ -26,7 +26,8 @@ Message Assistant(std::string content, std::vector<ToolCall> calls = {}) {
 Request BaseRequest() {
   Request r;
   r.lane = {"deepseek-v4-flash", true, "high"};
-  r.tools = {{"bash", "Runs a command.", Json{{"type", "object"}}}, {"read_file", "Reads.", Json()}};
+  r.tools = {{"bash", "Runs a command.", Json{{"type", "object"}}},
+             {"read_file", "Reads.", Json()}};
   r.max_output_tokens = 1000;
   r.user_id = "u1";
   return r;
