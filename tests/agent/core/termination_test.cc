@@ -5,14 +5,16 @@
 namespace dsagent {
 namespace {
 
+Termination Of(TerminationReason reason) { return {reason, ""}; }
+
 TEST(TerminationTest, ExitCodesFollowTheRunContract) {
-  EXPECT_EQ(Termination{TerminationReason::kDone, ""}.ExitCode(), 0);
-  EXPECT_EQ(Termination{TerminationReason::kMaxSteps, ""}.ExitCode(), 5);
-  EXPECT_EQ(Termination{TerminationReason::kMaxCost, ""}.ExitCode(), 5);
-  EXPECT_EQ(Termination{TerminationReason::kTimeout, ""}.ExitCode(), 5);
-  EXPECT_EQ(Termination{TerminationReason::kInterrupted, ""}.ExitCode(), 130);
-  EXPECT_EQ(Termination{TerminationReason::kErrorUsage, ""}.ExitCode(), 2);
-  EXPECT_EQ(Termination{TerminationReason::kErrorTrace, ""}.ExitCode(), 1);
+  EXPECT_EQ(Of(TerminationReason::kDone).ExitCode(), 0);
+  EXPECT_EQ(Of(TerminationReason::kMaxSteps).ExitCode(), 5);
+  EXPECT_EQ(Of(TerminationReason::kMaxCost).ExitCode(), 5);
+  EXPECT_EQ(Of(TerminationReason::kTimeout).ExitCode(), 5);
+  EXPECT_EQ(Of(TerminationReason::kInterrupted).ExitCode(), 130);
+  EXPECT_EQ(Of(TerminationReason::kErrorUsage).ExitCode(), 2);
+  EXPECT_EQ(Of(TerminationReason::kErrorTrace).ExitCode(), 1);
   EXPECT_EQ(FromProviderError({ProviderErrorKind::kAuth, 401, "x"}).ExitCode(), 3);
   EXPECT_EQ(FromProviderError({ProviderErrorKind::kConfig, 0, "x"}).ExitCode(), 3);
   EXPECT_EQ(FromProviderError({ProviderErrorKind::kRateLimited, 429, "x"}).ExitCode(), 4);
@@ -32,10 +34,10 @@ TEST(TerminationTest, ReasonsHaveTheirContractNames) {
 }
 
 TEST(TerminationTest, StatusNamesTheOutcome) {
-  EXPECT_EQ(Termination{TerminationReason::kDone, ""}.Status(), "success");
-  EXPECT_EQ(Termination{TerminationReason::kMaxCost, ""}.Status(), "limit");
-  EXPECT_EQ(Termination{TerminationReason::kInterrupted, ""}.Status(), "interrupted");
-  EXPECT_EQ(Termination{TerminationReason::kErrorServer, ""}.Status(), "error");
+  EXPECT_EQ(Of(TerminationReason::kDone).Status(), "success");
+  EXPECT_EQ(Of(TerminationReason::kMaxCost).Status(), "limit");
+  EXPECT_EQ(Of(TerminationReason::kInterrupted).Status(), "interrupted");
+  EXPECT_EQ(Of(TerminationReason::kErrorServer).Status(), "error");
 }
 
 }  // namespace
