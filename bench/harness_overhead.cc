@@ -1,9 +1,23 @@
-// Harness overhead and prefix stability of `dsagent run`, measured against the loopback DeepSeek
-// test server (which answers instantly), so every millisecond is dsagent's own: request building,
-// HTTP/SSE, tool dispatch, trace fsync. Also reports the cache-hit rate the server's prefix-cache
-// model observed — how much of each prompt was an unchanged prefix of an earlier one.
+// Harness overhead of `dsagent run`, measured against the loopback DeepSeek test server (which
+// answers instantly), so the CPU measured in the dsagent process is dsagent's own: request
+// building, HTTP/SSE, tool dispatch, trace writes. Three modes, each printing one JSON object:
 //
-// Usage: harness_overhead [STEPS]   (default 50). Prints one JSON object.
+//   harness_overhead [STEPS]             a scripted session from empty (read_file and `ls -l`
+//                                        alternating): wall and CPU per step, the cache-hit rate
+//                                        and the prefix share the server's cache model observed.
+//   harness_overhead scale [TOKENS...]   (default 10000 100000 1000000) per context size: a session
+//                                        of that many tokens is resumed and runs K more steps of
+//                                        read_file (in-process, no subprocess). CPU per step is the
+//                                        difference between a 2-step and a 12-step resume divided
+//                                        by 10, so start-up and resume cancel out; also the time
+//                                        from starting `--resume` to the first request arriving,
+//                                        and the peak RSS of the 12-step run. The window is set
+//                                        above the session (context_tokens 4M), so no compaction.
+//   harness_overhead compaction [STEPS]  (default 40) a session driven past a 65,536-token window
+//                                        (max_output_tokens 4096): whether it keeps running, how
+//                                        many requests do not extend the previous one byte for
+//                                        byte, and how many miss more than their new tail.
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,80 +26,327 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
+#include <vector>
 
 #include "common/json.h"
 #include "tests/support/deepseek_test_server.h"
 
 namespace fs = std::filesystem;
+using dsagent::CanonicalJson;
 using dsagent::Json;
 using dsagent::testing::DeepSeekTestServer;
+using dsagent::testing::ReceivedRequest;
 using dsagent::testing::ScriptedReply;
 
-int main(int argc, char** argv) {
-  const int steps = argc > 1 ? std::atoi(argv[1]) : 50;
+namespace {
+
+constexpr const char* kKey = "bench-key";
+
+struct Child {
+  int exit_code = -1;
+  double user_s = 0, sys_s = 0;
+  long max_rss_kb = 0;
+  double first_request_s = 0;  // from start to the server seeing its first request
+};
+
+double Seconds(const timeval& t) {
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+}
+
+// Runs dsagent with `args` in `cwd` and an environment for the sandbox at `root`; waits for it and
+// returns its own rusage (wait4). Also times its first request at `server`.
+Child RunDsagent(const std::vector<std::string>& args, const fs::path& cwd, const fs::path& root,
+                 DeepSeekTestServer& server, const std::map<std::string, std::string>& extra = {}) {
+  std::map<std::string, std::string> env = {
+      {"HOME", root.string()},
+      {"XDG_DATA_HOME", (root / "data").string()},
+      {"XDG_CONFIG_HOME", (root / "config").string()},
+      {"XDG_CACHE_HOME", (root / "cache").string()},
+      {"PATH", std::getenv("PATH") ? std::getenv("PATH") : ""},
+      {"DEEPSEEK_API_KEY", kKey},
+      {"DEEPSEEK_BASE_URL", server.BaseUrl()}};
+  for (const auto& [k, v] : extra) env[k] = v;
+  std::vector<std::string> env_strings;
+  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
+  std::vector<char*> envp, argv;
+  for (auto& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> full = {DSAGENT_BINARY};
+  full.insert(full.end(), args.begin(), args.end());
+  for (auto& s : full) argv.push_back(s.data());
+  argv.push_back(nullptr);
+
+  const size_t before = server.Requests().size();
+  const auto t0 = std::chrono::steady_clock::now();
+  const pid_t pid = fork();
+  if (pid == 0) {
+    if (chdir(cwd.c_str()) != 0) _exit(127);
+    const int null = open("/dev/null", O_WRONLY);
+    dup2(null, 1);
+    dup2(null, 2);
+    execve(argv[0], argv.data(), envp.data());
+    _exit(127);
+  }
+  Child c;
+  if (server.WaitForRequests(before + 1, std::chrono::seconds(120))) {
+    c.first_request_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  int status = 0;
+  rusage usage{};
+  wait4(pid, &status, 0, &usage);
+  c.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+  c.user_s = Seconds(usage.ru_utime);
+  c.sys_s = Seconds(usage.ru_stime);
+  c.max_rss_kb = usage.ru_maxrss;
+  return c;
+}
+
+fs::path MakeRoot() {
   char tmpl[] = "/tmp/dsagent_bench_XXXXXX";
   const fs::path root = mkdtemp(tmpl);
-  const fs::path repo = root / "repo";
-  fs::create_directories(repo);
-  for (int i = 0; i < 20; ++i) {
-    std::ofstream(repo / ("file" + std::to_string(i) + ".txt")) << std::string(2000, 'x') << "\n";
-  }
+  fs::create_directories(root / "repo");
+  return root;
+}
 
+void WriteFiles(const fs::path& repo, int count, size_t bytes) {
+  for (int i = 0; i < count; ++i) {
+    std::string text;
+    while (text.size() < bytes) {
+      text += "line " + std::to_string(text.size()) + " of file " + std::to_string(i) + "\n";
+    }
+    std::ofstream(repo / ("file" + std::to_string(i) + ".txt")) << text;
+  }
+}
+
+void EnqueueReads(DeepSeekTestServer& server, int calls, int files, const std::string& tag) {
+  for (int i = 0; i < calls; ++i) {
+    server.Enqueue(ScriptedReply::Calls(
+        {{tag + std::to_string(i), "read_file",
+          CanonicalJson({{"path", "file" + std::to_string(i % files) + ".txt"}})}}));
+  }
+  server.Enqueue(ScriptedReply::Text("done"));
+}
+
+std::string OpenMessages(const ReceivedRequest& r) {
+  std::string m = CanonicalJson(r.json["messages"]);
+  if (!m.empty()) m.pop_back();
+  return m;
+}
+
+// The original mode: a scripted session of `steps` from empty.
+int FromEmpty(int steps) {
+  const fs::path root = MakeRoot();
+  const fs::path repo = root / "repo";
+  WriteFiles(repo, 20, 2000);
   DeepSeekTestServer server;
-  server.SetApiKey("bench-key");
-  // Alternate cheap tools that produce real output: reading files and a shell command.
+  server.SetApiKey(kKey);
   for (int i = 0; i + 1 < steps; ++i) {
     const std::string id = "call_" + std::to_string(i);
     if (i % 2 == 0) {
       server.Enqueue(ScriptedReply::Calls(
-          {{id, "read_file", dsagent::CanonicalJson({{"path", "file" + std::to_string(i % 20) + ".txt"}})}}));
+          {{id, "read_file",
+            CanonicalJson({{"path", "file" + std::to_string(i % 20) + ".txt"}})}}));
     } else {
       server.Enqueue(ScriptedReply::Calls({{id, "bash", R"({"command":"ls -l"})"}}));
     }
   }
   server.Enqueue(ScriptedReply::Text("done"));
-
-  const std::string cmd = "cd '" + repo.string() + "' && HOME='" + root.string() +
-                          "' XDG_DATA_HOME='" + (root / "data").string() +
-                          "' DEEPSEEK_API_KEY=bench-key DEEPSEEK_BASE_URL=" + server.BaseUrl() +
-                          " '" DSAGENT_BINARY "' run --json --max-steps " +
-                          std::to_string(steps + 1) + " 'bench' > '" + (root / "out.json").string() +
-                          "' 2>/dev/null";
   const auto t0 = std::chrono::steady_clock::now();
-  const int rc = std::system(cmd.c_str());
+  const Child c = RunDsagent({"run", "--json", "--max-steps", std::to_string(steps + 1), "bench"},
+                             repo, root, server);
   const double wall_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-
+  // RUSAGE_CHILDREN: dsagent and its tool subprocesses (ls), as this mode has always reported.
   rusage children{};
   getrusage(RUSAGE_CHILDREN, &children);
-  const double cpu_s = static_cast<double>(children.ru_utime.tv_sec + children.ru_stime.tv_sec) +
-                       static_cast<double>(children.ru_utime.tv_usec + children.ru_stime.tv_usec) / 1e6;
-
-  std::ifstream in(root / "out.json");
-  Json env = Json::parse(in, nullptr, false);
+  const double cpu_s = Seconds(children.ru_utime) + Seconds(children.ru_stime);
   const auto requests = server.Requests();
-  const double hit_rate = env.is_object() ? env.value("cache_hit_rate", 0.0) : 0.0;
-  // Per request after the first: the share of its prompt that was a cached, unchanged prefix.
   double min_prefix = 1.0, last_prefix = 0.0;
-  for (size_t i = 1; i < requests.size(); ++i) {
+  int64_t hit = 0, total = 0;
+  for (size_t i = 0; i < requests.size(); ++i) {
     const auto& u = requests[i].usage;
-    const double total = static_cast<double>(u.input_cache_hit + u.input_cache_miss);
-    last_prefix = total > 0 ? static_cast<double>(u.input_cache_hit) / total : 0.0;
+    hit += u.input_cache_hit;
+    total += u.input_cache_hit + u.input_cache_miss;
+    if (i == 0) continue;
+    const double t = static_cast<double>(u.input_cache_hit + u.input_cache_miss);
+    last_prefix = t > 0 ? static_cast<double>(u.input_cache_hit) / t : 0.0;
     min_prefix = std::min(min_prefix, last_prefix);
   }
-  Json report = {{"steps", requests.size()},
-                 {"exit_code", WEXITSTATUS(rc)},
-                 {"wall_s", wall_s},
-                 {"ms_per_step", 1000.0 * wall_s / static_cast<double>(requests.size())},
-                 {"dsagent_cpu_ms_per_step", 1000.0 * cpu_s / static_cast<double>(requests.size())},
-                 {"cache_hit_rate", hit_rate},
-                 {"prefix_share_min_after_first", min_prefix},
-                 {"prefix_share_last", last_prefix},
-                 {"last_request_bytes", requests.empty() ? 0 : requests.back().body.size()}};
+  const double n = static_cast<double>(requests.size());
+  Json report = {
+      {"mode", "from_empty"},
+      {"steps", requests.size()},
+      {"exit_code", c.exit_code},
+      {"wall_s", wall_s},
+      {"ms_per_step", 1000.0 * wall_s / n},
+      {"dsagent_cpu_ms_per_step", 1000.0 * cpu_s / n},
+      {"cache_hit_rate", total ? static_cast<double>(hit) / static_cast<double>(total) : 0},
+      {"prefix_share_min_after_first", min_prefix},
+      {"prefix_share_last", last_prefix},
+      {"last_request_bytes", requests.empty() ? 0 : requests.back().body.size()}};
   std::printf("%s\n", report.dump().c_str());
   fs::remove_all(root);
-  return rc == 0 ? 0 : 1;
+  return c.exit_code == 0 ? 0 : 1;
+}
+
+// Appends `pairs` synthetic steps (an assistant read_file call and its 4,000-byte result) to the
+// trace at `path`; returns the bytes of message text added.
+size_t GrowTrace(const fs::path& path, size_t target_text_bytes, size_t* text_bytes) {
+  std::ofstream out(path, std::ios::app);
+  size_t added = 0;
+  for (size_t i = 0; *text_bytes < target_text_bytes; ++i) {
+    const std::string id = "seed_" + std::to_string(i);
+    const std::string args = CanonicalJson({{"path", "file" + std::to_string(i % 20) + ".txt"}});
+    Json call = {{"role", "assistant"},
+                 {"content", ""},
+                 {"reasoning_content", "Next I read file " + std::to_string(i % 20) + "."},
+                 {"tool_calls",
+                  {{{"id", id},
+                    {"type", "function"},
+                    {"function", {{"name", "read_file"}, {"arguments", args}}}}}}};
+    std::string content;
+    while (content.size() < 4000) {
+      content +=
+          std::to_string(i) + ": the quick brown fox " + std::to_string(content.size()) + "\n";
+    }
+    Json result = {{"role", "tool"}, {"content", content}, {"tool_call_id", id}};
+    out << CanonicalJson({{"type", "message"}, {"message", call}}) << "\n";
+    out << CanonicalJson({{"type", "message"}, {"message", result}}) << "\n";
+    *text_bytes += content.size() + args.size() + 40;
+    added += 2;
+  }
+  return added;
+}
+
+int Scale(const std::vector<int64_t>& sizes) {
+  Json rows = Json::array();
+  bool ok = true;
+  for (const int64_t tokens : sizes) {
+    const fs::path root = MakeRoot();
+    const fs::path repo = root / "repo";
+    WriteFiles(repo, 20, 2000);
+    DeepSeekTestServer server;
+    server.SetApiKey(kKey);
+    // A real session start (system prompt, tools, repo map), then synthetic steps up to the size.
+    const fs::path seed = root / "seed.jsonl";
+    server.Enqueue(ScriptedReply::Text("ok"));
+    Child first =
+        RunDsagent({"run", "--json", "--trace", seed.string(), "seed"}, repo, root, server);
+    if (first.exit_code != 0) return 1;
+    std::string id;
+    {
+      std::ifstream in(seed);
+      std::string line;
+      std::getline(in, line);
+      id = Json::parse(line).value("session_id", "");
+    }
+    size_t text_bytes = 0;
+    GrowTrace(seed, static_cast<size_t>(tokens) * 4, &text_bytes);
+    const auto trace_bytes = fs::file_size(seed);
+
+    std::map<int, Child> runs;
+    size_t last_request_bytes = 0;
+    for (const int steps : {2, 12}) {
+      const fs::path trace = root / ("resume" + std::to_string(steps) + ".jsonl");
+      fs::copy_file(seed, trace);
+      EnqueueReads(server, steps - 1, 20, "r" + std::to_string(steps) + "_");
+      // A window above the session, so that this measures the raw session, not a compaction.
+      runs[steps] = RunDsagent({"run", "--json", "--max-steps", std::to_string(steps + 1),
+                                "--trace", trace.string(), "--resume", id, "continue"},
+                               repo, root, server, {{"DSAGENT_CONTEXT_TOKENS", "4000000"}});
+      ok = ok && runs[steps].exit_code == 0;
+      last_request_bytes = server.Requests().back().body.size();
+    }
+    const Child& a = runs[2];
+    const Child& b = runs[12];
+    rows.push_back(
+        {{"context_tokens", tokens},
+         {"session_text_bytes", text_bytes},
+         {"trace_bytes", trace_bytes},
+         {"last_request_bytes", last_request_bytes},
+         {"exit_codes", {a.exit_code, b.exit_code}},
+         {"resume_to_first_request_s", b.first_request_s},
+         // The 2-step run's CPU less its two steps: start-up, resume and the first encoding.
+         {"resume_cpu_s",
+          (a.user_s + a.sys_s) - 2.0 * ((b.user_s + b.sys_s) - (a.user_s + a.sys_s)) / 10.0},
+         {"cpu_ms_per_step", 1000.0 * ((b.user_s + b.sys_s) - (a.user_s + a.sys_s)) / 10.0},
+         {"user_ms_per_step", 1000.0 * (b.user_s - a.user_s) / 10.0},
+         {"sys_ms_per_step", 1000.0 * (b.sys_s - a.sys_s) / 10.0},
+         {"peak_rss_mb", static_cast<double>(b.max_rss_kb) / 1024.0},
+         {"peak_rss_over_text", static_cast<double>(b.max_rss_kb) * 1024.0 /
+                                    static_cast<double>(std::max<size_t>(text_bytes, 1))}});
+    fs::remove_all(root);
+  }
+  std::printf("%s\n", Json({{"mode", "scale"}, {"rows", rows}}).dump().c_str());
+  return ok ? 0 : 1;
+}
+
+int Compaction(int steps) {
+  const fs::path root = MakeRoot();
+  const fs::path repo = root / "repo";
+  WriteFiles(repo, steps, 8000);
+  DeepSeekTestServer server;
+  server.SetApiKey(kKey);
+  EnqueueReads(server, steps, steps, "call_");
+  const fs::path trace = root / "trace.jsonl";
+  const Child c = RunDsagent(
+      {"run", "--json", "--max-steps", std::to_string(steps + 1), "--trace", trace.string(), "go"},
+      repo, root, server,
+      {{"DSAGENT_CONTEXT_TOKENS", "65536"}, {"DSAGENT_MAX_OUTPUT_TOKENS", "4096"}});
+  const auto requests = server.Requests();
+  int breaks = 0, misses = 0;
+  int64_t max_prompt = 0;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const auto& u = requests[i].usage;
+    max_prompt = std::max(max_prompt, u.input_cache_hit + u.input_cache_miss);
+    if (i == 0) continue;
+    const std::string a = OpenMessages(requests[i - 1]);
+    const std::string b = OpenMessages(requests[i]);
+    if (b.compare(0, a.size(), a) != 0) ++breaks;
+    const int64_t grown = static_cast<int64_t>(b.size()) - static_cast<int64_t>(a.size());
+    if (u.input_cache_miss > std::max<int64_t>(grown, 0) / 4 + 100) ++misses;
+  }
+  Json compactions = Json::array();
+  std::ifstream in(trace);
+  for (std::string line; std::getline(in, line);) {
+    Json e = Json::parse(line, nullptr, false);
+    if (e.is_object() && e.value("type", "") == "compaction") {
+      compactions.push_back({{"step", e.value("step", 0)},
+                             {"elided", e["replaced"].size()},
+                             {"tokens_before", e.value("tokens_before", 0)},
+                             {"tokens_after", e.value("tokens_after", 0)},
+                             {"uncached_tokens", e.value("uncached_tokens", 0)}});
+    }
+  }
+  Json report = {{"mode", "compaction"},
+                 {"exit_code", c.exit_code},
+                 {"requests", requests.size()},
+                 {"window_tokens", 65536},
+                 {"max_prompt_tokens_seen", max_prompt},
+                 {"compactions", compactions},
+                 {"requests_not_extending_previous", breaks},
+                 {"requests_missing_more_than_their_tail", misses}};
+  std::printf("%s\n", report.dump().c_str());
+  fs::remove_all(root);
+  return c.exit_code == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string mode = argc > 1 ? argv[1] : "";
+  if (mode == "scale") {
+    std::vector<int64_t> sizes;
+    for (int i = 2; i < argc; ++i) sizes.push_back(std::atoll(argv[i]));
+    if (sizes.empty()) sizes = {10000, 100000, 1000000};
+    return Scale(sizes);
+  }
+  if (mode == "compaction") return Compaction(argc > 2 ? std::atoi(argv[2]) : 40);
+  return FromEmpty(argc > 1 ? std::atoi(argv[1]) : 50);
 }

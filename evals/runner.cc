@@ -69,7 +69,7 @@ void AgentTry(const EvalTask& task, const EvalOptions& o, TaskWorkspace& ws,
     HeadlessRunResult r = HeadlessRun(run, quiet, cancel);
     AccumulateRun(out.envelope, r.envelope);
     if (!r.trace_path.empty()) out.trace_path = r.trace_path;
-    out.interrupted = r.envelope.termination.reason == "interrupted";
+    out.interrupted = r.envelope.termination.reason == TerminationReason::kInterrupted;
   }
   auto diff = ws.DiffAgainstBase();
   if (!diff) {
@@ -90,8 +90,8 @@ std::string RetryMessage(const Evaluation& ev) {
 
 // An agent failure that every other task would hit too (no key, bad config, no balance).
 bool AgentUnusable(const Termination& t) {
-  return t.reason == "error:config" || t.reason == "error:auth" || t.reason == "error:billing" ||
-         t.reason == "error:usage";
+  return t.reason == TerminationReason::kErrorConfig || t.reason == TerminationReason::kErrorAuth ||
+         t.reason == TerminationReason::kErrorBilling || t.reason == TerminationReason::kErrorUsage;
 }
 
 // One task end to end; nullopt when interrupted or when the agent cannot run at all (`fatal` set):
@@ -130,8 +130,8 @@ std::optional<Json> RunTask(const EvalTask& task, const EvalOptions& o, RepoStor
   // Only the real agent gets more tries; it stops at the first resolved one.
   const int max_tries = o.agent == "dsagent" ? task.tries : 1;
   for (int attempt = 0; ws && attempt < max_tries; ++attempt) {
-    if (attempt > 0 &&
-        (ev.resolved || ev.status == "error" || agent.envelope.termination.reason != "done")) {
+    if (attempt > 0 && (ev.resolved || ev.status == "error" ||
+                        agent.envelope.termination.reason != TerminationReason::kDone)) {
       break;
     }
     const auto agent_start = Clock::now();
@@ -139,7 +139,8 @@ std::optional<Json> RunTask(const EvalTask& task, const EvalOptions& o, RepoStor
     agent_wall_s += Seconds(agent_start);
     if (agent.interrupted || cancel.IsCancelled()) return std::nullopt;
     if (AgentUnusable(agent.envelope.termination)) {
-      *fatal = agent.envelope.termination.reason + ": " + agent.envelope.termination.message;
+      *fatal = std::string(agent.envelope.termination.Name()) + ": " +
+               agent.envelope.termination.message;
       return std::nullopt;
     }
     if (!agent.error.empty()) {

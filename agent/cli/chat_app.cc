@@ -54,8 +54,8 @@ bool ChatApp::OpenSession(const SessionOpenOptions& options) {
   if (!opened) {
     const SessionOpenError& e = opened.error();
     for (const auto& w : e.warnings) Note("warning: " + w);
-    Error("dsagent: " +
-          (e.termination.message.empty() ? e.termination.reason : e.termination.message));
+    Error("dsagent: " + (e.termination.message.empty() ? std::string(e.termination.Name())
+                                                       : e.termination.message));
     open_failure_exit_code_ = e.termination.ExitCode();
     return false;
   }
@@ -89,11 +89,12 @@ void ChatApp::PrintBanner() {
 }
 
 void ChatApp::PrintResumedTail() {
-  const auto& log = session_->agent().context().log();
-  for (auto it = log.rbegin(); it != log.rend(); ++it) {
-    if (it->role == Role::kAssistant && !it->content.empty()) {
+  const auto log = session_->agent().context().log();
+  for (size_t i = log.size(); i-- > 0;) {
+    const Message& m = log[i];
+    if (m.role == Role::kAssistant && !m.content.empty()) {
       Note("last answer:");
-      const FoldedText folded = FoldLines(it->content, 6, 4);
+      const FoldedText folded = FoldLines(m.content, 6, 4);
       for (const auto& line : folded.lines) screen_.Line("  " + FitWidth(line, screen_.width()));
       break;
     }
@@ -125,15 +126,16 @@ void ChatApp::RunUserTurn(const std::string& text) {
   const RunEnvelope env = session_->RunTurn(text, renderer_, turn);
   renderer_.Settle();
   const Termination& t = env.termination;
-  if (t.reason == "interrupted" && TerminationRequested()) {
+  if (t.reason == TerminationReason::kInterrupted && TerminationRequested()) {
     screen_.Line(screen_.Paint(Style::kYellow, "terminated") + " (SIGTERM); the session is saved");
-  } else if (t.reason == "interrupted") {
+  } else if (t.reason == TerminationReason::kInterrupted) {
     screen_.Line(screen_.Paint(Style::kYellow, "interrupted") + " — back at the prompt");
-  } else if (t.reason == "max_steps" || t.reason == "max_cost" || t.reason == "timeout") {
-    screen_.Line(screen_.Paint(Style::kYellow, "stopped: " + t.reason) +
+  } else if (t.reason == TerminationReason::kMaxSteps || t.reason == TerminationReason::kMaxCost ||
+             t.reason == TerminationReason::kTimeout) {
+    screen_.Line(screen_.Paint(Style::kYellow, "stopped: " + std::string(t.Name())) +
                  " (a per-turn limit; send another message to go on)");
-  } else if (t.reason != "done") {
-    Error(t.reason + (t.message.empty() ? "" : ": " + t.message));
+  } else if (t.reason != TerminationReason::kDone) {
+    Error(t.Name() + (t.message.empty() ? "" : ": " + t.message));
   }
   PrintStatus();
 }

@@ -34,6 +34,9 @@ class TurnObserver : public AgentObserver {
   void OnToolResult(const ToolCall& call, const ToolResult& result) override {
     view_.OnToolResult(call, result);
   }
+  void OnCompaction(int step, const Compaction& compaction, double miss_cost_usd) override {
+    view_.OnCompaction(step, compaction, miss_cost_usd);
+  }
   void OnReasoningDelta(std::string_view text) override { view_.OnReasoningDelta(text); }
   void OnContentDelta(std::string_view text) override { view_.OnContentDelta(text); }
   void OnToolCallStart(std::string_view id, std::string_view name) override {
@@ -60,7 +63,8 @@ Expected<std::unique_ptr<ChatSession>, SessionOpenError> ChatSession::Open(
   if (!agent) return MakeUnexpected(std::move(agent.error()));
   std::unique_ptr<ChatSession> s(new ChatSession(std::move(*agent)));
   if (s->agent_->resumed()) {
-    if (auto trace = ReadTrace(s->agent_->trace_path())) s->usage_.SeedFromTrace(trace->events);
+    // Streamed: a long session's trace is never held whole in memory.
+    ForEachTraceEvent(s->agent_->trace_path(), [&](Json&& e) { s->usage_.SeedFromEvent(e); });
   }
   auto snap = WorktreeSnapshot::Take(s->agent_->workspace());
   if (snap) {

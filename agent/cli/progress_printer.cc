@@ -13,6 +13,7 @@ namespace {
 constexpr const char* kDim = "\033[2m";
 constexpr const char* kBold = "\033[1m";
 constexpr const char* kRed = "\033[31m";
+constexpr const char* kYellow = "\033[33m";
 constexpr const char* kReset = "\033[0m";
 
 std::string OneLine(std::string_view s, size_t max_chars) {
@@ -106,6 +107,13 @@ void ProgressPrinter::OnToolResult(const ToolCall&, const ToolResult& result) {
     const std::string first = OneLine(ToolErrorHeadline(result), 160);
     std::fprintf(out_, "%s     error: %s%s\n", Style(kRed), first.c_str(), Style(kReset));
   }
+  std::fflush(out_);
+}
+
+void ProgressPrinter::OnCompaction(int, const Compaction& compaction, double miss_cost_usd) {
+  EndLine();
+  std::fprintf(out_, "%s%s%s\n", Style(kYellow),
+               DescribeCompaction(compaction, miss_cost_usd).c_str(), Style(kReset));
   std::fflush(out_);
 }
 

@@ -22,6 +22,7 @@ class ProgressPrinter : public AgentObserver {
   void OnResponse(int step, const Response& response, double cost_usd) override;
   void OnToolStart(const ToolCall& call) override;
   void OnToolResult(const ToolCall& call, const ToolResult& result) override;
+  void OnCompaction(int step, const Compaction& compaction, double miss_cost_usd) override;
 
  private:
   void EndLine();

@@ -100,7 +100,7 @@ int RunCommand(const RunOptions& options, const CancelToken& cancel) {
   AgentObserver& observer = streaming ? static_cast<AgentObserver&>(events) : printer;
   HeadlessRunResult r;
   if (auto sandboxed = AddSandboxFlags(options, run); !sandboxed) {
-    r.envelope.termination = {"error:config", sandboxed.error()};
+    r.envelope.termination = {TerminationReason::kErrorConfig, sandboxed.error()};
   } else {
     r = HeadlessRun(run, observer, cancel);
   }
@@ -112,8 +112,8 @@ int RunCommand(const RunOptions& options, const CancelToken& cancel) {
   }
   if (!r.trace_path.empty()) {
     std::fprintf(stderr, "dsagent: %s after %d step(s), $%.4f, cache hit %.1f%%, trace %s\n",
-                 env.termination.reason.c_str(), env.steps, env.cost_usd,
-                 100.0 * CacheHitRate(env.usage), r.trace_path.c_str());
+                 env.termination.Name(), env.steps, env.cost_usd, 100.0 * CacheHitRate(env.usage),
+                 r.trace_path.c_str());
   }
   if (streaming) {
     events.Finish(EnvelopeToJson(env));

@@ -159,6 +159,21 @@ SlashResult Cache(ChatApp& app, const std::vector<std::string>&) {
   return SlashResult::kContinue;
 }
 
+SlashResult Compact(ChatApp& app, const std::vector<std::string>&) {
+  AgentSession& agent = app.session().agent();
+  auto compaction = agent.Compact();
+  if (!compaction) {
+    app.Error("cannot write the session trace: " + compaction.error());
+  } else if (compaction->empty()) {
+    app.Note("nothing to compact (no tool results old enough to elide)");
+  } else {
+    app.Note(DescribeCompaction(
+        *compaction,
+        CompactionMissCostUsd(*compaction, agent.catalog(), app.session().CurrentLane().model)));
+  }
+  return SlashResult::kContinue;
+}
+
 SlashResult Diff(ChatApp& app, const std::vector<std::string>&) {
   ChatSession& s = app.session();
   std::string diff;
@@ -290,6 +305,7 @@ const std::vector<Command>& Commands() {
        Reasoning},
       {"cost", "", "the session's cost and tokens per model", Cost},
       {"cache", "", "cache-hit rates: last call, this turn, the session", Cache},
+      {"compact", "", "elide the oldest tool results now (one cache miss)", Compact},
       {"diff", "", "everything changed since the session started", Diff},
       {"undo", "[force]", "revert the files the last turn edited", Undo},
       {"sessions", "", "this repository's sessions, newest first", Sessions},

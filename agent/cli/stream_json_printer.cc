@@ -92,7 +92,7 @@ void StreamJsonPrinter::OnModelError(int step, const ProviderError& error,
   error_emitted_ = true;
   Emit({{"type", "error"},
         {"step", step},
-        {"termination_reason", termination.reason},
+        {"termination_reason", termination.Name()},
         {"exit_code", termination.ExitCode()},
         {"http_status", error.http_status == 0 ? Json(nullptr) : Json(error.http_status)},
         {"message", error.message}});
@@ -107,6 +107,16 @@ void StreamJsonPrinter::OnToolStart(const ToolCall& call) {
         {"name", call.name},
         {"arguments", std::move(arguments)},
         {"arguments_truncated", cut}});
+}
+
+void StreamJsonPrinter::OnCompaction(int step, const Compaction& compaction, double miss_cost_usd) {
+  Emit({{"type", "compaction"},
+        {"step", step},
+        {"elided", compaction.replaced.size()},
+        {"tokens_before", compaction.tokens_before},
+        {"tokens_after", compaction.tokens_after},
+        {"uncached_tokens", compaction.uncached_tokens},
+        {"miss_cost_usd", miss_cost_usd}});
 }
 
 void StreamJsonPrinter::OnToolResult(const ToolCall& call, const ToolResult& result) {

@@ -31,6 +31,7 @@ class StreamJsonPrinter : public AgentObserver {
   void OnModelError(int step, const ProviderError& error, const Termination& termination) override;
   void OnToolStart(const ToolCall& call) override;
   void OnToolResult(const ToolCall& call, const ToolResult& result) override;
+  void OnCompaction(int step, const Compaction& compaction, double miss_cost_usd) override;
 
   // Any other event (e.g. `dsagent patch`'s "round" and "test" events): `event` must hold "type".
   void Emit(Json event);

@@ -31,20 +31,53 @@ class Deadline {
     cv_.notify_all();
     thread_.join();
   }
-  bool fired() {
+  bool fired() const {
     std::lock_guard lock(mu_);
     return fired_;
   }
 
  private:
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stopped_ = false;
   bool fired_ = false;
   std::thread thread_;
 };
 
+// The run's trace could not be written: the run stops, since resume depends on a complete trace.
+Termination TraceFailure(const std::string& error) {
+  return {TerminationReason::kErrorTrace, "cannot write the session trace: " + error};
+}
+
 }  // namespace
+
+struct AgentLoop::Turn {
+  Turn(const AgentSettings& s, AgentObserver& o, const CancelToken& c, const ModelCatalog& catalog,
+       ToolContext tools)
+      : settings(s),
+        observer(o),
+        cancel(c),
+        report{Termination{}, "", 0, CostLedger(catalog)},
+        deadline(c, std::chrono::seconds(s.limits.timeout_s)),
+        tool_ctx(std::move(tools)) {
+    tool_ctx.cancel = c;
+  }
+  // kTimeout or kInterrupted once the run's token fired (nullopt before). The wall-clock limit
+  // fires the caller's token too; deadline.fired() tells the two causes apart.
+  std::optional<TerminationReason> StopReason() const {
+    if (!cancel.IsCancelled()) return std::nullopt;
+    return deadline.fired() ? TerminationReason::kTimeout : TerminationReason::kInterrupted;
+  }
+
+  const AgentSettings& settings;
+  AgentObserver& observer;
+  const CancelToken& cancel;
+  RunReport report;
+  Deadline deadline;
+  ToolContext tool_ctx;
+  FeatureTracker features;
+  std::chrono::system_clock::time_point sent_at;  // when the step's request went out (pricing)
+};
 
 AgentLoop::AgentLoop(Provider& provider, const ToolRegistry& tools, ToolContext tool_context,
                      TraceWriter& trace, const ModelCatalog& catalog)
@@ -54,172 +87,178 @@ AgentLoop::AgentLoop(Provider& provider, const ToolRegistry& tools, ToolContext 
       trace_(trace),
       catalog_(catalog) {}
 
-bool AgentLoop::Record(Context& context, Message message, Json extra, Termination* failure) {
+AgentLoop::Step AgentLoop::AppendEvent(Json event) {
+  if (auto w = trace_.Append(std::move(event)); !w) return MakeUnexpected(TraceFailure(w.error()));
+  return Ok{};
+}
+
+AgentLoop::Step AgentLoop::Record(Context& context, Message message, Json extra) {
   extra["message"] = MessageToJson(message);
   if (!extra.contains("type")) extra["type"] = "message";
   context.Append(std::move(message));
-  auto written = trace_.Append(std::move(extra));
-  if (!written) {
-    *failure = {"error:trace", "cannot write the session trace: " + written.error()};
-    return false;
-  }
-  return true;
+  return AppendEvent(std::move(extra));
 }
 
 RunReport AgentLoop::Run(Context& context, const AgentSettings& settings, AgentObserver& observer,
                          const CancelToken& cancel) {
-  RunReport report{Termination{}, "", 0, CostLedger(catalog_)};
-  // The wall-clock limit fires the caller's token too; deadline.fired() tells the two causes apart.
-  Deadline deadline(cancel, std::chrono::seconds(settings.limits.timeout_s));
-  ToolContext tool_ctx = tool_context_;
-  tool_ctx.cancel = cancel;
-
-  const auto stop_reason = [&]() -> std::string {
-    if (!cancel.IsCancelled()) return "";
-    return deadline.fired() ? "timeout" : "interrupted";
+  Turn turn(settings, observer, cancel, catalog_, tool_context_);
+  turn.features.StartTurn();
+  turn.features.SeedContextTokens(context.EstimatedTokens());
+  const auto run = [&]() -> Step {
+    while (true) {
+      if (auto limit = LimitReached(turn)) return MakeUnexpected(std::move(*limit));
+      const int step = ++turn.report.steps;
+      auto lane = ChooseLane(turn, step);
+      if (!lane) return MakeUnexpected(lane.error());
+      turn.observer.OnStepStart(step, *lane);
+      if (auto compacted = CompactIfOverBudget(turn, context, step, *lane); !compacted) {
+        return compacted;
+      }
+      auto response = CallModel(turn, context, step, *lane);
+      if (!response) return MakeUnexpected(response.error());
+      const std::vector<ToolCall> calls = response->message.tool_calls;
+      if (auto recorded = RecordResponse(turn, context, step, *lane, std::move(*response));
+          !recorded) {
+        return recorded;
+      }
+      if (calls.empty()) return MakeUnexpected(Termination{TerminationReason::kDone, ""});
+      for (const ToolCall& call : calls) {
+        if (turn.StopReason()) break;  // unanswered calls are settled on resume
+        if (auto ran = RunToolCall(turn, context, step, call); !ran) return ran;
+      }
+    }
   };
+  turn.report.termination = run().error();
+  return std::move(turn.report);
+}
 
-  FeatureTracker features;
-  features.StartTurn();
-  {
-    const Request whole = context.BuildRequest(settings.lane, 0, "");
-    Json items = ToolSpecsToJson(whole.tools);
-    for (const auto& m : whole.messages) items.push_back(MessageToJson(m));
-    features.SeedContextTokens(static_cast<int64_t>((CanonicalJson(items).size() + 3) / 4));
+std::optional<Termination> AgentLoop::LimitReached(const Turn& turn) const {
+  if (auto why = turn.StopReason()) return Termination{*why, ""};
+  if (turn.report.steps >= turn.settings.limits.max_steps)
+    return Termination{TerminationReason::kMaxSteps, ""};
+  if (turn.report.ledger.total_cost_usd() >= turn.settings.limits.max_cost_usd) {
+    return Termination{TerminationReason::kMaxCost, ""};
   }
+  return std::nullopt;
+}
 
-  while (true) {
-    if (auto why = stop_reason(); !why.empty()) {
-      report.termination = {why, ""};
-      break;
-    }
-    if (report.steps >= settings.limits.max_steps) {
-      report.termination = {"max_steps", ""};
-      break;
-    }
-    if (report.ledger.total_cost_usd() >= settings.limits.max_cost_usd) {
-      report.termination = {"max_cost", ""};
-      break;
-    }
+Expected<Lane, Termination> AgentLoop::ChooseLane(Turn& turn, int step) {
+  const AgentSettings& settings = turn.settings;
+  if (!settings.router) return settings.lane;
+  RouteDecision decision = settings.router->Decide(
+      turn.features.Next(turn.report.ledger.total_cost_usd(), settings.limits.max_cost_usd));
+  turn.observer.OnRoute(step, decision.lane, decision.record);
+  Json event = std::move(decision.record);
+  event["type"] = "route";
+  event["step"] = step;
+  if (auto w = AppendEvent(std::move(event)); !w) return MakeUnexpected(w.error());
+  return decision.lane;
+}
 
-    const int step = ++report.steps;
-    Lane lane = settings.lane;
-    if (settings.router) {
-      RouteDecision decision = settings.router->Decide(
-          features.Next(report.ledger.total_cost_usd(), settings.limits.max_cost_usd));
-      lane = decision.lane;
-      observer.OnRoute(step, lane, decision.record);
-      Json event = std::move(decision.record);
-      event["type"] = "route";
-      event["step"] = step;
-      if (auto w = trace_.Append(std::move(event)); !w) {
-        report.termination = {"error:trace", "cannot write the session trace: " + w.error()};
-        break;
-      }
-    }
-    observer.OnStepStart(step, lane);
-    Request request = context.BuildRequest(lane, settings.max_output_tokens, settings.user_id);
-    auto logged = trace_.Append({{"type", "request"},
-                                 {"step", step},
-                                 {"model", lane.model},
-                                 {"thinking", lane.thinking},
-                                 {"effort", lane.effort},
-                                 {"messages", request.messages.size()},
-                                 {"prefix_sha256", context.PrefixHash()}});
-    if (!logged) {
-      report.termination = {"error:trace", "cannot write the session trace: " + logged.error()};
-      break;
-    }
-
-    const auto sent_at = std::chrono::system_clock::now();
-    auto response = provider_.Complete(request, observer, cancel);
-    if (!response) {
-      Termination t = FromProviderError(response.error());
-      if (t.reason == "interrupted")
-        t.reason = stop_reason().empty() ? "interrupted" : stop_reason();
-      observer.OnModelError(step, response.error(), t);
-      trace_.Append({{"type", "error"},
-                     {"step", step},
-                     {"kind", t.reason},
-                     {"http_status", response.error().http_status},
-                     {"message", response.error().message}});
-      report.termination = t;
-      break;
-    }
-
-    const double cost = report.ledger.Record(lane.model, response->usage, sent_at);
-    features.ObserveResponse(lane.model, response->usage);
-    observer.OnResponse(step, *response, cost);
-    report.result = response->message.content;
-    Json event = {{"type", "response"},
-                  {"step", step},
-                  {"model", lane.model},
-                  {"served_model", response->served_model},
-                  {"finish_reason", response->finish_reason},
-                  {"usage", UsageToJson(response->usage)},
-                  {"usage_reported", response->usage_reported},
-                  {"cache_hit_rate", CacheHitRate(response->usage)},
-                  {"cost_usd", cost},
-                  {"attempts", response->attempts},
-                  {"latency_s", response->latency_s},
-                  {"request_id", response->request_id}};
-    const std::vector<ToolCall> calls = response->message.tool_calls;
-    if (!Record(context, std::move(response->message), std::move(event), &report.termination)) {
-      break;
-    }
-    if (calls.empty()) {
-      report.termination = {"done", ""};
-      break;
-    }
-
-    bool failed = false;
-    for (const ToolCall& call : calls) {
-      if (!stop_reason().empty()) break;  // unanswered calls are settled on resume
-      observer.OnToolStart(call);
-      GateResult gate;
-      gate.call = call;
-      if (settings.permissions) {
-        gate = GateToolCall(call, *settings.permissions, settings.approver);
-        for (Json& e : gate.events) {
-          e["type"] = "permission";
-          e["step"] = step;
-          if (auto w = trace_.Append(std::move(e)); !w) {
-            report.termination = {"error:trace", "cannot write the session trace: " + w.error()};
-            failed = true;
-            break;
-          }
-        }
-        if (failed) break;
-        if (!stop_reason().empty()) break;  // interrupted while the user was asked
-      }
-      const auto started = std::chrono::steady_clock::now();
-      ToolResult result;
-      if (gate.run) {
-        result = tools_.Dispatch(gate.call.name, gate.call.arguments, tool_ctx);
-        result.output = gate.note + result.output;
-      } else {
-        result = {false, gate.refusal, {{"permission", "refused"}}};
-      }
-      // Once, before the result is shown, recorded or sent: the trace and every later request
-      // carry the same bytes.
-      if (tool_ctx.redactor) result.output = tool_ctx.redactor->Redact(result.output);
-      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::steady_clock::now() - started)
-                          .count();
-      observer.OnToolResult(call, result);
-      features.ObserveTool(call, result);
-      Json tool_event = {{"type", "tool"},         {"step", step},      {"name", call.name},
-                         {"ok", result.ok},        {"duration_ms", ms}, {"details", result.details},
-                         {"tool_call_id", call.id}};
-      if (!Record(context, ToolResultMessage(call.id, result.output), std::move(tool_event),
-                  &report.termination)) {
-        failed = true;
-        break;
-      }
-    }
-    if (failed) break;
+AgentLoop::Step AgentLoop::CompactIfOverBudget(Turn& turn, Context& context, int step,
+                                               const Lane& lane) {
+  const AgentSettings& settings = turn.settings;
+  if (!ExceedsContextBudget(context, settings.context_tokens, settings.max_output_tokens)) {
+    return Ok{};
   }
-  return report;
+  auto compaction = CompactAndRecord(
+      context, CompactionTarget(settings.context_tokens, settings.max_output_tokens), "budget",
+      {{"step", step}, {"context_tokens", settings.context_tokens}}, trace_);
+  if (!compaction) return MakeUnexpected(TraceFailure(compaction.error()));
+  if (compaction->empty()) return Ok{};  // nothing left to elide: the request goes as it is
+  turn.features.SeedContextTokens(context.EstimatedTokens());
+  turn.observer.OnCompaction(step, *compaction,
+                             CompactionMissCostUsd(*compaction, catalog_, lane.model));
+  return Ok{};
+}
+
+Expected<Response, Termination> AgentLoop::CallModel(Turn& turn, const Context& context, int step,
+                                                     const Lane& lane) {
+  const AgentSettings& settings = turn.settings;
+  const Request request = context.BuildRequest(lane, settings.max_output_tokens, settings.user_id);
+  if (auto w = AppendEvent({{"type", "request"},
+                            {"step", step},
+                            {"model", lane.model},
+                            {"thinking", lane.thinking},
+                            {"effort", lane.effort},
+                            {"messages", request.messages.size()},
+                            {"prefix_sha256", context.PrefixHash()}});
+      !w) {
+    return MakeUnexpected(w.error());
+  }
+  turn.sent_at = std::chrono::system_clock::now();
+  auto response = provider_.Complete(request, turn.observer, turn.cancel);
+  if (response) return std::move(*response);
+  Termination t = FromProviderError(response.error());
+  if (t.reason == TerminationReason::kInterrupted) {
+    t.reason = turn.StopReason().value_or(TerminationReason::kInterrupted);
+  }
+  turn.observer.OnModelError(step, response.error(), t);
+  trace_.Append({{"type", "error"},
+                 {"step", step},
+                 {"kind", t.Name()},
+                 {"http_status", response.error().http_status},
+                 {"message", response.error().message}});
+  return MakeUnexpected(std::move(t));
+}
+
+AgentLoop::Step AgentLoop::RecordResponse(Turn& turn, Context& context, int step, const Lane& lane,
+                                          Response response) {
+  const double cost = turn.report.ledger.Record(lane.model, response.usage, turn.sent_at);
+  turn.features.ObserveResponse(lane.model, response.usage);
+  turn.observer.OnResponse(step, response, cost);
+  turn.report.result = response.message.content;
+  Json event = {{"type", "response"},
+                {"step", step},
+                {"model", lane.model},
+                {"served_model", response.served_model},
+                {"finish_reason", response.finish_reason},
+                {"usage", UsageToJson(response.usage)},
+                {"usage_reported", response.usage_reported},
+                {"cache_hit_rate", CacheHitRate(response.usage)},
+                {"cost_usd", cost},
+                {"attempts", response.attempts},
+                {"latency_s", response.latency_s},
+                {"request_id", response.request_id}};
+  return Record(context, std::move(response.message), std::move(event));
+}
+
+AgentLoop::Step AgentLoop::RunToolCall(Turn& turn, Context& context, int step,
+                                       const ToolCall& call) {
+  turn.observer.OnToolStart(call);
+  GateResult gate;
+  gate.call = call;
+  if (turn.settings.permissions) {
+    gate = GateToolCall(call, *turn.settings.permissions, turn.settings.approver);
+    for (Json& e : gate.events) {
+      e["type"] = "permission";
+      e["step"] = step;
+      if (auto w = AppendEvent(std::move(e)); !w) return w;
+    }
+    // Interrupted while the user was asked: the call stays unanswered and is settled on resume.
+    if (turn.StopReason()) return Ok{};
+  }
+  const auto started = std::chrono::steady_clock::now();
+  ToolResult result;
+  if (gate.run) {
+    result = tools_.Dispatch(gate.call.name, gate.call.arguments, turn.tool_ctx);
+    result.output = gate.note + result.output;
+  } else {
+    result = {false, gate.refusal, {{"permission", "refused"}}};
+  }
+  // Once, before the result is shown, recorded or sent: the trace and every later request carry
+  // the same bytes.
+  if (turn.tool_ctx.redactor) result.output = turn.tool_ctx.redactor->Redact(result.output);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - started)
+                      .count();
+  turn.observer.OnToolResult(call, result);
+  turn.features.ObserveTool(call, result);
+  Json tool_event = {{"type", "tool"},         {"step", step},      {"name", call.name},
+                     {"ok", result.ok},        {"duration_ms", ms}, {"details", result.details},
+                     {"tool_call_id", call.id}};
+  return Record(context, ToolResultMessage(call.id, std::move(result.output)),
+                std::move(tool_event));
 }
 
 }  // namespace dsagent

@@ -5,9 +5,11 @@
 // Every run ends with exactly one Termination.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "agent/core/approval.h"
+#include "agent/core/compaction.h"
 #include "agent/core/context.h"
 #include "agent/core/cost_ledger.h"
 #include "agent/core/termination.h"
@@ -35,6 +37,9 @@ struct AgentSettings {
   std::shared_ptr<Router> router;
   AgentLimits limits;
   int64_t max_output_tokens = 32768;
+  // The context window a request (prompt + max_output_tokens) must fit; 0: no limit. When the
+  // next request would not fit, the loop compacts the context once (compaction.h).
+  int64_t context_tokens = 0;
   std::string user_id;  // stable per repository (cache isolation on DeepSeek)
   // Checked before every tool call (tools/permissions); null: every call runs. Shared with the
   // front end, which may change the policy's mode or add "always" grants between (or during)
@@ -75,6 +80,10 @@ class AgentObserver : public StreamSink {
   virtual void OnToolStart(const ToolCall& /*call*/) {}
   // `result.output` is already redacted: the same bytes the trace records and the model gets.
   virtual void OnToolResult(const ToolCall& /*call*/, const ToolResult& /*result*/) {}
+  // The context was compacted before `step` (0: on request, between turns); the next request
+  // re-sends `compaction.uncached_tokens` uncached once, costing about `miss_cost_usd` extra.
+  virtual void OnCompaction(int /*step*/, const Compaction& /*compaction*/,
+                            double /*miss_cost_usd*/) {}
 };
 
 struct RunReport {
@@ -96,8 +105,20 @@ class AgentLoop {
                 const CancelToken& cancel);
 
  private:
+  struct Turn;  // one Run's state (agent_loop.cc)
+  // Ok: the run goes on. A Termination ("done" included) ends the run with it.
+  using Step = Expected<Ok, Termination>;
+
+  std::optional<Termination> LimitReached(const Turn& turn) const;
+  Expected<Lane, Termination> ChooseLane(Turn& turn, int step);
+  Step CompactIfOverBudget(Turn& turn, Context& context, int step, const Lane& lane);
+  Expected<Response, Termination> CallModel(Turn& turn, const Context& context, int step,
+                                            const Lane& lane);
+  Step RecordResponse(Turn& turn, Context& context, int step, const Lane& lane, Response response);
+  Step RunToolCall(Turn& turn, Context& context, int step, const ToolCall& call);
   // Appends `message` to the context and a trace event carrying it (+ `extra` fields).
-  bool Record(Context& context, Message message, Json extra, Termination* failure);
+  Step Record(Context& context, Message message, Json extra);
+  Step AppendEvent(Json event);
 
   Provider& provider_;
   const ToolRegistry& tools_;

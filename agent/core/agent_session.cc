@@ -1,5 +1,6 @@
 #include "agent/core/agent_session.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "agent/core/project_instructions.h"
@@ -51,6 +52,88 @@ Json LaneToJson(const Lane& lane) {
   return {{"model", lane.model}, {"thinking", lane.thinking}, {"effort", lane.effort}};
 }
 
+Termination OpenFailure(TerminationReason reason, std::string message) {
+  return {reason, std::move(message)};
+}
+
+// The session `options.resume` names, loaded from its trace, with the flags its own choices imply.
+struct ResumedSession {
+  StoredSession loaded;
+  fs::path trace_path;
+  Flags flags;
+};
+
+Expected<std::optional<ResumedSession>, Termination> LoadResumedSession(
+    const SessionOpenOptions& options) {
+  if (options.resume.empty()) return std::optional<ResumedSession>();
+  // The sessions dir may itself be configured; read config once without repo to find it.
+  auto base =
+      Config::Load({.repo_dir = options.repo.empty() ? fs::current_path() : fs::path(options.repo),
+                    .user_file = std::nullopt,
+                    .env = Config::ProcessEnvironment(),
+                    .flags = options.flags});
+  if (!base) return MakeUnexpected(OpenFailure(TerminationReason::kErrorConfig, base.error()));
+  fs::path trace_path = options.trace_file;
+  if (trace_path.empty()) {
+    auto found = FindSessionTrace(SessionsDir(*base), options.resume);
+    if (!found) return MakeUnexpected(OpenFailure(TerminationReason::kErrorUsage, found.error()));
+    trace_path = *found;
+  }
+  auto loaded = LoadSession(trace_path);
+  if (!loaded) return MakeUnexpected(OpenFailure(TerminationReason::kErrorSession, loaded.error()));
+  Flags flags = ResumeDefaults(loaded->choices, options.flags);
+  return std::optional<ResumedSession>(
+      ResumedSession{std::move(*loaded), std::move(trace_path), std::move(flags)});
+}
+
+// --repo, else the resumed session's repository, else the current directory; canonical.
+Expected<fs::path, Termination> ResolveWorkspace(const SessionOpenOptions& options,
+                                                 const std::optional<ResumedSession>& resumed) {
+  const fs::path repo = !options.repo.empty() ? fs::path(options.repo)
+                        : resumed             ? fs::path(resumed->loaded.start.value("repo", ""))
+                                              : fs::current_path();
+  std::error_code ec;
+  fs::path workspace = fs::canonical(repo, ec);
+  if (ec || !fs::is_directory(workspace)) {
+    return MakeUnexpected(OpenFailure(
+        TerminationReason::kErrorUsage,
+        "repository directory '" + repo.string() + "' does not exist or is not a directory"));
+  }
+  return workspace;
+}
+
+// The context window requests must fit: `context_tokens` when set, else the local engine's
+// limit or the model's window from the catalog; 0 when none is known.
+int64_t ContextBudget(const Config& config, const ModelCatalog& catalog, const Lane& lane) {
+  if (const int64_t set = config.GetInt("context_tokens"); set > 0) return set;
+  if (config.GetString("provider") == "local") {
+    return config.GetInt("providers.local.context_tokens");
+  }
+  const ModelInfo* info = catalog.Find(lane.model);
+  return info ? info->context_tokens : 0;
+}
+
+// Lane, limits, router, permissions and context budget from the merged config.
+Expected<AgentSettings, Termination> SettingsFromConfig(const Config& config,
+                                                        const fs::path& workspace,
+                                                        const ModelCatalog& catalog,
+                                                        PermissionFront front) {
+  AgentSettings settings = AgentSettingsFromConfig(config);
+  settings.user_id = RepoUserId(workspace);
+  settings.context_tokens = ContextBudget(config, catalog, settings.lane);
+  if (RoutingApplies(config)) {
+    auto router = Router::Load(config.GetString("routing.policy"), catalog);
+    if (!router)
+      return MakeUnexpected(OpenFailure(TerminationReason::kErrorConfig, router.error()));
+    settings.router = std::move(*router);
+  }
+  auto permissions = PermissionPolicyFromConfig(config, workspace, front);
+  if (!permissions)
+    return MakeUnexpected(OpenFailure(TerminationReason::kErrorConfig, permissions.error()));
+  settings.permissions = std::move(*permissions);
+  return settings;
+}
+
 }  // namespace
 
 Expected<std::unique_ptr<AgentSession>, SessionOpenError> AgentSession::Open(
@@ -62,77 +145,40 @@ Expected<std::unique_ptr<AgentSession>, SessionOpenError> AgentSession::Open(
   };
 
   // Resume: find and load the session first; its repo and lane are the defaults.
-  std::optional<StoredSession> resumed;
-  fs::path trace_path;
-  Flags flags = options.flags;
-  if (!options.resume.empty()) {
-    // The sessions dir may itself be configured; read config once without repo to find it.
-    auto base = Config::Load(
-        {.repo_dir = options.repo.empty() ? fs::current_path() : fs::path(options.repo),
-         .user_file = std::nullopt,
-         .env = Config::ProcessEnvironment(),
-         .flags = options.flags});
-    if (!base) return fail({"error:config", base.error()});
-    if (!options.trace_file.empty()) {
-      trace_path = options.trace_file;
-    } else {
-      auto found = FindSessionTrace(SessionsDir(*base), options.resume);
-      if (!found) return fail({"error:usage", found.error()});
-      trace_path = *found;
-    }
-    auto loaded = LoadSession(trace_path);
-    if (!loaded) return fail({"error:session", loaded.error()});
-    resumed.emplace(std::move(*loaded));
-    flags = ResumeDefaults(resumed->choices, options.flags);
-  }
-
-  std::error_code ec;
-  fs::path repo = !options.repo.empty() ? fs::path(options.repo)
-                  : resumed             ? fs::path(resumed->start.value("repo", ""))
-                                        : fs::current_path();
-  fs::path workspace = fs::canonical(repo, ec);
-  if (ec || !fs::is_directory(workspace)) {
-    return fail({"error:usage", "repository directory '" + repo.string() +
-                                    "' does not exist or is not a directory"});
-  }
-
-  auto config = Config::Load({.repo_dir = workspace,
+  auto resumed = LoadResumedSession(options);
+  if (!resumed) return fail(resumed.error());
+  auto workspace = ResolveWorkspace(options, *resumed);
+  if (!workspace) return fail(workspace.error());
+  auto config = Config::Load({.repo_dir = *workspace,
                               .user_file = std::nullopt,
                               .env = Config::ProcessEnvironment(),
-                              .flags = flags});
-  if (!config) return fail({"error:config", config.error()});
-  err.workspace = workspace;
+                              .flags = *resumed ? (*resumed)->flags : options.flags});
+  if (!config) return fail({TerminationReason::kErrorConfig, config.error()});
+  err.workspace = *workspace;
   err.warnings = config->Warnings();
 
   auto provider = MakeProvider(ProviderOptionsFromConfig(*config));
   if (!provider) return fail(FromProviderError(provider.error()));
-
   auto catalog = ModelCatalog::Load(std::nullopt);
-  if (!catalog) return fail({"error:config", catalog.error()});
+  if (!catalog) return fail({TerminationReason::kErrorConfig, catalog.error()});
   auto owned_catalog = std::make_unique<ModelCatalog>(std::move(*catalog));
-
-  AgentSettings settings = AgentSettingsFromConfig(*config);
-  settings.user_id = RepoUserId(workspace);
-  if (RoutingApplies(*config)) {
-    auto router = Router::Load(config->GetString("routing.policy"), *owned_catalog);
-    if (!router) return fail({"error:config", router.error()});
-    settings.router = std::move(*router);
-  }
-  auto permissions = PermissionPolicyFromConfig(*config, workspace, options.permission_front);
-  if (!permissions) return fail({"error:config", permissions.error()});
-  settings.permissions = std::move(*permissions);
+  auto settings = SettingsFromConfig(*config, *workspace, *owned_catalog, options.permission_front);
+  if (!settings) return fail(settings.error());
   if (std::string notice = SandboxNotice(*config); !notice.empty()) {
     err.warnings.push_back(std::move(notice));
   }
   auto tool_environment = ToolEnvironmentFromConfig(*config, Config::ProcessEnvironment());
-  if (!tool_environment) return fail({"error:config", tool_environment.error()});
+  if (!tool_environment) return fail({TerminationReason::kErrorConfig, tool_environment.error()});
   ToolRegistry registry = ToolRegistry::BuiltIn();
 
+  // A resumed session continues its own context; a new one starts from the system prompt.
   std::string session_id;
+  fs::path trace_path;
   std::optional<Context> context;
-  if (resumed) {
-    session_id = resumed->id;
-    context.emplace(std::move(resumed->context));
+  if (*resumed) {
+    session_id = (*resumed)->loaded.id;
+    trace_path = (*resumed)->trace_path;
+    context.emplace(std::move((*resumed)->loaded.context));
   } else {
     session_id = NewSessionId();
     trace_path = !options.trace_file.empty() ? fs::path(options.trace_file)
@@ -142,64 +188,70 @@ Expected<std::unique_ptr<AgentSession>, SessionOpenError> AgentSession::Open(
   err.session_id = session_id;
 
   auto trace = TraceWriter::Open(trace_path);
-  if (!trace) return fail({"error:trace", trace.error()});
+  if (!trace) return fail({TerminationReason::kErrorTrace, trace.error()});
 
   std::unique_ptr<AgentSession> s(new AgentSession(std::move(*config), std::move(owned_catalog),
                                                    std::move(*context), std::move(*trace)));
   s->provider_ = std::move(*provider);
   s->registry_ = std::move(registry);
   s->tool_environment_ = std::move(*tool_environment);
-  s->settings_ = std::move(settings);
+  s->settings_ = std::move(*settings);
   s->id_ = session_id;
   s->provider_name_ = s->config_.GetString("provider");
-  s->workspace_ = workspace;
+  s->workspace_ = *workspace;
   s->warnings_ = err.warnings;
-  s->resumed_ = resumed.has_value();
+  s->resumed_ = resumed->has_value();
 
-  const AgentSettings& st = s->settings_;
-  const Json limits = {{"max_steps", st.limits.max_steps},
+  if (auto w = s->RecordOpening(); !w) return fail({TerminationReason::kErrorTrace, w.error()});
+  // A session killed mid-step left tool calls without results.
+  if (auto w = s->SettleUnansweredToolCalls(); !w)
+    return fail({TerminationReason::kErrorTrace, w.error()});
+  if (!s->resumed_) {
+    if (auto w = s->AppendSessionStartMessages(cancel); !w) {
+      return fail({TerminationReason::kErrorTrace, w.error()});
+    }
+  }
+  return s;
+}
+
+Expected<Ok, std::string> AgentSession::RecordOpening() {
+  const AgentSettings& st = settings_;
+  const Json limits = {{TerminationReason::kMaxSteps, st.limits.max_steps},
                        {"max_cost_usd", st.limits.max_cost_usd},
                        {"timeout_s", st.limits.timeout_s}};
-  Json opening = resumed ? Json{{"type", "resume"}}
-                         : Json{{"type", "session_start"},
-                                {"session_id", session_id},
-                                {"dsagent_version", DSAGENT_VERSION},
-                                {"repo", workspace.string()},
-                                {"user_id", st.user_id},
-                                {"system_prompt", s->context_.system_prompt()},
-                                {"tools", ToolSpecsToJson(s->context_.tools())},
-                                {"prefix_sha256", s->context_.PrefixHash()}};
-  opening["provider"] = s->provider_name_;
+  Json opening = resumed_ ? Json{{"type", "resume"}}
+                          : Json{{"type", "session_start"},
+                                 {"session_id", id_},
+                                 {"dsagent_version", DSAGENT_VERSION},
+                                 {"repo", workspace_.string()},
+                                 {"user_id", st.user_id},
+                                 {"system_prompt", context_.system_prompt()},
+                                 {"tools", ToolSpecsToJson(context_.tools())},
+                                 {"prefix_sha256", context_.PrefixHash()}};
+  opening["provider"] = provider_name_;
   opening["lane"] = LaneToJson(st.lane);
   opening["routing_policy"] = st.router ? st.router->name() : "";
   opening["permissions_mode"] = PermissionModeName(st.permissions->mode());
   opening["limits"] = limits;
-  if (auto w = s->trace_.Append(opening); !w) return fail({"error:trace", w.error()});
+  return trace_.Append(std::move(opening));
+}
 
-  // A session killed mid-step left tool calls without results.
-  if (auto w = s->SettleUnansweredToolCalls(); !w) return fail({"error:trace", w.error()});
-  // The session-start messages sit right after the static prefix and are frozen in the trace, so
-  // a resumed session replays them byte for byte; later maps (the repo_map tool) and later edits
-  // of AGENTS.md never change them.
-  if (!resumed) {
-    const int64_t map_tokens = s->config_.GetInt("repo_map.tokens");
-    if (map_tokens > 0) {
-      std::string map = RenderSessionRepoMap(workspace, static_cast<size_t>(map_tokens),
-                                             std::chrono::seconds(20), cancel);
-      if (!map.empty()) {
-        if (auto w = s->AppendMessage(UserMessage(std::move(map)), {{"repo_map", true}}); !w) {
-          return fail({"error:trace", w.error()});
-        }
-      }
-    }
-    if (auto text = ProjectInstructionsMessage(workspace); !text.empty()) {
-      if (auto w = s->AppendMessage(UserMessage(std::move(text)), {{"project_instructions", true}});
-          !w) {
-        return fail({"error:trace", w.error()});
-      }
+// The session-start messages sit right after the static prefix and are frozen in the trace, so a
+// resumed session replays them byte for byte; later maps (the repo_map tool) and later edits of
+// AGENTS.md never change them.
+Expected<Ok, std::string> AgentSession::AppendSessionStartMessages(const CancelToken& cancel) {
+  const int64_t map_tokens = config_.GetInt("repo_map.tokens");
+  if (map_tokens > 0) {
+    std::string map = RenderSessionRepoMap(workspace_, static_cast<size_t>(map_tokens),
+                                           std::chrono::seconds(20), cancel);
+    if (!map.empty()) {
+      if (auto w = AppendMessage(UserMessage(std::move(map)), {{"repo_map", true}}); !w) return w;
     }
   }
-  return s;
+  if (auto text = ProjectInstructionsMessage(workspace_); !text.empty()) {
+    return AppendMessage(UserMessage(std::move(text)), {{"project_instructions", true}});
+  }
+  return Ok{};
 }
 
 AgentSession::~AgentSession() = default;
@@ -243,12 +295,21 @@ Expected<Ok, std::string> AgentSession::UsePolicy(const std::string& name_or_fil
 
 Expected<Ok, Termination> AgentSession::AddUserMessage(std::string text) {
   if (auto w = SettleUnansweredToolCalls(); !w) {
-    return MakeUnexpected(Termination{"error:trace", w.error()});
+    return MakeUnexpected(Termination{TerminationReason::kErrorTrace, w.error()});
   }
   if (auto w = AppendMessage(UserMessage(std::move(text)), Json::object()); !w) {
-    return MakeUnexpected(Termination{"error:trace", w.error()});
+    return MakeUnexpected(Termination{TerminationReason::kErrorTrace, w.error()});
   }
   return Ok{};
+}
+
+Expected<Compaction, std::string> AgentSession::Compact() {
+  int64_t target = context_.EstimatedTokens() / 2;
+  if (settings_.context_tokens > 0) {
+    target =
+        std::min(target, CompactionTarget(settings_.context_tokens, settings_.max_output_tokens));
+  }
+  return CompactAndRecord(context_, target, "requested", Json::object(), trace_);
 }
 
 bool AgentSession::CanContinue() const {

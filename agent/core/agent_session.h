@@ -87,6 +87,11 @@ class AgentSession {
   // interrupted turn left without results (the API requires an answer to each). Error:
   // error:trace.
   Expected<Ok, Termination> AddUserMessage(std::string text);
+  // `/compact`: elides the oldest tool results now, as the loop does when the next request would
+  // not fit the context window (compaction.h), down to half the current size (or the loop's
+  // target, if lower). Returns the compaction (empty when nothing could be elided). Error: a
+  // trace write failure.
+  Expected<Compaction, std::string> Compact();
   // Whether the log ends with something for the model to answer (not with an assistant reply).
   bool CanContinue() const;
 
@@ -104,6 +109,8 @@ class AgentSession {
         catalog_(std::move(catalog)),
         context_(std::move(context)),
         trace_(std::move(trace)) {}
+  Expected<Ok, std::string> RecordOpening();  // session_start, or resume
+  Expected<Ok, std::string> AppendSessionStartMessages(const CancelToken& cancel);
   Expected<Ok, std::string> RecordSettings();
   Expected<Ok, std::string> SettleUnansweredToolCalls();
   Expected<Ok, std::string> AppendMessage(Message message, Json extra);

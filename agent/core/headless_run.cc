@@ -14,7 +14,8 @@ HeadlessRunResult HeadlessRun(const HeadlessRunOptions& options, AgentObserver& 
   };
   const std::string& task = options.task;
   if (task.empty() && options.resume.empty()) {
-    return fail({"error:usage", "a TASK is required (use - to read it from stdin)"});
+    return fail(
+        {TerminationReason::kErrorUsage, "a TASK is required (use - to read it from stdin)"});
   }
 
   auto opened = AgentSession::Open({.repo = options.repo,
@@ -35,9 +36,10 @@ HeadlessRunResult HeadlessRun(const HeadlessRunOptions& options, AgentObserver& 
   if (!task.empty()) {
     if (auto added = session.AddUserMessage(task); !added) return fail(added.error(), session.id());
   } else if (!session.CanContinue()) {
-    return fail({"error:usage", "session " + session.id() +
-                                    " has nothing left to continue; give new instructions"},
-                session.id());
+    return fail(
+        {TerminationReason::kErrorUsage,
+         "session " + session.id() + " has nothing left to continue; give new instructions"},
+        session.id());
   }
 
   out.trace_path = session.trace_path();

@@ -11,7 +11,7 @@ Json EnvelopeToJson(const RunEnvelope& e) {
                   {"priced", t.priced}};
   }
   Json j = {{"status", e.termination.Status()},
-            {"termination_reason", e.termination.reason},
+            {"termination_reason", e.termination.Name()},
             {"exit_code", e.termination.ExitCode()},
             {"result", e.result},
             {"session_id", e.session_id},

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <optional>
 #include <random>
 
 #include "agent/core/trace.h"
@@ -47,33 +48,49 @@ Expected<fs::path, std::string> FindSessionTrace(const fs::path& sessions_dir,
 }
 
 Expected<StoredSession, std::string> LoadSession(const fs::path& trace_path) {
-  auto trace = ReadTrace(trace_path);
-  if (!trace) return MakeUnexpected(trace.error());
-  const auto& events = trace->events;
-  auto start = std::find_if(events.begin(), events.end(),
-                            [](const Json& e) { return e.value("type", "") == "session_start"; });
-  if (start == events.end()) {
+  // Streamed, one event at a time: a long session's trace is never held whole in memory.
+  std::optional<StoredSession> s;
+  std::string error;
+  auto torn = ForEachTraceEvent(trace_path, [&](Json&& e) {
+    if (!error.empty()) return;
+    try {
+      const std::string type = e.value("type", "");
+      if (!s) {
+        if (type != "session_start") return;
+        s.emplace(StoredSession{
+            e.at("session_id").get<std::string>(), e,
+            Context(e.at("system_prompt").get<std::string>(), ToolSpecsFromJson(e.at("tools"))),
+            false, Json()});
+      }
+      if (e.contains("message")) s->context.Append(MessageFromJson(e["message"]));
+      if (type == "compaction") {
+        auto compaction = CompactionFromJson(e);
+        if (!compaction) {
+          error = compaction.error();
+          return;
+        }
+        if (auto applied = s->context.ApplyCompaction(*compaction); !applied) {
+          error = applied.error();
+          return;
+        }
+      }
+      if (type != "session_start" && type != "resume" && type != "settings") return;
+      for (const char* key : {"provider", "lane", "routing_policy"}) {
+        if (e.contains(key)) s->choices[key] = e[key];
+      }
+    } catch (const Json::exception& ex) {
+      error = std::string("malformed event: ") + ex.what();
+    } catch (const std::exception& ex) {
+      error = ex.what();
+    }
+  });
+  if (!torn) return MakeUnexpected(torn.error());
+  if (!error.empty()) return MakeUnexpected(trace_path.string() + ": " + error);
+  if (!s) {
     return MakeUnexpected(trace_path.string() + ": no session_start event (not a dsagent trace?)");
   }
-  try {
-    StoredSession s{start->at("session_id").get<std::string>(), *start,
-                    Context(start->at("system_prompt").get<std::string>(),
-                            ToolSpecsFromJson(start->at("tools"))),
-                    trace->torn_tail};
-    for (const Json& e : events) {
-      if (e.contains("message")) s.context.Append(MessageFromJson(e["message"]));
-      const std::string type = e.value("type", "");
-      if (type != "session_start" && type != "resume" && type != "settings") continue;
-      for (const char* key : {"provider", "lane", "routing_policy"}) {
-        if (e.contains(key)) s.choices[key] = e[key];
-      }
-    }
-    return s;
-  } catch (const Json::exception& e) {
-    return MakeUnexpected(trace_path.string() + ": malformed event: " + e.what());
-  } catch (const std::exception& e) {
-    return MakeUnexpected(trace_path.string() + ": " + e.what());
-  }
+  s->torn_tail = *torn;
+  return std::move(*s);
 }
 
 SessionSummary SummarizeTrace(const std::string& id, const std::vector<Json>& events) {

@@ -21,11 +21,38 @@ enum ExitCode : int {
   kExitInterrupted = 130,
 };
 
+// Why a run ended. The names (the envelope's `termination_reason`: "done", "max_steps",
+// "max_cost", "timeout", "interrupted", "error:<kind>") and exit codes come from one table in
+// termination.cc.
+enum class TerminationReason {
+  kDone,
+  kMaxSteps,
+  kMaxCost,
+  kTimeout,
+  kInterrupted,
+  kErrorUsage,    // bad command line or arguments
+  kErrorConfig,   // configuration, missing key
+  kErrorSession,  // a resumed session's trace cannot be read
+  kErrorTrace,    // the session trace cannot be written
+  kErrorGit,      // `dsagent patch`: git failed
+  kErrorAuth,     // the provider errors (ProviderErrorKind), after retries
+  kErrorBilling,
+  kErrorInvalidRequest,
+  kErrorRateLimited,
+  kErrorServer,
+  kErrorTransport,
+  kErrorProtocol,
+  kErrorModelMismatch,
+};
+
+// "done", "max_steps", ..., "error:trace".
+const char* TerminationReasonName(TerminationReason reason);
+
 struct Termination {
-  // "done", "max_steps", "max_cost", "timeout", "interrupted", or "error:<kind>".
-  std::string reason = "done";
+  TerminationReason reason = TerminationReason::kDone;
   std::string message;  // human-readable detail for errors (never a secret)
 
+  const char* Name() const { return TerminationReasonName(reason); }
   int ExitCode() const;
   // "success", "limit", "interrupted" or "error" — the envelope's `status`.
   std::string Status() const;

@@ -8,8 +8,7 @@
 #include <chrono>
 #include <cstring>
 #include <ctime>
-
-#include "common/file_io.h"
+#include <optional>
 
 namespace dsagent {
 namespace fs = std::filesystem;
@@ -103,34 +102,73 @@ Expected<Ok, std::string> TraceWriter::Append(Json event) {
   return Ok{};
 }
 
-Expected<TraceContents, std::string> ReadTrace(const fs::path& path) {
-  auto text = ReadFileToString(path);
-  if (!text) return MakeUnexpected(text.error());
-  TraceContents out;
-  const std::string& s = *text;
-  size_t start = 0;
+Expected<bool, std::string> ForEachTraceEvent(const fs::path& path,
+                                              const std::function<void(Json&&)>& on_event) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return MakeUnexpected(OsError(path, "cannot open"));
+  std::string pending;  // the bytes of the line being read
+  std::vector<char> buf(1 << 20);
   size_t line_no = 0;
-  while (start < s.size()) {
-    size_t end = s.find('\n', start);
-    const bool complete = end != std::string::npos;
-    if (!complete) end = s.size();
+  // A line that did not parse: tolerated only as the very last thing in the file.
+  std::optional<size_t> bad_line;
+  bool bad_line_complete = false;
+  bool torn = false;
+  std::optional<std::string> error;
+  const auto take_line = [&](std::string_view line, bool complete) {
     ++line_no;
-    const std::string_view line(s.data() + start, end - start);
-    const bool last = !complete || end + 1 >= s.size();
-    if (!line.empty()) {
-      Json j = Json::parse(line, nullptr, /*allow_exceptions=*/false);
-      if (j.is_discarded() || !j.is_object() || !complete) {
-        if (!last) {
-          return MakeUnexpected(path.string() + ": line " + std::to_string(line_no) +
-                                " is not valid JSON (the trace is damaged)");
-        }
-        out.torn_tail = true;
-      } else {
-        out.events.push_back(std::move(j));
-      }
+    if (bad_line) {
+      error = path.string() + ": line " + std::to_string(*bad_line) +
+              " is not valid JSON (the trace is damaged)";
+      return;
     }
-    start = end + 1;
+    if (line.empty()) return;
+    Json j = Json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded() || !j.is_object() || !complete) {
+      bad_line = line_no;
+      bad_line_complete = complete;
+      return;
+    }
+    on_event(std::move(j));
+  };
+  while (!error) {
+    const ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      error = OsError(path, "cannot read");
+      break;
+    }
+    if (n == 0) break;
+    std::string_view chunk(buf.data(), static_cast<size_t>(n));
+    while (!error && !chunk.empty()) {
+      const size_t nl = chunk.find('\n');
+      if (nl == std::string_view::npos) {
+        pending.append(chunk);
+        break;
+      }
+      if (pending.empty()) {
+        take_line(chunk.substr(0, nl), true);
+      } else {
+        pending.append(chunk.substr(0, nl));
+        take_line(pending, true);
+        pending.clear();
+      }
+      chunk.remove_prefix(nl + 1);
+      // Bytes after a bad line's newline: it was not the last line.
+      if (bad_line && bad_line_complete && !chunk.empty()) take_line({}, true);
+    }
   }
+  ::close(fd);
+  if (!error && !pending.empty()) take_line(pending, false);
+  if (error) return MakeUnexpected(*error);
+  torn = bad_line.has_value();
+  return torn;
+}
+
+Expected<TraceContents, std::string> ReadTrace(const fs::path& path) {
+  TraceContents out;
+  auto torn = ForEachTraceEvent(path, [&](Json&& e) { out.events.push_back(std::move(e)); });
+  if (!torn) return MakeUnexpected(torn.error());
+  out.torn_tail = *torn;
   return out;
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,11 @@ struct TraceContents {
   std::vector<Json> events;
   bool torn_tail = false;  // the last line was incomplete or unparseable and was ignored
 };
+
+// Streams the events of a trace to `on_event`, one line at a time (memory: one line), with the
+// same rules as ReadTrace. Returns whether a torn last line was ignored.
+Expected<bool, std::string> ForEachTraceEvent(const std::filesystem::path& path,
+                                              const std::function<void(Json&&)>& on_event);
 
 // Reads every event. A torn or unparseable LAST line is ignored (a crash mid-write); an
 // unparseable line elsewhere is an error naming the line number (the file was damaged).

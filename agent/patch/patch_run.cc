@@ -162,8 +162,8 @@ PatchResult RunPatch(const PatchOptions& o, AgentObserver& observer, const Cance
   const std::string id = RandomId();
   auto wt = PatchWorktree::Create(repo, XdgCacheHome() / "dsagent" / "patch", id);
   if (!wt) {
-    r.envelope.termination = {"error:usage", wt.error()};
-    return finish(kExitUsage, "error:usage");
+    r.envelope.termination = {TerminationReason::kErrorUsage, wt.error()};
+    return finish(kExitUsage, r.envelope.termination.Name());
   }
   r.base_commit = (*wt)->base_commit();
 
@@ -183,7 +183,7 @@ PatchResult RunPatch(const PatchOptions& o, AgentObserver& observer, const Cance
     const HeadlessRunResult h = HeadlessRun(run, observer, cancel);
     AccumulateRun(r.envelope, h.envelope);
     if (!h.trace_path.empty()) r.trace_path = h.trace_path;
-    if (r.envelope.termination.reason != "done" || o.test_cmd.empty()) break;
+    if (r.envelope.termination.reason != TerminationReason::kDone || o.test_cmd.empty()) break;
 
     const TestRun t = RunTestCommand(o, **wt, cancel);
     r.tests.push_back(t);
@@ -207,10 +207,10 @@ PatchResult RunPatch(const PatchOptions& o, AgentObserver& observer, const Cance
   if (!o.patch_out.empty() && !r.diff.empty()) WriteFileAtomic(o.patch_out, r.diff.patch);
 
   const Termination& term = r.envelope.termination;
-  if (term.reason != "done") return finish(term.ExitCode(), term.reason);
+  if (term.reason != TerminationReason::kDone) return finish(term.ExitCode(), term.Name());
   if (!diff) {
-    r.envelope.termination = {"error:git", diff.error()};
-    return finish(kExitError, "error:git");
+    r.envelope.termination = {TerminationReason::kErrorGit, diff.error()};
+    return finish(kExitError, r.envelope.termination.Name());
   }
   if (r.diff.empty()) return finish(kExitNoChange, "no_change");
   if (o.commit) {
@@ -220,12 +220,12 @@ PatchResult RunPatch(const PatchOptions& o, AgentObserver& observer, const Cance
                                    ? "dsagent/issue-" + std::to_string(o.issue.number)
                                    : "dsagent/patch-" + id;
     if (!commit) {
-      r.envelope.termination = {"error:git", commit.error()};
-      return finish(kExitError, "error:git");
+      r.envelope.termination = {TerminationReason::kErrorGit, commit.error()};
+      return finish(kExitError, r.envelope.termination.Name());
     }
     if (auto published = (*wt)->PublishBranch(branch, *commit); !published) {
-      r.envelope.termination = {"error:git", published.error()};
-      return finish(kExitError, "error:git");
+      r.envelope.termination = {TerminationReason::kErrorGit, published.error()};
+      return finish(kExitError, r.envelope.termination.Name());
     }
     r.commit = *commit;
     r.branch = branch;

@@ -30,9 +30,16 @@ Json AssistantMessage(const Message& m, bool reasoning_on_every_assistant) {
   return {{"role", "assistant"}, {"content", std::move(blocks)}};
 }
 
-}  // namespace
+Json UserTextMessage(const std::string& text) {
+  return {{"role", "user"}, {"content", Json::array({TextBlock(text)})}};
+}
 
-Json BuildAnthropicMessagesBody(const Request& request, bool reasoning_on_every_assistant) {
+Json ToolResultBlock(const Message& m) {
+  return {{"type", "tool_result"}, {"tool_use_id", m.tool_call_id}, {"content", m.content}};
+}
+
+// Everything in the body but `messages` and `system`.
+Json AnthropicFields(const Request& request) {
   Json body = {{"model", request.lane.model},
                {"max_tokens", request.max_output_tokens},
                {"stream", true},
@@ -41,39 +48,6 @@ Json BuildAnthropicMessagesBody(const Request& request, bool reasoning_on_every_
     body["output_config"] = {{"effort", request.lane.effort}};
   }
   if (!request.user_id.empty()) body["metadata"] = {{"user_id", request.user_id}};
-
-  size_t i = 0;
-  std::string system;
-  for (; i < request.messages.size() && request.messages[i].role == Role::kSystem; ++i) {
-    if (!system.empty()) system += "\n\n";
-    system += request.messages[i].content;
-  }
-  if (i > 0) body["system"] = system;
-
-  Json messages = Json::array();
-  bool last_is_tool_results = false;
-  for (; i < request.messages.size(); ++i) {
-    const Message& m = request.messages[i];
-    if (m.role == Role::kTool) {
-      Json block = {
-          {"type", "tool_result"}, {"tool_use_id", m.tool_call_id}, {"content", m.content}};
-      if (last_is_tool_results) {
-        messages.back()["content"].push_back(std::move(block));
-      } else {
-        messages.push_back({{"role", "user"}, {"content", Json::array({std::move(block)})}});
-      }
-      last_is_tool_results = true;
-      continue;
-    }
-    last_is_tool_results = false;
-    if (m.role == Role::kAssistant) {
-      messages.push_back(AssistantMessage(m, reasoning_on_every_assistant));
-    } else {  // user, or a system message after the first non-system one
-      messages.push_back({{"role", "user"}, {"content", Json::array({TextBlock(m.content)})}});
-    }
-  }
-  body["messages"] = std::move(messages);
-
   if (!request.tools.empty()) {
     Json tools = Json::array();
     for (const auto& t : request.tools) {
@@ -84,6 +58,63 @@ Json BuildAnthropicMessagesBody(const Request& request, bool reasoning_on_every_
     body["tools"] = std::move(tools);
   }
   return body;
+}
+
+}  // namespace
+
+void AnthropicEncoding::Encode(const MessageList& messages, bool reasoning_on_every_assistant,
+                               std::string* open_element) {
+  if (!encoded.ContinueOrReset(messages.storage_id(), messages.size())) {
+    system.clear();
+    has_system = false;
+    past_system = false;
+  }
+  size_t i = encoded.messages;
+  if (!past_system) {
+    for (; i < messages.size() && messages[i].role == Role::kSystem; ++i) {
+      if (!system.empty()) system += "\n\n";
+      system += messages[i].content;
+      has_system = true;
+    }
+    if (i < messages.size()) past_system = true;
+    encoded.messages = i;
+  }
+  Json tool_results;  // the trailing run of tool results: one user message, still open
+  for (; i < messages.size(); ++i) {
+    const Message& m = messages[i];
+    if (m.role == Role::kTool) {
+      if (tool_results.is_null()) tool_results = Json::array();
+      tool_results.push_back(ToolResultBlock(m));
+      continue;
+    }
+    if (!tool_results.is_null()) {
+      encoded.Append(CanonicalJson({{"role", "user"}, {"content", std::move(tool_results)}}));
+      tool_results = Json();
+    }
+    if (m.role == Role::kAssistant) {
+      encoded.Append(CanonicalJson(AssistantMessage(m, reasoning_on_every_assistant)));
+    } else {  // user, or a system message after the first non-system one
+      encoded.Append(CanonicalJson(UserTextMessage(m.content)));
+    }
+    encoded.messages = i + 1;
+  }
+  open_element->clear();
+  if (!tool_results.is_null()) {
+    *open_element = CanonicalJson({{"role", "user"}, {"content", std::move(tool_results)}});
+  }
+}
+
+std::string AnthropicEncoding::Body(const Request& request, const std::string& open_element) const {
+  Json fields = AnthropicFields(request);
+  if (has_system) fields["system"] = system;
+  return CanonicalJsonWithArray(fields, "messages", encoded.elements, open_element);
+}
+
+Json BuildAnthropicMessagesBody(const Request& request, bool reasoning_on_every_assistant) {
+  AnthropicEncoding encoding;
+  std::string open;
+  encoding.Encode(request.messages, reasoning_on_every_assistant, &open);
+  return Json::parse(encoding.Body(request, open));
 }
 
 std::string AnthropicMessagesWire::Url(const std::string& base_url) const {
@@ -99,7 +130,16 @@ std::vector<std::string> AnthropicMessagesWire::Headers(const std::string& api_k
 
 std::string AnthropicMessagesWire::BuildBody(const Request& request,
                                              bool reasoning_on_every_assistant) const {
-  return CanonicalJson(BuildAnthropicMessagesBody(request, reasoning_on_every_assistant));
+  std::string open;
+  if (reasoning_on_every_assistant) {
+    // The one-off repair resend: encoded whole, and kept out of the cache of the usual form.
+    AnthropicEncoding once;
+    once.Encode(request.messages, true, &open);
+    return once.Body(request, open);
+  }
+  std::lock_guard lock(mu_);
+  encoding_.Encode(request.messages, false, &open);
+  return encoding_.Body(request, open);
 }
 
 std::unique_ptr<StreamDecoder> AnthropicMessagesWire::NewDecoder(StreamSink& sink,

@@ -2,8 +2,10 @@
 // (provider kind "deepseek-anthropic").
 #pragma once
 
+#include <mutex>
 #include <string>
 
+#include "agent/providers/encoded_prefix.h"
 #include "agent/providers/wire_format.h"
 #include "common/json.h"
 
@@ -24,7 +26,25 @@ namespace dsagent {
 // output_config {"effort"} only with thinking on, metadata {"user_id"} when set.
 Json BuildAnthropicMessagesBody(const Request& request, bool reasoning_on_every_assistant);
 
+// The incremental form of BuildAnthropicMessagesBody (encoded_prefix.h). Every wire message is
+// final once written except a trailing run of tool results, which the next tool result joins; so
+// the cache holds everything before that run, and the run is encoded again on each call.
+struct AnthropicEncoding {
+  EncodedPrefix encoded;
+  std::string system;        // the leading system messages, joined
+  bool has_system = false;   // there was at least one leading system message
+  bool past_system = false;  // a non-system message was seen: later system messages are user text
+
+  // Brings the cache up to `messages`; `open_element` receives the trailing tool-result message
+  // (empty when the list does not end with tool results).
+  void Encode(const MessageList& messages, bool reasoning_on_every_assistant,
+              std::string* open_element);
+  // The body for `request`, whose messages were just passed to Encode.
+  std::string Body(const Request& request, const std::string& open_element) const;
+};
+
 // POST {base_url}/anthropic/v1/messages with x-api-key and anthropic-version: 2023-06-01.
+// BuildBody is incremental (AnthropicEncoding). Thread-safe.
 class AnthropicMessagesWire : public WireFormat {
  public:
   std::string Name() const override { return "deepseek-anthropic"; }
@@ -33,6 +53,10 @@ class AnthropicMessagesWire : public WireFormat {
   std::string BuildBody(const Request& request, bool reasoning_on_every_assistant) const override;
   std::unique_ptr<StreamDecoder> NewDecoder(StreamSink& sink,
                                             std::string expected_model) const override;
+
+ private:
+  mutable std::mutex mu_;
+  mutable AnthropicEncoding encoding_;  // guarded by mu_
 };
 
 }  // namespace dsagent

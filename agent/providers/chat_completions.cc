@@ -37,17 +37,11 @@ Json WireMessage(const Message& m, bool reasoning_on_every_assistant) {
 
 }  // namespace
 
-Json BuildChatCompletionsBody(const Request& request, const ChatDialect& dialect,
-                              bool reasoning_on_every_assistant) {
+Json ChatCompletionsFields(const Request& request, const ChatDialect& dialect) {
   Json body = {{"model", request.lane.model},
                {"stream", true},
                {"stream_options", {{"include_usage", true}}},
                {"max_tokens", request.max_output_tokens}};
-  Json messages = Json::array();
-  for (const auto& m : request.messages) {
-    messages.push_back(WireMessage(m, reasoning_on_every_assistant));
-  }
-  body["messages"] = std::move(messages);
   if (!request.tools.empty()) {
     Json tools = Json::array();
     for (const auto& t : request.tools) tools.push_back(WireTool(t));
@@ -65,6 +59,17 @@ Json BuildChatCompletionsBody(const Request& request, const ChatDialect& dialect
   return body;
 }
 
+Json BuildChatCompletionsBody(const Request& request, const ChatDialect& dialect,
+                              bool reasoning_on_every_assistant) {
+  Json body = ChatCompletionsFields(request, dialect);
+  Json messages = Json::array();
+  for (const auto& m : request.messages) {
+    messages.push_back(WireMessage(m, reasoning_on_every_assistant));
+  }
+  body["messages"] = std::move(messages);
+  return body;
+}
+
 std::string ChatCompletionsWire::Url(const std::string& base_url) const {
   return base_url + "/chat/completions";
 }
@@ -77,7 +82,18 @@ std::vector<std::string> ChatCompletionsWire::Headers(const std::string& api_key
 
 std::string ChatCompletionsWire::BuildBody(const Request& request,
                                            bool reasoning_on_every_assistant) const {
-  return CanonicalJson(BuildChatCompletionsBody(request, dialect_, reasoning_on_every_assistant));
+  if (reasoning_on_every_assistant) {
+    // The one-off repair resend: encoded whole, and kept out of the cache of the usual form.
+    return CanonicalJson(BuildChatCompletionsBody(request, dialect_, true));
+  }
+  const Json fields = ChatCompletionsFields(request, dialect_);
+  std::lock_guard lock(mu_);
+  encoded_.ContinueOrReset(request.messages.storage_id(), request.messages.size());
+  for (size_t i = encoded_.messages; i < request.messages.size(); ++i) {
+    encoded_.Append(CanonicalJson(WireMessage(request.messages[i], false)));
+  }
+  encoded_.messages = request.messages.size();
+  return CanonicalJsonWithArray(fields, "messages", encoded_.elements);
 }
 
 std::unique_ptr<StreamDecoder> ChatCompletionsWire::NewDecoder(StreamSink& sink,

@@ -3,8 +3,10 @@
 // how thinking is switched and whether user_id is sent; everything else is shared.
 #pragma once
 
+#include <mutex>
 #include <string>
 
+#include "agent/providers/encoded_prefix.h"
 #include "agent/providers/wire_format.h"
 #include "common/json.h"
 
@@ -29,7 +31,12 @@ ChatDialect OpenAiCompatibleDialect();  // "openai-compatible"
 Json BuildChatCompletionsBody(const Request& request, const ChatDialect& dialect,
                               bool reasoning_on_every_assistant);
 
+// Everything in the body but `messages`.
+Json ChatCompletionsFields(const Request& request, const ChatDialect& dialect);
+
 // POST {base_url}/chat/completions with `Authorization: Bearer <key>` when a key is set.
+// BuildBody is incremental (encoded_prefix.h): it keeps the serialised messages of the last body
+// and serialises only the messages added since. Thread-safe.
 class ChatCompletionsWire : public WireFormat {
  public:
   explicit ChatCompletionsWire(ChatDialect dialect) : dialect_(std::move(dialect)) {}
@@ -42,6 +49,8 @@ class ChatCompletionsWire : public WireFormat {
 
  private:
   ChatDialect dialect_;
+  mutable std::mutex mu_;
+  mutable EncodedPrefix encoded_;  // guarded by mu_
 };
 
 }  // namespace dsagent

@@ -16,7 +16,7 @@ struct HttpRequest {
   std::string url;
   // Full header lines ("Authorization: Bearer ..."). Never logged and never copied into errors.
   std::vector<std::string> headers;
-  std::string body;
+  std::string_view body;  // not copied: must outlive the call (a session's body can be megabytes)
   int connect_timeout_s = 30;
   // The transfer fails as kTransport when no response byte at all (headers, body, keep-alive
   // comments) arrives for this long, counted from the start of the call. Minimum 1 s.

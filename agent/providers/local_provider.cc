@@ -41,8 +41,7 @@ class LocalProvider : public Provider {
   Expected<Response, ProviderError> Complete(const Request& request, StreamSink& sink,
                                              const CancelToken& cancel) override {
     // The request as an OpenAI-compatible body, parsed exactly as `dsagent serve` parses it.
-    const std::string body =
-        ChatCompletionsWire(OpenAiCompatibleDialect()).BuildBody(request, false);
+    const std::string body = wire_.BuildBody(request, false);
     auto wire = engine::server::ParseChatRequest(
         body, {.max_tokens = request.max_output_tokens, .context_limit = context_tokens_});
     if (!wire) {
@@ -91,6 +90,8 @@ class LocalProvider : public Provider {
 
  private:
   int64_t context_tokens_;
+  // Incremental: serialises only the messages added since the last call (encoded_prefix.h).
+  ChatCompletionsWire wire_{OpenAiCompatibleDialect()};
   std::unique_ptr<engine::forward::Model> model_;
   std::unique_ptr<engine::BpeTokenizer> tokenizer_;
   engine::InMemoryPrefixCache memory_;

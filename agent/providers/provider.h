@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "agent/providers/message.h"
+#include "agent/providers/message_list.h"
 #include "common/cancel.h"
 #include "common/expected.h"
 #include "common/json.h"
@@ -34,8 +35,8 @@ struct ToolSpec {
 
 struct Request {
   Lane lane;
-  std::vector<Message> messages;  // system first; replayed exactly as stored
-  std::vector<ToolSpec> tools;    // sent in this order (the caller sorts them)
+  MessageList messages;         // system first; replayed exactly as stored; copies are O(1)
+  std::vector<ToolSpec> tools;  // sent in this order (the caller sorts them)
   int64_t max_output_tokens = 32768;
   std::string user_id;  // cache-isolation key; stable per repository ([A-Za-z0-9_-]+)
 };

@@ -98,6 +98,13 @@ void ChatRenderer::OnToolStart(const ToolCall& call) {
   screen_.Flush();
 }
 
+void ChatRenderer::OnCompaction(int, const Compaction& compaction, double miss_cost_usd) {
+  Settle();
+  screen_.Line(screen_.Paint(
+      Style::kYellow, FitWidth(DescribeCompaction(compaction, miss_cost_usd), screen_.width())));
+  screen_.Flush();
+}
+
 void ChatRenderer::OnToolResult(const ToolCall& call, const ToolResult& result) {
   Settle();
   const int width = screen_.width();

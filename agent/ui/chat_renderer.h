@@ -35,6 +35,7 @@ class ChatRenderer : public AgentObserver {
   void OnResponse(int step, const Response& response, double cost_usd) override;
   void OnToolStart(const ToolCall& call) override;
   void OnToolResult(const ToolCall& call, const ToolResult& result) override;
+  void OnCompaction(int step, const Compaction& compaction, double miss_cost_usd) override;
 
   // The diff of call `call_id` is already on screen (the approval prompt showed it): its result
   // shows only the summary line.

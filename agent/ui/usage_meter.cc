@@ -44,19 +44,21 @@ void UsageMeter::RecordCall(const std::string& model, const Usage& usage, double
 }
 
 void UsageMeter::SeedFromTrace(const std::vector<Json>& events) {
-  for (const Json& e : events) {
-    if (e.value("type", "") != "response") continue;
-    const Json u = e.value("usage", Json::object());
-    Usage usage;
-    usage.input_cache_hit = u.value("input_cache_hit", int64_t{0});
-    usage.input_cache_miss = u.value("input_cache_miss", int64_t{0});
-    usage.output = u.value("output", int64_t{0});
-    usage.reasoning = u.value("reasoning", int64_t{0});
-    ModelTotals& t = per_model_[e.value("model", "?")];
-    t.calls += 1;
-    t.usage += usage;
-    t.cost_usd += e.value("cost_usd", 0.0);
-  }
+  for (const Json& e : events) SeedFromEvent(e);
+}
+
+void UsageMeter::SeedFromEvent(const Json& e) {
+  if (e.value("type", "") != "response") return;
+  const Json u = e.value("usage", Json::object());
+  Usage usage;
+  usage.input_cache_hit = u.value("input_cache_hit", int64_t{0});
+  usage.input_cache_miss = u.value("input_cache_miss", int64_t{0});
+  usage.output = u.value("output", int64_t{0});
+  usage.reasoning = u.value("reasoning", int64_t{0});
+  ModelTotals& t = per_model_[e.value("model", "?")];
+  t.calls += 1;
+  t.usage += usage;
+  t.cost_usd += e.value("cost_usd", 0.0);
 }
 
 Usage UsageMeter::session_usage() const {

@@ -21,6 +21,8 @@ class UsageMeter {
   // Adds the calls recorded in a trace (its "response" events), e.g. of a resumed session. They
   // count for the session totals, not for the last call or the turn.
   void SeedFromTrace(const std::vector<Json>& events);
+  // The same for one event (a trace streamed event by event); other event types are ignored.
+  void SeedFromEvent(const Json& event);
 
   Usage session_usage() const;
   double session_cost_usd() const;

@@ -115,7 +115,7 @@ TEST_F(PermissionLoopTest, HeadlessAskIsRefusedWithAMessageTheModelCanActOn) {
   server_.Enqueue(ScriptedReply::Calls({Call("c1", "bash", {{"command", "touch made.txt"}})}));
   server_.Enqueue(ScriptedReply::Text("I could not run it."));
   const RunReport report = Run(Policy(PermissionMode::kAsk), nullptr);
-  EXPECT_EQ(report.termination.reason, "done");
+  EXPECT_EQ(report.termination.reason, TerminationReason::kDone);
   EXPECT_FALSE(ws_.Exists("made.txt"));
   const std::string told = LastMessageOf(1);
   EXPECT_THAT(told, HasSubstr("needs approval, and this run is headless (permissions mode ask)"));
@@ -140,7 +140,7 @@ TEST_F(PermissionLoopTest, DenialsReachTheModelAndNothingRuns) {
   server_.Enqueue(ScriptedReply::Text("ok"));
   ScriptedApprover approver({});
   const RunReport report = Run(Policy(PermissionMode::kFullAuto, {"deny bash(rm *)"}), &approver);
-  EXPECT_EQ(report.termination.reason, "done");
+  EXPECT_EQ(report.termination.reason, TerminationReason::kDone);
   EXPECT_TRUE(ws_.Exists("notes.txt"));
   EXPECT_TRUE(approver.asked.empty());  // denials are not questions
   const auto requests = server_.Requests();
@@ -170,7 +170,7 @@ TEST_F(PermissionLoopTest, ApproverYesNoAlwaysEdit) {
       {ApprovalChoice::kEdit, "", "touch edited-by-user.txt", false},
   });
   const RunReport report = Run(Policy(PermissionMode::kAsk), &approver);
-  EXPECT_EQ(report.termination.reason, "done");
+  EXPECT_EQ(report.termination.reason, TerminationReason::kDone);
 
   ASSERT_EQ(approver.asked.size(), 4u);
   EXPECT_EQ(approver.asked[0].summary, "bash: touch yes.txt");
@@ -207,7 +207,7 @@ TEST_F(PermissionLoopTest, EditApprovalShowsTheDiffAndAlwaysCanBeSaved) {
   ScriptedApprover approver(
       {{ApprovalChoice::kAlways, "", "", true}, {ApprovalChoice::kYes, "", "", false}});
   const RunReport report = Run(Policy(PermissionMode::kAsk), &approver);
-  EXPECT_EQ(report.termination.reason, "done");
+  EXPECT_EQ(report.termination.reason, TerminationReason::kDone);
   ASSERT_EQ(approver.asked.size(), 2u);
   EXPECT_EQ(approver.asked[0].summary, "edit_file: notes.txt");
   EXPECT_THAT(approver.asked[0].diff, HasSubstr("-hello\n+hello world\n"));
@@ -226,7 +226,7 @@ TEST_F(PermissionLoopTest, WithoutAPolicyEverythingRunsAsBefore) {
   server_.Enqueue(ScriptedReply::Calls({Call("c1", "bash", {{"command", "touch free.txt"}})}));
   server_.Enqueue(ScriptedReply::Text("done"));
   const RunReport report = Run(nullptr, nullptr);
-  EXPECT_EQ(report.termination.reason, "done");
+  EXPECT_EQ(report.termination.reason, TerminationReason::kDone);
   EXPECT_TRUE(ws_.Exists("free.txt"));
   EXPECT_TRUE(Events("permission").empty());
   EXPECT_THAT(LastMessageOf(1), Not(HasSubstr("approval")));

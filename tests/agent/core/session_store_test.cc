@@ -54,6 +54,45 @@ TEST(SessionStoreTest, LoadRebuildsTheContextExactly) {
   EXPECT_EQ(s->context.UnansweredToolCalls().size(), 1u);
 }
 
+// A compaction recorded in the trace is replayed at its place, so the resumed context is the
+// compacted one, and messages after it continue on the new prefix.
+TEST(SessionStoreTest, LoadReplaysACompactionAtItsPlaceInTheTrace) {
+  TempDir dir;
+  const auto path = dir.path() / "s2.jsonl";
+  WriteSession(path, "s2", /*finished=*/true);
+  {
+    auto w = TraceWriter::Open(path);
+    ASSERT_TRUE(w);
+    Compaction forced;
+    forced.replaced.push_back({2, "[stub for c1]"});
+    Json event = CompactionToJson(forced);
+    event["type"] = "compaction";
+    ASSERT_TRUE(w->Append(event));
+    ASSERT_TRUE(w->Append({{"type", "message"}, {"message", MessageToJson(UserMessage("again"))}}));
+  }
+  auto again = LoadSession(path);
+  ASSERT_TRUE(again) << again.error();
+  ASSERT_EQ(again->context.log().size(), 4u);
+  EXPECT_EQ(again->context.log()[2].content, "[stub for c1]");
+  EXPECT_EQ(again->context.log()[2].tool_call_id, "c1");
+  EXPECT_EQ(again->context.log()[3].content, "again");
+}
+
+TEST(SessionStoreTest, LoadRejectsACompactionThatDoesNotMatchTheLog) {
+  TempDir dir;
+  const auto path = dir.path() / "s3.jsonl";
+  WriteSession(path, "s3", /*finished=*/true);
+  {
+    auto w = TraceWriter::Open(path);
+    ASSERT_TRUE(w);
+    ASSERT_TRUE(
+        w->Append({{"type", "compaction"}, {"replaced", {{{"index", 0}, {"content", "x"}}}}}));
+  }
+  auto s = LoadSession(path);
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.error().find("not a tool result"), std::string::npos) << s.error();
+}
+
 TEST(SessionStoreTest, FindAcceptsUniquePrefixAndRejectsHostileIds) {
   TempDir dir;
   WriteSession(dir.path() / "20260101-000000-aaaaaa.jsonl", "20260101-000000-aaaaaa", true);

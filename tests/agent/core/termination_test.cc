@@ -5,27 +5,39 @@
 namespace dsagent {
 namespace {
 
+Termination Of(TerminationReason reason) { return {reason, ""}; }
+
 TEST(TerminationTest, ExitCodesFollowTheRunContract) {
-  EXPECT_EQ(Termination({"done", ""}).ExitCode(), 0);
-  EXPECT_EQ(Termination({"max_steps", ""}).ExitCode(), 5);
-  EXPECT_EQ(Termination({"max_cost", ""}).ExitCode(), 5);
-  EXPECT_EQ(Termination({"timeout", ""}).ExitCode(), 5);
-  EXPECT_EQ(Termination({"interrupted", ""}).ExitCode(), 130);
-  EXPECT_EQ(Termination({"error:usage", ""}).ExitCode(), 2);
-  EXPECT_EQ(Termination({"error:trace", ""}).ExitCode(), 1);
+  EXPECT_EQ(Of(TerminationReason::kDone).ExitCode(), 0);
+  EXPECT_EQ(Of(TerminationReason::kMaxSteps).ExitCode(), 5);
+  EXPECT_EQ(Of(TerminationReason::kMaxCost).ExitCode(), 5);
+  EXPECT_EQ(Of(TerminationReason::kTimeout).ExitCode(), 5);
+  EXPECT_EQ(Of(TerminationReason::kInterrupted).ExitCode(), 130);
+  EXPECT_EQ(Of(TerminationReason::kErrorUsage).ExitCode(), 2);
+  EXPECT_EQ(Of(TerminationReason::kErrorTrace).ExitCode(), 1);
   EXPECT_EQ(FromProviderError({ProviderErrorKind::kAuth, 401, "x"}).ExitCode(), 3);
   EXPECT_EQ(FromProviderError({ProviderErrorKind::kConfig, 0, "x"}).ExitCode(), 3);
   EXPECT_EQ(FromProviderError({ProviderErrorKind::kRateLimited, 429, "x"}).ExitCode(), 4);
   EXPECT_EQ(FromProviderError({ProviderErrorKind::kServer, 503, "x"}).ExitCode(), 4);
   EXPECT_EQ(FromProviderError({ProviderErrorKind::kTransport, 0, "x"}).ExitCode(), 4);
-  EXPECT_EQ(FromProviderError({ProviderErrorKind::kCancelled, 0, "x"}).reason, "interrupted");
+  EXPECT_EQ(FromProviderError({ProviderErrorKind::kCancelled, 0, "x"}).reason,
+            TerminationReason::kInterrupted);
+}
+
+TEST(TerminationTest, ReasonsHaveTheirContractNames) {
+  EXPECT_STREQ(TerminationReasonName(TerminationReason::kDone), "done");
+  EXPECT_STREQ(TerminationReasonName(TerminationReason::kErrorTrace), "error:trace");
+  EXPECT_STREQ(FromProviderError({ProviderErrorKind::kModelMismatch, 0, "x"}).Name(),
+               "error:model_mismatch");
+  EXPECT_STREQ(FromProviderError({ProviderErrorKind::kRateLimited, 429, "x"}).Name(),
+               "error:rate_limited");
 }
 
 TEST(TerminationTest, StatusNamesTheOutcome) {
-  EXPECT_EQ(Termination({"done", ""}).Status(), "success");
-  EXPECT_EQ(Termination({"max_cost", ""}).Status(), "limit");
-  EXPECT_EQ(Termination({"interrupted", ""}).Status(), "interrupted");
-  EXPECT_EQ(Termination({"error:server", ""}).Status(), "error");
+  EXPECT_EQ(Of(TerminationReason::kDone).Status(), "success");
+  EXPECT_EQ(Of(TerminationReason::kMaxCost).Status(), "limit");
+  EXPECT_EQ(Of(TerminationReason::kInterrupted).Status(), "interrupted");
+  EXPECT_EQ(Of(TerminationReason::kErrorServer).Status(), "error");
 }
 
 }  // namespace

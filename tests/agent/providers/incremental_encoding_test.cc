@@ -1,0 +1,149 @@
+// The incremental request encoders (encoded_prefix.h) against encoding each body from nothing: a
+// wire format that has encoded the earlier requests of a conversation must produce exactly the
+// bytes a fresh one produces, step after step, through the cases that change the shape (tool-result
+// runs that Anthropic merges, late system messages, a compaction that rewrites old messages, the
+// reasoning repair resend).
+#include <gtest/gtest.h>
+
+#include "agent/providers/anthropic_messages.h"
+#include "agent/providers/chat_completions.h"
+#include "agent/providers/encoded_prefix.h"
+#include "agent/providers/message_list.h"
+
+namespace dsagent {
+namespace {
+
+Message Assistant(std::string content, std::vector<ToolCall> calls = {}) {
+  Message m;
+  m.role = Role::kAssistant;
+  m.content = std::move(content);
+  m.reasoning = "thinking \"hard\"\n";
+  m.has_reasoning = true;
+  m.tool_calls = std::move(calls);
+  return m;
+}
+
+Request BaseRequest() {
+  Request r;
+  r.lane = {"deepseek-v4-flash", true, "high"};
+  r.tools = {{"bash", "Runs a command.", Json{{"type", "object"}}},
+             {"read_file", "Reads.", Json()}};
+  r.max_output_tokens = 1000;
+  r.user_id = "u1";
+  return r;
+}
+
+// A conversation grown one message at a time; after each append, `check` sees the request.
+template <typename Check>
+void GrowConversation(Check check) {
+  Request r = BaseRequest();
+  const std::vector<Message> script = {
+      SystemMessage("Be brief."),
+      SystemMessage("Second leading system message."),
+      UserMessage("map of the repo: ünïcödé \xff bytes"),
+      UserMessage("Fix the bug."),
+      Assistant("", {{"c1", "bash", R"({"command":"ls"})"}, {"c2", "read_file", "not json"}}),
+      ToolResultMessage("c1", "a.c\nb.c\n"),
+      ToolResultMessage("c2", "int main() {}"),
+      Assistant("Looking.", {{"c3", "read_file", R"({"path":"a.c"})"}}),
+      ToolResultMessage("c3", std::string(5000, 'x')),
+      SystemMessage("a late reminder"),
+      Assistant("Done."),
+      UserMessage("Thanks"),
+  };
+  for (const Message& m : script) {
+    r.messages.push_back(m);
+    check(r);
+  }
+}
+
+TEST(IncrementalEncodingTest, ChatCompletionsBodiesEqualWholeEncodingAtEveryStep) {
+  for (const ChatDialect& dialect : {DeepSeekDialect(), OpenAiCompatibleDialect()}) {
+    ChatCompletionsWire wire(dialect);
+    GrowConversation([&](const Request& r) {
+      const std::string incremental = wire.BuildBody(r, false);
+      EXPECT_EQ(incremental, CanonicalJson(BuildChatCompletionsBody(r, dialect, false)))
+          << "after " << r.messages.size() << " messages";
+      EXPECT_EQ(wire.BuildBody(r, true), CanonicalJson(BuildChatCompletionsBody(r, dialect, true)));
+      // The repair resend does not disturb the cache of the usual form.
+      EXPECT_EQ(wire.BuildBody(r, false), incremental);
+    });
+  }
+}
+
+TEST(IncrementalEncodingTest, AnthropicBodiesEqualAFreshEncoderAtEveryStep) {
+  AnthropicMessagesWire wire;
+  GrowConversation([&](const Request& r) {
+    AnthropicMessagesWire fresh;
+    const std::string incremental = wire.BuildBody(r, false);
+    EXPECT_EQ(incremental, fresh.BuildBody(r, false)) << "after " << r.messages.size();
+    EXPECT_EQ(incremental, CanonicalJson(BuildAnthropicMessagesBody(r, false)));
+    EXPECT_EQ(wire.BuildBody(r, true), AnthropicMessagesWire().BuildBody(r, true));
+  });
+}
+
+TEST(IncrementalEncodingTest, AnthropicMergesATrailingToolResultRunAcrossCalls) {
+  AnthropicMessagesWire wire;
+  Request r = BaseRequest();
+  r.messages = {SystemMessage("S"), UserMessage("go"),
+                Assistant("", {{"a", "bash", "{}"}, {"b", "bash", "{}"}}),
+                ToolResultMessage("a", "one")};
+  wire.BuildBody(r, false);
+  r.messages.push_back(ToolResultMessage("b", "two"));
+  const Json body = Json::parse(wire.BuildBody(r, false));
+  ASSERT_EQ(body["messages"].size(), 3u);
+  ASSERT_EQ(body["messages"][2]["content"].size(), 2u);  // both results in one user message
+  EXPECT_EQ(body["messages"][2]["content"][1]["content"], "two");
+  EXPECT_EQ(body["system"], "S");
+}
+
+TEST(IncrementalEncodingTest, ARewrittenConversationIsEncodedFromScratch) {
+  ChatCompletionsWire wire(DeepSeekDialect());
+  Request r = BaseRequest();
+  r.messages = {SystemMessage("S"), UserMessage("go"), Assistant("", {{"a", "bash", "{}"}}),
+                ToolResultMessage("a", "long output")};
+  wire.BuildBody(r, false);
+  // A compaction: the same conversation with an old tool result replaced, in new storage.
+  Request compacted = r;
+  compacted.messages = {SystemMessage("S"), UserMessage("go"), Assistant("", {{"a", "bash", "{}"}}),
+                        ToolResultMessage("a", "[elided]")};
+  const std::string body = wire.BuildBody(compacted, false);
+  EXPECT_EQ(body, CanonicalJson(BuildChatCompletionsBody(compacted, DeepSeekDialect(), false)));
+  EXPECT_EQ(body.find("long output"), std::string::npos);
+  // And an older, shorter view of the first conversation still encodes correctly.
+  Request older = r;
+  older.messages = r.messages;
+  EXPECT_EQ(wire.BuildBody(older, false),
+            CanonicalJson(BuildChatCompletionsBody(older, DeepSeekDialect(), false)));
+}
+
+TEST(IncrementalEncodingTest, SplicedArrayMatchesCanonicalJson) {
+  const Json object = {{"a", 1}, {"z", {{"k", "v"}}}, {"max", "x"}};
+  Json whole = object;
+  whole["m"] = Json::array({1, "two", Json::object()});
+  EXPECT_EQ(CanonicalJsonWithArray(object, "m", R"(1,"two")", "{}"), CanonicalJson(whole));
+  Json only = Json::object();
+  only["m"] = Json::array();
+  EXPECT_EQ(CanonicalJsonWithArray(Json::object(), "m", "", ""), CanonicalJson(only));
+}
+
+TEST(MessageListTest, CopiesShareStorageAndSeeOnlyTheirOwnPrefix) {
+  MessageList a = {UserMessage("one")};
+  MessageList b = a;
+  b.push_back(UserMessage("two"));
+  EXPECT_EQ(a.size(), 1u);
+  EXPECT_EQ(b.size(), 2u);
+  EXPECT_EQ(a.storage_id(), b.storage_id());  // b appended in place
+  EXPECT_EQ(&a[0], &b[0]);                    // the message is not copied
+  // `a` is now a shorter view: appending to it must not overwrite b's second message.
+  a.push_back(UserMessage("other"));
+  EXPECT_NE(a.storage_id(), b.storage_id());
+  EXPECT_EQ(a[1].content, "other");
+  EXPECT_EQ(b[1].content, "two");
+  size_t n = 0;
+  for (const Message& m : b) n += m.content.size();
+  EXPECT_EQ(n, 6u);
+}
+
+}  // namespace
+}  // namespace dsagent
