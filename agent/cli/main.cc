@@ -249,7 +249,7 @@ int main(int argc, char** argv) {
   // serve
   dsagent::ServeOptions serve;
   auto* serve_cmd =
-      app.add_subcommand("serve", "Serve the built-in engine over an OpenAI-compatible HTTP API");
+      app.add_subcommand("serve", "Serve the built-in engine over OpenAI- and Anthropic-compatible HTTP APIs");
   serve_cmd->add_option("--model", serve.model_dir, "Checkpoint directory")->required();
   serve_cmd->add_option("--tokenizer", serve.tokenizer_file,
                         "tokenizer.json (default: the model's, else the npm V3 one)");
@@ -269,9 +269,15 @@ int main(int argc, char** argv) {
                         "Context positions (default: max_position_embeddings)");
   serve_cmd->add_option("--max-tokens", serve.max_tokens,
                         "Default max_tokens of a request (default 4096)");
+  serve_cmd
+      ->add_option("--max-tokens-limit", serve.max_tokens_limit,
+                   "Most completion tokens a request gets; larger max_tokens are lowered to it "
+                   "(default: no limit)")
+      ->check(CLI::NonNegativeNumber);
   serve_cmd->add_option("--threads", serve.threads, "Worker threads (default: all cores)");
   serve_cmd->add_option("--api-key", serve.api_key,
-                        "Require 'Authorization: Bearer KEY' (default: $DSAGENT_SERVE_API_KEY); "
+                        "Require 'Authorization: Bearer KEY' or 'x-api-key: KEY' (default: "
+                        "$DSAGENT_SERVE_API_KEY); "
                         "needed for a --host other than loopback");
   serve_cmd
       ->add_option("--max-queue", serve.max_queue,

@@ -84,6 +84,7 @@ int ServeCommand(const ServeOptions& o, const CancelToken& cancel) {
   if (options.model_id.empty()) options.model_id = "dsagent-local";
   options.context_limit = o.context;
   options.default_max_tokens = o.max_tokens;
+  options.max_tokens_limit = o.max_tokens_limit;
   options.max_queue = o.max_queue;
   options.max_body_bytes = *max_body;
   options.max_prompt_tokens = o.max_prompt_tokens;
