@@ -59,6 +59,18 @@ WireError Unsupported(const std::string& param, const std::string& type) {
                              "text; send text, tool_use and tool_result blocks)");
 }
 
+// Claude Code starts `system` with a block "x-anthropic-billing-header: cc_version=...;" whose
+// value changes between requests of one conversation. It means nothing to the model, and at the
+// very start of the prompt it would defeat the prefix cache for everything after it: dropped.
+Json WithoutBillingHeader(const Json& system) {
+  if (!system.is_array()) return system;
+  Json out = Json::array();
+  for (const auto& b : system) {
+    if (StringOr(b, "text").rfind(kBillingHeaderPrefix, 0) != 0) out.push_back(b);
+  }
+  return out;
+}
+
 // One user message: tool results first (as tool messages), then its text (a user message).
 Expected<bool, WireError> AddUser(const Json& content, const std::string& at, Json& out) {
   if (content.is_string()) {
@@ -348,7 +360,7 @@ Expected<WireRequest, WireError> AnthropicMessagesFormat::Parse(
 
   Json messages = Json::array();
   if (body.contains("system") && !body["system"].is_null()) {
-    auto system = BlockText(body["system"], "system", "\n\n");
+    auto system = BlockText(WithoutBillingHeader(body["system"]), "system", "\n\n");
     if (!system) return MakeUnexpected(system.error());
     messages.push_back({{"role", "system"}, {"content", *system}});
   }

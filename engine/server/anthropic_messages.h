@@ -26,6 +26,10 @@
 
 namespace dsagent::engine::server {
 
+// A system text block that starts with this (Claude Code's per-request billing header) is
+// dropped: it changes between requests and would otherwise defeat the prefix cache.
+inline constexpr const char* kBillingHeaderPrefix = "x-anthropic-billing-header:";
+
 // What thinking blocks carry as `signature`: the engine does not sign its reasoning.
 inline constexpr const char* kThinkingSignature = "dsagent-local";
 

@@ -16,7 +16,8 @@ Expected<WireRequest, WireError> Parse(const std::string& body) {
 
 TEST(AnthropicMessagesTest, SystemBlocksUserBlocksAndDefaults) {
   auto r = Parse(R"({"model": "claude-x", "max_tokens": 20,
-      "system": [{"type": "text", "text": "A"}, {"type": "text", "text": "B",
+      "system": [{"type": "text", "text": "x-anthropic-billing-header: cc_version=2.1.1.a1;"},
+                 {"type": "text", "text": "A"}, {"type": "text", "text": "B",
                   "cache_control": {"type": "ephemeral"}}],
       "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"},
                                                 {"type": "text", "text": "there"}]}]})");
