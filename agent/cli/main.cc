@@ -248,8 +248,8 @@ int main(int argc, char** argv) {
 
   // serve
   dsagent::ServeOptions serve;
-  auto* serve_cmd =
-      app.add_subcommand("serve", "Serve the built-in engine over OpenAI- and Anthropic-compatible HTTP APIs");
+  auto* serve_cmd = app.add_subcommand(
+      "serve", "Serve the built-in engine over OpenAI- and Anthropic-compatible HTTP APIs");
   serve_cmd->add_option("--model", serve.model_dir, "Checkpoint directory")->required();
   serve_cmd->add_option("--tokenizer", serve.tokenizer_file,
                         "tokenizer.json (default: the model's, else the npm V3 one)");

@@ -84,8 +84,8 @@ class ChatCompleter {
   // Generation for a prompt PromptTokens(request) returned (lets a server answer 4xx before it
   // commits to a streamed 200).
   Expected<ChatResult, ChatError> Complete(const ChatRequest& request,
-                                           const std::vector<int32_t>& prompt,
-                                           const ChatSink& sink, const PromptHook& on_prompt = {});
+                                           const std::vector<int32_t>& prompt, const ChatSink& sink,
+                                           const PromptHook& on_prompt = {});
 
   const BpeTokenizer& tokenizer() const { return tokenizer_; }
   forward::Model& model() { return model_; }

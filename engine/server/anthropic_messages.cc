@@ -43,9 +43,9 @@ Expected<std::string, WireError> BlockText(const Json& content, const std::strin
     const Json& b = content[i];
     const std::string type = StringOr(b, "type");
     if (type != "text" || !b.contains("text") || !b["text"].is_string()) {
-      return MakeUnexpected(BadField(
-          At(param, i), At(param, i) + ": only text blocks are supported here (got '" +
-                            (type.empty() ? std::string("?") : type) + "')"));
+      return MakeUnexpected(
+          BadField(At(param, i), At(param, i) + ": only text blocks are supported here (got '" +
+                                     (type.empty() ? std::string("?") : type) + "')"));
     }
     if (i) out += sep;
     out += b["text"].get<std::string>();
@@ -57,6 +57,23 @@ WireError Unsupported(const std::string& param, const std::string& type) {
   return BadField(param, param + ": '" + type +
                              "' blocks are not supported by dsagent serve (the local model reads "
                              "text; send text, tool_use and tool_result blocks)");
+}
+
+// A tool_result's content as text. Images and documents a tool returned (Claude Code's Read on
+// a picture) become a note, so one such result does not make the whole conversation a 400.
+Expected<std::string, WireError> ToolResultText(const Json& content, const std::string& param) {
+  if (!content.is_array()) return BlockText(content, param, "\n\n");
+  Json blocks = Json::array();
+  for (const auto& b : content) {
+    const std::string type = StringOr(b, "type");
+    if (type == "image" || type == "document") {
+      blocks.push_back({{"type", "text"},
+                        {"text", "[" + type + " not shown: the local model reads text only]"}});
+    } else {
+      blocks.push_back(b);
+    }
+  }
+  return BlockText(blocks, param, "\n\n");
 }
 
 // Claude Code starts `system` with a block "x-anthropic-billing-header: cc_version=...;" whose
@@ -103,7 +120,7 @@ Expected<bool, WireError> AddUser(const Json& content, const std::string& at, Js
       }
       std::string result;
       if (b.contains("content") && !b["content"].is_null()) {
-        auto t = BlockText(b["content"], param + ".content", "\n\n");
+        auto t = ToolResultText(b["content"], param + ".content");
         if (!t) return MakeUnexpected(t.error());
         result = *t;
       }
@@ -225,14 +242,10 @@ class AnthropicStream : public WireStream {
   explicit AnthropicStream(ResponseInfo info) : info_(std::move(info)) {}
 
   std::string Begin(const ChatUsage& prompt) override {
-    const Json message = {{"id", info_.id},
-                          {"type", "message"},
-                          {"role", "assistant"},
-                          {"model", info_.model},
-                          {"content", Json::array()},
-                          {"stop_reason", nullptr},
-                          {"stop_sequence", nullptr},
-                          {"usage", Usage(prompt, 0)}};
+    const Json message = {{"id", info_.id},           {"type", "message"},
+                          {"role", "assistant"},      {"model", info_.model},
+                          {"content", Json::array()}, {"stop_reason", nullptr},
+                          {"stop_sequence", nullptr}, {"usage", Usage(prompt, 0)}};
     return SseEvent("message_start", {{"type", "message_start"}, {"message", message}}) +
            KeepAlive();
   }
@@ -263,10 +276,11 @@ class AnthropicStream : public WireStream {
       out += Close();
     }
     Json usage = Usage(r.usage, r.usage.completion_tokens);
-    out += SseEvent("message_delta",
-                    {{"type", "message_delta"},
-                     {"delta", {{"stop_reason", StopReason(r)}, {"stop_sequence", StopSequence(r)}}},
-                     {"usage", std::move(usage)}});
+    out +=
+        SseEvent("message_delta",
+                 {{"type", "message_delta"},
+                  {"delta", {{"stop_reason", StopReason(r)}, {"stop_sequence", StopSequence(r)}}},
+                  {"usage", std::move(usage)}});
     return out + SseEvent("message_stop", {{"type", "message_stop"}});
   }
 
@@ -282,9 +296,9 @@ class AnthropicStream : public WireStream {
     if (open_ == type) return "";
     std::string out = Close();
     open_ = type;
-    return out + SseEvent("content_block_start", {{"type", "content_block_start"},
-                                                  {"index", index_},
-                                                  {"content_block", block}});
+    return out +
+           SseEvent("content_block_start",
+                    {{"type", "content_block_start"}, {"index", index_}, {"content_block", block}});
   }
   std::string BlockDelta(const Json& delta) const {
     return SseEvent("content_block_delta",
@@ -336,14 +350,15 @@ std::string AnthropicMessagesFormat::ErrorBody(const WireError& e) const {
   if (!e.param.empty() && message.find(e.param) == std::string::npos) {
     message = e.param + ": " + message;
   }
-  return DumpJson(
-      {{"type", "error"}, {"error", {{"type", AnthropicErrorType(e.status)}, {"message", message}}}});
+  return DumpJson({{"type", "error"},
+                   {"error", {{"type", AnthropicErrorType(e.status)}, {"message", message}}}});
 }
 
 Expected<WireRequest, WireError> AnthropicMessagesFormat::Parse(
     const std::string& body_text, const RequestDefaults& defaults) const {
   const Json body = Json::parse(body_text, nullptr, false);
-  if (body.is_discarded()) return MakeUnexpected(BadField("", "the request body is not valid JSON"));
+  if (body.is_discarded())
+    return MakeUnexpected(BadField("", "the request body is not valid JSON"));
   if (!body.is_object()) {
     return MakeUnexpected(BadField("", "the request body must be a JSON object"));
   }
@@ -386,8 +401,8 @@ Expected<WireRequest, WireError> AnthropicMessagesFormat::Parse(
       // the start, so later ones are read as the user's (merged into the user turn).
       auto text = BlockText(content, at + ".content", "\n\n");
       if (!text) return MakeUnexpected(text.error());
-      const bool leading = messages.empty() || (messages.size() == 1 &&
-                                                messages[0].value("role", "") == "system");
+      const bool leading =
+          messages.empty() || (messages.size() == 1 && messages[0].value("role", "") == "system");
       if (leading) {
         AppendText(messages, "system", *text);
       } else {
@@ -395,8 +410,8 @@ Expected<WireRequest, WireError> AnthropicMessagesFormat::Parse(
       }
     } else {
       return MakeUnexpected(BadField(
-          at + ".role", at + ".role must be \"user\", \"assistant\" or \"system\", not \"" +
-                            role + "\""));
+          at + ".role",
+          at + ".role must be \"user\", \"assistant\" or \"system\", not \"" + role + "\""));
     }
     if (!added) return MakeUnexpected(added.error());
   }
@@ -413,8 +428,9 @@ Expected<WireRequest, WireError> AnthropicMessagesFormat::Parse(
                                  ? c["type"].get<std::string>()
                                  : "";
     if (type != "auto" && type != "any" && type != "tool" && type != "none") {
-      return MakeUnexpected(BadField(
-          "tool_choice", "tool_choice must be {\"type\": \"auto\" | \"any\" | \"tool\" | \"none\"}"));
+      return MakeUnexpected(
+          BadField("tool_choice",
+                   "tool_choice must be {\"type\": \"auto\" | \"any\" | \"tool\" | \"none\"}"));
     }
     if (type == "none") out.chat.tools = Json();
   }
@@ -426,9 +442,10 @@ Expected<WireRequest, WireError> AnthropicMessagesFormat::Parse(
                                  ? t["type"].get<std::string>()
                                  : "";
     if (type != "enabled" && type != "disabled" && type != "adaptive") {
-      return MakeUnexpected(BadField(
-          "thinking", "thinking must be {\"type\": \"enabled\", \"budget_tokens\": N} or "
-                      "{\"type\": \"disabled\"}"));
+      return MakeUnexpected(
+          BadField("thinking",
+                   "thinking must be {\"type\": \"enabled\", \"budget_tokens\": N} or "
+                   "{\"type\": \"disabled\"}"));
     }
     out.chat.thinking = type != "disabled";
   }

@@ -10,7 +10,8 @@
 // thinking mode on (budget_tokens is not enforced: max_tokens bounds the whole reply); without it
 // the model answers directly, as Anthropic's API does. `cache_control` is accepted and ignored:
 // every prompt is cached by prefix on its own. Image and document blocks and server tools
-// (web_search, ...) are refused with 400: the engine reads text and calls client tools only.
+// (web_search, ...) are refused with 400: the engine reads text and calls client tools only; in
+// a tool_result they become a one-line note instead (a tool's picture must not end a session).
 //
 // Engine -> response: thinking (with a constant signature, so clients can send it back), text and
 // tool_use blocks (ids toolu_<response id>_<n>); stop_reason end_turn, max_tokens, stop_sequence

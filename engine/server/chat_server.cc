@@ -149,9 +149,10 @@ bool ChatServer::Impl::Refuse(const httplib::Request& req, httplib::Response& re
   if (!options.api_key.empty() && req.path != "/health") {
     // OpenAI clients send `Authorization: Bearer KEY`; Anthropic's send `x-api-key: KEY` (or the
     // Bearer form with ANTHROPIC_AUTH_TOKEN). Either header carries the same --api-key.
-    const bool bearer_ok = ConstantTimeEquals(req.get_header_value("Authorization"),
-                                              "Bearer " + options.api_key);
-    const bool x_api_key_ok = ConstantTimeEquals(req.get_header_value("x-api-key"), options.api_key);
+    const bool bearer_ok =
+        ConstantTimeEquals(req.get_header_value("Authorization"), "Bearer " + options.api_key);
+    const bool x_api_key_ok =
+        ConstantTimeEquals(req.get_header_value("x-api-key"), options.api_key);
     if (!bearer_ok && !x_api_key_ok) {
       res.set_header("WWW-Authenticate", "Bearer");
       SendError(req.path, res,
@@ -169,9 +170,9 @@ bool ChatServer::Impl::Refuse(const httplib::Request& req, httplib::Response& re
     if (too_long) {
       SendError(req.path, res,
                 {413,
-                      "the request body is " + length + " bytes; this server accepts at most " +
-                          std::to_string(options.max_body_bytes) + " (dsagent serve --max-body)",
-                      "request_too_large", ""});
+                 "the request body is " + length + " bytes; this server accepts at most " +
+                     std::to_string(options.max_body_bytes) + " (dsagent serve --max-body)",
+                 "request_too_large", ""});
       res.set_header("Connection", "close");
       return true;
     }
@@ -326,9 +327,7 @@ void ChatServer::Impl::HandleCompletion(const WireFormat& format, const httplib:
 }
 
 void ChatServer::Impl::HandleCountTokens(const httplib::Request& req, httplib::Response& res) {
-  const auto send_error = [&](const WireError& e) {
-    server::SendError(messages_format, res, e);
-  };
+  const auto send_error = [&](const WireError& e) { server::SendError(messages_format, res, e); };
   auto parsed = messages_format.Parse(req.body, Defaults());
   if (!parsed) return send_error(parsed.error());
   std::shared_ptr<RequestWatch::Entry> watched =

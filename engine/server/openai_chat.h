@@ -52,9 +52,7 @@ class OpenAIChatFormat : public WireFormat {
                                          const RequestDefaults& defaults) const override {
     return ParseChatRequest(body, defaults);
   }
-  std::string ErrorBody(const WireError& error) const override {
-    return server::ErrorBody(error);
-  }
+  std::string ErrorBody(const WireError& error) const override { return server::ErrorBody(error); }
   std::string Body(const WireRequest& request, const ResponseInfo& info,
                    const ChatResult& result) const override;
   std::unique_ptr<WireStream> Stream(const WireRequest& request,

@@ -95,9 +95,8 @@ Expected<Json, WireError> ConvertInput(const Json& input, std::string& system) {
       flush_reasoning();
     }
     if (type == "message") {
-      const std::string role = item.contains("role") && item["role"].is_string()
-                                   ? item["role"].get<std::string>()
-                                   : "";
+      const std::string role =
+          item.contains("role") && item["role"].is_string() ? item["role"].get<std::string>() : "";
       auto text = PartsText(item.contains("content") ? item["content"] : Json(""), at + ".content");
       if (!text) return MakeUnexpected(text.error());
       if (role == "system" || role == "developer") {
@@ -114,14 +113,13 @@ Expected<Json, WireError> ConvertInput(const Json& input, std::string& system) {
         reasoning.clear();
         messages.push_back(std::move(m));
       } else {
-        return MakeUnexpected(BadField(
-            at + ".role", at + ".role must be user, assistant, system or developer"));
+        return MakeUnexpected(
+            BadField(at + ".role", at + ".role must be user, assistant, system or developer"));
       }
     } else if (type == "function_call") {
       for (const char* key : {"call_id", "name", "arguments"}) {
         if (!item.contains(key) || !item[key].is_string()) {
-          return MakeUnexpected(
-              BadField(at + "." + key, at + "." + key + " must be a string"));
+          return MakeUnexpected(BadField(at + "." + key, at + "." + key + " must be a string"));
         }
       }
       Json call = {{"id", item["call_id"]},
@@ -142,14 +140,15 @@ Expected<Json, WireError> ConvertInput(const Json& input, std::string& system) {
       }
       auto output = PartsText(item.contains("output") ? item["output"] : Json(""), at + ".output");
       if (!output) return MakeUnexpected(output.error());
-      messages.push_back({{"role", "tool"}, {"tool_call_id", item["call_id"]}, {"content", *output}});
+      messages.push_back(
+          {{"role", "tool"}, {"tool_call_id", item["call_id"]}, {"content", *output}});
     } else if (type == "reasoning") {
       reasoning += ReasoningText(item);
     } else {
-      return MakeUnexpected(BadField(
-          at + ".type", at + ": '" + (type.empty() ? "?" : type) +
-                            "' items are not supported by dsagent serve (send message, "
-                            "function_call, function_call_output and reasoning items)"));
+      return MakeUnexpected(
+          BadField(at + ".type", at + ": '" + (type.empty() ? "?" : type) +
+                                     "' items are not supported by dsagent serve (send message, "
+                                     "function_call, function_call_output and reasoning items)"));
     }
   }
   flush_reasoning();
@@ -198,11 +197,12 @@ std::string ItemId(const ResponseInfo& info, const char* prefix, size_t index) {
 
 Json ReasoningItem(const std::string& id, const std::string& text, bool encrypted,
                    bool in_progress = false) {
-  Json item = {{"id", id},
-               {"type", "reasoning"},
-               {"summary", Json::array()},
-               {"content", in_progress ? Json::array()
-                                       : Json::array({{{"type", "reasoning_text"}, {"text", text}}})}};
+  Json item = {
+      {"id", id},
+      {"type", "reasoning"},
+      {"summary", Json::array()},
+      {"content",
+       in_progress ? Json::array() : Json::array({{{"type", "reasoning_text"}, {"text", text}}})}};
   if (encrypted && !in_progress) item["encrypted_content"] = text;
   return item;
 }
@@ -243,8 +243,8 @@ bool WantsEncrypted(const WireRequest& request) {
 }
 
 // The response object. `status`: in_progress, completed, incomplete or failed.
-Json ResponseObject(const Json& e, const ResponseInfo& info, const std::string& status,
-                    Json output, const ChatUsage* usage, const WireError* error = nullptr) {
+Json ResponseObject(const Json& e, const ResponseInfo& info, const std::string& status, Json output,
+                    const ChatUsage* usage, const WireError* error = nullptr) {
   const auto echo = [&e](const char* key, Json fallback) {
     return e.contains(key) && !e[key].is_null() ? e[key] : fallback;
   };
@@ -252,8 +252,8 @@ Json ResponseObject(const Json& e, const ResponseInfo& info, const std::string& 
           {"object", "response"},
           {"created_at", info.created},
           {"status", status},
-          {"error", error == nullptr ? Json()
-                                     : Json{{"code", error->code}, {"message", error->message}}},
+          {"error",
+           error == nullptr ? Json() : Json{{"code", error->code}, {"message", error->message}}},
           {"incomplete_details",
            status == "incomplete" ? Json{{"reason", "max_output_tokens"}} : Json()},
           {"instructions", echo("instructions", Json())},
@@ -314,8 +314,9 @@ class ResponsesStream : public WireStream {
       const size_t index = output_.size();
       const std::string id = ItemId(info_, "fc_", index);
       const std::string call_id = ItemId(info_, "call_", index);
-      out += Event("response.output_item.added",
-                   {{"output_index", index}, {"item", FunctionCallItem(id, call_id, c.name, "", true)}});
+      out += Event(
+          "response.output_item.added",
+          {{"output_index", index}, {"item", FunctionCallItem(id, call_id, c.name, "", true)}});
       out += Event("response.function_call_arguments.delta",
                    {{"item_id", id}, {"output_index", index}, {"delta", c.arguments}});
       out += Event("response.function_call_arguments.done",
@@ -332,8 +333,9 @@ class ResponsesStream : public WireStream {
 
   std::string Error(const WireError& e) override {
     std::string out = began_ ? "" : Begin({});
-    return out + Event("response.failed",
-                       {{"response", ResponseObject(echo_, info_, "failed", output_, nullptr, &e)}});
+    return out +
+           Event("response.failed",
+                 {{"response", ResponseObject(echo_, info_, "failed", output_, nullptr, &e)}});
   }
 
  private:
@@ -369,10 +371,9 @@ class ResponsesStream : public WireStream {
     std::string out;
     Json item;
     if (open_ == Kind::kReasoning) {
-      out += Event("response.reasoning_text.done", {{"item_id", item_id_},
-                                                    {"output_index", index},
-                                                    {"content_index", 0},
-                                                    {"text", text_}});
+      out += Event(
+          "response.reasoning_text.done",
+          {{"item_id", item_id_}, {"output_index", index}, {"content_index", 0}, {"text", text_}});
       item = ReasoningItem(item_id_, text_, encrypted_);
     } else {
       out += Event("response.output_text.done", {{"item_id", item_id_},
@@ -399,7 +400,7 @@ class ResponsesStream : public WireStream {
   bool began_ = false;
   int64_t sequence_ = 0;
   Kind open_ = Kind::kNone;
-  std::string item_id_, text_;  // the open item's id and text so far
+  std::string item_id_, text_;   // the open item's id and text so far
   Json output_ = Json::array();  // finished items
 };
 
@@ -409,10 +410,11 @@ std::string OpenAIResponsesFormat::ErrorBody(const WireError& error) const {
   return server::ErrorBody(error);
 }
 
-Expected<WireRequest, WireError> OpenAIResponsesFormat::Parse(const std::string& body_text,
-                                                              const RequestDefaults& defaults) const {
+Expected<WireRequest, WireError> OpenAIResponsesFormat::Parse(
+    const std::string& body_text, const RequestDefaults& defaults) const {
   const Json body = Json::parse(body_text, nullptr, false);
-  if (body.is_discarded()) return MakeUnexpected(BadField("", "the request body is not valid JSON"));
+  if (body.is_discarded())
+    return MakeUnexpected(BadField("", "the request body is not valid JSON"));
   if (!body.is_object()) {
     return MakeUnexpected(BadField("", "the request body must be a JSON object"));
   }
@@ -473,8 +475,9 @@ Expected<WireRequest, WireError> OpenAIResponsesFormat::Parse(const std::string&
       } else if (e == "minimal" || e == "low" || e == "medium" || e == "high") {
         out.chat.reasoning_effort = "high";
       } else {
-        return MakeUnexpected(BadField(
-            "reasoning.effort", "reasoning.effort must be none, minimal, low, medium, high or xhigh"));
+        return MakeUnexpected(
+            BadField("reasoning.effort",
+                     "reasoning.effort must be none, minimal, low, medium, high or xhigh"));
       }
       out.echo["reasoning_effort"] = e;
     }
@@ -491,8 +494,8 @@ Expected<WireRequest, WireError> OpenAIResponsesFormat::Parse(const std::string&
   if (!sampling) return MakeUnexpected(sampling.error());
   g.sampling = *sampling;
 
-  for (const char* key : {"instructions", "max_output_tokens", "parallel_tool_calls",
-                          "temperature", "tool_choice", "tools", "top_p", "metadata", "include"}) {
+  for (const char* key : {"instructions", "max_output_tokens", "parallel_tool_calls", "temperature",
+                          "tool_choice", "tools", "top_p", "metadata", "include"}) {
     if (body.contains(key) && !body[key].is_null()) out.echo[key] = body[key];
   }
   return out;

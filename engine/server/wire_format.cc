@@ -36,8 +36,7 @@ Expected<int64_t, WireError> IntegerField(const OrderedJson& body, const char* k
   return body[key].get<int64_t>();
 }
 
-Expected<double, WireError> NumberField(const OrderedJson& body, const char* key,
-                                        double fallback) {
+Expected<double, WireError> NumberField(const OrderedJson& body, const char* key, double fallback) {
   if (!body.contains(key) || body[key].is_null()) return fallback;
   if (!body[key].is_number()) {
     return MakeUnexpected(BadField(key, std::string(key) + " must be a number"));

@@ -59,7 +59,8 @@ TEST(AnthropicMessagesTest, ToolUseAndToolResultRoundTripIntoEngineMessages) {
            {"type": "tool_use", "id": "toolu_1", "name": "read_file", "input": {"path": "a"}}]},
         {"role": "user", "content": [
            {"type": "tool_result", "tool_use_id": "toolu_1",
-            "content": [{"type": "text", "text": "contents"}]},
+            "content": [{"type": "text", "text": "contents"},
+                        {"type": "image", "source": {"type": "base64", "data": ""}}]},
            {"type": "text", "text": "now summarise"}]},
         {"role": "system", "content": "mid-conversation note"}]})");
   ASSERT_TRUE(r) << r.error().message;
@@ -68,7 +69,8 @@ TEST(AnthropicMessagesTest, ToolUseAndToolResultRoundTripIntoEngineMessages) {
     {"role": "assistant", "content": "Reading.", "reasoning_content": "I should read.",
      "tool_calls": [{"id": "toolu_1", "type": "function",
                      "function": {"name": "read_file", "arguments": "{\"path\":\"a\"}"}}]},
-    {"role": "tool", "tool_call_id": "toolu_1", "content": "contents"},
+    {"role": "tool", "tool_call_id": "toolu_1",
+     "content": "contents\n\n[image not shown: the local model reads text only]"},
     {"role": "user", "content": "now summarise\n\nmid-conversation note"}])");
   EXPECT_EQ(r->chat.messages, expected);
   const OrderedJson tools = OrderedJson::parse(R"([{"type": "function", "function": {
@@ -118,8 +120,8 @@ TEST(AnthropicMessagesTest, BadInputNamesTheFieldInAnthropicsEnvelope) {
     EXPECT_EQ(body["error"]["type"], "invalid_request_error");
     EXPECT_FALSE(body["error"]["message"].get<std::string>().empty());
   }
-  const auto busy = OrderedJson::parse(
-      AnthropicMessagesFormat().ErrorBody({503, "busy", "server_busy", ""}));
+  const auto busy =
+      OrderedJson::parse(AnthropicMessagesFormat().ErrorBody({503, "busy", "server_busy", ""}));
   EXPECT_EQ(busy["error"]["type"], "overloaded_error");
   EXPECT_EQ(AnthropicErrorType(401), std::string("authentication_error"));
   EXPECT_EQ(AnthropicErrorType(404), std::string("not_found_error"));
@@ -171,12 +173,14 @@ TEST(AnthropicMessagesTest, BodyHasBlocksStopReasonAndCacheUsage) {
   EXPECT_EQ(s["stop_sequence"], "END");
   stopped.generation.finish = FinishReason::kLength;
   stopped.finish_reason = "length";
-  EXPECT_EQ(OrderedJson::parse(AnthropicMessagesFormat().Body(request, info, stopped))["stop_reason"],
-            "max_tokens");
+  EXPECT_EQ(
+      OrderedJson::parse(AnthropicMessagesFormat().Body(request, info, stopped))["stop_reason"],
+      "max_tokens");
   stopped.generation.finish = FinishReason::kStopToken;
   stopped.finish_reason = "stop";
-  EXPECT_EQ(OrderedJson::parse(AnthropicMessagesFormat().Body(request, info, stopped))["stop_reason"],
-            "end_turn");
+  EXPECT_EQ(
+      OrderedJson::parse(AnthropicMessagesFormat().Body(request, info, stopped))["stop_reason"],
+      "end_turn");
 }
 
 TEST(AnthropicMessagesTest, StreamEmitsTheEventGrammarWithInputJsonDeltas) {
@@ -195,11 +199,14 @@ TEST(AnthropicMessagesTest, StreamEmitsTheEventGrammarWithInputJsonDeltas) {
     names.push_back(name);
     EXPECT_EQ(data["type"], name);  // Anthropic repeats the event name as `type`
   }
-  const std::vector<std::string> expected = {
-      "message_start",       "ping",                "content_block_start", "content_block_delta",
-      "content_block_delta", "content_block_delta", "content_block_stop",  "content_block_start",
-      "content_block_delta", "content_block_delta", "content_block_stop",  "content_block_start",
-      "content_block_delta", "content_block_stop",  "message_delta",       "message_stop"};
+  const std::vector<std::string> expected = {"message_start",       "ping",
+                                             "content_block_start", "content_block_delta",
+                                             "content_block_delta", "content_block_delta",
+                                             "content_block_stop",  "content_block_start",
+                                             "content_block_delta", "content_block_delta",
+                                             "content_block_stop",  "content_block_start",
+                                             "content_block_delta", "content_block_stop",
+                                             "message_delta",       "message_stop"};
   EXPECT_EQ(names, expected);
   EXPECT_EQ(events[0].second["message"]["usage"]["cache_read_input_tokens"], 7);
   EXPECT_EQ(events[2].second["content_block"]["type"], "thinking");

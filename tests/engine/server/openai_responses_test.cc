@@ -18,7 +18,7 @@ TEST(OpenAIResponsesTest, StringInputInstructionsAndDefaults) {
   auto r = Parse(R"({"model": "m", "instructions": "Be brief.", "input": "hi"})");
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->model, "m");
-  EXPECT_TRUE(r->chat.thinking);  // reasoning on unless effort is none
+  EXPECT_TRUE(r->chat.thinking);               // reasoning on unless effort is none
   EXPECT_EQ(r->chat.generate.max_tokens, 50);  // the default (100), capped at the limit
   const OrderedJson expected = OrderedJson::parse(
       R"([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}])");

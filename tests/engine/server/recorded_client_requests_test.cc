@@ -27,8 +27,8 @@ TEST(RecordedClientRequestsTest, ClaudeCodesFirstTurn) {
   auto r = AnthropicMessagesFormat().Parse(body, {.max_tokens = 64, .max_tokens_limit = 64});
   ASSERT_TRUE(r) << r.error().param << ": " << r.error().message;
   EXPECT_TRUE(r->stream);
-  EXPECT_TRUE(r->chat.thinking);                   // thinking: {type: adaptive}
-  EXPECT_EQ(r->chat.generate.max_tokens, 64);      // 32000 asked, capped
+  EXPECT_TRUE(r->chat.thinking);               // thinking: {type: adaptive}
+  EXPECT_EQ(r->chat.generate.max_tokens, 64);  // 32000 asked, capped
   EXPECT_EQ(r->chat.tools.size(), OrderedJson::parse(body)["tools"].size());
   // The system prompt, without the per-request billing header.
   ASSERT_EQ(r->chat.messages[0]["role"], "system");
@@ -61,8 +61,7 @@ TEST(RecordedClientRequestsTest, CodexsFirstTurn) {
   // The developer instructions are the system prompt; context and request one user turn.
   ASSERT_EQ(r->chat.messages.size(), 2u);
   EXPECT_EQ(r->chat.messages[0]["role"], "system");
-  EXPECT_NE(r->chat.messages[0]["content"].get<std::string>().find("Codex CLI"),
-            std::string::npos);
+  EXPECT_NE(r->chat.messages[0]["content"].get<std::string>().find("Codex CLI"), std::string::npos);
   EXPECT_EQ(r->chat.messages[1]["role"], "user");
   const std::string user = r->chat.messages[1]["content"];
   EXPECT_NE(user.find("<environment_context>"), std::string::npos);

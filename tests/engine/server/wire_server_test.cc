@@ -60,8 +60,8 @@ TEST_F(WireServerTest, MessagesAnswerInAnthropicsShapeAndHitTheCacheOnRepeat) {
   EXPECT_EQ(a["role"], "assistant");
   EXPECT_EQ(a["model"], "claude-sonnet-4-5");
   EXPECT_EQ(a["id"].get<std::string>().rfind("msg_", 0), 0u);
-  EXPECT_EQ(a["stop_reason"], "max_tokens");       // random weights never end
-  EXPECT_EQ(a["usage"]["output_tokens"], 6);        // 32000 asked, capped at 6
+  EXPECT_EQ(a["stop_reason"], "max_tokens");  // random weights never end
+  EXPECT_EQ(a["usage"]["output_tokens"], 6);  // 32000 asked, capped at 6
   EXPECT_EQ(a["usage"]["cache_read_input_tokens"], 0);
   const int64_t prompt = a["usage"]["input_tokens"];
   EXPECT_GT(prompt, 20);
@@ -110,7 +110,8 @@ TEST_F(WireServerTest, MessagesStreamMatchesTheNonStreamedReply) {
     if (name == "content_block_delta") {
       auto& block = blocks[data["index"].get<size_t>()];
       const auto& d = data["delta"];
-      if (d["type"] == "text_delta") block["text"] = block["text"].get<std::string>() + d["text"].get<std::string>();
+      if (d["type"] == "text_delta")
+        block["text"] = block["text"].get<std::string>() + d["text"].get<std::string>();
       if (d["type"] == "thinking_delta") {
         block["thinking"] = block["thinking"].get<std::string>() + d["thinking"].get<std::string>();
       }
