@@ -20,8 +20,8 @@ namespace dsagent {
 void AddServeCommand(CLI::App& app, CommandTable& table) {
   auto options = std::make_shared<ServeOptions>();
   ServeOptions& serve = *options;
-  auto* cmd =
-      app.add_subcommand("serve", "Serve the built-in engine over an OpenAI-compatible HTTP API");
+  auto* cmd = app.add_subcommand(
+      "serve", "Serve the built-in engine over OpenAI- and Anthropic-compatible HTTP APIs");
   cmd->add_option("--model", serve.model_dir, "Checkpoint directory")->required();
   cmd->add_option("--tokenizer", serve.tokenizer_file,
                   "tokenizer.json (default: the model's, else the npm V3 one)");
@@ -40,9 +40,14 @@ void AddServeCommand(CLI::App& app, CommandTable& table) {
                   "Context positions (default: max_position_embeddings)");
   cmd->add_option("--max-tokens", serve.max_tokens,
                   "Default max_tokens of a request (default 4096)");
+  cmd->add_option("--max-tokens-limit", serve.max_tokens_limit,
+                  "Most completion tokens a request gets; larger max_tokens are lowered to it "
+                  "(default: no limit)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--threads", serve.threads, "Worker threads (default: all cores)");
   cmd->add_option("--api-key", serve.api_key,
-                  "Require 'Authorization: Bearer KEY' (default: $DSAGENT_SERVE_API_KEY); "
+                  "Require 'Authorization: Bearer KEY' or 'x-api-key: KEY' (default: "
+                  "$DSAGENT_SERVE_API_KEY); "
                   "needed for a --host other than loopback");
   cmd->add_option("--max-queue", serve.max_queue,
                   "Requests waiting for a slot; more get 503 + Retry-After (default 64)")
@@ -131,6 +136,7 @@ int ServeCommand(const ServeOptions& o, const CancelToken& cancel) {
   if (options.model_id.empty()) options.model_id = "dsagent-local";
   options.context_limit = o.context;
   options.default_max_tokens = o.max_tokens;
+  options.max_tokens_limit = o.max_tokens_limit;
   options.max_queue = o.max_queue;
   options.max_body_bytes = *max_body;
   options.max_prompt_tokens = o.max_prompt_tokens;

@@ -1,4 +1,5 @@
-// `dsagent serve`: the built-in engine behind an OpenAI-compatible HTTP server (engine/server).
+// `dsagent serve`: the built-in engine behind an HTTP server speaking OpenAI Chat Completions,
+// OpenAI Responses and Anthropic Messages (engine/server).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -21,6 +22,7 @@ struct ServeOptions {
   std::string model_id;             // default: the model directory's name
   int64_t context = 0;              // positions; 0: max_position_embeddings
   int64_t max_tokens = 4096;        // default max_tokens of a request
+  int64_t max_tokens_limit = 0;     // cap on a request's max_tokens; 0: none
   int cache_entries = 32;           // in-memory prefix cache size (states)
   int threads = 0;
   // Limits and access (engine/server/chat_server.h).

@@ -76,7 +76,8 @@ Expected<ChatResult, ChatError> ChatCompleter::Complete(const ChatRequest& reque
 
 Expected<ChatResult, ChatError> ChatCompleter::Complete(const ChatRequest& request,
                                                         const std::vector<int32_t>& prompt,
-                                                        const ChatSink& sink) {
+                                                        const ChatSink& sink,
+                                                        const PromptHook& on_prompt) {
   if (prompt.empty())
     return MakeUnexpected(ChatError{ChatError::Kind::kBadRequest, "empty prompt"});
 
@@ -89,6 +90,11 @@ Expected<ChatResult, ChatError> ChatCompleter::Complete(const ChatRequest& reque
     }
   }
   if (hit == 0) state = model_.NewSequence();
+  if (on_prompt) {
+    on_prompt({.prompt_tokens = static_cast<int64_t>(prompt.size()),
+               .prompt_cache_hit_tokens = hit,
+               .prompt_cache_miss_tokens = static_cast<int64_t>(prompt.size()) - hit});
+  }
   // A store that keeps only aligned states gets the one at the prompt's last aligned position.
   int64_t fed = hit;
   if (cache_ != nullptr && cache_->alignment_tokens() > 1) {

@@ -59,6 +59,10 @@ struct ChatError {
 
 // Streamed text of the reply as it becomes certain (never a partial marker or UTF-8 char).
 using ChatSink = std::function<bool(const StreamingCompletionParser::Delta& delta)>;
+// Called once the prompt's cache lookup is done, before any prefill, with the prompt's usage
+// (prompt_tokens, prompt_cache_hit_tokens, prompt_cache_miss_tokens): lets a server announce the
+// response with its cache figures (Anthropic's message_start) before the first token.
+using PromptHook = std::function<void(const ChatUsage& prompt)>;
 
 // The prompt text: `tools` are attached to the first system message (one is inserted at the
 // front when there is none), then EncodeMessages. Error: what EncodeMessages reports.
@@ -80,8 +84,8 @@ class ChatCompleter {
   // Generation for a prompt PromptTokens(request) returned (lets a server answer 4xx before it
   // commits to a streamed 200).
   Expected<ChatResult, ChatError> Complete(const ChatRequest& request,
-                                           const std::vector<int32_t>& prompt,
-                                           const ChatSink& sink);
+                                           const std::vector<int32_t>& prompt, const ChatSink& sink,
+                                           const PromptHook& on_prompt = {});
 
   const BpeTokenizer& tokenizer() const { return tokenizer_; }
   forward::Model& model() { return model_; }

@@ -15,7 +15,9 @@
 #include <semaphore>
 #include <thread>
 
+#include "engine/server/anthropic_messages.h"
 #include "engine/server/openai_chat.h"
+#include "engine/server/openai_responses.h"
 #include "engine/server/request_gate.h"
 #include "engine/server/request_watch.h"
 
@@ -25,9 +27,19 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr int kListenBacklog = 1024;
 
-void SendError(httplib::Response& res, const WireError& e) {
+void SendError(const WireFormat& format, httplib::Response& res, const WireError& e) {
   res.status = e.status;
-  res.set_content(ErrorBody(e), "application/json");
+  res.set_content(format.ErrorBody(e), "application/json");
+}
+
+// Which API a path belongs to, for requests that fail before (or instead of) their handler.
+enum class Api { kChat, kMessages, kResponses };
+Api ApiOf(const std::string& path) {
+  if (path.rfind("/v1/messages", 0) == 0 || path.rfind("/messages", 0) == 0) return Api::kMessages;
+  if (path.rfind("/v1/responses", 0) == 0 || path.rfind("/responses", 0) == 0) {
+    return Api::kResponses;
+  }
+  return Api::kChat;
 }
 
 double SecondsSince(Clock::time_point t0) {
@@ -64,7 +76,24 @@ struct ChatServer::Impl {
   Impl(ChatCompleter& c, const ServerOptions& o)
       : completer(c), options(o), gate(o.parallel, o.max_queue), watch([this] { gate.Notify(); }) {}
 
-  void HandleChat(const httplib::Request& req, httplib::Response& res);
+  // A completion in any wire format: parse, gate, tokenize, generate, answer or stream.
+  void HandleCompletion(const WireFormat& format, const httplib::Request& req,
+                        httplib::Response& res);
+  // POST /v1/messages/count_tokens: the prompt's token count, without generating.
+  void HandleCountTokens(const httplib::Request& req, httplib::Response& res);
+  const WireFormat& FormatFor(const std::string& path) const {
+    switch (ApiOf(path)) {
+      case Api::kMessages:
+        return messages_format;
+      case Api::kResponses:
+        return responses_format;
+      default:
+        return chat_format;
+    }
+  }
+  void SendError(const std::string& path, httplib::Response& res, const WireError& e) const {
+    server::SendError(FormatFor(path), res, e);
+  }
   void HandleModels(httplib::Response& res) const;
   void HandleHealth(httplib::Response& res) const;
   // Authorization and Content-Length, before the body is read. True when answered (refused).
@@ -77,6 +106,13 @@ struct ChatServer::Impl {
   // prompt takes ~40 bytes of memory per byte of text for a moment, so a burst of them must not
   // all run together. Waiting for a turn ends when the request is cancelled (kCancelled).
   Expected<std::vector<int32_t>, ChatError> TokenizePrompt(const ChatRequest& request);
+  // The error for a prompt that did not tokenize or is over --max-prompt-tokens (status 0: ok).
+  WireError CheckPrompt(const Expected<std::vector<int32_t>, ChatError>& prompt) const;
+  RequestDefaults Defaults() const {
+    return {.max_tokens = options.default_max_tokens,
+            .context_limit = options.context_limit,
+            .max_tokens_limit = options.max_tokens_limit};
+  }
   void Finished(double seconds, bool cancelled);
   void Log(const char* what, const ChatResult* r, double seconds) const {
     if (r == nullptr) {
@@ -95,6 +131,9 @@ struct ChatServer::Impl {
 
   ChatCompleter& completer;
   ServerOptions options;
+  OpenAIChatFormat chat_format;
+  AnthropicMessagesFormat messages_format;
+  OpenAIResponsesFormat responses_format;
   RequestGate gate;
   RequestWatch watch;
   httplib::Server http;
@@ -108,11 +147,17 @@ struct ChatServer::Impl {
 
 bool ChatServer::Impl::Refuse(const httplib::Request& req, httplib::Response& res) const {
   if (!options.api_key.empty() && req.path != "/health") {
-    const std::string auth = req.get_header_value("Authorization");
-    if (!ConstantTimeEquals(auth, "Bearer " + options.api_key)) {
+    // OpenAI clients send `Authorization: Bearer KEY`; Anthropic's send `x-api-key: KEY` (or the
+    // Bearer form with ANTHROPIC_AUTH_TOKEN). Either header carries the same --api-key.
+    const bool bearer_ok =
+        ConstantTimeEquals(req.get_header_value("Authorization"), "Bearer " + options.api_key);
+    const bool x_api_key_ok =
+        ConstantTimeEquals(req.get_header_value("x-api-key"), options.api_key);
+    if (!bearer_ok && !x_api_key_ok) {
       res.set_header("WWW-Authenticate", "Bearer");
-      SendError(res, {401, "missing or wrong API key (Authorization: Bearer KEY)",
-                      "invalid_api_key", ""});
+      SendError(req.path, res,
+                {401, "missing or wrong API key (Authorization: Bearer KEY, or x-api-key: KEY)",
+                 "invalid_api_key", ""});
       return true;
     }
   }
@@ -123,10 +168,11 @@ bool ChatServer::Impl::Refuse(const httplib::Request& req, httplib::Response& re
     const bool too_long = parsed.ec == std::errc::result_out_of_range ||
                           (parsed.ec == std::errc() && bytes > options.max_body_bytes);
     if (too_long) {
-      SendError(res, {413,
-                      "the request body is " + length + " bytes; this server accepts at most " +
-                          std::to_string(options.max_body_bytes) + " (dsagent serve --max-body)",
-                      "request_too_large", ""});
+      SendError(req.path, res,
+                {413,
+                 "the request body is " + length + " bytes; this server accepts at most " +
+                     std::to_string(options.max_body_bytes) + " (dsagent serve --max-body)",
+                 "request_too_large", ""});
       res.set_header("Connection", "close");
       return true;
     }
@@ -179,124 +225,138 @@ void ChatServer::Impl::Finished(double seconds, bool was_cancelled) {
   }
 }
 
-void ChatServer::Impl::HandleChat(const httplib::Request& req, httplib::Response& res) {
+void ChatServer::Impl::HandleCompletion(const WireFormat& format, const httplib::Request& req,
+                                        httplib::Response& res) {
   requests += 1;
   const auto t0 = Clock::now();
+  const auto send_error = [&](const WireError& e) { server::SendError(format, res, e); };
   std::shared_ptr<RequestWatch::Entry> watched =
       watch.Watch(req.remote_addr, req.remote_port, req.local_port, options.request_timeout_s);
-  auto parsed = ParseChatRequest(
-      req.body, {.max_tokens = options.default_max_tokens, .context_limit = options.context_limit});
-  if (!parsed) return SendError(res, parsed.error());
+  auto parsed = format.Parse(req.body, Defaults());
+  if (!parsed) return send_error(parsed.error());
   auto wire = std::make_shared<WireRequest>(std::move(*parsed));
   wire->chat.generate.cancel = watched->cancel();
   std::shared_ptr<RequestGate::Place> place = gate.Enter();
   if (!place) {
     refused_queue_full += 1;
     res.set_header("Retry-After", std::to_string(RetryAfterSeconds()));
-    return SendError(res, {503,
-                           "the server is busy: " + std::to_string(options.max_queue) +
-                               " requests are already waiting (dsagent serve --max-queue)",
-                           "server_busy", ""});
+    return send_error({503,
+                       "the server is busy: " + std::to_string(options.max_queue) +
+                           " requests are already waiting (dsagent serve --max-queue)",
+                       "server_busy", ""});
   }
   auto prompt = TokenizePrompt(wire->chat);
   if (!prompt && prompt.error().kind == ChatError::Kind::kCancelled) {
     Finished(SecondsSince(t0), true);
-    return SendError(res, CancelledError(watched->reason()));
+    return send_error(CancelledError(watched->reason()));
   }
-  if (!prompt) {
-    const bool overflow = prompt.error().kind == ChatError::Kind::kContextOverflow;
-    return SendError(res,
-                     {400, prompt.error().message,
-                      overflow ? "context_length_exceeded" : "invalid_request_error", "messages"});
-  }
-  if (options.max_prompt_tokens > 0 &&
-      static_cast<int64_t>(prompt->size()) > options.max_prompt_tokens) {
-    return SendError(res, {400,
-                           "the prompt is " + std::to_string(prompt->size()) +
-                               " tokens; this server accepts at most " +
-                               std::to_string(options.max_prompt_tokens) +
-                               " (dsagent serve --max-prompt-tokens)",
-                           "context_length_exceeded", "messages"});
-  }
-  char id_buf[48];
-  std::snprintf(id_buf, sizeof id_buf, "chatcmpl-%lx-%lld", static_cast<long>(std::time(nullptr)),
-                static_cast<long long>(next_id++));
-  const std::string id = id_buf;
-  const int64_t created = std::time(nullptr);
-  const std::string model = wire->model.empty() ? options.model_id : wire->model;
+  if (auto bad = CheckPrompt(prompt); bad.status != 0) return send_error(bad);
+  char id_buf[64];
+  std::snprintf(id_buf, sizeof id_buf, "%s%lx%04llx", format.id_prefix(),
+                static_cast<long>(std::time(nullptr)), static_cast<long long>(next_id++));
+  const ResponseInfo info{.id = id_buf,
+                          .created = std::time(nullptr),
+                          .model = wire->model.empty() ? options.model_id : wire->model};
   auto tokens = std::make_shared<std::vector<int32_t>>(std::move(*prompt));
+  const std::string what = format.name();
 
   if (!wire->stream) {
     if (!gate.Wait(*place, watched->cancel())) {
       Finished(SecondsSince(t0), true);
-      return SendError(res, CancelledError(watched->reason()));
+      return send_error(CancelledError(watched->reason()));
     }
     auto r = completer.Complete(wire->chat, *tokens, {});
     place->Release();
     Finished(SecondsSince(t0), !r || r->cancelled);
-    if (!r) return SendError(res, {500, r.error().message, "internal_error", ""});
+    if (!r) return send_error({500, r.error().message, "internal_error", ""});
     if (r->cancelled) {
-      Log("chat: cancelled", &*r, SecondsSince(t0));
-      return SendError(res, CancelledError(watched->reason()));
+      Log((what + ": cancelled").c_str(), &*r, SecondsSince(t0));
+      return send_error(CancelledError(watched->reason()));
     }
-    Log("chat", &*r, SecondsSince(t0));
+    Log(what.c_str(), &*r, SecondsSince(t0));
     res.status = 200;
-    res.set_content(CompletionBody(id, created, model, *r, wire->chat.thinking),
-                    "application/json");
+    res.set_content(format.Body(*wire, info, *r), "application/json");
     return;
   }
 
+  std::shared_ptr<WireStream> stream = format.Stream(*wire, info);
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
-      "text/event-stream; charset=utf-8", [this, wire, tokens, id, created, model, watched, place,
-                                           t0](size_t, httplib::DataSink& sink) {
-        const auto write = [&sink](const std::string& s) { return sink.write(s.data(), s.size()); };
+      "text/event-stream; charset=utf-8",
+      [this, wire, tokens, stream, what, watched, place, t0](size_t, httplib::DataSink& sink) {
+        const auto write = [&sink](const std::string& s) {
+          return s.empty() || sink.write(s.data(), s.size());
+        };
         const auto fail = [&](const WireError& e) {
-          write("data: " + ErrorBody(e) + "\n\n");
+          write(stream->Error(e));
           sink.done();
           return true;
         };
-        // Waiting in line: keep-alive comments keep proxies and client timeouts at bay.
-        if (!gate.Wait(*place, watched->cancel(), [&] { write(": keep-alive\n\n"); })) {
+        // Waiting in line: keep-alives keep proxies and client timeouts at bay.
+        if (!gate.Wait(*place, watched->cancel(), [&] { write(stream->KeepAlive()); })) {
           Finished(SecondsSince(t0), true);
           return fail(CancelledError(watched->reason()));
         }
-        bool client_ok =
-            write(ChunkEvent(id, created, model, {{"role", "assistant"}, {"content", ""}}, ""));
-        auto r =
-            client_ok
-                ? completer.Complete(wire->chat, *tokens,
-                                     [&](const StreamingCompletionParser::Delta& d) {
-                                       OrderedJson delta = OrderedJson::object();
-                                       if (!d.reasoning.empty())
-                                         delta["reasoning_content"] = d.reasoning;
-                                       if (!d.content.empty()) delta["content"] = d.content;
-                                       client_ok = write(ChunkEvent(id, created, model, delta, ""));
-                                       return client_ok;
-                                     })
-                : Expected<ChatResult, ChatError>(
-                      MakeUnexpected(ChatError{ChatError::Kind::kInternal, "client disconnected"}));
+        bool client_ok = true;
+        auto r = completer.Complete(
+            wire->chat, *tokens,
+            [&](const StreamingCompletionParser::Delta& d) {
+              client_ok = client_ok && write(stream->Delta(d));
+              return client_ok;
+            },
+            [&](const ChatUsage& prompt_usage) {
+              client_ok = client_ok && write(stream->Begin(prompt_usage));
+            });
         place->Release();  // the slot is free as soon as generation ends
         Finished(SecondsSince(t0), !r || r->cancelled);
         if (!client_ok) {
-          Log("chat stream: client disconnected, generation stopped", r ? &*r : nullptr, 0);
+          Log((what + " stream: client disconnected, generation stopped").c_str(),
+              r ? &*r : nullptr, 0);
           return false;
         }
         if (!r) return fail({500, r.error().message, "internal_error", ""});
         if (r->cancelled) {
-          Log("chat stream: cancelled", &*r, SecondsSince(t0));
+          Log((what + " stream: cancelled").c_str(), &*r, SecondsSince(t0));
           return fail(CancelledError(watched->reason()));
         }
-        Log("chat stream", &*r, SecondsSince(t0));
-        if (!r->message.tool_calls.empty()) {
-          write(ChunkEvent(id, created, model, {{"tool_calls", ToolCallsDelta(*r)}}, ""));
-        }
-        write(ChunkEvent(id, created, model, OrderedJson::object(), r->finish_reason));
-        if (wire->include_usage) write(UsageChunkEvent(id, created, model, r->usage));
-        write("data: [DONE]\n\n");
+        Log((what + " stream").c_str(), &*r, SecondsSince(t0));
+        write(stream->End(*r));
         sink.done();
         return true;
       });
+}
+
+void ChatServer::Impl::HandleCountTokens(const httplib::Request& req, httplib::Response& res) {
+  const auto send_error = [&](const WireError& e) { server::SendError(messages_format, res, e); };
+  auto parsed = messages_format.Parse(req.body, Defaults());
+  if (!parsed) return send_error(parsed.error());
+  std::shared_ptr<RequestWatch::Entry> watched =
+      watch.Watch(req.remote_addr, req.remote_port, req.local_port, options.request_timeout_s);
+  parsed->chat.generate.cancel = watched->cancel();
+  auto prompt = TokenizePrompt(parsed->chat);
+  if (!prompt && prompt.error().kind == ChatError::Kind::kCancelled) {
+    return send_error(CancelledError(watched->reason()));
+  }
+  if (auto bad = CheckPrompt(prompt); bad.status != 0) return send_error(bad);
+  res.set_content(DumpJson({{"input_tokens", prompt->size()}}), "application/json");
+}
+
+WireError ChatServer::Impl::CheckPrompt(
+    const Expected<std::vector<int32_t>, ChatError>& prompt) const {
+  if (!prompt) {
+    const bool overflow = prompt.error().kind == ChatError::Kind::kContextOverflow;
+    return {400, prompt.error().message,
+            overflow ? "context_length_exceeded" : "invalid_request_error", "messages"};
+  }
+  if (options.max_prompt_tokens > 0 &&
+      static_cast<int64_t>(prompt->size()) > options.max_prompt_tokens) {
+    return {400,
+            "the prompt is " + std::to_string(prompt->size()) +
+                " tokens; this server accepts at most " +
+                std::to_string(options.max_prompt_tokens) + " (dsagent serve --max-prompt-tokens)",
+            "context_length_exceeded", "messages"};
+  }
+  return {0, "", "", ""};
 }
 
 void ChatServer::Impl::HandleModels(httplib::Response& res) const {
@@ -343,10 +403,25 @@ Expected<int, std::string> ChatServer::Start() {
                               : httplib::Server::HandlerResponse::Unhandled;
   });
   const auto chat = [impl](const httplib::Request& q, httplib::Response& s) {
-    impl->HandleChat(q, s);
+    impl->HandleCompletion(impl->chat_format, q, s);
   };
   http.Post("/v1/chat/completions", chat);
   http.Post("/chat/completions", chat);
+  const auto messages = [impl](const httplib::Request& q, httplib::Response& s) {
+    impl->HandleCompletion(impl->messages_format, q, s);
+  };
+  http.Post("/v1/messages", messages);
+  http.Post("/messages", messages);
+  const auto count = [impl](const httplib::Request& q, httplib::Response& s) {
+    impl->HandleCountTokens(q, s);
+  };
+  http.Post("/v1/messages/count_tokens", count);
+  http.Post("/messages/count_tokens", count);
+  const auto responses = [impl](const httplib::Request& q, httplib::Response& s) {
+    impl->HandleCompletion(impl->responses_format, q, s);
+  };
+  http.Post("/v1/responses", responses);
+  http.Post("/responses", responses);
   const auto models = [impl](const httplib::Request&, httplib::Response& s) {
     impl->HandleModels(s);
   };
@@ -355,12 +430,12 @@ Expected<int, std::string> ChatServer::Start() {
   http.Get("/health",
            [impl](const httplib::Request&, httplib::Response& s) { impl->HandleHealth(s); });
   http.set_exception_handler(
-      [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
-        SendError(res, {500, "internal error", "internal_error", ""});
+      [impl](const httplib::Request& req, httplib::Response& res, std::exception_ptr) {
+        impl->SendError(req.path, res, {500, "internal error", "internal_error", ""});
       });
   // httplib's own refusals (413 for a chunked body over the limit, 400 for bad framing, 404)
   // get a JSON error body like ours.
-  http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+  http.set_error_handler([impl](const httplib::Request& req, httplib::Response& res) {
     if (!res.body.empty()) return;
     WireError e{res.status, "bad request", "bad_request", ""};
     if (res.status == 413) {
@@ -372,7 +447,7 @@ Expected<int, std::string> ChatServer::Start() {
     } else if (res.status == 404) {
       e = {404, "no such endpoint: " + req.path, "not_found", ""};
     }
-    SendError(res, e);
+    impl->SendError(req.path, res, e);
   });
   // cpp-httplib 0.11 listens with a backlog of 5: a burst of clients overflows it and the kernel
   // resets connections. Keep the listening socket and listen again with a deep backlog after the

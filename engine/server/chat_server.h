@@ -1,6 +1,11 @@
-// ChatServer: `dsagent serve` — an OpenAI-compatible HTTP server over one loaded model.
-//   POST /v1/chat/completions (and /chat/completions): streamed (SSE) or not; see openai_chat.h.
-//   GET  /v1/models (and /models), GET /health.
+// ChatServer: `dsagent serve` — an HTTP server over one loaded model that speaks the APIs coding
+// tools use, each streamed (SSE) or not, all over the same engine, limits and prefix cache:
+//   POST /v1/chat/completions  OpenAI Chat Completions (openai_chat.h)
+//   POST /v1/messages          Anthropic Messages (anthropic_messages.h), and
+//   POST /v1/messages/count_tokens
+//   POST /v1/responses         OpenAI Responses (openai_responses.h)
+//   GET  /v1/models, GET /health.
+// Each path also answers without the /v1 prefix. Errors come in the envelope of the path's API.
 // Up to `parallel` generations run at once; up to `max_queue` further requests wait in line (FIFO
 // by arrival), and beyond that a request is refused with 503 and Retry-After. Every request gets
 // a CancelToken that fires when its client disconnects (queued, prefilling or decoding: the
@@ -8,8 +13,8 @@
 // or when Stop() is called (503). Limits checked before any expensive work: body size (413, from
 // Content-Length, before the body is read), prompt tokens (400 naming `messages`). Malformed
 // JSON and mistyped fields get 400 naming the field; nothing a client sends can crash the server.
-// A non-loopback `host` requires `api_key` (Bearer auth on everything but /health, compared in
-// constant time); Start() refuses otherwise.
+// A non-loopback `host` requires `api_key` (on everything but /health, as `Authorization: Bearer
+// KEY` or Anthropic's `x-api-key: KEY`, compared in constant time); Start() refuses otherwise.
 //
 // Thread-safety: Start/Stop from one thread; handlers run on the server's own threads.
 #pragma once
@@ -30,6 +35,9 @@ struct ServerOptions {
   std::string model_id = "dsagent-local";  // what /v1/models lists
   int64_t context_limit = 0;               // positions; <= 0: max_position_embeddings
   int64_t default_max_tokens = 4096;
+  // A request asking for more completion tokens is given this many (<= 0: no cap). Clients such
+  // as Claude Code ask for 32000 and cannot be told otherwise.
+  int64_t max_tokens_limit = 0;
   // Limits (see the class comment). <= 0 turns a limit off, except max_queue (0: no waiting).
   int max_queue = 64;                 // requests waiting for a slot
   int64_t max_body_bytes = 16 << 20;  // request body (413)

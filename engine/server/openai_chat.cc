@@ -3,13 +3,10 @@
 namespace dsagent::engine::server {
 namespace {
 
-// Never throws on bytes that are not UTF-8 (they become U+FFFD).
-std::string Dump(const OrderedJson& j) {
-  return j.dump(-1, ' ', false, OrderedJson::error_handler_t::replace);
-}
+std::string Dump(const OrderedJson& j) { return DumpJson(j); }
 
 WireError Bad(const std::string& param, const std::string& message) {
-  return WireError{400, message, "invalid_request_error", param};
+  return BadField(param, message);
 }
 
 // Text parts of an OpenAI content array joined, or the string itself.
@@ -81,20 +78,6 @@ Expected<OrderedJson, WireError> CheckMessages(const OrderedJson& body) {
     out.push_back(std::move(copy));
   }
   return out;
-}
-
-template <class T>
-Expected<T, WireError> Number(const OrderedJson& body, const char* key, T fallback) {
-  if (!body.contains(key) || body[key].is_null()) return fallback;
-  const OrderedJson& v = body[key];
-  if constexpr (std::is_integral_v<T>) {
-    if (!v.is_number_integer()) {
-      return MakeUnexpected(Bad(key, std::string(key) + " must be an integer"));
-    }
-  } else if (!v.is_number()) {
-    return MakeUnexpected(Bad(key, std::string(key) + " must be a number"));
-  }
-  return v.get<T>();
 }
 
 }  // namespace
@@ -190,35 +173,16 @@ Expected<WireRequest, WireError> ParseChatRequest(const std::string& text,
 
   GenerateOptions& g = out.chat.generate;
   g.context_limit = defaults.context_limit;
-  auto max_tokens = Number<int64_t>(body, "max_tokens", defaults.max_tokens);
+  auto max_tokens = IntegerField(body, "max_tokens", defaults.max_tokens);
   if (!max_tokens) return MakeUnexpected(max_tokens.error());
-  auto max_completion = Number<int64_t>(body, "max_completion_tokens", *max_tokens);
+  auto max_completion = IntegerField(body, "max_completion_tokens", *max_tokens);
   if (!max_completion) return MakeUnexpected(max_completion.error());
-  g.max_tokens = *max_completion;
-  if (g.max_tokens < 1) return MakeUnexpected(Bad("max_tokens", "max_tokens must be at least 1"));
-  auto temperature = Number<double>(body, "temperature", 0.0);
-  auto top_p = Number<double>(body, "top_p", 1.0);
-  auto min_p = Number<double>(body, "min_p", 0.0);
-  auto top_k = Number<int64_t>(body, "top_k", 0);
-  auto seed = Number<int64_t>(body, "seed", 0);
-  for (const auto* e : {&temperature, &top_p, &min_p}) {
-    if (!*e) return MakeUnexpected(e->error());
-  }
-  for (const auto* e : {&top_k, &seed}) {
-    if (!*e) return MakeUnexpected(e->error());
-  }
-  if (*temperature < 0 || *temperature > 2) {
-    return MakeUnexpected(Bad("temperature", "temperature must be in [0, 2]"));
-  }
-  g.sampling = {.temperature = *temperature,
-                .top_k = static_cast<int>(std::min<int64_t>(*top_k, 1 << 30)),
-                .top_p = *top_p,
-                .min_p = *min_p,
-                .seed = static_cast<uint64_t>(*seed)};
-  if (auto ok = CheckSamplingParams(g.sampling); !ok) {
-    const std::string& bad = ok.error();
-    return MakeUnexpected(Bad(bad.substr(0, bad.find(' ')), bad));
-  }
+  auto budget = CompletionBudget(*max_completion, "max_tokens", defaults);
+  if (!budget) return MakeUnexpected(budget.error());
+  g.max_tokens = *budget;
+  auto sampling = ParseSampling(body);
+  if (!sampling) return MakeUnexpected(sampling.error());
+  g.sampling = *sampling;
   if (body.contains("stop") && !body["stop"].is_null()) {
     const auto& stop = body["stop"];
     if (stop.is_string()) {
@@ -315,6 +279,51 @@ std::string UsageChunkEvent(const std::string& id, int64_t created, const std::s
                        {"choices", OrderedJson::array()},
                        {"usage", UsageJson(usage)}};
   return "data: " + Dump(chunk) + "\n\n";
+}
+
+namespace {
+
+class OpenAIChatStream : public WireStream {
+ public:
+  OpenAIChatStream(const WireRequest& request, ResponseInfo info)
+      : include_usage_(request.include_usage), info_(std::move(info)) {}
+
+  std::string Begin(const ChatUsage&) override {
+    return Chunk({{"role", "assistant"}, {"content", ""}}, "");
+  }
+  std::string Delta(const StreamingCompletionParser::Delta& d) override {
+    OrderedJson delta = OrderedJson::object();
+    if (!d.reasoning.empty()) delta["reasoning_content"] = d.reasoning;
+    if (!d.content.empty()) delta["content"] = d.content;
+    return Chunk(delta, "");
+  }
+  std::string End(const ChatResult& r) override {
+    std::string out;
+    if (!r.message.tool_calls.empty()) out += Chunk({{"tool_calls", ToolCallsDelta(r)}}, "");
+    out += Chunk(OrderedJson::object(), r.finish_reason);
+    if (include_usage_) out += UsageChunkEvent(info_.id, info_.created, info_.model, r.usage);
+    return out + "data: [DONE]\n\n";
+  }
+  std::string Error(const WireError& e) override { return "data: " + ErrorBody(e) + "\n\n"; }
+
+ private:
+  std::string Chunk(const OrderedJson& delta, const std::string& finish) const {
+    return ChunkEvent(info_.id, info_.created, info_.model, delta, finish);
+  }
+  bool include_usage_;
+  ResponseInfo info_;
+};
+
+}  // namespace
+
+std::string OpenAIChatFormat::Body(const WireRequest& request, const ResponseInfo& info,
+                                   const ChatResult& result) const {
+  return CompletionBody(info.id, info.created, info.model, result, request.chat.thinking);
+}
+
+std::unique_ptr<WireStream> OpenAIChatFormat::Stream(const WireRequest& request,
+                                                     const ResponseInfo& info) const {
+  return std::make_unique<OpenAIChatStream>(request, info);
 }
 
 }  // namespace dsagent::engine::server

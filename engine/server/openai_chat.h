@@ -1,6 +1,7 @@
 // The OpenAI Chat Completions wire format as DeepSeek's API speaks it, for the local server:
 // request bodies -> ChatRequest (with every field type-checked), ChatResult -> response bodies,
 // streamed deltas -> `chat.completion.chunk` events. No I/O here; chat_server.cc does HTTP.
+// OpenAIChatFormat is the WireFormat (wire_format.h) over these functions.
 //
 // Thinking follows DeepSeek: on by default; `thinking: {type: enabled|disabled}` (DeepSeek) or
 // `chat_template_kwargs: {thinking: bool}` (vLLM/SGLang) switch it; `reasoning_effort` low /
@@ -13,27 +14,9 @@
 
 #include "common/expected.h"
 #include "engine/generate/chat_completion.h"
+#include "engine/server/wire_format.h"
 
 namespace dsagent::engine::server {
-
-struct WireRequest {
-  ChatRequest chat;
-  std::string model;  // as requested ("" if absent)
-  bool stream = false;
-  bool include_usage = false;  // stream_options.include_usage
-};
-
-struct WireError {
-  int status = 400;
-  std::string message;
-  std::string code = "invalid_request_error";
-  std::string param;  // the offending field, when there is one
-};
-
-struct RequestDefaults {
-  int64_t max_tokens = 4096;
-  int64_t context_limit = 0;  // <= 0: the model's max_position_embeddings
-};
 
 // Parses and checks a /v1/chat/completions body. Error (400): malformed JSON, a missing or
 // mistyped field (named in `param`), an out-of-range value. Unknown fields are ignored.
@@ -60,5 +43,20 @@ std::string UsageChunkEvent(const std::string& id, int64_t created, const std::s
                             const ChatUsage& usage);
 // The tool_calls delta for the final chunk(s).
 OrderedJson ToolCallsDelta(const ChatResult& result);
+
+class OpenAIChatFormat : public WireFormat {
+ public:
+  const char* name() const override { return "chat"; }
+  const char* id_prefix() const override { return "chatcmpl-"; }
+  Expected<WireRequest, WireError> Parse(const std::string& body,
+                                         const RequestDefaults& defaults) const override {
+    return ParseChatRequest(body, defaults);
+  }
+  std::string ErrorBody(const WireError& error) const override { return server::ErrorBody(error); }
+  std::string Body(const WireRequest& request, const ResponseInfo& info,
+                   const ChatResult& result) const override;
+  std::unique_ptr<WireStream> Stream(const WireRequest& request,
+                                     const ResponseInfo& info) const override;
+};
 
 }  // namespace dsagent::engine::server
