@@ -12,6 +12,7 @@
 #include "agent/cli/engine_generate_command.h"
 #include "agent/cli/eval_command.h"
 #include "agent/cli/map_command.h"
+#include "agent/cli/mcp_command.h"
 #include "agent/cli/output_format.h"
 #include "agent/cli/patch_command.h"
 #include "agent/cli/route_command.h"
@@ -156,6 +157,8 @@ int main(int argc, char** argv) {
   auto* map_cmd = dsagent::AddMapCommand(app, map);
   dsagent::CacheCommandOptions cache;
   auto* cache_cmd = dsagent::AddCacheCommand(app, cache);
+  dsagent::McpCommandOptions mcp;
+  auto* mcp_cmd = dsagent::AddMcpCommand(app, mcp);
 
   // engine
   std::string inspect_dir, inspect_config;
@@ -314,6 +317,7 @@ int main(int argc, char** argv) {
   }
   if (*doctor_cmd) return dsagent::DoctorCommand();
   if (*cache_cmd) return dsagent::CacheCommand(cache);
+  if (*mcp_cmd) return dsagent::McpCommand(mcp);
   if (*map_cmd) {
     dsagent::CancelToken cancel;
     dsagent::InstallInterruptHandler(cancel);

@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 
+#include "agent/core/mcp_setup.h"
 #include "agent/core/project_instructions.h"
 #include "agent/core/run_setup.h"
 #include "agent/core/session.h"
@@ -132,6 +133,9 @@ Expected<std::unique_ptr<AgentSession>, SessionOpenError> AgentSession::Open(
   auto tool_environment = ToolEnvironmentFromConfig(*config, Config::ProcessEnvironment());
   if (!tool_environment) return fail({"error:config", tool_environment.error()});
   ToolRegistry registry = ToolRegistry::BuiltIn();
+  // MCP servers' tools follow the built-in ones, in an order fixed for the session.
+  auto mcp_servers = AddMcpTools(*config, workspace, tool_environment->child.vars, registry,
+                                 err.warnings, cancel);
 
   std::string session_id;
   std::optional<Context> context;
@@ -154,6 +158,7 @@ Expected<std::unique_ptr<AgentSession>, SessionOpenError> AgentSession::Open(
                                                    std::move(*context), std::move(*trace)));
   s->provider_ = std::move(*provider);
   s->registry_ = std::move(registry);
+  s->mcp_servers_ = std::move(mcp_servers);
   s->tool_environment_ = std::move(*tool_environment);
   s->settings_ = std::move(settings);
   s->id_ = session_id;

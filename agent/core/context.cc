@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <set>
+#include <string_view>
+#include <utility>
 
 #include "common/sha256.h"
 
@@ -9,8 +11,14 @@ namespace dsagent {
 
 Context::Context(std::string system_prompt, std::vector<ToolSpec> tools)
     : system_prompt_(std::move(system_prompt)), tools_(std::move(tools)) {
-  std::sort(tools_.begin(), tools_.end(),
-            [](const ToolSpec& a, const ToolSpec& b) { return a.name < b.name; });
+  // Built-in tools sorted by name, then MCP servers' tools (mcp__...) in the order given: the
+  // session's fixed order (tools/mcp/mcp_server_set.h), after every built-in.
+  const auto key = [](const ToolSpec& t) {
+    const bool mcp = t.name.rfind("mcp__", 0) == 0;
+    return std::pair<bool, std::string_view>(mcp, mcp ? std::string_view() : t.name);
+  };
+  std::stable_sort(tools_.begin(), tools_.end(),
+                   [&](const ToolSpec& a, const ToolSpec& b) { return key(a) < key(b); });
 }
 
 void Context::Append(Message message) { log_.push_back(std::move(message)); }

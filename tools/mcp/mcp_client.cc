@@ -80,7 +80,6 @@ Expected<McpServerInfo, std::string> McpClient::Initialize(const CancelToken& ca
 }
 
 Expected<std::vector<McpToolInfo>, std::string> McpClient::ListTools(const CancelToken& cancel) {
-  tools_changed_ = false;
   std::vector<McpToolInfo> tools;
   Json cursor;
   for (int page = 0; page < kMaxToolPages; ++page) {
@@ -88,6 +87,9 @@ Expected<std::vector<McpToolInfo>, std::string> McpClient::ListTools(const Cance
     if (!cursor.is_null()) params["cursor"] = cursor;
     auto result = Request("tools/list", params, options_.request_timeout, cancel);
     if (!result) return MakeUnexpected("tools/list: " + result.error());
+    // A change announced before the first page was answered is in this list already (servers
+    // that register tools as they start announce one right after initialization).
+    if (page == 0) tools_changed_ = false;
     const Json list = result->is_object() ? result->value("tools", Json()) : Json();
     if (!list.is_array()) return MakeUnexpected("tools/list: the result has no 'tools' list");
     for (const Json& t : list) {

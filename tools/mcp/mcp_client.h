@@ -59,7 +59,7 @@ class McpClient {
   Expected<McpServerInfo, std::string> Initialize(const CancelToken& cancel);
 
   // Every tool, following nextCursor through all pages, in the server's order. Clears
-  // ToolsChanged(). Error: as a request fails (see CallTool), or a tool without a name.
+  // ToolsChanged() when the first page arrives (a change announced before it is in the list). Error: as a request fails (see CallTool), or a tool without a name.
   Expected<std::vector<McpToolInfo>, std::string> ListTools(const CancelToken& cancel);
 
   // tools/call; returns the result object ({"content":[...], "isError":..., ...}). When the
