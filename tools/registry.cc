@@ -102,20 +102,41 @@ void ToolRegistry::Add(std::unique_ptr<Tool> tool) {
   tools_[std::move(name)] = std::move(tool);
 }
 
+void ToolRegistry::AddExternal(std::unique_ptr<Tool> tool, std::string description) {
+  external_.push_back({std::move(tool), std::move(description)});
+}
+
+const Tool* ToolRegistry::Find(const std::string& name) const {
+  if (auto it = tools_.find(name); it != tools_.end()) return it->second.get();
+  for (const External& e : external_) {
+    if (e.tool->Name() == name) return e.tool.get();
+  }
+  return nullptr;
+}
+
+std::string ToolRegistry::Description(const std::string& name) const {
+  for (const External& e : external_) {
+    if (e.tool->Name() == name) return e.description;
+  }
+  return ToolDescription(name);
+}
+
 std::vector<const Tool*> ToolRegistry::Tools() const {
   std::vector<const Tool*> out;
-  out.reserve(tools_.size());
+  out.reserve(tools_.size() + external_.size());
   for (const auto& [name, tool] : tools_) out.push_back(tool.get());  // std::map: sorted by name
+  for (const External& e : external_) out.push_back(e.tool.get());
   return out;
 }
 
 ToolResult ToolRegistry::Dispatch(const std::string& name, const std::string& arguments_json,
                                   const ToolContext& ctx) const {
   try {
-    auto it = tools_.find(name);
-    if (it == tools_.end()) {
+    Tool* tool = const_cast<Tool*>(Find(name));
+    if (tool == nullptr) {
       std::string names;
       for (const auto& [n, t] : tools_) names += (names.empty() ? "" : ", ") + n;
+      for (const External& e : external_) names += ", " + e.tool->Name();
       return ErrorResult("unknown tool '" + SanitizeUtf8(name) + "'; available tools: " + names);
     }
     Json args;
@@ -134,10 +155,12 @@ ToolResult ToolRegistry::Dispatch(const std::string& name, const std::string& ar
       return ErrorResult("the arguments of " + name + " must be a JSON object, got " +
                          TypeName(args));
     }
-    if (std::string problem = CheckArguments(name, it->second->Schema(), args); !problem.empty()) {
-      return ErrorResult(SanitizeUtf8(problem));
+    if (tools_.count(name) != 0) {
+      if (std::string problem = CheckArguments(name, tool->Schema(), args); !problem.empty()) {
+        return ErrorResult(SanitizeUtf8(problem));
+      }
     }
-    ToolResult result = it->second->Run(args, ctx);
+    ToolResult result = tool->Run(args, ctx);
     result.output = SanitizeUtf8(result.output);
     return result;
   } catch (const std::exception& e) {

@@ -19,15 +19,30 @@ class ToolRegistry {
   static ToolRegistry BuiltIn();
 
   void Add(std::unique_ptr<Tool> tool);
-  // The tools, sorted by name.
+  // A tool from outside dsagent (an MCP server's, tools/mcp/) with the description its source
+  // gave. Offered after every built-in tool, in the order added, so built-ins keep their place in
+  // the request prefix. Its arguments are checked only for being a JSON object: the schema is
+  // the server's to enforce (it may use JSON Schema beyond what CheckArguments reads).
+  void AddExternal(std::unique_ptr<Tool> tool, std::string description);
+  // The built-in tools sorted by name, then the external ones in the order added.
   std::vector<const Tool*> Tools() const;
+  // What the model is told about tool `name`: prompts/tools/<name>.md for a built-in, the
+  // source's description for an external tool.
+  std::string Description(const std::string& name) const;
   // Runs tool `name` with `arguments_json` (the model's raw string). Never throws.
   ToolResult Dispatch(const std::string& name, const std::string& arguments_json,
                       const ToolContext& ctx) const;
-  bool Has(const std::string& name) const { return tools_.count(name) != 0; }
+  bool Has(const std::string& name) const { return Find(name) != nullptr; }
 
  private:
+  struct External {
+    std::unique_ptr<Tool> tool;
+    std::string description;
+  };
+  const Tool* Find(const std::string& name) const;
+
   std::map<std::string, std::unique_ptr<Tool>> tools_;
+  std::vector<External> external_;
 };
 
 }  // namespace dsagent

@@ -12,6 +12,7 @@
 #include "agent/cli/engine_command.h"
 #include "agent/cli/eval_command.h"
 #include "agent/cli/map_command.h"
+#include "agent/cli/mcp_command.h"
 #include "agent/cli/patch_command.h"
 #include "agent/cli/route_command.h"
 #include "agent/cli/run_command.h"
@@ -29,8 +30,8 @@ int main(int argc, char** argv) {
   for (auto add : {dsagent::AddRunCommand, dsagent::AddChatCommand, dsagent::AddSessionCommand,
                    dsagent::AddConfigCommand, dsagent::AddDoctorCommand, dsagent::AddPatchCommand,
                    dsagent::AddEvalCommand, dsagent::AddRouteCommand, dsagent::AddMapCommand,
-                   dsagent::AddCacheCommand, dsagent::AddEngineCommand, dsagent::AddServeCommand,
-                   dsagent::AddCompletionCommand}) {
+                   dsagent::AddCacheCommand, dsagent::AddMcpCommand, dsagent::AddEngineCommand,
+                   dsagent::AddServeCommand, dsagent::AddCompletionCommand}) {
     add(app, commands);
   }
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "agent/cli/chat_app.h"
+#include "agent/core/mcp_setup.h"
 #include "agent/core/run_setup.h"
 #include "agent/core/session_store.h"
 #include "agent/ui/diff_view.h"
@@ -174,6 +175,16 @@ SlashResult Compact(ChatApp& app, const std::vector<std::string>&) {
   return SlashResult::kContinue;
 }
 
+SlashResult Mcp(ChatApp& app, const std::vector<std::string>&) {
+  const McpServerSet* servers = app.session().agent().mcp_servers();
+  if (servers == nullptr) {
+    app.Note("no MCP servers configured (dsagent mcp add NAME -- COMMAND ARGS...)");
+    return SlashResult::kContinue;
+  }
+  PrintLines(app, DescribeMcpServers(*servers, true));
+  return SlashResult::kContinue;
+}
+
 SlashResult Diff(ChatApp& app, const std::vector<std::string>&) {
   ChatSession& s = app.session();
   std::string diff;
@@ -306,6 +317,7 @@ const std::vector<Command>& Commands() {
       {"cost", "", "the session's cost and tokens per model", Cost},
       {"cache", "", "cache-hit rates: last call, this turn, the session", Cache},
       {"compact", "", "elide the oldest tool results now (one cache miss)", Compact},
+      {"mcp", "", "MCP servers: state and the tools they offer", Mcp},
       {"diff", "", "everything changed since the session started", Diff},
       {"undo", "[force]", "revert the files the last turn edited", Undo},
       {"sessions", "", "this repository's sessions, newest first", Sessions},

@@ -1,5 +1,5 @@
 // The interactive assistant's slash commands: /help, /model, /effort, /pro, /policy, /reasoning,
-// /cost, /cache, /diff, /undo, /sessions, /resume, /clear, /exit. Each acts on the ChatApp and
+// /cost, /cache, /mcp, /diff, /undo, /sessions, /resume, /clear, /exit. Each acts on the ChatApp and
 // prints to its screen; none sends anything to the model.
 #pragma once
 

@@ -33,6 +33,13 @@ class Merger {
       errors_.push_back(settings.error());
       return;
     }
+    // Read second: a malformed file has already been reported once.
+    auto servers = ReadMcpServersFromFile(path, label);
+    if (!servers) {
+      errors_.push_back(servers.error());
+    } else {
+      for (McpServerConfig& s : *servers) mcp_servers_[s.name] = std::move(s);
+    }
     for (const ConfigFileSetting& s : *settings) {
       Set(s.key, s.value, kind, label + ":" + path.string());
       if (kind == ConfigSourceKind::kRepo) repo_settings_.push_back(s);
@@ -105,6 +112,11 @@ class Merger {
   }
 
   std::map<std::string, ConfigValue>& values() { return values_; }
+  std::vector<McpServerConfig> mcp_servers() const {
+    std::vector<McpServerConfig> out;
+    for (const auto& [name, server] : mcp_servers_) out.push_back(server);
+    return out;
+  }
   const std::vector<std::string>& errors() const { return errors_; }
 
  private:
@@ -141,6 +153,7 @@ class Merger {
   std::map<std::string, ConfigValue> values_;
   std::vector<ConfigFileSetting> repo_settings_;
   std::vector<std::string> errors_;
+  std::map<std::string, McpServerConfig> mcp_servers_;  // by name; a later file replaces
 };
 
 // Calling GetInt on a string key is a programming error, not a user error.
@@ -181,6 +194,7 @@ Expected<Config, std::string> Config::Load(const ConfigLoadOptions& options) {
   Config config;
   config.warnings_ = merger.RepoSecretWarnings();
   config.values_ = std::move(merger.values());
+  config.mcp_servers_ = merger.mcp_servers();
   return config;
 }
 

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "agent/config/mcp_servers_config.h"
 #include "common/expected.h"
 
 namespace dsagent {
@@ -76,6 +77,10 @@ class Config {
   // shorter than 8 characters, "(unset)" when empty); empty strings print as "".
   std::string Show() const;
 
+  // The MCP servers of the user and repository files (mcp_servers_config.h), sorted by name; a
+  // repository entry replaces the user entry of the same name. Disabled ones included.
+  const std::vector<McpServerConfig>& McpServers() const { return mcp_servers_; }
+
   // Things the user should hear about that are not errors, e.g. an API key in the repository
   // config file (which may be committed). Never contains secret values.
   const std::vector<std::string>& Warnings() const { return warnings_; }
@@ -85,6 +90,7 @@ class Config {
 
   std::map<std::string, ConfigValue> values_;
   std::vector<std::string> warnings_;
+  std::vector<McpServerConfig> mcp_servers_;
 };
 
 }  // namespace dsagent

@@ -87,6 +87,8 @@ Expected<std::vector<ConfigFileSetting>, std::string> ReadConfigFile(
   if (!root) return MakeUnexpected(root.error());
   std::vector<std::string> errors;
   for (const YamlLeaf& leaf : FlattenYamlMapping(*root, source, errors)) {
+    // The MCP servers are a mapping of names the user picks, read by ReadMcpServersFromFile.
+    if (leaf.key == "mcp_servers" || leaf.key.rfind("mcp_servers.", 0) == 0) continue;
     const std::string where = Where(source, leaf.key_node);
     if (std::string error = CheckLeaf(leaf, where, schema, settings); !error.empty()) {
       errors.push_back(where + ": " + error);

@@ -21,7 +21,8 @@ struct ConfigFileSetting {
 // problem found, one per line, each starting "<path>:<line>:"): unreadable file, malformed YAML,
 // unknown key (with the closest known key suggested), a value of the wrong type (naming the
 // expected type), a value where a group of keys belongs or the reverse, or a key with no value.
-// Values of secret keys are never echoed.
+// Values of secret keys are never echoed. The `mcp_servers:` section is skipped here (see
+// mcp_servers_config.h).
 Expected<std::vector<ConfigFileSetting>, std::string> ReadConfigFile(
     const std::filesystem::path& path, const ConfigSchema& schema);
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "agent/core/mcp_setup.h"
 #include "agent/core/project_instructions.h"
 #include "agent/core/run_setup.h"
 #include "agent/core/session_store.h"
@@ -170,6 +171,9 @@ Expected<std::unique_ptr<AgentSession>, SessionOpenError> AgentSession::Open(
   auto tool_environment = ToolEnvironmentFromConfig(*config, Config::ProcessEnvironment());
   if (!tool_environment) return fail({TerminationReason::kErrorConfig, tool_environment.error()});
   ToolRegistry registry = ToolRegistry::BuiltIn();
+  // MCP servers' tools follow the built-in ones, in an order fixed for the session.
+  auto mcp_servers = AddMcpTools(*config, *workspace, tool_environment->child.vars, registry,
+                                 err.warnings, cancel);
 
   // A resumed session continues its own context; a new one starts from the system prompt.
   std::string session_id;
@@ -194,6 +198,7 @@ Expected<std::unique_ptr<AgentSession>, SessionOpenError> AgentSession::Open(
                                                    std::move(*context), std::move(*trace)));
   s->provider_ = std::move(*provider);
   s->registry_ = std::move(registry);
+  s->mcp_servers_ = std::move(mcp_servers);
   s->tool_environment_ = std::move(*tool_environment);
   s->settings_ = std::move(*settings);
   s->id_ = session_id;

@@ -26,6 +26,8 @@
 
 namespace dsagent {
 
+class McpServerSet;
+
 struct SessionOpenOptions {
   std::filesystem::path repo;        // workspace; empty: current dir (or the resumed session's)
   std::string resume;                // session id (or unique prefix) to continue
@@ -68,6 +70,8 @@ class AgentSession {
   bool resumed() const { return resumed_; }
   const std::vector<std::string>& warnings() const { return warnings_; }
   const Context& context() const { return context_; }
+  // The MCP servers connected at open (agent/core/mcp_setup.h); null when none is configured.
+  const McpServerSet* mcp_servers() const { return mcp_servers_.get(); }
   // Shell commands' environment and the secrets redacted from tool output, fixed at open.
   const ToolEnvironment& tool_environment() const { return tool_environment_; }
 
@@ -121,6 +125,7 @@ class AgentSession {
   TraceWriter trace_;
   std::unique_ptr<Provider> provider_;
   ToolRegistry registry_;
+  std::shared_ptr<McpServerSet> mcp_servers_;
   ToolEnvironment tool_environment_;
   AgentSettings settings_;
   std::string id_;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <string_view>
+#include <utility>
 
 #include "common/sha256.h"
 
@@ -66,8 +68,14 @@ Expected<Compaction, std::string> CompactionFromJson(const Json& j) {
 
 Context::Context(std::string system_prompt, std::vector<ToolSpec> tools)
     : tools_(std::move(tools)) {
-  std::sort(tools_.begin(), tools_.end(),
-            [](const ToolSpec& a, const ToolSpec& b) { return a.name < b.name; });
+  // Built-in tools sorted by name, then MCP servers' tools (mcp__...) in the order given: the
+  // session's fixed order (tools/mcp/mcp_server_set.h), after every built-in.
+  const auto key = [](const ToolSpec& t) {
+    const bool mcp = t.name.rfind("mcp__", 0) == 0;
+    return std::pair<bool, std::string_view>(mcp, mcp ? std::string_view() : t.name);
+  };
+  std::stable_sort(tools_.begin(), tools_.end(),
+                   [&](const ToolSpec& a, const ToolSpec& b) { return key(a) < key(b); });
   canonical_bytes_ = 2;  // the brackets of [tools..., messages...]
   for (const Json& t : ToolSpecsToJson(tools_)) {
     canonical_bytes_ += static_cast<int64_t>(CanonicalJson(t).size()) + 1;

@@ -177,5 +177,35 @@ TEST_F(RegistryTest, BuiltInToolsWorkThroughDispatch) {
   EXPECT_THAT(bad.output, HasSubstr("at least 1"));
 }
 
+// A tool from outside (an MCP server's) whose schema uses JSON Schema beyond what the registry
+// checks.
+class ExternalTool : public Tool {
+ public:
+  std::string Name() const override { return "mcp__srv__echo"; }
+  Json Schema() const override {
+    return Json::parse(R"({"type":"object","properties":{"v":{"type":["string","null"]}}})");
+  }
+  ToolResult Run(const Json& args, const ToolContext&) override {
+    ToolResult r;
+    r.output = args.dump();
+    return r;
+  }
+};
+
+TEST_F(RegistryTest, ExternalToolsComeAfterBuiltInsAndTheirServerChecksArguments) {
+  ToolRegistry registry = ToolRegistry::BuiltIn();
+  registry.AddExternal(std::make_unique<ExternalTool>(), "echoes");
+  const std::vector<const Tool*> tools = registry.Tools();
+  EXPECT_EQ(tools.back()->Name(), "mcp__srv__echo");
+  EXPECT_EQ(registry.Description("mcp__srv__echo"), "echoes");
+  EXPECT_EQ(tools[tools.size() - 2]->Name(), "write_file");  // the last built-in, sorted
+  EXPECT_TRUE(registry.Has("mcp__srv__echo"));
+  const ToolResult r = registry.Dispatch("mcp__srv__echo", R"({"v":null,"extra":1})", ctx_);
+  EXPECT_TRUE(r.ok) << r.output;
+  EXPECT_EQ(r.output, R"({"extra":1,"v":null})");
+  EXPECT_FALSE(registry.Dispatch("mcp__srv__echo", "[1]", ctx_).ok);
+  EXPECT_THAT(registry.Dispatch("nope", "{}", ctx_).output, HasSubstr("mcp__srv__echo"));
+}
+
 }  // namespace
 }  // namespace dsagent

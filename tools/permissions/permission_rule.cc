@@ -110,6 +110,12 @@ std::string FormatPermissionRule(const PermissionRule& rule) {
 
 bool RuleCoversTool(const PermissionRule& rule, std::string_view tool_name) {
   if (rule.tool == "*" || rule.tool == tool_name) return true;
+  // "mcp__<server>" names every tool of that MCP server (mcp__<server>__<tool>).
+  if (rule.tool.rfind("mcp__", 0) == 0 && rule.tool.find("__", 5) == std::string::npos &&
+      tool_name.size() > rule.tool.size() + 2 && tool_name.substr(0, rule.tool.size()) == rule.tool &&
+      tool_name.substr(rule.tool.size(), 2) == "__") {
+    return true;
+  }
   return rule.tool == "edit" && ClassifyTool(tool_name) == ToolClass::kEdit;
 }
 

@@ -6,6 +6,9 @@
 //   allow edit(docs/**)           `edit` names every file-editing tool (write_file, edit_file, ...)
 //   deny read_file(.env)          reads can be restricted too
 //   ask *                         `*` names every tool; no pattern: every call of the tool
+//   allow mcp__fs__read_text_file one tool of an MCP server (tools/mcp/); a `path` argument is
+//                                 the subject of a pattern, as for read_file
+//   deny mcp__tracker             `mcp__<server>` names every tool of that server
 //
 // Precedence: the LAST rule that matches a call decides (rules are listed defaults, then the user
 // file, then the repository file, each in file order); a call no rule matches gets its mode's
@@ -40,7 +43,8 @@ Expected<PermissionRule, std::string> ParsePermissionRule(std::string_view text)
 // The rule as ParsePermissionRule reads it back: "allow bash(git status *)", "deny grep".
 std::string FormatPermissionRule(const PermissionRule& rule);
 
-// True when `rule` is about `tool_name` (exact name, "edit" for editing tools, or "*").
+// True when `rule` is about `tool_name` (exact name, "edit" for editing tools, "mcp__<server>"
+// for that server's tools, or "*").
 bool RuleCoversTool(const PermissionRule& rule, std::string_view tool_name);
 
 // True when the pattern matches the whole command text (syntax above).

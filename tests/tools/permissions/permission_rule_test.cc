@@ -91,3 +91,29 @@ TEST(PermissionRuleTest, LastMatchingRuleWins) {
 
 }  // namespace
 }  // namespace dsagent
+
+namespace dsagent {
+namespace {
+
+TEST(PermissionRuleTest, McpToolsAreNamedByToolOrByServer) {
+  std::vector<PermissionRule> rules;
+  for (const char* text : {"ask mcp__fs", "allow mcp__fs__read_text_file(notes/**)",
+                           "deny mcp__tracker__delete_issue"}) {
+    auto rule = ParsePermissionRule(text);
+    ASSERT_TRUE(rule) << rule.error();
+    rules.push_back(*rule);
+  }
+  auto decide = [&](const char* tool, const std::string& subject) -> std::string {
+    const PermissionRule* r = LastMatchingRule(rules, tool, {subject});
+    return r ? DecisionName(r->decision) : "none";
+  };
+  EXPECT_EQ(decide("mcp__fs__read_text_file", "notes/a.md"), "allow");
+  EXPECT_EQ(decide("mcp__fs__read_text_file", "src/a.cc"), "ask");  // the server-wide rule
+  EXPECT_EQ(decide("mcp__fs__write_file", ""), "ask");
+  EXPECT_EQ(decide("mcp__fsx__write_file", ""), "none");  // another server sharing a prefix
+  EXPECT_EQ(decide("mcp__tracker__delete_issue", ""), "deny");
+  EXPECT_EQ(decide("mcp__tracker__list_issues", ""), "none");
+}
+
+}  // namespace
+}  // namespace dsagent

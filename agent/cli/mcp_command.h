@@ -1,0 +1,33 @@
+// `dsagent mcp list|get|add|remove`: the MCP servers of the layered config (mcp_servers:, see
+// agent/config/mcp_servers_config.h). list and get connect to the servers the way a session
+// would and show their state and tools; add and remove edit the user config file (--scope user,
+// the default) or the repository's .dsagent/config.yaml (--scope repo).
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
+
+#include "agent/cli/command_table.h"
+
+namespace dsagent {
+
+struct McpCommandOptions {
+  std::string repo;            // "" = the current directory
+  std::string name;            // get/add/remove
+  std::string scope = "user";  // add/remove: user | repo
+  std::string url;             // add: an HTTP server
+  std::vector<std::string> command;  // add: COMMAND ARGS... (after --)
+  std::vector<std::string> env;      // add: NAME=VALUE
+  std::vector<std::string> headers;  // add: "Name: value"
+  std::string cwd;                   // add
+  bool no_sandbox = false;           // add
+  CLI::App *list = nullptr, *get = nullptr, *add = nullptr, *remove = nullptr;
+};
+
+// Declares `mcp` and its subcommands on `app` and binds McpCommand in `table`.
+void AddMcpCommand(CLI::App& app, CommandTable& table);
+// Runs the parsed subcommand; returns the exit code.
+int McpCommand(const McpCommandOptions& options);
+
+}  // namespace dsagent

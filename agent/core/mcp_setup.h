@@ -1,0 +1,48 @@
+// A session's MCP servers: the `mcp_servers:` config (agent/config/mcp_servers_config.h) turned
+// into connectable servers (tools/mcp/mcp_server_set.h), and their tools added to the session's
+// registry after the built-in ones. Stdio servers start with the shell tools' scrubbed
+// environment (tools.env: secrets withheld) plus their own `env:`, in their `cwd` (relative to
+// the workspace), under the shell tools' sandbox unless their config says `sandbox: false`; their
+// stderr goes to $XDG_STATE_HOME/dsagent/mcp/<name>.log.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "agent/config/config.h"
+#include "tools/env_policy.h"
+#include "tools/mcp/mcp_server_set.h"
+#include "tools/registry.h"
+
+namespace dsagent {
+
+// Where a stdio server's stderr goes.
+std::filesystem::path McpServerLogPath(const std::string& server_name);
+
+// The enabled servers of `config` ready to connect. `tool_env` is the shell tools' environment
+// (ToolEnvironment::child.vars); `process_env` supplies ${VAR} in env values and headers. A
+// server that cannot be set up (a ${VAR} that is unset) is left out with a line in `problems`.
+std::vector<McpServerSpec> McpServerSpecsFromConfig(const Config& config,
+                                                    const std::filesystem::path& workspace,
+                                                    const EnvMap& tool_env,
+                                                    const EnvMap& process_env,
+                                                    std::vector<std::string>& problems);
+
+// Connects the configured servers and adds their tools to `registry` (McpServerSet's fixed
+// order). Returns the set (for /mcp); null when no server is configured. A server that fails is
+// reported in `warnings` ("MCP server 'x' is not available: ...") and offers no tools.
+std::shared_ptr<McpServerSet> AddMcpTools(const Config& config,
+                                          const std::filesystem::path& workspace,
+                                          const EnvMap& tool_env, ToolRegistry& registry,
+                                          std::vector<std::string>& warnings,
+                                          const CancelToken& cancel);
+
+// `/mcp` and `dsagent mcp list`: one block per server — name, transport, state (connected with
+// the agreed revision and tool count, or the error), and with `with_tools` its tools as the model
+// sees them (mcp__server__tool: title or first line of the description); servers whose tool list
+// changed since the session started say that the change applies to the next session.
+std::string DescribeMcpServers(const McpServerSet& set, bool with_tools);
+
+}  // namespace dsagent

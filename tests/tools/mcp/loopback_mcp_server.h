@@ -1,0 +1,37 @@
+// LoopbackMcpServer: a small streamable-HTTP MCP server on 127.0.0.1 for the client's tests. It
+// checks what the spec requires of a client (Accept header, Mcp-Session-Id after initialize,
+// MCP-Protocol-Version), pages tools/list, answers some requests as SSE streams carrying a
+// notification and a ping before the reply, and records every message it received.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/json.h"
+
+namespace dsagent::testing {
+
+struct LoopbackMcpOptions {
+  std::string answer_version = "";  // "" = the version the client offered
+  std::string required_header;      // e.g. "Authorization: Bearer t0k"; 401 without it
+};
+
+class LoopbackMcpServer {
+ public:
+  explicit LoopbackMcpServer(LoopbackMcpOptions options = {});
+  ~LoopbackMcpServer();
+  std::string Url() const;  // http://127.0.0.1:PORT/mcp
+
+  // Every JSON-RPC message POSTed, in order, and the methods of HTTP requests ("POST"/"DELETE").
+  std::vector<Json> Received() const;
+  std::vector<std::string> HttpMethods() const;
+  // Lets a blocked "slow" tool call finish (its handler waits for this).
+  void ReleaseSlow();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dsagent::testing
