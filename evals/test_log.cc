@@ -152,7 +152,10 @@ TestStatusMap ParseGtestLog(std::string_view log) {
 
 TestStatusMap ParseJunitXml(std::string_view xml_view) {
   const std::string xml(xml_view);
-  static const std::regex kCase(R"(<testcase\b([^>]*?)(/>|>([\s\S]*?)</testcase>))");
+  // Attribute values may hold '>' (Catch2 names like "eggs -> not allergic"): quoted strings are
+  // skipped whole.
+  static const std::regex kCase(
+      R"re(<testcase\b((?:[^>"']|"[^"]*"|'[^']*')*?)(/>|>([\s\S]*?)</testcase>))re");
   TestStatusMap out;
   for (auto it = std::sregex_iterator(xml.begin(), xml.end(), kCase); it != std::sregex_iterator();
        ++it) {

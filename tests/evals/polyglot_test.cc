@@ -98,6 +98,8 @@ struct LanguageCase {
   size_t tests;           // how many tests the gold run reports
 };
 
+void PrintTo(const LanguageCase& c, std::ostream* os) { *os << c.lang << "/" << c.exercise; }
+
 class PolyglotLanguageTest : public ::testing::TestWithParam<LanguageCase> {};
 
 TEST_P(PolyglotLanguageTest, GoldRunNamesTheTestsOracleResolvesNoopDoesNot) {

@@ -177,6 +177,22 @@ TEST(JunitXmlTest, TestcaseChildrenDecideTheStatus) {
                                                {"skip & go", S::kSkipped}}));
 }
 
+TEST(JunitXmlTest, AttributeValuesMayHoldAngleBrackets) {
+  // Catch2's JUnit reporter (allergies: SECTIONs are "<case>/<section>", names hold "->").
+  const std::string xml =
+      "<testsuite name=\"tests\" tests=\"3\">\n"
+      "  <testcase classname=\"tests.global\" name=\"eggs allergy -> not allergic\" "
+      "time=\"0.1\" status=\"run\"/>\n"
+      "  <testcase classname=\"tests.global\" name=\"a > b/section one\" status=\"run\">\n"
+      "    <failure message=\"x &gt; y\" type=\"REQUIRE\">at t.cpp:3</failure>\n"
+      "  </testcase>\n"
+      "  <testcase classname='tests.global' name='c'/>\n</testsuite>\n";
+  EXPECT_EQ(ParseJunitXml(xml),
+            (TestStatusMap{{"tests.global::eggs allergy -> not allergic", S::kPassed},
+                           {"tests.global::a > b/section one", S::kFailed},
+                           {"tests.global::c", S::kPassed}}));
+}
+
 TEST(ParseTestResultsTest, DispatchesOnFrameworkAndReadsJunitReports) {
   TempDir dir;
   dir.Write("out/report.xml", "<testcase classname=\"c\" name=\"t\"/>");
