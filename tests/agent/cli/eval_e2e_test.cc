@@ -142,8 +142,16 @@ TEST_F(EvalE2ETest, AgentThatChangesNothingIsGradedUnresolvedAndResumeSkipsIt) {
   EXPECT_EQ(s["empty_patch_ids"], Json::array({"smoke__py-clamp"}));
   EXPECT_EQ(s["unresolved_ids"], Json::array({"smoke__py-clamp"}));
 
-  // --resume: the finished task is not run again (no more model calls) and the summary stays.
+  // --resume with other settings is refused: its results would mix two configurations.
   r = RunDsagent({"eval", "--tasks", kTask, "--out", out.string(), "--resume"},
+                 box_.Env({{"DEEPSEEK_API_KEY", kKey}, {"DEEPSEEK_BASE_URL", server_.BaseUrl()}}),
+                 box_.root());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("other settings"));
+  // --resume with the same settings: the finished task is not run again (no more model calls)
+  // and the summary stays.
+  r = RunDsagent({"eval", "--tasks", kTask, "--policy", policy_.string(), "--out", out.string(),
+                  "--max-cost-per-task", "1", "--resume"},
                  box_.Env({{"DEEPSEEK_API_KEY", kKey}, {"DEEPSEEK_BASE_URL", server_.BaseUrl()}}),
                  box_.root());
   ASSERT_EQ(r.exit_code, 0) << r.err;
