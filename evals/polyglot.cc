@@ -1,10 +1,11 @@
 #include "evals/polyglot.h"
 
 #include <algorithm>
-#include <regex>
-#include <sstream>
+#include <optional>
+#include <utility>
 
 #include "common/file_io.h"
+#include "evals/polyglot_languages.h"
 #include "evals/workspace.h"
 
 namespace dsagent::evals {
@@ -35,38 +36,46 @@ std::string Language(const fs::path& exercise) {
   return practice.parent_path().parent_path().filename().string();
 }
 
-// How one language's exercises are tested and how their test ids are named.
-struct LanguageSpec {
-  const char* name;
-  std::string (*test_cmd)(const std::string& exercise);
-  const char* test_framework;
-  std::vector<std::string> (*test_ids)(const std::string& file_name, const std::string& source);
-};
+}  // namespace
 
-std::string PythonTestCmd(const std::string&) { return "pytest -rA -p no:cacheprovider"; }
-
-// Exercism's CMakeLists.txt builds an executable named after the exercise folder (and runs it
-// after the build). The build goes to a temporary directory so it never lands in the patch; the
-// executable then writes a JUnit report whose test case classes are all "tests.global" (-n tests).
-std::string CppTestCmd(const std::string& exercise) {
-  return "b=$(mktemp -d) && cmake -S . -B \"$b\" -DEXERCISM_RUN_ALL_TESTS=1 >/dev/null && "
-         "cmake --build \"$b\"; \"$b/" +
-         exercise +
-         "\" -r junit -n tests -o report.xml; rc=$?; rm -rf \"$b\"; "
-         "exit $rc";
-}
-
-const LanguageSpec kLanguages[] = {
-    {"python", PythonTestCmd, "pytest", PythonTestIds},
-    {"cpp", CppTestCmd, "junit:report.xml", CatchTestIds},
-};
-
-const LanguageSpec* FindLanguage(const std::string& name) {
-  for (const LanguageSpec& spec : kLanguages) {
-    if (name == spec.name) return &spec;
+std::vector<std::pair<std::string, std::string>> GoldTargets(
+    const std::vector<std::string>& solution, const std::vector<std::string>& examples) {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::vector<bool> used(solution.size(), false);
+  std::vector<bool> placed(examples.size(), false);
+  auto name = [](const std::string& p) { return fs::path(p).filename().string(); };
+  auto ext = [](const std::string& p) { return fs::path(p).extension().string(); };
+  for (size_t e = 0; e < examples.size(); ++e) {
+    for (size_t s = 0; s < solution.size() && !placed[e]; ++s) {
+      if (!used[s] && name(solution[s]) == name(examples[e])) {
+        out.emplace_back(examples[e], solution[s]);
+        used[s] = placed[e] = true;
+      }
+    }
   }
-  return nullptr;
+  for (size_t e = 0; e < examples.size(); ++e) {
+    for (size_t s = 0; s < solution.size() && !placed[e]; ++s) {
+      if (!used[s] && ext(solution[s]) == ext(examples[e])) {
+        out.emplace_back(examples[e], solution[s]);
+        used[s] = placed[e] = true;
+      }
+    }
+  }
+  for (size_t e = 0; e < examples.size(); ++e) {
+    if (placed[e]) continue;
+    std::string dir;
+    for (const auto& s : solution) {
+      if (ext(s) == ext(examples[e])) {
+        dir = fs::path(s).parent_path().string();
+        break;
+      }
+    }
+    out.emplace_back(examples[e], (fs::path(dir) / name(examples[e])).string());
+  }
+  return out;
 }
+
+namespace {
 
 Expected<EvalTask, std::string> LoadExercise(const fs::path& dir) {
   const fs::path config_path = dir / ".meta" / "config.json";
@@ -77,11 +86,10 @@ Expected<EvalTask, std::string> LoadExercise(const fs::path& dir) {
     return MakeUnexpected(config_path.string() + ": not a polyglot config (no \"files\")");
   }
   const std::string lang = Language(dir), name = dir.filename().string();
-  const LanguageSpec* spec = FindLanguage(lang);
-  if (spec == nullptr) {
-    return MakeUnexpected(dir.string() + ": language '" + lang +
-                          "' is not supported yet (python, cpp); point --tasks at <root>/python "
-                          "or <root>/cpp");
+  auto spec = PolyglotLanguageFor(lang, name);
+  if (!spec) return MakeUnexpected(dir.string() + ": " + spec.error());
+  if (std::string missing = MissingPolyglotToolchain(lang); !missing.empty()) {
+    return MakeUnexpected(dir.string() + ": cannot test " + lang + " exercises here: " + missing);
   }
   const auto solution = Strings(config["files"], "solution");
   const auto tests = Strings(config["files"], "test");
@@ -106,26 +114,34 @@ Expected<EvalTask, std::string> LoadExercise(const fs::path& dir) {
       "\nDon't change the names of existing functions or classes, as they may be referenced from "
       "other code like unit tests, etc.\nOnly use standard libraries, don't suggest installing "
       "any packages.\n";
-  // Gold: each solution stub becomes its example (paired in order; extra stubs keep the first).
-  for (size_t i = 0; i < solution.size(); ++i) {
-    const std::string& example = examples[std::min(i, examples.size() - 1)];
-    auto stub = ReadFileToString(dir / solution[i]);
+  // Gold: each example replaces its solution file (GoldTargets); examples without one are added.
+  for (const auto& [example, target] : GoldTargets(solution, examples)) {
     auto gold = ReadFileToString(dir / example);
-    if (!stub || !gold) return MakeUnexpected(!stub ? stub.error() : gold.error());
-    t.patch += FileChangePatch(solution[i], *stub, *gold);
+    if (!gold) return MakeUnexpected(gold.error());
+    std::optional<std::string> before;
+    if (fs::exists(dir / target)) {
+      auto stub = ReadFileToString(dir / target);
+      if (!stub) return MakeUnexpected(stub.error());
+      before = *stub;
+    }
+    t.patch += FileChangePatch(target, before, *gold);
   }
   for (const auto& test : tests) {
     auto source = ReadFileToString(dir / test);
     if (!source) return MakeUnexpected(source.error());
     t.test_patch += FileChangePatch(test, std::nullopt, *source);
-    for (auto& id : spec->test_ids(test, *source)) t.fail_to_pass.push_back(std::move(id));
   }
-  if (t.fail_to_pass.empty()) return MakeUnexpected(dir.string() + ": no tests found");
-  t.test_cmd = spec->test_cmd(name);
+  // The test ids come from the runner's own report of the example solution (the runner's gold
+  // run), so they are named exactly as grading will see them.
+  t.fail_to_pass_from_gold = true;
+  t.test_cmd = spec->test_cmd;
   t.test_framework = spec->test_framework;
-  t.test_timeout_s = 180;  // Aider's limit
+  t.ignore = spec->ignore;
+  // Aider allows 180 s for the tests; the build is inside the test command here, and a cold C++,
+  // Rust or Java build on a small loaded machine can take longer than that on its own.
+  t.test_timeout_s = 600;
   t.tries = 2;
-  if (lang == "cpp") t.checkout_name = name;
+  if (spec->named_checkout) t.checkout_name = name;
   t.source = {RepoSource::Kind::kFiles, dir, "polyglot:" + lang + "/" + name, {".meta"}};
   for (const auto& test : tests) t.source.exclude.push_back(test);
   t.raw = {{"instance_id", t.instance_id}, {"exercise", dir.string()}, {"tries", t.tries}};
@@ -133,41 +149,6 @@ Expected<EvalTask, std::string> LoadExercise(const fs::path& dir) {
 }
 
 }  // namespace
-
-std::vector<std::string> CatchTestIds(const std::string& /*file_name*/, const std::string& source) {
-  static const std::regex kCase(R"re(\bTEST_CASE\s*\(\s*"((?:[^"\\]|\\.)*)")re");
-  std::vector<std::string> ids;
-  for (auto it = std::sregex_iterator(source.begin(), source.end(), kCase);
-       it != std::sregex_iterator(); ++it) {
-    ids.push_back("tests.global::" + (*it)[1].str());
-  }
-  return ids;
-}
-
-std::vector<std::string> PythonTestIds(const std::string& file_name, const std::string& source) {
-  static const std::regex kClass(R"(^class\s+(\w+)\b)");
-  static const std::regex kMethod(R"(^(\s+)def\s+(test\w*)\s*\()");
-  static const std::regex kFunction(R"(^def\s+(test\w*)\s*\()");
-  std::vector<std::string> ids;
-  std::string current_class;
-  std::istringstream in(source);
-  std::string line;
-  std::smatch m;
-  while (std::getline(in, line)) {
-    if (std::regex_search(line, m, kClass)) {
-      current_class = m[1].str();
-    } else if (std::regex_search(line, m, kFunction)) {
-      current_class.clear();
-      ids.push_back(file_name + "::" + m[1].str());
-    } else if (!current_class.empty() && std::regex_search(line, m, kMethod)) {
-      ids.push_back(file_name + "::" + current_class + "::" + m[2].str());
-    } else if (!line.empty() && !std::isspace(static_cast<unsigned char>(line[0])) &&
-               line[0] != '#' && line[0] != ')') {
-      current_class.clear();  // a top-level statement ends the class body
-    }
-  }
-  return ids;
-}
 
 Expected<std::vector<EvalTask>, std::string> LoadPolyglot(const fs::path& root) {
   std::vector<fs::path> exercises;

@@ -4,14 +4,18 @@
 //   repository   the exercise folder without `.meta/` and without the test files (tests are hidden
 //                from the agent, as in SWE-bench, and added at grading by test_patch)
 //   problem      .docs/introduction.md + instructions.md + instructions.append.md + Aider's
-//   addendum patch        stub -> `.meta` example (the oracle), test_patch = the test files as new
-//   files FAIL_TO_PASS every test in the test files; PASS_TO_PASS empty; tries = 2 (Aider's
-//   scoring)
-// Languages so far: python (pytest) and cpp (CMake + Catch2, graded from Catch2's JUnit report).
-// Nothing is downloaded; the folders come from the user.
+//                addendum
+//   patch        stub -> `.meta` example (the oracle); test_patch = the test files as new files
+//   FAIL_TO_PASS every test the runner's report names when the example solution is tested (found
+//                by the eval runner's gold run: fail_to_pass_from_gold); PASS_TO_PASS empty
+//   tries        2 (Aider's scoring)
+// All six languages (polyglot_languages.h says how each one is tested). Nothing is downloaded; the
+// folders come from the user.
 #pragma once
 
 #include <filesystem>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "common/expected.h"
@@ -20,16 +24,15 @@
 namespace dsagent::evals {
 
 // `root`: a polyglot checkout, one language folder, or one exercise folder. Exercises come back
-// sorted by path. Error: no exercise found, an unreadable or malformed .meta/config.json, a
-// language not supported yet, or a test file without tests.
+// sorted by path. Error: no exercise found, an unreadable or malformed .meta/config.json, an
+// unknown language, or one whose toolchain is not installed here (the message says how to get it).
 Expected<std::vector<EvalTask>, std::string> LoadPolyglot(const std::filesystem::path& root);
 
-// pytest ids of the tests in a Python test file: `file::Class::test_x` for unittest methods and
-// `file::test_x` for module-level functions.
-std::vector<std::string> PythonTestIds(const std::string& file_name, const std::string& source);
-
-// Catch2 ids of the TEST_CASEs in a C++ test file, as Catch2's JUnit reporter names them when run
-// with `-n tests`: `tests.global::<test case name>`.
-std::vector<std::string> CatchTestIds(const std::string& file_name, const std::string& source);
+// Where each example file goes in the gold patch, as (example, target) pairs: the solution file
+// of the same name, else the first unpaired solution file with the same extension (example.cpp ->
+// hamming.cpp), else a new file beside the first solution of that extension (Java helper classes).
+// Solution files no example pairs with are left as they are (Rust's Cargo.toml).
+std::vector<std::pair<std::string, std::string>> GoldTargets(
+    const std::vector<std::string>& solution, const std::vector<std::string>& examples);
 
 }  // namespace dsagent::evals

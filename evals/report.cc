@@ -34,7 +34,81 @@ std::string Fmt(const char* format, double v) {
 
 std::string Pct(double fraction) { return Fmt("%.1f%%", 100 * fraction); }
 
+// "cpp" for a polyglot task ("polyglot/cpp" repo, "polyglot__cpp-<name>" id), else "".
+std::string PolyglotLanguageOf(const std::string& repo, const std::string& instance_id) {
+  if (repo.rfind("polyglot/", 0) == 0) return repo.substr(9);
+  if (instance_id.rfind("polyglot__", 0) == 0) {
+    const std::string rest = instance_id.substr(10);
+    return rest.substr(0, rest.find('-'));
+  }
+  return "";
+}
+
+// Per-language counts for polyglot runs: {lang: {total, resolved, errors, pass_rate_1,
+// pass_rate_2, cost_usd}}; empty for other task sets.
+Json ByLanguage(const std::vector<Json>& results, const std::vector<std::string>& missing_ids) {
+  Json out = Json::object();
+  auto row = [&out](const std::string& lang) -> Json& {
+    Json& r = out[lang];
+    if (!r.is_object()) {
+      r = {{"total", 0}, {"resolved", 0}, {"errors", 0}, {"pass_1", 0}, {"pass_2", 0},
+           {"cost_usd", 0.0}};
+    }
+    return r;
+  };
+  for (const Json& r : results) {
+    const std::string lang = PolyglotLanguageOf(r.value("repo", ""), r.value("instance_id", ""));
+    if (lang.empty()) continue;
+    Json& row_json = row(lang);
+    row_json["total"] = row_json["total"].get<int>() + 1;
+    row_json["resolved"] = row_json["resolved"].get<int>() + (r.value("resolved", false) ? 1 : 0);
+    row_json["errors"] = row_json["errors"].get<int>() + (r.value("status", "") == "error" ? 1 : 0);
+    const Json tries = r.value("tries", Json::array());
+    const bool first = !tries.empty() && tries[0].get<bool>();
+    const bool second = first || (tries.size() > 1 && tries[1].get<bool>());
+    row_json["pass_1"] = row_json["pass_1"].get<int>() + (first ? 1 : 0);
+    row_json["pass_2"] = row_json["pass_2"].get<int>() + (second ? 1 : 0);
+    row_json["cost_usd"] =
+        row_json["cost_usd"].get<double>() + r["agent_run"].value("cost_usd", 0.0);
+  }
+  for (const std::string& id : missing_ids) {
+    const std::string lang = PolyglotLanguageOf("", id);
+    if (lang.empty()) continue;
+    Json& row_json = row(lang);
+    row_json["total"] = row_json["total"].get<int>() + 1;
+  }
+  for (auto& [lang, r] : out.items()) {
+    const double total = r["total"].get<int>();
+    r["resolved_rate"] = total > 0 ? r["resolved"].get<int>() / total : 0.0;
+    r["pass_rate_1"] = total > 0 ? r["pass_1"].get<int>() / total : 0.0;
+    r["pass_rate_2"] = total > 0 ? r["pass_2"].get<int>() / total : 0.0;
+    r.erase("pass_1");
+    r.erase("pass_2");
+  }
+  return out;
+}
+
 }  // namespace
+
+std::string LanguageTable(const Json& summary) {
+  if (!summary.contains("by_language")) return "";
+  std::string md =
+      "| language | resolved | pass rate try 1 / try 2 | errors | cost |\n|---|---|---|---|---|\n";
+  int total = 0, resolved = 0, errors = 0;
+  for (const auto& [lang, r] : summary["by_language"].items()) {
+    total += r["total"].get<int>();
+    resolved += r["resolved"].get<int>();
+    errors += r["errors"].get<int>();
+    md += "| " + lang + " | " + std::to_string(r["resolved"].get<int>()) + " / " +
+          std::to_string(r["total"].get<int>()) + " (" + Pct(r["resolved_rate"].get<double>()) +
+          ") | " + Pct(r["pass_rate_1"].get<double>()) + " / " +
+          Pct(r["pass_rate_2"].get<double>()) + " | " + std::to_string(r["errors"].get<int>()) +
+          " | " + Fmt("$%.4f", r["cost_usd"].get<double>()) + " |\n";
+  }
+  md += "| **all** | " + std::to_string(resolved) + " / " + std::to_string(total) + " | | " +
+        std::to_string(errors) + " | |\n";
+  return md;
+}
 
 fs::path ResultPath(const fs::path& out_dir, const std::string& instance_id) {
   return out_dir / "results" / (instance_id + ".json");
@@ -142,6 +216,8 @@ Json BuildSummary(const std::vector<Json>& results, const std::vector<std::strin
     s["pass_rate_1"] = static_cast<double>(pass_1) / with_tries;
     s["pass_rate_2"] = static_cast<double>(pass_2) / with_tries;
   }
+  const Json by_language = ByLanguage(results, missing_ids);
+  if (!by_language.empty()) s["by_language"] = by_language;
   return s;
 }
 
@@ -178,6 +254,9 @@ std::string ReportMarkdown(const Json& s, const std::vector<Json>& results) {
           Pct(s["pass_rate_2"].get<double>()) + " |\n";
   }
   md += "\n";
+  if (const std::string languages = LanguageTable(s); !languages.empty()) {
+    md += "## Languages\n\n" + languages + "\n";
+  }
   md += "## Tasks\n\n| task | status | F2P | P2P | steps | cost | cache hit | Pro calls | wall |\n";
   md += "|---|---|---|---|---|---|---|---|---|\n";
   for (const Json& r : results) {
@@ -209,20 +288,27 @@ std::string ReportMarkdown(const Json& s, const std::vector<Json>& results) {
 
 Expected<Json, std::string> WriteRunOutputs(const std::vector<EvalTask>& tasks,
                                             const fs::path& out_dir, const RunInfo& info) {
+  std::vector<std::string> ids;
+  for (const EvalTask& t : tasks) ids.push_back(t.instance_id);
+  return WriteRunOutputs(ids, out_dir, info);
+}
+
+Expected<Json, std::string> WriteRunOutputs(const std::vector<std::string>& instance_ids,
+                                            const fs::path& out_dir, const RunInfo& info) {
   std::vector<Json> results;
   std::vector<std::string> missing;
   std::string preds;
-  for (const EvalTask& task : tasks) {
-    const fs::path p = ResultPath(out_dir, task.instance_id);
+  for (const std::string& id : instance_ids) {
+    const fs::path p = ResultPath(out_dir, id);
     if (!fs::exists(p)) {
-      missing.push_back(task.instance_id);
+      missing.push_back(id);
       continue;
     }
     auto text = ReadFileToString(p);
     if (!text) return MakeUnexpected(text.error());
     Json r = Json::parse(*text, nullptr, false);
     if (r.is_discarded()) return MakeUnexpected(p.string() + ": not valid JSON");
-    preds += Json{{"instance_id", task.instance_id},
+    preds += Json{{"instance_id", id},
                   {"model_name_or_path", r.value("model_name_or_path", info.model_name_or_path)},
                   {"model_patch", r.value("model_patch", "")}}
                  .dump() +

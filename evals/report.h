@@ -27,9 +27,14 @@ std::filesystem::path ResultPath(const std::filesystem::path& out_dir,
 Json ProShare(const Json& models);
 
 // summary.json's object for `results` (task order) out of `total` tasks; `missing_ids` are tasks
-// without a result.
+// without a result. Polyglot runs also get "by_language": {lang: {total, resolved, errors,
+// resolved_rate, pass_rate_1, pass_rate_2, cost_usd}}.
 Json BuildSummary(const std::vector<Json>& results, const std::vector<std::string>& missing_ids,
                   const RunInfo& info);
+
+// Polyglot runs: one markdown row per language (resolved, pass rates after try 1 / 2, errors,
+// cost) from summary.json's "by_language", plus a total row; "" for other task sets.
+std::string LanguageTable(const Json& summary);
 
 // report.md: the headline table (resolved, cost, tokens, cache hit, Pro share) and one row per
 // task.
@@ -38,6 +43,10 @@ std::string ReportMarkdown(const Json& summary, const std::vector<Json>& results
 // Reads every task's result (those present), writes preds.jsonl, summary.json and report.md into
 // `out_dir`, and returns the summary. Error: a result file that is not JSON, or a write failure.
 Expected<Json, std::string> WriteRunOutputs(const std::vector<EvalTask>& tasks,
+                                            const std::filesystem::path& out_dir,
+                                            const RunInfo& info);
+// The same over instance ids (in report order).
+Expected<Json, std::string> WriteRunOutputs(const std::vector<std::string>& instance_ids,
                                             const std::filesystem::path& out_dir,
                                             const RunInfo& info);
 

@@ -7,8 +7,12 @@
 #include <thread>
 
 #include "agent/core/headless_run.h"
+#include "agent/core/trace.h"
 #include "common/file_io.h"
 #include "evals/evaluate.h"
+#include "evals/gold_tests.h"
+#include "evals/run_manifest.h"
+#include "evals/trajectory.h"
 #include "evals/report.h"
 #include "evals/workspace.h"
 
@@ -115,18 +119,32 @@ std::optional<Json> RunTask(const EvalTask& task, const EvalOptions& o, RepoStor
   double agent_wall_s = 0;
   std::string base_commit = task.base_commit;
   std::unique_ptr<TaskWorkspace> ws;
-  if (origin) {
+  EvalTask graded = task;  // with FAIL_TO_PASS from the gold run when the task asks for it
+  if (origin && task.fail_to_pass_from_gold) {
+    const fs::path cache = o.test_ids_cache.empty() ? o.out_dir / "test-ids" : o.test_ids_cache;
+    auto gold = FindGoldTests(task, *origin, work / "gold", cache, cancel);
+    if (cancel.IsCancelled()) return std::nullopt;
+    if (gold) {
+      graded.fail_to_pass = gold->ids;
+      if (!gold->failed.empty()) result["gold_failed_tests"] = gold->failed;
+    } else {
+      ev.error = gold.error();
+    }
+  }
+  if (origin && ev.error.empty()) {
     auto created =
         TaskWorkspace::Create(*origin, task.base_commit, CheckoutDir(work / "agent", task));
     if (created) {
       ws = std::move(*created);
       base_commit = ws->base_commit();
+      if (auto i = ws->Ignore(task.ignore); !i) ev.error = "agent workspace: " + i.error();
     } else {
       ev.error = "agent workspace: " + created.error();
     }
-  } else {
+  } else if (!origin) {
     ev.error = "repository: " + origin.error();
   }
+  if (!ev.error.empty()) ws.reset();
   // Only the real agent gets more tries; it stops at the first resolved one.
   const int max_tries = o.agent == "dsagent" ? task.tries : 1;
   for (int attempt = 0; ws && attempt < max_tries; ++attempt) {
@@ -148,13 +166,21 @@ std::optional<Json> RunTask(const EvalTask& task, const EvalOptions& o, RepoStor
       ev.error = agent.error;
       break;
     }
-    ev = EvaluatePatch(task, agent.patch, *origin, work / ("eval-" + std::to_string(attempt + 1)),
-                       cancel);
+    ev = EvaluatePatch(graded, agent.patch, *origin,
+                       work / ("eval-" + std::to_string(attempt + 1)), cancel);
     if (ev.interrupted) return std::nullopt;
     tries.push_back(ev.resolved);
   }
   const fs::path logs = o.out_dir / "logs" / task.instance_id;
   WriteFileAtomic(logs / "test_output.txt", ev.test_log);
+  if (!agent.trace_path.empty()) {  // the documented trajectory beside the raw trace
+    if (auto trace = ReadTrace(agent.trace_path)) {
+      std::string lines;
+      for (const Json& line : TrajectoryFromTrace(trace->events)) lines += line.dump() + "\n";
+      const fs::path traj = o.out_dir / "trajs" / (task.instance_id + ".jsonl");
+      if (WriteFileAtomic(traj, lines)) result["traj_path"] = traj.string();
+    }
+  }
   WriteFileAtomic(logs / "model.patch", agent.patch);
   ws.reset();
   if (!o.keep_workspaces) fs::remove_all(work, ec);
@@ -196,6 +222,16 @@ std::string Duration(double s) {
 
 }  // namespace
 
+std::string StatusLineText(const EvalProgress& p, double elapsed_s) {
+  char line[256];
+  const double rate = p.done > 0 ? 100.0 * p.resolved / p.done : 0;
+  const std::string eta =
+      p.done > 0 ? Duration(elapsed_s / p.done * static_cast<double>(p.total - p.done)) : "--";
+  std::snprintf(line, sizeof line, "[%zu/%zu] resolved %zu (%.1f%%) | $%.4f | %s | ETA %s", p.done,
+                p.total, p.resolved, rate, p.cost_usd, Duration(elapsed_s).c_str(), eta.c_str());
+  return line;
+}
+
 std::string AgentPrompt(const EvalTask& task) {
   std::string prompt = task.problem_statement;
   if (!prompt.empty() && prompt.back() != '\n') prompt += '\n';
@@ -206,8 +242,23 @@ std::string AgentPrompt(const EvalTask& task) {
   return prompt;
 }
 
-Expected<Json, EvalFailure> RunEval(const std::vector<EvalTask>& tasks, const EvalOptions& o,
+std::vector<EvalTask> ShardTasks(const std::vector<EvalTask>& tasks, int index, int count) {
+  std::vector<EvalTask> out;
+  if (count < 1 || index < 1 || index > count) return out;
+  for (size_t i = static_cast<size_t>(index - 1); i < tasks.size(); i += count) {
+    out.push_back(tasks[i]);
+  }
+  return out;
+}
+
+Expected<Json, EvalFailure> RunEval(const std::vector<EvalTask>& all_tasks, const EvalOptions& o,
                                     const ProgressFn& progress, const CancelToken& cancel) {
+  if (o.shard_count < 1 || o.shard_index < 1 || o.shard_index > o.shard_count) {
+    return MakeUnexpected(EvalFailure{false, "shard " + std::to_string(o.shard_index) + "/" +
+                                                 std::to_string(o.shard_count) +
+                                                 " is not K/N with 1 <= K <= N"});
+  }
+  const std::vector<EvalTask> tasks = ShardTasks(all_tasks, o.shard_index, o.shard_count);
   if (o.agent != "dsagent" && o.agent != "oracle" && o.agent != "noop") {
     return MakeUnexpected(
         EvalFailure{false, "unknown agent '" + o.agent + "' (dsagent, oracle or noop)"});
@@ -219,6 +270,18 @@ Expected<Json, EvalFailure> RunEval(const std::vector<EvalTask>& tasks, const Ev
         EvalFailure{false, "cannot create " + o.out_dir.string() + ": " + ec.message()});
   }
 
+  const Json manifest = RunManifestFor(all_tasks, o);
+  // Results kept by --resume must come from the same settings (the task set may grow).
+  if (auto earlier = ReadRunManifest(o.out_dir); o.resume && earlier) {
+    if ((*earlier)["settings"] != manifest["settings"]) {
+      return MakeUnexpected(EvalFailure{
+          false, "cannot resume " + o.out_dir.string() + ": it holds a run with other settings (" +
+                     (*earlier)["settings"].dump() + ")"});
+    }
+  }
+  if (auto m = WriteRunManifest(o.out_dir, manifest); !m) {
+    return MakeUnexpected(EvalFailure{false, m.error()});
+  }
   std::vector<size_t> todo;
   int kept = 0;
   for (size_t i = 0; i < tasks.size(); ++i) {
@@ -236,6 +299,13 @@ Expected<Json, EvalFailure> RunEval(const std::vector<EvalTask>& tasks, const Ev
     if (progress) progress(line);
   };
   if (kept > 0) say("resume: " + std::to_string(kept) + " task(s) already finished, skipped");
+  auto report = [&] {
+    if (o.on_progress) {
+      o.on_progress(EvalProgress{static_cast<size_t>(done), todo.size(),
+                                 static_cast<size_t>(resolved), cost});
+    }
+  };
+  report();
   std::atomic<size_t> next{0};
   std::atomic<bool> stop{false};
   std::string fatal;  // guarded by mu
@@ -272,6 +342,7 @@ Expected<Json, EvalFailure> RunEval(const std::vector<EvalTask>& tasks, const Ev
           done, todo.size(), (*r)["status"].get<std::string>().c_str(), task.instance_id.c_str(),
           task_cost, (*r)["wall_s"].get<double>(), resolved, done, cost, Duration(eta).c_str());
       say(line);
+      report();
     }
   };
   const int jobs = std::max(1, std::min<int>(o.jobs, static_cast<int>(todo.size())));

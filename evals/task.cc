@@ -9,6 +9,7 @@
 
 #include "common/file_io.h"
 #include "evals/polyglot.h"
+#include "evals/swebench_logs.h"
 
 namespace dsagent::evals {
 namespace fs = std::filesystem;
@@ -230,6 +231,10 @@ Expected<std::vector<EvalTask>, std::string> LoadTasks(const LoadOptions& o) {
       return MakeUnexpected(t.instance_id + ": missing base_commit");
     }
     ApplyRepoSpecs(specs, t);
+    // A published SWE-bench row names no parser: use the one the official harness uses.
+    if (format == "swebench" && t.test_framework.empty()) {
+      t.test_framework = SwebenchFrameworkForRepo(t.repo);
+    }
     if (t.test_cmd.empty()) {
       return MakeUnexpected(t.instance_id + ": no test_cmd (in the task or a repo spec)");
     }

@@ -51,6 +51,11 @@ struct EvalTask {
   // The checkout folder's own name, when the task's build depends on it (Exercism's CMake recipe
   // names its executable after the folder); "" = the runner's default folder names.
   std::string checkout_name;
+  // FAIL_TO_PASS is every test id the test command's report names when the gold patch is applied
+  // (the runner finds them with a gold run before the agent's; polyglot exercises).
+  bool fail_to_pass_from_gold = false;
+  // gitignore patterns each workspace ignores (build outputs that must not reach the patch).
+  std::vector<std::string> ignore;
   RepoSource source;
   Json raw;  // the task as read (kept for the record)
 };

@@ -7,6 +7,8 @@
 #include <string>
 
 #include "common/file_io.h"
+#include "common/json.h"
+#include "evals/swebench_logs.h"
 
 namespace dsagent::evals {
 namespace {
@@ -53,6 +55,25 @@ std::string Attribute(const std::string& tag, const std::string& name) {
   return XmlUnescape(m[2].matched ? m[2].str() : m[3].str());
 }
 
+// The test id at the start of `rest` ("t.py::test_x[a - b] - AssertionError: ..."): up to the
+// first " - " outside the parameter brackets (ids may hold spaces, brackets and " - " inside
+// them), trailing spaces trimmed.
+std::string PytestId(const std::string& rest) {
+  int depth = 0;
+  size_t end = rest.size();
+  for (size_t i = 0; i < rest.size(); ++i) {
+    if (rest[i] == '[') ++depth;
+    if (rest[i] == ']' && depth > 0) --depth;
+    if (depth == 0 && rest.compare(i, 3, " - ") == 0) {
+      end = i;
+      break;
+    }
+  }
+  std::string id = rest.substr(0, end);
+  while (!id.empty() && id.back() == ' ') id.pop_back();
+  return id;
+}
+
 }  // namespace
 
 const char* TestStatusName(TestStatus s) {
@@ -72,18 +93,15 @@ const char* TestStatusName(TestStatus s) {
 }
 
 TestStatusMap ParsePytestLog(std::string_view log) {
-  // "-rA" summary: "PASSED tests/t.py::test_a", "FAILED tests/t.py::test_b - AssertionError".
-  static const std::regex kSummary(
-      R"(^(PASSED|FAILED|SKIPPED|ERROR|XFAIL|XPASS) (\S+::.+?)(?: - .*)?$)");
+  // "-rA" summary: "PASSED tests/t.py::test_a", "FAILED tests/t.py::test_b[x y] - AssertionError".
+  static const std::regex kSummary(R"(^(PASSED|FAILED|SKIPPED|ERROR|XFAIL|XPASS) (\S+::.+)$)");
   // "-v": "tests/t.py::test_a PASSED   [ 50%]", "tests/t.py::test_s SKIPPED (why) [ 75%]".
   static const std::regex kVerbose(R"(^(\S+::.+?) (PASSED|FAILED|SKIPPED|ERROR|XFAIL|XPASS)\b)");
   TestStatusMap out;
   ForEachLine(log, [&](const std::string& line) {
     std::smatch m;
     if (std::regex_match(line, m, kSummary)) {
-      std::string name = m[2].str();
-      while (!name.empty() && name.back() == ' ') name.pop_back();
-      out[name] = *PytestStatus(m[1].str());
+      out[PytestId(m[2].str())] = *PytestStatus(m[1].str());
     } else if (std::regex_search(line, m, kVerbose)) {
       out[m[1].str()] = *PytestStatus(m[2].str());
     }
@@ -134,7 +152,10 @@ TestStatusMap ParseGtestLog(std::string_view log) {
 
 TestStatusMap ParseJunitXml(std::string_view xml_view) {
   const std::string xml(xml_view);
-  static const std::regex kCase(R"(<testcase\b([^>]*?)(/>|>([\s\S]*?)</testcase>))");
+  // Attribute values may hold '>' (Catch2 names like "eggs -> not allergic"): quoted strings are
+  // skipped whole.
+  static const std::regex kCase(
+      R"re(<testcase\b((?:[^>"']|"[^"]*"|'[^']*')*?)(/>|>([\s\S]*?)</testcase>))re");
   TestStatusMap out;
   for (auto it = std::sregex_iterator(xml.begin(), xml.end(), kCase); it != std::sregex_iterator();
        ++it) {
@@ -155,6 +176,71 @@ TestStatusMap ParseJunitXml(std::string_view xml_view) {
   return out;
 }
 
+TestStatusMap ParseGoTestLog(std::string_view log) {
+  static const std::regex kLine(R"(^\s*--- (PASS|FAIL|SKIP): (\S+) \()");
+  TestStatusMap out;
+  ForEachLine(log, [&](const std::string& line) {
+    std::smatch m;
+    if (!std::regex_search(line, m, kLine)) return;
+    const std::string word = m[1].str();
+    out[m[2].str()] = word == "PASS"   ? TestStatus::kPassed
+                      : word == "FAIL" ? TestStatus::kFailed
+                                       : TestStatus::kSkipped;
+  });
+  return out;
+}
+
+TestStatusMap ParseCargoTestLog(std::string_view log) {
+  // "     Running tests/anagram.rs (target/debug/deps/anagram-0f1e)",
+  // "     Running unittests src/lib.rs (target/debug/deps/x-9a)", "   Doc-tests anagram".
+  static const std::regex kRunning(R"(^\s*Running (?:unittests )?(\S+))");
+  static const std::regex kDoc(R"(^\s*Doc-tests \S+)");
+  static const std::regex kTest(R"(^test (.+?) \.\.\. (ok|FAILED|ignored)\b)");
+  TestStatusMap out;
+  std::string target;
+  ForEachLine(log, [&](const std::string& line) {
+    std::smatch m;
+    if (std::regex_search(line, m, kRunning)) {
+      target = m[1].str();
+    } else if (std::regex_search(line, kDoc)) {
+      target = "doc-tests";
+    } else if (std::regex_search(line, m, kTest)) {
+      const std::string word = m[2].str();
+      out[(target.empty() ? "" : target + "::") + m[1].str()] =
+          word == "ok" ? TestStatus::kPassed
+                       : word == "FAILED" ? TestStatus::kFailed : TestStatus::kSkipped;
+    }
+  });
+  return out;
+}
+
+TestStatusMap ParseJestJson(std::string_view json, const std::filesystem::path& workdir) {
+  namespace fs = std::filesystem;
+  TestStatusMap out;
+  const Json report = Json::parse(json, nullptr, /*allow_exceptions=*/false);
+  if (report.is_discarded() || !report.contains("testResults")) return out;
+  std::error_code ec;
+  const fs::path root = fs::weakly_canonical(workdir, ec);
+  for (const Json& file : report["testResults"]) {
+    const fs::path path = fs::weakly_canonical(fs::path(file.value("name", "")), ec);
+    std::string rel = path.lexically_relative(root).string();
+    if (rel.empty() || rel.rfind("..", 0) == 0) rel = path.filename().string();
+    if (!file.contains("assertionResults")) continue;
+    for (const Json& a : file["assertionResults"]) {
+      std::string id = rel + "::";
+      for (const Json& d : a.value("ancestorTitles", Json::array())) {
+        if (d.is_string()) id += d.get<std::string>() + " > ";
+      }
+      id += a.value("title", "");
+      const std::string status = a.value("status", "");
+      out[id] = status == "passed"   ? TestStatus::kPassed
+                : status == "failed" ? TestStatus::kFailed
+                                     : TestStatus::kSkipped;
+    }
+  }
+  return out;
+}
+
 Expected<TestStatusMap, std::string> ParseTestResults(const std::string& framework,
                                                       std::string_view log,
                                                       const std::filesystem::path& workdir) {
@@ -164,19 +250,27 @@ Expected<TestStatusMap, std::string> ParseTestResults(const std::string& framewo
   };
   if (framework == "pytest") return ParsePytestLog(log);
   if (framework == "gtest") return ParseGtestLog(log);
+  if (framework == "go") return ParseGoTestLog(log);
+  if (framework == "swebench:pytest") return ParseSwebenchPytestLog(log, false);
+  if (framework == "swebench:pytest_options") return ParseSwebenchPytestLog(log, true);
+  if (framework == "swebench:django") return ParseDjangoLog(log);
+  if (framework == "swebench:sympy") return ParseSympyLog(log);
+  if (framework == "cargo") return ParseCargoTestLog(log);
   if (framework == "ctest") return merge(ParseGtestLog(log), ParseCtestLog(log));
   if (framework.empty()) {
     return merge(merge(ParseGtestLog(log), ParseCtestLog(log)), ParsePytestLog(log));
   }
-  if (framework.rfind("junit:", 0) == 0) {
-    const std::filesystem::path report = workdir / framework.substr(6);
+  for (const char* kind : {"junit:", "jest:"}) {
+    if (framework.rfind(kind, 0) != 0) continue;
+    const std::filesystem::path report = workdir / framework.substr(std::strlen(kind));
     if (!std::filesystem::exists(report)) return TestStatusMap{};
-    auto xml = ReadFileToString(report);
-    if (!xml) return MakeUnexpected(xml.error());
-    return ParseJunitXml(*xml);
+    auto text = ReadFileToString(report);
+    if (!text) return MakeUnexpected(text.error());
+    return kind[1] == 'u' ? ParseJunitXml(*text) : ParseJestJson(*text, workdir);
   }
   return MakeUnexpected("unknown test_framework '" + framework +
-                        "' (pytest, ctest, gtest, junit:<file>)");
+                        "' (pytest, ctest, gtest, go, cargo, junit:<file>, jest:<file>, swebench:pytest, "
+                        "swebench:pytest_options, swebench:django, swebench:sympy)");
 }
 
 }  // namespace dsagent::evals

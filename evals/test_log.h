@@ -1,7 +1,7 @@
 // Per-test results from a test run's output, as SWE-bench's log parsers produce them: a map from
 // test name to PASSED / FAILED / SKIPPED / ERROR / XFAIL. Formats: pytest (`-rA` short summary
 // lines and `-v` lines), CTest (`Test #N: name ....   Passed`), GoogleTest (`[       OK ] S.T`),
-// JUnit XML (a report file). Pure functions; thread-safe.
+// JUnit XML (a report file), `go test -v`, `cargo test`, Jest's JSON report. Pure functions; thread-safe.
 #pragma once
 
 #include <filesystem>
@@ -39,10 +39,28 @@ TestStatusMap ParseGtestLog(std::string_view log);
 // otherwise PASSED.
 TestStatusMap ParseJunitXml(std::string_view xml);
 
+// `go test -v` lines `--- PASS: TestX/sub_case (0.00s)` (indented for subtests): ids are the
+// test names with their subtest paths as go prints them. PASS / FAIL / SKIP.
+TestStatusMap ParseGoTestLog(std::string_view log);
+
+// `cargo test` lines `test path::to::name ... ok|FAILED|ignored`, each id prefixed with the test
+// target from the preceding `Running <target> (...)` line (`tests/anagram.rs::name`,
+// `src/lib.rs::tests::name`) or `doc-tests::` after `Doc-tests`, so equal names in two targets
+// stay distinct. ignored -> SKIPPED.
+TestStatusMap ParseCargoTestLog(std::string_view log);
+
+// Jest's `--json` report: one id per assertion, `<test file relative to workdir>::<describe> >
+// ... > <test title>`. passed -> PASSED, failed -> FAILED, pending / skipped / todo / disabled ->
+// SKIPPED. A test file that did not run (syntax error, missing module) contributes nothing, so its
+// tests count as missing.
+TestStatusMap ParseJestJson(std::string_view json, const std::filesystem::path& workdir);
+
 // Dispatch on a task's test_framework: "pytest", "ctest" (CTest lines plus any GoogleTest lines in
-// its output), "gtest", "junit:<report path relative to workdir>", or "" (every console parser,
-// merged). Error: an unknown framework or an unreadable JUnit report (a missing report yields an
-// empty map: every test then counts as missing).
+// its output), "gtest", "go", "cargo", "junit:<report path relative to workdir>",
+// "jest:<report path>", the official harness's "swebench:pytest", "swebench:pytest_options",
+// "swebench:django", "swebench:sympy" (swebench_logs.h), or "" (every console parser, merged). Error: an unknown framework or an
+// unreadable report file (a missing report yields an empty map: every test then counts as
+// missing).
 Expected<TestStatusMap, std::string> ParseTestResults(const std::string& framework,
                                                       std::string_view log,
                                                       const std::filesystem::path& workdir);

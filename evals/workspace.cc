@@ -2,6 +2,7 @@
 
 #include <git2.h>
 
+#include <fstream>
 #include <mutex>
 
 #include "tools/shell_command.h"
@@ -167,6 +168,18 @@ Expected<Ok, std::string> TaskWorkspace::ApplyPatch(const std::string& patch) {
   if (git_apply(repo_, diff.p, GIT_APPLY_LOCATION_WORKDIR, nullptr) != 0) {
     return MakeUnexpected(GitError("apply patch"));
   }
+  return Ok{};
+}
+
+Expected<Ok, std::string> TaskWorkspace::Ignore(const std::vector<std::string>& patterns) {
+  if (patterns.empty()) return Ok{};
+  const fs::path exclude = fs::path(git_repository_path(repo_)) / "info" / "exclude";
+  std::error_code ec;
+  fs::create_directories(exclude.parent_path(), ec);
+  std::ofstream out(exclude, std::ios::app);
+  for (const std::string& p : patterns) out << p << "\n";
+  out.close();
+  if (!out) return MakeUnexpected("cannot write " + exclude.string());
   return Ok{};
 }
 

@@ -59,6 +59,10 @@ class TaskWorkspace {
   // no-op. Error: libgit2's message (the tree is unchanged).
   Expected<Ok, std::string> ApplyPatch(const std::string& patch);
 
+  // Adds gitignore `patterns` to this clone's .git/info/exclude, so DiffAgainstBase leaves those
+  // files out (build outputs). Error: the file cannot be written.
+  Expected<Ok, std::string> Ignore(const std::vector<std::string>& patterns);
+
   // Restores the whole working tree to the base commit, removing untracked files.
   Expected<Ok, std::string> ResetToBase();
 

@@ -1,10 +1,17 @@
 #include "agent/cli/eval_command.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <ctime>
 #include <memory>
+#include <optional>
+#include <utility>
 
+#include "agent/cli/eval_status_line.h"
 #include "agent/core/termination.h"
+#include "evals/merge.h"
+#include "evals/report.h"
 #include "evals/runner.h"
 #include "evals/task.h"
 
@@ -15,7 +22,8 @@ void AddEvalCommand(CLI::App& app, CommandTable& table) {
   EvalCommandOptions& o = *options;
   auto* cmd = app.add_subcommand(
       "eval", "Run an agent over SWE-bench-style tasks and grade the patches (docs/evals.md)");
-  cmd->add_option("--tasks", o.tasks, "SWE-bench JSONL file, or a suite directory")->required();
+  cmd->add_option("--tasks", o.tasks,
+                  "SWE-bench JSONL file, a suite directory, or polyglot exercises (required)");
   cmd->add_option("--format", o.format,
                   "swebench | suite | polyglot (default: file -> swebench, dir -> suite)")
       ->check(CLI::IsMember({"swebench", "suite", "polyglot"}));
@@ -32,11 +40,67 @@ void AddEvalCommand(CLI::App& app, CommandTable& table) {
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--resume", o.resume, "Skip tasks that already have results in --out");
   cmd->add_flag("--keep-workspaces", o.keep_workspaces, "Keep each task's clones under work/");
+  cmd->add_option("--shard", o.shard,
+                  "Run only shard K of N (K/N): tasks K, K+N, K+2N, ... in load order; merge the "
+                  "shards with `dsagent eval merge`");
+  cmd->add_option("--test-ids-cache", o.test_ids_cache,
+                  "Where gold runs cache test ids (polyglot; default RUN_DIR/test-ids)");
+  auto* merge = cmd->add_subcommand(
+      "merge", "Merge shard runs (--shard K/N) of one task set into one run directory");
+  merge->add_option("out", o.merge_out, "The merged run directory")->required();
+  merge->add_option("dirs", o.merge_dirs, "The shard run directories")->required();
+  merge->callback([&o] { o.merge = true; });
   table.BindCancellable(
       cmd, [options](const CancelToken& cancel) { return EvalCommand(*options, cancel); });
 }
 
+namespace {
+
+int MergeCommand(const EvalCommandOptions& o) {
+  std::vector<std::filesystem::path> dirs(o.merge_dirs.begin(), o.merge_dirs.end());
+  auto summary = evals::MergeRuns(o.merge_out, dirs);
+  if (!summary) {
+    std::fprintf(stderr, "dsagent eval merge: %s\n", summary.error().c_str());
+    return kExitUsage;
+  }
+  const Json& s = *summary;
+  std::fputs(evals::LanguageTable(s).c_str(), stderr);
+  std::printf("merged %zu shard(s): resolved %d/%d (%.1f%%), errors %d, cost $%.6f; report: %s\n",
+              dirs.size(), s["resolved_instances"].get<int>(), s["total_instances"].get<int>(),
+              100 * s["resolved_rate"].get<double>(), s["error_instances"].get<int>(),
+              s["total_cost_usd"].get<double>(),
+              (std::filesystem::path(o.merge_out) / "report.md").c_str());
+  return kExitDone;
+}
+
+// "K/N" -> {K, N}; nullopt unless 1 <= K <= N.
+std::optional<std::pair<int, int>> ParseShard(const std::string& text) {
+  int k = 0, n = 0;
+  char extra = 0;
+  if (std::sscanf(text.c_str(), "%d/%d%c", &k, &n, &extra) != 2 || n < 1 || k < 1 || k > n) {
+    return std::nullopt;
+  }
+  return std::pair{k, n};
+}
+
+}  // namespace
+
 int EvalCommand(const EvalCommandOptions& o, const CancelToken& cancel) {
+  if (o.merge) return MergeCommand(o);
+  if (o.tasks.empty()) {
+    std::fprintf(stderr, "dsagent eval: --tasks is required (or: dsagent eval merge OUT DIR...)\n");
+    return kExitUsage;
+  }
+  std::pair<int, int> shard{1, 1};
+  if (!o.shard.empty()) {
+    auto parsed = ParseShard(o.shard);
+    if (!parsed) {
+      std::fprintf(stderr, "dsagent eval: --shard %s: want K/N with 1 <= K <= N (e.g. 2/4)\n",
+                   o.shard.c_str());
+      return kExitUsage;
+    }
+    shard = *parsed;
+  }
   auto tasks = evals::LoadTasks({.tasks = o.tasks, .format = o.format, .repos_dir = o.repos});
   if (!tasks) {
     std::fprintf(stderr, "dsagent eval: %s\n", tasks.error().c_str());
@@ -57,17 +121,29 @@ int EvalCommand(const EvalCommandOptions& o, const CancelToken& cancel) {
   e.timeout_per_task_s = o.timeout_per_task_s;
   e.resume = o.resume;
   e.keep_workspaces = o.keep_workspaces;
+  e.shard_index = shard.first;
+  e.shard_count = shard.second;
+  e.test_ids_cache = o.test_ids_cache;
   AppendLaneOverrides(o.lane, e.flags, /*with_policy=*/false);  // the runner adds e.policy
+  if (e.shard_count > 1) {
+    std::fprintf(stderr, "dsagent eval: shard %d/%d: %zu of %zu task(s)\n", e.shard_index,
+                 e.shard_count, evals::ShardTasks(*tasks, e.shard_index, e.shard_count).size(),
+                 tasks->size());
+  }
   std::fprintf(stderr, "dsagent eval: %zu task(s), agent %s, %d job(s) -> %s\n", tasks->size(),
                o.agent.c_str(), e.jobs, e.out_dir.c_str());
+  // On a terminal the last line shows done/total, resolved, $ so far and the ETA, live.
+  auto status = std::make_unique<EvalStatusLine>(stderr, ::isatty(STDERR_FILENO) != 0);
+  e.on_progress = [&status](const evals::EvalProgress& p) { status->Update(p); };
   auto summary = evals::RunEval(
-      *tasks, e, [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); },
-      cancel);
+      *tasks, e, [&status](const std::string& line) { status->Line(line); }, cancel);
+  status.reset();  // clears the status line before the summary
   if (!summary) {
     std::fprintf(stderr, "dsagent eval: %s\n", summary.error().message.c_str());
     return summary.error().agent_unusable ? kExitConfigAuth : kExitError;
   }
   const Json& s = *summary;
+  std::fputs(evals::LanguageTable(s).c_str(), stderr);  // polyglot runs: one row per language
   std::printf("resolved %d/%d (%.1f%%), errors %d, cost $%.6f, cache hit %.1f%%; report: %s\n",
               s["resolved_instances"].get<int>(), s["total_instances"].get<int>(),
               100 * s["resolved_rate"].get<double>(), s["error_instances"].get<int>(),

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <string>
+#include <vector>
 
 #include "agent/cli/command_table.h"
 #include "agent/cli/lane_options.h"
@@ -17,11 +18,18 @@ struct EvalCommandOptions {
   int jobs = 1, timeout_per_task_s = 0;
   double max_cost_per_task = 0;
   bool resume = false, keep_workspaces = false;
+  std::string shard;           // "K/N" (--shard)
+  std::string test_ids_cache;  // --test-ids-cache
+  // `dsagent eval merge OUT DIR...`
+  bool merge = false;
+  std::string merge_out;
+  std::vector<std::string> merge_dirs;
 };
 
 // Declares the subcommand and its flags on `app` and binds EvalCommand to it.
 void AddEvalCommand(CLI::App& app, CommandTable& table);
-// Runs it: progress on stderr, the summary's headline on stdout. Returns 0 when the run finished
+// Runs it (or `eval merge`: shard runs into one run directory; 0, or 2 when refused): progress on
+// stderr, the summary's headline on stdout. Returns 0 when the run finished
 // (whatever the verdicts), 2 for bad input (tasks that do not load), 3 when the agent cannot run
 // at all (missing key, bad config, no balance), 1 when outputs could not be written, 130 when
 // interrupted.

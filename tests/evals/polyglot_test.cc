@@ -3,6 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
+#include "common/file_io.h"
+#include "evals/polyglot_languages.h"
+#include "evals/report.h"
 #include "evals/runner.h"
 #include "tests/support/temp_dir.h"
 
@@ -12,27 +17,6 @@ namespace fs = std::filesystem;
 
 const fs::path kFixture = fs::path(DSAGENT_SOURCE_DIR) / "tests/data/polyglot";
 
-TEST(PythonTestIdsTest, UnittestMethodsAndModuleFunctions) {
-  const std::string source =
-      "import unittest\n\n\nclass AddTest(unittest.TestCase):\n    def setUp(self):\n"
-      "        pass\n\n    def test_one(self):\n        pass\n\n    def helper(self):\n"
-      "        pass\n\n    def test_two(self):\n        pass\n\n\n"
-      "def test_free():\n    pass\n\n\nif __name__ == '__main__':\n    unittest.main()\n";
-  EXPECT_EQ(PythonTestIds("add_test.py", source),
-            (std::vector<std::string>{"add_test.py::AddTest::test_one",
-                                      "add_test.py::AddTest::test_two", "add_test.py::test_free"}));
-}
-
-TEST(CatchTestIdsTest, TestCaseNamesAsCatchJunitNamesThem) {
-  const std::string source =
-      "#include \"test/catch.hpp\"\nTEST_CASE(\"empty strands\") { REQUIRE(true); }\n"
-      "#if defined(EXERCISM_RUN_ALL_TESTS)\nTEST_CASE( \"quoted \\\"x\\\"\", \"[tag]\") {}\n"
-      "// MY_TEST_CASE(\"not a test\")\n#endif\n";
-  EXPECT_EQ(
-      CatchTestIds("x_test.cpp", source),
-      (std::vector<std::string>{"tests.global::empty strands", "tests.global::quoted \\\"x\\\""}));
-}
-
 TEST(LoadPolyglotTest, ExercisesBecomeTasksWithHiddenTestsAndTheExampleAsGold) {
   auto tasks = LoadTasks({.tasks = kFixture / "python", .format = "polyglot"});
   ASSERT_TRUE(tasks) << tasks.error();
@@ -41,8 +25,9 @@ TEST(LoadPolyglotTest, ExercisesBecomeTasksWithHiddenTestsAndTheExampleAsGold) {
   EXPECT_EQ(leap.instance_id, "polyglot__python-leap-year");
   EXPECT_EQ(leap.repo, "polyglot/python");
   EXPECT_EQ(leap.tries, 2);
-  EXPECT_EQ(leap.fail_to_pass.size(), 4u);
-  EXPECT_EQ(leap.fail_to_pass[0], "leap_year_test.py::LeapYearTest::test_ordinary_year");
+  // The test ids come from the runner's report of the gold run, not from reading the tests.
+  EXPECT_TRUE(leap.fail_to_pass.empty());
+  EXPECT_TRUE(leap.fail_to_pass_from_gold);
   EXPECT_TRUE(leap.pass_to_pass.empty());
   EXPECT_NE(leap.problem_statement.find("divisible by 4"), std::string::npos);
   EXPECT_NE(leap.problem_statement.find("modify the supplied files: leap_year.py"),
@@ -67,48 +52,100 @@ TEST(LoadPolyglotTest, CppExercisesBuildWithCmakeAndGradeFromCatchJunit) {
   ASSERT_EQ(tasks->size(), 1u);
   const EvalTask& t = (*tasks)[0];
   EXPECT_EQ(t.instance_id, "polyglot__cpp-hamming");
-  EXPECT_EQ(
-      t.fail_to_pass,
-      (std::vector<std::string>{
-          "tests.global::empty strands", "tests.global::single letter different strands",
-          "tests.global::long different strands", "tests.global::disallow first strand longer"}));
   EXPECT_EQ(t.test_framework, "junit:report.xml");
+  EXPECT_EQ(t.checkout_name, "hamming");
   EXPECT_NE(t.test_cmd.find("cmake"), std::string::npos);
   // Both solution files get their example: the header is unchanged, the source is replaced.
   EXPECT_NE(t.patch.find("+  if (a.size() != b.size()) throw"), std::string::npos) << t.patch;
   EXPECT_NE(t.problem_statement.find("hamming.cpp, hamming.h"), std::string::npos);
 }
 
-TEST(LoadPolyglotTest, UnsupportedLanguagesAndEmptyFoldersAreErrors) {
+TEST(LoadPolyglotTest, UnknownLanguagesAndEmptyFoldersAreErrors) {
   TempDir dir;
   dir.Write(
-      "java/exercises/practice/x/.meta/config.json",
-      R"({"files": {"solution": ["X.java"], "test": ["XTest.java"], "example": ["E.java"]}})");
-  auto java = LoadPolyglot(dir.path());
-  ASSERT_FALSE(java);
-  EXPECT_NE(java.error().find("'java' is not supported"), std::string::npos) << java.error();
-  EXPECT_FALSE(LoadPolyglot(dir.path() / "java/exercises/practice/x/.meta"));
+      "cobol/exercises/practice/x/.meta/config.json",
+      R"({"files": {"solution": ["X.cob"], "test": ["XTest.cob"], "example": ["E.cob"]}})");
+  auto cobol = LoadPolyglot(dir.path());
+  ASSERT_FALSE(cobol);
+  EXPECT_NE(cobol.error().find("'cobol' is not a polyglot language"), std::string::npos)
+      << cobol.error();
+  EXPECT_FALSE(LoadPolyglot(dir.path() / "cobol/exercises/practice/x/.meta"));
 }
 
-TEST(LoadPolyglotTest, OracleResolvesTheFixtureAndNoopDoesNot) {
-  auto tasks = LoadTasks({.tasks = kFixture, .format = "polyglot"});
+TEST(GoldTargetsTest, ExamplesReplaceTheirSolutionFileOrJoinIt) {
+  // C++: paired by extension; Rust: Cargo.toml has no example and stays; Java: helper classes
+  // of the reference solution become new files beside the solution; a header-only example.
+  using Pairs = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(GoldTargets({"hamming.cpp", "hamming.h"}, {".meta/example.cpp", ".meta/example.h"}),
+            (Pairs{{".meta/example.cpp", "hamming.cpp"}, {".meta/example.h", "hamming.h"}}));
+  EXPECT_EQ(GoldTargets({"src/lib.rs", "Cargo.toml"}, {".meta/example.rs"}),
+            (Pairs{{".meta/example.rs", "src/lib.rs"}}));
+  EXPECT_EQ(GoldTargets({"src/main/java/Poker.java"},
+                        {".meta/src/reference/java/Card.java", ".meta/src/reference/java/Poker.java"}),
+            (Pairs{{".meta/src/reference/java/Poker.java", "src/main/java/Poker.java"},
+                   {".meta/src/reference/java/Card.java", "src/main/java/Card.java"}}));
+  EXPECT_EQ(GoldTargets({"meetup.cpp", "meetup.h"}, {".meta/example.h"}),
+            (Pairs{{".meta/example.h", "meetup.h"}}));
+}
+
+// One exercise per language through the real toolchain: the gold run names the tests from the
+// runner's own report, the oracle resolves the exercise and noop does not. Skips, saying what to
+// install, where the language's toolchain is missing (scripts/setup-eval-toolchains.sh).
+struct LanguageCase {
+  const char* lang;
+  const char* exercise;
+  const char* id_sample;  // one test id the runner's report must name, exactly
+  size_t tests;           // how many tests the gold run reports
+};
+
+void PrintTo(const LanguageCase& c, std::ostream* os) { *os << c.lang << "/" << c.exercise; }
+
+class PolyglotLanguageTest : public ::testing::TestWithParam<LanguageCase> {};
+
+TEST_P(PolyglotLanguageTest, GoldRunNamesTheTestsOracleResolvesNoopDoesNot) {
+  const LanguageCase& c = GetParam();
+  if (std::string missing = MissingPolyglotToolchain(c.lang); !missing.empty()) {
+    GTEST_SKIP() << c.lang << ": " << missing;
+  }
+  auto tasks = LoadTasks(
+      {.tasks = kFixture / c.lang / "exercises/practice" / c.exercise, .format = "polyglot"});
   ASSERT_TRUE(tasks) << tasks.error();
+  ASSERT_EQ(tasks->size(), 1u);
   TempDir out;
   for (const char* agent : {"oracle", "noop"}) {
     EvalOptions o;
     o.agent = agent;
-    o.jobs = 2;
     o.out_dir = out.path() / agent;
+    o.test_ids_cache = out.path() / "test-ids";  // the noop run reuses the oracle run's gold run
     auto s = RunEval(*tasks, o, nullptr, CancelToken());
     ASSERT_TRUE(s) << s.error().message;
     const bool oracle = std::string(agent) == "oracle";
-    EXPECT_EQ((*s)["resolved_instances"], oracle ? 3 : 0) << s->dump(2);
-    EXPECT_EQ((*s)["error_instances"], 0);
-    // Only the real agent gets a second try; the baselines have one verdict each.
-    EXPECT_EQ((*s)["pass_rate_1"], oracle ? 1.0 : 0.0);
-    EXPECT_EQ((*s)["pass_rate_2"], oracle ? 1.0 : 0.0);
+    auto text = ReadFileToString(ResultPath(o.out_dir, (*tasks)[0].instance_id));
+    ASSERT_TRUE(text);
+    const Json r = Json::parse(*text);
+    EXPECT_EQ((*s)["resolved_instances"], oracle ? 1 : 0) << r.dump(2);
+    EXPECT_EQ((*s)["error_instances"], 0) << r.dump(2);
+    const Json& f2p = r["tests_status"]["FAIL_TO_PASS"];
+    const Json ids = f2p[oracle ? "success" : "failure"];
+    EXPECT_EQ(ids.size(), c.tests) << ids.dump(1);
+    EXPECT_TRUE(f2p[oracle ? "failure" : "success"].empty()) << r.dump(2);
+    EXPECT_NE(std::find(ids.begin(), ids.end(), Json(c.id_sample)), ids.end()) << ids.dump(1);
+    EXPECT_FALSE(r.contains("gold_failed_tests")) << r.dump(2);
+    // Build outputs never reach the patch.
+    EXPECT_EQ(r["model_patch"].get<std::string>().find("target/"), std::string::npos);
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(
+    AllSix, PolyglotLanguageTest,
+    ::testing::Values(
+        LanguageCase{"python", "leap-year", "leap_year_test.py::LeapYearTest::test_ordinary_year", 4},
+        LanguageCase{"cpp", "hamming", "tests.global::sections/identical strands", 6},
+        LanguageCase{"go", "crypto-square", "TestEncode/1,_2,_3_GO!", 20},
+        LanguageCase{"rust", "luhn-from", "tests/luhn-from.rs::you_can_validate_from_a_str", 14},
+        LanguageCase{"java", "series", "SeriesTest::slicesOfTwoOverlap()", 11},
+        LanguageCase{"javascript", "binary", "binary.spec.js::binary > 0 is decimal 0", 10}),
+    [](const ::testing::TestParamInfo<LanguageCase>& p) { return std::string(p.param.lang); });
 
 }  // namespace
 }  // namespace dsagent::evals

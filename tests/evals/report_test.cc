@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "evals/runner.h"
+
 namespace dsagent::evals {
 namespace {
 
@@ -78,6 +80,48 @@ TEST(BuildSummaryTest, SwebenchCountsIdListsAndCostFields) {
 
   const Json none = BuildSummary({}, {}, {});
   EXPECT_TRUE(none["cost_per_resolved_usd"].is_null());
+}
+
+TEST(BuildSummaryTest, PolyglotRunsGetATablePerLanguage) {
+  auto with = [](Json r, const std::string& repo, Json tries) {
+    r["repo"] = repo;
+    r["tries"] = std::move(tries);
+    return r;
+  };
+  const std::vector<Json> results = {
+      with(Result("polyglot__go-octal", "RESOLVED_FULL", true, 0.25, Json::object()),
+           "polyglot/go", {false, true}),
+      with(Result("polyglot__go-matrix", "RESOLVED_NO", false, 0.5, Json::object()),
+           "polyglot/go", {false, false}),
+      with(Result("polyglot__rust-luhn", "RESOLVED_FULL", true, 0.125, Json::object()),
+           "polyglot/rust", {true})};
+  const Json s = BuildSummary(results, {"polyglot__rust-wordy"}, {"dsagent", "", "dsagent"});
+  const Json& go = s["by_language"]["go"];
+  EXPECT_EQ(go["total"], 2);
+  EXPECT_EQ(go["resolved"], 1);
+  EXPECT_EQ(go["pass_rate_1"], 0.0);
+  EXPECT_EQ(go["pass_rate_2"], 0.5);
+  EXPECT_EQ(go["cost_usd"], 0.75);
+  const Json& rust = s["by_language"]["rust"];
+  EXPECT_EQ(rust["total"], 2);  // the unfinished exercise counts in its language's total
+  EXPECT_EQ(rust["resolved_rate"], 0.5);
+  const std::string table = LanguageTable(s);
+  EXPECT_NE(table.find("| go | 1 / 2 (50.0%) | 0.0% / 50.0% | 0 | $0.7500 |"), std::string::npos)
+      << table;
+  EXPECT_NE(table.find("| **all** | 2 / 4 |"), std::string::npos) << table;
+  EXPECT_NE(ReportMarkdown(s, results).find("## Languages"), std::string::npos);
+  // Other task sets have no such table.
+  const Json plain = BuildSummary({Result("a__b-1", "RESOLVED_NO", false, 0, Json::object())}, {},
+                                  {"noop", "", "noop"});
+  EXPECT_FALSE(plain.contains("by_language"));
+  EXPECT_EQ(LanguageTable(plain), "");
+}
+
+TEST(StatusLineTextTest, CountsCostElapsedAndEta) {
+  // 12 of 225 done in 182 s: the other 213 at 182/12 s each -> 3230.5 s.
+  EXPECT_EQ(StatusLineText({12, 225, 10, 0.1234}, 182),
+            "[12/225] resolved 10 (83.3%) | $0.1234 | 3m02s | ETA 53m51s");
+  EXPECT_EQ(StatusLineText({0, 5, 0, 0}, 3), "[0/5] resolved 0 (0.0%) | $0.0000 | 0m03s | ETA --");
 }
 
 }  // namespace

@@ -75,6 +75,53 @@ TEST_F(LoadTasksTest, FindsClonesAndBundlesInReposDirAndAppliesRepoSpecs) {
   EXPECT_EQ((*tasks)[2].test_framework, "ctest");
 }
 
+TEST_F(LoadTasksTest, PublishedSwebenchRowsLoadAsTheyAreWithTheHarnessParser) {
+  // A SWE-bench Verified row with every published field (values shortened), the test lists as
+  // JSON strings; a Lite row of sympy with a numeric-looking version.
+  CommandOutput("git init -q '" + (dir_ / "repos/django__django").string() + "'");
+  CommandOutput("git init -q '" + (dir_ / "repos/sympy__sympy").string() + "'");
+  const Json verified = {
+      {"repo", "django/django"},
+      {"instance_id", "django__django-11099"},
+      {"base_commit", "d26b2424437dabeeca94d7900b37d2df4410da0c"},
+      {"patch", "diff --git a/django/contrib/auth/validators.py b/django/contrib/auth/validators.py\n"},
+      {"test_patch", "diff --git a/tests/auth_tests/test_validators.py b/tests/auth_tests/test_validators.py\n"},
+      {"problem_statement", "UsernameValidator allows trailing newline in usernames"},
+      {"hints_text", ""},
+      {"created_at", "2019-03-20T03:46:18Z"},
+      {"version", "3.0"},
+      {"FAIL_TO_PASS",
+       "[\"test_ascii_validator (auth_tests.test_validators.UsernameValidatorsTests)\"]"},
+      {"PASS_TO_PASS", "[\"test_help_text (auth_tests.test_validators.MinimumLengthValidatorTest)\"]"},
+      {"environment_setup_commit", "419a78300f7cd27611196e1e464d50fd0385ff27"},
+      {"difficulty", "<15 min fix"}};
+  Json lite = verified;
+  lite["repo"] = "sympy/sympy";
+  lite["instance_id"] = "sympy__sympy-20590";
+  lite["version"] = 1.7;
+  lite["FAIL_TO_PASS"] = "[\"test_immutable\"]";
+  lite["PASS_TO_PASS"] = "[]";
+  lite.erase("difficulty");
+  Write("repos/specs.json", R"({"django/django": {"test_cmd": "./tests/runtests.py -v 2"},
+                                "sympy/sympy": {"test_cmd": "bin/test -C --verbose"}})");
+  Write("verified.jsonl", verified.dump() + "\n" + lite.dump() + "\n");
+  auto tasks = LoadTasks({.tasks = dir_ / "verified.jsonl", .repos_dir = dir_ / "repos"});
+  ASSERT_TRUE(tasks) << tasks.error();
+  ASSERT_EQ(tasks->size(), 2u);
+  const EvalTask& d = (*tasks)[0];
+  EXPECT_EQ(d.fail_to_pass, (std::vector<std::string>{
+                                "test_ascii_validator (auth_tests.test_validators.UsernameValidatorsTests)"}));
+  EXPECT_EQ(d.pass_to_pass.size(), 1u);
+  EXPECT_EQ(d.version, "3.0");
+  EXPECT_EQ(d.test_framework, "swebench:django");  // the official harness's parser for Django
+  EXPECT_EQ(d.raw, verified);                      // every field kept as read
+  EXPECT_EQ(d.raw["environment_setup_commit"], "419a78300f7cd27611196e1e464d50fd0385ff27");
+  const EvalTask& y = (*tasks)[1];
+  EXPECT_EQ(y.version, "1.7");
+  EXPECT_EQ(y.test_framework, "swebench:sympy");
+  EXPECT_EQ(y.fail_to_pass, std::vector<std::string>{"test_immutable"});
+}
+
 TEST_F(LoadTasksTest, ExplainsWhatIsMissing) {
   Write("tasks.jsonl", Instance("acme__lib-1", "acme/lib").dump() + "\n");
   auto no_repo = LoadTasks({.tasks = dir_ / "tasks.jsonl", .repos_dir = dir_});

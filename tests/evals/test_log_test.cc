@@ -44,6 +44,86 @@ TEST(PytestLogTest, VerboseLinesNameSkippedTestsAndLaterLinesWin) {
                               {"tests/t.py::test_b", S::kError}}));
 }
 
+TEST(PytestLogTest, ParametrisedIdsKeepSpacesBracketsAndDashes) {
+  const std::string log =
+      "PASSED tests/t.py::test_add[1 + 1-2]\n"
+      "FAILED tests/t.py::test_sub[a - b] - AssertionError: [1] != [2]\n"
+      "FAILED tests/t.py::Test::test_x[x[0]] - KeyError: 'k - v'\n"
+      "PASSED tests/t.py::test_plain\n";
+  EXPECT_EQ(ParsePytestLog(log), (TestStatusMap{{"tests/t.py::test_add[1 + 1-2]", S::kPassed},
+                                                {"tests/t.py::test_sub[a - b]", S::kFailed},
+                                                {"tests/t.py::Test::test_x[x[0]]", S::kFailed},
+                                                {"tests/t.py::test_plain", S::kPassed}}));
+}
+
+TEST(GoTestLogTest, SubtestsAreNamedWithTheirPaths) {
+  // `go test -v` of a table test with one failing case, and a skipped test.
+  const std::string log =
+      "=== RUN   TestEncode\n=== RUN   TestEncode/empty_plaintext_results_in_an_empty_ciphertext\n"
+      "=== RUN   TestEncode/8_character_plaintext\n"
+      "    crypto_square_test.go:80: Encode(\"Chill out.\") = \"clu\", want \"clu hlt io \"\n"
+      "--- FAIL: TestEncode (0.00s)\n"
+      "    --- PASS: TestEncode/empty_plaintext_results_in_an_empty_ciphertext (0.00s)\n"
+      "    --- FAIL: TestEncode/8_character_plaintext (0.00s)\n"
+      "=== RUN   TestSlow\n    x_test.go:9: short mode\n--- SKIP: TestSlow (0.00s)\n"
+      "=== RUN   TestOk\n--- PASS: TestOk (0.01s)\nFAIL\nFAIL\tcryptosquare\t0.004s\n";
+  EXPECT_EQ(ParseGoTestLog(log),
+            (TestStatusMap{{"TestEncode", S::kFailed},
+                           {"TestEncode/empty_plaintext_results_in_an_empty_ciphertext", S::kPassed},
+                           {"TestEncode/8_character_plaintext", S::kFailed},
+                           {"TestSlow", S::kSkipped},
+                           {"TestOk", S::kPassed}}));
+}
+
+TEST(CargoTestLogTest, IdsCarryTheTestTargetAndModulePath) {
+  // cargo 1.65's output: unit tests, an integration test file, doc tests.
+  const std::string log =
+      "   Compiling luhn-from v0.0.0 (/tmp/x)\n"
+      "    Finished test [unoptimized + debuginfo] target(s) in 1.62s\n"
+      "     Running unittests src/lib.rs (target/debug/deps/luhn_from-3f0e)\n\n"
+      "running 1 test\ntest tests::helper_works ... ok\n\n"
+      "test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out\n\n"
+      "     Running tests/luhn-from.rs (target/debug/deps/luhn_from-1a2b)\n\n"
+      "running 3 tests\ntest you_can_validate_from_a_str ... ok\n"
+      "test input_digit_9_is_still_correctly_converted_to_output_digit_9 ... FAILED\n"
+      "test slow_case ... ignored, takes a minute\n\n"
+      "   Doc-tests luhn-from\n\nrunning 1 test\n"
+      "test src/lib.rs - Luhn (line 3) ... ok\n";
+  EXPECT_EQ(
+      ParseCargoTestLog(log),
+      (TestStatusMap{
+          {"src/lib.rs::tests::helper_works", S::kPassed},
+          {"tests/luhn-from.rs::you_can_validate_from_a_str", S::kPassed},
+          {"tests/luhn-from.rs::input_digit_9_is_still_correctly_converted_to_output_digit_9",
+           S::kFailed},
+          {"tests/luhn-from.rs::slow_case", S::kSkipped},
+          {"doc-tests::src/lib.rs - Luhn (line 3)", S::kPassed}}));
+}
+
+TEST(JestJsonTest, DescribeBlocksPrefixEachTitle) {
+  TempDir dir;
+  // The shape of `jest --json` (trimmed): absolute test file paths, nested describe blocks.
+  const std::string report =
+      R"({"numTotalTests": 4, "testResults": [{"name": ")" + dir.path().string() +
+      R"(/binary.spec.js", "status": "failed", "assertionResults": [
+        {"ancestorTitles": ["binary"], "title": "0 is decimal 0", "status": "passed"},
+        {"ancestorTitles": ["binary", "invalid input"], "title": "12 is invalid",
+         "status": "failed"},
+        {"ancestorTitles": [], "title": "top level", "status": "pending"},
+        {"ancestorTitles": ["binary"], "title": "later", "status": "todo"}]},
+       {"name": "/elsewhere/other.spec.js", "status": "failed", "assertionResults": []}]})";
+  EXPECT_EQ(ParseJestJson(report, dir.path()),
+            (TestStatusMap{{"binary.spec.js::binary > 0 is decimal 0", S::kPassed},
+                           {"binary.spec.js::binary > invalid input > 12 is invalid", S::kFailed},
+                           {"binary.spec.js::top level", S::kSkipped},
+                           {"binary.spec.js::binary > later", S::kSkipped}}));
+  dir.Write(".jest-report.json", report);
+  auto via = ParseTestResults("jest:.jest-report.json", "", dir.path());
+  ASSERT_TRUE(via) << via.error();
+  EXPECT_EQ(via->size(), 4u);
+  EXPECT_TRUE(ParseJestJson("not json", dir.path()).empty());
+}
+
 TEST(CtestLogTest, ClassifiesEveryCtestOutcome) {
   const std::string log =
       "Test project /tmp/x/build\n"
@@ -97,6 +177,22 @@ TEST(JunitXmlTest, TestcaseChildrenDecideTheStatus) {
                                                {"skip & go", S::kSkipped}}));
 }
 
+TEST(JunitXmlTest, AttributeValuesMayHoldAngleBrackets) {
+  // Catch2's JUnit reporter (allergies: SECTIONs are "<case>/<section>", names hold "->").
+  const std::string xml =
+      "<testsuite name=\"tests\" tests=\"3\">\n"
+      "  <testcase classname=\"tests.global\" name=\"eggs allergy -> not allergic\" "
+      "time=\"0.1\" status=\"run\"/>\n"
+      "  <testcase classname=\"tests.global\" name=\"a > b/section one\" status=\"run\">\n"
+      "    <failure message=\"x &gt; y\" type=\"REQUIRE\">at t.cpp:3</failure>\n"
+      "  </testcase>\n"
+      "  <testcase classname='tests.global' name='c'/>\n</testsuite>\n";
+  EXPECT_EQ(ParseJunitXml(xml),
+            (TestStatusMap{{"tests.global::eggs allergy -> not allergic", S::kPassed},
+                           {"tests.global::a > b/section one", S::kFailed},
+                           {"tests.global::c", S::kPassed}}));
+}
+
 TEST(ParseTestResultsTest, DispatchesOnFrameworkAndReadsJunitReports) {
   TempDir dir;
   dir.Write("out/report.xml", "<testcase classname=\"c\" name=\"t\"/>");
@@ -117,6 +213,12 @@ TEST(ParseTestResultsTest, DispatchesOnFrameworkAndReadsJunitReports) {
   ASSERT_TRUE(any);
   EXPECT_EQ(any->size(), 3u);
   EXPECT_FALSE(ParseTestResults("mocha", mixed, dir.path()));
+  auto go = ParseTestResults("go", "--- PASS: TestA (0.00s)\n", dir.path());
+  ASSERT_TRUE(go);
+  EXPECT_EQ(*go, (TestStatusMap{{"TestA", S::kPassed}}));
+  auto cargo = ParseTestResults("cargo", "test a ... ok\n", dir.path());
+  ASSERT_TRUE(cargo);
+  EXPECT_EQ(*cargo, (TestStatusMap{{"a", S::kPassed}}));
 }
 
 }  // namespace

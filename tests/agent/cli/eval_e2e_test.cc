@@ -102,6 +102,18 @@ TEST_F(EvalE2ETest, RealAgentResolvesTaskAndReportMatchesServerUsage) {
   EXPECT_EQ(task["agent_run"]["termination_reason"], "done");
   EXPECT_EQ(task["agent_run"]["tokens"], UsageToJson(total));
   EXPECT_TRUE(fs::exists(task["trace_path"].get<std::string>()));
+  // The trajectory: system prompt, task, then the two responses and the tool result between.
+  EXPECT_EQ(task["traj_path"], (out / "trajs" / "smoke__py-clamp.jsonl").string());
+  std::vector<std::string> roles;
+  std::ifstream traj(out / "trajs" / "smoke__py-clamp.jsonl");
+  for (std::string line; std::getline(traj, line);) {
+    const Json j = Json::parse(line);
+    if (j["role"] != "user") roles.push_back(j["role"]);  // the repo map may add a user message
+    if (j["role"] == "assistant" && j.contains("tool_calls")) {
+      EXPECT_EQ(j["tool_calls"][0]["name"], "edit_file");
+    }
+  }
+  EXPECT_EQ(roles, (std::vector<std::string>{"system", "assistant", "tool", "assistant"}));
   const std::string report = ReadFile(out / "report.md");
   char cost_text[32];
   std::snprintf(cost_text, sizeof cost_text, "$%.6f", cost);
@@ -130,8 +142,16 @@ TEST_F(EvalE2ETest, AgentThatChangesNothingIsGradedUnresolvedAndResumeSkipsIt) {
   EXPECT_EQ(s["empty_patch_ids"], Json::array({"smoke__py-clamp"}));
   EXPECT_EQ(s["unresolved_ids"], Json::array({"smoke__py-clamp"}));
 
-  // --resume: the finished task is not run again (no more model calls) and the summary stays.
+  // --resume with other settings is refused: its results would mix two configurations.
   r = RunDsagent({"eval", "--tasks", kTask, "--out", out.string(), "--resume"},
+                 box_.Env({{"DEEPSEEK_API_KEY", kKey}, {"DEEPSEEK_BASE_URL", server_.BaseUrl()}}),
+                 box_.root());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("other settings"));
+  // --resume with the same settings: the finished task is not run again (no more model calls)
+  // and the summary stays.
+  r = RunDsagent({"eval", "--tasks", kTask, "--policy", policy_.string(), "--out", out.string(),
+                  "--max-cost-per-task", "1", "--resume"},
                  box_.Env({{"DEEPSEEK_API_KEY", kKey}, {"DEEPSEEK_BASE_URL", server_.BaseUrl()}}),
                  box_.root());
   ASSERT_EQ(r.exit_code, 0) << r.err;
