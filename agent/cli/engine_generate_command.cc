@@ -34,7 +34,11 @@ int Fail(const std::string& message, int code) {
 int EngineGenerateCommand(const EngineGenerateOptions& o, const CancelToken& cancel) {
   const int sources = !o.prompt.empty() + !o.messages_file.empty() + !o.tokens_file.empty();
   if (sources != 1) return Fail("give one of --prompt, --messages, --tokens", kExitUsage);
-  auto model = engine::forward::Model::Load(o.model_dir, {.threads = o.threads});
+  auto model = engine::forward::Model::Load(
+      o.model_dir,
+      {.threads = o.threads,
+       .numerics =
+           engine::kernels::ParseNumerics(o.numerics).value_or(engine::kernels::Numerics::kFast)});
   if (!model) return Fail(model.error(), kExitUsage);
   const engine::ModelConfig& config = (*model)->config();
 

@@ -219,6 +219,8 @@ int main(int argc, char** argv) {
   engine_generate->add_option("--ctx-size", gen.context,
                               "Context positions (default: max_position_embeddings)");
   engine_generate->add_option("--threads", gen.threads, "Worker threads (default: all cores)");
+  engine_generate->add_option("--numerics", gen.numerics, "exact | fast (default fast)")
+      ->check(CLI::IsMember({"exact", "fast"}));
 
   dsagent::EngineSynthOptions synth;
   auto* engine_synth = engine_cmd->add_subcommand(
@@ -270,6 +272,8 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--max-tokens", serve.max_tokens,
                         "Default max_tokens of a request (default 4096)");
   serve_cmd->add_option("--threads", serve.threads, "Worker threads (default: all cores)");
+  serve_cmd->add_option("--numerics", serve.numerics, "exact | fast (default fast)")
+      ->check(CLI::IsMember({"exact", "fast"}));
   serve_cmd->add_option("--api-key", serve.api_key,
                         "Require 'Authorization: Bearer KEY' (default: $DSAGENT_SERVE_API_KEY); "
                         "needed for a --host other than loopback");

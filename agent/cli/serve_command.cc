@@ -25,7 +25,11 @@ int ServeCommand(const ServeOptions& o, const CancelToken& cancel) {
     std::fprintf(stderr, "dsagent serve: %s\n", refused.c_str());
     return kExitUsage;
   }
-  auto model = engine::forward::Model::Load(o.model_dir, {.threads = o.threads});
+  auto model = engine::forward::Model::Load(
+      o.model_dir,
+      {.threads = o.threads,
+       .numerics =
+           engine::kernels::ParseNumerics(o.numerics).value_or(engine::kernels::Numerics::kFast)});
   if (!model) {
     std::fprintf(stderr, "dsagent: %s\n", model.error().c_str());
     return kExitUsage;
@@ -55,7 +59,7 @@ int ServeCommand(const ServeOptions& o, const CancelToken& cancel) {
       return kExitUsage;
     }
     auto store = engine::kv::DiskPrefixStore::Open(
-        (*model)->config(), *identity,
+        (*model)->config(), engine::kv::StateIdentity(*identity, (*model)->numerics()),
         {.dir = o.kv_dir, .max_bytes = *max_bytes, .log = [](const std::string& line) {
            std::fprintf(stderr, "dsagent serve: kv: %s\n", line.c_str());
          }});

@@ -35,7 +35,7 @@ std::vector<float> ToFloats(const std::vector<uint16_t>& bits) {
 
 void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rope& rope,
                       int64_t start, const float* x, int64_t rows, LayerState& st, float* out,
-                      ThreadPool& pool) {
+                      const Compute& cx) {
   const int64_t heads = c.n_heads, hd = c.head_dim, rd = c.rope_head_dim;
   const int64_t win = c.window_size, ratio = w.ratio;
   const float eps = static_cast<float>(c.norm_eps);
@@ -43,10 +43,10 @@ void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rop
 
   // Query.
   std::vector<float> qr(static_cast<size_t>(rows * c.q_lora_rank));
-  Linear(w.wq_a, x, rows, qr.data(), InputQuant::kFp8Per128, Round::kBF16, pool);
+  Linear(w.wq_a, x, rows, qr.data(), InputQuant::kFp8Per128, Round::kBF16, cx);
   RmsNorm(qr.data(), rows, c.q_lora_rank, w.q_norm.data(), eps, qr.data());
   std::vector<float> q(static_cast<size_t>(rows * heads * hd));
-  Linear(w.wq_b, qr.data(), rows, q.data(), InputQuant::kFp8Per128, Round::kBF16, pool);
+  Linear(w.wq_b, qr.data(), rows, q.data(), InputQuant::kFp8Per128, Round::kBF16, cx);
   for (int64_t t = 0; t < rows; ++t) {
     float* qt = q.data() + t * heads * hd;
     for (int64_t h = 0; h < heads; ++h) NormaliseHeadBf16(qt + h * hd, hd, eps);
@@ -55,7 +55,7 @@ void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rop
 
   // Window KV of this chunk.
   std::vector<float> kv(static_cast<size_t>(rows * hd));
-  Linear(w.wkv, x, rows, kv.data(), InputQuant::kFp8Per128, Round::kBF16, pool);
+  Linear(w.wkv, x, rows, kv.data(), InputQuant::kFp8Per128, Round::kBF16, cx);
   RmsNorm(kv.data(), rows, hd, w.kv_norm.data(), eps, kv.data());
   for (int64_t t = 0; t < rows; ++t) {
     rope.Rotate(kv.data() + t * hd, 1, hd, hd, start + t, /*inverse=*/false);
@@ -72,10 +72,10 @@ void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rop
     ia.qr = qr.data();
     ia.rows = rows;
     ia.prefill_layout = prefill_layout;
-    selected = SelectEntries(w.indexer, c, rope, ia, st, pool);
+    selected = SelectEntries(w.indexer, c, rope, ia, st, cx);
   }
   if (w.has_compressor) {
-    Compress(w.compressor, rope, eps, start, x, rows, st.kv_compressor, st.compressed, pool);
+    Compress(w.compressor, rope, eps, start, x, rows, st.kv_compressor, st.compressed, cx);
   }
   const std::vector<float> ring = ToFloats(st.window);
   const std::vector<float> compressed = ToFloats(st.compressed);
@@ -87,7 +87,7 @@ void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rop
   shape.heads = heads;
   shape.head_dim = hd;
   shape.scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
-  pool.ParallelFor(rows, 1, [&](int64_t begin, int64_t end) {
+  cx.pool.ParallelFor(rows, 1, [&](int64_t begin, int64_t end) {
     std::vector<const float*> list;
     for (int64_t t = begin; t < end; ++t) {
       const int64_t pos = start + t;
@@ -146,9 +146,9 @@ void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rop
     la.out_rows = rank;
     la.quant = InputQuant::kNone;
     la.round = Round::kBF16;
-    Linear(w.wo_a, la, pool);
+    Linear(w.wo_a, la, cx);
   }
-  Linear(w.wo_b, z.data(), rows, out, InputQuant::kFp8Per128, Round::kBF16, pool);
+  Linear(w.wo_b, z.data(), rows, out, InputQuant::kFp8Per128, Round::kBF16, cx);
 }
 
 }  // namespace dsagent::engine::forward

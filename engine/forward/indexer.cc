@@ -13,12 +13,12 @@ namespace dsagent::engine::forward {
 
 std::vector<std::vector<int32_t>> SelectEntries(const IndexerWeights& w, const ModelConfig& c,
                                                 const Rope& rope, const IndexerArgs& a,
-                                                LayerState& state, ThreadPool& pool) {
+                                                LayerState& state, const Compute& cx) {
   const int64_t heads = c.index_n_heads, hd = c.index_head_dim, rows = a.rows;
   const int64_t ratio = state.ratio;
   // Queries: wq_b . qr, RoPE, Hadamard, FP4.
   std::vector<float> q(static_cast<size_t>(rows * heads * hd));
-  Linear(w.wq_b, a.qr, rows, q.data(), InputQuant::kFp8Per128, Round::kBF16, pool);
+  Linear(w.wq_b, a.qr, rows, q.data(), InputQuant::kFp8Per128, Round::kBF16, cx);
   for (int64_t t = 0; t < rows; ++t) {
     float* qt = q.data() + t * heads * hd;
     rope.Rotate(qt, heads, hd, hd, a.start + t, /*inverse=*/false);
@@ -28,10 +28,10 @@ std::vector<std::vector<int32_t>> SelectEntries(const IndexerWeights& w, const M
     }
   }
   Compress(w.compressor, rope, static_cast<float>(c.norm_eps), a.start, a.x, rows,
-           state.index_compressor, state.index_keys, pool);
+           state.index_compressor, state.index_keys, cx);
   // Head weights: bf16(weights_proj . x) * (hd^-0.5 * heads^-0.5), rounded to bf16.
   std::vector<float> hw(static_cast<size_t>(rows * heads));
-  Linear(w.weights_proj, a.x, rows, hw.data(), InputQuant::kNone, Round::kBF16, pool);
+  Linear(w.weights_proj, a.x, rows, hw.data(), InputQuant::kNone, Round::kBF16, cx);
   const float head_scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5) *
                                               std::pow(static_cast<double>(heads), -0.5));
   for (float& v : hw) v = RoundBf16(v * head_scale);
@@ -43,7 +43,7 @@ std::vector<std::vector<int32_t>> SelectEntries(const IndexerWeights& w, const M
   const int64_t topk = c.index_topk;
   const int64_t prefill_slots = std::min<int64_t>(topk, (a.start + rows) / ratio);
   std::vector<std::vector<int32_t>> out(static_cast<size_t>(rows));
-  pool.ParallelFor(rows, 4, [&](int64_t begin, int64_t end) {
+  cx.pool.ParallelFor(rows, 4, [&](int64_t begin, int64_t end) {
     std::vector<float> score;
     std::vector<int32_t> order;
     for (int64_t t = begin; t < end; ++t) {
