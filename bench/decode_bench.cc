@@ -1,10 +1,17 @@
 // Decode speed against the memory-bandwidth limit: times single-token decode steps after a
 // prefill, counts the weight bytes one step must read (every non-MTP tensor in its stored format,
 // the routed experts in proportion k / n, one embedding row), and measures this machine's memory
-// read bandwidth with a streaming sum, so the step time can be read as a fraction of the time the weight
-// reads alone need.
+// read bandwidth with a streaming sum, so the step time can be read as a fraction of the time the
+// weight reads alone need.
 //
-// Usage: decode_bench [--model DIR] [--prefill 128] [--steps 16] [--threads 0]
+// With --context N the steps start at position N from a synthetic state instead of a prefill:
+// every window ring, compressed cache and indexer key buffer filled with random values on the
+// reference's FP8/FP4 grids as a sequence of N tokens would (N a multiple of 128, so the
+// compressors' partial blocks are empty), so the step time at long contexts can be measured
+// without a prefill of N tokens. The logits are meaningless; the work per step is the real one.
+//
+// Usage: decode_bench [--model DIR] [--prefill 128 | --context N] [--steps 16] [--threads 0]
+//                     [--numerics exact|fast]
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -16,6 +23,7 @@
 #include <vector>
 
 #include "engine/forward/model.h"
+#include "engine/forward/numerics.h"
 #include "engine/forward/thread_pool.h"
 #include "engine/model/tensor_inventory.h"
 
@@ -85,12 +93,39 @@ double ReadBandwidth(int threads) {
   return static_cast<double>(n * sizeof(uint64_t)) / best;
 }
 
+// A state at position `context` (a multiple of 128) with random cache contents (see the header).
+forward::SequenceState SyntheticState(const forward::Model& m, int64_t context) {
+  const ModelConfig& c = m.config();
+  forward::SequenceState s = m.NewSequence();
+  uint32_t x = 987654321u;
+  const auto random_bits = [&](std::vector<uint16_t>& v, size_t n) {
+    v.resize(n);
+    for (auto& b : v) {
+      x = x * 1664525u + 1013904223u;
+      // bf16 values with 3 mantissa bits (on the FP8 grid), exponents near 1.
+      b = forward::FloatToBf16Bits(static_cast<float>(static_cast<int>((x >> 20) & 15) - 8) / 8.0f);
+    }
+  };
+  for (auto& layer : s.layers) {
+    random_bits(layer.window, static_cast<size_t>(c.window_size * c.head_dim));
+    if (layer.ratio > 0) {
+      random_bits(layer.compressed, static_cast<size_t>(context / layer.ratio * c.head_dim));
+    }
+    if (layer.ratio == 4) {
+      random_bits(layer.index_keys, static_cast<size_t>(context / 4 * c.index_head_dim));
+    }
+  }
+  s.pos = context;
+  return s;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::filesystem::path model_dir = DSAGENT_SOURCE_DIR "/tests/data/v4-tiny";
-  int64_t prefill = 128, steps = 16;
+  int64_t prefill = 128, steps = 16, context = 0;
   int threads = 0;
+  kernels::Numerics numerics = kernels::Numerics::kExact;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
     if (flag == "--model") {
@@ -101,14 +136,22 @@ int main(int argc, char** argv) {
       steps = std::atoll(value.c_str());
     } else if (flag == "--threads") {
       threads = std::atoi(value.c_str());
+    } else if (flag == "--context") {
+      context = std::atoll(value.c_str());
+    } else if (flag == "--numerics" && kernels::ParseNumerics(value)) {
+      numerics = *kernels::ParseNumerics(value);
     } else {
       std::fprintf(stderr,
-                   "usage: decode_bench [--model DIR] [--prefill N] [--steps N] "
-                   "[--threads N]\n");
+                   "usage: decode_bench [--model DIR] [--prefill N | --context N] [--steps N] "
+                   "[--threads N] [--numerics exact|fast]\n");
       return 2;
     }
   }
-  auto model = forward::Model::Load(model_dir, {.threads = threads});
+  if (context % 128 != 0 || context < 0) {
+    std::fprintf(stderr, "--context must be a multiple of 128\n");
+    return 2;
+  }
+  auto model = forward::Model::Load(model_dir, {.threads = threads, .numerics = numerics});
   if (!model) {
     std::fprintf(stderr, "%s\n", model.error().c_str());
     return 1;
@@ -122,7 +165,8 @@ int main(int argc, char** argv) {
     t = static_cast<int32_t>((x >> 8) %
                              static_cast<uint32_t>(std::min<int64_t>(c.vocab_size, 512)));
   }
-  forward::SequenceState s = m.NewSequence();
+  forward::SequenceState s = context > 0 ? SyntheticState(m, context) : m.NewSequence();
+  if (context > 0) prompt.resize(1);
   auto logits = m.ForwardLast(s, prompt);
   if (!logits) {
     std::fprintf(stderr, "%s\n", logits.error().c_str());
@@ -149,13 +193,15 @@ int main(int argc, char** argv) {
   const double bandwidth = ReadBandwidth(threads);
   const double floor_s = weights / bandwidth;  // the weight reads alone at that bandwidth
   std::printf(
-      "%s: decode at position %lld..%lld: median %.2f ms/token (%.1f tokens/s), best %.2f ms; "
+      "%s (%s numerics): decode at position %lld..%lld: median %.2f ms/token (%.1f tokens/s), best "
+      "%.2f ms; "
       "weights read per token %.1f MB (%.2f GB/s achieved); read bandwidth %.2f GB/s "
-      "(single pass, same threads), at which the weight reads alone take %.2f ms: decode runs at %.0f%% of the "
+      "(single pass, same threads), at which the weight reads alone take %.2f ms: decode runs at "
+      "%.0f%% of the "
       "bandwidth limit; CPU time per token (all threads) median %.2f ms\n",
-      model_dir.string().c_str(), static_cast<long long>(prefill),
-      static_cast<long long>(prefill + steps), median * 1e3, 1.0 / median, times.front() * 1e3,
-      weights / 1e6, weights / median / 1e9, bandwidth / 1e9, floor_s * 1e3,
-      100.0 * floor_s / median, cpu_times[cpu_times.size() / 2] * 1e3);
+      model_dir.string().c_str(), std::string(kernels::NumericsName(numerics)).c_str(),
+      static_cast<long long>(s.pos - steps), static_cast<long long>(s.pos), median * 1e3,
+      1.0 / median, times.front() * 1e3, weights / 1e6, weights / median / 1e9, bandwidth / 1e9,
+      floor_s * 1e3, 100.0 * floor_s / median, cpu_times[cpu_times.size() / 2] * 1e3);
   return 0;
 }

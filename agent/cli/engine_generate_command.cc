@@ -64,6 +64,8 @@ void AddEngineGenerateCommand(CLI::App& engine, CommandTable& table) {
   cmd->add_option("--ctx-size", gen.context,
                   "Context positions (default: max_position_embeddings)");
   cmd->add_option("--threads", gen.threads, "Worker threads (default: all cores)");
+  cmd->add_option("--numerics", gen.numerics, "exact | fast (default fast)")
+      ->check(CLI::IsMember({"exact", "fast"}));
   table.BindCancellable(cmd, [f](const CancelToken& cancel) {
     EngineGenerateOptions options = f->gen;
     options.thinking = f->thinking == "on";
@@ -74,7 +76,11 @@ void AddEngineGenerateCommand(CLI::App& engine, CommandTable& table) {
 int EngineGenerateCommand(const EngineGenerateOptions& o, const CancelToken& cancel) {
   const int sources = !o.prompt.empty() + !o.messages_file.empty() + !o.tokens_file.empty();
   if (sources != 1) return Fail("give one of --prompt, --messages, --tokens", kExitUsage);
-  auto model = engine::forward::Model::Load(o.model_dir, {.threads = o.threads});
+  auto model = engine::forward::Model::Load(
+      o.model_dir,
+      {.threads = o.threads,
+       .numerics =
+           engine::kernels::ParseNumerics(o.numerics).value_or(engine::kernels::Numerics::kFast)});
   if (!model) return Fail(model.error(), kExitUsage);
   const engine::ModelConfig& config = (*model)->config();
 

@@ -28,6 +28,7 @@ struct EngineGenerateOptions {
   int64_t context = 0;  // positions; 0: the model's max_position_embeddings
   std::vector<std::string> stop;
   int threads = 0;
+  std::string numerics = "fast";  // exact | fast (engine/kernels/numerics_mode.h)
 };
 
 // Declares `generate` under `engine` (the `engine` subcommand) and binds EngineGenerateCommand.

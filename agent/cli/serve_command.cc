@@ -45,6 +45,8 @@ void AddServeCommand(CLI::App& app, CommandTable& table) {
                   "(default: no limit)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--threads", serve.threads, "Worker threads (default: all cores)");
+  cmd->add_option("--numerics", serve.numerics, "exact | fast (default fast)")
+      ->check(CLI::IsMember({"exact", "fast"}));
   cmd->add_option("--api-key", serve.api_key,
                   "Require 'Authorization: Bearer KEY' or 'x-api-key: KEY' (default: "
                   "$DSAGENT_SERVE_API_KEY); "
@@ -77,7 +79,11 @@ int ServeCommand(const ServeOptions& o, const CancelToken& cancel) {
     std::fprintf(stderr, "dsagent serve: %s\n", refused.c_str());
     return kExitUsage;
   }
-  auto model = engine::forward::Model::Load(o.model_dir, {.threads = o.threads});
+  auto model = engine::forward::Model::Load(
+      o.model_dir,
+      {.threads = o.threads,
+       .numerics =
+           engine::kernels::ParseNumerics(o.numerics).value_or(engine::kernels::Numerics::kFast)});
   if (!model) {
     std::fprintf(stderr, "dsagent: %s\n", model.error().c_str());
     return kExitUsage;
@@ -107,7 +113,7 @@ int ServeCommand(const ServeOptions& o, const CancelToken& cancel) {
       return kExitUsage;
     }
     auto store = engine::kv::DiskPrefixStore::Open(
-        (*model)->config(), *identity,
+        (*model)->config(), engine::kv::StateIdentity(*identity, (*model)->numerics()),
         {.dir = o.kv_dir, .max_bytes = *max_bytes, .log = [](const std::string& line) {
            std::fprintf(stderr, "dsagent serve: kv: %s\n", line.c_str());
          }});

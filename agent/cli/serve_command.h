@@ -25,6 +25,7 @@ struct ServeOptions {
   int64_t max_tokens_limit = 0;     // cap on a request's max_tokens; 0: none
   int cache_entries = 32;           // in-memory prefix cache size (states)
   int threads = 0;
+  std::string numerics = "fast";  // exact | fast (engine/kernels/numerics_mode.h)
   // Limits and access (engine/server/chat_server.h).
   std::string api_key;             // "": $DSAGENT_SERVE_API_KEY, else none (loopback only)
   int max_queue = 64;              // requests waiting for a slot (503 + Retry-After beyond)

@@ -22,6 +22,7 @@ const std::map<std::string, std::vector<std::string>>& EnumeratedKeys() {
       {"permissions.headless_mode", {"read-only", "ask", "auto-edit", "full-auto"}},
       {"sandbox.backend", {"auto", "landlock", "bubblewrap"}},
       {"tools.env.inherit", {"all", "core", "none"}},
+      {"providers.local.numerics", {"exact", "fast"}},
   };
   return *kEnums;
 }

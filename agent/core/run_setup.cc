@@ -25,6 +25,7 @@ ProviderOptions ProviderOptionsFromConfig(const Config& config) {
     o.kv_max_size = config.GetString(p + "kv_max_size");
     o.threads = static_cast<int>(config.GetInt(p + "threads"));
     o.context_tokens = config.GetInt(p + "context_tokens");
+    o.numerics = config.GetString(p + "numerics");
   }
   o.retry.max_attempts = static_cast<int>(config.GetInt("retry.max_attempts"));
   o.retry.initial_backoff_ms = static_cast<int>(config.GetInt("retry.initial_backoff_ms"));

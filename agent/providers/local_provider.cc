@@ -110,7 +110,8 @@ Expected<std::unique_ptr<Provider>, ProviderError> MakeLocalProvider(
                                 "no model directory: pass --model DIR (or set "
                                 "providers.local.model_dir)"));
   }
-  auto model = engine::forward::Model::Load(o.model_dir, {.threads = o.threads});
+  auto model =
+      engine::forward::Model::Load(o.model_dir, {.threads = o.threads, .numerics = o.numerics});
   if (!model) return MakeUnexpected(Error(ProviderErrorKind::kConfig, model.error()));
   auto tokenizer = engine::LoadModelTokenizer({.tokenizer_file = o.tokenizer_file,
                                                .model_dir = o.model_dir,
@@ -121,7 +122,8 @@ Expected<std::unique_ptr<Provider>, ProviderError> MakeLocalProvider(
     auto identity = engine::kv::ComputeModelIdentity(o.model_dir);
     if (!identity) return MakeUnexpected(Error(ProviderErrorKind::kConfig, identity.error()));
     auto store = engine::kv::DiskPrefixStore::Open(
-        (*model)->config(), *identity, {.dir = o.kv_dir, .max_bytes = o.kv_max_bytes, .log = {}});
+        (*model)->config(), engine::kv::StateIdentity(*identity, o.numerics),
+        {.dir = o.kv_dir, .max_bytes = o.kv_max_bytes, .log = {}});
     if (!store) return MakeUnexpected(Error(ProviderErrorKind::kConfig, store.error()));
     disk = std::move(*store);
   }

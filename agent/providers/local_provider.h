@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "agent/providers/provider.h"
+#include "engine/kernels/numerics_mode.h"
 
 namespace dsagent {
 
@@ -19,6 +20,7 @@ struct LocalProviderOptions {
   int64_t kv_max_bytes = 0;              // size budget of kv_dir (LRU eviction); 0 = no limit
   int threads = 0;                       // <= 0: the hardware's
   int64_t context_tokens = 0;            // prompt + completion; <= 0: max_position_embeddings
+  engine::kernels::Numerics numerics = engine::kernels::Numerics::kFast;
 };
 
 // Loads the model and tokenizer. Error kConfig naming what is missing or malformed.

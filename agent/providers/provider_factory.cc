@@ -31,7 +31,9 @@ Expected<std::unique_ptr<Provider>, ProviderError> MakeProvider(const ProviderOp
                               .kv_dir = options.kv_dir,
                               .kv_max_bytes = *kv_max_bytes,
                               .threads = options.threads,
-                              .context_tokens = options.context_tokens});
+                              .context_tokens = options.context_tokens,
+                              .numerics = engine::kernels::ParseNumerics(options.numerics)
+                                              .value_or(engine::kernels::Numerics::kFast)});
   }
   std::unique_ptr<WireFormat> wire;
   if (options.kind == "deepseek") {

@@ -33,6 +33,7 @@ struct ProviderOptions {
   std::string kv_max_size = "0";  // "16G", "512M", bytes; "0" = no limit
   int threads = 0;
   int64_t context_tokens = 0;
+  std::string numerics = "fast";  // exact | fast (engine/kernels/numerics_mode.h)
 };
 
 // Error kConfig for an unknown kind, a missing key (naming api_key_env) or a malformed base URL.

@@ -25,17 +25,11 @@ void NormaliseHeadBf16(float* q, int64_t n, float eps) {
   for (int64_t i = 0; i < n; ++i) q[i] = RoundBf16(q[i] * r);
 }
 
-std::vector<float> ToFloats(const std::vector<uint16_t>& bits) {
-  std::vector<float> out(bits.size());
-  for (size_t i = 0; i < bits.size(); ++i) out[i] = Bf16BitsToFloat(bits[i]);
-  return out;
-}
-
 }  // namespace
 
 void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rope& rope,
                       int64_t start, const float* x, int64_t rows, LayerState& st, float* out,
-                      ThreadPool& pool) {
+                      const Compute& cx) {
   const int64_t heads = c.n_heads, hd = c.head_dim, rd = c.rope_head_dim;
   const int64_t win = c.window_size, ratio = w.ratio;
   const float eps = static_cast<float>(c.norm_eps);
@@ -43,10 +37,10 @@ void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rop
 
   // Query.
   std::vector<float> qr(static_cast<size_t>(rows * c.q_lora_rank));
-  Linear(w.wq_a, x, rows, qr.data(), InputQuant::kFp8Per128, Round::kBF16, pool);
+  Linear(w.wq_a, x, rows, qr.data(), InputQuant::kFp8Per128, Round::kBF16, cx);
   RmsNorm(qr.data(), rows, c.q_lora_rank, w.q_norm.data(), eps, qr.data());
   std::vector<float> q(static_cast<size_t>(rows * heads * hd));
-  Linear(w.wq_b, qr.data(), rows, q.data(), InputQuant::kFp8Per128, Round::kBF16, pool);
+  Linear(w.wq_b, qr.data(), rows, q.data(), InputQuant::kFp8Per128, Round::kBF16, cx);
   for (int64_t t = 0; t < rows; ++t) {
     float* qt = q.data() + t * heads * hd;
     for (int64_t h = 0; h < heads; ++h) NormaliseHeadBf16(qt + h * hd, hd, eps);
@@ -55,7 +49,7 @@ void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rop
 
   // Window KV of this chunk.
   std::vector<float> kv(static_cast<size_t>(rows * hd));
-  Linear(w.wkv, x, rows, kv.data(), InputQuant::kFp8Per128, Round::kBF16, pool);
+  Linear(w.wkv, x, rows, kv.data(), InputQuant::kFp8Per128, Round::kBF16, cx);
   RmsNorm(kv.data(), rows, hd, w.kv_norm.data(), eps, kv.data());
   for (int64_t t = 0; t < rows; ++t) {
     rope.Rotate(kv.data() + t * hd, 1, hd, hd, start + t, /*inverse=*/false);
@@ -72,56 +66,69 @@ void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rop
     ia.qr = qr.data();
     ia.rows = rows;
     ia.prefill_layout = prefill_layout;
-    selected = SelectEntries(w.indexer, c, rope, ia, st, pool);
+    selected = SelectEntries(w.indexer, c, rope, ia, st, cx);
   }
   if (w.has_compressor) {
-    Compress(w.compressor, rope, eps, start, x, rows, st.kv_compressor, st.compressed, pool);
+    Compress(w.compressor, rope, eps, start, x, rows, st.kv_compressor, st.compressed, cx);
   }
-  const std::vector<float> ring = ToFloats(st.window);
-  const std::vector<float> compressed = ToFloats(st.compressed);
-  const int64_t n_compressed = static_cast<int64_t>(compressed.size()) / hd;
+  const int64_t n_compressed = st.compressed_entries();
 
-  // Attention per token.
+  // This chunk's KV rows as bf16 bits, like the cache rows (their values are bf16 already). The
+  // window ring and the compressed entries are read in place: nothing here grows with the context
+  // beyond the index lists themselves.
+  std::vector<uint16_t> kv_bits(kv.size());
+  for (size_t i = 0; i < kv.size(); ++i) kv_bits[i] = FloatToBf16Bits(kv[i]);
+  std::vector<int64_t> list_begin(static_cast<size_t>(rows + 1), 0);
+  std::vector<const uint16_t*> lists;
+  for (int64_t t = 0; t < rows; ++t) {
+    const int64_t pos = start + t;
+    // Window: positions max(0, pos-win+1) .. pos ascending, -1 padded to the reference's width.
+    const int64_t width = prefill_layout ? std::min(rows, win) : win;
+    const int64_t first = std::max<int64_t>(0, pos - win + 1);
+    for (int64_t i = 0; i < width; ++i) {
+      const int64_t p = first + i;
+      if (p > pos) {
+        lists.push_back(nullptr);
+      } else if (p >= start) {
+        lists.push_back(kv_bits.data() + (p - start) * hd);
+      } else {
+        lists.push_back(st.window.data() + (p % win) * hd);
+      }
+    }
+    if (w.has_indexer) {
+      for (int32_t e : selected[static_cast<size_t>(t)]) {
+        lists.push_back(e < 0 ? nullptr : st.compressed.data() + e * hd);
+      }
+    } else if (ratio > 0) {
+      const int64_t visible = (pos + 1) / ratio;
+      const int64_t slots = prefill_layout ? (start + rows) / ratio : visible;
+      for (int64_t e = 0; e < slots; ++e) {
+        lists.push_back(e < visible && e < n_compressed ? st.compressed.data() + e * hd : nullptr);
+      }
+    }
+    list_begin[static_cast<size_t>(t + 1)] = static_cast<int64_t>(lists.size());
+  }
+
+  // Attention per token and head: heads are independent, so a decode step splits them across
+  // the threads (each (token, head) is computed by one thread with the same arithmetic).
   std::vector<float> o(static_cast<size_t>(rows * heads * hd));
   SparseAttentionShape shape;
   shape.heads = heads;
   shape.head_dim = hd;
   shape.scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
-  pool.ParallelFor(rows, 1, [&](int64_t begin, int64_t end) {
-    std::vector<const float*> list;
-    for (int64_t t = begin; t < end; ++t) {
-      const int64_t pos = start + t;
-      list.clear();
-      // Window: positions max(0, pos-win+1) .. pos ascending, -1 padded to the reference's width.
-      const int64_t width = prefill_layout ? std::min(rows, win) : win;
-      const int64_t first = std::max<int64_t>(0, pos - win + 1);
-      for (int64_t i = 0; i < width; ++i) {
-        const int64_t p = first + i;
-        if (p > pos) {
-          list.push_back(nullptr);
-        } else if (p >= start) {
-          list.push_back(kv.data() + (p - start) * hd);
-        } else {
-          list.push_back(ring.data() + (p % win) * hd);
-        }
-      }
-      if (w.has_indexer) {
-        for (int32_t e : selected[static_cast<size_t>(t)]) {
-          list.push_back(e < 0 ? nullptr : compressed.data() + e * hd);
-        }
-      } else if (ratio > 0) {
-        const int64_t visible = (pos + 1) / ratio;
-        const int64_t slots = prefill_layout ? (start + rows) / ratio : visible;
-        for (int64_t e = 0; e < slots; ++e) {
-          list.push_back(e < visible && e < n_compressed ? compressed.data() + e * hd : nullptr);
-        }
-      }
-      float* ot = o.data() + t * heads * hd;
-      SparseAttention(q.data() + t * heads * hd, list.data(), static_cast<int64_t>(list.size()),
-                      w.attn_sink.data(), shape, ot);
-      rope.Rotate(ot, heads, hd, hd, pos, /*inverse=*/true);
+  cx.pool.ParallelFor(rows * heads, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t t = i / heads, h = i % heads;
+      const int64_t b = list_begin[static_cast<size_t>(t)];
+      SparseAttentionHead(q.data() + (t * heads + h) * hd, lists.data() + b,
+                          list_begin[static_cast<size_t>(t + 1)] - b,
+                          w.attn_sink[static_cast<size_t>(h)], shape,
+                          o.data() + (t * heads + h) * hd);
     }
   });
+  for (int64_t t = 0; t < rows; ++t) {
+    rope.Rotate(o.data() + t * heads * hd, heads, hd, hd, start + t, /*inverse=*/true);
+  }
 
   // Window ring: the last window_size positions at slot p % window_size.
   for (int64_t t = std::max<int64_t>(0, rows - win); t < rows; ++t) {
@@ -146,9 +153,9 @@ void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rop
     la.out_rows = rank;
     la.quant = InputQuant::kNone;
     la.round = Round::kBF16;
-    Linear(w.wo_a, la, pool);
+    Linear(w.wo_a, la, cx);
   }
-  Linear(w.wo_b, z.data(), rows, out, InputQuant::kFp8Per128, Round::kBF16, pool);
+  Linear(w.wo_b, z.data(), rows, out, InputQuant::kFp8Per128, Round::kBF16, cx);
 }
 
 }  // namespace dsagent::engine::forward

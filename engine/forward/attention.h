@@ -10,7 +10,7 @@
 #include "engine/forward/model_weights.h"
 #include "engine/forward/rope.h"
 #include "engine/forward/sequence_state.h"
-#include "engine/forward/thread_pool.h"
+#include "engine/forward/compute.h"
 
 namespace dsagent::engine::forward {
 
@@ -19,6 +19,6 @@ namespace dsagent::engine::forward {
 // compressors, compressed entries, indexer keys).
 void AttentionForward(const AttentionWeights& w, const ModelConfig& config, const Rope& rope,
                       int64_t start, const float* x, int64_t rows, LayerState& state, float* out,
-                      ThreadPool& pool);
+                      const Compute& cx);
 
 }  // namespace dsagent::engine::forward

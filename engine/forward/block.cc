@@ -24,32 +24,32 @@ HcShape ShapeOf(const ModelConfig& c) {
 
 void BlockForward(const BlockWeights& w, const ModelConfig& c, const Rope& rope, int64_t start,
                   const int32_t* tokens, int64_t rows, float* h, LayerState& state,
-                  ThreadPool& pool) {
+                  const Compute& cx) {
   const HcShape s = ShapeOf(c);
   const float eps = static_cast<float>(c.norm_eps);
   std::vector<float> y(static_cast<size_t>(rows * c.dim)), f(y.size());
   std::vector<float> post(static_cast<size_t>(rows * s.hc)),
       comb(static_cast<size_t>(rows * s.hc * s.hc));
 
-  HcPre(h, rows, w.hc_attn, s, y.data(), post.data(), comb.data(), pool);
+  HcPre(h, rows, w.hc_attn, s, y.data(), post.data(), comb.data(), cx);
   RmsNorm(y.data(), rows, c.dim, w.attn_norm.data(), eps, y.data());
-  AttentionForward(w.attn, c, rope, start, y.data(), rows, state, f.data(), pool);
+  AttentionForward(w.attn, c, rope, start, y.data(), rows, state, f.data(), cx);
   HcPost(f.data(), h, post.data(), comb.data(), rows, s, h);
 
-  HcPre(h, rows, w.hc_ffn, s, y.data(), post.data(), comb.data(), pool);
+  HcPre(h, rows, w.hc_ffn, s, y.data(), post.data(), comb.data(), cx);
   RmsNorm(y.data(), rows, c.dim, w.ffn_norm.data(), eps, y.data());
-  MoeForward(w.ffn, c, y.data(), tokens, rows, f.data(), pool);
+  MoeForward(w.ffn, c, y.data(), tokens, rows, f.data(), cx);
   HcPost(f.data(), h, post.data(), comb.data(), rows, s, h);
 }
 
 void HeadForward(const HcWeights& hc_head, const std::vector<float>& norm, const WeightMatrix& head,
                  const ModelConfig& c, const float* h, int64_t rows, float* logits,
-                 ThreadPool& pool) {
+                 const Compute& cx) {
   const HcShape s = ShapeOf(c);
   std::vector<float> y(static_cast<size_t>(rows * c.dim));
-  HcHead(h, rows, hc_head, s, y.data(), pool);
+  HcHead(h, rows, hc_head, s, y.data(), cx);
   RmsNorm(y.data(), rows, c.dim, norm.data(), static_cast<float>(c.norm_eps), y.data());
-  Linear(head, y.data(), rows, logits, InputQuant::kNone, Round::kF32, pool);
+  Linear(head, y.data(), rows, logits, InputQuant::kNone, Round::kF32, cx);
 }
 
 }  // namespace dsagent::engine::forward

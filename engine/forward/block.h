@@ -8,7 +8,7 @@
 #include "engine/forward/model_weights.h"
 #include "engine/forward/rope.h"
 #include "engine/forward/sequence_state.h"
-#include "engine/forward/thread_pool.h"
+#include "engine/forward/compute.h"
 
 namespace dsagent::engine::forward {
 
@@ -16,11 +16,11 @@ namespace dsagent::engine::forward {
 // tokens [rows] are the ids the MoE routes hash layers by.
 void BlockForward(const BlockWeights& w, const ModelConfig& config, const Rope& rope, int64_t start,
                   const int32_t* tokens, int64_t rows, float* h, LayerState& state,
-                  ThreadPool& pool);
+                  const Compute& cx);
 
 // logits [rows, vocab] (fp32) = head . norm(hc_head(h)).
 void HeadForward(const HcWeights& hc_head, const std::vector<float>& norm, const WeightMatrix& head,
                  const ModelConfig& config, const float* h, int64_t rows, float* logits,
-                 ThreadPool& pool);
+                 const Compute& cx);
 
 }  // namespace dsagent::engine::forward

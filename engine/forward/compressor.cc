@@ -40,11 +40,12 @@ void Pool(const CompressorWeights& w, const CompressorState& st, float* entry) {
 
 void Compress(const CompressorWeights& w, const Rope& rope, float norm_eps, int64_t start,
               const float* x, int64_t rows, CompressorState& st, std::vector<uint16_t>& entries,
-              ThreadPool& pool) {
+              const Compute& cx) {
   const int64_t r = w.ratio, d = w.head_dim, width = st.width;
   std::vector<float> kv(static_cast<size_t>(rows * width)), score(kv.size());
-  Linear(w.wkv, x, rows, kv.data(), InputQuant::kNone, Round::kF32, pool);
-  Linear(w.wgate, x, rows, score.data(), InputQuant::kNone, Round::kF32, pool);
+  // Exact in both modes: the pooled entries go through FP8/FP4 quantisation (Compute::Exact).
+  Linear(w.wkv, x, rows, kv.data(), InputQuant::kNone, Round::kF32, cx.Exact());
+  Linear(w.wgate, x, rows, score.data(), InputQuant::kNone, Round::kF32, cx.Exact());
   const int64_t offset = w.overlap ? r : 0;
   std::vector<float> entry(static_cast<size_t>(d));
   for (int64_t i = 0; i < rows; ++i) {

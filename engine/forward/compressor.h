@@ -12,7 +12,7 @@
 #include "engine/forward/model_weights.h"
 #include "engine/forward/rope.h"
 #include "engine/forward/sequence_state.h"
-#include "engine/forward/thread_pool.h"
+#include "engine/forward/compute.h"
 
 namespace dsagent::engine::forward {
 
@@ -20,6 +20,6 @@ namespace dsagent::engine::forward {
 // entry completed by them to `entries` as bf16 bits [head_dim each] and advances `state`.
 void Compress(const CompressorWeights& w, const Rope& rope, float norm_eps, int64_t start,
               const float* x, int64_t rows, CompressorState& state, std::vector<uint16_t>& entries,
-              ThreadPool& pool);
+              const Compute& cx);
 
 }  // namespace dsagent::engine::forward

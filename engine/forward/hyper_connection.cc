@@ -12,10 +12,11 @@ namespace {
 
 // mixes [rows, m] = (x_flat . fn^T) * rsqrt(mean(x_flat^2) + eps), x_flat = the hc*dim streams.
 std::vector<float> Mixes(const float* h, int64_t rows, const WeightMatrix& fn, const HcShape& s,
-                         ThreadPool& pool) {
+                         const Compute& cx) {
   const int64_t n = s.hc * s.dim, m = fn.rows;
   std::vector<float> mixes(static_cast<size_t>(rows * m));
-  Linear(fn, h, rows, mixes.data(), InputQuant::kNone, Round::kF32, pool);
+  // Exact in both modes: the mixes feed the Sinkhorn iterations (Compute::Exact).
+  Linear(fn, h, rows, mixes.data(), InputQuant::kNone, Round::kF32, cx.Exact());
   for (int64_t t = 0; t < rows; ++t) {
     const float* x = h + t * n;
     double ss = 0;
@@ -81,10 +82,10 @@ void SinkhornSplit(const float* mixes, const float* scale, const float* base, co
 }
 
 void HcPre(const float* h, int64_t rows, const HcWeights& w, const HcShape& s, float* y,
-           float* post, float* comb, ThreadPool& pool) {
+           float* post, float* comb, const Compute& cx) {
   const int64_t m = w.fn.rows, hc = s.hc;
-  const std::vector<float> mixes = Mixes(h, rows, w.fn, s, pool);
-  pool.ParallelFor(rows, 16, [&](int64_t begin, int64_t end) {
+  const std::vector<float> mixes = Mixes(h, rows, w.fn, s, cx);
+  cx.pool.ParallelFor(rows, 16, [&](int64_t begin, int64_t end) {
     std::vector<float> pre(static_cast<size_t>(hc));
     for (int64_t t = begin; t < end; ++t) {
       SinkhornSplit(mixes.data() + t * m, w.scale.data(), w.base.data(), s, pre.data(),
@@ -116,9 +117,9 @@ void HcPost(const float* f, const float* h, const float* post, const float* comb
 }
 
 void HcHead(const float* h, int64_t rows, const HcWeights& w, const HcShape& s, float* y,
-            ThreadPool& pool) {
+            const Compute& cx) {
   const int64_t hc = s.hc;
-  const std::vector<float> mixes = Mixes(h, rows, w.fn, s, pool);
+  const std::vector<float> mixes = Mixes(h, rows, w.fn, s, cx);
   std::vector<float> pre(static_cast<size_t>(hc));
   for (int64_t t = 0; t < rows; ++t) {
     for (int64_t j = 0; j < hc; ++j) {

@@ -8,7 +8,7 @@
 #include <cstdint>
 
 #include "engine/forward/model_weights.h"
-#include "engine/forward/thread_pool.h"
+#include "engine/forward/compute.h"
 
 namespace dsagent::engine::forward {
 
@@ -28,7 +28,7 @@ void SinkhornSplit(const float* mixes, const float* scale, const float* base, co
 // For each of `rows` tokens: y [dim] (bf16) = sum_j pre_j h_j, and the post [hc] and comb
 // [hc, hc] that HcPost needs.
 void HcPre(const float* h, int64_t rows, const HcWeights& w, const HcShape& s, float* y,
-           float* post, float* comb, ThreadPool& pool);
+           float* post, float* comb, const Compute& cx);
 
 // out [rows, hc, dim] (bf16): out_k = post_k * f + sum_j comb_jk * h_j. `out` may alias `h`.
 void HcPost(const float* f, const float* h, const float* post, const float* comb, int64_t rows,
@@ -36,6 +36,6 @@ void HcPost(const float* f, const float* h, const float* post, const float* comb
 
 // The head's reduction: y [rows, dim] (bf16) = sum_j (sigmoid(m_j*scale + base_j) + eps) h_j.
 void HcHead(const float* h, int64_t rows, const HcWeights& w, const HcShape& s, float* y,
-            ThreadPool& pool);
+            const Compute& cx);
 
 }  // namespace dsagent::engine::forward

@@ -10,7 +10,7 @@
 #include "engine/forward/model_weights.h"
 #include "engine/forward/rope.h"
 #include "engine/forward/sequence_state.h"
-#include "engine/forward/thread_pool.h"
+#include "engine/forward/compute.h"
 
 namespace dsagent::engine::forward {
 
@@ -28,6 +28,6 @@ struct IndexerArgs {
 // the selected entry indices in the reference's order (-1 = masked).
 std::vector<std::vector<int32_t>> SelectEntries(const IndexerWeights& w, const ModelConfig& config,
                                                 const Rope& rope, const IndexerArgs& args,
-                                                LayerState& state, ThreadPool& pool);
+                                                LayerState& state, const Compute& cx);
 
 }  // namespace dsagent::engine::forward

@@ -6,6 +6,7 @@
 #include "engine/forward/numerics.h"
 #include "engine/forward/quant_sim.h"
 #include "engine/kernels/cpu/weight_dot.h"
+#include "engine/kernels/cpu/weight_dot_f32.h"
 #include "engine/kernels/cpu_isa.h"
 
 namespace dsagent::engine::forward {
@@ -24,20 +25,57 @@ constexpr int64_t kFusedMaxRows = 4;
 // fills the input fields, which the pool's tasks then read; every task (the caller's included)
 // writes only the panel fields of its own thread's scratch.
 struct Scratch {
-  std::vector<float> quantised;                 // FP8-quantised input rows
-  std::vector<kernels::DotInput> fused_inputs;  // decode: one prepared input per row
-  std::vector<double> x64;                      // prefill: the input rows as doubles
-  std::vector<float> row;                       // prefill task: one dequantised weight row
-  std::vector<double> panel;                    // prefill task: weight rows as doubles
+  std::vector<float> quantised;                  // FP8-quantised input rows
+  std::vector<kernels::DotInputF32> f32_inputs;  // fast numerics: one prepared input per row
+  std::vector<kernels::DotInput> fused_inputs;   // decode: one prepared input per row
+  std::vector<double> x64;                       // prefill: the input rows as doubles
+  std::vector<float> row;                        // prefill task: one dequantised weight row
+  std::vector<double> panel;                     // prefill task: weight rows as doubles
 };
 Scratch& ThreadScratch() {
   thread_local Scratch scratch;
   return scratch;
 }
 
+// The fast numerics (fp32, kernels/cpu/weight_dot_f32.h), decode and prefill alike: every output
+// is the same kernel call on the same bytes, so results do not depend on the row count, the
+// threads or the tiling (prefill-then-decode equals one prefill). Tasks own ranges of output rows
+// and walk them in tiles of input rows x weight rows that stay in cache.
+void LinearFast(const WeightMatrix& w, const float* x, int64_t xs, const LinearArgs& a,
+                int64_t out_rows, int64_t y_stride, kernels::CpuIsa isa, Scratch& scratch,
+                const Compute& cx) {
+  const int64_t k = w.cols;
+  std::vector<kernels::DotInputF32>& inputs = scratch.f32_inputs;
+  if (inputs.size() < static_cast<size_t>(a.rows)) inputs.resize(static_cast<size_t>(a.rows));
+  const bool split = w.format == WeightFormat::kFP4;
+  for (int64_t t = 0; t < a.rows; ++t) inputs[static_cast<size_t>(t)].Prepare(x + t * xs, k, split);
+  const kernels::WeightRows rows = w.rows_view();
+  constexpr int64_t kInputTile = 16, kWeightTile = 32;
+  const int64_t grain = std::max<int64_t>(1, 65536 / (k * a.rows));
+  cx.pool.ParallelFor(out_rows, grain, [&](int64_t begin, int64_t end) {
+    float dots[kWeightTile];
+    for (int64_t t0 = 0; t0 < a.rows; t0 += kInputTile) {
+      const int64_t t1 = std::min(a.rows, t0 + kInputTile);
+      for (int64_t o0 = begin; o0 < end; o0 += kWeightTile) {
+        const int64_t n = std::min(kWeightTile, end - o0);
+        for (int64_t t = t0; t < t1; ++t) {
+          kernels::WeightRowDotsF32(isa, rows, a.out_begin + o0, n, inputs[static_cast<size_t>(t)],
+                                    dots);
+          float* yt = a.y + t * y_stride + o0;
+          if (a.round == Round::kBF16) {
+            for (int64_t i = 0; i < n; ++i) yt[i] = RoundBf16(dots[i]);
+          } else {
+            std::copy(dots, dots + n, yt);
+          }
+        }
+      }
+    }
+  });
+}
+
 }  // namespace
 
-void Linear(const WeightMatrix& w, const LinearArgs& a, ThreadPool& pool) {
+void Linear(const WeightMatrix& w, const LinearArgs& a, const Compute& cx) {
   const int64_t k = w.cols;
   const int64_t x_stride = a.x_stride ? a.x_stride : k;
   const int64_t out_rows = a.out_rows < 0 ? w.rows - a.out_begin : a.out_rows;
@@ -58,6 +96,10 @@ void Linear(const WeightMatrix& w, const LinearArgs& a, ThreadPool& pool) {
     x = scratch.quantised.data();
     xs = k;
   }
+  if (cx.numerics == kernels::Numerics::kFast) {
+    LinearFast(w, x, xs, a, out_rows, y_stride, isa, scratch, cx);
+    return;
+  }
 
   if (a.rows <= kFusedMaxRows) {
     // Decode: each weight row is read once per input row, straight from the checkpoint.
@@ -68,7 +110,7 @@ void Linear(const WeightMatrix& w, const LinearArgs& a, ThreadPool& pool) {
     constexpr int64_t kChunk = 64;
     // Tasks of at least ~64k multiply-adds: small products stay on the caller.
     const int64_t grain = std::max<int64_t>(1, 65536 / (k * a.rows));
-    pool.ParallelFor(out_rows, grain, [&](int64_t begin, int64_t end) {
+    cx.pool.ParallelFor(out_rows, grain, [&](int64_t begin, int64_t end) {
       double dots[kChunk];
       for (int64_t o0 = begin; o0 < end; o0 += kChunk) {
         const int64_t n = std::min(kChunk, end - o0);
@@ -93,7 +135,7 @@ void Linear(const WeightMatrix& w, const LinearArgs& a, ThreadPool& pool) {
   constexpr int64_t kPanelBytes = 128 * 1024;
   const int64_t panel = std::max<int64_t>(1, kPanelBytes / (8 * k));
   const int64_t grain = std::min<int64_t>(panel, std::max<int64_t>(1, 65536 / (k * a.rows)));
-  pool.ParallelFor(out_rows, grain, [&](int64_t begin, int64_t end) {
+  cx.pool.ParallelFor(out_rows, grain, [&](int64_t begin, int64_t end) {
     Scratch& ps = ThreadScratch();
     ps.row.resize(static_cast<size_t>(k));
     ps.panel.resize(static_cast<size_t>(std::min(panel, end - begin) * k));
@@ -115,14 +157,14 @@ void Linear(const WeightMatrix& w, const LinearArgs& a, ThreadPool& pool) {
 }
 
 void Linear(const WeightMatrix& w, const float* x, int64_t rows, float* y, InputQuant quant,
-            Round round, ThreadPool& pool) {
+            Round round, const Compute& cx) {
   LinearArgs a;
   a.x = x;
   a.rows = rows;
   a.y = y;
   a.quant = quant;
   a.round = round;
-  Linear(w, a, pool);
+  Linear(w, a, cx);
 }
 
 void RmsNorm(const float* x, int64_t rows, int64_t n, const float* w, float eps, float* y) {

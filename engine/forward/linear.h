@@ -6,7 +6,7 @@
 
 #include <cstdint>
 
-#include "engine/forward/thread_pool.h"
+#include "engine/forward/compute.h"
 #include "engine/forward/weight_matrix.h"
 
 namespace dsagent::engine::forward {
@@ -32,11 +32,11 @@ struct LinearArgs {
 };
 
 // y[t, o - out_begin] = sum_k x[t, k] * W[o, k] over o in [out_begin, out_begin + out_rows).
-void Linear(const WeightMatrix& w, const LinearArgs& args, ThreadPool& pool);
+void Linear(const WeightMatrix& w, const LinearArgs& args, const Compute& cx);
 
 // Shorthand: y [rows, W.rows] = x [rows, W.cols] * W^T.
 void Linear(const WeightMatrix& w, const float* x, int64_t rows, float* y, InputQuant quant,
-            Round round, ThreadPool& pool);
+            Round round, const Compute& cx);
 
 // Reference RMSNorm on each of `rows` rows of n values: bf16(w * (x * rsqrt(mean(x^2) + eps)))
 // with mean and rsqrt in fp32 (evaluated in double, rounded once). In place is fine.

@@ -20,6 +20,7 @@ Expected<std::unique_ptr<Model>, std::string> Model::Load(const std::filesystem:
   m->window_rope_ = std::make_unique<Rope>(m->config(), false);
   m->compressed_rope_ = std::make_unique<Rope>(m->config(), true);
   m->pool_ = std::make_unique<ThreadPool>(options.threads);
+  m->numerics_ = options.numerics;
   return m;
 }
 
@@ -67,6 +68,7 @@ Expected<std::vector<float>, std::string> Model::Run(SequenceState& state,
   if (auto ok = CheckTokenIds(c, tokens, state.pos); !ok) return MakeUnexpected(ok.error());
   const int64_t rows = static_cast<int64_t>(tokens.size());
   const int64_t hc = c.hc_mult, dim = c.dim, stream = hc * dim;
+  const Compute cx = compute();
 
   // Embedding, copied to every stream.
   std::vector<float> h(static_cast<size_t>(rows * stream));
@@ -81,7 +83,7 @@ Expected<std::vector<float>, std::string> Model::Run(SequenceState& state,
   for (int i = 0; i < c.n_layers; ++i) {
     const BlockWeights& b = weights_.layers[static_cast<size_t>(i)];
     BlockForward(b, c, RopeFor(b.attn.ratio), state.pos, tokens.data(), rows, h.data(),
-                 state.layers[static_cast<size_t>(i)], *pool_);
+                 state.layers[static_cast<size_t>(i)], cx);
     if (trace && trace->keep_layer_streams) {
       std::copy(h.begin(), h.end(), trace->layer_streams.begin() + i * rows * stream);
     }
@@ -90,7 +92,7 @@ Expected<std::vector<float>, std::string> Model::Run(SequenceState& state,
   const int64_t first = rows - std::min(rows, logits_rows);
   std::vector<float> logits(static_cast<size_t>((rows - first) * c.vocab_size));
   HeadForward(weights_.hc_head, weights_.norm, weights_.head, c, h.data() + first * stream,
-              rows - first, logits.data(), *pool_);
+              rows - first, logits.data(), cx);
   state.pos += rows;
   if (trace) trace->final_streams = std::move(h);
   return logits;
@@ -116,6 +118,7 @@ Expected<std::vector<float>, std::string> Model::ForwardMtp(SequenceState& state
                           std::to_string(rows) + " tokens (want rows*hc*dim)");
   }
   const MtpWeights& w = weights_.mtp[static_cast<size_t>(index)];
+  const Compute cx = compute();
   const float eps = static_cast<float>(c.norm_eps);
   // x = e_proj(enorm(embed(next))) broadcast over streams + h_proj(hnorm(h)) per stream.
   std::vector<float> e(static_cast<size_t>(rows * dim)), pe(e.size());
@@ -123,10 +126,10 @@ Expected<std::vector<float>, std::string> Model::ForwardMtp(SequenceState& state
     weights_.embed.DequantRow(next_tokens[static_cast<size_t>(t)], e.data() + t * dim);
   }
   RmsNorm(e.data(), rows, dim, w.enorm.data(), eps, e.data());
-  Linear(w.e_proj, e.data(), rows, pe.data(), InputQuant::kFp8Per128, Round::kBF16, *pool_);
+  Linear(w.e_proj, e.data(), rows, pe.data(), InputQuant::kFp8Per128, Round::kBF16, cx);
   std::vector<float> hn(streams.begin(), streams.end()), h(hn.size());
   RmsNorm(hn.data(), rows * hc, dim, w.hnorm.data(), eps, hn.data());
-  Linear(w.h_proj, hn.data(), rows * hc, h.data(), InputQuant::kFp8Per128, Round::kBF16, *pool_);
+  Linear(w.h_proj, hn.data(), rows * hc, h.data(), InputQuant::kFp8Per128, Round::kBF16, cx);
   for (int64_t t = 0; t < rows; ++t) {
     for (int64_t j = 0; j < hc; ++j) {
       for (int64_t d = 0; d < dim; ++d) {
@@ -136,9 +139,9 @@ Expected<std::vector<float>, std::string> Model::ForwardMtp(SequenceState& state
     }
   }
   BlockForward(w.block, c, RopeFor(w.block.attn.ratio), state.mtp_pos, next_tokens.data(), rows,
-               h.data(), state.mtp[static_cast<size_t>(index)], *pool_);
+               h.data(), state.mtp[static_cast<size_t>(index)], cx);
   std::vector<float> logits(static_cast<size_t>(rows * c.vocab_size));
-  HeadForward(w.hc_head, w.norm, weights_.head, c, h.data(), rows, logits.data(), *pool_);
+  HeadForward(w.hc_head, w.norm, weights_.head, c, h.data(), rows, logits.data(), cx);
   state.mtp_pos += rows;
   return logits;
 }

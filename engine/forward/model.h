@@ -22,16 +22,22 @@
 #include <vector>
 
 #include "common/expected.h"
+#include "engine/forward/compute.h"
 #include "engine/forward/model_weights.h"
 #include "engine/forward/rope.h"
 #include "engine/forward/sequence_state.h"
 #include "engine/forward/thread_pool.h"
+#include "engine/kernels/numerics_mode.h"
 #include "engine/model/checkpoint.h"
 
 namespace dsagent::engine::forward {
 
 struct ModelOptions {
   int threads = 0;  // worker threads incl. the caller; <= 0: hardware concurrency
+  // exact: the golden data's convention bit for bit (engine logits, the golden tests); fast: fp32
+  // accumulation per 128-block (serve, run --provider local, engine generate choose it by
+  // default). kernels/numerics_mode.h states the contract between the two.
+  kernels::Numerics numerics = kernels::Numerics::kExact;
 };
 
 // Ok when there are tokens and every id is in [0, vocab_size); else a message naming the first
@@ -54,6 +60,7 @@ class Model {
                                                             const ModelOptions& options = {});
 
   const ModelConfig& config() const { return checkpoint_->config(); }
+  kernels::Numerics numerics() const { return numerics_; }
   SequenceState NewSequence() const { return NewSequenceState(config()); }
 
   // Runs `tokens` at positions state.pos, state.pos+1, ... and returns their logits
@@ -93,6 +100,8 @@ class Model {
   ModelWeights weights_;
   std::unique_ptr<Rope> window_rope_, compressed_rope_;  // rope_theta / compress_rope_theta+YaRN
   std::unique_ptr<ThreadPool> pool_;
+  kernels::Numerics numerics_ = kernels::Numerics::kExact;
+  Compute compute() const { return Compute{*pool_, numerics_}; }
 };
 
 }  // namespace dsagent::engine::forward

@@ -15,11 +15,11 @@ namespace {
 // SwiGLU expert on n rows: out [n, dim] = w2 . bf16(weight * silu(g) * u), g = w1 . x, u = w3 . x
 // (both bf16 from FP8-input GEMMs); `limit` > 0 clamps g from above and u on both sides.
 void Expert(const ExpertWeights& e, const float* x, int64_t n, const float* row_weight, float limit,
-            float* out, ThreadPool& pool) {
+            float* out, const Compute& cx) {
   const int64_t inter = e.w1.rows;
   std::vector<float> g(static_cast<size_t>(n * inter)), u(g.size());
-  Linear(e.w1, x, n, g.data(), InputQuant::kFp8Per128, Round::kBF16, pool);
-  Linear(e.w3, x, n, u.data(), InputQuant::kFp8Per128, Round::kBF16, pool);
+  Linear(e.w1, x, n, g.data(), InputQuant::kFp8Per128, Round::kBF16, cx);
+  Linear(e.w3, x, n, u.data(), InputQuant::kFp8Per128, Round::kBF16, cx);
   for (int64_t t = 0; t < n; ++t) {
     for (int64_t i = 0; i < inter; ++i) {
       float& gv = g[static_cast<size_t>(t * inter + i)];
@@ -33,15 +33,16 @@ void Expert(const ExpertWeights& e, const float* x, int64_t n, const float* row_
       gv = RoundBf16(a);
     }
   }
-  Linear(e.w2, g.data(), n, out, InputQuant::kFp8Per128, Round::kBF16, pool);
+  Linear(e.w2, g.data(), n, out, InputQuant::kFp8Per128, Round::kBF16, cx);
 }
 
 // Router: per row the chosen expert ids and their weights (n_activated each).
 void Route(const MoeWeights& w, const ModelConfig& c, const float* x, const int32_t* tokens,
-           int64_t rows, std::vector<int32_t>& ids, std::vector<float>& weights, ThreadPool& pool) {
+           int64_t rows, std::vector<int32_t>& ids, std::vector<float>& weights, const Compute& cx) {
   const int64_t n_exp = c.n_routed_experts, k = c.n_activated_experts;
   std::vector<float> scores(static_cast<size_t>(rows * n_exp));
-  Linear(w.gate, x, rows, scores.data(), InputQuant::kNone, Round::kF32, pool);
+  // Exact in both modes: the scores choose the top-k experts (Compute::Exact).
+  Linear(w.gate, x, rows, scores.data(), InputQuant::kNone, Round::kF32, cx.Exact());
   ids.resize(static_cast<size_t>(rows * k));
   weights.resize(ids.size());
   std::vector<float> biased(static_cast<size_t>(n_exp));
@@ -94,11 +95,11 @@ void Route(const MoeWeights& w, const ModelConfig& c, const float* x, const int3
 }  // namespace
 
 void MoeForward(const MoeWeights& w, const ModelConfig& c, const float* x, const int32_t* tokens,
-                int64_t rows, float* out, ThreadPool& pool) {
+                int64_t rows, float* out, const Compute& cx) {
   const int64_t dim = c.dim, k = c.n_activated_experts;
   std::vector<int32_t> ids;
   std::vector<float> weights;
-  Route(w, c, x, tokens, rows, ids, weights, pool);
+  Route(w, c, x, tokens, rows, ids, weights, cx);
 
   // Routed experts, one batch of rows each; results per (row, slot).
   std::vector<float> routed(static_cast<size_t>(rows * k * dim), 0.0f);
@@ -117,7 +118,7 @@ void MoeForward(const MoeWeights& w, const ModelConfig& c, const float* x, const
       we[i] = weights[static_cast<size_t>(slots[i])];
     }
     std::vector<float> ye(static_cast<size_t>(n * dim));
-    Expert(w.experts[static_cast<size_t>(e)], xe.data(), n, we.data(), limit, ye.data(), pool);
+    Expert(w.experts[static_cast<size_t>(e)], xe.data(), n, we.data(), limit, ye.data(), cx);
     for (int64_t i = 0; i < n; ++i) {
       std::copy(ye.data() + i * dim, ye.data() + (i + 1) * dim, routed.data() + slots[i] * dim);
     }
@@ -125,7 +126,7 @@ void MoeForward(const MoeWeights& w, const ModelConfig& c, const float* x, const
   // The shared expert does not clamp: the reference model.py the golden data was produced with
   // builds it without swiglu_limit (a later upstream revision clamps it too).
   std::vector<float> shared(static_cast<size_t>(rows * dim));
-  Expert(w.shared, x, rows, nullptr, 0.0f, shared.data(), pool);
+  Expert(w.shared, x, rows, nullptr, 0.0f, shared.data(), cx);
 
   // y = sum of routed outputs in ascending expert order (fp32), + shared, rounded to bf16. A
   // token routed twice to one expert counts it once, as the reference's index_put does.

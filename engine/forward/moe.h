@@ -7,13 +7,13 @@
 #include <cstdint>
 
 #include "engine/forward/model_weights.h"
-#include "engine/forward/thread_pool.h"
+#include "engine/forward/compute.h"
 
 namespace dsagent::engine::forward {
 
 // x [rows, dim] (ffn_norm output, bf16 values), tokens [rows] the input ids (hash routing).
 // Writes out [rows, dim] (bf16).
 void MoeForward(const MoeWeights& w, const ModelConfig& config, const float* x,
-                const int32_t* tokens, int64_t rows, float* out, ThreadPool& pool);
+                const int32_t* tokens, int64_t rows, float* out, const Compute& cx);
 
 }  // namespace dsagent::engine::forward

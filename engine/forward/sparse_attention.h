@@ -1,7 +1,8 @@
-// Sparse attention of one query token over a gathered list of KV vectors (K = V), with a
-// per-head sink logit in the denominator — the reference's tilelang `sparse_attn` kernel:
-// the list is processed in blocks of 64 with an online softmax; probabilities are rounded to bf16
-// before the P.V product while the denominator sums them in fp32.
+// Sparse attention of one query head over a gathered list of KV rows (K = V), with the head's
+// sink logit in the denominator — the reference's tilelang `sparse_attn` kernel: the list is
+// processed in blocks of 64 with an online softmax; probabilities are rounded to bf16 before the
+// P.V product while the denominator sums them in fp32. Heads are independent, so callers split a
+// token's heads across threads.
 #pragma once
 
 #include <cstdint>
@@ -14,9 +15,10 @@ struct SparseAttentionShape {
   float scale = 0;  // softmax scale (fl32(head_dim^-0.5))
 };
 
-// q [heads, head_dim] (bf16 values); kv: `n` pointers to head_dim-vectors, nullptr where the
-// reference index is -1 (masked); sink [heads]. Writes o [heads, head_dim] (bf16).
-void SparseAttention(const float* q, const float* const* kv, int64_t n, const float* sink,
-                     const SparseAttentionShape& s, float* o);
+// q [head_dim] (bf16 values); kv: `n` pointers to rows of head_dim bf16 values (bit patterns, read
+// in place from the cache), nullptr where the reference index is -1 (masked); sink: this head's
+// sink logit. Writes o [head_dim] (bf16 values).
+void SparseAttentionHead(const float* q, const uint16_t* const* kv, int64_t n, float sink,
+                         const SparseAttentionShape& s, float* o);
 
 }  // namespace dsagent::engine::forward

@@ -76,4 +76,10 @@ Expected<std::string, std::string> ComputeModelIdentity(const fs::path& dir) {
   return Sha256Hex(material);
 }
 
+std::string StateIdentity(std::string_view model_identity, kernels::Numerics numerics) {
+  if (numerics == kernels::Numerics::kExact) return std::string(model_identity);
+  return Sha256Hex(std::string(model_identity) + "\nnumerics " +
+                   std::string(kernels::NumericsName(numerics)));
+}
+
 }  // namespace dsagent::engine::kv

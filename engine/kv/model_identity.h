@@ -8,12 +8,20 @@
 
 #include <filesystem>
 #include <string>
+#include <string_view>
 
 #include "common/expected.h"
+#include "engine/kernels/numerics_mode.h"
 
 namespace dsagent::engine::kv {
 
 // Error: the directory has no readable config.json, or a listed file cannot be read (named).
 Expected<std::string, std::string> ComputeModelIdentity(const std::filesystem::path& model_dir);
+
+// The identity KV records are keyed by for a model loaded with `numerics`: states computed with
+// the fast numerics differ from exact ones in their bits, so the two must never be restored into
+// each other. Exact keeps the model identity (stores written before the modes existed stay
+// valid); fast is SHA-256(model identity + "\nnumerics fast"), also 64 hex characters.
+std::string StateIdentity(std::string_view model_identity, kernels::Numerics numerics);
 
 }  // namespace dsagent::engine::kv

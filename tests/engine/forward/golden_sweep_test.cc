@@ -6,7 +6,8 @@
 // Each set's weights are regenerated here from its seed by the synthetic checkpoint writer (the
 // bytes depend only on the config and the seed) and checked against the SHA-256 the golden data
 // was made from; then the full prefill, the prefill of the first N tokens, the decode steps after
-// it and the MTP block must be bit-identical to the reference's logits.
+// it and the MTP block must be bit-identical to the reference's logits; with the fast numerics they
+// must stay within its contract (kernels/numerics_mode.h).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -77,6 +78,20 @@ TEST_P(GoldenSweepTest, BitIdenticalToTheReference) {
   const auto mtp = testing::MtpAgreement(**model, set);
   EXPECT_EQ(mtp.rows, set.tokens() - 1);
   EXPECT_EQ(mtp.differing, 0) << "MTP: " << Describe(mtp);
+
+  // The fast numerics on the same weights: within the contract (top-1 >= 99%, max |d| <= 0.05).
+  auto fast = Model::Load(model_dir.path(), {.numerics = kernels::Numerics::kFast});
+  ASSERT_TRUE(fast) << fast.error();
+  const auto within = [](const testing::Agreement& a, const char* what) {
+    EXPECT_GE(static_cast<double>(a.top1_agree), 0.99 * static_cast<double>(a.rows))
+        << "fast " << what << ": " << Describe(a);
+    EXPECT_LE(a.max_abs, 0.05) << "fast " << what << ": " << Describe(a);
+  };
+  within(testing::FullPrefillAgreement(**fast, set), "full prefill");
+  const auto fast_part = testing::PrefillThenDecodeAgreement(**fast, set);
+  within(fast_part.prefill, "prefill part");
+  within(fast_part.decode, "decode");
+  within(testing::MtpAgreement(**fast, set), "MTP");
 }
 
 INSTANTIATE_TEST_SUITE_P(Sweep, GoldenSweepTest, ::testing::ValuesIn(SweepSets()),

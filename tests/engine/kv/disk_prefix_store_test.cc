@@ -111,6 +111,43 @@ TEST_F(DiskPrefixStoreTest, ResumeHitsTheWholeStoredPrefixAndEqualsAColdRun) {
   EXPECT_EQ(stats.models.begin()->second.longest_prefix_tokens, 384);
 }
 
+// The fast numerics (a model loaded with Numerics::kFast) keep their states under their own
+// identity: a restore is bit-identical to a fast cold run, and exact and fast records never mix.
+TEST_F(DiskPrefixStoreTest, FastNumericsRestoreEqualsAFastColdRunAndNeverMixesWithExact) {
+  auto fast_model = forward::Model::Load(forward::testing::kTinyModel,
+                                         {.threads = 2, .numerics = kernels::Numerics::kFast});
+  ASSERT_TRUE(fast_model) << fast_model.error();
+  forward::Model& fast = **fast_model;
+  const std::string fast_id = StateIdentity(model_id_, kernels::Numerics::kFast);
+  EXPECT_EQ(StateIdentity(model_id_, kernels::Numerics::kExact), model_id_);
+  ASSERT_EQ(fast_id.size(), 64u);
+  EXPECT_NE(fast_id, model_id_);
+  const auto prompt = Prompt(300);
+  {
+    auto store = Open(dir_, 0, fast_id);
+    auto first =
+        CachedPrefill(fast, *store, std::span(prompt).first(260), store->alignment_tokens());
+    ASSERT_TRUE(first) << first.error();
+    EXPECT_EQ(first->offered_tokens, 256);
+  }
+  // An exact store over the same directory finds nothing of the fast run.
+  EXPECT_EQ(Open(dir_)->Lookup(prompt).tokens, 0);
+  auto store = Open(dir_, 0, fast_id);
+  auto warm = CachedPrefill(fast, *store, prompt, store->alignment_tokens());
+  ASSERT_TRUE(warm) << warm.error();
+  EXPECT_EQ(warm->cached_tokens, 256);
+  forward::SequenceState cold = fast.NewSequence();
+  auto cold_logits = fast.Forward(cold, prompt);
+  ASSERT_TRUE(cold_logits) << cold_logits.error();
+  const int64_t vocab = fast.config().vocab_size;
+  EXPECT_TRUE(
+      std::equal(warm->last_logits.begin(), warm->last_logits.end(), cold_logits->end() - vocab));
+  EXPECT_EQ(SerializeState(warm->state), SerializeState(cold));
+  EXPECT_EQ(
+      Greedy(fast, warm->state, warm->last_logits, 6),
+      Greedy(fast, cold, std::vector<float>(cold_logits->end() - vocab, cold_logits->end()), 6));
+}
+
 TEST_F(DiskPrefixStoreTest, LookupReturnsTheLongestUsablePrefix) {
   const auto prompt = Prompt(300);
   auto store = Open(dir_);
