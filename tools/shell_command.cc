@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,6 +13,7 @@
 #include <cstring>
 
 #include "tools/head_tail_buffer.h"
+#include "tools/pidfd.h"
 
 namespace dsagent {
 namespace bp = boost::process;
@@ -45,16 +45,6 @@ bool HasExited(pid_t pid) {
     return true;  // ECHILD: nothing left to wait for
   }
   return info.si_pid == pid;
-}
-
-// An fd that becomes readable when `pid` exits (Linux >= 5.3), or -1 (then we poll periodically).
-int OpenPidFd(pid_t pid) {
-#ifdef SYS_pidfd_open
-  return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-#else
-  (void)pid;
-  return -1;
-#endif
 }
 
 class FdCloser {

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +11,8 @@
 #include <boost/process/extend.hpp>
 #include <cerrno>
 #include <cstring>
+
+#include "tools/pidfd.h"
 
 namespace dsagent {
 namespace bp = boost::process;
@@ -29,15 +30,6 @@ constexpr milliseconds kExitGrace{1000};
 constexpr milliseconds kTerminateGrace{1000};
 // A line longer than this is not a message we can use; the connection is dropped.
 constexpr size_t kMaxLineBytes = 64 * 1024 * 1024;
-
-int OpenPidFd(pid_t pid) {
-#ifdef SYS_pidfd_open
-  return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-#else
-  (void)pid;
-  return -1;
-#endif
-}
 
 // `command` itself when it contains a slash, else the first executable PATH entry.
 std::string FindExecutable(const std::string& command, const EnvMap& env) {
