@@ -3,10 +3,6 @@
 //   1: a routing policy (Router::Parse against the built-in model catalog),
 //   2: a model catalog (ModelCatalog::Parse).
 // Every document gives a result or an error message; never a crash or an escaped exception.
-#include <unistd.h>
-
-#include <filesystem>
-#include <fstream>
 #include <string>
 
 #include "agent/config/config_file.h"
@@ -20,14 +16,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string yaml(dsagent::fuzz::AsText(data + 1, size - 1));
   switch (data[0] % 3) {
     case 0: {
-      static const std::filesystem::path path =
-          std::filesystem::temp_directory_path() /
-          ("dsagent-fuzz-config-" + std::to_string(getpid()) + ".yaml");
-      {
-        std::ofstream out(path, std::ios::binary | std::ios::trunc);
-        out << yaml;
-      }
-      auto settings = dsagent::ReadConfigFile(path, dsagent::ConfigSchema::BuiltIn());
+      static const dsagent::fuzz::ScratchPath file("config.yaml");
+      dsagent::fuzz::WriteBytes(file.path(), yaml);
+      auto settings = dsagent::ReadConfigFile(file.path(), dsagent::ConfigSchema::BuiltIn());
       if (!settings) FUZZ_CHECK(!settings.error().empty(), "an error without a message");
       break;
     }

@@ -1,25 +1,13 @@
 // The safetensors reader (engine/model/safetensors.h): a checkpoint file may be truncated, corrupt
 // or hostile. Open either fails with a message or returns tensors whose byte ranges lie inside the
 // mapped file (every first and last byte is read, so a bad range faults here, not in the engine).
-#include <unistd.h>
-
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <string>
-
 #include "engine/model/safetensors.h"
 #include "tests/fuzz/fuzz_target.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const std::filesystem::path path =
-      std::filesystem::temp_directory_path() /
-      ("dsagent-fuzz-safetensors-" + std::to_string(getpid()) + ".safetensors");
-  {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
-  }
-  auto file = dsagent::engine::SafetensorsFile::Open(path);
+  static const dsagent::fuzz::ScratchPath scratch("model.safetensors");
+  dsagent::fuzz::WriteBytes(scratch.path(), dsagent::fuzz::AsText(data, size));
+  auto file = dsagent::engine::SafetensorsFile::Open(scratch.path());
   if (file) {
     unsigned sum = 0;
     for (const auto& [name, t] : (*file)->tensors()) {

@@ -5,10 +5,7 @@
 // Invariants: never a crash or an escaped exception; the output is valid UTF-8; nothing outside the
 // workspace is created or changed (hostile paths: "..", absolute paths, the symlink).
 // bash and the git tools are left out: their arguments are commands, covered by fuzz_shell_syntax.
-#include <unistd.h>
-
 #include <filesystem>
-#include <fstream>
 #include <string>
 
 #include "common/utf8.h"
@@ -32,29 +29,25 @@ struct Box {
   dsagent::ToolContext ctx;
 };
 
-void WriteFile(const fs::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-}
-
 // The workspace as each input starts: small, so resetting it costs little.
 void Reset(Box& box) {
   std::error_code ec;
   fs::remove_all(box.workspace, ec);
   fs::create_directories(box.workspace / "src");
-  WriteFile(box.workspace / "a.txt", "alpha\nbeta\ngamma\n");
-  WriteFile(box.workspace / "src/main.py", "def main():\n    return 1\n");
+  dsagent::fuzz::WriteBytes(box.workspace / "a.txt", "alpha\nbeta\ngamma\n");
+  dsagent::fuzz::WriteBytes(box.workspace / "src/main.py", "def main():\n    return 1\n");
   fs::create_directory_symlink(box.outside, box.workspace / "link");
 }
 
 Box& TheBox() {
   static Box box = [] {
     Box b;
-    b.root = fs::temp_directory_path() / ("dsagent-fuzz-tools-" + std::to_string(getpid()));
+    static const dsagent::fuzz::ScratchPath scratch("tools");
+    b.root = scratch.path();
     b.workspace = b.root / "ws";
     b.outside = b.root / "outside";
     fs::create_directories(b.outside);
-    WriteFile(b.outside / "secret.txt", "outside\n");
+    dsagent::fuzz::WriteBytes(b.outside / "secret.txt", "outside\n");
     b.registry.Add(dsagent::MakeReadFileTool());
     b.registry.Add(dsagent::MakeWriteFileTool());
     b.registry.Add(dsagent::MakeEditFileTool());
