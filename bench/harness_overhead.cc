@@ -24,6 +24,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -58,8 +59,90 @@ double Seconds(const timeval& t) {
   return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
 }
 
+// dsagent runs are started by a launcher process forked at the top of main(), while this process
+// is still small. Forking from here later would be wrong for the RSS figure: the test server keeps
+// every request it saw (megabytes each at 1M tokens), a forked child holds a copy of those pages
+// until it execs, and Linux carries that pre-exec high-water mark into the child's ru_maxrss.
+struct Launcher {
+  int to_launcher = -1;    // commands: one length-prefixed blob per run
+  int from_launcher = -1;  // results: one LaunchResult per run
+};
+struct LaunchResult {
+  int status = 0;
+  rusage usage{};
+};
+Launcher g_launcher;
+
+void WriteAll(int fd, const void* data, size_t n) {
+  const char* p = static_cast<const char*>(data);
+  while (n > 0) {
+    const ssize_t w = write(fd, p, n);
+    if (w <= 0) _exit(120);
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+}
+
+bool ReadAll(int fd, void* data, size_t n) {
+  char* p = static_cast<char*>(data);
+  while (n > 0) {
+    const ssize_t r = read(fd, p, n);
+    if (r <= 0) return false;
+    p += r;
+    n -= static_cast<size_t>(r);
+  }
+  return true;
+}
+
+// A blob is NUL-separated fields: cwd, then argv, an empty field, then the environment.
+[[noreturn]] void LauncherLoop(int commands, int results) {
+  for (;;) {
+    uint64_t size = 0;
+    if (!ReadAll(commands, &size, sizeof size)) _exit(0);
+    std::string blob(size, '\0');
+    if (!ReadAll(commands, blob.data(), size)) _exit(0);
+    std::vector<std::string> fields;
+    for (size_t at = 0; at < blob.size();) {
+      const size_t end = blob.find('\0', at);
+      fields.push_back(blob.substr(at, end - at));
+      at = end + 1;
+    }
+    std::vector<char*> argv, envp;
+    size_t i = 1;
+    for (; i < fields.size() && !fields[i].empty(); ++i) argv.push_back(fields[i].data());
+    argv.push_back(nullptr);
+    for (++i; i < fields.size(); ++i) envp.push_back(fields[i].data());
+    envp.push_back(nullptr);
+    const pid_t pid = fork();
+    if (pid == 0) {
+      if (chdir(fields[0].c_str()) != 0) _exit(127);
+      const int null = open("/dev/null", O_WRONLY);
+      dup2(null, 1);
+      dup2(null, 2);
+      execve(argv[0], argv.data(), envp.data());
+      _exit(127);
+    }
+    LaunchResult r;
+    wait4(pid, &r.status, 0, &r.usage);
+    WriteAll(results, &r, sizeof r);
+  }
+}
+
+void StartLauncher() {
+  int commands[2], results[2];
+  if (pipe(commands) != 0 || pipe(results) != 0) std::exit(2);
+  if (fork() == 0) {
+    close(commands[1]);
+    close(results[0]);
+    LauncherLoop(commands[0], results[1]);
+  }
+  close(commands[0]);
+  close(results[1]);
+  g_launcher = {commands[1], results[0]};
+}
+
 // Runs dsagent with `args` in `cwd` and an environment for the sandbox at `root`; waits for it and
-// returns its own rusage (wait4). Also times its first request at `server`.
+// returns its own rusage (wait4, in the launcher). Also times its first request at `server`.
 Child RunDsagent(const std::vector<std::string>& args, const fs::path& cwd, const fs::path& root,
                  DeepSeekTestServer& server, const std::map<std::string, std::string>& extra = {}) {
   std::map<std::string, std::string> env = {
@@ -71,39 +154,27 @@ Child RunDsagent(const std::vector<std::string>& args, const fs::path& cwd, cons
       {"DEEPSEEK_API_KEY", kKey},
       {"DEEPSEEK_BASE_URL", server.BaseUrl()}};
   for (const auto& [k, v] : extra) env[k] = v;
-  std::vector<std::string> env_strings;
-  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
-  std::vector<char*> envp, argv;
-  for (auto& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> full = {DSAGENT_BINARY};
-  full.insert(full.end(), args.begin(), args.end());
-  for (auto& s : full) argv.push_back(s.data());
-  argv.push_back(nullptr);
+  std::string blob = cwd.string() + '\0' + DSAGENT_BINARY + '\0';
+  for (const auto& a : args) blob += a + '\0';
+  blob += '\0';
+  for (const auto& [k, v] : env) blob += k + "=" + v + '\0';
 
   const size_t before = server.Requests().size();
   const auto t0 = std::chrono::steady_clock::now();
-  const pid_t pid = fork();
-  if (pid == 0) {
-    if (chdir(cwd.c_str()) != 0) _exit(127);
-    const int null = open("/dev/null", O_WRONLY);
-    dup2(null, 1);
-    dup2(null, 2);
-    execve(argv[0], argv.data(), envp.data());
-    _exit(127);
-  }
+  const uint64_t size = blob.size();
+  WriteAll(g_launcher.to_launcher, &size, sizeof size);
+  WriteAll(g_launcher.to_launcher, blob.data(), blob.size());
   Child c;
   if (server.WaitForRequests(before + 1, std::chrono::seconds(120))) {
     c.first_request_s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
-  int status = 0;
-  rusage usage{};
-  wait4(pid, &status, 0, &usage);
-  c.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-  c.user_s = Seconds(usage.ru_utime);
-  c.sys_s = Seconds(usage.ru_stime);
-  c.max_rss_kb = usage.ru_maxrss;
+  LaunchResult r;
+  if (!ReadAll(g_launcher.from_launcher, &r, sizeof r)) return c;
+  c.exit_code = WIFEXITED(r.status) ? WEXITSTATUS(r.status) : 128;
+  c.user_s = Seconds(r.usage.ru_utime);
+  c.sys_s = Seconds(r.usage.ru_stime);
+  c.max_rss_kb = r.usage.ru_maxrss;
   return c;
 }
 
@@ -340,6 +411,7 @@ int Compaction(int steps) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  StartLauncher();  // first, while this process is small (see Launcher)
   const std::string mode = argc > 1 ? argv[1] : "";
   if (mode == "scale") {
     std::vector<int64_t> sizes;

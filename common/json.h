@@ -13,4 +13,8 @@ using Json = nlohmann::json;
 
 std::string CanonicalJson(const Json& value);
 
+// object[key] when `object` is an object holding a string there; `fallback` otherwise (missing key,
+// another type, or `object` not an object). For reading fields of untrusted JSON without throwing.
+std::string StringField(const Json& object, const char* key, const std::string& fallback = "");
+
 }  // namespace dsagent

@@ -6,6 +6,7 @@
 #include <random>
 
 #include "common/file_io.h"
+#include "evals/number_format.h"
 #include "evals/report.h"
 
 namespace dsagent::evals {
@@ -25,14 +26,6 @@ bool IsPolicy(const std::string& name, const std::string& wanted) {
   const std::string stem = fs::path(name).stem().string();
   return stem == wanted || stem == "dsagent+" + wanted;
 }
-
-std::string Fmt(const char* format, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, format, v);
-  return buf;
-}
-
-std::string Pct(double f) { return Fmt("%.1f%%", 100 * f); }
 
 std::string XmlEscape(const std::string& s) {
   std::string out;

@@ -3,18 +3,13 @@
 #include <chrono>
 
 #include "common/file_io.h"
+#include "common/shell_quote.h"
 #include "evals/workspace.h"
 #include "tools/shell_command.h"
 
 namespace dsagent::evals {
 namespace fs = std::filesystem;
 namespace {
-
-std::string Quote(const fs::path& p) {
-  std::string out = "'";
-  for (char c : p.string()) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
 
 // Tries upstream's ladder; returns the method that worked, or an error with every try's reason.
 Expected<std::string, std::string> ApplyModelPatch(TaskWorkspace& ws, const std::string& patch,
@@ -26,8 +21,9 @@ Expected<std::string, std::string> ApplyModelPatch(TaskWorkspace& ws, const std:
   std::string why = direct.error();
   if (auto w = WriteFileAtomic(patch_file, patch); !w) return MakeUnexpected(w.error());
   const std::pair<const char*, std::string> fallbacks[] = {
-      {"git apply --reject", "git apply --verbose --reject " + Quote(patch_file)},
-      {"patch --fuzz=5", "patch --batch --forward --fuzz=5 -p1 -i " + Quote(patch_file)},
+      {"git apply --reject", "git apply --verbose --reject " + ShellQuote(patch_file.string())},
+      {"patch --fuzz=5",
+       "patch --batch --forward --fuzz=5 -p1 -i " + ShellQuote(patch_file.string())},
   };
   for (const auto& [name, cmd] : fallbacks) {
     if (auto r = ws.ResetToBase(); !r) return MakeUnexpected(r.error());

@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "common/shell_quote.h"
+
 namespace dsagent::evals {
 namespace fs = std::filesystem;
 namespace {
@@ -25,12 +27,6 @@ bool OnPath(const std::string& program) {
     start = end + 1;
   }
   return false;
-}
-
-std::string Quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
 }
 
 // Exercism's CMakeLists.txt builds an executable named after the exercise folder (and runs it
@@ -81,7 +77,7 @@ std::string JavaTestCmd() {
 // Aider's npm-test.sh: link the shared node_modules, turn xtest( into test(, run jest.
 std::string JsTestCmd() {
   const std::string modules = JestModulesDir();
-  return "[ -e node_modules ] || ln -s " + Quote(modules.empty() ? "/nonexistent" : modules) +
+  return "[ -e node_modules ] || ln -s " + ShellQuote(modules.empty() ? "/nonexistent" : modules) +
          " node_modules; sed -i -E 's/\\bxtest\\(/test(/g' *.spec.js; "
          "node node_modules/jest/bin/jest.js --ci --json --outputFile=.jest-report.json";
 }

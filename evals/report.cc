@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "common/file_io.h"
+#include "evals/number_format.h"
 
 namespace dsagent::evals {
 namespace fs = std::filesystem;
@@ -25,14 +26,6 @@ double HitRate(const Json& tokens) {
   const double miss = tokens.value("input_cache_miss", int64_t{0});
   return hit + miss > 0 ? hit / (hit + miss) : 0;
 }
-
-std::string Fmt(const char* format, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, format, v);
-  return buf;
-}
-
-std::string Pct(double fraction) { return Fmt("%.1f%%", 100 * fraction); }
 
 // "cpp" for a polyglot task ("polyglot/cpp" repo, "polyglot__cpp-<name>" id), else "".
 std::string PolyglotLanguageOf(const std::string& repo, const std::string& instance_id) {

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <mutex>
 
+#include "common/shell_quote.h"
 #include "tools/shell_command.h"
 
 namespace dsagent::evals {
@@ -19,12 +20,6 @@ void InitLibgit2() {
 std::string GitError(const std::string& what) {
   const git_error* e = git_error_last();
   return what + ": " + (e && e->message ? e->message : "unknown libgit2 error");
-}
-
-std::string ShellQuote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
 }
 
 std::string SafeName(const std::string& key) {
@@ -91,8 +86,9 @@ Expected<fs::path, std::string> RepoStore::Materialize(const RepoSource& source)
     ShellOptions sh;
     sh.cwd = cache_dir_;
     sh.timeout = std::chrono::minutes(10);
-    auto r = RunShellCommand(
-        "git clone -q --mirror " + ShellQuote(source.path.string()) + " " + ShellQuote(dest), sh);
+    auto r = RunShellCommand("git clone -q --mirror " + ShellQuote(source.path.string()) + " " +
+                                 ShellQuote(dest.string()),
+                             sh);
     if (!r) return MakeUnexpected(r.error());
     if (r->exit_code != 0) {
       return MakeUnexpected("cannot unpack bundle " + source.path.string() + ": " + r->output);

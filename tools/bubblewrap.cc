@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "common/shell_quote.h"
 #include "tools/shell_command.h"
 
 namespace dsagent {
@@ -29,18 +30,6 @@ std::string FindOnPath(const std::string& name) {
     }
   }
   return "";
-}
-
-std::string ShellQuote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out += c;
-    }
-  }
-  return out + "'";
 }
 
 // Runs `argv` + /bin/true; "" on success, else the first line of what it said.

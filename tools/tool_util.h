@@ -39,8 +39,7 @@ inline std::string ToolErrorHeadline(const ToolResult& result) {
 
 // args[key] as a string, or `fallback` when absent or not a string.
 inline std::string StringArg(const Json& args, const char* key, std::string fallback = {}) {
-  auto it = args.find(key);
-  return it != args.end() && it->is_string() ? it->get<std::string>() : std::move(fallback);
+  return StringField(args, key, fallback);
 }
 
 // args[key] as an integer, or `fallback` when absent or not an integer.

@@ -1,48 +1,13 @@
 #include "agent/core/agent_loop.h"
 
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
-#include <thread>
 
 #include "agent/core/permission_gate.h"
+#include "agent/core/run_deadline.h"
 #include "common/sha256.h"
 
 namespace dsagent {
 namespace {
-
-// Fires `token` when the deadline passes, unless stopped first. Owns its thread.
-class Deadline {
- public:
-  Deadline(CancelToken token, std::chrono::seconds after) {
-    thread_ = std::thread([this, token, after] {
-      std::unique_lock lock(mu_);
-      if (!cv_.wait_for(lock, after, [this] { return stopped_; })) {
-        fired_ = true;
-        token.Cancel();
-      }
-    });
-  }
-  ~Deadline() {
-    {
-      std::lock_guard lock(mu_);
-      stopped_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
-  bool fired() const {
-    std::lock_guard lock(mu_);
-    return fired_;
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopped_ = false;
-  bool fired_ = false;
-  std::thread thread_;
-};
 
 // The run's trace could not be written: the run stops, since resume depends on a complete trace.
 Termination TraceFailure(const std::string& error) {
@@ -73,7 +38,7 @@ struct AgentLoop::Turn {
   AgentObserver& observer;
   const CancelToken& cancel;
   RunReport report;
-  Deadline deadline;
+  RunDeadline deadline;
   ToolContext tool_ctx;
   FeatureTracker features;
   std::chrono::system_clock::time_point sent_at;  // when the step's request went out (pricing)

@@ -1,5 +1,8 @@
 #include "agent/providers/encoded_prefix.h"
 
+#include <utility>
+#include <vector>
+
 namespace dsagent {
 
 bool EncodedPrefix::ContinueOrReset(uint64_t list_storage_id, size_t list_size) {
@@ -18,20 +21,28 @@ void EncodedPrefix::Append(std::string_view element) {
 
 std::string CanonicalJsonWithArray(const Json& object, std::string_view key,
                                    std::string_view elements, std::string_view more) {
+  // The other fields are serialised first so that the body is allocated once at its final size:
+  // it is megabytes at 1M tokens, and growing it would copy it and fault in fresh pages again.
+  std::vector<std::pair<std::string, std::string>> fields;  // canonical key, canonical value
+  size_t size =
+      2 + CanonicalJson(Json(std::string(key))).size() + 3 + elements.size() + more.size();
+  for (auto it = object.begin(); it != object.end(); ++it) {
+    fields.emplace_back(CanonicalJson(Json(it.key())), CanonicalJson(it.value()));
+    size += fields.back().first.size() + fields.back().second.size() + 2;
+  }
   std::string out;
-  out.reserve(elements.size() + more.size() + 512);
+  out.reserve(size);
   out.push_back('{');
   bool first = true;
-  bool placed = false;
-  const auto field = [&](std::string_view name) {
+  const auto separate = [&] {
     if (!first) out.push_back(',');
     first = false;
-    out += CanonicalJson(Json(std::string(name)));
-    out.push_back(':');
   };
+  bool placed = false;
   const auto place_array = [&] {
-    field(key);
-    out.push_back('[');
+    separate();
+    out += CanonicalJson(Json(std::string(key)));
+    out += ":[";
     out.append(elements);
     if (!elements.empty() && !more.empty()) out.push_back(',');
     out.append(more);
@@ -39,10 +50,13 @@ std::string CanonicalJsonWithArray(const Json& object, std::string_view key,
     placed = true;
   };
   // nlohmann::json iterates object keys in sorted order, as dump() writes them.
-  for (auto it = object.begin(); it != object.end(); ++it) {
+  auto field = fields.begin();
+  for (auto it = object.begin(); it != object.end(); ++it, ++field) {
     if (!placed && std::string_view(it.key()) > key) place_array();
-    field(it.key());
-    out += CanonicalJson(it.value());
+    separate();
+    out += field->first;
+    out.push_back(':');
+    out += field->second;
   }
   if (!placed) place_array();
   out.push_back('}');

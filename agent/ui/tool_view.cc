@@ -17,11 +17,6 @@ Json ParseArgs(const std::string& arguments) {
   }
 }
 
-std::string Str(const Json& args, const char* key) {
-  auto it = args.find(key);
-  return it != args.end() && it->is_string() ? it->get<std::string>() : "";
-}
-
 std::string OneLine(std::string s) {
   std::string out;
   for (char c : s) {
@@ -51,9 +46,9 @@ std::string WithoutExitNote(const std::string& output) {
 std::string ToolKeyArgument(const ToolCall& call) {
   const Json args = ParseArgs(call.arguments);
   const std::string& name = call.name;
-  if (name == "bash") return OneLine(Str(args, "command"));
+  if (name == "bash") return OneLine(StringField(args, "command"));
   if (name == "read_file") {
-    std::string s = Str(args, "path");
+    std::string s = StringField(args, "path");
     const bool from = args.contains("start_line") && args["start_line"].is_number_integer();
     const bool to = args.contains("end_line") && args["end_line"].is_number_integer();
     if (from || to) {
@@ -63,13 +58,13 @@ std::string ToolKeyArgument(const ToolCall& call) {
     return s;
   }
   if (name == "grep" || name == "glob") {
-    std::string s = "'" + OneLine(Str(args, "pattern")) + "'";
-    if (const std::string p = Str(args, "path"); !p.empty()) s += " in " + p;
-    if (const std::string g = Str(args, "glob"); !g.empty()) s += " (" + g + ")";
+    std::string s = "'" + OneLine(StringField(args, "pattern")) + "'";
+    if (const std::string p = StringField(args, "path"); !p.empty()) s += " in " + p;
+    if (const std::string g = StringField(args, "glob"); !g.empty()) s += " (" + g + ")";
     return s;
   }
   for (const char* key : {"path", "command", "pattern", "focus"}) {
-    if (std::string v = Str(args, key); !v.empty()) return OneLine(v);
+    if (std::string v = StringField(args, key); !v.empty()) return OneLine(v);
   }
   for (const auto& [k, v] : args.items()) {
     if (v.is_string()) return OneLine(v.get<std::string>());
@@ -77,10 +72,7 @@ std::string ToolKeyArgument(const ToolCall& call) {
   return "";
 }
 
-std::string ToolResultDiff(const ToolResult& result) {
-  auto it = result.details.find("diff");
-  return it != result.details.end() && it->is_string() ? it->get<std::string>() : "";
-}
+std::string ToolResultDiff(const ToolResult& result) { return StringField(result.details, "diff"); }
 
 std::string ToolResultSummary(const ToolCall& call, const ToolResult& result) {
   const Json& d = result.details;

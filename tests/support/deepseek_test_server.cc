@@ -26,6 +26,14 @@ ScriptedReply ScriptedReply::Text(std::string content, std::string reasoning) {
   return r;
 }
 
+dsagent::ToolCall ScriptedCall(std::string id, std::string name, const nlohmann::json& args) {
+  return {std::move(id), std::move(name), dsagent::CanonicalJson(args)};
+}
+
+dsagent::ToolCall ScriptedBash(std::string id, const std::string& command) {
+  return ScriptedCall(std::move(id), "bash", {{"command", command}});
+}
+
 ScriptedReply ScriptedReply::Calls(std::vector<dsagent::ToolCall> calls, std::string reasoning) {
   ScriptedReply r;
   r.tool_calls = std::move(calls);

@@ -83,6 +83,11 @@ struct ScriptedReply {
   static ScriptedReply Block(ScriptedReply then);
 };
 
+// One tool call for ScriptedReply::Calls: `args` becomes the canonical JSON arguments string.
+dsagent::ToolCall ScriptedCall(std::string id, std::string name, const nlohmann::json& args);
+// A `bash` tool call running `command`.
+dsagent::ToolCall ScriptedBash(std::string id, const std::string& command);
+
 struct ReceivedRequest {
   std::string path;  // "/chat/completions", "/v1/chat/completions" or "/anthropic/v1/messages"
   std::map<std::string, std::string> headers;  // lower-cased names

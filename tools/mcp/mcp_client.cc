@@ -20,11 +20,6 @@ std::string Seconds(milliseconds ms) {
   return s * 1000 == ms.count() ? std::to_string(s) + " s" : std::to_string(ms.count()) + " ms";
 }
 
-std::string StringOr(const Json& object, const char* key) {
-  auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : "";
-}
-
 }  // namespace
 
 const std::vector<std::string>& SupportedMcpProtocolVersions() {
@@ -53,7 +48,7 @@ Expected<McpServerInfo, std::string> McpClient::Initialize(const CancelToken& ca
   if (!result) return MakeUnexpected("initialize: " + result.error());
   if (!result->is_object()) return MakeUnexpected("initialize: the result is not an object");
   McpServerInfo info;
-  info.protocol_version = StringOr(*result, "protocolVersion");
+  info.protocol_version = StringField(*result, "protocolVersion");
   const auto& supported = SupportedMcpProtocolVersions();
   if (std::find(supported.begin(), supported.end(), info.protocol_version) == supported.end()) {
     std::string list;
@@ -63,10 +58,10 @@ Expected<McpServerInfo, std::string> McpClient::Initialize(const CancelToken& ca
   }
   const Json server = result->value("serverInfo", Json::object());
   if (server.is_object()) {
-    info.name = StringOr(server, "name");
-    info.version = StringOr(server, "version");
+    info.name = StringField(server, "name");
+    info.version = StringField(server, "version");
   }
-  info.instructions = StringOr(*result, "instructions");
+  info.instructions = StringField(*result, "instructions");
   const Json caps = result->value("capabilities", Json::object());
   info.has_tools = caps.is_object() && caps.contains("tools");
   transport_->SetProtocolVersion(info.protocol_version);
@@ -94,10 +89,10 @@ Expected<std::vector<McpToolInfo>, std::string> McpClient::ListTools(const Cance
     if (!list.is_array()) return MakeUnexpected("tools/list: the result has no 'tools' list");
     for (const Json& t : list) {
       McpToolInfo info;
-      info.name = t.is_object() ? StringOr(t, "name") : "";
+      info.name = t.is_object() ? StringField(t, "name") : "";
       if (info.name.empty()) return MakeUnexpected("tools/list: a tool has no name");
-      info.title = StringOr(t, "title");
-      info.description = StringOr(t, "description");
+      info.title = StringField(t, "title");
+      info.description = StringField(t, "description");
       info.input_schema = t.value("inputSchema", Json::object());
       if (!info.input_schema.is_object()) info.input_schema = Json::object();
       if (!info.input_schema.contains("type")) info.input_schema["type"] = "object";

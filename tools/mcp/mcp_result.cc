@@ -6,11 +6,6 @@
 namespace dsagent {
 namespace {
 
-std::string StringOr(const Json& object, const char* key, const std::string& fallback = "") {
-  auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : fallback;
-}
-
 // Size of base64 data once decoded, for placeholders.
 size_t DecodedSize(const std::string& base64) {
   size_t n = base64.size() / 4 * 3;
@@ -20,30 +15,30 @@ size_t DecodedSize(const std::string& base64) {
 }
 
 std::string Placeholder(const std::string& what, const Json& block, const std::string& data_key) {
-  const std::string mime = StringOr(block, "mimeType", "unknown type");
+  const std::string mime = StringField(block, "mimeType", "unknown type");
   return "[" + what + ": " + mime + ", " +
-         std::to_string(DecodedSize(StringOr(block, data_key.c_str()))) +
+         std::to_string(DecodedSize(StringField(block, data_key.c_str()))) +
          " bytes, not shown: dsagent passes only text to the model]";
 }
 
 // The text of one content block, or its placeholder.
 std::string BlockText(const Json& block) {
-  const std::string type = StringOr(block, "type");
-  if (type == "text") return StringOr(block, "text");
+  const std::string type = StringField(block, "type");
+  if (type == "text") return StringField(block, "text");
   if (type == "image") return Placeholder("image", block, "data");
   if (type == "audio") return Placeholder("audio", block, "data");
   if (type == "resource_link") {
-    const std::string name = StringOr(block, "name");
-    return "[resource link: " + StringOr(block, "uri") + (name.empty() ? "" : " (" + name + ")") +
-           "]";
+    const std::string name = StringField(block, "name");
+    return "[resource link: " + StringField(block, "uri") +
+           (name.empty() ? "" : " (" + name + ")") + "]";
   }
   if (type == "resource") {
     const Json resource = block.value("resource", Json::object());
     if (resource.is_object() && resource.contains("text")) {
-      return "[resource " + StringOr(resource, "uri") + "]\n" + StringOr(resource, "text");
+      return "[resource " + StringField(resource, "uri") + "]\n" + StringField(resource, "text");
     }
-    return "[resource " + StringOr(resource, "uri") + ": " +
-           StringOr(resource, "mimeType", "unknown type") +
+    return "[resource " + StringField(resource, "uri") + ": " +
+           StringField(resource, "mimeType", "unknown type") +
            ", binary, not shown: dsagent passes only text to the model]";
   }
   return "[content of type '" + type + "' not shown]";
@@ -63,8 +58,8 @@ ToolResult McpResultToToolResult(const Json& result, size_t cap_bytes) {
   if (content.is_array()) {
     for (const Json& block : content) {
       if (!block.is_object()) continue;
-      types.push_back(StringOr(block, "type"));
-      any_text = any_text || StringOr(block, "type") == "text";
+      types.push_back(StringField(block, "type"));
+      any_text = any_text || StringField(block, "type") == "text";
       if (text.total_bytes() > 0) text.Append("\n");
       text.Append(BlockText(block));
     }

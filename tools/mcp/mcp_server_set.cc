@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <thread>
 
+#include "common/shell_quote.h"
+
 namespace dsagent {
 namespace {
 
@@ -57,19 +59,12 @@ Connection ConnectOne(const McpServerSpec& spec, const std::string& client_versi
   return c;
 }
 
-std::string Quote(const std::string& word) {
-  if (!word.empty() && word.find_first_of(" \t'\"\\$") == std::string::npos) return word;
-  std::string out = "'";
-  for (char ch : word) out += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
-  return out + "'";
-}
-
 }  // namespace
 
 std::string DescribeMcpTransport(const McpServerSpec& spec) {
   if (spec.stdio) {
-    std::string line = "stdio: " + Quote(spec.stdio->command);
-    for (const std::string& a : spec.stdio->args) line += " " + Quote(a);
+    std::string line = "stdio: " + ShellQuoteIfNeeded(spec.stdio->command);
+    for (const std::string& a : spec.stdio->args) line += " " + ShellQuoteIfNeeded(a);
     return line;
   }
   if (spec.http) return "http: " + spec.http->url;

@@ -15,12 +15,6 @@ fs::path CanonicalOr(const fs::path& p) {
   return ec ? p.lexically_normal() : c;
 }
 
-std::string StringField(const Json& args, const char* key) {
-  if (!args.is_object()) return "";
-  auto it = args.find(key);
-  return it != args.end() && it->is_string() ? it->get<std::string>() : "";
-}
-
 std::string ToolLabel(ToolClass c) {
   switch (c) {
     case ToolClass::kEdit:

@@ -57,7 +57,7 @@ OptionScan SkipOptions(const Words& words, size_t i, const OptionSpec& spec) {
   return scan;
 }
 
-Words Slice(const Words& words, size_t from) {
+Words WordsFrom(const Words& words, size_t from) {
   return from < words.size() ? Words(words.begin() + static_cast<std::ptrdiff_t>(from), words.end())
                              : Words{};
 }
@@ -90,7 +90,7 @@ WrappedCommands UnwrapEnv(const Words& w) {
   r.doubt = scan.doubt;
   size_t i = scan.operand;
   while (i < w.size() && IsAssignmentText(w[i].text)) r.assignments.push_back(w[i++].text);
-  if (i < w.size()) r.commands.push_back(Slice(w, i));
+  if (i < w.size()) r.commands.push_back(WordsFrom(w, i));
   return r;
 }
 
@@ -100,7 +100,7 @@ WrappedCommands Simple(const Words& w, const OptionSpec& spec, bool transparent,
   OptionScan scan = SkipOptions(w, 1, spec);
   r.doubt = scan.doubt;
   const size_t start = scan.operand + skip_operands;
-  if (start < w.size()) r.commands.push_back(Slice(w, start));
+  if (start < w.size()) r.commands.push_back(WordsFrom(w, start));
   return r;
 }
 

@@ -15,7 +15,7 @@ namespace dsagent::testing {
 namespace {
 using ::testing::HasSubstr;
 
-constexpr const char* kKey = "test-key-0123456789abcdef";
+constexpr const char* kCompactionKey = "test-key-0123456789abcdef";
 constexpr int64_t kWindow = 24000;  // tokens; each read below adds about 2,500: one compaction
 constexpr int64_t kMaxOutput = 1000;
 constexpr int kReads = 9;
@@ -23,7 +23,7 @@ constexpr int kReads = 9;
 class CompactionE2ETest : public ::testing::Test {
  protected:
   void SetUp() override {
-    server_.SetApiKey(kKey);
+    server_.SetApiKey(kCompactionKey);
     for (int i = 0; i < kReads; ++i) {
       std::string text;
       while (text.size() < 8000)
@@ -35,7 +35,7 @@ class CompactionE2ETest : public ::testing::Test {
 
   ProcessResult Run(std::vector<std::string> args) {
     return RunDsagent(args,
-                      box_.Env({{"DEEPSEEK_API_KEY", kKey},
+                      box_.Env({{"DEEPSEEK_API_KEY", kCompactionKey},
                                 {"DEEPSEEK_BASE_URL", server_.BaseUrl()},
                                 {"DSAGENT_CONTEXT_TOKENS", std::to_string(kWindow)},
                                 {"DSAGENT_MAX_OUTPUT_TOKENS", std::to_string(kMaxOutput)}}),

@@ -16,14 +16,14 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-constexpr const char* kKey = "test-key-0123456789abcdef";
+constexpr const char* kMcpKey = "test-key-0123456789abcdef";
 
 class McpE2ETest : public ::testing::Test {
  protected:
   void SetUp() override {
     script_ = ReferenceServerScript("server-filesystem");
     DSAGENT_SKIP_WITHOUT_SERVER(script_, "server-filesystem");
-    server_.SetApiKey(kKey);
+    server_.SetApiKey(kMcpKey);
     box_.WriteRepoFile("notes.txt", "the answer is 42\n");
     box_.WriteRepoFile(".dsagent/config.yaml",
                        "mcp_servers:\n"
@@ -37,10 +37,9 @@ class McpE2ETest : public ::testing::Test {
   }
 
   ProcessResult Run(std::vector<std::string> args) {
-    return RunDsagent(args,
-                      box_.Env({{"DEEPSEEK_API_KEY", kKey},
-                                {"DEEPSEEK_BASE_URL", server_.BaseUrl()}}),
-                      box_.repo(), "");
+    return RunDsagent(
+        args, box_.Env({{"DEEPSEEK_API_KEY", kMcpKey}, {"DEEPSEEK_BASE_URL", server_.BaseUrl()}}),
+        box_.repo(), "");
   }
 
   std::filesystem::path script_;

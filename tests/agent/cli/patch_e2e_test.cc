@@ -19,12 +19,8 @@ namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-constexpr const char* kKey = "patch-test-key";
+constexpr const char* kPatchKey = "patch-test-key";
 constexpr const char* kTestCmd = "cc -o t add.c test_add.c && ./t";
-
-ToolCall Call(std::string id, std::string name, Json args) {
-  return {std::move(id), std::move(name), CanonicalJson(args)};
-}
 
 // Every file of the working tree plus the index and HEAD: what "untouched" means.
 std::map<std::string, std::string> Snapshot(const fs::path& repo) {
@@ -49,7 +45,7 @@ std::string Git(const fs::path& repo, const std::string& args) {
 class PatchE2ETest : public ::testing::Test {
  protected:
   void SetUp() override {
-    server_.SetApiKey(kKey);
+    server_.SetApiKey(kPatchKey);
     box_.WriteRepoFile(".gitignore", "t\n");
     box_.WriteRepoFile("add.c", "int add(int a, int b) {\n  return a - b;\n}\n");
     box_.WriteRepoFile("test_add.c",
@@ -65,18 +61,18 @@ class PatchE2ETest : public ::testing::Test {
   ProcessResult Run(std::vector<std::string> args, const std::string& stdin_text = "") {
     if (!ProbeSandbox().filesystem()) args.push_back("--no-sandbox");
     return RunDsagent(
-        args, box_.Env({{"DEEPSEEK_API_KEY", kKey}, {"DEEPSEEK_BASE_URL", server_.BaseUrl()}}),
+        args, box_.Env({{"DEEPSEEK_API_KEY", kPatchKey}, {"DEEPSEEK_BASE_URL", server_.BaseUrl()}}),
         box_.repo(), stdin_text);
   }
   void EnqueueFix() {
-    server_.Enqueue(ScriptedReply::Calls({Call(
+    server_.Enqueue(ScriptedReply::Calls({ScriptedCall(
         "c1", "edit_file",
         {{"path", "add.c"}, {"old_string", "return a - b;"}, {"new_string", "return a + b;"}})}));
     server_.Enqueue(ScriptedReply::Text("Fixed add(): it subtracted instead of adding."));
   }
   // An edit that leaves the bug, then no progress in either fix round: 4 requests in all.
   void EnqueueEditThatFixesNothing() {
-    server_.Enqueue(ScriptedReply::Calls({Call(
+    server_.Enqueue(ScriptedReply::Calls({ScriptedCall(
         "c1", "edit_file",
         {{"path", "add.c"}, {"old_string", "int add"}, {"new_string", "/* tried */ int add"}})}));
     server_.Enqueue(ScriptedReply::Text("I tried."));
@@ -235,7 +231,7 @@ TEST_F(PatchE2ETest, TestCommandGetsNoSecretsAndItsOutputIsRedacted) {
       "--test-cmd", "echo \"env=$GITHUB_TOKEN\"; cat '" + planted.string() + "'; exit 1"};
   if (!ProbeSandbox().filesystem()) args.push_back("--no-sandbox");
   auto r = RunDsagent(args,
-                      box_.Env({{"DEEPSEEK_API_KEY", kKey},
+                      box_.Env({{"DEEPSEEK_API_KEY", kPatchKey},
                                 {"DEEPSEEK_BASE_URL", server_.BaseUrl()},
                                 {"GITHUB_TOKEN", token}}),
                       box_.repo());
@@ -260,7 +256,8 @@ TEST_F(PatchE2ETest, NoChangeExits6) {
 }
 
 TEST_F(PatchE2ETest, OverBudgetExits5) {
-  ScriptedReply expensive = ScriptedReply::Calls({Call("c1", "git_status", Json::object())});
+  ScriptedReply expensive =
+      ScriptedReply::Calls({ScriptedCall("c1", "git_status", Json::object())});
   expensive.usage = Usage{0, 1'000'000, 0, 0};  // $0.14 on Flash
   server_.Enqueue(expensive);
   auto r = Run({"patch", "--json", "--issue", issue_.string(), "--max-cost", "0.05"});
@@ -300,11 +297,12 @@ TEST_F(PatchE2ETest, ShellCommandsAreSandboxedWithoutNetwork) {
   if (!ProbeSandbox().network()) GTEST_SKIP() << ProbeSandbox().Describe();
   const fs::path outside = box_.root() / "outside.txt";
   const std::string port = server_.BaseUrl().substr(server_.BaseUrl().rfind(':') + 1);
-  server_.Enqueue(ScriptedReply::Calls({Call("c1", "bash",
-                                             {{"command", "echo x > '" + outside.string() +
-                                                              "'; echo inside > ok.txt; "
-                                                              "exec 3<>/dev/tcp/127.0.0.1/" +
-                                                              port + " && echo connected"}})}));
+  server_.Enqueue(
+      ScriptedReply::Calls({ScriptedCall("c1", "bash",
+                                         {{"command", "echo x > '" + outside.string() +
+                                                          "'; echo inside > ok.txt; "
+                                                          "exec 3<>/dev/tcp/127.0.0.1/" +
+                                                          port + " && echo connected"}})}));
   server_.Enqueue(ScriptedReply::Text("Done."));
   auto r = Run({"patch", "--json", "--issue", issue_.string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;  // ok.txt is a change
@@ -326,7 +324,7 @@ TEST_F(PatchE2ETest, ShellCommandsAreSandboxedWithoutNetwork) {
               HasSubstr("Permission denied"));
 
   // --allow-network lets the same connection through.
-  server_.Enqueue(ScriptedReply::Calls({Call(
+  server_.Enqueue(ScriptedReply::Calls({ScriptedCall(
       "c2", "bash", {{"command", "exec 3<>/dev/tcp/127.0.0.1/" + port + " && echo connected"}})}));
   server_.Enqueue(ScriptedReply::Text("Done."));
   auto open = Run({"patch", "--json", "--allow-network", "--issue", issue_.string()});

@@ -16,22 +16,18 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 namespace fs = std::filesystem;
 
-constexpr const char* kKey = "test-key-permissions-e2e";
-
-ToolCall Bash(std::string id, const std::string& command) {
-  return {std::move(id), "bash", CanonicalJson({{"command", command}})};
-}
+constexpr const char* kPermissionsKey = "test-key-permissions-e2e";
 
 class PermissionsE2ETest : public ::testing::Test {
  protected:
   void SetUp() override {
-    server_.SetApiKey(kKey);
+    server_.SetApiKey(kPermissionsKey);
     box_.WriteRepoFile("keep.txt", "keep\n");
     box_.GitInitAndCommit();
   }
 
   ProcessResult Run(std::vector<std::string> args, std::map<std::string, std::string> extra = {}) {
-    extra.emplace("DEEPSEEK_API_KEY", kKey);
+    extra.emplace("DEEPSEEK_API_KEY", kPermissionsKey);
     extra.emplace("DEEPSEEK_BASE_URL", server_.BaseUrl());
     return RunDsagent(args, box_.Env(extra), box_.repo());
   }
@@ -63,9 +59,9 @@ class PermissionsE2ETest : public ::testing::Test {
 // the .git protection still apply.
 TEST_F(PermissionsE2ETest, HeadlessFullAutoHonoursRepoRules) {
   box_.WriteRepoFile(".dsagent/config.yaml", "permissions:\n  rules: [\"deny bash(rm *)\"]\n");
-  server_.Enqueue(ScriptedReply::Calls({Bash("c1", "touch made.txt && rm keep.txt")}));
-  server_.Enqueue(ScriptedReply::Calls({Bash("c2", "touch made.txt; echo x > .git/HEAD")}));
-  server_.Enqueue(ScriptedReply::Calls({Bash("c3", "cat <<EOF > here.txt\nhello\nEOF")}));
+  server_.Enqueue(ScriptedReply::Calls({ScriptedBash("c1", "touch made.txt && rm keep.txt")}));
+  server_.Enqueue(ScriptedReply::Calls({ScriptedBash("c2", "touch made.txt; echo x > .git/HEAD")}));
+  server_.Enqueue(ScriptedReply::Calls({ScriptedBash("c3", "cat <<EOF > here.txt\nhello\nEOF")}));
   server_.Enqueue(ScriptedReply::Text("done"));
   auto r = Run({"run", "--json", "tidy up"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -85,8 +81,8 @@ TEST_F(PermissionsE2ETest, HeadlessFullAutoHonoursRepoRules) {
 }
 
 TEST_F(PermissionsE2ETest, HeadlessAskModeRefusesWithAnExplanation) {
-  server_.Enqueue(ScriptedReply::Calls({Bash("c1", "touch made.txt")}));
-  server_.Enqueue(ScriptedReply::Calls({Bash("c2", "git status --short")}));
+  server_.Enqueue(ScriptedReply::Calls({ScriptedBash("c1", "touch made.txt")}));
+  server_.Enqueue(ScriptedReply::Calls({ScriptedBash("c2", "git status --short")}));
   server_.Enqueue(ScriptedReply::Text("I need approval for touch."));
   auto r = Run({"run", "--json", "make a file"}, {{"DSAGENT_PERMISSIONS__HEADLESS_MODE", "ask"}});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -129,7 +125,7 @@ TEST_F(PermissionsE2ETest, RunIsSandboxedByDefault) {
   const std::string command =
       "echo x > '" + outside.string() +
       "'; echo inside > ok.txt; echo t > \"$TMPDIR/t\" && cat \"$TMPDIR/t\"";
-  server_.Enqueue(ScriptedReply::Calls({Bash("c1", command)}));
+  server_.Enqueue(ScriptedReply::Calls({ScriptedBash("c1", command)}));
   server_.Enqueue(ScriptedReply::Text("done"));
   auto r = Run({"run", "--json", "write things"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -137,7 +133,7 @@ TEST_F(PermissionsE2ETest, RunIsSandboxedByDefault) {
   EXPECT_EQ(box_.ReadRepoFile("ok.txt"), "inside\n");
   EXPECT_THAT(LastToolResult(), HasSubstr("t\n[exit code: 0]"));
 
-  server_.Enqueue(ScriptedReply::Calls({Bash("c2", command)}));
+  server_.Enqueue(ScriptedReply::Calls({ScriptedBash("c2", command)}));
   server_.Enqueue(ScriptedReply::Text("done"));
   auto unconfined = Run({"run", "--json", "--no-sandbox", "write things"});
   ASSERT_EQ(unconfined.exit_code, 0) << unconfined.err;
@@ -165,9 +161,9 @@ TEST_F(PermissionsE2ETest, BubblewrapBackendConfinesShellCommands) {
   const SandboxSupport support = ProbeSandbox();
   if (!support.bubblewrap.usable) GTEST_SKIP() << support.DescribeBubblewrap();
   const fs::path outside = box_.root() / "outside.txt";
-  server_.Enqueue(ScriptedReply::Calls(
-      {Bash("c1", "echo x > '" + outside.string() +
-                      "'; echo inside > ok.txt; echo t > \"$TMPDIR/t\" && cat \"$TMPDIR/t\"")}));
+  server_.Enqueue(ScriptedReply::Calls({ScriptedBash(
+      "c1", "echo x > '" + outside.string() +
+                "'; echo inside > ok.txt; echo t > \"$TMPDIR/t\" && cat \"$TMPDIR/t\"")}));
   server_.Enqueue(ScriptedReply::Text("done"));
   auto r = Run({"run", "--json", "write things"},
                {{"DSAGENT_SANDBOX__ENABLED", "true"}, {"DSAGENT_SANDBOX__BACKEND", "bubblewrap"}});

@@ -15,22 +15,19 @@ namespace dsagent::testing {
 namespace {
 using ::testing::HasSubstr;
 
-constexpr const char* kKey = "routing-test-key";
-
-ToolCall Bash(std::string id, std::string command) {
-  return {std::move(id), "bash", CanonicalJson({{"command", command}})};
-}
+constexpr const char* kRoutingKey = "routing-test-key";
 
 class RoutingE2ETest : public ::testing::Test {
  protected:
   void SetUp() override {
-    server_.SetApiKey(kKey);
+    server_.SetApiKey(kRoutingKey);
     box_.WriteRepoFile("README", "a repo\n");
     box_.GitInitAndCommit();
   }
   ProcessResult Run(std::vector<std::string> args) {
     return RunDsagent(
-        args, box_.Env({{"DEEPSEEK_API_KEY", kKey}, {"DEEPSEEK_BASE_URL", server_.BaseUrl()}}),
+        args,
+        box_.Env({{"DEEPSEEK_API_KEY", kRoutingKey}, {"DEEPSEEK_BASE_URL", server_.BaseUrl()}}),
         box_.repo());
   }
   std::vector<Json> TraceEvents(const std::string& type) {
@@ -49,9 +46,9 @@ class RoutingE2ETest : public ::testing::Test {
 };
 
 TEST_F(RoutingE2ETest, FailingTestsEscalateToProAndSuccessDeEscalates) {
-  server_.Enqueue(ScriptedReply::Calls({Bash("c1", "echo 'FAILED test_x'; exit 1")}));
-  server_.Enqueue(ScriptedReply::Calls({Bash("c2", "echo 'FAILED test_y'; exit 1")}));
-  server_.Enqueue(ScriptedReply::Calls({Bash("c3", "echo 'all tests passed'")}));
+  server_.Enqueue(ScriptedReply::Calls({ScriptedBash("c1", "echo 'FAILED test_x'; exit 1")}));
+  server_.Enqueue(ScriptedReply::Calls({ScriptedBash("c2", "echo 'FAILED test_y'; exit 1")}));
+  server_.Enqueue(ScriptedReply::Calls({ScriptedBash("c3", "echo 'all tests passed'")}));
   server_.Enqueue(ScriptedReply::Text("fixed"));
   auto r = Run({"run", "--json", "make the tests pass"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -87,9 +84,9 @@ TEST_F(RoutingE2ETest, FailingTestsEscalateToProAndSuccessDeEscalates) {
 // models a per-model prefix cache) then bills as cache misses — for the first Pro call (the whole
 // context is new to Pro) and for the switch back to Flash (only what Flash has not seen).
 TEST_F(RoutingE2ETest, SwitchCostEstimateMatchesTheServersCacheMisses) {
-  server_.Enqueue(ScriptedReply::Calls({Bash("c1", "seq 1 300; exit 1")}));
-  server_.Enqueue(ScriptedReply::Calls({Bash("c2", "seq 1 300; exit 1")}));
-  server_.Enqueue(ScriptedReply::Calls({Bash("c3", "seq 1 200")}));
+  server_.Enqueue(ScriptedReply::Calls({ScriptedBash("c1", "seq 1 300; exit 1")}));
+  server_.Enqueue(ScriptedReply::Calls({ScriptedBash("c2", "seq 1 300; exit 1")}));
+  server_.Enqueue(ScriptedReply::Calls({ScriptedBash("c3", "seq 1 200")}));
   server_.Enqueue(ScriptedReply::Text("done"));
   auto r = Run({"run", "--json", "go"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -110,10 +107,10 @@ TEST_F(RoutingE2ETest, SwitchCostEstimateMatchesTheServersCacheMisses) {
 
 TEST_F(RoutingE2ETest, EachModelsRequestStreamStaysBytePrefixStable) {
   for (int i = 0; i < 2; ++i) {
-    server_.Enqueue(ScriptedReply::Calls({Bash("f" + std::to_string(i), "exit 1")}));
+    server_.Enqueue(ScriptedReply::Calls({ScriptedBash("f" + std::to_string(i), "exit 1")}));
   }
-  server_.Enqueue(ScriptedReply::Calls({Bash("p", "exit 1")}));
-  server_.Enqueue(ScriptedReply::Calls({Bash("q", "true")}));
+  server_.Enqueue(ScriptedReply::Calls({ScriptedBash("p", "exit 1")}));
+  server_.Enqueue(ScriptedReply::Calls({ScriptedBash("q", "true")}));
   server_.Enqueue(ScriptedReply::Text("done"));
   auto r = Run({"run", "--json", "x"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -133,7 +130,7 @@ TEST_F(RoutingE2ETest, EachModelsRequestStreamStaysBytePrefixStable) {
 
 TEST_F(RoutingE2ETest, ModelFlagPinsTheLane) {
   for (int i = 0; i < 3; ++i) {
-    server_.Enqueue(ScriptedReply::Calls({Bash("c" + std::to_string(i), "exit 1")}));
+    server_.Enqueue(ScriptedReply::Calls({ScriptedBash("c" + std::to_string(i), "exit 1")}));
   }
   server_.Enqueue(ScriptedReply::Text("done"));
   auto r = Run({"run", "--json", "--model", "deepseek-v4-flash", "x"});

@@ -18,16 +18,12 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using namespace std::chrono_literals;
 
-constexpr const char* kKey = "test-key-0123456789abcdef";
-
-ToolCall Call(std::string id, std::string name, Json args) {
-  return {std::move(id), std::move(name), CanonicalJson(args)};
-}
+constexpr const char* kRunKey = "test-key-0123456789abcdef";
 
 class RunE2ETest : public ::testing::Test {
  protected:
   void SetUp() override {
-    server_.SetApiKey(kKey);
+    server_.SetApiKey(kRunKey);
     // A small C project with a bug and a test that exposes it.
     box_.WriteRepoFile("add.c", "int add(int a, int b) {\n  return a - b;\n}\n");
     box_.WriteRepoFile("test_add.c",
@@ -38,7 +34,7 @@ class RunE2ETest : public ::testing::Test {
   }
 
   std::map<std::string, std::string> Env(std::map<std::string, std::string> extra = {}) {
-    extra.emplace("DEEPSEEK_API_KEY", kKey);
+    extra.emplace("DEEPSEEK_API_KEY", kRunKey);
     extra.emplace("DEEPSEEK_BASE_URL", server_.BaseUrl());
     return box_.Env(extra);
   }
@@ -58,7 +54,7 @@ class RunE2ETest : public ::testing::Test {
   void ExpectNoKeyOnDisk() {
     for (const auto& e : std::filesystem::recursive_directory_iterator(box_.root())) {
       if (!e.is_regular_file()) continue;
-      EXPECT_THAT(ReadFile(e.path()), Not(HasSubstr(kKey))) << e.path();
+      EXPECT_THAT(ReadFile(e.path()), Not(HasSubstr(kRunKey))) << e.path();
     }
   }
 
@@ -68,14 +64,15 @@ class RunE2ETest : public ::testing::Test {
 };
 
 TEST_F(RunE2ETest, FixesABugWithRealToolsAndReportsJson) {
-  server_.Enqueue(ScriptedReply::Calls({Call("call_1", "read_file", {{"path", "add.c"}}),
-                                        Call("call_2", "bash", {{"command", kTestCmd}})},
+  server_.Enqueue(ScriptedReply::Calls({ScriptedCall("call_1", "read_file", {{"path", "add.c"}}),
+                                        ScriptedCall("call_2", "bash", {{"command", kTestCmd}})},
                                        "Let me look at add.c and run the test."));
   server_.Enqueue(ScriptedReply::Calls(
-      {Call("call_3", "edit_file",
-            {{"path", "add.c"}, {"old_string", "return a - b;"}, {"new_string", "return a + b;"}})},
+      {ScriptedCall(
+          "call_3", "edit_file",
+          {{"path", "add.c"}, {"old_string", "return a - b;"}, {"new_string", "return a + b;"}})},
       "The function subtracts."));
-  server_.Enqueue(ScriptedReply::Calls({Call("call_4", "bash", {{"command", kTestCmd}})}));
+  server_.Enqueue(ScriptedReply::Calls({ScriptedCall("call_4", "bash", {{"command", kTestCmd}})}));
   server_.Enqueue(ScriptedReply::Text("Fixed add() in add.c: it subtracted. The test passes."));
 
   auto r = Run({"run", "--json", "Fix the failing test"});
@@ -119,9 +116,9 @@ TEST_F(RunE2ETest, FixesABugWithRealToolsAndReportsJson) {
 // Request N is byte-for-byte a prefix of request N+1 up to its new tail: same tools and settings,
 // and the serialised message list of N is a byte prefix of that of N+1.
 TEST_F(RunE2ETest, EachRequestIsABytePrefixOfTheNext) {
-  server_.Enqueue(ScriptedReply::Calls({Call("c1", "list_files", Json::object())}));
-  server_.Enqueue(ScriptedReply::Calls({Call("c2", "grep", {{"pattern", "add"}})}));
-  server_.Enqueue(ScriptedReply::Calls({Call("c3", "git_status", Json::object())}));
+  server_.Enqueue(ScriptedReply::Calls({ScriptedCall("c1", "list_files", Json::object())}));
+  server_.Enqueue(ScriptedReply::Calls({ScriptedCall("c2", "grep", {{"pattern", "add"}})}));
+  server_.Enqueue(ScriptedReply::Calls({ScriptedCall("c3", "git_status", Json::object())}));
   server_.Enqueue(ScriptedReply::Text("done"));
   auto r = Run({"run", "Survey the repository"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -276,7 +273,7 @@ TEST_F(RunE2ETest, PersistentServerErrorsExitWithApiFailure) {
 TEST_F(RunE2ETest, StepLimitStopsWithExitCode5) {
   for (int i = 0; i < 3; ++i) {
     server_.Enqueue(
-        ScriptedReply::Calls({Call("c" + std::to_string(i), "git_log", Json::object())}));
+        ScriptedReply::Calls({ScriptedCall("c" + std::to_string(i), "git_log", Json::object())}));
   }
   auto r = Run({"run", "--json", "--max-steps", "2", "loop forever"});
   EXPECT_EQ(r.exit_code, 5) << r.err;
@@ -288,7 +285,8 @@ TEST_F(RunE2ETest, StepLimitStopsWithExitCode5) {
 }
 
 TEST_F(RunE2ETest, CostLimitStopsWithExitCode5) {
-  ScriptedReply expensive = ScriptedReply::Calls({Call("c1", "git_status", Json::object())});
+  ScriptedReply expensive =
+      ScriptedReply::Calls({ScriptedCall("c1", "git_status", Json::object())});
   expensive.usage = Usage{0, 1'000'000, 1000, 0};  // $0.14 of cache-miss input on Flash
   server_.Enqueue(expensive);
   server_.Enqueue(ScriptedReply::Text("never reached"));
@@ -327,7 +325,7 @@ TEST_F(RunE2ETest, SigintInterruptsWithExitCode130) {
 
 TEST_F(RunE2ETest, SigkillMidSessionLeavesAReadableTraceThatResumes) {
   server_.Enqueue(ScriptedReply::Calls(
-      {Call("c1", "bash", {{"command", "echo first-step-output"}})}, "step one"));
+      {ScriptedCall("c1", "bash", {{"command", "echo first-step-output"}})}, "step one"));
   ScriptedReply block;
   block.kind = ScriptedReply::Kind::kBlock;
   block.then = std::make_shared<ScriptedReply>(ScriptedReply::Text("lost"));
@@ -377,7 +375,7 @@ TEST_F(RunE2ETest, ResumeAnswersToolCallsLeftUnrunByAKill) {
   const auto fifo = box_.repo() / "started.fifo";
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
   server_.Enqueue(ScriptedReply::Calls(
-      {Call("c1", "bash", {{"command", "echo $$ > started.fifo && sleep 600"}})}));
+      {ScriptedCall("c1", "bash", {{"command", "echo $$ > started.fifo && sleep 600"}})}));
   RunningDsagent p({"run", "long tool"}, Env(), box_.repo(), "", box_.root());
   std::ifstream announce(fifo);  // blocks until the tool's shell opens the FIFO for writing
   pid_t tool_group = 0;
@@ -400,7 +398,8 @@ TEST_F(RunE2ETest, ResumeAnswersToolCallsLeftUnrunByAKill) {
 }
 
 TEST_F(RunE2ETest, AnthropicWireFormatRunsAToolSession) {
-  server_.Enqueue(ScriptedReply::Calls({Call("toolu_1", "read_file", {{"path", "add.c"}})}));
+  server_.Enqueue(
+      ScriptedReply::Calls({ScriptedCall("toolu_1", "read_file", {{"path", "add.c"}})}));
   server_.Enqueue(ScriptedReply::Text("add() subtracts."));
   auto r = Run({"run", "--json", "--provider", "deepseek-anthropic", "What does add do?"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -408,7 +407,7 @@ TEST_F(RunE2ETest, AnthropicWireFormatRunsAToolSession) {
   const auto requests = server_.Requests();
   ASSERT_EQ(requests.size(), 2u);
   EXPECT_EQ(requests[0].path, "/anthropic/v1/messages");
-  EXPECT_EQ(requests[0].headers.at("x-api-key"), kKey);
+  EXPECT_EQ(requests[0].headers.at("x-api-key"), kRunKey);
   EXPECT_THAT(requests[1].json["messages"].dump(), HasSubstr("return a - b;"));
 }
 
@@ -416,7 +415,7 @@ TEST_F(RunE2ETest, OpenAiCompatibleProviderUsesChatTemplateKwargs) {
   server_.Enqueue(ScriptedReply::Text("hello"));
   auto r = Run({"run", "--json", "--provider", "openai-compatible", "--thinking", "off", "hi"},
                {{"DSAGENT_PROVIDERS__OPENAI_COMPATIBLE__BASE_URL", server_.BaseUrl() + "/v1"},
-                {"OPENAI_API_KEY", kKey}});
+                {"OPENAI_API_KEY", kRunKey}});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto requests = server_.Requests();
   ASSERT_EQ(requests.size(), 1u);

@@ -16,25 +16,21 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 namespace fs = std::filesystem;
 
-constexpr const char* kKey = "sk-secrets-e2e-0123456789";
+constexpr const char* kSecretsKey = "sk-secrets-e2e-0123456789";
 constexpr const char* kGithubToken = "ghp_e2eTokenValue0123456789";
 constexpr const char* kCloudSecret = "cloud-secret-value-42";
-
-ToolCall Call(std::string id, std::string name, Json args) {
-  return {std::move(id), std::move(name), CanonicalJson(args)};
-}
 
 class SecretsE2ETest : public ::testing::Test {
  protected:
   void SetUp() override {
-    server_.SetApiKey(kKey);
+    server_.SetApiKey(kSecretsKey);
     box_.WriteRepoFile("README.md", "A project.\n");
     box_.GitInitAndCommit();
   }
 
   // dsagent runs with the kind of environment a CI job has.
   std::map<std::string, std::string> Env(std::map<std::string, std::string> extra = {}) {
-    extra.emplace("DEEPSEEK_API_KEY", kKey);
+    extra.emplace("DEEPSEEK_API_KEY", kSecretsKey);
     extra.emplace("DEEPSEEK_BASE_URL", server_.BaseUrl());
     extra.emplace("GITHUB_TOKEN", kGithubToken);
     extra.emplace("CLOUD_SECRET", kCloudSecret);
@@ -90,8 +86,8 @@ class SecretsE2ETest : public ::testing::Test {
 // command's environment, and the provider's own variables are not either.
 TEST_F(SecretsE2ETest, EnvProbeFindsNoSecrets) {
   server_.Enqueue(ScriptedReply::Calls(
-      {Call("c1", "bash", {{"command", "env | grep -i -E 'key|token|secret|deepseek'"}}),
-       Call("c2", "bash", {{"command", "echo \"flavour=$BUILD_FLAVOUR\""}})}));
+      {ScriptedCall("c1", "bash", {{"command", "env | grep -i -E 'key|token|secret|deepseek'"}}),
+       ScriptedCall("c2", "bash", {{"command", "echo \"flavour=$BUILD_FLAVOUR\""}})}));
   server_.Enqueue(ScriptedReply::Text("Nothing found."));
   auto r = Run({"run", "--json", "Print the environment"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -101,7 +97,7 @@ TEST_F(SecretsE2ETest, EnvProbeFindsNoSecrets) {
   EXPECT_EQ(sent[0], "[exit code: 1]");                // grep found no line at all
   EXPECT_THAT(sent[1], HasSubstr("flavour=release"));  // ordinary variables are inherited
   const std::string all = EverythingOnDiskAndOnTheWire();
-  for (const char* secret : {kKey, kGithubToken, kCloudSecret}) {
+  for (const char* secret : {kSecretsKey, kGithubToken, kCloudSecret}) {
     EXPECT_THAT(all, Not(HasSubstr(secret)));
   }
 }
@@ -109,10 +105,10 @@ TEST_F(SecretsE2ETest, EnvProbeFindsNoSecrets) {
 // A secret printed another way (here: read from a file the test planted) is redacted in the tool
 // result, identically in the trace and in the request the server sees.
 TEST_F(SecretsE2ETest, PlantedSecretIsRedactedInTheTraceAndTheRequest) {
-  box_.WriteRepoFile("creds.txt", std::string("github=") + kGithubToken + "\napi=" + kKey +
+  box_.WriteRepoFile("creds.txt", std::string("github=") + kGithubToken + "\napi=" + kSecretsKey +
                                       "\ncloud=" + kCloudSecret + "\n");
-  server_.Enqueue(ScriptedReply::Calls({Call("c1", "bash", {{"command", "cat creds.txt"}}),
-                                        Call("c2", "read_file", {{"path", "creds.txt"}})}));
+  server_.Enqueue(ScriptedReply::Calls({ScriptedCall("c1", "bash", {{"command", "cat creds.txt"}}),
+                                        ScriptedCall("c2", "read_file", {{"path", "creds.txt"}})}));
   server_.Enqueue(ScriptedReply::Text("Read them."));
   auto r = Run({"run", "--json", "Show me creds.txt"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -126,7 +122,7 @@ TEST_F(SecretsE2ETest, PlantedSecretIsRedactedInTheTraceAndTheRequest) {
   }
   EXPECT_EQ(ToolMessagesRecorded(), sent);  // the same bytes: a resumed session hits the cache
   const std::string all = EverythingOnDiskAndOnTheWire();
-  for (const char* secret : {kKey, kGithubToken, kCloudSecret}) {
+  for (const char* secret : {kSecretsKey, kGithubToken, kCloudSecret}) {
     EXPECT_THAT(all, Not(HasSubstr(secret)));
   }
 }
@@ -137,9 +133,9 @@ TEST_F(SecretsE2ETest, ConfigKeepsSetsAndNarrowsTheEnvironment) {
   box_.WriteRepoFile(".dsagent/config.yaml",
                      "tools:\n  env:\n    inherit: core\n    keep: [GITHUB_TOKEN]\n"
                      "    set: {CI: \"true\"}\n");
-  server_.Enqueue(ScriptedReply::Calls(
-      {Call("c1", "bash",
-            {{"command", "echo \"gh=$GITHUB_TOKEN ci=$CI flavour=${BUILD_FLAVOUR:-unset}\""}})}));
+  server_.Enqueue(ScriptedReply::Calls({ScriptedCall(
+      "c1", "bash",
+      {{"command", "echo \"gh=$GITHUB_TOKEN ci=$CI flavour=${BUILD_FLAVOUR:-unset}\""}})}));
   server_.Enqueue(ScriptedReply::Text("ok"));
   auto r = Run({"run", "--json", "x"});
   ASSERT_EQ(r.exit_code, 0) << r.err;

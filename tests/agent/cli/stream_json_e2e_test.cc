@@ -16,11 +16,7 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-constexpr const char* kKey = "test-key-0123456789abcdef";
-
-ToolCall Call(std::string id, std::string name, Json args) {
-  return {std::move(id), std::move(name), CanonicalJson(args)};
-}
+constexpr const char* kStreamJsonKey = "test-key-0123456789abcdef";
 
 // Every stdout line parsed; a line that is not one JSON object with "type" and "ts" fails the test.
 std::vector<Json> Events(const ProcessResult& r) {
@@ -48,21 +44,21 @@ std::vector<std::string> Types(const std::vector<Json>& events, bool with_routes
 class StreamJsonE2ETest : public ::testing::Test {
  protected:
   void SetUp() override {
-    server_.SetApiKey(kKey);
-    box_.WriteRepoFile("notes.txt", std::string("line one\napi=") + kKey + "\n");
+    server_.SetApiKey(kStreamJsonKey);
+    box_.WriteRepoFile("notes.txt", std::string("line one\napi=") + kStreamJsonKey + "\n");
     box_.GitInitAndCommit();
   }
 
   ProcessResult Run(std::vector<std::string> args, std::map<std::string, std::string> extra = {}) {
-    extra.emplace("DEEPSEEK_API_KEY", kKey);
+    extra.emplace("DEEPSEEK_API_KEY", kStreamJsonKey);
     extra.emplace("DEEPSEEK_BASE_URL", server_.BaseUrl());
     return RunDsagent(args, box_.Env(extra), box_.repo());
   }
 
   // A tool call (a shell command printing a file that holds the API key), then a final answer.
   static void ScriptTwoSteps(DeepSeekTestServer& server) {
-    server.Enqueue(ScriptedReply::Calls({Call("call_1", "bash", {{"command", "cat notes.txt"}})},
-                                        "Let me look."));
+    server.Enqueue(ScriptedReply::Calls(
+        {ScriptedCall("call_1", "bash", {{"command", "cat notes.txt"}})}, "Let me look."));
     server.Enqueue(ScriptedReply::Text("notes.txt has two lines."));
   }
 
@@ -119,7 +115,7 @@ TEST_F(StreamJsonE2ETest, TwoStepRunStreamsEventsInOrderEndingWithTheJsonEnvelop
   EXPECT_GE(tool_result["lines"].get<int>(), 2);
   EXPECT_EQ(tool_result["bytes"].get<size_t>(), tool_result["preview"].get<std::string>().size());
   EXPECT_EQ(tool_result["truncated"], false);
-  EXPECT_THAT(r.out, Not(HasSubstr(kKey)));
+  EXPECT_THAT(r.out, Not(HasSubstr(kStreamJsonKey)));
 
   EXPECT_EQ(events[6]["step"], 2);
   EXPECT_EQ(events[6]["text"], "notes.txt has two lines.");
@@ -130,7 +126,7 @@ TEST_F(StreamJsonE2ETest, TwoStepRunStreamsEventsInOrderEndingWithTheJsonEnvelop
   Json result = events[7];
   EXPECT_EQ(result["session_id"], session_id);
   DeepSeekTestServer fresh;
-  fresh.SetApiKey(kKey);
+  fresh.SetApiKey(kStreamJsonKey);
   ScriptTwoSteps(fresh);
   auto again =
       Run({"run", "--json", "What is in notes.txt?"}, {{"DEEPSEEK_BASE_URL", fresh.BaseUrl()}});

@@ -20,13 +20,10 @@ namespace {
 using testing::DeepSeekTestServer;
 using ::testing::HasSubstr;
 using ::testing::Not;
+using testing::ScriptedCall;
 using testing::ScriptedReply;
 
 constexpr const char* kKey = "test-key-permissions";
-
-ToolCall Call(std::string id, std::string name, Json args) {
-  return {std::move(id), std::move(name), CanonicalJson(args)};
-}
 
 // Answers each approval request with the next scripted reply and remembers the requests.
 class ScriptedApprover : public ApprovalHandler {
@@ -112,7 +109,8 @@ class PermissionLoopTest : public ::testing::Test {
 };
 
 TEST_F(PermissionLoopTest, HeadlessAskIsRefusedWithAMessageTheModelCanActOn) {
-  server_.Enqueue(ScriptedReply::Calls({Call("c1", "bash", {{"command", "touch made.txt"}})}));
+  server_.Enqueue(
+      ScriptedReply::Calls({ScriptedCall("c1", "bash", {{"command", "touch made.txt"}})}));
   server_.Enqueue(ScriptedReply::Text("I could not run it."));
   const RunReport report = Run(Policy(PermissionMode::kAsk), nullptr);
   EXPECT_EQ(report.termination.reason, TerminationReason::kDone);
@@ -135,8 +133,8 @@ TEST_F(PermissionLoopTest, HeadlessAskIsRefusedWithAMessageTheModelCanActOn) {
 
 TEST_F(PermissionLoopTest, DenialsReachTheModelAndNothingRuns) {
   server_.Enqueue(ScriptedReply::Calls(
-      {Call("c1", "bash", {{"command", "git status; rm -f notes.txt"}}),
-       Call("c2", "write_file", {{"path", ".git/config"}, {"content", "x"}})}));
+      {ScriptedCall("c1", "bash", {{"command", "git status; rm -f notes.txt"}}),
+       ScriptedCall("c2", "write_file", {{"path", ".git/config"}, {"content", "x"}})}));
   server_.Enqueue(ScriptedReply::Text("ok"));
   ScriptedApprover approver({});
   const RunReport report = Run(Policy(PermissionMode::kFullAuto, {"deny bash(rm *)"}), &approver);
@@ -155,13 +153,17 @@ TEST_F(PermissionLoopTest, DenialsReachTheModelAndNothingRuns) {
 }
 
 TEST_F(PermissionLoopTest, ApproverYesNoAlwaysEdit) {
-  server_.Enqueue(ScriptedReply::Calls({Call("c1", "bash", {{"command", "touch yes.txt"}})}));
-  server_.Enqueue(ScriptedReply::Calls({Call("c2", "bash", {{"command", "touch no.txt"}})}));
-  server_.Enqueue(ScriptedReply::Calls({Call("c3", "bash", {{"command", "npm-like test --one"}})}));
-  // Allowed for the session by the previous "always": not asked again.
-  server_.Enqueue(ScriptedReply::Calls({Call("c4", "bash", {{"command", "npm-like test --two"}})}));
   server_.Enqueue(
-      ScriptedReply::Calls({Call("c5", "bash", {{"command", "touch wanted-by-model.txt"}})}));
+      ScriptedReply::Calls({ScriptedCall("c1", "bash", {{"command", "touch yes.txt"}})}));
+  server_.Enqueue(
+      ScriptedReply::Calls({ScriptedCall("c2", "bash", {{"command", "touch no.txt"}})}));
+  server_.Enqueue(
+      ScriptedReply::Calls({ScriptedCall("c3", "bash", {{"command", "npm-like test --one"}})}));
+  // Allowed for the session by the previous "always": not asked again.
+  server_.Enqueue(
+      ScriptedReply::Calls({ScriptedCall("c4", "bash", {{"command", "npm-like test --two"}})}));
+  server_.Enqueue(ScriptedReply::Calls(
+      {ScriptedCall("c5", "bash", {{"command", "touch wanted-by-model.txt"}})}));
   server_.Enqueue(ScriptedReply::Text("done"));
   ScriptedApprover approver({
       {ApprovalChoice::kYes, "", "", false},
@@ -198,11 +200,11 @@ TEST_F(PermissionLoopTest, ApproverYesNoAlwaysEdit) {
 }
 
 TEST_F(PermissionLoopTest, EditApprovalShowsTheDiffAndAlwaysCanBeSaved) {
+  server_.Enqueue(ScriptedReply::Calls({ScriptedCall(
+      "c1", "edit_file",
+      {{"path", "notes.txt"}, {"old_string", "hello"}, {"new_string", "hello world"}})}));
   server_.Enqueue(ScriptedReply::Calls(
-      {Call("c1", "edit_file",
-            {{"path", "notes.txt"}, {"old_string", "hello"}, {"new_string", "hello world"}})}));
-  server_.Enqueue(ScriptedReply::Calls(
-      {Call("c2", "write_file", {{"path", "docs/more.txt"}, {"content", "more\n"}})}));
+      {ScriptedCall("c2", "write_file", {{"path", "docs/more.txt"}, {"content", "more\n"}})}));
   server_.Enqueue(ScriptedReply::Text("done"));
   ScriptedApprover approver(
       {{ApprovalChoice::kAlways, "", "", true}, {ApprovalChoice::kYes, "", "", false}});
@@ -223,7 +225,8 @@ TEST_F(PermissionLoopTest, EditApprovalShowsTheDiffAndAlwaysCanBeSaved) {
 }
 
 TEST_F(PermissionLoopTest, WithoutAPolicyEverythingRunsAsBefore) {
-  server_.Enqueue(ScriptedReply::Calls({Call("c1", "bash", {{"command", "touch free.txt"}})}));
+  server_.Enqueue(
+      ScriptedReply::Calls({ScriptedCall("c1", "bash", {{"command", "touch free.txt"}})}));
   server_.Enqueue(ScriptedReply::Text("done"));
   const RunReport report = Run(nullptr, nullptr);
   EXPECT_EQ(report.termination.reason, TerminationReason::kDone);

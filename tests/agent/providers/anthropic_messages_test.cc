@@ -14,7 +14,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::Pair;
 
-Request Conversation() {
+Request AnthropicConversation() {
   Request r;
   r.lane = {"deepseek-v4-flash", true, "high"};
   r.user_id = "repo-7";
@@ -44,7 +44,7 @@ Request Conversation() {
 }
 
 TEST(AnthropicRequestTest, BodyShape) {
-  const Json b = BuildAnthropicMessagesBody(Conversation(), false);
+  const Json b = BuildAnthropicMessagesBody(AnthropicConversation(), false);
   EXPECT_EQ(b["model"], "deepseek-v4-flash");
   EXPECT_EQ(b["max_tokens"], 8192);
   EXPECT_EQ(b["stream"], true);
@@ -77,13 +77,13 @@ TEST(AnthropicRequestTest, BodyShape) {
 }
 
 TEST(AnthropicRequestTest, RepairAddsThinkingToEveryAssistantTurn) {
-  const Json m = BuildAnthropicMessagesBody(Conversation(), true)["messages"];
+  const Json m = BuildAnthropicMessagesBody(AnthropicConversation(), true)["messages"];
   EXPECT_EQ(m[3]["content"][0],
             Json::parse(R"({"type":"thinking","thinking":"ok","signature":""})"));
 }
 
 TEST(AnthropicRequestTest, ThinkingDisabledAndLateSystemMessages) {
-  Request r = Conversation();
+  Request r = AnthropicConversation();
   r.lane.thinking = false;
   r.user_id.clear();
   r.messages.push_back(SystemMessage("reminder"));
@@ -101,8 +101,8 @@ TEST(AnthropicWireTest, UrlHeadersAndCanonicalBytes) {
   EXPECT_THAT(wire.Headers("k"),
               ::testing::IsSupersetOf({"x-api-key: k", "anthropic-version: 2023-06-01",
                                        "content-type: application/json"}));
-  const std::string a = wire.BuildBody(Conversation(), false);
-  EXPECT_EQ(a, wire.BuildBody(Conversation(), false));
+  const std::string a = wire.BuildBody(AnthropicConversation(), false);
+  EXPECT_EQ(a, wire.BuildBody(AnthropicConversation(), false));
   EXPECT_EQ(a, Json::parse(a).dump());
 }
 

@@ -16,8 +16,8 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::Pair;
 
-Message Assistant(std::string content, std::vector<ToolCall> calls = {},
-                  std::optional<std::string> reasoning = std::nullopt) {
+Message ChatAssistant(std::string content, std::vector<ToolCall> calls = {},
+                      std::optional<std::string> reasoning = std::nullopt) {
   Message m;
   m.role = Role::kAssistant;
   m.content = std::move(content);
@@ -29,7 +29,7 @@ Message Assistant(std::string content, std::vector<ToolCall> calls = {},
   return m;
 }
 
-Request Conversation() {
+Request ChatConversation() {
   Request r;
   r.lane = {"deepseek-v4-pro", true, "max"};
   r.user_id = "repo-42";
@@ -40,18 +40,18 @@ Request Conversation() {
       SystemMessage("You are a coding agent."),
       UserMessage("Fix the bug"),
       // Arguments with unusual spacing must survive byte for byte.
-      Assistant("", {{"call_0", "read_file", "{\"path\": \"a.cc\" }"}}, "Need the file first."),
+      ChatAssistant("", {{"call_0", "read_file", "{\"path\": \"a.cc\" }"}}, "Need the file first."),
       ToolResultMessage("call_0", "int main() {}"),
-      Assistant("", {{"call_1", "read_file", "{\"path\":\"b.cc\"}"}}),  // reasoning absent
+      ChatAssistant("", {{"call_1", "read_file", "{\"path\":\"b.cc\"}"}}),  // reasoning absent
       ToolResultMessage("call_1", "int b;"),
-      Assistant("Fixed.", {}, "Plain turn reasoning"),
+      ChatAssistant("Fixed.", {}, "Plain turn reasoning"),
       UserMessage("Thanks, one more"),
   };
   return r;
 }
 
 TEST(ChatCompletionsRequestTest, DeepSeekBodyShape) {
-  const Json body = BuildChatCompletionsBody(Conversation(), DeepSeekDialect(), false);
+  const Json body = BuildChatCompletionsBody(ChatConversation(), DeepSeekDialect(), false);
   EXPECT_EQ(body["model"], "deepseek-v4-pro");
   EXPECT_EQ(body["stream"], true);
   EXPECT_EQ(body["stream_options"], Json({{"include_usage", true}}));
@@ -68,7 +68,7 @@ TEST(ChatCompletionsRequestTest, DeepSeekBodyShape) {
 }
 
 TEST(ChatCompletionsRequestTest, ReasoningContentOnToolCallTurnsOnly) {
-  const Json m = BuildChatCompletionsBody(Conversation(), DeepSeekDialect(), false)["messages"];
+  const Json m = BuildChatCompletionsBody(ChatConversation(), DeepSeekDialect(), false)["messages"];
   ASSERT_EQ(m.size(), 8u);
   EXPECT_EQ(m[2]["reasoning_content"], "Need the file first.");
   EXPECT_EQ(m[2]["tool_calls"][0]["id"], "call_0");
@@ -80,14 +80,14 @@ TEST(ChatCompletionsRequestTest, ReasoningContentOnToolCallTurnsOnly) {
 }
 
 TEST(ChatCompletionsRequestTest, RepairPutsReasoningOnEveryAssistantMessage) {
-  const Json m = BuildChatCompletionsBody(Conversation(), DeepSeekDialect(), true)["messages"];
+  const Json m = BuildChatCompletionsBody(ChatConversation(), DeepSeekDialect(), true)["messages"];
   EXPECT_EQ(m[2]["reasoning_content"], "Need the file first.");
   EXPECT_EQ(m[4]["reasoning_content"], "");
   EXPECT_EQ(m[6]["reasoning_content"], "Plain turn reasoning");
 }
 
 TEST(ChatCompletionsRequestTest, NeverTheDeveloperRole) {
-  Request r = Conversation();
+  Request r = ChatConversation();
   r.messages.push_back(SystemMessage("A reminder appended later"));
   const Json body = BuildChatCompletionsBody(r, DeepSeekDialect(), false);
   for (const Json& m : body["messages"]) {
@@ -101,8 +101,8 @@ TEST(ChatCompletionsRequestTest, NeverTheDeveloperRole) {
 
 TEST(ChatCompletionsRequestTest, BytesAreCanonicalAndStable) {
   const ChatCompletionsWire wire(DeepSeekDialect());
-  const std::string a = wire.BuildBody(Conversation(), false);
-  EXPECT_EQ(a, wire.BuildBody(Conversation(), false));
+  const std::string a = wire.BuildBody(ChatConversation(), false);
+  EXPECT_EQ(a, wire.BuildBody(ChatConversation(), false));
   EXPECT_EQ(a, Json::parse(a).dump());  // already in sorted-key, no-whitespace form
   // Top-level keys appear in sorted order.
   std::vector<size_t> positions;
@@ -116,7 +116,7 @@ TEST(ChatCompletionsRequestTest, BytesAreCanonicalAndStable) {
 }
 
 TEST(ChatCompletionsRequestTest, ThinkingDisabledSendsNoEffort) {
-  Request r = Conversation();
+  Request r = ChatConversation();
   r.lane.thinking = false;
   const Json body = BuildChatCompletionsBody(r, DeepSeekDialect(), false);
   EXPECT_EQ(body["thinking"], Json({{"type", "disabled"}}));
@@ -124,7 +124,7 @@ TEST(ChatCompletionsRequestTest, ThinkingDisabledSendsNoEffort) {
 }
 
 TEST(ChatCompletionsRequestTest, OpenAiCompatibleDialect) {
-  Request r = Conversation();
+  Request r = ChatConversation();
   Json body = BuildChatCompletionsBody(r, OpenAiCompatibleDialect(), false);
   EXPECT_FALSE(body.contains("thinking"));
   EXPECT_FALSE(body.contains("user_id"));

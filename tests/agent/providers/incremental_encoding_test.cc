@@ -13,7 +13,7 @@
 namespace dsagent {
 namespace {
 
-Message Assistant(std::string content, std::vector<ToolCall> calls = {}) {
+Message EncodedAssistant(std::string content, std::vector<ToolCall> calls = {}) {
   Message m;
   m.role = Role::kAssistant;
   m.content = std::move(content);
@@ -42,13 +42,14 @@ void GrowConversation(Check check) {
       SystemMessage("Second leading system message."),
       UserMessage("map of the repo: ünïcödé \xff bytes"),
       UserMessage("Fix the bug."),
-      Assistant("", {{"c1", "bash", R"({"command":"ls"})"}, {"c2", "read_file", "not json"}}),
+      EncodedAssistant("",
+                       {{"c1", "bash", R"({"command":"ls"})"}, {"c2", "read_file", "not json"}}),
       ToolResultMessage("c1", "a.c\nb.c\n"),
       ToolResultMessage("c2", "int main() {}"),
-      Assistant("Looking.", {{"c3", "read_file", R"({"path":"a.c"})"}}),
+      EncodedAssistant("Looking.", {{"c3", "read_file", R"({"path":"a.c"})"}}),
       ToolResultMessage("c3", std::string(5000, 'x')),
       SystemMessage("a late reminder"),
-      Assistant("Done."),
+      EncodedAssistant("Done."),
       UserMessage("Thanks"),
   };
   for (const Message& m : script) {
@@ -86,7 +87,7 @@ TEST(IncrementalEncodingTest, AnthropicMergesATrailingToolResultRunAcrossCalls) 
   AnthropicMessagesWire wire;
   Request r = BaseRequest();
   r.messages = {SystemMessage("S"), UserMessage("go"),
-                Assistant("", {{"a", "bash", "{}"}, {"b", "bash", "{}"}}),
+                EncodedAssistant("", {{"a", "bash", "{}"}, {"b", "bash", "{}"}}),
                 ToolResultMessage("a", "one")};
   wire.BuildBody(r, false);
   r.messages.push_back(ToolResultMessage("b", "two"));
@@ -100,12 +101,13 @@ TEST(IncrementalEncodingTest, AnthropicMergesATrailingToolResultRunAcrossCalls) 
 TEST(IncrementalEncodingTest, ARewrittenConversationIsEncodedFromScratch) {
   ChatCompletionsWire wire(DeepSeekDialect());
   Request r = BaseRequest();
-  r.messages = {SystemMessage("S"), UserMessage("go"), Assistant("", {{"a", "bash", "{}"}}),
+  r.messages = {SystemMessage("S"), UserMessage("go"), EncodedAssistant("", {{"a", "bash", "{}"}}),
                 ToolResultMessage("a", "long output")};
   wire.BuildBody(r, false);
   // A compaction: the same conversation with an old tool result replaced, in new storage.
   Request compacted = r;
-  compacted.messages = {SystemMessage("S"), UserMessage("go"), Assistant("", {{"a", "bash", "{}"}}),
+  compacted.messages = {SystemMessage("S"), UserMessage("go"),
+                        EncodedAssistant("", {{"a", "bash", "{}"}}),
                         ToolResultMessage("a", "[elided]")};
   const std::string body = wire.BuildBody(compacted, false);
   EXPECT_EQ(body, CanonicalJson(BuildChatCompletionsBody(compacted, DeepSeekDialect(), false)));

@@ -21,10 +21,6 @@ using namespace std::chrono_literals;
 constexpr const char* kKey = "test-key-chat-0123456789";
 constexpr const char* kPrompt = "› ";
 
-ToolCall Call(std::string id, std::string name, Json args) {
-  return {std::move(id), std::move(name), CanonicalJson(args)};
-}
-
 // Waits for `text` on `p`'s screen; on timeout fails the test (returning from it) and shows the
 // screen after the last match.
 #define EXPECT_SCREEN(p, text)                                           \
@@ -89,9 +85,9 @@ TEST_F(ChatPtyTest, StreamsEditsShowsDiffCostUndoAndExits) {
 
   // 2. A shell command asks for approval (mode ask); the user edits it before it runs.
   server_.Enqueue(
-      ScriptedReply::Calls({Call("c0", "bash", {{"command", "touch shell-made.txt"}})}));
+      ScriptedReply::Calls({ScriptedCall("c0", "bash", {{"command", "touch shell-made.txt"}})}));
   // An edit asks too, showing its diff; "always" allows this path for the rest of the session.
-  server_.Enqueue(ScriptedReply::Calls({Call(
+  server_.Enqueue(ScriptedReply::Calls({ScriptedCall(
       "c1", "edit_file",
       {{"path", "add.c"}, {"old_string", "return a + b;"}, {"new_string", "return a - b;"}})}));
   server_.Enqueue(ScriptedReply::Text("Now it subtracts."));
@@ -212,8 +208,9 @@ TEST_F(ChatPtyTest, SigtermDuringATurnOrAtThePromptExits) {
 }
 
 TEST_F(ChatPtyTest, ApprovalNoWithANoteAndAlwaysSaved) {
-  server_.Enqueue(ScriptedReply::Calls({Call("c1", "bash", {{"command", "touch one.txt"}}),
-                                        Call("c2", "bash", {{"command", "touch two.txt"}})}));
+  server_.Enqueue(
+      ScriptedReply::Calls({ScriptedCall("c1", "bash", {{"command", "touch one.txt"}}),
+                            ScriptedCall("c2", "bash", {{"command", "touch two.txt"}})}));
   server_.Enqueue(ScriptedReply::Text("Done."));
   auto p = Start({}, Env());
   EXPECT_SCREEN(*p, "mode ask");
@@ -238,7 +235,7 @@ TEST_F(ChatPtyTest, ApprovalNoWithANoteAndAlwaysSaved) {
   p->Write("/mode auto-edit\r");
   EXPECT_SCREEN(*p, "mode auto-edit for the rest of this session");
   server_.Enqueue(ScriptedReply::Calls(
-      {Call("c3", "write_file", {{"path", "notes.txt"}, {"content", "hello notes\n"}})}));
+      {ScriptedCall("c3", "write_file", {{"path", "notes.txt"}, {"content", "hello notes\n"}})}));
   server_.Enqueue(ScriptedReply::Text("Wrote it."));
   p->Write("write notes\r");
   EXPECT_SCREEN(*p, "● write_file  notes.txt");

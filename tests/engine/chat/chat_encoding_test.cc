@@ -30,21 +30,21 @@ std::string Encode(int n, bool thinking) {
   return out ? *out : "";
 }
 
-std::string Expected(int n) {
+std::string ExpectedPrompt(int n) {
   return *ReadFileToString(kVectors / ("test_output_" + std::to_string(n) + ".txt"));
 }
 
 TEST(ChatEncodingTest, ToolCallsAndToolResultsMatchUpstreamVector1) {
-  EXPECT_EQ(Encode(1, true), Expected(1));
+  EXPECT_EQ(Encode(1, true), ExpectedPrompt(1));
 }
 TEST(ChatEncodingTest, MultiTurnThinkingMatchesUpstreamVector2) {
-  EXPECT_EQ(Encode(2, true), Expected(2));
+  EXPECT_EQ(Encode(2, true), ExpectedPrompt(2));
 }
 TEST(ChatEncodingTest, DeveloperToolsAndReminderMatchUpstreamVector3) {
-  EXPECT_EQ(Encode(3, true), Expected(3));
+  EXPECT_EQ(Encode(3, true), ExpectedPrompt(3));
 }
 TEST(ChatEncodingTest, ChatModeWithActionTaskMatchesUpstreamVector4) {
-  EXPECT_EQ(Encode(4, false), Expected(4));
+  EXPECT_EQ(Encode(4, false), ExpectedPrompt(4));
 }
 
 TEST(ChatEncodingTest, MaxEffortAddsThePreambleOnlyInThinkingMode) {

@@ -11,9 +11,9 @@ namespace {
 using ::testing::HasSubstr;
 namespace fs = std::filesystem;
 
-const fs::path kData = fs::path(DSAGENT_SOURCE_DIR) / "tests/data";
+const fs::path kConfigData = fs::path(DSAGENT_SOURCE_DIR) / "tests/data";
 
-Json FlashJson() { return Json::parse(*ReadFileToString(kData / "v4-flash-config.json")); }
+Json FlashJson() { return Json::parse(*ReadFileToString(kConfigData / "v4-flash-config.json")); }
 
 TEST(ModelConfigTest, ParsesTheRealFlashConfig) {
   auto c = ParseModelConfig(FlashJson(), "flash");
@@ -58,7 +58,7 @@ TEST(ModelConfigTest, InconsistentValuesAreRejected) {
   j = FlashJson();
   j["o_groups"] = 7;
   EXPECT_THAT(ParseModelConfig(j, "c").error(), HasSubstr("o_groups"));
-  EXPECT_FALSE(LoadModelConfig(kData / "does-not-exist.json"));
+  EXPECT_FALSE(LoadModelConfig(kConfigData / "does-not-exist.json"));
 }
 
 }  // namespace

@@ -20,11 +20,11 @@ namespace fs = std::filesystem;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-const fs::path kData = fs::path(DSAGENT_SOURCE_DIR) / "tests/data";
+const fs::path kSyntheticData = fs::path(DSAGENT_SOURCE_DIR) / "tests/data";
 
 Json LoadJson(const fs::path& path) { return Json::parse(ReadFileToString(path).value()); }
-Json TinyConfig() { return LoadJson(kData / "v4-tiny/config.json"); }
-Json FlashConfig() { return LoadJson(kData / "v4-flash-config.json"); }
+Json TinyConfig() { return LoadJson(kSyntheticData / "v4-tiny/config.json"); }
+Json FlashConfig() { return LoadJson(kSyntheticData / "v4-flash-config.json"); }
 
 // Standard deviation of the dequantised values of a 2-D weight.
 double WeightStd(const Checkpoint& ck, const std::string& name, forward::WeightFormat format) {

@@ -10,12 +10,12 @@ namespace {
 
 using testing::SseEvents;
 
-Expected<WireRequest, WireError> Parse(const std::string& body) {
+Expected<WireRequest, WireError> ParseMessagesRequest(const std::string& body) {
   return AnthropicMessagesFormat().Parse(body, {.max_tokens = 100, .max_tokens_limit = 50});
 }
 
 TEST(AnthropicMessagesTest, SystemBlocksUserBlocksAndDefaults) {
-  auto r = Parse(R"({"model": "claude-x", "max_tokens": 20,
+  auto r = ParseMessagesRequest(R"({"model": "claude-x", "max_tokens": 20,
       "system": [{"type": "text", "text": "x-anthropic-billing-header: cc_version=2.1.1.a1;"},
                  {"type": "text", "text": "A"}, {"type": "text", "text": "B",
                   "cache_control": {"type": "ephemeral"}}],
@@ -32,7 +32,7 @@ TEST(AnthropicMessagesTest, SystemBlocksUserBlocksAndDefaults) {
 }
 
 TEST(AnthropicMessagesTest, MaxTokensIsCappedAndThinkingSwitchesOn) {
-  auto r = Parse(R"({"max_tokens": 32000, "thinking": {"type": "adaptive"},
+  auto r = ParseMessagesRequest(R"({"max_tokens": 32000, "thinking": {"type": "adaptive"},
                      "output_config": {"effort": "max"}, "stream": true,
                      "messages": [{"role": "user", "content": "x"}]})");
   ASSERT_TRUE(r) << r.error().message;
@@ -40,7 +40,7 @@ TEST(AnthropicMessagesTest, MaxTokensIsCappedAndThinkingSwitchesOn) {
   EXPECT_TRUE(r->chat.thinking);
   EXPECT_EQ(r->chat.reasoning_effort, "max");
   EXPECT_TRUE(r->stream);
-  auto enabled = Parse(R"({"thinking": {"type": "enabled", "budget_tokens": 2048},
+  auto enabled = ParseMessagesRequest(R"({"thinking": {"type": "enabled", "budget_tokens": 2048},
                            "messages": [{"role": "user", "content": "x"}]})");
   ASSERT_TRUE(enabled);
   EXPECT_TRUE(enabled->chat.thinking);
@@ -48,7 +48,8 @@ TEST(AnthropicMessagesTest, MaxTokensIsCappedAndThinkingSwitchesOn) {
 }
 
 TEST(AnthropicMessagesTest, ToolUseAndToolResultRoundTripIntoEngineMessages) {
-  auto r = Parse(R"({"max_tokens": 5, "thinking": {"type": "enabled", "budget_tokens": 1024},
+  auto r = ParseMessagesRequest(
+      R"({"max_tokens": 5, "thinking": {"type": "enabled", "budget_tokens": 1024},
       "tools": [{"name": "read_file", "description": "Reads.", "input_schema":
                  {"type": "object", "properties": {"path": {"type": "string"}}}}],
       "messages": [
@@ -80,7 +81,7 @@ TEST(AnthropicMessagesTest, ToolUseAndToolResultRoundTripIntoEngineMessages) {
   // The engine renders the conversation (the tool result follows its call).
   EXPECT_TRUE(RenderChatPrompt(r->chat)) << RenderChatPrompt(r->chat).error();
 
-  auto none = Parse(R"({"tool_choice": {"type": "none"},
+  auto none = ParseMessagesRequest(R"({"tool_choice": {"type": "none"},
       "tools": [{"name": "f", "input_schema": {"type": "object"}}],
       "messages": [{"role": "user", "content": "x"}]})");
   ASSERT_TRUE(none);
@@ -111,7 +112,7 @@ TEST(AnthropicMessagesTest, BadInputNamesTheFieldInAnthropicsEnvelope) {
       {R"({"messages": [{"role": "user", "content": "x"}], "temperature": "hot"})", "temperature"},
   };
   for (const auto& c : cases) {
-    auto r = Parse(c.body);
+    auto r = ParseMessagesRequest(c.body);
     ASSERT_FALSE(r) << c.body;
     EXPECT_EQ(r.error().status, 400) << c.body;
     EXPECT_EQ(r.error().param, c.param) << c.body << " -> " << r.error().message;
@@ -127,7 +128,7 @@ TEST(AnthropicMessagesTest, BadInputNamesTheFieldInAnthropicsEnvelope) {
   EXPECT_EQ(AnthropicErrorType(404), std::string("not_found_error"));
 }
 
-ChatResult ToolCallResult() {
+ChatResult MessagesToolCallResult() {
   ChatResult r;
   r.message.reasoning = "think";
   r.message.content = "Let me look.";
@@ -146,7 +147,7 @@ TEST(AnthropicMessagesTest, BodyHasBlocksStopReasonAndCacheUsage) {
   request.chat.thinking = true;
   const ResponseInfo info{.id = "msg_abc", .created = 1, .model = "m"};
   const auto body =
-      OrderedJson::parse(AnthropicMessagesFormat().Body(request, info, ToolCallResult()));
+      OrderedJson::parse(AnthropicMessagesFormat().Body(request, info, MessagesToolCallResult()));
   EXPECT_EQ(body["type"], "message");
   EXPECT_EQ(body["role"], "assistant");
   EXPECT_EQ(body["stop_reason"], "tool_use");
@@ -187,7 +188,7 @@ TEST(AnthropicMessagesTest, StreamEmitsTheEventGrammarWithInputJsonDeltas) {
   WireRequest request;
   request.chat.thinking = true;
   auto stream = AnthropicMessagesFormat().Stream(request, {.id = "msg_abc", .model = "m"});
-  const ChatResult r = ToolCallResult();
+  const ChatResult r = MessagesToolCallResult();
   std::string sse = stream->Begin(r.usage);
   sse += stream->Delta({.reasoning = "thi", .content = ""});
   sse += stream->Delta({.reasoning = "nk", .content = "Let me"});

@@ -23,14 +23,14 @@ namespace {
 using testing::TinyModel;
 using testing::TinyTokenizer;
 
-constexpr const char* kChat =
+constexpr const char* kLimitsChatBody =
     R"({"model": "tiny", "max_tokens": 4, "messages": [{"role": "user", "content": "Hello!"}]})";
 
 // A request that would run for many seconds (3000 tokens) unless something stops it.
 // A reply of exactly 3000 tokens (ignore_eos: the random-weight model may emit EOS at any point),
 // seconds of work on any machine.
 std::string LongChat(bool stream) {
-  OrderedJson req = OrderedJson::parse(kChat);
+  OrderedJson req = OrderedJson::parse(kLimitsChatBody);
   req["max_tokens"] = 3000;
   req["ignore_eos"] = true;
   req["stream"] = stream;
@@ -90,7 +90,7 @@ TEST_F(ChatServerLimitsTest, AFullLineIsRefusedWith503AndRetryAfter) {
     c.send(req);
   });
   streaming.get_future().wait();  // the one slot is taken
-  auto refused = Post(kChat);
+  auto refused = Post(kLimitsChatBody);
   ASSERT_TRUE(refused);
   EXPECT_EQ(refused->status, 503);
   EXPECT_EQ(Code(refused), "server_busy");
@@ -101,7 +101,7 @@ TEST_F(ChatServerLimitsTest, AFullLineIsRefusedWith503AndRetryAfter) {
   first.join();
   // The client's hang-up frees the slot; then requests are served again.
   ASSERT_TRUE(WaitFor([](const auto& s) { return s.running == 0 && s.cancelled == 1; }));
-  auto ok = Post(kChat);
+  auto ok = Post(kLimitsChatBody);
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->status, 200) << ok->body;
 }
@@ -114,7 +114,7 @@ TEST_F(ChatServerLimitsTest, ANonStreamedClientThatLeavesFreesItsSlot) {
   EXPECT_FALSE(gone);
   impatient.stop();
   ASSERT_TRUE(WaitFor([](const auto& s) { return s.cancelled == 1 && s.running == 0; }));
-  auto ok = Post(kChat);
+  auto ok = Post(kLimitsChatBody);
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->status, 200) << ok->body;
 }
@@ -134,13 +134,13 @@ TEST_F(ChatServerLimitsTest, ARequestOverItsWallTimeGets504) {
 
 TEST_F(ChatServerLimitsTest, BodyAndPromptLimitsAreCheckedBeforeGeneration) {
   Start({.max_body_bytes = 2000, .max_prompt_tokens = 12});
-  OrderedJson big = OrderedJson::parse(kChat);
+  OrderedJson big = OrderedJson::parse(kLimitsChatBody);
   big["messages"][0]["content"] = std::string(5000, 'x');
   auto too_big = Post(big.dump());
   ASSERT_TRUE(too_big);
   EXPECT_EQ(too_big->status, 413);
   EXPECT_EQ(Code(too_big), "request_too_large");
-  OrderedJson longer = OrderedJson::parse(kChat);
+  OrderedJson longer = OrderedJson::parse(kLimitsChatBody);
   longer["messages"][0]["content"] = std::string(300, 'y') + " and more words here";
   auto too_long = Post(longer.dump());
   ASSERT_TRUE(too_long);
@@ -153,7 +153,7 @@ TEST_F(ChatServerLimitsTest, BodyAndPromptLimitsAreCheckedBeforeGeneration) {
 
 TEST_F(ChatServerLimitsTest, AHugeRunOfOneCharacterIsTokenizedAndRefusedQuickly) {
   Start({});
-  OrderedJson huge = OrderedJson::parse(kChat);
+  OrderedJson huge = OrderedJson::parse(kLimitsChatBody);
   huge["messages"][0]["content"] = std::string(1 << 20, 'a');  // took minutes before
   auto r = Post(huge.dump());
   ASSERT_TRUE(r);
@@ -196,7 +196,7 @@ TEST_F(ChatServerLimitsTest, SlowClientsAreDisconnectedAfterTheReadTimeout) {
   EXPECT_EQ(body.find("still open"), std::string::npos);
   EXPECT_EQ(body.find("200 OK"), std::string::npos) << body;
   EXPECT_EQ(server_->stats().requests, 0);  // neither reached the handler
-  auto ok = Post(kChat);
+  auto ok = Post(kLimitsChatBody);
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->status, 200);
 }
@@ -228,15 +228,15 @@ TEST_F(ChatServerLimitsTest, WrongTypesGet400NamingTheField) {
 
 TEST_F(ChatServerLimitsTest, AnApiKeyIsRequiredWhereSet) {
   Start({.api_key = "s3cret"});
-  auto none = Post(kChat);
+  auto none = Post(kLimitsChatBody);
   ASSERT_TRUE(none);
   EXPECT_EQ(none->status, 401);
   EXPECT_EQ(Code(none), "invalid_api_key");
   EXPECT_EQ(none->get_header_value("WWW-Authenticate"), "Bearer");
-  auto wrong = Post(kChat, {{"Authorization", "Bearer s3cre"}});
+  auto wrong = Post(kLimitsChatBody, {{"Authorization", "Bearer s3cre"}});
   ASSERT_TRUE(wrong);
   EXPECT_EQ(wrong->status, 401);
-  auto right = Post(kChat, {{"Authorization", "Bearer s3cret"}});
+  auto right = Post(kLimitsChatBody, {{"Authorization", "Bearer s3cret"}});
   ASSERT_TRUE(right);
   EXPECT_EQ(right->status, 200);
   httplib::Client c("127.0.0.1", port_);
@@ -280,7 +280,7 @@ TEST_F(ChatServerLimitsTest, StopCancelsRunningAndQueuedRequests) {
   });
   ASSERT_TRUE(WaitFor([](const auto& s) { return s.running == 1; }));
   std::future<int> queued = std::async(std::launch::async, [&] {
-    auto r = Post(kChat);
+    auto r = Post(kLimitsChatBody);
     return r ? r->status : -1;
   });
   ASSERT_TRUE(WaitFor([](const auto& s) { return s.waiting == 1; }));
@@ -298,7 +298,7 @@ TEST_F(ChatServerLimitsTest, SixtyFourClientsAreEachAnsweredOrRefusedWith503) {
   std::vector<bool> well_formed(kClients, false);
   for (int i = 0; i < kClients; ++i) {
     clients.emplace_back([&, i] {
-      OrderedJson req = OrderedJson::parse(kChat);
+      OrderedJson req = OrderedJson::parse(kLimitsChatBody);
       req["stream"] = i % 2 == 1;
       req["messages"][0]["content"] = "client " + std::to_string(i % 4);
       auto r = Post(req.dump());

@@ -5,12 +5,12 @@
 namespace dsagent::engine::server {
 namespace {
 
-Expected<WireRequest, WireError> Parse(const std::string& body) {
+Expected<WireRequest, WireError> ParseChatBody(const std::string& body) {
   return ParseChatRequest(body, {.max_tokens = 100, .context_limit = 0});
 }
 
 TEST(OpenAiChatTest, DefaultsFollowDeepSeek) {
-  auto r = Parse(R"({"model": "m", "messages": [{"role": "user", "content": "hi"}]})");
+  auto r = ParseChatBody(R"({"model": "m", "messages": [{"role": "user", "content": "hi"}]})");
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_TRUE(r->chat.thinking);
   EXPECT_FALSE(r->stream);
@@ -20,26 +20,27 @@ TEST(OpenAiChatTest, DefaultsFollowDeepSeek) {
 }
 
 TEST(OpenAiChatTest, ThinkingSwitchesAndEffort) {
-  auto off = Parse(R"({"messages": [{"role": "user", "content": "x"}],
+  auto off = ParseChatBody(R"({"messages": [{"role": "user", "content": "x"}],
                        "thinking": {"type": "disabled"}, "reasoning_effort": "max"})");
   ASSERT_TRUE(off);
   EXPECT_FALSE(off->chat.thinking);
   EXPECT_EQ(off->chat.reasoning_effort, "");
-  auto kw = Parse(R"({"messages": [{"role": "user", "content": "x"}],
+  auto kw = ParseChatBody(R"({"messages": [{"role": "user", "content": "x"}],
                       "chat_template_kwargs": {"thinking": false}})");
   ASSERT_TRUE(kw);
   EXPECT_FALSE(kw->chat.thinking);
-  auto effort = Parse(R"({"messages": [{"role": "user", "content": "x"}],
+  auto effort = ParseChatBody(R"({"messages": [{"role": "user", "content": "x"}],
                           "reasoning_effort": "xhigh"})");
   ASSERT_TRUE(effort);
   EXPECT_EQ(effort->chat.reasoning_effort, "max");
-  auto low =
-      Parse(R"({"messages": [{"role": "user", "content": "x"}], "reasoning_effort": "low"})");
+  auto low = ParseChatBody(
+      R"({"messages": [{"role": "user", "content": "x"}], "reasoning_effort": "low"})");
   EXPECT_EQ(low->chat.reasoning_effort, "high");
 }
 
 TEST(OpenAiChatTest, SamplingStreamToolsAndContentParts) {
-  auto r = Parse(R"({"messages": [{"role": "user", "content": [{"type": "text", "text": "a"},
+  auto r =
+      ParseChatBody(R"({"messages": [{"role": "user", "content": [{"type": "text", "text": "a"},
                                                                 {"type": "text", "text": "b"}]}],
                      "stream": true, "stream_options": {"include_usage": true},
                      "temperature": 0.7, "top_p": 0.9, "top_k": 40, "seed": 5,
@@ -84,7 +85,7 @@ TEST(OpenAiChatTest, BadInputNamesTheField) {
        "messages[0].tool_calls"},
   };
   for (const auto& c : cases) {
-    auto r = Parse(c.body);
+    auto r = ParseChatBody(c.body);
     ASSERT_FALSE(r) << c.body;
     EXPECT_EQ(r.error().status, 400) << c.body;
     EXPECT_EQ(r.error().param, c.param) << c.body << " -> " << r.error().message;

@@ -10,12 +10,12 @@ namespace {
 
 using testing::SseEvents;
 
-Expected<WireRequest, WireError> Parse(const std::string& body) {
+Expected<WireRequest, WireError> ParseResponsesRequest(const std::string& body) {
   return OpenAIResponsesFormat().Parse(body, {.max_tokens = 100, .max_tokens_limit = 50});
 }
 
 TEST(OpenAIResponsesTest, StringInputInstructionsAndDefaults) {
-  auto r = Parse(R"({"model": "m", "instructions": "Be brief.", "input": "hi"})");
+  auto r = ParseResponsesRequest(R"({"model": "m", "instructions": "Be brief.", "input": "hi"})");
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->model, "m");
   EXPECT_TRUE(r->chat.thinking);               // reasoning on unless effort is none
@@ -23,18 +23,20 @@ TEST(OpenAIResponsesTest, StringInputInstructionsAndDefaults) {
   const OrderedJson expected = OrderedJson::parse(
       R"([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}])");
   EXPECT_EQ(r->chat.messages, expected);
-  auto off = Parse(R"({"input": "hi", "reasoning": {"effort": "none"}, "max_output_tokens": 7})");
+  auto off = ParseResponsesRequest(
+      R"({"input": "hi", "reasoning": {"effort": "none"}, "max_output_tokens": 7})");
   ASSERT_TRUE(off);
   EXPECT_FALSE(off->chat.thinking);
   EXPECT_EQ(off->chat.generate.max_tokens, 7);
-  auto xhigh = Parse(R"({"input": "hi", "reasoning": {"effort": "xhigh", "summary": "auto"}})");
+  auto xhigh = ParseResponsesRequest(
+      R"({"input": "hi", "reasoning": {"effort": "xhigh", "summary": "auto"}})");
   ASSERT_TRUE(xhigh);
   EXPECT_EQ(xhigh->chat.reasoning_effort, "max");
 }
 
 TEST(OpenAIResponsesTest, ItemsRoundTripToolCallsAndKeepOnlyFunctionTools) {
   // The shape Codex sends: developer messages first, then user context, then the history.
-  auto r = Parse(R"({"stream": true, "include": ["reasoning.encrypted_content"],
+  auto r = ParseResponsesRequest(R"({"stream": true, "include": ["reasoning.encrypted_content"],
       "tools": [{"type": "function", "name": "exec_command", "description": "Runs.",
                  "strict": false, "parameters": {"type": "object", "properties": {}}},
                 {"type": "web_search", "external_web_access": false},
@@ -87,7 +89,7 @@ TEST(OpenAIResponsesTest, BadInputNamesTheField) {
       {R"({"input": "x", "instructions": 1})", "instructions"},
   };
   for (const auto& c : cases) {
-    auto r = Parse(c.body);
+    auto r = ParseResponsesRequest(c.body);
     ASSERT_FALSE(r) << c.body;
     EXPECT_EQ(r.error().status, 400) << c.body;
     EXPECT_EQ(r.error().param, c.param) << c.body << " -> " << r.error().message;
@@ -96,7 +98,7 @@ TEST(OpenAIResponsesTest, BadInputNamesTheField) {
   }
 }
 
-ChatResult ToolCallResult() {
+ChatResult ResponsesToolCallResult() {
   ChatResult r;
   r.message.reasoning = "think";
   r.message.content = "Running it.";
@@ -116,7 +118,7 @@ TEST(OpenAIResponsesTest, BodyHasItemsStatusAndUsage) {
   request.echo = {{"instructions", "I"}};
   const ResponseInfo info{.id = "resp_x", .created = 3, .model = "m"};
   const auto body =
-      OrderedJson::parse(OpenAIResponsesFormat().Body(request, info, ToolCallResult()));
+      OrderedJson::parse(OpenAIResponsesFormat().Body(request, info, ResponsesToolCallResult()));
   EXPECT_EQ(body["object"], "response");
   EXPECT_EQ(body["status"], "completed");
   EXPECT_EQ(body["instructions"], "I");
@@ -147,7 +149,7 @@ TEST(OpenAIResponsesTest, StreamEmitsItemsDeltasAndCompleted) {
   request.chat.thinking = true;
   request.echo = {{"include", {"reasoning.encrypted_content"}}};
   auto stream = OpenAIResponsesFormat().Stream(request, {.id = "resp_x", .model = "m"});
-  const ChatResult r = ToolCallResult();
+  const ChatResult r = ResponsesToolCallResult();
   std::string sse = stream->Begin(r.usage);
   sse += stream->Delta({.reasoning = "think", .content = "Running"});
   sse += stream->Delta({.reasoning = "", .content = " it."});
