@@ -2,8 +2,15 @@
 
 #include <optional>
 
+#include "common/name_table.h"
+
 namespace dsagent::evals {
 namespace {
+
+// SWE-bench's names.
+constexpr EnumName<Resolution> kResolutionNames[] = {{Resolution::kFull, "RESOLVED_FULL"},
+                                                     {Resolution::kPartial, "RESOLVED_PARTIAL"},
+                                                     {Resolution::kNo, "RESOLVED_NO"}};
 
 double Rate(size_t success, size_t failure) {
   return success + failure == 0 ? 1.0 : static_cast<double>(success) / (success + failure);
@@ -11,17 +18,7 @@ double Rate(size_t success, size_t failure) {
 
 }  // namespace
 
-const char* ResolutionName(Resolution r) {
-  switch (r) {
-    case Resolution::kFull:
-      return "RESOLVED_FULL";
-    case Resolution::kPartial:
-      return "RESOLVED_PARTIAL";
-    case Resolution::kNo:
-      return "RESOLVED_NO";
-  }
-  return "?";
-}
+const char* ResolutionName(Resolution r) { return NameOf(kResolutionNames, r).data(); }
 
 double TestsReport::f2p_rate() const { return Rate(f2p_success.size(), f2p_failure.size()); }
 double TestsReport::p2p_rate() const { return Rate(p2p_success.size(), p2p_failure.size()); }

@@ -26,16 +26,8 @@ std::string Strip(const std::string& s) {
 }
 
 bool EndsWith(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-std::optional<TestStatus> StatusWord(const std::string& w) {
-  if (w == "PASSED") return TestStatus::kPassed;
-  if (w == "FAILED") return TestStatus::kFailed;
-  if (w == "SKIPPED") return TestStatus::kSkipped;
-  if (w == "ERROR") return TestStatus::kError;
-  if (w == "XFAIL") return TestStatus::kXfail;
-  return std::nullopt;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 }  // namespace
@@ -52,7 +44,7 @@ TestStatusMap ParseSwebenchPytestLog(std::string_view log, bool shorten_options)
     std::istringstream words(line);
     std::string word, name;
     words >> word >> name;
-    const std::optional<TestStatus> status = StatusWord(word);
+    const std::optional<TestStatus> status = ParseTestStatus(word);
     if (!status || name.empty()) continue;
     std::smatch m;
     if (shorten_options && std::regex_search(name, m, kOption)) {
@@ -87,14 +79,16 @@ TestStatusMap ParseDjangoLog(std::string_view log) {
     if (const size_t p = line.find(" ... skipped"); p != std::string::npos) {
       out[line.substr(0, p)] = TestStatus::kSkipped;
     }
-    if (EndsWith(line, " ... FAIL")) out[line.substr(0, line.find(" ... FAIL"))] = TestStatus::kFailed;
+    if (EndsWith(line, " ... FAIL"))
+      out[line.substr(0, line.find(" ... FAIL"))] = TestStatus::kFailed;
     if (line.rfind("FAIL:", 0) == 0) {
       std::istringstream w(line);
       std::string tag, test;
       w >> tag >> test;
       if (!test.empty()) out[test] = TestStatus::kFailed;
     }
-    if (EndsWith(line, " ... ERROR")) out[line.substr(0, line.find(" ... ERROR"))] = TestStatus::kError;
+    if (EndsWith(line, " ... ERROR"))
+      out[line.substr(0, line.find(" ... ERROR"))] = TestStatus::kError;
     if (line.rfind("ERROR:", 0) == 0) {
       std::istringstream w(line);
       std::string tag, test;
@@ -106,9 +100,11 @@ TestStatusMap ParseDjangoLog(std::string_view log) {
   }
   // Upstream's fix-ups for output that interrupts the "... ok" line.
   static const std::regex kInterrupted[] = {
-      std::regex(R"((?:^|\n)([^\n]*?)\s\.\.\.\sTesting against Django installed in [\s\S]*? silenced\)\.\nok(?=\n|$))"),
+      std::regex(
+          R"((?:^|\n)([^\n]*?)\s\.\.\.\sTesting against Django installed in [\s\S]*? silenced\)\.\nok(?=\n|$))"),
       std::regex(R"((?:^|\n)([^\n]*?)\s\.\.\.\sInternal Server Error: \/([^\n]*)\/\nok(?=\n|$))"),
-      std::regex(R"((?:^|\n)([^\n]*?)\s\.\.\.\sSystem check identified no issues \(0 silenced\)\nok(?=\n|$))")};
+      std::regex(
+          R"((?:^|\n)([^\n]*?)\s\.\.\.\sSystem check identified no issues \(0 silenced\)\nok(?=\n|$))")};
   for (const std::regex& re : kInterrupted) {
     for (auto it = std::sregex_iterator(text.begin(), text.end(), re); it != std::sregex_iterator();
          ++it) {

@@ -8,6 +8,7 @@
 
 #include "common/file_io.h"
 #include "common/json.h"
+#include "common/name_table.h"
 #include "evals/swebench_logs.h"
 
 namespace dsagent::evals {
@@ -27,13 +28,17 @@ void ForEachLine(std::string_view log, F&& f) {
   }
 }
 
+// SWE-bench's names (the words pytest prints).
+constexpr EnumName<TestStatus> kTestStatusNames[] = {{TestStatus::kPassed, "PASSED"},
+                                                     {TestStatus::kFailed, "FAILED"},
+                                                     {TestStatus::kSkipped, "SKIPPED"},
+                                                     {TestStatus::kError, "ERROR"},
+                                                     {TestStatus::kXfail, "XFAIL"}};
+
+// A pytest status word; XPASS counts as PASSED.
 std::optional<TestStatus> PytestStatus(const std::string& word) {
-  if (word == "PASSED" || word == "XPASS") return TestStatus::kPassed;
-  if (word == "FAILED") return TestStatus::kFailed;
-  if (word == "SKIPPED") return TestStatus::kSkipped;
-  if (word == "ERROR") return TestStatus::kError;
-  if (word == "XFAIL") return TestStatus::kXfail;
-  return std::nullopt;
+  if (word == "XPASS") return TestStatus::kPassed;
+  return ValueNamed(kTestStatusNames, word);
 }
 
 // Decodes the five predefined XML entities (enough for test names).
@@ -76,20 +81,10 @@ std::string PytestId(const std::string& rest) {
 
 }  // namespace
 
-const char* TestStatusName(TestStatus s) {
-  switch (s) {
-    case TestStatus::kPassed:
-      return "PASSED";
-    case TestStatus::kFailed:
-      return "FAILED";
-    case TestStatus::kSkipped:
-      return "SKIPPED";
-    case TestStatus::kError:
-      return "ERROR";
-    case TestStatus::kXfail:
-      return "XFAIL";
-  }
-  return "?";
+const char* TestStatusName(TestStatus s) { return NameOf(kTestStatusNames, s).data(); }
+
+std::optional<TestStatus> ParseTestStatus(std::string_view name) {
+  return ValueNamed(kTestStatusNames, name);
 }
 
 TestStatusMap ParsePytestLog(std::string_view log) {
@@ -206,9 +201,10 @@ TestStatusMap ParseCargoTestLog(std::string_view log) {
       target = "doc-tests";
     } else if (std::regex_search(line, m, kTest)) {
       const std::string word = m[2].str();
-      out[(target.empty() ? "" : target + "::") + m[1].str()] =
-          word == "ok" ? TestStatus::kPassed
-                       : word == "FAILED" ? TestStatus::kFailed : TestStatus::kSkipped;
+      out[(target.empty() ? "" : target + "::") + m[1].str()] = word == "ok" ? TestStatus::kPassed
+                                                                : word == "FAILED"
+                                                                    ? TestStatus::kFailed
+                                                                    : TestStatus::kSkipped;
     }
   });
   return out;
@@ -268,9 +264,10 @@ Expected<TestStatusMap, std::string> ParseTestResults(const std::string& framewo
     if (!text) return MakeUnexpected(text.error());
     return kind[1] == 'u' ? ParseJunitXml(*text) : ParseJestJson(*text, workdir);
   }
-  return MakeUnexpected("unknown test_framework '" + framework +
-                        "' (pytest, ctest, gtest, go, cargo, junit:<file>, jest:<file>, swebench:pytest, "
-                        "swebench:pytest_options, swebench:django, swebench:sympy)");
+  return MakeUnexpected(
+      "unknown test_framework '" + framework +
+      "' (pytest, ctest, gtest, go, cargo, junit:<file>, jest:<file>, swebench:pytest, "
+      "swebench:pytest_options, swebench:django, swebench:sympy)");
 }
 
 }  // namespace dsagent::evals

@@ -1,11 +1,13 @@
 // Per-test results from a test run's output, as SWE-bench's log parsers produce them: a map from
 // test name to PASSED / FAILED / SKIPPED / ERROR / XFAIL. Formats: pytest (`-rA` short summary
 // lines and `-v` lines), CTest (`Test #N: name ....   Passed`), GoogleTest (`[       OK ] S.T`),
-// JUnit XML (a report file), `go test -v`, `cargo test`, Jest's JSON report. Pure functions; thread-safe.
+// JUnit XML (a report file), `go test -v`, `cargo test`, Jest's JSON report. Pure functions;
+// thread-safe.
 #pragma once
 
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -18,6 +20,8 @@ enum class TestStatus { kPassed, kFailed, kSkipped, kError, kXfail };
 using TestStatusMap = std::map<std::string, TestStatus>;
 
 const char* TestStatusName(TestStatus s);  // "PASSED", "FAILED", "SKIPPED", "ERROR", "XFAIL"
+// The status TestStatusName gives exactly that name; nullopt for any other word.
+std::optional<TestStatus> ParseTestStatus(std::string_view name);
 
 // Test ids are `path::name[params]` as pytest prints them. A later line for the same test wins
 // (the short summary after the verbose line; a teardown ERROR after PASSED). XPASS counts as
@@ -58,9 +62,9 @@ TestStatusMap ParseJestJson(std::string_view json, const std::filesystem::path& 
 // Dispatch on a task's test_framework: "pytest", "ctest" (CTest lines plus any GoogleTest lines in
 // its output), "gtest", "go", "cargo", "junit:<report path relative to workdir>",
 // "jest:<report path>", the official harness's "swebench:pytest", "swebench:pytest_options",
-// "swebench:django", "swebench:sympy" (swebench_logs.h), or "" (every console parser, merged). Error: an unknown framework or an
-// unreadable report file (a missing report yields an empty map: every test then counts as
-// missing).
+// "swebench:django", "swebench:sympy" (swebench_logs.h), or "" (every console parser, merged).
+// Error: an unknown framework or an unreadable report file (a missing report yields an empty map:
+// every test then counts as missing).
 Expected<TestStatusMap, std::string> ParseTestResults(const std::string& framework,
                                                       std::string_view log,
                                                       const std::filesystem::path& workdir);

@@ -45,13 +45,13 @@ std::string PropertyList(const Json& properties) {
 
 // Checks `args` against the top level of `schema`: no unknown properties, required ones present,
 // primitive types and integer minimums. Null optional properties are dropped (models sometimes
-// send "x": null for "not given"). Returns "" when valid, else the message for the model.
-std::string CheckArguments(const std::string& tool, const Json& schema, Json& args) {
+// send "x": null for "not given"). Ok when valid, else the message for the model.
+Expected<Ok, std::string> CheckArguments(const std::string& tool, const Json& schema, Json& args) {
   const Json properties = schema.value("properties", Json::object());
   for (auto it = args.begin(); it != args.end();) {
     if (!properties.contains(it.key())) {
-      return "unknown argument '" + it.key() + "' for " + tool +
-             "; its arguments are: " + PropertyList(properties);
+      return MakeUnexpected("unknown argument '" + it.key() + "' for " + tool +
+                            "; its arguments are: " + PropertyList(properties));
     }
     if (it->is_null()) {
       it = args.erase(it);
@@ -60,22 +60,23 @@ std::string CheckArguments(const std::string& tool, const Json& schema, Json& ar
     const Json& prop = properties[it.key()];
     const std::string type = prop.value("type", "");
     if (!HasType(*it, type)) {
-      return "argument '" + it.key() + "' of " + tool + " must be " +
-             (type == "integer" ? "an " : "a ") + type + ", got " + TypeName(*it);
+      return MakeUnexpected("argument '" + it.key() + "' of " + tool + " must be " +
+                            (type == "integer" ? "an " : "a ") + type + ", got " + TypeName(*it));
     }
     if (type == "integer" && prop.contains("minimum") &&
         it->get<int64_t>() < prop["minimum"].get<int64_t>()) {
-      return "argument '" + it.key() + "' of " + tool + " must be at least " +
-             std::to_string(prop["minimum"].get<int64_t>());
+      return MakeUnexpected("argument '" + it.key() + "' of " + tool + " must be at least " +
+                            std::to_string(prop["minimum"].get<int64_t>()));
     }
     ++it;
   }
   for (const Json& name : schema.value("required", Json::array())) {
     if (!args.contains(name.get<std::string>())) {
-      return "missing required argument '" + name.get<std::string>() + "' for " + tool;
+      return MakeUnexpected("missing required argument '" + name.get<std::string>() + "' for " +
+                            tool);
     }
   }
-  return "";
+  return Ok{};
 }
 
 }  // namespace
@@ -156,8 +157,8 @@ ToolResult ToolRegistry::Dispatch(const std::string& name, const std::string& ar
                          TypeName(args));
     }
     if (tools_.count(name) != 0) {
-      if (std::string problem = CheckArguments(name, tool->Schema(), args); !problem.empty()) {
-        return ErrorResult(SanitizeUtf8(problem));
+      if (auto valid = CheckArguments(name, tool->Schema(), args); !valid) {
+        return ErrorResult(SanitizeUtf8(valid.error()));
       }
     }
     ToolResult result = tool->Run(args, ctx);

@@ -94,6 +94,61 @@ void PrintKv(const engine::ModelConfig& c) {
   }
 }
 
+// Tensors and bytes per dtype name: what the checkpoint's files hold, or (no checkpoint) what the
+// config implies.
+using DtypeTally = std::map<std::string, std::pair<int64_t, int64_t>>;
+
+DtypeTally TensorsByDtype(const engine::Checkpoint* ck, const engine::ModelConfig& config) {
+  DtypeTally by_dtype;
+  if (ck) {
+    for (const auto* t : ck->Tensors()) {
+      auto& [n, bytes] = by_dtype[engine::DTypeName(t->dtype)];
+      n += 1;
+      bytes += static_cast<int64_t>(t->size_bytes);
+    }
+    return by_dtype;
+  }
+  for (const auto& t : engine::ExpectedTensors(config)) {
+    int64_t elements = 1;
+    for (int64_t d : t.shape) elements *= d;
+    auto& [n, bytes] = by_dtype[engine::DTypeName(t.dtype)];
+    n += 1;
+    bytes += elements * static_cast<int64_t>(engine::DTypeBytes(t.dtype));
+  }
+  return by_dtype;
+}
+
+// `engine inspect` without --json; `c` is the JSON config summary.
+void PrintInspection(const Json& c, const engine::ModelConfig& config,
+                     const engine::ParameterCounts& counts, const DtypeTally& by_dtype,
+                     const engine::Checkpoint* ck) {
+  std::printf("model: hidden %lld, %d layers + %d MTP, %d heads x %lld, vocab %lld\n",
+              static_cast<long long>(config.dim), config.n_layers, config.n_mtp_layers,
+              config.n_heads, static_cast<long long>(config.head_dim),
+              static_cast<long long>(config.vocab_size));
+  std::printf("attention layers: %s\n", c["attention_layers"].dump().c_str());
+  std::printf("experts: %d routed (%d per token, %s) + %d shared, width %lld\n",
+              config.n_routed_experts, config.n_activated_experts, config.expert_dtype.c_str(),
+              config.n_shared_experts, static_cast<long long>(config.moe_inter_dim));
+  std::printf("parameters: %s total (%s without MTP), %s active per token, %.2f GB stored\n",
+              HumanCount(counts.total).c_str(), HumanCount(counts.total_no_mtp).c_str(),
+              HumanCount(counts.active).c_str(), static_cast<double>(counts.stored_bytes) / 1e9);
+  PrintKv(config);
+  std::printf("%s tensors by dtype:\n", ck ? "checkpoint" : "expected");
+  for (const auto& [dtype, nb] : by_dtype) {
+    std::printf("  %-8s %6lld tensors %14lld bytes\n", dtype.c_str(),
+                static_cast<long long>(nb.first), static_cast<long long>(nb.second));
+  }
+  if (ck) {
+    const auto& r = ck->report();
+    for (const auto& m : r.missing) std::printf("missing: %s\n", m.c_str());
+    for (const auto& m : r.unexpected) std::printf("unexpected: %s\n", m.c_str());
+    for (const auto& m : r.mismatched) std::printf("mismatched: %s\n", m.c_str());
+    std::printf("%s\n", r.ok() ? "all tensors present with the expected dtype and shape"
+                               : "the checkpoint does not match its config");
+  }
+}
+
 }  // namespace
 
 int EngineInspectCommand(const std::string& dir, const std::string& config_file, bool json) {
@@ -125,26 +180,12 @@ int EngineInspectCommand(const std::string& dir, const std::string& config_file,
   out["parameters"] = CountsJson(counts);
   out["kv_cache"] = KvJson(config);
 
-  // Inventory by dtype: what the config implies, or what the files hold.
-  std::map<std::string, std::pair<int64_t, int64_t>> by_dtype;  // tensors, bytes
+  const DtypeTally by_dtype = TensorsByDtype(ck.get(), config);
   if (ck) {
-    for (const auto* t : ck->Tensors()) {
-      auto& [n, bytes] = by_dtype[engine::DTypeName(t->dtype)];
-      n += 1;
-      bytes += static_cast<int64_t>(t->size_bytes);
-    }
     const auto& r = ck->report();
     out["missing"] = r.missing;
     out["unexpected"] = r.unexpected;
     out["mismatched"] = r.mismatched;
-  } else {
-    for (const auto& t : engine::ExpectedTensors(config)) {
-      int64_t elements = 1;
-      for (int64_t d : t.shape) elements *= d;
-      auto& [n, bytes] = by_dtype[engine::DTypeName(t.dtype)];
-      n += 1;
-      bytes += elements * static_cast<int64_t>(engine::DTypeBytes(t.dtype));
-    }
   }
   Json inventory = Json::object();
   for (const auto& [dtype, nb] : by_dtype) {
@@ -157,32 +198,7 @@ int EngineInspectCommand(const std::string& dir, const std::string& config_file,
     std::cout << out.dump(2) << std::endl;
     return ok ? kExitDone : kExitError;
   }
-  const Json& c = out["config"];
-  std::printf("model: hidden %lld, %d layers + %d MTP, %d heads x %lld, vocab %lld\n",
-              static_cast<long long>(config.dim), config.n_layers, config.n_mtp_layers,
-              config.n_heads, static_cast<long long>(config.head_dim),
-              static_cast<long long>(config.vocab_size));
-  std::printf("attention layers: %s\n", c["attention_layers"].dump().c_str());
-  std::printf("experts: %d routed (%d per token, %s) + %d shared, width %lld\n",
-              config.n_routed_experts, config.n_activated_experts, config.expert_dtype.c_str(),
-              config.n_shared_experts, static_cast<long long>(config.moe_inter_dim));
-  std::printf("parameters: %s total (%s without MTP), %s active per token, %.2f GB stored\n",
-              HumanCount(counts.total).c_str(), HumanCount(counts.total_no_mtp).c_str(),
-              HumanCount(counts.active).c_str(), static_cast<double>(counts.stored_bytes) / 1e9);
-  PrintKv(config);
-  std::printf("%s tensors by dtype:\n", ck ? "checkpoint" : "expected");
-  for (const auto& [dtype, nb] : by_dtype) {
-    std::printf("  %-8s %6lld tensors %14lld bytes\n", dtype.c_str(),
-                static_cast<long long>(nb.first), static_cast<long long>(nb.second));
-  }
-  if (ck) {
-    const auto& r = ck->report();
-    for (const auto& m : r.missing) std::printf("missing: %s\n", m.c_str());
-    for (const auto& m : r.unexpected) std::printf("unexpected: %s\n", m.c_str());
-    for (const auto& m : r.mismatched) std::printf("mismatched: %s\n", m.c_str());
-    std::printf("%s\n", ok ? "all tensors present with the expected dtype and shape"
-                           : "the checkpoint does not match its config");
-  }
+  PrintInspection(out["config"], config, counts, by_dtype, ck.get());
   return ok ? kExitDone : kExitError;
 }
 

@@ -25,9 +25,97 @@ void PrintStats(const engine::GenerateResult& g, int64_t cache_hit) {
                engine::FinishReasonName(g.finish));
 }
 
-int Fail(const std::string& message, int code) {
+int FailEngineGenerate(const std::string& message, int code) {
   std::fprintf(stderr, "dsagent: %s\n", message.c_str());
   return code;
+}
+
+engine::GenerateOptions GenerateOptionsFrom(const EngineGenerateOptions& o,
+                                            const CancelToken& cancel) {
+  engine::GenerateOptions gen;
+  gen.sampling = {.temperature = o.temperature,
+                  .top_k = o.top_k,
+                  .top_p = o.top_p,
+                  .min_p = o.min_p,
+                  .seed = o.seed};
+  gen.max_tokens = o.max_tokens;
+  gen.stop = o.stop;
+  gen.context_limit = o.context;
+  gen.cancel = cancel;
+  return gen;
+}
+
+// --messages: the file's messages (and tools) encoded in the V4 chat format; reasoning streams to
+// stderr, content to stdout, then each parsed tool call as a JSON line.
+int GenerateChatReply(const EngineGenerateOptions& o, engine::forward::Model& model,
+                      const engine::BpeTokenizer& tokenizer, const engine::GenerateOptions& gen) {
+  auto text = ReadFileToString(o.messages_file);
+  if (!text) return FailEngineGenerate(text.error(), kExitUsage);
+  engine::ChatRequest req;
+  const auto j = engine::OrderedJson::parse(*text, nullptr, false);
+  if (j.is_array()) {
+    req.messages = j;
+  } else if (j.is_object() && j.contains("messages")) {
+    req.messages = j["messages"];
+    if (j.contains("tools")) req.tools = j["tools"];
+  } else {
+    return FailEngineGenerate(
+        o.messages_file + ": expected a JSON array of messages or {\"messages\": [...]}",
+        kExitUsage);
+  }
+  req.thinking = o.thinking;
+  req.reasoning_effort = o.effort;
+  req.generate = gen;
+  engine::ChatCompleter chat(model, tokenizer, nullptr);
+  auto r = chat.Complete(req, [](const engine::StreamingCompletionParser::Delta& d) {
+    if (!d.reasoning.empty()) std::fputs(d.reasoning.c_str(), stderr);
+    if (!d.content.empty()) std::fputs(d.content.c_str(), stdout);
+    std::fflush(stdout);
+    return true;
+  });
+  if (!r) {
+    return FailEngineGenerate(
+        r.error().message,
+        r.error().kind == engine::ChatError::Kind::kInternal ? kExitError : kExitUsage);
+  }
+  std::fputs("\n", stdout);
+  for (const auto& call : r->message.tool_calls) {
+    std::cout << Json{{"tool_call", {{"name", call.name}, {"arguments", call.arguments}}}}.dump()
+              << "\n";
+  }
+  if (!r->parse_error.empty()) std::fprintf(stderr, "[DSML: %s]\n", r->parse_error.c_str());
+  PrintStats(r->generation, r->usage.prompt_cache_hit_tokens);
+  return r->cancelled ? kExitInterrupted : kExitDone;
+}
+
+// --prompt (BOS + the text's tokens) or --tokens (ids as given): the text streams to stdout, or,
+// without a tokenizer, the generated ids are printed as a JSON array.
+int GenerateFromPrompt(const EngineGenerateOptions& o, engine::forward::Model& model,
+                       const engine::BpeTokenizer* tokenizer, engine::GenerateOptions gen) {
+  const engine::ModelConfig& config = model.config();
+  std::vector<int32_t> prompt;
+  if (!o.tokens_file.empty()) {
+    auto ids = engine::forward::ReadTokenFile(o.tokens_file);
+    if (!ids) return FailEngineGenerate(ids.error(), kExitUsage);
+    prompt = std::move(*ids);
+  } else {
+    prompt.push_back(static_cast<int32_t>(config.bos_token_id));
+    const auto ids = tokenizer->Encode(o.prompt);
+    prompt.insert(prompt.end(), ids.begin(), ids.end());
+  }
+  gen.stop_token_ids.push_back(static_cast<int32_t>(config.eos_token_id));
+  engine::Generator generator(model, tokenizer);
+  engine::forward::SequenceState state = model.NewSequence();
+  auto r = generator.Generate(state, prompt, gen, [&](int32_t, std::string_view text) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+    return true;
+  });
+  if (!r) return FailEngineGenerate(r.error(), kExitUsage);
+  if (!tokenizer) std::cout << Json(r->tokens).dump();
+  std::fputs("\n", stdout);
+  PrintStats(*r, 0);
+  return r->finish == engine::FinishReason::kCancelled ? kExitInterrupted : kExitDone;
 }
 
 }  // namespace
@@ -75,98 +163,31 @@ void AddEngineGenerateCommand(CLI::App& engine, CommandTable& table) {
 
 int EngineGenerateCommand(const EngineGenerateOptions& o, const CancelToken& cancel) {
   const int sources = !o.prompt.empty() + !o.messages_file.empty() + !o.tokens_file.empty();
-  if (sources != 1) return Fail("give one of --prompt, --messages, --tokens", kExitUsage);
+  if (sources != 1)
+    return FailEngineGenerate("give one of --prompt, --messages, --tokens", kExitUsage);
   auto model = engine::forward::Model::Load(
       o.model_dir,
       {.threads = o.threads,
        .numerics =
            engine::kernels::ParseNumerics(o.numerics).value_or(engine::kernels::Numerics::kFast)});
-  if (!model) return Fail(model.error(), kExitUsage);
-  const engine::ModelConfig& config = (*model)->config();
+  if (!model) return FailEngineGenerate(model.error(), kExitUsage);
 
+  // Token ids in and out need no tokenizer; text does.
   std::unique_ptr<engine::BpeTokenizer> tokenizer;
   auto tok = engine::LoadModelTokenizer({.tokenizer_file = o.tokenizer_file,
                                          .model_dir = o.model_dir,
-                                         .model_vocab_size = config.vocab_size});
+                                         .model_vocab_size = (*model)->config().vocab_size});
   if (tok) {
     tokenizer = std::move(*tok);
   } else if (o.tokens_file.empty()) {
-    return Fail(tok.error(), kExitUsage);
+    return FailEngineGenerate(tok.error(), kExitUsage);
   }
 
-  engine::GenerateOptions gen;
-  gen.sampling = {.temperature = o.temperature,
-                  .top_k = o.top_k,
-                  .top_p = o.top_p,
-                  .min_p = o.min_p,
-                  .seed = o.seed};
-  gen.max_tokens = o.max_tokens;
-  gen.stop = o.stop;
-  gen.context_limit = o.context;
-  gen.cancel = cancel;
-  if (auto ok = engine::CheckSamplingParams(gen.sampling); !ok) return Fail(ok.error(), kExitUsage);
-
-  if (!o.messages_file.empty()) {
-    auto text = ReadFileToString(o.messages_file);
-    if (!text) return Fail(text.error(), kExitUsage);
-    engine::ChatRequest req;
-    const auto j = engine::OrderedJson::parse(*text, nullptr, false);
-    if (j.is_array()) {
-      req.messages = j;
-    } else if (j.is_object() && j.contains("messages")) {
-      req.messages = j["messages"];
-      if (j.contains("tools")) req.tools = j["tools"];
-    } else {
-      return Fail(o.messages_file + ": expected a JSON array of messages or {\"messages\": [...]}",
-                  kExitUsage);
-    }
-    req.thinking = o.thinking;
-    req.reasoning_effort = o.effort;
-    req.generate = gen;
-    engine::ChatCompleter chat(**model, *tokenizer, nullptr);
-    auto r = chat.Complete(req, [](const engine::StreamingCompletionParser::Delta& d) {
-      if (!d.reasoning.empty()) std::fputs(d.reasoning.c_str(), stderr);
-      if (!d.content.empty()) std::fputs(d.content.c_str(), stdout);
-      std::fflush(stdout);
-      return true;
-    });
-    if (!r) {
-      return Fail(r.error().message,
-                  r.error().kind == engine::ChatError::Kind::kInternal ? kExitError : kExitUsage);
-    }
-    std::fputs("\n", stdout);
-    for (const auto& call : r->message.tool_calls) {
-      std::cout << Json{{"tool_call", {{"name", call.name}, {"arguments", call.arguments}}}}.dump()
-                << "\n";
-    }
-    if (!r->parse_error.empty()) std::fprintf(stderr, "[DSML: %s]\n", r->parse_error.c_str());
-    PrintStats(r->generation, r->usage.prompt_cache_hit_tokens);
-    return r->cancelled ? kExitInterrupted : kExitDone;
-  }
-
-  std::vector<int32_t> prompt;
-  if (!o.tokens_file.empty()) {
-    auto ids = engine::forward::ReadTokenFile(o.tokens_file);
-    if (!ids) return Fail(ids.error(), kExitUsage);
-    prompt = std::move(*ids);
-  } else {
-    prompt.push_back(static_cast<int32_t>(config.bos_token_id));
-    const auto ids = tokenizer->Encode(o.prompt);
-    prompt.insert(prompt.end(), ids.begin(), ids.end());
-  }
-  gen.stop_token_ids.push_back(static_cast<int32_t>(config.eos_token_id));
-  engine::Generator generator(**model, tokenizer.get());
-  engine::forward::SequenceState state = (*model)->NewSequence();
-  auto r = generator.Generate(state, prompt, gen, [&](int32_t, std::string_view text) {
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    std::fflush(stdout);
-    return true;
-  });
-  if (!r) return Fail(r.error(), kExitUsage);
-  if (!tokenizer) std::cout << Json(r->tokens).dump();
-  std::fputs("\n", stdout);
-  PrintStats(*r, 0);
-  return r->finish == engine::FinishReason::kCancelled ? kExitInterrupted : kExitDone;
+  const engine::GenerateOptions gen = GenerateOptionsFrom(o, cancel);
+  if (auto ok = engine::CheckSamplingParams(gen.sampling); !ok)
+    return FailEngineGenerate(ok.error(), kExitUsage);
+  if (!o.messages_file.empty()) return GenerateChatReply(o, **model, *tokenizer, gen);
+  return GenerateFromPrompt(o, **model, tokenizer.get(), gen);
 }
 
 }  // namespace dsagent

@@ -15,35 +15,36 @@ namespace dsagent {
 namespace fs = std::filesystem;
 namespace {
 
-fs::path RepoDir(const McpCommandOptions& o) {
+fs::path McpRepoDir(const McpCommandOptions& o) {
   return o.repo.empty() ? fs::current_path() : fs::path(o.repo);
 }
 
-fs::path ScopeFile(const McpCommandOptions& o) {
-  return o.scope == "repo" ? RepoDir(o) / ".dsagent" / "config.yaml"
+fs::path McpScopeFile(const McpCommandOptions& o) {
+  return o.scope == "repo" ? McpRepoDir(o) / ".dsagent" / "config.yaml"
                            : XdgConfigHome() / "dsagent" / "config.yaml";
 }
 
-int Fail(const std::string& message, int code) {
+int FailMcpCommand(const std::string& message, int code) {
   std::fprintf(stderr, "dsagent: %s\n", message.c_str());
   return code;
 }
 
 // Connects the configured servers (all, or the one named) as a session would and prints them.
-int Show(const McpCommandOptions& o, bool with_tools) {
-  auto config = Config::Load({.repo_dir = RepoDir(o),
+int ShowConfiguredMcpServers(const McpCommandOptions& o, bool with_tools,
+                             const CancelToken& cancel) {
+  auto config = Config::Load({.repo_dir = McpRepoDir(o),
                               .user_file = std::nullopt,
                               .env = Config::ProcessEnvironment(),
                               .flags = {}});
-  if (!config) return Fail(config.error(), kExitConfigAuth);
+  if (!config) return FailMcpCommand(config.error(), kExitConfigAuth);
   const auto& servers = config->McpServers();
   const McpServerConfig* named = nullptr;
   for (const McpServerConfig& s : servers) {
     if (s.name == o.name) named = &s;
   }
   if (!o.name.empty() && named == nullptr) {
-    return Fail("no MCP server '" + o.name + "' is configured; `dsagent mcp list` shows them",
-                kExitUsage);
+    return FailMcpCommand(
+        "no MCP server '" + o.name + "' is configured; `dsagent mcp list` shows them", kExitUsage);
   }
   if (servers.empty()) {
     std::cout << "No MCP servers configured. Add one with `dsagent mcp add NAME -- COMMAND "
@@ -51,9 +52,9 @@ int Show(const McpCommandOptions& o, bool with_tools) {
     return kExitDone;
   }
   auto tool_env = ToolEnvironmentFromConfig(*config, Config::ProcessEnvironment());
-  if (!tool_env) return Fail(tool_env.error(), kExitConfigAuth);
+  if (!tool_env) return FailMcpCommand(tool_env.error(), kExitConfigAuth);
   std::vector<std::string> problems;
-  auto specs = McpServerSpecsFromConfig(*config, RepoDir(o), tool_env->child.vars,
+  auto specs = McpServerSpecsFromConfig(*config, McpRepoDir(o), tool_env->child.vars,
                                         Config::ProcessEnvironment(), problems);
   if (named != nullptr) {
     std::erase_if(specs, [&](const McpServerSpec& s) { return s.name != o.name; });
@@ -76,8 +77,6 @@ int Show(const McpCommandOptions& o, bool with_tools) {
   for (const McpServerConfig& s : servers) {
     if (!s.enabled && (named == nullptr || named == &s)) std::cout << s.name << "  disabled\n";
   }
-  CancelToken cancel;
-  InstallInterruptHandler(cancel);
   auto set = McpServerSet::Connect(specs, DSAGENT_VERSION, cancel);
   std::cout << DescribeMcpServers(*set, with_tools);
   for (const McpServerState& s : set->States()) {
@@ -86,15 +85,16 @@ int Show(const McpCommandOptions& o, bool with_tools) {
   return kExitDone;
 }
 
-int Add(const McpCommandOptions& o) {
+int AddConfiguredMcpServer(const McpCommandOptions& o) {
   if (!IsValidMcpServerName(o.name)) {
-    return Fail("'" + o.name +
-                    "' cannot name a server: use 1-32 letters, digits, '-' or '_', without '__'",
-                kExitUsage);
+    return FailMcpCommand(
+        "'" + o.name + "' cannot name a server: use 1-32 letters, digits, '-' or '_', without '__'",
+        kExitUsage);
   }
   if (o.url.empty() == o.command.empty()) {
-    return Fail("give either --url URL (an HTTP server) or -- COMMAND [ARGS...] (a stdio server)",
-                kExitUsage);
+    return FailMcpCommand(
+        "give either --url URL (an HTTP server) or -- COMMAND [ARGS...] (a stdio server)",
+        kExitUsage);
   }
   McpServerConfig server;
   server.name = o.name;
@@ -107,31 +107,32 @@ int Add(const McpCommandOptions& o) {
   server.sandbox = !o.no_sandbox;
   for (const std::string& e : o.env) {
     const size_t eq = e.find('=');
-    if (eq == std::string::npos || eq == 0) return Fail("--env expects NAME=VALUE", kExitUsage);
+    if (eq == std::string::npos || eq == 0)
+      return FailMcpCommand("--env expects NAME=VALUE", kExitUsage);
     server.env[e.substr(0, eq)] = e.substr(eq + 1);
   }
   for (const std::string& h : o.headers) {
     const size_t colon = h.find(':');
     if (colon == std::string::npos || colon == 0) {
-      return Fail("--header expects 'Name: value'", kExitUsage);
+      return FailMcpCommand("--header expects 'Name: value'", kExitUsage);
     }
     std::string value = h.substr(colon + 1);
     while (!value.empty() && value.front() == ' ') value.erase(0, 1);
     server.headers[h.substr(0, colon)] = value;
   }
-  const fs::path file = ScopeFile(o);
+  const fs::path file = McpScopeFile(o);
   if (auto written = WriteMcpServer(file, server); !written) {
-    return Fail(written.error(), kExitError);
+    return FailMcpCommand(written.error(), kExitError);
   }
   std::cout << "Added MCP server '" << o.name << "' to " << file.string()
             << ". Its tools appear as mcp__" << o.name << "__<tool> from the next session.\n";
   return kExitDone;
 }
 
-int Remove(const McpCommandOptions& o) {
-  const fs::path file = ScopeFile(o);
+int RemoveConfiguredMcpServer(const McpCommandOptions& o) {
+  const fs::path file = McpScopeFile(o);
   if (auto removed = RemoveMcpServer(file, o.name); !removed) {
-    return Fail(removed.error(), kExitUsage);
+    return FailMcpCommand(removed.error(), kExitUsage);
   }
   std::cout << "Removed MCP server '" << o.name << "' from " << file.string() << ".\n";
   return kExitDone;
@@ -147,35 +148,36 @@ void AddMcpCommand(CLI::App& app, CommandTable& table) {
   const auto repo_option = [&](CLI::App* sub) {
     sub->add_option("--repo", o.repo, "Repository whose .dsagent/config.yaml applies");
   };
-  o.list = cmd->add_subcommand("list", "Connect to every configured server and show its state");
-  repo_option(o.list);
-  o.get = cmd->add_subcommand("get", "One server's settings, state and tools");
-  o.get->add_option("name", o.name, "Server name")->required();
-  repo_option(o.get);
-  o.add = cmd->add_subcommand(
+  auto* list = cmd->add_subcommand("list", "Connect to every configured server and show its state");
+  repo_option(list);
+  auto* get = cmd->add_subcommand("get", "One server's settings, state and tools");
+  get->add_option("name", o.name, "Server name")->required();
+  repo_option(get);
+  auto* add = cmd->add_subcommand(
       "add", "Add a server: `mcp add NAME -- COMMAND ARGS...` or `mcp add NAME --url URL`");
-  o.add->add_option("name", o.name, "Server name (tools appear as mcp__NAME__TOOL)")->required();
-  o.add->add_option("command", o.command, "The stdio server's command and arguments (after --)");
-  o.add->add_option("--url", o.url, "A streamable HTTP server's endpoint");
-  o.add->add_option("--env", o.env, "NAME=VALUE set for a stdio server (${VAR} expands)");
-  o.add->add_option("--header", o.headers, "'Name: value' sent to an HTTP server (${VAR} expands)");
-  o.add->add_option("--cwd", o.cwd, "A stdio server's directory, relative to the workspace");
-  o.add->add_flag("--no-sandbox", o.no_sandbox, "Run a stdio server outside the sandbox");
-  o.add->add_option("--scope", o.scope, "user (your config) or repo (.dsagent/config.yaml)")
+  add->add_option("name", o.name, "Server name (tools appear as mcp__NAME__TOOL)")->required();
+  add->add_option("command", o.command, "The stdio server's command and arguments (after --)");
+  add->add_option("--url", o.url, "A streamable HTTP server's endpoint");
+  add->add_option("--env", o.env, "NAME=VALUE set for a stdio server (${VAR} expands)");
+  add->add_option("--header", o.headers, "'Name: value' sent to an HTTP server (${VAR} expands)");
+  add->add_option("--cwd", o.cwd, "A stdio server's directory, relative to the workspace");
+  add->add_flag("--no-sandbox", o.no_sandbox, "Run a stdio server outside the sandbox");
+  add->add_option("--scope", o.scope, "user (your config) or repo (.dsagent/config.yaml)")
       ->check(CLI::IsMember({"user", "repo"}));
-  repo_option(o.add);
-  o.remove = cmd->add_subcommand("remove", "Remove a server from the user or repo config file");
-  o.remove->add_option("name", o.name, "Server name")->required();
-  o.remove->add_option("--scope", o.scope, "user or repo")->check(CLI::IsMember({"user", "repo"}));
-  repo_option(o.remove);
-  table.Bind(cmd, [options] { return McpCommand(*options); });
-}
-
-int McpCommand(const McpCommandOptions& o) {
-  if (*o.list) return Show(o, false);
-  if (*o.get) return Show(o, true);
-  if (*o.add) return Add(o);
-  return Remove(o);
+  repo_option(add);
+  auto* remove = cmd->add_subcommand("remove", "Remove a server from the user or repo config file");
+  remove->add_option("name", o.name, "Server name")->required();
+  remove->add_option("--scope", o.scope, "user or repo")->check(CLI::IsMember({"user", "repo"}));
+  repo_option(remove);
+  // list and get wait on servers, so Ctrl-C cancels them; add and remove only edit a file.
+  table.BindCancellable(list, [options](const CancelToken& cancel) {
+    return ShowConfiguredMcpServers(*options, false, cancel);
+  });
+  table.BindCancellable(get, [options](const CancelToken& cancel) {
+    return ShowConfiguredMcpServers(*options, true, cancel);
+  });
+  table.Bind(add, [options] { return AddConfiguredMcpServer(*options); });
+  table.Bind(remove, [options] { return RemoveConfiguredMcpServer(*options); });
 }
 
 }  // namespace dsagent

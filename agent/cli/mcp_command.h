@@ -13,21 +13,18 @@
 namespace dsagent {
 
 struct McpCommandOptions {
-  std::string repo;            // "" = the current directory
-  std::string name;            // get/add/remove
-  std::string scope = "user";  // add/remove: user | repo
-  std::string url;             // add: an HTTP server
+  std::string repo;                  // "" = the current directory
+  std::string name;                  // get/add/remove
+  std::string scope = "user";        // add/remove: user | repo
+  std::string url;                   // add: an HTTP server
   std::vector<std::string> command;  // add: COMMAND ARGS... (after --)
   std::vector<std::string> env;      // add: NAME=VALUE
   std::vector<std::string> headers;  // add: "Name: value"
   std::string cwd;                   // add
   bool no_sandbox = false;           // add
-  CLI::App *list = nullptr, *get = nullptr, *add = nullptr, *remove = nullptr;
 };
 
-// Declares `mcp` and its subcommands on `app` and binds McpCommand in `table`.
+// Declares `mcp` and its subcommands on `app` and binds each in `table`.
 void AddMcpCommand(CLI::App& app, CommandTable& table);
-// Runs the parsed subcommand; returns the exit code.
-int McpCommand(const McpCommandOptions& options);
 
 }  // namespace dsagent

@@ -70,13 +70,80 @@ void AddServeCommand(CLI::App& app, CommandTable& table) {
       cmd, [options](const CancelToken& cancel) { return ServeCommand(*options, cancel); });
 }
 
+namespace {
+
+// The server's prefix cache: recent states in memory and, once AddDiskStore has run (--kv-dir),
+// the persistent store of 128-aligned records behind them.
+class ServePrefixCache {
+ public:
+  explicit ServePrefixCache(int max_entries) : memory_({.max_entries = max_entries}) {}
+
+  Expected<Ok, std::string> AddDiskStore(const ServeOptions& o,
+                                         const engine::forward::Model& model) {
+    const auto max_bytes = ParseByteSize(o.kv_max_size);
+    if (!max_bytes) {
+      return MakeUnexpected("--kv-max-size '" + o.kv_max_size +
+                            "' is not a size (e.g. 16G, 512M, bytes)");
+    }
+    auto identity = engine::kv::ComputeModelIdentity(o.model_dir);
+    if (!identity) return MakeUnexpected(identity.error());
+    auto store = engine::kv::DiskPrefixStore::Open(
+        model.config(), engine::kv::StateIdentity(*identity, model.numerics()),
+        {.dir = o.kv_dir, .max_bytes = *max_bytes, .log = [](const std::string& line) {
+           std::fprintf(stderr, "dsagent serve: kv: %s\n", line.c_str());
+         }});
+    if (!store) return MakeUnexpected(store.error());
+    disk_ = std::move(*store);
+    tiered_ = std::make_unique<engine::TieredPrefixCache>(memory_, *disk_);
+    return Ok{};
+  }
+
+  engine::PrefixCache* get() {
+    return tiered_ ? static_cast<engine::PrefixCache*>(tiered_.get()) : &memory_;
+  }
+
+ private:
+  engine::InMemoryPrefixCache memory_;
+  std::unique_ptr<engine::kv::DiskPrefixStore> disk_;
+  std::unique_ptr<engine::TieredPrefixCache> tiered_;  // memory_ first, then disk_
+};
+
+// The HTTP server's settings from the command line; the error names a bad --max-body.
+Expected<engine::server::ServerOptions, std::string> ServerOptionsFrom(const ServeOptions& o,
+                                                                       const std::string& api_key) {
+  const auto max_body = ParseByteSize(o.max_body);
+  if (!max_body) {
+    return MakeUnexpected("--max-body '" + o.max_body + "' is not a size (e.g. 16M, bytes)");
+  }
+  engine::server::ServerOptions options;
+  options.host = o.host;
+  options.port = o.port;
+  options.parallel = o.parallel;
+  std::filesystem::path dir = std::filesystem::absolute(o.model_dir).lexically_normal();
+  if (dir.filename().empty()) dir = dir.parent_path();  // "DIR/" names DIR
+  options.model_id = o.model_id.empty() ? dir.filename().string() : o.model_id;
+  if (options.model_id.empty()) options.model_id = "dsagent-local";
+  options.context_limit = o.context;
+  options.default_max_tokens = o.max_tokens;
+  options.max_tokens_limit = o.max_tokens_limit;
+  options.max_queue = o.max_queue;
+  options.max_body_bytes = *max_body;
+  options.max_prompt_tokens = o.max_prompt_tokens;
+  options.request_timeout_s = o.request_timeout_s;
+  options.read_timeout_s = o.read_timeout_s;
+  options.api_key = api_key;
+  return options;
+}
+
+}  // namespace
+
 int ServeCommand(const ServeOptions& o, const CancelToken& cancel) {
   std::string api_key = o.api_key;
   if (const char* env = std::getenv("DSAGENT_SERVE_API_KEY"); api_key.empty() && env) api_key = env;
   // Refused before the (possibly long) model load.
-  if (auto refused = engine::server::CheckAccessOptions({.host = o.host, .api_key = api_key});
-      !refused.empty()) {
-    std::fprintf(stderr, "dsagent serve: %s\n", refused.c_str());
+  if (auto allowed = engine::server::CheckAccessOptions({.host = o.host, .api_key = api_key});
+      !allowed) {
+    std::fprintf(stderr, "dsagent serve: %s\n", allowed.error().c_str());
     return kExitUsage;
   }
   auto model = engine::forward::Model::Load(
@@ -95,68 +162,27 @@ int ServeCommand(const ServeOptions& o, const CancelToken& cancel) {
     std::fprintf(stderr, "dsagent: %s\n", tokenizer.error().c_str());
     return kExitUsage;
   }
-  // Recent states in memory; with --kv-dir also the persistent store (128-aligned records).
-  engine::InMemoryPrefixCache memory({.max_entries = o.cache_entries});
-  engine::PrefixCache* cache = &memory;
-  std::unique_ptr<engine::kv::DiskPrefixStore> disk;
-  std::unique_ptr<engine::TieredPrefixCache> tiered;
+  ServePrefixCache cache(o.cache_entries);
   if (!o.kv_dir.empty()) {
-    const auto max_bytes = ParseByteSize(o.kv_max_size);
-    if (!max_bytes) {
-      std::fprintf(stderr, "dsagent: --kv-max-size '%s' is not a size (e.g. 16G, 512M, bytes)\n",
-                   o.kv_max_size.c_str());
+    if (auto added = cache.AddDiskStore(o, **model); !added) {
+      std::fprintf(stderr, "dsagent: %s\n", added.error().c_str());
       return kExitUsage;
     }
-    auto identity = engine::kv::ComputeModelIdentity(o.model_dir);
-    if (!identity) {
-      std::fprintf(stderr, "dsagent: %s\n", identity.error().c_str());
-      return kExitUsage;
-    }
-    auto store = engine::kv::DiskPrefixStore::Open(
-        (*model)->config(), engine::kv::StateIdentity(*identity, (*model)->numerics()),
-        {.dir = o.kv_dir, .max_bytes = *max_bytes, .log = [](const std::string& line) {
-           std::fprintf(stderr, "dsagent serve: kv: %s\n", line.c_str());
-         }});
-    if (!store) {
-      std::fprintf(stderr, "dsagent: %s\n", store.error().c_str());
-      return kExitUsage;
-    }
-    disk = std::move(*store);
-    tiered = std::make_unique<engine::TieredPrefixCache>(memory, *disk);
-    cache = tiered.get();
   }
-  const auto max_body = ParseByteSize(o.max_body);
-  if (!max_body) {
-    std::fprintf(stderr, "dsagent: --max-body '%s' is not a size (e.g. 16M, bytes)\n",
-                 o.max_body.c_str());
+  auto options = ServerOptionsFrom(o, api_key);
+  if (!options) {
+    std::fprintf(stderr, "dsagent: %s\n", options.error().c_str());
     return kExitUsage;
   }
-  engine::ChatCompleter completer(**model, **tokenizer, cache);
-  engine::server::ServerOptions options;
-  options.host = o.host;
-  options.port = o.port;
-  options.parallel = o.parallel;
-  std::filesystem::path dir = std::filesystem::absolute(o.model_dir).lexically_normal();
-  if (dir.filename().empty()) dir = dir.parent_path();  // "DIR/" names DIR
-  options.model_id = o.model_id.empty() ? dir.filename().string() : o.model_id;
-  if (options.model_id.empty()) options.model_id = "dsagent-local";
-  options.context_limit = o.context;
-  options.default_max_tokens = o.max_tokens;
-  options.max_tokens_limit = o.max_tokens_limit;
-  options.max_queue = o.max_queue;
-  options.max_body_bytes = *max_body;
-  options.max_prompt_tokens = o.max_prompt_tokens;
-  options.request_timeout_s = o.request_timeout_s;
-  options.read_timeout_s = o.read_timeout_s;
-  options.api_key = api_key;
-  engine::server::ChatServer server(completer, options);
+  engine::ChatCompleter completer(**model, **tokenizer, cache.get());
+  engine::server::ChatServer server(completer, *options);
   auto port = server.Start();
   if (!port) {
     std::fprintf(stderr, "dsagent: %s\n", port.error().c_str());
     return kExitUsage;
   }
   std::fprintf(stderr, "dsagent serve: model %s, listening on http://%s:%d\n",
-               options.model_id.c_str(), o.host.c_str(), *port);
+               options->model_id.c_str(), o.host.c_str(), *port);
   std::fflush(stderr);
   while (!cancel.IsCancelled()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   std::fprintf(stderr, "dsagent serve: stopping\n");

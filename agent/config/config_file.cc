@@ -22,56 +22,60 @@ std::string MappingEntry(const YamlLeaf& leaf, const ConfigSchema& schema) {
   return leaf.key.substr(list_key.size() + 1) + "=" + leaf.value.Scalar();
 }
 
-// Checks one leaf; returns an error message (without the location) or "" if it is fine or to be
-// skipped. On success appends to `settings`.
-std::string CheckLeaf(const YamlLeaf& leaf, const std::string& where, const ConfigSchema& schema,
-                      std::vector<ConfigFileSetting>& settings) {
+// Checks one leaf: Ok when it is fine (then appended to `settings`) or to be skipped; else the
+// error message, without the location.
+Expected<Ok, std::string> CheckLeaf(const YamlLeaf& leaf, const std::string& where,
+                                    const ConfigSchema& schema,
+                                    std::vector<ConfigFileSetting>& settings) {
   const ConfigKeySpec* spec = schema.Find(leaf.key);
   if (spec == nullptr) {
     if (std::string entry = MappingEntry(leaf, schema); !entry.empty()) {
       settings.push_back({ListKeyOf(leaf.key), CanonicalListValue({entry}), where});
-      return "";
+      return Ok{};
     }
     if (schema.IsSection(leaf.key)) {
       // "tools:" with every line under it commented out is an empty group, not a mistake.
-      if (leaf.value.IsNull()) return "";
-      return "'" + leaf.key + "' is a group of settings, not a value; set the keys under it";
+      if (leaf.value.IsNull()) return Ok{};
+      return MakeUnexpected("'" + leaf.key +
+                            "' is a group of settings, not a value; set the keys under it");
     }
-    return "unknown key '" + leaf.key + "'" + DidYouMean(leaf.key, schema.Keys());
+    return MakeUnexpected("unknown key '" + leaf.key + "'" + DidYouMean(leaf.key, schema.Keys()));
   }
   if (spec->type == ConfigType::kStringList) {
     // `rules:` with nothing after it is an empty list; a single value is not a list.
     std::vector<std::string> entries;
     if (!leaf.value.IsNull()) {
       if (!leaf.value.IsSequence()) {
-        return "'" + leaf.key + "' expects a list of strings, not " + DescribeNodeType(leaf.value);
+        return MakeUnexpected("'" + leaf.key + "' expects a list of strings, not " +
+                              DescribeNodeType(leaf.value));
       }
       for (const YAML::Node& item : leaf.value) {
         if (!item.IsScalar()) {
-          return "'" + leaf.key + "' expects a list of strings; an entry is " +
-                 DescribeNodeType(item);
+          return MakeUnexpected("'" + leaf.key + "' expects a list of strings; an entry is " +
+                                DescribeNodeType(item));
         }
         entries.push_back(item.Scalar());
       }
     }
     settings.push_back({leaf.key, CanonicalListValue(entries), where});
-    return "";
+    return Ok{};
   }
   if (leaf.value.IsNull()) {
-    return "'" + leaf.key + "' has no value" +
-           (spec->type == ConfigType::kString ? " (write \"\" for an empty string)" : "");
+    return MakeUnexpected(
+        "'" + leaf.key + "' has no value" +
+        (spec->type == ConfigType::kString ? " (write \"\" for an empty string)" : ""));
   }
   if (!leaf.value.IsScalar()) {
-    return "'" + leaf.key + "' expects " + DescribeConfigType(spec->type) + ", not " +
-           DescribeNodeType(leaf.value);
+    return MakeUnexpected("'" + leaf.key + "' expects " + DescribeConfigType(spec->type) +
+                          ", not " + DescribeNodeType(leaf.value));
   }
   auto canonical = ConfigSchema::Check(*spec, leaf.value.Scalar());
   if (!canonical) {
-    return "'" + leaf.key + "' " + canonical.error() + ", got " +
-           QuoteForError(leaf.key, leaf.value.Scalar());
+    return MakeUnexpected("'" + leaf.key + "' " + canonical.error() + ", got " +
+                          QuoteForError(leaf.key, leaf.value.Scalar()));
   }
   settings.push_back({leaf.key, std::move(*canonical), where});
-  return "";
+  return Ok{};
 }
 
 }  // namespace
@@ -90,8 +94,8 @@ Expected<std::vector<ConfigFileSetting>, std::string> ReadConfigFile(
     // The MCP servers are a mapping of names the user picks, read by ReadMcpServersFromFile.
     if (leaf.key == "mcp_servers" || leaf.key.rfind("mcp_servers.", 0) == 0) continue;
     const std::string where = Where(source, leaf.key_node);
-    if (std::string error = CheckLeaf(leaf, where, schema, settings); !error.empty()) {
-      errors.push_back(where + ": " + error);
+    if (auto checked = CheckLeaf(leaf, where, schema, settings); !checked) {
+      errors.push_back(where + ": " + checked.error());
     }
   }
   if (!errors.empty()) return MakeUnexpected(JoinLines(errors));

@@ -135,6 +135,49 @@ Expected<AgentSettings, Termination> SettingsFromConfig(const Config& config,
   return settings;
 }
 
+// The session's tools: the built-in ones, then the MCP servers' tools in an order fixed for the
+// session, and the environment tool subprocesses get.
+struct SessionTools {
+  ToolEnvironment environment;
+  ToolRegistry registry;
+  std::shared_ptr<McpServerSet> mcp_servers;
+};
+
+Expected<SessionTools, Termination> OpenSessionTools(const Config& config,
+                                                     const fs::path& workspace,
+                                                     std::vector<std::string>& warnings,
+                                                     const CancelToken& cancel) {
+  auto environment = ToolEnvironmentFromConfig(config, Config::ProcessEnvironment());
+  if (!environment) {
+    return MakeUnexpected(OpenFailure(TerminationReason::kErrorConfig, environment.error()));
+  }
+  SessionTools tools{std::move(*environment), ToolRegistry::BuiltIn(), nullptr};
+  tools.mcp_servers = AddMcpTools(config, workspace, tools.environment.child.vars, tools.registry,
+                                  warnings, cancel);
+  return tools;
+}
+
+// Where the session's context and trace start: a resumed session continues its own; a new one
+// gets a fresh id and starts from the system prompt and the tools.
+struct SessionStartingPoint {
+  std::string session_id;
+  fs::path trace_path;
+  Context context;
+};
+
+SessionStartingPoint StartingPoint(const SessionOpenOptions& options,
+                                   std::optional<ResumedSession>& resumed, const Config& config,
+                                   const ToolRegistry& registry) {
+  if (resumed) {
+    return {resumed->loaded.id, resumed->trace_path, std::move(resumed->loaded.context)};
+  }
+  std::string id = NewSessionId();
+  fs::path trace_path = !options.trace_file.empty() ? fs::path(options.trace_file)
+                                                    : SessionsDir(config) / (id + ".jsonl");
+  return {std::move(id), std::move(trace_path),
+          Context(std::string(prompts::Find("system.md").value_or("")), ToolSpecsOf(registry))};
+}
+
 }  // namespace
 
 Expected<std::unique_ptr<AgentSession>, SessionOpenError> AgentSession::Open(
@@ -168,60 +211,42 @@ Expected<std::unique_ptr<AgentSession>, SessionOpenError> AgentSession::Open(
   if (std::string notice = SandboxNotice(*config); !notice.empty()) {
     err.warnings.push_back(std::move(notice));
   }
-  auto tool_environment = ToolEnvironmentFromConfig(*config, Config::ProcessEnvironment());
-  if (!tool_environment) return fail({TerminationReason::kErrorConfig, tool_environment.error()});
-  ToolRegistry registry = ToolRegistry::BuiltIn();
-  // MCP servers' tools follow the built-in ones, in an order fixed for the session.
-  auto mcp_servers = AddMcpTools(*config, *workspace, tool_environment->child.vars, registry,
-                                 err.warnings, cancel);
-
-  // A resumed session continues its own context; a new one starts from the system prompt.
-  std::string session_id;
-  fs::path trace_path;
-  std::optional<Context> context;
-  if (*resumed) {
-    session_id = (*resumed)->loaded.id;
-    trace_path = (*resumed)->trace_path;
-    context.emplace(std::move((*resumed)->loaded.context));
-  } else {
-    session_id = NewSessionId();
-    trace_path = !options.trace_file.empty() ? fs::path(options.trace_file)
-                                             : SessionsDir(*config) / (session_id + ".jsonl");
-    context.emplace(std::string(prompts::Find("system.md").value_or("")), ToolSpecsOf(registry));
-  }
-  err.session_id = session_id;
-
-  auto trace = TraceWriter::Open(trace_path);
+  auto tools = OpenSessionTools(*config, *workspace, err.warnings, cancel);
+  if (!tools) return fail(tools.error());
+  SessionStartingPoint start = StartingPoint(options, *resumed, *config, tools->registry);
+  err.session_id = start.session_id;
+  auto trace = TraceWriter::Open(start.trace_path);
   if (!trace) return fail({TerminationReason::kErrorTrace, trace.error()});
 
   std::unique_ptr<AgentSession> s(new AgentSession(std::move(*config), std::move(owned_catalog),
-                                                   std::move(*context), std::move(*trace)));
+                                                   std::move(start.context), std::move(*trace)));
   s->provider_ = std::move(*provider);
-  s->registry_ = std::move(registry);
-  s->mcp_servers_ = std::move(mcp_servers);
-  s->tool_environment_ = std::move(*tool_environment);
+  s->registry_ = std::move(tools->registry);
+  s->mcp_servers_ = std::move(tools->mcp_servers);
+  s->tool_environment_ = std::move(tools->environment);
   s->settings_ = std::move(*settings);
-  s->id_ = session_id;
+  s->id_ = start.session_id;
   s->provider_name_ = s->config_.GetString("provider");
   s->workspace_ = *workspace;
   s->warnings_ = err.warnings;
   s->resumed_ = resumed->has_value();
-
-  if (auto w = s->RecordOpening(); !w) return fail({TerminationReason::kErrorTrace, w.error()});
-  // A session killed mid-step left tool calls without results.
-  if (auto w = s->SettleUnansweredToolCalls(); !w)
-    return fail({TerminationReason::kErrorTrace, w.error()});
-  if (!s->resumed_) {
-    if (auto w = s->AppendSessionStartMessages(cancel); !w) {
-      return fail({TerminationReason::kErrorTrace, w.error()});
-    }
+  if (auto begun = s->BeginInTrace(cancel); !begun) {
+    return fail({TerminationReason::kErrorTrace, begun.error()});
   }
   return s;
 }
 
+Expected<Ok, std::string> AgentSession::BeginInTrace(const CancelToken& cancel) {
+  if (auto w = RecordOpening(); !w) return w;
+  // A session killed mid-step left tool calls without results.
+  if (auto w = SettleUnansweredToolCalls(); !w) return w;
+  if (resumed_) return Ok{};
+  return AppendSessionStartMessages(cancel);
+}
+
 Expected<Ok, std::string> AgentSession::RecordOpening() {
   const AgentSettings& st = settings_;
-  const Json limits = {{TerminationReason::kMaxSteps, st.limits.max_steps},
+  const Json limits = {{"max_steps", st.limits.max_steps},
                        {"max_cost_usd", st.limits.max_cost_usd},
                        {"timeout_s", st.limits.timeout_s}};
   Json opening = resumed_ ? Json{{"type", "resume"}}

@@ -113,6 +113,9 @@ class AgentSession {
         catalog_(std::move(catalog)),
         context_(std::move(context)),
         trace_(std::move(trace)) {}
+  // The trace's opening: RecordOpening, answers for calls a killed session left unanswered, and
+  // a new session's start messages. The error is why the trace cannot be written.
+  Expected<Ok, std::string> BeginInTrace(const CancelToken& cancel);
   Expected<Ok, std::string> RecordOpening();  // session_start, or resume
   Expected<Ok, std::string> AppendSessionStartMessages(const CancelToken& cancel);
   Expected<Ok, std::string> RecordSettings();

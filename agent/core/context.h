@@ -1,8 +1,8 @@
 // Context: what every request carries, in cache-friendly order — the static system prompt, the tool
-// schemas (sorted, fixed for the session), then the append-only message log. Nothing is edited in
-// place, so request N is a byte prefix of request N+1 up to its new tail — except at a compaction,
-// which replaces the oldest tool results with short stubs once, when the next request would not
-// fit the context window; the log then continues append-only on the new prefix.
+// schemas (in one fixed order for the session), then the append-only message log. Nothing is edited
+// in place, so request N is a byte prefix of request N+1 up to its new tail — except at a
+// compaction, which replaces the oldest tool results with short stubs once, when the next request
+// would not fit the context window; the log then continues append-only on the new prefix.
 //
 // Cost per step: BuildRequest is O(1) in the log's length (the request shares the log's storage,
 // see message_list.h) and Append is O(the message). Compaction is O(log), once.
@@ -43,7 +43,9 @@ class Context {
  public:
   using LogView = std::ranges::subrange<MessageList::const_iterator>;
 
-  // `tools` are sorted by name here, whatever order they arrive in.
+  // `tools` are put in the session's fixed order here: the built-in tools sorted by name, then the
+  // MCP servers' tools (names starting "mcp__") after every built-in, in the order they arrive
+  // (tools/mcp/mcp_server_set.h fixes that order), so the tool schemas stay a cached prefix.
   Context(std::string system_prompt, std::vector<ToolSpec> tools);
 
   // Appends to the log. The system message is implicit; do not append one.

@@ -38,41 +38,21 @@ ToolCall WithCommand(const ToolCall& call, const std::string& command) {
   return edited;
 }
 
-}  // namespace
+// Why a headless run does not run a call that needs approval, and the rule that would allow it.
+std::string HeadlessRefusal(const ToolCall& call, const Verdict& verdict, const std::string& mode) {
+  return "Not run: this call needs approval, and this run is headless (permissions mode " + mode +
+         "): " + verdict.reason +
+         ". Find another way to do it, or leave it to the user, who can allow it with a "
+         "permissions.rules entry in .dsagent/config.yaml" +
+         (verdict.always_pattern.empty()
+              ? std::string(".")
+              : " such as \"allow " + call.name + "(" + verdict.always_pattern + ")\".");
+}
 
-GateResult GateToolCall(const ToolCall& call, PermissionPolicy& policy, ApprovalHandler* approver) {
-  GateResult out;
-  out.call = call;
-  const Verdict verdict = policy.Check(call.name, call.arguments);
-  if (verdict.decision == Decision::kAllow) return out;
-
-  const std::string mode = PermissionModeName(policy.mode());
-  out.events.push_back({{"tool_call_id", call.id},
-                        {"name", call.name},
-                        {"decision", DecisionName(verdict.decision)},
-                        {"reason", verdict.reason},
-                        {"mode", mode},
-                        {"always_pattern", verdict.always_pattern},
-                        {"headless", approver == nullptr}});
-  out.run = false;
-  if (verdict.decision == Decision::kDeny) {
-    out.refusal = "Permission denied: " + verdict.reason + ". The call was not run.";
-    return out;
-  }
-  if (approver == nullptr) {
-    out.refusal = "Not run: this call needs approval, and this run is headless (permissions mode " +
-                  mode + "): " + verdict.reason +
-                  ". Find another way to do it, or leave it to the user, who can allow it with a "
-                  "permissions.rules entry in .dsagent/config.yaml" +
-                  (verdict.always_pattern.empty()
-                       ? std::string(".")
-                       : " such as \"allow " + call.name + "(" + verdict.always_pattern + ")\".");
-    return out;
-  }
-
-  ApprovalRequest request{call, Summary(call), verdict.reason, verdict.always_pattern,
-                          PreviewEditDiff(call.name, call.arguments, policy.workspace())};
-  const ApprovalReply reply = approver->Ask(request);
+// Applies the user's answer to `out` (run it, refuse it, run an edited command, grant for the
+// session and maybe save the rule) and returns the trace event that records the answer.
+Json ApplyApprovalReply(const ApprovalReply& reply, const ToolCall& call, const Verdict& verdict,
+                        PermissionPolicy& policy, GateResult& out) {
   Json answer = {
       {"tool_call_id", call.id}, {"name", call.name}, {"answer", AnswerName(reply.choice)}};
   switch (reply.choice) {
@@ -113,7 +93,37 @@ GateResult GateToolCall(const ToolCall& call, PermissionPolicy& policy, Approval
       out.run = true;
       break;
   }
-  out.events.push_back(std::move(answer));
+  return answer;
+}
+
+}  // namespace
+
+GateResult GateToolCall(const ToolCall& call, PermissionPolicy& policy, ApprovalHandler* approver) {
+  GateResult out;
+  out.call = call;
+  const Verdict verdict = policy.Check(call.name, call.arguments);
+  if (verdict.decision == Decision::kAllow) return out;
+
+  const std::string mode = PermissionModeName(policy.mode());
+  out.events.push_back({{"tool_call_id", call.id},
+                        {"name", call.name},
+                        {"decision", DecisionName(verdict.decision)},
+                        {"reason", verdict.reason},
+                        {"mode", mode},
+                        {"always_pattern", verdict.always_pattern},
+                        {"headless", approver == nullptr}});
+  out.run = false;
+  if (verdict.decision == Decision::kDeny) {
+    out.refusal = "Permission denied: " + verdict.reason + ". The call was not run.";
+    return out;
+  }
+  if (approver == nullptr) {
+    out.refusal = HeadlessRefusal(call, verdict, mode);
+    return out;
+  }
+  ApprovalRequest request{call, Summary(call), verdict.reason, verdict.always_pattern,
+                          PreviewEditDiff(call.name, call.arguments, policy.workspace())};
+  out.events.push_back(ApplyApprovalReply(approver->Ask(request), call, verdict, policy, out));
   return out;
 }
 

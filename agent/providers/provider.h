@@ -36,7 +36,7 @@ struct ToolSpec {
 struct Request {
   Lane lane;
   MessageList messages;         // system first; replayed exactly as stored; copies are O(1)
-  std::vector<ToolSpec> tools;  // sent in this order (the caller sorts them)
+  std::vector<ToolSpec> tools;  // sent in this order (the caller fixes it)
   int64_t max_output_tokens = 32768;
   std::string user_id;  // cache-isolation key; stable per repository ([A-Za-z0-9_-]+)
 };

@@ -227,21 +227,24 @@ class Loader {
 };
 
 // Constraints of the forward pass beyond what ParseModelConfig validates.
-std::string CheckSupported(const ModelConfig& c) {
+Expected<Ok, std::string> CheckSupported(const ModelConfig& c) {
   if ((c.head_dim - c.rope_head_dim) % 64 != 0) {
-    return "config: head_dim - qk_rope_head_dim must be a multiple of 64 (FP8 KV blocks)";
+    return MakeUnexpected(
+        "config: head_dim - qk_rope_head_dim must be a multiple of 64 (FP8 KV blocks)");
   }
   if (c.dim % 128 != 0 || c.q_lora_rank % 128 != 0 || c.moe_inter_dim % 128 != 0 ||
       (c.o_groups * c.o_lora_rank) % 128 != 0) {
-    return "config: hidden_size, q_lora_rank, moe_intermediate_size and o_groups*o_lora_rank "
-           "must be multiples of 128 (FP8 activation blocks)";
+    return MakeUnexpected(
+        "config: hidden_size, q_lora_rank, moe_intermediate_size and o_groups*o_lora_rank "
+        "must be multiples of 128 (FP8 activation blocks)");
   }
   if ((c.index_head_dim & (c.index_head_dim - 1)) != 0 || c.index_head_dim < 32) {
-    return "config: index_head_dim must be a power of two >= 32 (Hadamard, FP4 blocks)";
+    return MakeUnexpected(
+        "config: index_head_dim must be a power of two >= 32 (Hadamard, FP4 blocks)");
   }
-  if (c.window_size <= 0) return "config: sliding_window must be positive";
-  if (c.hc_sinkhorn_iters <= 0) return "config: hc_sinkhorn_iters must be positive";
-  return "";
+  if (c.window_size <= 0) return MakeUnexpected("config: sliding_window must be positive");
+  if (c.hc_sinkhorn_iters <= 0) return MakeUnexpected("config: hc_sinkhorn_iters must be positive");
+  return Ok{};
 }
 
 }  // namespace
@@ -249,7 +252,7 @@ std::string CheckSupported(const ModelConfig& c) {
 Expected<ModelWeights, std::string> LoadModelWeights(const Checkpoint& checkpoint,
                                                      const std::string& where) {
   const ModelConfig& c = checkpoint.config();
-  if (std::string e = CheckSupported(c); !e.empty()) return MakeUnexpected(e);
+  if (auto supported = CheckSupported(c); !supported) return MakeUnexpected(supported.error());
   Loader l(checkpoint, where);
   ModelWeights w;
   w.embed = l.Plain("embed.weight", c.vocab_size, c.dim);

@@ -3,27 +3,23 @@
 #include <algorithm>
 #include <chrono>
 
+#include "common/name_table.h"
 #include "engine/generate/text_stream.h"
 
 namespace dsagent::engine {
 namespace {
+constexpr EnumName<FinishReason> kFinishReasonNames[] = {{FinishReason::kStopToken, "stop_token"},
+                                                         {FinishReason::kStopString, "stop_string"},
+                                                         {FinishReason::kLength, "length"},
+                                                         {FinishReason::kCancelled, "cancelled"}};
+
 double SecondsSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 }  // namespace
 
 const char* FinishReasonName(FinishReason reason) {
-  switch (reason) {
-    case FinishReason::kStopToken:
-      return "stop_token";
-    case FinishReason::kStopString:
-      return "stop_string";
-    case FinishReason::kLength:
-      return "length";
-    case FinishReason::kCancelled:
-      return "cancelled";
-  }
-  return "unknown";
+  return NameOf(kFinishReasonNames, reason).data();
 }
 
 Expected<bool, std::string> PrefillInChunks(forward::Model& model, forward::SequenceState& state,

@@ -2,7 +2,14 @@
 
 #include <cstdlib>
 
+#include "common/name_table.h"
+
 namespace dsagent::engine::kernels {
+namespace {
+// The names DSAGENT_CPU_ISA takes and benchmarks print.
+constexpr EnumName<CpuIsa> kCpuIsaNames[] = {
+    {CpuIsa::kScalar, "scalar"}, {CpuIsa::kAvx2, "avx2"}, {CpuIsa::kAvx512, "avx512"}};
+}  // namespace
 
 bool CpuSupports(CpuIsa isa) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -39,23 +46,8 @@ CpuIsa ActiveCpuIsa() {
   return active;
 }
 
-std::string_view CpuIsaName(CpuIsa isa) {
-  switch (isa) {
-    case CpuIsa::kScalar:
-      return "scalar";
-    case CpuIsa::kAvx2:
-      return "avx2";
-    case CpuIsa::kAvx512:
-      return "avx512";
-  }
-  return "?";
-}
+std::string_view CpuIsaName(CpuIsa isa) { return NameOf(kCpuIsaNames, isa); }
 
-std::optional<CpuIsa> ParseCpuIsa(std::string_view name) {
-  for (CpuIsa isa : {CpuIsa::kScalar, CpuIsa::kAvx2, CpuIsa::kAvx512}) {
-    if (name == CpuIsaName(isa)) return isa;
-  }
-  return std::nullopt;
-}
+std::optional<CpuIsa> ParseCpuIsa(std::string_view name) { return ValueNamed(kCpuIsaNames, name); }
 
 }  // namespace dsagent::engine::kernels

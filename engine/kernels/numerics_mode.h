@@ -13,16 +13,20 @@
 #include <optional>
 #include <string_view>
 
+#include "common/name_table.h"
+
 namespace dsagent::engine::kernels {
 
 enum class Numerics { kExact, kFast };
 
-inline std::string_view NumericsName(Numerics n) { return n == Numerics::kFast ? "fast" : "exact"; }
+// The names --numerics and providers.local.numerics take.
+inline constexpr EnumName<Numerics> kNumericsNames[] = {{Numerics::kExact, "exact"},
+                                                        {Numerics::kFast, "fast"}};
+
+inline std::string_view NumericsName(Numerics n) { return NameOf(kNumericsNames, n); }
 
 inline std::optional<Numerics> ParseNumerics(std::string_view name) {
-  if (name == "exact") return Numerics::kExact;
-  if (name == "fast") return Numerics::kFast;
-  return std::nullopt;
+  return ValueNamed(kNumericsNames, name);
 }
 
 }  // namespace dsagent::engine::kernels

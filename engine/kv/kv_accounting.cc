@@ -1,7 +1,13 @@
 #include "engine/kv/kv_accounting.h"
 
+#include "common/name_table.h"
+
 namespace dsagent::engine::kv {
 namespace {
+
+constexpr EnumName<KvLayout> kKvLayoutNames[] = {{KvLayout::kReference, "reference"},
+                                                 {KvLayout::kServingFp8, "serving_fp8"},
+                                                 {KvLayout::kPacked, "packed"}};
 
 // One main KV entry (head_dim values, the last rope_dim of them RoPE dims).
 int64_t MainEntryBytes(const ModelConfig& c, KvLayout layout) {
@@ -38,17 +44,7 @@ int64_t CompressorStateBytes(int ratio, int64_t width) {
 
 }  // namespace
 
-std::string KvLayoutName(KvLayout layout) {
-  switch (layout) {
-    case KvLayout::kReference:
-      return "reference";
-    case KvLayout::kServingFp8:
-      return "serving_fp8";
-    case KvLayout::kPacked:
-      return "packed";
-  }
-  return "?";
-}
+std::string KvLayoutName(KvLayout layout) { return std::string(NameOf(kKvLayoutNames, layout)); }
 
 int64_t KvFootprint::bytes_for(int64_t tokens) const {
   int64_t total = fixed_bytes();

@@ -27,15 +27,16 @@ std::string ReadHeaderBytes(const fs::path& path) {
   return out;
 }
 
-// The header's claims checked against the file's place in the store.
-std::string CheckPlacement(const fs::path& path, const RecordHeader& h) {
+// The header's claims checked against the file's place in the store; the error names the mismatch.
+Expected<Ok, std::string> CheckPlacement(const fs::path& path, const RecordHeader& h) {
   if (path.parent_path().filename().string() != h.model_id.substr(0, 16)) {
-    return "record of another model (identity " + h.model_id.substr(0, 16) + ")";
+    return MakeUnexpected("record of another model (identity " + h.model_id.substr(0, 16) + ")");
   }
-  if (path.stem().string() != h.key) return "key does not match the file name";
+  if (path.stem().string() != h.key) return MakeUnexpected("key does not match the file name");
   const bool ckpt = path.extension() == ".ckpt";
-  if (ckpt != (h.kind == RecordKind::kCheckpoint)) return "record kind does not match the name";
-  return "";
+  if (ckpt != (h.kind == RecordKind::kCheckpoint))
+    return MakeUnexpected("record kind does not match the name");
+  return Ok{};
 }
 
 }  // namespace
@@ -96,8 +97,8 @@ std::vector<BadRecord> VerifyStore(const fs::path& dir, bool remove) {
       bad.push_back({f.path, r.error()});
       continue;
     }
-    if (std::string e = CheckPlacement(f.path, r->header); !e.empty()) {
-      bad.push_back({f.path, e});
+    if (auto placed = CheckPlacement(f.path, r->header); !placed) {
+      bad.push_back({f.path, placed.error()});
     }
   }
   if (remove && !bad.empty()) {
@@ -148,7 +149,7 @@ std::map<fs::path, ChainView> ReadChains(const std::vector<RecordFile>& files) {
     ChainView& v = views[f.path.parent_path()];
     const std::string head = ReadHeaderBytes(f.path);
     auto h = DecodeRecordHeader(head, static_cast<uint64_t>(f.bytes));
-    if (!h || !CheckPlacement(f.path, *h).empty()) {
+    if (!h || !CheckPlacement(f.path, *h)) {
       v.unreadable.push_back(f);
       continue;
     }

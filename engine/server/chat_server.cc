@@ -54,11 +54,12 @@ bool IsLoopbackHost(const std::string& host) {
   return inet_pton(AF_INET, host.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127;
 }
 
-std::string CheckAccessOptions(const ServerOptions& o) {
-  if (IsLoopbackHost(o.host) || !o.api_key.empty()) return "";
-  return "refusing to listen on " + o.host +
-         " without an API key: a non-loopback address lets other machines use the model; pass "
-         "--api-key KEY (or set DSAGENT_SERVE_API_KEY), or listen on 127.0.0.1";
+Expected<Ok, std::string> CheckAccessOptions(const ServerOptions& o) {
+  if (IsLoopbackHost(o.host) || !o.api_key.empty()) return Ok{};
+  return MakeUnexpected(
+      "refusing to listen on " + o.host +
+      " without an API key: a non-loopback address lets other machines use the model; pass "
+      "--api-key KEY (or set DSAGENT_SERVE_API_KEY), or listen on 127.0.0.1");
 }
 
 bool ConstantTimeEquals(const std::string& a, const std::string& b) {
@@ -389,7 +390,7 @@ ChatServer::~ChatServer() { Stop(); }
 Expected<int, std::string> ChatServer::Start() {
   Impl* impl = impl_.get();
   const ServerOptions& o = impl->options;
-  if (auto refused = CheckAccessOptions(o); !refused.empty()) return MakeUnexpected(refused);
+  if (auto allowed = CheckAccessOptions(o); !allowed) return MakeUnexpected(allowed.error());
   std::signal(SIGPIPE, SIG_IGN);  // a client that hangs up must not kill the server
   auto& http = impl->http;
   // Running and queued requests each hold a worker; a few more answer /health and refusals.

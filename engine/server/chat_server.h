@@ -49,9 +49,9 @@ struct ServerOptions {
 
 // True for addresses that only this machine can reach: 127.0.0.0/8, ::1, localhost.
 bool IsLoopbackHost(const std::string& host);
-// Why `options` must not be served ("" when they may): a non-loopback host without an api_key.
+// Ok when `options` may be served; otherwise why not (a non-loopback host without an api_key).
 // Start() checks it; a front end can too, before loading a model.
-std::string CheckAccessOptions(const ServerOptions& options);
+Expected<Ok, std::string> CheckAccessOptions(const ServerOptions& options);
 // a == b in time that depends only on the lengths (for secrets).
 bool ConstantTimeEquals(const std::string& a, const std::string& b);
 

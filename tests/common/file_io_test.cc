@@ -3,21 +3,14 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
-#include <cstdlib>
+#include "tests/support/temp_dir.h"
 
 namespace dsagent {
 namespace {
 namespace fs = std::filesystem;
 
-class FileIoTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/dsagent_fileio_XXXXXX";
-    dir_ = mkdtemp(tmpl);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  fs::path dir_;
-};
+// dir_: an empty scratch directory, removed after each test.
+class FileIoTest : public TempDirTest {};
 
 TEST_F(FileIoTest, WritesAndReadsBackCreatingParents) {
   const fs::path p = dir_ / "a" / "b" / "c.txt";

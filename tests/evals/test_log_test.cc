@@ -2,12 +2,29 @@
 
 #include <gtest/gtest.h>
 
+#include <utility>
+
 #include "tests/support/temp_dir.h"
 
 namespace dsagent::evals {
 namespace {
 
 using S = TestStatus;
+
+// The names are SWE-bench's (reports and FAIL_TO_PASS lookups use them as written).
+TEST(TestStatusNameTest, SwebenchNamesRoundTrip) {
+  const std::pair<S, const char*> names[] = {{S::kPassed, "PASSED"},
+                                             {S::kFailed, "FAILED"},
+                                             {S::kSkipped, "SKIPPED"},
+                                             {S::kError, "ERROR"},
+                                             {S::kXfail, "XFAIL"}};
+  for (const auto& [status, name] : names) {
+    EXPECT_STREQ(TestStatusName(status), name);
+    EXPECT_EQ(ParseTestStatus(name), status) << name;
+  }
+  EXPECT_FALSE(ParseTestStatus("XPASS"));  // pytest's word, mapped by the pytest parser only
+  EXPECT_FALSE(ParseTestStatus("passed"));
+}
 
 TEST(PytestLogTest, ShortSummaryLinesGiveEachTestItsStatus) {
   const std::string log =
@@ -67,12 +84,13 @@ TEST(GoTestLogTest, SubtestsAreNamedWithTheirPaths) {
       "    --- FAIL: TestEncode/8_character_plaintext (0.00s)\n"
       "=== RUN   TestSlow\n    x_test.go:9: short mode\n--- SKIP: TestSlow (0.00s)\n"
       "=== RUN   TestOk\n--- PASS: TestOk (0.01s)\nFAIL\nFAIL\tcryptosquare\t0.004s\n";
-  EXPECT_EQ(ParseGoTestLog(log),
-            (TestStatusMap{{"TestEncode", S::kFailed},
-                           {"TestEncode/empty_plaintext_results_in_an_empty_ciphertext", S::kPassed},
-                           {"TestEncode/8_character_plaintext", S::kFailed},
-                           {"TestSlow", S::kSkipped},
-                           {"TestOk", S::kPassed}}));
+  EXPECT_EQ(
+      ParseGoTestLog(log),
+      (TestStatusMap{{"TestEncode", S::kFailed},
+                     {"TestEncode/empty_plaintext_results_in_an_empty_ciphertext", S::kPassed},
+                     {"TestEncode/8_character_plaintext", S::kFailed},
+                     {"TestSlow", S::kSkipped},
+                     {"TestOk", S::kPassed}}));
 }
 
 TEST(CargoTestLogTest, IdsCarryTheTestTargetAndModulePath) {
@@ -89,23 +107,22 @@ TEST(CargoTestLogTest, IdsCarryTheTestTargetAndModulePath) {
       "test slow_case ... ignored, takes a minute\n\n"
       "   Doc-tests luhn-from\n\nrunning 1 test\n"
       "test src/lib.rs - Luhn (line 3) ... ok\n";
-  EXPECT_EQ(
-      ParseCargoTestLog(log),
-      (TestStatusMap{
-          {"src/lib.rs::tests::helper_works", S::kPassed},
-          {"tests/luhn-from.rs::you_can_validate_from_a_str", S::kPassed},
-          {"tests/luhn-from.rs::input_digit_9_is_still_correctly_converted_to_output_digit_9",
-           S::kFailed},
-          {"tests/luhn-from.rs::slow_case", S::kSkipped},
-          {"doc-tests::src/lib.rs - Luhn (line 3)", S::kPassed}}));
+  EXPECT_EQ(ParseCargoTestLog(log),
+            (TestStatusMap{
+                {"src/lib.rs::tests::helper_works", S::kPassed},
+                {"tests/luhn-from.rs::you_can_validate_from_a_str", S::kPassed},
+                {"tests/luhn-from.rs::input_digit_9_is_still_correctly_converted_to_output_digit_9",
+                 S::kFailed},
+                {"tests/luhn-from.rs::slow_case", S::kSkipped},
+                {"doc-tests::src/lib.rs - Luhn (line 3)", S::kPassed}}));
 }
 
 TEST(JestJsonTest, DescribeBlocksPrefixEachTitle) {
   TempDir dir;
   // The shape of `jest --json` (trimmed): absolute test file paths, nested describe blocks.
-  const std::string report =
-      R"({"numTotalTests": 4, "testResults": [{"name": ")" + dir.path().string() +
-      R"(/binary.spec.js", "status": "failed", "assertionResults": [
+  const std::string report = R"({"numTotalTests": 4, "testResults": [{"name": ")" +
+                             dir.path().string() +
+                             R"(/binary.spec.js", "status": "failed", "assertionResults": [
         {"ancestorTitles": ["binary"], "title": "0 is decimal 0", "status": "passed"},
         {"ancestorTitles": ["binary", "invalid input"], "title": "12 is invalid",
          "status": "failed"},

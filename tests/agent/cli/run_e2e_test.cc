@@ -275,13 +275,22 @@ TEST_F(RunE2ETest, StepLimitStopsWithExitCode5) {
     server_.Enqueue(
         ScriptedReply::Calls({ScriptedCall("c" + std::to_string(i), "git_log", Json::object())}));
   }
-  auto r = Run({"run", "--json", "--max-steps", "2", "loop forever"});
+  const auto trace = box_.root() / "limited.jsonl";
+  auto r = Run({"run", "--json", "--max-steps", "2", "--trace", trace.string(), "loop forever"});
   EXPECT_EQ(r.exit_code, 5) << r.err;
   const Json env = Envelope(r);
   EXPECT_EQ(env["termination_reason"], "max_steps");
   EXPECT_EQ(env["status"], "limit");
   EXPECT_EQ(env["steps"], 2);
   EXPECT_EQ(server_.Requests().size(), 2u);
+  // The trace's opening event records the limits as an object keyed by name.
+  const std::string text = ReadFile(trace);
+  const Json start = Json::parse(text.substr(0, text.find('\n')));
+  EXPECT_EQ(start["type"], "session_start");
+  ASSERT_TRUE(start["limits"].is_object()) << start["limits"].dump();
+  EXPECT_EQ(start["limits"]["max_steps"], 2);
+  EXPECT_TRUE(start["limits"].contains("max_cost_usd"));
+  EXPECT_TRUE(start["limits"].contains("timeout_s"));
 }
 
 TEST_F(RunE2ETest, CostLimitStopsWithExitCode5) {

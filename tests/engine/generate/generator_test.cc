@@ -25,6 +25,14 @@ GenerateResult MustGenerate(const std::vector<int32_t>& prompt, const GenerateOp
   return r ? *r : GenerateResult{};
 }
 
+// The names `dsagent engine generate` prints.
+TEST(GeneratorTest, FinishReasonNames) {
+  EXPECT_STREQ(FinishReasonName(FinishReason::kStopToken), "stop_token");
+  EXPECT_STREQ(FinishReasonName(FinishReason::kStopString), "stop_string");
+  EXPECT_STREQ(FinishReasonName(FinishReason::kLength), "length");
+  EXPECT_STREQ(FinishReasonName(FinishReason::kCancelled), "cancelled");
+}
+
 // Greedy decoding equals the argmax of the logits rows `dsagent engine logits` computes for the
 // prompt followed by the generated tokens (teacher forcing): token i+1 is the argmax of the row
 // of position |prompt| - 1 + i.

@@ -13,6 +13,7 @@
 
 #include "engine/forward/numerics.h"
 #include "engine/forward/weight_matrix.h"
+#include "engine/kernels/numerics_mode.h"
 #include "tests/engine/kernels/random_weights.h"
 
 namespace dsagent::engine::kernels {
@@ -76,13 +77,13 @@ TEST_P(WeightDotTest, EveryVariantAgreesWithTheReferenceAfterRounding) {
 
 INSTANTIATE_TEST_SUITE_P(
     Formats, WeightDotTest,
-    ::testing::Values(Shape{WeightFormat::kFP8, 130, 256, true},  // two scale rows of blocks
-                      Shape{WeightFormat::kFP8, 9, 200, true},    // a partial last block
-                      Shape{WeightFormat::kFP8, 5, 136, false},   // bf16 input, 8-column tail
-                      Shape{WeightFormat::kFP4, 7, 256, true}, Shape{WeightFormat::kFP4, 3, 96, true},
-                      Shape{WeightFormat::kBF16, 11, 4096, false},
-                      Shape{WeightFormat::kBF16, 6, 37, false}, Shape{WeightFormat::kF32, 6, 13, false},
-                      Shape{WeightFormat::kF32, 4, 520, false}),
+    ::testing::Values(
+        Shape{WeightFormat::kFP8, 130, 256, true},  // two scale rows of blocks
+        Shape{WeightFormat::kFP8, 9, 200, true},    // a partial last block
+        Shape{WeightFormat::kFP8, 5, 136, false},   // bf16 input, 8-column tail
+        Shape{WeightFormat::kFP4, 7, 256, true}, Shape{WeightFormat::kFP4, 3, 96, true},
+        Shape{WeightFormat::kBF16, 11, 4096, false}, Shape{WeightFormat::kBF16, 6, 37, false},
+        Shape{WeightFormat::kF32, 6, 13, false}, Shape{WeightFormat::kF32, 4, 520, false}),
     [](const auto& p) { return ShapeName(p.param); });
 
 TEST(DotF64Test, EveryVariantAgreesWithTheReference) {
@@ -106,7 +107,8 @@ TEST(DotInputTest, SplitsEvenAndOddColumns) {
   DotInput in;
   in.Prepare(x.data(), 5);
   EXPECT_EQ(in.size(), 5);
-  EXPECT_EQ(std::vector<double>(in.values(), in.values() + 5), (std::vector<double>{1, 2, 3, 4, 5}));
+  EXPECT_EQ(std::vector<double>(in.values(), in.values() + 5),
+            (std::vector<double>{1, 2, 3, 4, 5}));
   EXPECT_EQ(std::vector<double>(in.even(), in.even() + 3), (std::vector<double>{1, 3, 5}));
   EXPECT_EQ(std::vector<double>(in.odd(), in.odd() + 2), (std::vector<double>{2, 4}));
 }
@@ -115,10 +117,21 @@ TEST(CpuIsaTest, NamesRoundTripAndTheBestIsSupported) {
   for (CpuIsa isa : {CpuIsa::kScalar, CpuIsa::kAvx2, CpuIsa::kAvx512}) {
     EXPECT_EQ(ParseCpuIsa(CpuIsaName(isa)), isa);
   }
+  EXPECT_EQ(CpuIsaName(CpuIsa::kAvx512), "avx512");  // the DSAGENT_CPU_ISA spelling
   EXPECT_FALSE(ParseCpuIsa("sse9"));
+  EXPECT_FALSE(ParseCpuIsa("AVX2"));
   EXPECT_TRUE(CpuSupports(CpuIsa::kScalar));
   EXPECT_TRUE(CpuSupports(BestCpuIsa()));
   EXPECT_TRUE(CpuSupports(ActiveCpuIsa()));
+}
+
+// The names --numerics and providers.local.numerics accept.
+TEST(NumericsModeTest, NamesRoundTrip) {
+  EXPECT_EQ(NumericsName(Numerics::kExact), "exact");
+  EXPECT_EQ(NumericsName(Numerics::kFast), "fast");
+  EXPECT_EQ(ParseNumerics("exact"), Numerics::kExact);
+  EXPECT_EQ(ParseNumerics("fast"), Numerics::kFast);
+  EXPECT_FALSE(ParseNumerics("Fast"));
 }
 
 }  // namespace

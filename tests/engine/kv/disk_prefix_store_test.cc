@@ -21,6 +21,7 @@
 #include "engine/kv/state_codec.h"
 #include "engine/kv/store_maintenance.h"
 #include "tests/engine/kv/kv_test_util.h"
+#include "tests/support/temp_dir.h"
 
 namespace dsagent::engine::kv {
 namespace {
@@ -43,15 +44,10 @@ int64_t EndTokens(const fs::path& record) {
 class DiskPrefixStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("dsagent_kv_test_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
     auto id = ComputeModelIdentity(forward::testing::kTinyModel);
     ASSERT_TRUE(id) << id.error();
     model_id_ = *id;
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   std::unique_ptr<DiskPrefixStore> Open(const fs::path& dir, int64_t max_bytes = 0,
                                         std::string model_id = "") {
@@ -84,7 +80,8 @@ class DiskPrefixStoreTest : public ::testing::Test {
     return warm->cached_tokens;
   }
 
-  fs::path dir_;
+  TempDir scratch_;
+  const fs::path dir_ = scratch_.path() / "store";  // not created: Open makes it
   std::string model_id_;
 };
 

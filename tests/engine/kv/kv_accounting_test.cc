@@ -72,5 +72,12 @@ TEST(KvAccountingTest, ReferenceLayoutIsWhatSequenceStateStores) {
   }
 }
 
+// The names are the keys of `dsagent engine kv`'s JSON output.
+TEST(KvAccountingTest, LayoutNames) {
+  EXPECT_EQ(KvLayoutName(KvLayout::kReference), "reference");
+  EXPECT_EQ(KvLayoutName(KvLayout::kServingFp8), "serving_fp8");
+  EXPECT_EQ(KvLayoutName(KvLayout::kPacked), "packed");
+}
+
 }  // namespace
 }  // namespace dsagent::engine::kv

@@ -256,9 +256,11 @@ TEST(ChatServerAccessTest, ANonLoopbackHostNeedsAnApiKey) {
   EXPECT_FALSE(IsLoopbackHost("0.0.0.0"));
   EXPECT_FALSE(IsLoopbackHost("192.168.1.5"));
   EXPECT_FALSE(IsLoopbackHost("::"));
-  EXPECT_EQ(CheckAccessOptions({.host = "127.0.0.1"}), "");
-  EXPECT_EQ(CheckAccessOptions({.host = "0.0.0.0", .api_key = "k"}), "");
-  const std::string why = CheckAccessOptions({.host = "0.0.0.0"});
+  EXPECT_TRUE(CheckAccessOptions({.host = "127.0.0.1"}));
+  EXPECT_TRUE(CheckAccessOptions({.host = "0.0.0.0", .api_key = "k"}));
+  auto refused = CheckAccessOptions({.host = "0.0.0.0"});
+  ASSERT_FALSE(refused);
+  const std::string why = refused.error();
   EXPECT_NE(why.find("--api-key"), std::string::npos) << why;
   InMemoryPrefixCache cache;
   ChatCompleter completer(TinyModel(), TinyTokenizer(), &cache);
