@@ -2,7 +2,7 @@
 # API fault storm: RUNS `dsagent run` sessions against the campaign server answering each request,
 # with probability RATE, with a fault drawn from: 429, 500, 502, 503, Anthropic's 529, a dropped
 # connection, a stream cut mid-chunk, a malformed JSON chunk, a slow-drip stream, an oversized
-# (8 MiB) reply. Half the runs use the Chat Completions wire, half the Anthropic one. Every run must
+# (8 MiB, or OVERSIZED_BYTES) reply. Half the runs use the Chat Completions wire, half the Anthropic one. Every run must
 # end with a documented exit code (0 done, 4 API failure after retries; never a crash), and its
 # trace must read and never hold a step twice (scripts/campaign_check_trace.py --partial).
 #   scripts/campaign-api-faults.sh [RUNS=200] [BUILD_DIR=build] [RATE=0.3] [SEED=1]
@@ -17,7 +17,8 @@ STEPS=2
 source scripts/campaign-lib.sh
 
 start_server --steps "$STEPS" --step-command 'echo step-{k} >> steps.log' --fault-rate "$RATE" \
-  --seed "$SEED" --drip-ms 5 --stats-file "$WORK/stats.json"
+  --seed "$SEED" --drip-ms 5 --oversized-bytes "${OVERSIZED_BYTES:-8388608}" \
+  --stats-file "$WORK/stats.json"
 SANDBOX=()
 "$DSAGENT" doctor 2>/dev/null | grep -q 'sandbox for `run`: on' || SANDBOX=(--no-sandbox)
 
