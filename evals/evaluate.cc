@@ -14,7 +14,8 @@ namespace {
 // Tries upstream's ladder; returns the method that worked, or an error with every try's reason.
 Expected<std::string, std::string> ApplyModelPatch(TaskWorkspace& ws, const std::string& patch,
                                                    const fs::path& patch_file,
-                                                   const CancelToken& cancel) {
+                                                   const CancelToken& cancel,
+                                                   const TestEnvironment& environment) {
   if (patch.find_first_not_of(" \t\r\n") == std::string::npos) return std::string();
   auto direct = ws.ApplyPatch(patch);
   if (direct) return std::string("libgit2");
@@ -31,6 +32,7 @@ Expected<std::string, std::string> ApplyModelPatch(TaskWorkspace& ws, const std:
     sh.cwd = ws.path();
     sh.timeout = std::chrono::seconds(120);
     sh.cancel = cancel;
+    sh.environment = environment.vars;
     auto run = RunShellCommand(cmd, sh);
     if (run && run->exit_code == 0) return std::string(name);
     why += std::string("; ") + name + ": " + (run ? run->output : run.error());
@@ -43,7 +45,7 @@ Expected<std::string, std::string> ApplyModelPatch(TaskWorkspace& ws, const std:
 
 Evaluation EvaluatePatch(const EvalTask& task, const std::string& model_patch,
                          const fs::path& origin, const fs::path& work_dir,
-                         const CancelToken& cancel) {
+                         const CancelToken& cancel, const TestEnvironment& environment) {
   Evaluation ev;
   auto fail = [&ev](std::string why) {
     ev.status = "error";
@@ -55,7 +57,7 @@ Evaluation EvaluatePatch(const EvalTask& task, const std::string& model_patch,
   auto ws = TaskWorkspace::Create(origin, task.base_commit, CheckoutDir(work_dir / "repo", task));
   if (!ws) return fail(ws.error());
 
-  auto applied = ApplyModelPatch(**ws, model_patch, work_dir / "model.patch", cancel);
+  auto applied = ApplyModelPatch(**ws, model_patch, work_dir / "model.patch", cancel, environment);
   if (!applied) return fail(applied.error());
   ev.applied_with = *applied;
 
@@ -69,12 +71,14 @@ Evaluation EvaluatePatch(const EvalTask& task, const std::string& model_patch,
   sh.timeout = std::chrono::seconds(task.test_timeout_s);
   sh.output_cap_bytes = 8 << 20;
   sh.cancel = cancel;
+  sh.environment = environment.vars;
   sh.extra_env = {{"PYTHONDONTWRITEBYTECODE", "1"}};
   const auto start = std::chrono::steady_clock::now();
   auto run = RunShellCommand(task.test_cmd, sh);
   ev.test_wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (!run) return fail("test command: " + run.error());
-  ev.test_log = run->output;
+  // Redacted before it is parsed, logged or shown to the agent on its next try.
+  ev.test_log = environment.redactor ? environment.redactor->Redact(run->output) : run->output;
   ev.test_exit_code = run->exit_code;
   ev.test_timed_out = run->timed_out;
   if (run->interrupted || cancel.IsCancelled()) {

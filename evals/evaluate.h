@@ -6,13 +6,27 @@
 #pragma once
 
 #include <filesystem>
+#include <memory>
+#include <optional>
 #include <string>
 
 #include "common/cancel.h"
 #include "evals/grading.h"
 #include "evals/task.h"
+#include "tools/env_policy.h"
+#include "tools/redactor.h"
 
 namespace dsagent::evals {
+
+// What a task's commands (the test command, the patch fallbacks) run with: the environment the
+// agent's tool subprocesses get under `tools.env` (agent/core/tool_environment.h), so a test suite
+// cannot print dsagent's keys into a log the agent is shown on its next try, and the redactor of
+// those secrets for the output. Unset `vars`: the default policy (no secret-looking variables);
+// null `redactor`: no redaction.
+struct TestEnvironment {
+  std::optional<EnvMap> vars;
+  std::shared_ptr<const Redactor> redactor;
+};
 
 struct Evaluation {
   // "RESOLVED_FULL", "RESOLVED_PARTIAL", "RESOLVED_NO", or "error" (the patch did not apply, the
@@ -34,6 +48,6 @@ struct Evaluation {
 // left behind for inspection (the caller deletes it).
 Evaluation EvaluatePatch(const EvalTask& task, const std::string& model_patch,
                          const std::filesystem::path& origin, const std::filesystem::path& work_dir,
-                         const CancelToken& cancel);
+                         const CancelToken& cancel, const TestEnvironment& environment = {});
 
 }  // namespace dsagent::evals

@@ -27,7 +27,8 @@ std::string ContentKey(const EvalTask& t) {
 
 Expected<GoldTests, std::string> FindGoldTests(const EvalTask& task, const fs::path& origin,
                                                const fs::path& work_dir, const fs::path& cache_dir,
-                                               const CancelToken& cancel) {
+                                               const CancelToken& cancel,
+                                               const TestEnvironment& environment) {
   const std::string key = ContentKey(task);
   const fs::path cache_file = cache_dir / (task.instance_id + ".json");
   if (auto text = ReadFileToString(cache_file)) {
@@ -43,7 +44,7 @@ Expected<GoldTests, std::string> FindGoldTests(const EvalTask& task, const fs::p
   EvalTask probe = task;
   probe.fail_to_pass.clear();
   probe.pass_to_pass.clear();
-  Evaluation ev = EvaluatePatch(probe, task.patch, origin, work_dir, cancel);
+  Evaluation ev = EvaluatePatch(probe, task.patch, origin, work_dir, cancel, environment);
   std::error_code ec;
   fs::remove_all(work_dir, ec);
   if (ev.interrupted) return MakeUnexpected(std::string("interrupted"));

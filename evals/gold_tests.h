@@ -14,6 +14,7 @@
 
 #include "common/cancel.h"
 #include "common/expected.h"
+#include "evals/evaluate.h"
 #include "evals/task.h"
 
 namespace dsagent::evals {
@@ -33,6 +34,7 @@ Expected<GoldTests, std::string> FindGoldTests(const EvalTask& task,
                                                const std::filesystem::path& origin,
                                                const std::filesystem::path& work_dir,
                                                const std::filesystem::path& cache_dir,
-                                               const CancelToken& cancel);
+                                               const CancelToken& cancel,
+                                               const TestEnvironment& environment = {});
 
 }  // namespace dsagent::evals

@@ -122,7 +122,7 @@ std::optional<Json> RunTask(const EvalTask& task, const EvalOptions& o, RepoStor
   EvalTask graded = task;  // with FAIL_TO_PASS from the gold run when the task asks for it
   if (origin && task.fail_to_pass_from_gold) {
     const fs::path cache = o.test_ids_cache.empty() ? o.out_dir / "test-ids" : o.test_ids_cache;
-    auto gold = FindGoldTests(task, *origin, work / "gold", cache, cancel);
+    auto gold = FindGoldTests(task, *origin, work / "gold", cache, cancel, o.test_environment);
     if (cancel.IsCancelled()) return std::nullopt;
     if (gold) {
       graded.fail_to_pass = gold->ids;
@@ -167,7 +167,7 @@ std::optional<Json> RunTask(const EvalTask& task, const EvalOptions& o, RepoStor
       break;
     }
     ev = EvaluatePatch(graded, agent.patch, *origin,
-                       work / ("eval-" + std::to_string(attempt + 1)), cancel);
+                       work / ("eval-" + std::to_string(attempt + 1)), cancel, o.test_environment);
     if (ev.interrupted) return std::nullopt;
     tries.push_back(ev.resolved);
   }

@@ -19,6 +19,7 @@
 #include "common/cancel.h"
 #include "common/expected.h"
 #include "common/json.h"
+#include "evals/evaluate.h"
 #include "evals/task.h"
 
 namespace dsagent::evals {
@@ -47,6 +48,9 @@ struct EvalOptions {
   std::vector<std::pair<std::string, std::string>> flags;
   // Run only shard `shard_index` (1-based) of `shard_count`: ShardTasks' deterministic slice.
   int shard_index = 1, shard_count = 1;
+  // The environment of the test commands (grading and gold runs): tools.env's, as the agent's
+  // commands get (the CLI builds it from the configuration); default: the default policy.
+  TestEnvironment test_environment;
   // Where gold runs cache the test ids of fail_to_pass_from_gold tasks ("" = RUN_DIR/test-ids).
   std::filesystem::path test_ids_cache;
   // Called with the counts when the run starts and after each finished task (from worker

@@ -28,6 +28,19 @@ Expected<GitRepository, std::string> OpenRepository(const fs::path& dir) {
   if (git_repository_is_bare(repo.get())) {
     return MakeUnexpected(dir.string() + " is inside a bare git repository (no working tree)");
   }
+  // A repository's config can move its working tree anywhere (core.worktree = /): status and
+  // diff would then read files far outside the workspace. Only a working tree that holds the
+  // repository's .git and contains `dir` is read.
+  const fs::path workdir = RepositoryWorkdir(repo.get());
+  std::error_code ec;
+  const fs::path here = fs::canonical(dir, ec);
+  if (!fs::exists(fs::symlink_status(workdir / ".git", ec)) ||
+      (!here.empty() && !IsWithin(here, workdir))) {
+    return MakeUnexpected("the git repository of " + dir.string() + " sets its working tree to " +
+                          workdir.string() +
+                          " (core.worktree), outside the workspace: the git tools read only a "
+                          "working tree that holds its .git");
+  }
   return repo;
 }
 

@@ -33,8 +33,10 @@ using GitRevwalk = std::unique_ptr<git_revwalk, GitFree<git_revwalk, git_revwalk
 // The message of the last libgit2 error on this thread, or "unknown libgit2 error".
 std::string LastGitError();
 
-// Opens the non-bare repository containing `dir` (searching parent directories).
-// Error: "<dir> is not inside a git repository" or libgit2's own message.
+// Opens the non-bare repository containing `dir` (searching parent directories). Hooks and
+// fsmonitor never run (libgit2 runs no external commands). Error: "<dir> is not inside a git
+// repository", a working tree moved by core.worktree to where its .git is not or that does not
+// contain `dir` (its files would be outside the workspace), or libgit2's own message.
 Expected<GitRepository, std::string> OpenRepository(const std::filesystem::path& dir);
 
 // The repository's working directory, canonical (symlinks resolved) so it compares with paths

@@ -164,6 +164,7 @@ class GrepTool : public Tool {
     if (!target) return ErrorResult(target.error());
     std::error_code ec;
     std::vector<std::pair<std::string, fs::path>> files;  // (workspace-relative, absolute)
+    size_t links_outside = 0;  // links to files outside the workspace: never read
     if (fs::is_regular_file(target->absolute, ec)) {
       files.emplace_back(target->relative, target->absolute);
     } else {
@@ -181,7 +182,15 @@ class GrepTool : public Tool {
         if (has_glob && !glob.Matches(glob.HasSlash() ? rel : e.absolute.filename().string())) {
           return WalkAction::kContinue;
         }
-        if (fs::is_regular_file(e.absolute, ec)) files.emplace_back(e.relative, e.absolute);
+        if (!fs::is_regular_file(e.absolute, ec)) return WalkAction::kContinue;
+        // A link is searched only when it leads to a file inside the workspace (the hostile
+        // repository test found grep printing a linked file from outside).
+        if (fs::is_symlink(fs::symlink_status(e.absolute, ec)) &&
+            !ResolveWorkspacePath(ctx.workspace, e.relative, PathAccess::kRead)) {
+          ++links_outside;
+          return WalkAction::kContinue;
+        }
+        files.emplace_back(e.relative, e.absolute);
         return WalkAction::kContinue;
       });
     }
@@ -210,6 +219,10 @@ class GrepTool : public Tool {
     if (search.truncated()) {
       r.output += "[stopped after " + std::to_string(ctx.grep_max_matches) +
                   " matches; narrow the pattern, path or glob]\n";
+    }
+    if (links_outside > 0) {
+      r.output += "[" + std::to_string(links_outside) +
+                  " symbolic links to files outside the workspace were not searched]\n";
     }
     if (search.skipped_large() > 0) {
       r.output +=

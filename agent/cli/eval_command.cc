@@ -9,7 +9,10 @@
 #include <utility>
 
 #include "agent/cli/eval_status_line.h"
+#include "agent/cli/headless_sandbox_flags.h"
+#include "agent/config/config.h"
 #include "agent/core/termination.h"
+#include "agent/core/tool_environment.h"
 #include "evals/merge.h"
 #include "evals/report.h"
 #include "evals/runner.h"
@@ -40,6 +43,8 @@ void AddEvalCommand(CLI::App& app, CommandTable& table) {
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--resume", o.resume, "Skip tasks that already have results in --out");
   cmd->add_flag("--keep-workspaces", o.keep_workspaces, "Keep each task's clones under work/");
+  cmd->add_flag("--no-sandbox", o.no_sandbox,
+                "Run the agent's shell commands without the sandbox (not recommended)");
   cmd->add_option("--shard", o.shard,
                   "Run only shard K of N (K/N): tasks K, K+N, K+2N, ... in load order; merge the "
                   "shards with `dsagent eval merge`");
@@ -85,6 +90,33 @@ std::optional<std::pair<int, int>> ParseShard(const std::string& text) {
 
 }  // namespace
 
+int PrepareEvalRun(bool no_sandbox, evals::EvalOptions& e, const char* command) {
+  const std::filesystem::path here = std::filesystem::current_path();
+  if (e.agent == "dsagent") {  // oracle and noop run no agent commands
+    auto sandbox = HeadlessSandboxFlags(no_sandbox, here, e.flags);
+    if (!sandbox) {
+      std::fprintf(stderr, "%s: %s\n", command, sandbox.error().c_str());
+      return kExitConfigAuth;
+    }
+    e.flags.insert(e.flags.end(), sandbox->begin(), sandbox->end());
+  }
+  // A configuration that does not load is reported by the agent's run; the tests then get the
+  // default policy, which withholds every secret-looking variable.
+  auto config = Config::Load({.repo_dir = here,
+                              .user_file = std::nullopt,
+                              .env = Config::ProcessEnvironment(),
+                              .flags = e.flags});
+  if (config) {
+    auto env = ToolEnvironmentFromConfig(*config, Config::ProcessEnvironment());
+    if (!env) {
+      std::fprintf(stderr, "%s: %s\n", command, env.error().c_str());
+      return kExitConfigAuth;
+    }
+    e.test_environment = {env->child.vars, env->redactor};
+  }
+  return 0;
+}
+
 int EvalCommand(const EvalCommandOptions& o, const CancelToken& cancel) {
   if (o.merge) return MergeCommand(o);
   if (o.tasks.empty()) {
@@ -125,6 +157,7 @@ int EvalCommand(const EvalCommandOptions& o, const CancelToken& cancel) {
   e.shard_count = shard.second;
   e.test_ids_cache = o.test_ids_cache;
   AppendLaneOverrides(o.lane, e.flags, /*with_policy=*/false);  // the runner adds e.policy
+  if (int refused = PrepareEvalRun(o.no_sandbox, e, "dsagent eval"); refused != 0) return refused;
   if (e.shard_count > 1) {
     std::fprintf(stderr, "dsagent eval: shard %d/%d: %zu of %zu task(s)\n", e.shard_index,
                  e.shard_count, evals::ShardTasks(*tasks, e.shard_index, e.shard_count).size(),

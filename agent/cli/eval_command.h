@@ -9,6 +9,7 @@
 #include "agent/cli/command_table.h"
 #include "agent/cli/lane_options.h"
 #include "common/cancel.h"
+#include "evals/runner.h"
 
 namespace dsagent {
 
@@ -18,6 +19,7 @@ struct EvalCommandOptions {
   int jobs = 1, timeout_per_task_s = 0;
   double max_cost_per_task = 0;
   bool resume = false, keep_workspaces = false;
+  bool no_sandbox = false;  // --no-sandbox: the agent's shell commands run unconfined
   std::string shard;           // "K/N" (--shard)
   std::string test_ids_cache;  // --test-ids-cache
   // `dsagent eval merge OUT DIR...`
@@ -25,6 +27,14 @@ struct EvalCommandOptions {
   std::string merge_out;
   std::vector<std::string> merge_dirs;
 };
+
+// What `eval` and `route compare` set up before RunEval, into `e` (whose agent and flags are set):
+// for the dsagent agent, the sandbox of `run` (HeadlessSandboxFlags, unless `no_sandbox`); for every
+// agent, the test commands' environment from tools.env (the configuration of the current
+// directory, e.flags on top), as the agent's tool subprocesses get it. Returns 0, or the exit code
+// after printing why (`command` prefixes the message): 3 when no sandbox backend works or
+// tools.env is invalid.
+int PrepareEvalRun(bool no_sandbox, evals::EvalOptions& e, const char* command);
 
 // Declares the subcommand and its flags on `app` and binds EvalCommand to it.
 void AddEvalCommand(CLI::App& app, CommandTable& table);

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "agent/cli/eval_command.h"
 #include "agent/core/termination.h"
 #include "common/file_io.h"
 #include "evals/compare.h"
@@ -31,6 +32,8 @@ void AddRouteCommand(CLI::App& app, CommandTable& table) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--timeout-per-task", o.timeout_per_task_s, "Agent wall time per task, s")
       ->check(CLI::PositiveNumber);
+  cmd->add_flag("--no-sandbox", o.no_sandbox,
+                "Run the agent's shell commands without the sandbox (not recommended)");
   cmd->add_option("--from-runs", o.from_runs, "Analyse these eval run directories instead");
   cmd->add_option("--out", o.out, "Output directory")->required();
   table.BindCancellable(
@@ -57,6 +60,9 @@ int RouteCompareCommand(const RouteCompareOptions& o, const CancelToken& cancel)
         e.max_cost_per_task_usd = o.max_cost_per_task;
         e.timeout_per_task_s = o.timeout_per_task_s;
         e.resume = true;  // rerunning the command continues where it stopped
+        if (int refused = PrepareEvalRun(o.no_sandbox, e, "dsagent route compare"); refused != 0) {
+          return refused;
+        }
         e.out_dir = fs::path(o.out) / "runs" /
                     (fs::path(policy).stem().string() +
                      (o.repeats > 1 ? "-r" + std::to_string(k) : std::string()));

@@ -17,6 +17,7 @@ struct RouteCompareOptions {
   std::vector<std::string> policies, from_runs;
   int repeats = 1, jobs = 1, timeout_per_task_s = 0;
   double max_cost_per_task = 0;
+  bool no_sandbox = false;  // as `eval --no-sandbox`
 };
 
 // Declares `route` and its `compare` subcommand on `app` and binds RouteCompareCommand to it.

@@ -6,45 +6,14 @@
 #include <iterator>
 #include <memory>
 
+#include "agent/cli/headless_sandbox_flags.h"
 #include "agent/cli/lane_options.h"
 #include "agent/cli/progress_printer.h"
 #include "agent/cli/stream_json_printer.h"
-#include "agent/config/config.h"
 #include "agent/core/cost_ledger.h"
 #include "agent/core/headless_run.h"
-#include "agent/core/run_setup.h"
-#include "tools/sandbox.h"
 
 namespace dsagent {
-namespace {
-
-// The sandbox flags for the run: on unless --no-sandbox, with the backend and network setting of
-// the workspace's config. Error: no backend works here (the run must not start unconfined).
-Expected<Ok, std::string> AddSandboxFlags(const RunOptions& options, HeadlessRunOptions& run) {
-  if (options.no_sandbox) {
-    run.flags.emplace_back("sandbox.enabled", "false");
-    return Ok{};
-  }
-  // A config error here is reported by HeadlessRun, which loads the same layers.
-  auto config =
-      Config::Load({.repo_dir = options.repo.empty() ? std::filesystem::current_path()
-                                                     : std::filesystem::path(options.repo),
-                    .user_file = std::nullopt,
-                    .env = Config::ProcessEnvironment(),
-                    .flags = options.flags});
-  const SandboxBackend backend = config ? SandboxBackendSetting(*config) : SandboxBackend::kAuto;
-  auto chosen = ChooseHeadlessSandbox(ProbeSandbox(), backend,
-                                      config && config->GetBool("sandbox.deny_network"));
-  if (!chosen) return MakeUnexpected(chosen.error());
-  if (!chosen->notice.empty()) {
-    std::fprintf(stderr, "dsagent: notice: %s\n", chosen->notice.c_str());
-  }
-  run.flags.emplace_back("sandbox.enabled", "true");
-  run.flags.emplace_back("sandbox.deny_network", chosen->deny_network ? "true" : "false");
-  return Ok{};
-}
-
-}  // namespace
 
 void AddRunCommand(CLI::App& app, CommandTable& table) {
   struct Flags {
@@ -99,9 +68,15 @@ int RunCommand(const RunOptions& options, const CancelToken& cancel) {
   StreamJsonPrinter events(stdout);
   AgentObserver& observer = streaming ? static_cast<AgentObserver&>(events) : printer;
   HeadlessRunResult r;
-  if (auto sandboxed = AddSandboxFlags(options, run); !sandboxed) {
+  // The sandbox: on unless --no-sandbox; the run must not start unconfined where none works.
+  auto sandboxed = HeadlessSandboxFlags(
+      options.no_sandbox,
+      options.repo.empty() ? std::filesystem::current_path() : std::filesystem::path(options.repo),
+      options.flags);
+  if (!sandboxed) {
     r.envelope.termination = {TerminationReason::kErrorConfig, sandboxed.error()};
   } else {
+    run.flags.insert(run.flags.end(), sandboxed->begin(), sandboxed->end());
     r = HeadlessRun(run, observer, cancel);
   }
   const RunEnvelope& env = r.envelope;

@@ -64,7 +64,10 @@ void AddServeCommand(CLI::App& app, CommandTable& table) {
                   "Seconds a request may take, queue included; then 504 (default 600; 0 = none)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--read-timeout", serve.read_timeout_s,
-                  "Seconds a client may leave each read of its headers or body idle (default 15)")
+                  "Seconds a client has to send a request's headers, in total (default 15)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--body-timeout", serve.body_timeout_s,
+                  "Seconds a client has to send a request's body, in total (default 60)")
       ->check(CLI::PositiveNumber);
   table.BindCancellable(
       cmd, [options](const CancelToken& cancel) { return ServeCommand(*options, cancel); });
@@ -131,6 +134,7 @@ Expected<engine::server::ServerOptions, std::string> ServerOptionsFrom(const Ser
   options.max_prompt_tokens = o.max_prompt_tokens;
   options.request_timeout_s = o.request_timeout_s;
   options.read_timeout_s = o.read_timeout_s;
+  options.body_timeout_s = o.body_timeout_s;
   options.api_key = api_key;
   return options;
 }

@@ -32,7 +32,8 @@ struct ServeOptions {
   std::string max_body = "16M";    // request body (413 beyond)
   int64_t max_prompt_tokens = 0;   // 0: the context limit
   double request_timeout_s = 600;  // 0: none (504 when exceeded)
-  int read_timeout_s = 15;         // each read of a request's headers or body
+  double read_timeout_s = 15;      // a request's headers, in total (from their first byte)
+  double body_timeout_s = 60;      // a request's body, in total (from the end of the headers)
 };
 
 // Declares `serve` and its flags on `app` and binds ServeCommand to it.

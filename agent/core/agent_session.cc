@@ -297,8 +297,9 @@ Expected<Ok, std::string> AgentSession::SettleUnansweredToolCalls() {
   for (const ToolCall& call : context_.UnansweredToolCalls()) {
     Message m =
         ToolResultMessage(call.id,
-                          "error: this tool call was not run because the session was interrupted. "
-                          "Run it again if it is still needed.");
+                          "error: the session was interrupted before this tool call's result was "
+                          "recorded: it may have run in full, in part or not at all. Check its "
+                          "effects before running it again.");
     if (auto w = AppendMessage(std::move(m), {{"settled", true}}); !w) return w;
   }
   return Ok{};

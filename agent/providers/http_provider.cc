@@ -105,9 +105,26 @@ Expected<Response, HttpProvider::AttemptFailure> HttpProvider::Attempt(
   HttpRequest http{url_, wire_->Headers(options_.api_key), body, options_.connect_timeout_s,
                    options_.idle_timeout_s};
   const auto start = std::chrono::steady_clock::now();
+  int64_t received = 0;
+  bool too_large = false;
   HttpResult r = HttpPost(
-      http, [&](std::string_view bytes) { return decoder->Feed(bytes); }, cancel);
+      http,
+      [&](std::string_view bytes) {
+        received += static_cast<int64_t>(bytes.size());
+        if (options_.max_response_bytes > 0 && received > options_.max_response_bytes) {
+          too_large = true;
+          return false;
+        }
+        return decoder->Feed(bytes);
+      },
+      cancel);
   const auto end = std::chrono::steady_clock::now();
+  if (too_large) {
+    return failure(ProviderErrorKind::kProtocol, r.status,
+                   "the response grew past " + std::to_string(options_.max_response_bytes) +
+                       " bytes; stopped reading it (a broken or hostile endpoint?)",
+                   false);
+  }
 
   if (r.outcome == Outcome::kCancelled) {
     return failure(ProviderErrorKind::kCancelled, 0, "cancelled", false);

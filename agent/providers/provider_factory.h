@@ -25,6 +25,10 @@ struct ProviderOptions {
   int connect_timeout_s = 30;
   // A stream with no bytes at all (not even keep-alives) for this long is treated as cut.
   int idle_timeout_s = 600;
+  // A response body (the raw SSE bytes) past this size is abandoned as a protocol error: a broken
+  // or hostile endpoint must not grow dsagent's memory and trace without bound. DeepSeek's largest
+  // reply (384K tokens, ~150 bytes of SSE per token) stays well below the default.
+  int64_t max_response_bytes = int64_t{256} << 20;
   // Fail with kModelMismatch when the echoed model differs from the requested one (DeepSeek's
   // Anthropic endpoint silently maps unknown names to Flash).
   bool check_served_model = true;

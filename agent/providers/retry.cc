@@ -6,7 +6,9 @@
 namespace dsagent {
 
 bool IsRetryableHttpStatus(int status) {
-  return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
+  // 529: Anthropic's "overloaded_error", which Anthropic-format endpoints send when busy.
+  return status == 429 || status == 500 || status == 502 || status == 503 || status == 504 ||
+         status == 529;
 }
 
 Backoff::Backoff(const RetryPolicy& policy)

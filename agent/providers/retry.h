@@ -13,7 +13,8 @@
 
 namespace dsagent {
 
-// True for the statuses worth retrying with the identical body: 429, 500, 502, 503, 504.
+// True for the statuses worth retrying with the identical body: 429, 500, 502, 503, 504, and
+// Anthropic's 529 (overloaded).
 bool IsRetryableHttpStatus(int status);
 
 // Exponential backoff with full jitter. Not thread-safe; one per model call.

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "engine/server/anthropic_messages.h"
+#include "engine/server/deadline_http_server.h"
 #include "engine/server/openai_chat.h"
 #include "engine/server/openai_responses.h"
 #include "engine/server/request_gate.h"
@@ -137,7 +138,11 @@ struct ChatServer::Impl {
   OpenAIResponsesFormat responses_format;
   RequestGate gate;
   RequestWatch watch;
-  httplib::Server http;
+  DeadlineHttpServer http{ReadDeadlines{
+      .headers = std::chrono::milliseconds(static_cast<int64_t>(
+          1000 * std::max(0.001, options.read_timeout_s))),
+      .body = std::chrono::milliseconds(static_cast<int64_t>(
+          1000 * std::max(0.001, options.body_timeout_s)))}};
   std::thread thread;
   std::atomic<bool> listen_returned{false};
   std::atomic<int64_t> requests{0}, completed{0}, next_id{0}, refused_queue_full{0}, cancelled{0};
@@ -396,10 +401,9 @@ Expected<int, std::string> ChatServer::Start() {
   // Running and queued requests each hold a worker; a few more answer /health and refusals.
   const int workers = std::max(1, o.parallel) + std::max(0, o.max_queue) + 8;
   http.new_task_queue = [workers] { return new httplib::ThreadPool(static_cast<size_t>(workers)); };
-  http.set_keep_alive_timeout(5);
-  http.set_read_timeout(std::max(1, o.read_timeout_s), 0);
   if (o.max_body_bytes > 0) http.set_payload_max_length(static_cast<size_t>(o.max_body_bytes));
   http.set_pre_routing_handler([impl](const httplib::Request& q, httplib::Response& s) {
+    DeadlineHttpServer::HeadersReceived();  // httplib reads the body after this handler
     return impl->Refuse(q, s) ? httplib::Server::HandlerResponse::Handled
                               : httplib::Server::HandlerResponse::Unhandled;
   });

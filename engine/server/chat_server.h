@@ -13,6 +13,7 @@
 // or when Stop() is called (503). Limits checked before any expensive work: body size (413, from
 // Content-Length, before the body is read), prompt tokens (400 naming `messages`). Malformed
 // JSON and mistyped fields get 400 naming the field; nothing a client sends can crash the server.
+// Headers and body must arrive within total deadlines (read_timeout_s, body_timeout_s).
 // A non-loopback `host` requires `api_key` (on everything but /health, as `Authorization: Bearer
 // KEY` or Anthropic's `x-api-key: KEY`, compared in constant time); Start() refuses otherwise.
 //
@@ -43,7 +44,11 @@ struct ServerOptions {
   int64_t max_body_bytes = 16 << 20;  // request body (413)
   int64_t max_prompt_tokens = 0;      // prompt tokens, below the context limit (400)
   double request_timeout_s = 600;     // wall time per request, queue included (504)
-  int read_timeout_s = 15;            // each socket read of headers and body (slow clients)
+  // Slow clients (deadline_http_server.h): a request's headers must arrive within
+  // read_timeout_s of its first byte, and its body within body_timeout_s of the headers, in total
+  // (not per read: a client dripping a byte at a time is cut off too); then the connection closes.
+  double read_timeout_s = 15;
+  double body_timeout_s = 60;
   std::string api_key;                // required for a non-loopback host
 };
 

@@ -1,13 +1,19 @@
 #include "tests/support/deepseek_test_server.h"
 
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <condition_variable>
 #include <csignal>
+#include <cstdint>
 #include <deque>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 
@@ -58,6 +64,12 @@ ScriptedReply ScriptedReply::Cut(std::string partial_content) {
   return r;
 }
 
+ScriptedReply ScriptedReply::Fault(Kind kind) {
+  ScriptedReply r;
+  r.kind = kind;
+  return r;
+}
+
 ScriptedReply ScriptedReply::Block(ScriptedReply then) {
   ScriptedReply r;
   r.kind = Kind::kBlock;
@@ -72,6 +84,37 @@ struct Rejection {
   int status;
   std::string message;
 };
+
+// The accepted socket of the connection from remote_ip:remote_port to local_port, or -1 (httplib
+// 0.11 does not hand handlers their socket).
+int ConnectionSocket(const std::string& remote_ip, int remote_port, int local_port) {
+  auto ip_and_port = [](const sockaddr_storage& a) -> std::pair<std::string, int> {
+    char buf[INET6_ADDRSTRLEN] = "";
+    if (a.ss_family == AF_INET) {
+      const auto* v4 = reinterpret_cast<const sockaddr_in*>(&a);
+      inet_ntop(AF_INET, &v4->sin_addr, buf, sizeof buf);
+      return {buf, ntohs(v4->sin_port)};
+    }
+    return {"", -1};
+  };
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const int fd = std::stoi(name);
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) continue;
+    sockaddr_storage peer{}, local{};
+    socklen_t peer_len = sizeof peer, local_len = sizeof local;
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0) continue;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len) != 0) continue;
+    if (ip_and_port(peer) == std::pair{remote_ip, remote_port} &&
+        ip_and_port(local).second == local_port) {
+      return fd;
+    }
+  }
+  return -1;
+}
 
 std::string Lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(),
@@ -183,10 +226,12 @@ struct DeepSeekTestServer::Impl {
   size_t released_below = 0;
   bool shutting_down = false;
   PrefixCacheModel cache;
+  Responder responder;
+  size_t keep_bodies = SIZE_MAX;
 
   void HandleChat(const httplib::Request& req, httplib::Response& res, WireKind wire);
   void Serve(size_t index, const ScriptedReply& reply, const json& body, WireKind wire,
-             httplib::Response& res);
+             const httplib::Request& req, httplib::Response& res);
   void Reply(size_t index, httplib::Response& res, WireKind wire, int status,
              const std::string& message);
   void SetOutcome(size_t index, int status, const dsagent::Usage& usage = {});
@@ -259,6 +304,16 @@ void DeepSeekTestServer::Impl::HandleChat(const httplib::Request& req, httplib::
       script.pop_front();
     }
   }
+  Responder respond;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    respond = responder;
+    if (keep_bodies != SIZE_MAX && index >= keep_bodies) {  // forget old bodies, keep the rest
+      requests[index - keep_bodies].body.clear();
+      requests[index - keep_bodies].json = json();
+    }
+  }
+  if (!reply && respond) reply = respond(rec.json);
   if (!reply) {
     // Loud on purpose: a test that sends more requests than it scripted must fail visibly.
     return Reply(index, res, wire, 500,
@@ -266,7 +321,7 @@ void DeepSeekTestServer::Impl::HandleChat(const httplib::Request& req, httplib::
                  "request #" +
                      std::to_string(index + 1) + ")");
   }
-  Serve(index, *reply, rec.json, wire, res);
+  Serve(index, *reply, rec.json, wire, req, res);
 }
 
 ReplyPlan DeepSeekTestServer::Impl::Plan(size_t index, const ScriptedReply& reply, const json& body,
@@ -308,7 +363,8 @@ ReplyPlan DeepSeekTestServer::Impl::Plan(size_t index, const ScriptedReply& repl
 }
 
 void DeepSeekTestServer::Impl::Serve(size_t index, const ScriptedReply& reply, const json& body,
-                                     WireKind wire, httplib::Response& res) {
+                                     WireKind wire, const httplib::Request& req,
+                                     httplib::Response& res) {
   switch (reply.kind) {
     case ScriptedReply::Kind::kHttpError: {
       res.status = reply.status;
@@ -333,17 +389,38 @@ void DeepSeekTestServer::Impl::Serve(size_t index, const ScriptedReply& reply, c
       if (!reply.then) {
         return Reply(index, res, wire, 500, "dsagent test server: kBlock reply without `then`");
       }
-      return Serve(index, *reply.then, body, wire, res);
+      return Serve(index, *reply.then, body, wire, req, res);
+    }
+    case ScriptedReply::Kind::kDrop: {
+      // Linger 0: the close that follows resets the connection instead of a clean FIN.
+      const int fd = ConnectionSocket(req.remote_addr, req.remote_port, req.local_port);
+      if (fd >= 0) {
+        linger l{1, 0};
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+        ::shutdown(fd, SHUT_RDWR);
+      }
+      SetOutcome(index, 0);
+      return;
     }
     case ScriptedReply::Kind::kAssistant:
     case ScriptedReply::Kind::kCutStream:
+    case ScriptedReply::Kind::kMalformed:
+    case ScriptedReply::Kind::kDrip:
+    case ScriptedReply::Kind::kOversized:
       break;
   }
 
-  const ReplyPlan plan = Plan(index, reply, body, wire);
+  ScriptedReply planned = reply;
+  if (reply.kind == ScriptedReply::Kind::kOversized) {
+    planned.content = std::string(reply.oversized_bytes, 'x') + reply.content;
+  }
+  const ReplyPlan plan = Plan(index, planned, body, wire);
   const bool cut = reply.kind == ScriptedReply::Kind::kCutStream;
-  const bool stream =
-      body.contains("stream") && body["stream"].is_boolean() && body["stream"].get<bool>();
+  const bool fault = reply.kind == ScriptedReply::Kind::kMalformed ||
+                     reply.kind == ScriptedReply::Kind::kDrip ||
+                     reply.kind == ScriptedReply::Kind::kOversized;
+  const bool stream = fault || (body.contains("stream") && body["stream"].is_boolean() &&
+                                body["stream"].get<bool>());
   SetOutcome(index, 200, plan.usage);
   res.status = 200;
   if (!stream && !cut) {
@@ -352,10 +429,22 @@ void DeepSeekTestServer::Impl::Serve(size_t index, const ScriptedReply& reply, c
   }
   auto pieces = std::make_shared<std::vector<std::string>>(cut ? CutStreamPieces(wire, plan)
                                                                : StreamPieces(wire, plan));
+  if (reply.kind == ScriptedReply::Kind::kMalformed) {
+    // A JSON object cut in half where the second event belongs.
+    pieces->insert(pieces->begin() + std::min<size_t>(1, pieces->size()),
+                   wire == WireKind::kAnthropic
+                       ? "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+                         "\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"br\n\n"
+                       : "data: {\"id\":\"" + plan.id +
+                             "\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"br\n\n");
+  }
+  const int drip_ms = reply.kind == ScriptedReply::Kind::kDrip ? reply.drip_ms : 0;
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
-      "text/event-stream; charset=utf-8", [pieces, cut](size_t, httplib::DataSink& sink) {
+      "text/event-stream; charset=utf-8", [pieces, cut, drip_ms](size_t, httplib::DataSink& sink) {
         for (const auto& piece : *pieces) {
+          // The fault being simulated is a slow server; the pause is its pace, not a wait.
+          if (drip_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(drip_ms));
           if (!sink.write(piece.data(), piece.size())) return false;
         }
         if (cut) return false;  // httplib drops the connection without the terminating chunk
@@ -457,6 +546,16 @@ void DeepSeekTestServer::ReleaseBlocked() {
     impl_->released_below = impl_->requests.size();
   }
   impl_->cv.notify_all();
+}
+
+void DeepSeekTestServer::SetResponder(Responder responder) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->responder = std::move(responder);
+}
+
+void DeepSeekTestServer::KeepBodies(size_t n) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->keep_bodies = n;
 }
 
 size_t DeepSeekTestServer::Remaining() const {

@@ -37,6 +37,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -50,7 +51,17 @@
 namespace dsagent::testing {
 
 struct ScriptedReply {
-  enum class Kind { kAssistant, kHttpError, kCutStream, kBlock };
+  enum class Kind {
+    kAssistant,
+    kHttpError,
+    kCutStream,
+    kBlock,
+    // Faults (the API fault campaign, scripts/campaign-api-faults.sh):
+    kDrop,       // the connection is shut down before any response byte (a reset)
+    kMalformed,  // a streamed reply whose second event is a JSON object cut in half
+    kDrip,       // the reply (content, tool calls) streamed one SSE piece every `drip_ms` ms
+    kOversized,  // the reply with `oversized_bytes` bytes of 'x' before its content
+  };
   Kind kind = Kind::kAssistant;
   // kAssistant: streamed as SSE in the requested wire format (OpenAI chunks or Anthropic events).
   std::string content;
@@ -72,6 +83,8 @@ struct ScriptedReply {
   // kBlock: holds the request open until ReleaseBlocked() (or server shutdown), then serves
   // `then` (a 500 when `then` is null).
   std::shared_ptr<ScriptedReply> then;
+  int drip_ms = 0;             // kDrip
+  size_t oversized_bytes = 0;  // kOversized
 
   // Helpers.
   static ScriptedReply Text(std::string content, std::string reasoning = "");
@@ -81,6 +94,7 @@ struct ScriptedReply {
                              std::optional<int> retry_after_s = {});
   static ScriptedReply Cut(std::string partial_content);
   static ScriptedReply Block(ScriptedReply then);
+  static ScriptedReply Fault(Kind kind);  // kDrop or kMalformed
 };
 
 // One tool call for ScriptedReply::Calls: `args` becomes the canonical JSON arguments string.
@@ -119,6 +133,14 @@ class DeepSeekTestServer {
   // one that arrived but has not reached the block yet); later requests block again.
   void ReleaseBlocked();
   size_t Remaining() const;  // scripted replies not yet consumed
+  // Consulted for a chat request (with its parsed body) when the script is empty, so that a
+  // long-running server can answer from the conversation itself (e.g. the campaign server's
+  // "N tool steps, then done"). Without one, an empty script answers 500.
+  using Responder = std::function<ScriptedReply(const nlohmann::json& body)>;
+  void SetResponder(Responder responder);
+  // Keep only the last `n` requests' bodies in Requests() (a server answering thousands of
+  // requests); default: all.
+  void KeepBodies(size_t n);
 
  private:
   struct Impl;

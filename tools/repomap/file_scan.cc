@@ -63,8 +63,10 @@ ScanResult ScanWorkspace(const ScanOptions& options) {
     const Language* language = LanguageForPath(e.relative);
     if (language == nullptr) {
       ++result.other_files;
-    } else if (std::error_code ec; !std::filesystem::is_regular_file(e.absolute, ec)) {
-      // symbolic links and special files: not followed
+    } else if (std::error_code ec;
+               !std::filesystem::is_regular_file(std::filesystem::symlink_status(e.absolute, ec))) {
+      // symbolic links and special files: not followed (is_regular_file(path) would follow a
+      // link, and map a file from outside the workspace: found by the hostile repository test)
     } else {
       candidates.push_back({e.relative, e.absolute, language});
     }

@@ -89,7 +89,12 @@ RunningDsagent::RunningDsagent(const std::vector<std::string>& args,
   bp::environment child_env;
   for (const auto& [k, v] : env) child_env[k] = v;
   std::vector<std::string> argv = args;
-  if (!argv.empty() && argv[0] == "run" && !HeadlessSandboxWorksHere() &&
+  // The commands that run the agent headless and sandbox it by default.
+  const bool sandboxed_command =
+      !argv.empty() && (argv[0] == "run" || (argv[0] == "eval" && (argv.size() < 2 ||
+                                                                    argv[1] != "merge")) ||
+                        (argv[0] == "route" && argv.size() > 1 && argv[1] == "compare"));
+  if (sandboxed_command && !HeadlessSandboxWorksHere() &&
       std::find(argv.begin(), argv.end(), "--no-sandbox") == argv.end()) {
     argv.push_back("--no-sandbox");
   }

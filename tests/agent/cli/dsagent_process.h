@@ -40,11 +40,12 @@ class Sandbox {
 
 // Whether `dsagent run` can sandbox its shell commands on this machine (some backend works). Where
 // none does, `run` refuses to start without --no-sandbox, as it would for a user; so the helpers
-// below add --no-sandbox to a `run` command line there, and tests of the sandbox itself skip.
+// below add --no-sandbox to a `run`, `eval` or `route compare` command line there, and tests of the
+// sandbox itself skip.
 bool HeadlessSandboxWorksHere();
 
-// A dsagent child process started in the background. A `run` command line gets --no-sandbox where
-// HeadlessSandboxWorksHere() is false.
+// A dsagent child process started in the background. A `run`, `eval` or `route compare` command
+// line gets --no-sandbox where HeadlessSandboxWorksHere() is false.
 class RunningDsagent {
  public:
   RunningDsagent(const std::vector<std::string>& args,

@@ -12,6 +12,7 @@
 #include "common/json.h"
 #include "tests/agent/cli/dsagent_process.h"
 #include "tests/support/deepseek_test_server.h"
+#include "tools/sandbox.h"
 
 namespace dsagent::testing {
 namespace {
@@ -282,6 +283,87 @@ TEST_F(EvalE2ETest, RouteCompareRunsEachPolicyAndWritesTableAndPlot) {
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_EQ(ReadFile(box_.root() / "cmp2/report.md"), ReadFile(out / "report.md"));
   EXPECT_EQ(server_.Requests().size(), 3u);
+}
+
+// The agent runs of `eval` are sandboxed as `run`'s are: a command that writes outside the task's
+// workspace fails, one inside works; --no-sandbox opts out.
+TEST_F(EvalE2ETest, AgentCommandsAreSandboxedUnlessOptedOut) {
+  if (!HeadlessSandboxWorksHere()) GTEST_SKIP() << ProbeSandbox().Describe();
+  const fs::path outside = box_.root() / "outside.txt";
+  const std::string command =
+      "echo x > '" + outside.string() + "'; echo inside > inside.txt; echo t > \"$TMPDIR/t\"";
+  const ToolCall bash{"c1", "bash", CanonicalJson({{"command", command}})};
+  auto eval = [&](const fs::path& out, bool sandboxed) {
+    std::vector<std::string> args = {"eval", "--tasks", kTask, "--out", out.string()};
+    if (!sandboxed) args.push_back("--no-sandbox");
+    return RunDsagent(args, box_.Env({{"DEEPSEEK_API_KEY", kKey},
+                                      {"DEEPSEEK_BASE_URL", server_.BaseUrl()}}),
+                      box_.root());
+  };
+  server_.Enqueue(ScriptedReply::Calls({bash}));
+  server_.Enqueue(ScriptedReply::Text("done"));
+  ProcessResult r = eval(box_.root() / "run", true);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_FALSE(fs::exists(outside));
+  const Json task = ReadJson(box_.root() / "run" / "results" / "smoke__py-clamp.json");
+  EXPECT_THAT(task["model_patch"].get<std::string>(), HasSubstr("+inside"));
+
+  server_.Enqueue(ScriptedReply::Calls({bash}));
+  server_.Enqueue(ScriptedReply::Text("done"));
+  r = eval(box_.root() / "run2", false);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(fs::exists(outside));
+}
+
+// Where no sandbox backend works, `eval` with the real agent refuses to start (exit 3) and names
+// --no-sandbox, as `run` does.
+TEST_F(EvalE2ETest, EvalRefusesWhereNoSandboxBackendWorks) {
+  if (!HeadlessSandboxWorksHere()) GTEST_SKIP() << "the test helpers pass --no-sandbox here";
+  const fs::path empty = box_.root() / "empty-path";
+  fs::create_directories(empty);
+  auto env = box_.Env({{"DEEPSEEK_API_KEY", kKey},
+                       {"DEEPSEEK_BASE_URL", server_.BaseUrl()},
+                       {"DSAGENT_SANDBOX__BACKEND", "bubblewrap"}});
+  env["PATH"] = empty.string();  // no bwrap to be found
+  const ProcessResult r =
+      RunDsagent({"eval", "--tasks", kTask, "--out", (box_.root() / "run").string()}, env,
+                 box_.root());
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("pass --no-sandbox"));
+  EXPECT_TRUE(server_.Requests().empty());
+}
+
+// The grading test command gets the environment tools.env gives the agent's commands (here:
+// inherit core, plus a set variable), never dsagent's secrets, and its output is redacted.
+TEST_F(EvalE2ETest, TestCommandsGetTheToolsEnvEnvironmentAndRedactedOutput) {
+  const fs::path suite = box_.root() / "suite";
+  fs::create_directories(suite / "py-clamp");
+  fs::copy(fs::path(kTask), suite / "py-clamp", fs::copy_options::recursive);
+  const fs::path planted = box_.root() / "planted.txt";
+  const std::string secret = "planted-secret-value-42";
+  std::ofstream(planted) << secret;
+  Json task = ReadJson(suite / "py-clamp" / "task.json");
+  task["test_cmd"] = "echo \"set=${EVAL_SET_VAR:-absent} plain=${EVAL_PLAIN_VAR:-absent} "
+                     "token=${EVAL_PROBE_TOKEN:-absent} key=${DEEPSEEK_API_KEY:-absent}\"; "
+                     "echo \"file=$(cat '" + planted.string() + "')\"; " +
+                     task["test_cmd"].get<std::string>();
+  std::ofstream(suite / "py-clamp" / "task.json") << task.dump(2);
+  fs::create_directories(box_.root() / ".dsagent");
+  std::ofstream(box_.root() / ".dsagent" / "config.yaml")
+      << "tools:\n  env:\n    inherit: core\n    set: {EVAL_SET_VAR: from-config}\n";
+  const fs::path out = box_.root() / "run";
+  const ProcessResult r = RunDsagent(
+      {"eval", "--tasks", suite.string(), "--agent", "oracle", "--out", out.string()},
+      box_.Env({{"DEEPSEEK_API_KEY", kKey},
+                {"EVAL_PLAIN_VAR", "plain"},
+                {"EVAL_PROBE_TOKEN", secret}}),
+      box_.root());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("resolved 1/1"));  // the echo lines do not upset the parser
+  const std::string log = ReadFile(out / "logs" / "smoke__py-clamp" / "test_output.txt");
+  EXPECT_THAT(log, HasSubstr("set=from-config plain=absent token=absent key=absent"));
+  EXPECT_THAT(log, HasSubstr("file=[REDACTED:EVAL_PROBE_TOKEN]"));
+  EXPECT_THAT(log, ::testing::Not(HasSubstr(secret)));
 }
 
 TEST_F(EvalE2ETest, UnloadableTasksAreAUsageError) {

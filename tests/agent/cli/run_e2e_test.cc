@@ -404,6 +404,10 @@ TEST_F(RunE2ETest, ResumeAnswersToolCallsLeftUnrunByAKill) {
   EXPECT_EQ(msgs[msgs.size() - 2]["role"], "tool");
   EXPECT_EQ(msgs[msgs.size() - 2]["tool_call_id"], "c1");
   EXPECT_THAT(msgs[msgs.size() - 2]["content"].get<std::string>(), HasSubstr("interrupted"));
+  // The command had started (it wrote the FIFO): the model must not be told it never ran (the
+  // kill -9 campaign found settled calls that had run, told "was not run").
+  EXPECT_THAT(msgs[msgs.size() - 2]["content"].get<std::string>(),
+              HasSubstr("may have run in full, in part or not at all"));
 }
 
 TEST_F(RunE2ETest, AnthropicWireFormatRunsAToolSession) {

@@ -420,6 +420,31 @@ TEST(ProviderStallTest, SilentStreamPastTheIdleTimeoutCountsAsCut) {
   EXPECT_EQ(r.error().kind, ProviderErrorKind::kTransport);
 }
 
+// A reply larger than max_response_bytes is abandoned with a protocol error rather than read to
+// the end (the API fault campaign's oversized replies; scripts/campaign-api-faults.sh).
+TEST(ProviderOversizeTest, AReplyPastTheSizeCapIsAbandoned) {
+  DeepSeekTestServer server;
+  ScriptedReply huge = ScriptedReply::Fault(ScriptedReply::Kind::kOversized);
+  huge.oversized_bytes = 1 << 20;
+  server.Enqueue(huge);
+  server.Enqueue(ScriptedReply::Text("small"));
+  ProviderOptions o;
+  o.kind = "deepseek";
+  o.base_url = server.BaseUrl();
+  o.api_key = "test-key";
+  o.retry.max_attempts = 1;
+  o.max_response_bytes = 256 << 10;
+  RecordingSink sink;
+  auto provider = MakeProvider(o).value();
+  auto r = provider->Complete(BasicRequest(), sink, CancelToken());
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().kind, ProviderErrorKind::kProtocol);
+  EXPECT_THAT(r.error().message, HasSubstr("grew past 262144 bytes"));
+  auto small = provider->Complete(BasicRequest(), sink, CancelToken());  // under the cap: fine
+  ASSERT_TRUE(small.has_value()) << small.error().message;
+  EXPECT_EQ(small->message.content, "small");
+}
+
 TEST(ProviderConfigTest, MissingKeyIsAConfigErrorNamingTheVariable) {
   ProviderOptions o;
   o.kind = "deepseek";

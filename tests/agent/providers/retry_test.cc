@@ -15,7 +15,8 @@ using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
 TEST(RetryTest, RetryableStatuses) {
-  for (int s : {429, 500, 502, 503, 504}) EXPECT_TRUE(IsRetryableHttpStatus(s)) << s;
+  // 529 is Anthropic's "overloaded": transient (the API fault campaign found it was not retried).
+  for (int s : {429, 500, 502, 503, 504, 529}) EXPECT_TRUE(IsRetryableHttpStatus(s)) << s;
   for (int s : {200, 400, 401, 402, 404, 422, 501}) EXPECT_FALSE(IsRetryableHttpStatus(s)) << s;
 }
 

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -183,7 +184,7 @@ std::string StallAfter(int port, const std::string& partial) {
 }
 
 TEST_F(ChatServerLimitsTest, SlowClientsAreDisconnectedAfterTheReadTimeout) {
-  Start({.read_timeout_s = 1});
+  Start({.read_timeout_s = 1, .body_timeout_s = 1});
   // Headers that never end, and a body that stops short of its Content-Length.
   const std::string headers =
       StallAfter(port_, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n");
@@ -197,6 +198,48 @@ TEST_F(ChatServerLimitsTest, SlowClientsAreDisconnectedAfterTheReadTimeout) {
   EXPECT_EQ(body.find("200 OK"), std::string::npos) << body;
   EXPECT_EQ(server_->stats().requests, 0);  // neither reached the handler
   auto ok = Post(kLimitsChatBody);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+}
+
+// Sends `prefix` at once, then `drip` one byte every 100 ms, watching for the server to answer or
+// close the connection between bytes (the 100 ms wait for that is the drip's own pace). Returns
+// how many bytes of `drip` went out before it did; drip.size() if it never did.
+size_t DripUntilClosed(int port, const std::string& prefix, const std::string& drip) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  size_t sent = 0;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      send(fd, prefix.data(), prefix.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(prefix.size())) {
+    for (; sent < drip.size(); ++sent) {
+      if (send(fd, &drip[sent], 1, MSG_NOSIGNAL) != 1) break;
+      // Anything from the server (an error, or the end of the connection) ends the drip.
+      pollfd p{fd, static_cast<short>(POLLIN | POLLRDHUP), 0};
+      if (poll(&p, 1, 100) > 0) break;
+    }
+  }
+  close(fd);
+  return sent;
+}
+
+// A client that sends one byte just before each read would time out used to keep its connection
+// (and a worker) forever: the timeouts are totals for the headers and for the body. With 1 s
+// deadlines and a byte every 100 ms, the server closes the connection long before the 150-byte
+// drip (15 s) is through.
+TEST_F(ChatServerLimitsTest, SlowDripClientsAreCutOffByTotalDeadlines) {
+  Start({.read_timeout_s = 1, .body_timeout_s = 1});
+  const std::string headers =
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nX-Padding: " + std::string(100, 'p') +
+      "\r\nContent-Type: application/json\r\nContent-Length: 150\r\n\r\n";
+  const size_t header_bytes = DripUntilClosed(port_, "", headers.substr(0, 150));
+  EXPECT_LT(header_bytes, 150u) << "the header drip was never cut off";
+  const size_t body_bytes = DripUntilClosed(port_, headers, std::string(150, ' '));
+  EXPECT_LT(body_bytes, 150u) << "the body drip was never cut off";
+  EXPECT_EQ(server_->stats().requests, 0);  // neither reached the handler
+  auto ok = Post(kChat);  // the server still answers
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->status, 200);
 }
