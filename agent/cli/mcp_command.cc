@@ -7,6 +7,7 @@
 
 #include "agent/config/config.h"
 #include "agent/core/mcp_setup.h"
+#include "agent/core/mcp_trust.h"
 #include "agent/core/termination.h"
 #include "agent/core/tool_environment.h"
 #include "common/xdg.h"
@@ -17,6 +18,13 @@ namespace {
 
 fs::path RepoDir(const McpCommandOptions& o) {
   return o.repo.empty() ? fs::current_path() : fs::path(o.repo);
+}
+
+// The workspace as sessions name it in the trust store (canonical).
+fs::path TrustWorkspace(const McpCommandOptions& o) {
+  std::error_code ec;
+  fs::path canonical = fs::canonical(RepoDir(o), ec);
+  return ec ? RepoDir(o) : canonical;
 }
 
 fs::path ScopeFile(const McpCommandOptions& o) {
@@ -52,8 +60,13 @@ int Show(const McpCommandOptions& o, bool with_tools) {
   }
   auto tool_env = ToolEnvironmentFromConfig(*config, Config::ProcessEnvironment());
   if (!tool_env) return Fail(tool_env.error(), kExitConfigAuth);
+  const McpServerSelection selection =
+      o.trust_repo_mcp
+          ? McpServerSelection{.start = servers, .untrusted = {}, .notes = {}}
+          : SelectTrustedMcpServers(*config, TrustWorkspace(o), McpTrustFront::kInspect, nullptr,
+                                    McpTrustStore(McpTrustStorePath()));
   std::vector<std::string> problems;
-  auto specs = McpServerSpecsFromConfig(*config, RepoDir(o), tool_env->child.vars,
+  auto specs = McpServerSpecsFromConfig(*config, selection.start, RepoDir(o), tool_env->child.vars,
                                         Config::ProcessEnvironment(), problems);
   if (named != nullptr) {
     std::erase_if(specs, [&](const McpServerSpec& s) { return s.name != o.name; });
@@ -76,6 +89,13 @@ int Show(const McpCommandOptions& o, bool with_tools) {
   for (const McpServerConfig& s : servers) {
     if (!s.enabled && (named == nullptr || named == &s)) std::cout << s.name << "  disabled\n";
   }
+  for (const McpServerConfig& s : selection.untrusted) {
+    if (named != nullptr && named->name != s.name) continue;
+    std::cout
+        << s.name
+        << "  not started: defined by the repository and not trusted here; `dsagent mcp trust "
+        << s.name << "` (or --trust-repo-mcp) starts it\n";
+  }
   CancelToken cancel;
   InstallInterruptHandler(cancel);
   auto set = McpServerSet::Connect(specs, DSAGENT_VERSION, cancel);
@@ -88,9 +108,9 @@ int Show(const McpCommandOptions& o, bool with_tools) {
 
 int Add(const McpCommandOptions& o) {
   if (!IsValidMcpServerName(o.name)) {
-    return Fail("'" + o.name +
-                    "' cannot name a server: use 1-32 letters, digits, '-' or '_', without '__'",
-                kExitUsage);
+    return Fail(
+        "'" + o.name + "' cannot name a server: use 1-32 letters, digits, '-' or '_', without '__'",
+        kExitUsage);
   }
   if (o.url.empty() == o.command.empty()) {
     return Fail("give either --url URL (an HTTP server) or -- COMMAND [ARGS...] (a stdio server)",
@@ -123,9 +143,43 @@ int Add(const McpCommandOptions& o) {
   if (auto written = WriteMcpServer(file, server); !written) {
     return Fail(written.error(), kExitError);
   }
+  if (o.scope == "repo") {
+    // The user wrote this definition: sessions here need not ask about it.
+    server.source = "repo:" + file.string();
+    if (auto r = McpTrustStore(McpTrustStorePath()).Record(TrustWorkspace(o), server, true); !r) {
+      std::fprintf(stderr, "dsagent: warning: %s\n", r.error().c_str());
+    }
+  }
   std::cout << "Added MCP server '" << o.name << "' to " << file.string()
             << ". Its tools appear as mcp__" << o.name << "__<tool> from the next session.\n";
   return kExitDone;
+}
+
+// `mcp trust|untrust NAME`: remembers the answer for a server the repository defines.
+int Trust(const McpCommandOptions& o, bool trusted) {
+  auto config = Config::Load({.repo_dir = RepoDir(o),
+                              .user_file = std::nullopt,
+                              .env = Config::ProcessEnvironment(),
+                              .flags = {}});
+  if (!config) return Fail(config.error(), kExitConfigAuth);
+  for (const McpServerConfig& s : config->McpServers()) {
+    if (s.name != o.name) continue;
+    if (!IsRepoMcpServer(s)) {
+      return Fail("MCP server '" + o.name + "' comes from your user config (" + s.source +
+                      "); only servers a repository defines need trust",
+                  kExitUsage);
+    }
+    const McpTrustStore store(McpTrustStorePath());
+    if (auto r = store.Record(TrustWorkspace(o), s, trusted); !r)
+      return Fail(r.error(), kExitError);
+    std::cout << (trusted ? "Trusted" : "Declined") << " MCP server '" << o.name << "' for "
+              << TrustWorkspace(o).string()
+              << (trusted ? "; it starts in sessions here until its definition changes.\n"
+                          : "; it does not start in sessions here.\n");
+    return kExitDone;
+  }
+  return Fail("no MCP server '" + o.name + "' is configured; `dsagent mcp list` shows them",
+              kExitUsage);
 }
 
 int Remove(const McpCommandOptions& o) {
@@ -147,11 +201,17 @@ void AddMcpCommand(CLI::App& app, CommandTable& table) {
   const auto repo_option = [&](CLI::App* sub) {
     sub->add_option("--repo", o.repo, "Repository whose .dsagent/config.yaml applies");
   };
+  const auto trust_option = [&](CLI::App* sub) {
+    sub->add_flag("--trust-repo-mcp", o.trust_repo_mcp,
+                  "Also start servers the repository defines that are not trusted here");
+  };
   o.list = cmd->add_subcommand("list", "Connect to every configured server and show its state");
   repo_option(o.list);
+  trust_option(o.list);
   o.get = cmd->add_subcommand("get", "One server's settings, state and tools");
   o.get->add_option("name", o.name, "Server name")->required();
   repo_option(o.get);
+  trust_option(o.get);
   o.add = cmd->add_subcommand(
       "add", "Add a server: `mcp add NAME -- COMMAND ARGS...` or `mcp add NAME --url URL`");
   o.add->add_option("name", o.name, "Server name (tools appear as mcp__NAME__TOOL)")->required();
@@ -168,6 +228,14 @@ void AddMcpCommand(CLI::App& app, CommandTable& table) {
   o.remove->add_option("name", o.name, "Server name")->required();
   o.remove->add_option("--scope", o.scope, "user or repo")->check(CLI::IsMember({"user", "repo"}));
   repo_option(o.remove);
+  o.trust = cmd->add_subcommand(
+      "trust", "Let a server the repository's config defines start in sessions here");
+  o.trust->add_option("name", o.name, "Server name")->required();
+  repo_option(o.trust);
+  o.untrust = cmd->add_subcommand(
+      "untrust", "Keep a server the repository's config defines from starting here");
+  o.untrust->add_option("name", o.name, "Server name")->required();
+  repo_option(o.untrust);
   table.Bind(cmd, [options] { return McpCommand(*options); });
 }
 
@@ -175,6 +243,8 @@ int McpCommand(const McpCommandOptions& o) {
   if (*o.list) return Show(o, false);
   if (*o.get) return Show(o, true);
   if (*o.add) return Add(o);
+  if (*o.trust) return Trust(o, true);
+  if (*o.untrust) return Trust(o, false);
   return Remove(o);
 }
 

@@ -171,9 +171,14 @@ Expected<std::unique_ptr<AgentSession>, SessionOpenError> AgentSession::Open(
   auto tool_environment = ToolEnvironmentFromConfig(*config, Config::ProcessEnvironment());
   if (!tool_environment) return fail({TerminationReason::kErrorConfig, tool_environment.error()});
   ToolRegistry registry = ToolRegistry::BuiltIn();
-  // MCP servers' tools follow the built-in ones, in an order fixed for the session.
-  auto mcp_servers = AddMcpTools(*config, *workspace, tool_environment->child.vars, registry,
-                                 err.warnings, cancel);
+  // MCP servers' tools follow the built-in ones, in an order fixed for the session. Servers the
+  // repository defines need the user's consent first.
+  McpServerSelection mcp_selection = SelectTrustedMcpServers(
+      *config, *workspace, options.ask_mcp_trust ? McpTrustFront::kAsk : McpTrustFront::kHeadless,
+      options.ask_mcp_trust, McpTrustStore(McpTrustStorePath()));
+  for (std::string& note : mcp_selection.notes) err.warnings.push_back(std::move(note));
+  auto mcp_servers = AddMcpTools(*config, mcp_selection.start, *workspace,
+                                 tool_environment->child.vars, registry, err.warnings, cancel);
 
   // A resumed session continues its own context; a new one starts from the system prompt.
   std::string session_id;

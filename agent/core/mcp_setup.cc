@@ -12,14 +12,12 @@ fs::path McpServerLogPath(const std::string& server_name) {
   return XdgStateHome() / "dsagent" / "mcp" / (server_name + ".log");
 }
 
-std::vector<McpServerSpec> McpServerSpecsFromConfig(const Config& config,
-                                                    const fs::path& workspace,
-                                                    const EnvMap& tool_env,
-                                                    const EnvMap& process_env,
-                                                    std::vector<std::string>& problems) {
+std::vector<McpServerSpec> McpServerSpecsFromConfig(
+    const Config& config, const std::vector<McpServerConfig>& servers, const fs::path& workspace,
+    const EnvMap& tool_env, const EnvMap& process_env, std::vector<std::string>& problems) {
   std::vector<McpServerSpec> specs;
   const SandboxPolicy sandbox = ToolContextFromConfig(config, workspace).sandbox;
-  for (const McpServerConfig& server : config.McpServers()) {
+  for (const McpServerConfig& server : servers) {
     if (!server.enabled) continue;
     McpServerSpec spec;
     spec.name = server.name;
@@ -66,13 +64,15 @@ std::vector<McpServerSpec> McpServerSpecsFromConfig(const Config& config,
   return specs;
 }
 
-std::shared_ptr<McpServerSet> AddMcpTools(const Config& config, const fs::path& workspace,
-                                          const EnvMap& tool_env, ToolRegistry& registry,
+std::shared_ptr<McpServerSet> AddMcpTools(const Config& config,
+                                          const std::vector<McpServerConfig>& servers,
+                                          const fs::path& workspace, const EnvMap& tool_env,
+                                          ToolRegistry& registry,
                                           std::vector<std::string>& warnings,
                                           const CancelToken& cancel) {
-  if (config.McpServers().empty()) return nullptr;
-  auto specs = McpServerSpecsFromConfig(config, workspace, tool_env, Config::ProcessEnvironment(),
-                                        warnings);
+  if (servers.empty()) return nullptr;
+  auto specs = McpServerSpecsFromConfig(config, servers, workspace, tool_env,
+                                        Config::ProcessEnvironment(), warnings);
   std::shared_ptr<McpServerSet> set = McpServerSet::Connect(specs, DSAGENT_VERSION, cancel);
   for (const McpServerState& state : set->States()) {
     if (!state.connected) {

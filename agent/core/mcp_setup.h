@@ -21,19 +21,22 @@ namespace dsagent {
 // Where a stdio server's stderr goes.
 std::filesystem::path McpServerLogPath(const std::string& server_name);
 
-// The enabled servers of `config` ready to connect. `tool_env` is the shell tools' environment
+// The enabled ones of `servers` (from config.McpServers(), usually filtered by
+// SelectTrustedMcpServers in mcp_trust.h) ready to connect. `tool_env` is the shell tools' environment
 // (ToolEnvironment::child.vars); `process_env` supplies ${VAR} in env values and headers. A
 // server that cannot be set up (a ${VAR} that is unset) is left out with a line in `problems`.
 std::vector<McpServerSpec> McpServerSpecsFromConfig(const Config& config,
+                                                    const std::vector<McpServerConfig>& servers,
                                                     const std::filesystem::path& workspace,
                                                     const EnvMap& tool_env,
                                                     const EnvMap& process_env,
                                                     std::vector<std::string>& problems);
 
-// Connects the configured servers and adds their tools to `registry` (McpServerSet's fixed
-// order). Returns the set (for /mcp); null when no server is configured. A server that fails is
+// Connects `servers` (see McpServerSpecsFromConfig) and adds their tools to `registry` (McpServerSet's fixed
+// order). Returns the set (for /mcp); null when `servers` is empty. A server that fails is
 // reported in `warnings` ("MCP server 'x' is not available: ...") and offers no tools.
 std::shared_ptr<McpServerSet> AddMcpTools(const Config& config,
+                                          const std::vector<McpServerConfig>& servers,
                                           const std::filesystem::path& workspace,
                                           const EnvMap& tool_env, ToolRegistry& registry,
                                           std::vector<std::string>& warnings,

@@ -1,11 +1,11 @@
 // The session's MCP servers from config: environment (scrubbed shell environment + the server's
 // own env), ${VAR} expansion, cwd, sandbox opt-out, disabled servers, and the /mcp listing.
 #include "agent/core/mcp_setup.h"
-#include "agent/core/tool_specs.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "agent/core/tool_specs.h"
 #include "tests/support/temp_dir.h"
 #include "tests/tools/mcp/loopback_mcp_server.h"
 
@@ -15,11 +15,13 @@ using ::testing::HasSubstr;
 
 class McpSetupTest : public TempDirTest {
  protected:
-  Config Load(const std::string& repo_yaml, std::vector<std::pair<std::string, std::string>> flags =
-                                                {}) {
+  Config Load(const std::string& repo_yaml,
+              std::vector<std::pair<std::string, std::string>> flags = {}) {
     Write("repo/.dsagent/config.yaml", repo_yaml);
-    auto config = Config::Load({.repo_dir = dir_ / "repo", .user_file = dir_ / "none.yaml",
-                                .env = {}, .flags = std::move(flags)});
+    auto config = Config::Load({.repo_dir = dir_ / "repo",
+                                .user_file = dir_ / "none.yaml",
+                                .env = {},
+                                .flags = std::move(flags)});
     EXPECT_TRUE(config) << config.error();
     return std::move(*config);
   }
@@ -42,10 +44,11 @@ TEST_F(McpSetupTest, StdioServersGetTheShellEnvironmentPlusTheirOwn) {
       "    headers: {Authorization: \"Bearer ${WEB_TOKEN}\"}\n",
       {{"sandbox.enabled", "true"}});
   const EnvMap tool_env = {{"PATH", "/usr/bin"}, {"HOME", "/home/u"}};
-  const EnvMap process_env = {{"DB_TOKEN", "s3cret"}, {"WEB_TOKEN", "w3b"},
-                              {"DEEPSEEK_API_KEY", "sk-x"}};
+  const EnvMap process_env = {
+      {"DB_TOKEN", "s3cret"}, {"WEB_TOKEN", "w3b"}, {"DEEPSEEK_API_KEY", "sk-x"}};
   std::vector<std::string> problems;
-  auto specs = McpServerSpecsFromConfig(config, dir_ / "repo", tool_env, process_env, problems);
+  auto specs = McpServerSpecsFromConfig(config, config.McpServers(), dir_ / "repo", tool_env,
+                                        process_env, problems);
   EXPECT_TRUE(problems.empty());
   ASSERT_EQ(specs.size(), 2u);  // the disabled one is left out
   const McpServerSpec& db = specs[0];
@@ -54,8 +57,9 @@ TEST_F(McpSetupTest, StdioServersGetTheShellEnvironmentPlusTheirOwn) {
   EXPECT_EQ(db.stdio->args, (std::vector<std::string>{"--port", "5"}));
   EXPECT_EQ(db.stdio->cwd, dir_ / "repo" / "tools");
   // Only what the shell gets, plus what the server's config sets; the provider key never.
-  EXPECT_EQ(db.stdio->environment, (EnvMap{{"DB_TOKEN", "s3cret"}, {"HOME", "/home/u"},
-                                           {"MODE", "ro"}, {"PATH", "/usr/bin"}}));
+  EXPECT_EQ(
+      db.stdio->environment,
+      (EnvMap{{"DB_TOKEN", "s3cret"}, {"HOME", "/home/u"}, {"MODE", "ro"}, {"PATH", "/usr/bin"}}));
   EXPECT_FALSE(db.stdio->sandbox);  // opted out
   EXPECT_EQ(db.stdio->stderr_log.filename(), "db.log");
   EXPECT_EQ(db.tool_timeout, std::chrono::seconds(120));
@@ -70,11 +74,13 @@ TEST_F(McpSetupTest, AnUnsetVariableLeavesTheServerOutWithAReason) {
       "    url: http://127.0.0.1:9/mcp\n"
       "    headers: {Authorization: \"Bearer ${WEB_TOKEN}\"}\n");
   std::vector<std::string> problems;
-  auto specs = McpServerSpecsFromConfig(config, dir_ / "repo", {}, {}, problems);
+  auto specs =
+      McpServerSpecsFromConfig(config, config.McpServers(), dir_ / "repo", {}, {}, problems);
   EXPECT_TRUE(specs.empty());
   ASSERT_EQ(problems.size(), 1u);
   EXPECT_THAT(problems[0], HasSubstr("MCP server 'web' ("));
-  EXPECT_THAT(problems[0], HasSubstr("is not started: header Authorization: ${WEB_TOKEN} is not set"));
+  EXPECT_THAT(problems[0],
+              HasSubstr("is not started: header Authorization: ${WEB_TOKEN} is not set"));
 }
 
 TEST_F(McpSetupTest, AddsToolsAfterBuiltInsAndDescribesTheServers) {
@@ -83,7 +89,8 @@ TEST_F(McpSetupTest, AddsToolsAfterBuiltInsAndDescribesTheServers) {
                              "\n  gone:\n    url: http://127.0.0.1:1/mcp\n");
   ToolRegistry registry = ToolRegistry::BuiltIn();
   std::vector<std::string> warnings;
-  auto set = AddMcpTools(config, dir_ / "repo", {}, registry, warnings, CancelToken());
+  auto set = AddMcpTools(config, config.McpServers(), dir_ / "repo", {}, registry, warnings,
+                         CancelToken());
   ASSERT_TRUE(set);
   ASSERT_EQ(warnings.size(), 1u);
   EXPECT_THAT(warnings[0], HasSubstr("MCP server 'gone' is not available: "));
