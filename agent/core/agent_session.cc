@@ -336,6 +336,18 @@ RunReport AgentSession::RunTurn(AgentObserver& observer, const CancelToken& canc
   tool_context.environment = tool_environment_.child.vars;
   tool_context.redactor = tool_environment_.redactor;
   AgentLoop loop(*provider_, registry_, std::move(tool_context), trace_, *catalog_);
+  if (mcp_servers_) {
+    // An MCP server's changed tool list takes effect at the next step boundary.
+    loop.set_tool_watcher([this](const CancelToken& step_cancel) -> std::optional<ToolListUpdate> {
+      McpToolsUpdate update = ApplyMcpToolChanges(*mcp_servers_, registry_, step_cancel);
+      if (update.note.empty()) return std::nullopt;
+      return ToolListUpdate{.tools = ToolSpecsOf(registry_),
+                            .record = {{"added", update.added},
+                                       {"changed", update.changed},
+                                       {"removed", update.removed}},
+                            .note = std::move(update.note)};
+    });
+  }
   RunReport report = loop.Run(context_, settings_, observer, cancel);
   std::error_code ec;
   if (!temp_dir.empty()) fs::remove_all(temp_dir, ec);

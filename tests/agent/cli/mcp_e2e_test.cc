@@ -6,10 +6,12 @@
 
 #include <algorithm>
 #include <fstream>
+#include <sstream>
 
 #include "common/json.h"
 #include "tests/agent/cli/dsagent_process.h"
 #include "tests/support/deepseek_test_server.h"
+#include "tests/tools/mcp/loopback_mcp_server.h"
 #include "tests/tools/mcp/mcp_reference_servers.h"
 
 namespace dsagent::testing {
@@ -193,6 +195,73 @@ TEST_F(McpE2ETest, DoctorListsServersWithTrustAndToolsButNoSecrets) {
   EXPECT_THAT(r.out, HasSubstr("  tracker: http (http://127.0.0.1:1/mcp), from user:"));
   EXPECT_THAT(r.out, HasSubstr("; disabled\n"));
   EXPECT_THAT(r.out + r.err, Not(HasSubstr("tok-secret-9876")));
+}
+
+// A server's tool list changes mid-run (the loopback HTTP server: calling "grow" adds gamma,
+// changes alpha, removes zeta): the next request keeps the old order with the new tool appended,
+// the model is told in a note, stream-json reports it, and a resumed session sends the same list.
+TEST(McpListChangedE2ETest, TheNextStepOffersTheNewListAndSaysWhatChanged) {
+  LoopbackMcpServer mcp({.growable = true});
+  DeepSeekTestServer server;
+  server.SetApiKey(kKey);
+  Sandbox box;
+  box.WriteRepoFile("README.md", "hello\n");
+  box.GitInitAndCommit();
+  const std::filesystem::path user_config = box.root() / "config" / "dsagent" / "config.yaml";
+  std::filesystem::create_directories(user_config.parent_path());
+  std::ofstream(user_config) << "mcp_servers:\n  loop:\n    url: " << mcp.Url() << "\n";
+  const auto env = box.Env({{"DEEPSEEK_API_KEY", kKey}, {"DEEPSEEK_BASE_URL", server.BaseUrl()}});
+
+  server.Enqueue(ScriptedReply::Calls({{"call_1", "mcp__loop__grow", "{}"}}, "Grow it."));
+  server.Enqueue(ScriptedReply::Text("Done."));
+  auto r = RunDsagent({"run", "--output-format", "stream-json", "Grow the server."}, env,
+                      box.repo(), "");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto requests = server.Requests();
+  ASSERT_EQ(requests.size(), 2u);
+  std::vector<std::string> before = ToolNames(requests[0].json);
+  std::vector<std::string> after = ToolNames(requests[1].json);
+  EXPECT_EQ(std::vector<std::string>(before.end() - 4, before.end()),
+            (std::vector<std::string>{"mcp__loop__alpha", "mcp__loop__grow", "mcp__loop__slow",
+                                      "mcp__loop__zeta"}));
+  // Everything before the MCP tools is unchanged; zeta is gone and gamma comes last.
+  EXPECT_EQ(std::vector<std::string>(after.begin(), after.end() - 4),
+            std::vector<std::string>(before.begin(), before.end() - 4));
+  EXPECT_EQ(std::vector<std::string>(after.end() - 4, after.end()),
+            (std::vector<std::string>{"mcp__loop__alpha", "mcp__loop__grow", "mcp__loop__slow",
+                                      "mcp__loop__gamma"}));
+  const Json& last = requests[1].json["messages"].back();
+  EXPECT_EQ(last["role"], "user");
+  EXPECT_THAT(last["content"].get<std::string>(),
+              HasSubstr("New tools (now offered): mcp__loop__gamma."));
+  EXPECT_THAT(last["content"].get<std::string>(),
+              HasSubstr("Removed (no longer available): mcp__loop__zeta."));
+
+  bool reported = false;
+  std::string session_id;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) {
+    const Json e = Json::parse(line, nullptr, false);
+    if (e.is_object() && e.value("type", "") == "tools_changed") {
+      reported = true;
+      EXPECT_EQ(e["step"], 2);
+      EXPECT_EQ(e["added"], Json::array({"mcp__loop__gamma"}));
+      EXPECT_EQ(e["changed"], Json::array({"mcp__loop__alpha"}));
+      EXPECT_EQ(e["removed"], Json::array({"mcp__loop__zeta"}));
+    }
+    if (e.is_object() && e.contains("session_id")) session_id = e["session_id"];
+  }
+  EXPECT_TRUE(reported) << r.out;
+
+  // Resumed: the context carries the changed list, so the request sends the same tools.
+  ASSERT_FALSE(session_id.empty());
+  server.Enqueue(ScriptedReply::Text("Again."));
+  auto resumed =
+      RunDsagent({"run", "--json", "--resume", session_id, "Once more."}, env, box.repo(), "");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  requests = server.Requests();
+  ASSERT_EQ(requests.size(), 3u);
+  EXPECT_EQ(requests[2].json["tools"], requests[1].json["tools"]);
 }
 
 }  // namespace

@@ -105,7 +105,45 @@ TEST_F(McpSetupTest, AddsToolsAfterBuiltInsAndDescribesTheServers) {
   EXPECT_THAT(shown, HasSubstr("loop  (http: " + server.Url() +
                                ")\n  connected: loopback 1.0, MCP 2025-06-18, 3 tools\n"
                                "  its tool list changed; the new list is offered from the next "
-                               "session\n    mcp__loop__alpha  the alpha tool\n"));
+                               "step\n    mcp__loop__alpha  the alpha tool\n"));
+}
+
+TEST_F(McpSetupTest, AChangedToolListKeepsTheOrderAndAppendsNewTools) {
+  testing::LoopbackMcpServer server({.growable = true});
+  const Config config = Load("mcp_servers:\n  loop:\n    url: " + server.Url() + "\n");
+  ToolRegistry registry = ToolRegistry::BuiltIn();
+  std::vector<std::string> warnings;
+  auto set = AddMcpTools(config, config.McpServers(), dir_ / "repo", {}, registry, warnings,
+                         CancelToken());
+  ASSERT_TRUE(set);
+  const auto names = [&] {
+    std::vector<std::string> out;
+    for (const ToolSpec& t : ToolSpecsOf(registry)) {
+      if (t.name.rfind("mcp__", 0) == 0) out.push_back(t.name);
+    }
+    return out;
+  };
+  ASSERT_EQ(names(), (std::vector<std::string>{"mcp__loop__alpha", "mcp__loop__grow",
+                                               "mcp__loop__slow", "mcp__loop__zeta"}));
+  // The server announces a change while it is listed, but the list is the same: nothing to say.
+  EXPECT_EQ(ApplyMcpToolChanges(*set, registry, CancelToken()).note, "");
+
+  ASSERT_TRUE(registry.Dispatch("mcp__loop__grow", "{}", ToolContext{}).ok);
+  const McpToolsUpdate update = ApplyMcpToolChanges(*set, registry, CancelToken());
+  EXPECT_EQ(update.added, std::vector<std::string>{"mcp__loop__gamma"});
+  EXPECT_EQ(update.changed, std::vector<std::string>{"mcp__loop__alpha"});
+  EXPECT_EQ(update.removed, std::vector<std::string>{"mcp__loop__zeta"});
+  EXPECT_EQ(update.note,
+            "[dsagent] The MCP tool list changed. New tools (now offered): mcp__loop__gamma. "
+            "Changed (read their new descriptions): mcp__loop__alpha. Removed (no longer "
+            "available): mcp__loop__zeta.");
+  // The old order stays; the new tool comes last; the changed one has its new description.
+  EXPECT_EQ(names(), (std::vector<std::string>{"mcp__loop__alpha", "mcp__loop__grow",
+                                               "mcp__loop__slow", "mcp__loop__gamma"}));
+  EXPECT_EQ(registry.Description("mcp__loop__alpha"), "the alpha tool, version 2");
+  EXPECT_FALSE(registry.Dispatch("mcp__loop__zeta", "{}", ToolContext{}).ok);
+  EXPECT_EQ(registry.Dispatch("mcp__loop__gamma", "{\"text\":\"g\"}", ToolContext{}).output,
+            "gamma:g");
 }
 
 }  // namespace
