@@ -107,6 +107,19 @@ void ToolRegistry::AddExternal(std::unique_ptr<Tool> tool, std::string descripti
   external_.push_back({std::move(tool), std::move(description)});
 }
 
+bool ToolRegistry::ReplaceExternal(std::unique_ptr<Tool> tool, std::string description) {
+  for (External& e : external_) {
+    if (e.tool->Name() != tool->Name()) continue;
+    e = {std::move(tool), std::move(description)};
+    return true;
+  }
+  return false;
+}
+
+bool ToolRegistry::RemoveExternal(const std::string& name) {
+  return std::erase_if(external_, [&](const External& e) { return e.tool->Name() == name; }) > 0;
+}
+
 const Tool* ToolRegistry::Find(const std::string& name) const {
   if (auto it = tools_.find(name); it != tools_.end()) return it->second.get();
   for (const External& e : external_) {

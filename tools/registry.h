@@ -24,6 +24,11 @@ class ToolRegistry {
   // the request prefix. Its arguments are checked only for being a JSON object: the schema is
   // the server's to enforce (it may use JSON Schema beyond what CheckArguments reads).
   void AddExternal(std::unique_ptr<Tool> tool, std::string description);
+  // For a source whose list changed mid-session: ReplaceExternal swaps the external tool of the
+  // same name in place (keeping its position), RemoveExternal takes one out. Each returns false
+  // when there is no external tool of that name.
+  bool ReplaceExternal(std::unique_ptr<Tool> tool, std::string description);
+  bool RemoveExternal(const std::string& name);
   // The built-in tools sorted by name, then the external ones in the order added.
   std::vector<const Tool*> Tools() const;
   // What the model is told about tool `name`: prompts/tools/<name>.md for a built-in, the

@@ -5,6 +5,7 @@
 #include <csignal>
 #include <cstdio>
 
+#include "agent/cli/mcp_trust_prompt.h"
 #include "agent/cli/slash_commands.h"
 #include "agent/ui/fold.h"
 #include "agent/ui/status_line.h"
@@ -44,6 +45,11 @@ SessionOpenOptions ChatApp::NewSessionOptions() const {
   o.repo = session_ ? session_->agent().workspace() : std::filesystem::path(options_.repo);
   o.flags = options_.flags;
   o.permission_front = PermissionFront::kInteractive;
+  Screen& screen = screen_;
+  LineReader& reader = reader_;
+  o.ask_mcp_trust = [&screen, &reader](const McpServerConfig& server) {
+    return AskMcpServerTrust(screen, reader, server);
+  };
   return o;
 }
 

@@ -37,6 +37,9 @@ class TurnObserver : public AgentObserver {
   void OnCompaction(int step, const Compaction& compaction, double miss_cost_usd) override {
     view_.OnCompaction(step, compaction, miss_cost_usd);
   }
+  void OnToolsChanged(int step, const Json& changes, const std::string& note) override {
+    view_.OnToolsChanged(step, changes, note);
+  }
   void OnReasoningDelta(std::string_view text) override { view_.OnReasoningDelta(text); }
   void OnContentDelta(std::string_view text) override { view_.OnContentDelta(text); }
   void OnToolCallStart(std::string_view id, std::string_view name) override {

@@ -2,10 +2,13 @@
 
 #include <git2.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
 #include "agent/config/config.h"
+#include "agent/core/mcp_setup.h"
+#include "agent/core/mcp_trust.h"
 #include "agent/core/permission_setup.h"
 #include "agent/core/run_setup.h"
 #include "agent/core/termination.h"
@@ -13,10 +16,75 @@
 #include "tools/sandbox.h"
 
 namespace dsagent {
+namespace {
+
+// One line per configured MCP server: name, transport, the file that defines it, whether a session
+// here trusts it, and whether it starts (with its tool count) — found by starting the trusted ones
+// as the interactive assistant would. Env values and header values are never printed.
+void PrintMcpServersForDoctor(const Config& config, const std::filesystem::path& workspace,
+                              const ToolEnvironment& env) {
+  const auto& servers = config.McpServers();
+  std::printf("mcp servers: %zu configured%s\n", servers.size(),
+              servers.empty() ? " (dsagent mcp add NAME -- COMMAND adds one)" : "");
+  if (servers.empty()) return;
+  std::error_code ec;
+  std::filesystem::path canonical = std::filesystem::canonical(workspace, ec);
+  if (ec) canonical = workspace;
+  const McpTrustStore store(McpTrustStorePath());
+  const McpServerSelection selection =
+      SelectTrustedMcpServers(config, canonical, McpTrustFront::kInspect, nullptr, store);
+  std::vector<std::string> problems;
+  const auto specs = McpServerSpecsFromConfig(config, selection.start, workspace, env.child.vars,
+                                              Config::ProcessEnvironment(), problems);
+  CancelToken cancel;
+  InstallInterruptHandler(cancel);
+  const auto set = McpServerSet::Connect(specs, DSAGENT_VERSION, cancel);
+  const bool config_trusts = RepoMcpServersTrustedByConfig(config);
+  for (const McpServerConfig& server : servers) {
+    std::string transport;
+    if (!server.command.empty()) {
+      transport = "stdio (" + server.command + ")";
+    } else {
+      transport = "http (" + server.url + ")";
+    }
+    std::string trust;
+    if (!IsRepoMcpServer(server)) {
+      trust = "your config";
+    } else if (config_trusts) {
+      trust = "trusted (mcp.trust_repo_servers)";
+    } else if (const auto answer = store.Lookup(canonical, server); answer) {
+      trust = *answer ? "trusted here (run/patch still need --trust-repo-mcp)" : "declined here";
+    } else {
+      trust = "not trusted yet (dsagent asks; run/patch need --trust-repo-mcp)";
+    }
+    std::string state;
+    if (!server.enabled) {
+      state = "disabled";
+    } else if (std::any_of(selection.untrusted.begin(), selection.untrusted.end(),
+                           [&](const McpServerConfig& u) { return u.name == server.name; })) {
+      state = "not started (`dsagent mcp trust " + server.name + "` allows it)";
+    } else {
+      state = "not started";
+      for (const std::string& p : problems) {
+        if (p.find("'" + server.name + "'") != std::string::npos) state = p;
+      }
+      for (const McpServerState& st : set->States()) {
+        if (st.name != server.name) continue;
+        state = st.connected ? "starts, " + std::to_string(st.tools.size()) + " tool" +
+                                   (st.tools.size() == 1 ? "" : "s")
+                             : "fails: " + st.error;
+      }
+    }
+    std::printf("  %s: %s, from %s; %s; %s\n", server.name.c_str(), transport.c_str(),
+                server.source.c_str(), trust.c_str(), state.c_str());
+  }
+}
+
+}  // namespace
 
 void AddDoctorCommand(CLI::App& app, CommandTable& table) {
-  auto* cmd =
-      app.add_subcommand("doctor", "Report the sandbox, API key and directories dsagent would use");
+  auto* cmd = app.add_subcommand(
+      "doctor", "Report the sandbox, API key, directories and MCP servers dsagent would use");
   table.Bind(cmd, [] { return DoctorCommand(); });
 }
 
@@ -80,6 +148,7 @@ int DoctorCommand() {
   }
   std::printf("shell environment: %s\n", DescribeToolEnvironment(*env).c_str());
   std::printf("sessions: %s\n", SessionsDir(*config).c_str());
+  PrintMcpServersForDoctor(*config, std::filesystem::current_path(), *env);
   return kExitDone;
 }
 

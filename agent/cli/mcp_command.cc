@@ -7,6 +7,7 @@
 
 #include "agent/config/config.h"
 #include "agent/core/mcp_setup.h"
+#include "agent/core/mcp_trust.h"
 #include "agent/core/termination.h"
 #include "agent/core/tool_environment.h"
 #include "common/xdg.h"
@@ -17,6 +18,13 @@ namespace {
 
 fs::path McpRepoDir(const McpCommandOptions& o) {
   return o.repo.empty() ? fs::current_path() : fs::path(o.repo);
+}
+
+// The workspace as sessions name it in the trust store (canonical).
+fs::path TrustWorkspace(const McpCommandOptions& o) {
+  std::error_code ec;
+  fs::path canonical = fs::canonical(McpRepoDir(o), ec);
+  return ec ? McpRepoDir(o) : canonical;
 }
 
 fs::path McpScopeFile(const McpCommandOptions& o) {
@@ -53,9 +61,15 @@ int ShowConfiguredMcpServers(const McpCommandOptions& o, bool with_tools,
   }
   auto tool_env = ToolEnvironmentFromConfig(*config, Config::ProcessEnvironment());
   if (!tool_env) return FailMcpCommand(tool_env.error(), kExitConfigAuth);
+  const McpServerSelection selection =
+      o.trust_repo_mcp
+          ? McpServerSelection{.start = servers, .untrusted = {}, .notes = {}}
+          : SelectTrustedMcpServers(*config, TrustWorkspace(o), McpTrustFront::kInspect, nullptr,
+                                    McpTrustStore(McpTrustStorePath()));
   std::vector<std::string> problems;
-  auto specs = McpServerSpecsFromConfig(*config, McpRepoDir(o), tool_env->child.vars,
-                                        Config::ProcessEnvironment(), problems);
+  auto specs =
+      McpServerSpecsFromConfig(*config, selection.start, McpRepoDir(o), tool_env->child.vars,
+                               Config::ProcessEnvironment(), problems);
   if (named != nullptr) {
     std::erase_if(specs, [&](const McpServerSpec& s) { return s.name != o.name; });
     std::cout << named->name << "  (from " << named->source << ")\n";
@@ -76,6 +90,13 @@ int ShowConfiguredMcpServers(const McpCommandOptions& o, bool with_tools,
   for (const std::string& p : problems) std::cout << p << "\n";
   for (const McpServerConfig& s : servers) {
     if (!s.enabled && (named == nullptr || named == &s)) std::cout << s.name << "  disabled\n";
+  }
+  for (const McpServerConfig& s : selection.untrusted) {
+    if (named != nullptr && named->name != s.name) continue;
+    std::cout
+        << s.name
+        << "  not started: defined by the repository and not trusted here; `dsagent mcp trust "
+        << s.name << "` (or --trust-repo-mcp) starts it\n";
   }
   auto set = McpServerSet::Connect(specs, DSAGENT_VERSION, cancel);
   std::cout << DescribeMcpServers(*set, with_tools);
@@ -124,9 +145,43 @@ int AddConfiguredMcpServer(const McpCommandOptions& o) {
   if (auto written = WriteMcpServer(file, server); !written) {
     return FailMcpCommand(written.error(), kExitError);
   }
+  if (o.scope == "repo") {
+    // The user wrote this definition: sessions here need not ask about it.
+    server.source = "repo:" + file.string();
+    if (auto r = McpTrustStore(McpTrustStorePath()).Record(TrustWorkspace(o), server, true); !r) {
+      std::fprintf(stderr, "dsagent: warning: %s\n", r.error().c_str());
+    }
+  }
   std::cout << "Added MCP server '" << o.name << "' to " << file.string()
             << ". Its tools appear as mcp__" << o.name << "__<tool> from the next session.\n";
   return kExitDone;
+}
+
+// `mcp trust|untrust NAME`: remembers the answer for a server the repository defines.
+int TrustRepoMcpServer(const McpCommandOptions& o, bool trusted) {
+  auto config = Config::Load({.repo_dir = McpRepoDir(o),
+                              .user_file = std::nullopt,
+                              .env = Config::ProcessEnvironment(),
+                              .flags = {}});
+  if (!config) return FailMcpCommand(config.error(), kExitConfigAuth);
+  for (const McpServerConfig& s : config->McpServers()) {
+    if (s.name != o.name) continue;
+    if (!IsRepoMcpServer(s)) {
+      return FailMcpCommand("MCP server '" + o.name + "' comes from your user config (" + s.source +
+                                "); only servers a repository defines need trust",
+                            kExitUsage);
+    }
+    const McpTrustStore store(McpTrustStorePath());
+    if (auto r = store.Record(TrustWorkspace(o), s, trusted); !r)
+      return FailMcpCommand(r.error(), kExitError);
+    std::cout << (trusted ? "Trusted" : "Declined") << " MCP server '" << o.name << "' for "
+              << TrustWorkspace(o).string()
+              << (trusted ? "; it starts in sessions here until its definition changes.\n"
+                          : "; it does not start in sessions here.\n");
+    return kExitDone;
+  }
+  return FailMcpCommand(
+      "no MCP server '" + o.name + "' is configured; `dsagent mcp list` shows them", kExitUsage);
 }
 
 int RemoveConfiguredMcpServer(const McpCommandOptions& o) {
@@ -148,36 +203,52 @@ void AddMcpCommand(CLI::App& app, CommandTable& table) {
   const auto repo_option = [&](CLI::App* sub) {
     sub->add_option("--repo", o.repo, "Repository whose .dsagent/config.yaml applies");
   };
-  auto* list = cmd->add_subcommand("list", "Connect to every configured server and show its state");
-  repo_option(list);
-  auto* get = cmd->add_subcommand("get", "One server's settings, state and tools");
-  get->add_option("name", o.name, "Server name")->required();
-  repo_option(get);
-  auto* add = cmd->add_subcommand(
+  const auto trust_option = [&](CLI::App* sub) {
+    sub->add_flag("--trust-repo-mcp", o.trust_repo_mcp,
+                  "Also start servers the repository defines that are not trusted here");
+  };
+  o.list = cmd->add_subcommand("list", "Connect to every configured server and show its state");
+  repo_option(o.list);
+  trust_option(o.list);
+  o.get = cmd->add_subcommand("get", "One server's settings, state and tools");
+  o.get->add_option("name", o.name, "Server name")->required();
+  repo_option(o.get);
+  trust_option(o.get);
+  o.add = cmd->add_subcommand(
       "add", "Add a server: `mcp add NAME -- COMMAND ARGS...` or `mcp add NAME --url URL`");
-  add->add_option("name", o.name, "Server name (tools appear as mcp__NAME__TOOL)")->required();
-  add->add_option("command", o.command, "The stdio server's command and arguments (after --)");
-  add->add_option("--url", o.url, "A streamable HTTP server's endpoint");
-  add->add_option("--env", o.env, "NAME=VALUE set for a stdio server (${VAR} expands)");
-  add->add_option("--header", o.headers, "'Name: value' sent to an HTTP server (${VAR} expands)");
-  add->add_option("--cwd", o.cwd, "A stdio server's directory, relative to the workspace");
-  add->add_flag("--no-sandbox", o.no_sandbox, "Run a stdio server outside the sandbox");
-  add->add_option("--scope", o.scope, "user (your config) or repo (.dsagent/config.yaml)")
+  o.add->add_option("name", o.name, "Server name (tools appear as mcp__NAME__TOOL)")->required();
+  o.add->add_option("command", o.command, "The stdio server's command and arguments (after --)");
+  o.add->add_option("--url", o.url, "A streamable HTTP server's endpoint");
+  o.add->add_option("--env", o.env, "NAME=VALUE set for a stdio server (${VAR} expands)");
+  o.add->add_option("--header", o.headers, "'Name: value' sent to an HTTP server (${VAR} expands)");
+  o.add->add_option("--cwd", o.cwd, "A stdio server's directory, relative to the workspace");
+  o.add->add_flag("--no-sandbox", o.no_sandbox, "Run a stdio server outside the sandbox");
+  o.add->add_option("--scope", o.scope, "user (your config) or repo (.dsagent/config.yaml)")
       ->check(CLI::IsMember({"user", "repo"}));
-  repo_option(add);
-  auto* remove = cmd->add_subcommand("remove", "Remove a server from the user or repo config file");
-  remove->add_option("name", o.name, "Server name")->required();
-  remove->add_option("--scope", o.scope, "user or repo")->check(CLI::IsMember({"user", "repo"}));
-  repo_option(remove);
-  // list and get wait on servers, so Ctrl-C cancels them; add and remove only edit a file.
-  table.BindCancellable(list, [options](const CancelToken& cancel) {
+  repo_option(o.add);
+  o.remove = cmd->add_subcommand("remove", "Remove a server from the user or repo config file");
+  o.remove->add_option("name", o.name, "Server name")->required();
+  o.remove->add_option("--scope", o.scope, "user or repo")->check(CLI::IsMember({"user", "repo"}));
+  repo_option(o.remove);
+  o.trust = cmd->add_subcommand(
+      "trust", "Let a server the repository's config defines start in sessions here");
+  o.trust->add_option("name", o.name, "Server name")->required();
+  repo_option(o.trust);
+  o.untrust = cmd->add_subcommand(
+      "untrust", "Keep a server the repository's config defines from starting here");
+  o.untrust->add_option("name", o.name, "Server name")->required();
+  repo_option(o.untrust);
+  // list and get wait on servers, so Ctrl-C cancels them; the others only edit a file.
+  table.BindCancellable(o.list, [options](const CancelToken& cancel) {
     return ShowConfiguredMcpServers(*options, false, cancel);
   });
-  table.BindCancellable(get, [options](const CancelToken& cancel) {
+  table.BindCancellable(o.get, [options](const CancelToken& cancel) {
     return ShowConfiguredMcpServers(*options, true, cancel);
   });
-  table.Bind(add, [options] { return AddConfiguredMcpServer(*options); });
-  table.Bind(remove, [options] { return RemoveConfiguredMcpServer(*options); });
+  table.Bind(o.add, [options] { return AddConfiguredMcpServer(*options); });
+  table.Bind(o.remove, [options] { return RemoveConfiguredMcpServer(*options); });
+  table.Bind(o.trust, [options] { return TrustRepoMcpServer(*options, true); });
+  table.Bind(o.untrust, [options] { return TrustRepoMcpServer(*options, false); });
 }
 
 }  // namespace dsagent

@@ -104,6 +104,9 @@ void AddPatchCommand(CLI::App& app, CommandTable& table) {
                 "Run shell commands without the sandbox (not recommended)");
   cmd->add_flag("--keep-worktree", o.keep_worktree,
                 "Leave the agent's worktree in place (its path is in the report and JSON)");
+  cmd->add_flag("--trust-repo-mcp", o.trust_repo_mcp,
+                "Start the MCP servers the repository's .dsagent/config.yaml defines (skipped "
+                "otherwise)");
   AddOutputFormatOptions(*cmd, o.output_format);
   cmd->add_flag("-v,--verbose", o.verbose, "Also stream the model's reasoning to stderr");
   table.BindCancellable(
@@ -136,6 +139,7 @@ int PatchCommand(const PatchCommandOptions& o, const CancelToken& cancel) {
   p.test_cmd = o.test_cmd;
   p.max_cost_usd = o.max_cost;
   if (!o.policy.empty()) p.flags.emplace_back("routing.policy", o.policy);
+  if (o.trust_repo_mcp) p.flags.emplace_back("mcp.trust_repo_servers", "true");
   // Safe by default: shell commands write only inside the worktree (and its TMPDIR) and open no
   // TCP connections, unless the user configured network access or passed a flag. They never see
   // dsagent's secrets (tools.env), and the test command's output is redacted like tool output.
@@ -181,6 +185,7 @@ int PatchCommand(const PatchCommandOptions& o, const CancelToken& cancel) {
   if (streaming) p.progress = &patch_events;
   const PatchResult r =
       RunPatch(p, streaming ? static_cast<AgentObserver&>(events) : printer, cancel);
+  for (const auto& w : r.warnings) std::fprintf(stderr, "dsagent: warning: %s\n", w.c_str());
   if (!r.envelope.termination.message.empty()) {
     std::fprintf(stderr, "dsagent: %s\n", r.envelope.termination.message.c_str());
   }

@@ -13,7 +13,7 @@ namespace dsagent {
 struct PatchCommandOptions {
   std::string repo, issue_file, github_event, branch, patch_out, report, test_cmd, policy;
   bool commit = false, verbose = false, allow_network = false, no_sandbox = false,
-       keep_worktree = false;
+       keep_worktree = false, trust_repo_mcp = false;
   OutputFormat output_format = OutputFormat::kText;  // text: the report; json; stream-json
   double max_cost = 0;
   int timeout_s = 0;

@@ -117,4 +117,10 @@ void ProgressPrinter::OnCompaction(int, const Compaction& compaction, double mis
   std::fflush(out_);
 }
 
+void ProgressPrinter::OnToolsChanged(int, const Json&, const std::string& note) {
+  EndLine();
+  std::fprintf(out_, "%s%s%s\n", Style(kYellow), note.c_str(), Style(kReset));
+  std::fflush(out_);
+}
+
 }  // namespace dsagent

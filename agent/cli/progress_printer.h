@@ -23,6 +23,7 @@ class ProgressPrinter : public AgentObserver {
   void OnToolStart(const ToolCall& call) override;
   void OnToolResult(const ToolCall& call, const ToolResult& result) override;
   void OnCompaction(int step, const Compaction& compaction, double miss_cost_usd) override;
+  void OnToolsChanged(int step, const Json& changes, const std::string& note) override;
 
  private:
   void EndLine();

@@ -22,6 +22,7 @@ void AddRunCommand(CLI::App& app, CommandTable& table) {
     int max_steps = 0;
     double max_cost = 0;
     int timeout_s = 0;
+    bool trust_repo_mcp = false;
   };
   auto f = std::make_shared<Flags>();
   auto* cmd = app.add_subcommand("run", "Run the agent headless on one task (CI-friendly)");
@@ -40,8 +41,12 @@ void AddRunCommand(CLI::App& app, CommandTable& table) {
   cmd->add_flag("-v,--verbose", f->run.verbose, "Also stream the model's reasoning to stderr");
   cmd->add_flag("--no-sandbox", f->run.no_sandbox,
                 "Run shell commands without the sandbox (not recommended)");
+  cmd->add_flag("--trust-repo-mcp", f->trust_repo_mcp,
+                "Start the MCP servers the repository's .dsagent/config.yaml defines (skipped "
+                "otherwise)");
   table.BindCancellable(cmd, [f](const CancelToken& cancel) {
     RunOptions run = f->run;
+    if (f->trust_repo_mcp) run.flags.emplace_back("mcp.trust_repo_servers", "true");
     AppendLaneOverrides(f->lane, run.flags);
     if (f->max_steps > 0) run.flags.emplace_back("max_steps", std::to_string(f->max_steps));
     if (f->max_cost > 0) run.flags.emplace_back("max_cost_usd", std::to_string(f->max_cost));

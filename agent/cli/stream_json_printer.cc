@@ -119,6 +119,15 @@ void StreamJsonPrinter::OnCompaction(int step, const Compaction& compaction, dou
         {"miss_cost_usd", miss_cost_usd}});
 }
 
+void StreamJsonPrinter::OnToolsChanged(int step, const Json& changes, const std::string& note) {
+  Json event = {{"type", "tools_changed"}, {"step", step}};
+  for (const char* key : {"added", "changed", "removed"}) {
+    event[key] = changes.value(key, Json::array());
+  }
+  event["note"] = note;
+  Emit(std::move(event));
+}
+
 void StreamJsonPrinter::OnToolResult(const ToolCall& call, const ToolResult& result) {
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::steady_clock::now() - tool_started_)

@@ -32,6 +32,7 @@ class StreamJsonPrinter : public AgentObserver {
   void OnToolStart(const ToolCall& call) override;
   void OnToolResult(const ToolCall& call, const ToolResult& result) override;
   void OnCompaction(int step, const Compaction& compaction, double miss_cost_usd) override;
+  void OnToolsChanged(int step, const Json& changes, const std::string& note) override;
 
   // Any other event (e.g. `dsagent patch`'s "round" and "test" events): `event` must hold "type".
   void Emit(Json event);

@@ -73,6 +73,7 @@ RunReport AgentLoop::Run(Context& context, const AgentSettings& settings, AgentO
     while (true) {
       if (auto limit = LimitReached(turn)) return MakeUnexpected(std::move(*limit));
       const int step = ++turn.report.steps;
+      if (auto updated = ApplyToolListUpdate(turn, context, step); !updated) return updated;
       auto lane = ChooseLane(turn, step);
       if (!lane) return MakeUnexpected(lane.error());
       turn.observer.OnStepStart(step, *lane);
@@ -135,6 +136,20 @@ AgentLoop::Step AgentLoop::CompactIfOverBudget(Turn& turn, Context& context, int
   turn.observer.OnCompaction(step, *compaction,
                              CompactionMissCostUsd(*compaction, catalog_, lane.model));
   return Ok{};
+}
+
+AgentLoop::Step AgentLoop::ApplyToolListUpdate(Turn& turn, Context& context, int step) {
+  if (!tool_watcher_) return Ok{};
+  std::optional<ToolListUpdate> update = tool_watcher_(turn.cancel);
+  if (!update) return Ok{};
+  context.SetTools(std::move(update->tools));
+  turn.observer.OnToolsChanged(step, update->record, update->note);
+  Json event = std::move(update->record);
+  event["type"] = "tools_changed";
+  event["step"] = step;
+  event["tools"] = ToolSpecsToJson(context.tools());
+  if (auto w = AppendEvent(std::move(event)); !w) return w;
+  return Record(context, UserMessage(update->note), {{"tools_changed", true}});
 }
 
 Expected<Response, Termination> AgentLoop::CallModel(Turn& turn, const Context& context, int step,

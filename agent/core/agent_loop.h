@@ -5,8 +5,10 @@
 // Every run ends with exactly one Termination.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "agent/core/approval.h"
 #include "agent/core/compaction.h"
@@ -84,7 +86,19 @@ class AgentObserver : public StreamSink {
   // re-sends `compaction.uncached_tokens` uncached once, costing about `miss_cost_usd` extra.
   virtual void OnCompaction(int /*step*/, const Compaction& /*compaction*/,
                             double /*miss_cost_usd*/) {}
+  // The tools offered changed before `step` (an MCP server's list changed): `changes` holds the
+  // tool names under "added", "changed" and "removed"; `note` is what the model was told.
+  virtual void OnToolsChanged(int /*step*/, const Json& /*changes*/, const std::string& /*note*/) {}
 };
+
+// A change of the tools offered, found at a step boundary (agent/core/mcp_setup.h).
+struct ToolListUpdate {
+  std::vector<ToolSpec> tools;  // the whole new list, in the order to send
+  Json record;                  // trace fields naming what changed (added/changed/removed)
+  std::string note;             // told to the model as a user message, and to the observer
+};
+// Asked before every model call; nullopt when nothing changed.
+using ToolListWatcher = std::function<std::optional<ToolListUpdate>(const CancelToken&)>;
 
 struct RunReport {
   Termination termination;
@@ -104,6 +118,10 @@ class AgentLoop {
   RunReport Run(Context& context, const AgentSettings& settings, AgentObserver& observer,
                 const CancelToken& cancel);
 
+  // Asked at each step boundary whether the tools changed; on a change the loop sends the new
+  // list from that step on, records a "tools_changed" trace event and tells the model the note.
+  void set_tool_watcher(ToolListWatcher watcher) { tool_watcher_ = std::move(watcher); }
+
  private:
   struct Turn;  // one Run's state (agent_loop.cc)
   // Ok: the run goes on. A Termination ("done" included) ends the run with it.
@@ -112,6 +130,7 @@ class AgentLoop {
   std::optional<Termination> LimitReached(const Turn& turn) const;
   Expected<Lane, Termination> ChooseLane(Turn& turn, int step);
   Step CompactIfOverBudget(Turn& turn, Context& context, int step, const Lane& lane);
+  Step ApplyToolListUpdate(Turn& turn, Context& context, int step);
   Expected<Response, Termination> CallModel(Turn& turn, const Context& context, int step,
                                             const Lane& lane);
   Step RecordResponse(Turn& turn, Context& context, int step, const Lane& lane, Response response);
@@ -125,6 +144,7 @@ class AgentLoop {
   ToolContext tool_context_;
   TraceWriter& trace_;
   const ModelCatalog& catalog_;
+  ToolListWatcher tool_watcher_;
 };
 
 }  // namespace dsagent

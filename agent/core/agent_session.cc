@@ -144,7 +144,7 @@ struct SessionTools {
 };
 
 Expected<SessionTools, Termination> OpenSessionTools(const Config& config,
-                                                     const fs::path& workspace,
+                                                     const fs::path& workspace, bool ask_mcp_trust,
                                                      std::vector<std::string>& warnings,
                                                      const CancelToken& cancel) {
   auto environment = ToolEnvironmentFromConfig(config, Config::ProcessEnvironment());
@@ -152,8 +152,13 @@ Expected<SessionTools, Termination> OpenSessionTools(const Config& config,
     return MakeUnexpected(OpenFailure(TerminationReason::kErrorConfig, environment.error()));
   }
   SessionTools tools{std::move(*environment), ToolRegistry::BuiltIn(), nullptr};
-  tools.mcp_servers = AddMcpTools(config, workspace, tools.environment.child.vars, tools.registry,
-                                  warnings, cancel);
+  // Servers the repository defines need the user's consent first.
+  McpServerSelection selection = SelectTrustedMcpServers(
+      config, workspace, ask_mcp_trust ? McpTrustFront::kAsk : McpTrustFront::kHeadless,
+      ask_mcp_trust, McpTrustStore(McpTrustStorePath()));
+  for (std::string& note : selection.notes) warnings.push_back(std::move(note));
+  tools.mcp_servers = AddMcpTools(config, selection.start, workspace, tools.environment.child.vars,
+                                  tools.registry, warnings, cancel);
   return tools;
 }
 
@@ -211,7 +216,7 @@ Expected<std::unique_ptr<AgentSession>, SessionOpenError> AgentSession::Open(
   if (std::string notice = SandboxNotice(*config); !notice.empty()) {
     err.warnings.push_back(std::move(notice));
   }
-  auto tools = OpenSessionTools(*config, *workspace, err.warnings, cancel);
+  auto tools = OpenSessionTools(*config, *workspace, options.ask_mcp_trust, err.warnings, cancel);
   if (!tools) return fail(tools.error());
   SessionStartingPoint start = StartingPoint(options, *resumed, *config, tools->registry);
   err.session_id = start.session_id;
@@ -357,6 +362,18 @@ RunReport AgentSession::RunTurn(AgentObserver& observer, const CancelToken& canc
   tool_context.environment = tool_environment_.child.vars;
   tool_context.redactor = tool_environment_.redactor;
   AgentLoop loop(*provider_, registry_, std::move(tool_context), trace_, *catalog_);
+  if (mcp_servers_) {
+    // An MCP server's changed tool list takes effect at the next step boundary.
+    loop.set_tool_watcher([this](const CancelToken& step_cancel) -> std::optional<ToolListUpdate> {
+      McpToolsUpdate update = ApplyMcpToolChanges(*mcp_servers_, registry_, step_cancel);
+      if (update.note.empty()) return std::nullopt;
+      return ToolListUpdate{.tools = ToolSpecsOf(registry_),
+                            .record = {{"added", update.added},
+                                       {"changed", update.changed},
+                                       {"removed", update.removed}},
+                            .note = std::move(update.note)};
+    });
+  }
   RunReport report = loop.Run(context_, settings_, observer, cancel);
   std::error_code ec;
   if (!temp_dir.empty()) fs::remove_all(temp_dir, ec);

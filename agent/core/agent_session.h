@@ -15,6 +15,7 @@
 #include "agent/config/model_catalog.h"
 #include "agent/core/agent_loop.h"
 #include "agent/core/context.h"
+#include "agent/core/mcp_trust.h"
 #include "agent/core/permission_setup.h"
 #include "agent/core/run_envelope.h"
 #include "agent/core/termination.h"
@@ -37,6 +38,10 @@ struct SessionOpenOptions {
   // Which permission mode the session starts in: permissions.headless_mode (default full-auto)
   // or, for the interactive terminal, permissions.mode (default ask). See permission_setup.h.
   PermissionFront permission_front = PermissionFront::kHeadless;
+  // MCP servers a repository's config defines (mcp_trust.h): the interactive assistant asks
+  // through this (answers are remembered); when it is null (headless) they start only if
+  // mcp.trust_repo_servers is set outside the repository (--trust-repo-mcp).
+  McpTrustAsk ask_mcp_trust;
 };
 
 // Why a session could not be opened, with whatever was known by then.

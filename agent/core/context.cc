@@ -76,14 +76,29 @@ Context::Context(std::string system_prompt, std::vector<ToolSpec> tools)
   };
   std::stable_sort(tools_.begin(), tools_.end(),
                    [&](const ToolSpec& a, const ToolSpec& b) { return key(a) < key(b); });
-  canonical_bytes_ = 2;  // the brackets of [tools..., messages...]
-  for (const Json& t : ToolSpecsToJson(tools_)) {
-    canonical_bytes_ += static_cast<int64_t>(CanonicalJson(t).size()) + 1;
-  }
+  canonical_bytes_ = 2 + ToolsCanonicalBytes(tools_);  // 2: the brackets of [tools..., messages...]
   messages_.push_back(SystemMessage(std::move(system_prompt)));
   canonical_bytes_ += static_cast<int64_t>(CanonicalSize(messages_.front()));
+  HashPrefix();
+}
+
+int64_t Context::ToolsCanonicalBytes(const std::vector<ToolSpec>& tools) {
+  int64_t bytes = 0;
+  for (const Json& t : ToolSpecsToJson(tools)) {
+    bytes += static_cast<int64_t>(CanonicalJson(t).size()) + 1;
+  }
+  return bytes;
+}
+
+void Context::HashPrefix() {
   prefix_hash_ = Sha256Hex(
       CanonicalJson({{"system", messages_.front().content}, {"tools", ToolSpecsToJson(tools_)}}));
+}
+
+void Context::SetTools(std::vector<ToolSpec> tools) {
+  canonical_bytes_ += ToolsCanonicalBytes(tools) - ToolsCanonicalBytes(tools_);
+  tools_ = std::move(tools);
+  HashPrefix();
 }
 
 size_t Context::CanonicalSize(const Message& m) { return CanonicalJson(MessageToJson(m)).size(); }

@@ -1,8 +1,9 @@
 // Context: what every request carries, in cache-friendly order — the static system prompt, the tool
-// schemas (in one fixed order for the session), then the append-only message log. Nothing is edited
-// in place, so request N is a byte prefix of request N+1 up to its new tail — except at a
-// compaction, which replaces the oldest tool results with short stubs once, when the next request
-// would not fit the context window; the log then continues append-only on the new prefix.
+// schemas (built-ins sorted, then MCP tools in the session's order; changed only when an MCP
+// server's list changes, see SetTools), then the append-only message log. Nothing is edited in
+// place, so request N is a byte prefix of request N+1 up to its new tail — except at a compaction,
+// which replaces the oldest tool results with short stubs once, when the next request would not
+// fit the context window; the log then continues append-only on the new prefix.
 //
 // Cost per step: BuildRequest is O(1) in the log's length (the request shares the log's storage,
 // see message_list.h) and Append is O(the message). Compaction is O(log), once.
@@ -43,9 +44,8 @@ class Context {
  public:
   using LogView = std::ranges::subrange<MessageList::const_iterator>;
 
-  // `tools` are put in the session's fixed order here: the built-in tools sorted by name, then the
-  // MCP servers' tools (names starting "mcp__") after every built-in, in the order they arrive
-  // (tools/mcp/mcp_server_set.h fixes that order), so the tool schemas stay a cached prefix.
+  // Built-in tools are sorted by name here, whatever order they arrive in; MCP tools (mcp__...)
+  // follow them in the order given (the session's order).
   Context(std::string system_prompt, std::vector<ToolSpec> tools);
 
   // Appends to the log. The system message is implicit; do not append one.
@@ -53,6 +53,10 @@ class Context {
 
   const std::string& system_prompt() const { return messages_.front().content; }
   const std::vector<ToolSpec>& tools() const { return tools_; }
+  // Replaces the tool list, in the order given (an MCP server's list changed mid-session: the
+  // caller keeps the old order and appends new tools, so the prefix changes as little as it can).
+  // PrefixHash() and EstimatedTokens() follow.
+  void SetTools(std::vector<ToolSpec> tools);
   // The log without the system message.
   LogView log() const { return {messages_.begin() + 1, messages_.end()}; }
 
@@ -83,6 +87,8 @@ class Context {
 
  private:
   static size_t CanonicalSize(const Message& m);
+  static int64_t ToolsCanonicalBytes(const std::vector<ToolSpec>& tools);
+  void HashPrefix();
 
   std::vector<ToolSpec> tools_;
   MessageList messages_;  // the system message, then the log

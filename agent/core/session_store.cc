@@ -63,6 +63,7 @@ Expected<StoredSession, std::string> LoadSession(const fs::path& trace_path) {
             false, Json()});
       }
       if (e.contains("message")) s->context.Append(MessageFromJson(e["message"]));
+      if (type == "tools_changed") s->context.SetTools(ToolSpecsFromJson(e.at("tools")));
       if (type == "compaction") {
         auto compaction = CompactionFromJson(e);
         if (!compaction) {

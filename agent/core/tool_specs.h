@@ -11,7 +11,7 @@
 
 namespace dsagent {
 
-// One spec per tool, sorted by name: name, description (prompts/tools/<name>.md) and the JSON
+// One spec per tool in the registry's order (built-ins sorted by name, then external tools): name, description (prompts/tools/<name>.md) and the JSON
 // Schema of its arguments.
 std::vector<ToolSpec> ToolSpecsOf(const ToolRegistry& registry);
 

@@ -181,6 +181,7 @@ PatchResult RunPatch(const PatchOptions& o, AgentObserver& observer, const Cance
     }
     if (o.progress) o.progress->OnRoundStart(round + 1, run.task);
     const HeadlessRunResult h = HeadlessRun(run, observer, cancel);
+    if (round == 0) r.warnings = h.warnings;
     AccumulateRun(r.envelope, h.envelope);
     if (!h.trace_path.empty()) r.trace_path = h.trace_path;
     if (r.envelope.termination.reason != TerminationReason::kDone || o.test_cmd.empty()) break;

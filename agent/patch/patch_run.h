@@ -82,6 +82,8 @@ struct PatchResult {
   std::filesystem::path trace_path;
   std::filesystem::path worktree;  // set when it was kept (keep_worktree)
   std::string report;              // markdown, suitable as a PR body
+  std::vector<std::string>
+      warnings;  // the first round's config warnings (e.g. MCP servers left out)
 };
 
 // Never throws; every failure is in the result (exit_code, outcome, envelope.termination). The

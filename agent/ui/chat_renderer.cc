@@ -105,6 +105,12 @@ void ChatRenderer::OnCompaction(int, const Compaction& compaction, double miss_c
   screen_.Flush();
 }
 
+void ChatRenderer::OnToolsChanged(int, const Json&, const std::string& note) {
+  Settle();
+  screen_.Line(screen_.Paint(Style::kYellow, note));
+  screen_.Flush();
+}
+
 void ChatRenderer::OnToolResult(const ToolCall& call, const ToolResult& result) {
   Settle();
   const int width = screen_.width();

@@ -36,6 +36,7 @@ class ChatRenderer : public AgentObserver {
   void OnToolStart(const ToolCall& call) override;
   void OnToolResult(const ToolCall& call, const ToolResult& result) override;
   void OnCompaction(int step, const Compaction& compaction, double miss_cost_usd) override;
+  void OnToolsChanged(int step, const Json& changes, const std::string& note) override;
 
   // The diff of call `call_id` is already on screen (the approval prompt showed it): its result
   // shows only the summary line.

@@ -17,6 +17,7 @@
 
 #include "engine/server/anthropic_messages.h"
 #include "engine/server/deadline_http_server.h"
+#include "engine/server/model_list.h"
 #include "engine/server/openai_chat.h"
 #include "engine/server/openai_responses.h"
 #include "engine/server/request_gate.h"
@@ -96,7 +97,8 @@ struct ChatServer::Impl {
   void SendError(const std::string& path, httplib::Response& res, const WireError& e) const {
     server::SendError(FormatFor(path), res, e);
   }
-  void HandleModels(httplib::Response& res) const;
+  // GET /v1/models[/ID]: OpenAI's shape, or Anthropic's for Anthropic clients (model_list.h).
+  void HandleModels(const httplib::Request& req, httplib::Response& res) const;
   void HandleHealth(httplib::Response& res) const;
   // Authorization and Content-Length, before the body is read. True when answered (refused).
   bool Refuse(const httplib::Request& req, httplib::Response& res) const;
@@ -133,6 +135,8 @@ struct ChatServer::Impl {
 
   ChatCompleter& completer;
   ServerOptions options;
+  // When this server started (unix seconds): the `created` of the model it lists.
+  const int64_t started_at = static_cast<int64_t>(std::time(nullptr));
   OpenAIChatFormat chat_format;
   AnthropicMessagesFormat messages_format;
   OpenAIResponsesFormat responses_format;
@@ -365,16 +369,31 @@ WireError ChatServer::Impl::CheckPrompt(
   return {0, "", "", ""};
 }
 
-void ChatServer::Impl::HandleModels(httplib::Response& res) const {
-  const OrderedJson model = {
-      {"id", options.model_id},
-      {"object", "model"},
-      {"owned_by", "dsagent"},
-      {"context_length", options.context_limit > 0
-                             ? options.context_limit
-                             : completer.model().config().max_position_embeddings}};
-  res.set_content(OrderedJson{{"object", "list"}, {"data", OrderedJson::array({model})}}.dump(),
-                  "application/json");
+void ChatServer::Impl::HandleModels(const httplib::Request& req, httplib::Response& res) const {
+  const ServedModel model{
+      .id = options.model_id,
+      .context_length = options.context_limit > 0
+                            ? options.context_limit
+                            : completer.model().config().max_position_embeddings,
+      .created = started_at};
+  const bool anthropic =
+      WantsAnthropicModelList(req.has_header("anthropic-version"), req.has_header("x-api-key"));
+  OrderedJson body;
+  if (req.matches.size() > 1) {  // /v1/models/ID
+    if (req.matches[1].str() != model.id) {
+      const WireError e{
+          404, "no model '" + req.matches[1].str() + "'; this server offers '" + model.id + "'",
+          anthropic ? "not_found_error" : "model_not_found", "model"};
+      server::SendError(anthropic ? static_cast<const WireFormat&>(messages_format)
+                                  : static_cast<const WireFormat&>(chat_format),
+                        res, e);
+      return;
+    }
+    body = anthropic ? AnthropicModel(model) : OpenAiModel(model);
+  } else {
+    body = anthropic ? AnthropicModelList(model) : OpenAiModelList(model);
+  }
+  res.set_content(body.dump(), "application/json");
 }
 
 void ChatServer::Impl::HandleHealth(httplib::Response& res) const {
@@ -427,11 +446,13 @@ Expected<int, std::string> ChatServer::Start() {
   };
   http.Post("/v1/responses", responses);
   http.Post("/responses", responses);
-  const auto models = [impl](const httplib::Request&, httplib::Response& s) {
-    impl->HandleModels(s);
+  const auto models = [impl](const httplib::Request& q, httplib::Response& s) {
+    impl->HandleModels(q, s);
   };
   http.Get("/v1/models", models);
   http.Get("/models", models);
+  http.Get("/v1/models/(.+)", models);
+  http.Get("/models/(.+)", models);
   http.Get("/health",
            [impl](const httplib::Request&, httplib::Response& s) { impl->HandleHealth(s); });
   http.set_exception_handler(

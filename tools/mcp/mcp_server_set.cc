@@ -8,6 +8,16 @@
 namespace dsagent {
 namespace {
 
+bool SameMcpTool(const McpToolInfo& a, const McpToolInfo& b) {
+  return a.name == b.name && a.title == b.title && a.description == b.description &&
+         a.input_schema == b.input_schema && a.annotations == b.annotations;
+}
+
+void SortByToolName(std::vector<McpToolInfo>& tools) {
+  std::sort(tools.begin(), tools.end(),
+            [](const McpToolInfo& a, const McpToolInfo& b) { return a.name < b.name; });
+}
+
 // What connecting one server gives.
 struct Connection {
   std::shared_ptr<McpClient> client;
@@ -51,8 +61,7 @@ Connection ConnectOne(const McpServerSpec& spec, const std::string& client_versi
       return c;
     }
     c.state.tools = std::move(*tools);
-    std::sort(c.state.tools.begin(), c.state.tools.end(),
-              [](const McpToolInfo& a, const McpToolInfo& b) { return a.name < b.name; });
+    SortByToolName(c.state.tools);
   }
   c.state.connected = true;
   c.client = std::move(client);
@@ -82,7 +91,8 @@ std::unique_ptr<McpServerSet> McpServerSet::Connect(const std::vector<McpServerS
   std::vector<std::thread> threads;
   threads.reserve(sorted.size());
   for (size_t i = 0; i < sorted.size(); ++i) {
-    threads.emplace_back([&, i] { connections[i] = ConnectOne(sorted[i], client_version, cancel); });
+    threads.emplace_back(
+        [&, i] { connections[i] = ConnectOne(sorted[i], client_version, cancel); });
   }
   for (std::thread& t : threads) t.join();
   for (size_t i = 0; i < sorted.size(); ++i) {
@@ -112,6 +122,57 @@ std::vector<std::string> McpServerSet::ChangedServers() const {
     if (e.client && e.client->ToolsChanged()) names.push_back(e.spec.name);
   }
   return names;
+}
+
+}  // namespace dsagent
+
+namespace dsagent {
+
+std::vector<McpToolListChange> McpServerSet::Refresh(const CancelToken& cancel) {
+  std::vector<McpToolListChange> changes;
+  for (size_t i = 0; i < entries_.size(); ++i) {
+    const std::shared_ptr<McpClient>& client = entries_[i].client;
+    if (!client || !client->ToolsChanged()) continue;
+    McpToolListChange change;
+    change.server = entries_[i].spec.name;
+    auto listed = client->ListTools(cancel);
+    if (!listed) {
+      change.error = listed.error();
+      changes.push_back(std::move(change));
+      continue;
+    }
+    std::vector<McpToolInfo> fresh = std::move(*listed);
+    SortByToolName(fresh);
+    const std::vector<McpToolInfo>& old = states_[i].tools;
+    const auto find = [](const std::vector<McpToolInfo>& in, const std::string& name) {
+      return std::find_if(in.begin(), in.end(),
+                          [&](const McpToolInfo& t) { return t.name == name; });
+    };
+    for (const McpToolInfo& t : fresh) {
+      const auto before = find(old, t.name);
+      if (before == old.end()) {
+        change.added.push_back(t);
+      } else if (!SameMcpTool(*before, t)) {
+        change.changed.push_back(t);
+      }
+    }
+    for (const McpToolInfo& t : old) {
+      if (find(fresh, t.name) == fresh.end()) change.removed.push_back(t.name);
+    }
+    states_[i].tools = std::move(fresh);
+    if (change.added.empty() && change.changed.empty() && change.removed.empty()) continue;
+    changes.push_back(std::move(change));
+  }
+  return changes;
+}
+
+std::unique_ptr<McpTool> McpServerSet::MakeTool(const std::string& server,
+                                                const McpToolInfo& info) const {
+  for (const Entry& e : entries_) {
+    if (e.spec.name != server || !e.client) continue;
+    return std::make_unique<McpTool>(e.client, e.spec.name, info, e.spec.tool_timeout);
+  }
+  return nullptr;
 }
 
 }  // namespace dsagent

@@ -1,8 +1,9 @@
 // McpServerSet: the MCP servers of one session — connected once at the start (all in parallel),
 // their tools listed once and offered for the whole session in a fixed order (servers by name,
 // each server's tools by name), so the tool schemas in every request stay byte-identical. A
-// server whose list changes mid-session (notifications/tools/list_changed) keeps its first list
-// until the next session; ChangedServers() says which, so the user can be told. A server that
+// server whose list changes mid-session (notifications/tools/list_changed) is listed again by
+// Refresh(), which the session calls at the next step boundary; the session keeps the order it
+// has (removed tools drop out, changed ones stay in place, new ones are appended). A server that
 // fails to start or initialize is reported with its reason and offers no tools; it never stops
 // the session.
 #pragma once
@@ -42,6 +43,15 @@ struct McpServerState {
   std::vector<McpToolInfo> tools;  // sorted by name
 };
 
+// What one server's new tool list changed, by tool name (the server's names), each in name order.
+struct McpToolListChange {
+  std::string server;
+  std::vector<McpToolInfo> added;
+  std::vector<McpToolInfo> changed;  // same name, another description, title or schema
+  std::vector<std::string> removed;
+  std::string error;  // the new list could not be read: nothing else is set
+};
+
 class McpServerSet {
  public:
   // Starts and initializes every server and lists its tools, all servers at once; returns when
@@ -59,8 +69,17 @@ class McpServerSet {
   // Every configured server, sorted by name.
   const std::vector<McpServerState>& States() const { return states_; }
 
-  // Servers that announced a changed tool list since Connect, sorted by name.
+  // Servers that announced a changed tool list since they were last listed, sorted by name.
   std::vector<std::string> ChangedServers() const;
+
+  // Lists again the tools of every server in ChangedServers() and returns what differs, one entry
+  // per server whose list really changed (a server whose new list fails keeps its old one; its
+  // error is in the entry's `error`). States() shows the new lists afterwards. Call from the
+  // session's thread, between steps.
+  std::vector<McpToolListChange> Refresh(const CancelToken& cancel);
+
+  // Server `server`'s tool `info` as MakeTools makes it; null when no such server is connected.
+  std::unique_ptr<McpTool> MakeTool(const std::string& server, const McpToolInfo& info) const;
 
  private:
   McpServerSet() = default;

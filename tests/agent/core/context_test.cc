@@ -78,6 +78,22 @@ TEST(ContextTest, EstimatedTokensFollowTheLogAsItGrows) {
   EXPECT_EQ(ctx.EstimatedTokens(), TokensCountedWhole(ctx));
 }
 
+TEST(ContextTest, SetToolsKeepsTheGivenOrderAndUpdatesHashAndEstimate) {
+  Context ctx("SYSTEM",
+              {{"bash", "Runs.", Json{{"type", "object"}}}, {"mcp__s__b", "b", Json::object()}});
+  ctx.Append(UserMessage("task"));
+  const std::string before = ctx.PrefixHash();
+  ctx.SetTools({{"bash", "Runs.", Json{{"type", "object"}}},
+                {"mcp__s__b", "b", Json::object()},
+                {"mcp__s__a", "a new tool with a longer description", Json::object()}});
+  ASSERT_EQ(ctx.tools().size(), 3u);
+  EXPECT_EQ(ctx.tools()[2].name, "mcp__s__a");  // appended, not sorted in
+  EXPECT_NE(ctx.PrefixHash(), before);
+  EXPECT_EQ(ctx.EstimatedTokens(), TokensCountedWhole(ctx));
+  ctx.SetTools({{"bash", "Runs.", Json{{"type", "object"}}}});
+  EXPECT_EQ(ctx.EstimatedTokens(), TokensCountedWhole(ctx));
+}
+
 // A session of `steps` bash calls, each with a 4000-byte result, then a final question.
 Context SessionWithResults(int steps) {
   Context ctx("S", {});

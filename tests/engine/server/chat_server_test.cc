@@ -154,6 +154,51 @@ TEST_F(ChatServerTest, BadRequestsGetCleanErrors) {
   EXPECT_EQ(ok->status, 200);
 }
 
+TEST_F(ChatServerTest, ModelsListInTheShapeOfTheClientsApi) {
+  StartServer();
+  auto openai = client_->Get("/v1/models");
+  ASSERT_TRUE(openai);
+  const auto o = OrderedJson::parse(openai->body);
+  EXPECT_EQ(o["object"], "list");
+  EXPECT_EQ(o["data"][0]["object"], "model");
+  EXPECT_EQ(o["data"][0]["id"], "tiny");
+  EXPECT_GT(o["data"][0]["created"].get<int64_t>(), 1700000000);
+
+  // Anthropic clients send anthropic-version (and their key as x-api-key).
+  for (const httplib::Headers& headers : {httplib::Headers{{"anthropic-version", "2023-06-01"}},
+                                          httplib::Headers{{"x-api-key", "anything"}}}) {
+    auto anthropic = client_->Get("/v1/models", headers);
+    ASSERT_TRUE(anthropic);
+    ASSERT_EQ(anthropic->status, 200);
+    const auto a = OrderedJson::parse(anthropic->body);
+    ASSERT_EQ(a["data"].size(), 1u);
+    EXPECT_EQ(a["data"][0]["type"], "model");
+    EXPECT_EQ(a["data"][0]["id"], "tiny");
+    EXPECT_TRUE(a["data"][0]["display_name"].is_string());
+    // RFC 3339, UTC.
+    const std::string created = a["data"][0]["created_at"];
+    EXPECT_EQ(created.size(), 20u) << created;
+    EXPECT_EQ(created.back(), 'Z');
+    EXPECT_EQ(created[10], 'T');
+    EXPECT_EQ(a["has_more"], false);
+    EXPECT_EQ(a["first_id"], "tiny");
+    EXPECT_EQ(a["last_id"], "tiny");
+    EXPECT_FALSE(a.contains("object"));
+  }
+
+  auto one = client_->Get("/v1/models/tiny", {{"anthropic-version", "2023-06-01"}});
+  ASSERT_TRUE(one);
+  EXPECT_EQ(OrderedJson::parse(one->body)["type"], "model");
+  auto missing = client_->Get("/v1/models/other", {{"anthropic-version", "2023-06-01"}});
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_EQ(OrderedJson::parse(missing->body)["type"], "error");
+  auto missing_openai = client_->Get("/v1/models/other");
+  ASSERT_TRUE(missing_openai);
+  EXPECT_EQ(missing_openai->status, 404);
+  EXPECT_EQ(OrderedJson::parse(missing_openai->body)["error"]["code"], "model_not_found");
+}
+
 TEST_F(ChatServerTest, ConcurrentRequestsAreAllServedCorrectly) {
   StartServer(/*parallel=*/2);
   auto reference = Post(kChat);

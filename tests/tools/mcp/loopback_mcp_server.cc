@@ -22,9 +22,9 @@ Json Result(const Json& id, Json result) {
   return {{"jsonrpc", "2.0"}, {"id", id}, {"result", std::move(result)}};
 }
 
-Json Tool(const std::string& name) {
+Json Tool(const std::string& name, const std::string& description = "") {
   return {{"name", name},
-          {"description", "the " + name + " tool"},
+          {"description", description.empty() ? "the " + name + " tool" : description},
           {"inputSchema", {{"type", "object"}, {"properties", {{"text", {{"type", "string"}}}}}}}};
 }
 }  // namespace
@@ -37,6 +37,7 @@ struct LoopbackMcpServer::Impl {
   mutable std::mutex mu;
   std::condition_variable cv;
   bool slow_released = false;
+  bool grown = false;
   std::vector<Json> received;
   std::vector<std::string> methods;
   std::string version;
@@ -100,17 +101,25 @@ struct LoopbackMcpServer::Impl {
     }
     if (method == "tools/list") {
       const std::string cursor = params.value("cursor", "");
+      bool grown_now = false;
+      {
+        std::lock_guard lock(mu);
+        grown_now = grown;
+      }
       Json page = cursor.empty()
                       ? Json{{"tools", {Tool("zeta"), Tool("alpha")}}, {"nextCursor", "page-2"}}
                       : Json{{"tools", {Tool("slow")}}};
+      if (grown_now && cursor.empty()) {
+        page["tools"] = {Tool("gamma"), Tool("alpha", "the alpha tool, version 2")};
+      }
+      if (options.growable && !cursor.empty()) page["tools"].push_back(Tool("grow"));
       // The second page comes as an event stream, after a list_changed notification.
       if (cursor.empty()) {
         res.set_content(Result(id, page).dump(), "application/json");
       } else {
-        res.set_content(
-            Sse({{{"jsonrpc", "2.0"}, {"method", "notifications/tools/list_changed"}},
-                 Result(id, page)}),
-            "text/event-stream");
+        res.set_content(Sse({{{"jsonrpc", "2.0"}, {"method", "notifications/tools/list_changed"}},
+                             Result(id, page)}),
+                        "text/event-stream");
       }
       return;
     }
@@ -122,12 +131,23 @@ struct LoopbackMcpServer::Impl {
         res.set_content(Result(id, {{"content", Json::array()}}).dump(), "application/json");
         return;
       }
+      if (name == "grow") {
+        {
+          std::lock_guard lock(mu);
+          grown = true;
+        }
+        res.set_content(Sse({{{"jsonrpc", "2.0"}, {"method", "notifications/tools/list_changed"}},
+                             Result(id, {{"content", {{{"type", "text"}, {"text", "grown"}}}}})}),
+                        "text/event-stream");
+        return;
+      }
       const std::string text = params["arguments"].value("text", "");
       // A ping from the server before the reply: the client must answer it.
-      res.set_content(Sse({{{"jsonrpc", "2.0"}, {"id", "srv-1"}, {"method", "ping"}},
-                           Result(id, {{"content", {{{"type", "text"}, {"text", name + ":" + text}}}},
-                                       {"isError", name == "zeta"}})}),
-                      "text/event-stream");
+      res.set_content(
+          Sse({{{"jsonrpc", "2.0"}, {"id", "srv-1"}, {"method", "ping"}},
+               Result(id, {{"content", {{{"type", "text"}, {"text", name + ":" + text}}}},
+                           {"isError", name == "zeta"}})}),
+          "text/event-stream");
       return;
     }
     res.set_content(Json{{"jsonrpc", "2.0"},

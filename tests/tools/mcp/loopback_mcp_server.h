@@ -15,6 +15,10 @@ namespace dsagent::testing {
 struct LoopbackMcpOptions {
   std::string answer_version = "";  // "" = the version the client offered
   std::string required_header;      // e.g. "Authorization: Bearer t0k"; 401 without it
+  // Also offers a tool "grow"; calling it changes the list (adds "gamma", removes "zeta", gives
+  // "alpha" a new description) and announces that with notifications/tools/list_changed inside
+  // the call's answer.
+  bool growable = false;
 };
 
 class LoopbackMcpServer {
