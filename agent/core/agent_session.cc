@@ -144,7 +144,8 @@ struct SessionTools {
 };
 
 Expected<SessionTools, Termination> OpenSessionTools(const Config& config,
-                                                     const fs::path& workspace, bool ask_mcp_trust,
+                                                     const fs::path& workspace,
+                                                     const McpTrustAsk& ask_mcp_trust,
                                                      std::vector<std::string>& warnings,
                                                      const CancelToken& cancel) {
   auto environment = ToolEnvironmentFromConfig(config, Config::ProcessEnvironment());

@@ -5,25 +5,13 @@ namespace {
 
 using Json = OrderedJson;
 
-std::string At(const std::string& base, size_t i) { return base + "[" + std::to_string(i) + "]"; }
-
-// Appends `text` to the last message if it has `role` (joined with "\n\n"), else adds one.
-void AppendText(Json& messages, const char* role, const std::string& text) {
-  if (!messages.empty() && messages.back().value("role", "") == role &&
-      messages.back()["content"].is_string()) {
-    messages.back()["content"] = messages.back()["content"].get<std::string>() + "\n\n" + text;
-  } else {
-    messages.push_back({{"role", role}, {"content", text}});
-  }
-}
-
 // Consecutive user messages as one: the V4 format would otherwise put an empty assistant turn
 // between them.
 Json MergeUserTurns(const Json& messages) {
   Json out = Json::array();
   for (const auto& m : messages) {
     if (m.value("role", "") == "user" && m["content"].is_string()) {
-      AppendText(out, "user", m["content"].get<std::string>());
+      AppendTextMessage(out, "user", m["content"].get<std::string>());
     } else {
       out.push_back(m);
     }
@@ -43,9 +31,9 @@ Expected<std::string, WireError> BlockText(const Json& content, const std::strin
     const Json& b = content[i];
     const std::string type = StringOr(b, "type");
     if (type != "text" || !b.contains("text") || !b["text"].is_string()) {
-      return MakeUnexpected(
-          BadField(At(param, i), At(param, i) + ": only text blocks are supported here (got '" +
-                                     (type.empty() ? std::string("?") : type) + "')"));
+      return MakeUnexpected(BadField(
+          ParamAt(param, i), ParamAt(param, i) + ": only text blocks are supported here (got '" +
+                                 (type.empty() ? std::string("?") : type) + "')"));
     }
     if (i) out += sep;
     out += b["text"].get<std::string>();
@@ -100,7 +88,7 @@ Expected<bool, WireError> AddUser(const Json& content, const std::string& at, Js
   std::string text;
   bool has_text = false;
   for (size_t j = 0; j < content.size(); ++j) {
-    const std::string param = At(at + ".content", j);
+    const std::string param = ParamAt(at + ".content", j);
     const Json& b = content[j];
     if (!b.is_object() || !b.contains("type") || !b["type"].is_string()) {
       return MakeUnexpected(BadField(param, param + " must be a block with a type"));
@@ -146,7 +134,7 @@ Expected<bool, WireError> AddAssistant(const Json& content, const std::string& a
   std::string text, reasoning;
   Json calls = Json::array();
   for (size_t j = 0; j < content.size(); ++j) {
-    const std::string param = At(at + ".content", j);
+    const std::string param = ParamAt(at + ".content", j);
     const Json& b = content[j];
     if (!b.is_object() || !b.contains("type") || !b["type"].is_string()) {
       return MakeUnexpected(BadField(param, param + " must be a block with a type"));
@@ -181,11 +169,11 @@ Expected<bool, WireError> AddAssistant(const Json& content, const std::string& a
   return true;
 }
 
-Expected<Json, WireError> ConvertTools(const Json& tools) {
+Expected<Json, WireError> ConvertMessagesTools(const Json& tools) {
   if (!tools.is_array()) return MakeUnexpected(BadField("tools", "tools must be an array"));
   Json out = Json::array();
   for (size_t i = 0; i < tools.size(); ++i) {
-    const std::string param = At("tools", i);
+    const std::string param = ParamAt("tools", i);
     const Json& t = tools[i];
     if (!t.is_object() || !t.contains("name") || !t["name"].is_string()) {
       return MakeUnexpected(BadField(param, param + " must be {\"name\", \"input_schema\", ...}"));
@@ -384,7 +372,7 @@ Expected<WireRequest, WireError> AnthropicMessagesFormat::Parse(
   }
   const Json& in = body["messages"];
   for (size_t i = 0; i < in.size(); ++i) {
-    const std::string at = At("messages", i);
+    const std::string at = ParamAt("messages", i);
     const Json& m = in[i];
     if (!m.is_object() || !m.contains("role") || !m["role"].is_string()) {
       return MakeUnexpected(BadField(at + ".role", at + " must be an object with a string role"));
@@ -404,7 +392,7 @@ Expected<WireRequest, WireError> AnthropicMessagesFormat::Parse(
       const bool leading =
           messages.empty() || (messages.size() == 1 && messages[0].value("role", "") == "system");
       if (leading) {
-        AppendText(messages, "system", *text);
+        AppendTextMessage(messages, "system", *text);
       } else {
         messages.push_back({{"role", "user"}, {"content", *text}});
       }
@@ -418,7 +406,7 @@ Expected<WireRequest, WireError> AnthropicMessagesFormat::Parse(
   out.chat.messages = MergeUserTurns(messages);
 
   if (body.contains("tools") && !body["tools"].is_null()) {
-    auto tools = ConvertTools(body["tools"]);
+    auto tools = ConvertMessagesTools(body["tools"]);
     if (!tools) return MakeUnexpected(tools.error());
     if (!tools->empty()) out.chat.tools = std::move(*tools);
   }

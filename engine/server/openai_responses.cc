@@ -7,19 +7,6 @@ namespace {
 
 using Json = OrderedJson;
 
-std::string At(const std::string& base, size_t i) { return base + "[" + std::to_string(i) + "]"; }
-
-// Appends `text` to the last message if it has `role` (joined with "\n\n"), else adds one. Keeps
-// user turns whole: the V4 format would put an empty assistant turn between two of them.
-void AppendText(Json& messages, const char* role, const std::string& text) {
-  if (!messages.empty() && messages.back().value("role", "") == role &&
-      messages.back()["content"].is_string()) {
-    messages.back()["content"] = messages.back()["content"].get<std::string>() + "\n\n" + text;
-  } else {
-    messages.push_back({{"role", role}, {"content", text}});
-  }
-}
-
 // A message's or tool output's text: a string, or text parts (input_text / output_text / text /
 // refusal) joined with "\n\n". Error: images, files and other parts.
 Expected<std::string, WireError> PartsText(const Json& content, const std::string& param) {
@@ -35,10 +22,10 @@ Expected<std::string, WireError> PartsText(const Json& content, const std::strin
     const char* key = type == "refusal" ? "refusal" : "text";
     if ((type != "input_text" && type != "output_text" && type != "text" && type != "refusal") ||
         !p.contains(key) || !p[key].is_string()) {
-      return MakeUnexpected(
-          BadField(At(param, i), At(param, i) + ": '" + (type.empty() ? "?" : type) +
-                                     "' parts are not supported by dsagent serve (the local model "
-                                     "reads text)"));
+      return MakeUnexpected(BadField(
+          ParamAt(param, i), ParamAt(param, i) + ": '" + (type.empty() ? "?" : type) +
+                                 "' parts are not supported by dsagent serve (the local model "
+                                 "reads text)"));
     }
     if (i) out += "\n\n";
     out += p[key].get<std::string>();
@@ -86,7 +73,7 @@ Expected<Json, WireError> ConvertInput(const Json& input, std::string& system) {
     reasoning.clear();
   };
   for (size_t i = 0; i < input.size(); ++i) {
-    const std::string at = At("input", i);
+    const std::string at = ParamAt("input", i);
     const Json& item = input[i];
     if (!item.is_object()) return MakeUnexpected(BadField(at, at + " must be an object"));
     const std::string type = StringOr(item, "type", item.contains("role") ? "message" : "");
@@ -103,10 +90,10 @@ Expected<Json, WireError> ConvertInput(const Json& input, std::string& system) {
         if (messages.empty()) {
           system += (system.empty() ? "" : "\n\n") + *text;
         } else {
-          AppendText(messages, "user", *text);
+          AppendTextMessage(messages, "user", *text);
         }
       } else if (role == "user") {
-        AppendText(messages, "user", *text);
+        AppendTextMessage(messages, "user", *text);
       } else if (role == "assistant") {
         Json m = {{"role", "assistant"}, {"content", *text}};
         if (!reasoning.empty()) m["reasoning_content"] = reasoning;
@@ -156,7 +143,7 @@ Expected<Json, WireError> ConvertInput(const Json& input, std::string& system) {
 }
 
 // Function tools in the chat-completions shape the engine reads. Other types are dropped.
-Expected<Json, WireError> ConvertTools(const Json& tools) {
+Expected<Json, WireError> ConvertResponsesTools(const Json& tools) {
   if (!tools.is_array()) return MakeUnexpected(BadField("tools", "tools must be an array"));
   Json out = Json::array();
   for (size_t i = 0; i < tools.size(); ++i) {
@@ -167,7 +154,8 @@ Expected<Json, WireError> ConvertTools(const Json& tools) {
       continue;
     }
     if (!t.contains("name") || !t["name"].is_string()) {
-      return MakeUnexpected(BadField(At("tools", i), At("tools", i) + ".name must be a string"));
+      return MakeUnexpected(
+          BadField(ParamAt("tools", i), ParamAt("tools", i) + ".name must be a string"));
     }
     Json fn = {{"name", t["name"]}};
     if (t.contains("description") && t["description"].is_string()) {
@@ -453,7 +441,7 @@ Expected<WireRequest, WireError> OpenAIResponsesFormat::Parse(
   out.chat.messages = std::move(*messages);
 
   if (body.contains("tools") && !body["tools"].is_null()) {
-    auto tools = ConvertTools(body["tools"]);
+    auto tools = ConvertResponsesTools(body["tools"]);
     if (!tools) return MakeUnexpected(tools.error());
     if (!tools->empty()) out.chat.tools = std::move(*tools);
   }

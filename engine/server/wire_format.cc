@@ -22,6 +22,19 @@ OrderedJson ArgumentsObject(const std::string& arguments) {
   return OrderedJson{{"arguments", arguments}};
 }
 
+std::string ParamAt(const std::string& base, size_t i) {
+  return base + "[" + std::to_string(i) + "]";
+}
+
+void AppendTextMessage(OrderedJson& messages, const char* role, const std::string& text) {
+  if (!messages.empty() && messages.back().value("role", "") == role &&
+      messages.back()["content"].is_string()) {
+    messages.back()["content"] = messages.back()["content"].get<std::string>() + "\n\n" + text;
+  } else {
+    messages.push_back({{"role", role}, {"content", text}});
+  }
+}
+
 std::string StringOr(const OrderedJson& j, const char* key, const std::string& fallback) {
   if (!j.is_object() || !j.contains(key) || !j[key].is_string()) return fallback;
   return j[key].get<std::string>();

@@ -96,6 +96,12 @@ WireError BadField(const std::string& param, const std::string& message);
 // j[key] when j is an object holding a string there, else `fallback` (never throws: a client's
 // `"type": 5` must not become a 500).
 std::string StringOr(const OrderedJson& j, const char* key, const std::string& fallback = "");
+// "base[i]": how errors name an element of an array field.
+std::string ParamAt(const std::string& base, size_t i);
+// Appends `text` to the last of the OpenAI-style `messages` if it has `role` (joined with "\n\n"),
+// else adds a message. Keeps turns whole: the V4 format would put an empty assistant turn between
+// two user turns.
+void AppendTextMessage(OrderedJson& messages, const char* role, const std::string& text);
 // body[key]; `fallback` when absent or null. Error: a value of another type.
 Expected<int64_t, WireError> IntegerField(const OrderedJson& body, const char* key,
                                           int64_t fallback);
