@@ -22,7 +22,7 @@ namespace {
 // here trusts it, and whether it starts (with its tool count) — found by starting the trusted ones
 // as the interactive assistant would. Env values and header values are never printed.
 void PrintMcpServersForDoctor(const Config& config, const std::filesystem::path& workspace,
-                              const ToolEnvironment& env) {
+                              const ToolEnvironment& env, const CancelToken& cancel) {
   const auto& servers = config.McpServers();
   std::printf("mcp servers: %zu configured%s\n", servers.size(),
               servers.empty() ? " (dsagent mcp add NAME -- COMMAND adds one)" : "");
@@ -36,8 +36,6 @@ void PrintMcpServersForDoctor(const Config& config, const std::filesystem::path&
   std::vector<std::string> problems;
   const auto specs = McpServerSpecsFromConfig(config, selection.start, workspace, env.child.vars,
                                               Config::ProcessEnvironment(), problems);
-  CancelToken cancel;
-  InstallInterruptHandler(cancel);
   const auto set = McpServerSet::Connect(specs, DSAGENT_VERSION, cancel);
   const bool config_trusts = RepoMcpServersTrustedByConfig(config);
   for (const McpServerConfig& server : servers) {
@@ -85,10 +83,11 @@ void PrintMcpServersForDoctor(const Config& config, const std::filesystem::path&
 void AddDoctorCommand(CLI::App& app, CommandTable& table) {
   auto* cmd = app.add_subcommand(
       "doctor", "Report the sandbox, API key, directories and MCP servers dsagent would use");
-  table.Bind(cmd, [] { return DoctorCommand(); });
+  // Cancellable: listing MCP servers waits on them, and Ctrl-C must not leave them running.
+  table.BindCancellable(cmd, [](const CancelToken& cancel) { return DoctorCommand(cancel); });
 }
 
-int DoctorCommand() {
+int DoctorCommand(const CancelToken& cancel) {
   std::printf("dsagent %s\n", DSAGENT_VERSION);
   const SandboxSupport sandbox = ProbeSandbox();
   std::printf("landlock: %s\n", sandbox.DescribeLandlock().c_str());
@@ -148,7 +147,7 @@ int DoctorCommand() {
   }
   std::printf("shell environment: %s\n", DescribeToolEnvironment(*env).c_str());
   std::printf("sessions: %s\n", SessionsDir(*config).c_str());
-  PrintMcpServersForDoctor(*config, std::filesystem::current_path(), *env);
+  PrintMcpServersForDoctor(*config, std::filesystem::current_path(), *env, cancel);
   return kExitDone;
 }
 

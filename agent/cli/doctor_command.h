@@ -11,6 +11,6 @@ namespace dsagent {
 void AddDoctorCommand(CLI::App& app, CommandTable& table);
 
 // Prints the report on stdout; returns the exit code.
-int DoctorCommand();
+int DoctorCommand(const CancelToken& cancel);
 
 }  // namespace dsagent
