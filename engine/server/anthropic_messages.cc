@@ -344,19 +344,13 @@ std::string AnthropicMessagesFormat::ErrorBody(const WireError& e) const {
 
 Expected<WireRequest, WireError> AnthropicMessagesFormat::Parse(
     const std::string& body_text, const RequestDefaults& defaults) const {
-  const Json body = Json::parse(body_text, nullptr, false);
-  if (body.is_discarded())
-    return MakeUnexpected(BadField("", "the request body is not valid JSON"));
-  if (!body.is_object()) {
-    return MakeUnexpected(BadField("", "the request body must be a JSON object"));
-  }
+  auto parsed = ParseBodyObject(body_text);
+  if (!parsed) return MakeUnexpected(parsed.error());
+  const Json& body = *parsed;
   WireRequest out;
-  if (body.contains("model") && !body["model"].is_null()) {
-    if (!body["model"].is_string()) {
-      return MakeUnexpected(BadField("model", "model must be a string"));
-    }
-    out.model = body["model"];
-  }
+  auto model = ModelField(body);
+  if (!model) return MakeUnexpected(model.error());
+  out.model = std::move(*model);
   auto stream = BoolField(body, "stream", false);
   if (!stream) return MakeUnexpected(stream.error());
   out.stream = *stream;

@@ -3,17 +3,12 @@
 namespace dsagent::engine::server {
 namespace {
 
-std::string Dump(const OrderedJson& j) { return DumpJson(j); }
-
-WireError Bad(const std::string& param, const std::string& message) {
-  return BadField(param, message);
-}
-
 // Text parts of an OpenAI content array joined, or the string itself.
 Expected<OrderedJson, WireError> FlattenContent(const OrderedJson& content, size_t index) {
   if (content.is_null() || content.is_string()) return content;
   const std::string param = "messages[" + std::to_string(index) + "].content";
-  if (!content.is_array()) return MakeUnexpected(Bad(param, param + " must be a string or array"));
+  if (!content.is_array())
+    return MakeUnexpected(BadField(param, param + " must be a string or array"));
   std::string text;
   for (const auto& part : content) {
     if (part.is_string()) {
@@ -22,32 +17,33 @@ Expected<OrderedJson, WireError> FlattenContent(const OrderedJson& content, size
                part["text"].is_string()) {
       text += part["text"].get<std::string>();
     } else {
-      return MakeUnexpected(Bad(param, param + ": only text parts are supported"));
+      return MakeUnexpected(BadField(param, param + ": only text parts are supported"));
     }
   }
   return OrderedJson(text);
 }
 
 Expected<OrderedJson, WireError> CheckMessages(const OrderedJson& body) {
-  if (!body.contains("messages")) return MakeUnexpected(Bad("messages", "messages is required"));
+  if (!body.contains("messages"))
+    return MakeUnexpected(BadField("messages", "messages is required"));
   const OrderedJson& in = body["messages"];
   if (!in.is_array() || in.empty()) {
-    return MakeUnexpected(Bad("messages", "messages must be a non-empty array"));
+    return MakeUnexpected(BadField("messages", "messages must be a non-empty array"));
   }
   OrderedJson out = OrderedJson::array();
   for (size_t i = 0; i < in.size(); ++i) {
     const std::string at = "messages[" + std::to_string(i) + "]";
     const OrderedJson& m = in[i];
-    if (!m.is_object()) return MakeUnexpected(Bad(at, at + " must be an object"));
+    if (!m.is_object()) return MakeUnexpected(BadField(at, at + " must be an object"));
     if (!m.contains("role") || !m["role"].is_string()) {
-      return MakeUnexpected(Bad(at + ".role", at + ".role must be a string"));
+      return MakeUnexpected(BadField(at + ".role", at + ".role must be a string"));
     }
     const std::string role = m["role"];
     if (role != "system" && role != "user" && role != "assistant" && role != "tool" &&
         role != "latest_reminder" && role != "developer") {
-      return MakeUnexpected(Bad(at + ".role", "unknown variant `" + role +
-                                                  "`, expected one of `system`, `user`, "
-                                                  "`assistant`, `tool`, `latest_reminder`"));
+      return MakeUnexpected(BadField(at + ".role", "unknown variant `" + role +
+                                                       "`, expected one of `system`, `user`, "
+                                                       "`assistant`, `tool`, `latest_reminder`"));
     }
     OrderedJson copy = m;
     if (m.contains("content")) {
@@ -57,19 +53,20 @@ Expected<OrderedJson, WireError> CheckMessages(const OrderedJson& body) {
     }
     for (const char* key : {"reasoning_content", "tool_call_id", "name"}) {
       if (m.contains(key) && !m[key].is_null() && !m[key].is_string()) {
-        return MakeUnexpected(Bad(at + "." + key, at + "." + key + " must be a string"));
+        return MakeUnexpected(BadField(at + "." + key, at + "." + key + " must be a string"));
       }
     }
     if (m.contains("tool_calls") && !m["tool_calls"].is_null()) {
       if (!m["tool_calls"].is_array()) {
-        return MakeUnexpected(Bad(at + ".tool_calls", at + ".tool_calls must be an array"));
+        return MakeUnexpected(BadField(at + ".tool_calls", at + ".tool_calls must be an array"));
       }
       for (const auto& c : m["tool_calls"]) {
         if (!c.is_object() || !c.contains("function") || !c["function"].is_object() ||
             !c["function"].contains("name") || !c["function"]["name"].is_string() ||
             (c["function"].contains("arguments") && !c["function"]["arguments"].is_string())) {
-          return MakeUnexpected(Bad(at + ".tool_calls", at + ".tool_calls entries need "
-                                                             "function.name and string arguments"));
+          return MakeUnexpected(
+              BadField(at + ".tool_calls", at + ".tool_calls entries need "
+                                                "function.name and string arguments"));
         }
       }
     } else {
@@ -84,21 +81,20 @@ Expected<OrderedJson, WireError> CheckMessages(const OrderedJson& body) {
 
 Expected<WireRequest, WireError> ParseChatRequest(const std::string& text,
                                                   const RequestDefaults& defaults) {
-  const OrderedJson body = OrderedJson::parse(text, nullptr, false);
-  if (body.is_discarded()) return MakeUnexpected(Bad("", "the request body is not valid JSON"));
-  if (!body.is_object()) return MakeUnexpected(Bad("", "the request body must be a JSON object"));
+  auto parsed = ParseBodyObject(text);
+  if (!parsed) return MakeUnexpected(parsed.error());
+  const OrderedJson& body = *parsed;
   WireRequest out;
   auto messages = CheckMessages(body);
   if (!messages) return MakeUnexpected(messages.error());
   out.chat.messages = std::move(*messages);
 
-  if (body.contains("model") && !body["model"].is_null()) {
-    if (!body["model"].is_string()) return MakeUnexpected(Bad("model", "model must be a string"));
-    out.model = body["model"];
-  }
+  auto model = ModelField(body);
+  if (!model) return MakeUnexpected(model.error());
+  out.model = std::move(*model);
   for (const char* key : {"stream", "ignore_eos"}) {
     if (body.contains(key) && !body[key].is_null() && !body[key].is_boolean()) {
-      return MakeUnexpected(Bad(key, std::string(key) + " must be a boolean"));
+      return MakeUnexpected(BadField(key, std::string(key) + " must be a boolean"));
     }
   }
   out.stream = body.value("stream", false);
@@ -107,7 +103,7 @@ Expected<WireRequest, WireError> ParseChatRequest(const std::string& text,
     const auto& so = body["stream_options"];
     if (!so.is_object() || (so.contains("include_usage") && !so["include_usage"].is_boolean())) {
       return MakeUnexpected(
-          Bad("stream_options", "stream_options must be {\"include_usage\": bool}"));
+          BadField("stream_options", "stream_options must be {\"include_usage\": bool}"));
     }
     out.include_usage = so.value("include_usage", false);
   }
@@ -117,11 +113,13 @@ Expected<WireRequest, WireError> ParseChatRequest(const std::string& text,
   if (body.contains("chat_template_kwargs") && !body["chat_template_kwargs"].is_null()) {
     const auto& k = body["chat_template_kwargs"];
     if (!k.is_object()) {
-      return MakeUnexpected(Bad("chat_template_kwargs", "chat_template_kwargs must be an object"));
+      return MakeUnexpected(
+          BadField("chat_template_kwargs", "chat_template_kwargs must be an object"));
     }
     if (k.contains("thinking")) {
       if (!k["thinking"].is_boolean()) {
-        return MakeUnexpected(Bad("chat_template_kwargs.thinking", "thinking must be a boolean"));
+        return MakeUnexpected(
+            BadField("chat_template_kwargs.thinking", "thinking must be a boolean"));
       }
       thinking = k["thinking"];
     }
@@ -132,15 +130,15 @@ Expected<WireRequest, WireError> ParseChatRequest(const std::string& text,
                                  ? t["type"].get<std::string>()
                                  : "";
     if (type != "enabled" && type != "disabled") {
-      return MakeUnexpected(
-          Bad("thinking", "thinking must be {\"type\": \"enabled\"} or {\"type\": \"disabled\"}"));
+      return MakeUnexpected(BadField(
+          "thinking", "thinking must be {\"type\": \"enabled\"} or {\"type\": \"disabled\"}"));
     }
     thinking = type == "enabled";
   }
   out.chat.thinking = thinking;
   if (body.contains("reasoning_effort") && !body["reasoning_effort"].is_null()) {
     if (!body["reasoning_effort"].is_string()) {
-      return MakeUnexpected(Bad("reasoning_effort", "reasoning_effort must be a string"));
+      return MakeUnexpected(BadField("reasoning_effort", "reasoning_effort must be a string"));
     }
     const std::string e = body["reasoning_effort"];
     if (e == "low" || e == "medium" || e == "high" || e == "minimal") {
@@ -149,18 +147,18 @@ Expected<WireRequest, WireError> ParseChatRequest(const std::string& text,
       out.chat.reasoning_effort = "max";
     } else {
       return MakeUnexpected(
-          Bad("reasoning_effort", "reasoning_effort must be low, medium, high, xhigh or max"));
+          BadField("reasoning_effort", "reasoning_effort must be low, medium, high, xhigh or max"));
     }
     if (!thinking) out.chat.reasoning_effort.clear();
   }
 
   if (body.contains("tools") && !body["tools"].is_null()) {
     const auto& tools = body["tools"];
-    if (!tools.is_array()) return MakeUnexpected(Bad("tools", "tools must be an array"));
+    if (!tools.is_array()) return MakeUnexpected(BadField("tools", "tools must be an array"));
     for (const auto& t : tools) {
       if (!t.is_object() || !t.contains("function") || !t["function"].is_object() ||
           !t["function"].contains("name") || !t["function"]["name"].is_string()) {
-        return MakeUnexpected(Bad(
+        return MakeUnexpected(BadField(
             "tools", "each tool must be {\"type\": \"function\", \"function\": {\"name\"...}}"));
       }
     }
@@ -189,11 +187,11 @@ Expected<WireRequest, WireError> ParseChatRequest(const std::string& text,
       g.stop.push_back(stop);
     } else if (stop.is_array() && stop.size() <= 16) {
       for (const auto& s : stop) {
-        if (!s.is_string()) return MakeUnexpected(Bad("stop", "stop must hold strings"));
+        if (!s.is_string()) return MakeUnexpected(BadField("stop", "stop must hold strings"));
         g.stop.push_back(s);
       }
     } else {
-      return MakeUnexpected(Bad("stop", "stop must be a string or up to 16 strings"));
+      return MakeUnexpected(BadField("stop", "stop must be a string or up to 16 strings"));
     }
   }
   return out;
@@ -204,7 +202,7 @@ std::string ErrorBody(const WireError& e) {
                      {"type", e.status >= 500 ? "server_error" : "invalid_request_error"},
                      {"param", e.param.empty() ? OrderedJson() : OrderedJson(e.param)},
                      {"code", e.code}};
-  return Dump(OrderedJson{{"error", err}});
+  return DumpJson(OrderedJson{{"error", err}});
 }
 
 OrderedJson UsageJson(const ChatUsage& u) {
@@ -248,7 +246,7 @@ std::string CompletionBody(const std::string& id, int64_t created, const std::st
                                                        {"finish_reason", result.finish_reason}}})},
                       {"usage", UsageJson(result.usage)},
                       {"system_fingerprint", "dsagent-local"}};
-  return Dump(body);
+  return DumpJson(body);
 }
 
 std::string ChunkEvent(const std::string& id, int64_t created, const std::string& model,
@@ -266,7 +264,7 @@ std::string ChunkEvent(const std::string& id, int64_t created, const std::string
                         {"finish_reason",
                          finish_reason.empty() ? OrderedJson() : OrderedJson(finish_reason)}}})},
       {"usage", nullptr}};
-  return "data: " + Dump(chunk) + "\n\n";
+  return "data: " + DumpJson(chunk) + "\n\n";
 }
 
 std::string UsageChunkEvent(const std::string& id, int64_t created, const std::string& model,
@@ -278,7 +276,7 @@ std::string UsageChunkEvent(const std::string& id, int64_t created, const std::s
                        {"system_fingerprint", "dsagent-local"},
                        {"choices", OrderedJson::array()},
                        {"usage", UsageJson(usage)}};
-  return "data: " + Dump(chunk) + "\n\n";
+  return "data: " + DumpJson(chunk) + "\n\n";
 }
 
 namespace {

@@ -22,6 +22,24 @@ OrderedJson ArgumentsObject(const std::string& arguments) {
   return OrderedJson{{"arguments", arguments}};
 }
 
+Expected<OrderedJson, WireError> ParseBodyObject(const std::string& text) {
+  OrderedJson body = OrderedJson::parse(text, nullptr, false);
+  if (body.is_discarded()) {
+    return MakeUnexpected(BadField("", "the request body is not valid JSON"));
+  }
+  if (!body.is_object()) {
+    return MakeUnexpected(BadField("", "the request body must be a JSON object"));
+  }
+  return body;
+}
+
+Expected<std::string, WireError> ModelField(const OrderedJson& body) {
+  const auto it = body.find("model");
+  if (it == body.end() || it->is_null()) return std::string();
+  if (!it->is_string()) return MakeUnexpected(BadField("model", "model must be a string"));
+  return it->get<std::string>();
+}
+
 std::string ParamAt(const std::string& base, size_t i) {
   return base + "[" + std::to_string(i) + "]";
 }

@@ -96,6 +96,10 @@ WireError BadField(const std::string& param, const std::string& message);
 // j[key] when j is an object holding a string there, else `fallback` (never throws: a client's
 // `"type": 5` must not become a 500).
 std::string StringOr(const OrderedJson& j, const char* key, const std::string& fallback = "");
+// A request body parsed as a JSON object. Error (400): not JSON, or JSON but not an object.
+Expected<OrderedJson, WireError> ParseBodyObject(const std::string& text);
+// body.model: "" when absent or null. Error (400): a value that is not a string.
+Expected<std::string, WireError> ModelField(const OrderedJson& body);
 // "base[i]": how errors name an element of an array field.
 std::string ParamAt(const std::string& base, size_t i);
 // Appends `text` to the last of the OpenAI-style `messages` if it has `role` (joined with "\n\n"),
