@@ -8,10 +8,12 @@
 //   harness_overhead scale [TOKENS...]   (default 10000 100000 1000000) per context size: a session
 //                                        of that many tokens is resumed and runs K more steps of
 //                                        read_file (in-process, no subprocess). CPU per step is the
-//                                        difference between a 2-step and a 12-step resume divided
-//                                        by 10, so start-up and resume cancel out; also the time
-//                                        from starting `--resume` to the first request arriving,
-//                                        and the peak RSS of the 12-step run. The window is set
+//                                        difference between a 2-step and a 42-step resume divided
+//                                        by 40, so start-up and resume cancel out (40 steps, so
+//                                        that the difference stands above the noise of process
+//                                        start); also the time from starting `--resume` to the
+//                                        first request arriving, and the peak RSS of the long
+//                                        run. The window is set
 //                                        above the session (context_tokens 4M), so no compaction.
 //   harness_overhead compaction [STEPS]  (default 40) a session driven past a 65,536-token window
 //                                        (max_output_tokens 4096): whether it keeps running, how
@@ -295,6 +297,9 @@ size_t GrowTrace(const fs::path& path, size_t target_text_bytes, size_t* text_by
   return added;
 }
 
+constexpr int kShortResumeSteps = 2;
+constexpr int kLongResumeSteps = 42;
+
 int Scale(const std::vector<int64_t>& sizes) {
   Json rows = Json::array();
   bool ok = true;
@@ -323,7 +328,7 @@ int Scale(const std::vector<int64_t>& sizes) {
 
     std::map<int, Child> runs;
     size_t last_request_bytes = 0;
-    for (const int steps : {2, 12}) {
+    for (const int steps : {kShortResumeSteps, kLongResumeSteps}) {
       const fs::path trace = root / ("resume" + std::to_string(steps) + ".jsonl");
       fs::copy_file(seed, trace);
       EnqueueReads(server, steps - 1, 20, "r" + std::to_string(steps) + "_");
@@ -334,8 +339,9 @@ int Scale(const std::vector<int64_t>& sizes) {
       ok = ok && runs[steps].exit_code == 0;
       last_request_bytes = server.Requests().back().body.size();
     }
-    const Child& a = runs[2];
-    const Child& b = runs[12];
+    const Child& a = runs[kShortResumeSteps];
+    const Child& b = runs[kLongResumeSteps];
+    constexpr double kStepsMeasured = kLongResumeSteps - kShortResumeSteps;
     rows.push_back(
         {{"context_tokens", tokens},
          {"session_text_bytes", text_bytes},
@@ -343,12 +349,14 @@ int Scale(const std::vector<int64_t>& sizes) {
          {"last_request_bytes", last_request_bytes},
          {"exit_codes", {a.exit_code, b.exit_code}},
          {"resume_to_first_request_s", b.first_request_s},
-         // The 2-step run's CPU less its two steps: start-up, resume and the first encoding.
-         {"resume_cpu_s",
-          (a.user_s + a.sys_s) - 2.0 * ((b.user_s + b.sys_s) - (a.user_s + a.sys_s)) / 10.0},
-         {"cpu_ms_per_step", 1000.0 * ((b.user_s + b.sys_s) - (a.user_s + a.sys_s)) / 10.0},
-         {"user_ms_per_step", 1000.0 * (b.user_s - a.user_s) / 10.0},
-         {"sys_ms_per_step", 1000.0 * (b.sys_s - a.sys_s) / 10.0},
+         // The short run's CPU less its steps: start-up, resume and the first encoding.
+         {"resume_cpu_s", (a.user_s + a.sys_s) - kShortResumeSteps *
+                                                     ((b.user_s + b.sys_s) - (a.user_s + a.sys_s)) /
+                                                     kStepsMeasured},
+         {"cpu_ms_per_step",
+          1000.0 * ((b.user_s + b.sys_s) - (a.user_s + a.sys_s)) / kStepsMeasured},
+         {"user_ms_per_step", 1000.0 * (b.user_s - a.user_s) / kStepsMeasured},
+         {"sys_ms_per_step", 1000.0 * (b.sys_s - a.sys_s) / kStepsMeasured},
          {"peak_rss_mb", static_cast<double>(b.max_rss_kb) / 1024.0},
          {"peak_rss_over_text", static_cast<double>(b.max_rss_kb) * 1024.0 /
                                     static_cast<double>(std::max<size_t>(text_bytes, 1))}});

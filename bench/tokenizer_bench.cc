@@ -3,6 +3,9 @@
 // used to take the engine hostage: a megabyte of one character, of base64, a one-megabyte line of
 // minified JS, ... For each input: bytes, tokens, best-of-N encode time on both sides (loading
 // excluded, caches warm on both), the ratio, and whether the ids are identical.
+// Then a conversation: a chat prompt of --mb megabytes (source-code turns between the V3 chat
+// markers) grown by one 4 KB turn, tokenized whole and through PromptTokenCache (the engine's
+// per-turn path: only what follows the last shared marker is encoded).
 //
 // Usage: tokenizer_bench [--runs 3] [--mb 1] [--no-reference]
 #include <unistd.h>
@@ -13,11 +16,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "common/file_io.h"
 #include "common/json.h"
+#include "engine/generate/prompt_token_cache.h"
 #include "engine/tokenizer/bpe_tokenizer.h"
 
 namespace {
@@ -94,6 +99,56 @@ std::vector<Input> Inputs(size_t bytes) {
   };
 }
 
+// A chat prompt of about `bytes`: turns of source text of about 4 KB between the chat markers.
+std::string Conversation(size_t bytes, const std::string& source, size_t* turn_offset) {
+  std::string s = "<｜begin▁of▁sentence｜>You are a coding agent.";
+  size_t at = 0;
+  for (int i = 0; s.size() < bytes; ++i) {
+    s += (i % 2 == 0 ? "<｜User｜>" : "<｜Assistant｜>") + source.substr(at % source.size(), 4096);
+    if (i % 2 == 1) s += "<｜end▁of▁sentence｜>";
+    at += 4096;
+  }
+  *turn_offset = at;
+  return s;
+}
+
+double BestMs(int runs, const std::function<void()>& f) {
+  double best = 1e30;
+  for (int r = 0; r < runs; ++r) {
+    const auto t0 = Clock::now();
+    f();
+    best = std::min(best, std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+  }
+  return best;
+}
+
+void ConversationSection(const engine::BpeTokenizer& tok, size_t bytes, int runs) {
+  const std::string source = Files({"engine", "tools", "agent"}, {".cc", ".h"}, 8 << 20);
+  size_t at = 0;
+  const std::string prompt = Conversation(bytes, source, &at);
+  const std::string grown =
+      prompt + "<｜User｜>" + source.substr(at % source.size(), 4096) + "<｜Assistant｜>";
+  std::vector<int32_t> whole;
+  const double whole_ms = BestMs(runs, [&] { whole = tok.Encode(grown); });
+  // The grown turn alone, after the previous turn went through the cache (untimed).
+  std::vector<int32_t> cached;
+  double grown_ms = 1e30;
+  for (int r = 0; r < runs; ++r) {
+    engine::PromptTokenCache cache;
+    cache.Encode(tok, prompt);
+    const auto t0 = Clock::now();
+    cached = cache.Encode(tok, grown);
+    grown_ms =
+        std::min(grown_ms, std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+  }
+  std::printf(
+      "\n| conversation | bytes | tokens | whole encode ms | next turn via PromptTokenCache ms "
+      "| ids identical |\n|---|---|---|---|---|---|\n");
+  std::printf("| %zu turns grown by one 4 KB turn | %zu | %zu | %.1f | %.2f | %s |\n",
+              prompt.size() / 4096, grown.size(), whole.size(), whole_ms, grown_ms,
+              cached == whole ? "yes" : "NO");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -166,5 +221,6 @@ int main(int argc, char** argv) {
                 same.c_str());
   }
   fs::remove_all(dir);
+  ConversationSection(**tok, static_cast<size_t>(mb * (1 << 20)), runs);
   return 0;
 }

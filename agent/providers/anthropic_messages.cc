@@ -104,17 +104,17 @@ void AnthropicEncoding::Encode(const MessageList& messages, bool reasoning_on_ev
   }
 }
 
-std::string AnthropicEncoding::Body(const Request& request, const std::string& open_element) const {
+WireBody AnthropicEncoding::Body(const Request& request, const std::string& open_element) const {
   Json fields = AnthropicFields(request);
   if (has_system) fields["system"] = system;
-  return CanonicalJsonWithArray(fields, "messages", encoded.elements, open_element);
+  return CanonicalJsonWithArray(fields, "messages", encoded, open_element);
 }
 
 Json BuildAnthropicMessagesBody(const Request& request, bool reasoning_on_every_assistant) {
   AnthropicEncoding encoding;
   std::string open;
   encoding.Encode(request.messages, reasoning_on_every_assistant, &open);
-  return Json::parse(encoding.Body(request, open));
+  return Json::parse(encoding.Body(request, open).Bytes());
 }
 
 std::string AnthropicMessagesWire::Url(const std::string& base_url) const {
@@ -128,8 +128,8 @@ std::vector<std::string> AnthropicMessagesWire::Headers(const std::string& api_k
   return h;
 }
 
-std::string AnthropicMessagesWire::BuildBody(const Request& request,
-                                             bool reasoning_on_every_assistant) const {
+WireBody AnthropicMessagesWire::BuildBody(const Request& request,
+                                          bool reasoning_on_every_assistant) const {
   std::string open;
   if (reasoning_on_every_assistant) {
     // The one-off repair resend: encoded whole, and kept out of the cache of the usual form.

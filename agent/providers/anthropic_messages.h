@@ -40,7 +40,7 @@ struct AnthropicEncoding {
   void Encode(const MessageList& messages, bool reasoning_on_every_assistant,
               std::string* open_element);
   // The body for `request`, whose messages were just passed to Encode.
-  std::string Body(const Request& request, const std::string& open_element) const;
+  WireBody Body(const Request& request, const std::string& open_element) const;
 };
 
 // POST {base_url}/anthropic/v1/messages with x-api-key and anthropic-version: 2023-06-01.
@@ -50,7 +50,7 @@ class AnthropicMessagesWire : public WireFormat {
   std::string Name() const override { return "deepseek-anthropic"; }
   std::string Url(const std::string& base_url) const override;
   std::vector<std::string> Headers(const std::string& api_key) const override;
-  std::string BuildBody(const Request& request, bool reasoning_on_every_assistant) const override;
+  WireBody BuildBody(const Request& request, bool reasoning_on_every_assistant) const override;
   std::unique_ptr<StreamDecoder> NewDecoder(StreamSink& sink,
                                             std::string expected_model) const override;
 

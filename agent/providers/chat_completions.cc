@@ -80,11 +80,11 @@ std::vector<std::string> ChatCompletionsWire::Headers(const std::string& api_key
   return h;
 }
 
-std::string ChatCompletionsWire::BuildBody(const Request& request,
-                                           bool reasoning_on_every_assistant) const {
+WireBody ChatCompletionsWire::BuildBody(const Request& request,
+                                        bool reasoning_on_every_assistant) const {
   if (reasoning_on_every_assistant) {
     // The one-off repair resend: encoded whole, and kept out of the cache of the usual form.
-    return CanonicalJson(BuildChatCompletionsBody(request, dialect_, true));
+    return WireBody(CanonicalJson(BuildChatCompletionsBody(request, dialect_, true)));
   }
   const Json fields = ChatCompletionsFields(request, dialect_);
   std::lock_guard lock(mu_);
@@ -93,7 +93,7 @@ std::string ChatCompletionsWire::BuildBody(const Request& request,
     encoded_.Append(CanonicalJson(WireMessage(request.messages[i], false)));
   }
   encoded_.messages = request.messages.size();
-  return CanonicalJsonWithArray(fields, "messages", encoded_.elements);
+  return CanonicalJsonWithArray(fields, "messages", encoded_);
 }
 
 std::unique_ptr<StreamDecoder> ChatCompletionsWire::NewDecoder(StreamSink& sink,

@@ -43,7 +43,7 @@ class ChatCompletionsWire : public WireFormat {
   std::string Name() const override { return dialect_.name; }
   std::string Url(const std::string& base_url) const override;
   std::vector<std::string> Headers(const std::string& api_key) const override;
-  std::string BuildBody(const Request& request, bool reasoning_on_every_assistant) const override;
+  WireBody BuildBody(const Request& request, bool reasoning_on_every_assistant) const override;
   std::unique_ptr<StreamDecoder> NewDecoder(StreamSink& sink,
                                             std::string expected_model) const override;
 

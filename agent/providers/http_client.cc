@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 
 namespace dsagent {
@@ -14,13 +16,23 @@ namespace {
 constexpr size_t kMaxErrorBodyBytes = 64 * 1024;
 // How often the transfer loop wakes up to look at the CancelToken while the socket is quiet.
 constexpr int kCancelPollMs = 50;
+constexpr size_t kDefaultUploadBufferBytes = 64 * 1024;
+constexpr size_t kLargeUploadBufferBytes = 1024 * 1024;
 
 void EnsureCurlGlobalInit() {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
+// Where the upload is within the body's pieces.
+struct UploadCursor {
+  std::span<const std::string_view> pieces;
+  size_t piece = 0;
+  size_t offset = 0;  // within pieces[piece]
+};
+
 struct Transfer {
+  UploadCursor upload;
   const BodyCallback* on_body = nullptr;
   // The last time any response byte (header or body) arrived; the idle limit is measured from it.
   std::chrono::steady_clock::time_point last_byte_at;
@@ -41,6 +53,42 @@ std::string Lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return s;
+}
+
+// CURLOPT_READFUNCTION: copies the next bytes of the body into curl's upload buffer.
+size_t OnUpload(char* out, size_t size, size_t count, void* user) {
+  UploadCursor& u = static_cast<Transfer*>(user)->upload;
+  const size_t room = size * count;
+  size_t written = 0;
+  while (written < room && u.piece < u.pieces.size()) {
+    const std::string_view piece = u.pieces[u.piece];
+    const size_t n = std::min(room - written, piece.size() - u.offset);
+    std::memcpy(out + written, piece.data() + u.offset, n);
+    written += n;
+    u.offset += n;
+    if (u.offset == piece.size()) {
+      ++u.piece;
+      u.offset = 0;
+    }
+  }
+  return written;
+}
+
+// CURLOPT_SEEKFUNCTION: curl rewinds the body when it must send it again (a redirect, an
+// authentication round); only whole rewinds to a position happen, so walk from the start.
+int OnUploadSeek(void* user, curl_off_t position, int origin) {
+  UploadCursor& u = static_cast<Transfer*>(user)->upload;
+  if (origin != SEEK_SET || position < 0) return CURL_SEEKFUNC_CANTSEEK;
+  auto left = static_cast<size_t>(position);
+  u.piece = 0;
+  u.offset = 0;
+  while (u.piece < u.pieces.size() && left >= u.pieces[u.piece].size()) {
+    left -= u.pieces[u.piece].size();
+    ++u.piece;
+  }
+  if (u.piece == u.pieces.size() && left > 0) return CURL_SEEKFUNC_FAIL;
+  u.offset = left;
+  return CURL_SEEKFUNC_OK;
 }
 
 size_t OnHeader(char* data, size_t size, size_t count, void* user) {
@@ -115,6 +163,7 @@ HttpResult HttpPost(const HttpRequest& request, const BodyCallback& on_body,
                     const CancelToken& cancel) {
   EnsureCurlGlobalInit();
   Transfer t;
+  t.upload.pieces = request.body;
   t.on_body = &on_body;
   t.cancel = &cancel;
   if (cancel.IsCancelled()) {
@@ -136,9 +185,18 @@ HttpResult HttpPost(const HttpRequest& request, const BodyCallback& on_body,
   char error_buffer[CURL_ERROR_SIZE] = {0};
   curl_easy_setopt(h.easy, CURLOPT_URL, request.url.c_str());
   curl_easy_setopt(h.easy, CURLOPT_POST, 1L);
-  curl_easy_setopt(h.easy, CURLOPT_POSTFIELDS, request.body.data());
-  curl_easy_setopt(h.easy, CURLOPT_POSTFIELDSIZE_LARGE,
-                   static_cast<curl_off_t>(request.body.size()));
+  size_t body_bytes = 0;
+  for (std::string_view piece : request.body) body_bytes += piece.size();
+  curl_easy_setopt(h.easy, CURLOPT_READFUNCTION, OnUpload);
+  curl_easy_setopt(h.easy, CURLOPT_READDATA, &t);
+  curl_easy_setopt(h.easy, CURLOPT_SEEKFUNCTION, OnUploadSeek);
+  curl_easy_setopt(h.easy, CURLOPT_SEEKDATA, &t);
+  curl_easy_setopt(h.easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body_bytes));
+  // A session's body is megabytes: larger upload chunks (curl's default is 64 KiB) mean fewer
+  // read callbacks, send calls and turns of the transfer loop per request.
+  if (body_bytes > kDefaultUploadBufferBytes) {
+    curl_easy_setopt(h.easy, CURLOPT_UPLOAD_BUFFERSIZE, static_cast<long>(kLargeUploadBufferBytes));
+  }
   curl_easy_setopt(h.easy, CURLOPT_HTTPHEADER, h.headers);
   curl_easy_setopt(h.easy, CURLOPT_HEADERFUNCTION, OnHeader);
   curl_easy_setopt(h.easy, CURLOPT_HEADERDATA, &t);

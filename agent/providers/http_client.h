@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,7 +17,9 @@ struct HttpRequest {
   std::string url;
   // Full header lines ("Authorization: Bearer ..."). Never logged and never copied into errors.
   std::vector<std::string> headers;
-  std::string_view body;  // not copied: must outlive the call (a session's body can be megabytes)
+  // The body as pieces sent one after another (a session's body can be megabytes, most of it
+  // shared with the encoder's cache): not copied, must outlive the call.
+  std::span<const std::string_view> body;
   int connect_timeout_s = 30;
   // The transfer fails as kTransport when no response byte at all (headers, body, keep-alive
   // comments) arrives for this long, counted from the start of the call. Minimum 1 s.

@@ -53,7 +53,7 @@ Expected<Response, ProviderError> HttpProvider::CompleteWithRetries(const Reques
   const int max_attempts = std::max(1, options_.retry.max_attempts);
   Backoff backoff(options_.retry);
   bool repaired = false;
-  std::string body = wire_->BuildBody(request, /*reasoning_on_every_assistant=*/false);
+  WireBody body = wire_->BuildBody(request, /*reasoning_on_every_assistant=*/false);
   int http_attempts = 0;   // every POST, reported in Response::attempts
   int retry_attempts = 0;  // POSTs counted against max_attempts (the repair resend is free)
   while (true) {
@@ -93,7 +93,7 @@ Expected<Response, ProviderError> HttpProvider::CompleteWithRetries(const Reques
 }
 
 Expected<Response, HttpProvider::AttemptFailure> HttpProvider::Attempt(
-    const std::string& body, const Request& request, StreamSink& sink,
+    const WireBody& body, const Request& request, StreamSink& sink,
     const CancelToken& cancel) const {
   using Outcome = HttpResult::Outcome;
   auto failure = [](ProviderErrorKind kind, int status, std::string message, bool retryable) {
@@ -102,8 +102,8 @@ Expected<Response, HttpProvider::AttemptFailure> HttpProvider::Attempt(
 
   auto decoder =
       wire_->NewDecoder(sink, options_.check_served_model ? request.lane.model : std::string());
-  HttpRequest http{url_, wire_->Headers(options_.api_key), body, options_.connect_timeout_s,
-                   options_.idle_timeout_s};
+  HttpRequest http{url_, wire_->Headers(options_.api_key), body.pieces(),
+                   options_.connect_timeout_s, options_.idle_timeout_s};
   const auto start = std::chrono::steady_clock::now();
   int64_t received = 0;
   bool too_large = false;

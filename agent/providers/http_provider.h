@@ -46,7 +46,7 @@ class HttpProvider : public Provider {
   };
   Expected<Response, ProviderError> CompleteWithRetries(const Request& request, StreamSink& sink,
                                                         const CancelToken& cancel);
-  Expected<Response, AttemptFailure> Attempt(const std::string& body, const Request& request,
+  Expected<Response, AttemptFailure> Attempt(const WireBody& body, const Request& request,
                                              StreamSink& sink, const CancelToken& cancel) const;
   AttemptFailure FailureFromStatus(int status, const std::string& error_body) const;
   // "DeepSeek" for the DeepSeek kinds, "The server at <base_url>" otherwise.

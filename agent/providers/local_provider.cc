@@ -41,7 +41,7 @@ class LocalProvider : public Provider {
   Expected<Response, ProviderError> Complete(const Request& request, StreamSink& sink,
                                              const CancelToken& cancel) override {
     // The request as an OpenAI-compatible body, parsed exactly as `dsagent serve` parses it.
-    const std::string body = wire_.BuildBody(request, false);
+    const std::string body = wire_.BuildBody(request, false).Bytes();
     auto wire = engine::server::ParseChatRequest(
         body, {.max_tokens = request.max_output_tokens, .context_limit = context_tokens_});
     if (!wire) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "agent/providers/provider.h"
+#include "agent/providers/wire_body.h"
 
 namespace dsagent {
 
@@ -63,11 +64,11 @@ class WireFormat {
   virtual std::string Url(const std::string& base_url) const = 0;
   // Header lines for one call; `api_key` may be empty (then no auth header is sent).
   virtual std::vector<std::string> Headers(const std::string& api_key) const = 0;
-  // The request body as canonical JSON bytes: equal Requests give equal bytes. With
+  // The request body as canonical JSON bytes (in pieces that may share the encoder's cache, so
+  // building it costs what is new since the last body): equal Requests give equal bytes. With
   // `reasoning_on_every_assistant`, every assistant message carries its reasoning ("" when it has
   // none) — the repair for servers that reject history without it.
-  virtual std::string BuildBody(const Request& request,
-                                bool reasoning_on_every_assistant) const = 0;
+  virtual WireBody BuildBody(const Request& request, bool reasoning_on_every_assistant) const = 0;
   // A decoder that streams deltas to `sink`. When `expected_model` is non-empty, a response naming
   // another model stops with StreamError::kModelMismatch before any of its deltas reach the sink.
   virtual std::unique_ptr<StreamDecoder> NewDecoder(StreamSink& sink,

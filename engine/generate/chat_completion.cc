@@ -51,7 +51,8 @@ Expected<std::vector<int32_t>, ChatError> ChatCompleter::PromptTokens(
   if (!prompt_text) {
     return MakeUnexpected(ChatError{ChatError::Kind::kBadRequest, prompt_text.error()});
   }
-  std::vector<int32_t> prompt = tokenizer_.Encode(*prompt_text, &request.generate.cancel);
+  std::vector<int32_t> prompt =
+      prompt_tokens_.Encode(tokenizer_, *prompt_text, &request.generate.cancel);
   if (request.generate.cancel.IsCancelled()) {
     return MakeUnexpected(ChatError{ChatError::Kind::kCancelled, "cancelled while tokenizing"});
   }

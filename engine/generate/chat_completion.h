@@ -18,6 +18,7 @@
 #include "engine/chat/dsml_parser.h"
 #include "engine/generate/generator.h"
 #include "engine/generate/prefix_cache.h"
+#include "engine/generate/prompt_token_cache.h"
 
 namespace dsagent::engine {
 
@@ -94,6 +95,8 @@ class ChatCompleter {
   forward::Model& model_;
   const BpeTokenizer& tokenizer_;
   PrefixCache* cache_;
+  // The next turn of a conversation tokenizes only its new part.
+  mutable PromptTokenCache prompt_tokens_;
 };
 
 }  // namespace dsagent::engine

@@ -16,6 +16,7 @@ int32_t AddedTokenMatcher::Child(int32_t node, unsigned char byte) const {
 void AddedTokenMatcher::Add(std::string_view text, int32_t id) {
   if (text.empty()) return;
   starts_[static_cast<unsigned char>(text[0])] = true;
+  longest_ = std::max(longest_, text.size());
   int32_t node = 0;
   for (char ch : text) {
     const auto byte = static_cast<unsigned char>(ch);

@@ -27,6 +27,9 @@ class AddedTokenMatcher {
   };
   // The first token occurrence at or after `from`, the longest one at that position.
   Match Next(std::string_view text, size_t from) const;
+  // The longest token's length in bytes: Next() never looks further than this past a position
+  // it tries, which is what makes resuming an encoding at a token's end safe (bpe_tokenizer.h).
+  size_t longest() const { return longest_; }
 
  private:
   struct Node {
@@ -37,6 +40,7 @@ class AddedTokenMatcher {
 
   std::vector<Node> nodes_;  // nodes_[0] is the root
   bool starts_[256] = {};    // bytes some token starts with
+  size_t longest_ = 0;
 };
 
 }  // namespace dsagent::engine

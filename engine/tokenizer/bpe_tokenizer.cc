@@ -264,14 +264,40 @@ void BpeTokenizer::EncodePlain(std::string_view text, std::vector<int32_t>* out,
 }
 
 std::vector<int32_t> BpeTokenizer::Encode(std::string_view text, const CancelToken* cancel) const {
-  std::vector<int32_t> out;
+  return EncodeResuming(text, {}, nullptr, cancel).ids;
+}
+
+BpeTokenizer::Encoding BpeTokenizer::EncodeResuming(std::string_view text,
+                                                    std::string_view previous_text,
+                                                    const Encoding* previous,
+                                                    const CancelToken* cancel) const {
+  Encoding out;
   size_t pos = 0;
-  for (auto m = added_.Next(text, 0); m.id >= 0; m = added_.Next(text, pos)) {
-    EncodePlain(text.substr(pos, m.pos - pos), &out, cancel);
-    out.push_back(m.id);
-    pos = m.pos + m.length;
+  if (previous != nullptr) {
+    const size_t shared = static_cast<size_t>(
+        std::mismatch(text.begin(), text.end(), previous_text.begin(), previous_text.end()).first -
+        text.begin());
+    // Every match decision before a resume point at `byte` looked at most `longest()` bytes past
+    // it, so the point is valid for `text` when those bytes are shared too.
+    const auto& points = previous->resume_points;
+    const auto usable = std::partition_point(points.begin(), points.end(), [&](const auto& p) {
+      return p.byte + added_.longest() <= shared;
+    });
+    if (usable != points.begin()) {
+      const Encoding::ResumePoint& from = *std::prev(usable);
+      out.ids.assign(previous->ids.begin(),
+                     previous->ids.begin() + static_cast<std::ptrdiff_t>(from.ids));
+      out.resume_points.assign(points.begin(), usable);
+      pos = from.byte;
+    }
   }
-  EncodePlain(text.substr(pos), &out, cancel);
+  for (auto m = added_.Next(text, pos); m.id >= 0; m = added_.Next(text, pos)) {
+    EncodePlain(text.substr(pos, m.pos - pos), &out.ids, cancel);
+    out.ids.push_back(m.id);
+    pos = m.pos + m.length;
+    out.resume_points.push_back({pos, out.ids.size()});
+  }
+  EncodePlain(text.substr(pos), &out.ids, cancel);
   return out;
 }
 

@@ -36,6 +36,26 @@ class BpeTokenizer {
   // Token ids of `text`; added tokens in the text (e.g. "<｜User｜>") become their ids. When
   // `cancel` (may be null) fires, returns early with incomplete ids: check it before using them.
   std::vector<int32_t> Encode(std::string_view text, const CancelToken* cancel = nullptr) const;
+
+  // Ids of a text together with the points where its encoding can resume: the end of each added
+  // token. Encoding is compositional there (added tokens are matched first and the pieces between
+  // them encode independently), so a text that shares a prefix with an earlier one need only
+  // encode what follows the last such point inside the shared prefix. This is what makes a chat
+  // prompt that grew by one turn cost the new turn, not the conversation (prompt_token_cache.h).
+  struct Encoding {
+    std::vector<int32_t> ids;
+    struct ResumePoint {
+      size_t byte = 0;  // offset in the text just past an added token
+      size_t ids = 0;   // ids before that offset
+    };
+    std::vector<ResumePoint> resume_points;  // ascending
+  };
+  // Encode(text) with its resume points, reusing `previous` (the Encoding of `previous_text`, or
+  // null) up to the last of its resume points that the two texts share with a margin of the
+  // longest added token (the matcher looks that far ahead). The ids always equal Encode(text).
+  // When `cancel` fires the result is incomplete, as with Encode.
+  Encoding EncodeResuming(std::string_view text, std::string_view previous_text,
+                          const Encoding* previous, const CancelToken* cancel = nullptr) const;
   // Text of `ids`. Error: an id outside the vocabulary (named).
   Expected<std::string, std::string> Decode(const std::vector<int32_t>& ids) const;
 

@@ -101,8 +101,8 @@ TEST(AnthropicWireTest, UrlHeadersAndCanonicalBytes) {
   EXPECT_THAT(wire.Headers("k"),
               ::testing::IsSupersetOf({"x-api-key: k", "anthropic-version: 2023-06-01",
                                        "content-type: application/json"}));
-  const std::string a = wire.BuildBody(AnthropicConversation(), false);
-  EXPECT_EQ(a, wire.BuildBody(AnthropicConversation(), false));
+  const std::string a = wire.BuildBody(AnthropicConversation(), false).Bytes();
+  EXPECT_EQ(a, wire.BuildBody(AnthropicConversation(), false).Bytes());
   EXPECT_EQ(a, Json::parse(a).dump());
 }
 

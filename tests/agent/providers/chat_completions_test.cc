@@ -101,8 +101,8 @@ TEST(ChatCompletionsRequestTest, NeverTheDeveloperRole) {
 
 TEST(ChatCompletionsRequestTest, BytesAreCanonicalAndStable) {
   const ChatCompletionsWire wire(DeepSeekDialect());
-  const std::string a = wire.BuildBody(ChatConversation(), false);
-  EXPECT_EQ(a, wire.BuildBody(ChatConversation(), false));
+  const std::string a = wire.BuildBody(ChatConversation(), false).Bytes();
+  EXPECT_EQ(a, wire.BuildBody(ChatConversation(), false).Bytes());
   EXPECT_EQ(a, Json::parse(a).dump());  // already in sorted-key, no-whitespace form
   // Top-level keys appear in sorted order.
   std::vector<size_t> positions;

@@ -62,12 +62,13 @@ TEST(IncrementalEncodingTest, ChatCompletionsBodiesEqualWholeEncodingAtEveryStep
   for (const ChatDialect& dialect : {DeepSeekDialect(), OpenAiCompatibleDialect()}) {
     ChatCompletionsWire wire(dialect);
     GrowConversation([&](const Request& r) {
-      const std::string incremental = wire.BuildBody(r, false);
+      const std::string incremental = wire.BuildBody(r, false).Bytes();
       EXPECT_EQ(incremental, CanonicalJson(BuildChatCompletionsBody(r, dialect, false)))
           << "after " << r.messages.size() << " messages";
-      EXPECT_EQ(wire.BuildBody(r, true), CanonicalJson(BuildChatCompletionsBody(r, dialect, true)));
+      EXPECT_EQ(wire.BuildBody(r, true).Bytes(),
+                CanonicalJson(BuildChatCompletionsBody(r, dialect, true)));
       // The repair resend does not disturb the cache of the usual form.
-      EXPECT_EQ(wire.BuildBody(r, false), incremental);
+      EXPECT_EQ(wire.BuildBody(r, false).Bytes(), incremental);
     });
   }
 }
@@ -76,10 +77,10 @@ TEST(IncrementalEncodingTest, AnthropicBodiesEqualAFreshEncoderAtEveryStep) {
   AnthropicMessagesWire wire;
   GrowConversation([&](const Request& r) {
     AnthropicMessagesWire fresh;
-    const std::string incremental = wire.BuildBody(r, false);
-    EXPECT_EQ(incremental, fresh.BuildBody(r, false)) << "after " << r.messages.size();
+    const std::string incremental = wire.BuildBody(r, false).Bytes();
+    EXPECT_EQ(incremental, fresh.BuildBody(r, false).Bytes()) << "after " << r.messages.size();
     EXPECT_EQ(incremental, CanonicalJson(BuildAnthropicMessagesBody(r, false)));
-    EXPECT_EQ(wire.BuildBody(r, true), AnthropicMessagesWire().BuildBody(r, true));
+    EXPECT_EQ(wire.BuildBody(r, true).Bytes(), AnthropicMessagesWire().BuildBody(r, true).Bytes());
   });
 }
 
@@ -91,7 +92,7 @@ TEST(IncrementalEncodingTest, AnthropicMergesATrailingToolResultRunAcrossCalls) 
                 ToolResultMessage("a", "one")};
   wire.BuildBody(r, false);
   r.messages.push_back(ToolResultMessage("b", "two"));
-  const Json body = Json::parse(wire.BuildBody(r, false));
+  const Json body = Json::parse(wire.BuildBody(r, false).Bytes());
   ASSERT_EQ(body["messages"].size(), 3u);
   ASSERT_EQ(body["messages"][2]["content"].size(), 2u);  // both results in one user message
   EXPECT_EQ(body["messages"][2]["content"][1]["content"], "two");
@@ -109,13 +110,13 @@ TEST(IncrementalEncodingTest, ARewrittenConversationIsEncodedFromScratch) {
   compacted.messages = {SystemMessage("S"), UserMessage("go"),
                         EncodedAssistant("", {{"a", "bash", "{}"}}),
                         ToolResultMessage("a", "[elided]")};
-  const std::string body = wire.BuildBody(compacted, false);
+  const std::string body = wire.BuildBody(compacted, false).Bytes();
   EXPECT_EQ(body, CanonicalJson(BuildChatCompletionsBody(compacted, DeepSeekDialect(), false)));
   EXPECT_EQ(body.find("long output"), std::string::npos);
   // And an older, shorter view of the first conversation still encodes correctly.
   Request older = r;
   older.messages = r.messages;
-  EXPECT_EQ(wire.BuildBody(older, false),
+  EXPECT_EQ(wire.BuildBody(older, false).Bytes(),
             CanonicalJson(BuildChatCompletionsBody(older, DeepSeekDialect(), false)));
 }
 
@@ -123,10 +124,59 @@ TEST(IncrementalEncodingTest, SplicedArrayMatchesCanonicalJson) {
   const Json object = {{"a", 1}, {"z", {{"k", "v"}}}, {"max", "x"}};
   Json whole = object;
   whole["m"] = Json::array({1, "two", Json::object()});
-  EXPECT_EQ(CanonicalJsonWithArray(object, "m", R"(1,"two")", "{}"), CanonicalJson(whole));
+  EncodedPrefix elements;
+  elements.Append("1");
+  elements.Append(R"("two")");
+  EXPECT_EQ(CanonicalJsonWithArray(object, "m", elements, "{}").Bytes(), CanonicalJson(whole));
   Json only = Json::object();
   only["m"] = Json::array();
-  EXPECT_EQ(CanonicalJsonWithArray(Json::object(), "m", "", ""), CanonicalJson(only));
+  EXPECT_EQ(CanonicalJsonWithArray(Json::object(), "m", EncodedPrefix(), "").Bytes(),
+            CanonicalJson(only));
+  Json none_cached = Json::object();
+  none_cached["m"] = Json::array({Json::object()});
+  EXPECT_EQ(CanonicalJsonWithArray(Json::object(), "m", EncodedPrefix(), "{}").Bytes(),
+            CanonicalJson(none_cached));
+}
+
+// The cache spans several blocks (they start at 64 KiB) and one element larger than any block; the
+// pieces of a body must still concatenate to the whole encoding.
+TEST(IncrementalEncodingTest, ElementsAcrossBlocksAndOversizedElementsStayInOrder) {
+  EncodedPrefix prefix;
+  Json expected = Json::array();
+  for (int i = 0; i < 300; ++i) {
+    const Json element = std::string(1000 + i, static_cast<char>('a' + i % 26));
+    prefix.Append(CanonicalJson(element));
+    expected.push_back(element);
+  }
+  const Json huge = std::string(5 * 1024 * 1024, 'h');
+  prefix.Append(CanonicalJson(huge));
+  expected.push_back(huge);
+  const Json last = "after";
+  prefix.Append(CanonicalJson(last));
+  expected.push_back(last);
+
+  const WireBody body = CanonicalJsonWithArray(Json{{"a", 1}}, "m", prefix);
+  EXPECT_GT(body.pieces().size(), 4u);  // head, several blocks, tail
+  EXPECT_EQ(body.size(), body.Bytes().size());
+  EXPECT_EQ(body.Bytes(), CanonicalJson(Json{{"a", 1}, {"m", expected}}));
+}
+
+// A body refers to the cache's bytes; it must keep them, unchanged, while the encoder goes on:
+// appends behind them, and a reset that drops the cache (a compaction) while the body is in flight.
+TEST(IncrementalEncodingTest, ABodyKeepsItsBytesWhileTheEncoderAppendsAndResets) {
+  EncodedPrefix prefix;
+  prefix.ContinueOrReset(1, 0);
+  prefix.Append(R"("first")");
+  const WireBody body = CanonicalJsonWithArray(Json::object(), "m", prefix);
+  const std::string before = body.Bytes();
+  EXPECT_EQ(before, R"({"m":["first"]})");
+  prefix.Append(R"("second")");
+  EXPECT_EQ(body.Bytes(), before);
+  EXPECT_FALSE(prefix.ContinueOrReset(2, 0));
+  EXPECT_EQ(prefix.bytes(), 0u);
+  prefix.Append(R"("other")");
+  EXPECT_EQ(body.Bytes(), before);
+  EXPECT_EQ(CanonicalJsonWithArray(Json::object(), "m", prefix).Bytes(), R"({"m":["other"]})");
 }
 
 TEST(MessageListTest, CopiesShareStorageAndSeeOnlyTheirOwnPrefix) {

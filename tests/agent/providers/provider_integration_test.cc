@@ -4,6 +4,8 @@
 
 #include <thread>
 
+#include "agent/providers/anthropic_messages.h"
+#include "agent/providers/chat_completions.h"
 #include "agent/providers/provider_factory.h"
 #include "tests/agent/providers/recording_sink.h"
 #include "tests/agent/providers/test_printers.h"
@@ -147,6 +149,30 @@ TEST_P(ProviderIntegrationTest, ConversationReplayHitsThePrefixCache) {
   const int64_t first_prompt = first->usage.input_cache_hit + first->usage.input_cache_miss;
   EXPECT_GT(second->usage.input_cache_hit, first_prompt);
   EXPECT_GT(second->usage.input_cache_miss, 0);
+}
+
+// A body is sent as pieces that share the encoder's cache (wire_body.h); with tool results of
+// hundreds of KB it spans several cache blocks. What arrives must be the whole encoding, byte for
+// byte, at every step of one provider's growing conversation.
+TEST_P(ProviderIntegrationTest, LargeBodiesSentInPiecesArriveByteForByte) {
+  auto provider = Make();
+  Request req = BasicRequest();
+  for (int step = 0; step < 3; ++step) {
+    const std::string id = "call_" + std::to_string(step);
+    server_.Enqueue(ScriptedReply::Calls({{id, "read_file", R"({"path":"a.cc"})"}}, "Look."));
+    auto reply = provider->Complete(req, sink_, cancel_);
+    ASSERT_TRUE(reply.has_value()) << reply.error().message;
+    const std::string expected =
+        Anthropic() ? CanonicalJson(BuildAnthropicMessagesBody(req, false))
+                    : CanonicalJson(BuildChatCompletionsBody(
+                          req, Kind() == "deepseek" ? DeepSeekDialect() : OpenAiCompatibleDialect(),
+                          false));
+    ASSERT_EQ(Bodies().size(), static_cast<size_t>(step + 1));
+    EXPECT_EQ(Bodies().back(), expected) << "step " << step;
+    req.messages.push_back(reply->message);
+    req.messages.push_back(
+        ToolResultMessage(id, std::string(150 * 1024 + step, static_cast<char>('a' + step))));
+  }
 }
 
 TEST_P(ProviderIntegrationTest, RateLimitWithRetryAfterThenSuccessResendsIdenticalBytes) {

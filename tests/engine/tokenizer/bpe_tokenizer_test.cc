@@ -169,6 +169,52 @@ TEST_F(BpeTokenizerTest, DecodeInvertsEncode) {
   }
 }
 
+// A chat prompt as the engine renders it: turns separated by special tokens.
+std::string ChatPrompt(const std::vector<std::string>& turns) {
+  std::string s = "<｜begin▁of▁sentence｜>system text";
+  for (size_t i = 0; i < turns.size(); ++i) {
+    s += (i % 2 == 0 ? "<｜User｜>" : "<｜Assistant｜>") + turns[i];
+    if (i % 2 == 1) s += "<｜end▁of▁sentence｜>";
+  }
+  return s;
+}
+
+// EncodeResuming reuses an earlier encoding up to a shared resume point; whatever the edit, the
+// ids must be exactly the whole text's, and so must the resume points.
+TEST_F(BpeTokenizerTest, ResumingEncodeEqualsWholeEncodeAfterAnyEdit) {
+  std::vector<std::string> turns;
+  for (const auto& text : Corpus()) turns.push_back(text);
+  const std::string base = ChatPrompt(turns);
+  std::vector<std::string> edited;
+  edited.push_back(base + "<｜User｜>one more turn");  // grown by a turn
+  edited.push_back(base + "tail without a marker");    // grown inside a turn
+  edited.push_back(base.substr(0, base.size() / 2));   // truncated
+  edited.push_back(base.substr(0, base.size() - 1));   // inside the last marker
+  std::string middle = base;
+  middle[middle.size() / 3] = '#';
+  edited.push_back(middle);  // changed in the middle
+  const size_t after_marker = base.find("<｜User｜>") + std::string("<｜User｜>").size();
+  edited.push_back(base.substr(0, after_marker) + "X" + base.substr(after_marker));
+  edited.push_back(base.substr(0, after_marker - 2) + base.substr(after_marker));  // marker broken
+  edited.push_back("");
+  edited.push_back("completely different text <｜User｜> with a marker");
+
+  const BpeTokenizer::Encoding before = tok_->EncodeResuming(base, {}, nullptr);
+  EXPECT_EQ(before.ids, tok_->Encode(base));
+  EXPECT_GE(before.resume_points.size(), turns.size());
+  for (size_t i = 0; i < edited.size(); ++i) {
+    const BpeTokenizer::Encoding whole = tok_->EncodeResuming(edited[i], {}, nullptr);
+    const BpeTokenizer::Encoding resumed = tok_->EncodeResuming(edited[i], base, &before);
+    EXPECT_EQ(resumed.ids, tok_->Encode(edited[i])) << "edit " << i;
+    EXPECT_EQ(resumed.ids, whole.ids) << "edit " << i;
+    ASSERT_EQ(resumed.resume_points.size(), whole.resume_points.size()) << "edit " << i;
+    for (size_t k = 0; k < whole.resume_points.size(); ++k) {
+      EXPECT_EQ(resumed.resume_points[k].byte, whole.resume_points[k].byte) << i << "/" << k;
+      EXPECT_EQ(resumed.resume_points[k].ids, whole.resume_points[k].ids) << i << "/" << k;
+    }
+  }
+}
+
 TEST_F(BpeTokenizerTest, SpecialTokensAndBadIds) {
   EXPECT_EQ(tok_->TokenId("<｜begin▁of▁sentence｜>"), 0);
   EXPECT_EQ(tok_->TokenId("<｜end▁of▁sentence｜>"), 1);
