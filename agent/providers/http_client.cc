@@ -159,6 +159,35 @@ struct CurlHandles {
 
 }  // namespace
 
+// One lock per kind of shared data, as curl's share interface asks for.
+struct HttpConnectionPool::Impl {
+  CURLSH* share = nullptr;
+  std::mutex locks[CURL_LOCK_DATA_LAST];
+
+  static void Lock(CURL*, curl_lock_data data, curl_lock_access, void* user) {
+    static_cast<Impl*>(user)->locks[data].lock();
+  }
+  static void Unlock(CURL*, curl_lock_data data, void* user) {
+    static_cast<Impl*>(user)->locks[data].unlock();
+  }
+};
+
+HttpConnectionPool::HttpConnectionPool() : impl_(std::make_unique<Impl>()) {
+  EnsureCurlGlobalInit();
+  impl_->share = curl_share_init();
+  if (impl_->share == nullptr) return;  // then every call connects anew
+  curl_share_setopt(impl_->share, CURLSHOPT_LOCKFUNC, &Impl::Lock);
+  curl_share_setopt(impl_->share, CURLSHOPT_UNLOCKFUNC, &Impl::Unlock);
+  curl_share_setopt(impl_->share, CURLSHOPT_USERDATA, impl_.get());
+  curl_share_setopt(impl_->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+  curl_share_setopt(impl_->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+  curl_share_setopt(impl_->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+}
+
+HttpConnectionPool::~HttpConnectionPool() {
+  if (impl_->share != nullptr) curl_share_cleanup(impl_->share);
+}
+
 HttpResult HttpPost(const HttpRequest& request, const BodyCallback& on_body,
                     const CancelToken& cancel) {
   EnsureCurlGlobalInit();
@@ -209,6 +238,9 @@ HttpResult HttpPost(const HttpRequest& request, const BodyCallback& on_body,
   curl_easy_setopt(h.easy, CURLOPT_CONNECTTIMEOUT, static_cast<long>(request.connect_timeout_s));
   curl_easy_setopt(h.easy, CURLOPT_ERRORBUFFER, error_buffer);
   curl_easy_setopt(h.easy, CURLOPT_TCP_KEEPALIVE, 1L);
+  if (request.connections != nullptr && request.connections->impl().share != nullptr) {
+    curl_easy_setopt(h.easy, CURLOPT_SHARE, request.connections->impl().share);
+  }
   curl_multi_add_handle(h.multi, h.easy);
 
   // The multi interface instead of curl_easy_perform: easy_perform sleeps up to a second between

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -12,6 +13,23 @@
 #include "common/cancel.h"
 
 namespace dsagent {
+
+// Connections, TLS sessions and DNS answers kept between calls, so that the next model call of a
+// session reuses the open connection instead of a new TCP and TLS handshake each step (what
+// curl's share interface offers). Thread-safe: calls on several threads may use one pool.
+class HttpConnectionPool {
+ public:
+  HttpConnectionPool();
+  ~HttpConnectionPool();
+  HttpConnectionPool(const HttpConnectionPool&) = delete;
+  HttpConnectionPool& operator=(const HttpConnectionPool&) = delete;
+
+  struct Impl;  // the curl share handle and its locks; only http_client.cc uses it
+  Impl& impl() { return *impl_; }
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
 
 struct HttpRequest {
   std::string url;
@@ -24,6 +42,8 @@ struct HttpRequest {
   // The transfer fails as kTransport when no response byte at all (headers, body, keep-alive
   // comments) arrives for this long, counted from the start of the call. Minimum 1 s.
   int idle_timeout_s = 600;
+  // Where open connections are kept for the next call; null: a new connection per call.
+  HttpConnectionPool* connections = nullptr;
 };
 
 struct HttpResult {

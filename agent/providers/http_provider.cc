@@ -102,8 +102,12 @@ Expected<Response, HttpProvider::AttemptFailure> HttpProvider::Attempt(
 
   auto decoder =
       wire_->NewDecoder(sink, options_.check_served_model ? request.lane.model : std::string());
-  HttpRequest http{url_, wire_->Headers(options_.api_key), body.pieces(),
-                   options_.connect_timeout_s, options_.idle_timeout_s};
+  HttpRequest http{url_,
+                   wire_->Headers(options_.api_key),
+                   body.pieces(),
+                   options_.connect_timeout_s,
+                   options_.idle_timeout_s,
+                   &connections_};
   const auto start = std::chrono::steady_clock::now();
   int64_t received = 0;
   bool too_large = false;

@@ -23,6 +23,7 @@
 #include <optional>
 #include <string>
 
+#include "agent/providers/http_client.h"
 #include "agent/providers/provider_factory.h"
 #include "agent/providers/wire_format.h"
 
@@ -55,6 +56,8 @@ class HttpProvider : public Provider {
   std::unique_ptr<WireFormat> wire_;
   ProviderOptions options_;
   std::string url_;
+  // The session's model calls reuse one connection (no TCP/TLS handshake per step).
+  mutable HttpConnectionPool connections_;
 };
 
 }  // namespace dsagent

@@ -421,6 +421,9 @@ Expected<int, std::string> ChatServer::Start() {
   const int workers = std::max(1, o.parallel) + std::max(0, o.max_queue) + 8;
   http.new_task_queue = [workers] { return new httplib::ThreadPool(static_cast<size_t>(workers)); };
   if (o.max_body_bytes > 0) http.set_payload_max_length(static_cast<size_t>(o.max_body_bytes));
+  // Streamed chunks are small: with Nagle's algorithm each one waits for the ACK of the last,
+  // which a client's delayed ACK holds back up to 40 ms once a connection is reused.
+  http.set_tcp_nodelay(true);
   http.set_pre_routing_handler([impl](const httplib::Request& q, httplib::Response& s) {
     DeadlineHttpServer::HeadersReceived();  // httplib reads the body after this handler
     return impl->Refuse(q, s) ? httplib::Server::HandlerResponse::Handled

@@ -270,6 +270,7 @@ void DeepSeekTestServer::Impl::HandleChat(const httplib::Request& req, httplib::
                                           WireKind wire) {
   ReceivedRequest rec;
   rec.path = req.path;
+  rec.remote_port = req.remote_port;
   for (const auto& [name, value] : req.headers) rec.headers[Lower(name)] = value;
   rec.body = req.body;
   json parsed = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
@@ -461,6 +462,8 @@ DeepSeekTestServer::DeepSeekTestServer() : impl_(std::make_unique<Impl>()) {
   // Held (kBlock) requests occupy a worker each; keep plenty.
   svr.new_task_queue = [] { return new httplib::ThreadPool(16); };
   svr.set_keep_alive_timeout(1);  // bounds how long an idle client connection delays shutdown
+  // As API servers do: streamed chunks leave at once instead of waiting for the ACK of the last.
+  svr.set_tcp_nodelay(true);
   svr.Post("/chat/completions", [impl](const httplib::Request& q, httplib::Response& s) {
     impl->HandleChat(q, s, WireKind::kChatCompletions);
   });

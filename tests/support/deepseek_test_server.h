@@ -104,6 +104,7 @@ dsagent::ToolCall ScriptedBash(std::string id, const std::string& command);
 
 struct ReceivedRequest {
   std::string path;  // "/chat/completions", "/v1/chat/completions" or "/anthropic/v1/messages"
+  int remote_port = 0;  // the client's port: equal ports mean one reused connection
   std::map<std::string, std::string> headers;  // lower-cased names
   std::string body;                            // raw bytes as received
   nlohmann::json json;                         // parsed body (null if unparseable)

@@ -175,6 +175,43 @@ TEST_P(ProviderIntegrationTest, LargeBodiesSentInPiecesArriveByteForByte) {
   }
 }
 
+// A session's calls go through one provider: they reuse its open connection (no TCP or TLS
+// handshake per step); separate providers do not share one.
+TEST_P(ProviderIntegrationTest, CallsOfOneProviderReuseItsConnection) {
+  auto provider = Make();
+  for (int i = 0; i < 3; ++i) {
+    server_.Enqueue(ScriptedReply::Text("ok"));
+    auto r = provider->Complete(BasicRequest(), sink_, cancel_);
+    ASSERT_TRUE(r.has_value()) << r.error().message;
+  }
+  server_.Enqueue(ScriptedReply::Text("ok"));
+  ASSERT_TRUE(Call(BasicRequest()).has_value());
+  const auto requests = server_.Requests();
+  ASSERT_EQ(requests.size(), 4u);
+  EXPECT_EQ(requests[1].remote_port, requests[0].remote_port);
+  EXPECT_EQ(requests[2].remote_port, requests[0].remote_port);
+  EXPECT_NE(requests[3].remote_port, requests[0].remote_port);
+}
+
+// A reused connection the server has dropped (a reset, as after a proxy's idle timeout) costs
+// nothing: the next call connects again and succeeds.
+TEST_P(ProviderIntegrationTest, ADroppedConnectionIsReplacedOnTheNextCall) {
+  auto provider = Make();
+  server_.Enqueue(ScriptedReply::Fault(ScriptedReply::Kind::kDrop));
+  server_.Enqueue(ScriptedReply::Text("after the drop"));
+  server_.Enqueue(ScriptedReply::Text("and again"));
+  auto first = provider->Complete(BasicRequest(), sink_, cancel_);
+  ASSERT_TRUE(first.has_value()) << first.error().message;
+  EXPECT_EQ(first->message.content, "after the drop");
+  auto second = provider->Complete(BasicRequest(), sink_, cancel_);
+  ASSERT_TRUE(second.has_value()) << second.error().message;
+  EXPECT_EQ(second->message.content, "and again");
+  const auto requests = server_.Requests();
+  ASSERT_EQ(requests.size(), 3u);
+  EXPECT_NE(requests[1].remote_port, requests[0].remote_port);
+  EXPECT_EQ(requests[2].remote_port, requests[1].remote_port);
+}
+
 TEST_P(ProviderIntegrationTest, RateLimitWithRetryAfterThenSuccessResendsIdenticalBytes) {
   server_.Enqueue(ScriptedReply::Error(429, "Rate Limit Reached", 1));
   server_.Enqueue(ScriptedReply::Text("ok"));
