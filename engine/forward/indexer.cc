@@ -8,6 +8,7 @@
 #include "engine/forward/linear.h"
 #include "engine/forward/numerics.h"
 #include "engine/forward/quant_sim.h"
+#include "engine/kernels/cpu/weight_dot.h"
 
 namespace dsagent::engine::forward {
 
@@ -40,20 +41,35 @@ std::vector<std::vector<int32_t>> SelectEntries(const IndexerWeights& w, const M
   // nothing else here grows with the context.
   const uint16_t* keys = state.index_keys.data();
   // score[e] for e in [e0, e1) of row t: sum_h bf16(relu(bf16(q_h . K_e)) * w_h), rounded to bf16.
+  // The dots run through the SIMD row kernel in double: q is on the FP4 grid and K is bf16, so
+  // every product is exact and the sums are those of the scalar loop (kernels/cpu/weight_dot.h).
+  // Entries go in tiles whose keys stay in cache while every head reads them.
+  const kernels::CpuIsa isa = kernels::ActiveCpuIsa();
+  const kernels::WeightRows key_rows{kernels::WeightFormat::kBF16,
+                                     reinterpret_cast<const uint8_t*>(keys), nullptr, hd, 0};
   const auto score_entries = [&](int64_t t, int64_t e0, int64_t e1, float* score) {
-    const float* qt = q.data() + t * heads * hd;
-    for (int64_t e = e0; e < e1; ++e) {
-      const uint16_t* key = keys + e * hd;
-      double sum = 0;
+    constexpr int64_t kTile = 256;
+    thread_local std::vector<kernels::DotInput> queries;
+    thread_local std::vector<double> dots;
+    queries.resize(static_cast<size_t>(heads));
+    for (int64_t h = 0; h < heads; ++h) {
+      queries[static_cast<size_t>(h)].Prepare(q.data() + (t * heads + h) * hd, hd);
+    }
+    dots.resize(static_cast<size_t>(heads * kTile));
+    for (int64_t tile = e0; tile < e1; tile += kTile) {
+      const int64_t n = std::min(kTile, e1 - tile);
       for (int64_t h = 0; h < heads; ++h) {
-        double dot = 0;
-        for (int64_t d = 0; d < hd; ++d) {
-          dot += static_cast<double>(qt[h * hd + d]) * Bf16BitsToFloat(key[d]);
-        }
-        const float s = std::max(0.0f, RoundBf16(dot));
-        sum += RoundBf16(s * hw[static_cast<size_t>(t * heads + h)]);
+        kernels::WeightRowDots(isa, key_rows, tile, n, queries[static_cast<size_t>(h)],
+                               dots.data() + h * kTile);
       }
-      score[e] = RoundBf16(sum);
+      for (int64_t i = 0; i < n; ++i) {
+        double sum = 0;
+        for (int64_t h = 0; h < heads; ++h) {
+          const float s = std::max(0.0f, RoundBf16(dots[static_cast<size_t>(h * kTile + i)]));
+          sum += RoundBf16(s * hw[static_cast<size_t>(t * heads + h)]);
+        }
+        score[tile + i] = RoundBf16(sum);
+      }
     }
   };
 

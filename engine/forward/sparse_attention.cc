@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "engine/forward/numerics.h"
+#include "engine/kernels/cpu/weight_dot.h"
 
 namespace dsagent::engine::forward {
 namespace {
@@ -16,6 +17,7 @@ constexpr int64_t kBlock = 64;  // index block of the reference kernel
 struct HeadScratch {
   std::vector<float> acc;
   std::vector<double> pv;
+  kernels::DotInput query;
 };
 HeadScratch& Scratch(int64_t head_dim) {
   thread_local HeadScratch scratch;
@@ -34,6 +36,10 @@ void SparseAttentionHead(const float* q, const uint16_t* const* kv, int64_t n, f
   double* pv = scratch.pv.data();
   float score[kBlock], p[kBlock];
   std::fill(acc, acc + hd, 0.0f);
+  // The scores run through the SIMD row kernel in double: q and K are bf16, so every product is
+  // exact and the sums are the scalar loop's (kernels/cpu/weight_dot.h).
+  const kernels::CpuIsa isa = kernels::ActiveCpuIsa();
+  scratch.query.Prepare(q, hd);
   float running_max = neg_inf, sum_exp = 0.0f;
   for (int64_t b0 = 0; b0 < n; b0 += kBlock) {
     const int64_t bn = std::min(kBlock, n - b0);
@@ -45,7 +51,9 @@ void SparseAttentionHead(const float* q, const uint16_t* const* kv, int64_t n, f
         continue;
       }
       double dot = 0;
-      for (int64_t d = 0; d < hd; ++d) dot += static_cast<double>(q[d]) * Bf16BitsToFloat(k[d]);
+      kernels::WeightRowDots(
+          isa, {kernels::WeightFormat::kBF16, reinterpret_cast<const uint8_t*>(k), nullptr, hd, 0},
+          0, 1, scratch.query, &dot);
       score[j] = static_cast<float>(dot) * s.scale;
       block_max = std::max(block_max, score[j]);
     }
