@@ -56,7 +56,7 @@ TEST(ConstrainedChatTest, NamedToolGivesAWellFormedCallWithSchemaValues) {
 TEST(ConstrainedChatTest, SampledCallsStayWellFormed) {
   InMemoryPrefixCache cache;  // the seeds share the prompt's prefill
   ChatCompleter chat(TinyModel(), TinyTokenizer(), &cache);
-  for (uint64_t seed = 1; seed <= 3; ++seed) {
+  for (uint64_t seed = 1; seed <= 2; ++seed) {
     ChatRequest req = ToolRequest(ToolChoice::Mode::kNamed, "set_mode");
     req.generate.sampling = {.temperature = 1.0, .seed = seed};
     auto r = chat.Complete(req);
