@@ -93,10 +93,7 @@ int ShowConfiguredMcpServers(const McpCommandOptions& o, bool with_tools,
   }
   for (const McpServerConfig& s : selection.untrusted) {
     if (named != nullptr && named->name != s.name) continue;
-    std::cout
-        << s.name
-        << "  not started: defined by the repository and not trusted here; `dsagent mcp trust "
-        << s.name << "` (or --trust-repo-mcp) starts it\n";
+    std::cout << UntrustedMcpServerLine(s, true) << "\n";
   }
   auto set = McpServerSet::Connect(specs, DSAGENT_VERSION, cancel);
   std::cout << DescribeMcpServers(*set, with_tools);

@@ -6,6 +6,7 @@
 
 #include "agent/cli/chat_app.h"
 #include "agent/core/mcp_setup.h"
+#include "agent/core/mcp_trust.h"
 #include "agent/core/run_setup.h"
 #include "agent/core/session_store.h"
 #include "agent/ui/diff_view.h"
@@ -176,12 +177,16 @@ SlashResult Compact(ChatApp& app, const std::vector<std::string>&) {
 }
 
 SlashResult Mcp(ChatApp& app, const std::vector<std::string>&) {
-  const McpServerSet* servers = app.session().agent().mcp_servers();
-  if (servers == nullptr) {
+  const AgentSession& agent = app.session().agent();
+  const McpServerSet* servers = agent.mcp_servers();
+  if (servers == nullptr && agent.untrusted_mcp_servers().empty()) {
     app.Note("no MCP servers configured (dsagent mcp add NAME -- COMMAND ARGS...)");
     return SlashResult::kContinue;
   }
-  PrintLines(app, DescribeMcpServers(*servers, true));
+  if (servers != nullptr) PrintLines(app, DescribeMcpServers(*servers, true));
+  for (const McpServerConfig& s : agent.untrusted_mcp_servers()) {
+    app.Note(UntrustedMcpServerLine(s, false));
+  }
   return SlashResult::kContinue;
 }
 

@@ -141,6 +141,7 @@ struct SessionTools {
   ToolEnvironment environment;
   ToolRegistry registry;
   std::shared_ptr<McpServerSet> mcp_servers;
+  std::vector<McpServerConfig> untrusted_mcp_servers;
 };
 
 Expected<SessionTools, Termination> OpenSessionTools(const Config& config,
@@ -152,12 +153,13 @@ Expected<SessionTools, Termination> OpenSessionTools(const Config& config,
   if (!environment) {
     return MakeUnexpected(OpenFailure(TerminationReason::kErrorConfig, environment.error()));
   }
-  SessionTools tools{std::move(*environment), ToolRegistry::BuiltIn(), nullptr};
+  SessionTools tools{std::move(*environment), ToolRegistry::BuiltIn(), nullptr, {}};
   // Servers the repository defines need the user's consent first.
   McpServerSelection selection = SelectTrustedMcpServers(
       config, workspace, ask_mcp_trust ? McpTrustFront::kAsk : McpTrustFront::kHeadless,
       ask_mcp_trust, McpTrustStore(McpTrustStorePath()));
   for (std::string& note : selection.notes) warnings.push_back(std::move(note));
+  tools.untrusted_mcp_servers = std::move(selection.untrusted);
   tools.mcp_servers = AddMcpTools(config, selection.start, workspace, tools.environment.child.vars,
                                   tools.registry, warnings, cancel);
   return tools;
@@ -229,6 +231,7 @@ Expected<std::unique_ptr<AgentSession>, SessionOpenError> AgentSession::Open(
   s->provider_ = std::move(*provider);
   s->registry_ = std::move(tools->registry);
   s->mcp_servers_ = std::move(tools->mcp_servers);
+  s->untrusted_mcp_servers_ = std::move(tools->untrusted_mcp_servers);
   s->tool_environment_ = std::move(tools->environment);
   s->settings_ = std::move(*settings);
   s->id_ = start.session_id;

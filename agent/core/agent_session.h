@@ -77,6 +77,10 @@ class AgentSession {
   const Context& context() const { return context_; }
   // The MCP servers connected at open (agent/core/mcp_setup.h); null when none is configured.
   const McpServerSet* mcp_servers() const { return mcp_servers_.get(); }
+  // Repository-defined MCP servers left unstarted for want of consent (mcp_trust.h), for /mcp.
+  const std::vector<McpServerConfig>& untrusted_mcp_servers() const {
+    return untrusted_mcp_servers_;
+  }
   // Shell commands' environment and the secrets redacted from tool output, fixed at open.
   const ToolEnvironment& tool_environment() const { return tool_environment_; }
 
@@ -134,6 +138,7 @@ class AgentSession {
   std::unique_ptr<Provider> provider_;
   ToolRegistry registry_;
   std::shared_ptr<McpServerSet> mcp_servers_;
+  std::vector<McpServerConfig> untrusted_mcp_servers_;
   ToolEnvironment tool_environment_;
   AgentSettings settings_;
   std::string id_;

@@ -117,4 +117,11 @@ McpServerSelection SelectTrustedMcpServers(const Config& config, const fs::path&
   return out;
 }
 
+std::string UntrustedMcpServerLine(const McpServerConfig& server, bool headless_flag) {
+  return server.name +
+         "  not started: defined by the repository and not trusted here; `dsagent mcp trust " +
+         server.name + "`" +
+         (headless_flag ? " (or --trust-repo-mcp) starts it" : " starts it in the next session");
+}
+
 }  // namespace dsagent

@@ -53,6 +53,12 @@ class McpTrustStore {
   std::filesystem::path path_;
 };
 
+// One line for a repository server that was not started for want of consent, with how to allow
+// it: "NAME  not started: defined by the repository and not trusted here; `dsagent mcp trust
+// NAME` (or --trust-repo-mcp) starts it" (`headless_flag`: mention --trust-repo-mcp; else "...
+// starts it in the next session").
+std::string UntrustedMcpServerLine(const McpServerConfig& server, bool headless_flag);
+
 enum class McpTrustFront {
   kHeadless,  // config/flag only
   kAsk,       // remembered answers, then `ask` for the rest (interactive dsagent)

@@ -84,6 +84,78 @@ Expected<std::vector<ParsedToolCall>, std::string> ParseToolBlock(std::string_vi
   return calls;
 }
 
+// The tool calls of a block being written (`s` starts at "\n\n<｜DSML｜tool_calls"), as far as
+// they are certain: a call once its invoke tag is complete, arguments built the way
+// ParseToolBlock builds them but only from bytes that cannot still turn into a closing tag. Stops
+// quietly at the first thing ParseToolBlock would reject.
+struct PartialToolCall {
+  std::string name;
+  std::string arguments;
+  bool done = false;
+};
+
+// `s` without a suffix that could be the start of `marker`.
+std::string_view CertainPrefix(std::string_view s, std::string_view marker) {
+  for (size_t k = std::min(marker.size() - 1, s.size()); k > 0; --k) {
+    if (s.substr(s.size() - k) == marker.substr(0, k)) return s.substr(0, s.size() - k);
+  }
+  return s;
+}
+
+// JSON string escaping of a piece of a string (no quotes): pieces escape independently.
+std::string EscapedPiece(std::string_view text) {
+  const std::string quoted = CanonicalJson(Json(std::string(text)));
+  return quoted.substr(1, quoted.size() - 2);
+}
+
+std::vector<PartialToolCall> ScanToolBlock(std::string_view s) {
+  std::vector<PartialToolCall> calls;
+  size_t pos = 0;
+  if (!Consume(s, pos, kToolsOpen)) return calls;
+  while (pos < s.size()) {
+    if (s.substr(pos, kToolsClose.size()) == kToolsClose) break;
+    std::string name;
+    if (!Consume(s, pos, kInvokeOpen) || !ReadUntil(s, pos, "\">\n", &name)) break;
+    PartialToolCall call{name, "{", false};
+    bool first = true;
+    while (true) {
+      if (Consume(s, pos, kInvokeClose)) {
+        call.done = true;
+        break;
+      }
+      if (s.substr(pos, 1) == "\n" && s.substr(pos + 1, kInvokeClose.size()) == kInvokeClose) {
+        pos += 1 + kInvokeClose.size();
+        call.done = true;
+        break;
+      }
+      std::string key, kind;
+      if (!Consume(s, pos, kParamOpen) || !ReadUntil(s, pos, "\" string=\"", &key) ||
+          !ReadUntil(s, pos, "\">", &kind) || (kind != "true" && kind != "false")) {
+        break;
+      }
+      call.arguments += (first ? "" : ", ") + CanonicalJson(Json(key)) + ": ";
+      first = false;
+      const bool raw = kind == "true";
+      if (raw) call.arguments += "\"";
+      const size_t end = s.find(kParamClose, pos);
+      const std::string_view value = end == std::string_view::npos
+                                         ? CertainPrefix(s.substr(pos), kParamClose)
+                                         : s.substr(pos, end - pos);
+      call.arguments += raw ? EscapedPiece(value) : std::string(value);
+      if (end == std::string_view::npos) break;
+      if (raw) call.arguments += "\"";
+      pos = end + kParamClose.size();
+      Consume(s, pos, "\n");
+    }
+    if (call.done) call.arguments += "}";
+    const bool done = call.done;
+    calls.push_back(std::move(call));
+    if (!done) break;
+    Consume(s, pos, "\n");
+  }
+  return calls;
+}
+
 }  // namespace
 
 Expected<ParsedCompletion, std::string> ParseCompletion(std::string_view s, bool thinking) {
@@ -150,6 +222,7 @@ StreamingCompletionParser::Delta StreamingCompletionParser::Feed(std::string_vie
         continue;
       }
       in_tools_ = true;  // tool calls or EOS: parsed at Finish()
+      if (rest.substr(hit, kToolsStart.size()) == kToolsStart) tools_at_ = emitted_;
       break;
     }
     // Hold back a suffix that is a prefix of a marker.
@@ -167,6 +240,24 @@ StreamingCompletionParser::Delta StreamingCompletionParser::Feed(std::string_vie
     sink.append(rest.substr(0, n));
     emitted_ += n;
     break;
+  }
+  if (tools_at_ != std::string::npos) {
+    const auto calls = ScanToolBlock(std::string_view(all_).substr(tools_at_));
+    for (size_t i = 0; i < calls.size() && (max_calls_ == 0 || i < max_calls_); ++i) {
+      ToolCallDelta piece;
+      piece.index = i;
+      if (i == sent_.size()) {
+        piece.name = calls[i].name;
+        sent_.push_back(0);
+        done_.push_back(false);
+      }
+      piece.arguments = calls[i].arguments.substr(std::min(sent_[i], calls[i].arguments.size()));
+      sent_[i] = std::max(sent_[i], calls[i].arguments.size());
+      if (calls[i].done && !done_[i]) piece.done = done_[i] = true;
+      if (!piece.name.empty() || !piece.arguments.empty() || piece.done) {
+        d.tool_calls.push_back(std::move(piece));
+      }
+    }
   }
   return d;
 }

@@ -26,6 +26,39 @@ ParsedCompletion RawSplit(std::string_view text, bool thinking) {
 
 }  // namespace
 
+Expected<std::optional<DsmlGrammarSpec>, std::string> ToolChoiceGrammar(
+    const ChatRequest& request) {
+  DsmlGrammarSpec spec;
+  spec.thinking = request.thinking;
+  switch (request.tool_choice.mode) {
+    case ToolChoice::Mode::kAuto:
+      return std::optional<DsmlGrammarSpec>();
+    case ToolChoice::Mode::kNone:
+      spec.mode = DsmlGrammarSpec::Mode::kNoTools;
+      return std::optional<DsmlGrammarSpec>(std::move(spec));
+    case ToolChoice::Mode::kRequired:
+    case ToolChoice::Mode::kNamed:
+      break;
+  }
+  const bool named = request.tool_choice.mode == ToolChoice::Mode::kNamed;
+  auto tools = DsmlToolSpecs(request.tools, named ? request.tool_choice.name : "");
+  if (!tools) return MakeUnexpected(tools.error());
+  if (tools->empty())
+    return MakeUnexpected(std::string("a tool call is required but no tools are given"));
+  spec.mode = DsmlGrammarSpec::Mode::kToolCall;
+  spec.single_call = !request.parallel_tool_calls;
+  spec.tools = std::move(*tools);
+  return std::optional<DsmlGrammarSpec>(std::move(spec));
+}
+
+const TokenBytesTable& ChatCompleter::TokenTable() const {
+  std::call_once(table_once_, [this] {
+    table_ = std::make_unique<TokenBytesTable>(tokenizer_,
+                                               static_cast<size_t>(model_.config().vocab_size));
+  });
+  return *table_;
+}
+
 Expected<std::string, std::string> RenderChatPrompt(const ChatRequest& request) {
   if (!request.messages.is_array()) return MakeUnexpected("messages must be an array");
   OrderedJson messages = request.messages;
@@ -47,6 +80,9 @@ Expected<std::string, std::string> RenderChatPrompt(const ChatRequest& request) 
 
 Expected<std::vector<int32_t>, ChatError> ChatCompleter::PromptTokens(
     const ChatRequest& request) const {
+  if (auto grammar = ToolChoiceGrammar(request); !grammar) {
+    return MakeUnexpected(ChatError{ChatError::Kind::kBadRequest, grammar.error()});
+  }
   auto prompt_text = RenderChatPrompt(request);
   if (!prompt_text) {
     return MakeUnexpected(ChatError{ChatError::Kind::kBadRequest, prompt_text.error()});
@@ -127,9 +163,28 @@ Expected<ChatResult, ChatError> ChatCompleter::Complete(const ChatRequest& reque
   const int32_t eos = static_cast<int32_t>(model_.config().eos_token_id);
   bool reasoning_done = !request.thinking;
   std::string streamed_reasoning, streamed_content;
+  bool streamed_tool_calls = false;
+  if (!request.parallel_tool_calls) parser.LimitToolCalls(1);
   Generator generator(model_, &tokenizer_);
   GenerateOptions options = request.generate;
-  if (request.ignore_eos) {
+  auto grammar = ToolChoiceGrammar(request);
+  if (!grammar) return MakeUnexpected(ChatError{ChatError::Kind::kBadRequest, grammar.error()});
+  const bool call_required = *grammar && (*grammar)->mode == DsmlGrammarSpec::Mode::kToolCall;
+  std::optional<ChatOutputConstraint> constraint;
+  if (*grammar || (request.thinking && request.thinking_budget > 0)) {
+    constraint.emplace(TokenTable(),
+                       ChatConstraintOptions{.grammar = *grammar ? &**grammar : nullptr,
+                                             .thinking = request.thinking,
+                                             .thinking_budget = request.thinking_budget,
+                                             .eos = eos,
+                                             .end_think = end_think});
+    options.constraint = &*constraint;
+  }
+  // A required call ends where its grammar does: EOS stays a stop token, and stop strings
+  // (which could cut a tool call in half) do not apply.
+  if (call_required) options.stop.clear();
+  const bool eos_stops = !request.ignore_eos || call_required;
+  if (!eos_stops) {
     std::erase(options.stop_token_ids, eos);
   } else if (std::find(options.stop_token_ids.begin(), options.stop_token_ids.end(), eos) ==
              options.stop_token_ids.end()) {
@@ -141,12 +196,13 @@ Expected<ChatResult, ChatError> ChatCompleter::Complete(const ChatRequest& reque
       if (token == end_think) reasoning_done = true;
     }
     // The EOS's text matters to the parser (it ends the content); it is not in `text`.
-    const std::string chunk = token == eos && !request.ignore_eos ? std::string(text) + tokens::kEos
-                                                                  : std::string(text);
+    const std::string chunk =
+        token == eos && eos_stops ? std::string(text) + tokens::kEos : std::string(text);
     const auto delta = parser.Feed(chunk);
     streamed_reasoning += delta.reasoning;
     streamed_content += delta.content;
-    if (sink && (!delta.reasoning.empty() || !delta.content.empty())) return sink(delta);
+    streamed_tool_calls = streamed_tool_calls || !delta.tool_calls.empty();
+    if (sink && !delta.empty()) return sink(delta);
     return true;
   };
   const std::span<const int32_t> all(prompt);
@@ -181,6 +237,14 @@ Expected<ChatResult, ChatError> ChatCompleter::Complete(const ChatRequest& reque
     result.parse_error = parsed.error();
     result.message = RawSplit(full, request.thinking);
   }
+  if (call_required && result.message.tool_calls.empty()) {
+    // Cut before the block was complete: what there is of it is not an answer.
+    result.tool_call_incomplete = true;
+    result.message.content.clear();
+  }
+  if (!request.parallel_tool_calls && result.message.tool_calls.size() > 1) {
+    result.message.tool_calls.resize(1);
+  }
   // Text the streaming parser held back (a cut-off marker prefix) or that only the final parse
   // settled: send what the stream has not shown yet, when it extends what was shown.
   if (sink && !result.cancelled) {
@@ -191,7 +255,8 @@ Expected<ChatResult, ChatError> ChatCompleter::Complete(const ChatRequest& reque
       }
     };
     tail(result.message.reasoning, streamed_reasoning, &rest.reasoning);
-    tail(result.message.content, streamed_content, &rest.content);
+    // Not when part of a tool call went out: a block that then failed to parse is not content.
+    if (!streamed_tool_calls) tail(result.message.content, streamed_content, &rest.content);
     if (!rest.reasoning.empty() || !rest.content.empty()) sink(rest);
   }
   if (!result.message.tool_calls.empty()) {

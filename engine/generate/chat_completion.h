@@ -11,20 +11,42 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 
 #include "common/expected.h"
 #include "engine/chat/chat_encoding.h"
 #include "engine/chat/dsml_parser.h"
+#include "engine/generate/chat_constraint.h"
 #include "engine/generate/generator.h"
 #include "engine/generate/prefix_cache.h"
 #include "engine/generate/prompt_token_cache.h"
 
 namespace dsagent::engine {
 
+// Which tool calls the reply may or must make (the APIs' tool_choice).
+struct ToolChoice {
+  enum class Mode {
+    kAuto,      // the model decides (unconstrained)
+    kNone,      // no tool calls: the reply is constrained to text without DSML
+    kRequired,  // at least one call to one of `tools`: the reply is a DSML tool-call block
+    kNamed,     // a call to `name`
+  };
+  Mode mode = Mode::kAuto;
+  std::string name;  // kNamed
+};
+
 struct ChatRequest {
   OrderedJson messages = OrderedJson::array();  // OpenAI-style messages
   OrderedJson tools;                            // OpenAI tools array (null/empty: none)
+  ToolChoice tool_choice;
+  // false: at most one tool call (a required call is constrained to one invoke; in auto mode
+  // calls after the first are dropped).
+  bool parallel_tool_calls = true;
+  // > 0: the think block closes within this many tokens (see chat_constraint.h).
+  int64_t thinking_budget = 0;
   bool thinking = true;                         // V4 thinking mode (else chat mode)
   std::string reasoning_effort;                 // "" | "high" | "max"
   GenerateOptions generate;                     // sampling, max_tokens, stop strings, cancel
@@ -50,6 +72,9 @@ struct ChatResult {
   ChatUsage usage;
   GenerateResult generation;  // tokens, raw text, timings
   std::string parse_error;    // the DSML parser's complaint; then content holds the raw text
+  // A required tool call that did not complete (max_tokens, cancelled): no tool calls and no
+  // content; finish_reason says why.
+  bool tool_call_incomplete = false;
 };
 
 struct ChatError {
@@ -58,7 +83,8 @@ struct ChatError {
   std::string message;
 };
 
-// Streamed text of the reply as it becomes certain (never a partial marker or UTF-8 char).
+// Streamed text of the reply as it becomes certain (never a partial marker or UTF-8 char), and
+// the tool calls piece by piece as their arguments are generated (StreamingCompletionParser).
 using ChatSink = std::function<bool(const StreamingCompletionParser::Delta& delta)>;
 // Called once the prompt's cache lookup is done, before any prefill, with the prompt's usage
 // (prompt_tokens, prompt_cache_hit_tokens, prompt_cache_miss_tokens): lets a server announce the
@@ -75,9 +101,9 @@ class ChatCompleter {
   ChatCompleter(forward::Model& model, const BpeTokenizer& tokenizer, PrefixCache* cache)
       : model_(model), tokenizer_(tokenizer), cache_(cache) {}
 
-  // Renders and tokenizes the prompt. Error: kBadRequest (messages the encoder rejects),
-  // kContextOverflow (the prompt leaves no room for a completion token) or kCancelled
-  // (request.generate.cancel fired while tokenizing).
+  // Renders and tokenizes the prompt. Error: kBadRequest (messages the encoder rejects, a
+  // tool_choice the tools cannot satisfy), kContextOverflow (the prompt leaves no room for a
+  // completion token) or kCancelled (request.generate.cancel fired while tokenizing).
   Expected<std::vector<int32_t>, ChatError> PromptTokens(const ChatRequest& request) const;
 
   // PromptTokens, then generation. Errors: as PromptTokens, or kInternal from the forward pass.
@@ -92,11 +118,19 @@ class ChatCompleter {
   forward::Model& model() { return model_; }
 
  private:
+  const TokenBytesTable& TokenTable() const;  // built on first use
+
   forward::Model& model_;
   const BpeTokenizer& tokenizer_;
   PrefixCache* cache_;
   // The next turn of a conversation tokenizes only its new part.
   mutable PromptTokenCache prompt_tokens_;
+  mutable std::once_flag table_once_;
+  mutable std::unique_ptr<TokenBytesTable> table_;
 };
+
+// The grammar a request's tool_choice needs (none for auto without a budget). Error: a named tool
+// that is not among the tools, a required call without tools, a tool name DSML cannot carry.
+Expected<std::optional<DsmlGrammarSpec>, std::string> ToolChoiceGrammar(const ChatRequest& request);
 
 }  // namespace dsagent::engine

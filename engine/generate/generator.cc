@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 
 #include "common/name_table.h"
 #include "engine/generate/text_stream.h"
@@ -17,6 +18,18 @@ double SecondsSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 }  // namespace
+
+bool TokenConstraint::Mask(std::span<float> logits) const {
+  bool any = false;
+  for (size_t i = 0; i < logits.size(); ++i) {
+    if (Allows(static_cast<int32_t>(i))) {
+      any = true;
+    } else {
+      logits[i] = -std::numeric_limits<float>::infinity();
+    }
+  }
+  return any;
+}
 
 const char* FinishReasonName(FinishReason reason) {
   return NameOf(kFinishReasonNames, reason).data();
@@ -81,7 +94,17 @@ Expected<GenerateResult, std::string> Generator::Generate(forward::SequenceState
     return !sink || sink(token, text);
   };
   while (true) {
-    const int32_t token = sampler.Sample(*logits);
+    int32_t token = sampler.Sample(*logits);
+    if (options.constraint != nullptr) {
+      if (!options.constraint->Allows(token)) {
+        if (!options.constraint->Mask(*logits)) {
+          return MakeUnexpected("the output constraint allows no token after " +
+                                std::to_string(result.tokens.size()) + " generated tokens");
+        }
+        token = sampler.Sample(*logits);
+      }
+      options.constraint->Accept(token);
+    }
     result.tokens.push_back(token);
     const bool stop_token = std::find(options.stop_token_ids.begin(), options.stop_token_ids.end(),
                                       token) != options.stop_token_ids.end();

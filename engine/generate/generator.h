@@ -22,6 +22,19 @@
 
 namespace dsagent::engine {
 
+// Constrained decoding: which tokens may come next. The Generator samples as usual and keeps the
+// token when Allows() says so; otherwise it masks the logits (Mask) and samples again, which for
+// plain temperature sampling is exactly sampling from the allowed tokens (greedy: the most likely
+// allowed token). Accept() is told every kept token, the stop token included.
+class TokenConstraint {
+ public:
+  virtual ~TokenConstraint() = default;
+  virtual bool Allows(int32_t token) const = 0;
+  // Sets the logit of every token Allows() refuses to -inf. Returns false when none is left.
+  virtual bool Mask(std::span<float> logits) const;
+  virtual void Accept(int32_t token) = 0;
+};
+
 struct GenerateOptions {
   SamplingParams sampling;
   int64_t max_tokens = 256;       // sampled tokens at most, >= 1 (a final stop token included)
@@ -29,6 +42,7 @@ struct GenerateOptions {
   std::vector<int32_t> stop_token_ids;  // e.g. EOS; the token is kept in `tokens`, not in text
   int64_t context_limit = 0;            // positions; <= 0: the model's max_position_embeddings
   CancelToken cancel;                   // polled before every forward call
+  TokenConstraint* constraint = nullptr;  // may be null; owned by the caller, one per Generate
 };
 
 enum class FinishReason {
@@ -78,7 +92,8 @@ class Generator {
   // Continues `state` with `prompt` (at least one token) and generates. On return the state holds
   // the prompt and every sampled token except the last (which was never fed). Error, with no
   // tokens generated: an empty prompt, bad sampling parameters, an out-of-vocabulary id, or a
-  // prompt that does not fit the context limit (the message gives both numbers).
+  // prompt that does not fit the context limit (the message gives both numbers). Error mid-way:
+  // a constraint that allows no token at all.
   Expected<GenerateResult, std::string> Generate(forward::SequenceState& state,
                                                  std::span<const int32_t> prompt,
                                                  const GenerateOptions& options,

@@ -248,12 +248,27 @@ class AnthropicStream : public WireStream {
       out += Open("text", {{"type", "text"}, {"text", ""}});
       out += BlockDelta({{"type", "text_delta"}, {"text", d.content}});
     }
+    // Each tool call is a tool_use block whose input streams as input_json_delta pieces.
+    for (const auto& piece : d.tool_calls) {
+      if (!piece.name.empty()) {
+        out += Close();
+        out += Open("tool_use", {{"type", "tool_use"},
+                                 {"id", ToolUseId(info_, piece.index)},
+                                 {"name", piece.name},
+                                 {"input", Json::object()}});
+        streamed_calls_ = piece.index + 1;
+      }
+      if (!piece.arguments.empty()) {
+        out += BlockDelta({{"type", "input_json_delta"}, {"partial_json", piece.arguments}});
+      }
+      if (piece.done) out += Close();
+    }
     return out;
   }
 
   std::string End(const ChatResult& r) override {
     std::string out = Close();
-    for (size_t i = 0; i < r.message.tool_calls.size(); ++i) {
+    for (size_t i = streamed_calls_; i < r.message.tool_calls.size(); ++i) {
       const auto& c = r.message.tool_calls[i];
       out += Open("tool_use", {{"type", "tool_use"},
                                {"id", ToolUseId(info_, i)},
@@ -307,6 +322,7 @@ class AnthropicStream : public WireStream {
   ResponseInfo info_;
   std::string open_;  // the open block's type ("" none)
   int index_ = 0;     // the open (or next) block's index
+  size_t streamed_calls_ = 0;
 };
 
 }  // namespace
@@ -409,12 +425,27 @@ Expected<WireRequest, WireError> AnthropicMessagesFormat::Parse(
     const std::string type = c.is_object() && c.contains("type") && c["type"].is_string()
                                  ? c["type"].get<std::string>()
                                  : "";
-    if (type != "auto" && type != "any" && type != "tool" && type != "none") {
+    ToolChoice& choice = out.chat.tool_choice;
+    if (type == "none") {
+      choice.mode = ToolChoice::Mode::kNone;
+      out.chat.tools = Json();
+    } else if (type == "any") {
+      choice.mode = ToolChoice::Mode::kRequired;
+    } else if (type == "tool" && !StringOr(c, "name").empty()) {
+      choice.mode = ToolChoice::Mode::kNamed;
+      choice.name = StringOr(c, "name");
+    } else if (type != "auto") {
       return MakeUnexpected(
           BadField("tool_choice",
-                   "tool_choice must be {\"type\": \"auto\" | \"any\" | \"tool\" | \"none\"}"));
+                   "tool_choice must be {\"type\": \"auto\" | \"any\" | \"none\"} or "
+                   "{\"type\": \"tool\", \"name\": NAME}"));
     }
-    if (type == "none") out.chat.tools = Json();
+    auto single = BoolField(c, "disable_parallel_tool_use", false);
+    if (!single) {
+      return MakeUnexpected(BadField("tool_choice.disable_parallel_tool_use",
+                                     "tool_choice.disable_parallel_tool_use must be a boolean"));
+    }
+    out.chat.parallel_tool_calls = !*single;
   }
 
   out.chat.thinking = false;
@@ -430,6 +461,21 @@ Expected<WireRequest, WireError> AnthropicMessagesFormat::Parse(
                    "{\"type\": \"disabled\"}"));
     }
     out.chat.thinking = type != "disabled";
+    if (type == "enabled") {
+      // Anthropic's rules: budget_tokens is required, at least 1024 and below max_tokens.
+      auto budget = IntegerField(t, "budget_tokens", -1);
+      if (!budget) {
+        return MakeUnexpected(
+            BadField("thinking.budget_tokens", "thinking.budget_tokens must be an integer"));
+      }
+      if (*budget < 1024) {
+        return MakeUnexpected(BadField(
+            "thinking.budget_tokens",
+            *budget < 0 ? "thinking.budget_tokens: Field required"
+                        : "thinking.budget_tokens: Input should be greater than or equal to 1024"));
+      }
+      out.chat.thinking_budget = *budget;
+    }
   }
   // output_config.effort (Claude Code sends it with adaptive thinking): "max" is V4's max effort.
   if (out.chat.thinking && body.contains("output_config") && body["output_config"].is_object() &&
@@ -444,6 +490,21 @@ Expected<WireRequest, WireError> AnthropicMessagesFormat::Parse(
   auto budget = CompletionBudget(*max_tokens, "max_tokens", defaults);
   if (!budget) return MakeUnexpected(budget.error());
   g.max_tokens = *budget;
+  // (Anthropic requires max_tokens; without one the server's default applies and is not held
+  // against the budget.)
+  if (out.chat.thinking_budget > 0 && body.contains("max_tokens") &&
+      out.chat.thinking_budget >= *max_tokens) {
+    return MakeUnexpected(
+        BadField("max_tokens", "max_tokens must be greater than thinking.budget_tokens (" +
+                                   std::to_string(*max_tokens) +
+                                   " <= " + std::to_string(out.chat.thinking_budget) + ")"));
+  }
+  if (out.chat.thinking && (out.chat.tool_choice.mode == ToolChoice::Mode::kRequired ||
+                            out.chat.tool_choice.mode == ToolChoice::Mode::kNamed)) {
+    return MakeUnexpected(
+        BadField("tool_choice", "Thinking may not be enabled when tool_choice forces tool use."));
+  }
+  if (auto ok = CheckToolChoice(out.chat, "tool_choice"); !ok) return MakeUnexpected(ok.error());
   auto sampling = ParseSampling(body);
   if (!sampling) return MakeUnexpected(sampling.error());
   g.sampling = *sampling;

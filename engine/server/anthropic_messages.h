@@ -5,13 +5,16 @@
 // blocks join with "\n\n"; tool_result blocks become tool messages (their text content, in
 // order); assistant text / thinking / tool_use blocks become content, reasoning_content and
 // tool_calls (input serialised as JSON arguments); `tools` [{name, description, input_schema}]
-// become function tools; `tool_choice: {type: none}` drops them (auto / any / tool cannot be
-// forced on the model and act as auto). `thinking: {type: enabled | adaptive}` turns V4's
-// thinking mode on (budget_tokens is not enforced: max_tokens bounds the whole reply); without it
-// the model answers directly, as Anthropic's API does. `cache_control` is accepted and ignored:
-// every prompt is cached by prefix on its own. Image and document blocks and server tools
-// (web_search, ...) are refused with 400: the engine reads text and calls client tools only; in
-// a tool_result they become a one-line note instead (a tool's picture must not end a session).
+// become function tools; `tool_choice` none drops them (and keeps DSML out of the reply), any /
+// tool {name} constrain the reply to a tool call (ChatRequest::tool_choice), and
+// disable_parallel_tool_use allows one call. `thinking: {type: enabled | adaptive}` turns V4's
+// thinking mode on; with `enabled`, budget_tokens is required, >= 1024 and < max_tokens (400
+// otherwise, as Anthropic's API does) and closes the think block once used; any / tool with
+// thinking on is a 400, as there. Without it the model answers directly, as Anthropic's API does.
+// `cache_control` is accepted and ignored: every prompt is cached by prefix on its own. Image and
+// document blocks and server tools (web_search, ...) are refused with 400: the engine reads text
+// and calls client tools only; in a tool_result they become a one-line note instead (a tool's
+// picture must not end a session).
 //
 // Engine -> response: thinking (with a constant signature, so clients can send it back), text and
 // tool_use blocks (ids toolu_<response id>_<n>); stop_reason end_turn, max_tokens, stop_sequence
@@ -19,7 +22,8 @@
 // tokens served from the prefix cache, cache_creation_input_tokens = 0 (storing a prefix costs
 // nothing extra here), output_tokens. Streaming sends message_start (with the cache figures),
 // ping, content_block_start / content_block_delta (text_delta, thinking_delta, signature_delta,
-// input_json_delta) / content_block_stop, message_delta, message_stop; errors are
+// input_json_delta: a tool call's input as it is generated) / content_block_stop, message_delta,
+// message_stop; errors are
 // {"type":"error","error":{"type","message"}} (as an `error` event once streaming).
 #pragma once
 

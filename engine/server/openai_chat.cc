@@ -164,10 +164,30 @@ Expected<WireRequest, WireError> ParseChatRequest(const std::string& text,
     }
     out.chat.tools = tools;
   }
-  if (body.contains("tool_choice") && body["tool_choice"].is_string() &&
-      body["tool_choice"] == "none") {
-    out.chat.tools = OrderedJson();
+  if (body.contains("tool_choice") && !body["tool_choice"].is_null()) {
+    const auto& c = body["tool_choice"];
+    const std::string mode = c.is_string() ? c.get<std::string>() : "";
+    ToolChoice& choice = out.chat.tool_choice;
+    if (mode == "none") {
+      choice.mode = ToolChoice::Mode::kNone;
+      out.chat.tools = OrderedJson();
+    } else if (mode == "required") {
+      choice.mode = ToolChoice::Mode::kRequired;
+    } else if (mode == "auto") {
+      choice.mode = ToolChoice::Mode::kAuto;
+    } else if (c.is_object() && StringOr(c, "type") == "function" && c.contains("function") &&
+               c["function"].is_object() && !StringOr(c["function"], "name").empty()) {
+      choice.mode = ToolChoice::Mode::kNamed;
+      choice.name = StringOr(c["function"], "name");
+    } else {
+      return MakeUnexpected(BadField("tool_choice",
+                                     "tool_choice must be \"none\", \"auto\", \"required\" or "
+                                     "{\"type\": \"function\", \"function\": {\"name\": NAME}}"));
+    }
   }
+  auto parallel = BoolField(body, "parallel_tool_calls", true);
+  if (!parallel) return MakeUnexpected(parallel.error());
+  out.chat.parallel_tool_calls = *parallel;
 
   GenerateOptions& g = out.chat.generate;
   g.context_limit = defaults.context_limit;
@@ -194,6 +214,7 @@ Expected<WireRequest, WireError> ParseChatRequest(const std::string& text,
       return MakeUnexpected(BadField("stop", "stop must be a string or up to 16 strings"));
     }
   }
+  if (auto ok = CheckToolChoice(out.chat, "tool_choice"); !ok) return MakeUnexpected(ok.error());
   return out;
 }
 
@@ -290,14 +311,38 @@ class OpenAIChatStream : public WireStream {
     return Chunk({{"role", "assistant"}, {"content", ""}}, "");
   }
   std::string Delta(const StreamingCompletionParser::Delta& d) override {
-    OrderedJson delta = OrderedJson::object();
-    if (!d.reasoning.empty()) delta["reasoning_content"] = d.reasoning;
-    if (!d.content.empty()) delta["content"] = d.content;
-    return Chunk(delta, "");
+    std::string out;
+    if (!d.reasoning.empty() || !d.content.empty()) {
+      OrderedJson delta = OrderedJson::object();
+      if (!d.reasoning.empty()) delta["reasoning_content"] = d.reasoning;
+      if (!d.content.empty()) delta["content"] = d.content;
+      out += Chunk(delta, "");
+    }
+    // Tool calls as OpenAI streams them: the first piece of a call has its id, type and name,
+    // later ones only the next fragment of function.arguments.
+    for (const auto& piece : d.tool_calls) {
+      if (piece.name.empty() && piece.arguments.empty()) continue;
+      OrderedJson call = {{"index", piece.index}};
+      if (!piece.name.empty()) {
+        call["id"] = "call_" + std::to_string(piece.index);
+        call["type"] = "function";
+        call["function"] = {{"name", piece.name}, {"arguments", piece.arguments}};
+        streamed_calls_ = std::max(streamed_calls_, piece.index + 1);
+      } else {
+        call["function"] = {{"arguments", piece.arguments}};
+      }
+      out += Chunk({{"tool_calls", OrderedJson::array({call})}}, "");
+    }
+    return out;
   }
   std::string End(const ChatResult& r) override {
     std::string out;
-    if (!r.message.tool_calls.empty()) out += Chunk({{"tool_calls", ToolCallsDelta(r)}}, "");
+    // Calls the stream has not shown (none, when the block parsed as it was written).
+    OrderedJson rest = ToolCallsDelta(r);
+    if (rest.size() > streamed_calls_) {
+      rest.erase(rest.begin(), rest.begin() + static_cast<std::ptrdiff_t>(streamed_calls_));
+      out += Chunk({{"tool_calls", rest}}, "");
+    }
     out += Chunk(OrderedJson::object(), r.finish_reason);
     if (include_usage_) out += UsageChunkEvent(info_.id, info_.created, info_.model, r.usage);
     return out + "data: [DONE]\n\n";
@@ -310,6 +355,7 @@ class OpenAIChatStream : public WireStream {
   }
   bool include_usage_;
   ResponseInfo info_;
+  size_t streamed_calls_ = 0;
 };
 
 }  // namespace

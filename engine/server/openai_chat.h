@@ -6,7 +6,11 @@
 // Thinking follows DeepSeek: on by default; `thinking: {type: enabled|disabled}` (DeepSeek) or
 // `chat_template_kwargs: {thinking: bool}` (vLLM/SGLang) switch it; `reasoning_effort` low /
 // medium / high -> high, xhigh / max -> max. Unlike the hosted API, sampling parameters are
-// honoured in thinking mode too (local runs want determinism).
+// honoured in thinking mode too (local runs want determinism). `tool_choice` none / auto /
+// required / {type: function, function: {name}} and `parallel_tool_calls` map to
+// ChatRequest::tool_choice / parallel_tool_calls (required and named calls are constrained).
+// Streamed tool calls go out as they are generated: `delta.tool_calls[i]` with id, type and name
+// first, then `function.arguments` fragments.
 #pragma once
 
 #include <cstdint>

@@ -293,12 +293,38 @@ class ResponsesStream : public WireStream {
                                                   {"delta", d.content},
                                                   {"logprobs", Json::array()}});
     }
+    for (const auto& piece : d.tool_calls) {
+      if (!piece.name.empty()) {
+        out += Close();
+        open_ = Kind::kCall;
+        const size_t index = output_.size();
+        item_id_ = ItemId(info_, "fc_", index);
+        call_id_ = ItemId(info_, "call_", index);
+        call_name_ = piece.name;
+        out += Event("response.output_item.added",
+                     {{"output_index", index},
+                      {"item", FunctionCallItem(item_id_, call_id_, call_name_, "", true)}});
+        ++streamed_calls_;
+      }
+      if (!piece.arguments.empty()) {
+        text_ += piece.arguments;
+        out += Event(
+            "response.function_call_arguments.delta",
+            {{"item_id", item_id_}, {"output_index", output_.size()}, {"delta", piece.arguments}});
+      }
+      if (piece.done) {
+        call_closed_ = true;
+        out += Close();
+        call_closed_ = false;
+      }
+    }
     return out;
   }
 
   std::string End(const ChatResult& r) override {
     std::string out = Close();
-    for (const auto& c : r.message.tool_calls) {
+    for (size_t i = streamed_calls_; i < r.message.tool_calls.size(); ++i) {
+      const auto& c = r.message.tool_calls[i];
       const size_t index = output_.size();
       const std::string id = ItemId(info_, "fc_", index);
       const std::string call_id = ItemId(info_, "call_", index);
@@ -327,7 +353,7 @@ class ResponsesStream : public WireStream {
   }
 
  private:
-  enum class Kind { kNone, kReasoning, kMessage };
+  enum class Kind { kNone, kReasoning, kMessage, kCall };
 
   std::string Event(const std::string& type, Json data) {
     Json event = {{"type", type}, {"sequence_number", sequence_++}};
@@ -358,7 +384,13 @@ class ResponsesStream : public WireStream {
     const size_t index = output_.size();
     std::string out;
     Json item;
-    if (open_ == Kind::kReasoning) {
+    if (open_ == Kind::kCall) {
+      // A call cut off before its invoke closed keeps the arguments it got, as incomplete.
+      out += Event("response.function_call_arguments.done",
+                   {{"item_id", item_id_}, {"output_index", index}, {"arguments", text_}});
+      item = FunctionCallItem(item_id_, call_id_, call_name_, text_);
+      if (!call_closed_) item["status"] = "incomplete";
+    } else if (open_ == Kind::kReasoning) {
       out += Event(
           "response.reasoning_text.done",
           {{"item_id", item_id_}, {"output_index", index}, {"content_index", 0}, {"text", text_}});
@@ -388,7 +420,10 @@ class ResponsesStream : public WireStream {
   bool began_ = false;
   int64_t sequence_ = 0;
   Kind open_ = Kind::kNone;
-  std::string item_id_, text_;   // the open item's id and text so far
+  std::string item_id_, text_;       // the open item's id and text (or call arguments) so far
+  std::string call_id_, call_name_;  // the open function call's
+  bool call_closed_ = false;         // its invoke closed
+  size_t streamed_calls_ = 0;
   Json output_ = Json::array();  // finished items
 };
 
@@ -439,7 +474,28 @@ Expected<WireRequest, WireError> OpenAIResponsesFormat::Parse(
     if (!tools) return MakeUnexpected(tools.error());
     if (!tools->empty()) out.chat.tools = std::move(*tools);
   }
-  if (body.contains("tool_choice") && body["tool_choice"] == "none") out.chat.tools = Json();
+  if (body.contains("tool_choice") && !body["tool_choice"].is_null()) {
+    const Json& c = body["tool_choice"];
+    const std::string mode = c.is_string() ? c.get<std::string>() : "";
+    ToolChoice& choice = out.chat.tool_choice;
+    if (mode == "none") {
+      choice.mode = ToolChoice::Mode::kNone;
+      out.chat.tools = Json();
+    } else if (mode == "required") {
+      choice.mode = ToolChoice::Mode::kRequired;
+    } else if (c.is_object() && StringOr(c, "type") == "function" && !StringOr(c, "name").empty()) {
+      choice.mode = ToolChoice::Mode::kNamed;
+      choice.name = StringOr(c, "name");
+    } else if (mode != "auto") {
+      return MakeUnexpected(BadField("tool_choice",
+                                     "tool_choice must be \"none\", \"auto\", \"required\" or "
+                                     "{\"type\": \"function\", \"name\": NAME} (dsagent serve runs "
+                                     "function tools only)"));
+    }
+  }
+  auto parallel = BoolField(body, "parallel_tool_calls", true);
+  if (!parallel) return MakeUnexpected(parallel.error());
+  out.chat.parallel_tool_calls = *parallel;
 
   out.chat.thinking = true;
   if (body.contains("reasoning") && !body["reasoning"].is_null()) {
@@ -475,6 +531,7 @@ Expected<WireRequest, WireError> OpenAIResponsesFormat::Parse(
   auto sampling = ParseSampling(body);
   if (!sampling) return MakeUnexpected(sampling.error());
   g.sampling = *sampling;
+  if (auto ok = CheckToolChoice(out.chat, "tool_choice"); !ok) return MakeUnexpected(ok.error());
 
   for (const char* key : {"instructions", "max_output_tokens", "parallel_tool_calls", "temperature",
                           "tool_choice", "tools", "top_p", "metadata", "include"}) {

@@ -9,10 +9,12 @@
 // next assistant message's reasoning: its content, else its encrypted_content, which this server
 // fills with the plain reasoning text). Function tools [{type: function, name, description,
 // parameters}] are offered to the model; hosted and other tool types (web_search, namespace,
-// custom, ...) are dropped, since the model cannot call them here. `tool_choice: "none"` drops
-// all tools. `reasoning.effort`: none -> thinking off; minimal / low / medium / high -> V4 high;
-// xhigh -> max; thinking is on by default. max_output_tokens, temperature, top_p are honoured.
-// previous_response_id is refused (nothing is stored: send the whole conversation).
+// custom, ...) are dropped, since the model cannot call them here. `tool_choice`: "none" drops
+// all tools (and keeps DSML out of the reply); "required" and {type: function, name} constrain
+// the reply to a tool call; `parallel_tool_calls: false` allows one. `reasoning.effort`: none ->
+// thinking off; minimal / low / medium / high -> V4 high; xhigh -> max; thinking is on by default.
+// max_output_tokens, temperature, top_p are honoured. previous_response_id is refused (nothing is
+// stored: send the whole conversation).
 //
 // Engine -> response: output items reasoning (rs_..., content [reasoning_text]), message
 // (msg_..., output_text) and function_call (fc_..., call_id call_...); status completed, or
@@ -21,7 +23,8 @@
 // output_tokens_details.reasoning_tokens, total_tokens. Streaming sends response.created,
 // response.in_progress, response.output_item.added / .done, response.reasoning_text.delta /
 // .done, response.content_part.added / .done, response.output_text.delta / .done,
-// response.function_call_arguments.delta / .done, and response.completed (or
+// response.function_call_arguments.delta (as the arguments are generated) / .done, and
+// response.completed (or
 // response.incomplete / response.failed), each with a sequence_number. Errors use OpenAI's
 // {"error": {...}} envelope.
 #pragma once

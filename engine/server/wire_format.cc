@@ -117,3 +117,13 @@ Expected<int64_t, WireError> CompletionBudget(int64_t requested, const std::stri
 }
 
 }  // namespace dsagent::engine::server
+
+namespace dsagent::engine::server {
+
+Expected<bool, WireError> CheckToolChoice(const ChatRequest& chat, const std::string& param) {
+  auto grammar = ToolChoiceGrammar(chat);
+  if (!grammar) return MakeUnexpected(BadField(param, param + ": " + grammar.error()));
+  return true;
+}
+
+}  // namespace dsagent::engine::server

@@ -117,6 +117,9 @@ Expected<SamplingParams, WireError> ParseSampling(const OrderedJson& body);
 // at least 1 and capped at defaults.max_tokens_limit. `param` names the field in errors.
 Expected<int64_t, WireError> CompletionBudget(int64_t requested, const std::string& param,
                                               const RequestDefaults& defaults);
+// Checks the parsed tool_choice against the parsed tools: a required call needs tools, a named
+// tool must be among them, tool names must fit DSML. Error: 400 naming `param`.
+Expected<bool, WireError> CheckToolChoice(const ChatRequest& chat, const std::string& param);
 // The tool arguments the DSML parser produced (a JSON object as text) as an object: what
 // Anthropic's tool_use.input carries. Text that is not a JSON object comes back as
 // {"arguments": text} so nothing the model wrote is lost.

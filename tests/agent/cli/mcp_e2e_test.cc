@@ -124,13 +124,17 @@ TEST_F(McpE2ETest, AHeadlessRunSkipsRepositoryServersAndSaysHowToAllowThem) {
 TEST_F(McpE2ETest, InteractiveDsagentAsksOnceAndTheAnswerIsRemembered) {
   // Declined: the question comes first, then the message; no MCP tools are offered.
   server_.Enqueue(ScriptedReply::Text("Without MCP."));
-  auto declined = Run({"chat"}, "n\nhello\n");
+  auto declined = Run({"chat"}, "n\nhello\n/mcp\n");
   ASSERT_EQ(declined.exit_code, 0) << declined.err;
   EXPECT_THAT(declined.out, HasSubstr("? start MCP server fs defined by this repository"));
   EXPECT_THAT(declined.out, HasSubstr("runs: node "));
   ASSERT_EQ(server_.Requests().size(), 1u);
   EXPECT_FALSE(OffersMcpTools(server_.Requests()[0].json));
   EXPECT_THAT(declined.out, HasSubstr("was declined for this repository"));
+  // /mcp lists the server that was left out, and how to trust it.
+  EXPECT_THAT(declined.out,
+              HasSubstr("fs  not started: defined by the repository and not trusted "
+                        "here; `dsagent mcp trust fs` starts it in the next session"));
 
   // Not asked again; `mcp trust` changes the answer and the next session starts the server.
   auto list = Run({"mcp", "list"});

@@ -99,5 +99,65 @@ TEST(DsmlParserTest, StreamingGivesTheSameTextWhateverTheChunking) {
   }
 }
 
+// Tool calls stream as they are written: each call's first piece names it, the pieces of its
+// arguments add up to what Finish() parses, `done` comes once its invoke is closed. The text
+// arrives in whole UTF-8 characters (as the decode loop sends it), `chars` at a time.
+TEST(DsmlParserTest, ToolCallArgumentsStreamInPiecesThatAddUp) {
+  const std::string text =
+      "Plan</think>Calling.\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"write\">\n"
+      "<｜DSML｜parameter name=\"path\" string=\"true\">a \"中\"\n<b></｜DSML｜parameter>\n"
+      "<｜DSML｜parameter name=\"n\" string=\"false\">[1, {\"x\": -2.5}]</｜DSML｜parameter>\n"
+      "</｜DSML｜invoke>\n<｜DSML｜invoke name=\"list\">\n\n</｜DSML｜invoke>\n"
+      "</｜DSML｜tool_calls><｜end▁of▁sentence｜>";
+  const auto whole = ParseCompletion(text, true);
+  ASSERT_TRUE(whole) << whole.error();
+  ASSERT_EQ(whole->tool_calls.size(), 2u);
+  for (size_t chars : {1u, 3u, 1000u}) {
+    for (size_t limit : {0u, 1u}) {
+      StreamingCompletionParser s(true);
+      s.LimitToolCalls(limit);
+      std::vector<std::string> names, arguments;
+      std::vector<int> pieces, done;
+      std::string content;
+      size_t i = 0;
+      while (i < text.size()) {
+        size_t end = i;
+        for (size_t c = 0; c < chars && end < text.size(); ++c) {
+          ++end;
+          while (end < text.size() && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) ++end;
+        }
+        const auto d = s.Feed(std::string_view(text).substr(i, end - i));
+        content += d.content;
+        for (const auto& piece : d.tool_calls) {
+          if (!piece.name.empty()) {
+            ASSERT_EQ(piece.index, names.size()) << "a call starts once, in order";
+            names.push_back(piece.name);
+            arguments.emplace_back();
+            pieces.push_back(0);
+            done.push_back(0);
+          }
+          ASSERT_LT(piece.index, names.size());
+          EXPECT_EQ(done[piece.index], 0) << "nothing after done";
+          arguments[piece.index] += piece.arguments;
+          pieces[piece.index] += 1;
+          done[piece.index] += piece.done;
+        }
+        i = end;
+      }
+      EXPECT_EQ(content, "Calling.");
+      const size_t expected_calls = limit == 0 ? 2 : 1;
+      ASSERT_EQ(names.size(), expected_calls) << chars;
+      for (size_t k = 0; k < expected_calls; ++k) {
+        EXPECT_EQ(names[k], whole->tool_calls[k].name);
+        EXPECT_EQ(arguments[k], whole->tool_calls[k].arguments) << "chars " << chars;
+        EXPECT_EQ(done[k], 1);
+      }
+      if (chars == 1) {
+        EXPECT_GT(pieces[0], 10) << "streamed as written, not at the end";
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace dsagent::engine

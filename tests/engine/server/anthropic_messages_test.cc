@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/engine/server/sse_events.h"
+#include "tests/engine/server/tool_call_result.h"
 
 namespace dsagent::engine::server {
 namespace {
@@ -45,11 +46,12 @@ TEST(AnthropicMessagesTest, MaxTokensIsCappedAndThinkingSwitchesOn) {
   ASSERT_TRUE(enabled);
   EXPECT_TRUE(enabled->chat.thinking);
   EXPECT_EQ(enabled->chat.generate.max_tokens, 50);  // the default (100), capped
+  EXPECT_EQ(enabled->chat.thinking_budget, 2048);
 }
 
 TEST(AnthropicMessagesTest, ToolUseAndToolResultRoundTripIntoEngineMessages) {
   auto r = ParseMessagesRequest(
-      R"({"max_tokens": 5, "thinking": {"type": "enabled", "budget_tokens": 1024},
+      R"({"max_tokens": 2000, "thinking": {"type": "enabled", "budget_tokens": 1024},
       "tools": [{"name": "read_file", "description": "Reads.", "input_schema":
                  {"type": "object", "properties": {"path": {"type": "string"}}}}],
       "messages": [
@@ -86,6 +88,15 @@ TEST(AnthropicMessagesTest, ToolUseAndToolResultRoundTripIntoEngineMessages) {
       "messages": [{"role": "user", "content": "x"}]})");
   ASSERT_TRUE(none);
   EXPECT_TRUE(none->chat.tools.is_null());
+  EXPECT_EQ(none->chat.tool_choice.mode, ToolChoice::Mode::kNone);
+  auto forced = ParseMessagesRequest(R"({"tool_choice": {"type": "tool", "name": "f",
+      "disable_parallel_tool_use": true},
+      "tools": [{"name": "f", "input_schema": {"type": "object"}}],
+      "messages": [{"role": "user", "content": "x"}]})");
+  ASSERT_TRUE(forced) << forced.error().message;
+  EXPECT_EQ(forced->chat.tool_choice.mode, ToolChoice::Mode::kNamed);
+  EXPECT_EQ(forced->chat.tool_choice.name, "f");
+  EXPECT_FALSE(forced->chat.parallel_tool_calls);
 }
 
 TEST(AnthropicMessagesTest, BadInputNamesTheFieldInAnthropicsEnvelope) {
@@ -129,17 +140,7 @@ TEST(AnthropicMessagesTest, BadInputNamesTheFieldInAnthropicsEnvelope) {
 }
 
 ChatResult MessagesToolCallResult() {
-  ChatResult r;
-  r.message.reasoning = "think";
-  r.message.content = "Let me look.";
-  r.message.tool_calls = {{"read_file", R"({"path": "a"})"}};
-  r.finish_reason = "tool_calls";
-  r.usage = {.prompt_tokens = 10,
-             .prompt_cache_hit_tokens = 7,
-             .prompt_cache_miss_tokens = 3,
-             .completion_tokens = 5,
-             .reasoning_tokens = 2};
-  return r;
+  return testing::ToolCallResult("Let me look.", "read_file", R"({"path": "a"})");
 }
 
 TEST(AnthropicMessagesTest, BodyHasBlocksStopReasonAndCacheUsage) {

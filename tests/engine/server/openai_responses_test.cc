@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/engine/server/sse_events.h"
+#include "tests/engine/server/tool_call_result.h"
 
 namespace dsagent::engine::server {
 namespace {
@@ -99,17 +100,7 @@ TEST(OpenAIResponsesTest, BadInputNamesTheField) {
 }
 
 ChatResult ResponsesToolCallResult() {
-  ChatResult r;
-  r.message.reasoning = "think";
-  r.message.content = "Running it.";
-  r.message.tool_calls = {{"exec_command", R"({"cmd": "ls"})"}};
-  r.finish_reason = "tool_calls";
-  r.usage = {.prompt_tokens = 10,
-             .prompt_cache_hit_tokens = 7,
-             .prompt_cache_miss_tokens = 3,
-             .completion_tokens = 5,
-             .reasoning_tokens = 2};
-  return r;
+  return testing::ToolCallResult("Running it.", "exec_command", R"({"cmd": "ls"})");
 }
 
 TEST(OpenAIResponsesTest, BodyHasItemsStatusAndUsage) {
