@@ -63,8 +63,9 @@ int main(int argc, char** argv) {
     const dsagent::ToolResult r = registry.Dispatch(tool, args.dump(), ctx);
     const double s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::printf("  %-10s %6.2f s  ok=%d  %zu bytes of output  peak RSS %ld MiB\n", tool, s,
-                r.ok ? 1 : 0, r.output.size(), HostilePeakRssMiB());
+    std::printf("  %-10s %6.2f s  ok=%d  %zu bytes of output  peak RSS %ld MiB%s\n", tool, s,
+                r.ok ? 1 : 0, r.output.size(), HostilePeakRssMiB(),
+                r.details.value("timed_out", false) ? "  (stopped at its time limit)" : "");
   }
   std::error_code ec;
   fs::remove_all(root, ec);

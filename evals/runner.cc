@@ -1,8 +1,10 @@
 #include "evals/runner.h"
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <mutex>
 #include <thread>
 
@@ -11,9 +13,9 @@
 #include "common/file_io.h"
 #include "evals/evaluate.h"
 #include "evals/gold_tests.h"
+#include "evals/report.h"
 #include "evals/run_manifest.h"
 #include "evals/trajectory.h"
-#include "evals/report.h"
 #include "evals/workspace.h"
 
 namespace dsagent::evals {
@@ -98,10 +100,18 @@ bool AgentUnusable(const Termination& t) {
          t.reason == TerminationReason::kErrorBilling || t.reason == TerminationReason::kErrorUsage;
 }
 
-// One task end to end; nullopt when interrupted or when the agent cannot run at all (`fatal` set):
-// nothing is recorded then, so --resume reruns the task.
+// True when `text` says that the disk (or the quota) is full. A task that met a full disk tells
+// nothing about the agent or the patch: recorded as a verdict ("error", or a test build that
+// failed), --resume would keep it. The disk-full campaign found exactly that.
+bool SaysDiskFull(const std::string& text) {
+  return text.find(std::strerror(ENOSPC)) != std::string::npos ||
+         text.find(std::strerror(EDQUOT)) != std::string::npos;
+}
+
+// One task end to end; nullopt when interrupted, when the agent cannot run at all (`fatal` set)
+// or when the disk filled up (`disk_full` set): nothing is recorded then, so --resume reruns it.
 std::optional<Json> RunTask(const EvalTask& task, const EvalOptions& o, RepoStore& store,
-                            const CancelToken& cancel, std::string* fatal) {
+                            const CancelToken& cancel, std::string* fatal, std::string* disk_full) {
   const auto start = Clock::now();
   const fs::path work = o.out_dir / "work" / task.instance_id;
   std::error_code ec;
@@ -184,6 +194,13 @@ std::optional<Json> RunTask(const EvalTask& task, const EvalOptions& o, RepoStor
   WriteFileAtomic(logs / "model.patch", agent.patch);
   ws.reset();
   if (!o.keep_workspaces) fs::remove_all(work, ec);
+  for (const std::string* why : {&ev.error, &agent.error, &agent.envelope.termination.message}) {
+    if (SaysDiskFull(*why)) *disk_full = *why;
+  }
+  if (disk_full->empty() && !ev.resolved && SaysDiskFull(ev.test_log)) {
+    *disk_full = "the test output says: " + std::string(std::strerror(ENOSPC));
+  }
+  if (!disk_full->empty()) return std::nullopt;
 
   Json statuses = Json::object();
   for (const auto& [name, s] : ev.statuses) statuses[name] = TestStatusName(s);
@@ -308,16 +325,23 @@ Expected<Json, EvalFailure> RunEval(const std::vector<EvalTask>& all_tasks, cons
   report();
   std::atomic<size_t> next{0};
   std::atomic<bool> stop{false};
-  std::string fatal;  // guarded by mu
+  std::string fatal;      // guarded by mu
+  std::string disk_full;  // guarded by mu: why a task or its result was not recorded
   RepoStore store(o.out_dir / "repos");
   auto run_worker = [&] {
     for (;;) {
       const size_t k = next.fetch_add(1);
       if (k >= todo.size() || cancel.IsCancelled() || stop) return;
       const EvalTask& task = tasks[todo[k]];
-      std::string task_fatal;
-      std::optional<Json> r = RunTask(task, o, store, cancel, &task_fatal);
+      std::string task_fatal, task_disk_full;
+      std::optional<Json> r = RunTask(task, o, store, cancel, &task_fatal, &task_disk_full);
       std::lock_guard lock(mu);
+      if (!task_disk_full.empty()) {
+        say("not recorded: " + task.instance_id + ": " + task_disk_full);
+        if (disk_full.empty()) disk_full = task_disk_full;
+        stop = true;  // the next tasks would meet the same full disk
+        continue;
+      }
       if (!task_fatal.empty()) {
         if (fatal.empty()) say("stopping: the agent cannot run: " + task_fatal);
         if (fatal.empty()) fatal = task_fatal;
@@ -329,7 +353,10 @@ Expected<Json, EvalFailure> RunEval(const std::vector<EvalTask>& all_tasks, cons
         continue;
       }
       auto w = WriteFileAtomic(ResultPath(o.out_dir, task.instance_id), r->dump(2) + "\n");
-      if (!w) say("error: " + w.error());
+      if (!w) {
+        say("error: " + w.error());
+        if (disk_full.empty()) disk_full = w.error();
+      }
       ++done;
       resolved += (*r)["resolved"].get<bool>() ? 1 : 0;
       const double task_cost = (*r)["agent_run"]["cost_usd"].get<double>();
@@ -354,6 +381,12 @@ Expected<Json, EvalFailure> RunEval(const std::vector<EvalTask>& all_tasks, cons
   auto summary = WriteRunOutputs(tasks, o.out_dir, RunInfo{o.agent, o.policy, ModelName(o)});
   if (!fatal.empty()) return MakeUnexpected(EvalFailure{true, "the agent cannot run: " + fatal});
   if (!summary) return MakeUnexpected(EvalFailure{false, summary.error()});
+  if (!disk_full.empty()) {
+    return MakeUnexpected(EvalFailure{
+        false, "stopped: " + disk_full +
+                   "; the tasks it hit were not recorded. Free some space and run again with "
+                   "--resume"});
+  }
   return *summary;
 }
 

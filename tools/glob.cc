@@ -7,6 +7,7 @@
 
 #include "tools/file_walk.h"
 #include "tools/glob_pattern.h"
+#include "tools/shown_name.h"
 #include "tools/tool_util.h"
 #include "tools/workspace_path.h"
 
@@ -79,7 +80,7 @@ class GlobTool : public Tool {
       r.output = "no files match '" + pattern_text + "' under " +
                  (dir->relative == "." ? std::string("the workspace root") : dir->relative) + "\n";
     } else {
-      for (const std::string& m : matches) r.output += m + "\n";
+      for (const std::string& m : matches) r.output += ShownName(m) + "\n";
     }
     if (truncated) {
       r.output += "[stopped at " + std::to_string(ctx.list_max_entries) +

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <boost/regex.hpp>
+#include <chrono>
+#include <cstdio>
+#include <functional>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -11,6 +14,7 @@
 #include "tools/file_walk.h"
 #include "tools/glob_pattern.h"
 #include "tools/head_tail_buffer.h"
+#include "tools/shown_name.h"
 #include "tools/text_detect.h"
 #include "tools/tool_util.h"
 #include "tools/workspace_path.h"
@@ -22,6 +26,7 @@ namespace {
 constexpr uintmax_t kMaxFileBytes = 16u << 20;
 constexpr size_t kMaxLineBytes = 500;  // longer lines (minified code) are cut in the output
 constexpr int64_t kMaxContextLines = 20;
+constexpr size_t kWalkEntriesPerClockCheck = 256;
 
 struct Line {
   size_t number;  // 1-based
@@ -46,6 +51,43 @@ std::string ShownText(std::string_view text) {
   if (text.size() <= kMaxLineBytes) return SanitizeUtf8(text);
   return SanitizeUtf8(text.substr(0, Utf8SafePrefixLength(text, kMaxLineBytes))) +
          " [... line cut, " + std::to_string(text.size()) + " bytes]";
+}
+
+// grep's time limit (ToolContext::grep_time_limit_s) on ToolContext's clock.
+class GrepClock {
+ public:
+  explicit GrepClock(const ToolContext& ctx)
+      : now_(ctx.clock ? ctx.clock : [] { return std::chrono::steady_clock::now(); }),
+        limit_s_(ctx.grep_time_limit_s),
+        start_(now_()) {}
+  bool Expired() const {
+    return limit_s_ > 0 && std::chrono::duration<double>(now_() - start_).count() >= limit_s_;
+  }
+
+ private:
+  std::function<std::chrono::steady_clock::time_point()> now_;
+  double limit_s_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+// What the model reads when the time limit stopped the search: how far it got, in which order,
+// and how to get the rest.
+std::string TimeLimitNote(double limit_s, size_t searched,
+                          const std::vector<std::pair<std::string, fs::path>>& files,
+                          bool walk_cut) {
+  char seconds[32];
+  std::snprintf(seconds, sizeof seconds, "%g", limit_s);
+  std::string note = "[stopped after " + std::string(seconds) +
+                     " s (tools.grep_time_limit_s); results are partial: ";
+  if (walk_cut) {
+    note += "the time ran out while listing files (" + std::to_string(files.size()) +
+            " found so far), before any was searched";
+  } else {
+    note += std::to_string(searched) + " of " + std::to_string(files.size()) +
+            " files searched in path order";
+    if (searched > 0) note += ", up to " + ShownName(files[searched - 1].first);
+  }
+  return note + ". Narrow the search with path or glob (e.g. one directory at a time)]\n";
 }
 
 // The search of one call: options, running totals and the output being built.
@@ -105,8 +147,8 @@ class Search {
       for (size_t i = begin; i < end; ++i) {
         const bool is_hit = std::binary_search(hits.begin(), hits.end(), i);
         const char sep = is_hit ? ':' : '-';
-        out_.Append(shown + sep + std::to_string(lines[i].number) + sep + ShownText(lines[i].text) +
-                    "\n");
+        out_.Append(ShownName(shown) + sep + std::to_string(lines[i].number) + sep +
+                    ShownText(lines[i].text) + "\n");
       }
       next_unprinted = end;
     }
@@ -160,11 +202,16 @@ class GrepTool : public Tool {
       return ErrorResult("invalid regex '" + pattern + "': " + e.what());
     }
 
+    // The time limit covers the walk and the search; it is checked between files, so one huge
+    // file is still searched whole (files over 16 MiB are skipped anyway).
+    GrepClock clock(ctx);
     auto target = ResolveWorkspacePath(ctx.workspace, path, PathAccess::kRead);
     if (!target) return ErrorResult(target.error());
     std::error_code ec;
     std::vector<std::pair<std::string, fs::path>> files;  // (workspace-relative, absolute)
     size_t links_outside = 0;  // links to files outside the workspace: never read
+    bool walk_cut = false;     // the time limit ended the walk: more files than `files` exist
+    size_t walked = 0;         // entries the walk has seen
     if (fs::is_regular_file(target->absolute, ec)) {
       files.emplace_back(target->relative, target->absolute);
     } else {
@@ -173,6 +220,11 @@ class GrepTool : public Tool {
       WorkspaceWalker walker(ctx.workspace);
       walker.Walk(root->absolute, 0, [&](const WalkEntry& e) {
         if (ctx.cancel.IsCancelled()) return WalkAction::kStop;
+        // Reading the clock per entry would cost more than the check is worth.
+        if (++walked % kWalkEntriesPerClockCheck == 0 && clock.Expired()) {
+          walk_cut = true;
+          return WalkAction::kStop;
+        }
         const std::string rel = e.absolute.lexically_relative(root->absolute).generic_string();
         if (e.is_directory) {
           return !has_glob || !glob.HasSlash() || glob.CouldMatchBelow(rel)
@@ -199,9 +251,12 @@ class GrepTool : public Tool {
 
     Search search(re, static_cast<size_t>(std::min(context, kMaxContextLines)),
                   ctx.grep_max_matches, ctx.output_cap_bytes);
+    size_t searched = 0;
     try {
       for (const auto& [shown, abs] : files) {
         if (ctx.cancel.IsCancelled()) return ErrorResult("interrupted");
+        if (walk_cut || clock.Expired()) break;
+        ++searched;
         if (!search.SearchFile(abs, shown)) break;
       }
     } catch (const std::exception& e) {
@@ -209,13 +264,15 @@ class GrepTool : public Tool {
                          "; simplify it");
     }
 
+    const bool timed_out = walk_cut || (searched < files.size() && !search.truncated());
     ToolResult r;
     r.output = search.Finish();
     if (search.matches() == 0) {
       r.output = "no matches for '" + pattern + "' in " +
                  (target->relative == "." ? std::string("the workspace") : target->relative) +
-                 " (" + std::to_string(files.size()) + " files searched)\n";
+                 " (" + std::to_string(searched) + " files searched)\n";
     }
+    if (timed_out) r.output += TimeLimitNote(ctx.grep_time_limit_s, searched, files, walk_cut);
     if (search.truncated()) {
       r.output += "[stopped after " + std::to_string(ctx.grep_max_matches) +
                   " matches; narrow the pattern, path or glob]\n";
@@ -230,7 +287,9 @@ class GrepTool : public Tool {
     }
     r.details = {{"matches", search.matches()},
                  {"files", search.files_with_matches()},
-                 {"truncated", search.truncated()}};
+                 {"truncated", search.truncated()},
+                 {"timed_out", timed_out},
+                 {"files_searched", searched}};
     return r;
   }
 };

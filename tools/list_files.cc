@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "tools/file_walk.h"
+#include "tools/shown_name.h"
 #include "tools/tool_util.h"
 #include "tools/workspace_path.h"
 
@@ -59,7 +60,7 @@ class ListFilesTool : public Tool {
     SortTreeOrder(shown);
 
     ToolResult r;
-    for (const std::string& line : shown) r.output += line + "\n";
+    for (const std::string& line : shown) r.output += ShownName(line) + "\n";
     if (shown.empty()) r.output = "(empty directory)\n";
     if (truncated) {
       r.output += "[listing capped at " + std::to_string(ctx.list_max_entries) +

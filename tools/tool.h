@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -30,6 +31,10 @@ struct ToolContext {
   size_t read_default_lines = 2000;    // read_file lines when no range is given
   size_t list_max_entries = 2000;      // list_files/glob result cap
   size_t grep_max_matches = 500;       // grep result cap
+  // grep stops searching after this long and says its results are partial; 0 = no limit.
+  double grep_time_limit_s = 10;
+  // The clock grep's time limit reads; unset: std::chrono::steady_clock::now. Tests inject one.
+  std::function<std::chrono::steady_clock::time_point()> clock;
   SandboxPolicy sandbox;               // for bash; off unless enabled (see tools/sandbox.h)
   // The environment of shell commands (see tools/env_policy.h); unset: the default policy applied
   // to this process's environment.

@@ -93,7 +93,7 @@ class ServePrefixCache {
     auto store = engine::kv::DiskPrefixStore::Open(
         model.config(), engine::kv::StateIdentity(*identity, model.numerics()),
         {.dir = o.kv_dir, .max_bytes = *max_bytes, .log = [](const std::string& line) {
-           std::fprintf(stderr, "dsagent serve: kv: %s\n", line.c_str());
+           std::fprintf(stderr, "dsagent serve: %s\n", line.c_str());  // "kv: ..."
          }});
     if (!store) return MakeUnexpected(store.error());
     disk_ = std::move(*store);

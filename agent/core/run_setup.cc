@@ -85,6 +85,7 @@ ToolContext ToolContextFromConfig(const Config& config, const std::filesystem::p
   t.bash_max_timeout_s = static_cast<int>(config.GetInt("tools.bash_max_timeout_s"));
   t.output_cap_bytes = static_cast<size_t>(config.GetInt("tools.output_cap_bytes"));
   t.read_max_bytes = static_cast<size_t>(config.GetInt("tools.read_max_bytes"));
+  t.grep_time_limit_s = config.GetDouble("tools.grep_time_limit_s");
   return t;
 }
 

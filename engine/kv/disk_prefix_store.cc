@@ -188,10 +188,7 @@ Expected<int64_t, std::string> DiskPrefixStore::StoreAligned(std::span<const int
     auto w = WriteRecord(path, kBlock, keys[b], b > 0 ? keys[b - 1] : std::string(),
                          static_cast<int64_t>(b + 1) * align_,
                          EncodeBlock(state, static_cast<int64_t>(b), align_));
-    if (!w) {
-      Log("kv: " + w.error());
-      return MakeUnexpected(w.error());
-    }
+    if (!w) return MakeUnexpected(w.error());  // Store() logs it, once
   }
   const fs::path ckpt = CheckpointPath(keys.back());
   {
@@ -199,10 +196,7 @@ Expected<int64_t, std::string> DiskPrefixStore::StoreAligned(std::span<const int
     bad_paths_.erase(ckpt);
   }
   auto w = WriteRecord(ckpt, kCheckpoint, keys.back(), "", state.pos, EncodeCheckpoint(state));
-  if (!w) {
-    Log("kv: " + w.error());
-    return MakeUnexpected(w.error());
-  }
+  if (!w) return MakeUnexpected(w.error());
   if (options_.max_bytes > 0) {
     auto pruned = PruneStore(options_.dir, options_.max_bytes, /*locked=*/true);
     if (!pruned) Log("kv: eviction: " + pruned.error());

@@ -3,6 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <memory>
+
 #include "tests/tools/tool_test_util.h"
 
 namespace dsagent {
@@ -72,6 +75,53 @@ TEST_F(GrepTest, MatchCapAddsANote) {
             "a.txt:2:TODO: first\na.txt:4:TODO: second\n"
             "[stopped after 2 matches; narrow the pattern, path or glob]\n");
   EXPECT_EQ(r.details["truncated"], true);
+}
+
+// The time limit, on a clock that advances one second each time grep reads it: once when the
+// search starts, then once before each file (the walk of so few entries never reads it).
+TEST_F(GrepTest, TimeLimitStopsBetweenFilesAndSaysTheResultsArePartial) {
+  auto ticks = std::make_shared<int>(0);
+  const auto t0 = std::chrono::steady_clock::now();
+  ctx_.clock = [ticks, t0] { return t0 + std::chrono::seconds((*ticks)++); };
+  // Five files in path order (.gitignore, a.txt, b.txt, blob.bin, src/x.py): the first three
+  // start at 1, 2 and 3 s, the fourth would start at 4 s.
+  ctx_.grep_time_limit_s = 3.5;
+  ToolResult r = Grep({{"pattern", "TODO"}});
+  ASSERT_TRUE(r.ok) << r.output;
+  EXPECT_EQ(r.output,
+            "a.txt:2:TODO: first\na.txt:4:TODO: second\nb.txt:2:TODO: b\n"
+            "[stopped after 3.5 s (tools.grep_time_limit_s); results are partial: 3 of 5 files "
+            "searched in path order, up to b.txt. Narrow the search with path or glob (e.g. one "
+            "directory at a time)]\n");
+  EXPECT_EQ(r.details["timed_out"], true);
+  EXPECT_EQ(r.details["files_searched"], 3);
+
+  *ticks = 0;
+  ctx_.grep_time_limit_s = 0;  // no limit
+  r = Grep({{"pattern", "TODO"}});
+  EXPECT_EQ(r.details["timed_out"], false);
+  EXPECT_EQ(r.details["files_searched"], 5);
+  EXPECT_THAT(r.output, HasSubstr("src/x.py:2:"));
+}
+
+TEST_F(GrepTest, TimeLimitCanEndTheWalkOfAWideTree) {
+  for (int i = 0; i < 600; ++i) ws_.Write("wide/f" + std::to_string(i) + ".txt", "TODO\n");
+  auto ticks = std::make_shared<int>(0);
+  const auto t0 = std::chrono::steady_clock::now();
+  ctx_.clock = [ticks, t0] { return t0 + std::chrono::hours((*ticks)++); };  // past at once
+  ctx_.grep_time_limit_s = 60;
+  ToolResult r = Grep({{"pattern", "TODO"}});
+  ASSERT_TRUE(r.ok) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("no matches for 'TODO' in the workspace (0 files searched)"));
+  EXPECT_THAT(r.output, HasSubstr("the time ran out while listing files"));
+  EXPECT_EQ(r.details["timed_out"], true);
+}
+
+TEST_F(GrepTest, NamesWithControlCharactersAreShownAsJsonStrings) {
+  ws_.Write(std::string("new\nline.txt"), "TODO: n\n");
+  ToolResult r = Grep({{"pattern", "TODO: n"}});
+  ASSERT_TRUE(r.ok) << r.output;
+  EXPECT_EQ(r.output, "\"new\\nline.txt\":1:TODO: n\n");
 }
 
 TEST_F(GrepTest, OutputByteCapKeepsHeadAndTail) {

@@ -7,11 +7,17 @@
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/json.h"
 #include "common/utf8.h"
@@ -39,6 +45,7 @@ class HostileRepoTest : public ::testing::Test {
     repo_.Write("blob.bin", std::string("\x7f" "ELF\0\0\0\x01\x02", 9) + std::string(4096, '\0'));
     repo_.Write(std::string("new\nline.py"), "def newline_name():\n    pass\n");
     repo_.Write(std::string("bad\xff\xfe.py"), "def bad_name():\n    pass\n");
+    repo_.Write(std::string("esc\x1b[2J\rname.py"), "def escape_name():\n    pass\n");
     for (int i = 0; i < kWideFiles; ++i) {
       repo_.Write("wide/f" + std::to_string(i) + ".txt", "x\n");
     }
@@ -134,6 +141,66 @@ TEST_F(HostileRepoTest, ListingsAndSearchesStayInsideAndFinish) {
   EXPECT_THAT(r.output, HasSubstr("symbolic links to files outside the workspace were not searched"));
   r = Call("grep", {{"pattern", "x"}, {"path", "big.bin"}});  // 2 GB of zeros: skipped, not read
   EXPECT_THAT(r.output, Not(HasSubstr("big.bin:")));
+}
+
+// One name per line: a name with a newline, a carriage return or an escape sequence is shown as a
+// JSON string, so it can neither split into two entries nor rewrite what is shown around it.
+TEST_F(HostileRepoTest, NamesWithControlCharactersAreShownEscapedOnePerLine) {
+  const std::vector<std::pair<std::string, Json>> calls = {
+      {"list_files", {{"path", "."}, {"max_depth", 1}}},
+      {"glob", {{"pattern", "*.py"}}},
+      {"grep", {{"pattern", "def (newline|escape)_name"}}},
+  };
+  for (const auto& [tool, args] : calls) {
+    const ToolResult r = Call(tool, args);
+    ASSERT_TRUE(r.ok) << tool << ": " << r.output;
+    EXPECT_THAT(r.output, HasSubstr("\"new\\nline.py\"")) << tool;
+    EXPECT_THAT(r.output, HasSubstr("\"esc\\u001b[2J\\rname.py\"")) << tool;
+    EXPECT_EQ(r.output.find('\r'), std::string::npos) << tool;
+    EXPECT_EQ(r.output.find('\x1b'), std::string::npos) << tool;
+    std::istringstream lines(r.output);
+    for (std::string line; std::getline(lines, line);) {
+      EXPECT_NE(line.rfind("line.py", 0), 0u) << tool << ": a name split over two lines";
+    }
+  }
+  const ToolResult map = Call("repo_map", Json::object());
+  ASSERT_TRUE(map.ok) << map.output;
+  EXPECT_EQ(map.output.find('\r'), std::string::npos);
+  EXPECT_EQ(map.output.find('\x1b'), std::string::npos);
+  EXPECT_EQ(map.output.find("\nline.py"), std::string::npos) << map.output;
+}
+
+// Bounded memory: every tool over the whole hostile repository (the 2 GB file included) in a child
+// process, whose peak resident size the kernel reports (ru_maxrss). The bound is generous (the
+// tools need a few MiB here; reading the 2 GB file whole would need 2 GiB).
+TEST_F(HostileRepoTest, ToolsOverTheWholeRepositoryStayWithinBoundedMemory) {
+  constexpr long kBoundKiB = 512 * 1024;
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    int failed = 0;
+    const ToolContext ctx = ContextIn(repo_);
+    const std::vector<std::pair<std::string, Json>> calls = {
+        {"list_files", {{"path", "."}, {"max_depth", 10}}},
+        {"glob", {{"pattern", "**/*"}}},
+        {"grep", {{"pattern", "."}}},
+        {"grep", {{"pattern", "x"}, {"path", "big.bin"}}},
+        {"read_file", {{"path", "big.bin"}}},
+        {"repo_map", Json::object()},
+    };
+    for (const auto& [tool, args] : calls) {
+      const ToolResult r = registry_.Dispatch(tool, args.dump(), ctx);
+      if (r.output.empty()) failed = 1;
+    }
+    std::_Exit(failed);
+  }
+  int status = 0;
+  struct rusage usage {};
+  ASSERT_EQ(::wait4(child, &status, 0, &usage), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_GT(usage.ru_maxrss, 0);
+  EXPECT_LT(usage.ru_maxrss, kBoundKiB) << "peak RSS " << usage.ru_maxrss / 1024 << " MiB";
 }
 
 TEST_F(HostileRepoTest, RepoMapMapsTheInsideOnly) {

@@ -10,6 +10,7 @@
 #include "tools/repomap/ranking.h"
 #include "tools/repomap/snippet_render.h"
 #include "tools/repomap/tag_cache.h"
+#include "tools/shown_name.h"
 
 namespace dsagent {
 namespace {
@@ -144,7 +145,7 @@ std::string SkippedSummary(const RepoMap& map, size_t max_listed) {
   std::string out = "skipped " + std::to_string(map.skipped.size()) +
                     (map.skipped.size() == 1 ? " file: " : " files: ");
   for (size_t i = 0; i < map.skipped.size() && i < max_listed; ++i) {
-    out += (i ? ", " : "") + map.skipped[i].path + " (" + map.skipped[i].reason + ")";
+    out += (i ? ", " : "") + ShownName(map.skipped[i].path) + " (" + map.skipped[i].reason + ")";
   }
   if (map.skipped.size() > max_listed) out += ", ...";
   return out;

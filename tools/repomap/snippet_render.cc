@@ -6,6 +6,7 @@
 
 #include "common/file_io.h"
 #include "common/utf8.h"
+#include "tools/shown_name.h"
 
 namespace dsagent::repomap {
 
@@ -77,7 +78,7 @@ std::string SnippetRenderer::Render(const std::vector<RankedDefinition>& definit
 
   std::string out;
   for (const auto& [file, lines] : shown) {  // std::map: path order (files are sorted by path)
-    out += files_[file].path + ":\n";
+    out += ShownName(files_[file].path) + ":\n";
     const std::vector<std::string>& text = Lines(file);
     if (text.empty()) continue;
     uint32_t previous = 0;

@@ -366,6 +366,40 @@ TEST_F(EvalE2ETest, TestCommandsGetTheToolsEnvEnvironmentAndRedactedOutput) {
   EXPECT_THAT(log, ::testing::Not(HasSubstr(secret)));
 }
 
+// A task that meets a full disk is not graded: recorded as "error" (or as failing tests), --resume
+// would keep that verdict once space is back (the disk-full campaign found exactly this). Here the
+// task's test command fails as a build on a full disk does; the run stops with exit 1, records
+// nothing for the task, and --resume, with the disk "freed", grades it.
+TEST_F(EvalE2ETest, ATaskThatMeetsAFullDiskIsNotRecordedAndResumeGradesIt) {
+  const fs::path suite = box_.root() / "suite";
+  fs::create_directories(suite);
+  fs::copy(fs::path(DSAGENT_SOURCE_DIR) / "evals/suites/smoke/py-clamp", suite / "py-clamp",
+           fs::copy_options::recursive);
+  const fs::path task_file = suite / "py-clamp" / "task.json";
+  Json task = ReadJson(task_file);
+  const std::string test_cmd = task["test_cmd"];
+  task["test_cmd"] = "echo 'OSError: [Errno 28] No space left on device' >&2; exit 1";
+  std::ofstream(task_file) << task.dump();
+  const fs::path out = box_.root() / "run";
+  auto eval = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {"eval",   "--tasks", suite.string(), "--agent",
+                                     "oracle", "--out",   out.string()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return RunDsagent(args, box_.Env({}), box_.root());
+  };
+  ProcessResult r = eval({});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("not recorded: smoke__py-clamp"));
+  EXPECT_THAT(r.err, HasSubstr("Free some space and run again with --resume"));
+  EXPECT_FALSE(fs::exists(out / "results" / "smoke__py-clamp.json"));
+
+  task["test_cmd"] = test_cmd;
+  std::ofstream(task_file) << task.dump();
+  r = eval({"--resume"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(ReadJson(out / "results" / "smoke__py-clamp.json")["status"], "RESOLVED_FULL");
+}
+
 TEST_F(EvalE2ETest, UnloadableTasksAreAUsageError) {
   const ProcessResult r = RunDsagent({"eval", "--tasks", (box_.root() / "missing.jsonl").string()},
                                      box_.Env({}), box_.root());
