@@ -5,11 +5,11 @@
 #   OFF:  never built; `dsagent doctor` says "not built".
 # Sets DSAGENT_HAVE_CUDA (ON/OFF) for the rest of the build.
 #
-# Architectures: SASS for Hopper (sm_90) only, plus compute_90 PTX, which the driver JIT-compiles
-# on Blackwell (sm_100, sm_120) and later. Each extra real architecture adds a full device
-# compilation of every .cu file; docs/BENCHMARKS.md ("CUDA build") has the measured cost on CI's
-# 2 cores. -DCMAKE_CUDA_ARCHITECTURES=... overrides it (scripts/gpu-check.sh builds the device's
-# own architecture).
+# Architectures: SASS for Hopper (sm_90) and, where this nvcc knows them, Blackwell (sm_100 data
+# centre, sm_120 workstation), plus compute_90 PTX that the driver JIT-compiles on anything newer.
+# Each real architecture is one more device compilation of every .cu file: 3 cost about 1.7x the
+# CPU of sm_90 alone (docs/BENCHMARKS.md, "CUDA build"), a few seconds in CI today.
+# -DCMAKE_CUDA_ARCHITECTURES=... overrides it (e.g. 90-real alone for a quicker local build).
 set(DSAGENT_CUDA AUTO CACHE STRING "Build the CUDA backend: ON, OFF or AUTO (when nvcc is found)")
 set_property(CACHE DSAGENT_CUDA PROPERTY STRINGS ON OFF AUTO)
 string(TOUPPER "${DSAGENT_CUDA}" _dsagent_cuda)
@@ -41,7 +41,16 @@ endif()
 
 if(DSAGENT_HAVE_CUDA)
   if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
-    set(CMAKE_CUDA_ARCHITECTURES 90-real 90-virtual)
+    execute_process(COMMAND ${CMAKE_CUDA_COMPILER} --list-gpu-arch OUTPUT_VARIABLE _dsagent_archs
+                    ERROR_QUIET)
+    set(_dsagent_real 90-real)
+    foreach(_arch 100 120)
+      if(_dsagent_archs MATCHES "compute_${_arch}")
+        list(APPEND _dsagent_real ${_arch}-real)
+      endif()
+    endforeach()
+    set(CMAKE_CUDA_ARCHITECTURES ${_dsagent_real} 90-virtual CACHE STRING
+        "CUDA architectures (cmake/Cuda.cmake)")
   endif()
   enable_language(CUDA)
   set(CMAKE_CUDA_STANDARD 17)

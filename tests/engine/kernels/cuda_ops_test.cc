@@ -174,7 +174,10 @@ TEST(CudaOpsTest, RmsNormMatchesTheCpu) {
 
 TEST(CudaOpsTest, RopeMatchesTheCpuRotationWithYarn) {
   REQUIRE_CUDA_DEVICE();
-  auto config = LoadModelConfig(DSAGENT_SOURCE_DIR "/tests/data/v4-flash-config.json");
+  // DSAGENT_SOURCE_ROOT: where the tree is when the binary runs elsewhere (scripts/gpu-check.sh).
+  const char* root = std::getenv("DSAGENT_SOURCE_ROOT");
+  auto config = LoadModelConfig(std::string(root ? root : DSAGENT_SOURCE_DIR) +
+                                "/tests/data/v4-flash-config.json");
   ASSERT_TRUE(config) << config.error();
   CudaStream stream;
   std::mt19937 rng(37);
