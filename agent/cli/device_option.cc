@@ -21,7 +21,7 @@ int CheckDeviceOption(const std::string& device, const char* command) {
   }
   if (spec->kind == engine::kernels::DeviceKind::kCpu) return kExitDone;
   if (auto why = engine::kernels::DeviceUnavailable(*spec, engine::kernels::ProbeCuda())) {
-    std::fprintf(stderr, "dsagent %s: %s\n", command, why->c_str());
+    std::fprintf(stderr, "dsagent %s: --device %s\n", command, why->c_str());
     return kExitUsage;
   }
   return kExitDone;

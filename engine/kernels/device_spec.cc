@@ -20,7 +20,7 @@ Expected<DeviceSpec, std::string> ParseDeviceSpec(std::string_view text) {
 
 std::optional<std::string> DeviceUnavailable(const DeviceSpec& spec, const CudaProbe& probe) {
   if (spec.kind == DeviceKind::kCpu) return std::nullopt;
-  const std::string what = "--device " + spec.Name() + ": ";
+  const std::string what = spec.Name() + ": ";
   if (!probe.built) {
     return what + "this dsagent was built without the CUDA backend (" + probe.problem +
            "); use --device cpu";

@@ -26,7 +26,7 @@ Expected<DeviceSpec, std::string> ParseDeviceSpec(std::string_view text);
 
 // Why the engine cannot run a model on `spec` here (nullopt: it can). For cuda: the backend is not
 // built, there is no device or no device N, or (today) the forward pass does not run on the GPU
-// yet. The message says what to do instead.
+// yet. The message ("cuda:1: ...") says what to do instead; callers prefix the flag or key.
 std::optional<std::string> DeviceUnavailable(const DeviceSpec& spec, const CudaProbe& probe);
 
 }  // namespace dsagent::engine::kernels

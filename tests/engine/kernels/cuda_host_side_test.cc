@@ -71,6 +71,7 @@ TEST(DeviceSpecTest, SaysWhyACudaDeviceCannotBeUsed) {
   EXPECT_FALSE(DeviceUnavailable(cpu, not_built));
   auto why = DeviceUnavailable(cuda1, not_built);
   ASSERT_TRUE(why);
+  EXPECT_EQ(why->rfind("cuda:1: ", 0), 0u) << *why;
   EXPECT_NE(why->find("built without the CUDA backend"), std::string::npos) << *why;
   EXPECT_NE(why->find("--device cpu"), std::string::npos) << *why;
 
