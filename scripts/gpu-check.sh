@@ -28,9 +28,10 @@ pack() {
   build
   rm -rf "$PACK" && mkdir -p "$PACK/lib"
   cp "$BUILD_DIR/tests/engine/engine_cuda_test" "$BUILD_DIR/bench/cuda_matvec_bench" "$PACK/"
-  # Shared libraries outside glibc/libstdc++ travel along (the device image is not Debian).
+  # Every shared library but glibc's travels along (the device image is not Debian: libstdc++
+  # must be GCC 12's or newer, libcrypto 3). The binaries need glibc >= 2.34.
   for bin in "$PACK"/engine_cuda_test "$PACK"/cuda_matvec_bench; do
-    ldd "$bin" | awk '/=> \// {print $3}' | grep -Ev '/(libc|libm|libdl|librt|libpthread|libgcc_s|libstdc\+\+)\.so' |
+    ldd "$bin" | awk '/=> \// {print $3}' | grep -Ev '/(libc|libm|libdl|librt|libpthread)\.so' |
       xargs -r -I{} cp -L {} "$PACK/lib/"
   done
   grep -qx "/$PACK/" .git/info/exclude 2>/dev/null || echo "/$PACK/" >>"$(git rev-parse --git-path info/exclude)"

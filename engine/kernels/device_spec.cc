@@ -22,8 +22,10 @@ std::optional<std::string> DeviceUnavailable(const DeviceSpec& spec, const CudaP
   if (spec.kind == DeviceKind::kCpu) return std::nullopt;
   const std::string what = spec.Name() + ": ";
   if (!probe.built) {
-    return what + "this dsagent was built without the CUDA backend (" + probe.problem +
-           "); use --device cpu";
+    return what +
+           "this dsagent was built without the CUDA backend (configured without nvcc or with "
+           "-DDSAGENT_CUDA=OFF; rebuild with the CUDA Toolkit installed, README.md \"CUDA\"); "
+           "use --device cpu";
   }
   if (probe.devices.empty()) return what + probe.problem + "; use --device cpu";
   if (spec.index >= static_cast<int>(probe.devices.size())) {
