@@ -71,6 +71,9 @@ done
 
 [ "${1:-}" = "--no-build" ] && exit 0
 
+# The CUDA backend builds when nvcc is found (PATH, $CUDACXX or /usr/local/cuda/bin, where the
+# CUDA Toolkit puts it off PATH; cmake/Cuda.cmake); CMAKE_ARGS=-DDSAGENT_CUDA=OFF skips it.
+
 BUILD_DIR="${BUILD_DIR:-build}"
 cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-RelWithDebInfo}" ${CMAKE_ARGS:-}
 cmake --build "$BUILD_DIR" -j "$(nproc)"

@@ -13,6 +13,7 @@
 #include "agent/core/run_setup.h"
 #include "agent/core/termination.h"
 #include "agent/core/tool_environment.h"
+#include "engine/kernels/cuda_probe.h"
 #include "tools/sandbox.h"
 
 namespace dsagent {
@@ -95,6 +96,8 @@ int DoctorCommand(const CancelToken& cancel) {
   int major = 0, minor = 0, rev = 0;
   git_libgit2_version(&major, &minor, &rev);
   std::printf("libgit2: %d.%d.%d\n", major, minor, rev);
+  // The engine's GPU backend: built or not, and the devices it sees.
+  std::printf("%s\n", engine::kernels::DescribeCuda(engine::kernels::ProbeCuda()).c_str());
   auto config = Config::Load({.repo_dir = std::filesystem::current_path(),
                               .user_file = std::nullopt,
                               .env = Config::ProcessEnvironment(),

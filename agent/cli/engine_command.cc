@@ -8,13 +8,17 @@
 #include <map>
 #include <memory>
 
+#include "agent/cli/device_option.h"
 #include "agent/cli/engine_generate_command.h"
 #include "agent/core/termination.h"
+#include "common/byte_size.h"
 #include "common/file_io.h"
 #include "engine/forward/logits_runner.h"
 #include "engine/forward/model.h"
+#include "engine/kernels/device_spec.h"
 #include "engine/kv/kv_accounting.h"
 #include "engine/model/checkpoint.h"
+#include "engine/model/placement_plan.h"
 #include "engine/model/synthetic_checkpoint.h"
 #include "engine/tokenizer/bpe_tokenizer.h"
 
@@ -149,9 +153,93 @@ void PrintInspection(const Json& c, const engine::ModelConfig& config,
   }
 }
 
+struct InspectPlacement {
+  Json json;
+  std::string text;
+  bool fits = true;
+};
+struct InspectPlacementError {
+  std::string message;
+  int exit_code;
+};
+
+// The GPU placement `engine inspect --device cuda[:N] [--gpu-memory SIZE]` prints: for the
+// device's memory, or for --gpu-memory (a plan only, when there is no such device here).
+Expected<InspectPlacement, InspectPlacementError> PlanInspectPlacement(
+    const EngineInspectOptions& o, const engine::ModelConfig& config) {
+  const auto usage = [](std::string m) {
+    return MakeUnexpected(InspectPlacementError{std::move(m), kExitUsage});
+  };
+  const auto spec = engine::kernels::ParseDeviceSpec(o.device.empty() ? "cuda" : o.device);
+  if (!spec) return usage("--device: " + spec.error());
+  if (spec->kind != engine::kernels::DeviceKind::kCuda) {
+    return usage("--gpu-memory plans a GPU placement: use it with --device cuda[:N] (or alone)");
+  }
+  const engine::kernels::CudaProbe probe = engine::kernels::ProbeCuda();
+  const engine::kernels::CudaDeviceInfo* device = nullptr;
+  if (spec->index < static_cast<int>(probe.devices.size())) {
+    device = &probe.devices[static_cast<size_t>(spec->index)];
+  }
+  int64_t capacity = 0;
+  std::string header;
+  if (!o.gpu_memory.empty()) {
+    const auto cap = ParseByteSize(o.gpu_memory);
+    if (!cap || *cap <= 0)
+      return usage("--gpu-memory: '" + o.gpu_memory + "' is not a size (e.g. 24G)");
+    capacity = *cap;
+    if (device && capacity > device->total_bytes) capacity = device->total_bytes;
+    header =
+        device
+            ? "placement on " + spec->Name() + " (" + device->name + "), capped by --gpu-memory"
+            : "placement plan for a device of " + o.gpu_memory + " (plan only: " +
+                  (probe.devices.empty() ? probe.problem : "no device " + spec->Name() + " here") +
+                  ")";
+  } else if (device) {
+    capacity = device->total_bytes;
+    header = "placement on " + spec->Name() + " (" + device->name + ")";
+  } else {
+    return usage("--device " + spec->Name() + ": " +
+                 (probe.devices.empty() ? probe.problem : "no such device here") +
+                 "; add --gpu-memory SIZE (e.g. 24G) to plan for a device of that size");
+  }
+  int64_t reserve = engine::DefaultPlacementReserve(capacity);
+  if (!o.gpu_reserve.empty()) {
+    const auto r = ParseByteSize(o.gpu_reserve);
+    if (!r) return usage("--gpu-reserve: '" + o.gpu_reserve + "' is not a size (e.g. 8G)");
+    reserve = *r;
+  }
+  InspectPlacement result;
+  result.json = {{"device", spec->Name()},
+                 {"device_present", device != nullptr},
+                 {"device_bytes", capacity},
+                 {"reserve_bytes", reserve}};
+  auto plan = engine::PlanPlacement(engine::ExpectedTensors(config), capacity, reserve);
+  if (!plan) {
+    result.fits = false;
+    result.json["error"] = plan.error();
+    result.text = header + ": " + plan.error() + "\n";
+    return result;
+  }
+  result.json["resident_bytes"] = plan->resident_bytes;
+  result.json["experts_total"] = plan->experts_total;
+  result.json["experts_on_device"] = plan->experts_on_device;
+  result.json["device_expert_bytes"] = plan->device_expert_bytes;
+  result.json["host_expert_bytes"] = plan->host_expert_bytes;
+  Json blocks = Json::array();
+  for (const engine::BlockExperts& b : plan->blocks) {
+    blocks.push_back({{"block", b.prefix}, {"experts", b.experts}, {"on_device", b.on_device}});
+  }
+  result.json["blocks"] = blocks;
+  result.text = header + "\n" + engine::DescribePlacement(*plan);
+  return result;
+}
+
 }  // namespace
 
-int EngineInspectCommand(const std::string& dir, const std::string& config_file, bool json) {
+int EngineInspectCommand(const EngineInspectOptions& o) {
+  const std::string& dir = o.dir;
+  const std::string& config_file = o.config_file;
+  const bool json = o.json;
   if (dir.empty() == config_file.empty()) {
     std::fprintf(stderr, "dsagent: give a checkpoint DIR or --config FILE (one of them)\n");
     return kExitUsage;
@@ -193,12 +281,24 @@ int EngineInspectCommand(const std::string& dir, const std::string& config_file,
   }
   out["tensors_by_dtype"] = inventory;
 
-  const bool ok = !ck || ck->report().ok();
+  bool ok = !ck || ck->report().ok();
+  std::string placement_text;
+  if (!o.device.empty() || !o.gpu_memory.empty()) {
+    auto placement = PlanInspectPlacement(o, config);
+    if (!placement) {
+      std::fprintf(stderr, "dsagent engine inspect: %s\n", placement.error().message.c_str());
+      return placement.error().exit_code;
+    }
+    out["placement"] = placement->json;
+    placement_text = placement->text;
+    ok = ok && placement->fits;
+  }
   if (json) {
     std::cout << out.dump(2) << std::endl;
     return ok ? kExitDone : kExitError;
   }
   PrintInspection(out["config"], config, counts, by_dtype, ck.get());
+  std::fputs(placement_text.c_str(), stdout);
   return ok ? kExitDone : kExitError;
 }
 
@@ -239,7 +339,8 @@ int EngineTokenizeCommand(const std::string& tokenizer, bool detokenize) {
 }
 
 int EngineLogitsCommand(const std::string& model_dir, const std::string& tokens_file,
-                        const std::string& out_file, int64_t prefill) {
+                        const std::string& out_file, int64_t prefill, const std::string& device) {
+  if (const int rc = CheckDeviceOption(device, "engine logits"); rc != kExitDone) return rc;
   auto tokens = engine::forward::ReadTokenFile(tokens_file);
   if (!tokens) {
     std::fprintf(stderr, "dsagent: %s\n", tokens.error().c_str());
@@ -323,20 +424,22 @@ void AddEngineCommand(CLI::App& app, CommandTable& table) {
   auto* engine = app.add_subcommand("engine", "The built-in DeepSeek-V4 inference engine");
   engine->require_subcommand(1);
 
-  struct InspectFlags {
-    std::string dir, config;
-    bool json = false;
-  };
-  auto inspect_flags = std::make_shared<InspectFlags>();
+  auto inspect_flags = std::make_shared<EngineInspectOptions>();
   auto* inspect = engine->add_subcommand(
       "inspect", "Config summary, tensor inventory and parameter counts of a checkpoint");
   inspect->add_option("dir", inspect_flags->dir,
                       "Checkpoint directory (config.json + safetensors)");
-  inspect->add_option("--config", inspect_flags->config,
+  inspect->add_option("--config", inspect_flags->config_file,
                       "Only a config.json: what its checkpoint must hold");
   inspect->add_flag("--json", inspect_flags->json, "JSON output");
-  table.Bind(inspect,
-             [f = inspect_flags] { return EngineInspectCommand(f->dir, f->config, f->json); });
+  inspect->add_option("--device", inspect_flags->device,
+                      "cuda | cuda:N: show the GPU placement (attention, norms, head, shared and "
+                      "as many routed experts as fit on the device; the rest in host memory)");
+  inspect->add_option("--gpu-memory", inspect_flags->gpu_memory,
+                      "Plan for a device of this size, e.g. 24G (no GPU needed)");
+  inspect->add_option("--gpu-reserve", inspect_flags->gpu_reserve,
+                      "Device memory kept for KV state and activations (default 10%, at least 2G)");
+  table.Bind(inspect, [f = inspect_flags] { return EngineInspectCommand(*f); });
 
   for (const bool detokenize : {false, true}) {
     auto* cmd =
@@ -352,7 +455,7 @@ void AddEngineCommand(CLI::App& app, CommandTable& table) {
   }
 
   struct LogitsFlags {
-    std::string model, tokens, out;
+    std::string model, tokens, out, device = "cpu";
     int64_t prefill = -1;
   };
   auto logits_flags = std::make_shared<LogitsFlags>();
@@ -365,8 +468,9 @@ void AddEngineCommand(CLI::App& app, CommandTable& table) {
       ->add_option("--prefill", logits_flags->prefill,
                    "Prefill the first N tokens, then decode the rest one at a time")
       ->check(CLI::NonNegativeNumber);
+  AddDeviceOption(*logits, logits_flags->device);
   table.Bind(logits, [f = logits_flags] {
-    return EngineLogitsCommand(f->model, f->tokens, f->out, f->prefill);
+    return EngineLogitsCommand(f->model, f->tokens, f->out, f->prefill, f->device);
   });
 
   AddEngineGenerateCommand(*engine, table);

@@ -16,10 +16,21 @@ namespace dsagent {
 // `app` and binds the commands below.
 void AddEngineCommand(CLI::App& app, CommandTable& table);
 
+struct EngineInspectOptions {
+  std::string dir, config_file;
+  bool json = false;
+  // GPU placement (engine/model/placement_plan.h): shown when `device` is cuda[:N] or gpu_memory
+  // is set. gpu_memory ("24G") plans for a device of that size, present or not; without it the
+  // device's own memory is used. gpu_reserve: kept free for KV/activations (default: 10%, >= 2G).
+  std::string device, gpu_memory, gpu_reserve;
+};
+
 // `dsagent engine inspect DIR` (a checkpoint: config summary, tensor inventory by dtype, parameter
 // counts, missing/unexpected tensors) or `--config FILE` (what a checkpoint for that config must
-// hold). Returns the exit code: 0, 1 when the checkpoint does not match its config, 2 bad input.
-int EngineInspectCommand(const std::string& dir, const std::string& config_file, bool json);
+// hold), plus the GPU placement when asked. Returns the exit code: 0, 1 when the checkpoint does
+// not match its config or the model cannot be placed on the device, 2 bad input (including
+// --device cuda without a device and without --gpu-memory).
+int EngineInspectCommand(const EngineInspectOptions& options);
 
 // `dsagent engine tokenize` (UTF-8 on stdin -> JSON array of ids on stdout) and `detokenize`
 // (JSON array of ids on stdin -> text). `tokenizer` is a tokenizer.json, or a model dir holding
@@ -32,7 +43,8 @@ int EngineTokenizeCommand(const std::string& tokenizer, bool detokenize);
 // time. Returns 0, 2 on bad input (model, token file, out-of-vocabulary id, N > T), 1 when the
 // output cannot be written.
 int EngineLogitsCommand(const std::string& model_dir, const std::string& tokens_file,
-                        const std::string& out_file, int64_t prefill);
+                        const std::string& out_file, int64_t prefill,
+                        const std::string& device = "cpu");
 
 struct EngineSynthOptions {
   std::string config_file;  // the base config.json

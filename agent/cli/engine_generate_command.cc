@@ -4,6 +4,7 @@
 #include <iostream>
 #include <memory>
 
+#include "agent/cli/device_option.h"
 #include "agent/core/termination.h"
 #include "common/file_io.h"
 #include "common/json.h"
@@ -154,6 +155,7 @@ void AddEngineGenerateCommand(CLI::App& engine, CommandTable& table) {
   cmd->add_option("--threads", gen.threads, "Worker threads (default: all cores)");
   cmd->add_option("--numerics", gen.numerics, "exact | fast (default fast)")
       ->check(CLI::IsMember({"exact", "fast"}));
+  AddDeviceOption(*cmd, gen.device);
   table.BindCancellable(cmd, [f](const CancelToken& cancel) {
     EngineGenerateOptions options = f->gen;
     options.thinking = f->thinking == "on";
@@ -165,6 +167,7 @@ int EngineGenerateCommand(const EngineGenerateOptions& o, const CancelToken& can
   const int sources = !o.prompt.empty() + !o.messages_file.empty() + !o.tokens_file.empty();
   if (sources != 1)
     return FailEngineGenerate("give one of --prompt, --messages, --tokens", kExitUsage);
+  if (const int rc = CheckDeviceOption(o.device, "engine generate"); rc != kExitDone) return rc;
   auto model = engine::forward::Model::Load(
       o.model_dir,
       {.threads = o.threads,

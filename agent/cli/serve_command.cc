@@ -7,6 +7,7 @@
 #include <memory>
 #include <thread>
 
+#include "agent/cli/device_option.h"
 #include "agent/core/termination.h"
 #include "common/byte_size.h"
 #include "engine/generate/chat_completion.h"
@@ -47,6 +48,7 @@ void AddServeCommand(CLI::App& app, CommandTable& table) {
   cmd->add_option("--threads", serve.threads, "Worker threads (default: all cores)");
   cmd->add_option("--numerics", serve.numerics, "exact | fast (default fast)")
       ->check(CLI::IsMember({"exact", "fast"}));
+  AddDeviceOption(*cmd, serve.device);
   cmd->add_option("--api-key", serve.api_key,
                   "Require 'Authorization: Bearer KEY' or 'x-api-key: KEY' (default: "
                   "$DSAGENT_SERVE_API_KEY); "
@@ -150,6 +152,7 @@ int ServeCommand(const ServeOptions& o, const CancelToken& cancel) {
     std::fprintf(stderr, "dsagent serve: %s\n", allowed.error().c_str());
     return kExitUsage;
   }
+  if (const int rc = CheckDeviceOption(o.device, "serve"); rc != kExitDone) return rc;
   auto model = engine::forward::Model::Load(
       o.model_dir,
       {.threads = o.threads,

@@ -26,6 +26,7 @@ ProviderOptions ProviderOptionsFromConfig(const Config& config) {
     o.threads = static_cast<int>(config.GetInt(p + "threads"));
     o.context_tokens = config.GetInt(p + "context_tokens");
     o.numerics = config.GetString(p + "numerics");
+    o.device = config.GetString(p + "device");
   }
   o.retry.max_attempts = static_cast<int>(config.GetInt("retry.max_attempts"));
   o.retry.initial_backoff_ms = static_cast<int>(config.GetInt("retry.initial_backoff_ms"));

@@ -5,6 +5,7 @@
 #include "agent/providers/http_provider.h"
 #include "agent/providers/local_provider.h"
 #include "common/byte_size.h"
+#include "engine/kernels/device_spec.h"
 
 namespace dsagent {
 namespace {
@@ -25,6 +26,12 @@ Expected<std::unique_ptr<Provider>, ProviderError> MakeProvider(const ProviderOp
           ProviderError{ProviderErrorKind::kConfig, 0,
                         "providers.local.kv_max_size: '" + options.kv_max_size +
                             "' is not a size (e.g. 16G, 512M, or bytes; 0 = no limit)"});
+    }
+    // Checked before the (long) model load: a device the engine cannot use is a config error.
+    const auto device = engine::kernels::ParseDeviceSpec(options.device);
+    if (!device) return MakeUnexpected(ConfigError("providers.local.device: " + device.error()));
+    if (auto why = engine::kernels::DeviceUnavailable(*device, engine::kernels::ProbeCuda())) {
+      return MakeUnexpected(ConfigError("providers.local.device: " + *why));
     }
     return MakeLocalProvider({.model_dir = options.model_dir,
                               .tokenizer_file = options.tokenizer_file,

@@ -20,19 +20,7 @@ void Expert(const ExpertWeights& e, const float* x, int64_t n, const float* row_
   std::vector<float> g(static_cast<size_t>(n * inter)), u(g.size());
   Linear(e.w1, x, n, g.data(), InputQuant::kFp8Per128, Round::kBF16, cx);
   Linear(e.w3, x, n, u.data(), InputQuant::kFp8Per128, Round::kBF16, cx);
-  for (int64_t t = 0; t < n; ++t) {
-    for (int64_t i = 0; i < inter; ++i) {
-      float& gv = g[static_cast<size_t>(t * inter + i)];
-      float uv = u[static_cast<size_t>(t * inter + i)];
-      if (limit > 0) {
-        uv = std::clamp(uv, -limit, limit);
-        gv = std::min(gv, limit);
-      }
-      float a = SiluF(gv) * uv;
-      if (row_weight != nullptr) a = row_weight[t] * a;
-      gv = RoundBf16(a);
-    }
-  }
+  SwiGluInPlace(g.data(), u.data(), n, inter, row_weight, limit);
   Linear(e.w2, g.data(), n, out, InputQuant::kFp8Per128, Round::kBF16, cx);
 }
 
@@ -93,6 +81,23 @@ void Route(const MoeWeights& w, const ModelConfig& c, const float* x, const int3
 }
 
 }  // namespace
+
+void SwiGluInPlace(float* g, const float* u, int64_t n, int64_t inter, const float* row_weight,
+                   float limit) {
+  for (int64_t t = 0; t < n; ++t) {
+    for (int64_t i = 0; i < inter; ++i) {
+      float& gv = g[t * inter + i];
+      float uv = u[t * inter + i];
+      if (limit > 0) {
+        uv = std::clamp(uv, -limit, limit);
+        gv = std::min(gv, limit);
+      }
+      float a = SiluF(gv) * uv;
+      if (row_weight != nullptr) a = row_weight[t] * a;
+      gv = RoundBf16(a);
+    }
+  }
+}
 
 void MoeForward(const MoeWeights& w, const ModelConfig& c, const float* x, const int32_t* tokens,
                 int64_t rows, float* out, const Compute& cx) {

@@ -62,6 +62,26 @@ TEST(ProviderFactoryTest, LocalKvBudgetMustBeASize) {
   EXPECT_THAT(MakeProvider(o).error().message, Not(HasSubstr("kv_max_size")));
 }
 
+// providers.local.device is checked before the model loads: a misspelt device, and cuda where the
+// engine cannot run on it (today: always), are config errors naming the key and the way out.
+TEST(ProviderFactoryTest, LocalDeviceMustBeUsable) {
+  ProviderOptions o = Options("local");
+  o.model_dir = "/nonexistent-model";
+  o.device = "gpu";
+  auto p = MakeProvider(o);
+  ASSERT_FALSE(p.has_value());
+  EXPECT_EQ(p.error().kind, ProviderErrorKind::kConfig);
+  EXPECT_THAT(p.error().message, HasSubstr("providers.local.device: unknown device 'gpu'"));
+  o.device = "cuda";
+  p = MakeProvider(o);
+  ASSERT_FALSE(p.has_value());
+  EXPECT_EQ(p.error().kind, ProviderErrorKind::kConfig);
+  EXPECT_THAT(p.error().message, HasSubstr("providers.local.device: cuda:0: "));
+  EXPECT_THAT(p.error().message, HasSubstr("use --device cpu"));
+  o.device = "cpu";  // the model load is what fails now
+  EXPECT_THAT(MakeProvider(o).error().message, Not(HasSubstr("device")));
+}
+
 TEST(ProviderFactoryTest, OpenAiCompatibleNeedsNoKey) {
   ProviderOptions o = Options("openai-compatible");
   o.api_key.clear();

@@ -1,0 +1,104 @@
+// The CUDA matrix-vector kernels' achieved weight bandwidth (engine/kernels/cuda/ops.h MatVec),
+// against a measured device-to-device copy of the same device: decode reads every weight byte
+// once per token, so bytes/s of weights is the figure that bounds tokens/s (issue 17's target:
+// >= 70% of the copy bandwidth). Run by scripts/gpu-check.sh; docs/BENCHMARKS.md has the method.
+//   cuda_matvec_bench [--json FILE] [--reps N]
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "engine/kernels/cuda/ops.h"
+#include "engine/kernels/cuda/weight_upload.h"
+#include "engine/kernels/cuda_probe.h"
+
+namespace {
+namespace k = dsagent::engine::kernels;
+namespace kc = dsagent::engine::kernels::cuda;
+
+double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string json_path;
+  int reps = 50;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
+    if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) reps = std::atoi(argv[++i]);
+  }
+  const k::CudaProbe probe = k::ProbeCuda();
+  if (probe.devices.empty()) {
+    std::fprintf(stderr, "cuda_matvec_bench: %s\n", probe.problem.c_str());
+    return 2;
+  }
+  try {
+    kc::UseDevice(0);
+    kc::CudaStream stream;
+    // Copy bandwidth: read + write of a 1 GiB buffer.
+    const size_t copy_bytes = size_t{1} << 30;
+    kc::DeviceBuffer a(copy_bytes), b(copy_bytes);
+    kc::CopyDeviceToDevice(b.data(), a.data(), copy_bytes, stream);
+    stream.Synchronize();
+    auto t0 = std::chrono::steady_clock::now();
+    for (int r = 0; r < reps; ++r) kc::CopyDeviceToDevice(b.data(), a.data(), copy_bytes, stream);
+    stream.Synchronize();
+    const double copy_bw = 2.0 * copy_bytes * reps / Seconds(t0, std::chrono::steady_clock::now());
+    std::printf("device %s: copy %.1f GB/s (read + write)\n", probe.devices[0].name.c_str(),
+                copy_bw / 1e9);
+
+    struct Shape {
+      const char* what;
+      k::WeightFormat format;
+      int64_t rows, cols;
+    };
+    // V4-Flash shapes: an attention projection, a routed expert's w1 (FP4) and w2, the head (BF16).
+    const Shape shapes[] = {{"fp8 wq_b 32768x1024", k::WeightFormat::kFP8, 32768, 1024},
+                            {"fp8 shared w1 2048x4096", k::WeightFormat::kFP8, 2048, 4096},
+                            {"fp4 expert w1 2048x4096", k::WeightFormat::kFP4, 2048, 4096},
+                            {"fp4 expert w2 4096x2048", k::WeightFormat::kFP4, 4096, 2048},
+                            {"bf16 head 129280x4096", k::WeightFormat::kBF16, 129280, 4096}};
+    std::mt19937 rng(1);
+    std::string json = "{\"device\": \"" + probe.devices[0].name +
+                       "\", \"copy_gbps\": " + std::to_string(copy_bw / 1e9) + ", \"matvec\": [";
+    bool first = true;
+    for (const Shape& s : shapes) {
+      const auto layout = kc::UploadLayout(s.format, s.rows, s.cols);
+      std::vector<uint8_t> data(static_cast<size_t>(layout->data_bytes));
+      std::vector<uint8_t> scale(static_cast<size_t>(layout->scale_bytes()), 120);
+      for (auto& v : data) v = static_cast<uint8_t>(rng() & 0x7e);  // no e4m3 NaN
+      const k::WeightRows rows{s.format, data.data(), scale.empty() ? nullptr : scale.data(),
+                               s.cols, layout->scale_cols};
+      const kc::DeviceWeight w = kc::DeviceWeight::Upload(rows, s.rows, stream);
+      std::vector<float> x(static_cast<size_t>(s.cols), 0.5f);
+      kc::DeviceBuffer dx(x.size() * 4), dy(static_cast<size_t>(s.rows) * 4);
+      dx.Upload(x.data(), x.size() * 4, stream);
+      kc::MatVec(w, dx.as<float>(), 1, s.cols, dy.as<float>(), s.rows, true, stream);
+      stream.Synchronize();
+      t0 = std::chrono::steady_clock::now();
+      for (int r = 0; r < reps; ++r) {
+        kc::MatVec(w, dx.as<float>(), 1, s.cols, dy.as<float>(), s.rows, true, stream);
+      }
+      stream.Synchronize();
+      const double secs = Seconds(t0, std::chrono::steady_clock::now()) / reps;
+      const double bw = static_cast<double>(layout->total_bytes()) / secs;
+      std::printf("matvec %-26s %8.1f us  %7.1f GB/s  %5.1f%% of copy\n", s.what, secs * 1e6,
+                  bw / 1e9, 100.0 * bw / copy_bw);
+      json += std::string(first ? "" : ", ") + "{\"shape\": \"" + s.what +
+              "\", \"us\": " + std::to_string(secs * 1e6) +
+              ", \"gbps\": " + std::to_string(bw / 1e9) + "}";
+      first = false;
+    }
+    json += "]}\n";
+    if (!json_path.empty()) std::ofstream(json_path) << json;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "cuda_matvec_bench: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

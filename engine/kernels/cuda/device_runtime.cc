@@ -1,0 +1,126 @@
+#include "engine/kernels/cuda/device_runtime.h"
+
+#include <cuda_runtime_api.h>
+
+#include <cstdio>
+#include <utility>
+
+namespace dsagent::engine::kernels::cuda {
+namespace {
+
+std::string GiB(size_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f GiB", static_cast<double>(bytes) / (1u << 30));
+  return buf;
+}
+
+// What a user can do about the common failures.
+const char* AdviceFor(cudaError_t e) {
+  switch (e) {
+    case cudaErrorNoDevice:
+    case cudaErrorInsufficientDriver:
+      return "run with --device cpu, or on a machine with an NVIDIA GPU and driver";
+    case cudaErrorMemoryAllocation:
+      return "less fits on the device: lower --gpu-memory so more experts stay in host memory";
+    case cudaErrorInvalidDevice:
+      return "pick an index `dsagent doctor` lists (--device cuda:N)";
+    default:
+      return nullptr;
+  }
+}
+
+}  // namespace
+
+void CheckCuda(int status, const std::string& what) {
+  const auto e = static_cast<cudaError_t>(status);
+  if (e == cudaSuccess) return;
+  cudaGetLastError();  // clear a non-sticky error so the next call starts clean
+  std::string message = what + ": " + cudaGetErrorString(e) + " (" + cudaGetErrorName(e) + ")";
+  if (const char* advice = AdviceFor(e)) message += std::string("; ") + advice;
+  throw CudaError(message);
+}
+
+void UseDevice(int index) {
+  int count = 0;
+  const cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess || count == 0) {
+    cudaGetLastError();
+    throw CudaError(std::string("no CUDA device: ") +
+                    (err != cudaSuccess ? cudaGetErrorString(err) : "the driver reports none") +
+                    "; run with --device cpu, or on a machine with an NVIDIA GPU and driver");
+  }
+  if (index < 0 || index >= count) {
+    throw CudaError("no CUDA device cuda:" + std::to_string(index) + ": this machine has " +
+                    std::to_string(count) + " (cuda:0 to cuda:" + std::to_string(count - 1) + ")");
+  }
+  CheckCuda(cudaSetDevice(index), "cudaSetDevice(" + std::to_string(index) + ")");
+}
+
+CudaStream::CudaStream() {
+  cudaStream_t s = nullptr;
+  CheckCuda(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "cudaStreamCreate");
+  handle_ = s;
+}
+
+CudaStream::~CudaStream() {
+  if (handle_) cudaStreamDestroy(static_cast<cudaStream_t>(handle_));
+}
+
+void CudaStream::Synchronize() {
+  CheckCuda(cudaStreamSynchronize(static_cast<cudaStream_t>(handle_)), "cudaStreamSynchronize");
+}
+
+DeviceBuffer::DeviceBuffer(size_t bytes) : bytes_(bytes) {
+  if (bytes == 0) return;
+  int device = -1;
+  cudaGetDevice(&device);
+  CheckCuda(cudaMalloc(&data_, bytes),
+            "cudaMalloc of " + GiB(bytes) + " on cuda:" + std::to_string(device));
+}
+
+DeviceBuffer::~DeviceBuffer() {
+  if (data_) cudaFree(data_);
+}
+
+DeviceBuffer::DeviceBuffer(DeviceBuffer&& other) noexcept
+    : data_(std::exchange(other.data_, nullptr)), bytes_(std::exchange(other.bytes_, 0)) {}
+
+DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& other) noexcept {
+  if (this != &other) {
+    if (data_) cudaFree(data_);
+    data_ = std::exchange(other.data_, nullptr);
+    bytes_ = std::exchange(other.bytes_, 0);
+  }
+  return *this;
+}
+
+void DeviceBuffer::Upload(const void* host, size_t n, CudaStream& stream) {
+  if (n > bytes_) {
+    throw CudaError("upload of " + std::to_string(n) + " bytes into a device buffer of " +
+                    std::to_string(bytes_));
+  }
+  if (n == 0) return;
+  CheckCuda(cudaMemcpyAsync(data_, host, n, cudaMemcpyHostToDevice,
+                            static_cast<cudaStream_t>(stream.handle())),
+            "cudaMemcpy host to device (" + GiB(n) + ")");
+}
+
+void DeviceBuffer::Download(void* host, size_t n, CudaStream& stream) const {
+  if (n > bytes_) {
+    throw CudaError("download of " + std::to_string(n) + " bytes from a device buffer of " +
+                    std::to_string(bytes_));
+  }
+  if (n == 0) return;
+  CheckCuda(cudaMemcpyAsync(host, data_, n, cudaMemcpyDeviceToHost,
+                            static_cast<cudaStream_t>(stream.handle())),
+            "cudaMemcpy device to host (" + GiB(n) + ")");
+  stream.Synchronize();
+}
+
+void CopyDeviceToDevice(void* dst, const void* src, size_t n, CudaStream& stream) {
+  CheckCuda(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToDevice,
+                            static_cast<cudaStream_t>(stream.handle())),
+            "cudaMemcpy device to device (" + GiB(n) + ")");
+}
+
+}  // namespace dsagent::engine::kernels::cuda

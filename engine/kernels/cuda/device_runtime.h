@@ -1,0 +1,77 @@
+// The CUDA device runtime the kernels run on: choosing a device, device memory owned by RAII
+// buffers, streams, and CUDA errors turned into exceptions whose message says what failed, the
+// runtime's reason and what to do. Plain C++ (no CUDA headers here): the implementation links the
+// static CUDA runtime, so a binary built with CUDA starts and runs every CPU path on a machine
+// without a GPU or driver; only constructing these objects there throws.
+//
+// Thread-safety: a DeviceBuffer or CudaStream is used by one thread at a time.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace dsagent::engine::kernels::cuda {
+
+// A failed CUDA call: "<what>: <cudaGetErrorString> (<cudaGetErrorName>)[; <advice>]".
+class CudaError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Throws CudaError when `status` (a cudaError_t) is not cudaSuccess. `what` names the operation
+// ("cudaMalloc of 2.00 GiB on cuda:0").
+void CheckCuda(int status, const std::string& what);
+
+// Makes device `index` current for the calling thread; throws CudaError naming the devices there
+// are ("no CUDA device: ..." when there is none).
+void UseDevice(int index);
+
+// A stream on the current device; kernels and copies given it run in order on it.
+class CudaStream {
+ public:
+  CudaStream();  // throws CudaError
+  ~CudaStream();
+  CudaStream(const CudaStream&) = delete;
+  CudaStream& operator=(const CudaStream&) = delete;
+  void* handle() const { return handle_; }  // a cudaStream_t
+  void Synchronize();                       // waits; throws the first error of queued work
+
+ private:
+  void* handle_ = nullptr;
+};
+
+// `bytes` of device memory on the current device, freed on destruction. Move-only.
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  explicit DeviceBuffer(size_t bytes);  // throws CudaError (out of memory names the size)
+  ~DeviceBuffer();
+  DeviceBuffer(DeviceBuffer&& other) noexcept;
+  DeviceBuffer& operator=(DeviceBuffer&& other) noexcept;
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+
+  void* data() const { return data_; }
+  template <class T>
+  T* as() const {
+    return static_cast<T*>(data_);
+  }
+  size_t bytes() const { return bytes_; }
+
+  // Copies `n` bytes from the host into the buffer (n <= bytes()), queued on `stream`. The host
+  // memory must stay valid until the stream is synchronised.
+  void Upload(const void* host, size_t n, CudaStream& stream);
+  // Copies the first `n` bytes to the host and waits for the copy.
+  void Download(void* host, size_t n, CudaStream& stream) const;
+
+ private:
+  void* data_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+// Device-to-device copy of `n` bytes on `stream` (the benchmark's bandwidth reference).
+void CopyDeviceToDevice(void* dst, const void* src, size_t n, CudaStream& stream);
+
+}  // namespace dsagent::engine::kernels::cuda

@@ -1,0 +1,116 @@
+// ActQuant, RmsNorm, RopeRotate and SwiGlu on the device (ops.h); the per-element arithmetic is
+// device_math.h's, shared with the host tests.
+#include <cuda_runtime.h>
+
+#include "engine/kernels/cuda/device_math.h"
+#include "engine/kernels/cuda/ops.h"
+
+namespace dsagent::engine::kernels::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+cudaStream_t Raw(CudaStream& s) { return static_cast<cudaStream_t>(s.handle()); }
+
+unsigned Blocks(int64_t n) { return static_cast<unsigned>((n + kThreads - 1) / kThreads); }
+
+// One CUDA block per quantisation block: amax by a max-reduction (exact in any order), then each
+// value rounded with the block's power-of-two scale.
+__global__ void ActQuantKernel(float* x, int64_t block, bool fp4) {
+  __shared__ float amax_part[kThreads];
+  float* b = x + static_cast<int64_t>(blockIdx.x) * block;
+  float amax = 0.0f;
+  for (int64_t i = threadIdx.x; i < block; i += blockDim.x) amax = fmaxf(amax, fabsf(b[i]));
+  amax_part[threadIdx.x] = amax;
+  __syncthreads();
+  for (int s = kThreads / 2; s > 0; s /= 2) {
+    if (static_cast<int>(threadIdx.x) < s) {
+      amax_part[threadIdx.x] = fmaxf(amax_part[threadIdx.x], amax_part[threadIdx.x + s]);
+    }
+    __syncthreads();
+  }
+  const float scale = fp4 ? Fp4BlockScale(amax_part[0]) : Fp8BlockScale(amax_part[0]);
+  for (int64_t i = threadIdx.x; i < block; i += blockDim.x) {
+    b[i] = fp4 ? QuantizeE2M1(b[i], scale) : QuantizeE4M3(b[i], scale);
+  }
+}
+
+// One CUDA block per row: the sum of squares (fp32 squares, summed in double), then the scaled
+// row in bf16.
+__global__ void RmsNormKernel(const float* x, int64_t n, const float* w, float eps, float* y) {
+  __shared__ double part[kThreads];
+  const float* xr = x + static_cast<int64_t>(blockIdx.x) * n;
+  float* yr = y + static_cast<int64_t>(blockIdx.x) * n;
+  double ss = 0.0;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+    ss += static_cast<double>(xr[i] * xr[i]);
+  }
+  part[threadIdx.x] = ss;
+  __syncthreads();
+  for (int s = kThreads / 2; s > 0; s /= 2) {
+    if (static_cast<int>(threadIdx.x) < s) part[threadIdx.x] += part[threadIdx.x + s];
+    __syncthreads();
+  }
+  const float var = static_cast<float>(part[0] / static_cast<double>(n));
+  const float r = RsqrtF(var + eps);
+  __syncthreads();  // everyone has read part[0] before y (maybe x) is written
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) yr[i] = RoundBf16(w[i] * (xr[i] * r));
+}
+
+__global__ void RopeKernel(float* x, int64_t count, int64_t stride, int64_t offset, int64_t half,
+                           const float* freqs, int64_t pos, bool inverse) {
+  const int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (k >= count * half) return;
+  const int64_t v = k / half, i = k % half;
+  float* r = x + v * stride + offset;
+  const float angle = static_cast<float>(pos) * freqs[i];
+  RopePair(r[2 * i], r[2 * i + 1], angle, inverse);
+}
+
+__global__ void SwiGluKernel(const float* g, const float* u, int64_t rows, int64_t inter,
+                             const float* row_weight, float limit, float* out) {
+  const int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (k >= rows * inter) return;
+  const bool has_weight = row_weight != nullptr;
+  out[k] = SwiGluValue(g[k], u[k], limit, has_weight, has_weight ? row_weight[k / inter] : 1.0f);
+}
+
+}  // namespace
+
+void ActQuant(float* x, int64_t rows, int64_t n, int64_t block, ActQuantFormat format,
+              CudaStream& stream) {
+  if (block <= 0 || n % block != 0) {
+    throw CudaError("ActQuant: " + std::to_string(n) + " values do not split into blocks of " +
+                    std::to_string(block));
+  }
+  if (rows <= 0 || n <= 0) return;
+  ActQuantKernel<<<static_cast<unsigned>(rows * n / block), kThreads, 0, Raw(stream)>>>(
+      x, block, format == ActQuantFormat::kFp4);
+  CheckCuda(cudaGetLastError(), "ActQuant launch");
+}
+
+void RmsNorm(const float* x, int64_t rows, int64_t n, const float* w, float eps, float* y,
+             CudaStream& stream) {
+  if (rows <= 0 || n <= 0) return;
+  RmsNormKernel<<<static_cast<unsigned>(rows), kThreads, 0, Raw(stream)>>>(x, n, w, eps, y);
+  CheckCuda(cudaGetLastError(), "RmsNorm launch");
+}
+
+void RopeRotate(float* x, int64_t count, int64_t stride, int64_t width, int64_t rope_dims,
+                const float* freqs, int64_t pos, bool inverse, CudaStream& stream) {
+  const int64_t half = rope_dims / 2;
+  if (count <= 0 || half <= 0) return;
+  RopeKernel<<<Blocks(count * half), kThreads, 0, Raw(stream)>>>(
+      x, count, stride, width - rope_dims, half, freqs, pos, inverse);
+  CheckCuda(cudaGetLastError(), "RopeRotate launch");
+}
+
+void SwiGlu(const float* g, const float* u, int64_t rows, int64_t inter, const float* row_weight,
+            float limit, float* out, CudaStream& stream) {
+  if (rows <= 0 || inter <= 0) return;
+  SwiGluKernel<<<Blocks(rows * inter), kThreads, 0, Raw(stream)>>>(g, u, rows, inter, row_weight,
+                                                                   limit, out);
+  CheckCuda(cudaGetLastError(), "SwiGlu launch");
+}
+
+}  // namespace dsagent::engine::kernels::cuda

@@ -1,0 +1,76 @@
+// MatVec: the `fast` numerics' fused dequantise-and-dot on the device (ops.h). Sixteen threads
+// per weight row, thread j being the contract's lane j (kernels/cpu/weight_dot_f32.h): it keeps
+// block[j] in fp32 and lanes[j] in double across the row's 128-column blocks; lane 0 also keeps
+// the tail. The lanes are then combined by shuffles in the contract's order ((i, i+8), (i, i+4),
+// (0, 2) (1, 3), (0, 1)), so the result is bit-identical to WeightRowDotsF32.
+//
+// Not tuned yet: lane j reads columns j, j+16, ... of a row (16-byte segments). A faster kernel
+// must keep this per-lane order (e.g. staging rows through shared memory).
+#include <cuda_runtime.h>
+
+#include "engine/kernels/cuda/device_math.h"
+#include "engine/kernels/cuda/ops.h"
+
+namespace dsagent::engine::kernels::cuda {
+namespace {
+
+constexpr int kLanes = 16;
+constexpr int kRowsPerBlock = 16;  // 256 threads
+
+__global__ void MatVecKernel(WeightView w, int64_t rows, const float* x, int64_t x_stride, float* y,
+                             int64_t y_stride, bool round_bf16) {
+  const int lane = static_cast<int>(threadIdx.x);
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.y;
+  const int64_t t = blockIdx.y;
+  const float* xt = x + t * x_stride;
+  const bool valid = row < rows;
+  double acc = 0.0;
+  float tail = 0.0f;
+  if (valid) {
+    for (int64_t c0 = 0; c0 < w.cols; c0 += 128) {
+      const int64_t c1 = w.cols < c0 + 128 ? w.cols : c0 + 128;
+      acc += static_cast<double>(BlockLaneSum(w, row, c0, c1, lane, xt));
+      if (lane == 0) tail = BlockTail(w, row, c0, c1, xt, tail);
+    }
+  }
+  // Every thread of the warp takes part in the shuffles (rows past the end add zeros).
+  acc += __shfl_xor_sync(0xffffffffu, acc, 8, kLanes);
+  acc += __shfl_xor_sync(0xffffffffu, acc, 4, kLanes);
+  acc += __shfl_xor_sync(0xffffffffu, acc, 2, kLanes);
+  acc += __shfl_xor_sync(0xffffffffu, acc, 1, kLanes);
+  if (valid && lane == 0) {
+    const float v = static_cast<float>(acc + static_cast<double>(tail));
+    y[t * y_stride + row] = round_bf16 ? RoundBf16(v) : v;
+  }
+}
+
+WeightKind KindOf(WeightFormat f) {
+  switch (f) {
+    case WeightFormat::kBF16:
+      return WeightKind::kBF16;
+    case WeightFormat::kF32:
+      return WeightKind::kF32;
+    case WeightFormat::kFP8:
+      return WeightKind::kFP8;
+    case WeightFormat::kFP4:
+      return WeightKind::kFP4;
+  }
+  return WeightKind::kBF16;
+}
+
+}  // namespace
+
+void MatVec(const DeviceWeight& w, const float* x, int64_t x_rows, int64_t x_stride, float* y,
+            int64_t y_stride, bool round_bf16, CudaStream& stream) {
+  if (w.rows <= 0 || x_rows <= 0) return;
+  const WeightView view{KindOf(w.format), w.data.as<const uint8_t>(), w.scale.as<const uint8_t>(),
+                        w.cols, w.scale_cols};
+  const dim3 block(kLanes, kRowsPerBlock);
+  const dim3 grid(static_cast<unsigned>((w.rows + kRowsPerBlock - 1) / kRowsPerBlock),
+                  static_cast<unsigned>(x_rows));
+  MatVecKernel<<<grid, block, 0, static_cast<cudaStream_t>(stream.handle())>>>(
+      view, w.rows, x, x_stride, y, y_stride, round_bf16);
+  CheckCuda(cudaGetLastError(), "MatVec launch");
+}
+
+}  // namespace dsagent::engine::kernels::cuda

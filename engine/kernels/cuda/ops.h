@@ -1,0 +1,59 @@
+// The CUDA kernels of the first V4 forward ops, each with the contract of its CPU twin in `fast`
+// numerics (the arithmetic is device_math.h's, shared with the host):
+//   MatVec      kernels/cpu/weight_dot_f32.h (16 fp32 lanes per 128-column block, combined in
+//               double): the same bits as WeightRowDotsF32, then bf16 when asked
+//   ActQuant    forward/quant_sim.h QuantizeFp8Blocks (per 128 or 64) / QuantizeFp4Blocks (per 32)
+//   RmsNorm     forward/linear.h RmsNorm
+//   RopeRotate  forward/rope.h Rope::Rotate (frequencies from Rope::frequencies(), YaRN included)
+//   SwiGlu      forward/moe.cc's expert activation (clamp at swiglu_limit when limit > 0)
+// Pointers are device pointers; every call is queued on `stream` and returns at once (errors of
+// the launch throw CudaError; errors of the run surface at the next Synchronize).
+//
+// Tested against the CPU twins on random inputs with odd shapes (tests/engine/kernels/
+// cuda_ops_test.cc, which skips without a device).
+#pragma once
+
+#include <cstdint>
+
+#include "engine/kernels/cpu/weight_dot.h"
+#include "engine/kernels/cuda/device_runtime.h"
+#include "engine/kernels/weight_format.h"
+
+namespace dsagent::engine::kernels::cuda {
+
+// A weight uploaded in its stored format (weight_upload.h).
+struct DeviceWeight {
+  WeightFormat format = WeightFormat::kBF16;
+  int64_t rows = 0, cols = 0, scale_cols = 0;
+  DeviceBuffer data, scale;
+
+  // Copies `rows` rows of `w` to the current device and waits for the copy. Throws CudaError,
+  // or std::invalid_argument for a shape the format cannot have.
+  static DeviceWeight Upload(const WeightRows& w, int64_t rows, CudaStream& stream);
+};
+
+// y[t * y_stride + o] = dot(W[o, :], x[t * x_stride, ...]) for t < x_rows, o < w.rows.
+void MatVec(const DeviceWeight& w, const float* x, int64_t x_rows, int64_t x_stride, float* y,
+            int64_t y_stride, bool round_bf16, CudaStream& stream);
+
+enum class ActQuantFormat { kFp8, kFp4 };
+// In place on `rows` rows of n values: each block of `block` values (n % block == 0) becomes its
+// quantised-dequantised value (FP8 e4m3 or FP4 e2m1 with a power-of-two scale).
+void ActQuant(float* x, int64_t rows, int64_t n, int64_t block, ActQuantFormat format,
+              CudaStream& stream);
+
+// y = bf16(w * (x * rsqrt(mean(x^2) + eps))) per row of n values; in place is fine.
+void RmsNorm(const float* x, int64_t rows, int64_t n, const float* w, float eps, float* y,
+             CudaStream& stream);
+
+// Rotates the last rope_dims values of `count` vectors of `width` values, `stride` apart, by
+// position `pos` (inverse: -pos). freqs: rope_dims/2 floats on the device.
+void RopeRotate(float* x, int64_t count, int64_t stride, int64_t width, int64_t rope_dims,
+                const float* freqs, int64_t pos, bool inverse, CudaStream& stream);
+
+// out[t, i] = bf16(row_weight[t] * silu(g) * u) with the clamp when limit > 0; row_weight may be
+// null (weight 1). g, u, out: [rows, inter]; out may alias g.
+void SwiGlu(const float* g, const float* u, int64_t rows, int64_t inter, const float* row_weight,
+            float limit, float* out, CudaStream& stream);
+
+}  // namespace dsagent::engine::kernels::cuda

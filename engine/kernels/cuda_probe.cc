@@ -1,0 +1,72 @@
+#include "engine/kernels/cuda_probe.h"
+
+#include <cstdio>
+
+#ifdef DSAGENT_HAVE_CUDA
+#include <cuda_runtime_api.h>
+#endif
+
+namespace dsagent::engine::kernels {
+
+CudaProbe ProbeCuda() {
+  CudaProbe p;
+#ifdef DSAGENT_HAVE_CUDA
+  p.built = true;
+  cudaRuntimeGetVersion(&p.runtime_version);
+  if (cudaDriverGetVersion(&p.driver_version) != cudaSuccess) p.driver_version = 0;
+  int count = 0;
+  const cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess || count == 0) {
+    p.problem = std::string("no CUDA device: ") +
+                (err != cudaSuccess ? cudaGetErrorString(err) : "the driver reports none");
+    cudaGetLastError();  // clear the sticky-free error so later calls start clean
+    return p;
+  }
+  for (int i = 0; i < count; ++i) {
+    cudaDeviceProp prop{};
+    if (cudaGetDeviceProperties(&prop, i) != cudaSuccess) continue;
+    CudaDeviceInfo d;
+    d.index = i;
+    d.name = prop.name;
+    d.total_bytes = static_cast<int64_t>(prop.totalGlobalMem);
+    d.cc_major = prop.major;
+    d.cc_minor = prop.minor;
+    size_t free_bytes = 0, total = 0;
+    if (cudaSetDevice(i) == cudaSuccess && cudaMemGetInfo(&free_bytes, &total) == cudaSuccess) {
+      d.free_bytes = static_cast<int64_t>(free_bytes);
+    }
+    p.devices.push_back(d);
+  }
+  if (p.devices.empty()) p.problem = "no CUDA device: no device answered cudaGetDeviceProperties";
+#else
+  p.problem =
+      "CUDA backend not built (this binary was configured without nvcc or with "
+      "-DDSAGENT_CUDA=OFF; rebuild with the CUDA Toolkit installed, see README.md)";
+#endif
+  return p;
+}
+
+std::string DescribeCuda(const CudaProbe& probe) {
+  if (!probe.built) {
+    return "CUDA: not built (configured without nvcc or with -DDSAGENT_CUDA=OFF)";
+  }
+  char runtime[64];
+  std::snprintf(runtime, sizeof runtime, "runtime %d.%d", probe.runtime_version / 1000,
+                (probe.runtime_version % 1000) / 10);
+  if (probe.devices.empty()) {
+    return "CUDA: backend built (" + std::string(runtime) + "), " + probe.problem;
+  }
+  std::string out = "CUDA: ";
+  for (size_t i = 0; i < probe.devices.size(); ++i) {
+    const CudaDeviceInfo& d = probe.devices[i];
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "%scuda:%d %s (%.1f GiB, %.1f GiB free, compute %d.%d)",
+                  i ? "; " : "", d.index, d.name.c_str(),
+                  static_cast<double>(d.total_bytes) / (1 << 30),
+                  static_cast<double>(d.free_bytes) / (1 << 30), d.cc_major, d.cc_minor);
+    out += buf;
+  }
+  return out + ", " + runtime;
+}
+
+}  // namespace dsagent::engine::kernels

@@ -1,0 +1,39 @@
+#include "engine/kernels/device_spec.h"
+
+#include <charconv>
+
+namespace dsagent::engine::kernels {
+
+Expected<DeviceSpec, std::string> ParseDeviceSpec(std::string_view text) {
+  if (text == "cpu") return DeviceSpec{};
+  if (text == "cuda") return DeviceSpec{DeviceKind::kCuda, 0};
+  if (text.substr(0, 5) == "cuda:" && text.size() > 5) {
+    int index = -1;
+    const char* end = text.data() + text.size();
+    const auto [ptr, ec] = std::from_chars(text.data() + 5, end, index);
+    if (ec == std::errc() && ptr == end && index >= 0) return DeviceSpec{DeviceKind::kCuda, index};
+  }
+  return MakeUnexpected("unknown device '" + std::string(text) +
+                        "': use cpu, cuda or cuda:N (N = the GPU's index, `dsagent doctor` "
+                        "lists them)");
+}
+
+std::optional<std::string> DeviceUnavailable(const DeviceSpec& spec, const CudaProbe& probe) {
+  if (spec.kind == DeviceKind::kCpu) return std::nullopt;
+  const std::string what = spec.Name() + ": ";
+  if (!probe.built) {
+    return what +
+           "this dsagent was built without the CUDA backend (configured without nvcc or with "
+           "-DDSAGENT_CUDA=OFF; rebuild with the CUDA Toolkit installed, README.md \"CUDA\"); "
+           "use --device cpu";
+  }
+  if (probe.devices.empty()) return what + probe.problem + "; use --device cpu";
+  if (spec.index >= static_cast<int>(probe.devices.size())) {
+    return what + "no such device: this machine has " + std::to_string(probe.devices.size()) +
+           " (cuda:0 to cuda:" + std::to_string(probe.devices.size() - 1) + ")";
+  }
+  return what + "the CUDA backend has its kernels but the forward pass does not run on the GPU " +
+         "yet (issue 17); use --device cpu";
+}
+
+}  // namespace dsagent::engine::kernels

@@ -1,0 +1,55 @@
+// Where each tensor of a model lives when it runs on a GPU (issue 17, "expert offload"): the
+// attention, shared experts, norms, gates, hyper-connection mixes, embedding and head always on
+// the device; routed experts on the device while they fit in what is left after a reserve for the
+// KV state and activations, the rest in pinned host memory, computed by the CPU kernels.
+//
+// Routed experts are placed round robin by expert index over the main layers (expert 0 of every
+// layer, then expert 1, ...), so every layer keeps the same share of its experts on the device
+// (within one) and no layer's MoE becomes the CPU-bound straggler; MTP blocks, used only for
+// speculation, get what is left after the main layers. Pure and device-free: it plans for a
+// device size, whether or not there is a device (`dsagent engine inspect --gpu-memory`).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/expected.h"
+#include "engine/model/tensor_inventory.h"
+
+namespace dsagent::engine {
+
+struct BlockExperts {
+  std::string prefix;  // "layers.3." or "mtp.0."
+  bool mtp = false;
+  int experts = 0;    // routed experts in this block
+  int on_device = 0;  // experts 0..on_device-1 are on the device (the others on the host)
+  int64_t bytes_per_expert = 0;  // w1 + w2 + w3 with their scales
+};
+
+struct PlacementPlan {
+  int64_t device_bytes = 0;    // the device's memory (or the --gpu-memory cap)
+  int64_t reserve_bytes = 0;   // kept free for the KV state, activations and workspace
+  int64_t resident_bytes = 0;  // everything but routed experts
+  int64_t device_expert_bytes = 0, host_expert_bytes = 0;
+  int64_t experts_total = 0, experts_on_device = 0;
+  std::vector<BlockExperts> blocks;  // in inventory order
+
+  bool all_on_device() const { return experts_on_device == experts_total; }
+  int64_t device_used_bytes() const { return resident_bytes + device_expert_bytes; }
+};
+
+// What is kept free by default: 10% of the device, at least 2 GiB.
+int64_t DefaultPlacementReserve(int64_t device_bytes);
+
+// Plans `tensors` (ExpectedTensors of the model's config) for a device of `device_bytes` with
+// `reserve_bytes` kept free. Fails, saying how much is needed, when the tensors that must be on
+// the device do not fit.
+Expected<PlacementPlan, std::string> PlanPlacement(const std::vector<ExpectedTensor>& tensors,
+                                                   int64_t device_bytes, int64_t reserve_bytes);
+
+// The plan as printed at load and by `engine inspect`: totals, then one line per run of blocks
+// with the same split.
+std::string DescribePlacement(const PlacementPlan& plan);
+
+}  // namespace dsagent::engine

@@ -1,0 +1,117 @@
+// The device-free parts of the CUDA backend: weight upload layout, --device parsing and the
+// checks that refuse a device the engine cannot use, and the probe's answer in this build.
+#include <gtest/gtest.h>
+
+#include "engine/kernels/cuda/weight_upload.h"
+#include "engine/kernels/cuda_probe.h"
+#include "engine/kernels/device_spec.h"
+
+namespace dsagent::engine::kernels {
+namespace {
+
+TEST(CudaWeightUploadTest, LayoutIsTheStoredBytesAndScales) {
+  auto fp8 = cuda::UploadLayout(WeightFormat::kFP8, 1536, 7168);
+  ASSERT_TRUE(fp8) << fp8.error();
+  EXPECT_EQ(fp8->data_bytes, 1536 * 7168);
+  EXPECT_EQ(fp8->scale_rows, 12);
+  EXPECT_EQ(fp8->scale_cols, 56);
+  // Partial 128-blocks round up.
+  auto odd = cuda::UploadLayout(WeightFormat::kFP8, 130, 200);
+  ASSERT_TRUE(odd);
+  EXPECT_EQ(odd->scale_rows, 2);
+  EXPECT_EQ(odd->scale_cols, 2);
+  EXPECT_EQ(odd->total_bytes(), 130 * 200 + 4);
+  auto fp4 = cuda::UploadLayout(WeightFormat::kFP4, 2048, 7168);
+  ASSERT_TRUE(fp4);
+  EXPECT_EQ(fp4->data_bytes, 2048 * 3584);
+  EXPECT_EQ(fp4->scale_rows, 2048);
+  EXPECT_EQ(fp4->scale_cols, 224);
+  auto bf16 = cuda::UploadLayout(WeightFormat::kBF16, 3, 5);
+  ASSERT_TRUE(bf16);
+  EXPECT_EQ(bf16->data_bytes, 30);
+  EXPECT_EQ(bf16->scale_bytes(), 0);
+  auto f32 = cuda::UploadLayout(WeightFormat::kF32, 3, 5);
+  ASSERT_TRUE(f32);
+  EXPECT_EQ(f32->data_bytes, 60);
+}
+
+TEST(CudaWeightUploadTest, RefusesShapesTheFormatCannotHave) {
+  auto fp4 = cuda::UploadLayout(WeightFormat::kFP4, 4, 48);
+  ASSERT_FALSE(fp4);
+  EXPECT_NE(fp4.error().find("multiple of 32"), std::string::npos) << fp4.error();
+  auto empty = cuda::UploadLayout(WeightFormat::kBF16, 0, 5);
+  ASSERT_FALSE(empty);
+  EXPECT_NE(empty.error().find("[0, 5]"), std::string::npos) << empty.error();
+}
+
+TEST(DeviceSpecTest, ParsesCpuCudaAndCudaN) {
+  auto cpu = ParseDeviceSpec("cpu");
+  ASSERT_TRUE(cpu);
+  EXPECT_EQ(cpu->kind, DeviceKind::kCpu);
+  auto cuda = ParseDeviceSpec("cuda");
+  ASSERT_TRUE(cuda);
+  EXPECT_EQ(cuda->kind, DeviceKind::kCuda);
+  EXPECT_EQ(cuda->index, 0);
+  auto three = ParseDeviceSpec("cuda:3");
+  ASSERT_TRUE(three);
+  EXPECT_EQ(three->index, 3);
+  EXPECT_EQ(three->Name(), "cuda:3");
+  for (const char* bad : {"gpu", "cuda:", "cuda:-1", "cuda:1x", "CUDA", "cuda:0:1", ""}) {
+    auto r = ParseDeviceSpec(bad);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_NE(r.error().find("use cpu, cuda or cuda:N"), std::string::npos) << r.error();
+  }
+}
+
+TEST(DeviceSpecTest, SaysWhyACudaDeviceCannotBeUsed) {
+  const DeviceSpec cpu{};
+  const DeviceSpec cuda1{DeviceKind::kCuda, 1};
+  CudaProbe not_built;
+  not_built.problem = "CUDA backend not built (x)";
+  EXPECT_FALSE(DeviceUnavailable(cpu, not_built));
+  auto why = DeviceUnavailable(cuda1, not_built);
+  ASSERT_TRUE(why);
+  EXPECT_EQ(why->rfind("cuda:1: ", 0), 0u) << *why;
+  EXPECT_NE(why->find("built without the CUDA backend"), std::string::npos) << *why;
+  EXPECT_NE(why->find("--device cpu"), std::string::npos) << *why;
+
+  CudaProbe no_device;
+  no_device.built = true;
+  no_device.problem = "no CUDA device: CUDA driver version is insufficient";
+  why = DeviceUnavailable(cuda1, no_device);
+  ASSERT_TRUE(why);
+  EXPECT_NE(why->find("no CUDA device: CUDA driver"), std::string::npos) << *why;
+
+  CudaProbe one;
+  one.built = true;
+  one.devices.push_back({.index = 0, .name = "GPU", .total_bytes = 1LL << 34});
+  why = DeviceUnavailable(cuda1, one);
+  ASSERT_TRUE(why);
+  EXPECT_NE(why->find("cuda:0 to cuda:0"), std::string::npos) << *why;
+  // Device 0 exists, but the forward pass does not run there yet: refused, not silently on CPU.
+  why = DeviceUnavailable(DeviceSpec{DeviceKind::kCuda, 0}, one);
+  ASSERT_TRUE(why);
+  EXPECT_NE(why->find("forward pass does not run on the GPU yet"), std::string::npos) << *why;
+}
+
+TEST(CudaProbeTest, ReportsThisBuildAndNeverThrows) {
+  const CudaProbe probe = ProbeCuda();
+#ifdef DSAGENT_HAVE_CUDA
+  EXPECT_TRUE(probe.built);
+  EXPECT_GT(probe.runtime_version, 0);
+  if (probe.devices.empty()) {
+    EXPECT_NE(probe.problem.find("no CUDA device: "), std::string::npos) << probe.problem;
+    EXPECT_NE(DescribeCuda(probe).find("backend built"), std::string::npos);
+  } else {
+    EXPECT_GT(probe.devices[0].total_bytes, 0);
+    EXPECT_NE(DescribeCuda(probe).find("cuda:0 "), std::string::npos) << DescribeCuda(probe);
+  }
+#else
+  EXPECT_FALSE(probe.built);
+  EXPECT_TRUE(probe.devices.empty());
+  EXPECT_EQ(DescribeCuda(probe).rfind("CUDA: not built", 0), 0u) << DescribeCuda(probe);
+#endif
+}
+
+}  // namespace
+}  // namespace dsagent::engine::kernels

@@ -1,0 +1,257 @@
+// Every CUDA kernel (engine/kernels/cuda/ops.h) against its CPU twin on random inputs with odd
+// shapes and tails, under the fast-mode contract (kernels/numerics_mode.h: per op >= 99.9% of the
+// bf16 outputs identical, the rest within 1 ulp); most ops are expected to be bit-identical and
+// the counts are printed. Built only with the CUDA backend. Without a device the tests skip, saying
+// so — unless DSAGENT_REQUIRE_CUDA=1 (scripts/gpu-check.sh), where that is a failure.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "engine/forward/linear.h"
+#include "engine/forward/moe.h"
+#include "engine/forward/numerics.h"
+#include "engine/forward/quant_sim.h"
+#include "engine/forward/rope.h"
+#include "engine/kernels/cpu/weight_dot_f32.h"
+#include "engine/kernels/cuda/ops.h"
+#include "engine/kernels/cuda_probe.h"
+#include "engine/model/model_config.h"
+#include "tests/engine/kernels/random_weights.h"
+
+namespace dsagent::engine::kernels::cuda {
+namespace {
+
+bool CudaRequired() {
+  const char* v = std::getenv("DSAGENT_REQUIRE_CUDA");
+  return v != nullptr && std::strcmp(v, "1") == 0;
+}
+
+// Skips (or, when DSAGENT_REQUIRE_CUDA=1, fails) the test without a device.
+#define REQUIRE_CUDA_DEVICE()                                                        \
+  do {                                                                               \
+    const CudaProbe probe_ = ProbeCuda();                                            \
+    if (probe_.devices.empty()) {                                                    \
+      if (CudaRequired()) FAIL() << "DSAGENT_REQUIRE_CUDA=1 but " << probe_.problem; \
+      GTEST_SKIP() << probe_.problem << " (the CUDA op tests need a GPU)";           \
+    }                                                                                \
+    UseDevice(0);                                                                    \
+  } while (0)
+
+template <class T>
+DeviceBuffer ToDevice(const std::vector<T>& v, CudaStream& s) {
+  DeviceBuffer b(v.size() * sizeof(T));
+  b.Upload(v.data(), b.bytes(), s);
+  s.Synchronize();
+  return b;
+}
+
+std::vector<float> ToHost(const DeviceBuffer& b, size_t n, CudaStream& s) {
+  std::vector<float> v(n);
+  b.Download(v.data(), n * sizeof(float), s);
+  return v;
+}
+
+uint32_t Bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+
+// The contract check: counts identical values and those 1 bf16 ulp apart (bf16 values) or 1 float
+// ulp apart (float outputs).
+void ExpectContract(const std::vector<float>& gpu, const std::vector<float>& cpu,
+                    const std::string& op, bool bf16) {
+  ASSERT_EQ(gpu.size(), cpu.size());
+  size_t same = 0, near = 0;
+  for (size_t i = 0; i < gpu.size(); ++i) {
+    if (Bits(gpu[i]) == Bits(cpu[i]) || (std::isnan(gpu[i]) && std::isnan(cpu[i]))) {
+      ++same;
+      continue;
+    }
+    const int64_t a = Bits(gpu[i]) >> (bf16 ? 16 : 0), b = Bits(cpu[i]) >> (bf16 ? 16 : 0);
+    if (std::llabs(a - b) <= 1) {
+      ++near;
+    } else {
+      ADD_FAILURE() << op << ": index " << i << " gpu " << gpu[i] << " cpu " << cpu[i];
+      return;
+    }
+  }
+  std::printf("%s: %zu of %zu identical, %zu within 1 ulp\n", op.c_str(), same, gpu.size(), near);
+  EXPECT_GE(static_cast<double>(same), 0.999 * static_cast<double>(gpu.size())) << op;
+}
+
+TEST(CudaOpsTest, MatVecMatchesTheCpuFastKernelForEveryFormat) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(23);
+  struct Case {
+    WeightFormat format;
+    int64_t rows, cols, inputs;
+    bool extreme;
+  };
+  const Case cases[] = {
+      {WeightFormat::kFP8, 1000, 1536, 1, false}, {WeightFormat::kFP8, 131, 200, 3, true},
+      {WeightFormat::kFP4, 513, 2048, 2, false},  {WeightFormat::kFP4, 77, 96, 1, true},
+      {WeightFormat::kBF16, 300, 1000, 4, false}, {WeightFormat::kF32, 33, 129, 1, false},
+  };
+  for (const Case& c : cases) {
+    auto w = testing::MakeWeight(c.format, c.rows, c.cols, rng, c.extreme);
+    std::vector<float> x;
+    for (int64_t t = 0; t < c.inputs; ++t) {
+      auto row = testing::RandomInput(c.cols, rng, c.format == WeightFormat::kFP8);
+      x.insert(x.end(), row.begin(), row.end());
+    }
+    std::vector<float> cpu(static_cast<size_t>(c.inputs * c.rows));
+    for (int64_t t = 0; t < c.inputs; ++t) {
+      DotInputF32 in;
+      in.Prepare(x.data() + t * c.cols, c.cols, c.format == WeightFormat::kFP4);
+      WeightRowDotsF32(CpuIsa::kScalar, w.matrix.rows_view(), 0, c.rows, in,
+                       cpu.data() + t * c.rows);
+    }
+    std::vector<float> cpu_bf16 = cpu;
+    for (float& v : cpu_bf16) v = forward::RoundBf16(v);
+    const DeviceWeight dw = DeviceWeight::Upload(w.matrix.rows_view(), c.rows, stream);
+    const DeviceBuffer dx = ToDevice(x, stream);
+    DeviceBuffer dy(cpu.size() * sizeof(float));
+    const std::string name = "matvec format " + std::to_string(static_cast<int>(c.format)) + " " +
+                             std::to_string(c.rows) + "x" + std::to_string(c.cols);
+    MatVec(dw, dx.as<float>(), c.inputs, c.cols, dy.as<float>(), c.rows, false, stream);
+    // Same arithmetic in the same order: the fp32 results are the same bits.
+    const auto gpu = ToHost(dy, cpu.size(), stream);
+    for (size_t i = 0; i < cpu.size(); ++i)
+      ASSERT_EQ(Bits(gpu[i]), Bits(cpu[i])) << name << " " << i;
+    MatVec(dw, dx.as<float>(), c.inputs, c.cols, dy.as<float>(), c.rows, true, stream);
+    ExpectContract(ToHost(dy, cpu.size(), stream), cpu_bf16, name + " bf16", true);
+  }
+}
+
+TEST(CudaOpsTest, ActQuantMatchesTheCpuQuantisers) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(29);
+  std::normal_distribution<float> normal(0.0f, 2.0f);
+  for (const auto& [block, fp4] : {std::pair<int64_t, bool>{128, false}, {64, false}, {32, true}}) {
+    const int64_t rows = 3, n = block * 57;
+    std::vector<float> x(static_cast<size_t>(rows * n));
+    for (float& v : x) v = forward::RoundBf16(normal(rng));
+    x[5] = 0.0f;  // a block with tiny values elsewhere
+    std::vector<float> cpu = x;
+    if (fp4) {
+      forward::QuantizeFp4Blocks(cpu.data(), rows * n, block);
+    } else {
+      forward::QuantizeFp8Blocks(cpu.data(), rows * n, block);
+    }
+    DeviceBuffer dx = ToDevice(x, stream);
+    ActQuant(dx.as<float>(), rows, n, block, fp4 ? ActQuantFormat::kFp4 : ActQuantFormat::kFp8,
+             stream);
+    ExpectContract(ToHost(dx, x.size(), stream), cpu, "act_quant block " + std::to_string(block),
+                   false);
+  }
+}
+
+TEST(CudaOpsTest, RmsNormMatchesTheCpu) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(31);
+  std::normal_distribution<float> normal(0.0f, 1.5f);
+  for (const int64_t n : {7168LL, 4096LL, 333LL, 1LL}) {
+    const int64_t rows = 5;
+    std::vector<float> x(static_cast<size_t>(rows * n)), w(static_cast<size_t>(n));
+    for (float& v : x) v = forward::RoundBf16(normal(rng));
+    for (float& v : w) v = forward::RoundBf16(1.0f + normal(rng) / 10);
+    std::vector<float> cpu(x.size());
+    forward::RmsNorm(x.data(), rows, n, w.data(), 1e-6f, cpu.data());
+    const DeviceBuffer dx = ToDevice(x, stream), dw = ToDevice(w, stream);
+    DeviceBuffer dy(x.size() * sizeof(float));
+    RmsNorm(dx.as<float>(), rows, n, dw.as<float>(), 1e-6f, dy.as<float>(), stream);
+    ExpectContract(ToHost(dy, x.size(), stream), cpu, "rmsnorm n " + std::to_string(n), true);
+  }
+}
+
+TEST(CudaOpsTest, RopeMatchesTheCpuRotationWithYarn) {
+  REQUIRE_CUDA_DEVICE();
+  // DSAGENT_SOURCE_ROOT: where the tree is when the binary runs elsewhere (scripts/gpu-check.sh).
+  const char* root = std::getenv("DSAGENT_SOURCE_ROOT");
+  auto config = LoadModelConfig(std::string(root ? root : DSAGENT_SOURCE_DIR) +
+                                "/tests/data/v4-flash-config.json");
+  ASSERT_TRUE(config) << config.error();
+  CudaStream stream;
+  std::mt19937 rng(37);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (const bool compressed : {false, true}) {
+    const forward::Rope rope(*config, compressed);
+    const DeviceBuffer freqs = ToDevice(rope.frequencies(), stream);
+    const int64_t count = 64, width = rope.dims() + 448;
+    for (const int64_t pos : {0LL, 7LL, 65535LL, 1000003LL}) {
+      for (const bool inverse : {false, true}) {
+        std::vector<float> x(static_cast<size_t>(count * width));
+        for (float& v : x) v = forward::RoundBf16(normal(rng));
+        std::vector<float> cpu = x;
+        rope.Rotate(cpu.data(), count, width, width, pos, inverse);
+        DeviceBuffer dx = ToDevice(x, stream);
+        RopeRotate(dx.as<float>(), count, width, width, rope.dims(), freqs.as<float>(), pos,
+                   inverse, stream);
+        ExpectContract(ToHost(dx, x.size(), stream), cpu,
+                       "rope pos " + std::to_string(pos) + (inverse ? " inverse" : ""), true);
+      }
+    }
+  }
+}
+
+TEST(CudaOpsTest, SwiGluMatchesTheCpuWithAndWithoutClamp) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(41);
+  std::normal_distribution<float> normal(0.0f, 5.0f);
+  const int64_t rows = 3, inter = 2049;
+  std::vector<float> g(static_cast<size_t>(rows * inter)), u(g.size()), weight(rows);
+  for (float& v : g) v = forward::RoundBf16(normal(rng));
+  for (float& v : u) v = forward::RoundBf16(normal(rng));
+  for (float& v : weight) v = std::fabs(normal(rng)) / 8;
+  const DeviceBuffer dg = ToDevice(g, stream), du = ToDevice(u, stream),
+                     dwt = ToDevice(weight, stream);
+  DeviceBuffer dout(g.size() * sizeof(float));
+  for (const float limit : {0.0f, 10.0f}) {
+    std::vector<float> cpu = g;
+    forward::SwiGluInPlace(cpu.data(), u.data(), rows, inter, weight.data(), limit);
+    SwiGlu(dg.as<float>(), du.as<float>(), rows, inter, dwt.as<float>(), limit, dout.as<float>(),
+           stream);
+    ExpectContract(ToHost(dout, g.size(), stream), cpu, "swiglu limit " + std::to_string(limit),
+                   true);
+  }
+}
+
+// Without a device, the runtime refuses with the reason and what to do (this runs where the
+// others skip).
+TEST(CudaRuntimeTest, NoDeviceIsAClearError) {
+  const CudaProbe probe = ProbeCuda();
+  ASSERT_TRUE(probe.built);
+  if (!probe.devices.empty()) GTEST_SKIP() << "a device is present";
+  try {
+    UseDevice(0);
+    FAIL() << "UseDevice succeeded without a device";
+  } catch (const CudaError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("no CUDA device: "), std::string::npos) << what;
+    EXPECT_NE(what.find("--device cpu"), std::string::npos) << what;
+  }
+  EXPECT_THROW(DeviceBuffer(1024), CudaError);
+}
+
+TEST(CudaRuntimeTest, OutOfRangeDeviceIndexNamesTheDevicesThereAre) {
+  const CudaProbe probe = ProbeCuda();
+  if (probe.devices.empty()) GTEST_SKIP() << probe.problem;
+  try {
+    UseDevice(static_cast<int>(probe.devices.size()));
+    FAIL() << "UseDevice accepted an index past the last device";
+  } catch (const CudaError& e) {
+    EXPECT_NE(std::string(e.what()).find("cuda:0 to cuda:"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace dsagent::engine::kernels::cuda
