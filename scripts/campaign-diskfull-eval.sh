@@ -40,18 +40,7 @@ cp -r evals/suites/smoke/py-clamp evals/suites/smoke/py-roman "$SUITE/"
 "$PY" -c 'import json,sys; p=sys.argv[1]; t=json.load(open(p)); t["patch"]=""; json.dump(t,open(p,"w"))' \
   "$SUITE/py-roman/task.json"
 eval_run() { "$DSAGENT" eval --tasks "$SUITE" --agent oracle --jobs 2 --out "$FS/run" "$@"; }
-verdicts() {
-  "$PY" - "$1" <<'EOF'
-import json, pathlib, sys
-out = pathlib.Path(sys.argv[1])
-for p in sorted((out / "results").glob("*.json")):
-    r = json.loads(p.read_text())
-    print(r["instance_id"], r["status"], r["resolved"])
-s = json.loads((out / "summary.json").read_text())
-for k in ("resolved_ids", "unresolved_ids", "empty_patch_ids", "error_ids"):
-    print(k, s.get(k))
-EOF
-}
+verdicts() { "$PY" scripts/campaign_eval_verdicts.py "$1"; }
 
 eval_run --keep-workspaces >/dev/null 2>"$WORK/base.err" || {
   echo "campaign-diskfull-eval: the run with room failed:" >&2; cat "$WORK/base.err" >&2; exit 2; }

@@ -40,18 +40,7 @@ eval_run() {  # eval_run OUT [--resume]: the one command line every run uses (ex
   exec "$DSAGENT" eval --tasks "$SUITE" --agent oracle --jobs 2 --out "$out" "$@"
 }
 # verdicts OUT: one line per task "id status resolved", then the summary's id lists.
-verdicts() {
-  "$PY" - "$1" <<'EOF'
-import json, pathlib, sys
-out = pathlib.Path(sys.argv[1])
-for p in sorted((out / "results").glob("*.json")):
-    r = json.loads(p.read_text())
-    print(r["instance_id"], r["status"], r["resolved"])
-s = json.loads((out / "summary.json").read_text())
-for k in ("resolved_ids", "unresolved_ids", "empty_patch_ids", "error_ids"):
-    print(k, s.get(k))
-EOF
-}
+verdicts() { "$PY" scripts/campaign_eval_verdicts.py "$1"; }
 
 t0=$(date +%s%N)
 (eval_run "$WORK/base") >/dev/null 2>"$WORK/base.err" || {
