@@ -5,6 +5,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "common/expected.h"
 #include "engine/chat/python_json.h"
@@ -21,6 +22,17 @@ inline constexpr const char* kEndThink = "</think>";
 inline constexpr const char* kLatestReminder = "<｜latest_reminder｜>";
 inline constexpr const char* kDsml = "｜DSML｜";
 }  // namespace tokens
+
+// The DSML tool-call markup: what the encoder renders, the parser reads and constrained decoding
+// forces (dsml_parser.h, dsml_grammar.h).
+namespace dsml {
+inline constexpr std::string_view kToolsOpen = "\n\n<｜DSML｜tool_calls>\n";
+inline constexpr std::string_view kToolsClose = "</｜DSML｜tool_calls>";
+inline constexpr std::string_view kInvokeOpen = "<｜DSML｜invoke name=\"";
+inline constexpr std::string_view kInvokeClose = "</｜DSML｜invoke>";
+inline constexpr std::string_view kParamOpen = "<｜DSML｜parameter name=\"";
+inline constexpr std::string_view kParamClose = "</｜DSML｜parameter>";
+}  // namespace dsml
 
 struct ChatEncodeOptions {
   bool thinking = true;       // "thinking" mode (else "chat")

@@ -5,12 +5,15 @@
 namespace dsagent::engine {
 namespace {
 
+// The block's opening and its first invoke: forced together.
 constexpr std::string_view kOpenBlock = "\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"";
-constexpr std::string_view kNextInvoke = "<｜DSML｜invoke name=\"";
-constexpr std::string_view kEndBlock = "</｜DSML｜tool_calls>";
-constexpr std::string_view kEndInvoke = "</｜DSML｜invoke>";
-constexpr std::string_view kParamTag = "<｜DSML｜parameter name=\"";
-constexpr std::string_view kParamClose = "</｜DSML｜parameter>";
+static_assert(kOpenBlock.substr(0, dsml::kToolsOpen.size()) == dsml::kToolsOpen &&
+              kOpenBlock.substr(dsml::kToolsOpen.size()) == dsml::kInvokeOpen);
+constexpr std::string_view kNextInvoke = dsml::kInvokeOpen;
+constexpr std::string_view kEndBlock = dsml::kToolsClose;
+constexpr std::string_view kEndInvoke = dsml::kInvokeClose;
+constexpr std::string_view kParamTag = dsml::kParamOpen;
+using dsml::kParamClose;
 constexpr std::string_view kKindRaw = " string=\"true\">";
 constexpr std::string_view kKindJson = " string=\"false\">";
 

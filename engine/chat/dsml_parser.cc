@@ -9,13 +9,14 @@
 namespace dsagent::engine {
 namespace {
 
-constexpr std::string_view kToolsOpen = "\n\n<｜DSML｜tool_calls>\n";
-constexpr std::string_view kToolsStart = "\n\n<｜DSML｜tool_calls";
-constexpr std::string_view kToolsClose = "</｜DSML｜tool_calls>";
-constexpr std::string_view kInvokeOpen = "<｜DSML｜invoke name=\"";
-constexpr std::string_view kInvokeClose = "</｜DSML｜invoke>";
-constexpr std::string_view kParamOpen = "<｜DSML｜parameter name=\"";
-constexpr std::string_view kParamClose = "</｜DSML｜parameter>";
+using dsml::kInvokeClose;
+using dsml::kInvokeOpen;
+using dsml::kParamClose;
+using dsml::kParamOpen;
+using dsml::kToolsClose;
+using dsml::kToolsOpen;
+// The opening without its newline: a block that is still arriving.
+constexpr std::string_view kToolsStart = kToolsOpen.substr(0, kToolsOpen.size() - 2);
 
 std::string At(size_t pos, const std::string& what) {
   return "malformed DSML at byte " + std::to_string(pos) + ": expected " + what;
