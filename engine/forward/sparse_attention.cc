@@ -70,8 +70,7 @@ void SparseAttentionHead(const float* q, const uint16_t* const* kv, int64_t n, f
     for (int64_t j = 0; j < bn; ++j) {
       if (p[j] == 0.0f) continue;
       const double pb = RoundBf16(p[j]);  // P is cast to bf16 before P.V
-      const uint16_t* k = kv[b0 + j];
-      for (int64_t d = 0; d < hd; ++d) pv[d] += pb * Bf16BitsToFloat(k[d]);
+      kernels::AxpyBf16F64(isa, pb, kv[b0 + j], pv, hd);
     }
     for (int64_t d = 0; d < hd; ++d) acc[d] = acc[d] * rescale + static_cast<float>(pv[d]);
   }

@@ -109,6 +109,15 @@ double DotF64Scalar(const double* a, const double* b, int64_t n) {
   return sum;
 }
 
+void AxpyBf16F64Scalar(double a, const uint16_t* x, double* y, int64_t n) {
+  for (int64_t k = 0; k < n; ++k) {
+    float v;
+    const uint32_t u = static_cast<uint32_t>(x[k]) << 16;
+    std::memcpy(&v, &u, 4);
+    y[k] += a * static_cast<double>(v);
+  }
+}
+
 }  // namespace detail
 
 void WeightRowDots(CpuIsa isa, const WeightRows& w, int64_t row_begin, int64_t count,
@@ -134,6 +143,18 @@ double DotF64(CpuIsa isa, const double* a, const double* b, int64_t n) {
       break;
   }
   return detail::DotF64Scalar(a, b, n);
+}
+
+void AxpyBf16F64(CpuIsa isa, double a, const uint16_t* x, double* y, int64_t n) {
+  switch (isa) {
+    case CpuIsa::kAvx512:
+      return detail::AxpyBf16F64Avx512(a, x, y, n);
+    case CpuIsa::kAvx2:
+      return detail::AxpyBf16F64Avx2(a, x, y, n);
+    case CpuIsa::kScalar:
+      break;
+  }
+  detail::AxpyBf16F64Scalar(a, x, y, n);
 }
 
 }  // namespace dsagent::engine::kernels

@@ -55,6 +55,10 @@ void WeightRowDots(CpuIsa isa, const WeightRows& w, int64_t row_begin, int64_t c
 // sum_k a[k] * b[k] in double (the prefill path's inner product over dequantised panels).
 double DotF64(CpuIsa isa, const double* a, const double* b, int64_t n);
 
+// y[k] += a * x[k] for k in [0, n), x bf16 bits, in double (attention's P.V: a is a bf16-rounded
+// probability, so every product is exact and each y[k] gets the same bits in every variant).
+void AxpyBf16F64(CpuIsa isa, double a, const uint16_t* x, double* y, int64_t n);
+
 // The variants behind the dispatch (weight_dot_<isa>.cc). Each handles every format; a block it
 // cannot dequantise exactly in float falls back to WeightRowDotScalarBlock.
 namespace detail {
@@ -67,6 +71,9 @@ void WeightRowDotsAvx512(const WeightRows& w, int64_t row_begin, int64_t count,
 double DotF64Scalar(const double* a, const double* b, int64_t n);
 double DotF64Avx2(const double* a, const double* b, int64_t n);
 double DotF64Avx512(const double* a, const double* b, int64_t n);
+void AxpyBf16F64Scalar(double a, const uint16_t* x, double* y, int64_t n);
+void AxpyBf16F64Avx2(double a, const uint16_t* x, double* y, int64_t n);
+void AxpyBf16F64Avx512(double a, const uint16_t* x, double* y, int64_t n);
 
 // The FP8 and FP4 blocks the SIMD variants dequantise in float: a scale byte in this range keeps
 // every dequantised value a normal float, so value * scale is exact.

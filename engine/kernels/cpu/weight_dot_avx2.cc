@@ -168,6 +168,18 @@ double DotF64Avx2(const double* a, const double* b, int64_t n) {
   return sum;
 }
 
+void AxpyBf16F64Avx2(double a, const uint16_t* x, double* y, int64_t n) {
+  const __m256d va = _mm256_set1_pd(a);
+  int64_t k = 0;
+  for (; k + 4 <= n; k += 4) {
+    const __m128i wide = _mm_slli_epi32(
+        _mm_cvtepu16_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(x + k))), 16);
+    const __m256d v = _mm256_cvtps_pd(_mm_castsi128_ps(wide));
+    _mm256_storeu_pd(y + k, _mm256_fmadd_pd(va, v, _mm256_loadu_pd(y + k)));
+  }
+  AxpyBf16F64Scalar(a, x + k, y + k, n - k);
+}
+
 }  // namespace dsagent::engine::kernels::detail
 
 #pragma GCC pop_options

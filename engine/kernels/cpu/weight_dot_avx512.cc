@@ -164,6 +164,18 @@ double DotF64Avx512(const double* a, const double* b, int64_t n) {
   return sum;
 }
 
+void AxpyBf16F64Avx512(double a, const uint16_t* x, double* y, int64_t n) {
+  const __m512d va = _mm512_set1_pd(a);
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8) {
+    const __m256i wide = _mm256_slli_epi32(
+        _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + k))), 16);
+    const __m512d v = _mm512_cvtps_pd(_mm256_castsi256_ps(wide));
+    _mm512_storeu_pd(y + k, _mm512_fmadd_pd(va, v, _mm512_loadu_pd(y + k)));
+  }
+  AxpyBf16F64Scalar(a, x + k, y + k, n - k);
+}
+
 }  // namespace dsagent::engine::kernels::detail
 
 #pragma GCC diagnostic pop

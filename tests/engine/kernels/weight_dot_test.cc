@@ -102,6 +102,28 @@ TEST(DotF64Test, EveryVariantAgreesWithTheReference) {
   }
 }
 
+// Elementwise, so every variant must give the scalar loop's bits exactly (attention's P.V), also
+// in the tails and when the accumulator already holds values.
+TEST(AxpyBf16F64Test, EveryVariantGivesTheScalarBits) {
+  std::mt19937 rng(11);
+  std::normal_distribution<double> normal;
+  for (int64_t n : {0, 1, 3, 4, 5, 8, 9, 15, 16, 17, 512, 515}) {
+    std::vector<uint16_t> x(static_cast<size_t>(n));
+    std::vector<double> y0(static_cast<size_t>(n));
+    for (auto& v : x) v = forward::FloatToBf16Bits(static_cast<float>(normal(rng) * 8));
+    for (auto& v : y0) v = normal(rng);
+    const double a = forward::RoundBf16(static_cast<float>(normal(rng)));
+    std::vector<double> want = y0;
+    detail::AxpyBf16F64Scalar(a, x.data(), want.data(), n);
+    for (CpuIsa isa : {CpuIsa::kAvx2, CpuIsa::kAvx512}) {
+      if (!CpuSupports(isa)) continue;
+      std::vector<double> got = y0;
+      AxpyBf16F64(isa, a, x.data(), got.data(), n);
+      EXPECT_EQ(got, want) << CpuIsaName(isa) << " n=" << n;
+    }
+  }
+}
+
 TEST(DotInputTest, SplitsEvenAndOddColumns) {
   const std::vector<float> x = {1, 2, 3, 4, 5};
   DotInput in;
