@@ -42,7 +42,23 @@ Expected<Compaction, std::string> CompactionFromJson(const Json& j);
 
 class Context {
  public:
-  using LogView = std::ranges::subrange<MessageList::const_iterator>;
+  // The log without the system message: a view, valid until the context changes. (A small class
+  // rather than std::ranges::subrange, which clang 14 cannot instantiate over libstdc++ 12's deque
+  // iterators; the fuzz build uses clang.)
+  class LogView {
+   public:
+    LogView(MessageList::const_iterator begin, MessageList::const_iterator end)
+        : begin_(begin), end_(end) {}
+    MessageList::const_iterator begin() const { return begin_; }
+    MessageList::const_iterator end() const { return end_; }
+    size_t size() const { return static_cast<size_t>(end_ - begin_); }
+    bool empty() const { return begin_ == end_; }
+    const Message& operator[](size_t i) const { return begin_[static_cast<std::ptrdiff_t>(i)]; }
+    const Message& back() const { return *(end_ - 1); }
+
+   private:
+    MessageList::const_iterator begin_, end_;
+  };
 
   // Built-in tools are sorted by name here, whatever order they arrive in; MCP tools (mcp__...)
   // follow them in the order given (the session's order).

@@ -8,8 +8,14 @@
 
 // Only the code below is compiled for the target: inline functions of the headers above keep the
 // build's baseline, so the linker can never pick an AVX2 copy of them for code that runs anywhere.
+// GCC takes the target for the functions below from the pragma; clang ignores `GCC target` and
+// needs the attribute applied to them instead.
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")
+#endif
 
 namespace dsagent::engine::kernels::detail {
 namespace {
@@ -182,4 +188,8 @@ void AxpyBf16F64Avx2(double a, const uint16_t* x, double* y, int64_t n) {
 
 }  // namespace dsagent::engine::kernels::detail
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif

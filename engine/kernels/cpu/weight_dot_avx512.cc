@@ -7,9 +7,16 @@
 #include "engine/kernels/cpu/weight_dot.h"
 
 // Only the code below is compiled for the target: inline functions of the headers above keep the
-// build's baseline, so the linker can never pick an AVX-512 copy of them for code that runs anywhere.
+// build's baseline, so the linker can never pick an AVX-512 copy of them for code that runs
+// anywhere. GCC takes the target for the functions below from the pragma; clang ignores `GCC
+// target` and needs the attribute applied to them instead.
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma"))), \
+                             apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma")
+#endif
 // GCC 12 warns about the deliberately undefined vectors inside avx512fintrin.h's own intrinsics
 // (a known false positive of -W(maybe-)uninitialized in those headers).
 #pragma GCC diagnostic push
@@ -179,4 +186,8 @@ void AxpyBf16F64Avx512(double a, const uint16_t* x, double* y, int64_t n) {
 }  // namespace dsagent::engine::kernels::detail
 
 #pragma GCC diagnostic pop
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif

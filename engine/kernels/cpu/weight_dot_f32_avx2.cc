@@ -8,8 +8,14 @@
 #include "engine/kernels/cpu/weight_dot_f32.h"
 
 // Only the code below is compiled for the target (see weight_dot_avx2.cc).
+// GCC takes the target for the functions below from the pragma; clang ignores `GCC target` and
+// needs the attribute applied to them instead.
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")
+#endif
 
 namespace dsagent::engine::kernels::detail {
 namespace {
@@ -210,4 +216,8 @@ void WeightRowDotsF32Avx2(const WeightRows& w, int64_t row_begin, int64_t count,
 
 }  // namespace dsagent::engine::kernels::detail
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif

@@ -6,8 +6,15 @@
 #include "engine/kernels/cpu/weight_dot_f32.h"
 
 // Only the code below is compiled for the target (see weight_dot_avx512.cc).
+// GCC takes the target for the functions below from the pragma; clang ignores `GCC target` and
+// needs the attribute applied to them instead.
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma"))), \
+                             apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma")
+#endif
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -177,4 +184,8 @@ void WeightRowDotsF32Avx512(const WeightRows& w, int64_t row_begin, int64_t coun
 }  // namespace dsagent::engine::kernels::detail
 
 #pragma GCC diagnostic pop
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
