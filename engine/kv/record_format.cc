@@ -119,6 +119,11 @@ Expected<Record, std::string> DecodeRecord(std::string_view file) {
   if (h->raw_bytes > static_cast<uint64_t>(LZ4_MAX_INPUT_SIZE)) {
     return MakeUnexpected("raw size too large for lz4");
   }
+  // An LZ4 block expands at most ~255-fold: a larger claimed size is damage, and allocating it
+  // would let a corrupt record take gigabytes before the decompression fails.
+  if (h->raw_bytes > 255 * static_cast<uint64_t>(stored.size()) + 64) {
+    return MakeUnexpected("raw size larger than the stored bytes can decompress to");
+  }
   r.payload.resize(h->raw_bytes);
   const int n =
       LZ4_decompress_safe(stored.data(), r.payload.data(), static_cast<int>(stored.size()),

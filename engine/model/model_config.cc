@@ -105,21 +105,46 @@ Expected<ModelConfig, std::string> ParseModelConfig(const Json& j, const std::st
     }
   }
   if (j.contains("rope_scaling") && j["rope_scaling"].is_object()) {
+    // Each field checked for its type before it is read: a value of another type must be a
+    // named problem, not an exception or (a huge float read as an integer) undefined behaviour.
     const Json& rs = j["rope_scaling"];
-    if (rs.value("type", "yarn") != "yarn")
+    const auto number = [&](const char* key, double fallback) {
+      if (!rs.contains(key)) return fallback;
+      if (!rs[key].is_number()) {
+        r.Problem(std::string("rope_scaling.") + key, "must be a number");
+        return fallback;
+      }
+      return rs[key].get<double>();
+    };
+    if (rs.contains("type") && rs["type"] != "yarn") {
       r.Problem("rope_scaling.type", "only yarn is supported");
-    c.rope_factor = rs.value("factor", 1.0);
-    c.original_seq_len = rs.value("original_max_position_embeddings", int64_t{0});
-    c.beta_fast = rs.value("beta_fast", 32.0);
-    c.beta_slow = rs.value("beta_slow", 1.0);
+    }
+    c.rope_factor = number("factor", 1.0);
+    if (rs.contains("original_max_position_embeddings")) {
+      const Json& v = rs["original_max_position_embeddings"];
+      if (v.is_number_integer()) {
+        c.original_seq_len = v.get<int64_t>();
+      } else {
+        r.Problem("rope_scaling.original_max_position_embeddings", "must be an integer");
+      }
+    }
+    c.beta_fast = number("beta_fast", 32.0);
+    c.beta_slow = number("beta_slow", 1.0);
   }
   if (j.contains("quantization_config")) {
     const Json& q = j["quantization_config"];
-    if (q.value("quant_method", "fp8") != "fp8" || q.value("fmt", "e4m3") != "e4m3") {
-      r.Problem("quantization_config", "only fp8 e4m3 weights are supported");
-    }
-    if (q.contains("weight_block_size") && q["weight_block_size"] != Json::array({128, 128})) {
-      r.Problem("quantization_config.weight_block_size", "only [128, 128] is supported");
+    if (!q.is_object()) {
+      r.Problem("quantization_config", "must be an object");
+    } else {
+      const auto field = [&](const char* key, const char* fallback) {
+        return q.contains(key) ? q[key] : Json(fallback);
+      };
+      if (field("quant_method", "fp8") != "fp8" || field("fmt", "e4m3") != "e4m3") {
+        r.Problem("quantization_config", "only fp8 e4m3 weights are supported");
+      }
+      if (q.contains("weight_block_size") && q["weight_block_size"] != Json::array({128, 128})) {
+        r.Problem("quantization_config.weight_block_size", "only [128, 128] is supported");
+      }
     }
   }
   if (!r.errors().empty()) return MakeUnexpected(r.errors());

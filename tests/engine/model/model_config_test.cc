@@ -48,6 +48,24 @@ TEST(ModelConfigTest, EveryProblemIsNamed) {
   EXPECT_THAT(c.error(), HasSubstr("num_attention_heads: must be an integer"));
 }
 
+// Found by fuzz_model_config: a quantization_config that is not an object threw out of the parser,
+// and a huge float where an integer belongs was converted to int64 (undefined behaviour).
+TEST(ModelConfigTest, NestedFieldsOfTheWrongTypeAreNamedProblems) {
+  Json j = FlashJson();
+  j["quantization_config"] = "fp4";
+  EXPECT_THAT(ParseModelConfig(j, "c").error(),
+              HasSubstr("quantization_config: must be an object"));
+  j = FlashJson();
+  j["rope_scaling"]["original_max_position_embeddings"] = 2.5e73;
+  j["rope_scaling"]["factor"] = "x";
+  j["rope_scaling"]["type"] = 3;
+  const std::string error = ParseModelConfig(j, "c").error();
+  EXPECT_THAT(error,
+              HasSubstr("rope_scaling.original_max_position_embeddings: must be an integer"));
+  EXPECT_THAT(error, HasSubstr("rope_scaling.factor: must be a number"));
+  EXPECT_THAT(error, HasSubstr("rope_scaling.type: only yarn"));
+}
+
 TEST(ModelConfigTest, InconsistentValuesAreRejected) {
   Json j = FlashJson();
   j["compress_ratios"] = Json::array({0, 4});
