@@ -1,9 +1,7 @@
 #include "common/utf8.h"
 
 namespace dsagent {
-namespace {
-// Length of the valid UTF-8 sequence starting at s[i], or 0 if it is invalid.
-size_t ValidSequenceLength(std::string_view s, size_t i) {
+size_t Utf8SequenceLength(std::string_view s, size_t i) {
   const auto c = static_cast<unsigned char>(s[i]);
   if (c < 0x80) return 1;
   size_t n;
@@ -31,14 +29,13 @@ size_t ValidSequenceLength(std::string_view s, size_t i) {
   if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
   return n;
 }
-}  // namespace
 
 std::string SanitizeUtf8(std::string_view in) {
   std::string out;
   out.reserve(in.size());
   size_t i = 0;
   while (i < in.size()) {
-    const size_t n = ValidSequenceLength(in, i);
+    const size_t n = Utf8SequenceLength(in, i);
     if (n == 0) {
       out += "\xEF\xBF\xBD";
       ++i;

@@ -7,6 +7,10 @@
 
 namespace dsagent {
 
+// Length of the valid UTF-8 sequence that starts at in[i] (1-4), or 0 when the bytes there are
+// not one (a stray continuation byte, a truncated, overlong or surrogate sequence). i < in.size().
+size_t Utf8SequenceLength(std::string_view in, size_t i);
+
 // Returns `in` with every invalid or truncated UTF-8 sequence replaced by U+FFFD.
 std::string SanitizeUtf8(std::string_view in);
 

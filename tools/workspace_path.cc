@@ -5,6 +5,8 @@
 #include <system_error>
 #include <vector>
 
+#include "tools/shown_name.h"
+
 namespace dsagent {
 namespace fs = std::filesystem;
 namespace {
@@ -67,6 +69,20 @@ bool HasGitComponent(const fs::path& relative) {
   });
 }
 
+// The path to use for what the model wrote: as written, unless it names nothing while the same
+// text with ShownName's `\xNN` byte escapes decoded names an entry (a file whose name is not valid
+// UTF-8, which a listing showed that way). An entry spelled literally always wins.
+std::string ChooseSpelling(const fs::path& ws, std::string_view user_path) {
+  const std::optional<std::string> decoded = DecodeShownByteEscapes(user_path);
+  if (!decoded) return std::string(user_path);
+  auto exists = [&ws](const fs::path& p) {
+    std::error_code ec;
+    return fs::exists(fs::symlink_status(p.is_absolute() ? p : ws / p, ec));
+  };
+  if (exists(fs::path(user_path)) || !exists(fs::path(*decoded))) return std::string(user_path);
+  return *decoded;
+}
+
 }  // namespace
 
 bool IsWithin(const fs::path& path, const fs::path& root) {
@@ -99,7 +115,7 @@ Expected<WorkspacePath, std::string> ResolveWorkspacePath(const fs::path& worksp
     return MakeUnexpected("workspace " + workspace.string() +
                           " is not accessible: " + ec.message());
   }
-  const fs::path given(user_path);
+  const fs::path given(ChooseSpelling(ws, user_path));
   // The lexical check gives the clearest message for `..` and absolute paths; the workspace may
   // have been configured through a symbolic link, so both of its spellings count as inside.
   const fs::path lexical = (given.is_absolute() ? given : ws / given).lexically_normal();

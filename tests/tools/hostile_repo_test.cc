@@ -170,6 +170,29 @@ TEST_F(HostileRepoTest, NamesWithControlCharactersAreShownEscapedOnePerLine) {
   EXPECT_EQ(map.output.find("\nline.py"), std::string::npos) << map.output;
 }
 
+// A name that is not valid UTF-8 cannot travel in JSON as it is: the listings spell each bad byte
+// `\xNN`, and the file tools take that spelling back, so the model can read and edit the file.
+TEST_F(HostileRepoTest, NamesWithInvalidUtf8AreShownWithByteEscapesThatTheToolsTakeBack) {
+  const std::string shown = "\"bad\\\\xff\\\\xfe.py\"";  // the JSON literal "bad\\xff\\xfe.py"
+  for (const auto& [tool, args] :
+       std::vector<std::pair<std::string, Json>>{{"list_files", {{"path", "."}, {"max_depth", 1}}},
+                                                 {"glob", {{"pattern", "*.py"}}},
+                                                 {"grep", {{"pattern", "def bad_name"}}}}) {
+    const ToolResult r = Call(tool, args);
+    ASSERT_TRUE(r.ok) << tool << ": " << r.output;
+    EXPECT_THAT(r.output, HasSubstr(shown)) << tool;
+  }
+  // The model passes back what it saw: the JSON string's value is the name with `\xNN` in it.
+  const std::string passed_back = Json::parse(shown).get<std::string>();
+  ToolResult r = Call("read_file", {{"path", passed_back}});
+  ASSERT_TRUE(r.ok) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("def bad_name"));
+  r = Call("edit_file",
+           {{"path", passed_back}, {"old_string", "bad_name"}, {"new_string", "renamed"}});
+  ASSERT_TRUE(r.ok) << r.output;
+  EXPECT_EQ(repo_.Read(std::string("bad\xff\xfe.py")), "def renamed():\n    pass\n");
+}
+
 // Bounded memory: every tool over the whole hostile repository (the 2 GB file included) in a child
 // process, whose peak resident size the kernel reports (ru_maxrss). The bound is generous (the
 // tools need a few MiB here; reading the 2 GB file whole would need 2 GiB).

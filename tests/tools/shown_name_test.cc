@@ -32,5 +32,21 @@ TEST(ShownNameTest, ControlCharactersAndALeadingQuoteGiveAJsonString) {
   }
 }
 
+TEST(ShownNameTest, BytesThatAreNotUtf8AreSpelledAsEscapesThatDecodeBack) {
+  const std::string name = "bad\xff\xfe.py";
+  EXPECT_TRUE(NeedsQuoting(name));
+  const std::string shown = ShownName(name);
+  EXPECT_EQ(shown, "\"bad\\\\xff\\\\xfe.py\"");
+  const std::string spelled = Json::parse(shown).get<std::string>();  // what the model passes
+  EXPECT_EQ(spelled, "bad\\xff\\xfe.py");
+  EXPECT_EQ(DecodeShownByteEscapes(spelled), name);
+  // Valid multi-byte text stays as it is next to a bad byte; a truncated sequence is escaped.
+  EXPECT_EQ(ShownName("\xc3\xa9\xc3"), "\"\xc3\xa9\\\\xc3\"");
+  EXPECT_FALSE(NeedsQuoting("\xc3\xa9t\xc3\xa9.txt"));
+  // Only bytes 80..ff are escapes; a backslash before anything else is an ordinary character.
+  EXPECT_EQ(DecodeShownByteEscapes("a\\x41\\xg0"), std::nullopt);
+  EXPECT_EQ(DecodeShownByteEscapes("a\\x8"), std::nullopt);
+}
+
 }  // namespace
 }  // namespace dsagent

@@ -30,6 +30,23 @@ TEST_F(WorkspacePathTest, NonExistentPathInsideIsAllowed) {
   EXPECT_EQ(r->absolute, ws_.path() / "new/dir/file.txt");
 }
 
+// Listings spell a byte that is not UTF-8 as `\xNN` (tools/shown_name.h); that spelling finds the
+// file, but a name spelled that way literally wins, and nothing existing means the text as given.
+TEST_F(WorkspacePathTest, ByteEscapesOfShownNamesFindTheFileUnlessTheLiteralNameExists) {
+  ws_.Write(std::string("dir\xff/bad\xfe.py"), "x");
+  auto r = ResolveWorkspacePath(ws_.path(), "dir\\xff/bad\\xfe.py", PathAccess::kWrite);
+  ASSERT_TRUE(r) << r.error();
+  EXPECT_EQ(r->absolute, ws_.path() / std::string("dir\xff/bad\xfe.py"));
+  ws_.Write("lit\\xff.py", "literal");
+  ws_.Write(std::string("lit\xff.py"), "byte");
+  r = ResolveWorkspacePath(ws_.path(), "lit\\xff.py", PathAccess::kRead);
+  ASSERT_TRUE(r) << r.error();
+  EXPECT_EQ(r->absolute, ws_.path() / "lit\\xff.py");
+  r = ResolveWorkspacePath(ws_.path(), "new\\xff.py", PathAccess::kWrite);
+  ASSERT_TRUE(r) << r.error();
+  EXPECT_EQ(r->absolute, ws_.path() / "new\\xff.py");
+}
+
 TEST_F(WorkspacePathTest, DotDotEscapeIsRefusedWithClearMessage) {
   auto r = ResolveWorkspacePath(ws_.path(), "../x", PathAccess::kRead);
   ASSERT_FALSE(r);
