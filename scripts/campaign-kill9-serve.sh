@@ -9,7 +9,12 @@
 # in its payload): verify must then name it and exit 1, the next answer must still be exact (the
 # record is skipped, never served — the serve log says so), and `cache verify --remove` must leave
 # a store that verifies again.
-#   scripts/campaign-kill9-serve.sh [KILLS=50] [BUILD_DIR=build] [CORRUPT=5] [PROMPTS=4]
+# Every AIM-th kill (default 5; 0 = none) is aimed inside a record write: a random moment lands
+# there rarely (a write takes ~1 ms of the window), so that server runs under strace with its
+# fsync calls delayed by 300 ms, and the kill comes as soon as a new temp file of the store
+# appears, i.e. after the record's bytes are written and before the rename that publishes it.
+# The temp file is left behind; it must never be read as a record. Needs strace (else skipped).
+#   scripts/campaign-kill9-serve.sh [KILLS=50] [BUILD_DIR=build] [CORRUPT=5] [PROMPTS=4] [AIM=5]
 # Prints one summary line; exits 1 if any check failed. KEEP=1 keeps the scratch dir.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +22,11 @@ KILLS="${1:-50}"
 BUILD="${2:-build}"
 CORRUPT="${3:-5}"
 PROMPTS="${4:-4}"
+AIM="${5:-5}"
+if [ "$AIM" -gt 0 ] && ! command -v strace >/dev/null; then
+  echo "campaign-kill9-serve: strace is missing (apt-get install strace): no kill is aimed at a record write" >&2
+  AIM=0
+fi
 BUILD="$(cd "$BUILD" && pwd)"
 DSAGENT="$BUILD/dsagent"
 PY=/usr/bin/python3
@@ -38,7 +48,7 @@ KV="$WORK/kv"
 # start_serve LOG [--kv-dir DIR]: starts `dsagent serve` and waits (bounded) for its port.
 start_serve() {
   local log="$1"; shift
-  "$DSAGENT" serve --model "$MODEL" --tokenizer "$TOKENIZER" --port 0 --threads 1 \
+  ${WRAP:-} "$DSAGENT" serve --model "$MODEL" --tokenizer "$TOKENIZER" --port 0 --threads 1 \
     --ctx-size 4096 --model-id tiny "$@" 2>"$log" &
   SERVE_PID=$!
   [ -n "${PIDFILE:-}" ] && echo "$SERVE_PID" >"$PIDFILE"
@@ -57,12 +67,12 @@ stop_serve() {
 
 # Prompts: one shared opening (its blocks are stored once and shared), then a part of its own,
 # so that every request writes new blocks and a new checkpoint: 340, 410, 490, 560... tokens.
-prompt_body() {  # prompt_body N -> the request JSON for prompt N
-  "$PY" - "$1" <<'EOF'
+prompt_body() {  # prompt_body N [SALT] -> the request JSON for prompt N (SALT makes it new)
+  "$PY" - "$1" "${2:-}" <<'EOF'
 import json, sys
-n = int(sys.argv[1])
-shared = " ".join(f"shared{i}" for i in range(40))
-own = " ".join(f"p{n}w{i}" for i in range(15 + 15 * n))
+n, salt = int(sys.argv[1]), sys.argv[2]
+shared = " ".join(f"shared{i}{salt}" for i in range(40))
+own = " ".join(f"p{n}w{i}{salt}" for i in range(15 + 15 * n))
 print(json.dumps({"model": "tiny", "max_tokens": 3, "temperature": 0,
                   "messages": [{"role": "system", "content": shared},
                                {"role": "user", "content": own}]}))
@@ -88,28 +98,53 @@ for n in $(seq 0 $((PROMPTS - 1))); do ask "$n" >/dev/null || exit 2; done
 window_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 stop_serve
 
-failures=0; corrupted=0; skipped_logged=0; killed_writing=0; temp_left=0
+failures=0; corrupted=0; skipped_logged=0; killed_writing=0; temp_left=0; aimed_kills=0
+count_temps() { find "$KV" -name '.*.tmp*' 2>/dev/null | wc -l; }
+# kill_aimed: waits (up to 60 s) for a temp file the store has not had before, then kills the
+# server strace runs (strace's child), then strace.
+kill_aimed() {
+  local tracer=""
+  for _ in $(seq 1 6000); do
+    [ -s "$WORK/pid" ] && tracer="$(cat "$WORK/pid")"
+    if [ -n "$tracer" ] && [ "$(count_temps)" -gt "$temp_left" ]; then
+      pkill -9 -P "$tracer" 2>/dev/null && aimed_kills=$((aimed_kills + 1))
+      return
+    fi
+    sleep 0.01
+  done
+  fail "no record write began within 60 s"
+}
 fail() { failures=$((failures + 1)); echo "campaign-kill9-serve: kill $i: $*" >&2; }
 for i in $(seq 1 "$KILLS"); do
   # A server that answers the prompts in a random order until it is killed at a random moment.
   delay_ms=$(( (RANDOM * 32768 + RANDOM) % (window_ms + 1) ))
+  temp_left=$(count_temps)  # `cache verify --remove` may have cleared some since the last kill
+  aimed=""
+  [ "$AIM" -gt 0 ] && [ $((i % AIM)) = 0 ] && aimed=1
   (
+    [ -n "$aimed" ] && WRAP="strace -f --seccomp-bpf -qq -o /dev/null -e trace=fsync -e inject=fsync:delay_enter=300000"
     PIDFILE="$WORK/pid" start_serve "$WORK/serve$i.log" --kv-dir "$KV"
+    # An aimed kill needs a write to happen: a prompt that shares no block with the store comes first.
+    [ -n "$aimed" ] && { prompt_body $((i % PROMPTS)) "a$i" >"$WORK/prompt$((1000 + i)).json"; ask $((1000 + i)) >/dev/null 2>&1; }
     for n in $(shuf -i 0-$((PROMPTS - 1))); do ask "$n" >/dev/null 2>&1 || true; done
     wait "$SERVE_PID"
   ) 2>/dev/null &  # (bash's "Killed" notices)
   runner=$!
-  sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
-  [ -s "$WORK/pid" ] && kill -9 "$(cat "$WORK/pid")" 2>/dev/null
+  if [ -n "$aimed" ]; then
+    kill_aimed
+  else
+    sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
+  fi
+  # (an aimed server is strace's child: killed first, so that it cannot outlive strace)
+  [ -s "$WORK/pid" ] && { pkill -9 -P "$(cat "$WORK/pid")"; kill -9 "$(cat "$WORK/pid")"; } 2>/dev/null
   # The runner may still be waiting for the port or a reply: end it, then a server it started
   # after the first look.
   kill -9 "$runner" 2>/dev/null; wait "$runner" 2>/dev/null
-  [ -s "$WORK/pid" ] && kill -9 "$(cat "$WORK/pid")" 2>/dev/null
+  [ -s "$WORK/pid" ] && { pkill -9 -P "$(cat "$WORK/pid")"; kill -9 "$(cat "$WORK/pid")"; } 2>/dev/null
   rm -f "$WORK/pid"
   # A temp file that appeared with this kill: a record write it cut off.
-  temps=$(find "$KV" -name '.*.tmp*' 2>/dev/null | wc -l)
+  temps=$(count_temps)
   [ "$temps" -gt "$temp_left" ] && killed_writing=$((killed_writing + 1))
-  temp_left=$temps
 
   if [ -d "$KV" ] && ! "$DSAGENT" cache verify --kv-dir "$KV" >"$WORK/verify$i" 2>&1; then
     fail "cache verify failed after the kill at ${delay_ms} ms: $(tail -n 3 "$WORK/verify$i")"
@@ -162,7 +197,8 @@ with open(p, "r+b") as f:
 done
 records="$("$DSAGENT" cache stats --kv-dir "$KV" 2>/dev/null | head -n 1)"
 echo "campaign-kill9-serve: $KILLS kills in a ${window_ms} ms window, $failures failed;" \
-  "$killed_writing kills cut a record write (its temp file left behind, $temp_left in all; never read);" \
+  "$aimed_kills aimed at a record write;" \
+  "$killed_writing kills cut a record write (its temp file left behind, $(count_temps) left at the end; never read);" \
   "$corrupted records damaged on purpose (detected, never served; $skipped_logged skips logged);" \
   "store at the end: $records"
 [ "$failures" = 0 ]
