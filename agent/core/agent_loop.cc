@@ -52,8 +52,10 @@ AgentLoop::AgentLoop(Provider& provider, const ToolRegistry& tools, ToolContext 
       trace_(trace),
       catalog_(catalog) {}
 
-AgentLoop::Step AgentLoop::AppendEvent(Json event) {
-  if (auto w = trace_.Append(std::move(event)); !w) return MakeUnexpected(TraceFailure(w.error()));
+AgentLoop::Step AgentLoop::AppendEvent(Json event, TraceSync sync) {
+  if (auto w = trace_.Append(std::move(event), sync); !w) {
+    return MakeUnexpected(TraceFailure(w.error()));
+  }
   return Ok{};
 }
 
@@ -117,7 +119,10 @@ Expected<Lane, Termination> AgentLoop::ChooseLane(Turn& turn, int step) {
   Json event = std::move(decision.record);
   event["type"] = "route";
   event["step"] = step;
-  if (auto w = AppendEvent(std::move(event)); !w) return MakeUnexpected(w.error());
+  // Synced with the step's request or response: a crash before then re-decides the step anyway.
+  if (auto w = AppendEvent(std::move(event), TraceSync::kWithNextEvent); !w) {
+    return MakeUnexpected(w.error());
+  }
   return decision.lane;
 }
 
@@ -162,7 +167,10 @@ Expected<Response, Termination> AgentLoop::CallModel(Turn& turn, const Context& 
                             {"thinking", lane.thinking},
                             {"effort", lane.effort},
                             {"messages", request.messages.size()},
-                            {"prefix_sha256", context.PrefixHash()}});
+                            {"prefix_sha256", context.PrefixHash()}},
+                           // Synced with the response (or the error) that follows it: a crash
+                           // during the call leaves a step that resume runs again.
+                           TraceSync::kWithNextEvent);
       !w) {
     return MakeUnexpected(w.error());
   }

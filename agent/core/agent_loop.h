@@ -137,7 +137,7 @@ class AgentLoop {
   Step RunToolCall(Turn& turn, Context& context, int step, const ToolCall& call);
   // Appends `message` to the context and a trace event carrying it (+ `extra` fields).
   Step Record(Context& context, Message message, Json extra);
-  Step AppendEvent(Json event);
+  Step AppendEvent(Json event, TraceSync sync = TraceSync::kNow);
 
   Provider& provider_;
   const ToolRegistry& tools_;

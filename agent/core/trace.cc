@@ -67,25 +67,34 @@ Expected<TraceWriter, std::string> TraceWriter::Open(const fs::path& path) {
 }
 
 TraceWriter::TraceWriter(TraceWriter&& other) noexcept
-    : path_(std::move(other.path_)), fd_(other.fd_) {
+    : path_(std::move(other.path_)), fd_(other.fd_), unsynced_(other.unsynced_) {
   other.fd_ = -1;
+  other.unsynced_ = false;
 }
 
 TraceWriter& TraceWriter::operator=(TraceWriter&& other) noexcept {
   if (this != &other) {
-    if (fd_ >= 0) ::close(fd_);
+    CloseSynced();
     path_ = std::move(other.path_);
     fd_ = other.fd_;
+    unsynced_ = other.unsynced_;
     other.fd_ = -1;
+    other.unsynced_ = false;
   }
   return *this;
 }
 
-TraceWriter::~TraceWriter() {
-  if (fd_ >= 0) ::close(fd_);
+TraceWriter::~TraceWriter() { CloseSynced(); }
+
+void TraceWriter::CloseSynced() {
+  if (fd_ < 0) return;
+  if (unsynced_) ::fdatasync(fd_);  // best effort: nothing can be reported from here
+  ::close(fd_);
+  fd_ = -1;
+  unsynced_ = false;
 }
 
-Expected<Ok, std::string> TraceWriter::Append(Json event) {
+Expected<Ok, std::string> TraceWriter::Append(Json event, TraceSync sync) {
   event["ts"] = UtcTimestamp();
   std::string line = CanonicalJson(event);
   line.push_back('\n');
@@ -98,7 +107,12 @@ Expected<Ok, std::string> TraceWriter::Append(Json event) {
     }
     off += static_cast<size_t>(n);
   }
+  if (sync == TraceSync::kWithNextEvent) {
+    unsynced_ = true;
+    return Ok{};
+  }
   if (::fdatasync(fd_) != 0) return MakeUnexpected(OsError(path_, "cannot sync trace"));
+  unsynced_ = false;
   return Ok{};
 }
 

@@ -1,5 +1,6 @@
-// The session trace: one JSON event per line, appended, flushed and fsync'd per event. It is the
-// source of truth for resume, `session show`, costs, evals and routing experiments.
+// The session trace: one JSON event per line, appended and fsync'd per event (informational events
+// may ride on the next event's sync). It is the source of truth for resume, `session show`, costs,
+// evals and routing experiments.
 // Secrets never enter it: callers pass events built from messages and usage, never headers/config.
 #pragma once
 
@@ -12,6 +13,15 @@
 #include "common/json.h"
 
 namespace dsagent {
+
+// When an appended event must be on disk.
+enum class TraceSync {
+  kNow,            // before Append returns: the events resume depends on (messages, tool results)
+  kWithNextEvent,  // with the next kNow event, or when the writer closes. For events nothing is
+                   // rebuilt from (a request about to be sent, a routing decision): a crash can
+                   // lose only such a tail, which the file's append order keeps at the end, and
+                   // each step then costs one disk sync fewer.
+};
 
 // Appends events to a trace file. Not thread-safe; one writer per session at a time.
 class TraceWriter {
@@ -26,17 +36,23 @@ class TraceWriter {
   TraceWriter& operator=(const TraceWriter&) = delete;
   ~TraceWriter();
 
-  // Writes `event` plus a "ts" field (UTC, ISO 8601 with ms) as one line, then fsyncs. Error: the
-  // OS error (e.g. disk full); the file then still ends on a complete line or a torn one that
-  // readers and the next Open() ignore.
-  Expected<Ok, std::string> Append(Json event);
+  // Writes `event` plus a "ts" field (UTC, ISO 8601 with ms) as one line, then fsyncs as `sync`
+  // says (a kNow sync also covers every deferred line before it). Error: the OS error (e.g. disk
+  // full); the file then still ends on a complete line or a torn one that readers and the next
+  // Open() ignore.
+  Expected<Ok, std::string> Append(Json event, TraceSync sync = TraceSync::kNow);
+
+  // True while a kWithNextEvent line has been written but not yet synced.
+  bool has_unsynced_events() const { return unsynced_; }
 
   const std::filesystem::path& path() const { return path_; }
 
  private:
   TraceWriter(std::filesystem::path path, int fd) : path_(std::move(path)), fd_(fd) {}
+  void CloseSynced();
   std::filesystem::path path_;
   int fd_ = -1;
+  bool unsynced_ = false;
 };
 
 struct TraceContents {

@@ -27,6 +27,31 @@ TEST(TraceTest, AppendsOneEventPerLineAndReadsThemBack) {
   EXPECT_FALSE(r->torn_tail);
 }
 
+// A deferred event is written at once (readers see it) and waits for the next synced one.
+TEST(TraceTest, DeferredEventsAreWrittenInOrderAndSyncedWithTheNextEvent) {
+  TempDir dir;
+  const auto path = dir.path() / "s.jsonl";
+  auto w = TraceWriter::Open(path);
+  ASSERT_TRUE(w) << w.error();
+  ASSERT_TRUE(w->Append({{"type", "request"}}, TraceSync::kWithNextEvent));
+  EXPECT_TRUE(w->has_unsynced_events());
+  auto mid = ReadTrace(path);
+  ASSERT_TRUE(mid) << mid.error();
+  ASSERT_EQ(mid->events.size(), 1u);
+  ASSERT_TRUE(w->Append({{"type", "response"}}));
+  EXPECT_FALSE(w->has_unsynced_events());
+  ASSERT_TRUE(w->Append({{"type", "route"}}, TraceSync::kWithNextEvent));
+  TraceWriter moved = std::move(*w);  // the pending sync moves with the file
+  EXPECT_TRUE(moved.has_unsynced_events());
+  EXPECT_FALSE(w->has_unsynced_events());
+  auto r = ReadTrace(path);
+  ASSERT_TRUE(r) << r.error();
+  ASSERT_EQ(r->events.size(), 3u);
+  EXPECT_EQ(r->events[0]["type"], "request");
+  EXPECT_EQ(r->events[1]["type"], "response");
+  EXPECT_EQ(r->events[2]["type"], "route");
+}
+
 TEST(TraceTest, TornLastLineIsIgnoredOnReadAndCutOnReopen) {
   TempDir dir;
   const auto path = dir.path() / "s.jsonl";
