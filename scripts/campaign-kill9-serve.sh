@@ -11,8 +11,9 @@
 # a store that verifies again.
 # Every AIM-th kill (default 5; 0 = none) is aimed inside a record write: a random moment lands
 # there rarely (a write takes ~1 ms of the window), so that server runs under strace with its
-# fsync calls delayed by 300 ms, and the kill comes as soon as a new temp file of the store
-# appears, i.e. after the record's bytes are written and before the rename that publishes it.
+# fsync calls delayed by 2 s (long enough for the polling below, slow on a busy machine), and the
+# kill comes as soon as a new temp file of the store appears, i.e. after the record's bytes are
+# written and before the rename that publishes it.
 # The temp file is left behind; it must never be read as a record. Needs strace (else skipped).
 #   scripts/campaign-kill9-serve.sh [KILLS=50] [BUILD_DIR=build] [CORRUPT=5] [PROMPTS=4] [AIM=5]
 # Prints one summary line; exits 1 if any check failed. KEEP=1 keeps the scratch dir.
@@ -122,7 +123,7 @@ for i in $(seq 1 "$KILLS"); do
   aimed=""
   [ "$AIM" -gt 0 ] && [ $((i % AIM)) = 0 ] && aimed=1
   (
-    [ -n "$aimed" ] && WRAP="strace -f --seccomp-bpf -qq -o /dev/null -e trace=fsync -e inject=fsync:delay_enter=300000"
+    [ -n "$aimed" ] && WRAP="strace -f --seccomp-bpf -qq -o /dev/null -e trace=fsync -e inject=fsync:delay_enter=2000000"
     PIDFILE="$WORK/pid" start_serve "$WORK/serve$i.log" --kv-dir "$KV"
     # An aimed kill needs a write to happen: a prompt that shares no block with the store comes first.
     [ -n "$aimed" ] && { prompt_body $((i % PROMPTS)) "a$i" >"$WORK/prompt$((1000 + i)).json"; ask $((1000 + i)) >/dev/null 2>&1; }
