@@ -11,9 +11,11 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   python3-pytest  # python exercises
   catch2 libboost-date-time-dev libtbb-dev  # cpp: Catch2, gigasecond/meetup, parallel-letter-frequency
+  ccache  # cpp: Catch2's main (test/tests-main.cpp, ~30 s a build) compiled once for every exercise
   golang-go  # go exercises: `go test` (GOPROXY=off: no module downloads)
   cargo rustc  # rust exercises: `cargo test --offline` with Debian's cargo (/usr/bin/cargo)
   librust-anyhow-dev librust-rand-dev librust-time-dev  # the three crates rust exercises depend on
+  librust-thiserror-dev  # rust grep: its reference solution's manifest (.meta/Cargo-example.toml)
   default-jdk-headless junit5 libassertj-core-java  # java: javac + JUnit 5 console launcher, no Gradle
 )
 command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
