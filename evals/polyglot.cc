@@ -115,7 +115,14 @@ Expected<EvalTask, std::string> LoadExercise(const fs::path& dir) {
       "other code like unit tests, etc.\nOnly use standard libraries, don't suggest installing "
       "any packages.\n";
   // Gold: each example replaces its solution file (GoldTargets); examples without one are added.
-  for (const auto& [example, target] : GoldTargets(solution, examples)) {
+  auto gold_targets = GoldTargets(solution, examples);
+  // Exercism's Rust track gives a reference solution that needs crates its own manifest,
+  // `.meta/Cargo-example.toml`, in place of the stub's Cargo.toml (as the track's CI does):
+  // grep's uses thiserror, which the stub's Cargo.toml does not declare.
+  if (lang == "rust" && fs::exists(dir / ".meta" / "Cargo-example.toml")) {
+    gold_targets.emplace_back(".meta/Cargo-example.toml", "Cargo.toml");
+  }
+  for (const auto& [example, target] : gold_targets) {
     auto gold = ReadFileToString(dir / example);
     if (!gold) return MakeUnexpected(gold.error());
     std::optional<std::string> before;
@@ -150,7 +157,10 @@ Expected<EvalTask, std::string> LoadExercise(const fs::path& dir) {
 
 }  // namespace
 
-Expected<std::vector<EvalTask>, std::string> LoadPolyglot(const fs::path& root) {
+Expected<std::vector<EvalTask>, std::string> LoadPolyglot(const fs::path& root_arg) {
+  // "rust/exercises/practice/grep/" (as shell completion writes it) names the same exercise: the
+  // language is read from the folder names above it.
+  const fs::path root = root_arg.has_filename() ? root_arg : root_arg.parent_path();
   std::vector<fs::path> exercises;
   if (fs::is_regular_file(root / ".meta" / "config.json")) {
     exercises.push_back(root);

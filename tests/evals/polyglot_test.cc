@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
 
 #include "common/file_io.h"
 #include "evals/polyglot_languages.h"
@@ -60,11 +63,43 @@ TEST(LoadPolyglotTest, CppExercisesBuildWithCmakeAndGradeFromCatchJunit) {
   EXPECT_NE(t.problem_statement.find("hamming.cpp, hamming.h"), std::string::npos);
 }
 
+// Rust's grep: the reference solution uses thiserror, which only its own manifest
+// (.meta/Cargo-example.toml) declares; the gold patch puts that manifest in place of the stub's.
+TEST(LoadPolyglotTest, RustGoldTakesTheExampleManifest) {
+  if (std::string missing = MissingPolyglotToolchain("rust"); !missing.empty()) {
+    GTEST_SKIP() << missing;
+  }
+  TempDir root;
+  const std::string ex = "rust/exercises/practice/grep/";
+  root.Write(ex + ".meta/config.json",
+             R"({"files": {"solution": ["src/lib.rs", "Cargo.toml"], "test": ["tests/grep.rs"],
+                 "example": [".meta/example.rs"]}})");
+  root.Write(ex + ".meta/example.rs", "#[derive(Debug, thiserror::Error)]\n");
+  root.Write(ex + ".meta/Cargo-example.toml",
+             "[dependencies]\nanyhow = \"1.0\"\nthiserror = \"1.0\"\n");
+  root.Write(ex + "Cargo.toml", "[dependencies]\nanyhow = \"1.0\"\n");
+  root.Write(ex + "src/lib.rs", "pub fn grep() {}\n");
+  root.Write(ex + "tests/grep.rs", "#[test]\nfn t() {}\n");
+  // The trailing slash (shell completion's) names the exercise folder too.
+  auto tasks = LoadTasks({.tasks = root.path() / ex, .format = "polyglot"});
+  ASSERT_TRUE(tasks) << tasks.error();
+  ASSERT_EQ(tasks->size(), 1u);
+  const std::string& patch = (*tasks)[0].patch;
+  EXPECT_NE(patch.find("+++ b/Cargo.toml"), std::string::npos) << patch;
+  EXPECT_NE(patch.find("+thiserror = \"1.0\""), std::string::npos) << patch;
+  EXPECT_NE(patch.find("+#[derive(Debug, thiserror::Error)]"), std::string::npos) << patch;
+  EXPECT_EQ(patch.find("Cargo-example.toml"), std::string::npos) << patch;
+
+  // Without an example manifest the stub's Cargo.toml stays (luhn-from).
+  auto plain = LoadTasks({.tasks = kFixture / "rust", .format = "polyglot"});
+  ASSERT_TRUE(plain) << plain.error();
+  EXPECT_EQ((*plain)[0].patch.find("Cargo.toml"), std::string::npos) << (*plain)[0].patch;
+}
+
 TEST(LoadPolyglotTest, UnknownLanguagesAndEmptyFoldersAreErrors) {
   TempDir dir;
-  dir.Write(
-      "cobol/exercises/practice/x/.meta/config.json",
-      R"({"files": {"solution": ["X.cob"], "test": ["XTest.cob"], "example": ["E.cob"]}})");
+  dir.Write("cobol/exercises/practice/x/.meta/config.json",
+            R"({"files": {"solution": ["X.cob"], "test": ["XTest.cob"], "example": ["E.cob"]}})");
   auto cobol = LoadPolyglot(dir.path());
   ASSERT_FALSE(cobol);
   EXPECT_NE(cobol.error().find("'cobol' is not a polyglot language"), std::string::npos)
@@ -80,8 +115,8 @@ TEST(GoldTargetsTest, ExamplesReplaceTheirSolutionFileOrJoinIt) {
             (Pairs{{".meta/example.cpp", "hamming.cpp"}, {".meta/example.h", "hamming.h"}}));
   EXPECT_EQ(GoldTargets({"src/lib.rs", "Cargo.toml"}, {".meta/example.rs"}),
             (Pairs{{".meta/example.rs", "src/lib.rs"}}));
-  EXPECT_EQ(GoldTargets({"src/main/java/Poker.java"},
-                        {".meta/src/reference/java/Card.java", ".meta/src/reference/java/Poker.java"}),
+  EXPECT_EQ(GoldTargets({"src/main/java/Poker.java"}, {".meta/src/reference/java/Card.java",
+                                                       ".meta/src/reference/java/Poker.java"}),
             (Pairs{{".meta/src/reference/java/Poker.java", "src/main/java/Poker.java"},
                    {".meta/src/reference/java/Card.java", "src/main/java/Card.java"}}));
   EXPECT_EQ(GoldTargets({"meetup.cpp", "meetup.h"}, {".meta/example.h"}),
@@ -100,6 +135,24 @@ struct LanguageCase {
 
 void PrintTo(const LanguageCase& c, std::ostream* os) { *os << c.lang << "/" << c.exercise; }
 
+// Cache hits in $CCACHE_DIR (`ccache --print-stats`, ccache >= 4), -1 when unreadable.
+int CcacheHits() {
+  FILE* p = ::popen("ccache --print-stats", "r");
+  if (p == nullptr) return -1;
+  std::string text;
+  char buf[4096];
+  while (size_t n = std::fread(buf, 1, sizeof buf, p)) text.append(buf, n);
+  ::pclose(p);
+  int hits = -1;
+  std::istringstream lines(text);
+  for (std::string key, value; lines >> key >> value;) {
+    if (key == "direct_cache_hit" || key == "preprocessed_cache_hit") {
+      hits = (hits < 0 ? 0 : hits) + std::stoi(value);
+    }
+  }
+  return hits;
+}
+
 class PolyglotLanguageTest : public ::testing::TestWithParam<LanguageCase> {};
 
 TEST_P(PolyglotLanguageTest, GoldRunNamesTheTestsOracleResolvesNoopDoesNot) {
@@ -112,6 +165,11 @@ TEST_P(PolyglotLanguageTest, GoldRunNamesTheTestsOracleResolvesNoopDoesNot) {
   ASSERT_TRUE(tasks) << tasks.error();
   ASSERT_EQ(tasks->size(), 1u);
   TempDir out;
+  // C++ compiles through ccache where it is installed: Catch2's main (test/tests-main.cpp) is
+  // compiled by the gold run and taken from the cache by the oracle and noop runs.
+  const bool ccache =
+      std::string(c.lang) == "cpp" && std::system("command -v ccache >/dev/null") == 0;
+  if (ccache) ::setenv("CCACHE_DIR", (out.path() / "ccache").c_str(), 1);
   for (const char* agent : {"oracle", "noop"}) {
     EvalOptions o;
     o.agent = agent;
@@ -134,12 +192,19 @@ TEST_P(PolyglotLanguageTest, GoldRunNamesTheTestsOracleResolvesNoopDoesNot) {
     // Build outputs never reach the patch.
     EXPECT_EQ(r["model_patch"].get<std::string>().find("target/"), std::string::npos);
   }
+  if (ccache) {
+    // Oracle: all three objects hit (same files as the gold run); noop: the test and Catch2's
+    // main hit, the stub misses.
+    EXPECT_EQ(CcacheHits(), 5);
+    ::unsetenv("CCACHE_DIR");
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
     AllSix, PolyglotLanguageTest,
     ::testing::Values(
-        LanguageCase{"python", "leap-year", "leap_year_test.py::LeapYearTest::test_ordinary_year", 4},
+        LanguageCase{"python", "leap-year", "leap_year_test.py::LeapYearTest::test_ordinary_year",
+                     4},
         LanguageCase{"cpp", "hamming", "tests.global::sections/identical strands", 6},
         LanguageCase{"go", "crypto-square", "TestEncode/1,_2,_3_GO!", 20},
         LanguageCase{"rust", "luhn-from", "tests/luhn-from.rs::you_can_validate_from_a_str", 14},
