@@ -31,8 +31,20 @@ Expected<std::optional<DsmlGrammarSpec>, std::string> ToolChoiceGrammar(
   DsmlGrammarSpec spec;
   spec.thinking = request.thinking;
   switch (request.tool_choice.mode) {
-    case ToolChoice::Mode::kAuto:
-      return std::optional<DsmlGrammarSpec>();
+    case ToolChoice::Mode::kAuto: {
+      // A call the model starts on its own is held to the same grammar as a required one. Not
+      // under ignore_eos (EOS is text there, and the grammar ends a block with EOS), and not for
+      // tools DSML cannot name (the call then stays unconstrained, as before).
+      if (!request.tools.is_array() || request.tools.empty() || request.ignore_eos) {
+        return std::optional<DsmlGrammarSpec>();
+      }
+      auto tools = DsmlToolSpecs(request.tools);
+      if (!tools || tools->empty()) return std::optional<DsmlGrammarSpec>();
+      spec.mode = DsmlGrammarSpec::Mode::kAuto;
+      spec.single_call = !request.parallel_tool_calls;
+      spec.tools = std::move(*tools);
+      return std::optional<DsmlGrammarSpec>(std::move(spec));
+    }
     case ToolChoice::Mode::kNone:
       spec.mode = DsmlGrammarSpec::Mode::kNoTools;
       return std::optional<DsmlGrammarSpec>(std::move(spec));
