@@ -152,9 +152,14 @@ Expected<ChatResult, ChatError> ChatCompleter::Complete(const ChatRequest& reque
     if (aligned > hit) {
       const std::span<const int32_t> head(prompt.data(), static_cast<size_t>(aligned));
       auto done = PrefillInChunks(model_, state, head.subspan(static_cast<size_t>(hit)),
-                                  request.generate.cancel);
+                                  request.generate.cancel, request.generate.on_prefill_chunk);
       if (!done) return MakeUnexpected(ChatError{ChatError::Kind::kInternal, done.error()});
-      if (!*done) {  // cancelled part-way: nothing to keep or generate
+      if (!*done) {  // cancelled part-way: nothing to generate
+        // Keep what was computed (whole chunks from an aligned hit: aligned too), so a client
+        // that gave up on a long prefill and retries continues from here instead of anew.
+        if (state.pos > hit && state.pos % align == 0) {
+          cache_->Store(head.first(static_cast<size_t>(state.pos)), state);
+        }
         ChatResult cancelled;
         cancelled.cancelled = true;
         cancelled.finish_reason = "length";
@@ -227,6 +232,11 @@ Expected<ChatResult, ChatError> ChatCompleter::Complete(const ChatRequest& reque
   result.generation = std::move(*generated);
   const GenerateResult& g = result.generation;
 
+  // Cancelled while prefilling: keep the part computed (see the aligned case above).
+  if (cache_ != nullptr && g.tokens.empty() && g.finish == FinishReason::kCancelled &&
+      state.pos > fed && state.pos % std::max<int64_t>(1, cache_->alignment_tokens()) == 0) {
+    cache_->Store(all.first(static_cast<size_t>(state.pos)), state);
+  }
   if (cache_ != nullptr && g.tokens.size() > 1) {
     std::vector<int32_t> processed = prompt;
     processed.insert(processed.end(), g.tokens.begin(), g.tokens.end() - 1);
