@@ -1,4 +1,4 @@
-# Shared by scripts/setup.sh and scripts/setup-eval-toolchains.sh (sourced, not run).
+# Shared by scripts/setup.sh, setup-eval-toolchains.sh and setup-clients.sh (sourced, not run).
 # install_missing_apt_packages TAG PACKAGE...: installs the Debian packages that are not installed
 # yet (with sudo unless root; `apt-get update` only when something is missing). TAG prefixes the
 # message that names them.

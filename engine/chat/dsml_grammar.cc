@@ -9,6 +9,11 @@ namespace {
 constexpr std::string_view kOpenBlock = "\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"";
 static_assert(kOpenBlock.substr(0, dsml::kToolsOpen.size()) == dsml::kToolsOpen &&
               kOpenBlock.substr(dsml::kToolsOpen.size()) == dsml::kInvokeOpen);
+// Auto mode: the text's "\n\n<｜DSML｜" commits to a block; the rest of the opening is forced.
+constexpr std::string_view kAutoBlockStart =
+    kOpenBlock.substr(0, std::string_view("\n\n<").size() + std::string_view(tokens::kDsml).size());
+constexpr std::string_view kOpenRest = kOpenBlock.substr(kAutoBlockStart.size());
+static_assert(kAutoBlockStart == "\n\n<｜DSML｜");
 constexpr std::string_view kNextInvoke = dsml::kInvokeOpen;
 constexpr std::string_view kEndBlock = dsml::kToolsClose;
 constexpr std::string_view kEndInvoke = dsml::kInvokeClose;
@@ -37,7 +42,10 @@ enum JsonState : uint8_t {
   kJKey,         // after ',' in an object: a key
   kJColon,       // after a key: ':'
   kJArrayStart,  // after '[': a value or ']'
+  kJOneOf,       // one of a node's listed values (enum, const)
 };
+using Kind = DsmlJsonNode::Kind;
+constexpr uint16_t kAnyNode = DsmlJsonNode::kAnyNode;
 constexpr std::string_view kJsonLiterals[] = {"true", "false", "null"};
 
 bool IsJsonSpace(unsigned char b) { return b == ' ' || b == '\t' || b == '\n' || b == '\r'; }
@@ -50,26 +58,119 @@ bool NameFitsDsml(const std::string& name) {
   return !name.empty() && name.find_first_of("\"<>\n") == std::string::npos;
 }
 
+// Nested schemas are followed this deep, with at most this many nodes per parameter; past that a
+// value is free JSON.
+constexpr int kMaxSchemaDepth = 16;
+constexpr size_t kMaxSchemaNodes = 512;
+
+std::string SchemaType(const OrderedJson& schema) {
+  return schema.is_object() && schema.contains("type") && schema["type"].is_string()
+             ? schema["type"].get<std::string>()
+             : "";
+}
+
+// A property name the key matcher can compare byte for byte (JSON writes it without escapes).
+bool PlainKey(const std::string& key) {
+  for (const unsigned char c : key) {
+    if (c < 0x20 || c == '"' || c == '\\') return false;
+  }
+  return true;
+}
+
+// The compact JSON of enum/const values; empty when one holds the DSML marker (the grammar keeps
+// the marker out of JSON values, so such a value could never be written).
+std::vector<std::string> OneOfJson(const OrderedJson& values) {
+  std::vector<std::string> out;
+  for (const auto& v : values) {
+    out.push_back(CanonicalJson(Json::parse(v.dump())));
+    if (out.back().find(tokens::kDsml) != std::string::npos) return {};
+  }
+  return out;
+}
+
+uint16_t CompileJsonNode(const OrderedJson& schema, std::vector<DsmlJsonNode>* nodes, int depth) {
+  if (!schema.is_object() || depth > kMaxSchemaDepth || nodes->size() >= kMaxSchemaNodes) {
+    return kAnyNode;
+  }
+  DsmlJsonNode node;
+  const std::string type = SchemaType(schema);
+  if (schema.contains("const")) {
+    node.kind = Kind::kOneOf;
+    node.one_of = OneOfJson(OrderedJson::array({schema["const"]}));
+  } else if (schema.contains("enum") && schema["enum"].is_array() && !schema["enum"].empty()) {
+    node.kind = Kind::kOneOf;
+    node.one_of = OneOfJson(schema["enum"]);
+  } else if (type == "string") {
+    node.kind = Kind::kString;
+  } else if (type == "integer") {
+    node.kind = Kind::kInteger;
+  } else if (type == "number") {
+    node.kind = Kind::kNumber;
+  } else if (type == "boolean") {
+    node.kind = Kind::kBoolean;
+  } else if (type == "null") {
+    node.kind = Kind::kNull;
+  } else if (type == "array") {
+    node.kind = Kind::kArray;
+  } else if (type == "object") {
+    node.kind = Kind::kObject;
+  } else {
+    return kAnyNode;
+  }
+  if (node.kind == Kind::kOneOf && node.one_of.empty()) return kAnyNode;
+  const auto index = static_cast<uint16_t>(nodes->size());
+  nodes->push_back(std::move(node));
+  if ((*nodes)[index].kind == Kind::kArray && schema.contains("items")) {
+    const uint16_t items = CompileJsonNode(schema["items"], nodes, depth + 1);
+    (*nodes)[index].items = items;
+  }
+  if ((*nodes)[index].kind == Kind::kObject && schema.contains("properties") &&
+      schema["properties"].is_object() && schema["properties"].size() <= 64) {
+    std::vector<std::pair<std::string, uint16_t>> properties;
+    bool plain = true;
+    for (const auto& [key, child] : schema["properties"].items()) {
+      plain = plain && PlainKey(key);
+      properties.emplace_back(key, CompileJsonNode(child, nodes, depth + 1));
+    }
+    // Keys that need escapes cannot be matched byte for byte: such an object takes any keys.
+    if (plain) {
+      DsmlJsonNode& object = (*nodes)[index];
+      object.properties = std::move(properties);
+      object.closed =
+          schema.contains("additionalProperties") && schema["additionalProperties"] == false;
+      if (schema.contains("required") && schema["required"].is_array()) {
+        for (const auto& r : schema["required"]) {
+          for (size_t i = 0; i < object.properties.size(); ++i) {
+            if (r.is_string() && r.get<std::string>() == object.properties[i].first) {
+              object.required |= uint64_t{1} << i;
+            }
+          }
+        }
+      }
+    }
+  }
+  return index;
+}
+
 DsmlParamSpec ParamSpec(const std::string& name, const OrderedJson& schema) {
   DsmlParamSpec p;
   p.name = name;
   const std::string head = std::string(kParamTag) + name + "\"";
   p.open_raw = head + std::string(kKindRaw);
   p.open_json = head + std::string(kKindJson);
-  const std::string type =
-      schema.is_object() && schema.contains("type") && schema["type"].is_string()
-          ? schema["type"].get<std::string>()
-          : "";
+  const std::string type = SchemaType(schema);
   const auto one_of = [&p](const std::vector<std::string>& values, bool raw) {
     p.value = DsmlParamSpec::Value::kOneOf;
     p.raw_one_of = raw;
     for (const auto& v : values) p.one_of_closed.push_back(v + std::string(kParamClose));
   };
-  if (schema.is_object() && schema.contains("enum") && schema["enum"].is_array() &&
-      !schema["enum"].empty()) {
+  const bool has_const = schema.is_object() && schema.contains("const");
+  if (has_const || (schema.is_object() && schema.contains("enum") && schema["enum"].is_array() &&
+                    !schema["enum"].empty())) {
+    const OrderedJson values = has_const ? OrderedJson::array({schema["const"]}) : schema["enum"];
     bool all_strings = true;
     std::vector<std::string> texts, json;
-    for (const auto& v : schema["enum"]) {
+    for (const auto& v : values) {
       all_strings = all_strings && v.is_string();
       if (v.is_string()) texts.push_back(v.get<std::string>());
       json.push_back(CanonicalJson(Json::parse(v.dump())));
@@ -92,6 +193,7 @@ DsmlParamSpec ParamSpec(const std::string& name, const OrderedJson& schema) {
     p.value = DsmlParamSpec::Value::kRawString;
   } else if (!type.empty()) {
     p.value = DsmlParamSpec::Value::kJson;
+    if (CompileJsonNode(schema, &p.json, 0) == kAnyNode) p.json.clear();
   }
   return p;
 }
@@ -156,7 +258,7 @@ Expected<std::vector<DsmlToolSpec>, std::string> DsmlToolSpecs(const OrderedJson
 DsmlGrammar::DsmlGrammar(const DsmlGrammarSpec& spec) : spec_(&spec) {
   if (spec.thinking) {
     state_ = State::kReasoning;
-  } else if (spec.mode == DsmlGrammarSpec::Mode::kNoTools) {
+  } else if (spec.mode != DsmlGrammarSpec::Mode::kToolCall) {
     state_ = State::kText;
   } else {
     StartChoice(Choice::kOpen);
@@ -176,7 +278,15 @@ bool DsmlGrammar::AcceptsByte(unsigned char b) const {
 }
 
 bool DsmlGrammar::MayEnd() const {
-  return spec_->mode == DsmlGrammarSpec::Mode::kNoTools || state_ == State::kEnd;
+  switch (spec_->mode) {
+    case DsmlGrammarSpec::Mode::kNoTools:
+      return true;
+    case DsmlGrammarSpec::Mode::kAuto:
+      return state_ == State::kReasoning || state_ == State::kText || state_ == State::kEnd;
+    case DsmlGrammarSpec::Mode::kToolCall:
+      break;
+  }
+  return state_ == State::kEnd;
 }
 
 void DsmlGrammar::StartChoice(Choice c) {
@@ -203,12 +313,15 @@ void DsmlGrammar::StartValue(size_t param) {
     state_ = State::kJsonValue;
     json_ = kJValue;
     depth_ = 0;
+    nodes_ = p.json.empty() ? nullptr : &p.json;
+    value_node_ = p.json.empty() ? kAnyNode : 0;
   }
 }
 
 size_t DsmlGrammar::CandidateCount() const {
   switch (choice_) {
     case Choice::kOpen:
+    case Choice::kOpenRest:
     case Choice::kCloseParam:
       return 1;
     case Choice::kToolName:
@@ -228,6 +341,8 @@ DsmlGrammar::Candidate DsmlGrammar::CandidateAt(size_t i) const {
   switch (choice_) {
     case Choice::kOpen:
       return {true, false, kOpenBlock};
+    case Choice::kOpenRest:
+      return {true, false, kOpenRest};
     case Choice::kCloseParam:
       return {true, false, kParamClose};
     case Choice::kToolName:
@@ -288,6 +403,7 @@ bool DsmlGrammar::FeedChoice(unsigned char b) {
 void DsmlGrammar::Chose(size_t j) {
   switch (choice_) {
     case Choice::kOpen:
+    case Choice::kOpenRest:
       StartChoice(Choice::kToolName);
       return;
     case Choice::kToolName:
@@ -319,6 +435,8 @@ void DsmlGrammar::Chose(size_t j) {
         state_ = State::kJsonValue;
         json_ = kJValue;
         depth_ = 0;
+        nodes_ = nullptr;
+        value_node_ = kAnyNode;
       }
       return;
     case Choice::kOneOfValue:
@@ -353,7 +471,7 @@ bool DsmlGrammar::FeedFreeText(unsigned char b) {
     case State::kReasoning:
       if (ends_with(tokens::kEndThink)) {
         tail_len_ = 0;
-        if (spec_->mode == DsmlGrammarSpec::Mode::kNoTools) {
+        if (spec_->mode != DsmlGrammarSpec::Mode::kToolCall) {
           state_ = State::kText;
         } else {
           StartChoice(Choice::kOpen);
@@ -361,9 +479,14 @@ bool DsmlGrammar::FeedFreeText(unsigned char b) {
       }
       return true;
     case State::kText:
-      for (const char* bad : {tokens::kDsml, tokens::kBos, tokens::kThink, tokens::kEndThink}) {
+      for (const char* bad : {tokens::kBos, tokens::kThink, tokens::kEndThink}) {
         if (ends_with(bad)) return false;
       }
+      if (!ends_with(tokens::kDsml)) return true;
+      // The parser reads a block only where "\n\n<｜DSML｜tool_calls" starts it.
+      if (spec_->mode != DsmlGrammarSpec::Mode::kAuto || !ends_with(kAutoBlockStart)) return false;
+      tail_len_ = 0;
+      StartChoice(Choice::kOpenRest);
       return true;
     case State::kRawValue: {
       if (ends_with(kParamClose)) {
@@ -379,6 +502,73 @@ bool DsmlGrammar::FeedFreeText(unsigned char b) {
   }
 }
 
+const DsmlJsonNode* DsmlGrammar::Node(uint16_t index) const {
+  if (nodes_ == nullptr || index == kAnyNode || index >= nodes_->size()) return nullptr;
+  return &(*nodes_)[index];
+}
+
+bool DsmlGrammar::ObjectMayClose() const {
+  const DsmlJsonNode* n = Node(frame_node_[depth_ - 1]);
+  return n == nullptr || (frame_used_[depth_ - 1] & n->required) == n->required;
+}
+
+bool DsmlGrammar::ObjectMayTakeKey() const {
+  const DsmlJsonNode* n = Node(frame_node_[depth_ - 1]);
+  if (n == nullptr || !n->closed) return true;
+  const size_t count = n->properties.size();
+  const uint64_t all = count == 64 ? ~uint64_t{0} : (uint64_t{1} << count) - 1;
+  return (frame_used_[depth_ - 1] & all) != all;
+}
+
+// A byte of an object key (not its quotes): it must keep the key a prefix of a property not yet
+// written, unless the object takes other keys too (the key is then free from here on).
+bool DsmlGrammar::FeedKeyByte(unsigned char b) {
+  const DsmlJsonNode* n = Node(frame_node_[depth_ - 1]);
+  if (n == nullptr || key_free_) {
+    ++key_len_;
+    return true;
+  }
+  const std::string* current =
+      key_candidate_ < n->properties.size() ? &n->properties[key_candidate_].first : nullptr;
+  for (size_t j = 0; j < n->properties.size(); ++j) {
+    const std::string& name = n->properties[j].first;
+    if (n->closed && (frame_used_[depth_ - 1] >> j & 1) != 0) continue;
+    if (name.size() <= key_len_ || static_cast<unsigned char>(name[key_len_]) != b) continue;
+    if (j != key_candidate_ &&
+        (current == nullptr || name.compare(0, key_len_, *current, 0, key_len_) != 0)) {
+      continue;
+    }
+    key_candidate_ = static_cast<uint16_t>(j);
+    ++key_len_;
+    return true;
+  }
+  if (n->closed) return false;
+  key_free_ = true;
+  ++key_len_;
+  return true;
+}
+
+// The key's closing quote: which property it names (its value's node), at most once each.
+bool DsmlGrammar::EndKey() {
+  value_node_ = kAnyNode;
+  const DsmlJsonNode* n = Node(frame_node_[depth_ - 1]);
+  if (n == nullptr || n->properties.empty()) return n == nullptr || !n->closed;
+  if (!key_free_ && key_candidate_ < n->properties.size()) {
+    const std::string& current = n->properties[key_candidate_].first;
+    for (size_t j = 0; j < n->properties.size(); ++j) {
+      const std::string& name = n->properties[j].first;
+      if (name.size() != key_len_ || name.compare(0, key_len_, current, 0, key_len_) != 0) {
+        continue;
+      }
+      if ((frame_used_[depth_ - 1] >> j & 1) != 0) return false;  // a key twice
+      frame_used_[depth_ - 1] |= uint64_t{1} << j;
+      value_node_ = n->properties[j].second;
+      return true;
+    }
+  }
+  return !n->closed;
+}
+
 bool DsmlGrammar::FeedJson(unsigned char b, bool* done, bool* consumed) {
   *done = false;
   *consumed = true;
@@ -389,31 +579,49 @@ bool DsmlGrammar::FeedJson(unsigned char b, bool* done, bool* consumed) {
       json_ = kJAfterValue;
     }
   };
+  // The node of the innermost array's elements.
+  const auto items = [this]() {
+    const DsmlJsonNode* n = Node(frame_node_[depth_ - 1]);
+    return n == nullptr ? kAnyNode : n->items;
+  };
   while (true) {
     switch (json_) {
-      case kJValue:
+      case kJValue: {
         if (IsJsonSpace(b)) return depth_ > 0;
+        const DsmlJsonNode* node = Node(value_node_);
+        const Kind kind = node == nullptr ? Kind::kAny : node->kind;
+        if (kind == Kind::kOneOf) {
+          json_ = kJOneOf;
+          one_of_node_ = value_node_;
+          one_of_candidate_ = 0;
+          one_of_len_ = 0;
+          continue;
+        }
+        const auto allowed = [kind](Kind k) { return kind == Kind::kAny || kind == k; };
+        integer_only_ = kind == Kind::kInteger;
         if (b == '{' || b == '[') {
+          if (!allowed(b == '{' ? Kind::kObject : Kind::kArray)) return false;
           if (depth_ == stack_.size()) return false;
+          frame_node_[depth_] = node == nullptr ? kAnyNode : value_node_;
+          frame_used_[depth_] = 0;
           stack_[depth_++] = static_cast<char>(b);
           json_ = b == '{' ? kJKeyOrEnd : kJArrayStart;
           return true;
         }
         if (b == '"') {
+          if (!allowed(Kind::kString)) return false;
           json_ = kJString;
           json_key_ = false;
           return true;
         }
-        if (b == '-') {
-          json_ = kJMinus;
-          return true;
-        }
-        if (IsDigit(b)) {
-          json_ = b == '0' ? kJZero : kJInt;
+        if (b == '-' || IsDigit(b)) {
+          if (!allowed(Kind::kNumber) && kind != Kind::kInteger) return false;
+          json_ = b == '-' ? kJMinus : b == '0' ? kJZero : kJInt;
           return true;
         }
         for (uint8_t i = 0; i < 3; ++i) {
           if (b == static_cast<unsigned char>(kJsonLiterals[i][0])) {
+            if (!allowed(i == 2 ? Kind::kNull : Kind::kBoolean)) return false;
             json_ = kJLiteral;
             literal_ = i;
             literal_pos_ = 1;
@@ -421,20 +629,29 @@ bool DsmlGrammar::FeedJson(unsigned char b, bool* done, bool* consumed) {
           }
         }
         return false;
+      }
       case kJString:
         if (b == '"') {
           if (json_key_) {
+            if (!EndKey()) return false;
             json_ = kJColon;
           } else {
             value_ended();
           }
           return true;
         }
-        if (b == '\\') {
-          json_ = kJEscape;
-          return true;
+        if (b < 0x20) return false;
+        if (json_key_) {
+          if (b == '\\') {  // an escaped key is none of the (plain) property names
+            const DsmlJsonNode* n = Node(frame_node_[depth_ - 1]);
+            if (n != nullptr && n->closed) return false;
+            key_free_ = true;
+          } else if (!FeedKeyByte(b)) {
+            return false;
+          }
         }
-        return b >= 0x20;
+        if (b == '\\') json_ = kJEscape;
+        return true;
       case kJEscape:
         if (b == 'u') {
           json_ = kJHex;
@@ -472,11 +689,11 @@ bool DsmlGrammar::FeedJson(unsigned char b, bool* done, bool* consumed) {
       case kJFrac:
       case kJExp:
         if (IsDigit(b) && json_ != kJZero) return true;
-        if (b == '.' && (json_ == kJZero || json_ == kJInt)) {
+        if (b == '.' && (json_ == kJZero || json_ == kJInt) && !integer_only_) {
           json_ = kJDot;
           return true;
         }
-        if ((b == 'e' || b == 'E') && json_ != kJExp) {
+        if ((b == 'e' || b == 'E') && json_ != kJExp && !integer_only_) {
           json_ = kJExpMark;
           return true;
         }
@@ -493,14 +710,48 @@ bool DsmlGrammar::FeedJson(unsigned char b, bool* done, bool* consumed) {
         if (++literal_pos_ == lit.size()) value_ended();
         return true;
       }
+      case kJOneOf: {
+        const std::vector<std::string>& values = Node(one_of_node_)->one_of;
+        const std::string& current = values[one_of_candidate_];
+        const auto same_start = [&](size_t j) {
+          return j == one_of_candidate_ ||
+                 values[j].compare(0, one_of_len_, current, 0, one_of_len_) == 0;
+        };
+        for (size_t j = 0; j < values.size(); ++j) {
+          if (values[j].size() > one_of_len_ &&
+              static_cast<unsigned char>(values[j][one_of_len_]) == b && same_start(j)) {
+            one_of_candidate_ = static_cast<uint16_t>(j);
+            ++one_of_len_;
+            return true;
+          }
+        }
+        // `b` extends no value: the value ended here if one is complete.
+        bool complete = false;
+        for (size_t j = 0; j < values.size() && !complete; ++j) {
+          complete = values[j].size() == one_of_len_ && same_start(j);
+        }
+        if (!complete || one_of_len_ == 0) return false;
+        value_ended();
+        if (*done) {
+          *consumed = false;
+          return true;
+        }
+        continue;
+      }
       case kJAfterValue: {
         if (IsJsonSpace(b)) return true;
         const char open = stack_[depth_ - 1];
         if (b == ',') {
-          json_ = open == '{' ? kJKey : kJValue;
+          if (open == '{') {
+            if (!ObjectMayTakeKey()) return false;
+            json_ = kJKey;
+          } else {
+            value_node_ = items();
+            json_ = kJValue;
+          }
           return true;
         }
-        if ((b == '}' && open == '{') || (b == ']' && open == '[')) {
+        if ((b == '}' && open == '{' && ObjectMayClose()) || (b == ']' && open == '[')) {
           --depth_;
           value_ended();
           return true;
@@ -511,13 +762,17 @@ bool DsmlGrammar::FeedJson(unsigned char b, bool* done, bool* consumed) {
       case kJKey:
         if (IsJsonSpace(b)) return true;
         if (b == '}' && json_ == kJKeyOrEnd) {
+          if (!ObjectMayClose()) return false;
           --depth_;
           value_ended();
           return true;
         }
-        if (b != '"') return false;
+        if (b != '"' || !ObjectMayTakeKey()) return false;
         json_ = kJString;
         json_key_ = true;
+        key_candidate_ = 0;
+        key_len_ = 0;
+        key_free_ = false;
         return true;
       case kJColon:
         if (IsJsonSpace(b)) return true;
@@ -531,6 +786,7 @@ bool DsmlGrammar::FeedJson(unsigned char b, bool* done, bool* consumed) {
           value_ended();
           return true;
         }
+        value_node_ = items();
         json_ = kJValue;
         continue;
     }

@@ -31,8 +31,20 @@ Expected<std::optional<DsmlGrammarSpec>, std::string> ToolChoiceGrammar(
   DsmlGrammarSpec spec;
   spec.thinking = request.thinking;
   switch (request.tool_choice.mode) {
-    case ToolChoice::Mode::kAuto:
-      return std::optional<DsmlGrammarSpec>();
+    case ToolChoice::Mode::kAuto: {
+      // A call the model starts on its own is held to the same grammar as a required one. Not
+      // under ignore_eos (EOS is text there, and the grammar ends a block with EOS), and not for
+      // tools DSML cannot name (the call then stays unconstrained, as before).
+      if (!request.tools.is_array() || request.tools.empty() || request.ignore_eos) {
+        return std::optional<DsmlGrammarSpec>();
+      }
+      auto tools = DsmlToolSpecs(request.tools);
+      if (!tools || tools->empty()) return std::optional<DsmlGrammarSpec>();
+      spec.mode = DsmlGrammarSpec::Mode::kAuto;
+      spec.single_call = !request.parallel_tool_calls;
+      spec.tools = std::move(*tools);
+      return std::optional<DsmlGrammarSpec>(std::move(spec));
+    }
     case ToolChoice::Mode::kNone:
       spec.mode = DsmlGrammarSpec::Mode::kNoTools;
       return std::optional<DsmlGrammarSpec>(std::move(spec));
@@ -132,17 +144,32 @@ Expected<ChatResult, ChatError> ChatCompleter::Complete(const ChatRequest& reque
                .prompt_cache_hit_tokens = hit,
                .prompt_cache_miss_tokens = static_cast<int64_t>(prompt.size()) - hit});
   }
-  // A store that keeps only aligned states gets the one at the prompt's last aligned position.
+  // Cache points, each stored as soon as the prefill passes it: the start of the last user turn
+  // (a client's next request may rewrite that turn, as Claude Code's continuation after a
+  // max_tokens cut does, yet still share everything before it) and, for a store that keeps only
+  // aligned states, the prompt's last aligned position. Chunked prefill gives the same bits.
   int64_t fed = hit;
-  if (cache_ != nullptr && cache_->alignment_tokens() > 1) {
-    const int64_t align = cache_->alignment_tokens();
-    const int64_t aligned = (static_cast<int64_t>(prompt.size()) - 1) / align * align;
-    if (aligned > hit) {
-      const std::span<const int32_t> head(prompt.data(), static_cast<size_t>(aligned));
-      auto done = PrefillInChunks(model_, state, head.subspan(static_cast<size_t>(hit)),
-                                  request.generate.cancel);
+  if (cache_ != nullptr) {
+    const int64_t align = std::max<int64_t>(1, cache_->alignment_tokens());
+    const int32_t user = tokenizer_.TokenId(tokens::kUser);
+    const auto last_user = std::find(prompt.rbegin(), prompt.rend(), user);
+    const int64_t turn =
+        last_user == prompt.rend() ? 0 : static_cast<int64_t>(prompt.rend() - last_user) - 1;
+    const int64_t last = static_cast<int64_t>(prompt.size()) - 1;
+    std::vector<int64_t> points = {turn / align * align};
+    if (align > 1) points.push_back(last / align * align);
+    for (const int64_t point : points) {
+      if (point <= fed || point >= last) continue;
+      const std::span<const int32_t> head(prompt.data(), static_cast<size_t>(point));
+      auto done = PrefillInChunks(model_, state, head.subspan(static_cast<size_t>(fed)),
+                                  request.generate.cancel, request.generate.on_prefill_chunk);
       if (!done) return MakeUnexpected(ChatError{ChatError::Kind::kInternal, done.error()});
-      if (!*done) {  // cancelled part-way: nothing to keep or generate
+      if (!*done) {  // cancelled part-way: nothing to generate
+        // Keep what was computed (whole chunks from an aligned start: aligned too), so a client
+        // that gave up on a long prefill and retries continues from here instead of anew.
+        if (state.pos > fed && state.pos % align == 0) {
+          cache_->Store(head.first(static_cast<size_t>(state.pos)), state);
+        }
         ChatResult cancelled;
         cancelled.cancelled = true;
         cancelled.finish_reason = "length";
@@ -153,7 +180,7 @@ Expected<ChatResult, ChatError> ChatCompleter::Complete(const ChatRequest& reque
         return cancelled;
       }
       cache_->Store(head, state);
-      fed = aligned;
+      fed = point;
     }
   }
 
@@ -215,6 +242,11 @@ Expected<ChatResult, ChatError> ChatCompleter::Complete(const ChatRequest& reque
   result.generation = std::move(*generated);
   const GenerateResult& g = result.generation;
 
+  // Cancelled while prefilling: keep the part computed (see the aligned case above).
+  if (cache_ != nullptr && g.tokens.empty() && g.finish == FinishReason::kCancelled &&
+      state.pos > fed && state.pos % std::max<int64_t>(1, cache_->alignment_tokens()) == 0) {
+    cache_->Store(all.first(static_cast<size_t>(state.pos)), state);
+  }
   if (cache_ != nullptr && g.tokens.size() > 1) {
     std::vector<int32_t> processed = prompt;
     processed.insert(processed.end(), g.tokens.begin(), g.tokens.end() - 1);

@@ -29,7 +29,7 @@ namespace dsagent::engine {
 // Which tool calls the reply may or must make (the APIs' tool_choice).
 struct ToolChoice {
   enum class Mode {
-    kAuto,      // the model decides (unconstrained)
+    kAuto,      // the model decides; a call it starts is constrained like a required one
     kNone,      // no tool calls: the reply is constrained to text without DSML
     kRequired,  // at least one call to one of `tools`: the reply is a DSML tool-call block
     kNamed,     // a call to `name`
@@ -42,8 +42,7 @@ struct ChatRequest {
   OrderedJson messages = OrderedJson::array();  // OpenAI-style messages
   OrderedJson tools;                            // OpenAI tools array (null/empty: none)
   ToolChoice tool_choice;
-  // false: at most one tool call (a required call is constrained to one invoke; in auto mode
-  // calls after the first are dropped).
+  // false: at most one tool call (the block is constrained to one invoke).
   bool parallel_tool_calls = true;
   // > 0: the think block closes within this many tokens (see chat_constraint.h).
   int64_t thinking_budget = 0;
@@ -129,7 +128,7 @@ class ChatCompleter {
   mutable std::unique_ptr<TokenBytesTable> table_;
 };
 
-// The grammar a request's tool_choice needs (none for auto without a budget). Error: a named tool
+// The grammar a request's tool_choice needs (none for auto without tools). Error: a named tool
 // that is not among the tools, a required call without tools, a tool name DSML cannot carry.
 Expected<std::optional<DsmlGrammarSpec>, std::string> ToolChoiceGrammar(const ChatRequest& request);
 

@@ -37,12 +37,14 @@ const char* FinishReasonName(FinishReason reason) {
 
 Expected<bool, std::string> PrefillInChunks(forward::Model& model, forward::SequenceState& state,
                                             std::span<const int32_t> tokens,
-                                            const CancelToken& cancel) {
+                                            const CancelToken& cancel,
+                                            const std::function<void()>& on_chunk) {
   for (size_t at = 0; at < tokens.size(); at += kPrefillChunkTokens) {
     if (cancel.IsCancelled()) return false;
     auto out = model.ForwardLast(
         state, tokens.subspan(at, std::min(kPrefillChunkTokens, tokens.size() - at)));
     if (!out) return MakeUnexpected(out.error());
+    if (on_chunk) on_chunk();
   }
   return true;
 }
@@ -75,7 +77,8 @@ Expected<GenerateResult, std::string> Generator::Generate(forward::SequenceState
   GenerateResult result;
   result.prompt_tokens = static_cast<int64_t>(prompt.size());
   const auto t0 = std::chrono::steady_clock::now();
-  auto head = PrefillInChunks(model_, state, prompt.first(prompt.size() - 1), options.cancel);
+  auto head = PrefillInChunks(model_, state, prompt.first(prompt.size() - 1), options.cancel,
+                              options.on_prefill_chunk);
   if (!head) return MakeUnexpected(head.error());
   if (!*head || options.cancel.IsCancelled()) {
     result.finish = FinishReason::kCancelled;

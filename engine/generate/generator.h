@@ -43,6 +43,9 @@ struct GenerateOptions {
   int64_t context_limit = 0;            // positions; <= 0: the model's max_position_embeddings
   CancelToken cancel;                   // polled before every forward call
   TokenConstraint* constraint = nullptr;  // may be null; owned by the caller, one per Generate
+  // Called after each prefill chunk (kPrefillChunkTokens), on the generating thread: lets a
+  // server keep a stream alive while a long prompt is computed (clients give up on a silent one).
+  std::function<void()> on_prefill_chunk;
 };
 
 enum class FinishReason {
@@ -76,12 +79,14 @@ using PrefillHook = std::function<void(const forward::SequenceState& state)>;
 // chunk's time. Chunked forwards give the same bits as one call.
 inline constexpr size_t kPrefillChunkTokens = 256;
 
-// Feeds `tokens` into `state` in chunks of kPrefillChunkTokens, checking `cancel` before each.
-// Returns true when every token is in the state, false when cancelled (the state then holds a
-// prefix of `tokens`: discard it). Error: what Model::ForwardLast reports.
+// Feeds `tokens` into `state` in chunks of kPrefillChunkTokens, checking `cancel` before each and
+// calling `on_chunk` (may be empty) after each. Returns true when every token is in the state,
+// false when cancelled (the state then holds whole chunks of `tokens`, state.pos tells how many
+// tokens: a consistent state of that prefix). Error: what Model::ForwardLast reports.
 Expected<bool, std::string> PrefillInChunks(forward::Model& model, forward::SequenceState& state,
                                             std::span<const int32_t> tokens,
-                                            const CancelToken& cancel);
+                                            const CancelToken& cancel,
+                                            const std::function<void()>& on_chunk = {});
 
 class Generator {
  public:

@@ -28,6 +28,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr int kListenBacklog = 1024;
+// While a streamed request's prompt is computed: the longest silence before a keep-alive.
+constexpr int kPrefillKeepAliveSeconds = 10;
 
 void SendError(const WireFormat& format, httplib::Response& res, const WireError& e) {
   res.status = e.status;
@@ -308,8 +310,20 @@ void ChatServer::Impl::HandleCompletion(const WireFormat& format, const httplib:
           return fail(CancelledError(watched->reason()));
         }
         bool client_ok = true;
+        // A long prompt computes for minutes before the first token; clients drop a stream that
+        // stays silent that long (Claude Code after 3 minutes) and retry. Keep-alives between
+        // prefill chunks, at most one per kPrefillKeepAliveSeconds, hold it open.
+        ChatRequest chat = wire->chat;
+        auto last_write = std::chrono::steady_clock::now();
+        chat.generate.on_prefill_chunk = [&] {
+          const auto now = std::chrono::steady_clock::now();
+          if (client_ok && now - last_write >= std::chrono::seconds(kPrefillKeepAliveSeconds)) {
+            client_ok = write(stream->KeepAlive());
+            last_write = now;
+          }
+        };
         auto r = completer.Complete(
-            wire->chat, *tokens,
+            chat, *tokens,
             [&](const StreamingCompletionParser::Delta& d) {
               client_ok = client_ok && write(stream->Delta(d));
               return client_ok;

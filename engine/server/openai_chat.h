@@ -8,7 +8,8 @@
 // medium / high -> high, xhigh / max -> max. Unlike the hosted API, sampling parameters are
 // honoured in thinking mode too (local runs want determinism). `tool_choice` none / auto /
 // required / {type: function, function: {name}} and `parallel_tool_calls` map to
-// ChatRequest::tool_choice / parallel_tool_calls (required and named calls are constrained).
+// ChatRequest::tool_choice / parallel_tool_calls (required and named calls are constrained, and
+// so is a call the model starts on its own under auto).
 // Streamed tool calls go out as they are generated: `delta.tool_calls[i]` with id, type and name
 // first, then `function.arguments` fragments.
 #pragma once

@@ -114,6 +114,7 @@ Expected<Json, std::string> McpClient::Request(const std::string& method, const 
                                                milliseconds timeout, const CancelToken& cancel) {
   std::lock_guard lock(mu_);
   if (closed_) return MakeUnexpected("the connection is closed");
+  HandleUnsolicited();
   const int64_t id = next_id_++;
   const McpClock::time_point deadline = McpClock::now() + timeout;
   const auto give_up = [&]() -> std::optional<std::string> {
@@ -150,6 +151,16 @@ Expected<Json, std::string> McpClient::Request(const std::string& method, const 
   }
 }
 
+bool McpClient::ToolsChanged() {
+  std::unique_lock lock(mu_, std::try_to_lock);
+  if (lock.owns_lock() && !closed_) HandleUnsolicited();
+  return tools_changed_.load();
+}
+
+void McpClient::HandleUnsolicited() {
+  for (const Json& m : transport_->TakeUnsolicited()) HandleServerMessage(m);
+}
+
 void McpClient::HandleServerMessage(const Json& message) {
   const JsonRpcKind kind = ClassifyJsonRpc(message);
   const std::string method = message.value("method", "");
@@ -158,10 +169,9 @@ void McpClient::HandleServerMessage(const Json& message) {
     return;  // logging, progress, resources: nothing dsagent acts on
   }
   if (kind != JsonRpcKind::kRequest) return;
-  const Json reply = method == "ping"
-                         ? MakeJsonRpcResult(message["id"], Json::object())
-                         : MakeJsonRpcError(message["id"], kJsonRpcMethodNotFound,
-                                            "dsagent does not offer " + method);
+  const Json reply = method == "ping" ? MakeJsonRpcResult(message["id"], Json::object())
+                                      : MakeJsonRpcError(message["id"], kJsonRpcMethodNotFound,
+                                                         "dsagent does not offer " + method);
   // A reply that cannot be delivered shows up as the next Receive's error.
   (void)transport_->Send(reply, McpClock::now() + kNotifyTimeout, CancelToken());
 }

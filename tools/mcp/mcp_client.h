@@ -59,7 +59,8 @@ class McpClient {
   Expected<McpServerInfo, std::string> Initialize(const CancelToken& cancel);
 
   // Every tool, following nextCursor through all pages, in the server's order. Clears
-  // ToolsChanged() when the first page arrives (a change announced before it is in the list). Error: as a request fails (see CallTool), or a tool without a name.
+  // ToolsChanged() when the first page arrives (a change announced before it is in the list).
+  // Error: as a request fails (see CallTool), or a tool without a name.
   Expected<std::vector<McpToolInfo>, std::string> ListTools(const CancelToken& cancel);
 
   // tools/call; returns the result object ({"content":[...], "isError":..., ...}). When the
@@ -70,18 +71,21 @@ class McpClient {
                                        std::chrono::milliseconds timeout,
                                        const CancelToken& cancel);
 
-  // True once the server sent notifications/tools/list_changed after the last ListTools.
-  bool ToolsChanged() const { return tools_changed_.load(); }
+  // True once the server sent notifications/tools/list_changed after the last ListTools: in the
+  // answer to a request, or on its own (over HTTP, the GET stream). Handles what the server sent
+  // on its own first, unless a request is in flight (which handles it).
+  bool ToolsChanged();
 
   // Ends the connection (see McpTransport::Close). Later requests fail.
   void Close();
 
  private:
   Expected<Json, std::string> Request(const std::string& method, const Json& params,
-                                      std::chrono::milliseconds timeout,
-                                      const CancelToken& cancel);
+                                      std::chrono::milliseconds timeout, const CancelToken& cancel);
   // A request or notification from the server that arrived while waiting for a reply.
   void HandleServerMessage(const Json& message);
+  // What the server sent on its own (McpTransport::TakeUnsolicited). Requires mu_.
+  void HandleUnsolicited();
   // notifications/cancelled for request `id`, best effort, with a short deadline of its own.
   void NotifyCancelled(int64_t id, const std::string& reason);
 

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "common/cancel.h"
 #include "common/expected.h"
@@ -36,6 +37,10 @@ class McpTransport {
 
   // Told once initialization agreed on a protocol version (HTTP sends it as a header).
   virtual void SetProtocolVersion(const std::string& version) { (void)version; }
+
+  // Messages the server sent on its own, outside any exchange, since the last call (HTTP: the
+  // GET stream; stdio delivers everything through Receive). Never blocks; thread-safe.
+  virtual std::vector<Json> TakeUnsolicited() { return {}; }
 
   // Ends the connection (stdio: closes the server's stdin, then stops it; HTTP: ends the
   // session). Idempotent; also done by the destructor.

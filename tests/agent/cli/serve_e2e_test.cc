@@ -9,49 +9,29 @@
 
 #include <chrono>
 #include <future>
-#include <regex>
 #include <thread>
 
 #include "common/json.h"
 #include "tests/agent/cli/dsagent_process.h"
+#include "tests/agent/cli/served_tiny_model.h"
 
 namespace dsagent::testing {
 namespace {
 namespace fs = std::filesystem;
-
-const fs::path kSource = DSAGENT_SOURCE_DIR;
 
 class ServeE2ETest : public ::testing::Test {
  protected:
   void SetUp() override {
     box_.WriteRepoFile("README.md", "hello\n");
     box_.GitInitAndCommit();
-    fs::create_directories(box_.root() / "serve");
-    server_ = std::make_unique<RunningDsagent>(
-        std::vector<std::string>{
-            "serve", "--model", (kSource / "tests/data/v4-tiny").string(), "--tokenizer",
-            (kSource / "tests/data/v4-tiny-tokenizer/tokenizer.json").string(), "--port", "0",
-            "--ctx-size", "32768", "--model-id", "tiny", "--threads", "2"},
-        box_.Env({}), box_.root(), "", box_.root() / "serve");
-    // The port is announced on stderr once the socket listens.
-    const std::regex listening("listening on http://127\\.0\\.0\\.1:([0-9]+)");
-    for (int i = 0; i < 600 && port_ == 0; ++i) {
-      std::smatch m;
-      std::string err;
-      for (const auto& e : fs::directory_iterator(box_.root() / "serve")) {
-        if (e.path().filename().string().rfind("stderr.", 0) == 0) err = ReadFile(e.path());
-      }
-      if (std::regex_search(err, m, listening)) port_ = std::stoi(m[1]);
-      if (port_ == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
+    served_ = std::make_unique<ServedTinyModel>(box_, std::vector<std::string>{});
+    port_ = served_->Port();
     ASSERT_GT(port_, 0) << "dsagent serve did not start";
   }
   void TearDown() override {
-    if (!server_) return;
-    server_->Signal(SIGTERM);
-    const ProcessResult r = server_->Wait();
+    if (!served_->running()) return;
+    const ProcessResult r = served_->Stop();
     EXPECT_EQ(r.exit_code, 0) << r.err;
-    serve_log_ = r.err;
   }
 
   ProcessResult Run(std::vector<std::string> args) {
@@ -67,9 +47,8 @@ class ServeE2ETest : public ::testing::Test {
   }
 
   Sandbox box_;
-  std::unique_ptr<RunningDsagent> server_;
+  std::unique_ptr<ServedTinyModel> served_;
   int port_ = 0;
-  std::string serve_log_;
 };
 
 TEST_F(ServeE2ETest, RunAgainstServedTinyModelTerminatesWithCacheHitsOnTheSecondCall) {
@@ -111,9 +90,7 @@ TEST_F(ServeE2ETest, SigtermCancelsTheRequestInFlightAndExitsCleanly) {
     if (!running) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   ASSERT_TRUE(running) << "the request never started";
-  server_->Signal(SIGTERM);
-  const ProcessResult r = server_->Wait();
-  server_.reset();
+  const ProcessResult r = served_->Stop();
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(in_flight.get(), 503);  // cancelled, not run to the end (200)
   EXPECT_NE(r.err.find("cancelled"), std::string::npos) << r.err;

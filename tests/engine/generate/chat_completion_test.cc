@@ -104,6 +104,38 @@ TEST(ChatCompletionTest, RepeatedAndFollowUpPromptsHitTheCacheAndMatchAColdRun) 
   EXPECT_EQ(reference->usage.prompt_cache_hit_tokens, 0);
 }
 
+TEST(ChatCompletionTest, APrefillCancelledPartWayIsKeptForTheRetry) {
+  // A prompt of several prefill chunks (the tools block is ~500 tiny-tokenizer tokens).
+  ChatRequest req = Request(kConversation, true);
+  req.tools = OrderedJson::parse(R"([{"type": "function", "function": {"name": "noop",
+      "description": "Does nothing at all, and says so at some length.", "parameters": {}}}])");
+  req.generate.context_limit = 4096;
+  InMemoryPrefixCache cache;
+  ChatCompleter chat(TinyModel(), TinyTokenizer(), &cache);
+  auto prompt = chat.PromptTokens(req);
+  ASSERT_TRUE(prompt);
+  ASSERT_GT(prompt->size(), 2 * kPrefillChunkTokens + 1);
+  // The client gives up after two chunks (the hook runs after each one).
+  ChatRequest abandoned = req;
+  abandoned.generate.cancel = CancelToken();  // copies share the flag
+  int chunks = 0;
+  abandoned.generate.on_prefill_chunk = [&] {
+    if (++chunks == 2) abandoned.generate.cancel.Cancel();
+  };
+  auto cut = chat.Complete(abandoned, *prompt, {});
+  ASSERT_TRUE(cut) << cut.error().message;
+  EXPECT_TRUE(cut->cancelled);
+  EXPECT_EQ(chunks, 2);
+  // The retry starts where the abandoned one stopped, and answers as a cold run does.
+  auto retry = chat.Complete(req);
+  ASSERT_TRUE(retry) << retry.error().message;
+  EXPECT_EQ(retry->usage.prompt_cache_hit_tokens, static_cast<int64_t>(2 * kPrefillChunkTokens));
+  ChatCompleter cold(TinyModel(), TinyTokenizer(), nullptr);
+  auto reference = cold.Complete(req);
+  ASSERT_TRUE(reference);
+  EXPECT_EQ(retry->generation.tokens, reference->generation.tokens);
+}
+
 TEST(ChatCompletionTest, StreamedDeltasAddUpToTheMessage) {
   ChatCompleter chat(TinyModel(), TinyTokenizer(), nullptr);
   std::string reasoning, content;

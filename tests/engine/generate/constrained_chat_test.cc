@@ -3,6 +3,8 @@
 // and values), `none` keeps DSML out, and a thinking budget closes the think block in time.
 #include <gtest/gtest.h>
 
+#include <optional>
+
 #include "engine/chat/chat_encoding.h"
 #include "engine/generate/chat_completion.h"
 #include "tests/engine/generate/tiny_model.h"
@@ -126,6 +128,95 @@ TEST(ConstrainedChatTest, ThinkingBudgetThenRequiredCall) {
   EXPECT_LE(r->usage.reasoning_tokens, 8);
   ASSERT_EQ(r->message.tool_calls.size(), 1u) << r->generation.text;
   EXPECT_EQ(r->finish_reason, "tool_calls");
+}
+
+// Forces the first tokens of the reply (standing in for a model that decides to call a tool), then
+// defers to `inner` (or to nothing).
+class ForcedStart : public TokenConstraint {
+ public:
+  ForcedStart(std::vector<int32_t> start, TokenConstraint* inner)
+      : start_(std::move(start)), inner_(inner) {}
+  bool Allows(int32_t token) const override {
+    if (at_ < start_.size()) return token == start_[at_];
+    return inner_ == nullptr || inner_->Allows(token);
+  }
+  bool Mask(std::span<float> logits) const override {
+    if (at_ >= start_.size()) return inner_ == nullptr || inner_->Mask(logits);
+    return TokenConstraint::Mask(logits);
+  }
+  void Accept(int32_t token) override {
+    ++at_;
+    if (inner_ != nullptr) inner_->Accept(token);
+  }
+
+ private:
+  std::vector<int32_t> start_;
+  TokenConstraint* inner_;
+  size_t at_ = 0;
+};
+
+// Greedy generation on the tiny model for an auto request whose reply is forced to open a tool-call
+// block after some text; `constrained`: under the auto grammar the server uses.
+std::string AutoReplyWithForcedBlockStart(bool constrained) {
+  ChatRequest req = ToolRequest(ToolChoice::Mode::kAuto);
+  auto grammar = ToolChoiceGrammar(req);
+  EXPECT_TRUE(grammar && *grammar);
+  EXPECT_EQ((*grammar)->mode, DsmlGrammarSpec::Mode::kAuto);
+  const BpeTokenizer& tok = TinyTokenizer();
+  const TokenBytesTable table(tok, 512);
+  std::optional<ChatOutputConstraint> auto_grammar;
+  if (constrained) {
+    auto_grammar.emplace(
+        table, ChatConstraintOptions{
+                   .grammar = &**grammar, .eos = 1, .end_think = tok.TokenId("</think>")});
+  }
+  // The model "decides" to call set_mode (whose parameters are all from lists: a free string
+  // could run to max_tokens on random weights, with or without a grammar).
+  ForcedStart forced(tok.Encode("On it.\n\n<｜DSML｜tool_calls>\n<｜DSML｜invoke name=\"set_"),
+                     auto_grammar ? &*auto_grammar : nullptr);
+  auto prompt_text = RenderChatPrompt(req);
+  EXPECT_TRUE(prompt_text);
+  const auto prompt = tok.Encode(*prompt_text);
+  forward::SequenceState state = TinyModel().NewSequence();
+  Generator generator(TinyModel(), &tok);
+  GenerateOptions options = req.generate;
+  options.stop_token_ids = {1};
+  options.constraint = &forced;
+  auto r = generator.Generate(state, prompt, options);
+  EXPECT_TRUE(r) << r.error();
+  return r ? r->text + (r->finish == FinishReason::kStopToken ? tokens::kEos : "") : "";
+}
+
+TEST(ConstrainedChatTest, AutoModeHoldsACallTheModelStartsToTheGrammar) {
+  // Left alone after the block's first bytes, the random model writes no valid call.
+  const std::string free = AutoReplyWithForcedBlockStart(false);
+  auto free_parse = ParseCompletion(free, false);
+  EXPECT_TRUE(!free_parse || free_parse->tool_calls.empty()) << free;
+  // Under the auto grammar the same start becomes a well-formed call with schema values.
+  const std::string text = AutoReplyWithForcedBlockStart(true);
+  auto parsed = ParseCompletion(text, false);
+  ASSERT_TRUE(parsed) << parsed.error() << "\n" << text;
+  EXPECT_TRUE(parsed->ended) << text;
+  EXPECT_EQ(parsed->content, "On it.");
+  ASSERT_EQ(parsed->tool_calls.size(), 1u) << text;  // parallel_tool_calls false: one invoke
+  EXPECT_EQ(parsed->tool_calls[0].name, "set_mode");
+  const Json args = Json::parse(parsed->tool_calls[0].arguments);
+  ASSERT_TRUE(args.is_object());
+  EXPECT_TRUE(args["on"].is_boolean()) << args.dump();
+  EXPECT_TRUE(args["level"] == "low" || args["level"] == "high") << args.dump();
+}
+
+TEST(ConstrainedChatTest, AutoModeWithoutToolsOrUnderIgnoreEosHasNoGrammar) {
+  ChatRequest req = ToolRequest(ToolChoice::Mode::kAuto);
+  req.tools = OrderedJson();
+  auto none = ToolChoiceGrammar(req);
+  ASSERT_TRUE(none);
+  EXPECT_FALSE(*none);
+  req = ToolRequest(ToolChoice::Mode::kAuto);
+  req.ignore_eos = true;
+  auto ignored = ToolChoiceGrammar(req);
+  ASSERT_TRUE(ignored);
+  EXPECT_FALSE(*ignored);
 }
 
 TEST(ConstrainedChatTest, NoneModeRefusesDsmlTokens) {

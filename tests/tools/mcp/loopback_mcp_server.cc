@@ -41,6 +41,42 @@ struct LoopbackMcpServer::Impl {
   std::vector<Json> received;
   std::vector<std::string> methods;
   std::string version;
+  // The GET stream: open streams, messages waiting to go out on them, and shutdown.
+  int get_streams = 0;
+  std::vector<Json> outgoing;
+  bool stopping = false;
+
+  // Not recorded in `methods`: the client opens the stream from a thread of its own, so its
+  // place among the POSTs is not fixed.
+  void HandleGet(const httplib::Request& req, httplib::Response& res) {
+    if (!options.get_stream) {
+      res.status = 405;
+      return;
+    }
+    if (req.get_header_value("Accept").find("text/event-stream") == std::string::npos ||
+        req.get_header_value("Mcp-Session-Id") != kSession) {
+      res.status = 400;
+      return;
+    }
+    res.set_chunked_content_provider(
+        "text/event-stream",
+        [this](size_t, httplib::DataSink& sink) {
+          std::unique_lock lock(mu);
+          cv.wait(lock, [&] { return stopping || !outgoing.empty(); });
+          if (stopping) return false;
+          const std::string events = Sse(outgoing);
+          outgoing.clear();
+          lock.unlock();
+          return sink.write(events.data(), events.size());
+        },
+        [this](bool) {
+          std::lock_guard lock(mu);
+          --get_streams;
+        });
+    std::lock_guard lock(mu);
+    ++get_streams;
+    cv.notify_all();
+  }
 
   void Handle(const httplib::Request& req, httplib::Response& res) {
     Json body = Json::parse(req.body, nullptr, false);
@@ -54,6 +90,9 @@ struct LoopbackMcpServer::Impl {
       if (req.get_header_value(options.required_header.substr(0, colon)) !=
           options.required_header.substr(colon + 2)) {
         res.status = 401;
+        if (!options.auth_challenge.empty()) {
+          res.set_header("WWW-Authenticate", options.auth_challenge);
+        }
         res.set_content("missing credentials", "text/plain");
         return;
       }
@@ -166,6 +205,9 @@ LoopbackMcpServer::LoopbackMcpServer(LoopbackMcpOptions options) : impl_(std::ma
   };
   impl->server.Post("/mcp", handler);
   impl->server.Delete("/mcp", handler);
+  impl->server.Get("/mcp", [impl](const httplib::Request& req, httplib::Response& res) {
+    impl->HandleGet(req, res);
+  });
   impl->port = impl->server.bind_to_any_port("127.0.0.1");
   // bind_to_any_port already listens, so connections queue even before the accept loop runs.
   impl->thread = std::thread([impl] { impl->server.listen_after_bind(); });
@@ -173,6 +215,11 @@ LoopbackMcpServer::LoopbackMcpServer(LoopbackMcpOptions options) : impl_(std::ma
 
 LoopbackMcpServer::~LoopbackMcpServer() {
   ReleaseSlow();
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->stopping = true;
+  }
+  impl_->cv.notify_all();
   impl_->server.stop();
   impl_->thread.join();
 }
@@ -195,6 +242,19 @@ void LoopbackMcpServer::ReleaseSlow() {
   {
     std::lock_guard lock(impl_->mu);
     impl_->slow_released = true;
+  }
+  impl_->cv.notify_all();
+}
+
+bool LoopbackMcpServer::WaitForGetStream() {
+  std::unique_lock lock(impl_->mu);
+  return impl_->cv.wait_for(lock, std::chrono::seconds(10), [&] { return impl_->get_streams > 0; });
+}
+
+void LoopbackMcpServer::AnnounceToolsChanged() {
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->outgoing.push_back({{"jsonrpc", "2.0"}, {"method", "notifications/tools/list_changed"}});
   }
   impl_->cv.notify_all();
 }

@@ -1,7 +1,8 @@
 // LoopbackMcpServer: a small streamable-HTTP MCP server on 127.0.0.1 for the client's tests. It
 // checks what the spec requires of a client (Accept header, Mcp-Session-Id after initialize,
 // MCP-Protocol-Version), pages tools/list, answers some requests as SSE streams carrying a
-// notification and a ping before the reply, and records every message it received.
+// notification and a ping before the reply, optionally keeps a GET stream for messages of its
+// own, and records every message it received.
 #pragma once
 
 #include <memory>
@@ -19,6 +20,11 @@ struct LoopbackMcpOptions {
   // "alpha" a new description) and announces that with notifications/tools/list_changed inside
   // the call's answer.
   bool growable = false;
+  // Answers GET (with the session) with an event stream for messages of its own (see
+  // AnnounceToolsChanged); otherwise GET gets 405, as from servers that offer no such stream.
+  bool get_stream = false;
+  // Sent as WWW-Authenticate with the 401 of required_header.
+  std::string auth_challenge;
 };
 
 class LoopbackMcpServer {
@@ -32,6 +38,10 @@ class LoopbackMcpServer {
   std::vector<std::string> HttpMethods() const;
   // Lets a blocked "slow" tool call finish (its handler waits for this).
   void ReleaseSlow();
+  // Waits (up to 10 s) until a client holds the GET stream open; false if none did.
+  bool WaitForGetStream();
+  // Sends notifications/tools/list_changed on the open GET stream.
+  void AnnounceToolsChanged();
 
  private:
   struct Impl;

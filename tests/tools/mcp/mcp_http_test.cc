@@ -2,6 +2,9 @@
 // (tests/tools/mcp/loopback_mcp_server.h) that enforces what the spec requires of clients.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include "tests/tools/mcp/loopback_mcp_server.h"
 #include "tools/mcp/http_transport.h"
 #include "tools/mcp/mcp_client.h"
@@ -24,7 +27,8 @@ std::unique_ptr<McpClient> Client(const LoopbackMcpServer& server,
 
 std::vector<std::string> Methods(const std::vector<Json>& messages) {
   std::vector<std::string> out;
-  for (const Json& m : messages) out.push_back(m.value("method", m.contains("result") ? "(reply)" : "?"));
+  for (const Json& m : messages)
+    out.push_back(m.value("method", m.contains("result") ? "(reply)" : "?"));
   return out;
 }
 
@@ -111,15 +115,81 @@ TEST(McpHttpTest, RefusesARevisionItDoesNotSpeak) {
             "2025-03-26, 2024-11-05");
 }
 
-TEST(McpHttpTest, SendsConfiguredHeadersAndReportsHttpErrors) {
-  LoopbackMcpServer server(LoopbackMcpOptions{"", "Authorization: Bearer t0k"});
+TEST(McpHttpTest, SendsConfiguredHeadersAndExplainsA401) {
+  LoopbackMcpOptions options;
+  options.required_header = "Authorization: Bearer t0k";
+  options.auth_challenge = "Bearer resource_metadata=\"http://127.0.0.1/.well-known/x\"";
+  LoopbackMcpServer server(options);
   auto without = Client(server);
   auto refused = without->Initialize(CancelToken());
   ASSERT_FALSE(refused);
-  EXPECT_EQ(refused.error(), "initialize: " + server.Url() + ": HTTP 401: missing credentials");
+  // What the server asked for, and how to give dsagent a token (no OAuth flow of its own).
+  EXPECT_EQ(
+      refused.error(),
+      "initialize: " + server.Url() +
+          ": HTTP 401: the server wants credentials (WWW-Authenticate: " + options.auth_challenge +
+          "). dsagent does not run the OAuth flow: get a token for this server and give it "
+          "in the server's config as headers: {Authorization: \"Bearer ${TOKEN}\"}, with "
+          "TOKEN set in the environment");
+
+  auto wrong = Client(server, {"Authorization: Bearer nope"});
+  auto bad_token = wrong->Initialize(CancelToken());
+  ASSERT_FALSE(bad_token);
+  EXPECT_NE(bad_token.error().find("HTTP 401: the server refused the configured Authorization "
+                                   "header"),
+            std::string::npos)
+      << bad_token.error();
+  EXPECT_EQ(bad_token.error().find("nope"), std::string::npos);  // the token is never echoed
 
   auto with = Client(server, {"Authorization: Bearer t0k"});
   EXPECT_TRUE(with->Initialize(CancelToken()));
+}
+
+TEST(McpHttpTest, OtherHttpErrorsCarryTheStatusAndBody) {
+  LoopbackMcpServer server;
+  auto client = std::make_unique<McpClient>(
+      std::make_unique<HttpTransport>(HttpServerOptions{server.Url() + "x", {}, 10}),
+      McpClientOptions{});
+  auto refused = client->Initialize(CancelToken());
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().find(": HTTP 404"), std::string::npos) << refused.error();
+}
+
+TEST(McpHttpTest, TheGetStreamDeliversListChangedBetweenRequests) {
+  LoopbackMcpOptions options;
+  options.get_stream = true;
+  LoopbackMcpServer server(options);
+  auto transport = std::make_unique<HttpTransport>(HttpServerOptions{server.Url(), {}, 10});
+  HttpTransport* http = transport.get();
+  McpClient client(std::move(transport), McpClientOptions{});
+  ASSERT_TRUE(client.Initialize(CancelToken()));
+  EXPECT_FALSE(client.ToolsChanged());
+  ASSERT_TRUE(server.WaitForGetStream()) << "the client opened no GET stream";
+  // The server announces a change on its own, with no request of ours in flight.
+  server.AnnounceToolsChanged();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!client.ToolsChanged() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // polling, with a deadline
+  }
+  EXPECT_TRUE(client.ToolsChanged());
+  EXPECT_TRUE(http->ListeningForServerMessages());
+  // Close ends the stream promptly (the server would hold it open forever).
+  const auto t0 = std::chrono::steady_clock::now();
+  client.Close();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+  EXPECT_EQ(server.HttpMethods().back(), "DELETE");
+}
+
+TEST(McpHttpTest, AServerWithoutAGetStreamIsFine) {
+  LoopbackMcpServer server;  // GET gets 405
+  auto transport = std::make_unique<HttpTransport>(HttpServerOptions{server.Url(), {}, 10});
+  HttpTransport* http = transport.get();
+  McpClient client(std::move(transport), McpClientOptions{});
+  ASSERT_TRUE(client.Initialize(CancelToken()));
+  ASSERT_TRUE(client.ListTools(CancelToken()));
+  EXPECT_FALSE(http->ListeningForServerMessages());
+  auto called = client.CallTool("alpha", {{"text", "x"}}, milliseconds(5000), CancelToken());
+  EXPECT_TRUE(called) << called.error();
 }
 
 TEST(McpHttpTest, CloseEndsTheSession) {
@@ -140,8 +210,8 @@ TEST(McpHttpTest, AServerSetOffersToolsSortedWithPrefixedNames) {
   EXPECT_EQ(set->States()[0].transport, "http: " + server.Url());
   std::vector<std::string> names;
   for (const auto& tool : set->MakeTools()) names.push_back(tool->Name());
-  EXPECT_EQ(names, (std::vector<std::string>{"mcp__loop__alpha", "mcp__loop__slow",
-                                             "mcp__loop__zeta"}));
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"mcp__loop__alpha", "mcp__loop__slow", "mcp__loop__zeta"}));
   // list_changed arrived during the listing: the set says so, and keeps the list it has.
   EXPECT_EQ(set->ChangedServers(), std::vector<std::string>{"loop"});
 }
