@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 
 #include "tools/head_tail_buffer.h"
 #include "tools/pidfd.h"
+#include "tools/process_group_guard.h"
 
 namespace dsagent {
 namespace bp = boost::process;
@@ -34,6 +36,7 @@ constexpr milliseconds kAbandonAfterKill{1000};
 // execute" status).
 constexpr int kChdirFailedStatus = 126;
 constexpr int kSandboxFailedStatus = 125;  // the kernel refused the Landlock ruleset
+constexpr int kParentGoneStatus = 137;     // as if killed by SIGKILL: dsagent died while forking
 // Poll granularity: how quickly cancellation is noticed (it has no file descriptor).
 constexpr milliseconds kPollInterval{50};
 
@@ -100,12 +103,18 @@ Expected<ShellOutcome, std::string> RunShellCommand(const std::string& command,
     args.assign(wrapper.begin() + 1, wrapper.end());
     args.insert(args.end(), {"/bin/bash", "-c", command});
   }
+  const pid_t parent = ::getpid();
   bp::child child(
       bp::exe = exe, bp::args = args, bp::std_in = bp::null, env,
       (bp::std_out & bp::std_err) = pipe,
       bp::extend::on_exec_setup =
-          [cwd_cstr, sandbox](auto&) {
+          [cwd_cstr, sandbox, parent](auto&) {
             ::setpgid(0, 0);
+            // If dsagent dies before it has registered the group (GuardProcessGroup below), the
+            // shell dies with it. The signal fires when the forking thread ends; that is this
+            // thread, which waits for the command before it returns.
+            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (::getppid() != parent) ::_exit(kParentGoneStatus);
             if (::chdir(cwd_cstr) != 0) ::_exit(kChdirFailedStatus);
             if (sandbox != nullptr && !sandbox->ApplyInChild()) ::_exit(kSandboxFailedStatus);
           },
@@ -115,6 +124,8 @@ Expected<ShellOutcome, std::string> RunShellCommand(const std::string& command,
   }
   const pid_t pid = child.id();
   ::setpgid(pid, pid);  // also from here, so the group exists before we might signal it
+  // Everything the command starts in its group dies with dsagent, even on `kill -9` of dsagent.
+  GuardProcessGroup(pid);
   const FdCloser pidfd(OpenPidFd(pid));
   const int out_fd = pipe.native_source();
 
@@ -181,6 +192,8 @@ Expected<ShellOutcome, std::string> RunShellCommand(const std::string& command,
   // ignore it; the group id is still reserved by the unreaped shell, so this reaches only them.
   if (phase == Phase::kTerminating) ::kill(-pid, SIGKILL);
 
+  // Before reaping: once reaped, the group id may be reused by an unrelated process.
+  ReleaseProcessGroup(pid);
   std::error_code wait_error;
   child.wait(wait_error);
   outcome.exit_code = DecodeStatus(child.native_exit_code());

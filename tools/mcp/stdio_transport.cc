@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "tools/pidfd.h"
+#include "tools/process_group_guard.h"
 
 namespace dsagent {
 namespace bp = boost::process;
@@ -169,6 +170,7 @@ Expected<std::unique_ptr<StdioTransport>, std::string> StdioTransport::Start(
   std::unique_ptr<StdioTransport> t(new StdioTransport());
   t->pid_ = child.id();
   ::setpgid(t->pid_, t->pid_);
+  GuardProcessGroup(t->pid_);  // the server and its helpers die with dsagent, even on kill -9
   t->pidfd_ = OpenPidFd(t->pid_);
   // Keep only our ends: the child's copies are on its fds 0 and 1.
   t->stdin_fd_ = ::dup(in_pipe.native_sink());
@@ -241,10 +243,13 @@ std::string StdioTransport::ExitDescription() {
       pollfd pfd{pidfd_, POLLIN, 0};
       ::poll(&pfd, 1, static_cast<int>(kExitGrace.count()));
     }
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+    siginfo_t info{};
+    if (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+        info.si_pid == pid_) {
+      ReleaseProcessGroup(pid_);  // before reaping, which frees the group id for reuse
+      int status = 0;
+      if (::waitpid(pid_, &status, 0) == pid_) exit_status_ = status;
       reaped_ = true;
-      exit_status_ = status;
     }
   }
   std::string how = label_ + " is still running";
@@ -288,6 +293,7 @@ void StdioTransport::Close() {
     }
     // Helpers the server started in its group would otherwise outlive the session.
     ::kill(-pid_, SIGKILL);
+    ReleaseProcessGroup(pid_);
     int status = 0;
     if (::waitpid(pid_, &status, 0) == pid_) exit_status_ = status;
     reaped_ = true;
