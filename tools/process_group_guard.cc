@@ -134,6 +134,29 @@ bool GuardProcessGroup(pid_t pgid) {
   return StartLocked(w);
 }
 
+int ProcessGroupGuardSocket() {
+  Watcher& w = State();
+  std::lock_guard lock(w.mu);
+  return EnsureLocked(w) ? w.fd : -1;
+}
+
+void GuardOwnGroupInChild(int socket) {
+  if (socket < 0) return;
+  // "+PID\n" by hand: no allocation between fork and exec.
+  char line[32];
+  char digits[24];
+  int n = 0;
+  for (unsigned long v = static_cast<unsigned long>(::getpid()); v > 0 || n == 0; v /= 10) {
+    digits[n++] = static_cast<char>('0' + v % 10);
+  }
+  int len = 0;
+  line[len++] = '+';
+  while (n > 0) line[len++] = digits[--n];
+  line[len++] = '\n';
+  // One small send: not interleaved with other writers' lines on a Unix stream socket.
+  (void)::send(socket, line, static_cast<size_t>(len), MSG_NOSIGNAL);
+}
+
 void ReleaseProcessGroup(pid_t pgid) {
   Watcher& w = State();
   std::lock_guard lock(w.mu);

@@ -23,6 +23,15 @@ namespace dsagent {
 // where the watcher cannot be started or has died (the group is then not guarded). Thread-safe.
 bool GuardProcessGroup(pid_t pgid);
 
+// The two halves of registering a child before it runs anything (so that no moment is left in
+// which dsagent could die with the command running unguarded): in the parent before fork,
+// ProcessGroupGuardSocket() starts the watcher if needed and returns its socket (-1: none); in the
+// child between fork and exec, after setpgid(0, 0), GuardOwnGroupInChild(socket) registers the
+// child's group (async-signal-safe: one send). The parent then calls GuardProcessGroup(pid) too,
+// which keeps the record it replays to a restarted watcher (registering twice is harmless).
+int ProcessGroupGuardSocket();
+void GuardOwnGroupInChild(int socket);
+
 // Unregisters `pgid`; call while the group's leader is still unreaped (a zombie at most).
 void ReleaseProcessGroup(pid_t pgid);
 

@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "tools/env_block.h"
 #include "tools/head_tail_buffer.h"
 #include "tools/pidfd.h"
 #include "tools/process_group_guard.h"
@@ -92,8 +93,8 @@ Expected<ShellOutcome, std::string> RunShellCommand(const std::string& command,
   std::error_code launch_error;
   EnvMap vars = options.environment ? *options.environment : DefaultChildEnvironment();
   for (const auto& [name, value] : options.extra_env) vars[name] = value;
-  bp::environment env;
-  for (const auto& [name, value] : vars) env[name] = value;
+  EnvBlock env(vars);
+  char** envp = env.envp();
   // A bubblewrap sandbox wraps the shell: bwrap OPTIONS... -- /bin/bash -c COMMAND.
   std::string exe = "/bin/bash";
   std::vector<std::string> args = {"-c", command};
@@ -104,15 +105,18 @@ Expected<ShellOutcome, std::string> RunShellCommand(const std::string& command,
     args.insert(args.end(), {"/bin/bash", "-c", command});
   }
   const pid_t parent = ::getpid();
+  const int guard_socket = ProcessGroupGuardSocket();
   bp::child child(
-      bp::exe = exe, bp::args = args, bp::std_in = bp::null, env,
-      (bp::std_out & bp::std_err) = pipe,
+      bp::exe = exe, bp::args = args, bp::std_in = bp::null, (bp::std_out & bp::std_err) = pipe,
       bp::extend::on_exec_setup =
-          [cwd_cstr, sandbox, parent](auto&) {
+          [cwd_cstr, sandbox, parent, envp, guard_socket](auto& exec) {
+            exec.env = envp;  // the environment execve gets (tools/env_block.h)
             ::setpgid(0, 0);
-            // If dsagent dies before it has registered the group (GuardProcessGroup below), the
-            // shell dies with it. The signal fires when the forking thread ends; that is this
-            // thread, which waits for the command before it returns.
+            // Registered before the command runs: whatever it starts dies with dsagent.
+            GuardOwnGroupInChild(guard_socket);
+            // Belt and braces where no watcher could be started: the shell itself dies with
+            // dsagent. The signal fires when the forking thread ends; that is this thread,
+            // which waits for the command before it returns.
             ::prctl(PR_SET_PDEATHSIG, SIGKILL);
             if (::getppid() != parent) ::_exit(kParentGoneStatus);
             if (::chdir(cwd_cstr) != 0) ::_exit(kChdirFailedStatus);
@@ -124,7 +128,7 @@ Expected<ShellOutcome, std::string> RunShellCommand(const std::string& command,
   }
   const pid_t pid = child.id();
   ::setpgid(pid, pid);  // also from here, so the group exists before we might signal it
-  // Everything the command starts in its group dies with dsagent, even on `kill -9` of dsagent.
+  // Recorded here too, for a watcher restarted later (see tools/process_group_guard.h).
   GuardProcessGroup(pid);
   const FdCloser pidfd(OpenPidFd(pid));
   const int out_fd = pipe.native_source();

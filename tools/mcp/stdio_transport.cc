@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "tools/env_block.h"
 #include "tools/pidfd.h"
 #include "tools/process_group_guard.h"
 
@@ -144,17 +145,20 @@ Expected<std::unique_ptr<StdioTransport>, std::string> StdioTransport::Start(
     wrapped.insert(wrapped.end(), args.begin(), args.end());
     args = std::move(wrapped);
   }
-  bp::environment env;
-  for (const auto& [name, value] : options.environment) env[name] = value;
+  EnvBlock env(options.environment);
+  char** envp = env.envp();
   const std::string cwd = options.cwd.string();
   const char* cwd_cstr = cwd.c_str();
   const PreparedSandbox* sandbox_ptr = sandbox ? &*sandbox : nullptr;
   std::error_code launch_error;
+  const int guard_socket = ProcessGroupGuardSocket();
   bp::child child(
-      bp::exe = program, bp::args = args, env, bp::std_in = in_pipe, bp::std_out = out_pipe,
+      bp::exe = program, bp::args = args, bp::std_in = in_pipe, bp::std_out = out_pipe,
       bp::extend::on_exec_setup =
-          [cwd_cstr, sandbox_ptr, log_fd](auto&) {
+          [cwd_cstr, sandbox_ptr, log_fd, envp, guard_socket](auto& exec) {
+            exec.env = envp;  // the environment execve gets (tools/env_block.h)
             ::setpgid(0, 0);
+            GuardOwnGroupInChild(guard_socket);  // dies with dsagent from the start
             ::dup2(log_fd, STDERR_FILENO);
             if (::chdir(cwd_cstr) != 0) ::_exit(kChdirFailedStatus);
             if (sandbox_ptr != nullptr && !sandbox_ptr->ApplyInChild()) {
