@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Crash campaign: `kill -9` of `dsagent eval --jobs 2` at random moments (mid-clone, mid-patch,
 # mid-grading, mid-result write, mid-report), then `dsagent eval --resume` with the same settings.
-# The resumed run must exit 0, every file under results/ must parse, and the verdicts (each task's
+# No process the killed run started may survive it (checked by working directory). The resumed
+# run must exit 0, every file under results/ must parse, and the verdicts (each task's
 # status and resolved flag, summary.json's resolved/unresolved ids) must equal those of an
 # uninterrupted run. The task set: the Python tasks of evals/suites/smoke graded with the oracle
 # agent (gold patch); every second task's gold patch is removed, so the verdicts are mixed.
@@ -39,6 +40,14 @@ eval_run() {  # eval_run OUT [--resume]: the one command line every run uses (ex
   local out="$1"; shift  # then gives the pid of dsagent itself, not of a subshell, to kill)
   exec "$DSAGENT" eval --tasks "$SUITE" --agent oracle --jobs 2 --out "$out" "$@"
 }
+# in_dir DIR: pids of live processes whose working directory is inside DIR: what a killed eval
+# had started there (test commands, clones) and left running.
+in_dir() {
+  local p
+  for p in /proc/[0-9]*; do
+    case "$(readlink "$p/cwd" 2>/dev/null)" in "$1"/*) echo "${p#/proc/}" ;; esac
+  done
+}
 # verdicts OUT: one line per task "id status resolved", then the summary's id lists.
 verdicts() { "$PY" scripts/campaign_eval_verdicts.py "$1"; }
 
@@ -51,7 +60,7 @@ grep -q " True$" "$WORK/expected" && grep -q " False$" "$WORK/expected" || {
   echo "campaign-kill9-eval: the uninterrupted run's verdicts are not mixed:" >&2
   cat "$WORK/expected" >&2; exit 2; }
 
-failures=0; kept_total=0; finished_first=0
+failures=0; kept_total=0; finished_first=0; orphaned=0
 for i in $(seq 1 "$KILLS"); do
   out="$WORK/run$i"
   delay_ms=$(( (RANDOM * 32768 + RANDOM) % (window_ms + 1) ))
@@ -60,6 +69,17 @@ for i in $(seq 1 "$KILLS"); do
   sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
   kill -9 "$pid" 2>/dev/null || finished_first=$((finished_first + 1))
   wait "$pid" 2>/dev/null
+  # Nothing the killed run started may outlive it (tools/process_group_guard.h): polled for at
+  # most 1 s. The guard acts within milliseconds; an orphaned pytest here would often, not always,
+  # still run after 1 s, so this check is a weak one (EvalE2ETest.TestCommandsDieWithAnEvalKilled-
+  # BySigkill, with a 300 s test command, is the strict one).
+  for _ in $(seq 10); do [ -z "$(in_dir "$out")" ] && break; sleep 0.1; done
+  left=$(in_dir "$out" | tr '\n' ' ')
+  if [ -n "$left" ]; then
+    failures=$((failures + 1)); orphaned=$((orphaned + 1))
+    echo "campaign-kill9-eval: kill $i at ${delay_ms} ms: orphans left running: $left" >&2
+    kill -9 $left 2>/dev/null
+  fi
   # Whatever results the killed run recorded must parse (they are written whole or not at all).
   for r in "$out"/results/*.json; do
     [ -e "$r" ] || continue
@@ -83,6 +103,6 @@ for i in $(seq 1 "$KILLS"); do
   rm -rf "$out"
 done
 echo "campaign-kill9-eval: $KILLS kills in a ${window_ms} ms window ($NTASKS tasks, --jobs 2)," \
-  "$failures failed; $finished_first had already finished; the resumes kept $kept_total" \
-  "finished task(s) and reran the rest"
+  "$failures failed ($orphaned left orphans); $finished_first had already finished; the resumes" \
+  "kept $kept_total finished task(s) and reran the rest"
 [ "$failures" = 0 ]

@@ -17,6 +17,12 @@ build() {  # build DIR SANITIZERS
   ninja -C "$1"
 }
 
+# The concurrency tests: the server and its admission/watch threads, the thread pool and what
+# runs on it (forward passes, checkpoint writing), the prefix stores, eval's parallel jobs,
+# cancellation and interruption from other threads, retries, the process-group watcher, MCP's
+# stdio transport. `ctest --test-dir build-tsan -N -R "$TSAN_TESTS"` lists them.
+TSAN_TESTS='ChatServer|Thread|DiskPrefixStore|PrefixCache|RequestGate|RequestWatch|Eval|Cancel|Interrupt|Parallel|Concurren|Serve|Retry|ProcessGroupGuard|StdioTransport|LocalProvider'
+
 status=0
 if [ "$which" = asan ] || [ "$which" = all ]; then
   build build-asan address,undefined
@@ -28,7 +34,7 @@ if [ "$which" = tsan ] || [ "$which" = all ]; then
   build build-tsan thread
   TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
     ctest --test-dir build-tsan --output-on-failure -j "$(nproc)" \
-    -R 'ChatServer|ThreadPool|DiskPrefixStore|PrefixCache|RequestGate|RequestWatch|Eval|Cancel|Serve|Retry|Forward.*Thread' \
+    -R "$TSAN_TESTS" \
     "$@" || status=1
 fi
 exit $status

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,8 +13,10 @@
 #include <cerrno>
 #include <cstring>
 
+#include "tools/env_block.h"
 #include "tools/head_tail_buffer.h"
 #include "tools/pidfd.h"
+#include "tools/process_group_guard.h"
 
 namespace dsagent {
 namespace bp = boost::process;
@@ -34,6 +37,7 @@ constexpr milliseconds kAbandonAfterKill{1000};
 // execute" status).
 constexpr int kChdirFailedStatus = 126;
 constexpr int kSandboxFailedStatus = 125;  // the kernel refused the Landlock ruleset
+constexpr int kParentGoneStatus = 137;     // as if killed by SIGKILL: dsagent died while forking
 // Poll granularity: how quickly cancellation is noticed (it has no file descriptor).
 constexpr milliseconds kPollInterval{50};
 
@@ -89,8 +93,8 @@ Expected<ShellOutcome, std::string> RunShellCommand(const std::string& command,
   std::error_code launch_error;
   EnvMap vars = options.environment ? *options.environment : DefaultChildEnvironment();
   for (const auto& [name, value] : options.extra_env) vars[name] = value;
-  bp::environment env;
-  for (const auto& [name, value] : vars) env[name] = value;
+  EnvBlock env(vars);
+  char** envp = env.envp();
   // A bubblewrap sandbox wraps the shell: bwrap OPTIONS... -- /bin/bash -c COMMAND.
   std::string exe = "/bin/bash";
   std::vector<std::string> args = {"-c", command};
@@ -100,12 +104,21 @@ Expected<ShellOutcome, std::string> RunShellCommand(const std::string& command,
     args.assign(wrapper.begin() + 1, wrapper.end());
     args.insert(args.end(), {"/bin/bash", "-c", command});
   }
+  const pid_t parent = ::getpid();
+  const int guard_socket = ProcessGroupGuardSocket();
   bp::child child(
-      bp::exe = exe, bp::args = args, bp::std_in = bp::null, env,
-      (bp::std_out & bp::std_err) = pipe,
+      bp::exe = exe, bp::args = args, bp::std_in = bp::null, (bp::std_out & bp::std_err) = pipe,
       bp::extend::on_exec_setup =
-          [cwd_cstr, sandbox](auto&) {
+          [cwd_cstr, sandbox, parent, envp, guard_socket](auto& exec) {
+            exec.env = envp;  // the environment execve gets (tools/env_block.h)
             ::setpgid(0, 0);
+            // Registered before the command runs: whatever it starts dies with dsagent.
+            GuardOwnGroupInChild(guard_socket);
+            // Belt and braces where no watcher could be started: the shell itself dies with
+            // dsagent. The signal fires when the forking thread ends; that is this thread,
+            // which waits for the command before it returns.
+            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (::getppid() != parent) ::_exit(kParentGoneStatus);
             if (::chdir(cwd_cstr) != 0) ::_exit(kChdirFailedStatus);
             if (sandbox != nullptr && !sandbox->ApplyInChild()) ::_exit(kSandboxFailedStatus);
           },
@@ -115,6 +128,8 @@ Expected<ShellOutcome, std::string> RunShellCommand(const std::string& command,
   }
   const pid_t pid = child.id();
   ::setpgid(pid, pid);  // also from here, so the group exists before we might signal it
+  // Recorded here too, for a watcher restarted later (see tools/process_group_guard.h).
+  GuardProcessGroup(pid);
   const FdCloser pidfd(OpenPidFd(pid));
   const int out_fd = pipe.native_source();
 
@@ -181,6 +196,8 @@ Expected<ShellOutcome, std::string> RunShellCommand(const std::string& command,
   // ignore it; the group id is still reserved by the unreaped shell, so this reaches only them.
   if (phase == Phase::kTerminating) ::kill(-pid, SIGKILL);
 
+  // Before reaping: once reaped, the group id may be reused by an unrelated process.
+  ReleaseProcessGroup(pid);
   std::error_code wait_error;
   child.wait(wait_error);
   outcome.exit_code = DecodeStatus(child.native_exit_code());

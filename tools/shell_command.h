@@ -46,9 +46,10 @@ struct ShellOutcome {
 // Runs `/bin/bash -c command` in options.cwd with stdin from /dev/null and stdout+stderr merged
 // into one pipe, in a new process group. On timeout or cancellation the whole group gets SIGTERM,
 // then SIGKILL after a short grace. Processes left running in the background are kept only if they
-// do not hold the output pipe (e.g. `server > log 2>&1 &`). Blocks until done; thread-safe (each
-// call owns its processes). Error: options.cwd is not a directory, or bash could not be started
-// (the message names the reason).
+// do not hold the output pipe (e.g. `server > log 2>&1 &`). While the command runs, its group dies
+// with this process, even on `kill -9` (tools/process_group_guard.h). Blocks until done;
+// thread-safe (each call owns its processes). Error: options.cwd is not a directory, or bash could
+// not be started (the message names the reason).
 Expected<ShellOutcome, std::string> RunShellCommand(const std::string& command,
                                                     const ShellOptions& options);
 

@@ -75,7 +75,9 @@ class Reader {
     if (!Get(n) || n != expected || (in_.size() - at_) / sizeof(T) < n) return false;
     const size_t old = v.size();
     v.resize(old + n);
-    std::memcpy(v.data() + old, in_.data() + at_, n * sizeof(T));
+    // memcpy with a null pointer is undefined even for 0 bytes, and an empty vector's data() may
+    // be null (UBSan found an empty array read into an empty vector here).
+    if (n > 0) std::memcpy(v.data() + old, in_.data() + at_, n * sizeof(T));
     at_ += n * sizeof(T);
     return true;
   }

@@ -12,7 +12,9 @@
 #include <cerrno>
 #include <cstring>
 
+#include "tools/env_block.h"
 #include "tools/pidfd.h"
+#include "tools/process_group_guard.h"
 
 namespace dsagent {
 namespace bp = boost::process;
@@ -143,17 +145,20 @@ Expected<std::unique_ptr<StdioTransport>, std::string> StdioTransport::Start(
     wrapped.insert(wrapped.end(), args.begin(), args.end());
     args = std::move(wrapped);
   }
-  bp::environment env;
-  for (const auto& [name, value] : options.environment) env[name] = value;
+  EnvBlock env(options.environment);
+  char** envp = env.envp();
   const std::string cwd = options.cwd.string();
   const char* cwd_cstr = cwd.c_str();
   const PreparedSandbox* sandbox_ptr = sandbox ? &*sandbox : nullptr;
   std::error_code launch_error;
+  const int guard_socket = ProcessGroupGuardSocket();
   bp::child child(
-      bp::exe = program, bp::args = args, env, bp::std_in = in_pipe, bp::std_out = out_pipe,
+      bp::exe = program, bp::args = args, bp::std_in = in_pipe, bp::std_out = out_pipe,
       bp::extend::on_exec_setup =
-          [cwd_cstr, sandbox_ptr, log_fd](auto&) {
+          [cwd_cstr, sandbox_ptr, log_fd, envp, guard_socket](auto& exec) {
+            exec.env = envp;  // the environment execve gets (tools/env_block.h)
             ::setpgid(0, 0);
+            GuardOwnGroupInChild(guard_socket);  // dies with dsagent from the start
             ::dup2(log_fd, STDERR_FILENO);
             if (::chdir(cwd_cstr) != 0) ::_exit(kChdirFailedStatus);
             if (sandbox_ptr != nullptr && !sandbox_ptr->ApplyInChild()) {
@@ -169,6 +174,7 @@ Expected<std::unique_ptr<StdioTransport>, std::string> StdioTransport::Start(
   std::unique_ptr<StdioTransport> t(new StdioTransport());
   t->pid_ = child.id();
   ::setpgid(t->pid_, t->pid_);
+  GuardProcessGroup(t->pid_);  // the server and its helpers die with dsagent, even on kill -9
   t->pidfd_ = OpenPidFd(t->pid_);
   // Keep only our ends: the child's copies are on its fds 0 and 1.
   t->stdin_fd_ = ::dup(in_pipe.native_sink());
@@ -241,10 +247,13 @@ std::string StdioTransport::ExitDescription() {
       pollfd pfd{pidfd_, POLLIN, 0};
       ::poll(&pfd, 1, static_cast<int>(kExitGrace.count()));
     }
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+    siginfo_t info{};
+    if (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+        info.si_pid == pid_) {
+      ReleaseProcessGroup(pid_);  // before reaping, which frees the group id for reuse
+      int status = 0;
+      if (::waitpid(pid_, &status, 0) == pid_) exit_status_ = status;
       reaped_ = true;
-      exit_status_ = status;
     }
   }
   std::string how = label_ + " is still running";
@@ -288,6 +297,7 @@ void StdioTransport::Close() {
     }
     // Helpers the server started in its group would otherwise outlive the session.
     ::kill(-pid_, SIGKILL);
+    ReleaseProcessGroup(pid_);
     int status = 0;
     if (::waitpid(pid_, &status, 0) == pid_) exit_status_ = status;
     reaped_ = true;

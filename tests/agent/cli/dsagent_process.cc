@@ -7,12 +7,14 @@
 
 #include <algorithm>
 #include <boost/process.hpp>
+#include <boost/process/extend.hpp>
 #include <cstdlib>
 #include <fstream>
 #include <random>
 #include <sstream>
 #include <stdexcept>
 
+#include "tools/env_block.h"
 #include "tools/sandbox.h"
 
 namespace dsagent::testing {
@@ -86,8 +88,9 @@ RunningDsagent::RunningDsagent(const std::vector<std::string>& args,
   in_path_ = capture_dir / ("stdin." + tag);
   std::ofstream(in_path_, std::ios::binary) << stdin_text;
 
-  bp::environment child_env;
-  for (const auto& [k, v] : env) child_env[k] = v;
+  // Not boost::process::environment: its lookup reads past short entries (tools/env_block.h).
+  EnvBlock child_env(EnvMap(env.begin(), env.end()));
+  char** envp = child_env.envp();
   std::vector<std::string> argv = args;
   // The commands that run the agent headless and sandbox it by default.
   const bool sandboxed_command =
@@ -98,9 +101,11 @@ RunningDsagent::RunningDsagent(const std::vector<std::string>& args,
       std::find(argv.begin(), argv.end(), "--no-sandbox") == argv.end()) {
     argv.push_back("--no-sandbox");
   }
-  bp::child child(DSAGENT_BINARY, bp::args(argv), child_env, bp::start_dir = cwd.string(),
-                  bp::std_in<in_path_.string(), bp::std_out> out_path_.string(),
-                  bp::std_err > err_path_.string());
+  bp::child child(
+      DSAGENT_BINARY, bp::args(argv),
+      bp::extend::on_exec_setup = [envp](auto& exec) { exec.env = envp; },
+      bp::start_dir = cwd.string(), bp::std_in<in_path_.string(), bp::std_out> out_path_.string(),
+      bp::std_err > err_path_.string());
   pid_ = child.id();
   child.detach();  // reaped by Wait() with waitpid
 }

@@ -3,6 +3,7 @@
 // cost and tokens that must equal what the server billed, call by call.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <chrono>
 #include <fstream>
@@ -12,6 +13,7 @@
 #include "common/json.h"
 #include "tests/agent/cli/dsagent_process.h"
 #include "tests/support/deepseek_test_server.h"
+#include "tests/support/process_probe.h"
 #include "tools/sandbox.h"
 
 namespace dsagent::testing {
@@ -398,6 +400,49 @@ TEST_F(EvalE2ETest, ATaskThatMeetsAFullDiskIsNotRecordedAndResumeGradesIt) {
   r = eval({"--resume"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(ReadJson(out / "results" / "smoke__py-clamp.json")["status"], "RESOLVED_FULL");
+}
+
+// `kill -9` of `dsagent eval --jobs 2` while both tasks' test commands run: the commands, and
+// what they started in the background, end with it instead of running on as orphans.
+TEST_F(EvalE2ETest, TestCommandsDieWithAnEvalKilledBySigkill) {
+  const fs::path suite = box_.root() / "suite";
+  std::vector<fs::path> pid_files;
+  for (const char* name : {"py-clamp", "py-roman"}) {
+    fs::create_directories(suite / name);
+    fs::copy(fs::path(DSAGENT_SOURCE_DIR) / "evals/suites/smoke" / name, suite / name,
+             fs::copy_options::recursive);
+    const fs::path pids = box_.root() / (std::string("pids-") + name);
+    pid_files.push_back(pids);
+    Json task = ReadJson(suite / name / "task.json");
+    // The shell stays (`wait`), so the sleeper is its child: only the group kill reaches it.
+    task["test_cmd"] = "sleep 300 & echo \"$$ $!\" > '" + pids.string() + ".tmp' && mv '" +
+                       pids.string() + ".tmp' '" + pids.string() + "'; wait";
+    std::ofstream(suite / name / "task.json") << task.dump(2);
+  }
+  RunningDsagent eval({"eval", "--tasks", suite.string(), "--agent", "oracle", "--jobs", "2",
+                       "--out", (box_.root() / "run").string()},
+                      box_.Env({}), box_.root(), "", box_.root());
+  bool started = true;
+  for (const fs::path& f : pid_files) {
+    started = started && FileAppearsWithin(f, std::chrono::seconds(60));
+  }
+  eval.Signal(SIGKILL);
+  const ProcessResult r = eval.Wait();
+  ASSERT_TRUE(started) << r.err;
+  std::vector<pid_t> pids;
+  for (const fs::path& f : pid_files) {
+    pid_t shell = -1, sleeper = -1;
+    std::ifstream(f) >> shell >> sleeper;
+    ASSERT_GT(sleeper, 0) << f;
+    pids.insert(pids.end(), {shell, sleeper});
+  }
+  for (const pid_t pid : pids) {
+    EXPECT_TRUE(ProcessEndsWithin(pid, std::chrono::seconds(10)))
+        << "pid " << pid << " outlived eval";
+  }
+  for (const pid_t pid : pids) {
+    if (ProcessAlive(pid)) ::kill(pid, SIGKILL);
+  }
 }
 
 TEST_F(EvalE2ETest, UnloadableTasksAreAUsageError) {
