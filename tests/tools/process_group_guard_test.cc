@@ -54,6 +54,14 @@ void KillAndReap(pid_t child) {
   ::waitpid(child, &status, 0);
 }
 
+// Waits (bounded) for the long command that `child` runs to write its pids, then kills `child`
+// with SIGKILL. The pids, or {-1, -1} when the command never started.
+Pids KillOnceTheCommandRuns(const TempDir& dir, pid_t child) {
+  const bool started = FileAppearsWithin(dir.path() / "pids", seconds(30));
+  KillAndReap(child);
+  return started ? ReadPids(dir.path() / "pids") : Pids{};
+}
+
 // Kills, at the end of a test however it ends, whatever of the listed processes still runs.
 struct KillAtExit {
   std::vector<pid_t> pids;
@@ -72,12 +80,9 @@ TEST(ProcessGroupGuardTest, ARunningCommandDiesWithAProcessKilledBySigkill) {
     (void)RunShellCommand(kLongCommand, OptionsIn(dir.path()));
     std::_Exit(0);
   }
-  const bool started = FileAppearsWithin(dir.path() / "pids", seconds(30));
-  KillAndReap(child);
-  ASSERT_TRUE(started);
-  const Pids p = ReadPids(dir.path() / "pids");
+  const Pids p = KillOnceTheCommandRuns(dir, child);
   const KillAtExit cleanup{{p.shell, p.sleeper}};
-  ASSERT_GT(p.sleeper, 0);
+  ASSERT_GT(p.sleeper, 0) << "the command did not start within 30 s";
   EXPECT_TRUE(ProcessEndsWithin(p.shell, seconds(10))) << "the shell outlived its parent";
   EXPECT_TRUE(ProcessEndsWithin(p.sleeper, seconds(10)))
       << "the command's background process outlived its parent";
@@ -97,12 +102,9 @@ TEST(ProcessGroupGuardTest, AKilledWatcherIsReplacedAndStillGuards) {
     (void)RunShellCommand(kLongCommand, OptionsIn(dir.path()));
     std::_Exit(0);
   }
-  const bool started = FileAppearsWithin(dir.path() / "pids", seconds(30));
-  KillAndReap(child);
-  ASSERT_TRUE(started);
-  const Pids p = ReadPids(dir.path() / "pids");
+  const Pids p = KillOnceTheCommandRuns(dir, child);
   const KillAtExit cleanup{{p.shell, p.sleeper}};
-  ASSERT_GT(p.sleeper, 0);
+  ASSERT_GT(p.sleeper, 0) << "the command did not start within 30 s";
   EXPECT_TRUE(ProcessEndsWithin(p.sleeper, seconds(10)));
 }
 
