@@ -1,5 +1,6 @@
 #include "engine/chat/dsml_grammar.h"
 
+#include "common/name_table.h"
 #include "engine/chat/chat_encoding.h"
 
 namespace dsagent::engine {
@@ -88,6 +89,14 @@ std::vector<std::string> OneOfJson(const OrderedJson& values) {
   return out;
 }
 
+// JSON Schema's type names and the node kinds that hold a value to them; any other type leaves
+// the value free JSON.
+constexpr EnumName<DsmlJsonNode::Kind> kSchemaTypeKinds[] = {
+    {DsmlJsonNode::Kind::kString, "string"}, {DsmlJsonNode::Kind::kInteger, "integer"},
+    {DsmlJsonNode::Kind::kNumber, "number"}, {DsmlJsonNode::Kind::kBoolean, "boolean"},
+    {DsmlJsonNode::Kind::kNull, "null"},     {DsmlJsonNode::Kind::kArray, "array"},
+    {DsmlJsonNode::Kind::kObject, "object"}};
+
 uint16_t CompileJsonNode(const OrderedJson& schema, std::vector<DsmlJsonNode>* nodes, int depth) {
   if (!schema.is_object() || depth > kMaxSchemaDepth || nodes->size() >= kMaxSchemaNodes) {
     return kAnyNode;
@@ -100,20 +109,8 @@ uint16_t CompileJsonNode(const OrderedJson& schema, std::vector<DsmlJsonNode>* n
   } else if (schema.contains("enum") && schema["enum"].is_array() && !schema["enum"].empty()) {
     node.kind = Kind::kOneOf;
     node.one_of = OneOfJson(schema["enum"]);
-  } else if (type == "string") {
-    node.kind = Kind::kString;
-  } else if (type == "integer") {
-    node.kind = Kind::kInteger;
-  } else if (type == "number") {
-    node.kind = Kind::kNumber;
-  } else if (type == "boolean") {
-    node.kind = Kind::kBoolean;
-  } else if (type == "null") {
-    node.kind = Kind::kNull;
-  } else if (type == "array") {
-    node.kind = Kind::kArray;
-  } else if (type == "object") {
-    node.kind = Kind::kObject;
+  } else if (const std::optional<Kind> kind = ValueNamed(kSchemaTypeKinds, type)) {
+    node.kind = *kind;
   } else {
     return kAnyNode;
   }
