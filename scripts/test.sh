@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
 # The test command: installs dependencies if missing, builds, and runs every test suite.
 # CI (.ci/run) calls exactly this. Extra arguments go to ctest (e.g. -R cli_e2e).
-# It also installs the polyglot eval toolchains of EVAL_LANGS (default: every language but
-# javascript, whose npm install of jest alone would take CI's run near its 25-minute budget;
-# docs/BENCHMARKS.md has the figures), so tests/evals/polyglot_test.cc runs one exercise of each
-# with the oracle and noop instead of skipping it. EVAL_LANGS= installs none.
+# It also installs the polyglot eval toolchains of EVAL_LANGS (default: all six languages; CI's
+# time with them is in docs/BENCHMARKS.md), so tests/evals/polyglot_test.cc runs one exercise of
+# each with the oracle and noop instead of skipping it. EVAL_LANGS= installs none.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-EVAL_LANGS="${EVAL_LANGS-cpp go java python rust}"
+EVAL_LANGS="${EVAL_LANGS-cpp go java javascript python rust}"
 # shellcheck disable=SC2086  # a list of words
 [ -z "$EVAL_LANGS" ] || scripts/setup-eval-toolchains.sh $EVAL_LANGS
 BUILD_DIR="${BUILD_DIR:-build}"
