@@ -1,18 +1,27 @@
-// Throughput of the fused dequantise-and-dot kernels (engine/kernels/cpu/weight_dot.h) on one
-// core: a 32768 x 4096 weight in each stored format (BF16, FP8 + 128x128 scales, FP4 + per-32
-// scales, random bytes with realistic scales), every row dotted with one activation row, for each
-// variant this CPU runs. Reports stored bytes per second of thread CPU time (best of 3), the
-// figure to hold against the single-core read bandwidth decode_bench measures.
+// Throughput of the fused dequantise-and-dot kernels on one core, both numerics: `exact`
+// (engine/kernels/cpu/weight_dot.h, double accumulation) and `fast` (weight_dot_f32.h, fp32 per
+// 128-column block). Each stored format (BF16, FP8 + 128x128 scales, FP4 + per-32 scales, random
+// bytes with realistic scales), every row dotted with one activation row, for each variant this
+// CPU runs. Reports stored bytes per second of thread CPU time (best of 3).
 //
-// Usage: weight_dot_bench
+// Two sizes:
+//   stream   a 32768 x 4096 weight (64-268 MB), read from memory once per pass: the figure to hold
+//            against the single-core read bandwidth decode_bench measures;
+//   cached   a 64 x 4096 weight (128-512 KB, inside L2) dotted 512 times: the kernel's compute
+//            ceiling. A kernel whose cached figure is not well above the memory's read bandwidth
+//            is compute-bound, and decode cannot reach the bandwidth floor through it.
+//
+// Usage: weight_dot_bench [stream|cached|both] [exact|fast|both]
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "engine/kernels/cpu/weight_dot.h"
+#include "engine/kernels/cpu/weight_dot_f32.h"
 
 namespace {
 using namespace dsagent::engine::kernels;
@@ -23,44 +32,79 @@ double ThreadCpuSeconds() {
   return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
 }
 
-}  // namespace
+struct Format {
+  WeightFormat format;
+  const char* name;
+  int64_t row_bytes_per_col_x2;  // stored bytes per row = cols * this / 2
+  int64_t cols_per_scale;        // 0: no scales
+};
 
-int main() {
-  constexpr int64_t kRows = 32768, kCols = 4096;
-  const struct {
-    WeightFormat format;
-    const char* name;
-    int64_t row_bytes, scale_cols;
-  } formats[] = {{WeightFormat::kBF16, "bf16", kCols * 2, 0},
-                 {WeightFormat::kFP8, "fp8", kCols, kCols / 128},
-                 {WeightFormat::kFP4, "fp4", kCols / 2, kCols / 32}};
+constexpr int64_t kCols = 4096;
+
+void Run(const char* size_name, int64_t rows, int passes, bool exact, bool fast) {
+  const Format formats[] = {{WeightFormat::kBF16, "bf16", 4, 0},
+                            {WeightFormat::kFP8, "fp8", 2, 128},
+                            {WeightFormat::kFP4, "fp4", 1, 32}};
   std::mt19937 rng(1);
   std::vector<float> x(kCols);
   std::normal_distribution<float> normal;
   for (float& v : x) v = normal(rng);
   DotInput input;
   input.Prepare(x.data(), kCols);
-  std::vector<double> out(kRows);
+  DotInputF32 input_f32;
+  input_f32.Prepare(x.data(), kCols, /*split=*/true);
+  std::vector<double> out(static_cast<size_t>(rows));
+  std::vector<float> out_f32(static_cast<size_t>(rows));
   for (const auto& f : formats) {
-    std::vector<uint8_t> data(static_cast<size_t>(kRows * f.row_bytes));
+    const int64_t row_bytes = kCols * f.row_bytes_per_col_x2 / 2;
+    const int64_t scale_cols = f.cols_per_scale ? kCols / f.cols_per_scale : 0;
+    std::vector<uint8_t> data(static_cast<size_t>(rows * row_bytes));
     for (auto& b : data) b = static_cast<uint8_t>(rng() & 0x7e);  // no FP8 NaN
-    std::vector<uint8_t> scale(static_cast<size_t>(kRows * std::max<int64_t>(1, f.scale_cols)),
+    // FP8 scales are per 128 x 128 block, FP4's per row and 32 columns.
+    const int64_t scale_rows = f.format == WeightFormat::kFP8 ? (rows + 127) / 128 : rows;
+    std::vector<uint8_t> scale(static_cast<size_t>(scale_rows * std::max<int64_t>(1, scale_cols)),
                                static_cast<uint8_t>(120));
-    const WeightRows w{f.format, data.data(), scale.data(), kCols, f.scale_cols};
-    for (CpuIsa isa : {CpuIsa::kAvx512, CpuIsa::kAvx2, CpuIsa::kScalar}) {
-      if (!CpuSupports(isa)) continue;
-      double best = 1e30;
-      for (int rep = 0; rep < 3; ++rep) {
-        const double t = ThreadCpuSeconds();
-        WeightRowDots(isa, w, 0, kRows, input, out.data());
-        best = std::min(best, ThreadCpuSeconds() - t);
+    const WeightRows w{f.format, data.data(), scale.data(), kCols, scale_cols};
+    for (int mode = 0; mode < 2; ++mode) {
+      if ((mode == 0 && !exact) || (mode == 1 && !fast)) continue;
+      for (CpuIsa isa : {CpuIsa::kAvx512, CpuIsa::kAvx2, CpuIsa::kScalar}) {
+        if (!CpuSupports(isa)) continue;
+        const int isa_passes = isa == CpuIsa::kScalar ? std::max(1, passes / 8) : passes;
+        double best = 1e30;
+        for (int rep = 0; rep < 3; ++rep) {
+          const double t = ThreadCpuSeconds();
+          for (int p = 0; p < isa_passes; ++p) {
+            if (mode == 0) {
+              WeightRowDots(isa, w, 0, rows, input, out.data());
+            } else {
+              WeightRowDotsF32(isa, w, 0, rows, input_f32, out_f32.data());
+            }
+          }
+          best = std::min(best, (ThreadCpuSeconds() - t) / isa_passes);
+        }
+        std::printf("%-6s %-5s %-5s %-7s %8.3f ms for %7.2f MB: %6.2f GB/s (%.2f G weights/s)\n",
+                    size_name, mode == 0 ? "exact" : "fast", f.name,
+                    std::string(CpuIsaName(isa)).c_str(), best * 1e3,
+                    static_cast<double>(data.size()) / 1e6,
+                    static_cast<double>(data.size()) / best / 1e9,
+                    static_cast<double>(rows * kCols) / best / 1e9);
       }
-      std::printf("%-5s %-7s %6.1f ms for %4.0f MB: %5.2f GB/s (%.2f G weights/s)\n", f.name,
-                  std::string(CpuIsaName(isa)).c_str(), best * 1e3,
-                  static_cast<double>(data.size()) / 1e6,
-                  static_cast<double>(data.size()) / best / 1e9,
-                  static_cast<double>(kRows * kCols) / best / 1e9);
     }
   }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string size = argc > 1 ? argv[1] : "both";
+  const std::string numerics = argc > 2 ? argv[2] : "both";
+  if ((size != "stream" && size != "cached" && size != "both") ||
+      (numerics != "exact" && numerics != "fast" && numerics != "both")) {
+    std::fprintf(stderr, "usage: weight_dot_bench [stream|cached|both] [exact|fast|both]\n");
+    return 2;
+  }
+  const bool exact = numerics != "fast", fast = numerics != "exact";
+  if (size != "cached") Run("stream", 32768, 1, exact, fast);
+  if (size != "stream") Run("cached", 64, 512, exact, fast);
   return 0;
 }

@@ -31,20 +31,22 @@ inline double Sum(__m512d v) { return _mm512_reduce_add_pd(v); }
 // acc += w[0..15] * x[0..15] with w 16 floats, x 16 doubles.
 inline void Fma16(__m512 w, const double* x, __m512d& acc0, __m512d& acc1) {
   acc0 = _mm512_fmadd_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(w)), _mm512_loadu_pd(x), acc0);
-  acc1 = _mm512_fmadd_pd(_mm512_cvtps_pd(_mm512_extractf32x8_ps(w, 1)), _mm512_loadu_pd(x + 8),
-                         acc1);
+  acc1 =
+      _mm512_fmadd_pd(_mm512_cvtps_pd(_mm512_extractf32x8_ps(w, 1)), _mm512_loadu_pd(x + 8), acc1);
 }
 
 // 16 e4m3 bytes as floats times 2^(scale_byte - 127). Each byte's bits are placed as an fp16
 // (0EEEEMMM -> exponent EEEE, mantissa MMM << 7: the e4m3 value times 2^-8, subnormals included)
 // and widened by the hardware conversion, which takes fp16 subnormals without the slow path that
 // float subnormals cost; one multiply by 2^(scale_byte - 119) restores the value and applies the
-// scale, exactly while it stays a normal float (Fp8ScaleFitsFloat).
+// scale, exactly while it stays a normal float (Fp8ScaleFitsFloat). The placement: sign-extended
+// to 16 bits and shifted left by 7, a byte has its sign in bits 15 and 14 and its magnitude in
+// 13..7; clearing bit 14 leaves the fp16.
 inline __m512 Fp8x16(const uint8_t* p, __m512 factor) {
-  const __m256i b = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-  const __m256i magnitude = _mm256_slli_epi16(_mm256_and_si256(b, _mm256_set1_epi16(0x7f)), 7);
-  const __m256i sign = _mm256_slli_epi16(_mm256_and_si256(b, _mm256_set1_epi16(0x80)), 8);
-  return _mm512_mul_ps(_mm512_cvtph_ps(_mm256_or_si256(magnitude, sign)), factor);
+  const __m256i b = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  const __m256i half =
+      _mm256_and_si256(_mm256_slli_epi16(b, 7), _mm256_set1_epi16(static_cast<int16_t>(0xbfff)));
+  return _mm512_mul_ps(_mm512_cvtph_ps(half), factor);
 }
 
 // The hardware prefetcher stops at 4 KiB page boundaries, and checkpoint weights are mapped in
@@ -64,6 +66,7 @@ double RowFp8(const WeightRows& w, int64_t row, const DotInput& x) {
   const uint8_t* srow = w.scale + (row / 128) * w.scale_cols;
   const double* xv = x.values();
   __m512d acc0 = _mm512_setzero_pd(), acc1 = _mm512_setzero_pd();
+  __m512d acc2 = _mm512_setzero_pd(), acc3 = _mm512_setzero_pd();
   double tail = 0;
   for (int64_t c0 = 0; c0 < w.cols; c0 += 128) {
     const int64_t c1 = (w.cols < c0 + 128 ? w.cols : c0 + 128);
@@ -73,12 +76,15 @@ double RowFp8(const WeightRows& w, int64_t row, const DotInput& x) {
       continue;
     }
     const __m512 factor = Pow2(s - 119);
-    for (int64_t c = c0; c < c1; c += 16) {
+    int64_t c = c0;
+    for (; c + 32 <= c1; c += 32) {
       if (c % 64 == 0) PrefetchAhead(p + c);
       Fma16(Fp8x16(p + c, factor), xv + c, acc0, acc1);
+      Fma16(Fp8x16(p + c + 16, factor), xv + c + 16, acc2, acc3);
     }
+    if (c < c1) Fma16(Fp8x16(p + c, factor), xv + c, acc0, acc1);
   }
-  return Sum(_mm512_add_pd(acc0, acc1)) + tail;
+  return Sum(_mm512_add_pd(_mm512_add_pd(acc0, acc1), _mm512_add_pd(acc2, acc3))) + tail;
 }
 
 // 16 packed FP4 bytes (32 columns, one scale block): low nibbles are the even columns, high the
@@ -88,8 +94,8 @@ double RowFp4(const WeightRows& w, int64_t row, const DotInput& x) {
   const uint8_t* srow = w.scale + row * w.scale_cols;
   const __m512 table = _mm512_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f, -0.0f, -0.5f,
                                       -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f);
-  const __m512i nibble = _mm512_set1_epi32(0xf);
   __m512d acc0 = _mm512_setzero_pd(), acc1 = _mm512_setzero_pd();
+  __m512d acc2 = _mm512_setzero_pd(), acc3 = _mm512_setzero_pd();
   double tail = 0;
   for (int64_t c0 = 0; c0 < w.cols; c0 += 32) {
     const uint8_t s = srow[c0 / 32];
@@ -97,31 +103,41 @@ double RowFp4(const WeightRows& w, int64_t row, const DotInput& x) {
       tail += WeightRowDotScalarRange(w, row, c0, (w.cols < c0 + 32 ? w.cols : c0 + 32), x);
       continue;
     }
-    const __m512 factor = Pow2(s - 127);
+    // The table times the scale (exact for a scale in range); the permute reads only an index's
+    // low four bits, so the low nibble needs no mask and the high one is a shift.
+    const __m512 scaled = _mm512_mul_ps(table, Pow2(s - 127));
     if (c0 % 128 == 0) PrefetchAhead(p + c0 / 2);
     const __m512i b =
         _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + c0 / 2)));
-    const __m512 lo = _mm512_mul_ps(_mm512_permutexvar_ps(_mm512_and_si512(b, nibble), table), factor);
-    const __m512 hi = _mm512_mul_ps(
-        _mm512_permutexvar_ps(_mm512_and_si512(_mm512_srli_epi32(b, 4), nibble), table), factor);
-    Fma16(lo, x.even() + c0 / 2, acc0, acc1);
-    Fma16(hi, x.odd() + c0 / 2, acc0, acc1);
+    Fma16(_mm512_permutexvar_ps(b, scaled), x.even() + c0 / 2, acc0, acc1);
+    Fma16(_mm512_permutexvar_ps(_mm512_srli_epi32(b, 4), scaled), x.odd() + c0 / 2, acc2, acc3);
   }
-  return Sum(_mm512_add_pd(acc0, acc1)) + tail;
+  return Sum(_mm512_add_pd(_mm512_add_pd(acc0, acc1), _mm512_add_pd(acc2, acc3))) + tail;
+}
+
+// 16 bf16 values as floats.
+inline __m512 Bf16x16(const uint8_t* q) {
+  return _mm512_castsi512_ps(_mm512_slli_epi32(
+      _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q))), 16));
 }
 
 double RowBf16(const WeightRows& w, int64_t row, const DotInput& x) {
   const uint8_t* p = w.data + row * w.cols * 2;
   const double* xv = x.values();
   __m512d acc0 = _mm512_setzero_pd(), acc1 = _mm512_setzero_pd();
+  __m512d acc2 = _mm512_setzero_pd(), acc3 = _mm512_setzero_pd();
   int64_t c = 0;
-  for (; c + 16 <= w.cols; c += 16) {
-    if (c % 32 == 0) PrefetchAhead(p + 2 * c);
-    const __m512i bits = _mm512_slli_epi32(
-        _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2 * c))), 16);
-    Fma16(_mm512_castsi512_ps(bits), xv + c, acc0, acc1);
+  for (; c + 32 <= w.cols; c += 32) {
+    PrefetchAhead(p + 2 * c);
+    Fma16(Bf16x16(p + 2 * c), xv + c, acc0, acc1);
+    Fma16(Bf16x16(p + 2 * c + 32), xv + c + 16, acc2, acc3);
   }
-  return Sum(_mm512_add_pd(acc0, acc1)) + WeightRowDotScalarRange(w, row, c, w.cols, x);
+  if (c + 16 <= w.cols) {
+    Fma16(Bf16x16(p + 2 * c), xv + c, acc0, acc1);
+    c += 16;
+  }
+  return Sum(_mm512_add_pd(_mm512_add_pd(acc0, acc1), _mm512_add_pd(acc2, acc3))) +
+         WeightRowDotScalarRange(w, row, c, w.cols, x);
 }
 
 double RowF32(const WeightRows& w, int64_t row, const DotInput& x) {
@@ -138,8 +154,8 @@ double RowF32(const WeightRows& w, int64_t row, const DotInput& x) {
 // The same per-format dispatch as the other variant's, written out in each file on purpose: a
 // shared template would be instantiated under two targets with one mangled name, and the linker
 // keeps one of them for both.
-void WeightRowDotsAvx512(const WeightRows& w, int64_t row_begin, int64_t count,
-                         const DotInput& x, double* out) {
+void WeightRowDotsAvx512(const WeightRows& w, int64_t row_begin, int64_t count, const DotInput& x,
+                         double* out) {
   for (int64_t i = 0; i < count; ++i) {
     const int64_t row = row_begin + i;
     switch (w.format) {

@@ -50,135 +50,273 @@ inline __m512 Pow2(int exponent) {
   return _mm512_castsi512_ps(_mm512_set1_epi32((exponent + 127) << 23));
 }
 
-// 16 e4m3 bytes as exact floats times 2^(scale - 119) (see Fp8x16 in weight_dot_avx512.cc).
-inline __m512 Fp8x16(const uint8_t* p, __m512 factor) {
-  const __m256i b = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-  const __m256i magnitude = _mm256_slli_epi16(_mm256_and_si256(b, _mm256_set1_epi16(0x7f)), 7);
-  const __m256i sign = _mm256_slli_epi16(_mm256_and_si256(b, _mm256_set1_epi16(0x80)), 8);
-  return _mm512_mul_ps(_mm512_cvtph_ps(_mm256_or_si256(magnitude, sign)), factor);
+// 32 e4m3 bytes as fp16 bit patterns, the e4m3 value times 2^-8 (see Fp8x16 in
+// weight_dot_avx512.cc): 0EEEEMMM goes to exponent EEEE, mantissa MMM << 7, and the sign to bit
+// 15. Sign-extended to 16 bits and shifted left by 7, a byte lands with its sign in bits 15 and
+// 14 and its magnitude in 13..7; clearing bit 14 leaves the fp16. Three operations for 32 bytes,
+// then the hardware fp16 -> float conversion (which takes fp16 subnormals at full speed) and one
+// multiply by 2^(scale - 119) per 16.
+inline __m512i Fp8x32AsHalf(const uint8_t* p) {
+  const __m512i b = _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  return _mm512_and_si512(_mm512_slli_epi16(b, 7), _mm512_set1_epi16(static_cast<int16_t>(0xbfff)));
+}
+inline __m512 HalvesLo(__m512i half, __m512 factor) {
+  return _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(half)), factor);
+}
+inline __m512 HalvesHi(__m512i half, __m512 factor) {
+  return _mm512_mul_ps(_mm512_cvtph_ps(_mm512_extracti64x4_epi64(half, 1)), factor);
 }
 
-float RowFp8(const WeightRows& w, int64_t row, const DotInputF32& x) {
-  const uint8_t* p = w.data + row * w.cols;
-  const uint8_t* srow = w.scale + (row / 128) * w.scale_cols;
+// 16 e4m3 bytes as exact floats times 2^(scale - 119), the same way.
+inline __m512 Fp8x16(const uint8_t* p, __m512 factor) {
+  const __m256i b = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  const __m256i half =
+      _mm256_and_si256(_mm256_slli_epi16(b, 7), _mm256_set1_epi16(static_cast<int16_t>(0xbfff)));
+  return _mm512_mul_ps(_mm512_cvtph_ps(half), factor);
+}
+
+// The kernels below work on R weight rows at once. Each row keeps the contract's own order (its
+// block chain, tail and lanes), so the results are those of one row at a time; what R buys is R
+// independent chains of dependent operations and shared activation loads. Measured per format
+// (bench/weight_dot_bench, docs/BENCHMARKS.md): FP4 gains (its table lookups and FMAs per row
+// form a chain), the others do not (FP8 read from memory lost a third with four rows at once), so
+// only FP4 takes four.
+inline int RowsAtOnce(WeightFormat format) { return format == WeightFormat::kFP4 ? 4 : 1; }
+
+// One 16-column FP8 group: block += weights * x.
+inline __m512 Fp8Group(const uint8_t* p, __m512 factor, __m512 xv, __m512 block) {
+  return _mm512_fmadd_ps(Fp8x16(p, factor), xv, block);
+}
+
+// The FP8 block [c0, c1) of R rows whose scales all fit: their full groups into block[r], the
+// remaining columns into tail[r].
+template <int R>
+inline void Fp8Block(const WeightRows& w, int64_t row, const uint8_t* const* p,
+                     const __m512* factor, int64_t c0, int64_t c1, const DotInputF32& x,
+                     __m512* block, float* tail) {
   const float* xv = x.values();
-  Lanes lanes = Zero();
-  float tail = 0;
+  int64_t c = c0;
+  // Two 16-column groups per step, in order.
+  for (; c + 32 <= c1; c += 32) {
+    if (c % 64 == 0) {
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) PrefetchAhead(p[r] + c);
+    }
+    const __m512 x0 = _mm512_loadu_ps(xv + c), x1 = _mm512_loadu_ps(xv + c + 16);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m512i half = Fp8x32AsHalf(p[r] + c);
+      block[r] = _mm512_fmadd_ps(HalvesLo(half, factor[r]), x0, block[r]);
+      block[r] = _mm512_fmadd_ps(HalvesHi(half, factor[r]), x1, block[r]);
+    }
+  }
+  for (; c + 16 <= c1; c += 16) {
+    const __m512 xc = _mm512_loadu_ps(xv + c);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) block[r] = Fp8Group(p[r] + c, factor[r], xc, block[r]);
+  }
+  if (c < c1) {
+    for (int r = 0; r < R; ++r) tail[r] = WeightTailF32(w, row + r, c, c1, x, tail[r]);
+  }
+}
+
+template <int R>
+void RowsFp8(const WeightRows& w, int64_t row, const DotInputF32& x, float* out) {
+  const uint8_t* p[R];
+  const uint8_t* srow[R];
+  Lanes lanes[R];
+  float tail[R];
+  for (int r = 0; r < R; ++r) {
+    p[r] = w.data + (row + r) * w.cols;
+    srow[r] = w.scale + ((row + r) / 128) * w.scale_cols;
+    lanes[r] = Zero();
+    tail[r] = 0;
+  }
   for (int64_t c0 = 0; c0 < w.cols; c0 += 128) {
     const int64_t c1 = w.cols < c0 + 128 ? w.cols : c0 + 128;
-    const uint8_t s = srow[c0 / 128];
-    if (!Fp8ScaleFitsFloat(s)) {
-      tail = WeightTailF32(w, row, c0, c1, x, tail);
-      continue;
+    __m512 factor[R], block[R];
+    bool all_fit = true;
+    for (int r = 0; r < R; ++r) {
+      const uint8_t s = srow[r][c0 / 128];
+      all_fit = all_fit && Fp8ScaleFitsFloat(s);
+      factor[r] = Pow2(s - 119);
+      block[r] = _mm512_setzero_ps();
     }
-    const __m512 factor = Pow2(s - 119);
-    __m512 block = _mm512_setzero_ps();
-    int64_t c = c0;
-    for (; c + 16 <= c1; c += 16) {
-      if (c % 64 == 0) PrefetchAhead(p + c);
-      block = _mm512_fmadd_ps(Fp8x16(p + c, factor), _mm512_loadu_ps(xv + c), block);
+    if (all_fit) {
+      Fp8Block<R>(w, row, p, factor, c0, c1, x, block, tail);
+    } else {
+      // Rare (scales outside the float-exact range): each row on its own, as the contract says.
+      for (int r = 0; r < R; ++r) {
+        if (Fp8ScaleFitsFloat(srow[r][c0 / 128])) {
+          Fp8Block<1>(w, row + r, &p[r], &factor[r], c0, c1, x, &block[r], &tail[r]);
+        } else {
+          tail[r] = WeightTailF32(w, row + r, c0, c1, x, tail[r]);
+        }
+      }
     }
-    if (c < c1) tail = WeightTailF32(w, row, c, c1, x, tail);
-    Add(lanes, block);
+    for (int r = 0; r < R; ++r) Add(lanes[r], block[r]);
   }
-  return Finish(lanes, tail);
+  for (int r = 0; r < R; ++r) out[r] = Finish(lanes[r], tail[r]);
 }
 
-float RowFp4(const WeightRows& w, int64_t row, const DotInputF32& x) {
-  const uint8_t* p = w.data + row * (w.cols / 2);
-  const uint8_t* srow = w.scale + row * w.scale_cols;
+// One complete 32-column FP4 group of one row: 16 packed bytes, the even columns from the low
+// nibbles and the odd ones from the high nibbles, in the contract's order (even, then odd).
+// `scaled` is the signed e2m1 table times the group's scale (exact: Fp4ScaleFitsFloat); the
+// permute reads only an index's low four bits, so the low nibble needs no mask and the high one
+// is a shift.
+inline __m512 Fp4Group(const uint8_t* q, __m512 scaled, __m512 xe, __m512 xo, __m512 block) {
+  const __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q)));
+  block = _mm512_fmadd_ps(_mm512_permutexvar_ps(b, scaled), xe, block);
+  return _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(b, 4), scaled), xo, block);
+}
+
+template <int R>
+void RowsFp4(const WeightRows& w, int64_t row, const DotInputF32& x, float* out) {
   const __m512 table = _mm512_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f, -0.0f, -0.5f,
                                       -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f);
-  const __m512i nibble = _mm512_set1_epi32(0xf);
-  Lanes lanes = Zero();
-  float tail = 0;
+  const uint8_t* p[R];
+  const uint8_t* srow[R];
+  Lanes lanes[R];
+  float tail[R];
+  for (int r = 0; r < R; ++r) {
+    p[r] = w.data + (row + r) * (w.cols / 2);
+    srow[r] = w.scale + (row + r) * w.scale_cols;
+    lanes[r] = Zero();
+    tail[r] = 0;
+  }
   for (int64_t c0 = 0; c0 < w.cols; c0 += 128) {
     const int64_t c1 = w.cols < c0 + 128 ? w.cols : c0 + 128;
-    __m512 block = _mm512_setzero_ps();
+    __m512 block[R];
+    for (int r = 0; r < R; ++r) block[r] = _mm512_setzero_ps();
     for (int64_t g = c0; g < c1; g += 32) {
       const int64_t g1 = c1 < g + 32 ? c1 : g + 32;
-      const uint8_t s = srow[g / 32];
-      if (g1 - g != 32 || !Fp4ScaleFitsFloat(s)) {
-        tail = WeightTailF32(w, row, g, g1, x, tail);
+      if (g1 - g != 32) {
+        for (int r = 0; r < R; ++r) tail[r] = WeightTailF32(w, row + r, g, g1, x, tail[r]);
         continue;
       }
-      if (g % 128 == 0) PrefetchAhead(p + g / 2);
-      const __m512 factor = Pow2(s - 127);
-      const __m512i b =
-          _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + g / 2)));
-      const __m512 lo =
-          _mm512_mul_ps(_mm512_permutexvar_ps(_mm512_and_si512(b, nibble), table), factor);
-      const __m512 hi = _mm512_mul_ps(
-          _mm512_permutexvar_ps(_mm512_and_si512(_mm512_srli_epi32(b, 4), nibble), table), factor);
-      block = _mm512_fmadd_ps(lo, _mm512_loadu_ps(x.even() + g / 2), block);
-      block = _mm512_fmadd_ps(hi, _mm512_loadu_ps(x.odd() + g / 2), block);
+      if (g % 128 == 0) {
+#pragma GCC unroll 8
+        for (int r = 0; r < R; ++r) PrefetchAhead(p[r] + g / 2);
+      }
+      const __m512 xe = _mm512_loadu_ps(x.even() + g / 2), xo = _mm512_loadu_ps(x.odd() + g / 2);
+      bool all_fit = true;
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) all_fit = all_fit && Fp4ScaleFitsFloat(srow[r][g / 32]);
+      if (all_fit) {
+#pragma GCC unroll 8
+        for (int r = 0; r < R; ++r) {
+          const __m512 scaled = _mm512_mul_ps(table, Pow2(srow[r][g / 32] - 127));
+          block[r] = Fp4Group(p[r] + g / 2, scaled, xe, xo, block[r]);
+        }
+      } else {
+        for (int r = 0; r < R; ++r) {
+          const uint8_t s = srow[r][g / 32];
+          if (Fp4ScaleFitsFloat(s)) {
+            block[r] =
+                Fp4Group(p[r] + g / 2, _mm512_mul_ps(table, Pow2(s - 127)), xe, xo, block[r]);
+          } else {
+            tail[r] = WeightTailF32(w, row + r, g, g1, x, tail[r]);
+          }
+        }
+      }
     }
-    Add(lanes, block);
+    for (int r = 0; r < R; ++r) Add(lanes[r], block[r]);
   }
-  return Finish(lanes, tail);
+  for (int r = 0; r < R; ++r) out[r] = Finish(lanes[r], tail[r]);
 }
 
-float RowBf16(const WeightRows& w, int64_t row, const DotInputF32& x) {
-  const uint8_t* p = w.data + row * w.cols * 2;
-  const float* xv = x.values();
-  Lanes lanes = Zero();
-  float tail = 0;
-  for (int64_t c0 = 0; c0 < w.cols; c0 += 128) {
-    const int64_t c1 = w.cols < c0 + 128 ? w.cols : c0 + 128;
-    __m512 block = _mm512_setzero_ps();
-    int64_t c = c0;
-    for (; c + 16 <= c1; c += 16) {
-      if (c % 32 == 0) PrefetchAhead(p + 2 * c);
-      const __m512i bits = _mm512_slli_epi32(
-          _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2 * c))),
-          16);
-      block = _mm512_fmadd_ps(_mm512_castsi512_ps(bits), _mm512_loadu_ps(xv + c), block);
-    }
-    if (c < c1) tail = WeightTailF32(w, row, c, c1, x, tail);
-    Add(lanes, block);
-  }
-  return Finish(lanes, tail);
+// 16 bf16 values as floats.
+inline __m512 Bf16x16(const uint8_t* q) {
+  return _mm512_castsi512_ps(_mm512_slli_epi32(
+      _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q))), 16));
 }
 
-float RowF32(const WeightRows& w, int64_t row, const DotInputF32& x) {
-  const float* p = reinterpret_cast<const float*>(w.data) + row * w.cols;
+template <int R>
+void RowsBf16(const WeightRows& w, int64_t row, const DotInputF32& x, float* out) {
   const float* xv = x.values();
-  Lanes lanes = Zero();
-  float tail = 0;
+  const uint8_t* p[R];
+  Lanes lanes[R];
+  float tail[R];
+  for (int r = 0; r < R; ++r) {
+    p[r] = w.data + (row + r) * w.cols * 2;
+    lanes[r] = Zero();
+    tail[r] = 0;
+  }
   for (int64_t c0 = 0; c0 < w.cols; c0 += 128) {
     const int64_t c1 = w.cols < c0 + 128 ? w.cols : c0 + 128;
-    __m512 block = _mm512_setzero_ps();
+    __m512 block[R];
+    for (int r = 0; r < R; ++r) block[r] = _mm512_setzero_ps();
     int64_t c = c0;
     for (; c + 16 <= c1; c += 16) {
-      block = _mm512_fmadd_ps(_mm512_loadu_ps(p + c), _mm512_loadu_ps(xv + c), block);
+      if (c % 32 == 0) {
+#pragma GCC unroll 8
+        for (int r = 0; r < R; ++r) PrefetchAhead(p[r] + 2 * c);
+      }
+      const __m512 xc = _mm512_loadu_ps(xv + c);
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) block[r] = _mm512_fmadd_ps(Bf16x16(p[r] + 2 * c), xc, block[r]);
     }
-    if (c < c1) tail = WeightTailF32(w, row, c, c1, x, tail);
-    Add(lanes, block);
+    if (c < c1) {
+      for (int r = 0; r < R; ++r) tail[r] = WeightTailF32(w, row + r, c, c1, x, tail[r]);
+    }
+    for (int r = 0; r < R; ++r) Add(lanes[r], block[r]);
   }
-  return Finish(lanes, tail);
+  for (int r = 0; r < R; ++r) out[r] = Finish(lanes[r], tail[r]);
+}
+
+template <int R>
+void RowsF32(const WeightRows& w, int64_t row, const DotInputF32& x, float* out) {
+  const float* xv = x.values();
+  const float* p[R];
+  Lanes lanes[R];
+  float tail[R];
+  for (int r = 0; r < R; ++r) {
+    p[r] = reinterpret_cast<const float*>(w.data) + (row + r) * w.cols;
+    lanes[r] = Zero();
+    tail[r] = 0;
+  }
+  for (int64_t c0 = 0; c0 < w.cols; c0 += 128) {
+    const int64_t c1 = w.cols < c0 + 128 ? w.cols : c0 + 128;
+    __m512 block[R];
+    for (int r = 0; r < R; ++r) block[r] = _mm512_setzero_ps();
+    int64_t c = c0;
+    for (; c + 16 <= c1; c += 16) {
+      const __m512 xc = _mm512_loadu_ps(xv + c);
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r)
+        block[r] = _mm512_fmadd_ps(_mm512_loadu_ps(p[r] + c), xc, block[r]);
+    }
+    if (c < c1) {
+      for (int r = 0; r < R; ++r) tail[r] = WeightTailF32(w, row + r, c, c1, x, tail[r]);
+    }
+    for (int r = 0; r < R; ++r) Add(lanes[r], block[r]);
+  }
+  for (int r = 0; r < R; ++r) out[r] = Finish(lanes[r], tail[r]);
+}
+
+template <int R>
+void Rows(const WeightRows& w, int64_t row, const DotInputF32& x, float* out) {
+  switch (w.format) {
+    case WeightFormat::kFP8:
+      return RowsFp8<R>(w, row, x, out);
+    case WeightFormat::kFP4:
+      return RowsFp4<R>(w, row, x, out);
+    case WeightFormat::kBF16:
+      return RowsBf16<R>(w, row, x, out);
+    case WeightFormat::kF32:
+      return RowsF32<R>(w, row, x, out);
+  }
 }
 
 }  // namespace
 
 void WeightRowDotsF32Avx512(const WeightRows& w, int64_t row_begin, int64_t count,
                             const DotInputF32& x, float* out) {
-  for (int64_t i = 0; i < count; ++i) {
-    const int64_t row = row_begin + i;
-    switch (w.format) {
-      case WeightFormat::kFP8:
-        out[i] = RowFp8(w, row, x);
-        break;
-      case WeightFormat::kFP4:
-        out[i] = RowFp4(w, row, x);
-        break;
-      case WeightFormat::kBF16:
-        out[i] = RowBf16(w, row, x);
-        break;
-      case WeightFormat::kF32:
-        out[i] = RowF32(w, row, x);
-        break;
-    }
+  int64_t i = 0;
+  if (RowsAtOnce(w.format) == 4) {
+    for (; i + 4 <= count; i += 4) Rows<4>(w, row_begin + i, x, out + i);
   }
+  for (; i < count; ++i) Rows<1>(w, row_begin + i, x, out + i);
 }
 
 }  // namespace dsagent::engine::kernels::detail
