@@ -167,10 +167,18 @@ int main(int argc, char** argv) {
   }
   forward::SequenceState s = context > 0 ? SyntheticState(m, context) : m.NewSequence();
   if (context > 0) prompt.resize(1);
+  const auto prefill_start = Clock::now();
+  const double prefill_cpu = ProcessCpuSeconds();
   auto logits = m.ForwardLast(s, prompt);
   if (!logits) {
     std::fprintf(stderr, "%s\n", logits.error().c_str());
     return 1;
+  }
+  if (prompt.size() > 1) {
+    const double wall = Since(prefill_start), cpu = ProcessCpuSeconds() - prefill_cpu;
+    std::printf("%s (%s numerics): prefill of %zu tokens: %.1f ms (%.1f tokens/s), CPU %.1f ms\n",
+                model_dir.string().c_str(), std::string(kernels::NumericsName(numerics)).c_str(),
+                prompt.size(), wall * 1e3, static_cast<double>(prompt.size()) / wall, cpu * 1e3);
   }
   // Greedy steps; the first one also pages in whatever the prefill did not touch.
   std::vector<double> times, cpu_times;

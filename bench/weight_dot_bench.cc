@@ -2,7 +2,8 @@
 // (engine/kernels/cpu/weight_dot.h, double accumulation) and `fast` (weight_dot_f32.h, fp32 per
 // 128-column block). Each stored format (BF16, FP8 + 128x128 scales, FP4 + per-32 scales, random
 // bytes with realistic scales), every row dotted with one activation row, for each variant this
-// CPU runs. Reports stored bytes per second of thread CPU time (best of 3).
+// CPU runs. Reports stored bytes per second of thread CPU time (best of 3), and weights x inputs
+// per second. `fast4` is the fast kernel's batch (prefill) path with four inputs per call.
 //
 // Two sizes:
 //   stream   a 32768 x 4096 weight (64-268 MB), read from memory once per pass: the figure to hold
@@ -51,10 +52,13 @@ void Run(const char* size_name, int64_t rows, int passes, bool exact, bool fast)
   for (float& v : x) v = normal(rng);
   DotInput input;
   input.Prepare(x.data(), kCols);
-  DotInputF32 input_f32;
+  // The batch (prefill) path: four inputs per call; rates count weights x inputs.
+  constexpr int64_t kBatch = 4;
+  DotInputF32 input_f32, inputs_f32[kBatch];
   input_f32.Prepare(x.data(), kCols, /*split=*/true);
+  for (auto& in : inputs_f32) in.Prepare(x.data(), kCols, /*split=*/true);
   std::vector<double> out(static_cast<size_t>(rows));
-  std::vector<float> out_f32(static_cast<size_t>(rows));
+  std::vector<float> out_f32(static_cast<size_t>(rows * kBatch));
   for (const auto& f : formats) {
     const int64_t row_bytes = kCols * f.row_bytes_per_col_x2 / 2;
     const int64_t scale_cols = f.cols_per_scale ? kCols / f.cols_per_scale : 0;
@@ -65,8 +69,9 @@ void Run(const char* size_name, int64_t rows, int passes, bool exact, bool fast)
     std::vector<uint8_t> scale(static_cast<size_t>(scale_rows * std::max<int64_t>(1, scale_cols)),
                                static_cast<uint8_t>(120));
     const WeightRows w{f.format, data.data(), scale.data(), kCols, scale_cols};
-    for (int mode = 0; mode < 2; ++mode) {
-      if ((mode == 0 && !exact) || (mode == 1 && !fast)) continue;
+    for (int mode = 0; mode < 3; ++mode) {
+      if ((mode == 0 && !exact) || (mode >= 1 && !fast)) continue;
+      const int64_t work = mode == 2 ? kBatch : 1;  // dots per weight
       for (CpuIsa isa : {CpuIsa::kAvx512, CpuIsa::kAvx2, CpuIsa::kScalar}) {
         if (!CpuSupports(isa)) continue;
         const int isa_passes = isa == CpuIsa::kScalar ? std::max(1, passes / 8) : passes;
@@ -76,18 +81,22 @@ void Run(const char* size_name, int64_t rows, int passes, bool exact, bool fast)
           for (int p = 0; p < isa_passes; ++p) {
             if (mode == 0) {
               WeightRowDots(isa, w, 0, rows, input, out.data());
-            } else {
+            } else if (mode == 1) {
               WeightRowDotsF32(isa, w, 0, rows, input_f32, out_f32.data());
+            } else {
+              WeightRowDotsF32Batch(isa, w, 0, rows, inputs_f32, kBatch, out_f32.data(), rows);
             }
           }
           best = std::min(best, (ThreadCpuSeconds() - t) / isa_passes);
         }
-        std::printf("%-6s %-5s %-5s %-7s %8.3f ms for %7.2f MB: %6.2f GB/s (%.2f G weights/s)\n",
-                    size_name, mode == 0 ? "exact" : "fast", f.name,
-                    std::string(CpuIsaName(isa)).c_str(), best * 1e3,
-                    static_cast<double>(data.size()) / 1e6,
-                    static_cast<double>(data.size()) / best / 1e9,
-                    static_cast<double>(rows * kCols) / best / 1e9);
+        std::printf(
+            "%-6s %-5s %-5s %-7s %8.3f ms for %7.2f MB: %6.2f GB/s (%.2f G weights/s)\n", size_name,
+            mode == 0   ? "exact"
+            : mode == 1 ? "fast"
+                        : "fast4",
+            f.name, std::string(CpuIsaName(isa)).c_str(), best * 1e3,
+            static_cast<double>(data.size()) / 1e6, static_cast<double>(data.size()) / best / 1e9,
+            static_cast<double>(rows * kCols * work) / best / 1e9);
       }
     }
   }

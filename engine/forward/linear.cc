@@ -53,19 +53,22 @@ void LinearFast(const WeightMatrix& w, const float* x, int64_t xs, const LinearA
   constexpr int64_t kInputTile = 16, kWeightTile = 32;
   const int64_t grain = std::max<int64_t>(1, 65536 / (k * a.rows));
   cx.pool.ParallelFor(out_rows, grain, [&](int64_t begin, int64_t end) {
-    float dots[kWeightTile];
-    for (int64_t t0 = 0; t0 < a.rows; t0 += kInputTile) {
-      const int64_t t1 = std::min(a.rows, t0 + kInputTile);
-      for (int64_t o0 = begin; o0 < end; o0 += kWeightTile) {
-        const int64_t n = std::min(kWeightTile, end - o0);
+    float dots[kInputTile * kWeightTile];
+    // Weight tiles outside, input tiles inside: a tile of weight rows is read from memory once
+    // and stays in cache for every input row (the inputs are the smaller operand).
+    for (int64_t o0 = begin; o0 < end; o0 += kWeightTile) {
+      const int64_t n = std::min(kWeightTile, end - o0);
+      for (int64_t t0 = 0; t0 < a.rows; t0 += kInputTile) {
+        const int64_t t1 = std::min(a.rows, t0 + kInputTile);
+        kernels::WeightRowDotsF32Batch(isa, rows, a.out_begin + o0, n, inputs.data() + t0, t1 - t0,
+                                       dots, kWeightTile);
         for (int64_t t = t0; t < t1; ++t) {
-          kernels::WeightRowDotsF32(isa, rows, a.out_begin + o0, n, inputs[static_cast<size_t>(t)],
-                                    dots);
+          const float* d = dots + (t - t0) * kWeightTile;
           float* yt = a.y + t * y_stride + o0;
           if (a.round == Round::kBF16) {
-            for (int64_t i = 0; i < n; ++i) yt[i] = RoundBf16(dots[i]);
+            for (int64_t i = 0; i < n; ++i) yt[i] = RoundBf16(d[i]);
           } else {
-            std::copy(dots, dots + n, yt);
+            std::copy(d, d + n, yt);
           }
         }
       }

@@ -136,4 +136,16 @@ void WeightRowDotsF32(CpuIsa isa, const WeightRows& w, int64_t row_begin, int64_
   detail::WeightRowDotsF32Scalar(w, row_begin, count, x, out);
 }
 
+void WeightRowDotsF32Batch(CpuIsa isa, const WeightRows& w, int64_t row_begin, int64_t count,
+                           const DotInputF32* inputs, int64_t n_inputs, float* out,
+                           int64_t out_stride) {
+  if (isa == CpuIsa::kAvx512) {
+    return detail::WeightRowDotsF32BatchAvx512(w, row_begin, count, inputs, n_inputs, out,
+                                               out_stride);
+  }
+  for (int64_t t = 0; t < n_inputs; ++t) {
+    WeightRowDotsF32(isa, w, row_begin, count, inputs[t], out + t * out_stride);
+  }
+}
+
 }  // namespace dsagent::engine::kernels

@@ -55,7 +55,18 @@ class DotInputF32 {
 void WeightRowDotsF32(CpuIsa isa, const WeightRows& w, int64_t row_begin, int64_t count,
                       const DotInputF32& x, float* out);
 
+// The same dots for several inputs at once (prefill): out[t * out_stride + i] = the fp32 dot of
+// W[row_begin + i, :] and inputs[t], t in [0, n_inputs), i in [0, count). The bits are those of
+// n_inputs calls of WeightRowDotsF32 (each (row, input) pair keeps the contract's order); the
+// AVX-512 variant dequantises each weight group once for all the inputs, the others loop.
+void WeightRowDotsF32Batch(CpuIsa isa, const WeightRows& w, int64_t row_begin, int64_t count,
+                           const DotInputF32* inputs, int64_t n_inputs, float* out,
+                           int64_t out_stride);
+
 namespace detail {
+void WeightRowDotsF32BatchAvx512(const WeightRows& w, int64_t row_begin, int64_t count,
+                                 const DotInputF32* inputs, int64_t n_inputs, float* out,
+                                 int64_t out_stride);
 void WeightRowDotsF32Scalar(const WeightRows& w, int64_t row_begin, int64_t count,
                             const DotInputF32& x, float* out);
 void WeightRowDotsF32Avx2(const WeightRows& w, int64_t row_begin, int64_t count,

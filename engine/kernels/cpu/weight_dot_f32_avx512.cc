@@ -170,10 +170,15 @@ inline __m512 Fp4Group(const uint8_t* q, __m512 scaled, __m512 xe, __m512 xo, __
   return _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(b, 4), scaled), xo, block);
 }
 
+// The signed e2m1 values by nibble.
+inline __m512 Fp4Table() {
+  return _mm512_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f, -0.0f, -0.5f, -1.0f, -1.5f,
+                        -2.0f, -3.0f, -4.0f, -6.0f);
+}
+
 template <int R>
 void RowsFp4(const WeightRows& w, int64_t row, const DotInputF32& x, float* out) {
-  const __m512 table = _mm512_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f, -0.0f, -0.5f,
-                                      -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f);
+  const __m512 table = Fp4Table();
   const uint8_t* p[R];
   const uint8_t* srow[R];
   Lanes lanes[R];
@@ -308,6 +313,145 @@ void Rows(const WeightRows& w, int64_t row, const DotInputF32& x, float* out) {
   }
 }
 
+// The batch path (prefill): one weight row against T inputs. Each (row, input) pair has its own
+// block chain, tail and lanes in the contract's order, so the bits are the single-input kernel's;
+// the weight group is dequantised once and feeds T independent FMA chains.
+template <int T>
+struct BatchAcc {
+  Lanes lanes[T];
+  float tail[T];
+  __m512 block[T];
+  void Start() {
+    for (int t = 0; t < T; ++t) {
+      lanes[t] = Zero();
+      tail[t] = 0;
+    }
+  }
+  void StartBlock() {
+    for (int t = 0; t < T; ++t) block[t] = _mm512_setzero_ps();
+  }
+  void EndBlock() {
+    for (int t = 0; t < T; ++t) Add(lanes[t], block[t]);
+  }
+  void Tail(const WeightRows& w, int64_t row, int64_t c0, int64_t c1,
+            const DotInputF32* const* xs) {
+    for (int t = 0; t < T; ++t) tail[t] = WeightTailF32(w, row, c0, c1, *xs[t], tail[t]);
+  }
+  void Finish(float* out, int64_t out_stride) const {
+    for (int t = 0; t < T; ++t) out[t * out_stride] = detail::Finish(lanes[t], tail[t]);
+  }
+};
+
+// block[t] += weights (16 columns from c) * inputs[t]'s values at c.
+template <int T>
+inline void FmaInputs(__m512 weights, const float* const* xv, int64_t c, __m512* block) {
+#pragma GCC unroll 8
+  for (int t = 0; t < T; ++t)
+    block[t] = _mm512_fmadd_ps(weights, _mm512_loadu_ps(xv[t] + c), block[t]);
+}
+
+// One complete FP4 group (scale in range) against T inputs: the group's even and odd columns
+// dequantised once, then per input the even columns' FMA and the odd ones' (the contract's order).
+template <int T>
+inline void Fp4GroupInputs(const uint8_t* q, uint8_t scale, const float* const* xe,
+                           const float* const* xo, int64_t half, __m512* block) {
+  const __m512 scaled = _mm512_mul_ps(Fp4Table(), Pow2(scale - 127));
+  const __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q)));
+  const __m512 even = _mm512_permutexvar_ps(b, scaled);
+  const __m512 odd = _mm512_permutexvar_ps(_mm512_srli_epi32(b, 4), scaled);
+#pragma GCC unroll 8
+  for (int t = 0; t < T; ++t) {
+    block[t] = _mm512_fmadd_ps(even, _mm512_loadu_ps(xe[t] + half), block[t]);
+    block[t] = _mm512_fmadd_ps(odd, _mm512_loadu_ps(xo[t] + half), block[t]);
+  }
+}
+
+// Whether the four scales of a full 128-column FP4 block are all in the float-exact range.
+inline bool Fp4ScalesFit4(const uint8_t* s) {
+  return Fp4ScaleFitsFloat(s[0]) && Fp4ScaleFitsFloat(s[1]) && Fp4ScaleFitsFloat(s[2]) &&
+         Fp4ScaleFitsFloat(s[3]);
+}
+
+template <int T>
+void BatchRow(const WeightRows& w, int64_t row, const DotInputF32* const* xs, float* out,
+              int64_t out_stride) {
+  const float* xv[T];
+  const float* xe[T];
+  const float* xo[T];
+  for (int t = 0; t < T; ++t) {
+    xv[t] = xs[t]->values();
+    xe[t] = xs[t]->even();
+    xo[t] = xs[t]->odd();
+  }
+  BatchAcc<T> acc;
+  acc.Start();
+  for (int64_t c0 = 0; c0 < w.cols; c0 += 128) {
+    const int64_t c1 = w.cols < c0 + 128 ? w.cols : c0 + 128;
+    acc.StartBlock();
+    switch (w.format) {
+      case WeightFormat::kFP8: {
+        const uint8_t* p = w.data + row * w.cols;
+        const uint8_t s = w.scale[(row / 128) * w.scale_cols + c0 / 128];
+        if (!Fp8ScaleFitsFloat(s)) {
+          acc.Tail(w, row, c0, c1, xs);
+          break;
+        }
+        const __m512 factor = Pow2(s - 119);
+        int64_t c = c0;
+        for (; c + 32 <= c1; c += 32) {
+          const __m512i half = Fp8x32AsHalf(p + c);
+          FmaInputs<T>(HalvesLo(half, factor), xv, c, acc.block);
+          FmaInputs<T>(HalvesHi(half, factor), xv, c + 16, acc.block);
+        }
+        for (; c + 16 <= c1; c += 16) FmaInputs<T>(Fp8x16(p + c, factor), xv, c, acc.block);
+        if (c < c1) acc.Tail(w, row, c, c1, xs);
+        break;
+      }
+      case WeightFormat::kFP4: {
+        const uint8_t* p = w.data + row * (w.cols / 2);
+        const uint8_t* srow = w.scale + row * w.scale_cols;
+        if (c1 - c0 == 128 && Fp4ScalesFit4(srow + c0 / 32)) {
+          // The common case, with no call inside the loop (a call would make the compiler keep
+          // the accumulators in memory).
+          for (int64_t g = c0; g < c1; g += 32) {
+            Fp4GroupInputs<T>(p + g / 2, srow[g / 32], xe, xo, g / 2, acc.block);
+          }
+          break;
+        }
+        for (int64_t g = c0; g < c1; g += 32) {
+          const int64_t g1 = c1 < g + 32 ? c1 : g + 32;
+          if (g1 - g != 32 || !Fp4ScaleFitsFloat(srow[g / 32])) {
+            acc.Tail(w, row, g, g1, xs);
+          } else {
+            Fp4GroupInputs<T>(p + g / 2, srow[g / 32], xe, xo, g / 2, acc.block);
+          }
+        }
+        break;
+      }
+      case WeightFormat::kBF16: {
+        const uint8_t* p = w.data + row * w.cols * 2;
+        int64_t c = c0;
+        for (; c + 16 <= c1; c += 16) FmaInputs<T>(Bf16x16(p + 2 * c), xv, c, acc.block);
+        if (c < c1) acc.Tail(w, row, c, c1, xs);
+        break;
+      }
+      case WeightFormat::kF32: {
+        const float* p = reinterpret_cast<const float*>(w.data) + row * w.cols;
+        int64_t c = c0;
+        for (; c + 16 <= c1; c += 16) FmaInputs<T>(_mm512_loadu_ps(p + c), xv, c, acc.block);
+        if (c < c1) acc.Tail(w, row, c, c1, xs);
+        break;
+      }
+    }
+    acc.EndBlock();
+  }
+  acc.Finish(out, out_stride);
+}
+
+// Inputs per pass of a weight row: four keep the FMA units busy, and a pass's accumulators
+// (4 blocks, 8 lane registers) fit the 32 registers with room for the weights.
+constexpr int kInputsAtOnce = 4;
+
 }  // namespace
 
 void WeightRowDotsF32Avx512(const WeightRows& w, int64_t row_begin, int64_t count,
@@ -317,6 +461,33 @@ void WeightRowDotsF32Avx512(const WeightRows& w, int64_t row_begin, int64_t coun
     for (; i + 4 <= count; i += 4) Rows<4>(w, row_begin + i, x, out + i);
   }
   for (; i < count; ++i) Rows<1>(w, row_begin + i, x, out + i);
+}
+
+void WeightRowDotsF32BatchAvx512(const WeightRows& w, int64_t row_begin, int64_t count,
+                                 const DotInputF32* inputs, int64_t n_inputs, float* out,
+                                 int64_t out_stride) {
+  for (int64_t t0 = 0; t0 < n_inputs; t0 += kInputsAtOnce) {
+    const int64_t n = n_inputs - t0 < kInputsAtOnce ? n_inputs - t0 : kInputsAtOnce;
+    const DotInputF32* xs[kInputsAtOnce];
+    for (int64_t t = 0; t < n; ++t) xs[t] = &inputs[t0 + t];
+    float* o = out + t0 * out_stride;
+    for (int64_t i = 0; i < count; ++i) {
+      switch (n) {
+        case 4:
+          BatchRow<4>(w, row_begin + i, xs, o + i, out_stride);
+          break;
+        case 3:
+          BatchRow<3>(w, row_begin + i, xs, o + i, out_stride);
+          break;
+        case 2:
+          BatchRow<2>(w, row_begin + i, xs, o + i, out_stride);
+          break;
+        default:
+          BatchRow<1>(w, row_begin + i, xs, o + i, out_stride);
+          break;
+      }
+    }
+  }
 }
 
 }  // namespace dsagent::engine::kernels::detail

@@ -86,6 +86,43 @@ TEST_P(WeightDotF32Test, EveryVariantGivesTheScalarBitsWithinFp32ErrorOfTheExact
   }
 }
 
+// The batch (prefill) path gives each input the bits of its own single-input call, for every
+// input count (the AVX-512 variant takes four at a time, then the rest), any row range and the
+// rare paths (scales out of the float-exact range, tails).
+TEST_P(WeightDotF32Test, BatchesOfInputsGiveEachInputsSingleCallBits) {
+  const FastShape shape = GetParam();
+  std::mt19937 rng(static_cast<uint32_t>(shape.rows * 31 + shape.cols));
+  const bool split = shape.format == WeightFormat::kFP4;
+  for (bool extreme : {false, true}) {
+    const RandomWeight w = MakeWeight(shape.format, shape.rows, shape.cols, rng, extreme);
+    constexpr int64_t kInputs = 7;
+    std::vector<std::vector<float>> xs;
+    std::vector<DotInputF32> inputs(kInputs);
+    for (int64_t t = 0; t < kInputs; ++t)
+      xs.push_back(RandomInput(shape.cols, rng, shape.fp8_input));
+    for (int64_t t = 0; t < kInputs; ++t) inputs[t].Prepare(xs[t].data(), shape.cols, split);
+    for (CpuIsa isa : {CpuIsa::kScalar, CpuIsa::kAvx2, CpuIsa::kAvx512}) {
+      if (!CpuSupports(isa)) continue;
+      const int64_t begin = shape.rows > 1 ? 1 : 0, count = shape.rows - begin;
+      for (int64_t n : {int64_t{1}, int64_t{3}, int64_t{4}, kInputs}) {
+        std::vector<float> batch(static_cast<size_t>(n * count), -1.0f);
+        WeightRowDotsF32Batch(isa, w.matrix.rows_view(), begin, count, inputs.data(), n,
+                              batch.data(), count);
+        for (int64_t t = 0; t < n; ++t) {
+          std::vector<float> single(static_cast<size_t>(count));
+          WeightRowDotsF32(isa, w.matrix.rows_view(), begin, count, inputs[t], single.data());
+          for (int64_t i = 0; i < count; ++i) {
+            ASSERT_EQ(std::bit_cast<uint32_t>(batch[static_cast<size_t>(t * count + i)]),
+                      std::bit_cast<uint32_t>(single[static_cast<size_t>(i)]))
+                << CpuIsaName(isa) << " inputs " << n << " input " << t << " row " << begin + i
+                << (extreme ? " (extreme scales)" : "");
+          }
+        }
+      }
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Formats, WeightDotF32Test,
     ::testing::Values(FastShape{WeightFormat::kFP8, 130, 256, true},  // two scale rows of blocks
