@@ -81,7 +81,7 @@ inline __m512 Fp8x16(const uint8_t* p, __m512 factor) {
 // (bench/weight_dot_bench, docs/BENCHMARKS.md): FP4 gains (its table lookups and FMAs per row
 // form a chain), the others do not (FP8 read from memory lost a third with four rows at once), so
 // only FP4 takes four.
-inline int RowsAtOnce(WeightFormat format) { return format == WeightFormat::kFP4 ? 4 : 1; }
+constexpr int kFp4RowsAtOnce = 4;
 
 // One 16-column FP8 group: block += weights * x.
 inline __m512 Fp8Group(const uint8_t* p, __m512 factor, __m512 xv, __m512 block) {
@@ -457,8 +457,10 @@ constexpr int kInputsAtOnce = 4;
 void WeightRowDotsF32Avx512(const WeightRows& w, int64_t row_begin, int64_t count,
                             const DotInputF32& x, float* out) {
   int64_t i = 0;
-  if (RowsAtOnce(w.format) == 4) {
-    for (; i + 4 <= count; i += 4) Rows<4>(w, row_begin + i, x, out + i);
+  if (w.format == WeightFormat::kFP4) {
+    for (; i + kFp4RowsAtOnce <= count; i += kFp4RowsAtOnce) {
+      RowsFp4<kFp4RowsAtOnce>(w, row_begin + i, x, out + i);
+    }
   }
   for (; i < count; ++i) Rows<1>(w, row_begin + i, x, out + i);
 }
