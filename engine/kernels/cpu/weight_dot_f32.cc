@@ -139,7 +139,8 @@ void WeightRowDotsF32(CpuIsa isa, const WeightRows& w, int64_t row_begin, int64_
 void WeightRowDotsF32Batch(CpuIsa isa, const WeightRows& w, int64_t row_begin, int64_t count,
                            const DotInputF32* inputs, int64_t n_inputs, float* out,
                            int64_t out_stride) {
-  if (isa == CpuIsa::kAvx512) {
+  // One input (decode) takes the single-input kernel, which prefetches the weights it streams.
+  if (isa == CpuIsa::kAvx512 && n_inputs > 1) {
     return detail::WeightRowDotsF32BatchAvx512(w, row_begin, count, inputs, n_inputs, out,
                                                out_stride);
   }
