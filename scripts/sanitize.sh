@@ -26,8 +26,10 @@ TSAN_TESTS='ChatServer|Thread|DiskPrefixStore|PrefixCache|RequestGate|RequestWat
 status=0
 if [ "$which" = asan ] || [ "$which" = all ]; then
   build build-asan address,undefined
-  # detect_leaks: LeakSanitizer too. halt_on_error: the first report fails the test.
+  # detect_leaks: LeakSanitizer too (system libraries' own leaks suppressed: lsan.supp says
+  # which and why). halt_on_error: the first report fails the test.
   ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    LSAN_OPTIONS="suppressions=$PWD/scripts/lsan.supp" \
     ctest --test-dir build-asan --output-on-failure -j "$(nproc)" "$@" || status=1
 fi
 if [ "$which" = tsan ] || [ "$which" = all ]; then
