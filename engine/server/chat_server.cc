@@ -28,8 +28,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr int kListenBacklog = 1024;
-// While a streamed request's prompt is computed: the longest silence before a keep-alive.
-constexpr int kPrefillKeepAliveSeconds = 10;
 
 void SendError(const WireFormat& format, httplib::Response& res, const WireError& e) {
   res.status = e.status;
@@ -312,12 +310,13 @@ void ChatServer::Impl::HandleCompletion(const WireFormat& format, const httplib:
         bool client_ok = true;
         // A long prompt computes for minutes before the first token; clients drop a stream that
         // stays silent that long (Claude Code after 3 minutes) and retry. Keep-alives between
-        // prefill chunks, at most one per kPrefillKeepAliveSeconds, hold it open.
+        // prefill chunks, at most one per options.prefill_keepalive_s, hold it open.
         ChatRequest chat = wire->chat;
-        auto last_write = std::chrono::steady_clock::now();
+        auto last_write = Clock::now();
+        const auto keepalive_every = std::chrono::duration<double>(options.prefill_keepalive_s);
         chat.generate.on_prefill_chunk = [&] {
-          const auto now = std::chrono::steady_clock::now();
-          if (client_ok && now - last_write >= std::chrono::seconds(kPrefillKeepAliveSeconds)) {
+          const auto now = Clock::now();
+          if (client_ok && now - last_write >= keepalive_every) {
             client_ok = write(stream->KeepAlive());
             last_write = now;
           }

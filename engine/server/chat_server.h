@@ -49,6 +49,10 @@ struct ServerOptions {
   // (not per read: a client dripping a byte at a time is cut off too); then the connection closes.
   double read_timeout_s = 15;
   double body_timeout_s = 60;
+  // While a streamed request's prompt is computed, a keep-alive (an SSE comment; Anthropic's
+  // `ping`) goes out after a prefill chunk once the stream has been silent this long, because
+  // clients drop a silent stream (Claude Code after 3 minutes) and retry. 0: after every chunk.
+  double prefill_keepalive_s = 10;
   std::string api_key;                // required for a non-loopback host
 };
 

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/json.h"
+#include "tests/agent/cli/clients_e2e_support.h"
 #include "tests/agent/cli/dsagent_process.h"
 #include "tests/agent/cli/served_tiny_model.h"
 #include "tests/support/command_output.h"
@@ -24,23 +25,7 @@ namespace dsagent::testing {
 namespace {
 namespace fs = std::filesystem;
 
-const fs::path kClaude = fs::path(DSAGENT_SOURCE_DIR) / ".deps/clients/node_modules/.bin/claude";
-
-// The JSON lines of a stream-json transcript (other lines are skipped).
-std::vector<Json> JsonLines(const std::string& out) {
-  std::vector<Json> lines;
-  size_t pos = 0;
-  while (pos < out.size()) {
-    size_t end = out.find('\n', pos);
-    if (end == std::string::npos) end = out.size();
-    Json j = Json::parse(out.substr(pos, end - pos), nullptr, false);
-    if (!j.is_discarded() && j.is_object()) lines.push_back(std::move(j));
-    pos = end + 1;
-  }
-  return lines;
-}
-
-std::string Quoted(const std::string& s) { return "'" + s + "'"; }
+const fs::path kClaude = InstalledClient("claude");
 
 class ClaudeCodeE2ETest : public ::testing::Test {
  protected:
@@ -73,12 +58,11 @@ class ClaudeCodeE2ETest : public ::testing::Test {
         {"CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1"},
         {"DISABLE_AUTOUPDATER", "1"},
     });
-    std::string cmd = "cd " + Quoted(box_.repo().string()) + " && env -i";
-    for (const auto& [k, v] : env) cmd += " " + Quoted(k + "=" + v);
-    cmd += " timeout 600 " + Quoted(kClaude.string()) + " -p " + Quoted(prompt) +
-           " --model tiny --max-turns 1 --output-format stream-json --verbose"
-           " --include-partial-messages < /dev/null";
-    return RunCommand(cmd, scratch);
+    return RunCommand(
+        ClientCommandLine(box_.repo(), env, kClaude,
+                          {"-p", prompt, "--model", "tiny", "--max-turns", "1", "--output-format",
+                           "stream-json", "--verbose", "--include-partial-messages"}),
+        scratch);
   }
 
   Sandbox box_;
@@ -147,6 +131,7 @@ TEST_F(ClaudeCodeE2ETest, StreamsRepliesAndServesTheNextRequestFromThePrefixCach
   // serve's log agrees, request by request.
   const ProcessResult stopped = served_->Stop();
   EXPECT_EQ(stopped.exit_code, 0) << stopped.err;
+  PrintServedRequests("claude", ServedRequests(stopped.err));
   EXPECT_NE(stopped.err.find("(cache hit 0)"), std::string::npos) << stopped.err;
   EXPECT_NE(stopped.err.find("(cache hit " + std::to_string(cached) + ")"), std::string::npos)
       << stopped.err;
