@@ -10,29 +10,35 @@ ProviderError Invalid(std::string message) {
   return {ProviderErrorKind::kInvalidRequest, 0, "local engine: " + std::move(message)};
 }
 
-}  // namespace
-
-bool LocalRequestBuilder::Continues(const Request& request, const std::string& fields) const {
-  return prompt_ != nullptr && fields == fields_bytes_ &&
-         request.messages.storage_id() == storage_id_ && request.messages.size() >= prompt_->size();
+// The prompt depends on the tools, thinking and effort only (not on the model name or
+// max_tokens, which a router may change from call to call).
+bool SameRendering(const engine::ChatRequest& a, const engine::ChatRequest& b) {
+  return a.thinking == b.thinking && a.reasoning_effort == b.reasoning_effort && a.tools == b.tools;
 }
+
+}  // namespace
 
 Expected<Ok, ProviderError> LocalRequestBuilder::Build(const Request& request,
                                                        int64_t context_limit,
                                                        const CancelToken& cancel) {
-  // The body's fields are small (the tool schemas): serialised and parsed every call.
+  // The body's fields are small (the tool schemas): serialised every call, parsed when changed.
   const std::string fields =
       CanonicalJson(ChatCompletionsFields(request, OpenAiCompatibleDialect()));
-  if (request.messages.empty())
+  if (request.messages.empty()) {
     return MakeUnexpected(Invalid("messages must be a non-empty array"));
-  if (!Continues(request, fields)) {
-    prompt_.reset();
+  }
+  if (prompt_ == nullptr || fields != fields_bytes_) {
     auto parsed = engine::server::ParseChatFields(
         engine::OrderedJson::parse(fields),
         {.max_tokens = request.max_output_tokens, .context_limit = context_limit});
     if (!parsed) return MakeUnexpected(Invalid(parsed.error().message));
+    if (prompt_ != nullptr && !SameRendering(parsed->chat, fields_.chat)) prompt_.reset();
     fields_ = std::move(*parsed);
     fields_bytes_ = fields;
+  }
+  const bool continues = prompt_ != nullptr && request.messages.storage_id() == storage_id_ &&
+                         request.messages.size() >= prompt_->size();
+  if (!continues) {
     storage_id_ = request.messages.storage_id();
     prompt_ = std::make_unique<engine::ConversationPrompt>(tokenizer_, fields_.chat);
     ++full_renders_;

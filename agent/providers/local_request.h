@@ -6,8 +6,9 @@
 // ParseChatFields), and each message is serialised exactly as in that body and checked by the
 // server's CheckChatMessage. But no body is built or parsed whole: the prompt's text and token
 // ids are kept between calls (engine::ConversationPrompt), and a call whose messages extend the
-// last call's (the same MessageList storage, more messages, the same fields) converts, renders
-// and tokenizes only the new messages. Any other call starts over.
+// last call's (the same MessageList storage, at least as many messages) with the same tools,
+// thinking mode and effort converts, renders and tokenizes only the new messages (the model name
+// and max_tokens may change). Any other call starts over.
 //
 // Not thread-safe (the provider serialises calls).
 #pragma once
@@ -43,8 +44,6 @@ class LocalRequestBuilder {
   size_t full_renders() const { return full_renders_ + (prompt_ ? prompt_->full_renders() : 0); }
 
  private:
-  bool Continues(const Request& request, const std::string& fields) const;
-
   const engine::BpeTokenizer& tokenizer_;
   std::string fields_bytes_;                            // the canonical fields of the last Build
   engine::server::WireRequest fields_;                  // ... parsed

@@ -3,7 +3,8 @@
 // step of a conversation the builder's prompt is byte-identical (and its ids are the tokenizer's
 // ids of that prompt), with tools and without (thinking mode then drops old reasoning, which
 // rewrites earlier text), with invalid UTF-8 in a tool result, after a compaction (a new message
-// list) and when the lane changes; and its errors are the server's.
+// list) and when the lane changes (only effort or thinking start over); and its errors are the
+// server's.
 #include "agent/providers/local_request.h"
 
 #include <gtest/gtest.h>
@@ -118,7 +119,7 @@ TEST_F(LocalRequestTest, WithoutToolsThinkingDropsOldReasoningLikeServe) {
   EXPECT_GT(builder.full_renders(), 1u);  // the template rewrote earlier text
 }
 
-TEST_F(LocalRequestTest, NewMessageListOrLaneStartsOver) {
+TEST_F(LocalRequestTest, NewMessageListOrAnotherRenderingStartsOver) {
   LocalRequestBuilder builder(*tok_);
   Request r = BaseRequest(true);
   AppendStep(r, 0);
@@ -129,7 +130,14 @@ TEST_F(LocalRequestTest, NewMessageListOrLaneStartsOver) {
   ExpectLikeServe(builder, compacted);
   AppendStep(compacted, 1);
   ExpectLikeServe(builder, compacted);
-  // Another effort on the same list.
+  EXPECT_EQ(builder.full_renders(), 2u);
+  // Another model name and max_tokens do not change the prompt: it is kept.
+  compacted.lane.model = "local-other";
+  compacted.max_output_tokens = 2000;
+  AppendStep(compacted, 2);
+  ExpectLikeServe(builder, compacted);
+  EXPECT_EQ(builder.full_renders(), 2u);
+  // Another effort on the same list does.
   compacted.lane.effort = "max";
   ExpectLikeServe(builder, compacted);
   EXPECT_EQ(builder.full_renders(), 3u);
