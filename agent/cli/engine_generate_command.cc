@@ -10,7 +10,7 @@
 #include "common/json.h"
 #include "engine/forward/logits_runner.h"
 #include "engine/generate/chat_completion.h"
-#include "engine/tokenizer/model_tokenizer.h"
+#include "engine/runtime/engine_runtime.h"
 
 namespace dsagent {
 namespace {
@@ -48,8 +48,8 @@ engine::GenerateOptions GenerateOptionsFrom(const EngineGenerateOptions& o,
 
 // --messages: the file's messages (and tools) encoded in the V4 chat format; reasoning streams to
 // stderr, content to stdout, then each parsed tool call as a JSON line.
-int GenerateChatReply(const EngineGenerateOptions& o, engine::forward::Model& model,
-                      const engine::BpeTokenizer& tokenizer, const engine::GenerateOptions& gen) {
+int GenerateChatReply(const EngineGenerateOptions& o, engine::ChatCompleter& chat,
+                      const engine::GenerateOptions& gen) {
   auto text = ReadFileToString(o.messages_file);
   if (!text) return FailEngineGenerate(text.error(), kExitUsage);
   engine::ChatRequest req;
@@ -67,7 +67,6 @@ int GenerateChatReply(const EngineGenerateOptions& o, engine::forward::Model& mo
   req.thinking = o.thinking;
   req.reasoning_effort = o.effort;
   req.generate = gen;
-  engine::ChatCompleter chat(model, tokenizer, nullptr);
   auto r = chat.Complete(req, [](const engine::StreamingCompletionParser::Delta& d) {
     if (!d.reasoning.empty()) std::fputs(d.reasoning.c_str(), stderr);
     if (!d.content.empty()) std::fputs(d.content.c_str(), stdout);
@@ -168,29 +167,22 @@ int EngineGenerateCommand(const EngineGenerateOptions& o, const CancelToken& can
   if (sources != 1)
     return FailEngineGenerate("give one of --prompt, --messages, --tokens", kExitUsage);
   if (const int rc = CheckDeviceOption(o.device, "engine generate"); rc != kExitDone) return rc;
-  auto model = engine::forward::Model::Load(
-      o.model_dir,
-      {.threads = o.threads,
+  // Token ids in and out need no tokenizer; text does. One prompt per run: no prefix cache.
+  auto runtime = engine::EngineRuntime::Open(
+      {.model_dir = o.model_dir,
+       .tokenizer_file = o.tokenizer_file,
+       .tokenizer_required = o.tokens_file.empty(),
+       .threads = o.threads,
        .numerics =
-           engine::kernels::ParseNumerics(o.numerics).value_or(engine::kernels::Numerics::kFast)});
-  if (!model) return FailEngineGenerate(model.error(), kExitUsage);
-
-  // Token ids in and out need no tokenizer; text does.
-  std::unique_ptr<engine::BpeTokenizer> tokenizer;
-  auto tok = engine::LoadModelTokenizer({.tokenizer_file = o.tokenizer_file,
-                                         .model_dir = o.model_dir,
-                                         .model_vocab_size = (*model)->config().vocab_size});
-  if (tok) {
-    tokenizer = std::move(*tok);
-  } else if (o.tokens_file.empty()) {
-    return FailEngineGenerate(tok.error(), kExitUsage);
-  }
+           engine::kernels::ParseNumerics(o.numerics).value_or(engine::kernels::Numerics::kFast),
+       .memory_cache_entries = 0});
+  if (!runtime) return FailEngineGenerate(runtime.error(), kExitUsage);
 
   const engine::GenerateOptions gen = GenerateOptionsFrom(o, cancel);
   if (auto ok = engine::CheckSamplingParams(gen.sampling); !ok)
     return FailEngineGenerate(ok.error(), kExitUsage);
-  if (!o.messages_file.empty()) return GenerateChatReply(o, **model, *tokenizer, gen);
-  return GenerateFromPrompt(o, **model, tokenizer.get(), gen);
+  if (!o.messages_file.empty()) return GenerateChatReply(o, (*runtime)->completer(), gen);
+  return GenerateFromPrompt(o, (*runtime)->model(), (*runtime)->tokenizer(), gen);
 }
 
 }  // namespace dsagent

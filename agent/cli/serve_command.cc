@@ -10,11 +10,8 @@
 #include "agent/cli/device_option.h"
 #include "agent/core/termination.h"
 #include "common/byte_size.h"
-#include "engine/generate/chat_completion.h"
-#include "engine/kv/disk_prefix_store.h"
-#include "engine/kv/model_identity.h"
+#include "engine/runtime/engine_runtime.h"
 #include "engine/server/chat_server.h"
-#include "engine/tokenizer/model_tokenizer.h"
 
 namespace dsagent {
 
@@ -77,42 +74,6 @@ void AddServeCommand(CLI::App& app, CommandTable& table) {
 
 namespace {
 
-// The server's prefix cache: recent states in memory and, once AddDiskStore has run (--kv-dir),
-// the persistent store of 128-aligned records behind them.
-class ServePrefixCache {
- public:
-  explicit ServePrefixCache(int max_entries) : memory_({.max_entries = max_entries}) {}
-
-  Expected<Ok, std::string> AddDiskStore(const ServeOptions& o,
-                                         const engine::forward::Model& model) {
-    const auto max_bytes = ParseByteSize(o.kv_max_size);
-    if (!max_bytes) {
-      return MakeUnexpected("--kv-max-size '" + o.kv_max_size +
-                            "' is not a size (e.g. 16G, 512M, bytes)");
-    }
-    auto identity = engine::kv::ComputeModelIdentity(o.model_dir);
-    if (!identity) return MakeUnexpected(identity.error());
-    auto store = engine::kv::DiskPrefixStore::Open(
-        model.config(), engine::kv::StateIdentity(*identity, model.numerics()),
-        {.dir = o.kv_dir, .max_bytes = *max_bytes, .log = [](const std::string& line) {
-           std::fprintf(stderr, "dsagent serve: %s\n", line.c_str());  // "kv: ..."
-         }});
-    if (!store) return MakeUnexpected(store.error());
-    disk_ = std::move(*store);
-    tiered_ = std::make_unique<engine::TieredPrefixCache>(memory_, *disk_);
-    return Ok{};
-  }
-
-  engine::PrefixCache* get() {
-    return tiered_ ? static_cast<engine::PrefixCache*>(tiered_.get()) : &memory_;
-  }
-
- private:
-  engine::InMemoryPrefixCache memory_;
-  std::unique_ptr<engine::kv::DiskPrefixStore> disk_;
-  std::unique_ptr<engine::TieredPrefixCache> tiered_;  // memory_ first, then disk_
-};
-
 // The HTTP server's settings from the command line; the error names a bad --max-body.
 Expected<engine::server::ServerOptions, std::string> ServerOptionsFrom(const ServeOptions& o,
                                                                        const std::string& api_key) {
@@ -153,36 +114,38 @@ int ServeCommand(const ServeOptions& o, const CancelToken& cancel) {
     return kExitUsage;
   }
   if (const int rc = CheckDeviceOption(o.device, "serve"); rc != kExitDone) return rc;
-  auto model = engine::forward::Model::Load(
-      o.model_dir,
-      {.threads = o.threads,
-       .numerics =
-           engine::kernels::ParseNumerics(o.numerics).value_or(engine::kernels::Numerics::kFast)});
-  if (!model) {
-    std::fprintf(stderr, "dsagent: %s\n", model.error().c_str());
-    return kExitUsage;
-  }
-  auto tokenizer = engine::LoadModelTokenizer({.tokenizer_file = o.tokenizer_file,
-                                               .model_dir = o.model_dir,
-                                               .model_vocab_size = (*model)->config().vocab_size});
-  if (!tokenizer) {
-    std::fprintf(stderr, "dsagent: %s\n", tokenizer.error().c_str());
-    return kExitUsage;
-  }
-  ServePrefixCache cache(o.cache_entries);
+  int64_t kv_max_bytes = 0;
   if (!o.kv_dir.empty()) {
-    if (auto added = cache.AddDiskStore(o, **model); !added) {
-      std::fprintf(stderr, "dsagent: %s\n", added.error().c_str());
+    const auto max_bytes = ParseByteSize(o.kv_max_size);
+    if (!max_bytes) {
+      std::fprintf(stderr, "dsagent: --kv-max-size '%s' is not a size (e.g. 16G, 512M, bytes)\n",
+                   o.kv_max_size.c_str());
       return kExitUsage;
     }
+    kv_max_bytes = *max_bytes;
+  }
+  auto runtime = engine::EngineRuntime::Open(
+      {.model_dir = o.model_dir,
+       .tokenizer_file = o.tokenizer_file,
+       .threads = o.threads,
+       .numerics =
+           engine::kernels::ParseNumerics(o.numerics).value_or(engine::kernels::Numerics::kFast),
+       .memory_cache_entries = o.cache_entries,
+       .kv_dir = o.kv_dir,
+       .kv_max_bytes = kv_max_bytes,
+       .kv_log = [](const std::string& line) {
+         std::fprintf(stderr, "dsagent serve: %s\n", line.c_str());  // "kv: ..."
+       }});
+  if (!runtime) {
+    std::fprintf(stderr, "dsagent: %s\n", runtime.error().c_str());
+    return kExitUsage;
   }
   auto options = ServerOptionsFrom(o, api_key);
   if (!options) {
     std::fprintf(stderr, "dsagent: %s\n", options.error().c_str());
     return kExitUsage;
   }
-  engine::ChatCompleter completer(**model, **tokenizer, cache.get());
-  engine::server::ChatServer server(completer, *options);
+  engine::server::ChatServer server((*runtime)->completer(), *options);
   auto port = server.Start();
   if (!port) {
     std::fprintf(stderr, "dsagent: %s\n", port.error().c_str());

@@ -19,7 +19,9 @@ Json WireTool(const ToolSpec& tool) {
             {"parameters", ParametersSchema(tool)}}}};
 }
 
-Json WireMessage(const Message& m, bool reasoning_on_every_assistant) {
+}  // namespace
+
+Json ChatCompletionsMessage(const Message& m, bool reasoning_on_every_assistant) {
   // MessageToJson is the stored (trace) form; the wire form differs only in when
   // reasoning_content is present.
   Json j = MessageToJson(m);
@@ -34,8 +36,6 @@ Json WireMessage(const Message& m, bool reasoning_on_every_assistant) {
   }
   return j;
 }
-
-}  // namespace
 
 Json ChatCompletionsFields(const Request& request, const ChatDialect& dialect) {
   Json body = {{"model", request.lane.model},
@@ -64,7 +64,7 @@ Json BuildChatCompletionsBody(const Request& request, const ChatDialect& dialect
   Json body = ChatCompletionsFields(request, dialect);
   Json messages = Json::array();
   for (const auto& m : request.messages) {
-    messages.push_back(WireMessage(m, reasoning_on_every_assistant));
+    messages.push_back(ChatCompletionsMessage(m, reasoning_on_every_assistant));
   }
   body["messages"] = std::move(messages);
   return body;
@@ -90,7 +90,7 @@ WireBody ChatCompletionsWire::BuildBody(const Request& request,
   std::lock_guard lock(mu_);
   encoded_.ContinueOrReset(request.messages.storage_id(), request.messages.size());
   for (size_t i = encoded_.messages; i < request.messages.size(); ++i) {
-    encoded_.Append(CanonicalJson(WireMessage(request.messages[i], false)));
+    encoded_.Append(CanonicalJson(ChatCompletionsMessage(request.messages[i], false)));
   }
   encoded_.messages = request.messages.size();
   return CanonicalJsonWithArray(fields, "messages", encoded_);

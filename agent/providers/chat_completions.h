@@ -31,6 +31,10 @@ ChatDialect OpenAiCompatibleDialect();  // "openai-compatible"
 Json BuildChatCompletionsBody(const Request& request, const ChatDialect& dialect,
                               bool reasoning_on_every_assistant);
 
+// One element of the body's `messages`: the stored form (MessageToJson) with reasoning_content
+// as described above.
+Json ChatCompletionsMessage(const Message& message, bool reasoning_on_every_assistant);
+
 // Everything in the body but `messages`.
 Json ChatCompletionsFields(const Request& request, const ChatDialect& dialect);
 

@@ -3,12 +3,8 @@
 #include <chrono>
 #include <mutex>
 
-#include "agent/providers/chat_completions.h"
-#include "engine/generate/chat_completion.h"
-#include "engine/kv/disk_prefix_store.h"
-#include "engine/kv/model_identity.h"
-#include "engine/server/openai_chat.h"
-#include "engine/tokenizer/model_tokenizer.h"
+#include "agent/providers/local_request.h"
+#include "engine/runtime/engine_runtime.h"
 
 namespace dsagent {
 namespace {
@@ -27,32 +23,28 @@ bool ForwardDelta(StreamSink& sink, const CancelToken& cancel,
 
 class LocalProvider : public Provider {
  public:
-  LocalProvider(std::unique_ptr<engine::forward::Model> model,
-                std::unique_ptr<engine::BpeTokenizer> tokenizer,
-                std::unique_ptr<engine::kv::DiskPrefixStore> disk, int64_t context_tokens)
-      : context_tokens_(context_tokens),
-        model_(std::move(model)),
-        tokenizer_(std::move(tokenizer)),
-        disk_(std::move(disk)),
-        tiered_(disk_ ? std::make_unique<engine::TieredPrefixCache>(memory_, *disk_) : nullptr),
-        completer_(*model_, *tokenizer_,
-                   tiered_ ? static_cast<engine::PrefixCache*>(tiered_.get()) : &memory_) {}
+  LocalProvider(std::unique_ptr<engine::EngineRuntime> runtime, int64_t context_tokens)
+      : context_tokens_(context_tokens), runtime_(std::move(runtime)) {}
 
   Expected<Response, ProviderError> Complete(const Request& request, StreamSink& sink,
                                              const CancelToken& cancel) override {
-    // The request as an OpenAI-compatible body, parsed exactly as `dsagent serve` parses it.
-    const std::string body = wire_.BuildBody(request, false).Bytes();
-    auto wire = engine::server::ParseChatRequest(
-        body, {.max_tokens = request.max_output_tokens, .context_limit = context_tokens_});
-    if (!wire) {
-      return MakeUnexpected(Error(ProviderErrorKind::kInvalidRequest, wire.error().message));
-    }
-    wire->chat.generate.cancel = cancel;
-
     std::lock_guard lock(mu_);  // one sequence at a time through the engine
+    // The request as `dsagent serve` would parse it from the openai-compatible body, and its
+    // prompt, both brought up to date with only the new messages (local_request.h).
+    if (auto built = request_.Build(request, context_tokens_, cancel); !built) {
+      return MakeUnexpected(built.error());
+    }
+    engine::ChatRequest chat = request_.chat();
+    chat.generate.cancel = cancel;
+    engine::ChatCompleter& completer = runtime_->completer();
+    if (auto fits = completer.CheckPromptFits(request_.prompt_ids().size(), chat); !fits) {
+      return MakeUnexpected(Error(ProviderErrorKind::kInvalidRequest, fits.error().message));
+    }
+
     const auto start = std::chrono::steady_clock::now();
-    auto result = completer_.Complete(
-        wire->chat, [&](const auto& delta) { return ForwardDelta(sink, cancel, delta); });
+    auto result = completer.Complete(chat, request_.prompt_ids(), [&](const auto& delta) {
+      return ForwardDelta(sink, cancel, delta);
+    });
     if (!result && result.error().kind == engine::ChatError::Kind::kCancelled) {
       return MakeUnexpected(Error(ProviderErrorKind::kCancelled, "cancelled"));
     }
@@ -68,7 +60,7 @@ class LocalProvider : public Provider {
     Response r;
     r.message.role = Role::kAssistant;
     r.message.content = result->message.content;
-    if (wire->chat.thinking) {
+    if (chat.thinking) {
       r.message.reasoning = result->message.reasoning;
       r.message.has_reasoning = true;
     }
@@ -90,14 +82,8 @@ class LocalProvider : public Provider {
 
  private:
   int64_t context_tokens_;
-  // Incremental: serialises only the messages added since the last call (encoded_prefix.h).
-  ChatCompletionsWire wire_{OpenAiCompatibleDialect()};
-  std::unique_ptr<engine::forward::Model> model_;
-  std::unique_ptr<engine::BpeTokenizer> tokenizer_;
-  engine::InMemoryPrefixCache memory_;
-  std::unique_ptr<engine::kv::DiskPrefixStore> disk_;
-  std::unique_ptr<engine::TieredPrefixCache> tiered_;
-  engine::ChatCompleter completer_;
+  std::unique_ptr<engine::EngineRuntime> runtime_;
+  LocalRequestBuilder request_{*runtime_->tokenizer()};  // guarded by mu_
   std::mutex mu_;
 };
 
@@ -110,25 +96,14 @@ Expected<std::unique_ptr<Provider>, ProviderError> MakeLocalProvider(
                                 "no model directory: pass --model DIR (or set "
                                 "providers.local.model_dir)"));
   }
-  auto model =
-      engine::forward::Model::Load(o.model_dir, {.threads = o.threads, .numerics = o.numerics});
-  if (!model) return MakeUnexpected(Error(ProviderErrorKind::kConfig, model.error()));
-  auto tokenizer = engine::LoadModelTokenizer({.tokenizer_file = o.tokenizer_file,
-                                               .model_dir = o.model_dir,
-                                               .model_vocab_size = (*model)->config().vocab_size});
-  if (!tokenizer) return MakeUnexpected(Error(ProviderErrorKind::kConfig, tokenizer.error()));
-  std::unique_ptr<engine::kv::DiskPrefixStore> disk;
-  if (!o.kv_dir.empty()) {
-    auto identity = engine::kv::ComputeModelIdentity(o.model_dir);
-    if (!identity) return MakeUnexpected(Error(ProviderErrorKind::kConfig, identity.error()));
-    auto store = engine::kv::DiskPrefixStore::Open(
-        (*model)->config(), engine::kv::StateIdentity(*identity, o.numerics),
-        {.dir = o.kv_dir, .max_bytes = o.kv_max_bytes, .log = {}});
-    if (!store) return MakeUnexpected(Error(ProviderErrorKind::kConfig, store.error()));
-    disk = std::move(*store);
-  }
-  return std::unique_ptr<Provider>(new LocalProvider(std::move(*model), std::move(*tokenizer),
-                                                     std::move(disk), o.context_tokens));
+  auto runtime = engine::EngineRuntime::Open({.model_dir = o.model_dir,
+                                              .tokenizer_file = o.tokenizer_file,
+                                              .threads = o.threads,
+                                              .numerics = o.numerics,
+                                              .kv_dir = o.kv_dir,
+                                              .kv_max_bytes = o.kv_max_bytes});
+  if (!runtime) return MakeUnexpected(Error(ProviderErrorKind::kConfig, runtime.error()));
+  return std::unique_ptr<Provider>(new LocalProvider(std::move(*runtime), o.context_tokens));
 }
 
 }  // namespace dsagent

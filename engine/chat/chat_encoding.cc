@@ -4,6 +4,8 @@
 #include <map>
 #include <vector>
 
+#include "engine/chat/chat_encoding_steps.h"
+
 namespace dsagent::engine {
 namespace {
 
@@ -134,50 +136,6 @@ void OrderLikeCalls(const std::vector<std::string>& call_order, OrderedJson& blo
   blocks = OrderedJson(sorted);
 }
 
-// Tool messages become user messages of tool_result blocks; consecutive results (and a plain user
-// text right after them) merge, ordered like the preceding assistant's tool_calls.
-Expected<std::vector<OrderedJson>, std::string> Preprocess(const OrderedJson& messages) {
-  std::vector<OrderedJson> out;
-  std::vector<std::string> call_order;  // tool_call ids of the last assistant message
-  bool merging = false;                 // the last output message is a merged tool-result user
-  for (size_t i = 0; i < messages.size(); ++i) {
-    const OrderedJson& m = messages[i];
-    const std::string role = Str(m, "role");
-    if (role == "tool") {
-      OrderedJson block = {{"type", "tool_result"},
-                           {"tool_call_id", Str(m, "tool_call_id")},
-                           {"content", m.contains("content") ? m["content"] : OrderedJson("")}};
-      if (!merging) {
-        out.push_back({{"role", "user"}, {"content", OrderedJson::array()}});
-        merging = true;
-      }
-      out.back()["content"].push_back(block);
-      continue;
-    }
-    if (role == "user" && merging && !m.contains("task")) {
-      out.back()["content"].push_back({{"type", "text"}, {"text", m.value("content", "")}});
-      continue;
-    }
-    if (merging) {
-      OrderLikeCalls(call_order, out.back()["content"]);
-      merging = false;
-    }
-    static const char* kRoles[] = {"system", "user", "assistant", "developer", "latest_reminder"};
-    if (std::find(std::begin(kRoles), std::end(kRoles), role) == std::end(kRoles)) {
-      return MakeUnexpected("message " + std::to_string(i) + ": unknown role '" + role + "'");
-    }
-    if (role == "assistant") {
-      call_order.clear();
-      if (m.contains("tool_calls") && m["tool_calls"].is_array()) {
-        for (const auto& c : m["tool_calls"]) call_order.push_back(Str(c, "id"));
-      }
-    }
-    out.push_back(m);
-  }
-  if (merging) OrderLikeCalls(call_order, out.back()["content"]);
-  return out;
-}
-
 }  // namespace
 
 std::string RenderToolsBlock(const OrderedJson& tools) {
@@ -188,84 +146,145 @@ std::string RenderToolsBlock(const OrderedJson& tools) {
   return out + kToolsFooter;
 }
 
-Expected<std::string, std::string> EncodeMessages(const OrderedJson& input,
-                                                  const ChatEncodeOptions& options) {
-  if (!input.is_array()) return MakeUnexpected("messages must be a JSON array");
-  auto pre = Preprocess(input);
-  if (!pre) return MakeUnexpected(pre.error());
-  std::vector<OrderedJson> msgs = std::move(*pre);
+namespace chat_steps {
 
-  bool drop_thinking = options.drop_thinking;
-  for (const auto& m : msgs) {
-    if (m.contains("tools") && !m["tools"].empty()) drop_thinking = false;
-  }
-  int last_user = -1;
-  for (size_t i = 0; i < msgs.size(); ++i) {
-    const std::string role = Str(msgs[i], "role");
-    if (role == "user" || role == "developer") last_user = static_cast<int>(i);
-  }
-  if (options.thinking && drop_thinking) {
-    std::vector<OrderedJson> kept;
-    int new_last = -1;
-    for (size_t i = 0; i < msgs.size(); ++i) {
-      const std::string role = Str(msgs[i], "role");
-      if (static_cast<int>(i) < last_user && role == "developer") continue;
-      if (static_cast<int>(i) == last_user) new_last = static_cast<int>(kept.size());
-      kept.push_back(msgs[i]);
+Expected<Ok, std::string> MessagePreprocessor::Add(const OrderedJson& m, size_t index) {
+  const std::string role = Str(m, "role");
+  if (role == "tool") {
+    OrderedJson block = {{"type", "tool_result"},
+                         {"tool_call_id", Str(m, "tool_call_id")},
+                         {"content", m.contains("content") ? m["content"] : OrderedJson("")}};
+    if (!merging_) {
+      out_.push_back({{"role", "user"}, {"content", OrderedJson::array()}});
+      merging_ = true;
     }
-    msgs = std::move(kept);
-    last_user = new_last;
+    out_.back()["content"].push_back(std::move(block));
+    return Ok{};
   }
+  if (role == "user" && merging_ && !m.contains("task")) {
+    out_.back()["content"].push_back({{"type", "text"}, {"text", m.value("content", "")}});
+    return Ok{};
+  }
+  static const char* kRoles[] = {"system", "user", "assistant", "developer", "latest_reminder"};
+  if (std::find(std::begin(kRoles), std::end(kRoles), role) == std::end(kRoles)) {
+    return MakeUnexpected("message " + std::to_string(index) + ": unknown role '" + role + "'");
+  }
+  Finish();
+  if (role == "assistant") {
+    call_order_.clear();
+    if (m.contains("tool_calls") && m["tool_calls"].is_array()) {
+      for (const auto& c : m["tool_calls"]) call_order_.push_back(Str(c, "id"));
+    }
+  }
+  out_.push_back(m);
+  return Ok{};
+}
 
+void MessagePreprocessor::Finish() {
+  if (!merging_) return;
+  OrderLikeCalls(call_order_, out_.back()["content"]);
+  merging_ = false;
+}
+
+OrderedJson MessagePreprocessor::ClosedLast() const {
+  OrderedJson last = out_.back();
+  if (merging_) OrderLikeCalls(call_order_, last["content"]);
+  return last;
+}
+
+bool CarriesTools(const OrderedJson& m) { return m.contains("tools") && !m["tools"].empty(); }
+
+bool IsUserTurn(const OrderedJson& m) {
+  const std::string role = Str(m, "role");
+  return role == "user" || role == "developer";
+}
+
+bool Skipped(const OrderedJson& m, int i, const EncodeScope& scope) {
+  return scope.options->thinking && scope.drop_thinking && i < scope.last_user &&
+         Str(m, "role") == "developer";
+}
+
+std::string RenderStart(const ChatEncodeOptions& options) {
   std::string out;
   if (options.add_bos) out += tokens::kBos;
   if (options.thinking && options.reasoning_effort == "max") out += kMaxEffortPreamble;
+  return out;
+}
 
-  bool pending_transition = false;  // a user/developer message awaits "<｜Assistant｜>..."
-  bool pending_think = false;       // ... and whether it opens <think>
-  bool after_task = false;          // the previous message carried a task
+void RenderMessage(const OrderedJson& m, int i, const EncodeScope& scope, EncodeState& state,
+                   std::string& out) {
+  const ChatEncodeOptions& options = *scope.options;
+  const std::string role = Str(m, "role");
+  const std::string task = Str(m, "task");
+  if (state.pending_transition && role != "latest_reminder") {
+    out += std::string(tokens::kAssistant) +
+           (state.pending_think ? tokens::kThink : tokens::kEndThink);
+    state.pending_transition = false;
+  }
+  if (role == "system") {
+    out += Str(m, "content");
+    if (CarriesTools(m)) out += "\n\n" + RenderToolsBlock(m["tools"]);
+  } else if (role == "latest_reminder") {
+    out += std::string(tokens::kLatestReminder) + Str(m, "content");
+  } else if (role == "user" || role == "developer") {
+    out += std::string(tokens::kUser) +
+           RenderUserContent(m.contains("content") ? m["content"] : OrderedJson(""));
+    if (CarriesTools(m)) out += "\n\n" + RenderToolsBlock(m["tools"]);
+    const bool think = options.thinking && (!scope.drop_thinking || i == scope.last_user);
+    if (task == "action") {
+      out += std::string(tokens::kAssistant) +
+             (options.thinking ? tokens::kThink : tokens::kEndThink) + TaskTokens().at("action");
+    } else if (!task.empty() && TaskTokens().count(task) && task != "title") {
+      out += TaskTokens().at(task);
+    } else {
+      state.pending_transition = true;
+      state.pending_think = think;
+    }
+  } else if (role == "assistant") {
+    std::string thinking;
+    if (options.thinking && !state.after_task && (!scope.drop_thinking || i > scope.last_user)) {
+      thinking = Str(m, "reasoning_content") + tokens::kEndThink;
+    }
+    out += thinking + Str(m, "content") +
+           RenderToolCalls(m.contains("tool_calls") ? m["tool_calls"] : OrderedJson());
+    if (!m.value("wo_eos", false)) out += tokens::kEos;
+    if (task == "title") out += TaskTokens().at("title");
+  }
+  state.after_task = !task.empty();
+}
+
+void RenderEnd(const EncodeState& state, std::string& out) {
+  if (state.pending_transition) {
+    out += std::string(tokens::kAssistant) +
+           (state.pending_think ? tokens::kThink : tokens::kEndThink);
+  }
+}
+
+}  // namespace chat_steps
+
+Expected<std::string, std::string> EncodeMessages(const OrderedJson& input,
+                                                  const ChatEncodeOptions& options) {
+  using namespace chat_steps;
+  if (!input.is_array()) return MakeUnexpected("messages must be a JSON array");
+  MessagePreprocessor pre;
+  for (size_t i = 0; i < input.size(); ++i) {
+    if (auto added = pre.Add(input[i], i); !added) return MakeUnexpected(added.error());
+  }
+  pre.Finish();
+  const std::vector<OrderedJson>& msgs = pre.messages();
+
+  EncodeScope scope{.options = &options, .drop_thinking = options.drop_thinking, .last_user = -1};
   for (size_t i = 0; i < msgs.size(); ++i) {
-    const OrderedJson& m = msgs[i];
-    const std::string role = Str(m, "role");
-    const std::string task = Str(m, "task");
-    if (pending_transition && role != "latest_reminder") {
-      out += std::string(tokens::kAssistant) + (pending_think ? tokens::kThink : tokens::kEndThink);
-      pending_transition = false;
-    }
-    if (role == "system") {
-      out += Str(m, "content");
-      if (m.contains("tools") && !m["tools"].empty()) out += "\n\n" + RenderToolsBlock(m["tools"]);
-    } else if (role == "latest_reminder") {
-      out += std::string(tokens::kLatestReminder) + Str(m, "content");
-    } else if (role == "user" || role == "developer") {
-      out += std::string(tokens::kUser) +
-             RenderUserContent(m.contains("content") ? m["content"] : OrderedJson(""));
-      if (m.contains("tools") && !m["tools"].empty()) out += "\n\n" + RenderToolsBlock(m["tools"]);
-      const bool think = options.thinking && (!drop_thinking || static_cast<int>(i) == last_user);
-      if (task == "action") {
-        out += std::string(tokens::kAssistant) +
-               (options.thinking ? tokens::kThink : tokens::kEndThink) + TaskTokens().at("action");
-      } else if (!task.empty() && TaskTokens().count(task) && task != "title") {
-        out += TaskTokens().at(task);
-      } else {
-        pending_transition = true;
-        pending_think = think;
-      }
-    } else if (role == "assistant") {
-      std::string thinking;
-      if (options.thinking && !after_task && (!drop_thinking || static_cast<int>(i) > last_user)) {
-        thinking = Str(m, "reasoning_content") + tokens::kEndThink;
-      }
-      out += thinking + Str(m, "content") +
-             RenderToolCalls(m.contains("tool_calls") ? m["tool_calls"] : OrderedJson());
-      if (!m.value("wo_eos", false)) out += tokens::kEos;
-      if (task == "title") out += TaskTokens().at("title");
-    }
-    after_task = !task.empty();
+    if (CarriesTools(msgs[i])) scope.drop_thinking = false;
+    if (IsUserTurn(msgs[i])) scope.last_user = static_cast<int>(i);
   }
-  if (pending_transition) {
-    out += std::string(tokens::kAssistant) + (pending_think ? tokens::kThink : tokens::kEndThink);
+  std::string out = RenderStart(options);
+  EncodeState state;
+  for (size_t i = 0; i < msgs.size(); ++i) {
+    const int at = static_cast<int>(i);
+    if (!Skipped(msgs[i], at, scope)) RenderMessage(msgs[i], at, scope, state, out);
   }
+  RenderEnd(state, out);
   return out;
 }
 

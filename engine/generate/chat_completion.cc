@@ -104,16 +104,24 @@ Expected<std::vector<int32_t>, ChatError> ChatCompleter::PromptTokens(
   if (request.generate.cancel.IsCancelled()) {
     return MakeUnexpected(ChatError{ChatError::Kind::kCancelled, "cancelled while tokenizing"});
   }
+  if (auto fits = CheckPromptFits(prompt.size(), request); !fits) {
+    return MakeUnexpected(fits.error());
+  }
+  return prompt;
+}
+
+Expected<Ok, ChatError> ChatCompleter::CheckPromptFits(size_t prompt_tokens,
+                                                       const ChatRequest& request) const {
   const int64_t limit = request.generate.context_limit > 0
                             ? request.generate.context_limit
                             : model_.config().max_position_embeddings;
-  if (static_cast<int64_t>(prompt.size()) >= limit) {
+  if (static_cast<int64_t>(prompt_tokens) >= limit) {
     return MakeUnexpected(ChatError{
         ChatError::Kind::kContextOverflow,
-        "the prompt is " + std::to_string(prompt.size()) + " tokens but the context limit is " +
+        "the prompt is " + std::to_string(prompt_tokens) + " tokens but the context limit is " +
             std::to_string(limit) + " (prompt and completion together)"});
   }
-  return prompt;
+  return Ok{};
 }
 
 Expected<ChatResult, ChatError> ChatCompleter::Complete(const ChatRequest& request,

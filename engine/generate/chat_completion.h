@@ -104,6 +104,10 @@ class ChatCompleter {
   // tool_choice the tools cannot satisfy), kContextOverflow (the prompt leaves no room for a
   // completion token) or kCancelled (request.generate.cancel fired while tokenizing).
   Expected<std::vector<int32_t>, ChatError> PromptTokens(const ChatRequest& request) const;
+  // Error kContextOverflow when a prompt of `prompt_tokens` leaves no room for a completion token
+  // under request.generate.context_limit (<= 0: the model's max_position_embeddings). For a
+  // caller that tokenized the prompt itself (ConversationPrompt).
+  Expected<Ok, ChatError> CheckPromptFits(size_t prompt_tokens, const ChatRequest& request) const;
 
   // PromptTokens, then generation. Errors: as PromptTokens, or kInternal from the forward pass.
   Expected<ChatResult, ChatError> Complete(const ChatRequest& request, const ChatSink& sink = {});

@@ -23,6 +23,53 @@ Expected<OrderedJson, WireError> FlattenContent(const OrderedJson& content, size
   return OrderedJson(text);
 }
 
+}  // namespace
+
+Expected<OrderedJson, WireError> CheckChatMessage(const OrderedJson& m, size_t i) {
+  const std::string at = "messages[" + std::to_string(i) + "]";
+  if (!m.is_object()) return MakeUnexpected(BadField(at, at + " must be an object"));
+  if (!m.contains("role") || !m["role"].is_string()) {
+    return MakeUnexpected(BadField(at + ".role", at + ".role must be a string"));
+  }
+  const std::string role = m["role"];
+  if (role != "system" && role != "user" && role != "assistant" && role != "tool" &&
+      role != "latest_reminder" && role != "developer") {
+    return MakeUnexpected(BadField(at + ".role", "unknown variant `" + role +
+                                                     "`, expected one of `system`, `user`, "
+                                                     "`assistant`, `tool`, `latest_reminder`"));
+  }
+  OrderedJson copy = m;
+  if (m.contains("content")) {
+    auto flat = FlattenContent(m["content"], i);
+    if (!flat) return MakeUnexpected(flat.error());
+    copy["content"] = *flat;
+  }
+  for (const char* key : {"reasoning_content", "tool_call_id", "name"}) {
+    if (m.contains(key) && !m[key].is_null() && !m[key].is_string()) {
+      return MakeUnexpected(BadField(at + "." + key, at + "." + key + " must be a string"));
+    }
+  }
+  if (m.contains("tool_calls") && !m["tool_calls"].is_null()) {
+    if (!m["tool_calls"].is_array()) {
+      return MakeUnexpected(BadField(at + ".tool_calls", at + ".tool_calls must be an array"));
+    }
+    for (const auto& c : m["tool_calls"]) {
+      if (!c.is_object() || !c.contains("function") || !c["function"].is_object() ||
+          !c["function"].contains("name") || !c["function"]["name"].is_string() ||
+          (c["function"].contains("arguments") && !c["function"]["arguments"].is_string())) {
+        return MakeUnexpected(
+            BadField(at + ".tool_calls", at + ".tool_calls entries need "
+                                              "function.name and string arguments"));
+      }
+    }
+  } else {
+    copy.erase("tool_calls");
+  }
+  return copy;
+}
+
+namespace {
+
 Expected<OrderedJson, WireError> CheckMessages(const OrderedJson& body) {
   if (!body.contains("messages"))
     return MakeUnexpected(BadField("messages", "messages is required"));
@@ -32,47 +79,9 @@ Expected<OrderedJson, WireError> CheckMessages(const OrderedJson& body) {
   }
   OrderedJson out = OrderedJson::array();
   for (size_t i = 0; i < in.size(); ++i) {
-    const std::string at = "messages[" + std::to_string(i) + "]";
-    const OrderedJson& m = in[i];
-    if (!m.is_object()) return MakeUnexpected(BadField(at, at + " must be an object"));
-    if (!m.contains("role") || !m["role"].is_string()) {
-      return MakeUnexpected(BadField(at + ".role", at + ".role must be a string"));
-    }
-    const std::string role = m["role"];
-    if (role != "system" && role != "user" && role != "assistant" && role != "tool" &&
-        role != "latest_reminder" && role != "developer") {
-      return MakeUnexpected(BadField(at + ".role", "unknown variant `" + role +
-                                                       "`, expected one of `system`, `user`, "
-                                                       "`assistant`, `tool`, `latest_reminder`"));
-    }
-    OrderedJson copy = m;
-    if (m.contains("content")) {
-      auto flat = FlattenContent(m["content"], i);
-      if (!flat) return MakeUnexpected(flat.error());
-      copy["content"] = *flat;
-    }
-    for (const char* key : {"reasoning_content", "tool_call_id", "name"}) {
-      if (m.contains(key) && !m[key].is_null() && !m[key].is_string()) {
-        return MakeUnexpected(BadField(at + "." + key, at + "." + key + " must be a string"));
-      }
-    }
-    if (m.contains("tool_calls") && !m["tool_calls"].is_null()) {
-      if (!m["tool_calls"].is_array()) {
-        return MakeUnexpected(BadField(at + ".tool_calls", at + ".tool_calls must be an array"));
-      }
-      for (const auto& c : m["tool_calls"]) {
-        if (!c.is_object() || !c.contains("function") || !c["function"].is_object() ||
-            !c["function"].contains("name") || !c["function"]["name"].is_string() ||
-            (c["function"].contains("arguments") && !c["function"]["arguments"].is_string())) {
-          return MakeUnexpected(
-              BadField(at + ".tool_calls", at + ".tool_calls entries need "
-                                                "function.name and string arguments"));
-        }
-      }
-    } else {
-      copy.erase("tool_calls");
-    }
-    out.push_back(std::move(copy));
+    auto checked = CheckChatMessage(in[i], i);
+    if (!checked) return MakeUnexpected(checked.error());
+    out.push_back(std::move(*checked));
   }
   return out;
 }
@@ -83,12 +92,17 @@ Expected<WireRequest, WireError> ParseChatRequest(const std::string& text,
                                                   const RequestDefaults& defaults) {
   auto parsed = ParseBodyObject(text);
   if (!parsed) return MakeUnexpected(parsed.error());
-  const OrderedJson& body = *parsed;
-  WireRequest out;
-  auto messages = CheckMessages(body);
+  auto messages = CheckMessages(*parsed);
   if (!messages) return MakeUnexpected(messages.error());
-  out.chat.messages = std::move(*messages);
+  auto out = ParseChatFields(*parsed, defaults);
+  if (!out) return MakeUnexpected(out.error());
+  out->chat.messages = std::move(*messages);
+  return out;
+}
 
+Expected<WireRequest, WireError> ParseChatFields(const OrderedJson& body,
+                                                 const RequestDefaults& defaults) {
+  WireRequest out;
   auto model = ModelField(body);
   if (!model) return MakeUnexpected(model.error());
   out.model = std::move(*model);

@@ -28,6 +28,15 @@ namespace dsagent::engine::server {
 Expected<WireRequest, WireError> ParseChatRequest(const std::string& body,
                                                   const RequestDefaults& defaults);
 
+// The two halves of ParseChatRequest, for a caller that adds the messages one at a time (the
+// in-process `local` provider, whose conversation only grows). ParseChatFields: every field of
+// the body object but `messages` (chat.messages stays empty). CheckChatMessage: message `index`
+// of `messages`, checked and normalised (content parts joined into a string, an absent or null
+// tool_calls dropped); errors name messages[index].
+Expected<WireRequest, WireError> ParseChatFields(const OrderedJson& body,
+                                                 const RequestDefaults& defaults);
+Expected<OrderedJson, WireError> CheckChatMessage(const OrderedJson& message, size_t index);
+
 // {"error": {"message", "type", "param", "code"}} as DeepSeek sends it.
 std::string ErrorBody(const WireError& error);
 

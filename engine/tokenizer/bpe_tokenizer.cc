@@ -267,6 +267,45 @@ std::vector<int32_t> BpeTokenizer::Encode(std::string_view text, const CancelTok
   return EncodeResuming(text, {}, nullptr, cancel).ids;
 }
 
+namespace {
+
+// The resume points still valid for a text that shares the first `shared` bytes: every match
+// decision before a point at `byte` looked at most `longest` bytes past it, so the point is valid
+// when those bytes are shared too. Returns the end of that run of points.
+using ResumePoints = std::vector<BpeTokenizer::Encoding::ResumePoint>;
+ResumePoints::const_iterator ValidPointsEnd(const ResumePoints& points, size_t shared,
+                                            size_t longest) {
+  return std::partition_point(points.begin(), points.end(),
+                              [&](const auto& p) { return p.byte + longest <= shared; });
+}
+
+}  // namespace
+
+size_t BpeTokenizer::KeepValidPrefix(Encoding& encoding, size_t shared) const {
+  auto& points = encoding.resume_points;
+  const auto usable = ValidPointsEnd(points, shared, added_.longest());
+  if (usable == points.begin()) {
+    encoding.ids.clear();
+    points.clear();
+    return 0;
+  }
+  const Encoding::ResumePoint from = *std::prev(usable);
+  encoding.ids.resize(from.ids);
+  points.erase(usable, points.end());
+  return from.byte;
+}
+
+void BpeTokenizer::EncodeFrom(Encoding& out, std::string_view text, size_t pos,
+                              const CancelToken* cancel) const {
+  for (auto m = added_.Next(text, pos); m.id >= 0; m = added_.Next(text, pos)) {
+    EncodePlain(text.substr(pos, m.pos - pos), &out.ids, cancel);
+    out.ids.push_back(m.id);
+    pos = m.pos + m.length;
+    out.resume_points.push_back({pos, out.ids.size()});
+  }
+  EncodePlain(text.substr(pos), &out.ids, cancel);
+}
+
 BpeTokenizer::Encoding BpeTokenizer::EncodeResuming(std::string_view text,
                                                     std::string_view previous_text,
                                                     const Encoding* previous,
@@ -277,12 +316,8 @@ BpeTokenizer::Encoding BpeTokenizer::EncodeResuming(std::string_view text,
     const size_t shared = static_cast<size_t>(
         std::mismatch(text.begin(), text.end(), previous_text.begin(), previous_text.end()).first -
         text.begin());
-    // Every match decision before a resume point at `byte` looked at most `longest()` bytes past
-    // it, so the point is valid for `text` when those bytes are shared too.
     const auto& points = previous->resume_points;
-    const auto usable = std::partition_point(points.begin(), points.end(), [&](const auto& p) {
-      return p.byte + added_.longest() <= shared;
-    });
+    const auto usable = ValidPointsEnd(points, shared, added_.longest());
     if (usable != points.begin()) {
       const Encoding::ResumePoint& from = *std::prev(usable);
       out.ids.assign(previous->ids.begin(),
@@ -291,14 +326,14 @@ BpeTokenizer::Encoding BpeTokenizer::EncodeResuming(std::string_view text,
       pos = from.byte;
     }
   }
-  for (auto m = added_.Next(text, pos); m.id >= 0; m = added_.Next(text, pos)) {
-    EncodePlain(text.substr(pos, m.pos - pos), &out.ids, cancel);
-    out.ids.push_back(m.id);
-    pos = m.pos + m.length;
-    out.resume_points.push_back({pos, out.ids.size()});
-  }
-  EncodePlain(text.substr(pos), &out.ids, cancel);
+  EncodeFrom(out, text, pos, cancel);
   return out;
+}
+
+void BpeTokenizer::EncodeInPlace(Encoding& encoding, std::string_view text, size_t shared,
+                                 const CancelToken* cancel) const {
+  const size_t pos = KeepValidPrefix(encoding, std::min(shared, text.size()));
+  EncodeFrom(encoding, text, pos, cancel);
 }
 
 Expected<std::string, std::string> BpeTokenizer::Decode(const std::vector<int32_t>& ids) const {

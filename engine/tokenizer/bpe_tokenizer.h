@@ -56,6 +56,12 @@ class BpeTokenizer {
   // When `cancel` fires the result is incomplete, as with Encode.
   Encoding EncodeResuming(std::string_view text, std::string_view previous_text,
                           const Encoding* previous, const CancelToken* cancel = nullptr) const;
+  // The same in place, for a caller that knows how much is shared: `encoding` holds the Encoding
+  // of a text whose first `shared` bytes equal `text`'s, and becomes the Encoding of `text`. No
+  // comparison and no copy of the kept part, so a prompt grown by a turn costs the turn. When
+  // `cancel` fires the result is incomplete (clear it before reusing it).
+  void EncodeInPlace(Encoding& encoding, std::string_view text, size_t shared,
+                     const CancelToken* cancel = nullptr) const;
   // Text of `ids`. Error: an id outside the vocabulary (named).
   Expected<std::string, std::string> Decode(const std::vector<int32_t>& ids) const;
 
@@ -76,6 +82,12 @@ class BpeTokenizer {
   int32_t TokenId(const std::string& token) const;
 
  private:
+  // Drops what follows the last resume point of `encoding` that stays valid for a text sharing
+  // its first `shared` bytes; returns that point's byte offset (0: nothing kept).
+  size_t KeepValidPrefix(Encoding& encoding, size_t shared) const;
+  // Encodes text[pos, end) onto `encoding`, recording resume points.
+  void EncodeFrom(Encoding& encoding, std::string_view text, size_t pos,
+                  const CancelToken* cancel) const;
   struct Regex;
   BpeTokenizer() = default;
   // Pieces of `text` (views into it) after every Split pre-tokenizer, empty ones dropped.

@@ -1,0 +1,56 @@
+#include "engine/runtime/engine_runtime.h"
+
+#include "engine/kv/model_identity.h"
+#include "engine/tokenizer/model_tokenizer.h"
+
+namespace dsagent::engine {
+
+Expected<std::unique_ptr<EngineRuntime>, std::string> EngineRuntime::Open(
+    const EngineRuntimeOptions& o) {
+  if (o.model_dir.empty()) {
+    return MakeUnexpected(
+        std::string("no model directory given (a checkpoint directory with "
+                    "config.json and *.safetensors)"));
+  }
+  std::unique_ptr<EngineRuntime> r(new EngineRuntime());
+  auto model = forward::Model::Load(o.model_dir, {.threads = o.threads, .numerics = o.numerics});
+  if (!model) return MakeUnexpected(model.error());
+  r->model_ = std::move(*model);
+
+  auto tokenizer = LoadModelTokenizer({.tokenizer_file = o.tokenizer_file,
+                                       .model_dir = o.model_dir,
+                                       .model_vocab_size = r->model_->config().vocab_size});
+  if (tokenizer) {
+    r->tokenizer_ = std::move(*tokenizer);
+  } else if (o.tokenizer_required) {
+    return MakeUnexpected(tokenizer.error());
+  }
+
+  if (o.memory_cache_entries > 0) {
+    r->memory_ = std::make_unique<InMemoryPrefixCache>(
+        InMemoryPrefixCache::Options{.max_entries = o.memory_cache_entries});
+    r->cache_ = r->memory_.get();
+  }
+  if (!o.kv_dir.empty()) {
+    // The store's records are valid only for these exact weights and numerics.
+    auto identity = kv::ComputeModelIdentity(o.model_dir);
+    if (!identity) return MakeUnexpected(identity.error());
+    auto store = kv::DiskPrefixStore::Open(
+        r->model_->config(), kv::StateIdentity(*identity, r->model_->numerics()),
+        {.dir = o.kv_dir, .max_bytes = o.kv_max_bytes, .log = o.kv_log});
+    if (!store) return MakeUnexpected(store.error());
+    r->disk_ = std::move(*store);
+    if (r->memory_) {
+      r->tiered_ = std::make_unique<TieredPrefixCache>(*r->memory_, *r->disk_);
+      r->cache_ = r->tiered_.get();
+    } else {
+      r->cache_ = r->disk_.get();
+    }
+  }
+  if (r->tokenizer_) {
+    r->completer_ = std::make_unique<ChatCompleter>(*r->model_, *r->tokenizer_, r->cache_);
+  }
+  return r;
+}
+
+}  // namespace dsagent::engine

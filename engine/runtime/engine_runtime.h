@@ -1,0 +1,79 @@
+// EngineRuntime: everything a process needs to answer chat requests on the built-in engine, opened
+// in one place: the model, its tokenizer, the prefix caches (memory, and behind it the persistent
+// KV store when a kv_dir is given) and the ChatCompleter over them. `dsagent serve`,
+// `dsagent run --provider local` and `dsagent engine generate` each open one instead of assembling
+// the pieces by hand, so a new piece (or a new check) is added once.
+//
+// Usage:
+//   auto runtime = EngineRuntime::Open({.model_dir = dir, .kv_dir = kv});
+//   if (!runtime) fail(runtime.error());           // says what is wrong and what to pass instead
+//   (*runtime)->completer().Complete(request, sink);
+//
+// Thread-safety: as its parts (the model, tokenizer, caches and completer are thread-safe).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/expected.h"
+#include "engine/forward/model.h"
+#include "engine/generate/chat_completion.h"
+#include "engine/generate/prefix_cache.h"
+#include "engine/kernels/numerics_mode.h"
+#include "engine/kv/disk_prefix_store.h"
+#include "engine/tokenizer/bpe_tokenizer.h"
+
+namespace dsagent::engine {
+
+struct EngineRuntimeOptions {
+  std::filesystem::path model_dir;       // config.json + safetensors (required)
+  std::filesystem::path tokenizer_file;  // "" = the model's tokenizer.json, else the npm V3 file
+  // false: a tokenizer that cannot be found or loaded is not an error (token ids in and out, as
+  // `engine generate --tokens` does); tokenizer() is then null and there is no completer.
+  bool tokenizer_required = true;
+  int threads = 0;  // <= 0: the hardware's
+  kernels::Numerics numerics = kernels::Numerics::kFast;
+  // States kept in memory for prefix reuse; 0 = no prefix cache at all (every prompt token is
+  // computed; `engine generate` runs one prompt). With kv_dir the disk store sits behind it.
+  int memory_cache_entries = 16;
+  std::filesystem::path kv_dir;  // "" = no persistent store
+  int64_t kv_max_bytes = 0;      // size budget of kv_dir (LRU eviction); 0 = no limit
+  // Receives the store's one-line notices (skipped records, failed writes). Default: none.
+  std::function<void(const std::string&)> kv_log;
+};
+
+class EngineRuntime {
+ public:
+  // Loads the model, then the tokenizer, then opens the KV store. Error: the first step that
+  // failed, in that step's words (naming the file or directory and what to pass instead).
+  static Expected<std::unique_ptr<EngineRuntime>, std::string> Open(
+      const EngineRuntimeOptions& options);
+
+  EngineRuntime(const EngineRuntime&) = delete;
+  EngineRuntime& operator=(const EngineRuntime&) = delete;
+
+  forward::Model& model() { return *model_; }
+  // Null only when the options allowed it to be missing.
+  const BpeTokenizer* tokenizer() const { return tokenizer_.get(); }
+  // Memory first, then the disk store; null with memory_cache_entries == 0 and no kv_dir.
+  PrefixCache* prefix_cache() { return cache_; }
+  kv::DiskPrefixStore* disk_store() { return disk_.get(); }
+  // Chat turns over the model, tokenizer and prefix cache. Requires a tokenizer.
+  ChatCompleter& completer() { return *completer_; }
+
+ private:
+  EngineRuntime() = default;
+
+  std::unique_ptr<forward::Model> model_;
+  std::unique_ptr<BpeTokenizer> tokenizer_;
+  std::unique_ptr<InMemoryPrefixCache> memory_;
+  std::unique_ptr<kv::DiskPrefixStore> disk_;
+  std::unique_ptr<TieredPrefixCache> tiered_;  // memory_ first, then disk_
+  PrefixCache* cache_ = nullptr;
+  std::unique_ptr<ChatCompleter> completer_;
+};
+
+}  // namespace dsagent::engine

@@ -1,0 +1,123 @@
+// EngineRuntime::Open on the tiny checkpoint: what it opens, and the errors a user sees for a
+// missing model directory, a bad tokenizer and a KV directory that cannot be created.
+#include "engine/runtime/engine_runtime.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace dsagent::engine {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+const fs::path kTinyModelDir = fs::path(DSAGENT_SOURCE_DIR) / "tests/data/v4-tiny";
+const fs::path kTinyTokenizer =
+    fs::path(DSAGENT_SOURCE_DIR) / "tests/data/v4-tiny-tokenizer/tokenizer.json";
+
+// A fresh directory under the test's temp dir, removed at the end of the test.
+class EngineRuntimeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("engine_runtime_test_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  fs::path dir_;
+};
+
+TEST_F(EngineRuntimeTest, OpensTheTinyCheckpointWithItsTokenizerAndCaches) {
+  auto runtime = EngineRuntime::Open({.model_dir = kTinyModelDir,
+                                      .tokenizer_file = kTinyTokenizer,
+                                      .threads = 1,
+                                      .kv_dir = dir_ / "kv"});
+  ASSERT_TRUE(runtime) << runtime.error();
+  EngineRuntime& r = **runtime;
+  EXPECT_EQ(r.model().config().vocab_size, 512);
+  ASSERT_NE(r.tokenizer(), nullptr);
+  EXPECT_NE(r.disk_store(), nullptr);
+  ASSERT_NE(r.prefix_cache(), nullptr);
+  EXPECT_EQ(r.prefix_cache()->alignment_tokens(), r.disk_store()->alignment_tokens());
+  EXPECT_TRUE(fs::is_directory(dir_ / "kv"));
+
+  // The completer answers a chat turn, and the same prompt again is a cache hit.
+  ChatRequest request;
+  request.messages = OrderedJson::array({{{"role", "user"}, {"content", "hello"}}});
+  request.thinking = false;
+  request.generate.max_tokens = 2;
+  auto first = r.completer().Complete(request);
+  ASSERT_TRUE(first) << first.error().message;
+  EXPECT_EQ(first->usage.prompt_cache_hit_tokens, 0);
+  auto second = r.completer().Complete(request);
+  ASSERT_TRUE(second) << second.error().message;
+  EXPECT_EQ(second->usage.prompt_cache_hit_tokens, second->usage.prompt_tokens - 1);
+  EXPECT_EQ(second->generation.tokens, first->generation.tokens);
+}
+
+TEST_F(EngineRuntimeTest, WithoutKvDirOrMemoryCacheThereIsNoPrefixCache) {
+  auto runtime = EngineRuntime::Open({.model_dir = kTinyModelDir,
+                                      .tokenizer_file = kTinyTokenizer,
+                                      .threads = 1,
+                                      .memory_cache_entries = 0});
+  ASSERT_TRUE(runtime) << runtime.error();
+  EXPECT_EQ((*runtime)->prefix_cache(), nullptr);
+  EXPECT_EQ((*runtime)->disk_store(), nullptr);
+
+  auto memory_only = EngineRuntime::Open(
+      {.model_dir = kTinyModelDir, .tokenizer_file = kTinyTokenizer, .threads = 1});
+  ASSERT_TRUE(memory_only) << memory_only.error();
+  EXPECT_NE((*memory_only)->prefix_cache(), nullptr);
+  EXPECT_EQ((*memory_only)->disk_store(), nullptr);
+}
+
+TEST_F(EngineRuntimeTest, MissingModelDirectoryIsNamed) {
+  const fs::path missing = dir_ / "no-such-model";
+  auto runtime = EngineRuntime::Open({.model_dir = missing, .tokenizer_file = kTinyTokenizer});
+  ASSERT_FALSE(runtime);
+  EXPECT_THAT(runtime.error(), HasSubstr(missing.string()));
+
+  auto none = EngineRuntime::Open({});
+  ASSERT_FALSE(none);
+  EXPECT_THAT(none.error(), HasSubstr("no model directory"));
+}
+
+TEST_F(EngineRuntimeTest, BadTokenizerFileIsNamedUnlessNotRequired) {
+  const fs::path bad = dir_ / "tokenizer.json";
+  std::ofstream(bad) << "{ not json";
+  auto runtime =
+      EngineRuntime::Open({.model_dir = kTinyModelDir, .tokenizer_file = bad, .threads = 1});
+  ASSERT_FALSE(runtime);
+  EXPECT_THAT(runtime.error(), HasSubstr(bad.string()));
+
+  // Token ids in and out (engine generate --tokens) run without one.
+  auto ids_only = EngineRuntime::Open({.model_dir = kTinyModelDir,
+                                       .tokenizer_file = bad,
+                                       .tokenizer_required = false,
+                                       .threads = 1});
+  ASSERT_TRUE(ids_only) << ids_only.error();
+  EXPECT_EQ((*ids_only)->tokenizer(), nullptr);
+}
+
+TEST_F(EngineRuntimeTest, KvDirThatCannotBeCreatedIsNamed) {
+  // Under a regular file: no user (root included) can create it.
+  const fs::path file = dir_ / "a-file";
+  std::ofstream(file) << "x";
+  const fs::path kv = file / "kv";
+  auto runtime = EngineRuntime::Open(
+      {.model_dir = kTinyModelDir, .tokenizer_file = kTinyTokenizer, .threads = 1, .kv_dir = kv});
+  ASSERT_FALSE(runtime);
+  EXPECT_THAT(runtime.error(), HasSubstr(kv.string()));
+}
+
+}  // namespace
+}  // namespace dsagent::engine
