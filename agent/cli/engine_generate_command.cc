@@ -24,6 +24,14 @@ void PrintStats(const engine::GenerateResult& g, int64_t cache_hit) {
                static_cast<long long>(g.prompt_tokens + cache_hit),
                static_cast<long long>(cache_hit), g.prefill_seconds * 1e3, g.tokens.size(), tps,
                engine::FinishReasonName(g.finish));
+  if (g.drafted > 0) {
+    std::fprintf(stderr, "[speculative: %lld drafted, %lld accepted (%.1f%%)]\n",
+                 static_cast<long long>(g.drafted), static_cast<long long>(g.accepted),
+                 100.0 * static_cast<double>(g.accepted) / static_cast<double>(g.drafted));
+  }
+  if (!g.speculative_off.empty()) {
+    std::fprintf(stderr, "[speculative decoding off: %s]\n", g.speculative_off.c_str());
+  }
 }
 
 int FailEngineGenerate(const std::string& message, int code) {
@@ -43,6 +51,7 @@ engine::GenerateOptions GenerateOptionsFrom(const EngineGenerateOptions& o,
   gen.stop = o.stop;
   gen.context_limit = o.context;
   gen.cancel = cancel;
+  gen.speculative = o.speculative == "mtp" ? engine::Speculative::kMtp : engine::Speculative::kOff;
   return gen;
 }
 
@@ -154,6 +163,9 @@ void AddEngineGenerateCommand(CLI::App& engine, CommandTable& table) {
   cmd->add_option("--threads", gen.threads, "Worker threads (default: all cores)");
   cmd->add_option("--numerics", gen.numerics, "exact | fast (default fast)")
       ->check(CLI::IsMember({"exact", "fast"}));
+  cmd->add_option("--speculative", gen.speculative,
+                  "off (default) | mtp: draft with the checkpoint's MTP block, same tokens")
+      ->check(CLI::IsMember({"off", "mtp"}));
   AddDeviceOption(*cmd, gen.device);
   table.BindCancellable(cmd, [f](const CancelToken& cancel) {
     EngineGenerateOptions options = f->gen;

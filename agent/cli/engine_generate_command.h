@@ -29,6 +29,7 @@ struct EngineGenerateOptions {
   std::vector<std::string> stop;
   int threads = 0;
   std::string numerics = "fast";  // exact | fast (engine/kernels/numerics_mode.h)
+  std::string speculative = "off";  // off | mtp (engine/generate/generator.h, Speculative)
   std::string device = "cpu";     // cpu | cuda | cuda:N (agent/cli/device_option.h)
 };
 

@@ -58,6 +58,10 @@ void Compress(const CompressorWeights& w, const Rope& rope, float norm_eps, int6
           score[static_cast<size_t>(i * width + c)] + ape[c];
     }
     if ((pos + 1) % r != 0) continue;
+    if (st.keep_before_pool && i == rows - 1) {
+      st.kv_before_pool = st.kv;
+      st.score_before_pool = st.score;
+    }
     Pool(w, st, entry.data());
     if (w.overlap) {  // this block becomes the previous one
       std::copy(st.kv.begin() + r * width, st.kv.end(), st.kv.begin());

@@ -56,8 +56,9 @@ Expected<std::vector<float>, std::string> Model::Forward(SequenceState& state,
 }
 
 Expected<std::vector<float>, std::string> Model::ForwardLast(SequenceState& state,
-                                                             std::span<const int32_t> tokens) {
-  return Run(state, tokens, 1, nullptr);
+                                                             std::span<const int32_t> tokens,
+                                                             ForwardTrace* trace) {
+  return Run(state, tokens, 1, trace);
 }
 
 Expected<std::vector<float>, std::string> Model::Run(SequenceState& state,
@@ -80,6 +81,12 @@ Expected<std::vector<float>, std::string> Model::Run(SequenceState& state,
   if (trace && trace->keep_layer_streams) {
     trace->layer_streams.assign(static_cast<size_t>(c.n_layers * rows * stream), 0.0f);
   }
+  const bool undoable = trace && trace->undoable_last_row;
+  // Two rows in one window slot would leave nothing to restore the first one from.
+  if (undoable && rows > 1 && c.window_size < 2) {
+    return MakeUnexpected("an undoable last row needs sliding_window >= 2");
+  }
+  if (undoable) BeginUndoableRow(state, state.pos + rows - 1, trace->undo);
   for (int i = 0; i < c.n_layers; ++i) {
     const BlockWeights& b = weights_.layers[static_cast<size_t>(i)];
     BlockForward(b, c, RopeFor(b.attn.ratio), state.pos, tokens.data(), rows, h.data(),
@@ -94,6 +101,7 @@ Expected<std::vector<float>, std::string> Model::Run(SequenceState& state,
   HeadForward(weights_.hc_head, weights_.norm, weights_.head, c, h.data() + first * stream,
               rows - first, logits.data(), cx);
   state.pos += rows;
+  if (undoable) EndUndoableRow(state, trace->undo);
   if (trace) trace->final_streams = std::move(h);
   return logits;
 }
@@ -102,6 +110,19 @@ Expected<std::vector<float>, std::string> Model::ForwardMtp(SequenceState& state
                                                             std::span<const float> streams,
                                                             std::span<const int32_t> next_tokens,
                                                             int index) {
+  return RunMtp(state, streams, next_tokens, index, static_cast<int64_t>(next_tokens.size()));
+}
+
+Expected<std::vector<float>, std::string> Model::ForwardMtpLast(
+    SequenceState& state, std::span<const float> streams, std::span<const int32_t> next_tokens,
+    int index) {
+  return RunMtp(state, streams, next_tokens, index, 1);
+}
+
+Expected<std::vector<float>, std::string> Model::RunMtp(SequenceState& state,
+                                                        std::span<const float> streams,
+                                                        std::span<const int32_t> next_tokens,
+                                                        int index, int64_t logits_rows) {
   const ModelConfig& c = config();
   if (index < 0 || index >= c.n_mtp_layers) {
     return MakeUnexpected("MTP block " + std::to_string(index) + " does not exist (the model has " +
@@ -140,8 +161,11 @@ Expected<std::vector<float>, std::string> Model::ForwardMtp(SequenceState& state
   }
   BlockForward(w.block, c, RopeFor(w.block.attn.ratio), state.mtp_pos, next_tokens.data(), rows,
                h.data(), state.mtp[static_cast<size_t>(index)], cx);
-  std::vector<float> logits(static_cast<size_t>(rows * c.vocab_size));
-  HeadForward(w.hc_head, w.norm, weights_.head, c, h.data(), rows, logits.data(), cx);
+  // Rows are independent in the head, so the last rows alone give the same bits.
+  const int64_t first = rows - std::min(rows, logits_rows);
+  std::vector<float> logits(static_cast<size_t>((rows - first) * c.vocab_size));
+  HeadForward(w.hc_head, w.norm, weights_.head, c, h.data() + first * stream, rows - first,
+              logits.data(), cx);
   state.mtp_pos += rows;
   return logits;
 }

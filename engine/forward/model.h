@@ -23,6 +23,7 @@
 
 #include "common/expected.h"
 #include "engine/forward/compute.h"
+#include "engine/forward/last_row_undo.h"
 #include "engine/forward/model_weights.h"
 #include "engine/forward/rope.h"
 #include "engine/forward/sequence_state.h"
@@ -45,11 +46,15 @@ struct ModelOptions {
 Expected<Ok, std::string> CheckTokenIds(const ModelConfig& config, std::span<const int32_t> tokens,
                                         int64_t start = 0);
 
-// Optional outputs of Forward() for checks and for the MTP block.
+// Optional outputs of Forward() for checks, for the MTP block and for speculative decoding.
 struct ForwardTrace {
   bool keep_layer_streams = false;
   std::vector<float> layer_streams;  // [n_layers, rows, hc, dim] after each block (if kept)
   std::vector<float> final_streams;  // [rows, hc, dim] after the last block (head / MTP input)
+  // Speculative decoding: set to be able to take the call's last row back (TakeBackLastRow);
+  // `undo` then holds what that needs (a few rows per layer, not the state's size).
+  bool undoable_last_row = false;
+  LastRowUndo undo;
 };
 
 class Model {
@@ -76,7 +81,8 @@ class Model {
   // the head is 0.5 GFLOP per row, so skipping it on the other rows matters for time to first
   // token.
   Expected<std::vector<float>, std::string> ForwardLast(SequenceState& state,
-                                                        std::span<const int32_t> tokens);
+                                                        std::span<const int32_t> tokens,
+                                                        ForwardTrace* trace = nullptr);
 
   // The MTP block `index` (reference MTPBlock): streams [rows, hc, dim] from Forward's
   // final_streams at positions state.mtp_pos..., next_tokens [rows] the token after each of
@@ -85,6 +91,22 @@ class Model {
                                                        std::span<const float> streams,
                                                        std::span<const int32_t> next_tokens,
                                                        int index = 0);
+
+  // ForwardMtp, but only the last row's logits [vocab_size] (bit-identical to ForwardMtp's last
+  // row): drafting needs one row, and feeding prompt positions to the MTP block none.
+  Expected<std::vector<float>, std::string> ForwardMtpLast(SequenceState& state,
+                                                           std::span<const float> streams,
+                                                           std::span<const int32_t> next_tokens,
+                                                           int index = 0);
+
+  // Takes back the last row of the Forward call that filled `undo` (ForwardTrace::
+  // undoable_last_row): afterwards `state` equals, field for field, the state that call would
+  // have left without its last token — what speculative decoding needs after a rejected draft.
+  // Error, with `state` untouched: `undo` is not for the state's last row (another call ran
+  // since, or it is empty). See last_row_undo.h.
+  Expected<Ok, std::string> TakeBackLastRow(SequenceState& state, const LastRowUndo& undo) const {
+    return forward::TakeBackLastRow(state, undo);
+  }
 
  private:
   Model() = default;
@@ -95,6 +117,11 @@ class Model {
   Expected<std::vector<float>, std::string> Run(SequenceState& state,
                                                 std::span<const int32_t> tokens,
                                                 int64_t logits_rows, ForwardTrace* trace);
+  // ForwardMtp's body: the logits of the last `logits_rows` rows.
+  Expected<std::vector<float>, std::string> RunMtp(SequenceState& state,
+                                                   std::span<const float> streams,
+                                                   std::span<const int32_t> next_tokens, int index,
+                                                   int64_t logits_rows);
 
   std::unique_ptr<Checkpoint> checkpoint_;
   ModelWeights weights_;

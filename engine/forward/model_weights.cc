@@ -1,8 +1,11 @@
 #include "engine/forward/model_weights.h"
 
 #include <cstring>
+#include <map>
+#include <tuple>
 
 #include "engine/forward/numerics.h"
+#include "engine/model/tensor_inventory.h"
 
 namespace dsagent::engine::forward {
 namespace {
@@ -13,218 +16,203 @@ std::string ShapeString(const std::vector<int64_t>& shape) {
   return s + "]";
 }
 
-int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+// The dtypes a tensor may be stored in: the table's, and for float tensors either float format,
+// for expert ids I32 as well (the reference declares tid2eid int32; checkpoints store int64).
+std::vector<DType> AcceptedDTypes(const ExpectedTensor& t) {
+  switch (t.dtype) {
+    case DType::kBF16:
+    case DType::kF32:
+      return {DType::kBF16, DType::kF32};
+    case DType::kI64:
+      return {DType::kI64, DType::kI32};
+    default:
+      return {t.dtype};
+  }
+}
 
-// Looks tensors up and records the first problem; later calls after an error are no-ops.
-class Loader {
+// The checkpoint's tensors, every one of ExpectedTensors(config) checked for dtype and shape in
+// file order, then looked up by table row, block and expert.
+class BoundTensors {
  public:
-  Loader(const Checkpoint& ck, std::string where) : ck_(ck), where_(std::move(where)) {}
+  BoundTensors(const Checkpoint& ck, std::string where) : ck_(ck), where_(std::move(where)) {}
 
-  const std::string& error() const { return error_; }
-  bool ok() const { return error_.empty(); }
-
-  // The tensor with one of `dtypes` and exactly `shape`, or nullptr (error recorded).
-  const TensorInfo* Tensor(const std::string& name, std::initializer_list<DType> dtypes,
-                           const std::vector<int64_t>& shape) {
-    if (!ok()) return nullptr;
-    const TensorInfo* t = ck_.Find(name);
-    if (t == nullptr) {
-      error_ = "tensor '" + name + "' is missing from " + where_;
-      return nullptr;
+  // Checks and records every expected tensor. Error: the first problem, naming tensor and file.
+  Expected<Ok, std::string> Bind() {
+    const ModelConfig& c = ck_.config();
+    for (const ExpectedTensor& e : ExpectedTensors(c)) {
+      const TensorInfo* t = ck_.Find(e.name);
+      if (t == nullptr) return MakeUnexpected("tensor '" + e.name + "' is missing from " + where_);
+      const std::vector<DType> accepted = AcceptedDTypes(e);
+      bool dtype_ok = false;
+      std::string want;
+      for (DType d : accepted) {
+        dtype_ok = dtype_ok || t->dtype == d;
+        want += (want.empty() ? "" : "|") + std::string(DTypeName(d));
+      }
+      if (!dtype_ok || t->shape != e.shape) {
+        return MakeUnexpected("tensor '" + e.name + "' in " + t->file.filename().string() +
+                              ": expected " + want + " " + ShapeString(e.shape) + ", got " +
+                              DTypeName(t->dtype) + " " + ShapeString(t->shape));
+      }
+      if (e.id == V4Tensor::kGateTid2eid) {
+        if (auto ids = CheckExpertIds(*t, c.n_routed_experts); !ids) return ids;
+      }
+      Entry& entry = entries_[{e.id, e.block, e.expert}];
+      (e.scale ? entry.scale : entry.tensor) = t;
     }
-    bool dtype_ok = false;
-    std::string want;
-    for (DType d : dtypes) {
-      dtype_ok = dtype_ok || t->dtype == d;
-      want += (want.empty() ? "" : "|") + std::string(DTypeName(d));
-    }
-    if (!dtype_ok || t->shape != shape) {
-      error_ = "tensor '" + name + "' in " + t->file.filename().string() + ": expected " + want +
-               " " + ShapeString(shape) + ", got " + DTypeName(t->dtype) + " " +
-               ShapeString(t->shape);
-      return nullptr;
-    }
-    return t;
+    return Ok{};
   }
 
-  // A float copy of a small BF16 or F32 vector/matrix with `shape`.
-  std::vector<float> Floats(const std::string& name, const std::vector<int64_t>& shape) {
-    const TensorInfo* t = Tensor(name, {DType::kBF16, DType::kF32}, shape);
-    if (t == nullptr) return {};
-    std::vector<float> out(static_cast<size_t>(t->elements()));
+  // The matrix of row `id` (plain BF16/F32, or quantised with its block scales).
+  WeightMatrix Matrix(V4Tensor id, int block = -1, int expert = -1) const {
+    const Entry& e = entries_.at({id, block, expert});
+    const TensorInfo& t = *e.tensor;
+    WeightMatrix m;
+    m.name = t.name;
+    m.rows = t.shape[0];
+    m.cols = t.shape[1];
+    m.data = t.data;
+    switch (t.dtype) {
+      case DType::kF32:
+        m.format = WeightFormat::kF32;
+        break;
+      case DType::kBF16:
+        m.format = WeightFormat::kBF16;
+        break;
+      case DType::kI8:  // FP4 e2m1, two per byte
+        m.format = WeightFormat::kFP4;
+        m.cols *= 2;
+        break;
+      default:
+        m.format = WeightFormat::kFP8;
+        break;
+    }
+    if (e.scale != nullptr) {
+      m.scale = e.scale->data;
+      m.scale_cols = e.scale->shape[1];
+    }
+    return m;
+  }
+
+  // A float copy of the small BF16 or F32 tensor of row `id`.
+  std::vector<float> Floats(V4Tensor id, int block = -1) const {
+    const TensorInfo& t = *entries_.at({id, block, -1}).tensor;
+    std::vector<float> out(static_cast<size_t>(t.elements()));
     for (size_t i = 0; i < out.size(); ++i) {
-      if (t->dtype == DType::kF32) {
-        std::memcpy(&out[i], t->data + 4 * i, 4);
+      if (t.dtype == DType::kF32) {
+        std::memcpy(&out[i], t.data + 4 * i, 4);
       } else {
         uint16_t bits;
-        std::memcpy(&bits, t->data + 2 * i, 2);
+        std::memcpy(&bits, t.data + 2 * i, 2);
         out[i] = Bf16BitsToFloat(bits);
       }
     }
     return out;
   }
 
-  // A plain BF16/F32 matrix `name` [rows, cols].
-  WeightMatrix Plain(const std::string& name, int64_t rows, int64_t cols) {
-    WeightMatrix m;
-    const TensorInfo* t = Tensor(name, {DType::kBF16, DType::kF32}, {rows, cols});
-    if (t == nullptr) return m;
-    m.name = name;
-    m.format = t->dtype == DType::kF32 ? WeightFormat::kF32 : WeightFormat::kBF16;
-    m.rows = rows;
-    m.cols = cols;
-    m.data = t->data;
-    return m;
-  }
-
-  // `prefix.weight` FP8 e4m3 [rows, cols] + `prefix.scale` e8m0 per 128x128 block.
-  WeightMatrix Fp8(const std::string& prefix, int64_t rows, int64_t cols) {
-    WeightMatrix m;
-    const TensorInfo* w = Tensor(prefix + ".weight", {DType::kF8E4M3}, {rows, cols});
-    const TensorInfo* s =
-        Tensor(prefix + ".scale", {DType::kF8E8M0}, {CeilDiv(rows, 128), CeilDiv(cols, 128)});
-    if (w == nullptr || s == nullptr) return m;
-    m.name = prefix + ".weight";
-    m.format = WeightFormat::kFP8;
-    m.rows = rows;
-    m.cols = cols;
-    m.data = w->data;
-    m.scale = s->data;
-    m.scale_cols = CeilDiv(cols, 128);
-    return m;
-  }
-
-  // `prefix.weight` FP4 packed in I8 [rows, cols/2] + `prefix.scale` e8m0 [rows, cols/32].
-  WeightMatrix Fp4(const std::string& prefix, int64_t rows, int64_t cols) {
-    WeightMatrix m;
-    if (cols % 32 != 0) {
-      if (ok()) error_ = "tensor '" + prefix + ".weight': FP4 needs a multiple of 32 columns";
-      return m;
-    }
-    const TensorInfo* w = Tensor(prefix + ".weight", {DType::kI8}, {rows, cols / 2});
-    const TensorInfo* s = Tensor(prefix + ".scale", {DType::kF8E8M0}, {rows, cols / 32});
-    if (w == nullptr || s == nullptr) return m;
-    m.name = prefix + ".weight";
-    m.format = WeightFormat::kFP4;
-    m.rows = rows;
-    m.cols = cols;
-    m.data = w->data;
-    m.scale = s->data;
-    m.scale_cols = cols / 32;
-    return m;
-  }
-
-  // Every tid2eid entry must name an expert.
-  void CheckExpertIds(const TensorInfo* t, int n_experts) {
-    if (t == nullptr) return;
-    const int64_t n = t->elements();
-    for (int64_t i = 0; i < n; ++i) {
-      int64_t v;
-      if (t->dtype == DType::kI64) {
-        std::memcpy(&v, t->data + 8 * i, 8);
-      } else {
-        int32_t v32;
-        std::memcpy(&v32, t->data + 4 * i, 4);
-        v = v32;
-      }
-      if (v < 0 || v >= n_experts) {
-        error_ = "tensor '" + t->name + "' in " + t->file.filename().string() + ": entry " +
-                 std::to_string(i) + " is expert " + std::to_string(v) + ", outside [0, " +
-                 std::to_string(n_experts) + ")";
-        return;
-      }
-    }
-  }
-
-  HcWeights Hc(const std::string& prefix, int64_t mix, int64_t hc_dim, int64_t n_scale) {
-    HcWeights h;
-    h.fn = Plain(prefix + "_fn", mix, hc_dim);
-    h.base = Floats(prefix + "_base", {mix});
-    h.scale = Floats(prefix + "_scale", {n_scale});
-    return h;
-  }
-
-  CompressorWeights Compressor(const std::string& p, int ratio, int64_t head_dim, int64_t dim,
-                               bool rotate) {
-    CompressorWeights c;
-    c.ratio = ratio;
-    c.head_dim = head_dim;
-    c.overlap = ratio == 4;
-    c.rotate = rotate;
-    const int64_t width = (c.overlap ? 2 : 1) * head_dim;
-    c.wkv = Plain(p + "wkv.weight", width, dim);
-    c.wgate = Plain(p + "wgate.weight", width, dim);
-    c.ape = Floats(p + "ape", {ratio, width});
-    c.norm = Floats(p + "norm.weight", {head_dim});
-    return c;
-  }
-
-  BlockWeights Block(const ModelConfig& c, int layer, const std::string& p) {
-    BlockWeights b;
-    const int64_t d = c.dim, hd = c.head_dim;
-    AttentionWeights& a = b.attn;
-    a.ratio = c.compress_ratios[static_cast<size_t>(layer)];
-    a.wq_a = Fp8(p + "attn.wq_a", c.q_lora_rank, d);
-    a.q_norm = Floats(p + "attn.q_norm.weight", {c.q_lora_rank});
-    a.wq_b = Fp8(p + "attn.wq_b", c.n_heads * hd, c.q_lora_rank);
-    a.wkv = Fp8(p + "attn.wkv", hd, d);
-    a.kv_norm = Floats(p + "attn.kv_norm.weight", {hd});
-    a.wo_a = Fp8(p + "attn.wo_a", c.o_groups * c.o_lora_rank, c.n_heads * hd / c.o_groups);
-    a.wo_b = Fp8(p + "attn.wo_b", d, c.o_groups * c.o_lora_rank);
-    a.attn_sink = Floats(p + "attn.attn_sink", {c.n_heads});
-    if (a.ratio > 0) {
-      a.has_compressor = true;
-      a.compressor = Compressor(p + "attn.compressor.", a.ratio, hd, d, false);
-      if (a.ratio == 4) {
-        a.has_indexer = true;
-        const int64_t ihd = c.index_head_dim;
-        a.indexer.wq_b = Fp8(p + "attn.indexer.wq_b", c.index_n_heads * ihd, c.q_lora_rank);
-        a.indexer.weights_proj = Plain(p + "attn.indexer.weights_proj.weight", c.index_n_heads, d);
-        a.indexer.compressor = Compressor(p + "attn.indexer.compressor.", a.ratio, ihd, d, true);
-      }
-    }
-    b.attn_norm = Floats(p + "attn_norm.weight", {d});
-    b.ffn_norm = Floats(p + "ffn_norm.weight", {d});
-    const int64_t mix = (2 + c.hc_mult) * c.hc_mult;
-    b.hc_attn = Hc(p + "hc_attn", mix, c.hc_mult * d, 3);
-    b.hc_ffn = Hc(p + "hc_ffn", mix, c.hc_mult * d, 3);
-
-    MoeWeights& m = b.ffn;
-    m.hash = layer < c.n_hash_layers;
-    m.gate = Plain(p + "ffn.gate.weight", c.n_routed_experts, d);
-    if (m.hash) {
-      m.tid2eid = Tensor(p + "ffn.gate.tid2eid", {DType::kI64, DType::kI32},
-                         {c.vocab_size, c.n_activated_experts});
-      CheckExpertIds(m.tid2eid, c.n_routed_experts);
-    } else {
-      m.bias = Floats(p + "ffn.gate.bias", {c.n_routed_experts});
-    }
-    const int64_t inter = c.moe_inter_dim;
-    for (int e = 0; e < c.n_routed_experts && ok(); ++e) {
-      const std::string x = p + "ffn.experts." + std::to_string(e) + ".";
-      ExpertWeights ew;
-      if (c.expert_dtype == "fp4") {
-        ew.w1 = Fp4(x + "w1", inter, d);
-        ew.w3 = Fp4(x + "w3", inter, d);
-        ew.w2 = Fp4(x + "w2", d, inter);
-      } else {
-        ew.w1 = Fp8(x + "w1", inter, d);
-        ew.w3 = Fp8(x + "w3", inter, d);
-        ew.w2 = Fp8(x + "w2", d, inter);
-      }
-      m.experts.push_back(std::move(ew));
-    }
-    m.shared.w1 = Fp8(p + "ffn.shared_experts.w1", inter, d);
-    m.shared.w3 = Fp8(p + "ffn.shared_experts.w3", inter, d);
-    m.shared.w2 = Fp8(p + "ffn.shared_experts.w2", d, inter);
-    return b;
+  const TensorInfo* Raw(V4Tensor id, int block) const {
+    return entries_.at({id, block, -1}).tensor;
   }
 
  private:
+  struct Entry {
+    const TensorInfo* tensor = nullptr;
+    const TensorInfo* scale = nullptr;  // quantised matrices
+  };
+
+  // Every tid2eid entry must name an expert.
+  static Expected<Ok, std::string> CheckExpertIds(const TensorInfo& t, int n_experts) {
+    const int64_t n = t.elements();
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t v;
+      if (t.dtype == DType::kI64) {
+        std::memcpy(&v, t.data + 8 * i, 8);
+      } else {
+        int32_t v32;
+        std::memcpy(&v32, t.data + 4 * i, 4);
+        v = v32;
+      }
+      if (v < 0 || v >= n_experts) {
+        return MakeUnexpected("tensor '" + t.name + "' in " + t.file.filename().string() +
+                              ": entry " + std::to_string(i) + " is expert " + std::to_string(v) +
+                              ", outside [0, " + std::to_string(n_experts) + ")");
+      }
+    }
+    return Ok{};
+  }
+
   const Checkpoint& ck_;
   std::string where_;
-  std::string error_;
+  std::map<std::tuple<V4Tensor, int, int>, Entry> entries_;
 };
+
+HcWeights Hc(const BoundTensors& t, V4Tensor fn, V4Tensor base, V4Tensor scale, int block) {
+  return {t.Matrix(fn, block), t.Floats(base, block), t.Floats(scale, block)};
+}
+
+CompressorWeights Compressor(const BoundTensors& t, const ModelConfig& c, int block, bool indexer) {
+  using enum V4Tensor;
+  CompressorWeights w;
+  w.ratio = c.compress_ratios[static_cast<size_t>(block)];
+  w.head_dim = indexer ? c.index_head_dim : c.head_dim;
+  w.overlap = w.ratio == 4;
+  w.rotate = indexer;  // index keys: Hadamard + FP4
+  w.wkv = t.Matrix(indexer ? kIndexerCompressorWkv : kCompressorWkv, block);
+  w.wgate = t.Matrix(indexer ? kIndexerCompressorWgate : kCompressorWgate, block);
+  w.ape = t.Floats(indexer ? kIndexerCompressorApe : kCompressorApe, block);
+  w.norm = t.Floats(indexer ? kIndexerCompressorNorm : kCompressorNorm, block);
+  return w;
+}
+
+ExpertWeights Expert(const BoundTensors& t, V4Tensor w1, V4Tensor w3, V4Tensor w2, int block,
+                     int expert) {
+  ExpertWeights w;
+  w.w1 = t.Matrix(w1, block, expert);
+  w.w3 = t.Matrix(w3, block, expert);
+  w.w2 = t.Matrix(w2, block, expert);
+  return w;
+}
+
+BlockWeights Block(const BoundTensors& t, const ModelConfig& c, int block) {
+  using enum V4Tensor;
+  BlockWeights b;
+  AttentionWeights& a = b.attn;
+  a.ratio = c.compress_ratios[static_cast<size_t>(block)];
+  a.wq_a = t.Matrix(kWqA, block);
+  a.q_norm = t.Floats(kQNorm, block);
+  a.wq_b = t.Matrix(kWqB, block);
+  a.wkv = t.Matrix(kWkv, block);
+  a.kv_norm = t.Floats(kKvNorm, block);
+  a.wo_a = t.Matrix(kWoA, block);
+  a.wo_b = t.Matrix(kWoB, block);
+  a.attn_sink = t.Floats(kAttnSink, block);
+  a.has_compressor = V4BlockHas(c, block, V4When::kCompressed);
+  if (a.has_compressor) a.compressor = Compressor(t, c, block, false);
+  a.has_indexer = V4BlockHas(c, block, V4When::kCsa);
+  if (a.has_indexer) {
+    a.indexer.wq_b = t.Matrix(kIndexerWqB, block);
+    a.indexer.weights_proj = t.Matrix(kIndexerWeightsProj, block);
+    a.indexer.compressor = Compressor(t, c, block, true);
+  }
+  b.attn_norm = t.Floats(kAttnNorm, block);
+  b.ffn_norm = t.Floats(kFfnNorm, block);
+  b.hc_attn = Hc(t, kHcAttnFn, kHcAttnBase, kHcAttnScale, block);
+  b.hc_ffn = Hc(t, kHcFfnFn, kHcFfnBase, kHcFfnScale, block);
+
+  MoeWeights& m = b.ffn;
+  m.hash = V4BlockHas(c, block, V4When::kHashRouted);
+  m.gate = t.Matrix(kGate, block);
+  if (m.hash) {
+    m.tid2eid = t.Raw(kGateTid2eid, block);
+  } else {
+    m.bias = t.Floats(kGateBias, block);
+  }
+  for (int e = 0; e < c.n_routed_experts; ++e) {
+    m.experts.push_back(Expert(t, kExpertW1, kExpertW3, kExpertW2, block, e));
+  }
+  m.shared = Expert(t, kSharedW1, kSharedW3, kSharedW2, block, -1);
+  return b;
+}
 
 // Constraints of the forward pass beyond what ParseModelConfig validates.
 Expected<Ok, std::string> CheckSupported(const ModelConfig& c) {
@@ -232,6 +220,7 @@ Expected<Ok, std::string> CheckSupported(const ModelConfig& c) {
     return MakeUnexpected(
         "config: head_dim - qk_rope_head_dim must be a multiple of 64 (FP8 KV blocks)");
   }
+  // Also makes every FP4 expert matrix's input width a multiple of 32 (its scale blocks).
   if (c.dim % 128 != 0 || c.q_lora_rank % 128 != 0 || c.moe_inter_dim % 128 != 0 ||
       (c.o_groups * c.o_lora_rank) % 128 != 0) {
     return MakeUnexpected(
@@ -251,30 +240,29 @@ Expected<Ok, std::string> CheckSupported(const ModelConfig& c) {
 
 Expected<ModelWeights, std::string> LoadModelWeights(const Checkpoint& checkpoint,
                                                      const std::string& where) {
+  using enum V4Tensor;
   const ModelConfig& c = checkpoint.config();
   if (auto supported = CheckSupported(c); !supported) return MakeUnexpected(supported.error());
-  Loader l(checkpoint, where);
+  BoundTensors t(checkpoint, where);
+  if (auto bound = t.Bind(); !bound) return MakeUnexpected(bound.error());
   ModelWeights w;
-  w.embed = l.Plain("embed.weight", c.vocab_size, c.dim);
-  w.head = l.Plain("head.weight", c.vocab_size, c.dim);
-  w.norm = l.Floats("norm.weight", {c.dim});
-  w.hc_head = l.Hc("hc_head", c.hc_mult, c.hc_mult * c.dim, 1);
-  for (int i = 0; i < c.n_layers && l.ok(); ++i) {
-    w.layers.push_back(l.Block(c, i, "layers." + std::to_string(i) + "."));
-  }
-  for (int m = 0; m < c.n_mtp_layers && l.ok(); ++m) {
-    const std::string p = "mtp." + std::to_string(m) + ".";
+  w.embed = t.Matrix(kEmbed);
+  w.head = t.Matrix(kHead);
+  w.norm = t.Floats(kNorm);
+  w.hc_head = Hc(t, kHcHeadFn, kHcHeadBase, kHcHeadScale, -1);
+  for (int i = 0; i < c.n_layers; ++i) w.layers.push_back(Block(t, c, i));
+  for (int m = 0; m < c.n_mtp_layers; ++m) {
+    const int block = c.n_layers + m;
     MtpWeights mw;
-    mw.block = l.Block(c, c.n_layers + m, p);
-    mw.e_proj = l.Fp8(p + "e_proj", c.dim, c.dim);
-    mw.h_proj = l.Fp8(p + "h_proj", c.dim, c.dim);
-    mw.enorm = l.Floats(p + "enorm.weight", {c.dim});
-    mw.hnorm = l.Floats(p + "hnorm.weight", {c.dim});
-    mw.norm = l.Floats(p + "norm.weight", {c.dim});
-    mw.hc_head = l.Hc(p + "hc_head", c.hc_mult, c.hc_mult * c.dim, 1);
+    mw.block = Block(t, c, block);
+    mw.e_proj = t.Matrix(kMtpEProj, block);
+    mw.h_proj = t.Matrix(kMtpHProj, block);
+    mw.enorm = t.Floats(kMtpEnorm, block);
+    mw.hnorm = t.Floats(kMtpHnorm, block);
+    mw.norm = t.Floats(kMtpNorm, block);
+    mw.hc_head = Hc(t, kMtpHcHeadFn, kMtpHcHeadBase, kMtpHcHeadScale, block);
     w.mtp.push_back(std::move(mw));
   }
-  if (!l.ok()) return MakeUnexpected(l.error());
   return w;
 }
 

@@ -21,6 +21,11 @@ namespace dsagent::engine::forward {
 struct CompressorState {
   int64_t slots = 0, width = 0;
   std::vector<float> kv, score;
+  // Transient, for taking back the last row of a forward call (Model::TakeBackLastRow): while
+  // keep_before_pool is set, a block pooled by the call's last row leaves the slots as they were
+  // just before the pooling here. Set and cleared within one Model::Forward; not serialised.
+  bool keep_before_pool = false;
+  std::vector<float> kv_before_pool, score_before_pool;
 };
 
 struct LayerState {

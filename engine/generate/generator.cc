@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <chrono>
 #include <limits>
+#include <optional>
 
 #include "common/name_table.h"
+#include "engine/generate/mtp_drafter.h"
 #include "engine/generate/text_stream.h"
 
 namespace dsagent::engine {
@@ -38,12 +40,19 @@ const char* FinishReasonName(FinishReason reason) {
 Expected<bool, std::string> PrefillInChunks(forward::Model& model, forward::SequenceState& state,
                                             std::span<const int32_t> tokens,
                                             const CancelToken& cancel,
-                                            const std::function<void()>& on_chunk) {
+                                            const std::function<void()>& on_chunk,
+                                            DraftSource* drafts) {
   for (size_t at = 0; at < tokens.size(); at += kPrefillChunkTokens) {
     if (cancel.IsCancelled()) return false;
-    auto out = model.ForwardLast(
-        state, tokens.subspan(at, std::min(kPrefillChunkTokens, tokens.size() - at)));
+    const auto chunk = tokens.subspan(at, std::min(kPrefillChunkTokens, tokens.size() - at));
+    forward::ForwardTrace trace;
+    auto out = model.ForwardLast(state, chunk, drafts ? &trace : nullptr);
     if (!out) return MakeUnexpected(out.error());
+    if (drafts) {
+      if (auto told = drafts->Fed(chunk, trace.final_streams); !told) {
+        return MakeUnexpected(told.error());
+      }
+    }
     if (on_chunk) on_chunk();
   }
   return true;
@@ -76,16 +85,38 @@ Expected<GenerateResult, std::string> Generator::Generate(forward::SequenceState
 
   GenerateResult result;
   result.prompt_tokens = static_cast<int64_t>(prompt.size());
+  std::optional<MtpDrafter> mtp_drafter;
+  DraftSource* drafts = options.drafts;
+  if (drafts == nullptr && options.speculative == Speculative::kMtp) {
+    if (auto can = MtpDrafter::CanDraft(model_, state); can) {
+      drafts = &mtp_drafter.emplace(model_, state);
+    } else {
+      result.speculative_off = can.error();
+    }
+  }
+  // A plain forward call; the draft source is told its token and stream.
+  forward::ForwardTrace trace;
+  const auto forward =
+      [&](std::span<const int32_t> tokens) -> Expected<std::vector<float>, std::string> {
+    auto logits = model_.Forward(state, tokens, drafts ? &trace : nullptr);
+    if (logits && drafts) {
+      if (auto told = drafts->Fed(tokens, trace.final_streams); !told) {
+        return MakeUnexpected(told.error());
+      }
+    }
+    return logits;
+  };
+
   const auto t0 = std::chrono::steady_clock::now();
   auto head = PrefillInChunks(model_, state, prompt.first(prompt.size() - 1), options.cancel,
-                              options.on_prefill_chunk);
+                              options.on_prefill_chunk, drafts);
   if (!head) return MakeUnexpected(head.error());
   if (!*head || options.cancel.IsCancelled()) {
     result.finish = FinishReason::kCancelled;
     return result;
   }
   if (on_prefill) on_prefill(state);
-  auto logits = model_.Forward(state, prompt.last(1));
+  auto logits = forward(prompt.last(1));
   if (!logits) return MakeUnexpected(logits.error());
   result.prefill_seconds = SecondsSince(t0);
 
@@ -96,46 +127,94 @@ Expected<GenerateResult, std::string> Generator::Generate(forward::SequenceState
     result.text += text;
     return !sink || sink(token, text);
   };
-  while (true) {
-    int32_t token = sampler.Sample(*logits);
+  // The next token from one row of logits, as plain decoding picks it (constraint included).
+  const auto pick = [&](std::span<float> row) -> Expected<int32_t, std::string> {
+    int32_t token = sampler.Sample(row);
     if (options.constraint != nullptr) {
       if (!options.constraint->Allows(token)) {
-        if (!options.constraint->Mask(*logits)) {
+        if (!options.constraint->Mask(row)) {
           return MakeUnexpected("the output constraint allows no token after " +
                                 std::to_string(result.tokens.size()) + " generated tokens");
         }
-        token = sampler.Sample(*logits);
+        token = sampler.Sample(row);
       }
       options.constraint->Accept(token);
     }
+    return token;
+  };
+  // Keeps a picked token; true when generation ends with it (result.finish set). `fed` is how
+  // many tokens plain decoding would have in the state at this point.
+  const auto ends_with = [&](int32_t token, int64_t fed) {
     result.tokens.push_back(token);
     const bool stop_token = std::find(options.stop_token_ids.begin(), options.stop_token_ids.end(),
                                       token) != options.stop_token_ids.end();
     const std::string text = stop_token ? stream.Flush() : stream.Append(TokenBytes(token));
     if (!emit(token, text)) {
       result.finish = FinishReason::kCancelled;
-      break;
-    }
-    if (stop_token) {
+    } else if (stop_token) {
       result.finish = FinishReason::kStopToken;
-      break;
-    }
-    if (stream.stopped()) {
+    } else if (stream.stopped()) {
       result.finish = FinishReason::kStopString;
       result.matched_stop = stream.matched_stop();
-      break;
-    }
-    if (static_cast<int64_t>(result.tokens.size()) >= options.max_tokens || state.pos >= limit) {
+    } else if (static_cast<int64_t>(result.tokens.size()) >= options.max_tokens || fed >= limit) {
       result.finish = FinishReason::kLength;
-      break;
-    }
-    if (options.cancel.IsCancelled()) {
+    } else if (options.cancel.IsCancelled()) {
       result.finish = FinishReason::kCancelled;
+    } else {
+      return false;
+    }
+    return true;
+  };
+
+  auto token = pick(*logits);
+  if (!token) return MakeUnexpected(token.error());
+  const auto vocab = static_cast<size_t>(model_.config().vocab_size);
+  while (!ends_with(*token, state.pos)) {
+    const int32_t fed[1] = {*token};
+    if (drafts == nullptr || state.pos + 1 >= limit) {  // plain step (the draft would not fit)
+      logits = forward(fed);
+      if (!logits) return MakeUnexpected(logits.error());
+      token = pick(*logits);
+      if (!token) return MakeUnexpected(token.error());
+      continue;
+    }
+    // Speculative step: feed the token and the MTP block's guess of the one after it together.
+    auto draft = drafts->Draft(*token);
+    if (!draft) return MakeUnexpected(draft.error());
+    const int32_t pair[2] = {*token, *draft};
+    forward::ForwardTrace verify;
+    verify.undoable_last_row = true;
+    auto rows = model_.Forward(state, pair, &verify);
+    if (!rows) return MakeUnexpected(rows.error());
+    ++result.drafted;
+    const std::span<float> first(rows->data(), vocab), second(rows->data() + vocab, vocab);
+    auto next = pick(first);
+    if (!next) return MakeUnexpected(next.error());
+    if (*next != *draft) {  // rejected: the state goes back to holding the token alone
+      if (auto undo = model_.TakeBackLastRow(state, verify.undo); !undo) {
+        return MakeUnexpected(undo.error());
+      }
+      const auto row_width = static_cast<size_t>(model_.config().hc_mult * model_.config().dim);
+      if (auto told = drafts->Fed(std::span<const int32_t>(pair, 1),
+                                  std::span<const float>(verify.final_streams.data(), row_width));
+          !told) {
+        return MakeUnexpected(told.error());
+      }
+      token = next;
+      continue;
+    }
+    ++result.accepted;
+    if (auto told = drafts->Fed(pair, verify.final_streams); !told) {
+      return MakeUnexpected(told.error());
+    }
+    if (ends_with(*next, state.pos - 1)) {  // plain decoding never feeds the last token
+      if (auto undo = model_.TakeBackLastRow(state, verify.undo); !undo) {
+        return MakeUnexpected(undo.error());
+      }
       break;
     }
-    const int32_t fed[1] = {token};
-    logits = model_.Forward(state, fed);
-    if (!logits) return MakeUnexpected(logits.error());
+    token = pick(second);
+    if (!token) return MakeUnexpected(token.error());
   }
   if (result.finish != FinishReason::kStopString && result.finish != FinishReason::kStopToken) {
     if (const std::string rest = stream.Flush(); !rest.empty()) {

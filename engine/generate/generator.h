@@ -17,6 +17,7 @@
 #include "common/cancel.h"
 #include "common/expected.h"
 #include "engine/forward/model.h"
+#include "engine/generate/draft_source.h"
 #include "engine/generate/sampler.h"
 #include "engine/tokenizer/bpe_tokenizer.h"
 
@@ -35,6 +36,17 @@ class TokenConstraint {
   virtual void Accept(int32_t token) = 0;
 };
 
+// Speculative decoding. kMtp: the checkpoint's MTP block drafts the token after the one about to
+// be fed, the main model runs both in one forward call (2 rows), and the draft is kept when it
+// equals the token sampled from the first row's logits; otherwise its row is taken back
+// (Model::TakeBackLastRow) and the sampled token goes on. The tokens are exactly plain decoding's
+// for every sampler setting (greedy, seeded sampling, constraints): each token is sampled from the
+// same logits with the same random draws, a draft only decides whether its forward row is reused.
+// This is the match rule, not the min(1, p/q) rule of Leviathan et al., which keeps the
+// distribution but draws different random numbers, so a seeded run would not repeat plain
+// decoding's tokens (docs/BENCHMARKS.md: acceptance and the speed-up formula).
+enum class Speculative { kOff, kMtp };
+
 struct GenerateOptions {
   SamplingParams sampling;
   int64_t max_tokens = 256;       // sampled tokens at most, >= 1 (a final stop token included)
@@ -46,6 +58,15 @@ struct GenerateOptions {
   // Called after each prefill chunk (kPrefillChunkTokens), on the generating thread: lets a
   // server keep a stream alive while a long prompt is computed (clients give up on a silent one).
   std::function<void()> on_prefill_chunk;
+  // Off by default: on random-weight checkpoints drafts are almost never accepted, and a
+  // rejected draft costs an MTP block and a second row. Needs an MTP block and a state whose MTP
+  // part kept up (a fresh one); otherwise the call decodes plainly (GenerateResult::
+  // speculative_off says why).
+  Speculative speculative = Speculative::kOff;
+  // Speculative decoding with the caller's drafts instead (tests; a prompt-lookup source would
+  // fit here too): overrides `speculative`. Owned by the caller, one per Generate, told about
+  // this call's tokens only.
+  DraftSource* drafts = nullptr;
 };
 
 enum class FinishReason {
@@ -64,6 +85,10 @@ struct GenerateResult {
   int64_t prompt_tokens = 0;   // tokens fed as prompt by this call
   double prefill_seconds = 0;  // wall time of the prompt's forward calls
   double decode_seconds = 0;   // wall time of the sampled tokens' forward calls
+  // Speculative decoding: drafts verified and drafts accepted (each accepted draft is a sampled
+  // token that needed no forward call of its own), and why speculation did not run when asked.
+  int64_t drafted = 0, accepted = 0;
+  std::string speculative_off;
 };
 
 // Called with each sampled token and the text that became safe to show with it (maybe empty),
@@ -80,13 +105,16 @@ using PrefillHook = std::function<void(const forward::SequenceState& state)>;
 inline constexpr size_t kPrefillChunkTokens = 256;
 
 // Feeds `tokens` into `state` in chunks of kPrefillChunkTokens, checking `cancel` before each and
-// calling `on_chunk` (may be empty) after each. Returns true when every token is in the state,
-// false when cancelled (the state then holds whole chunks of `tokens`, state.pos tells how many
-// tokens: a consistent state of that prefix). Error: what Model::ForwardLast reports.
+// calling `on_chunk` (may be empty) after each. With `drafts` (speculative decoding), every chunk
+// is told to the draft source (the MTP block's state keeps up). Returns true when every token
+// is in the state, false when cancelled (the state then holds whole chunks of `tokens`, state.pos
+// tells how many tokens: a consistent state of that prefix). Error: what Model::ForwardLast or
+// the draft source reports.
 Expected<bool, std::string> PrefillInChunks(forward::Model& model, forward::SequenceState& state,
                                             std::span<const int32_t> tokens,
                                             const CancelToken& cancel,
-                                            const std::function<void()>& on_chunk = {});
+                                            const std::function<void()>& on_chunk = {},
+                                            DraftSource* drafts = nullptr);
 
 class Generator {
  public:

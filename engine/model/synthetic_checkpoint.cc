@@ -5,7 +5,6 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
-#include <map>
 #include <numeric>
 #include <string_view>
 
@@ -102,7 +101,6 @@ int64_t InputWidth(const ExpectedTensor& t) {
 }
 
 Plan PlanFor(const ExpectedTensor& t, SyntheticValues values) {
-  const auto ends = [&](std::string_view s) { return t.name.ends_with(s); };
   switch (t.dtype) {
     case DType::kF8E8M0:
       return {Fill::kScale};
@@ -116,21 +114,41 @@ Plan PlanFor(const ExpectedTensor& t, SyntheticValues values) {
       break;
   }
   if (values == SyntheticValues::kVaried) {  // see SyntheticValues
-    if (ends("norm.weight")) return {Fill::kNormal, 0.1f, 1.0f};
-    if (ends("attn_sink")) return {Fill::kNormal, 0.7f};
-    if (ends("gate.bias")) return {Fill::kNormal, 0.1f};
-    if (ends("_base")) return {Fill::kNormal, 0.5f};
-    if (ends("_scale")) return {Fill::kNormal, 0.25f, 1.0f};
-    if (ends("ape")) return {Fill::kNormal, 0.5f};
+    switch (t.values) {
+      case V4Values::kNormWeight:
+        return {Fill::kNormal, 0.1f, 1.0f};
+      case V4Values::kAttnSink:
+        return {Fill::kNormal, 0.7f};
+      case V4Values::kGateBias:
+        return {Fill::kNormal, 0.1f};
+      case V4Values::kHcBase:
+        return {Fill::kNormal, 0.5f};
+      case V4Values::kHcScale:
+        return {Fill::kNormal, 0.25f, 1.0f};
+      case V4Values::kApe:
+        return {Fill::kNormal, 0.5f};
+      default:
+        break;
+    }
   }
-  if (ends("norm.weight")) return {Fill::kConstant, 1.0f};  // every RMSNorm, q/kv/e/h norms too
-  if (ends("attn_sink") || ends("gate.bias") || ends("_base")) return {Fill::kConstant, 0.0f};
-  // hc_*_scale multiply mixing logits that are ~N(0, 1) (hc_*_fn ~N(0, 1/in) on an RMS-normalised
-  // input): 0.5 keeps the sigmoids and the Sinkhorn softmax away from saturation.
-  if (ends("_scale")) return {Fill::kConstant, 0.5f};
-  if (ends("ape")) return {Fill::kNormal, 0.02f};  // small next to the ~N(0, 1) gate logits
-  if (t.name == "embed.weight") return {Fill::kNormal, 1.0f};  // the residual stream's scale
-  return {Fill::kNormal, 1.0f / std::sqrt(static_cast<float>(InputWidth(t)))};
+  switch (t.values) {
+    case V4Values::kNormWeight:  // every RMSNorm, q/kv/e/h norms too
+      return {Fill::kConstant, 1.0f};
+    case V4Values::kAttnSink:
+    case V4Values::kGateBias:
+    case V4Values::kHcBase:
+      return {Fill::kConstant, 0.0f};
+    // hc_*_scale multiply mixing logits that are ~N(0, 1) (hc_*_fn ~N(0, 1/in) on an
+    // RMS-normalised input): 0.5 keeps the sigmoids and the Sinkhorn softmax away from saturation.
+    case V4Values::kHcScale:
+      return {Fill::kConstant, 0.5f};
+    case V4Values::kApe:  // small next to the ~N(0, 1) gate logits
+      return {Fill::kNormal, 0.02f};
+    case V4Values::kEmbedding:  // the residual stream's scale
+      return {Fill::kNormal, 1.0f};
+    default:
+      return {Fill::kNormal, 1.0f / std::sqrt(static_cast<float>(InputWidth(t)))};
+  }
 }
 
 // Quantised weights ~N(0, 1/in) are stored as q = w / scale with power-of-two block scales of
@@ -362,23 +380,22 @@ Expected<SyntheticCheckpointSummary, std::string> WriteSyntheticCheckpoint(
   const std::string header = SafetensorsHeader(tensors, &data_bytes);
   if (auto w = (*writer)->Append(header); !w) return MakeUnexpected(w.error());
 
-  std::map<std::string, const ExpectedTensor*> by_name;
-  for (const ExpectedTensor& t : tensors) by_name[t.name] = &t;
   forward::ThreadPool pool(options.threads);
   std::string buffer;
   constexpr size_t kBatchBytes = size_t{16} << 20;  // generated in parallel, then written
-  for (const ExpectedTensor& t : tensors) {
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const ExpectedTensor& t = tensors[i];
     TensorJob job{&t, PlanFor(t, options.values)};
     job.n_experts = summary.config.n_routed_experts;
     if (job.plan.fill == Fill::kFp8 || job.plan.fill == Fill::kFp4) {
-      const ExpectedTensor& scale = *by_name.at(t.name.substr(0, t.name.size() - 6) + "scale");
+      const ExpectedTensor& scale = tensors[i + 1];  // a weight's scale follows it
       job.in = InputWidth(t);
       job.scale = BlockScaleBytes(options.seed, scale, t);
       job.scale_cols = scale.shape[1];
       job.scale_base_byte = 127 + BaseScaleExponent(t);
       job.codes = MakeQuantTables(t);
     } else if (job.plan.fill == Fill::kScale) {
-      const ExpectedTensor& weight = *by_name.at(t.name.substr(0, t.name.size() - 5) + "weight");
+      const ExpectedTensor& weight = tensors[i - 1];
       job.scale = BlockScaleBytes(options.seed, t, weight);
     }
     const int64_t rows = t.shape.empty() ? 1 : t.shape[0];

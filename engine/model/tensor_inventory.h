@@ -1,6 +1,7 @@
-// The tensors a V4 checkpoint must contain, derived from its config alone (names, shapes, dtypes
-// as ../shared/reference/v4-architecture.md §4 lists them), and parameter counts: total, and
-// active per token (shared weights plus n_activated_experts of the routed experts per layer).
+// The tensors a V4 checkpoint must contain, derived from its config alone by expanding the one
+// tensor table (v4_tensor_table.h; names, shapes, dtypes as ../shared/reference/v4-architecture.md
+// §4 lists them), and parameter counts: total, and active per token (shared weights plus
+// n_activated_experts of the routed experts per layer).
 #pragma once
 
 #include <cstdint>
@@ -9,6 +10,7 @@
 
 #include "engine/model/dtype.h"
 #include "engine/model/model_config.h"
+#include "engine/model/v4_tensor_table.h"
 
 namespace dsagent::engine {
 
@@ -19,8 +21,17 @@ struct ExpectedTensor {
   int64_t parameters = 0;      // logical weights (FP4: 2 per byte); 0 for scale tensors
   bool routed_expert = false;  // part of one routed expert (active only when selected)
   bool mtp = false;            // part of an MTP block (not used for ordinary decoding)
+  // Where the tensor comes from in the table: its row, the block (decoder layer, then MTP block
+  // n_layers + m; -1 for the model scope), the routed expert (-1 for none), and whether it is the
+  // block-scale half of a quantised matrix (the weight half comes right before it).
+  V4Tensor id = V4Tensor::kEmbed;
+  int block = -1;
+  int expert = -1;
+  bool scale = false;
+  V4Values values = V4Values::kMatrix;  // what a synthetic checkpoint fills it with
 };
 
+// Every tensor of `config`, in file order (V4TensorTable's expansion).
 std::vector<ExpectedTensor> ExpectedTensors(const ModelConfig& config);
 
 struct ParameterCounts {
