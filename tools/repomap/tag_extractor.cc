@@ -61,14 +61,17 @@ const char* QueryErrorName(TSQueryError e) {
   }
 }
 
-// Compiled once per language for the life of the process (queries are small; never freed).
+// Compiled once per language for the life of the process (queries are small; never freed). The
+// cache itself is never destroyed either, so the queries stay reachable until exit (a static map
+// would be destroyed at exit and leave them unreferenced, which LeakSanitizer reports) and no
+// thread still scanning at exit can see them go.
 const CompiledQuery& QueryFor(const Language& language) {
   static std::mutex mu;
-  static std::map<const Language*, CompiledQuery> cache;
+  static auto* const cache = new std::map<const Language*, CompiledQuery>();
   std::lock_guard<std::mutex> lock(mu);
-  auto it = cache.find(&language);
-  if (it != cache.end()) return it->second;
-  CompiledQuery& q = cache[&language];
+  auto it = cache->find(&language);
+  if (it != cache->end()) return it->second;
+  CompiledQuery& q = (*cache)[&language];
   const std::string_view source = TagsQuerySource(language);
   if (language.grammar == nullptr) {
     q.error = "no grammar built for " + language.name + " (run scripts/setup.sh and rebuild)";
