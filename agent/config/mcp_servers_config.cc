@@ -27,7 +27,9 @@ void ReadServer(const YAML::Node& node, const std::string& where_prefix, const s
   };
   for (auto it = node.begin(); it != node.end(); ++it) {
     const std::string field = it->first.Scalar();
-    const YAML::Node& value = it->second;
+    // A copy (a Node is a handle): yaml-cpp's iterator returns a temporary proxy from ->, so a
+    // reference to it->second dangles after this line (ASan: stack-use-after-scope).
+    const YAML::Node value = it->second;
     if (std::find(KnownFields().begin(), KnownFields().end(), field) == KnownFields().end()) {
       fail(it->first, field, "unknown field" + DidYouMean(field, KnownFields()));
       continue;
