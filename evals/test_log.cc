@@ -53,11 +53,26 @@ std::string XmlUnescape(std::string s) {
   return s;
 }
 
+// The value of attribute `name` in an XML start tag, unescaped; "" when absent. Scanned by hand:
+// std::regex recurses once per character it repeats over, and a JUnit report's attribute values
+// (failure messages, the class path in <properties>) are long enough to overflow the stack (seen
+// under ASan in the Java polyglot case).
 std::string Attribute(const std::string& tag, const std::string& name) {
-  const std::regex re("\\s" + name + "\\s*=\\s*(\"([^\"]*)\"|'([^']*)')");
-  std::smatch m;
-  if (!std::regex_search(tag, m, re)) return "";
-  return XmlUnescape(m[2].matched ? m[2].str() : m[3].str());
+  const auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+  for (size_t pos = tag.find(name); pos != std::string::npos; pos = tag.find(name, pos + 1)) {
+    if (pos == 0 || !is_space(tag[pos - 1])) continue;
+    size_t i = pos + name.size();
+    while (i < tag.size() && is_space(tag[i])) ++i;
+    if (i >= tag.size() || tag[i] != '=') continue;
+    ++i;
+    while (i < tag.size() && is_space(tag[i])) ++i;
+    if (i >= tag.size() || (tag[i] != '"' && tag[i] != '\'')) continue;
+    const char quote = tag[i];
+    const size_t end = tag.find(quote, i + 1);
+    if (end == std::string::npos) return "";
+    return XmlUnescape(tag.substr(i + 1, end - i - 1));
+  }
+  return "";
 }
 
 // The test id at the start of `rest` ("t.py::test_x[a - b] - AssertionError: ..."): up to the
@@ -145,25 +160,53 @@ TestStatusMap ParseGtestLog(std::string_view log) {
   return out;
 }
 
-TestStatusMap ParseJunitXml(std::string_view xml_view) {
-  const std::string xml(xml_view);
-  // Attribute values may hold '>' (Catch2 names like "eggs -> not allergic"): quoted strings are
-  // skipped whole.
-  static const std::regex kCase(
-      R"re(<testcase\b((?:[^>"']|"[^"]*"|'[^']*')*?)(/>|>([\s\S]*?)</testcase>))re");
+TestStatusMap ParseJunitXml(std::string_view xml) {
+  // Scanned by hand, not with std::regex, which recurses per character and overflowed the stack
+  // on long reports. Attribute values may hold '>' (Catch2 names like "eggs -> not allergic"):
+  // quoted strings are skipped whole.
+  constexpr std::string_view kOpen = "<testcase", kClose = "</testcase>";
+  const auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
   TestStatusMap out;
-  for (auto it = std::sregex_iterator(xml.begin(), xml.end(), kCase); it != std::sregex_iterator();
-       ++it) {
-    const std::string attrs = " " + (*it)[1].str();
+  size_t pos = 0;
+  while ((pos = xml.find(kOpen, pos)) != std::string_view::npos) {
+    const size_t attrs_begin = pos + kOpen.size();
+    if (attrs_begin < xml.size() && !is_space(xml[attrs_begin]) && xml[attrs_begin] != '>' &&
+        xml[attrs_begin] != '/') {
+      pos = attrs_begin;  // another element, e.g. <testcases>
+      continue;
+    }
+    size_t tag_end = std::string_view::npos;
+    char quote = 0;
+    for (size_t i = attrs_begin; i < xml.size(); ++i) {
+      if (quote != 0) {
+        if (xml[i] == quote) quote = 0;
+      } else if (xml[i] == '"' || xml[i] == '\'') {
+        quote = xml[i];
+      } else if (xml[i] == '>') {
+        tag_end = i;
+        break;
+      }
+    }
+    if (tag_end == std::string_view::npos) break;
+    const bool self_closing = xml[tag_end - 1] == '/';
+    const std::string attrs =
+        " " + std::string(xml.substr(attrs_begin, tag_end - (self_closing ? 1 : 0) - attrs_begin));
+    std::string_view body;
+    pos = tag_end + 1;
+    if (!self_closing) {
+      const size_t close = xml.find(kClose, pos);
+      if (close == std::string_view::npos) break;
+      body = xml.substr(pos, close - pos);
+      pos = close + kClose.size();
+    }
     const std::string name = Attribute(attrs, "name"), cls = Attribute(attrs, "classname");
     if (name.empty()) continue;
-    const std::string body = (*it)[3].str();
     TestStatus s = TestStatus::kPassed;
-    if (body.find("<failure") != std::string::npos) {
+    if (body.find("<failure") != std::string_view::npos) {
       s = TestStatus::kFailed;
-    } else if (body.find("<error") != std::string::npos) {
+    } else if (body.find("<error") != std::string_view::npos) {
       s = TestStatus::kError;
-    } else if (body.find("<skipped") != std::string::npos) {
+    } else if (body.find("<skipped") != std::string_view::npos) {
       s = TestStatus::kSkipped;
     }
     out[cls.empty() ? name : cls + "::" + name] = s;

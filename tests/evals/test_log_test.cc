@@ -210,6 +210,20 @@ TEST(JunitXmlTest, AttributeValuesMayHoldAngleBrackets) {
                            {"tests.global::c", S::kPassed}}));
 }
 
+TEST(JunitXmlTest, LongAttributeValuesAndLookalikeNamesAreRead) {
+  // A JUnit report's values can be megabytes (failure messages, the class path among the
+  // properties); reading them must not recurse per character. `classname=` and `xname=` hold
+  // "name=" without being the name attribute.
+  const std::string long_name(2'000'000, 'n');
+  const std::string xml = "<testsuite><properties><property name=\"java.class.path\" value=\"" +
+                          std::string(2'000'000, 'p') +
+                          "\"/></properties>\n"
+                          "<testcase xname=\"no\" classname=\"C\" name = '" +
+                          long_name + "'><failure message=\"" + std::string(2'000'000, 'm') +
+                          "\"/></testcase></testsuite>";
+  EXPECT_EQ(ParseJunitXml(xml), (TestStatusMap{{"C::" + long_name, S::kFailed}}));
+}
+
 TEST(ParseTestResultsTest, DispatchesOnFrameworkAndReadsJunitReports) {
   TempDir dir;
   dir.Write("out/report.xml", "<testcase classname=\"c\" name=\"t\"/>");
