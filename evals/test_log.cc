@@ -53,19 +53,21 @@ std::string XmlUnescape(std::string s) {
   return s;
 }
 
+// XML's whitespace (the S production): space, tab, CR, LF.
+bool IsXmlSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
 // The value of attribute `name` in an XML start tag, unescaped; "" when absent. Scanned by hand:
 // std::regex recurses once per character it repeats over, and a JUnit report's attribute values
 // (failure messages, the class path in <properties>) are long enough to overflow the stack (seen
 // under ASan in the Java polyglot case).
 std::string Attribute(const std::string& tag, const std::string& name) {
-  const auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
   for (size_t pos = tag.find(name); pos != std::string::npos; pos = tag.find(name, pos + 1)) {
-    if (pos == 0 || !is_space(tag[pos - 1])) continue;
+    if (pos == 0 || !IsXmlSpace(tag[pos - 1])) continue;
     size_t i = pos + name.size();
-    while (i < tag.size() && is_space(tag[i])) ++i;
+    while (i < tag.size() && IsXmlSpace(tag[i])) ++i;
     if (i >= tag.size() || tag[i] != '=') continue;
     ++i;
-    while (i < tag.size() && is_space(tag[i])) ++i;
+    while (i < tag.size() && IsXmlSpace(tag[i])) ++i;
     if (i >= tag.size() || (tag[i] != '"' && tag[i] != '\'')) continue;
     const char quote = tag[i];
     const size_t end = tag.find(quote, i + 1);
@@ -165,12 +167,11 @@ TestStatusMap ParseJunitXml(std::string_view xml) {
   // on long reports. Attribute values may hold '>' (Catch2 names like "eggs -> not allergic"):
   // quoted strings are skipped whole.
   constexpr std::string_view kOpen = "<testcase", kClose = "</testcase>";
-  const auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
   TestStatusMap out;
   size_t pos = 0;
   while ((pos = xml.find(kOpen, pos)) != std::string_view::npos) {
     const size_t attrs_begin = pos + kOpen.size();
-    if (attrs_begin < xml.size() && !is_space(xml[attrs_begin]) && xml[attrs_begin] != '>' &&
+    if (attrs_begin < xml.size() && !IsXmlSpace(xml[attrs_begin]) && xml[attrs_begin] != '>' &&
         xml[attrs_begin] != '/') {
       pos = attrs_begin;  // another element, e.g. <testcases>
       continue;
