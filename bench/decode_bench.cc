@@ -10,8 +10,13 @@
 // compressors' partial blocks are empty), so the step time at long contexts can be measured
 // without a prefill of N tokens. The logits are meaningless; the work per step is the real one.
 //
+// With --batch N (> 1) it then times batched decode (Model::ForwardBatch, as `dsagent serve`
+// runs concurrent requests): N copies of the sequence step together, each fed its own token
+// (different tokens, so the rows route to different experts as independent requests would), and
+// reports the aggregate tokens/s against the single sequence's of the same run.
+//
 // Usage: decode_bench [--model DIR] [--prefill 128 | --context N] [--steps 16] [--threads 0]
-//                     [--numerics exact|fast]
+//                     [--numerics exact|fast] [--batch N]
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -123,7 +128,7 @@ forward::SequenceState SyntheticState(const forward::Model& m, int64_t context) 
 
 int main(int argc, char** argv) {
   std::filesystem::path model_dir = DSAGENT_SOURCE_DIR "/tests/data/v4-tiny";
-  int64_t prefill = 128, steps = 16, context = 0;
+  int64_t prefill = 128, steps = 16, context = 0, batch = 1;
   int threads = 0;
   kernels::Numerics numerics = kernels::Numerics::kExact;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -138,12 +143,14 @@ int main(int argc, char** argv) {
       threads = std::atoi(value.c_str());
     } else if (flag == "--context") {
       context = std::atoll(value.c_str());
+    } else if (flag == "--batch" && std::atoll(value.c_str()) >= 1) {
+      batch = std::atoll(value.c_str());
     } else if (flag == "--numerics" && kernels::ParseNumerics(value)) {
       numerics = *kernels::ParseNumerics(value);
     } else {
       std::fprintf(stderr,
                    "usage: decode_bench [--model DIR] [--prefill N | --context N] [--steps N] "
-                   "[--threads N] [--numerics exact|fast]\n");
+                   "[--threads N] [--numerics exact|fast] [--batch N]\n");
       return 2;
     }
   }
@@ -211,5 +218,30 @@ int main(int argc, char** argv) {
       static_cast<long long>(s.pos - steps), static_cast<long long>(s.pos), median * 1e3,
       1.0 / median, times.front() * 1e3, weights / 1e6, weights / median / 1e9, bandwidth / 1e9,
       floor_s * 1e3, 100.0 * floor_s / median, cpu_times[cpu_times.size() / 2] * 1e3);
+  if (batch > 1) {
+    std::vector<forward::SequenceState> seqs(static_cast<size_t>(batch), s);
+    std::vector<std::vector<int32_t>> feed(static_cast<size_t>(batch), std::vector<int32_t>(1));
+    std::vector<double> batch_times;
+    for (int64_t i = 0; i <= steps; ++i) {
+      std::vector<forward::BatchEntry> entries;
+      for (int64_t k = 0; k < batch; ++k) {
+        x = x * 1664525u + 1013904223u;
+        feed[static_cast<size_t>(k)][0] = static_cast<int32_t>(
+            (x >> 8) % static_cast<uint32_t>(std::min<int64_t>(c.vocab_size, 1 << 20)));
+        entries.push_back({&seqs[static_cast<size_t>(k)], feed[static_cast<size_t>(k)], 1});
+      }
+      const auto t = Clock::now();
+      if (!m.ForwardBatch(entries)) return 1;
+      if (i > 0) batch_times.push_back(Since(t));
+    }
+    std::sort(batch_times.begin(), batch_times.end());
+    const double batch_median = batch_times[batch_times.size() / 2];
+    std::printf(
+        "batched decode, %lld sequences: median %.2f ms per step (%.1f tokens/s in all), best "
+        "%.2f ms; %.2fx the single sequence's tokens/s\n",
+        static_cast<long long>(batch), batch_median * 1e3,
+        static_cast<double>(batch) / batch_median, batch_times.front() * 1e3,
+        static_cast<double>(batch) / batch_median * median);
+  }
   return 0;
 }

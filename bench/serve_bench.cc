@@ -5,8 +5,15 @@
 // that nothing is refused unless --max-queue says otherwise (503s are counted). Also reported:
 // the process's peak RSS after each level.
 //
+// With --model DIR another checkpoint is served (with --tokenizer FILE, default the model's or the
+// npm V3 tokenizer, as `dsagent serve`), e.g. the Flash-shaped synthetic one, and --max-batch N
+// batches the decode steps of up to N concurrent requests (forward_batcher.h; `dsagent serve`
+// sets it to --parallel); requests then ask for exactly max_tokens (ignore_eos) and the table
+// adds the completion tokens per second of all clients together.
+//
 // Usage: serve_bench [--parallel 2] [--requests 256] [--max-tokens 8] [--max-queue 64]
-//                    [--clients 1,8,64]
+//                    [--clients 1,8,64] [--model DIR] [--tokenizer FILE] [--threads N]
+//                    [--max-batch N] [--numerics exact|fast]
 #include <httplib.h>
 
 #include <algorithm>
@@ -22,10 +29,8 @@
 #include <vector>
 
 #include "common/json.h"
-#include "engine/forward/model.h"
-#include "engine/generate/chat_completion.h"
+#include "engine/runtime/engine_runtime.h"
 #include "engine/server/chat_server.h"
-#include "engine/tokenizer/model_tokenizer.h"
 
 namespace {
 using namespace dsagent;
@@ -52,7 +57,9 @@ double Percentile(std::vector<double> v, double p) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int parallel = 2, requests = 256, max_tokens = 8, max_queue = 64;
+  int parallel = 2, requests = 256, max_tokens = 8, max_queue = 64, threads = 0, max_batch = 1;
+  std::string model_dir = kSource + "/tests/data/v4-tiny", tokenizer_file;
+  engine::kernels::Numerics numerics = engine::kernels::Numerics::kExact;
   std::vector<int> levels = {1, 8, 64};
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
@@ -63,6 +70,16 @@ int main(int argc, char** argv) {
       requests = std::atoi(value);
     } else if (flag == "--max-tokens") {
       max_tokens = std::atoi(value);
+    } else if (flag == "--model") {
+      model_dir = value;
+    } else if (flag == "--tokenizer") {
+      tokenizer_file = value;
+    } else if (flag == "--threads") {
+      threads = std::atoi(value);
+    } else if (flag == "--numerics" && engine::kernels::ParseNumerics(value)) {
+      numerics = *engine::kernels::ParseNumerics(value);
+    } else if (flag == "--max-batch") {
+      max_batch = std::atoi(value);
     } else if (flag == "--max-queue") {
       max_queue = std::atoi(value);
     } else if (flag == "--clients") {
@@ -74,21 +91,21 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  auto model = engine::forward::Model::Load(kSource + "/tests/data/v4-tiny",
-                                            {.threads = std::max(1, parallel == 1 ? 2 : 1)});
-  if (!model) {
-    std::fprintf(stderr, "serve_bench: %s\n", model.error().c_str());
+  const bool tiny = model_dir == kSource + "/tests/data/v4-tiny";
+  if (tiny && tokenizer_file.empty()) {
+    tokenizer_file = kSource + "/tests/data/v4-tiny-tokenizer/tokenizer.json";
+  }
+  if (threads <= 0 && tiny) threads = std::max(1, parallel == 1 ? 2 : 1);
+  auto runtime = engine::EngineRuntime::Open({.model_dir = model_dir,
+                                              .tokenizer_file = tokenizer_file,
+                                              .threads = threads,
+                                              .numerics = numerics,
+                                              .max_batch = max_batch});
+  if (!runtime) {
+    std::fprintf(stderr, "serve_bench: %s\n", runtime.error().c_str());
     return 1;
   }
-  auto tok = engine::LoadModelTokenizer(
-      {.tokenizer_file = kSource + "/tests/data/v4-tiny-tokenizer/tokenizer.json",
-       .model_vocab_size = (*model)->config().vocab_size});
-  if (!tok) {
-    std::fprintf(stderr, "serve_bench: %s\n", tok.error().c_str());
-    return 1;
-  }
-  engine::InMemoryPrefixCache cache;
-  engine::ChatCompleter completer(**model, **tok, &cache);
+  engine::ChatCompleter& completer = (*runtime)->completer();
   engine::server::ChatServer server(completer, {.host = "127.0.0.1",
                                                 .port = 0,
                                                 .parallel = parallel,
@@ -102,10 +119,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::printf(
-      "| clients | requests | ok | 503 | other | req/s | p50 ms | p99 ms | peak RSS MiB |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|\n");
+      "| clients | requests | ok | 503 | other | req/s | completion tokens/s | p50 ms | p99 ms | "
+      "peak RSS MiB |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
   for (const int clients : levels) {
     std::atomic<int> next{0}, ok{0}, busy{0}, other{0};
+    std::atomic<int64_t> completion_tokens{0};
     std::vector<std::vector<double>> latencies(static_cast<size_t>(clients));
     const auto t0 = Clock::now();
     std::vector<std::thread> threads;
@@ -114,17 +133,22 @@ int main(int argc, char** argv) {
         httplib::Client http("127.0.0.1", *port);
         http.set_read_timeout(600, 0);
         for (int i; (i = next++) < requests;) {
-          const engine::OrderedJson body = {
+          engine::OrderedJson body = {
               {"max_tokens", max_tokens},
               {"messages",
                {{{"role", "system"}, {"content", "Be brief."}},
                 {{"role", "user"}, {"content", "Question " + std::to_string(i) + "?"}}}}};
+          if (!tiny) body["ignore_eos"] = true;  // every reply max_tokens long
           const auto r0 = Clock::now();
           auto r = http.Post("/v1/chat/completions", body.dump(), "application/json");
           const double ms = std::chrono::duration<double, std::milli>(Clock::now() - r0).count();
           if (r && r->status == 200) {
             ok += 1;
             latencies[static_cast<size_t>(c)].push_back(ms);
+            const auto reply = engine::OrderedJson::parse(r->body, nullptr, false);
+            if (!reply.is_discarded() && reply.contains("usage")) {
+              completion_tokens += reply["usage"].value("completion_tokens", int64_t{0});
+            }
           } else if (r && r->status == 503) {
             busy += 1;
           } else {
@@ -137,8 +161,9 @@ int main(int argc, char** argv) {
     const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     std::vector<double> all;
     for (const auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
-    std::printf("| %d | %d | %d | %d | %d | %.1f | %.1f | %.1f | %.0f |\n", clients, requests,
-                ok.load(), busy.load(), other.load(), ok.load() / seconds, Percentile(all, 0.5),
+    std::printf("| %d | %d | %d | %d | %d | %.1f | %.1f | %.1f | %.1f | %.0f |\n", clients,
+                requests, ok.load(), busy.load(), other.load(), ok.load() / seconds,
+                static_cast<double>(completion_tokens.load()) / seconds, Percentile(all, 0.5),
                 Percentile(all, 0.99), static_cast<double>(PeakRssKiB()) / 1024.0);
     std::fflush(stdout);
   }

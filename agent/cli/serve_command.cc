@@ -26,7 +26,13 @@ void AddServeCommand(CLI::App& app, CommandTable& table) {
   cmd->add_option("--host", serve.host, "Address to listen on (default 127.0.0.1)");
   cmd->add_option("--port", serve.port, "Port (default 8000; 0 = any free port)")
       ->check(CLI::Range(0, 65535));
-  cmd->add_option("--parallel", serve.parallel, "Generations at once (default 1)")
+  cmd->add_option(
+         "--parallel", serve.parallel,
+         "Generations at once; their decode steps run as one batched forward pass (default 1)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--max-batch", serve.max_batch,
+                  "Decode steps of concurrent requests per batched forward pass (default: "
+                  "--parallel; 1 = each alone)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--kv-dir", serve.kv_dir, "Persistent prefix-cache directory");
   cmd->add_option("--kv-max-size", serve.kv_max_size,
@@ -133,6 +139,7 @@ int ServeCommand(const ServeOptions& o, const CancelToken& cancel) {
        .memory_cache_entries = o.cache_entries,
        .kv_dir = o.kv_dir,
        .kv_max_bytes = kv_max_bytes,
+       .max_batch = o.max_batch > 0 ? o.max_batch : o.parallel,
        .kv_log = [](const std::string& line) {
          std::fprintf(stderr, "dsagent serve: %s\n", line.c_str());  // "kv: ..."
        }});

@@ -17,6 +17,7 @@ struct ServeOptions {
   std::string host = "127.0.0.1";
   int port = 8000;  // 0: any free port (printed on stderr as "listening on http://HOST:PORT")
   int parallel = 1;
+  int max_batch = 0;  // decode steps per batched forward call; 0: = parallel, 1: no batching
   std::string kv_dir;  // the persistent prefix store's directory ("" = memory cache only)
   std::string kv_max_size = "16G";  // its size budget (LRU eviction); "0" = no limit
   std::string model_id;             // default: the model directory's name

@@ -30,87 +30,107 @@ void NormaliseHeadBf16(float* q, int64_t n, float eps) {
 void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rope& rope,
                       int64_t start, const float* x, int64_t rows, LayerState& st, float* out,
                       const Compute& cx) {
+  const LayerChunk chunk{&st, start, rows};
+  AttentionForward(w, c, rope, std::span<const LayerChunk>(&chunk, 1), x, out, cx);
+}
+
+void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rope& rope,
+                      std::span<const LayerChunk> chunks, const float* x, float* out,
+                      const Compute& cx) {
   const int64_t heads = c.n_heads, hd = c.head_dim, rd = c.rope_head_dim;
   const int64_t win = c.window_size, ratio = w.ratio;
   const float eps = static_cast<float>(c.norm_eps);
-  const bool prefill_layout = start == 0;
+  // Row r of the call is at position pos_of[r]; chunk k's rows begin at row first_row[k].
+  std::vector<int64_t> first_row(chunks.size() + 1, 0), pos_of;
+  for (size_t k = 0; k < chunks.size(); ++k) {
+    first_row[k + 1] = first_row[k] + chunks[k].rows;
+    for (int64_t t = 0; t < chunks[k].rows; ++t) pos_of.push_back(chunks[k].start + t);
+  }
+  const int64_t rows = first_row.back();
 
-  // Query.
+  // Query (row-wise: every chunk at once).
   std::vector<float> qr(static_cast<size_t>(rows * c.q_lora_rank));
   Linear(w.wq_a, x, rows, qr.data(), InputQuant::kFp8Per128, Round::kBF16, cx);
   RmsNorm(qr.data(), rows, c.q_lora_rank, w.q_norm.data(), eps, qr.data());
   std::vector<float> q(static_cast<size_t>(rows * heads * hd));
   Linear(w.wq_b, qr.data(), rows, q.data(), InputQuant::kFp8Per128, Round::kBF16, cx);
-  for (int64_t t = 0; t < rows; ++t) {
-    float* qt = q.data() + t * heads * hd;
+  for (int64_t r = 0; r < rows; ++r) {
+    float* qt = q.data() + r * heads * hd;
     for (int64_t h = 0; h < heads; ++h) NormaliseHeadBf16(qt + h * hd, hd, eps);
-    rope.Rotate(qt, heads, hd, hd, start + t, /*inverse=*/false);
+    rope.Rotate(qt, heads, hd, hd, pos_of[static_cast<size_t>(r)], /*inverse=*/false);
   }
 
-  // Window KV of this chunk.
+  // Window KV of these rows.
   std::vector<float> kv(static_cast<size_t>(rows * hd));
   Linear(w.wkv, x, rows, kv.data(), InputQuant::kFp8Per128, Round::kBF16, cx);
   RmsNorm(kv.data(), rows, hd, w.kv_norm.data(), eps, kv.data());
-  for (int64_t t = 0; t < rows; ++t) {
-    rope.Rotate(kv.data() + t * hd, 1, hd, hd, start + t, /*inverse=*/false);
-    QuantizeFp8Blocks(kv.data() + t * hd, hd - rd, 64);
+  for (int64_t r = 0; r < rows; ++r) {
+    rope.Rotate(kv.data() + r * hd, 1, hd, hd, pos_of[static_cast<size_t>(r)], /*inverse=*/false);
+    QuantizeFp8Blocks(kv.data() + r * hd, hd - rd, 64);
   }
-
-  // Compressed entries (the indexer scores before this chunk's entries are appended to the main
-  // cache, as the reference; the two caches are independent).
-  std::vector<std::vector<int32_t>> selected;
-  if (w.has_indexer) {
-    IndexerArgs ia;
-    ia.start = start;
-    ia.x = x;
-    ia.qr = qr.data();
-    ia.rows = rows;
-    ia.prefill_layout = prefill_layout;
-    selected = SelectEntries(w.indexer, c, rope, ia, st, cx);
-  }
-  if (w.has_compressor) {
-    Compress(w.compressor, rope, eps, start, x, rows, st.kv_compressor, st.compressed, cx);
-  }
-  const int64_t n_compressed = st.compressed_entries();
-
-  // This chunk's KV rows as bf16 bits, like the cache rows (their values are bf16 already). The
-  // window ring and the compressed entries are read in place: nothing here grows with the context
-  // beyond the index lists themselves.
+  // These rows' KV as bf16 bits, like the cache rows (their values are bf16 already).
   std::vector<uint16_t> kv_bits(kv.size());
   for (size_t i = 0; i < kv.size(); ++i) kv_bits[i] = FloatToBf16Bits(kv[i]);
+
+  // Per chunk, on its own state: the compressed entries (the indexer scores before the chunk's
+  // entries are appended to the main cache, as the reference; the two caches are independent),
+  // then each row's list of KV rows to attend to. The window ring and the compressed entries are
+  // read in place: nothing here grows with the context beyond the index lists themselves.
   std::vector<int64_t> list_begin(static_cast<size_t>(rows + 1), 0);
   std::vector<const uint16_t*> lists;
-  for (int64_t t = 0; t < rows; ++t) {
-    const int64_t pos = start + t;
-    // Window: positions max(0, pos-win+1) .. pos ascending, -1 padded to the reference's width.
-    const int64_t width = prefill_layout ? std::min(rows, win) : win;
-    const int64_t first = std::max<int64_t>(0, pos - win + 1);
-    for (int64_t i = 0; i < width; ++i) {
-      const int64_t p = first + i;
-      if (p > pos) {
-        lists.push_back(nullptr);
-      } else if (p >= start) {
-        lists.push_back(kv_bits.data() + (p - start) * hd);
-      } else {
-        lists.push_back(st.window.data() + (p % win) * hd);
-      }
-    }
+  for (size_t k = 0; k < chunks.size(); ++k) {
+    LayerState& st = *chunks[k].state;
+    const int64_t start = chunks[k].start, n = chunks[k].rows, r0 = first_row[k];
+    const bool prefill_layout = start == 0;
+    const float* xk = x + r0 * c.dim;
+    std::vector<std::vector<int32_t>> selected;
     if (w.has_indexer) {
-      for (int32_t e : selected[static_cast<size_t>(t)]) {
-        lists.push_back(e < 0 ? nullptr : st.compressed.data() + e * hd);
-      }
-    } else if (ratio > 0) {
-      const int64_t visible = (pos + 1) / ratio;
-      const int64_t slots = prefill_layout ? (start + rows) / ratio : visible;
-      for (int64_t e = 0; e < slots; ++e) {
-        lists.push_back(e < visible && e < n_compressed ? st.compressed.data() + e * hd : nullptr);
-      }
+      IndexerArgs ia;
+      ia.start = start;
+      ia.x = xk;
+      ia.qr = qr.data() + r0 * c.q_lora_rank;
+      ia.rows = n;
+      ia.prefill_layout = prefill_layout;
+      selected = SelectEntries(w.indexer, c, rope, ia, st, cx);
     }
-    list_begin[static_cast<size_t>(t + 1)] = static_cast<int64_t>(lists.size());
+    if (w.has_compressor) {
+      Compress(w.compressor, rope, eps, start, xk, n, st.kv_compressor, st.compressed, cx);
+    }
+    const int64_t n_compressed = st.compressed_entries();
+    const uint16_t* chunk_kv = kv_bits.data() + r0 * hd;
+    for (int64_t t = 0; t < n; ++t) {
+      const int64_t pos = start + t;
+      // Window: positions max(0, pos-win+1) .. pos ascending, -1 padded to the reference's width.
+      const int64_t width = prefill_layout ? std::min(n, win) : win;
+      const int64_t first = std::max<int64_t>(0, pos - win + 1);
+      for (int64_t i = 0; i < width; ++i) {
+        const int64_t p = first + i;
+        if (p > pos) {
+          lists.push_back(nullptr);
+        } else if (p >= start) {
+          lists.push_back(chunk_kv + (p - start) * hd);
+        } else {
+          lists.push_back(st.window.data() + (p % win) * hd);
+        }
+      }
+      if (w.has_indexer) {
+        for (int32_t e : selected[static_cast<size_t>(t)]) {
+          lists.push_back(e < 0 ? nullptr : st.compressed.data() + e * hd);
+        }
+      } else if (ratio > 0) {
+        const int64_t visible = (pos + 1) / ratio;
+        const int64_t slots = prefill_layout ? (start + n) / ratio : visible;
+        for (int64_t e = 0; e < slots; ++e) {
+          lists.push_back(e < visible && e < n_compressed ? st.compressed.data() + e * hd
+                                                          : nullptr);
+        }
+      }
+      list_begin[static_cast<size_t>(r0 + t + 1)] = static_cast<int64_t>(lists.size());
+    }
   }
 
-  // Attention per token and head: heads are independent, so a decode step splits them across
-  // the threads (each (token, head) is computed by one thread with the same arithmetic).
+  // Attention per row and head: heads are independent, so a decode step splits them across
+  // the threads (each (row, head) is computed by one thread with the same arithmetic).
   std::vector<float> o(static_cast<size_t>(rows * heads * hd));
   SparseAttentionShape shape;
   shape.heads = heads;
@@ -126,20 +146,24 @@ void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rop
                           o.data() + (t * heads + h) * hd);
     }
   });
-  for (int64_t t = 0; t < rows; ++t) {
-    rope.Rotate(o.data() + t * heads * hd, heads, hd, hd, start + t, /*inverse=*/true);
+  for (int64_t r = 0; r < rows; ++r) {
+    rope.Rotate(o.data() + r * heads * hd, heads, hd, hd, pos_of[static_cast<size_t>(r)],
+                /*inverse=*/true);
   }
 
-  // Window ring: the last window_size positions at slot p % window_size.
-  for (int64_t t = std::max<int64_t>(0, rows - win); t < rows; ++t) {
-    const int64_t slot = (start + t) % win;
-    for (int64_t i = 0; i < hd; ++i) {
-      st.window[static_cast<size_t>(slot * hd + i)] =
-          FloatToBf16Bits(kv[static_cast<size_t>(t * hd + i)]);
+  // Window ring of each chunk's state: the last window_size positions at slot p % window_size
+  // (after the attention above, which read the old slots).
+  for (size_t k = 0; k < chunks.size(); ++k) {
+    LayerState& st = *chunks[k].state;
+    const int64_t n = chunks[k].rows, r0 = first_row[k];
+    for (int64_t t = std::max<int64_t>(0, n - win); t < n; ++t) {
+      const int64_t slot = (chunks[k].start + t) % win;
+      std::copy(kv_bits.begin() + (r0 + t) * hd, kv_bits.begin() + (r0 + t + 1) * hd,
+                st.window.begin() + slot * hd);
     }
   }
 
-  // Grouped low-rank output: z_g = wo_a[g] . o_g (bf16 einsum), out = wo_b . z.
+  // Grouped low-rank output (row-wise): z_g = wo_a[g] . o_g (bf16 einsum), out = wo_b . z.
   const int64_t groups = c.o_groups, rank = c.o_lora_rank, group_in = heads * hd / groups;
   std::vector<float> z(static_cast<size_t>(rows * groups * rank));
   for (int64_t g = 0; g < groups; ++g) {

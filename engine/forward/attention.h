@@ -6,11 +6,13 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
+#include "engine/forward/compute.h"
+#include "engine/forward/layer_chunk.h"
 #include "engine/forward/model_weights.h"
 #include "engine/forward/rope.h"
 #include "engine/forward/sequence_state.h"
-#include "engine/forward/compute.h"
 
 namespace dsagent::engine::forward {
 
@@ -19,6 +21,12 @@ namespace dsagent::engine::forward {
 // compressors, compressed entries, indexer keys).
 void AttentionForward(const AttentionWeights& w, const ModelConfig& config, const Rope& rope,
                       int64_t start, const float* x, int64_t rows, LayerState& state, float* out,
+                      const Compute& cx);
+
+// The same for several sequences at once (layer_chunk.h): x and out hold the chunks' rows one
+// after another; each chunk's rows get the bits AttentionForward gives them alone.
+void AttentionForward(const AttentionWeights& w, const ModelConfig& config, const Rope& rope,
+                      std::span<const LayerChunk> chunks, const float* x, float* out,
                       const Compute& cx);
 
 }  // namespace dsagent::engine::forward

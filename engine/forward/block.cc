@@ -25,6 +25,15 @@ HcShape ShapeOf(const ModelConfig& c) {
 void BlockForward(const BlockWeights& w, const ModelConfig& c, const Rope& rope, int64_t start,
                   const int32_t* tokens, int64_t rows, float* h, LayerState& state,
                   const Compute& cx) {
+  const LayerChunk chunk{&state, start, rows};
+  BlockForward(w, c, rope, std::span<const LayerChunk>(&chunk, 1), tokens, h, cx);
+}
+
+void BlockForward(const BlockWeights& w, const ModelConfig& c, const Rope& rope,
+                  std::span<const LayerChunk> chunks, const int32_t* tokens, float* h,
+                  const Compute& cx) {
+  int64_t rows = 0;
+  for (const LayerChunk& k : chunks) rows += k.rows;
   const HcShape s = ShapeOf(c);
   const float eps = static_cast<float>(c.norm_eps);
   std::vector<float> y(static_cast<size_t>(rows * c.dim)), f(y.size());
@@ -33,7 +42,7 @@ void BlockForward(const BlockWeights& w, const ModelConfig& c, const Rope& rope,
 
   HcPre(h, rows, w.hc_attn, s, y.data(), post.data(), comb.data(), cx);
   RmsNorm(y.data(), rows, c.dim, w.attn_norm.data(), eps, y.data());
-  AttentionForward(w.attn, c, rope, start, y.data(), rows, state, f.data(), cx);
+  AttentionForward(w.attn, c, rope, chunks, y.data(), f.data(), cx);
   HcPost(f.data(), h, post.data(), comb.data(), rows, s, h);
 
   HcPre(h, rows, w.hc_ffn, s, y.data(), post.data(), comb.data(), cx);

@@ -4,11 +4,13 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
+#include "engine/forward/compute.h"
+#include "engine/forward/layer_chunk.h"
 #include "engine/forward/model_weights.h"
 #include "engine/forward/rope.h"
 #include "engine/forward/sequence_state.h"
-#include "engine/forward/compute.h"
 
 namespace dsagent::engine::forward {
 
@@ -16,6 +18,12 @@ namespace dsagent::engine::forward {
 // tokens [rows] are the ids the MoE routes hash layers by.
 void BlockForward(const BlockWeights& w, const ModelConfig& config, const Rope& rope, int64_t start,
                   const int32_t* tokens, int64_t rows, float* h, LayerState& state,
+                  const Compute& cx);
+
+// The same for several sequences at once (layer_chunk.h): h holds the chunks' rows one after
+// another, tokens [rows] likewise; each row gets the bits BlockForward gives it alone.
+void BlockForward(const BlockWeights& w, const ModelConfig& config, const Rope& rope,
+                  std::span<const LayerChunk> chunks, const int32_t* tokens, float* h,
                   const Compute& cx);
 
 // logits [rows, vocab] (fp32) = head . norm(hc_head(h)).

@@ -64,14 +64,46 @@ Expected<std::vector<float>, std::string> Model::ForwardLast(SequenceState& stat
 Expected<std::vector<float>, std::string> Model::Run(SequenceState& state,
                                                      std::span<const int32_t> tokens,
                                                      int64_t logits_rows, ForwardTrace* trace) {
+  const BatchEntry entry{&state, tokens, logits_rows};
+  auto out = Run(std::span<const BatchEntry>(&entry, 1), trace);
+  if (!out) return MakeUnexpected(out.error());
+  return std::move(out->front());
+}
+
+Expected<std::vector<std::vector<float>>, std::string> Model::ForwardBatch(
+    std::span<const BatchEntry> batch) {
+  return Run(batch, nullptr);
+}
+
+Expected<std::vector<std::vector<float>>, std::string> Model::Run(std::span<const BatchEntry> batch,
+                                                                  ForwardTrace* trace) {
   const ModelConfig& c = config();
-  if (auto ok = CheckState(state); !ok) return MakeUnexpected(ok.error());
-  if (auto ok = CheckTokenIds(c, tokens, state.pos); !ok) return MakeUnexpected(ok.error());
-  const int64_t rows = static_cast<int64_t>(tokens.size());
+  if (batch.empty()) return MakeUnexpected("no sequences to run");
+  if (trace && batch.size() != 1) return MakeUnexpected("a forward trace needs a single sequence");
+  for (size_t k = 0; k < batch.size(); ++k) {
+    const BatchEntry& e = batch[k];
+    const std::string which =
+        batch.size() > 1 ? "sequence " + std::to_string(k) + " of the batch: " : "";
+    if (e.state == nullptr) return MakeUnexpected(which + "no sequence state");
+    if (auto ok = CheckState(*e.state); !ok) return MakeUnexpected(which + ok.error());
+    if (auto ok = CheckTokenIds(c, e.tokens, e.state->pos); !ok) {
+      return MakeUnexpected(which + ok.error());
+    }
+    for (size_t j = 0; j < k; ++j) {
+      if (batch[j].state == e.state) {
+        return MakeUnexpected(which + "the same sequence state as sequence " + std::to_string(j));
+      }
+    }
+  }
+  int64_t rows = 0;
+  for (const BatchEntry& e : batch) rows += static_cast<int64_t>(e.tokens.size());
   const int64_t hc = c.hc_mult, dim = c.dim, stream = hc * dim;
   const Compute cx = compute();
 
-  // Embedding, copied to every stream.
+  // Embedding, copied to every stream; the entries' rows one after another.
+  std::vector<int32_t> tokens;
+  tokens.reserve(static_cast<size_t>(rows));
+  for (const BatchEntry& e : batch) tokens.insert(tokens.end(), e.tokens.begin(), e.tokens.end());
   std::vector<float> h(static_cast<size_t>(rows * stream));
   for (int64_t t = 0; t < rows; ++t) {
     float* ht = h.data() + t * stream;
@@ -81,29 +113,61 @@ Expected<std::vector<float>, std::string> Model::Run(SequenceState& state,
   if (trace && trace->keep_layer_streams) {
     trace->layer_streams.assign(static_cast<size_t>(c.n_layers * rows * stream), 0.0f);
   }
+  SequenceState& first_state = *batch.front().state;
   const bool undoable = trace && trace->undoable_last_row;
   // Two rows in one window slot would leave nothing to restore the first one from.
   if (undoable && rows > 1 && c.window_size < 2) {
     return MakeUnexpected("an undoable last row needs sliding_window >= 2");
   }
-  if (undoable) BeginUndoableRow(state, state.pos + rows - 1, trace->undo);
+  if (undoable) BeginUndoableRow(first_state, first_state.pos + rows - 1, trace->undo);
+  std::vector<LayerChunk> chunks(batch.size());
   for (int i = 0; i < c.n_layers; ++i) {
     const BlockWeights& b = weights_.layers[static_cast<size_t>(i)];
-    BlockForward(b, c, RopeFor(b.attn.ratio), state.pos, tokens.data(), rows, h.data(),
-                 state.layers[static_cast<size_t>(i)], cx);
+    for (size_t k = 0; k < batch.size(); ++k) {
+      chunks[k] = LayerChunk{&batch[k].state->layers[static_cast<size_t>(i)], batch[k].state->pos,
+                             static_cast<int64_t>(batch[k].tokens.size())};
+    }
+    BlockForward(b, c, RopeFor(b.attn.ratio), chunks, tokens.data(), h.data(), cx);
     if (trace && trace->keep_layer_streams) {
       std::copy(h.begin(), h.end(), trace->layer_streams.begin() + i * rows * stream);
     }
   }
-  // Rows are independent in the head, so the last rows alone give the same bits.
-  const int64_t first = rows - std::min(rows, logits_rows);
-  std::vector<float> logits(static_cast<size_t>((rows - first) * c.vocab_size));
-  HeadForward(weights_.hc_head, weights_.norm, weights_.head, c, h.data() + first * stream,
-              rows - first, logits.data(), cx);
-  state.pos += rows;
-  if (undoable) EndUndoableRow(state, trace->undo);
+  // Rows are independent in the head, so each entry's last rows alone give the same bits: they
+  // are gathered (when there are several entries) and run through the head together.
+  std::vector<int64_t> head_rows;  // per entry, how many of its last rows
+  std::vector<float> gathered;
+  int64_t row0 = 0;
+  for (const BatchEntry& e : batch) {
+    const int64_t n = static_cast<int64_t>(e.tokens.size());
+    const int64_t keep = std::min(n, std::max<int64_t>(e.logits_rows, 1));
+    head_rows.push_back(keep);
+    if (batch.size() > 1) {
+      gathered.insert(gathered.end(), h.begin() + (row0 + n - keep) * stream,
+                      h.begin() + (row0 + n) * stream);
+    }
+    row0 += n;
+  }
+  const int64_t n_head =
+      batch.size() > 1 ? static_cast<int64_t>(gathered.size()) / stream : head_rows.front();
+  const float* head_in = batch.size() > 1 ? gathered.data() : h.data() + (rows - n_head) * stream;
+  std::vector<float> logits(static_cast<size_t>(n_head * c.vocab_size));
+  HeadForward(weights_.hc_head, weights_.norm, weights_.head, c, head_in, n_head, logits.data(),
+              cx);
+  std::vector<std::vector<float>> out(batch.size());
+  if (batch.size() == 1) {
+    out.front() = std::move(logits);
+  } else {
+    int64_t done = 0;
+    for (size_t k = 0; k < batch.size(); ++k) {
+      out[k].assign(logits.begin() + done * c.vocab_size,
+                    logits.begin() + (done + head_rows[k]) * c.vocab_size);
+      done += head_rows[k];
+    }
+  }
+  for (const BatchEntry& e : batch) e.state->pos += static_cast<int64_t>(e.tokens.size());
+  if (undoable) EndUndoableRow(first_state, trace->undo);
   if (trace) trace->final_streams = std::move(h);
-  return logits;
+  return out;
 }
 
 Expected<std::vector<float>, std::string> Model::ForwardMtp(SequenceState& state,

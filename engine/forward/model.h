@@ -57,6 +57,13 @@ struct ForwardTrace {
   LastRowUndo undo;
 };
 
+// One sequence's part of a batched forward call (Model::ForwardBatch).
+struct BatchEntry {
+  SequenceState* state = nullptr;   // distinct per entry
+  std::span<const int32_t> tokens;  // >= 1, run at positions state->pos, state->pos + 1, ...
+  int64_t logits_rows = 1;          // the logits of the last min(logits_rows, tokens) rows
+};
+
 class Model {
  public:
   // Opens the checkpoint directory (config.json + safetensors). Error: anything Checkpoint::Open
@@ -83,6 +90,15 @@ class Model {
   Expected<std::vector<float>, std::string> ForwardLast(SequenceState& state,
                                                         std::span<const int32_t> tokens,
                                                         ForwardTrace* trace = nullptr);
+
+  // Several sequences in one call (batched decode, continuous batching): each entry's tokens run
+  // on its state as Forward would run them — the same bits, whatever the other entries are — but
+  // the weights are read once for all their rows. Returns each entry's logits in entry order,
+  // [min(logits_rows, tokens.size()), vocab_size]. Error, with every state untouched: an empty
+  // batch, a state given twice or not made for this model, no tokens, an id outside the
+  // vocabulary (naming the entry, the position and the id).
+  Expected<std::vector<std::vector<float>>, std::string> ForwardBatch(
+      std::span<const BatchEntry> batch);
 
   // The MTP block `index` (reference MTPBlock): streams [rows, hc, dim] from Forward's
   // final_streams at positions state.mtp_pos..., next_tokens [rows] the token after each of
@@ -113,6 +129,9 @@ class Model {
   const Rope& RopeFor(int ratio) const { return ratio > 0 ? *compressed_rope_ : *window_rope_; }
   // Ok when `state` was made for this model (NewSequence).
   Expected<Ok, std::string> CheckState(const SequenceState& state) const;
+  // Forward's and ForwardBatch's body; `trace` only with one entry.
+  Expected<std::vector<std::vector<float>>, std::string> Run(std::span<const BatchEntry> batch,
+                                                             ForwardTrace* trace);
   // Forward's body: the logits of the last `logits_rows` tokens.
   Expected<std::vector<float>, std::string> Run(SequenceState& state,
                                                 std::span<const int32_t> tokens,

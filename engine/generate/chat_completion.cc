@@ -202,6 +202,7 @@ Expected<ChatResult, ChatError> ChatCompleter::Complete(const ChatRequest& reque
   if (!request.parallel_tool_calls) parser.LimitToolCalls(1);
   Generator generator(model_, &tokenizer_);
   GenerateOptions options = request.generate;
+  if (options.batcher == nullptr) options.batcher = batcher_;
   auto grammar = ToolChoiceGrammar(request);
   if (!grammar) return MakeUnexpected(ChatError{ChatError::Kind::kBadRequest, grammar.error()});
   const bool call_required = *grammar && (*grammar)->mode == DsmlGrammarSpec::Mode::kToolCall;

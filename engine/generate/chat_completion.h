@@ -96,9 +96,12 @@ Expected<std::string, std::string> RenderChatPrompt(const ChatRequest& request);
 
 class ChatCompleter {
  public:
-  // `cache` may be null (every prompt token is a miss).
-  ChatCompleter(forward::Model& model, const BpeTokenizer& tokenizer, PrefixCache* cache)
-      : model_(model), tokenizer_(tokenizer), cache_(cache) {}
+  // `cache` may be null (every prompt token is a miss). `batcher` (may be null) batches the
+  // decode steps of concurrent Complete() calls (forward_batcher.h); a request's own
+  // generate.batcher wins.
+  ChatCompleter(forward::Model& model, const BpeTokenizer& tokenizer, PrefixCache* cache,
+                ForwardBatcher* batcher = nullptr)
+      : model_(model), tokenizer_(tokenizer), cache_(cache), batcher_(batcher) {}
 
   // Renders and tokenizes the prompt. Error: kBadRequest (messages the encoder rejects, a
   // tool_choice the tools cannot satisfy), kContextOverflow (the prompt leaves no room for a
@@ -126,6 +129,7 @@ class ChatCompleter {
   forward::Model& model_;
   const BpeTokenizer& tokenizer_;
   PrefixCache* cache_;
+  ForwardBatcher* batcher_;
   // The next turn of a conversation tokenizes only its new part.
   mutable PromptTokenCache prompt_tokens_;
   mutable std::once_flag table_once_;

@@ -94,10 +94,13 @@ Expected<GenerateResult, std::string> Generator::Generate(forward::SequenceState
       result.speculative_off = can.error();
     }
   }
-  // A plain forward call; the draft source is told its token and stream.
+  // A plain forward call (batched with other generations' steps once decoding starts); the draft
+  // source is told its token and stream.
+  std::optional<ForwardBatcher::Member> batched;
   forward::ForwardTrace trace;
   const auto forward =
       [&](std::span<const int32_t> tokens) -> Expected<std::vector<float>, std::string> {
+    if (batched) return batched->Forward(state, tokens);
     auto logits = model_.Forward(state, tokens, drafts ? &trace : nullptr);
     if (logits && drafts) {
       if (auto told = drafts->Fed(tokens, trace.final_streams); !told) {
@@ -116,6 +119,7 @@ Expected<GenerateResult, std::string> Generator::Generate(forward::SequenceState
     return result;
   }
   if (on_prefill) on_prefill(state);
+  if (options.batcher != nullptr && drafts == nullptr) batched.emplace(*options.batcher);
   auto logits = forward(prompt.last(1));
   if (!logits) return MakeUnexpected(logits.error());
   result.prefill_seconds = SecondsSince(t0);

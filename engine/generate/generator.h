@@ -18,6 +18,7 @@
 #include "common/expected.h"
 #include "engine/forward/model.h"
 #include "engine/generate/draft_source.h"
+#include "engine/generate/forward_batcher.h"
 #include "engine/generate/sampler.h"
 #include "engine/tokenizer/bpe_tokenizer.h"
 
@@ -67,6 +68,9 @@ struct GenerateOptions {
   // fit here too): overrides `speculative`. Owned by the caller, one per Generate, told about
   // this call's tokens only.
   DraftSource* drafts = nullptr;
+  // Decode steps batched with other generations' (forward_batcher.h); may be null. The tokens are
+  // the same either way. Not used with speculative decoding (its steps take rows back).
+  ForwardBatcher* batcher = nullptr;
 };
 
 enum class FinishReason {

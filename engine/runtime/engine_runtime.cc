@@ -47,8 +47,13 @@ Expected<std::unique_ptr<EngineRuntime>, std::string> EngineRuntime::Open(
       r->cache_ = r->disk_.get();
     }
   }
+  if (o.max_batch > 1) {
+    r->batcher_ = std::make_unique<ForwardBatcher>(*r->model_,
+                                                   ForwardBatcherOptions{.max_batch = o.max_batch});
+  }
   if (r->tokenizer_) {
-    r->completer_ = std::make_unique<ChatCompleter>(*r->model_, *r->tokenizer_, r->cache_);
+    r->completer_ =
+        std::make_unique<ChatCompleter>(*r->model_, *r->tokenizer_, r->cache_, r->batcher_.get());
   }
   return r;
 }

@@ -21,6 +21,7 @@
 #include "common/expected.h"
 #include "engine/forward/model.h"
 #include "engine/generate/chat_completion.h"
+#include "engine/generate/forward_batcher.h"
 #include "engine/generate/prefix_cache.h"
 #include "engine/kernels/numerics_mode.h"
 #include "engine/kv/disk_prefix_store.h"
@@ -41,6 +42,9 @@ struct EngineRuntimeOptions {
   int memory_cache_entries = 16;
   std::filesystem::path kv_dir;  // "" = no persistent store
   int64_t kv_max_bytes = 0;      // size budget of kv_dir (LRU eviction); 0 = no limit
+  // Decode steps of concurrent chat turns run as one batched forward call of up to this many
+  // sequences (forward_batcher.h); <= 1: each alone. `dsagent serve` sets it to --parallel.
+  int max_batch = 1;
   // Receives the store's one-line notices (skipped records, failed writes). Default: none.
   std::function<void(const std::string&)> kv_log;
 };
@@ -61,6 +65,8 @@ class EngineRuntime {
   // Memory first, then the disk store; null with memory_cache_entries == 0 and no kv_dir.
   PrefixCache* prefix_cache() { return cache_; }
   kv::DiskPrefixStore* disk_store() { return disk_.get(); }
+  // Null when max_batch <= 1.
+  ForwardBatcher* batcher() { return batcher_.get(); }
   // Chat turns over the model, tokenizer and prefix cache. Requires a tokenizer.
   ChatCompleter& completer() { return *completer_; }
 
@@ -73,6 +79,7 @@ class EngineRuntime {
   std::unique_ptr<kv::DiskPrefixStore> disk_;
   std::unique_ptr<TieredPrefixCache> tiered_;  // memory_ first, then disk_
   PrefixCache* cache_ = nullptr;
+  std::unique_ptr<ForwardBatcher> batcher_;
   std::unique_ptr<ChatCompleter> completer_;
 };
 

@@ -96,5 +96,37 @@ TEST_F(ServeE2ETest, SigtermCancelsTheRequestInFlightAndExitsCleanly) {
   EXPECT_NE(r.err.find("cancelled"), std::string::npos) << r.err;
 }
 
+// `--parallel 3`: three requests generating at once decode as batched forward passes, and each
+// gets exactly the reply it gets alone (greedy, fixed length).
+TEST(ServeBatchE2ETest, ConcurrentRequestsGetTheRepliesTheyGetAlone) {
+  Sandbox box;
+  ServedTinyModel served(box, {"--parallel", "3"});
+  const int port = served.Port();
+  ASSERT_GT(port, 0) << "dsagent serve did not start";
+  const auto ask = [port](int i) {
+    httplib::Client c("127.0.0.1", port);
+    c.set_read_timeout(600, 0);
+    const Json body = {
+        {"max_tokens", 24},
+        {"ignore_eos", true},
+        {"temperature", 0},
+        {"messages", {{{"role", "user"}, {"content", "Question number " + std::to_string(i)}}}}};
+    auto r = c.Post("/v1/chat/completions", body.dump(), "application/json");
+    if (!r || r->status != 200) return std::string("HTTP error");
+    const Json reply = Json::parse(r->body, nullptr, false);
+    return reply.is_discarded() ? std::string("bad JSON") : reply["choices"][0]["message"].dump();
+  };
+  std::vector<std::future<std::string>> together;
+  for (int i = 0; i < 3; ++i) together.push_back(std::async(std::launch::async, ask, i));
+  std::vector<std::string> batched;
+  for (auto& f : together) batched.push_back(f.get());
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_NE(batched[i], "HTTP error");
+    EXPECT_EQ(batched[i], ask(i)) << "request " << i;
+  }
+  const ProcessResult r = served.Stop();
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
 }  // namespace
 }  // namespace dsagent::testing

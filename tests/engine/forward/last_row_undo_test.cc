@@ -6,39 +6,21 @@
 #include <cstring>
 
 #include "engine/forward/model.h"
+#include "tests/engine/forward/state_checks.h"
 
 namespace dsagent::engine::forward {
 namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-const fs::path kData = fs::path(DSAGENT_SOURCE_DIR) / "tests/data";
+using testing::ExpectSameState;
+using testing::SameBits;
+const fs::path kData = testing::kForwardTestData;
 
 std::vector<int32_t> Tokens(int n) {
   std::vector<int32_t> t;
   for (int i = 0; i < n; ++i) t.push_back((i * 37 + 11) % 509);
   return t;
-}
-
-bool SameBits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
-void ExpectSameState(const SequenceState& got, const SequenceState& want, int64_t step) {
-  ASSERT_EQ(got.pos, want.pos) << "step " << step;
-  ASSERT_EQ(got.layers.size(), want.layers.size());
-  for (size_t i = 0; i < got.layers.size(); ++i) {
-    const LayerState &g = got.layers[i], &w = want.layers[i];
-    EXPECT_EQ(g.window, w.window) << "step " << step << " layer " << i;
-    EXPECT_EQ(g.compressed, w.compressed) << "step " << step << " layer " << i;
-    EXPECT_EQ(g.index_keys, w.index_keys) << "step " << step << " layer " << i;
-    EXPECT_TRUE(SameBits(g.kv_compressor.kv, w.kv_compressor.kv)) << "step " << step;
-    EXPECT_TRUE(SameBits(g.kv_compressor.score, w.kv_compressor.score)) << "step " << step;
-    EXPECT_TRUE(SameBits(g.index_compressor.kv, w.index_compressor.kv)) << "step " << step;
-    EXPECT_TRUE(SameBits(g.index_compressor.score, w.index_compressor.score)) << "step " << step;
-    EXPECT_FALSE(g.kv_compressor.keep_before_pool);
-    EXPECT_TRUE(g.kv_compressor.kv_before_pool.empty());
-  }
 }
 
 // Speculative decoding's premise and its undo, on both golden checkpoints (window 16 / 8,
@@ -69,7 +51,7 @@ TEST(LastRowUndoTest, TwoRowsThenTakeBackEqualsOneRow) {
       EXPECT_EQ(std::memcmp(got->data(), want->data(), vocab * sizeof(float)), 0)
           << set << " step " << q;
       ASSERT_TRUE((*model)->TakeBackLastRow(state, trace.undo));
-      ExpectSameState(state, plain, q);
+      ExpectSameState(state, plain, "step " + std::to_string(q));
       EXPECT_THAT((*model)->TakeBackLastRow(state, trace.undo).error(),
                   HasSubstr("cannot take back position"));
     }
