@@ -57,7 +57,8 @@ double Percentile(std::vector<double> v, double p) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int parallel = 2, requests = 256, max_tokens = 8, max_queue = 64, threads = 0, max_batch = 1;
+  int parallel = 2, requests = 256, max_tokens = 8, max_queue = 64, forward_threads = 0,
+      max_batch = 1;
   std::string model_dir = kSource + "/tests/data/v4-tiny", tokenizer_file;
   engine::kernels::Numerics numerics = engine::kernels::Numerics::kExact;
   std::vector<int> levels = {1, 8, 64};
@@ -75,7 +76,7 @@ int main(int argc, char** argv) {
     } else if (flag == "--tokenizer") {
       tokenizer_file = value;
     } else if (flag == "--threads") {
-      threads = std::atoi(value);
+      forward_threads = std::atoi(value);
     } else if (flag == "--numerics" && engine::kernels::ParseNumerics(value)) {
       numerics = *engine::kernels::ParseNumerics(value);
     } else if (flag == "--max-batch") {
@@ -95,10 +96,10 @@ int main(int argc, char** argv) {
   if (tiny && tokenizer_file.empty()) {
     tokenizer_file = kSource + "/tests/data/v4-tiny-tokenizer/tokenizer.json";
   }
-  if (threads <= 0 && tiny) threads = std::max(1, parallel == 1 ? 2 : 1);
+  if (forward_threads <= 0 && tiny) forward_threads = std::max(1, parallel == 1 ? 2 : 1);
   auto runtime = engine::EngineRuntime::Open({.model_dir = model_dir,
                                               .tokenizer_file = tokenizer_file,
-                                              .threads = threads,
+                                              .threads = forward_threads,
                                               .numerics = numerics,
                                               .max_batch = max_batch});
   if (!runtime) {
