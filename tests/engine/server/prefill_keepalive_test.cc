@@ -15,32 +15,23 @@
 #include "engine/generate/generator.h"
 #include "engine/server/chat_server.h"
 #include "tests/engine/generate/tiny_model.h"
+#include "tests/engine/server/tiny_chat_server.h"
 
 namespace dsagent::engine::server {
 namespace {
-using testing::TinyModel;
-using testing::TinyTokenizer;
 
 class PrefillKeepAliveTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    completer_ = std::make_unique<ChatCompleter>(TinyModel(), TinyTokenizer(), &cache_);
-    server_ = std::make_unique<ChatServer>(*completer_, ServerOptions{.host = "127.0.0.1",
-                                                                      .port = 0,
-                                                                      .model_id = "tiny",
-                                                                      .context_limit = 4096,
-                                                                      .default_max_tokens = 2,
-                                                                      .prefill_keepalive_s = 0});
-    auto port = server_->Start();
-    ASSERT_TRUE(port) << port.error();
-    client_ = std::make_unique<httplib::Client>("127.0.0.1", *port);
-    client_->set_read_timeout(120, 0);
+    tiny_.Start(ServerOptions{.model_id = "tiny",
+                              .context_limit = 4096,
+                              .default_max_tokens = 2,
+                              .prefill_keepalive_s = 0},
+                120);
   }
 
-  InMemoryPrefixCache cache_;
-  std::unique_ptr<ChatCompleter> completer_;
-  std::unique_ptr<ChatServer> server_;
-  std::unique_ptr<httplib::Client> client_;
+  httplib::Client& client() { return tiny_.client(); }
+  testing::TinyChatServer tiny_;
 };
 
 // A user turn long enough to take several prefill chunks.
@@ -77,7 +68,7 @@ TEST_F(PrefillKeepAliveTest, ChatCompletionsStreamSendsCommentsWhileThePromptIsC
                                {"stream", true},
                                {"stream_options", {{"include_usage", true}}},
                                {"messages", {{{"role", "user"}, {"content", LongText()}}}}};
-  auto res = client_->Post("/v1/chat/completions", request.dump(), "application/json");
+  auto res = client().Post("/v1/chat/completions", request.dump(), "application/json");
   ASSERT_TRUE(res);
   ASSERT_EQ(res->status, 200) << res->body;
   const std::string& body = res->body;
@@ -104,7 +95,7 @@ TEST_F(PrefillKeepAliveTest, AnthropicMessagesStreamSendsPingsWhileThePromptIsCo
                                {"stream", true},
                                {"max_tokens", 2},
                                {"messages", {{{"role", "user"}, {"content", LongText()}}}}};
-  auto res = client_->Post("/v1/messages", request.dump(), "application/json");
+  auto res = client().Post("/v1/messages", request.dump(), "application/json");
   ASSERT_TRUE(res);
   ASSERT_EQ(res->status, 200) << res->body;
   const std::string& body = res->body;

@@ -8,30 +8,23 @@
 #include "engine/server/chat_server.h"
 #include "tests/engine/generate/tiny_model.h"
 #include "tests/engine/server/sse_events.h"
+#include "tests/engine/server/tiny_chat_server.h"
 
 namespace dsagent::engine::server {
 namespace {
 using testing::SseEvents;
-using testing::TinyModel;
-using testing::TinyTokenizer;
 
 class ToolChoiceServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    completer_ = std::make_unique<ChatCompleter>(TinyModel(), TinyTokenizer(), &cache_);
-    server_ = std::make_unique<ChatServer>(*completer_, ServerOptions{.host = "127.0.0.1",
-                                                                      .port = 0,
-                                                                      .model_id = "tiny",
-                                                                      .context_limit = 4096,
-                                                                      .default_max_tokens = 400,
-                                                                      .max_tokens_limit = 400});
-    auto port = server_->Start();
-    ASSERT_TRUE(port) << port.error();
-    client_ = std::make_unique<httplib::Client>("127.0.0.1", *port);
-    client_->set_read_timeout(60, 0);
+    tiny_.Start(ServerOptions{.model_id = "tiny",
+                              .context_limit = 4096,
+                              .default_max_tokens = 400,
+                              .max_tokens_limit = 400},
+                60);
   }
   OrderedJson PostOk(const std::string& path, const OrderedJson& body) {
-    auto r = client_->Post(path, body.dump(), "application/json");
+    auto r = client().Post(path, body.dump(), "application/json");
     EXPECT_TRUE(r);
     if (!r) return OrderedJson();
     EXPECT_EQ(r->status, 200) << r->body;
@@ -40,7 +33,7 @@ class ToolChoiceServerTest : public ::testing::Test {
   std::vector<std::pair<std::string, OrderedJson>> PostStream(const std::string& path,
                                                               OrderedJson body) {
     body["stream"] = true;
-    auto r = client_->Post(path, body.dump(), "application/json");
+    auto r = client().Post(path, body.dump(), "application/json");
     EXPECT_TRUE(r);
     if (!r) return {};
     EXPECT_EQ(r->status, 200) << r->body;
@@ -48,16 +41,14 @@ class ToolChoiceServerTest : public ::testing::Test {
   }
   // The status and the error's text (each API's envelope).
   std::pair<int, std::string> PostError(const std::string& path, const OrderedJson& body) {
-    auto r = client_->Post(path, body.dump(), "application/json");
+    auto r = client().Post(path, body.dump(), "application/json");
     EXPECT_TRUE(r);
     if (!r) return {0, ""};
     return {r->status, r->body};
   }
 
-  InMemoryPrefixCache cache_;
-  std::unique_ptr<ChatCompleter> completer_;
-  std::unique_ptr<ChatServer> server_;
-  std::unique_ptr<httplib::Client> client_;
+  httplib::Client& client() { return tiny_.client(); }
+  testing::TinyChatServer tiny_;
 };
 
 // set_mode's values are all one-of (a boolean and an enum), so even random weights finish the
@@ -242,7 +233,7 @@ TEST_F(ToolChoiceServerTest, MessagesRulesForToolChoiceAndThinkingBudget) {
   OrderedJson ok = over;
   ok["max_tokens"] = 1025;
   ok["tool_choice"] = {{"type", "none"}};
-  auto r = client_->Post("/v1/messages", ok.dump(), "application/json");
+  auto r = client().Post("/v1/messages", ok.dump(), "application/json");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200) << r->body;
 }
