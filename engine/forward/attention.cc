@@ -12,10 +12,7 @@
 #include "engine/forward/sparse_attention.h"
 
 namespace dsagent::engine::forward {
-namespace {
 
-// The reference's weightless per-head normalisation, all in bf16:
-// q *= rsqrt(mean(q^2) + eps) with q^2, the mean, the sum and the rsqrt each rounded to bf16.
 void NormaliseHeadBf16(float* q, int64_t n, float eps) {
   double sum = 0;
   for (int64_t i = 0; i < n; ++i) sum += RoundBf16(q[i] * q[i]);
@@ -24,8 +21,6 @@ void NormaliseHeadBf16(float* q, int64_t n, float eps) {
   const float r = RoundBf16(1.0 / std::sqrt(static_cast<double>(var)));
   for (int64_t i = 0; i < n; ++i) q[i] = RoundBf16(q[i] * r);
 }
-
-}  // namespace
 
 void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rope& rope,
                       int64_t start, const float* x, int64_t rows, LayerState& st, float* out,

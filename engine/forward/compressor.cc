@@ -9,20 +9,18 @@
 #include "engine/forward/quant_sim.h"
 
 namespace dsagent::engine::forward {
-namespace {
-
-// Pools the candidates of a complete block into entry [head_dim] (fp32).
-void Pool(const CompressorWeights& w, const CompressorState& st, float* entry) {
-  const int64_t r = w.ratio, d = w.head_dim, width = st.width;
-  const int64_t n = w.overlap ? 2 * r : r;
+void PoolBlock(const float* kv_state, const float* score_state, int64_t width, int64_t ratio,
+               int64_t head_dim, bool overlap, float* entry) {
+  const int64_t r = ratio, d = head_dim;
+  const int64_t n = overlap ? 2 * r : r;
   std::vector<float> kv(static_cast<size_t>(n)), score(static_cast<size_t>(n));
   std::vector<double> e(static_cast<size_t>(n));
   for (int64_t c = 0; c < d; ++c) {
     for (int64_t i = 0; i < n; ++i) {
       // Overlapping: the previous block's first halves, then this block's second halves.
-      const int64_t slot = i, col = (w.overlap && i >= r) ? d + c : c;
-      kv[i] = st.kv[static_cast<size_t>(slot * width + col)];
-      score[i] = st.score[static_cast<size_t>(slot * width + col)];
+      const int64_t slot = i, col = (overlap && i >= r) ? d + c : c;
+      kv[i] = kv_state[slot * width + col];
+      score[i] = score_state[slot * width + col];
     }
     const double mx = *std::max_element(score.begin(), score.end());
     double sum = 0;
@@ -35,8 +33,6 @@ void Pool(const CompressorWeights& w, const CompressorState& st, float* entry) {
     entry[c] = static_cast<float>(acc);
   }
 }
-
-}  // namespace
 
 void Compress(const CompressorWeights& w, const Rope& rope, float norm_eps, int64_t start,
               const float* x, int64_t rows, CompressorState& st, std::vector<uint16_t>& entries,
@@ -62,7 +58,7 @@ void Compress(const CompressorWeights& w, const Rope& rope, float norm_eps, int6
       st.kv_before_pool = st.kv;
       st.score_before_pool = st.score;
     }
-    Pool(w, st, entry.data());
+    PoolBlock(st.kv.data(), st.score.data(), width, r, d, w.overlap, entry.data());
     if (w.overlap) {  // this block becomes the previous one
       std::copy(st.kv.begin() + r * width, st.kv.end(), st.kv.begin());
       std::copy(st.score.begin() + r * width, st.score.end(), st.score.begin());

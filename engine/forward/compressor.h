@@ -16,6 +16,15 @@
 
 namespace dsagent::engine::forward {
 
+// Pools a complete block into entry [head_dim] (fp32), per channel c: softmax over the candidates'
+// gate logits (exp in double, weights rounded to fp32) times their values, summed in double. The
+// candidates are slots 0 .. ratio-1 of the state's kv/score [slots, width], column c; overlapping
+// compressors (overlap: 2*ratio slots) take column c of slots 0 .. ratio-1 (the previous block's
+// first half) and column head_dim + c of slots ratio .. 2*ratio-1 (this block's second half).
+// (The CUDA kernel's twin: kernels/cuda/ops.h CompressorPool.)
+void PoolBlock(const float* kv_state, const float* score_state, int64_t width, int64_t ratio,
+               int64_t head_dim, bool overlap, float* entry);
+
 // Feeds tokens at positions start .. start+rows-1 (x [rows, dim], bf16 values). Appends every
 // entry completed by them to `entries` as bf16 bits [head_dim each] and advances `state`.
 void Compress(const CompressorWeights& w, const Rope& rope, float norm_eps, int64_t start,

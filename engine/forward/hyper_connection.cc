@@ -13,21 +13,27 @@ namespace {
 // mixes [rows, m] = (x_flat . fn^T) * rsqrt(mean(x_flat^2) + eps), x_flat = the hc*dim streams.
 std::vector<float> Mixes(const float* h, int64_t rows, const WeightMatrix& fn, const HcShape& s,
                          const Compute& cx) {
-  const int64_t n = s.hc * s.dim, m = fn.rows;
+  const int64_t m = fn.rows;
   std::vector<float> mixes(static_cast<size_t>(rows * m));
   // Exact in both modes: the mixes feed the Sinkhorn iterations (Compute::Exact).
   Linear(fn, h, rows, mixes.data(), InputQuant::kNone, Round::kF32, cx.Exact());
+  ScaleMixes(h, rows, m, s, mixes.data());
+  return mixes;
+}
+
+}  // namespace
+
+void ScaleMixes(const float* h, int64_t rows, int64_t m, const HcShape& s, float* mixes) {
+  const int64_t n = s.hc * s.dim;
   for (int64_t t = 0; t < rows; ++t) {
     const float* x = h + t * n;
     double ss = 0;
     for (int64_t i = 0; i < n; ++i) ss += static_cast<double>(x[i] * x[i]);
     const float r = RsqrtF(static_cast<float>(ss / static_cast<double>(n)) + s.norm_eps);
-    for (int64_t j = 0; j < m; ++j) mixes[static_cast<size_t>(t * m + j)] *= r;
+    for (int64_t j = 0; j < m; ++j) mixes[t * m + j] *= r;
   }
-  return mixes;
 }
 
-// y [dim] = bf16(fp32(sum_j fp32(weight_j * h_j))).
 void WeightedStreamSum(const float* h, const float* weight, const HcShape& s, float* y) {
   for (int64_t d = 0; d < s.dim; ++d) {
     double acc = 0;
@@ -35,8 +41,6 @@ void WeightedStreamSum(const float* h, const float* weight, const HcShape& s, fl
     y[d] = RoundBf16(static_cast<float>(acc));
   }
 }
-
-}  // namespace
 
 void SinkhornSplit(const float* mixes, const float* scale, const float* base, const HcShape& s,
                    float* pre, float* post, float* comb) {

@@ -20,13 +20,21 @@ struct HcShape {
   float norm_eps = 1e-6f;
 };
 
+// The mixing logits from the products fn . x_flat [rows, m] (x_flat = a token's hc*dim streams h),
+// in place: each row times rsqrt(mean(x_flat^2) + eps) (squares in fp32, summed in double).
+void ScaleMixes(const float* h, int64_t rows, int64_t m, const HcShape& s, float* mixes);
+
+// One token's y [dim] = bf16(fp32(sum_j fp32(weight_j * h_j))) over the hc streams h [hc, dim].
+void WeightedStreamSum(const float* h, const float* weight, const HcShape& s, float* y);
+
 // Splits 24 (= (2+hc)*hc) mixing logits into pre [hc], post [hc] and the Sinkhorn-normalised
 // comb [hc, hc] (row j = from stream j, column k = to stream k).
 void SinkhornSplit(const float* mixes, const float* scale, const float* base, const HcShape& s,
                    float* pre, float* post, float* comb);
 
 // For each of `rows` tokens: y [dim] (bf16) = sum_j pre_j h_j, and the post [hc] and comb
-// [hc, hc] that HcPost needs.
+// [hc, hc] that HcPost needs: fn . h, ScaleMixes, SinkhornSplit, WeightedStreamSum.
+// (The CUDA kernels' twin after the product: kernels/cuda/ops.h HcPre; HcPost's: HcPost.)
 void HcPre(const float* h, int64_t rows, const HcWeights& w, const HcShape& s, float* y,
            float* post, float* comb, const Compute& cx);
 

@@ -12,6 +12,46 @@
 
 namespace dsagent::engine::forward {
 
+void IndexerScores(const float* q, const float* head_weights, int64_t heads, int64_t hd,
+                   const uint16_t* keys, int64_t e0, int64_t e1, float* score) {
+  // The dots run through the SIMD row kernel in double: q is on the FP4 grid and K is bf16, so
+  // every product is exact and the sums are those of the scalar loop (kernels/cpu/weight_dot.h).
+  // Entries go in tiles whose keys stay in cache while every head reads them.
+  const kernels::CpuIsa isa = kernels::ActiveCpuIsa();
+  const kernels::WeightRows key_rows{kernels::WeightFormat::kBF16,
+                                     reinterpret_cast<const uint8_t*>(keys), nullptr, hd, 0};
+  constexpr int64_t kTile = 256;
+  thread_local std::vector<kernels::DotInput> queries;
+  thread_local std::vector<double> dots;
+  queries.resize(static_cast<size_t>(heads));
+  for (int64_t h = 0; h < heads; ++h) queries[static_cast<size_t>(h)].Prepare(q + h * hd, hd);
+  dots.resize(static_cast<size_t>(heads * kTile));
+  for (int64_t tile = e0; tile < e1; tile += kTile) {
+    const int64_t n = std::min(kTile, e1 - tile);
+    for (int64_t h = 0; h < heads; ++h) {
+      kernels::WeightRowDots(isa, key_rows, tile, n, queries[static_cast<size_t>(h)],
+                             dots.data() + h * kTile);
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      double sum = 0;
+      for (int64_t h = 0; h < heads; ++h) {
+        const float s = std::max(0.0f, RoundBf16(dots[static_cast<size_t>(h * kTile + i)]));
+        sum += RoundBf16(s * head_weights[h]);
+      }
+      score[tile - e0 + i] = RoundBf16(sum);
+    }
+  }
+}
+
+void StableTopK(const float* score, int64_t n, int64_t k, std::vector<int32_t>& order,
+                std::vector<int32_t>& out) {
+  order.resize(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int32_t x, int32_t y) { return score[x] > score[y]; });
+  out.assign(order.begin(), order.begin() + std::min(k, n));
+}
+
 std::vector<std::vector<int32_t>> SelectEntries(const IndexerWeights& w, const ModelConfig& c,
                                                 const Rope& rope, const IndexerArgs& a,
                                                 LayerState& state, const Compute& cx) {
@@ -40,37 +80,9 @@ std::vector<std::vector<int32_t>> SelectEntries(const IndexerWeights& w, const M
   // The keys are read in place (bf16 bits): the scan over them is the architecture's O(n) part,
   // nothing else here grows with the context.
   const uint16_t* keys = state.index_keys.data();
-  // score[e] for e in [e0, e1) of row t: sum_h bf16(relu(bf16(q_h . K_e)) * w_h), rounded to bf16.
-  // The dots run through the SIMD row kernel in double: q is on the FP4 grid and K is bf16, so
-  // every product is exact and the sums are those of the scalar loop (kernels/cpu/weight_dot.h).
-  // Entries go in tiles whose keys stay in cache while every head reads them.
-  const kernels::CpuIsa isa = kernels::ActiveCpuIsa();
-  const kernels::WeightRows key_rows{kernels::WeightFormat::kBF16,
-                                     reinterpret_cast<const uint8_t*>(keys), nullptr, hd, 0};
   const auto score_entries = [&](int64_t t, int64_t e0, int64_t e1, float* score) {
-    constexpr int64_t kTile = 256;
-    thread_local std::vector<kernels::DotInput> queries;
-    thread_local std::vector<double> dots;
-    queries.resize(static_cast<size_t>(heads));
-    for (int64_t h = 0; h < heads; ++h) {
-      queries[static_cast<size_t>(h)].Prepare(q.data() + (t * heads + h) * hd, hd);
-    }
-    dots.resize(static_cast<size_t>(heads * kTile));
-    for (int64_t tile = e0; tile < e1; tile += kTile) {
-      const int64_t n = std::min(kTile, e1 - tile);
-      for (int64_t h = 0; h < heads; ++h) {
-        kernels::WeightRowDots(isa, key_rows, tile, n, queries[static_cast<size_t>(h)],
-                               dots.data() + h * kTile);
-      }
-      for (int64_t i = 0; i < n; ++i) {
-        double sum = 0;
-        for (int64_t h = 0; h < heads; ++h) {
-          const float s = std::max(0.0f, RoundBf16(dots[static_cast<size_t>(h * kTile + i)]));
-          sum += RoundBf16(s * hw[static_cast<size_t>(t * heads + h)]);
-        }
-        score[tile + i] = RoundBf16(sum);
-      }
-    }
+    IndexerScores(q.data() + t * heads * hd, hw.data() + t * heads, heads, hd, keys, e0, e1,
+                  score + e0);
   };
 
   const int64_t topk = c.index_topk;
@@ -78,15 +90,8 @@ std::vector<std::vector<int32_t>> SelectEntries(const IndexerWeights& w, const M
   std::vector<std::vector<int32_t>> out(static_cast<size_t>(rows));
   // The stable top-k of one row's scores.
   const auto select = [&](int64_t t, const std::vector<float>& score, std::vector<int32_t>& order) {
-    const int64_t visible = static_cast<int64_t>(score.size());
-    order.resize(static_cast<size_t>(visible));
-    std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](int32_t x, int32_t y) {
-      return score[static_cast<size_t>(x)] > score[static_cast<size_t>(y)];
-    });
-    const int64_t keep = std::min<int64_t>(topk, visible);
     std::vector<int32_t>& list = out[static_cast<size_t>(t)];
-    list.assign(order.begin(), order.begin() + keep);
+    StableTopK(score.data(), static_cast<int64_t>(score.size()), topk, order, list);
     if (a.prefill_layout) list.resize(static_cast<size_t>(prefill_slots), -1);
   };
   if (rows == 1) {

@@ -33,54 +33,99 @@ void Route(const MoeWeights& w, const ModelConfig& c, const float* x, const int3
   Linear(w.gate, x, rows, scores.data(), InputQuant::kNone, Round::kF32, cx.Exact());
   ids.resize(static_cast<size_t>(rows * k));
   weights.resize(ids.size());
+  std::vector<int32_t> hash_ids;
+  if (w.hash) {
+    hash_ids.resize(ids.size());
+    for (int64_t t = 0; t < rows; ++t) {
+      const uint8_t* row =
+          w.tid2eid->data + tokens[t] * k * (w.tid2eid->dtype == DType::kI64 ? 8 : 4);
+      for (int64_t j = 0; j < k; ++j) {
+        int32_t& id = hash_ids[static_cast<size_t>(t * k + j)];
+        if (w.tid2eid->dtype == DType::kI64) {
+          int64_t v;
+          std::memcpy(&v, row + 8 * j, 8);
+          id = static_cast<int32_t>(v);
+        } else {
+          std::memcpy(&id, row + 4 * j, 4);
+        }
+      }
+    }
+  }
+  RouterShape shape;
+  shape.experts = n_exp;
+  shape.k = k;
+  shape.func = ScoreFuncOf(c.score_func);
+  shape.route_scale = static_cast<float>(c.route_scale);
+  RouteFromScores(scores.data(), rows, shape, w.hash ? nullptr : w.bias.data(),
+                  w.hash ? hash_ids.data() : nullptr, ids.data(), weights.data());
+}
+
+}  // namespace
+
+ScoreFunc ScoreFuncOf(const std::string& name) {
+  if (name == "softmax") return ScoreFunc::kSoftmax;
+  if (name == "sigmoid") return ScoreFunc::kSigmoid;
+  return ScoreFunc::kSqrtSoftplus;  // the config accepts no other (model_config.cc)
+}
+
+void RouteFromScores(float* scores, int64_t rows, const RouterShape& r, const float* bias,
+                     const int32_t* hash_ids, int32_t* ids, float* weights) {
+  const int64_t n_exp = r.experts, k = r.k;
   std::vector<float> biased(static_cast<size_t>(n_exp));
   std::vector<int32_t> order(static_cast<size_t>(n_exp));
   for (int64_t t = 0; t < rows; ++t) {
-    float* s = scores.data() + t * n_exp;
-    if (c.score_func == "softmax") {
+    float* s = scores + t * n_exp;
+    if (r.func == ScoreFunc::kSoftmax) {
       const double mx = *std::max_element(s, s + n_exp);
       double sum = 0;
       std::vector<double> e(static_cast<size_t>(n_exp));
       for (int64_t i = 0; i < n_exp; ++i) sum += (e[i] = std::exp(s[i] - mx));
       for (int64_t i = 0; i < n_exp; ++i) s[i] = static_cast<float>(e[i] / sum);
-    } else if (c.score_func == "sigmoid") {
+    } else if (r.func == ScoreFunc::kSigmoid) {
       for (int64_t i = 0; i < n_exp; ++i) s[i] = SigmoidF(s[i]);
     } else {
       for (int64_t i = 0; i < n_exp; ++i) s[i] = SqrtF(SoftplusF(s[i]));
     }
-    int32_t* id = ids.data() + t * k;
-    if (w.hash) {
-      const uint8_t* row =
-          w.tid2eid->data + tokens[t] * k * (w.tid2eid->dtype == DType::kI64 ? 8 : 4);
-      for (int64_t j = 0; j < k; ++j) {
-        if (w.tid2eid->dtype == DType::kI64) {
-          int64_t v;
-          std::memcpy(&v, row + 8 * j, 8);
-          id[j] = static_cast<int32_t>(v);
-        } else {
-          std::memcpy(&id[j], row + 4 * j, 4);
-        }
-      }
+    int32_t* id = ids + t * k;
+    if (hash_ids != nullptr) {
+      std::copy(hash_ids + t * k, hash_ids + (t + 1) * k, id);
     } else {
-      for (int64_t i = 0; i < n_exp; ++i) biased[i] = s[i] + w.bias[static_cast<size_t>(i)];
+      for (int64_t i = 0; i < n_exp; ++i) biased[i] = s[i] + bias[i];
       std::iota(order.begin(), order.end(), 0);
       std::stable_sort(order.begin(), order.end(),
                        [&](int32_t a, int32_t b) { return biased[a] > biased[b]; });
       std::copy(order.begin(), order.begin() + k, id);
     }
-    float* wt = weights.data() + t * k;
+    float* wt = weights + t * k;
     double sum = 0;
     for (int64_t j = 0; j < k; ++j) sum += (wt[j] = s[id[j]]);
     const float total = static_cast<float>(sum);
-    const float route_scale = static_cast<float>(c.route_scale);
     for (int64_t j = 0; j < k; ++j) {
-      if (c.score_func != "softmax") wt[j] /= total;
-      wt[j] *= route_scale;
+      if (r.func != ScoreFunc::kSoftmax) wt[j] /= total;
+      wt[j] *= r.route_scale;
     }
   }
 }
 
-}  // namespace
+void CombineExperts(const float* routed, const float* shared, const int32_t* ids, int64_t rows,
+                    int64_t k, int64_t dim, float* out) {
+  std::vector<int32_t> order(static_cast<size_t>(k));
+  for (int64_t t = 0; t < rows; ++t) {
+    std::iota(order.begin(), order.end(), 0);
+    const int32_t* id = ids + t * k;
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int32_t a, int32_t b) { return id[a] < id[b]; });
+    for (int64_t d = 0; d < dim; ++d) {
+      float y = 0.0f;
+      for (int64_t j = 0; j < k; ++j) {
+        if (j > 0 && id[order[j]] == id[order[j - 1]]) continue;
+        y += routed[(t * k + order[j]) * dim + d];
+      }
+      y += shared[t * dim + d];
+      out[t * dim + d] = RoundBf16(y);
+    }
+  }
+}
 
 void SwiGluInPlace(float* g, const float* u, int64_t n, int64_t inter, const float* row_weight,
                    float limit) {
@@ -135,22 +180,7 @@ void MoeForward(const MoeWeights& w, const ModelConfig& c, const float* x, const
 
   // y = sum of routed outputs in ascending expert order (fp32), + shared, rounded to bf16. A
   // token routed twice to one expert counts it once, as the reference's index_put does.
-  std::vector<int32_t> order(static_cast<size_t>(k));
-  for (int64_t t = 0; t < rows; ++t) {
-    std::iota(order.begin(), order.end(), 0);
-    const int32_t* id = ids.data() + t * k;
-    std::stable_sort(order.begin(), order.end(),
-                     [&](int32_t a, int32_t b) { return id[a] < id[b]; });
-    for (int64_t d = 0; d < dim; ++d) {
-      float y = 0.0f;
-      for (int64_t j = 0; j < k; ++j) {
-        if (j > 0 && id[order[j]] == id[order[j - 1]]) continue;
-        y += routed[static_cast<size_t>((t * k + order[j]) * dim + d)];
-      }
-      y += shared[static_cast<size_t>(t * dim + d)];
-      out[t * dim + d] = RoundBf16(y);
-    }
-  }
+  CombineExperts(routed.data(), shared.data(), ids.data(), rows, k, dim, out);
 }
 
 }  // namespace dsagent::engine::forward

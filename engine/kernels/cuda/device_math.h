@@ -135,6 +135,17 @@ DSAGENT_HD float SiluF(float x) {
   const double d = x;
   return static_cast<float>(d / (1.0 + exp(-d)));
 }
+// exp, sigmoid, softplus (beta 1, threshold 20) and sqrt in double, rounded once to float
+// (forward::ExpF, SigmoidF, SoftplusF, SqrtF).
+DSAGENT_HD float ExpF(float x) { return static_cast<float>(exp(static_cast<double>(x))); }
+DSAGENT_HD float SigmoidF(float x) {
+  return static_cast<float>(1.0 / (1.0 + exp(-static_cast<double>(x))));
+}
+DSAGENT_HD float SoftplusF(float x) {
+  return x > 20.0f ? x : static_cast<float>(log1p(exp(static_cast<double>(x))));
+}
+DSAGENT_HD float SqrtF(float x) { return static_cast<float>(sqrt(static_cast<double>(x))); }
+DSAGENT_HD float NegInfF() { return BitsFloat(0xff800000u); }
 // 1/sqrt in double, rounded once to float (forward::RsqrtF).
 DSAGENT_HD float RsqrtF(float x) { return static_cast<float>(1.0 / sqrt(static_cast<double>(x))); }
 // One SwiGLU output (forward/moe.cc): limit > 0 clamps u to [-limit, limit] and g from above;

@@ -1,8 +1,9 @@
-// Every CUDA kernel (engine/kernels/cuda/ops.h) against its CPU twin on random inputs with odd
-// shapes and tails, under the fast-mode contract (kernels/numerics_mode.h: per op >= 99.9% of the
-// bf16 outputs identical, the rest within 1 ulp); most ops are expected to be bit-identical and
-// the counts are printed. Built only with the CUDA backend. Without a device the tests skip, saying
-// so — unless DSAGENT_REQUIRE_CUDA=1 (scripts/gpu-check.sh), where that is a failure.
+// The shared CUDA kernels (engine/kernels/cuda/ops.h; the forward-op kernels are in
+// cuda_forward_ops_test.cc) against their CPU twins on random inputs with odd shapes and tails,
+// under the fast-mode contract (kernels/numerics_mode.h: per op >= 99.9% of the bf16 outputs
+// identical, the rest within 1 ulp); most ops are expected to be bit-identical and the counts are
+// printed. Built only with the CUDA backend. Without a device the tests skip, saying so — unless
+// DSAGENT_REQUIRE_CUDA=1 (scripts/gpu-check.sh), where that is a failure.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -20,69 +21,16 @@
 #include "engine/kernels/cuda/ops.h"
 #include "engine/kernels/cuda_probe.h"
 #include "engine/model/model_config.h"
+#include "tests/engine/kernels/cuda_test_support.h"
 #include "tests/engine/kernels/random_weights.h"
 
 namespace dsagent::engine::kernels::cuda {
 namespace {
 
-bool CudaRequired() {
-  const char* v = std::getenv("DSAGENT_REQUIRE_CUDA");
-  return v != nullptr && std::strcmp(v, "1") == 0;
-}
-
-// Skips (or, when DSAGENT_REQUIRE_CUDA=1, fails) the test without a device.
-#define REQUIRE_CUDA_DEVICE()                                                        \
-  do {                                                                               \
-    const CudaProbe probe_ = ProbeCuda();                                            \
-    if (probe_.devices.empty()) {                                                    \
-      if (CudaRequired()) FAIL() << "DSAGENT_REQUIRE_CUDA=1 but " << probe_.problem; \
-      GTEST_SKIP() << probe_.problem << " (the CUDA op tests need a GPU)";           \
-    }                                                                                \
-    UseDevice(0);                                                                    \
-  } while (0)
-
-template <class T>
-DeviceBuffer ToDevice(const std::vector<T>& v, CudaStream& s) {
-  DeviceBuffer b(v.size() * sizeof(T));
-  b.Upload(v.data(), b.bytes(), s);
-  s.Synchronize();
-  return b;
-}
-
-std::vector<float> ToHost(const DeviceBuffer& b, size_t n, CudaStream& s) {
-  std::vector<float> v(n);
-  b.Download(v.data(), n * sizeof(float), s);
-  return v;
-}
-
-uint32_t Bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
-
-// The contract check: counts identical values and those 1 bf16 ulp apart (bf16 values) or 1 float
-// ulp apart (float outputs).
-void ExpectContract(const std::vector<float>& gpu, const std::vector<float>& cpu,
-                    const std::string& op, bool bf16) {
-  ASSERT_EQ(gpu.size(), cpu.size());
-  size_t same = 0, near = 0;
-  for (size_t i = 0; i < gpu.size(); ++i) {
-    if (Bits(gpu[i]) == Bits(cpu[i]) || (std::isnan(gpu[i]) && std::isnan(cpu[i]))) {
-      ++same;
-      continue;
-    }
-    const int64_t a = Bits(gpu[i]) >> (bf16 ? 16 : 0), b = Bits(cpu[i]) >> (bf16 ? 16 : 0);
-    if (std::llabs(a - b) <= 1) {
-      ++near;
-    } else {
-      ADD_FAILURE() << op << ": index " << i << " gpu " << gpu[i] << " cpu " << cpu[i];
-      return;
-    }
-  }
-  std::printf("%s: %zu of %zu identical, %zu within 1 ulp\n", op.c_str(), same, gpu.size(), near);
-  EXPECT_GE(static_cast<double>(same), 0.999 * static_cast<double>(gpu.size())) << op;
-}
+using test_support::Bits;
+using test_support::ExpectContract;
+using test_support::ToDevice;
+using test_support::ToHost;
 
 TEST(CudaOpsTest, MatVecMatchesTheCpuFastKernelForEveryFormat) {
   REQUIRE_CUDA_DEVICE();

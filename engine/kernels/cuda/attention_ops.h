@@ -1,0 +1,36 @@
+// The CUDA kernels of the attention sub-layer beyond the shared ones (ops.h), each with the
+// contract of its CPU twin in `fast` numerics; the arithmetic is attention_math.h's, shared with
+// the host:
+//   HeadRmsNorm      forward/attention.h NormaliseHeadBf16 (the q heads' weightless norm)
+//   HadamardRotate   forward/quant_sim.h HadamardRotateBf16 (indexer queries and keys)
+//   SparseAttention  forward/sparse_attention.h SparseAttentionHead, every head of one query
+//                    token over one index list (decode)
+// Pointers are device pointers; every call is queued on `stream` and returns at once (a bad
+// argument or a failed launch throws CudaError; errors of the run surface at the next Synchronize).
+// Tested against the CPU twins in tests/engine/kernels/cuda_forward_ops_test.cc (skips without a
+// device).
+#pragma once
+
+#include <cstdint>
+
+#include "engine/kernels/cuda/device_runtime.h"
+
+namespace dsagent::engine::kernels::cuda {
+
+// In place on `count` vectors of n values (bf16 values): q *= rsqrt(mean(q^2) + eps), every step
+// rounded to bf16.
+void HeadRmsNorm(float* x, int64_t count, int64_t n, float eps, CudaStream& stream);
+
+// In place on `count` vectors of n values (n a power of two, 2 <= n <= 4096; bf16 values):
+// x <- bf16(H x * n^-0.5), H the Sylvester Hadamard matrix.
+void HadamardRotate(float* x, int64_t count, int64_t n, CudaStream& stream);
+
+// One query token's attention, every head over the same index list (K = V, MQA):
+// q [heads, head_dim] (bf16 values); kv: rows of head_dim bf16 bits (the cache); index [n] rows
+// of kv in the reference's order, -1 masked; sink [heads] the heads' sink logits; scale the
+// softmax scale. Writes o [heads, head_dim] (bf16 values). n may be 0 (only the sink).
+void SparseAttention(const float* q, int64_t heads, int64_t head_dim, const uint16_t* kv,
+                     const int32_t* index, int64_t n, const float* sink, float scale, float* o,
+                     CudaStream& stream);
+
+}  // namespace dsagent::engine::kernels::cuda

@@ -1,0 +1,29 @@
+// The CUDA kernels of the lightning indexer's selection (CSA layers), each with the contract of
+// its CPU twin; the arithmetic is attention_math.h's, shared with the host:
+//   IndexerScores  forward/indexer.h IndexerScores (one query token against every visible key)
+//   TopK           forward/indexer.h StableTopK (descending score, ties to the lower index)
+// The query side (wq_b product, RoPE, Hadamard, FP4) and the head weights are the shared kernels
+// (MatVec, RopeRotate, HadamardRotate, ActQuant). Pointers are device pointers; calls are queued
+// on `stream` (bad arguments and failed launches throw CudaError). Tested against the CPU twins in
+// tests/engine/kernels/cuda_forward_ops_test.cc (skips without a device).
+#pragma once
+
+#include <cstdint>
+
+#include "engine/kernels/cuda/device_runtime.h"
+
+namespace dsagent::engine::kernels::cuda {
+
+// score[e] = bf16(sum_h bf16(relu(bf16(q_h . K_e)) * w_h)) for e < n: q [heads, hd] (FP4-simulated
+// values), head_weights [heads], keys [n, hd] bf16 bits. heads * hd <= 12000 (q is staged in
+// shared memory).
+void IndexerScores(const float* q, const float* head_weights, int64_t heads, int64_t hd,
+                   const uint16_t* keys, int64_t n, float* score, CudaStream& stream);
+
+// For each of `rows` rows of n scores (score [rows, n]): out [rows, min(k, n)] the indices of the
+// largest scores, descending, ties to the lower index. k <= 4096. (An 8-bit radix selection of
+// the k-th largest (score, index) key, then a bitonic sort of the k selected: the order is the
+// stable sort's, whatever the threads' timing.)
+void TopK(const float* score, int64_t rows, int64_t n, int64_t k, int32_t* out, CudaStream& stream);
+
+}  // namespace dsagent::engine::kernels::cuda

@@ -1,0 +1,120 @@
+// HcPre, HcPost and CompressorPool on the device (mixing_ops.h); the arithmetic is
+// mixing_math.h's, shared with the host tests. Simple first: one block per token for HcPre (the
+// 4x4 Sinkhorn by one thread), one thread per value elsewhere.
+#include <cuda_runtime.h>
+
+#include <string>
+
+#include "engine/kernels/cuda/mixing_math.h"
+#include "engine/kernels/cuda/mixing_ops.h"
+
+namespace dsagent::engine::kernels::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+cudaStream_t Raw(CudaStream& s) { return static_cast<cudaStream_t>(s.handle()); }
+
+unsigned Blocks(int64_t n) { return static_cast<unsigned>((n + kThreads - 1) / kThreads); }
+
+// One block per token: the streams' sum of fp32 squares in double (a tree here, a loop on the
+// CPU: equal but for rare last-bit differences, the fast contract), the Sinkhorn split by thread
+// 0, then the weighted stream sum per dim.
+__global__ void HcPreKernel(const float* h, const float* products, const float* scale,
+                            const float* base, HcKernelShape s, float* y, float* post,
+                            float* comb) {
+  __shared__ double part[kThreads];
+  __shared__ float pre[kMaxHc];
+  const int64_t row = blockIdx.x;
+  const int hc = static_cast<int>(s.hc);
+  const int64_t n = s.hc * s.dim, m = (2 + s.hc) * s.hc;
+  const float* ht = h + row * n;
+  double ss = 0;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) ss += static_cast<double>(ht[i] * ht[i]);
+  part[threadIdx.x] = ss;
+  __syncthreads();
+  for (int stride = kThreads / 2; stride > 0; stride /= 2) {
+    if (static_cast<int>(threadIdx.x) < stride) part[threadIdx.x] += part[threadIdx.x + stride];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) {
+    const float r = StreamRmsFactor(part[0], n, s.norm_eps);
+    float mixes[(2 + kMaxHc) * kMaxHc];
+    for (int64_t j = 0; j < m; ++j) mixes[j] = products[row * m + j] * r;
+    SinkhornSplitHc(mixes, scale, base, hc, s.sinkhorn_iters, s.hc_eps, pre, post + row * hc,
+                    comb + row * hc * hc);
+  }
+  __syncthreads();
+  for (int64_t d = threadIdx.x; d < s.dim; d += blockDim.x) {
+    y[row * s.dim + d] = WeightedStreamValue(ht, pre, hc, s.dim, d);
+  }
+}
+
+// One thread per (token, dim): it reads the hc stream values of its column before writing the hc
+// outputs, so out may alias h.
+__global__ void HcPostKernel(const float* f, const float* h, const float* post, const float* comb,
+                             int64_t rows, HcKernelShape s, float* out) {
+  const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx >= rows * s.dim) return;
+  const int64_t t = idx / s.dim, d = idx % s.dim;
+  const int hc = static_cast<int>(s.hc);
+  float column[kMaxHc];
+  for (int j = 0; j < hc; ++j) column[j] = h[(t * hc + j) * s.dim + d];
+  for (int k = 0; k < hc; ++k) {
+    out[(t * hc + k) * s.dim + d] =
+        HcPostValue(f + idx, column, post + t * hc, comb + t * hc * hc, hc, /*dim=*/1, k, /*d=*/0);
+  }
+}
+
+__global__ void CompressorPoolKernel(const float* kv, const float* score, int64_t width,
+                                     int64_t ratio, int64_t head_dim, bool overlap, bool round_bf16,
+                                     float* entry) {
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (c >= head_dim) return;
+  const float v = PoolChannel(kv, score, width, ratio, head_dim, overlap, c);
+  entry[c] = round_bf16 ? RoundBf16(v) : v;
+}
+
+void CheckHc(const HcKernelShape& s, const char* op) {
+  if (s.hc <= 0 || s.hc > kMaxHc || s.dim <= 0 || s.sinkhorn_iters < 1) {
+    throw CudaError(std::string(op) + ": " + std::to_string(s.hc) + " streams of " +
+                    std::to_string(s.dim) + " (streams 1.." + std::to_string(kMaxHc) +
+                    ", Sinkhorn iterations >= 1)");
+  }
+}
+
+}  // namespace
+
+void HcPre(const float* h, const float* products, int64_t rows, const float* scale,
+           const float* base, const HcKernelShape& shape, float* y, float* post, float* comb,
+           CudaStream& stream) {
+  CheckHc(shape, "HcPre");
+  if (rows <= 0) return;
+  HcPreKernel<<<static_cast<unsigned>(rows), kThreads, 0, Raw(stream)>>>(h, products, scale, base,
+                                                                         shape, y, post, comb);
+  CheckCuda(cudaGetLastError(), "HcPre launch");
+}
+
+void HcPost(const float* f, const float* h, const float* post, const float* comb, int64_t rows,
+            const HcKernelShape& shape, float* out, CudaStream& stream) {
+  CheckHc(shape, "HcPost");
+  if (rows <= 0) return;
+  HcPostKernel<<<Blocks(rows * shape.dim), kThreads, 0, Raw(stream)>>>(f, h, post, comb, rows,
+                                                                       shape, out);
+  CheckCuda(cudaGetLastError(), "HcPost launch");
+}
+
+void CompressorPool(const float* kv_state, const float* score_state, int64_t width, int64_t ratio,
+                    int64_t head_dim, bool overlap, bool round_bf16, float* entry,
+                    CudaStream& stream) {
+  if (ratio <= 0 || head_dim <= 0 || width < (overlap ? 2 * head_dim : head_dim)) {
+    throw CudaError("CompressorPool: ratio " + std::to_string(ratio) + ", head_dim " +
+                    std::to_string(head_dim) + ", state width " + std::to_string(width) +
+                    " (at least head_dim, twice that when overlapping)");
+  }
+  CompressorPoolKernel<<<Blocks(head_dim), kThreads, 0, Raw(stream)>>>(
+      kv_state, score_state, width, ratio, head_dim, overlap, round_bf16, entry);
+  CheckCuda(cudaGetLastError(), "CompressorPool launch");
+}
+
+}  // namespace dsagent::engine::kernels::cuda

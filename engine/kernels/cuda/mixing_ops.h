@@ -1,0 +1,45 @@
+// The CUDA kernels of the mHC hyper-connections and the KV compressor's pooling, with the
+// contract of their CPU twins; the arithmetic is mixing_math.h's, shared with the host:
+//   HcPre           forward/hyper_connection.h HcPre after the fn product: ScaleMixes,
+//                   SinkhornSplit, WeightedStreamSum
+//   HcPost          forward/hyper_connection.h HcPost
+//   CompressorPool  forward/compressor.h PoolBlock (then bf16, as Compress rounds it)
+// The fn and compressor products are the CPU's exact products (Compute::Exact): on the device
+// they need a double-accumulating matvec, not there yet, so these kernels take the products as
+// input. Pointers are device pointers; calls are queued on `stream` (bad arguments and failed
+// launches throw CudaError). Tested against the CPU twins in tests/engine/kernels/
+// cuda_forward_ops_test.cc (skips without a device).
+#pragma once
+
+#include <cstdint>
+
+#include "engine/kernels/cuda/device_runtime.h"
+
+namespace dsagent::engine::kernels::cuda {
+
+struct HcKernelShape {
+  int64_t hc = 4;  // streams (<= 8)
+  int64_t dim = 0;
+  int sinkhorn_iters = 20;
+  float hc_eps = 1e-6f;
+  float norm_eps = 1e-6f;
+};
+
+// For each of `rows` tokens: h [rows, hc, dim] (bf16 values) and products [rows, (2+hc)*hc]
+// (fn . h, fp32) -> y [rows, dim] (bf16), post [rows, hc], comb [rows, hc, hc]. scale [3] and
+// base [(2+hc)*hc] are the sub-layer's HcWeights.
+void HcPre(const float* h, const float* products, int64_t rows, const float* scale,
+           const float* base, const HcKernelShape& shape, float* y, float* post, float* comb,
+           CudaStream& stream);
+
+// out [rows, hc, dim] (bf16): out_k = post_k * f + sum_j comb_jk * h_j. out may alias h.
+void HcPost(const float* f, const float* h, const float* post, const float* comb, int64_t rows,
+            const HcKernelShape& shape, float* out, CudaStream& stream);
+
+// One complete block of a compressor state: kv_state / score_state [slots, width] -> entry
+// [head_dim], the pooled values (rounded to bf16 when round_bf16, as Compress does next).
+void CompressorPool(const float* kv_state, const float* score_state, int64_t width, int64_t ratio,
+                    int64_t head_dim, bool overlap, bool round_bf16, float* entry,
+                    CudaStream& stream);
+
+}  // namespace dsagent::engine::kernels::cuda

@@ -1,0 +1,140 @@
+// MoeRoute and MoeCombine on the device (moe_ops.h); the arithmetic is moe_math.h's, shared with
+// the host tests. Simple first: one block per token for the router, one thread per output value
+// for the combine.
+#include <cuda_runtime.h>
+
+#include <string>
+
+#include "engine/kernels/cuda/moe_ops.h"
+
+namespace dsagent::engine::kernels::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int64_t kMaxExperts = 4096;  // 9 bytes each of shared memory
+
+cudaStream_t Raw(CudaStream& s) { return static_cast<cudaStream_t>(s.handle()); }
+
+// One block per token: the scores in shared memory (softmax by one thread, in the CPU's order),
+// then k rounds of an arg-max over the experts not yet taken under RanksBefore (a total order, so
+// the tree's shape does not matter: the stable sort's first k), then the weights by one thread.
+__global__ void MoeRouteKernel(const float* logits, MoeRouteShape shape, const float* bias,
+                               const int32_t* hash_table, const int32_t* tokens, int32_t* ids,
+                               float* weights) {
+  extern __shared__ __align__(16) unsigned char smem[];
+  const int64_t n = shape.experts;
+  float* s = reinterpret_cast<float*>(smem);                            // [n] scores
+  float* biased = s + n;                                                // [n]
+  unsigned char* taken = reinterpret_cast<unsigned char*>(biased + n);  // [n]
+  __shared__ float best_value[kThreads];
+  __shared__ int32_t best_id[kThreads];
+  __shared__ int32_t chosen[kMaxRouteK];
+  const int64_t row = blockIdx.x;
+  const int tid = static_cast<int>(threadIdx.x);
+  for (int64_t i = tid; i < n; i += blockDim.x) {
+    const float logit = logits[row * n + i];
+    s[i] = shape.func == RouteScoreFunc::kSoftmax ? logit : RouteScore(logit, shape.func);
+    taken[i] = 0;
+  }
+  __syncthreads();
+  if (shape.func == RouteScoreFunc::kSoftmax && tid == 0) SoftmaxRow(s, n);
+  __syncthreads();
+  if (hash_table != nullptr) {
+    if (tid < shape.k) chosen[tid] = hash_table[static_cast<int64_t>(tokens[row]) * shape.k + tid];
+  } else {
+    for (int64_t i = tid; i < n; i += blockDim.x) biased[i] = s[i] + bias[i];
+    __syncthreads();
+    for (int64_t j = 0; j < shape.k; ++j) {
+      float v = 0.0f;
+      int32_t id = -1;
+      for (int64_t i = tid; i < n; i += blockDim.x) {
+        if (taken[i]) continue;
+        if (id < 0 || RanksBefore(biased[i], static_cast<int32_t>(i), v, id)) {
+          v = biased[i];
+          id = static_cast<int32_t>(i);
+        }
+      }
+      best_value[tid] = v;
+      best_id[tid] = id;
+      __syncthreads();
+      for (int stride = kThreads / 2; stride > 0; stride /= 2) {
+        if (tid < stride) {
+          const int32_t other = best_id[tid + stride];
+          if (other >= 0 && (best_id[tid] < 0 || RanksBefore(best_value[tid + stride], other,
+                                                             best_value[tid], best_id[tid]))) {
+            best_value[tid] = best_value[tid + stride];
+            best_id[tid] = other;
+          }
+        }
+        __syncthreads();
+      }
+      if (tid == 0) {
+        chosen[j] = best_id[0];
+        taken[best_id[0]] = 1;
+      }
+      __syncthreads();
+    }
+  }
+  __syncthreads();
+  if (tid == 0) {
+    float picked[kMaxRouteK], w[kMaxRouteK];
+    for (int64_t j = 0; j < shape.k; ++j) {
+      const int32_t id = chosen[j];
+      picked[j] = id >= 0 && id < n ? s[id] : QuietNanF();
+    }
+    RouteWeights(picked, shape.k, shape.func, shape.route_scale, w);
+    for (int64_t j = 0; j < shape.k; ++j) {
+      ids[row * shape.k + j] = chosen[j];
+      weights[row * shape.k + j] = w[j];
+    }
+  }
+}
+
+__global__ void MoeCombineKernel(const float* routed, const float* shared, const int32_t* ids,
+                                 int64_t rows, int k, int64_t dim, float* out) {
+  const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx >= rows * dim) return;
+  const int64_t t = idx / dim, d = idx % dim;
+  const int32_t* id = ids + t * k;
+  int order[kMaxRouteK];
+  CombineOrder(id, k, order);
+  out[idx] = CombineValue(routed + t * k * dim, shared[idx], id, order, k, dim, d);
+}
+
+}  // namespace
+
+void MoeRoute(const float* logits, int64_t rows, const MoeRouteShape& shape, const float* bias,
+              const int32_t* hash_table, const int32_t* tokens, int32_t* ids, float* weights,
+              CudaStream& stream) {
+  if (shape.experts <= 0 || shape.experts > kMaxExperts || shape.k <= 0 || shape.k > kMaxRouteK ||
+      shape.k > shape.experts) {
+    throw CudaError("MoeRoute: " + std::to_string(shape.k) + " of " +
+                    std::to_string(shape.experts) +
+                    " experts is outside the kernel's range (k 1.." + std::to_string(kMaxRouteK) +
+                    ", experts up to " + std::to_string(kMaxExperts) + ")");
+  }
+  if ((hash_table == nullptr) != (tokens == nullptr) ||
+      (hash_table == nullptr && bias == nullptr)) {
+    throw CudaError("MoeRoute: pass hash_table and tokens (hash layers) or bias (the others)");
+  }
+  if (rows <= 0) return;
+  const size_t shared = static_cast<size_t>(shape.experts) * (2 * sizeof(float) + 1);
+  MoeRouteKernel<<<static_cast<unsigned>(rows), kThreads, shared, Raw(stream)>>>(
+      logits, shape, bias, hash_table, tokens, ids, weights);
+  CheckCuda(cudaGetLastError(), "MoeRoute launch");
+}
+
+void MoeCombine(const float* routed, const float* shared, const int32_t* ids, int64_t rows,
+                int64_t k, int64_t dim, float* out, CudaStream& stream) {
+  if (k <= 0 || k > kMaxRouteK) {
+    throw CudaError("MoeCombine: k " + std::to_string(k) + " is outside 1.." +
+                    std::to_string(kMaxRouteK));
+  }
+  if (rows <= 0 || dim <= 0) return;
+  const int64_t n = rows * dim;
+  MoeCombineKernel<<<static_cast<unsigned>((n + kThreads - 1) / kThreads), kThreads, 0,
+                     Raw(stream)>>>(routed, shared, ids, rows, static_cast<int>(k), dim, out);
+  CheckCuda(cudaGetLastError(), "MoeCombine launch");
+}
+
+}  // namespace dsagent::engine::kernels::cuda

@@ -1,0 +1,39 @@
+// The CUDA kernels of the MoE router and the combine of the experts' outputs, with the contract of
+// their CPU twins; the arithmetic is moe_math.h's, shared with the host:
+//   MoeRoute    forward/moe.h RouteFromScores (score function, hash or biased top-k, weights)
+//   MoeCombine  forward/moe.h CombineExperts
+// The gate product before MoeRoute is the CPU's exact product (Compute::Exact): on the device it
+// needs a double-accumulating matvec, not there yet, so MoeRoute takes the gate's products as
+// input. Pointers are device pointers; calls are queued on `stream` (bad arguments and failed
+// launches throw CudaError). Tested against the CPU twins in tests/engine/kernels/
+// cuda_forward_ops_test.cc (skips without a device).
+#pragma once
+
+#include <cstdint>
+
+#include "engine/kernels/cuda/device_runtime.h"
+#include "engine/kernels/cuda/moe_math.h"
+
+namespace dsagent::engine::kernels::cuda {
+
+struct MoeRouteShape {
+  int64_t experts = 0;  // n_routed_experts (<= 4096)
+  int64_t k = 0;        // n_activated_experts (1 .. 16)
+  RouteScoreFunc func = RouteScoreFunc::kSqrtSoftplus;
+  float route_scale = 1.0f;
+};
+
+// For each of `rows` tokens: logits [rows, experts] (the gate's fp32 products) -> ids [rows, k]
+// and weights [rows, k]. Hash layers pass hash_table [vocab, k] (tid2eid as int32; ids must be
+// below `experts`: one that is not gets a NaN weight) and tokens [rows]; other layers pass
+// hash_table = tokens = null and bias [experts] (top-k of score + bias).
+void MoeRoute(const float* logits, int64_t rows, const MoeRouteShape& shape, const float* bias,
+              const int32_t* hash_table, const int32_t* tokens, int32_t* ids, float* weights,
+              CudaStream& stream);
+
+// out [rows, dim] = bf16(sum of routed [rows, k, dim] over each row's distinct experts in
+// ascending id order (fp32) + shared [rows, dim]). out may alias shared, not routed. k <= 16.
+void MoeCombine(const float* routed, const float* shared, const int32_t* ids, int64_t rows,
+                int64_t k, int64_t dim, float* out, CudaStream& stream);
+
+}  // namespace dsagent::engine::kernels::cuda

@@ -1,0 +1,420 @@
+// The arithmetic of the CUDA forward-op kernels (engine/kernels/cuda/attention_math.h,
+// moe_math.h, mixing_math.h), run on the host in the kernels' schedule against the CPU forward
+// code it must match bit for bit. Needs no device, so it runs in every build; the kernels
+// themselves are compared with the CPU in cuda_forward_ops_test.cc when a GPU is there.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "engine/forward/attention.h"
+#include "engine/forward/compressor.h"
+#include "engine/forward/hyper_connection.h"
+#include "engine/forward/indexer.h"
+#include "engine/forward/moe.h"
+#include "engine/forward/numerics.h"
+#include "engine/forward/quant_sim.h"
+#include "engine/forward/sparse_attention.h"
+#include "engine/kernels/cuda/attention_math.h"
+#include "engine/kernels/cuda/mixing_math.h"
+#include "engine/kernels/cuda/moe_math.h"
+
+namespace dsagent::engine::kernels::cuda_forward_math_test {
+namespace {
+namespace dm = cuda;
+
+uint32_t BitsOf(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+::testing::AssertionResult SameFloat(float a, float b) {
+  if ((std::isnan(a) && std::isnan(b)) || BitsOf(a) == BitsOf(b)) {
+    return ::testing::AssertionSuccess();
+  }
+  return ::testing::AssertionFailure()
+         << a << " (0x" << std::hex << BitsOf(a) << ") vs " << b << " (0x" << BitsOf(b) << ")";
+}
+
+std::vector<float> RandomBf16(size_t n, std::mt19937& rng, float sigma) {
+  std::normal_distribution<float> normal(0.0f, sigma);
+  std::vector<float> v(n);
+  for (float& x : v) x = forward::RoundBf16(normal(rng));
+  return v;
+}
+
+std::vector<uint16_t> ToBf16Bits(const std::vector<float>& v) {
+  std::vector<uint16_t> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) out[i] = forward::FloatToBf16Bits(v[i]);
+  return out;
+}
+
+// A double sum of 32 strided lane partials combined by the xor butterflies of a warp shuffle
+// (what lane 0 holds after the kernels' reductions).
+double WarpOrderDot(const float* a, const uint16_t* b, int64_t n) {
+  double lane[32] = {};
+  for (int l = 0; l < 32; ++l) {
+    for (int64_t d = l; d < n; d += 32) {
+      lane[l] += static_cast<double>(a[d]) * static_cast<double>(dm::Bf16ToFloat(b[d]));
+    }
+  }
+  for (int offset = 16; offset > 0; offset /= 2) {
+    double next[32];
+    for (int l = 0; l < 32; ++l) next[l] = lane[l] + lane[l ^ offset];
+    std::copy(next, next + 32, lane);
+  }
+  return lane[0];
+}
+
+TEST(CudaForwardMathTest, HeadNormMatchesTheCpuAndItsSumIsOrderFree) {
+  std::mt19937 rng(101);
+  for (const int64_t n : {512LL, 128LL, 7LL}) {
+    for (int rep = 0; rep < 50; ++rep) {
+      std::vector<float> x = RandomBf16(static_cast<size_t>(n), rng, rep % 2 ? 3.0f : 0.05f);
+      std::vector<float> cpu = x;
+      forward::NormaliseHeadBf16(cpu.data(), n, 1e-6f);
+      double sequential = 0, strided[256] = {};
+      for (int64_t i = 0; i < n; ++i) {
+        sequential += dm::HeadNormSquare(x[static_cast<size_t>(i)]);
+        strided[i % 256] += dm::HeadNormSquare(x[static_cast<size_t>(i)]);
+      }
+      for (int s = 128; s > 0; s /= 2) {
+        for (int i = 0; i < s; ++i) strided[i] += strided[i + s];
+      }
+      ASSERT_EQ(sequential, strided[0]) << "the kernel's tree sum differs, n " << n;
+      const float r = dm::HeadNormFactor(strided[0], n, 1e-6f);
+      for (size_t i = 0; i < x.size(); ++i) {
+        ASSERT_TRUE(SameFloat(dm::RoundBf16(x[i] * r), cpu[i])) << "n " << n << " index " << i;
+      }
+    }
+  }
+}
+
+TEST(CudaForwardMathTest, HadamardButterfliesMatchTheCpuRotation) {
+  std::mt19937 rng(103);
+  for (const int64_t n : {2LL, 32LL, 128LL, 512LL}) {
+    std::vector<float> x = RandomBf16(static_cast<size_t>(n), rng, 2.0f);
+    std::vector<float> cpu = x;
+    forward::HadamardRotateBf16(cpu.data(), n);
+    std::vector<double> v(x.begin(), x.end());
+    for (int64_t h = 1; h < n; h *= 2) {
+      // A stage's butterflies in reverse order: they are disjoint, so any order is the same.
+      for (int64_t k = n / 2 - 1; k >= 0; --k) dm::HadamardButterfly(v.data(), h, k);
+    }
+    for (int64_t i = 0; i < n; ++i) {
+      ASSERT_TRUE(
+          SameFloat(dm::HadamardOut(v[static_cast<size_t>(i)], n), cpu[static_cast<size_t>(i)]))
+          << "n " << n << " index " << i;
+    }
+  }
+}
+
+// The attention's q.K and the indexer's dots: the products are exact in double, so the warp's
+// order of the sum gives the sequential loop's double.
+TEST(CudaForwardMathTest, WarpOrderDotsEqualTheSequentialSum) {
+  std::mt19937 rng(107);
+  for (const int64_t n : {512LL, 128LL, 72LL}) {
+    for (int rep = 0; rep < 200; ++rep) {
+      const std::vector<float> q = RandomBf16(static_cast<size_t>(n), rng, 1.0f);
+      const std::vector<uint16_t> k = ToBf16Bits(RandomBf16(static_cast<size_t>(n), rng, 4.0f));
+      double sequential = 0;
+      for (int64_t d = 0; d < n; ++d) {
+        sequential += static_cast<double>(q[static_cast<size_t>(d)]) *
+                      static_cast<double>(dm::Bf16ToFloat(k[static_cast<size_t>(d)]));
+      }
+      ASSERT_EQ(WarpOrderDot(q.data(), k.data(), n), sequential) << "n " << n;
+    }
+  }
+}
+
+TEST(CudaForwardMathTest, SparseAttentionStepsMatchTheCpuHead) {
+  std::mt19937 rng(109);
+  for (const int64_t hd : {512LL, 72LL}) {
+    const int64_t cache_rows = 300;
+    const std::vector<uint16_t> kv =
+        ToBf16Bits(RandomBf16(static_cast<size_t>(cache_rows * hd), rng, 1.0f));
+    for (const int64_t n : {0LL, 1LL, 63LL, 64LL, 65LL, 200LL, 517LL}) {
+      for (const bool mask_first_block : {false, true}) {
+        std::uniform_int_distribution<int32_t> pick(0, cache_rows - 1);
+        std::vector<int32_t> index(static_cast<size_t>(n));
+        for (int64_t j = 0; j < n; ++j) {
+          const bool masked = (mask_first_block && j < 64) || j % 7 == 3;
+          index[static_cast<size_t>(j)] = masked ? -1 : pick(rng);
+        }
+        const std::vector<float> q = RandomBf16(static_cast<size_t>(hd), rng, 2.0f);
+        const float sink = forward::RoundBf16(std::normal_distribution<float>(0, 2)(rng));
+        std::vector<const uint16_t*> rows;
+        for (const int32_t e : index) rows.push_back(e < 0 ? nullptr : kv.data() + e * hd);
+        forward::SparseAttentionShape shape;
+        shape.heads = 1;
+        shape.head_dim = hd;
+        shape.scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
+        std::vector<float> cpu(static_cast<size_t>(hd)), gpu(cpu.size()), acc(cpu.size());
+        forward::SparseAttentionHead(q.data(), rows.data(), n, sink, shape, cpu.data());
+        dm::SparseAttentionHeadBySteps(q.data(), kv.data(), index.data(), n, hd, sink, shape.scale,
+                                       gpu.data(), acc.data());
+        for (int64_t d = 0; d < hd; ++d) {
+          ASSERT_TRUE(SameFloat(gpu[static_cast<size_t>(d)], cpu[static_cast<size_t>(d)]))
+              << "hd " << hd << " n " << n << " dim " << d;
+        }
+      }
+    }
+  }
+}
+
+TEST(CudaForwardMathTest, IndexerTermsMatchTheCpuScores) {
+  std::mt19937 rng(113);
+  const int64_t heads = 64, hd = 128, entries = 300;
+  std::vector<float> q = RandomBf16(static_cast<size_t>(heads * hd), rng, 1.0f);
+  forward::QuantizeFp4Blocks(q.data(), heads * hd, 32);
+  std::vector<float> key_values = RandomBf16(static_cast<size_t>(entries * hd), rng, 1.0f);
+  forward::QuantizeFp4Blocks(key_values.data(), entries * hd, 32);
+  const std::vector<uint16_t> keys = ToBf16Bits(key_values);
+  const std::vector<float> hw = RandomBf16(static_cast<size_t>(heads), rng, 0.02f);
+  std::vector<float> cpu(static_cast<size_t>(entries));
+  forward::IndexerScores(q.data(), hw.data(), heads, hd, keys.data(), 0, entries, cpu.data());
+  for (int64_t e = 0; e < entries; ++e) {
+    double sum = 0;
+    for (int64_t h = 0; h < heads; ++h) {
+      const double dot = WarpOrderDot(q.data() + h * hd, keys.data() + e * hd, hd);
+      sum += dm::IndexerHeadTerm(dot, hw[static_cast<size_t>(h)]);
+    }
+    ASSERT_TRUE(SameFloat(dm::IndexerScore(sum), cpu[static_cast<size_t>(e)])) << "entry " << e;
+  }
+}
+
+// The TopK kernel's selection, pass by pass on the host: histograms of the next key byte among
+// the keys matching the chosen prefix, RadixSelectBucket, then every key >= the k-th sorted.
+std::vector<int32_t> TopKBySelection(const std::vector<float>& score, int64_t k) {
+  const int64_t n = static_cast<int64_t>(score.size()), kept = std::min(k, n);
+  if (kept <= 0) return {};
+  uint64_t prefix = 0, mask = 0;
+  uint32_t rank = static_cast<uint32_t>(kept);
+  for (int shift = 56; shift >= 0; shift -= 8) {
+    uint32_t histogram[256] = {};
+    for (int64_t i = 0; i < n; ++i) {
+      const uint64_t key = dm::TopKKey(score[static_cast<size_t>(i)], static_cast<uint32_t>(i));
+      if ((key & mask) == prefix) ++histogram[(key >> shift) & 255u];
+    }
+    prefix |= static_cast<uint64_t>(dm::RadixSelectBucket(histogram, rank)) << shift;
+    mask |= static_cast<uint64_t>(255) << shift;
+  }
+  std::vector<uint64_t> selected;
+  for (int64_t i = 0; i < n; ++i) {
+    const uint64_t key = dm::TopKKey(score[static_cast<size_t>(i)], static_cast<uint32_t>(i));
+    if (key >= prefix) selected.push_back(key);
+  }
+  EXPECT_EQ(static_cast<int64_t>(selected.size()), kept);
+  std::sort(selected.rbegin(), selected.rend());
+  std::vector<int32_t> out;
+  for (const uint64_t key : selected) out.push_back(dm::TopKKeyIndex(key));
+  return out;
+}
+
+TEST(CudaForwardMathTest, RadixTopKSelectsTheStableSortsPrefix) {
+  std::mt19937 rng(127);
+  for (const int64_t n : {1LL, 5LL, 1000LL, 5000LL}) {
+    for (const int64_t k : {1LL, 7LL, 512LL, 2048LL}) {
+      // bf16 values of a narrow range: many ties, and both zeros and -inf among them.
+      std::vector<float> score = RandomBf16(static_cast<size_t>(n), rng, 0.01f);
+      for (size_t i = 0; i < score.size(); i += 11) score[i] = (i % 2) ? -0.0f : 0.0f;
+      for (size_t i = 5; i < score.size(); i += 97)
+        score[i] = -std::numeric_limits<float>::infinity();
+      std::vector<int32_t> order, cpu;
+      forward::StableTopK(score.data(), n, k, order, cpu);
+      ASSERT_EQ(TopKBySelection(score, k), cpu) << "n " << n << " k " << k;
+    }
+  }
+}
+
+// The router kernel's schedule: scores per element (softmax by one thread), k arg-max rounds
+// under RanksBefore (here one sequential scan; the kernel's tree picks the same under a total
+// order), the weights by RouteWeights.
+void RouteBySteps(const std::vector<float>& logits, int64_t rows, const dm::RouteScoreFunc func,
+                  int64_t n, int64_t k, float route_scale, const float* bias,
+                  const int32_t* hash_ids, std::vector<int32_t>& ids, std::vector<float>& weights) {
+  ids.assign(static_cast<size_t>(rows * k), -1);
+  weights.assign(ids.size(), 0.0f);
+  for (int64_t t = 0; t < rows; ++t) {
+    std::vector<float> s(logits.begin() + t * n, logits.begin() + (t + 1) * n);
+    if (func == dm::RouteScoreFunc::kSoftmax) {
+      dm::SoftmaxRow(s.data(), n);
+    } else {
+      for (float& v : s) v = dm::RouteScore(v, func);
+    }
+    int32_t* id = ids.data() + t * k;
+    if (hash_ids != nullptr) {
+      std::copy(hash_ids + t * k, hash_ids + (t + 1) * k, id);
+    } else {
+      std::vector<bool> taken(static_cast<size_t>(n), false);
+      for (int64_t j = 0; j < k; ++j) {
+        int32_t best = -1;
+        float best_value = 0;
+        // Scanned from the top: RanksBefore decides ties, not the scan order.
+        for (int64_t i = n - 1; i >= 0; --i) {
+          const float v = s[static_cast<size_t>(i)] + bias[i];
+          if (taken[static_cast<size_t>(i)]) continue;
+          if (best < 0 || dm::RanksBefore(v, static_cast<int32_t>(i), best_value, best)) {
+            best = static_cast<int32_t>(i);
+            best_value = v;
+          }
+        }
+        id[j] = best;
+        taken[static_cast<size_t>(best)] = true;
+      }
+    }
+    std::vector<float> picked(static_cast<size_t>(k));
+    for (int64_t j = 0; j < k; ++j) picked[static_cast<size_t>(j)] = s[static_cast<size_t>(id[j])];
+    dm::RouteWeights(picked.data(), k, func, route_scale, weights.data() + t * k);
+  }
+}
+
+TEST(CudaForwardMathTest, RouterStepsMatchTheCpuForEveryScoreFunctionAndHashRouting) {
+  std::mt19937 rng(131);
+  const int64_t rows = 9, n = 256, k = 6;
+  std::vector<float> logits = RandomBf16(static_cast<size_t>(rows * n), rng, 2.0f);
+  // Bias on a coarse grid and repeated logits: ties in score + bias, decided by the lower id.
+  std::vector<float> bias(static_cast<size_t>(n));
+  for (size_t i = 0; i < bias.size(); ++i) bias[i] = static_cast<float>(i % 3) * 0.25f;
+  for (int64_t t = 0; t < rows; ++t)
+    logits[static_cast<size_t>(t * n + 200)] = logits[static_cast<size_t>(t * n + 17)];
+  std::vector<int32_t> hash_ids(static_cast<size_t>(rows * k));
+  std::uniform_int_distribution<int32_t> expert(0, n - 1);
+  for (int32_t& id : hash_ids) id = expert(rng);
+  hash_ids[1] = hash_ids[0];  // a token routed twice to one expert
+  const struct {
+    forward::ScoreFunc cpu;
+    dm::RouteScoreFunc gpu;
+  } funcs[] = {{forward::ScoreFunc::kSqrtSoftplus, dm::RouteScoreFunc::kSqrtSoftplus},
+               {forward::ScoreFunc::kSigmoid, dm::RouteScoreFunc::kSigmoid},
+               {forward::ScoreFunc::kSoftmax, dm::RouteScoreFunc::kSoftmax}};
+  for (const auto& f : funcs) {
+    for (const bool hash : {false, true}) {
+      forward::RouterShape shape;
+      shape.experts = n;
+      shape.k = k;
+      shape.func = f.cpu;
+      shape.route_scale = 1.5f;
+      std::vector<float> scores = logits;
+      std::vector<int32_t> cpu_ids(static_cast<size_t>(rows * k)), ids;
+      std::vector<float> cpu_weights(cpu_ids.size()), weights;
+      forward::RouteFromScores(scores.data(), rows, shape, hash ? nullptr : bias.data(),
+                               hash ? hash_ids.data() : nullptr, cpu_ids.data(),
+                               cpu_weights.data());
+      RouteBySteps(logits, rows, f.gpu, n, k, 1.5f, bias.data(), hash ? hash_ids.data() : nullptr,
+                   ids, weights);
+      ASSERT_EQ(ids, cpu_ids) << "func " << static_cast<int>(f.gpu) << " hash " << hash;
+      for (size_t i = 0; i < ids.size(); ++i) {
+        ASSERT_TRUE(SameFloat(weights[i], cpu_weights[i]))
+            << "func " << static_cast<int>(f.gpu) << " hash " << hash << " slot " << i;
+      }
+    }
+  }
+}
+
+TEST(CudaForwardMathTest, CombineMatchesTheCpuWithRepeatedExperts) {
+  std::mt19937 rng(137);
+  const int64_t rows = 4, k = 6, dim = 77;
+  const std::vector<float> routed = RandomBf16(static_cast<size_t>(rows * k * dim), rng, 1.0f);
+  const std::vector<float> shared = RandomBf16(static_cast<size_t>(rows * dim), rng, 1.0f);
+  const std::vector<int32_t> ids = {5, 3, 9, 1, 7, 2, 4, 4, 4, 1, 0, 2,
+                                    8, 6, 7, 6, 5, 4, 0, 1, 2, 3, 4, 5};
+  std::vector<float> cpu(static_cast<size_t>(rows * dim));
+  forward::CombineExperts(routed.data(), shared.data(), ids.data(), rows, k, dim, cpu.data());
+  for (int64_t t = 0; t < rows; ++t) {
+    int order[dm::kMaxRouteK];
+    dm::CombineOrder(ids.data() + t * k, static_cast<int>(k), order);
+    for (int64_t d = 0; d < dim; ++d) {
+      const float v =
+          dm::CombineValue(routed.data() + t * k * dim, shared[static_cast<size_t>(t * dim + d)],
+                           ids.data() + t * k, order, static_cast<int>(k), dim, d);
+      ASSERT_TRUE(SameFloat(v, cpu[static_cast<size_t>(t * dim + d)]))
+          << "row " << t << " dim " << d;
+    }
+  }
+}
+
+TEST(CudaForwardMathTest, HyperConnectionStepsMatchTheCpu) {
+  std::mt19937 rng(139);
+  forward::HcShape s;
+  s.hc = 4;
+  s.dim = 333;
+  const int64_t rows = 3, m = (2 + s.hc) * s.hc, n = s.hc * s.dim;
+  const std::vector<float> h = RandomBf16(static_cast<size_t>(rows * n), rng, 1.0f);
+  const std::vector<float> products = RandomBf16(static_cast<size_t>(rows * m), rng, 30.0f);
+  const std::vector<float> scale = {0.5f, 0.25f, 1.5f};
+  const std::vector<float> base = RandomBf16(static_cast<size_t>(m), rng, 1.0f);
+  const std::vector<float> f = RandomBf16(static_cast<size_t>(rows * s.dim), rng, 1.0f);
+  std::vector<float> mixes = products;
+  forward::ScaleMixes(h.data(), rows, m, s, mixes.data());
+  for (int64_t t = 0; t < rows; ++t) {
+    // HcPre: the rms factor, the Sinkhorn split and the weighted stream sum.
+    const float* ht = h.data() + t * n;
+    double ss = 0;
+    for (int64_t i = 0; i < n; ++i) ss += static_cast<double>(ht[i] * ht[i]);
+    const float r = dm::StreamRmsFactor(ss, n, s.norm_eps);
+    float gpu_mixes[(2 + dm::kMaxHc) * dm::kMaxHc];
+    for (int64_t j = 0; j < m; ++j) {
+      gpu_mixes[j] = products[static_cast<size_t>(t * m + j)] * r;
+      ASSERT_TRUE(SameFloat(gpu_mixes[j], mixes[static_cast<size_t>(t * m + j)])) << "mix " << j;
+    }
+    float pre[dm::kMaxHc], post[dm::kMaxHc], comb[dm::kMaxHc * dm::kMaxHc];
+    std::vector<float> cpu_pre(4), cpu_post(4), cpu_comb(16);
+    dm::SinkhornSplitHc(gpu_mixes, scale.data(), base.data(), 4, s.sinkhorn_iters, s.hc_eps, pre,
+                        post, comb);
+    forward::SinkhornSplit(mixes.data() + t * m, scale.data(), base.data(), s, cpu_pre.data(),
+                           cpu_post.data(), cpu_comb.data());
+    for (int j = 0; j < 4; ++j) {
+      ASSERT_TRUE(SameFloat(pre[j], cpu_pre[static_cast<size_t>(j)])) << "pre " << j;
+      ASSERT_TRUE(SameFloat(post[j], cpu_post[static_cast<size_t>(j)])) << "post " << j;
+    }
+    for (int i = 0; i < 16; ++i) ASSERT_TRUE(SameFloat(comb[i], cpu_comb[static_cast<size_t>(i)]));
+    std::vector<float> cpu_y(static_cast<size_t>(s.dim));
+    forward::WeightedStreamSum(ht, cpu_pre.data(), s, cpu_y.data());
+    for (int64_t d = 0; d < s.dim; ++d) {
+      ASSERT_TRUE(
+          SameFloat(dm::WeightedStreamValue(ht, pre, 4, s.dim, d), cpu_y[static_cast<size_t>(d)]))
+          << "y " << d;
+    }
+    // HcPost with this token's post and comb.
+    std::vector<float> cpu_out(static_cast<size_t>(n));
+    forward::HcPost(f.data() + t * s.dim, ht, post, comb, 1, s, cpu_out.data());
+    for (int k = 0; k < 4; ++k) {
+      for (int64_t d = 0; d < s.dim; ++d) {
+        ASSERT_TRUE(SameFloat(dm::HcPostValue(f.data() + t * s.dim, ht, post, comb, 4, s.dim, k, d),
+                              cpu_out[static_cast<size_t>(k * s.dim + d)]))
+            << "post stream " << k << " dim " << d;
+      }
+    }
+  }
+}
+
+TEST(CudaForwardMathTest, PoolChannelMatchesTheCpuCompressor) {
+  std::mt19937 rng(149);
+  struct Case {
+    int64_t ratio, head_dim;
+    bool overlap;
+  };
+  for (const Case c :
+       {Case{4, 128, true}, Case{4, 512, true}, Case{128, 512, false}, Case{3, 33, false}}) {
+    const int64_t slots = c.overlap ? 2 * c.ratio : c.ratio;
+    const int64_t width = c.overlap ? 2 * c.head_dim : c.head_dim;
+    const std::vector<float> kv = RandomBf16(static_cast<size_t>(slots * width), rng, 1.0f);
+    const std::vector<float> score = RandomBf16(static_cast<size_t>(slots * width), rng, 3.0f);
+    std::vector<float> cpu(static_cast<size_t>(c.head_dim));
+    forward::PoolBlock(kv.data(), score.data(), width, c.ratio, c.head_dim, c.overlap, cpu.data());
+    for (int64_t ch = 0; ch < c.head_dim; ++ch) {
+      ASSERT_TRUE(SameFloat(
+          dm::PoolChannel(kv.data(), score.data(), width, c.ratio, c.head_dim, c.overlap, ch),
+          cpu[static_cast<size_t>(ch)]))
+          << "ratio " << c.ratio << " channel " << ch;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace dsagent::engine::kernels::cuda_forward_math_test

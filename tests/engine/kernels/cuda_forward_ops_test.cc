@@ -1,0 +1,337 @@
+// The CUDA forward-op kernels (attention_ops.h, indexer_ops.h, moe_ops.h, mixing_ops.h) against
+// their CPU twins on random inputs with odd shapes, under the fast-mode contract (per op >= 99.9%
+// of the outputs identical, the rest within 1 ulp; indices and expert ids identical). Most are
+// expected bit-identical (the arithmetic is shared with the host: cuda_forward_math_test.cc); the
+// counts are printed. Without a device the tests skip, unless DSAGENT_REQUIRE_CUDA=1.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "engine/forward/attention.h"
+#include "engine/forward/compressor.h"
+#include "engine/forward/hyper_connection.h"
+#include "engine/forward/indexer.h"
+#include "engine/forward/moe.h"
+#include "engine/forward/numerics.h"
+#include "engine/forward/quant_sim.h"
+#include "engine/forward/sparse_attention.h"
+#include "engine/kernels/cuda/attention_ops.h"
+#include "engine/kernels/cuda/indexer_ops.h"
+#include "engine/kernels/cuda/mixing_ops.h"
+#include "engine/kernels/cuda/moe_ops.h"
+#include "tests/engine/kernels/cuda_test_support.h"
+
+namespace dsagent::engine::kernels::cuda::forward_ops_test {
+namespace {
+using test_support::ExpectContract;
+using test_support::ToDevice;
+using test_support::ToHost;
+
+std::vector<float> RandomBf16(size_t n, std::mt19937& rng, float sigma) {
+  std::normal_distribution<float> normal(0.0f, sigma);
+  std::vector<float> v(n);
+  for (float& x : v) x = forward::RoundBf16(normal(rng));
+  return v;
+}
+
+std::vector<uint16_t> ToBf16Bits(const std::vector<float>& v) {
+  std::vector<uint16_t> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) out[i] = forward::FloatToBf16Bits(v[i]);
+  return out;
+}
+
+TEST(CudaForwardOpsTest, HeadRmsNormMatchesTheCpu) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(201);
+  for (const int64_t n : {512LL, 128LL, 333LL, 1LL}) {
+    const int64_t count = 67;
+    const std::vector<float> x = RandomBf16(static_cast<size_t>(count * n), rng, 2.0f);
+    std::vector<float> cpu = x;
+    for (int64_t v = 0; v < count; ++v) forward::NormaliseHeadBf16(cpu.data() + v * n, n, 1e-6f);
+    DeviceBuffer dx = ToDevice(x, stream);
+    HeadRmsNorm(dx.as<float>(), count, n, 1e-6f, stream);
+    ExpectContract(ToHost(dx, x.size(), stream), cpu, "head_rmsnorm n " + std::to_string(n), true);
+  }
+}
+
+TEST(CudaForwardOpsTest, HadamardRotateMatchesTheCpu) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(203);
+  for (const int64_t n : {128LL, 512LL, 2LL, 4096LL}) {
+    const int64_t count = 13;
+    const std::vector<float> x = RandomBf16(static_cast<size_t>(count * n), rng, 1.0f);
+    std::vector<float> cpu = x;
+    for (int64_t v = 0; v < count; ++v) forward::HadamardRotateBf16(cpu.data() + v * n, n);
+    DeviceBuffer dx = ToDevice(x, stream);
+    HadamardRotate(dx.as<float>(), count, n, stream);
+    ExpectContract(ToHost(dx, x.size(), stream), cpu, "hadamard n " + std::to_string(n), true);
+  }
+  float* none = nullptr;
+  EXPECT_THROW(HadamardRotate(none, 1, 96, stream), CudaError);
+}
+
+TEST(CudaForwardOpsTest, SparseAttentionMatchesTheCpuHeads) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(207);
+  const int64_t heads = 64, cache_rows = 700;
+  for (const int64_t hd : {512LL, 72LL}) {
+    const std::vector<uint16_t> kv =
+        ToBf16Bits(RandomBf16(static_cast<size_t>(cache_rows * hd), rng, 1.0f));
+    const DeviceBuffer dkv = ToDevice(kv, stream);
+    for (const int64_t n : {0LL, 1LL, 64LL, 65LL, 640LL}) {
+      std::uniform_int_distribution<int32_t> pick(0, cache_rows - 1);
+      std::vector<int32_t> index(static_cast<size_t>(n));
+      for (int64_t j = 0; j < n; ++j) {
+        // The first block fully masked when there are more; every 5th entry masked.
+        const bool masked = (n > 64 && j < 64) || j % 5 == 2;
+        index[static_cast<size_t>(j)] = masked ? -1 : pick(rng);
+      }
+      const std::vector<float> q = RandomBf16(static_cast<size_t>(heads * hd), rng, 2.0f);
+      const std::vector<float> sink = RandomBf16(static_cast<size_t>(heads), rng, 2.0f);
+      std::vector<const uint16_t*> rows;
+      for (const int32_t e : index) rows.push_back(e < 0 ? nullptr : kv.data() + e * hd);
+      forward::SparseAttentionShape shape;
+      shape.heads = heads;
+      shape.head_dim = hd;
+      shape.scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
+      std::vector<float> cpu(q.size());
+      for (int64_t h = 0; h < heads; ++h) {
+        forward::SparseAttentionHead(q.data() + h * hd, rows.data(), n,
+                                     sink[static_cast<size_t>(h)], shape, cpu.data() + h * hd);
+      }
+      const DeviceBuffer dq = ToDevice(q, stream), dsink = ToDevice(sink, stream);
+      const DeviceBuffer dindex = ToDevice(n > 0 ? index : std::vector<int32_t>{0}, stream);
+      DeviceBuffer dout(q.size() * sizeof(float));
+      SparseAttention(dq.as<float>(), heads, hd, dkv.as<uint16_t>(), dindex.as<int32_t>(), n,
+                      dsink.as<float>(), shape.scale, dout.as<float>(), stream);
+      ExpectContract(ToHost(dout, q.size(), stream), cpu,
+                     "sparse_attention hd " + std::to_string(hd) + " n " + std::to_string(n), true);
+    }
+  }
+}
+
+TEST(CudaForwardOpsTest, IndexerScoresAndTopKMatchTheCpuSelection) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(211);
+  const int64_t heads = 64, hd = 128;
+  for (const int64_t entries : {1LL, 300LL, 5003LL}) {
+    std::vector<float> q = RandomBf16(static_cast<size_t>(heads * hd), rng, 1.0f);
+    forward::QuantizeFp4Blocks(q.data(), heads * hd, 32);
+    std::vector<float> key_values = RandomBf16(static_cast<size_t>(entries * hd), rng, 1.0f);
+    forward::QuantizeFp4Blocks(key_values.data(), entries * hd, 32);
+    const std::vector<uint16_t> keys = ToBf16Bits(key_values);
+    const std::vector<float> hw = RandomBf16(static_cast<size_t>(heads), rng, 0.02f);
+    std::vector<float> cpu(static_cast<size_t>(entries));
+    forward::IndexerScores(q.data(), hw.data(), heads, hd, keys.data(), 0, entries, cpu.data());
+    const DeviceBuffer dq = ToDevice(q, stream), dhw = ToDevice(hw, stream),
+                       dkeys = ToDevice(keys, stream);
+    DeviceBuffer dscore(cpu.size() * sizeof(float));
+    IndexerScores(dq.as<float>(), dhw.as<float>(), heads, hd, dkeys.as<uint16_t>(), entries,
+                  dscore.as<float>(), stream);
+    const std::vector<float> gpu = ToHost(dscore, cpu.size(), stream);
+    ExpectContract(gpu, cpu, "indexer_scores entries " + std::to_string(entries), true);
+    // Top-k of the CPU's scores (bf16 values: many ties) on both sides: the same indices in the
+    // same order.
+    for (const int64_t k : {512LL, 7LL}) {
+      std::vector<int32_t> order, cpu_top;
+      forward::StableTopK(cpu.data(), entries, k, order, cpu_top);
+      const DeviceBuffer dcpu_scores = ToDevice(cpu, stream);
+      DeviceBuffer dtop(cpu_top.size() * sizeof(int32_t));
+      TopK(dcpu_scores.as<float>(), 1, entries, k, dtop.as<int32_t>(), stream);
+      EXPECT_EQ(ToHost<int32_t>(dtop, cpu_top.size(), stream), cpu_top)
+          << "topk " << k << " of " << entries;
+    }
+  }
+}
+
+TEST(CudaForwardOpsTest, TopKMatchesTheStableSortOnRowsWithTiesAndInfinities) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(213);
+  const int64_t rows = 3, n = 70001, k = 2048;
+  std::vector<float> score = RandomBf16(static_cast<size_t>(rows * n), rng, 0.01f);
+  for (size_t i = 0; i < score.size(); i += 13) score[i] = (i % 2) ? -0.0f : 0.0f;
+  for (size_t i = 3; i < score.size(); i += 101) score[i] = -std::numeric_limits<float>::infinity();
+  std::vector<int32_t> cpu;
+  for (int64_t t = 0; t < rows; ++t) {
+    std::vector<int32_t> order, top;
+    forward::StableTopK(score.data() + t * n, n, k, order, top);
+    cpu.insert(cpu.end(), top.begin(), top.end());
+  }
+  const DeviceBuffer dscore = ToDevice(score, stream);
+  DeviceBuffer dtop(cpu.size() * sizeof(int32_t));
+  TopK(dscore.as<float>(), rows, n, k, dtop.as<int32_t>(), stream);
+  EXPECT_EQ(ToHost<int32_t>(dtop, cpu.size(), stream), cpu);
+}
+
+TEST(CudaForwardOpsTest, MoeRouteMatchesTheCpuRouter) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(217);
+  const int64_t rows = 37, n = 256, k = 6, vocab = 1000;
+  std::vector<float> logits = RandomBf16(static_cast<size_t>(rows * n), rng, 2.0f);
+  std::vector<float> bias(static_cast<size_t>(n));
+  for (size_t i = 0; i < bias.size(); ++i) bias[i] = static_cast<float>(i % 3) * 0.25f;
+  for (int64_t t = 0; t < rows; ++t) {
+    logits[static_cast<size_t>(t * n + 200)] = logits[static_cast<size_t>(t * n + 17)];  // a tie
+  }
+  std::vector<int32_t> table(static_cast<size_t>(vocab * k)), tokens(static_cast<size_t>(rows));
+  std::uniform_int_distribution<int32_t> expert(0, n - 1), token(0, vocab - 1);
+  for (int32_t& id : table) id = expert(rng);
+  for (int32_t& t : tokens) t = token(rng);
+  std::vector<int32_t> hash_ids;
+  for (const int32_t t : tokens) {
+    hash_ids.insert(hash_ids.end(), table.begin() + t * k, table.begin() + (t + 1) * k);
+  }
+  const DeviceBuffer dlogits = ToDevice(logits, stream), dbias = ToDevice(bias, stream),
+                     dtable = ToDevice(table, stream), dtokens = ToDevice(tokens, stream);
+  DeviceBuffer dids(static_cast<size_t>(rows * k) * sizeof(int32_t)),
+      dweights(static_cast<size_t>(rows * k) * sizeof(float));
+  const struct {
+    forward::ScoreFunc cpu;
+    RouteScoreFunc gpu;
+  } funcs[] = {{forward::ScoreFunc::kSqrtSoftplus, RouteScoreFunc::kSqrtSoftplus},
+               {forward::ScoreFunc::kSigmoid, RouteScoreFunc::kSigmoid},
+               {forward::ScoreFunc::kSoftmax, RouteScoreFunc::kSoftmax}};
+  for (const auto& f : funcs) {
+    for (const bool hash : {false, true}) {
+      forward::RouterShape shape;
+      shape.experts = n;
+      shape.k = k;
+      shape.func = f.cpu;
+      shape.route_scale = 1.5f;
+      std::vector<float> scores = logits;
+      std::vector<int32_t> cpu_ids(static_cast<size_t>(rows * k));
+      std::vector<float> cpu_weights(cpu_ids.size());
+      forward::RouteFromScores(scores.data(), rows, shape, hash ? nullptr : bias.data(),
+                               hash ? hash_ids.data() : nullptr, cpu_ids.data(),
+                               cpu_weights.data());
+      MoeRouteShape gshape;
+      gshape.experts = n;
+      gshape.k = k;
+      gshape.func = f.gpu;
+      gshape.route_scale = 1.5f;
+      MoeRoute(dlogits.as<float>(), rows, gshape, hash ? nullptr : dbias.as<float>(),
+               hash ? dtable.as<int32_t>() : nullptr, hash ? dtokens.as<int32_t>() : nullptr,
+               dids.as<int32_t>(), dweights.as<float>(), stream);
+      const std::string name =
+          "moe_route func " + std::to_string(static_cast<int>(f.gpu)) + (hash ? " hash" : "");
+      EXPECT_EQ(ToHost<int32_t>(dids, cpu_ids.size(), stream), cpu_ids) << name;
+      ExpectContract(ToHost(dweights, cpu_weights.size(), stream), cpu_weights, name, false);
+    }
+  }
+  EXPECT_THROW(MoeRoute(dlogits.as<float>(), rows, MoeRouteShape{n, 17}, dbias.as<float>(), nullptr,
+                        nullptr, dids.as<int32_t>(), dweights.as<float>(), stream),
+               CudaError);
+}
+
+TEST(CudaForwardOpsTest, MoeCombineMatchesTheCpu) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(219);
+  const int64_t rows = 5, k = 6, dim = 4099;
+  const std::vector<float> routed = RandomBf16(static_cast<size_t>(rows * k * dim), rng, 1.0f);
+  const std::vector<float> shared = RandomBf16(static_cast<size_t>(rows * dim), rng, 1.0f);
+  std::vector<int32_t> ids(static_cast<size_t>(rows * k));
+  std::uniform_int_distribution<int32_t> expert(0, 9);  // few experts: repeats within rows
+  for (int32_t& id : ids) id = expert(rng);
+  std::vector<float> cpu(shared.size());
+  forward::CombineExperts(routed.data(), shared.data(), ids.data(), rows, k, dim, cpu.data());
+  const DeviceBuffer drouted = ToDevice(routed, stream), dids = ToDevice(ids, stream);
+  DeviceBuffer dshared = ToDevice(shared, stream);
+  // In place on the shared expert's output.
+  MoeCombine(drouted.as<float>(), dshared.as<float>(), dids.as<int32_t>(), rows, k, dim,
+             dshared.as<float>(), stream);
+  ExpectContract(ToHost(dshared, cpu.size(), stream), cpu, "moe_combine", true);
+}
+
+TEST(CudaForwardOpsTest, HcPreAndHcPostMatchTheCpu) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(223);
+  forward::HcShape s;
+  s.hc = 4;
+  s.dim = 4096;
+  const int64_t rows = 7, m = (2 + s.hc) * s.hc, n = s.hc * s.dim;
+  const std::vector<float> h = RandomBf16(static_cast<size_t>(rows * n), rng, 1.0f);
+  const std::vector<float> products = RandomBf16(static_cast<size_t>(rows * m), rng, 30.0f);
+  const std::vector<float> scale = {0.5f, 0.25f, 1.5f};
+  const std::vector<float> base = RandomBf16(static_cast<size_t>(m), rng, 1.0f);
+  const std::vector<float> f = RandomBf16(static_cast<size_t>(rows * s.dim), rng, 1.0f);
+  // CPU: HcPre after its fn product, then HcPost with its post and comb.
+  std::vector<float> mixes = products, cpu_y(static_cast<size_t>(rows * s.dim)),
+                     cpu_post(static_cast<size_t>(rows * s.hc)),
+                     cpu_comb(static_cast<size_t>(rows * s.hc * s.hc)), pre(4);
+  forward::ScaleMixes(h.data(), rows, m, s, mixes.data());
+  for (int64_t t = 0; t < rows; ++t) {
+    forward::SinkhornSplit(mixes.data() + t * m, scale.data(), base.data(), s, pre.data(),
+                           cpu_post.data() + t * s.hc, cpu_comb.data() + t * s.hc * s.hc);
+    forward::WeightedStreamSum(h.data() + t * n, pre.data(), s, cpu_y.data() + t * s.dim);
+  }
+  std::vector<float> cpu_out(h.size());
+  forward::HcPost(f.data(), h.data(), cpu_post.data(), cpu_comb.data(), rows, s, cpu_out.data());
+
+  HcKernelShape gs;
+  gs.hc = s.hc;
+  gs.dim = s.dim;
+  gs.sinkhorn_iters = s.sinkhorn_iters;
+  gs.hc_eps = s.hc_eps;
+  gs.norm_eps = s.norm_eps;
+  DeviceBuffer dh = ToDevice(h, stream);
+  const DeviceBuffer dproducts = ToDevice(products, stream), dscale = ToDevice(scale, stream),
+                     dbase = ToDevice(base, stream), df = ToDevice(f, stream);
+  DeviceBuffer dy(cpu_y.size() * sizeof(float)), dpost(cpu_post.size() * sizeof(float)),
+      dcomb(cpu_comb.size() * sizeof(float));
+  HcPre(dh.as<float>(), dproducts.as<float>(), rows, dscale.as<float>(), dbase.as<float>(), gs,
+        dy.as<float>(), dpost.as<float>(), dcomb.as<float>(), stream);
+  ExpectContract(ToHost(dy, cpu_y.size(), stream), cpu_y, "hc_pre y", true);
+  ExpectContract(ToHost(dpost, cpu_post.size(), stream), cpu_post, "hc_pre post", false);
+  ExpectContract(ToHost(dcomb, cpu_comb.size(), stream), cpu_comb, "hc_pre comb", false);
+  // HcPost from the CPU's post and comb (so a last-bit difference above does not carry over),
+  // in place on h.
+  const DeviceBuffer cpu_dpost = ToDevice(cpu_post, stream), cpu_dcomb = ToDevice(cpu_comb, stream);
+  HcPost(df.as<float>(), dh.as<float>(), cpu_dpost.as<float>(), cpu_dcomb.as<float>(), rows, gs,
+         dh.as<float>(), stream);
+  ExpectContract(ToHost(dh, h.size(), stream), cpu_out, "hc_post", true);
+}
+
+TEST(CudaForwardOpsTest, CompressorPoolMatchesTheCpu) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(227);
+  struct Case {
+    int64_t ratio, head_dim;
+    bool overlap;
+  };
+  for (const Case c :
+       {Case{4, 512, true}, Case{4, 128, true}, Case{128, 512, false}, Case{3, 333, false}}) {
+    const int64_t slots = c.overlap ? 2 * c.ratio : c.ratio;
+    const int64_t width = c.overlap ? 2 * c.head_dim : c.head_dim;
+    const std::vector<float> kv = RandomBf16(static_cast<size_t>(slots * width), rng, 1.0f);
+    const std::vector<float> score = RandomBf16(static_cast<size_t>(slots * width), rng, 3.0f);
+    std::vector<float> cpu(static_cast<size_t>(c.head_dim));
+    forward::PoolBlock(kv.data(), score.data(), width, c.ratio, c.head_dim, c.overlap, cpu.data());
+    std::vector<float> cpu_bf16 = cpu;
+    for (float& v : cpu_bf16) v = forward::RoundBf16(v);
+    const DeviceBuffer dkv = ToDevice(kv, stream), dscore = ToDevice(score, stream);
+    DeviceBuffer dentry(cpu.size() * sizeof(float));
+    const std::string name =
+        "compressor_pool ratio " + std::to_string(c.ratio) + " dim " + std::to_string(c.head_dim);
+    CompressorPool(dkv.as<float>(), dscore.as<float>(), width, c.ratio, c.head_dim, c.overlap,
+                   false, dentry.as<float>(), stream);
+    ExpectContract(ToHost(dentry, cpu.size(), stream), cpu, name, false);
+    CompressorPool(dkv.as<float>(), dscore.as<float>(), width, c.ratio, c.head_dim, c.overlap, true,
+                   dentry.as<float>(), stream);
+    ExpectContract(ToHost(dentry, cpu.size(), stream), cpu_bf16, name + " bf16", true);
+  }
+}
+
+}  // namespace
+}  // namespace dsagent::engine::kernels::cuda::forward_ops_test

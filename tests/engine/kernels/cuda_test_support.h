@@ -1,0 +1,81 @@
+// What the CUDA op tests share: skipping (or, with DSAGENT_REQUIRE_CUDA=1, failing) without a
+// device, copies to and from the device, and the fast-mode contract check against a CPU result.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "engine/kernels/cuda/device_runtime.h"
+#include "engine/kernels/cuda_probe.h"
+
+namespace dsagent::engine::kernels::cuda::test_support {
+
+inline bool CudaRequired() {
+  const char* v = std::getenv("DSAGENT_REQUIRE_CUDA");
+  return v != nullptr && std::strcmp(v, "1") == 0;
+}
+
+// Skips (or, when DSAGENT_REQUIRE_CUDA=1, fails) the test without a device; else uses device 0.
+#define REQUIRE_CUDA_DEVICE()                                                                     \
+  do {                                                                                            \
+    const ::dsagent::engine::kernels::CudaProbe probe_ = ::dsagent::engine::kernels::ProbeCuda(); \
+    if (probe_.devices.empty()) {                                                                 \
+      if (::dsagent::engine::kernels::cuda::test_support::CudaRequired())                         \
+        FAIL() << "DSAGENT_REQUIRE_CUDA=1 but " << probe_.problem;                                \
+      GTEST_SKIP() << probe_.problem << " (the CUDA op tests need a GPU)";                        \
+    }                                                                                             \
+    ::dsagent::engine::kernels::cuda::UseDevice(0);                                               \
+  } while (0)
+
+template <class T>
+DeviceBuffer ToDevice(const std::vector<T>& v, CudaStream& s) {
+  DeviceBuffer b(v.size() * sizeof(T));
+  b.Upload(v.data(), b.bytes(), s);
+  s.Synchronize();
+  return b;
+}
+
+template <class T = float>
+std::vector<T> ToHost(const DeviceBuffer& b, size_t n, CudaStream& s) {
+  std::vector<T> v(n);
+  b.Download(v.data(), n * sizeof(T), s);
+  return v;
+}
+
+inline uint32_t Bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+
+// The contract check: counts identical values and those 1 bf16 ulp apart (bf16 values) or 1 float
+// ulp apart (float outputs); anything further fails, and fewer than 99.9% identical fails.
+inline void ExpectContract(const std::vector<float>& gpu, const std::vector<float>& cpu,
+                           const std::string& op, bool bf16) {
+  ASSERT_EQ(gpu.size(), cpu.size());
+  size_t same = 0, near = 0;
+  for (size_t i = 0; i < gpu.size(); ++i) {
+    if (Bits(gpu[i]) == Bits(cpu[i]) || (std::isnan(gpu[i]) && std::isnan(cpu[i]))) {
+      ++same;
+      continue;
+    }
+    const int64_t a = Bits(gpu[i]) >> (bf16 ? 16 : 0), b = Bits(cpu[i]) >> (bf16 ? 16 : 0);
+    if (std::llabs(a - b) <= 1) {
+      ++near;
+    } else {
+      ADD_FAILURE() << op << ": index " << i << " gpu " << gpu[i] << " cpu " << cpu[i];
+      return;
+    }
+  }
+  std::printf("%s: %zu of %zu identical, %zu within 1 ulp\n", op.c_str(), same, gpu.size(), near);
+  EXPECT_GE(static_cast<double>(same), 0.999 * static_cast<double>(gpu.size())) << op;
+}
+
+}  // namespace dsagent::engine::kernels::cuda::test_support
