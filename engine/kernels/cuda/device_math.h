@@ -268,4 +268,48 @@ inline float RowDotBySharedLanes(const WeightView& w, int64_t row, const float* 
   return static_cast<float>(ReduceLanes16(lanes) + static_cast<double>(tail));
 }
 
+// ---- the `exact` numerics' matrix-vector arithmetic (kernels/cpu/weight_dot.h) -------------
+// W[row, c] in double: value times scale multiplied in double (exact for every scale byte, as
+// the CPU's tables), so each product with an fp32 activation is exact in double.
+DSAGENT_HD double WeightAtF64(const WeightView& w, int64_t row, int64_t c) {
+  switch (w.kind) {
+    case WeightKind::kF32:
+    case WeightKind::kBF16:
+      return WeightAt(w, row, c);
+    case WeightKind::kFP8:
+      return static_cast<double>(E4M3ToFloat(w.data[row * w.cols + c])) *
+             static_cast<double>(E8M0ToFloat(w.scale[(row / 128) * w.scale_cols + c / 128]));
+    case WeightKind::kFP4: {
+      const uint8_t byte = w.data[row * (w.cols / 2) + c / 2];
+      return static_cast<double>(
+                 E2M1ToFloat(static_cast<uint8_t>((c & 1) ? byte >> 4 : byte & 0xf))) *
+             static_cast<double>(E8M0ToFloat(w.scale[row * w.scale_cols + c / 32]));
+    }
+  }
+  return 0;
+}
+
+// Lane `lane` of `lanes`' double partial dot of `row` with x: columns lane, lane + lanes, ...
+DSAGENT_HD double ExactLaneDot(const WeightView& w, int64_t row, const float* x, int lane,
+                               int lanes) {
+  double acc = 0;
+  for (int64_t c = lane; c < w.cols; c += lanes)
+    acc += WeightAtF64(w, row, c) * static_cast<double>(x[c]);
+  return acc;
+}
+
+// One row's exact dot as the MatVecExact kernel sums it (host reference): 32 lane partials
+// combined by a warp's xor butterflies. The products are exact, so this is the CPU's double (any
+// order) but for rare last-bit differences of the double, which the float rounding hides.
+inline double RowDotF64ByWarpLanes(const WeightView& w, int64_t row, const float* x) {
+  double lane[32];
+  for (int l = 0; l < 32; ++l) lane[l] = ExactLaneDot(w, row, x, l, 32);
+  for (int offset = 16; offset > 0; offset /= 2) {
+    double next[32];
+    for (int l = 0; l < 32; ++l) next[l] = lane[l] + lane[l ^ offset];
+    for (int l = 0; l < 32; ++l) lane[l] = next[l];
+  }
+  return lane[0];
+}
+
 }  // namespace dsagent::engine::kernels::cuda

@@ -44,6 +44,23 @@ __global__ void MatVecKernel(WeightView w, int64_t rows, const float* x, int64_t
   }
 }
 
+// One warp per (output row, input row): lane l sums the exact products of columns l, l + 32, ...
+// in double; the lanes are combined by xor shuffles (RowDotF64ByWarpLanes is the host twin).
+constexpr int kWarpsPerBlock = 8;
+__global__ void MatVecExactKernel(WeightView w, int64_t rows, const float* x, int64_t x_stride,
+                                  float* y, int64_t y_stride, bool round_bf16) {
+  const int lane = static_cast<int>(threadIdx.x) & 31;
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32;
+  const int64_t t = blockIdx.y;
+  if (row >= rows) return;  // warp-uniform: the whole warp leaves together
+  double acc = ExactLaneDot(w, row, x + t * x_stride, lane, 32);
+  for (int offset = 16; offset > 0; offset /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, offset);
+  if (lane == 0) {
+    const float v = static_cast<float>(acc);
+    y[t * y_stride + row] = round_bf16 ? RoundBf16(v) : v;
+  }
+}
+
 WeightKind KindOf(WeightFormat f) {
   switch (f) {
     case WeightFormat::kBF16:
@@ -58,19 +75,33 @@ WeightKind KindOf(WeightFormat f) {
   return WeightKind::kBF16;
 }
 
+WeightView ViewOf(const DeviceWeight& w) {
+  return WeightView{KindOf(w.format), w.data.as<const uint8_t>(), w.scale.as<const uint8_t>(),
+                    w.cols, w.scale_cols};
+}
+
 }  // namespace
 
 void MatVec(const DeviceWeight& w, const float* x, int64_t x_rows, int64_t x_stride, float* y,
             int64_t y_stride, bool round_bf16, CudaStream& stream) {
   if (w.rows <= 0 || x_rows <= 0) return;
-  const WeightView view{KindOf(w.format), w.data.as<const uint8_t>(), w.scale.as<const uint8_t>(),
-                        w.cols, w.scale_cols};
+  const WeightView view = ViewOf(w);
   const dim3 block(kLanes, kRowsPerBlock);
   const dim3 grid(static_cast<unsigned>((w.rows + kRowsPerBlock - 1) / kRowsPerBlock),
                   static_cast<unsigned>(x_rows));
   MatVecKernel<<<grid, block, 0, static_cast<cudaStream_t>(stream.handle())>>>(
       view, w.rows, x, x_stride, y, y_stride, round_bf16);
   CheckCuda(cudaGetLastError(), "MatVec launch");
+}
+
+void MatVecExact(const DeviceWeight& w, const float* x, int64_t x_rows, int64_t x_stride, float* y,
+                 int64_t y_stride, bool round_bf16, CudaStream& stream) {
+  if (w.rows <= 0 || x_rows <= 0) return;
+  const dim3 grid(static_cast<unsigned>((w.rows + kWarpsPerBlock - 1) / kWarpsPerBlock),
+                  static_cast<unsigned>(x_rows));
+  MatVecExactKernel<<<grid, 32 * kWarpsPerBlock, 0, static_cast<cudaStream_t>(stream.handle())>>>(
+      ViewOf(w), w.rows, x, x_stride, y, y_stride, round_bf16);
+  CheckCuda(cudaGetLastError(), "MatVecExact launch");
 }
 
 }  // namespace dsagent::engine::kernels::cuda

@@ -2,6 +2,8 @@
 // numerics (the arithmetic is device_math.h's, shared with the host):
 //   MatVec      kernels/cpu/weight_dot_f32.h (16 fp32 lanes per 128-column block, combined in
 //               double): the same bits as WeightRowDotsF32, then bf16 when asked
+//   MatVecExact kernels/cpu/weight_dot.h WeightRowDots (double products and sums), the `exact`
+//               products of both modes' discrete steps
 //   ActQuant    forward/quant_sim.h QuantizeFp8Blocks (per 128 or 64) / QuantizeFp4Blocks (per 32)
 //   RmsNorm     forward/linear.h RmsNorm
 //   RopeRotate  forward/rope.h Rope::Rotate (frequencies from Rope::frequencies(), YaRN included)
@@ -35,6 +37,13 @@ struct DeviceWeight {
 // y[t * y_stride + o] = dot(W[o, :], x[t * x_stride, ...]) for t < x_rows, o < w.rows.
 void MatVec(const DeviceWeight& w, const float* x, int64_t x_rows, int64_t x_stride, float* y,
             int64_t y_stride, bool round_bf16, CudaStream& stream);
+
+// The `exact` numerics' product (kernels/cpu/weight_dot.h WeightRowDots, forward::Compute::Exact):
+// products in double (exact), summed in double by a warp per output, rounded once to float (or
+// bf16). For the small fp32-output products that feed a discrete step: the router's gate, the
+// mHC fn, the compressors' wkv/wgate. Same arguments as MatVec.
+void MatVecExact(const DeviceWeight& w, const float* x, int64_t x_rows, int64_t x_stride, float* y,
+                 int64_t y_stride, bool round_bf16, CudaStream& stream);
 
 enum class ActQuantFormat { kFp8, kFp4 };
 // In place on `rows` rows of n values: each block of `block` values (n % block == 0) becomes its

@@ -219,5 +219,38 @@ TEST(CudaDeviceMathTest, LaneArithmeticOfMatVecEqualsTheCpuFastKernel) {
   }
 }
 
+// The exact matvec kernel's warp order (32 strided lanes, xor butterflies) gives the CPU exact
+// kernel's result once rounded to float, for every format, tails and scale bytes outside the
+// float-normal range (the products are exact in double; only the sums' order differs).
+TEST(CudaDeviceMathTest, WarpOrderOfMatVecExactEqualsTheCpuExactKernel) {
+  std::mt19937 rng(23);
+  struct MatShape {
+    int64_t rows, cols;
+  };
+  for (const WeightFormat format :
+       {WeightFormat::kBF16, WeightFormat::kF32, WeightFormat::kFP8, WeightFormat::kFP4}) {
+    const bool fp4 = format == WeightFormat::kFP4;
+    for (const MatShape s : {MatShape{24, 16384}, MatShape{130, 448}, MatShape{17, fp4 ? 96 : 200},
+                             MatShape{5, fp4 ? 32 : 7}}) {
+      for (const bool extreme : {false, true}) {
+        auto w = testing::MakeWeight(format, s.rows, s.cols, rng, extreme);
+        const std::vector<float> x = testing::RandomInput(s.cols, rng, false);
+        DotInput in;
+        in.Prepare(x.data(), s.cols);
+        std::vector<double> cpu(static_cast<size_t>(s.rows));
+        detail::WeightRowDotsScalar(w.matrix.rows_view(), 0, s.rows, in, cpu.data());
+        const dm::WeightView view{KindFor(format), w.matrix.data, w.matrix.scale, s.cols,
+                                  w.matrix.scale_cols};
+        for (int64_t r = 0; r < s.rows; ++r) {
+          ASSERT_TRUE(SameFloat(static_cast<float>(dm::RowDotF64ByWarpLanes(view, r, x.data())),
+                                static_cast<float>(cpu[static_cast<size_t>(r)])))
+              << "format " << static_cast<int>(format) << " shape " << s.rows << "x" << s.cols
+              << " extreme " << extreme << " row " << r;
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace dsagent::engine::kernels

@@ -77,6 +77,52 @@ TEST(CudaOpsTest, MatVecMatchesTheCpuFastKernelForEveryFormat) {
   }
 }
 
+TEST(CudaOpsTest, MatVecExactMatchesTheCpuExactKernelForEveryFormat) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(27);
+  struct Case {
+    WeightFormat format;
+    int64_t rows, cols, inputs;
+    bool extreme;
+  };
+  // The router's gate, the mHC fn, a compressor's wkv, and odd shapes with extreme scales.
+  const Case cases[] = {
+      {WeightFormat::kBF16, 256, 4096, 3, false}, {WeightFormat::kF32, 24, 16384, 2, false},
+      {WeightFormat::kFP8, 1024, 4096, 1, false}, {WeightFormat::kFP8, 131, 200, 2, true},
+      {WeightFormat::kFP4, 77, 96, 1, true},      {WeightFormat::kBF16, 33, 7, 1, false},
+  };
+  for (const Case& c : cases) {
+    auto w = testing::MakeWeight(c.format, c.rows, c.cols, rng, c.extreme);
+    std::vector<float> x;
+    for (int64_t t = 0; t < c.inputs; ++t) {
+      auto row = testing::RandomInput(c.cols, rng, false);
+      x.insert(x.end(), row.begin(), row.end());
+    }
+    std::vector<float> cpu(static_cast<size_t>(c.inputs * c.rows)), cpu_bf16(cpu.size());
+    std::vector<double> dots(static_cast<size_t>(c.rows));
+    for (int64_t t = 0; t < c.inputs; ++t) {
+      DotInput in;
+      in.Prepare(x.data() + t * c.cols, c.cols);
+      WeightRowDots(CpuIsa::kScalar, w.matrix.rows_view(), 0, c.rows, in, dots.data());
+      for (int64_t o = 0; o < c.rows; ++o) {
+        cpu[static_cast<size_t>(t * c.rows + o)] = static_cast<float>(dots[static_cast<size_t>(o)]);
+        cpu_bf16[static_cast<size_t>(t * c.rows + o)] =
+            forward::RoundBf16(dots[static_cast<size_t>(o)]);
+      }
+    }
+    const DeviceWeight dw = DeviceWeight::Upload(w.matrix.rows_view(), c.rows, stream);
+    const DeviceBuffer dx = ToDevice(x, stream);
+    DeviceBuffer dy(cpu.size() * sizeof(float));
+    const std::string name = "matvec_exact format " + std::to_string(static_cast<int>(c.format)) +
+                             " " + std::to_string(c.rows) + "x" + std::to_string(c.cols);
+    MatVecExact(dw, dx.as<float>(), c.inputs, c.cols, dy.as<float>(), c.rows, false, stream);
+    ExpectContract(ToHost(dy, cpu.size(), stream), cpu, name, false);
+    MatVecExact(dw, dx.as<float>(), c.inputs, c.cols, dy.as<float>(), c.rows, true, stream);
+    ExpectContract(ToHost(dy, cpu.size(), stream), cpu_bf16, name + " bf16", true);
+  }
+}
+
 TEST(CudaOpsTest, ActQuantMatchesTheCpuQuantisers) {
   REQUIRE_CUDA_DEVICE();
   CudaStream stream;
