@@ -6,23 +6,30 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <random>
 #include <vector>
 
 #include "engine/forward/attention.h"
 #include "engine/forward/compressor.h"
+#include "engine/forward/compute.h"
 #include "engine/forward/hyper_connection.h"
 #include "engine/forward/indexer.h"
 #include "engine/forward/moe.h"
 #include "engine/forward/numerics.h"
 #include "engine/forward/quant_sim.h"
+#include "engine/forward/rope.h"
 #include "engine/forward/sparse_attention.h"
+#include "engine/forward/thread_pool.h"
 #include "engine/kernels/cuda/attention_ops.h"
+#include "engine/kernels/cuda/compressor_ops.h"
 #include "engine/kernels/cuda/indexer_ops.h"
 #include "engine/kernels/cuda/mixing_ops.h"
 #include "engine/kernels/cuda/moe_ops.h"
+#include "engine/model/model_config.h"
 #include "tests/engine/kernels/cuda_test_support.h"
+#include "tests/engine/kernels/random_weights.h"
 
 namespace dsagent::engine::kernels::cuda::forward_ops_test {
 namespace {
@@ -330,6 +337,86 @@ TEST(CudaForwardOpsTest, CompressorPoolMatchesTheCpu) {
     CompressorPool(dkv.as<float>(), dscore.as<float>(), width, c.ratio, c.head_dim, c.overlap, true,
                    dentry.as<float>(), stream);
     ExpectContract(ToHost(dentry, cpu.size(), stream), cpu_bf16, name + " bf16", true);
+  }
+}
+
+// The whole compressor step on the device (exact projections, state, pooling, norm, RoPE,
+// Hadamard + FP4 or FP8) against the CPU Compress fed one token at a time: the entries and the
+// state after every token.
+TEST(CudaForwardOpsTest, CompressTokenMatchesTheCpuCompressorTokenByToken) {
+  REQUIRE_CUDA_DEVICE();
+  const char* root = std::getenv("DSAGENT_SOURCE_ROOT");
+  auto config = LoadModelConfig(std::string(root ? root : DSAGENT_SOURCE_DIR) +
+                                "/tests/data/v4-flash-config.json");
+  ASSERT_TRUE(config) << config.error();
+  const forward::Rope rope(*config, /*compressed_layer=*/true);
+  CudaStream stream;
+  std::mt19937 rng(229);
+  forward::ThreadPool pool(2);
+  const forward::Compute cx{pool, Numerics::kFast};
+  struct Case {
+    int ratio;
+    int64_t head_dim, tokens;
+    bool rotate;
+    WeightFormat format;
+  };
+  const int64_t dim = 1024;
+  for (const Case c : {Case{4, 128, 37, true, WeightFormat::kBF16},         // indexer keys
+                       Case{4, 512, 21, false, WeightFormat::kFP8},         // CSA main KV
+                       Case{128, 512, 260, false, WeightFormat::kBF16}}) {  // HCA
+    forward::CompressorWeights w;
+    w.ratio = c.ratio;
+    w.head_dim = c.head_dim;
+    w.overlap = c.ratio == 4;
+    w.rotate = c.rotate;
+    const int64_t width = w.overlap ? 2 * c.head_dim : c.head_dim;
+    const int64_t slots = w.overlap ? 2 * c.ratio : c.ratio;
+    auto wkv = kernels::testing::MakeWeight(c.format, width, dim, rng);
+    auto wgate = kernels::testing::MakeWeight(c.format, width, dim, rng);
+    w.wkv = wkv.matrix;
+    w.wgate = wgate.matrix;
+    w.ape = RandomBf16(static_cast<size_t>(c.ratio * width), rng, 0.5f);
+    w.norm = RandomBf16(static_cast<size_t>(c.head_dim), rng, 0.2f);
+    for (float& v : w.norm) v = forward::RoundBf16(v + 1.0f);
+    forward::CompressorState st;
+    st.slots = slots;
+    st.width = width;
+    st.kv.assign(static_cast<size_t>(slots * width), 0.0f);
+    st.score.assign(st.kv.size(), -std::numeric_limits<float>::infinity());
+    std::vector<uint16_t> cpu_entries;
+
+    CompressorShape shape;
+    shape.ratio = c.ratio;
+    shape.head_dim = c.head_dim;
+    shape.rope_dims = rope.dims();
+    shape.overlap = w.overlap;
+    shape.rotate = c.rotate;
+    shape.norm_eps = 1e-6f;
+    DeviceCompressor dc = DeviceCompressor::Create(shape, w.wkv.rows_view(), w.wgate.rows_view(),
+                                                   w.ape, w.norm, rope.frequencies(), stream);
+    const int64_t n_entries = c.tokens / c.ratio;
+    DeviceBuffer dentries(static_cast<size_t>(n_entries * c.head_dim) * sizeof(uint16_t));
+    const std::string name = "compress ratio " + std::to_string(c.ratio) + " dim " +
+                             std::to_string(c.head_dim) + (c.rotate ? " rotate" : "");
+    for (int64_t pos = 0; pos < c.tokens; ++pos) {
+      const std::vector<float> x = RandomBf16(static_cast<size_t>(dim), rng, 1.0f);
+      forward::Compress(w, rope, 1e-6f, pos, x.data(), 1, st, cpu_entries, cx);
+      const DeviceBuffer dx = ToDevice(x, stream);
+      EXPECT_EQ(CompressToken(dc, dx.as<float>(), pos, dentries.as<uint16_t>(), stream),
+                (pos + 1) % c.ratio == 0)
+          << name << " pos " << pos;
+      ExpectContract(ToHost(dc.kv, st.kv.size(), stream), st.kv, name + " state kv", false);
+      ExpectContract(ToHost(dc.score, st.score.size(), stream), st.score, name + " state score",
+                     false);
+    }
+    ASSERT_EQ(static_cast<int64_t>(cpu_entries.size()), n_entries * c.head_dim);
+    const std::vector<uint16_t> gpu_bits = ToHost<uint16_t>(dentries, cpu_entries.size(), stream);
+    std::vector<float> gpu_entries, cpu_values;
+    for (size_t i = 0; i < gpu_bits.size(); ++i) {
+      gpu_entries.push_back(forward::Bf16BitsToFloat(gpu_bits[i]));
+      cpu_values.push_back(forward::Bf16BitsToFloat(cpu_entries[i]));
+    }
+    ExpectContract(gpu_entries, cpu_values, name + " entries", true);
   }
 }
 

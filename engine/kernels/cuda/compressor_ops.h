@@ -1,0 +1,55 @@
+// A KV compressor on the device (forward/compressor.h Compress, one token per call: decode):
+// its weights, its state of partial blocks, and the step that feeds a token and, at the end of a
+// block, writes the compressed entry. Composed of the shared kernels (MatVecExact, RmsNorm,
+// RopeRotate, HadamardRotate, ActQuant, CompressorPool) and three small ones of its own (state
+// append, state advance, entry to bf16 bits). Tested end to end against the CPU Compress in
+// tests/engine/kernels/cuda_forward_ops_test.cc (skips without a device).
+//
+// Not thread-safe: one CompressToken at a time per DeviceCompressor.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/kernels/cpu/weight_dot.h"
+#include "engine/kernels/cuda/device_runtime.h"
+#include "engine/kernels/cuda/ops.h"
+
+namespace dsagent::engine::kernels::cuda {
+
+struct CompressorShape {
+  int64_t ratio = 0;      // tokens per entry
+  int64_t head_dim = 0;   // entry width
+  int64_t rope_dims = 0;  // the entry's last rope_dims values are rotated
+  bool overlap = false;   // ratio 4: entries pool the previous block's first half too
+  bool rotate = false;    // indexer keys: Hadamard + FP4 per 32 (else FP8 per 64, non-RoPE dims)
+  float norm_eps = 1e-6f;
+  int64_t slots() const { return overlap ? 2 * ratio : ratio; }
+  int64_t width() const { return overlap ? 2 * head_dim : head_dim; }
+};
+
+struct DeviceCompressor {
+  CompressorShape shape;
+  DeviceWeight wkv, wgate;        // [width, dim] each
+  DeviceBuffer ape, norm, freqs;  // [ratio, width], [head_dim], [rope_dims / 2]
+  DeviceBuffer kv, score;         // the state [slots, width]: empty slots hold 0 / -inf
+  DeviceBuffer projected, entry;  // scratch: [2, width], [head_dim]
+
+  // Uploads the weights (wkv/wgate: `width` rows), the position bias, the norm weight and the RoPE
+  // frequencies (forward::Rope::frequencies() of a compressed layer), with an empty state.
+  // Throws std::invalid_argument for sizes that do not fit the shape, CudaError for the device.
+  static DeviceCompressor Create(const CompressorShape& shape, const WeightRows& wkv,
+                                 const WeightRows& wgate, const std::vector<float>& ape,
+                                 const std::vector<float>& norm, const std::vector<float>& freqs,
+                                 CudaStream& stream);
+};
+
+// Feeds the token at position `pos` (x [dim] on the device, bf16 values; positions in order from
+// 0): its exact projections go into the state (value; gate logit + ape). When pos completes a
+// block, the block is pooled into entry pos / ratio of `entries` ([n, head_dim] bf16 bits on the
+// device): bf16, RMSNorm, RoPE at the block's first position, then Hadamard + FP4 (rotate) or FP8
+// on the non-RoPE dims; the state moves on. Returns whether an entry was written.
+bool CompressToken(DeviceCompressor& c, const float* x, int64_t pos, uint16_t* entries,
+                   CudaStream& stream);
+
+}  // namespace dsagent::engine::kernels::cuda
