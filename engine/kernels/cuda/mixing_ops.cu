@@ -1,4 +1,4 @@
-// HcPre, HcPost and CompressorPool on the device (mixing_ops.h); the arithmetic is
+// HcPre, HcPost, HcHead and CompressorPool on the device (mixing_ops.h); the arithmetic is
 // mixing_math.h's, shared with the host tests. Simple first: one block per token for HcPre (the
 // 4x4 Sinkhorn by one thread), one thread per value elsewhere.
 #include <cuda_runtime.h>
@@ -17,9 +17,22 @@ cudaStream_t Raw(CudaStream& s) { return static_cast<cudaStream_t>(s.handle()); 
 
 unsigned Blocks(int64_t n) { return static_cast<unsigned>((n + kThreads - 1) / kThreads); }
 
-// One block per token: the streams' sum of fp32 squares in double (a tree here, a loop on the
-// CPU: equal but for rare last-bit differences, the fast contract), the Sinkhorn split by thread
-// 0, then the weighted stream sum per dim.
+// The block's sum of the token's fp32 stream squares in double (a tree here, a loop on the CPU:
+// equal but for rare last-bit differences, the fast contract); every thread gets it.
+__device__ double StreamSquares(const float* ht, int64_t n, double* part) {
+  double ss = 0;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) ss += static_cast<double>(ht[i] * ht[i]);
+  part[threadIdx.x] = ss;
+  __syncthreads();
+  for (int stride = kThreads / 2; stride > 0; stride /= 2) {
+    if (static_cast<int>(threadIdx.x) < stride) part[threadIdx.x] += part[threadIdx.x + stride];
+    __syncthreads();
+  }
+  return part[0];
+}
+
+// One block per token: the rms factor, the Sinkhorn split by thread 0, then the weighted stream
+// sum per dim.
 __global__ void HcPreKernel(const float* h, const float* products, const float* scale,
                             const float* base, HcKernelShape s, float* y, float* post,
                             float* comb) {
@@ -29,20 +42,35 @@ __global__ void HcPreKernel(const float* h, const float* products, const float* 
   const int hc = static_cast<int>(s.hc);
   const int64_t n = s.hc * s.dim, m = (2 + s.hc) * s.hc;
   const float* ht = h + row * n;
-  double ss = 0;
-  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) ss += static_cast<double>(ht[i] * ht[i]);
-  part[threadIdx.x] = ss;
-  __syncthreads();
-  for (int stride = kThreads / 2; stride > 0; stride /= 2) {
-    if (static_cast<int>(threadIdx.x) < stride) part[threadIdx.x] += part[threadIdx.x + stride];
-    __syncthreads();
-  }
+  const double ss = StreamSquares(ht, n, part);
   if (threadIdx.x == 0) {
-    const float r = StreamRmsFactor(part[0], n, s.norm_eps);
+    const float r = StreamRmsFactor(ss, n, s.norm_eps);
     float mixes[(2 + kMaxHc) * kMaxHc];
     for (int64_t j = 0; j < m; ++j) mixes[j] = products[row * m + j] * r;
     SinkhornSplitHc(mixes, scale, base, hc, s.sinkhorn_iters, s.hc_eps, pre, post + row * hc,
                     comb + row * hc * hc);
+  }
+  __syncthreads();
+  for (int64_t d = threadIdx.x; d < s.dim; d += blockDim.x) {
+    y[row * s.dim + d] = WeightedStreamValue(ht, pre, hc, s.dim, d);
+  }
+}
+
+// HcPre's shape for the head: hc mixes, each stream weighted by sigmoid(mix * scale + base) + eps.
+__global__ void HcHeadKernel(const float* h, const float* products, const float* scale,
+                             const float* base, HcKernelShape s, float* y) {
+  __shared__ double part[kThreads];
+  __shared__ float pre[kMaxHc];
+  const int64_t row = blockIdx.x;
+  const int hc = static_cast<int>(s.hc);
+  const int64_t n = s.hc * s.dim;
+  const float* ht = h + row * n;
+  const double ss = StreamSquares(ht, n, part);
+  if (threadIdx.x == 0) {
+    const float r = StreamRmsFactor(ss, n, s.norm_eps);
+    for (int j = 0; j < hc; ++j) {
+      pre[j] = HeadStreamWeight(products[row * hc + j] * r, scale[0], base[j], s.hc_eps);
+    }
   }
   __syncthreads();
   for (int64_t d = threadIdx.x; d < s.dim; d += blockDim.x) {
@@ -102,6 +130,15 @@ void HcPost(const float* f, const float* h, const float* post, const float* comb
   HcPostKernel<<<Blocks(rows * shape.dim), kThreads, 0, Raw(stream)>>>(f, h, post, comb, rows,
                                                                        shape, out);
   CheckCuda(cudaGetLastError(), "HcPost launch");
+}
+
+void HcHead(const float* h, const float* products, int64_t rows, const float* scale,
+            const float* base, const HcKernelShape& shape, float* y, CudaStream& stream) {
+  CheckHc(shape, "HcHead");
+  if (rows <= 0) return;
+  HcHeadKernel<<<static_cast<unsigned>(rows), kThreads, 0, Raw(stream)>>>(h, products, scale, base,
+                                                                          shape, y);
+  CheckCuda(cudaGetLastError(), "HcHead launch");
 }
 
 void CompressorPool(const float* kv_state, const float* score_state, int64_t width, int64_t ratio,

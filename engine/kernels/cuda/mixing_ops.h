@@ -3,6 +3,7 @@
 //   HcPre           forward/hyper_connection.h HcPre after the fn product: ScaleMixes,
 //                   SinkhornSplit, WeightedStreamSum
 //   HcPost          forward/hyper_connection.h HcPost
+//   HcHead          forward/hyper_connection.h HcHead after the fn product
 //   CompressorPool  forward/compressor.h PoolBlock (then bf16, as Compress rounds it)
 // The fn and compressor products are the CPU's exact products (Compute::Exact): on the device
 // they need a double-accumulating matvec, not there yet, so these kernels take the products as
@@ -35,6 +36,11 @@ void HcPre(const float* h, const float* products, int64_t rows, const float* sca
 // out [rows, hc, dim] (bf16): out_k = post_k * f + sum_j comb_jk * h_j. out may alias h.
 void HcPost(const float* f, const float* h, const float* post, const float* comb, int64_t rows,
             const HcKernelShape& shape, float* out, CudaStream& stream);
+
+// The head's reduction: h [rows, hc, dim] and products [rows, hc] (fn . h) -> y [rows, dim]
+// (bf16) = sum_j (sigmoid(mix_j * scale[0] + base_j) + eps) h_j, mix = product * rms factor.
+void HcHead(const float* h, const float* products, int64_t rows, const float* scale,
+            const float* base, const HcKernelShape& shape, float* y, CudaStream& stream);
 
 // One complete block of a compressor state: kv_state / score_state [slots, width] -> entry
 // [head_dim], the pooled values (rounded to bf16 when round_bf16, as Compress does next).

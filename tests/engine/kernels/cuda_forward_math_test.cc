@@ -13,15 +13,18 @@
 
 #include "engine/forward/attention.h"
 #include "engine/forward/compressor.h"
+#include "engine/forward/compute.h"
 #include "engine/forward/hyper_connection.h"
 #include "engine/forward/indexer.h"
 #include "engine/forward/moe.h"
 #include "engine/forward/numerics.h"
 #include "engine/forward/quant_sim.h"
 #include "engine/forward/sparse_attention.h"
+#include "engine/forward/thread_pool.h"
 #include "engine/kernels/cuda/attention_math.h"
 #include "engine/kernels/cuda/mixing_math.h"
 #include "engine/kernels/cuda/moe_math.h"
+#include "tests/engine/kernels/random_weights.h"
 
 namespace dsagent::engine::kernels::cuda_forward_math_test {
 namespace {
@@ -389,6 +392,43 @@ TEST(CudaForwardMathTest, HyperConnectionStepsMatchTheCpu) {
                               cpu_out[static_cast<size_t>(k * s.dim + d)]))
             << "post stream " << k << " dim " << d;
       }
+    }
+  }
+}
+
+// The head's reduction as the kernels compute it (exact fn products, the rms factor, the stream
+// weights, the weighted sum) against forward::HcHead itself.
+TEST(CudaForwardMathTest, HcHeadStepsMatchTheCpuHead) {
+  std::mt19937 rng(151);
+  forward::HcShape s;
+  s.hc = 4;
+  s.dim = 257;
+  const int64_t rows = 3, n = s.hc * s.dim;
+  auto fn = testing::MakeWeight(WeightFormat::kF32, s.hc, n, rng);
+  forward::HcWeights w;
+  w.fn = fn.matrix;
+  w.base = RandomBf16(static_cast<size_t>(s.hc), rng, 1.0f);
+  w.scale = {0.75f};
+  const std::vector<float> h = RandomBf16(static_cast<size_t>(rows * n), rng, 1.0f);
+  std::vector<float> cpu(static_cast<size_t>(rows * s.dim));
+  forward::ThreadPool pool(1);
+  forward::HcHead(h.data(), rows, w, s, cpu.data(), forward::Compute{pool, Numerics::kFast});
+  const dm::WeightView view{dm::WeightKind::kF32, fn.matrix.data, nullptr, n, 0};
+  for (int64_t t = 0; t < rows; ++t) {
+    const float* ht = h.data() + t * n;
+    double ss = 0;
+    for (int64_t i = 0; i < n; ++i) ss += static_cast<double>(ht[i] * ht[i]);
+    const float r = dm::StreamRmsFactor(ss, n, s.norm_eps);
+    float pre[dm::kMaxHc];
+    for (int j = 0; j < s.hc; ++j) {
+      const float product = static_cast<float>(dm::RowDotF64ByWarpLanes(view, j, ht));
+      pre[j] =
+          dm::HeadStreamWeight(product * r, w.scale[0], w.base[static_cast<size_t>(j)], s.hc_eps);
+    }
+    for (int64_t d = 0; d < s.dim; ++d) {
+      ASSERT_TRUE(SameFloat(dm::WeightedStreamValue(ht, pre, 4, s.dim, d),
+                            cpu[static_cast<size_t>(t * s.dim + d)]))
+          << "row " << t << " dim " << d;
     }
   }
 }

@@ -309,6 +309,53 @@ TEST(CudaForwardOpsTest, HcPreAndHcPostMatchTheCpu) {
   ExpectContract(ToHost(dh, h.size(), stream), cpu_out, "hc_post", true);
 }
 
+// HcPre and HcHead after MatVecExact's fn products, against forward::HcPre / HcHead themselves.
+TEST(CudaForwardOpsTest, HcPreAndHcHeadWithExactProductsMatchTheCpu) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(225);
+  forward::HcShape s;
+  s.hc = 4;
+  s.dim = 4096;
+  const int64_t rows = 3, n = s.hc * s.dim;
+  forward::ThreadPool pool(2);
+  const forward::Compute cx{pool, Numerics::kFast};
+  const std::vector<float> h = RandomBf16(static_cast<size_t>(rows * n), rng, 1.0f);
+  const DeviceBuffer dh = ToDevice(h, stream);
+  HcKernelShape gs;
+  gs.hc = s.hc;
+  gs.dim = s.dim;
+  for (const bool head : {false, true}) {
+    const int64_t m = head ? s.hc : (2 + s.hc) * s.hc;
+    auto fn = kernels::testing::MakeWeight(WeightFormat::kF32, m, n, rng);
+    forward::HcWeights w;
+    w.fn = fn.matrix;
+    w.base = RandomBf16(static_cast<size_t>(m), rng, 1.0f);
+    w.scale = head ? std::vector<float>{0.75f} : std::vector<float>{0.5f, 0.25f, 1.5f};
+    std::vector<float> cpu_y(static_cast<size_t>(rows * s.dim)),
+        cpu_post(static_cast<size_t>(rows * s.hc)), cpu_comb(static_cast<size_t>(rows * 16));
+    const DeviceWeight dfn = DeviceWeight::Upload(w.fn.rows_view(), m, stream);
+    const DeviceBuffer dscale = ToDevice(w.scale, stream), dbase = ToDevice(w.base, stream);
+    DeviceBuffer dproducts(static_cast<size_t>(rows * m) * sizeof(float)),
+        dy(cpu_y.size() * sizeof(float)), dpost(cpu_post.size() * sizeof(float)),
+        dcomb(cpu_comb.size() * sizeof(float));
+    MatVecExact(dfn, dh.as<float>(), rows, n, dproducts.as<float>(), m, false, stream);
+    if (head) {
+      forward::HcHead(h.data(), rows, w, s, cpu_y.data(), cx);
+      HcHead(dh.as<float>(), dproducts.as<float>(), rows, dscale.as<float>(), dbase.as<float>(), gs,
+             dy.as<float>(), stream);
+      ExpectContract(ToHost(dy, cpu_y.size(), stream), cpu_y, "hc_head y", true);
+    } else {
+      forward::HcPre(h.data(), rows, w, s, cpu_y.data(), cpu_post.data(), cpu_comb.data(), cx);
+      HcPre(dh.as<float>(), dproducts.as<float>(), rows, dscale.as<float>(), dbase.as<float>(), gs,
+            dy.as<float>(), dpost.as<float>(), dcomb.as<float>(), stream);
+      ExpectContract(ToHost(dy, cpu_y.size(), stream), cpu_y, "hc_pre exact y", true);
+      ExpectContract(ToHost(dpost, cpu_post.size(), stream), cpu_post, "hc_pre exact post", false);
+      ExpectContract(ToHost(dcomb, cpu_comb.size(), stream), cpu_comb, "hc_pre exact comb", false);
+    }
+  }
+}
+
 TEST(CudaForwardOpsTest, CompressorPoolMatchesTheCpu) {
   REQUIRE_CUDA_DEVICE();
   CudaStream stream;
