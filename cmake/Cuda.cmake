@@ -7,8 +7,9 @@
 #
 # Architectures: SASS for Hopper (sm_90) and, where this nvcc knows them, Blackwell (sm_100 data
 # centre, sm_120 workstation), plus compute_90 PTX that the driver JIT-compiles on anything newer.
-# Each real architecture is one more device compilation of every .cu file: 3 cost about 1.7x the
-# CPU of sm_90 alone (docs/BENCHMARKS.md, "CUDA build"), a few seconds in CI today.
+# Each real architecture is one more device compilation of every .cu file: 3 cost about 1.7-1.9x
+# the CPU of sm_90 alone (docs/BENCHMARKS.md, "CUDA build cost"), about 25 s of CPU for the seven
+# .cu files in CI today.
 # -DCMAKE_CUDA_ARCHITECTURES=... overrides it (e.g. 90-real alone for a quicker local build).
 set(DSAGENT_CUDA AUTO CACHE STRING "Build the CUDA backend: ON, OFF or AUTO (when nvcc is found)")
 set_property(CACHE DSAGENT_CUDA PROPERTY STRINGS ON OFF AUTO)
