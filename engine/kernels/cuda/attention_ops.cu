@@ -53,9 +53,11 @@ __global__ void HadamardKernel(float* x, int64_t n) {
 // dims, combined by shuffles in double), thread 0 runs the online-softmax step over the block in
 // the CPU's order, then each thread accumulates P.V for its dims in index order (the CPU's
 // order: the same bits).
-__global__ void SparseAttentionKernel(const float* q, int64_t hd, const uint16_t* kv,
-                                      const int32_t* index, int64_t n, const float* sink,
-                                      float scale, float* o) {
+// Grid: (heads, tokens). Token t's list is index[list_begin[t] .. list_begin[t+1]), or the one
+// list index[0 .. n) when list_begin is null.
+__global__ void SparseAttentionKernel(const float* q, int64_t heads, int64_t hd, const uint16_t* kv,
+                                      const int32_t* index, const int64_t* list_begin, int64_t n,
+                                      const float* sink, float scale, float* o) {
   extern __shared__ __align__(16) unsigned char smem[];
   float* acc = reinterpret_cast<float*>(smem);  // [hd]
   __shared__ float score[kAttentionBlock];
@@ -63,8 +65,12 @@ __global__ void SparseAttentionKernel(const float* q, int64_t hd, const uint16_t
   __shared__ OnlineSoftmax state;
   __shared__ float rescale, denom;
   __shared__ int visible;
-  const int64_t head = blockIdx.x;
-  const float* qh = q + head * hd;
+  const int64_t head = blockIdx.x, t = blockIdx.y;
+  const float* qh = q + (t * heads + head) * hd;
+  if (list_begin != nullptr) {
+    index += list_begin[t];
+    n = list_begin[t + 1] - list_begin[t];
+  }
   const int lane = static_cast<int>(threadIdx.x) & 31, warp = static_cast<int>(threadIdx.x) >> 5;
   const int warps = static_cast<int>(blockDim.x) >> 5;
   for (int64_t d = threadIdx.x; d < hd; d += blockDim.x) acc[d] = 0.0f;
@@ -109,7 +115,7 @@ __global__ void SparseAttentionKernel(const float* q, int64_t hd, const uint16_t
   if (threadIdx.x == 0) denom = SinkDenominator(state, sink[head]);
   __syncthreads();
   for (int64_t d = threadIdx.x; d < hd; d += blockDim.x)
-    o[head * hd + d] = RoundBf16(acc[d] / denom);
+    o[(t * heads + head) * hd + d] = RoundBf16(acc[d] / denom);
 }
 
 constexpr int64_t kMaxSharedBytes = 48 * 1024;  // without the opt-in attribute
@@ -134,18 +140,39 @@ void HadamardRotate(float* x, int64_t count, int64_t n, CudaStream& stream) {
   CheckCuda(cudaGetLastError(), "HadamardRotate launch");
 }
 
-void SparseAttention(const float* q, int64_t heads, int64_t head_dim, const uint16_t* kv,
-                     const int32_t* index, int64_t n, const float* sink, float scale, float* o,
-                     CudaStream& stream) {
+namespace {
+void LaunchSparseAttention(const float* q, int64_t tokens, int64_t heads, int64_t head_dim,
+                           const uint16_t* kv, const int32_t* index, const int64_t* list_begin,
+                           int64_t n, const float* sink, float scale, float* o,
+                           CudaStream& stream) {
   if (head_dim <= 0 || head_dim * static_cast<int64_t>(sizeof(float)) > kMaxSharedBytes) {
     throw CudaError("SparseAttention: head_dim " + std::to_string(head_dim) + " is outside 1 .. " +
                     std::to_string(kMaxSharedBytes / 4));
   }
-  if (heads <= 0) return;
-  SparseAttentionKernel<<<static_cast<unsigned>(heads), kThreads,
-                          static_cast<size_t>(head_dim) * sizeof(float), Raw(stream)>>>(
-      q, head_dim, kv, index, n, sink, scale, o);
+  if (heads <= 0 || tokens <= 0) return;
+  if (tokens > 65535) {
+    throw CudaError("SparseAttention: " + std::to_string(tokens) +
+                    " tokens in one call (at most 65535)");
+  }
+  const dim3 grid(static_cast<unsigned>(heads), static_cast<unsigned>(tokens));
+  SparseAttentionKernel<<<grid, kThreads, static_cast<size_t>(head_dim) * sizeof(float),
+                          Raw(stream)>>>(q, heads, head_dim, kv, index, list_begin, n, sink, scale,
+                                         o);
   CheckCuda(cudaGetLastError(), "SparseAttention launch");
+}
+}  // namespace
+
+void SparseAttention(const float* q, int64_t heads, int64_t head_dim, const uint16_t* kv,
+                     const int32_t* index, int64_t n, const float* sink, float scale, float* o,
+                     CudaStream& stream) {
+  LaunchSparseAttention(q, 1, heads, head_dim, kv, index, nullptr, n, sink, scale, o, stream);
+}
+
+void SparseAttentionTokens(const float* q, int64_t tokens, int64_t heads, int64_t head_dim,
+                           const uint16_t* kv, const int32_t* index, const int64_t* list_begin,
+                           const float* sink, float scale, float* o, CudaStream& stream) {
+  LaunchSparseAttention(q, tokens, heads, head_dim, kv, index, list_begin, 0, sink, scale, o,
+                        stream);
 }
 
 }  // namespace dsagent::engine::kernels::cuda

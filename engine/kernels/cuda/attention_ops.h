@@ -4,7 +4,8 @@
 //   HeadRmsNorm      forward/attention.h NormaliseHeadBf16 (the q heads' weightless norm)
 //   HadamardRotate   forward/quant_sim.h HadamardRotateBf16 (indexer queries and keys)
 //   SparseAttention  forward/sparse_attention.h SparseAttentionHead, every head of one query
-//                    token over one index list (decode)
+//                    token over one index list (decode); SparseAttentionTokens: several tokens,
+//                    a list each (prefill)
 // Pointers are device pointers; every call is queued on `stream` and returns at once (a bad
 // argument or a failed launch throws CudaError; errors of the run surface at the next Synchronize).
 // Tested against the CPU twins in tests/engine/kernels/cuda_forward_ops_test.cc (skips without a
@@ -32,5 +33,12 @@ void HadamardRotate(float* x, int64_t count, int64_t n, CudaStream& stream);
 void SparseAttention(const float* q, int64_t heads, int64_t head_dim, const uint16_t* kv,
                      const int32_t* index, int64_t n, const float* sink, float scale, float* o,
                      CudaStream& stream);
+
+// Several query tokens (prefill), each over its own list: q, o [tokens, heads, head_dim]; token
+// t's list is index[list_begin[t] .. list_begin[t + 1]) (list_begin [tokens + 1] on the device,
+// as forward/attention.cc builds them). tokens <= 65535.
+void SparseAttentionTokens(const float* q, int64_t tokens, int64_t heads, int64_t head_dim,
+                           const uint16_t* kv, const int32_t* index, const int64_t* list_begin,
+                           const float* sink, float scale, float* o, CudaStream& stream);
 
 }  // namespace dsagent::engine::kernels::cuda

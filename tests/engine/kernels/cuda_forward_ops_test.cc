@@ -123,6 +123,53 @@ TEST(CudaForwardOpsTest, SparseAttentionMatchesTheCpuHeads) {
   }
 }
 
+// Prefill: several tokens, each over its own list (lengths 0 to 300, masked entries), as
+// forward/attention.cc lays them out.
+TEST(CudaForwardOpsTest, SparseAttentionTokensMatchesTheCpuPerTokenLists) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(209);
+  const int64_t heads = 16, hd = 512, cache_rows = 400, tokens = 6;
+  const std::vector<uint16_t> kv =
+      ToBf16Bits(RandomBf16(static_cast<size_t>(cache_rows * hd), rng, 1.0f));
+  const std::vector<int64_t> lengths = {0, 1, 64, 129, 300, 17};
+  std::vector<int64_t> list_begin = {0};
+  std::vector<int32_t> index;
+  std::uniform_int_distribution<int32_t> pick(0, cache_rows - 1);
+  for (const int64_t len : lengths) {
+    for (int64_t j = 0; j < len; ++j) index.push_back(j % 9 == 4 ? -1 : pick(rng));
+    list_begin.push_back(static_cast<int64_t>(index.size()));
+  }
+  const std::vector<float> q = RandomBf16(static_cast<size_t>(tokens * heads * hd), rng, 2.0f);
+  const std::vector<float> sink = RandomBf16(static_cast<size_t>(heads), rng, 2.0f);
+  forward::SparseAttentionShape shape;
+  shape.heads = heads;
+  shape.head_dim = hd;
+  shape.scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
+  std::vector<float> cpu(q.size());
+  for (int64_t t = 0; t < tokens; ++t) {
+    std::vector<const uint16_t*> rows;
+    for (int64_t j = list_begin[static_cast<size_t>(t)]; j < list_begin[static_cast<size_t>(t + 1)];
+         ++j) {
+      const int32_t e = index[static_cast<size_t>(j)];
+      rows.push_back(e < 0 ? nullptr : kv.data() + e * hd);
+    }
+    for (int64_t h = 0; h < heads; ++h) {
+      forward::SparseAttentionHead(q.data() + (t * heads + h) * hd, rows.data(),
+                                   static_cast<int64_t>(rows.size()), sink[static_cast<size_t>(h)],
+                                   shape, cpu.data() + (t * heads + h) * hd);
+    }
+  }
+  const DeviceBuffer dkv = ToDevice(kv, stream), dq = ToDevice(q, stream),
+                     dsink = ToDevice(sink, stream), dindex = ToDevice(index, stream),
+                     dbegin = ToDevice(list_begin, stream);
+  DeviceBuffer dout(q.size() * sizeof(float));
+  SparseAttentionTokens(dq.as<float>(), tokens, heads, hd, dkv.as<uint16_t>(), dindex.as<int32_t>(),
+                        dbegin.as<int64_t>(), dsink.as<float>(), shape.scale, dout.as<float>(),
+                        stream);
+  ExpectContract(ToHost(dout, q.size(), stream), cpu, "sparse_attention tokens", true);
+}
+
 TEST(CudaForwardOpsTest, IndexerScoresAndTopKMatchTheCpuSelection) {
   REQUIRE_CUDA_DEVICE();
   CudaStream stream;
