@@ -1,5 +1,5 @@
-// ActQuant, RmsNorm, RopeRotate and SwiGlu on the device (ops.h); the per-element arithmetic is
-// device_math.h's, shared with the host tests.
+// ActQuant, RmsNorm, RopeRotate, SwiGlu and ScaleToBf16 on the device (ops.h); the per-element
+// arithmetic is device_math.h's, shared with the host tests.
 #include <cuda_runtime.h>
 
 #include "engine/kernels/cuda/device_math.h"
@@ -75,6 +75,11 @@ __global__ void SwiGluKernel(const float* g, const float* u, int64_t rows, int64
   out[k] = SwiGluValue(g[k], u[k], limit, has_weight, has_weight ? row_weight[k / inter] : 1.0f);
 }
 
+__global__ void ScaleToBf16Kernel(float* x, int64_t n, float scale) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) x[i] = RoundBf16(x[i] * scale);
+}
+
 }  // namespace
 
 void ActQuant(float* x, int64_t rows, int64_t n, int64_t block, ActQuantFormat format,
@@ -111,6 +116,12 @@ void SwiGlu(const float* g, const float* u, int64_t rows, int64_t inter, const f
   SwiGluKernel<<<Blocks(rows * inter), kThreads, 0, Raw(stream)>>>(g, u, rows, inter, row_weight,
                                                                    limit, out);
   CheckCuda(cudaGetLastError(), "SwiGlu launch");
+}
+
+void ScaleToBf16(float* x, int64_t n, float scale, CudaStream& stream) {
+  if (n <= 0) return;
+  ScaleToBf16Kernel<<<Blocks(n), kThreads, 0, Raw(stream)>>>(x, n, scale);
+  CheckCuda(cudaGetLastError(), "ScaleToBf16 launch");
 }
 
 }  // namespace dsagent::engine::kernels::cuda

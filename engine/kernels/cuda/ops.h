@@ -60,6 +60,9 @@ void RmsNorm(const float* x, int64_t rows, int64_t n, const float* w, float eps,
 void RopeRotate(float* x, int64_t count, int64_t stride, int64_t width, int64_t rope_dims,
                 const float* freqs, int64_t pos, bool inverse, CudaStream& stream);
 
+// x[i] = bf16(x[i] * scale) for i < n (the indexer's head weights after their product).
+void ScaleToBf16(float* x, int64_t n, float scale, CudaStream& stream);
+
 // out[t, i] = bf16(row_weight[t] * silu(g) * u) with the clamp when limit > 0; row_weight may be
 // null (weight 1). g, u, out: [rows, inter]; out may alias g.
 void SwiGlu(const float* g, const float* u, int64_t rows, int64_t inter, const float* row_weight,

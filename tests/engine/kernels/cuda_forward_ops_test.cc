@@ -25,6 +25,7 @@
 #include "engine/kernels/cuda/attention_ops.h"
 #include "engine/kernels/cuda/compressor_ops.h"
 #include "engine/kernels/cuda/indexer_ops.h"
+#include "engine/kernels/cuda/indexer_step.h"
 #include "engine/kernels/cuda/mixing_ops.h"
 #include "engine/kernels/cuda/moe_ops.h"
 #include "engine/model/model_config.h"
@@ -512,6 +513,108 @@ TEST(CudaForwardOpsTest, CompressTokenMatchesTheCpuCompressorTokenByToken) {
     }
     ExpectContract(gpu_entries, cpu_values, name + " entries", true);
   }
+}
+
+// The indexer's whole decode step on the device (query, compressor, head weights, scores, top-k)
+// against the CPU SelectEntries fed the same tokens one at a time: the keys and the selected
+// lists after every token.
+TEST(CudaForwardOpsTest, IndexerSelectMatchesTheCpuSelectionTokenByToken) {
+  REQUIRE_CUDA_DEVICE();
+  const char* root = std::getenv("DSAGENT_SOURCE_ROOT");
+  auto loaded = LoadModelConfig(std::string(root ? root : DSAGENT_SOURCE_DIR) +
+                                "/tests/data/v4-flash-config.json");
+  ASSERT_TRUE(loaded) << loaded.error();
+  ModelConfig config = *loaded;
+  config.index_topk = 16;  // reached after 64 tokens, so the top-k drops entries
+  const forward::Rope rope(config, /*compressed_layer=*/true);
+  CudaStream stream;
+  std::mt19937 rng(231);
+  forward::ThreadPool pool(2);
+  const forward::Compute cx{pool, Numerics::kFast};
+  const int64_t dim = 1024, rank = 512, heads = config.index_n_heads, hd = config.index_head_dim;
+  const int64_t tokens = 90, ratio = 4;
+
+  forward::IndexerWeights w;
+  auto wq_b = kernels::testing::MakeWeight(WeightFormat::kFP8, heads * hd, rank, rng);
+  auto weights_proj = kernels::testing::MakeWeight(WeightFormat::kBF16, heads, dim, rng);
+  auto wkv = kernels::testing::MakeWeight(WeightFormat::kBF16, 2 * hd, dim, rng);
+  auto wgate = kernels::testing::MakeWeight(WeightFormat::kBF16, 2 * hd, dim, rng);
+  w.wq_b = wq_b.matrix;
+  w.weights_proj = weights_proj.matrix;
+  forward::CompressorWeights& cw = w.compressor;
+  cw.ratio = ratio;
+  cw.head_dim = hd;
+  cw.overlap = true;
+  cw.rotate = true;
+  cw.wkv = wkv.matrix;
+  cw.wgate = wgate.matrix;
+  cw.ape = RandomBf16(static_cast<size_t>(ratio * 2 * hd), rng, 0.5f);
+  cw.norm = RandomBf16(static_cast<size_t>(hd), rng, 0.2f);
+  for (float& v : cw.norm) v = forward::RoundBf16(v + 1.0f);
+  forward::LayerState st;
+  st.ratio = ratio;
+  st.index_head_dim = hd;
+  st.index_compressor.slots = 2 * ratio;
+  st.index_compressor.width = 2 * hd;
+  st.index_compressor.kv.assign(static_cast<size_t>(2 * ratio * 2 * hd), 0.0f);
+  st.index_compressor.score.assign(st.index_compressor.kv.size(),
+                                   -std::numeric_limits<float>::infinity());
+
+  CompressorShape cshape;
+  cshape.ratio = ratio;
+  cshape.head_dim = hd;
+  cshape.rope_dims = rope.dims();
+  cshape.overlap = true;
+  cshape.rotate = true;
+  cshape.norm_eps = static_cast<float>(config.norm_eps);
+  IndexerShape shape;
+  shape.heads = heads;
+  shape.head_dim = hd;
+  shape.rope_dims = rope.dims();
+  shape.topk = config.index_topk;
+  shape.ratio = ratio;
+  shape.capacity = tokens / ratio;
+  DeviceIndexer ix = DeviceIndexer::Create(
+      shape, w.wq_b.rows_view(), w.weights_proj.rows_view(), rope.frequencies(),
+      DeviceCompressor::Create(cshape, cw.wkv.rows_view(), cw.wgate.rows_view(), cw.ape, cw.norm,
+                               rope.frequencies(), stream),
+      stream);
+  DeviceBuffer dselected(static_cast<size_t>(shape.topk) * sizeof(int32_t));
+  int64_t lists_differing = 0;
+  for (int64_t pos = 0; pos < tokens; ++pos) {
+    const std::vector<float> x = RandomBf16(static_cast<size_t>(dim), rng, 1.0f);
+    const std::vector<float> qr = RandomBf16(static_cast<size_t>(rank), rng, 1.0f);
+    forward::IndexerArgs args;
+    args.start = pos;
+    args.x = x.data();
+    args.qr = qr.data();
+    args.rows = 1;
+    const std::vector<int32_t> cpu = forward::SelectEntries(w, config, rope, args, st, cx)[0];
+    const DeviceBuffer dx = ToDevice(x, stream), dqr = ToDevice(qr, stream);
+    const int64_t count =
+        IndexerSelect(ix, dx.as<float>(), dqr.as<float>(), pos, dselected.as<int32_t>(), stream);
+    ASSERT_EQ(count, static_cast<int64_t>(cpu.size())) << "pos " << pos;
+    const std::vector<int32_t> gpu =
+        count > 0 ? ToHost<int32_t>(dselected, static_cast<size_t>(count), stream)
+                  : std::vector<int32_t>{};
+    if (gpu != cpu) {
+      ++lists_differing;
+      ADD_FAILURE() << "pos " << pos << ": the selected lists differ";
+    }
+  }
+  std::printf("indexer_select: %lld of %lld lists identical\n",
+              static_cast<long long>(tokens - lists_differing), static_cast<long long>(tokens));
+  // The keys the compressor wrote on both sides.
+  const int64_t n_keys = tokens / ratio;
+  ASSERT_EQ(static_cast<int64_t>(st.index_keys.size()), n_keys * hd);
+  const std::vector<uint16_t> gpu_bits =
+      ToHost<uint16_t>(ix.keys, static_cast<size_t>(n_keys * hd), stream);
+  std::vector<float> gpu_keys, cpu_keys;
+  for (size_t i = 0; i < gpu_bits.size(); ++i) {
+    gpu_keys.push_back(forward::Bf16BitsToFloat(gpu_bits[i]));
+    cpu_keys.push_back(forward::Bf16BitsToFloat(st.index_keys[i]));
+  }
+  ExpectContract(gpu_keys, cpu_keys, "indexer_select keys", true);
 }
 
 }  // namespace

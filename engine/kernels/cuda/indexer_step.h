@@ -1,0 +1,51 @@
+// The lightning indexer's decode step on the device (forward/indexer.h SelectEntries for one
+// token): the query (FP8 input, wq_b, RoPE, Hadamard, FP4 per 32), the indexer compressor's step
+// appending the keys, the head weights (weights_proj, scaled, bf16), the scores of every visible
+// key and their stable top-k. Composed of the kernels of ops.h, attention_ops.h, indexer_ops.h and
+// compressor_ops.h; tested step by step against the CPU SelectEntries in
+// tests/engine/kernels/cuda_forward_ops_test.cc (skips without a device).
+//
+// Not thread-safe: one IndexerSelect at a time per DeviceIndexer.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/kernels/cuda/compressor_ops.h"
+#include "engine/kernels/cuda/device_runtime.h"
+#include "engine/kernels/cuda/ops.h"
+
+namespace dsagent::engine::kernels::cuda {
+
+struct IndexerShape {
+  int64_t heads = 0;      // index_n_heads
+  int64_t head_dim = 0;   // index_head_dim (a power of two, <= 4096)
+  int64_t rope_dims = 0;  // qk_rope_head_dim
+  int64_t topk = 0;       // index_topk (<= 4096)
+  int64_t ratio = 4;      // the layer's compress ratio
+  int64_t capacity = 0;   // keys the device holds: the longest sequence / ratio
+};
+
+struct DeviceIndexer {
+  IndexerShape shape;
+  DeviceWeight wq_b, weights_proj;  // [heads * head_dim, q_lora_rank], [heads, dim]
+  DeviceBuffer freqs;               // [rope_dims / 2]
+  DeviceCompressor compressor;      // the indexer's (rotate: Hadamard + FP4 keys)
+  DeviceBuffer keys;                // [capacity, head_dim] bf16 bits, entry c at row c
+  DeviceBuffer q_input, q, head_weights, scores;  // scratch
+
+  // Uploads the weights (forward::IndexerWeights' wq_b and weights_proj rows) and the RoPE
+  // frequencies of a compressed layer; `compressor` is the indexer's, already on the device.
+  static DeviceIndexer Create(const IndexerShape& shape, const WeightRows& wq_b,
+                              const WeightRows& weights_proj, const std::vector<float>& freqs,
+                              DeviceCompressor compressor, CudaStream& stream);
+};
+
+// The token at `pos` (positions in order from 0): x [dim] the attention input, qr [q_lora_rank]
+// the normalised low-rank query (device, bf16 values). Writes the selected entries (descending
+// score, ties to the lower entry) to selected [topk] and returns how many: min(topk, (pos + 1) /
+// ratio). Waits for nothing; the count is known on the host.
+int64_t IndexerSelect(DeviceIndexer& ix, const float* x, const float* qr, int64_t pos,
+                      int32_t* selected, CudaStream& stream);
+
+}  // namespace dsagent::engine::kernels::cuda
