@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <optional>
 #include <random>
 #include <vector>
 
@@ -16,13 +17,16 @@
 #include "engine/forward/compute.h"
 #include "engine/forward/hyper_connection.h"
 #include "engine/forward/indexer.h"
+#include "engine/forward/model_weights.h"
 #include "engine/forward/moe.h"
 #include "engine/forward/numerics.h"
 #include "engine/forward/quant_sim.h"
 #include "engine/forward/rope.h"
+#include "engine/forward/sequence_state.h"
 #include "engine/forward/sparse_attention.h"
 #include "engine/forward/thread_pool.h"
 #include "engine/kernels/cuda/attention_ops.h"
+#include "engine/kernels/cuda/attention_step.h"
 #include "engine/kernels/cuda/compressor_ops.h"
 #include "engine/kernels/cuda/indexer_ops.h"
 #include "engine/kernels/cuda/indexer_step.h"
@@ -615,6 +619,177 @@ TEST(CudaForwardOpsTest, IndexerSelectMatchesTheCpuSelectionTokenByToken) {
     cpu_keys.push_back(forward::Bf16BitsToFloat(st.index_keys[i]));
   }
   ExpectContract(gpu_keys, cpu_keys, "indexer_select keys", true);
+}
+
+// A compressor's random weights and empty state, on the host.
+struct HostCompressor {
+  kernels::testing::RandomWeight wkv, wgate;
+  forward::CompressorWeights w;
+  forward::CompressorState state;
+};
+HostCompressor MakeCompressor(int ratio, int64_t head_dim, int64_t dim, bool rotate,
+                              std::mt19937& rng) {
+  HostCompressor c;
+  const bool overlap = ratio == 4;
+  const int64_t width = overlap ? 2 * head_dim : head_dim, slots = overlap ? 2 * ratio : ratio;
+  c.wkv = kernels::testing::MakeWeight(WeightFormat::kBF16, width, dim, rng);
+  c.wgate = kernels::testing::MakeWeight(WeightFormat::kBF16, width, dim, rng);
+  c.w.ratio = ratio;
+  c.w.head_dim = head_dim;
+  c.w.overlap = overlap;
+  c.w.rotate = rotate;
+  c.w.wkv = c.wkv.matrix;
+  c.w.wgate = c.wgate.matrix;
+  c.w.ape = RandomBf16(static_cast<size_t>(ratio * width), rng, 0.5f);
+  c.w.norm = RandomBf16(static_cast<size_t>(head_dim), rng, 0.2f);
+  for (float& v : c.w.norm) v = forward::RoundBf16(v + 1.0f);
+  c.state.slots = slots;
+  c.state.width = width;
+  c.state.kv.assign(static_cast<size_t>(slots * width), 0.0f);
+  c.state.score.assign(c.state.kv.size(), -std::numeric_limits<float>::infinity());
+  return c;
+}
+DeviceCompressor UploadCompressor(const HostCompressor& c, const forward::Rope& rope,
+                                  CudaStream& stream) {
+  CompressorShape shape;
+  shape.ratio = c.w.ratio;
+  shape.head_dim = c.w.head_dim;
+  shape.rope_dims = rope.dims();
+  shape.overlap = c.w.overlap;
+  shape.rotate = c.w.rotate;
+  return DeviceCompressor::Create(shape, c.w.wkv.rows_view(), c.w.wgate.rows_view(), c.w.ape,
+                                  c.w.norm, rope.frequencies(), stream);
+}
+
+// One attention sub-layer's decode on the device against the CPU AttentionForward fed the same
+// tokens one at a time, for a window-only, an HCA (ratio 8) and a CSA (ratio 4, indexer) layer:
+// the output after every token, the window ring and the compressed entries at the end. A small
+// window (16) so the ring wraps; the V4-Flash head sizes, fewer heads.
+TEST(CudaForwardOpsTest, AttentionDecodeMatchesTheCpuAttentionTokenByToken) {
+  REQUIRE_CUDA_DEVICE();
+  const char* root = std::getenv("DSAGENT_SOURCE_ROOT");
+  auto loaded = LoadModelConfig(std::string(root ? root : DSAGENT_SOURCE_DIR) +
+                                "/tests/data/v4-flash-config.json");
+  ASSERT_TRUE(loaded) << loaded.error();
+  ModelConfig c = *loaded;
+  c.dim = 1024;
+  c.n_heads = 8;
+  c.q_lora_rank = 512;
+  c.o_groups = 2;
+  c.o_lora_rank = 256;
+  c.window_size = 16;
+  c.index_topk = 8;
+  CudaStream stream;
+  std::mt19937 rng(233);
+  forward::ThreadPool pool(2);
+  const forward::Compute cx{pool, Numerics::kFast};
+  const int64_t tokens = 70, hd = c.head_dim;
+  for (const int ratio : {0, 8, 4}) {
+    const forward::Rope rope(c, ratio > 0);
+    forward::AttentionWeights w;
+    w.ratio = ratio;
+    auto wq_a = kernels::testing::MakeWeight(WeightFormat::kFP8, c.q_lora_rank, c.dim, rng);
+    auto wq_b =
+        kernels::testing::MakeWeight(WeightFormat::kFP8, c.n_heads * hd, c.q_lora_rank, rng);
+    auto wkv = kernels::testing::MakeWeight(WeightFormat::kFP8, hd, c.dim, rng);
+    auto wo_a = kernels::testing::MakeWeight(WeightFormat::kBF16, c.o_groups * c.o_lora_rank,
+                                             c.n_heads * hd / c.o_groups, rng);
+    auto wo_b =
+        kernels::testing::MakeWeight(WeightFormat::kFP8, c.dim, c.o_groups * c.o_lora_rank, rng);
+    w.wq_a = wq_a.matrix;
+    w.wq_b = wq_b.matrix;
+    w.wkv = wkv.matrix;
+    w.wo_a = wo_a.matrix;
+    w.wo_b = wo_b.matrix;
+    w.q_norm = RandomBf16(static_cast<size_t>(c.q_lora_rank), rng, 0.2f);
+    w.kv_norm = RandomBf16(static_cast<size_t>(hd), rng, 0.2f);
+    for (float& v : w.q_norm) v = forward::RoundBf16(v + 1.0f);
+    for (float& v : w.kv_norm) v = forward::RoundBf16(v + 1.0f);
+    w.attn_sink = RandomBf16(static_cast<size_t>(c.n_heads), rng, 1.0f);
+    forward::LayerState st;
+    st.ratio = ratio;
+    st.head_dim = hd;
+    st.rope_dims = c.rope_head_dim;
+    st.window.assign(static_cast<size_t>(c.window_size * hd), 0);
+    std::optional<HostCompressor> kv_compressor, index_compressor;
+    kernels::testing::RandomWeight ix_wq_b, ix_weights_proj;
+    if (ratio > 0) {
+      kv_compressor = MakeCompressor(ratio, hd, c.dim, false, rng);
+      w.has_compressor = true;
+      w.compressor = kv_compressor->w;
+      st.kv_compressor = kv_compressor->state;
+    }
+    if (ratio == 4) {
+      index_compressor = MakeCompressor(4, c.index_head_dim, c.dim, true, rng);
+      ix_wq_b = kernels::testing::MakeWeight(
+          WeightFormat::kFP8, int64_t{c.index_n_heads} * c.index_head_dim, c.q_lora_rank, rng);
+      ix_weights_proj =
+          kernels::testing::MakeWeight(WeightFormat::kBF16, c.index_n_heads, c.dim, rng);
+      w.has_indexer = true;
+      w.indexer.wq_b = ix_wq_b.matrix;
+      w.indexer.weights_proj = ix_weights_proj.matrix;
+      w.indexer.compressor = index_compressor->w;
+      st.index_head_dim = c.index_head_dim;
+      st.index_compressor = index_compressor->state;
+    }
+
+    AttentionShape shape;
+    shape.dim = c.dim;
+    shape.heads = c.n_heads;
+    shape.head_dim = hd;
+    shape.rope_dims = c.rope_head_dim;
+    shape.q_lora_rank = c.q_lora_rank;
+    shape.o_groups = c.o_groups;
+    shape.o_lora_rank = c.o_lora_rank;
+    shape.window = c.window_size;
+    shape.ratio = ratio;
+    shape.capacity = ratio > 0 ? tokens / ratio : 0;
+    shape.norm_eps = static_cast<float>(c.norm_eps);
+    AttentionWeightRows rows{w.wq_a.rows_view(), w.wq_b.rows_view(), w.wkv.rows_view(),
+                             w.wo_a.rows_view(), w.wo_b.rows_view(), w.q_norm,
+                             w.kv_norm,          w.attn_sink,        rope.frequencies()};
+    std::optional<DeviceCompressor> dcompressor;
+    std::optional<DeviceIndexer> dindexer;
+    if (kv_compressor) dcompressor = UploadCompressor(*kv_compressor, rope, stream);
+    if (index_compressor) {
+      IndexerShape ishape;
+      ishape.heads = c.index_n_heads;
+      ishape.head_dim = c.index_head_dim;
+      ishape.rope_dims = c.rope_head_dim;
+      ishape.topk = c.index_topk;
+      ishape.ratio = 4;
+      ishape.capacity = tokens / 4;
+      dindexer = DeviceIndexer::Create(ishape, w.indexer.wq_b.rows_view(),
+                                       w.indexer.weights_proj.rows_view(), rope.frequencies(),
+                                       UploadCompressor(*index_compressor, rope, stream), stream);
+    }
+    DeviceAttention da =
+        DeviceAttention::Create(shape, rows, std::move(dcompressor), std::move(dindexer), stream);
+    const std::string name = "attention ratio " + std::to_string(ratio);
+    std::vector<float> cpu_out_all, gpu_out_all;
+    DeviceBuffer dout(static_cast<size_t>(c.dim) * sizeof(float));
+    for (int64_t pos = 0; pos < tokens; ++pos) {
+      const std::vector<float> x = RandomBf16(static_cast<size_t>(c.dim), rng, 1.0f);
+      std::vector<float> cpu(static_cast<size_t>(c.dim));
+      forward::AttentionForward(w, c, rope, pos, x.data(), 1, st, cpu.data(), cx);
+      const DeviceBuffer dx = ToDevice(x, stream);
+      AttentionDecode(da, dx.as<float>(), pos, dout.as<float>(), stream);
+      const std::vector<float> gpu = ToHost(dout, cpu.size(), stream);
+      cpu_out_all.insert(cpu_out_all.end(), cpu.begin(), cpu.end());
+      gpu_out_all.insert(gpu_out_all.end(), gpu.begin(), gpu.end());
+    }
+    ExpectContract(gpu_out_all, cpu_out_all, name + " outputs", true);
+    // The cache: the ring, then the compressed entries.
+    std::vector<uint16_t> cpu_cache = st.window;
+    cpu_cache.insert(cpu_cache.end(), st.compressed.begin(), st.compressed.end());
+    const std::vector<uint16_t> gpu_bits = ToHost<uint16_t>(da.cache, cpu_cache.size(), stream);
+    std::vector<float> gpu_cache, cpu_values;
+    for (size_t i = 0; i < gpu_bits.size(); ++i) {
+      gpu_cache.push_back(forward::Bf16BitsToFloat(gpu_bits[i]));
+      cpu_values.push_back(forward::Bf16BitsToFloat(cpu_cache[i]));
+    }
+    ExpectContract(gpu_cache, cpu_values, name + " cache", true);
+  }
 }
 
 }  // namespace

@@ -1,0 +1,195 @@
+// DeviceAttention and AttentionDecode (attention_step.h): the CPU AttentionForward's steps for
+// one token, as kernels queued on one stream, plus the two small kernels of its own (the KV row
+// into the ring, the index list).
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include "engine/kernels/cuda/attention_ops.h"
+#include "engine/kernels/cuda/attention_step.h"
+#include "engine/kernels/cuda/device_math.h"
+
+namespace dsagent::engine::kernels::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+cudaStream_t Raw(CudaStream& s) { return static_cast<cudaStream_t>(s.handle()); }
+
+unsigned Blocks(int64_t n) { return static_cast<unsigned>((n + kThreads - 1) / kThreads); }
+
+__global__ void StoreRowKernel(const float* kv, int64_t n, uint16_t* row) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) row[i] = FloatToBf16Bits(kv[i]);
+}
+
+// The decode list of forward/attention.cc in cache rows: the window's positions first .. first +
+// window - 1 (-1 past pos), then the compressed entries: the indexer's selection in its order, or
+// every entry 0 .. n_compressed - 1.
+__global__ void ListKernel(int32_t* list, int64_t pos, int64_t window, const int32_t* selected,
+                           int64_t n_compressed) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < window) {
+    const int64_t first = pos - window + 1 > 0 ? pos - window + 1 : 0;
+    const int64_t p = first + i;
+    list[i] = p > pos ? -1 : static_cast<int32_t>(p % window);
+  } else if (i < window + n_compressed) {
+    const int64_t j = i - window;
+    list[i] = static_cast<int32_t>(window + (selected != nullptr ? selected[j] : j));
+  }
+}
+
+DeviceBuffer Floats(const std::vector<float>& v, CudaStream& stream) {
+  DeviceBuffer b(v.size() * sizeof(float));
+  b.Upload(v.data(), b.bytes(), stream);
+  stream.Synchronize();
+  return b;
+}
+
+// Rows [row, row + count) of a stored weight as a view of their own (FP8 needs row % 128 == 0).
+WeightRows RowsFrom(const WeightRows& w, int64_t row) {
+  WeightRows r = w;
+  switch (w.format) {
+    case WeightFormat::kBF16:
+      r.data = w.data + row * w.cols * 2;
+      break;
+    case WeightFormat::kF32:
+      r.data = w.data + row * w.cols * 4;
+      break;
+    case WeightFormat::kFP8:
+      if (row % 128 != 0) {
+        throw std::invalid_argument(
+            "DeviceAttention: wo_a's FP8 groups must start at a multiple "
+            "of 128 rows");
+      }
+      r.data = w.data + row * w.cols;
+      r.scale = w.scale + (row / 128) * w.scale_cols;
+      break;
+    case WeightFormat::kFP4:
+      r.data = w.data + row * (w.cols / 2);
+      r.scale = w.scale + row * w.scale_cols;
+      break;
+  }
+  return r;
+}
+
+// The FP8-quantised copy of n values (the reference's act_quant before an FP8/FP4 product).
+const float* Fp8Input(const float* x, int64_t n, DeviceBuffer& scratch, CudaStream& stream) {
+  CopyDeviceToDevice(scratch.data(), x, static_cast<size_t>(n) * sizeof(float), stream);
+  ActQuant(scratch.as<float>(), 1, n, 128, ActQuantFormat::kFp8, stream);
+  return scratch.as<float>();
+}
+
+}  // namespace
+
+DeviceAttention DeviceAttention::Create(const AttentionShape& s, const AttentionWeightRows& w,
+                                        std::optional<DeviceCompressor> compressor,
+                                        std::optional<DeviceIndexer> indexer, CudaStream& stream) {
+  const auto need = [](bool ok, const std::string& what) {
+    if (!ok) throw std::invalid_argument("DeviceAttention: " + what);
+  };
+  need(s.dim > 0 && s.heads > 0 && s.head_dim > 0 && s.q_lora_rank > 0 && s.window > 0 &&
+           s.o_groups > 0 && s.o_lora_rank > 0 && (s.heads * s.head_dim) % s.o_groups == 0,
+       "sizes must be positive and the heads must split into the output groups");
+  need(s.dim % 128 == 0 && s.q_lora_rank % 128 == 0 && (s.o_groups * s.o_lora_rank) % 128 == 0,
+       "the FP8-quantised inputs must split into blocks of 128");
+  need(compressor.has_value() == (s.ratio > 0), "a compressor exactly when ratio > 0");
+  need(indexer.has_value() == (s.ratio == 4), "an indexer exactly when ratio is 4");
+  need(s.ratio == 0 || s.capacity > 0, "a compressed layer needs capacity for entries");
+  need(static_cast<int64_t>(w.attn_sink.size()) == s.heads, "attn_sink must have one per head");
+  DeviceAttention a;
+  a.shape = s;
+  a.wq_a = DeviceWeight::Upload(w.wq_a, s.q_lora_rank, stream);
+  a.wq_b = DeviceWeight::Upload(w.wq_b, s.heads * s.head_dim, stream);
+  a.wkv = DeviceWeight::Upload(w.wkv, s.head_dim, stream);
+  for (int64_t g = 0; g < s.o_groups; ++g) {
+    a.wo_a.push_back(
+        DeviceWeight::Upload(RowsFrom(w.wo_a, g * s.o_lora_rank), s.o_lora_rank, stream));
+  }
+  a.wo_b = DeviceWeight::Upload(w.wo_b, s.dim, stream);
+  a.q_norm = Floats(w.q_norm, stream);
+  a.kv_norm = Floats(w.kv_norm, stream);
+  a.attn_sink = Floats(w.attn_sink, stream);
+  a.freqs = Floats(w.freqs, stream);
+  a.compressor = std::move(compressor);
+  a.indexer = std::move(indexer);
+  const auto floats = [](int64_t n) {
+    return DeviceBuffer(static_cast<size_t>(n) * sizeof(float));
+  };
+  const int64_t compressed_rows = s.ratio > 0 ? s.capacity : 0;
+  a.cache = DeviceBuffer(static_cast<size_t>((s.window + compressed_rows) * s.head_dim) *
+                         sizeof(uint16_t));
+  a.x_quant = floats(s.dim);
+  a.qr = floats(s.q_lora_rank);
+  a.qr_quant = floats(s.q_lora_rank);
+  a.q = floats(s.heads * s.head_dim);
+  a.kv = floats(s.head_dim);
+  a.o = floats(s.heads * s.head_dim);
+  a.z = floats(s.o_groups * s.o_lora_rank);
+  a.list = DeviceBuffer(static_cast<size_t>(s.window + compressed_rows) * sizeof(int32_t));
+  a.selected =
+      DeviceBuffer(static_cast<size_t>(a.indexer ? a.indexer->shape.topk : 1) * sizeof(int32_t));
+  return a;
+}
+
+void AttentionDecode(DeviceAttention& a, const float* x, int64_t pos, float* out,
+                     CudaStream& stream) {
+  const AttentionShape& s = a.shape;
+  const int64_t hd = s.head_dim, rank = s.q_lora_rank;
+  const float* xq = Fp8Input(x, s.dim, a.x_quant, stream);
+  // Query: wq_a, q_norm, wq_b, the per-head norm, RoPE.
+  float* qr = a.qr.as<float>();
+  float* q = a.q.as<float>();
+  MatVec(a.wq_a, xq, 1, s.dim, qr, rank, true, stream);
+  RmsNorm(qr, 1, rank, a.q_norm.as<float>(), s.norm_eps, qr, stream);
+  MatVec(a.wq_b, Fp8Input(qr, rank, a.qr_quant, stream), 1, rank, q, s.heads * hd, true, stream);
+  HeadRmsNorm(q, s.heads, hd, s.norm_eps, stream);
+  RopeRotate(q, s.heads, hd, hd, s.rope_dims, a.freqs.as<float>(), pos, false, stream);
+  // This token's KV: wkv, kv_norm, RoPE, FP8 per 64 on the non-RoPE dims, into its ring row (the
+  // row held position pos - window, which the window no longer shows).
+  float* kv = a.kv.as<float>();
+  MatVec(a.wkv, xq, 1, s.dim, kv, hd, true, stream);
+  RmsNorm(kv, 1, hd, a.kv_norm.as<float>(), s.norm_eps, kv, stream);
+  RopeRotate(kv, 1, hd, hd, s.rope_dims, a.freqs.as<float>(), pos, false, stream);
+  if (hd > s.rope_dims) ActQuant(kv, 1, hd - s.rope_dims, 64, ActQuantFormat::kFp8, stream);
+  uint16_t* cache = a.cache.as<uint16_t>();
+  StoreRowKernel<<<Blocks(hd), kThreads, 0, Raw(stream)>>>(kv, hd, cache + (pos % s.window) * hd);
+  CheckCuda(cudaGetLastError(), "attention KV row launch");
+  // Compressed entries: the indexer scores before this token's entry joins the main cache, as
+  // the CPU does (the two caches are independent).
+  int64_t n_compressed = 0;
+  const int32_t* selected = nullptr;
+  if (a.indexer) {
+    n_compressed = IndexerSelect(*a.indexer, x, qr, pos, a.selected.as<int32_t>(), stream);
+    selected = a.selected.as<int32_t>();
+  }
+  if (a.compressor) {
+    CompressToken(*a.compressor, x, pos, cache + s.window * hd, stream);
+    if (!a.indexer) n_compressed = (pos + 1) / s.ratio;
+  }
+  const int64_t n = s.window + n_compressed;
+  ListKernel<<<Blocks(n), kThreads, 0, Raw(stream)>>>(a.list.as<int32_t>(), pos, s.window, selected,
+                                                      n_compressed);
+  CheckCuda(cudaGetLastError(), "attention list launch");
+  float* o = a.o.as<float>();
+  const float scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
+  SparseAttention(q, s.heads, hd, cache, a.list.as<int32_t>(), n, a.attn_sink.as<float>(), scale, o,
+                  stream);
+  RopeRotate(o, s.heads, hd, hd, s.rope_dims, a.freqs.as<float>(), pos, true, stream);
+  // Grouped low-rank output: z_g = wo_a[g] . o_g (bf16), out = wo_b . act_quant(z).
+  const int64_t group_in = s.heads * hd / s.o_groups;
+  float* z = a.z.as<float>();
+  for (int64_t g = 0; g < s.o_groups; ++g) {
+    MatVec(a.wo_a[static_cast<size_t>(g)], o + g * group_in, 1, group_in, z + g * s.o_lora_rank,
+           s.o_lora_rank, true, stream);
+  }
+  const int64_t z_n = s.o_groups * s.o_lora_rank;
+  // z's own buffer is free once quantised in place: wo_b reads it after the act_quant.
+  ActQuant(z, 1, z_n, 128, ActQuantFormat::kFp8, stream);
+  MatVec(a.wo_b, z, 1, z_n, out, s.dim, true, stream);
+}
+
+}  // namespace dsagent::engine::kernels::cuda

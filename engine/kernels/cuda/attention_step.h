@@ -1,0 +1,66 @@
+// One attention sub-layer's decode step on the device (forward/attention.h AttentionForward for
+// one token): low-rank query with the per-head norm and RoPE, the window KV (norm, RoPE, FP8 on
+// the non-RoPE dims), the indexer's selection (CSA) or every compressed entry (HCA), sparse
+// attention with the sink, inverse RoPE and the grouped low-rank output. Composed of the kernels
+// of ops.h, attention_ops.h, indexer_step.h and compressor_ops.h; tested token by token against
+// the CPU AttentionForward in tests/engine/kernels/cuda_forward_ops_test.cc (skips without a
+// device).
+//
+// The KV cache is one device buffer of bf16 rows: the window ring (position p at row
+// p % window) then the compressed entries (entry e at row window + e), so every index list is
+// row numbers in it.
+//
+// Not thread-safe: one AttentionDecode at a time per DeviceAttention.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "engine/kernels/cpu/weight_dot.h"
+#include "engine/kernels/cuda/compressor_ops.h"
+#include "engine/kernels/cuda/device_runtime.h"
+#include "engine/kernels/cuda/indexer_step.h"
+#include "engine/kernels/cuda/ops.h"
+
+namespace dsagent::engine::kernels::cuda {
+
+struct AttentionShape {
+  int64_t dim = 0, heads = 0, head_dim = 0, rope_dims = 0, q_lora_rank = 0;
+  int64_t o_groups = 0, o_lora_rank = 0;
+  int64_t window = 0;    // sliding window (ring rows)
+  int64_t ratio = 0;     // 0: window only; 4: CSA (indexer); other: HCA (every entry)
+  int64_t capacity = 0;  // compressed entries the cache holds
+  float norm_eps = 1e-6f;
+};
+
+// The host weights of one attention sub-layer, as stored (forward::AttentionWeights' views).
+struct AttentionWeightRows {
+  WeightRows wq_a, wq_b, wkv, wo_a, wo_b;
+  std::vector<float> q_norm, kv_norm, attn_sink;
+  std::vector<float> freqs;  // the layer's RoPE frequencies (forward::Rope::frequencies())
+};
+
+struct DeviceAttention {
+  AttentionShape shape;
+  DeviceWeight wq_a, wq_b, wkv, wo_b;
+  std::vector<DeviceWeight> wo_a;  // one per output group
+  DeviceBuffer q_norm, kv_norm, attn_sink, freqs;
+  std::optional<DeviceCompressor> compressor;  // ratio > 0
+  std::optional<DeviceIndexer> indexer;        // ratio 4
+  DeviceBuffer cache;                          // [window + capacity, head_dim] bf16 bits
+  DeviceBuffer x_quant, qr, qr_quant, q, kv, o, z, list, selected;  // scratch
+
+  // Uploads everything; `compressor` and `indexer` as the ratio needs them (else empty).
+  // Throws std::invalid_argument for sizes that do not fit the shape, CudaError for the device.
+  static DeviceAttention Create(const AttentionShape& shape, const AttentionWeightRows& w,
+                                std::optional<DeviceCompressor> compressor,
+                                std::optional<DeviceIndexer> indexer, CudaStream& stream);
+};
+
+// The token at `pos` (positions in order from 0): x [dim] the attn_norm output (device, bf16
+// values) -> out [dim] (device, bf16 values); the cache and the compressors move on.
+void AttentionDecode(DeviceAttention& a, const float* x, int64_t pos, float* out,
+                     CudaStream& stream);
+
+}  // namespace dsagent::engine::kernels::cuda
