@@ -139,6 +139,11 @@ void AttentionDecode(DeviceAttention& a, const float* x, int64_t pos, float* out
                      CudaStream& stream) {
   const AttentionShape& s = a.shape;
   const int64_t hd = s.head_dim, rank = s.q_lora_rank;
+  if (s.ratio > 0 && (pos + 1) / s.ratio > s.capacity) {
+    throw CudaError("AttentionDecode: position " + std::to_string(pos) + " needs " +
+                    std::to_string((pos + 1) / s.ratio) + " compressed entries, the cache holds " +
+                    std::to_string(s.capacity));
+  }
   const float* xq = Fp8Input(x, s.dim, a.x_quant, stream);
   // Query: wq_a, q_norm, wq_b, the per-head norm, RoPE.
   float* qr = a.qr.as<float>();

@@ -8,6 +8,10 @@
 // must keep this per-lane order (e.g. staging rows through shared memory).
 #include <cuda_runtime.h>
 
+#include <stdexcept>
+#include <string>
+#include <vector>
+
 #include "engine/kernels/cuda/device_math.h"
 #include "engine/kernels/cuda/ops.h"
 
@@ -17,12 +21,11 @@ namespace {
 constexpr int kLanes = 16;
 constexpr int kRowsPerBlock = 16;  // 256 threads
 
-__global__ void MatVecKernel(WeightView w, int64_t rows, const float* x, int64_t x_stride, float* y,
-                             int64_t y_stride, bool round_bf16) {
+// One row's dot by the 16 lanes of its half-warp; lane 0 writes it. Every thread of the warp takes
+// part in the shuffles (rows past the end add zeros).
+__device__ void MatVecRow(const WeightView& w, int64_t rows, int64_t row, const float* xt,
+                          float* yt, bool round_bf16) {
   const int lane = static_cast<int>(threadIdx.x);
-  const int64_t row = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.y;
-  const int64_t t = blockIdx.y;
-  const float* xt = x + t * x_stride;
   const bool valid = row < rows;
   double acc = 0.0;
   float tail = 0.0f;
@@ -33,15 +36,32 @@ __global__ void MatVecKernel(WeightView w, int64_t rows, const float* x, int64_t
       if (lane == 0) tail = BlockTail(w, row, c0, c1, xt, tail);
     }
   }
-  // Every thread of the warp takes part in the shuffles (rows past the end add zeros).
   acc += __shfl_xor_sync(0xffffffffu, acc, 8, kLanes);
   acc += __shfl_xor_sync(0xffffffffu, acc, 4, kLanes);
   acc += __shfl_xor_sync(0xffffffffu, acc, 2, kLanes);
   acc += __shfl_xor_sync(0xffffffffu, acc, 1, kLanes);
   if (valid && lane == 0) {
     const float v = static_cast<float>(acc + static_cast<double>(tail));
-    y[t * y_stride + row] = round_bf16 ? RoundBf16(v) : v;
+    yt[row] = round_bf16 ? RoundBf16(v) : v;
   }
+}
+
+__global__ void MatVecKernel(WeightView w, int64_t rows, const float* x, int64_t x_stride, float* y,
+                             int64_t y_stride, bool round_bf16) {
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.y;
+  const int64_t t = blockIdx.y;
+  MatVecRow(w, rows, row, x + t * x_stride, y + t * y_stride, round_bf16);
+}
+
+// Grid (row blocks, slots): slot s multiplies weight views[ids[s]] with x + s * x_stride into
+// y + s * y_stride.
+__global__ void ExpertMatVecKernel(const WeightView* views, const int32_t* ids, int64_t rows,
+                                   const float* x, int64_t x_stride, float* y, int64_t y_stride,
+                                   bool round_bf16) {
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.y;
+  const int64_t s = blockIdx.y;
+  const WeightView w = views[ids[s]];
+  MatVecRow(w, rows, row, x + s * x_stride, y + s * y_stride, round_bf16);
 }
 
 // One warp per (output row, input row): lane l sums the exact products of columns l, l + 32, ...
@@ -102,6 +122,39 @@ void MatVecExact(const DeviceWeight& w, const float* x, int64_t x_rows, int64_t 
   MatVecExactKernel<<<grid, 32 * kWarpsPerBlock, 0, static_cast<cudaStream_t>(stream.handle())>>>(
       ViewOf(w), w.rows, x, x_stride, y, y_stride, round_bf16);
   CheckCuda(cudaGetLastError(), "MatVecExact launch");
+}
+
+DeviceWeightSet DeviceWeightSet::Upload(const std::vector<WeightRows>& weights, int64_t rows,
+                                        CudaStream& stream) {
+  DeviceWeightSet set;
+  set.rows = rows;
+  std::vector<WeightView> views;
+  for (const WeightRows& w : weights) {
+    if (!set.weights.empty() && (w.cols != set.cols || w.format != set.weights.front().format)) {
+      throw std::invalid_argument("DeviceWeightSet: the weights differ in format or columns");
+    }
+    set.cols = w.cols;
+    set.weights.push_back(DeviceWeight::Upload(w, rows, stream));
+    views.push_back(ViewOf(set.weights.back()));
+  }
+  set.views = DeviceBuffer(views.size() * sizeof(WeightView));
+  set.views.Upload(views.data(), set.views.bytes(), stream);
+  stream.Synchronize();
+  return set;
+}
+
+void ExpertMatVec(const DeviceWeightSet& set, const int32_t* ids, int64_t slots, const float* x,
+                  int64_t x_stride, float* y, int64_t y_stride, bool round_bf16,
+                  CudaStream& stream) {
+  if (set.rows <= 0 || slots <= 0) return;
+  if (slots > 65535)
+    throw CudaError("ExpertMatVec: " + std::to_string(slots) + " slots (at most 65535)");
+  const dim3 block(kLanes, kRowsPerBlock);
+  const dim3 grid(static_cast<unsigned>((set.rows + kRowsPerBlock - 1) / kRowsPerBlock),
+                  static_cast<unsigned>(slots));
+  ExpertMatVecKernel<<<grid, block, 0, static_cast<cudaStream_t>(stream.handle())>>>(
+      set.views.as<const WeightView>(), ids, set.rows, x, x_stride, y, y_stride, round_bf16);
+  CheckCuda(cudaGetLastError(), "ExpertMatVec launch");
 }
 
 }  // namespace dsagent::engine::kernels::cuda

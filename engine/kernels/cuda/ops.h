@@ -4,6 +4,7 @@
 //               double): the same bits as WeightRowDotsF32, then bf16 when asked
 //   MatVecExact kernels/cpu/weight_dot.h WeightRowDots (double products and sums), the `exact`
 //               products of both modes' discrete steps
+//   ExpertMatVec  MatVec with the weight chosen per slot by a device id (the routed experts)
 //   ActQuant    forward/quant_sim.h QuantizeFp8Blocks (per 128 or 64) / QuantizeFp4Blocks (per 32)
 //   RmsNorm     forward/linear.h RmsNorm
 //   RopeRotate  forward/rope.h Rope::Rotate (frequencies from Rope::frequencies(), YaRN included)
@@ -16,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "engine/kernels/cpu/weight_dot.h"
 #include "engine/kernels/cuda/device_runtime.h"
@@ -44,6 +46,27 @@ void MatVec(const DeviceWeight& w, const float* x, int64_t x_rows, int64_t x_str
 // mHC fn, the compressors' wkv/wgate. Same arguments as MatVec.
 void MatVecExact(const DeviceWeight& w, const float* x, int64_t x_rows, int64_t x_stride, float* y,
                  int64_t y_stride, bool round_bf16, CudaStream& stream);
+
+// Same-shaped weights on the device (the routed experts' w1, w2 or w3) and a device array of their
+// views, for ExpertMatVec to pick one per slot by id.
+struct DeviceWeightSet {
+  std::vector<DeviceWeight> weights;
+  DeviceBuffer views;  // [weights.size()] device_math.h WeightView
+  int64_t rows = 0, cols = 0;
+
+  // Uploads `rows` rows of each weight (one format and column count for all). Throws
+  // std::invalid_argument when they differ, CudaError for the device.
+  static DeviceWeightSet Upload(const std::vector<WeightRows>& weights, int64_t rows,
+                                CudaStream& stream);
+};
+
+// MatVec with the weight picked per slot on the device: for s < slots, y + s * y_stride = the
+// weight set.weights[ids[s]] times x + s * x_stride (x_stride 0: one input for every slot). The
+// MoE's routed experts for one token without a host round trip (ids from MoeRoute). slots <=
+// 65535; ids must be valid indices into the set.
+void ExpertMatVec(const DeviceWeightSet& set, const int32_t* ids, int64_t slots, const float* x,
+                  int64_t x_stride, float* y, int64_t y_stride, bool round_bf16,
+                  CudaStream& stream);
 
 enum class ActQuantFormat { kFp8, kFp4 };
 // In place on `rows` rows of n values: each block of `block` values (n % block == 0) becomes its

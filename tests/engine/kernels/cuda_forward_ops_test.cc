@@ -32,7 +32,9 @@
 #include "engine/kernels/cuda/indexer_step.h"
 #include "engine/kernels/cuda/mixing_ops.h"
 #include "engine/kernels/cuda/moe_ops.h"
+#include "engine/kernels/cuda/moe_step.h"
 #include "engine/model/model_config.h"
+#include "engine/model/safetensors.h"
 #include "tests/engine/kernels/cuda_test_support.h"
 #include "tests/engine/kernels/random_weights.h"
 
@@ -789,6 +791,95 @@ TEST(CudaForwardOpsTest, AttentionDecodeMatchesTheCpuAttentionTokenByToken) {
       cpu_values.push_back(forward::Bf16BitsToFloat(cpu_cache[i]));
     }
     ExpectContract(gpu_cache, cpu_values, name + " cache", true);
+  }
+}
+
+// The MoE FFN's decode step on the device (router, routed experts by device ids, shared expert,
+// combine) against the CPU MoeForward token by token, for a scored layer and a hash layer whose
+// tid2eid (I64, as checkpoints store it) routes some tokens twice to one expert.
+TEST(CudaForwardOpsTest, MoeDecodeMatchesTheCpuMoeTokenByToken) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(237);
+  forward::ThreadPool pool(2);
+  const forward::Compute cx{pool, Numerics::kFast};
+  ModelConfig c;
+  c.dim = 512;
+  c.n_routed_experts = 16;
+  c.n_activated_experts = 4;
+  c.score_func = "sqrtsoftplus";
+  c.route_scale = 1.5;
+  c.swiglu_limit = 10.0;
+  const int64_t inter = 256, k = c.n_activated_experts, vocab = 50, tokens = 12;
+  std::vector<kernels::testing::RandomWeight> storage;
+  const auto weight = [&](WeightFormat f, int64_t rows, int64_t cols) {
+    storage.push_back(kernels::testing::MakeWeight(f, rows, cols, rng));
+    return storage.back().matrix;
+  };
+  // (Moving a RandomWeight as the vector grows keeps its buffers, so the views stay valid.)
+  for (const bool hash : {false, true}) {
+    forward::MoeWeights w;
+    w.hash = hash;
+    w.gate = weight(WeightFormat::kBF16, c.n_routed_experts, c.dim);
+    w.bias = RandomBf16(static_cast<size_t>(c.n_routed_experts), rng, 0.1f);
+    for (int e = 0; e < c.n_routed_experts; ++e) {
+      w.experts.push_back({weight(WeightFormat::kFP8, inter, c.dim),
+                           weight(WeightFormat::kFP8, c.dim, inter),
+                           weight(WeightFormat::kFP8, inter, c.dim)});
+    }
+    w.shared = {weight(WeightFormat::kFP8, inter, c.dim), weight(WeightFormat::kFP8, c.dim, inter),
+                weight(WeightFormat::kFP8, inter, c.dim)};
+    std::vector<int64_t> table64(static_cast<size_t>(vocab * k));
+    std::uniform_int_distribution<int> expert(0, c.n_routed_experts - 1);
+    for (int64_t& id : table64) id = expert(rng);
+    for (int64_t t = 0; t < vocab; t += 3)
+      table64[static_cast<size_t>(t * k + 1)] = table64[static_cast<size_t>(t * k)];
+    TensorInfo tid2eid;
+    tid2eid.dtype = DType::kI64;
+    tid2eid.shape = {vocab, k};
+    tid2eid.data = reinterpret_cast<const uint8_t*>(table64.data());
+    tid2eid.size_bytes = table64.size() * 8;
+    if (hash) w.tid2eid = &tid2eid;
+
+    MoeShape shape;
+    shape.dim = c.dim;
+    shape.inter = inter;
+    shape.route.experts = c.n_routed_experts;
+    shape.route.k = k;
+    shape.route.func = RouteScoreFunc::kSqrtSoftplus;
+    shape.route.route_scale = 1.5f;
+    shape.swiglu_limit = 10.0f;
+    shape.hash = hash;
+    MoeWeightRows rows;
+    rows.gate = w.gate.rows_view();
+    rows.bias = w.bias;
+    for (const int64_t id : table64) rows.hash_table.push_back(static_cast<int32_t>(id));
+    for (const forward::ExpertWeights& e : w.experts) {
+      rows.w1.push_back(e.w1.rows_view());
+      rows.w2.push_back(e.w2.rows_view());
+      rows.w3.push_back(e.w3.rows_view());
+    }
+    rows.shared_w1 = w.shared.w1.rows_view();
+    rows.shared_w2 = w.shared.w2.rows_view();
+    rows.shared_w3 = w.shared.w3.rows_view();
+    DeviceMoe dm = DeviceMoe::Create(shape, rows, stream);
+    std::vector<float> cpu_all, gpu_all;
+    DeviceBuffer dout(static_cast<size_t>(c.dim) * sizeof(float));
+    std::uniform_int_distribution<int32_t> token_id(0, vocab - 1);
+    for (int64_t t = 0; t < tokens; ++t) {
+      const std::vector<float> x = RandomBf16(static_cast<size_t>(c.dim), rng, 1.0f);
+      const std::vector<int32_t> token = {
+          static_cast<int32_t>(t % 3 == 0 ? 3 * (t % 16) : token_id(rng))};
+      std::vector<float> cpu(static_cast<size_t>(c.dim));
+      forward::MoeForward(w, c, x.data(), token.data(), 1, cpu.data(), cx);
+      const DeviceBuffer dx = ToDevice(x, stream), dtoken = ToDevice(token, stream);
+      MoeDecode(dm, dx.as<float>(), hash ? dtoken.as<int32_t>() : nullptr, dout.as<float>(),
+                stream);
+      const std::vector<float> gpu = ToHost(dout, cpu.size(), stream);
+      cpu_all.insert(cpu_all.end(), cpu.begin(), cpu.end());
+      gpu_all.insert(gpu_all.end(), gpu.begin(), gpu.end());
+    }
+    ExpectContract(gpu_all, cpu_all, hash ? "moe_decode hash" : "moe_decode scored", true);
   }
 }
 
