@@ -1,0 +1,191 @@
+// The CUDA forward-op kernels at V4-Flash decode shapes (one token): time per call, and for the
+// ones that stream the KV cache or the indexer keys, the bytes they read per second. The kernels
+// are the simple first versions (engine/kernels/README.md): these figures say where tuning pays.
+// Run by scripts/gpu-check.sh; docs/BENCHMARKS.md has the method.
+//   cuda_ops_bench [--json FILE] [--reps N]
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "engine/kernels/cuda/attention_ops.h"
+#include "engine/kernels/cuda/indexer_ops.h"
+#include "engine/kernels/cuda/mixing_ops.h"
+#include "engine/kernels/cuda/moe_ops.h"
+#include "engine/kernels/cuda_probe.h"
+
+namespace {
+namespace k = dsagent::engine::kernels;
+namespace kc = dsagent::engine::kernels::cuda;
+
+// Mean seconds per call of `op` over `reps` calls after one warm-up call.
+double TimePerCall(int reps, kc::CudaStream& stream, const std::function<void()>& op) {
+  op();
+  stream.Synchronize();
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int r = 0; r < reps; ++r) op();
+  stream.Synchronize();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / reps;
+}
+
+template <class T>
+kc::DeviceBuffer ToDevice(const std::vector<T>& v, kc::CudaStream& stream) {
+  kc::DeviceBuffer b(v.size() * sizeof(T));
+  b.Upload(v.data(), b.bytes(), stream);
+  stream.Synchronize();
+  return b;
+}
+
+// bf16 bits of N(0, sigma) values.
+std::vector<uint16_t> Bf16Bits(size_t n, std::mt19937& rng, float sigma) {
+  std::normal_distribution<float> normal(0.0f, sigma);
+  std::vector<uint16_t> out(n);
+  for (uint16_t& b : out) {
+    const float f = normal(rng);
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    b = static_cast<uint16_t>(u >> 16);
+  }
+  return out;
+}
+std::vector<float> Floats(size_t n, std::mt19937& rng, float sigma) {
+  std::vector<float> out;
+  for (const uint16_t b : Bf16Bits(n, rng, sigma)) {
+    const uint32_t u = static_cast<uint32_t>(b) << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    out.push_back(f);
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string json_path;
+  int reps = 50;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
+    if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) reps = std::atoi(argv[++i]);
+  }
+  const k::CudaProbe probe = k::ProbeCuda();
+  if (probe.devices.empty()) {
+    std::fprintf(stderr, "cuda_ops_bench: %s\n", probe.problem.c_str());
+    return 2;
+  }
+  try {
+    kc::UseDevice(0);
+    kc::CudaStream stream;
+    std::mt19937 rng(1);
+    std::string json = "{\"device\": \"" + probe.devices[0].name + "\", \"ops\": [";
+    bool first = true;
+    // Prints and records one op: time per call, and GB/s of `bytes` read per call when given.
+    const auto report = [&](const std::string& what, double secs, double bytes) {
+      if (bytes > 0) {
+        std::printf("%-48s %9.1f us  %7.1f GB/s\n", what.c_str(), secs * 1e6, bytes / secs / 1e9);
+      } else {
+        std::printf("%-48s %9.1f us\n", what.c_str(), secs * 1e6);
+      }
+      json += std::string(first ? "" : ", ") + "{\"op\": \"" + what +
+              "\", \"us\": " + std::to_string(secs * 1e6) +
+              (bytes > 0 ? ", \"gbps\": " + std::to_string(bytes / secs / 1e9) : "") + "}";
+      first = false;
+    };
+
+    // Sparse attention: 64 heads of 512 over the window (128) plus the indexer's top-512 (CSA),
+    // or plus every entry of an HCA layer at 1M tokens (8192).
+    const int64_t heads = 64, hd = 512, cache_rows = 16384;
+    const kc::DeviceBuffer kv =
+        ToDevice(Bf16Bits(static_cast<size_t>(cache_rows * hd), rng, 1.0f), stream);
+    const kc::DeviceBuffer q = ToDevice(Floats(static_cast<size_t>(heads * hd), rng, 1.0f), stream);
+    const kc::DeviceBuffer sink = ToDevice(Floats(static_cast<size_t>(heads), rng, 1.0f), stream);
+    kc::DeviceBuffer o(static_cast<size_t>(heads * hd) * sizeof(float));
+    for (const int64_t n : {640LL, 8320LL}) {
+      std::vector<int32_t> index(static_cast<size_t>(n));
+      std::uniform_int_distribution<int32_t> pick(0, cache_rows - 1);
+      for (int32_t& e : index) e = pick(rng);
+      const kc::DeviceBuffer dindex = ToDevice(index, stream);
+      const double secs = TimePerCall(reps, stream, [&] {
+        kc::SparseAttention(q.as<float>(), heads, hd, kv.as<uint16_t>(), dindex.as<int32_t>(), n,
+                            sink.as<float>(), 0.044f, o.as<float>(), stream);
+      });
+      report("sparse_attention 64x512 over " + std::to_string(n), secs,
+             static_cast<double>(n * hd * 2));
+    }
+    // Per-token norms and rotations of the query side.
+    kc::DeviceBuffer qn = ToDevice(Floats(static_cast<size_t>(heads * hd), rng, 1.0f), stream);
+    report("head_rmsnorm 64x512",
+           TimePerCall(reps, stream,
+                       [&] { kc::HeadRmsNorm(qn.as<float>(), heads, hd, 1e-6f, stream); }),
+           0);
+    report("hadamard 64x128",
+           TimePerCall(reps, stream, [&] { kc::HadamardRotate(qn.as<float>(), 64, 128, stream); }),
+           0);
+
+    // The lightning indexer at 64K, 256K and 1M tokens of context (keys = tokens / 4), and the
+    // top-512 of its scores.
+    const int64_t ih = 64, ihd = 128;
+    const kc::DeviceBuffer iq = ToDevice(Floats(static_cast<size_t>(ih * ihd), rng, 1.0f), stream);
+    const kc::DeviceBuffer iw = ToDevice(Floats(static_cast<size_t>(ih), rng, 0.02f), stream);
+    for (const int64_t n : {16384LL, 65536LL, 262144LL}) {
+      const kc::DeviceBuffer keys =
+          ToDevice(Bf16Bits(static_cast<size_t>(n * ihd), rng, 1.0f), stream);
+      kc::DeviceBuffer scores(static_cast<size_t>(n) * sizeof(float));
+      report("indexer_scores 64x128 over " + std::to_string(n) + " keys",
+             TimePerCall(reps, stream,
+                         [&] {
+                           kc::IndexerScores(iq.as<float>(), iw.as<float>(), ih, ihd,
+                                             keys.as<uint16_t>(), n, scores.as<float>(), stream);
+                         }),
+             static_cast<double>(n * ihd * 2));
+      kc::DeviceBuffer top(512 * sizeof(int32_t));
+      report(
+          "topk 512 of " + std::to_string(n),
+          TimePerCall(reps, stream,
+                      [&] { kc::TopK(scores.as<float>(), 1, n, 512, top.as<int32_t>(), stream); }),
+          static_cast<double>(n * 4));
+    }
+
+    // The router (256 experts, top 6) and the mHC pre step (4 streams of 4096).
+    const kc::DeviceBuffer logits = ToDevice(Floats(256, rng, 2.0f), stream);
+    const kc::DeviceBuffer bias = ToDevice(Floats(256, rng, 0.1f), stream);
+    kc::DeviceBuffer ids(6 * sizeof(int32_t)), weights(6 * sizeof(float));
+    kc::MoeRouteShape route;
+    route.experts = 256;
+    route.k = 6;
+    route.route_scale = 1.5f;
+    report("moe_route 256 experts top 6",
+           TimePerCall(reps, stream,
+                       [&] {
+                         kc::MoeRoute(logits.as<float>(), 1, route, bias.as<float>(), nullptr,
+                                      nullptr, ids.as<int32_t>(), weights.as<float>(), stream);
+                       }),
+           0);
+    kc::HcKernelShape hc;
+    hc.dim = 4096;
+    const kc::DeviceBuffer h = ToDevice(Floats(4 * 4096, rng, 1.0f), stream);
+    const kc::DeviceBuffer products = ToDevice(Floats(24, rng, 30.0f), stream);
+    const kc::DeviceBuffer scale = ToDevice(std::vector<float>{0.5f, 0.25f, 1.5f}, stream);
+    const kc::DeviceBuffer base = ToDevice(Floats(24, rng, 1.0f), stream);
+    kc::DeviceBuffer y(4096 * sizeof(float)), post(4 * sizeof(float)), comb(16 * sizeof(float));
+    report("hc_pre 4x4096 (Sinkhorn 20)",
+           TimePerCall(reps, stream,
+                       [&] {
+                         kc::HcPre(h.as<float>(), products.as<float>(), 1, scale.as<float>(),
+                                   base.as<float>(), hc, y.as<float>(), post.as<float>(),
+                                   comb.as<float>(), stream);
+                       }),
+           0);
+    json += "]}\n";
+    if (!json_path.empty()) std::ofstream(json_path) << json;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "cuda_ops_bench: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
