@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine/forward/attention.h"
+#include "engine/forward/block.h"
 #include "engine/forward/compressor.h"
 #include "engine/forward/compute.h"
 #include "engine/forward/hyper_connection.h"
@@ -27,6 +28,7 @@
 #include "engine/forward/thread_pool.h"
 #include "engine/kernels/cuda/attention_ops.h"
 #include "engine/kernels/cuda/attention_step.h"
+#include "engine/kernels/cuda/block_step.h"
 #include "engine/kernels/cuda/compressor_ops.h"
 #include "engine/kernels/cuda/indexer_ops.h"
 #include "engine/kernels/cuda/indexer_step.h"
@@ -663,117 +665,141 @@ DeviceCompressor UploadCompressor(const HostCompressor& c, const forward::Rope& 
                                   c.w.norm, rope.frequencies(), stream);
 }
 
-// One attention sub-layer's decode on the device against the CPU AttentionForward fed the same
-// tokens one at a time, for a window-only, an HCA (ratio 8) and a CSA (ratio 4, indexer) layer:
-// the output after every token, the window ring and the compressed entries at the end. A small
-// window (16) so the ring wraps; the V4-Flash head sizes, fewer heads.
-TEST(CudaForwardOpsTest, AttentionDecodeMatchesTheCpuAttentionTokenByToken) {
-  REQUIRE_CUDA_DEVICE();
+// The V4-Flash config with smaller sizes for the decode-step tests: fewer heads, a window of 16
+// (it wraps within the tests' tokens), a top-8 indexer.
+ModelConfig SmallConfig(int64_t dim) {
   const char* root = std::getenv("DSAGENT_SOURCE_ROOT");
   auto loaded = LoadModelConfig(std::string(root ? root : DSAGENT_SOURCE_DIR) +
                                 "/tests/data/v4-flash-config.json");
-  ASSERT_TRUE(loaded) << loaded.error();
-  ModelConfig c = *loaded;
-  c.dim = 1024;
+  EXPECT_TRUE(loaded) << loaded.error();
+  ModelConfig c = loaded ? *loaded : ModelConfig{};
+  c.dim = dim;
   c.n_heads = 8;
   c.q_lora_rank = 512;
   c.o_groups = 2;
   c.o_lora_rank = 256;
   c.window_size = 16;
   c.index_topk = 8;
+  c.n_routed_experts = 16;
+  c.n_activated_experts = 4;
+  c.moe_inter_dim = 256;
+  c.score_func = "sqrtsoftplus";
+  c.route_scale = 1.5;
+  c.swiglu_limit = 10.0;
+  return c;
+}
+
+// An attention sub-layer's random weights and empty state on the host (filled in place: the
+// views point into `storage` and the compressors).
+struct HostAttention {
+  std::vector<kernels::testing::RandomWeight> storage;
+  std::optional<HostCompressor> kv_compressor, index_compressor;
+  forward::AttentionWeights w;
+  forward::LayerState state;
+};
+void MakeAttention(const ModelConfig& c, int ratio, std::mt19937& rng, HostAttention& a) {
+  const int64_t hd = c.head_dim;
+  // (Moving a RandomWeight as the vector grows keeps its buffers, so the views stay valid.)
+  const auto weight = [&](WeightFormat f, int64_t rows, int64_t cols) {
+    a.storage.push_back(kernels::testing::MakeWeight(f, rows, cols, rng));
+    return a.storage.back().matrix;
+  };
+  forward::AttentionWeights& w = a.w;
+  w.ratio = ratio;
+  w.wq_a = weight(WeightFormat::kFP8, c.q_lora_rank, c.dim);
+  w.wq_b = weight(WeightFormat::kFP8, c.n_heads * hd, c.q_lora_rank);
+  w.wkv = weight(WeightFormat::kFP8, hd, c.dim);
+  w.wo_a = weight(WeightFormat::kBF16, c.o_groups * c.o_lora_rank, c.n_heads * hd / c.o_groups);
+  w.wo_b = weight(WeightFormat::kFP8, c.dim, c.o_groups * c.o_lora_rank);
+  w.q_norm = RandomBf16(static_cast<size_t>(c.q_lora_rank), rng, 0.2f);
+  w.kv_norm = RandomBf16(static_cast<size_t>(hd), rng, 0.2f);
+  for (float& v : w.q_norm) v = forward::RoundBf16(v + 1.0f);
+  for (float& v : w.kv_norm) v = forward::RoundBf16(v + 1.0f);
+  w.attn_sink = RandomBf16(static_cast<size_t>(c.n_heads), rng, 1.0f);
+  forward::LayerState& st = a.state;
+  st.ratio = ratio;
+  st.head_dim = hd;
+  st.rope_dims = c.rope_head_dim;
+  st.window.assign(static_cast<size_t>(c.window_size * hd), 0);
+  if (ratio > 0) {
+    a.kv_compressor = MakeCompressor(ratio, hd, c.dim, false, rng);
+    w.has_compressor = true;
+    w.compressor = a.kv_compressor->w;
+    st.kv_compressor = a.kv_compressor->state;
+  }
+  if (ratio == 4) {
+    a.index_compressor = MakeCompressor(4, c.index_head_dim, c.dim, true, rng);
+    w.has_indexer = true;
+    w.indexer.wq_b =
+        weight(WeightFormat::kFP8, int64_t{c.index_n_heads} * c.index_head_dim, c.q_lora_rank);
+    w.indexer.weights_proj = weight(WeightFormat::kBF16, c.index_n_heads, c.dim);
+    w.indexer.compressor = a.index_compressor->w;
+    st.index_head_dim = c.index_head_dim;
+    st.index_compressor = a.index_compressor->state;
+  }
+}
+// The same layer on the device, with room for `tokens` positions of compressed entries.
+DeviceAttention UploadAttention(const HostAttention& a, const ModelConfig& c,
+                                const forward::Rope& rope, int64_t tokens, CudaStream& stream) {
+  const forward::AttentionWeights& w = a.w;
+  const int ratio = w.ratio;
+  AttentionShape shape;
+  shape.dim = c.dim;
+  shape.heads = c.n_heads;
+  shape.head_dim = c.head_dim;
+  shape.rope_dims = c.rope_head_dim;
+  shape.q_lora_rank = c.q_lora_rank;
+  shape.o_groups = c.o_groups;
+  shape.o_lora_rank = c.o_lora_rank;
+  shape.window = c.window_size;
+  shape.ratio = ratio;
+  shape.capacity = ratio > 0 ? tokens / ratio : 0;
+  shape.norm_eps = static_cast<float>(c.norm_eps);
+  const AttentionWeightRows rows{w.wq_a.rows_view(), w.wq_b.rows_view(), w.wkv.rows_view(),
+                                 w.wo_a.rows_view(), w.wo_b.rows_view(), w.q_norm,
+                                 w.kv_norm,          w.attn_sink,        rope.frequencies()};
+  std::optional<DeviceCompressor> compressor;
+  std::optional<DeviceIndexer> indexer;
+  if (a.kv_compressor) compressor = UploadCompressor(*a.kv_compressor, rope, stream);
+  if (a.index_compressor) {
+    IndexerShape ishape;
+    ishape.heads = c.index_n_heads;
+    ishape.head_dim = c.index_head_dim;
+    ishape.rope_dims = c.rope_head_dim;
+    ishape.topk = c.index_topk;
+    ishape.ratio = 4;
+    ishape.capacity = tokens / 4;
+    indexer = DeviceIndexer::Create(ishape, w.indexer.wq_b.rows_view(),
+                                    w.indexer.weights_proj.rows_view(), rope.frequencies(),
+                                    UploadCompressor(*a.index_compressor, rope, stream), stream);
+  }
+  return DeviceAttention::Create(shape, rows, std::move(compressor), std::move(indexer), stream);
+}
+
+// One attention sub-layer's decode on the device against the CPU AttentionForward fed the same
+// tokens one at a time, for a window-only, an HCA (ratio 8) and a CSA (ratio 4, indexer) layer:
+// the output after every token, the window ring and the compressed entries at the end. A small
+// window (16) so the ring wraps; the V4-Flash head sizes, fewer heads.
+TEST(CudaForwardOpsTest, AttentionDecodeMatchesTheCpuAttentionTokenByToken) {
+  REQUIRE_CUDA_DEVICE();
+  const ModelConfig c = SmallConfig(1024);
   CudaStream stream;
   std::mt19937 rng(233);
   forward::ThreadPool pool(2);
   const forward::Compute cx{pool, Numerics::kFast};
-  const int64_t tokens = 70, hd = c.head_dim;
+  const int64_t tokens = 70;
   for (const int ratio : {0, 8, 4}) {
     const forward::Rope rope(c, ratio > 0);
-    forward::AttentionWeights w;
-    w.ratio = ratio;
-    auto wq_a = kernels::testing::MakeWeight(WeightFormat::kFP8, c.q_lora_rank, c.dim, rng);
-    auto wq_b =
-        kernels::testing::MakeWeight(WeightFormat::kFP8, c.n_heads * hd, c.q_lora_rank, rng);
-    auto wkv = kernels::testing::MakeWeight(WeightFormat::kFP8, hd, c.dim, rng);
-    auto wo_a = kernels::testing::MakeWeight(WeightFormat::kBF16, c.o_groups * c.o_lora_rank,
-                                             c.n_heads * hd / c.o_groups, rng);
-    auto wo_b =
-        kernels::testing::MakeWeight(WeightFormat::kFP8, c.dim, c.o_groups * c.o_lora_rank, rng);
-    w.wq_a = wq_a.matrix;
-    w.wq_b = wq_b.matrix;
-    w.wkv = wkv.matrix;
-    w.wo_a = wo_a.matrix;
-    w.wo_b = wo_b.matrix;
-    w.q_norm = RandomBf16(static_cast<size_t>(c.q_lora_rank), rng, 0.2f);
-    w.kv_norm = RandomBf16(static_cast<size_t>(hd), rng, 0.2f);
-    for (float& v : w.q_norm) v = forward::RoundBf16(v + 1.0f);
-    for (float& v : w.kv_norm) v = forward::RoundBf16(v + 1.0f);
-    w.attn_sink = RandomBf16(static_cast<size_t>(c.n_heads), rng, 1.0f);
-    forward::LayerState st;
-    st.ratio = ratio;
-    st.head_dim = hd;
-    st.rope_dims = c.rope_head_dim;
-    st.window.assign(static_cast<size_t>(c.window_size * hd), 0);
-    std::optional<HostCompressor> kv_compressor, index_compressor;
-    kernels::testing::RandomWeight ix_wq_b, ix_weights_proj;
-    if (ratio > 0) {
-      kv_compressor = MakeCompressor(ratio, hd, c.dim, false, rng);
-      w.has_compressor = true;
-      w.compressor = kv_compressor->w;
-      st.kv_compressor = kv_compressor->state;
-    }
-    if (ratio == 4) {
-      index_compressor = MakeCompressor(4, c.index_head_dim, c.dim, true, rng);
-      ix_wq_b = kernels::testing::MakeWeight(
-          WeightFormat::kFP8, int64_t{c.index_n_heads} * c.index_head_dim, c.q_lora_rank, rng);
-      ix_weights_proj =
-          kernels::testing::MakeWeight(WeightFormat::kBF16, c.index_n_heads, c.dim, rng);
-      w.has_indexer = true;
-      w.indexer.wq_b = ix_wq_b.matrix;
-      w.indexer.weights_proj = ix_weights_proj.matrix;
-      w.indexer.compressor = index_compressor->w;
-      st.index_head_dim = c.index_head_dim;
-      st.index_compressor = index_compressor->state;
-    }
-
-    AttentionShape shape;
-    shape.dim = c.dim;
-    shape.heads = c.n_heads;
-    shape.head_dim = hd;
-    shape.rope_dims = c.rope_head_dim;
-    shape.q_lora_rank = c.q_lora_rank;
-    shape.o_groups = c.o_groups;
-    shape.o_lora_rank = c.o_lora_rank;
-    shape.window = c.window_size;
-    shape.ratio = ratio;
-    shape.capacity = ratio > 0 ? tokens / ratio : 0;
-    shape.norm_eps = static_cast<float>(c.norm_eps);
-    AttentionWeightRows rows{w.wq_a.rows_view(), w.wq_b.rows_view(), w.wkv.rows_view(),
-                             w.wo_a.rows_view(), w.wo_b.rows_view(), w.q_norm,
-                             w.kv_norm,          w.attn_sink,        rope.frequencies()};
-    std::optional<DeviceCompressor> dcompressor;
-    std::optional<DeviceIndexer> dindexer;
-    if (kv_compressor) dcompressor = UploadCompressor(*kv_compressor, rope, stream);
-    if (index_compressor) {
-      IndexerShape ishape;
-      ishape.heads = c.index_n_heads;
-      ishape.head_dim = c.index_head_dim;
-      ishape.rope_dims = c.rope_head_dim;
-      ishape.topk = c.index_topk;
-      ishape.ratio = 4;
-      ishape.capacity = tokens / 4;
-      dindexer = DeviceIndexer::Create(ishape, w.indexer.wq_b.rows_view(),
-                                       w.indexer.weights_proj.rows_view(), rope.frequencies(),
-                                       UploadCompressor(*index_compressor, rope, stream), stream);
-    }
-    DeviceAttention da =
-        DeviceAttention::Create(shape, rows, std::move(dcompressor), std::move(dindexer), stream);
+    HostAttention a;
+    MakeAttention(c, ratio, rng, a);
+    DeviceAttention da = UploadAttention(a, c, rope, tokens, stream);
     const std::string name = "attention ratio " + std::to_string(ratio);
     std::vector<float> cpu_out_all, gpu_out_all;
     DeviceBuffer dout(static_cast<size_t>(c.dim) * sizeof(float));
     for (int64_t pos = 0; pos < tokens; ++pos) {
       const std::vector<float> x = RandomBf16(static_cast<size_t>(c.dim), rng, 1.0f);
       std::vector<float> cpu(static_cast<size_t>(c.dim));
-      forward::AttentionForward(w, c, rope, pos, x.data(), 1, st, cpu.data(), cx);
+      forward::AttentionForward(a.w, c, rope, pos, x.data(), 1, a.state, cpu.data(), cx);
       const DeviceBuffer dx = ToDevice(x, stream);
       AttentionDecode(da, dx.as<float>(), pos, dout.as<float>(), stream);
       const std::vector<float> gpu = ToHost(dout, cpu.size(), stream);
@@ -782,8 +808,8 @@ TEST(CudaForwardOpsTest, AttentionDecodeMatchesTheCpuAttentionTokenByToken) {
     }
     ExpectContract(gpu_out_all, cpu_out_all, name + " outputs", true);
     // The cache: the ring, then the compressed entries.
-    std::vector<uint16_t> cpu_cache = st.window;
-    cpu_cache.insert(cpu_cache.end(), st.compressed.begin(), st.compressed.end());
+    std::vector<uint16_t> cpu_cache = a.state.window;
+    cpu_cache.insert(cpu_cache.end(), a.state.compressed.begin(), a.state.compressed.end());
     const std::vector<uint16_t> gpu_bits = ToHost<uint16_t>(da.cache, cpu_cache.size(), stream);
     std::vector<float> gpu_cache, cpu_values;
     for (size_t i = 0; i < gpu_bits.size(); ++i) {
@@ -792,6 +818,70 @@ TEST(CudaForwardOpsTest, AttentionDecodeMatchesTheCpuAttentionTokenByToken) {
     }
     ExpectContract(gpu_cache, cpu_values, name + " cache", true);
   }
+}
+
+// A MoE layer's random weights on the host (filled in place: the views point into `storage`,
+// tid2eid into `table64`). The hash table routes every third token's first two slots to one
+// expert.
+struct HostMoe {
+  std::vector<kernels::testing::RandomWeight> storage;
+  std::vector<int64_t> table64;
+  TensorInfo tid2eid;
+  forward::MoeWeights w;
+};
+void MakeMoe(const ModelConfig& c, bool hash, int64_t vocab, std::mt19937& rng, HostMoe& m) {
+  const int64_t inter = c.moe_inter_dim, k = c.n_activated_experts;
+  const auto weight = [&](WeightFormat f, int64_t rows, int64_t cols) {
+    m.storage.push_back(kernels::testing::MakeWeight(f, rows, cols, rng));
+    return m.storage.back().matrix;
+  };
+  forward::MoeWeights& w = m.w;
+  w.hash = hash;
+  w.gate = weight(WeightFormat::kBF16, c.n_routed_experts, c.dim);
+  w.bias = RandomBf16(static_cast<size_t>(c.n_routed_experts), rng, 0.1f);
+  for (int e = 0; e < c.n_routed_experts; ++e) {
+    w.experts.push_back({weight(WeightFormat::kFP8, inter, c.dim),
+                         weight(WeightFormat::kFP8, c.dim, inter),
+                         weight(WeightFormat::kFP8, inter, c.dim)});
+  }
+  w.shared = {weight(WeightFormat::kFP8, inter, c.dim), weight(WeightFormat::kFP8, c.dim, inter),
+              weight(WeightFormat::kFP8, inter, c.dim)};
+  m.table64.resize(static_cast<size_t>(vocab * k));
+  std::uniform_int_distribution<int> expert(0, c.n_routed_experts - 1);
+  for (int64_t& id : m.table64) id = expert(rng);
+  for (int64_t t = 0; t < vocab; t += 3) {
+    m.table64[static_cast<size_t>(t * k + 1)] = m.table64[static_cast<size_t>(t * k)];
+  }
+  m.tid2eid.dtype = DType::kI64;
+  m.tid2eid.shape = {vocab, k};
+  m.tid2eid.data = reinterpret_cast<const uint8_t*>(m.table64.data());
+  m.tid2eid.size_bytes = m.table64.size() * 8;
+  if (hash) w.tid2eid = &m.tid2eid;
+}
+DeviceMoe UploadMoe(const HostMoe& m, const ModelConfig& c, CudaStream& stream) {
+  const forward::MoeWeights& w = m.w;
+  MoeShape shape;
+  shape.dim = c.dim;
+  shape.inter = c.moe_inter_dim;
+  shape.route.experts = c.n_routed_experts;
+  shape.route.k = c.n_activated_experts;
+  shape.route.func = RouteScoreFunc::kSqrtSoftplus;
+  shape.route.route_scale = static_cast<float>(c.route_scale);
+  shape.swiglu_limit = static_cast<float>(c.swiglu_limit);
+  shape.hash = w.hash;
+  MoeWeightRows rows;
+  rows.gate = w.gate.rows_view();
+  rows.bias = w.bias;
+  for (const int64_t id : m.table64) rows.hash_table.push_back(static_cast<int32_t>(id));
+  for (const forward::ExpertWeights& e : w.experts) {
+    rows.w1.push_back(e.w1.rows_view());
+    rows.w2.push_back(e.w2.rows_view());
+    rows.w3.push_back(e.w3.rows_view());
+  }
+  rows.shared_w1 = w.shared.w1.rows_view();
+  rows.shared_w2 = w.shared.w2.rows_view();
+  rows.shared_w3 = w.shared.w3.rows_view();
+  return DeviceMoe::Create(shape, rows, stream);
 }
 
 // The MoE FFN's decode step on the device (router, routed experts by device ids, shared expert,
@@ -803,66 +893,12 @@ TEST(CudaForwardOpsTest, MoeDecodeMatchesTheCpuMoeTokenByToken) {
   std::mt19937 rng(237);
   forward::ThreadPool pool(2);
   const forward::Compute cx{pool, Numerics::kFast};
-  ModelConfig c;
-  c.dim = 512;
-  c.n_routed_experts = 16;
-  c.n_activated_experts = 4;
-  c.score_func = "sqrtsoftplus";
-  c.route_scale = 1.5;
-  c.swiglu_limit = 10.0;
-  const int64_t inter = 256, k = c.n_activated_experts, vocab = 50, tokens = 12;
-  std::vector<kernels::testing::RandomWeight> storage;
-  const auto weight = [&](WeightFormat f, int64_t rows, int64_t cols) {
-    storage.push_back(kernels::testing::MakeWeight(f, rows, cols, rng));
-    return storage.back().matrix;
-  };
-  // (Moving a RandomWeight as the vector grows keeps its buffers, so the views stay valid.)
+  const ModelConfig c = SmallConfig(512);
+  const int64_t vocab = 50, tokens = 12;
   for (const bool hash : {false, true}) {
-    forward::MoeWeights w;
-    w.hash = hash;
-    w.gate = weight(WeightFormat::kBF16, c.n_routed_experts, c.dim);
-    w.bias = RandomBf16(static_cast<size_t>(c.n_routed_experts), rng, 0.1f);
-    for (int e = 0; e < c.n_routed_experts; ++e) {
-      w.experts.push_back({weight(WeightFormat::kFP8, inter, c.dim),
-                           weight(WeightFormat::kFP8, c.dim, inter),
-                           weight(WeightFormat::kFP8, inter, c.dim)});
-    }
-    w.shared = {weight(WeightFormat::kFP8, inter, c.dim), weight(WeightFormat::kFP8, c.dim, inter),
-                weight(WeightFormat::kFP8, inter, c.dim)};
-    std::vector<int64_t> table64(static_cast<size_t>(vocab * k));
-    std::uniform_int_distribution<int> expert(0, c.n_routed_experts - 1);
-    for (int64_t& id : table64) id = expert(rng);
-    for (int64_t t = 0; t < vocab; t += 3)
-      table64[static_cast<size_t>(t * k + 1)] = table64[static_cast<size_t>(t * k)];
-    TensorInfo tid2eid;
-    tid2eid.dtype = DType::kI64;
-    tid2eid.shape = {vocab, k};
-    tid2eid.data = reinterpret_cast<const uint8_t*>(table64.data());
-    tid2eid.size_bytes = table64.size() * 8;
-    if (hash) w.tid2eid = &tid2eid;
-
-    MoeShape shape;
-    shape.dim = c.dim;
-    shape.inter = inter;
-    shape.route.experts = c.n_routed_experts;
-    shape.route.k = k;
-    shape.route.func = RouteScoreFunc::kSqrtSoftplus;
-    shape.route.route_scale = 1.5f;
-    shape.swiglu_limit = 10.0f;
-    shape.hash = hash;
-    MoeWeightRows rows;
-    rows.gate = w.gate.rows_view();
-    rows.bias = w.bias;
-    for (const int64_t id : table64) rows.hash_table.push_back(static_cast<int32_t>(id));
-    for (const forward::ExpertWeights& e : w.experts) {
-      rows.w1.push_back(e.w1.rows_view());
-      rows.w2.push_back(e.w2.rows_view());
-      rows.w3.push_back(e.w3.rows_view());
-    }
-    rows.shared_w1 = w.shared.w1.rows_view();
-    rows.shared_w2 = w.shared.w2.rows_view();
-    rows.shared_w3 = w.shared.w3.rows_view();
-    DeviceMoe dm = DeviceMoe::Create(shape, rows, stream);
+    HostMoe m;
+    MakeMoe(c, hash, vocab, rng, m);
+    DeviceMoe dm = UploadMoe(m, c, stream);
     std::vector<float> cpu_all, gpu_all;
     DeviceBuffer dout(static_cast<size_t>(c.dim) * sizeof(float));
     std::uniform_int_distribution<int32_t> token_id(0, vocab - 1);
@@ -871,7 +907,7 @@ TEST(CudaForwardOpsTest, MoeDecodeMatchesTheCpuMoeTokenByToken) {
       const std::vector<int32_t> token = {
           static_cast<int32_t>(t % 3 == 0 ? 3 * (t % 16) : token_id(rng))};
       std::vector<float> cpu(static_cast<size_t>(c.dim));
-      forward::MoeForward(w, c, x.data(), token.data(), 1, cpu.data(), cx);
+      forward::MoeForward(m.w, c, x.data(), token.data(), 1, cpu.data(), cx);
       const DeviceBuffer dx = ToDevice(x, stream), dtoken = ToDevice(token, stream);
       MoeDecode(dm, dx.as<float>(), hash ? dtoken.as<int32_t>() : nullptr, dout.as<float>(),
                 stream);
@@ -880,6 +916,94 @@ TEST(CudaForwardOpsTest, MoeDecodeMatchesTheCpuMoeTokenByToken) {
       gpu_all.insert(gpu_all.end(), gpu.begin(), gpu.end());
     }
     ExpectContract(gpu_all, cpu_all, hash ? "moe_decode hash" : "moe_decode scored", true);
+  }
+}
+
+// mHC mixing weights on the host: fn F32 [mix, hc*dim] (into `storage`), base, scale.
+forward::HcWeights MakeHc(int64_t mix, int64_t n, std::mt19937& rng,
+                          std::vector<kernels::testing::RandomWeight>& storage) {
+  storage.push_back(kernels::testing::MakeWeight(WeightFormat::kF32, mix, n, rng));
+  forward::HcWeights w;
+  w.fn = storage.back().matrix;
+  w.base = RandomBf16(static_cast<size_t>(mix), rng, 1.0f);
+  w.scale = mix == 4 ? std::vector<float>{0.75f} : std::vector<float>{0.5f, 0.25f, 1.5f};
+  return w;
+}
+
+// Whole blocks and the head on the device against the CPU BlockForward / HeadForward: a CSA
+// block with a hash MoE and an HCA block with a scored one, each fed 40 tokens' streams, then the
+// head's logits of the last streams.
+TEST(CudaForwardOpsTest, BlockDecodeAndHeadDecodeMatchTheCpuTokenByToken) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(239);
+  forward::ThreadPool pool(2);
+  const forward::Compute cx{pool, Numerics::kFast};
+  const ModelConfig c = SmallConfig(512);
+  const int64_t vocab = 50, tokens = 40, hc = c.hc_mult, n = hc * c.dim;
+  const int64_t mix = (2 + hc) * hc, logits_n = 1000;
+  HcKernelShape shape;
+  shape.hc = hc;
+  shape.dim = c.dim;
+  shape.sinkhorn_iters = c.hc_sinkhorn_iters;
+  shape.hc_eps = static_cast<float>(c.hc_eps);
+  shape.norm_eps = static_cast<float>(c.norm_eps);
+  std::vector<kernels::testing::RandomWeight> storage;
+  const forward::HcWeights hc_head = MakeHc(hc, n, rng, storage);
+  storage.push_back(kernels::testing::MakeWeight(WeightFormat::kBF16, logits_n, c.dim, rng));
+  const forward::WeightMatrix head = storage.back().matrix;
+  std::vector<float> norm = RandomBf16(static_cast<size_t>(c.dim), rng, 0.2f);
+  for (float& v : norm) v = forward::RoundBf16(v + 1.0f);
+  DeviceHead dhead = DeviceHead::Create(
+      shape,
+      DeviceHcWeights::Upload(hc_head.fn.rows_view(), hc, hc_head.base, hc_head.scale, stream),
+      norm, head.rows_view(), logits_n, stream);
+  for (const auto& [ratio, hash] : {std::pair<int, bool>{4, true}, {8, false}}) {
+    const forward::Rope rope(c, true);
+    HostAttention attn;
+    MakeAttention(c, ratio, rng, attn);
+    HostMoe moe;
+    MakeMoe(c, hash, vocab, rng, moe);
+    forward::BlockWeights bw;
+    bw.attn = attn.w;
+    bw.ffn = moe.w;
+    bw.hc_attn = MakeHc(mix, n, rng, storage);
+    bw.hc_ffn = MakeHc(mix, n, rng, storage);
+    bw.attn_norm = RandomBf16(static_cast<size_t>(c.dim), rng, 0.2f);
+    bw.ffn_norm = RandomBf16(static_cast<size_t>(c.dim), rng, 0.2f);
+    for (float& v : bw.attn_norm) v = forward::RoundBf16(v + 1.0f);
+    for (float& v : bw.ffn_norm) v = forward::RoundBf16(v + 1.0f);
+    DeviceBlock db = DeviceBlock::Create(
+        shape, UploadAttention(attn, c, rope, tokens, stream), UploadMoe(moe, c, stream),
+        DeviceHcWeights::Upload(bw.hc_attn.fn.rows_view(), mix, bw.hc_attn.base, bw.hc_attn.scale,
+                                stream),
+        DeviceHcWeights::Upload(bw.hc_ffn.fn.rows_view(), mix, bw.hc_ffn.base, bw.hc_ffn.scale,
+                                stream),
+        bw.attn_norm, bw.ffn_norm, stream);
+    const std::string name = "block ratio " + std::to_string(ratio) + (hash ? " hash" : "");
+    std::vector<float> cpu_all, gpu_all, last;
+    std::uniform_int_distribution<int32_t> token_id(0, vocab - 1);
+    for (int64_t pos = 0; pos < tokens; ++pos) {
+      std::vector<float> h = RandomBf16(static_cast<size_t>(n), rng, 1.0f);
+      const std::vector<int32_t> token = {token_id(rng)};
+      DeviceBuffer dh = ToDevice(h, stream);
+      const DeviceBuffer dtoken = ToDevice(token, stream);
+      forward::BlockForward(bw, c, rope, pos, token.data(), 1, h.data(), attn.state, cx);
+      BlockDecode(db, dh.as<float>(), pos, hash ? dtoken.as<int32_t>() : nullptr, stream);
+      const std::vector<float> gpu = ToHost(dh, h.size(), stream);
+      cpu_all.insert(cpu_all.end(), h.begin(), h.end());
+      gpu_all.insert(gpu_all.end(), gpu.begin(), gpu.end());
+      last = h;
+    }
+    ExpectContract(gpu_all, cpu_all, name + " streams", true);
+    // The head on the CPU's last streams (so a last-bit difference above does not carry over).
+    std::vector<float> cpu_logits(static_cast<size_t>(logits_n));
+    forward::HeadForward(hc_head, norm, head, c, last.data(), 1, cpu_logits.data(), cx);
+    const DeviceBuffer dlast = ToDevice(last, stream);
+    DeviceBuffer dlogits(cpu_logits.size() * sizeof(float));
+    HeadDecode(dhead, dlast.as<float>(), dlogits.as<float>(), stream);
+    ExpectContract(ToHost(dlogits, cpu_logits.size(), stream), cpu_logits, name + " head logits",
+                   false);
   }
 }
 

@@ -1,0 +1,122 @@
+#include "engine/kernels/cuda/block_step.h"
+
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+namespace dsagent::engine::kernels::cuda {
+namespace {
+
+DeviceBuffer Copy(const std::vector<float>& v, CudaStream& stream) {
+  DeviceBuffer b(v.size() * sizeof(float));
+  b.Upload(v.data(), b.bytes(), stream);
+  stream.Synchronize();
+  return b;
+}
+
+DeviceBuffer Floats(int64_t n) { return DeviceBuffer(static_cast<size_t>(n) * sizeof(float)); }
+
+void NeedSize(const std::vector<float>& v, int64_t n, const char* what) {
+  if (static_cast<int64_t>(v.size()) != n) {
+    throw std::invalid_argument(std::string(what) + " has " + std::to_string(v.size()) +
+                                " values, the shape needs " + std::to_string(n));
+  }
+}
+
+}  // namespace
+
+DeviceHcWeights DeviceHcWeights::Upload(const WeightRows& fn, int64_t mix,
+                                        const std::vector<float>& base,
+                                        const std::vector<float>& scale, CudaStream& stream) {
+  NeedSize(base, mix, "mHC base");
+  DeviceHcWeights w;
+  w.fn = DeviceWeight::Upload(fn, mix, stream);
+  w.base = Copy(base, stream);
+  w.scale = Copy(scale, stream);
+  return w;
+}
+
+DeviceBlock DeviceBlock::Create(const HcKernelShape& hc, DeviceAttention attn, DeviceMoe ffn,
+                                DeviceHcWeights hc_attn, DeviceHcWeights hc_ffn,
+                                const std::vector<float>& attn_norm,
+                                const std::vector<float>& ffn_norm, CudaStream& stream) {
+  const int64_t mix = (2 + hc.hc) * hc.hc;
+  if (attn.shape.dim != hc.dim || ffn.shape.dim != hc.dim || hc_attn.fn.rows != mix ||
+      hc_ffn.fn.rows != mix || hc_attn.fn.cols != hc.hc * hc.dim) {
+    throw std::invalid_argument("DeviceBlock: the sub-layers and mixings do not share dim " +
+                                std::to_string(hc.dim) + " and " + std::to_string(hc.hc) +
+                                " streams");
+  }
+  NeedSize(attn_norm, hc.dim, "attn_norm");
+  NeedSize(ffn_norm, hc.dim, "ffn_norm");
+  DeviceBlock b;
+  b.hc = hc;
+  b.attn = std::move(attn);
+  b.ffn = std::move(ffn);
+  b.hc_attn = std::move(hc_attn);
+  b.hc_ffn = std::move(hc_ffn);
+  b.attn_norm = Copy(attn_norm, stream);
+  b.ffn_norm = Copy(ffn_norm, stream);
+  b.products = Floats(mix);
+  b.y = Floats(hc.dim);
+  b.f = Floats(hc.dim);
+  b.post = Floats(hc.hc);
+  b.comb = Floats(hc.hc * hc.hc);
+  return b;
+}
+
+void BlockDecode(DeviceBlock& b, float* h, int64_t pos, const int32_t* token, CudaStream& stream) {
+  const HcKernelShape& s = b.hc;
+  const int64_t n = s.hc * s.dim, mix = (2 + s.hc) * s.hc;
+  float* y = b.y.as<float>();
+  float* f = b.f.as<float>();
+  float* post = b.post.as<float>();
+  float* comb = b.comb.as<float>();
+  float* products = b.products.as<float>();
+  // Attention: y = attn_norm(hc_pre(h)); h = hc_post(attn(y), h). The fn products are exact in
+  // both modes, as on the CPU (they feed Sinkhorn).
+  MatVecExact(b.hc_attn.fn, h, 1, n, products, mix, false, stream);
+  HcPre(h, products, 1, b.hc_attn.scale.as<float>(), b.hc_attn.base.as<float>(), s, y, post, comb,
+        stream);
+  RmsNorm(y, 1, s.dim, b.attn_norm.as<float>(), s.norm_eps, y, stream);
+  AttentionDecode(b.attn, y, pos, f, stream);
+  HcPost(f, h, post, comb, 1, s, h, stream);
+  // MoE: the same around the FFN.
+  MatVecExact(b.hc_ffn.fn, h, 1, n, products, mix, false, stream);
+  HcPre(h, products, 1, b.hc_ffn.scale.as<float>(), b.hc_ffn.base.as<float>(), s, y, post, comb,
+        stream);
+  RmsNorm(y, 1, s.dim, b.ffn_norm.as<float>(), s.norm_eps, y, stream);
+  MoeDecode(b.ffn, y, token, f, stream);
+  HcPost(f, h, post, comb, 1, s, h, stream);
+}
+
+DeviceHead DeviceHead::Create(const HcKernelShape& hc, DeviceHcWeights hc_head,
+                              const std::vector<float>& norm, const WeightRows& head, int64_t vocab,
+                              CudaStream& stream) {
+  if (hc_head.fn.rows != hc.hc || hc_head.fn.cols != hc.hc * hc.dim || head.cols != hc.dim) {
+    throw std::invalid_argument("DeviceHead: hc_head or the head does not match dim " +
+                                std::to_string(hc.dim) + " and " + std::to_string(hc.hc) +
+                                " streams");
+  }
+  NeedSize(norm, hc.dim, "norm");
+  DeviceHead d;
+  d.hc = hc;
+  d.hc_head = std::move(hc_head);
+  d.norm = Copy(norm, stream);
+  d.head = DeviceWeight::Upload(head, vocab, stream);
+  d.products = Floats(hc.hc);
+  d.y = Floats(hc.dim);
+  return d;
+}
+
+void HeadDecode(DeviceHead& d, const float* h, float* logits, CudaStream& stream) {
+  const HcKernelShape& s = d.hc;
+  float* y = d.y.as<float>();
+  MatVecExact(d.hc_head.fn, h, 1, s.hc * s.dim, d.products.as<float>(), s.hc, false, stream);
+  HcHead(h, d.products.as<float>(), 1, d.hc_head.scale.as<float>(), d.hc_head.base.as<float>(), s,
+         y, stream);
+  RmsNorm(y, 1, s.dim, d.norm.as<float>(), s.norm_eps, y, stream);
+  MatVec(d.head, y, 1, s.dim, logits, d.head.rows, false, stream);
+}
+
+}  // namespace dsagent::engine::kernels::cuda

@@ -1,0 +1,64 @@
+// One transformer block's decode step on the device (forward/block.h BlockForward for one token)
+// and the head's (HeadForward): the mHC pre/post around the attention and MoE steps with their
+// norms, and hc_head -> norm -> logits. Composed of attention_step.h, moe_step.h and the kernels;
+// tested token by token against the CPU BlockForward / HeadForward in
+// tests/engine/kernels/cuda_forward_ops_test.cc (skips without a device).
+//
+// Not thread-safe: one call at a time per DeviceBlock / DeviceHead.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/kernels/cpu/weight_dot.h"
+#include "engine/kernels/cuda/attention_step.h"
+#include "engine/kernels/cuda/device_runtime.h"
+#include "engine/kernels/cuda/mixing_ops.h"
+#include "engine/kernels/cuda/moe_step.h"
+#include "engine/kernels/cuda/ops.h"
+
+namespace dsagent::engine::kernels::cuda {
+
+// One mHC mixing (forward::HcWeights) on the device: fn [mix, hc*dim], base [mix], scale.
+struct DeviceHcWeights {
+  DeviceWeight fn;
+  DeviceBuffer base, scale;
+  static DeviceHcWeights Upload(const WeightRows& fn, int64_t mix, const std::vector<float>& base,
+                                const std::vector<float>& scale, CudaStream& stream);
+};
+
+struct DeviceBlock {
+  HcKernelShape hc;  // streams, dim, Sinkhorn iterations, epsilons
+  DeviceAttention attn;
+  DeviceMoe ffn;
+  DeviceHcWeights hc_attn, hc_ffn;
+  DeviceBuffer attn_norm, ffn_norm;         // [dim]
+  DeviceBuffer products, y, f, post, comb;  // scratch
+
+  // Takes the sub-layers (already on the device) and uploads the block's own weights.
+  static DeviceBlock Create(const HcKernelShape& hc, DeviceAttention attn, DeviceMoe ffn,
+                            DeviceHcWeights hc_attn, DeviceHcWeights hc_ffn,
+                            const std::vector<float>& attn_norm, const std::vector<float>& ffn_norm,
+                            CudaStream& stream);
+};
+
+// h [hc, dim] (device, bf16 values) of the token at `pos` (positions in order from 0), updated in
+// place; token [1] its id on the device (hash MoE layers; null otherwise).
+void BlockDecode(DeviceBlock& b, float* h, int64_t pos, const int32_t* token, CudaStream& stream);
+
+struct DeviceHead {
+  HcKernelShape hc;
+  DeviceHcWeights hc_head;
+  DeviceBuffer norm;  // [dim]
+  DeviceWeight head;  // [vocab, dim]
+  DeviceBuffer products, y;
+  static DeviceHead Create(const HcKernelShape& hc, DeviceHcWeights hc_head,
+                           const std::vector<float>& norm, const WeightRows& head, int64_t vocab,
+                           CudaStream& stream);
+};
+
+// logits [vocab] (device, fp32) = head . norm(hc_head(h)), the `fast` product (as the CPU's
+// fast numerics; MatVec).
+void HeadDecode(DeviceHead& head, const float* h, float* logits, CudaStream& stream);
+
+}  // namespace dsagent::engine::kernels::cuda
