@@ -49,33 +49,6 @@ DeviceBuffer Floats(const std::vector<float>& v, CudaStream& stream) {
   return b;
 }
 
-// Rows [row, row + count) of a stored weight as a view of their own (FP8 needs row % 128 == 0).
-WeightRows RowsFrom(const WeightRows& w, int64_t row) {
-  WeightRows r = w;
-  switch (w.format) {
-    case WeightFormat::kBF16:
-      r.data = w.data + row * w.cols * 2;
-      break;
-    case WeightFormat::kF32:
-      r.data = w.data + row * w.cols * 4;
-      break;
-    case WeightFormat::kFP8:
-      if (row % 128 != 0) {
-        throw std::invalid_argument(
-            "DeviceAttention: wo_a's FP8 groups must start at a multiple "
-            "of 128 rows");
-      }
-      r.data = w.data + row * w.cols;
-      r.scale = w.scale + (row / 128) * w.scale_cols;
-      break;
-    case WeightFormat::kFP4:
-      r.data = w.data + row * (w.cols / 2);
-      r.scale = w.scale + row * w.scale_cols;
-      break;
-  }
-  return r;
-}
-
 // The FP8-quantised copy of n values (the reference's act_quant before an FP8/FP4 product).
 const float* Fp8Input(const float* x, int64_t n, DeviceBuffer& scratch, CudaStream& stream) {
   CopyDeviceToDevice(scratch.data(), x, static_cast<size_t>(n) * sizeof(float), stream);
@@ -105,10 +78,7 @@ DeviceAttention DeviceAttention::Create(const AttentionShape& s, const Attention
   a.wq_a = DeviceWeight::Upload(w.wq_a, s.q_lora_rank, stream);
   a.wq_b = DeviceWeight::Upload(w.wq_b, s.heads * s.head_dim, stream);
   a.wkv = DeviceWeight::Upload(w.wkv, s.head_dim, stream);
-  for (int64_t g = 0; g < s.o_groups; ++g) {
-    a.wo_a.push_back(
-        DeviceWeight::Upload(RowsFrom(w.wo_a, g * s.o_lora_rank), s.o_lora_rank, stream));
-  }
+  a.wo_a = DeviceWeight::Upload(w.wo_a, s.o_groups * s.o_lora_rank, stream);
   a.wo_b = DeviceWeight::Upload(w.wo_b, s.dim, stream);
   a.q_norm = Floats(w.q_norm, stream);
   a.kv_norm = Floats(w.kv_norm, stream);
@@ -184,12 +154,13 @@ void AttentionDecode(DeviceAttention& a, const float* x, int64_t pos, float* out
   SparseAttention(q, s.heads, hd, cache, a.list.as<int32_t>(), n, a.attn_sink.as<float>(), scale, o,
                   stream);
   RopeRotate(o, s.heads, hd, hd, s.rope_dims, a.freqs.as<float>(), pos, true, stream);
-  // Grouped low-rank output: z_g = wo_a[g] . o_g (bf16), out = wo_b . act_quant(z).
+  // Grouped low-rank output: z_g = (rows of group g of wo_a) . o_g (bf16), out = wo_b .
+  // act_quant(z).
   const int64_t group_in = s.heads * hd / s.o_groups;
   float* z = a.z.as<float>();
   for (int64_t g = 0; g < s.o_groups; ++g) {
-    MatVec(a.wo_a[static_cast<size_t>(g)], o + g * group_in, 1, group_in, z + g * s.o_lora_rank,
-           s.o_lora_rank, true, stream);
+    MatVecRows(a.wo_a, g * s.o_lora_rank, s.o_lora_rank, o + g * group_in, 1, group_in,
+               z + g * s.o_lora_rank, s.o_lora_rank, true, stream);
   }
   const int64_t z_n = s.o_groups * s.o_lora_rank;
   // z's own buffer is free once quantised in place: wo_b reads it after the act_quant.

@@ -43,8 +43,7 @@ struct AttentionWeightRows {
 
 struct DeviceAttention {
   AttentionShape shape;
-  DeviceWeight wq_a, wq_b, wkv, wo_b;
-  std::vector<DeviceWeight> wo_a;  // one per output group
+  DeviceWeight wq_a, wq_b, wkv, wo_a, wo_b;  // wo_a: [o_groups * o_lora_rank, heads*hd/groups]
   DeviceBuffer q_norm, kv_norm, attn_sink, freqs;
   std::optional<DeviceCompressor> compressor;  // ratio > 0
   std::optional<DeviceIndexer> indexer;        // ratio 4

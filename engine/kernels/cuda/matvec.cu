@@ -21,12 +21,11 @@ namespace {
 constexpr int kLanes = 16;
 constexpr int kRowsPerBlock = 16;  // 256 threads
 
-// One row's dot by the 16 lanes of its half-warp; lane 0 writes it. Every thread of the warp takes
-// part in the shuffles (rows past the end add zeros).
-__device__ void MatVecRow(const WeightView& w, int64_t rows, int64_t row, const float* xt,
-                          float* yt, bool round_bf16) {
+// Row `row`'s dot by the 16 lanes of its half-warp; lane 0 writes it to *out. Every thread of the
+// warp takes part in the shuffles (invalid rows, past the end, add zeros).
+__device__ void MatVecRow(const WeightView& w, int64_t row, bool valid, const float* xt, float* out,
+                          bool round_bf16) {
   const int lane = static_cast<int>(threadIdx.x);
-  const bool valid = row < rows;
   double acc = 0.0;
   float tail = 0.0f;
   if (valid) {
@@ -42,15 +41,17 @@ __device__ void MatVecRow(const WeightView& w, int64_t rows, int64_t row, const 
   acc += __shfl_xor_sync(0xffffffffu, acc, 1, kLanes);
   if (valid && lane == 0) {
     const float v = static_cast<float>(acc + static_cast<double>(tail));
-    yt[row] = round_bf16 ? RoundBf16(v) : v;
+    *out = round_bf16 ? RoundBf16(v) : v;
   }
 }
 
-__global__ void MatVecKernel(WeightView w, int64_t rows, const float* x, int64_t x_stride, float* y,
-                             int64_t y_stride, bool round_bf16) {
-  const int64_t row = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.y;
+// Rows [row_begin, row_begin + rows) of the weight (global row numbers: a group's rows may start
+// inside an FP8 scale block); output i of input t goes to y[t * y_stride + i].
+__global__ void MatVecKernel(WeightView w, int64_t row_begin, int64_t rows, const float* x,
+                             int64_t x_stride, float* y, int64_t y_stride, bool round_bf16) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.y;
   const int64_t t = blockIdx.y;
-  MatVecRow(w, rows, row, x + t * x_stride, y + t * y_stride, round_bf16);
+  MatVecRow(w, row_begin + i, i < rows, x + t * x_stride, y + t * y_stride + i, round_bf16);
 }
 
 // Grid (row blocks, slots): slot s multiplies weight views[ids[s]] with x + s * x_stride into
@@ -61,7 +62,7 @@ __global__ void ExpertMatVecKernel(const WeightView* views, const int32_t* ids, 
   const int64_t row = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.y;
   const int64_t s = blockIdx.y;
   const WeightView w = views[ids[s]];
-  MatVecRow(w, rows, row, x + s * x_stride, y + s * y_stride, round_bf16);
+  MatVecRow(w, row, row < rows, x + s * x_stride, y + s * y_stride + row, round_bf16);
 }
 
 // One warp per (output row, input row): lane l sums the exact products of columns l, l + 32, ...
@@ -79,6 +80,15 @@ __global__ void MatVecExactKernel(WeightView w, int64_t rows, const float* x, in
     const float v = static_cast<float>(acc);
     y[t * y_stride + row] = round_bf16 ? RoundBf16(v) : v;
   }
+}
+
+// h[j * dim + d] = W[token, d] for every stream j: the embedding row, dequantised as
+// WeightMatrix::DequantRow does (value times scale in float), copied to the hc streams.
+__global__ void EmbedKernel(WeightView w, const int32_t* token, int64_t hc, float* h) {
+  const int64_t d = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (d >= w.cols) return;
+  const float v = WeightAt(w, *token, d);
+  for (int64_t j = 0; j < hc; ++j) h[j * w.cols + d] = v;
 }
 
 WeightKind KindOf(WeightFormat f) {
@@ -102,16 +112,26 @@ WeightView ViewOf(const DeviceWeight& w) {
 
 }  // namespace
 
-void MatVec(const DeviceWeight& w, const float* x, int64_t x_rows, int64_t x_stride, float* y,
-            int64_t y_stride, bool round_bf16, CudaStream& stream) {
-  if (w.rows <= 0 || x_rows <= 0) return;
-  const WeightView view = ViewOf(w);
+void MatVecRows(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
+                int64_t x_rows, int64_t x_stride, float* y, int64_t y_stride, bool round_bf16,
+                CudaStream& stream) {
+  if (row_begin < 0 || rows < 0 || row_begin + rows > w.rows) {
+    throw CudaError("MatVecRows: rows [" + std::to_string(row_begin) + ", " +
+                    std::to_string(row_begin + rows) + ") of a weight with " +
+                    std::to_string(w.rows));
+  }
+  if (rows == 0 || x_rows <= 0) return;
   const dim3 block(kLanes, kRowsPerBlock);
-  const dim3 grid(static_cast<unsigned>((w.rows + kRowsPerBlock - 1) / kRowsPerBlock),
+  const dim3 grid(static_cast<unsigned>((rows + kRowsPerBlock - 1) / kRowsPerBlock),
                   static_cast<unsigned>(x_rows));
   MatVecKernel<<<grid, block, 0, static_cast<cudaStream_t>(stream.handle())>>>(
-      view, w.rows, x, x_stride, y, y_stride, round_bf16);
+      ViewOf(w), row_begin, rows, x, x_stride, y, y_stride, round_bf16);
   CheckCuda(cudaGetLastError(), "MatVec launch");
+}
+
+void MatVec(const DeviceWeight& w, const float* x, int64_t x_rows, int64_t x_stride, float* y,
+            int64_t y_stride, bool round_bf16, CudaStream& stream) {
+  MatVecRows(w, 0, w.rows, x, x_rows, x_stride, y, y_stride, round_bf16, stream);
 }
 
 void MatVecExact(const DeviceWeight& w, const float* x, int64_t x_rows, int64_t x_stride, float* y,
@@ -155,6 +175,14 @@ void ExpertMatVec(const DeviceWeightSet& set, const int32_t* ids, int64_t slots,
   ExpertMatVecKernel<<<grid, block, 0, static_cast<cudaStream_t>(stream.handle())>>>(
       set.views.as<const WeightView>(), ids, set.rows, x, x_stride, y, y_stride, round_bf16);
   CheckCuda(cudaGetLastError(), "ExpertMatVec launch");
+}
+
+void EmbedToStreams(const DeviceWeight& embed, const int32_t* token, int64_t hc, float* h,
+                    CudaStream& stream) {
+  if (embed.cols <= 0 || hc <= 0) return;
+  EmbedKernel<<<static_cast<unsigned>((embed.cols + 255) / 256), 256, 0,
+                static_cast<cudaStream_t>(stream.handle())>>>(ViewOf(embed), token, hc, h);
+  CheckCuda(cudaGetLastError(), "EmbedToStreams launch");
 }
 
 }  // namespace dsagent::engine::kernels::cuda

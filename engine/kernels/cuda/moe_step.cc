@@ -69,15 +69,14 @@ DeviceMoe DeviceMoe::Create(const MoeShape& s, const MoeWeightRows& w, CudaStrea
 void MoeDecode(DeviceMoe& m, const float* x, const int32_t* token, float* out, CudaStream& stream) {
   const MoeShape& s = m.shape;
   const int64_t k = s.route.k;
-  if (s.hash != (token != nullptr)) {
-    throw CudaError("MoeDecode: a hash layer needs the token id, a scored layer none");
-  }
+  if (s.hash && token == nullptr) throw CudaError("MoeDecode: a hash layer needs the token id");
   // Router: the exact gate product (both numerics modes), then scores, experts and weights.
   MatVecExact(m.gate, x, 1, s.dim, m.logits.as<float>(), s.route.experts, false, stream);
   int32_t* ids = m.ids.as<int32_t>();
   float* weights = m.weights.as<float>();
   MoeRoute(m.logits.as<float>(), 1, s.route, s.hash ? nullptr : m.bias.as<float>(),
-           s.hash ? m.hash_table.as<int32_t>() : nullptr, token, ids, weights, stream);
+           s.hash ? m.hash_table.as<int32_t>() : nullptr, s.hash ? token : nullptr, ids, weights,
+           stream);
   // Routed experts, one slot each: g = w1 . x, u = w3 . x (FP8 input), h = bf16(weight * silu(g)
   // * u) with the clamp, routed = w2 . act_quant(h).
   const float* xq = Fp8Input(x, 1, s.dim, m.x_quant, stream);

@@ -49,7 +49,7 @@ struct DeviceMoe {
 };
 
 // One token: x [dim] (the ffn_norm output, bf16 values, device), token [1] its id (device; hash
-// layers only, else null) -> out [dim] (bf16 values, device).
+// layers need it, scored layers ignore it) -> out [dim] (bf16 values, device).
 void MoeDecode(DeviceMoe& m, const float* x, const int32_t* token, float* out, CudaStream& stream);
 
 }  // namespace dsagent::engine::kernels::cuda

@@ -40,6 +40,13 @@ struct DeviceWeight {
 void MatVec(const DeviceWeight& w, const float* x, int64_t x_rows, int64_t x_stride, float* y,
             int64_t y_stride, bool round_bf16, CudaStream& stream);
 
+// MatVec over rows [row_begin, row_begin + rows) of w only: y[t * y_stride + i] = dot(W[row_begin
+// + i, :], x_t) (forward::LinearArgs out_begin / out_rows: the grouped wo_a, whose groups may
+// start inside an FP8 scale block).
+void MatVecRows(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
+                int64_t x_rows, int64_t x_stride, float* y, int64_t y_stride, bool round_bf16,
+                CudaStream& stream);
+
 // The `exact` numerics' product (kernels/cpu/weight_dot.h WeightRowDots, forward::Compute::Exact):
 // products in double (exact), summed in double by a warp per output, rounded once to float (or
 // bf16). For the small fp32-output products that feed a discrete step: the router's gate, the
@@ -67,6 +74,11 @@ struct DeviceWeightSet {
 void ExpertMatVec(const DeviceWeightSet& set, const int32_t* ids, int64_t slots, const float* x,
                   int64_t x_stride, float* y, int64_t y_stride, bool round_bf16,
                   CudaStream& stream);
+
+// h [hc, cols] = the embedding row of *token (device int32; must be a valid row) in every
+// stream, dequantised like forward::WeightMatrix::DequantRow.
+void EmbedToStreams(const DeviceWeight& embed, const int32_t* token, int64_t hc, float* h,
+                    CudaStream& stream);
 
 enum class ActQuantFormat { kFp8, kFp4 };
 // In place on `rows` rows of n values: each block of `block` values (n % block == 0) becomes its

@@ -37,6 +37,7 @@
 #include "engine/kernels/cuda/moe_step.h"
 #include "engine/model/model_config.h"
 #include "engine/model/safetensors.h"
+#include "tests/engine/kernels/cuda_device_layers.h"
 #include "tests/engine/kernels/cuda_test_support.h"
 #include "tests/engine/kernels/random_weights.h"
 
@@ -653,18 +654,6 @@ HostCompressor MakeCompressor(int ratio, int64_t head_dim, int64_t dim, bool rot
   c.state.score.assign(c.state.kv.size(), -std::numeric_limits<float>::infinity());
   return c;
 }
-DeviceCompressor UploadCompressor(const HostCompressor& c, const forward::Rope& rope,
-                                  CudaStream& stream) {
-  CompressorShape shape;
-  shape.ratio = c.w.ratio;
-  shape.head_dim = c.w.head_dim;
-  shape.rope_dims = rope.dims();
-  shape.overlap = c.w.overlap;
-  shape.rotate = c.w.rotate;
-  return DeviceCompressor::Create(shape, c.w.wkv.rows_view(), c.w.wgate.rows_view(), c.w.ape,
-                                  c.w.norm, rope.frequencies(), stream);
-}
-
 // The V4-Flash config with smaller sizes for the decode-step tests: fewer heads, a window of 16
 // (it wraps within the tests' tokens), a top-8 indexer.
 ModelConfig SmallConfig(int64_t dim) {
@@ -738,44 +727,6 @@ void MakeAttention(const ModelConfig& c, int ratio, std::mt19937& rng, HostAtten
     st.index_compressor = a.index_compressor->state;
   }
 }
-// The same layer on the device, with room for `tokens` positions of compressed entries.
-DeviceAttention UploadAttention(const HostAttention& a, const ModelConfig& c,
-                                const forward::Rope& rope, int64_t tokens, CudaStream& stream) {
-  const forward::AttentionWeights& w = a.w;
-  const int ratio = w.ratio;
-  AttentionShape shape;
-  shape.dim = c.dim;
-  shape.heads = c.n_heads;
-  shape.head_dim = c.head_dim;
-  shape.rope_dims = c.rope_head_dim;
-  shape.q_lora_rank = c.q_lora_rank;
-  shape.o_groups = c.o_groups;
-  shape.o_lora_rank = c.o_lora_rank;
-  shape.window = c.window_size;
-  shape.ratio = ratio;
-  shape.capacity = ratio > 0 ? tokens / ratio : 0;
-  shape.norm_eps = static_cast<float>(c.norm_eps);
-  const AttentionWeightRows rows{w.wq_a.rows_view(), w.wq_b.rows_view(), w.wkv.rows_view(),
-                                 w.wo_a.rows_view(), w.wo_b.rows_view(), w.q_norm,
-                                 w.kv_norm,          w.attn_sink,        rope.frequencies()};
-  std::optional<DeviceCompressor> compressor;
-  std::optional<DeviceIndexer> indexer;
-  if (a.kv_compressor) compressor = UploadCompressor(*a.kv_compressor, rope, stream);
-  if (a.index_compressor) {
-    IndexerShape ishape;
-    ishape.heads = c.index_n_heads;
-    ishape.head_dim = c.index_head_dim;
-    ishape.rope_dims = c.rope_head_dim;
-    ishape.topk = c.index_topk;
-    ishape.ratio = 4;
-    ishape.capacity = tokens / 4;
-    indexer = DeviceIndexer::Create(ishape, w.indexer.wq_b.rows_view(),
-                                    w.indexer.weights_proj.rows_view(), rope.frequencies(),
-                                    UploadCompressor(*a.index_compressor, rope, stream), stream);
-  }
-  return DeviceAttention::Create(shape, rows, std::move(compressor), std::move(indexer), stream);
-}
-
 // One attention sub-layer's decode on the device against the CPU AttentionForward fed the same
 // tokens one at a time, for a window-only, an HCA (ratio 8) and a CSA (ratio 4, indexer) layer:
 // the output after every token, the window ring and the compressed entries at the end. A small
@@ -792,7 +743,7 @@ TEST(CudaForwardOpsTest, AttentionDecodeMatchesTheCpuAttentionTokenByToken) {
     const forward::Rope rope(c, ratio > 0);
     HostAttention a;
     MakeAttention(c, ratio, rng, a);
-    DeviceAttention da = UploadAttention(a, c, rope, tokens, stream);
+    DeviceAttention da = test_support::UploadAttention(a.w, c, rope, tokens, stream);
     const std::string name = "attention ratio " + std::to_string(ratio);
     std::vector<float> cpu_out_all, gpu_out_all;
     DeviceBuffer dout(static_cast<size_t>(c.dim) * sizeof(float));
@@ -858,32 +809,6 @@ void MakeMoe(const ModelConfig& c, bool hash, int64_t vocab, std::mt19937& rng, 
   m.tid2eid.size_bytes = m.table64.size() * 8;
   if (hash) w.tid2eid = &m.tid2eid;
 }
-DeviceMoe UploadMoe(const HostMoe& m, const ModelConfig& c, CudaStream& stream) {
-  const forward::MoeWeights& w = m.w;
-  MoeShape shape;
-  shape.dim = c.dim;
-  shape.inter = c.moe_inter_dim;
-  shape.route.experts = c.n_routed_experts;
-  shape.route.k = c.n_activated_experts;
-  shape.route.func = RouteScoreFunc::kSqrtSoftplus;
-  shape.route.route_scale = static_cast<float>(c.route_scale);
-  shape.swiglu_limit = static_cast<float>(c.swiglu_limit);
-  shape.hash = w.hash;
-  MoeWeightRows rows;
-  rows.gate = w.gate.rows_view();
-  rows.bias = w.bias;
-  for (const int64_t id : m.table64) rows.hash_table.push_back(static_cast<int32_t>(id));
-  for (const forward::ExpertWeights& e : w.experts) {
-    rows.w1.push_back(e.w1.rows_view());
-    rows.w2.push_back(e.w2.rows_view());
-    rows.w3.push_back(e.w3.rows_view());
-  }
-  rows.shared_w1 = w.shared.w1.rows_view();
-  rows.shared_w2 = w.shared.w2.rows_view();
-  rows.shared_w3 = w.shared.w3.rows_view();
-  return DeviceMoe::Create(shape, rows, stream);
-}
-
 // The MoE FFN's decode step on the device (router, routed experts by device ids, shared expert,
 // combine) against the CPU MoeForward token by token, for a scored layer and a hash layer whose
 // tid2eid (I64, as checkpoints store it) routes some tokens twice to one expert.
@@ -898,7 +823,7 @@ TEST(CudaForwardOpsTest, MoeDecodeMatchesTheCpuMoeTokenByToken) {
   for (const bool hash : {false, true}) {
     HostMoe m;
     MakeMoe(c, hash, vocab, rng, m);
-    DeviceMoe dm = UploadMoe(m, c, stream);
+    DeviceMoe dm = test_support::UploadMoe(m.w, c, stream);
     std::vector<float> cpu_all, gpu_all;
     DeviceBuffer dout(static_cast<size_t>(c.dim) * sizeof(float));
     std::uniform_int_distribution<int32_t> token_id(0, vocab - 1);
@@ -973,13 +898,14 @@ TEST(CudaForwardOpsTest, BlockDecodeAndHeadDecodeMatchTheCpuTokenByToken) {
     bw.ffn_norm = RandomBf16(static_cast<size_t>(c.dim), rng, 0.2f);
     for (float& v : bw.attn_norm) v = forward::RoundBf16(v + 1.0f);
     for (float& v : bw.ffn_norm) v = forward::RoundBf16(v + 1.0f);
-    DeviceBlock db = DeviceBlock::Create(
-        shape, UploadAttention(attn, c, rope, tokens, stream), UploadMoe(moe, c, stream),
-        DeviceHcWeights::Upload(bw.hc_attn.fn.rows_view(), mix, bw.hc_attn.base, bw.hc_attn.scale,
-                                stream),
-        DeviceHcWeights::Upload(bw.hc_ffn.fn.rows_view(), mix, bw.hc_ffn.base, bw.hc_ffn.scale,
-                                stream),
-        bw.attn_norm, bw.ffn_norm, stream);
+    DeviceBlock db =
+        DeviceBlock::Create(shape, test_support::UploadAttention(attn.w, c, rope, tokens, stream),
+                            test_support::UploadMoe(moe.w, c, stream),
+                            DeviceHcWeights::Upload(bw.hc_attn.fn.rows_view(), mix, bw.hc_attn.base,
+                                                    bw.hc_attn.scale, stream),
+                            DeviceHcWeights::Upload(bw.hc_ffn.fn.rows_view(), mix, bw.hc_ffn.base,
+                                                    bw.hc_ffn.scale, stream),
+                            bw.attn_norm, bw.ffn_norm, stream);
     const std::string name = "block ratio " + std::to_string(ratio) + (hash ? " hash" : "");
     std::vector<float> cpu_all, gpu_all, last;
     std::uniform_int_distribution<int32_t> token_id(0, vocab - 1);

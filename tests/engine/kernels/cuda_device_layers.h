@@ -1,0 +1,173 @@
+// The CUDA decode steps' device structures built from the CPU forward pass's weights
+// (forward::CompressorWeights, AttentionWeights, MoeWeights, BlockWeights, ModelWeights), for the
+// tests that compare them with the CPU. (The production wiring of `--device cuda` will need the
+// same conversions; they live here until then.)
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <stdexcept>
+#include <utility>
+#include <vector>
+
+#include "engine/forward/model_weights.h"
+#include "engine/forward/moe.h"
+#include "engine/forward/rope.h"
+#include "engine/kernels/cuda/attention_step.h"
+#include "engine/kernels/cuda/block_step.h"
+#include "engine/kernels/cuda/compressor_ops.h"
+#include "engine/kernels/cuda/indexer_step.h"
+#include "engine/kernels/cuda/model_step.h"
+#include "engine/kernels/cuda/moe_step.h"
+#include "engine/model/model_config.h"
+
+namespace dsagent::engine::kernels::cuda::test_support {
+
+inline HcKernelShape HcShapeOf(const ModelConfig& c) {
+  HcKernelShape s;
+  s.hc = c.hc_mult;
+  s.dim = c.dim;
+  s.sinkhorn_iters = c.hc_sinkhorn_iters;
+  s.hc_eps = static_cast<float>(c.hc_eps);
+  s.norm_eps = static_cast<float>(c.norm_eps);
+  return s;
+}
+
+inline DeviceCompressor UploadCompressor(const forward::CompressorWeights& w,
+                                         const forward::Rope& rope, float norm_eps,
+                                         CudaStream& stream) {
+  CompressorShape shape;
+  shape.ratio = w.ratio;
+  shape.head_dim = w.head_dim;
+  shape.rope_dims = rope.dims();
+  shape.overlap = w.overlap;
+  shape.rotate = w.rotate;
+  shape.norm_eps = norm_eps;
+  return DeviceCompressor::Create(shape, w.wkv.rows_view(), w.wgate.rows_view(), w.ape, w.norm,
+                                  rope.frequencies(), stream);
+}
+
+// An attention sub-layer with room for `tokens` positions of compressed entries.
+inline DeviceAttention UploadAttention(const forward::AttentionWeights& w, const ModelConfig& c,
+                                       const forward::Rope& rope, int64_t tokens,
+                                       CudaStream& stream) {
+  const int ratio = w.ratio;
+  const float eps = static_cast<float>(c.norm_eps);
+  AttentionShape shape;
+  shape.dim = c.dim;
+  shape.heads = c.n_heads;
+  shape.head_dim = c.head_dim;
+  shape.rope_dims = c.rope_head_dim;
+  shape.q_lora_rank = c.q_lora_rank;
+  shape.o_groups = c.o_groups;
+  shape.o_lora_rank = c.o_lora_rank;
+  shape.window = c.window_size;
+  shape.ratio = ratio;
+  shape.capacity = ratio > 0 ? tokens / ratio : 0;
+  shape.norm_eps = eps;
+  const AttentionWeightRows rows{w.wq_a.rows_view(), w.wq_b.rows_view(), w.wkv.rows_view(),
+                                 w.wo_a.rows_view(), w.wo_b.rows_view(), w.q_norm,
+                                 w.kv_norm,          w.attn_sink,        rope.frequencies()};
+  std::optional<DeviceCompressor> compressor;
+  std::optional<DeviceIndexer> indexer;
+  if (w.has_compressor) compressor = UploadCompressor(w.compressor, rope, eps, stream);
+  if (w.has_indexer) {
+    IndexerShape ishape;
+    ishape.heads = c.index_n_heads;
+    ishape.head_dim = c.index_head_dim;
+    ishape.rope_dims = c.rope_head_dim;
+    ishape.topk = c.index_topk;
+    ishape.ratio = ratio;
+    ishape.capacity = tokens / ratio;
+    indexer = DeviceIndexer::Create(
+        ishape, w.indexer.wq_b.rows_view(), w.indexer.weights_proj.rows_view(), rope.frequencies(),
+        UploadCompressor(w.indexer.compressor, rope, eps, stream), stream);
+  }
+  return DeviceAttention::Create(shape, rows, std::move(compressor), std::move(indexer), stream);
+}
+
+inline RouteScoreFunc RouteScoreFuncOf(const std::string& name) {
+  switch (forward::ScoreFuncOf(name)) {
+    case forward::ScoreFunc::kSoftmax:
+      return RouteScoreFunc::kSoftmax;
+    case forward::ScoreFunc::kSigmoid:
+      return RouteScoreFunc::kSigmoid;
+    case forward::ScoreFunc::kSqrtSoftplus:
+      break;
+  }
+  return RouteScoreFunc::kSqrtSoftplus;
+}
+
+// A MoE layer; tid2eid (I64 or I32, as the checkpoint stores it) becomes an int32 table.
+inline DeviceMoe UploadMoe(const forward::MoeWeights& w, const ModelConfig& c, CudaStream& stream) {
+  MoeShape shape;
+  shape.dim = c.dim;
+  shape.inter = w.shared.w1.rows;
+  shape.route.experts = c.n_routed_experts;
+  shape.route.k = c.n_activated_experts;
+  shape.route.func = RouteScoreFuncOf(c.score_func);
+  shape.route.route_scale = static_cast<float>(c.route_scale);
+  shape.swiglu_limit = static_cast<float>(c.swiglu_limit);
+  shape.hash = w.hash;
+  MoeWeightRows rows;
+  rows.gate = w.gate.rows_view();
+  rows.bias = w.bias;
+  if (w.hash) {
+    const bool i64 = w.tid2eid->dtype == DType::kI64;
+    const int64_t n = w.tid2eid->elements();
+    for (int64_t i = 0; i < n; ++i) {
+      if (i64) {
+        int64_t v;
+        std::memcpy(&v, w.tid2eid->data + 8 * i, 8);
+        rows.hash_table.push_back(static_cast<int32_t>(v));
+      } else {
+        int32_t v;
+        std::memcpy(&v, w.tid2eid->data + 4 * i, 4);
+        rows.hash_table.push_back(v);
+      }
+    }
+  }
+  for (const forward::ExpertWeights& e : w.experts) {
+    rows.w1.push_back(e.w1.rows_view());
+    rows.w2.push_back(e.w2.rows_view());
+    rows.w3.push_back(e.w3.rows_view());
+  }
+  rows.shared_w1 = w.shared.w1.rows_view();
+  rows.shared_w2 = w.shared.w2.rows_view();
+  rows.shared_w3 = w.shared.w3.rows_view();
+  return DeviceMoe::Create(shape, rows, stream);
+}
+
+inline DeviceHcWeights UploadHc(const forward::HcWeights& w, CudaStream& stream) {
+  return DeviceHcWeights::Upload(w.fn.rows_view(), w.fn.rows, w.base, w.scale, stream);
+}
+
+inline DeviceBlock UploadBlock(const forward::BlockWeights& w, const ModelConfig& c,
+                               const forward::Rope& rope, int64_t tokens, CudaStream& stream) {
+  return DeviceBlock::Create(HcShapeOf(c), UploadAttention(w.attn, c, rope, tokens, stream),
+                             UploadMoe(w.ffn, c, stream), UploadHc(w.hc_attn, stream),
+                             UploadHc(w.hc_ffn, stream), w.attn_norm, w.ffn_norm, stream);
+}
+
+inline DeviceHead UploadHead(const forward::HcWeights& hc_head, const std::vector<float>& norm,
+                             const forward::WeightMatrix& head, const ModelConfig& c,
+                             CudaStream& stream) {
+  return DeviceHead::Create(HcShapeOf(c), UploadHc(hc_head, stream), norm, head.rows_view(),
+                            head.rows, stream);
+}
+
+// Every decoder layer and the head (no MTP), with room for `tokens` positions.
+inline DeviceModel UploadModel(const forward::ModelWeights& w, const ModelConfig& c, int64_t tokens,
+                               CudaStream& stream) {
+  const forward::Rope window_rope(c, false), compressed_rope(c, true);
+  std::vector<DeviceBlock> layers;
+  for (const forward::BlockWeights& b : w.layers) {
+    layers.push_back(
+        UploadBlock(b, c, b.attn.ratio > 0 ? compressed_rope : window_rope, tokens, stream));
+  }
+  return DeviceModel::Create(HcShapeOf(c), w.embed.rows_view(), w.embed.rows, std::move(layers),
+                             UploadHead(w.hc_head, w.norm, w.head, c, stream), stream);
+}
+
+}  // namespace dsagent::engine::kernels::cuda::test_support

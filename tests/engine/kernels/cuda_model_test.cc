@@ -1,0 +1,85 @@
+// The whole model's decode on the device (kernels/cuda/model_step.h) on the golden checkpoints
+// (tests/data/v4-tiny: window, CSA and HCA layers, a hash layer; v4-tiny-c): every token decoded
+// one at a time from position 0, against the reference's logits of the same tokens and against
+// the CPU engine in `fast` numerics decoding them the same way. The end-to-end contract:
+// top-1 agreement >= 99% and max |d logit| <= 0.05. Skips without a device (fails with
+// DSAGENT_REQUIRE_CUDA=1).
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+#include "engine/forward/logits_runner.h"
+#include "engine/forward/model.h"
+#include "engine/forward/model_weights.h"
+#include "engine/model/checkpoint.h"
+#include "tests/engine/forward/golden_data.h"
+#include "tests/engine/kernels/cuda_device_layers.h"
+#include "tests/engine/kernels/cuda_test_support.h"
+
+namespace dsagent::engine::kernels::cuda::model_test {
+namespace {
+using forward::testing::Agreement;
+using forward::testing::Compare;
+using forward::testing::Describe;
+using forward::testing::GoldenSet;
+using test_support::ToDevice;
+using test_support::ToHost;
+
+void ExpectEndToEndContract(const Agreement& a, int64_t rows, const std::string& what) {
+  EXPECT_EQ(a.rows, rows) << what;
+  std::printf("%s: %s\n", what.c_str(), Describe(a).c_str());
+  EXPECT_GE(static_cast<double>(a.top1_agree), 0.99 * static_cast<double>(a.rows))
+      << what << ": " << Describe(a);
+  EXPECT_LE(a.max_abs, 0.05) << what << ": " << Describe(a);
+}
+
+class CudaModelGoldenTest : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(CudaModelGoldenTest, DecodingEveryTokenStaysWithinTheEndToEndContract) {
+  REQUIRE_CUDA_DEVICE();
+  // DSAGENT_SOURCE_ROOT: where the tree is when the binary runs elsewhere (scripts/gpu-check.sh).
+  const char* root = std::getenv("DSAGENT_SOURCE_ROOT");
+  const GoldenSet set(std::filesystem::path(root ? root : DSAGENT_SOURCE_DIR) / "tests/data" /
+                      GetParam());
+  const std::vector<int32_t> tokens = set.Read<int32_t>("tokens");
+  const std::vector<float> reference = set.Read<float>("prefill_full_logits");
+  const int64_t n = set.tokens(), vocab = set.vocab();
+  ASSERT_GT(n, 0);
+
+  auto checkpoint = Checkpoint::Open(set.dir());
+  ASSERT_TRUE(checkpoint) << checkpoint.error();
+  auto weights = forward::LoadModelWeights(**checkpoint, set.dir().string());
+  ASSERT_TRUE(weights) << weights.error();
+  const ModelConfig& config = (*checkpoint)->config();
+  CudaStream stream;
+  DeviceModel model = test_support::UploadModel(*weights, config, n, stream);
+  DeviceBuffer dlogits(static_cast<size_t>(vocab) * sizeof(float));
+  std::vector<float> gpu;
+  for (int64_t pos = 0; pos < n; ++pos) {
+    const DeviceBuffer dtoken =
+        ToDevice(std::vector<int32_t>{tokens[static_cast<size_t>(pos)]}, stream);
+    ModelDecode(model, dtoken.as<int32_t>(), pos, dlogits.as<float>(), stream);
+    const std::vector<float> row = ToHost(dlogits, static_cast<size_t>(vocab), stream);
+    gpu.insert(gpu.end(), row.begin(), row.end());
+  }
+  ExpectEndToEndContract(Compare(gpu.data(), reference.data(), n, vocab), n,
+                         set.name() + " device decode vs reference");
+
+  // The CPU engine in fast numerics, the same tokens decoded one at a time (a one-token prefill,
+  // then decode steps).
+  auto cpu_model = forward::Model::Load(set.dir(), {.threads = 2, .numerics = Numerics::kFast});
+  ASSERT_TRUE(cpu_model) << cpu_model.error();
+  auto cpu = forward::ComputeLogits(**cpu_model, tokens, 1);
+  ASSERT_TRUE(cpu) << cpu.error();
+  ExpectEndToEndContract(Compare(gpu.data(), cpu->data(), n, vocab), n,
+                         set.name() + " device decode vs CPU fast decode");
+}
+
+INSTANTIATE_TEST_SUITE_P(Checkpoints, CudaModelGoldenTest,
+                         ::testing::Values("v4-tiny", "v4-tiny-c"),
+                         [](const auto& p) { return forward::testing::TestName(p.param); });
+
+}  // namespace
+}  // namespace dsagent::engine::kernels::cuda::model_test
