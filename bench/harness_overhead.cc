@@ -5,16 +5,18 @@
 //   harness_overhead [STEPS]             a scripted session from empty (read_file and `ls -l`
 //                                        alternating): wall and CPU per step, the cache-hit rate
 //                                        and the prefix share the server's cache model observed.
-//   harness_overhead scale [TOKENS...]   (default 10000 100000 1000000) per context size: a session
+//   harness_overhead scale [--steps N] [TOKENS...]
+//                                        (default 10000 100000 1000000) per context size: a session
 //                                        of that many tokens is resumed and runs K more steps of
 //                                        read_file (in-process, no subprocess). CPU per step is the
-//                                        difference between a 2-step and a 42-step resume divided
-//                                        by 40, so start-up and resume cancel out (40 steps, so
-//                                        that the difference stands above the noise of process
-//                                        start); also the time from starting `--resume` to the
-//                                        first request arriving, and the peak RSS of the long
-//                                        run. The window is set
-//                                        above the session (context_tokens 4M), so no compaction.
+//                                        difference between a 2-step and a (2+N)-step resume
+//                                        divided by N (default 40), so start-up and resume cancel
+//                                        out (40 steps at least, so that the difference stands
+//                                        above the noise of process start; more split user and sys
+//                                        time more exactly); also the time from starting `--resume`
+//                                        to the first request arriving, and the peak RSS of the
+//                                        long run. The window is set above the session
+//                                        (context_tokens 4M), so no compaction.
 //   harness_overhead compaction [STEPS]  (default 40) a session driven past a 65,536-token window
 //                                        (max_output_tokens 4096): whether it keeps running, how
 //                                        many requests do not extend the previous one byte for
@@ -34,6 +36,7 @@
 #include <fstream>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/json.h"
@@ -156,7 +159,20 @@ Child RunDsagent(const std::vector<std::string>& args, const fs::path& cwd, cons
       {"DEEPSEEK_API_KEY", kKey},
       {"DEEPSEEK_BASE_URL", server.BaseUrl()}};
   for (const auto& [k, v] : extra) env[k] = v;
-  std::string blob = cwd.string() + '\0' + DSAGENT_BINARY + '\0';
+  std::string blob = cwd.string() + '\0';
+  // For profiling: DSAGENT_BENCH_WRAP="/usr/bin/perf record -o /tmp/p.data --" runs each dsagent
+  // under that command (words split at spaces; the first an absolute path). The CPU figures then
+  // include the wrapper's; the last run (the long one, in scale) leaves the last output.
+  if (const char* wrap = std::getenv("DSAGENT_BENCH_WRAP"); wrap != nullptr) {
+    for (std::string_view w(wrap); !w.empty();) {
+      const size_t space = w.find(' ');
+      if (space != 0) blob += std::string(w.substr(0, space)) + '\0';
+      w = space == std::string_view::npos ? std::string_view() : w.substr(space + 1);
+    }
+  }
+  // DSAGENT_BENCH_BINARY: another dsagent to measure (e.g. a build of an earlier commit).
+  const char* binary = std::getenv("DSAGENT_BENCH_BINARY");
+  blob += std::string(binary != nullptr && *binary != '\0' ? binary : DSAGENT_BINARY) + '\0';
   for (const auto& a : args) blob += a + '\0';
   blob += '\0';
   for (const auto& [k, v] : env) blob += k + "=" + v + '\0';
@@ -235,10 +251,10 @@ int FromEmpty(int steps) {
                              repo, root, server);
   const double wall_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  // RUSAGE_CHILDREN: dsagent and its tool subprocesses (ls), as this mode has always reported.
-  rusage children{};
-  getrusage(RUSAGE_CHILDREN, &children);
-  const double cpu_s = Seconds(children.ru_utime) + Seconds(children.ru_stime);
+  // dsagent and its tool subprocesses (ls), as this mode has always reported: wait4's rusage of
+  // the dsagent process counts the children it waited for. (RUSAGE_CHILDREN of this process
+  // reads 0 since dsagent is started by the launcher, which this process never waits for.)
+  const double cpu_s = c.user_s + c.sys_s;
   const auto requests = server.Requests();
   double min_prefix = 1.0, last_prefix = 0.0;
   int64_t hit = 0, total = 0;
@@ -298,9 +314,8 @@ size_t GrowTrace(const fs::path& path, size_t target_text_bytes, size_t* text_by
 }
 
 constexpr int kShortResumeSteps = 2;
-constexpr int kLongResumeSteps = 42;
 
-int Scale(const std::vector<int64_t>& sizes) {
+int Scale(const std::vector<int64_t>& sizes, int long_resume_steps) {
   Json rows = Json::array();
   bool ok = true;
   for (const int64_t tokens : sizes) {
@@ -328,7 +343,7 @@ int Scale(const std::vector<int64_t>& sizes) {
 
     std::map<int, Child> runs;
     size_t last_request_bytes = 0;
-    for (const int steps : {kShortResumeSteps, kLongResumeSteps}) {
+    for (const int steps : {kShortResumeSteps, long_resume_steps}) {
       const fs::path trace = root / ("resume" + std::to_string(steps) + ".jsonl");
       fs::copy_file(seed, trace);
       EnqueueReads(server, steps - 1, 20, "r" + std::to_string(steps) + "_");
@@ -340,14 +355,15 @@ int Scale(const std::vector<int64_t>& sizes) {
       last_request_bytes = server.Requests().back().body.size();
     }
     const Child& a = runs[kShortResumeSteps];
-    const Child& b = runs[kLongResumeSteps];
-    constexpr double kStepsMeasured = kLongResumeSteps - kShortResumeSteps;
+    const Child& b = runs[long_resume_steps];
+    const double kStepsMeasured = long_resume_steps - kShortResumeSteps;
     rows.push_back(
         {{"context_tokens", tokens},
          {"session_text_bytes", text_bytes},
          {"trace_bytes", trace_bytes},
          {"last_request_bytes", last_request_bytes},
          {"exit_codes", {a.exit_code, b.exit_code}},
+         {"steps_measured", long_resume_steps - kShortResumeSteps},
          {"resume_to_first_request_s", b.first_request_s},
          // The short run's CPU less its steps: start-up, resume and the first encoding.
          {"resume_cpu_s", (a.user_s + a.sys_s) - kShortResumeSteps *
@@ -423,9 +439,16 @@ int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
   if (mode == "scale") {
     std::vector<int64_t> sizes;
-    for (int i = 2; i < argc; ++i) sizes.push_back(std::atoll(argv[i]));
+    int long_resume_steps = 42;
+    for (int i = 2; i < argc; ++i) {
+      if (std::strcmp(argv[i], "--steps") == 0 && i + 1 < argc) {
+        long_resume_steps = kShortResumeSteps + std::max(1, std::atoi(argv[++i]));
+      } else {
+        sizes.push_back(std::atoll(argv[i]));
+      }
+    }
     if (sizes.empty()) sizes = {10000, 100000, 1000000};
-    return Scale(sizes);
+    return Scale(sizes, long_resume_steps);
   }
   if (mode == "compaction") return Compaction(argc > 2 ? std::atoi(argv[2]) : 40);
   return FromEmpty(argc > 1 ? std::atoi(argv[1]) : 50);

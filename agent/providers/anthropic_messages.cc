@@ -104,10 +104,14 @@ void AnthropicEncoding::Encode(const MessageList& messages, bool reasoning_on_ev
   }
 }
 
-WireBody AnthropicEncoding::Body(const Request& request, const std::string& open_element) const {
+Json AnthropicEncoding::Fields(const Request& request) const {
   Json fields = AnthropicFields(request);
   if (has_system) fields["system"] = system;
-  return CanonicalJsonWithArray(fields, "messages", encoded, open_element);
+  return fields;
+}
+
+WireBody AnthropicEncoding::Body(const Request& request, const std::string& open_element) const {
+  return CanonicalJsonWithArray(Fields(request), "messages", encoded, open_element);
 }
 
 Json BuildAnthropicMessagesBody(const Request& request, bool reasoning_on_every_assistant) {
@@ -139,7 +143,7 @@ WireBody AnthropicMessagesWire::BuildBody(const Request& request,
   }
   std::lock_guard lock(mu_);
   encoding_.Encode(request.messages, false, &open);
-  return encoding_.Body(request, open);
+  return fields_.Build(encoding_.Fields(request), "messages", encoding_.encoded, open);
 }
 
 std::unique_ptr<StreamDecoder> AnthropicMessagesWire::NewDecoder(StreamSink& sink,

@@ -39,6 +39,8 @@ struct AnthropicEncoding {
   // (empty when the list does not end with tool results).
   void Encode(const MessageList& messages, bool reasoning_on_every_assistant,
               std::string* open_element);
+  // The body's fields other than the messages, for `request` (the system text included).
+  Json Fields(const Request& request) const;
   // The body for `request`, whose messages were just passed to Encode.
   WireBody Body(const Request& request, const std::string& open_element) const;
 };
@@ -57,6 +59,7 @@ class AnthropicMessagesWire : public WireFormat {
  private:
   mutable std::mutex mu_;
   mutable AnthropicEncoding encoding_;  // guarded by mu_
+  mutable EncodedFields fields_;        // guarded by mu_
 };
 
 }  // namespace dsagent

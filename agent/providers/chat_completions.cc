@@ -93,7 +93,7 @@ WireBody ChatCompletionsWire::BuildBody(const Request& request,
     encoded_.Append(CanonicalJson(ChatCompletionsMessage(request.messages[i], false)));
   }
   encoded_.messages = request.messages.size();
-  return CanonicalJsonWithArray(fields, "messages", encoded_);
+  return fields_.Build(fields, "messages", encoded_);
 }
 
 std::unique_ptr<StreamDecoder> ChatCompletionsWire::NewDecoder(StreamSink& sink,

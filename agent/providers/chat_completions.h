@@ -55,6 +55,7 @@ class ChatCompletionsWire : public WireFormat {
   ChatDialect dialect_;
   mutable std::mutex mu_;
   mutable EncodedPrefix encoded_;  // guarded by mu_
+  mutable EncodedFields fields_;   // guarded by mu_
 };
 
 }  // namespace dsagent

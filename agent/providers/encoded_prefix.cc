@@ -54,13 +54,20 @@ void EncodedPrefix::AppendTo(WireBody& body) const {
   }
 }
 
-WireBody CanonicalJsonWithArray(const Json& object, std::string_view key,
-                                const EncodedPrefix& elements, std::string_view more) {
-  // head = the fields before `key` and `"key":[`; tail = the rest. nlohmann::json iterates object
-  // keys in sorted order, as dump() writes them.
-  std::string head = "{";
-  std::string tail;
-  std::string* out = &head;
+namespace {
+
+// The CanonicalJson of `object` with `key` set to an array, split around the array's elements:
+// `before` ends with `"key":[`, `after` starts with the `]`'s successor (`,"next":...}` or `}`).
+struct Around {
+  std::string before;
+  std::string after;
+};
+
+Around SerialiseAround(const Json& object, std::string_view key) {
+  // nlohmann::json iterates object keys in sorted order, as dump() writes them.
+  Around a;
+  a.before = "{";
+  std::string* out = &a.before;
   bool first = true;
   bool placed = false;
   const auto separate = [&] {
@@ -69,12 +76,9 @@ WireBody CanonicalJsonWithArray(const Json& object, std::string_view key,
   };
   const auto place_array = [&] {
     separate();
-    head += CanonicalJson(Json(std::string(key)));
-    head += ":[";
-    out = &tail;
-    if (elements.bytes() != 0 && !more.empty()) tail.push_back(',');
-    tail.append(more);
-    tail.push_back(']');
+    a.before += CanonicalJson(Json(std::string(key)));
+    a.before += ":[";
+    out = &a.after;
     placed = true;
   };
   for (auto it = object.begin(); it != object.end(); ++it) {
@@ -86,12 +90,45 @@ WireBody CanonicalJsonWithArray(const Json& object, std::string_view key,
   }
   if (!placed) place_array();
   out->push_back('}');
+  return a;
+}
 
-  WireBody body;
-  body.Append(std::move(head));
+// before, the elements, `more`, "]", after.
+WireBody Assemble(WireBody body, const EncodedPrefix& elements, std::string_view more,
+                  const std::shared_ptr<const std::string>& after) {
   elements.AppendTo(body);
-  body.Append(std::move(tail));
+  std::string close;
+  if (elements.bytes() != 0 && !more.empty()) close.push_back(',');
+  close.append(more);
+  close.push_back(']');
+  body.Append(std::move(close));
+  body.AppendShared(after, *after);
   return body;
+}
+
+}  // namespace
+
+WireBody CanonicalJsonWithArray(const Json& object, std::string_view key,
+                                const EncodedPrefix& elements, std::string_view more) {
+  Around a = SerialiseAround(object, key);
+  WireBody body;
+  body.Append(std::move(a.before));
+  return Assemble(std::move(body), elements, more,
+                  std::make_shared<const std::string>(std::move(a.after)));
+}
+
+WireBody EncodedFields::Build(const Json& object, std::string_view key,
+                              const EncodedPrefix& elements, std::string_view more) {
+  if (before_ == nullptr || key != key_ || object != object_) {
+    Around a = SerialiseAround(object, key);
+    object_ = object;
+    key_ = std::string(key);
+    before_ = std::make_shared<const std::string>(std::move(a.before));
+    after_ = std::make_shared<const std::string>(std::move(a.after));
+  }
+  WireBody body;
+  body.AppendShared(before_, *before_);
+  return Assemble(std::move(body), elements, more, after_);
 }
 
 }  // namespace dsagent

@@ -52,4 +52,22 @@ class EncodedPrefix {
 WireBody CanonicalJsonWithArray(const Json& object, std::string_view key,
                                 const EncodedPrefix& elements, std::string_view more = {});
 
+// CanonicalJsonWithArray for a wire format whose body fields (model, limits, the tool schemas)
+// rarely change: their serialised bytes are kept and reused while the fields compare equal. The
+// tool schemas are kilobytes and the same every step; serialising them again was, once the
+// messages were cached, the largest part of building a body (about half a million instructions a
+// step). Not thread-safe (the wire formats hold it under their lock).
+class EncodedFields {
+ public:
+  // The same bytes as CanonicalJsonWithArray(object, key, elements, more).
+  WireBody Build(const Json& object, std::string_view key, const EncodedPrefix& elements,
+                 std::string_view more = {});
+
+ private:
+  Json object_;  // the fields last serialised
+  std::string key_;
+  std::shared_ptr<const std::string> before_;  // through `"key":[`; null: nothing kept
+  std::shared_ptr<const std::string> after_;   // after the array's `]`
+};
+
 }  // namespace dsagent

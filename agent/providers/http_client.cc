@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <vector>
 
 namespace dsagent {
 namespace {
@@ -145,24 +146,25 @@ int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   return 0;
 }
 
-struct CurlHandles {
-  CURL* easy = nullptr;
-  CURLM* multi = nullptr;
-  curl_slist* headers = nullptr;
-  ~CurlHandles() {
-    if (multi && easy) curl_multi_remove_handle(multi, easy);
-    if (easy) curl_easy_cleanup(easy);
-    if (multi) curl_multi_cleanup(multi);
-    if (headers) curl_slist_free_all(headers);
-  }
-};
-
 }  // namespace
 
-// One lock per kind of shared data, as curl's share interface asks for.
+// One lock per kind of shared data, as curl's share interface asks for. Also the handles of
+// finished calls, for the next call to reuse.
 struct HttpConnectionPool::Impl {
   CURLSH* share = nullptr;
   std::mutex locks[CURL_LOCK_DATA_LAST];
+  // An easy handle and the multi handle that drives it.
+  struct CurlPair {
+    CURL* easy = nullptr;
+    CURLM* multi = nullptr;
+    void Cleanup() const {
+      if (easy) curl_easy_cleanup(easy);
+      if (multi) curl_multi_cleanup(multi);
+    }
+  };
+  std::mutex idle_mu;
+  std::vector<CurlPair> idle;  // at most kMaxIdle; each easy handle is attached to `share`
+  static constexpr size_t kMaxIdle = 4;
 
   static void Lock(CURL*, curl_lock_data data, curl_lock_access, void* user) {
     static_cast<Impl*>(user)->locks[data].lock();
@@ -171,6 +173,50 @@ struct HttpConnectionPool::Impl {
     static_cast<Impl*>(user)->locks[data].unlock();
   }
 };
+
+namespace {
+
+// The handles of one call: a pool's idle pair when it has one (a call of the session before
+// this one left it: its buffers, among them the 1 MiB upload buffer, stay allocated, and the
+// multi handle's wake-up socket pair stays open), else new ones. Back to the pool afterwards.
+struct CurlHandles {
+  HttpConnectionPool::Impl* pool = nullptr;  // null: cleaned up after the call
+  HttpConnectionPool::Impl::CurlPair pair;
+  curl_slist* headers = nullptr;
+
+  explicit CurlHandles(HttpConnectionPool::Impl* from) : pool(from) {
+    if (pool != nullptr) {
+      std::lock_guard lock(pool->idle_mu);
+      if (!pool->idle.empty()) {
+        pair = pool->idle.back();
+        pool->idle.pop_back();
+        return;
+      }
+    }
+    pair.easy = curl_easy_init();
+    pair.multi = curl_multi_init();
+  }
+  ~CurlHandles() {
+    // The call's error buffer is gone by now (it was declared after these handles), and removing
+    // an unfinished transfer may report an error: no buffer from here on.
+    if (pair.easy) curl_easy_setopt(pair.easy, CURLOPT_ERRORBUFFER, nullptr);
+    if (pair.multi && pair.easy) curl_multi_remove_handle(pair.multi, pair.easy);
+    // Nor may an idle handle point at the call's header list (its callback data is replaced by
+    // the next call's before any transfer).
+    if (pair.easy) curl_easy_setopt(pair.easy, CURLOPT_HTTPHEADER, nullptr);
+    if (headers) curl_slist_free_all(headers);
+    if (pool != nullptr && pair.easy && pair.multi) {
+      std::lock_guard lock(pool->idle_mu);
+      if (pool->idle.size() < HttpConnectionPool::Impl::kMaxIdle) {
+        pool->idle.push_back(pair);
+        return;
+      }
+    }
+    pair.Cleanup();
+  }
+};
+
+}  // namespace
 
 HttpConnectionPool::HttpConnectionPool() : impl_(std::make_unique<Impl>()) {
   EnsureCurlGlobalInit();
@@ -185,6 +231,8 @@ HttpConnectionPool::HttpConnectionPool() : impl_(std::make_unique<Impl>()) {
 }
 
 HttpConnectionPool::~HttpConnectionPool() {
+  // The easy handles first: a share still in use by one cannot be cleaned up.
+  for (const Impl::CurlPair& pair : impl_->idle) pair.Cleanup();
   if (impl_->share != nullptr) curl_share_cleanup(impl_->share);
 }
 
@@ -200,10 +248,13 @@ HttpResult HttpPost(const HttpRequest& request, const BodyCallback& on_body,
     return t.result;
   }
 
-  CurlHandles h;
-  h.easy = curl_easy_init();
-  h.multi = curl_multi_init();
-  if (!h.easy || !h.multi) {
+  // Handles are pooled only with the share: a reused easy handle keeps the options of its last
+  // call, and every call sets the same ones (below), so nothing of that call carries over.
+  const bool pooled =
+      request.connections != nullptr && request.connections->impl().share != nullptr;
+  CurlHandles handles(pooled ? &request.connections->impl() : nullptr);
+  CurlHandles& h = handles;
+  if (!h.pair.easy || !h.pair.multi) {
     t.result.transport_error = "could not initialise libcurl";
     return t.result;
   }
@@ -212,36 +263,38 @@ HttpResult HttpPost(const HttpRequest& request, const BodyCallback& on_body,
   h.headers = curl_slist_append(h.headers, "Expect:");
 
   char error_buffer[CURL_ERROR_SIZE] = {0};
-  curl_easy_setopt(h.easy, CURLOPT_URL, request.url.c_str());
-  curl_easy_setopt(h.easy, CURLOPT_POST, 1L);
+  curl_easy_setopt(h.pair.easy, CURLOPT_URL, request.url.c_str());
+  curl_easy_setopt(h.pair.easy, CURLOPT_POST, 1L);
   size_t body_bytes = 0;
   for (std::string_view piece : request.body) body_bytes += piece.size();
-  curl_easy_setopt(h.easy, CURLOPT_READFUNCTION, OnUpload);
-  curl_easy_setopt(h.easy, CURLOPT_READDATA, &t);
-  curl_easy_setopt(h.easy, CURLOPT_SEEKFUNCTION, OnUploadSeek);
-  curl_easy_setopt(h.easy, CURLOPT_SEEKDATA, &t);
-  curl_easy_setopt(h.easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body_bytes));
+  curl_easy_setopt(h.pair.easy, CURLOPT_READFUNCTION, OnUpload);
+  curl_easy_setopt(h.pair.easy, CURLOPT_READDATA, &t);
+  curl_easy_setopt(h.pair.easy, CURLOPT_SEEKFUNCTION, OnUploadSeek);
+  curl_easy_setopt(h.pair.easy, CURLOPT_SEEKDATA, &t);
+  curl_easy_setopt(h.pair.easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body_bytes));
   // A session's body is megabytes: larger upload chunks (curl's default is 64 KiB) mean fewer
-  // read callbacks, send calls and turns of the transfer loop per request.
-  if (body_bytes > kDefaultUploadBufferBytes) {
-    curl_easy_setopt(h.easy, CURLOPT_UPLOAD_BUFFERSIZE, static_cast<long>(kLargeUploadBufferBytes));
-  }
-  curl_easy_setopt(h.easy, CURLOPT_HTTPHEADER, h.headers);
-  curl_easy_setopt(h.easy, CURLOPT_HEADERFUNCTION, OnHeader);
-  curl_easy_setopt(h.easy, CURLOPT_HEADERDATA, &t);
-  curl_easy_setopt(h.easy, CURLOPT_WRITEFUNCTION, OnBody);
-  curl_easy_setopt(h.easy, CURLOPT_WRITEDATA, &t);
-  curl_easy_setopt(h.easy, CURLOPT_XFERINFOFUNCTION, OnProgress);
-  curl_easy_setopt(h.easy, CURLOPT_XFERINFODATA, &t);
-  curl_easy_setopt(h.easy, CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt(h.easy, CURLOPT_NOSIGNAL, 1L);  // required when several threads use curl
-  curl_easy_setopt(h.easy, CURLOPT_CONNECTTIMEOUT, static_cast<long>(request.connect_timeout_s));
-  curl_easy_setopt(h.easy, CURLOPT_ERRORBUFFER, error_buffer);
-  curl_easy_setopt(h.easy, CURLOPT_TCP_KEEPALIVE, 1L);
-  if (request.connections != nullptr && request.connections->impl().share != nullptr) {
-    curl_easy_setopt(h.easy, CURLOPT_SHARE, request.connections->impl().share);
-  }
-  curl_multi_add_handle(h.multi, h.easy);
+  // read callbacks, send calls and turns of the transfer loop per request. Set on every call (a
+  // reused handle keeps the last call's size; curl reallocates the buffer only when it changes,
+  // so a session of large bodies keeps one).
+  curl_easy_setopt(
+      h.pair.easy, CURLOPT_UPLOAD_BUFFERSIZE,
+      static_cast<long>(body_bytes > kDefaultUploadBufferBytes ? kLargeUploadBufferBytes
+                                                               : kDefaultUploadBufferBytes));
+  curl_easy_setopt(h.pair.easy, CURLOPT_HTTPHEADER, h.headers);
+  curl_easy_setopt(h.pair.easy, CURLOPT_HEADERFUNCTION, OnHeader);
+  curl_easy_setopt(h.pair.easy, CURLOPT_HEADERDATA, &t);
+  curl_easy_setopt(h.pair.easy, CURLOPT_WRITEFUNCTION, OnBody);
+  curl_easy_setopt(h.pair.easy, CURLOPT_WRITEDATA, &t);
+  curl_easy_setopt(h.pair.easy, CURLOPT_XFERINFOFUNCTION, OnProgress);
+  curl_easy_setopt(h.pair.easy, CURLOPT_XFERINFODATA, &t);
+  curl_easy_setopt(h.pair.easy, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(h.pair.easy, CURLOPT_NOSIGNAL, 1L);  // required when several threads use curl
+  curl_easy_setopt(h.pair.easy, CURLOPT_CONNECTTIMEOUT,
+                   static_cast<long>(request.connect_timeout_s));
+  curl_easy_setopt(h.pair.easy, CURLOPT_ERRORBUFFER, error_buffer);
+  curl_easy_setopt(h.pair.easy, CURLOPT_TCP_KEEPALIVE, 1L);
+  if (pooled) curl_easy_setopt(h.pair.easy, CURLOPT_SHARE, request.connections->impl().share);
+  curl_multi_add_handle(h.pair.multi, h.pair.easy);
 
   // The multi interface instead of curl_easy_perform: easy_perform sleeps up to a second between
   // progress callbacks when the socket is quiet, which would make Ctrl-C feel sluggish.
@@ -251,7 +304,7 @@ HttpResult HttpPost(const HttpRequest& request, const BodyCallback& on_body,
   t.last_byte_at = std::chrono::steady_clock::now();
   int running = 1;
   while (true) {
-    CURLMcode mc = curl_multi_perform(h.multi, &running);
+    CURLMcode mc = curl_multi_perform(h.pair.multi, &running);
     if (mc != CURLM_OK) {
       t.result.transport_error = curl_multi_strerror(mc);
       return t.result;
@@ -268,7 +321,7 @@ HttpResult HttpPost(const HttpRequest& request, const BodyCallback& on_body,
           "no data received for " + std::to_string(idle_limit.count()) + " s (idle timeout)";
       return t.result;
     }
-    mc = curl_multi_poll(h.multi, nullptr, 0, kCancelPollMs, nullptr);
+    mc = curl_multi_poll(h.pair.multi, nullptr, 0, kCancelPollMs, nullptr);
     if (mc != CURLM_OK) {
       t.result.transport_error = curl_multi_strerror(mc);
       return t.result;
@@ -277,7 +330,7 @@ HttpResult HttpPost(const HttpRequest& request, const BodyCallback& on_body,
 
   CURLcode code = CURLE_OK;
   int queued = 0;
-  while (CURLMsg* msg = curl_multi_info_read(h.multi, &queued)) {
+  while (CURLMsg* msg = curl_multi_info_read(h.pair.multi, &queued)) {
     if (msg->msg == CURLMSG_DONE) code = msg->data.result;
   }
   if (t.cancelled || cancel.IsCancelled()) {

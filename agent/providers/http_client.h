@@ -16,7 +16,9 @@ namespace dsagent {
 
 // Connections, TLS sessions and DNS answers kept between calls, so that the next model call of a
 // session reuses the open connection instead of a new TCP and TLS handshake each step (what
-// curl's share interface offers). Thread-safe: calls on several threads may use one pool.
+// curl's share interface offers), and the curl handles of finished calls, so that the next call
+// does not allocate and set up its buffers again. Thread-safe: calls on several threads may use
+// one pool (each takes its own handles).
 class HttpConnectionPool {
  public:
   HttpConnectionPool();
@@ -66,8 +68,9 @@ struct HttpResult {
 using BodyCallback = std::function<bool(std::string_view bytes)>;
 
 // Performs one POST. Never throws. Cancellation is noticed within ~50 ms, also while waiting for a
-// server that sends nothing. Thread-safe: every call uses its own curl handles (curl's global
-// initialisation happens once, on first use).
+// server that sends nothing. Thread-safe: every call uses its own curl handles, taken from
+// `request.connections` when it has idle ones (curl's global initialisation happens once, on
+// first use).
 HttpResult HttpPost(const HttpRequest& request, const BodyCallback& on_body,
                     const CancelToken& cancel);
 

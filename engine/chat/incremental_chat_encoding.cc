@@ -48,8 +48,12 @@ const std::string& IncrementalChatEncoder::Encode() {
   const bool valid = folded_ == 0 || (fold_drop_thinking_ == scope.drop_thinking &&
                                       (!scope_matters || fold_last_user_ == scope.last_user));
   std::string previous;
+  const size_t kept = valid ? stable_bytes_ : 0;
   if (valid) {
-    reused_bytes_ = encoded_once_ ? std::min(stable_bytes_, text_.size()) : 0;
+    // The open tail is rendered again below, usually to the same bytes (a tool result that a
+    // new assistant turn closes, the "<｜Assistant｜>" transition): kept to measure how much of
+    // it is shared, so the tokenizer need not encode it again.
+    previous_tail_.assign(text_, std::min(stable_bytes_, text_.size()));
     text_.resize(stable_bytes_);
   } else {
     previous = std::move(text_);
@@ -79,12 +83,21 @@ const std::string& IncrementalChatEncoder::Encode() {
   }
   chat_steps::RenderEnd(tail, text_);
 
-  encoded_once_ = true;
-  if (!valid) {
+  if (!encoded_once_) {
+    reused_bytes_ = 0;
+  } else if (valid) {
+    const auto open = text_.begin() + static_cast<std::ptrdiff_t>(kept);
+    reused_bytes_ =
+        kept +
+        static_cast<size_t>(
+            std::mismatch(open, text_.end(), previous_tail_.begin(), previous_tail_.end()).first -
+            open);
+  } else {
     reused_bytes_ = static_cast<size_t>(
         std::mismatch(text_.begin(), text_.end(), previous.begin(), previous.end()).first -
         text_.begin());
   }
+  encoded_once_ = true;
   return text_;
 }
 

@@ -35,8 +35,8 @@ class IncrementalChatEncoder {
 
   // The prompt of every message appended so far. O(new messages) unless the fallback applies.
   const std::string& Encode();
-  // Bytes at the start of the last Encode() that equal the start of the one before it (a lower
-  // bound: what the tokenizer may keep); 0 for the first.
+  // Bytes at the start of the last Encode() that equal the start of the one before it (all of
+  // them: what the tokenizer may keep); 0 for the first. O(the open tail) to find.
   size_t reused_bytes() const { return reused_bytes_; }
   // How many Encode() calls rendered the whole prompt again (tests, benchmarks).
   size_t full_renders() const { return full_renders_; }
@@ -60,6 +60,7 @@ class IncrementalChatEncoder {
   bool fold_drop_thinking_ = true;
   int fold_last_user_ = -1;
 
+  std::string previous_tail_;  // the open tail of the last Encode(), while Encode() runs
   bool encoded_once_ = false;
   size_t reused_bytes_ = 0;
   size_t full_renders_ = 0;

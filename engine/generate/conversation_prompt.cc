@@ -63,7 +63,7 @@ bool ConversationPrompt::Update(const CancelToken* cancel) {
     shared = encoder_.reused_bytes();
   }
   if (!encoding_valid_) shared = 0;
-  tokenizer_.EncodeInPlace(encoding_, *text_, shared, cancel);
+  tokenized_bytes_ = text_->size() - tokenizer_.EncodeInPlace(encoding_, *text_, shared, cancel);
   encoding_valid_ = cancel == nullptr || !cancel->IsCancelled();
   return encoding_valid_;
 }

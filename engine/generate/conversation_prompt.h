@@ -45,6 +45,9 @@ class ConversationPrompt {
 
   // How many Updates rendered the whole prompt again (tests, benchmarks).
   size_t full_renders() const;
+  // Bytes of text() the last Update tokenized: those after the resume point it kept (tests,
+  // benchmarks).
+  size_t tokenized_bytes() const { return tokenized_bytes_; }
 
  private:
   const BpeTokenizer& tokenizer_;
@@ -59,6 +62,7 @@ class ConversationPrompt {
   const std::string* text_ = &whole_text_;
   BpeTokenizer::Encoding encoding_;
   bool encoding_valid_ = true;  // encoding_ is of the last text (not cancelled part-way)
+  size_t tokenized_bytes_ = 0;
 };
 
 }  // namespace dsagent::engine

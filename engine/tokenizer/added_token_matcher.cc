@@ -35,18 +35,28 @@ void AddedTokenMatcher::Add(std::string_view text, int32_t id) {
 }
 
 AddedTokenMatcher::Match AddedTokenMatcher::Next(std::string_view text, size_t from) const {
+  // `read` is how far the scan has looked: the byte at each position tried, and each trie walk up
+  // to the byte that ended it (one with no child) or to a node with no children (nothing longer
+  // to look for, so the byte after it is not read). A walk that runs into the end of the text
+  // makes the answer depend on the text ending there.
+  size_t read = from;
   for (size_t i = from; i < text.size(); ++i) {
     if (!starts_[static_cast<unsigned char>(text[i])]) continue;
     Match best;
     int32_t node = 0;
-    for (size_t j = i; j < text.size(); ++j) {
+    size_t j = i;
+    for (; j < text.size(); ++j) {
       node = Child(node, static_cast<unsigned char>(text[j]));
       if (node < 0) break;
-      if (const int32_t id = nodes_[static_cast<size_t>(node)].id; id >= 0) {
-        best = {i, j + 1 - i, id};
-      }
+      const Node& n = nodes_[static_cast<size_t>(node)];
+      if (n.id >= 0) best = {i, j + 1 - i, n.id};
+      if (n.children.empty()) break;
     }
-    if (best.id >= 0) return best;
+    read = j == text.size() ? kReadToEnd : std::max(read, j + 1);
+    if (best.id >= 0) {
+      best.read_end = read;
+      return best;
+    }
   }
   return {};
 }

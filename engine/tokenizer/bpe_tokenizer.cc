@@ -269,21 +269,19 @@ std::vector<int32_t> BpeTokenizer::Encode(std::string_view text, const CancelTok
 
 namespace {
 
-// The resume points still valid for a text that shares the first `shared` bytes: every match
-// decision before a point at `byte` looked at most `longest` bytes past it, so the point is valid
-// when those bytes are shared too. Returns the end of that run of points.
+// The resume points still valid for a text that shares the first `shared` bytes: those whose
+// ids were decided by shared bytes alone (read_end ascends). Returns the end of that run.
 using ResumePoints = std::vector<BpeTokenizer::Encoding::ResumePoint>;
-ResumePoints::const_iterator ValidPointsEnd(const ResumePoints& points, size_t shared,
-                                            size_t longest) {
+ResumePoints::const_iterator ValidPointsEnd(const ResumePoints& points, size_t shared) {
   return std::partition_point(points.begin(), points.end(),
-                              [&](const auto& p) { return p.byte + longest <= shared; });
+                              [&](const auto& p) { return p.read_end <= shared; });
 }
 
 }  // namespace
 
 size_t BpeTokenizer::KeepValidPrefix(Encoding& encoding, size_t shared) const {
   auto& points = encoding.resume_points;
-  const auto usable = ValidPointsEnd(points, shared, added_.longest());
+  const auto usable = ValidPointsEnd(points, shared);
   if (usable == points.begin()) {
     encoding.ids.clear();
     points.clear();
@@ -297,11 +295,15 @@ size_t BpeTokenizer::KeepValidPrefix(Encoding& encoding, size_t shared) const {
 
 void BpeTokenizer::EncodeFrom(Encoding& out, std::string_view text, size_t pos,
                               const CancelToken* cancel) const {
+  // The ids before each point depend on every match decision before it, so a point's read_end
+  // is the furthest any of them looked (the kept points' included).
+  size_t read_end = out.resume_points.empty() ? 0 : out.resume_points.back().read_end;
   for (auto m = added_.Next(text, pos); m.id >= 0; m = added_.Next(text, pos)) {
     EncodePlain(text.substr(pos, m.pos - pos), &out.ids, cancel);
     out.ids.push_back(m.id);
     pos = m.pos + m.length;
-    out.resume_points.push_back({pos, out.ids.size()});
+    read_end = std::max(read_end, m.read_end);
+    out.resume_points.push_back({pos, out.ids.size(), read_end});
   }
   EncodePlain(text.substr(pos), &out.ids, cancel);
 }
@@ -317,7 +319,7 @@ BpeTokenizer::Encoding BpeTokenizer::EncodeResuming(std::string_view text,
         std::mismatch(text.begin(), text.end(), previous_text.begin(), previous_text.end()).first -
         text.begin());
     const auto& points = previous->resume_points;
-    const auto usable = ValidPointsEnd(points, shared, added_.longest());
+    const auto usable = ValidPointsEnd(points, shared);
     if (usable != points.begin()) {
       const Encoding::ResumePoint& from = *std::prev(usable);
       out.ids.assign(previous->ids.begin(),
@@ -330,10 +332,11 @@ BpeTokenizer::Encoding BpeTokenizer::EncodeResuming(std::string_view text,
   return out;
 }
 
-void BpeTokenizer::EncodeInPlace(Encoding& encoding, std::string_view text, size_t shared,
-                                 const CancelToken* cancel) const {
+size_t BpeTokenizer::EncodeInPlace(Encoding& encoding, std::string_view text, size_t shared,
+                                   const CancelToken* cancel) const {
   const size_t pos = KeepValidPrefix(encoding, std::min(shared, text.size()));
   EncodeFrom(encoding, text, pos, cancel);
+  return pos;
 }
 
 Expected<std::string, std::string> BpeTokenizer::Decode(const std::vector<int32_t>& ids) const {

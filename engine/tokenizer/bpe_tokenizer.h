@@ -40,28 +40,35 @@ class BpeTokenizer {
   // Ids of a text together with the points where its encoding can resume: the end of each added
   // token. Encoding is compositional there (added tokens are matched first and the pieces between
   // them encode independently), so a text that shares a prefix with an earlier one need only
-  // encode what follows the last such point inside the shared prefix. This is what makes a chat
-  // prompt that grew by one turn cost the new turn, not the conversation (prompt_token_cache.h).
+  // encode what follows the last such point that the shared prefix decides. This is what makes a
+  // chat prompt that grew by one turn cost the new turn, not the conversation
+  // (prompt_token_cache.h, conversation_prompt.h).
   struct Encoding {
     std::vector<int32_t> ids;
     struct ResumePoint {
       size_t byte = 0;  // offset in the text just past an added token
       size_t ids = 0;   // ids before that offset
+      // The ids before `byte` depend only on the text's first `read_end` bytes: how far the
+      // added-token matcher looked to decide every token up to here (>= byte; may pass it when a
+      // longer token could have started here). AddedTokenMatcher::kReadToEnd when they depend on
+      // the text ending where it did. The point is valid for any text sharing that many bytes.
+      size_t read_end = 0;
     };
-    std::vector<ResumePoint> resume_points;  // ascending
+    std::vector<ResumePoint> resume_points;  // ascending, in byte and in read_end
   };
   // Encode(text) with its resume points, reusing `previous` (the Encoding of `previous_text`, or
-  // null) up to the last of its resume points that the two texts share with a margin of the
-  // longest added token (the matcher looks that far ahead). The ids always equal Encode(text).
-  // When `cancel` fires the result is incomplete, as with Encode.
+  // null) up to the last of its resume points whose read_end the two texts share. The ids always
+  // equal Encode(text). When `cancel` fires the result is incomplete, as with Encode.
   Encoding EncodeResuming(std::string_view text, std::string_view previous_text,
                           const Encoding* previous, const CancelToken* cancel = nullptr) const;
   // The same in place, for a caller that knows how much is shared: `encoding` holds the Encoding
-  // of a text whose first `shared` bytes equal `text`'s, and becomes the Encoding of `text`. No
-  // comparison and no copy of the kept part, so a prompt grown by a turn costs the turn. When
-  // `cancel` fires the result is incomplete (clear it before reusing it).
-  void EncodeInPlace(Encoding& encoding, std::string_view text, size_t shared,
-                     const CancelToken* cancel = nullptr) const;
+  // of a text whose first `shared` bytes equal `text`'s (`shared` no more than that text's
+  // length), and becomes the Encoding of `text`. No comparison and no copy of the kept part, so a
+  // prompt grown by a turn costs the turn. Returns the byte of `text` it encoded from (the resume
+  // point it kept, or 0). When `cancel` fires the result is incomplete (clear it before reusing
+  // it).
+  size_t EncodeInPlace(Encoding& encoding, std::string_view text, size_t shared,
+                       const CancelToken* cancel = nullptr) const;
   // Text of `ids`. Error: an id outside the vocabulary (named).
   Expected<std::string, std::string> Decode(const std::vector<int32_t>& ids) const;
 

@@ -5,6 +5,8 @@
 // reasoning repair resend).
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "agent/providers/anthropic_messages.h"
 #include "agent/providers/chat_completions.h"
 #include "agent/providers/encoded_prefix.h"
@@ -82,6 +84,39 @@ TEST(IncrementalEncodingTest, AnthropicBodiesEqualAFreshEncoderAtEveryStep) {
     EXPECT_EQ(incremental, CanonicalJson(BuildAnthropicMessagesBody(r, false)));
     EXPECT_EQ(wire.BuildBody(r, true).Bytes(), AnthropicMessagesWire().BuildBody(r, true).Bytes());
   });
+}
+
+// The fields around the messages are kept serialised while they stay equal (EncodedFields): a
+// step whose lane, limits or tools differ from the last one's gets its own, and a change back
+// the first ones again.
+TEST(IncrementalEncodingTest, FieldsThatChangeBetweenStepsAreSerialisedAgain) {
+  ChatCompletionsWire chat(DeepSeekDialect());
+  AnthropicMessagesWire anthropic;
+  Request r = BaseRequest();
+  r.messages.push_back(SystemMessage("Be brief."));
+  r.messages.push_back(UserMessage("Fix the bug."));
+  const std::vector<std::function<void(Request&)>> changes = {
+      [](Request&) {},
+      [](Request& q) {
+        q.lane = {"deepseek-v4-pro", false, ""};
+      },
+      [](Request& q) { q.max_output_tokens = 4096; },
+      [](Request& q) {
+        q.tools.push_back({"grep", "Searches.", Json{{"type", "object"}}});
+      },
+      [](Request& q) { q.tools[0].description = "Runs a shell command."; },
+      [](Request& q) { q = BaseRequest(); },  // back to the first fields, messages too
+  };
+  for (size_t i = 0; i < changes.size(); ++i) {
+    changes[i](r);
+    if (r.messages.empty()) r.messages.push_back(UserMessage("again"));
+    EXPECT_EQ(chat.BuildBody(r, false).Bytes(),
+              CanonicalJson(BuildChatCompletionsBody(r, DeepSeekDialect(), false)))
+        << "change " << i;
+    EXPECT_EQ(anthropic.BuildBody(r, false).Bytes(),
+              CanonicalJson(BuildAnthropicMessagesBody(r, false)))
+        << "change " << i;
+  }
 }
 
 TEST(IncrementalEncodingTest, AnthropicMergesATrailingToolResultRunAcrossCalls) {

@@ -428,6 +428,38 @@ TEST_P(ProviderIntegrationTest, CancelWhileBlockedReturnsPromptly) {
   EXPECT_EQ(sink_.content, "");
 }
 
+// The calls of one provider reuse its curl handles (and their upload buffer): a call after a
+// cancelled one, and bodies alternating between large (1 MiB upload buffer) and small (the
+// default), each arrive byte for byte.
+TEST_P(ProviderIntegrationTest, CallsAfterACancelledOneReuseItsHandlesAndSendTheirOwnBytes) {
+  server_.Enqueue(ScriptedReply::Block(ScriptedReply::Text("too late")));
+  ProviderOptions o = Options();
+  o.idle_timeout_s = 3600;
+  auto provider = Make(o);
+  std::thread caller([&] { EXPECT_FALSE(provider->Complete(BasicRequest(), sink_, cancel_)); });
+  ASSERT_TRUE(server_.WaitForRequests(1, std::chrono::seconds(5)));
+  cancel_.Cancel();
+  caller.join();
+
+  const auto expected = [&](const Request& r) {
+    return Anthropic()
+               ? CanonicalJson(BuildAnthropicMessagesBody(r, false))
+               : CanonicalJson(BuildChatCompletionsBody(
+                     r, Kind() == "deepseek" ? DeepSeekDialect() : OpenAiCompatibleDialect(),
+                     false));
+  };
+  CancelToken live;
+  for (const size_t bytes : {size_t{300 * 1024}, size_t{10}, size_t{2 * 1024 * 1024}, size_t{0}}) {
+    Request req = BasicRequest();
+    req.messages.push_back(UserMessage(std::string(bytes, 'q') + "?"));
+    server_.Enqueue(ScriptedReply::Text("ok " + std::to_string(bytes)));
+    auto reply = provider->Complete(req, sink_, live);
+    ASSERT_TRUE(reply.has_value()) << bytes << ": " << reply.error().message;
+    EXPECT_EQ(reply->message.content, "ok " + std::to_string(bytes));
+    EXPECT_EQ(Bodies().back(), expected(req)) << bytes;
+  }
+}
+
 TEST_P(ProviderIntegrationTest, CancelDuringRetryWaitStopsTheWait) {
   server_.Enqueue(ScriptedReply::Error(429, "Rate Limit Reached", 3600));
   server_.Enqueue(ScriptedReply::Text("unreachable"));

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 
 #include "common/file_io.h"
@@ -32,10 +33,12 @@ size_t ExpectSameAfterEveryAppend(const OrderedJson& messages, const ChatEncodeO
     if (!added || !whole) break;
     const std::string& text = encoder.Encode();
     EXPECT_EQ(text, *whole) << what << " after message " << i;
-    // What it claims to have kept is really shared with the previous prompt.
-    EXPECT_LE(encoder.reused_bytes(), std::min(text.size(), previous.size())) << what;
-    EXPECT_EQ(text.compare(0, encoder.reused_bytes(), previous, 0, encoder.reused_bytes()), 0)
-        << what << " after message " << i;
+    // What it claims to share with the previous prompt is all that is shared (the tokenizer
+    // keeps the ids of that much), and no more.
+    const size_t shared = static_cast<size_t>(
+        std::mismatch(text.begin(), text.end(), previous.begin(), previous.end()).first -
+        text.begin());
+    EXPECT_EQ(encoder.reused_bytes(), i == 0 ? 0 : shared) << what << " after message " << i;
     previous = text;
   }
   return encoder.full_renders();

@@ -78,6 +78,40 @@ TEST_F(ConversationPromptTest, AgentSessionWithToolsIsIncrementalAndIdentical) {
   EXPECT_EQ(prompt.full_renders(), 0u);
 }
 
+// A turn costs the turn: where the new prompt extends the last one, only the new bytes are
+// tokenized, although the last one ended in the "<｜Assistant｜><think>" transition and, after a
+// tool result, in text the encoder renders again (its open tail).
+TEST_F(ConversationPromptTest, AnExtendedPromptTokenizesOnlyItsNewBytes) {
+  for (const bool thinking : {true, false}) {
+    ChatRequest shape;
+    shape.tools = kTools;
+    shape.thinking = thinking;
+    ConversationPrompt prompt(*tok_, shape);
+    const std::vector<OrderedJson> turns = AgentTurns(6);
+    std::string previous;
+    size_t extended = 0;
+    for (size_t i = 0; i < turns.size(); ++i) {
+      ASSERT_TRUE(prompt.Append(turns[i]));
+      ASSERT_TRUE(prompt.Update());
+      const std::string& text = prompt.text();
+      ASSERT_EQ(prompt.ids(), tok_->Encode(text)) << "after message " << i;
+      // Text after the last marker is encoded again (what follows may join its last pre-token);
+      // after a marker nothing is.
+      const bool ends_at_marker = previous.ends_with("<think>") || previous.ends_with("</think>") ||
+                                  previous.ends_with("<｜end▁of▁sentence｜>");
+      if (ends_at_marker && text.starts_with(previous)) {
+        EXPECT_EQ(prompt.tokenized_bytes(), text.size() - previous.size())
+            << "after message " << i << (thinking ? " (thinking)" : "");
+        ++extended;
+      }
+      previous = text;
+    }
+    // Every message after the first user turn but the second of each pair of results (placed
+    // before the first: the template orders them like the calls) extends the prompt.
+    EXPECT_EQ(extended, turns.size() - 2 - 6);
+  }
+}
+
 TEST_F(ConversationPromptTest, ThinkingWithoutToolsFallsBackWhereTheTemplateRewrites) {
   for (const bool thinking : {true, false}) {
     ChatRequest shape;
