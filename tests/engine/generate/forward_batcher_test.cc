@@ -25,6 +25,14 @@ std::vector<int32_t> Prompt(int n, int seed) {
   return t;
 }
 
+// n members, joined before any of them steps (so which steps share a call does not depend on
+// when the threads start).
+std::vector<std::unique_ptr<ForwardBatcher::Member>> JoinAll(ForwardBatcher& batcher, int n) {
+  std::vector<std::unique_ptr<ForwardBatcher::Member>> members;
+  for (int m = 0; m < n; ++m) members.push_back(std::make_unique<ForwardBatcher::Member>(batcher));
+  return members;
+}
+
 bool SameBits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
@@ -47,10 +55,7 @@ TEST(ForwardBatcherTest, MembersSteppingTogetherShareEveryCallAndKeepTheirBits) 
     }
   }
   // Every member joins before any steps, so each call waits for all of them.
-  std::vector<std::unique_ptr<ForwardBatcher::Member>> members;
-  for (int m = 0; m < kMembers; ++m) {
-    members.push_back(std::make_unique<ForwardBatcher::Member>(batcher));
-  }
+  auto members = JoinAll(batcher, kMembers);
   std::vector<std::thread> threads;
   for (int m = 0; m < kMembers; ++m) {
     threads.emplace_back([&, m] {
@@ -80,10 +85,7 @@ TEST(ForwardBatcherTest, MaxBatchCapsACallAndLeavingMembersAreNotWaitedFor) {
   forward::Model& model = TinyModel();
   ForwardBatcher batcher(model, {.max_batch = 2, .gather_window = 600s});
   constexpr int kMembers = 3;
-  std::vector<std::unique_ptr<ForwardBatcher::Member>> members;
-  for (int m = 0; m < kMembers; ++m) {
-    members.push_back(std::make_unique<ForwardBatcher::Member>(batcher));
-  }
+  auto members = JoinAll(batcher, kMembers);
   std::vector<std::thread> threads;
   for (int m = 0; m < kMembers; ++m) {
     threads.emplace_back([&, m] {
