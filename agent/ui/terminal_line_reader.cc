@@ -102,10 +102,13 @@ class TerminalLineReader : public LineReader {
     // Ctrl-C reaches us as a key, not as SIGINT, while editing (the terminal's own mode is
     // restored between reads, so Ctrl-C during a step still signals).
     el_set(el_, EL_SETTY, "-d", "-isig", nullptr);
-    el_set(el_, EL_ADDFN, "dsagent-interrupt", "Discard the line (Ctrl-C)", &InterruptFn);
+    // Functions are added through el_wset with static wide strings: libedit keeps the pointers.
+    // el_set's narrow EL_ADDFN converts the two strings to wcsdup'ed copies that nothing frees
+    // ("XXX: The two strdup's leak" in libedit's eln.c; LeakSanitizer reports them).
+    el_wset(el_, EL_ADDFN, L"dsagent-interrupt", L"Discard the line (Ctrl-C)", &InterruptFn);
     el_set(el_, EL_BIND, "^C", "dsagent-interrupt", nullptr);
     el_set(el_, EL_GETCFN, &ReadCharFn);
-    el_set(el_, EL_ADDFN, "dsagent-paste", "Insert a bracketed paste", &PasteFn);
+    el_wset(el_, EL_ADDFN, L"dsagent-paste", L"Insert a bracketed paste", &PasteFn);
     el_set(el_, EL_BIND, kPasteStart, "dsagent-paste", nullptr);
     el_source(el_, nullptr);  // the user's ~/.editrc, if any
   }

@@ -241,7 +241,7 @@ void ChatServer::Impl::HandleCompletion(const WireFormat& format, const httplib:
   const auto t0 = Clock::now();
   const auto send_error = [&](const WireError& e) { server::SendError(format, res, e); };
   std::shared_ptr<RequestWatch::Entry> watched =
-      watch.Watch(req.remote_addr, req.remote_port, req.local_port, options.request_timeout_s);
+      watch.Watch(DeadlineHttpServer::CurrentSocket(), options.request_timeout_s);
   auto parsed = format.Parse(req.body, Defaults());
   if (!parsed) return send_error(parsed.error());
   auto wire = std::make_shared<WireRequest>(std::move(*parsed));
@@ -354,7 +354,7 @@ void ChatServer::Impl::HandleCountTokens(const httplib::Request& req, httplib::R
   auto parsed = messages_format.Parse(req.body, Defaults());
   if (!parsed) return send_error(parsed.error());
   std::shared_ptr<RequestWatch::Entry> watched =
-      watch.Watch(req.remote_addr, req.remote_port, req.local_port, options.request_timeout_s);
+      watch.Watch(DeadlineHttpServer::CurrentSocket(), options.request_timeout_s);
   parsed->chat.generate.cancel = watched->cancel();
   auto prompt = TokenizePrompt(parsed->chat);
   if (!prompt && prompt.error().kind == ChatError::Kind::kCancelled) {

@@ -120,6 +120,10 @@ thread_local CurrentRequest current_request;
 
 }  // namespace
 
+socket_t DeadlineHttpServer::CurrentSocket() {
+  return current_request.stream != nullptr ? current_request.stream->socket() : INVALID_SOCKET;
+}
+
 void DeadlineHttpServer::HeadersReceived() {
   if (current_request.stream != nullptr) {
     current_request.stream->SetDeadline(DeadlineClock::now() + current_request.body);

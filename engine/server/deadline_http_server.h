@@ -33,6 +33,11 @@ class DeadlineHttpServer : public httplib::Server {
   // handler): the body's deadline starts now. A no-op on any other thread.
   static void HeadersReceived();
 
+  // The socket of the connection this worker thread is serving, or -1 on any other thread
+  // (httplib 0.11 does not hand handlers their socket). It stays open until the request's
+  // handler and its Response (a streaming content provider included) are gone.
+  static socket_t CurrentSocket();
+
  private:
   bool process_and_close_socket(socket_t sock) override;
 

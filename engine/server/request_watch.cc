@@ -1,58 +1,11 @@
 #include "engine/server/request_watch.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 
 #include <cerrno>
-#include <filesystem>
-#include <vector>
 
 namespace dsagent::engine::server {
-namespace {
-
-// The address and port of a socket address, or port -1.
-std::pair<std::string, int> IpAndPort(const sockaddr_storage& a) {
-  char buf[INET6_ADDRSTRLEN] = "";
-  if (a.ss_family == AF_INET) {
-    const auto* v4 = reinterpret_cast<const sockaddr_in*>(&a);
-    inet_ntop(AF_INET, &v4->sin_addr, buf, sizeof buf);
-    return {buf, ntohs(v4->sin_port)};
-  }
-  if (a.ss_family == AF_INET6) {
-    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&a);
-    inet_ntop(AF_INET6, &v6->sin6_addr, buf, sizeof buf);
-    return {buf, ntohs(v6->sin6_port)};
-  }
-  return {"", -1};
-}
-
-}  // namespace
-
-int FindConnectionSocket(const std::string& remote_ip, int remote_port, int local_port) {
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
-    int fd = -1;
-    try {
-      fd = std::stoi(e.path().filename().string());
-    } catch (...) {
-      continue;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) continue;
-    sockaddr_storage peer{}, local{};
-    socklen_t peer_len = sizeof peer, local_len = sizeof local;
-    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0) continue;
-    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len) != 0) continue;
-    if (IpAndPort(peer) == std::pair{remote_ip, remote_port} &&
-        IpAndPort(local).second == local_port) {
-      return fd;
-    }
-  }
-  return -1;
-}
 
 bool PeerHasClosed(int fd) {
   pollfd p{fd, static_cast<short>(POLLIN | POLLRDHUP), 0};
@@ -86,16 +39,13 @@ void RequestWatch::Entry::Cancel(Reason why) {
   cancel_.Cancel();
 }
 
-std::unique_ptr<RequestWatch::Entry> RequestWatch::Watch(const std::string& remote_ip,
-                                                         int remote_port, int local_port,
-                                                         double timeout_seconds) {
+std::unique_ptr<RequestWatch::Entry> RequestWatch::Watch(int socket, double timeout_seconds) {
   const auto deadline = timeout_seconds > 0
                             ? std::chrono::steady_clock::now() +
                                   std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                       std::chrono::duration<double>(timeout_seconds))
                             : std::chrono::steady_clock::time_point::max();
-  std::unique_ptr<Entry> entry(
-      new Entry(this, FindConnectionSocket(remote_ip, remote_port, local_port), deadline));
+  std::unique_ptr<Entry> entry(new Entry(this, socket, deadline));
   std::lock_guard lock(mu_);
   if (shutdown_) entry->Cancel(Reason::kShutdown);
   entries_.insert(entry.get());

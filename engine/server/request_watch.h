@@ -1,5 +1,5 @@
 // RequestWatch: gives each HTTP request a CancelToken and cancels it when the request's client
-// hangs up (its TCP connection is found by address and polled), when its wall-time deadline
+// hangs up (the socket of its TCP connection is polled), when its wall-time deadline
 // passes, or when the server stops — so queued, prefilling and decoding work all end promptly
 // (the engine polls the token between prefill chunks and decode steps). One background thread
 // checks every watched request about every 50 ms.
@@ -14,7 +14,6 @@
 #include <memory>
 #include <mutex>
 #include <set>
-#include <string>
 #include <thread>
 
 #include "common/cancel.h"
@@ -52,10 +51,10 @@ class RequestWatch {
     std::atomic<Reason> reason_{Reason::kNone};
   };
 
-  // Watches the request that arrived on the connection local_port <- remote_ip:remote_port.
-  // `timeout_seconds` <= 0: no deadline.
-  std::unique_ptr<Entry> Watch(const std::string& remote_ip, int remote_port, int local_port,
-                               double timeout_seconds);
+  // Watches the request that arrived on the connected socket `socket` (-1: no connection to
+  // watch, then only its deadline and shutdown). The caller keeps the socket open until the Entry
+  // is destroyed: the watch thread polls it until then. `timeout_seconds` <= 0: no deadline.
+  std::unique_ptr<Entry> Watch(int socket, double timeout_seconds);
   // Cancels every watched request (kShutdown), and any watched later.
   void CancelAll();
 
@@ -70,8 +69,6 @@ class RequestWatch {
   std::thread thread_;
 };
 
-// The socket of this process connected from remote_ip:remote_port to local_port, or -1.
-int FindConnectionSocket(const std::string& remote_ip, int remote_port, int local_port);
 // True when the peer of connected socket `fd` has closed or reset it. Data the peer sent and
 // nobody read yet (a pipelined request) is left in place.
 bool PeerHasClosed(int fd);

@@ -340,7 +340,8 @@ TEST_F(ChatServerLimitsTest, SixtyFourClientsAreEachAnsweredOrRefusedWith503) {
   constexpr int kClients = 64;
   std::vector<std::thread> clients;
   std::vector<int> status(kClients, 0);
-  std::vector<bool> well_formed(kClients, false);
+  // Not vector<bool>: it packs the flags into shared words, so the clients' writes would race.
+  std::vector<char> well_formed(kClients, 0);
   for (int i = 0; i < kClients; ++i) {
     clients.emplace_back([&, i] {
       OrderedJson req = OrderedJson::parse(kLimitsChatBody);
