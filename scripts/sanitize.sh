@@ -19,11 +19,12 @@ build() {  # build DIR SANITIZERS
   ninja -C "$1"
 }
 
-# The concurrency tests: the server and its admission/watch threads, the thread pool and what
+# The concurrency tests: the server and its admission/watch threads, batched decode (the
+# ForwardBatcher and batched forward calls), the thread pool and what
 # runs on it (forward passes, checkpoint writing), the prefix stores, eval's parallel jobs,
 # cancellation and interruption from other threads, retries, the process-group watcher, MCP's
 # stdio transport. `ctest --test-dir build-tsan -N -R "$TSAN_TESTS"` lists them.
-TSAN_TESTS='ChatServer|Thread|DiskPrefixStore|PrefixCache|RequestGate|RequestWatch|Eval|Cancel|Interrupt|Parallel|Concurren|Serve|Retry|ProcessGroupGuard|StdioTransport|LocalProvider'
+TSAN_TESTS='ChatServer|ForwardBatcher|BatchForward|Thread|DiskPrefixStore|PrefixCache|RequestGate|RequestWatch|Eval|Cancel|Interrupt|Parallel|Concurren|Serve|Retry|ProcessGroupGuard|StdioTransport|LocalProvider'
 
 status=0
 if [ "$which" = asan ] || [ "$which" = all ]; then
