@@ -18,7 +18,9 @@ inline const std::filesystem::path kForwardTestData =
     std::filesystem::path(DSAGENT_SOURCE_DIR) / "tests/data";
 
 inline bool SameBits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+  // memcmp with an empty vector's null data() is undefined (UBSan reports it), hence the size test.
+  return a.size() == b.size() &&
+         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
 }
 
 // Every buffer of `got` equals `want`'s bit for bit, and no transient undo data is left.

@@ -34,7 +34,9 @@ std::vector<std::unique_ptr<ForwardBatcher::Member>> JoinAll(ForwardBatcher& bat
 }
 
 bool SameBits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+  // memcmp with an empty vector's null data() is undefined (UBSan reports it), hence the size test.
+  return a.size() == b.size() &&
+         (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
 }
 
 // Members stepping their own sequences from their own threads get the logits of each sequence

@@ -4,11 +4,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <cstring>
 #include <map>
 
 #include "engine/generate/generator.h"
 #include "engine/generate/mtp_drafter.h"
+#include "tests/engine/forward/state_checks.h"
 
 namespace dsagent::engine::speculative_test {  // named: the test binary builds as a unity
 namespace {
@@ -44,19 +44,6 @@ Decoded MustGenerate(forward::Model& model, const GenerateOptions& options,
   return run;
 }
 
-void ExpectSameMainState(const forward::SequenceState& got, const forward::SequenceState& want) {
-  ASSERT_EQ(got.pos, want.pos);
-  for (size_t i = 0; i < got.layers.size(); ++i) {
-    const forward::LayerState &g = got.layers[i], &w = want.layers[i];
-    EXPECT_EQ(g.window, w.window) << "layer " << i;
-    EXPECT_EQ(g.compressed, w.compressed) << "layer " << i;
-    EXPECT_EQ(g.index_keys, w.index_keys) << "layer " << i;
-    EXPECT_EQ(0, std::memcmp(g.kv_compressor.score.data(), w.kv_compressor.score.data(),
-                             g.kv_compressor.score.size() * sizeof(float)));
-    EXPECT_EQ(g.kv_compressor.kv, w.kv_compressor.kv) << "layer " << i;
-  }
-}
-
 GenerateOptions Greedy(int64_t n) { return {.max_tokens = n}; }
 GenerateOptions Seeded(int64_t n) {
   return {.sampling = {.temperature = 0.9, .top_k = 50, .top_p = 0.95, .seed = 1234},
@@ -79,7 +66,7 @@ TEST(SpeculativeDecodingTest, MtpDraftsGiveExactlyPlainDecodingsTokens) {
       EXPECT_GT(fast.result.drafted, 40);  // a draft per token but the first and the last
       EXPECT_LE(fast.result.accepted, fast.result.drafted);
       EXPECT_EQ(plain.result.drafted, 0);
-      ExpectSameMainState(fast.state, plain.state);
+      forward::testing::ExpectSameState(fast.state, plain.state, "after speculative decoding");
     }
   }
 }
@@ -156,7 +143,7 @@ TEST(SpeculativeDecodingTest, AcceptedDraftsGiveExactlyPlainDecodingsTokensAndSt
       EXPECT_LT(fast.result.accepted, fast.result.drafted);
       // The state holds every token but the last, also when the last came from an accepted
       // draft (its row is taken back): max_tokens 40 and 41 end on either kind of step.
-      ExpectSameMainState(fast.state, plain.state);
+      forward::testing::ExpectSameState(fast.state, plain.state, "after speculative decoding");
     }
   }
 }
