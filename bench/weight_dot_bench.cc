@@ -3,7 +3,10 @@
 // 128-column block). Each stored format (BF16, FP8 + 128x128 scales, FP4 + per-32 scales, random
 // bytes with realistic scales), every row dotted with one activation row, for each variant this
 // CPU runs. Reports stored bytes per second of thread CPU time (best of 3), and weights x inputs
-// per second. `fast4` is the fast kernel's batch (prefill) path with four inputs per call.
+// per second. The activation is bf16 values, as the model's are, so `fast` takes the pair order
+// (vdpbf16ps where the CPU has AVX-512 BF16: the variant prints as avx512bf16); `fast4` is its
+// batch (prefill) path with four inputs per call; `fastc` is the columns order (an activation
+// with a value not exact in bf16), the fast kernels before the pair order.
 //
 // Two sizes:
 //   stream   a 32768 x 4096 weight (64-268 MB), read from memory once per pass: the figure to hold
@@ -21,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/forward/numerics.h"
 #include "engine/kernels/cpu/weight_dot.h"
 #include "engine/kernels/cpu/weight_dot_f32.h"
 
@@ -49,14 +53,17 @@ void Run(const char* size_name, int64_t rows, int passes, bool exact, bool fast)
   std::mt19937 rng(1);
   std::vector<float> x(kCols);
   std::normal_distribution<float> normal;
-  for (float& v : x) v = normal(rng);
+  for (float& v : x) v = dsagent::engine::forward::RoundBf16(normal(rng));
   DotInput input;
   input.Prepare(x.data(), kCols);
   // The batch (prefill) path: four inputs per call; rates count weights x inputs.
   constexpr int64_t kBatch = 4;
-  DotInputF32 input_f32, inputs_f32[kBatch];
+  DotInputF32 input_f32, inputs_f32[kBatch], input_cols;
   input_f32.Prepare(x.data(), kCols, /*split=*/true);
   for (auto& in : inputs_f32) in.Prepare(x.data(), kCols, /*split=*/true);
+  std::vector<float> x_cols = x;
+  x_cols[0] = 1.0f + 0x1p-20f;  // not a bf16: the columns order
+  input_cols.Prepare(x_cols.data(), kCols, /*split=*/true);
   std::vector<double> out(static_cast<size_t>(rows));
   std::vector<float> out_f32(static_cast<size_t>(rows * kBatch));
   for (const auto& f : formats) {
@@ -69,7 +76,7 @@ void Run(const char* size_name, int64_t rows, int passes, bool exact, bool fast)
     std::vector<uint8_t> scale(static_cast<size_t>(scale_rows * std::max<int64_t>(1, scale_cols)),
                                static_cast<uint8_t>(120));
     const WeightRows w{f.format, data.data(), scale.data(), kCols, scale_cols};
-    for (int mode = 0; mode < 3; ++mode) {
+    for (int mode = 0; mode < 4; ++mode) {
       if ((mode == 0 && !exact) || (mode >= 1 && !fast)) continue;
       const int64_t work = mode == 2 ? kBatch : 1;  // dots per weight
       for (CpuIsa isa : {CpuIsa::kAvx512, CpuIsa::kAvx2, CpuIsa::kScalar}) {
@@ -83,20 +90,24 @@ void Run(const char* size_name, int64_t rows, int passes, bool exact, bool fast)
               WeightRowDots(isa, w, 0, rows, input, out.data());
             } else if (mode == 1) {
               WeightRowDotsF32(isa, w, 0, rows, input_f32, out_f32.data());
+            } else if (mode == 3) {
+              WeightRowDotsF32(isa, w, 0, rows, input_cols, out_f32.data());
             } else {
               WeightRowDotsF32Batch(isa, w, 0, rows, inputs_f32, kBatch, out_f32.data(), rows);
             }
           }
           best = std::min(best, (ThreadCpuSeconds() - t) / isa_passes);
         }
-        std::printf(
-            "%-6s %-5s %-5s %-7s %8.3f ms for %7.2f MB: %6.2f GB/s (%.2f G weights/s)\n", size_name,
-            mode == 0   ? "exact"
-            : mode == 1 ? "fast"
-                        : "fast4",
-            f.name, std::string(CpuIsaName(isa)).c_str(), best * 1e3,
-            static_cast<double>(data.size()) / 1e6, static_cast<double>(data.size()) / best / 1e9,
-            static_cast<double>(rows * kCols * work) / best / 1e9);
+        const std::string variant =
+            isa == CpuIsa::kAvx512 && (mode == 1 || mode == 2) && CpuHasAvx512Bf16()
+                ? "avx512bf16"
+                : std::string(CpuIsaName(isa));
+        static const char* kModes[] = {"exact", "fast", "fast4", "fastc"};
+        std::printf("%-6s %-5s %-5s %-10s %8.3f ms for %7.2f MB: %6.2f GB/s (%.2f G weights/s)\n",
+                    size_name, kModes[mode], f.name, variant.c_str(), best * 1e3,
+                    static_cast<double>(data.size()) / 1e6,
+                    static_cast<double>(data.size()) / best / 1e9,
+                    static_cast<double>(rows * kCols * work) / best / 1e9);
       }
     }
   }

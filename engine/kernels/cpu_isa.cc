@@ -40,6 +40,16 @@ bool CpuSupports(CpuIsa isa) {
 #endif
 }
 
+bool CpuHasAvx512Bf16() {
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool has = CpuSupports(CpuIsa::kAvx512) && __builtin_cpu_supports("avx512bf16") &&
+                          __builtin_cpu_supports("avx512vbmi");
+  return has;
+#else
+  return false;
+#endif
+}
+
 CpuIsa BestCpuIsa() {
   if (CpuSupports(CpuIsa::kAvx512)) return CpuIsa::kAvx512;
   if (CpuSupports(CpuIsa::kAvx2)) return CpuIsa::kAvx2;

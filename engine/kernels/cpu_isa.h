@@ -24,6 +24,11 @@ CpuIsa ActiveCpuIsa();
 // Whether this CPU can run `isa`.
 bool CpuSupports(CpuIsa isa);
 
+// Whether this CPU also has AVX-512 BF16 and VBMI (vdpbf16ps, byte permutes): the `fast`
+// numerics' pair kernels (cpu/weight_dot_f32.h) then run natively within the kAvx512 variant;
+// without them that variant runs the AVX2 pair kernels, with the same bits. Read once.
+bool CpuHasAvx512Bf16();
+
 std::string_view CpuIsaName(CpuIsa isa);
 std::optional<CpuIsa> ParseCpuIsa(std::string_view name);
 

@@ -171,6 +171,8 @@ DSAGENT_HD void RopePair(float& a, float& b, float angle, bool inverse) {
 }
 
 // ---- the `fast` numerics' matrix-vector arithmetic (kernels/cpu/weight_dot_f32.h) ----------
+// Two orders, as on the CPU: the columns order (below: F32 weights, or an activation with a value
+// not exact in bf16) and the pair order (after it).
 // A stored weight as the kernels read it (kernels::WeightRows plus nothing host-only).
 enum class WeightKind : int { kBF16 = 0, kF32 = 1, kFP8 = 2, kFP4 = 3 };
 struct WeightView {
@@ -255,15 +257,80 @@ DSAGENT_HD double ReduceLanes16(const double* lanes) {
   return (s4[0] + s4[2]) + (s4[1] + s4[3]);
 }
 
+// ---- the pair order (weight_dot_f32.h): BF16/FP8/FP4 weights with an activation exact in bf16 --
+
+// Below 2^-126 in magnitude: the signed zero (vdpbf16ps's DAZ and FTZ).
+DSAGENT_HD float FlushDenormal(float v) {
+  return fabsf(v) < 1.17549435e-38f ? copysignf(0.0f, v) : v;
+}
+// S(a, w, x): an fp32 FMA with denormal inputs and result flushed.
+DSAGENT_HD float PairStep(float a, float w, float x) {
+  return FlushDenormal(fmaf(FlushDenormal(w), FlushDenormal(x), FlushDenormal(a)));
+}
+// Whether a value is exact in bf16 (its low 16 bits are zero).
+DSAGENT_HD bool ExactInBf16(float v) {
+  uint32_t u;
+  memcpy(&u, &v, 4);
+  return (u & 0xffffu) == 0;
+}
+// The pair order's weight value: FP8 without its block scale, the others dequantised.
+DSAGENT_HD float PairWeightAt(const WeightView& w, int64_t row, int64_t c) {
+  if (w.kind == WeightKind::kFP8) return E4M3ToFloat(w.data[row * w.cols + c]);
+  return WeightAt(w, row, c);
+}
+
+// Lane j's (0..15) block[j] over the 128-column block [c0, c1) in the pair order: for each full
+// 32-column group (FP4: scale in range), the odd column's step, then the even one's.
+DSAGENT_HD float BlockLanePairSum(const WeightView& w, int64_t row, int64_t c0, int64_t c1, int j,
+                                  const float* x) {
+  float acc = 0.0f;
+  for (int64_t g = c0; g + 32 <= c1; g += 32) {
+    if (w.kind == WeightKind::kFP4 && !Fp4ScaleInLaneRange(w.scale[row * w.scale_cols + g / 32])) {
+      continue;
+    }
+    const int64_t c = g + 2 * j;
+    acc = PairStep(acc, PairWeightAt(w, row, c + 1), x[c + 1]);
+    acc = PairStep(acc, PairWeightAt(w, row, c), x[c]);
+  }
+  return acc;
+}
+// The block's factor for lanes += double(block) * factor: FP8's block scale, else 1.
+DSAGENT_HD double BlockPairScale(const WeightView& w, int64_t row, int64_t c0) {
+  if (w.kind != WeightKind::kFP8) return 1.0;
+  return static_cast<double>(E8M0ToFloat(w.scale[(row / 128) * w.scale_cols + c0 / 128]));
+}
+// The pair order's tail continued over the block [c0, c1): a partial last group and FP4 groups
+// whose scale is out of range, in column order, plain fp32 FMAs.
+DSAGENT_HD float BlockPairTail(const WeightView& w, int64_t row, int64_t c0, int64_t c1,
+                               const float* x, float tail) {
+  int64_t g = c0;
+  for (; g + 32 <= c1; g += 32) {
+    if (w.kind == WeightKind::kFP4 && !Fp4ScaleInLaneRange(w.scale[row * w.scale_cols + g / 32])) {
+      for (int64_t c = g; c < g + 32; ++c) tail = fmaf(WeightAt(w, row, c), x[c], tail);
+    }
+  }
+  for (int64_t c = g; c < c1; ++c) tail = fmaf(WeightAt(w, row, c), x[c], tail);
+  return tail;
+}
+
 // One row's fp32 dot with x, lane by lane in sequence: what the CUDA kernel computes with 16
-// threads per row (host reference for the device-free tests).
-inline float RowDotBySharedLanes(const WeightView& w, int64_t row, const float* x) {
+// threads per row (host reference for the device-free tests). pairs: the activation is exact in
+// bf16 and the weight is not F32 (the pair order), else the columns order.
+inline float RowDotBySharedLanes(const WeightView& w, int64_t row, const float* x, bool pairs) {
   double lanes[16] = {};
   float tail = 0.0f;
   for (int64_t c0 = 0; c0 < w.cols; c0 += 128) {
     const int64_t c1 = w.cols < c0 + 128 ? w.cols : c0 + 128;
-    for (int j = 0; j < 16; ++j) lanes[j] += BlockLaneSum(w, row, c0, c1, j, x);
-    tail = BlockTail(w, row, c0, c1, x, tail);
+    if (pairs) {
+      const double scale = BlockPairScale(w, row, c0);
+      for (int j = 0; j < 16; ++j) {
+        lanes[j] += static_cast<double>(BlockLanePairSum(w, row, c0, c1, j, x)) * scale;
+      }
+      tail = BlockPairTail(w, row, c0, c1, x, tail);
+    } else {
+      for (int j = 0; j < 16; ++j) lanes[j] += BlockLaneSum(w, row, c0, c1, j, x);
+      tail = BlockTail(w, row, c0, c1, x, tail);
+    }
   }
   return static_cast<float>(ReduceLanes16(lanes) + static_cast<double>(tail));
 }

@@ -1,8 +1,10 @@
 // MatVec: the `fast` numerics' fused dequantise-and-dot on the device (ops.h). Sixteen threads
 // per weight row, thread j being the contract's lane j (kernels/cpu/weight_dot_f32.h): it keeps
 // block[j] in fp32 and lanes[j] in double across the row's 128-column blocks; lane 0 also keeps
-// the tail. The lanes are then combined by shuffles in the contract's order ((i, i+8), (i, i+4),
-// (0, 2) (1, 3), (0, 1)), so the result is bit-identical to WeightRowDotsF32.
+// the tail. The block's threads first check together whether their input row is exact in bf16
+// (then BF16/FP8/FP4 weights take the pair order, as on the CPU). The lanes are then combined by
+// shuffles in the contract's order ((i, i+8), (i, i+4), (0, 2) (1, 3), (0, 1)), so the result is
+// bit-identical to WeightRowDotsF32.
 //
 // Not tuned yet: lane j reads columns j, j+16, ... of a row (16-byte segments). A faster kernel
 // must keep this per-lane order (e.g. staging rows through shared memory).
@@ -23,16 +25,32 @@ constexpr int kRowsPerBlock = 16;  // 256 threads
 
 // Row `row`'s dot by the 16 lanes of its half-warp; lane 0 writes it to *out. Every thread of the
 // warp takes part in the shuffles (invalid rows, past the end, add zeros).
+// Whether every value of the input row is exact in bf16: all threads of the block look at a
+// share of it (every thread must call this: it synchronises the block).
+__device__ bool InputExactInBf16(const float* xt, int64_t cols) {
+  const int tid = static_cast<int>(threadIdx.y * blockDim.x + threadIdx.x);
+  const int threads = static_cast<int>(blockDim.x * blockDim.y);
+  int exact = 1;
+  for (int64_t c = tid; c < cols; c += threads) exact &= ExactInBf16(xt[c]) ? 1 : 0;
+  return __syncthreads_and(exact) != 0;
+}
+
 __device__ void MatVecRow(const WeightView& w, int64_t row, bool valid, const float* xt, float* out,
-                          bool round_bf16) {
+                          bool round_bf16, bool pairs) {
   const int lane = static_cast<int>(threadIdx.x);
   double acc = 0.0;
   float tail = 0.0f;
   if (valid) {
     for (int64_t c0 = 0; c0 < w.cols; c0 += 128) {
       const int64_t c1 = w.cols < c0 + 128 ? w.cols : c0 + 128;
-      acc += static_cast<double>(BlockLaneSum(w, row, c0, c1, lane, xt));
-      if (lane == 0) tail = BlockTail(w, row, c0, c1, xt, tail);
+      if (pairs) {
+        acc += static_cast<double>(BlockLanePairSum(w, row, c0, c1, lane, xt)) *
+               BlockPairScale(w, row, c0);
+        if (lane == 0) tail = BlockPairTail(w, row, c0, c1, xt, tail);
+      } else {
+        acc += static_cast<double>(BlockLaneSum(w, row, c0, c1, lane, xt));
+        if (lane == 0) tail = BlockTail(w, row, c0, c1, xt, tail);
+      }
     }
   }
   acc += __shfl_xor_sync(0xffffffffu, acc, 8, kLanes);
@@ -51,7 +69,8 @@ __global__ void MatVecKernel(WeightView w, int64_t row_begin, int64_t rows, cons
                              int64_t x_stride, float* y, int64_t y_stride, bool round_bf16) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.y;
   const int64_t t = blockIdx.y;
-  MatVecRow(w, row_begin + i, i < rows, x + t * x_stride, y + t * y_stride + i, round_bf16);
+  const bool pairs = InputExactInBf16(x + t * x_stride, w.cols) && w.kind != WeightKind::kF32;
+  MatVecRow(w, row_begin + i, i < rows, x + t * x_stride, y + t * y_stride + i, round_bf16, pairs);
 }
 
 // Grid (row blocks, slots): slot s multiplies weight views[ids[s]] with x + s * x_stride into
@@ -62,7 +81,8 @@ __global__ void ExpertMatVecKernel(const WeightView* views, const int32_t* ids, 
   const int64_t row = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.y;
   const int64_t s = blockIdx.y;
   const WeightView w = views[ids[s]];
-  MatVecRow(w, row, row < rows, x + s * x_stride, y + s * y_stride + row, round_bf16);
+  const bool pairs = InputExactInBf16(x + s * x_stride, w.cols) && w.kind != WeightKind::kF32;
+  MatVecRow(w, row, row < rows, x + s * x_stride, y + s * y_stride + row, round_bf16, pairs);
 }
 
 // One warp per (output row, input row): lane l sums the exact products of columns l, l + 32, ...

@@ -186,8 +186,8 @@ dm::WeightKind KindFor(WeightFormat f) {
 }
 
 // The matvec kernel's lanes, run one after another on the host, give WeightRowDotsF32's bits for
-// every format, shapes with tails (columns not a multiple of 16, 32 or 128) and scale bytes
-// outside the lanes' range.
+// every format, both orders (activations exact in bf16 and not), shapes with tails (columns not a
+// multiple of 16, 32 or 128) and scale bytes outside the lanes' range.
 TEST(CudaDeviceMathTest, LaneArithmeticOfMatVecEqualsTheCpuFastKernel) {
   std::mt19937 rng(19);
   struct MatShape {
@@ -199,23 +199,43 @@ TEST(CudaDeviceMathTest, LaneArithmeticOfMatVecEqualsTheCpuFastKernel) {
     for (const MatShape s : {MatShape{3, 128}, MatShape{130, 448}, MatShape{17, fp4 ? 96 : 200},
                              MatShape{5, fp4 ? 32 : 7}, MatShape{9, fp4 ? 1056 : 1000}}) {
       for (const bool extreme : {false, true}) {
-        auto w = testing::MakeWeight(format, s.rows, s.cols, rng, extreme);
-        const std::vector<float> x =
-            testing::RandomInput(s.cols, rng, format == WeightFormat::kFP8);
-        DotInputF32 in;
-        in.Prepare(x.data(), s.cols, fp4);
-        std::vector<float> cpu(static_cast<size_t>(s.rows));
-        detail::WeightRowDotsF32Scalar(w.matrix.rows_view(), 0, s.rows, in, cpu.data());
-        const dm::WeightView view{KindFor(format), w.matrix.data, w.matrix.scale, s.cols,
-                                  w.matrix.scale_cols};
-        for (int64_t r = 0; r < s.rows; ++r) {
-          ASSERT_TRUE(
-              SameFloat(dm::RowDotBySharedLanes(view, r, x.data()), cpu[static_cast<size_t>(r)]))
-              << "format " << static_cast<int>(format) << " shape " << s.rows << "x" << s.cols
-              << " extreme " << extreme << " row " << r;
+        for (const bool bf16_input : {true, false}) {
+          auto w = testing::MakeWeight(format, s.rows, s.cols, rng, extreme);
+          std::vector<float> x = testing::RandomInput(s.cols, rng, format == WeightFormat::kFP8);
+          if (!bf16_input) x[0] += std::ldexp(std::fabs(x[0]) + 1.0f, -20);  // not a bf16
+          DotInputF32 in;
+          in.Prepare(x.data(), s.cols, fp4);
+          ASSERT_EQ(in.pairs(), bf16_input);
+          std::vector<float> cpu(static_cast<size_t>(s.rows));
+          WeightRowDotsF32(CpuIsa::kScalar, w.matrix.rows_view(), 0, s.rows, in, cpu.data());
+          const dm::WeightView view{KindFor(format), w.matrix.data, w.matrix.scale, s.cols,
+                                    w.matrix.scale_cols};
+          const bool pairs = TakesPairs(format, in);
+          for (int64_t r = 0; r < s.rows; ++r) {
+            ASSERT_TRUE(SameFloat(dm::RowDotBySharedLanes(view, r, x.data(), pairs),
+                                  cpu[static_cast<size_t>(r)]))
+                << "format " << static_cast<int>(format) << " shape " << s.rows << "x" << s.cols
+                << " extreme " << extreme << " bf16 input " << bf16_input << " row " << r;
+          }
         }
       }
     }
+  }
+}
+
+// The device's pair step is the CPU's (DAZ and FTZ included) on values around 2^-126.
+TEST(CudaDeviceMathTest, PairStepEqualsTheCpuPairStep) {
+  std::mt19937 rng(29);
+  for (int i = 0; i < 100000; ++i) {
+    const auto value = [&] {
+      const uint32_t bits = (rng() & 0x80000000u) | ((rng() % 140) << 23) | (rng() & 0x7f0000u);
+      float v;
+      std::memcpy(&v, &bits, 4);
+      return v;
+    };
+    const float a = value() * 0.5f, w = value(), x = value();
+    ASSERT_TRUE(SameFloat(dm::PairStep(a, w, x), detail::PairStep(a, w, x))) << a << " " << w;
+    ASSERT_EQ(dm::ExactInBf16(x), true);
   }
 }
 

@@ -9,6 +9,7 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -22,16 +23,29 @@ using testing::MakeWeight;
 using testing::RandomInput;
 using testing::RandomWeight;
 
+// The activation a product gets: bf16 values, FP8-quantised ones (both take the pair order with
+// BF16/FP8/FP4 weights), or fp32 values not exact in bf16 (the columns order).
+enum class Input { kBf16, kFp8, kF32 };
+
 struct FastShape {
   WeightFormat format;
   int64_t rows, cols;
-  bool fp8_input;
+  Input input;
 };
 
 std::string FastShapeName(const FastShape& s) {
   static const char* kNames[] = {"bf16", "f32", "fp8", "fp4"};
+  static const char* kInputs[] = {"", "_fp8_input", "_f32_input"};
   return std::string(kNames[static_cast<int>(s.format)]) + "_" + std::to_string(s.rows) + "x" +
-         std::to_string(s.cols) + (s.fp8_input ? "_fp8_input" : "");
+         std::to_string(s.cols) + kInputs[static_cast<int>(s.input)];
+}
+
+std::vector<float> MakeInput(int64_t n, std::mt19937& rng, Input kind) {
+  if (kind != Input::kF32) return RandomInput(n, rng, kind == Input::kFp8);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(n));
+  for (float& v : x) v = normal(rng);
+  return x;
 }
 
 std::vector<float> FastDots(CpuIsa isa, const RandomWeight& w, const std::vector<float>& x) {
@@ -51,7 +65,7 @@ TEST_P(WeightDotF32Test, EveryVariantGivesTheScalarBitsWithinFp32ErrorOfTheExact
   std::mt19937 rng(static_cast<uint32_t>(shape.rows * 7919 + shape.cols));
   for (bool extreme : {false, true}) {
     const RandomWeight w = MakeWeight(shape.format, shape.rows, shape.cols, rng, extreme);
-    const std::vector<float> x = RandomInput(shape.cols, rng, shape.fp8_input);
+    const std::vector<float> x = MakeInput(shape.cols, rng, shape.input);
     const std::vector<float> want = FastDots(CpuIsa::kScalar, w, x);
     // Exact values and the fp32 accumulation bound (n + 1) * 2^-24 * sum |w x|, from rows
     // dequantised independently (forward::WeightMatrix) and summed in long double.
@@ -98,8 +112,7 @@ TEST_P(WeightDotF32Test, BatchesOfInputsGiveEachInputsSingleCallBits) {
     constexpr int64_t kInputs = 7;
     std::vector<std::vector<float>> xs;
     std::vector<DotInputF32> inputs(kInputs);
-    for (int64_t t = 0; t < kInputs; ++t)
-      xs.push_back(RandomInput(shape.cols, rng, shape.fp8_input));
+    for (int64_t t = 0; t < kInputs; ++t) xs.push_back(MakeInput(shape.cols, rng, shape.input));
     for (int64_t t = 0; t < kInputs; ++t) inputs[t].Prepare(xs[t].data(), shape.cols, split);
     for (CpuIsa isa : {CpuIsa::kScalar, CpuIsa::kAvx2, CpuIsa::kAvx512}) {
       if (!CpuSupports(isa)) continue;
@@ -125,17 +138,22 @@ TEST_P(WeightDotF32Test, BatchesOfInputsGiveEachInputsSingleCallBits) {
 
 INSTANTIATE_TEST_SUITE_P(
     Formats, WeightDotF32Test,
-    ::testing::Values(FastShape{WeightFormat::kFP8, 130, 256, true},  // two scale rows of blocks
-                      FastShape{WeightFormat::kFP8, 9, 200, true},    // a partial last block
-                      FastShape{WeightFormat::kFP8, 5, 136, false},   // bf16 input, 8-column tail
-                      FastShape{WeightFormat::kFP8, 3, 7, true},      // tail only
-                      FastShape{WeightFormat::kFP4, 7, 256, true},
-                      FastShape{WeightFormat::kFP4, 3, 96, true},  // a partial 128-block
-                      FastShape{WeightFormat::kBF16, 11, 4096, false},
-                      FastShape{WeightFormat::kBF16, 6, 37, false},
-                      FastShape{WeightFormat::kBF16, 4, 150, false},  // 16-groups + a tail
-                      FastShape{WeightFormat::kF32, 6, 13, false},
-                      FastShape{WeightFormat::kF32, 4, 520, false}),
+    ::testing::Values(FastShape{WeightFormat::kFP8, 130, 256, Input::kFp8},  // two scale rows
+                      FastShape{WeightFormat::kFP8, 9, 200, Input::kFp8},    // a partial last block
+                      FastShape{WeightFormat::kFP8, 5, 136, Input::kBf16},   // an 8-column tail
+                      FastShape{WeightFormat::kFP8, 6, 224, Input::kFp8},    // 64 + 32 columns
+                      FastShape{WeightFormat::kFP8, 3, 7, Input::kFp8},      // tail only
+                      FastShape{WeightFormat::kFP8, 9, 200, Input::kF32},
+                      FastShape{WeightFormat::kFP8, 5, 136, Input::kF32},
+                      FastShape{WeightFormat::kFP4, 7, 256, Input::kFp8},
+                      FastShape{WeightFormat::kFP4, 3, 96, Input::kFp8},  // a partial 128-block
+                      FastShape{WeightFormat::kFP4, 7, 256, Input::kF32},
+                      FastShape{WeightFormat::kBF16, 11, 4096, Input::kBf16},
+                      FastShape{WeightFormat::kBF16, 6, 37, Input::kBf16},
+                      FastShape{WeightFormat::kBF16, 4, 150, Input::kBf16},  // groups + a tail
+                      FastShape{WeightFormat::kBF16, 4, 150, Input::kF32},
+                      FastShape{WeightFormat::kF32, 6, 13, Input::kBf16},
+                      FastShape{WeightFormat::kF32, 4, 520, Input::kBf16}),
     [](const auto& p) { return FastShapeName(p.param); });
 
 // The fast-vs-exact contract per op: results rounded to bf16 (what Linear stores) agree with the
@@ -176,13 +194,104 @@ TEST(WeightDotF32ContractTest, Bf16ResultsMatchTheExactOnesWithinOneUlp) {
   }
 }
 
+// A bf16 value with the given exponent (unbiased) and random mantissa and sign; exponents below
+// -126 give denormals (and below -133, zero).
+float Bf16WithExponent(int exponent, std::mt19937& rng) {
+  const uint32_t sign = (rng() & 1u) << 31, mantissa = (rng() & 0x7fu) << 16;
+  if (exponent < -126) {
+    const float v = std::ldexp(static_cast<float>(128 + (mantissa >> 16)) / 128.0f, exponent);
+    return forward::RoundBf16(sign ? -v : v);
+  }
+  return std::bit_cast<float>(sign | static_cast<uint32_t>(exponent + 127) << 23 | mantissa);
+}
+
+// The pair order flushes denormal inputs and results (vdpbf16ps's DAZ and FTZ): every variant
+// must do so identically, also where products and partial sums fall near and below 2^-126.
+TEST(WeightDotF32PairsTest, EveryVariantFlushesDenormalsAlike) {
+  std::mt19937 rng(23);
+  constexpr int64_t kRows = 24, kCols = 256;
+  for (WeightFormat format : {WeightFormat::kBF16, WeightFormat::kFP8}) {
+    RandomWeight w = MakeWeight(format, kRows, kCols, rng);
+    if (format == WeightFormat::kBF16) {
+      // Weights from 2^-140 (denormal) to 2^-20: with the inputs below, products from far below
+      // 2^-126 to above it.
+      for (int64_t i = 0; i < kRows * kCols; ++i) {
+        const int exponent =
+            i % 8 == 0 ? -140 + static_cast<int>(rng() % 14) : -60 + static_cast<int>(rng() % 40);
+        const uint16_t bits = forward::FloatToBf16Bits(Bf16WithExponent(exponent, rng));
+        std::memcpy(w.data.data() + 2 * i, &bits, 2);
+      }
+    }
+    for (int round = 0; round < 4; ++round) {
+      std::vector<float> x(kCols);
+      for (float& v : x) v = Bf16WithExponent(-128 + static_cast<int>(rng() % 40), rng);
+      DotInputF32 in;
+      in.Prepare(x.data(), kCols, false);
+      ASSERT_TRUE(in.pairs());
+      std::vector<float> want(kRows), got(kRows);
+      detail::PairDotsScalar(w.matrix.rows_view(), 0, kRows, in, want.data());
+      int64_t nonzero = 0;
+      for (float v : want) nonzero += v != 0.0f ? 1 : 0;
+      EXPECT_GT(nonzero, 0);  // not all flushed away: the comparison below means something
+      const auto check = [&](const char* variant) {
+        for (int64_t r = 0; r < kRows; ++r) {
+          ASSERT_EQ(std::bit_cast<uint32_t>(got[r]), std::bit_cast<uint32_t>(want[r]))
+              << variant << " format " << static_cast<int>(format) << " row " << r << ": " << got[r]
+              << " vs " << want[r];
+        }
+      };
+      if (CpuSupports(CpuIsa::kAvx2)) {
+        detail::PairDotsAvx2(w.matrix.rows_view(), 0, kRows, in, got.data());
+        check("avx2");
+      }
+      if (CpuHasAvx512Bf16()) {
+        detail::PairDotsAvx512Bf16(w.matrix.rows_view(), 0, kRows, in, got.data());
+        check("avx512bf16");
+      }
+    }
+  }
+}
+
+// S(a, w, x) of the contract: an fp32 FMA with denormal inputs and results as signed zeros.
+TEST(WeightDotF32PairsTest, PairStepIsAFusedMultiplyAddWithDenormalsFlushed) {
+  EXPECT_EQ(detail::PairStep(1.0f, 3.0f, 0.5f), 2.5f);
+  // Fused: 1 + 2^-24 is not a float, (1 + 2^-12)^2 - 1 - 2^-11 = 2^-24 survives only fused.
+  const float a = 1.0f + std::ldexp(1.0f, -12);
+  EXPECT_EQ(detail::PairStep(-(1.0f + std::ldexp(1.0f, -11)), a, a), std::ldexp(1.0f, -24));
+  const float denormal = std::ldexp(1.0f, -130);
+  EXPECT_EQ(detail::PairStep(1.0f, denormal, std::ldexp(1.0f, 120)), 1.0f);  // DAZ on w
+  EXPECT_EQ(detail::PairStep(0.0f, std::ldexp(1.0f, -70), std::ldexp(1.0f, -60)), 0.0f);  // FTZ
+  EXPECT_TRUE(std::signbit(detail::PairStep(0.0f, -std::ldexp(1.0f, -70), std::ldexp(1.0f, -60))));
+  EXPECT_EQ(detail::PairStep(0.0f, std::ldexp(1.0f, -63), std::ldexp(1.0f, -63)),
+            std::ldexp(1.0f, -126));  // the smallest normal stays
+}
+
+TEST(DotInputF32Test, TakesPairsOnlyWhenEveryValueIsExactInBf16) {
+  std::vector<float> x = {1.5f, -2.0f, std::ldexp(1.0f, -130), 3.0f};
+  DotInputF32 in;
+  in.Prepare(x.data(), 4, false);
+  EXPECT_TRUE(in.pairs());
+  EXPECT_TRUE(TakesPairs(WeightFormat::kFP8, in));
+  EXPECT_FALSE(TakesPairs(WeightFormat::kF32, in));
+  // The bf16 copy and the split columns, the denormal as zero.
+  EXPECT_EQ(std::vector<uint16_t>(in.bf16(), in.bf16() + 4),
+            (std::vector<uint16_t>{0x3fc0, 0xc000, 0x0000, 0x4040}));
+  EXPECT_EQ(std::vector<float>(in.even(), in.even() + 2), (std::vector<float>{1.5f, 0.0f}));
+  EXPECT_EQ(std::vector<float>(in.odd(), in.odd() + 2), (std::vector<float>{-2.0f, 3.0f}));
+  x[3] = 3.0f + std::ldexp(1.0f, -20);  // not a bf16
+  in.Prepare(x.data(), 4, false);
+  EXPECT_FALSE(in.pairs());
+  EXPECT_FALSE(TakesPairs(WeightFormat::kBF16, in));
+}
+
 TEST(DotInputF32Test, KeepsTheValuesAndSplitsEvenAndOddColumnsOnRequest) {
-  const std::vector<float> x = {1, 2, 3, 4, 5};
+  const std::vector<float> x = {1.1f, 2, 3, 4, 5};
   DotInputF32 in;
   in.Prepare(x.data(), 5, /*split=*/true);
   EXPECT_EQ(in.size(), 5);
   EXPECT_EQ(in.values(), x.data());
-  EXPECT_EQ(std::vector<float>(in.even(), in.even() + 3), (std::vector<float>{1, 3, 5}));
+  EXPECT_FALSE(in.pairs());  // 1.1 is not a bf16
+  EXPECT_EQ(std::vector<float>(in.even(), in.even() + 3), (std::vector<float>{1.1f, 3, 5}));
   EXPECT_EQ(std::vector<float>(in.odd(), in.odd() + 2), (std::vector<float>{2, 4}));
 }
 
