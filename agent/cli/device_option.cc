@@ -7,16 +7,24 @@
 
 namespace dsagent {
 
-void AddDeviceOption(CLI::App& cmd, std::string& device) {
+void AddDeviceOptions(CLI::App& cmd, std::string& device, std::string& gpu_memory) {
   cmd.add_option("--device", device,
                  "cpu (default) | cuda | cuda:N: where the model runs (`dsagent doctor` lists "
                  "GPUs)");
+  cmd.add_option("--gpu-memory", gpu_memory,
+                 "With --device cuda: use at most this much of the GPU, e.g. 24G (routed experts "
+                 "that do not fit stay in host memory; `engine inspect` shows the plan)");
 }
 
-int CheckDeviceOption(const std::string& device, const char* command) {
+int CheckDeviceOptions(const std::string& device, const std::string& gpu_memory,
+                       const char* command) {
   const auto spec = engine::kernels::ParseDeviceSpec(device);
   if (!spec) {
     std::fprintf(stderr, "dsagent %s: --device: %s\n", command, spec.error().c_str());
+    return kExitUsage;
+  }
+  if (const auto cap = engine::kernels::ParseGpuMemory(gpu_memory, *spec); !cap) {
+    std::fprintf(stderr, "dsagent %s: --gpu-memory: %s\n", command, cap.error().c_str());
     return kExitUsage;
   }
   if (spec->kind == engine::kernels::DeviceKind::kCpu) return kExitDone;

@@ -1,5 +1,5 @@
-// `--device cpu|cuda[:N]` of `serve`, `engine logits` and `engine generate`
-// (engine/kernels/device_spec.h).
+// `--device cpu|cuda[:N]` and `--gpu-memory SIZE` of `serve`, `engine logits` and
+// `engine generate` (engine/kernels/device_spec.h).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -7,12 +7,14 @@
 
 namespace dsagent {
 
-// Declares --device on `cmd`, stored in `device` (default "cpu").
-void AddDeviceOption(CLI::App& cmd, std::string& device);
+// Declares --device (default "cpu") and --gpu-memory (default "": the device's own memory) on
+// `cmd`.
+void AddDeviceOptions(CLI::App& cmd, std::string& device, std::string& gpu_memory);
 
 // kExitDone when the engine can run on `device` here; otherwise prints "dsagent <command>: <why>"
-// (a misspelt device, the CUDA backend not built, no GPU, ...) and returns kExitUsage. Called
-// before the model loads.
-int CheckDeviceOption(const std::string& device, const char* command);
+// (a misspelt device, a bad --gpu-memory or one given with --device cpu, the CUDA backend not
+// built, no GPU, ...) and returns kExitUsage. Called before the model loads.
+int CheckDeviceOptions(const std::string& device, const std::string& gpu_memory,
+                       const char* command);
 
 }  // namespace dsagent

@@ -153,6 +153,12 @@ void PrintInspection(const Json& c, const engine::ModelConfig& config,
   }
 }
 
+std::string FormatGiB(int64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f GiB", static_cast<double>(bytes) / (1LL << 30));
+  return buf;
+}
+
 struct InspectPlacement {
   Json json;
   std::string text;
@@ -164,7 +170,8 @@ struct InspectPlacementError {
 };
 
 // The GPU placement `engine inspect --device cuda[:N] [--gpu-memory SIZE]` prints: for the
-// device's memory, or for --gpu-memory (a plan only, when there is no such device here).
+// device's memory, or for --gpu-memory (a plan only, when there is no such device here), with
+// what the CUDA backend sees here (built or not, the device or why there is none).
 Expected<InspectPlacement, InspectPlacementError> PlanInspectPlacement(
     const EngineInspectOptions& o, const engine::ModelConfig& config) {
   const auto usage = [](std::string m) {
@@ -175,6 +182,10 @@ Expected<InspectPlacement, InspectPlacementError> PlanInspectPlacement(
   if (spec->kind != engine::kernels::DeviceKind::kCuda) {
     return usage("--gpu-memory plans a GPU placement: use it with --device cuda[:N] (or alone)");
   }
+  const auto cap = engine::kernels::ParseGpuMemory(o.gpu_memory, *spec);
+  if (!cap) return usage("--gpu-memory: " + cap.error());
+  if (o.context < 0) return usage("--ctx-size: must be 0 (the model's) or more positions");
+  if (o.batch < 1) return usage("--batch: must be 1 or more sequences");
   const engine::kernels::CudaProbe probe = engine::kernels::ProbeCuda();
   const engine::kernels::CudaDeviceInfo* device = nullptr;
   if (spec->index < static_cast<int>(probe.devices.size())) {
@@ -182,10 +193,7 @@ Expected<InspectPlacement, InspectPlacementError> PlanInspectPlacement(
   }
   int64_t capacity = 0;
   std::string header;
-  if (!o.gpu_memory.empty()) {
-    const auto cap = ParseByteSize(o.gpu_memory);
-    if (!cap || *cap <= 0)
-      return usage("--gpu-memory: '" + o.gpu_memory + "' is not a size (e.g. 24G)");
+  if (*cap > 0) {
     capacity = *cap;
     if (device && capacity > device->total_bytes) capacity = device->total_bytes;
     header =
@@ -202,17 +210,30 @@ Expected<InspectPlacement, InspectPlacementError> PlanInspectPlacement(
                  (probe.devices.empty() ? probe.problem : "no such device here") +
                  "; add --gpu-memory SIZE (e.g. 24G) to plan for a device of that size");
   }
-  int64_t reserve = engine::DefaultPlacementReserve(capacity);
+  const int64_t context = o.context > 0 ? o.context : config.max_position_embeddings;
+  const engine::PlacementReserve estimate = engine::PlacementReserveFor(config, context, o.batch);
+  int64_t reserve = estimate.total();
+  std::string reserve_text = "reserve: KV state of " + std::to_string(o.batch) + " sequence(s) x " +
+                             std::to_string(context) + " positions (" +
+                             FormatGiB(estimate.kv_bytes) + ") + workspace (" +
+                             FormatGiB(estimate.workspace_bytes) + "); --ctx-size, --batch";
   if (!o.gpu_reserve.empty()) {
     const auto r = ParseByteSize(o.gpu_reserve);
     if (!r) return usage("--gpu-reserve: '" + o.gpu_reserve + "' is not a size (e.g. 8G)");
     reserve = *r;
+    reserve_text = "reserve: " + FormatGiB(reserve) + " (--gpu-reserve)";
   }
   InspectPlacement result;
   result.json = {{"device", spec->Name()},
                  {"device_present", device != nullptr},
+                 {"cuda", engine::kernels::DescribeCuda(probe)},
                  {"device_bytes", capacity},
-                 {"reserve_bytes", reserve}};
+                 {"reserve_bytes", reserve},
+                 {"context", context},
+                 {"batch", o.batch},
+                 {"kv_reserve_bytes", estimate.kv_bytes},
+                 {"workspace_reserve_bytes", estimate.workspace_bytes}};
+  header = engine::kernels::DescribeCuda(probe) + "\n" + header + "\n" + reserve_text;
   auto plan = engine::PlanPlacement(engine::ExpectedTensors(config), capacity, reserve);
   if (!plan) {
     result.fits = false;
@@ -339,8 +360,10 @@ int EngineTokenizeCommand(const std::string& tokenizer, bool detokenize) {
 }
 
 int EngineLogitsCommand(const std::string& model_dir, const std::string& tokens_file,
-                        const std::string& out_file, int64_t prefill, const std::string& device) {
-  if (const int rc = CheckDeviceOption(device, "engine logits"); rc != kExitDone) return rc;
+                        const std::string& out_file, int64_t prefill, const std::string& device,
+                        const std::string& gpu_memory) {
+  if (const int rc = CheckDeviceOptions(device, gpu_memory, "engine logits"); rc != kExitDone)
+    return rc;
   auto tokens = engine::forward::ReadTokenFile(tokens_file);
   if (!tokens) {
     std::fprintf(stderr, "dsagent: %s\n", tokens.error().c_str());
@@ -438,7 +461,14 @@ void AddEngineCommand(CLI::App& app, CommandTable& table) {
   inspect->add_option("--gpu-memory", inspect_flags->gpu_memory,
                       "Plan for a device of this size, e.g. 24G (no GPU needed)");
   inspect->add_option("--gpu-reserve", inspect_flags->gpu_reserve,
-                      "Device memory kept for KV state and activations (default 10%, at least 2G)");
+                      "Device memory kept for KV state and activations (default: the KV state "
+                      "of --batch sequences at --ctx-size, plus a workspace)");
+  inspect->add_option("--ctx-size", inspect_flags->context,
+                      "Context positions the placement reserves KV state for (default: "
+                      "max_position_embeddings)");
+  inspect->add_option("--batch", inspect_flags->batch,
+                      "Sequences the placement reserves KV state for (default 1; serve "
+                      "--parallel N runs N)");
   table.Bind(inspect, [f = inspect_flags] { return EngineInspectCommand(*f); });
 
   for (const bool detokenize : {false, true}) {
@@ -455,7 +485,7 @@ void AddEngineCommand(CLI::App& app, CommandTable& table) {
   }
 
   struct LogitsFlags {
-    std::string model, tokens, out, device = "cpu";
+    std::string model, tokens, out, device = "cpu", gpu_memory;
     int64_t prefill = -1;
   };
   auto logits_flags = std::make_shared<LogitsFlags>();
@@ -468,9 +498,9 @@ void AddEngineCommand(CLI::App& app, CommandTable& table) {
       ->add_option("--prefill", logits_flags->prefill,
                    "Prefill the first N tokens, then decode the rest one at a time")
       ->check(CLI::NonNegativeNumber);
-  AddDeviceOption(*logits, logits_flags->device);
+  AddDeviceOptions(*logits, logits_flags->device, logits_flags->gpu_memory);
   table.Bind(logits, [f = logits_flags] {
-    return EngineLogitsCommand(f->model, f->tokens, f->out, f->prefill, f->device);
+    return EngineLogitsCommand(f->model, f->tokens, f->out, f->prefill, f->device, f->gpu_memory);
   });
 
   AddEngineGenerateCommand(*engine, table);

@@ -21,8 +21,11 @@ struct EngineInspectOptions {
   bool json = false;
   // GPU placement (engine/model/placement_plan.h): shown when `device` is cuda[:N] or gpu_memory
   // is set. gpu_memory ("24G") plans for a device of that size, present or not; without it the
-  // device's own memory is used. gpu_reserve: kept free for KV/activations (default: 10%, >= 2G).
+  // device's own memory is used. gpu_reserve: kept free for KV/activations (default: the KV state
+  // of `batch` sequences at `context` positions plus a workspace, engine::PlacementReserveFor).
   std::string device, gpu_memory, gpu_reserve;
+  int64_t context = 0;  // positions; 0: max_position_embeddings
+  int batch = 1;        // sequences
 };
 
 // `dsagent engine inspect DIR` (a checkpoint: config summary, tensor inventory by dtype, parameter
@@ -44,7 +47,7 @@ int EngineTokenizeCommand(const std::string& tokenizer, bool detokenize);
 // output cannot be written.
 int EngineLogitsCommand(const std::string& model_dir, const std::string& tokens_file,
                         const std::string& out_file, int64_t prefill,
-                        const std::string& device = "cpu");
+                        const std::string& device = "cpu", const std::string& gpu_memory = "");
 
 struct EngineSynthOptions {
   std::string config_file;  // the base config.json

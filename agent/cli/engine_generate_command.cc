@@ -166,7 +166,7 @@ void AddEngineGenerateCommand(CLI::App& engine, CommandTable& table) {
   cmd->add_option("--speculative", gen.speculative,
                   "off (default) | mtp: draft with the checkpoint's MTP block, same tokens")
       ->check(CLI::IsMember({"off", "mtp"}));
-  AddDeviceOption(*cmd, gen.device);
+  AddDeviceOptions(*cmd, gen.device, gen.gpu_memory);
   table.BindCancellable(cmd, [f](const CancelToken& cancel) {
     EngineGenerateOptions options = f->gen;
     options.thinking = f->thinking == "on";
@@ -178,7 +178,8 @@ int EngineGenerateCommand(const EngineGenerateOptions& o, const CancelToken& can
   const int sources = !o.prompt.empty() + !o.messages_file.empty() + !o.tokens_file.empty();
   if (sources != 1)
     return FailEngineGenerate("give one of --prompt, --messages, --tokens", kExitUsage);
-  if (const int rc = CheckDeviceOption(o.device, "engine generate"); rc != kExitDone) return rc;
+  if (const int rc = CheckDeviceOptions(o.device, o.gpu_memory, "engine generate"); rc != kExitDone)
+    return rc;
   // Token ids in and out need no tokenizer; text does. One prompt per run: no prefix cache.
   auto runtime = engine::EngineRuntime::Open(
       {.model_dir = o.model_dir,

@@ -31,6 +31,7 @@ struct EngineGenerateOptions {
   std::string numerics = "fast";  // exact | fast (engine/kernels/numerics_mode.h)
   std::string speculative = "off";  // off | mtp (engine/generate/generator.h, Speculative)
   std::string device = "cpu";     // cpu | cuda | cuda:N (agent/cli/device_option.h)
+  std::string gpu_memory;         // "" (the GPU's own memory) | a cap, e.g. "24G"
 };
 
 // Declares `generate` under `engine` (the `engine` subcommand) and binds EngineGenerateCommand.

@@ -51,7 +51,7 @@ void AddServeCommand(CLI::App& app, CommandTable& table) {
   cmd->add_option("--threads", serve.threads, "Worker threads (default: all cores)");
   cmd->add_option("--numerics", serve.numerics, "exact | fast (default fast)")
       ->check(CLI::IsMember({"exact", "fast"}));
-  AddDeviceOption(*cmd, serve.device);
+  AddDeviceOptions(*cmd, serve.device, serve.gpu_memory);
   cmd->add_option("--api-key", serve.api_key,
                   "Require 'Authorization: Bearer KEY' or 'x-api-key: KEY' (default: "
                   "$DSAGENT_SERVE_API_KEY); "
@@ -119,7 +119,8 @@ int ServeCommand(const ServeOptions& o, const CancelToken& cancel) {
     std::fprintf(stderr, "dsagent serve: %s\n", allowed.error().c_str());
     return kExitUsage;
   }
-  if (const int rc = CheckDeviceOption(o.device, "serve"); rc != kExitDone) return rc;
+  if (const int rc = CheckDeviceOptions(o.device, o.gpu_memory, "serve"); rc != kExitDone)
+    return rc;
   int64_t kv_max_bytes = 0;
   if (!o.kv_dir.empty()) {
     const auto max_bytes = ParseByteSize(o.kv_max_size);

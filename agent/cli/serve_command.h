@@ -28,6 +28,7 @@ struct ServeOptions {
   int threads = 0;
   std::string numerics = "fast";  // exact | fast (engine/kernels/numerics_mode.h)
   std::string device = "cpu";     // cpu | cuda | cuda:N (agent/cli/device_option.h)
+  std::string gpu_memory;         // "" (the GPU's own memory) | a cap, e.g. "24G"
   // Limits and access (engine/server/chat_server.h).
   std::string api_key;             // "": $DSAGENT_SERVE_API_KEY, else none (loopback only)
   int max_queue = 64;              // requests waiting for a slot (503 + Retry-After beyond)

@@ -30,6 +30,9 @@ Expected<std::unique_ptr<Provider>, ProviderError> MakeProvider(const ProviderOp
     // Checked before the (long) model load: a device the engine cannot use is a config error.
     const auto device = engine::kernels::ParseDeviceSpec(options.device);
     if (!device) return MakeUnexpected(ConfigError("providers.local.device: " + device.error()));
+    if (const auto cap = engine::kernels::ParseGpuMemory(options.gpu_memory, *device); !cap) {
+      return MakeUnexpected(ConfigError("providers.local.gpu_memory: " + cap.error()));
+    }
     if (auto why = engine::kernels::DeviceUnavailable(*device, engine::kernels::ProbeCuda())) {
       return MakeUnexpected(ConfigError("providers.local.device: " + *why));
     }

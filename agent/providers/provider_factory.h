@@ -39,6 +39,7 @@ struct ProviderOptions {
   int64_t context_tokens = 0;
   std::string numerics = "fast";  // exact | fast (engine/kernels/numerics_mode.h)
   std::string device = "cpu";     // cpu | cuda | cuda:N (engine/kernels/device_spec.h)
+  std::string gpu_memory;         // "" (the GPU's own memory) | a cap for cuda, e.g. "24G"
 };
 
 // Error kConfig for an unknown kind, a missing key (naming api_key_env) or a malformed base URL.

@@ -73,6 +73,9 @@ class Model {
 
   const ModelConfig& config() const { return checkpoint_->config(); }
   kernels::Numerics numerics() const { return numerics_; }
+  // The resolved weights (views into the mapped checkpoint), e.g. to upload them to a GPU
+  // (kernels/cuda/device_decoder.h). Valid while the Model lives.
+  const ModelWeights& weights() const { return weights_; }
   SequenceState NewSequence() const { return NewSequenceState(config()); }
 
   // Runs `tokens` at positions state.pos, state.pos+1, ... and returns their logits

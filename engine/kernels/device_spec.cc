@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "common/byte_size.h"
+
 namespace dsagent::engine::kernels {
 
 Expected<DeviceSpec, std::string> ParseDeviceSpec(std::string_view text) {
@@ -16,6 +18,20 @@ Expected<DeviceSpec, std::string> ParseDeviceSpec(std::string_view text) {
   return MakeUnexpected("unknown device '" + std::string(text) +
                         "': use cpu, cuda or cuda:N (N = the GPU's index, `dsagent doctor` "
                         "lists them)");
+}
+
+Expected<int64_t, std::string> ParseGpuMemory(std::string_view text, const DeviceSpec& spec) {
+  if (text.empty()) return 0;
+  const auto bytes = ParseByteSize(std::string(text));
+  if (!bytes || *bytes <= 0) {
+    return MakeUnexpected("'" + std::string(text) +
+                          "' is not a size (e.g. 24G, 80GiB or a number of bytes, more than 0)");
+  }
+  if (spec.kind != DeviceKind::kCuda) {
+    return MakeUnexpected("'" + std::string(text) +
+                          "' caps a GPU's memory, but the device is cpu: use it with cuda[:N]");
+  }
+  return *bytes;
 }
 
 std::optional<std::string> DeviceUnavailable(const DeviceSpec& spec, const CudaProbe& probe) {

@@ -1,7 +1,9 @@
-// The device a model runs on: `--device cpu|cuda[:N]` (serve, engine logits|generate) and
-// `providers.local.device`. Parsing is pure; RunnableOn says whether a spec can run here now.
+// The device a model runs on: `--device cpu|cuda[:N]` and `--gpu-memory SIZE` (serve, engine
+// logits|generate|inspect) and `providers.local.device|gpu_memory`. Parsing is pure;
+// DeviceUnavailable says whether a spec can run here now.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,6 +25,11 @@ struct DeviceSpec {
 
 // "cpu", "cuda" (= cuda:0) or "cuda:N"; anything else is an error naming the accepted forms.
 Expected<DeviceSpec, std::string> ParseDeviceSpec(std::string_view text);
+
+// `--gpu-memory`: "" (0: the device's own memory) or a positive size ("24G", "80GiB", bytes) that
+// caps how much of the GPU the placement planner uses; only for a cuda device. Errors (to be
+// prefixed with the flag or key): not a size, zero, or given for cpu.
+Expected<int64_t, std::string> ParseGpuMemory(std::string_view text, const DeviceSpec& spec);
 
 // Why the engine cannot run a model on `spec` here (nullopt: it can). For cuda: the backend is not
 // built, there is no device or no device N, or (today) the forward pass does not run on the GPU

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <map>
 
+#include "engine/kv/kv_accounting.h"
+
 namespace dsagent::engine {
 namespace {
 
@@ -31,8 +33,18 @@ bool SplitExpertName(const std::string& name, std::string& block, int& expert) {
 
 }  // namespace
 
-int64_t DefaultPlacementReserve(int64_t device_bytes) {
-  return std::max<int64_t>(2LL << 30, device_bytes / 10);
+PlacementReserve PlacementReserveFor(const ModelConfig& config, int64_t context, int sequences) {
+  if (context <= 0) context = config.max_position_embeddings;
+  const int64_t n = std::max(sequences, 1);
+  const kv::KvFootprint kv = kv::ComputeKvFootprint(config, kv::KvLayout::kReference);
+  PlacementReserve r;
+  r.kv_bytes = n * kv.bytes_for(context);
+  // A prefill chunk keeps a few stream-sized fp32 buffers per row alive ([rows, hc, dim]: the
+  // streams, the block input and output, the sub-layer output).
+  const int64_t chunk_activations =
+      kReserveChunkTokens * static_cast<int64_t>(config.hc_mult) * config.dim * 4 * 4;
+  r.workspace_bytes = kDeviceWorkspaceBytes + n * chunk_activations;
+  return r;
 }
 
 Expected<PlacementPlan, std::string> PlanPlacement(const std::vector<ExpectedTensor>& tensors,

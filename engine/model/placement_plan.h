@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/expected.h"
+#include "engine/model/model_config.h"
 #include "engine/model/tensor_inventory.h"
 
 namespace dsagent::engine {
@@ -39,8 +40,26 @@ struct PlacementPlan {
   int64_t device_used_bytes() const { return resident_bytes + device_expert_bytes; }
 };
 
-// What is kept free by default: 10% of the device, at least 2 GiB.
-int64_t DefaultPlacementReserve(int64_t device_bytes);
+// What the planner keeps free on the device for running `sequences` sequences of up to `context`
+// positions each: their KV state as the device keeps it (the bf16 window ring, compressed entries
+// and indexer keys, and the compressors' fp32 state: kv::KvLayout::kReference, every layer and MTP
+// block) and a workspace (the CUDA context and kernel images, the decode steps' scratch, and the
+// activations of one prefill chunk per sequence). An estimate on the safe side, not a measurement:
+// the KV part is exact, the workspace a fixed allowance (kDeviceWorkspaceBytes) plus the
+// activations of kReserveChunkTokens rows.
+struct PlacementReserve {
+  int64_t kv_bytes = 0;
+  int64_t workspace_bytes = 0;
+  int64_t total() const { return kv_bytes + workspace_bytes; }
+};
+
+// The CUDA context, the kernels' module images and the decode steps' scratch buffers.
+inline constexpr int64_t kDeviceWorkspaceBytes = 1LL << 30;
+// Rows of one prefill chunk (generate/generator.h kPrefillChunkTokens).
+inline constexpr int64_t kReserveChunkTokens = 256;
+
+// context <= 0: max_position_embeddings; sequences < 1 counts as 1.
+PlacementReserve PlacementReserveFor(const ModelConfig& config, int64_t context, int sequences);
 
 // Plans `tensors` (ExpectedTensors of the model's config) for a device of `device_bytes` with
 // `reserve_bytes` kept free. Fails, saying how much is needed, when the tensors that must be on

@@ -82,6 +82,29 @@ TEST(ProviderFactoryTest, LocalDeviceMustBeUsable) {
   EXPECT_THAT(MakeProvider(o).error().message, Not(HasSubstr("device")));
 }
 
+// providers.local.gpu_memory: a size, and only with a cuda device; checked before the device.
+TEST(ProviderFactoryTest, LocalGpuMemoryMustBeASizeForCuda) {
+  ProviderOptions o = Options("local");
+  o.model_dir = "/nonexistent-model";
+  o.device = "cuda";
+  o.gpu_memory = "lots";
+  auto p = MakeProvider(o);
+  ASSERT_FALSE(p.has_value());
+  EXPECT_EQ(p.error().kind, ProviderErrorKind::kConfig);
+  EXPECT_THAT(p.error().message, HasSubstr("providers.local.gpu_memory: 'lots' is not a size"));
+  o.device = "cpu";
+  o.gpu_memory = "24G";
+  p = MakeProvider(o);
+  ASSERT_FALSE(p.has_value());
+  EXPECT_THAT(p.error().message,
+              HasSubstr("providers.local.gpu_memory: '24G' caps a GPU's memory, but the device "
+                        "is cpu"));
+  o.device = "cuda";  // a good cap: the device itself is what is refused here
+  p = MakeProvider(o);
+  ASSERT_FALSE(p.has_value());
+  EXPECT_THAT(p.error().message, HasSubstr("providers.local.device: cuda:0: "));
+}
+
 TEST(ProviderFactoryTest, OpenAiCompatibleNeedsNoKey) {
   ProviderOptions o = Options("openai-compatible");
   o.api_key.clear();

@@ -30,6 +30,7 @@
 #include "engine/kernels/cuda/attention_step.h"
 #include "engine/kernels/cuda/block_step.h"
 #include "engine/kernels/cuda/compressor_ops.h"
+#include "engine/kernels/cuda/device_model_upload.h"
 #include "engine/kernels/cuda/indexer_ops.h"
 #include "engine/kernels/cuda/indexer_step.h"
 #include "engine/kernels/cuda/mixing_ops.h"
@@ -37,7 +38,6 @@
 #include "engine/kernels/cuda/moe_step.h"
 #include "engine/model/model_config.h"
 #include "engine/model/safetensors.h"
-#include "tests/engine/kernels/cuda_device_layers.h"
 #include "tests/engine/kernels/cuda_test_support.h"
 #include "tests/engine/kernels/random_weights.h"
 
@@ -743,7 +743,7 @@ TEST(CudaForwardOpsTest, AttentionDecodeMatchesTheCpuAttentionTokenByToken) {
     const forward::Rope rope(c, ratio > 0);
     HostAttention a;
     MakeAttention(c, ratio, rng, a);
-    DeviceAttention da = test_support::UploadAttention(a.w, c, rope, tokens, stream);
+    DeviceAttention da = UploadAttention(a.w, c, rope, tokens, stream);
     const std::string name = "attention ratio " + std::to_string(ratio);
     std::vector<float> cpu_out_all, gpu_out_all;
     DeviceBuffer dout(static_cast<size_t>(c.dim) * sizeof(float));
@@ -823,7 +823,7 @@ TEST(CudaForwardOpsTest, MoeDecodeMatchesTheCpuMoeTokenByToken) {
   for (const bool hash : {false, true}) {
     HostMoe m;
     MakeMoe(c, hash, vocab, rng, m);
-    DeviceMoe dm = test_support::UploadMoe(m.w, c, stream);
+    DeviceMoe dm = UploadMoe(m.w, c, stream);
     std::vector<float> cpu_all, gpu_all;
     DeviceBuffer dout(static_cast<size_t>(c.dim) * sizeof(float));
     std::uniform_int_distribution<int32_t> token_id(0, vocab - 1);
@@ -898,14 +898,13 @@ TEST(CudaForwardOpsTest, BlockDecodeAndHeadDecodeMatchTheCpuTokenByToken) {
     bw.ffn_norm = RandomBf16(static_cast<size_t>(c.dim), rng, 0.2f);
     for (float& v : bw.attn_norm) v = forward::RoundBf16(v + 1.0f);
     for (float& v : bw.ffn_norm) v = forward::RoundBf16(v + 1.0f);
-    DeviceBlock db =
-        DeviceBlock::Create(shape, test_support::UploadAttention(attn.w, c, rope, tokens, stream),
-                            test_support::UploadMoe(moe.w, c, stream),
-                            DeviceHcWeights::Upload(bw.hc_attn.fn.rows_view(), mix, bw.hc_attn.base,
-                                                    bw.hc_attn.scale, stream),
-                            DeviceHcWeights::Upload(bw.hc_ffn.fn.rows_view(), mix, bw.hc_ffn.base,
-                                                    bw.hc_ffn.scale, stream),
-                            bw.attn_norm, bw.ffn_norm, stream);
+    DeviceBlock db = DeviceBlock::Create(
+        shape, UploadAttention(attn.w, c, rope, tokens, stream), UploadMoe(moe.w, c, stream),
+        DeviceHcWeights::Upload(bw.hc_attn.fn.rows_view(), mix, bw.hc_attn.base, bw.hc_attn.scale,
+                                stream),
+        DeviceHcWeights::Upload(bw.hc_ffn.fn.rows_view(), mix, bw.hc_ffn.base, bw.hc_ffn.scale,
+                                stream),
+        bw.attn_norm, bw.ffn_norm, stream);
     const std::string name = "block ratio " + std::to_string(ratio) + (hash ? " hash" : "");
     std::vector<float> cpu_all, gpu_all, last;
     std::uniform_int_distribution<int32_t> token_id(0, vocab - 1);

@@ -63,6 +63,30 @@ TEST(DeviceSpecTest, ParsesCpuCudaAndCudaN) {
   }
 }
 
+TEST(DeviceSpecTest, GpuMemoryIsAPositiveSizeForACudaDevice) {
+  const DeviceSpec cpu{};
+  const DeviceSpec cuda{DeviceKind::kCuda, 0};
+  auto none = ParseGpuMemory("", cuda);
+  ASSERT_TRUE(none) << none.error();
+  EXPECT_EQ(*none, 0);
+  auto g24 = ParseGpuMemory("24G", cuda);
+  ASSERT_TRUE(g24) << g24.error();
+  EXPECT_EQ(*g24, 24LL << 30);
+  auto bytes = ParseGpuMemory("1000000", cuda);
+  ASSERT_TRUE(bytes) << bytes.error();
+  EXPECT_EQ(*bytes, 1000000);
+  EXPECT_TRUE(ParseGpuMemory("", cpu)) << "no cap is fine for cpu";
+  for (const char* bad : {"lots", "0", "-4G", "24X", "G"}) {
+    auto r = ParseGpuMemory(bad, cuda);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_NE(r.error().find("is not a size (e.g. 24G"), std::string::npos) << r.error();
+  }
+  auto for_cpu = ParseGpuMemory("24G", cpu);
+  ASSERT_FALSE(for_cpu);
+  EXPECT_NE(for_cpu.error().find("the device is cpu: use it with cuda[:N]"), std::string::npos)
+      << for_cpu.error();
+}
+
 TEST(DeviceSpecTest, SaysWhyACudaDeviceCannotBeUsed) {
   const DeviceSpec cpu{};
   const DeviceSpec cuda1{DeviceKind::kCuda, 1};

@@ -13,9 +13,9 @@
 #include "engine/forward/logits_runner.h"
 #include "engine/forward/model.h"
 #include "engine/forward/model_weights.h"
+#include "engine/kernels/cuda/device_model_upload.h"
 #include "engine/model/checkpoint.h"
 #include "tests/engine/forward/golden_data.h"
-#include "tests/engine/kernels/cuda_device_layers.h"
 #include "tests/engine/kernels/cuda_test_support.h"
 
 namespace dsagent::engine::kernels::cuda::model_test {
@@ -54,7 +54,7 @@ TEST_P(CudaModelGoldenTest, DecodingEveryTokenStaysWithinTheEndToEndContract) {
   ASSERT_TRUE(weights) << weights.error();
   const ModelConfig& config = (*checkpoint)->config();
   CudaStream stream;
-  DeviceModel model = test_support::UploadModel(*weights, config, n, stream);
+  DeviceModel model = UploadModel(*weights, config, n, stream);
   DeviceBuffer dlogits(static_cast<size_t>(vocab) * sizeof(float));
   std::vector<float> gpu;
   for (int64_t pos = 0; pos < n; ++pos) {

@@ -1,30 +1,14 @@
-// The CUDA decode steps' device structures built from the CPU forward pass's weights
-// (forward::CompressorWeights, AttentionWeights, MoeWeights, BlockWeights, ModelWeights), for the
-// tests that compare them with the CPU. (The production wiring of `--device cuda` will need the
-// same conversions; they live here until then.)
-#pragma once
+#include "engine/kernels/cuda/device_model_upload.h"
 
-#include <cstdint>
 #include <cstring>
 #include <optional>
-#include <stdexcept>
 #include <utility>
-#include <vector>
 
-#include "engine/forward/model_weights.h"
 #include "engine/forward/moe.h"
-#include "engine/forward/rope.h"
-#include "engine/kernels/cuda/attention_step.h"
-#include "engine/kernels/cuda/block_step.h"
-#include "engine/kernels/cuda/compressor_ops.h"
-#include "engine/kernels/cuda/indexer_step.h"
-#include "engine/kernels/cuda/model_step.h"
-#include "engine/kernels/cuda/moe_step.h"
-#include "engine/model/model_config.h"
 
-namespace dsagent::engine::kernels::cuda::test_support {
+namespace dsagent::engine::kernels::cuda {
 
-inline HcKernelShape HcShapeOf(const ModelConfig& c) {
+HcKernelShape HcShapeOf(const ModelConfig& c) {
   HcKernelShape s;
   s.hc = c.hc_mult;
   s.dim = c.dim;
@@ -34,9 +18,8 @@ inline HcKernelShape HcShapeOf(const ModelConfig& c) {
   return s;
 }
 
-inline DeviceCompressor UploadCompressor(const forward::CompressorWeights& w,
-                                         const forward::Rope& rope, float norm_eps,
-                                         CudaStream& stream) {
+DeviceCompressor UploadCompressor(const forward::CompressorWeights& w, const forward::Rope& rope,
+                                  float norm_eps, CudaStream& stream) {
   CompressorShape shape;
   shape.ratio = w.ratio;
   shape.head_dim = w.head_dim;
@@ -49,9 +32,8 @@ inline DeviceCompressor UploadCompressor(const forward::CompressorWeights& w,
 }
 
 // An attention sub-layer with room for `tokens` positions of compressed entries.
-inline DeviceAttention UploadAttention(const forward::AttentionWeights& w, const ModelConfig& c,
-                                       const forward::Rope& rope, int64_t tokens,
-                                       CudaStream& stream) {
+DeviceAttention UploadAttention(const forward::AttentionWeights& w, const ModelConfig& c,
+                                const forward::Rope& rope, int64_t tokens, CudaStream& stream) {
   const int ratio = w.ratio;
   const float eps = static_cast<float>(c.norm_eps);
   AttentionShape shape;
@@ -87,7 +69,7 @@ inline DeviceAttention UploadAttention(const forward::AttentionWeights& w, const
   return DeviceAttention::Create(shape, rows, std::move(compressor), std::move(indexer), stream);
 }
 
-inline RouteScoreFunc RouteScoreFuncOf(const std::string& name) {
+RouteScoreFunc RouteScoreFuncOf(const std::string& name) {
   switch (forward::ScoreFuncOf(name)) {
     case forward::ScoreFunc::kSoftmax:
       return RouteScoreFunc::kSoftmax;
@@ -100,7 +82,7 @@ inline RouteScoreFunc RouteScoreFuncOf(const std::string& name) {
 }
 
 // A MoE layer; tid2eid (I64 or I32, as the checkpoint stores it) becomes an int32 table.
-inline DeviceMoe UploadMoe(const forward::MoeWeights& w, const ModelConfig& c, CudaStream& stream) {
+DeviceMoe UploadMoe(const forward::MoeWeights& w, const ModelConfig& c, CudaStream& stream) {
   MoeShape shape;
   shape.dim = c.dim;
   shape.inter = w.shared.w1.rows;
@@ -139,27 +121,26 @@ inline DeviceMoe UploadMoe(const forward::MoeWeights& w, const ModelConfig& c, C
   return DeviceMoe::Create(shape, rows, stream);
 }
 
-inline DeviceHcWeights UploadHc(const forward::HcWeights& w, CudaStream& stream) {
+DeviceHcWeights UploadHc(const forward::HcWeights& w, CudaStream& stream) {
   return DeviceHcWeights::Upload(w.fn.rows_view(), w.fn.rows, w.base, w.scale, stream);
 }
 
-inline DeviceBlock UploadBlock(const forward::BlockWeights& w, const ModelConfig& c,
-                               const forward::Rope& rope, int64_t tokens, CudaStream& stream) {
+DeviceBlock UploadBlock(const forward::BlockWeights& w, const ModelConfig& c,
+                        const forward::Rope& rope, int64_t tokens, CudaStream& stream) {
   return DeviceBlock::Create(HcShapeOf(c), UploadAttention(w.attn, c, rope, tokens, stream),
                              UploadMoe(w.ffn, c, stream), UploadHc(w.hc_attn, stream),
                              UploadHc(w.hc_ffn, stream), w.attn_norm, w.ffn_norm, stream);
 }
 
-inline DeviceHead UploadHead(const forward::HcWeights& hc_head, const std::vector<float>& norm,
-                             const forward::WeightMatrix& head, const ModelConfig& c,
-                             CudaStream& stream) {
+DeviceHead UploadHead(const forward::HcWeights& hc_head, const std::vector<float>& norm,
+                      const forward::WeightMatrix& head, const ModelConfig& c, CudaStream& stream) {
   return DeviceHead::Create(HcShapeOf(c), UploadHc(hc_head, stream), norm, head.rows_view(),
                             head.rows, stream);
 }
 
 // Every decoder layer and the head (no MTP), with room for `tokens` positions.
-inline DeviceModel UploadModel(const forward::ModelWeights& w, const ModelConfig& c, int64_t tokens,
-                               CudaStream& stream) {
+DeviceModel UploadModel(const forward::ModelWeights& w, const ModelConfig& c, int64_t tokens,
+                        CudaStream& stream) {
   const forward::Rope window_rope(c, false), compressed_rope(c, true);
   std::vector<DeviceBlock> layers;
   for (const forward::BlockWeights& b : w.layers) {
@@ -170,4 +151,4 @@ inline DeviceModel UploadModel(const forward::ModelWeights& w, const ModelConfig
                              UploadHead(w.hc_head, w.norm, w.head, c, stream), stream);
 }
 
-}  // namespace dsagent::engine::kernels::cuda::test_support
+}  // namespace dsagent::engine::kernels::cuda

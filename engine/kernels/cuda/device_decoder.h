@@ -1,0 +1,81 @@
+// DeviceDecoder: one sequence of a loaded forward::Model decoded on a GPU, token by token — the
+// engine's entry point into the CUDA decode step (model_step.h ModelDecode). Create() checks the
+// placement plan, makes the device current, uploads every weight the plan puts on the device
+// (device_model_upload.h) and sizes the sequence's KV state for `context` positions; Decode()
+// runs one token through every layer and the head and returns its logits.
+//
+// Usage:
+//   auto plan = PlanPlacement(ExpectedTensors(model.config()), capacity, reserve);
+//   auto decoder = DeviceDecoder::Create(model, *plan, {.device = 0, .context = 4096});
+//   for (int32_t t : tokens) logits = (*decoder)->Decode(t);   // positions 0, 1, 2, ...
+//
+// What it does not do yet (engine/kernels/README.md, "Not here yet"): routed experts in host
+// memory (a plan that keeps any there is refused), MTP, prefill of several tokens per call,
+// batches, snapshot/restore of the state, a second sequence on the same weights (the state lives
+// inside the step structures: make a new decoder). The numerics are the GPU's `fast` contract
+// (kernels/numerics_mode.h): within it of the CPU engine's fast decode, not bit-identical.
+//
+// Thread-safety: one call at a time per decoder; the Model must outlive it (the upload reads its
+// mapped weights; nothing is read afterwards).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/expected.h"
+#include "engine/forward/model.h"
+#include "engine/model/placement_plan.h"
+
+namespace dsagent::engine::kernels::cuda {
+
+struct DeviceModel;
+class CudaStream;
+class DeviceBuffer;
+
+struct DeviceDecoderOptions {
+  int device = 0;       // cuda:N
+  int64_t context = 0;  // positions the state holds, >= 1 (not defaulted: the state is sized now)
+};
+
+// Why `plan` cannot be run by the device decoder today (nullopt: it can): routed experts left in
+// host memory. Pure; tested without a device.
+std::optional<std::string> DeviceDecoderRefusesPlan(const PlacementPlan& plan);
+
+class DeviceDecoder {
+ public:
+  // Error (never an exception): the plan (DeviceDecoderRefusesPlan), a context < 1 or beyond
+  // max_position_embeddings, a CUDA error (no device, out of memory: the runtime's words and the
+  // size), or weights whose shapes the kernels cannot take. The model's numerics mode does not
+  // matter: the GPU computes `fast`.
+  static Expected<std::unique_ptr<DeviceDecoder>, std::string> Create(
+      const forward::Model& model, const PlacementPlan& plan, const DeviceDecoderOptions& options);
+
+  ~DeviceDecoder();
+  DeviceDecoder(const DeviceDecoder&) = delete;
+  DeviceDecoder& operator=(const DeviceDecoder&) = delete;
+
+  int64_t pos() const { return pos_; }  // tokens decoded so far = the next token's position
+  int64_t context() const { return context_; }
+  int64_t vocab() const { return vocab_; }
+
+  // Runs `token` at pos() and returns its logits [vocab] (fp32, host); pos() advances. Error, with
+  // the state untouched: an id outside the vocabulary, or the context is full. A CUDA error
+  // (reported in the runtime's words) leaves the decoder unusable: every later call fails.
+  Expected<std::vector<float>, std::string> Decode(int32_t token);
+
+ private:
+  DeviceDecoder();
+
+  ModelConfig config_;
+  int device_ = 0;
+  int64_t context_ = 0, vocab_ = 0, pos_ = 0;
+  std::string broken_;  // the CUDA error that made the decoder unusable
+  std::unique_ptr<CudaStream> stream_;
+  std::unique_ptr<DeviceModel> model_;
+  std::unique_ptr<DeviceBuffer> token_, logits_;
+};
+
+}  // namespace dsagent::engine::kernels::cuda

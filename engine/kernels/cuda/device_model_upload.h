@@ -1,0 +1,58 @@
+// The CUDA decode steps' device structures built from the CPU forward pass's weights
+// (forward::CompressorWeights, AttentionWeights, MoeWeights, BlockWeights, ModelWeights as
+// LoadModelWeights resolves them from a checkpoint): every matrix uploaded once in its stored
+// format, the small vectors as fp32. What the engine's device path (device_decoder.h) and the
+// device tests build their device models with.
+//
+// Every function throws CudaError for the device (out of memory names the size) and
+// std::invalid_argument for weights whose shapes the kernels cannot take. The uploads are complete
+// when they return (each Create synchronises the stream).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/forward/model_weights.h"
+#include "engine/forward/rope.h"
+#include "engine/kernels/cuda/attention_step.h"
+#include "engine/kernels/cuda/block_step.h"
+#include "engine/kernels/cuda/compressor_ops.h"
+#include "engine/kernels/cuda/device_runtime.h"
+#include "engine/kernels/cuda/model_step.h"
+#include "engine/kernels/cuda/moe_step.h"
+#include "engine/model/model_config.h"
+
+namespace dsagent::engine::kernels::cuda {
+
+// The mHC shape of `c` (streams, dim, Sinkhorn iterations, epsilons).
+HcKernelShape HcShapeOf(const ModelConfig& c);
+
+// The config's score_func as the router kernel's enum.
+RouteScoreFunc RouteScoreFuncOf(const std::string& name);
+
+DeviceCompressor UploadCompressor(const forward::CompressorWeights& w, const forward::Rope& rope,
+                                  float norm_eps, CudaStream& stream);
+
+// An attention sub-layer (its compressor and indexer included) with room for `tokens` positions
+// of compressed entries.
+DeviceAttention UploadAttention(const forward::AttentionWeights& w, const ModelConfig& c,
+                                const forward::Rope& rope, int64_t tokens, CudaStream& stream);
+
+// A MoE layer with every routed expert on the device; tid2eid (I64 or I32, as the checkpoint
+// stores it) becomes an int32 table.
+DeviceMoe UploadMoe(const forward::MoeWeights& w, const ModelConfig& c, CudaStream& stream);
+
+DeviceHcWeights UploadHc(const forward::HcWeights& w, CudaStream& stream);
+
+DeviceBlock UploadBlock(const forward::BlockWeights& w, const ModelConfig& c,
+                        const forward::Rope& rope, int64_t tokens, CudaStream& stream);
+
+DeviceHead UploadHead(const forward::HcWeights& hc_head, const std::vector<float>& norm,
+                      const forward::WeightMatrix& head, const ModelConfig& c, CudaStream& stream);
+
+// Every decoder layer and the head (no MTP), with room for `tokens` positions.
+DeviceModel UploadModel(const forward::ModelWeights& w, const ModelConfig& c, int64_t tokens,
+                        CudaStream& stream);
+
+}  // namespace dsagent::engine::kernels::cuda
