@@ -50,11 +50,6 @@ inline float Finish(const Lanes& lanes, float tail) {
   return static_cast<float>(s + static_cast<double>(tail));
 }
 
-constexpr int64_t kPrefetchBytes = 2048;  // see weight_dot_avx512.cc
-inline void PrefetchAhead(const uint8_t* p) {
-  _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchBytes), _MM_HINT_T0);
-}
-
 inline __m512 Dot(__m512 acc, __m512i weights, __m512i x) {
   return _mm512_dpbf16_ps(acc, reinterpret_cast<__m512bh>(weights), reinterpret_cast<__m512bh>(x));
 }
@@ -184,8 +179,6 @@ void RowsBf16(const WeightRows& w, int64_t row, const DotInputF32& x, float* out
     __m512 block[R];
     for (int r = 0; r < R; ++r) block[r] = _mm512_setzero_ps();
     for (int64_t g = c0; g + 32 <= c1; g += 32) {
-#pragma GCC unroll 8
-      for (int r = 0; r < R; ++r) PrefetchAhead(p[r] + 2 * g);
       const __m512i xv = LoadX(x, g);
 #pragma GCC unroll 8
       for (int r = 0; r < R; ++r) block[r] = Dot(block[r], _mm512_loadu_si512(p[r] + 2 * g), xv);
@@ -216,7 +209,6 @@ void RowsFp8(const WeightRows& w, int64_t row, const DotInputF32& x, float* out)
       const __m512i x0 = LoadX(x, g), x1 = LoadX(x, g + 32);
 #pragma GCC unroll 8
       for (int r = 0; r < R; ++r) {
-        PrefetchAhead(p[r] + g);
         __m512i w0, w1;
         conv.Convert(_mm512_loadu_si512(p[r] + g), w0, w1);
         block[r] = Dot(block[r], w0, x0);
@@ -259,7 +251,6 @@ void RowsFp4(const WeightRows& w, int64_t row, const DotInputF32& x, float* out)
       const __m512i xv = LoadX(x, g);
 #pragma GCC unroll 8
       for (int r = 0; r < R; ++r) {
-        if (g % 128 == 0) PrefetchAhead(p[r] + g / 2);
         const uint8_t s = srow[r][g / 32];
         if (!Fp4ScaleFitsFloat(s)) {
           tail[r] = true;  // the group goes to the tail
@@ -363,6 +354,9 @@ void BatchRow(const WeightRows& w, int64_t row, const DotInputF32* const* xs, fl
 // this VM's AMD EPYC): reading from memory, one row at a time streams fastest for every format
 // (two or four rows at once lost 10-60%, as with the columns order's FP8); in cache four rows
 // gained nothing. Decode streams, so one; the template keeps the choice open for other CPUs.
+// There is no software prefetch: the hardware prefetcher follows these sequential rows, and
+// prefetching 1-8 KiB ahead as the columns order does cost up to 40% of the bf16 stream rate
+// (docs/BENCHMARKS.md).
 constexpr int kRowsAtOnce = 1;
 // Inputs per pass of a weight row in the batch kernel.
 constexpr int kInputsAtOnce = 4;
