@@ -27,6 +27,8 @@ ProviderOptions ProviderOptionsFromConfig(const Config& config) {
     o.context_tokens = config.GetInt(p + "context_tokens");
     o.numerics = config.GetString(p + "numerics");
     o.device = config.GetString(p + "device");
+    o.speculative = config.GetString(p + "speculative");
+    o.speculative_accept = config.GetString(p + "speculative_accept");
   }
   o.retry.max_attempts = static_cast<int>(config.GetInt("retry.max_attempts"));
   o.retry.initial_backoff_ms = static_cast<int>(config.GetInt("retry.initial_backoff_ms"));
