@@ -166,12 +166,13 @@ void AddEngineGenerateCommand(CLI::App& engine, CommandTable& table) {
   cmd->add_option("--numerics", gen.numerics, "exact | fast (default fast)")
       ->check(CLI::IsMember({"exact", "fast"}));
   cmd->add_option("--speculative", gen.speculative,
-                  "off (default) | mtp: draft with the checkpoint's MTP block, same tokens")
+                  "off (default) | mtp: draft with the checkpoint's MTP block (verified by "
+                  "--speculative-accept)")
       ->check(CLI::IsMember({"off", "mtp"}));
   cmd->add_option("--speculative-accept", gen.speculative_accept,
                   "match (default): keep a draft when it equals the sampled token, same tokens "
                   "as plain decoding | standard: speculative sampling's min(1, p/q) rule, same "
-                  "distribution, more drafts kept")
+                  "distribution, not the same tokens")
       ->check(CLI::IsMember({"match", "standard"}));
   AddDeviceOption(*cmd, gen.device);
   table.BindCancellable(cmd, [f](const CancelToken& cancel) {

@@ -55,10 +55,11 @@ std::optional<Speculative> ParseSpeculative(std::string_view name);
 //   sampled from the drafter's distribution q (its logits under the request's temperature,
 //   top-k, top-p and min-p), kept with probability min(1, p/q) against the main model's p, and
 //   on rejection the token is drawn from norm(max(0, p - q)) (VerifyDraft). The tokens are
-//   distributed exactly as plain sampling's, not the same tokens; deterministic for a seed. It
-//   accepts more drafts than kMatch wherever q resembles p. Greedy (temperature 0) reduces to
-//   kMatch, and so does a call with a TokenConstraint (the constrained distribution is not one
-//   the drafter's logits can be weighed against); both then give plain decoding's tokens.
+//   distributed exactly as plain sampling's, not the same tokens; deterministic for a seed. A
+//   draft is kept with probability sum(min(p, q)), under kMatch with p(argmax q). Greedy
+//   (temperature 0) reduces to kMatch, and so does a call with a TokenConstraint (the
+//   constrained distribution is not one the drafter's logits can be weighed against); both then
+//   give plain decoding's tokens.
 enum class SpeculativeAcceptance { kMatch, kStandard };
 // "match" | "standard"; nullopt for anything else.
 std::optional<SpeculativeAcceptance> ParseSpeculativeAcceptance(std::string_view name);
