@@ -10,8 +10,13 @@
 // with a the share of drafts accepted: a speculative step costs a draft and a verify and yields
 // 1 + a tokens; a plain step costs t_plain and yields one.
 //
+// With --accept standard (speculative sampling's min(1, p/q) rule) the tokens are not plain
+// decoding's (only their distribution is), so they are not compared, and the acceptance rate is
+// reported over --seeds seeds (one generation each).
+//
 // Usage: speculative_bench [--model DIR] [--prompt 64] [--tokens 64] [--reps 20] [--threads 0]
 //                          [--numerics exact|fast] [--temperature 0] [--seed 0]
+//                          [--accept match|standard] [--seeds 1]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -70,6 +75,8 @@ int main(int argc, char** argv) {
   std::string numerics = "exact";
   double temperature = 0;
   uint64_t seed = 0;
+  std::string accept = "match";
+  int seeds = 1;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
     if (flag == "--model")
@@ -88,6 +95,10 @@ int main(int argc, char** argv) {
       temperature = std::stod(value);
     else if (flag == "--seed")
       seed = std::stoull(value);
+    else if (flag == "--accept")
+      accept = value;
+    else if (flag == "--seeds")
+      seeds = std::stoi(value);
     else
       return Fail("unknown flag " + flag);
   }
@@ -96,6 +107,9 @@ int main(int argc, char** argv) {
       {.threads = threads,
        .numerics = kernels::ParseNumerics(numerics).value_or(kernels::Numerics::kExact)});
   if (!model) return Fail(model.error());
+  const auto acceptance = ParseSpeculativeAcceptance(accept);
+  if (!acceptance) return Fail("--accept must be match or standard");
+  if (seeds < 1) return Fail("--seeds must be at least 1");
   forward::Model& m = **model;
   const int64_t vocab = m.config().vocab_size;
   std::vector<int32_t> prompt;
@@ -112,13 +126,25 @@ int main(int argc, char** argv) {
   auto plain = g.Generate(plain_state, prompt, options);
   if (!plain) return Fail(plain.error());
   options.speculative = Speculative::kMtp;
+  options.speculative_acceptance = *acceptance;
   forward::SequenceState spec_state = m.NewSequence();
   auto spec = g.Generate(spec_state, prompt, options);
   if (!spec) return Fail(spec.error());
-  if (spec->tokens != plain->tokens) return Fail("speculative tokens differ from plain decoding");
-  const double a = spec->drafted > 0
-                       ? static_cast<double>(spec->accepted) / static_cast<double>(spec->drafted)
-                       : 0;
+  const bool same_tokens = *acceptance == SpeculativeAcceptance::kMatch || temperature <= 0;
+  if (same_tokens && spec->tokens != plain->tokens) {
+    return Fail("speculative tokens differ from plain decoding");
+  }
+  // The acceptance rate over `seeds` generations (seed, seed + 1, ...).
+  int64_t drafted = spec->drafted, accepted = spec->accepted;
+  for (int i = 1; i < seeds; ++i) {
+    options.sampling.seed = seed + static_cast<uint64_t>(i);
+    forward::SequenceState s = m.NewSequence();
+    auto more = g.Generate(s, prompt, options);
+    if (!more) return Fail(more.error());
+    drafted += more->drafted;
+    accepted += more->accepted;
+  }
+  const double a = drafted > 0 ? static_cast<double>(accepted) / static_cast<double>(drafted) : 0;
 
   // The parts, at the state after the prompt (+ the MTP state kept in step by a speculative
   // prefill, so a draft has the rows it needs).
@@ -153,10 +179,12 @@ int main(int argc, char** argv) {
   std::printf("plain:       %.1f tokens/s (decode %.1f ms)\n",
               static_cast<double>(plain->tokens.size()) / plain->decode_seconds,
               1e3 * plain->decode_seconds);
-  std::printf(
-      "speculative: %.1f tokens/s (decode %.1f ms), drafted %lld, accepted %lld (a = %.3f)\n",
-      static_cast<double>(spec->tokens.size()) / spec->decode_seconds, 1e3 * spec->decode_seconds,
-      static_cast<long long>(spec->drafted), static_cast<long long>(spec->accepted), a);
+  std::printf("speculative (%s rule): %.1f tokens/s (decode %.1f ms), %zu tokens\n", accept.c_str(),
+              static_cast<double>(spec->tokens.size()) / spec->decode_seconds,
+              1e3 * spec->decode_seconds, spec->tokens.size());
+  std::printf("acceptance rate over %d generation%s: drafted %lld, accepted %lld (a = %.3f)\n",
+              seeds, seeds == 1 ? "" : "s", static_cast<long long>(drafted),
+              static_cast<long long>(accepted), a);
   std::printf(
       "median per call (wall / CPU ms): plain step %.3f / %.3f, verify (2 rows + take back) "
       "%.3f / %.3f, MTP draft %.3f / %.3f\n",

@@ -25,9 +25,9 @@ void PrintStats(const engine::GenerateResult& g, int64_t cache_hit) {
                static_cast<long long>(cache_hit), g.prefill_seconds * 1e3, g.tokens.size(), tps,
                engine::FinishReasonName(g.finish));
   if (g.drafted > 0) {
-    std::fprintf(stderr, "[speculative: %lld drafted, %lld accepted (%.1f%%)]\n",
+    std::fprintf(stderr, "[speculative: %lld drafted, %lld accepted (acceptance rate %.1f%%)]\n",
                  static_cast<long long>(g.drafted), static_cast<long long>(g.accepted),
-                 100.0 * static_cast<double>(g.accepted) / static_cast<double>(g.drafted));
+                 100.0 * g.AcceptanceRate());
   }
   if (!g.speculative_off.empty()) {
     std::fprintf(stderr, "[speculative decoding off: %s]\n", g.speculative_off.c_str());
@@ -51,7 +51,9 @@ engine::GenerateOptions GenerateOptionsFrom(const EngineGenerateOptions& o,
   gen.stop = o.stop;
   gen.context_limit = o.context;
   gen.cancel = cancel;
-  gen.speculative = o.speculative == "mtp" ? engine::Speculative::kMtp : engine::Speculative::kOff;
+  gen.speculative = engine::ParseSpeculative(o.speculative).value_or(engine::Speculative::kOff);
+  gen.speculative_acceptance = engine::ParseSpeculativeAcceptance(o.speculative_accept)
+                                   .value_or(engine::SpeculativeAcceptance::kMatch);
   return gen;
 }
 
@@ -164,8 +166,14 @@ void AddEngineGenerateCommand(CLI::App& engine, CommandTable& table) {
   cmd->add_option("--numerics", gen.numerics, "exact | fast (default fast)")
       ->check(CLI::IsMember({"exact", "fast"}));
   cmd->add_option("--speculative", gen.speculative,
-                  "off (default) | mtp: draft with the checkpoint's MTP block, same tokens")
+                  "off (default) | mtp: draft with the checkpoint's MTP block (verified by "
+                  "--speculative-accept)")
       ->check(CLI::IsMember({"off", "mtp"}));
+  cmd->add_option("--speculative-accept", gen.speculative_accept,
+                  "match (default): keep a draft when it equals the sampled token, same tokens "
+                  "as plain decoding | standard: speculative sampling's min(1, p/q) rule, same "
+                  "distribution, not the same tokens")
+      ->check(CLI::IsMember({"match", "standard"}));
   AddDeviceOptions(*cmd, gen.device, gen.gpu_memory);
   table.BindCancellable(cmd, [f](const CancelToken& cancel) {
     EngineGenerateOptions options = f->gen;

@@ -30,6 +30,7 @@ struct EngineGenerateOptions {
   int threads = 0;
   std::string numerics = "fast";  // exact | fast (engine/kernels/numerics_mode.h)
   std::string speculative = "off";  // off | mtp (engine/generate/generator.h, Speculative)
+  std::string speculative_accept = "match";  // match | standard (SpeculativeAcceptance)
   std::string device = "cpu";     // cpu | cuda | cuda:N (agent/cli/device_option.h)
   std::string gpu_memory;         // "" (the GPU's own memory) | a cap, e.g. "24G"
 };

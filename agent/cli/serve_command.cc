@@ -52,6 +52,14 @@ void AddServeCommand(CLI::App& app, CommandTable& table) {
   cmd->add_option("--numerics", serve.numerics, "exact | fast (default fast)")
       ->check(CLI::IsMember({"exact", "fast"}));
   AddDeviceOptions(*cmd, serve.device, serve.gpu_memory);
+  cmd->add_option("--speculative", serve.speculative,
+                  "off (default) | mtp: draft each next token with the checkpoint's MTP block "
+                  "and verify it in the same forward call; speculating requests are not batched")
+      ->check(CLI::IsMember({"off", "mtp"}));
+  cmd->add_option("--speculative-accept", serve.speculative_accept,
+                  "match (default; the tokens plain decoding gives) | standard (speculative "
+                  "sampling's min(1, p/q) rule: the same distribution)")
+      ->check(CLI::IsMember({"match", "standard"}));
   cmd->add_option("--api-key", serve.api_key,
                   "Require 'Authorization: Bearer KEY' or 'x-api-key: KEY' (default: "
                   "$DSAGENT_SERVE_API_KEY); "
@@ -131,6 +139,11 @@ int ServeCommand(const ServeOptions& o, const CancelToken& cancel) {
     }
     kv_max_bytes = *max_bytes;
   }
+  const auto speculation = engine::ParseSpeculationSettings(o.speculative, o.speculative_accept);
+  if (!speculation) {
+    std::fprintf(stderr, "dsagent serve: --%s\n", speculation.error().c_str());
+    return kExitUsage;
+  }
   auto runtime = engine::EngineRuntime::Open(
       {.model_dir = o.model_dir,
        .tokenizer_file = o.tokenizer_file,
@@ -141,6 +154,7 @@ int ServeCommand(const ServeOptions& o, const CancelToken& cancel) {
        .kv_dir = o.kv_dir,
        .kv_max_bytes = kv_max_bytes,
        .max_batch = o.max_batch > 0 ? o.max_batch : o.parallel,
+       .speculation = *speculation,
        .kv_log = [](const std::string& line) {
          std::fprintf(stderr, "dsagent serve: %s\n", line.c_str());  // "kv: ..."
        }});

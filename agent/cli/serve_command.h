@@ -29,6 +29,10 @@ struct ServeOptions {
   std::string numerics = "fast";  // exact | fast (engine/kernels/numerics_mode.h)
   std::string device = "cpu";     // cpu | cuda | cuda:N (agent/cli/device_option.h)
   std::string gpu_memory;         // "" (the GPU's own memory) | a cap, e.g. "24G"
+  // Speculative decoding for every request (engine/generate/generator.h): off | mtp, and how
+  // drafts are verified: match | standard. Speculating requests decode unbatched.
+  std::string speculative = "off";
+  std::string speculative_accept = "match";
   // Limits and access (engine/server/chat_server.h).
   std::string api_key;             // "": $DSAGENT_SERVE_API_KEY, else none (loopback only)
   int max_queue = 64;              // requests waiting for a slot (503 + Retry-After beyond)

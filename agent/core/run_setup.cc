@@ -28,6 +28,8 @@ ProviderOptions ProviderOptionsFromConfig(const Config& config) {
     o.numerics = config.GetString(p + "numerics");
     o.device = config.GetString(p + "device");
     o.gpu_memory = config.GetString(p + "gpu_memory");
+    o.speculative = config.GetString(p + "speculative");
+    o.speculative_accept = config.GetString(p + "speculative_accept");
   }
   o.retry.max_attempts = static_cast<int>(config.GetInt("retry.max_attempts"));
   o.retry.initial_backoff_ms = static_cast<int>(config.GetInt("retry.initial_backoff_ms"));

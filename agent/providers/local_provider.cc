@@ -101,7 +101,8 @@ Expected<std::unique_ptr<Provider>, ProviderError> MakeLocalProvider(
                                               .threads = o.threads,
                                               .numerics = o.numerics,
                                               .kv_dir = o.kv_dir,
-                                              .kv_max_bytes = o.kv_max_bytes});
+                                              .kv_max_bytes = o.kv_max_bytes,
+                                              .speculation = o.speculation});
   if (!runtime) return MakeUnexpected(Error(ProviderErrorKind::kConfig, runtime.error()));
   return std::unique_ptr<Provider>(new LocalProvider(std::move(*runtime), o.context_tokens));
 }

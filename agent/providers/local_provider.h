@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "agent/providers/provider.h"
+#include "engine/generate/chat_completion.h"
 #include "engine/kernels/numerics_mode.h"
 
 namespace dsagent {
@@ -21,6 +22,8 @@ struct LocalProviderOptions {
   int threads = 0;                       // <= 0: the hardware's
   int64_t context_tokens = 0;            // prompt + completion; <= 0: max_position_embeddings
   engine::kernels::Numerics numerics = engine::kernels::Numerics::kFast;
+  // Off by default; mtp needs a checkpoint with an MTP block (kConfig otherwise).
+  engine::SpeculationSettings speculation;
 };
 
 // Loads the model and tokenizer. Error kConfig naming what is missing or malformed.

@@ -36,6 +36,9 @@ Expected<std::unique_ptr<Provider>, ProviderError> MakeProvider(const ProviderOp
     if (auto why = engine::kernels::DeviceUnavailable(*device, engine::kernels::ProbeCuda())) {
       return MakeUnexpected(ConfigError("providers.local.device: " + *why));
     }
+    const auto speculation =
+        engine::ParseSpeculationSettings(options.speculative, options.speculative_accept);
+    if (!speculation) return MakeUnexpected(ConfigError("providers.local." + speculation.error()));
     return MakeLocalProvider({.model_dir = options.model_dir,
                               .tokenizer_file = options.tokenizer_file,
                               .kv_dir = options.kv_dir,
@@ -43,7 +46,8 @@ Expected<std::unique_ptr<Provider>, ProviderError> MakeProvider(const ProviderOp
                               .threads = options.threads,
                               .context_tokens = options.context_tokens,
                               .numerics = engine::kernels::ParseNumerics(options.numerics)
-                                              .value_or(engine::kernels::Numerics::kFast)});
+                                              .value_or(engine::kernels::Numerics::kFast),
+                              .speculation = *speculation});
   }
   std::unique_ptr<WireFormat> wire;
   if (options.kind == "deepseek") {

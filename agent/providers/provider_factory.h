@@ -40,6 +40,9 @@ struct ProviderOptions {
   std::string numerics = "fast";  // exact | fast (engine/kernels/numerics_mode.h)
   std::string device = "cpu";     // cpu | cuda | cuda:N (engine/kernels/device_spec.h)
   std::string gpu_memory;         // "" (the GPU's own memory) | a cap for cuda, e.g. "24G"
+  // Speculative decoding (engine/generate/generator.h): off | mtp, and match | standard.
+  std::string speculative = "off";
+  std::string speculative_accept = "match";
 };
 
 // Error kConfig for an unknown kind, a missing key (naming api_key_env) or a malformed base URL.

@@ -1,6 +1,9 @@
 #include "engine/generate/chat_completion.h"
 
 #include <algorithm>
+#include <optional>
+
+#include "engine/generate/mtp_drafter.h"
 
 namespace dsagent::engine {
 namespace {
@@ -90,6 +93,18 @@ Expected<std::string, std::string> RenderChatPrompt(const ChatRequest& request) 
   return EncodeMessages(messages, options);
 }
 
+Expected<SpeculationSettings, std::string> ParseSpeculationSettings(std::string_view mode,
+                                                                    std::string_view acceptance) {
+  const auto m = ParseSpeculative(mode);
+  if (!m) return MakeUnexpected("speculative: '" + std::string(mode) + "' is not off or mtp");
+  const auto a = ParseSpeculativeAcceptance(acceptance);
+  if (!a) {
+    return MakeUnexpected("speculative_accept: '" + std::string(acceptance) +
+                          "' is not match or standard");
+  }
+  return SpeculationSettings{*m, *a};
+}
+
 Expected<std::vector<int32_t>, ChatError> ChatCompleter::PromptTokens(
     const ChatRequest& request) const {
   if (auto grammar = ToolChoiceGrammar(request); !grammar) {
@@ -157,6 +172,20 @@ Expected<ChatResult, ChatError> ChatCompleter::Complete(const ChatRequest& reque
   // max_tokens cut does, yet still share everything before it) and, for a store that keeps only
   // aligned states, the prompt's last aligned position. Chunked prefill gives the same bits.
   int64_t fed = hit;
+  // With speculative decoding the MTP state is fed beside the main one and brought level at each
+  // cache point (the next prompt token is known), so the stored states can be continued
+  // speculatively; a state whose MTP part lags (stored without speculation) decodes plainly.
+  GenerateOptions options = request.generate;
+  if (options.batcher == nullptr) options.batcher = batcher_;
+  if (options.speculative == Speculative::kOff && options.drafts == nullptr) {
+    options.speculative = speculation_.mode;
+    options.speculative_acceptance = speculation_.acceptance;
+  }
+  std::optional<MtpDrafter> drafter;
+  if (options.speculative == Speculative::kMtp && options.drafts == nullptr &&
+      MtpDrafter::CanDraft(model_, state)) {
+    drafter.emplace(model_, state);
+  }
   if (cache_ != nullptr) {
     const int64_t align = std::max<int64_t>(1, cache_->alignment_tokens());
     const int32_t user = tokenizer_.TokenId(tokens::kUser);
@@ -170,12 +199,20 @@ Expected<ChatResult, ChatError> ChatCompleter::Complete(const ChatRequest& reque
       if (point <= fed || point >= last) continue;
       const std::span<const int32_t> head(prompt.data(), static_cast<size_t>(point));
       auto done = PrefillInChunks(model_, state, head.subspan(static_cast<size_t>(fed)),
-                                  request.generate.cancel, request.generate.on_prefill_chunk);
+                                  request.generate.cancel, request.generate.on_prefill_chunk,
+                                  drafter ? &*drafter : nullptr);
       if (!done) return MakeUnexpected(ChatError{ChatError::Kind::kInternal, done.error()});
+      if (drafter && *done) {
+        if (auto caught = drafter->CatchUp(prompt[static_cast<size_t>(point)]); !caught) {
+          return MakeUnexpected(ChatError{ChatError::Kind::kInternal, caught.error()});
+        }
+      }
       if (!*done) {  // cancelled part-way: nothing to generate
         // Keep what was computed (whole chunks from an aligned start: aligned too), so a client
         // that gave up on a long prefill and retries continues from here instead of anew.
         if (state.pos > fed && state.pos % align == 0) {
+          // (Failing, it leaves the MTP part behind: a later hit then decodes plainly.)
+          if (drafter) (void)drafter->CatchUp(prompt[static_cast<size_t>(state.pos)]);
           cache_->Store(head.first(static_cast<size_t>(state.pos)), state);
         }
         ChatResult cancelled;
@@ -201,8 +238,6 @@ Expected<ChatResult, ChatError> ChatCompleter::Complete(const ChatRequest& reque
   bool streamed_tool_calls = false;
   if (!request.parallel_tool_calls) parser.LimitToolCalls(1);
   Generator generator(model_, &tokenizer_);
-  GenerateOptions options = request.generate;
-  if (options.batcher == nullptr) options.batcher = batcher_;
   auto grammar = ToolChoiceGrammar(request);
   if (!grammar) return MakeUnexpected(ChatError{ChatError::Kind::kBadRequest, grammar.error()});
   const bool call_required = *grammar && (*grammar)->mode == DsmlGrammarSpec::Mode::kToolCall;
@@ -266,6 +301,8 @@ Expected<ChatResult, ChatError> ChatCompleter::Complete(const ChatRequest& reque
   result.usage.prompt_cache_hit_tokens = hit;
   result.usage.prompt_cache_miss_tokens = result.usage.prompt_tokens - hit;
   result.usage.completion_tokens = static_cast<int64_t>(g.tokens.size());
+  result.usage.speculative_drafted = g.drafted;
+  result.usage.speculative_accepted = g.accepted;
   result.cancelled = g.finish == FinishReason::kCancelled;
 
   const std::string full =

@@ -62,7 +62,22 @@ struct ChatUsage {
   int64_t prompt_cache_miss_tokens = 0;
   int64_t completion_tokens = 0;
   int64_t reasoning_tokens = 0;
+  // Speculative decoding (not part of DeepSeek's usage): drafts verified and accepted.
+  int64_t speculative_drafted = 0;
+  int64_t speculative_accepted = 0;
 };
+
+// Speculative decoding for the requests a ChatCompleter answers (`dsagent serve --speculative`,
+// the local provider's `speculative` setting). Speculative steps run unbatched: a request that
+// speculates does not join the ForwardBatcher (its steps take rows back).
+struct SpeculationSettings {
+  Speculative mode = Speculative::kOff;
+  SpeculativeAcceptance acceptance = SpeculativeAcceptance::kMatch;
+};
+// From their names ("off" | "mtp", "match" | "standard"). Error: "speculative: 'X' is not off
+// or mtp" (or the same for speculative_accept), for a caller to prefix with where it came from.
+Expected<SpeculationSettings, std::string> ParseSpeculationSettings(std::string_view mode,
+                                                                    std::string_view acceptance);
 
 struct ChatResult {
   ParsedCompletion message;   // reasoning, content, tool calls
@@ -98,10 +113,17 @@ class ChatCompleter {
  public:
   // `cache` may be null (every prompt token is a miss). `batcher` (may be null) batches the
   // decode steps of concurrent Complete() calls (forward_batcher.h); a request's own
-  // generate.batcher wins.
+  // generate.batcher wins. `speculation` applies to requests whose generate.speculative is kOff
+  // (and that bring no drafts of their own); the caller checks that the model has an MTP block
+  // (EngineRuntime::Open does), else such requests decode plainly and say why
+  // (GenerateResult::speculative_off).
   ChatCompleter(forward::Model& model, const BpeTokenizer& tokenizer, PrefixCache* cache,
-                ForwardBatcher* batcher = nullptr)
-      : model_(model), tokenizer_(tokenizer), cache_(cache), batcher_(batcher) {}
+                ForwardBatcher* batcher = nullptr, SpeculationSettings speculation = {})
+      : model_(model),
+        tokenizer_(tokenizer),
+        cache_(cache),
+        batcher_(batcher),
+        speculation_(speculation) {}
 
   // Renders and tokenizes the prompt. Error: kBadRequest (messages the encoder rejects, a
   // tool_choice the tools cannot satisfy), kContextOverflow (the prompt leaves no room for a
@@ -130,6 +152,7 @@ class ChatCompleter {
   const BpeTokenizer& tokenizer_;
   PrefixCache* cache_;
   ForwardBatcher* batcher_;
+  SpeculationSettings speculation_;
   // The next turn of a conversation tokenizes only its new part.
   mutable PromptTokenCache prompt_tokens_;
   mutable std::once_flag table_once_;

@@ -15,6 +15,10 @@ constexpr EnumName<FinishReason> kFinishReasonNames[] = {{FinishReason::kStopTok
                                                          {FinishReason::kStopString, "stop_string"},
                                                          {FinishReason::kLength, "length"},
                                                          {FinishReason::kCancelled, "cancelled"}};
+constexpr EnumName<Speculative> kSpeculativeNames[] = {{Speculative::kOff, "off"},
+                                                       {Speculative::kMtp, "mtp"}};
+constexpr EnumName<SpeculativeAcceptance> kAcceptanceNames[] = {
+    {SpeculativeAcceptance::kMatch, "match"}, {SpeculativeAcceptance::kStandard, "standard"}};
 
 double SecondsSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -35,6 +39,18 @@ bool TokenConstraint::Mask(std::span<float> logits) const {
 
 const char* FinishReasonName(FinishReason reason) {
   return NameOf(kFinishReasonNames, reason).data();
+}
+
+std::optional<Speculative> ParseSpeculative(std::string_view name) {
+  return ValueNamed(kSpeculativeNames, name);
+}
+
+std::optional<SpeculativeAcceptance> ParseSpeculativeAcceptance(std::string_view name) {
+  return ValueNamed(kAcceptanceNames, name);
+}
+
+const char* SpeculativeAcceptanceName(SpeculativeAcceptance acceptance) {
+  return NameOf(kAcceptanceNames, acceptance).data();
 }
 
 Expected<bool, std::string> PrefillInChunks(forward::Model& model, forward::SequenceState& state,
@@ -118,6 +134,11 @@ Expected<GenerateResult, std::string> Generator::Generate(forward::SequenceState
     result.finish = FinishReason::kCancelled;
     return result;
   }
+  if (drafts != nullptr) {  // the MTP state level with the main one before the state is shown
+    if (auto caught = drafts->CatchUp(prompt.back()); !caught) {
+      return MakeUnexpected(caught.error());
+    }
+  }
   if (on_prefill) on_prefill(state);
   if (options.batcher != nullptr && drafts == nullptr) batched.emplace(*options.batcher);
   auto logits = forward(prompt.last(1));
@@ -173,6 +194,9 @@ Expected<GenerateResult, std::string> Generator::Generate(forward::SequenceState
   auto token = pick(*logits);
   if (!token) return MakeUnexpected(token.error());
   const auto vocab = static_cast<size_t>(model_.config().vocab_size);
+  // The standard acceptance rule where it differs from the match rule (see SpeculativeAcceptance).
+  const bool standard = options.speculative_acceptance == SpeculativeAcceptance::kStandard &&
+                        options.sampling.temperature > 0 && options.constraint == nullptr;
   while (!ends_with(*token, state.pos)) {
     const int32_t fed[1] = {*token};
     if (drafts == nullptr || state.pos + 1 >= limit) {  // plain step (the draft would not fit)
@@ -182,43 +206,70 @@ Expected<GenerateResult, std::string> Generator::Generate(forward::SequenceState
       if (!token) return MakeUnexpected(token.error());
       continue;
     }
-    // Speculative step: feed the token and the MTP block's guess of the one after it together.
-    auto draft = drafts->Draft(*token);
-    if (!draft) return MakeUnexpected(draft.error());
-    const int32_t pair[2] = {*token, *draft};
+    // Speculative step: feed the token and a draft of the one after it together.
+    auto guess = drafts->Draft(*token);
+    if (!guess) return MakeUnexpected(guess.error());
+    int32_t draft = guess->token;
+    TokenDistribution q;
+    if (standard) {  // the draft is sampled from the drafter's distribution
+      if (guess->logits.size() == vocab) {
+        q = sampler.Distribution(guess->logits);
+        draft = q.Pick(sampler.Uniform());
+      } else {
+        q = {.ids = {draft}, .weights = {1.0}, .total = 1.0};
+      }
+    }
+    const int32_t pair[2] = {*token, draft};
     forward::ForwardTrace verify;
     verify.undoable_last_row = true;
     auto rows = model_.Forward(state, pair, &verify);
     if (!rows) return MakeUnexpected(rows.error());
     ++result.drafted;
     const std::span<float> first(rows->data(), vocab), second(rows->data() + vocab, vocab);
-    auto next = pick(first);
-    if (!next) return MakeUnexpected(next.error());
-    if (*next != *draft) {  // rejected: the state goes back to holding the token alone
+    Expected<int32_t, std::string> next = 0;
+    bool kept = false;
+    if (standard) {
+      const double u_accept = sampler.Uniform(), u_residual = sampler.Uniform();
+      const DraftVerdict verdict =
+          VerifyDraft(sampler.Distribution(first), q, draft, u_accept, u_residual);
+      next = verdict.token;
+      kept = verdict.accepted;
+    } else {
+      next = pick(first);
+      if (!next) return MakeUnexpected(next.error());
+      kept = *next == draft;
+    }
+    const auto row_width = static_cast<size_t>(model_.config().hc_mult * model_.config().dim);
+    // The token alone stays in the state: the draft's row is taken back, the source told the
+    // token's row only.
+    const auto keep_token_only = [&]() -> Expected<Ok, std::string> {
       if (auto undo = model_.TakeBackLastRow(state, verify.undo); !undo) {
         return MakeUnexpected(undo.error());
       }
-      const auto row_width = static_cast<size_t>(model_.config().hc_mult * model_.config().dim);
-      if (auto told = drafts->Fed(std::span<const int32_t>(pair, 1),
-                                  std::span<const float>(verify.final_streams.data(), row_width));
-          !told) {
-        return MakeUnexpected(told.error());
-      }
+      return drafts->Fed(std::span<const int32_t>(pair, 1),
+                         std::span<const float>(verify.final_streams.data(), row_width));
+    };
+    if (!kept) {
+      if (auto back = keep_token_only(); !back) return MakeUnexpected(back.error());
       token = next;
       continue;
     }
     ++result.accepted;
+    if (ends_with(*next, state.pos - 1)) {  // plain decoding never feeds the last token
+      if (auto back = keep_token_only(); !back) return MakeUnexpected(back.error());
+      break;
+    }
     if (auto told = drafts->Fed(pair, verify.final_streams); !told) {
       return MakeUnexpected(told.error());
     }
-    if (ends_with(*next, state.pos - 1)) {  // plain decoding never feeds the last token
-      if (auto undo = model_.TakeBackLastRow(state, verify.undo); !undo) {
-        return MakeUnexpected(undo.error());
-      }
-      break;
-    }
     token = pick(second);
     if (!token) return MakeUnexpected(token.error());
+  }
+  // The MTP state level with the main one: the last sampled token is the next after the state.
+  if (drafts != nullptr && !result.tokens.empty()) {
+    if (auto caught = drafts->CatchUp(result.tokens.back()); !caught) {
+      return MakeUnexpected(caught.error());
+    }
   }
   if (result.finish != FinishReason::kStopString && result.finish != FinishReason::kStopToken) {
     if (const std::string rest = stream.Flush(); !rest.empty()) {

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -38,15 +39,31 @@ class TokenConstraint {
 };
 
 // Speculative decoding. kMtp: the checkpoint's MTP block drafts the token after the one about to
-// be fed, the main model runs both in one forward call (2 rows), and the draft is kept when it
-// equals the token sampled from the first row's logits; otherwise its row is taken back
-// (Model::TakeBackLastRow) and the sampled token goes on. The tokens are exactly plain decoding's
-// for every sampler setting (greedy, seeded sampling, constraints): each token is sampled from the
-// same logits with the same random draws, a draft only decides whether its forward row is reused.
-// This is the match rule, not the min(1, p/q) rule of Leviathan et al., which keeps the
-// distribution but draws different random numbers, so a seeded run would not repeat plain
-// decoding's tokens (docs/BENCHMARKS.md: acceptance and the speed-up formula).
+// be fed, the main model runs both in one forward call (2 rows), and the draft's row is kept or
+// taken back (Model::TakeBackLastRow) by the acceptance rule (SpeculativeAcceptance).
 enum class Speculative { kOff, kMtp };
+// "off" | "mtp"; nullopt for anything else.
+std::optional<Speculative> ParseSpeculative(std::string_view name);
+
+// How a draft is verified.
+// - kMatch: the draft is the drafter's most likely token and is kept when it equals the token
+//   sampled from the first row's logits. Every token is sampled from the same logits with the
+//   same random draws as plain decoding, so the tokens are exactly plain decoding's for every
+//   sampler setting (greedy, seeded sampling, constraints); a draft only decides whether its
+//   forward row is reused.
+// - kStandard: speculative sampling (Leviathan et al. 2023, Chen et al. 2023): the draft is
+//   sampled from the drafter's distribution q (its logits under the request's temperature,
+//   top-k, top-p and min-p), kept with probability min(1, p/q) against the main model's p, and
+//   on rejection the token is drawn from norm(max(0, p - q)) (VerifyDraft). The tokens are
+//   distributed exactly as plain sampling's, not the same tokens; deterministic for a seed. A
+//   draft is kept with probability sum(min(p, q)), under kMatch with p(argmax q). Greedy
+//   (temperature 0) reduces to kMatch, and so does a call with a TokenConstraint (the
+//   constrained distribution is not one the drafter's logits can be weighed against); both then
+//   give plain decoding's tokens.
+enum class SpeculativeAcceptance { kMatch, kStandard };
+// "match" | "standard"; nullopt for anything else.
+std::optional<SpeculativeAcceptance> ParseSpeculativeAcceptance(std::string_view name);
+const char* SpeculativeAcceptanceName(SpeculativeAcceptance acceptance);
 
 struct GenerateOptions {
   SamplingParams sampling;
@@ -62,8 +79,11 @@ struct GenerateOptions {
   // Off by default: on random-weight checkpoints drafts are almost never accepted, and a
   // rejected draft costs an MTP block and a second row. Needs an MTP block and a state whose MTP
   // part kept up (a fresh one); otherwise the call decodes plainly (GenerateResult::
-  // speculative_off says why).
+  // speculative_off says why). The state is left with its MTP part level with the main part
+  // (the MTP state is fed up to state.pos, both at the prefill hook and on return), so it can be
+  // stored in a prefix cache and continued speculatively.
   Speculative speculative = Speculative::kOff;
+  SpeculativeAcceptance speculative_acceptance = SpeculativeAcceptance::kMatch;
   // Speculative decoding with the caller's drafts instead (tests; a prompt-lookup source would
   // fit here too): overrides `speculative`. Owned by the caller, one per Generate, told about
   // this call's tokens only.
@@ -93,6 +113,10 @@ struct GenerateResult {
   // token that needed no forward call of its own), and why speculation did not run when asked.
   int64_t drafted = 0, accepted = 0;
   std::string speculative_off;
+  // accepted / drafted; 0 when nothing was drafted.
+  double AcceptanceRate() const {
+    return drafted > 0 ? static_cast<double>(accepted) / static_cast<double>(drafted) : 0;
+  }
 };
 
 // Called with each sampled token and the text that became safe to show with it (maybe empty),

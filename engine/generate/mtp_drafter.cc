@@ -34,22 +34,33 @@ Expected<Ok, std::string> MtpDrafter::Fed(std::span<const int32_t> tokens,
   return Ok{};
 }
 
-Expected<int32_t, std::string> MtpDrafter::Draft(int32_t token) {
+Expected<DraftGuess, std::string> MtpDrafter::Draft(int32_t token) {
   if (!waiting_) return MakeUnexpected("MTP draft: no position waits for a next token");
   next_.push_back(token);
   waiting_ = false;
   auto logits = Run(static_cast<int64_t>(next_.size()));
   if (!logits) return MakeUnexpected(logits.error());
-  return Argmax(*logits);
+  const int32_t guess = Argmax(*logits);
+  return DraftGuess{guess, std::move(*logits)};
+}
+
+Expected<Ok, std::string> MtpDrafter::CatchUp(int32_t next) {
+  if (!waiting_) return Ok{};
+  next_.push_back(next);
+  waiting_ = false;
+  auto out = Run(static_cast<int64_t>(next_.size()));
+  if (!out) return MakeUnexpected(out.error());
+  return Ok{};
 }
 
 Expected<std::vector<float>, std::string> MtpDrafter::Run(int64_t rows) {
   const auto end = streams_.begin() + rows * row_width_;
-  auto logits = model_.ForwardMtpLast(state_, std::span<const float>(streams_.begin(), end),
-                                      std::span<const int32_t>(next_.data(), rows));
+  const std::span<const float> streams(streams_.begin(), end);
+  const std::span<const int32_t> next(next_.data(), rows);
+  auto out = model_.ForwardMtpLast(state_, streams, next);
   streams_.erase(streams_.begin(), end);
   next_.erase(next_.begin(), next_.begin() + rows);
-  return logits;
+  return out;
 }
 
 }  // namespace dsagent::engine

@@ -40,9 +40,13 @@ class MtpDrafter : public DraftSource {
                                 std::span<const float> streams) override;
 
   // Runs every queued row through the MTP block, the waiting one with `token`, and returns the
-  // argmax of the last row's logits (the guess a match-verification accepts most often).
+  // last row's logits and their argmax (the guess a match-verification accepts most often).
   // Error: no row waits for a token (nothing was fed), or what Model::ForwardMtp reports.
-  Expected<int32_t, std::string> Draft(int32_t token) override;
+  Expected<DraftGuess, std::string> Draft(int32_t token) override;
+
+  // Runs every queued row through the MTP block (the waiting one with `next`): afterwards
+  // state.mtp_pos == state.pos. Nothing waiting: nothing to do.
+  Expected<Ok, std::string> CatchUp(int32_t next) override;
 
   static constexpr int64_t kMaxQueuedRows = 16;
 

@@ -16,6 +16,12 @@ Expected<std::unique_ptr<EngineRuntime>, std::string> EngineRuntime::Open(
   auto model = forward::Model::Load(o.model_dir, {.threads = o.threads, .numerics = o.numerics});
   if (!model) return MakeUnexpected(model.error());
   r->model_ = std::move(*model);
+  if (o.speculation.mode == Speculative::kMtp && r->model_->config().n_mtp_layers < 1) {
+    return MakeUnexpected(
+        "speculative decoding (--speculative mtp) needs a checkpoint with an "
+        "MTP block, and " +
+        o.model_dir.string() + " has none (num_nextn_predict_layers = 0); use --speculative off");
+  }
 
   auto tokenizer = LoadModelTokenizer({.tokenizer_file = o.tokenizer_file,
                                        .model_dir = o.model_dir,
@@ -52,8 +58,8 @@ Expected<std::unique_ptr<EngineRuntime>, std::string> EngineRuntime::Open(
                                                    ForwardBatcherOptions{.max_batch = o.max_batch});
   }
   if (r->tokenizer_) {
-    r->completer_ =
-        std::make_unique<ChatCompleter>(*r->model_, *r->tokenizer_, r->cache_, r->batcher_.get());
+    r->completer_ = std::make_unique<ChatCompleter>(*r->model_, *r->tokenizer_, r->cache_,
+                                                    r->batcher_.get(), o.speculation);
   }
   return r;
 }

@@ -45,6 +45,9 @@ struct EngineRuntimeOptions {
   // Decode steps of concurrent chat turns run as one batched forward call of up to this many
   // sequences (forward_batcher.h); <= 1: each alone. `dsagent serve` sets it to --parallel.
   int max_batch = 1;
+  // Speculative decoding for every chat turn (ChatCompleter, SpeculationSettings); off by default.
+  // kMtp needs a checkpoint with an MTP block: Open fails otherwise, saying so.
+  SpeculationSettings speculation;
   // Receives the store's one-line notices (skipped records, failed writes). Default: none.
   std::function<void(const std::string&)> kv_log;
 };

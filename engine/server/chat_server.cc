@@ -123,14 +123,24 @@ struct ChatServer::Impl {
       std::fprintf(stderr, "dsagent serve: %s\n", what);
       return;
     }
+    // Speculative decoding: what it drafted and kept, or why it did not run.
+    std::string speculation;
+    if (r->generation.drafted > 0) {
+      char rate[64];
+      std::snprintf(rate, sizeof rate, "%.1f%%", 100.0 * r->generation.AcceptanceRate());
+      speculation = ", speculative: drafted " + std::to_string(r->generation.drafted) +
+                    ", accepted " + std::to_string(r->generation.accepted) + " (" + rate + ")";
+    } else if (!r->generation.speculative_off.empty()) {
+      speculation = ", speculative decoding off: " + r->generation.speculative_off;
+    }
     std::fprintf(stderr,
                  "dsagent serve: %s: prompt %lld (cache hit %lld), completion %lld "
-                 "(reasoning %lld), finish %s%s, %.2f s\n",
+                 "(reasoning %lld), finish %s%s, %.2f s%s\n",
                  what, static_cast<long long>(r->usage.prompt_tokens),
                  static_cast<long long>(r->usage.prompt_cache_hit_tokens),
                  static_cast<long long>(r->usage.completion_tokens),
                  static_cast<long long>(r->usage.reasoning_tokens), r->finish_reason.c_str(),
-                 r->cancelled ? " (cancelled)" : "", seconds);
+                 r->cancelled ? " (cancelled)" : "", seconds, speculation.c_str());
   }
 
   ChatCompleter& completer;

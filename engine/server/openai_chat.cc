@@ -241,13 +241,19 @@ std::string ErrorBody(const WireError& e) {
 }
 
 OrderedJson UsageJson(const ChatUsage& u) {
-  return {{"prompt_tokens", u.prompt_tokens},
-          {"completion_tokens", u.completion_tokens},
-          {"total_tokens", u.prompt_tokens + u.completion_tokens},
-          {"prompt_tokens_details", {{"cached_tokens", u.prompt_cache_hit_tokens}}},
-          {"prompt_cache_hit_tokens", u.prompt_cache_hit_tokens},
-          {"prompt_cache_miss_tokens", u.prompt_cache_miss_tokens},
-          {"completion_tokens_details", {{"reasoning_tokens", u.reasoning_tokens}}}};
+  OrderedJson usage = {{"prompt_tokens", u.prompt_tokens},
+                       {"completion_tokens", u.completion_tokens},
+                       {"total_tokens", u.prompt_tokens + u.completion_tokens},
+                       {"prompt_tokens_details", {{"cached_tokens", u.prompt_cache_hit_tokens}}},
+                       {"prompt_cache_hit_tokens", u.prompt_cache_hit_tokens},
+                       {"prompt_cache_miss_tokens", u.prompt_cache_miss_tokens},
+                       {"completion_tokens_details", {{"reasoning_tokens", u.reasoning_tokens}}}};
+  // dsagent's extension, only where speculative decoding ran (`serve --speculative mtp`).
+  if (u.speculative_drafted > 0) {
+    usage["speculative"] = {{"drafted_tokens", u.speculative_drafted},
+                            {"accepted_tokens", u.speculative_accepted}};
+  }
+  return usage;
 }
 
 OrderedJson ToolCallsDelta(const ChatResult& result) {

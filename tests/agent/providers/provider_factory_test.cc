@@ -105,6 +105,23 @@ TEST(ProviderFactoryTest, LocalGpuMemoryMustBeASizeForCuda) {
   EXPECT_THAT(p.error().message, HasSubstr("providers.local.device: cuda:0: "));
 }
 
+// providers.local.speculative / speculative_accept are checked before the model loads.
+TEST(ProviderFactoryTest, LocalSpeculationSettingsAreChecked) {
+  ProviderOptions o = Options("local");
+  o.model_dir = "/nonexistent-model";
+  o.speculative = "yes";
+  auto p = MakeProvider(o);
+  ASSERT_FALSE(p.has_value());
+  EXPECT_EQ(p.error().kind, ProviderErrorKind::kConfig);
+  EXPECT_THAT(p.error().message, HasSubstr("providers.local.speculative: 'yes' is not off or mtp"));
+  o.speculative = "mtp";
+  o.speculative_accept = "always";
+  EXPECT_THAT(MakeProvider(o).error().message,
+              HasSubstr("providers.local.speculative_accept: 'always' is not match or standard"));
+  o.speculative_accept = "standard";  // the model load is what fails now
+  EXPECT_THAT(MakeProvider(o).error().message, Not(HasSubstr("speculative")));
+}
+
 TEST(ProviderFactoryTest, OpenAiCompatibleNeedsNoKey) {
   ProviderOptions o = Options("openai-compatible");
   o.api_key.clear();

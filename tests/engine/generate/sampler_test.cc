@@ -113,5 +113,86 @@ TEST(SamplerTest, BadParametersAreNamed) {
   EXPECT_NE(error({.temperature = std::nan("")}).find("temperature"), std::string::npos);
 }
 
+// Distribution() is what Sample() draws from: the same seed gives the same token through either.
+TEST(SamplerTest, DistributionIsWhatSampleDrawsFrom) {
+  const auto logits = LogitsOf({0.1, 0.4, 0.2, 0.3});
+  const SamplingParams params{.temperature = 0.7, .top_k = 3, .seed = 11};
+  Sampler direct(params), via(params);
+  const TokenDistribution d = via.Distribution(logits);
+  ASSERT_EQ(d.ids, (std::vector<int32_t>{1, 3, 2}));  // most likely first, top-k 3
+  double sum = 0;
+  for (int32_t id : d.ids) sum += d.Prob(id);
+  EXPECT_NEAR(sum, 1.0, 1e-12);
+  EXPECT_EQ(d.Prob(0), 0);
+  for (int i = 0; i < 200; ++i) EXPECT_EQ(direct.Sample(logits), d.Pick(via.Uniform()));
+}
+
+TokenDistribution Dist(std::vector<int32_t> ids, std::vector<double> probs) {
+  TokenDistribution d{.ids = std::move(ids), .weights = std::move(probs)};
+  for (double w : d.weights) d.total += w;
+  return d;
+}
+
+// The acceptance step on hand-made p and q. p = {7: 0.5, 8: 0.3, 9: 0.2}, q = {7: 0.4, 8: 0.1,
+// 9: 0.5}: drafts 7 and 8 (q <= p) are always kept; draft 9 is kept when u < p/q = 0.4, else the
+// token comes from max(0, p - q) = {7: 0.1, 8: 0.2, 9: 0} / 0.3, i.e. 7 for u < 1/3, 8 after.
+TEST(SpeculativeAcceptanceTest, KeepsWhenQIsAtMostPElseDrawsFromTheResidual) {
+  const TokenDistribution p = Dist({7, 8, 9}, {0.5, 0.3, 0.2});
+  const TokenDistribution q = Dist({9, 7, 8}, {0.5, 0.4, 0.1});
+  for (const double u : {0.0, 0.5, 0.999999}) {
+    EXPECT_TRUE(VerifyDraft(p, q, 7, u, 0.5).accepted);
+    EXPECT_EQ(VerifyDraft(p, q, 8, u, 0.5).token, 8);
+  }
+  EXPECT_TRUE(VerifyDraft(p, q, 9, 0.39, 0.9).accepted);
+  EXPECT_EQ(VerifyDraft(p, q, 9, 0.39, 0.9).token, 9);
+  const DraftVerdict low = VerifyDraft(p, q, 9, 0.41, 0.30);
+  EXPECT_FALSE(low.accepted);
+  EXPECT_EQ(low.token, 7);
+  EXPECT_EQ(VerifyDraft(p, q, 9, 0.41, 0.34).token, 8);
+  EXPECT_EQ(VerifyDraft(p, q, 9, 0.41, 0.999).token, 8);  // 9 has no residual mass
+}
+
+// A draft p rules out is never kept, and a source that only names a token (q certain of it)
+// gets it kept with probability p(x), else a token from p without x.
+TEST(SpeculativeAcceptanceTest, DraftOutsidePAndACertainDraft) {
+  const TokenDistribution p = Dist({1, 2}, {0.75, 0.25});
+  const DraftVerdict outside = VerifyDraft(p, Dist({5}, {1.0}), 5, 0.0, 0.9);
+  EXPECT_FALSE(outside.accepted);
+  EXPECT_EQ(outside.token, 2);  // the residual is p itself: 0.9 falls past 0.75
+  const TokenDistribution certain = Dist({1}, {1.0});
+  EXPECT_TRUE(VerifyDraft(p, certain, 1, 0.74, 0.0).accepted);
+  const DraftVerdict rejected = VerifyDraft(p, certain, 1, 0.76, 0.0);
+  EXPECT_FALSE(rejected.accepted);
+  EXPECT_EQ(rejected.token, 2);  // the residual {2: 0.25}
+}
+
+// The whole rule, integrated over its two uniforms on a fine grid: draft x ~ q, kept for the
+// share of u_accept that VerifyDraft keeps, else a token for each u_residual. The result is
+// distributed as p for any q (reversed, overlapping, disjoint and identical supports); taking the
+// residual from p instead of max(0, p - q) would be off by more than 0.05 on the first two.
+TEST(SpeculativeAcceptanceTest, TheOutputIsDistributedAsP) {
+  const TokenDistribution p = Dist({0, 1, 2, 3}, {0.4, 0.3, 0.2, 0.1});
+  for (const TokenDistribution& q :
+       {Dist({3, 2, 1, 0}, {0.4, 0.3, 0.2, 0.1}), Dist({2, 4}, {0.7, 0.3}),
+        Dist({5, 6}, {0.5, 0.5}), Dist({0, 1, 2, 3}, {0.4, 0.3, 0.2, 0.1})}) {
+    constexpr int kGrid = 10000;
+    std::vector<double> out(8, 0);
+    for (size_t i = 0; i < q.ids.size(); ++i) {
+      const int32_t x = q.ids[i];
+      const double qx = q.weights[i] / q.total;
+      int kept = 0;
+      for (int a = 0; a < kGrid; ++a) kept += VerifyDraft(p, q, x, (a + 0.5) / kGrid, 0).accepted;
+      out[x] += qx * kept / kGrid;
+      if (kept == kGrid) continue;
+      for (int r = 0; r < kGrid; ++r) {  // u_accept near 1: rejected wherever rejection can be
+        const DraftVerdict v = VerifyDraft(p, q, x, 1 - 1e-12, (r + 0.5) / kGrid);
+        ASSERT_FALSE(v.accepted);
+        out[v.token] += qx * (1 - static_cast<double>(kept) / kGrid) / kGrid;
+      }
+    }
+    for (int32_t t = 0; t < 8; ++t) EXPECT_NEAR(out[t], p.Prob(t), 1e-3) << "token " << t;
+  }
+}
+
 }  // namespace
 }  // namespace dsagent::engine

@@ -9,6 +9,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/file_io.h"
+#include "engine/model/synthetic_checkpoint.h"
+
 namespace dsagent::engine {
 namespace {
 
@@ -117,6 +120,44 @@ TEST_F(EngineRuntimeTest, KvDirThatCannotBeCreatedIsNamed) {
       {.model_dir = kTinyModelDir, .tokenizer_file = kTinyTokenizer, .threads = 1, .kv_dir = kv});
   ASSERT_FALSE(runtime);
   EXPECT_THAT(runtime.error(), HasSubstr(kv.string()));
+}
+
+// Speculation (serve --speculative mtp, the local provider's `speculative`) needs an MTP block:
+// a checkpoint without one is refused at open, saying so. With the tiny checkpoint's block the
+// completer drafts, and a repeat of the prompt (a state a speculating turn stored) drafts too.
+TEST_F(EngineRuntimeTest, SpeculationNeedsAnMtpBlock) {
+  Json base = Json::parse(ReadFileToString(kTinyModelDir / "config.json").value());
+  base["num_nextn_predict_layers"] = 0;
+  base["compress_ratios"].erase(base["compress_ratios"].size() - 1);  // the MTP block's
+  const fs::path no_mtp = dir_ / "no-mtp";
+  auto written = WriteSyntheticCheckpoint(base, {.threads = 1}, no_mtp);
+  ASSERT_TRUE(written) << written.error();
+  ASSERT_EQ(written->config.n_mtp_layers, 0);
+  const SpeculationSettings mtp{.mode = Speculative::kMtp};
+  auto refused = EngineRuntime::Open(
+      {.model_dir = no_mtp, .tokenizer_file = kTinyTokenizer, .threads = 1, .speculation = mtp});
+  ASSERT_FALSE(refused);
+  EXPECT_THAT(refused.error(), HasSubstr("needs a checkpoint with an MTP block"));
+  EXPECT_THAT(refused.error(), HasSubstr(no_mtp.string()));
+  EXPECT_THAT(refused.error(), HasSubstr("--speculative off"));
+  EXPECT_TRUE(EngineRuntime::Open({.model_dir = no_mtp, .tokenizer_file = kTinyTokenizer}));
+
+  auto runtime = EngineRuntime::Open({.model_dir = kTinyModelDir,
+                                      .tokenizer_file = kTinyTokenizer,
+                                      .threads = 1,
+                                      .speculation = mtp});
+  ASSERT_TRUE(runtime) << runtime.error();
+  ChatRequest request;
+  request.messages = OrderedJson::array({{{"role", "user"}, {"content", "hello"}}});
+  request.thinking = false;
+  request.generate.max_tokens = 5;
+  for (int turn = 0; turn < 2; ++turn) {
+    auto r = (*runtime)->completer().Complete(request);
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->usage.prompt_cache_hit_tokens, turn == 0 ? 0 : r->usage.prompt_tokens - 1);
+    EXPECT_EQ(r->generation.speculative_off, "");
+    EXPECT_GT(r->usage.speculative_drafted, 0) << "turn " << turn;
+  }
 }
 
 }  // namespace

@@ -17,8 +17,12 @@ using testing::TinyTokenizer;
 
 class ChatServerTest : public ::testing::Test {
  protected:
-  void StartServer(int parallel = 1) {
-    completer_ = std::make_unique<ChatCompleter>(TinyModel(), TinyTokenizer(), &cache_);
+  // A fresh server (and prefix cache) each call; `speculation` as `serve --speculative`.
+  void StartServer(int parallel = 1, SpeculationSettings speculation = {}) {
+    server_.reset();
+    cache_ = std::make_unique<InMemoryPrefixCache>();
+    completer_ = std::make_unique<ChatCompleter>(TinyModel(), TinyTokenizer(), cache_.get(),
+                                                 nullptr, speculation);
     server_ = std::make_unique<ChatServer>(*completer_, ServerOptions{.host = "127.0.0.1",
                                                                       .port = 0,
                                                                       .parallel = parallel,
@@ -35,7 +39,7 @@ class ChatServerTest : public ::testing::Test {
     return client_->Post("/v1/chat/completions", body, "application/json");
   }
 
-  InMemoryPrefixCache cache_;
+  std::unique_ptr<InMemoryPrefixCache> cache_;
   std::unique_ptr<ChatCompleter> completer_;
   std::unique_ptr<ChatServer> server_;
   std::unique_ptr<httplib::Client> client_;
@@ -89,6 +93,46 @@ TEST_F(ChatServerTest, NonStreamedCompletionAndCacheHitsOnRepeat) {
   EXPECT_EQ(b["usage"]["prompt_tokens_details"]["cached_tokens"],
             b["usage"]["prompt_cache_hit_tokens"]);
   EXPECT_EQ(b["choices"][0]["message"], a["choices"][0]["message"]);  // greedy, same prefix
+}
+
+// `serve --speculative mtp`: greedy completions equal those of a server without speculation,
+// and the usage shows the drafts. The repeat is answered from a state a speculating request
+// stored, the follow-up turn from a cache point prefilled beside the MTP block: both still draft
+// (a state whose MTP part lagged would decode plainly, and show no drafts).
+TEST_F(ChatServerTest, SpeculativeDecodingGivesTheSameGreedyCompletions) {
+  const std::string follow_up =
+      R"({"model": "tiny", "max_tokens": 12, "messages": [{"role": "system", "content":
+          "Be brief."}, {"role": "user", "content": "Hello!"}, {"role": "assistant", "content":
+          "Hi."}, {"role": "user", "content": "What is two and two?"}]})";
+  const std::string chat = std::string(kChat).replace(std::string(kChat).find("6"), 1, "12");
+  std::vector<OrderedJson> replies[2];
+  for (const bool speculate : {false, true}) {
+    StartServer(1,
+                speculate ? SpeculationSettings{.mode = Speculative::kMtp} : SpeculationSettings{});
+    for (const std::string& body : {chat, chat, follow_up}) {
+      auto r = Post(body);
+      ASSERT_TRUE(r);
+      ASSERT_EQ(r->status, 200) << r->body;
+      replies[speculate].push_back(OrderedJson::parse(r->body));
+    }
+  }
+  for (size_t i = 0; i < 3; ++i) {
+    const OrderedJson &plain = replies[0][i], &spec = replies[1][i];
+    EXPECT_EQ(spec["choices"][0]["message"], plain["choices"][0]["message"]) << "request " << i;
+    EXPECT_EQ(spec["usage"]["completion_tokens"], plain["usage"]["completion_tokens"]);
+    EXPECT_EQ(spec["usage"]["prompt_cache_hit_tokens"], plain["usage"]["prompt_cache_hit_tokens"]);
+    EXPECT_FALSE(plain["usage"].contains("speculative"));
+    ASSERT_TRUE(spec["usage"].contains("speculative")) << "request " << i << ": " << spec["usage"];
+    const auto& s = spec["usage"]["speculative"];
+    // Every token after the first comes from a verify step: a rejected draft's step gives one
+    // token, an accepted one two (one when the draft is the last token).
+    EXPECT_GE(s["drafted_tokens"].get<int>() + s["accepted_tokens"].get<int>(),
+              spec["usage"]["completion_tokens"].get<int>() - 1);
+    EXPECT_GT(s["drafted_tokens"].get<int>(), 0);
+    EXPECT_LE(s["accepted_tokens"].get<int>(), s["drafted_tokens"].get<int>());
+  }
+  EXPECT_GT(replies[1][1]["usage"]["prompt_cache_hit_tokens"].get<int>(), 0);
+  EXPECT_GT(replies[1][2]["usage"]["prompt_cache_hit_tokens"].get<int>(), 0);
 }
 
 TEST_F(ChatServerTest, StreamedCompletionMatchesTheNonStreamedOne) {
