@@ -19,27 +19,12 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 
+#include "engine/kernels/cpu/lanes16_avx512.h"
+
 namespace dsagent::engine::kernels::detail {
 namespace {
 
-// The contract's 16 double lanes: lo = lanes 0..7, hi = lanes 8..15.
-struct Lanes {
-  __m512d lo, hi;
-};
-inline Lanes Zero() { return Lanes{_mm512_setzero_pd(), _mm512_setzero_pd()}; }
-inline void Add(Lanes& lanes, __m512 block) {
-  lanes.lo = _mm512_add_pd(lanes.lo, _mm512_cvtps_pd(_mm512_castps512_ps256(block)));
-  lanes.hi = _mm512_add_pd(lanes.hi, _mm512_cvtps_pd(_mm512_extractf32x8_ps(block, 1)));
-}
-// The contract's reduction: lanes i + i+8, then i + i+4, i + i+2, 0 + 1 (addition is
-// commutative, so operand order inside each step does not matter), plus the tail, rounded once.
-inline float Finish(const Lanes& lanes, float tail) {
-  const __m512d s8 = _mm512_add_pd(lanes.lo, lanes.hi);
-  const __m256d s4 = _mm256_add_pd(_mm512_castpd512_pd256(s8), _mm512_extractf64x4_pd(s8, 1));
-  const __m128d s2 = _mm_add_pd(_mm256_castpd256_pd128(s4), _mm256_extractf128_pd(s4, 1));
-  const double s = _mm_cvtsd_f64(_mm_add_sd(s2, _mm_unpackhi_pd(s2, s2)));
-  return static_cast<float>(s + static_cast<double>(tail));
-}
+using Lanes = Lanes16;
 
 constexpr int64_t kPrefetchBytes = 2048;  // see weight_dot_avx512.cc
 inline void PrefetchAhead(const uint8_t* p) {
@@ -129,7 +114,7 @@ void RowsFp8(const WeightRows& w, int64_t row, const DotInputF32& x, float* out)
   for (int r = 0; r < R; ++r) {
     p[r] = w.data + (row + r) * w.cols;
     srow[r] = w.scale + ((row + r) / 128) * w.scale_cols;
-    lanes[r] = Zero();
+    lanes[r] = ZeroLanes16();
     tail[r] = 0;
   }
   for (int64_t c0 = 0; c0 < w.cols; c0 += 128) {
@@ -154,9 +139,9 @@ void RowsFp8(const WeightRows& w, int64_t row, const DotInputF32& x, float* out)
         }
       }
     }
-    for (int r = 0; r < R; ++r) Add(lanes[r], block[r]);
+    for (int r = 0; r < R; ++r) AddBlock(lanes[r], block[r]);
   }
-  for (int r = 0; r < R; ++r) out[r] = Finish(lanes[r], tail[r]);
+  for (int r = 0; r < R; ++r) out[r] = FinishLanes16(lanes[r], tail[r]);
 }
 
 // One complete 32-column FP4 group of one row: 16 packed bytes, the even columns from the low
@@ -186,7 +171,7 @@ void RowsFp4(const WeightRows& w, int64_t row, const DotInputF32& x, float* out)
   for (int r = 0; r < R; ++r) {
     p[r] = w.data + (row + r) * (w.cols / 2);
     srow[r] = w.scale + (row + r) * w.scale_cols;
-    lanes[r] = Zero();
+    lanes[r] = ZeroLanes16();
     tail[r] = 0;
   }
   for (int64_t c0 = 0; c0 < w.cols; c0 += 128) {
@@ -225,9 +210,9 @@ void RowsFp4(const WeightRows& w, int64_t row, const DotInputF32& x, float* out)
         }
       }
     }
-    for (int r = 0; r < R; ++r) Add(lanes[r], block[r]);
+    for (int r = 0; r < R; ++r) AddBlock(lanes[r], block[r]);
   }
-  for (int r = 0; r < R; ++r) out[r] = Finish(lanes[r], tail[r]);
+  for (int r = 0; r < R; ++r) out[r] = FinishLanes16(lanes[r], tail[r]);
 }
 
 // 16 bf16 values as floats.
@@ -244,7 +229,7 @@ void RowsBf16(const WeightRows& w, int64_t row, const DotInputF32& x, float* out
   float tail[R];
   for (int r = 0; r < R; ++r) {
     p[r] = w.data + (row + r) * w.cols * 2;
-    lanes[r] = Zero();
+    lanes[r] = ZeroLanes16();
     tail[r] = 0;
   }
   for (int64_t c0 = 0; c0 < w.cols; c0 += 128) {
@@ -264,9 +249,9 @@ void RowsBf16(const WeightRows& w, int64_t row, const DotInputF32& x, float* out
     if (c < c1) {
       for (int r = 0; r < R; ++r) tail[r] = WeightTailF32(w, row + r, c, c1, x, tail[r]);
     }
-    for (int r = 0; r < R; ++r) Add(lanes[r], block[r]);
+    for (int r = 0; r < R; ++r) AddBlock(lanes[r], block[r]);
   }
-  for (int r = 0; r < R; ++r) out[r] = Finish(lanes[r], tail[r]);
+  for (int r = 0; r < R; ++r) out[r] = FinishLanes16(lanes[r], tail[r]);
 }
 
 template <int R>
@@ -277,7 +262,7 @@ void RowsF32(const WeightRows& w, int64_t row, const DotInputF32& x, float* out)
   float tail[R];
   for (int r = 0; r < R; ++r) {
     p[r] = reinterpret_cast<const float*>(w.data) + (row + r) * w.cols;
-    lanes[r] = Zero();
+    lanes[r] = ZeroLanes16();
     tail[r] = 0;
   }
   for (int64_t c0 = 0; c0 < w.cols; c0 += 128) {
@@ -294,9 +279,9 @@ void RowsF32(const WeightRows& w, int64_t row, const DotInputF32& x, float* out)
     if (c < c1) {
       for (int r = 0; r < R; ++r) tail[r] = WeightTailF32(w, row + r, c, c1, x, tail[r]);
     }
-    for (int r = 0; r < R; ++r) Add(lanes[r], block[r]);
+    for (int r = 0; r < R; ++r) AddBlock(lanes[r], block[r]);
   }
-  for (int r = 0; r < R; ++r) out[r] = Finish(lanes[r], tail[r]);
+  for (int r = 0; r < R; ++r) out[r] = FinishLanes16(lanes[r], tail[r]);
 }
 
 template <int R>
@@ -323,7 +308,7 @@ struct BatchAcc {
   __m512 block[T];
   void Start() {
     for (int t = 0; t < T; ++t) {
-      lanes[t] = Zero();
+      lanes[t] = ZeroLanes16();
       tail[t] = 0;
     }
   }
@@ -331,14 +316,14 @@ struct BatchAcc {
     for (int t = 0; t < T; ++t) block[t] = _mm512_setzero_ps();
   }
   void EndBlock() {
-    for (int t = 0; t < T; ++t) Add(lanes[t], block[t]);
+    for (int t = 0; t < T; ++t) AddBlock(lanes[t], block[t]);
   }
   void Tail(const WeightRows& w, int64_t row, int64_t c0, int64_t c1,
             const DotInputF32* const* xs) {
     for (int t = 0; t < T; ++t) tail[t] = WeightTailF32(w, row, c0, c1, *xs[t], tail[t]);
   }
   void Finish(float* out, int64_t out_stride) const {
-    for (int t = 0; t < T; ++t) out[t * out_stride] = detail::Finish(lanes[t], tail[t]);
+    for (int t = 0; t < T; ++t) out[t * out_stride] = FinishLanes16(lanes[t], tail[t]);
   }
 };
 

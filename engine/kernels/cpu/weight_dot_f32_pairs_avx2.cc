@@ -18,39 +18,10 @@
 #pragma GCC target("avx2,fma,f16c")
 #endif
 
+#include "engine/kernels/cpu/lanes16_avx2.h"
+
 namespace dsagent::engine::kernels::detail {
 namespace {
-
-// (No default member initialisers, constructors or lambdas here: GCC compiles those without the
-// target pragma's instruction set.)
-struct Lanes {
-  __m256 lo, hi;
-};
-// The contract's 16 double lanes, four to a register: q[0] = lanes 0..3, ... q[3] = 12..15.
-struct Lanes64 {
-  __m256d q[4];
-  // q += double(block) * scale (exact: a power of two times a float).
-  void Add(const Lanes& block, __m256d scale) {
-    q[0] = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(block.lo)), scale, q[0]);
-    q[1] = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(block.lo, 1)), scale, q[1]);
-    q[2] = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(block.hi)), scale, q[2]);
-    q[3] = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(block.hi, 1)), scale, q[3]);
-  }
-  // The contract's reduction: i + i+8, then i + i+4, i + i+2, 0 + 1, plus the tail, rounded once.
-  float Finish(float tail) const {
-    const __m256d s8a = _mm256_add_pd(q[0], q[2]), s8b = _mm256_add_pd(q[1], q[3]);
-    const __m256d s4 = _mm256_add_pd(s8a, s8b);
-    const __m128d s2 = _mm_add_pd(_mm256_castpd256_pd128(s4), _mm256_extractf128_pd(s4, 1));
-    const double s = _mm_cvtsd_f64(_mm_add_sd(s2, _mm_unpackhi_pd(s2, s2)));
-    return static_cast<float>(s + static_cast<double>(tail));
-  }
-};
-
-inline Lanes Zero() { return Lanes{_mm256_setzero_ps(), _mm256_setzero_ps()}; }
-inline Lanes64 Zero64() {
-  const __m256d z = _mm256_setzero_pd();
-  return Lanes64{{z, z, z, z}};
-}
 
 constexpr unsigned kDazFtz = 0x8040;  // MXCSR: denormals are zero (bit 6), flush to zero (bit 15)
 
@@ -163,7 +134,7 @@ Lanes64 RowLanes(const WeightRows& w, int64_t row, const DotInputF32& x) {
     if (w.format == WeightFormat::kFP8) {
       scale = ScaleF64(w.scale[(row / 128) * w.scale_cols + c0 / 128]);
     }
-    lanes.Add(block, scale);
+    lanes.AddScaled(block, scale);
   }
   return lanes;
 }

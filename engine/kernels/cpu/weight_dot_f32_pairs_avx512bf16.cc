@@ -28,27 +28,12 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 
+#include "engine/kernels/cpu/lanes16_avx512.h"
+
 namespace dsagent::engine::kernels::detail {
 namespace {
 
-// The contract's 16 double lanes: lo = lanes 0..7, hi = lanes 8..15.
-struct Lanes {
-  __m512d lo, hi;
-};
-inline Lanes Zero() { return Lanes{_mm512_setzero_pd(), _mm512_setzero_pd()}; }
-// lanes += double(block) * scale (exact: a power of two times a float).
-inline void Add(Lanes& lanes, __m512 block, __m512d scale) {
-  lanes.lo = _mm512_fmadd_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(block)), scale, lanes.lo);
-  lanes.hi = _mm512_fmadd_pd(_mm512_cvtps_pd(_mm512_extractf32x8_ps(block, 1)), scale, lanes.hi);
-}
-// The contract's reduction (i + i+8, i + i+4, i + i+2, 0 + 1) plus the tail, rounded once.
-inline float Finish(const Lanes& lanes, float tail) {
-  const __m512d s8 = _mm512_add_pd(lanes.lo, lanes.hi);
-  const __m256d s4 = _mm256_add_pd(_mm512_castpd512_pd256(s8), _mm512_extractf64x4_pd(s8, 1));
-  const __m128d s2 = _mm_add_pd(_mm256_castpd256_pd128(s4), _mm256_extractf128_pd(s4, 1));
-  const double s = _mm_cvtsd_f64(_mm_add_sd(s2, _mm_unpackhi_pd(s2, s2)));
-  return static_cast<float>(s + static_cast<double>(tail));
-}
+using Lanes = Lanes16;
 
 inline __m512 Dot(__m512 acc, __m512i weights, __m512i x) {
   return _mm512_dpbf16_ps(acc, reinterpret_cast<__m512bh>(weights), reinterpret_cast<__m512bh>(x));
@@ -171,7 +156,7 @@ void RowsBf16(const WeightRows& w, int64_t row, const DotInputF32& x, float* out
   Lanes lanes[R];
   for (int r = 0; r < R; ++r) {
     p[r] = w.data + (row + r) * w.cols * 2;
-    lanes[r] = Zero();
+    lanes[r] = ZeroLanes16();
   }
   const __m512d one = _mm512_set1_pd(1.0);
   for (int64_t c0 = 0; c0 < w.cols; c0 += 128) {
@@ -183,9 +168,9 @@ void RowsBf16(const WeightRows& w, int64_t row, const DotInputF32& x, float* out
 #pragma GCC unroll 8
       for (int r = 0; r < R; ++r) block[r] = Dot(block[r], _mm512_loadu_si512(p[r] + 2 * g), xv);
     }
-    for (int r = 0; r < R; ++r) Add(lanes[r], block[r], one);
+    for (int r = 0; r < R; ++r) AddScaledBlock(lanes[r], block[r], one);
   }
-  for (int r = 0; r < R; ++r) out[r] = Finish(lanes[r], PairTail(w, row + r, x));
+  for (int r = 0; r < R; ++r) out[r] = FinishLanes16(lanes[r], PairTail(w, row + r, x));
 }
 
 template <int R>
@@ -198,7 +183,7 @@ void RowsFp8(const WeightRows& w, int64_t row, const DotInputF32& x, float* out)
   for (int r = 0; r < R; ++r) {
     p[r] = w.data + (row + r) * w.cols;
     srow[r] = w.scale + ((row + r) / 128) * w.scale_cols;
-    lanes[r] = Zero();
+    lanes[r] = ZeroLanes16();
   }
   for (int64_t c0 = 0; c0 < w.cols; c0 += 128) {
     const int64_t c1 = w.cols < c0 + 128 ? w.cols : c0 + 128;
@@ -223,9 +208,9 @@ void RowsFp8(const WeightRows& w, int64_t row, const DotInputF32& x, float* out)
         block[r] = Dot(block[r], w0, x0);
       }
     }
-    for (int r = 0; r < R; ++r) Add(lanes[r], block[r], ScaleF64(srow[r][c0 / 128]));
+    for (int r = 0; r < R; ++r) AddScaledBlock(lanes[r], block[r], ScaleF64(srow[r][c0 / 128]));
   }
-  for (int r = 0; r < R; ++r) out[r] = Finish(lanes[r], PairTail(w, row + r, x));
+  for (int r = 0; r < R; ++r) out[r] = FinishLanes16(lanes[r], PairTail(w, row + r, x));
 }
 
 template <int R>
@@ -239,7 +224,7 @@ void RowsFp4(const WeightRows& w, int64_t row, const DotInputF32& x, float* out)
   for (int r = 0; r < R; ++r) {
     p[r] = w.data + (row + r) * (w.cols / 2);
     srow[r] = w.scale + (row + r) * w.scale_cols;
-    lanes[r] = Zero();
+    lanes[r] = ZeroLanes16();
     tail[r] = w.cols % 32 != 0;
   }
   const __m512d one = _mm512_set1_pd(1.0);
@@ -259,9 +244,10 @@ void RowsFp4(const WeightRows& w, int64_t row, const DotInputF32& x, float* out)
         block[r] = Dot(block[r], conv.Convert(p[r] + g / 2, conv.Scaled(s)), xv);
       }
     }
-    for (int r = 0; r < R; ++r) Add(lanes[r], block[r], one);
+    for (int r = 0; r < R; ++r) AddScaledBlock(lanes[r], block[r], one);
   }
-  for (int r = 0; r < R; ++r) out[r] = Finish(lanes[r], tail[r] ? PairTail(w, row + r, x) : 0.0f);
+  for (int r = 0; r < R; ++r)
+    out[r] = FinishLanes16(lanes[r], tail[r] ? PairTail(w, row + r, x) : 0.0f);
 }
 
 template <int R>
@@ -288,7 +274,7 @@ void BatchRow(const WeightRows& w, int64_t row, const DotInputF32* const* xs, fl
   if (w.format == WeightFormat::kFP8) fp8.Load();
   if (w.format == WeightFormat::kFP4) fp4.Load();
   Lanes lanes[T];
-  for (int t = 0; t < T; ++t) lanes[t] = Zero();
+  for (int t = 0; t < T; ++t) lanes[t] = ZeroLanes16();
   bool tail = w.cols % 32 != 0;
   for (int64_t c0 = 0; c0 < w.cols; c0 += 128) {
     const int64_t c1 = w.cols < c0 + 128 ? w.cols : c0 + 128;
@@ -343,10 +329,10 @@ void BatchRow(const WeightRows& w, int64_t row, const DotInputF32* const* xs, fl
       case WeightFormat::kF32:
         break;  // never takes pairs
     }
-    for (int t = 0; t < T; ++t) Add(lanes[t], block[t], scale);
+    for (int t = 0; t < T; ++t) AddScaledBlock(lanes[t], block[t], scale);
   }
   for (int t = 0; t < T; ++t) {
-    out[t * out_stride] = Finish(lanes[t], tail ? PairTail(w, row, *xs[t]) : 0.0f);
+    out[t * out_stride] = FinishLanes16(lanes[t], tail ? PairTail(w, row, *xs[t]) : 0.0f);
   }
 }
 
