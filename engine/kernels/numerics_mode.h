@@ -19,6 +19,11 @@ namespace dsagent::engine::kernels {
 
 enum class Numerics { kExact, kFast };
 
+// The fast contract's revision: bumped whenever a change gives fast results other bits (2: the
+// pair order of cpu/weight_dot_f32.h, vdpbf16ps's), so that states stored under an older contract
+// are never restored into a model computing with this one (kv/model_identity.h).
+inline constexpr int kFastContractRevision = 2;
+
 // The names --numerics and providers.local.numerics take.
 inline constexpr EnumName<Numerics> kNumericsNames[] = {{Numerics::kExact, "exact"},
                                                         {Numerics::kFast, "fast"}};

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <string>
 #include <vector>
 
 #include "common/file_io.h"
@@ -78,8 +79,10 @@ Expected<std::string, std::string> ComputeModelIdentity(const fs::path& dir) {
 
 std::string StateIdentity(std::string_view model_identity, kernels::Numerics numerics) {
   if (numerics == kernels::Numerics::kExact) return std::string(model_identity);
+  // Revision 1 (the first fast contract) was keyed without a revision suffix.
   return Sha256Hex(std::string(model_identity) + "\nnumerics " +
-                   std::string(kernels::NumericsName(numerics)));
+                   std::string(kernels::NumericsName(numerics)) + " r" +
+                   std::to_string(kernels::kFastContractRevision));
 }
 
 }  // namespace dsagent::engine::kv

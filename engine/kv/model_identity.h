@@ -21,7 +21,9 @@ Expected<std::string, std::string> ComputeModelIdentity(const std::filesystem::p
 // The identity KV records are keyed by for a model loaded with `numerics`: states computed with
 // the fast numerics differ from exact ones in their bits, so the two must never be restored into
 // each other. Exact keeps the model identity (stores written before the modes existed stay
-// valid); fast is SHA-256(model identity + "\nnumerics fast"), also 64 hex characters.
+// valid); fast is SHA-256(model identity + "\nnumerics fast r" + the fast contract's revision,
+// kernels::kFastContractRevision), also 64 hex characters: records of an older fast contract
+// are never found, and are left to the store's size budget and `cache prune`.
 std::string StateIdentity(std::string_view model_identity, kernels::Numerics numerics);
 
 }  // namespace dsagent::engine::kv

@@ -119,6 +119,8 @@ TEST_F(DiskPrefixStoreTest, FastNumericsRestoreEqualsAFastColdRunAndNeverMixesWi
   EXPECT_EQ(StateIdentity(model_id_, kernels::Numerics::kExact), model_id_);
   ASSERT_EQ(fast_id.size(), 64u);
   EXPECT_NE(fast_id, model_id_);
+  // Not the first fast contract's key: its states have other bits.
+  EXPECT_NE(fast_id, Sha256Hex(model_id_ + "\nnumerics fast"));
   const auto prompt = Prompt(300);
   {
     auto store = Open(dir_, 0, fast_id);
