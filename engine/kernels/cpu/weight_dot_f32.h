@@ -20,9 +20,11 @@
 // 2^(e - 127)) and the exactly dequantised weight for BF16 and FP4 (scale 1), and
 // S(a, w, x) = FTZ(fma(DAZ(w), DAZ(x), a)): an fp32 fused multiply-add whose inputs below 2^-126
 // in magnitude count as (signed) zero and whose result below it becomes zero. That is exactly
-// vdpbf16ps (odd column first, each add rounded, denormals flushed; checked against every
-// operand class, bench/bf16_dot_probe and tests/engine/kernels/weight_dot_f32_test.cc), and an
-// fp32 FMA with the MXCSR's DAZ and FTZ set on CPUs without it.
+// vdpbf16ps (odd column first, each add rounded, denormals flushed: bench/bf16_dot_probe for
+// the order; 20M random operand sets biased into the underflow range for the flushes, a one-off
+// check in session 11; tests/engine/kernels/weight_dot_f32_test.cc keeps comparing the native
+// kernel with the scalar one there), and an fp32 FMA with the MXCSR's DAZ and FTZ set on CPUs
+// without it (checked the same way).
 //
 // **Columns** (F32 weights, and activation rows with a value not exact in bf16):
 //   lanes[16] = 0 (double), tail = 0 (fp32)
