@@ -12,7 +12,6 @@ namespace {
 // Every e4m3 byte, e8m0 byte and e2m1 nibble as a float (exact; 2^-127 is a float subnormal).
 struct TablesF32 {
   std::array<float, 256> fp8{}, e8m0{};
-  std::array<double, 256> e8m0_f64{};  // the pair order's FP8 block scales (exact in double)
   std::array<float, 16> fp4{};
   TablesF32() {
     for (int b = 0; b < 256; ++b) {
@@ -23,8 +22,6 @@ struct TablesF32 {
       fp8[static_cast<size_t>(b)] = (b & 0x80) ? -v : v;
       e8m0[static_cast<size_t>(b)] =
           b == 0xff ? std::numeric_limits<float>::quiet_NaN() : std::ldexp(1.0f, b - 127);
-      e8m0_f64[static_cast<size_t>(b)] =
-          b == 0xff ? std::numeric_limits<double>::quiet_NaN() : std::ldexp(1.0, b - 127);
     }
     static constexpr float kMagnitude[8] = {0, 0.5f, 1, 1.5f, 2, 3, 4, 6};
     for (int n = 0; n < 16; ++n) {
@@ -124,9 +121,10 @@ float PairRowScalar(const WeightRows& w, int64_t row, const DotInputF32& x) {
         block[j] = detail::PairStep(block[j], PairWeightValue(w, row, c), xe[c / 2]);
       }
     }
-    const double scale = w.format == WeightFormat::kFP8
-                             ? T().e8m0_f64[w.scale[(row / 128) * w.scale_cols + c0 / 128]]
-                             : 1.0;
+    const double scale =
+        w.format == WeightFormat::kFP8
+            ? detail::PairBlockScale(w.scale[(row / 128) * w.scale_cols + c0 / 128])
+            : 1.0;
     for (int j = 0; j < 16; ++j) lanes[j] += static_cast<double>(block[j]) * scale;
   }
   return static_cast<float>(detail::ReduceLanes16(lanes) +

@@ -54,6 +54,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "engine/kernels/cpu/weight_dot.h"
@@ -131,6 +132,13 @@ void PairDotsBatchAvx512Bf16(const WeightRows& w, int64_t row_begin, int64_t cou
 float PairTail(const WeightRows& w, int64_t row, const DotInputF32& x);
 // S(a, w, x) of the pair order, in portable C++.
 float PairStep(float a, float w, float x);
+// The pair order's FP8 block scale: 2^(e - 127) for an e8m0 byte, in double (NaN for 0xff).
+inline double PairBlockScale(uint8_t e) {
+  const uint64_t bits = e == 0xff ? 0x7ff8000000000000ull : static_cast<uint64_t>(e + 896) << 52;
+  double v;
+  std::memcpy(&v, &bits, 8);
+  return v;
+}
 
 // tail = fma(w[row, c], x[c], tail) for c in [c0, c1), in column order: the contract's tail,
 // shared by every variant.
