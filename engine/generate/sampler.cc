@@ -91,7 +91,8 @@ double Sampler::Uniform() { return static_cast<double>(rng_() >> 11) * 0x1.0p-53
 int32_t Sampler::Sample(std::span<const float> logits) {
   if (params_.temperature <= 0) return Argmax(logits);
   // Nothing finite to sample from: the argmax, without a draw (as always).
-  if (!std::isfinite(logits[static_cast<size_t>(Argmax(logits))])) return Argmax(logits);
+  const int32_t best = Argmax(logits);
+  if (!std::isfinite(logits[static_cast<size_t>(best)])) return best;
   return Distribution(logits).Pick(Uniform());
 }
 
