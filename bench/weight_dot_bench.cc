@@ -4,9 +4,9 @@
 // bytes with realistic scales), every row dotted with one activation row, for each variant this
 // CPU runs. Reports stored bytes per second of thread CPU time (best of 3), and weights x inputs
 // per second. The activation is bf16 values, as the model's are, so `fast` takes the pair order
-// (vdpbf16ps where the CPU has AVX-512 BF16: the variant prints as avx512bf16); `fast4` is its
-// batch (prefill) path with four inputs per call; `fastc` is the columns order (an activation
-// with a value not exact in bf16), the fast kernels before the pair order.
+// (vdpbf16ps where the CPU has AVX-512 BF16: the variant prints as avx512bf16); `fastN` is its
+// batch (prefill) path with N inputs per call (BATCH, default 4); `fastc` is the columns order (an
+// activation with a value not exact in bf16), the fast kernels before the pair order.
 //
 // Two sizes:
 //   stream   a 32768 x 4096 weight (64-268 MB), read from memory once per pass: the figure to hold
@@ -15,9 +15,11 @@
 //            ceiling. A kernel whose cached figure is not well above the memory's read bandwidth
 //            is compute-bound, and decode cannot reach the bandwidth floor through it.
 //
-// Usage: weight_dot_bench [stream|cached|both] [exact|fast|both]
+// Usage: weight_dot_bench [stream|cached|both] [exact|fast|both] [BATCH]
+// BATCH: inputs per call of the batch path (default 4; `fastN` in the output).
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <random>
@@ -46,7 +48,7 @@ struct Format {
 
 constexpr int64_t kCols = 4096;
 
-void Run(const char* size_name, int64_t rows, int passes, bool exact, bool fast) {
+void Run(const char* size_name, int64_t rows, int passes, bool exact, bool fast, int64_t batch) {
   const Format formats[] = {{WeightFormat::kBF16, "bf16", 4, 0},
                             {WeightFormat::kFP8, "fp8", 2, 128},
                             {WeightFormat::kFP4, "fp4", 1, 32}};
@@ -56,9 +58,10 @@ void Run(const char* size_name, int64_t rows, int passes, bool exact, bool fast)
   for (float& v : x) v = dsagent::engine::forward::RoundBf16(normal(rng));
   DotInput input;
   input.Prepare(x.data(), kCols);
-  // The batch (prefill) path: four inputs per call; rates count weights x inputs.
-  constexpr int64_t kBatch = 4;
-  DotInputF32 input_f32, inputs_f32[kBatch], input_cols;
+  // The batch (prefill) path: `batch` inputs per call; rates count weights x inputs.
+  const int64_t kBatch = batch;
+  DotInputF32 input_f32, input_cols;
+  std::vector<DotInputF32> inputs_f32(static_cast<size_t>(kBatch));
   input_f32.Prepare(x.data(), kCols, /*split=*/true);
   for (auto& in : inputs_f32) in.Prepare(x.data(), kCols, /*split=*/true);
   std::vector<float> x_cols = x;
@@ -93,7 +96,8 @@ void Run(const char* size_name, int64_t rows, int passes, bool exact, bool fast)
             } else if (mode == 3) {
               WeightRowDotsF32(isa, w, 0, rows, input_cols, out_f32.data());
             } else {
-              WeightRowDotsF32Batch(isa, w, 0, rows, inputs_f32, kBatch, out_f32.data(), rows);
+              WeightRowDotsF32Batch(isa, w, 0, rows, inputs_f32.data(), kBatch, out_f32.data(),
+                                    rows);
             }
           }
           best = std::min(best, (ThreadCpuSeconds() - t) / isa_passes);
@@ -102,8 +106,9 @@ void Run(const char* size_name, int64_t rows, int passes, bool exact, bool fast)
             isa == CpuIsa::kAvx512 && (mode == 1 || mode == 2) && CpuHasAvx512Bf16()
                 ? "avx512bf16"
                 : std::string(CpuIsaName(isa));
-        static const char* kModes[] = {"exact", "fast", "fast4", "fastc"};
-        std::printf("%-6s %-5s %-5s %-10s %8.3f ms for %7.2f MB: %6.2f GB/s (%.2f G weights/s)\n",
+        const std::string batch_mode = "fast" + std::to_string(kBatch);
+        const char* kModes[] = {"exact", "fast", batch_mode.c_str(), "fastc"};
+        std::printf("%-6s %-6s %-5s %-10s %8.3f ms for %7.2f MB: %6.2f GB/s (%.2f G weights/s)\n",
                     size_name, kModes[mode], f.name, variant.c_str(), best * 1e3,
                     static_cast<double>(data.size()) / 1e6,
                     static_cast<double>(data.size()) / best / 1e9,
@@ -118,13 +123,16 @@ void Run(const char* size_name, int64_t rows, int passes, bool exact, bool fast)
 int main(int argc, char** argv) {
   const std::string size = argc > 1 ? argv[1] : "both";
   const std::string numerics = argc > 2 ? argv[2] : "both";
+  const int64_t batch = argc > 3 ? std::atoll(argv[3]) : 4;
   if ((size != "stream" && size != "cached" && size != "both") ||
-      (numerics != "exact" && numerics != "fast" && numerics != "both")) {
-    std::fprintf(stderr, "usage: weight_dot_bench [stream|cached|both] [exact|fast|both]\n");
+      (numerics != "exact" && numerics != "fast" && numerics != "both") || batch < 1 ||
+      batch > 64) {
+    std::fprintf(stderr,
+                 "usage: weight_dot_bench [stream|cached|both] [exact|fast|both] [BATCH 1-64]\n");
     return 2;
   }
   const bool exact = numerics != "fast", fast = numerics != "exact";
-  if (size != "cached") Run("stream", 32768, 1, exact, fast);
-  if (size != "stream") Run("cached", 64, 512, exact, fast);
+  if (size != "cached") Run("stream", 32768, 1, exact, fast, batch);
+  if (size != "stream") Run("cached", 64, 512, exact, fast, batch);
   return 0;
 }

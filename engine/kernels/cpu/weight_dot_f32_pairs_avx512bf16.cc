@@ -252,76 +252,141 @@ void Rows(const WeightRows& w, int64_t row, const DotInputF32& x, float* out) {
   }
 }
 
-// ---- T inputs, one weight row: each weight group converted once ---------------------------------
+// ---- R weight rows x T inputs: the prefill (GEMM) path ----------------------------------------
+// Each weight group is converted once for T inputs and each activation group loaded once for R
+// rows; R x T independent vdpbf16ps chains hide the instruction's latency. The R x T double
+// lanes stay in registers: kept in memory, the per-block fold (which costs about as much as the
+// products it folds) ran at half the rate (measured). BF16 and FP4 fold with scale 1: an add,
+// which is the fma's result.
 
-template <int T>
-void BatchRow(const WeightRows& w, int64_t row, const DotInputF32* const* xs, float* out,
-              int64_t out_stride) {
-  Fp8Converter fp8;
-  Fp4Converter fp4;
-  if (w.format == WeightFormat::kFP8) fp8.Load();
-  if (w.format == WeightFormat::kFP4) fp4.Load();
-  Lanes lanes[T];
-  for (int t = 0; t < T; ++t) lanes[t] = ZeroLanes16();
-  bool tail = w.cols % 32 != 0;
+// block[r][t] += wv[r] . x[t][g, g + 32) for every r, t.
+template <int R, int T>
+inline void TileDots(__m512 (&block)[R][T], const __m512i* wv, const uint16_t* const* x,
+                     int64_t g) {
+#pragma GCC unroll 8
+  for (int t = 0; t < T; ++t) {
+    const __m512i xv = _mm512_loadu_si512(x[t] + g);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) block[r][t] = Dot(block[r][t], wv[r], xv);
+  }
+}
+
+template <int R, int T>
+void TileBf16(const WeightRows& w, int64_t row, const uint16_t* const* x, Lanes (&lanes)[R][T]) {
   for (int64_t c0 = 0; c0 < w.cols; c0 += 128) {
     const int64_t c1 = w.cols < c0 + 128 ? w.cols : c0 + 128;
-    __m512 block[T];
-    for (int t = 0; t < T; ++t) block[t] = _mm512_setzero_ps();
-    __m512d scale = _mm512_set1_pd(1.0);
-    switch (w.format) {
-      case WeightFormat::kBF16: {
-        const uint8_t* p = w.data + row * w.cols * 2;
-        for (int64_t g = c0; g + 32 <= c1; g += 32) {
-          const __m512i wv = _mm512_loadu_si512(p + 2 * g);
-#pragma GCC unroll 8
-          for (int t = 0; t < T; ++t) block[t] = Dot(block[t], wv, LoadX(*xs[t], g));
-        }
-        break;
-      }
-      case WeightFormat::kFP8: {
-        const uint8_t* p = w.data + row * w.cols;
-        scale = _mm512_set1_pd(PairBlockScale(w.scale[(row / 128) * w.scale_cols + c0 / 128]));
-        int64_t g = c0;
-        for (; g + 64 <= c1; g += 64) {
-          __m512i w0, w1;
-          fp8.Convert(_mm512_loadu_si512(p + g), w0, w1);
-#pragma GCC unroll 8
-          for (int t = 0; t < T; ++t) {
-            block[t] = Dot(block[t], w0, LoadX(*xs[t], g));
-            block[t] = Dot(block[t], w1, LoadX(*xs[t], g + 32));
-          }
-        }
-        if (g + 32 <= c1) {
-          __m512i w0, w1;
-          fp8.Convert(_mm512_maskz_loadu_epi8(0xffffffffull, p + g), w0, w1);
-          for (int t = 0; t < T; ++t) block[t] = Dot(block[t], w0, LoadX(*xs[t], g));
-        }
-        break;
-      }
-      case WeightFormat::kFP4: {
-        const uint8_t* p = w.data + row * (w.cols / 2);
-        const uint8_t* srow = w.scale + row * w.scale_cols;
-        for (int64_t g = c0; g + 32 <= c1; g += 32) {
-          const uint8_t s = srow[g / 32];
-          if (!Fp4ScaleFitsFloat(s)) {
-            tail = true;
-            continue;
-          }
-          const __m512i wv = fp4.Convert(p + g / 2, fp4.Scaled(s));
-#pragma GCC unroll 8
-          for (int t = 0; t < T; ++t) block[t] = Dot(block[t], wv, LoadX(*xs[t], g));
-        }
-        break;
-      }
-      case WeightFormat::kF32:
-        break;  // never takes pairs
+    __m512 block[R][T];
+    for (int r = 0; r < R; ++r)
+      for (int t = 0; t < T; ++t) block[r][t] = _mm512_setzero_ps();
+    for (int64_t g = c0; g + 32 <= c1; g += 32) {
+      __m512i wv[R];
+      for (int r = 0; r < R; ++r) wv[r] = _mm512_loadu_si512(w.data + ((row + r) * w.cols + g) * 2);
+      TileDots<R, T>(block, wv, x, g);
     }
-    for (int t = 0; t < T; ++t) AddScaledBlock(lanes[t], block[t], scale);
+    for (int r = 0; r < R; ++r)
+      for (int t = 0; t < T; ++t) AddBlock(lanes[r][t], block[r][t]);
   }
-  for (int t = 0; t < T; ++t) {
-    out[t * out_stride] = FinishLanes16(lanes[t], tail ? PairTail(w, row, *xs[t]) : 0.0f);
+}
+
+template <int R, int T>
+void TileFp8(const WeightRows& w, int64_t row, const uint16_t* const* x, Lanes (&lanes)[R][T]) {
+  Fp8Converter fp8;
+  fp8.Load();
+  for (int64_t c0 = 0; c0 < w.cols; c0 += 128) {
+    const int64_t c1 = w.cols < c0 + 128 ? w.cols : c0 + 128;
+    __m512 block[R][T];
+    for (int r = 0; r < R; ++r)
+      for (int t = 0; t < T; ++t) block[r][t] = _mm512_setzero_ps();
+    int64_t g = c0;
+    for (; g + 64 <= c1; g += 64) {
+      __m512i w0[R], w1[R];
+      for (int r = 0; r < R; ++r)
+        fp8.Convert(_mm512_loadu_si512(w.data + (row + r) * w.cols + g), w0[r], w1[r]);
+      TileDots<R, T>(block, w0, x, g);
+      TileDots<R, T>(block, w1, x, g + 32);
+    }
+    if (g + 32 <= c1) {  // one more full group: its 32 codes alone
+      __m512i w0[R], w1[R];
+      for (int r = 0; r < R; ++r)
+        fp8.Convert(_mm512_maskz_loadu_epi8(0xffffffffull, w.data + (row + r) * w.cols + g), w0[r],
+                    w1[r]);
+      TileDots<R, T>(block, w0, x, g);
+    }
+    for (int r = 0; r < R; ++r) {
+      const __m512d scale =
+          _mm512_set1_pd(PairBlockScale(w.scale[((row + r) / 128) * w.scale_cols + c0 / 128]));
+      for (int t = 0; t < T; ++t) AddScaledBlock(lanes[r][t], block[r][t], scale);
+    }
   }
+}
+
+// A group whose scale is out of the float-exact range goes to its row's tail (tail[r] = true)
+// and skips that row's dots, as the single-input kernel does (multiplying zero words instead
+// would turn an infinite activation into NaN and could change the sign of a zero sum).
+template <int R, int T>
+void TileFp4(const WeightRows& w, int64_t row, const uint16_t* const* x, Lanes (&lanes)[R][T],
+             bool* tail) {
+  Fp4Converter fp4;
+  fp4.Load();
+  for (int64_t c0 = 0; c0 < w.cols; c0 += 128) {
+    const int64_t c1 = w.cols < c0 + 128 ? w.cols : c0 + 128;
+    __m512 block[R][T];
+    for (int r = 0; r < R; ++r)
+      for (int t = 0; t < T; ++t) block[r][t] = _mm512_setzero_ps();
+    for (int64_t g = c0; g + 32 <= c1; g += 32) {
+      __m512i wv[R];
+      bool fits[R], all = true;
+      for (int r = 0; r < R; ++r) {
+        const uint8_t s = w.scale[(row + r) * w.scale_cols + g / 32];
+        fits[r] = Fp4ScaleFitsFloat(s);
+        if (fits[r]) wv[r] = fp4.Convert(w.data + (row + r) * (w.cols / 2) + g / 2, fp4.Scaled(s));
+        all = all && fits[r];
+      }
+      if (all) {
+        TileDots<R, T>(block, wv, x, g);
+        continue;
+      }
+      for (int r = 0; r < R; ++r) {  // rare: scales at the ends of e8m0's range
+        if (!fits[r]) {
+          tail[r] = true;
+          continue;
+        }
+        for (int t = 0; t < T; ++t)
+          block[r][t] = Dot(block[r][t], wv[r], _mm512_loadu_si512(x[t] + g));
+      }
+    }
+    for (int r = 0; r < R; ++r)
+      for (int t = 0; t < T; ++t) AddBlock(lanes[r][t], block[r][t]);
+  }
+}
+
+template <int R, int T>
+void BatchTile(const WeightRows& w, int64_t row, const DotInputF32* const* xs, float* out,
+               int64_t out_stride) {
+  const uint16_t* x[T];
+  for (int t = 0; t < T; ++t) x[t] = xs[t]->bf16();
+  Lanes lanes[R][T];
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) lanes[r][t] = ZeroLanes16();
+  bool tail[R];
+  for (int r = 0; r < R; ++r) tail[r] = w.cols % 32 != 0;
+  switch (w.format) {
+    case WeightFormat::kBF16:
+      TileBf16<R, T>(w, row, x, lanes);
+      break;
+    case WeightFormat::kFP8:
+      TileFp8<R, T>(w, row, x, lanes);
+      break;
+    case WeightFormat::kFP4:
+      TileFp4<R, T>(w, row, x, lanes, tail);
+      break;
+    case WeightFormat::kF32:
+      break;  // never takes pairs
+  }
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t)
+      out[t * out_stride + r] =
+          FinishLanes16(lanes[r][t], tail[r] ? PairTail(w, row + r, *xs[t]) : 0.0f);
 }
 
 // Rows per pass of the single-input kernels. Measured with bench/weight_dot_bench (2026-12-03,
@@ -332,8 +397,46 @@ void BatchRow(const WeightRows& w, int64_t row, const DotInputF32* const* xs, fl
 // prefetching 1-8 KiB ahead as the columns order does cost up to 40% of the bf16 stream rate
 // (docs/BENCHMARKS.md).
 constexpr int kRowsAtOnce = 1;
-// Inputs per pass of a weight row in the batch kernel.
-constexpr int kInputsAtOnce = 4;
+// The batch kernel's tile per format: weight rows x inputs per pass. Measured with
+// `weight_dot_bench cached fast 24` on this VM's AMD EPYC (docs/BENCHMARKS.md): the block sums and
+// the double lanes of the whole tile must stay in registers (a larger tile spills them and loses
+// up to half), and FP8/FP4 amortise their conversion over more inputs.
+struct TileShape {
+  int rows, inputs;
+};
+constexpr TileShape kTileBf16{2, 4}, kTileFp8{2, 6}, kTileFp4{1, 6};
+
+// The rows of W[row_begin, +count) with the n < T last inputs: tiles of R x N, N = n.
+template <int R, int N>
+void LastInputs(const WeightRows& w, int64_t row_begin, int64_t count, const DotInputF32* const* xs,
+                int64_t n, float* out, int64_t out_stride) {
+  if (n == N) {
+    int64_t i = 0;
+    for (; i + R <= count; i += R) BatchTile<R, N>(w, row_begin + i, xs, out + i, out_stride);
+    for (; i < count; ++i) BatchTile<1, N>(w, row_begin + i, xs, out + i, out_stride);
+  } else if constexpr (N > 1) {
+    LastInputs<R, N - 1>(w, row_begin, count, xs, n, out, out_stride);
+  }
+}
+
+// Every (row, input) pair of W[row_begin, +count) x inputs in tiles of R x T.
+template <int R, int T>
+void BatchTiles(const WeightRows& w, int64_t row_begin, int64_t count, const DotInputF32* inputs,
+                int64_t n_inputs, float* out, int64_t out_stride) {
+  for (int64_t t0 = 0; t0 < n_inputs; t0 += T) {
+    const DotInputF32* xs[T];
+    const int64_t n = n_inputs - t0 < T ? n_inputs - t0 : T;
+    for (int64_t t = 0; t < n; ++t) xs[t] = &inputs[t0 + t];
+    float* o = out + t0 * out_stride;
+    if (n < T) {
+      if constexpr (T > 1) LastInputs<R, T - 1>(w, row_begin, count, xs, n, o, out_stride);
+      continue;
+    }
+    int64_t i = 0;
+    for (; i + R <= count; i += R) BatchTile<R, T>(w, row_begin + i, xs, o + i, out_stride);
+    for (; i < count; ++i) BatchTile<1, T>(w, row_begin + i, xs, o + i, out_stride);
+  }
+}
 
 }  // namespace
 
@@ -348,27 +451,18 @@ void PairDotsAvx512Bf16(const WeightRows& w, int64_t row_begin, int64_t count, c
 void PairDotsBatchAvx512Bf16(const WeightRows& w, int64_t row_begin, int64_t count,
                              const DotInputF32* inputs, int64_t n_inputs, float* out,
                              int64_t out_stride) {
-  for (int64_t t0 = 0; t0 < n_inputs; t0 += kInputsAtOnce) {
-    const int64_t n = n_inputs - t0 < kInputsAtOnce ? n_inputs - t0 : kInputsAtOnce;
-    const DotInputF32* xs[kInputsAtOnce];
-    for (int64_t t = 0; t < n; ++t) xs[t] = &inputs[t0 + t];
-    float* o = out + t0 * out_stride;
-    for (int64_t i = 0; i < count; ++i) {
-      switch (n) {
-        case 4:
-          BatchRow<4>(w, row_begin + i, xs, o + i, out_stride);
-          break;
-        case 3:
-          BatchRow<3>(w, row_begin + i, xs, o + i, out_stride);
-          break;
-        case 2:
-          BatchRow<2>(w, row_begin + i, xs, o + i, out_stride);
-          break;
-        default:
-          BatchRow<1>(w, row_begin + i, xs, o + i, out_stride);
-          break;
-      }
-    }
+  switch (w.format) {
+    case WeightFormat::kBF16:
+      return BatchTiles<kTileBf16.rows, kTileBf16.inputs>(w, row_begin, count, inputs, n_inputs,
+                                                          out, out_stride);
+    case WeightFormat::kFP8:
+      return BatchTiles<kTileFp8.rows, kTileFp8.inputs>(w, row_begin, count, inputs, n_inputs, out,
+                                                        out_stride);
+    case WeightFormat::kFP4:
+      return BatchTiles<kTileFp4.rows, kTileFp4.inputs>(w, row_begin, count, inputs, n_inputs, out,
+                                                        out_stride);
+    case WeightFormat::kF32:
+      break;  // never takes pairs
   }
 }
 

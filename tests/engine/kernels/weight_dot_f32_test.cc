@@ -101,15 +101,16 @@ TEST_P(WeightDotF32Test, EveryVariantGivesTheScalarBitsWithinFp32ErrorOfTheExact
 }
 
 // The batch (prefill) path gives each input the bits of its own single-input call, for every
-// input count (the AVX-512 variant takes four at a time, then the rest), any row range and the
-// rare paths (scales out of the float-exact range, tails).
+// input count (the AVX-512 BF16 variant takes tiles of 2 rows x 4 inputs for BF16, 2 x 6 for FP8
+// and 1 x 6 for FP4, then the remaining rows and inputs), any row range and the rare paths
+// (scales out of the float-exact range, tails).
 TEST_P(WeightDotF32Test, BatchesOfInputsGiveEachInputsSingleCallBits) {
   const FastShape shape = GetParam();
   std::mt19937 rng(static_cast<uint32_t>(shape.rows * 31 + shape.cols));
   const bool split = shape.format == WeightFormat::kFP4;
   for (bool extreme : {false, true}) {
     const RandomWeight w = MakeWeight(shape.format, shape.rows, shape.cols, rng, extreme);
-    constexpr int64_t kInputs = 7;
+    constexpr int64_t kInputs = 13;
     std::vector<std::vector<float>> xs;
     std::vector<DotInputF32> inputs(kInputs);
     for (int64_t t = 0; t < kInputs; ++t) xs.push_back(MakeInput(shape.cols, rng, shape.input));
@@ -117,7 +118,7 @@ TEST_P(WeightDotF32Test, BatchesOfInputsGiveEachInputsSingleCallBits) {
     for (CpuIsa isa : {CpuIsa::kScalar, CpuIsa::kAvx2, CpuIsa::kAvx512}) {
       if (!CpuSupports(isa)) continue;
       const int64_t begin = shape.rows > 1 ? 1 : 0, count = shape.rows - begin;
-      for (int64_t n : {int64_t{1}, int64_t{3}, int64_t{4}, kInputs}) {
+      for (int64_t n : {1, 3, 4, 5, 6, 7, 8, 12, 13}) {
         std::vector<float> batch(static_cast<size_t>(n * count), -1.0f);
         WeightRowDotsF32Batch(isa, w.matrix.rows_view(), begin, count, inputs.data(), n,
                               batch.data(), count);
