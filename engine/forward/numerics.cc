@@ -1,5 +1,8 @@
 #include "engine/forward/numerics.h"
 
+#include <bit>
+#include <cmath>
+#include <cstdint>
 #include <limits>
 
 namespace dsagent::engine::forward {
@@ -14,17 +17,22 @@ inline double RoundToQuantum(double v, double quantum) {
 }  // namespace
 
 float RoundFp8E4M3(float v) {
-  if (std::isnan(v)) return v;
-  const double a = std::fabs(static_cast<double>(v));
-  if (a >= kFp8Max) return v > 0 ? kFp8Max : -kFp8Max;
-  double quantum = 0x1p-9;  // subnormal spacing (normal range starts at 2^-6)
-  if (a >= 0x1p-6) {
-    int e = 0;
-    std::frexp(a, &e);  // a = m * 2^e, m in [0.5, 1)
-    quantum = std::ldexp(1.0, e - 1 - 3);
-  }
-  const double r = RoundToQuantum(static_cast<double>(v), quantum);
-  return static_cast<float>(std::fmax(-kFp8Max, std::fmin(kFp8Max, r)));
+  // The e4m3 quantum at v is 2^q, q = max(floor(log2 |v|) - 3, -9) (the subnormal spacing below
+  // 2^-6). Adding c = 1.5 * 2^(q + 23) puts the sum in [2^(q + 23), 2^(q + 24)), where the float
+  // spacing is 2^q, so the addition rounds v to a multiple of 2^q, ties to even (c / 2^q is even);
+  // subtracting c is exact. A zero result takes v's sign, as nearbyint's does. This runs once per
+  // activation value before every FP8-weight product (act_quant), so it avoids frexp/ldexp; the
+  // tests compare it with the frexp form (nearbyint(v / 2^q) * 2^q in double) on millions of
+  // values, ties and boundaries included.
+  const uint32_t bits = std::bit_cast<uint32_t>(v);
+  const uint32_t magnitude = bits & 0x7fffffffu;
+  if (magnitude > 0x7f800000u) return v;  // NaN
+  if (magnitude >= std::bit_cast<uint32_t>(kFp8Max)) return (bits >> 31) ? -kFp8Max : kFp8Max;
+  const int exponent = static_cast<int>(magnitude >> 23) - 127;  // -127 for zeros/subnormals
+  const int q = exponent - 3 < -9 ? -9 : exponent - 3;
+  const float c = std::bit_cast<float>(static_cast<uint32_t>(q + 23 + 127) << 23) * 1.5f;
+  const float r = std::copysign((v + c) - c, v);  // IEEE: no -ffast-math here, never folded
+  return std::fmax(-kFp8Max, std::fmin(kFp8Max, r));
 }
 
 float Fp8E4M3ToFloat(uint8_t byte) {

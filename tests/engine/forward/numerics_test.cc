@@ -109,6 +109,59 @@ TEST(NumericsTest, Fp8E4M3RoundsToNearestEvenAndSaturates) {
   EXPECT_EQ(RoundFp8E4M3(-1000.0f), -448.0f);
 }
 
+// The e4m3 rounding as the reference states it, in double through frexp/ldexp: an independent
+// form of what RoundFp8E4M3 computes with one float addition.
+float Fp8E4M3ByFrexp(float v) {
+  if (std::isnan(v)) return v;
+  const double a = std::fabs(static_cast<double>(v));
+  if (a >= 448.0) return v > 0 ? 448.0f : -448.0f;
+  double quantum = 0x1p-9;
+  if (a >= 0x1p-6) {
+    int e = 0;
+    std::frexp(a, &e);
+    quantum = std::ldexp(1.0, e - 4);
+  }
+  const double r = std::nearbyint(static_cast<double>(v) / quantum) * quantum;
+  return static_cast<float>(std::fmax(-448.0, std::fmin(448.0, r)));
+}
+
+TEST(NumericsTest, Fp8E4M3RoundingMatchesTheFrexpFormOnEveryKindOfValue) {
+  std::vector<float> values = {0.0f,
+                               -0.0f,
+                               std::numeric_limits<float>::infinity(),
+                               -std::numeric_limits<float>::infinity(),
+                               std::numeric_limits<float>::denorm_min(),
+                               448.0f,
+                               447.99997f,
+                               464.0f,
+                               0x1p-6f,
+                               0x1p-9f,
+                               0x1p-10f};
+  // Every exponent from float subnormals to beyond 448 with 2^14 mantissas each, both signs.
+  for (uint32_t e = 0; e < 140; ++e) {
+    for (uint32_t m = 0; m < (1u << 23); m += 1u << 9) {
+      const uint32_t bits = (e << 23) | m | (m >> 12);
+      values.push_back(std::bit_cast<float>(bits));
+      values.push_back(-std::bit_cast<float>(bits));
+    }
+  }
+  // Every tie (half a quantum between two e4m3 values) and its float neighbours.
+  for (uint8_t b = 0; b < 0x7e; ++b) {
+    const float lo = Fp8E4M3ToFloat(b), hi = Fp8E4M3ToFloat(static_cast<uint8_t>(b + 1));
+    const float tie = lo + (hi - lo) / 2;
+    for (float v : {tie, std::nextafter(tie, 0.0f), std::nextafter(tie, 1000.0f)}) {
+      values.push_back(v);
+      values.push_back(-v);
+    }
+  }
+  for (float v : values) {
+    const float got = RoundFp8E4M3(v), want = Fp8E4M3ByFrexp(v);
+    ASSERT_EQ(std::bit_cast<uint32_t>(got), std::bit_cast<uint32_t>(want))
+        << std::hexfloat << v << ": " << got << " vs " << want;
+  }
+  EXPECT_TRUE(std::isnan(RoundFp8E4M3(std::numeric_limits<float>::quiet_NaN())));
+}
+
 TEST(NumericsTest, E8M0ScalesArePowersOfTwo) {
   EXPECT_EQ(E8M0ToFloat(127), 1.0f);
   EXPECT_EQ(E8M0ToFloat(128), 2.0f);
