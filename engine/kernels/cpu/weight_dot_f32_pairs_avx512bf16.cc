@@ -12,6 +12,8 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <type_traits>
+#include <vector>
 
 #include "engine/kernels/cpu/weight_dot_f32.h"
 
@@ -438,6 +440,142 @@ void BatchTiles(const WeightRows& w, int64_t row_begin, int64_t count, const Dot
   }
 }
 
+// ---- Converted panels: FP8 and FP4 rows converted once for many inputs -------------------------
+// With many inputs (a prefill), converting the weights — four byte permutes per 64 FP8 codes —
+// cost about as much as the products even amortised over a 2 x 6 tile (measured). So R rows are
+// first converted into a panel of bf16 words, exactly the words the tiles above feed vdpbf16ps
+// (FP8 codes unscaled, FP4 values times their group scale), with each row's FP8 block scales;
+// then the BF16 tile runs over the panel for every input. The bits do not change: each (row,
+// input) pair still takes the same products in the same order.
+
+struct Panel {
+  std::vector<uint16_t> words;  // [R][cols], full 32-column groups only
+  std::vector<double> scales;   // FP8: [R][blocks] block scales; empty for FP4
+};
+
+// Converts rows [row, row + R) into `panel`. False when one of them has an FP4 group whose scale
+// is out of the float-exact range (its products go to the tail): those rows take the tiles.
+template <int R>
+bool ConvertPanel(const WeightRows& w, int64_t row, Panel& panel) {
+  const int64_t blocks = (w.cols + 127) / 128;
+  panel.words.resize(static_cast<size_t>(R * w.cols));
+  if (w.format == WeightFormat::kFP8) {
+    panel.scales.resize(static_cast<size_t>(R * blocks));
+    Fp8Converter fp8;
+    fp8.Load();
+    for (int r = 0; r < R; ++r) {
+      const uint8_t* p = w.data + (row + r) * w.cols;
+      uint16_t* out = panel.words.data() + r * w.cols;
+      __m512i w0, w1;
+      int64_t c = 0;
+      for (; c + 64 <= w.cols; c += 64) {
+        fp8.Convert(_mm512_loadu_si512(p + c), w0, w1);
+        _mm512_storeu_si512(out + c, w0);
+        _mm512_storeu_si512(out + c + 32, w1);
+      }
+      if (c + 32 <= w.cols) {
+        fp8.Convert(_mm512_maskz_loadu_epi8(0xffffffffull, p + c), w0, w1);
+        _mm512_storeu_si512(out + c, w0);
+      }
+      const uint8_t* srow = w.scale + ((row + r) / 128) * w.scale_cols;
+      for (int64_t b = 0; b < blocks; ++b) panel.scales[r * blocks + b] = PairBlockScale(srow[b]);
+    }
+    return true;
+  }
+  panel.scales.clear();
+  Fp4Converter fp4;
+  fp4.Load();
+  for (int r = 0; r < R; ++r) {
+    const uint8_t* p = w.data + (row + r) * (w.cols / 2);
+    const uint8_t* srow = w.scale + (row + r) * w.scale_cols;
+    uint16_t* out = panel.words.data() + r * w.cols;
+    for (int64_t g = 0; g + 32 <= w.cols; g += 32) {
+      const uint8_t s = srow[g / 32];
+      if (!Fp4ScaleFitsFloat(s)) return false;
+      _mm512_storeu_si512(out + g, fp4.Convert(p + g / 2, fp4.Scaled(s)));
+    }
+  }
+  return true;
+}
+
+// The R x T tile of BatchTile over a converted panel of rows [row, row + R).
+template <int R, int T>
+void PanelTile(const Panel& panel, const WeightRows& w, int64_t row, const DotInputF32* const* xs,
+               float* out, int64_t out_stride) {
+  const uint16_t* x[T];
+  for (int t = 0; t < T; ++t) x[t] = xs[t]->bf16();
+  Lanes lanes[R][T];
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t) lanes[r][t] = ZeroLanes16();
+  const int64_t blocks = (w.cols + 127) / 128;
+  const bool scaled = !panel.scales.empty();
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t c0 = b * 128, c1 = w.cols < c0 + 128 ? w.cols : c0 + 128;
+    __m512 block[R][T];
+    for (int r = 0; r < R; ++r)
+      for (int t = 0; t < T; ++t) block[r][t] = _mm512_setzero_ps();
+    for (int64_t g = c0; g + 32 <= c1; g += 32) {
+      __m512i wv[R];
+      for (int r = 0; r < R; ++r) wv[r] = _mm512_loadu_si512(panel.words.data() + r * w.cols + g);
+      TileDots<R, T>(block, wv, x, g);
+    }
+    for (int r = 0; r < R; ++r) {
+      if (scaled) {
+        const __m512d scale = _mm512_set1_pd(panel.scales[r * blocks + b]);
+        for (int t = 0; t < T; ++t) AddScaledBlock(lanes[r][t], block[r][t], scale);
+      } else {
+        for (int t = 0; t < T; ++t) AddBlock(lanes[r][t], block[r][t]);
+      }
+    }
+  }
+  const bool tail = w.cols % 32 != 0;
+  for (int r = 0; r < R; ++r)
+    for (int t = 0; t < T; ++t)
+      out[t * out_stride + r] =
+          FinishLanes16(lanes[r][t], tail ? PairTail(w, row + r, *xs[t]) : 0.0f);
+}
+
+// f(std::integral_constant<int, n>) for a runtime n in [1, N].
+template <int N, typename F>
+void ForInputCount(int64_t n, F&& f) {
+  if (n == N) {
+    f(std::integral_constant<int, N>{});
+  } else if constexpr (N > 1) {
+    ForInputCount<N - 1>(n, f);
+  }
+}
+
+// Every (row, input) pair in panels of R rows and tiles of R x T; rows a panel cannot take (the
+// last count % R, FP4 rows with out-of-range scales) go to BatchTiles<FR, FT>.
+template <int R, int T, int FR, int FT>
+void PanelTiles(const WeightRows& w, int64_t row_begin, int64_t count, const DotInputF32* inputs,
+                int64_t n_inputs, float* out, int64_t out_stride) {
+  thread_local Panel panel;
+  int64_t i = 0;
+  for (; i + R <= count; i += R) {
+    if (!ConvertPanel<R>(w, row_begin + i, panel)) {
+      BatchTiles<FR, FT>(w, row_begin + i, R, inputs, n_inputs, out + i, out_stride);
+      continue;
+    }
+    for (int64_t t0 = 0; t0 < n_inputs; t0 += T) {
+      const int64_t n = n_inputs - t0 < T ? n_inputs - t0 : T;
+      const DotInputF32* xs[T];
+      for (int64_t t = 0; t < n; ++t) xs[t] = &inputs[t0 + t];
+      ForInputCount<T>(n, [&](auto inputs_now) {
+        PanelTile<R, decltype(inputs_now)::value>(panel, w, row_begin + i, xs,
+                                                  out + t0 * out_stride + i, out_stride);
+      });
+    }
+  }
+  if (i < count)
+    BatchTiles<FR, FT>(w, row_begin + i, count - i, inputs, n_inputs, out + i, out_stride);
+}
+
+// The panel's shape (as the BF16 tile), and from how many inputs converting a panel first pays
+// (weight_dot_bench cached fast N).
+constexpr TileShape kPanelTile{2, 4};
+constexpr int64_t kPanelMinInputs = 8;
+
 }  // namespace
 
 void PairDotsAvx512Bf16(const WeightRows& w, int64_t row_begin, int64_t count, const DotInputF32& x,
@@ -456,9 +594,15 @@ void PairDotsBatchAvx512Bf16(const WeightRows& w, int64_t row_begin, int64_t cou
       return BatchTiles<kTileBf16.rows, kTileBf16.inputs>(w, row_begin, count, inputs, n_inputs,
                                                           out, out_stride);
     case WeightFormat::kFP8:
+      if (n_inputs >= kPanelMinInputs)
+        return PanelTiles<kPanelTile.rows, kPanelTile.inputs, kTileFp8.rows, kTileFp8.inputs>(
+            w, row_begin, count, inputs, n_inputs, out, out_stride);
       return BatchTiles<kTileFp8.rows, kTileFp8.inputs>(w, row_begin, count, inputs, n_inputs, out,
                                                         out_stride);
     case WeightFormat::kFP4:
+      if (n_inputs >= kPanelMinInputs)
+        return PanelTiles<kPanelTile.rows, kPanelTile.inputs, kTileFp4.rows, kTileFp4.inputs>(
+            w, row_begin, count, inputs, n_inputs, out, out_stride);
       return BatchTiles<kTileFp4.rows, kTileFp4.inputs>(w, row_begin, count, inputs, n_inputs, out,
                                                         out_stride);
     case WeightFormat::kF32:

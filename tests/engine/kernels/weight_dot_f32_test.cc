@@ -102,8 +102,9 @@ TEST_P(WeightDotF32Test, EveryVariantGivesTheScalarBitsWithinFp32ErrorOfTheExact
 
 // The batch (prefill) path gives each input the bits of its own single-input call, for every
 // input count (the AVX-512 BF16 variant takes tiles of 2 rows x 4 inputs for BF16, 2 x 6 for FP8
-// and 1 x 6 for FP4, then the remaining rows and inputs), any row range and the rare paths
-// (scales out of the float-exact range, tails).
+// and 1 x 6 for FP4, then the remaining rows and inputs; from 8 inputs FP8/FP4 rows are converted
+// into panels first, and FP4 rows with out-of-range scales go back to the tiles), any row range
+// and the rare paths (scales out of the float-exact range, tails).
 TEST_P(WeightDotF32Test, BatchesOfInputsGiveEachInputsSingleCallBits) {
   const FastShape shape = GetParam();
   std::mt19937 rng(static_cast<uint32_t>(shape.rows * 31 + shape.cols));
