@@ -10,6 +10,7 @@
 
 #include "agent/cli/device_option.h"
 #include "agent/cli/engine_generate_command.h"
+#include "agent/cli/weights_option.h"
 #include "agent/core/termination.h"
 #include "common/byte_size.h"
 #include "common/file_io.h"
@@ -361,7 +362,7 @@ int EngineTokenizeCommand(const std::string& tokenizer, bool detokenize) {
 
 int EngineLogitsCommand(const std::string& model_dir, const std::string& tokens_file,
                         const std::string& out_file, int64_t prefill, const std::string& device,
-                        const std::string& gpu_memory) {
+                        const std::string& gpu_memory, const std::string& weights) {
   if (const int rc = CheckDeviceOptions(device, gpu_memory, "engine logits"); rc != kExitDone)
     return rc;
   auto tokens = engine::forward::ReadTokenFile(tokens_file);
@@ -369,7 +370,7 @@ int EngineLogitsCommand(const std::string& model_dir, const std::string& tokens_
     std::fprintf(stderr, "dsagent: %s\n", tokens.error().c_str());
     return kExitUsage;
   }
-  auto model = engine::forward::Model::Load(model_dir);
+  auto model = engine::forward::Model::Load(model_dir, {.weights = WeightsFromOption(weights)});
   if (!model) {
     std::fprintf(stderr, "dsagent: %s\n", model.error().c_str());
     return kExitUsage;
@@ -485,7 +486,7 @@ void AddEngineCommand(CLI::App& app, CommandTable& table) {
   }
 
   struct LogitsFlags {
-    std::string model, tokens, out, device = "cpu", gpu_memory;
+    std::string model, tokens, out, device = "cpu", gpu_memory, weights = "auto";
     int64_t prefill = -1;
   };
   auto logits_flags = std::make_shared<LogitsFlags>();
@@ -499,8 +500,10 @@ void AddEngineCommand(CLI::App& app, CommandTable& table) {
                    "Prefill the first N tokens, then decode the rest one at a time")
       ->check(CLI::NonNegativeNumber);
   AddDeviceOptions(*logits, logits_flags->device, logits_flags->gpu_memory);
+  AddWeightsOption(*logits, logits_flags->weights);
   table.Bind(logits, [f = logits_flags] {
-    return EngineLogitsCommand(f->model, f->tokens, f->out, f->prefill, f->device, f->gpu_memory);
+    return EngineLogitsCommand(f->model, f->tokens, f->out, f->prefill, f->device, f->gpu_memory,
+                               f->weights);
   });
 
   AddEngineGenerateCommand(*engine, table);

@@ -43,11 +43,12 @@ int EngineTokenizeCommand(const std::string& tokenizer, bool detokenize);
 // `dsagent engine logits --model DIR --tokens FILE.i32 --out FILE.f32 [--prefill N]`: reads
 // little-endian int32 ids and writes float32 logits [T, vocab] for every position. prefill < 0: one
 // prefill of all tokens; otherwise the first N are one prefill and the rest are decoded one at a
-// time. Returns 0, 2 on bad input (model, token file, out-of-vocabulary id, N > T), 1 when the
-// output cannot be written.
+// time. `weights`: auto | mmap | load (agent/cli/weights_option.h). Returns 0, 2 on bad input
+// (model, token file, out-of-vocabulary id, N > T), 1 when the output cannot be written.
 int EngineLogitsCommand(const std::string& model_dir, const std::string& tokens_file,
                         const std::string& out_file, int64_t prefill,
-                        const std::string& device = "cpu", const std::string& gpu_memory = "");
+                        const std::string& device = "cpu", const std::string& gpu_memory = "",
+                        const std::string& weights = "auto");
 
 struct EngineSynthOptions {
   std::string config_file;  // the base config.json

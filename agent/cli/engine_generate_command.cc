@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "agent/cli/device_option.h"
+#include "agent/cli/weights_option.h"
 #include "agent/core/termination.h"
 #include "common/file_io.h"
 #include "common/json.h"
@@ -175,6 +176,7 @@ void AddEngineGenerateCommand(CLI::App& engine, CommandTable& table) {
                   "distribution, not the same tokens")
       ->check(CLI::IsMember({"match", "standard"}));
   AddDeviceOptions(*cmd, gen.device, gen.gpu_memory);
+  AddWeightsOption(*cmd, gen.weights);
   table.BindCancellable(cmd, [f](const CancelToken& cancel) {
     EngineGenerateOptions options = f->gen;
     options.thinking = f->thinking == "on";
@@ -196,6 +198,7 @@ int EngineGenerateCommand(const EngineGenerateOptions& o, const CancelToken& can
        .threads = o.threads,
        .numerics =
            engine::kernels::ParseNumerics(o.numerics).value_or(engine::kernels::Numerics::kFast),
+       .weights = WeightsFromOption(o.weights),
        .memory_cache_entries = 0});
   if (!runtime) return FailEngineGenerate(runtime.error(), kExitUsage);
 

@@ -29,6 +29,7 @@ struct EngineGenerateOptions {
   std::vector<std::string> stop;
   int threads = 0;
   std::string numerics = "fast";  // exact | fast (engine/kernels/numerics_mode.h)
+  std::string weights = "auto";   // auto | mmap | load (agent/cli/weights_option.h)
   std::string speculative = "off";  // off | mtp (engine/generate/generator.h, Speculative)
   std::string speculative_accept = "match";  // match | standard (SpeculativeAcceptance)
   std::string device = "cpu";     // cpu | cuda | cuda:N (agent/cli/device_option.h)

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "agent/cli/device_option.h"
+#include "agent/cli/weights_option.h"
 #include "agent/core/termination.h"
 #include "common/byte_size.h"
 #include "engine/runtime/engine_runtime.h"
@@ -52,6 +53,7 @@ void AddServeCommand(CLI::App& app, CommandTable& table) {
   cmd->add_option("--numerics", serve.numerics, "exact | fast (default fast)")
       ->check(CLI::IsMember({"exact", "fast"}));
   AddDeviceOptions(*cmd, serve.device, serve.gpu_memory);
+  AddWeightsOption(*cmd, serve.weights);
   cmd->add_option("--speculative", serve.speculative,
                   "off (default) | mtp: draft each next token with the checkpoint's MTP block "
                   "and verify it in the same forward call; speculating requests are not batched")
@@ -150,6 +152,7 @@ int ServeCommand(const ServeOptions& o, const CancelToken& cancel) {
        .threads = o.threads,
        .numerics =
            engine::kernels::ParseNumerics(o.numerics).value_or(engine::kernels::Numerics::kFast),
+       .weights = WeightsFromOption(o.weights),
        .memory_cache_entries = o.cache_entries,
        .kv_dir = o.kv_dir,
        .kv_max_bytes = kv_max_bytes,

@@ -27,6 +27,7 @@ struct ServeOptions {
   int cache_entries = 32;           // in-memory prefix cache size (states)
   int threads = 0;
   std::string numerics = "fast";  // exact | fast (engine/kernels/numerics_mode.h)
+  std::string weights = "auto";   // auto | mmap | load (agent/cli/weights_option.h)
   std::string device = "cpu";     // cpu | cuda | cuda:N (agent/cli/device_option.h)
   std::string gpu_memory;         // "" (the GPU's own memory) | a cap, e.g. "24G"
   // Speculative decoding for every request (engine/generate/generator.h): off | mtp, and how

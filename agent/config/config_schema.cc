@@ -23,6 +23,7 @@ const std::map<std::string, std::vector<std::string>>& EnumeratedKeys() {
       {"sandbox.backend", {"auto", "landlock", "bubblewrap"}},
       {"tools.env.inherit", {"all", "core", "none"}},
       {"providers.local.numerics", {"exact", "fast"}},
+      {"providers.local.weights", {"auto", "mmap", "load"}},
       {"providers.local.speculative", {"off", "mtp"}},
       {"providers.local.speculative_accept", {"match", "standard"}},
   };

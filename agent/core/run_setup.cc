@@ -26,6 +26,7 @@ ProviderOptions ProviderOptionsFromConfig(const Config& config) {
     o.threads = static_cast<int>(config.GetInt(p + "threads"));
     o.context_tokens = config.GetInt(p + "context_tokens");
     o.numerics = config.GetString(p + "numerics");
+    o.weights = config.GetString(p + "weights");
     o.device = config.GetString(p + "device");
     o.gpu_memory = config.GetString(p + "gpu_memory");
     o.speculative = config.GetString(p + "speculative");

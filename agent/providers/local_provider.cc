@@ -100,6 +100,7 @@ Expected<std::unique_ptr<Provider>, ProviderError> MakeLocalProvider(
                                               .tokenizer_file = o.tokenizer_file,
                                               .threads = o.threads,
                                               .numerics = o.numerics,
+                                              .weights = o.weights,
                                               .kv_dir = o.kv_dir,
                                               .kv_max_bytes = o.kv_max_bytes,
                                               .speculation = o.speculation});

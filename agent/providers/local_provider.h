@@ -11,6 +11,7 @@
 #include "agent/providers/provider.h"
 #include "engine/generate/chat_completion.h"
 #include "engine/kernels/numerics_mode.h"
+#include "engine/model/weight_residency.h"
 
 namespace dsagent {
 
@@ -22,6 +23,8 @@ struct LocalProviderOptions {
   int threads = 0;                       // <= 0: the hardware's
   int64_t context_tokens = 0;            // prompt + completion; <= 0: max_position_embeddings
   engine::kernels::Numerics numerics = engine::kernels::Numerics::kFast;
+  // How the weight files are held in memory (engine/model/weight_residency.h).
+  engine::WeightResidency weights = engine::WeightResidency::kAuto;
   // Off by default; mtp needs a checkpoint with an MTP block (kConfig otherwise).
   engine::SpeculationSettings speculation;
 };

@@ -39,15 +39,18 @@ Expected<std::unique_ptr<Provider>, ProviderError> MakeProvider(const ProviderOp
     const auto speculation =
         engine::ParseSpeculationSettings(options.speculative, options.speculative_accept);
     if (!speculation) return MakeUnexpected(ConfigError("providers.local." + speculation.error()));
-    return MakeLocalProvider({.model_dir = options.model_dir,
-                              .tokenizer_file = options.tokenizer_file,
-                              .kv_dir = options.kv_dir,
-                              .kv_max_bytes = *kv_max_bytes,
-                              .threads = options.threads,
-                              .context_tokens = options.context_tokens,
-                              .numerics = engine::kernels::ParseNumerics(options.numerics)
-                                              .value_or(engine::kernels::Numerics::kFast),
-                              .speculation = *speculation});
+    return MakeLocalProvider(
+        {.model_dir = options.model_dir,
+         .tokenizer_file = options.tokenizer_file,
+         .kv_dir = options.kv_dir,
+         .kv_max_bytes = *kv_max_bytes,
+         .threads = options.threads,
+         .context_tokens = options.context_tokens,
+         .numerics = engine::kernels::ParseNumerics(options.numerics)
+                         .value_or(engine::kernels::Numerics::kFast),
+         .weights =
+             engine::ParseWeightResidency(options.weights).value_or(engine::WeightResidency::kAuto),
+         .speculation = *speculation});
   }
   std::unique_ptr<WireFormat> wire;
   if (options.kind == "deepseek") {

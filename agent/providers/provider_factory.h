@@ -38,6 +38,7 @@ struct ProviderOptions {
   int threads = 0;
   int64_t context_tokens = 0;
   std::string numerics = "fast";  // exact | fast (engine/kernels/numerics_mode.h)
+  std::string weights = "auto";   // auto | mmap | load (engine/model/weight_residency.h)
   std::string device = "cpu";     // cpu | cuda | cuda:N (engine/kernels/device_spec.h)
   std::string gpu_memory;         // "" (the GPU's own memory) | a cap for cuda, e.g. "24G"
   // Speculative decoding (engine/generate/generator.h): off | mtp, and match | standard.

@@ -10,7 +10,7 @@ namespace dsagent::engine::forward {
 
 Expected<std::unique_ptr<Model>, std::string> Model::Load(const std::filesystem::path& dir,
                                                           const ModelOptions& options) {
-  auto ck = Checkpoint::Open(dir);
+  auto ck = Checkpoint::Open(dir, options.weights);
   if (!ck) return MakeUnexpected(ck.error());
   std::unique_ptr<Model> m(new Model());
   m->checkpoint_ = std::move(*ck);

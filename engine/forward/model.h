@@ -39,6 +39,9 @@ struct ModelOptions {
   // accumulation per 128-block (serve, run --provider local, engine generate choose it by
   // default). kernels/numerics_mode.h states the contract between the two.
   kernels::Numerics numerics = kernels::Numerics::kExact;
+  // How the weight files are held in memory (engine/model/weight_residency.h): mapped, loaded
+  // into huge pages (faster decode), or auto (loaded when they fit in half the free memory).
+  WeightResidency weights = WeightResidency::kAuto;
 };
 
 // Ok when there are tokens and every id is in [0, vocab_size); else a message naming the first
@@ -72,6 +75,8 @@ class Model {
                                                             const ModelOptions& options = {});
 
   const ModelConfig& config() const { return checkpoint_->config(); }
+  // How the weights ended up held: kMapped or kLoaded (ModelOptions::weights resolved).
+  WeightResidency weight_residency() const { return checkpoint_->residency(); }
   kernels::Numerics numerics() const { return numerics_; }
   // The resolved weights (views into the mapped checkpoint), e.g. to upload them to a GPU
   // (kernels/cuda/device_decoder.h). Valid while the Model lives.

@@ -46,7 +46,8 @@ InventoryReport CheckInventory(const ModelConfig& config,
   return r;
 }
 
-Expected<std::unique_ptr<Checkpoint>, std::string> Checkpoint::Open(const fs::path& dir) {
+Expected<std::unique_ptr<Checkpoint>, std::string> Checkpoint::Open(const fs::path& dir,
+                                                                    WeightResidency weights) {
   std::unique_ptr<Checkpoint> ck(new Checkpoint());
   auto config = LoadModelConfig(dir / "config.json");
   if (!config) return MakeUnexpected(config.error());
@@ -54,14 +55,15 @@ Expected<std::unique_ptr<Checkpoint>, std::string> Checkpoint::Open(const fs::pa
 
   const fs::path index_path = dir / "model.safetensors.index.json";
   std::error_code ec;
-  if (fs::exists(index_path, ec)) {
+  std::map<std::string, std::vector<std::string>> by_file;  // shard -> tensors the index puts there
+  const bool sharded = fs::exists(index_path, ec);
+  if (sharded) {
     auto text = ReadFileToString(index_path);
     if (!text) return MakeUnexpected(text.error());
     const Json index = Json::parse(*text, nullptr, false);
     if (index.is_discarded() || !index.contains("weight_map") || !index["weight_map"].is_object()) {
       return MakeUnexpected(index_path.string() + ": needs a weight_map object");
     }
-    std::map<std::string, std::vector<std::string>> by_file;
     for (const auto& [tensor, file] : index["weight_map"].items()) {
       if (!file.is_string() || file.get<std::string>().find('/') != std::string::npos) {
         return MakeUnexpected(index_path.string() + ": tensor '" + tensor +
@@ -69,21 +71,33 @@ Expected<std::unique_ptr<Checkpoint>, std::string> Checkpoint::Open(const fs::pa
       }
       by_file[file.get<std::string>()].push_back(tensor);
     }
-    for (const auto& [file, tensors] : by_file) {
-      auto shard = SafetensorsFile::Open(dir / file);
-      if (!shard) return MakeUnexpected(shard.error());
+  } else {
+    by_file["model.safetensors"];
+  }
+  // kAuto: load when all the files together fit in half the memory available now.
+  uint64_t bytes = 0;
+  for (const auto& [file, tensors] : by_file) {
+    const auto size = fs::file_size(dir / file, ec);
+    if (!ec) bytes += size;
+  }
+  ck->residency_ = ResolveWeightResidency(weights, bytes, AvailableMemoryBytes());
+  for (const auto& [file, tensors] : by_file) {
+    auto shard = SafetensorsFile::Open(dir / file, ck->residency_);
+    if (!shard && weights == WeightResidency::kAuto && ck->residency_ == WeightResidency::kLoaded) {
+      // Auto only: memory that was available a moment ago may not be; map everything instead.
+      ck->files_.clear();
+      return Open(dir, WeightResidency::kMapped);
+    }
+    if (!shard) return MakeUnexpected(shard.error());
+    if (sharded) {
       for (const auto& t : tensors) {
         if (!(*shard)->Find(t)) {
           return MakeUnexpected((dir / file).string() + ": tensor '" + t +
                                 "' is listed in the index but not in this shard");
         }
       }
-      ck->files_.push_back(std::move(*shard));
     }
-  } else {
-    auto single = SafetensorsFile::Open(dir / "model.safetensors");
-    if (!single) return MakeUnexpected(single.error());
-    ck->files_.push_back(std::move(*single));
+    ck->files_.push_back(std::move(*shard));
   }
   ck->report_ = CheckInventory(ck->config_, ck->Tensors());
   return ck;

@@ -27,9 +27,14 @@ class Checkpoint {
   // Opens `dir`. Error: a missing/invalid config.json, a missing or unreadable weights file, a
   // shard named by the index that is missing, or a tensor the index places in a file that lacks it
   // — each naming the file and tensor. Inventory differences are not errors here; see report().
-  static Expected<std::unique_ptr<Checkpoint>, std::string> Open(const std::filesystem::path& dir);
+  // `weights`: how the files are held (weight_residency.h); kAuto is resolved here for the files
+  // together, and falls back to mapping when loading them fails.
+  static Expected<std::unique_ptr<Checkpoint>, std::string> Open(
+      const std::filesystem::path& dir, WeightResidency weights = WeightResidency::kAuto);
 
   const ModelConfig& config() const { return config_; }
+  // How the weights are held: kMapped or kLoaded, never kAuto.
+  WeightResidency residency() const { return residency_; }
   const InventoryReport& report() const { return report_; }
   // The tensor, or nullptr.
   const TensorInfo* Find(const std::string& name) const;
@@ -39,6 +44,7 @@ class Checkpoint {
  private:
   Checkpoint() = default;
   ModelConfig config_;
+  WeightResidency residency_ = WeightResidency::kMapped;
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
   InventoryReport report_;
 };

@@ -24,13 +24,43 @@ SafetensorsFile::~SafetensorsFile() {
   if (map_ != nullptr) ::munmap(map_, map_size_);
 }
 
+namespace {
+
+// The whole file in private anonymous memory, in transparent huge pages where the kernel allows
+// them (weight_residency.h), read-only once filled: the same bytes a mapping would show.
+Expected<void*, std::string> LoadIntoMemory(int fd, size_t size, const std::string& where) {
+  void* map = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (map == MAP_FAILED) {
+    return MakeUnexpected(where + ": cannot load " + std::to_string(size) + " bytes into memory: " +
+                          std::strerror(errno) + " (map the file instead: --weights mmap)");
+  }
+  ::madvise(map, size, MADV_HUGEPAGE);  // a hint: without THP the copy is in 4 KiB pages
+  size_t done = 0;
+  while (done < size) {
+    const ssize_t n =
+        ::pread(fd, static_cast<char*>(map) + done, size - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const std::string why = n == 0 ? "the file ended early" : std::strerror(errno);
+      ::munmap(map, size);
+      return MakeUnexpected(where + ": reading byte " + std::to_string(done) + " of " +
+                            std::to_string(size) + " failed: " + why);
+    }
+    done += static_cast<size_t>(n);
+  }
+  ::mprotect(map, size, PROT_READ);
+  return map;
+}
+
+}  // namespace
+
 const TensorInfo* SafetensorsFile::Find(const std::string& name) const {
   auto it = tensors_.find(name);
   return it == tensors_.end() ? nullptr : &it->second;
 }
 
 Expected<std::unique_ptr<SafetensorsFile>, std::string> SafetensorsFile::Open(
-    const fs::path& path) {
+    const fs::path& path, WeightResidency residency) {
   const std::string where = path.string();
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return MakeUnexpected(where + ": " + std::strerror(errno));
@@ -45,9 +75,17 @@ Expected<std::unique_ptr<SafetensorsFile>, std::string> SafetensorsFile::Open(
     return MakeUnexpected(where + ": file is " + std::to_string(size) +
                           " bytes, too short for a safetensors header (truncated?)");
   }
-  void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  ::close(fd);
-  if (map == MAP_FAILED) return MakeUnexpected(where + ": mmap failed: " + std::strerror(errno));
+  void* map = nullptr;
+  if (residency == WeightResidency::kLoaded) {
+    auto loaded = LoadIntoMemory(fd, size, where);
+    ::close(fd);
+    if (!loaded) return MakeUnexpected(loaded.error());
+    map = *loaded;
+  } else {
+    map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    ::close(fd);
+    if (map == MAP_FAILED) return MakeUnexpected(where + ": mmap failed: " + std::strerror(errno));
+  }
   std::unique_ptr<SafetensorsFile> f(new SafetensorsFile());
   f->path_ = path;
   f->map_ = map;

@@ -1,5 +1,5 @@
-// Safetensors files, memory-mapped: the 8-byte header length, the JSON header, then raw tensor
-// bytes. Weights stay in their stored formats; nothing is copied or converted here.
+// Safetensors files, memory-mapped or loaded (weight_residency.h): the 8-byte header length, the
+// JSON header, then raw tensor bytes. Weights stay in their stored formats; nothing is converted.
 // Format: https://huggingface.co/docs/safetensors (little-endian, C order).
 #pragma once
 
@@ -12,6 +12,7 @@
 
 #include "common/expected.h"
 #include "engine/model/dtype.h"
+#include "engine/model/weight_residency.h"
 
 namespace dsagent::engine {
 
@@ -33,8 +34,11 @@ class SafetensorsFile {
   // ranges, ranges inside the file and not overlapping. Error: a message naming the file and,
   // where one is at fault, the tensor ("model.safetensors: tensor 'x': data range ... exceeds the
   // file size ... (truncated download?)").
+  // `residency`: kMapped maps the file, kLoaded reads it into huge-page memory first (an error
+  // names the file and the size when the memory cannot be had); kAuto counts as kMapped here
+  // (Checkpoint::Open resolves it for all the files together).
   static Expected<std::unique_ptr<SafetensorsFile>, std::string> Open(
-      const std::filesystem::path& path);
+      const std::filesystem::path& path, WeightResidency residency = WeightResidency::kMapped);
   ~SafetensorsFile();
   SafetensorsFile(const SafetensorsFile&) = delete;
   SafetensorsFile& operator=(const SafetensorsFile&) = delete;

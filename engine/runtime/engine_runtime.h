@@ -37,6 +37,7 @@ struct EngineRuntimeOptions {
   bool tokenizer_required = true;
   int threads = 0;  // <= 0: the hardware's
   kernels::Numerics numerics = kernels::Numerics::kFast;
+  WeightResidency weights = WeightResidency::kAuto;  // engine/model/weight_residency.h
   // States kept in memory for prefix reuse; 0 = no prefix cache at all (every prompt token is
   // computed; `engine generate` runs one prompt). With kv_dir the disk store sits behind it.
   int memory_cache_entries = 16;

@@ -44,7 +44,9 @@ TEST(EngineLogitsCliTest, WritesTheLogitsOfEveryPosition) {
   tokens.resize(48);
   const auto in = dir.Write("tokens.i32", Ids(tokens));
   const auto golden = ReadRaw<float>("prefill340_logits.f32");
-  for (const std::string extra : {"", " --prefill 40"}) {
+  // The weights mapped or loaded into huge-page memory: the same bytes, the same logits.
+  for (const std::string extra :
+       {"", " --prefill 40", " --weights load", " --weights mmap --prefill 40"}) {
     const auto out = dir.path() / "logits.f32";
     const CliResult r = Logits(dir, "--model '" + kTinyModel.string() + "' --tokens '" +
                                         in.string() + "' --out '" + out.string() + "'" + extra);

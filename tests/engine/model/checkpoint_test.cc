@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <fstream>
 
 #include "common/file_io.h"
@@ -28,6 +29,67 @@ TEST(CheckpointTest, GoldenTinyCheckpointMatchesTheInventoryExactly) {
   EXPECT_EQ(embed->dtype, DType::kBF16);
   EXPECT_EQ(embed->shape, (std::vector<int64_t>{512, 128}));
   EXPECT_EQ(embed->size_bytes, 512u * 128 * 2);
+}
+
+TEST(WeightResidencyTest, ParsesItsThreeNamesAndResolvesAutoByTheMemoryAvailable) {
+  for (WeightResidency r :
+       {WeightResidency::kAuto, WeightResidency::kMapped, WeightResidency::kLoaded}) {
+    EXPECT_EQ(ParseWeightResidency(WeightResidencyName(r)), r);
+  }
+  EXPECT_EQ(ParseWeightResidency("mmap"), WeightResidency::kMapped);
+  EXPECT_EQ(ParseWeightResidency("load"), WeightResidency::kLoaded);
+  EXPECT_FALSE(ParseWeightResidency("ram"));
+  EXPECT_FALSE(ParseWeightResidency(""));
+  constexpr uint64_t kGiB = uint64_t{1} << 30;
+  // auto: loaded while the files fit in half the available memory.
+  EXPECT_EQ(ResolveWeightResidency(WeightResidency::kAuto, 3 * kGiB, 6 * kGiB),
+            WeightResidency::kLoaded);
+  EXPECT_EQ(ResolveWeightResidency(WeightResidency::kAuto, 3 * kGiB + 1, 6 * kGiB),
+            WeightResidency::kMapped);
+  EXPECT_EQ(ResolveWeightResidency(WeightResidency::kAuto, 1, 0), WeightResidency::kMapped);
+  // Explicit choices are kept whatever the memory.
+  EXPECT_EQ(ResolveWeightResidency(WeightResidency::kLoaded, 100 * kGiB, kGiB),
+            WeightResidency::kLoaded);
+  EXPECT_EQ(ResolveWeightResidency(WeightResidency::kMapped, 1, 100 * kGiB),
+            WeightResidency::kMapped);
+  EXPECT_GT(AvailableMemoryBytes(), 0u);  // Linux: /proc/meminfo has MemAvailable
+}
+
+TEST(WeightResidencyTest, LoadedFilesHoldTheBytesAMappingShows) {
+  auto mapped = SafetensorsFile::Open(kTiny / "model.safetensors", WeightResidency::kMapped);
+  auto loaded = SafetensorsFile::Open(kTiny / "model.safetensors", WeightResidency::kLoaded);
+  ASSERT_TRUE(mapped) << mapped.error();
+  ASSERT_TRUE(loaded) << loaded.error();
+  ASSERT_EQ((*mapped)->tensors().size(), (*loaded)->tensors().size());
+  for (const auto& [name, t] : (*mapped)->tensors()) {
+    const TensorInfo* other = (*loaded)->Find(name);
+    ASSERT_NE(other, nullptr) << name;
+    ASSERT_EQ(other->size_bytes, t.size_bytes) << name;
+    EXPECT_NE(other->data, t.data) << name;  // a copy, not the same mapping
+    EXPECT_EQ(std::memcmp(other->data, t.data, t.size_bytes), 0) << name;
+  }
+  for (WeightResidency r : {WeightResidency::kMapped, WeightResidency::kLoaded}) {
+    auto ck = Checkpoint::Open(kTiny, r);
+    ASSERT_TRUE(ck) << ck.error();
+    EXPECT_EQ((*ck)->residency(), r);
+  }
+  // auto never stays auto: a 4 MB checkpoint fits in any machine's free memory.
+  auto ck = Checkpoint::Open(kTiny);
+  ASSERT_TRUE(ck) << ck.error();
+  EXPECT_EQ((*ck)->residency(), WeightResidency::kLoaded);
+}
+
+TEST(WeightResidencyTest, AFileThatCannotBeLoadedIsNamedWithTheReason) {
+  TempDir dir;
+  const auto missing = dir.path() / "nope.safetensors";
+  auto f = SafetensorsFile::Open(missing, WeightResidency::kLoaded);
+  ASSERT_FALSE(f);
+  EXPECT_THAT(f.error(), HasSubstr("nope.safetensors"));
+  // A truncated file loads its bytes, then fails the header check like a mapped one.
+  const auto header = dir.Write("short.safetensors", std::string("\xff\xff\0\0\0\0\0\0{}", 10));
+  f = SafetensorsFile::Open(header, WeightResidency::kLoaded);
+  ASSERT_FALSE(f);
+  EXPECT_THAT(f.error(), HasSubstr("exceeds the file size"));
 }
 
 TEST(CheckpointTest, ShardedCheckpointsResolveThroughTheIndex) {
