@@ -4,6 +4,7 @@
 // Secrets never enter it: callers pass events built from messages and usage, never headers/config.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -44,15 +45,21 @@ class TraceWriter {
 
   // True while a kWithNextEvent line has been written but not yet synced.
   bool has_unsynced_events() const { return unsynced_; }
+  // How many bytes at the start of the file a sync has covered: what a power loss now would leave
+  // (the file as opened counts as synced). Lets tests check which events a crash can lose.
+  uint64_t synced_bytes() const { return synced_bytes_; }
 
   const std::filesystem::path& path() const { return path_; }
 
  private:
-  TraceWriter(std::filesystem::path path, int fd) : path_(std::move(path)), fd_(fd) {}
+  TraceWriter(std::filesystem::path path, int fd, uint64_t size)
+      : path_(std::move(path)), fd_(fd), written_bytes_(size), synced_bytes_(size) {}
   void CloseSynced();
   std::filesystem::path path_;
   int fd_ = -1;
   bool unsynced_ = false;
+  uint64_t written_bytes_ = 0;  // the file's size
+  uint64_t synced_bytes_ = 0;
 };
 
 struct TraceContents {
