@@ -19,9 +19,10 @@ namespace dsagent {
 enum class TraceSync {
   kNow,            // before Append returns: the events resume depends on (messages, tool results)
   kWithNextEvent,  // with the next kNow event, or when the writer closes. For events nothing is
-                   // rebuilt from (a request about to be sent, a routing decision): a crash can
-                   // lose only such a tail, which the file's append order keeps at the end, and
-                   // each step then costs one disk sync fewer.
+                   // rebuilt from (a request about to be sent, a routing decision), and for a
+                   // response whose calls are all reads (agent_loop.cc: its first tool result
+                   // follows with no effect in between): a crash can lose only such a tail, which
+                   // the file's append order keeps at the end, and a step costs fewer disk syncs.
 };
 
 // Appends events to a trace file. Not thread-safe; one writer per session at a time.
