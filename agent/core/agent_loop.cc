@@ -1,10 +1,12 @@
 #include "agent/core/agent_loop.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "agent/core/permission_gate.h"
 #include "agent/core/run_deadline.h"
 #include "common/sha256.h"
+#include "tools/permissions/permission_mode.h"
 
 namespace dsagent {
 namespace {
@@ -12,6 +14,22 @@ namespace {
 // The run's trace could not be written: the run stops, since resume depends on a complete trace.
 Termination TraceFailure(const std::string& error) {
   return {TerminationReason::kErrorTrace, "cannot write the session trace: " + error};
+}
+
+// When a model response must be on disk. A response that calls tools other than reads must be
+// synced before its first call runs: after a crash, resume then knows the call was made and
+// settles it (agent_session.h) instead of asking the model again and running a second, perhaps
+// different, call on top of the first one's effects. A response whose calls are all reads
+// (ClassifyTool: no effect that running them again would repeat) rides on the sync of its first
+// tool result, one disk sync fewer per step: a crash before that sync loses the step whole, and
+// resume sends the same request again, as for a crash during the model call. A response without
+// calls ends the turn and is synced at once.
+TraceSync ResponseSync(const std::vector<ToolCall>& calls) {
+  const bool all_reads =
+      !calls.empty() && std::all_of(calls.begin(), calls.end(), [](const auto& c) {
+        return ClassifyTool(c.name) == ToolClass::kRead;
+      });
+  return all_reads ? TraceSync::kWithNextEvent : TraceSync::kNow;
 }
 
 }  // namespace
@@ -59,11 +77,11 @@ AgentLoop::Step AgentLoop::AppendEvent(Json event, TraceSync sync) {
   return Ok{};
 }
 
-AgentLoop::Step AgentLoop::Record(Context& context, Message message, Json extra) {
+AgentLoop::Step AgentLoop::Record(Context& context, Message message, Json extra, TraceSync sync) {
   extra["message"] = MessageToJson(message);
   if (!extra.contains("type")) extra["type"] = "message";
   context.Append(std::move(message));
-  return AppendEvent(std::move(extra));
+  return AppendEvent(std::move(extra), sync);
 }
 
 RunReport AgentLoop::Run(Context& context, const AgentSettings& settings, AgentObserver& observer,
@@ -208,7 +226,8 @@ AgentLoop::Step AgentLoop::RecordResponse(Turn& turn, Context& context, int step
                 {"attempts", response.attempts},
                 {"latency_s", response.latency_s},
                 {"request_id", response.request_id}};
-  return Record(context, std::move(response.message), std::move(event));
+  const TraceSync sync = ResponseSync(response.message.tool_calls);
+  return Record(context, std::move(response.message), std::move(event), sync);
 }
 
 AgentLoop::Step AgentLoop::RunToolCall(Turn& turn, Context& context, int step,

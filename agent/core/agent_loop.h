@@ -135,8 +135,9 @@ class AgentLoop {
                                             const Lane& lane);
   Step RecordResponse(Turn& turn, Context& context, int step, const Lane& lane, Response response);
   Step RunToolCall(Turn& turn, Context& context, int step, const ToolCall& call);
-  // Appends `message` to the context and a trace event carrying it (+ `extra` fields).
-  Step Record(Context& context, Message message, Json extra);
+  // Appends `message` to the context and a trace event carrying it (+ `extra` fields), synced as
+  // `sync` says.
+  Step Record(Context& context, Message message, Json extra, TraceSync sync = TraceSync::kNow);
   Step AppendEvent(Json event, TraceSync sync = TraceSync::kNow);
 
   Provider& provider_;

@@ -63,11 +63,16 @@ Expected<TraceWriter, std::string> TraceWriter::Open(const fs::path& path) {
     ::close(fd);
     return MakeUnexpected(err);
   }
-  return TraceWriter(path, fd);
+  const off_t size = ::lseek(fd, 0, SEEK_END);
+  return TraceWriter(path, fd, size > 0 ? static_cast<uint64_t>(size) : 0);
 }
 
 TraceWriter::TraceWriter(TraceWriter&& other) noexcept
-    : path_(std::move(other.path_)), fd_(other.fd_), unsynced_(other.unsynced_) {
+    : path_(std::move(other.path_)),
+      fd_(other.fd_),
+      unsynced_(other.unsynced_),
+      written_bytes_(other.written_bytes_),
+      synced_bytes_(other.synced_bytes_) {
   other.fd_ = -1;
   other.unsynced_ = false;
 }
@@ -78,6 +83,8 @@ TraceWriter& TraceWriter::operator=(TraceWriter&& other) noexcept {
     path_ = std::move(other.path_);
     fd_ = other.fd_;
     unsynced_ = other.unsynced_;
+    written_bytes_ = other.written_bytes_;
+    synced_bytes_ = other.synced_bytes_;
     other.fd_ = -1;
     other.unsynced_ = false;
   }
@@ -106,6 +113,7 @@ Expected<Ok, std::string> TraceWriter::Append(Json event, TraceSync sync) {
       return MakeUnexpected(OsError(path_, "cannot append to trace"));
     }
     off += static_cast<size_t>(n);
+    written_bytes_ += static_cast<uint64_t>(n);
   }
   if (sync == TraceSync::kWithNextEvent) {
     unsynced_ = true;
@@ -113,6 +121,7 @@ Expected<Ok, std::string> TraceWriter::Append(Json event, TraceSync sync) {
   }
   if (::fdatasync(fd_) != 0) return MakeUnexpected(OsError(path_, "cannot sync trace"));
   unsynced_ = false;
+  synced_bytes_ = written_bytes_;
   return Ok{};
 }
 

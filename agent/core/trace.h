@@ -4,6 +4,7 @@
 // Secrets never enter it: callers pass events built from messages and usage, never headers/config.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -18,9 +19,10 @@ namespace dsagent {
 enum class TraceSync {
   kNow,            // before Append returns: the events resume depends on (messages, tool results)
   kWithNextEvent,  // with the next kNow event, or when the writer closes. For events nothing is
-                   // rebuilt from (a request about to be sent, a routing decision): a crash can
-                   // lose only such a tail, which the file's append order keeps at the end, and
-                   // each step then costs one disk sync fewer.
+                   // rebuilt from (a request about to be sent, a routing decision), and for a
+                   // response whose calls are all reads (agent_loop.cc: its first tool result
+                   // follows with no effect in between): a crash can lose only such a tail, which
+                   // the file's append order keeps at the end, and a step costs fewer disk syncs.
 };
 
 // Appends events to a trace file. Not thread-safe; one writer per session at a time.
@@ -44,15 +46,21 @@ class TraceWriter {
 
   // True while a kWithNextEvent line has been written but not yet synced.
   bool has_unsynced_events() const { return unsynced_; }
+  // How many bytes at the start of the file a sync has covered: what a power loss now would leave
+  // (the file as opened counts as synced). Lets tests check which events a crash can lose.
+  uint64_t synced_bytes() const { return synced_bytes_; }
 
   const std::filesystem::path& path() const { return path_; }
 
  private:
-  TraceWriter(std::filesystem::path path, int fd) : path_(std::move(path)), fd_(fd) {}
+  TraceWriter(std::filesystem::path path, int fd, uint64_t size)
+      : path_(std::move(path)), fd_(fd), written_bytes_(size), synced_bytes_(size) {}
   void CloseSynced();
   std::filesystem::path path_;
   int fd_ = -1;
   bool unsynced_ = false;
+  uint64_t written_bytes_ = 0;  // the file's size
+  uint64_t synced_bytes_ = 0;
 };
 
 struct TraceContents {

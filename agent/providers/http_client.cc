@@ -18,7 +18,9 @@ constexpr size_t kMaxErrorBodyBytes = 64 * 1024;
 // How often the transfer loop wakes up to look at the CancelToken while the socket is quiet.
 constexpr int kCancelPollMs = 50;
 constexpr size_t kDefaultUploadBufferBytes = 64 * 1024;
-constexpr size_t kLargeUploadBufferBytes = 1024 * 1024;
+// libcurl's largest (UPLOADBUFFER_MAX): it sends at most one buffer per turn of the transfer loop,
+// and each turn costs a poll and a send call; a 1M-token body (4.4-5 MB) takes 3 turns, not 5.
+constexpr size_t kLargeUploadBufferBytes = 2 * 1024 * 1024;
 
 void EnsureCurlGlobalInit() {
   static std::once_flag once;
@@ -177,7 +179,7 @@ struct HttpConnectionPool::Impl {
 namespace {
 
 // The handles of one call: a pool's idle pair when it has one (a call of the session before
-// this one left it: its buffers, among them the 1 MiB upload buffer, stay allocated, and the
+// this one left it: its buffers, among them the 2 MiB upload buffer, stay allocated, and the
 // multi handle's wake-up socket pair stays open), else new ones. Back to the pool afterwards.
 struct CurlHandles {
   HttpConnectionPool::Impl* pool = nullptr;  // null: cleaned up after the call

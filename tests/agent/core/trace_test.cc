@@ -33,16 +33,22 @@ TEST(TraceTest, DeferredEventsAreWrittenInOrderAndSyncedWithTheNextEvent) {
   const auto path = dir.path() / "s.jsonl";
   auto w = TraceWriter::Open(path);
   ASSERT_TRUE(w) << w.error();
+  EXPECT_EQ(w->synced_bytes(), 0u);
   ASSERT_TRUE(w->Append({{"type", "request"}}, TraceSync::kWithNextEvent));
   EXPECT_TRUE(w->has_unsynced_events());
+  EXPECT_EQ(w->synced_bytes(), 0u);  // a power loss now could take the line
   auto mid = ReadTrace(path);
   ASSERT_TRUE(mid) << mid.error();
   ASSERT_EQ(mid->events.size(), 1u);
   ASSERT_TRUE(w->Append({{"type", "response"}}));
   EXPECT_FALSE(w->has_unsynced_events());
+  EXPECT_EQ(w->synced_bytes(), std::filesystem::file_size(path));
   ASSERT_TRUE(w->Append({{"type", "route"}}, TraceSync::kWithNextEvent));
+  const uint64_t synced = w->synced_bytes();
+  EXPECT_LT(synced, std::filesystem::file_size(path));
   TraceWriter moved = std::move(*w);  // the pending sync moves with the file
   EXPECT_TRUE(moved.has_unsynced_events());
+  EXPECT_EQ(moved.synced_bytes(), synced);
   EXPECT_FALSE(w->has_unsynced_events());
   auto r = ReadTrace(path);
   ASSERT_TRUE(r) << r.error();
@@ -68,6 +74,7 @@ TEST(TraceTest, TornLastLineIsIgnoredOnReadAndCutOnReopen) {
   {
     auto w = TraceWriter::Open(path);
     ASSERT_TRUE(w);
+    EXPECT_EQ(w->synced_bytes(), std::filesystem::file_size(path));  // the torn line is gone
     ASSERT_TRUE(w->Append({{"type", "c"}}));
   }
   auto again = ReadTrace(path);

@@ -153,7 +153,8 @@ TEST_P(ProviderIntegrationTest, ConversationReplayHitsThePrefixCache) {
 
 // A body is sent as pieces that share the encoder's cache (wire_body.h); with tool results of
 // hundreds of KB it spans several cache blocks. What arrives must be the whole encoding, byte for
-// byte, at every step of one provider's growing conversation.
+// byte, at every step of one provider's growing conversation. The last body is larger than the
+// HTTP layer's 2 MiB upload buffer, so it goes out in more than one turn of curl's loop.
 TEST_P(ProviderIntegrationTest, LargeBodiesSentInPiecesArriveByteForByte) {
   auto provider = Make();
   Request req = BasicRequest();
@@ -169,9 +170,12 @@ TEST_P(ProviderIntegrationTest, LargeBodiesSentInPiecesArriveByteForByte) {
                           false));
     ASSERT_EQ(Bodies().size(), static_cast<size_t>(step + 1));
     EXPECT_EQ(Bodies().back(), expected) << "step " << step;
+    if (step == 2) {
+      EXPECT_GT(Bodies().back().size(), 2u * 1024 * 1024);
+    }
     req.messages.push_back(reply->message);
-    req.messages.push_back(
-        ToolResultMessage(id, std::string(150 * 1024 + step, static_cast<char>('a' + step))));
+    req.messages.push_back(ToolResultMessage(
+        id, std::string((step == 1 ? 2200 : 150) * 1024 + step, static_cast<char>('a' + step))));
   }
 }
 
