@@ -21,6 +21,7 @@
 #include "engine/forward/quant_sim.h"
 #include "engine/forward/sparse_attention.h"
 #include "engine/forward/thread_pool.h"
+#include "engine/kernels/cpu/cpu_ops.h"
 #include "engine/kernels/cuda/attention_math.h"
 #include "engine/kernels/cuda/mixing_math.h"
 #include "engine/kernels/cuda/moe_math.h"
@@ -412,7 +413,8 @@ TEST(CudaForwardMathTest, HcHeadStepsMatchTheCpuHead) {
   const std::vector<float> h = RandomBf16(static_cast<size_t>(rows * n), rng, 1.0f);
   std::vector<float> cpu(static_cast<size_t>(rows * s.dim));
   forward::ThreadPool pool(1);
-  forward::HcHead(h.data(), rows, w, s, cpu.data(), forward::Compute{pool, Numerics::kFast});
+  const kernels::cpu::CpuOps ops(pool);
+  forward::HcHead(h.data(), rows, w, s, cpu.data(), forward::Compute{pool, Numerics::kFast, ops});
   const dm::WeightView view{dm::WeightKind::kF32, fn.matrix.data, nullptr, n, 0};
   for (int64_t t = 0; t < rows; ++t) {
     const float* ht = h.data() + t * n;

@@ -26,6 +26,7 @@
 #include "engine/forward/sequence_state.h"
 #include "engine/forward/sparse_attention.h"
 #include "engine/forward/thread_pool.h"
+#include "engine/kernels/cpu/cpu_ops.h"
 #include "engine/kernels/cuda/attention_ops.h"
 #include "engine/kernels/cuda/attention_step.h"
 #include "engine/kernels/cuda/block_step.h"
@@ -376,7 +377,8 @@ TEST(CudaForwardOpsTest, HcPreAndHcHeadWithExactProductsMatchTheCpu) {
   s.dim = 4096;
   const int64_t rows = 3, n = s.hc * s.dim;
   forward::ThreadPool pool(2);
-  const forward::Compute cx{pool, Numerics::kFast};
+  const kernels::cpu::CpuOps ops(pool);
+  const forward::Compute cx{pool, Numerics::kFast, ops};
   const std::vector<float> h = RandomBf16(static_cast<size_t>(rows * n), rng, 1.0f);
   const DeviceBuffer dh = ToDevice(h, stream);
   HcKernelShape gs;
@@ -457,7 +459,8 @@ TEST(CudaForwardOpsTest, CompressTokenMatchesTheCpuCompressorTokenByToken) {
   CudaStream stream;
   std::mt19937 rng(229);
   forward::ThreadPool pool(2);
-  const forward::Compute cx{pool, Numerics::kFast};
+  const kernels::cpu::CpuOps ops(pool);
+  const forward::Compute cx{pool, Numerics::kFast, ops};
   struct Case {
     int ratio;
     int64_t head_dim, tokens;
@@ -539,7 +542,8 @@ TEST(CudaForwardOpsTest, IndexerSelectMatchesTheCpuSelectionTokenByToken) {
   CudaStream stream;
   std::mt19937 rng(231);
   forward::ThreadPool pool(2);
-  const forward::Compute cx{pool, Numerics::kFast};
+  const kernels::cpu::CpuOps ops(pool);
+  const forward::Compute cx{pool, Numerics::kFast, ops};
   const int64_t dim = 1024, rank = 512, heads = config.index_n_heads, hd = config.index_head_dim;
   const int64_t tokens = 90, ratio = 4;
 
@@ -737,7 +741,8 @@ TEST(CudaForwardOpsTest, AttentionDecodeMatchesTheCpuAttentionTokenByToken) {
   CudaStream stream;
   std::mt19937 rng(233);
   forward::ThreadPool pool(2);
-  const forward::Compute cx{pool, Numerics::kFast};
+  const kernels::cpu::CpuOps ops(pool);
+  const forward::Compute cx{pool, Numerics::kFast, ops};
   const int64_t tokens = 70;
   for (const int ratio : {0, 8, 4}) {
     const forward::Rope rope(c, ratio > 0);
@@ -817,7 +822,8 @@ TEST(CudaForwardOpsTest, MoeDecodeMatchesTheCpuMoeTokenByToken) {
   CudaStream stream;
   std::mt19937 rng(237);
   forward::ThreadPool pool(2);
-  const forward::Compute cx{pool, Numerics::kFast};
+  const kernels::cpu::CpuOps ops(pool);
+  const forward::Compute cx{pool, Numerics::kFast, ops};
   const ModelConfig c = SmallConfig(512);
   const int64_t vocab = 50, tokens = 12;
   for (const bool hash : {false, true}) {
@@ -863,7 +869,8 @@ TEST(CudaForwardOpsTest, BlockDecodeAndHeadDecodeMatchTheCpuTokenByToken) {
   CudaStream stream;
   std::mt19937 rng(239);
   forward::ThreadPool pool(2);
-  const forward::Compute cx{pool, Numerics::kFast};
+  const kernels::cpu::CpuOps ops(pool);
+  const forward::Compute cx{pool, Numerics::kFast, ops};
   const ModelConfig c = SmallConfig(512);
   const int64_t vocab = 50, tokens = 40, hc = c.hc_mult, n = hc * c.dim;
   const int64_t mix = (2 + hc) * hc, logits_n = 1000;
