@@ -8,7 +8,6 @@
 #include "engine/forward/indexer.h"
 #include "engine/forward/linear.h"
 #include "engine/forward/numerics.h"
-#include "engine/forward/quant_sim.h"
 #include "engine/forward/sparse_attention.h"
 
 namespace dsagent::engine::forward {
@@ -61,8 +60,8 @@ void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rop
   RmsNorm(kv.data(), rows, hd, w.kv_norm.data(), eps, kv.data());
   for (int64_t r = 0; r < rows; ++r) {
     rope.Rotate(kv.data() + r * hd, 1, hd, hd, pos_of[static_cast<size_t>(r)], /*inverse=*/false);
-    QuantizeFp8Blocks(kv.data() + r * hd, hd - rd, 64);
   }
+  cx.ops.ActQuantFp8(kernels::F32Rows(kv.data(), rows, hd - rd, hd), 64);  // the non-RoPE dims
   // These rows' KV as bf16 bits, like the cache rows (their values are bf16 already).
   std::vector<uint16_t> kv_bits(kv.size());
   for (size_t i = 0; i < kv.size(); ++i) kv_bits[i] = FloatToBf16Bits(kv[i]);

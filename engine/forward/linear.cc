@@ -4,7 +4,6 @@
 #include <vector>
 
 #include "engine/forward/numerics.h"
-#include "engine/forward/quant_sim.h"
 #include "engine/kernels/cpu/weight_dot.h"
 #include "engine/kernels/cpu/weight_dot_f32.h"
 #include "engine/kernels/cpu_isa.h"
@@ -94,8 +93,8 @@ void Linear(const WeightMatrix& w, const LinearArgs& a, const Compute& cx) {
     scratch.quantised.resize(static_cast<size_t>(a.rows * k));
     for (int64_t t = 0; t < a.rows; ++t) {
       std::copy(a.x + t * x_stride, a.x + t * x_stride + k, scratch.quantised.data() + t * k);
-      QuantizeFp8Blocks(scratch.quantised.data() + t * k, k, 128);
     }
+    cx.ops.ActQuantFp8(kernels::F32Rows(scratch.quantised.data(), a.rows, k), 128);
     x = scratch.quantised.data();
     xs = k;
   }

@@ -2,7 +2,7 @@
 // contract of its CPU twin in `fast` numerics; the arithmetic is attention_math.h's, shared with
 // the host:
 //   HeadRmsNorm      forward/attention.h NormaliseHeadBf16 (the q heads' weightless norm)
-//   HadamardRotate   forward/quant_sim.h HadamardRotateBf16 (indexer queries and keys)
+//   HadamardRotate   cpu/quant_ops.h HadamardRotateBf16 (indexer queries and keys)
 //   SparseAttention  forward/sparse_attention.h SparseAttentionHead, every head of one query
 //                    token over one index list (decode); SparseAttentionTokens: several tokens,
 //                    a list each (prefill)

@@ -93,7 +93,7 @@ DSAGENT_HD float E2M1ToFloat(uint8_t nibble) {
 DSAGENT_HD bool Fp8ScaleInLaneRange(uint8_t s) { return s >= 10 && s <= 246; }
 DSAGENT_HD bool Fp4ScaleInLaneRange(uint8_t s) { return s >= 2 && s <= 251; }
 
-// ---- the reference's activation quantisers (forward/numerics.h, forward/quant_sim.h) ----------
+// ---- the reference's activation quantisers (number_formats.h, cpu/quant_ops.h) ----------
 // 2^ceil(log2(t)) from t's bits, for a positive normal float.
 DSAGENT_HD float Pow2Ceil(float t) {
   const uint32_t bits = FloatBits(t);

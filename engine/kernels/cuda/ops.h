@@ -5,7 +5,7 @@
 //   MatVecExact kernels/cpu/weight_dot.h WeightRowDots (double products and sums), the `exact`
 //               products of both modes' discrete steps
 //   ExpertMatVec  MatVec with the weight chosen per slot by a device id (the routed experts)
-//   ActQuant    forward/quant_sim.h QuantizeFp8Blocks (per 128 or 64) / QuantizeFp4Blocks (per 32)
+//   ActQuant    cpu/quant_ops.h QuantizeFp8Blocks (per 128 or 64) / QuantizeFp4Blocks (per 32)
 //   RmsNorm     forward/linear.h RmsNorm
 //   RopeRotate  forward/rope.h Rope::Rotate (frequencies from Rope::frequencies(), YaRN included)
 //   SwiGlu      forward/moe.cc's expert activation (clamp at swiglu_limit when limit > 0)

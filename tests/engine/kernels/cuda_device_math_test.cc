@@ -10,8 +10,8 @@
 
 #include "engine/forward/moe.h"
 #include "engine/forward/numerics.h"
-#include "engine/forward/quant_sim.h"
 #include "engine/forward/rope.h"
+#include "engine/kernels/cpu/quant_ops.h"
 #include "engine/kernels/cpu/weight_dot_f32.h"
 #include "engine/kernels/cuda/device_math.h"
 #include "engine/model/model_config.h"
@@ -102,9 +102,9 @@ TEST(CudaDeviceMathTest, ActQuantBlocksMatchTheCpu) {
     for (float& v : x) v = forward::RoundBf16(normal(rng));
     std::vector<float> cpu = x;
     if (fp4) {
-      forward::QuantizeFp4Blocks(cpu.data(), static_cast<int64_t>(cpu.size()), block);
+      kernels::cpu::QuantizeFp4Blocks(cpu.data(), static_cast<int64_t>(cpu.size()), block);
     } else {
-      forward::QuantizeFp8Blocks(cpu.data(), static_cast<int64_t>(cpu.size()), block);
+      kernels::cpu::QuantizeFp8Blocks(cpu.data(), static_cast<int64_t>(cpu.size()), block);
     }
     for (size_t b = 0; b < x.size(); b += static_cast<size_t>(block)) {
       float amax = 0;

@@ -18,10 +18,10 @@
 #include "engine/forward/indexer.h"
 #include "engine/forward/moe.h"
 #include "engine/forward/numerics.h"
-#include "engine/forward/quant_sim.h"
 #include "engine/forward/sparse_attention.h"
 #include "engine/forward/thread_pool.h"
 #include "engine/kernels/cpu/cpu_ops.h"
+#include "engine/kernels/cpu/quant_ops.h"
 #include "engine/kernels/cuda/attention_math.h"
 #include "engine/kernels/cuda/mixing_math.h"
 #include "engine/kernels/cuda/moe_math.h"
@@ -103,7 +103,7 @@ TEST(CudaForwardMathTest, HadamardButterfliesMatchTheCpuRotation) {
   for (const int64_t n : {2LL, 32LL, 128LL, 512LL}) {
     std::vector<float> x = RandomBf16(static_cast<size_t>(n), rng, 2.0f);
     std::vector<float> cpu = x;
-    forward::HadamardRotateBf16(cpu.data(), n);
+    kernels::cpu::HadamardRotateBf16(cpu.data(), n);
     std::vector<double> v(x.begin(), x.end());
     for (int64_t h = 1; h < n; h *= 2) {
       // A stage's butterflies in reverse order: they are disjoint, so any order is the same.
@@ -174,9 +174,9 @@ TEST(CudaForwardMathTest, IndexerTermsMatchTheCpuScores) {
   std::mt19937 rng(113);
   const int64_t heads = 64, hd = 128, entries = 300;
   std::vector<float> q = RandomBf16(static_cast<size_t>(heads * hd), rng, 1.0f);
-  forward::QuantizeFp4Blocks(q.data(), heads * hd, 32);
+  kernels::cpu::QuantizeFp4Blocks(q.data(), heads * hd, 32);
   std::vector<float> key_values = RandomBf16(static_cast<size_t>(entries * hd), rng, 1.0f);
-  forward::QuantizeFp4Blocks(key_values.data(), entries * hd, 32);
+  kernels::cpu::QuantizeFp4Blocks(key_values.data(), entries * hd, 32);
   const std::vector<uint16_t> keys = ToBf16Bits(key_values);
   const std::vector<float> hw = RandomBf16(static_cast<size_t>(heads), rng, 0.02f);
   std::vector<float> cpu(static_cast<size_t>(entries));

@@ -21,12 +21,12 @@
 #include "engine/forward/model_weights.h"
 #include "engine/forward/moe.h"
 #include "engine/forward/numerics.h"
-#include "engine/forward/quant_sim.h"
 #include "engine/forward/rope.h"
 #include "engine/forward/sequence_state.h"
 #include "engine/forward/sparse_attention.h"
 #include "engine/forward/thread_pool.h"
 #include "engine/kernels/cpu/cpu_ops.h"
+#include "engine/kernels/cpu/quant_ops.h"
 #include "engine/kernels/cuda/attention_ops.h"
 #include "engine/kernels/cuda/attention_step.h"
 #include "engine/kernels/cuda/block_step.h"
@@ -84,7 +84,7 @@ TEST(CudaForwardOpsTest, HadamardRotateMatchesTheCpu) {
     const int64_t count = 13;
     const std::vector<float> x = RandomBf16(static_cast<size_t>(count * n), rng, 1.0f);
     std::vector<float> cpu = x;
-    for (int64_t v = 0; v < count; ++v) forward::HadamardRotateBf16(cpu.data() + v * n, n);
+    for (int64_t v = 0; v < count; ++v) kernels::cpu::HadamardRotateBf16(cpu.data() + v * n, n);
     DeviceBuffer dx = ToDevice(x, stream);
     HadamardRotate(dx.as<float>(), count, n, stream);
     ExpectContract(ToHost(dx, x.size(), stream), cpu, "hadamard n " + std::to_string(n), true);
@@ -188,9 +188,9 @@ TEST(CudaForwardOpsTest, IndexerScoresAndTopKMatchTheCpuSelection) {
   const int64_t heads = 64, hd = 128;
   for (const int64_t entries : {1LL, 300LL, 5003LL}) {
     std::vector<float> q = RandomBf16(static_cast<size_t>(heads * hd), rng, 1.0f);
-    forward::QuantizeFp4Blocks(q.data(), heads * hd, 32);
+    kernels::cpu::QuantizeFp4Blocks(q.data(), heads * hd, 32);
     std::vector<float> key_values = RandomBf16(static_cast<size_t>(entries * hd), rng, 1.0f);
-    forward::QuantizeFp4Blocks(key_values.data(), entries * hd, 32);
+    kernels::cpu::QuantizeFp4Blocks(key_values.data(), entries * hd, 32);
     const std::vector<uint16_t> keys = ToBf16Bits(key_values);
     const std::vector<float> hw = RandomBf16(static_cast<size_t>(heads), rng, 0.02f);
     std::vector<float> cpu(static_cast<size_t>(entries));

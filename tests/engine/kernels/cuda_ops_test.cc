@@ -15,8 +15,8 @@
 #include "engine/forward/linear.h"
 #include "engine/forward/moe.h"
 #include "engine/forward/numerics.h"
-#include "engine/forward/quant_sim.h"
 #include "engine/forward/rope.h"
+#include "engine/kernels/cpu/quant_ops.h"
 #include "engine/kernels/cpu/weight_dot_f32.h"
 #include "engine/kernels/cuda/ops.h"
 #include "engine/kernels/cuda_probe.h"
@@ -135,9 +135,9 @@ TEST(CudaOpsTest, ActQuantMatchesTheCpuQuantisers) {
     x[5] = 0.0f;  // a block with tiny values elsewhere
     std::vector<float> cpu = x;
     if (fp4) {
-      forward::QuantizeFp4Blocks(cpu.data(), rows * n, block);
+      kernels::cpu::QuantizeFp4Blocks(cpu.data(), rows * n, block);
     } else {
-      forward::QuantizeFp8Blocks(cpu.data(), rows * n, block);
+      kernels::cpu::QuantizeFp8Blocks(cpu.data(), rows * n, block);
     }
     DeviceBuffer dx = ToDevice(x, stream);
     ActQuant(dx.as<float>(), rows, n, block, fp4 ? ActQuantFormat::kFp4 : ActQuantFormat::kFp8,
