@@ -12,15 +12,6 @@
 
 namespace dsagent::engine::forward {
 
-void NormaliseHeadBf16(float* q, int64_t n, float eps) {
-  double sum = 0;
-  for (int64_t i = 0; i < n; ++i) sum += RoundBf16(q[i] * q[i]);
-  const float mean = RoundBf16(sum / static_cast<double>(n));
-  const float var = RoundBf16(mean + RoundBf16(eps));
-  const float r = RoundBf16(1.0 / std::sqrt(static_cast<double>(var)));
-  for (int64_t i = 0; i < n; ++i) q[i] = RoundBf16(q[i] * r);
-}
-
 void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rope& rope,
                       int64_t start, const float* x, int64_t rows, LayerState& st, float* out,
                       const Compute& cx) {
@@ -48,10 +39,10 @@ void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rop
   RmsNorm(qr.data(), rows, c.q_lora_rank, w.q_norm.data(), eps, qr.data());
   std::vector<float> q(static_cast<size_t>(rows * heads * hd));
   Linear(w.wq_b, qr.data(), rows, q.data(), InputQuant::kFp8Per128, Round::kBF16, cx);
+  cx.ops.HeadRmsNormBf16(kernels::F32Rows(q.data(), rows * heads, hd), eps);
   for (int64_t r = 0; r < rows; ++r) {
-    float* qt = q.data() + r * heads * hd;
-    for (int64_t h = 0; h < heads; ++h) NormaliseHeadBf16(qt + h * hd, hd, eps);
-    rope.Rotate(qt, heads, hd, hd, pos_of[static_cast<size_t>(r)], /*inverse=*/false);
+    rope.Rotate(q.data() + r * heads * hd, heads, hd, hd, pos_of[static_cast<size_t>(r)],
+                /*inverse=*/false);
   }
 
   // Window KV of these rows.

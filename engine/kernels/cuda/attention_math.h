@@ -1,7 +1,7 @@
 // The arithmetic of the attention-side kernels (attention_ops.h), `__host__ __device__` like
 // device_math.h and operation for operation what the CPU forward computes, so the device-free
 // tests (tests/engine/kernels/cuda_forward_math_test.cc) run it on the host against the CPU code:
-//   per-head RMSNorm     forward/attention.h NormaliseHeadBf16
+//   per-head RMSNorm     cpu/head_norm.h HeadRmsNormBf16
 //   Hadamard rotation    cpu/quant_ops.h HadamardRotateBf16 (the same butterflies)
 //   sparse attention     forward/sparse_attention.h SparseAttentionHead (blocks of 64, online
 //                        softmax, bf16 probabilities, the sink in the denominator)

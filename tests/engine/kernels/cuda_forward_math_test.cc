@@ -21,6 +21,7 @@
 #include "engine/forward/sparse_attention.h"
 #include "engine/forward/thread_pool.h"
 #include "engine/kernels/cpu/cpu_ops.h"
+#include "engine/kernels/cpu/head_norm.h"
 #include "engine/kernels/cpu/quant_ops.h"
 #include "engine/kernels/cuda/attention_math.h"
 #include "engine/kernels/cuda/mixing_math.h"
@@ -80,7 +81,7 @@ TEST(CudaForwardMathTest, HeadNormMatchesTheCpuAndItsSumIsOrderFree) {
     for (int rep = 0; rep < 50; ++rep) {
       std::vector<float> x = RandomBf16(static_cast<size_t>(n), rng, rep % 2 ? 3.0f : 0.05f);
       std::vector<float> cpu = x;
-      forward::NormaliseHeadBf16(cpu.data(), n, 1e-6f);
+      kernels::cpu::HeadRmsNormBf16(cpu.data(), n, 1e-6f);
       double sequential = 0, strided[256] = {};
       for (int64_t i = 0; i < n; ++i) {
         sequential += dm::HeadNormSquare(x[static_cast<size_t>(i)]);

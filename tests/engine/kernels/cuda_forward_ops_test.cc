@@ -26,6 +26,7 @@
 #include "engine/forward/sparse_attention.h"
 #include "engine/forward/thread_pool.h"
 #include "engine/kernels/cpu/cpu_ops.h"
+#include "engine/kernels/cpu/head_norm.h"
 #include "engine/kernels/cpu/quant_ops.h"
 #include "engine/kernels/cuda/attention_ops.h"
 #include "engine/kernels/cuda/attention_step.h"
@@ -69,7 +70,7 @@ TEST(CudaForwardOpsTest, HeadRmsNormMatchesTheCpu) {
     const int64_t count = 67;
     const std::vector<float> x = RandomBf16(static_cast<size_t>(count * n), rng, 2.0f);
     std::vector<float> cpu = x;
-    for (int64_t v = 0; v < count; ++v) forward::NormaliseHeadBf16(cpu.data() + v * n, n, 1e-6f);
+    for (int64_t v = 0; v < count; ++v) kernels::cpu::HeadRmsNormBf16(cpu.data() + v * n, n, 1e-6f);
     DeviceBuffer dx = ToDevice(x, stream);
     HeadRmsNorm(dx.as<float>(), count, n, 1e-6f, stream);
     ExpectContract(ToHost(dx, x.size(), stream), cpu, "head_rmsnorm n " + std::to_string(n), true);
