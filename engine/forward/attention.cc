@@ -40,18 +40,15 @@ void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rop
   std::vector<float> q(static_cast<size_t>(rows * heads * hd));
   Linear(w.wq_b, qr.data(), rows, q.data(), InputQuant::kFp8Per128, Round::kBF16, cx);
   cx.ops.HeadRmsNormBf16(kernels::F32Rows(q.data(), rows * heads, hd), eps);
-  for (int64_t r = 0; r < rows; ++r) {
-    rope.Rotate(q.data() + r * heads * hd, heads, hd, hd, pos_of[static_cast<size_t>(r)],
-                /*inverse=*/false);
-  }
+  cx.ops.RopeRotate(kernels::F32Rows(q.data(), rows * heads, hd), rope.frequencies(), pos_of,
+                    /*inverse=*/false);
 
   // Window KV of these rows.
   std::vector<float> kv(static_cast<size_t>(rows * hd));
   Linear(w.wkv, x, rows, kv.data(), InputQuant::kFp8Per128, Round::kBF16, cx);
   RmsNorm(kv.data(), rows, hd, w.kv_norm.data(), eps, kv.data());
-  for (int64_t r = 0; r < rows; ++r) {
-    rope.Rotate(kv.data() + r * hd, 1, hd, hd, pos_of[static_cast<size_t>(r)], /*inverse=*/false);
-  }
+  cx.ops.RopeRotate(kernels::F32Rows(kv.data(), rows, hd), rope.frequencies(), pos_of,
+                    /*inverse=*/false);
   cx.ops.ActQuantFp8(kernels::F32Rows(kv.data(), rows, hd - rd, hd), 64);  // the non-RoPE dims
   // These rows' KV as bf16 bits, like the cache rows (their values are bf16 already).
   std::vector<uint16_t> kv_bits(kv.size());
@@ -131,10 +128,8 @@ void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rop
                           o.data() + (t * heads + h) * hd);
     }
   });
-  for (int64_t r = 0; r < rows; ++r) {
-    rope.Rotate(o.data() + r * heads * hd, heads, hd, hd, pos_of[static_cast<size_t>(r)],
-                /*inverse=*/true);
-  }
+  cx.ops.RopeRotate(kernels::F32Rows(o.data(), rows * heads, hd), rope.frequencies(), pos_of,
+                    /*inverse=*/true);
 
   // Window ring of each chunk's state: the last window_size positions at slot p % window_size
   // (after the attention above, which read the old slots).

@@ -70,7 +70,9 @@ void Compress(const CompressorWeights& w, const Rope& rope, float norm_eps, int6
               -std::numeric_limits<float>::infinity());
     for (float& v : entry) v = RoundBf16(v);
     RmsNorm(entry.data(), 1, d, w.norm.data(), norm_eps, entry.data());
-    rope.Rotate(entry.data(), 1, d, d, pos + 1 - r, /*inverse=*/false);
+    const int64_t entry_pos = pos + 1 - r;
+    cx.ops.RopeRotate(kernels::F32Rows(entry.data(), 1, d), rope.frequencies(),
+                      std::span<const int64_t>(&entry_pos, 1), /*inverse=*/false);
     if (w.rotate) {
       cx.ops.HadamardBf16(kernels::F32Rows(entry.data(), 1, d));
       cx.ops.ActQuantFp4(kernels::F32Rows(entry.data(), 1, d), 32);

@@ -59,9 +59,10 @@ std::vector<std::vector<int32_t>> SelectEntries(const IndexerWeights& w, const M
   // Queries: wq_b . qr, RoPE, Hadamard, FP4.
   std::vector<float> q(static_cast<size_t>(rows * heads * hd));
   Linear(w.wq_b, a.qr, rows, q.data(), InputQuant::kFp8Per128, Round::kBF16, cx);
-  for (int64_t t = 0; t < rows; ++t) {
-    rope.Rotate(q.data() + t * heads * hd, heads, hd, hd, a.start + t, /*inverse=*/false);
-  }
+  std::vector<int64_t> positions(static_cast<size_t>(rows));
+  std::iota(positions.begin(), positions.end(), a.start);
+  cx.ops.RopeRotate(kernels::F32Rows(q.data(), rows * heads, hd), rope.frequencies(), positions,
+                    /*inverse=*/false);
   cx.ops.HadamardBf16(kernels::F32Rows(q.data(), rows * heads, hd));
   cx.ops.ActQuantFp4(kernels::F32Rows(q.data(), rows * heads, hd), 32);
   Compress(w.compressor, rope, static_cast<float>(c.norm_eps), a.start, a.x, rows,

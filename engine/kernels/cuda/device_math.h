@@ -159,7 +159,7 @@ DSAGENT_HD float SwiGluValue(float g, float u, float limit, bool has_weight, flo
   if (has_weight) a = weight * a;
   return RoundBf16(a);
 }
-// One rotated pair of RoPE (forward/rope.cc): cos/sin of the fp32 angle in double, rounded to
+// One rotated pair of RoPE (cpu/rope_rotate.cc): cos/sin of the fp32 angle in double, rounded to
 // float; the complex product in double, rounded to float, then bf16.
 DSAGENT_HD void RopePair(float& a, float& b, float angle, bool inverse) {
   const double c = static_cast<float>(cos(static_cast<double>(angle)));

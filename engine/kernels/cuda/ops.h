@@ -7,8 +7,8 @@
 //   ExpertMatVec  MatVec with the weight chosen per slot by a device id (the routed experts)
 //   ActQuant    cpu/quant_ops.h QuantizeFp8Blocks (per 128 or 64) / QuantizeFp4Blocks (per 32)
 //   RmsNorm     forward/linear.h RmsNorm
-//   RopeRotate  forward/rope.h Rope::Rotate (frequencies from Rope::frequencies(), YaRN included)
-//   SwiGlu      forward/moe.cc's expert activation (clamp at swiglu_limit when limit > 0)
+//   RopeRotate  cpu/rope_rotate.h RopeRotate (frequencies from forward's Rope::frequencies(), YaRN
+//   included) SwiGlu      forward/moe.cc's expert activation (clamp at swiglu_limit when limit > 0)
 // Pointers are device pointers; every call is queued on `stream` and returns at once (errors of
 // the launch throw CudaError; errors of the run surface at the next Synchronize).
 //

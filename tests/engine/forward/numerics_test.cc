@@ -17,6 +17,7 @@
 #include "engine/forward/thread_pool.h"
 #include "engine/forward/weight_matrix.h"
 #include "engine/kernels/cpu/quant_ops.h"
+#include "engine/kernels/cpu/rope_rotate.h"
 #include "engine/model/model_config.h"
 
 namespace dsagent::engine::forward {
@@ -267,13 +268,14 @@ TEST(NumericsTest, InverseRopeUndoesRope) {
   std::vector<float> x(128);
   for (int i = 0; i < 128; ++i) x[i] = RoundBf16(std::sin(0.21f * i));
   std::vector<float> y = x;
-  rope.Rotate(y.data(), 1, 128, 128, 77, false);
+  kernels::cpu::RopeRotate(y.data(), 1, 128, 128, rope.frequencies(), 77, false);
   for (int i = 0; i < 64; ++i) EXPECT_EQ(y[i], x[i]);  // only the last 64 dims rotate
   EXPECT_NE(y, x);
-  rope.Rotate(y.data(), 1, 128, 128, 77, true);
+  kernels::cpu::RopeRotate(y.data(), 1, 128, 128, rope.frequencies(), 77, true);
   for (int i = 64; i < 128; ++i) EXPECT_NEAR(y[i], x[i], 2e-2) << i;
   std::vector<float> z = x;
-  rope.Rotate(z.data(), 1, 128, 128, 0, false);  // position 0 is the identity
+  kernels::cpu::RopeRotate(z.data(), 1, 128, 128, rope.frequencies(), 0,
+                           false);  // position 0 is the identity
   EXPECT_EQ(z, x);
 }
 

@@ -12,6 +12,7 @@
 #include "engine/forward/numerics.h"
 #include "engine/forward/rope.h"
 #include "engine/kernels/cpu/quant_ops.h"
+#include "engine/kernels/cpu/rope_rotate.h"
 #include "engine/kernels/cpu/weight_dot_f32.h"
 #include "engine/kernels/cuda/device_math.h"
 #include "engine/model/model_config.h"
@@ -154,7 +155,7 @@ TEST(CudaDeviceMathTest, RopePairMatchesTheCpuRotationWithYarn) {
         std::vector<float> x(static_cast<size_t>(count * width));
         for (float& v : x) v = forward::RoundBf16(normal(rng));
         std::vector<float> cpu = x;
-        rope.Rotate(cpu.data(), count, width, width, pos, inverse);
+        kernels::cpu::RopeRotate(cpu.data(), count, width, width, rope.frequencies(), pos, inverse);
         for (int64_t v = 0; v < count; ++v) {
           float* r = x.data() + v * width + (width - rope.dims());
           for (int64_t i = 0; i < rope.dims() / 2; ++i) {

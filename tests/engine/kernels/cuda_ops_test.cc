@@ -17,6 +17,7 @@
 #include "engine/forward/numerics.h"
 #include "engine/forward/rope.h"
 #include "engine/kernels/cpu/quant_ops.h"
+#include "engine/kernels/cpu/rope_rotate.h"
 #include "engine/kernels/cpu/weight_dot_f32.h"
 #include "engine/kernels/cuda/ops.h"
 #include "engine/kernels/cuda_probe.h"
@@ -185,7 +186,7 @@ TEST(CudaOpsTest, RopeMatchesTheCpuRotationWithYarn) {
         std::vector<float> x(static_cast<size_t>(count * width));
         for (float& v : x) v = forward::RoundBf16(normal(rng));
         std::vector<float> cpu = x;
-        rope.Rotate(cpu.data(), count, width, width, pos, inverse);
+        kernels::cpu::RopeRotate(cpu.data(), count, width, width, rope.frequencies(), pos, inverse);
         DeviceBuffer dx = ToDevice(x, stream);
         RopeRotate(dx.as<float>(), count, width, width, rope.dims(), freqs.as<float>(), pos,
                    inverse, stream);
