@@ -20,7 +20,8 @@ void Expert(const ExpertWeights& e, const float* x, int64_t n, const float* row_
   std::vector<float> g(static_cast<size_t>(n * inter)), u(g.size());
   Linear(e.w1, x, n, g.data(), InputQuant::kFp8Per128, Round::kBF16, cx);
   Linear(e.w3, x, n, u.data(), InputQuant::kFp8Per128, Round::kBF16, cx);
-  SwiGluInPlace(g.data(), u.data(), n, inter, row_weight, limit);
+  cx.ops.SwiGlu(kernels::F32Rows(g.data(), n, inter), kernels::F32Rows(u.data(), n, inter),
+                row_weight, limit);
   Linear(e.w2, g.data(), n, out, InputQuant::kFp8Per128, Round::kBF16, cx);
 }
 
@@ -107,43 +108,6 @@ void RouteFromScores(float* scores, int64_t rows, const RouterShape& r, const fl
   }
 }
 
-void CombineExperts(const float* routed, const float* shared, const int32_t* ids, int64_t rows,
-                    int64_t k, int64_t dim, float* out) {
-  std::vector<int32_t> order(static_cast<size_t>(k));
-  for (int64_t t = 0; t < rows; ++t) {
-    std::iota(order.begin(), order.end(), 0);
-    const int32_t* id = ids + t * k;
-    std::stable_sort(order.begin(), order.end(),
-                     [&](int32_t a, int32_t b) { return id[a] < id[b]; });
-    for (int64_t d = 0; d < dim; ++d) {
-      float y = 0.0f;
-      for (int64_t j = 0; j < k; ++j) {
-        if (j > 0 && id[order[j]] == id[order[j - 1]]) continue;
-        y += routed[(t * k + order[j]) * dim + d];
-      }
-      y += shared[t * dim + d];
-      out[t * dim + d] = RoundBf16(y);
-    }
-  }
-}
-
-void SwiGluInPlace(float* g, const float* u, int64_t n, int64_t inter, const float* row_weight,
-                   float limit) {
-  for (int64_t t = 0; t < n; ++t) {
-    for (int64_t i = 0; i < inter; ++i) {
-      float& gv = g[t * inter + i];
-      float uv = u[t * inter + i];
-      if (limit > 0) {
-        uv = std::clamp(uv, -limit, limit);
-        gv = std::min(gv, limit);
-      }
-      float a = SiluF(gv) * uv;
-      if (row_weight != nullptr) a = row_weight[t] * a;
-      gv = RoundBf16(a);
-    }
-  }
-}
-
 void MoeForward(const MoeWeights& w, const ModelConfig& c, const float* x, const int32_t* tokens,
                 int64_t rows, float* out, const Compute& cx) {
   const int64_t dim = c.dim, k = c.n_activated_experts;
@@ -180,7 +144,9 @@ void MoeForward(const MoeWeights& w, const ModelConfig& c, const float* x, const
 
   // y = sum of routed outputs in ascending expert order (fp32), + shared, rounded to bf16. A
   // token routed twice to one expert counts it once, as the reference's index_put does.
-  CombineExperts(routed.data(), shared.data(), ids.data(), rows, k, dim, out);
+  cx.ops.CombineExperts(kernels::F32Rows(routed.data(), rows * k, dim),
+                        kernels::F32Rows(shared.data(), rows, dim), ids.data(), k,
+                        kernels::F32Rows(out, rows, dim));
 }
 
 }  // namespace dsagent::engine::forward

@@ -148,8 +148,8 @@ DSAGENT_HD float SqrtF(float x) { return static_cast<float>(sqrt(static_cast<dou
 DSAGENT_HD float NegInfF() { return BitsFloat(0xff800000u); }
 // 1/sqrt in double, rounded once to float (forward::RsqrtF).
 DSAGENT_HD float RsqrtF(float x) { return static_cast<float>(1.0 / sqrt(static_cast<double>(x))); }
-// One SwiGLU output (forward/moe.cc): limit > 0 clamps u to [-limit, limit] and g from above;
-// bf16(weight * (silu(g) * u)), `weight` 1 when the row has none.
+// One SwiGLU output (cpu/moe_ops.cc SwiGluInPlace): limit > 0 clamps u to [-limit, limit] and g
+// from above; bf16(weight * (silu(g) * u)), `weight` 1 when the row has none.
 DSAGENT_HD float SwiGluValue(float g, float u, float limit, bool has_weight, float weight) {
   if (limit > 0) {
     u = u < -limit ? -limit : (limit < u ? limit : u);  // std::clamp, NaN kept

@@ -8,7 +8,8 @@
 //   ActQuant    cpu/quant_ops.h QuantizeFp8Blocks (per 128 or 64) / QuantizeFp4Blocks (per 32)
 //   RmsNorm     forward/linear.h RmsNorm
 //   RopeRotate  cpu/rope_rotate.h RopeRotate (frequencies from forward's Rope::frequencies(), YaRN
-//   included) SwiGlu      forward/moe.cc's expert activation (clamp at swiglu_limit when limit > 0)
+//   included) SwiGlu      cpu/moe_ops.h SwiGluInPlace, the expert activation (clamp at swiglu_limit
+//   when limit > 0)
 // Pointers are device pointers; every call is queued on `stream` and returns at once (errors of
 // the launch throw CudaError; errors of the run surface at the next Synchronize).
 //

@@ -11,6 +11,7 @@
 #include "engine/forward/moe.h"
 #include "engine/forward/numerics.h"
 #include "engine/forward/rope.h"
+#include "engine/kernels/cpu/moe_ops.h"
 #include "engine/kernels/cpu/quant_ops.h"
 #include "engine/kernels/cpu/rope_rotate.h"
 #include "engine/kernels/cpu/weight_dot_f32.h"
@@ -130,8 +131,8 @@ TEST(CudaDeviceMathTest, SwiGluMatchesTheCpuExpertActivation) {
   for (const float limit : {0.0f, 7.0f}) {
     for (const bool weighted : {false, true}) {
       std::vector<float> cpu = g;
-      forward::SwiGluInPlace(cpu.data(), u.data(), rows, inter, weighted ? weight.data() : nullptr,
-                             limit);
+      kernels::cpu::SwiGluInPlace(cpu.data(), u.data(), rows, inter,
+                                  weighted ? weight.data() : nullptr, limit);
       for (int64_t k = 0; k < rows * inter; ++k) {
         const auto i = static_cast<size_t>(k);
         const float w = weighted ? weight[static_cast<size_t>(k / inter)] : 1.0f;

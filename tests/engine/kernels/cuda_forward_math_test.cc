@@ -22,6 +22,7 @@
 #include "engine/forward/thread_pool.h"
 #include "engine/kernels/cpu/cpu_ops.h"
 #include "engine/kernels/cpu/head_norm.h"
+#include "engine/kernels/cpu/moe_ops.h"
 #include "engine/kernels/cpu/quant_ops.h"
 #include "engine/kernels/cuda/attention_math.h"
 #include "engine/kernels/cuda/mixing_math.h"
@@ -329,7 +330,7 @@ TEST(CudaForwardMathTest, CombineMatchesTheCpuWithRepeatedExperts) {
   const std::vector<int32_t> ids = {5, 3, 9, 1, 7, 2, 4, 4, 4, 1, 0, 2,
                                     8, 6, 7, 6, 5, 4, 0, 1, 2, 3, 4, 5};
   std::vector<float> cpu(static_cast<size_t>(rows * dim));
-  forward::CombineExperts(routed.data(), shared.data(), ids.data(), rows, k, dim, cpu.data());
+  kernels::cpu::CombineExperts(routed.data(), shared.data(), ids.data(), rows, k, dim, cpu.data());
   for (int64_t t = 0; t < rows; ++t) {
     int order[dm::kMaxRouteK];
     dm::CombineOrder(ids.data() + t * k, static_cast<int>(k), order);

@@ -27,6 +27,7 @@
 #include "engine/forward/thread_pool.h"
 #include "engine/kernels/cpu/cpu_ops.h"
 #include "engine/kernels/cpu/head_norm.h"
+#include "engine/kernels/cpu/moe_ops.h"
 #include "engine/kernels/cpu/quant_ops.h"
 #include "engine/kernels/cuda/attention_ops.h"
 #include "engine/kernels/cuda/attention_step.h"
@@ -309,7 +310,7 @@ TEST(CudaForwardOpsTest, MoeCombineMatchesTheCpu) {
   std::uniform_int_distribution<int32_t> expert(0, 9);  // few experts: repeats within rows
   for (int32_t& id : ids) id = expert(rng);
   std::vector<float> cpu(shared.size());
-  forward::CombineExperts(routed.data(), shared.data(), ids.data(), rows, k, dim, cpu.data());
+  kernels::cpu::CombineExperts(routed.data(), shared.data(), ids.data(), rows, k, dim, cpu.data());
   const DeviceBuffer drouted = ToDevice(routed, stream), dids = ToDevice(ids, stream);
   DeviceBuffer dshared = ToDevice(shared, stream);
   // In place on the shared expert's output.

@@ -16,6 +16,7 @@
 #include "engine/forward/moe.h"
 #include "engine/forward/numerics.h"
 #include "engine/forward/rope.h"
+#include "engine/kernels/cpu/moe_ops.h"
 #include "engine/kernels/cpu/quant_ops.h"
 #include "engine/kernels/cpu/rope_rotate.h"
 #include "engine/kernels/cpu/weight_dot_f32.h"
@@ -212,7 +213,7 @@ TEST(CudaOpsTest, SwiGluMatchesTheCpuWithAndWithoutClamp) {
   DeviceBuffer dout(g.size() * sizeof(float));
   for (const float limit : {0.0f, 10.0f}) {
     std::vector<float> cpu = g;
-    forward::SwiGluInPlace(cpu.data(), u.data(), rows, inter, weight.data(), limit);
+    kernels::cpu::SwiGluInPlace(cpu.data(), u.data(), rows, inter, weight.data(), limit);
     SwiGlu(dg.as<float>(), du.as<float>(), rows, inter, dwt.as<float>(), limit, dout.as<float>(),
            stream);
     ExpectContract(ToHost(dout, g.size(), stream), cpu, "swiglu limit " + std::to_string(limit),
