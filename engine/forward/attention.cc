@@ -8,7 +8,6 @@
 #include "engine/forward/indexer.h"
 #include "engine/forward/linear.h"
 #include "engine/forward/numerics.h"
-#include "engine/forward/sparse_attention.h"
 
 namespace dsagent::engine::forward {
 
@@ -56,10 +55,14 @@ void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rop
 
   // Per chunk, on its own state: the compressed entries (the indexer scores before the chunk's
   // entries are appended to the main cache, as the reference; the two caches are independent),
-  // then each row's list of KV rows to attend to. The window ring and the compressed entries are
-  // read in place: nothing here grows with the context beyond the index lists themselves.
-  std::vector<int64_t> list_begin(static_cast<size_t>(rows + 1), 0);
-  std::vector<const uint16_t*> lists;
+  // then each row's list of KV rows to attend to, and the attention. The KV rows are numbered
+  // across the window ring [win], the compressed entries [n_compressed] and the chunk's own new
+  // rows [n], all read in place (kernels::KvRowSet): nothing here grows with the context beyond
+  // the index lists themselves.
+  std::vector<float> o(static_cast<size_t>(rows * heads * hd));
+  std::vector<int64_t> list_begin;
+  std::vector<int32_t> indices;
+  const float scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
   for (size_t k = 0; k < chunks.size(); ++k) {
     LayerState& st = *chunks[k].state;
     const int64_t start = chunks[k].start, n = chunks[k].rows, r0 = first_row[k];
@@ -79,7 +82,10 @@ void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rop
       Compress(w.compressor, rope, eps, start, xk, n, st.kv_compressor, st.compressed, cx);
     }
     const int64_t n_compressed = st.compressed_entries();
-    const uint16_t* chunk_kv = kv_bits.data() + r0 * hd;
+    const int32_t compressed_base = static_cast<int32_t>(win);
+    const int32_t chunk_base = static_cast<int32_t>(win + n_compressed);
+    list_begin.assign(1, 0);
+    indices.clear();
     for (int64_t t = 0; t < n; ++t) {
       const int64_t pos = start + t;
       // Window: positions max(0, pos-win+1) .. pos ascending, -1 padded to the reference's width.
@@ -88,46 +94,44 @@ void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rop
       for (int64_t i = 0; i < width; ++i) {
         const int64_t p = first + i;
         if (p > pos) {
-          lists.push_back(nullptr);
+          indices.push_back(-1);
         } else if (p >= start) {
-          lists.push_back(chunk_kv + (p - start) * hd);
+          indices.push_back(chunk_base + static_cast<int32_t>(p - start));
         } else {
-          lists.push_back(st.window.data() + (p % win) * hd);
+          indices.push_back(static_cast<int32_t>(p % win));
         }
       }
       if (w.has_indexer) {
         for (int32_t e : selected[static_cast<size_t>(t)]) {
-          lists.push_back(e < 0 ? nullptr : st.compressed.data() + e * hd);
+          indices.push_back(e < 0 ? -1 : compressed_base + e);
         }
       } else if (ratio > 0) {
         const int64_t visible = (pos + 1) / ratio;
         const int64_t slots = prefill_layout ? (start + n) / ratio : visible;
         for (int64_t e = 0; e < slots; ++e) {
-          lists.push_back(e < visible && e < n_compressed ? st.compressed.data() + e * hd
-                                                          : nullptr);
+          indices.push_back(
+              e < visible && e < n_compressed ? compressed_base + static_cast<int32_t>(e) : -1);
         }
       }
-      list_begin[static_cast<size_t>(r0 + t + 1)] = static_cast<int64_t>(lists.size());
+      list_begin.push_back(static_cast<int64_t>(indices.size()));
     }
-  }
 
-  // Attention per row and head: heads are independent, so a decode step splits them across
-  // the threads (each (row, head) is computed by one thread with the same arithmetic).
-  std::vector<float> o(static_cast<size_t>(rows * heads * hd));
-  SparseAttentionShape shape;
-  shape.heads = heads;
-  shape.head_dim = hd;
-  shape.scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
-  cx.pool.ParallelFor(rows * heads, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      const int64_t t = i / heads, h = i % heads;
-      const int64_t b = list_begin[static_cast<size_t>(t)];
-      SparseAttentionHead(q.data() + (t * heads + h) * hd, lists.data() + b,
-                          list_begin[static_cast<size_t>(t + 1)] - b,
-                          w.attn_sink[static_cast<size_t>(h)], shape,
-                          o.data() + (t * heads + h) * hd);
-    }
-  });
+    // Attention of the chunk's rows (the backend splits the (row, head) pairs over its threads).
+    kernels::SparseAttentionArgs sa;
+    sa.q = kernels::F32Rows(q.data() + r0 * heads * hd, n, heads * hd);
+    sa.out = kernels::F32Rows(o.data() + r0 * heads * hd, n, heads * hd);
+    sa.heads = heads;
+    sa.head_dim = hd;
+    sa.scale = scale;
+    sa.sinks = w.attn_sink.data();
+    sa.kv.parts[0] = kernels::Bf16BitRows(st.window.data(), win, hd);
+    sa.kv.parts[1] = kernels::Bf16BitRows(st.compressed.data(), n_compressed, hd);
+    sa.kv.parts[2] = kernels::Bf16BitRows(kv_bits.data() + r0 * hd, n, hd);
+    sa.kv.count = 3;
+    sa.indices = indices.data();
+    sa.list_begin = list_begin.data();
+    cx.ops.SparseAttention(sa);
+  }
   cx.ops.RopeRotate(kernels::F32Rows(o.data(), rows * heads, hd), rope.frequencies(), pos_of,
                     /*inverse=*/true);
 
@@ -135,12 +139,9 @@ void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rop
   // (after the attention above, which read the old slots).
   for (size_t k = 0; k < chunks.size(); ++k) {
     LayerState& st = *chunks[k].state;
-    const int64_t n = chunks[k].rows, r0 = first_row[k];
-    for (int64_t t = std::max<int64_t>(0, n - win); t < n; ++t) {
-      const int64_t slot = (chunks[k].start + t) % win;
-      std::copy(kv_bits.begin() + (r0 + t) * hd, kv_bits.begin() + (r0 + t + 1) * hd,
-                st.window.begin() + slot * hd);
-    }
+    cx.ops.WriteWindowRing(
+        kernels::Bf16BitRows(kv_bits.data() + first_row[k] * hd, chunks[k].rows, hd),
+        chunks[k].start, kernels::Bf16BitRows(st.window.data(), win, hd));
   }
 
   // Grouped low-rank output (row-wise): z_g = wo_a[g] . o_g (bf16 einsum), out = wo_b . z.

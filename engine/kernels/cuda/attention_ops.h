@@ -3,7 +3,7 @@
 // the host:
 //   HeadRmsNorm      cpu/head_norm.h HeadRmsNormBf16 (the q heads' weightless norm)
 //   HadamardRotate   cpu/quant_ops.h HadamardRotateBf16 (indexer queries and keys)
-//   SparseAttention  forward/sparse_attention.h SparseAttentionHead, every head of one query
+//   SparseAttention  cpu/attention_ops.h SparseAttentionHead, every head of one query
 //                    token over one index list (decode); SparseAttentionTokens: several tokens,
 //                    a list each (prefill)
 // Pointers are device pointers; every call is queued on `stream` and returns at once (a bad

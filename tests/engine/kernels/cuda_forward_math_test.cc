@@ -18,8 +18,8 @@
 #include "engine/forward/indexer.h"
 #include "engine/forward/moe.h"
 #include "engine/forward/numerics.h"
-#include "engine/forward/sparse_attention.h"
 #include "engine/forward/thread_pool.h"
+#include "engine/kernels/cpu/attention_ops.h"
 #include "engine/kernels/cpu/cpu_ops.h"
 #include "engine/kernels/cpu/head_norm.h"
 #include "engine/kernels/cpu/moe_ops.h"
@@ -153,15 +153,14 @@ TEST(CudaForwardMathTest, SparseAttentionStepsMatchTheCpuHead) {
         }
         const std::vector<float> q = RandomBf16(static_cast<size_t>(hd), rng, 2.0f);
         const float sink = forward::RoundBf16(std::normal_distribution<float>(0, 2)(rng));
-        std::vector<const uint16_t*> rows;
-        for (const int32_t e : index) rows.push_back(e < 0 ? nullptr : kv.data() + e * hd);
-        forward::SparseAttentionShape shape;
-        shape.heads = 1;
-        shape.head_dim = hd;
-        shape.scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
+        KvRowSet cache;
+        cache.parts[0] = Bf16BitRows(kv.data(), cache_rows, hd);
+        cache.count = 1;
+        const float scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
         std::vector<float> cpu(static_cast<size_t>(hd)), gpu(cpu.size()), acc(cpu.size());
-        forward::SparseAttentionHead(q.data(), rows.data(), n, sink, shape, cpu.data());
-        dm::SparseAttentionHeadBySteps(q.data(), kv.data(), index.data(), n, hd, sink, shape.scale,
+        kernels::cpu::SparseAttentionHead(q.data(), cache, index.data(), n, sink, hd, scale,
+                                          cpu.data());
+        dm::SparseAttentionHeadBySteps(q.data(), kv.data(), index.data(), n, hd, sink, scale,
                                        gpu.data(), acc.data());
         for (int64_t d = 0; d < hd; ++d) {
           ASSERT_TRUE(SameFloat(gpu[static_cast<size_t>(d)], cpu[static_cast<size_t>(d)]))

@@ -23,8 +23,8 @@
 #include "engine/forward/numerics.h"
 #include "engine/forward/rope.h"
 #include "engine/forward/sequence_state.h"
-#include "engine/forward/sparse_attention.h"
 #include "engine/forward/thread_pool.h"
+#include "engine/kernels/cpu/attention_ops.h"
 #include "engine/kernels/cpu/cpu_ops.h"
 #include "engine/kernels/cpu/head_norm.h"
 #include "engine/kernels/cpu/moe_ops.h"
@@ -114,22 +114,21 @@ TEST(CudaForwardOpsTest, SparseAttentionMatchesTheCpuHeads) {
       }
       const std::vector<float> q = RandomBf16(static_cast<size_t>(heads * hd), rng, 2.0f);
       const std::vector<float> sink = RandomBf16(static_cast<size_t>(heads), rng, 2.0f);
-      std::vector<const uint16_t*> rows;
-      for (const int32_t e : index) rows.push_back(e < 0 ? nullptr : kv.data() + e * hd);
-      forward::SparseAttentionShape shape;
-      shape.heads = heads;
-      shape.head_dim = hd;
-      shape.scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
+      KvRowSet cache;
+      cache.parts[0] = Bf16BitRows(kv.data(), cache_rows, hd);
+      cache.count = 1;
+      const float scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
       std::vector<float> cpu(q.size());
       for (int64_t h = 0; h < heads; ++h) {
-        forward::SparseAttentionHead(q.data() + h * hd, rows.data(), n,
-                                     sink[static_cast<size_t>(h)], shape, cpu.data() + h * hd);
+        kernels::cpu::SparseAttentionHead(q.data() + h * hd, cache, index.data(), n,
+                                          sink[static_cast<size_t>(h)], hd, scale,
+                                          cpu.data() + h * hd);
       }
       const DeviceBuffer dq = ToDevice(q, stream), dsink = ToDevice(sink, stream);
       const DeviceBuffer dindex = ToDevice(n > 0 ? index : std::vector<int32_t>{0}, stream);
       DeviceBuffer dout(q.size() * sizeof(float));
       SparseAttention(dq.as<float>(), heads, hd, dkv.as<uint16_t>(), dindex.as<int32_t>(), n,
-                      dsink.as<float>(), shape.scale, dout.as<float>(), stream);
+                      dsink.as<float>(), scale, dout.as<float>(), stream);
       ExpectContract(ToHost(dout, q.size(), stream), cpu,
                      "sparse_attention hd " + std::to_string(hd) + " n " + std::to_string(n), true);
     }
@@ -155,22 +154,18 @@ TEST(CudaForwardOpsTest, SparseAttentionTokensMatchesTheCpuPerTokenLists) {
   }
   const std::vector<float> q = RandomBf16(static_cast<size_t>(tokens * heads * hd), rng, 2.0f);
   const std::vector<float> sink = RandomBf16(static_cast<size_t>(heads), rng, 2.0f);
-  forward::SparseAttentionShape shape;
-  shape.heads = heads;
-  shape.head_dim = hd;
-  shape.scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
+  const float scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
+  KvRowSet cache;
+  cache.parts[0] = Bf16BitRows(kv.data(), cache_rows, hd);
+  cache.count = 1;
   std::vector<float> cpu(q.size());
   for (int64_t t = 0; t < tokens; ++t) {
-    std::vector<const uint16_t*> rows;
-    for (int64_t j = list_begin[static_cast<size_t>(t)]; j < list_begin[static_cast<size_t>(t + 1)];
-         ++j) {
-      const int32_t e = index[static_cast<size_t>(j)];
-      rows.push_back(e < 0 ? nullptr : kv.data() + e * hd);
-    }
+    const int64_t b = list_begin[static_cast<size_t>(t)];
     for (int64_t h = 0; h < heads; ++h) {
-      forward::SparseAttentionHead(q.data() + (t * heads + h) * hd, rows.data(),
-                                   static_cast<int64_t>(rows.size()), sink[static_cast<size_t>(h)],
-                                   shape, cpu.data() + (t * heads + h) * hd);
+      kernels::cpu::SparseAttentionHead(q.data() + (t * heads + h) * hd, cache, index.data() + b,
+                                        list_begin[static_cast<size_t>(t + 1)] - b,
+                                        sink[static_cast<size_t>(h)], hd, scale,
+                                        cpu.data() + (t * heads + h) * hd);
     }
   }
   const DeviceBuffer dkv = ToDevice(kv, stream), dq = ToDevice(q, stream),
@@ -178,8 +173,7 @@ TEST(CudaForwardOpsTest, SparseAttentionTokensMatchesTheCpuPerTokenLists) {
                      dbegin = ToDevice(list_begin, stream);
   DeviceBuffer dout(q.size() * sizeof(float));
   SparseAttentionTokens(dq.as<float>(), tokens, heads, hd, dkv.as<uint16_t>(), dindex.as<int32_t>(),
-                        dbegin.as<int64_t>(), dsink.as<float>(), shape.scale, dout.as<float>(),
-                        stream);
+                        dbegin.as<int64_t>(), dsink.as<float>(), scale, dout.as<float>(), stream);
   ExpectContract(ToHost(dout, q.size(), stream), cpu, "sparse_attention tokens", true);
 }
 
