@@ -10,8 +10,8 @@
 // backend is held to the `fast` contract of numerics_mode.h against it.
 //
 // Thread-safety: an Ops object is immutable after construction; its ops may be called from any
-// thread, concurrently on disjoint outputs. Ops never allocate per call once warmed up: their
-// scratch is a Workspace per thread (workspace.h).
+// thread, concurrently on disjoint outputs. Their scratch is a Workspace per thread
+// (workspace.h), kept between calls, not a buffer allocated per call.
 #pragma once
 
 #include <cstdint>
