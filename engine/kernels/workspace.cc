@@ -21,6 +21,12 @@ size_t Workspace::capacity() const {
   return total;
 }
 
+void Workspace::Trim(size_t max_bytes) {
+  for (Buffer& b : slots_) {
+    if (b.bytes > max_bytes) b = Buffer{};
+  }
+}
+
 Workspace& ThreadWorkspace() {
   thread_local Workspace workspace;
   return workspace;

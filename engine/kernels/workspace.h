@@ -22,6 +22,9 @@ class Workspace {
   }
   // Bytes held over all slots.
   size_t capacity() const;
+  // Frees every slot holding more than `max_bytes`, so that one large call (a long prefill) does
+  // not keep its buffers for the rest of the thread's life; decode-sized slots stay.
+  void Trim(size_t max_bytes);
 
  private:
   // `bytes` bytes in `slot`, aligned to 64.

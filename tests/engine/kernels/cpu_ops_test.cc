@@ -456,5 +456,15 @@ TEST(WorkspaceTest, ReusesASlotUntilItMustGrowAndAlignsTo64) {
   EXPECT_EQ(ws.capacity(), 1000 * sizeof(double) + 10 * sizeof(float));
 }
 
+TEST(WorkspaceTest, TrimFreesOnlyTheSlotsOverTheLimit) {
+  Workspace ws;
+  ws.Get<char>(0, 100);
+  char* big = ws.Get<char>(1, 10000);
+  ASSERT_NE(big, nullptr);
+  ws.Trim(1000);
+  EXPECT_EQ(ws.capacity(), 100u);
+  EXPECT_NE(ws.Get<char>(1, 10), nullptr);  // a trimmed slot serves again
+}
+
 }  // namespace
 }  // namespace dsagent::engine::kernels::cpu_ops_test
