@@ -27,6 +27,7 @@
 #include "engine/forward/numerics.h"
 #include "engine/forward/thread_pool.h"
 #include "engine/forward/weight_matrix.h"
+#include "engine/kernels/cpu/cpu_ops.h"
 
 extern "C" void openblas_set_num_threads(int);
 
@@ -122,7 +123,8 @@ int main(int argc, char** argv) {
   }
   openblas_set_num_threads(1);
   forward::ThreadPool pool(1);
-  const forward::Compute cx{pool, kernels::Numerics::kFast};
+  const kernels::cpu::CpuOps ops(pool);
+  const forward::Compute cx{pool, kernels::Numerics::kFast, ops};
   const Shape shapes[] = {{"attention projection", forward::WeightFormat::kFP8, 4096, 4096},
                           {"expert w1/w3", forward::WeightFormat::kFP4, 2048, 4096},
                           {"expert w2", forward::WeightFormat::kFP4, 4096, 2048},

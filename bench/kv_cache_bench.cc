@@ -20,7 +20,7 @@
 #include "engine/forward/logits_runner.h"
 #include "engine/forward/model.h"
 #include "engine/forward/numerics.h"
-#include "engine/forward/quant_sim.h"
+#include "engine/kernels/cpu/quant_ops.h"
 #include "engine/kv/disk_prefix_store.h"
 #include "engine/kv/kv_accounting.h"
 #include "engine/kv/record_format.h"
@@ -163,9 +163,9 @@ forward::SequenceState SyntheticState(const ModelConfig& c, int64_t tokens) {
     for (size_t at = 0; at < v.size(); at += static_cast<size_t>(width)) {
       for (auto& x : row) x = nd(rng);
       if (fp4) {
-        forward::QuantizeFp4Blocks(row.data(), width, 32);
+        kernels::cpu::QuantizeFp4Blocks(row.data(), width, 32);
       } else {
-        forward::QuantizeFp8Blocks(row.data(), width - c.rope_head_dim, 64);
+        kernels::cpu::QuantizeFp8Blocks(row.data(), width - c.rope_head_dim, 64);
       }
       for (int64_t i = 0; i < width; ++i)
         v[at + static_cast<size_t>(i)] = forward::FloatToBf16Bits(row[static_cast<size_t>(i)]);

@@ -8,19 +8,22 @@
 #include "engine/forward/indexer.h"
 #include "engine/forward/linear.h"
 #include "engine/forward/numerics.h"
-#include "engine/forward/quant_sim.h"
-#include "engine/forward/sparse_attention.h"
+#include "engine/kernels/workspace.h"
 
 namespace dsagent::engine::forward {
+namespace {
 
-void NormaliseHeadBf16(float* q, int64_t n, float eps) {
-  double sum = 0;
-  for (int64_t i = 0; i < n; ++i) sum += RoundBf16(q[i] * q[i]);
-  const float mean = RoundBf16(sum / static_cast<double>(n));
-  const float var = RoundBf16(mean + RoundBf16(eps));
-  const float r = RoundBf16(1.0 / std::sqrt(static_cast<double>(var)));
-  for (int64_t i = 0; i < n; ++i) q[i] = RoundBf16(q[i] * r);
+// The call's buffers, in a workspace of the calling thread kept between calls: a decode step
+// allocates nothing here once the thread has seen its sizes. Buffers over kKeepBytes (prefill)
+// are freed at the end of the call.
+enum Slot : int { kFirstRow, kPosOf, kQr, kQ, kKv, kKvBits, kListBegin, kIndices, kO, kZ };
+constexpr size_t kKeepBytes = size_t{4} << 20;
+kernels::Workspace& AttentionWorkspace() {
+  thread_local kernels::Workspace ws;
+  return ws;
 }
+
+}  // namespace
 
 void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rope& rope,
                       int64_t start, const float* x, int64_t rows, LayerState& st, float* out,
@@ -35,44 +38,48 @@ void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rop
   const int64_t heads = c.n_heads, hd = c.head_dim, rd = c.rope_head_dim;
   const int64_t win = c.window_size, ratio = w.ratio;
   const float eps = static_cast<float>(c.norm_eps);
+  kernels::Workspace& ws = AttentionWorkspace();
   // Row r of the call is at position pos_of[r]; chunk k's rows begin at row first_row[k].
-  std::vector<int64_t> first_row(chunks.size() + 1, 0), pos_of;
-  for (size_t k = 0; k < chunks.size(); ++k) {
-    first_row[k + 1] = first_row[k] + chunks[k].rows;
-    for (int64_t t = 0; t < chunks[k].rows; ++t) pos_of.push_back(chunks[k].start + t);
+  const int64_t n_chunks = static_cast<int64_t>(chunks.size());
+  int64_t* first_row = ws.Get<int64_t>(kFirstRow, n_chunks + 1);
+  first_row[0] = 0;
+  for (int64_t k = 0; k < n_chunks; ++k) first_row[k + 1] = first_row[k] + chunks[k].rows;
+  const int64_t rows = first_row[n_chunks];
+  int64_t* pos_of = ws.Get<int64_t>(kPosOf, rows);
+  for (int64_t k = 0; k < n_chunks; ++k) {
+    for (int64_t t = 0; t < chunks[k].rows; ++t) pos_of[first_row[k] + t] = chunks[k].start + t;
   }
-  const int64_t rows = first_row.back();
+  const std::span<const int64_t> positions(pos_of, static_cast<size_t>(rows));
 
   // Query (row-wise: every chunk at once).
-  std::vector<float> qr(static_cast<size_t>(rows * c.q_lora_rank));
-  Linear(w.wq_a, x, rows, qr.data(), InputQuant::kFp8Per128, Round::kBF16, cx);
-  RmsNorm(qr.data(), rows, c.q_lora_rank, w.q_norm.data(), eps, qr.data());
-  std::vector<float> q(static_cast<size_t>(rows * heads * hd));
-  Linear(w.wq_b, qr.data(), rows, q.data(), InputQuant::kFp8Per128, Round::kBF16, cx);
-  for (int64_t r = 0; r < rows; ++r) {
-    float* qt = q.data() + r * heads * hd;
-    for (int64_t h = 0; h < heads; ++h) NormaliseHeadBf16(qt + h * hd, hd, eps);
-    rope.Rotate(qt, heads, hd, hd, pos_of[static_cast<size_t>(r)], /*inverse=*/false);
-  }
+  float* qr = ws.Get<float>(kQr, rows * c.q_lora_rank);
+  Linear(w.wq_a, x, rows, qr, InputQuant::kFp8Per128, Round::kBF16, cx);
+  RmsNorm(qr, rows, c.q_lora_rank, w.q_norm.data(), eps, qr);
+  float* q = ws.Get<float>(kQ, rows * heads * hd);
+  Linear(w.wq_b, qr, rows, q, InputQuant::kFp8Per128, Round::kBF16, cx);
+  cx.ops.HeadRmsNormBf16(kernels::F32Rows(q, rows * heads, hd), eps);
+  cx.ops.RopeRotate(kernels::F32Rows(q, rows * heads, hd), rope.frequencies(), positions,
+                    /*inverse=*/false);
 
   // Window KV of these rows.
-  std::vector<float> kv(static_cast<size_t>(rows * hd));
-  Linear(w.wkv, x, rows, kv.data(), InputQuant::kFp8Per128, Round::kBF16, cx);
-  RmsNorm(kv.data(), rows, hd, w.kv_norm.data(), eps, kv.data());
-  for (int64_t r = 0; r < rows; ++r) {
-    rope.Rotate(kv.data() + r * hd, 1, hd, hd, pos_of[static_cast<size_t>(r)], /*inverse=*/false);
-    QuantizeFp8Blocks(kv.data() + r * hd, hd - rd, 64);
-  }
+  float* kv = ws.Get<float>(kKv, rows * hd);
+  Linear(w.wkv, x, rows, kv, InputQuant::kFp8Per128, Round::kBF16, cx);
+  RmsNorm(kv, rows, hd, w.kv_norm.data(), eps, kv);
+  cx.ops.RopeRotate(kernels::F32Rows(kv, rows, hd), rope.frequencies(), positions,
+                    /*inverse=*/false);
+  cx.ops.ActQuantFp8(kernels::F32Rows(kv, rows, hd - rd, hd), 64);  // the non-RoPE dims
   // These rows' KV as bf16 bits, like the cache rows (their values are bf16 already).
-  std::vector<uint16_t> kv_bits(kv.size());
-  for (size_t i = 0; i < kv.size(); ++i) kv_bits[i] = FloatToBf16Bits(kv[i]);
+  uint16_t* kv_bits = ws.Get<uint16_t>(kKvBits, rows * hd);
+  for (int64_t i = 0; i < rows * hd; ++i) kv_bits[i] = FloatToBf16Bits(kv[i]);
 
   // Per chunk, on its own state: the compressed entries (the indexer scores before the chunk's
   // entries are appended to the main cache, as the reference; the two caches are independent),
-  // then each row's list of KV rows to attend to. The window ring and the compressed entries are
-  // read in place: nothing here grows with the context beyond the index lists themselves.
-  std::vector<int64_t> list_begin(static_cast<size_t>(rows + 1), 0);
-  std::vector<const uint16_t*> lists;
+  // then each row's list of KV rows to attend to, and the attention. The KV rows are numbered
+  // across the window ring [win], the compressed entries [n_compressed] and the chunk's own new
+  // rows [n], all read in place (kernels::KvRowSet): nothing here grows with the context beyond
+  // the index lists themselves.
+  float* o = ws.Get<float>(kO, rows * heads * hd);
+  const float scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
   for (size_t k = 0; k < chunks.size(); ++k) {
     LayerState& st = *chunks[k].state;
     const int64_t start = chunks[k].start, n = chunks[k].rows, r0 = first_row[k];
@@ -83,7 +90,7 @@ void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rop
       IndexerArgs ia;
       ia.start = start;
       ia.x = xk;
-      ia.qr = qr.data() + r0 * c.q_lora_rank;
+      ia.qr = qr + r0 * c.q_lora_rank;
       ia.rows = n;
       ia.prefill_layout = prefill_layout;
       selected = SelectEntries(w.indexer, c, rope, ia, st, cx);
@@ -92,7 +99,15 @@ void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rop
       Compress(w.compressor, rope, eps, start, xk, n, st.kv_compressor, st.compressed, cx);
     }
     const int64_t n_compressed = st.compressed_entries();
-    const uint16_t* chunk_kv = kv_bits.data() + r0 * hd;
+    const int32_t compressed_base = static_cast<int32_t>(win);
+    const int32_t chunk_base = static_cast<int32_t>(win + n_compressed);
+    // Each row lists at most the window and the indexer's top-k or every compressed slot.
+    const int64_t compressed_slots =
+        w.has_indexer ? c.index_topk : (ratio > 0 ? (start + n) / ratio : 0);
+    int64_t* list_begin = ws.Get<int64_t>(kListBegin, n + 1);
+    int32_t* indices = ws.Get<int32_t>(kIndices, n * (win + compressed_slots));
+    int64_t listed = 0;
+    list_begin[0] = 0;
     for (int64_t t = 0; t < n; ++t) {
       const int64_t pos = start + t;
       // Window: positions max(0, pos-win+1) .. pos ascending, -1 padded to the reference's width.
@@ -101,72 +116,64 @@ void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rop
       for (int64_t i = 0; i < width; ++i) {
         const int64_t p = first + i;
         if (p > pos) {
-          lists.push_back(nullptr);
+          indices[listed++] = -1;
         } else if (p >= start) {
-          lists.push_back(chunk_kv + (p - start) * hd);
+          indices[listed++] = chunk_base + static_cast<int32_t>(p - start);
         } else {
-          lists.push_back(st.window.data() + (p % win) * hd);
+          indices[listed++] = static_cast<int32_t>(p % win);
         }
       }
       if (w.has_indexer) {
         for (int32_t e : selected[static_cast<size_t>(t)]) {
-          lists.push_back(e < 0 ? nullptr : st.compressed.data() + e * hd);
+          indices[listed++] = e < 0 ? -1 : compressed_base + e;
         }
       } else if (ratio > 0) {
         const int64_t visible = (pos + 1) / ratio;
         const int64_t slots = prefill_layout ? (start + n) / ratio : visible;
         for (int64_t e = 0; e < slots; ++e) {
-          lists.push_back(e < visible && e < n_compressed ? st.compressed.data() + e * hd
-                                                          : nullptr);
+          indices[listed++] =
+              e < visible && e < n_compressed ? compressed_base + static_cast<int32_t>(e) : -1;
         }
       }
-      list_begin[static_cast<size_t>(r0 + t + 1)] = static_cast<int64_t>(lists.size());
+      list_begin[t + 1] = listed;
     }
-  }
 
-  // Attention per row and head: heads are independent, so a decode step splits them across
-  // the threads (each (row, head) is computed by one thread with the same arithmetic).
-  std::vector<float> o(static_cast<size_t>(rows * heads * hd));
-  SparseAttentionShape shape;
-  shape.heads = heads;
-  shape.head_dim = hd;
-  shape.scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
-  cx.pool.ParallelFor(rows * heads, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      const int64_t t = i / heads, h = i % heads;
-      const int64_t b = list_begin[static_cast<size_t>(t)];
-      SparseAttentionHead(q.data() + (t * heads + h) * hd, lists.data() + b,
-                          list_begin[static_cast<size_t>(t + 1)] - b,
-                          w.attn_sink[static_cast<size_t>(h)], shape,
-                          o.data() + (t * heads + h) * hd);
-    }
-  });
-  for (int64_t r = 0; r < rows; ++r) {
-    rope.Rotate(o.data() + r * heads * hd, heads, hd, hd, pos_of[static_cast<size_t>(r)],
-                /*inverse=*/true);
+    // Attention of the chunk's rows (the backend splits the (row, head) pairs over its threads).
+    kernels::SparseAttentionArgs sa;
+    sa.q = kernels::F32Rows(q + r0 * heads * hd, n, heads * hd);
+    sa.out = kernels::F32Rows(o + r0 * heads * hd, n, heads * hd);
+    sa.heads = heads;
+    sa.head_dim = hd;
+    sa.scale = scale;
+    sa.sinks = w.attn_sink.data();
+    sa.kv.parts[0] = kernels::Bf16BitRows(st.window.data(), win, hd);
+    sa.kv.parts[1] = kernels::Bf16BitRows(st.compressed.data(), n_compressed, hd);
+    sa.kv.parts[2] = kernels::Bf16BitRows(kv_bits + r0 * hd, n, hd);
+    sa.kv.count = 3;
+    sa.indices = indices;
+    sa.list_begin = list_begin;
+    cx.ops.SparseAttention(sa);
   }
+  cx.ops.RopeRotate(kernels::F32Rows(o, rows * heads, hd), rope.frequencies(), positions,
+                    /*inverse=*/true);
 
   // Window ring of each chunk's state: the last window_size positions at slot p % window_size
   // (after the attention above, which read the old slots).
   for (size_t k = 0; k < chunks.size(); ++k) {
     LayerState& st = *chunks[k].state;
-    const int64_t n = chunks[k].rows, r0 = first_row[k];
-    for (int64_t t = std::max<int64_t>(0, n - win); t < n; ++t) {
-      const int64_t slot = (chunks[k].start + t) % win;
-      std::copy(kv_bits.begin() + (r0 + t) * hd, kv_bits.begin() + (r0 + t + 1) * hd,
-                st.window.begin() + slot * hd);
-    }
+    cx.ops.WriteWindowRing(kernels::Bf16BitRows(kv_bits + first_row[k] * hd, chunks[k].rows, hd),
+                           chunks[k].start, kernels::Bf16BitRows(st.window.data(), win, hd));
   }
 
   // Grouped low-rank output (row-wise): z_g = wo_a[g] . o_g (bf16 einsum), out = wo_b . z.
   const int64_t groups = c.o_groups, rank = c.o_lora_rank, group_in = heads * hd / groups;
-  std::vector<float> z(static_cast<size_t>(rows * groups * rank));
+  float* z = ws.Get<float>(kZ, rows * groups * rank);
   for (int64_t g = 0; g < groups; ++g) {
     LinearArgs la;
-    la.x = o.data() + g * group_in;
+    la.x = o + g * group_in;
     la.rows = rows;
     la.x_stride = heads * hd;
-    la.y = z.data() + g * rank;
+    la.y = z + g * rank;
     la.y_stride = groups * rank;
     la.out_begin = g * rank;
     la.out_rows = rank;
@@ -174,7 +181,8 @@ void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rop
     la.round = Round::kBF16;
     Linear(w.wo_a, la, cx);
   }
-  Linear(w.wo_b, z.data(), rows, out, InputQuant::kFp8Per128, Round::kBF16, cx);
+  Linear(w.wo_b, z, rows, out, InputQuant::kFp8Per128, Round::kBF16, cx);
+  ws.Trim(kKeepBytes);
 }
 
 }  // namespace dsagent::engine::forward

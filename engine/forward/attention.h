@@ -16,11 +16,6 @@
 
 namespace dsagent::engine::forward {
 
-// The reference's weightless per-head normalisation of n values in place, all in bf16:
-// q *= rsqrt(mean(q^2) + eps) with q^2, the mean, the sum and the rsqrt each rounded to bf16.
-// (The CUDA kernel's twin: kernels/cuda/ops.h HeadRmsNorm.)
-void NormaliseHeadBf16(float* q, int64_t n, float eps);
-
 // x [rows, dim] (attn_norm output, bf16 values) for positions start .. start+rows-1, all later
 // than what `state` has seen. Writes out [rows, dim] (bf16) and advances `state` (window ring,
 // compressors, compressed entries, indexer keys).

@@ -6,7 +6,6 @@
 
 #include "engine/forward/linear.h"
 #include "engine/forward/numerics.h"
-#include "engine/forward/quant_sim.h"
 
 namespace dsagent::engine::forward {
 void PoolBlock(const float* kv_state, const float* score_state, int64_t width, int64_t ratio,
@@ -71,12 +70,14 @@ void Compress(const CompressorWeights& w, const Rope& rope, float norm_eps, int6
               -std::numeric_limits<float>::infinity());
     for (float& v : entry) v = RoundBf16(v);
     RmsNorm(entry.data(), 1, d, w.norm.data(), norm_eps, entry.data());
-    rope.Rotate(entry.data(), 1, d, d, pos + 1 - r, /*inverse=*/false);
+    const int64_t entry_pos = pos + 1 - r;
+    cx.ops.RopeRotate(kernels::F32Rows(entry.data(), 1, d), rope.frequencies(),
+                      std::span<const int64_t>(&entry_pos, 1), /*inverse=*/false);
     if (w.rotate) {
-      HadamardRotateBf16(entry.data(), d);
-      QuantizeFp4Blocks(entry.data(), d, 32);
+      cx.ops.HadamardBf16(kernels::F32Rows(entry.data(), 1, d));
+      cx.ops.ActQuantFp4(kernels::F32Rows(entry.data(), 1, d), 32);
     } else {
-      QuantizeFp8Blocks(entry.data(), d - rope.dims(), 64);
+      cx.ops.ActQuantFp8(kernels::F32Rows(entry.data(), 1, d - rope.dims()), 64);
     }
     for (float v : entry) entries.push_back(FloatToBf16Bits(v));
   }

@@ -7,7 +7,6 @@
 #include "engine/forward/compressor.h"
 #include "engine/forward/linear.h"
 #include "engine/forward/numerics.h"
-#include "engine/forward/quant_sim.h"
 #include "engine/kernels/cpu/weight_dot.h"
 
 namespace dsagent::engine::forward {
@@ -60,14 +59,12 @@ std::vector<std::vector<int32_t>> SelectEntries(const IndexerWeights& w, const M
   // Queries: wq_b . qr, RoPE, Hadamard, FP4.
   std::vector<float> q(static_cast<size_t>(rows * heads * hd));
   Linear(w.wq_b, a.qr, rows, q.data(), InputQuant::kFp8Per128, Round::kBF16, cx);
-  for (int64_t t = 0; t < rows; ++t) {
-    float* qt = q.data() + t * heads * hd;
-    rope.Rotate(qt, heads, hd, hd, a.start + t, /*inverse=*/false);
-    for (int64_t h = 0; h < heads; ++h) {
-      HadamardRotateBf16(qt + h * hd, hd);
-      QuantizeFp4Blocks(qt + h * hd, hd, 32);
-    }
-  }
+  std::vector<int64_t> positions(static_cast<size_t>(rows));
+  std::iota(positions.begin(), positions.end(), a.start);
+  cx.ops.RopeRotate(kernels::F32Rows(q.data(), rows * heads, hd), rope.frequencies(), positions,
+                    /*inverse=*/false);
+  cx.ops.HadamardBf16(kernels::F32Rows(q.data(), rows * heads, hd));
+  cx.ops.ActQuantFp4(kernels::F32Rows(q.data(), rows * heads, hd), 32);
   Compress(w.compressor, rope, static_cast<float>(c.norm_eps), a.start, a.x, rows,
            state.index_compressor, state.index_keys, cx);
   // Head weights: bf16(weights_proj . x) * (hd^-0.5 * heads^-0.5), rounded to bf16.

@@ -4,7 +4,6 @@
 #include <vector>
 
 #include "engine/forward/numerics.h"
-#include "engine/forward/quant_sim.h"
 #include "engine/kernels/cpu/weight_dot.h"
 #include "engine/kernels/cpu/weight_dot_f32.h"
 #include "engine/kernels/cpu_isa.h"
@@ -94,15 +93,10 @@ void Linear(const WeightMatrix& w, const LinearArgs& a, const Compute& cx) {
   int64_t xs = x_stride;
   if (a.quant == InputQuant::kFp8Per128) {
     scratch.quantised.resize(static_cast<size_t>(a.rows * k));
-    float* quantised = scratch.quantised.data();
-    // Rows are independent; a prefill's many rows are quantised on every thread (this was a
-    // serial sixth of a fast prefill). Tasks of at least ~16k values.
-    cx.pool.ParallelFor(a.rows, std::max<int64_t>(1, 16384 / k), [&](int64_t begin, int64_t end) {
-      for (int64_t t = begin; t < end; ++t) {
-        std::copy(a.x + t * x_stride, a.x + t * x_stride + k, quantised + t * k);
-        QuantizeFp8Blocks(quantised + t * k, k, 128);
-      }
-    });
+    for (int64_t t = 0; t < a.rows; ++t) {
+      std::copy(a.x + t * x_stride, a.x + t * x_stride + k, scratch.quantised.data() + t * k);
+    }
+    cx.ops.ActQuantFp8(kernels::F32Rows(scratch.quantised.data(), a.rows, k), 128);
     x = scratch.quantised.data();
     xs = k;
   }

@@ -5,6 +5,7 @@
 #include "engine/forward/block.h"
 #include "engine/forward/linear.h"
 #include "engine/forward/numerics.h"
+#include "engine/kernels/cpu/cpu_ops.h"
 
 namespace dsagent::engine::forward {
 
@@ -20,6 +21,7 @@ Expected<std::unique_ptr<Model>, std::string> Model::Load(const std::filesystem:
   m->window_rope_ = std::make_unique<Rope>(m->config(), false);
   m->compressed_rope_ = std::make_unique<Rope>(m->config(), true);
   m->pool_ = std::make_unique<ThreadPool>(options.threads);
+  m->ops_ = std::make_unique<kernels::cpu::CpuOps>(*m->pool_);
   m->numerics_ = options.numerics;
   return m;
 }

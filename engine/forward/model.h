@@ -154,8 +154,10 @@ class Model {
   ModelWeights weights_;
   std::unique_ptr<Rope> window_rope_, compressed_rope_;  // rope_theta / compress_rope_theta+YaRN
   std::unique_ptr<ThreadPool> pool_;
+  // The backend the forward pass computes with, over pool_ (declared after it: destroyed first).
+  std::unique_ptr<kernels::Ops> ops_;
   kernels::Numerics numerics_ = kernels::Numerics::kExact;
-  Compute compute() const { return Compute{*pool_, numerics_}; }
+  Compute compute() const { return Compute{*pool_, numerics_, *ops_}; }
 };
 
 }  // namespace dsagent::engine::forward

@@ -8,39 +8,65 @@
 
 #include "engine/forward/linear.h"
 #include "engine/forward/numerics.h"
+#include "engine/kernels/workspace.h"
 
 namespace dsagent::engine::forward {
 namespace {
+
+// The call's buffers, in a workspace of the calling thread kept between calls (as in
+// attention.cc): a decode step allocates none of them once the thread has seen its sizes; buffers
+// over kKeepBytes (prefill) are freed at the end of the call.
+enum Slot : int {
+  kScores,
+  kIds,
+  kWeights,
+  kHashIds,
+  kRouted,
+  kShared,
+  kSlots,
+  kXe,
+  kWe,
+  kYe,
+  kG,
+  kU
+};
+constexpr size_t kKeepBytes = size_t{4} << 20;
+kernels::Workspace& MoeWorkspace() {
+  thread_local kernels::Workspace ws;
+  return ws;
+}
 
 // SwiGLU expert on n rows: out [n, dim] = w2 . bf16(weight * silu(g) * u), g = w1 . x, u = w3 . x
 // (both bf16 from FP8-input GEMMs); `limit` > 0 clamps g from above and u on both sides.
 void Expert(const ExpertWeights& e, const float* x, int64_t n, const float* row_weight, float limit,
             float* out, const Compute& cx) {
   const int64_t inter = e.w1.rows;
-  std::vector<float> g(static_cast<size_t>(n * inter)), u(g.size());
-  Linear(e.w1, x, n, g.data(), InputQuant::kFp8Per128, Round::kBF16, cx);
-  Linear(e.w3, x, n, u.data(), InputQuant::kFp8Per128, Round::kBF16, cx);
-  SwiGluInPlace(g.data(), u.data(), n, inter, row_weight, limit);
-  Linear(e.w2, g.data(), n, out, InputQuant::kFp8Per128, Round::kBF16, cx);
+  kernels::Workspace& ws = MoeWorkspace();
+  float* g = ws.Get<float>(kG, n * inter);
+  float* u = ws.Get<float>(kU, n * inter);
+  Linear(e.w1, x, n, g, InputQuant::kFp8Per128, Round::kBF16, cx);
+  Linear(e.w3, x, n, u, InputQuant::kFp8Per128, Round::kBF16, cx);
+  cx.ops.SwiGlu(kernels::F32Rows(g, n, inter), kernels::F32Rows(u, n, inter), row_weight, limit);
+  Linear(e.w2, g, n, out, InputQuant::kFp8Per128, Round::kBF16, cx);
 }
 
-// Router: per row the chosen expert ids and their weights (n_activated each).
+// Router: per row the chosen expert ids and their weights (n_activated each): ids and weights
+// [rows, n_activated].
 void Route(const MoeWeights& w, const ModelConfig& c, const float* x, const int32_t* tokens,
-           int64_t rows, std::vector<int32_t>& ids, std::vector<float>& weights, const Compute& cx) {
+           int64_t rows, int32_t* ids, float* weights, const Compute& cx) {
   const int64_t n_exp = c.n_routed_experts, k = c.n_activated_experts;
-  std::vector<float> scores(static_cast<size_t>(rows * n_exp));
+  kernels::Workspace& ws = MoeWorkspace();
+  float* scores = ws.Get<float>(kScores, rows * n_exp);
   // Exact in both modes: the scores choose the top-k experts (Compute::Exact).
-  Linear(w.gate, x, rows, scores.data(), InputQuant::kNone, Round::kF32, cx.Exact());
-  ids.resize(static_cast<size_t>(rows * k));
-  weights.resize(ids.size());
-  std::vector<int32_t> hash_ids;
+  Linear(w.gate, x, rows, scores, InputQuant::kNone, Round::kF32, cx.Exact());
+  int32_t* hash_ids = nullptr;
   if (w.hash) {
-    hash_ids.resize(ids.size());
+    hash_ids = ws.Get<int32_t>(kHashIds, rows * k);
     for (int64_t t = 0; t < rows; ++t) {
       const uint8_t* row =
           w.tid2eid->data + tokens[t] * k * (w.tid2eid->dtype == DType::kI64 ? 8 : 4);
       for (int64_t j = 0; j < k; ++j) {
-        int32_t& id = hash_ids[static_cast<size_t>(t * k + j)];
+        int32_t& id = hash_ids[t * k + j];
         if (w.tid2eid->dtype == DType::kI64) {
           int64_t v;
           std::memcpy(&v, row + 8 * j, 8);
@@ -56,8 +82,7 @@ void Route(const MoeWeights& w, const ModelConfig& c, const float* x, const int3
   shape.k = k;
   shape.func = ScoreFuncOf(c.score_func);
   shape.route_scale = static_cast<float>(c.route_scale);
-  RouteFromScores(scores.data(), rows, shape, w.hash ? nullptr : w.bias.data(),
-                  w.hash ? hash_ids.data() : nullptr, ids.data(), weights.data());
+  RouteFromScores(scores, rows, shape, w.hash ? nullptr : w.bias.data(), hash_ids, ids, weights);
 }
 
 }  // namespace
@@ -107,80 +132,49 @@ void RouteFromScores(float* scores, int64_t rows, const RouterShape& r, const fl
   }
 }
 
-void CombineExperts(const float* routed, const float* shared, const int32_t* ids, int64_t rows,
-                    int64_t k, int64_t dim, float* out) {
-  std::vector<int32_t> order(static_cast<size_t>(k));
-  for (int64_t t = 0; t < rows; ++t) {
-    std::iota(order.begin(), order.end(), 0);
-    const int32_t* id = ids + t * k;
-    std::stable_sort(order.begin(), order.end(),
-                     [&](int32_t a, int32_t b) { return id[a] < id[b]; });
-    for (int64_t d = 0; d < dim; ++d) {
-      float y = 0.0f;
-      for (int64_t j = 0; j < k; ++j) {
-        if (j > 0 && id[order[j]] == id[order[j - 1]]) continue;
-        y += routed[(t * k + order[j]) * dim + d];
-      }
-      y += shared[t * dim + d];
-      out[t * dim + d] = RoundBf16(y);
-    }
-  }
-}
-
-void SwiGluInPlace(float* g, const float* u, int64_t n, int64_t inter, const float* row_weight,
-                   float limit) {
-  for (int64_t t = 0; t < n; ++t) {
-    for (int64_t i = 0; i < inter; ++i) {
-      float& gv = g[t * inter + i];
-      float uv = u[t * inter + i];
-      if (limit > 0) {
-        uv = std::clamp(uv, -limit, limit);
-        gv = std::min(gv, limit);
-      }
-      float a = SiluF(gv) * uv;
-      if (row_weight != nullptr) a = row_weight[t] * a;
-      gv = RoundBf16(a);
-    }
-  }
-}
-
 void MoeForward(const MoeWeights& w, const ModelConfig& c, const float* x, const int32_t* tokens,
                 int64_t rows, float* out, const Compute& cx) {
   const int64_t dim = c.dim, k = c.n_activated_experts;
-  std::vector<int32_t> ids;
-  std::vector<float> weights;
+  kernels::Workspace& ws = MoeWorkspace();
+  int32_t* ids = ws.Get<int32_t>(kIds, rows * k);
+  float* weights = ws.Get<float>(kWeights, rows * k);
   Route(w, c, x, tokens, rows, ids, weights, cx);
 
   // Routed experts, one batch of rows each; results per (row, slot).
-  std::vector<float> routed(static_cast<size_t>(rows * k * dim), 0.0f);
+  float* routed = ws.Get<float>(kRouted, rows * k * dim);
+  std::fill(routed, routed + rows * k * dim, 0.0f);
+  int64_t* slots = ws.Get<int64_t>(kSlots, rows * k);  // row * k + j of one expert
   const float limit = static_cast<float>(c.swiglu_limit);
   for (int32_t e = 0; e < c.n_routed_experts; ++e) {
-    std::vector<int64_t> slots;  // row * k + j
+    int64_t n = 0;
     for (int64_t i = 0; i < rows * k; ++i) {
-      if (ids[static_cast<size_t>(i)] == e) slots.push_back(i);
+      if (ids[i] == e) slots[n++] = i;
     }
-    if (slots.empty()) continue;
-    const int64_t n = static_cast<int64_t>(slots.size());
-    std::vector<float> xe(static_cast<size_t>(n * dim)), we(static_cast<size_t>(n));
+    if (n == 0) continue;
+    float* xe = ws.Get<float>(kXe, n * dim);
+    float* we = ws.Get<float>(kWe, n);
     for (int64_t i = 0; i < n; ++i) {
       const int64_t row = slots[i] / k;
-      std::copy(x + row * dim, x + (row + 1) * dim, xe.data() + i * dim);
-      we[i] = weights[static_cast<size_t>(slots[i])];
+      std::copy(x + row * dim, x + (row + 1) * dim, xe + i * dim);
+      we[i] = weights[slots[i]];
     }
-    std::vector<float> ye(static_cast<size_t>(n * dim));
-    Expert(w.experts[static_cast<size_t>(e)], xe.data(), n, we.data(), limit, ye.data(), cx);
+    float* ye = ws.Get<float>(kYe, n * dim);
+    Expert(w.experts[static_cast<size_t>(e)], xe, n, we, limit, ye, cx);
     for (int64_t i = 0; i < n; ++i) {
-      std::copy(ye.data() + i * dim, ye.data() + (i + 1) * dim, routed.data() + slots[i] * dim);
+      std::copy(ye + i * dim, ye + (i + 1) * dim, routed + slots[i] * dim);
     }
   }
   // The shared expert does not clamp: the reference model.py the golden data was produced with
   // builds it without swiglu_limit (a later upstream revision clamps it too).
-  std::vector<float> shared(static_cast<size_t>(rows * dim));
-  Expert(w.shared, x, rows, nullptr, 0.0f, shared.data(), cx);
+  float* shared = ws.Get<float>(kShared, rows * dim);
+  Expert(w.shared, x, rows, nullptr, 0.0f, shared, cx);
 
   // y = sum of routed outputs in ascending expert order (fp32), + shared, rounded to bf16. A
   // token routed twice to one expert counts it once, as the reference's index_put does.
-  CombineExperts(routed.data(), shared.data(), ids.data(), rows, k, dim, out);
+  cx.ops.CombineExperts(kernels::F32Rows(routed, rows * k, dim),
+                        kernels::F32Rows(shared, rows, dim), ids, k,
+                        kernels::F32Rows(out, rows, dim));
+  ws.Trim(kKeepBytes);
 }
 
 }  // namespace dsagent::engine::forward

@@ -12,12 +12,6 @@
 
 namespace dsagent::engine::forward {
 
-// The expert activation in place on g [n, inter]: g <- bf16(row_weight[t] * (silu(g) * u)), with
-// u clamped to [-limit, limit] and g from above when limit > 0; row_weight may be null (weight 1).
-// (The CUDA kernel's twin: kernels/cuda/ops.h SwiGlu.)
-void SwiGluInPlace(float* g, const float* u, int64_t n, int64_t inter, const float* row_weight,
-                   float limit);
-
 // The router's score function (config scoring_func).
 enum class ScoreFunc { kSoftmax, kSigmoid, kSqrtSoftplus };
 ScoreFunc ScoreFuncOf(const std::string& name);
@@ -37,12 +31,6 @@ struct RouterShape {
 // (The CUDA kernel's twin: kernels/cuda/ops.h MoeRoute.)
 void RouteFromScores(float* scores, int64_t rows, const RouterShape& shape, const float* bias,
                      const int32_t* hash_ids, int32_t* ids, float* weights);
-
-// out [rows, dim] = bf16(sum of routed [rows, k, dim] over the row's distinct experts in ascending
-// id order, in fp32, + shared [rows, dim]): an expert chosen twice counts once (the reference's
-// index_put). (The CUDA kernel's twin: kernels/cuda/ops.h MoeCombine.)
-void CombineExperts(const float* routed, const float* shared, const int32_t* ids, int64_t rows,
-                    int64_t k, int64_t dim, float* out);
 
 // x [rows, dim] (ffn_norm output, bf16 values), tokens [rows] the input ids (hash routing).
 // Writes out [rows, dim] (bf16).

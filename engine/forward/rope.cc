@@ -4,8 +4,6 @@
 #include <cmath>
 #include <numbers>
 
-#include "engine/forward/numerics.h"
-
 namespace dsagent::engine::forward {
 namespace {
 
@@ -42,38 +40,6 @@ Rope::Rope(const ModelConfig& c, bool compressed_layer) : rope_dims_(c.rope_head
       const float smooth = 1.0f - ramp;
       float& f = freqs_[static_cast<size_t>(i)];
       f = f / factor * (1.0f - smooth) + f * smooth;
-    }
-  }
-}
-
-void Rope::Rotate(float* x, int64_t count, int64_t stride, int64_t width, int64_t pos,
-                  bool inverse) const {
-  const int64_t half = rope_dims_ / 2;
-  double cs[256], sn[256];
-  std::vector<double> big_c, big_s;
-  double* c = cs;
-  double* s = sn;
-  if (half > 256) {
-    big_c.resize(static_cast<size_t>(half));
-    big_s.resize(static_cast<size_t>(half));
-    c = big_c.data();
-    s = big_s.data();
-  }
-  for (int64_t i = 0; i < half; ++i) {
-    const float angle = static_cast<float>(pos) * freqs_[static_cast<size_t>(i)];
-    c[i] = static_cast<float>(std::cos(static_cast<double>(angle)));
-    s[i] = static_cast<float>(std::sin(static_cast<double>(angle)));
-    if (inverse) s[i] = -s[i];
-  }
-  for (int64_t v = 0; v < count; ++v) {
-    float* r = x + v * stride + (width - rope_dims_);
-    for (int64_t i = 0; i < half; ++i) {
-      const double a = r[2 * i], b = r[2 * i + 1];
-      // The reference multiplies in complex64 and copies the result into the bf16 tensor: two
-      // roundings (fp32, then bf16). Rounding once from double differs when the product lies
-      // within half an fp32 ulp of a bf16 tie — rare, but it flips downstream FP8 roundings.
-      r[2 * i] = RoundBf16(static_cast<float>(a * c[i] - b * s[i]));
-      r[2 * i + 1] = RoundBf16(static_cast<float>(a * s[i] + b * c[i]));
     }
   }
 }

@@ -1,46 +1,11 @@
-// ThreadPool: a fixed set of std::threads running ParallelFor loops. Work is split into contiguous
-// index ranges, and every index is computed by exactly one thread with the same arithmetic, so
-// results do not depend on the number of threads.
-//
-// Thread-safety: ParallelFor may be called from one thread at a time (it is not reentrant; a
-// nested call from inside a task runs inline).
+// The forward pass's thread pool is the CPU backend's (kernels/cpu/thread_pool.h); this name keeps
+// forward::ThreadPool for the code that builds a model or calls forward ops directly.
 #pragma once
 
-#include <condition_variable>
-#include <cstdint>
-#include <functional>
-#include <mutex>
-#include <thread>
-#include <vector>
+#include "engine/kernels/cpu/thread_pool.h"
 
 namespace dsagent::engine::forward {
 
-class ThreadPool {
- public:
-  // `threads` <= 0 means std::thread::hardware_concurrency(). One thread means no workers: all
-  // work runs on the caller.
-  explicit ThreadPool(int threads = 0);
-  ~ThreadPool();
-  ThreadPool(const ThreadPool&) = delete;
-  ThreadPool& operator=(const ThreadPool&) = delete;
-
-  int size() const { return static_cast<int>(workers_.size()) + 1; }
-
-  // Calls fn(begin, end) on disjoint ranges covering [0, n), each at least `grain` long (except
-  // the last), on the workers and the caller; returns when all are done.
-  void ParallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
-
- private:
-  void WorkerLoop();
-
-  std::vector<std::thread> workers_;
-  std::mutex mu_;
-  std::condition_variable wake_, done_;
-  const std::function<void(int64_t, int64_t)>* job_ = nullptr;
-  int64_t job_n_ = 0, job_chunk_ = 0, next_chunk_ = 0, chunks_ = 0, finished_ = 0;
-  uint64_t generation_ = 0;
-  bool stop_ = false;
-  bool busy_ = false;
-};
+using kernels::cpu::ThreadPool;
 
 }  // namespace dsagent::engine::forward

@@ -1,9 +1,9 @@
 // The arithmetic of the attention-side kernels (attention_ops.h), `__host__ __device__` like
 // device_math.h and operation for operation what the CPU forward computes, so the device-free
 // tests (tests/engine/kernels/cuda_forward_math_test.cc) run it on the host against the CPU code:
-//   per-head RMSNorm     forward/attention.h NormaliseHeadBf16
-//   Hadamard rotation    forward/quant_sim.h HadamardRotateBf16 (the same butterflies)
-//   sparse attention     forward/sparse_attention.h SparseAttentionHead (blocks of 64, online
+//   per-head RMSNorm     cpu/head_norm.h HeadRmsNormBf16
+//   Hadamard rotation    cpu/quant_ops.h HadamardRotateBf16 (the same butterflies)
+//   sparse attention     cpu/attention_ops.h SparseAttentionHead (blocks of 64, online
 //                        softmax, bf16 probabilities, the sink in the denominator)
 //   indexer scores       forward/indexer.h IndexerScores
 //   stable top-k         forward/indexer.h StableTopK, as a selection on 64-bit keys
@@ -90,7 +90,7 @@ DSAGENT_HD float SinkDenominator(const OnlineSoftmax& st, float sink) {
 }
 
 // Host reference of the kernel's schedule (one thread's view of each step, in sequence): the
-// device-free tests compare it with forward::SparseAttentionHead. q [hd]; kv rows of hd bf16
+// device-free tests compare it with cpu::SparseAttentionHead. q [hd]; kv rows of hd bf16
 // bits; index [n] rows of kv (-1 masked); o [hd].
 inline void SparseAttentionHeadBySteps(const float* q, const uint16_t* kv, const int32_t* index,
                                        int64_t n, int64_t hd, float sink, float scale, float* o,

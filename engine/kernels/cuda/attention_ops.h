@@ -1,9 +1,9 @@
 // The CUDA kernels of the attention sub-layer beyond the shared ones (ops.h), each with the
 // contract of its CPU twin in `fast` numerics; the arithmetic is attention_math.h's, shared with
 // the host:
-//   HeadRmsNorm      forward/attention.h NormaliseHeadBf16 (the q heads' weightless norm)
-//   HadamardRotate   forward/quant_sim.h HadamardRotateBf16 (indexer queries and keys)
-//   SparseAttention  forward/sparse_attention.h SparseAttentionHead, every head of one query
+//   HeadRmsNorm      cpu/head_norm.h HeadRmsNormBf16 (the q heads' weightless norm)
+//   HadamardRotate   cpu/quant_ops.h HadamardRotateBf16 (indexer queries and keys)
+//   SparseAttention  cpu/attention_ops.h SparseAttentionHead, every head of one query
 //                    token over one index list (decode); SparseAttentionTokens: several tokens,
 //                    a list each (prefill)
 // Pointers are device pointers; every call is queued on `stream` and returns at once (a bad

@@ -93,7 +93,7 @@ DSAGENT_HD float E2M1ToFloat(uint8_t nibble) {
 DSAGENT_HD bool Fp8ScaleInLaneRange(uint8_t s) { return s >= 10 && s <= 246; }
 DSAGENT_HD bool Fp4ScaleInLaneRange(uint8_t s) { return s >= 2 && s <= 251; }
 
-// ---- the reference's activation quantisers (forward/numerics.h, forward/quant_sim.h) ----------
+// ---- the reference's activation quantisers (number_formats.h, cpu/quant_ops.h) ----------
 // 2^ceil(log2(t)) from t's bits, for a positive normal float.
 DSAGENT_HD float Pow2Ceil(float t) {
   const uint32_t bits = FloatBits(t);
@@ -148,8 +148,8 @@ DSAGENT_HD float SqrtF(float x) { return static_cast<float>(sqrt(static_cast<dou
 DSAGENT_HD float NegInfF() { return BitsFloat(0xff800000u); }
 // 1/sqrt in double, rounded once to float (forward::RsqrtF).
 DSAGENT_HD float RsqrtF(float x) { return static_cast<float>(1.0 / sqrt(static_cast<double>(x))); }
-// One SwiGLU output (forward/moe.cc): limit > 0 clamps u to [-limit, limit] and g from above;
-// bf16(weight * (silu(g) * u)), `weight` 1 when the row has none.
+// One SwiGLU output (cpu/moe_ops.cc SwiGluInPlace): limit > 0 clamps u to [-limit, limit] and g
+// from above; bf16(weight * (silu(g) * u)), `weight` 1 when the row has none.
 DSAGENT_HD float SwiGluValue(float g, float u, float limit, bool has_weight, float weight) {
   if (limit > 0) {
     u = u < -limit ? -limit : (limit < u ? limit : u);  // std::clamp, NaN kept
@@ -159,7 +159,7 @@ DSAGENT_HD float SwiGluValue(float g, float u, float limit, bool has_weight, flo
   if (has_weight) a = weight * a;
   return RoundBf16(a);
 }
-// One rotated pair of RoPE (forward/rope.cc): cos/sin of the fp32 angle in double, rounded to
+// One rotated pair of RoPE (cpu/rope_rotate.cc): cos/sin of the fp32 angle in double, rounded to
 // float; the complex product in double, rounded to float, then bf16.
 DSAGENT_HD void RopePair(float& a, float& b, float angle, bool inverse) {
   const double c = static_cast<float>(cos(static_cast<double>(angle)));

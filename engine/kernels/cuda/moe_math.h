@@ -1,6 +1,7 @@
 // The arithmetic of the MoE routing and combine kernels (moe_ops.h), `__host__ __device__` and
-// operation for operation forward/moe.h RouteFromScores / CombineExperts, so the device-free tests
-// run it on the host against the CPU code (tests/engine/kernels/cuda_forward_math_test.cc).
+// operation for operation forward/moe.h RouteFromScores / cpu/moe_ops.h CombineExperts, so the
+// device-free tests run it on the host against the CPU code
+// (tests/engine/kernels/cuda_forward_math_test.cc).
 #pragma once
 
 #include <cstdint>

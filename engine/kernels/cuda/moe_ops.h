@@ -1,7 +1,7 @@
 // The CUDA kernels of the MoE router and the combine of the experts' outputs, with the contract of
 // their CPU twins; the arithmetic is moe_math.h's, shared with the host:
 //   MoeRoute    forward/moe.h RouteFromScores (score function, hash or biased top-k, weights)
-//   MoeCombine  forward/moe.h CombineExperts
+//   MoeCombine  cpu/moe_ops.h CombineExperts
 // The gate product before MoeRoute is the CPU's exact product (Compute::Exact): on the device it
 // needs a double-accumulating matvec, not there yet, so MoeRoute takes the gate's products as
 // input. Pointers are device pointers; calls are queued on `stream` (bad arguments and failed

@@ -5,10 +5,11 @@
 //   MatVecExact kernels/cpu/weight_dot.h WeightRowDots (double products and sums), the `exact`
 //               products of both modes' discrete steps
 //   ExpertMatVec  MatVec with the weight chosen per slot by a device id (the routed experts)
-//   ActQuant    forward/quant_sim.h QuantizeFp8Blocks (per 128 or 64) / QuantizeFp4Blocks (per 32)
+//   ActQuant    cpu/quant_ops.h QuantizeFp8Blocks (per 128 or 64) / QuantizeFp4Blocks (per 32)
 //   RmsNorm     forward/linear.h RmsNorm
-//   RopeRotate  forward/rope.h Rope::Rotate (frequencies from Rope::frequencies(), YaRN included)
-//   SwiGlu      forward/moe.cc's expert activation (clamp at swiglu_limit when limit > 0)
+//   RopeRotate  cpu/rope_rotate.h RopeRotate (frequencies from forward's Rope::frequencies(), YaRN
+//   included) SwiGlu      cpu/moe_ops.h SwiGluInPlace, the expert activation (clamp at swiglu_limit
+//   when limit > 0)
 // Pointers are device pointers; every call is queued on `stream` and returns at once (errors of
 // the launch throw CudaError; errors of the run surface at the next Synchronize).
 //

@@ -13,10 +13,11 @@
 #include <vector>
 
 #include "engine/forward/hyper_connection.h"
-#include "engine/forward/quant_sim.h"
 #include "engine/forward/rope.h"
 #include "engine/forward/thread_pool.h"
 #include "engine/forward/weight_matrix.h"
+#include "engine/kernels/cpu/quant_ops.h"
+#include "engine/kernels/cpu/rope_rotate.h"
 #include "engine/model/model_config.h"
 
 namespace dsagent::engine::forward {
@@ -212,7 +213,7 @@ TEST(NumericsTest, Fp8BlockQuantisationIsIdempotentAndOnTheGrid) {
   for (int i = 0; i < 128; ++i)
     x[i] = RoundBf16(std::sin(0.37f * i) * (i % 64 == 5 ? 30.0f : 1.0f));
   std::vector<float> q = x;
-  QuantizeFp8Blocks(q.data(), 128, 64);
+  kernels::cpu::QuantizeFp8Blocks(q.data(), 128, 64);
   for (int b = 0; b < 2; ++b) {
     float amax = 0;
     for (int i = 0; i < 64; ++i) amax = std::fmax(amax, std::fabs(x[b * 64 + i]));
@@ -225,7 +226,7 @@ TEST(NumericsTest, Fp8BlockQuantisationIsIdempotentAndOnTheGrid) {
     }
   }
   std::vector<float> again = q;
-  QuantizeFp8Blocks(again.data(), 128, 64);
+  kernels::cpu::QuantizeFp8Blocks(again.data(), 128, 64);
   EXPECT_EQ(again, q);
 }
 
@@ -233,7 +234,7 @@ TEST(NumericsTest, Fp4BlockQuantisationIsIdempotentAndOnTheGrid) {
   std::vector<float> x(64);
   for (int i = 0; i < 64; ++i) x[i] = RoundBf16(std::cos(1.1f * i) * 0.01f);
   std::vector<float> q = x;
-  QuantizeFp4Blocks(q.data(), 64, 32);
+  kernels::cpu::QuantizeFp4Blocks(q.data(), 64, 32);
   for (int b = 0; b < 2; ++b) {
     float amax = 0;
     for (int i = 0; i < 32; ++i) amax = std::fmax(amax, std::fabs(x[b * 32 + i]));
@@ -241,25 +242,25 @@ TEST(NumericsTest, Fp4BlockQuantisationIsIdempotentAndOnTheGrid) {
     for (int i = 0; i < 32; ++i) EXPECT_EQ(RoundFp4E2M1(q[b * 32 + i] / s), q[b * 32 + i] / s);
   }
   std::vector<float> again = q;
-  QuantizeFp4Blocks(again.data(), 64, 32);
+  kernels::cpu::QuantizeFp4Blocks(again.data(), 64, 32);
   EXPECT_EQ(again, q);
 }
 
 TEST(NumericsTest, HadamardIsNaturalOrderAndOrthonormal) {
   std::vector<float> e(8, 0.0f);
   e[0] = 1.0f;
-  HadamardRotateBf16(e.data(), 8);
+  kernels::cpu::HadamardRotateBf16(e.data(), 8);
   for (float v : e) EXPECT_EQ(v, RoundBf16(1.0 / std::sqrt(8.0)));
   // Natural (Sylvester) order: row 1 of H_4 is (+, -, +, -).
   std::vector<float> x = {1.0f, 2.0f, 3.0f, 4.0f};
-  HadamardRotateBf16(x.data(), 4);
+  kernels::cpu::HadamardRotateBf16(x.data(), 4);
   EXPECT_EQ(x, (std::vector<float>{5.0f, -1.0f, -2.0f, 0.0f}));
   // H is its own inverse up to the bf16 rounding.
   std::vector<float> y(128);
   for (int i = 0; i < 128; ++i) y[i] = RoundBf16(std::sin(0.1f * i));
   std::vector<float> z = y;
-  HadamardRotateBf16(z.data(), 128);
-  HadamardRotateBf16(z.data(), 128);
+  kernels::cpu::HadamardRotateBf16(z.data(), 128);
+  kernels::cpu::HadamardRotateBf16(z.data(), 128);
   for (int i = 0; i < 128; ++i) EXPECT_NEAR(z[i], y[i], 1e-2) << i;
 }
 
@@ -320,13 +321,14 @@ TEST(NumericsTest, InverseRopeUndoesRope) {
   std::vector<float> x(128);
   for (int i = 0; i < 128; ++i) x[i] = RoundBf16(std::sin(0.21f * i));
   std::vector<float> y = x;
-  rope.Rotate(y.data(), 1, 128, 128, 77, false);
+  kernels::cpu::RopeRotate(y.data(), 1, 128, 128, rope.frequencies(), 77, false);
   for (int i = 0; i < 64; ++i) EXPECT_EQ(y[i], x[i]);  // only the last 64 dims rotate
   EXPECT_NE(y, x);
-  rope.Rotate(y.data(), 1, 128, 128, 77, true);
+  kernels::cpu::RopeRotate(y.data(), 1, 128, 128, rope.frequencies(), 77, true);
   for (int i = 64; i < 128; ++i) EXPECT_NEAR(y[i], x[i], 2e-2) << i;
   std::vector<float> z = x;
-  rope.Rotate(z.data(), 1, 128, 128, 0, false);  // position 0 is the identity
+  kernels::cpu::RopeRotate(z.data(), 1, 128, 128, rope.frequencies(), 0,
+                           false);  // position 0 is the identity
   EXPECT_EQ(z, x);
 }
 

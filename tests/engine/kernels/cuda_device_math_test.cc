@@ -10,8 +10,10 @@
 
 #include "engine/forward/moe.h"
 #include "engine/forward/numerics.h"
-#include "engine/forward/quant_sim.h"
 #include "engine/forward/rope.h"
+#include "engine/kernels/cpu/moe_ops.h"
+#include "engine/kernels/cpu/quant_ops.h"
+#include "engine/kernels/cpu/rope_rotate.h"
 #include "engine/kernels/cpu/weight_dot_f32.h"
 #include "engine/kernels/cuda/device_math.h"
 #include "engine/model/model_config.h"
@@ -102,9 +104,9 @@ TEST(CudaDeviceMathTest, ActQuantBlocksMatchTheCpu) {
     for (float& v : x) v = forward::RoundBf16(normal(rng));
     std::vector<float> cpu = x;
     if (fp4) {
-      forward::QuantizeFp4Blocks(cpu.data(), static_cast<int64_t>(cpu.size()), block);
+      kernels::cpu::QuantizeFp4Blocks(cpu.data(), static_cast<int64_t>(cpu.size()), block);
     } else {
-      forward::QuantizeFp8Blocks(cpu.data(), static_cast<int64_t>(cpu.size()), block);
+      kernels::cpu::QuantizeFp8Blocks(cpu.data(), static_cast<int64_t>(cpu.size()), block);
     }
     for (size_t b = 0; b < x.size(); b += static_cast<size_t>(block)) {
       float amax = 0;
@@ -129,8 +131,8 @@ TEST(CudaDeviceMathTest, SwiGluMatchesTheCpuExpertActivation) {
   for (const float limit : {0.0f, 7.0f}) {
     for (const bool weighted : {false, true}) {
       std::vector<float> cpu = g;
-      forward::SwiGluInPlace(cpu.data(), u.data(), rows, inter, weighted ? weight.data() : nullptr,
-                             limit);
+      kernels::cpu::SwiGluInPlace(cpu.data(), u.data(), rows, inter,
+                                  weighted ? weight.data() : nullptr, limit);
       for (int64_t k = 0; k < rows * inter; ++k) {
         const auto i = static_cast<size_t>(k);
         const float w = weighted ? weight[static_cast<size_t>(k / inter)] : 1.0f;
@@ -154,7 +156,7 @@ TEST(CudaDeviceMathTest, RopePairMatchesTheCpuRotationWithYarn) {
         std::vector<float> x(static_cast<size_t>(count * width));
         for (float& v : x) v = forward::RoundBf16(normal(rng));
         std::vector<float> cpu = x;
-        rope.Rotate(cpu.data(), count, width, width, pos, inverse);
+        kernels::cpu::RopeRotate(cpu.data(), count, width, width, rope.frequencies(), pos, inverse);
         for (int64_t v = 0; v < count; ++v) {
           float* r = x.data() + v * width + (width - rope.dims());
           for (int64_t i = 0; i < rope.dims() / 2; ++i) {

@@ -18,9 +18,12 @@
 #include "engine/forward/indexer.h"
 #include "engine/forward/moe.h"
 #include "engine/forward/numerics.h"
-#include "engine/forward/quant_sim.h"
-#include "engine/forward/sparse_attention.h"
 #include "engine/forward/thread_pool.h"
+#include "engine/kernels/cpu/attention_ops.h"
+#include "engine/kernels/cpu/cpu_ops.h"
+#include "engine/kernels/cpu/head_norm.h"
+#include "engine/kernels/cpu/moe_ops.h"
+#include "engine/kernels/cpu/quant_ops.h"
 #include "engine/kernels/cuda/attention_math.h"
 #include "engine/kernels/cuda/mixing_math.h"
 #include "engine/kernels/cuda/moe_math.h"
@@ -79,7 +82,7 @@ TEST(CudaForwardMathTest, HeadNormMatchesTheCpuAndItsSumIsOrderFree) {
     for (int rep = 0; rep < 50; ++rep) {
       std::vector<float> x = RandomBf16(static_cast<size_t>(n), rng, rep % 2 ? 3.0f : 0.05f);
       std::vector<float> cpu = x;
-      forward::NormaliseHeadBf16(cpu.data(), n, 1e-6f);
+      kernels::cpu::HeadRmsNormBf16(cpu.data(), n, 1e-6f);
       double sequential = 0, strided[256] = {};
       for (int64_t i = 0; i < n; ++i) {
         sequential += dm::HeadNormSquare(x[static_cast<size_t>(i)]);
@@ -102,7 +105,7 @@ TEST(CudaForwardMathTest, HadamardButterfliesMatchTheCpuRotation) {
   for (const int64_t n : {2LL, 32LL, 128LL, 512LL}) {
     std::vector<float> x = RandomBf16(static_cast<size_t>(n), rng, 2.0f);
     std::vector<float> cpu = x;
-    forward::HadamardRotateBf16(cpu.data(), n);
+    kernels::cpu::HadamardRotateBf16(cpu.data(), n);
     std::vector<double> v(x.begin(), x.end());
     for (int64_t h = 1; h < n; h *= 2) {
       // A stage's butterflies in reverse order: they are disjoint, so any order is the same.
@@ -150,15 +153,14 @@ TEST(CudaForwardMathTest, SparseAttentionStepsMatchTheCpuHead) {
         }
         const std::vector<float> q = RandomBf16(static_cast<size_t>(hd), rng, 2.0f);
         const float sink = forward::RoundBf16(std::normal_distribution<float>(0, 2)(rng));
-        std::vector<const uint16_t*> rows;
-        for (const int32_t e : index) rows.push_back(e < 0 ? nullptr : kv.data() + e * hd);
-        forward::SparseAttentionShape shape;
-        shape.heads = 1;
-        shape.head_dim = hd;
-        shape.scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
+        KvRowSet cache;
+        cache.parts[0] = Bf16BitRows(kv.data(), cache_rows, hd);
+        cache.count = 1;
+        const float scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
         std::vector<float> cpu(static_cast<size_t>(hd)), gpu(cpu.size()), acc(cpu.size());
-        forward::SparseAttentionHead(q.data(), rows.data(), n, sink, shape, cpu.data());
-        dm::SparseAttentionHeadBySteps(q.data(), kv.data(), index.data(), n, hd, sink, shape.scale,
+        kernels::cpu::SparseAttentionHead(q.data(), cache, index.data(), n, sink, hd, scale,
+                                          cpu.data());
+        dm::SparseAttentionHeadBySteps(q.data(), kv.data(), index.data(), n, hd, sink, scale,
                                        gpu.data(), acc.data());
         for (int64_t d = 0; d < hd; ++d) {
           ASSERT_TRUE(SameFloat(gpu[static_cast<size_t>(d)], cpu[static_cast<size_t>(d)]))
@@ -173,9 +175,9 @@ TEST(CudaForwardMathTest, IndexerTermsMatchTheCpuScores) {
   std::mt19937 rng(113);
   const int64_t heads = 64, hd = 128, entries = 300;
   std::vector<float> q = RandomBf16(static_cast<size_t>(heads * hd), rng, 1.0f);
-  forward::QuantizeFp4Blocks(q.data(), heads * hd, 32);
+  kernels::cpu::QuantizeFp4Blocks(q.data(), heads * hd, 32);
   std::vector<float> key_values = RandomBf16(static_cast<size_t>(entries * hd), rng, 1.0f);
-  forward::QuantizeFp4Blocks(key_values.data(), entries * hd, 32);
+  kernels::cpu::QuantizeFp4Blocks(key_values.data(), entries * hd, 32);
   const std::vector<uint16_t> keys = ToBf16Bits(key_values);
   const std::vector<float> hw = RandomBf16(static_cast<size_t>(heads), rng, 0.02f);
   std::vector<float> cpu(static_cast<size_t>(entries));
@@ -327,7 +329,7 @@ TEST(CudaForwardMathTest, CombineMatchesTheCpuWithRepeatedExperts) {
   const std::vector<int32_t> ids = {5, 3, 9, 1, 7, 2, 4, 4, 4, 1, 0, 2,
                                     8, 6, 7, 6, 5, 4, 0, 1, 2, 3, 4, 5};
   std::vector<float> cpu(static_cast<size_t>(rows * dim));
-  forward::CombineExperts(routed.data(), shared.data(), ids.data(), rows, k, dim, cpu.data());
+  kernels::cpu::CombineExperts(routed.data(), shared.data(), ids.data(), rows, k, dim, cpu.data());
   for (int64_t t = 0; t < rows; ++t) {
     int order[dm::kMaxRouteK];
     dm::CombineOrder(ids.data() + t * k, static_cast<int>(k), order);
@@ -412,7 +414,8 @@ TEST(CudaForwardMathTest, HcHeadStepsMatchTheCpuHead) {
   const std::vector<float> h = RandomBf16(static_cast<size_t>(rows * n), rng, 1.0f);
   std::vector<float> cpu(static_cast<size_t>(rows * s.dim));
   forward::ThreadPool pool(1);
-  forward::HcHead(h.data(), rows, w, s, cpu.data(), forward::Compute{pool, Numerics::kFast});
+  const kernels::cpu::CpuOps ops(pool);
+  forward::HcHead(h.data(), rows, w, s, cpu.data(), forward::Compute{pool, Numerics::kFast, ops});
   const dm::WeightView view{dm::WeightKind::kF32, fn.matrix.data, nullptr, n, 0};
   for (int64_t t = 0; t < rows; ++t) {
     const float* ht = h.data() + t * n;

@@ -21,11 +21,14 @@
 #include "engine/forward/model_weights.h"
 #include "engine/forward/moe.h"
 #include "engine/forward/numerics.h"
-#include "engine/forward/quant_sim.h"
 #include "engine/forward/rope.h"
 #include "engine/forward/sequence_state.h"
-#include "engine/forward/sparse_attention.h"
 #include "engine/forward/thread_pool.h"
+#include "engine/kernels/cpu/attention_ops.h"
+#include "engine/kernels/cpu/cpu_ops.h"
+#include "engine/kernels/cpu/head_norm.h"
+#include "engine/kernels/cpu/moe_ops.h"
+#include "engine/kernels/cpu/quant_ops.h"
 #include "engine/kernels/cuda/attention_ops.h"
 #include "engine/kernels/cuda/attention_step.h"
 #include "engine/kernels/cuda/block_step.h"
@@ -68,7 +71,7 @@ TEST(CudaForwardOpsTest, HeadRmsNormMatchesTheCpu) {
     const int64_t count = 67;
     const std::vector<float> x = RandomBf16(static_cast<size_t>(count * n), rng, 2.0f);
     std::vector<float> cpu = x;
-    for (int64_t v = 0; v < count; ++v) forward::NormaliseHeadBf16(cpu.data() + v * n, n, 1e-6f);
+    for (int64_t v = 0; v < count; ++v) kernels::cpu::HeadRmsNormBf16(cpu.data() + v * n, n, 1e-6f);
     DeviceBuffer dx = ToDevice(x, stream);
     HeadRmsNorm(dx.as<float>(), count, n, 1e-6f, stream);
     ExpectContract(ToHost(dx, x.size(), stream), cpu, "head_rmsnorm n " + std::to_string(n), true);
@@ -83,7 +86,7 @@ TEST(CudaForwardOpsTest, HadamardRotateMatchesTheCpu) {
     const int64_t count = 13;
     const std::vector<float> x = RandomBf16(static_cast<size_t>(count * n), rng, 1.0f);
     std::vector<float> cpu = x;
-    for (int64_t v = 0; v < count; ++v) forward::HadamardRotateBf16(cpu.data() + v * n, n);
+    for (int64_t v = 0; v < count; ++v) kernels::cpu::HadamardRotateBf16(cpu.data() + v * n, n);
     DeviceBuffer dx = ToDevice(x, stream);
     HadamardRotate(dx.as<float>(), count, n, stream);
     ExpectContract(ToHost(dx, x.size(), stream), cpu, "hadamard n " + std::to_string(n), true);
@@ -111,22 +114,21 @@ TEST(CudaForwardOpsTest, SparseAttentionMatchesTheCpuHeads) {
       }
       const std::vector<float> q = RandomBf16(static_cast<size_t>(heads * hd), rng, 2.0f);
       const std::vector<float> sink = RandomBf16(static_cast<size_t>(heads), rng, 2.0f);
-      std::vector<const uint16_t*> rows;
-      for (const int32_t e : index) rows.push_back(e < 0 ? nullptr : kv.data() + e * hd);
-      forward::SparseAttentionShape shape;
-      shape.heads = heads;
-      shape.head_dim = hd;
-      shape.scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
+      KvRowSet cache;
+      cache.parts[0] = Bf16BitRows(kv.data(), cache_rows, hd);
+      cache.count = 1;
+      const float scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
       std::vector<float> cpu(q.size());
       for (int64_t h = 0; h < heads; ++h) {
-        forward::SparseAttentionHead(q.data() + h * hd, rows.data(), n,
-                                     sink[static_cast<size_t>(h)], shape, cpu.data() + h * hd);
+        kernels::cpu::SparseAttentionHead(q.data() + h * hd, cache, index.data(), n,
+                                          sink[static_cast<size_t>(h)], hd, scale,
+                                          cpu.data() + h * hd);
       }
       const DeviceBuffer dq = ToDevice(q, stream), dsink = ToDevice(sink, stream);
       const DeviceBuffer dindex = ToDevice(n > 0 ? index : std::vector<int32_t>{0}, stream);
       DeviceBuffer dout(q.size() * sizeof(float));
       SparseAttention(dq.as<float>(), heads, hd, dkv.as<uint16_t>(), dindex.as<int32_t>(), n,
-                      dsink.as<float>(), shape.scale, dout.as<float>(), stream);
+                      dsink.as<float>(), scale, dout.as<float>(), stream);
       ExpectContract(ToHost(dout, q.size(), stream), cpu,
                      "sparse_attention hd " + std::to_string(hd) + " n " + std::to_string(n), true);
     }
@@ -152,22 +154,18 @@ TEST(CudaForwardOpsTest, SparseAttentionTokensMatchesTheCpuPerTokenLists) {
   }
   const std::vector<float> q = RandomBf16(static_cast<size_t>(tokens * heads * hd), rng, 2.0f);
   const std::vector<float> sink = RandomBf16(static_cast<size_t>(heads), rng, 2.0f);
-  forward::SparseAttentionShape shape;
-  shape.heads = heads;
-  shape.head_dim = hd;
-  shape.scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
+  const float scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
+  KvRowSet cache;
+  cache.parts[0] = Bf16BitRows(kv.data(), cache_rows, hd);
+  cache.count = 1;
   std::vector<float> cpu(q.size());
   for (int64_t t = 0; t < tokens; ++t) {
-    std::vector<const uint16_t*> rows;
-    for (int64_t j = list_begin[static_cast<size_t>(t)]; j < list_begin[static_cast<size_t>(t + 1)];
-         ++j) {
-      const int32_t e = index[static_cast<size_t>(j)];
-      rows.push_back(e < 0 ? nullptr : kv.data() + e * hd);
-    }
+    const int64_t b = list_begin[static_cast<size_t>(t)];
     for (int64_t h = 0; h < heads; ++h) {
-      forward::SparseAttentionHead(q.data() + (t * heads + h) * hd, rows.data(),
-                                   static_cast<int64_t>(rows.size()), sink[static_cast<size_t>(h)],
-                                   shape, cpu.data() + (t * heads + h) * hd);
+      kernels::cpu::SparseAttentionHead(q.data() + (t * heads + h) * hd, cache, index.data() + b,
+                                        list_begin[static_cast<size_t>(t + 1)] - b,
+                                        sink[static_cast<size_t>(h)], hd, scale,
+                                        cpu.data() + (t * heads + h) * hd);
     }
   }
   const DeviceBuffer dkv = ToDevice(kv, stream), dq = ToDevice(q, stream),
@@ -175,8 +173,7 @@ TEST(CudaForwardOpsTest, SparseAttentionTokensMatchesTheCpuPerTokenLists) {
                      dbegin = ToDevice(list_begin, stream);
   DeviceBuffer dout(q.size() * sizeof(float));
   SparseAttentionTokens(dq.as<float>(), tokens, heads, hd, dkv.as<uint16_t>(), dindex.as<int32_t>(),
-                        dbegin.as<int64_t>(), dsink.as<float>(), shape.scale, dout.as<float>(),
-                        stream);
+                        dbegin.as<int64_t>(), dsink.as<float>(), scale, dout.as<float>(), stream);
   ExpectContract(ToHost(dout, q.size(), stream), cpu, "sparse_attention tokens", true);
 }
 
@@ -187,9 +184,9 @@ TEST(CudaForwardOpsTest, IndexerScoresAndTopKMatchTheCpuSelection) {
   const int64_t heads = 64, hd = 128;
   for (const int64_t entries : {1LL, 300LL, 5003LL}) {
     std::vector<float> q = RandomBf16(static_cast<size_t>(heads * hd), rng, 1.0f);
-    forward::QuantizeFp4Blocks(q.data(), heads * hd, 32);
+    kernels::cpu::QuantizeFp4Blocks(q.data(), heads * hd, 32);
     std::vector<float> key_values = RandomBf16(static_cast<size_t>(entries * hd), rng, 1.0f);
-    forward::QuantizeFp4Blocks(key_values.data(), entries * hd, 32);
+    kernels::cpu::QuantizeFp4Blocks(key_values.data(), entries * hd, 32);
     const std::vector<uint16_t> keys = ToBf16Bits(key_values);
     const std::vector<float> hw = RandomBf16(static_cast<size_t>(heads), rng, 0.02f);
     std::vector<float> cpu(static_cast<size_t>(entries));
@@ -307,7 +304,7 @@ TEST(CudaForwardOpsTest, MoeCombineMatchesTheCpu) {
   std::uniform_int_distribution<int32_t> expert(0, 9);  // few experts: repeats within rows
   for (int32_t& id : ids) id = expert(rng);
   std::vector<float> cpu(shared.size());
-  forward::CombineExperts(routed.data(), shared.data(), ids.data(), rows, k, dim, cpu.data());
+  kernels::cpu::CombineExperts(routed.data(), shared.data(), ids.data(), rows, k, dim, cpu.data());
   const DeviceBuffer drouted = ToDevice(routed, stream), dids = ToDevice(ids, stream);
   DeviceBuffer dshared = ToDevice(shared, stream);
   // In place on the shared expert's output.
@@ -376,7 +373,8 @@ TEST(CudaForwardOpsTest, HcPreAndHcHeadWithExactProductsMatchTheCpu) {
   s.dim = 4096;
   const int64_t rows = 3, n = s.hc * s.dim;
   forward::ThreadPool pool(2);
-  const forward::Compute cx{pool, Numerics::kFast};
+  const kernels::cpu::CpuOps ops(pool);
+  const forward::Compute cx{pool, Numerics::kFast, ops};
   const std::vector<float> h = RandomBf16(static_cast<size_t>(rows * n), rng, 1.0f);
   const DeviceBuffer dh = ToDevice(h, stream);
   HcKernelShape gs;
@@ -457,7 +455,8 @@ TEST(CudaForwardOpsTest, CompressTokenMatchesTheCpuCompressorTokenByToken) {
   CudaStream stream;
   std::mt19937 rng(229);
   forward::ThreadPool pool(2);
-  const forward::Compute cx{pool, Numerics::kFast};
+  const kernels::cpu::CpuOps ops(pool);
+  const forward::Compute cx{pool, Numerics::kFast, ops};
   struct Case {
     int ratio;
     int64_t head_dim, tokens;
@@ -539,7 +538,8 @@ TEST(CudaForwardOpsTest, IndexerSelectMatchesTheCpuSelectionTokenByToken) {
   CudaStream stream;
   std::mt19937 rng(231);
   forward::ThreadPool pool(2);
-  const forward::Compute cx{pool, Numerics::kFast};
+  const kernels::cpu::CpuOps ops(pool);
+  const forward::Compute cx{pool, Numerics::kFast, ops};
   const int64_t dim = 1024, rank = 512, heads = config.index_n_heads, hd = config.index_head_dim;
   const int64_t tokens = 90, ratio = 4;
 
@@ -737,7 +737,8 @@ TEST(CudaForwardOpsTest, AttentionDecodeMatchesTheCpuAttentionTokenByToken) {
   CudaStream stream;
   std::mt19937 rng(233);
   forward::ThreadPool pool(2);
-  const forward::Compute cx{pool, Numerics::kFast};
+  const kernels::cpu::CpuOps ops(pool);
+  const forward::Compute cx{pool, Numerics::kFast, ops};
   const int64_t tokens = 70;
   for (const int ratio : {0, 8, 4}) {
     const forward::Rope rope(c, ratio > 0);
@@ -817,7 +818,8 @@ TEST(CudaForwardOpsTest, MoeDecodeMatchesTheCpuMoeTokenByToken) {
   CudaStream stream;
   std::mt19937 rng(237);
   forward::ThreadPool pool(2);
-  const forward::Compute cx{pool, Numerics::kFast};
+  const kernels::cpu::CpuOps ops(pool);
+  const forward::Compute cx{pool, Numerics::kFast, ops};
   const ModelConfig c = SmallConfig(512);
   const int64_t vocab = 50, tokens = 12;
   for (const bool hash : {false, true}) {
@@ -863,7 +865,8 @@ TEST(CudaForwardOpsTest, BlockDecodeAndHeadDecodeMatchTheCpuTokenByToken) {
   CudaStream stream;
   std::mt19937 rng(239);
   forward::ThreadPool pool(2);
-  const forward::Compute cx{pool, Numerics::kFast};
+  const kernels::cpu::CpuOps ops(pool);
+  const forward::Compute cx{pool, Numerics::kFast, ops};
   const ModelConfig c = SmallConfig(512);
   const int64_t vocab = 50, tokens = 40, hc = c.hc_mult, n = hc * c.dim;
   const int64_t mix = (2 + hc) * hc, logits_n = 1000;

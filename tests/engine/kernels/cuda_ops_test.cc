@@ -15,8 +15,10 @@
 #include "engine/forward/linear.h"
 #include "engine/forward/moe.h"
 #include "engine/forward/numerics.h"
-#include "engine/forward/quant_sim.h"
 #include "engine/forward/rope.h"
+#include "engine/kernels/cpu/moe_ops.h"
+#include "engine/kernels/cpu/quant_ops.h"
+#include "engine/kernels/cpu/rope_rotate.h"
 #include "engine/kernels/cpu/weight_dot_f32.h"
 #include "engine/kernels/cuda/ops.h"
 #include "engine/kernels/cuda_probe.h"
@@ -135,9 +137,9 @@ TEST(CudaOpsTest, ActQuantMatchesTheCpuQuantisers) {
     x[5] = 0.0f;  // a block with tiny values elsewhere
     std::vector<float> cpu = x;
     if (fp4) {
-      forward::QuantizeFp4Blocks(cpu.data(), rows * n, block);
+      kernels::cpu::QuantizeFp4Blocks(cpu.data(), rows * n, block);
     } else {
-      forward::QuantizeFp8Blocks(cpu.data(), rows * n, block);
+      kernels::cpu::QuantizeFp8Blocks(cpu.data(), rows * n, block);
     }
     DeviceBuffer dx = ToDevice(x, stream);
     ActQuant(dx.as<float>(), rows, n, block, fp4 ? ActQuantFormat::kFp4 : ActQuantFormat::kFp8,
@@ -185,7 +187,7 @@ TEST(CudaOpsTest, RopeMatchesTheCpuRotationWithYarn) {
         std::vector<float> x(static_cast<size_t>(count * width));
         for (float& v : x) v = forward::RoundBf16(normal(rng));
         std::vector<float> cpu = x;
-        rope.Rotate(cpu.data(), count, width, width, pos, inverse);
+        kernels::cpu::RopeRotate(cpu.data(), count, width, width, rope.frequencies(), pos, inverse);
         DeviceBuffer dx = ToDevice(x, stream);
         RopeRotate(dx.as<float>(), count, width, width, rope.dims(), freqs.as<float>(), pos,
                    inverse, stream);
@@ -211,7 +213,7 @@ TEST(CudaOpsTest, SwiGluMatchesTheCpuWithAndWithoutClamp) {
   DeviceBuffer dout(g.size() * sizeof(float));
   for (const float limit : {0.0f, 10.0f}) {
     std::vector<float> cpu = g;
-    forward::SwiGluInPlace(cpu.data(), u.data(), rows, inter, weight.data(), limit);
+    kernels::cpu::SwiGluInPlace(cpu.data(), u.data(), rows, inter, weight.data(), limit);
     SwiGlu(dg.as<float>(), du.as<float>(), rows, inter, dwt.as<float>(), limit, dout.as<float>(),
            stream);
     ExpectContract(ToHost(dout, g.size(), stream), cpu, "swiglu limit " + std::to_string(limit),

@@ -8,7 +8,7 @@
 #include <random>
 
 #include "engine/forward/numerics.h"
-#include "engine/forward/quant_sim.h"
+#include "engine/kernels/cpu/quant_ops.h"
 #include "tests/engine/kv/kv_test_util.h"
 
 namespace dsagent::engine::kv {
@@ -39,10 +39,10 @@ std::vector<uint16_t> QuantisedRows(const RowLayout& l, int64_t rows, uint32_t s
     if (r % 7 == 3) row[5] = -0.0f;  // the sign of zero survives
     if (r % 11 == 4) std::fill(row.begin(), row.begin() + l.block, 0.0f);  // an all-zero block
     if (l.kind == PackedKind::kFp8) {
-      forward::QuantizeFp8Blocks(row.data(), l.quant_dims, l.block);
+      kernels::cpu::QuantizeFp8Blocks(row.data(), l.quant_dims, l.block);
     } else {
-      forward::HadamardRotateBf16(row.data(), l.width);
-      forward::QuantizeFp4Blocks(row.data(), l.quant_dims, l.block);
+      kernels::cpu::HadamardRotateBf16(row.data(), l.width);
+      kernels::cpu::QuantizeFp4Blocks(row.data(), l.quant_dims, l.block);
     }
     for (float x : row) out.push_back(FloatToBf16Bits(x));
   }

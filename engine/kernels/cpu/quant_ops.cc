@@ -1,11 +1,12 @@
-#include "engine/forward/quant_sim.h"
+#include "engine/kernels/cpu/quant_ops.h"
 
 #include <cmath>
-#include <vector>
 
-#include "engine/forward/numerics.h"
+#include "engine/kernels/cpu/workspace_slots.h"
+#include "engine/kernels/number_formats.h"
+#include "engine/kernels/workspace.h"
 
-namespace dsagent::engine::forward {
+namespace dsagent::engine::kernels::cpu {
 namespace {
 
 template <float (*Scale)(float), float (*Round)(float)>
@@ -30,7 +31,8 @@ void QuantizeFp4Blocks(float* x, int64_t n, int64_t block) {
 
 void HadamardRotateBf16(float* x, int64_t n) {
   // Butterflies in double: sums of n bf16 values are exact there.
-  std::vector<double> v(x, x + n);
+  double* v = ThreadWorkspace().Get<double>(kHadamardValues, n);
+  for (int64_t i = 0; i < n; ++i) v[i] = x[i];
   for (int64_t h = 1; h < n; h *= 2) {
     for (int64_t i = 0; i < n; i += 2 * h) {
       for (int64_t j = i; j < i + h; ++j) {
@@ -44,4 +46,4 @@ void HadamardRotateBf16(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] = RoundBf16(v[i] * scale);
 }
 
-}  // namespace dsagent::engine::forward
+}  // namespace dsagent::engine::kernels::cpu

@@ -1,8 +1,8 @@
-#include "engine/forward/thread_pool.h"
+#include "engine/kernels/cpu/thread_pool.h"
 
 #include <algorithm>
 
-namespace dsagent::engine::forward {
+namespace dsagent::engine::kernels::cpu {
 
 ThreadPool::ThreadPool(int threads) {
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -78,4 +78,4 @@ void ThreadPool::WorkerLoop() {
   }
 }
 
-}  // namespace dsagent::engine::forward
+}  // namespace dsagent::engine::kernels::cpu

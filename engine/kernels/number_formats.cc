@@ -1,11 +1,11 @@
-#include "engine/forward/numerics.h"
+#include "engine/kernels/number_formats.h"
 
 #include <bit>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 
-namespace dsagent::engine::forward {
+namespace dsagent::engine::kernels {
 namespace {
 
 // Rounds `v` to a multiple of `quantum` (a power of two), ties to even. Exact: dividing and
@@ -76,4 +76,4 @@ float RoundFp4E2M1(float v) {
   return static_cast<float>(RoundToQuantum(static_cast<double>(v), quantum));
 }
 
-}  // namespace dsagent::engine::forward
+}  // namespace dsagent::engine::kernels

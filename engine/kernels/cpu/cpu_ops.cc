@@ -1,0 +1,107 @@
+#include "engine/kernels/cpu/cpu_ops.h"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+#include "engine/kernels/cpu/attention_ops.h"
+#include "engine/kernels/cpu/head_norm.h"
+#include "engine/kernels/cpu/moe_ops.h"
+#include "engine/kernels/cpu/quant_ops.h"
+#include "engine/kernels/cpu/rope_rotate.h"
+
+namespace dsagent::engine::kernels::cpu {
+namespace {
+
+// A shape the op cannot take is a programming error in the caller (forward/ builds the views).
+void Require(bool ok, const char* op, const std::string& what) {
+  if (!ok) throw std::invalid_argument(std::string("CpuOps::") + op + ": " + what);
+}
+
+bool Contiguous(const ConstView& v) { return v.row_stride() == v.cols; }
+
+}  // namespace
+
+void CpuOps::ActQuantFp8(View x, int64_t block) const {
+  Require(block > 0 && x.cols % block == 0, "ActQuantFp8", "columns not a multiple of the block");
+  // Rows are independent: a prefill's many rows are quantised on every thread (serial, this was
+  // a sixth of a fast prefill). Tasks of at least ~16k values; one row stays on the caller.
+  pool_.ParallelFor(x.rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, x.cols)),
+                    [&](int64_t begin, int64_t end) {
+                      for (int64_t r = begin; r < end; ++r)
+                        QuantizeFp8Blocks(x.row<float>(r), x.cols, block);
+                    });
+}
+
+void CpuOps::ActQuantFp4(View x, int64_t block) const {
+  Require(block > 0 && x.cols % block == 0, "ActQuantFp4", "columns not a multiple of the block");
+  for (int64_t r = 0; r < x.rows; ++r) QuantizeFp4Blocks(x.row<float>(r), x.cols, block);
+}
+
+void CpuOps::HadamardBf16(View x) const {
+  Require(x.cols > 0 && (x.cols & (x.cols - 1)) == 0, "HadamardBf16", "width not a power of two");
+  for (int64_t r = 0; r < x.rows; ++r) HadamardRotateBf16(x.row<float>(r), x.cols);
+}
+
+void CpuOps::HeadRmsNormBf16(View x, float eps) const {
+  for (int64_t r = 0; r < x.rows; ++r) cpu::HeadRmsNormBf16(x.row<float>(r), x.cols, eps);
+}
+
+void CpuOps::RopeRotate(View x, std::span<const float> freqs, std::span<const int64_t> positions,
+                        bool inverse) const {
+  const int64_t n = static_cast<int64_t>(positions.size());
+  Require(n > 0 && x.rows % n == 0, "RopeRotate", "rows not a multiple of the positions");
+  Require(2 * static_cast<int64_t>(freqs.size()) <= x.cols, "RopeRotate",
+          "rows narrower than RoPE");
+  const int64_t group = x.rows / n;
+  for (int64_t j = 0; j < n; ++j) {
+    cpu::RopeRotate(x.row<float>(j * group), group, x.row_stride(), x.cols, freqs,
+                    positions[static_cast<size_t>(j)], inverse);
+  }
+}
+
+void CpuOps::SwiGlu(View g, ConstView u, const float* row_weight, float limit) const {
+  Require(u.rows == g.rows && u.cols == g.cols && Contiguous(g) && Contiguous(u), "SwiGlu",
+          "g and u must be contiguous and of one shape");
+  SwiGluInPlace(g.row<float>(0), u.row<const float>(0), g.rows, g.cols, row_weight, limit);
+}
+
+void CpuOps::CombineExperts(ConstView routed, ConstView shared, const int32_t* ids, int64_t k,
+                            View out) const {
+  Require(routed.rows == out.rows * k && shared.rows == out.rows && routed.cols == out.cols &&
+              shared.cols == out.cols && Contiguous(routed) && Contiguous(shared) &&
+              Contiguous(out),
+          "CombineExperts", "routed [rows * k, dim], shared and out [rows, dim], contiguous");
+  cpu::CombineExperts(routed.row<const float>(0), shared.row<const float>(0), ids, out.rows, k,
+                      out.cols, out.row<float>(0));
+}
+
+void CpuOps::WriteWindowRing(ConstView kv, int64_t start, View ring) const {
+  Require(kv.cols == ring.cols && Contiguous(kv) && Contiguous(ring) && ring.rows > 0,
+          "WriteWindowRing", "kv [n, head_dim] and ring [window, head_dim], contiguous");
+  if (kv.rows == 0) return;
+  cpu::WriteWindowRing(kv.row<const uint16_t>(0), kv.rows, kv.cols, start, ring.row<uint16_t>(0),
+                       ring.rows);
+}
+
+void CpuOps::SparseAttention(const SparseAttentionArgs& a) const {
+  const int64_t heads = a.heads, hd = a.head_dim;
+  Require(a.q.cols == heads * hd && a.out.cols == heads * hd && a.out.rows == a.q.rows,
+          "SparseAttention", "q and out [rows, heads * head_dim]");
+  for (int p = 0; p < a.kv.count; ++p) {
+    Require(a.kv.parts[p].cols == hd, "SparseAttention", "KV rows of head_dim");
+  }
+  // Heads are independent, so a decode step splits them across the threads (each (row, head) is
+  // computed by one thread with the same arithmetic).
+  pool_.ParallelFor(a.q.rows * heads, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t t = i / heads, h = i % heads;
+      const int64_t b = a.list_begin[t];
+      SparseAttentionHead(a.q.row<const float>(t) + h * hd, a.kv, a.indices + b,
+                          a.list_begin[t + 1] - b, a.sinks[h], hd, a.scale,
+                          a.out.row<float>(t) + h * hd);
+    }
+  });
+}
+
+}  // namespace dsagent::engine::kernels::cpu

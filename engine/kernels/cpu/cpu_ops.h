@@ -1,0 +1,37 @@
+// CpuOps: the CPU backend of the op interface (kernels/ops.h). Each op runs the CPU kernel of its
+// family over the views' rows: quant_ops.h (act_quant, Hadamard), head_norm.h, rope_rotate.h,
+// moe_ops.h (SwiGLU, combine), attention_ops.h (window ring, sparse attention). Views are host
+// memory; sparse attention splits its (row, head) pairs over the pool.
+//
+// Thread-safety: immutable; ops may run concurrently on disjoint outputs, except that
+// SparseAttention uses the pool, which takes one ParallelFor at a time (thread_pool.h).
+#pragma once
+
+#include "engine/kernels/cpu/thread_pool.h"
+#include "engine/kernels/ops.h"
+
+namespace dsagent::engine::kernels::cpu {
+
+class CpuOps final : public Ops {
+ public:
+  // `pool` must outlive this object.
+  explicit CpuOps(ThreadPool& pool) : pool_(pool) {}
+
+  std::string name() const override { return "cpu"; }
+  void ActQuantFp8(View x, int64_t block) const override;
+  void ActQuantFp4(View x, int64_t block) const override;
+  void HadamardBf16(View x) const override;
+  void HeadRmsNormBf16(View x, float eps) const override;
+  void RopeRotate(View x, std::span<const float> freqs, std::span<const int64_t> positions,
+                  bool inverse) const override;
+  void SwiGlu(View g, ConstView u, const float* row_weight, float limit) const override;
+  void CombineExperts(ConstView routed, ConstView shared, const int32_t* ids, int64_t k,
+                      View out) const override;
+  void WriteWindowRing(ConstView kv, int64_t start, View ring) const override;
+  void SparseAttention(const SparseAttentionArgs& args) const override;
+
+ private:
+  ThreadPool& pool_;
+};
+
+}  // namespace dsagent::engine::kernels::cpu

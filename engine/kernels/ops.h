@@ -1,0 +1,172 @@
+// The op interface the forward pass (engine/forward/) calls through for the math between the weight
+// products: one abstract class, `Ops`, with the named ops of the V4 forward, over plain views
+// (pointer + element type + shape). A backend implements it: the CPU one is cpu/cpu_ops.h; a CUDA
+// one (issue 17) implements the same ops over device pointers, so forward/ keeps the orchestration
+// (which op, on which rows, in which order) and knows no backend.
+//
+// Numerics: every op states its arithmetic and rounding points; they are the reference's (see
+// engine/README.md, "Fidelity to the reference"). The CPU backend computes exactly what the forward
+// pass computed inline before these ops existed (the golden tests are bit-identical); another
+// backend is held to the `fast` contract of numerics_mode.h against it.
+//
+// Thread-safety: an Ops object is immutable after construction; its ops may be called from any
+// thread, concurrently on disjoint outputs. Their scratch is a Workspace per thread
+// (workspace.h), kept between calls, not a buffer allocated per call.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+
+namespace dsagent::engine::kernels {
+
+// What a view's elements are. Activations are fp32 arrays whose values the reference holds in
+// bf16 or fp32 (kF32); the KV cache holds bf16 bit patterns (kBF16Bits).
+enum class ElemType { kF32, kBF16Bits, kI32 };
+
+template <class T>
+constexpr ElemType ElemTypeOf();
+template <>
+constexpr ElemType ElemTypeOf<float>() {
+  return ElemType::kF32;
+}
+template <>
+constexpr ElemType ElemTypeOf<uint16_t>() {
+  return ElemType::kBF16Bits;
+}
+template <>
+constexpr ElemType ElemTypeOf<int32_t>() {
+  return ElemType::kI32;
+}
+
+// A non-owning view of `rows` rows of `cols` elements of `type`, row r at data + r * stride
+// elements (stride 0: cols, the rows are contiguous). T is const-qualified for read-only views.
+// The memory is the backend's (host for the CPU backend, device memory for CUDA).
+template <class T>
+struct BasicView {
+  T* data = nullptr;
+  ElemType type = ElemType::kF32;
+  int64_t rows = 0, cols = 0, stride = 0;
+
+  BasicView() = default;
+  BasicView(T* d, ElemType t, int64_t r, int64_t c, int64_t s = 0)
+      : data(d), type(t), rows(r), cols(c), stride(s) {}
+  // A mutable view converts to a read-only one.
+  template <class U>
+  requires(std::is_const_v<T> && !std::is_const_v<U>)
+      BasicView(const BasicView<U>& v)  // NOLINT(google-explicit-constructor)
+      : data(v.data), type(v.type), rows(v.rows), cols(v.cols), stride(v.stride) {}
+
+  int64_t row_stride() const { return stride != 0 ? stride : cols; }
+  // Row r as U (the view's element type; a mismatch is a programming error and throws).
+  template <class U>
+  U* row(int64_t r) const {
+    if (type != ElemTypeOf<std::remove_const_t<U>>()) {
+      throw std::logic_error("kernels::View: element type mismatch");
+    }
+    using Byte = std::conditional_t<std::is_const_v<T>, const char, char>;
+    return reinterpret_cast<U*>(reinterpret_cast<Byte*>(data) +
+                                r * row_stride() * static_cast<int64_t>(sizeof(U)));
+  }
+};
+using View = BasicView<void>;
+using ConstView = BasicView<const void>;
+
+// Views of typed rows: `rows` x `cols` values, `stride` apart (0: contiguous).
+inline View F32Rows(float* x, int64_t rows, int64_t cols, int64_t stride = 0) {
+  return {x, ElemType::kF32, rows, cols, stride};
+}
+inline ConstView F32Rows(const float* x, int64_t rows, int64_t cols, int64_t stride = 0) {
+  return {x, ElemType::kF32, rows, cols, stride};
+}
+inline View Bf16BitRows(uint16_t* x, int64_t rows, int64_t cols, int64_t stride = 0) {
+  return {x, ElemType::kBF16Bits, rows, cols, stride};
+}
+inline ConstView Bf16BitRows(const uint16_t* x, int64_t rows, int64_t cols, int64_t stride = 0) {
+  return {x, ElemType::kBF16Bits, rows, cols, stride};
+}
+
+// The KV rows sparse attention reads, numbered across up to kMaxParts parts in order: row i is row
+// i of the first part, i - parts[0].rows of the second, and so on (the CPU forward pass: the
+// window ring, then the compressed entries, then the chunk's own new rows, all read in place).
+// Each part is kBF16Bits with head_dim columns.
+struct KvRowSet {
+  static constexpr int kMaxParts = 3;
+  ConstView parts[kMaxParts];
+  int count = 0;
+};
+
+// One call of SparseAttention: `rows` query rows of `heads` heads each, every row with its own
+// list of KV row numbers (-1 = masked, the reference's padding).
+struct SparseAttentionArgs {
+  ConstView q;  // [rows, heads * head_dim] kF32 (bf16 values)
+  View out;     // [rows, heads * head_dim] kF32, gets bf16 values
+  int64_t heads = 0, head_dim = 0;
+  float scale = 0;               // softmax scale, fl32(head_dim^-0.5)
+  const float* sinks = nullptr;  // [heads] each head's sink logit
+  KvRowSet kv;
+  // Row t attends to indices[list_begin[t] .. list_begin[t + 1]), numbers into kv.
+  const int32_t* indices = nullptr;
+  const int64_t* list_begin = nullptr;  // [rows + 1]
+};
+
+class Ops {
+ public:
+  virtual ~Ops() = default;
+  // The backend's name for logs and errors ("cpu").
+  virtual std::string name() const = 0;
+
+  // ---- act_quant: quantise -> dequantise, in place (reference kernel.py act_quant /
+  // fp4_act_quant, power-of-two ue8m0 scales). Each row's cols values in consecutive blocks of
+  // `block` (cols % block == 0): s = Fp8BlockScale(amax) / Fp4BlockScale(amax), x <- round(x / s) *
+  // s to e4m3 / e2m1, ties to even. x is kF32.
+  virtual void ActQuantFp8(View x, int64_t block) const = 0;
+  virtual void ActQuantFp4(View x, int64_t block) const = 0;
+
+  // ---- Walsh-Hadamard rotation, in place on each row (cols a power of two, kF32 with bf16
+  // values): x <- bf16(H x * cols^-0.5), H the Sylvester (natural order) Hadamard matrix; the sums
+  // are exact (double), the scaled result rounded double -> float -> bf16.
+  virtual void HadamardBf16(View x) const = 0;
+
+  // ---- per-head RMSNorm (the query heads' weightless norm), in place on each row (one head of
+  // cols values, kF32 bf16 values), every step in bf16: q *= rsqrt(mean(q^2) + eps) with q^2, the
+  // mean, mean + eps and the rsqrt each rounded to bf16, the squares summed in double.
+  virtual void HeadRmsNormBf16(View x, float eps) const = 0;
+
+  // ---- RoPE, in place: the last 2 * freqs.size() columns of every row of x (kF32) are pairs
+  // (2i, 2i+1) rotated by angle fl32(pos * freqs[i]) (inverse: by minus it), cos and sin in double
+  // rounded to fp32, the rotation in double rounded to fp32 then bf16. x.rows is a multiple of
+  // positions.size(): rows [j*g, (j+1)*g) are at positions[j], g = x.rows / positions.size().
+  virtual void RopeRotate(View x, std::span<const float> freqs, std::span<const int64_t> positions,
+                          bool inverse) const = 0;
+
+  // ---- SwiGLU, in place on g [rows, inter] (kF32, bf16 values) with u of the same shape:
+  // g <- bf16(w_t * (silu(g) * u)) where limit > 0 first clamps u to [-limit, limit] and g from
+  // above at limit; silu in double rounded to fp32, the products in fp32. row_weight [rows] may
+  // be null (weight 1, and no multiplication).
+  virtual void SwiGlu(View g, ConstView u, const float* row_weight, float limit) const = 0;
+
+  // ---- MoE combine: out [rows, dim] = bf16(sum of routed[t * k + j] over the row's distinct
+  // experts ids[t * k + j] in ascending id order, in fp32, + shared[t]). routed is [rows * k, dim],
+  // shared and out [rows, dim], all kF32; an expert chosen twice counts once (the reference's
+  // index_put).
+  virtual void CombineExperts(ConstView routed, ConstView shared, const int32_t* ids, int64_t k,
+                              View out) const = 0;
+
+  // ---- window ring write: the rows of `kv` (kBF16Bits [n, head_dim], positions start ..
+  // start+n-1) that stay in a window of ring.rows positions go to ring row (start + t) % ring.rows;
+  // that is the last min(n, ring.rows) of them.
+  virtual void WriteWindowRing(ConstView kv, int64_t start, View ring) const = 0;
+
+  // ---- sparse attention with sink (the reference's tilelang sparse_attn): per row and head, the
+  // row's KV list in blocks of 64 with an online softmax (scores q.k in double rounded to fp32,
+  // times scale; exp in double rounded to fp32; block sums of P in double), P rounded to bf16
+  // before P.V (products exact in double, summed per block in double, accumulated in fp32), the
+  // sink's exp in the denominator; out = bf16(acc / denominator). The CPU backend splits the
+  // (row, head) pairs over its threads; each is computed by one thread with fixed arithmetic.
+  virtual void SparseAttention(const SparseAttentionArgs& args) const = 0;
+};
+
+}  // namespace dsagent::engine::kernels
