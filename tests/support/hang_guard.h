@@ -5,9 +5,10 @@
 namespace dsagent::testing {
 
 // `seconds`, three times over in an AddressSanitizer or ThreadSanitizer build, as ctest's per-test
-// limits are (tests/CMakeLists.txt). Under TSan on the loaded 2-vCPU VM the tiny model's 701-token
-// cold prefill took over 60 s inside a `ctest -j2` run and 24 s alone (docs/RELIABILITY.md,
-// session 12), so a guard sized for the normal build failed tests that were only slow.
+// limits are (tests/CMakeLists.txt). Under TSan on the loaded 2-vCPU VM a server test's first
+// request (a cold 701-token prompt on the tiny model) took over 60 s inside a `ctest -j2` run and
+// 25 s alone (docs/RELIABILITY.md, session 12): a guard sized for the normal build failed tests
+// that were only slow.
 constexpr int HangGuardSeconds(int seconds) {
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)  // gcc
   return seconds * 3;
