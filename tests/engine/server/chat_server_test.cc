@@ -9,6 +9,7 @@
 
 #include "tests/engine/generate/tiny_model.h"
 #include "tests/engine/server/wait_for_stats.h"
+#include "tests/support/hang_guard.h"
 
 namespace dsagent::engine::server {
 namespace {
@@ -32,7 +33,7 @@ class ChatServerTest : public ::testing::Test {
     auto port = server_->Start();
     ASSERT_TRUE(port) << port.error();
     client_ = std::make_unique<httplib::Client>("127.0.0.1", *port);
-    client_->set_read_timeout(60, 0);
+    client_->set_read_timeout(dsagent::testing::HangGuardSeconds(60), 0);
     port_ = *port;
   }
   httplib::Result Post(const std::string& body) {

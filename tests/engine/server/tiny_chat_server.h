@@ -10,13 +10,15 @@
 #include "engine/generate/chat_completion.h"
 #include "engine/server/chat_server.h"
 #include "tests/engine/generate/tiny_model.h"
+#include "tests/support/hang_guard.h"
 
 namespace dsagent::engine::testing {
 
 class TinyChatServer {
  public:
   // Starts the server with `options` (host and port are set here: 127.0.0.1, any free port) and
-  // connects the client, whose read timeout is `read_timeout_s`. A failed start fails the test.
+  // connects the client, whose read timeout is `read_timeout_s` (a hang guard: longer in sanitizer
+  // builds, HangGuardSeconds). A failed start fails the test.
   void Start(server::ServerOptions options, int read_timeout_s) {
     options.host = "127.0.0.1";
     options.port = 0;
@@ -25,7 +27,7 @@ class TinyChatServer {
     auto port = server_->Start();
     ASSERT_TRUE(port) << port.error();
     client_ = std::make_unique<httplib::Client>("127.0.0.1", *port);
-    client_->set_read_timeout(read_timeout_s, 0);
+    client_->set_read_timeout(dsagent::testing::HangGuardSeconds(read_timeout_s), 0);
   }
 
   httplib::Client& client() { return *client_; }

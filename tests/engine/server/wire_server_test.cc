@@ -6,6 +6,7 @@
 #include "engine/server/chat_server.h"
 #include "tests/engine/generate/tiny_model.h"
 #include "tests/engine/server/sse_events.h"
+#include "tests/support/hang_guard.h"
 
 namespace dsagent::engine::server {
 namespace {
@@ -27,7 +28,7 @@ class WireServerTest : public ::testing::Test {
     auto port = server_->Start();
     ASSERT_TRUE(port) << port.error();
     client_ = std::make_unique<httplib::Client>("127.0.0.1", *port);
-    client_->set_read_timeout(60, 0);
+    client_->set_read_timeout(dsagent::testing::HangGuardSeconds(60), 0);
   }
   httplib::Result Post(const std::string& path, const OrderedJson& body,
                        const httplib::Headers& headers = {}) {
