@@ -107,6 +107,35 @@ TEST_F(CpuOpsTest, ActQuantFp8MatchesTheE4M3GridPerBlockAndKeepsTheRowPadding) {
   }
 }
 
+// A prefill's many rows are split over the pool (tasks of at least 16384 / cols rows, so 64 rows
+// here and 4 tasks on 3 threads): every row still gets the per-block grid rounding, and no task
+// writes another row's padding. Under ThreadSanitizer this is the parallel path's race check; the
+// shapes above run on one thread.
+TEST_F(CpuOpsTest, ActQuantFp8SplitsManyRowsOverThePoolWithTheSameRounding) {
+  const std::vector<float> grid = Grid(4, 3, 7, /*fp8_nan_at_top=*/true);
+  const int64_t rows = 256, cols = 256, stride = 264, block = 128;
+  std::vector<float> x = RandomBf16Values(static_cast<size_t>(rows * stride), rng_, 3.0f);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t i = cols; i < stride; ++i) x[r * stride + i] = static_cast<float>(r);
+  }
+  const std::vector<float> in = x;
+  cpu::ThreadPool pool3(3);
+  const cpu::CpuOps ops3(pool3);
+  ops3.ActQuantFp8(F32Rows(x.data(), rows, cols, stride), block);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t b = 0; b < cols; b += block) {
+      float amax = 0;
+      for (int64_t i = b; i < b + block; ++i) amax = std::max(amax, std::fabs(in[r * stride + i]));
+      const float s = Pow2AtLeast(std::max(amax, 1e-4f) * static_cast<float>(1.0 / 448.0));
+      for (int64_t i = b; i < b + block; ++i) {
+        const float want = NearestOnGrid(grid, in[r * stride + i] / s) * s;
+        ASSERT_EQ(Bits(x[r * stride + i]), Bits(want)) << r << "," << i;
+      }
+    }
+    for (int64_t i = cols; i < stride; ++i) ASSERT_EQ(x[r * stride + i], in[r * stride + i]);
+  }
+}
+
 TEST_F(CpuOpsTest, ActQuantFp4MatchesTheE2M1GridPerBlock) {
   const std::vector<float> grid = Grid(2, 1, 1, /*fp8_nan_at_top=*/false);
   ASSERT_EQ(grid, (std::vector<float>{0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f}));
