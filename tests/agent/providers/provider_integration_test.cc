@@ -433,7 +433,7 @@ TEST_P(ProviderIntegrationTest, CancelWhileBlockedReturnsPromptly) {
 }
 
 // The calls of one provider reuse its curl handles (and their upload buffer): a call after a
-// cancelled one, and bodies alternating between large (1 MiB upload buffer) and small (the
+// cancelled one, and bodies alternating between large (2 MiB upload buffer) and small (the
 // default), each arrive byte for byte.
 TEST_P(ProviderIntegrationTest, CallsAfterACancelledOneReuseItsHandlesAndSendTheirOwnBytes) {
   server_.Enqueue(ScriptedReply::Block(ScriptedReply::Text("too late")));
