@@ -83,45 +83,13 @@ class CpuOpsTest : public ::testing::Test {
 
 // ---- act_quant ---------------------------------------------------------------------------------
 
-TEST_F(CpuOpsTest, ActQuantFp8MatchesTheE4M3GridPerBlockAndKeepsTheRowPadding) {
+// x (rows of `cols` values, `stride` apart) is `in` after act_quant FP8: each block of `block`
+// values scaled by the power of two at or above amax / 448 (amax floored at 1e-4), rounded to the
+// nearest e4m3 value and scaled back; the padding past `cols` untouched.
+void ExpectFp8GridPerBlock(const std::vector<float>& in, const std::vector<float>& x, int64_t rows,
+                           int64_t cols, int64_t stride, int64_t block) {
   const std::vector<float> grid = Grid(4, 3, 7, /*fp8_nan_at_top=*/true);
   ASSERT_EQ(grid.back(), 448.0f);
-  const int64_t rows = 3, cols = 256, stride = 264, block = 128;
-  std::vector<float> x = RandomBf16Values(static_cast<size_t>(rows * stride), rng_, 3.0f);
-  x[5] = 0.0f;                                      // zero stays zero
-  for (int64_t i = 128; i < 256; ++i) x[i] = 0.0f;  // an all-zero block: the 1e-4 floor
-  x[256 + 3] = 1234.0f;                             // padding: must stay untouched
-  const std::vector<float> in = x;
-  ops_.ActQuantFp8(F32Rows(x.data(), rows, cols, stride), block);
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t b = 0; b < cols; b += block) {
-      float amax = 0;
-      for (int64_t i = b; i < b + block; ++i) amax = std::max(amax, std::fabs(in[r * stride + i]));
-      const float s = Pow2AtLeast(std::max(amax, 1e-4f) * static_cast<float>(1.0 / 448.0));
-      for (int64_t i = b; i < b + block; ++i) {
-        const float want = NearestOnGrid(grid, in[r * stride + i] / s) * s;
-        ASSERT_EQ(Bits(x[r * stride + i]), Bits(want)) << r << "," << i;
-      }
-    }
-    for (int64_t i = cols; i < stride; ++i) EXPECT_EQ(x[r * stride + i], in[r * stride + i]);
-  }
-}
-
-// A prefill's many rows are split over the pool (tasks of at least 16384 / cols rows, so 64 rows
-// here and 4 tasks on 3 threads): every row still gets the per-block grid rounding, and no task
-// writes another row's padding. Under ThreadSanitizer this is the parallel path's race check; the
-// shapes above run on one thread.
-TEST_F(CpuOpsTest, ActQuantFp8SplitsManyRowsOverThePoolWithTheSameRounding) {
-  const std::vector<float> grid = Grid(4, 3, 7, /*fp8_nan_at_top=*/true);
-  const int64_t rows = 256, cols = 256, stride = 264, block = 128;
-  std::vector<float> x = RandomBf16Values(static_cast<size_t>(rows * stride), rng_, 3.0f);
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t i = cols; i < stride; ++i) x[r * stride + i] = static_cast<float>(r);
-  }
-  const std::vector<float> in = x;
-  cpu::ThreadPool pool3(3);
-  const cpu::CpuOps ops3(pool3);
-  ops3.ActQuantFp8(F32Rows(x.data(), rows, cols, stride), block);
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t b = 0; b < cols; b += block) {
       float amax = 0;
@@ -134,6 +102,34 @@ TEST_F(CpuOpsTest, ActQuantFp8SplitsManyRowsOverThePoolWithTheSameRounding) {
     }
     for (int64_t i = cols; i < stride; ++i) ASSERT_EQ(x[r * stride + i], in[r * stride + i]);
   }
+}
+
+TEST_F(CpuOpsTest, ActQuantFp8MatchesTheE4M3GridPerBlockAndKeepsTheRowPadding) {
+  const int64_t rows = 3, cols = 256, stride = 264, block = 128;
+  std::vector<float> x = RandomBf16Values(static_cast<size_t>(rows * stride), rng_, 3.0f);
+  x[5] = 0.0f;                                      // zero stays zero
+  for (int64_t i = 128; i < 256; ++i) x[i] = 0.0f;  // an all-zero block: the 1e-4 floor
+  x[256 + 3] = 1234.0f;                             // padding: must stay untouched
+  const std::vector<float> in = x;
+  ops_.ActQuantFp8(F32Rows(x.data(), rows, cols, stride), block);
+  ExpectFp8GridPerBlock(in, x, rows, cols, stride, block);
+}
+
+// A prefill's many rows are split over the pool (tasks of at least 16384 / cols rows, so 64 rows
+// here and 4 tasks on 3 threads): every row still gets the per-block grid rounding, and no task
+// writes another row's padding. Under ThreadSanitizer this is the parallel path's race check; the
+// shapes above run on one thread.
+TEST_F(CpuOpsTest, ActQuantFp8SplitsManyRowsOverThePoolWithTheSameRounding) {
+  const int64_t rows = 256, cols = 256, stride = 264, block = 128;
+  std::vector<float> x = RandomBf16Values(static_cast<size_t>(rows * stride), rng_, 3.0f);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t i = cols; i < stride; ++i) x[r * stride + i] = static_cast<float>(r);
+  }
+  const std::vector<float> in = x;
+  cpu::ThreadPool pool3(3);
+  const cpu::CpuOps ops3(pool3);
+  ops3.ActQuantFp8(F32Rows(x.data(), rows, cols, stride), block);
+  ExpectFp8GridPerBlock(in, x, rows, cols, stride, block);
 }
 
 TEST_F(CpuOpsTest, ActQuantFp4MatchesTheE2M1GridPerBlock) {
