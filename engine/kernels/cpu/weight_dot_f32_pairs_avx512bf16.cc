@@ -408,20 +408,28 @@ struct TileShape {
 };
 constexpr TileShape kTileBf16{2, 4}, kTileFp8{2, 6}, kTileFp4{1, 6};
 
-// The rows of W[row_begin, +count) with the n < T last inputs: tiles of R x N, N = n.
-template <int R, int N>
-void LastInputs(const WeightRows& w, int64_t row_begin, int64_t count, const DotInputF32* const* xs,
-                int64_t n, float* out, int64_t out_stride) {
+// f(std::integral_constant<int, n>) for a runtime n in [1, N].
+template <int N, typename F>
+void ForInputCount(int64_t n, F&& f) {
   if (n == N) {
-    int64_t i = 0;
-    for (; i + R <= count; i += R) BatchTile<R, N>(w, row_begin + i, xs, out + i, out_stride);
-    for (; i < count; ++i) BatchTile<1, N>(w, row_begin + i, xs, out + i, out_stride);
+    f(std::integral_constant<int, N>{});
   } else if constexpr (N > 1) {
-    LastInputs<R, N - 1>(w, row_begin, count, xs, n, out, out_stride);
+    ForInputCount<N - 1>(n, f);
   }
 }
 
-// Every (row, input) pair of W[row_begin, +count) x inputs in tiles of R x T.
+// Rows [row_begin, +count) of W against the T inputs xs: tiles of R rows, then the last rows one
+// at a time.
+template <int R, int T>
+void RowTiles(const WeightRows& w, int64_t row_begin, int64_t count, const DotInputF32* const* xs,
+              float* out, int64_t out_stride) {
+  int64_t i = 0;
+  for (; i + R <= count; i += R) BatchTile<R, T>(w, row_begin + i, xs, out + i, out_stride);
+  for (; i < count; ++i) BatchTile<1, T>(w, row_begin + i, xs, out + i, out_stride);
+}
+
+// Every (row, input) pair of W[row_begin, +count) x inputs in tiles of R x T; the last n < T
+// inputs in tiles of R x n.
 template <int R, int T>
 void BatchTiles(const WeightRows& w, int64_t row_begin, int64_t count, const DotInputF32* inputs,
                 int64_t n_inputs, float* out, int64_t out_stride) {
@@ -429,14 +437,10 @@ void BatchTiles(const WeightRows& w, int64_t row_begin, int64_t count, const Dot
     const DotInputF32* xs[T];
     const int64_t n = n_inputs - t0 < T ? n_inputs - t0 : T;
     for (int64_t t = 0; t < n; ++t) xs[t] = &inputs[t0 + t];
-    float* o = out + t0 * out_stride;
-    if (n < T) {
-      if constexpr (T > 1) LastInputs<R, T - 1>(w, row_begin, count, xs, n, o, out_stride);
-      continue;
-    }
-    int64_t i = 0;
-    for (; i + R <= count; i += R) BatchTile<R, T>(w, row_begin + i, xs, o + i, out_stride);
-    for (; i < count; ++i) BatchTile<1, T>(w, row_begin + i, xs, o + i, out_stride);
+    ForInputCount<T>(n, [&](auto inputs_now) {
+      RowTiles<R, decltype(inputs_now)::value>(w, row_begin, count, xs, out + t0 * out_stride,
+                                               out_stride);
+    });
   }
 }
 
@@ -533,16 +537,6 @@ void PanelTile(const Panel& panel, const WeightRows& w, int64_t row, const DotIn
     for (int t = 0; t < T; ++t)
       out[t * out_stride + r] =
           FinishLanes16(lanes[r][t], tail ? PairTail(w, row + r, *xs[t]) : 0.0f);
-}
-
-// f(std::integral_constant<int, n>) for a runtime n in [1, N].
-template <int N, typename F>
-void ForInputCount(int64_t n, F&& f) {
-  if (n == N) {
-    f(std::integral_constant<int, N>{});
-  } else if constexpr (N > 1) {
-    ForInputCount<N - 1>(n, f);
-  }
 }
 
 // Every (row, input) pair in panels of R rows and tiles of R x T; rows a panel cannot take (the
