@@ -120,7 +120,8 @@ void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rop
   // the index lists themselves.
   float* o = ws.Get<float>(kO, rows * heads * hd);
   const float scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
-  for (size_t k = 0; k < chunks.size(); ++k) {
+  const auto attend_chunk = [&](int64_t k) {
+    kernels::Workspace& lists = AttentionWorkspace();  // the running thread's
     LayerState& st = *chunks[k].state;
     const int64_t start = chunks[k].start, n = chunks[k].rows, r0 = first_row[k];
     const bool prefill_layout = start == 0;
@@ -146,8 +147,8 @@ void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rop
     // Each row lists at most the window and the indexer's top-k or every compressed slot.
     const int64_t compressed_slots =
         w.has_indexer ? c.index_topk : (ratio > 0 ? (start + n) / ratio : 0);
-    int64_t* list_begin = ws.Get<int64_t>(kListBegin, n + 1);
-    int32_t* indices = ws.Get<int32_t>(kIndices, n * (win + compressed_slots));
+    int64_t* list_begin = lists.Get<int64_t>(kListBegin, n + 1);
+    int32_t* indices = lists.Get<int32_t>(kIndices, n * (win + compressed_slots));
     int64_t listed = 0;
     list_begin[0] = 0;
     for (int64_t t = 0; t < n; ++t) {
@@ -195,6 +196,18 @@ void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rop
     sa.indices = indices;
     sa.list_begin = list_begin;
     cx.ops.SparseAttention(sa);
+  };
+  // Decode steps of several sequences run one sequence per task (the ops a task calls then run
+  // on its thread: ThreadPool), so their indexer scans, top-k sorts and attention go side by side
+  // instead of one sequence after another with a pool dispatch per op. One sequence, or prefill
+  // chunks (whose rows the ops split over the threads), go chunk after chunk. Each chunk's
+  // arithmetic is the same either way.
+  if (n_chunks > 1 && rows == n_chunks && cx.pool.size() > 1) {
+    cx.pool.ParallelFor(n_chunks, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t k = begin; k < end; ++k) attend_chunk(k);
+    });
+  } else {
+    for (int64_t k = 0; k < n_chunks; ++k) attend_chunk(k);
   }
   cx.ops.RopeRotate(kernels::F32Rows(o, rows * heads, hd), rope.frequencies(), positions,
                     /*inverse=*/true);
