@@ -199,10 +199,13 @@ void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rop
   };
   // Decode steps of several sequences run one sequence per task (the ops a task calls then run
   // on its thread: ThreadPool), so their indexer scans, top-k sorts and attention go side by side
-  // instead of one sequence after another with a pool dispatch per op. One sequence, or prefill
-  // chunks (whose rows the ops split over the threads), go chunk after chunk. Each chunk's
-  // arithmetic is the same either way.
-  if (n_chunks > 1 && rows == n_chunks && cx.pool.size() > 1) {
+  // instead of one sequence after another with a pool dispatch per op; only when the sequences
+  // fill every thread equally, since a sequence's work then stays on one thread (3 sequences on
+  // 2 threads would leave one idle for a third of a long context's scan). Otherwise, and for
+  // prefill chunks (whose rows the ops split over the threads), chunk after chunk, each op split
+  // over the pool. Each chunk's arithmetic is the same either way.
+  const int64_t threads = cx.pool.size();
+  if (threads > 1 && n_chunks > 1 && rows == n_chunks && n_chunks % threads == 0) {
     cx.pool.ParallelFor(n_chunks, 1, [&](int64_t begin, int64_t end) {
       for (int64_t k = begin; k < end; ++k) attend_chunk(k);
     });
