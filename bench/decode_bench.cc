@@ -242,7 +242,7 @@ int main(int argc, char** argv) {
   if (batch > 1) {
     std::vector<forward::SequenceState> seqs(static_cast<size_t>(batch), s);
     std::vector<std::vector<int32_t>> feed(static_cast<size_t>(batch), std::vector<int32_t>(1));
-    std::vector<double> batch_times;
+    std::vector<double> batch_times, batch_cpu;
     for (int64_t i = 0; i <= steps; ++i) {
       std::vector<forward::BatchEntry> entries;
       for (int64_t k = 0; k < batch; ++k) {
@@ -252,17 +252,24 @@ int main(int argc, char** argv) {
         entries.push_back({&seqs[static_cast<size_t>(k)], feed[static_cast<size_t>(k)], 1});
       }
       const auto t = Clock::now();
+      const double cpu = ProcessCpuSeconds();
       if (!m.ForwardBatch(entries)) return 1;
-      if (i > 0) batch_times.push_back(Since(t));
+      if (i > 0) {
+        batch_times.push_back(Since(t));
+        batch_cpu.push_back(ProcessCpuSeconds() - cpu);
+      }
     }
     std::sort(batch_times.begin(), batch_times.end());
+    std::sort(batch_cpu.begin(), batch_cpu.end());
     const double batch_median = batch_times[batch_times.size() / 2];
     std::printf(
         "batched decode, %lld sequences: median %.2f ms per step (%.1f tokens/s in all), best "
-        "%.2f ms; %.2fx the single sequence's tokens/s\n",
+        "%.2f ms; %.2fx the single sequence's tokens/s; CPU time per step (all threads) median "
+        "%.2f ms (%.2fx the single sequence's)\n",
         static_cast<long long>(batch), batch_median * 1e3,
         static_cast<double>(batch) / batch_median, batch_times.front() * 1e3,
-        static_cast<double>(batch) / batch_median * median);
+        static_cast<double>(batch) / batch_median * median, batch_cpu[batch_cpu.size() / 2] * 1e3,
+        batch_cpu[batch_cpu.size() / 2] / cpu_times[cpu_times.size() / 2]);
   }
   return 0;
 }

@@ -16,7 +16,24 @@ namespace {
 // The call's buffers, in a workspace of the calling thread kept between calls: a decode step
 // allocates nothing here once the thread has seen its sizes. Buffers over kKeepBytes (prefill)
 // are freed at the end of the call.
-enum Slot : int { kFirstRow, kPosOf, kQr, kQ, kKv, kKvBits, kListBegin, kIndices, kO, kZ };
+enum Slot : int {
+  kFirstRow,
+  kPosOf,
+  kQr,
+  kQ,
+  kKv,
+  kKvBits,
+  kCompressorKv,
+  kCompressorScore,
+  kIndexQ,
+  kIndexWeights,
+  kIndexKv,
+  kIndexScore,
+  kListBegin,
+  kIndices,
+  kO,
+  kZ
+};
 constexpr size_t kKeepBytes = size_t{4} << 20;
 kernels::Workspace& AttentionWorkspace() {
   thread_local kernels::Workspace ws;
@@ -72,6 +89,29 @@ void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rop
   uint16_t* kv_bits = ws.Get<uint16_t>(kKvBits, rows * hd);
   for (int64_t i = 0; i < rows * hd; ++i) kv_bits[i] = FloatToBf16Bits(kv[i]);
 
+  // The compressors' and the indexer's projections (row-wise: every chunk at once, so each of
+  // their weights is read once per call; each chunk's rows then feed its own state below).
+  const int64_t compressor_width = w.compressor.wkv.rows;
+  float* compressor_kv = nullptr;
+  float* compressor_score = nullptr;
+  if (w.has_compressor) {
+    compressor_kv = ws.Get<float>(kCompressorKv, rows * compressor_width);
+    compressor_score = ws.Get<float>(kCompressorScore, rows * compressor_width);
+    CompressorProjections(w.compressor, x, rows, compressor_kv, compressor_score, cx);
+  }
+  const int64_t index_heads = c.index_n_heads, index_hd = c.index_head_dim;
+  const int64_t index_width = w.indexer.compressor.wkv.rows;
+  IndexerRows index_rows;
+  if (w.has_indexer) {
+    float* index_q = ws.Get<float>(kIndexQ, rows * index_heads * index_hd);
+    float* index_weights = ws.Get<float>(kIndexWeights, rows * index_heads);
+    float* index_kv = ws.Get<float>(kIndexKv, rows * index_width);
+    float* index_score = ws.Get<float>(kIndexScore, rows * index_width);
+    IndexerProjections(w.indexer, c, rope, x, qr, positions, index_q, index_weights, index_kv,
+                       index_score, cx);
+    index_rows = IndexerRows{index_q, index_weights, index_kv, index_score};
+  }
+
   // Per chunk, on its own state: the compressed entries (the indexer scores before the chunk's
   // entries are appended to the main cache, as the reference; the two caches are independent),
   // then each row's list of KV rows to attend to, and the attention. The KV rows are numbered
@@ -80,23 +120,26 @@ void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rop
   // the index lists themselves.
   float* o = ws.Get<float>(kO, rows * heads * hd);
   const float scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
-  for (size_t k = 0; k < chunks.size(); ++k) {
+  const auto attend_chunk = [&](int64_t k) {
+    kernels::Workspace& lists = AttentionWorkspace();  // the running thread's
     LayerState& st = *chunks[k].state;
     const int64_t start = chunks[k].start, n = chunks[k].rows, r0 = first_row[k];
     const bool prefill_layout = start == 0;
-    const float* xk = x + r0 * c.dim;
     std::vector<std::vector<int32_t>> selected;
     if (w.has_indexer) {
       IndexerArgs ia;
       ia.start = start;
-      ia.x = xk;
-      ia.qr = qr + r0 * c.q_lora_rank;
       ia.rows = n;
       ia.prefill_layout = prefill_layout;
+      ia.projected = IndexerRows{
+          index_rows.q + r0 * index_heads * index_hd, index_rows.head_weights + r0 * index_heads,
+          index_rows.kv + r0 * index_width, index_rows.score + r0 * index_width};
       selected = SelectEntries(w.indexer, c, rope, ia, st, cx);
     }
     if (w.has_compressor) {
-      Compress(w.compressor, rope, eps, start, xk, n, st.kv_compressor, st.compressed, cx);
+      CompressProjected(w.compressor, rope, eps, start, compressor_kv + r0 * compressor_width,
+                        compressor_score + r0 * compressor_width, n, st.kv_compressor,
+                        st.compressed, cx);
     }
     const int64_t n_compressed = st.compressed_entries();
     const int32_t compressed_base = static_cast<int32_t>(win);
@@ -104,8 +147,8 @@ void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rop
     // Each row lists at most the window and the indexer's top-k or every compressed slot.
     const int64_t compressed_slots =
         w.has_indexer ? c.index_topk : (ratio > 0 ? (start + n) / ratio : 0);
-    int64_t* list_begin = ws.Get<int64_t>(kListBegin, n + 1);
-    int32_t* indices = ws.Get<int32_t>(kIndices, n * (win + compressed_slots));
+    int64_t* list_begin = lists.Get<int64_t>(kListBegin, n + 1);
+    int32_t* indices = lists.Get<int32_t>(kIndices, n * (win + compressed_slots));
     int64_t listed = 0;
     list_begin[0] = 0;
     for (int64_t t = 0; t < n; ++t) {
@@ -153,6 +196,21 @@ void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rop
     sa.indices = indices;
     sa.list_begin = list_begin;
     cx.ops.SparseAttention(sa);
+  };
+  // Decode steps of several sequences run one sequence per task (the ops a task calls then run
+  // on its thread: ThreadPool), so their indexer scans, top-k sorts and attention go side by side
+  // instead of one sequence after another with a pool dispatch per op; only when the sequences
+  // fill every thread equally, since a sequence's work then stays on one thread (3 sequences on
+  // 2 threads would leave one idle for a third of a long context's scan). Otherwise, and for
+  // prefill chunks (whose rows the ops split over the threads), chunk after chunk, each op split
+  // over the pool. Each chunk's arithmetic is the same either way.
+  const int64_t threads = cx.pool.size();
+  if (threads > 1 && n_chunks > 1 && rows == n_chunks && n_chunks % threads == 0) {
+    cx.pool.ParallelFor(n_chunks, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t k = begin; k < end; ++k) attend_chunk(k);
+    });
+  } else {
+    for (int64_t k = 0; k < n_chunks; ++k) attend_chunk(k);
   }
   cx.ops.RopeRotate(kernels::F32Rows(o, rows * heads, hd), rope.frequencies(), positions,
                     /*inverse=*/true);

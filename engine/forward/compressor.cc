@@ -36,11 +36,22 @@ void PoolBlock(const float* kv_state, const float* score_state, int64_t width, i
 void Compress(const CompressorWeights& w, const Rope& rope, float norm_eps, int64_t start,
               const float* x, int64_t rows, CompressorState& st, std::vector<uint16_t>& entries,
               const Compute& cx) {
-  const int64_t r = w.ratio, d = w.head_dim, width = st.width;
-  std::vector<float> kv(static_cast<size_t>(rows * width)), score(kv.size());
+  std::vector<float> kv(static_cast<size_t>(rows * st.width)), score(kv.size());
+  CompressorProjections(w, x, rows, kv.data(), score.data(), cx);
+  CompressProjected(w, rope, norm_eps, start, kv.data(), score.data(), rows, st, entries, cx);
+}
+
+void CompressorProjections(const CompressorWeights& w, const float* x, int64_t rows, float* kv,
+                           float* score, const Compute& cx) {
   // Exact in both modes: the pooled entries go through FP8/FP4 quantisation (Compute::Exact).
-  Linear(w.wkv, x, rows, kv.data(), InputQuant::kNone, Round::kF32, cx.Exact());
-  Linear(w.wgate, x, rows, score.data(), InputQuant::kNone, Round::kF32, cx.Exact());
+  Linear(w.wkv, x, rows, kv, InputQuant::kNone, Round::kF32, cx.Exact());
+  Linear(w.wgate, x, rows, score, InputQuant::kNone, Round::kF32, cx.Exact());
+}
+
+void CompressProjected(const CompressorWeights& w, const Rope& rope, float norm_eps, int64_t start,
+                       const float* kv, const float* score, int64_t rows, CompressorState& st,
+                       std::vector<uint16_t>& entries, const Compute& cx) {
+  const int64_t r = w.ratio, d = w.head_dim, width = st.width;
   const int64_t offset = w.overlap ? r : 0;
   std::vector<float> entry(static_cast<size_t>(d));
   for (int64_t i = 0; i < rows; ++i) {

@@ -31,4 +31,16 @@ void Compress(const CompressorWeights& w, const Rope& rope, float norm_eps, int6
               const float* x, int64_t rows, CompressorState& state, std::vector<uint16_t>& entries,
               const Compute& cx);
 
+// Compress in two parts, for several sequences in one call (batched decode): the projections are
+// row-wise, so one product over every sequence's rows reads the weights once, and each sequence's
+// part of them then feeds its own state.
+// kv and score [rows, width] (width = w.wkv.rows, fp32) = wkv . x and wgate . x, in exact numerics
+// whatever cx says: the pooled entries go through FP8/FP4 quantisation (Compute::Exact).
+void CompressorProjections(const CompressorWeights& w, const float* x, int64_t rows, float* kv,
+                           float* score, const Compute& cx);
+// Compress from the rows' projections (CompressorProjections) instead of their x.
+void CompressProjected(const CompressorWeights& w, const Rope& rope, float norm_eps, int64_t start,
+                       const float* kv, const float* score, int64_t rows, CompressorState& state,
+                       std::vector<uint16_t>& entries, const Compute& cx);
+
 }  // namespace dsagent::engine::forward

@@ -51,34 +51,52 @@ void StableTopK(const float* score, int64_t n, int64_t k, std::vector<int32_t>& 
   out.assign(order.begin(), order.begin() + std::min(k, n));
 }
 
+void IndexerProjections(const IndexerWeights& w, const ModelConfig& c, const Rope& rope,
+                        const float* x, const float* qr, std::span<const int64_t> positions,
+                        float* q, float* hw, float* kv, float* score, const Compute& cx) {
+  const int64_t heads = c.index_n_heads, hd = c.index_head_dim;
+  const int64_t rows = static_cast<int64_t>(positions.size());
+  // Queries: wq_b . qr, RoPE, Hadamard, FP4.
+  Linear(w.wq_b, qr, rows, q, InputQuant::kFp8Per128, Round::kBF16, cx);
+  cx.ops.RopeRotate(kernels::F32Rows(q, rows * heads, hd), rope.frequencies(), positions,
+                    /*inverse=*/false);
+  cx.ops.HadamardBf16(kernels::F32Rows(q, rows * heads, hd));
+  cx.ops.ActQuantFp4(kernels::F32Rows(q, rows * heads, hd), 32);
+  CompressorProjections(w.compressor, x, rows, kv, score, cx);
+  // Head weights: bf16(weights_proj . x) * (hd^-0.5 * heads^-0.5), rounded to bf16.
+  Linear(w.weights_proj, x, rows, hw, InputQuant::kNone, Round::kBF16, cx);
+  const float head_scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5) *
+                                              std::pow(static_cast<double>(heads), -0.5));
+  for (int64_t i = 0; i < rows * heads; ++i) hw[i] = RoundBf16(hw[i] * head_scale);
+}
+
 std::vector<std::vector<int32_t>> SelectEntries(const IndexerWeights& w, const ModelConfig& c,
                                                 const Rope& rope, const IndexerArgs& a,
                                                 LayerState& state, const Compute& cx) {
   const int64_t heads = c.index_n_heads, hd = c.index_head_dim, rows = a.rows;
   const int64_t ratio = state.ratio;
-  // Queries: wq_b . qr, RoPE, Hadamard, FP4.
-  std::vector<float> q(static_cast<size_t>(rows * heads * hd));
-  Linear(w.wq_b, a.qr, rows, q.data(), InputQuant::kFp8Per128, Round::kBF16, cx);
-  std::vector<int64_t> positions(static_cast<size_t>(rows));
-  std::iota(positions.begin(), positions.end(), a.start);
-  cx.ops.RopeRotate(kernels::F32Rows(q.data(), rows * heads, hd), rope.frequencies(), positions,
-                    /*inverse=*/false);
-  cx.ops.HadamardBf16(kernels::F32Rows(q.data(), rows * heads, hd));
-  cx.ops.ActQuantFp4(kernels::F32Rows(q.data(), rows * heads, hd), 32);
-  Compress(w.compressor, rope, static_cast<float>(c.norm_eps), a.start, a.x, rows,
-           state.index_compressor, state.index_keys, cx);
-  // Head weights: bf16(weights_proj . x) * (hd^-0.5 * heads^-0.5), rounded to bf16.
-  std::vector<float> hw(static_cast<size_t>(rows * heads));
-  Linear(w.weights_proj, a.x, rows, hw.data(), InputQuant::kNone, Round::kBF16, cx);
-  const float head_scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5) *
-                                              std::pow(static_cast<double>(heads), -0.5));
-  for (float& v : hw) v = RoundBf16(v * head_scale);
+  IndexerRows p = a.projected;
+  std::vector<float> q, hw, kv, kv_score;  // the projections, when the caller did not make them
+  if (p.q == nullptr) {
+    const int64_t width = state.index_compressor.width;
+    q.resize(static_cast<size_t>(rows * heads * hd));
+    hw.resize(static_cast<size_t>(rows * heads));
+    kv.resize(static_cast<size_t>(rows * width));
+    kv_score.resize(kv.size());
+    std::vector<int64_t> positions(static_cast<size_t>(rows));
+    std::iota(positions.begin(), positions.end(), a.start);
+    IndexerProjections(w, c, rope, a.x, a.qr, positions, q.data(), hw.data(), kv.data(),
+                       kv_score.data(), cx);
+    p = IndexerRows{q.data(), hw.data(), kv.data(), kv_score.data()};
+  }
+  CompressProjected(w.compressor, rope, static_cast<float>(c.norm_eps), a.start, p.kv, p.score,
+                    rows, state.index_compressor, state.index_keys, cx);
 
   // The keys are read in place (bf16 bits): the scan over them is the architecture's O(n) part,
   // nothing else here grows with the context.
   const uint16_t* keys = state.index_keys.data();
   const auto score_entries = [&](int64_t t, int64_t e0, int64_t e1, float* score) {
-    IndexerScores(q.data() + t * heads * hd, hw.data() + t * heads, heads, hd, keys, e0, e1,
+    IndexerScores(p.q + t * heads * hd, p.head_weights + t * heads, heads, hd, keys, e0, e1,
                   score + e0);
   };
 

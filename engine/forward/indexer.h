@@ -5,19 +5,31 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
+#include "engine/forward/compute.h"
 #include "engine/forward/model_weights.h"
 #include "engine/forward/rope.h"
 #include "engine/forward/sequence_state.h"
-#include "engine/forward/compute.h"
 
 namespace dsagent::engine::forward {
+
+// The indexer's row-wise results for rows (IndexerProjections): views, `rows` rows each.
+struct IndexerRows {
+  const float* q = nullptr;             // [rows, heads * hd] queries: RoPE, Hadamard, FP4
+  const float* head_weights = nullptr;  // [rows, heads] bf16, scaled
+  const float* kv = nullptr;            // [rows, width] the indexer compressor's projections
+  const float* score = nullptr;         // [rows, width]
+};
 
 struct IndexerArgs {
   int64_t start = 0;          // position of the first token
   const float* x = nullptr;   // [rows, dim] the attention input (bf16 values)
   const float* qr = nullptr;  // [rows, q_lora_rank] the normalised low-rank query
+  // The rows' projections computed beforehand (IndexerProjections, e.g. over several sequences'
+  // rows at once); when set, x and qr are not read.
+  IndexerRows projected;
   int64_t rows = 0;
   // The reference's start_pos == 0 (prefill) layout: every row gets min(topk, rows / 4) slots,
   // entries not yet visible to the row become -1. Otherwise each row lists only its visible top-k.
@@ -35,6 +47,15 @@ void IndexerScores(const float* q, const float* head_weights, int64_t heads, int
 // index (a stable sort); `order` is scratch. (The CUDA kernel's twin: kernels/cuda/ops.h TopK.)
 void StableTopK(const float* score, int64_t n, int64_t k, std::vector<int32_t>& order,
                 std::vector<int32_t>& out);
+
+// The indexer's row-wise work, for rows of one or several sequences (batched decode: one product
+// per weight over every sequence's rows): x [rows, dim], qr [rows, q_lora_rank], positions [rows]
+// each row's position (for RoPE). Writes q [rows, heads * hd], head_weights [rows, heads] and the
+// indexer compressor's kv, score [rows, width] (CompressorProjections); each row's values are
+// those of a call with that row alone.
+void IndexerProjections(const IndexerWeights& w, const ModelConfig& config, const Rope& rope,
+                        const float* x, const float* qr, std::span<const int64_t> positions,
+                        float* q, float* head_weights, float* kv, float* score, const Compute& cx);
 
 // Advances the indexer's compressor (appending keys to state.index_keys) and returns, per row,
 // the selected entry indices in the reference's order (-1 = masked).

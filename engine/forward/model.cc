@@ -159,12 +159,16 @@ Expected<std::vector<std::vector<float>>, std::string> Model::Run(std::span<cons
   if (batch.size() == 1) {
     out.front() = std::move(logits);
   } else {
-    int64_t done = 0;
-    for (size_t k = 0; k < batch.size(); ++k) {
-      out[k].assign(logits.begin() + done * c.vocab_size,
-                    logits.begin() + (done + head_rows[k]) * c.vocab_size);
-      done += head_rows[k];
-    }
+    // Each entry's rows into its own vector: half a megabyte a row at V4's vocabulary, so the
+    // copies go side by side on the pool rather than one after another on the caller.
+    std::vector<int64_t> first(batch.size() + 1, 0);
+    for (size_t k = 0; k < batch.size(); ++k) first[k + 1] = first[k] + head_rows[k];
+    cx.pool.ParallelFor(static_cast<int64_t>(batch.size()), 1, [&](int64_t begin, int64_t end) {
+      for (int64_t k = begin; k < end; ++k) {
+        out[static_cast<size_t>(k)].assign(logits.begin() + first[k] * c.vocab_size,
+                                           logits.begin() + first[k + 1] * c.vocab_size);
+      }
+    });
   }
   for (const BatchEntry& e : batch) e.state->pos += static_cast<int64_t>(e.tokens.size());
   if (undoable) EndUndoableRow(first_state, trace->undo);

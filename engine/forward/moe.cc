@@ -17,6 +17,7 @@ namespace {
 // attention.cc): a decode step allocates none of them once the thread has seen its sizes; buffers
 // over kKeepBytes (prefill) are freed at the end of the call.
 enum Slot : int {
+  kQuantised,
   kScores,
   kIds,
   kWeights,
@@ -38,14 +39,17 @@ kernels::Workspace& MoeWorkspace() {
 
 // SwiGLU expert on n rows: out [n, dim] = w2 . bf16(weight * silu(g) * u), g = w1 . x, u = w3 . x
 // (both bf16 from FP8-input GEMMs); `limit` > 0 clamps g from above and u on both sides.
-void Expert(const ExpertWeights& e, const float* x, int64_t n, const float* row_weight, float limit,
-            float* out, const Compute& cx) {
+// `xq` holds the rows already FP8-quantised (act_quant per 128): the quantisation is row-wise, so
+// MoeForward quantises each token's row once for all its experts, w1 and w3 alike, instead of
+// once per product; the products then see the same values and give the same bits.
+void Expert(const ExpertWeights& e, const float* xq, int64_t n, const float* row_weight,
+            float limit, float* out, const Compute& cx) {
   const int64_t inter = e.w1.rows;
   kernels::Workspace& ws = MoeWorkspace();
   float* g = ws.Get<float>(kG, n * inter);
   float* u = ws.Get<float>(kU, n * inter);
-  Linear(e.w1, x, n, g, InputQuant::kFp8Per128, Round::kBF16, cx);
-  Linear(e.w3, x, n, u, InputQuant::kFp8Per128, Round::kBF16, cx);
+  Linear(e.w1, xq, n, g, InputQuant::kNone, Round::kBF16, cx);
+  Linear(e.w3, xq, n, u, InputQuant::kNone, Round::kBF16, cx);
   cx.ops.SwiGlu(kernels::F32Rows(g, n, inter), kernels::F32Rows(u, n, inter), row_weight, limit);
   Linear(e.w2, g, n, out, InputQuant::kFp8Per128, Round::kBF16, cx);
 }
@@ -139,6 +143,10 @@ void MoeForward(const MoeWeights& w, const ModelConfig& c, const float* x, const
   int32_t* ids = ws.Get<int32_t>(kIds, rows * k);
   float* weights = ws.Get<float>(kWeights, rows * k);
   Route(w, c, x, tokens, rows, ids, weights, cx);
+  // The experts' input, FP8-quantised once per row (see Expert).
+  float* xq = ws.Get<float>(kQuantised, rows * dim);
+  std::copy(x, x + rows * dim, xq);
+  cx.ops.ActQuantFp8(kernels::F32Rows(xq, rows, dim), 128);
 
   // Routed experts, one batch of rows each; results per (row, slot).
   float* routed = ws.Get<float>(kRouted, rows * k * dim);
@@ -155,7 +163,7 @@ void MoeForward(const MoeWeights& w, const ModelConfig& c, const float* x, const
     float* we = ws.Get<float>(kWe, n);
     for (int64_t i = 0; i < n; ++i) {
       const int64_t row = slots[i] / k;
-      std::copy(x + row * dim, x + (row + 1) * dim, xe + i * dim);
+      std::copy(xq + row * dim, xq + (row + 1) * dim, xe + i * dim);
       we[i] = weights[slots[i]];
     }
     float* ye = ws.Get<float>(kYe, n * dim);
@@ -167,7 +175,7 @@ void MoeForward(const MoeWeights& w, const ModelConfig& c, const float* x, const
   // The shared expert does not clamp: the reference model.py the golden data was produced with
   // builds it without swiglu_limit (a later upstream revision clamps it too).
   float* shared = ws.Get<float>(kShared, rows * dim);
-  Expert(w.shared, x, rows, nullptr, 0.0f, shared, cx);
+  Expert(w.shared, xq, rows, nullptr, 0.0f, shared, cx);
 
   // y = sum of routed outputs in ascending expert order (fp32), + shared, rounded to bf16. A
   // token routed twice to one expert counts it once, as the reference's index_put does.

@@ -7,7 +7,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <ostream>
+#include <set>
 #include <string>
 
 #include "engine/forward/model.h"
@@ -103,6 +105,87 @@ TEST_P(BatchForwardTest, LogitsRowsSelectsEachSequencesLastRows) {
   const int64_t vocab = model.config().vocab_size;
   EXPECT_TRUE(SameBits((*got)[0], *wa));
   EXPECT_TRUE(SameBits((*got)[1], std::vector<float>(wb->end() - 3 * vocab, wb->end())));
+}
+
+// The experts of token `token` in hash layer `layer` (its tid2eid row).
+std::set<int64_t> HashExperts(const Model& model, int layer, int32_t token) {
+  const TensorInfo& table = *model.weights().layers[static_cast<size_t>(layer)].ffn.tid2eid;
+  const int64_t k = table.shape[1];
+  const size_t width = table.dtype == DType::kI64 ? 8 : 4;
+  std::set<int64_t> experts;
+  for (int64_t j = 0; j < k; ++j) {
+    const uint8_t* at = table.data + (static_cast<size_t>(token * k + j)) * width;
+    if (width == 8) {
+      int64_t v;
+      std::memcpy(&v, at, 8);
+      experts.insert(v);
+    } else {
+      int32_t v;
+      std::memcpy(&v, at, 4);
+      experts.insert(v);
+    }
+  }
+  return experts;
+}
+
+// Four decode steps in one call whose tokens share experts (checked on the first layer, a hash
+// layer, where the token alone decides them): the MoE runs each shared expert once over the rows
+// of several sequences, the compressors' and the indexer's products run once over all four rows,
+// and every sequence still gets the logits and state of a step alone. The sequences sit at
+// different positions, so over the steps their compressor blocks complete at different times, and
+// past the point where the indexer selects (more ratio-4 entries than index_topk), so each row's
+// selection depends on its own indexer queries.
+TEST_P(BatchForwardTest, DecodeStepsSharingExpertsGetTheBitsOfAStepAlone) {
+  auto loaded = Model::Load(testing::kForwardTestData / GetParam().model,
+                            {.threads = 2, .numerics = GetParam().numerics});
+  ASSERT_TRUE(loaded) << loaded.error();
+  Model& model = **loaded;
+  ASSERT_GE(model.config().n_hash_layers, 1);
+  constexpr size_t kSequences = 4;
+  constexpr int kShortestPrompt = 72;
+  ASSERT_GT(kShortestPrompt / 4, model.config().index_topk);
+  std::vector<SequenceState> batched, alone;
+  for (size_t s = 0; s < kSequences; ++s) {
+    batched.push_back(model.NewSequence());
+    const int length = kShortestPrompt + 5 * static_cast<int>(s);
+    ASSERT_TRUE(model.Forward(batched.back(), Tokens(length, 20 + static_cast<int>(s))));
+    alone.push_back(batched.back());
+  }
+  int32_t candidate = 3;
+  for (int step = 0; step < 6; ++step) {
+    // The next four distinct tokens that share an expert with another of them in layer 0 and
+    // are not all routed alike.
+    std::vector<int32_t> tokens;
+    std::vector<std::set<int64_t>> experts;
+    while (tokens.size() < kSequences && candidate < 509) {
+      const int32_t t = candidate++;
+      const std::set<int64_t> e = HashExperts(model, 0, t);
+      bool shares = tokens.empty();
+      for (const auto& other : experts) {
+        for (int64_t id : e) shares = shares || other.count(id) > 0;
+      }
+      if (shares && (experts.empty() || e != experts.front())) {
+        tokens.push_back(t);
+        experts.push_back(e);
+      }
+    }
+    ASSERT_EQ(tokens.size(), kSequences) << "no four tokens sharing experts below 509";
+    std::vector<std::vector<int32_t>> feed(kSequences);
+    std::vector<BatchEntry> batch;
+    for (size_t s = 0; s < kSequences; ++s) {
+      feed[s] = {tokens[s]};
+      batch.push_back(BatchEntry{&batched[s], feed[s], 1});
+    }
+    auto got = model.ForwardBatch(batch);
+    ASSERT_TRUE(got) << got.error();
+    for (size_t s = 0; s < kSequences; ++s) {
+      auto want = model.Forward(alone[s], feed[s]);
+      ASSERT_TRUE(want) << want.error();
+      const std::string at = "step " + std::to_string(step) + " sequence " + std::to_string(s);
+      EXPECT_TRUE(SameBits((*got)[s], *want)) << at;
+      ExpectSameState(batched[s], alone[s], at);
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Checkpoints, BatchForwardTest,
