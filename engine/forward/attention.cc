@@ -54,7 +54,8 @@ void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rop
   // Query (row-wise: every chunk at once).
   float* qr = ws.Get<float>(kQr, rows * c.q_lora_rank);
   Linear(w.wq_a, x, rows, qr, InputQuant::kFp8Per128, Round::kBF16, cx);
-  RmsNorm(qr, rows, c.q_lora_rank, w.q_norm.data(), eps, qr);
+  cx.ops.RmsNormBf16(kernels::F32Rows(qr, rows, c.q_lora_rank), w.q_norm.data(), eps,
+                     kernels::F32Rows(qr, rows, c.q_lora_rank));
   float* q = ws.Get<float>(kQ, rows * heads * hd);
   Linear(w.wq_b, qr, rows, q, InputQuant::kFp8Per128, Round::kBF16, cx);
   cx.ops.HeadRmsNormBf16(kernels::F32Rows(q, rows * heads, hd), eps);
@@ -64,7 +65,8 @@ void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rop
   // Window KV of these rows.
   float* kv = ws.Get<float>(kKv, rows * hd);
   Linear(w.wkv, x, rows, kv, InputQuant::kFp8Per128, Round::kBF16, cx);
-  RmsNorm(kv, rows, hd, w.kv_norm.data(), eps, kv);
+  cx.ops.RmsNormBf16(kernels::F32Rows(kv, rows, hd), w.kv_norm.data(), eps,
+                     kernels::F32Rows(kv, rows, hd));
   cx.ops.RopeRotate(kernels::F32Rows(kv, rows, hd), rope.frequencies(), positions,
                     /*inverse=*/false);
   cx.ops.ActQuantFp8(kernels::F32Rows(kv, rows, hd - rd, hd), 64);  // the non-RoPE dims

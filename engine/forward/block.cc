@@ -41,12 +41,14 @@ void BlockForward(const BlockWeights& w, const ModelConfig& c, const Rope& rope,
       comb(static_cast<size_t>(rows * s.hc * s.hc));
 
   HcPre(h, rows, w.hc_attn, s, y.data(), post.data(), comb.data(), cx);
-  RmsNorm(y.data(), rows, c.dim, w.attn_norm.data(), eps, y.data());
+  cx.ops.RmsNormBf16(kernels::F32Rows(y.data(), rows, c.dim), w.attn_norm.data(), eps,
+                     kernels::F32Rows(y.data(), rows, c.dim));
   AttentionForward(w.attn, c, rope, chunks, y.data(), f.data(), cx);
   HcPost(f.data(), h, post.data(), comb.data(), rows, s, h);
 
   HcPre(h, rows, w.hc_ffn, s, y.data(), post.data(), comb.data(), cx);
-  RmsNorm(y.data(), rows, c.dim, w.ffn_norm.data(), eps, y.data());
+  cx.ops.RmsNormBf16(kernels::F32Rows(y.data(), rows, c.dim), w.ffn_norm.data(), eps,
+                     kernels::F32Rows(y.data(), rows, c.dim));
   MoeForward(w.ffn, c, y.data(), tokens, rows, f.data(), cx);
   HcPost(f.data(), h, post.data(), comb.data(), rows, s, h);
 }
@@ -57,7 +59,8 @@ void HeadForward(const HcWeights& hc_head, const std::vector<float>& norm, const
   const HcShape s = ShapeOf(c);
   std::vector<float> y(static_cast<size_t>(rows * c.dim));
   HcHead(h, rows, hc_head, s, y.data(), cx);
-  RmsNorm(y.data(), rows, c.dim, norm.data(), static_cast<float>(c.norm_eps), y.data());
+  cx.ops.RmsNormBf16(kernels::F32Rows(y.data(), rows, c.dim), norm.data(),
+                     static_cast<float>(c.norm_eps), kernels::F32Rows(y.data(), rows, c.dim));
   Linear(head, y.data(), rows, logits, InputQuant::kNone, Round::kF32, cx);
 }
 

@@ -69,7 +69,8 @@ void Compress(const CompressorWeights& w, const Rope& rope, float norm_eps, int6
     std::fill(st.score.begin() + offset * width, st.score.end(),
               -std::numeric_limits<float>::infinity());
     for (float& v : entry) v = RoundBf16(v);
-    RmsNorm(entry.data(), 1, d, w.norm.data(), norm_eps, entry.data());
+    cx.ops.RmsNormBf16(kernels::F32Rows(entry.data(), 1, d), w.norm.data(), norm_eps,
+                       kernels::F32Rows(entry.data(), 1, d));
     const int64_t entry_pos = pos + 1 - r;
     cx.ops.RopeRotate(kernels::F32Rows(entry.data(), 1, d), rope.frequencies(),
                       std::span<const int64_t>(&entry_pos, 1), /*inverse=*/false);

@@ -1,4 +1,4 @@
-// Matrix products and RMSNorm with the reference's rounding points. Activations are row-major
+// Matrix products with the reference's rounding points. Activations are row-major
 // float arrays; products accumulate in double (the golden reference evaluated every GEMM in
 // float64 and rounded once to the dtype upstream produces), weights are dequantised a row at a
 // time from their stored format.
@@ -37,9 +37,5 @@ void Linear(const WeightMatrix& w, const LinearArgs& args, const Compute& cx);
 // Shorthand: y [rows, W.rows] = x [rows, W.cols] * W^T.
 void Linear(const WeightMatrix& w, const float* x, int64_t rows, float* y, InputQuant quant,
             Round round, const Compute& cx);
-
-// Reference RMSNorm on each of `rows` rows of n values: bf16(w * (x * rsqrt(mean(x^2) + eps)))
-// with mean and rsqrt in fp32 (evaluated in double, rounded once). In place is fine.
-void RmsNorm(const float* x, int64_t rows, int64_t n, const float* w, float eps, float* y);
 
 }  // namespace dsagent::engine::forward

@@ -212,10 +212,12 @@ Expected<std::vector<float>, std::string> Model::RunMtp(SequenceState& state,
   for (int64_t t = 0; t < rows; ++t) {
     weights_.embed.DequantRow(next_tokens[static_cast<size_t>(t)], e.data() + t * dim);
   }
-  RmsNorm(e.data(), rows, dim, w.enorm.data(), eps, e.data());
+  cx.ops.RmsNormBf16(kernels::F32Rows(e.data(), rows, dim), w.enorm.data(), eps,
+                     kernels::F32Rows(e.data(), rows, dim));
   Linear(w.e_proj, e.data(), rows, pe.data(), InputQuant::kFp8Per128, Round::kBF16, cx);
   std::vector<float> hn(streams.begin(), streams.end()), h(hn.size());
-  RmsNorm(hn.data(), rows * hc, dim, w.hnorm.data(), eps, hn.data());
+  cx.ops.RmsNormBf16(kernels::F32Rows(hn.data(), rows * hc, dim), w.hnorm.data(), eps,
+                     kernels::F32Rows(hn.data(), rows * hc, dim));
   Linear(w.h_proj, hn.data(), rows * hc, h.data(), InputQuant::kFp8Per128, Round::kBF16, cx);
   for (int64_t t = 0; t < rows; ++t) {
     for (int64_t j = 0; j < hc; ++j) {

@@ -9,6 +9,9 @@
 // pass computed inline before these ops existed (the golden tests are bit-identical); another
 // backend is held to the `fast` contract of numerics_mode.h against it.
 //
+// Weights (norm vectors, biases, mixing scales) are passed as the model's host arrays; a device
+// backend uploads them at load and finds its copy by their address.
+//
 // Thread-safety: an Ops object is immutable after construction; its ops may be called from any
 // thread, concurrently on disjoint outputs. Their scratch is a Workspace per thread
 // (workspace.h), kept between calls, not a buffer allocated per call.
@@ -129,6 +132,12 @@ class Ops {
   // values): x <- bf16(H x * cols^-0.5), H the Sylvester (natural order) Hadamard matrix; the sums
   // are exact (double), the scaled result rounded double -> float -> bf16.
   virtual void HadamardBf16(View x) const = 0;
+
+  // ---- RMSNorm with a weight (the reference's RMSNorm module), row by row: y = bf16(w * (x * r))
+  // with r = fl32(1 / sqrt(fl32(mean(x^2)) + eps)): the squares in fp32 summed in double, the mean
+  // rounded to fp32, + eps in fp32, the rsqrt in double rounded to fp32, the products in fp32.
+  // x and y [rows, cols] kF32 (y may be x); weight [cols].
+  virtual void RmsNormBf16(ConstView x, const float* weight, float eps, View y) const = 0;
 
   // ---- per-head RMSNorm (the query heads' weightless norm), in place on each row (one head of
   // cols values, kF32 bf16 values), every step in bf16: q *= rsqrt(mean(q^2) + eps) with q^2, the

@@ -8,6 +8,7 @@
 #include "engine/kernels/cpu/head_norm.h"
 #include "engine/kernels/cpu/moe_ops.h"
 #include "engine/kernels/cpu/quant_ops.h"
+#include "engine/kernels/cpu/rms_norm.h"
 #include "engine/kernels/cpu/rope_rotate.h"
 
 namespace dsagent::engine::kernels::cpu {
@@ -41,6 +42,13 @@ void CpuOps::ActQuantFp4(View x, int64_t block) const {
 void CpuOps::HadamardBf16(View x) const {
   Require(x.cols > 0 && (x.cols & (x.cols - 1)) == 0, "HadamardBf16", "width not a power of two");
   for (int64_t r = 0; r < x.rows; ++r) HadamardRotateBf16(x.row<float>(r), x.cols);
+}
+
+void CpuOps::RmsNormBf16(ConstView x, const float* weight, float eps, View y) const {
+  Require(y.rows == x.rows && y.cols == x.cols && Contiguous(x) && Contiguous(y), "RmsNormBf16",
+          "x and y [rows, cols], contiguous");
+  if (x.rows == 0) return;
+  cpu::RmsNormBf16(x.row<const float>(0), x.rows, x.cols, weight, eps, y.row<float>(0));
 }
 
 void CpuOps::HeadRmsNormBf16(View x, float eps) const {

@@ -1,7 +1,7 @@
 // CpuOps: the CPU backend of the op interface (kernels/ops.h). Each op runs the CPU kernel of its
-// family over the views' rows: quant_ops.h (act_quant, Hadamard), head_norm.h, rope_rotate.h,
-// moe_ops.h (SwiGLU, combine), attention_ops.h (window ring, sparse attention). Views are host
-// memory; sparse attention splits its (row, head) pairs over the pool.
+// family over the views' rows: quant_ops.h (act_quant, Hadamard), rms_norm.h, head_norm.h,
+// rope_rotate.h, moe_ops.h (SwiGLU, combine), attention_ops.h (window ring, sparse attention).
+// Views are host memory; sparse attention splits its (row, head) pairs over the pool.
 //
 // Thread-safety: immutable; ops may run concurrently on disjoint outputs, except that
 // SparseAttention uses the pool, which takes one ParallelFor at a time (thread_pool.h).
@@ -21,6 +21,7 @@ class CpuOps final : public Ops {
   void ActQuantFp8(View x, int64_t block) const override;
   void ActQuantFp4(View x, int64_t block) const override;
   void HadamardBf16(View x) const override;
+  void RmsNormBf16(ConstView x, const float* weight, float eps, View y) const override;
   void HeadRmsNormBf16(View x, float eps) const override;
   void RopeRotate(View x, std::span<const float> freqs, std::span<const int64_t> positions,
                   bool inverse) const override;
