@@ -23,6 +23,8 @@
 #include <string>
 #include <type_traits>
 
+#include "engine/kernels/op_shapes.h"
+
 namespace dsagent::engine::kernels {
 
 // What a view's elements are. Activations are fp32 arrays whose values the reference holds in
@@ -163,6 +165,16 @@ class Ops {
   // index_put).
   virtual void CombineExperts(ConstView routed, ConstView shared, const int32_t* ids, int64_t k,
                               View out) const = 0;
+
+  // ---- MoE router, after the gate product: scores [rows, experts] (kF32, the gate's fp32
+  // products) become the routing scores in place: softmax (exp in double, rounded once), sigmoid
+  // or sqrt(softplus) (each in double, rounded to fp32). ids and weights [rows, k] get each row's
+  // experts and their weights: hash_ids [rows, k] (the tokens' tid2eid rows) when not null, else
+  // the top-k of fp32(score + bias) in descending order, ties to the lower expert. Weights: the
+  // chosen scores divided by their sum (summed in double, rounded to fp32; not for softmax), times
+  // route_scale, in fp32.
+  virtual void MoeRoute(View scores, const RouterShape& shape, const float* bias,
+                        const int32_t* hash_ids, int32_t* ids, float* weights) const = 0;
 
   // ---- window ring write: the rows of `kv` (kBF16Bits [n, head_dim], positions start ..
   // start+n-1) that stay in a window of ring.rows positions go to ring row (start + t) % ring.rows;

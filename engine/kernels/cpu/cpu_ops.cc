@@ -10,6 +10,7 @@
 #include "engine/kernels/cpu/quant_ops.h"
 #include "engine/kernels/cpu/rms_norm.h"
 #include "engine/kernels/cpu/rope_rotate.h"
+#include "engine/kernels/cpu/router.h"
 
 namespace dsagent::engine::kernels::cpu {
 namespace {
@@ -82,6 +83,15 @@ void CpuOps::CombineExperts(ConstView routed, ConstView shared, const int32_t* i
           "CombineExperts", "routed [rows * k, dim], shared and out [rows, dim], contiguous");
   cpu::CombineExperts(routed.row<const float>(0), shared.row<const float>(0), ids, out.rows, k,
                       out.cols, out.row<float>(0));
+}
+
+void CpuOps::MoeRoute(View scores, const RouterShape& shape, const float* bias,
+                      const int32_t* hash_ids, int32_t* ids, float* weights) const {
+  Require(scores.cols == shape.experts && Contiguous(scores) && shape.k <= shape.experts,
+          "MoeRoute", "scores [rows, experts], contiguous, k <= experts");
+  Require(hash_ids != nullptr || bias != nullptr, "MoeRoute", "a bias or hash ids");
+  if (scores.rows == 0) return;
+  RouteFromScores(scores.row<float>(0), scores.rows, shape, bias, hash_ids, ids, weights);
 }
 
 void CpuOps::WriteWindowRing(ConstView kv, int64_t start, View ring) const {

@@ -1,7 +1,7 @@
 // CpuOps: the CPU backend of the op interface (kernels/ops.h). Each op runs the CPU kernel of its
 // family over the views' rows: quant_ops.h (act_quant, Hadamard), rms_norm.h, head_norm.h,
-// rope_rotate.h, moe_ops.h (SwiGLU, combine), attention_ops.h (window ring, sparse attention).
-// Views are host memory; sparse attention splits its (row, head) pairs over the pool.
+// rope_rotate.h, moe_ops.h (SwiGLU, combine), router.h, attention_ops.h (window ring, sparse
+// attention). Views are host memory; sparse attention splits its (row, head) pairs over the pool.
 //
 // Thread-safety: immutable; ops may run concurrently on disjoint outputs, except that
 // SparseAttention uses the pool, which takes one ParallelFor at a time (thread_pool.h).
@@ -28,6 +28,8 @@ class CpuOps final : public Ops {
   void SwiGlu(View g, ConstView u, const float* row_weight, float limit) const override;
   void CombineExperts(ConstView routed, ConstView shared, const int32_t* ids, int64_t k,
                       View out) const override;
+  void MoeRoute(View scores, const RouterShape& shape, const float* bias, const int32_t* hash_ids,
+                int32_t* ids, float* weights) const override;
   void WriteWindowRing(ConstView kv, int64_t start, View ring) const override;
   void SparseAttention(const SparseAttentionArgs& args) const override;
 

@@ -8,6 +8,9 @@ enum WorkspaceSlot : int {
   kHadamardValues = 0,
   kAttentionAcc,
   kAttentionPv,
+  kRouterBiased,
+  kRouterOrder,
+  kRouterExp,
 };
 
 }  // namespace dsagent::engine::kernels::cpu

@@ -67,5 +67,102 @@ TEST_F(CpuOpsForwardTest, RmsNormScalesByTheFp32RsqrtOfTheMeanSquareAndRoundsToB
   }
 }
 
+// ---- MoE router
+// ----------------------------------------------------------------------------------
+
+// fl32(sigmoid(x)) from long double.
+float RefSigmoid(float x) {
+  return static_cast<float>(1.0L / (1.0L + std::exp(-static_cast<long double>(x))));
+}
+
+// The routing score of one gate product under `func`, from the documented arithmetic.
+float RefRouteScore(ScoreFunc func, float x) {
+  if (func == ScoreFunc::kSigmoid) return RefSigmoid(x);
+  const float softplus =
+      x > 20.0f ? x : static_cast<float>(std::log1p(std::exp(static_cast<long double>(x))));
+  return static_cast<float>(std::sqrt(static_cast<long double>(softplus)));
+}
+
+TEST_F(CpuOpsForwardTest, MoeRoutePicksTheTopKOfScorePlusBiasTiesToTheLowerExpert) {
+  const int64_t rows = 4, experts = 64, k = 6;
+  std::normal_distribution<float> normal(0.0f, 1.5f);
+  for (const ScoreFunc func :
+       {ScoreFunc::kSqrtSoftplus, ScoreFunc::kSigmoid, ScoreFunc::kSoftmax}) {
+    std::vector<float> logits(static_cast<size_t>(rows * experts)), bias(experts);
+    for (float& v : logits) v = normal(rng_);
+    for (float& v : bias) v = normal(rng_) / 8;
+    for (int64_t t = 0; t < rows; ++t) {  // experts 9 and 3 tie, and both rank first
+      logits[t * experts + 3] = logits[t * experts + 9] = 6.0f;
+    }
+    bias[9] = bias[3] = 1.0f;
+    logits[5] = 25.0f;  // softplus's linear branch
+    const RouterShape shape{experts, k, func, 2.5f};
+    std::vector<float> scores = logits, weights(static_cast<size_t>(rows * k));
+    std::vector<int32_t> ids(static_cast<size_t>(rows * k));
+    ops_.MoeRoute(F32Rows(scores.data(), rows, experts), shape, bias.data(), nullptr, ids.data(),
+                  weights.data());
+    for (int64_t t = 0; t < rows; ++t) {
+      std::vector<float> s(experts);
+      const float* x = logits.data() + t * experts;
+      if (func == ScoreFunc::kSoftmax) {
+        const long double mx = *std::max_element(x, x + experts);
+        long double sum = 0;
+        for (int64_t i = 0; i < experts; ++i) sum += std::exp(x[i] - mx);
+        for (int64_t i = 0; i < experts; ++i) s[i] = static_cast<float>(std::exp(x[i] - mx) / sum);
+      } else {
+        for (int64_t i = 0; i < experts; ++i) s[i] = RefRouteScore(func, x[i]);
+      }
+      for (int64_t i = 0; i < experts; ++i) {
+        ASSERT_EQ(Bits(scores[t * experts + i]), Bits(s[i])) << "row " << t << " expert " << i;
+      }
+      // k rounds of arg-max over fp32(score + bias), the lower expert first on a tie.
+      std::vector<bool> taken(experts, false);
+      std::vector<int32_t> want;
+      for (int64_t j = 0; j < k; ++j) {
+        int32_t best = -1;
+        for (int32_t i = 0; i < experts; ++i) {
+          if (taken[i]) continue;
+          if (best < 0 || s[i] + bias[i] > s[best] + bias[best]) best = i;
+        }
+        taken[best] = true;
+        want.push_back(best);
+      }
+      if (t > 0) {  // row 0's expert 5 outranks the tie
+        EXPECT_EQ(want[0], 3);
+        EXPECT_EQ(want[1], 9);
+      }
+      long double sum = 0;
+      for (int32_t e : want) sum += s[e];
+      for (int64_t j = 0; j < k; ++j) {
+        ASSERT_EQ(ids[t * k + j], want[j]) << "row " << t << " slot " << j;
+        float w = s[want[j]];
+        if (func != ScoreFunc::kSoftmax) w = w / static_cast<float>(sum);
+        ASSERT_EQ(Bits(weights[t * k + j]), Bits(w * 2.5f)) << "row " << t << " slot " << j;
+      }
+    }
+  }
+}
+
+TEST_F(CpuOpsForwardTest, MoeRouteTakesTheHashLayersExpertsAsGiven) {
+  const int64_t rows = 2, experts = 16, k = 3;
+  std::vector<float> scores = RandomBf16Values(static_cast<size_t>(rows * experts), rng_, 1.0f);
+  const std::vector<float> logits = scores;
+  const std::vector<int32_t> hash = {15, 0, 7, 2, 2, 11};  // a repeated expert stays repeated
+  std::vector<int32_t> ids(hash.size());
+  std::vector<float> weights(hash.size());
+  const RouterShape shape{experts, k, ScoreFunc::kSigmoid, 1.0f};
+  ops_.MoeRoute(F32Rows(scores.data(), rows, experts), shape, nullptr, hash.data(), ids.data(),
+                weights.data());
+  EXPECT_EQ(ids, hash);
+  for (int64_t t = 0; t < rows; ++t) {
+    long double sum = 0;
+    for (int64_t j = 0; j < k; ++j) sum += RefSigmoid(logits[t * experts + hash[t * k + j]]);
+    for (int64_t j = 0; j < k; ++j) {
+      const float s = RefSigmoid(logits[t * experts + hash[t * k + j]]);
+      EXPECT_EQ(Bits(weights[t * k + j]), Bits(s / static_cast<float>(sum))) << t << "," << j;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace dsagent::engine::kernels::cpu_ops_forward_test

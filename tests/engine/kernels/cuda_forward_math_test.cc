@@ -24,6 +24,7 @@
 #include "engine/kernels/cpu/head_norm.h"
 #include "engine/kernels/cpu/moe_ops.h"
 #include "engine/kernels/cpu/quant_ops.h"
+#include "engine/kernels/cpu/router.h"
 #include "engine/kernels/cuda/attention_math.h"
 #include "engine/kernels/cuda/mixing_math.h"
 #include "engine/kernels/cuda/moe_math.h"
@@ -307,9 +308,9 @@ TEST(CudaForwardMathTest, RouterStepsMatchTheCpuForEveryScoreFunctionAndHashRout
       std::vector<float> scores = logits;
       std::vector<int32_t> cpu_ids(static_cast<size_t>(rows * k)), ids;
       std::vector<float> cpu_weights(cpu_ids.size()), weights;
-      forward::RouteFromScores(scores.data(), rows, shape, hash ? nullptr : bias.data(),
-                               hash ? hash_ids.data() : nullptr, cpu_ids.data(),
-                               cpu_weights.data());
+      kernels::cpu::RouteFromScores(scores.data(), rows, shape, hash ? nullptr : bias.data(),
+                                    hash ? hash_ids.data() : nullptr, cpu_ids.data(),
+                                    cpu_weights.data());
       RouteBySteps(logits, rows, f.gpu, n, k, 1.5f, bias.data(), hash ? hash_ids.data() : nullptr,
                    ids, weights);
       ASSERT_EQ(ids, cpu_ids) << "func " << static_cast<int>(f.gpu) << " hash " << hash;

@@ -29,6 +29,7 @@
 #include "engine/kernels/cpu/head_norm.h"
 #include "engine/kernels/cpu/moe_ops.h"
 #include "engine/kernels/cpu/quant_ops.h"
+#include "engine/kernels/cpu/router.h"
 #include "engine/kernels/cuda/attention_ops.h"
 #include "engine/kernels/cuda/attention_step.h"
 #include "engine/kernels/cuda/block_step.h"
@@ -271,9 +272,9 @@ TEST(CudaForwardOpsTest, MoeRouteMatchesTheCpuRouter) {
       std::vector<float> scores = logits;
       std::vector<int32_t> cpu_ids(static_cast<size_t>(rows * k));
       std::vector<float> cpu_weights(cpu_ids.size());
-      forward::RouteFromScores(scores.data(), rows, shape, hash ? nullptr : bias.data(),
-                               hash ? hash_ids.data() : nullptr, cpu_ids.data(),
-                               cpu_weights.data());
+      kernels::cpu::RouteFromScores(scores.data(), rows, shape, hash ? nullptr : bias.data(),
+                                    hash ? hash_ids.data() : nullptr, cpu_ids.data(),
+                                    cpu_weights.data());
       MoeRouteShape gshape;
       gshape.experts = n;
       gshape.k = k;
