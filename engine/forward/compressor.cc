@@ -8,30 +8,6 @@
 #include "engine/forward/numerics.h"
 
 namespace dsagent::engine::forward {
-void PoolBlock(const float* kv_state, const float* score_state, int64_t width, int64_t ratio,
-               int64_t head_dim, bool overlap, float* entry) {
-  const int64_t r = ratio, d = head_dim;
-  const int64_t n = overlap ? 2 * r : r;
-  std::vector<float> kv(static_cast<size_t>(n)), score(static_cast<size_t>(n));
-  std::vector<double> e(static_cast<size_t>(n));
-  for (int64_t c = 0; c < d; ++c) {
-    for (int64_t i = 0; i < n; ++i) {
-      // Overlapping: the previous block's first halves, then this block's second halves.
-      const int64_t slot = i, col = (overlap && i >= r) ? d + c : c;
-      kv[i] = kv_state[slot * width + col];
-      score[i] = score_state[slot * width + col];
-    }
-    const double mx = *std::max_element(score.begin(), score.end());
-    double sum = 0;
-    for (int64_t i = 0; i < n; ++i) sum += (e[i] = std::exp(static_cast<double>(score[i]) - mx));
-    double acc = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      const float weight = static_cast<float>(e[i] / sum);
-      acc += static_cast<double>(kv[i] * weight);
-    }
-    entry[c] = static_cast<float>(acc);
-  }
-}
 
 void Compress(const CompressorWeights& w, const Rope& rope, float norm_eps, int64_t start,
               const float* x, int64_t rows, CompressorState& st, std::vector<uint16_t>& entries,
@@ -57,7 +33,9 @@ void Compress(const CompressorWeights& w, const Rope& rope, float norm_eps, int6
       st.kv_before_pool = st.kv;
       st.score_before_pool = st.score;
     }
-    PoolBlock(st.kv.data(), st.score.data(), width, r, d, w.overlap, entry.data());
+    cx.ops.CompressorPool(kernels::F32Rows(st.kv.data(), st.slots, width),
+                          kernels::F32Rows(st.score.data(), st.slots, width), r, w.overlap,
+                          kernels::F32Rows(entry.data(), 1, d));
     if (w.overlap) {  // this block becomes the previous one
       std::copy(st.kv.begin() + r * width, st.kv.end(), st.kv.begin());
       std::copy(st.score.begin() + r * width, st.score.end(), st.score.begin());

@@ -176,6 +176,15 @@ class Ops {
   virtual void MoeRoute(View scores, const RouterShape& shape, const float* bias,
                         const int32_t* hash_ids, int32_t* ids, float* weights) const = 0;
 
+  // ---- the KV compressor's pooling of a complete block: entry [1, head_dim] (kF32, fp32 values),
+  // per channel c a softmax over the candidates' gate logits (exp in double, weights rounded to
+  // fp32) times their values (fp32 products), summed in double and rounded to fp32. kv_state and
+  // score_state [slots, width] (kF32) hold the block's projections and gate logits (+ position
+  // bias); the candidates are column c of slots 0 .. ratio-1, and with `overlap` (2*ratio slots,
+  // width 2*head_dim) also column head_dim + c of slots ratio .. 2*ratio-1.
+  virtual void CompressorPool(ConstView kv_state, ConstView score_state, int64_t ratio,
+                              bool overlap, View entry) const = 0;
+
   // ---- window ring write: the rows of `kv` (kBF16Bits [n, head_dim], positions start ..
   // start+n-1) that stay in a window of ring.rows positions go to ring row (start + t) % ring.rows;
   // that is the last min(n, ring.rows) of them.

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "engine/kernels/cpu/attention_ops.h"
+#include "engine/kernels/cpu/compressor_pool.h"
 #include "engine/kernels/cpu/head_norm.h"
 #include "engine/kernels/cpu/moe_ops.h"
 #include "engine/kernels/cpu/quant_ops.h"
@@ -92,6 +93,18 @@ void CpuOps::MoeRoute(View scores, const RouterShape& shape, const float* bias,
   Require(hash_ids != nullptr || bias != nullptr, "MoeRoute", "a bias or hash ids");
   if (scores.rows == 0) return;
   RouteFromScores(scores.row<float>(0), scores.rows, shape, bias, hash_ids, ids, weights);
+}
+
+void CpuOps::CompressorPool(ConstView kv_state, ConstView score_state, int64_t ratio, bool overlap,
+                            View entry) const {
+  const int64_t slots = overlap ? 2 * ratio : ratio;
+  Require(ratio > 0 && kv_state.rows >= slots && score_state.rows >= slots &&
+              kv_state.cols == score_state.cols &&
+              kv_state.cols >= (overlap ? 2 : 1) * entry.cols && entry.rows == 1 &&
+              Contiguous(kv_state) && Contiguous(score_state),
+          "CompressorPool", "states [slots, width] of one shape, contiguous; entry [1, head_dim]");
+  PoolBlock(kv_state.row<const float>(0), score_state.row<const float>(0), kv_state.cols, ratio,
+            entry.cols, overlap, entry.row<float>(0));
 }
 
 void CpuOps::WriteWindowRing(ConstView kv, int64_t start, View ring) const {

@@ -1,7 +1,8 @@
 // CpuOps: the CPU backend of the op interface (kernels/ops.h). Each op runs the CPU kernel of its
 // family over the views' rows: quant_ops.h (act_quant, Hadamard), rms_norm.h, head_norm.h,
-// rope_rotate.h, moe_ops.h (SwiGLU, combine), router.h, attention_ops.h (window ring, sparse
-// attention). Views are host memory; sparse attention splits its (row, head) pairs over the pool.
+// rope_rotate.h, moe_ops.h (SwiGLU, combine), router.h, compressor_pool.h, attention_ops.h (window
+// ring, sparse attention). Views are host memory; sparse attention splits its (row, head) pairs
+// over the pool.
 //
 // Thread-safety: immutable; ops may run concurrently on disjoint outputs, except that
 // SparseAttention uses the pool, which takes one ParallelFor at a time (thread_pool.h).
@@ -30,6 +31,8 @@ class CpuOps final : public Ops {
                       View out) const override;
   void MoeRoute(View scores, const RouterShape& shape, const float* bias, const int32_t* hash_ids,
                 int32_t* ids, float* weights) const override;
+  void CompressorPool(ConstView kv_state, ConstView score_state, int64_t ratio, bool overlap,
+                      View entry) const override;
   void WriteWindowRing(ConstView kv, int64_t start, View ring) const override;
   void SparseAttention(const SparseAttentionArgs& args) const override;
 

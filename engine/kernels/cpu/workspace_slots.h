@@ -11,6 +11,9 @@ enum WorkspaceSlot : int {
   kRouterBiased,
   kRouterOrder,
   kRouterExp,
+  kPoolValues,
+  kPoolScores,
+  kPoolExp,
 };
 
 }  // namespace dsagent::engine::kernels::cpu

@@ -164,5 +164,42 @@ TEST_F(CpuOpsForwardTest, MoeRouteTakesTheHashLayersExpertsAsGiven) {
   }
 }
 
+// ---- compressor pooling ------------------------------------------------------------------------
+
+TEST_F(CpuOpsForwardTest, CompressorPoolIsAChannelSoftmaxOverTheBlocksCandidates) {
+  struct Case {
+    int64_t ratio, head_dim;
+    bool overlap;
+  } cases[] = {{4, 40, true}, {4, 40, false}, {128, 24, false}};
+  std::normal_distribution<float> normal(0.0f, 2.0f);
+  for (const Case& c : cases) {
+    const int64_t slots = c.overlap ? 2 * c.ratio : c.ratio;
+    const int64_t width = c.overlap ? 2 * c.head_dim : c.head_dim;
+    std::vector<float> kv(static_cast<size_t>(slots * width)), score(kv.size());
+    for (float& v : kv) v = normal(rng_);
+    for (float& v : score) v = normal(rng_);
+    std::vector<float> entry(static_cast<size_t>(c.head_dim));
+    ops_.CompressorPool(F32Rows(kv.data(), slots, width), F32Rows(score.data(), slots, width),
+                        c.ratio, c.overlap, F32Rows(entry.data(), 1, c.head_dim));
+    for (int64_t ch = 0; ch < c.head_dim; ++ch) {
+      // Candidates: column ch of slots [0, ratio), and with overlap column head_dim + ch of slots
+      // [ratio, 2 * ratio).
+      std::vector<std::pair<float, float>> cand;  // (value, gate logit)
+      for (int64_t i = 0; i < slots; ++i) {
+        const int64_t col = i >= c.ratio ? c.head_dim + ch : ch;
+        cand.emplace_back(kv[i * width + col], score[i * width + col]);
+      }
+      long double mx = cand[0].second, sum = 0, acc = 0;
+      for (const auto& [v, s] : cand) mx = std::max<long double>(mx, s);
+      for (const auto& [v, s] : cand) sum += std::exp(s - mx);
+      for (const auto& [v, s] : cand) {
+        acc += v * static_cast<float>(std::exp(s - mx) / sum);  // fp32 weight and product
+      }
+      ASSERT_EQ(Bits(entry[ch]), Bits(static_cast<float>(acc)))
+          << "ratio " << c.ratio << " overlap " << c.overlap << " channel " << ch;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace dsagent::engine::kernels::cpu_ops_forward_test

@@ -20,6 +20,7 @@
 #include "engine/forward/numerics.h"
 #include "engine/forward/thread_pool.h"
 #include "engine/kernels/cpu/attention_ops.h"
+#include "engine/kernels/cpu/compressor_pool.h"
 #include "engine/kernels/cpu/cpu_ops.h"
 #include "engine/kernels/cpu/head_norm.h"
 #include "engine/kernels/cpu/moe_ops.h"
@@ -450,7 +451,8 @@ TEST(CudaForwardMathTest, PoolChannelMatchesTheCpuCompressor) {
     const std::vector<float> kv = RandomBf16(static_cast<size_t>(slots * width), rng, 1.0f);
     const std::vector<float> score = RandomBf16(static_cast<size_t>(slots * width), rng, 3.0f);
     std::vector<float> cpu(static_cast<size_t>(c.head_dim));
-    forward::PoolBlock(kv.data(), score.data(), width, c.ratio, c.head_dim, c.overlap, cpu.data());
+    kernels::cpu::PoolBlock(kv.data(), score.data(), width, c.ratio, c.head_dim, c.overlap,
+                            cpu.data());
     for (int64_t ch = 0; ch < c.head_dim; ++ch) {
       ASSERT_TRUE(SameFloat(
           dm::PoolChannel(kv.data(), score.data(), width, c.ratio, c.head_dim, c.overlap, ch),

@@ -25,6 +25,7 @@
 #include "engine/forward/sequence_state.h"
 #include "engine/forward/thread_pool.h"
 #include "engine/kernels/cpu/attention_ops.h"
+#include "engine/kernels/cpu/compressor_pool.h"
 #include "engine/kernels/cpu/cpu_ops.h"
 #include "engine/kernels/cpu/head_norm.h"
 #include "engine/kernels/cpu/moe_ops.h"
@@ -427,7 +428,8 @@ TEST(CudaForwardOpsTest, CompressorPoolMatchesTheCpu) {
     const std::vector<float> kv = RandomBf16(static_cast<size_t>(slots * width), rng, 1.0f);
     const std::vector<float> score = RandomBf16(static_cast<size_t>(slots * width), rng, 3.0f);
     std::vector<float> cpu(static_cast<size_t>(c.head_dim));
-    forward::PoolBlock(kv.data(), score.data(), width, c.ratio, c.head_dim, c.overlap, cpu.data());
+    kernels::cpu::PoolBlock(kv.data(), score.data(), width, c.ratio, c.head_dim, c.overlap,
+                            cpu.data());
     std::vector<float> cpu_bf16 = cpu;
     for (float& v : cpu_bf16) v = forward::RoundBf16(v);
     const DeviceBuffer dkv = ToDevice(kv, stream), dscore = ToDevice(score, stream);
