@@ -1,7 +1,8 @@
 // The lightning indexer of CSA (ratio 4) layers (reference Indexer): scores every visible
 // compressed entry c for a query token t as sum_h w_h * relu(q_h . K_c) (bf16 arithmetic) with
 // FP4-simulated, Hadamard-rotated queries and keys, and keeps the top-k entries (descending score,
-// ties to the lower entry — a stable sort).
+// ties to the lower entry — a stable sort). The scores and the top-k are Ops::IndexerScores and
+// Ops::StableTopK.
 #pragma once
 
 #include <cstdint>
@@ -23,18 +24,6 @@ struct IndexerArgs {
   // entries not yet visible to the row become -1. Otherwise each row lists only its visible top-k.
   bool prefill_layout = false;
 };
-
-// One query token's scores of the entries [e0, e1): score[e - e0] = bf16(sum_h bf16(relu(bf16(
-// q_h . K_e)) * w_h)), the sum over heads in double in head order. q [heads, hd] (FP4-simulated),
-// head_weights [heads] (bf16, scaled), keys [entries, hd] bf16 bits. The dots are exact products
-// summed in double. (The CUDA kernel's twin: kernels/cuda/ops.h IndexerScores.)
-void IndexerScores(const float* q, const float* head_weights, int64_t heads, int64_t hd,
-                   const uint16_t* keys, int64_t e0, int64_t e1, float* score);
-
-// out = the indices of the min(k, n) largest scores, in descending score order, ties to the lower
-// index (a stable sort); `order` is scratch. (The CUDA kernel's twin: kernels/cuda/ops.h TopK.)
-void StableTopK(const float* score, int64_t n, int64_t k, std::vector<int32_t>& order,
-                std::vector<int32_t>& out);
 
 // Advances the indexer's compressor (appending keys to state.index_keys) and returns, per row,
 // the selected entry indices in the reference's order (-1 = masked).

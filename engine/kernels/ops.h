@@ -185,6 +185,19 @@ class Ops {
   virtual void CompressorPool(ConstView kv_state, ConstView score_state, int64_t ratio,
                               bool overlap, View entry) const = 0;
 
+  // ---- the lightning indexer's scores of one query token: score [1, n] (kF32) gets, for each
+  // key row e of keys [n, hd] (kBF16Bits), bf16(sum_h bf16(relu(bf16(q_h . K_e)) * w_h)): the dots
+  // exact products summed in double (rounded double -> fp32 -> bf16), relu * w_h in fp32, the sum
+  // over heads in double in head order (rounded double -> fp32 -> bf16). q [heads, hd] (kF32, the
+  // FP4-simulated query heads), head_weights [heads]. The CPU backend splits the entries over its
+  // threads; each score is computed by one thread with fixed arithmetic.
+  virtual void IndexerScores(ConstView q, const float* head_weights, ConstView keys,
+                             View score) const = 0;
+
+  // ---- top-k: out [min(k, n)] = the indices of the min(k, n) largest values of score [1, n]
+  // (kF32), in descending order, ties to the lower index (a stable sort). Returns min(k, n).
+  virtual int64_t StableTopK(ConstView score, int64_t k, int32_t* out) const = 0;
+
   // ---- window ring write: the rows of `kv` (kBF16Bits [n, head_dim], positions start ..
   // start+n-1) that stay in a window of ring.rows positions go to ring row (start + t) % ring.rows;
   // that is the last min(n, ring.rows) of them.

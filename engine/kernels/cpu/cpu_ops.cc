@@ -7,6 +7,7 @@
 #include "engine/kernels/cpu/attention_ops.h"
 #include "engine/kernels/cpu/compressor_pool.h"
 #include "engine/kernels/cpu/head_norm.h"
+#include "engine/kernels/cpu/indexer_ops.h"
 #include "engine/kernels/cpu/moe_ops.h"
 #include "engine/kernels/cpu/quant_ops.h"
 #include "engine/kernels/cpu/rms_norm.h"
@@ -105,6 +106,26 @@ void CpuOps::CompressorPool(ConstView kv_state, ConstView score_state, int64_t r
           "CompressorPool", "states [slots, width] of one shape, contiguous; entry [1, head_dim]");
   PoolBlock(kv_state.row<const float>(0), score_state.row<const float>(0), kv_state.cols, ratio,
             entry.cols, overlap, entry.row<float>(0));
+}
+
+void CpuOps::IndexerScores(ConstView q, const float* head_weights, ConstView keys,
+                           View score) const {
+  Require(q.cols == keys.cols && Contiguous(q) && Contiguous(keys) && score.rows == 1 &&
+              score.cols == keys.rows,
+          "IndexerScores", "q [heads, hd] and keys [n, hd] contiguous, score [1, n]");
+  const float* qp = q.row<const float>(0);
+  const uint16_t* kp = keys.row<const uint16_t>(0);
+  float* sp = score.row<float>(0);
+  // Entries are independent: a decode step splits them across the threads (each score is
+  // computed by one thread with the same arithmetic, so the result does not depend on the split).
+  pool_.ParallelFor(keys.rows, 16, [&](int64_t begin, int64_t end) {
+    cpu::IndexerScores(qp, head_weights, q.rows, q.cols, kp, begin, end, sp + begin);
+  });
+}
+
+int64_t CpuOps::StableTopK(ConstView score, int64_t k, int32_t* out) const {
+  Require(score.rows == 1 && k >= 0, "StableTopK", "score [1, n], k >= 0");
+  return cpu::StableTopK(score.row<const float>(0), score.cols, k, out);
 }
 
 void CpuOps::WriteWindowRing(ConstView kv, int64_t start, View ring) const {

@@ -1,11 +1,12 @@
 // CpuOps: the CPU backend of the op interface (kernels/ops.h). Each op runs the CPU kernel of its
 // family over the views' rows: quant_ops.h (act_quant, Hadamard), rms_norm.h, head_norm.h,
-// rope_rotate.h, moe_ops.h (SwiGLU, combine), router.h, compressor_pool.h, attention_ops.h (window
-// ring, sparse attention). Views are host memory; sparse attention splits its (row, head) pairs
-// over the pool.
+// rope_rotate.h, moe_ops.h (SwiGLU, combine), router.h, compressor_pool.h, indexer_ops.h,
+// attention_ops.h (window ring, sparse attention). Views are host memory; the indexer's scores and
+// sparse attention split its (row, head) pairs over the pool.
 //
 // Thread-safety: immutable; ops may run concurrently on disjoint outputs, except that
-// SparseAttention uses the pool, which takes one ParallelFor at a time (thread_pool.h).
+// IndexerScores and SparseAttention use the pool, which takes one ParallelFor at a time
+// (thread_pool.h).
 #pragma once
 
 #include "engine/kernels/cpu/thread_pool.h"
@@ -33,6 +34,9 @@ class CpuOps final : public Ops {
                 int32_t* ids, float* weights) const override;
   void CompressorPool(ConstView kv_state, ConstView score_state, int64_t ratio, bool overlap,
                       View entry) const override;
+  void IndexerScores(ConstView q, const float* head_weights, ConstView keys,
+                     View score) const override;
+  int64_t StableTopK(ConstView score, int64_t k, int32_t* out) const override;
   void WriteWindowRing(ConstView kv, int64_t start, View ring) const override;
   void SparseAttention(const SparseAttentionArgs& args) const override;
 

@@ -14,6 +14,8 @@ enum WorkspaceSlot : int {
   kPoolValues,
   kPoolScores,
   kPoolExp,
+  kIndexerDots,
+  kTopKOrder,
 };
 
 }  // namespace dsagent::engine::kernels::cpu

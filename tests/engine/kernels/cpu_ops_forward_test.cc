@@ -201,5 +201,55 @@ TEST_F(CpuOpsForwardTest, CompressorPoolIsAChannelSoftmaxOverTheBlocksCandidates
   }
 }
 
+// ---- lightning indexer: scores and top-k --------------------------------------------------------
+
+TEST_F(CpuOpsForwardTest, IndexerScoresSumTheHeadsReluDotsWeightedInBf16) {
+  const int64_t heads = 5, hd = 64;
+  for (const int64_t entries : {1LL, 37LL, 700LL}) {  // one tile, a tail, several tiles
+    const std::vector<float> q = RandomBf16Values(static_cast<size_t>(heads * hd), rng_, 1.0f);
+    const std::vector<float> hw = RandomBf16Values(static_cast<size_t>(heads), rng_, 0.5f);
+    const std::vector<float> kf = RandomBf16Values(static_cast<size_t>(entries * hd), rng_, 1.0f);
+    std::vector<uint16_t> keys(kf.size());
+    for (size_t i = 0; i < kf.size(); ++i) keys[i] = static_cast<uint16_t>(Bits(kf[i]) >> 16);
+    std::vector<float> score(static_cast<size_t>(entries));
+    ops_.IndexerScores(F32Rows(q.data(), heads, hd), hw.data(),
+                       Bf16BitRows(keys.data(), entries, hd), F32Rows(score.data(), 1, entries));
+    for (int64_t e = 0; e < entries; ++e) {
+      long double sum = 0;
+      for (int64_t h = 0; h < heads; ++h) {
+        long double dot = 0;
+        for (int64_t i = 0; i < hd; ++i) {
+          dot += static_cast<long double>(q[h * hd + i]) * kf[e * hd + i];
+        }
+        const float relu = std::max(0.0f, RefBf16Twice(dot));
+        sum += RefBf16(relu * hw[h]);  // the product in fp32
+      }
+      ASSERT_EQ(Bits(score[e]), Bits(RefBf16Twice(sum))) << "entries " << entries << " e " << e;
+    }
+  }
+}
+
+TEST_F(CpuOpsForwardTest, StableTopKIsDescendingWithTiesToTheLowerIndex) {
+  std::uniform_int_distribution<int> level(0, 6);  // few distinct values: many ties
+  for (const int64_t n : {1LL, 9LL, 300LL}) {
+    std::vector<float> score(static_cast<size_t>(n));
+    for (float& v : score) v = static_cast<float>(level(rng_)) - 3.0f;
+    for (const int64_t k : {1LL, 8LL, 512LL}) {
+      std::vector<std::pair<float, int32_t>> ranked;
+      for (int32_t i = 0; i < n; ++i) ranked.emplace_back(score[i], i);
+      std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
+        return a.first != b.first ? a.first > b.first : a.second < b.second;
+      });
+      const int64_t want_count = std::min(k, n);
+      std::vector<int32_t> out(static_cast<size_t>(want_count) + 1, -7);
+      ASSERT_EQ(ops_.StableTopK(F32Rows(score.data(), 1, n), k, out.data()), want_count);
+      for (int64_t j = 0; j < want_count; ++j) {
+        ASSERT_EQ(out[j], ranked[j].second) << "n " << n << " k " << k << " j " << j;
+      }
+      EXPECT_EQ(out[want_count], -7) << "wrote past min(k, n)";
+    }
+  }
+}
+
 }  // namespace
 }  // namespace dsagent::engine::kernels::cpu_ops_forward_test

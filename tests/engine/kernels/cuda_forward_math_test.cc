@@ -23,6 +23,7 @@
 #include "engine/kernels/cpu/compressor_pool.h"
 #include "engine/kernels/cpu/cpu_ops.h"
 #include "engine/kernels/cpu/head_norm.h"
+#include "engine/kernels/cpu/indexer_ops.h"
 #include "engine/kernels/cpu/moe_ops.h"
 #include "engine/kernels/cpu/quant_ops.h"
 #include "engine/kernels/cpu/router.h"
@@ -183,7 +184,7 @@ TEST(CudaForwardMathTest, IndexerTermsMatchTheCpuScores) {
   const std::vector<uint16_t> keys = ToBf16Bits(key_values);
   const std::vector<float> hw = RandomBf16(static_cast<size_t>(heads), rng, 0.02f);
   std::vector<float> cpu(static_cast<size_t>(entries));
-  forward::IndexerScores(q.data(), hw.data(), heads, hd, keys.data(), 0, entries, cpu.data());
+  kernels::cpu::IndexerScores(q.data(), hw.data(), heads, hd, keys.data(), 0, entries, cpu.data());
   for (int64_t e = 0; e < entries; ++e) {
     double sum = 0;
     for (int64_t h = 0; h < heads; ++h) {
@@ -231,8 +232,8 @@ TEST(CudaForwardMathTest, RadixTopKSelectsTheStableSortsPrefix) {
       for (size_t i = 0; i < score.size(); i += 11) score[i] = (i % 2) ? -0.0f : 0.0f;
       for (size_t i = 5; i < score.size(); i += 97)
         score[i] = -std::numeric_limits<float>::infinity();
-      std::vector<int32_t> order, cpu;
-      forward::StableTopK(score.data(), n, k, order, cpu);
+      std::vector<int32_t> cpu(static_cast<size_t>(std::min(k, n)));
+      kernels::cpu::StableTopK(score.data(), n, k, cpu.data());
       ASSERT_EQ(TopKBySelection(score, k), cpu) << "n " << n << " k " << k;
     }
   }

@@ -5,6 +5,7 @@
 // counts are printed. Without a device the tests skip, unless DSAGENT_REQUIRE_CUDA=1.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
@@ -28,6 +29,7 @@
 #include "engine/kernels/cpu/compressor_pool.h"
 #include "engine/kernels/cpu/cpu_ops.h"
 #include "engine/kernels/cpu/head_norm.h"
+#include "engine/kernels/cpu/indexer_ops.h"
 #include "engine/kernels/cpu/moe_ops.h"
 #include "engine/kernels/cpu/quant_ops.h"
 #include "engine/kernels/cpu/router.h"
@@ -192,7 +194,8 @@ TEST(CudaForwardOpsTest, IndexerScoresAndTopKMatchTheCpuSelection) {
     const std::vector<uint16_t> keys = ToBf16Bits(key_values);
     const std::vector<float> hw = RandomBf16(static_cast<size_t>(heads), rng, 0.02f);
     std::vector<float> cpu(static_cast<size_t>(entries));
-    forward::IndexerScores(q.data(), hw.data(), heads, hd, keys.data(), 0, entries, cpu.data());
+    kernels::cpu::IndexerScores(q.data(), hw.data(), heads, hd, keys.data(), 0, entries,
+                                cpu.data());
     const DeviceBuffer dq = ToDevice(q, stream), dhw = ToDevice(hw, stream),
                        dkeys = ToDevice(keys, stream);
     DeviceBuffer dscore(cpu.size() * sizeof(float));
@@ -203,8 +206,8 @@ TEST(CudaForwardOpsTest, IndexerScoresAndTopKMatchTheCpuSelection) {
     // Top-k of the CPU's scores (bf16 values: many ties) on both sides: the same indices in the
     // same order.
     for (const int64_t k : {512LL, 7LL}) {
-      std::vector<int32_t> order, cpu_top;
-      forward::StableTopK(cpu.data(), entries, k, order, cpu_top);
+      std::vector<int32_t> cpu_top(static_cast<size_t>(std::min(k, entries)));
+      kernels::cpu::StableTopK(cpu.data(), entries, k, cpu_top.data());
       const DeviceBuffer dcpu_scores = ToDevice(cpu, stream);
       DeviceBuffer dtop(cpu_top.size() * sizeof(int32_t));
       TopK(dcpu_scores.as<float>(), 1, entries, k, dtop.as<int32_t>(), stream);
@@ -224,8 +227,8 @@ TEST(CudaForwardOpsTest, TopKMatchesTheStableSortOnRowsWithTiesAndInfinities) {
   for (size_t i = 3; i < score.size(); i += 101) score[i] = -std::numeric_limits<float>::infinity();
   std::vector<int32_t> cpu;
   for (int64_t t = 0; t < rows; ++t) {
-    std::vector<int32_t> order, top;
-    forward::StableTopK(score.data() + t * n, n, k, order, top);
+    std::vector<int32_t> top(static_cast<size_t>(std::min(k, n)));
+    kernels::cpu::StableTopK(score.data() + t * n, n, k, top.data());
     cpu.insert(cpu.end(), top.begin(), top.end());
   }
   const DeviceBuffer dscore = ToDevice(score, stream);
