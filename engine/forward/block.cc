@@ -44,13 +44,19 @@ void BlockForward(const BlockWeights& w, const ModelConfig& c, const Rope& rope,
   cx.ops.RmsNormBf16(kernels::F32Rows(y.data(), rows, c.dim), w.attn_norm.data(), eps,
                      kernels::F32Rows(y.data(), rows, c.dim));
   AttentionForward(w.attn, c, rope, chunks, y.data(), f.data(), cx);
-  HcPost(f.data(), h, post.data(), comb.data(), rows, s, h);
+  cx.ops.HcPost(kernels::F32Rows(f.data(), rows, c.dim), kernels::F32Rows(h, rows, s.hc * c.dim),
+                kernels::F32Rows(post.data(), rows, s.hc),
+                kernels::F32Rows(comb.data(), rows, s.hc * s.hc), s,
+                kernels::F32Rows(h, rows, s.hc * c.dim));
 
   HcPre(h, rows, w.hc_ffn, s, y.data(), post.data(), comb.data(), cx);
   cx.ops.RmsNormBf16(kernels::F32Rows(y.data(), rows, c.dim), w.ffn_norm.data(), eps,
                      kernels::F32Rows(y.data(), rows, c.dim));
   MoeForward(w.ffn, c, y.data(), tokens, rows, f.data(), cx);
-  HcPost(f.data(), h, post.data(), comb.data(), rows, s, h);
+  cx.ops.HcPost(kernels::F32Rows(f.data(), rows, c.dim), kernels::F32Rows(h, rows, s.hc * c.dim),
+                kernels::F32Rows(post.data(), rows, s.hc),
+                kernels::F32Rows(comb.data(), rows, s.hc * s.hc), s,
+                kernels::F32Rows(h, rows, s.hc * c.dim));
 }
 
 void HeadForward(const HcWeights& hc_head, const std::vector<float>& norm, const WeightMatrix& head,

@@ -198,6 +198,28 @@ class Ops {
   // (kF32), in descending order, ties to the lower index (a stable sort). Returns min(k, n).
   virtual int64_t StableTopK(ConstView score, int64_t k, int32_t* out) const = 0;
 
+  // ---- hyper-connections (mHC): each token carries hc residual streams h [rows, hc * dim] (kF32,
+  // bf16 values); mixes [rows, m] (kF32) are the products fn . h, scaled in place by each row's
+  // fl32(1 / sqrt(fl32(mean(h^2)) + norm_eps)) (squares in fp32, summed in double). All mixing
+  // math is fp32, reductions in double rounded once. scale and base are the model's hc_scale and
+  // hc_base.
+  // HcPre (m = (2+hc)*hc): per row, pre_j = sigmoid(m_j*scale0 + base_j) + hc_eps, post [rows, hc]
+  // gets 2 sigmoid(m_{hc+j}*scale1 + base_{hc+j}), comb [rows, hc*hc] (row j = from stream j,
+  // column k = to stream k) the Sinkhorn normalisation of m_{2hc+i}*scale2 + base_{2hc+i}: a row
+  // softmax (exp in double, rounded once) + hc_eps, then the columns, then sinkhorn_iters - 1 times
+  // rows and columns, each divided by fl32(sum) + hc_eps; y [rows, dim] = bf16(fl32(sum_j
+  // fl32(pre_j * h_j))) (sigmoid in double rounded to fp32).
+  virtual void HcPre(ConstView h, View mixes, const float* scale, const float* base,
+                     const HcShape& shape, View y, View post, View comb) const = 0;
+  // HcPost: out [rows, hc * dim] = bf16(fl32(post_k * f) + fl32(sum_j fl32(comb_jk * h_j))) for
+  // every stream k, f [rows, dim] the sub-layer's output. out may be h.
+  virtual void HcPost(ConstView f, ConstView h, ConstView post, ConstView comb,
+                      const HcShape& shape, View out) const = 0;
+  // HcHead (m = hc): y [rows, dim] = the stream sum of HcPre with weights sigmoid(m_j*scale0 +
+  // base_j) + hc_eps.
+  virtual void HcHead(ConstView h, View mixes, const float* scale, const float* base,
+                      const HcShape& shape, View y) const = 0;
+
   // ---- window ring write: the rows of `kv` (kBF16Bits [n, head_dim], positions start ..
   // start+n-1) that stay in a window of ring.rows positions go to ring row (start + t) % ring.rows;
   // that is the last min(n, ring.rows) of them.

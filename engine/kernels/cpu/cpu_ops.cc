@@ -8,11 +8,14 @@
 #include "engine/kernels/cpu/compressor_pool.h"
 #include "engine/kernels/cpu/head_norm.h"
 #include "engine/kernels/cpu/indexer_ops.h"
+#include "engine/kernels/cpu/mixing_ops.h"
 #include "engine/kernels/cpu/moe_ops.h"
 #include "engine/kernels/cpu/quant_ops.h"
 #include "engine/kernels/cpu/rms_norm.h"
 #include "engine/kernels/cpu/rope_rotate.h"
 #include "engine/kernels/cpu/router.h"
+#include "engine/kernels/cpu/workspace_slots.h"
+#include "engine/kernels/workspace.h"
 
 namespace dsagent::engine::kernels::cpu {
 namespace {
@@ -126,6 +129,57 @@ void CpuOps::IndexerScores(ConstView q, const float* head_weights, ConstView key
 int64_t CpuOps::StableTopK(ConstView score, int64_t k, int32_t* out) const {
   Require(score.rows == 1 && k >= 0, "StableTopK", "score [1, n], k >= 0");
   return cpu::StableTopK(score.row<const float>(0), score.cols, k, out);
+}
+
+void CpuOps::HcPre(ConstView h, View mixes, const float* scale, const float* base, const HcShape& s,
+                   View y, View post, View comb) const {
+  const int64_t rows = h.rows, hc = s.hc, m = (2 + hc) * hc;
+  Require(h.cols == hc * s.dim && mixes.rows == rows && mixes.cols == m && y.rows == rows &&
+              y.cols == s.dim && post.rows == rows && post.cols == hc && comb.rows == rows &&
+              comb.cols == hc * hc && Contiguous(h) && Contiguous(mixes) && Contiguous(y) &&
+              Contiguous(post) && Contiguous(comb),
+          "HcPre",
+          "h [rows, hc*dim], mixes [rows, (2+hc)*hc], y [rows, dim], post [rows, hc], comb "
+          "[rows, hc*hc], contiguous");
+  if (rows == 0) return;
+  const float* hp = h.row<const float>(0);
+  float* mp = mixes.row<float>(0);
+  float* yp = y.row<float>(0);
+  float* pp = post.row<float>(0);
+  float* cp = comb.row<float>(0);
+  ScaleMixes(hp, rows, m, s, mp);
+  pool_.ParallelFor(rows, 16, [&](int64_t begin, int64_t end) {
+    float* pre = ThreadWorkspace().Get<float>(kHcWeights, hc);
+    for (int64_t t = begin; t < end; ++t) {
+      SinkhornSplit(mp + t * m, scale, base, s, pre, pp + t * hc, cp + t * hc * hc);
+      WeightedStreamSum(hp + t * hc * s.dim, pre, s, yp + t * s.dim);
+    }
+  });
+}
+
+void CpuOps::HcPost(ConstView f, ConstView h, ConstView post, ConstView comb, const HcShape& s,
+                    View out) const {
+  const int64_t rows = h.rows, hc = s.hc;
+  Require(h.cols == hc * s.dim && out.rows == rows && out.cols == h.cols && f.rows == rows &&
+              f.cols == s.dim && post.rows == rows && post.cols == hc && comb.rows == rows &&
+              comb.cols == hc * hc && Contiguous(h) && Contiguous(out) && Contiguous(f) &&
+              Contiguous(post) && Contiguous(comb),
+          "HcPost", "f [rows, dim], h and out [rows, hc*dim], post [rows, hc], comb [rows, hc*hc]");
+  if (rows == 0) return;
+  cpu::HcPost(f.row<const float>(0), h.row<const float>(0), post.row<const float>(0),
+              comb.row<const float>(0), rows, s, out.row<float>(0));
+}
+
+void CpuOps::HcHead(ConstView h, View mixes, const float* scale, const float* base,
+                    const HcShape& s, View y) const {
+  const int64_t rows = h.rows;
+  Require(h.cols == s.hc * s.dim && mixes.rows == rows && mixes.cols == s.hc && y.rows == rows &&
+              y.cols == s.dim && Contiguous(h) && Contiguous(mixes) && Contiguous(y),
+          "HcHead", "h [rows, hc*dim], mixes [rows, hc], y [rows, dim], contiguous");
+  if (rows == 0) return;
+  ScaleMixes(h.row<const float>(0), rows, s.hc, s, mixes.row<float>(0));
+  HcHeadSum(h.row<const float>(0), mixes.row<const float>(0), rows, scale, base, s,
+            y.row<float>(0));
 }
 
 void CpuOps::WriteWindowRing(ConstView kv, int64_t start, View ring) const {

@@ -1,11 +1,11 @@
 // CpuOps: the CPU backend of the op interface (kernels/ops.h). Each op runs the CPU kernel of its
 // family over the views' rows: quant_ops.h (act_quant, Hadamard), rms_norm.h, head_norm.h,
 // rope_rotate.h, moe_ops.h (SwiGLU, combine), router.h, compressor_pool.h, indexer_ops.h,
-// attention_ops.h (window ring, sparse attention). Views are host memory; the indexer's scores and
-// sparse attention split its (row, head) pairs over the pool.
+// mixing_ops.h (mHC), attention_ops.h (window ring, sparse attention). Views are host memory; the
+// indexer's entries, HcPre's rows and sparse attention's (row, head) pairs are split over the pool.
 //
 // Thread-safety: immutable; ops may run concurrently on disjoint outputs, except that
-// IndexerScores and SparseAttention use the pool, which takes one ParallelFor at a time
+// IndexerScores, HcPre and SparseAttention use the pool, which takes one ParallelFor at a time
 // (thread_pool.h).
 #pragma once
 
@@ -37,6 +37,12 @@ class CpuOps final : public Ops {
   void IndexerScores(ConstView q, const float* head_weights, ConstView keys,
                      View score) const override;
   int64_t StableTopK(ConstView score, int64_t k, int32_t* out) const override;
+  void HcPre(ConstView h, View mixes, const float* scale, const float* base, const HcShape& shape,
+             View y, View post, View comb) const override;
+  void HcPost(ConstView f, ConstView h, ConstView post, ConstView comb, const HcShape& shape,
+              View out) const override;
+  void HcHead(ConstView h, View mixes, const float* scale, const float* base, const HcShape& shape,
+              View y) const override;
   void WriteWindowRing(ConstView kv, int64_t start, View ring) const override;
   void SparseAttention(const SparseAttentionArgs& args) const override;
 

@@ -16,6 +16,10 @@ enum WorkspaceSlot : int {
   kPoolExp,
   kIndexerDots,
   kTopKOrder,
+  kHcWeights,
+  kSinkhornComb,
+  kSinkhornExp,
+  kHcPostNext,
 };
 
 }  // namespace dsagent::engine::kernels::cpu

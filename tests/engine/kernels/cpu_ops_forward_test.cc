@@ -251,5 +251,150 @@ TEST_F(CpuOpsForwardTest, StableTopKIsDescendingWithTiesToTheLowerIndex) {
   }
 }
 
+// ---- hyper-connection mixing
+// ---------------------------------------------------------------------
+
+// fl32(1 / sqrt(fl32(mean of the fp32 squares) + eps)) of one token's hc*dim stream values.
+float RefStreamRms(const float* x, int64_t n, float eps) {
+  long double ss = 0;
+  for (int64_t i = 0; i < n; ++i) ss += static_cast<float>(x[i] * x[i]);
+  return RefRsqrt(static_cast<float>(ss / static_cast<long double>(n)) + eps);
+}
+
+// y [dim] = bf16(fl32(sum_j fl32(weight_j * h_j))).
+std::vector<float> RefStreamSum(const float* h, const float* weight, int64_t hc, int64_t dim) {
+  std::vector<float> y(static_cast<size_t>(dim));
+  for (int64_t d = 0; d < dim; ++d) {
+    long double acc = 0;
+    for (int64_t j = 0; j < hc; ++j) acc += static_cast<float>(weight[j] * h[j * dim + d]);
+    y[d] = RefBf16Twice(acc);
+  }
+  return y;
+}
+
+// Sinkhorn on c [hc, hc] from the documented arithmetic: a row softmax + eps, then `iters` column
+// normalisations with iters - 1 row normalisations between them, each a division by fl32(sum) +
+// eps.
+void RefSinkhorn(std::vector<float>& c, int64_t hc, int iters, float eps) {
+  for (int64_t j = 0; j < hc; ++j) {
+    long double mx = c[j * hc];
+    for (int64_t k = 0; k < hc; ++k) mx = std::max<long double>(mx, c[j * hc + k]);
+    long double sum = 0;
+    for (int64_t k = 0; k < hc; ++k) sum += std::exp(c[j * hc + k] - mx);
+    for (int64_t k = 0; k < hc; ++k) {
+      c[j * hc + k] = static_cast<float>(std::exp(c[j * hc + k] - mx) / sum) + eps;
+    }
+  }
+  const auto normalise = [&](bool columns) {
+    for (int64_t a = 0; a < hc; ++a) {
+      long double sum = 0;
+      for (int64_t b = 0; b < hc; ++b) sum += columns ? c[b * hc + a] : c[a * hc + b];
+      const float denom = static_cast<float>(sum) + eps;
+      for (int64_t b = 0; b < hc; ++b) (columns ? c[b * hc + a] : c[a * hc + b]) /= denom;
+    }
+  };
+  normalise(true);
+  for (int it = 1; it < iters; ++it) {
+    normalise(false);
+    normalise(true);
+  }
+}
+
+HcShape TestHcShape() {
+  HcShape s;
+  s.hc = 4;
+  s.dim = 96;
+  s.sinkhorn_iters = 20;
+  s.hc_eps = 1e-6f;
+  s.norm_eps = 1e-6f;
+  return s;
+}
+
+TEST_F(CpuOpsForwardTest, HcPreScalesTheMixesSplitsThemBySinkhornAndSumsTheStreams) {
+  const HcShape s = TestHcShape();
+  const int64_t hc = s.hc, n = hc * s.dim, m = (2 + hc) * hc;
+  const int64_t rows = 21;  // more than one task of the pool's split
+  const std::vector<float> h = RandomBf16Values(static_cast<size_t>(rows * n), rng_, 1.0f);
+  const std::vector<float> products = RandomBf16Values(static_cast<size_t>(rows * m), rng_, 4.0f);
+  const std::vector<float> scale = {0.7f, 1.3f, 0.9f};
+  const std::vector<float> base = RandomBf16Values(static_cast<size_t>(m), rng_, 0.5f);
+  std::vector<float> mixes = products, y(static_cast<size_t>(rows * s.dim));
+  std::vector<float> post(static_cast<size_t>(rows * hc)),
+      comb(static_cast<size_t>(rows * hc * hc));
+  ops_.HcPre(F32Rows(h.data(), rows, n), F32Rows(mixes.data(), rows, m), scale.data(), base.data(),
+             s, F32Rows(y.data(), rows, s.dim), F32Rows(post.data(), rows, hc),
+             F32Rows(comb.data(), rows, hc * hc));
+  for (int64_t t = 0; t < rows; ++t) {
+    const float r = RefStreamRms(h.data() + t * n, n, s.norm_eps);
+    std::vector<float> mx(static_cast<size_t>(m));
+    for (int64_t i = 0; i < m; ++i) mx[i] = products[t * m + i] * r;
+    std::vector<float> pre(static_cast<size_t>(hc)), c(static_cast<size_t>(hc * hc));
+    for (int64_t j = 0; j < hc; ++j) {
+      pre[j] = RefSigmoid(mx[j] * scale[0] + base[j]) + s.hc_eps;
+      ASSERT_EQ(Bits(post[t * hc + j]),
+                Bits(2.0f * RefSigmoid(mx[hc + j] * scale[1] + base[hc + j])))
+          << "row " << t << " post " << j;
+    }
+    for (int64_t i = 0; i < hc * hc; ++i) c[i] = mx[2 * hc + i] * scale[2] + base[2 * hc + i];
+    RefSinkhorn(c, hc, s.sinkhorn_iters, s.hc_eps);
+    for (int64_t i = 0; i < hc * hc; ++i) {
+      ASSERT_EQ(Bits(comb[t * hc * hc + i]), Bits(c[i])) << "row " << t << " comb " << i;
+    }
+    const std::vector<float> want = RefStreamSum(h.data() + t * n, pre.data(), hc, s.dim);
+    for (int64_t d = 0; d < s.dim; ++d) {
+      ASSERT_EQ(Bits(y[t * s.dim + d]), Bits(want[d])) << "row " << t << " dim " << d;
+    }
+  }
+}
+
+TEST_F(CpuOpsForwardTest, HcPostMixesTheStreamsAndTheSublayerOutputInPlace) {
+  const HcShape s = TestHcShape();
+  const int64_t hc = s.hc, dim = s.dim, rows = 3;
+  std::vector<float> h = RandomBf16Values(static_cast<size_t>(rows * hc * dim), rng_, 1.0f);
+  const std::vector<float> in = h;
+  const std::vector<float> f = RandomBf16Values(static_cast<size_t>(rows * dim), rng_, 1.0f);
+  const std::vector<float> post = RandomBf16Values(static_cast<size_t>(rows * hc), rng_, 1.0f);
+  const std::vector<float> comb = RandomBf16Values(static_cast<size_t>(rows * hc * hc), rng_, 0.5f);
+  ops_.HcPost(F32Rows(f.data(), rows, dim), F32Rows(h.data(), rows, hc * dim),
+              F32Rows(post.data(), rows, hc), F32Rows(comb.data(), rows, hc * hc), s,
+              F32Rows(h.data(), rows, hc * dim));  // out aliases h
+  for (int64_t t = 0; t < rows; ++t) {
+    for (int64_t k = 0; k < hc; ++k) {
+      for (int64_t d = 0; d < dim; ++d) {
+        long double mix = 0;
+        for (int64_t j = 0; j < hc; ++j) {
+          mix += static_cast<float>(comb[t * hc * hc + j * hc + k] * in[(t * hc + j) * dim + d]);
+        }
+        const float want =
+            RefBf16(post[t * hc + k] * f[t * dim + d] + static_cast<float>(mix));  // fp32 sum
+        ASSERT_EQ(Bits(h[(t * hc + k) * dim + d]), Bits(want)) << t << "," << k << "," << d;
+      }
+    }
+  }
+}
+
+TEST_F(CpuOpsForwardTest, HcHeadWeightsTheStreamsBySigmoidOfTheScaledMixes) {
+  const HcShape s = TestHcShape();
+  const int64_t hc = s.hc, n = hc * s.dim, rows = 2;
+  const std::vector<float> h = RandomBf16Values(static_cast<size_t>(rows * n), rng_, 1.0f);
+  const std::vector<float> products = RandomBf16Values(static_cast<size_t>(rows * hc), rng_, 4.0f);
+  const std::vector<float> scale = {1.1f};
+  const std::vector<float> base = RandomBf16Values(static_cast<size_t>(hc), rng_, 0.5f);
+  std::vector<float> mixes = products, y(static_cast<size_t>(rows * s.dim));
+  ops_.HcHead(F32Rows(h.data(), rows, n), F32Rows(mixes.data(), rows, hc), scale.data(),
+              base.data(), s, F32Rows(y.data(), rows, s.dim));
+  for (int64_t t = 0; t < rows; ++t) {
+    const float r = RefStreamRms(h.data() + t * n, n, s.norm_eps);
+    std::vector<float> pre(static_cast<size_t>(hc));
+    for (int64_t j = 0; j < hc; ++j) {
+      pre[j] = RefSigmoid(products[t * hc + j] * r * scale[0] + base[j]) + s.hc_eps;
+    }
+    const std::vector<float> want = RefStreamSum(h.data() + t * n, pre.data(), hc, s.dim);
+    for (int64_t d = 0; d < s.dim; ++d) {
+      ASSERT_EQ(Bits(y[t * s.dim + d]), Bits(want[d])) << "row " << t << " dim " << d;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace dsagent::engine::kernels::cpu_ops_forward_test

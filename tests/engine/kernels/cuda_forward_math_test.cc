@@ -24,6 +24,7 @@
 #include "engine/kernels/cpu/cpu_ops.h"
 #include "engine/kernels/cpu/head_norm.h"
 #include "engine/kernels/cpu/indexer_ops.h"
+#include "engine/kernels/cpu/mixing_ops.h"
 #include "engine/kernels/cpu/moe_ops.h"
 #include "engine/kernels/cpu/quant_ops.h"
 #include "engine/kernels/cpu/router.h"
@@ -358,7 +359,7 @@ TEST(CudaForwardMathTest, HyperConnectionStepsMatchTheCpu) {
   const std::vector<float> base = RandomBf16(static_cast<size_t>(m), rng, 1.0f);
   const std::vector<float> f = RandomBf16(static_cast<size_t>(rows * s.dim), rng, 1.0f);
   std::vector<float> mixes = products;
-  forward::ScaleMixes(h.data(), rows, m, s, mixes.data());
+  kernels::cpu::ScaleMixes(h.data(), rows, m, s, mixes.data());
   for (int64_t t = 0; t < rows; ++t) {
     // HcPre: the rms factor, the Sinkhorn split and the weighted stream sum.
     const float* ht = h.data() + t * n;
@@ -374,15 +375,15 @@ TEST(CudaForwardMathTest, HyperConnectionStepsMatchTheCpu) {
     std::vector<float> cpu_pre(4), cpu_post(4), cpu_comb(16);
     dm::SinkhornSplitHc(gpu_mixes, scale.data(), base.data(), 4, s.sinkhorn_iters, s.hc_eps, pre,
                         post, comb);
-    forward::SinkhornSplit(mixes.data() + t * m, scale.data(), base.data(), s, cpu_pre.data(),
-                           cpu_post.data(), cpu_comb.data());
+    kernels::cpu::SinkhornSplit(mixes.data() + t * m, scale.data(), base.data(), s, cpu_pre.data(),
+                                cpu_post.data(), cpu_comb.data());
     for (int j = 0; j < 4; ++j) {
       ASSERT_TRUE(SameFloat(pre[j], cpu_pre[static_cast<size_t>(j)])) << "pre " << j;
       ASSERT_TRUE(SameFloat(post[j], cpu_post[static_cast<size_t>(j)])) << "post " << j;
     }
     for (int i = 0; i < 16; ++i) ASSERT_TRUE(SameFloat(comb[i], cpu_comb[static_cast<size_t>(i)]));
     std::vector<float> cpu_y(static_cast<size_t>(s.dim));
-    forward::WeightedStreamSum(ht, cpu_pre.data(), s, cpu_y.data());
+    kernels::cpu::WeightedStreamSum(ht, cpu_pre.data(), s, cpu_y.data());
     for (int64_t d = 0; d < s.dim; ++d) {
       ASSERT_TRUE(
           SameFloat(dm::WeightedStreamValue(ht, pre, 4, s.dim, d), cpu_y[static_cast<size_t>(d)]))
@@ -390,7 +391,7 @@ TEST(CudaForwardMathTest, HyperConnectionStepsMatchTheCpu) {
     }
     // HcPost with this token's post and comb.
     std::vector<float> cpu_out(static_cast<size_t>(n));
-    forward::HcPost(f.data() + t * s.dim, ht, post, comb, 1, s, cpu_out.data());
+    kernels::cpu::HcPost(f.data() + t * s.dim, ht, post, comb, 1, s, cpu_out.data());
     for (int k = 0; k < 4; ++k) {
       for (int64_t d = 0; d < s.dim; ++d) {
         ASSERT_TRUE(SameFloat(dm::HcPostValue(f.data() + t * s.dim, ht, post, comb, 4, s.dim, k, d),

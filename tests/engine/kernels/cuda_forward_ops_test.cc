@@ -30,6 +30,7 @@
 #include "engine/kernels/cpu/cpu_ops.h"
 #include "engine/kernels/cpu/head_norm.h"
 #include "engine/kernels/cpu/indexer_ops.h"
+#include "engine/kernels/cpu/mixing_ops.h"
 #include "engine/kernels/cpu/moe_ops.h"
 #include "engine/kernels/cpu/quant_ops.h"
 #include "engine/kernels/cpu/router.h"
@@ -335,14 +336,15 @@ TEST(CudaForwardOpsTest, HcPreAndHcPostMatchTheCpu) {
   std::vector<float> mixes = products, cpu_y(static_cast<size_t>(rows * s.dim)),
                      cpu_post(static_cast<size_t>(rows * s.hc)),
                      cpu_comb(static_cast<size_t>(rows * s.hc * s.hc)), pre(4);
-  forward::ScaleMixes(h.data(), rows, m, s, mixes.data());
+  kernels::cpu::ScaleMixes(h.data(), rows, m, s, mixes.data());
   for (int64_t t = 0; t < rows; ++t) {
-    forward::SinkhornSplit(mixes.data() + t * m, scale.data(), base.data(), s, pre.data(),
-                           cpu_post.data() + t * s.hc, cpu_comb.data() + t * s.hc * s.hc);
-    forward::WeightedStreamSum(h.data() + t * n, pre.data(), s, cpu_y.data() + t * s.dim);
+    kernels::cpu::SinkhornSplit(mixes.data() + t * m, scale.data(), base.data(), s, pre.data(),
+                                cpu_post.data() + t * s.hc, cpu_comb.data() + t * s.hc * s.hc);
+    kernels::cpu::WeightedStreamSum(h.data() + t * n, pre.data(), s, cpu_y.data() + t * s.dim);
   }
   std::vector<float> cpu_out(h.size());
-  forward::HcPost(f.data(), h.data(), cpu_post.data(), cpu_comb.data(), rows, s, cpu_out.data());
+  kernels::cpu::HcPost(f.data(), h.data(), cpu_post.data(), cpu_comb.data(), rows, s,
+                       cpu_out.data());
 
   HcKernelShape gs;
   gs.hc = s.hc;
