@@ -23,7 +23,9 @@
 #include <string>
 #include <type_traits>
 
+#include "engine/kernels/numerics_mode.h"
 #include "engine/kernels/op_shapes.h"
+#include "engine/kernels/weight_format.h"
 
 namespace dsagent::engine::kernels {
 
@@ -117,11 +119,50 @@ struct SparseAttentionArgs {
   const int64_t* list_begin = nullptr;  // [rows + 1]
 };
 
+// A 2-D weight [rows, cols] as the checkpoint stores it (weight_format.h): row r's bytes from
+// data, the block scales at scale [.., scale_cols]. The model's host memory (the mapped
+// checkpoint); a device backend uploads the weights at load and finds its copy by `data`.
+struct WeightView {
+  WeightFormat format = WeightFormat::kBF16;
+  const uint8_t* data = nullptr;
+  const uint8_t* scale = nullptr;  // kFP8 / kFP4 only
+  int64_t rows = 0, cols = 0;
+  int64_t scale_cols = 0;
+};
+
+// What a weight product does to its input first: nothing (plain F.linear / einsum, BF16 or F32
+// weights), or the reference linear()'s act_quant per 128 (FP8/FP4 weights).
+enum class ProductInput { kNone, kFp8Per128 };
+// What a product's results are rounded to: the dtype the reference holds them in.
+enum class ProductRound { kF32, kBF16 };
+
+// One call of WeightProduct: y[t, o] = sum_k x[t, k] * W[out_begin + o, k] for the y.cols weight
+// rows from out_begin.
+struct WeightProductArgs {
+  ConstView x;  // [rows, W.cols] kF32, any row stride
+  View y;       // [rows, n] kF32, any row stride
+  int64_t out_begin = 0;
+  ProductInput input = ProductInput::kNone;
+  ProductRound round = ProductRound::kBF16;
+  // Per call: the model's mode, except that the products feeding a discrete step (router scores,
+  // compressor projections, mHC mixes) are exact in both (numerics_mode.h).
+  Numerics numerics = Numerics::kExact;
+};
+
 class Ops {
  public:
   virtual ~Ops() = default;
   // The backend's name for logs and errors ("cpu").
   virtual std::string name() const = 0;
+
+  // ---- the weight products: y = x . W^T for weight rows [out_begin, out_begin + y.cols), the
+  // input first FP8-quantised per 128 (a copy; x is not written) when args.input says so. `exact`:
+  // exact products (every stored weight times an activation is exact in double) summed in double,
+  // rounded once to args.round; `fast`: fp32 accumulation per 128-column block, block sums in
+  // double, in the summation order of numerics_mode.h's contract. Either way a row's result does
+  // not depend on the other rows, the threads or the tiling. The CPU backend splits the output
+  // rows over its threads.
+  virtual void WeightProduct(const WeightView& w, const WeightProductArgs& args) const = 0;
 
   // ---- act_quant: quantise -> dequantise, in place (reference kernel.py act_quant /
   // fp4_act_quant, power-of-two ue8m0 scales). Each row's cols values in consecutive blocks of

@@ -14,6 +14,7 @@
 #include "engine/kernels/cpu/rms_norm.h"
 #include "engine/kernels/cpu/rope_rotate.h"
 #include "engine/kernels/cpu/router.h"
+#include "engine/kernels/cpu/weight_product.h"
 #include "engine/kernels/cpu/workspace_slots.h"
 #include "engine/kernels/workspace.h"
 
@@ -28,6 +29,36 @@ void Require(bool ok, const char* op, const std::string& what) {
 bool Contiguous(const ConstView& v) { return v.row_stride() == v.cols; }
 
 }  // namespace
+
+void CpuOps::WeightProduct(const WeightView& w, const WeightProductArgs& a) const {
+  const int64_t rows = a.x.rows, k = w.cols, out_rows = a.y.cols;
+  Require(a.x.cols == k && a.y.rows == rows && a.out_begin >= 0 && a.out_begin + out_rows <= w.rows,
+          "WeightProduct", "x [rows, W.cols], y [rows, n] with out_begin + n <= W.rows");
+  if (rows <= 0 || out_rows <= 0) return;
+  const float* x = a.x.row<const float>(0);
+  int64_t x_stride = a.x.row_stride();
+  if (a.input == ProductInput::kFp8Per128) {
+    // The FP8-quantised copy of the input (reference act_quant, blocks of 128 along K).
+    float* quantised = ThreadWorkspace().Get<float>(kProductInput, rows * k);
+    for (int64_t t = 0; t < rows; ++t) {
+      std::copy(x + t * x_stride, x + t * x_stride + k, quantised + t * k);
+    }
+    ActQuantFp8(F32Rows(quantised, rows, k), 128);
+    x = quantised;
+    x_stride = k;
+  }
+  WeightProductRows r;
+  r.x = x;
+  r.rows = rows;
+  r.x_stride = x_stride;
+  r.y = a.y.row<float>(0);
+  r.y_stride = a.y.row_stride();
+  r.out_begin = a.out_begin;
+  r.out_rows = out_rows;
+  r.round_bf16 = a.round == ProductRound::kBF16;
+  cpu::WeightProduct(pool_, WeightRows{w.format, w.data, w.scale, w.cols, w.scale_cols}, r,
+                     a.numerics);
+}
 
 void CpuOps::ActQuantFp8(View x, int64_t block) const {
   Require(block > 0 && x.cols % block == 0, "ActQuantFp8", "columns not a multiple of the block");

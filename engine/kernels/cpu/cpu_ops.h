@@ -1,12 +1,13 @@
 // CpuOps: the CPU backend of the op interface (kernels/ops.h). Each op runs the CPU kernel of its
-// family over the views' rows: quant_ops.h (act_quant, Hadamard), rms_norm.h, head_norm.h,
-// rope_rotate.h, moe_ops.h (SwiGLU, combine), router.h, compressor_pool.h, indexer_ops.h,
-// mixing_ops.h (mHC), attention_ops.h (window ring, sparse attention). Views are host memory; the
+// family over the views' rows: weight_product.h (the weight products), quant_ops.h (act_quant,
+// Hadamard), rms_norm.h, head_norm.h, rope_rotate.h, moe_ops.h (SwiGLU, combine), router.h,
+// compressor_pool.h, indexer_ops.h, mixing_ops.h (mHC), attention_ops.h (window ring, sparse
+// attention). Views are host memory; the weight products' output rows, ActQuantFp8's rows, the
 // indexer's entries, HcPre's rows and sparse attention's (row, head) pairs are split over the pool.
 //
 // Thread-safety: immutable; ops may run concurrently on disjoint outputs, except that
-// IndexerScores, HcPre and SparseAttention use the pool, which takes one ParallelFor at a time
-// (thread_pool.h).
+// WeightProduct, ActQuantFp8, IndexerScores, HcPre and SparseAttention use the pool, which takes
+// one ParallelFor at a time (thread_pool.h).
 #pragma once
 
 #include "engine/kernels/cpu/thread_pool.h"
@@ -20,6 +21,7 @@ class CpuOps final : public Ops {
   explicit CpuOps(ThreadPool& pool) : pool_(pool) {}
 
   std::string name() const override { return "cpu"; }
+  void WeightProduct(const WeightView& w, const WeightProductArgs& args) const override;
   void ActQuantFp8(View x, int64_t block) const override;
   void ActQuantFp4(View x, int64_t block) const override;
   void HadamardBf16(View x) const override;

@@ -20,6 +20,7 @@ enum WorkspaceSlot : int {
   kSinkhornComb,
   kSinkhornExp,
   kHcPostNext,
+  kProductInput,
 };
 
 }  // namespace dsagent::engine::kernels::cpu

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <numeric>
@@ -16,6 +18,7 @@
 #include "engine/kernels/cpu/cpu_ops.h"
 #include "engine/kernels/cpu/thread_pool.h"
 #include "engine/kernels/ops.h"
+#include "tests/engine/kernels/random_weights.h"
 #include "tests/engine/kernels/reference_rounding.h"
 
 namespace dsagent::engine::kernels::cpu_ops_forward_test {
@@ -392,6 +395,143 @@ TEST_F(CpuOpsForwardTest, HcHeadWeightsTheStreamsBySigmoidOfTheScaledMixes) {
     const std::vector<float> want = RefStreamSum(h.data() + t * n, pre.data(), hc, s.dim);
     for (int64_t d = 0; d < s.dim; ++d) {
       ASSERT_EQ(Bits(y[t * s.dim + d]), Bits(want[d])) << "row " << t << " dim " << d;
+    }
+  }
+}
+
+// ---- weight products ---------------------------------------------------------------------------
+
+// Row r of a stored weight, decoded from the formats' bit fields (weight_format.h).
+std::vector<long double> RefWeightRow(const WeightView& w, int64_t r) {
+  const auto e8m0 = [](uint8_t b) { return std::ldexp(1.0L, static_cast<int>(b) - 127); };
+  const auto e4m3 = [](uint8_t b) {
+    const int e = (b >> 3) & 0xf, m = b & 7;
+    const long double v = e == 0 ? std::ldexp(m / 8.0L, -6) : std::ldexp(1 + m / 8.0L, e - 7);
+    return (b & 0x80) ? -v : v;
+  };
+  const auto e2m1 = [](uint8_t nibble) {
+    static const long double kValues[8] = {0, 0.5L, 1, 1.5L, 2, 3, 4, 6};
+    return (nibble & 8) ? -kValues[nibble & 7] : kValues[nibble & 7];
+  };
+  std::vector<long double> row(static_cast<size_t>(w.cols));
+  for (int64_t c = 0; c < w.cols; ++c) {
+    switch (w.format) {
+      case WeightFormat::kF32:
+        row[c] = std::bit_cast<float>(std::array<uint8_t, 4>{
+            w.data[(r * w.cols + c) * 4], w.data[(r * w.cols + c) * 4 + 1],
+            w.data[(r * w.cols + c) * 4 + 2], w.data[(r * w.cols + c) * 4 + 3]});
+        break;
+      case WeightFormat::kBF16: {
+        const uint32_t bits =
+            w.data[(r * w.cols + c) * 2] | (w.data[(r * w.cols + c) * 2 + 1] << 8);
+        row[c] = std::bit_cast<float>(bits << 16);
+        break;
+      }
+      case WeightFormat::kFP8:
+        row[c] = e4m3(w.data[r * w.cols + c]) * e8m0(w.scale[(r / 128) * w.scale_cols + c / 128]);
+        break;
+      case WeightFormat::kFP4: {
+        const uint8_t byte = w.data[r * (w.cols / 2) + c / 2];
+        row[c] = e2m1(c % 2 ? byte >> 4 : byte & 0xf) * e8m0(w.scale[r * w.scale_cols + c / 32]);
+        break;
+      }
+    }
+  }
+  return row;
+}
+
+WeightView ViewOf(const testing::RandomWeight& w) {
+  const auto& m = w.matrix;
+  return {m.format, m.data, m.scale, m.rows, m.cols, m.scale_cols};
+}
+
+TEST_F(CpuOpsForwardTest, ExactWeightProductIsTheDequantisedWeightTimesTheInputRoundedOnce) {
+  const int64_t cols = 256, out_rows = 150, out_begin = 3, y_cols = 140;
+  for (const WeightFormat format :
+       {WeightFormat::kBF16, WeightFormat::kF32, WeightFormat::kFP8, WeightFormat::kFP4}) {
+    const testing::RandomWeight weight = testing::MakeWeight(format, out_rows, cols, rng_);
+    const WeightView w = ViewOf(weight);
+    for (const int64_t rows : {1LL, 4LL, 9LL}) {  // the decode kernel, then the prefill panels
+      for (const ProductRound round : {ProductRound::kBF16, ProductRound::kF32}) {
+        const int64_t x_stride = cols + 5, y_stride = y_cols + 2;
+        const std::vector<float> x =
+            RandomBf16Values(static_cast<size_t>(rows * x_stride), rng_, 1.0f);
+        std::vector<float> y(static_cast<size_t>(rows * y_stride), -9.0f);
+        WeightProductArgs a;
+        a.x = F32Rows(x.data(), rows, cols, x_stride);
+        a.y = F32Rows(y.data(), rows, y_cols, y_stride);
+        a.out_begin = out_begin;
+        a.round = round;
+        a.numerics = Numerics::kExact;
+        ops_.WeightProduct(w, a);
+        for (int64_t o = 0; o < y_cols; ++o) {
+          const std::vector<long double> wr = RefWeightRow(w, out_begin + o);
+          for (int64_t t = 0; t < rows; ++t) {
+            long double sum = 0;
+            for (int64_t c = 0; c < cols; ++c) sum += wr[c] * x[t * x_stride + c];
+            const float want =
+                round == ProductRound::kBF16 ? RefBf16Twice(sum) : static_cast<float>(sum);
+            ASSERT_EQ(Bits(y[t * y_stride + o]), Bits(want))
+                << "format " << static_cast<int>(format) << " rows " << rows << " out " << o;
+          }
+        }
+        for (int64_t t = 0; t < rows; ++t) {  // the stride's padding untouched
+          ASSERT_EQ(y[t * y_stride + y_cols], -9.0f);
+        }
+      }
+    }
+  }
+}
+
+TEST_F(CpuOpsForwardTest, WeightProductWithFp8InputQuantisesACopyFirst) {
+  const int64_t cols = 384, out_rows = 40, rows = 3;
+  const testing::RandomWeight weight =
+      testing::MakeWeight(WeightFormat::kFP8, out_rows, cols, rng_);
+  const std::vector<float> x = RandomBf16Values(static_cast<size_t>(rows * cols), rng_, 2.0f);
+  for (const Numerics numerics : {Numerics::kExact, Numerics::kFast}) {
+    std::vector<float> quantised = x, y(static_cast<size_t>(rows * out_rows)), want(y.size());
+    ops_.ActQuantFp8(F32Rows(quantised.data(), rows, cols), 128);
+    WeightProductArgs a;
+    a.x = F32Rows(x.data(), rows, cols);
+    a.y = F32Rows(y.data(), rows, out_rows);
+    a.input = ProductInput::kFp8Per128;
+    a.numerics = numerics;
+    ops_.WeightProduct(ViewOf(weight), a);
+    a.x = F32Rows(quantised.data(), rows, cols);
+    a.y = F32Rows(want.data(), rows, out_rows);
+    a.input = ProductInput::kNone;
+    ops_.WeightProduct(ViewOf(weight), a);
+    for (size_t i = 0; i < y.size(); ++i) ASSERT_EQ(Bits(y[i]), Bits(want[i])) << i;
+  }
+}
+
+TEST_F(CpuOpsForwardTest, FastWeightProductGivesEachRowTheBitsItGetsAlone) {
+  const int64_t cols = 512, out_rows = 70, rows = 11;
+  for (const WeightFormat format : {WeightFormat::kBF16, WeightFormat::kFP8, WeightFormat::kFP4}) {
+    const testing::RandomWeight weight = testing::MakeWeight(format, out_rows, cols, rng_);
+    const std::vector<float> x = RandomBf16Values(static_cast<size_t>(rows * cols), rng_, 1.0f);
+    std::vector<float> all(static_cast<size_t>(rows * out_rows)),
+        one(static_cast<size_t>(out_rows));
+    WeightProductArgs a;
+    a.x = F32Rows(x.data(), rows, cols);
+    a.y = F32Rows(all.data(), rows, out_rows);
+    a.numerics = Numerics::kFast;
+    ops_.WeightProduct(ViewOf(weight), a);
+    for (int64_t t = 0; t < rows; ++t) {
+      a.x = F32Rows(x.data() + t * cols, 1, cols);
+      a.y = F32Rows(one.data(), 1, out_rows);
+      ops_.WeightProduct(ViewOf(weight), a);
+      for (int64_t o = 0; o < out_rows; ++o) {
+        ASSERT_EQ(Bits(all[t * out_rows + o]), Bits(one[o])) << "row " << t << " out " << o;
+        // fp32 accumulation: within a few bf16 ulps of the exact product.
+        const std::vector<long double> wr = RefWeightRow(ViewOf(weight), o);
+        long double sum = 0, mag = 0;
+        for (int64_t c = 0; c < cols; ++c) {
+          sum += wr[c] * x[t * cols + c];
+          mag += std::fabs(wr[c] * x[t * cols + c]);
+        }
+        ASSERT_LE(std::fabs(one[o] - sum), 1e-2L * std::fabs(sum) + 1e-5L * mag) << o;
+      }
     }
   }
 }
