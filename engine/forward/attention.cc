@@ -22,6 +22,11 @@ kernels::Workspace& AttentionWorkspace() {
   thread_local kernels::Workspace ws;
   return ws;
 }
+// The indexer's selections of the chunk being attended, likewise kept per thread.
+EntryLists& SelectedEntries() {
+  thread_local EntryLists lists;
+  return lists;
+}
 
 }  // namespace
 
@@ -87,7 +92,7 @@ void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rop
     const int64_t start = chunks[k].start, n = chunks[k].rows, r0 = first_row[k];
     const bool prefill_layout = start == 0;
     const float* xk = x + r0 * c.dim;
-    std::vector<std::vector<int32_t>> selected;
+    EntryLists& selected = SelectedEntries();
     if (w.has_indexer) {
       IndexerArgs ia;
       ia.start = start;
@@ -95,7 +100,7 @@ void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rop
       ia.qr = qr + r0 * c.q_lora_rank;
       ia.rows = n;
       ia.prefill_layout = prefill_layout;
-      selected = SelectEntries(w.indexer, c, rope, ia, st, cx);
+      SelectEntries(w.indexer, c, rope, ia, st, cx, selected);
     }
     if (w.has_compressor) {
       Compress(w.compressor, rope, eps, start, xk, n, st.kv_compressor, st.compressed, cx);
@@ -126,7 +131,7 @@ void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rop
         }
       }
       if (w.has_indexer) {
-        for (int32_t e : selected[static_cast<size_t>(t)]) {
+        for (int32_t e : selected.row(t)) {
           indices[listed++] = e < 0 ? -1 : compressed_base + e;
         }
       } else if (ratio > 0) {
@@ -185,6 +190,7 @@ void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rop
   }
   Linear(w.wo_b, z, rows, out, InputQuant::kFp8Per128, Round::kBF16, cx);
   ws.Trim(kKeepBytes);
+  SelectedEntries().Trim(kKeepBytes);
 }
 
 }  // namespace dsagent::engine::forward

@@ -5,13 +5,15 @@
 // Ops::StableTopK.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
+#include "engine/forward/compute.h"
 #include "engine/forward/model_weights.h"
 #include "engine/forward/rope.h"
 #include "engine/forward/sequence_state.h"
-#include "engine/forward/compute.h"
 
 namespace dsagent::engine::forward {
 
@@ -25,10 +27,29 @@ struct IndexerArgs {
   bool prefill_layout = false;
 };
 
-// Advances the indexer's compressor (appending keys to state.index_keys) and returns, per row,
-// the selected entry indices in the reference's order (-1 = masked).
-std::vector<std::vector<int32_t>> SelectEntries(const IndexerWeights& w, const ModelConfig& config,
-                                                const Rope& rope, const IndexerArgs& args,
-                                                LayerState& state, const Compute& cx);
+// Each row's selected entries: row t's list is indices[begin[t] .. begin[t + 1]) (-1 = masked).
+// Meant to be reused across calls (the vectors keep their capacity; Trim drops a prefill's).
+struct EntryLists {
+  std::vector<int32_t> indices;
+  std::vector<int64_t> begin;  // [rows + 1]
+  std::span<const int32_t> row(int64_t t) const {
+    const auto b = static_cast<size_t>(begin[static_cast<size_t>(t)]);
+    const auto e = static_cast<size_t>(begin[static_cast<size_t>(t) + 1]);
+    return std::span<const int32_t>(indices).subspan(b, e - b);
+  }
+  // Frees the buffers when they hold more than max_bytes.
+  void Trim(size_t max_bytes) {
+    if (indices.capacity() * sizeof(int32_t) + begin.capacity() * sizeof(int64_t) > max_bytes) {
+      indices = {};
+      begin = {};
+    }
+  }
+};
+
+// Advances the indexer's compressor (appending keys to state.index_keys) and sets `lists` to each
+// row's selected entry indices in the reference's order (-1 = masked).
+void SelectEntries(const IndexerWeights& w, const ModelConfig& config, const Rope& rope,
+                   const IndexerArgs& args, LayerState& state, const Compute& cx,
+                   EntryLists& lists);
 
 }  // namespace dsagent::engine::forward

@@ -606,7 +606,9 @@ TEST(CudaForwardOpsTest, IndexerSelectMatchesTheCpuSelectionTokenByToken) {
     args.x = x.data();
     args.qr = qr.data();
     args.rows = 1;
-    const std::vector<int32_t> cpu = forward::SelectEntries(w, config, rope, args, st, cx)[0];
+    forward::EntryLists lists;
+    forward::SelectEntries(w, config, rope, args, st, cx, lists);
+    const std::vector<int32_t> cpu(lists.row(0).begin(), lists.row(0).end());
     const DeviceBuffer dx = ToDevice(x, stream), dqr = ToDevice(qr, stream);
     const int64_t count =
         IndexerSelect(ix, dx.as<float>(), dqr.as<float>(), pos, dselected.as<int32_t>(), stream);
