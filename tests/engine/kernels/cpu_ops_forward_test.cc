@@ -18,6 +18,7 @@
 #include "engine/kernels/cpu/cpu_ops.h"
 #include "engine/kernels/cpu/thread_pool.h"
 #include "engine/kernels/ops.h"
+#include "engine/kernels/ops_backend.h"
 #include "tests/engine/kernels/random_weights.h"
 #include "tests/engine/kernels/reference_rounding.h"
 
@@ -534,6 +535,23 @@ TEST_F(CpuOpsForwardTest, FastWeightProductGivesEachRowTheBitsItGetsAlone) {
       }
     }
   }
+}
+
+// ---- the backend factory
+// -------------------------------------------------------------------------
+
+TEST(OpsBackendTest, CpuIsMadeAndCudaIsRefusedSayingWhatToPass) {
+  cpu::ThreadPool pool(1);
+  auto cpu_ops = MakeOps(OpsBackend::kCpu, pool);
+  ASSERT_TRUE(cpu_ops) << cpu_ops.error();
+  EXPECT_EQ((*cpu_ops)->name(), "cpu");
+  auto cuda_ops = MakeOps(OpsBackend::kCuda, pool);
+  ASSERT_FALSE(cuda_ops);
+  EXPECT_NE(cuda_ops.error().find("'cpu'"), std::string::npos) << cuda_ops.error();
+  EXPECT_EQ(ParseOpsBackend("cuda"), OpsBackend::kCuda);
+  EXPECT_EQ(ParseOpsBackend("cpu"), OpsBackend::kCpu);
+  EXPECT_EQ(ParseOpsBackend("gpu"), std::nullopt);
+  EXPECT_EQ(OpsBackendName(OpsBackend::kCuda), "cuda");
 }
 
 }  // namespace
