@@ -39,6 +39,11 @@ kernels::Workspace& AttentionWorkspace() {
   thread_local kernels::Workspace ws;
   return ws;
 }
+// The indexer's selections of the chunk being attended, likewise kept per thread.
+EntryLists& SelectedEntries() {
+  thread_local EntryLists lists;
+  return lists;
+}
 
 }  // namespace
 
@@ -71,7 +76,8 @@ void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rop
   // Query (row-wise: every chunk at once).
   float* qr = ws.Get<float>(kQr, rows * c.q_lora_rank);
   Linear(w.wq_a, x, rows, qr, InputQuant::kFp8Per128, Round::kBF16, cx);
-  RmsNorm(qr, rows, c.q_lora_rank, w.q_norm.data(), eps, qr);
+  cx.ops.RmsNormBf16(kernels::F32Rows(qr, rows, c.q_lora_rank), w.q_norm.data(), eps,
+                     kernels::F32Rows(qr, rows, c.q_lora_rank));
   float* q = ws.Get<float>(kQ, rows * heads * hd);
   Linear(w.wq_b, qr, rows, q, InputQuant::kFp8Per128, Round::kBF16, cx);
   cx.ops.HeadRmsNormBf16(kernels::F32Rows(q, rows * heads, hd), eps);
@@ -81,7 +87,8 @@ void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rop
   // Window KV of these rows.
   float* kv = ws.Get<float>(kKv, rows * hd);
   Linear(w.wkv, x, rows, kv, InputQuant::kFp8Per128, Round::kBF16, cx);
-  RmsNorm(kv, rows, hd, w.kv_norm.data(), eps, kv);
+  cx.ops.RmsNormBf16(kernels::F32Rows(kv, rows, hd), w.kv_norm.data(), eps,
+                     kernels::F32Rows(kv, rows, hd));
   cx.ops.RopeRotate(kernels::F32Rows(kv, rows, hd), rope.frequencies(), positions,
                     /*inverse=*/false);
   cx.ops.ActQuantFp8(kernels::F32Rows(kv, rows, hd - rd, hd), 64);  // the non-RoPE dims
@@ -125,7 +132,7 @@ void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rop
     LayerState& st = *chunks[k].state;
     const int64_t start = chunks[k].start, n = chunks[k].rows, r0 = first_row[k];
     const bool prefill_layout = start == 0;
-    std::vector<std::vector<int32_t>> selected;
+    EntryLists& selected = SelectedEntries();
     if (w.has_indexer) {
       IndexerArgs ia;
       ia.start = start;
@@ -134,7 +141,7 @@ void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rop
       ia.projected = IndexerRows{
           index_rows.q + r0 * index_heads * index_hd, index_rows.head_weights + r0 * index_heads,
           index_rows.kv + r0 * index_width, index_rows.score + r0 * index_width};
-      selected = SelectEntries(w.indexer, c, rope, ia, st, cx);
+      SelectEntries(w.indexer, c, rope, ia, st, cx, selected);
     }
     if (w.has_compressor) {
       CompressProjected(w.compressor, rope, eps, start, compressor_kv + r0 * compressor_width,
@@ -167,7 +174,7 @@ void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rop
         }
       }
       if (w.has_indexer) {
-        for (int32_t e : selected[static_cast<size_t>(t)]) {
+        for (int32_t e : selected.row(t)) {
           indices[listed++] = e < 0 ? -1 : compressed_base + e;
         }
       } else if (ratio > 0) {
@@ -241,6 +248,7 @@ void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rop
   }
   Linear(w.wo_b, z, rows, out, InputQuant::kFp8Per128, Round::kBF16, cx);
   ws.Trim(kKeepBytes);
+  SelectedEntries().Trim(kKeepBytes);
 }
 
 }  // namespace dsagent::engine::forward

@@ -6,9 +6,20 @@
 #include "engine/forward/hyper_connection.h"
 #include "engine/forward/linear.h"
 #include "engine/forward/moe.h"
+#include "engine/kernels/workspace.h"
 
 namespace dsagent::engine::forward {
 namespace {
+
+// The call's buffers, in a workspace of the calling thread kept between calls (as in
+// attention.cc): a decode step allocates none of them once warm; buffers over kKeepBytes
+// (prefill) are freed at the end of the call.
+enum Slot : int { kY, kF, kPost, kComb };
+constexpr size_t kKeepBytes = size_t{4} << 20;
+kernels::Workspace& BlockWorkspace() {
+  thread_local kernels::Workspace ws;
+  return ws;
+}
 
 HcShape ShapeOf(const ModelConfig& c) {
   HcShape s;
@@ -36,29 +47,41 @@ void BlockForward(const BlockWeights& w, const ModelConfig& c, const Rope& rope,
   for (const LayerChunk& k : chunks) rows += k.rows;
   const HcShape s = ShapeOf(c);
   const float eps = static_cast<float>(c.norm_eps);
-  std::vector<float> y(static_cast<size_t>(rows * c.dim)), f(y.size());
-  std::vector<float> post(static_cast<size_t>(rows * s.hc)),
-      comb(static_cast<size_t>(rows * s.hc * s.hc));
+  kernels::Workspace& ws = BlockWorkspace();
+  float* y = ws.Get<float>(kY, rows * c.dim);
+  float* f = ws.Get<float>(kF, rows * c.dim);
+  float* post = ws.Get<float>(kPost, rows * s.hc);
+  float* comb = ws.Get<float>(kComb, rows * s.hc * s.hc);
 
-  HcPre(h, rows, w.hc_attn, s, y.data(), post.data(), comb.data(), cx);
-  RmsNorm(y.data(), rows, c.dim, w.attn_norm.data(), eps, y.data());
-  AttentionForward(w.attn, c, rope, chunks, y.data(), f.data(), cx);
-  HcPost(f.data(), h, post.data(), comb.data(), rows, s, h);
+  HcPre(h, rows, w.hc_attn, s, y, post, comb, cx);
+  cx.ops.RmsNormBf16(kernels::F32Rows(y, rows, c.dim), w.attn_norm.data(), eps,
+                     kernels::F32Rows(y, rows, c.dim));
+  AttentionForward(w.attn, c, rope, chunks, y, f, cx);
+  cx.ops.HcPost(kernels::F32Rows(f, rows, c.dim), kernels::F32Rows(h, rows, s.hc * c.dim),
+                kernels::F32Rows(post, rows, s.hc), kernels::F32Rows(comb, rows, s.hc * s.hc), s,
+                kernels::F32Rows(h, rows, s.hc * c.dim));
 
-  HcPre(h, rows, w.hc_ffn, s, y.data(), post.data(), comb.data(), cx);
-  RmsNorm(y.data(), rows, c.dim, w.ffn_norm.data(), eps, y.data());
-  MoeForward(w.ffn, c, y.data(), tokens, rows, f.data(), cx);
-  HcPost(f.data(), h, post.data(), comb.data(), rows, s, h);
+  HcPre(h, rows, w.hc_ffn, s, y, post, comb, cx);
+  cx.ops.RmsNormBf16(kernels::F32Rows(y, rows, c.dim), w.ffn_norm.data(), eps,
+                     kernels::F32Rows(y, rows, c.dim));
+  MoeForward(w.ffn, c, y, tokens, rows, f, cx);
+  cx.ops.HcPost(kernels::F32Rows(f, rows, c.dim), kernels::F32Rows(h, rows, s.hc * c.dim),
+                kernels::F32Rows(post, rows, s.hc), kernels::F32Rows(comb, rows, s.hc * s.hc), s,
+                kernels::F32Rows(h, rows, s.hc * c.dim));
+  ws.Trim(kKeepBytes);
 }
 
 void HeadForward(const HcWeights& hc_head, const std::vector<float>& norm, const WeightMatrix& head,
                  const ModelConfig& c, const float* h, int64_t rows, float* logits,
                  const Compute& cx) {
   const HcShape s = ShapeOf(c);
-  std::vector<float> y(static_cast<size_t>(rows * c.dim));
-  HcHead(h, rows, hc_head, s, y.data(), cx);
-  RmsNorm(y.data(), rows, c.dim, norm.data(), static_cast<float>(c.norm_eps), y.data());
-  Linear(head, y.data(), rows, logits, InputQuant::kNone, Round::kF32, cx);
+  kernels::Workspace& ws = BlockWorkspace();
+  float* y = ws.Get<float>(kY, rows * c.dim);
+  HcHead(h, rows, hc_head, s, y, cx);
+  cx.ops.RmsNormBf16(kernels::F32Rows(y, rows, c.dim), norm.data(), static_cast<float>(c.norm_eps),
+                     kernels::F32Rows(y, rows, c.dim));
+  Linear(head, y, rows, logits, InputQuant::kNone, Round::kF32, cx);
+  ws.Trim(kKeepBytes);
 }
 
 }  // namespace dsagent::engine::forward

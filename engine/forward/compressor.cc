@@ -6,39 +6,30 @@
 
 #include "engine/forward/linear.h"
 #include "engine/forward/numerics.h"
+#include "engine/kernels/workspace.h"
 
 namespace dsagent::engine::forward {
-void PoolBlock(const float* kv_state, const float* score_state, int64_t width, int64_t ratio,
-               int64_t head_dim, bool overlap, float* entry) {
-  const int64_t r = ratio, d = head_dim;
-  const int64_t n = overlap ? 2 * r : r;
-  std::vector<float> kv(static_cast<size_t>(n)), score(static_cast<size_t>(n));
-  std::vector<double> e(static_cast<size_t>(n));
-  for (int64_t c = 0; c < d; ++c) {
-    for (int64_t i = 0; i < n; ++i) {
-      // Overlapping: the previous block's first halves, then this block's second halves.
-      const int64_t slot = i, col = (overlap && i >= r) ? d + c : c;
-      kv[i] = kv_state[slot * width + col];
-      score[i] = score_state[slot * width + col];
-    }
-    const double mx = *std::max_element(score.begin(), score.end());
-    double sum = 0;
-    for (int64_t i = 0; i < n; ++i) sum += (e[i] = std::exp(static_cast<double>(score[i]) - mx));
-    double acc = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      const float weight = static_cast<float>(e[i] / sum);
-      acc += static_cast<double>(kv[i] * weight);
-    }
-    entry[c] = static_cast<float>(acc);
-  }
+namespace {
+
+// The call's buffers, in a workspace of the calling thread kept between calls: a decode step
+// allocates none of them once warm; buffers over kKeepBytes (prefill) are freed after the call.
+enum Slot : int { kKv, kScore, kEntry };
+constexpr size_t kKeepBytes = size_t{4} << 20;
+kernels::Workspace& CompressorWorkspace() {
+  thread_local kernels::Workspace ws;
+  return ws;
 }
+
+}  // namespace
 
 void Compress(const CompressorWeights& w, const Rope& rope, float norm_eps, int64_t start,
               const float* x, int64_t rows, CompressorState& st, std::vector<uint16_t>& entries,
               const Compute& cx) {
-  std::vector<float> kv(static_cast<size_t>(rows * st.width)), score(kv.size());
-  CompressorProjections(w, x, rows, kv.data(), score.data(), cx);
-  CompressProjected(w, rope, norm_eps, start, kv.data(), score.data(), rows, st, entries, cx);
+  kernels::Workspace& ws = CompressorWorkspace();
+  float* kv = ws.Get<float>(kKv, rows * st.width);
+  float* score = ws.Get<float>(kScore, rows * st.width);
+  CompressorProjections(w, x, rows, kv, score, cx);
+  CompressProjected(w, rope, norm_eps, start, kv, score, rows, st, entries, cx);
 }
 
 void CompressorProjections(const CompressorWeights& w, const float* x, int64_t rows, float* kv,
@@ -52,23 +43,25 @@ void CompressProjected(const CompressorWeights& w, const Rope& rope, float norm_
                        const float* kv, const float* score, int64_t rows, CompressorState& st,
                        std::vector<uint16_t>& entries, const Compute& cx) {
   const int64_t r = w.ratio, d = w.head_dim, width = st.width;
+  kernels::Workspace& ws = CompressorWorkspace();
   const int64_t offset = w.overlap ? r : 0;
-  std::vector<float> entry(static_cast<size_t>(d));
+  float* entry = ws.Get<float>(kEntry, d);
   for (int64_t i = 0; i < rows; ++i) {
     const int64_t pos = start + i;
     const int64_t slot = offset + pos % r;
     const float* ape = w.ape.data() + (pos % r) * width;
     for (int64_t c = 0; c < width; ++c) {
-      st.kv[static_cast<size_t>(slot * width + c)] = kv[static_cast<size_t>(i * width + c)];
-      st.score[static_cast<size_t>(slot * width + c)] =
-          score[static_cast<size_t>(i * width + c)] + ape[c];
+      st.kv[static_cast<size_t>(slot * width + c)] = kv[i * width + c];
+      st.score[static_cast<size_t>(slot * width + c)] = score[i * width + c] + ape[c];
     }
     if ((pos + 1) % r != 0) continue;
     if (st.keep_before_pool && i == rows - 1) {
       st.kv_before_pool = st.kv;
       st.score_before_pool = st.score;
     }
-    PoolBlock(st.kv.data(), st.score.data(), width, r, d, w.overlap, entry.data());
+    cx.ops.CompressorPool(kernels::F32Rows(st.kv.data(), st.slots, width),
+                          kernels::F32Rows(st.score.data(), st.slots, width), r, w.overlap,
+                          kernels::F32Rows(entry, 1, d));
     if (w.overlap) {  // this block becomes the previous one
       std::copy(st.kv.begin() + r * width, st.kv.end(), st.kv.begin());
       std::copy(st.score.begin() + r * width, st.score.end(), st.score.begin());
@@ -79,19 +72,21 @@ void CompressProjected(const CompressorWeights& w, const Rope& rope, float norm_
     std::fill(st.kv.begin() + offset * width, st.kv.end(), 0.0f);
     std::fill(st.score.begin() + offset * width, st.score.end(),
               -std::numeric_limits<float>::infinity());
-    for (float& v : entry) v = RoundBf16(v);
-    RmsNorm(entry.data(), 1, d, w.norm.data(), norm_eps, entry.data());
+    for (int64_t c = 0; c < d; ++c) entry[c] = RoundBf16(entry[c]);
+    cx.ops.RmsNormBf16(kernels::F32Rows(entry, 1, d), w.norm.data(), norm_eps,
+                       kernels::F32Rows(entry, 1, d));
     const int64_t entry_pos = pos + 1 - r;
-    cx.ops.RopeRotate(kernels::F32Rows(entry.data(), 1, d), rope.frequencies(),
+    cx.ops.RopeRotate(kernels::F32Rows(entry, 1, d), rope.frequencies(),
                       std::span<const int64_t>(&entry_pos, 1), /*inverse=*/false);
     if (w.rotate) {
-      cx.ops.HadamardBf16(kernels::F32Rows(entry.data(), 1, d));
-      cx.ops.ActQuantFp4(kernels::F32Rows(entry.data(), 1, d), 32);
+      cx.ops.HadamardBf16(kernels::F32Rows(entry, 1, d));
+      cx.ops.ActQuantFp4(kernels::F32Rows(entry, 1, d), 32);
     } else {
-      cx.ops.ActQuantFp8(kernels::F32Rows(entry.data(), 1, d - rope.dims()), 64);
+      cx.ops.ActQuantFp8(kernels::F32Rows(entry, 1, d - rope.dims()), 64);
     }
-    for (float v : entry) entries.push_back(FloatToBf16Bits(v));
+    for (int64_t c = 0; c < d; ++c) entries.push_back(FloatToBf16Bits(entry[c]));
   }
+  ws.Trim(kKeepBytes);
 }
 
 }  // namespace dsagent::engine::forward

@@ -3,7 +3,7 @@
 // Ratio 4 overlaps: an entry pools the first half of the previous block's projections with the
 // second half of its own block's. Entry c is produced when token c*ratio + ratio - 1 arrives; it
 // is RMS-normalised, rotated at position c*ratio, then FP8-simulated on its non-RoPE dims (main
-// KV) or Hadamard-rotated and FP4-simulated (indexer keys).
+// KV) or Hadamard-rotated and FP4-simulated (indexer keys). The pooling is Ops::CompressorPool.
 #pragma once
 
 #include <cstdint>
@@ -15,15 +15,6 @@
 #include "engine/forward/compute.h"
 
 namespace dsagent::engine::forward {
-
-// Pools a complete block into entry [head_dim] (fp32), per channel c: softmax over the candidates'
-// gate logits (exp in double, weights rounded to fp32) times their values, summed in double. The
-// candidates are slots 0 .. ratio-1 of the state's kv/score [slots, width], column c; overlapping
-// compressors (overlap: 2*ratio slots) take column c of slots 0 .. ratio-1 (the previous block's
-// first half) and column head_dim + c of slots ratio .. 2*ratio-1 (this block's second half).
-// (The CUDA kernel's twin: kernels/cuda/ops.h CompressorPool.)
-void PoolBlock(const float* kv_state, const float* score_state, int64_t width, int64_t ratio,
-               int64_t head_dim, bool overlap, float* entry);
 
 // Feeds tokens at positions start .. start+rows-1 (x [rows, dim], bf16 values). Appends every
 // entry completed by them to `entries` as bf16 bits [head_dim each] and advances `state`.

@@ -1,9 +1,11 @@
 // The lightning indexer of CSA (ratio 4) layers (reference Indexer): scores every visible
 // compressed entry c for a query token t as sum_h w_h * relu(q_h . K_c) (bf16 arithmetic) with
 // FP4-simulated, Hadamard-rotated queries and keys, and keeps the top-k entries (descending score,
-// ties to the lower entry — a stable sort).
+// ties to the lower entry — a stable sort). The scores and the top-k are Ops::IndexerScores and
+// Ops::StableTopK.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -36,17 +38,24 @@ struct IndexerArgs {
   bool prefill_layout = false;
 };
 
-// One query token's scores of the entries [e0, e1): score[e - e0] = bf16(sum_h bf16(relu(bf16(
-// q_h . K_e)) * w_h)), the sum over heads in double in head order. q [heads, hd] (FP4-simulated),
-// head_weights [heads] (bf16, scaled), keys [entries, hd] bf16 bits. The dots are exact products
-// summed in double. (The CUDA kernel's twin: kernels/cuda/ops.h IndexerScores.)
-void IndexerScores(const float* q, const float* head_weights, int64_t heads, int64_t hd,
-                   const uint16_t* keys, int64_t e0, int64_t e1, float* score);
-
-// out = the indices of the min(k, n) largest scores, in descending score order, ties to the lower
-// index (a stable sort); `order` is scratch. (The CUDA kernel's twin: kernels/cuda/ops.h TopK.)
-void StableTopK(const float* score, int64_t n, int64_t k, std::vector<int32_t>& order,
-                std::vector<int32_t>& out);
+// Each row's selected entries: row t's list is indices[begin[t] .. begin[t + 1]) (-1 = masked).
+// Meant to be reused across calls (the vectors keep their capacity; Trim drops a prefill's).
+struct EntryLists {
+  std::vector<int32_t> indices;
+  std::vector<int64_t> begin;  // [rows + 1]
+  std::span<const int32_t> row(int64_t t) const {
+    const auto b = static_cast<size_t>(begin[static_cast<size_t>(t)]);
+    const auto e = static_cast<size_t>(begin[static_cast<size_t>(t) + 1]);
+    return std::span<const int32_t>(indices).subspan(b, e - b);
+  }
+  // Frees the buffers when they hold more than max_bytes.
+  void Trim(size_t max_bytes) {
+    if (indices.capacity() * sizeof(int32_t) + begin.capacity() * sizeof(int64_t) > max_bytes) {
+      indices = {};
+      begin = {};
+    }
+  }
+};
 
 // The indexer's row-wise work, for rows of one or several sequences (batched decode: one product
 // per weight over every sequence's rows): x [rows, dim], qr [rows, q_lora_rank], positions [rows]
@@ -57,10 +66,10 @@ void IndexerProjections(const IndexerWeights& w, const ModelConfig& config, cons
                         const float* x, const float* qr, std::span<const int64_t> positions,
                         float* q, float* head_weights, float* kv, float* score, const Compute& cx);
 
-// Advances the indexer's compressor (appending keys to state.index_keys) and returns, per row,
-// the selected entry indices in the reference's order (-1 = masked).
-std::vector<std::vector<int32_t>> SelectEntries(const IndexerWeights& w, const ModelConfig& config,
-                                                const Rope& rope, const IndexerArgs& args,
-                                                LayerState& state, const Compute& cx);
+// Advances the indexer's compressor (appending keys to state.index_keys) and sets `lists` to each
+// row's selected entry indices in the reference's order (-1 = masked).
+void SelectEntries(const IndexerWeights& w, const ModelConfig& config, const Rope& rope,
+                   const IndexerArgs& args, LayerState& state, const Compute& cx,
+                   EntryLists& lists);
 
 }  // namespace dsagent::engine::forward

@@ -1,24 +1,24 @@
-// Matrix products and RMSNorm with the reference's rounding points. Activations are row-major
-// float arrays; products accumulate in double (the golden reference evaluated every GEMM in
-// float64 and rounded once to the dtype upstream produces), weights are dequantised a row at a
-// time from their stored format.
+// The forward pass's weight products: a WeightMatrix times rows of activations, with the
+// reference's rounding points, through the backend (Ops::WeightProduct, kernels/ops.h, in the
+// Compute's numerics mode). Activations are row-major float arrays; weights stay in their stored
+// format.
 #pragma once
 
 #include <cstdint>
 
 #include "engine/forward/compute.h"
 #include "engine/forward/weight_matrix.h"
+#include "engine/kernels/ops.h"
 
 namespace dsagent::engine::forward {
 
-// What a result is rounded to: the dtype the reference holds it in.
-enum class Round { kF32, kBF16 };
+// What a result is rounded to (kF32, kBF16): the dtype the reference holds it in.
+using Round = kernels::ProductRound;
 
-// How the input is treated before the product.
-enum class InputQuant {
-  kNone,       // plain F.linear / einsum (BF16 or F32 weights, and the bf16 wo_a einsum)
-  kFp8Per128,  // reference linear() with an FP8/FP4 weight: act_quant per 128 (pow2 scales)
-};
+// How the input is treated before the product: kNone (plain F.linear / einsum: BF16 or F32
+// weights, and the bf16 wo_a einsum) or kFp8Per128 (reference linear() with an FP8/FP4 weight:
+// act_quant per 128, pow2 scales).
+using InputQuant = kernels::ProductInput;
 
 struct LinearArgs {
   const float* x = nullptr;  // `rows` input rows of W.cols values each, x_stride apart
@@ -37,9 +37,5 @@ void Linear(const WeightMatrix& w, const LinearArgs& args, const Compute& cx);
 // Shorthand: y [rows, W.rows] = x [rows, W.cols] * W^T.
 void Linear(const WeightMatrix& w, const float* x, int64_t rows, float* y, InputQuant quant,
             Round round, const Compute& cx);
-
-// Reference RMSNorm on each of `rows` rows of n values: bf16(w * (x * rsqrt(mean(x^2) + eps)))
-// with mean and rsqrt in fp32 (evaluated in double, rounded once). In place is fine.
-void RmsNorm(const float* x, int64_t rows, int64_t n, const float* w, float eps, float* y);
 
 }  // namespace dsagent::engine::forward

@@ -5,12 +5,16 @@
 #include "engine/forward/block.h"
 #include "engine/forward/linear.h"
 #include "engine/forward/numerics.h"
-#include "engine/kernels/cpu/cpu_ops.h"
 
 namespace dsagent::engine::forward {
 
 Expected<std::unique_ptr<Model>, std::string> Model::Load(const std::filesystem::path& dir,
                                                           const ModelOptions& options) {
+  // The backend first: a backend this build cannot make is the caller's choice to correct, not a
+  // reason to map the checkpoint.
+  auto pool = std::make_unique<ThreadPool>(options.threads);
+  auto ops = kernels::MakeOps(options.backend, *pool);
+  if (!ops) return MakeUnexpected(ops.error());
   auto ck = Checkpoint::Open(dir, options.weights);
   if (!ck) return MakeUnexpected(ck.error());
   std::unique_ptr<Model> m(new Model());
@@ -20,8 +24,8 @@ Expected<std::unique_ptr<Model>, std::string> Model::Load(const std::filesystem:
   m->weights_ = std::move(*weights);
   m->window_rope_ = std::make_unique<Rope>(m->config(), false);
   m->compressed_rope_ = std::make_unique<Rope>(m->config(), true);
-  m->pool_ = std::make_unique<ThreadPool>(options.threads);
-  m->ops_ = std::make_unique<kernels::cpu::CpuOps>(*m->pool_);
+  m->pool_ = std::move(pool);
+  m->ops_ = std::move(*ops);
   m->numerics_ = options.numerics;
   return m;
 }
@@ -216,10 +220,12 @@ Expected<std::vector<float>, std::string> Model::RunMtp(SequenceState& state,
   for (int64_t t = 0; t < rows; ++t) {
     weights_.embed.DequantRow(next_tokens[static_cast<size_t>(t)], e.data() + t * dim);
   }
-  RmsNorm(e.data(), rows, dim, w.enorm.data(), eps, e.data());
+  cx.ops.RmsNormBf16(kernels::F32Rows(e.data(), rows, dim), w.enorm.data(), eps,
+                     kernels::F32Rows(e.data(), rows, dim));
   Linear(w.e_proj, e.data(), rows, pe.data(), InputQuant::kFp8Per128, Round::kBF16, cx);
   std::vector<float> hn(streams.begin(), streams.end()), h(hn.size());
-  RmsNorm(hn.data(), rows * hc, dim, w.hnorm.data(), eps, hn.data());
+  cx.ops.RmsNormBf16(kernels::F32Rows(hn.data(), rows * hc, dim), w.hnorm.data(), eps,
+                     kernels::F32Rows(hn.data(), rows * hc, dim));
   Linear(w.h_proj, hn.data(), rows * hc, h.data(), InputQuant::kFp8Per128, Round::kBF16, cx);
   for (int64_t t = 0; t < rows; ++t) {
     for (int64_t j = 0; j < hc; ++j) {

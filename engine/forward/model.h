@@ -29,6 +29,7 @@
 #include "engine/forward/sequence_state.h"
 #include "engine/forward/thread_pool.h"
 #include "engine/kernels/numerics_mode.h"
+#include "engine/kernels/ops_backend.h"
 #include "engine/model/checkpoint.h"
 
 namespace dsagent::engine::forward {
@@ -42,6 +43,9 @@ struct ModelOptions {
   // How the weight files are held in memory (engine/model/weight_residency.h): mapped, loaded
   // into huge pages (faster decode), or auto (loaded when they fit in half the free memory).
   WeightResidency weights = WeightResidency::kAuto;
+  // The backend every op computes with (kernels/ops_backend.h). cpu is the only one this build
+  // has; cuda makes Load fail, saying to pass cpu.
+  kernels::OpsBackend backend = kernels::OpsBackend::kCpu;
 };
 
 // Ok when there are tokens and every id is in [0, vocab_size); else a message naming the first
@@ -69,7 +73,8 @@ struct BatchEntry {
 
 class Model {
  public:
-  // Opens the checkpoint directory (config.json + safetensors). Error: anything Checkpoint::Open
+  // Opens the checkpoint directory (config.json + safetensors) and makes the ops backend. Error:
+  // a backend this build cannot make (before the checkpoint is opened), anything Checkpoint::Open
   // reports, or the first missing / mistyped / misshapen tensor, naming it and its file.
   static Expected<std::unique_ptr<Model>, std::string> Load(const std::filesystem::path& dir,
                                                             const ModelOptions& options = {});

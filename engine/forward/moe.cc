@@ -86,7 +86,8 @@ void Route(const MoeWeights& w, const ModelConfig& c, const float* x, const int3
   shape.k = k;
   shape.func = ScoreFuncOf(c.score_func);
   shape.route_scale = static_cast<float>(c.route_scale);
-  RouteFromScores(scores, rows, shape, w.hash ? nullptr : w.bias.data(), hash_ids, ids, weights);
+  cx.ops.MoeRoute(kernels::F32Rows(scores, rows, n_exp), shape, w.hash ? nullptr : w.bias.data(),
+                  hash_ids, ids, weights);
 }
 
 }  // namespace
@@ -95,45 +96,6 @@ ScoreFunc ScoreFuncOf(const std::string& name) {
   if (name == "softmax") return ScoreFunc::kSoftmax;
   if (name == "sigmoid") return ScoreFunc::kSigmoid;
   return ScoreFunc::kSqrtSoftplus;  // the config accepts no other (model_config.cc)
-}
-
-void RouteFromScores(float* scores, int64_t rows, const RouterShape& r, const float* bias,
-                     const int32_t* hash_ids, int32_t* ids, float* weights) {
-  const int64_t n_exp = r.experts, k = r.k;
-  std::vector<float> biased(static_cast<size_t>(n_exp));
-  std::vector<int32_t> order(static_cast<size_t>(n_exp));
-  for (int64_t t = 0; t < rows; ++t) {
-    float* s = scores + t * n_exp;
-    if (r.func == ScoreFunc::kSoftmax) {
-      const double mx = *std::max_element(s, s + n_exp);
-      double sum = 0;
-      std::vector<double> e(static_cast<size_t>(n_exp));
-      for (int64_t i = 0; i < n_exp; ++i) sum += (e[i] = std::exp(s[i] - mx));
-      for (int64_t i = 0; i < n_exp; ++i) s[i] = static_cast<float>(e[i] / sum);
-    } else if (r.func == ScoreFunc::kSigmoid) {
-      for (int64_t i = 0; i < n_exp; ++i) s[i] = SigmoidF(s[i]);
-    } else {
-      for (int64_t i = 0; i < n_exp; ++i) s[i] = SqrtF(SoftplusF(s[i]));
-    }
-    int32_t* id = ids + t * k;
-    if (hash_ids != nullptr) {
-      std::copy(hash_ids + t * k, hash_ids + (t + 1) * k, id);
-    } else {
-      for (int64_t i = 0; i < n_exp; ++i) biased[i] = s[i] + bias[i];
-      std::iota(order.begin(), order.end(), 0);
-      std::stable_sort(order.begin(), order.end(),
-                       [&](int32_t a, int32_t b) { return biased[a] > biased[b]; });
-      std::copy(order.begin(), order.begin() + k, id);
-    }
-    float* wt = weights + t * k;
-    double sum = 0;
-    for (int64_t j = 0; j < k; ++j) sum += (wt[j] = s[id[j]]);
-    const float total = static_cast<float>(sum);
-    for (int64_t j = 0; j < k; ++j) {
-      if (r.func != ScoreFunc::kSoftmax) wt[j] /= total;
-      wt[j] *= r.route_scale;
-    }
-  }
 }
 
 void MoeForward(const MoeWeights& w, const ModelConfig& c, const float* x, const int32_t* tokens,

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "engine/kernels/cpu/weight_dot.h"
+#include "engine/kernels/ops.h"
 #include "engine/kernels/weight_format.h"
 
 namespace dsagent::engine::forward {
@@ -29,6 +30,8 @@ struct WeightMatrix {
   bool empty() const { return data == nullptr; }
   // The view the CPU kernels read (engine/kernels/cpu/weight_dot.h).
   kernels::WeightRows rows_view() const { return {format, data, scale, cols, scale_cols}; }
+  // The view the ops take (kernels/ops.h WeightProduct).
+  kernels::WeightView view() const { return {format, data, scale, rows, cols, scale_cols}; }
   // Writes the `cols` values of row r (0 <= r < rows) to out.
   void DequantRow(int64_t r, float* out) const;
   // Values of columns [col_begin, col_end) of row r.

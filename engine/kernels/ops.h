@@ -9,6 +9,9 @@
 // pass computed inline before these ops existed (the golden tests are bit-identical); another
 // backend is held to the `fast` contract of numerics_mode.h against it.
 //
+// Weights (norm vectors, biases, mixing scales) are passed as the model's host arrays; a device
+// backend uploads them at load and finds its copy by their address.
+//
 // Thread-safety: an Ops object is immutable after construction; its ops may be called from any
 // thread, concurrently on disjoint outputs. Their scratch is a Workspace per thread
 // (workspace.h), kept between calls, not a buffer allocated per call.
@@ -19,6 +22,10 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+
+#include "engine/kernels/numerics_mode.h"
+#include "engine/kernels/op_shapes.h"
+#include "engine/kernels/weight_format.h"
 
 namespace dsagent::engine::kernels {
 
@@ -112,11 +119,50 @@ struct SparseAttentionArgs {
   const int64_t* list_begin = nullptr;  // [rows + 1]
 };
 
+// A 2-D weight [rows, cols] as the checkpoint stores it (weight_format.h): row r's bytes from
+// data, the block scales at scale [.., scale_cols]. The model's host memory (the mapped
+// checkpoint); a device backend uploads the weights at load and finds its copy by `data`.
+struct WeightView {
+  WeightFormat format = WeightFormat::kBF16;
+  const uint8_t* data = nullptr;
+  const uint8_t* scale = nullptr;  // kFP8 / kFP4 only
+  int64_t rows = 0, cols = 0;
+  int64_t scale_cols = 0;
+};
+
+// What a weight product does to its input first: nothing (plain F.linear / einsum, BF16 or F32
+// weights), or the reference linear()'s act_quant per 128 (FP8/FP4 weights).
+enum class ProductInput { kNone, kFp8Per128 };
+// What a product's results are rounded to: the dtype the reference holds them in.
+enum class ProductRound { kF32, kBF16 };
+
+// One call of WeightProduct: y[t, o] = sum_k x[t, k] * W[out_begin + o, k] for the y.cols weight
+// rows from out_begin.
+struct WeightProductArgs {
+  ConstView x;  // [rows, W.cols] kF32, any row stride
+  View y;       // [rows, n] kF32, any row stride
+  int64_t out_begin = 0;
+  ProductInput input = ProductInput::kNone;
+  ProductRound round = ProductRound::kBF16;
+  // Per call: the model's mode, except that the products feeding a discrete step (router scores,
+  // compressor projections, mHC mixes) are exact in both (numerics_mode.h).
+  Numerics numerics = Numerics::kExact;
+};
+
 class Ops {
  public:
   virtual ~Ops() = default;
   // The backend's name for logs and errors ("cpu").
   virtual std::string name() const = 0;
+
+  // ---- the weight products: y = x . W^T for weight rows [out_begin, out_begin + y.cols), the
+  // input first FP8-quantised per 128 (a copy; x is not written) when args.input says so. `exact`:
+  // exact products (every stored weight times an activation is exact in double) summed in double,
+  // rounded once to args.round; `fast`: fp32 accumulation per 128-column block, block sums in
+  // double, in the summation order of numerics_mode.h's contract. Either way a row's result does
+  // not depend on the other rows, the threads or the tiling. The CPU backend splits the output
+  // rows over its threads.
+  virtual void WeightProduct(const WeightView& w, const WeightProductArgs& args) const = 0;
 
   // ---- act_quant: quantise -> dequantise, in place (reference kernel.py act_quant /
   // fp4_act_quant, power-of-two ue8m0 scales). Each row's cols values in consecutive blocks of
@@ -129,6 +175,12 @@ class Ops {
   // values): x <- bf16(H x * cols^-0.5), H the Sylvester (natural order) Hadamard matrix; the sums
   // are exact (double), the scaled result rounded double -> float -> bf16.
   virtual void HadamardBf16(View x) const = 0;
+
+  // ---- RMSNorm with a weight (the reference's RMSNorm module), row by row: y = bf16(w * (x * r))
+  // with r = fl32(1 / sqrt(fl32(mean(x^2)) + eps)): the squares in fp32 summed in double, the mean
+  // rounded to fp32, + eps in fp32, the rsqrt in double rounded to fp32, the products in fp32.
+  // x and y [rows, cols] kF32 (y may be x); weight [cols].
+  virtual void RmsNormBf16(ConstView x, const float* weight, float eps, View y) const = 0;
 
   // ---- per-head RMSNorm (the query heads' weightless norm), in place on each row (one head of
   // cols values, kF32 bf16 values), every step in bf16: q *= rsqrt(mean(q^2) + eps) with q^2, the
@@ -154,6 +206,60 @@ class Ops {
   // index_put).
   virtual void CombineExperts(ConstView routed, ConstView shared, const int32_t* ids, int64_t k,
                               View out) const = 0;
+
+  // ---- MoE router, after the gate product: scores [rows, experts] (kF32, the gate's fp32
+  // products) become the routing scores in place: softmax (exp in double, rounded once), sigmoid
+  // or sqrt(softplus) (each in double, rounded to fp32). ids and weights [rows, k] get each row's
+  // experts and their weights: hash_ids [rows, k] (the tokens' tid2eid rows) when not null, else
+  // the top-k of fp32(score + bias) in descending order, ties to the lower expert. Weights: the
+  // chosen scores divided by their sum (summed in double, rounded to fp32; not for softmax), times
+  // route_scale, in fp32.
+  virtual void MoeRoute(View scores, const RouterShape& shape, const float* bias,
+                        const int32_t* hash_ids, int32_t* ids, float* weights) const = 0;
+
+  // ---- the KV compressor's pooling of a complete block: entry [1, head_dim] (kF32, fp32 values),
+  // per channel c a softmax over the candidates' gate logits (exp in double, weights rounded to
+  // fp32) times their values (fp32 products), summed in double and rounded to fp32. kv_state and
+  // score_state [slots, width] (kF32) hold the block's projections and gate logits (+ position
+  // bias); the candidates are column c of slots 0 .. ratio-1, and with `overlap` (2*ratio slots,
+  // width 2*head_dim) also column head_dim + c of slots ratio .. 2*ratio-1.
+  virtual void CompressorPool(ConstView kv_state, ConstView score_state, int64_t ratio,
+                              bool overlap, View entry) const = 0;
+
+  // ---- the lightning indexer's scores of one query token: score [1, n] (kF32) gets, for each
+  // key row e of keys [n, hd] (kBF16Bits), bf16(sum_h bf16(relu(bf16(q_h . K_e)) * w_h)): the dots
+  // exact products summed in double (rounded double -> fp32 -> bf16), relu * w_h in fp32, the sum
+  // over heads in double in head order (rounded double -> fp32 -> bf16). q [heads, hd] (kF32, the
+  // FP4-simulated query heads), head_weights [heads]. The CPU backend splits the entries over its
+  // threads; each score is computed by one thread with fixed arithmetic.
+  virtual void IndexerScores(ConstView q, const float* head_weights, ConstView keys,
+                             View score) const = 0;
+
+  // ---- top-k: out [min(k, n)] = the indices of the min(k, n) largest values of score [1, n]
+  // (kF32), in descending order, ties to the lower index (a stable sort). Returns min(k, n).
+  virtual int64_t StableTopK(ConstView score, int64_t k, int32_t* out) const = 0;
+
+  // ---- hyper-connections (mHC): each token carries hc residual streams h [rows, hc * dim] (kF32,
+  // bf16 values); mixes [rows, m] (kF32) are the products fn . h, scaled in place by each row's
+  // fl32(1 / sqrt(fl32(mean(h^2)) + norm_eps)) (squares in fp32, summed in double). All mixing
+  // math is fp32, reductions in double rounded once. scale and base are the model's hc_scale and
+  // hc_base.
+  // HcPre (m = (2+hc)*hc): per row, pre_j = sigmoid(m_j*scale0 + base_j) + hc_eps, post [rows, hc]
+  // gets 2 sigmoid(m_{hc+j}*scale1 + base_{hc+j}), comb [rows, hc*hc] (row j = from stream j,
+  // column k = to stream k) the Sinkhorn normalisation of m_{2hc+i}*scale2 + base_{2hc+i}: a row
+  // softmax (exp in double, rounded once) + hc_eps, then the columns, then sinkhorn_iters - 1 times
+  // rows and columns, each divided by fl32(sum) + hc_eps; y [rows, dim] = bf16(fl32(sum_j
+  // fl32(pre_j * h_j))) (sigmoid in double rounded to fp32).
+  virtual void HcPre(ConstView h, View mixes, const float* scale, const float* base,
+                     const HcShape& shape, View y, View post, View comb) const = 0;
+  // HcPost: out [rows, hc * dim] = bf16(fl32(post_k * f) + fl32(sum_j fl32(comb_jk * h_j))) for
+  // every stream k, f [rows, dim] the sub-layer's output. out may be h.
+  virtual void HcPost(ConstView f, ConstView h, ConstView post, ConstView comb,
+                      const HcShape& shape, View out) const = 0;
+  // HcHead (m = hc): y [rows, dim] = the stream sum of HcPre with weights sigmoid(m_j*scale0 +
+  // base_j) + hc_eps.
+  virtual void HcHead(ConstView h, View mixes, const float* scale, const float* base,
+                      const HcShape& shape, View y) const = 0;
 
   // ---- window ring write: the rows of `kv` (kBF16Bits [n, head_dim], positions start ..
   // start+n-1) that stay in a window of ring.rows positions go to ring row (start + t) % ring.rows;

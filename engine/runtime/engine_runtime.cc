@@ -14,7 +14,8 @@ Expected<std::unique_ptr<EngineRuntime>, std::string> EngineRuntime::Open(
   }
   std::unique_ptr<EngineRuntime> r(new EngineRuntime());
   auto model = forward::Model::Load(
-      o.model_dir, {.threads = o.threads, .numerics = o.numerics, .weights = o.weights});
+      o.model_dir,
+      {.threads = o.threads, .numerics = o.numerics, .weights = o.weights, .backend = o.backend});
   if (!model) return MakeUnexpected(model.error());
   r->model_ = std::move(*model);
   if (o.speculation.mode == Speculative::kMtp && r->model_->config().n_mtp_layers < 1) {

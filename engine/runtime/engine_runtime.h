@@ -24,6 +24,7 @@
 #include "engine/generate/forward_batcher.h"
 #include "engine/generate/prefix_cache.h"
 #include "engine/kernels/numerics_mode.h"
+#include "engine/kernels/ops_backend.h"
 #include "engine/kv/disk_prefix_store.h"
 #include "engine/tokenizer/bpe_tokenizer.h"
 
@@ -38,6 +39,8 @@ struct EngineRuntimeOptions {
   int threads = 0;  // <= 0: the hardware's
   kernels::Numerics numerics = kernels::Numerics::kFast;
   WeightResidency weights = WeightResidency::kAuto;  // engine/model/weight_residency.h
+  // The model's ops backend (kernels/ops_backend.h; cpu is the only one this build has).
+  kernels::OpsBackend backend = kernels::OpsBackend::kCpu;
   // States kept in memory for prefix reuse; 0 = no prefix cache at all (every prompt token is
   // computed; `engine generate` runs one prompt). With kv_dir the disk store sits behind it.
   int memory_cache_entries = 16;

@@ -5,10 +5,18 @@
 #include <string>
 
 #include "engine/kernels/cpu/attention_ops.h"
+#include "engine/kernels/cpu/compressor_pool.h"
 #include "engine/kernels/cpu/head_norm.h"
+#include "engine/kernels/cpu/indexer_ops.h"
+#include "engine/kernels/cpu/mixing_ops.h"
 #include "engine/kernels/cpu/moe_ops.h"
 #include "engine/kernels/cpu/quant_ops.h"
+#include "engine/kernels/cpu/rms_norm.h"
 #include "engine/kernels/cpu/rope_rotate.h"
+#include "engine/kernels/cpu/router.h"
+#include "engine/kernels/cpu/weight_product.h"
+#include "engine/kernels/cpu/workspace_slots.h"
+#include "engine/kernels/workspace.h"
 
 namespace dsagent::engine::kernels::cpu {
 namespace {
@@ -21,6 +29,36 @@ void Require(bool ok, const char* op, const std::string& what) {
 bool Contiguous(const ConstView& v) { return v.row_stride() == v.cols; }
 
 }  // namespace
+
+void CpuOps::WeightProduct(const WeightView& w, const WeightProductArgs& a) const {
+  const int64_t rows = a.x.rows, k = w.cols, out_rows = a.y.cols;
+  Require(a.x.cols == k && a.y.rows == rows && a.out_begin >= 0 && a.out_begin + out_rows <= w.rows,
+          "WeightProduct", "x [rows, W.cols], y [rows, n] with out_begin + n <= W.rows");
+  if (rows <= 0 || out_rows <= 0) return;
+  const float* x = a.x.row<const float>(0);
+  int64_t x_stride = a.x.row_stride();
+  if (a.input == ProductInput::kFp8Per128) {
+    // The FP8-quantised copy of the input (reference act_quant, blocks of 128 along K).
+    float* quantised = ThreadWorkspace().Get<float>(kProductInput, rows * k);
+    for (int64_t t = 0; t < rows; ++t) {
+      std::copy(x + t * x_stride, x + t * x_stride + k, quantised + t * k);
+    }
+    ActQuantFp8(F32Rows(quantised, rows, k), 128);
+    x = quantised;
+    x_stride = k;
+  }
+  WeightProductRows r;
+  r.x = x;
+  r.rows = rows;
+  r.x_stride = x_stride;
+  r.y = a.y.row<float>(0);
+  r.y_stride = a.y.row_stride();
+  r.out_begin = a.out_begin;
+  r.out_rows = out_rows;
+  r.round_bf16 = a.round == ProductRound::kBF16;
+  cpu::WeightProduct(pool_, WeightRows{w.format, w.data, w.scale, w.cols, w.scale_cols}, r,
+                     a.numerics);
+}
 
 void CpuOps::ActQuantFp8(View x, int64_t block) const {
   Require(block > 0 && x.cols % block == 0, "ActQuantFp8", "columns not a multiple of the block");
@@ -41,6 +79,13 @@ void CpuOps::ActQuantFp4(View x, int64_t block) const {
 void CpuOps::HadamardBf16(View x) const {
   Require(x.cols > 0 && (x.cols & (x.cols - 1)) == 0, "HadamardBf16", "width not a power of two");
   for (int64_t r = 0; r < x.rows; ++r) HadamardRotateBf16(x.row<float>(r), x.cols);
+}
+
+void CpuOps::RmsNormBf16(ConstView x, const float* weight, float eps, View y) const {
+  Require(y.rows == x.rows && y.cols == x.cols && Contiguous(x) && Contiguous(y), "RmsNormBf16",
+          "x and y [rows, cols], contiguous");
+  if (x.rows == 0) return;
+  cpu::RmsNormBf16(x.row<const float>(0), x.rows, x.cols, weight, eps, y.row<float>(0));
 }
 
 void CpuOps::HeadRmsNormBf16(View x, float eps) const {
@@ -74,6 +119,98 @@ void CpuOps::CombineExperts(ConstView routed, ConstView shared, const int32_t* i
           "CombineExperts", "routed [rows * k, dim], shared and out [rows, dim], contiguous");
   cpu::CombineExperts(routed.row<const float>(0), shared.row<const float>(0), ids, out.rows, k,
                       out.cols, out.row<float>(0));
+}
+
+void CpuOps::MoeRoute(View scores, const RouterShape& shape, const float* bias,
+                      const int32_t* hash_ids, int32_t* ids, float* weights) const {
+  Require(scores.cols == shape.experts && Contiguous(scores) && shape.k <= shape.experts,
+          "MoeRoute", "scores [rows, experts], contiguous, k <= experts");
+  Require(hash_ids != nullptr || bias != nullptr, "MoeRoute", "a bias or hash ids");
+  if (scores.rows == 0) return;
+  RouteFromScores(scores.row<float>(0), scores.rows, shape, bias, hash_ids, ids, weights);
+}
+
+void CpuOps::CompressorPool(ConstView kv_state, ConstView score_state, int64_t ratio, bool overlap,
+                            View entry) const {
+  const int64_t slots = overlap ? 2 * ratio : ratio;
+  Require(ratio > 0 && kv_state.rows >= slots && score_state.rows >= slots &&
+              kv_state.cols == score_state.cols &&
+              kv_state.cols >= (overlap ? 2 : 1) * entry.cols && entry.rows == 1 &&
+              Contiguous(kv_state) && Contiguous(score_state),
+          "CompressorPool", "states [slots, width] of one shape, contiguous; entry [1, head_dim]");
+  PoolBlock(kv_state.row<const float>(0), score_state.row<const float>(0), kv_state.cols, ratio,
+            entry.cols, overlap, entry.row<float>(0));
+}
+
+void CpuOps::IndexerScores(ConstView q, const float* head_weights, ConstView keys,
+                           View score) const {
+  Require(q.cols == keys.cols && Contiguous(q) && Contiguous(keys) && score.rows == 1 &&
+              score.cols == keys.rows,
+          "IndexerScores", "q [heads, hd] and keys [n, hd] contiguous, score [1, n]");
+  const float* qp = q.row<const float>(0);
+  const uint16_t* kp = keys.row<const uint16_t>(0);
+  float* sp = score.row<float>(0);
+  // Entries are independent: a decode step splits them across the threads (each score is
+  // computed by one thread with the same arithmetic, so the result does not depend on the split).
+  pool_.ParallelFor(keys.rows, 16, [&](int64_t begin, int64_t end) {
+    cpu::IndexerScores(qp, head_weights, q.rows, q.cols, kp, begin, end, sp + begin);
+  });
+}
+
+int64_t CpuOps::StableTopK(ConstView score, int64_t k, int32_t* out) const {
+  Require(score.rows == 1 && k >= 0, "StableTopK", "score [1, n], k >= 0");
+  return cpu::StableTopK(score.row<const float>(0), score.cols, k, out);
+}
+
+void CpuOps::HcPre(ConstView h, View mixes, const float* scale, const float* base, const HcShape& s,
+                   View y, View post, View comb) const {
+  const int64_t rows = h.rows, hc = s.hc, m = (2 + hc) * hc;
+  Require(h.cols == hc * s.dim && mixes.rows == rows && mixes.cols == m && y.rows == rows &&
+              y.cols == s.dim && post.rows == rows && post.cols == hc && comb.rows == rows &&
+              comb.cols == hc * hc && Contiguous(h) && Contiguous(mixes) && Contiguous(y) &&
+              Contiguous(post) && Contiguous(comb),
+          "HcPre",
+          "h [rows, hc*dim], mixes [rows, (2+hc)*hc], y [rows, dim], post [rows, hc], comb "
+          "[rows, hc*hc], contiguous");
+  if (rows == 0) return;
+  const float* hp = h.row<const float>(0);
+  float* mp = mixes.row<float>(0);
+  float* yp = y.row<float>(0);
+  float* pp = post.row<float>(0);
+  float* cp = comb.row<float>(0);
+  ScaleMixes(hp, rows, m, s, mp);
+  pool_.ParallelFor(rows, 16, [&](int64_t begin, int64_t end) {
+    float* pre = ThreadWorkspace().Get<float>(kHcWeights, hc);
+    for (int64_t t = begin; t < end; ++t) {
+      SinkhornSplit(mp + t * m, scale, base, s, pre, pp + t * hc, cp + t * hc * hc);
+      WeightedStreamSum(hp + t * hc * s.dim, pre, s, yp + t * s.dim);
+    }
+  });
+}
+
+void CpuOps::HcPost(ConstView f, ConstView h, ConstView post, ConstView comb, const HcShape& s,
+                    View out) const {
+  const int64_t rows = h.rows, hc = s.hc;
+  Require(h.cols == hc * s.dim && out.rows == rows && out.cols == h.cols && f.rows == rows &&
+              f.cols == s.dim && post.rows == rows && post.cols == hc && comb.rows == rows &&
+              comb.cols == hc * hc && Contiguous(h) && Contiguous(out) && Contiguous(f) &&
+              Contiguous(post) && Contiguous(comb),
+          "HcPost", "f [rows, dim], h and out [rows, hc*dim], post [rows, hc], comb [rows, hc*hc]");
+  if (rows == 0) return;
+  cpu::HcPost(f.row<const float>(0), h.row<const float>(0), post.row<const float>(0),
+              comb.row<const float>(0), rows, s, out.row<float>(0));
+}
+
+void CpuOps::HcHead(ConstView h, View mixes, const float* scale, const float* base,
+                    const HcShape& s, View y) const {
+  const int64_t rows = h.rows;
+  Require(h.cols == s.hc * s.dim && mixes.rows == rows && mixes.cols == s.hc && y.rows == rows &&
+              y.cols == s.dim && Contiguous(h) && Contiguous(mixes) && Contiguous(y),
+          "HcHead", "h [rows, hc*dim], mixes [rows, hc], y [rows, dim], contiguous");
+  if (rows == 0) return;
+  ScaleMixes(h.row<const float>(0), rows, s.hc, s, mixes.row<float>(0));
+  HcHeadSum(h.row<const float>(0), mixes.row<const float>(0), rows, scale, base, s,
+            y.row<float>(0));
 }
 
 void CpuOps::WriteWindowRing(ConstView kv, int64_t start, View ring) const {

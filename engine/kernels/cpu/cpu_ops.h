@@ -1,10 +1,13 @@
 // CpuOps: the CPU backend of the op interface (kernels/ops.h). Each op runs the CPU kernel of its
-// family over the views' rows: quant_ops.h (act_quant, Hadamard), head_norm.h, rope_rotate.h,
-// moe_ops.h (SwiGLU, combine), attention_ops.h (window ring, sparse attention). Views are host
-// memory; sparse attention splits its (row, head) pairs over the pool.
+// family over the views' rows: weight_product.h (the weight products), quant_ops.h (act_quant,
+// Hadamard), rms_norm.h, head_norm.h, rope_rotate.h, moe_ops.h (SwiGLU, combine), router.h,
+// compressor_pool.h, indexer_ops.h, mixing_ops.h (mHC), attention_ops.h (window ring, sparse
+// attention). Views are host memory; the weight products' output rows, ActQuantFp8's rows, the
+// indexer's entries, HcPre's rows and sparse attention's (row, head) pairs are split over the pool.
 //
 // Thread-safety: immutable; ops may run concurrently on disjoint outputs, except that
-// SparseAttention uses the pool, which takes one ParallelFor at a time (thread_pool.h).
+// WeightProduct, ActQuantFp8, IndexerScores, HcPre and SparseAttention use the pool, which takes
+// one ParallelFor at a time (thread_pool.h).
 #pragma once
 
 #include "engine/kernels/cpu/thread_pool.h"
@@ -18,15 +21,30 @@ class CpuOps final : public Ops {
   explicit CpuOps(ThreadPool& pool) : pool_(pool) {}
 
   std::string name() const override { return "cpu"; }
+  void WeightProduct(const WeightView& w, const WeightProductArgs& args) const override;
   void ActQuantFp8(View x, int64_t block) const override;
   void ActQuantFp4(View x, int64_t block) const override;
   void HadamardBf16(View x) const override;
+  void RmsNormBf16(ConstView x, const float* weight, float eps, View y) const override;
   void HeadRmsNormBf16(View x, float eps) const override;
   void RopeRotate(View x, std::span<const float> freqs, std::span<const int64_t> positions,
                   bool inverse) const override;
   void SwiGlu(View g, ConstView u, const float* row_weight, float limit) const override;
   void CombineExperts(ConstView routed, ConstView shared, const int32_t* ids, int64_t k,
                       View out) const override;
+  void MoeRoute(View scores, const RouterShape& shape, const float* bias, const int32_t* hash_ids,
+                int32_t* ids, float* weights) const override;
+  void CompressorPool(ConstView kv_state, ConstView score_state, int64_t ratio, bool overlap,
+                      View entry) const override;
+  void IndexerScores(ConstView q, const float* head_weights, ConstView keys,
+                     View score) const override;
+  int64_t StableTopK(ConstView score, int64_t k, int32_t* out) const override;
+  void HcPre(ConstView h, View mixes, const float* scale, const float* base, const HcShape& shape,
+             View y, View post, View comb) const override;
+  void HcPost(ConstView f, ConstView h, ConstView post, ConstView comb, const HcShape& shape,
+              View out) const override;
+  void HcHead(ConstView h, View mixes, const float* scale, const float* base, const HcShape& shape,
+              View y) const override;
   void WriteWindowRing(ConstView kv, int64_t start, View ring) const override;
   void SparseAttention(const SparseAttentionArgs& args) const override;
 

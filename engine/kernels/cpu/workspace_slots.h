@@ -8,6 +8,19 @@ enum WorkspaceSlot : int {
   kHadamardValues = 0,
   kAttentionAcc,
   kAttentionPv,
+  kRouterBiased,
+  kRouterOrder,
+  kRouterExp,
+  kPoolValues,
+  kPoolScores,
+  kPoolExp,
+  kIndexerDots,
+  kTopKOrder,
+  kHcWeights,
+  kSinkhornComb,
+  kSinkhornExp,
+  kHcPostNext,
+  kProductInput,
 };
 
 }  // namespace dsagent::engine::kernels::cpu

@@ -18,7 +18,7 @@ DSAGENT_HD float StreamRmsFactor(double ss, int64_t n, float eps) {
   return RsqrtF(static_cast<float>(ss / static_cast<double>(n)) + eps);
 }
 
-// forward::SinkhornSplit for hc <= kMaxHc: mixes [(2+hc)*hc] -> pre [hc], post [hc], comb [hc, hc].
+// cpu::SinkhornSplit for hc <= kMaxHc: mixes [(2+hc)*hc] -> pre [hc], post [hc], comb [hc, hc].
 DSAGENT_HD void SinkhornSplitHc(const float* mixes, const float* scale, const float* base, int hc,
                                 int iters, float eps, float* pre, float* post, float* comb) {
   for (int j = 0; j < hc; ++j) {
@@ -86,7 +86,7 @@ DSAGENT_HD float HeadStreamWeight(float mix, float scale, float base, float eps)
   return SigmoidF(mix * scale + base) + eps;
 }
 
-// One channel c of a compressor's pooled entry (forward::PoolBlock): softmax over the n = ratio
+// One channel c of a compressor's pooled entry (cpu::PoolBlock): softmax over the n = ratio
 // (2*ratio overlapping) candidates' gate logits, exp in double, weights rounded to fp32, times
 // the values, summed in double. The exponentials are computed twice instead of stored (the same
 // values), so a thread needs no array however large the ratio.

@@ -72,6 +72,15 @@ TEST(ForwardBadInputTest, StatesAndStreamsMustFitTheModel) {
   EXPECT_THAT((*model)->ForwardMtp(seq, streams, one, 3).error(), HasSubstr("MTP block 3"));
 }
 
+TEST(ForwardBadInputTest, AnOpsBackendThisBuildLacksIsRefusedNamingTheOneToPass) {
+  auto model = Model::Load(kTinyModel, {.threads = 1, .backend = kernels::OpsBackend::kCuda});
+  ASSERT_FALSE(model);
+  EXPECT_THAT(model.error(), HasSubstr("'cuda' is not available"));
+  EXPECT_THAT(model.error(), HasSubstr("'cpu'"));
+  auto cpu = Model::Load(kTinyModel, {.threads = 1, .backend = kernels::OpsBackend::kCpu});
+  ASSERT_TRUE(cpu) << cpu.error();
+}
+
 TEST(ForwardBadInputTest, MissingTensorNamesTheTensorAndTheCheckpoint) {
   TempDir dir;
   WriteEditedCheckpoint(dir.path(), [](Json& h) {

@@ -16,6 +16,7 @@
 #include "engine/forward/rope.h"
 #include "engine/forward/thread_pool.h"
 #include "engine/forward/weight_matrix.h"
+#include "engine/kernels/cpu/mixing_ops.h"
 #include "engine/kernels/cpu/quant_ops.h"
 #include "engine/kernels/cpu/rope_rotate.h"
 #include "engine/model/model_config.h"
@@ -274,7 +275,7 @@ TEST(NumericsTest, SinkhornMakesTheMixingMatrixDoublyStochastic) {
     base[i] = std::cos(0.3f * i);
   }
   float pre[4], post[4], comb[16];
-  SinkhornSplit(mixes.data(), scale.data(), base.data(), s, pre, post, comb);
+  kernels::cpu::SinkhornSplit(mixes.data(), scale.data(), base.data(), s, pre, post, comb);
   for (int j = 0; j < 4; ++j) {
     EXPECT_GT(pre[j], 0.0f);
     EXPECT_LT(pre[j], 1.0f + 2e-6f);

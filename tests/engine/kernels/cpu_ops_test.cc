@@ -17,23 +17,16 @@
 #include "engine/kernels/cpu/thread_pool.h"
 #include "engine/kernels/ops.h"
 #include "engine/kernels/workspace.h"
+#include "tests/engine/kernels/reference_rounding.h"
 
 namespace dsagent::engine::kernels::cpu_ops_test {
 namespace {
 
 // ---- independent rounding helpers (normal values) ---------------------------------------------
 
-// The nearest value with `bits` significant bits, ties to even (the FPU's default mode).
-long double RoundSignificant(long double v, int bits) {
-  if (v == 0 || !std::isfinite(v)) return v;
-  int e = 0;
-  const long double m = std::frexp(v, &e);  // v = m * 2^e, |m| in [0.5, 1)
-  return std::ldexp(std::nearbyint(std::ldexp(m, bits)), e - bits);
-}
-float RefBf16(long double v) { return static_cast<float>(RoundSignificant(v, 8)); }
-// double -> float -> bf16 (the canonical convention's two roundings).
-float RefBf16Twice(long double v) { return RefBf16(static_cast<float>(v)); }
-uint32_t Bits(float f) { return std::bit_cast<uint32_t>(f); }
+using reference_rounding::Bits;
+using reference_rounding::RefBf16;
+using reference_rounding::RefBf16Twice;
 
 // Every finite non-negative value of a small float format, by its bit fields.
 std::vector<float> Grid(int exponent_bits, int mantissa_bits, int bias, bool fp8_nan_at_top) {
@@ -67,12 +60,7 @@ float Pow2AtLeast(float t) {
   return std::ldexp(1.0f, static_cast<int>(std::ceil(std::log2(static_cast<double>(t)))));
 }
 
-std::vector<float> RandomBf16Values(size_t n, std::mt19937& rng, float scale) {
-  std::normal_distribution<float> d(0.0f, scale);
-  std::vector<float> v(n);
-  for (float& x : v) x = RefBf16(d(rng));
-  return v;
-}
+using reference_rounding::RandomBf16Values;
 
 class CpuOpsTest : public ::testing::Test {
  protected:

@@ -20,10 +20,14 @@
 #include "engine/forward/numerics.h"
 #include "engine/forward/thread_pool.h"
 #include "engine/kernels/cpu/attention_ops.h"
+#include "engine/kernels/cpu/compressor_pool.h"
 #include "engine/kernels/cpu/cpu_ops.h"
 #include "engine/kernels/cpu/head_norm.h"
+#include "engine/kernels/cpu/indexer_ops.h"
+#include "engine/kernels/cpu/mixing_ops.h"
 #include "engine/kernels/cpu/moe_ops.h"
 #include "engine/kernels/cpu/quant_ops.h"
+#include "engine/kernels/cpu/router.h"
 #include "engine/kernels/cuda/attention_math.h"
 #include "engine/kernels/cuda/mixing_math.h"
 #include "engine/kernels/cuda/moe_math.h"
@@ -181,7 +185,7 @@ TEST(CudaForwardMathTest, IndexerTermsMatchTheCpuScores) {
   const std::vector<uint16_t> keys = ToBf16Bits(key_values);
   const std::vector<float> hw = RandomBf16(static_cast<size_t>(heads), rng, 0.02f);
   std::vector<float> cpu(static_cast<size_t>(entries));
-  forward::IndexerScores(q.data(), hw.data(), heads, hd, keys.data(), 0, entries, cpu.data());
+  kernels::cpu::IndexerScores(q.data(), hw.data(), heads, hd, keys.data(), 0, entries, cpu.data());
   for (int64_t e = 0; e < entries; ++e) {
     double sum = 0;
     for (int64_t h = 0; h < heads; ++h) {
@@ -229,8 +233,8 @@ TEST(CudaForwardMathTest, RadixTopKSelectsTheStableSortsPrefix) {
       for (size_t i = 0; i < score.size(); i += 11) score[i] = (i % 2) ? -0.0f : 0.0f;
       for (size_t i = 5; i < score.size(); i += 97)
         score[i] = -std::numeric_limits<float>::infinity();
-      std::vector<int32_t> order, cpu;
-      forward::StableTopK(score.data(), n, k, order, cpu);
+      std::vector<int32_t> cpu(static_cast<size_t>(std::min(k, n)));
+      kernels::cpu::StableTopK(score.data(), n, k, cpu.data());
       ASSERT_EQ(TopKBySelection(score, k), cpu) << "n " << n << " k " << k;
     }
   }
@@ -307,9 +311,9 @@ TEST(CudaForwardMathTest, RouterStepsMatchTheCpuForEveryScoreFunctionAndHashRout
       std::vector<float> scores = logits;
       std::vector<int32_t> cpu_ids(static_cast<size_t>(rows * k)), ids;
       std::vector<float> cpu_weights(cpu_ids.size()), weights;
-      forward::RouteFromScores(scores.data(), rows, shape, hash ? nullptr : bias.data(),
-                               hash ? hash_ids.data() : nullptr, cpu_ids.data(),
-                               cpu_weights.data());
+      kernels::cpu::RouteFromScores(scores.data(), rows, shape, hash ? nullptr : bias.data(),
+                                    hash ? hash_ids.data() : nullptr, cpu_ids.data(),
+                                    cpu_weights.data());
       RouteBySteps(logits, rows, f.gpu, n, k, 1.5f, bias.data(), hash ? hash_ids.data() : nullptr,
                    ids, weights);
       ASSERT_EQ(ids, cpu_ids) << "func " << static_cast<int>(f.gpu) << " hash " << hash;
@@ -355,7 +359,7 @@ TEST(CudaForwardMathTest, HyperConnectionStepsMatchTheCpu) {
   const std::vector<float> base = RandomBf16(static_cast<size_t>(m), rng, 1.0f);
   const std::vector<float> f = RandomBf16(static_cast<size_t>(rows * s.dim), rng, 1.0f);
   std::vector<float> mixes = products;
-  forward::ScaleMixes(h.data(), rows, m, s, mixes.data());
+  kernels::cpu::ScaleMixes(h.data(), rows, m, s, mixes.data());
   for (int64_t t = 0; t < rows; ++t) {
     // HcPre: the rms factor, the Sinkhorn split and the weighted stream sum.
     const float* ht = h.data() + t * n;
@@ -371,15 +375,15 @@ TEST(CudaForwardMathTest, HyperConnectionStepsMatchTheCpu) {
     std::vector<float> cpu_pre(4), cpu_post(4), cpu_comb(16);
     dm::SinkhornSplitHc(gpu_mixes, scale.data(), base.data(), 4, s.sinkhorn_iters, s.hc_eps, pre,
                         post, comb);
-    forward::SinkhornSplit(mixes.data() + t * m, scale.data(), base.data(), s, cpu_pre.data(),
-                           cpu_post.data(), cpu_comb.data());
+    kernels::cpu::SinkhornSplit(mixes.data() + t * m, scale.data(), base.data(), s, cpu_pre.data(),
+                                cpu_post.data(), cpu_comb.data());
     for (int j = 0; j < 4; ++j) {
       ASSERT_TRUE(SameFloat(pre[j], cpu_pre[static_cast<size_t>(j)])) << "pre " << j;
       ASSERT_TRUE(SameFloat(post[j], cpu_post[static_cast<size_t>(j)])) << "post " << j;
     }
     for (int i = 0; i < 16; ++i) ASSERT_TRUE(SameFloat(comb[i], cpu_comb[static_cast<size_t>(i)]));
     std::vector<float> cpu_y(static_cast<size_t>(s.dim));
-    forward::WeightedStreamSum(ht, cpu_pre.data(), s, cpu_y.data());
+    kernels::cpu::WeightedStreamSum(ht, cpu_pre.data(), s, cpu_y.data());
     for (int64_t d = 0; d < s.dim; ++d) {
       ASSERT_TRUE(
           SameFloat(dm::WeightedStreamValue(ht, pre, 4, s.dim, d), cpu_y[static_cast<size_t>(d)]))
@@ -387,7 +391,7 @@ TEST(CudaForwardMathTest, HyperConnectionStepsMatchTheCpu) {
     }
     // HcPost with this token's post and comb.
     std::vector<float> cpu_out(static_cast<size_t>(n));
-    forward::HcPost(f.data() + t * s.dim, ht, post, comb, 1, s, cpu_out.data());
+    kernels::cpu::HcPost(f.data() + t * s.dim, ht, post, comb, 1, s, cpu_out.data());
     for (int k = 0; k < 4; ++k) {
       for (int64_t d = 0; d < s.dim; ++d) {
         ASSERT_TRUE(SameFloat(dm::HcPostValue(f.data() + t * s.dim, ht, post, comb, 4, s.dim, k, d),
@@ -449,7 +453,8 @@ TEST(CudaForwardMathTest, PoolChannelMatchesTheCpuCompressor) {
     const std::vector<float> kv = RandomBf16(static_cast<size_t>(slots * width), rng, 1.0f);
     const std::vector<float> score = RandomBf16(static_cast<size_t>(slots * width), rng, 3.0f);
     std::vector<float> cpu(static_cast<size_t>(c.head_dim));
-    forward::PoolBlock(kv.data(), score.data(), width, c.ratio, c.head_dim, c.overlap, cpu.data());
+    kernels::cpu::PoolBlock(kv.data(), score.data(), width, c.ratio, c.head_dim, c.overlap,
+                            cpu.data());
     for (int64_t ch = 0; ch < c.head_dim; ++ch) {
       ASSERT_TRUE(SameFloat(
           dm::PoolChannel(kv.data(), score.data(), width, c.ratio, c.head_dim, c.overlap, ch),

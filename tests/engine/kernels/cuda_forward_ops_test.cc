@@ -5,6 +5,7 @@
 // counts are printed. Without a device the tests skip, unless DSAGENT_REQUIRE_CUDA=1.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
@@ -25,10 +26,14 @@
 #include "engine/forward/sequence_state.h"
 #include "engine/forward/thread_pool.h"
 #include "engine/kernels/cpu/attention_ops.h"
+#include "engine/kernels/cpu/compressor_pool.h"
 #include "engine/kernels/cpu/cpu_ops.h"
 #include "engine/kernels/cpu/head_norm.h"
+#include "engine/kernels/cpu/indexer_ops.h"
+#include "engine/kernels/cpu/mixing_ops.h"
 #include "engine/kernels/cpu/moe_ops.h"
 #include "engine/kernels/cpu/quant_ops.h"
+#include "engine/kernels/cpu/router.h"
 #include "engine/kernels/cuda/attention_ops.h"
 #include "engine/kernels/cuda/attention_step.h"
 #include "engine/kernels/cuda/block_step.h"
@@ -190,7 +195,8 @@ TEST(CudaForwardOpsTest, IndexerScoresAndTopKMatchTheCpuSelection) {
     const std::vector<uint16_t> keys = ToBf16Bits(key_values);
     const std::vector<float> hw = RandomBf16(static_cast<size_t>(heads), rng, 0.02f);
     std::vector<float> cpu(static_cast<size_t>(entries));
-    forward::IndexerScores(q.data(), hw.data(), heads, hd, keys.data(), 0, entries, cpu.data());
+    kernels::cpu::IndexerScores(q.data(), hw.data(), heads, hd, keys.data(), 0, entries,
+                                cpu.data());
     const DeviceBuffer dq = ToDevice(q, stream), dhw = ToDevice(hw, stream),
                        dkeys = ToDevice(keys, stream);
     DeviceBuffer dscore(cpu.size() * sizeof(float));
@@ -201,8 +207,8 @@ TEST(CudaForwardOpsTest, IndexerScoresAndTopKMatchTheCpuSelection) {
     // Top-k of the CPU's scores (bf16 values: many ties) on both sides: the same indices in the
     // same order.
     for (const int64_t k : {512LL, 7LL}) {
-      std::vector<int32_t> order, cpu_top;
-      forward::StableTopK(cpu.data(), entries, k, order, cpu_top);
+      std::vector<int32_t> cpu_top(static_cast<size_t>(std::min(k, entries)));
+      kernels::cpu::StableTopK(cpu.data(), entries, k, cpu_top.data());
       const DeviceBuffer dcpu_scores = ToDevice(cpu, stream);
       DeviceBuffer dtop(cpu_top.size() * sizeof(int32_t));
       TopK(dcpu_scores.as<float>(), 1, entries, k, dtop.as<int32_t>(), stream);
@@ -222,8 +228,8 @@ TEST(CudaForwardOpsTest, TopKMatchesTheStableSortOnRowsWithTiesAndInfinities) {
   for (size_t i = 3; i < score.size(); i += 101) score[i] = -std::numeric_limits<float>::infinity();
   std::vector<int32_t> cpu;
   for (int64_t t = 0; t < rows; ++t) {
-    std::vector<int32_t> order, top;
-    forward::StableTopK(score.data() + t * n, n, k, order, top);
+    std::vector<int32_t> top(static_cast<size_t>(std::min(k, n)));
+    kernels::cpu::StableTopK(score.data() + t * n, n, k, top.data());
     cpu.insert(cpu.end(), top.begin(), top.end());
   }
   const DeviceBuffer dscore = ToDevice(score, stream);
@@ -271,9 +277,9 @@ TEST(CudaForwardOpsTest, MoeRouteMatchesTheCpuRouter) {
       std::vector<float> scores = logits;
       std::vector<int32_t> cpu_ids(static_cast<size_t>(rows * k));
       std::vector<float> cpu_weights(cpu_ids.size());
-      forward::RouteFromScores(scores.data(), rows, shape, hash ? nullptr : bias.data(),
-                               hash ? hash_ids.data() : nullptr, cpu_ids.data(),
-                               cpu_weights.data());
+      kernels::cpu::RouteFromScores(scores.data(), rows, shape, hash ? nullptr : bias.data(),
+                                    hash ? hash_ids.data() : nullptr, cpu_ids.data(),
+                                    cpu_weights.data());
       MoeRouteShape gshape;
       gshape.experts = n;
       gshape.k = k;
@@ -330,14 +336,15 @@ TEST(CudaForwardOpsTest, HcPreAndHcPostMatchTheCpu) {
   std::vector<float> mixes = products, cpu_y(static_cast<size_t>(rows * s.dim)),
                      cpu_post(static_cast<size_t>(rows * s.hc)),
                      cpu_comb(static_cast<size_t>(rows * s.hc * s.hc)), pre(4);
-  forward::ScaleMixes(h.data(), rows, m, s, mixes.data());
+  kernels::cpu::ScaleMixes(h.data(), rows, m, s, mixes.data());
   for (int64_t t = 0; t < rows; ++t) {
-    forward::SinkhornSplit(mixes.data() + t * m, scale.data(), base.data(), s, pre.data(),
-                           cpu_post.data() + t * s.hc, cpu_comb.data() + t * s.hc * s.hc);
-    forward::WeightedStreamSum(h.data() + t * n, pre.data(), s, cpu_y.data() + t * s.dim);
+    kernels::cpu::SinkhornSplit(mixes.data() + t * m, scale.data(), base.data(), s, pre.data(),
+                                cpu_post.data() + t * s.hc, cpu_comb.data() + t * s.hc * s.hc);
+    kernels::cpu::WeightedStreamSum(h.data() + t * n, pre.data(), s, cpu_y.data() + t * s.dim);
   }
   std::vector<float> cpu_out(h.size());
-  forward::HcPost(f.data(), h.data(), cpu_post.data(), cpu_comb.data(), rows, s, cpu_out.data());
+  kernels::cpu::HcPost(f.data(), h.data(), cpu_post.data(), cpu_comb.data(), rows, s,
+                       cpu_out.data());
 
   HcKernelShape gs;
   gs.hc = s.hc;
@@ -426,7 +433,8 @@ TEST(CudaForwardOpsTest, CompressorPoolMatchesTheCpu) {
     const std::vector<float> kv = RandomBf16(static_cast<size_t>(slots * width), rng, 1.0f);
     const std::vector<float> score = RandomBf16(static_cast<size_t>(slots * width), rng, 3.0f);
     std::vector<float> cpu(static_cast<size_t>(c.head_dim));
-    forward::PoolBlock(kv.data(), score.data(), width, c.ratio, c.head_dim, c.overlap, cpu.data());
+    kernels::cpu::PoolBlock(kv.data(), score.data(), width, c.ratio, c.head_dim, c.overlap,
+                            cpu.data());
     std::vector<float> cpu_bf16 = cpu;
     for (float& v : cpu_bf16) v = forward::RoundBf16(v);
     const DeviceBuffer dkv = ToDevice(kv, stream), dscore = ToDevice(score, stream);
@@ -598,7 +606,9 @@ TEST(CudaForwardOpsTest, IndexerSelectMatchesTheCpuSelectionTokenByToken) {
     args.x = x.data();
     args.qr = qr.data();
     args.rows = 1;
-    const std::vector<int32_t> cpu = forward::SelectEntries(w, config, rope, args, st, cx)[0];
+    forward::EntryLists lists;
+    forward::SelectEntries(w, config, rope, args, st, cx, lists);
+    const std::vector<int32_t> cpu(lists.row(0).begin(), lists.row(0).end());
     const DeviceBuffer dx = ToDevice(x, stream), dqr = ToDevice(qr, stream);
     const int64_t count =
         IndexerSelect(ix, dx.as<float>(), dqr.as<float>(), pos, dselected.as<int32_t>(), stream);

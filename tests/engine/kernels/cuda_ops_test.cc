@@ -18,6 +18,7 @@
 #include "engine/forward/rope.h"
 #include "engine/kernels/cpu/moe_ops.h"
 #include "engine/kernels/cpu/quant_ops.h"
+#include "engine/kernels/cpu/rms_norm.h"
 #include "engine/kernels/cpu/rope_rotate.h"
 #include "engine/kernels/cpu/weight_dot_f32.h"
 #include "engine/kernels/cuda/ops.h"
@@ -160,7 +161,7 @@ TEST(CudaOpsTest, RmsNormMatchesTheCpu) {
     for (float& v : x) v = forward::RoundBf16(normal(rng));
     for (float& v : w) v = forward::RoundBf16(1.0f + normal(rng) / 10);
     std::vector<float> cpu(x.size());
-    forward::RmsNorm(x.data(), rows, n, w.data(), 1e-6f, cpu.data());
+    kernels::cpu::RmsNormBf16(x.data(), rows, n, w.data(), 1e-6f, cpu.data());
     const DeviceBuffer dx = ToDevice(x, stream), dw = ToDevice(w, stream);
     DeviceBuffer dy(x.size() * sizeof(float));
     RmsNorm(dx.as<float>(), rows, n, dw.as<float>(), 1e-6f, dy.as<float>(), stream);

@@ -94,6 +94,15 @@ TEST_F(EngineRuntimeTest, MissingModelDirectoryIsNamed) {
   EXPECT_THAT(none.error(), HasSubstr("no model directory"));
 }
 
+TEST_F(EngineRuntimeTest, TheOpsBackendIsPassedToTheModel) {
+  auto runtime = EngineRuntime::Open({.model_dir = kTinyModelDir,
+                                      .tokenizer_file = kTinyTokenizer,
+                                      .threads = 1,
+                                      .backend = kernels::OpsBackend::kCuda});
+  ASSERT_FALSE(runtime);
+  EXPECT_THAT(runtime.error(), HasSubstr("'cuda' is not available"));
+}
+
 TEST_F(EngineRuntimeTest, BadTokenizerFileIsNamedUnlessNotRequired) {
   const fs::path bad = dir_ / "tokenizer.json";
   std::ofstream(bad) << "{ not json";

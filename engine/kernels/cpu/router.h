@@ -1,0 +1,23 @@
+// The CPU kernel of the MoE router after the gate product (Ops::MoeRoute, kernels/ops.h; the CUDA
+// kernel's twin: kernels/cuda/moe_ops.h MoeRoute).
+//
+// Thread-safety: a function over caller-owned memory; its scratch is the calling thread's
+// Workspace (workspace_slots.h).
+#pragma once
+
+#include <cstdint>
+
+#include "engine/kernels/op_shapes.h"
+
+namespace dsagent::engine::kernels::cpu {
+
+// scores [rows, experts] (the gate's fp32 products) become the routing scores in place: softmax
+// (exp in double, rounded once), sigmoid or sqrt(softplus), each in double rounded to fp32. ids
+// and weights [rows, k] get each row's experts and their weights: hash_ids [rows, k] (the tokens'
+// tid2eid rows) when not null, else the top-k of fp32(score + bias) in descending order, ties to
+// the lower expert (a stable sort). Weights are the chosen scores, divided by their sum (summed in
+// double, rounded to fp32; not for softmax), times route_scale, in fp32.
+void RouteFromScores(float* scores, int64_t rows, const RouterShape& shape, const float* bias,
+                     const int32_t* hash_ids, int32_t* ids, float* weights);
+
+}  // namespace dsagent::engine::kernels::cpu

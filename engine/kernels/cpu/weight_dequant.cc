@@ -1,0 +1,89 @@
+#include "engine/kernels/cpu/weight_dequant.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "engine/kernels/number_formats.h"
+
+namespace dsagent::engine::kernels::cpu {
+namespace {
+
+// Every e4m3 byte's value, every e8m0 byte's power of two, and the two e2m1 values of every
+// packed FP4 byte (low nibble = even column).
+struct Tables {
+  float fp8[256];
+  float e8m0[256];
+  float fp4_low[256], fp4_high[256];
+  Tables() {
+    for (int b = 0; b < 256; ++b) {
+      const auto byte = static_cast<uint8_t>(b);
+      fp8[b] = Fp8E4M3ToFloat(byte);
+      e8m0[b] = E8M0ToFloat(byte);
+      fp4_low[b] = Fp4E2M1ToFloat(byte & 0xf);
+      fp4_high[b] = Fp4E2M1ToFloat(static_cast<uint8_t>(byte >> 4));
+    }
+  }
+};
+const Tables& LookupTables() {
+  static const Tables tables;
+  return tables;
+}
+
+}  // namespace
+
+void DequantRowRange(const WeightRows& w, int64_t r, int64_t col_begin, int64_t col_end,
+                     float* out) {
+  const WeightFormat format = w.format;
+  const uint8_t *data = w.data, *scale = w.scale;
+  const int64_t cols = w.cols, scale_cols = w.scale_cols;
+  const int64_t n = col_end - col_begin;
+  switch (format) {
+    case WeightFormat::kF32:
+      std::memcpy(out, data + (r * cols + col_begin) * 4, static_cast<size_t>(n) * 4);
+      return;
+    case WeightFormat::kBF16: {
+      const uint8_t* p = data + (r * cols + col_begin) * 2;
+      for (int64_t i = 0; i < n; ++i) {
+        uint16_t bits;
+        std::memcpy(&bits, p + 2 * i, 2);
+        out[i] = Bf16BitsToFloat(bits);
+      }
+      return;
+    }
+    case WeightFormat::kFP8: {
+      const Tables& t = LookupTables();
+      const uint8_t* p = data + r * cols;
+      const uint8_t* srow = scale + (r / 128) * scale_cols;
+      for (int64_t c = col_begin; c < col_end;) {
+        const int64_t block_end = std::min(col_end, (c / 128 + 1) * 128);
+        const float s = t.e8m0[srow[c / 128]];
+        for (; c < block_end; ++c) out[c - col_begin] = t.fp8[p[c]] * s;
+      }
+      return;
+    }
+    case WeightFormat::kFP4: {
+      const Tables& t = LookupTables();
+      const uint8_t* p = data + r * (cols / 2);
+      const uint8_t* srow = scale + r * scale_cols;
+      for (int64_t c = col_begin; c < col_end;) {
+        const int64_t block_end = std::min(col_end, (c / 32 + 1) * 32);
+        const float s = t.e8m0[srow[c / 32]];
+        if (c % 2 == 1) {  // an odd start: the high nibble of its byte
+          out[c - col_begin] = t.fp4_high[p[c / 2]] * s;
+          ++c;
+        }
+        for (; c + 1 < block_end; c += 2) {
+          out[c - col_begin] = t.fp4_low[p[c / 2]] * s;
+          out[c + 1 - col_begin] = t.fp4_high[p[c / 2]] * s;
+        }
+        if (c < block_end) {  // an odd end: the low nibble
+          out[c - col_begin] = t.fp4_low[p[c / 2]] * s;
+          ++c;
+        }
+      }
+      return;
+    }
+  }
+}
+
+}  // namespace dsagent::engine::kernels::cpu

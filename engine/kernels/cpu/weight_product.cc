@@ -1,0 +1,154 @@
+#include "engine/kernels/cpu/weight_product.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "engine/kernels/cpu/weight_dequant.h"
+#include "engine/kernels/cpu/weight_dot_f32.h"
+#include "engine/kernels/cpu_isa.h"
+#include "engine/kernels/number_formats.h"
+
+namespace dsagent::engine::kernels::cpu {
+namespace {
+
+inline float RoundTo(double v, bool bf16) { return bf16 ? RoundBf16(v) : static_cast<float>(v); }
+
+// Products with at most this many input rows read each weight row straight from its stored bytes
+// once per input row (fused dequantise-and-dot, the decode path); larger ones dequantise panels of
+// weight rows once and reuse them for every input row (the prefill path).
+constexpr int64_t kFusedMaxRows = 4;
+
+// Per-thread scratch reused across calls, so the hot path does not allocate. The calling thread
+// fills the input fields, which the pool's tasks then read; every task (the caller's included)
+// writes only the panel fields of its own thread's scratch.
+struct Scratch {
+  std::vector<DotInputF32> f32_inputs;  // fast numerics: one prepared input per row
+  std::vector<DotInput> fused_inputs;   // decode: one prepared input per row
+  std::vector<double> x64;              // prefill: the input rows as doubles
+  std::vector<float> row;               // prefill task: one dequantised weight row
+  std::vector<double> panel;            // prefill task: weight rows as doubles
+};
+Scratch& ThreadScratch() {
+  thread_local Scratch scratch;
+  return scratch;
+}
+
+// The fast numerics (fp32, weight_dot_f32.h), decode and prefill alike: every output is the same
+// kernel call on the same bytes, so results do not depend on the row count, the threads or the
+// tiling (prefill-then-decode equals one prefill). Tasks own ranges of output rows and walk them
+// in tiles of input rows x weight rows that stay in cache.
+void ProductFast(ThreadPool& pool, const WeightRows& rows, const WeightProductRows& a, CpuIsa isa,
+                 Scratch& scratch) {
+  const int64_t k = rows.cols;
+  std::vector<DotInputF32>& inputs = scratch.f32_inputs;
+  if (inputs.size() < static_cast<size_t>(a.rows)) inputs.resize(static_cast<size_t>(a.rows));
+  const bool split = rows.format == WeightFormat::kFP4;
+  for (int64_t t = 0; t < a.rows; ++t) {
+    inputs[static_cast<size_t>(t)].Prepare(a.x + t * a.x_stride, k, split);
+  }
+  constexpr int64_t kInputTile = 64, kWeightTile = 32;
+  const int64_t grain = std::max<int64_t>(1, 65536 / (k * a.rows));
+  pool.ParallelFor(a.out_rows, grain, [&](int64_t begin, int64_t end) {
+    float dots[kInputTile * kWeightTile];
+    // Weight tiles outside, input tiles inside: a tile of weight rows is read from memory once
+    // and stays in cache for every input row (the inputs are the smaller operand). Input tiles
+    // of 64 rows (a prefill chunk): the kernel converts FP8/FP4 rows once per call for all of
+    // them (16 left a tenth of the GEMM in conversions; bench/gemm_bench).
+    for (int64_t o0 = begin; o0 < end; o0 += kWeightTile) {
+      const int64_t n = std::min(kWeightTile, end - o0);
+      for (int64_t t0 = 0; t0 < a.rows; t0 += kInputTile) {
+        const int64_t t1 = std::min(a.rows, t0 + kInputTile);
+        WeightRowDotsF32Batch(isa, rows, a.out_begin + o0, n, inputs.data() + t0, t1 - t0, dots,
+                              kWeightTile);
+        for (int64_t t = t0; t < t1; ++t) {
+          const float* d = dots + (t - t0) * kWeightTile;
+          float* yt = a.y + t * a.y_stride + o0;
+          if (a.round_bf16) {
+            for (int64_t i = 0; i < n; ++i) yt[i] = RoundBf16(d[i]);
+          } else {
+            std::copy(d, d + n, yt);
+          }
+        }
+      }
+    }
+  });
+}
+
+// Decode, exact: each weight row is read once per input row, straight from the checkpoint.
+void ProductExactFused(ThreadPool& pool, const WeightRows& rows, const WeightProductRows& a,
+                       CpuIsa isa, Scratch& scratch) {
+  const int64_t k = rows.cols;
+  std::vector<DotInput>& inputs = scratch.fused_inputs;
+  if (inputs.size() < static_cast<size_t>(a.rows)) inputs.resize(static_cast<size_t>(a.rows));
+  for (int64_t t = 0; t < a.rows; ++t) {
+    inputs[static_cast<size_t>(t)].Prepare(a.x + t * a.x_stride, k);
+  }
+  constexpr int64_t kChunk = 64;
+  // Tasks of at least ~64k multiply-adds: small products stay on the caller.
+  const int64_t grain = std::max<int64_t>(1, 65536 / (k * a.rows));
+  pool.ParallelFor(a.out_rows, grain, [&](int64_t begin, int64_t end) {
+    double dots[kChunk];
+    for (int64_t o0 = begin; o0 < end; o0 += kChunk) {
+      const int64_t n = std::min(kChunk, end - o0);
+      for (int64_t t = 0; t < a.rows; ++t) {
+        WeightRowDots(isa, rows, a.out_begin + o0, n, inputs[static_cast<size_t>(t)], dots);
+        float* yt = a.y + t * a.y_stride + o0;
+        for (int64_t i = 0; i < n; ++i) yt[i] = RoundTo(dots[i], a.round_bf16);
+      }
+    }
+  });
+}
+
+// Prefill, exact: tasks own ranges of output rows; each dequantises its weight rows once, in
+// panels of doubles that stay in cache, and takes every input row's dot product with them.
+void ProductExactPanels(ThreadPool& pool, const WeightRows& rows, const WeightProductRows& a,
+                        CpuIsa isa, Scratch& scratch) {
+  const int64_t k = rows.cols;
+  scratch.x64.resize(static_cast<size_t>(a.rows * k));
+  for (int64_t t = 0; t < a.rows; ++t) {
+    for (int64_t i = 0; i < k; ++i) {
+      scratch.x64[static_cast<size_t>(t * k + i)] = a.x[t * a.x_stride + i];
+    }
+  }
+  const double* x64 = scratch.x64.data();
+  constexpr int64_t kPanelBytes = 128 * 1024;
+  const int64_t panel = std::max<int64_t>(1, kPanelBytes / (8 * k));
+  const int64_t grain = std::min<int64_t>(panel, std::max<int64_t>(1, 65536 / (k * a.rows)));
+  pool.ParallelFor(a.out_rows, grain, [&](int64_t begin, int64_t end) {
+    Scratch& ps = ThreadScratch();
+    ps.row.resize(static_cast<size_t>(k));
+    ps.panel.resize(static_cast<size_t>(std::min(panel, end - begin) * k));
+    for (int64_t p0 = begin; p0 < end; p0 += panel) {
+      const int64_t p1 = std::min(end, p0 + panel);
+      for (int64_t o = p0; o < p1; ++o) {
+        DequantRowRange(rows, a.out_begin + o, 0, k, ps.row.data());
+        std::copy(ps.row.begin(), ps.row.end(), ps.panel.begin() + (o - p0) * k);
+      }
+      for (int64_t t = 0; t < a.rows; ++t) {
+        const double* xt = x64 + t * k;
+        float* yt = a.y + t * a.y_stride;
+        for (int64_t o = p0; o < p1; ++o) {
+          yt[o] = RoundTo(DotF64(isa, xt, ps.panel.data() + (o - p0) * k, k), a.round_bf16);
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void WeightProduct(ThreadPool& pool, const WeightRows& w, const WeightProductRows& a,
+                   Numerics numerics) {
+  if (a.rows <= 0 || a.out_rows <= 0) return;
+  const CpuIsa isa = ActiveCpuIsa();
+  Scratch& scratch = ThreadScratch();
+  if (numerics == Numerics::kFast) {
+    ProductFast(pool, w, a, isa, scratch);
+  } else if (a.rows <= kFusedMaxRows) {
+    ProductExactFused(pool, w, a, isa, scratch);
+  } else {
+    ProductExactPanels(pool, w, a, isa, scratch);
+  }
+}
+
+}  // namespace dsagent::engine::kernels::cpu
