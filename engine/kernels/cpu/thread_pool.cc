@@ -2,9 +2,16 @@
 
 #include <algorithm>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define DSAGENT_SPIN_PAUSE() _mm_pause()
+#else
+#define DSAGENT_SPIN_PAUSE() ((void)0)
+#endif
+
 namespace dsagent::engine::kernels::cpu {
 
-ThreadPool::ThreadPool(int threads) {
+ThreadPool::ThreadPool(int threads, std::chrono::microseconds spin) : spin_(spin) {
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { WorkerLoop(); });
 }
@@ -13,9 +20,24 @@ ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
+    generation_.fetch_add(1, std::memory_order_release);  // ends a worker's spin
   }
   wake_.notify_all();
   for (auto& t : workers_) t.join();
+}
+
+template <class Done>
+bool ThreadPool::SpinUntil(Done done) const {
+  if (spin_.count() <= 0) return done();
+  const auto deadline = std::chrono::steady_clock::now() + spin_;
+  for (;;) {
+    // The clock is read once every 64 checks: a check is a few nanoseconds, the clock more.
+    for (int i = 0; i < 64; ++i) {
+      if (done()) return true;
+      DSAGENT_SPIN_PAUSE();  // lets the sibling hyperthread run and saves power while spinning
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return done();
+  }
 }
 
 void ThreadPool::ParallelFor(int64_t n, int64_t grain,
@@ -37,8 +59,8 @@ void ThreadPool::ParallelFor(int64_t n, int64_t grain,
     job_chunk_ = (n + chunks - 1) / chunks;
     chunks_ = (n + job_chunk_ - 1) / job_chunk_;
     next_chunk_ = 0;
-    finished_ = 0;
-    ++generation_;
+    finished_.store(0, std::memory_order_relaxed);
+    generation_.fetch_add(1, std::memory_order_release);
   }
   wake_.notify_all();
   // The caller works too.
@@ -51,10 +73,12 @@ void ThreadPool::ParallelFor(int64_t n, int64_t grain,
     }
     fn(c * job_chunk_, std::min(n, (c + 1) * job_chunk_));
     std::lock_guard<std::mutex> lock(mu_);
-    ++finished_;
+    finished_.fetch_add(1, std::memory_order_relaxed);
   }
+  const int64_t all = chunks_;  // set under mu_ above; only this thread changes it
+  SpinUntil([&] { return finished_.load(std::memory_order_acquire) == all; });
   std::unique_lock<std::mutex> lock(mu_);
-  done_.wait(lock, [this] { return finished_ == chunks_; });
+  done_.wait(lock, [&] { return finished_.load(std::memory_order_relaxed) == all; });
   job_ = nullptr;
   busy_ = false;
 }
@@ -62,10 +86,15 @@ void ThreadPool::ParallelFor(int64_t n, int64_t grain,
 void ThreadPool::WorkerLoop() {
   uint64_t seen = 0;
   for (;;) {
+    // Watch for the next loop (or shutdown) for a while before sleeping on the condition.
+    SpinUntil([&] { return generation_.load(std::memory_order_acquire) != seen; });
     std::unique_lock<std::mutex> lock(mu_);
-    wake_.wait(lock, [&] { return stop_ || (job_ != nullptr && generation_ != seen); });
+    wake_.wait(lock, [&] {
+      return stop_.load(std::memory_order_relaxed) ||
+             (job_ != nullptr && generation_.load(std::memory_order_relaxed) != seen);
+    });
     if (stop_) return;
-    seen = generation_;
+    seen = generation_.load(std::memory_order_relaxed);
     while (job_ != nullptr && next_chunk_ < chunks_) {
       const int64_t c = next_chunk_++;
       const auto* fn = job_;
@@ -73,7 +102,7 @@ void ThreadPool::WorkerLoop() {
       lock.unlock();
       (*fn)(c * chunk, std::min(n, (c + 1) * chunk));
       lock.lock();
-      if (++finished_ == chunks_) done_.notify_all();
+      if (finished_.fetch_add(1, std::memory_order_release) + 1 == chunks_) done_.notify_all();
     }
   }
 }
