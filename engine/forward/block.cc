@@ -53,21 +53,19 @@ void BlockForward(const BlockWeights& w, const ModelConfig& c, const Rope& rope,
   float* post = ws.Get<float>(kPost, rows * s.hc);
   float* comb = ws.Get<float>(kComb, rows * s.hc * s.hc);
 
-  HcPre(h, rows, w.hc_attn, s, y, post, comb, cx);
-  cx.ops.RmsNormBf16(kernels::F32Rows(y, rows, c.dim), w.attn_norm.data(), eps,
-                     kernels::F32Rows(y, rows, c.dim));
-  AttentionForward(w.attn, c, rope, chunks, y, f, cx);
-  cx.ops.HcPost(kernels::F32Rows(f, rows, c.dim), kernels::F32Rows(h, rows, s.hc * c.dim),
-                kernels::F32Rows(post, rows, s.hc), kernels::F32Rows(comb, rows, s.hc * s.hc), s,
-                kernels::F32Rows(h, rows, s.hc * c.dim));
-
-  HcPre(h, rows, w.hc_ffn, s, y, post, comb, cx);
-  cx.ops.RmsNormBf16(kernels::F32Rows(y, rows, c.dim), w.ffn_norm.data(), eps,
-                     kernels::F32Rows(y, rows, c.dim));
-  MoeForward(w.ffn, c, y, tokens, rows, f, cx);
-  cx.ops.HcPost(kernels::F32Rows(f, rows, c.dim), kernels::F32Rows(h, rows, s.hc * c.dim),
-                kernels::F32Rows(post, rows, s.hc), kernels::F32Rows(comb, rows, s.hc * s.hc), s,
-                kernels::F32Rows(h, rows, s.hc * c.dim));
+  // One residual sub-layer: mix the hc streams into y, normalise, body(y) -> f, mix f back into h.
+  const auto sublayer = [&](const auto& hc_weights, const std::vector<float>& norm,
+                            const auto& body) {
+    HcPre(h, rows, hc_weights, s, y, post, comb, cx);
+    cx.ops.RmsNormBf16(kernels::F32Rows(y, rows, c.dim), norm.data(), eps,
+                       kernels::F32Rows(y, rows, c.dim));
+    body();
+    cx.ops.HcPost(kernels::F32Rows(f, rows, c.dim), kernels::F32Rows(h, rows, s.hc * c.dim),
+                  kernels::F32Rows(post, rows, s.hc), kernels::F32Rows(comb, rows, s.hc * s.hc), s,
+                  kernels::F32Rows(h, rows, s.hc * c.dim));
+  };
+  sublayer(w.hc_attn, w.attn_norm, [&] { AttentionForward(w.attn, c, rope, chunks, y, f, cx); });
+  sublayer(w.hc_ffn, w.ffn_norm, [&] { MoeForward(w.ffn, c, y, tokens, rows, f, cx); });
   ws.Trim(kKeepBytes);
 }
 
