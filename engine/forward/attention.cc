@@ -14,8 +14,8 @@ namespace dsagent::engine::forward {
 namespace {
 
 // The call's buffers, in a workspace of the calling thread kept between calls: a decode step
-// allocates nothing here once the thread has seen its sizes. Buffers over kKeepBytes (prefill)
-// are freed at the end of the call.
+// allocates nothing here once the thread has seen its sizes. Buffers over
+// kernels::kWorkspaceKeepBytes (prefill) are freed at the end of the call.
 enum Slot : int {
   kFirstRow,
   kPosOf,
@@ -34,11 +34,7 @@ enum Slot : int {
   kO,
   kZ
 };
-constexpr size_t kKeepBytes = size_t{4} << 20;
-kernels::Workspace& AttentionWorkspace() {
-  thread_local kernels::Workspace ws;
-  return ws;
-}
+kernels::Workspace& AttentionWorkspace() { return kernels::ThreadWorkspaceFor<Slot>(); }
 // The indexer's selections of the chunk being attended, likewise kept per thread.
 EntryLists& SelectedEntries() {
   thread_local EntryLists lists;
@@ -247,8 +243,8 @@ void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rop
     Linear(w.wo_a, la, cx);
   }
   Linear(w.wo_b, z, rows, out, InputQuant::kFp8Per128, Round::kBF16, cx);
-  ws.Trim(kKeepBytes);
-  SelectedEntries().Trim(kKeepBytes);
+  ws.Trim(kernels::kWorkspaceKeepBytes);
+  SelectedEntries().Trim(kernels::kWorkspaceKeepBytes);
 }
 
 }  // namespace dsagent::engine::forward

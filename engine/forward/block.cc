@@ -12,14 +12,10 @@ namespace dsagent::engine::forward {
 namespace {
 
 // The call's buffers, in a workspace of the calling thread kept between calls (as in
-// attention.cc): a decode step allocates none of them once warm; buffers over kKeepBytes
-// (prefill) are freed at the end of the call.
+// attention.cc): a decode step allocates none of them once warm; buffers over
+// kernels::kWorkspaceKeepBytes (prefill) are freed at the end of the call.
 enum Slot : int { kY, kF, kPost, kComb };
-constexpr size_t kKeepBytes = size_t{4} << 20;
-kernels::Workspace& BlockWorkspace() {
-  thread_local kernels::Workspace ws;
-  return ws;
-}
+kernels::Workspace& BlockWorkspace() { return kernels::ThreadWorkspaceFor<Slot>(); }
 
 HcShape ShapeOf(const ModelConfig& c) {
   HcShape s;
@@ -66,7 +62,7 @@ void BlockForward(const BlockWeights& w, const ModelConfig& c, const Rope& rope,
   };
   sublayer(w.hc_attn, w.attn_norm, [&] { AttentionForward(w.attn, c, rope, chunks, y, f, cx); });
   sublayer(w.hc_ffn, w.ffn_norm, [&] { MoeForward(w.ffn, c, y, tokens, rows, f, cx); });
-  ws.Trim(kKeepBytes);
+  ws.Trim(kernels::kWorkspaceKeepBytes);
 }
 
 void HeadForward(const HcWeights& hc_head, const std::vector<float>& norm, const WeightMatrix& head,
@@ -79,7 +75,7 @@ void HeadForward(const HcWeights& hc_head, const std::vector<float>& norm, const
   cx.ops.RmsNormBf16(kernels::F32Rows(y, rows, c.dim), norm.data(), static_cast<float>(c.norm_eps),
                      kernels::F32Rows(y, rows, c.dim));
   Linear(head, y, rows, logits, InputQuant::kNone, Round::kF32, cx);
-  ws.Trim(kKeepBytes);
+  ws.Trim(kernels::kWorkspaceKeepBytes);
 }
 
 }  // namespace dsagent::engine::forward

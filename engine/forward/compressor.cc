@@ -12,13 +12,10 @@ namespace dsagent::engine::forward {
 namespace {
 
 // The call's buffers, in a workspace of the calling thread kept between calls: a decode step
-// allocates none of them once warm; buffers over kKeepBytes (prefill) are freed after the call.
+// allocates none of them once warm; buffers over kernels::kWorkspaceKeepBytes (prefill) are freed
+// after the call.
 enum Slot : int { kKv, kScore, kEntry };
-constexpr size_t kKeepBytes = size_t{4} << 20;
-kernels::Workspace& CompressorWorkspace() {
-  thread_local kernels::Workspace ws;
-  return ws;
-}
+kernels::Workspace& CompressorWorkspace() { return kernels::ThreadWorkspaceFor<Slot>(); }
 
 }  // namespace
 
@@ -86,7 +83,7 @@ void CompressProjected(const CompressorWeights& w, const Rope& rope, float norm_
     }
     for (int64_t c = 0; c < d; ++c) entries.push_back(FloatToBf16Bits(entry[c]));
   }
-  ws.Trim(kKeepBytes);
+  ws.Trim(kernels::kWorkspaceKeepBytes);
 }
 
 }  // namespace dsagent::engine::forward

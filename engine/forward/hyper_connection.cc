@@ -7,16 +7,14 @@ namespace dsagent::engine::forward {
 namespace {
 
 // The mixes, in a workspace of the calling thread kept between calls (a decode step allocates
-// nothing here once warm); a long prefill's buffer over kKeepBytes is freed after the call.
-constexpr size_t kKeepBytes = size_t{4} << 20;
-kernels::Workspace& HcWorkspace() {
-  thread_local kernels::Workspace ws;
-  return ws;
-}
+// nothing here once warm); a long prefill's buffer over kernels::kWorkspaceKeepBytes is freed after
+// the call.
+enum Slot : int { kMixes };
+kernels::Workspace& HcWorkspace() { return kernels::ThreadWorkspaceFor<Slot>(); }
 
 // mixes [rows, fn.rows] = x_flat . fn^T, x_flat = the hc*dim streams.
 float* MixProducts(const float* h, int64_t rows, const WeightMatrix& fn, const Compute& cx) {
-  float* mixes = HcWorkspace().Get<float>(0, rows * fn.rows);
+  float* mixes = HcWorkspace().Get<float>(kMixes, rows * fn.rows);
   // Exact in both modes: the mixes feed the Sinkhorn iterations (Compute::Exact).
   Linear(fn, h, rows, mixes, InputQuant::kNone, Round::kF32, cx.Exact());
   return mixes;
@@ -31,7 +29,7 @@ void HcPre(const float* h, int64_t rows, const HcWeights& w, const HcShape& s, f
   cx.ops.HcPre(kernels::F32Rows(h, rows, n), kernels::F32Rows(mixes, rows, m), w.scale.data(),
                w.base.data(), s, kernels::F32Rows(y, rows, s.dim),
                kernels::F32Rows(post, rows, s.hc), kernels::F32Rows(comb, rows, s.hc * s.hc));
-  HcWorkspace().Trim(kKeepBytes);
+  HcWorkspace().Trim(kernels::kWorkspaceKeepBytes);
 }
 
 void HcHead(const float* h, int64_t rows, const HcWeights& w, const HcShape& s, float* y,
@@ -40,7 +38,7 @@ void HcHead(const float* h, int64_t rows, const HcWeights& w, const HcShape& s, 
   float* mixes = MixProducts(h, rows, w.fn, cx);
   cx.ops.HcHead(kernels::F32Rows(h, rows, n), kernels::F32Rows(mixes, rows, m), w.scale.data(),
                 w.base.data(), s, kernels::F32Rows(y, rows, s.dim));
-  HcWorkspace().Trim(kKeepBytes);
+  HcWorkspace().Trim(kernels::kWorkspaceKeepBytes);
 }
 
 }  // namespace dsagent::engine::forward

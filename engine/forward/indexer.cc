@@ -14,13 +14,9 @@ namespace {
 
 // The call's buffers, in a workspace of the calling thread kept between calls (as in
 // attention.cc): a decode step allocates none of them once the thread has seen its sizes; buffers
-// over kKeepBytes (prefill) are freed at the end of the call.
+// over kernels::kWorkspaceKeepBytes (prefill) are freed at the end of the call.
 enum Slot : int { kQ, kPositions, kHeadWeights, kKv, kKvScore, kScore };
-constexpr size_t kKeepBytes = size_t{4} << 20;
-kernels::Workspace& IndexerWorkspace() {
-  thread_local kernels::Workspace ws;
-  return ws;
-}
+kernels::Workspace& IndexerWorkspace() { return kernels::ThreadWorkspaceFor<Slot>(); }
 
 }  // namespace
 
@@ -101,7 +97,7 @@ void SelectEntries(const IndexerWeights& w, const ModelConfig& c, const Rope& ro
     float* score = ws.Get<float>(kScore, visible(0));
     score_entries(0, visible(0), score);
     select(0, score);
-    ws.Trim(kKeepBytes);
+    ws.Trim(kernels::kWorkspaceKeepBytes);
     return;
   }
   cx.pool.ParallelFor(rows, 4, [&](int64_t begin, int64_t end) {
@@ -112,7 +108,7 @@ void SelectEntries(const IndexerWeights& w, const ModelConfig& c, const Rope& ro
       select(t, score.data());
     }
   });
-  ws.Trim(kKeepBytes);
+  ws.Trim(kernels::kWorkspaceKeepBytes);
 }
 
 }  // namespace dsagent::engine::forward

@@ -15,7 +15,7 @@ namespace {
 
 // The call's buffers, in a workspace of the calling thread kept between calls (as in
 // attention.cc): a decode step allocates none of them once the thread has seen its sizes; buffers
-// over kKeepBytes (prefill) are freed at the end of the call.
+// over kernels::kWorkspaceKeepBytes (prefill) are freed at the end of the call.
 enum Slot : int {
   kQuantised,
   kScores,
@@ -31,11 +31,7 @@ enum Slot : int {
   kG,
   kU
 };
-constexpr size_t kKeepBytes = size_t{4} << 20;
-kernels::Workspace& MoeWorkspace() {
-  thread_local kernels::Workspace ws;
-  return ws;
-}
+kernels::Workspace& MoeWorkspace() { return kernels::ThreadWorkspaceFor<Slot>(); }
 
 // SwiGLU expert on n rows: out [n, dim] = w2 . bf16(weight * silu(g) * u), g = w1 . x, u = w3 . x
 // (both bf16 from FP8-input GEMMs); `limit` > 0 clamps g from above and u on both sides.
@@ -144,7 +140,7 @@ void MoeForward(const MoeWeights& w, const ModelConfig& c, const float* x, const
   cx.ops.CombineExperts(kernels::F32Rows(routed, rows * k, dim),
                         kernels::F32Rows(shared, rows, dim), ids, k,
                         kernels::F32Rows(out, rows, dim));
-  ws.Trim(kKeepBytes);
+  ws.Trim(kernels::kWorkspaceKeepBytes);
 }
 
 }  // namespace dsagent::engine::forward

@@ -40,4 +40,19 @@ class Workspace {
 // The calling thread's workspace (thread_local).
 Workspace& ThreadWorkspace();
 
+// The calling thread's workspace for one user's slot numbers: `Slots` is that user's own slot
+// enum (in its anonymous namespace), so users numbering their slots independently never share a
+// buffer. The forward pass's files each keep theirs between calls: a decode step allocates
+// nothing once warm.
+template <class Slots>
+Workspace& ThreadWorkspaceFor() {
+  thread_local Workspace ws;
+  return ws;
+}
+
+// What a forward-pass workspace keeps after a call (Trim): a decode step's buffers stay; a long
+// prefill's larger ones are freed, so one large call does not hold its activations for the
+// thread's life.
+inline constexpr size_t kWorkspaceKeepBytes = size_t{4} << 20;
+
 }  // namespace dsagent::engine::kernels
