@@ -4,6 +4,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "engine/kernels/cpu/top_k_order.h"
 #include "engine/kernels/cpu/workspace_slots.h"
 #include "engine/kernels/number_formats.h"
 #include "engine/kernels/workspace.h"
@@ -34,9 +35,7 @@ void RouteFromScores(float* scores, int64_t rows, const RouterShape& r, const fl
       std::copy(hash_ids + t * k, hash_ids + (t + 1) * k, id);
     } else {
       for (int64_t i = 0; i < n_exp; ++i) biased[i] = s[i] + bias[i];
-      std::iota(order, order + n_exp, 0);
-      std::stable_sort(order, order + n_exp,
-                       [&](int32_t a, int32_t b) { return biased[a] > biased[b]; });
+      TopKOrder(biased, n_exp, k, order);
       std::copy(order, order + k, id);
     }
     float* wt = weights + t * k;
