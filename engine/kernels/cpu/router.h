@@ -20,4 +20,10 @@ namespace dsagent::engine::kernels::cpu {
 void RouteFromScores(float* scores, int64_t rows, const RouterShape& shape, const float* bias,
                      const int32_t* hash_ids, int32_t* ids, float* weights);
 
+// The hash router's ids: ids [rows, k] = rows tokens[t] of the tid2eid table [vocab, k] of int32
+// or (int64_entries) int64 values < 2^31, narrowed to int32. The table may sit at any address
+// (a mapped checkpoint's bytes): entries are read by memcpy.
+void GatherHashIds(const void* table, bool int64_entries, int64_t k, const int32_t* tokens,
+                   int64_t rows, int32_t* ids);
+
 }  // namespace dsagent::engine::kernels::cpu
