@@ -24,7 +24,9 @@ namespace dsagent::engine::kernels::cpu {
 namespace {
 
 // A shape the op cannot take is a programming error in the caller (forward/ builds the views).
-void Require(bool ok, const char* op, const std::string& what) {
+// `what` is a literal: the message is built only on failure (a std::string argument would be
+// built, and heap-allocated past 15 characters, on every call of every op).
+void Require(bool ok, const char* op, const char* what) {
   if (!ok) throw std::invalid_argument(std::string("CpuOps::") + op + ": " + what);
 }
 
