@@ -1,8 +1,9 @@
 // The SequenceModel seam is real: generation, batching, MTP drafting and the prefix cache run on
-// a second implementation that is not the CPU adapter — one that keeps each sequence's state in
-// a container of its own and converts to and from the host layout only at HostState (a
-// "download") and SequenceFrom (an "upload"), as a device implementation would — and give the
-// CPU implementation's tokens, bit for bit, on the golden tiny checkpoints.
+// a second, test-only implementation — one that wraps the CPU one behind sequences of its own and
+// hands the host layout out and takes it in only as copies (HostState as a "download",
+// SequenceFrom as an "upload"), as a device implementation would — and give the same tokens as
+// the CPU implementation on the golden tiny checkpoints. A path that handed the CPU model a
+// sequence it did not make would fail here (CpuSequenceModel refuses them).
 #include "engine/generate/sequence_model.h"
 
 #include <gtest/gtest.h>
@@ -34,8 +35,8 @@ struct CallCounts {
       downloads{0}, uploads{0};
 };
 
-// A sequence whose state lives in its own container (here: behind a CPU sequence it owns),
-// copied out on HostState like a device download, never handed out in place.
+// A sequence whose state lives behind a CPU sequence it owns, copied out on HostState like a
+// device download, never handed out in place.
 class ElsewhereSequence final : public ModelSequence {
  public:
   ElsewhereSequence(const SequenceModel& owner, std::unique_ptr<ModelSequence> inner,
