@@ -90,7 +90,7 @@ void AttentionForward(const AttentionWeights& w, const ModelConfig& c, const Rop
   cx.ops.ActQuantFp8(kernels::F32Rows(kv, rows, hd - rd, hd), 64);  // the non-RoPE dims
   // These rows' KV as bf16 bits, like the cache rows (their values are bf16 already).
   uint16_t* kv_bits = ws.Get<uint16_t>(kKvBits, rows * hd);
-  for (int64_t i = 0; i < rows * hd; ++i) kv_bits[i] = FloatToBf16Bits(kv[i]);
+  cx.ops.ToBf16Bits(kernels::F32Rows(kv, rows, hd), kernels::Bf16BitRows(kv_bits, rows, hd));
 
   // The compressors' and the indexer's projections (row-wise: every chunk at once, so each of
   // their weights is read once per call; each chunk's rows then feed its own state below).

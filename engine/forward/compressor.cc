@@ -46,11 +46,11 @@ void CompressProjected(const CompressorWeights& w, const Rope& rope, float norm_
   for (int64_t i = 0; i < rows; ++i) {
     const int64_t pos = start + i;
     const int64_t slot = offset + pos % r;
-    const float* ape = w.ape.data() + (pos % r) * width;
-    for (int64_t c = 0; c < width; ++c) {
-      st.kv[static_cast<size_t>(slot * width + c)] = kv[i * width + c];
-      st.score[static_cast<size_t>(slot * width + c)] = score[i * width + c] + ape[c];
-    }
+    cx.ops.CompressorWriteSlot(kernels::F32Rows(kv + i * width, 1, width),
+                               kernels::F32Rows(score + i * width, 1, width),
+                               kernels::F32Rows(w.ape.data() + (pos % r) * width, 1, width), slot,
+                               kernels::F32Rows(st.kv.data(), st.slots, width),
+                               kernels::F32Rows(st.score.data(), st.slots, width));
     if ((pos + 1) % r != 0) continue;
     if (st.keep_before_pool && i == rows - 1) {
       st.kv_before_pool = st.kv;
@@ -69,7 +69,7 @@ void CompressProjected(const CompressorWeights& w, const Rope& rope, float norm_
     std::fill(st.kv.begin() + offset * width, st.kv.end(), 0.0f);
     std::fill(st.score.begin() + offset * width, st.score.end(),
               -std::numeric_limits<float>::infinity());
-    for (int64_t c = 0; c < d; ++c) entry[c] = RoundBf16(entry[c]);
+    cx.ops.RoundToBf16(kernels::F32Rows(entry, 1, d));
     cx.ops.RmsNormBf16(kernels::F32Rows(entry, 1, d), w.norm.data(), norm_eps,
                        kernels::F32Rows(entry, 1, d));
     const int64_t entry_pos = pos + 1 - r;
@@ -81,7 +81,10 @@ void CompressProjected(const CompressorWeights& w, const Rope& rope, float norm_
     } else {
       cx.ops.ActQuantFp8(kernels::F32Rows(entry, 1, d - rope.dims()), 64);
     }
-    for (int64_t c = 0; c < d; ++c) entries.push_back(FloatToBf16Bits(entry[c]));
+    const size_t end = entries.size();
+    entries.resize(end + static_cast<size_t>(d));  // the state's growth: one entry per block
+    cx.ops.ToBf16Bits(kernels::F32Rows(entry, 1, d),
+                      kernels::Bf16BitRows(entries.data() + end, 1, d));
   }
   ws.Trim(kernels::kWorkspaceKeepBytes);
 }

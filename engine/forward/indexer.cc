@@ -36,7 +36,7 @@ void IndexerProjections(const IndexerWeights& w, const ModelConfig& c, const Rop
   Linear(w.weights_proj, x, rows, hw, InputQuant::kNone, Round::kBF16, cx);
   const float head_scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5) *
                                               std::pow(static_cast<double>(heads), -0.5));
-  for (int64_t i = 0; i < rows * heads; ++i) hw[i] = RoundBf16(hw[i] * head_scale);
+  cx.ops.ScaleBf16(kernels::F32Rows(hw, rows, heads), head_scale);
 }
 
 void SelectEntries(const IndexerWeights& w, const ModelConfig& c, const Rope& rope,
@@ -101,11 +101,11 @@ void SelectEntries(const IndexerWeights& w, const ModelConfig& c, const Rope& ro
     return;
   }
   cx.pool.ParallelFor(rows, 4, [&](int64_t begin, int64_t end) {
-    std::vector<float> score;
+    // The running thread's own workspace; the widest row of the range is its last.
+    float* score = IndexerWorkspace().Get<float>(kScore, visible(end - 1));
     for (int64_t t = begin; t < end; ++t) {
-      score.assign(static_cast<size_t>(visible(t)), 0.0f);
-      score_entries(t, visible(t), score.data());
-      select(t, score.data());
+      score_entries(t, visible(t), score);
+      select(t, score);
     }
   });
   ws.Trim(kernels::kWorkspaceKeepBytes);

@@ -5,8 +5,29 @@
 #include "engine/forward/block.h"
 #include "engine/forward/linear.h"
 #include "engine/forward/numerics.h"
+#include "engine/kernels/workspace.h"
 
 namespace dsagent::engine::forward {
+namespace {
+
+// The call's buffers (the residual streams, the batch's tokens and chunks, the head's rows, the
+// MTP block's inputs), in a workspace of the calling thread kept between calls: a warm decode
+// step allocates only the logits it returns; buffers over kernels::kWorkspaceKeepBytes (prefill)
+// are freed at the end of the call.
+enum Slot : int {
+  kTokens,
+  kStreams,
+  kChunks,
+  kHeadFirst,
+  kGathered,
+  kLogits,
+  kMtpEmbed,
+  kMtpEmbedProj,
+  kMtpNormed
+};
+kernels::Workspace& ModelWorkspace() { return kernels::ThreadWorkspaceFor<Slot>(); }
+
+}  // namespace
 
 Expected<std::unique_ptr<Model>, std::string> Model::Load(const std::filesystem::path& dir,
                                                           const ModelOptions& options) {
@@ -71,51 +92,59 @@ Expected<std::vector<float>, std::string> Model::Run(SequenceState& state,
                                                      std::span<const int32_t> tokens,
                                                      int64_t logits_rows, ForwardTrace* trace) {
   const BatchEntry entry{&state, tokens, logits_rows};
-  auto out = Run(std::span<const BatchEntry>(&entry, 1), trace);
-  if (!out) return MakeUnexpected(out.error());
-  return std::move(out->front());
+  std::vector<float> logits;
+  auto ok =
+      Run(std::span<const BatchEntry>(&entry, 1), trace, std::span<std::vector<float>>(&logits, 1));
+  if (!ok) return MakeUnexpected(ok.error());
+  return logits;
 }
 
 Expected<std::vector<std::vector<float>>, std::string> Model::ForwardBatch(
     std::span<const BatchEntry> batch) {
-  return Run(batch, nullptr);
+  std::vector<std::vector<float>> out(batch.size());
+  auto ok = Run(batch, nullptr, out);
+  if (!ok) return MakeUnexpected(ok.error());
+  return out;
 }
 
-Expected<std::vector<std::vector<float>>, std::string> Model::Run(std::span<const BatchEntry> batch,
-                                                                  ForwardTrace* trace) {
+Expected<Ok, std::string> Model::Run(std::span<const BatchEntry> batch, ForwardTrace* trace,
+                                     std::span<std::vector<float>> out) {
   const ModelConfig& c = config();
   if (batch.empty()) return MakeUnexpected("no sequences to run");
   if (trace && batch.size() != 1) return MakeUnexpected("a forward trace needs a single sequence");
   for (size_t k = 0; k < batch.size(); ++k) {
     const BatchEntry& e = batch[k];
-    const std::string which =
-        batch.size() > 1 ? "sequence " + std::to_string(k) + " of the batch: " : "";
-    if (e.state == nullptr) return MakeUnexpected(which + "no sequence state");
-    if (auto ok = CheckState(*e.state); !ok) return MakeUnexpected(which + ok.error());
+    const auto which = [&] {
+      return batch.size() > 1 ? "sequence " + std::to_string(k) + " of the batch: " : std::string();
+    };
+    if (e.state == nullptr) return MakeUnexpected(which() + "no sequence state");
+    if (auto ok = CheckState(*e.state); !ok) return MakeUnexpected(which() + ok.error());
     if (auto ok = CheckTokenIds(c, e.tokens, e.state->pos); !ok) {
-      return MakeUnexpected(which + ok.error());
+      return MakeUnexpected(which() + ok.error());
     }
     for (size_t j = 0; j < k; ++j) {
       if (batch[j].state == e.state) {
-        return MakeUnexpected(which + "the same sequence state as sequence " + std::to_string(j));
+        return MakeUnexpected(which() + "the same sequence state as sequence " + std::to_string(j));
       }
     }
   }
   int64_t rows = 0;
   for (const BatchEntry& e : batch) rows += static_cast<int64_t>(e.tokens.size());
+  const int64_t n_entries = static_cast<int64_t>(batch.size());
   const int64_t hc = c.hc_mult, dim = c.dim, stream = hc * dim;
   const Compute cx = compute();
+  kernels::Workspace& ws = ModelWorkspace();
 
-  // Embedding, copied to every stream; the entries' rows one after another.
-  std::vector<int32_t> tokens;
-  tokens.reserve(static_cast<size_t>(rows));
-  for (const BatchEntry& e : batch) tokens.insert(tokens.end(), e.tokens.begin(), e.tokens.end());
-  std::vector<float> h(static_cast<size_t>(rows * stream));
-  for (int64_t t = 0; t < rows; ++t) {
-    float* ht = h.data() + t * stream;
-    weights_.embed.DequantRow(tokens[static_cast<size_t>(t)], ht);
-    for (int64_t j = 1; j < hc; ++j) std::copy(ht, ht + dim, ht + j * dim);
+  // The entries' tokens one after another (one entry's are used in place).
+  const int32_t* tokens = batch.front().tokens.data();
+  if (batch.size() > 1) {
+    int32_t* all = ws.Get<int32_t>(kTokens, rows);
+    for (const BatchEntry& e : batch) all = std::copy(e.tokens.begin(), e.tokens.end(), all);
+    tokens = all - rows;
   }
+  // Embedding, copied to every stream.
+  float* h = ws.Get<float>(kStreams, rows * stream);
+  cx.ops.EmbedRows(weights_.embed.view(), tokens, kernels::F32Rows(h, rows, stream));
   if (trace && trace->keep_layer_streams) {
     trace->layer_streams.assign(static_cast<size_t>(c.n_layers * rows * stream), 0.0f);
   }
@@ -126,58 +155,64 @@ Expected<std::vector<std::vector<float>>, std::string> Model::Run(std::span<cons
     return MakeUnexpected("an undoable last row needs sliding_window >= 2");
   }
   if (undoable) BeginUndoableRow(first_state, first_state.pos + rows - 1, trace->undo);
-  std::vector<LayerChunk> chunks(batch.size());
+  LayerChunk* chunks = ws.Get<LayerChunk>(kChunks, n_entries);
   for (int i = 0; i < c.n_layers; ++i) {
     const BlockWeights& b = weights_.layers[static_cast<size_t>(i)];
     for (size_t k = 0; k < batch.size(); ++k) {
       chunks[k] = LayerChunk{&batch[k].state->layers[static_cast<size_t>(i)], batch[k].state->pos,
                              static_cast<int64_t>(batch[k].tokens.size())};
     }
-    BlockForward(b, c, RopeFor(b.attn.ratio), chunks, tokens.data(), h.data(), cx);
+    BlockForward(b, c, RopeFor(b.attn.ratio),
+                 std::span<const LayerChunk>(chunks, static_cast<size_t>(n_entries)), tokens, h,
+                 cx);
     if (trace && trace->keep_layer_streams) {
-      std::copy(h.begin(), h.end(), trace->layer_streams.begin() + i * rows * stream);
+      std::copy(h, h + rows * stream, trace->layer_streams.begin() + i * rows * stream);
     }
   }
   // Rows are independent in the head, so each entry's last rows alone give the same bits: they
   // are gathered (when there are several entries) and run through the head together.
-  std::vector<int64_t> head_rows;  // per entry, how many of its last rows
-  std::vector<float> gathered;
-  int64_t row0 = 0;
-  for (const BatchEntry& e : batch) {
+  int64_t* first = ws.Get<int64_t>(kHeadFirst, n_entries + 1);  // entry k's rows in the head
+  first[0] = 0;
+  for (int64_t k = 0; k < n_entries; ++k) {
+    const BatchEntry& e = batch[static_cast<size_t>(k)];
     const int64_t n = static_cast<int64_t>(e.tokens.size());
-    const int64_t keep = std::min(n, std::max<int64_t>(e.logits_rows, 1));
-    head_rows.push_back(keep);
-    if (batch.size() > 1) {
-      gathered.insert(gathered.end(), h.begin() + (row0 + n - keep) * stream,
-                      h.begin() + (row0 + n) * stream);
-    }
-    row0 += n;
+    first[k + 1] = first[k] + std::min(n, std::max<int64_t>(e.logits_rows, 1));
   }
-  const int64_t n_head =
-      batch.size() > 1 ? static_cast<int64_t>(gathered.size()) / stream : head_rows.front();
-  const float* head_in = batch.size() > 1 ? gathered.data() : h.data() + (rows - n_head) * stream;
-  std::vector<float> logits(static_cast<size_t>(n_head * c.vocab_size));
-  HeadForward(weights_.hc_head, weights_.norm, weights_.head, c, head_in, n_head, logits.data(),
-              cx);
-  std::vector<std::vector<float>> out(batch.size());
+  const int64_t n_head = first[n_entries];
+  const float* head_in = h + (rows - n_head) * stream;
+  if (batch.size() > 1) {
+    float* gathered = ws.Get<float>(kGathered, n_head * stream);
+    int64_t row0 = 0;
+    for (int64_t k = 0; k < n_entries; ++k) {
+      const int64_t n = static_cast<int64_t>(batch[static_cast<size_t>(k)].tokens.size());
+      const int64_t keep = first[k + 1] - first[k];
+      std::copy(h + (row0 + n - keep) * stream, h + (row0 + n) * stream,
+                gathered + first[k] * stream);
+      row0 += n;
+    }
+    head_in = gathered;
+  }
   if (batch.size() == 1) {
-    out.front() = std::move(logits);
+    out.front().resize(static_cast<size_t>(n_head * c.vocab_size));
+    HeadForward(weights_.hc_head, weights_.norm, weights_.head, c, head_in, n_head,
+                out.front().data(), cx);
   } else {
+    float* logits = ws.Get<float>(kLogits, n_head * c.vocab_size);
+    HeadForward(weights_.hc_head, weights_.norm, weights_.head, c, head_in, n_head, logits, cx);
     // Each entry's rows into its own vector: half a megabyte a row at V4's vocabulary, so the
     // copies go side by side on the pool rather than one after another on the caller.
-    std::vector<int64_t> first(batch.size() + 1, 0);
-    for (size_t k = 0; k < batch.size(); ++k) first[k + 1] = first[k] + head_rows[k];
-    cx.pool.ParallelFor(static_cast<int64_t>(batch.size()), 1, [&](int64_t begin, int64_t end) {
+    cx.pool.ParallelFor(n_entries, 1, [&](int64_t begin, int64_t end) {
       for (int64_t k = begin; k < end; ++k) {
-        out[static_cast<size_t>(k)].assign(logits.begin() + first[k] * c.vocab_size,
-                                           logits.begin() + first[k + 1] * c.vocab_size);
+        out[static_cast<size_t>(k)].assign(logits + first[k] * c.vocab_size,
+                                           logits + first[k + 1] * c.vocab_size);
       }
     });
   }
   for (const BatchEntry& e : batch) e.state->pos += static_cast<int64_t>(e.tokens.size());
   if (undoable) EndUndoableRow(first_state, trace->undo);
-  if (trace) trace->final_streams = std::move(h);
-  return out;
+  if (trace) trace->final_streams.assign(h, h + rows * stream);
+  ws.Trim(kernels::kWorkspaceKeepBytes);
+  return Ok{};
 }
 
 Expected<std::vector<float>, std::string> Model::ForwardMtp(SequenceState& state,
@@ -216,33 +251,28 @@ Expected<std::vector<float>, std::string> Model::RunMtp(SequenceState& state,
   const Compute cx = compute();
   const float eps = static_cast<float>(c.norm_eps);
   // x = e_proj(enorm(embed(next))) broadcast over streams + h_proj(hnorm(h)) per stream.
-  std::vector<float> e(static_cast<size_t>(rows * dim)), pe(e.size());
-  for (int64_t t = 0; t < rows; ++t) {
-    weights_.embed.DequantRow(next_tokens[static_cast<size_t>(t)], e.data() + t * dim);
-  }
-  cx.ops.RmsNormBf16(kernels::F32Rows(e.data(), rows, dim), w.enorm.data(), eps,
-                     kernels::F32Rows(e.data(), rows, dim));
-  Linear(w.e_proj, e.data(), rows, pe.data(), InputQuant::kFp8Per128, Round::kBF16, cx);
-  std::vector<float> hn(streams.begin(), streams.end()), h(hn.size());
-  cx.ops.RmsNormBf16(kernels::F32Rows(hn.data(), rows * hc, dim), w.hnorm.data(), eps,
-                     kernels::F32Rows(hn.data(), rows * hc, dim));
-  Linear(w.h_proj, hn.data(), rows * hc, h.data(), InputQuant::kFp8Per128, Round::kBF16, cx);
-  for (int64_t t = 0; t < rows; ++t) {
-    for (int64_t j = 0; j < hc; ++j) {
-      for (int64_t d = 0; d < dim; ++d) {
-        float& v = h[static_cast<size_t>((t * hc + j) * dim + d)];
-        v = RoundBf16(pe[static_cast<size_t>(t * dim + d)] + v);
-      }
-    }
-  }
-  BlockForward(w.block, c, RopeFor(w.block.attn.ratio), state.mtp_pos, next_tokens.data(), rows,
-               h.data(), state.mtp[static_cast<size_t>(index)], cx);
+  kernels::Workspace& ws = ModelWorkspace();
+  float* e = ws.Get<float>(kMtpEmbed, rows * dim);
+  float* pe = ws.Get<float>(kMtpEmbedProj, rows * dim);
+  float* hn = ws.Get<float>(kMtpNormed, rows * stream);
+  float* h = ws.Get<float>(kStreams, rows * stream);
+  cx.ops.EmbedRows(weights_.embed.view(), next_tokens.data(), kernels::F32Rows(e, rows, dim));
+  cx.ops.RmsNormBf16(kernels::F32Rows(e, rows, dim), w.enorm.data(), eps,
+                     kernels::F32Rows(e, rows, dim));
+  Linear(w.e_proj, e, rows, pe, InputQuant::kFp8Per128, Round::kBF16, cx);
+  cx.ops.RmsNormBf16(kernels::F32Rows(streams.data(), rows * hc, dim), w.hnorm.data(), eps,
+                     kernels::F32Rows(hn, rows * hc, dim));
+  Linear(w.h_proj, hn, rows * hc, h, InputQuant::kFp8Per128, Round::kBF16, cx);
+  cx.ops.AddBroadcastBf16(kernels::F32Rows(pe, rows, dim), kernels::F32Rows(h, rows, stream));
+  BlockForward(w.block, c, RopeFor(w.block.attn.ratio), state.mtp_pos, next_tokens.data(), rows, h,
+               state.mtp[static_cast<size_t>(index)], cx);
   // Rows are independent in the head, so the last rows alone give the same bits.
   const int64_t first = rows - std::min(rows, logits_rows);
   std::vector<float> logits(static_cast<size_t>((rows - first) * c.vocab_size));
-  HeadForward(w.hc_head, w.norm, weights_.head, c, h.data() + first * stream, rows - first,
-              logits.data(), cx);
+  HeadForward(w.hc_head, w.norm, weights_.head, c, h + first * stream, rows - first, logits.data(),
+              cx);
   state.mtp_pos += rows;
+  ws.Trim(kernels::kWorkspaceKeepBytes);
   return logits;
 }
 

@@ -142,9 +142,10 @@ class Model {
   const Rope& RopeFor(int ratio) const { return ratio > 0 ? *compressed_rope_ : *window_rope_; }
   // Ok when `state` was made for this model (NewSequence).
   Expected<Ok, std::string> CheckState(const SequenceState& state) const;
-  // Forward's and ForwardBatch's body; `trace` only with one entry.
-  Expected<std::vector<std::vector<float>>, std::string> Run(std::span<const BatchEntry> batch,
-                                                             ForwardTrace* trace);
+  // Forward's and ForwardBatch's body; `trace` only with one entry. out [batch.size()] gets each
+  // entry's logits (the only allocation of a warm decode step's call, besides the state's growth).
+  Expected<Ok, std::string> Run(std::span<const BatchEntry> batch, ForwardTrace* trace,
+                                std::span<std::vector<float>> out);
   // Forward's body: the logits of the last `logits_rows` tokens.
   Expected<std::vector<float>, std::string> Run(SequenceState& state,
                                                 std::span<const int32_t> tokens,

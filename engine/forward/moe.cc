@@ -62,20 +62,11 @@ void Route(const MoeWeights& w, const ModelConfig& c, const float* x, const int3
   int32_t* hash_ids = nullptr;
   if (w.hash) {
     hash_ids = ws.Get<int32_t>(kHashIds, rows * k);
-    for (int64_t t = 0; t < rows; ++t) {
-      const uint8_t* row =
-          w.tid2eid->data + tokens[t] * k * (w.tid2eid->dtype == DType::kI64 ? 8 : 4);
-      for (int64_t j = 0; j < k; ++j) {
-        int32_t& id = hash_ids[t * k + j];
-        if (w.tid2eid->dtype == DType::kI64) {
-          int64_t v;
-          std::memcpy(&v, row + 8 * j, 8);
-          id = static_cast<int32_t>(v);
-        } else {
-          std::memcpy(&id, row + 4 * j, 4);
-        }
-      }
-    }
+    const kernels::ConstView table(
+        w.tid2eid->data,
+        w.tid2eid->dtype == DType::kI64 ? kernels::ElemType::kI64 : kernels::ElemType::kI32,
+        w.tid2eid->shape.front(), k);
+    cx.ops.GatherHashIds(table, tokens, kernels::View(hash_ids, kernels::ElemType::kI32, rows, k));
   }
   RouterShape shape;
   shape.experts = n_exp;

@@ -31,7 +31,7 @@ namespace dsagent::engine::kernels {
 
 // What a view's elements are. Activations are fp32 arrays whose values the reference holds in
 // bf16 or fp32 (kF32); the KV cache holds bf16 bit patterns (kBF16Bits).
-enum class ElemType { kF32, kBF16Bits, kI32 };
+enum class ElemType { kF32, kBF16Bits, kI32, kI64 };
 
 template <class T>
 constexpr ElemType ElemTypeOf();
@@ -46,6 +46,10 @@ constexpr ElemType ElemTypeOf<uint16_t>() {
 template <>
 constexpr ElemType ElemTypeOf<int32_t>() {
   return ElemType::kI32;
+}
+template <>
+constexpr ElemType ElemTypeOf<int64_t>() {
+  return ElemType::kI64;
 }
 
 // A non-owning view of `rows` rows of `cols` elements of `type`, row r at data + r * stride
@@ -164,6 +168,12 @@ class Ops {
   // rows over its threads.
   virtual void WeightProduct(const WeightView& w, const WeightProductArgs& args) const = 0;
 
+  // ---- the embedding lookup: row r of out [rows, copies * W.cols] (kF32) gets row ids[r] of the
+  // stored table W, dequantised exactly (every stored value times its power-of-two block scale is
+  // a float), in each of its `copies` = out.cols / W.cols column groups (the hc residual streams
+  // each start as the token's embedding). ids are in [0, W.rows) (the caller checks token ids).
+  virtual void EmbedRows(const WeightView& table, const int32_t* ids, View out) const = 0;
+
   // ---- act_quant: quantise -> dequantise, in place (reference kernel.py act_quant /
   // fp4_act_quant, power-of-two ue8m0 scales). Each row's cols values in consecutive blocks of
   // `block` (cols % block == 0): s = Fp8BlockScale(amax) / Fp4BlockScale(amax), x <- round(x / s) *
@@ -216,6 +226,10 @@ class Ops {
   // route_scale, in fp32.
   virtual void MoeRoute(View scores, const RouterShape& shape, const float* bias,
                         const int32_t* hash_ids, int32_t* ids, float* weights) const = 0;
+  // The hash router's expert ids: ids [rows, k] (kI32) = rows tokens[r] of the tid2eid table
+  // [vocab, k] (kI32 or kI64, as the checkpoint stores it; the ids are < 2^31), for MoeRoute's
+  // hash_ids. tokens are in [0, table.rows).
+  virtual void GatherHashIds(ConstView table, const int32_t* tokens, View ids) const = 0;
 
   // ---- the KV compressor's pooling of a complete block: entry [1, head_dim] (kF32, fp32 values),
   // per channel c a softmax over the candidates' gate logits (exp in double, weights rounded to
@@ -225,6 +239,11 @@ class Ops {
   // width 2*head_dim) also column head_dim + c of slots ratio .. 2*ratio-1.
   virtual void CompressorPool(ConstView kv_state, ConstView score_state, int64_t ratio,
                               bool overlap, View entry) const = 0;
+  // A token's projections into its slot of the compressor state: kv_state row `slot` = kv,
+  // score_state row `slot` = fl32(score + ape) (the gate logits plus the position bias of the
+  // token's place in its block). kv, score, ape [1, width]; the states [slots, width]; all kF32.
+  virtual void CompressorWriteSlot(ConstView kv, ConstView score, ConstView ape, int64_t slot,
+                                   View kv_state, View score_state) const = 0;
 
   // ---- the lightning indexer's scores of one query token: score [1, n] (kF32) gets, for each
   // key row e of keys [n, hd] (kBF16Bits), bf16(sum_h bf16(relu(bf16(q_h . K_e)) * w_h)): the dots
@@ -238,6 +257,18 @@ class Ops {
   // ---- top-k: out [min(k, n)] = the indices of the min(k, n) largest values of score [1, n]
   // (kF32), in descending order, ties to the lower index (a stable sort). Returns min(k, n).
   virtual int64_t StableTopK(ConstView score, int64_t k, int32_t* out) const = 0;
+
+  // ---- the elementwise steps between the ops, each in the reference's dtype. x, y kF32.
+  // ScaleBf16: x <- bf16(fl32(x * scale)) (the indexer's head weights times hd^-0.5 * heads^-0.5).
+  virtual void ScaleBf16(View x, float scale) const = 0;
+  // RoundToBf16: x <- bf16(x), ties to even (the compressor's fp32 pooled entry cast to bf16).
+  virtual void RoundToBf16(View x) const = 0;
+  // AddBroadcastBf16: y [rows, g * x.cols] += x [rows, x.cols] in each of its g column groups,
+  // y <- bf16(fl32(x + y)) (the MTP block's embedding projection added to every residual stream).
+  virtual void AddBroadcastBf16(ConstView x, View y) const = 0;
+  // ToBf16Bits: bits [rows, cols] (kBF16Bits) = x [rows, cols] rounded to bf16, ties to even (the
+  // KV rows, bf16 values already, as the cache stores them).
+  virtual void ToBf16Bits(ConstView x, View bits) const = 0;
 
   // ---- hyper-connections (mHC): each token carries hc residual streams h [rows, hc * dim] (kF32,
   // bf16 values); mixes [rows, m] (kF32) are the products fn . h, scaled in place by each row's

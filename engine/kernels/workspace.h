@@ -1,7 +1,8 @@
 // Workspace: scratch buffers reused across calls, so that an op on the hot path allocates only
 // the first time it sees a size. Buffers are numbered slots; Get<T>(slot, n) returns room for n
-// values of T in that slot, growing it when needed and never shrinking it. The contents are not
-// kept across a Get that grows the slot, and not initialised.
+// values of T in that slot, growing it when needed (to at least twice its size, so a slot that
+// follows the context grows O(log n) times) and never shrinking it (but see Trim). The contents are
+// not kept across a Get that grows the slot, and not initialised.
 //
 // Thread-safety: none; one Workspace per thread. ThreadWorkspace() is the calling thread's, which
 // the CPU backend's ops use (an op and the ops it calls must use different slots).

@@ -35,4 +35,12 @@ void PoolBlock(const float* kv_state, const float* score_state, int64_t width, i
   }
 }
 
+void WriteCompressorSlot(const float* kv, const float* score, const float* ape, int64_t width,
+                         float* kv_slot, float* score_slot) {
+  for (int64_t c = 0; c < width; ++c) {
+    kv_slot[c] = kv[c];
+    score_slot[c] = score[c] + ape[c];
+  }
+}
+
 }  // namespace dsagent::engine::kernels::cpu

@@ -1,5 +1,6 @@
-// The CPU kernel of the KV compressor's pooling (Ops::CompressorPool, kernels/ops.h; the CUDA
-// kernel's twin: kernels/cuda/mixing_ops.h CompressorPool).
+// The CPU kernels of the KV compressor's state write (Ops::CompressorWriteSlot) and pooling
+// (Ops::CompressorPool, kernels/ops.h; the CUDA kernel's twin: kernels/cuda/mixing_ops.h
+// CompressorPool).
 //
 // Thread-safety: a function over caller-owned memory; its scratch is the calling thread's
 // Workspace (workspace_slots.h).
@@ -17,5 +18,10 @@ namespace dsagent::engine::kernels::cpu {
 // block's second half).
 void PoolBlock(const float* kv_state, const float* score_state, int64_t width, int64_t ratio,
                int64_t head_dim, bool overlap, float* entry);
+
+// A token's projections into its slot (Ops::CompressorWriteSlot): kv_slot [width] = kv,
+// score_slot [width] = fl32(score + ape).
+void WriteCompressorSlot(const float* kv, const float* score, const float* ape, int64_t width,
+                         float* kv_slot, float* score_slot);
 
 }  // namespace dsagent::engine::kernels::cpu

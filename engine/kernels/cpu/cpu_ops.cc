@@ -6,6 +6,7 @@
 
 #include "engine/kernels/cpu/attention_ops.h"
 #include "engine/kernels/cpu/compressor_pool.h"
+#include "engine/kernels/cpu/elementwise_ops.h"
 #include "engine/kernels/cpu/head_norm.h"
 #include "engine/kernels/cpu/indexer_ops.h"
 #include "engine/kernels/cpu/mixing_ops.h"
@@ -14,6 +15,7 @@
 #include "engine/kernels/cpu/rms_norm.h"
 #include "engine/kernels/cpu/rope_rotate.h"
 #include "engine/kernels/cpu/router.h"
+#include "engine/kernels/cpu/weight_dequant.h"
 #include "engine/kernels/cpu/weight_product.h"
 #include "engine/kernels/cpu/workspace_slots.h"
 #include "engine/kernels/workspace.h"
@@ -22,7 +24,9 @@ namespace dsagent::engine::kernels::cpu {
 namespace {
 
 // A shape the op cannot take is a programming error in the caller (forward/ builds the views).
-void Require(bool ok, const char* op, const std::string& what) {
+// `what` is a literal: the message is built only on failure (a std::string argument would be
+// built, and heap-allocated past 15 characters, on every call of every op).
+void Require(bool ok, const char* op, const char* what) {
   if (!ok) throw std::invalid_argument(std::string("CpuOps::") + op + ": " + what);
 }
 
@@ -58,6 +62,13 @@ void CpuOps::WeightProduct(const WeightView& w, const WeightProductArgs& a) cons
   r.round_bf16 = a.round == ProductRound::kBF16;
   cpu::WeightProduct(pool_, WeightRows{w.format, w.data, w.scale, w.cols, w.scale_cols}, r,
                      a.numerics);
+}
+
+void CpuOps::EmbedRows(const WeightView& table, const int32_t* ids, View out) const {
+  Require(table.cols > 0 && out.cols % table.cols == 0, "EmbedRows", "out [rows, copies * W.cols]");
+  if (out.rows == 0) return;
+  cpu::EmbedRows(WeightRows{table.format, table.data, table.scale, table.cols, table.scale_cols},
+                 ids, out.rows, out.cols / table.cols, out.row<float>(0), out.row_stride());
 }
 
 void CpuOps::ActQuantFp8(View x, int64_t block) const {
@@ -130,6 +141,16 @@ void CpuOps::MoeRoute(View scores, const RouterShape& shape, const float* bias,
   RouteFromScores(scores.row<float>(0), scores.rows, shape, bias, hash_ids, ids, weights);
 }
 
+void CpuOps::GatherHashIds(ConstView table, const int32_t* tokens, View ids) const {
+  Require(table.cols == ids.cols && Contiguous(table) && Contiguous(ids), "GatherHashIds",
+          "table [vocab, k] and ids [rows, k], contiguous");
+  if (ids.rows == 0) return;
+  Require(table.type == ElemType::kI64 || table.type == ElemType::kI32, "GatherHashIds",
+          "an int32 or int64 table");
+  cpu::GatherHashIds(table.data, table.type == ElemType::kI64, table.cols, tokens, ids.rows,
+                     ids.row<int32_t>(0));
+}
+
 void CpuOps::CompressorPool(ConstView kv_state, ConstView score_state, int64_t ratio, bool overlap,
                             View entry) const {
   const int64_t slots = overlap ? 2 * ratio : ratio;
@@ -140,6 +161,17 @@ void CpuOps::CompressorPool(ConstView kv_state, ConstView score_state, int64_t r
           "CompressorPool", "states [slots, width] of one shape, contiguous; entry [1, head_dim]");
   PoolBlock(kv_state.row<const float>(0), score_state.row<const float>(0), kv_state.cols, ratio,
             entry.cols, overlap, entry.row<float>(0));
+}
+
+void CpuOps::CompressorWriteSlot(ConstView kv, ConstView score, ConstView ape, int64_t slot,
+                                 View kv_state, View score_state) const {
+  const int64_t width = kv_state.cols;
+  Require(kv.cols == width && score.cols == width && ape.cols == width &&
+              score_state.cols == width && slot >= 0 && slot < kv_state.rows &&
+              slot < score_state.rows,
+          "CompressorWriteSlot", "kv, score, ape [1, width]; states [slots, width], slot < slots");
+  WriteCompressorSlot(kv.row<const float>(0), score.row<const float>(0), ape.row<const float>(0),
+                      width, kv_state.row<float>(slot), score_state.row<float>(slot));
 }
 
 void CpuOps::IndexerScores(ConstView q, const float* head_weights, ConstView keys,
@@ -160,6 +192,29 @@ void CpuOps::IndexerScores(ConstView q, const float* head_weights, ConstView key
 int64_t CpuOps::StableTopK(ConstView score, int64_t k, int32_t* out) const {
   Require(score.rows == 1 && k >= 0, "StableTopK", "score [1, n], k >= 0");
   return cpu::StableTopK(score.row<const float>(0), score.cols, k, out);
+}
+
+void CpuOps::ScaleBf16(View x, float scale) const {
+  for (int64_t r = 0; r < x.rows; ++r) cpu::ScaleBf16(x.row<float>(r), x.cols, scale);
+}
+
+void CpuOps::RoundToBf16(View x) const {
+  for (int64_t r = 0; r < x.rows; ++r) cpu::RoundToBf16(x.row<float>(r), x.cols);
+}
+
+void CpuOps::AddBroadcastBf16(ConstView x, View y) const {
+  Require(x.rows == y.rows && x.cols > 0 && y.cols % x.cols == 0, "AddBroadcastBf16",
+          "x [rows, cols], y [rows, groups * cols]");
+  if (x.rows == 0) return;
+  cpu::AddBroadcastBf16(x.row<const float>(0), x.row_stride(), x.rows, x.cols, y.cols / x.cols,
+                        y.row<float>(0), y.row_stride());
+}
+
+void CpuOps::ToBf16Bits(ConstView x, View bits) const {
+  Require(x.rows == bits.rows && x.cols == bits.cols, "ToBf16Bits", "x and bits of one shape");
+  for (int64_t r = 0; r < x.rows; ++r) {
+    cpu::ToBf16Bits(x.row<const float>(r), x.cols, bits.row<uint16_t>(r));
+  }
 }
 
 void CpuOps::HcPre(ConstView h, View mixes, const float* scale, const float* base, const HcShape& s,

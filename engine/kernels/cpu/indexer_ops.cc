@@ -4,6 +4,7 @@
 #include <numeric>
 #include <vector>
 
+#include "engine/kernels/cpu/top_k_order.h"
 #include "engine/kernels/cpu/weight_dot.h"
 #include "engine/kernels/cpu/workspace_slots.h"
 #include "engine/kernels/cpu_isa.h"
@@ -44,9 +45,7 @@ void IndexerScores(const float* q, const float* head_weights, int64_t heads, int
 
 int64_t StableTopK(const float* score, int64_t n, int64_t k, int32_t* out) {
   int32_t* order = ThreadWorkspace().Get<int32_t>(kTopKOrder, n);
-  std::iota(order, order + n, 0);
-  std::stable_sort(order, order + n, [&](int32_t x, int32_t y) { return score[x] > score[y]; });
-  const int64_t count = std::min(k, n);
+  const int64_t count = TopKOrder(score, n, k, order);
   std::copy(order, order + count, out);
   return count;
 }

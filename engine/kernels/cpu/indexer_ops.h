@@ -18,7 +18,8 @@ void IndexerScores(const float* q, const float* head_weights, int64_t heads, int
                    const uint16_t* keys, int64_t e0, int64_t e1, float* score);
 
 // out [min(k, n)] = the indices of the min(k, n) largest of score [n], in descending score order,
-// ties to the lower index (a stable sort). Returns min(k, n).
+// ties to the lower index (a stable sort's prefix; selected without one: top_k_order.h). Returns
+// min(k, n).
 int64_t StableTopK(const float* score, int64_t n, int64_t k, int32_t* out);
 
 }  // namespace dsagent::engine::kernels::cpu

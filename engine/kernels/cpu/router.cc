@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 
+#include "engine/kernels/cpu/top_k_order.h"
 #include "engine/kernels/cpu/workspace_slots.h"
 #include "engine/kernels/number_formats.h"
 #include "engine/kernels/workspace.h"
@@ -34,9 +36,7 @@ void RouteFromScores(float* scores, int64_t rows, const RouterShape& r, const fl
       std::copy(hash_ids + t * k, hash_ids + (t + 1) * k, id);
     } else {
       for (int64_t i = 0; i < n_exp; ++i) biased[i] = s[i] + bias[i];
-      std::iota(order, order + n_exp, 0);
-      std::stable_sort(order, order + n_exp,
-                       [&](int32_t a, int32_t b) { return biased[a] > biased[b]; });
+      TopKOrder(biased, n_exp, k, order);
       std::copy(order, order + k, id);
     }
     float* wt = weights + t * k;
@@ -46,6 +46,24 @@ void RouteFromScores(float* scores, int64_t rows, const RouterShape& r, const fl
     for (int64_t j = 0; j < k; ++j) {
       if (r.func != ScoreFunc::kSoftmax) wt[j] /= total;
       wt[j] *= r.route_scale;
+    }
+  }
+}
+
+void GatherHashIds(const void* table, bool int64_entries, int64_t k, const int32_t* tokens,
+                   int64_t rows, int32_t* ids) {
+  const auto* bytes = static_cast<const uint8_t*>(table);
+  const int64_t entry_bytes = int64_entries ? 8 : 4;
+  for (int64_t t = 0; t < rows; ++t) {
+    const uint8_t* row = bytes + static_cast<int64_t>(tokens[t]) * k * entry_bytes;
+    for (int64_t j = 0; j < k; ++j) {
+      if (int64_entries) {
+        int64_t v;
+        std::memcpy(&v, row + 8 * j, 8);
+        ids[t * k + j] = static_cast<int32_t>(v);
+      } else {
+        std::memcpy(&ids[t * k + j], row + 4 * j, 4);
+      }
     }
   }
 }

@@ -17,10 +17,11 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
-#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "engine/kernels/cpu/function_ref.h"
 
 namespace dsagent::engine::kernels::cpu {
 
@@ -39,8 +40,10 @@ class ThreadPool {
   int size() const { return static_cast<int>(workers_.size()) + 1; }
 
   // Calls fn(begin, end) on disjoint ranges covering [0, n), each at least `grain` long (except
-  // the last), on the workers and the caller; returns when all are done.
-  void ParallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
+  // the last), on the workers and the caller; returns when all are done. `fn` is referenced, not
+  // copied (function_ref.h): a loop allocates nothing.
+  using RangeFn = FunctionRef<void(int64_t, int64_t)>;
+  void ParallelFor(int64_t n, int64_t grain, RangeFn fn);
 
  private:
   void WorkerLoop();
@@ -52,7 +55,7 @@ class ThreadPool {
   const std::chrono::microseconds spin_;
   std::mutex mu_;
   std::condition_variable wake_, done_;
-  const std::function<void(int64_t, int64_t)>* job_ = nullptr;
+  const RangeFn* job_ = nullptr;  // the running loop's body (ParallelFor's parameter)
   int64_t job_n_ = 0, job_chunk_ = 0, next_chunk_ = 0, chunks_ = 0;
   // Written under mu_; atomic so that spinning threads may read them without it.
   std::atomic<int64_t> finished_{0};

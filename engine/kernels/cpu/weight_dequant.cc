@@ -86,4 +86,13 @@ void DequantRowRange(const WeightRows& w, int64_t r, int64_t col_begin, int64_t 
   }
 }
 
+void EmbedRows(const WeightRows& w, const int32_t* ids, int64_t rows, int64_t copies, float* out,
+               int64_t out_stride) {
+  for (int64_t t = 0; t < rows; ++t) {
+    float* row = out + t * out_stride;
+    DequantRowRange(w, ids[t], 0, w.cols, row);
+    for (int64_t j = 1; j < copies; ++j) std::copy(row, row + w.cols, row + j * w.cols);
+  }
+}
+
 }  // namespace dsagent::engine::kernels::cpu

@@ -1,7 +1,8 @@
 // Dequantising a weight row from its stored bytes (weight_format.h) to float: exact, since every
 // stored value times its power-of-two block scale is representable in float. The prefill path of
 // the `exact` weight product (weight_product.h) reads its panels through it, and
-// forward::WeightMatrix::DequantRow (embeddings, tests) too.
+// forward::WeightMatrix::DequantRow (tests) too; EmbedRows is the embedding lookup
+// (Ops::EmbedRows).
 //
 // Thread-safety: pure functions over caller-owned memory (the lookup tables are built once).
 #pragma once
@@ -15,5 +16,10 @@ namespace dsagent::engine::kernels::cpu {
 // Values of columns [col_begin, col_end) of row r of `w`.
 void DequantRowRange(const WeightRows& w, int64_t r, int64_t col_begin, int64_t col_end,
                      float* out);
+
+// The embedding lookup: out row t [copies * w.cols] (row stride out_stride values) gets row
+// ids[t] of `w` in each of its `copies` column groups, for t < rows.
+void EmbedRows(const WeightRows& w, const int32_t* ids, int64_t rows, int64_t copies, float* out,
+               int64_t out_stride);
 
 }  // namespace dsagent::engine::kernels::cpu

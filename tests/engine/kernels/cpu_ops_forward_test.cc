@@ -554,5 +554,34 @@ TEST(OpsBackendTest, CpuIsMadeAndCudaIsRefusedSayingWhatToPass) {
   EXPECT_EQ(OpsBackendName(OpsBackend::kCuda), "cuda");
 }
 
+// ---- the embedding lookup ----------------------------------------------------------------------
+
+TEST_F(CpuOpsForwardTest, EmbedRowsCopiesTheTokensDequantisedRowIntoEveryStream) {
+  const int64_t vocab = 260, cols = 256;  // FP8 tables: two 128-row scale blocks and a partial one
+  const std::vector<int32_t> ids = {0, 259, 7, 7, 130};
+  const int64_t rows = static_cast<int64_t>(ids.size());
+  for (const WeightFormat format :
+       {WeightFormat::kBF16, WeightFormat::kF32, WeightFormat::kFP8, WeightFormat::kFP4}) {
+    const testing::RandomWeight table = testing::MakeWeight(format, vocab, cols, rng_);
+    for (const int64_t copies : {1LL, 4LL}) {
+      // A row stride wider than the row: the lookup writes only its own columns.
+      const int64_t stride = copies * cols + 3;
+      std::vector<float> out(static_cast<size_t>(rows * stride), -9.0f);
+      ops_.EmbedRows(ViewOf(table), ids.data(), F32Rows(out.data(), rows, copies * cols, stride));
+      for (int64_t t = 0; t < rows; ++t) {
+        const std::vector<long double> want = RefWeightRow(ViewOf(table), ids[t]);
+        for (int64_t j = 0; j < copies; ++j) {
+          for (int64_t c = 0; c < cols; ++c) {
+            ASSERT_EQ(Bits(out[t * stride + j * cols + c]), Bits(static_cast<float>(want[c])))
+                << "format " << static_cast<int>(format) << " row " << t << " copy " << j << " col "
+                << c;
+          }
+        }
+        for (int64_t c = copies * cols; c < stride; ++c) ASSERT_EQ(out[t * stride + c], -9.0f);
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace dsagent::engine::kernels::cpu_ops_forward_test

@@ -465,8 +465,12 @@ TEST(WorkspaceTest, ReusesASlotUntilItMustGrowAndAlignsTo64) {
   EXPECT_EQ(reinterpret_cast<uintptr_t>(b) % 64, 0u);
   EXPECT_EQ(ws.Get<double>(0, 50), a);  // smaller: the same buffer
   EXPECT_EQ(ws.capacity(), 100 * sizeof(double) + 10 * sizeof(float));
-  ws.Get<double>(0, 1000);  // grows
+  ws.Get<double>(0, 1000);  // grows to what is asked
   EXPECT_EQ(ws.capacity(), 1000 * sizeof(double) + 10 * sizeof(float));
+  // A little more: at least doubled, so a slot that grows a step at a time reallocates rarely.
+  double* grown = ws.Get<double>(0, 1001);
+  EXPECT_EQ(ws.capacity(), 2000 * sizeof(double) + 10 * sizeof(float));
+  EXPECT_EQ(ws.Get<double>(0, 2000), grown);
 }
 
 TEST(WorkspaceTest, TrimFreesOnlyTheSlotsOverTheLimit) {

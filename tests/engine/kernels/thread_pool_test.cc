@@ -1,11 +1,12 @@
 // The CPU backend's thread pool (cpu/thread_pool.h): every index of a loop is computed exactly
 // once and the loop has returned only when all are, whether the workers catch the next loop while
 // spinning (back-to-back loops) or sleep between loops (no spin), and the pool shuts down
-// cleanly from either state.
+// cleanly from either state. And FunctionRef (cpu/function_ref.h), the loop body's type.
 #include "engine/kernels/cpu/thread_pool.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -83,6 +84,39 @@ TEST(ThreadPoolTest, ShutsDownWhileWorkersSpinOrSleep) {
       EXPECT_EQ(sum.load(), 64);
     }
   }
+}
+
+// ---- FunctionRef ---------------------------------------------------------------------------
+
+int64_t CallTwice(FunctionRef<int64_t(int64_t)> f, int64_t x) { return f(f(x)); }
+
+TEST(FunctionRefTest, CallsTheReferencedObjectItselfNotACopy) {
+  int64_t calls = 0;
+  const auto add_and_count = [&calls](int64_t x) {
+    ++calls;
+    return x + 10;
+  };
+  EXPECT_EQ(CallTwice(add_and_count, 1), 21);
+  EXPECT_EQ(calls, 2);
+  // A stateful functor: the calls change the caller's object, so it is not copied.
+  struct Counter {
+    int64_t n = 0;
+    int64_t operator()(int64_t x) { return x + ++n; }
+  } counter;
+  EXPECT_EQ(CallTwice(counter, 0), 3);  // 0 + 1, then 1 + 2
+  EXPECT_EQ(counter.n, 2);
+}
+
+TEST(FunctionRefTest, ParallelForRunsALargeCaptureOverEveryIndexOnce) {
+  // A lambda capturing far more than std::function's small buffer, through the pool.
+  ThreadPool pool(3, microseconds(0));
+  std::vector<int> hits(10000, 0);
+  int64_t a = 1, b = 2, c = 3, d = 4, e = 5;
+  pool.ParallelFor(static_cast<int64_t>(hits.size()), 7, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i)
+      hits[static_cast<size_t>(i)] += static_cast<int>(a + b + c + d + e) - 14;
+  });
+  EXPECT_EQ(std::count(hits.begin(), hits.end(), 1), static_cast<int64_t>(hits.size()));
 }
 
 }  // namespace
