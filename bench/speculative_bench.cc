@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "engine/forward/model.h"
+#include "engine/generate/cpu_sequence_model.h"
 #include "engine/generate/generator.h"
 
 namespace {
@@ -117,18 +118,17 @@ int main(int argc, char** argv) {
     prompt.push_back(static_cast<int32_t>((i * 7919 + 13) % vocab));
 
   // End to end, plain then speculative.
-  Generator g(m, nullptr);
+  CpuSequenceModel cpu(m);
+  Generator g(cpu, nullptr);
   GenerateOptions options;
   options.max_tokens = gen_tokens;
   options.sampling.temperature = temperature;
   options.sampling.seed = seed;
-  forward::SequenceState plain_state = m.NewSequence();
-  auto plain = g.Generate(plain_state, prompt, options);
+  auto plain = g.Generate(*cpu.NewSequence(), prompt, options);
   if (!plain) return Fail(plain.error());
   options.speculative = Speculative::kMtp;
   options.speculative_acceptance = *acceptance;
-  forward::SequenceState spec_state = m.NewSequence();
-  auto spec = g.Generate(spec_state, prompt, options);
+  auto spec = g.Generate(*cpu.NewSequence(), prompt, options);
   if (!spec) return Fail(spec.error());
   const bool same_tokens = *acceptance == SpeculativeAcceptance::kMatch || temperature <= 0;
   if (same_tokens && spec->tokens != plain->tokens) {
@@ -138,8 +138,7 @@ int main(int argc, char** argv) {
   int64_t drafted = spec->drafted, accepted = spec->accepted;
   for (int i = 1; i < seeds; ++i) {
     options.sampling.seed = seed + static_cast<uint64_t>(i);
-    forward::SequenceState s = m.NewSequence();
-    auto more = g.Generate(s, prompt, options);
+    auto more = g.Generate(*cpu.NewSequence(), prompt, options);
     if (!more) return Fail(more.error());
     drafted += more->drafted;
     accepted += more->accepted;

@@ -102,7 +102,7 @@ int GenerateChatReply(const EngineGenerateOptions& o, engine::ChatCompleter& cha
 
 // --prompt (BOS + the text's tokens) or --tokens (ids as given): the text streams to stdout, or,
 // without a tokenizer, the generated ids are printed as a JSON array.
-int GenerateFromPrompt(const EngineGenerateOptions& o, engine::forward::Model& model,
+int GenerateFromPrompt(const EngineGenerateOptions& o, engine::SequenceModel& model,
                        const engine::BpeTokenizer* tokenizer, engine::GenerateOptions gen) {
   const engine::ModelConfig& config = model.config();
   std::vector<int32_t> prompt;
@@ -117,8 +117,8 @@ int GenerateFromPrompt(const EngineGenerateOptions& o, engine::forward::Model& m
   }
   gen.stop_token_ids.push_back(static_cast<int32_t>(config.eos_token_id));
   engine::Generator generator(model, tokenizer);
-  engine::forward::SequenceState state = model.NewSequence();
-  auto r = generator.Generate(state, prompt, gen, [&](int32_t, std::string_view text) {
+  const std::unique_ptr<engine::ModelSequence> sequence = model.NewSequence();
+  auto r = generator.Generate(*sequence, prompt, gen, [&](int32_t, std::string_view text) {
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);
     return true;
@@ -206,7 +206,7 @@ int EngineGenerateCommand(const EngineGenerateOptions& o, const CancelToken& can
   if (auto ok = engine::CheckSamplingParams(gen.sampling); !ok)
     return FailEngineGenerate(ok.error(), kExitUsage);
   if (!o.messages_file.empty()) return GenerateChatReply(o, (*runtime)->completer(), gen);
-  return GenerateFromPrompt(o, (*runtime)->model(), (*runtime)->tokenizer(), gen);
+  return GenerateFromPrompt(o, (*runtime)->sequence_model(), (*runtime)->tokenizer(), gen);
 }
 
 }  // namespace dsagent

@@ -153,15 +153,24 @@ Expected<ChatResult, ChatError> ChatCompleter::Complete(const ChatRequest& reque
   if (prompt.empty())
     return MakeUnexpected(ChatError{ChatError::Kind::kBadRequest, "empty prompt"});
 
-  forward::SequenceState state;
+  std::unique_ptr<ModelSequence> sequence;
   int64_t hit = 0;
   if (cache_ != nullptr) {
     if (auto found = cache_->LongestPrefix(prompt, static_cast<int64_t>(prompt.size()) - 1)) {
-      state = std::move(found->state);
-      hit = found->tokens;
+      // A state that does not fit the model is a miss (the prompt is computed anew).
+      if (auto restored = model_.SequenceFrom(std::move(found->state)); restored) {
+        sequence = std::move(*restored);
+        hit = found->tokens;
+      }
     }
   }
-  if (hit == 0) state = model_.NewSequence();
+  if (hit == 0) sequence = model_.NewSequence();
+  ModelSequence& seq = *sequence;
+  // Offers the sequence's state after `tokens` to the cache (a state that cannot be read back
+  // from where the model keeps it is not stored: the cache is only a shortcut).
+  const auto store = [&](std::span<const int32_t> tokens) {
+    if (auto host = seq.HostState(); host) cache_->Store(tokens, **host);
+  };
   if (on_prompt) {
     on_prompt({.prompt_tokens = static_cast<int64_t>(prompt.size()),
                .prompt_cache_hit_tokens = hit,
@@ -183,8 +192,8 @@ Expected<ChatResult, ChatError> ChatCompleter::Complete(const ChatRequest& reque
   }
   std::optional<MtpDrafter> drafter;
   if (options.speculative == Speculative::kMtp && options.drafts == nullptr &&
-      MtpDrafter::CanDraft(model_, state)) {
-    drafter.emplace(model_, state);
+      MtpDrafter::CanDraft(model_, seq)) {
+    drafter.emplace(model_, seq);
   }
   if (cache_ != nullptr) {
     const int64_t align = std::max<int64_t>(1, cache_->alignment_tokens());
@@ -198,7 +207,7 @@ Expected<ChatResult, ChatError> ChatCompleter::Complete(const ChatRequest& reque
     for (const int64_t point : points) {
       if (point <= fed || point >= last) continue;
       const std::span<const int32_t> head(prompt.data(), static_cast<size_t>(point));
-      auto done = PrefillInChunks(model_, state, head.subspan(static_cast<size_t>(fed)),
+      auto done = PrefillInChunks(model_, seq, head.subspan(static_cast<size_t>(fed)),
                                   request.generate.cancel, request.generate.on_prefill_chunk,
                                   drafter ? &*drafter : nullptr);
       if (!done) return MakeUnexpected(ChatError{ChatError::Kind::kInternal, done.error()});
@@ -210,10 +219,10 @@ Expected<ChatResult, ChatError> ChatCompleter::Complete(const ChatRequest& reque
       if (!*done) {  // cancelled part-way: nothing to generate
         // Keep what was computed (whole chunks from an aligned start: aligned too), so a client
         // that gave up on a long prefill and retries continues from here instead of anew.
-        if (state.pos > fed && state.pos % align == 0) {
+        if (seq.pos() > fed && seq.pos() % align == 0) {
           // (Failing, it leaves the MTP part behind: a later hit then decodes plainly.)
-          if (drafter) (void)drafter->CatchUp(prompt[static_cast<size_t>(state.pos)]);
-          cache_->Store(head.first(static_cast<size_t>(state.pos)), state);
+          if (drafter) (void)drafter->CatchUp(prompt[static_cast<size_t>(seq.pos())]);
+          store(head.first(static_cast<size_t>(seq.pos())));
         }
         ChatResult cancelled;
         cancelled.cancelled = true;
@@ -224,7 +233,7 @@ Expected<ChatResult, ChatError> ChatCompleter::Complete(const ChatRequest& reque
         cancelled.usage.prompt_cache_miss_tokens = cancelled.usage.prompt_tokens - hit;
         return cancelled;
       }
-      cache_->Store(head, state);
+      store(head);
       fed = point;
     }
   }
@@ -277,24 +286,24 @@ Expected<ChatResult, ChatError> ChatCompleter::Complete(const ChatRequest& reque
     return true;
   };
   const std::span<const int32_t> all(prompt);
-  const auto on_prefill = [&](const forward::SequenceState& s) {
-    if (cache_ != nullptr && s.pos > fed) cache_->Store(all.first(static_cast<size_t>(s.pos)), s);
+  const auto on_prefill = [&](ModelSequence& s) {
+    if (cache_ != nullptr && s.pos() > fed) store(all.first(static_cast<size_t>(s.pos())));
   };
-  auto generated = generator.Generate(state, all.subspan(static_cast<size_t>(fed)), options,
-                                      on_token, on_prefill);
+  auto generated =
+      generator.Generate(seq, all.subspan(static_cast<size_t>(fed)), options, on_token, on_prefill);
   if (!generated) return MakeUnexpected(ChatError{ChatError::Kind::kInternal, generated.error()});
   result.generation = std::move(*generated);
   const GenerateResult& g = result.generation;
 
   // Cancelled while prefilling: keep the part computed (see the aligned case above).
   if (cache_ != nullptr && g.tokens.empty() && g.finish == FinishReason::kCancelled &&
-      state.pos > fed && state.pos % std::max<int64_t>(1, cache_->alignment_tokens()) == 0) {
-    cache_->Store(all.first(static_cast<size_t>(state.pos)), state);
+      seq.pos() > fed && seq.pos() % std::max<int64_t>(1, cache_->alignment_tokens()) == 0) {
+    store(all.first(static_cast<size_t>(seq.pos())));
   }
   if (cache_ != nullptr && g.tokens.size() > 1) {
     std::vector<int32_t> processed = prompt;
     processed.insert(processed.end(), g.tokens.begin(), g.tokens.end() - 1);
-    cache_->Store(processed, state);
+    store(processed);
   }
 
   result.usage.prompt_tokens = static_cast<int64_t>(prompt.size());

@@ -5,7 +5,7 @@
 // tokens among the completion tokens). Shared by `dsagent engine generate --messages`,
 // `dsagent serve` and the in-process `local` provider.
 //
-// Thread-safe: Complete() may run concurrently (each call has its own SequenceState; the Model,
+// Thread-safe: Complete() may run concurrently (each call has its own ModelSequence; the model,
 // tokenizer and cache are shared and thread-safe).
 #pragma once
 
@@ -117,7 +117,9 @@ class ChatCompleter {
   // (and that bring no drafts of their own); the caller checks that the model has an MTP block
   // (EngineRuntime::Open does), else such requests decode plainly and say why
   // (GenerateResult::speculative_off).
-  ChatCompleter(forward::Model& model, const BpeTokenizer& tokenizer, PrefixCache* cache,
+  // `model` (sequence_model.h: the CPU's or a device's), `tokenizer`, `cache` and `batcher` must
+  // outlive the completer.
+  ChatCompleter(SequenceModel& model, const BpeTokenizer& tokenizer, PrefixCache* cache,
                 ForwardBatcher* batcher = nullptr, SpeculationSettings speculation = {})
       : model_(model),
         tokenizer_(tokenizer),
@@ -143,12 +145,12 @@ class ChatCompleter {
                                            const PromptHook& on_prompt = {});
 
   const BpeTokenizer& tokenizer() const { return tokenizer_; }
-  forward::Model& model() { return model_; }
+  SequenceModel& model() { return model_; }
 
  private:
   const TokenBytesTable& TokenTable() const;  // built on first use
 
-  forward::Model& model_;
+  SequenceModel& model_;
   const BpeTokenizer& tokenizer_;
   PrefixCache* cache_;
   ForwardBatcher* batcher_;

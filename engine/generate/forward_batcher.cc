@@ -5,7 +5,7 @@
 
 namespace dsagent::engine {
 
-ForwardBatcher::ForwardBatcher(forward::Model& model, ForwardBatcherOptions options)
+ForwardBatcher::ForwardBatcher(SequenceModel& model, ForwardBatcherOptions options)
     : model_(model), options_(options) {}
 
 ForwardBatcher::Member::Member(ForwardBatcher& batcher) : batcher_(batcher) {
@@ -20,9 +20,9 @@ ForwardBatcher::Member::~Member() {
 }
 
 Expected<std::vector<float>, std::string> ForwardBatcher::Member::Forward(
-    forward::SequenceState& state, std::span<const int32_t> tokens) {
+    ModelSequence& sequence, std::span<const int32_t> tokens) {
   Step step;
-  step.state = &state;
+  step.sequence = &sequence;
   step.tokens = tokens;
   return batcher_.Run(step);
 }
@@ -74,20 +74,19 @@ Expected<std::vector<float>, std::string> ForwardBatcher::Run(Step& step) {
 void ForwardBatcher::RunBatch(const std::vector<Step*>& steps) {
   try {
     if (steps.size() == 1) {
-      steps.front()->result = model_.Forward(*steps.front()->state, steps.front()->tokens);
+      steps.front()->result = model_.Forward(*steps.front()->sequence, steps.front()->tokens, {});
       return;
     }
-    std::vector<forward::BatchEntry> entries;
-    for (Step* s : steps) {
-      entries.push_back({s->state, s->tokens, static_cast<int64_t>(s->tokens.size())});
-    }
-    auto out = model_.ForwardBatch(entries);
+    std::vector<SequenceStep> batch;
+    batch.reserve(steps.size());
+    for (Step* s : steps) batch.push_back({s->sequence, s->tokens});
+    auto out = model_.ForwardBatch(batch);
     if (out) {
       for (size_t i = 0; i < steps.size(); ++i) steps[i]->result = std::move((*out)[i]);
       return;
     }
     // Refused before anything ran (a bad token in one step): each alone, for its own answer.
-    for (Step* s : steps) s->result = model_.Forward(*s->state, s->tokens);
+    for (Step* s : steps) s->result = model_.Forward(*s->sequence, s->tokens, {});
   } catch (const std::exception& e) {
     // Nothing may be left waiting: every step of the batch gets the error.
     for (Step* s : steps)

@@ -1,14 +1,14 @@
 // ForwardBatcher: runs the decode steps of concurrent generations as one batched forward call
-// (Model::ForwardBatch), so that N sequences decoding side by side read the weights once per step
-// instead of N times (continuous batching: generations join and leave between steps).
+// (SequenceModel::ForwardBatch), so that N sequences decoding side by side read the weights once
+// per step instead of N times (continuous batching: generations join and leave between steps).
 //
 // A generation becomes a Member for its decode loop and sends each step through it. A step waits
 // until every member has sent its step, or `max_batch` steps are waiting, or `gather_window` has
 // passed since the first of them arrived (a member busy elsewhere, e.g. writing to a slow client,
 // delays the others by at most that); then one waiting thread runs them all as one call while the
 // others sleep, and each gets its own logits. Batching never changes a result: each sequence's
-// logits and state are bit for bit those of a call with it alone (Model::ForwardBatch), so only
-// the timing depends on who else is decoding.
+// logits and state are bit for bit those of a call with it alone (SequenceModel::ForwardBatch), so
+// only the timing depends on who else is decoding.
 //
 // Thread-safety: everything may be called from any thread; one Member per generation, one
 // Forward per Member at a time.
@@ -24,7 +24,7 @@
 #include <vector>
 
 #include "common/expected.h"
-#include "engine/forward/model.h"
+#include "engine/generate/sequence_model.h"
 
 namespace dsagent::engine {
 
@@ -35,7 +35,8 @@ struct ForwardBatcherOptions {
 
 class ForwardBatcher {
  public:
-  explicit ForwardBatcher(forward::Model& model, ForwardBatcherOptions options = {});
+  // `model` must outlive the batcher.
+  explicit ForwardBatcher(SequenceModel& model, ForwardBatcherOptions options = {});
   ForwardBatcher(const ForwardBatcher&) = delete;
   ForwardBatcher& operator=(const ForwardBatcher&) = delete;
 
@@ -47,9 +48,9 @@ class ForwardBatcher {
     Member(const Member&) = delete;
     Member& operator=(const Member&) = delete;
 
-    // Model::Forward(state, tokens) (every row's logits), run in a batch with the other members'
-    // steps. Errors: Model::Forward's for this sequence alone.
-    Expected<std::vector<float>, std::string> Forward(forward::SequenceState& state,
+    // SequenceModel::Forward(sequence, tokens, {}) (every row's logits), run in a batch with the
+    // other members' steps. Errors: Forward's for this sequence alone.
+    Expected<std::vector<float>, std::string> Forward(ModelSequence& sequence,
                                                       std::span<const int32_t> tokens);
 
    private:
@@ -65,7 +66,7 @@ class ForwardBatcher {
 
  private:
   struct Step {
-    forward::SequenceState* state = nullptr;
+    ModelSequence* sequence = nullptr;
     std::span<const int32_t> tokens;
     Expected<std::vector<float>, std::string> result = std::vector<float>{};
     bool done = false;
@@ -75,7 +76,7 @@ class ForwardBatcher {
   // Runs `steps` as one call (each alone when the batch is refused, for its own error).
   void RunBatch(const std::vector<Step*>& steps);
 
-  forward::Model& model_;
+  SequenceModel& model_;
   const ForwardBatcherOptions options_;
   mutable std::mutex mu_;
   std::condition_variable cv_;

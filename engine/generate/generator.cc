@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "common/name_table.h"
+#include "engine/forward/model.h"  // CheckTokenIds
 #include "engine/generate/mtp_drafter.h"
 #include "engine/generate/text_stream.h"
 
@@ -53,7 +54,7 @@ const char* SpeculativeAcceptanceName(SpeculativeAcceptance acceptance) {
   return NameOf(kAcceptanceNames, acceptance).data();
 }
 
-Expected<bool, std::string> PrefillInChunks(forward::Model& model, forward::SequenceState& state,
+Expected<bool, std::string> PrefillInChunks(SequenceModel& model, ModelSequence& sequence,
                                             std::span<const int32_t> tokens,
                                             const CancelToken& cancel,
                                             const std::function<void()>& on_chunk,
@@ -61,11 +62,12 @@ Expected<bool, std::string> PrefillInChunks(forward::Model& model, forward::Sequ
   for (size_t at = 0; at < tokens.size(); at += kPrefillChunkTokens) {
     if (cancel.IsCancelled()) return false;
     const auto chunk = tokens.subspan(at, std::min(kPrefillChunkTokens, tokens.size() - at));
-    forward::ForwardTrace trace;
-    auto out = model.ForwardLast(state, chunk, drafts ? &trace : nullptr);
+    std::vector<float> streams;
+    auto out = model.Forward(sequence, chunk,
+                             {.last_row_only = true, .final_streams = drafts ? &streams : nullptr});
     if (!out) return MakeUnexpected(out.error());
     if (drafts) {
-      if (auto told = drafts->Fed(chunk, trace.final_streams); !told) {
+      if (auto told = drafts->Fed(chunk, streams); !told) {
         return MakeUnexpected(told.error());
       }
     }
@@ -80,7 +82,7 @@ std::string Generator::TokenBytes(int32_t id) const {
   return text ? *text : "";
 }
 
-Expected<GenerateResult, std::string> Generator::Generate(forward::SequenceState& state,
+Expected<GenerateResult, std::string> Generator::Generate(ModelSequence& sequence,
                                                           std::span<const int32_t> prompt,
                                                           const GenerateOptions& options,
                                                           const TokenSink& sink,
@@ -88,12 +90,12 @@ Expected<GenerateResult, std::string> Generator::Generate(forward::SequenceState
   if (prompt.empty()) return MakeUnexpected("the prompt is empty");
   if (auto ok = CheckSamplingParams(options.sampling); !ok) return MakeUnexpected(ok.error());
   if (options.max_tokens < 1) return MakeUnexpected("max_tokens must be at least 1");
-  if (auto ok = forward::CheckTokenIds(model_.config(), prompt, state.pos); !ok) {
+  if (auto ok = forward::CheckTokenIds(model_.config(), prompt, sequence.pos()); !ok) {
     return MakeUnexpected(ok.error());
   }
   const int64_t limit =
       options.context_limit > 0 ? options.context_limit : model_.config().max_position_embeddings;
-  const int64_t prompt_end = state.pos + static_cast<int64_t>(prompt.size());
+  const int64_t prompt_end = sequence.pos() + static_cast<int64_t>(prompt.size());
   if (prompt_end > limit) {
     return MakeUnexpected("the prompt needs " + std::to_string(prompt_end) +
                           " positions but the context limit is " + std::to_string(limit));
@@ -104,8 +106,8 @@ Expected<GenerateResult, std::string> Generator::Generate(forward::SequenceState
   std::optional<MtpDrafter> mtp_drafter;
   DraftSource* drafts = options.drafts;
   if (drafts == nullptr && options.speculative == Speculative::kMtp) {
-    if (auto can = MtpDrafter::CanDraft(model_, state); can) {
-      drafts = &mtp_drafter.emplace(model_, state);
+    if (auto can = MtpDrafter::CanDraft(model_, sequence); can) {
+      drafts = &mtp_drafter.emplace(model_, sequence);
     } else {
       result.speculative_off = can.error();
     }
@@ -113,13 +115,13 @@ Expected<GenerateResult, std::string> Generator::Generate(forward::SequenceState
   // A plain forward call (batched with other generations' steps once decoding starts); the draft
   // source is told its token and stream.
   std::optional<ForwardBatcher::Member> batched;
-  forward::ForwardTrace trace;
+  std::vector<float> streams;
   const auto forward =
       [&](std::span<const int32_t> tokens) -> Expected<std::vector<float>, std::string> {
-    if (batched) return batched->Forward(state, tokens);
-    auto logits = model_.Forward(state, tokens, drafts ? &trace : nullptr);
+    if (batched) return batched->Forward(sequence, tokens);
+    auto logits = model_.Forward(sequence, tokens, {.final_streams = drafts ? &streams : nullptr});
     if (logits && drafts) {
-      if (auto told = drafts->Fed(tokens, trace.final_streams); !told) {
+      if (auto told = drafts->Fed(tokens, streams); !told) {
         return MakeUnexpected(told.error());
       }
     }
@@ -127,7 +129,7 @@ Expected<GenerateResult, std::string> Generator::Generate(forward::SequenceState
   };
 
   const auto t0 = std::chrono::steady_clock::now();
-  auto head = PrefillInChunks(model_, state, prompt.first(prompt.size() - 1), options.cancel,
+  auto head = PrefillInChunks(model_, sequence, prompt.first(prompt.size() - 1), options.cancel,
                               options.on_prefill_chunk, drafts);
   if (!head) return MakeUnexpected(head.error());
   if (!*head || options.cancel.IsCancelled()) {
@@ -139,7 +141,7 @@ Expected<GenerateResult, std::string> Generator::Generate(forward::SequenceState
       return MakeUnexpected(caught.error());
     }
   }
-  if (on_prefill) on_prefill(state);
+  if (on_prefill) on_prefill(sequence);
   if (options.batcher != nullptr && drafts == nullptr) batched.emplace(*options.batcher);
   auto logits = forward(prompt.last(1));
   if (!logits) return MakeUnexpected(logits.error());
@@ -197,9 +199,9 @@ Expected<GenerateResult, std::string> Generator::Generate(forward::SequenceState
   // The standard acceptance rule where it differs from the match rule (see SpeculativeAcceptance).
   const bool standard = options.speculative_acceptance == SpeculativeAcceptance::kStandard &&
                         options.sampling.temperature > 0 && options.constraint == nullptr;
-  while (!ends_with(*token, state.pos)) {
+  while (!ends_with(*token, sequence.pos())) {
     const int32_t fed[1] = {*token};
-    if (drafts == nullptr || state.pos + 1 >= limit) {  // plain step (the draft would not fit)
+    if (drafts == nullptr || sequence.pos() + 1 >= limit) {  // plain step (the draft would not fit)
       logits = forward(fed);
       if (!logits) return MakeUnexpected(logits.error());
       token = pick(*logits);
@@ -220,9 +222,8 @@ Expected<GenerateResult, std::string> Generator::Generate(forward::SequenceState
       }
     }
     const int32_t pair[2] = {*token, draft};
-    forward::ForwardTrace verify;
-    verify.undoable_last_row = true;
-    auto rows = model_.Forward(state, pair, &verify);
+    auto rows =
+        model_.Forward(sequence, pair, {.final_streams = &streams, .undoable_last_row = true});
     if (!rows) return MakeUnexpected(rows.error());
     ++result.drafted;
     const std::span<float> first(rows->data(), vocab), second(rows->data() + vocab, vocab);
@@ -243,11 +244,9 @@ Expected<GenerateResult, std::string> Generator::Generate(forward::SequenceState
     // The token alone stays in the state: the draft's row is taken back, the source told the
     // token's row only.
     const auto keep_token_only = [&]() -> Expected<Ok, std::string> {
-      if (auto undo = model_.TakeBackLastRow(state, verify.undo); !undo) {
-        return MakeUnexpected(undo.error());
-      }
+      if (auto undo = model_.TakeBackLastRow(sequence); !undo) return MakeUnexpected(undo.error());
       return drafts->Fed(std::span<const int32_t>(pair, 1),
-                         std::span<const float>(verify.final_streams.data(), row_width));
+                         std::span<const float>(streams.data(), row_width));
     };
     if (!kept) {
       if (auto back = keep_token_only(); !back) return MakeUnexpected(back.error());
@@ -255,11 +254,11 @@ Expected<GenerateResult, std::string> Generator::Generate(forward::SequenceState
       continue;
     }
     ++result.accepted;
-    if (ends_with(*next, state.pos - 1)) {  // plain decoding never feeds the last token
+    if (ends_with(*next, sequence.pos() - 1)) {  // plain decoding never feeds the last token
       if (auto back = keep_token_only(); !back) return MakeUnexpected(back.error());
       break;
     }
-    if (auto told = drafts->Fed(pair, verify.final_streams); !told) {
+    if (auto told = drafts->Fed(pair, streams); !told) {
       return MakeUnexpected(told.error());
     }
     token = pick(second);

@@ -1,10 +1,11 @@
-// Generator: the decode loop. Feeds prompt tokens to a SequenceState (prefill), then samples one
+// Generator: the decode loop. Feeds prompt tokens to a ModelSequence (prefill), then samples one
 // token at a time until a stop token (EOS), a stop string, max_tokens, the context limit or
 // cancellation, streaming each token's text as it becomes safe to show (see TextStream).
 //
-// The caller owns the SequenceState, so a state restored from a prefix cache can be continued:
-// `prompt` holds only the tokens not yet in the state. Thread-safety: as Model::Forward — one
-// Generate() per state at a time; several Generators may share one Model.
+// The caller owns the sequence, so one made from a prefix cache's state can be continued:
+// `prompt` holds only the tokens not yet in it. The model is a SequenceModel (sequence_model.h):
+// the CPU's (cpu_sequence_model.h) or any other. Thread-safety: as SequenceModel — one
+// Generate() per sequence at a time; several Generators may share one model.
 #pragma once
 
 #include <cstdint>
@@ -17,10 +18,10 @@
 
 #include "common/cancel.h"
 #include "common/expected.h"
-#include "engine/forward/model.h"
 #include "engine/generate/draft_source.h"
 #include "engine/generate/forward_batcher.h"
 #include "engine/generate/sampler.h"
+#include "engine/generate/sequence_model.h"
 #include "engine/tokenizer/bpe_tokenizer.h"
 
 namespace dsagent::engine {
@@ -40,7 +41,7 @@ class TokenConstraint {
 
 // Speculative decoding. kMtp: the checkpoint's MTP block drafts the token after the one about to
 // be fed, the main model runs both in one forward call (2 rows), and the draft's row is kept or
-// taken back (Model::TakeBackLastRow) by the acceptance rule (SpeculativeAcceptance).
+// taken back (SequenceModel::TakeBackLastRow) by the acceptance rule (SpeculativeAcceptance).
 enum class Speculative { kOff, kMtp };
 // "off" | "mtp"; nullopt for anything else.
 std::optional<Speculative> ParseSpeculative(std::string_view name);
@@ -80,7 +81,7 @@ struct GenerateOptions {
   // rejected draft costs an MTP block and a second row. Needs an MTP block and a state whose MTP
   // part kept up (a fresh one); otherwise the call decodes plainly (GenerateResult::
   // speculative_off says why). The state is left with its MTP part level with the main part
-  // (the MTP state is fed up to state.pos, both at the prefill hook and on return), so it can be
+  // (the MTP state is fed up to its pos(), both at the prefill hook and on return), so it can be
   // stored in a prefix cache and continued speculatively.
   Speculative speculative = Speculative::kOff;
   SpeculativeAcceptance speculative_acceptance = SpeculativeAcceptance::kMatch;
@@ -123,22 +124,23 @@ struct GenerateResult {
 // and once more with token -1 for text held back until the end (an unfinished stop-string
 // prefix or UTF-8 character). Return false to stop (finish = kCancelled).
 using TokenSink = std::function<bool(int32_t token, std::string_view text)>;
-// Called once, when every prompt token but the last is in the state (state.pos tokens): the
-// point at which a prefix cache can copy the state (the last token's logits are still needed).
-using PrefillHook = std::function<void(const forward::SequenceState& state)>;
+// Called once, when every prompt token but the last is in the sequence (sequence.pos() tokens):
+// the point at which a prefix cache can copy its state (ModelSequence::HostState; the last
+// token's logits are still needed).
+using PrefillHook = std::function<void(ModelSequence& sequence)>;
 
 // Prompt tokens per forward call while prefilling: the cancel token is checked between chunks,
 // so a request that is abandoned (client gone, server stopping, time limit) stops within one
 // chunk's time. Chunked forwards give the same bits as one call.
 inline constexpr size_t kPrefillChunkTokens = 256;
 
-// Feeds `tokens` into `state` in chunks of kPrefillChunkTokens, checking `cancel` before each and
-// calling `on_chunk` (may be empty) after each. With `drafts` (speculative decoding), every chunk
-// is told to the draft source (the MTP block's state keeps up). Returns true when every token
-// is in the state, false when cancelled (the state then holds whole chunks of `tokens`, state.pos
-// tells how many tokens: a consistent state of that prefix). Error: what Model::ForwardLast or
-// the draft source reports.
-Expected<bool, std::string> PrefillInChunks(forward::Model& model, forward::SequenceState& state,
+// Feeds `tokens` into `sequence` in chunks of kPrefillChunkTokens, checking `cancel` before each
+// and calling `on_chunk` (may be empty) after each. With `drafts` (speculative decoding), every
+// chunk is told to the draft source (the MTP block's state keeps up). Returns true when every
+// token is in the sequence, false when cancelled (it then holds whole chunks of `tokens`, pos()
+// tells how many tokens: a consistent state of that prefix). Error: what SequenceModel::Forward
+// or the draft source reports.
+Expected<bool, std::string> PrefillInChunks(SequenceModel& model, ModelSequence& sequence,
                                             std::span<const int32_t> tokens,
                                             const CancelToken& cancel,
                                             const std::function<void()>& on_chunk = {},
@@ -146,16 +148,17 @@ Expected<bool, std::string> PrefillInChunks(forward::Model& model, forward::Sequ
 
 class Generator {
  public:
-  // `tokenizer` may be null: tokens are generated but no text is produced.
-  Generator(forward::Model& model, const BpeTokenizer* tokenizer)
+  // `tokenizer` may be null: tokens are generated but no text is produced. Both must outlive the
+  // generator.
+  Generator(SequenceModel& model, const BpeTokenizer* tokenizer)
       : model_(model), tokenizer_(tokenizer) {}
 
-  // Continues `state` with `prompt` (at least one token) and generates. On return the state holds
-  // the prompt and every sampled token except the last (which was never fed). Error, with no
+  // Continues `sequence` with `prompt` (at least one token) and generates. On return the sequence
+  // holds the prompt and every sampled token except the last (which was never fed). Error, with no
   // tokens generated: an empty prompt, bad sampling parameters, an out-of-vocabulary id, or a
   // prompt that does not fit the context limit (the message gives both numbers). Error mid-way:
   // a constraint that allows no token at all.
-  Expected<GenerateResult, std::string> Generate(forward::SequenceState& state,
+  Expected<GenerateResult, std::string> Generate(ModelSequence& sequence,
                                                  std::span<const int32_t> prompt,
                                                  const GenerateOptions& options,
                                                  const TokenSink& sink = {},
@@ -166,7 +169,7 @@ class Generator {
   std::string TokenBytes(int32_t id) const;
 
  private:
-  forward::Model& model_;
+  SequenceModel& model_;
   const BpeTokenizer* tokenizer_;
 };
 

@@ -4,17 +4,17 @@
 
 namespace dsagent::engine {
 
-MtpDrafter::MtpDrafter(forward::Model& model, forward::SequenceState& state)
-    : model_(model), state_(state), row_width_(model.config().hc_mult * model.config().dim) {}
+MtpDrafter::MtpDrafter(SequenceModel& model, ModelSequence& sequence)
+    : model_(model), sequence_(sequence), row_width_(model.config().hc_mult * model.config().dim) {}
 
-Expected<Ok, std::string> MtpDrafter::CanDraft(const forward::Model& model,
-                                               const forward::SequenceState& state) {
+Expected<Ok, std::string> MtpDrafter::CanDraft(const SequenceModel& model,
+                                               const ModelSequence& sequence) {
   if (model.config().n_mtp_layers < 1) {
     return MakeUnexpected("speculative decoding needs an MTP block; the checkpoint has none");
   }
-  if (state.mtp_pos != state.pos) {
-    return MakeUnexpected("the MTP state is at position " + std::to_string(state.mtp_pos) +
-                          ", the main state at " + std::to_string(state.pos) +
+  if (sequence.mtp_pos() != sequence.pos()) {
+    return MakeUnexpected("the MTP state is at position " + std::to_string(sequence.mtp_pos()) +
+                          ", the main state at " + std::to_string(sequence.pos()) +
                           " (filled without speculative decoding)");
   }
   return Ok{};
@@ -57,7 +57,7 @@ Expected<std::vector<float>, std::string> MtpDrafter::Run(int64_t rows) {
   const auto end = streams_.begin() + rows * row_width_;
   const std::span<const float> streams(streams_.begin(), end);
   const std::span<const int32_t> next(next_.data(), rows);
-  auto out = model_.ForwardMtpLast(state_, streams, next);
+  auto out = model_.ForwardMtpLast(sequence_, streams, next);
   streams_.erase(streams_.begin(), end);
   next_.erase(next_.begin(), next_.begin() + rows);
   return out;

@@ -3,12 +3,13 @@
 //
 // The MTP block at position i reads the main model's final hc streams at i and the token at i+1,
 // and predicts the token at i+2 (reference MTPBlock). Its attention has a KV state of its own
-// (SequenceState::mtp), so every position must pass through it once, in order: a row is queued
-// until the token after it is known and runs through the block with the rows queued before it —
-// a prompt chunk in one call, a decode step's rows together with the next draft. Only tokens the
-// generator keeps are told (Fed), so a rejected draft never needs undoing in the MTP state.
+// (the sequence's MTP part, ModelSequence::mtp_pos), so every position must pass through it once,
+// in order: a row is queued until the token after it is known and runs through the block with the
+// rows queued before it — a prompt chunk in one call, a decode step's rows together with the next
+// draft. Only tokens the generator keeps are told (Fed), so a rejected draft never needs undoing in
+// the MTP state.
 //
-// Not thread-safe; one per Generate call, on the caller's state.
+// Not thread-safe; one per Generate call, on the caller's sequence.
 #pragma once
 
 #include <cstdint>
@@ -17,35 +18,37 @@
 #include <vector>
 
 #include "common/expected.h"
-#include "engine/forward/model.h"
 #include "engine/generate/draft_source.h"
+#include "engine/generate/sequence_model.h"
 
 namespace dsagent::engine {
 
 class MtpDrafter : public DraftSource {
  public:
-  // Precondition: CanDraft(model, state).
-  MtpDrafter(forward::Model& model, forward::SequenceState& state);
+  // Precondition: CanDraft(model, sequence). Both must outlive the drafter.
+  MtpDrafter(SequenceModel& model, ModelSequence& sequence);
 
-  // Ok when drafting can start on `state`; else why not: no MTP block in the checkpoint, or an
+  // Ok when drafting can start on `sequence`; else why not: no MTP block in the checkpoint, or an
   // MTP state that is not at the main state's position (e.g. restored from a prefix cache that
   // was filled without speculative decoding: the positions it lacks cannot be recomputed).
-  static Expected<Ok, std::string> CanDraft(const forward::Model& model,
-                                            const forward::SequenceState& state);
+  static Expected<Ok, std::string> CanDraft(const SequenceModel& model,
+                                            const ModelSequence& sequence);
 
   // Queues the rows: a row waiting for its next token gets tokens[0], row i gets tokens[i + 1],
   // the last row waits. Runs the rows whose next token is known through the MTP block when there
-  // are more than kMaxQueuedRows (a prompt chunk). Error: what Model::ForwardMtp reports.
+  // are more than kMaxQueuedRows (a prompt chunk). Error: what SequenceModel::ForwardMtpLast
+  // reports.
   Expected<Ok, std::string> Fed(std::span<const int32_t> tokens,
                                 std::span<const float> streams) override;
 
   // Runs every queued row through the MTP block, the waiting one with `token`, and returns the
   // last row's logits and their argmax (the guess a match-verification accepts most often).
-  // Error: no row waits for a token (nothing was fed), or what Model::ForwardMtp reports.
+  // Error: no row waits for a token (nothing was fed), or what SequenceModel::ForwardMtpLast
+  // reports.
   Expected<DraftGuess, std::string> Draft(int32_t token) override;
 
   // Runs every queued row through the MTP block (the waiting one with `next`): afterwards
-  // state.mtp_pos == state.pos. Nothing waiting: nothing to do.
+  // sequence.mtp_pos() == sequence.pos(). Nothing waiting: nothing to do.
   Expected<Ok, std::string> CatchUp(int32_t next) override;
 
   static constexpr int64_t kMaxQueuedRows = 16;
@@ -55,8 +58,8 @@ class MtpDrafter : public DraftSource {
   // returns the last one's logits.
   Expected<std::vector<float>, std::string> Run(int64_t rows);
 
-  forward::Model& model_;
-  forward::SequenceState& state_;
+  SequenceModel& model_;
+  ModelSequence& sequence_;
   int64_t row_width_ = 0;       // hc * dim
   std::vector<float> streams_;  // queued rows
   std::vector<int32_t> next_;   // their next tokens, in order (all rows but a waiting last one)

@@ -18,6 +18,7 @@ Expected<std::unique_ptr<EngineRuntime>, std::string> EngineRuntime::Open(
       {.threads = o.threads, .numerics = o.numerics, .weights = o.weights, .backend = o.backend});
   if (!model) return MakeUnexpected(model.error());
   r->model_ = std::move(*model);
+  r->sequence_model_ = std::make_unique<CpuSequenceModel>(*r->model_);
   if (o.speculation.mode == Speculative::kMtp && r->model_->config().n_mtp_layers < 1) {
     return MakeUnexpected(
         "speculative decoding (--speculative mtp) needs a checkpoint with an "
@@ -56,11 +57,11 @@ Expected<std::unique_ptr<EngineRuntime>, std::string> EngineRuntime::Open(
     }
   }
   if (o.max_batch > 1) {
-    r->batcher_ = std::make_unique<ForwardBatcher>(*r->model_,
+    r->batcher_ = std::make_unique<ForwardBatcher>(*r->sequence_model_,
                                                    ForwardBatcherOptions{.max_batch = o.max_batch});
   }
   if (r->tokenizer_) {
-    r->completer_ = std::make_unique<ChatCompleter>(*r->model_, *r->tokenizer_, r->cache_,
+    r->completer_ = std::make_unique<ChatCompleter>(*r->sequence_model_, *r->tokenizer_, r->cache_,
                                                     r->batcher_.get(), o.speculation);
   }
   return r;

@@ -21,6 +21,7 @@
 #include "common/expected.h"
 #include "engine/forward/model.h"
 #include "engine/generate/chat_completion.h"
+#include "engine/generate/cpu_sequence_model.h"
 #include "engine/generate/forward_batcher.h"
 #include "engine/generate/prefix_cache.h"
 #include "engine/kernels/numerics_mode.h"
@@ -66,7 +67,11 @@ class EngineRuntime {
   EngineRuntime(const EngineRuntime&) = delete;
   EngineRuntime& operator=(const EngineRuntime&) = delete;
 
+  // The loaded checkpoint (its config, its weights).
   forward::Model& model() { return *model_; }
+  // What generation runs on (sequence_model.h): the batcher and the completer use it, and so
+  // should anything else that generates. Today the CPU forward pass over model().
+  SequenceModel& sequence_model() { return *sequence_model_; }
   // Null only when the options allowed it to be missing.
   const BpeTokenizer* tokenizer() const { return tokenizer_.get(); }
   // Memory first, then the disk store; null with memory_cache_entries == 0 and no kv_dir.
@@ -81,6 +86,7 @@ class EngineRuntime {
   EngineRuntime() = default;
 
   std::unique_ptr<forward::Model> model_;
+  std::unique_ptr<CpuSequenceModel> sequence_model_;  // over model_
   std::unique_ptr<BpeTokenizer> tokenizer_;
   std::unique_ptr<InMemoryPrefixCache> memory_;
   std::unique_ptr<kv::DiskPrefixStore> disk_;

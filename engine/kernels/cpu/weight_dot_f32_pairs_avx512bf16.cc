@@ -2,11 +2,12 @@
 // 16 lanes over a 32-column group (32 exact products, odd column first, denormals flushed), so
 // the weights only have to become bf16 words in column order:
 //   BF16  as stored;
-//   FP8   two 128-entry byte tables (vpermi2b: the high and low byte of each e4m3 magnitude's
-//         bf16), the code's sign ORed in, the bytes interleaved into words (vpermt2b);
-//   FP4   each packed byte spread to a dword (low nibble in word 0, high nibble in word 1), then a
-//         16-entry word table (vpermw) of the e2m1 values times the group's scale (the scale
-//         added to the exponents of the non-zero entries: exact in range).
+//   FP8   the codes put in unpack order (vpermb), two 128-entry byte tables (vpermi2b: the high
+//         and low byte of each e4m3 magnitude's bf16), the code's sign ORed in, the bytes
+//         interleaved into words by in-lane unpacks;
+//   FP4   each packed byte spread to two words (vpermb), the odd one shifted to its high nibble,
+//         then the e2m1 table times the group's scale (vpermw from one of 256 pre-scaled tables:
+//         the scale added to the exponents of the non-zero entries, exact in range).
 // The activation is the input's bf16 copy (DotInputF32::bf16()). Compiled for that target whatever
 // the build's baseline; called only when CpuHasAvx512Bf16().
 #include <immintrin.h>
@@ -48,7 +49,10 @@ inline __m512i LoadX(const DotInputF32& x, int64_t c) { return _mm512_loadu_si51
 // for vpermi2b, and the interleaving permutes. Built once.
 struct Fp8Tables {
   alignas(64) uint8_t hi[128], lo[128];
-  alignas(64) uint8_t first[64], second[64];  // vpermt2b indices: words 0..31, 32..63
+  // vpermb indices that order 64 codes so that the in-lane byte unpacks of Fp8Converter::Convert
+  // give words in column order: unpacklo takes bytes 0..7 of each 16-byte lane L (columns
+  // 8L..8L+7), unpackhi bytes 8..15 (columns 32 + 8L..).
+  alignas(64) uint8_t order[64];
 };
 const Fp8Tables& Fp8T() {
   static const Fp8Tables t = [] {
@@ -71,11 +75,11 @@ const Fp8Tables& Fp8T() {
       r.hi[m] = static_cast<uint8_t>(bits >> 8);
       r.lo[m] = static_cast<uint8_t>(bits & 0xff);
     }
-    for (int k = 0; k < 32; ++k) {
-      r.first[2 * k] = static_cast<uint8_t>(k);
-      r.first[2 * k + 1] = static_cast<uint8_t>(64 + k);
-      r.second[2 * k] = static_cast<uint8_t>(32 + k);
-      r.second[2 * k + 1] = static_cast<uint8_t>(96 + k);
+    for (int lane = 0; lane < 4; ++lane) {
+      for (int i = 0; i < 8; ++i) {
+        r.order[16 * lane + i] = static_cast<uint8_t>(8 * lane + i);
+        r.order[16 * lane + 8 + i] = static_cast<uint8_t>(32 + 8 * lane + i);
+      }
     }
     return r;
   }();
@@ -83,61 +87,106 @@ const Fp8Tables& Fp8T() {
 }
 
 struct Fp8Converter {
-  __m512i hi0, hi1, lo0, lo1, first, second, sign;
+  __m512i hi0, hi1, lo0, lo1, order, sign;
   void Load() {
     const Fp8Tables& t = Fp8T();
     hi0 = _mm512_load_si512(t.hi);
     hi1 = _mm512_load_si512(t.hi + 64);
     lo0 = _mm512_load_si512(t.lo);
     lo1 = _mm512_load_si512(t.lo + 64);
-    first = _mm512_load_si512(t.first);
-    second = _mm512_load_si512(t.second);
+    order = _mm512_load_si512(t.order);
     sign = _mm512_set1_epi8(static_cast<char>(0x80));
   }
-  // 64 codes to 64 bf16 words in column order: w0 = columns 0..31, w1 = 32..63.
+  // 64 codes to 64 bf16 words in column order: w0 = columns 0..31, w1 = 32..63. The codes are
+  // put in unpack order first (one single-source vpermb), so that two in-lane unpacks interleave
+  // the high and low bytes where two two-source byte permutes did (measured: a probe of the
+  // single-input loop in cache, 10-20% faster, the same words for every code).
   void Convert(__m512i codes, __m512i& w0, __m512i& w1) const {
+    codes = _mm512_permutexvar_epi8(order, codes);
     // The low 7 bits index the tables; the code's sign becomes the word's (high byte | code &
     // 0x80).
     const __m512i high =
         _mm512_ternarylogic_epi32(_mm512_permutex2var_epi8(hi0, codes, hi1), codes, sign, 0xf8);
     const __m512i low = _mm512_permutex2var_epi8(lo0, codes, lo1);
-    w0 = _mm512_permutex2var_epi8(low, first, high);
-    w1 = _mm512_permutex2var_epi8(low, second, high);
+    w0 = _mm512_unpacklo_epi8(low, high);
+    w1 = _mm512_unpackhi_epi8(low, high);
   }
 };
 
 // ---- FP4: packed e2m1 nibbles to bf16 words ----------------------------------------------------
 
+// The signed e2m1 values' bf16 bits (0, .5, 1, 1.5, 2, 3, 4, 6, then negated) times 2^(s - 127)
+// for every scale byte s, each in words 0..15 and again in 16..31 (vpermw reads 5 index bits, and
+// Fp4Converter::Convert leaves the high nibble's low bit in bit 4 of the even words). The scale
+// moves the exponent field of every non-zero entry (words 0, 8, 16 and 24 are the zeros): exact
+// while s is in the float-exact range (Fp4ScaleFitsFloat); the other entries are never read.
+// Built once; 16 KiB, of which a layer's rows touch the few scales they use. Looking the scaled
+// table up (vpermw can take it from memory) instead of building it per 32-column group (a
+// broadcast and an add) ran the single-input kernel a third faster in cache (measured with a
+// probe on this VM's AMD EPYC: 27.4 against 20.5 G weights/s).
+struct Fp4Tables {
+  alignas(64) uint16_t scaled[256][32];
+};
+const Fp4Tables& Fp4T() {
+  static const Fp4Tables t = [] {
+    static constexpr uint16_t kValues[16] = {0x0000, 0x3f00, 0x3f80, 0x3fc0, 0x4000, 0x4040,
+                                             0x4080, 0x40c0, 0x8000, 0xbf00, 0xbf80, 0xbfc0,
+                                             0xc000, 0xc040, 0xc080, 0xc0c0};
+    Fp4Tables r{};
+    for (int s = 0; s < 256; ++s) {
+      for (int i = 0; i < 32; ++i) {
+        const uint16_t v = kValues[i % 16];
+        r.scaled[s][i] = (v & 0x7fff) == 0
+                             ? v
+                             : static_cast<uint16_t>(v + static_cast<uint16_t>((s - 127) * 128));
+      }
+    }
+    return r;
+  }();
+  return t;
+}
+
 struct Fp4Converter {
-  __m512i table, nibble_mask;
+  const Fp4Tables* tables;
+  __m512i spread, shifts;
   void Load() {
-    // The signed e2m1 values' bf16 bits in words 0..15 (0, .5, 1, 1.5, 2, 3, 4, 6, then negated).
-    alignas(64) static const uint16_t kTable[32] = {0x0000, 0x3f00, 0x3f80, 0x3fc0, 0x4000, 0x4040,
-                                                    0x4080, 0x40c0, 0x8000, 0xbf00, 0xbf80, 0xbfc0,
-                                                    0xc000, 0xc040, 0xc080, 0xc0c0};
-    table = _mm512_load_si512(kTable);
-    nibble_mask = _mm512_set1_epi32(0x000f000f);
+    tables = &Fp4T();
+    // Byte k of the group into the low byte of words 2k and 2k + 1 (vpermb; the high bytes are
+    // zeroed by the mask in Convert).
+    alignas(64) uint8_t idx[64];
+    for (int j = 0; j < 64; ++j) idx[j] = static_cast<uint8_t>(j / 4);
+    spread = _mm512_load_si512(idx);
+    shifts = _mm512_set1_epi32(4 << 16);  // words 2k: 0, words 2k + 1: 4 (the high nibble)
   }
-  // The table times 2^(scale - 127): the exponent field of every non-zero entry moved by the
-  // scale (words 0 and 8 are the zeros). Exact while the scale is in the float-exact range.
-  __m512i Scaled(uint8_t scale) const {
-    return _mm512_mask_add_epi16(table, 0xfefe, table,
-                                 _mm512_set1_epi16(static_cast<int16_t>((scale - 127) * 128)));
-  }
-  // 16 packed bytes (32 columns) to 32 bf16 words in column order.
+  // The e2m1 table times 2^(scale - 127) (Fp4Tables).
+  __m512i Scaled(uint8_t scale) const { return _mm512_load_si512(tables->scaled[scale]); }
+  // 16 packed bytes (32 columns) to 32 bf16 words in column order: each byte to two words (one
+  // vpermb), the odd word shifted to its high nibble, then the table (vpermw). Three operations
+  // where zero-extending to dwords and masking the nibbles took five.
   __m512i Convert(const uint8_t* q, __m512i scaled) const {
-    const __m512i d = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q)));
-    // (d | d << 12) & 0x000f000f: the low nibble in word 0, the high one in word 1.
-    const __m512i idx = _mm512_ternarylogic_epi32(d, _mm512_slli_epi32(d, 12), nibble_mask, 0xa8);
+    const __m512i bytes =
+        _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q)));
+    const __m512i idx = _mm512_srlv_epi16(
+        _mm512_maskz_permutexvar_epi8(0x5555555555555555ull, spread, bytes), shifts);
     return _mm512_permutexvar_epi16(idx, scaled);
   }
 };
 
-// ---- One input, R weight rows at once ----------------------------------------------------------
-// Each row keeps the contract's order (its own chain of vdpbf16ps per block); R rows give R
-// independent chains to hide the instruction's latency, and share the activation loads. The batch
-// kernel below with one input computes the same, but its per-block format switch cost a third of
-// the FP8 rate in cache (measured), so one input has these.
+// Blocks of one row summed side by side in the single-input kernels (see below). Measured with a
+// streaming probe on this VM's AMD EPYC (2 threads, 268 MB of bf16 rows, 15 alternated rounds,
+// docs/BENCHMARKS.md): one block at a time streamed at 88% of a plain streaming sum, two at
+// 97-99%.
+constexpr int kBlocksInFlight = 2;
+
+// ---- One input, R weight rows at once, B blocks of each in flight ------------------------------
+// Each row keeps the contract's order: every 128-column block is its own chain of vdpbf16ps from
+// zero, and the block sums are folded into the row's double lanes in column order. Independent
+// chains hide the instruction's latency: R rows share the activation loads, and B consecutive
+// blocks of one row are summed side by side (written interleaved, so the chains' instructions
+// are adjacent) and then folded in order, which gives the same bits as one block at a time. Rows
+// past the last full run of B blocks go block by block. The batch kernel below with one input
+// computes the same, but its per-block format switch cost a third of the FP8 rate in cache
+// (measured), so one input has these.
 
 template <int R>
 void RowsBf16(const WeightRows& w, int64_t row, const DotInputF32& x, float* out) {
@@ -148,16 +197,32 @@ void RowsBf16(const WeightRows& w, int64_t row, const DotInputF32& x, float* out
     lanes[r] = ZeroLanes16();
   }
   const __m512d one = _mm512_set1_pd(1.0);
-  for (int64_t c0 = 0; c0 < w.cols; c0 += 128) {
-    const int64_t c1 = w.cols < c0 + 128 ? w.cols : c0 + 128;
-    __m512 block[R];
-    for (int r = 0; r < R; ++r) block[r] = _mm512_setzero_ps();
-    for (int64_t g = c0; g + 32 <= c1; g += 32) {
-      const __m512i xv = LoadX(x, g);
+  // block[r][b] = the sum of block b of row r over its 32-column groups [g0, g1).
+  const auto sum_blocks = [&]<int B>(int64_t c0, __m512(&block)[R][B], int64_t g1) {
+    for (int r = 0; r < R; ++r)
+      for (int b = 0; b < B; ++b) block[r][b] = _mm512_setzero_ps();
+    for (int64_t g = 0; g + 32 <= g1; g += 32) {
 #pragma GCC unroll 8
-      for (int r = 0; r < R; ++r) block[r] = Dot(block[r], _mm512_loadu_si512(p[r] + 2 * g), xv);
+      for (int b = 0; b < B; ++b) {
+        const int64_t c = c0 + 128 * b + g;
+        const __m512i xv = LoadX(x, c);
+#pragma GCC unroll 8
+        for (int r = 0; r < R; ++r)
+          block[r][b] = Dot(block[r][b], _mm512_loadu_si512(p[r] + 2 * c), xv);
+      }
     }
-    for (int r = 0; r < R; ++r) AddScaledBlock(lanes[r], block[r], one);
+  };
+  int64_t c0 = 0;
+  for (; c0 + 128 * kBlocksInFlight <= w.cols; c0 += 128 * kBlocksInFlight) {
+    __m512 block[R][kBlocksInFlight];
+    sum_blocks(c0, block, 128);
+    for (int b = 0; b < kBlocksInFlight; ++b)
+      for (int r = 0; r < R; ++r) AddScaledBlock(lanes[r], block[r][b], one);
+  }
+  for (; c0 < w.cols; c0 += 128) {
+    __m512 block[R][1];
+    sum_blocks(c0, block, (w.cols < c0 + 128 ? w.cols : c0 + 128) - c0);
+    for (int r = 0; r < R; ++r) AddScaledBlock(lanes[r], block[r][0], one);
   }
   for (int r = 0; r < R; ++r) out[r] = FinishLanes16(lanes[r], PairTail(w, row + r, x));
 }
@@ -174,31 +239,49 @@ void RowsFp8(const WeightRows& w, int64_t row, const DotInputF32& x, float* out)
     srow[r] = w.scale + ((row + r) / 128) * w.scale_cols;
     lanes[r] = ZeroLanes16();
   }
-  for (int64_t c0 = 0; c0 < w.cols; c0 += 128) {
-    const int64_t c1 = w.cols < c0 + 128 ? w.cols : c0 + 128;
-    __m512 block[R];
-    for (int r = 0; r < R; ++r) block[r] = _mm512_setzero_ps();
-    int64_t g = c0;
-    for (; g + 64 <= c1; g += 64) {
-      const __m512i x0 = LoadX(x, g), x1 = LoadX(x, g + 32);
-#pragma GCC unroll 8
-      for (int r = 0; r < R; ++r) {
-        __m512i w0, w1;
-        conv.Convert(_mm512_loadu_si512(p[r] + g), w0, w1);
-        block[r] = Dot(block[r], w0, x0);
-        block[r] = Dot(block[r], w1, x1);
-      }
-    }
-    if (g + 32 <= c1) {  // one more full group: its 32 codes alone
-      const __m512i x0 = LoadX(x, g);
-      for (int r = 0; r < R; ++r) {
-        __m512i w0, w1;
-        conv.Convert(_mm512_maskz_loadu_epi8(0xffffffffull, p[r] + g), w0, w1);
-        block[r] = Dot(block[r], w0, x0);
-      }
-    }
+  // block[r][b] = the sum of block b of row r over its columns [c0 + 128 b, + n), n <= 128.
+  const auto sum_blocks = [&]<int B>(int64_t c0, __m512(&block)[R][B], int64_t n) {
     for (int r = 0; r < R; ++r)
-      AddScaledBlock(lanes[r], block[r], _mm512_set1_pd(PairBlockScale(srow[r][c0 / 128])));
+      for (int b = 0; b < B; ++b) block[r][b] = _mm512_setzero_ps();
+    int64_t g = 0;
+    for (; g + 64 <= n; g += 64) {
+#pragma GCC unroll 8
+      for (int b = 0; b < B; ++b) {
+        const int64_t c = c0 + 128 * b + g;
+        const __m512i x0 = LoadX(x, c), x1 = LoadX(x, c + 32);
+#pragma GCC unroll 8
+        for (int r = 0; r < R; ++r) {
+          __m512i w0, w1;
+          conv.Convert(_mm512_loadu_si512(p[r] + c), w0, w1);
+          block[r][b] = Dot(block[r][b], w0, x0);
+          block[r][b] = Dot(block[r][b], w1, x1);
+        }
+      }
+    }
+    if (g + 32 <= n) {  // one more full group: its 32 codes alone (only a last, short block: B = 1)
+      const int64_t c = c0 + g;
+      const __m512i x0 = LoadX(x, c);
+      for (int r = 0; r < R; ++r) {
+        __m512i w0, w1;
+        conv.Convert(_mm512_maskz_loadu_epi8(0xffffffffull, p[r] + c), w0, w1);
+        block[r][0] = Dot(block[r][0], w0, x0);
+      }
+    }
+  };
+  const auto fold = [&](int r, __m512 block, int64_t c) {
+    AddScaledBlock(lanes[r], block, _mm512_set1_pd(PairBlockScale(srow[r][c / 128])));
+  };
+  int64_t c0 = 0;
+  for (; c0 + 128 * kBlocksInFlight <= w.cols; c0 += 128 * kBlocksInFlight) {
+    __m512 block[R][kBlocksInFlight];
+    sum_blocks(c0, block, 128);
+    for (int b = 0; b < kBlocksInFlight; ++b)
+      for (int r = 0; r < R; ++r) fold(r, block[r][b], c0 + 128 * b);
+  }
+  for (; c0 < w.cols; c0 += 128) {
+    __m512 block[R][1];
+    sum_blocks(c0, block, (w.cols < c0 + 128 ? w.cols : c0 + 128) - c0);
+    for (int r = 0; r < R; ++r) fold(r, block[r][0], c0);
   }
   for (int r = 0; r < R; ++r) out[r] = FinishLanes16(lanes[r], PairTail(w, row + r, x));
 }
@@ -218,23 +301,39 @@ void RowsFp4(const WeightRows& w, int64_t row, const DotInputF32& x, float* out)
     tail[r] = w.cols % 32 != 0;
   }
   const __m512d one = _mm512_set1_pd(1.0);
-  for (int64_t c0 = 0; c0 < w.cols; c0 += 128) {
-    const int64_t c1 = w.cols < c0 + 128 ? w.cols : c0 + 128;
-    __m512 block[R];
-    for (int r = 0; r < R; ++r) block[r] = _mm512_setzero_ps();
-    for (int64_t g = c0; g + 32 <= c1; g += 32) {
-      const __m512i xv = LoadX(x, g);
+  // block[r][b] = the sum of block b of row r over its 32-column groups [g0, g1). A group whose
+  // scale is out of the float-exact range goes to its row's tail instead.
+  const auto sum_blocks = [&]<int B>(int64_t c0, __m512(&block)[R][B], int64_t g1) {
+    for (int r = 0; r < R; ++r)
+      for (int b = 0; b < B; ++b) block[r][b] = _mm512_setzero_ps();
+    for (int64_t g = 0; g + 32 <= g1; g += 32) {
 #pragma GCC unroll 8
-      for (int r = 0; r < R; ++r) {
-        const uint8_t s = srow[r][g / 32];
-        if (!Fp4ScaleFitsFloat(s)) {
-          tail[r] = true;  // the group goes to the tail
-          continue;
+      for (int b = 0; b < B; ++b) {
+        const int64_t c = c0 + 128 * b + g;
+        const __m512i xv = LoadX(x, c);
+#pragma GCC unroll 8
+        for (int r = 0; r < R; ++r) {
+          const uint8_t s = srow[r][c / 32];
+          if (!Fp4ScaleFitsFloat(s)) {
+            tail[r] = true;  // the group goes to the tail
+            continue;
+          }
+          block[r][b] = Dot(block[r][b], conv.Convert(p[r] + c / 2, conv.Scaled(s)), xv);
         }
-        block[r] = Dot(block[r], conv.Convert(p[r] + g / 2, conv.Scaled(s)), xv);
       }
     }
-    for (int r = 0; r < R; ++r) AddScaledBlock(lanes[r], block[r], one);
+  };
+  int64_t c0 = 0;
+  for (; c0 + 128 * kBlocksInFlight <= w.cols; c0 += 128 * kBlocksInFlight) {
+    __m512 block[R][kBlocksInFlight];
+    sum_blocks(c0, block, 128);
+    for (int b = 0; b < kBlocksInFlight; ++b)
+      for (int r = 0; r < R; ++r) AddScaledBlock(lanes[r], block[r][b], one);
+  }
+  for (; c0 < w.cols; c0 += 128) {
+    __m512 block[R][1];
+    sum_blocks(c0, block, (w.cols < c0 + 128 ? w.cols : c0 + 128) - c0);
+    for (int r = 0; r < R; ++r) AddScaledBlock(lanes[r], block[r][0], one);
   }
   for (int r = 0; r < R; ++r)
     out[r] = FinishLanes16(lanes[r], tail[r] ? PairTail(w, row + r, x) : 0.0f);

@@ -8,7 +8,7 @@
 
 namespace dsagent::engine {
 namespace {
-using testing::TinyModel;
+using testing::TinySequenceModel;
 using testing::TinyTokenizer;
 
 ChatRequest Request(const char* messages_json, bool thinking, int64_t max_tokens = 12) {
@@ -23,7 +23,7 @@ constexpr const char* kConversation =
     R"([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi there"}])";
 
 TEST(ChatCompletionTest, UsageCountsThePromptAndTheCompletion) {
-  ChatCompleter chat(TinyModel(), TinyTokenizer(), nullptr);
+  ChatCompleter chat(TinySequenceModel(), TinyTokenizer(), nullptr);
   const ChatRequest req = Request(kConversation, false);
   auto r = chat.Complete(req);
   ASSERT_TRUE(r) << r.error().message;
@@ -40,7 +40,7 @@ TEST(ChatCompletionTest, UsageCountsThePromptAndTheCompletion) {
 // The random-weight model ends "Hello!" with EOS well before 1500 tokens (thinking mode, greedy);
 // with ignore_eos the same greedy reply goes on to max_tokens, EOS included as a plain token.
 TEST(ChatCompletionTest, IgnoreEosGeneratesToMaxTokens) {
-  ChatCompleter chat(TinyModel(), TinyTokenizer(), nullptr);
+  ChatCompleter chat(TinySequenceModel(), TinyTokenizer(), nullptr);
   ChatRequest req = Request(R"([{"role": "user", "content": "Hello!"}])", true, 1500);
   req.generate.context_limit = 4096;  // past the tiny config's 512 positions, as the server tests
   auto stopped = chat.Complete(req);
@@ -58,7 +58,7 @@ TEST(ChatCompletionTest, IgnoreEosGeneratesToMaxTokens) {
 }
 
 TEST(ChatCompletionTest, ThinkingModeCountsReasoningTokens) {
-  ChatCompleter chat(TinyModel(), TinyTokenizer(), nullptr);
+  ChatCompleter chat(TinySequenceModel(), TinyTokenizer(), nullptr);
   auto r = chat.Complete(Request(kConversation, true));
   ASSERT_TRUE(r) << r.error().message;
   const auto& t = r->generation.tokens;
@@ -70,8 +70,8 @@ TEST(ChatCompletionTest, ThinkingModeCountsReasoningTokens) {
 
 TEST(ChatCompletionTest, RepeatedAndFollowUpPromptsHitTheCacheAndMatchAColdRun) {
   InMemoryPrefixCache cache;
-  ChatCompleter cached(TinyModel(), TinyTokenizer(), &cache);
-  ChatCompleter cold(TinyModel(), TinyTokenizer(), nullptr);
+  ChatCompleter cached(TinySequenceModel(), TinyTokenizer(), &cache);
+  ChatCompleter cold(TinySequenceModel(), TinyTokenizer(), nullptr);
   const ChatRequest req = Request(kConversation, true);
   auto first = cached.Complete(req);
   ASSERT_TRUE(first) << first.error().message;
@@ -111,7 +111,7 @@ TEST(ChatCompletionTest, APrefillCancelledPartWayIsKeptForTheRetry) {
       "description": "Does nothing at all, and says so at some length.", "parameters": {}}}])");
   req.generate.context_limit = 4096;
   InMemoryPrefixCache cache;
-  ChatCompleter chat(TinyModel(), TinyTokenizer(), &cache);
+  ChatCompleter chat(TinySequenceModel(), TinyTokenizer(), &cache);
   auto prompt = chat.PromptTokens(req);
   ASSERT_TRUE(prompt);
   ASSERT_GT(prompt->size(), 2 * kPrefillChunkTokens + 1);
@@ -130,14 +130,14 @@ TEST(ChatCompletionTest, APrefillCancelledPartWayIsKeptForTheRetry) {
   auto retry = chat.Complete(req);
   ASSERT_TRUE(retry) << retry.error().message;
   EXPECT_EQ(retry->usage.prompt_cache_hit_tokens, static_cast<int64_t>(2 * kPrefillChunkTokens));
-  ChatCompleter cold(TinyModel(), TinyTokenizer(), nullptr);
+  ChatCompleter cold(TinySequenceModel(), TinyTokenizer(), nullptr);
   auto reference = cold.Complete(req);
   ASSERT_TRUE(reference);
   EXPECT_EQ(retry->generation.tokens, reference->generation.tokens);
 }
 
 TEST(ChatCompletionTest, StreamedDeltasAddUpToTheMessage) {
-  ChatCompleter chat(TinyModel(), TinyTokenizer(), nullptr);
+  ChatCompleter chat(TinySequenceModel(), TinyTokenizer(), nullptr);
   std::string reasoning, content;
   auto r = chat.Complete(Request(kConversation, true, 40), [&](const auto& d) {
     reasoning += d.reasoning;
@@ -163,7 +163,7 @@ TEST(ChatCompletionTest, ToolsGoIntoTheSystemMessage) {
 }
 
 TEST(ChatCompletionTest, BadRequestsAreErrorsNotCrashes) {
-  ChatCompleter chat(TinyModel(), TinyTokenizer(), nullptr);
+  ChatCompleter chat(TinySequenceModel(), TinyTokenizer(), nullptr);
   auto bad_role = chat.Complete(Request(R"([{"role": "wizard", "content": "x"}])", false));
   ASSERT_FALSE(bad_role);
   EXPECT_EQ(bad_role.error().kind, ChatError::Kind::kBadRequest);

@@ -11,7 +11,7 @@
 
 namespace dsagent::engine {
 namespace {
-using testing::TinyModel;
+using testing::TinySequenceModel;
 using testing::TinyTokenizer;
 
 const OrderedJson kConstrainedTools = OrderedJson::parse(R"([
@@ -34,7 +34,7 @@ ChatRequest ToolRequest(ToolChoice::Mode mode, const std::string& name = "") {
 }
 
 TEST(ConstrainedChatTest, NamedToolGivesAWellFormedCallWithSchemaValues) {
-  ChatCompleter chat(TinyModel(), TinyTokenizer(), nullptr);
+  ChatCompleter chat(TinySequenceModel(), TinyTokenizer(), nullptr);
   auto r = chat.Complete(ToolRequest(ToolChoice::Mode::kNamed, "set_mode"));
   ASSERT_TRUE(r) << r.error().message;
   ASSERT_TRUE(r->parse_error.empty()) << r->parse_error << "\n" << r->generation.text;
@@ -57,7 +57,7 @@ TEST(ConstrainedChatTest, NamedToolGivesAWellFormedCallWithSchemaValues) {
 
 TEST(ConstrainedChatTest, SampledCallsStayWellFormed) {
   InMemoryPrefixCache cache;  // the seeds share the prompt's prefill
-  ChatCompleter chat(TinyModel(), TinyTokenizer(), &cache);
+  ChatCompleter chat(TinySequenceModel(), TinyTokenizer(), &cache);
   for (uint64_t seed = 1; seed <= 2; ++seed) {
     ChatRequest req = ToolRequest(ToolChoice::Mode::kNamed, "set_mode");
     req.generate.sampling = {.temperature = 1.0, .seed = seed};
@@ -69,7 +69,7 @@ TEST(ConstrainedChatTest, SampledCallsStayWellFormed) {
 }
 
 TEST(ConstrainedChatTest, RequiredCutByMaxTokensIsIncompleteNotAnAnswer) {
-  ChatCompleter chat(TinyModel(), TinyTokenizer(), nullptr);
+  ChatCompleter chat(TinySequenceModel(), TinyTokenizer(), nullptr);
   ChatRequest req = ToolRequest(ToolChoice::Mode::kRequired);
   req.generate.max_tokens = 6;
   req.generate.stop = {"\n"};  // stop strings do not cut a required call
@@ -84,7 +84,7 @@ TEST(ConstrainedChatTest, RequiredCutByMaxTokensIsIncompleteNotAnAnswer) {
 }
 
 TEST(ConstrainedChatTest, BadToolChoiceIsABadRequest) {
-  ChatCompleter chat(TinyModel(), TinyTokenizer(), nullptr);
+  ChatCompleter chat(TinySequenceModel(), TinyTokenizer(), nullptr);
   auto missing = chat.PromptTokens(ToolRequest(ToolChoice::Mode::kNamed, "nope"));
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().kind, ChatError::Kind::kBadRequest);
@@ -95,7 +95,7 @@ TEST(ConstrainedChatTest, BadToolChoiceIsABadRequest) {
 }
 
 TEST(ConstrainedChatTest, ThinkingBudgetClosesTheThinkBlock) {
-  ChatCompleter chat(TinyModel(), TinyTokenizer(), nullptr);
+  ChatCompleter chat(TinySequenceModel(), TinyTokenizer(), nullptr);
   ChatRequest req;
   req.messages = OrderedJson::parse(R"([{"role": "user", "content": "Hello!"}])");
   req.thinking = true;
@@ -119,7 +119,7 @@ TEST(ConstrainedChatTest, ThinkingBudgetClosesTheThinkBlock) {
 }
 
 TEST(ConstrainedChatTest, ThinkingBudgetThenRequiredCall) {
-  ChatCompleter chat(TinyModel(), TinyTokenizer(), nullptr);
+  ChatCompleter chat(TinySequenceModel(), TinyTokenizer(), nullptr);
   ChatRequest req = ToolRequest(ToolChoice::Mode::kNamed, "set_mode");
   req.thinking = true;
   req.thinking_budget = 8;
@@ -177,12 +177,12 @@ std::string AutoReplyWithForcedBlockStart(bool constrained) {
   auto prompt_text = RenderChatPrompt(req);
   EXPECT_TRUE(prompt_text);
   const auto prompt = tok.Encode(*prompt_text);
-  forward::SequenceState state = TinyModel().NewSequence();
-  Generator generator(TinyModel(), &tok);
+  const auto sequence = TinySequenceModel().NewSequence();
+  Generator generator(TinySequenceModel(), &tok);
   GenerateOptions options = req.generate;
   options.stop_token_ids = {1};
   options.constraint = &forced;
-  auto r = generator.Generate(state, prompt, options);
+  auto r = generator.Generate(*sequence, prompt, options);
   EXPECT_TRUE(r) << r.error();
   return r ? r->text + (r->finish == FinishReason::kStopToken ? tokens::kEos : "") : "";
 }

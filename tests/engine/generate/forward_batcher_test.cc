@@ -17,6 +17,7 @@ namespace dsagent::engine {
 namespace {
 using namespace std::chrono_literals;
 using testing::TinyModel;
+using testing::TinySequenceModel;
 using testing::TinyTokenizer;
 
 std::vector<int32_t> Prompt(int n, int seed) {
@@ -43,7 +44,8 @@ bool SameBits(const std::vector<float>& a, const std::vector<float>& b) {
 // stepped alone, and every call carries all members' steps.
 TEST(ForwardBatcherTest, MembersSteppingTogetherShareEveryCallAndKeepTheirBits) {
   forward::Model& model = TinyModel();
-  ForwardBatcher batcher(model, {.max_batch = 8, .gather_window = 600s});
+  CpuSequenceModel& cpu = TinySequenceModel();
+  ForwardBatcher batcher(cpu, {.max_batch = 8, .gather_window = 600s});
   constexpr int kMembers = 3, kSteps = 12;
   std::vector<std::vector<std::vector<float>>> got(kMembers), want(kMembers);
   for (int m = 0; m < kMembers; ++m) {
@@ -61,11 +63,11 @@ TEST(ForwardBatcherTest, MembersSteppingTogetherShareEveryCallAndKeepTheirBits) 
   std::vector<std::thread> threads;
   for (int m = 0; m < kMembers; ++m) {
     threads.emplace_back([&, m] {
-      forward::SequenceState state = model.NewSequence();
-      ASSERT_TRUE(model.Forward(state, Prompt(5 + 4 * m, m)));
+      const auto state = cpu.NewSequence();
+      ASSERT_TRUE(cpu.Forward(*state, Prompt(5 + 4 * m, m), {}));
       for (int s = 0; s < kSteps; ++s) {
         const int32_t token[1] = {(s * 31 + m * 7 + 3) % 509};
-        auto l = members[m]->Forward(state, token);
+        auto l = members[m]->Forward(*state, token);
         ASSERT_TRUE(l) << l.error();
         got[m].push_back(*l);
       }
@@ -84,18 +86,18 @@ TEST(ForwardBatcherTest, MembersSteppingTogetherShareEveryCallAndKeepTheirBits) 
 
 // max_batch caps a call; a member that leaves (its generation ended) stops being waited for.
 TEST(ForwardBatcherTest, MaxBatchCapsACallAndLeavingMembersAreNotWaitedFor) {
-  forward::Model& model = TinyModel();
-  ForwardBatcher batcher(model, {.max_batch = 2, .gather_window = 600s});
+  CpuSequenceModel& cpu = TinySequenceModel();
+  ForwardBatcher batcher(cpu, {.max_batch = 2, .gather_window = 600s});
   constexpr int kMembers = 3;
   auto members = JoinAll(batcher, kMembers);
   std::vector<std::thread> threads;
   for (int m = 0; m < kMembers; ++m) {
     threads.emplace_back([&, m] {
-      forward::SequenceState state = model.NewSequence();
-      ASSERT_TRUE(model.Forward(state, Prompt(4, m)));
+      const auto state = cpu.NewSequence();
+      ASSERT_TRUE(cpu.Forward(*state, Prompt(4, m), {}));
       for (int s = 0; s < 2 + 3 * m; ++s) {  // members leave after 2, 5 and 8 steps
         const int32_t token[1] = {(s + m) % 509};
-        EXPECT_TRUE(members[m]->Forward(state, token));
+        EXPECT_TRUE(members[m]->Forward(*state, token));
       }
       members[m].reset();  // leaves: the others no longer wait for it
     });
@@ -108,8 +110,8 @@ TEST(ForwardBatcherTest, MaxBatchCapsACallAndLeavingMembersAreNotWaitedFor) {
 
 // Generations through a batcher give the tokens they give alone (greedy and seeded sampling).
 TEST(ForwardBatcherTest, ConcurrentGenerationsGiveTheirOwnTokens) {
-  forward::Model& model = TinyModel();
-  ForwardBatcher batcher(model, {.max_batch = 4, .gather_window = 600s});
+  CpuSequenceModel& cpu = TinySequenceModel();
+  ForwardBatcher batcher(cpu, {.max_batch = 4, .gather_window = 600s});
   constexpr int kGenerations = 4;
   std::vector<GenerateOptions> options(kGenerations);
   for (int i = 0; i < kGenerations; ++i) {
@@ -119,20 +121,18 @@ TEST(ForwardBatcherTest, ConcurrentGenerationsGiveTheirOwnTokens) {
   }
   std::vector<std::vector<int32_t>> want(kGenerations), got(kGenerations);
   for (int i = 0; i < kGenerations; ++i) {
-    forward::SequenceState state = model.NewSequence();
-    Generator g(model, &TinyTokenizer());
-    auto r = g.Generate(state, Prompt(6 + i, i), options[i]);
+    Generator g(cpu, &TinyTokenizer());
+    auto r = g.Generate(*cpu.NewSequence(), Prompt(6 + i, i), options[i]);
     ASSERT_TRUE(r) << r.error();
     want[i] = r->tokens;
   }
   std::vector<std::thread> threads;
   for (int i = 0; i < kGenerations; ++i) {
     threads.emplace_back([&, i] {
-      forward::SequenceState state = model.NewSequence();
-      Generator g(model, &TinyTokenizer());
+      Generator g(cpu, &TinyTokenizer());
       GenerateOptions o = options[i];
       o.batcher = &batcher;
-      auto r = g.Generate(state, Prompt(6 + i, i), o);
+      auto r = g.Generate(*cpu.NewSequence(), Prompt(6 + i, i), o);
       ASSERT_TRUE(r) << r.error();
       got[i] = r->tokens;
     });
@@ -144,19 +144,17 @@ TEST(ForwardBatcherTest, ConcurrentGenerationsGiveTheirOwnTokens) {
 // A step the model refuses (an id outside the vocabulary) gets its own error; the step batched
 // with it gets its logits.
 TEST(ForwardBatcherTest, ARefusedStepFailsAloneAndTheOthersGoOn) {
-  forward::Model& model = TinyModel();
-  ForwardBatcher batcher(model, {.max_batch = 2, .gather_window = 600s});
+  CpuSequenceModel& cpu = TinySequenceModel();
+  ForwardBatcher batcher(cpu, {.max_batch = 2, .gather_window = 600s});
   Expected<std::vector<float>, std::string> good = std::vector<float>{}, bad = good;
   ForwardBatcher::Member ma(batcher), mb(batcher);  // both join first: one call carries both
   std::thread a([&] {
-    forward::SequenceState state = model.NewSequence();
     const int32_t token[1] = {5};
-    good = ma.Forward(state, token);
+    good = ma.Forward(*cpu.NewSequence(), token);
   });
   std::thread b([&] {
-    forward::SequenceState state = model.NewSequence();
     const int32_t token[1] = {512};
-    bad = mb.Forward(state, token);
+    bad = mb.Forward(*cpu.NewSequence(), token);
   });
   a.join();
   b.join();

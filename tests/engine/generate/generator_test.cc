@@ -12,15 +12,16 @@
 namespace dsagent::engine {
 namespace {
 using testing::TinyModel;
+using testing::TinySequenceModel;
 using testing::TinyTokenizer;
 
 const std::vector<int32_t> kPrompt = {0, 3, 300, 17, 45, 290, 100, 101, 4, 6};
 
 GenerateResult MustGenerate(const std::vector<int32_t>& prompt, const GenerateOptions& options,
                             const TokenSink& sink = {}) {
-  forward::SequenceState state = TinyModel().NewSequence();
-  Generator g(TinyModel(), &TinyTokenizer());
-  auto r = g.Generate(state, prompt, options, sink);
+  const auto sequence = TinySequenceModel().NewSequence();
+  Generator g(TinySequenceModel(), &TinyTokenizer());
+  auto r = g.Generate(*sequence, prompt, options, sink);
   EXPECT_TRUE(r) << (r ? "" : r.error());
   return r ? *r : GenerateResult{};
 }
@@ -106,30 +107,34 @@ TEST(GeneratorTest, ContextLimit) {
   EXPECT_EQ(r.finish, FinishReason::kLength);
   EXPECT_EQ(r.tokens.size(), 6u);  // 5 fed (positions 10..14) + the last one sampled
 
-  forward::SequenceState state = TinyModel().NewSequence();
-  Generator g(TinyModel(), &TinyTokenizer());
-  auto too_long = g.Generate(state, kPrompt, {.context_limit = 5});
+  const auto state = TinySequenceModel().NewSequence();
+  Generator g(TinySequenceModel(), &TinyTokenizer());
+  auto too_long = g.Generate(*state, kPrompt, {.context_limit = 5});
   ASSERT_FALSE(too_long);
   EXPECT_NE(too_long.error().find("context limit is 5"), std::string::npos) << too_long.error();
-  EXPECT_FALSE(g.Generate(state, {}, {}));
-  EXPECT_FALSE(g.Generate(state, kPrompt, {.max_tokens = 0}));
+  EXPECT_FALSE(g.Generate(*state, {}, {}));
+  EXPECT_FALSE(g.Generate(*state, kPrompt, {.max_tokens = 0}));
   const std::vector<int32_t> bad = {0, 512};
-  auto oov = g.Generate(state, bad, {});
+  auto oov = g.Generate(*state, bad, {});
   ASSERT_FALSE(oov);
   EXPECT_NE(oov.error().find("512"), std::string::npos);
-  EXPECT_EQ(state.pos, 0);
+  EXPECT_EQ(state->pos(), 0);
 }
 
 TEST(GeneratorTest, ContinuingFromThePrefillSnapshotGivesTheSameTokens) {
-  forward::SequenceState state = TinyModel().NewSequence(), snapshot;
-  Generator g(TinyModel(), &TinyTokenizer());
-  auto first = g.Generate(state, kPrompt, {.max_tokens = 12}, {},
-                          [&](const forward::SequenceState& s) { snapshot = s; });
+  CpuSequenceModel& model = TinySequenceModel();
+  const auto state = model.NewSequence();
+  forward::SequenceState snapshot;
+  Generator g(model, &TinyTokenizer());
+  auto first = g.Generate(*state, kPrompt, {.max_tokens = 12}, {},
+                          [&](ModelSequence& s) { snapshot = **s.HostState(); });
   ASSERT_TRUE(first);
   EXPECT_EQ(snapshot.pos, static_cast<int64_t>(kPrompt.size()) - 1);
-  EXPECT_EQ(state.pos, static_cast<int64_t>(kPrompt.size() + 11));
+  EXPECT_EQ(state->pos(), static_cast<int64_t>(kPrompt.size() + 11));
   const std::vector<int32_t> last = {kPrompt.back()};
-  auto again = g.Generate(snapshot, last, {.max_tokens = 12});
+  auto restored = model.SequenceFrom(std::move(snapshot));
+  ASSERT_TRUE(restored) << restored.error();
+  auto again = g.Generate(**restored, last, {.max_tokens = 12});
   ASSERT_TRUE(again);
   EXPECT_EQ(again->tokens, first->tokens);
 }

@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 
+#include "engine/generate/cpu_sequence_model.h"
 #include "engine/generate/generator.h"
 #include "engine/generate/mtp_drafter.h"
 #include "tests/engine/forward/state_checks.h"
@@ -39,10 +40,12 @@ struct Decoded {
 
 Decoded MustGenerate(forward::Model& model, const GenerateOptions& options,
                      const std::vector<int32_t>& prompt = kPrompt) {
-  Decoded run{{}, model.NewSequence()};
-  Generator g(model, nullptr);
-  auto r = g.Generate(run.state, prompt, options);
+  CpuSequenceModel cpu(model);
+  const auto sequence = cpu.NewSequence();
+  Generator g(cpu, nullptr);
+  auto r = g.Generate(*sequence, prompt, options);
   EXPECT_TRUE(r) << (r ? "" : r.error());
+  Decoded run{{}, **sequence->HostState()};
   if (r) run.result = *r;
   return run;
 }
@@ -155,14 +158,16 @@ TEST(SpeculativeDecodingTest, AcceptedDraftsGiveExactlyPlainDecodingsTokensAndSt
 // says why.
 TEST(SpeculativeDecodingTest, LaggingMtpStateFallsBackToPlainDecoding) {
   forward::Model& model = Golden("v4-tiny");
-  forward::SequenceState state = model.NewSequence();
-  ASSERT_TRUE(model.Forward(state, std::span(kPrompt).first(5)));
-  Generator g(model, nullptr);
+  CpuSequenceModel cpu(model);
+  const auto state = cpu.NewSequence();
+  ASSERT_TRUE(cpu.Forward(*state, std::span(kPrompt).first(5), {}));
+  Generator g(cpu, nullptr);
   GenerateOptions spec = Greedy(10);
   spec.speculative = Speculative::kMtp;
-  forward::SequenceState copy = state;
-  auto fast = g.Generate(state, std::span(kPrompt).subspan(5), spec);
-  auto plain = g.Generate(copy, std::span(kPrompt).subspan(5), Greedy(10));
+  auto copy = cpu.SequenceFrom(**state->HostState());
+  ASSERT_TRUE(copy) << copy.error();
+  auto fast = g.Generate(*state, std::span(kPrompt).subspan(5), spec);
+  auto plain = g.Generate(**copy, std::span(kPrompt).subspan(5), Greedy(10));
   ASSERT_TRUE(fast && plain);
   EXPECT_EQ(fast->tokens, plain->tokens);
   EXPECT_EQ(fast->drafted, 0);
@@ -267,7 +272,8 @@ TEST(SpeculativeDecodingTest, StandardRuleSamplesPlainDecodingsDistribution) {
   };
 
   constexpr int kRuns = 500;
-  Generator g(model, nullptr);
+  CpuSequenceModel cpu(model);
+  Generator g(cpu, nullptr);
   // Second tokens of kRuns seeded runs: plain (drafter kOff), the MTP block's, the oracle's.
   enum class Drafter { kNone, kMtp, kOracle };
   for (const Drafter drafter : {Drafter::kNone, Drafter::kMtp, Drafter::kOracle}) {
@@ -280,8 +286,9 @@ TEST(SpeculativeDecodingTest, StandardRuleSamplesPlainDecodingsDistribution) {
       std::optional<DistortedOracleDrafts> oracle;
       if (drafter == Drafter::kMtp) options.speculative = Speculative::kMtp;
       if (drafter == Drafter::kOracle) options.drafts = &oracle.emplace(model, start);
-      forward::SequenceState state = start;
-      auto r = g.Generate(state, last, options);
+      auto state = cpu.SequenceFrom(start);
+      ASSERT_TRUE(state) << state.error();
+      auto r = g.Generate(**state, last, options);
       ASSERT_TRUE(r) << r.error();
       ASSERT_EQ(r->tokens.size(), 2u);
       ASSERT_EQ(r->speculative_off, "");
@@ -332,10 +339,12 @@ TEST(SpeculativeDecodingTest, StandardRuleIsDeterministicForASeed) {
   EXPECT_EQ(a.state.mtp_pos, a.state.pos);
   forward::testing::ExpectSameState(a.state, b.state, "same seed");
   // The state continues speculatively (its MTP part kept up).
-  forward::SequenceState next = a.state;
-  Generator g(model, nullptr);
+  CpuSequenceModel cpu(model);
+  auto next = cpu.SequenceFrom(a.state);
+  ASSERT_TRUE(next) << next.error();
+  Generator g(cpu, nullptr);
   const int32_t more[1] = {a.result.tokens.back()};
-  auto continued = g.Generate(next, more, spec);
+  auto continued = g.Generate(**next, more, spec);
   ASSERT_TRUE(continued) << continued.error();
   EXPECT_EQ(continued->speculative_off, "");
   EXPECT_GT(continued->drafted, 0);

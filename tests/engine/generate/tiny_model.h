@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "engine/forward/model.h"
+#include "engine/generate/cpu_sequence_model.h"
 #include "engine/tokenizer/model_tokenizer.h"
 
 namespace dsagent::engine::testing {
@@ -24,6 +25,12 @@ inline forward::Model& TinyModel() {
     return m ? std::move(*m) : nullptr;
   }();
   return *model;
+}
+
+// TinyModel() as generation sees it (the CPU's SequenceModel over it).
+inline CpuSequenceModel& TinySequenceModel() {
+  static CpuSequenceModel model(TinyModel());
+  return model;
 }
 
 inline const BpeTokenizer& TinyTokenizer() {

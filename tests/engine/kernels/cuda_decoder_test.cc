@@ -15,6 +15,7 @@
 
 #include "engine/forward/logits_runner.h"
 #include "engine/forward/model.h"
+#include "engine/generate/cpu_sequence_model.h"
 #include "engine/generate/generator.h"
 #include "engine/kernels/cuda/device_decoder.h"
 #include "engine/model/placement_plan.h"
@@ -144,11 +145,11 @@ TEST_P(DeviceDecoderGoldenTest, GreedyGenerationFollowsTheCpuEngine) {
   auto model = forward::Model::Load(set.dir(), {.threads = 2, .numerics = Numerics::kFast});
   ASSERT_TRUE(model) << model.error();
 
-  forward::SequenceState state = (*model)->NewSequence();
+  CpuSequenceModel cpu_model(**model);
   GenerateOptions options;
   options.max_tokens = steps;
-  Generator generator(**model, nullptr);
-  auto cpu = generator.Generate(state, prompt, options);
+  Generator generator(cpu_model, nullptr);
+  auto cpu = generator.Generate(*cpu_model.NewSequence(), prompt, options);
   ASSERT_TRUE(cpu) << cpu.error();
   ASSERT_EQ(static_cast<int64_t>(cpu->tokens.size()), steps);
 

@@ -145,14 +145,20 @@ INSTANTIATE_TEST_SUITE_P(
                       FastShape{WeightFormat::kFP8, 5, 136, Input::kBf16},   // an 8-column tail
                       FastShape{WeightFormat::kFP8, 6, 224, Input::kFp8},    // 64 + 32 columns
                       FastShape{WeightFormat::kFP8, 3, 7, Input::kFp8},      // tail only
+                      // Two blocks side by side, then one more, then 64 + 32 columns
+                      FastShape{WeightFormat::kFP8, 5, 480, Input::kFp8},
                       FastShape{WeightFormat::kFP8, 9, 200, Input::kF32},
                       FastShape{WeightFormat::kFP8, 5, 136, Input::kF32},
                       FastShape{WeightFormat::kFP4, 7, 256, Input::kFp8},
                       FastShape{WeightFormat::kFP4, 3, 96, Input::kFp8},  // a partial 128-block
+                      // Two blocks side by side, then one more, a 32-group and a 16-column tail
+                      FastShape{WeightFormat::kFP4, 5, 432, Input::kFp8},
                       FastShape{WeightFormat::kFP4, 7, 256, Input::kF32},
                       FastShape{WeightFormat::kBF16, 11, 4096, Input::kBf16},
                       FastShape{WeightFormat::kBF16, 6, 37, Input::kBf16},
                       FastShape{WeightFormat::kBF16, 4, 150, Input::kBf16},  // groups + a tail
+                      // Two blocks side by side, then one more, a 32-group and an 8-column tail
+                      FastShape{WeightFormat::kBF16, 4, 424, Input::kBf16},
                       FastShape{WeightFormat::kBF16, 4, 150, Input::kF32},
                       FastShape{WeightFormat::kF32, 6, 13, Input::kBf16},
                       FastShape{WeightFormat::kF32, 4, 520, Input::kBf16}),

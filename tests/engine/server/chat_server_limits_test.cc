@@ -21,7 +21,7 @@
 
 namespace dsagent::engine::server {
 namespace {
-using testing::TinyModel;
+using testing::TinySequenceModel;
 using testing::TinyTokenizer;
 
 constexpr const char* kLimitsChatBody =
@@ -46,7 +46,7 @@ class ChatServerLimitsTest : public ::testing::Test {
     o.model_id = "tiny";
     o.context_limit = 4096;
     o.default_max_tokens = 8;
-    completer_ = std::make_unique<ChatCompleter>(TinyModel(), TinyTokenizer(), &cache_);
+    completer_ = std::make_unique<ChatCompleter>(TinySequenceModel(), TinyTokenizer(), &cache_);
     server_ = std::make_unique<ChatServer>(*completer_, o);
     auto port = server_->Start();
     ASSERT_TRUE(port) << port.error();
@@ -306,7 +306,7 @@ TEST(ChatServerAccessTest, ANonLoopbackHostNeedsAnApiKey) {
   const std::string why = refused.error();
   EXPECT_NE(why.find("--api-key"), std::string::npos) << why;
   InMemoryPrefixCache cache;
-  ChatCompleter completer(TinyModel(), TinyTokenizer(), &cache);
+  ChatCompleter completer(TinySequenceModel(), TinyTokenizer(), &cache);
   ChatServer server(completer, {.host = "0.0.0.0", .port = 0});
   auto started = server.Start();
   ASSERT_FALSE(started);

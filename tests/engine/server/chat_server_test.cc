@@ -13,7 +13,7 @@
 
 namespace dsagent::engine::server {
 namespace {
-using testing::TinyModel;
+using testing::TinySequenceModel;
 using testing::TinyTokenizer;
 
 class ChatServerTest : public ::testing::Test {
@@ -22,7 +22,7 @@ class ChatServerTest : public ::testing::Test {
   void StartServer(int parallel = 1, SpeculationSettings speculation = {}) {
     server_.reset();
     cache_ = std::make_unique<InMemoryPrefixCache>();
-    completer_ = std::make_unique<ChatCompleter>(TinyModel(), TinyTokenizer(), cache_.get(),
+    completer_ = std::make_unique<ChatCompleter>(TinySequenceModel(), TinyTokenizer(), cache_.get(),
                                                  nullptr, speculation);
     server_ = std::make_unique<ChatServer>(*completer_, ServerOptions{.host = "127.0.0.1",
                                                                       .port = 0,

@@ -22,7 +22,7 @@ class TinyChatServer {
   void Start(server::ServerOptions options, int read_timeout_s) {
     options.host = "127.0.0.1";
     options.port = 0;
-    completer_ = std::make_unique<ChatCompleter>(TinyModel(), TinyTokenizer(), &cache_);
+    completer_ = std::make_unique<ChatCompleter>(TinySequenceModel(), TinyTokenizer(), &cache_);
     server_ = std::make_unique<server::ChatServer>(*completer_, options);
     auto port = server_->Start();
     ASSERT_TRUE(port) << port.error();

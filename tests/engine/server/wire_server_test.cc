@@ -11,13 +11,13 @@
 namespace dsagent::engine::server {
 namespace {
 using testing::SseEvents;
-using testing::TinyModel;
+using testing::TinySequenceModel;
 using testing::TinyTokenizer;
 
 class WireServerTest : public ::testing::Test {
  protected:
   void StartServer(const std::string& api_key = "") {
-    completer_ = std::make_unique<ChatCompleter>(TinyModel(), TinyTokenizer(), &cache_);
+    completer_ = std::make_unique<ChatCompleter>(TinySequenceModel(), TinyTokenizer(), &cache_);
     server_ = std::make_unique<ChatServer>(*completer_, ServerOptions{.host = "127.0.0.1",
                                                                       .port = 0,
                                                                       .model_id = "tiny",
