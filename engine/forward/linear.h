@@ -34,6 +34,11 @@ struct LinearArgs {
 // y[t, o - out_begin] = sum_k x[t, k] * W[o, k] over o in [out_begin, out_begin + out_rows).
 void Linear(const WeightMatrix& w, const LinearArgs& args, const Compute& cx);
 
+// The product Linear(w, args, cx) would run, as one job of a group (Ops::WeightProducts: several
+// small products in one pass, each with Linear's bits).
+kernels::WeightProductJob LinearJob(const WeightMatrix& w, const LinearArgs& args,
+                                    const Compute& cx);
+
 // Shorthand: y [rows, W.rows] = x [rows, W.cols] * W^T.
 void Linear(const WeightMatrix& w, const float* x, int64_t rows, float* y, InputQuant quant,
             Round round, const Compute& cx);

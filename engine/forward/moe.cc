@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <span>
+#include <type_traits>
 #include <vector>
 
 #include "engine/forward/linear.h"
@@ -29,25 +31,64 @@ enum Slot : int {
   kWe,
   kYe,
   kG,
-  kU
+  kU,
+  kExpertBegin,
+  kExperts,
+  kJobs
 };
 kernels::Workspace& MoeWorkspace() { return kernels::ThreadWorkspaceFor<Slot>(); }
 
-// SwiGLU expert on n rows: out [n, dim] = w2 . bf16(weight * silu(g) * u), g = w1 . x, u = w3 . x
-// (both bf16 from FP8-input GEMMs); `limit` > 0 clamps g from above and u on both sides.
-// `xq` holds the rows already FP8-quantised (act_quant per 128): the quantisation is row-wise, so
+// The SwiGLU experts of a call, every routed expert and the shared one: out [n, dim] = w2 .
+// bf16(weight * silu(g) * u), g = w1 . x, u = w3 . x (both bf16 from FP8-input products); `limit`
+// > 0 clamps g from above and u on both sides (the routed experts only: the reference model.py the
+// golden data was produced with builds the shared expert without swiglu_limit). Their products
+// run as two groups (Ops::WeightProducts: every w1 and w3, then every w2): a decode step's ~20
+// small products in two passes over the threads instead of one each, with each product's bits.
+//
+// The inputs are rows already FP8-quantised (act_quant per 128): the quantisation is row-wise, so
 // MoeForward quantises each token's row once for all its experts, w1 and w3 alike, instead of
 // once per product; the products then see the same values and give the same bits.
-void Expert(const ExpertWeights& e, const float* xq, int64_t n, const float* row_weight,
-            float limit, float* out, const Compute& cx) {
-  const int64_t inter = e.w1.rows;
+struct ExpertRows {
+  const ExpertWeights* weights;
+  const float* x;  // [n, dim], quantised
+  int64_t n;
+  const float* row_weight;  // [n] (routed: the router's weights) or null (shared: 1)
+  float limit;              // > 0: the clamp (routed experts only)
+  float* g;                 // [n, inter] scratch
+  float* u;                 // [n, inter] scratch
+  float* out;               // [n, dim]
+};
+
+void RunExperts(std::span<const ExpertRows> experts, const Compute& cx) {
   kernels::Workspace& ws = MoeWorkspace();
-  float* g = ws.Get<float>(kG, n * inter);
-  float* u = ws.Get<float>(kU, n * inter);
-  Linear(e.w1, xq, n, g, InputQuant::kNone, Round::kBF16, cx);
-  Linear(e.w3, xq, n, u, InputQuant::kNone, Round::kBF16, cx);
-  cx.ops.SwiGlu(kernels::F32Rows(g, n, inter), kernels::F32Rows(u, n, inter), row_weight, limit);
-  Linear(e.w2, g, n, out, InputQuant::kFp8Per128, Round::kBF16, cx);
+  auto* jobs = ws.Get<kernels::WeightProductJob>(kJobs, 2 * static_cast<int64_t>(experts.size()));
+  static_assert(std::is_trivially_copyable_v<kernels::WeightProductJob>);
+  int64_t n_jobs = 0;
+  for (const ExpertRows& e : experts) {
+    LinearArgs a;
+    a.x = e.x;
+    a.rows = e.n;
+    a.y = e.g;
+    jobs[n_jobs++] = LinearJob(e.weights->w1, a, cx);
+    a.y = e.u;
+    jobs[n_jobs++] = LinearJob(e.weights->w3, a, cx);
+  }
+  cx.ops.WeightProducts(std::span<const kernels::WeightProductJob>(jobs, n_jobs));
+  for (const ExpertRows& e : experts) {
+    const int64_t inter = e.weights->w1.rows;
+    cx.ops.SwiGlu(kernels::F32Rows(e.g, e.n, inter), kernels::F32Rows(e.u, e.n, inter),
+                  e.row_weight, e.limit);
+  }
+  n_jobs = 0;
+  for (const ExpertRows& e : experts) {
+    LinearArgs a;
+    a.x = e.g;
+    a.rows = e.n;
+    a.y = e.out;
+    a.quant = InputQuant::kFp8Per128;
+    jobs[n_jobs++] = LinearJob(e.weights->w2, a, cx);
+  }
+  cx.ops.WeightProducts(std::span<const kernels::WeightProductJob>(jobs, n_jobs));
 }
 
 // Router: per row the chosen expert ids and their weights (n_activated each): ids and weights
@@ -92,39 +133,69 @@ void MoeForward(const MoeWeights& w, const ModelConfig& c, const float* x, const
   int32_t* ids = ws.Get<int32_t>(kIds, rows * k);
   float* weights = ws.Get<float>(kWeights, rows * k);
   Route(w, c, x, tokens, rows, ids, weights, cx);
-  // The experts' input, FP8-quantised once per row (see Expert).
+  // The experts' input, FP8-quantised once per row (see RunExperts).
   float* xq = ws.Get<float>(kQuantised, rows * dim);
   std::copy(x, x + rows * dim, xq);
   cx.ops.ActQuantFp8(kernels::F32Rows(xq, rows, dim), 128);
 
-  // Routed experts, one batch of rows each; results per (row, slot).
-  float* routed = ws.Get<float>(kRouted, rows * k * dim);
-  std::fill(routed, routed + rows * k * dim, 0.0f);
-  int64_t* slots = ws.Get<int64_t>(kSlots, rows * k);  // row * k + j of one expert
+  // The routed (row, slot) pairs grouped by expert, in ascending expert id and slot order:
+  // order[begin[e], begin[e + 1]) are expert e's, so its rows of xe, we, g, u and ye are
+  // consecutive. An id outside the experts (a hostile tid2eid) matches none, and its slot stays
+  // zero, as when each expert scanned the ids for its own.
+  const int64_t pairs = rows * k, n_exp = c.n_routed_experts;
+  int64_t* begin = ws.Get<int64_t>(kExpertBegin, n_exp + 1);
+  std::fill(begin, begin + n_exp + 1, 0);
+  for (int64_t i = 0; i < pairs; ++i) {
+    if (ids[i] >= 0 && ids[i] < n_exp) ++begin[ids[i] + 1];
+  }
+  std::partial_sum(begin, begin + n_exp + 1, begin);
+  int64_t* order = ws.Get<int64_t>(kSlots, pairs);
+  for (int64_t e = 0, i = 0; e < n_exp; ++e) {
+    if (begin[e + 1] == begin[e]) continue;
+    for (int64_t j = 0; j < pairs; ++j) {
+      if (ids[j] == e) order[i++] = j;
+    }
+  }
+  const int64_t routed_pairs = begin[n_exp];
+  // Rows of g and u: the routed pairs' (each expert's width), then the shared expert's.
+  int64_t g_rows_floats = rows * w.shared.w1.rows;
+  for (int64_t e = 0; e < n_exp; ++e)
+    g_rows_floats += (begin[e + 1] - begin[e]) * w.experts[static_cast<size_t>(e)].w1.rows;
+  float* xe = ws.Get<float>(kXe, routed_pairs * dim);
+  float* we = ws.Get<float>(kWe, routed_pairs);
+  float* ye = ws.Get<float>(kYe, routed_pairs * dim);
+  float* g = ws.Get<float>(kG, g_rows_floats);
+  float* u = ws.Get<float>(kU, g_rows_floats);
+  float* shared = ws.Get<float>(kShared, rows * dim);
+  for (int64_t i = 0; i < routed_pairs; ++i) {
+    const int64_t row = order[i] / k;
+    std::copy(xq + row * dim, xq + (row + 1) * dim, xe + i * dim);
+    we[i] = weights[order[i]];
+  }
+  // The routed experts with rows, then the shared expert on every row.
+  auto* experts = ws.Get<ExpertRows>(kExperts, n_exp + 1);
+  static_assert(std::is_trivially_copyable_v<ExpertRows>);
   const float limit = static_cast<float>(c.swiglu_limit);
-  for (int32_t e = 0; e < c.n_routed_experts; ++e) {
-    int64_t n = 0;
-    for (int64_t i = 0; i < rows * k; ++i) {
-      if (ids[i] == e) slots[n++] = i;
-    }
+  int64_t n_experts = 0, g_at = 0;
+  for (int64_t e = 0; e < n_exp; ++e) {
+    const int64_t b0 = begin[e], n = begin[e + 1] - b0;
     if (n == 0) continue;
-    float* xe = ws.Get<float>(kXe, n * dim);
-    float* we = ws.Get<float>(kWe, n);
-    for (int64_t i = 0; i < n; ++i) {
-      const int64_t row = slots[i] / k;
-      std::copy(xq + row * dim, xq + (row + 1) * dim, xe + i * dim);
-      we[i] = weights[slots[i]];
-    }
-    float* ye = ws.Get<float>(kYe, n * dim);
-    Expert(w.experts[static_cast<size_t>(e)], xe, n, we, limit, ye, cx);
-    for (int64_t i = 0; i < n; ++i) {
-      std::copy(ye + i * dim, ye + (i + 1) * dim, routed + slots[i] * dim);
-    }
+    const ExpertWeights& ew = w.experts[static_cast<size_t>(e)];
+    experts[n_experts++] = {&ew,   xe + b0 * dim, n,        we + b0,
+                            limit, g + g_at,      u + g_at, ye + b0 * dim};
+    g_at += n * ew.w1.rows;
   }
   // The shared expert does not clamp: the reference model.py the golden data was produced with
   // builds it without swiglu_limit (a later upstream revision clamps it too).
-  float* shared = ws.Get<float>(kShared, rows * dim);
-  Expert(w.shared, xq, rows, nullptr, 0.0f, shared, cx);
+  experts[n_experts++] = {&w.shared, xq, rows, nullptr, 0.0f, g + g_at, u + g_at, shared};
+  RunExperts(std::span<const ExpertRows>(experts, n_experts), cx);
+
+  // Results per (row, slot).
+  float* routed = ws.Get<float>(kRouted, pairs * dim);
+  std::fill(routed, routed + pairs * dim, 0.0f);
+  for (int64_t i = 0; i < routed_pairs; ++i) {
+    std::copy(ye + i * dim, ye + (i + 1) * dim, routed + order[i] * dim);
+  }
 
   // y = sum of routed outputs in ascending expert order (fp32), + shared, rounded to bf16. A
   // token routed twice to one expert counts it once, as the reference's index_put does.

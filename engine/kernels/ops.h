@@ -153,6 +153,12 @@ struct WeightProductArgs {
   Numerics numerics = Numerics::kExact;
 };
 
+// One product of a group (Ops::WeightProducts).
+struct WeightProductJob {
+  WeightView w;
+  WeightProductArgs args;
+};
+
 class Ops {
  public:
   virtual ~Ops() = default;
@@ -167,6 +173,11 @@ class Ops {
   // not depend on the other rows, the threads or the tiling. The CPU backend splits the output
   // rows over its threads.
   virtual void WeightProduct(const WeightView& w, const WeightProductArgs& args) const = 0;
+  // Several independent products (their y must not overlap), each giving WeightProduct's results
+  // bit for bit: one call for a step's many small products (the MoE's experts) lets a backend run
+  // them as one pass (the CPU: one loop over all their output rows, instead of one hand-off and
+  // one uneven split per product).
+  virtual void WeightProducts(std::span<const WeightProductJob> jobs) const = 0;
 
   // ---- the embedding lookup: row r of out [rows, copies * W.cols] (kF32) gets row ids[r] of the
   // stored table W, dequantised exactly (every stored value times its power-of-two block scale is

@@ -34,34 +34,97 @@ bool Contiguous(const ConstView& v) { return v.row_stride() == v.cols; }
 
 }  // namespace
 
+namespace {
+
+// A product's checked shape and its rows for cpu::WeightProduct, reading x from `x` (the
+// caller's rows or their FP8-quantised copy) with row stride `x_stride`.
+WeightProductTask ProductTask(const WeightView& w, const WeightProductArgs& a, const float* x,
+                              int64_t x_stride) {
+  WeightProductTask t;
+  t.w = WeightRows{w.format, w.data, w.scale, w.cols, w.scale_cols};
+  t.rows.x = x;
+  t.rows.rows = a.x.rows;
+  t.rows.x_stride = x_stride;
+  t.rows.y = a.y.row<float>(0);
+  t.rows.y_stride = a.y.row_stride();
+  t.rows.out_begin = a.out_begin;
+  t.rows.out_rows = a.y.cols;
+  t.rows.round_bf16 = a.round == ProductRound::kBF16;
+  return t;
+}
+
+void RequireProductShape(const WeightView& w, const WeightProductArgs& a, const char* op) {
+  Require(a.x.cols == w.cols && a.y.rows == a.x.rows && a.out_begin >= 0 &&
+              a.out_begin + a.y.cols <= w.rows,
+          op, "x [rows, W.cols], y [rows, n] with out_begin + n <= W.rows");
+}
+
+// The FP8-quantised copy of a product's input (reference act_quant, blocks of 128 along K) into
+// `out` [rows, W.cols].
+void QuantisedInput(const CpuOps& ops, const WeightView& w, const WeightProductArgs& a,
+                    float* out) {
+  const int64_t k = w.cols;
+  for (int64_t t = 0; t < a.x.rows; ++t) {
+    const float* row = a.x.row<const float>(t);
+    std::copy(row, row + k, out + t * k);
+  }
+  ops.ActQuantFp8(F32Rows(out, a.x.rows, k), 128);
+}
+
+bool Quantises(const WeightProductArgs& a) {
+  return a.input == ProductInput::kFp8Per128 && a.x.rows > 0 && a.y.cols > 0;
+}
+
+}  // namespace
+
 void CpuOps::WeightProduct(const WeightView& w, const WeightProductArgs& a) const {
-  const int64_t rows = a.x.rows, k = w.cols, out_rows = a.y.cols;
-  Require(a.x.cols == k && a.y.rows == rows && a.out_begin >= 0 && a.out_begin + out_rows <= w.rows,
-          "WeightProduct", "x [rows, W.cols], y [rows, n] with out_begin + n <= W.rows");
-  if (rows <= 0 || out_rows <= 0) return;
+  RequireProductShape(w, a, "WeightProduct");
+  if (a.x.rows <= 0 || a.y.cols <= 0) return;
   const float* x = a.x.row<const float>(0);
   int64_t x_stride = a.x.row_stride();
-  if (a.input == ProductInput::kFp8Per128) {
-    // The FP8-quantised copy of the input (reference act_quant, blocks of 128 along K).
-    float* quantised = ThreadWorkspace().Get<float>(kProductInput, rows * k);
-    for (int64_t t = 0; t < rows; ++t) {
-      std::copy(x + t * x_stride, x + t * x_stride + k, quantised + t * k);
-    }
-    ActQuantFp8(F32Rows(quantised, rows, k), 128);
+  if (Quantises(a)) {
+    float* quantised = ThreadWorkspace().Get<float>(kProductInput, a.x.rows * w.cols);
+    QuantisedInput(*this, w, a, quantised);
     x = quantised;
-    x_stride = k;
+    x_stride = w.cols;
   }
-  WeightProductRows r;
-  r.x = x;
-  r.rows = rows;
-  r.x_stride = x_stride;
-  r.y = a.y.row<float>(0);
-  r.y_stride = a.y.row_stride();
-  r.out_begin = a.out_begin;
-  r.out_rows = out_rows;
-  r.round_bf16 = a.round == ProductRound::kBF16;
-  cpu::WeightProduct(pool_, WeightRows{w.format, w.data, w.scale, w.cols, w.scale_cols}, r,
-                     a.numerics);
+  const WeightProductTask t = ProductTask(w, a, x, x_stride);
+  cpu::WeightProduct(pool_, t.w, t.rows, a.numerics);
+}
+
+void CpuOps::WeightProducts(std::span<const WeightProductJob> jobs) const {
+  if (jobs.empty()) return;
+  // One pass needs one numerics mode; a mixed group runs product by product.
+  for (const WeightProductJob& j : jobs) {
+    if (j.args.numerics != jobs.front().args.numerics) {
+      for (const WeightProductJob& each : jobs) WeightProduct(each.w, each.args);
+      return;
+    }
+  }
+  int64_t quantised_floats = 0;
+  for (const WeightProductJob& j : jobs) {
+    RequireProductShape(j.w, j.args, "WeightProducts");
+    if (Quantises(j.args)) quantised_floats += j.args.x.rows * j.w.cols;
+  }
+  Workspace& ws = ThreadWorkspace();
+  // Taken before the tasks' slot: a Get may move an earlier slot's buffer only when it grows
+  // that same slot.
+  float* quantised = ws.Get<float>(kProductInput, quantised_floats);
+  auto* tasks = ws.Get<WeightProductTask>(kProductTasks, static_cast<int64_t>(jobs.size()));
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const WeightProductJob& j = jobs[i];
+    const float* x = j.args.x.rows > 0 ? j.args.x.row<const float>(0) : nullptr;
+    int64_t x_stride = j.args.x.row_stride();
+    if (Quantises(j.args)) {
+      QuantisedInput(*this, j.w, j.args, quantised);
+      x = quantised;
+      x_stride = j.w.cols;
+      quantised += j.args.x.rows * j.w.cols;
+    }
+    tasks[i] = ProductTask(j.w, j.args, x, x_stride);
+  }
+  cpu::WeightProducts(pool_, std::span<const WeightProductTask>(tasks, jobs.size()),
+                      jobs.front().args.numerics);
 }
 
 void CpuOps::EmbedRows(const WeightView& table, const int32_t* ids, View out) const {

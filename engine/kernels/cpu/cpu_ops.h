@@ -23,6 +23,7 @@ class CpuOps final : public Ops {
 
   std::string name() const override { return "cpu"; }
   void WeightProduct(const WeightView& w, const WeightProductArgs& args) const override;
+  void WeightProducts(std::span<const WeightProductJob> jobs) const override;
   void EmbedRows(const WeightView& table, const int32_t* ids, View out) const override;
   void ActQuantFp8(View x, int64_t block) const override;
   void ActQuantFp4(View x, int64_t block) const override;

@@ -27,6 +27,8 @@ struct Scratch {
   std::vector<double> x64;              // prefill: the input rows as doubles
   std::vector<float> row;               // prefill task: one dequantised weight row
   std::vector<double> panel;            // prefill task: weight rows as doubles
+  std::vector<int64_t> task_ends;       // WeightProducts: each task's end in the joined rows
+  std::vector<int64_t> input_begins;    // WeightProducts: each task's first prepared input
 };
 Scratch& ThreadScratch() {
   thread_local Scratch scratch;
@@ -37,39 +39,90 @@ Scratch& ThreadScratch() {
 // kernel call on the same bytes, so results do not depend on the row count, the threads or the
 // tiling (prefill-then-decode equals one prefill). Tasks own ranges of output rows and walk them
 // in tiles of input rows x weight rows that stay in cache.
-void ProductFast(ThreadPool& pool, const WeightRows& rows, const WeightProductRows& a, CpuIsa isa,
-                 Scratch& scratch) {
-  const int64_t k = rows.cols;
-  std::vector<DotInputF32>& inputs = scratch.f32_inputs;
-  if (inputs.size() < static_cast<size_t>(a.rows)) inputs.resize(static_cast<size_t>(a.rows));
-  const bool split = rows.format == WeightFormat::kFP4;
-  for (int64_t t = 0; t < a.rows; ++t) {
-    inputs[static_cast<size_t>(t)].Prepare(a.x + t * a.x_stride, k, split);
-  }
+
+// Output rows [begin, end) (relative to a.out_begin) of one product, its inputs prepared.
+void FastRowRange(const WeightRows& rows, const WeightProductRows& a, const DotInputF32* inputs,
+                  CpuIsa isa, int64_t begin, int64_t end) {
   constexpr int64_t kInputTile = 64, kWeightTile = 32;
-  const int64_t grain = std::max<int64_t>(1, 65536 / (k * a.rows));
-  pool.ParallelFor(a.out_rows, grain, [&](int64_t begin, int64_t end) {
-    float dots[kInputTile * kWeightTile];
-    // Weight tiles outside, input tiles inside: a tile of weight rows is read from memory once
-    // and stays in cache for every input row (the inputs are the smaller operand). Input tiles
-    // of 64 rows (a prefill chunk): the kernel converts FP8/FP4 rows once per call for all of
-    // them (16 left a tenth of the GEMM in conversions; bench/gemm_bench).
-    for (int64_t o0 = begin; o0 < end; o0 += kWeightTile) {
-      const int64_t n = std::min(kWeightTile, end - o0);
-      for (int64_t t0 = 0; t0 < a.rows; t0 += kInputTile) {
-        const int64_t t1 = std::min(a.rows, t0 + kInputTile);
-        WeightRowDotsF32Batch(isa, rows, a.out_begin + o0, n, inputs.data() + t0, t1 - t0, dots,
-                              kWeightTile);
-        for (int64_t t = t0; t < t1; ++t) {
-          const float* d = dots + (t - t0) * kWeightTile;
-          float* yt = a.y + t * a.y_stride + o0;
-          if (a.round_bf16) {
-            for (int64_t i = 0; i < n; ++i) yt[i] = RoundBf16(d[i]);
-          } else {
-            std::copy(d, d + n, yt);
-          }
+  float dots[kInputTile * kWeightTile];
+  // Weight tiles outside, input tiles inside: a tile of weight rows is read from memory once
+  // and stays in cache for every input row (the inputs are the smaller operand). Input tiles
+  // of 64 rows (a prefill chunk): the kernel converts FP8/FP4 rows once per call for all of
+  // them (16 left a tenth of the GEMM in conversions; bench/gemm_bench).
+  for (int64_t o0 = begin; o0 < end; o0 += kWeightTile) {
+    const int64_t n = std::min(kWeightTile, end - o0);
+    for (int64_t t0 = 0; t0 < a.rows; t0 += kInputTile) {
+      const int64_t t1 = std::min(a.rows, t0 + kInputTile);
+      WeightRowDotsF32Batch(isa, rows, a.out_begin + o0, n, inputs + t0, t1 - t0, dots,
+                            kWeightTile);
+      for (int64_t t = t0; t < t1; ++t) {
+        const float* d = dots + (t - t0) * kWeightTile;
+        float* yt = a.y + t * a.y_stride + o0;
+        if (a.round_bf16) {
+          for (int64_t i = 0; i < n; ++i) yt[i] = RoundBf16(d[i]);
+        } else {
+          std::copy(d, d + n, yt);
         }
       }
+    }
+  }
+}
+
+// The input rows of a product in the kernel's form (FP4 rows also split into even and odd
+// columns), into inputs[0, a.rows).
+void PrepareInputs(const WeightRows& rows, const WeightProductRows& a, DotInputF32* inputs) {
+  const bool split = rows.format == WeightFormat::kFP4;
+  for (int64_t t = 0; t < a.rows; ++t) inputs[t].Prepare(a.x + t * a.x_stride, rows.cols, split);
+}
+
+void ProductFast(ThreadPool& pool, const WeightRows& rows, const WeightProductRows& a, CpuIsa isa,
+                 Scratch& scratch) {
+  std::vector<DotInputF32>& inputs = scratch.f32_inputs;
+  if (inputs.size() < static_cast<size_t>(a.rows)) inputs.resize(static_cast<size_t>(a.rows));
+  PrepareInputs(rows, a, inputs.data());
+  const int64_t grain = std::max<int64_t>(1, 65536 / (rows.cols * a.rows));
+  pool.ParallelFor(a.out_rows, grain, [&](int64_t begin, int64_t end) {
+    FastRowRange(rows, a, inputs.data(), isa, begin, end);
+  });
+}
+
+// Several fast products as one loop over their joined output rows: a task's range may cover the
+// end of one product and the start of the next.
+void ProductsFast(ThreadPool& pool, std::span<const WeightProductTask> tasks, CpuIsa isa,
+                  Scratch& scratch) {
+  scratch.task_ends.clear();
+  scratch.input_begins.clear();
+  int64_t total_inputs = 0, total_rows = 0;
+  double macs = 0;
+  for (const WeightProductTask& t : tasks) {
+    const bool empty = t.rows.rows <= 0 || t.rows.out_rows <= 0;
+    scratch.input_begins.push_back(total_inputs);
+    total_inputs += empty ? 0 : t.rows.rows;
+    total_rows += empty ? 0 : t.rows.out_rows;
+    scratch.task_ends.push_back(total_rows);
+    if (!empty) macs += static_cast<double>(t.rows.rows * t.w.cols * t.rows.out_rows);
+  }
+  if (total_rows == 0) return;
+  std::vector<DotInputF32>& inputs = scratch.f32_inputs;
+  if (inputs.size() < static_cast<size_t>(total_inputs))
+    inputs.resize(static_cast<size_t>(total_inputs));
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    if (tasks[i].rows.rows > 0 && tasks[i].rows.out_rows > 0)
+      PrepareInputs(tasks[i].w, tasks[i].rows, inputs.data() + scratch.input_begins[i]);
+  }
+  // Ranges of at least ~64k multiply-adds, as for one product.
+  const int64_t grain =
+      std::max<int64_t>(1, static_cast<int64_t>(65536.0 * static_cast<double>(total_rows) / macs));
+  pool.ParallelFor(total_rows, grain, [&](int64_t begin, int64_t end) {
+    int64_t start = 0;
+    for (size_t i = 0; i < tasks.size() && start < end; ++i) {
+      const int64_t stop = scratch.task_ends[i];
+      const int64_t lo = std::max(begin, start), hi = std::min(end, stop);
+      if (lo < hi) {
+        FastRowRange(tasks[i].w, tasks[i].rows, inputs.data() + scratch.input_begins[i], isa,
+                     lo - start, hi - start);
+      }
+      start = stop;
     }
   });
 }
@@ -149,6 +202,19 @@ void WeightProduct(ThreadPool& pool, const WeightRows& w, const WeightProductRow
   } else {
     ProductExactPanels(pool, w, a, isa, scratch);
   }
+}
+
+void WeightProducts(ThreadPool& pool, std::span<const WeightProductTask> tasks, Numerics numerics) {
+  // Joined only while every product is decode-sized: a product of many input rows amortises its
+  // own loop, and joining them kept every product's prepared inputs (tens of KB a row) alive at
+  // once, which made a 128-token prefill's MoE 5-10% slower (measured, decode_bench).
+  bool small = numerics == Numerics::kFast;
+  for (const WeightProductTask& t : tasks) small = small && t.rows.rows <= kJoinedMaxRows;
+  if (small) {
+    ProductsFast(pool, tasks, ActiveCpuIsa(), ThreadScratch());
+    return;
+  }
+  for (const WeightProductTask& t : tasks) WeightProduct(pool, t.w, t.rows, numerics);
 }
 
 }  // namespace dsagent::engine::kernels::cpu

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "engine/kernels/cpu/thread_pool.h"
 #include "engine/kernels/cpu/weight_dot.h"
@@ -34,5 +35,19 @@ struct WeightProductRows {
 // y[t, o - out_begin] = sum_k x[t, k] * W[o, k] for o in [out_begin, out_begin + out_rows).
 void WeightProduct(ThreadPool& pool, const WeightRows& w, const WeightProductRows& a,
                    Numerics numerics);
+
+// One product of a group (WeightProducts): a weight and the rows WeightProduct would take.
+struct WeightProductTask {
+  WeightRows w;
+  WeightProductRows rows;
+};
+
+// Several independent products, each with WeightProduct's results bit for bit. In `fast`, when
+// no product has more than kJoinedMaxRows input rows (decode, small batches), the output rows of
+// all of them are split over the pool in one loop: a decode step's MoE is ~20 products of a few
+// MB, and one loop each paid a hand-off to the workers and an uneven last chunk every time.
+// Otherwise (a prefill, `exact`) they run one after the other. Outputs must not overlap.
+constexpr int64_t kJoinedMaxRows = 8;
+void WeightProducts(ThreadPool& pool, std::span<const WeightProductTask> tasks, Numerics numerics);
 
 }  // namespace dsagent::engine::kernels::cpu

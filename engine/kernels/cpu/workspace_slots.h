@@ -21,6 +21,7 @@ enum WorkspaceSlot : int {
   kSinkhornExp,
   kHcPostNext,
   kProductInput,
+  kProductTasks,
 };
 
 }  // namespace dsagent::engine::kernels::cpu

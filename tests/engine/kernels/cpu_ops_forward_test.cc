@@ -10,6 +10,7 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <numeric>
 #include <random>
 #include <utility>
@@ -17,6 +18,7 @@
 
 #include "engine/kernels/cpu/cpu_ops.h"
 #include "engine/kernels/cpu/thread_pool.h"
+#include "engine/kernels/cpu/weight_product.h"
 #include "engine/kernels/ops.h"
 #include "engine/kernels/ops_backend.h"
 #include "tests/engine/kernels/random_weights.h"
@@ -532,6 +534,79 @@ TEST_F(CpuOpsForwardTest, FastWeightProductGivesEachRowTheBitsItGetsAlone) {
           mag += std::fabs(wr[c] * x[t * cols + c]);
         }
         ASSERT_LE(std::fabs(one[o] - sum), 1e-2L * std::fabs(sum) + 1e-5L * mag) << o;
+      }
+    }
+  }
+}
+
+// A group of products (the MoE's experts of a step) gives each product's own bits: every format,
+// FP8 input quantisation, both roundings, strided rows, a product with no rows, in both numerics
+// and on 2 and 3 threads. With every product at most cpu::kJoinedMaxRows rows (a decode step's
+// experts) `fast` joins their output rows into one loop, so a chunk of it can end one product and
+// start the next; with a larger one (a prefill's) the products run one by one.
+TEST_F(CpuOpsForwardTest, WeightProductsGiveEachProductsOwnBits) {
+  struct Case {
+    WeightFormat format;
+    int64_t out_rows, cols, out_begin, y_cols;
+    ProductInput input;
+    ProductRound round;
+  };
+  const Case cases[] = {
+      {WeightFormat::kFP4, 96, 256, 0, 96, ProductInput::kNone, ProductRound::kBF16},
+      {WeightFormat::kFP4, 96, 256, 0, 96, ProductInput::kNone, ProductRound::kBF16},
+      {WeightFormat::kFP8, 130, 384, 2, 120, ProductInput::kFp8Per128, ProductRound::kBF16},
+      {WeightFormat::kBF16, 200, 128, 0, 200, ProductInput::kNone, ProductRound::kF32},
+      {WeightFormat::kBF16, 20, 128, 0, 20, ProductInput::kNone, ProductRound::kBF16},
+      {WeightFormat::kFP4, 256, 256, 0, 256, ProductInput::kFp8Per128, ProductRound::kBF16},
+  };
+  const int64_t joined_rows[] = {1, 1, cpu::kJoinedMaxRows, 1, 0, 3};
+  const int64_t one_by_one_rows[] = {1, 1, cpu::kJoinedMaxRows + 1, 1, 0, 3};
+  std::vector<testing::RandomWeight> weights;
+  std::vector<std::vector<float>> xs;
+  for (const Case& c : cases) {
+    weights.push_back(testing::MakeWeight(c.format, c.out_rows, c.cols, rng_));
+    xs.push_back(RandomBf16Values(static_cast<size_t>((cpu::kJoinedMaxRows + 1) * (c.cols + 3)),
+                                  rng_, 2.0f));
+  }
+  const std::vector<std::vector<float>> xs_before = xs;
+  for (const int64_t* rows : {joined_rows, one_by_one_rows}) {
+    for (const int threads : {2, 3}) {
+      cpu::ThreadPool pool(threads);
+      cpu::CpuOps ops(pool);
+      for (const Numerics numerics : {Numerics::kFast, Numerics::kExact}) {
+        std::vector<std::vector<float>> grouped, alone;
+        std::vector<WeightProductJob> jobs;
+        for (size_t i = 0; i < std::size(cases); ++i) {
+          const Case& c = cases[i];
+          const int64_t x_stride = c.cols + 3, y_stride = c.y_cols + 1;
+          grouped.emplace_back(static_cast<size_t>(std::max<int64_t>(1, rows[i]) * y_stride),
+                               -7.0f);
+          alone.push_back(grouped.back());
+          WeightProductJob j;
+          j.w = ViewOf(weights[i]);
+          j.args.x = F32Rows(xs[i].data(), rows[i], c.cols, x_stride);
+          j.args.y = F32Rows(grouped.back().data(), rows[i], c.y_cols, y_stride);
+          j.args.out_begin = c.out_begin;
+          j.args.input = c.input;
+          j.args.round = c.round;
+          j.args.numerics = numerics;
+          jobs.push_back(j);
+          j.args.y = F32Rows(alone.back().data(), rows[i], c.y_cols, y_stride);
+          ops.WeightProduct(j.w, j.args);
+        }
+        ops.WeightProducts(jobs);
+        for (size_t i = 0; i < std::size(cases); ++i) {
+          for (size_t k = 0; k < alone[i].size(); ++k) {
+            ASSERT_EQ(Bits(grouped[i][k]), Bits(alone[i][k]))
+                << "product " << i << " value " << k << " rows " << rows[i] << " threads "
+                << threads << " numerics " << static_cast<int>(numerics);
+          }
+        }
+        // The inputs were not written (the FP8 quantisation works on a copy).
+        for (size_t i = 0; i < std::size(cases); ++i) {
+          ASSERT_EQ(0, std::memcmp(xs[i].data(), xs_before[i].data(), xs[i].size() * sizeof(float)))
+              << "product " << i;
+        }
       }
     }
   }
