@@ -150,12 +150,11 @@ Expected<std::vector<float>, std::string> DeviceSequenceModel::Run(DeviceModelSe
     for (size_t i = 0; i < tokens.size(); ++i) {
       token_->Upload(&tokens[i], sizeof(int32_t), *stream_);
       ModelDecode(*model_, *seq.device_, token_->as<int32_t>(), logits_->as<float>(), *stream_);
+      // The steps queue on one stream: the next token's upload runs after this step has read
+      // its token (a pageable upload has left the host memory when cudaMemcpyAsync returns).
       if (!last_only || i + 1 == tokens.size()) {
-        // Download waits, so the token upload's host memory is not reused before the copy.
         logits_->Download(logits.data() + (last_only ? 0 : i * vocab), vocab * sizeof(float),
-                          *stream_);
-      } else {
-        stream_->Synchronize();
+                          *stream_);  // waits
       }
     }
   } catch (const std::exception& e) {

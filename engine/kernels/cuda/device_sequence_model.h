@@ -14,7 +14,7 @@
 //
 // Thread-safety: calls may come from several threads; the device model's scratch is shared, so
 // they run one at a time (a mutex). The forward::Model must outlive Create (the upload reads its
-// mapped weights; nothing afterwards).
+// mapped weights; nothing afterwards); the DeviceSequenceModel must outlive its sequences.
 #pragma once
 
 #include <cstdint>
