@@ -64,6 +64,8 @@ class DeviceSequenceModel final : public SequenceModel {
       const forward::Model& model, const PlacementPlan& plan, const DeviceDecoderOptions& options);
   ~DeviceSequenceModel() override;
 
+  // The checkpoint's config: its max_position_embeddings is not this model's room, context() is
+  // (callers cap generation there: GenerateOptions::context_limit).
   const ModelConfig& config() const override { return config_; }
   int64_t context() const { return context_; }
 

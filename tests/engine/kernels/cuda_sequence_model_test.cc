@@ -94,6 +94,7 @@ TEST_F(DeviceSequenceModelGpuTest, GeneratorGivesTheCpuImplementationsTokens) {
   const int64_t steps = 48;
   GenerateOptions options;
   options.max_tokens = steps;
+  options.context_limit = kContext;  // the device sequences' room, not max_position_embeddings
   CpuSequenceModel cpu_model(*cpu_);
   auto cpu = Generator(cpu_model, nullptr).Generate(*cpu_model.NewSequence(), prompt, options);
   ASSERT_TRUE(cpu) << cpu.error();
