@@ -229,17 +229,18 @@ int main(int argc, char** argv) {
       BenchBlock b = MakeBlock(c, ratio, capacity, factory, stream);
       const double build_s =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t_build).count();
+      kc::DeviceAttentionState state = kc::DeviceAttentionState::Create(b.block.attn, stream);
       kc::DeviceBuffer h(static_cast<size_t>(c.hc_mult * c.dim) * sizeof(float));
       const std::vector<float> h0(static_cast<size_t>(c.hc_mult * c.dim), 0.01f);
       // Fill the cache: `context` tokens (the streams reset each time so values stay tame).
       for (int64_t pos = 0; pos < context; ++pos) {
         h.Upload(h0.data(), h.bytes(), stream);
-        kc::BlockDecode(b.block, h.as<float>(), pos, nullptr, stream);
+        kc::BlockDecode(b.block, state, h.as<float>(), pos, nullptr, stream);
       }
       stream.Synchronize();
       const auto t0 = std::chrono::steady_clock::now();
       for (int r = 0; r < reps; ++r) {
-        kc::BlockDecode(b.block, h.as<float>(), context + r, nullptr, stream);
+        kc::BlockDecode(b.block, state, h.as<float>(), context + r, nullptr, stream);
       }
       stream.Synchronize();
       const double secs =

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The CUDA backend's device checks in one run, for a session lent a GPU (docs/BENCHMARKS.md,
-# "CUDA kernels"): the CUDA op tests with DSAGENT_REQUIRE_CUDA=1 (a skip is a failure there), the
+# "CUDA kernels"): the CUDA tests with DSAGENT_REQUIRE_CUDA=1 (a skip is a failure there; the whole
+# engine_cuda_test binary: ops, forward ops, model, decoder, device sequences and their
+# snapshot/restore, the device SequenceModel — tests/engine/CMakeLists.txt lists its files), the
 # matvec bandwidth benchmark, the forward-op kernels' timings and a V4-Flash-shaped block's decode
 # time per token; results go to $OUT (default ./gpu-check-out).
 #

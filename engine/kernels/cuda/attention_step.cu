@@ -90,8 +90,6 @@ DeviceAttention DeviceAttention::Create(const AttentionShape& s, const Attention
     return DeviceBuffer(static_cast<size_t>(n) * sizeof(float));
   };
   const int64_t compressed_rows = s.ratio > 0 ? s.capacity : 0;
-  a.cache = DeviceBuffer(static_cast<size_t>((s.window + compressed_rows) * s.head_dim) *
-                         sizeof(uint16_t));
   a.x_quant = floats(s.dim);
   a.qr = floats(s.q_lora_rank);
   a.qr_quant = floats(s.q_lora_rank);
@@ -105,8 +103,29 @@ DeviceAttention DeviceAttention::Create(const AttentionShape& s, const Attention
   return a;
 }
 
-void AttentionDecode(DeviceAttention& a, const float* x, int64_t pos, float* out,
-                     CudaStream& stream) {
+DeviceAttentionState DeviceAttentionState::Create(const DeviceAttention& a, CudaStream& stream) {
+  const AttentionShape& s = a.shape;
+  const int64_t compressed_rows = s.ratio > 0 ? s.capacity : 0;
+  DeviceAttentionState st;
+  st.cache = DeviceBuffer(static_cast<size_t>((s.window + compressed_rows) * s.head_dim) *
+                          sizeof(uint16_t));
+  if (a.compressor) st.compressor = DeviceCompressorState::Create(a.compressor->shape, stream);
+  if (a.indexer) st.indexer = DeviceIndexerState::Create(*a.indexer, stream);
+  st.Reset(a, stream);
+  stream.Synchronize();
+  return st;
+}
+
+void DeviceAttentionState::Reset(const DeviceAttention& a, CudaStream& stream) {
+  // Zeroed rows as the host's fresh LayerState, so that a snapshot before the window fills is the
+  // host's bit for bit (the rows past pos are never read).
+  cache.Zero(stream);
+  if (compressor) compressor->Reset(a.compressor->shape, stream);
+  if (indexer) indexer->Reset(*a.indexer, stream);
+}
+
+void AttentionDecode(DeviceAttention& a, DeviceAttentionState& state, const float* x, int64_t pos,
+                     float* out, CudaStream& stream) {
   const AttentionShape& s = a.shape;
   const int64_t hd = s.head_dim, rank = s.q_lora_rank;
   if (s.ratio > 0 && (pos + 1) / s.ratio > s.capacity) {
@@ -130,7 +149,7 @@ void AttentionDecode(DeviceAttention& a, const float* x, int64_t pos, float* out
   RmsNorm(kv, 1, hd, a.kv_norm.as<float>(), s.norm_eps, kv, stream);
   RopeRotate(kv, 1, hd, hd, s.rope_dims, a.freqs.as<float>(), pos, false, stream);
   if (hd > s.rope_dims) ActQuant(kv, 1, hd - s.rope_dims, 64, ActQuantFormat::kFp8, stream);
-  uint16_t* cache = a.cache.as<uint16_t>();
+  uint16_t* cache = state.cache.as<uint16_t>();
   StoreRowKernel<<<Blocks(hd), kThreads, 0, Raw(stream)>>>(kv, hd, cache + (pos % s.window) * hd);
   CheckCuda(cudaGetLastError(), "attention KV row launch");
   // Compressed entries: the indexer scores before this token's entry joins the main cache, as
@@ -138,11 +157,12 @@ void AttentionDecode(DeviceAttention& a, const float* x, int64_t pos, float* out
   int64_t n_compressed = 0;
   const int32_t* selected = nullptr;
   if (a.indexer) {
-    n_compressed = IndexerSelect(*a.indexer, x, qr, pos, a.selected.as<int32_t>(), stream);
+    n_compressed =
+        IndexerSelect(*a.indexer, *state.indexer, x, qr, pos, a.selected.as<int32_t>(), stream);
     selected = a.selected.as<int32_t>();
   }
   if (a.compressor) {
-    CompressToken(*a.compressor, x, pos, cache + s.window * hd, stream);
+    CompressToken(*a.compressor, *state.compressor, x, pos, cache + s.window * hd, stream);
     if (!a.indexer) n_compressed = (pos + 1) / s.ratio;
   }
   const int64_t n = s.window + n_compressed;

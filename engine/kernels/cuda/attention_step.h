@@ -6,11 +6,12 @@
 // the CPU AttentionForward in tests/engine/kernels/cuda_forward_ops_test.cc (skips without a
 // device).
 //
-// The KV cache is one device buffer of bf16 rows: the window ring (position p at row
-// p % window) then the compressed entries (entry e at row window + e), so every index list is
-// row numbers in it.
+// The weights (DeviceAttention) are shared by every sequence; a sequence's KV is its
+// DeviceAttentionState. The KV cache is one device buffer of bf16 rows: the window ring (position
+// p at row p % window) then the compressed entries (entry e at row window + e), so every index
+// list is row numbers in it.
 //
-// Not thread-safe: one AttentionDecode at a time per DeviceAttention.
+// Not thread-safe: one AttentionDecode at a time per DeviceAttention (its scratch is shared).
 #pragma once
 
 #include <cstdint>
@@ -47,7 +48,6 @@ struct DeviceAttention {
   DeviceBuffer q_norm, kv_norm, attn_sink, freqs;
   std::optional<DeviceCompressor> compressor;  // ratio > 0
   std::optional<DeviceIndexer> indexer;        // ratio 4
-  DeviceBuffer cache;                          // [window + capacity, head_dim] bf16 bits
   DeviceBuffer x_quant, qr, qr_quant, q, kv, o, z, list, selected;  // scratch
 
   // Uploads everything; `compressor` and `indexer` as the ratio needs them (else empty).
@@ -57,9 +57,25 @@ struct DeviceAttention {
                                 std::optional<DeviceIndexer> indexer, CudaStream& stream);
 };
 
-// The token at `pos` (positions in order from 0): x [dim] the attn_norm output (device, bf16
-// values) -> out [dim] (device, bf16 values); the cache and the compressors move on.
-void AttentionDecode(DeviceAttention& a, const float* x, int64_t pos, float* out,
-                     CudaStream& stream);
+// One sequence's state of an attention sub-layer (forward::LayerState on the device): the KV cache
+// (the window ring, then room for `capacity` compressed entries), the KV compressor's partial
+// blocks (ratio > 0) and the indexer's keys and compressor (ratio 4).
+struct DeviceAttentionState {
+  DeviceBuffer cache;  // [window + capacity (ratio > 0) or window, head_dim] bf16 bits
+  std::optional<DeviceCompressorState> compressor;  // ratio > 0
+  std::optional<DeviceIndexerState> indexer;        // ratio 4
+
+  // An empty state (zeroed rows, empty compressors) for `a`'s shape; complete when it returns.
+  // Throws CudaError (out of memory names the size).
+  static DeviceAttentionState Create(const DeviceAttention& a, CudaStream& stream);
+  // Back to empty, queued on `stream`.
+  void Reset(const DeviceAttention& a, CudaStream& stream);
+};
+
+// The token at `pos` (positions in order from 0; `state` holds [0, pos)): x [dim] the attn_norm
+// output (device, bf16 values) -> out [dim] (device, bf16 values); the state's cache and
+// compressors move on.
+void AttentionDecode(DeviceAttention& a, DeviceAttentionState& state, const float* x, int64_t pos,
+                     float* out, CudaStream& stream);
 
 }  // namespace dsagent::engine::kernels::cuda

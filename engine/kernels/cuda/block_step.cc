@@ -65,7 +65,8 @@ DeviceBlock DeviceBlock::Create(const HcKernelShape& hc, DeviceAttention attn, D
   return b;
 }
 
-void BlockDecode(DeviceBlock& b, float* h, int64_t pos, const int32_t* token, CudaStream& stream) {
+void BlockDecode(DeviceBlock& b, DeviceAttentionState& state, float* h, int64_t pos,
+                 const int32_t* token, CudaStream& stream) {
   const HcKernelShape& s = b.hc;
   const int64_t n = s.hc * s.dim, mix = (2 + s.hc) * s.hc;
   float* y = b.y.as<float>();
@@ -79,7 +80,7 @@ void BlockDecode(DeviceBlock& b, float* h, int64_t pos, const int32_t* token, Cu
   HcPre(h, products, 1, b.hc_attn.scale.as<float>(), b.hc_attn.base.as<float>(), s, y, post, comb,
         stream);
   RmsNorm(y, 1, s.dim, b.attn_norm.as<float>(), s.norm_eps, y, stream);
-  AttentionDecode(b.attn, y, pos, f, stream);
+  AttentionDecode(b.attn, state, y, pos, f, stream);
   HcPost(f, h, post, comb, 1, s, h, stream);
   // MoE: the same around the FFN.
   MatVecExact(b.hc_ffn.fn, h, 1, n, products, mix, false, stream);

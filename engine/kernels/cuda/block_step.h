@@ -43,8 +43,10 @@ struct DeviceBlock {
 };
 
 // h [hc, dim] (device, bf16 values) of the token at `pos` (positions in order from 0), updated in
-// place; token [1] its id on the device (hash MoE layers need it; may be null otherwise).
-void BlockDecode(DeviceBlock& b, float* h, int64_t pos, const int32_t* token, CudaStream& stream);
+// place; `state` the sequence's state of this block's attention; token [1] its id on the device
+// (hash MoE layers need it; may be null otherwise).
+void BlockDecode(DeviceBlock& b, DeviceAttentionState& state, float* h, int64_t pos,
+                 const int32_t* token, CudaStream& stream);
 
 struct DeviceHead {
   HcKernelShape hc;

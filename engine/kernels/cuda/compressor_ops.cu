@@ -64,11 +64,29 @@ DeviceBuffer Floats(const std::vector<float>& v, CudaStream& stream) {
 
 }  // namespace
 
+DeviceCompressorState DeviceCompressorState::Create(const CompressorShape& shape,
+                                                    CudaStream& stream) {
+  const size_t n = static_cast<size_t>(shape.slots() * shape.width());
+  DeviceCompressorState st;
+  st.kv = DeviceBuffer(n * sizeof(float));
+  st.score = DeviceBuffer(n * sizeof(float));
+  st.Reset(shape, stream);
+  stream.Synchronize();
+  return st;
+}
+
+void DeviceCompressorState::Reset(const CompressorShape& shape, CudaStream& stream) {
+  // AdvanceKernel without the overlap's move empties every slot.
+  AdvanceKernel<<<Blocks(shape.width()), kThreads, 0, Raw(stream)>>>(
+      kv.as<float>(), score.as<float>(), shape.width(), shape.ratio, shape.slots(), false);
+  CheckCuda(cudaGetLastError(), "compressor state reset launch");
+}
+
 DeviceCompressor DeviceCompressor::Create(const CompressorShape& shape, const WeightRows& wkv,
                                           const WeightRows& wgate, const std::vector<float>& ape,
                                           const std::vector<float>& norm,
                                           const std::vector<float>& freqs, CudaStream& stream) {
-  const int64_t width = shape.width(), slots = shape.slots();
+  const int64_t width = shape.width();
   const auto need = [](bool ok, const std::string& what) {
     if (!ok) throw std::invalid_argument("DeviceCompressor: " + what);
   };
@@ -91,17 +109,13 @@ DeviceCompressor DeviceCompressor::Create(const CompressorShape& shape, const We
   c.ape = Floats(ape, stream);
   c.norm = Floats(norm, stream);
   c.freqs = Floats(freqs, stream);
-  c.kv = Floats(std::vector<float>(static_cast<size_t>(slots * width), 0.0f), stream);
-  c.score = Floats(std::vector<float>(static_cast<size_t>(slots * width),
-                                      -std::numeric_limits<float>::infinity()),
-                   stream);
   c.projected = DeviceBuffer(static_cast<size_t>(2 * width) * sizeof(float));
   c.entry = DeviceBuffer(static_cast<size_t>(shape.head_dim) * sizeof(float));
   return c;
 }
 
-bool CompressToken(DeviceCompressor& c, const float* x, int64_t pos, uint16_t* entries,
-                   CudaStream& stream) {
+bool CompressToken(DeviceCompressor& c, DeviceCompressorState& state, const float* x, int64_t pos,
+                   uint16_t* entries, CudaStream& stream) {
   const CompressorShape& s = c.shape;
   const int64_t r = s.ratio, d = s.head_dim, width = s.width();
   float* projected = c.projected.as<float>();
@@ -109,17 +123,17 @@ bool CompressToken(DeviceCompressor& c, const float* x, int64_t pos, uint16_t* e
   MatVecExact(c.wkv, x, 1, 0, projected, 0, false, stream);
   MatVecExact(c.wgate, x, 1, 0, projected + width, 0, false, stream);
   const int64_t slot = (s.overlap ? r : 0) + pos % r;
-  AppendKernel<<<Blocks(width), kThreads, 0, Raw(stream)>>>(c.kv.as<float>(), c.score.as<float>(),
-                                                            width, slot, projected,
-                                                            c.ape.as<float>() + (pos % r) * width);
+  AppendKernel<<<Blocks(width), kThreads, 0, Raw(stream)>>>(
+      state.kv.as<float>(), state.score.as<float>(), width, slot, projected,
+      c.ape.as<float>() + (pos % r) * width);
   CheckCuda(cudaGetLastError(), "compressor append launch");
   if ((pos + 1) % r != 0) return false;
 
   float* entry = c.entry.as<float>();
-  CompressorPool(c.kv.as<float>(), c.score.as<float>(), width, r, d, s.overlap,
+  CompressorPool(state.kv.as<float>(), state.score.as<float>(), width, r, d, s.overlap,
                  /*round_bf16=*/true, entry, stream);
-  AdvanceKernel<<<Blocks(width), kThreads, 0, Raw(stream)>>>(c.kv.as<float>(), c.score.as<float>(),
-                                                             width, r, s.slots(), s.overlap);
+  AdvanceKernel<<<Blocks(width), kThreads, 0, Raw(stream)>>>(
+      state.kv.as<float>(), state.score.as<float>(), width, r, s.slots(), s.overlap);
   CheckCuda(cudaGetLastError(), "compressor advance launch");
   RmsNorm(entry, 1, d, c.norm.as<float>(), s.norm_eps, entry, stream);
   RopeRotate(entry, 1, d, d, s.rope_dims, c.freqs.as<float>(), pos + 1 - r, false, stream);

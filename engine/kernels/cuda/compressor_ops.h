@@ -1,11 +1,12 @@
 // A KV compressor on the device (forward/compressor.h Compress, one token per call: decode):
-// its weights, its state of partial blocks, and the step that feeds a token and, at the end of a
-// block, writes the compressed entry. Composed of the shared kernels (MatVecExact, RmsNorm,
+// its weights (DeviceCompressor, shared by every sequence), one sequence's state of partial blocks
+// (DeviceCompressorState), and the step that feeds a token and, at the end of a block, writes the
+// compressed entry. Composed of the shared kernels (MatVecExact, RmsNorm,
 // RopeRotate, HadamardRotate, ActQuant, CompressorPool) and three small ones of its own (state
 // append, state advance, entry to bf16 bits). Tested end to end against the CPU Compress in
 // tests/engine/kernels/cuda_forward_ops_test.cc (skips without a device).
 //
-// Not thread-safe: one CompressToken at a time per DeviceCompressor.
+// Not thread-safe: one CompressToken at a time per DeviceCompressor (its scratch is shared).
 #pragma once
 
 #include <cstdint>
@@ -28,15 +29,26 @@ struct CompressorShape {
   int64_t width() const { return overlap ? 2 * head_dim : head_dim; }
 };
 
+// One sequence's compressor state (forward::CompressorState's kv / score, the same layout): the
+// projected values and gate logits of the current block at slot offset + pos % ratio (overlap:
+// the previous block in slots [0, ratio), offset ratio).
+struct DeviceCompressorState {
+  DeviceBuffer kv, score;  // [slots, width] fp32: empty slots hold 0 / -inf
+
+  // An empty state (every slot empty); complete when it returns. Throws CudaError.
+  static DeviceCompressorState Create(const CompressorShape& shape, CudaStream& stream);
+  // Empties every slot (queued on `stream`).
+  void Reset(const CompressorShape& shape, CudaStream& stream);
+};
+
 struct DeviceCompressor {
   CompressorShape shape;
   DeviceWeight wkv, wgate;        // [width, dim] each
   DeviceBuffer ape, norm, freqs;  // [ratio, width], [head_dim], [rope_dims / 2]
-  DeviceBuffer kv, score;         // the state [slots, width]: empty slots hold 0 / -inf
   DeviceBuffer projected, entry;  // scratch: [2, width], [head_dim]
 
   // Uploads the weights (wkv/wgate: `width` rows), the position bias, the norm weight and the RoPE
-  // frequencies (forward::Rope::frequencies() of a compressed layer), with an empty state.
+  // frequencies (forward::Rope::frequencies() of a compressed layer).
   // Throws std::invalid_argument for sizes that do not fit the shape, CudaError for the device.
   static DeviceCompressor Create(const CompressorShape& shape, const WeightRows& wkv,
                                  const WeightRows& wgate, const std::vector<float>& ape,
@@ -45,11 +57,11 @@ struct DeviceCompressor {
 };
 
 // Feeds the token at position `pos` (x [dim] on the device, bf16 values; positions in order from
-// 0): its exact projections go into the state (value; gate logit + ape). When pos completes a
+// 0): its exact projections go into `state` (value; gate logit + ape). When pos completes a
 // block, the block is pooled into entry pos / ratio of `entries` ([n, head_dim] bf16 bits on the
 // device): bf16, RMSNorm, RoPE at the block's first position, then Hadamard + FP4 (rotate) or FP8
 // on the non-RoPE dims; the state moves on. Returns whether an entry was written.
-bool CompressToken(DeviceCompressor& c, const float* x, int64_t pos, uint16_t* entries,
-                   CudaStream& stream);
+bool CompressToken(DeviceCompressor& c, DeviceCompressorState& state, const float* x, int64_t pos,
+                   uint16_t* entries, CudaStream& stream);
 
 }  // namespace dsagent::engine::kernels::cuda

@@ -48,6 +48,8 @@ Expected<std::unique_ptr<DeviceDecoder>, std::string> DeviceDecoder::Create(
     d->stream_ = std::make_unique<CudaStream>();
     d->model_ = std::make_unique<DeviceModel>(
         UploadModel(model.weights(), c, options.context, *d->stream_));
+    d->sequence_ =
+        std::make_unique<DeviceSequence>(DeviceSequence::Create(*d->model_, *d->stream_));
     d->token_ = std::make_unique<DeviceBuffer>(sizeof(int32_t));
     d->logits_ = std::make_unique<DeviceBuffer>(static_cast<size_t>(c.vocab_size) * sizeof(float));
   } catch (const std::exception& e) {
@@ -71,7 +73,7 @@ Expected<std::vector<float>, std::string> DeviceDecoder::Decode(int32_t token) {
     // A decoder may be used from another thread than the one that made it.
     UseDevice(device_);
     token_->Upload(&token, sizeof token, *stream_);
-    ModelDecode(*model_, token_->as<int32_t>(), pos_, logits_->as<float>(), *stream_);
+    ModelDecode(*model_, *sequence_, token_->as<int32_t>(), logits_->as<float>(), *stream_);
     logits_->Download(logits.data(), logits.size() * sizeof(float), *stream_);
   } catch (const std::exception& e) {
     broken_ = "device decoder on cuda:" + std::to_string(device_) + " at position " +

@@ -11,9 +11,10 @@
 //
 // What it does not do yet (engine/kernels/README.md, "Not here yet"): routed experts in host
 // memory (a plan that keeps any there is refused), MTP, prefill of several tokens per call,
-// batches, snapshot/restore of the state, a second sequence on the same weights (the state lives
-// inside the step structures: make a new decoder). The numerics are the GPU's `fast` contract
-// (kernels/numerics_mode.h): within it of the CPU engine's fast decode, not bit-identical.
+// batches. The decoder owns one DeviceSequence on its own DeviceModel (model_step.h); several
+// sequences on one copy of the weights are DeviceSequenceModel's (device_sequence_model.h). The
+// numerics are the GPU's `fast` contract (kernels/numerics_mode.h): within it of the CPU engine's
+// fast decode, not bit-identical.
 //
 // Thread-safety: one call at a time per decoder; the Model must outlive it (the upload reads its
 // mapped weights; nothing is read afterwards).
@@ -32,6 +33,7 @@
 namespace dsagent::engine::kernels::cuda {
 
 struct DeviceModel;
+struct DeviceSequence;
 class CudaStream;
 class DeviceBuffer;
 
@@ -75,6 +77,7 @@ class DeviceDecoder {
   std::string broken_;  // the CUDA error that made the decoder unusable
   std::unique_ptr<CudaStream> stream_;
   std::unique_ptr<DeviceModel> model_;
+  std::unique_ptr<DeviceSequence> sequence_;
   std::unique_ptr<DeviceBuffer> token_, logits_;
 };
 

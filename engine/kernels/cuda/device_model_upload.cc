@@ -147,8 +147,9 @@ DeviceModel UploadModel(const forward::ModelWeights& w, const ModelConfig& c, in
     layers.push_back(
         UploadBlock(b, c, b.attn.ratio > 0 ? compressed_rope : window_rope, tokens, stream));
   }
-  return DeviceModel::Create(HcShapeOf(c), w.embed.rows_view(), w.embed.rows, std::move(layers),
-                             UploadHead(w.hc_head, w.norm, w.head, c, stream), stream);
+  return DeviceModel::Create(HcShapeOf(c), w.embed.rows_view(), w.embed.rows, tokens,
+                             std::move(layers), UploadHead(w.hc_head, w.norm, w.head, c, stream),
+                             stream);
 }
 
 }  // namespace dsagent::engine::kernels::cuda

@@ -34,8 +34,8 @@ RouteScoreFunc RouteScoreFuncOf(const std::string& name);
 DeviceCompressor UploadCompressor(const forward::CompressorWeights& w, const forward::Rope& rope,
                                   float norm_eps, CudaStream& stream);
 
-// An attention sub-layer (its compressor and indexer included) with room for `tokens` positions
-// of compressed entries.
+// An attention sub-layer (its compressor and indexer included) for sequences of up to `tokens`
+// positions (the scratch is sized now; DeviceAttentionState::Create allocates a sequence's state).
 DeviceAttention UploadAttention(const forward::AttentionWeights& w, const ModelConfig& c,
                                 const forward::Rope& rope, int64_t tokens, CudaStream& stream);
 
@@ -51,7 +51,8 @@ DeviceBlock UploadBlock(const forward::BlockWeights& w, const ModelConfig& c,
 DeviceHead UploadHead(const forward::HcWeights& hc_head, const std::vector<float>& norm,
                       const forward::WeightMatrix& head, const ModelConfig& c, CudaStream& stream);
 
-// Every decoder layer and the head (no MTP), with room for `tokens` positions.
+// Every decoder layer and the head (no MTP), for sequences of up to `tokens` positions (the
+// weights only: DeviceSequence::Create makes each sequence's state).
 DeviceModel UploadModel(const forward::ModelWeights& w, const ModelConfig& c, int64_t tokens,
                         CudaStream& stream);
 

@@ -117,6 +117,34 @@ void DeviceBuffer::Download(void* host, size_t n, CudaStream& stream) const {
   stream.Synchronize();
 }
 
+void DeviceBuffer::UploadAt(size_t offset, const void* host, size_t n, CudaStream& stream) {
+  if (offset > bytes_ || n > bytes_ - offset) {
+    throw CudaError("upload of " + std::to_string(n) + " bytes at offset " +
+                    std::to_string(offset) + " into a device buffer of " + std::to_string(bytes_));
+  }
+  if (n == 0) return;
+  CheckCuda(cudaMemcpyAsync(static_cast<char*>(data_) + offset, host, n, cudaMemcpyHostToDevice,
+                            static_cast<cudaStream_t>(stream.handle())),
+            "cudaMemcpy host to device (" + GiB(n) + ")");
+}
+
+void DeviceBuffer::DownloadAt(size_t offset, void* host, size_t n, CudaStream& stream) const {
+  if (offset > bytes_ || n > bytes_ - offset) {
+    throw CudaError("download of " + std::to_string(n) + " bytes at offset " +
+                    std::to_string(offset) + " from a device buffer of " + std::to_string(bytes_));
+  }
+  if (n == 0) return;
+  CheckCuda(cudaMemcpyAsync(host, static_cast<const char*>(data_) + offset, n,
+                            cudaMemcpyDeviceToHost, static_cast<cudaStream_t>(stream.handle())),
+            "cudaMemcpy device to host (" + GiB(n) + ")");
+}
+
+void DeviceBuffer::Zero(CudaStream& stream) {
+  if (bytes_ == 0) return;
+  CheckCuda(cudaMemsetAsync(data_, 0, bytes_, static_cast<cudaStream_t>(stream.handle())),
+            "cudaMemset (" + GiB(bytes_) + ")");
+}
+
 void CopyDeviceToDevice(void* dst, const void* src, size_t n, CudaStream& stream) {
   CheckCuda(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToDevice,
                             static_cast<cudaStream_t>(stream.handle())),

@@ -65,6 +65,13 @@ class DeviceBuffer {
   void Upload(const void* host, size_t n, CudaStream& stream);
   // Copies the first `n` bytes to the host and waits for the copy.
   void Download(void* host, size_t n, CudaStream& stream) const;
+  // The same at byte `offset` of the buffer, queued on `stream` without waiting (the host memory
+  // must stay valid, and a download's is not complete, until the stream is synchronised). Throws
+  // CudaError when [offset, offset + n) is not inside the buffer.
+  void UploadAt(size_t offset, const void* host, size_t n, CudaStream& stream);
+  void DownloadAt(size_t offset, void* host, size_t n, CudaStream& stream) const;
+  // Sets every byte to 0, queued on `stream`.
+  void Zero(CudaStream& stream);
 
  private:
   void* data_ = nullptr;

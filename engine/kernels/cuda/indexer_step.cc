@@ -33,7 +33,6 @@ DeviceIndexer DeviceIndexer::Create(const IndexerShape& shape, const WeightRows&
   ix.freqs.Upload(freqs.data(), ix.freqs.bytes(), stream);
   stream.Synchronize();
   ix.compressor = std::move(compressor);
-  ix.keys = DeviceBuffer(static_cast<size_t>(shape.capacity * shape.head_dim) * sizeof(uint16_t));
   ix.q_input = DeviceBuffer(static_cast<size_t>(wq_b.cols) * sizeof(float));
   ix.q = DeviceBuffer(static_cast<size_t>(shape.heads * shape.head_dim) * sizeof(float));
   ix.head_weights = DeviceBuffer(static_cast<size_t>(shape.heads) * sizeof(float));
@@ -41,8 +40,24 @@ DeviceIndexer DeviceIndexer::Create(const IndexerShape& shape, const WeightRows&
   return ix;
 }
 
-int64_t IndexerSelect(DeviceIndexer& ix, const float* x, const float* qr, int64_t pos,
-                      int32_t* selected, CudaStream& stream) {
+DeviceIndexerState DeviceIndexerState::Create(const DeviceIndexer& ix, CudaStream& stream) {
+  DeviceIndexerState st;
+  st.keys =
+      DeviceBuffer(static_cast<size_t>(ix.shape.capacity * ix.shape.head_dim) * sizeof(uint16_t));
+  st.compressor = DeviceCompressorState::Create(ix.compressor.shape, stream);
+  st.Reset(ix, stream);
+  stream.Synchronize();
+  return st;
+}
+
+void DeviceIndexerState::Reset(const DeviceIndexer& ix, CudaStream& stream) {
+  // Zeroed keys: a snapshot's unused rows are then the host's (never read either way).
+  keys.Zero(stream);
+  compressor.Reset(ix.compressor.shape, stream);
+}
+
+int64_t IndexerSelect(DeviceIndexer& ix, DeviceIndexerState& state, const float* x, const float* qr,
+                      int64_t pos, int32_t* selected, CudaStream& stream) {
   const IndexerShape& s = ix.shape;
   const int64_t visible = (pos + 1) / s.ratio;
   if (visible > s.capacity) {
@@ -61,7 +76,7 @@ int64_t IndexerSelect(DeviceIndexer& ix, const float* x, const float* qr, int64_
   HadamardRotate(q, s.heads, hd, stream);
   ActQuant(q, s.heads, hd, 32, ActQuantFormat::kFp4, stream);
   // Keys: the compressor appends entry pos / ratio when pos ends a block.
-  CompressToken(ix.compressor, x, pos, ix.keys.as<uint16_t>(), stream);
+  CompressToken(ix.compressor, state.compressor, x, pos, state.keys.as<uint16_t>(), stream);
   // Head weights: bf16(weights_proj . x), times hd^-0.5 * heads^-0.5, bf16.
   float* hw = ix.head_weights.as<float>();
   MatVec(ix.weights_proj, x, 1, ix.weights_proj.cols, hw, s.heads, /*round_bf16=*/true, stream);
@@ -69,7 +84,8 @@ int64_t IndexerSelect(DeviceIndexer& ix, const float* x, const float* qr, int64_
                                               std::pow(static_cast<double>(s.heads), -0.5));
   ScaleToBf16(hw, s.heads, head_scale, stream);
   if (visible == 0) return 0;
-  IndexerScores(q, hw, s.heads, hd, ix.keys.as<uint16_t>(), visible, ix.scores.as<float>(), stream);
+  IndexerScores(q, hw, s.heads, hd, state.keys.as<uint16_t>(), visible, ix.scores.as<float>(),
+                stream);
   TopK(ix.scores.as<float>(), 1, visible, s.topk, selected, stream);
   return visible < s.topk ? visible : s.topk;
 }

@@ -5,7 +5,10 @@
 // compressor_ops.h; tested step by step against the CPU SelectEntries in
 // tests/engine/kernels/cuda_forward_ops_test.cc (skips without a device).
 //
-// Not thread-safe: one IndexerSelect at a time per DeviceIndexer.
+// The weights (DeviceIndexer) are shared by every sequence; a sequence's keys and the indexer
+// compressor's partial blocks are its DeviceIndexerState.
+//
+// Not thread-safe: one IndexerSelect at a time per DeviceIndexer (its scratch is shared).
 #pragma once
 
 #include <cstdint>
@@ -23,7 +26,7 @@ struct IndexerShape {
   int64_t rope_dims = 0;  // qk_rope_head_dim
   int64_t topk = 0;       // index_topk (<= 4096)
   int64_t ratio = 4;      // the layer's compress ratio
-  int64_t capacity = 0;   // keys the device holds: the longest sequence / ratio
+  int64_t capacity = 0;   // keys a sequence holds: the longest sequence / ratio
 };
 
 struct DeviceIndexer {
@@ -31,8 +34,7 @@ struct DeviceIndexer {
   DeviceWeight wq_b, weights_proj;  // [heads * head_dim, q_lora_rank], [heads, dim]
   DeviceBuffer freqs;               // [rope_dims / 2]
   DeviceCompressor compressor;      // the indexer's (rotate: Hadamard + FP4 keys)
-  DeviceBuffer keys;                // [capacity, head_dim] bf16 bits, entry c at row c
-  DeviceBuffer q_input, q, head_weights, scores;  // scratch
+  DeviceBuffer q_input, q, head_weights, scores;  // scratch (scores: [capacity])
 
   // Uploads the weights (forward::IndexerWeights' wq_b and weights_proj rows) and the RoPE
   // frequencies of a compressed layer; `compressor` is the indexer's, already on the device.
@@ -41,11 +43,22 @@ struct DeviceIndexer {
                               DeviceCompressor compressor, CudaStream& stream);
 };
 
-// The token at `pos` (positions in order from 0): x [dim] the attention input, qr [q_lora_rank]
-// the normalised low-rank query (device, bf16 values). Writes the selected entries (descending
-// score, ties to the lower entry) to selected [topk] and returns how many: min(topk, (pos + 1) /
-// ratio). Waits for nothing; the count is known on the host.
-int64_t IndexerSelect(DeviceIndexer& ix, const float* x, const float* qr, int64_t pos,
-                      int32_t* selected, CudaStream& stream);
+// One sequence's indexer state: its keys (forward::LayerState::index_keys, room for capacity) and
+// the indexer compressor's partial blocks (LayerState::index_compressor).
+struct DeviceIndexerState {
+  DeviceBuffer keys;  // [capacity, head_dim] bf16 bits, entry c at row c
+  DeviceCompressorState compressor;
+
+  // Zeroed keys and an empty compressor; complete when it returns. Throws CudaError.
+  static DeviceIndexerState Create(const DeviceIndexer& ix, CudaStream& stream);
+  void Reset(const DeviceIndexer& ix, CudaStream& stream);  // queued on `stream`
+};
+
+// The token at `pos` (positions in order from 0; `state` holds positions [0, pos)): x [dim] the
+// attention input, qr [q_lora_rank] the normalised low-rank query (device, bf16 values). Writes the
+// selected entries (descending score, ties to the lower entry) to selected [topk] and returns how
+// many: min(topk, (pos + 1) / ratio). Waits for nothing; the count is known on the host.
+int64_t IndexerSelect(DeviceIndexer& ix, DeviceIndexerState& state, const float* x, const float* qr,
+                      int64_t pos, int32_t* selected, CudaStream& stream);
 
 }  // namespace dsagent::engine::kernels::cuda

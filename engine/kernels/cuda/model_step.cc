@@ -7,7 +7,7 @@
 namespace dsagent::engine::kernels::cuda {
 
 DeviceModel DeviceModel::Create(const HcKernelShape& hc, const WeightRows& embed, int64_t vocab,
-                                std::vector<DeviceBlock> layers, DeviceHead head,
+                                int64_t context, std::vector<DeviceBlock> layers, DeviceHead head,
                                 CudaStream& stream) {
   if (embed.cols != hc.dim || vocab <= 0) {
     throw std::invalid_argument("DeviceModel: the embedding has " + std::to_string(embed.cols) +
@@ -16,6 +16,7 @@ DeviceModel DeviceModel::Create(const HcKernelShape& hc, const WeightRows& embed
   DeviceModel m;
   m.hc = hc;
   m.vocab = vocab;
+  m.context = context;
   m.embed = DeviceWeight::Upload(embed, vocab, stream);
   m.layers = std::move(layers);
   m.head = std::move(head);
@@ -23,12 +24,37 @@ DeviceModel DeviceModel::Create(const HcKernelShape& hc, const WeightRows& embed
   return m;
 }
 
-void ModelDecode(DeviceModel& m, const int32_t* token, int64_t pos, float* logits,
+DeviceSequence DeviceSequence::Create(const DeviceModel& m, CudaStream& stream) {
+  DeviceSequence seq;
+  seq.layers.reserve(m.layers.size());
+  for (const DeviceBlock& b : m.layers) {
+    seq.layers.push_back(DeviceAttentionState::Create(b.attn, stream));
+  }
+  return seq;
+}
+
+void DeviceSequence::Reset(const DeviceModel& m, CudaStream& stream) {
+  for (size_t i = 0; i < layers.size(); ++i) layers[i].Reset(m.layers[i].attn, stream);
+  pos = 0;
+}
+
+void ModelDecode(DeviceModel& m, DeviceSequence& seq, const int32_t* token, float* logits,
                  CudaStream& stream) {
+  if (seq.layers.size() != m.layers.size()) {
+    throw std::out_of_range("ModelDecode: the sequence has " + std::to_string(seq.layers.size()) +
+                            " layers, the model " + std::to_string(m.layers.size()));
+  }
+  if (seq.pos >= m.context) {
+    throw std::out_of_range("ModelDecode: the sequence is full (" + std::to_string(m.context) +
+                            " positions)");
+  }
   float* h = m.h.as<float>();
   EmbedToStreams(m.embed, token, m.hc.hc, h, stream);
-  for (DeviceBlock& b : m.layers) BlockDecode(b, h, pos, token, stream);
+  for (size_t i = 0; i < m.layers.size(); ++i) {
+    BlockDecode(m.layers[i], seq.layers[i], h, seq.pos, token, stream);
+  }
   HeadDecode(m.head, h, logits, stream);
+  ++seq.pos;
 }
 
 }  // namespace dsagent::engine::kernels::cuda

@@ -3,7 +3,12 @@
 // against the CPU Model and the golden reference logits of the tiny checkpoints in
 // tests/engine/kernels/cuda_model_test.cc (skips without a device).
 //
-// Not thread-safe: one ModelDecode at a time per DeviceModel.
+// The weights (DeviceModel) are shared: any number of DeviceSequences (one sequence's KV state
+// each: forward::SequenceState's main layers on the device) run on one DeviceModel, one call at a
+// time. Snapshot/restore of a DeviceSequence to the host layout: device_sequence_copy.h.
+//
+// Not thread-safe: one ModelDecode at a time per DeviceModel (its scratch is shared by every
+// sequence).
 #pragma once
 
 #include <cstdint>
@@ -18,19 +23,37 @@ namespace dsagent::engine::kernels::cuda {
 struct DeviceModel {
   HcKernelShape hc;
   int64_t vocab = 0;
+  int64_t context = 0;  // positions a sequence holds (the attention layers' capacity)
   DeviceWeight embed;  // [vocab, dim]
   std::vector<DeviceBlock> layers;
   DeviceHead head;
   DeviceBuffer h;  // [hc, dim] the token's streams
 
   // Takes the blocks and the head (already on the device) and uploads the embedding.
+  // `context`: the positions the layers were sized for (UploadModel's `tokens`).
   static DeviceModel Create(const HcKernelShape& hc, const WeightRows& embed, int64_t vocab,
-                            std::vector<DeviceBlock> layers, DeviceHead head, CudaStream& stream);
+                            int64_t context, std::vector<DeviceBlock> layers, DeviceHead head,
+                            CudaStream& stream);
 };
 
-// The token at `pos` (token [1] on the device, a valid id; positions in order from 0) through
-// every layer -> logits [vocab] (device, fp32).
-void ModelDecode(DeviceModel& m, const int32_t* token, int64_t pos, float* logits,
+// One sequence on the device: its position and every decoder layer's attention state (window
+// ring, compressed entries, indexer keys, compressors' partial blocks). No MTP state: the device
+// runs no MTP block yet.
+struct DeviceSequence {
+  int64_t pos = 0;  // tokens decoded = the next token's position
+  std::vector<DeviceAttentionState> layers;
+
+  // An empty sequence (position 0) with room for m.context positions; complete when it returns.
+  // Throws CudaError (out of memory names the size).
+  static DeviceSequence Create(const DeviceModel& m, CudaStream& stream);
+  // Back to position 0 with an empty state, queued on `stream` (no allocation).
+  void Reset(const DeviceModel& m, CudaStream& stream);
+};
+
+// The token at seq.pos (token [1] on the device, a valid id) through every layer -> logits
+// [vocab] (device, fp32); seq.pos advances. Throws std::out_of_range, before queuing anything,
+// when the sequence is full (seq.pos >= m.context) or was made for another layer count.
+void ModelDecode(DeviceModel& m, DeviceSequence& seq, const int32_t* token, float* logits,
                  CudaStream& stream);
 
 }  // namespace dsagent::engine::kernels::cuda

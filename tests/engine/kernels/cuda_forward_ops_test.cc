@@ -505,6 +505,7 @@ TEST(CudaForwardOpsTest, CompressTokenMatchesTheCpuCompressorTokenByToken) {
     shape.norm_eps = 1e-6f;
     DeviceCompressor dc = DeviceCompressor::Create(shape, w.wkv.rows_view(), w.wgate.rows_view(),
                                                    w.ape, w.norm, rope.frequencies(), stream);
+    DeviceCompressorState dstate = DeviceCompressorState::Create(shape, stream);
     const int64_t n_entries = c.tokens / c.ratio;
     DeviceBuffer dentries(static_cast<size_t>(n_entries * c.head_dim) * sizeof(uint16_t));
     const std::string name = "compress ratio " + std::to_string(c.ratio) + " dim " +
@@ -513,11 +514,11 @@ TEST(CudaForwardOpsTest, CompressTokenMatchesTheCpuCompressorTokenByToken) {
       const std::vector<float> x = RandomBf16(static_cast<size_t>(dim), rng, 1.0f);
       forward::Compress(w, rope, 1e-6f, pos, x.data(), 1, st, cpu_entries, cx);
       const DeviceBuffer dx = ToDevice(x, stream);
-      EXPECT_EQ(CompressToken(dc, dx.as<float>(), pos, dentries.as<uint16_t>(), stream),
+      EXPECT_EQ(CompressToken(dc, dstate, dx.as<float>(), pos, dentries.as<uint16_t>(), stream),
                 (pos + 1) % c.ratio == 0)
           << name << " pos " << pos;
-      ExpectContract(ToHost(dc.kv, st.kv.size(), stream), st.kv, name + " state kv", false);
-      ExpectContract(ToHost(dc.score, st.score.size(), stream), st.score, name + " state score",
+      ExpectContract(ToHost(dstate.kv, st.kv.size(), stream), st.kv, name + " state kv", false);
+      ExpectContract(ToHost(dstate.score, st.score.size(), stream), st.score, name + " state score",
                      false);
     }
     ASSERT_EQ(static_cast<int64_t>(cpu_entries.size()), n_entries * c.head_dim);
@@ -596,6 +597,7 @@ TEST(CudaForwardOpsTest, IndexerSelectMatchesTheCpuSelectionTokenByToken) {
       DeviceCompressor::Create(cshape, cw.wkv.rows_view(), cw.wgate.rows_view(), cw.ape, cw.norm,
                                rope.frequencies(), stream),
       stream);
+  DeviceIndexerState ix_state = DeviceIndexerState::Create(ix, stream);
   DeviceBuffer dselected(static_cast<size_t>(shape.topk) * sizeof(int32_t));
   int64_t lists_differing = 0;
   for (int64_t pos = 0; pos < tokens; ++pos) {
@@ -610,8 +612,8 @@ TEST(CudaForwardOpsTest, IndexerSelectMatchesTheCpuSelectionTokenByToken) {
     forward::SelectEntries(w, config, rope, args, st, cx, lists);
     const std::vector<int32_t> cpu(lists.row(0).begin(), lists.row(0).end());
     const DeviceBuffer dx = ToDevice(x, stream), dqr = ToDevice(qr, stream);
-    const int64_t count =
-        IndexerSelect(ix, dx.as<float>(), dqr.as<float>(), pos, dselected.as<int32_t>(), stream);
+    const int64_t count = IndexerSelect(ix, ix_state, dx.as<float>(), dqr.as<float>(), pos,
+                                        dselected.as<int32_t>(), stream);
     ASSERT_EQ(count, static_cast<int64_t>(cpu.size())) << "pos " << pos;
     const std::vector<int32_t> gpu =
         count > 0 ? ToHost<int32_t>(dselected, static_cast<size_t>(count), stream)
@@ -627,7 +629,7 @@ TEST(CudaForwardOpsTest, IndexerSelectMatchesTheCpuSelectionTokenByToken) {
   const int64_t n_keys = tokens / ratio;
   ASSERT_EQ(static_cast<int64_t>(st.index_keys.size()), n_keys * hd);
   const std::vector<uint16_t> gpu_bits =
-      ToHost<uint16_t>(ix.keys, static_cast<size_t>(n_keys * hd), stream);
+      ToHost<uint16_t>(ix_state.keys, static_cast<size_t>(n_keys * hd), stream);
   std::vector<float> gpu_keys, cpu_keys;
   for (size_t i = 0; i < gpu_bits.size(); ++i) {
     gpu_keys.push_back(forward::Bf16BitsToFloat(gpu_bits[i]));
@@ -755,6 +757,7 @@ TEST(CudaForwardOpsTest, AttentionDecodeMatchesTheCpuAttentionTokenByToken) {
     HostAttention a;
     MakeAttention(c, ratio, rng, a);
     DeviceAttention da = UploadAttention(a.w, c, rope, tokens, stream);
+    DeviceAttentionState dstate = DeviceAttentionState::Create(da, stream);
     const std::string name = "attention ratio " + std::to_string(ratio);
     std::vector<float> cpu_out_all, gpu_out_all;
     DeviceBuffer dout(static_cast<size_t>(c.dim) * sizeof(float));
@@ -763,7 +766,7 @@ TEST(CudaForwardOpsTest, AttentionDecodeMatchesTheCpuAttentionTokenByToken) {
       std::vector<float> cpu(static_cast<size_t>(c.dim));
       forward::AttentionForward(a.w, c, rope, pos, x.data(), 1, a.state, cpu.data(), cx);
       const DeviceBuffer dx = ToDevice(x, stream);
-      AttentionDecode(da, dx.as<float>(), pos, dout.as<float>(), stream);
+      AttentionDecode(da, dstate, dx.as<float>(), pos, dout.as<float>(), stream);
       const std::vector<float> gpu = ToHost(dout, cpu.size(), stream);
       cpu_out_all.insert(cpu_out_all.end(), cpu.begin(), cpu.end());
       gpu_out_all.insert(gpu_out_all.end(), gpu.begin(), gpu.end());
@@ -772,7 +775,7 @@ TEST(CudaForwardOpsTest, AttentionDecodeMatchesTheCpuAttentionTokenByToken) {
     // The cache: the ring, then the compressed entries.
     std::vector<uint16_t> cpu_cache = a.state.window;
     cpu_cache.insert(cpu_cache.end(), a.state.compressed.begin(), a.state.compressed.end());
-    const std::vector<uint16_t> gpu_bits = ToHost<uint16_t>(da.cache, cpu_cache.size(), stream);
+    const std::vector<uint16_t> gpu_bits = ToHost<uint16_t>(dstate.cache, cpu_cache.size(), stream);
     std::vector<float> gpu_cache, cpu_values;
     for (size_t i = 0; i < gpu_bits.size(); ++i) {
       gpu_cache.push_back(forward::Bf16BitsToFloat(gpu_bits[i]));
@@ -918,6 +921,7 @@ TEST(CudaForwardOpsTest, BlockDecodeAndHeadDecodeMatchTheCpuTokenByToken) {
         DeviceHcWeights::Upload(bw.hc_ffn.fn.rows_view(), mix, bw.hc_ffn.base, bw.hc_ffn.scale,
                                 stream),
         bw.attn_norm, bw.ffn_norm, stream);
+    DeviceAttentionState dstate = DeviceAttentionState::Create(db.attn, stream);
     const std::string name = "block ratio " + std::to_string(ratio) + (hash ? " hash" : "");
     std::vector<float> cpu_all, gpu_all, last;
     std::uniform_int_distribution<int32_t> token_id(0, vocab - 1);
@@ -927,7 +931,7 @@ TEST(CudaForwardOpsTest, BlockDecodeAndHeadDecodeMatchTheCpuTokenByToken) {
       DeviceBuffer dh = ToDevice(h, stream);
       const DeviceBuffer dtoken = ToDevice(token, stream);
       forward::BlockForward(bw, c, rope, pos, token.data(), 1, h.data(), attn.state, cx);
-      BlockDecode(db, dh.as<float>(), pos, hash ? dtoken.as<int32_t>() : nullptr, stream);
+      BlockDecode(db, dstate, dh.as<float>(), pos, hash ? dtoken.as<int32_t>() : nullptr, stream);
       const std::vector<float> gpu = ToHost(dh, h.size(), stream);
       cpu_all.insert(cpu_all.end(), h.begin(), h.end());
       gpu_all.insert(gpu_all.end(), gpu.begin(), gpu.end());

@@ -55,12 +55,13 @@ TEST_P(CudaModelGoldenTest, DecodingEveryTokenStaysWithinTheEndToEndContract) {
   const ModelConfig& config = (*checkpoint)->config();
   CudaStream stream;
   DeviceModel model = UploadModel(*weights, config, n, stream);
+  DeviceSequence seq = DeviceSequence::Create(model, stream);
   DeviceBuffer dlogits(static_cast<size_t>(vocab) * sizeof(float));
   std::vector<float> gpu;
   for (int64_t pos = 0; pos < n; ++pos) {
     const DeviceBuffer dtoken =
         ToDevice(std::vector<int32_t>{tokens[static_cast<size_t>(pos)]}, stream);
-    ModelDecode(model, dtoken.as<int32_t>(), pos, dlogits.as<float>(), stream);
+    ModelDecode(model, seq, dtoken.as<int32_t>(), dlogits.as<float>(), stream);
     const std::vector<float> row = ToHost(dlogits, static_cast<size_t>(vocab), stream);
     gpu.insert(gpu.end(), row.begin(), row.end());
   }

@@ -1,0 +1,36 @@
+// Snapshot and restore of a device sequence (model_step.h DeviceSequence) to and from the host
+// layout, forward::SequenceState: what the prefix caches and the KV store (--kv-dir) keep, so a
+// state written by the CPU engine continues on the GPU and back. The layout mapping is host code
+// (sequence_state_layout.h, tested without a device); this runs its copies with cudaMemcpy.
+//
+// Only the main layers are on the device: a snapshot's MTP part is empty (mtp_pos 0) and a
+// restore ignores the state's; the caller carries it (device_sequence_model.h does).
+//
+// Tested on a device in tests/engine/kernels/cuda_sequence_copy_test.cc (restore then decode =
+// decoding straight through; a snapshot continues in the CPU engine within the fast contract).
+#pragma once
+
+#include <string>
+
+#include "common/expected.h"
+#include "engine/forward/sequence_state.h"
+#include "engine/kernels/cuda/device_runtime.h"
+#include "engine/kernels/cuda/model_step.h"
+#include "engine/model/model_config.h"
+
+namespace dsagent::engine::kernels::cuda {
+
+// Puts `state`'s main layers into `seq` (made by DeviceSequence::Create(m)); seq.pos becomes
+// state.pos. `config` is the model's that `m` was uploaded from. Error, with `seq` untouched: a
+// state that does not fit (CheckStateFitsDevice's words). Throws CudaError for the device (then
+// `seq` is in an unknown state: Reset it). Complete when it returns.
+Expected<Ok, std::string> RestoreSequence(const DeviceModel& m, const ModelConfig& config,
+                                          const forward::SequenceState& state, DeviceSequence& seq,
+                                          CudaStream& stream);
+
+// `seq`'s state in the host layout (SnapshotShape(config, seq.pos) filled from the device). Throws
+// CudaError for the device. Waits for the stream.
+forward::SequenceState SnapshotSequence(const DeviceModel& m, const ModelConfig& config,
+                                        const DeviceSequence& seq, CudaStream& stream);
+
+}  // namespace dsagent::engine::kernels::cuda

@@ -1,0 +1,218 @@
+#include "engine/kernels/cuda/device_sequence_model.h"
+
+#include <exception>
+#include <utility>
+
+#include "engine/kernels/cuda/device_model_upload.h"
+#include "engine/kernels/cuda/device_runtime.h"
+#include "engine/kernels/cuda/device_sequence_copy.h"
+#include "engine/kernels/cuda/model_step.h"
+
+namespace dsagent::engine::kernels::cuda {
+namespace {
+
+std::string NotOnDevice(const char* what) {
+  return std::string(what) +
+         " does not run on the device yet (issue 17): use --device cpu, or no --speculative";
+}
+
+}  // namespace
+
+DeviceModelSequence::DeviceModelSequence(DeviceSequenceModel& model)
+    : ModelSequence(model), owner_(&model) {}
+
+DeviceModelSequence::~DeviceModelSequence() {
+  if (device_ == nullptr) return;
+  // The state's buffers are freed on the model's device.
+  std::lock_guard<std::mutex> lock(owner_->mutex_);
+  try {
+    UseDevice(owner_->device_);
+  } catch (const std::exception&) {
+  }
+  device_.reset();
+}
+
+int64_t DeviceModelSequence::pos() const { return device_ ? device_->pos : 0; }
+
+Expected<const forward::SequenceState*, std::string> DeviceModelSequence::HostState() {
+  if (!broken_.empty()) return MakeUnexpected(broken_);
+  std::lock_guard<std::mutex> lock(owner_->mutex_);
+  try {
+    UseDevice(owner_->device_);
+    forward::SequenceState s =
+        SnapshotSequence(*owner_->model_, owner_->config_, *device_, *owner_->stream_);
+    s.mtp_pos = mtp_pos_;
+    s.mtp = mtp_;
+    host_ = std::move(s);
+  } catch (const std::exception& e) {
+    return MakeUnexpected("device sequence snapshot on cuda:" + std::to_string(owner_->device_) +
+                          ": " + e.what());
+  }
+  return &host_;
+}
+
+DeviceSequenceModel::DeviceSequenceModel() = default;
+
+DeviceSequenceModel::~DeviceSequenceModel() {
+  try {
+    UseDevice(device_);
+  } catch (const std::exception&) {
+  }
+}
+
+Expected<std::unique_ptr<DeviceSequenceModel>, std::string> DeviceSequenceModel::Create(
+    const forward::Model& model, const PlacementPlan& plan, const DeviceDecoderOptions& options) {
+  if (auto why = DeviceDecoderRefusesPlan(plan)) return MakeUnexpected(*why);
+  const ModelConfig& c = model.config();
+  if (options.context < 1 || options.context > c.max_position_embeddings) {
+    return MakeUnexpected("device model: context " + std::to_string(options.context) +
+                          " is not in [1, " + std::to_string(c.max_position_embeddings) +
+                          "] (max_position_embeddings)");
+  }
+  std::unique_ptr<DeviceSequenceModel> m(new DeviceSequenceModel());
+  m->config_ = c;
+  m->device_ = options.device;
+  m->context_ = options.context;
+  try {
+    UseDevice(options.device);
+    m->stream_ = std::make_unique<CudaStream>();
+    m->model_ = std::make_unique<DeviceModel>(
+        UploadModel(model.weights(), c, options.context, *m->stream_));
+    m->token_ = std::make_unique<DeviceBuffer>(sizeof(int32_t));
+    m->logits_ = std::make_unique<DeviceBuffer>(static_cast<size_t>(c.vocab_size) * sizeof(float));
+  } catch (const std::exception& e) {
+    return MakeUnexpected("device model on cuda:" + std::to_string(options.device) + ": " +
+                          e.what());
+  }
+  return m;
+}
+
+std::unique_ptr<ModelSequence> DeviceSequenceModel::NewSequence() {
+  std::unique_ptr<DeviceModelSequence> seq(new DeviceModelSequence(*this));
+  seq->mtp_ = forward::NewSequenceState(config_).mtp;
+  std::lock_guard<std::mutex> lock(mutex_);
+  try {
+    UseDevice(device_);
+    seq->device_ = std::make_unique<DeviceSequence>(DeviceSequence::Create(*model_, *stream_));
+  } catch (const std::exception& e) {
+    seq->device_.reset();
+    seq->broken_ = "device sequence on cuda:" + std::to_string(device_) + ": " + e.what();
+  }
+  return seq;
+}
+
+Expected<std::unique_ptr<ModelSequence>, std::string> DeviceSequenceModel::SequenceFrom(
+    forward::SequenceState state) {
+  std::unique_ptr<ModelSequence> made = NewSequence();
+  auto* seq = static_cast<DeviceModelSequence*>(made.get());
+  if (!seq->broken_.empty()) return MakeUnexpected(seq->broken_);
+  std::lock_guard<std::mutex> lock(mutex_);
+  try {
+    UseDevice(device_);
+    auto restored = RestoreSequence(*model_, config_, state, *seq->device_, *stream_);
+    if (!restored) return MakeUnexpected(restored.error());
+  } catch (const std::exception& e) {
+    return MakeUnexpected("device sequence restore on cuda:" + std::to_string(device_) + ": " +
+                          e.what());
+  }
+  seq->mtp_pos_ = state.mtp_pos;
+  seq->mtp_ = std::move(state.mtp);
+  return made;
+}
+
+Expected<DeviceModelSequence*, std::string> DeviceSequenceModel::Own(
+    ModelSequence& sequence) const {
+  if (&sequence.model() != this) {
+    return MakeUnexpected(std::string("the sequence was made by another model"));
+  }
+  return static_cast<DeviceModelSequence*>(&sequence);
+}
+
+Expected<Ok, std::string> DeviceSequenceModel::CheckStep(const DeviceModelSequence& seq,
+                                                         std::span<const int32_t> tokens) const {
+  if (!seq.broken_.empty()) return MakeUnexpected(seq.broken_);
+  if (auto ok = forward::CheckTokenIds(config_, tokens, seq.pos()); !ok) return ok;
+  if (seq.pos() + static_cast<int64_t>(tokens.size()) > context_) {
+    return MakeUnexpected("device sequence: " + std::to_string(tokens.size()) +
+                          " tokens at position " + std::to_string(seq.pos()) +
+                          " do not fit the context (" + std::to_string(context_) + " positions)");
+  }
+  return Ok{};
+}
+
+Expected<std::vector<float>, std::string> DeviceSequenceModel::Run(DeviceModelSequence& seq,
+                                                                   std::span<const int32_t> tokens,
+                                                                   bool last_only) {
+  const size_t vocab = static_cast<size_t>(config_.vocab_size);
+  std::vector<float> logits(last_only ? vocab : tokens.size() * vocab);
+  try {
+    UseDevice(device_);
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      token_->Upload(&tokens[i], sizeof(int32_t), *stream_);
+      ModelDecode(*model_, *seq.device_, token_->as<int32_t>(), logits_->as<float>(), *stream_);
+      // The steps queue on one stream: the next token's upload runs after this step has read
+      // its token (a pageable upload has left the host memory when cudaMemcpyAsync returns).
+      if (!last_only || i + 1 == tokens.size()) {
+        logits_->Download(logits.data() + (last_only ? 0 : i * vocab), vocab * sizeof(float),
+                          *stream_);  // waits
+      }
+    }
+  } catch (const std::exception& e) {
+    seq.broken_ = "device sequence on cuda:" + std::to_string(device_) + " at position " +
+                  std::to_string(seq.pos()) + ": " + e.what() + " (the sequence is unusable now)";
+    return MakeUnexpected(seq.broken_);
+  }
+  return logits;
+}
+
+Expected<std::vector<float>, std::string> DeviceSequenceModel::Forward(
+    ModelSequence& sequence, std::span<const int32_t> tokens, const StepOptions& options) {
+  auto own = Own(sequence);
+  if (!own) return MakeUnexpected(own.error());
+  if (options.final_streams != nullptr) {
+    return MakeUnexpected(NotOnDevice("the final hc streams (the MTP input)"));
+  }
+  if (options.undoable_last_row) return MakeUnexpected(NotOnDevice("taking a row back"));
+  if (auto ok = CheckStep(**own, tokens); !ok) return MakeUnexpected(ok.error());
+  std::lock_guard<std::mutex> lock(mutex_);
+  return Run(**own, tokens, options.last_row_only);
+}
+
+Expected<std::vector<std::vector<float>>, std::string> DeviceSequenceModel::ForwardBatch(
+    std::span<const SequenceStep> steps) {
+  if (steps.empty()) return MakeUnexpected(std::string("an empty batch"));
+  std::vector<DeviceModelSequence*> seqs;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    auto own = Own(*steps[i].sequence);
+    if (!own) return MakeUnexpected("step " + std::to_string(i) + ": " + own.error());
+    for (const DeviceModelSequence* s : seqs) {
+      if (s == *own)
+        return MakeUnexpected("step " + std::to_string(i) + ": a sequence given twice");
+    }
+    if (auto ok = CheckStep(**own, steps[i].tokens); !ok) {
+      return MakeUnexpected("step " + std::to_string(i) + ": " + ok.error());
+    }
+    seqs.push_back(*own);
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<std::vector<float>> out;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    auto logits = Run(*seqs[i], steps[i].tokens, false);
+    if (!logits) return MakeUnexpected("step " + std::to_string(i) + ": " + logits.error());
+    out.push_back(std::move(*logits));
+  }
+  return out;
+}
+
+Expected<Ok, std::string> DeviceSequenceModel::TakeBackLastRow(ModelSequence& sequence) {
+  if (auto own = Own(sequence); !own) return MakeUnexpected(own.error());
+  return MakeUnexpected(NotOnDevice("taking a row back (TakeBackLastRow)"));
+}
+
+Expected<std::vector<float>, std::string> DeviceSequenceModel::ForwardMtpLast(
+    ModelSequence& sequence, std::span<const float>, std::span<const int32_t>) {
+  if (auto own = Own(sequence); !own) return MakeUnexpected(own.error());
+  return MakeUnexpected(NotOnDevice("the MTP block (ForwardMtpLast)"));
+}
+
+}  // namespace dsagent::engine::kernels::cuda

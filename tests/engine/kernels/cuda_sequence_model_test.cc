@@ -1,0 +1,197 @@
+// The generation seam on the device (kernels/cuda/device_sequence_model.h) on tests/data/v4-tiny:
+// Generator's greedy tokens against the CPU implementation's (the same, except after a near-tie
+// of the CPU's logits), ForwardBatch against Forward, a prefill chunk's last row, HostState into
+// the CPU model and a CPU state through SequenceFrom (the fast contract), and the clear errors of
+// what is not on the device yet. Skips without a device (fails with DSAGENT_REQUIRE_CUDA=1); the
+// errors that need no device run everywhere.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <vector>
+
+#include "engine/forward/logits_runner.h"
+#include "engine/forward/model.h"
+#include "engine/generate/cpu_sequence_model.h"
+#include "engine/generate/generator.h"
+#include "engine/kernels/cuda/device_sequence_model.h"
+#include "engine/model/placement_plan.h"
+#include "engine/model/tensor_inventory.h"
+#include "tests/engine/forward/golden_data.h"
+#include "tests/engine/kernels/cuda_test_support.h"
+
+namespace dsagent::engine::kernels::cuda::sequence_model_test {
+namespace {
+using forward::testing::Compare;
+using forward::testing::Describe;
+using forward::testing::GoldenSet;
+using ::testing::HasSubstr;
+
+constexpr int64_t kGiB = 1LL << 30;
+constexpr int64_t kContext = 96;
+
+std::filesystem::path TinyDir() {
+  const char* root = std::getenv("DSAGENT_SOURCE_ROOT");
+  return std::filesystem::path(root ? root : DSAGENT_SOURCE_DIR) / "tests/data/v4-tiny";
+}
+
+PlacementPlan PlanAllOnDevice(const ModelConfig& c) {
+  auto plan = PlanPlacement(ExpectedTensors(c), 64 * kGiB, kGiB);
+  EXPECT_TRUE(plan) << plan.error();
+  return *plan;
+}
+
+void ExpectFastContract(const std::vector<float>& a, const std::vector<float>& b, int64_t vocab,
+                        const char* what) {
+  ASSERT_EQ(a.size(), b.size()) << what;
+  const int64_t rows = static_cast<int64_t>(a.size()) / vocab;
+  const auto agreement = Compare(a.data(), b.data(), rows, vocab);
+  std::printf("%s: %s\n", what, Describe(agreement).c_str());
+  EXPECT_GE(static_cast<double>(agreement.top1_agree), 0.99 * static_cast<double>(rows)) << what;
+  EXPECT_LE(agreement.max_abs, 0.05) << what;
+}
+
+TEST(DeviceSequenceModelTest, BadContextAndNoDeviceAreErrors) {
+  auto model = forward::Model::Load(TinyDir());
+  ASSERT_TRUE(model) << model.error();
+  const PlacementPlan plan = PlanAllOnDevice((*model)->config());
+  auto bad = DeviceSequenceModel::Create(**model, plan, {.device = 0, .context = 0});
+  ASSERT_FALSE(bad);
+  EXPECT_THAT(bad.error(), HasSubstr("is not in [1, 512]"));
+  if (!ProbeCuda().devices.empty()) GTEST_SKIP() << "a GPU is present (the tests below cover it)";
+  auto none = DeviceSequenceModel::Create(**model, plan, {.device = 0, .context = 16});
+  ASSERT_FALSE(none);
+  EXPECT_THAT(none.error(), HasSubstr("device model on cuda:0: "));
+}
+
+class DeviceSequenceModelGpuTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    REQUIRE_CUDA_DEVICE();
+    golden_ = GoldenSet(TinyDir()).Read<int32_t>("tokens");
+    auto cpu = forward::Model::Load(TinyDir(), {.threads = 2, .numerics = Numerics::kFast});
+    ASSERT_TRUE(cpu) << cpu.error();
+    cpu_ = std::move(*cpu);
+    auto device = DeviceSequenceModel::Create(*cpu_, PlanAllOnDevice(cpu_->config()),
+                                              {.device = 0, .context = kContext});
+    ASSERT_TRUE(device) << device.error();
+    device_ = std::move(*device);
+  }
+
+  std::vector<int32_t> golden_;
+  std::unique_ptr<forward::Model> cpu_;
+  std::unique_ptr<DeviceSequenceModel> device_;
+};
+
+// Greedy generation through Generator (prefill, then decode steps): the device's tokens against
+// the CPU implementation's. The same tokens, except that after a near-tie (the CPU's two best
+// logits within twice the contract's 0.05) the two may part ways.
+TEST_F(DeviceSequenceModelGpuTest, GeneratorGivesTheCpuImplementationsTokens) {
+  const std::vector<int32_t> prompt(golden_.begin(), golden_.begin() + 24);
+  const int64_t steps = 48;
+  GenerateOptions options;
+  options.max_tokens = steps;
+  options.context_limit = kContext;  // the device sequences' room, not max_position_embeddings
+  CpuSequenceModel cpu_model(*cpu_);
+  auto cpu = Generator(cpu_model, nullptr).Generate(*cpu_model.NewSequence(), prompt, options);
+  ASSERT_TRUE(cpu) << cpu.error();
+  auto gpu = Generator(*device_, nullptr).Generate(*device_->NewSequence(), prompt, options);
+  ASSERT_TRUE(gpu) << gpu.error();
+  ASSERT_EQ(gpu->tokens.size(), cpu->tokens.size());
+  const auto split = std::mismatch(gpu->tokens.begin(), gpu->tokens.end(), cpu->tokens.begin());
+  const int64_t same = split.first - gpu->tokens.begin();
+  std::printf("v4-tiny Generator greedy: %lld of %lld tokens as the CPU's\n",
+              static_cast<long long>(same), static_cast<long long>(steps));
+  if (same == static_cast<int64_t>(cpu->tokens.size())) return;
+  std::vector<int32_t> prefix = prompt;
+  prefix.insert(prefix.end(), cpu->tokens.begin(), cpu->tokens.begin() + same);
+  auto cpu_logits = forward::ComputeLogits(*cpu_, prefix, 1);
+  ASSERT_TRUE(cpu_logits) << cpu_logits.error();
+  const float* row =
+      cpu_logits->data() + (prefix.size() - 1) * static_cast<size_t>(cpu_->config().vocab_size);
+  const float gap =
+      row[cpu->tokens[static_cast<size_t>(same)]] - row[gpu->tokens[static_cast<size_t>(same)]];
+  EXPECT_LE(gap, 0.1f) << "the device chose another token at step " << same;
+}
+
+TEST_F(DeviceSequenceModelGpuTest, BatchLastRowAndStatesAcrossEngines) {
+  const int64_t vocab = cpu_->config().vocab_size;
+  const std::vector<int32_t> a(golden_.begin(), golden_.begin() + 30);
+  const std::vector<int32_t> b(golden_.begin() + 50, golden_.begin() + 70);
+  // ForwardBatch = Forward per step, bit for bit.
+  auto sa = device_->NewSequence(), sb = device_->NewSequence();
+  const std::vector<SequenceStep> steps = {{sa.get(), a}, {sb.get(), b}};
+  auto batch = device_->ForwardBatch(steps);
+  ASSERT_TRUE(batch) << batch.error();
+  auto alone_a = device_->Forward(*device_->NewSequence(), a, {});
+  ASSERT_TRUE(alone_a) << alone_a.error();
+  EXPECT_EQ((*batch)[0], *alone_a);
+  // last_row_only: the last row of the full result.
+  auto last = device_->Forward(*device_->NewSequence(), b, {.last_row_only = true});
+  ASSERT_TRUE(last) << last.error();
+  EXPECT_TRUE(std::equal(last->begin(), last->end(), (*batch)[1].end() - vocab));
+
+  // The device state into the CPU model, which continues; against the CPU straight through.
+  const std::vector<int32_t> more(golden_.begin() + 30, golden_.begin() + 40);
+  auto host = sa->HostState();
+  ASSERT_TRUE(host) << host.error();
+  EXPECT_EQ((*host)->pos, 30);
+  CpuSequenceModel cpu_model(*cpu_);
+  auto on_cpu = cpu_model.SequenceFrom(**host);
+  ASSERT_TRUE(on_cpu) << on_cpu.error();
+  auto cpu_more = cpu_model.Forward(**on_cpu, more, {});
+  ASSERT_TRUE(cpu_more) << cpu_more.error();
+  auto cpu_seq = cpu_model.NewSequence();
+  std::vector<float> cpu_straight;
+  for (size_t i = 0; i < 40; ++i) {
+    auto row = cpu_model.Forward(*cpu_seq, std::span<const int32_t>(&golden_[i], 1), {});
+    ASSERT_TRUE(row) << row.error();
+    if (i >= 30) cpu_straight.insert(cpu_straight.end(), row->begin(), row->end());
+  }
+  ExpectFastContract(*cpu_more, cpu_straight, vocab, "device HostState -> CPU vs CPU");
+  // The CPU's state at 30 onto the device, which continues.
+  auto cpu_at30 = cpu_model.NewSequence();
+  ASSERT_TRUE(cpu_model.Forward(*cpu_at30, a, {}));
+  auto cpu_host = cpu_at30->HostState();
+  ASSERT_TRUE(cpu_host);
+  auto on_device = device_->SequenceFrom(**cpu_host);
+  ASSERT_TRUE(on_device) << on_device.error();
+  EXPECT_EQ((*on_device)->pos(), 30);
+  EXPECT_EQ((*on_device)->mtp_pos(), (*cpu_host)->mtp_pos);
+  auto device_more = device_->Forward(**on_device, more, {});
+  ASSERT_TRUE(device_more) << device_more.error();
+  ExpectFastContract(*device_more, cpu_straight, vocab, "CPU state -> device vs CPU");
+  // HostState carries the MTP part as it came.
+  auto back = (*on_device)->HostState();
+  ASSERT_TRUE(back) << back.error();
+  EXPECT_EQ((*back)->mtp_pos, (*cpu_host)->mtp_pos);
+}
+
+TEST_F(DeviceSequenceModelGpuTest, WhatIsNotOnTheDeviceIsAClearError) {
+  auto seq = device_->NewSequence();
+  const std::vector<int32_t> t = {1, 2};
+  std::vector<float> streams;
+  auto mtp_input = device_->Forward(*seq, t, {.final_streams = &streams});
+  ASSERT_FALSE(mtp_input);
+  EXPECT_THAT(mtp_input.error(), HasSubstr("does not run on the device yet"));
+  EXPECT_FALSE(device_->Forward(*seq, t, {.undoable_last_row = true}));
+  EXPECT_EQ(seq->pos(), 0);
+  EXPECT_THAT(device_->TakeBackLastRow(*seq).error(), HasSubstr("does not run on the device yet"));
+  const std::vector<float> h(static_cast<size_t>(cpu_->config().hc_mult * cpu_->config().dim));
+  EXPECT_THAT(device_->ForwardMtpLast(*seq, h, std::vector<int32_t>{1}).error(),
+              HasSubstr("does not run on the device yet"));
+  // A bad id, too many tokens, another model's sequence: errors, the sequence untouched.
+  EXPECT_FALSE(device_->Forward(*seq, std::vector<int32_t>{-1}, {}));
+  EXPECT_THAT(device_->Forward(*seq, std::vector<int32_t>(kContext + 1, 1), {}).error(),
+              HasSubstr("do not fit the context"));
+  CpuSequenceModel cpu_model(*cpu_);
+  EXPECT_THAT(device_->Forward(*cpu_model.NewSequence(), t, {}).error(),
+              HasSubstr("another model"));
+  EXPECT_EQ(seq->pos(), 0);
+}
+
+}  // namespace
+}  // namespace dsagent::engine::kernels::cuda::sequence_model_test
