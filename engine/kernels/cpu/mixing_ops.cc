@@ -48,26 +48,21 @@ void SinkhornSplit(const float* mixes, const float* scale, const float* base, co
     for (int64_t k = 0; k < hc; ++k) sum += (e[k] = std::exp(static_cast<double>(row[k]) - mx));
     for (int64_t k = 0; k < hc; ++k) row[k] = static_cast<float>(e[k] / sum) + eps;
   }
-  auto normalise_columns = [&] {
-    for (int64_t k = 0; k < hc; ++k) {
+  // Each of the hc lines (line i: the values c[i * next + m * step], m ascending) divided by its
+  // sum (double, rounded) + eps: the columns with (next, step) = (1, hc), the rows with (hc, 1).
+  const auto normalise = [&](int64_t next, int64_t step) {
+    for (int64_t i = 0; i < hc; ++i) {
+      float* line = c + i * next;
       double sum = 0;
-      for (int64_t j = 0; j < hc; ++j) sum += c[j * hc + k];
+      for (int64_t m = 0; m < hc; ++m) sum += line[m * step];
       const float denom = static_cast<float>(sum) + eps;
-      for (int64_t j = 0; j < hc; ++j) c[j * hc + k] /= denom;
+      for (int64_t m = 0; m < hc; ++m) line[m * step] /= denom;
     }
   };
-  auto normalise_rows = [&] {
-    for (int64_t j = 0; j < hc; ++j) {
-      double sum = 0;
-      for (int64_t k = 0; k < hc; ++k) sum += c[j * hc + k];
-      const float denom = static_cast<float>(sum) + eps;
-      for (int64_t k = 0; k < hc; ++k) c[j * hc + k] /= denom;
-    }
-  };
-  normalise_columns();
+  normalise(1, hc);
   for (int it = 1; it < s.sinkhorn_iters; ++it) {
-    normalise_rows();
-    normalise_columns();
+    normalise(hc, 1);
+    normalise(1, hc);
   }
   std::copy(c, c + hc * hc, comb);
 }

@@ -41,26 +41,21 @@ DSAGENT_HD void SinkhornSplitHc(const float* mixes, const float* scale, const fl
     }
     for (int k = 0; k < hc; ++k) row[k] = static_cast<float>(e[k] / sum) + eps;
   }
-  const auto normalise_columns = [&] {
-    for (int k = 0; k < hc; ++k) {
+  // Each of the hc lines (line i: c[i * next + m * step], m ascending) divided by its sum
+  // (double, rounded) + eps: the columns with (next, step) = (1, hc), the rows with (hc, 1).
+  const auto normalise = [&](int next, int step) {
+    for (int i = 0; i < hc; ++i) {
+      float* line = c + i * next;
       double sum = 0;
-      for (int j = 0; j < hc; ++j) sum += c[j * hc + k];
+      for (int m = 0; m < hc; ++m) sum += line[m * step];
       const float denom = static_cast<float>(sum) + eps;
-      for (int j = 0; j < hc; ++j) c[j * hc + k] /= denom;
+      for (int m = 0; m < hc; ++m) line[m * step] /= denom;
     }
   };
-  const auto normalise_rows = [&] {
-    for (int j = 0; j < hc; ++j) {
-      double sum = 0;
-      for (int k = 0; k < hc; ++k) sum += c[j * hc + k];
-      const float denom = static_cast<float>(sum) + eps;
-      for (int k = 0; k < hc; ++k) c[j * hc + k] /= denom;
-    }
-  };
-  normalise_columns();
+  normalise(1, hc);
   for (int it = 1; it < iters; ++it) {
-    normalise_rows();
-    normalise_columns();
+    normalise(hc, 1);
+    normalise(1, hc);
   }
   for (int i = 0; i < hc * hc; ++i) comb[i] = c[i];
 }
