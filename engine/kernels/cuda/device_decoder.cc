@@ -26,18 +26,25 @@ std::optional<std::string> DeviceDecoderRefusesPlan(const PlacementPlan& plan) {
          "every expert (`dsagent engine inspect --device cuda` shows the plan) or --device cpu";
 }
 
+std::optional<std::string> DeviceModelRefuses(const ModelConfig& config, const PlacementPlan& plan,
+                                              const DeviceDecoderOptions& options,
+                                              const std::string& who) {
+  if (auto why = DeviceDecoderRefusesPlan(plan)) return why;
+  if (options.context < 1 || options.context > config.max_position_embeddings) {
+    return who + ": context " + std::to_string(options.context) + " is not in [1, " +
+           std::to_string(config.max_position_embeddings) + "] (max_position_embeddings)";
+  }
+  return std::nullopt;
+}
+
 DeviceDecoder::DeviceDecoder() = default;
 DeviceDecoder::~DeviceDecoder() = default;
 
 Expected<std::unique_ptr<DeviceDecoder>, std::string> DeviceDecoder::Create(
     const forward::Model& model, const PlacementPlan& plan, const DeviceDecoderOptions& options) {
-  if (auto why = DeviceDecoderRefusesPlan(plan)) return MakeUnexpected(*why);
   const ModelConfig& c = model.config();
-  if (options.context < 1 || options.context > c.max_position_embeddings) {
-    return MakeUnexpected("device decoder: context " + std::to_string(options.context) +
-                          " is not in [1, " + std::to_string(c.max_position_embeddings) +
-                          "] (max_position_embeddings)");
-  }
+  if (auto why = DeviceModelRefuses(c, plan, options, "device decoder"))
+    return MakeUnexpected(*why);
   std::unique_ptr<DeviceDecoder> d(new DeviceDecoder());
   d->config_ = c;
   d->device_ = options.device;

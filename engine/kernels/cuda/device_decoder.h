@@ -46,6 +46,14 @@ struct DeviceDecoderOptions {
 // host memory. Pure; tested without a device.
 std::optional<std::string> DeviceDecoderRefusesPlan(const PlacementPlan& plan);
 
+// Why a device model of `config` (DeviceDecoder, DeviceSequenceModel) cannot be made with `plan`
+// and `options` (nullopt: it can): the plan (DeviceDecoderRefusesPlan), or a context outside
+// [1, max_position_embeddings]. `who` starts the message ("device decoder"). Pure; checked before
+// anything touches the device.
+std::optional<std::string> DeviceModelRefuses(const ModelConfig& config, const PlacementPlan& plan,
+                                              const DeviceDecoderOptions& options,
+                                              const std::string& who);
+
 class DeviceDecoder {
  public:
   // Error (never an exception): the plan (DeviceDecoderRefusesPlan), a context < 1 or beyond

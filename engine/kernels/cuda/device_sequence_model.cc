@@ -62,13 +62,8 @@ DeviceSequenceModel::~DeviceSequenceModel() {
 
 Expected<std::unique_ptr<DeviceSequenceModel>, std::string> DeviceSequenceModel::Create(
     const forward::Model& model, const PlacementPlan& plan, const DeviceDecoderOptions& options) {
-  if (auto why = DeviceDecoderRefusesPlan(plan)) return MakeUnexpected(*why);
   const ModelConfig& c = model.config();
-  if (options.context < 1 || options.context > c.max_position_embeddings) {
-    return MakeUnexpected("device model: context " + std::to_string(options.context) +
-                          " is not in [1, " + std::to_string(c.max_position_embeddings) +
-                          "] (max_position_embeddings)");
-  }
+  if (auto why = DeviceModelRefuses(c, plan, options, "device model")) return MakeUnexpected(*why);
   std::unique_ptr<DeviceSequenceModel> m(new DeviceSequenceModel());
   m->config_ = c;
   m->device_ = options.device;
