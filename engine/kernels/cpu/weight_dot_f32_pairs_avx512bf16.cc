@@ -357,8 +357,11 @@ void Rows(const WeightRows& w, int64_t row, const DotInputF32& x, float* out) {
 // Each weight group is converted once for T inputs and each activation group loaded once for R
 // rows; R x T independent vdpbf16ps chains hide the instruction's latency. The R x T double
 // lanes stay in registers: kept in memory, the per-block fold (which costs about as much as the
-// products it folds) ran at half the rate (measured). BF16 and FP4 fold with scale 1: an add,
-// which is the fma's result.
+// products it folds) ran at half the rate (measured). Every loop over the tile's rows and inputs
+// carries `#pragma GCC unroll`: only with each block[r][t] and lanes[r][t] indexed by constants
+// does GCC keep them in registers. Without the pragmas GCC 12 left the fold's loops rolled, with
+// the lanes in memory, and the tiles ran at 0.5-0.7x their rate (weight_dot_bench and a probe,
+// docs/BENCHMARKS.md). BF16 and FP4 fold with scale 1: an add, which is the fma's result.
 
 // block[r][t] += wv[r] . x[t][g, g + 32) for every r, t.
 template <int R, int T>
@@ -377,14 +380,19 @@ void TileBf16(const WeightRows& w, int64_t row, const uint16_t* const* x, Lanes 
   for (int64_t c0 = 0; c0 < w.cols; c0 += 128) {
     const int64_t c1 = w.cols < c0 + 128 ? w.cols : c0 + 128;
     __m512 block[R][T];
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
       for (int t = 0; t < T; ++t) block[r][t] = _mm512_setzero_ps();
     for (int64_t g = c0; g + 32 <= c1; g += 32) {
       __m512i wv[R];
+#pragma GCC unroll 8
       for (int r = 0; r < R; ++r) wv[r] = _mm512_loadu_si512(w.data + ((row + r) * w.cols + g) * 2);
       TileDots<R, T>(block, wv, x, g);
     }
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
       for (int t = 0; t < T; ++t) AddBlock(lanes[r][t], block[r][t]);
   }
 }
@@ -396,11 +404,14 @@ void TileFp8(const WeightRows& w, int64_t row, const uint16_t* const* x, Lanes (
   for (int64_t c0 = 0; c0 < w.cols; c0 += 128) {
     const int64_t c1 = w.cols < c0 + 128 ? w.cols : c0 + 128;
     __m512 block[R][T];
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
       for (int t = 0; t < T; ++t) block[r][t] = _mm512_setzero_ps();
     int64_t g = c0;
     for (; g + 64 <= c1; g += 64) {
       __m512i w0[R], w1[R];
+#pragma GCC unroll 8
       for (int r = 0; r < R; ++r)
         fp8.Convert(_mm512_loadu_si512(w.data + (row + r) * w.cols + g), w0[r], w1[r]);
       TileDots<R, T>(block, w0, x, g);
@@ -408,14 +419,17 @@ void TileFp8(const WeightRows& w, int64_t row, const uint16_t* const* x, Lanes (
     }
     if (g + 32 <= c1) {  // one more full group: its 32 codes alone
       __m512i w0[R], w1[R];
+#pragma GCC unroll 8
       for (int r = 0; r < R; ++r)
         fp8.Convert(_mm512_maskz_loadu_epi8(0xffffffffull, w.data + (row + r) * w.cols + g), w0[r],
                     w1[r]);
       TileDots<R, T>(block, w0, x, g);
     }
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const __m512d scale =
           _mm512_set1_pd(PairBlockScale(w.scale[((row + r) / 128) * w.scale_cols + c0 / 128]));
+#pragma GCC unroll 8
       for (int t = 0; t < T; ++t) AddScaledBlock(lanes[r][t], block[r][t], scale);
     }
   }
@@ -432,11 +446,14 @@ void TileFp4(const WeightRows& w, int64_t row, const uint16_t* const* x, Lanes (
   for (int64_t c0 = 0; c0 < w.cols; c0 += 128) {
     const int64_t c1 = w.cols < c0 + 128 ? w.cols : c0 + 128;
     __m512 block[R][T];
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
       for (int t = 0; t < T; ++t) block[r][t] = _mm512_setzero_ps();
     for (int64_t g = c0; g + 32 <= c1; g += 32) {
       __m512i wv[R];
       bool fits[R], all = true;
+#pragma GCC unroll 8
       for (int r = 0; r < R; ++r) {
         const uint8_t s = w.scale[(row + r) * w.scale_cols + g / 32];
         fits[r] = Fp4ScaleFitsFloat(s);
@@ -447,16 +464,20 @@ void TileFp4(const WeightRows& w, int64_t row, const uint16_t* const* x, Lanes (
         TileDots<R, T>(block, wv, x, g);
         continue;
       }
+#pragma GCC unroll 8
       for (int r = 0; r < R; ++r) {  // rare: scales at the ends of e8m0's range
         if (!fits[r]) {
           tail[r] = true;
           continue;
         }
+#pragma GCC unroll 8
         for (int t = 0; t < T; ++t)
           block[r][t] = Dot(block[r][t], wv[r], _mm512_loadu_si512(x[t] + g));
       }
     }
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
       for (int t = 0; t < T; ++t) AddBlock(lanes[r][t], block[r][t]);
   }
 }
@@ -465,11 +486,15 @@ template <int R, int T>
 void BatchTile(const WeightRows& w, int64_t row, const DotInputF32* const* xs, float* out,
                int64_t out_stride) {
   const uint16_t* x[T];
+#pragma GCC unroll 8
   for (int t = 0; t < T; ++t) x[t] = xs[t]->bf16();
   Lanes lanes[R][T];
+#pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
     for (int t = 0; t < T; ++t) lanes[r][t] = ZeroLanes16();
   bool tail[R];
+#pragma GCC unroll 8
   for (int r = 0; r < R; ++r) tail[r] = w.cols % 32 != 0;
   switch (w.format) {
     case WeightFormat::kBF16:
@@ -484,7 +509,9 @@ void BatchTile(const WeightRows& w, int64_t row, const DotInputF32* const* xs, f
     case WeightFormat::kF32:
       break;  // never takes pairs
   }
+#pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
     for (int t = 0; t < T; ++t)
       out[t * out_stride + r] =
           FinishLanes16(lanes[r][t], tail[r] ? PairTail(w, row + r, *xs[t]) : 0.0f);
@@ -601,32 +628,40 @@ bool ConvertPanel(const WeightRows& w, int64_t row, Panel& panel) {
   return true;
 }
 
-// The R x T tile of BatchTile over a converted panel of rows [row, row + R).
-template <int R, int T>
+// The R x T tile of BatchTile over a converted panel of rows [row, row + R); kScaled: the panel
+// has FP8 block scales.
+template <int R, int T, bool kScaled>
 void PanelTile(const Panel& panel, const WeightRows& w, int64_t row, const DotInputF32* const* xs,
                float* out, int64_t out_stride) {
   const uint16_t* x[T];
   for (int t = 0; t < T; ++t) x[t] = xs[t]->bf16();
   Lanes lanes[R][T];
+#pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
     for (int t = 0; t < T; ++t) lanes[r][t] = ZeroLanes16();
   const int64_t blocks = (w.cols + 127) / 128;
-  const bool scaled = !panel.scales.empty();
   for (int64_t b = 0; b < blocks; ++b) {
     const int64_t c0 = b * 128, c1 = w.cols < c0 + 128 ? w.cols : c0 + 128;
     __m512 block[R][T];
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
       for (int t = 0; t < T; ++t) block[r][t] = _mm512_setzero_ps();
     for (int64_t g = c0; g + 32 <= c1; g += 32) {
       __m512i wv[R];
+#pragma GCC unroll 8
       for (int r = 0; r < R; ++r) wv[r] = _mm512_loadu_si512(panel.words.data() + r * w.cols + g);
       TileDots<R, T>(block, wv, x, g);
     }
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-      if (scaled) {
+      if constexpr (kScaled) {
         const __m512d scale = _mm512_set1_pd(panel.scales[r * blocks + b]);
+#pragma GCC unroll 8
         for (int t = 0; t < T; ++t) AddScaledBlock(lanes[r][t], block[r][t], scale);
       } else {
+#pragma GCC unroll 8
         for (int t = 0; t < T; ++t) AddBlock(lanes[r][t], block[r][t]);
       }
     }
@@ -655,8 +690,14 @@ void PanelTiles(const WeightRows& w, int64_t row_begin, int64_t count, const Dot
       const DotInputF32* xs[T];
       for (int64_t t = 0; t < n; ++t) xs[t] = &inputs[t0 + t];
       ForInputCount<T>(n, [&](auto inputs_now) {
-        PanelTile<R, decltype(inputs_now)::value>(panel, w, row_begin + i, xs,
-                                                  out + t0 * out_stride + i, out_stride);
+        constexpr int kInputs = decltype(inputs_now)::value;
+        if (panel.scales.empty()) {
+          PanelTile<R, kInputs, false>(panel, w, row_begin + i, xs, out + t0 * out_stride + i,
+                                       out_stride);
+        } else {
+          PanelTile<R, kInputs, true>(panel, w, row_begin + i, xs, out + t0 * out_stride + i,
+                                      out_stride);
+        }
       });
     }
   }
