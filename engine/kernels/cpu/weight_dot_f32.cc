@@ -139,6 +139,15 @@ inline float FlushDenormal(float v) { return std::fabs(v) < FLT_MIN ? std::copys
 void DotInputF32::Prepare(const float* x, int64_t n, bool split) {
   n_ = n;
   values_ = x;
+  if (ActiveCpuIsa() == CpuIsa::kAvx512) {
+    // One vector pass (a prefill prepares every input row of every product on the caller's
+    // thread, so the scalar loops below were ~8% of its wall time; measured with perf).
+    bf16_.resize(static_cast<size_t>(n));
+    even_.resize(static_cast<size_t>((n + 1) / 2));
+    odd_.resize(static_cast<size_t>(n / 2));
+    pairs_ = detail::PreparePairsAvx512(x, n, bf16_.data(), even_.data(), odd_.data());
+    if (pairs_) return;
+  }
   pairs_ = true;
   for (int64_t i = 0; i < n && pairs_; ++i) {
     uint32_t bits;

@@ -104,6 +104,11 @@ void WeightRowDotsF32Batch(CpuIsa isa, const WeightRows& w, int64_t row_begin, i
                            int64_t out_stride);
 
 namespace detail {
+// DotInputF32::Prepare's pair form on AVX-512: when every x[i] is exact in bf16, writes the
+// values' bf16 bits (denormals flushed to signed zero) and the even and odd columns apart, and
+// returns true; otherwise returns false (the outputs are then partly written). bf16 holds n
+// words, even (n + 1) / 2 and odd n / 2 floats.
+bool PreparePairsAvx512(const float* x, int64_t n, uint16_t* bf16, float* even, float* odd);
 void WeightRowDotsF32BatchAvx512(const WeightRows& w, int64_t row_begin, int64_t count,
                                  const DotInputF32* inputs, int64_t n_inputs, float* out,
                                  int64_t out_stride);

@@ -3,6 +3,10 @@
 // it (cpu_isa.h).
 #include <immintrin.h>
 
+#include <cfloat>
+#include <cmath>
+#include <cstring>
+
 #include "engine/kernels/cpu/weight_dot_f32.h"
 
 // Only the code below is compiled for the target (see weight_dot_avx512.cc).
@@ -475,6 +479,49 @@ void WeightRowDotsF32BatchAvx512(const WeightRows& w, int64_t row_begin, int64_t
       }
     }
   }
+}
+
+bool PreparePairsAvx512(const float* x, int64_t n, uint16_t* bf16, float* even, float* odd) {
+  const __m512i low_half = _mm512_set1_epi32(0xffff);
+  const __m512i sign = _mm512_set1_epi32(static_cast<int>(0x80000000u));
+  const __m512 smallest_normal = _mm512_set1_ps(FLT_MIN);
+  alignas(64) int32_t even_idx[16], odd_idx[16];
+  for (int j = 0; j < 16; ++j) {
+    even_idx[j] = 2 * j;
+    odd_idx[j] = 2 * j + 1;
+  }
+  const __m512i to_even = _mm512_load_si512(even_idx), to_odd = _mm512_load_si512(odd_idx);
+  // v below 2^-126 in magnitude becomes its signed zero (NaN compares false and stays).
+  const auto flush = [&](__m512 v) {
+    const __mmask16 tiny = _mm512_cmp_ps_mask(_mm512_abs_ps(v), smallest_normal, _CMP_LT_OQ);
+    return _mm512_castsi512_ps(
+        _mm512_mask_and_epi32(_mm512_castps_si512(v), tiny, _mm512_castps_si512(v), sign));
+  };
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m512 a = _mm512_loadu_ps(x + i), b = _mm512_loadu_ps(x + i + 16);
+    if (_mm512_test_epi32_mask(_mm512_castps_si512(a), low_half) |
+        _mm512_test_epi32_mask(_mm512_castps_si512(b), low_half)) {
+      return false;
+    }
+    const __m512 fa = flush(a), fb = flush(b);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(bf16 + i),
+                        _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(fa), 16)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(bf16 + i + 16),
+                        _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(fb), 16)));
+    _mm512_storeu_ps(even + i / 2, _mm512_permutex2var_ps(fa, to_even, fb));
+    _mm512_storeu_ps(odd + i / 2, _mm512_permutex2var_ps(fa, to_odd, fb));
+  }
+  for (; i < n; ++i) {  // the last n % 32 values, as the scalar Prepare takes them
+    uint32_t bits;
+    std::memcpy(&bits, &x[i], 4);
+    if ((bits & 0xffff) != 0) return false;
+    const float v = std::fabs(x[i]) < FLT_MIN ? std::copysign(0.0f, x[i]) : x[i];
+    std::memcpy(&bits, &v, 4);
+    bf16[i] = static_cast<uint16_t>(bits >> 16);
+    ((i & 1) ? odd : even)[i / 2] = v;
+  }
+  return true;
 }
 
 }  // namespace dsagent::engine::kernels::detail

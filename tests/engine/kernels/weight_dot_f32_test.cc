@@ -10,6 +10,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <iterator>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -291,6 +293,58 @@ TEST(DotInputF32Test, TakesPairsOnlyWhenEveryValueIsExactInBf16) {
   in.Prepare(x.data(), 4, false);
   EXPECT_FALSE(in.pairs());
   EXPECT_FALSE(TakesPairs(WeightFormat::kBF16, in));
+}
+
+// The AVX-512 pass of Prepare against the pair form's definition: each value's bf16 bits after
+// flushing |v| < 2^-126 to its signed zero, and the even and odd columns apart; refused as soon
+// as one value is not exact in bf16, in the vector part or the tail.
+TEST(DotInputF32Test, TheAvx512PassGivesThePairFormOfEveryValue) {
+  if (!CpuSupports(CpuIsa::kAvx512)) GTEST_SKIP() << "no AVX-512 on this CPU";
+  std::mt19937 rng(7);
+  const float specials[] = {0.0f,
+                            -0.0f,
+                            std::ldexp(1.0f, -130),
+                            -std::ldexp(1.0f, -127),
+                            std::ldexp(1.0f, -126),
+                            -std::ldexp(1.0f, -126),
+                            std::numeric_limits<float>::infinity(),
+                            -std::numeric_limits<float>::infinity(),
+                            std::numeric_limits<float>::quiet_NaN(),
+                            65280.0f};
+  for (int64_t n : {0, 1, 2, 31, 32, 33, 47, 64, 100, 4096}) {
+    std::vector<float> x(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {
+      const uint32_t r = rng();
+      float v;
+      if (r % 5 == 0) {
+        v = specials[r / 5 % std::size(specials)];
+      } else {
+        const uint32_t bits = r & 0xffff0000u;  // any bf16, denormals included
+        std::memcpy(&v, &bits, 4);
+      }
+      x[static_cast<size_t>(i)] = v;
+    }
+    std::vector<uint16_t> bf16(static_cast<size_t>(n));
+    std::vector<float> even(static_cast<size_t>((n + 1) / 2)), odd(static_cast<size_t>(n / 2));
+    ASSERT_TRUE(detail::PreparePairsAvx512(x.data(), n, bf16.data(), even.data(), odd.data())) << n;
+    for (int64_t i = 0; i < n; ++i) {
+      uint32_t in_bits, want_bits, got_bits;
+      std::memcpy(&in_bits, &x[static_cast<size_t>(i)], 4);
+      const bool tiny = (in_bits & 0x7f800000u) == 0;  // zero or denormal
+      want_bits = tiny ? (in_bits & 0x80000000u) : in_bits;
+      EXPECT_EQ(bf16[static_cast<size_t>(i)], want_bits >> 16) << n << " " << i;
+      const float got = (i % 2 ? odd : even)[static_cast<size_t>(i / 2)];
+      std::memcpy(&got_bits, &got, 4);
+      EXPECT_EQ(got_bits, want_bits) << n << " " << i;
+    }
+    for (int64_t at : {int64_t{0}, int64_t{17}, int64_t{31}, int64_t{32}, n - 1}) {
+      if (at < 0 || at >= n) continue;
+      std::vector<float> y = x;
+      y[static_cast<size_t>(at)] = 1.0f + std::ldexp(1.0f, -20);  // not a bf16
+      EXPECT_FALSE(detail::PreparePairsAvx512(y.data(), n, bf16.data(), even.data(), odd.data()))
+          << n << " " << at;
+    }
+  }
 }
 
 TEST(DotInputF32Test, KeepsTheValuesAndSplitsEvenAndOddColumnsOnRequest) {
