@@ -3,12 +3,15 @@
 // embedding lookup), elementwise_ops.h (the glue between ops), quant_ops.h (act_quant,
 // Hadamard), rms_norm.h, head_norm.h, rope_rotate.h, moe_ops.h (SwiGLU, combine), router.h,
 // compressor_pool.h, indexer_ops.h, mixing_ops.h (mHC), attention_ops.h (window ring, sparse
-// attention). Views are host memory; the weight products' output rows, ActQuantFp8's rows, the
-// indexer's entries, HcPre's rows and sparse attention's (row, head) pairs are split over the pool.
+// attention). Views are host memory; the weight products' output rows, the indexer's entries,
+// sparse attention's (row, head) pairs and the rows of every row-wise op (act_quant, Hadamard, the
+// norms, RoPE, SwiGLU, the MoE combine, the elementwise steps, mHC) are split over the pool, each
+// row or pair computed by one thread with the same arithmetic (a decode step's single row stays
+// on the caller).
 //
-// Thread-safety: immutable; ops may run concurrently on disjoint outputs, except that
-// WeightProduct, ActQuantFp8, IndexerScores, HcPre and SparseAttention use the pool, which takes
-// one ParallelFor at a time (thread_pool.h).
+// Thread-safety: immutable; ops may run concurrently on disjoint outputs. The pool runs one
+// ParallelFor at a time: an op called while it is busy (from inside another op's task, or from a
+// second thread) runs its loop inline on the calling thread (thread_pool.h).
 #pragma once
 
 #include "engine/kernels/cpu/thread_pool.h"
