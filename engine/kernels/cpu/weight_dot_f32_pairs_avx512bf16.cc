@@ -12,6 +12,7 @@
 // the build's baseline; called only when CpuHasAvx512Bf16().
 #include <immintrin.h>
 
+#include <cstdint>
 #include <cstring>
 #include <type_traits>
 #include <vector>
@@ -368,9 +369,12 @@ void Rows(const WeightRows& w, int64_t row, const DotInputF32& x, float* out) {
 // probe streaming a 256 MB BF16 weight through the 2 x 4 tile with 4 inputs on one core (this
 // VM's AMD EPYC): 23-24 -> 34-38 G products/s, alike for 2, 8 or 16 rows ahead; into L1 (T0) it
 // gained nothing, and the single-input kernels above, which stream at the core's read bandwidth
-// already, gained nothing either. Prefetches past the last row are harmless (they never fault).
-inline void PrefetchL2(const uint8_t* p) {
-  _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T2);
+// already, gained nothing either. The address of byte `offset` from `base` may lie past the end of
+// the weight (the last tile's "next" rows): a prefetch never faults, and the address is formed
+// as an integer, not as a pointer past the array.
+inline void PrefetchL2(const uint8_t* base, int64_t offset) {
+  _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(base) + offset),
+               _MM_HINT_T2);
 }
 
 // block[r][t] += wv[r] . x[t][g, g + 32) for every r, t.
@@ -399,7 +403,7 @@ void TileBf16(const WeightRows& w, int64_t row, const uint16_t* const* x, Lanes 
 #pragma GCC unroll 8
       for (int r = 0; r < R; ++r) {
         wv[r] = _mm512_loadu_si512(w.data + ((row + r) * w.cols + g) * 2);
-        PrefetchL2(w.data + ((row + R + r) * w.cols + g) * 2);
+        PrefetchL2(w.data, ((row + R + r) * w.cols + g) * 2);
       }
       TileDots<R, T>(block, wv, x, g);
     }
@@ -427,7 +431,7 @@ void TileFp8(const WeightRows& w, int64_t row, const uint16_t* const* x, Lanes (
 #pragma GCC unroll 8
       for (int r = 0; r < R; ++r) {
         fp8.Convert(_mm512_loadu_si512(w.data + (row + r) * w.cols + g), w0[r], w1[r]);
-        PrefetchL2(w.data + (row + R + r) * w.cols + g);
+        PrefetchL2(w.data, (row + R + r) * w.cols + g);
       }
       TileDots<R, T>(block, w0, x, g);
       TileDots<R, T>(block, w1, x, g + 32);
@@ -473,7 +477,7 @@ void TileFp4(const WeightRows& w, int64_t row, const uint16_t* const* x, Lanes (
         const uint8_t s = w.scale[(row + r) * w.scale_cols + g / 32];
         fits[r] = Fp4ScaleFitsFloat(s);
         if (fits[r]) wv[r] = fp4.Convert(w.data + (row + r) * (w.cols / 2) + g / 2, fp4.Scaled(s));
-        if (g % 128 == 0) PrefetchL2(w.data + (row + R + r) * (w.cols / 2) + g / 2);  // a line
+        if (g % 128 == 0) PrefetchL2(w.data, (row + R + r) * (w.cols / 2) + g / 2);  // a line
         all = all && fits[r];
       }
       if (all) {
@@ -699,8 +703,8 @@ void PanelTiles(const WeightRows& w, int64_t row_begin, int64_t count, const Dot
   for (; i + R <= count; i += R) {
     // The next panel's stored rows into L2 while this one's tiles compute (see PrefetchL2).
     const int64_t row_bytes = w.format == WeightFormat::kFP4 ? w.cols / 2 : w.cols;
-    const uint8_t* next = w.data + (row_begin + i + R) * row_bytes;
-    for (int64_t b = 0; b < R * row_bytes; b += 64) PrefetchL2(next + b);
+    const int64_t next = (row_begin + i + R) * row_bytes;
+    for (int64_t b = 0; b < R * row_bytes; b += 64) PrefetchL2(w.data, next + b);
     if (!ConvertPanel<R>(w, row_begin + i, panel)) {
       BatchTiles<FR, FT>(w, row_begin + i, R, inputs, n_inputs, out + i, out_stride);
       continue;
