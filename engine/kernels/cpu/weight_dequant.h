@@ -17,6 +17,9 @@ namespace dsagent::engine::kernels::cpu {
 void DequantRowRange(const WeightRows& w, int64_t r, int64_t col_begin, int64_t col_end,
                      float* out);
 
+// Row r of `w` as doubles (the same values; the `exact` prefill's panels, written in place).
+void DequantRowF64(const WeightRows& w, int64_t r, double* out);
+
 // The embedding lookup: out row t [copies * w.cols] (row stride out_stride values) gets row
 // ids[t] of `w` in each of its `copies` column groups, for t < rows.
 void EmbedRows(const WeightRows& w, const int32_t* ids, int64_t rows, int64_t copies, float* out,

@@ -145,6 +145,19 @@ double DotF64(CpuIsa isa, const double* a, const double* b, int64_t n) {
   return detail::DotF64Scalar(a, b, n);
 }
 
+void DotsF64(CpuIsa isa, const double* w, int64_t w_stride, int64_t rows, const double* x,
+             int64_t x_stride, int64_t inputs, int64_t n, double* out, int64_t out_stride) {
+  if (isa == CpuIsa::kAvx512) {
+    detail::DotsF64Avx512(w, w_stride, rows, x, x_stride, inputs, n, out, out_stride);
+    return;
+  }
+  for (int64_t t = 0; t < inputs; ++t) {
+    for (int64_t r = 0; r < rows; ++r) {
+      out[t * out_stride + r] = DotF64(isa, x + t * x_stride, w + r * w_stride, n);
+    }
+  }
+}
+
 void AxpyBf16F64(CpuIsa isa, double a, const uint16_t* x, double* y, int64_t n) {
   switch (isa) {
     case CpuIsa::kAvx512:

@@ -2,7 +2,10 @@
 // baseline; called only when the CPU has it (cpu_isa.h).
 #include <immintrin.h>
 
+#include <algorithm>
+#include <array>
 #include <cstring>
+#include <utility>
 
 #include "engine/kernels/cpu/weight_dot.h"
 
@@ -185,6 +188,98 @@ double DotF64Avx512(const double* a, const double* b, int64_t n) {
   double sum = Sum(_mm512_add_pd(acc0, acc1));
   for (; k < n; ++k) sum += a[k] * b[k];
   return sum;
+}
+
+namespace {
+
+// Keeps a loaded vector in a register: without it GCC folds the loads of the input vectors into
+// the FMAs as memory operands, loading each of them once per weight row instead of once per
+// step (measured: 3x4 tiles 14 -> 21 G multiply-adds/s on one core with the inputs in L2).
+inline __m512d InRegister(__m512d v) {
+  __asm__("" : "+v"(v));
+  return v;
+}
+
+// One tile of DotsF64Avx512: R weight rows x T input rows over n columns. Per (row, input) pair
+// the arithmetic of DotF64Avx512(x_t, w_r, n), operation for operation: columns k..k+7 of each
+// 16-column step into acc0, k+8..k+15 into acc1, then Sum(acc0 + acc1), then the scalar tail in
+// column order; so every result has its bits. Each step loads R + T vectors per half and feeds
+// R * T FMAs; the 2 * R * T accumulators stay in registers (every loop over R and T is unrolled:
+// GCC 12 leaves such loops rolled and the arrays in memory otherwise).
+template <int R, int T>
+void DotTile(const double* w, int64_t w_stride, const double* x, int64_t x_stride, int64_t n,
+             double* out, int64_t out_stride) {
+  __m512d acc0[R][T], acc1[R][T];
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 4
+    for (int t = 0; t < T; ++t) acc0[r][t] = acc1[r][t] = _mm512_setzero_pd();
+  }
+  int64_t k = 0;
+  for (; k + 16 <= n; k += 16) {
+    __m512d wv[R], xv[T];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) wv[r] = InRegister(_mm512_loadu_pd(w + r * w_stride + k));
+#pragma GCC unroll 4
+    for (int t = 0; t < T; ++t) xv[t] = InRegister(_mm512_loadu_pd(x + t * x_stride + k));
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 4
+      for (int t = 0; t < T; ++t) acc0[r][t] = _mm512_fmadd_pd(xv[t], wv[r], acc0[r][t]);
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) wv[r] = InRegister(_mm512_loadu_pd(w + r * w_stride + k + 8));
+#pragma GCC unroll 4
+    for (int t = 0; t < T; ++t) xv[t] = InRegister(_mm512_loadu_pd(x + t * x_stride + k + 8));
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 4
+      for (int t = 0; t < T; ++t) acc1[r][t] = _mm512_fmadd_pd(xv[t], wv[r], acc1[r][t]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 4
+    for (int t = 0; t < T; ++t) {
+      const double* a = x + t * x_stride;
+      const double* b = w + r * w_stride;
+      double sum = Sum(_mm512_add_pd(acc0[r][t], acc1[r][t]));
+      for (int64_t j = k; j < n; ++j) sum += a[j] * b[j];
+      out[t * out_stride + r] = sum;
+    }
+  }
+}
+
+using DotTileFn = void (*)(const double*, int64_t, const double*, int64_t, int64_t, double*,
+                           int64_t);
+
+// The tile for every remainder shape: kTiles[R - 1][T - 1].
+template <int R, int... T>
+constexpr std::array<DotTileFn, sizeof...(T)> TileRow(std::integer_sequence<int, T...>) {
+  return {&DotTile<R, T + 1>...};
+}
+template <int... R>
+constexpr std::array<std::array<DotTileFn, kDotsF64TileInputs>, sizeof...(R)> TileTable(
+    std::integer_sequence<int, R...>) {
+  return {TileRow<R + 1>(std::make_integer_sequence<int, kDotsF64TileInputs>())...};
+}
+constexpr auto kTiles = TileTable(std::make_integer_sequence<int, kDotsF64TileRows>());
+
+}  // namespace
+
+void DotsF64Avx512(const double* w, int64_t w_stride, int64_t rows, const double* x,
+                   int64_t x_stride, int64_t inputs, int64_t n, double* out, int64_t out_stride) {
+  // Inputs outside: a tile of input rows stays in cache while every row tile of the weight
+  // panel (the caller's, sized to stay in L2) passes over it.
+  for (int64_t t0 = 0; t0 < inputs; t0 += kDotsF64TileInputs) {
+    const int64_t tn = std::min<int64_t>(kDotsF64TileInputs, inputs - t0);
+    for (int64_t r0 = 0; r0 < rows; r0 += kDotsF64TileRows) {
+      const int64_t rn = std::min<int64_t>(kDotsF64TileRows, rows - r0);
+      kTiles[static_cast<size_t>(rn - 1)][static_cast<size_t>(tn - 1)](
+          w + r0 * w_stride, w_stride, x + t0 * x_stride, x_stride, n, out + t0 * out_stride + r0,
+          out_stride);
+    }
+  }
 }
 
 void AxpyBf16F64Avx512(double a, const uint16_t* x, double* y, int64_t n) {
