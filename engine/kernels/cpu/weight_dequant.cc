@@ -101,8 +101,17 @@ void DequantRowRange(const WeightRows& w, int64_t r, int64_t col_begin, int64_t 
   DequantInto(w, r, col_begin, col_end, out);
 }
 
-void DequantRowF64(const WeightRows& w, int64_t r, double* out) {
-  DequantInto(w, r, 0, w.cols, out);
+void DequantRowRangeF64(const WeightRows& w, int64_t r, int64_t col_begin, int64_t col_end,
+                        double* out) {
+  DequantInto(w, r, col_begin, col_end, out);
+}
+
+void DequantRowF64(CpuIsa isa, const WeightRows& w, int64_t r, double* out) {
+  if (isa == CpuIsa::kAvx512) {
+    detail::DequantRowF64Avx512(w, r, out);
+  } else {
+    DequantInto(w, r, 0, w.cols, out);
+  }
 }
 
 void EmbedRows(const WeightRows& w, const int32_t* ids, int64_t rows, int64_t copies, float* out,

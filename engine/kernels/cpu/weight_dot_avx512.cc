@@ -7,6 +7,7 @@
 #include <cstring>
 #include <utility>
 
+#include "engine/kernels/cpu/weight_dequant.h"
 #include "engine/kernels/cpu/weight_dot.h"
 
 // Only the code below is compiled for the target: inline functions of the headers above keep the
@@ -281,6 +282,92 @@ void DotsF64Avx512(const double* w, int64_t w_stride, int64_t rows, const double
     }
   }
 }
+
+}  // namespace dsagent::engine::kernels::detail
+
+namespace dsagent::engine::kernels::cpu::detail {
+namespace {
+
+using kernels::detail::Fp4ScaleFitsFloat;
+using kernels::detail::Fp8ScaleFitsFloat;
+
+// 16 floats as 16 doubles at out.
+inline void Store16(__m512 v, double* out) {
+  _mm512_storeu_pd(out, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
+  _mm512_storeu_pd(out + 8, _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1)));
+}
+
+}  // namespace
+
+// The values of DequantRowRange (exact floats) as doubles, by the fused kernels' conversions:
+// FP8 blocks with a scale in Fp8ScaleFitsFloat's range 16 columns at a time, FP4 blocks in
+// Fp4ScaleFitsFloat's range 32 at a time (even and odd columns interleaved back), BF16 and F32
+// 16 at a time; every other block and the tails through the scalar DequantRowRangeF64, so the
+// values never depend on the variant.
+void DequantRowF64Avx512(const WeightRows& w, int64_t r, double* out) {
+  const int64_t cols = w.cols;
+  switch (w.format) {
+    case WeightFormat::kF32: {
+      const float* p = reinterpret_cast<const float*>(w.data) + r * cols;
+      int64_t c = 0;
+      for (; c + 16 <= cols; c += 16) Store16(_mm512_loadu_ps(p + c), out + c);
+      DequantRowRangeF64(w, r, c, cols, out + c);
+      return;
+    }
+    case WeightFormat::kBF16: {
+      const uint8_t* p = w.data + r * cols * 2;
+      int64_t c = 0;
+      for (; c + 16 <= cols; c += 16) Store16(kernels::detail::Bf16x16(p + 2 * c), out + c);
+      DequantRowRangeF64(w, r, c, cols, out + c);
+      return;
+    }
+    case WeightFormat::kFP8: {
+      const uint8_t* p = w.data + r * cols;
+      const uint8_t* srow = w.scale + (r / 128) * w.scale_cols;
+      for (int64_t c0 = 0; c0 < cols; c0 += 128) {
+        const int64_t c1 = std::min<int64_t>(cols, c0 + 128);
+        const uint8_t s = srow[c0 / 128];
+        int64_t c = c0;
+        if (Fp8ScaleFitsFloat(s)) {
+          const __m512 factor = kernels::detail::Pow2(s - 119);
+          for (; c + 16 <= c1; c += 16) Store16(kernels::detail::Fp8x16(p + c, factor), out + c);
+        }
+        DequantRowRangeF64(w, r, c, c1, out + c);
+      }
+      return;
+    }
+    case WeightFormat::kFP4: {
+      const uint8_t* p = w.data + r * (cols / 2);
+      const uint8_t* srow = w.scale + r * w.scale_cols;
+      const __m512 table = _mm512_setr_ps(0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f, -0.0f,
+                                          -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f);
+      // Columns 0..15 and 16..31 of a block from its 16 even (low nibble) and 16 odd values.
+      const __m512i first =
+          _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+      const __m512i second =
+          _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+      for (int64_t c0 = 0; c0 < cols; c0 += 32) {
+        const uint8_t s = srow[c0 / 32];
+        if (!Fp4ScaleFitsFloat(s) || c0 + 32 > cols) {
+          DequantRowRangeF64(w, r, c0, std::min<int64_t>(cols, c0 + 32), out + c0);
+          continue;
+        }
+        const __m512 scaled = _mm512_mul_ps(table, kernels::detail::Pow2(s - 127));
+        const __m512i b =
+            _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + c0 / 2)));
+        const __m512 even = _mm512_permutexvar_ps(b, scaled);
+        const __m512 odd = _mm512_permutexvar_ps(_mm512_srli_epi32(b, 4), scaled);
+        Store16(_mm512_permutex2var_ps(even, first, odd), out + c0);
+        Store16(_mm512_permutex2var_ps(even, second, odd), out + c0 + 16);
+      }
+      return;
+    }
+  }
+}
+
+}  // namespace dsagent::engine::kernels::cpu::detail
+
+namespace dsagent::engine::kernels::detail {
 
 void AxpyBf16F64Avx512(double a, const uint16_t* x, double* y, int64_t n) {
   const __m512d va = _mm512_set1_pd(a);

@@ -183,7 +183,7 @@ void ProductExactPanels(ThreadPool& pool, const WeightRows& rows, const WeightPr
     for (int64_t p0 = begin; p0 < end; p0 += panel) {
       const int64_t n = std::min(end, p0 + panel) - p0;
       for (int64_t o = 0; o < n; ++o) {
-        DequantRowF64(rows, a.out_begin + p0 + o, ps.panel.data() + o * k);
+        DequantRowF64(isa, rows, a.out_begin + p0 + o, ps.panel.data() + o * k);
       }
       DotsF64(isa, ps.panel.data(), k, n, x64, k, a.rows, k, ps.dots.data(), n);
       for (int64_t t = 0; t < a.rows; ++t) {

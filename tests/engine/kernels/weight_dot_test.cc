@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -169,22 +170,29 @@ TEST(DotsF64Test, EveryPairHasDotF64sBits) {
   }
 }
 
-// The exact prefill's panels are dequantised straight into doubles: the float values, every
-// format, the scales out of the SIMD range included.
+// The exact prefill's panels are dequantised straight into doubles: the float values, bit for
+// bit, by every variant, every format, partial blocks and scales out of the SIMD range included.
 TEST(DequantRowF64Test, GivesTheFloatRowsValues) {
   std::mt19937 rng(23);
   for (const WeightFormat format :
        {WeightFormat::kBF16, WeightFormat::kF32, WeightFormat::kFP8, WeightFormat::kFP4}) {
-    const int64_t rows = 130, cols = 320;
+    const int64_t rows = 130, cols = format == WeightFormat::kFP4 ? 352 : 331;  // partial blocks
     const RandomWeight w = MakeWeight(format, rows, cols, rng, /*extreme_scales=*/true);
     std::vector<float> want(static_cast<size_t>(cols));
     std::vector<double> got(static_cast<size_t>(cols));
     for (int64_t r = 0; r < rows; ++r) {
       cpu::DequantRowRange(w.matrix.rows_view(), r, 0, cols, want.data());
-      cpu::DequantRowF64(w.matrix.rows_view(), r, got.data());
-      for (int64_t c = 0; c < cols; ++c) {
-        ASSERT_EQ(got[static_cast<size_t>(c)], static_cast<double>(want[static_cast<size_t>(c)]))
-            << "format " << static_cast<int>(format) << " row " << r << " col " << c;
+      for (CpuIsa isa : {CpuIsa::kScalar, CpuIsa::kAvx2, CpuIsa::kAvx512}) {
+        if (!CpuSupports(isa)) continue;
+        std::fill(got.begin(), got.end(), -1.0);
+        cpu::DequantRowF64(isa, w.matrix.rows_view(), r, got.data());
+        for (int64_t c = 0; c < cols; ++c) {
+          const double g = got[static_cast<size_t>(c)];
+          const double e = want[static_cast<size_t>(c)];
+          ASSERT_EQ(0, std::memcmp(&g, &e, sizeof g))  // -0.0 included
+              << CpuIsaName(isa) << " format " << static_cast<int>(format) << " row " << r
+              << " col " << c << ": " << g << " vs " << e;
+        }
       }
     }
   }
