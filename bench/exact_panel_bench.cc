@@ -29,7 +29,8 @@ double ThreadCpuSeconds() {
   return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
 }
 
-// rows x k panel (weight_product.cc's panel sizes: 384 KB), 128 inputs.
+// A panel of rows x k (weight_product.cc sizes one pass of it, up to 4096 columns, to 384 KB), 128
+// inputs.
 void Dots(int64_t rows, int64_t k, int repeats) {
   const int64_t inputs = 128;
   std::mt19937 rng(1);
@@ -117,8 +118,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: exact_panel_bench [REPEATS >= 1]\n");
     return 2;
   }
-  Dots(12, 4096, repeats);  // the compressor's and gate's k (hidden size)
-  Dots(3, 16384, repeats);  // the mHC fn's k (hc_mult x hidden size)
+  Dots(12, 4096, repeats);   // the compressor's and gate's k (hidden size)
+  Dots(12, 16384, repeats);  // the mHC fn's k (hc_mult x hidden size), in passes of 4096 columns
   Dequant(WeightFormat::kBF16, "bf16", repeats);
   Dequant(WeightFormat::kFP8, "fp8", repeats);
   Dequant(WeightFormat::kFP4, "fp4", repeats);

@@ -60,10 +60,14 @@ double DotF64(CpuIsa isa, const double* a, const double* b, int64_t n);
 // AVX-512 variant works in register tiles of kDotsF64TileRows weight rows x kDotsF64TileInputs
 // input rows (each vector loaded once per tile step and used by several FMAs; DotF64 loads two
 // vectors per FMA) in the same per-pair order, so the tiling changes nothing but speed; the
-// others loop over DotF64. A caller sizes its panels in multiples of kDotsF64TileRows.
+// others loop over DotF64. Longer rows go in passes of kDotsF64PassCols columns, each pair's
+// accumulators kept in memory between passes (the same values, so the same bits), so that the
+// columns a pass reads stay in cache: a caller sizes its panels for min(n, kDotsF64PassCols)
+// columns, in multiples of kDotsF64TileRows rows.
 void DotsF64(CpuIsa isa, const double* w, int64_t w_stride, int64_t rows, const double* x,
              int64_t x_stride, int64_t inputs, int64_t n, double* out, int64_t out_stride);
 constexpr int kDotsF64TileRows = 3, kDotsF64TileInputs = 4;
+constexpr int64_t kDotsF64PassCols = 4096;
 
 // y[k] += a * x[k] for k in [0, n), x bf16 bits, in double (attention's P.V: a is a bf16-rounded
 // probability, so every product is exact and each y[k] gets the same bits in every variant).

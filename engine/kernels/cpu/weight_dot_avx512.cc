@@ -6,6 +6,7 @@
 #include <array>
 #include <cstring>
 #include <utility>
+#include <vector>
 
 #include "engine/kernels/cpu/weight_dequant.h"
 #include "engine/kernels/cpu/weight_dot.h"
@@ -201,23 +202,36 @@ inline __m512d InRegister(__m512d v) {
   return v;
 }
 
-// One tile of DotsF64Avx512: R weight rows x T input rows over n columns. Per (row, input) pair
-// the arithmetic of DotF64Avx512(x_t, w_r, n), operation for operation: columns k..k+7 of each
-// 16-column step into acc0, k+8..k+15 into acc1, then Sum(acc0 + acc1), then the scalar tail in
-// column order; so every result has its bits. Each step loads R + T vectors per half and feeds
-// R * T FMAs; the 2 * R * T accumulators stay in registers (every loop over R and T is unrolled:
-// GCC 12 leaves such loops rolled and the arrays in memory otherwise).
+// One tile of DotsF64Avx512: R weight rows x T input rows, over the 16-column steps in columns
+// [k0, k1) of n. Per (row, input) pair the arithmetic of DotF64Avx512(x_t, w_r, n), operation for
+// operation: columns k..k+7 of each 16-column step into acc0, k+8..k+15 into acc1, then
+// Sum(acc0 + acc1), then the scalar tail in column order; so every result has its bits. Each step
+// loads R + T vectors per half and feeds R * T FMAs; the 2 * R * T accumulators stay in registers
+// (every loop over R and T is unrolled: GCC 12 leaves such loops rolled and the arrays in memory
+// otherwise). A pass that does not start at column 0 takes the accumulators from `state` (pair
+// (r, t) at state + 16 * (t * state_stride + r), acc0's 8 lanes then acc1's), one that does not
+// reach the last step leaves them there; the one that does writes out[t * out_stride + r]. Storing
+// and reloading a vector does not change it, so the passes change nothing but where the operands
+// come from.
 template <int R, int T>
-void DotTile(const double* w, int64_t w_stride, const double* x, int64_t x_stride, int64_t n,
-             double* out, int64_t out_stride) {
+void DotTile(const double* w, int64_t w_stride, const double* x, int64_t x_stride, int64_t k0,
+             int64_t k1, int64_t n, double* state, int64_t state_stride, double* out,
+             int64_t out_stride) {
   __m512d acc0[R][T], acc1[R][T];
 #pragma GCC unroll 4
   for (int r = 0; r < R; ++r) {
 #pragma GCC unroll 4
-    for (int t = 0; t < T; ++t) acc0[r][t] = acc1[r][t] = _mm512_setzero_pd();
+    for (int t = 0; t < T; ++t) {
+      if (k0 == 0) {
+        acc0[r][t] = acc1[r][t] = _mm512_setzero_pd();
+      } else {
+        acc0[r][t] = _mm512_loadu_pd(state + 16 * (t * state_stride + r));
+        acc1[r][t] = _mm512_loadu_pd(state + 16 * (t * state_stride + r) + 8);
+      }
+    }
   }
-  int64_t k = 0;
-  for (; k + 16 <= n; k += 16) {
+  int64_t k = k0;
+  for (; k + 16 <= k1; k += 16) {
     __m512d wv[R], xv[T];
 #pragma GCC unroll 4
     for (int r = 0; r < R; ++r) wv[r] = InRegister(_mm512_loadu_pd(w + r * w_stride + k));
@@ -238,6 +252,17 @@ void DotTile(const double* w, int64_t w_stride, const double* x, int64_t x_strid
       for (int t = 0; t < T; ++t) acc1[r][t] = _mm512_fmadd_pd(xv[t], wv[r], acc1[r][t]);
     }
   }
+  if (k + 16 <= n) {  // more steps to come in a later pass
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 4
+      for (int t = 0; t < T; ++t) {
+        _mm512_storeu_pd(state + 16 * (t * state_stride + r), acc0[r][t]);
+        _mm512_storeu_pd(state + 16 * (t * state_stride + r) + 8, acc1[r][t]);
+      }
+    }
+    return;
+  }
 #pragma GCC unroll 4
   for (int r = 0; r < R; ++r) {
 #pragma GCC unroll 4
@@ -251,8 +276,8 @@ void DotTile(const double* w, int64_t w_stride, const double* x, int64_t x_strid
   }
 }
 
-using DotTileFn = void (*)(const double*, int64_t, const double*, int64_t, int64_t, double*,
-                           int64_t);
+using DotTileFn = void (*)(const double*, int64_t, const double*, int64_t, int64_t, int64_t,
+                           int64_t, double*, int64_t, double*, int64_t);
 
 // The tile for every remainder shape: kTiles[R - 1][T - 1].
 template <int R, int... T>
@@ -266,19 +291,41 @@ constexpr std::array<std::array<DotTileFn, kDotsF64TileInputs>, sizeof...(R)> Ti
 }
 constexpr auto kTiles = TileTable(std::make_integer_sequence<int, kDotsF64TileRows>());
 
+// The accumulators of every pair between passes (rows x inputs x 16 lanes), per thread, grown
+// and kept: a warm call allocates nothing.
+std::vector<double>& PassState() {
+  thread_local std::vector<double> state;
+  return state;
+}
+
 }  // namespace
 
 void DotsF64Avx512(const double* w, int64_t w_stride, int64_t rows, const double* x,
                    int64_t x_stride, int64_t inputs, int64_t n, double* out, int64_t out_stride) {
-  // Inputs outside: a tile of input rows stays in cache while every row tile of the weight
-  // panel (the caller's, sized to stay in L2) passes over it.
-  for (int64_t t0 = 0; t0 < inputs; t0 += kDotsF64TileInputs) {
-    const int64_t tn = std::min<int64_t>(kDotsF64TileInputs, inputs - t0);
-    for (int64_t r0 = 0; r0 < rows; r0 += kDotsF64TileRows) {
-      const int64_t rn = std::min<int64_t>(kDotsF64TileRows, rows - r0);
-      kTiles[static_cast<size_t>(rn - 1)][static_cast<size_t>(tn - 1)](
-          w + r0 * w_stride, w_stride, x + t0 * x_stride, x_stride, n, out + t0 * out_stride + r0,
-          out_stride);
+  // Passes of kDotsF64PassCols columns: within one, the rows' and a tile of inputs' columns stay
+  // in cache while the tiles go over them (inputs outside, so a tile of input rows is read once
+  // per pass; the caller's panel, sized for a pass, stays in L2). Rows of up to one pass (the
+  // hidden size) take a single pass, with no state in memory.
+  const int64_t steps_end = n - n % 16;
+  double* state = nullptr;
+  if (steps_end > kDotsF64PassCols) {
+    std::vector<double>& s = PassState();
+    if (s.size() < static_cast<size_t>(16 * rows * inputs)) {
+      s.resize(static_cast<size_t>(16 * rows * inputs));
+    }
+    state = s.data();
+  }
+  for (int64_t k0 = 0; k0 == 0 || k0 < steps_end; k0 += kDotsF64PassCols) {
+    const int64_t k1 = std::min(steps_end, k0 + kDotsF64PassCols);
+    for (int64_t t0 = 0; t0 < inputs; t0 += kDotsF64TileInputs) {
+      const int64_t tn = std::min<int64_t>(kDotsF64TileInputs, inputs - t0);
+      for (int64_t r0 = 0; r0 < rows; r0 += kDotsF64TileRows) {
+        const int64_t rn = std::min<int64_t>(kDotsF64TileRows, rows - r0);
+        kTiles[static_cast<size_t>(rn - 1)][static_cast<size_t>(tn - 1)](
+            w + r0 * w_stride, w_stride, x + t0 * x_stride, x_stride, k0, k1, n,
+            state == nullptr ? nullptr : state + 16 * (t0 * rows + r0), rows,
+            out + t0 * out_stride + r0, out_stride);
+      }
     }
   }
 }

@@ -169,11 +169,13 @@ void ProductExactPanels(ThreadPool& pool, const WeightRows& rows, const WeightPr
       std::copy(xt, xt + k, x64 + t * k);
     }
   });
-  // Panels of up to 384 KB (12 rows of 4096 columns) in whole register tiles: with a tile of
-  // input rows (4 x 32 KB) they stay in a 1 MB L2 while the tiles pass over them.
+  // Panels in whole register tiles whose columns of one DotsF64 pass take up to 384 KB (12 rows
+  // of 4096 columns): with a tile of input rows (4 x 32 KB) they stay in a 1 MB L2 while the
+  // tiles pass over them.
   constexpr int64_t kPanelBytes = 384 * 1024;
+  const int64_t pass_cols = std::min(k, kDotsF64PassCols);
   const int64_t panel =
-      std::max<int64_t>(1, kPanelBytes / (8 * k) / kDotsF64TileRows) * kDotsF64TileRows;
+      std::max<int64_t>(1, kPanelBytes / (8 * pass_cols) / kDotsF64TileRows) * kDotsF64TileRows;
   const int64_t grain = std::min<int64_t>(panel, std::max<int64_t>(1, 65536 / (k * a.rows)));
   pool.ParallelFor(a.out_rows, grain, [&](int64_t begin, int64_t end) {
     Scratch& ps = ThreadScratch();

@@ -495,7 +495,7 @@ TEST_F(CpuOpsForwardTest, ExactWeightProductOfManyRowsGivesEachRowTheBitsItGetsA
     cpu::CpuOps ops(pool);
     for (const WeightFormat format :
          {WeightFormat::kBF16, WeightFormat::kF32, WeightFormat::kFP8, WeightFormat::kFP4}) {
-      for (const int64_t cols : {4096LL, 160LL}) {
+      for (const int64_t cols : {4096LL, 160LL, 8320LL}) {  // 8320: three DotsF64 passes
         const int64_t out_rows = 53, rows = 13, x_stride = cols + 3, y_stride = out_rows + 1;
         const testing::RandomWeight weight =
             testing::MakeWeight(format, out_rows, cols, rng_, /*extreme_scales=*/true);

@@ -135,12 +135,17 @@ std::vector<double> AwkwardValues(int64_t n, std::mt19937& rng) {
 }
 
 // The tiled products give every (row, input) pair DotF64's bits exactly (not merely after
-// rounding): every column remainder, row and input counts that leave partial tiles of both
-// sizes, strided operands, and nothing written outside the results.
+// rounding): every column remainder, rows long enough for several passes, row and input counts
+// that leave partial tiles of both sizes, strided operands, and nothing written outside the
+// results.
 TEST(DotsF64Test, EveryPairHasDotF64sBits) {
   std::mt19937 rng(17);
   constexpr int64_t kMaxRows = 2 * kDotsF64TileRows + 1, kMaxInputs = 2 * kDotsF64TileInputs + 1;
-  for (const int64_t n : {1, 7, 15, 16, 17, 100, 4096, 4103}) {
+  // Past kDotsF64PassCols the AVX-512 tiles go in passes: exactly two, two and a tail, three
+  // with a short last one.
+  for (const int64_t n :
+       std::initializer_list<int64_t>{1, 7, 15, 16, 17, 100, 4096, 4103, 2 * kDotsF64PassCols,
+                                      2 * kDotsF64PassCols + 9, 2 * kDotsF64PassCols + 32 + 15}) {
     const int64_t w_stride = n + 3, x_stride = n + 5, out_stride = kMaxRows + 2;
     const std::vector<double> w = AwkwardValues(kMaxRows * w_stride, rng);
     const std::vector<double> x = AwkwardValues(kMaxInputs * x_stride, rng);
