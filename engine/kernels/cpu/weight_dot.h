@@ -85,9 +85,12 @@ void WeightRowDotsAvx512(const WeightRows& w, int64_t row_begin, int64_t count,
 double DotF64Scalar(const double* a, const double* b, int64_t n);
 double DotF64Avx2(const double* a, const double* b, int64_t n);
 double DotF64Avx512(const double* a, const double* b, int64_t n);
-// DotsF64's register-tiled variant (weight_dot_avx512.cc).
+// DotsF64's register-tiled variant (weight_dot_avx512.cc). pass_state: 16 * rows * inputs
+// doubles for the accumulators between passes when n - n % 16 > kDotsF64PassCols, else unused
+// (DotsF64 keeps it per thread, outside the AVX-512 file, which uses no library templates).
 void DotsF64Avx512(const double* w, int64_t w_stride, int64_t rows, const double* x,
-                   int64_t x_stride, int64_t inputs, int64_t n, double* out, int64_t out_stride);
+                   int64_t x_stride, int64_t inputs, int64_t n, double* out, int64_t out_stride,
+                   double* pass_state);
 void AxpyBf16F64Scalar(double a, const uint16_t* x, double* y, int64_t n);
 void AxpyBf16F64Avx2(double a, const uint16_t* x, double* y, int64_t n);
 void AxpyBf16F64Avx512(double a, const uint16_t* x, double* y, int64_t n);

@@ -2,11 +2,7 @@
 // baseline; called only when the CPU has it (cpu_isa.h).
 #include <immintrin.h>
 
-#include <algorithm>
-#include <array>
 #include <cstring>
-#include <utility>
-#include <vector>
 
 #include "engine/kernels/cpu/weight_dequant.h"
 #include "engine/kernels/cpu/weight_dot.h"
@@ -279,52 +275,36 @@ void DotTile(const double* w, int64_t w_stride, const double* x, int64_t x_strid
 using DotTileFn = void (*)(const double*, int64_t, const double*, int64_t, int64_t, int64_t,
                            int64_t, double*, int64_t, double*, int64_t);
 
-// The tile for every remainder shape: kTiles[R - 1][T - 1].
-template <int R, int... T>
-constexpr std::array<DotTileFn, sizeof...(T)> TileRow(std::integer_sequence<int, T...>) {
-  return {&DotTile<R, T + 1>...};
-}
-template <int... R>
-constexpr std::array<std::array<DotTileFn, kDotsF64TileInputs>, sizeof...(R)> TileTable(
-    std::integer_sequence<int, R...>) {
-  return {TileRow<R + 1>(std::make_integer_sequence<int, kDotsF64TileInputs>())...};
-}
-constexpr auto kTiles = TileTable(std::make_integer_sequence<int, kDotsF64TileRows>());
+// The tile for every remainder shape: kTiles[R - 1][T - 1] (a plain table: this region uses no
+// standard-library templates, whose instantiations would be weak symbols built for AVX-512).
+static_assert(kDotsF64TileRows == 3 && kDotsF64TileInputs == 4);
+constexpr DotTileFn kTiles[3][4] = {
+    {&DotTile<1, 1>, &DotTile<1, 2>, &DotTile<1, 3>, &DotTile<1, 4>},
+    {&DotTile<2, 1>, &DotTile<2, 2>, &DotTile<2, 3>, &DotTile<2, 4>},
+    {&DotTile<3, 1>, &DotTile<3, 2>, &DotTile<3, 3>, &DotTile<3, 4>},
+};
 
-// The accumulators of every pair between passes (rows x inputs x 16 lanes), per thread, grown
-// and kept: a warm call allocates nothing.
-std::vector<double>& PassState() {
-  thread_local std::vector<double> state;
-  return state;
-}
+inline int64_t Min(int64_t a, int64_t b) { return a < b ? a : b; }
 
 }  // namespace
 
 void DotsF64Avx512(const double* w, int64_t w_stride, int64_t rows, const double* x,
-                   int64_t x_stride, int64_t inputs, int64_t n, double* out, int64_t out_stride) {
+                   int64_t x_stride, int64_t inputs, int64_t n, double* out, int64_t out_stride,
+                   double* pass_state) {
   // Passes of kDotsF64PassCols columns: within one, the rows' and a tile of inputs' columns stay
   // in cache while the tiles go over them (inputs outside, so a tile of input rows is read once
   // per pass; the caller's panel, sized for a pass, stays in L2). Rows of up to one pass (the
-  // hidden size) take a single pass, with no state in memory.
+  // hidden size) take a single pass and no state.
   const int64_t steps_end = n - n % 16;
-  double* state = nullptr;
-  if (steps_end > kDotsF64PassCols) {
-    std::vector<double>& s = PassState();
-    if (s.size() < static_cast<size_t>(16 * rows * inputs)) {
-      s.resize(static_cast<size_t>(16 * rows * inputs));
-    }
-    state = s.data();
-  }
   for (int64_t k0 = 0; k0 == 0 || k0 < steps_end; k0 += kDotsF64PassCols) {
-    const int64_t k1 = std::min(steps_end, k0 + kDotsF64PassCols);
+    const int64_t k1 = Min(steps_end, k0 + kDotsF64PassCols);
     for (int64_t t0 = 0; t0 < inputs; t0 += kDotsF64TileInputs) {
-      const int64_t tn = std::min<int64_t>(kDotsF64TileInputs, inputs - t0);
+      const int64_t tn = Min(kDotsF64TileInputs, inputs - t0);
       for (int64_t r0 = 0; r0 < rows; r0 += kDotsF64TileRows) {
-        const int64_t rn = std::min<int64_t>(kDotsF64TileRows, rows - r0);
-        kTiles[static_cast<size_t>(rn - 1)][static_cast<size_t>(tn - 1)](
-            w + r0 * w_stride, w_stride, x + t0 * x_stride, x_stride, k0, k1, n,
-            state == nullptr ? nullptr : state + 16 * (t0 * rows + r0), rows,
-            out + t0 * out_stride + r0, out_stride);
+        const int64_t rn = Min(kDotsF64TileRows, rows - r0);
+        kTiles[rn - 1][tn - 1](w + r0 * w_stride, w_stride, x + t0 * x_stride, x_stride, k0, k1, n,
+                               pass_state == nullptr ? nullptr : pass_state + 16 * (t0 * rows + r0),
+                               rows, out + t0 * out_stride + r0, out_stride);
       }
     }
   }
@@ -372,7 +352,7 @@ void DequantRowF64Avx512(const WeightRows& w, int64_t r, double* out) {
       const uint8_t* p = w.data + r * cols;
       const uint8_t* srow = w.scale + (r / 128) * w.scale_cols;
       for (int64_t c0 = 0; c0 < cols; c0 += 128) {
-        const int64_t c1 = std::min<int64_t>(cols, c0 + 128);
+        const int64_t c1 = kernels::detail::Min(cols, c0 + 128);
         const uint8_t s = srow[c0 / 128];
         int64_t c = c0;
         if (Fp8ScaleFitsFloat(s)) {
@@ -396,7 +376,7 @@ void DequantRowF64Avx512(const WeightRows& w, int64_t r, double* out) {
       for (int64_t c0 = 0; c0 < cols; c0 += 32) {
         const uint8_t s = srow[c0 / 32];
         if (!Fp4ScaleFitsFloat(s) || c0 + 32 > cols) {
-          DequantRowRangeF64(w, r, c0, std::min<int64_t>(cols, c0 + 32), out + c0);
+          DequantRowRangeF64(w, r, c0, kernels::detail::Min(cols, c0 + 32), out + c0);
           continue;
         }
         const __m512 scaled = _mm512_mul_ps(table, kernels::detail::Pow2(s - 127));
