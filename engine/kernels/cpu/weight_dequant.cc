@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "engine/kernels/number_formats.h"
 
@@ -29,17 +30,24 @@ const Tables& LookupTables() {
   return tables;
 }
 
-}  // namespace
-
-void DequantRowRange(const WeightRows& w, int64_t r, int64_t col_begin, int64_t col_end,
-                     float* out) {
+// The values as floats (exact), stored as Out: float, or double for the panels.
+template <class Out>
+void DequantInto(const WeightRows& w, int64_t r, int64_t col_begin, int64_t col_end, Out* out) {
   const WeightFormat format = w.format;
   const uint8_t *data = w.data, *scale = w.scale;
   const int64_t cols = w.cols, scale_cols = w.scale_cols;
   const int64_t n = col_end - col_begin;
   switch (format) {
     case WeightFormat::kF32:
-      std::memcpy(out, data + (r * cols + col_begin) * 4, static_cast<size_t>(n) * 4);
+      if constexpr (std::is_same_v<Out, float>) {
+        std::memcpy(out, data + (r * cols + col_begin) * 4, static_cast<size_t>(n) * 4);
+      } else {
+        for (int64_t i = 0; i < n; ++i) {
+          float v;
+          std::memcpy(&v, data + (r * cols + col_begin + i) * 4, 4);
+          out[i] = v;
+        }
+      }
       return;
     case WeightFormat::kBF16: {
       const uint8_t* p = data + (r * cols + col_begin) * 2;
@@ -83,6 +91,26 @@ void DequantRowRange(const WeightRows& w, int64_t r, int64_t col_begin, int64_t 
       }
       return;
     }
+  }
+}
+
+}  // namespace
+
+void DequantRowRange(const WeightRows& w, int64_t r, int64_t col_begin, int64_t col_end,
+                     float* out) {
+  DequantInto(w, r, col_begin, col_end, out);
+}
+
+void DequantRowRangeF64(const WeightRows& w, int64_t r, int64_t col_begin, int64_t col_end,
+                        double* out) {
+  DequantInto(w, r, col_begin, col_end, out);
+}
+
+void DequantRowF64(CpuIsa isa, const WeightRows& w, int64_t r, double* out) {
+  if (isa == CpuIsa::kAvx512) {
+    detail::DequantRowF64Avx512(w, r, out);
+  } else {
+    DequantInto(w, r, 0, w.cols, out);
   }
 }
 

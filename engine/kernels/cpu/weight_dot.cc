@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 namespace dsagent::engine::kernels {
 namespace {
@@ -143,6 +144,27 @@ double DotF64(CpuIsa isa, const double* a, const double* b, int64_t n) {
       break;
   }
   return detail::DotF64Scalar(a, b, n);
+}
+
+void DotsF64(CpuIsa isa, const double* w, int64_t w_stride, int64_t rows, const double* x,
+             int64_t x_stride, int64_t inputs, int64_t n, double* out, int64_t out_stride) {
+  if (isa == CpuIsa::kAvx512) {
+    // The accumulators between passes, per thread, grown and kept: a warm call allocates nothing.
+    thread_local std::vector<double> pass_state;
+    double* state = nullptr;
+    if (n - n % 16 > kDotsF64PassCols) {
+      const auto size = static_cast<size_t>(16 * rows * inputs);
+      if (pass_state.size() < size) pass_state.resize(size);
+      state = pass_state.data();
+    }
+    detail::DotsF64Avx512(w, w_stride, rows, x, x_stride, inputs, n, out, out_stride, state);
+    return;
+  }
+  for (int64_t t = 0; t < inputs; ++t) {
+    for (int64_t r = 0; r < rows; ++r) {
+      out[t * out_stride + r] = DotF64(isa, x + t * x_stride, w + r * w_stride, n);
+    }
+  }
 }
 
 void AxpyBf16F64(CpuIsa isa, double a, const uint16_t* x, double* y, int64_t n) {

@@ -55,6 +55,20 @@ void WeightRowDots(CpuIsa isa, const WeightRows& w, int64_t row_begin, int64_t c
 // sum_k a[k] * b[k] in double (the prefill path's inner product over dequantised panels).
 double DotF64(CpuIsa isa, const double* a, const double* b, int64_t n);
 
+// The prefill path's many dot products over dequantised panels: out[t * out_stride + r] =
+// DotF64(isa, x + t * x_stride, w + r * w_stride, n) bit for bit, for r < rows, t < inputs. The
+// AVX-512 variant works in register tiles of kDotsF64TileRows weight rows x kDotsF64TileInputs
+// input rows (each vector loaded once per tile step and used by several FMAs; DotF64 loads two
+// vectors per FMA) in the same per-pair order, so the tiling changes nothing but speed; the
+// others loop over DotF64. Longer rows go in passes of kDotsF64PassCols columns, each pair's
+// accumulators kept in memory between passes (the same values, so the same bits), so that the
+// columns a pass reads stay in cache: a caller sizes its panels for min(n, kDotsF64PassCols)
+// columns, in multiples of kDotsF64TileRows rows.
+void DotsF64(CpuIsa isa, const double* w, int64_t w_stride, int64_t rows, const double* x,
+             int64_t x_stride, int64_t inputs, int64_t n, double* out, int64_t out_stride);
+constexpr int kDotsF64TileRows = 3, kDotsF64TileInputs = 4;
+constexpr int64_t kDotsF64PassCols = 4096;
+
 // y[k] += a * x[k] for k in [0, n), x bf16 bits, in double (attention's P.V: a is a bf16-rounded
 // probability, so every product is exact and each y[k] gets the same bits in every variant).
 void AxpyBf16F64(CpuIsa isa, double a, const uint16_t* x, double* y, int64_t n);
@@ -71,6 +85,12 @@ void WeightRowDotsAvx512(const WeightRows& w, int64_t row_begin, int64_t count,
 double DotF64Scalar(const double* a, const double* b, int64_t n);
 double DotF64Avx2(const double* a, const double* b, int64_t n);
 double DotF64Avx512(const double* a, const double* b, int64_t n);
+// DotsF64's register-tiled variant (weight_dot_avx512.cc). pass_state: 16 * rows * inputs
+// doubles for the accumulators between passes when n - n % 16 > kDotsF64PassCols, else unused
+// (DotsF64 keeps it per thread, outside the AVX-512 file, which uses no library templates).
+void DotsF64Avx512(const double* w, int64_t w_stride, int64_t rows, const double* x,
+                   int64_t x_stride, int64_t inputs, int64_t n, double* out, int64_t out_stride,
+                   double* pass_state);
 void AxpyBf16F64Scalar(double a, const uint16_t* x, double* y, int64_t n);
 void AxpyBf16F64Avx2(double a, const uint16_t* x, double* y, int64_t n);
 void AxpyBf16F64Avx512(double a, const uint16_t* x, double* y, int64_t n);

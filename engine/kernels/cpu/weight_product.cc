@@ -18,15 +18,16 @@ inline float RoundTo(double v, bool bf16) { return bf16 ? RoundBf16(v) : static_
 // weight rows once and reuse them for every input row (the prefill path).
 constexpr int64_t kFusedMaxRows = 4;
 
-// Per-thread scratch reused across calls, so the hot path does not allocate. The calling thread
-// fills the input fields, which the pool's tasks then read; every task (the caller's included)
-// writes only the panel fields of its own thread's scratch.
+// Per-thread scratch reused across calls, so the hot path does not allocate. The calling thread's
+// input fields hold the prepared inputs, which the pool's tasks then read (the exact prefill's
+// x64 is filled by a loop of its own, each task its input rows); every task (the caller's
+// included) writes only the panel fields of its own thread's scratch.
 struct Scratch {
   std::vector<DotInputF32> f32_inputs;  // fast numerics: one prepared input per row
   std::vector<DotInput> fused_inputs;   // decode: one prepared input per row
   std::vector<double> x64;              // prefill: the input rows as doubles
-  std::vector<float> row;               // prefill task: one dequantised weight row
   std::vector<double> panel;            // prefill task: weight rows as doubles
+  std::vector<double> dots;             // prefill task: a panel's results, input-major
   std::vector<int64_t> task_ends;       // WeightProducts: each task's end in the joined rows
   std::vector<int64_t> input_begins;    // WeightProducts: each task's first prepared input
 };
@@ -153,36 +154,44 @@ void ProductExactFused(ThreadPool& pool, const WeightRows& rows, const WeightPro
 }
 
 // Prefill, exact: tasks own ranges of output rows; each dequantises its weight rows once, in
-// panels of doubles that stay in cache, and takes every input row's dot product with them.
+// panels of doubles that stay in L2, and takes every input row's dot product with them (DotsF64:
+// register tiles on AVX-512, the same bits as one DotF64 per pair).
 void ProductExactPanels(ThreadPool& pool, const WeightRows& rows, const WeightProductRows& a,
                         CpuIsa isa, Scratch& scratch) {
   const int64_t k = rows.cols;
+  // The input rows as doubles, converted in parallel (every task then reads all of them): on
+  // the caller alone the workers waited for it.
   scratch.x64.resize(static_cast<size_t>(a.rows * k));
-  for (int64_t t = 0; t < a.rows; ++t) {
-    for (int64_t i = 0; i < k; ++i) {
-      scratch.x64[static_cast<size_t>(t * k + i)] = a.x[t * a.x_stride + i];
+  double* x64 = scratch.x64.data();
+  pool.ParallelFor(a.rows, std::max<int64_t>(1, 16384 / k), [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      const float* xt = a.x + t * a.x_stride;
+      std::copy(xt, xt + k, x64 + t * k);
     }
-  }
-  const double* x64 = scratch.x64.data();
-  constexpr int64_t kPanelBytes = 128 * 1024;
-  const int64_t panel = std::max<int64_t>(1, kPanelBytes / (8 * k));
+  });
+  // Panels in whole register tiles whose columns of one DotsF64 pass take up to 384 KB (12 rows
+  // of 4096 columns): with a tile of input rows (4 x 32 KB) they stay in a 1 MB L2 while the
+  // tiles pass over them.
+  constexpr int64_t kPanelBytes = 384 * 1024;
+  const int64_t pass_cols = std::min(k, kDotsF64PassCols);
+  const int64_t panel =
+      std::max<int64_t>(1, kPanelBytes / (8 * pass_cols) / kDotsF64TileRows) * kDotsF64TileRows;
   const int64_t grain = std::min<int64_t>(panel, std::max<int64_t>(1, 65536 / (k * a.rows)));
   pool.ParallelFor(a.out_rows, grain, [&](int64_t begin, int64_t end) {
     Scratch& ps = ThreadScratch();
-    ps.row.resize(static_cast<size_t>(k));
-    ps.panel.resize(static_cast<size_t>(std::min(panel, end - begin) * k));
+    const int64_t panel_rows = std::min(panel, end - begin);
+    ps.panel.resize(static_cast<size_t>(panel_rows * k));
+    ps.dots.resize(static_cast<size_t>(panel_rows * a.rows));
     for (int64_t p0 = begin; p0 < end; p0 += panel) {
-      const int64_t p1 = std::min(end, p0 + panel);
-      for (int64_t o = p0; o < p1; ++o) {
-        DequantRowRange(rows, a.out_begin + o, 0, k, ps.row.data());
-        std::copy(ps.row.begin(), ps.row.end(), ps.panel.begin() + (o - p0) * k);
+      const int64_t n = std::min(end, p0 + panel) - p0;
+      for (int64_t o = 0; o < n; ++o) {
+        DequantRowF64(isa, rows, a.out_begin + p0 + o, ps.panel.data() + o * k);
       }
+      DotsF64(isa, ps.panel.data(), k, n, x64, k, a.rows, k, ps.dots.data(), n);
       for (int64_t t = 0; t < a.rows; ++t) {
-        const double* xt = x64 + t * k;
-        float* yt = a.y + t * a.y_stride;
-        for (int64_t o = p0; o < p1; ++o) {
-          yt[o] = RoundTo(DotF64(isa, xt, ps.panel.data() + (o - p0) * k, k), a.round_bf16);
-        }
+        const double* d = ps.dots.data() + t * n;
+        float* yt = a.y + t * a.y_stride + p0;
+        for (int64_t o = 0; o < n; ++o) yt[o] = RoundTo(d[o], a.round_bf16);
       }
     }
   });

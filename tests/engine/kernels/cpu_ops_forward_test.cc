@@ -486,6 +486,47 @@ TEST_F(CpuOpsForwardTest, ExactWeightProductIsTheDequantisedWeightTimesTheInputR
   }
 }
 
+// The exact prefill path (panels of dequantised rows, DotsF64's tiles, the input conversion split
+// over the pool) gives each input row the bits the decode path (the fused kernel) gives it alone:
+// row and input counts that leave partial panels and tiles, strided rows, 1-3 threads.
+TEST_F(CpuOpsForwardTest, ExactWeightProductOfManyRowsGivesEachRowTheBitsItGetsAlone) {
+  for (const int threads : {1, 2, 3}) {
+    cpu::ThreadPool pool(threads);
+    cpu::CpuOps ops(pool);
+    for (const WeightFormat format :
+         {WeightFormat::kBF16, WeightFormat::kF32, WeightFormat::kFP8, WeightFormat::kFP4}) {
+      for (const int64_t cols : {4096LL, 160LL, 8320LL}) {  // 8320: three DotsF64 passes
+        const int64_t out_rows = 53, rows = 13, x_stride = cols + 3, y_stride = out_rows + 1;
+        const testing::RandomWeight weight =
+            testing::MakeWeight(format, out_rows, cols, rng_, /*extreme_scales=*/true);
+        const std::vector<float> x =
+            RandomBf16Values(static_cast<size_t>(rows * x_stride), rng_, 1.0f);
+        for (const ProductRound round : {ProductRound::kBF16, ProductRound::kF32}) {
+          std::vector<float> all(static_cast<size_t>(rows * y_stride), -9.0f);
+          std::vector<float> one(static_cast<size_t>(out_rows));
+          WeightProductArgs a;
+          a.x = F32Rows(x.data(), rows, cols, x_stride);
+          a.y = F32Rows(all.data(), rows, out_rows, y_stride);
+          a.round = round;
+          a.numerics = Numerics::kExact;
+          ops.WeightProduct(ViewOf(weight), a);
+          for (int64_t t = 0; t < rows; ++t) {
+            a.x = F32Rows(x.data() + t * x_stride, 1, cols);
+            a.y = F32Rows(one.data(), 1, out_rows);
+            ops.WeightProduct(ViewOf(weight), a);
+            for (int64_t o = 0; o < out_rows; ++o) {
+              ASSERT_EQ(Bits(all[t * y_stride + o]), Bits(one[o]))
+                  << "format " << static_cast<int>(format) << " cols " << cols << " row " << t
+                  << " out " << o << " threads " << threads;
+            }
+            ASSERT_EQ(all[t * y_stride + out_rows], -9.0f);  // the stride's padding untouched
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST_F(CpuOpsForwardTest, WeightProductWithFp8InputQuantisesACopyFirst) {
   const int64_t cols = 384, out_rows = 40, rows = 3;
   const testing::RandomWeight weight =

@@ -6,13 +6,16 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <vector>
 
 #include "engine/forward/numerics.h"
 #include "engine/forward/weight_matrix.h"
+#include "engine/kernels/cpu/weight_dequant.h"
 #include "engine/kernels/numerics_mode.h"
 #include "tests/engine/kernels/random_weights.h"
 
@@ -98,6 +101,104 @@ TEST(DotF64Test, EveryVariantAgreesWithTheReference) {
       if (!CpuSupports(isa)) continue;
       const double got = DotF64(isa, a.data(), b.data(), n);
       EXPECT_EQ(static_cast<float>(got), static_cast<float>(want)) << CpuIsaName(isa) << " n=" << n;
+    }
+  }
+}
+
+// Values that exercise DotF64's arithmetic: ordinary floats, signed zeros, double subnormals,
+// products that underflow to subnormals, and large magnitudes (whose sums still stay finite).
+std::vector<double> AwkwardValues(int64_t n, std::mt19937& rng) {
+  std::normal_distribution<double> normal;
+  std::uniform_int_distribution<int> kind(0, 9);
+  std::vector<double> v(static_cast<size_t>(n));
+  for (double& x : v) {
+    const double g = normal(rng);
+    switch (kind(rng)) {
+      case 0:
+        x = std::signbit(g) ? -0.0 : 0.0;
+        break;
+      case 1:
+        x = std::numeric_limits<double>::denorm_min() * std::floor(std::fabs(g) * 1000 + 1) *
+            (g < 0 ? -1 : 1);
+        break;
+      case 2:
+        x = g * 1e-160;  // a product of two underflows to a subnormal or zero
+        break;
+      case 3:
+        x = g * 1e150;
+        break;
+      default:
+        x = static_cast<float>(g);
+    }
+  }
+  return v;
+}
+
+// The tiled products give every (row, input) pair DotF64's bits exactly (not merely after
+// rounding): every column remainder, rows long enough for several passes, row and input counts
+// that leave partial tiles of both sizes, strided operands, and nothing written outside the
+// results.
+TEST(DotsF64Test, EveryPairHasDotF64sBits) {
+  std::mt19937 rng(17);
+  constexpr int64_t kMaxRows = 2 * kDotsF64TileRows + 1, kMaxInputs = 2 * kDotsF64TileInputs + 1;
+  // Past kDotsF64PassCols the AVX-512 tiles go in passes: exactly two, two and a tail, three
+  // with a short last one.
+  for (const int64_t n :
+       std::initializer_list<int64_t>{1, 7, 15, 16, 17, 100, 4096, 4103, 2 * kDotsF64PassCols,
+                                      2 * kDotsF64PassCols + 9, 2 * kDotsF64PassCols + 32 + 15}) {
+    const int64_t w_stride = n + 3, x_stride = n + 5, out_stride = kMaxRows + 2;
+    const std::vector<double> w = AwkwardValues(kMaxRows * w_stride, rng);
+    const std::vector<double> x = AwkwardValues(kMaxInputs * x_stride, rng);
+    for (CpuIsa isa : {CpuIsa::kScalar, CpuIsa::kAvx2, CpuIsa::kAvx512}) {
+      if (!CpuSupports(isa)) continue;
+      for (int64_t rows = 1; rows <= kMaxRows; ++rows) {
+        for (int64_t inputs = 1; inputs <= kMaxInputs; ++inputs) {
+          std::vector<double> out(static_cast<size_t>(kMaxInputs * out_stride), -7.0);
+          DotsF64(isa, w.data(), w_stride, rows, x.data(), x_stride, inputs, n, out.data(),
+                  out_stride);
+          for (int64_t t = 0; t < kMaxInputs; ++t) {
+            for (int64_t r = 0; r < out_stride; ++r) {
+              const double got = out[static_cast<size_t>(t * out_stride + r)];
+              if (t >= inputs || r >= rows) {
+                ASSERT_EQ(got, -7.0) << "written outside: input " << t << " row " << r;
+                continue;
+              }
+              const double want = DotF64(isa, x.data() + t * x_stride, w.data() + r * w_stride, n);
+              ASSERT_EQ(0, std::memcmp(&got, &want, sizeof got))
+                  << CpuIsaName(isa) << " n=" << n << " rows=" << rows << " inputs=" << inputs
+                  << " pair (" << r << ", " << t << "): " << got << " vs " << want;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// The exact prefill's panels are dequantised straight into doubles: the float values, bit for
+// bit, by every variant, every format, partial blocks and scales out of the SIMD range included.
+TEST(DequantRowF64Test, GivesTheFloatRowsValues) {
+  std::mt19937 rng(23);
+  for (const WeightFormat format :
+       {WeightFormat::kBF16, WeightFormat::kF32, WeightFormat::kFP8, WeightFormat::kFP4}) {
+    const int64_t rows = 130, cols = format == WeightFormat::kFP4 ? 352 : 331;  // partial blocks
+    const RandomWeight w = MakeWeight(format, rows, cols, rng, /*extreme_scales=*/true);
+    std::vector<float> want(static_cast<size_t>(cols));
+    std::vector<double> got(static_cast<size_t>(cols));
+    for (int64_t r = 0; r < rows; ++r) {
+      cpu::DequantRowRange(w.matrix.rows_view(), r, 0, cols, want.data());
+      for (CpuIsa isa : {CpuIsa::kScalar, CpuIsa::kAvx2, CpuIsa::kAvx512}) {
+        if (!CpuSupports(isa)) continue;
+        std::fill(got.begin(), got.end(), -1.0);
+        cpu::DequantRowF64(isa, w.matrix.rows_view(), r, got.data());
+        for (int64_t c = 0; c < cols; ++c) {
+          const double g = got[static_cast<size_t>(c)];
+          const double e = want[static_cast<size_t>(c)];
+          ASSERT_EQ(0, std::memcmp(&g, &e, sizeof g))  // -0.0 included
+              << CpuIsaName(isa) << " format " << static_cast<int>(format) << " row " << r
+              << " col " << c << ": " << g << " vs " << e;
+        }
+      }
     }
   }
 }
