@@ -16,6 +16,7 @@
 #include <random>
 #include <vector>
 
+#include "bench/thread_cpu_clock.h"
 #include "engine/kernels/cpu/weight_dequant.h"
 #include "engine/kernels/cpu/weight_dot.h"
 #include "engine/kernels/cpu_isa.h"
@@ -23,11 +24,7 @@
 namespace {
 using namespace dsagent::engine::kernels;
 
-double ThreadCpuSeconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
-}
+using dsagent::bench::ThreadCpuSeconds;
 
 // A panel of rows x k (weight_product.cc sizes one pass of it, up to 4096 columns, to 384 KB), 128
 // inputs.

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/thread_cpu_clock.h"
 #include "engine/forward/compute.h"
 #include "engine/forward/linear.h"
 #include "engine/forward/numerics.h"
@@ -34,11 +35,7 @@ extern "C" void openblas_set_num_threads(int);
 namespace {
 using namespace dsagent::engine;
 
-double ThreadCpuSeconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
-}
+using dsagent::bench::ThreadCpuSeconds;
 
 struct Shape {
   const char* what;

@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/thread_cpu_clock.h"
 #include "engine/forward/numerics.h"
 #include "engine/kernels/cpu/weight_dot.h"
 #include "engine/kernels/cpu/weight_dot_f32.h"
@@ -33,11 +34,7 @@
 namespace {
 using namespace dsagent::engine::kernels;
 
-double ThreadCpuSeconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
-}
+using dsagent::bench::ThreadCpuSeconds;
 
 struct Format {
   WeightFormat format;
