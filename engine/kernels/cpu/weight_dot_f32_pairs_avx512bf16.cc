@@ -548,11 +548,15 @@ constexpr int kRowsAtOnce = 1;
 // The batch kernel's tile per format: weight rows x inputs per pass. Measured with
 // `weight_dot_bench cached fast 24` on this VM's AMD EPYC (docs/BENCHMARKS.md): the block sums and
 // the double lanes of the whole tile must stay in registers (a larger tile spills them and loses
-// up to half), and FP8/FP4 amortise their conversion over more inputs.
+// up to half), and FP8/FP4 amortise their conversion over more inputs. A tile's R x T block sums
+// are its independent vdpbf16ps chains, and with fewer than ~6 the instruction's latency bounds
+// it: FP4's tile was 1 x 6, and a batched decode's experts get 2-4 rows each, so two rows per
+// tile instead ran them 8-15% faster (a probe, 2026-12-04: 2 inputs 28.8 -> 32.1, 3 inputs 33.2
+// -> 35.9, 4 inputs 36.0 -> 39.0 G products/s in cache, best of 4 alternated).
 struct TileShape {
   int rows, inputs;
 };
-constexpr TileShape kTileBf16{2, 4}, kTileFp8{2, 6}, kTileFp4{1, 6};
+constexpr TileShape kTileBf16{2, 4}, kTileFp8{2, 6}, kTileFp4{2, 4};
 
 // f(std::integral_constant<int, n>) for a runtime n in [1, N].
 template <int N, typename F>
