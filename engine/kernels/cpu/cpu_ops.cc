@@ -145,7 +145,7 @@ void CpuOps::EmbedRows(const WeightView& table, const int32_t* ids, View out) co
 
 void CpuOps::ActQuantFp8(View x, int64_t block) const {
   Require(block > 0 && x.cols % block == 0, "ActQuantFp8", "columns not a multiple of the block");
-  // Serial, this was a sixth of a fast prefill.
+  // On the caller alone this was a sixth of a fast prefill.
   OnRows(pool_, x.rows, x.cols, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) QuantizeFp8Blocks(x.row<float>(r), x.cols, block);
   });
