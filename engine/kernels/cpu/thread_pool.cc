@@ -45,9 +45,13 @@ void ThreadPool::ParallelFor(int64_t n, int64_t grain, RangeFn fn) {
   grain = std::max<int64_t>(1, grain);
   const int64_t max_chunks = (n + grain - 1) / grain;
   const int64_t chunks = std::min<int64_t>(max_chunks, 4 * static_cast<int64_t>(size()));
+  if (workers_.empty() || chunks <= 1) {  // one chunk: on the caller, without the lock
+    fn(0, n);
+    return;
+  }
   {
     std::unique_lock<std::mutex> lock(mu_);
-    if (workers_.empty() || chunks <= 1 || busy_) {
+    if (busy_) {
       lock.unlock();
       fn(0, n);
       return;
