@@ -1,6 +1,7 @@
 #include "tools/process_group_guard.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
@@ -110,7 +111,18 @@ bool StartLocked(Watcher& w) {
   return true;
 }
 
-// A usable watcher of this process's own, started or restarted as needed.
+// Whether the watcher's end of the socket is closed (it died: someone killed it). It never writes,
+// so a hang-up or an error is the only thing the socket can report.
+bool PeerGoneLocked(const Watcher& w) {
+  pollfd p{w.fd, POLLRDHUP, 0};
+  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
+// A usable watcher of this process's own, started or restarted as needed. A dead one is replaced
+// here, before a command is forked: the child registers its group through this socket before it
+// execs, and a stale socket would leave the command unguarded until the parent's
+// GuardProcessGroup noticed and restarted the watcher (a killed dsagent in between left the
+// command running; seen as a rare ProcessGroupGuardTest failure under load).
 bool EnsureLocked(Watcher& w) {
   if (w.owner != ::getpid()) {  // first use, or a forked child holding its parent's socket
     if (w.fd >= 0) ::close(w.fd);
@@ -118,6 +130,7 @@ bool EnsureLocked(Watcher& w) {
     w.pid = -1;
     w.groups.clear();  // the parent's, not ours
   }
+  if (w.fd >= 0 && PeerGoneLocked(w)) ForgetLocked(w);
   return w.fd >= 0 || StartLocked(w);
 }
 

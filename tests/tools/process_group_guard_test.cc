@@ -108,6 +108,29 @@ TEST(ProcessGroupGuardTest, AKilledWatcherIsReplacedAndStillGuards) {
   EXPECT_TRUE(ProcessEndsWithin(p.sleeper, seconds(10)));
 }
 
+// The socket a command is forked with belongs to a live watcher: a dead one is replaced before the
+// fork, so the child's own registration (before it execs) reaches a watcher. With the dead one's
+// socket, the command ran unguarded until the parent's registration restarted the watcher.
+TEST(ProcessGroupGuardTest, TheSocketForTheNextCommandIsANewWatchersWhenTheLastOneDied) {
+  TempDir dir;
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    (void)RunShellCommand("true", OptionsIn(dir.path()));
+    const pid_t killed = ProcessGroupWatcherPid();
+    if (killed <= 0) std::_Exit(2);
+    ::kill(killed, SIGKILL);
+    ::waitpid(killed, nullptr, 0);
+    const int socket = ProcessGroupGuardSocket();
+    const pid_t now = ProcessGroupWatcherPid();
+    std::_Exit(socket >= 0 && now > 0 && now != killed ? 0 : 3);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "2: no watcher was started; 3: the dead one's socket";
+}
+
 // A command that has returned is released: what it left in the background on purpose (a server
 // started with `&`, its output elsewhere) is not killed when dsagent later dies.
 TEST(ProcessGroupGuardTest, AFinishedCommandsBackgroundProcessIsLeftAlone) {
