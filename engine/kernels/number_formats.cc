@@ -32,7 +32,9 @@ float RoundFp8E4M3(float v) {
   const int q = exponent - 3 < -9 ? -9 : exponent - 3;
   const float c = std::bit_cast<float>(static_cast<uint32_t>(q + 23 + 127) << 23) * 1.5f;
   const float r = std::copysign((v + c) - c, v);  // IEEE: no -ffast-math here, never folded
-  return std::fmax(-kFp8Max, std::fmin(kFp8Max, r));
+  // r is not NaN here, so plain comparisons clamp as fmax/fmin would (those are library calls at
+  // this build's baseline: ~1.4% of a fast prefill's samples with the amax loop's, perf).
+  return r > kFp8Max ? kFp8Max : (r < -kFp8Max ? -kFp8Max : r);
 }
 
 float Fp8E4M3ToFloat(uint8_t byte) {

@@ -13,7 +13,12 @@ template <float (*Scale)(float), float (*Round)(float)>
 void QuantizeBlocks(float* x, int64_t n, int64_t block) {
   for (int64_t b = 0; b < n; b += block) {
     float amax = 0.0f;
-    for (int64_t i = b; i < b + block; ++i) amax = std::fmax(amax, std::fabs(x[i]));
+    // As fmax would: a NaN compares false and is skipped (amax itself starts at 0 and stays a
+    // number); a comparison instead of fmax's library call.
+    for (int64_t i = b; i < b + block; ++i) {
+      const float a = std::fabs(x[i]);
+      if (a > amax) amax = a;
+    }
     const float s = Scale(amax);
     for (int64_t i = b; i < b + block; ++i) x[i] = Round(x[i] / s) * s;
   }

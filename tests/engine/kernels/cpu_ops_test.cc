@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -118,6 +119,36 @@ TEST_F(CpuOpsTest, ActQuantFp8SplitsManyRowsOverThePoolWithTheSameRounding) {
   const cpu::CpuOps ops3(pool3);
   ops3.ActQuantFp8(F32Rows(x.data(), rows, cols, stride), block);
   ExpectFp8GridPerBlock(in, x, rows, cols, stride, block);
+}
+
+// A NaN in a block does not take part in the block's maximum (as fmax, which the reference's amax
+// follows, leaves a NaN out): every other value gets the scale of the block without it, and the
+// NaN stays NaN. Both formats; the NaN placed first, in the middle and last.
+TEST_F(CpuOpsTest, ActQuantLeavesANaNOutOfTheBlocksMaximum) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (const int64_t block : {int64_t{128}, int64_t{32}}) {
+    for (const int64_t at : {int64_t{0}, block / 2, block - 1}) {
+      std::vector<float> with_nan = RandomBf16Values(static_cast<size_t>(block), rng_, 3.0f);
+      with_nan[static_cast<size_t>(at)] = nan;
+      std::vector<float> without = with_nan;
+      without[static_cast<size_t>(at)] = 0.0f;  // a zero does not move the maximum either
+      const auto quantise = [&](std::vector<float>& v) {
+        if (block == 128) {
+          ops_.ActQuantFp8(F32Rows(v.data(), 1, block), block);
+        } else {
+          ops_.ActQuantFp4(F32Rows(v.data(), 1, block), block);
+        }
+      };
+      quantise(with_nan);
+      quantise(without);
+      EXPECT_TRUE(std::isnan(with_nan[static_cast<size_t>(at)])) << block << " " << at;
+      for (int64_t i = 0; i < block; ++i) {
+        if (i == at) continue;
+        EXPECT_EQ(with_nan[static_cast<size_t>(i)], without[static_cast<size_t>(i)])
+            << "block " << block << " NaN at " << at << " value " << i;
+      }
+    }
+  }
 }
 
 TEST_F(CpuOpsTest, ActQuantFp4MatchesTheE2M1GridPerBlock) {
