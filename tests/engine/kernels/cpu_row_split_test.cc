@@ -14,25 +14,15 @@
 #include "engine/kernels/cpu/thread_pool.h"
 #include "engine/kernels/op_shapes.h"
 #include "engine/kernels/ops.h"
+#include "tests/engine/kernels/reference_rounding.h"
 
 namespace dsagent::engine::kernels::cpu_row_split_test {
 namespace {
 
 constexpr int64_t kRows = 48;
 
-// bf16-valued random floats (the ops' inputs are bf16 values).
-std::vector<float> Bf16Values(size_t n, std::mt19937& rng, float spread = 2.0f) {
-  std::normal_distribution<float> normal(0.0f, spread);
-  std::vector<float> v(n);
-  for (float& x : v) {
-    const float f = normal(rng);
-    uint32_t bits;
-    std::memcpy(&bits, &f, 4);
-    bits &= 0xffff0000u;
-    std::memcpy(&x, &bits, 4);
-  }
-  return v;
-}
+// The ops' inputs are bf16 values.
+using reference_rounding::RandomBf16Values;
 
 template <class T>
 void ExpectSameBits(const std::vector<T>& a, const std::vector<T>& b, const char* op) {
@@ -61,9 +51,9 @@ void SameOnOneAndThreeThreads(const char* name, const std::vector<T>& init,
 TEST(CpuRowSplitTest, RowWiseOpsGiveEachRowItsOneThreadBits) {
   std::mt19937 rng(5);
   const int64_t cols = 1024;
-  const std::vector<float> x = Bf16Values(kRows * cols, rng);
-  const std::vector<float> weight = Bf16Values(cols, rng, 1.0f);
-  const std::vector<float> row_weight = Bf16Values(kRows, rng, 1.0f);
+  const std::vector<float> x = RandomBf16Values(kRows * cols, rng, 2.0f);
+  const std::vector<float> weight = RandomBf16Values(cols, rng, 1.0f);
+  const std::vector<float> row_weight = RandomBf16Values(kRows, rng, 1.0f);
 
   SameOnOneAndThreeThreads<float>("ActQuantFp4", x, [&](const Ops& ops, std::vector<float>& v) {
     ops.ActQuantFp4(F32Rows(v.data(), kRows, cols), 32);
@@ -89,7 +79,7 @@ TEST(CpuRowSplitTest, RowWiseOpsGiveEachRowItsOneThreadBits) {
   SameOnOneAndThreeThreads<float>("RopeRotate", x, [&](const Ops& ops, std::vector<float>& v) {
     ops.RopeRotate(F32Rows(v.data(), kRows, cols), freqs, positions, /*inverse=*/false);
   });
-  const std::vector<float> u = Bf16Values(kRows * cols, rng);
+  const std::vector<float> u = RandomBf16Values(kRows * cols, rng, 2.0f);
   for (const float* rw : {static_cast<const float*>(nullptr), row_weight.data()}) {
     SameOnOneAndThreeThreads<float>("SwiGlu", x, [&](const Ops& ops, std::vector<float>& v) {
       ops.SwiGlu(F32Rows(v.data(), kRows, cols), F32Rows(u.data(), kRows, cols), rw, 3.0f);
@@ -106,7 +96,7 @@ TEST(CpuRowSplitTest, RowWiseOpsGiveEachRowItsOneThreadBits) {
                                   });
   // y [rows, 2 * 512] with a row stride wider than its columns.
   const int64_t y_stride = 2 * 512 + 8;
-  const std::vector<float> y0 = Bf16Values(kRows * y_stride, rng);
+  const std::vector<float> y0 = RandomBf16Values(kRows * y_stride, rng, 2.0f);
   SameOnOneAndThreeThreads<float>(
       "AddBroadcastBf16", y0, [&](const Ops& ops, std::vector<float>& v) {
         ops.AddBroadcastBf16(F32Rows(x.data(), kRows, 512, cols),
@@ -118,7 +108,7 @@ TEST(CpuRowSplitTest, RowWiseOpsGiveEachRowItsOneThreadBits) {
                                                       Bf16BitRows(bits.data(), kRows, cols));
                                      });
   const int64_t k = 3;
-  const std::vector<float> routed = Bf16Values(kRows * k * cols, rng);
+  const std::vector<float> routed = RandomBf16Values(kRows * k * cols, rng, 2.0f);
   std::vector<int32_t> ids(kRows * k);
   for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>((i * 5 + i / 3) % 8);
   SameOnOneAndThreeThreads<float>("CombineExperts", std::vector<float>(kRows * cols, 0.0f),
@@ -136,10 +126,10 @@ TEST(CpuRowSplitTest, HyperConnectionOpsGiveEachRowItsOneThreadBits) {
   s.dim = 256;
   s.sinkhorn_iters = 5;
   const int64_t m = (2 + s.hc) * s.hc;
-  const std::vector<float> h = Bf16Values(kRows * s.hc * s.dim, rng);
-  const std::vector<float> mixes0 = Bf16Values(kRows * m, rng, 0.5f);
+  const std::vector<float> h = RandomBf16Values(kRows * s.hc * s.dim, rng, 2.0f);
+  const std::vector<float> mixes0 = RandomBf16Values(kRows * m, rng, 0.5f);
   const std::vector<float> scale = {0.5f, 0.7f, 0.9f};
-  const std::vector<float> base = Bf16Values(m, rng, 0.3f);
+  const std::vector<float> base = RandomBf16Values(m, rng, 0.3f);
   // HcPre's outputs packed into one vector: mixes, y, post, comb.
   const int64_t y_at = kRows * m, post_at = y_at + kRows * s.dim, comb_at = post_at + kRows * s.hc;
   std::vector<float> pre_init(static_cast<size_t>(comb_at + kRows * s.hc * s.hc), 0.0f);
@@ -150,15 +140,15 @@ TEST(CpuRowSplitTest, HyperConnectionOpsGiveEachRowItsOneThreadBits) {
               F32Rows(v.data() + post_at, kRows, s.hc),
               F32Rows(v.data() + comb_at, kRows, s.hc * s.hc));
   });
-  const std::vector<float> f = Bf16Values(kRows * s.dim, rng);
-  const std::vector<float> post = Bf16Values(kRows * s.hc, rng, 1.0f);
-  const std::vector<float> comb = Bf16Values(kRows * s.hc * s.hc, rng, 0.5f);
+  const std::vector<float> f = RandomBf16Values(kRows * s.dim, rng, 2.0f);
+  const std::vector<float> post = RandomBf16Values(kRows * s.hc, rng, 1.0f);
+  const std::vector<float> comb = RandomBf16Values(kRows * s.hc * s.hc, rng, 0.5f);
   SameOnOneAndThreeThreads<float>("HcPost", h, [&](const Ops& ops, std::vector<float>& v) {
     ops.HcPost(F32Rows(f.data(), kRows, s.dim), F32Rows(v.data(), kRows, s.hc * s.dim),
                F32Rows(post.data(), kRows, s.hc), F32Rows(comb.data(), kRows, s.hc * s.hc), s,
                F32Rows(v.data(), kRows, s.hc * s.dim));
   });
-  const std::vector<float> head_mixes0 = Bf16Values(kRows * s.hc, rng, 0.5f);
+  const std::vector<float> head_mixes0 = RandomBf16Values(kRows * s.hc, rng, 0.5f);
   std::vector<float> head_init(static_cast<size_t>(kRows * (s.hc + s.dim)), 0.0f);
   std::copy(head_mixes0.begin(), head_mixes0.end(), head_init.begin());
   SameOnOneAndThreeThreads<float>("HcHead", head_init, [&](const Ops& ops, std::vector<float>& v) {
