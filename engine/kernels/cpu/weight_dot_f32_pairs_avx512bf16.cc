@@ -703,10 +703,10 @@ template <int R, int T, int FR, int FT>
 void PanelTiles(const WeightRows& w, int64_t row_begin, int64_t count, const DotInputF32* inputs,
                 int64_t n_inputs, float* out, int64_t out_stride) {
   thread_local Panel panel;
+  const int64_t row_bytes = w.format == WeightFormat::kFP4 ? w.cols / 2 : w.cols;
   int64_t i = 0;
   for (; i + R <= count; i += R) {
     // The next panel's stored rows into L2 while this one's tiles compute (see PrefetchL2).
-    const int64_t row_bytes = w.format == WeightFormat::kFP4 ? w.cols / 2 : w.cols;
     const int64_t next = (row_begin + i + R) * row_bytes;
     for (int64_t b = 0; b < R * row_bytes; b += 64) PrefetchL2(w.data, next + b);
     if (!ConvertPanel<R>(w, row_begin + i, panel)) {
