@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <optional>
 #include <string>
@@ -27,6 +28,7 @@ namespace kc = dsagent::engine::kernels::cuda;
 using dsagent::engine::ModelConfig;
 
 // Random stored weights, kept alive for the uploads (splitmix64 bytes: fast enough for gigabytes).
+// A deque: a weight's scale bytes are added after its data, which must stay where it is.
 class WeightFactory {
  public:
   k::WeightRows Make(k::WeightFormat format, int64_t rows, int64_t cols) {
@@ -72,7 +74,7 @@ class WeightFactory {
     }
     for (; i < v.size(); ++i) v[i] = static_cast<uint8_t>(i * 131);
   }
-  std::vector<std::vector<uint8_t>> store_;
+  std::deque<std::vector<uint8_t>> store_;
   uint64_t state_ = 1;
   int64_t bytes_ = 0;
 };

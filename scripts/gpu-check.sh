@@ -42,20 +42,63 @@ pack() {
   du -sh "$PACK"
 }
 
+# Every test in its own process (a kernel fault poisons its CUDA context for whatever runs after it
+# in that process), eight at a time, each under a time limit, so one fault or hang costs one test and
+# not the session's short device time. Failed tests are then rerun under compute-sanitizer when the
+# device has it (the first few only). Each step's output lands in $OUT.
+run_tests() {
+  local test_bin="$1" out="$2"
+  mkdir -p "$out/tests"
+  "$test_bin" --gtest_list_tests | awk '
+    /^[^ ]/ { suite = $1; next }
+    /^  /   { print suite $1 }' >"$out/test-names.txt"
+  export TEST_BIN="$test_bin" TEST_OUT="$out/tests"
+  xargs -P "${TEST_JOBS:-8}" -I{} bash -c '
+    timeout "${TEST_TIMEOUT_S:-90}" "$TEST_BIN" --gtest_filter="{}" >"$TEST_OUT/$(echo "{}" | tr / _).txt" 2>&1
+    echo "$? {}"' <"$out/test-names.txt" | sort -k2 >"$out/test-results.txt"
+  local failed
+  failed=$(awk '$1 != 0 {print $2}' "$out/test-results.txt")
+  echo "tests: $(wc -l <"$out/test-results.txt") run, $(echo -n "$failed" | grep -c . || true) failed"
+  for name in $failed; do
+    local file; file=$(echo "$name" | tr / _)
+    echo "--- FAILED (rc $(awk -v n="$name" '$2 == n {print $1}' "$out/test-results.txt")): $name"
+    grep -E "Failure|error|Error|expected|Which is|identical|CUDA|cuda|what\(\)" \
+      "$out/tests/$file.txt" | head -12
+  done
+  grep -h "identical\|top-1\|max |d\|match" "$out"/tests/*.txt | head -60 >"$out/test-figures.txt" || true
+  local sanitizer
+  sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
+  if [ -n "$failed" ] && [ -n "$sanitizer" ]; then
+    for name in $(echo "$failed" | head -"${SANITIZE_MAX:-3}"); do
+      local file; file=$(echo "$name" | tr / _)
+      timeout 60 "$sanitizer" --tool memcheck --print-limit 20 "$test_bin" --gtest_filter="$name" \
+        >"$out/tests/$file.memcheck.txt" 2>&1 || true
+      echo "--- memcheck $name"; grep -E "Invalid|Address|at .*in |ERROR SUMMARY" \
+        "$out/tests/$file.memcheck.txt" | head -10
+    done
+  fi
+  # One archive: the device tool brings back a limited number of files.
+  tar czf "$out/tests.tgz" -C "$out" tests test-names.txt test-results.txt && rm -rf "$out/tests"
+  [ -z "$failed" ]
+}
+
 run() {
   local test_bin="$1" bench_bin="$2" ops_bench_bin="$3" decode_bench_bin="$4"
   OUT="${OUT:-$PWD/gpu-check-out}"
   mkdir -p "$OUT"
   nvidia-smi >"$OUT/nvidia-smi.txt" 2>&1 || true
+  head -12 "$OUT/nvidia-smi.txt"
   local rc=0
   export DSAGENT_REQUIRE_CUDA=1 DSAGENT_SOURCE_ROOT="$PWD"
   export LD_LIBRARY_PATH="$PWD/$PACK/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-  "$test_bin" 2>&1 | tee "$OUT/cuda_tests.txt" || rc=1
-  "$bench_bin" --json "$OUT/cuda_matvec_bench.json" 2>&1 |
-    tee "$OUT/cuda_matvec_bench.txt" || rc=1
-  "$ops_bench_bin" --json "$OUT/cuda_ops_bench.json" 2>&1 | tee "$OUT/cuda_ops_bench.txt" || rc=1
-  "$decode_bench_bin" --json "$OUT/cuda_decode_bench.json" 2>&1 |
-    tee "$OUT/cuda_decode_bench.txt" || rc=1
+  run_tests "$test_bin" "$OUT" || rc=1
+  local limit="${BENCH_TIMEOUT_S:-60}"
+  timeout "$limit" "$bench_bin" --json "$OUT/cuda_matvec_bench.json" >"$OUT/cuda_matvec_bench.txt" 2>&1 || rc=1
+  tail -20 "$OUT/cuda_matvec_bench.txt"
+  timeout "$limit" "$ops_bench_bin" --json "$OUT/cuda_ops_bench.json" >"$OUT/cuda_ops_bench.txt" 2>&1 || rc=1
+  tail -20 "$OUT/cuda_ops_bench.txt"
+  timeout "$limit" "$decode_bench_bin" --json "$OUT/cuda_decode_bench.json" >"$OUT/cuda_decode_bench.txt" 2>&1 || rc=1
+  tail -20 "$OUT/cuda_decode_bench.txt"
   echo "gpu-check: $([ $rc = 0 ] && echo passed || echo FAILED); results in $OUT"
   return $rc
 }

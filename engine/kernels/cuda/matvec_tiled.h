@@ -1,0 +1,37 @@
+// The tiled pair-order MatVec (matvec_tiled.cu), internal to the CUDA backend: matvec.cu's
+// MatVec, MatVecRows and ExpertMatVec hand it every weight it takes (BF16, FP8 or FP4 with whole
+// 128-column blocks) and keep the 16-lanes-per-row kernel for the rest. Same bits as the CPU's
+// WeightRowDotsF32 either way.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "engine/kernels/cuda/device_math.h"
+#include "engine/kernels/cuda/device_runtime.h"
+
+namespace dsagent::engine::kernels::cuda {
+
+// One launch: rows [row_begin, row_begin + rows) of a weight times `inputs` activation rows;
+// output i of input t goes to y[t * y_stride + i]. The weight is `single`, or views[ids[t]] per
+// input (ExpertMatVec's slots) when `views` is set; all of them have the same kind and columns.
+struct TiledMatVec {
+  const WeightView* views = nullptr;
+  const int32_t* ids = nullptr;
+  WeightView single{};
+  int64_t row_begin = 0, rows = 0, inputs = 0;
+  const float* x = nullptr;
+  int64_t x_stride = 0;
+  float* y = nullptr;
+  int64_t y_stride = 0;
+  bool round_bf16 = false;
+};
+
+// Whether the tiled kernel takes weights of this kind and column count.
+bool TiledMatVecTakes(WeightKind kind, int64_t cols);
+
+// Queues the launch on `stream`. Throws CudaError for a launch error or an F32 weight.
+void RunTiledMatVec(const TiledMatVec& m, WeightKind kind, int64_t cols, cudaStream_t stream);
+
+}  // namespace dsagent::engine::kernels::cuda
