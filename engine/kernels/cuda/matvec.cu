@@ -6,8 +6,9 @@
 // shuffles in the contract's order ((i, i+8), (i, i+4), (0, 2) (1, 3), (0, 1)), so the result is
 // bit-identical to WeightRowDotsF32.
 //
-// Not tuned yet: lane j reads columns j, j+16, ... of a row (16-byte segments). A faster kernel
-// must keep this per-lane order (e.g. staging rows through shared memory).
+// BF16/FP8/FP4 weights of whole 128-column blocks go to the tiled kernel (matvec_tiled.cu: same
+// bits, 16-byte loads, many rows' blocks in flight); this one takes the rest (F32 weights, odd
+// column counts), where lane j reads columns j, j+16, ... of a row.
 #include <cuda_runtime.h>
 
 #include <stdexcept>
@@ -15,6 +16,8 @@
 #include <vector>
 
 #include "engine/kernels/cuda/device_math.h"
+#include "engine/kernels/cuda/matvec_lanes.cuh"
+#include "engine/kernels/cuda/matvec_tiled.h"
 #include "engine/kernels/cuda/ops.h"
 
 namespace dsagent::engine::kernels::cuda {
@@ -23,8 +26,6 @@ namespace {
 constexpr int kLanes = 16;
 constexpr int kRowsPerBlock = 16;  // 256 threads
 
-// Row `row`'s dot by the 16 lanes of its half-warp; lane 0 writes it to *out. Every thread of the
-// warp takes part in the shuffles (invalid rows, past the end, add zeros).
 // Whether every value of the input row is exact in bf16: all threads of the block look at a
 // share of it (every thread must call this: it synchronises the block).
 __device__ bool InputExactInBf16(const float* xt, int64_t cols) {
@@ -35,34 +36,6 @@ __device__ bool InputExactInBf16(const float* xt, int64_t cols) {
   return __syncthreads_and(exact) != 0;
 }
 
-__device__ void MatVecRow(const WeightView& w, int64_t row, bool valid, const float* xt, float* out,
-                          bool round_bf16, bool pairs) {
-  const int lane = static_cast<int>(threadIdx.x);
-  double acc = 0.0;
-  float tail = 0.0f;
-  if (valid) {
-    for (int64_t c0 = 0; c0 < w.cols; c0 += 128) {
-      const int64_t c1 = w.cols < c0 + 128 ? w.cols : c0 + 128;
-      if (pairs) {
-        acc += static_cast<double>(BlockLanePairSum(w, row, c0, c1, lane, xt)) *
-               BlockPairScale(w, row, c0);
-        if (lane == 0) tail = BlockPairTail(w, row, c0, c1, xt, tail);
-      } else {
-        acc += static_cast<double>(BlockLaneSum(w, row, c0, c1, lane, xt));
-        if (lane == 0) tail = BlockTail(w, row, c0, c1, xt, tail);
-      }
-    }
-  }
-  acc += __shfl_xor_sync(0xffffffffu, acc, 8, kLanes);
-  acc += __shfl_xor_sync(0xffffffffu, acc, 4, kLanes);
-  acc += __shfl_xor_sync(0xffffffffu, acc, 2, kLanes);
-  acc += __shfl_xor_sync(0xffffffffu, acc, 1, kLanes);
-  if (valid && lane == 0) {
-    const float v = static_cast<float>(acc + static_cast<double>(tail));
-    *out = round_bf16 ? RoundBf16(v) : v;
-  }
-}
-
 // Rows [row_begin, row_begin + rows) of the weight (global row numbers: a group's rows may start
 // inside an FP8 scale block); output i of input t goes to y[t * y_stride + i].
 __global__ void MatVecKernel(WeightView w, int64_t row_begin, int64_t rows, const float* x,
@@ -70,7 +43,8 @@ __global__ void MatVecKernel(WeightView w, int64_t row_begin, int64_t rows, cons
   const int64_t i = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.y;
   const int64_t t = blockIdx.y;
   const bool pairs = InputExactInBf16(x + t * x_stride, w.cols) && w.kind != WeightKind::kF32;
-  MatVecRow(w, row_begin + i, i < rows, x + t * x_stride, y + t * y_stride + i, round_bf16, pairs);
+  MatVecLanesRow(w, row_begin + i, i < rows, x + t * x_stride, y + t * y_stride + i, round_bf16,
+                 pairs, static_cast<int>(threadIdx.x));
 }
 
 // Grid (row blocks, slots): slot s multiplies weight views[ids[s]] with x + s * x_stride into
@@ -82,7 +56,8 @@ __global__ void ExpertMatVecKernel(const WeightView* views, const int32_t* ids, 
   const int64_t s = blockIdx.y;
   const WeightView w = views[ids[s]];
   const bool pairs = InputExactInBf16(x + s * x_stride, w.cols) && w.kind != WeightKind::kF32;
-  MatVecRow(w, row, row < rows, x + s * x_stride, y + s * y_stride + row, round_bf16, pairs);
+  MatVecLanesRow(w, row, row < rows, x + s * x_stride, y + s * y_stride + row, round_bf16, pairs,
+                 static_cast<int>(threadIdx.x));
 }
 
 // One warp per (output row, input row): lane l sums the exact products of columns l, l + 32, ...
@@ -141,6 +116,21 @@ void MatVecRows(const DeviceWeight& w, int64_t row_begin, int64_t rows, const fl
                     std::to_string(w.rows));
   }
   if (rows == 0 || x_rows <= 0) return;
+  const WeightView view = ViewOf(w);
+  if (TiledMatVecTakes(view.kind, w.cols)) {
+    TiledMatVec m;
+    m.single = view;
+    m.row_begin = row_begin;
+    m.rows = rows;
+    m.inputs = x_rows;
+    m.x = x;
+    m.x_stride = x_stride;
+    m.y = y;
+    m.y_stride = y_stride;
+    m.round_bf16 = round_bf16;
+    RunTiledMatVec(m, view.kind, w.cols, static_cast<cudaStream_t>(stream.handle()));
+    return;
+  }
   const dim3 block(kLanes, kRowsPerBlock);
   const dim3 grid(static_cast<unsigned>((rows + kRowsPerBlock - 1) / kRowsPerBlock),
                   static_cast<unsigned>(x_rows));
@@ -189,6 +179,21 @@ void ExpertMatVec(const DeviceWeightSet& set, const int32_t* ids, int64_t slots,
   if (set.rows <= 0 || slots <= 0) return;
   if (slots > 65535)
     throw CudaError("ExpertMatVec: " + std::to_string(slots) + " slots (at most 65535)");
+  const WeightKind kind = KindOf(set.weights.front().format);
+  if (TiledMatVecTakes(kind, set.cols)) {
+    TiledMatVec m;
+    m.views = set.views.as<const WeightView>();
+    m.ids = ids;
+    m.rows = set.rows;
+    m.inputs = slots;
+    m.x = x;
+    m.x_stride = x_stride;
+    m.y = y;
+    m.y_stride = y_stride;
+    m.round_bf16 = round_bf16;
+    RunTiledMatVec(m, kind, set.cols, static_cast<cudaStream_t>(stream.handle()));
+    return;
+  }
   const dim3 block(kLanes, kRowsPerBlock);
   const dim3 grid(static_cast<unsigned>((set.rows + kRowsPerBlock - 1) / kRowsPerBlock),
                   static_cast<unsigned>(slots));

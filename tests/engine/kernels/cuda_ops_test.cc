@@ -80,6 +80,116 @@ TEST(CudaOpsTest, MatVecMatchesTheCpuFastKernelForEveryFormat) {
   }
 }
 
+// The tiled kernel (matvec_tiled.cu, BF16/FP8/FP4 of whole 128-column blocks) at decode shapes
+// and on its rare paths: rows taken from inside an FP8 scale block (MatVecRows), an FP8 NaN byte
+// (the item recomputed), FP4 groups whose scale byte leaves the lane range (the tail) or passes
+// 2^1 (two multiplies), inputs not exact in bf16 (the columns order), several inputs, and the
+// routed experts' ExpertMatVec. Same bits as the CPU; a NaN output only where the CPU's is NaN.
+TEST(CudaOpsTest, TiledMatVecMatchesTheCpuOnDecodeShapesAndRarePaths) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(31);
+  const auto cpu_dots = [](const testing::RandomWeight& w, int64_t begin, int64_t count,
+                           const std::vector<float>& x, int64_t inputs) {
+    std::vector<float> out(static_cast<size_t>(inputs * count));
+    for (int64_t t = 0; t < inputs; ++t) {
+      DotInputF32 in;
+      in.Prepare(x.data() + t * w.matrix.cols, w.matrix.cols,
+                 w.matrix.format == WeightFormat::kFP4);
+      WeightRowDotsF32(CpuIsa::kScalar, w.matrix.rows_view(), begin, count, in,
+                       out.data() + t * count);
+    }
+    return out;
+  };
+  const auto expect_same = [](const std::vector<float>& gpu, const std::vector<float>& cpu,
+                              const std::string& name) {
+    ASSERT_EQ(gpu.size(), cpu.size());
+    for (size_t i = 0; i < cpu.size(); ++i) {
+      if (std::isnan(cpu[i])) {
+        ASSERT_TRUE(std::isnan(gpu[i])) << name << " " << i;
+      } else {
+        ASSERT_EQ(Bits(gpu[i]), Bits(cpu[i])) << name << " " << i << ": " << gpu[i] << " vs "
+                                              << cpu[i];
+      }
+    }
+  };
+  const auto inputs_of = [&](int64_t cols, int64_t n, bool bf16_exact) {
+    std::vector<float> x;
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    for (int64_t t = 0; t < n; ++t) {
+      auto row = testing::RandomInput(cols, rng, false);
+      if (!bf16_exact) row[static_cast<size_t>(cols / 2)] = normal(rng) + 1e-3f;
+      x.insert(x.end(), row.begin(), row.end());
+    }
+    return x;
+  };
+  struct Case {
+    WeightFormat format;
+    int64_t rows, cols, inputs, row_begin, row_count;
+    bool bf16_exact;
+  };
+  const Case cases[] = {
+      {WeightFormat::kFP8, 2048, 4096, 2, 0, 2048, true},
+      {WeightFormat::kFP8, 2048, 4096, 1, 100, 700, true},  // starts inside a scale block
+      {WeightFormat::kFP8, 300, 8192, 1, 0, 300, true},
+      {WeightFormat::kFP8, 256, 1024, 2, 0, 256, false},
+      {WeightFormat::kFP4, 1024, 4096, 1, 0, 1024, true},
+      {WeightFormat::kFP4, 200, 2048, 2, 0, 200, false},
+      {WeightFormat::kBF16, 640, 1024, 3, 0, 640, true},
+      {WeightFormat::kBF16, 97, 512, 1, 0, 97, false},
+  };
+  for (const Case& c : cases) {
+    auto w = testing::MakeWeight(c.format, c.rows, c.cols, rng, false);
+    const std::string name = "tiled format " + std::to_string(static_cast<int>(c.format)) + " " +
+                             std::to_string(c.rows) + "x" + std::to_string(c.cols) + " rows " +
+                             std::to_string(c.row_begin) + "+" + std::to_string(c.row_count) +
+                             (c.bf16_exact ? "" : " columns order");
+    if (c.format == WeightFormat::kFP8) w.data[5 * c.cols + 77] = 0x7f;  // row 5: NaN
+    if (c.format == WeightFormat::kFP4) {
+      // Row 3: groups out of the lane range (the tail); row 4: scales past 2^1.
+      const uint8_t odd[] = {0, 1, 252, 255};
+      for (int g = 0; g < 4; ++g) w.scale[static_cast<size_t>(3 * (c.cols / 32) + 5 * g)] = odd[g];
+      for (int64_t g = 0; g < c.cols / 32; ++g) w.scale[static_cast<size_t>(4 * (c.cols / 32) + g)] = 200;
+    }
+    const std::vector<float> x = inputs_of(c.cols, c.inputs, c.bf16_exact);
+    const std::vector<float> cpu = cpu_dots(w, c.row_begin, c.row_count, x, c.inputs);
+    const DeviceWeight dw = DeviceWeight::Upload(w.matrix.rows_view(), c.rows, stream);
+    const DeviceBuffer dx = ToDevice(x, stream);
+    DeviceBuffer dy(cpu.size() * sizeof(float));
+    MatVecRows(dw, c.row_begin, c.row_count, dx.as<float>(), c.inputs, c.cols, dy.as<float>(),
+               c.row_count, false, stream);
+    expect_same(ToHost(dy, cpu.size(), stream), cpu, name);
+    std::vector<float> cpu_bf16 = cpu;
+    for (float& v : cpu_bf16) v = forward::RoundBf16(v);
+    MatVecRows(dw, c.row_begin, c.row_count, dx.as<float>(), c.inputs, c.cols, dy.as<float>(),
+               c.row_count, true, stream);
+    expect_same(ToHost(dy, cpu.size(), stream), cpu_bf16, name + " bf16");
+  }
+
+  // ExpertMatVec: three FP4 experts, slots picking 2, 0, 2, each slot its own input.
+  const int64_t rows = 512, cols = 2048;
+  std::vector<testing::RandomWeight> experts;
+  std::vector<WeightRows> views;
+  for (int e = 0; e < 3; ++e) experts.push_back(testing::MakeWeight(WeightFormat::kFP4, rows, cols, rng));
+  for (const auto& e : experts) views.push_back(e.matrix.rows_view());
+  const DeviceWeightSet set = DeviceWeightSet::Upload(views, rows, stream);
+  const std::vector<int32_t> ids = {2, 0, 2};
+  const std::vector<float> x = inputs_of(cols, 3, true);
+  std::vector<float> cpu;
+  for (size_t s = 0; s < ids.size(); ++s) {
+    const std::vector<float> xs(x.begin() + static_cast<int64_t>(s) * cols,
+                                x.begin() + static_cast<int64_t>(s + 1) * cols);
+    const auto part = cpu_dots(experts[static_cast<size_t>(ids[s])], 0, rows, xs, 1);
+    cpu.insert(cpu.end(), part.begin(), part.end());
+  }
+  const DeviceBuffer dids = ToDevice(ids, stream);
+  const DeviceBuffer dx = ToDevice(x, stream);
+  DeviceBuffer dy(cpu.size() * sizeof(float));
+  ExpertMatVec(set, dids.as<int32_t>(), 3, dx.as<float>(), cols, dy.as<float>(), rows, false,
+               stream);
+  expect_same(ToHost(dy, cpu.size(), stream), cpu, "tiled expert matvec");
+}
+
 TEST(CudaOpsTest, MatVecExactMatchesTheCpuExactKernelForEveryFormat) {
   REQUIRE_CUDA_DEVICE();
   CudaStream stream;
