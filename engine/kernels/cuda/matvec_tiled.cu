@@ -1,26 +1,20 @@
 // The bandwidth path of MatVec (matvec_tiled.h): the pair order of weight_dot_f32.h for BF16,
-// FP8 and FP4 weights whose columns are whole 128-column blocks, read with 16-byte loads.
+// FP8 and FP4 weights whose columns are whole 128-column blocks, read with 16-byte loads. The
+// arithmetic of a work item — (row, block, half): eight lanes' fp32 chains over one block — is
+// matvec_tiled_math.h's, shared with the host tests.
 //
-// The contract splits a row into independent fp32 chains — block[j] of lane j (0..15) over one
-// 128-column block — and only then adds them in order, in double: lanes[j] += double(block[j]) *
-// scale, block after block. So the chains can run anywhere and in any order, as long as the
-// double sums run in block order. A work item here is (row, block, half h): the eight chains of
-// lanes 8h..8h+7 over that block's four 32-column groups, whose bytes are contiguous per group
-// (FP8: 16 bytes, BF16: 32, FP4: 8). A CTA owns a tile of rows; its 256 threads share the items
-// (half fastest, then block, then row: a warp reads 16 neighbouring blocks of one row), each
-// leaves its eight block sums in shared memory, then 16 threads per row fold the blocks in order
-// into the double lanes, reduce them in the contract's order and add the tail. Same bits as
-// WeightRowDotsF32, with many items in flight whatever the row count (the old kernel had one
-// half-warp per row and 2-byte loads).
+// A CTA owns a tile of rows and the activation row in shared memory (checked there for being
+// exact in bf16). Its 256 threads share the tile's items (half fastest, then block, then row: a
+// warp reads 16 neighbouring blocks of one row), each leaving its eight block sums in shared
+// memory; then 16 threads per row fold the blocks in order into the double lanes (the contract's
+// lanes[j] += double(block[j]) * scale), reduce them by shuffles in the contract's order, add the
+// tail and store. Same bits as WeightRowDotsF32, with many items in flight whatever the row count
+// (the 16-lanes-per-row kernel of matvec.cu has one half-warp per row and 2-byte loads).
 //
-// A pair step is one `fma.rn.ftz.f32`: PTX's ftz flushes subnormal inputs and results to signed
-// zero, what PairStep (device_math.h) does with explicit flushes. The weights are decoded from
-// their bits with shifts and one multiply (FP8: e4m3 bits in fp32's place times 2^120, subnormals
-// included; FP4: e2m1 bits times 2^126 times the group scale), exact like WeightAt. The rare
-// cases take device_math.h's generic code: an FP8 NaN byte (0x7f/0xff, which the bit trick would
-// read as 480) recomputes its item; an FP4 group whose scale byte is outside the lane range goes
-// to the tail (flagged per row); an input row not exact in bf16 (the columns order) runs the CTA's
-// rows through the 16-lanes-per-row code of matvec.cu.
+// The rare cases take device_math.h's generic code: an FP8 NaN byte recomputes its item
+// (BlockLanePairSum); an FP4 group whose scale byte is outside the lane range goes to the tail
+// (flagged per row, BlockPairTail at the end); an activation not exact in bf16 (the columns
+// order) runs the CTA's rows through matvec_lanes.cuh.
 #include <cuda_runtime.h>
 
 #include <string>
@@ -28,118 +22,17 @@
 #include "engine/kernels/cuda/device_math.h"
 #include "engine/kernels/cuda/matvec_lanes.cuh"
 #include "engine/kernels/cuda/matvec_tiled.h"
+#include "engine/kernels/cuda/matvec_tiled_math.h"
 
 namespace dsagent::engine::kernels::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kBlockCols = 128;
+constexpr int kBlockCols = kTiledBlockCols;
 constexpr int kLaneStride = 16;  // floats per (row, block) in the shared block sums
 // Shared memory for one CTA's block sums; the tile's rows are chosen to fit it.
 constexpr int64_t kSumBytesBudget = 64 * 1024;
 constexpr int64_t kSharedBytesMax = 160 * 1024;
-
-__device__ __forceinline__ float PairFma(float acc, float w, float x) {
-  float r;
-  asm("fma.rn.ftz.f32 %0, %1, %2, %3;" : "=f"(r) : "f"(w), "f"(x), "f"(acc));
-  return r;
-}
-
-// Byte i (0..3) of `word` as e4m3, times 2^-120: its sign to bit 31, its other bits to 20..26.
-__device__ __forceinline__ float Fp8Scaled(uint32_t word, int i) {
-  const uint32_t top = word << (24 - 8 * i);
-  return __uint_as_float(static_cast<uint32_t>(static_cast<int32_t>(top) >> 4) & 0x87f00000u);
-}
-// Nibble i (0..7) of `word` as e2m1, times 2^-126: its sign to bit 31, its other bits to 22..24.
-__device__ __forceinline__ float Fp4Scaled(uint32_t word, int i) {
-  const uint32_t top = word << (28 - 4 * i);
-  return __uint_as_float(static_cast<uint32_t>(static_cast<int32_t>(top) >> 6) & 0x81c00000u);
-}
-// Bit 7 of a byte set where that byte of `word` is an e4m3 NaN (low 7 bits all ones).
-__device__ __forceinline__ uint32_t Fp8NanBits(uint32_t word) {
-  return ((word & 0x7f7f7f7fu) + 0x01010101u) & 0x80808080u;
-}
-
-// Lanes 8h..8h+7 of block `blk` of `row`: lane 8h+m takes columns g+16h+2m (+1 first) of each
-// 32-column group g. xs points at the block's first column + 16h. Returns false where the
-// item must be recomputed by the generic code (an FP8 NaN byte); `tail` is set where an FP4 group
-// goes to the tail.
-template <WeightKind K>
-__device__ __forceinline__ bool PairItem(const WeightView& w, int64_t row, int blk, int h,
-                                         const float* xs, float acc[8], int* tail) {
-  if constexpr (K == WeightKind::kFP8) {
-    const uint8_t* p = w.data + row * w.cols + int64_t{blk} * kBlockCols + 16 * h;
-    uint4 v[4];
-#pragma unroll
-    for (int k = 0; k < 4; ++k) v[k] = __ldg(reinterpret_cast<const uint4*>(p + 32 * k));
-    uint32_t nan = 0;
-#pragma unroll
-    for (int k = 0; k < 4; ++k) {
-      const uint32_t words[4] = {v[k].x, v[k].y, v[k].z, v[k].w};
-#pragma unroll
-      for (int q = 0; q < 4; ++q) {
-        const float4 x4 = *reinterpret_cast<const float4*>(xs + 32 * k + 4 * q);
-        const uint32_t word = words[q];
-        nan |= Fp8NanBits(word);
-        acc[2 * q] = PairFma(acc[2 * q], Fp8Scaled(word, 1) * 0x1p120f, x4.y);
-        acc[2 * q] = PairFma(acc[2 * q], Fp8Scaled(word, 0) * 0x1p120f, x4.x);
-        acc[2 * q + 1] = PairFma(acc[2 * q + 1], Fp8Scaled(word, 3) * 0x1p120f, x4.w);
-        acc[2 * q + 1] = PairFma(acc[2 * q + 1], Fp8Scaled(word, 2) * 0x1p120f, x4.z);
-      }
-    }
-    return nan == 0;
-  } else if constexpr (K == WeightKind::kBF16) {
-    const uint8_t* p = w.data + 2 * (row * w.cols + int64_t{blk} * kBlockCols + 16 * h);
-#pragma unroll
-    for (int k = 0; k < 4; ++k) {
-      const uint4 a = __ldg(reinterpret_cast<const uint4*>(p + 64 * k));
-      const uint4 b = __ldg(reinterpret_cast<const uint4*>(p + 64 * k + 16));
-      const uint32_t words[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
-#pragma unroll
-      for (int m = 0; m < 8; ++m) {
-        const float2 x2 = *reinterpret_cast<const float2*>(xs + 32 * k + 2 * m);
-        acc[m] = PairFma(acc[m], __uint_as_float(words[m] & 0xffff0000u), x2.y);
-        acc[m] = PairFma(acc[m], __uint_as_float(words[m] << 16), x2.x);
-      }
-    }
-    return true;
-  } else {
-    static_assert(K == WeightKind::kFP4);
-    const uint8_t* p = w.data + (row * w.cols + int64_t{blk} * kBlockCols) / 2 + 8 * h;
-    const uint32_t scales =
-        __ldg(reinterpret_cast<const uint32_t*>(w.scale + row * w.scale_cols + 4 * blk));
-    uint2 v[4];
-#pragma unroll
-    for (int k = 0; k < 4; ++k) v[k] = __ldg(reinterpret_cast<const uint2*>(p + 16 * k));
-#pragma unroll
-    for (int k = 0; k < 4; ++k) {
-      const uint8_t s = static_cast<uint8_t>(scales >> (8 * k));
-      if (!Fp4ScaleInLaneRange(s)) {
-        *tail = 1;
-        continue;
-      }
-      // e2m1 * 2^-126 * (2^126 * scale): one multiply while 2^126 * scale is a float.
-      const bool one = s <= 128;
-      const float f = one ? Pow2F(static_cast<int>(s) - 1) : 0x1p126f;
-      const float scale = E8M0ToFloat(s);
-      const uint32_t words[2] = {v[k].x, v[k].y};
-#pragma unroll
-      for (int m = 0; m < 8; ++m) {
-        const float2 x2 = *reinterpret_cast<const float2*>(xs + 32 * k + 2 * m);
-        const uint32_t word = words[m / 4];
-        float odd = Fp4Scaled(word, 2 * (m % 4) + 1) * f;
-        float even = Fp4Scaled(word, 2 * (m % 4)) * f;
-        if (!one) {
-          odd *= scale;
-          even *= scale;
-        }
-        acc[m] = PairFma(acc[m], odd, x2.y);
-        acc[m] = PairFma(acc[m], even, x2.x);
-      }
-    }
-    return true;
-  }
-}
 
 // Grid (tiles, inputs or slots); dynamic shared memory: x (cols floats), the block sums
 // (rows_per_tile x (blocks * 16 + 16) floats) and a tail flag per row.

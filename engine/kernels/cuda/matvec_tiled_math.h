@@ -1,0 +1,228 @@
+// The arithmetic of the tiled MatVec kernel (matvec_tiled.cu), `__host__ __device__` like
+// device_math.h so the host tests run the very code the kernel runs
+// (tests/engine/kernels/cuda_tiled_matvec_math_test.cc: every row through the items and the
+// ordered fold, against WeightRowDotsF32, bit for bit).
+//
+// The contract (kernels/cpu/weight_dot_f32.h, pair order) splits a row into independent fp32
+// chains — block[j] of lane j (0..15) over one 128-column block — and only then adds them in
+// order, in double. A work item is (row, block, half h): the eight chains of lanes 8h..8h+7 over
+// the block's four 32-column groups, whose bytes are contiguous per group (FP8: 16 bytes, BF16:
+// 32, FP4: 8). Lane 8h+m takes columns g+16h+2m+1, then g+16h+2m, of each group g.
+//
+// Weights are decoded from their bits with shifts and a multiply, exactly like WeightAt: FP8's
+// e4m3 bits moved to fp32's places read as the value times 2^-120 (its subnormals as fp32
+// subnormals), FP4's e2m1 bits as the value times 2^-126. A pair step is PairStepFtz: on the
+// device one `fma.rn.ftz.f32` (PTX flushes subnormal inputs and results to signed zero), on the
+// host PairStep's explicit flushes. They can differ only where an fma's exact result lies within
+// 2^-150 below 2^-126 (whether tininess is judged before or after rounding), which the fast
+// contract's 1 ulp covers and real data does not reach.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include "engine/kernels/cuda/device_math.h"
+
+namespace dsagent::engine::kernels::cuda {
+
+constexpr int kTiledBlockCols = 128;
+
+// Fully unrolled on the device (the item's arrays stay in registers only with constant indices).
+#if defined(__CUDA_ARCH__)
+#define DSAGENT_UNROLL _Pragma("unroll")
+#else
+#define DSAGENT_UNROLL
+#endif
+
+DSAGENT_HD float PairStepFtz(float acc, float w, float x) {
+#if defined(__CUDA_ARCH__)
+  float r;
+  asm("fma.rn.ftz.f32 %0, %1, %2, %3;" : "=f"(r) : "f"(w), "f"(x), "f"(acc));
+  return r;
+#else
+  return PairStep(acc, w, x);
+#endif
+}
+
+// Byte i (0..3) of `word` as e4m3, times 2^-120: its sign to bit 31, its other bits to 20..26.
+// An e4m3 NaN byte (0x7f, 0xff) reads as 480 * 2^-120 here: E4M3NanBytes finds them.
+DSAGENT_HD float E4M3ByteScaled(uint32_t word, int i) {
+  const uint32_t top = word << (24 - 8 * i);
+  return BitsFloat(static_cast<uint32_t>(static_cast<int32_t>(top) >> 4) & 0x87f00000u);
+}
+// Nibble i (0..7) of `word` as e2m1, times 2^-126: its sign to bit 31, its other bits to 22..24.
+DSAGENT_HD float E2M1NibbleScaled(uint32_t word, int i) {
+  const uint32_t top = word << (28 - 4 * i);
+  return BitsFloat(static_cast<uint32_t>(static_cast<int32_t>(top) >> 6) & 0x81c00000u);
+}
+// Bit 7 of a byte set where that byte of `word` is an e4m3 NaN (low 7 bits all ones).
+DSAGENT_HD uint32_t E4M3NanBytes(uint32_t word) {
+  return ((word & 0x7f7f7f7fu) + 0x01010101u) & 0x80808080u;
+}
+
+// n little-endian 32-bit words from p (16-byte aligned for n = 4, 8-byte for 2): one vector
+// load on the device, through the read-only cache.
+template <int N>
+DSAGENT_HD void LoadWords(const uint8_t* p, uint32_t* out) {
+#if defined(__CUDA_ARCH__)
+  if constexpr (N == 4) {
+    const uint4 v = __ldg(reinterpret_cast<const uint4*>(p));
+    out[0] = v.x, out[1] = v.y, out[2] = v.z, out[3] = v.w;
+  } else if constexpr (N == 2) {
+    const uint2 v = __ldg(reinterpret_cast<const uint2*>(p));
+    out[0] = v.x, out[1] = v.y;
+  } else {
+    static_assert(N == 1);
+    out[0] = __ldg(reinterpret_cast<const uint32_t*>(p));
+  }
+#else
+  std::memcpy(out, p, 4 * N);
+#endif
+}
+// Four floats from p (16-byte aligned): one vector load from shared memory on the device.
+DSAGENT_HD void LoadFloats4(const float* p, float* out) {
+#if defined(__CUDA_ARCH__)
+  const float4 v = *reinterpret_cast<const float4*>(p);
+  out[0] = v.x, out[1] = v.y, out[2] = v.z, out[3] = v.w;
+#else
+  std::memcpy(out, p, 16);
+#endif
+}
+
+// One FP4 group's 32 columns (words: its 8 bytes) with scale byte s in the lane range: e2m1 *
+// 2^-126 * (2^126 * scale), one multiply while 2^126 * scale is a float (s <= 128), else the
+// two (both products exact, like WeightAt's).
+DSAGENT_HD void Fp4Group(const uint32_t* words, uint8_t s, const float* xs, float* acc) {
+  const bool one = s <= 128;
+  const float f = one ? Pow2F(static_cast<int>(s) - 1) : 0x1p126f;
+  const float scale = E8M0ToFloat(s);
+  DSAGENT_UNROLL
+  for (int q = 0; q < 4; ++q) {
+    float x4[4];
+    LoadFloats4(xs + 4 * q, x4);
+    DSAGENT_UNROLL
+    for (int e = 0; e < 2; ++e) {
+      const int m = 2 * q + e;
+      const uint32_t word = words[m / 4];
+      float odd = E2M1NibbleScaled(word, 2 * (m % 4) + 1) * f;
+      float even = E2M1NibbleScaled(word, 2 * (m % 4)) * f;
+      if (!one) {
+        odd *= scale;
+        even *= scale;
+      }
+      acc[m] = PairStepFtz(acc[m], odd, x4[2 * e + 1]);
+      acc[m] = PairStepFtz(acc[m], even, x4[2 * e]);
+    }
+  }
+}
+
+// The item (row, blk, h) of a weight of kind K (BF16, FP8 or FP4; cols a multiple of 128): adds
+// the eight chains to acc (block[8h..8h+7]). xs points at the activation's column blk*128 + 16h.
+// Returns false where the item must be recomputed by the generic code (an FP8 NaN byte); sets
+// *tail where an FP4 group's scale byte is outside the lane range (that group goes to the tail,
+// BlockPairTail).
+template <WeightKind K>
+DSAGENT_HD bool PairItem(const WeightView& w, int64_t row, int blk, int h, const float* xs,
+                         float* acc, int* tail) {
+  const int64_t c0 = static_cast<int64_t>(blk) * kTiledBlockCols;
+  if constexpr (K == WeightKind::kFP8) {
+    const uint8_t* p = w.data + row * w.cols + c0 + 16 * h;
+    uint32_t words[4][4];
+    DSAGENT_UNROLL
+    for (int k = 0; k < 4; ++k) LoadWords<4>(p + 32 * k, words[k]);
+    uint32_t nan = 0;
+    DSAGENT_UNROLL
+    for (int k = 0; k < 4; ++k) {
+    DSAGENT_UNROLL
+      for (int q = 0; q < 4; ++q) {
+        float x4[4];
+        LoadFloats4(xs + 32 * k + 4 * q, x4);
+        const uint32_t word = words[k][q];
+        nan |= E4M3NanBytes(word);
+        acc[2 * q] = PairStepFtz(acc[2 * q], E4M3ByteScaled(word, 1) * 0x1p120f, x4[1]);
+        acc[2 * q] = PairStepFtz(acc[2 * q], E4M3ByteScaled(word, 0) * 0x1p120f, x4[0]);
+        acc[2 * q + 1] = PairStepFtz(acc[2 * q + 1], E4M3ByteScaled(word, 3) * 0x1p120f, x4[3]);
+        acc[2 * q + 1] = PairStepFtz(acc[2 * q + 1], E4M3ByteScaled(word, 2) * 0x1p120f, x4[2]);
+      }
+    }
+    return nan == 0;
+  } else if constexpr (K == WeightKind::kBF16) {
+    const uint8_t* p = w.data + 2 * (row * w.cols + c0 + 16 * h);
+    DSAGENT_UNROLL
+    for (int k = 0; k < 4; ++k) {
+      uint32_t words[8];
+      LoadWords<4>(p + 64 * k, words);
+      LoadWords<4>(p + 64 * k + 16, words + 4);
+    DSAGENT_UNROLL
+      for (int q = 0; q < 4; ++q) {
+        float x4[4];
+        LoadFloats4(xs + 32 * k + 4 * q, x4);
+        DSAGENT_UNROLL
+        for (int e = 0; e < 2; ++e) {
+          const int m = 2 * q + e;
+          acc[m] = PairStepFtz(acc[m], BitsFloat(words[m] & 0xffff0000u), x4[2 * e + 1]);
+          acc[m] = PairStepFtz(acc[m], BitsFloat(words[m] << 16), x4[2 * e]);
+        }
+      }
+    }
+    return true;
+  } else {
+    static_assert(K == WeightKind::kFP4, "PairItem: BF16, FP8 or FP4");
+    const uint8_t* p = w.data + (row * w.cols + c0) / 2 + 8 * h;
+    uint32_t scales;
+    LoadWords<1>(w.scale + row * w.scale_cols + 4 * blk, &scales);
+    uint32_t words[4][2];
+    DSAGENT_UNROLL
+    for (int k = 0; k < 4; ++k) LoadWords<2>(p + 16 * k, words[k]);
+    DSAGENT_UNROLL
+    for (int k = 0; k < 4; ++k) {
+      const uint8_t s = static_cast<uint8_t>(scales >> (8 * k));
+      if (Fp4ScaleInLaneRange(s)) {
+        Fp4Group(words[k], s, xs + 32 * k, acc);
+      } else {
+        *tail = 1;
+      }
+    }
+    return true;
+  }
+}
+
+// One row's dot the way the tiled kernel computes it, on the host: every item (block sums kept
+// per block, NaN items recomputed by BlockLanePairSum), then the blocks folded in order into the
+// double lanes (FP8: one fma with the block's power-of-two scale, the same as the contract's
+// product-then-add), reduced in the contract's order, plus the tail of the flagged FP4 groups.
+// The activation must be exact in bf16 (the pair order) and w.cols a multiple of 128.
+template <WeightKind K>
+inline float RowDotByTiledItems(const WeightView& w, int64_t row, const float* x) {
+  const int blocks = static_cast<int>(w.cols / kTiledBlockCols);
+  double lanes[16] = {};
+  int tail_flag = 0;
+  for (int blk = 0; blk < blocks; ++blk) {
+    float sums[16] = {};
+    for (int h = 0; h < 2; ++h) {
+      const int64_t c0 = static_cast<int64_t>(blk) * kTiledBlockCols;
+      if (!PairItem<K>(w, row, blk, h, x + c0 + 16 * h, sums + 8 * h, &tail_flag)) {
+        for (int m = 0; m < 8; ++m) {
+          sums[8 * h + m] = BlockLanePairSum(w, row, c0, c0 + kTiledBlockCols, 8 * h + m, x);
+        }
+      }
+    }
+    for (int j = 0; j < 16; ++j) {
+      const double block = static_cast<double>(sums[j]);
+      if constexpr (K == WeightKind::kFP8) {
+        lanes[j] = std::fma(block, BlockPairScale(w, row, int64_t{blk} * kTiledBlockCols), lanes[j]);
+      } else {
+        lanes[j] += block;
+      }
+    }
+  }
+  float tail = 0.0f;
+  if (tail_flag != 0) {
+    for (int64_t c0 = 0; c0 < w.cols; c0 += kTiledBlockCols) {
+      tail = BlockPairTail(w, row, c0, c0 + kTiledBlockCols, x, tail);
+    }
+  }
+  return static_cast<float>(ReduceLanes16(lanes) + static_cast<double>(tail));
+}
+
+}  // namespace dsagent::engine::kernels::cuda

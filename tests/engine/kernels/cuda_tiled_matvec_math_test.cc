@@ -1,0 +1,143 @@
+// The tiled CUDA MatVec's arithmetic (engine/kernels/cuda/matvec_tiled_math.h) on the host: every
+// row computed item by item and folded block by block, as the kernel does, against the CPU's
+// WeightRowDotsF32, bit for bit. Needs no device, so the decomposition is checked in every build
+// (the kernel itself against the CPU: cuda_ops_test.cc, on a GPU).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "engine/kernels/cpu/weight_dot_f32.h"
+#include "engine/kernels/cuda/matvec_tiled_math.h"
+#include "tests/engine/kernels/random_weights.h"
+
+namespace dsagent::engine::kernels {
+namespace tiled_matvec_math_test {  // named: the tests build as unity batches
+namespace {
+namespace dm = cuda;
+
+uint32_t BitsOfFloat(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+
+dm::WeightView ViewOf(const testing::RandomWeight& w) {
+  const auto kind = [&] {
+    switch (w.matrix.format) {
+      case WeightFormat::kFP8:
+        return dm::WeightKind::kFP8;
+      case WeightFormat::kFP4:
+        return dm::WeightKind::kFP4;
+      case WeightFormat::kBF16:
+        return dm::WeightKind::kBF16;
+      case WeightFormat::kF32:
+        break;
+    }
+    return dm::WeightKind::kF32;
+  }();
+  return {kind, w.data.data(), w.scale.empty() ? nullptr : w.scale.data(), w.matrix.cols,
+          w.matrix.scale_cols};
+}
+
+float TiledDot(const dm::WeightView& v, int64_t row, const float* x) {
+  switch (v.kind) {
+    case dm::WeightKind::kFP8:
+      return dm::RowDotByTiledItems<dm::WeightKind::kFP8>(v, row, x);
+    case dm::WeightKind::kFP4:
+      return dm::RowDotByTiledItems<dm::WeightKind::kFP4>(v, row, x);
+    case dm::WeightKind::kBF16:
+      return dm::RowDotByTiledItems<dm::WeightKind::kBF16>(v, row, x);
+    case dm::WeightKind::kF32:
+      break;
+  }
+  ADD_FAILURE() << "F32 weights do not take the tiled kernel";
+  return 0;
+}
+
+TEST(CudaTiledMatVecMathTest, DecodingFromBitsGivesEveryCodesValue) {
+  for (uint32_t b = 0; b < 256; ++b) {
+    const float want = dm::E4M3ToFloat(static_cast<uint8_t>(b));
+    for (int i = 0; i < 4; ++i) {
+      // The byte at position i among neighbours that must not leak into it.
+      const uint32_t word = (0xa5c3e1ffu & ~(0xffu << (8 * i))) | (b << (8 * i));
+      const float got = dm::E4M3ByteScaled(word, i) * 0x1p120f;
+      const bool nan = dm::E4M3NanBytes(word) & (0x80u << (8 * i));
+      if (std::isnan(want)) {
+        EXPECT_TRUE(nan) << b;
+      } else {
+        EXPECT_FALSE(nan) << b;
+        EXPECT_EQ(BitsOfFloat(got), BitsOfFloat(want)) << "e4m3 " << b << " at " << i;
+      }
+    }
+  }
+  for (uint32_t n = 0; n < 16; ++n) {
+    const float want = dm::E2M1ToFloat(static_cast<uint8_t>(n));
+    for (int i = 0; i < 8; ++i) {
+      const uint32_t word = (0x9e3779b9u & ~(0xfu << (4 * i))) | (n << (4 * i));
+      EXPECT_EQ(BitsOfFloat(dm::E2M1NibbleScaled(word, i) * 0x1p126f), BitsOfFloat(want))
+          << "e2m1 " << n << " at " << i;
+    }
+  }
+}
+
+// Decode shapes and the rare paths: an FP8 NaN byte, FP4 scale bytes out of the lane range (the
+// tail) and past 128 (two multiplies), subnormal products (the flushes), extreme FP8 scales.
+TEST(CudaTiledMatVecMathTest, ItemsFoldedInBlockOrderGiveTheCpuBits) {
+  std::mt19937 rng(41);
+  struct Case {
+    WeightFormat format;
+    int64_t rows, cols;
+    bool extreme;
+  };
+  const Case cases[] = {
+      {WeightFormat::kFP8, 260, 1024, false}, {WeightFormat::kFP8, 64, 4096, true},
+      {WeightFormat::kFP4, 96, 2048, false},  {WeightFormat::kFP4, 40, 512, true},
+      {WeightFormat::kBF16, 80, 1024, false}, {WeightFormat::kBF16, 16, 128, false},
+  };
+  for (const Case& c : cases) {
+    auto w = testing::MakeWeight(c.format, c.rows, c.cols, rng, c.extreme);
+    if (c.format == WeightFormat::kFP8) w.data[static_cast<size_t>(5 * c.cols + 77)] = 0xff;
+    if (c.format == WeightFormat::kFP4) {
+      const uint8_t odd[] = {0, 1, 252, 255};
+      const int64_t groups = c.cols / 32;
+      for (int g = 0; g < 4; ++g) w.scale[static_cast<size_t>(3 * groups + 3 * g)] = odd[g];
+      for (int64_t g = 0; g < groups; ++g) w.scale[static_cast<size_t>(4 * groups + g)] = 200;
+    }
+    if (c.format == WeightFormat::kBF16) {
+      // Row 2: tiny weights (a third of them subnormal), so products and partial sums fall
+      // below 2^-126 (flushed).
+      for (int64_t i = 0; i < c.cols; ++i) {
+        const uint16_t low = static_cast<uint16_t>(i % 3 == 0 ? i % 7 : 0x0080 | (i % 7));
+        const uint16_t bits = static_cast<uint16_t>((i & 1 ? 0x8000 : 0) | low);
+        std::memcpy(w.data.data() + 2 * (2 * c.cols + i), &bits, 2);
+      }
+    }
+    const auto x = testing::RandomInput(c.cols, rng, c.format == WeightFormat::kFP8);
+    DotInputF32 in;
+    in.Prepare(x.data(), c.cols, c.format == WeightFormat::kFP4);
+    ASSERT_TRUE(in.pairs()) << "the activation must take the pair order";
+    std::vector<float> cpu(static_cast<size_t>(c.rows));
+    WeightRowDotsF32(CpuIsa::kScalar, w.matrix.rows_view(), 0, c.rows, in, cpu.data());
+    const dm::WeightView v = ViewOf(w);
+    const std::string name = "format " + std::to_string(static_cast<int>(c.format)) + " " +
+                             std::to_string(c.rows) + "x" + std::to_string(c.cols);
+    for (int64_t r = 0; r < c.rows; ++r) {
+      const float got = TiledDot(v, r, x.data());
+      const float want = cpu[static_cast<size_t>(r)];
+      if (std::isnan(want)) {
+        EXPECT_TRUE(std::isnan(got)) << name << " row " << r;
+      } else {
+        ASSERT_EQ(BitsOfFloat(got), BitsOfFloat(want)) << name << " row " << r << ": " << got
+                                                       << " vs " << want;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tiled_matvec_math_test
+}  // namespace dsagent::engine::kernels
