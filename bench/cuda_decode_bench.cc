@@ -5,7 +5,11 @@
 // token per block, the weight bytes a token reads per block and their rate, and the tokens/s the
 // 43 layers of V4-Flash would give (embedding and head aside; cuda_matvec_bench times the head).
 // Run by scripts/gpu-check.sh; docs/BENCHMARKS.md has the method.
-//   cuda_decode_bench [--config FILE] [--context N] [--reps N] [--json FILE]
+// --experts-on-device N keeps routed experts N.. of each block in host memory (the expert
+// offload, kernels/cuda/moe_step.h): the CPU kernels compute them on this machine's cores while
+// the device computes the rest, and the bench adds where the offloaded token's host time went.
+//   cuda_decode_bench [--config FILE] [--context N] [--reps N] [--experts-on-device N]
+//                     [--json FILE]
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -13,10 +17,15 @@
 #include <fstream>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
+#include "engine/forward/compute.h"
+#include "engine/forward/moe.h"
 #include "engine/forward/rope.h"
+#include "engine/forward/thread_pool.h"
+#include "engine/kernels/cpu/cpu_ops.h"
 #include "engine/kernels/cuda/block_step.h"
 #include "engine/kernels/cuda/weight_upload.h"
 #include "engine/kernels/cuda_probe.h"
@@ -88,8 +97,29 @@ struct BenchBlock {
   int64_t token_bytes = 0;  // weight bytes one token reads
 };
 
+// The CPU side of the expert offload: forward's view of a block's experts and the kernels that
+// compute the ones kept on the host.
+struct HostExperts {
+  explicit HostExperts(int threads) : pool(threads), ops(pool), cx{pool, k::Numerics::kFast, ops} {}
+  dsagent::engine::forward::ThreadPool pool;
+  k::cpu::CpuOps ops;
+  dsagent::engine::forward::Compute cx;
+  std::deque<dsagent::engine::forward::MoeWeights> layers;  // stable addresses
+};
+
+dsagent::engine::forward::WeightMatrix MatrixOf(const k::WeightRows& w, int64_t rows) {
+  dsagent::engine::forward::WeightMatrix m;
+  m.format = w.format;
+  m.rows = rows;
+  m.cols = w.cols;
+  m.data = w.data;
+  m.scale = w.scale;
+  m.scale_cols = w.scale_cols;
+  return m;
+}
+
 BenchBlock MakeBlock(const ModelConfig& c, int ratio, int64_t capacity, WeightFactory& f,
-                     kc::CudaStream& stream) {
+                     int64_t experts_on_device, HostExperts& host, kc::CudaStream& stream) {
   using k::WeightFormat;
   const dsagent::engine::forward::Rope rope(c, ratio > 0);
   const int64_t hd = c.head_dim, dim = c.dim, width = ratio == 4 ? 2 * hd : hd;
@@ -169,7 +199,22 @@ BenchBlock MakeBlock(const ModelConfig& c, int ratio, int64_t capacity, WeightFa
   mw.shared_w2 = f.Make(WeightFormat::kFP8, dim, c.moe_inter_dim);
   mw.shared_w3 = f.Make(WeightFormat::kFP8, c.moe_inter_dim, dim);
   const int64_t shared_bytes = f.bytes() - shared_start;
-  kc::DeviceMoe moe = kc::DeviceMoe::Create(ms, mw, stream);
+  std::optional<kc::MoeOffload> offload;
+  if (experts_on_device >= 0 && experts_on_device < c.n_routed_experts) {
+    auto& fw = host.layers.emplace_back();
+    for (int e = 0; e < c.n_routed_experts; ++e) {
+      const auto i = static_cast<size_t>(e);
+      fw.experts.push_back({MatrixOf(mw.w1[i], c.moe_inter_dim), MatrixOf(mw.w2[i], c.dim),
+                            MatrixOf(mw.w3[i], c.moe_inter_dim)});
+    }
+    offload.emplace();
+    offload->on_device = experts_on_device;
+    offload->compute = [&fw, &c, &host](const float* xq, const int32_t* ids, const float* weights,
+                                        int64_t n, float* out) {
+      dsagent::engine::forward::RoutedExpertsForward(fw, c, xq, ids, weights, n, out, host.cx);
+    };
+  }
+  kc::DeviceMoe moe = kc::DeviceMoe::Create(ms, mw, stream, offload ? &*offload : nullptr);
 
   const int64_t hc = c.hc_mult, mix = (2 + hc) * hc;
   const int64_t hc_start = f.bytes();
@@ -201,11 +246,15 @@ int main(int argc, char** argv) {
   std::string config_path = "tests/data/v4-flash-config.json", json_path;
   int64_t context = 2048;
   int reps = 32;
+  int64_t experts_on_device = -1;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--config") && i + 1 < argc) config_path = argv[++i];
     if (!std::strcmp(argv[i], "--context") && i + 1 < argc) context = std::atoll(argv[++i]);
     if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) reps = std::atoi(argv[++i]);
     if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
+    if (!std::strcmp(argv[i], "--experts-on-device") && i + 1 < argc) {
+      experts_on_device = std::atoll(argv[++i]);
+    }
   }
   const k::CudaProbe probe = k::ProbeCuda();
   if (probe.devices.empty()) {
@@ -222,13 +271,14 @@ int main(int argc, char** argv) {
     kc::UseDevice(0);
     kc::CudaStream stream;
     WeightFactory factory;
+    HostExperts host(static_cast<int>(std::thread::hardware_concurrency()));
     const int64_t capacity = context + reps + 1;
     std::string json = "{\"device\": \"" + probe.devices[0].name +
                        "\", \"context\": " + std::to_string(context) + ", \"blocks\": [";
     double csa_ms = 0, hca_ms = 0;
     for (const int ratio : {4, 128}) {
       const auto t_build = std::chrono::steady_clock::now();
-      BenchBlock b = MakeBlock(c, ratio, capacity, factory, stream);
+      BenchBlock b = MakeBlock(c, ratio, capacity, factory, experts_on_device, host, stream);
       const double build_s =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t_build).count();
       kc::DeviceAttentionState state = kc::DeviceAttentionState::Create(b.block.attn, stream);
@@ -240,6 +290,7 @@ int main(int argc, char** argv) {
         kc::BlockDecode(b.block, state, h.as<float>(), pos, nullptr, stream);
       }
       stream.Synchronize();
+      b.block.ffn.offload_wait_seconds = b.block.ffn.offload_host_seconds = 0;
       const auto t0 = std::chrono::steady_clock::now();
       for (int r = 0; r < reps; ++r) {
         kc::BlockDecode(b.block, state, h.as<float>(), context + r, nullptr, stream);
@@ -253,6 +304,14 @@ int main(int argc, char** argv) {
           "%7.1f GB/s (built in %.1f s)\n",
           ratio, static_cast<long long>(context), secs * 1e3, b.token_bytes / 1e6,
           b.token_bytes / secs / 1e9, build_s);
+      if (b.block.ffn.on_device < c.n_routed_experts) {
+        std::printf(
+            "  experts %lld..%d on the host: per token %.3f ms waiting for the router's copies, "
+            "%.3f ms computing them (%u threads)\n",
+            static_cast<long long>(b.block.ffn.on_device), c.n_routed_experts - 1,
+            b.block.ffn.offload_wait_seconds / reps * 1e3,
+            b.block.ffn.offload_host_seconds / reps * 1e3, std::thread::hardware_concurrency());
+      }
       json += std::string(ratio == 4 ? "" : ", ") + "{\"ratio\": " + std::to_string(ratio) +
               ", \"ms_per_token\": " + std::to_string(secs * 1e3) +
               ", \"weight_bytes_per_token\": " + std::to_string(b.token_bytes) + "}";

@@ -99,6 +99,10 @@ run() {
   tail -20 "$OUT/cuda_ops_bench.txt"
   timeout "$limit" "$decode_bench_bin" --json "$OUT/cuda_decode_bench.json" >"$OUT/cuda_decode_bench.txt" 2>&1 || rc=1
   tail -20 "$OUT/cuda_decode_bench.txt"
+  # The expert offload: half of each block's routed experts kept on the host (this machine's CPUs).
+  timeout "$limit" "$decode_bench_bin" --context 512 --experts-on-device 128 \
+    --json "$OUT/cuda_decode_bench_offload.json" >"$OUT/cuda_decode_bench_offload.txt" 2>&1 || rc=1
+  tail -20 "$OUT/cuda_decode_bench_offload.txt"
   echo "gpu-check: $([ $rc = 0 ] && echo passed || echo FAILED); results in $OUT"
   return $rc
 }

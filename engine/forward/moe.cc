@@ -205,4 +205,31 @@ void MoeForward(const MoeWeights& w, const ModelConfig& c, const float* x, const
   ws.Trim(kernels::kWorkspaceKeepBytes);
 }
 
+void RoutedExpertsForward(const MoeWeights& w, const ModelConfig& c, const float* xq,
+                          const int32_t* ids, const float* weights, int64_t n, float* out,
+                          const Compute& cx) {
+  const int64_t dim = c.dim, n_exp = c.n_routed_experts;
+  kernels::Workspace& ws = MoeWorkspace();
+  int64_t g_floats = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (ids[i] >= 0 && ids[i] < n_exp) g_floats += w.experts[static_cast<size_t>(ids[i])].w1.rows;
+  }
+  float* g = ws.Get<float>(kG, g_floats);
+  float* u = ws.Get<float>(kU, g_floats);
+  auto* experts = ws.Get<ExpertRows>(kExperts, n);
+  const float limit = static_cast<float>(c.swiglu_limit);
+  int64_t n_experts = 0, g_at = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (ids[i] < 0 || ids[i] >= n_exp) {
+      std::fill(out + i * dim, out + (i + 1) * dim, 0.0f);
+      continue;
+    }
+    const ExpertWeights& ew = w.experts[static_cast<size_t>(ids[i])];
+    experts[n_experts++] = {&ew, xq, 1, weights + i, limit, g + g_at, u + g_at, out + i * dim};
+    g_at += ew.w1.rows;
+  }
+  RunExperts(std::span<const ExpertRows>(experts, n_experts), cx);
+  ws.Trim(kernels::kWorkspaceKeepBytes);
+}
+
 }  // namespace dsagent::engine::forward

@@ -1,6 +1,10 @@
 #include "engine/kernels/cuda/device_decoder.h"
 
+#include <cinttypes>
+#include <cstdio>
+#include <algorithm>
 #include <exception>
+#include <stdexcept>
 #include <utility>
 
 #include "engine/kernels/cuda/device_model_upload.h"
@@ -9,32 +13,60 @@
 
 namespace dsagent::engine::kernels::cuda {
 
-std::optional<std::string> DeviceDecoderRefusesPlan(const PlacementPlan& plan) {
-  // MTP blocks are not uploaded (the decoder runs the main model only), so only the main layers'
-  // experts must all be on the device.
-  int64_t main_total = 0, main_on_device = 0;
+Expected<std::vector<int64_t>, std::string> ExpertsOnDevicePerLayer(const PlacementPlan& plan,
+                                                                    int64_t layers) {
+  std::vector<int64_t> on_device(static_cast<size_t>(layers), -1);
   for (const BlockExperts& b : plan.blocks) {
     if (b.mtp) continue;
-    main_total += b.experts;
-    main_on_device += b.on_device;
+    int64_t layer = -1;
+    char tail = 0;
+    const bool named = std::sscanf(b.prefix.c_str(), "layers.%" SCNd64 "%c", &layer, &tail) == 2 &&
+                       tail == '.' && b.prefix == "layers." + std::to_string(layer) + ".";
+    if (!named || layer < 0 || layer >= layers) {
+      return MakeUnexpected("placement plan: block \"" + b.prefix + "\" is not one of the " +
+                            std::to_string(layers) + " decoder layers");
+    }
+    if (on_device[static_cast<size_t>(layer)] >= 0) {
+      return MakeUnexpected("placement plan: decoder layer " + std::to_string(layer) +
+                            " is planned twice");
+    }
+    on_device[static_cast<size_t>(layer)] = b.on_device;
   }
-  if (main_on_device == main_total) return std::nullopt;
-  return "the plan keeps " + std::to_string(main_total - main_on_device) + " of " +
-         std::to_string(main_total) +
-         " routed experts of the decoder layers in host memory, and the GPU decode step cannot "
-         "call the CPU for them yet (expert offload, issue 17): use a device with room for "
-         "every expert (`dsagent engine inspect --device cuda` shows the plan) or --device cpu";
+  return on_device;  // -1 where the plan says nothing: every expert on the device
 }
 
 std::optional<std::string> DeviceModelRefuses(const ModelConfig& config, const PlacementPlan& plan,
                                               const DeviceDecoderOptions& options,
                                               const std::string& who) {
-  if (auto why = DeviceDecoderRefusesPlan(plan)) return why;
+  if (auto split = ExpertsOnDevicePerLayer(plan, config.n_layers); !split) {
+    return who + ": " + split.error();
+  }
   if (options.context < 1 || options.context > config.max_position_embeddings) {
     return who + ": context " + std::to_string(options.context) + " is not in [1, " +
            std::to_string(config.max_position_embeddings) + "] (max_position_embeddings)";
   }
   return std::nullopt;
+}
+
+std::unique_ptr<DeviceModel> UploadPlannedModel(const forward::Model& model,
+                                                const PlacementPlan& plan,
+                                                const DeviceDecoderOptions& options,
+                                                CudaStream& stream,
+                                                std::unique_ptr<HostExpertCompute>& host) {
+  const ModelConfig& c = model.config();
+  auto split = ExpertsOnDevicePerLayer(plan, c.n_layers);
+  if (!split) throw std::invalid_argument(split.error());
+  ExpertOffload offload;
+  offload.on_device = *split;
+  const bool any_on_host =
+      std::any_of(split->begin(), split->end(),
+                  [&](int64_t n) { return n >= 0 && n < c.n_routed_experts; });
+  if (any_on_host) {
+    host = std::make_unique<HostExpertCompute>(options.host_threads);
+    offload.cx = &host->cx;
+  }
+  return std::make_unique<DeviceModel>(UploadModel(model.weights(), c, options.context, stream,
+                                                   any_on_host ? &offload : nullptr));
 }
 
 DeviceDecoder::DeviceDecoder() = default;
@@ -53,8 +85,7 @@ Expected<std::unique_ptr<DeviceDecoder>, std::string> DeviceDecoder::Create(
   try {
     UseDevice(options.device);
     d->stream_ = std::make_unique<CudaStream>();
-    d->model_ = std::make_unique<DeviceModel>(
-        UploadModel(model.weights(), c, options.context, *d->stream_));
+    d->model_ = UploadPlannedModel(model, plan, options, *d->stream_, d->host_);
     d->sequence_ =
         std::make_unique<DeviceSequence>(DeviceSequence::Create(*d->model_, *d->stream_));
     d->token_ = std::make_unique<DeviceBuffer>(sizeof(int32_t));

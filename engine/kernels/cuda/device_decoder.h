@@ -9,9 +9,9 @@
 //   auto decoder = DeviceDecoder::Create(model, *plan, {.device = 0, .context = 4096});
 //   for (int32_t t : tokens) logits = (*decoder)->Decode(t);   // positions 0, 1, 2, ...
 //
-// What it does not do yet (engine/kernels/README.md, "Not here yet"): routed experts in host
-// memory (a plan that keeps any there is refused), MTP, prefill of several tokens per call,
-// batches. The decoder owns one DeviceSequence on its own DeviceModel (model_step.h); several
+// Routed experts the plan keeps in host memory are computed there by the CPU kernels (the expert
+// offload, moe_step.h), on DeviceDecoderOptions::host_threads threads. What it does not do yet
+// (engine/kernels/README.md, "Not here yet"): MTP, prefill of several tokens per call, batches. The decoder owns one DeviceSequence on its own DeviceModel (model_step.h); several
 // sequences on one copy of the weights are DeviceSequenceModel's (device_sequence_model.h). The
 // numerics are the GPU's `fast` contract (kernels/numerics_mode.h): within it of the CPU engine's
 // fast decode, not bit-identical.
@@ -34,29 +34,45 @@ namespace dsagent::engine::kernels::cuda {
 
 struct DeviceModel;
 struct DeviceSequence;
+struct HostExpertCompute;
 class CudaStream;
 class DeviceBuffer;
 
 struct DeviceDecoderOptions {
   int device = 0;       // cuda:N
   int64_t context = 0;  // positions the state holds, >= 1 (not defaulted: the state is sized now)
+  int host_threads = 0;  // CPU threads for the experts kept on the host; <= 0: all cores
 };
 
-// Why `plan` cannot be run by the device decoder today (nullopt: it can): routed experts left in
-// host memory. Pure; tested without a device.
-std::optional<std::string> DeviceDecoderRefusesPlan(const PlacementPlan& plan);
+// How many routed experts of each decoder layer `plan` puts on the device (experts 0..n-1 of
+// layer l; the rest stay in host memory): the expert offload's split. The MTP blocks' entries
+// are ignored (the device model does not run them). Error for a block that names no decoder layer
+// of the `layers` ("layers.N."), or one named twice. Pure; tested without a device.
+Expected<std::vector<int64_t>, std::string> ExpertsOnDevicePerLayer(const PlacementPlan& plan,
+                                                                    int64_t layers);
 
 // Why a device model of `config` (DeviceDecoder, DeviceSequenceModel) cannot be made with `plan`
-// and `options` (nullopt: it can): the plan (DeviceDecoderRefusesPlan), or a context outside
-// [1, max_position_embeddings]. `who` starts the message ("device decoder"). Pure; checked before
-// anything touches the device.
+// and `options` (nullopt: it can): a plan that does not fit the config (ExpertsOnDevicePerLayer),
+// or a context outside [1, max_position_embeddings]. `who` starts the message ("device decoder").
+// Pure; checked before anything touches the device.
 std::optional<std::string> DeviceModelRefuses(const ModelConfig& config, const PlacementPlan& plan,
                                               const DeviceDecoderOptions& options,
                                               const std::string& who);
 
+// The device model of `model` under `plan` (DeviceModelRefuses checked first) for `options.context`
+// positions: every weight the plan puts on the device uploaded; where it keeps routed experts in
+// host memory, `host` is made (options.host_threads threads) to compute them and must outlive
+// the model. Throws CudaError for the device, std::invalid_argument for shapes the kernels cannot
+// take. What DeviceDecoder and DeviceSequenceModel build on.
+std::unique_ptr<DeviceModel> UploadPlannedModel(const forward::Model& model,
+                                                const PlacementPlan& plan,
+                                                const DeviceDecoderOptions& options,
+                                                CudaStream& stream,
+                                                std::unique_ptr<HostExpertCompute>& host);
+
 class DeviceDecoder {
  public:
-  // Error (never an exception): the plan (DeviceDecoderRefusesPlan), a context < 1 or beyond
+  // Error (never an exception): the plan (ExpertsOnDevicePerLayer), a context < 1 or beyond
   // max_position_embeddings, a CUDA error (no device, out of memory: the runtime's words and the
   // size), or weights whose shapes the kernels cannot take. The model's numerics mode does not
   // matter: the GPU computes `fast`.
@@ -84,6 +100,7 @@ class DeviceDecoder {
   int64_t context_ = 0, vocab_ = 0, pos_ = 0;
   std::string broken_;  // the CUDA error that made the decoder unusable
   std::unique_ptr<CudaStream> stream_;
+  std::unique_ptr<HostExpertCompute> host_;  // the offload's CPU side (before model_: outlives it)
   std::unique_ptr<DeviceModel> model_;
   std::unique_ptr<DeviceSequence> sequence_;
   std::unique_ptr<DeviceBuffer> token_, logits_;

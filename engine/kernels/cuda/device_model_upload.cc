@@ -82,7 +82,11 @@ RouteScoreFunc RouteScoreFuncOf(const std::string& name) {
 }
 
 // A MoE layer; tid2eid (I64 or I32, as the checkpoint stores it) becomes an int32 table.
-DeviceMoe UploadMoe(const forward::MoeWeights& w, const ModelConfig& c, CudaStream& stream) {
+HostExpertCompute::HostExpertCompute(int threads)
+    : pool(threads), ops(pool), cx{pool, Numerics::kFast, ops} {}
+
+DeviceMoe UploadMoe(const forward::MoeWeights& w, const ModelConfig& c, CudaStream& stream,
+                    int64_t on_device, const forward::Compute* cx) {
   MoeShape shape;
   shape.dim = c.dim;
   shape.inter = w.shared.w1.rows;
@@ -118,7 +122,17 @@ DeviceMoe UploadMoe(const forward::MoeWeights& w, const ModelConfig& c, CudaStre
   rows.shared_w1 = w.shared.w1.rows_view();
   rows.shared_w2 = w.shared.w2.rows_view();
   rows.shared_w3 = w.shared.w3.rows_view();
-  return DeviceMoe::Create(shape, rows, stream);
+  if (on_device < 0 || on_device >= c.n_routed_experts) return DeviceMoe::Create(shape, rows, stream);
+  if (cx == nullptr) {
+    throw std::invalid_argument("UploadMoe: experts kept on the host need the CPU's Compute");
+  }
+  MoeOffload offload;
+  offload.on_device = on_device;
+  offload.compute = [&w, c, cx](const float* xq, const int32_t* ids, const float* weights,
+                                int64_t n, float* out) {
+    forward::RoutedExpertsForward(w, c, xq, ids, weights, n, out, *cx);
+  };
+  return DeviceMoe::Create(shape, rows, stream, &offload);
 }
 
 DeviceHcWeights UploadHc(const forward::HcWeights& w, CudaStream& stream) {
@@ -126,9 +140,11 @@ DeviceHcWeights UploadHc(const forward::HcWeights& w, CudaStream& stream) {
 }
 
 DeviceBlock UploadBlock(const forward::BlockWeights& w, const ModelConfig& c,
-                        const forward::Rope& rope, int64_t tokens, CudaStream& stream) {
+                        const forward::Rope& rope, int64_t tokens, CudaStream& stream,
+                        int64_t experts_on_device, const forward::Compute* cx) {
   return DeviceBlock::Create(HcShapeOf(c), UploadAttention(w.attn, c, rope, tokens, stream),
-                             UploadMoe(w.ffn, c, stream), UploadHc(w.hc_attn, stream),
+                             UploadMoe(w.ffn, c, stream, experts_on_device, cx),
+                             UploadHc(w.hc_attn, stream),
                              UploadHc(w.hc_ffn, stream), w.attn_norm, w.ffn_norm, stream);
 }
 
@@ -140,12 +156,15 @@ DeviceHead UploadHead(const forward::HcWeights& hc_head, const std::vector<float
 
 // Every decoder layer and the head (no MTP), with room for `tokens` positions.
 DeviceModel UploadModel(const forward::ModelWeights& w, const ModelConfig& c, int64_t tokens,
-                        CudaStream& stream) {
+                        CudaStream& stream, const ExpertOffload* offload) {
   const forward::Rope window_rope(c, false), compressed_rope(c, true);
   std::vector<DeviceBlock> layers;
-  for (const forward::BlockWeights& b : w.layers) {
-    layers.push_back(
-        UploadBlock(b, c, b.attn.ratio > 0 ? compressed_rope : window_rope, tokens, stream));
+  for (size_t l = 0; l < w.layers.size(); ++l) {
+    const forward::BlockWeights& b = w.layers[l];
+    const int64_t on_device =
+        offload != nullptr && l < offload->on_device.size() ? offload->on_device[l] : -1;
+    layers.push_back(UploadBlock(b, c, b.attn.ratio > 0 ? compressed_rope : window_rope, tokens,
+                                 stream, on_device, offload != nullptr ? offload->cx : nullptr));
   }
   return DeviceModel::Create(HcShapeOf(c), w.embed.rows_view(), w.embed.rows, tokens,
                              std::move(layers), UploadHead(w.hc_head, w.norm, w.head, c, stream),

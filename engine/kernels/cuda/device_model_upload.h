@@ -13,8 +13,11 @@
 #include <string>
 #include <vector>
 
+#include "engine/forward/compute.h"
 #include "engine/forward/model_weights.h"
 #include "engine/forward/rope.h"
+#include "engine/forward/thread_pool.h"
+#include "engine/kernels/cpu/cpu_ops.h"
 #include "engine/kernels/cuda/attention_step.h"
 #include "engine/kernels/cuda/block_step.h"
 #include "engine/kernels/cuda/compressor_ops.h"
@@ -39,21 +42,44 @@ DeviceCompressor UploadCompressor(const forward::CompressorWeights& w, const for
 DeviceAttention UploadAttention(const forward::AttentionWeights& w, const ModelConfig& c,
                                 const forward::Rope& rope, int64_t tokens, CudaStream& stream);
 
-// A MoE layer with every routed expert on the device; tid2eid (I64 or I32, as the checkpoint
-// stores it) becomes an int32 table.
-DeviceMoe UploadMoe(const forward::MoeWeights& w, const ModelConfig& c, CudaStream& stream);
+// A MoE layer; tid2eid (I64 or I32, as the checkpoint stores it) becomes an int32 table. Routed
+// experts 0..on_device-1 go to the device (-1: all of them); the others stay in host memory and
+// are computed there by `cx`'s CPU kernels (forward::RoutedExpertsForward, moe_step.h's offload):
+// `w` and `cx` must then outlive the DeviceMoe.
+DeviceMoe UploadMoe(const forward::MoeWeights& w, const ModelConfig& c, CudaStream& stream,
+                    int64_t on_device = -1, const forward::Compute* cx = nullptr);
+
+// The expert offload of a whole model (engine/model/placement_plan.h's BlockExperts::on_device
+// per main layer): layer l keeps experts 0..on_device[l]-1 on the device (all where the vector
+// ends), the others on the host, computed by `cx` (which, with the weights, must outlive the
+// model).
+struct ExpertOffload {
+  std::vector<int64_t> on_device;
+  const forward::Compute* cx = nullptr;
+};
+
+// The CPU side of the expert offload: a thread pool and the CPU kernels in `fast` numerics (the
+// GPU's contract, so the host experts give the device kernels' bits).
+struct HostExpertCompute {
+  explicit HostExpertCompute(int threads);  // <= 0: every core
+  forward::ThreadPool pool;
+  cpu::CpuOps ops;
+  forward::Compute cx;
+};
 
 DeviceHcWeights UploadHc(const forward::HcWeights& w, CudaStream& stream);
 
 DeviceBlock UploadBlock(const forward::BlockWeights& w, const ModelConfig& c,
-                        const forward::Rope& rope, int64_t tokens, CudaStream& stream);
+                        const forward::Rope& rope, int64_t tokens, CudaStream& stream,
+                        int64_t experts_on_device = -1, const forward::Compute* cx = nullptr);
 
 DeviceHead UploadHead(const forward::HcWeights& hc_head, const std::vector<float>& norm,
                       const forward::WeightMatrix& head, const ModelConfig& c, CudaStream& stream);
 
 // Every decoder layer and the head (no MTP), for sequences of up to `tokens` positions (the
-// weights only: DeviceSequence::Create makes each sequence's state).
+// weights only: DeviceSequence::Create makes each sequence's state); `offload` keeps some routed
+// experts on the host.
 DeviceModel UploadModel(const forward::ModelWeights& w, const ModelConfig& c, int64_t tokens,
-                        CudaStream& stream);
+                        CudaStream& stream, const ExpertOffload* offload = nullptr);
 
 }  // namespace dsagent::engine::kernels::cuda

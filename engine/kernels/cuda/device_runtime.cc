@@ -145,6 +145,47 @@ void DeviceBuffer::Zero(CudaStream& stream) {
             "cudaMemset (" + GiB(bytes_) + ")");
 }
 
+PinnedHostBuffer::PinnedHostBuffer(size_t bytes) : bytes_(bytes) {
+  if (bytes == 0) return;
+  CheckCuda(cudaMallocHost(&data_, bytes), "cudaMallocHost of " + GiB(bytes));
+}
+
+PinnedHostBuffer::~PinnedHostBuffer() {
+  if (data_) cudaFreeHost(data_);
+}
+
+PinnedHostBuffer::PinnedHostBuffer(PinnedHostBuffer&& other) noexcept
+    : data_(std::exchange(other.data_, nullptr)), bytes_(std::exchange(other.bytes_, 0)) {}
+
+PinnedHostBuffer& PinnedHostBuffer::operator=(PinnedHostBuffer&& other) noexcept {
+  if (this != &other) {
+    if (data_) cudaFreeHost(data_);
+    data_ = std::exchange(other.data_, nullptr);
+    bytes_ = std::exchange(other.bytes_, 0);
+  }
+  return *this;
+}
+
+CudaEvent::CudaEvent() {
+  cudaEvent_t e = nullptr;
+  CheckCuda(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
+  handle_ = e;
+}
+
+CudaEvent::~CudaEvent() {
+  if (handle_) cudaEventDestroy(static_cast<cudaEvent_t>(handle_));
+}
+
+void CudaEvent::Record(CudaStream& stream) {
+  CheckCuda(cudaEventRecord(static_cast<cudaEvent_t>(handle_),
+                            static_cast<cudaStream_t>(stream.handle())),
+            "cudaEventRecord");
+}
+
+void CudaEvent::Synchronize() {
+  CheckCuda(cudaEventSynchronize(static_cast<cudaEvent_t>(handle_)), "cudaEventSynchronize");
+}
+
 void CopyDeviceToDevice(void* dst, const void* src, size_t n, CudaStream& stream) {
   CheckCuda(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToDevice,
                             static_cast<cudaStream_t>(stream.handle())),

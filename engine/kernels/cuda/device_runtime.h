@@ -78,6 +78,45 @@ class DeviceBuffer {
   size_t bytes_ = 0;
 };
 
+// `bytes` of page-locked host memory (cudaMallocHost), freed on destruction. Move-only. Copies
+// from and to it run asynchronously on a stream (pageable memory makes a copy wait); the expert
+// offload stages a token's ids, input and outputs in it.
+class PinnedHostBuffer {
+ public:
+  PinnedHostBuffer() = default;
+  explicit PinnedHostBuffer(size_t bytes);  // throws CudaError
+  ~PinnedHostBuffer();
+  PinnedHostBuffer(PinnedHostBuffer&& other) noexcept;
+  PinnedHostBuffer& operator=(PinnedHostBuffer&& other) noexcept;
+  PinnedHostBuffer(const PinnedHostBuffer&) = delete;
+  PinnedHostBuffer& operator=(const PinnedHostBuffer&) = delete;
+
+  template <class T>
+  T* as() const {
+    return static_cast<T*>(data_);
+  }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  void* data_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+// A point in a stream's queue: Record marks it, Synchronize waits until the work queued before
+// the mark is done (and throws its first error) without waiting for what was queued after it.
+class CudaEvent {
+ public:
+  CudaEvent();  // throws CudaError
+  ~CudaEvent();
+  CudaEvent(const CudaEvent&) = delete;
+  CudaEvent& operator=(const CudaEvent&) = delete;
+  void Record(CudaStream& stream);
+  void Synchronize();
+
+ private:
+  void* handle_ = nullptr;  // a cudaEvent_t
+};
+
 // Device-to-device copy of `n` bytes on `stream` (the benchmark's bandwidth reference).
 void CopyDeviceToDevice(void* dst, const void* src, size_t n, CudaStream& stream);
 

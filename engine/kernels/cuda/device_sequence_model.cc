@@ -71,8 +71,7 @@ Expected<std::unique_ptr<DeviceSequenceModel>, std::string> DeviceSequenceModel:
   try {
     UseDevice(options.device);
     m->stream_ = std::make_unique<CudaStream>();
-    m->model_ = std::make_unique<DeviceModel>(
-        UploadModel(model.weights(), c, options.context, *m->stream_));
+    m->model_ = UploadPlannedModel(model, plan, options, *m->stream_, m->host_);
     m->token_ = std::make_unique<DeviceBuffer>(sizeof(int32_t));
     m->logits_ = std::make_unique<DeviceBuffer>(static_cast<size_t>(c.vocab_size) * sizeof(float));
   } catch (const std::exception& e) {

@@ -57,7 +57,7 @@ class DeviceModelSequence final : public ModelSequence {
 
 class DeviceSequenceModel final : public SequenceModel {
  public:
-  // Error (never an exception): the plan (DeviceDecoderRefusesPlan), a context < 1 or beyond
+  // Error (never an exception): the plan (ExpertsOnDevicePerLayer), a context < 1 or beyond
   // max_position_embeddings, a CUDA error (no device, out of memory). Every sequence holds
   // `options.context` positions.
   static Expected<std::unique_ptr<DeviceSequenceModel>, std::string> Create(
@@ -108,6 +108,7 @@ class DeviceSequenceModel final : public SequenceModel {
   int64_t context_ = 0;
   std::mutex mutex_;
   std::unique_ptr<CudaStream> stream_;
+  std::unique_ptr<HostExpertCompute> host_;  // the offload's CPU side (before model_: outlives it)
   std::unique_ptr<DeviceModel> model_;
   std::unique_ptr<DeviceBuffer> token_, logits_;
 };

@@ -55,6 +55,7 @@ __global__ void ExpertMatVecKernel(const WeightView* views, const int32_t* ids, 
   const int64_t row = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.y;
   const int64_t s = blockIdx.y;
   const WeightView w = views[ids[s]];
+  if (w.data == nullptr) return;  // an expert kept on the host: uniform over the block
   const bool pairs = InputExactInBf16(x + s * x_stride, w.cols) && w.kind != WeightKind::kF32;
   MatVecLanesRow(w, row, row < rows, x + s * x_stride, y + s * y_stride + row, round_bf16, pairs,
                  static_cast<int>(threadIdx.x));
@@ -155,17 +156,31 @@ void MatVecExact(const DeviceWeight& w, const float* x, int64_t x_rows, int64_t 
 }
 
 DeviceWeightSet DeviceWeightSet::Upload(const std::vector<WeightRows>& weights, int64_t rows,
-                                        CudaStream& stream) {
+                                        CudaStream& stream, int64_t on_device) {
+  const int64_t count = static_cast<int64_t>(weights.size());
+  if (on_device < 0) on_device = count;
+  if (on_device > count) {
+    throw std::invalid_argument("DeviceWeightSet: " + std::to_string(on_device) +
+                                " on the device of " + std::to_string(count) + " weights");
+  }
   DeviceWeightSet set;
   set.rows = rows;
+  set.on_device = on_device;
   std::vector<WeightView> views;
-  for (const WeightRows& w : weights) {
-    if (!set.weights.empty() && (w.cols != set.cols || w.format != set.weights.front().format)) {
+  for (int64_t i = 0; i < count; ++i) {
+    const WeightRows& w = weights[static_cast<size_t>(i)];
+    if (i > 0 && (w.cols != set.cols || w.format != set.format)) {
       throw std::invalid_argument("DeviceWeightSet: the weights differ in format or columns");
     }
     set.cols = w.cols;
-    set.weights.push_back(DeviceWeight::Upload(w, rows, stream));
-    views.push_back(ViewOf(set.weights.back()));
+    set.format = w.format;
+    if (i < on_device) {
+      set.weights.push_back(DeviceWeight::Upload(w, rows, stream));
+      views.push_back(ViewOf(set.weights.back()));
+    } else {
+      // Kept on the host: a view without data, which the kernels skip.
+      views.push_back(WeightView{KindOf(w.format), nullptr, nullptr, w.cols, 0});
+    }
   }
   set.views = DeviceBuffer(views.size() * sizeof(WeightView));
   set.views.Upload(views.data(), set.views.bytes(), stream);
@@ -179,7 +194,7 @@ void ExpertMatVec(const DeviceWeightSet& set, const int32_t* ids, int64_t slots,
   if (set.rows <= 0 || slots <= 0) return;
   if (slots > 65535)
     throw CudaError("ExpertMatVec: " + std::to_string(slots) + " slots (at most 65535)");
-  const WeightKind kind = KindOf(set.weights.front().format);
+  const WeightKind kind = KindOf(set.format);
   if (TiledMatVecTakes(kind, set.cols)) {
     TiledMatVec m;
     m.views = set.views.as<const WeightView>();

@@ -45,6 +45,7 @@ __global__ void __launch_bounds__(kThreads)
   float* const xs = reinterpret_cast<float*>(shared4);
   const int64_t s = blockIdx.y;
   const WeightView w = views != nullptr ? views[ids[s]] : single;
+  if (w.data == nullptr) return;  // an expert kept on the host (uniform over the CTA)
   const float* xt = x + s * x_stride;
   const int blocks = static_cast<int>(w.cols / kBlockCols);
   const int stride = blocks * kLaneStride + kLaneStride;  // padded: neighbouring rows, other banks

@@ -1,5 +1,6 @@
 #include "engine/kernels/cuda/moe_step.h"
 
+#include <chrono>
 #include <stdexcept>
 #include <string>
 
@@ -26,7 +27,8 @@ const float* Fp8Input(const float* x, int64_t rows, int64_t n, DeviceBuffer& scr
 
 }  // namespace
 
-DeviceMoe DeviceMoe::Create(const MoeShape& s, const MoeWeightRows& w, CudaStream& stream) {
+DeviceMoe DeviceMoe::Create(const MoeShape& s, const MoeWeightRows& w, CudaStream& stream,
+                            const MoeOffload* offload) {
   const auto need = [](bool ok, const std::string& what) {
     if (!ok) throw std::invalid_argument("DeviceMoe: " + what);
   };
@@ -39,12 +41,23 @@ DeviceMoe DeviceMoe::Create(const MoeShape& s, const MoeWeightRows& w, CudaStrea
   need(s.hash ? !w.hash_table.empty() && static_cast<int64_t>(w.hash_table.size()) % k == 0
               : static_cast<int64_t>(w.bias.size()) == experts,
        "a hash layer needs its tid2eid table, a scored layer one bias per expert");
+  const int64_t on_device = offload != nullptr ? offload->on_device : experts;
+  need(on_device >= 0 && on_device <= experts,
+       std::to_string(on_device) + " experts on the device of " + std::to_string(experts));
+  need(on_device == experts || (offload != nullptr && offload->compute),
+       "experts kept on the host need a function that computes them");
   DeviceMoe m;
   m.shape = s;
+  m.on_device = on_device;
   m.gate = DeviceWeight::Upload(w.gate, experts, stream);
-  m.w1 = DeviceWeightSet::Upload(w.w1, s.inter, stream);
-  m.w2 = DeviceWeightSet::Upload(w.w2, s.dim, stream);
-  m.w3 = DeviceWeightSet::Upload(w.w3, s.inter, stream);
+  m.w1 = DeviceWeightSet::Upload(w.w1, s.inter, stream, on_device);
+  m.w2 = DeviceWeightSet::Upload(w.w2, s.dim, stream, on_device);
+  m.w3 = DeviceWeightSet::Upload(w.w3, s.inter, stream, on_device);
+  if (on_device < experts) {
+    m.host_experts = offload->compute;
+    m.staged = PinnedHostBuffer(static_cast<size_t>(2 * k + s.dim + k * s.dim) * 4);
+    m.staged_ready = std::make_unique<CudaEvent>();
+  }
   m.shared_w1 = DeviceWeight::Upload(w.shared_w1, s.inter, stream);
   m.shared_w2 = DeviceWeight::Upload(w.shared_w2, s.dim, stream);
   m.shared_w3 = DeviceWeight::Upload(w.shared_w3, s.inter, stream);
@@ -80,6 +93,20 @@ void MoeDecode(DeviceMoe& m, const float* x, const int32_t* token, float* out, C
   // Routed experts, one slot each: g = w1 . x, u = w3 . x (FP8 input), h = bf16(weight * silu(g)
   // * u) with the clamp, routed = w2 . act_quant(h).
   const float* xq = Fp8Input(x, 1, s.dim, m.x_quant, stream);
+  // The offload's staging: ids [k], weights [k], xq [dim], out [k, dim].
+  const bool offload = m.on_device < s.route.experts;
+  int32_t* host_ids = offload ? m.staged.as<int32_t>() : nullptr;
+  float* host_weights = offload ? m.staged.as<float>() + k : nullptr;
+  float* host_xq = offload ? host_weights + k : nullptr;
+  float* host_out = offload ? host_xq + s.dim : nullptr;
+  if (offload) {
+    // The token's routing and input to the host, then a mark: the host waits for these copies
+    // only, while the device goes on with its own experts and the shared one.
+    m.ids.DownloadAt(0, host_ids, static_cast<size_t>(k) * 4, stream);
+    m.weights.DownloadAt(0, host_weights, static_cast<size_t>(k) * 4, stream);
+    m.x_quant.DownloadAt(0, host_xq, static_cast<size_t>(s.dim) * 4, stream);
+    m.staged_ready->Record(stream);
+  }
   float* g = m.g.as<float>();
   float* u = m.u.as<float>();
   ExpertMatVec(m.w1, ids, k, xq, 0, g, s.inter, true, stream);
@@ -95,6 +122,31 @@ void MoeDecode(DeviceMoe& m, const float* x, const int32_t* token, float* out, C
   SwiGlu(sg, m.shared_u.as<float>(), 1, s.inter, nullptr, 0.0f, sg, stream);
   const float* sq = Fp8Input(sg, 1, s.inter, m.x_quant, stream);
   MatVec(m.shared_w2, sq, 1, s.inter, m.shared_out.as<float>(), s.dim, true, stream);
+  if (offload) {
+    const auto t0 = std::chrono::steady_clock::now();
+    m.staged_ready->Synchronize();
+    const auto t1 = std::chrono::steady_clock::now();
+    // The slots routed to host experts, packed at the front of the staging arrays (each slot's
+    // output row then goes back to its own row of `routed`).
+    int64_t slots[kMaxRouteK];
+    int64_t n = 0;
+    for (int64_t i = 0; i < k; ++i) {
+      if (host_ids[i] >= m.on_device) {
+        slots[n] = i;
+        host_ids[n] = host_ids[i];
+        host_weights[n] = host_weights[i];
+        ++n;
+      }
+    }
+    if (n > 0) m.host_experts(host_xq, host_ids, host_weights, n, host_out);
+    m.offload_wait_seconds += std::chrono::duration<double>(t1 - t0).count();
+    m.offload_host_seconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+    for (int64_t j = 0; j < n; ++j) {
+      m.routed.UploadAt(static_cast<size_t>(slots[j] * s.dim) * 4, host_out + j * s.dim,
+                        static_cast<size_t>(s.dim) * 4, stream);
+    }
+  }
   MoeCombine(m.routed.as<float>(), m.shared_out.as<float>(), ids, 1, k, s.dim, out, stream);
 }
 

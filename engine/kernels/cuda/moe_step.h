@@ -5,11 +5,19 @@
 // the kernels of ops.h and moe_ops.h; tested token by token against the CPU MoeForward in
 // tests/engine/kernels/cuda_forward_ops_test.cc (skips without a device).
 //
-// Not here: experts kept in host memory (the placement planner's offload).
+// Expert offload (engine/model/placement_plan.h): with MoeOffload, only experts 0..on_device-1
+// are uploaded; a token's slots routed to the others are computed on the host by
+// MoeOffload::compute (the CPU kernels: forward::RoutedExpertsForward) while the device computes
+// its own and the shared expert. The token's ids, routing weights and quantised input go to the
+// host once (one small copy and a wait per layer), the host experts' output rows come back before
+// the combine. Same bits as with every expert on the device: the CPU and CUDA expert kernels
+// give the same bits (tests/engine/kernels/cuda_forward_ops_test.cc checks it end to end).
 // Not thread-safe: one MoeDecode at a time per DeviceMoe.
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <vector>
 
 #include "engine/kernels/cpu/weight_dot.h"
@@ -36,16 +44,35 @@ struct MoeWeightRows {
   WeightRows shared_w1, shared_w2, shared_w3;
 };
 
+// The routed experts kept in host memory, computed there: out [n, dim] (bf16 values), row i =
+// expert ids[i] with routing weight weights[i] on xq [dim], the token's FP8-quantised input.
+using HostExpertsFn = std::function<void(const float* xq, const int32_t* ids,
+                                         const float* weights, int64_t n, float* out)>;
+struct MoeOffload {
+  int64_t on_device = 0;  // experts 0..on_device-1 on the device
+  HostExpertsFn compute;  // the others
+};
+
 struct DeviceMoe {
   MoeShape shape;
+  int64_t on_device = 0;  // experts uploaded (all of them without offload)
+  HostExpertsFn host_experts;
+  // The offload's host side of a token: ids [k] int32, weights [k], xq [dim], out [k, dim].
+  PinnedHostBuffer staged;
+  std::unique_ptr<CudaEvent> staged_ready;
+  // Where an offloaded token's host time goes, summed over MoeDecode calls (the benchmark reads
+  // them): waiting for the router's copies, then computing the host experts.
+  double offload_wait_seconds = 0, offload_host_seconds = 0;
   DeviceWeight gate, shared_w1, shared_w2, shared_w3;
   DeviceWeightSet w1, w2, w3;
   DeviceBuffer bias, hash_table;
   DeviceBuffer x_quant, logits, ids, weights, g, u, routed, shared_g, shared_u, shared_out;
 
-  // Uploads everything. Throws std::invalid_argument for sizes that do not fit the shape,
-  // CudaError for the device.
-  static DeviceMoe Create(const MoeShape& shape, const MoeWeightRows& w, CudaStream& stream);
+  // Uploads everything (with `offload`: all but the routed experts from offload->on_device on).
+  // Throws std::invalid_argument for sizes that do not fit the shape or an offload without a
+  // compute function, CudaError for the device.
+  static DeviceMoe Create(const MoeShape& shape, const MoeWeightRows& w, CudaStream& stream,
+                          const MoeOffload* offload = nullptr);
 };
 
 // One token: x [dim] (the ffn_norm output, bf16 values, device), token [1] its id (device; hash

@@ -55,23 +55,27 @@ void MatVecRows(const DeviceWeight& w, int64_t row_begin, int64_t rows, const fl
 void MatVecExact(const DeviceWeight& w, const float* x, int64_t x_rows, int64_t x_stride, float* y,
                  int64_t y_stride, bool round_bf16, CudaStream& stream);
 
-// Same-shaped weights on the device (the routed experts' w1, w2 or w3) and a device array of their
-// views, for ExpertMatVec to pick one per slot by id.
+// Same-shaped weights (the routed experts' w1, w2 or w3) and a device array of their views, for
+// ExpertMatVec to pick one per slot by id. With expert offload only the first `on_device` are
+// uploaded; the others' views have no data, and ExpertMatVec leaves their slots alone.
 struct DeviceWeightSet {
-  std::vector<DeviceWeight> weights;
-  DeviceBuffer views;  // [weights.size()] device_math.h WeightView
-  int64_t rows = 0, cols = 0;
+  std::vector<DeviceWeight> weights;  // the first on_device of them
+  DeviceBuffer views;                 // [all of them] device_math.h WeightView
+  WeightFormat format = WeightFormat::kBF16;
+  int64_t rows = 0, cols = 0, on_device = 0;
 
-  // Uploads `rows` rows of each weight (one format and column count for all). Throws
-  // std::invalid_argument when they differ, CudaError for the device.
+  // Uploads `rows` rows of each of the first `on_device` weights (-1: all; one format and column
+  // count for all of them). Throws std::invalid_argument when they differ or on_device is past
+  // their count, CudaError for the device.
   static DeviceWeightSet Upload(const std::vector<WeightRows>& weights, int64_t rows,
-                                CudaStream& stream);
+                                CudaStream& stream, int64_t on_device = -1);
 };
 
 // MatVec with the weight picked per slot on the device: for s < slots, y + s * y_stride = the
 // weight set.weights[ids[s]] times x + s * x_stride (x_stride 0: one input for every slot). The
 // MoE's routed experts for one token without a host round trip (ids from MoeRoute). slots <=
-// 65535; ids must be valid indices into the set.
+// 65535; ids must be valid indices into the set. A slot whose weight is not on the device
+// (DeviceWeightSet::on_device) is skipped: its y rows are not written.
 void ExpertMatVec(const DeviceWeightSet& set, const int32_t* ids, int64_t slots, const float* x,
                   int64_t x_stride, float* y, int64_t y_stride, bool round_bf16,
                   CudaStream& stream);

@@ -1,4 +1,4 @@
-// The engine's device entry point (kernels/cuda/device_decoder.h): the plan it refuses and its
+// The engine's device entry point (kernels/cuda/device_decoder.h): the plan's expert split and its
 // errors without a device (these run in every CUDA build), and on a GPU the golden checkpoints
 // decoded token by token through it against the reference and the CPU engine's fast decode, and a
 // greedy generation against the CPU Generator's (the fast contract: top-1 >= 99%, max |d logit|
@@ -46,22 +46,33 @@ PlacementPlan PlanAllOnDevice(const ModelConfig& c) {
   return *plan;
 }
 
-TEST(DeviceDecoderPlanTest, RefusesExpertsOfDecoderLayersInHostMemory) {
+TEST(DeviceDecoderPlanTest, ThePlansSplitGivesEachDecoderLayersExpertsOnTheDevice) {
   PlacementPlan plan;
-  plan.blocks = {{.prefix = "layers.0.", .experts = 8, .on_device = 8},
-                 {.prefix = "layers.1.", .experts = 8, .on_device = 5},
+  plan.blocks = {{.prefix = "layers.1.", .experts = 8, .on_device = 5},
+                 {.prefix = "layers.0.", .experts = 8, .on_device = 8},
                  {.prefix = "mtp.0.", .mtp = true, .experts = 8, .on_device = 0}};
-  auto why = DeviceDecoderRefusesPlan(plan);
-  ASSERT_TRUE(why);
-  EXPECT_THAT(*why, HasSubstr("keeps 3 of 16 routed experts of the decoder layers in host memory"));
-  EXPECT_THAT(*why, HasSubstr("--device cpu"));
-  // MTP blocks are not run by the decoder: their experts may stay on the host.
-  plan.blocks[1].on_device = 8;
-  EXPECT_FALSE(DeviceDecoderRefusesPlan(plan));
+  auto split = ExpertsOnDevicePerLayer(plan, 3);
+  ASSERT_TRUE(split) << split.error();
+  // Layer 2 is not in the plan: all of its experts on the device (-1). MTP blocks are not run.
+  EXPECT_THAT(*split, ::testing::ElementsAre(8, 5, -1));
+
+  plan.blocks.push_back({.prefix = "layers.1.", .experts = 8, .on_device = 8});
+  auto twice = ExpertsOnDevicePerLayer(plan, 3);
+  ASSERT_FALSE(twice);
+  EXPECT_THAT(twice.error(), HasSubstr("decoder layer 1 is planned twice"));
+  for (const char* bad : {"layers.3.", "layers.-1.", "layers.1x.", "layers.01.", "blocks.0."}) {
+    plan.blocks = {{.prefix = bad, .experts = 8, .on_device = 8}};
+    auto refused = ExpertsOnDevicePerLayer(plan, 3);
+    ASSERT_FALSE(refused) << bad;
+    EXPECT_THAT(refused.error(), HasSubstr("is not one of the 3 decoder layers")) << bad;
+  }
 }
 
-TEST(DeviceDecoderPlanTest, APlannerSplitOfTheTinyModelIsRefused) {
-  auto model = forward::Model::Load(DataDir("v4-tiny"));
+// The planner's split of the tiny model (some decoder-layer experts in host memory): accepted now
+// (the expert offload); on a GPU the decoder gives the same logits, bit for bit, as with every
+// expert on the device (the host experts run the CPU kernels, which give the device's bits).
+TEST(DeviceDecoderPlanTest, APlannerSplitOfTheTinyModelDecodesWithTheSameBits) {
+  auto model = forward::Model::Load(DataDir("v4-tiny"), {.threads = 2, .numerics = Numerics::kFast});
   ASSERT_TRUE(model) << model.error();
   const auto tensors = ExpectedTensors((*model)->config());
   const PlacementPlan all = PlanAllOnDevice((*model)->config());
@@ -70,9 +81,24 @@ TEST(DeviceDecoderPlanTest, APlannerSplitOfTheTinyModelIsRefused) {
   auto half = PlanPlacement(tensors, device, kGiB);
   ASSERT_TRUE(half) << half.error();
   ASSERT_LT(half->experts_on_device, half->experts_total);
-  auto refused = DeviceDecoder::Create(**model, *half, {.device = 0, .context = 16});
-  ASSERT_FALSE(refused);
-  EXPECT_THAT(refused.error(), HasSubstr("routed experts of the decoder layers in host memory"));
+  EXPECT_FALSE(DeviceModelRefuses((*model)->config(), *half, {.device = 0, .context = 16},
+                                  "device decoder"));
+  REQUIRE_CUDA_DEVICE();
+  auto split = DeviceDecoder::Create(**model, *half, {.device = 0, .context = 16, .host_threads = 2});
+  ASSERT_TRUE(split) << split.error();
+  auto whole = DeviceDecoder::Create(**model, all, {.device = 0, .context = 16});
+  ASSERT_TRUE(whole) << whole.error();
+  for (const int32_t token : {5, 17, 3, 99, 42, 7, 1, 64}) {
+    auto a = (*split)->Decode(token);
+    auto b = (*whole)->Decode(token);
+    ASSERT_TRUE(a) << a.error();
+    ASSERT_TRUE(b) << b.error();
+    ASSERT_EQ(a->size(), b->size());
+    for (size_t i = 0; i < a->size(); ++i) {
+      ASSERT_EQ(test_support::Bits((*a)[i]), test_support::Bits((*b)[i]))
+          << "token " << token << " logit " << i;
+    }
+  }
 }
 
 TEST(DeviceDecoderTest, BadContextAndNoDeviceAreErrorsNotExceptions) {

@@ -47,10 +47,13 @@
 #include "engine/model/model_config.h"
 #include "engine/model/safetensors.h"
 #include "tests/engine/kernels/cuda_test_support.h"
+#include "tests/engine/kernels/random_moe.h"
 #include "tests/engine/kernels/random_weights.h"
 
 namespace dsagent::engine::kernels::cuda::forward_ops_test {
 namespace {
+using kernels::testing::HostMoe;
+using kernels::testing::MakeMoe;
 using test_support::ExpectContract;
 using test_support::ToDevice;
 using test_support::ToHost;
@@ -785,47 +788,11 @@ TEST(CudaForwardOpsTest, AttentionDecodeMatchesTheCpuAttentionTokenByToken) {
   }
 }
 
-// A MoE layer's random weights on the host (filled in place: the views point into `storage`,
-// tid2eid into `table64`). The hash table routes every third token's first two slots to one
-// expert.
-struct HostMoe {
-  std::vector<kernels::testing::RandomWeight> storage;
-  std::vector<int64_t> table64;
-  TensorInfo tid2eid;
-  forward::MoeWeights w;
-};
-void MakeMoe(const ModelConfig& c, bool hash, int64_t vocab, std::mt19937& rng, HostMoe& m) {
-  const int64_t inter = c.moe_inter_dim, k = c.n_activated_experts;
-  const auto weight = [&](WeightFormat f, int64_t rows, int64_t cols) {
-    m.storage.push_back(kernels::testing::MakeWeight(f, rows, cols, rng));
-    return m.storage.back().matrix;
-  };
-  forward::MoeWeights& w = m.w;
-  w.hash = hash;
-  w.gate = weight(WeightFormat::kBF16, c.n_routed_experts, c.dim);
-  w.bias = RandomBf16(static_cast<size_t>(c.n_routed_experts), rng, 0.1f);
-  for (int e = 0; e < c.n_routed_experts; ++e) {
-    w.experts.push_back({weight(WeightFormat::kFP8, inter, c.dim),
-                         weight(WeightFormat::kFP8, c.dim, inter),
-                         weight(WeightFormat::kFP8, inter, c.dim)});
-  }
-  w.shared = {weight(WeightFormat::kFP8, inter, c.dim), weight(WeightFormat::kFP8, c.dim, inter),
-              weight(WeightFormat::kFP8, inter, c.dim)};
-  m.table64.resize(static_cast<size_t>(vocab * k));
-  std::uniform_int_distribution<int> expert(0, c.n_routed_experts - 1);
-  for (int64_t& id : m.table64) id = expert(rng);
-  for (int64_t t = 0; t < vocab; t += 3) {
-    m.table64[static_cast<size_t>(t * k + 1)] = m.table64[static_cast<size_t>(t * k)];
-  }
-  m.tid2eid.dtype = DType::kI64;
-  m.tid2eid.shape = {vocab, k};
-  m.tid2eid.data = reinterpret_cast<const uint8_t*>(m.table64.data());
-  m.tid2eid.size_bytes = m.table64.size() * 8;
-  if (hash) w.tid2eid = &m.tid2eid;
-}
 // The MoE FFN's decode step on the device (router, routed experts by device ids, shared expert,
 // combine) against the CPU MoeForward token by token, for a scored layer and a hash layer whose
-// tid2eid (I64, as checkpoints store it) routes some tokens twice to one expert.
+// tid2eid (I64, as checkpoints store it) routes some tokens twice to one expert. And the expert
+// offload: half the experts, then all of them, kept on the host (computed by the CPU kernels
+// while the device computes the rest) give the same bits as all of them on the device.
 TEST(CudaForwardOpsTest, MoeDecodeMatchesTheCpuMoeTokenByToken) {
   REQUIRE_CUDA_DEVICE();
   CudaStream stream;
@@ -839,6 +806,8 @@ TEST(CudaForwardOpsTest, MoeDecodeMatchesTheCpuMoeTokenByToken) {
     HostMoe m;
     MakeMoe(c, hash, vocab, rng, m);
     DeviceMoe dm = UploadMoe(m.w, c, stream);
+    DeviceMoe half = UploadMoe(m.w, c, stream, c.n_routed_experts / 2, &cx);
+    DeviceMoe none = UploadMoe(m.w, c, stream, 0, &cx);
     std::vector<float> cpu_all, gpu_all;
     DeviceBuffer dout(static_cast<size_t>(c.dim) * sizeof(float));
     std::uniform_int_distribution<int32_t> token_id(0, vocab - 1);
@@ -852,6 +821,16 @@ TEST(CudaForwardOpsTest, MoeDecodeMatchesTheCpuMoeTokenByToken) {
       MoeDecode(dm, dx.as<float>(), hash ? dtoken.as<int32_t>() : nullptr, dout.as<float>(),
                 stream);
       const std::vector<float> gpu = ToHost(dout, cpu.size(), stream);
+      for (DeviceMoe* offloaded : {&half, &none}) {
+        MoeDecode(*offloaded, dx.as<float>(), hash ? dtoken.as<int32_t>() : nullptr,
+                  dout.as<float>(), stream);
+        const std::vector<float> split = ToHost(dout, cpu.size(), stream);
+        for (size_t i = 0; i < gpu.size(); ++i) {
+          ASSERT_EQ(test_support::Bits(split[i]), test_support::Bits(gpu[i]))
+              << (hash ? "hash" : "scored") << " token " << t << " value " << i << " with "
+              << offloaded->on_device << " experts on the device";
+        }
+      }
       cpu_all.insert(cpu_all.end(), cpu.begin(), cpu.end());
       gpu_all.insert(gpu_all.end(), gpu.begin(), gpu.end());
     }
