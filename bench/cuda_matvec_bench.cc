@@ -1,7 +1,9 @@
 // The CUDA matrix-vector kernels' achieved weight bandwidth (engine/kernels/cuda/ops.h MatVec),
 // against a measured device-to-device copy of the same device: decode reads every weight byte
 // once per token, so bytes/s of weights is the figure that bounds tokens/s (issue 17's target:
-// >= 70% of the copy bandwidth). Run by scripts/gpu-check.sh; docs/BENCHMARKS.md has the method.
+// >= 70% of the copy bandwidth). Each shape is timed through MatVec (the tiled kernel for these
+// weights) and the 16-lanes-per-row kernel it replaced, then a token's six routed experts through
+// ExpertMatVec. Run by scripts/gpu-check.sh; docs/BENCHMARKS.md has the method.
 //   cuda_matvec_bench [--json FILE] [--reps N]
 #include <chrono>
 #include <cstdio>
@@ -78,21 +80,69 @@ int main(int argc, char** argv) {
       std::vector<float> x(static_cast<size_t>(s.cols), 0.5f);
       kc::DeviceBuffer dx(x.size() * 4), dy(static_cast<size_t>(s.rows) * 4);
       dx.Upload(x.data(), x.size() * 4, stream);
-      kc::MatVec(w, dx.as<float>(), 1, s.cols, dy.as<float>(), s.rows, true, stream);
+      // The tiled kernel MatVec takes these weights to, then the 16-lanes-per-row one.
+      for (const bool lanes : {false, true}) {
+        const auto run = [&] {
+          if (lanes) {
+            kc::MatVecRowsByLanes(w, 0, s.rows, dx.as<float>(), 1, s.cols, dy.as<float>(), s.rows,
+                                  true, stream);
+          } else {
+            kc::MatVec(w, dx.as<float>(), 1, s.cols, dy.as<float>(), s.rows, true, stream);
+          }
+        };
+        run();
+        stream.Synchronize();
+        t0 = std::chrono::steady_clock::now();
+        for (int r = 0; r < reps; ++r) run();
+        stream.Synchronize();
+        const double secs = Seconds(t0, std::chrono::steady_clock::now()) / reps;
+        const double bw = static_cast<double>(layout->total_bytes()) / secs;
+        const std::string what = std::string(s.what) + (lanes ? " (lanes)" : "");
+        std::printf("matvec %-34s %8.1f us  %7.1f GB/s  %5.1f%% of copy\n", what.c_str(),
+                    secs * 1e6, bw / 1e9, 100.0 * bw / copy_bw);
+        json += std::string(first ? "" : ", ") + "{\"shape\": \"" + what +
+                "\", \"us\": " + std::to_string(secs * 1e6) +
+                ", \"gbps\": " + std::to_string(bw / 1e9) + "}";
+        first = false;
+      }
+    }
+    {
+      // A token's routed experts: ExpertMatVec over 6 slots of 8 FP4 experts' w1 (2048x4096).
+      const int64_t rows = 2048, cols = 4096, experts = 8, slots = 6;
+      const auto layout = kc::UploadLayout(k::WeightFormat::kFP4, rows, cols);
+      std::vector<std::vector<uint8_t>> data, scale;
+      std::vector<k::WeightRows> views;
+      for (int64_t e = 0; e < experts; ++e) {
+        data.emplace_back(static_cast<size_t>(layout->data_bytes));
+        for (auto& v : data.back()) v = static_cast<uint8_t>(rng());
+        scale.emplace_back(static_cast<size_t>(layout->scale_bytes()), 120);
+      }
+      for (int64_t e = 0; e < experts; ++e) {
+        views.push_back({k::WeightFormat::kFP4, data[static_cast<size_t>(e)].data(),
+                         scale[static_cast<size_t>(e)].data(), cols, layout->scale_cols});
+      }
+      const kc::DeviceWeightSet set = kc::DeviceWeightSet::Upload(views, rows, stream);
+      const std::vector<int32_t> ids = {5, 1, 7, 2, 0, 3};
+      const std::vector<float> x(static_cast<size_t>(cols), 0.5f);
+      kc::DeviceBuffer dids(ids.size() * 4), dx(x.size() * 4), dy(static_cast<size_t>(slots * rows) * 4);
+      dids.Upload(ids.data(), ids.size() * 4, stream);
+      dx.Upload(x.data(), x.size() * 4, stream);
+      const auto run = [&] {
+        kc::ExpertMatVec(set, dids.as<int32_t>(), slots, dx.as<float>(), 0, dy.as<float>(), rows,
+                         true, stream);
+      };
+      run();
       stream.Synchronize();
       t0 = std::chrono::steady_clock::now();
-      for (int r = 0; r < reps; ++r) {
-        kc::MatVec(w, dx.as<float>(), 1, s.cols, dy.as<float>(), s.rows, true, stream);
-      }
+      for (int r = 0; r < reps; ++r) run();
       stream.Synchronize();
       const double secs = Seconds(t0, std::chrono::steady_clock::now()) / reps;
-      const double bw = static_cast<double>(layout->total_bytes()) / secs;
-      std::printf("matvec %-26s %8.1f us  %7.1f GB/s  %5.1f%% of copy\n", s.what, secs * 1e6,
+      const double bw = static_cast<double>(slots * layout->total_bytes()) / secs;
+      const char* what = "fp4 6 experts' w1 (ExpertMatVec)";
+      std::printf("matvec %-34s %8.1f us  %7.1f GB/s  %5.1f%% of copy\n", what, secs * 1e6,
                   bw / 1e9, 100.0 * bw / copy_bw);
-      json += std::string(first ? "" : ", ") + "{\"shape\": \"" + s.what +
-              "\", \"us\": " + std::to_string(secs * 1e6) +
-              ", \"gbps\": " + std::to_string(bw / 1e9) + "}";
-      first = false;
+      json += std::string(", {\"shape\": \"") + what + "\", \"us\": " +
+              std::to_string(secs * 1e6) + ", \"gbps\": " + std::to_string(bw / 1e9) + "}";
     }
     json += "]}\n";
     if (!json_path.empty()) std::ofstream(json_path) << json;

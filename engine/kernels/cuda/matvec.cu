@@ -108,36 +108,58 @@ WeightView ViewOf(const DeviceWeight& w) {
 
 }  // namespace
 
-void MatVecRows(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
-                int64_t x_rows, int64_t x_stride, float* y, int64_t y_stride, bool round_bf16,
-                CudaStream& stream) {
+namespace {
+
+void CheckRows(const DeviceWeight& w, int64_t row_begin, int64_t rows) {
   if (row_begin < 0 || rows < 0 || row_begin + rows > w.rows) {
     throw CudaError("MatVecRows: rows [" + std::to_string(row_begin) + ", " +
                     std::to_string(row_begin + rows) + ") of a weight with " +
                     std::to_string(w.rows));
   }
-  if (rows == 0 || x_rows <= 0) return;
-  const WeightView view = ViewOf(w);
-  if (TiledMatVecTakes(view.kind, w.cols)) {
-    TiledMatVec m;
-    m.single = view;
-    m.row_begin = row_begin;
-    m.rows = rows;
-    m.inputs = x_rows;
-    m.x = x;
-    m.x_stride = x_stride;
-    m.y = y;
-    m.y_stride = y_stride;
-    m.round_bf16 = round_bf16;
-    RunTiledMatVec(m, view.kind, w.cols, static_cast<cudaStream_t>(stream.handle()));
-    return;
-  }
+}
+
+void LaunchByLanes(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
+                   int64_t x_rows, int64_t x_stride, float* y, int64_t y_stride, bool round_bf16,
+                   CudaStream& stream) {
   const dim3 block(kLanes, kRowsPerBlock);
   const dim3 grid(static_cast<unsigned>((rows + kRowsPerBlock - 1) / kRowsPerBlock),
                   static_cast<unsigned>(x_rows));
   MatVecKernel<<<grid, block, 0, static_cast<cudaStream_t>(stream.handle())>>>(
       ViewOf(w), row_begin, rows, x, x_stride, y, y_stride, round_bf16);
   CheckCuda(cudaGetLastError(), "MatVec launch");
+}
+
+}  // namespace
+
+void MatVecRows(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
+                int64_t x_rows, int64_t x_stride, float* y, int64_t y_stride, bool round_bf16,
+                CudaStream& stream) {
+  CheckRows(w, row_begin, rows);
+  if (rows == 0 || x_rows <= 0) return;
+  const WeightView view = ViewOf(w);
+  if (!TiledMatVecTakes(view.kind, w.cols)) {
+    LaunchByLanes(w, row_begin, rows, x, x_rows, x_stride, y, y_stride, round_bf16, stream);
+    return;
+  }
+  TiledMatVec m;
+  m.single = view;
+  m.row_begin = row_begin;
+  m.rows = rows;
+  m.inputs = x_rows;
+  m.x = x;
+  m.x_stride = x_stride;
+  m.y = y;
+  m.y_stride = y_stride;
+  m.round_bf16 = round_bf16;
+  RunTiledMatVec(m, view.kind, w.cols, static_cast<cudaStream_t>(stream.handle()));
+}
+
+void MatVecRowsByLanes(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
+                       int64_t x_rows, int64_t x_stride, float* y, int64_t y_stride,
+                       bool round_bf16, CudaStream& stream) {
+  CheckRows(w, row_begin, rows);
+  if (rows == 0 || x_rows <= 0) return;
+  LaunchByLanes(w, row_begin, rows, x, x_rows, x_stride, y, y_stride, round_bf16, stream);
 }
 
 void MatVec(const DeviceWeight& w, const float* x, int64_t x_rows, int64_t x_stride, float* y,

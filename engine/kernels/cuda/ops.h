@@ -48,6 +48,13 @@ void MatVecRows(const DeviceWeight& w, int64_t row_begin, int64_t rows, const fl
                 int64_t x_rows, int64_t x_stride, float* y, int64_t y_stride, bool round_bf16,
                 CudaStream& stream);
 
+// MatVecRows by the 16-lanes-per-row kernel (matvec_lanes.cuh) whatever the weight: what MatVec
+// runs where the tiled kernel does not take the weight (F32, odd widths). The same bits; the
+// matvec benchmark times the two against each other.
+void MatVecRowsByLanes(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
+                       int64_t x_rows, int64_t x_stride, float* y, int64_t y_stride,
+                       bool round_bf16, CudaStream& stream);
+
 // The `exact` numerics' product (kernels/cpu/weight_dot.h WeightRowDots, forward::Compute::Exact):
 // products in double (exact), summed in double by a warp per output, rounded once to float (or
 // bf16). For the small fp32-output products that feed a discrete step: the router's gate, the

@@ -164,6 +164,10 @@ TEST(CudaOpsTest, TiledMatVecMatchesTheCpuOnDecodeShapesAndRarePaths) {
     MatVecRows(dw, c.row_begin, c.row_count, dx.as<float>(), c.inputs, c.cols, dy.as<float>(),
                c.row_count, true, stream);
     expect_same(ToHost(dy, cpu.size(), stream), cpu_bf16, name + " bf16");
+    // The 16-lanes-per-row kernel on the same weights: the same bits.
+    MatVecRowsByLanes(dw, c.row_begin, c.row_count, dx.as<float>(), c.inputs, c.cols,
+                      dy.as<float>(), c.row_count, false, stream);
+    expect_same(ToHost(dy, cpu.size(), stream), cpu, name + " by lanes");
   }
 
   // ExpertMatVec: three FP4 experts, slots picking 2, 0, 2, each slot its own input.
