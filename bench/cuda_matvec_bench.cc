@@ -68,7 +68,24 @@ int main(int argc, char** argv) {
     std::mt19937 rng(1);
     std::string json = "{\"device\": \"" + probe.devices[0].name +
                        "\", \"copy_gbps\": " + std::to_string(copy_bw / 1e9) + ", \"matvec\": [";
-    bool first = true;
+    // Seconds per call of `run` (one warm-up call, then `reps` timed between synchronisations),
+    // and a line for the shape: time, weight bytes/s, share of the copy bandwidth.
+    const auto time_it = [&](const auto& run) {
+      run();
+      stream.Synchronize();
+      const auto start = std::chrono::steady_clock::now();
+      for (int r = 0; r < reps; ++r) run();
+      stream.Synchronize();
+      return Seconds(start, std::chrono::steady_clock::now()) / reps;
+    };
+    const auto report = [&](const std::string& what, double secs, double bytes) {
+      const double bw = bytes / secs;
+      std::printf("matvec %-34s %8.1f us  %7.1f GB/s  %5.1f%% of copy\n", what.c_str(),
+                  secs * 1e6, bw / 1e9, 100.0 * bw / copy_bw);
+      json += std::string(json.back() == '[' ? "" : ", ") + "{\"shape\": \"" + what +
+              "\", \"us\": " + std::to_string(secs * 1e6) +
+              ", \"gbps\": " + std::to_string(bw / 1e9) + "}";
+    };
     for (const Shape& s : shapes) {
       const auto layout = kc::UploadLayout(s.format, s.rows, s.cols);
       std::vector<uint8_t> data(static_cast<size_t>(layout->data_bytes));
@@ -80,7 +97,7 @@ int main(int argc, char** argv) {
       std::vector<float> x(static_cast<size_t>(s.cols), 0.5f);
       kc::DeviceBuffer dx(x.size() * 4), dy(static_cast<size_t>(s.rows) * 4);
       dx.Upload(x.data(), x.size() * 4, stream);
-      // The tiled kernel MatVec takes these weights to, then the 16-lanes-per-row one.
+      // MatVec (the tiled kernel for these weights), then the 16-lanes-per-row kernel.
       for (const bool lanes : {false, true}) {
         const auto run = [&] {
           if (lanes) {
@@ -90,20 +107,8 @@ int main(int argc, char** argv) {
             kc::MatVec(w, dx.as<float>(), 1, s.cols, dy.as<float>(), s.rows, true, stream);
           }
         };
-        run();
-        stream.Synchronize();
-        t0 = std::chrono::steady_clock::now();
-        for (int r = 0; r < reps; ++r) run();
-        stream.Synchronize();
-        const double secs = Seconds(t0, std::chrono::steady_clock::now()) / reps;
-        const double bw = static_cast<double>(layout->total_bytes()) / secs;
-        const std::string what = std::string(s.what) + (lanes ? " (lanes)" : "");
-        std::printf("matvec %-34s %8.1f us  %7.1f GB/s  %5.1f%% of copy\n", what.c_str(),
-                    secs * 1e6, bw / 1e9, 100.0 * bw / copy_bw);
-        json += std::string(first ? "" : ", ") + "{\"shape\": \"" + what +
-                "\", \"us\": " + std::to_string(secs * 1e6) +
-                ", \"gbps\": " + std::to_string(bw / 1e9) + "}";
-        first = false;
+        report(std::string(s.what) + (lanes ? " (lanes)" : ""), time_it(run),
+               static_cast<double>(layout->total_bytes()));
       }
     }
     {
@@ -124,25 +129,16 @@ int main(int argc, char** argv) {
       const kc::DeviceWeightSet set = kc::DeviceWeightSet::Upload(views, rows, stream);
       const std::vector<int32_t> ids = {5, 1, 7, 2, 0, 3};
       const std::vector<float> x(static_cast<size_t>(cols), 0.5f);
-      kc::DeviceBuffer dids(ids.size() * 4), dx(x.size() * 4), dy(static_cast<size_t>(slots * rows) * 4);
+      kc::DeviceBuffer dids(ids.size() * 4), dx(x.size() * 4),
+          dy(static_cast<size_t>(slots * rows) * 4);
       dids.Upload(ids.data(), ids.size() * 4, stream);
       dx.Upload(x.data(), x.size() * 4, stream);
       const auto run = [&] {
         kc::ExpertMatVec(set, dids.as<int32_t>(), slots, dx.as<float>(), 0, dy.as<float>(), rows,
                          true, stream);
       };
-      run();
-      stream.Synchronize();
-      t0 = std::chrono::steady_clock::now();
-      for (int r = 0; r < reps; ++r) run();
-      stream.Synchronize();
-      const double secs = Seconds(t0, std::chrono::steady_clock::now()) / reps;
-      const double bw = static_cast<double>(slots * layout->total_bytes()) / secs;
-      const char* what = "fp4 6 experts' w1 (ExpertMatVec)";
-      std::printf("matvec %-34s %8.1f us  %7.1f GB/s  %5.1f%% of copy\n", what, secs * 1e6,
-                  bw / 1e9, 100.0 * bw / copy_bw);
-      json += std::string(", {\"shape\": \"") + what + "\", \"us\": " +
-              std::to_string(secs * 1e6) + ", \"gbps\": " + std::to_string(bw / 1e9) + "}";
+      report("fp4 6 experts' w1 (ExpertMatVec)", time_it(run),
+             static_cast<double>(slots * layout->total_bytes()));
     }
     json += "]}\n";
     if (!json_path.empty()) std::ofstream(json_path) << json;

@@ -129,6 +129,20 @@ void LaunchByLanes(const DeviceWeight& w, int64_t row_begin, int64_t rows, const
   CheckCuda(cudaGetLastError(), "MatVec launch");
 }
 
+// The tiled launch's shape, activations and outputs (the caller sets the weight).
+TiledMatVec TiledArgs(int64_t rows, int64_t inputs, const float* x, int64_t x_stride, float* y,
+                      int64_t y_stride, bool round_bf16) {
+  TiledMatVec m;
+  m.rows = rows;
+  m.inputs = inputs;
+  m.x = x;
+  m.x_stride = x_stride;
+  m.y = y;
+  m.y_stride = y_stride;
+  m.round_bf16 = round_bf16;
+  return m;
+}
+
 }  // namespace
 
 void MatVecRows(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
@@ -141,16 +155,9 @@ void MatVecRows(const DeviceWeight& w, int64_t row_begin, int64_t rows, const fl
     LaunchByLanes(w, row_begin, rows, x, x_rows, x_stride, y, y_stride, round_bf16, stream);
     return;
   }
-  TiledMatVec m;
+  TiledMatVec m = TiledArgs(rows, x_rows, x, x_stride, y, y_stride, round_bf16);
   m.single = view;
   m.row_begin = row_begin;
-  m.rows = rows;
-  m.inputs = x_rows;
-  m.x = x;
-  m.x_stride = x_stride;
-  m.y = y;
-  m.y_stride = y_stride;
-  m.round_bf16 = round_bf16;
   RunTiledMatVec(m, view.kind, w.cols, static_cast<cudaStream_t>(stream.handle()));
 }
 
@@ -218,16 +225,9 @@ void ExpertMatVec(const DeviceWeightSet& set, const int32_t* ids, int64_t slots,
     throw CudaError("ExpertMatVec: " + std::to_string(slots) + " slots (at most 65535)");
   const WeightKind kind = KindOf(set.format);
   if (TiledMatVecTakes(kind, set.cols)) {
-    TiledMatVec m;
+    TiledMatVec m = TiledArgs(set.rows, slots, x, x_stride, y, y_stride, round_bf16);
     m.views = set.views.as<const WeightView>();
     m.ids = ids;
-    m.rows = set.rows;
-    m.inputs = slots;
-    m.x = x;
-    m.x_stride = x_stride;
-    m.y = y;
-    m.y_stride = y_stride;
-    m.round_bf16 = round_bf16;
     RunTiledMatVec(m, kind, set.cols, static_cast<cudaStream_t>(stream.handle()));
     return;
   }
