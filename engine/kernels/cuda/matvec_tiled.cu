@@ -17,6 +17,7 @@
 // order) runs the CTA's rows through matvec_lanes.cuh.
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <string>
 
 #include "engine/kernels/cuda/device_math.h"
@@ -128,26 +129,40 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+int CurrentDevice() {
+  int device = 0;
+  CheckCuda(cudaGetDevice(&device), "cudaGetDevice");
+  return device;
+}
+
+// The current device's SM count, asked once per device.
 int SmCount() {
-  static int count = [] {
-    int device = 0, sms = 0;
-    CheckCuda(cudaGetDevice(&device), "cudaGetDevice");
+  constexpr int kDevices = 64;
+  static std::atomic<int> counts[kDevices] = {};
+  const int device = CurrentDevice();
+  if (device < 0 || device >= kDevices) return 132;
+  int sms = counts[device].load(std::memory_order_relaxed);
+  if (sms == 0) {
     CheckCuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device),
               "cudaDeviceGetAttribute(SMs)");
-    return sms > 0 ? sms : 1;
-  }();
-  return count;
+    if (sms <= 0) sms = 1;
+    counts[device].store(sms, std::memory_order_relaxed);
+  }
+  return sms;
 }
 
 template <WeightKind K>
 void Launch(const TiledMatVec& m, int rows_per_tile, size_t shared, cudaStream_t stream) {
-  static const bool raised = [] {
+  // Above 48 KB of dynamic shared memory a kernel must opt in, once per device (a bit each).
+  static std::atomic<uint64_t> raised{0};
+  const int device = CurrentDevice();
+  const uint64_t bit = device >= 0 && device < 64 ? uint64_t{1} << device : 0;
+  if (bit == 0 || (raised.load(std::memory_order_acquire) & bit) == 0) {
     CheckCuda(cudaFuncSetAttribute(TiledKernel<K>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                    static_cast<int>(kSharedBytesMax)),
               "cudaFuncSetAttribute(shared memory)");
-    return true;
-  }();
-  (void)raised;
+    raised.fetch_or(bit, std::memory_order_release);
+  }
   const dim3 grid(static_cast<unsigned>((m.rows + rows_per_tile - 1) / rows_per_tile),
                   static_cast<unsigned>(m.inputs));
   TiledKernel<K><<<grid, kThreads, shared, stream>>>(m.views, m.ids, m.single, m.row_begin, m.rows,
