@@ -17,16 +17,20 @@ void AddDeviceOptions(CLI::App& cmd, std::string& device, std::string& gpu_memor
 }
 
 int CheckDeviceOptions(const std::string& device, const std::string& gpu_memory,
-                       const char* command) {
+                       const char* command, engine::kernels::DeviceSpec* spec_out,
+                       int64_t* cap_out) {
   const auto spec = engine::kernels::ParseDeviceSpec(device);
   if (!spec) {
     std::fprintf(stderr, "dsagent %s: --device: %s\n", command, spec.error().c_str());
     return kExitUsage;
   }
-  if (const auto cap = engine::kernels::ParseGpuMemory(gpu_memory, *spec); !cap) {
+  const auto cap = engine::kernels::ParseGpuMemory(gpu_memory, *spec);
+  if (!cap) {
     std::fprintf(stderr, "dsagent %s: --gpu-memory: %s\n", command, cap.error().c_str());
     return kExitUsage;
   }
+  if (spec_out) *spec_out = *spec;
+  if (cap_out) *cap_out = *cap;
   if (spec->kind == engine::kernels::DeviceKind::kCpu) return kExitDone;
   if (auto why = engine::kernels::DeviceUnavailable(*spec, engine::kernels::ProbeCuda())) {
     std::fprintf(stderr, "dsagent %s: --device %s\n", command, why->c_str());

@@ -21,6 +21,7 @@
 #include "engine/model/checkpoint.h"
 #include "engine/model/placement_plan.h"
 #include "engine/model/synthetic_checkpoint.h"
+#include "engine/runtime/sequence_model_factory.h"
 #include "engine/tokenizer/bpe_tokenizer.h"
 
 namespace dsagent {
@@ -360,22 +361,51 @@ int EngineTokenizeCommand(const std::string& tokenizer, bool detokenize) {
   return kExitDone;
 }
 
+namespace {
+
+// Every token's logits [n, vocab] from a GPU (engine logits --device cuda): one sequence, the
+// tokens run in one Forward call (decode steps on the device), sized for exactly them.
+Expected<std::vector<float>, std::string> DeviceLogits(engine::forward::Model& model,
+                                                       const std::vector<int32_t>& tokens,
+                                                       const engine::kernels::DeviceSpec& spec,
+                                                       int64_t gpu_memory) {
+  if (tokens.empty()) return MakeUnexpected(std::string("no tokens"));
+  auto chosen = engine::MakeSequenceModel(
+      model, {.device = spec, .gpu_memory = gpu_memory,
+              .context = static_cast<int64_t>(tokens.size())});
+  if (!chosen) return MakeUnexpected(chosen.error());
+  std::fprintf(stderr, "dsagent engine logits: %s", chosen->placement.c_str());
+  auto sequence = chosen->model->NewSequence();
+  return chosen->model->Forward(*sequence, tokens, {});
+}
+
+}  // namespace
+
 int EngineLogitsCommand(const std::string& model_dir, const std::string& tokens_file,
                         const std::string& out_file, int64_t prefill, const std::string& device,
                         const std::string& gpu_memory, const std::string& weights) {
-  if (const int rc = CheckDeviceOptions(device, gpu_memory, "engine logits"); rc != kExitDone)
+  engine::kernels::DeviceSpec spec;
+  int64_t cap = 0;
+  if (const int rc = CheckDeviceOptions(device, gpu_memory, "engine logits", &spec, &cap);
+      rc != kExitDone)
     return rc;
   auto tokens = engine::forward::ReadTokenFile(tokens_file);
   if (!tokens) {
     std::fprintf(stderr, "dsagent: %s\n", tokens.error().c_str());
     return kExitUsage;
   }
-  auto model = engine::forward::Model::Load(model_dir, {.weights = WeightsFromOption(weights)});
+  const bool gpu = spec.kind == engine::kernels::DeviceKind::kCuda;
+  // The CPU computes the golden data's exact numerics; a GPU computes fast ones.
+  auto model = engine::forward::Model::Load(
+      model_dir, {.numerics = gpu ? engine::kernels::Numerics::kFast
+                                  : engine::kernels::Numerics::kExact,
+                  .weights = WeightsFromOption(weights)});
   if (!model) {
     std::fprintf(stderr, "dsagent: %s\n", model.error().c_str());
     return kExitUsage;
   }
-  auto logits = engine::forward::ComputeLogits(**model, *tokens, prefill);
+  auto logits = gpu ? DeviceLogits(**model, *tokens, spec, cap)
+                    : engine::forward::ComputeLogits(**model, *tokens, prefill);
   if (!logits) {
     std::fprintf(stderr, "dsagent: %s\n", logits.error().c_str());
     return kExitUsage;

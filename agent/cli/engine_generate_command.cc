@@ -188,7 +188,11 @@ int EngineGenerateCommand(const EngineGenerateOptions& o, const CancelToken& can
   const int sources = !o.prompt.empty() + !o.messages_file.empty() + !o.tokens_file.empty();
   if (sources != 1)
     return FailEngineGenerate("give one of --prompt, --messages, --tokens", kExitUsage);
-  if (const int rc = CheckDeviceOptions(o.device, o.gpu_memory, "engine generate"); rc != kExitDone)
+  engine::kernels::DeviceSpec device;
+  int64_t gpu_memory = 0;
+  if (const int rc =
+          CheckDeviceOptions(o.device, o.gpu_memory, "engine generate", &device, &gpu_memory);
+      rc != kExitDone)
     return rc;
   // Token ids in and out need no tokenizer; text does. One prompt per run: no prefix cache.
   auto runtime = engine::EngineRuntime::Open(
@@ -199,8 +203,13 @@ int EngineGenerateCommand(const EngineGenerateOptions& o, const CancelToken& can
        .numerics =
            engine::kernels::ParseNumerics(o.numerics).value_or(engine::kernels::Numerics::kFast),
        .weights = WeightsFromOption(o.weights),
+       .device = device,
+       .gpu_memory = gpu_memory,
+       .context = o.context,
        .memory_cache_entries = 0});
   if (!runtime) return FailEngineGenerate(runtime.error(), kExitUsage);
+  if (!(*runtime)->placement().empty())
+    std::fprintf(stderr, "dsagent engine generate: %s", (*runtime)->placement().c_str());
 
   const engine::GenerateOptions gen = GenerateOptionsFrom(o, cancel);
   if (auto ok = engine::CheckSamplingParams(gen.sampling); !ok)

@@ -129,7 +129,10 @@ int ServeCommand(const ServeOptions& o, const CancelToken& cancel) {
     std::fprintf(stderr, "dsagent serve: %s\n", allowed.error().c_str());
     return kExitUsage;
   }
-  if (const int rc = CheckDeviceOptions(o.device, o.gpu_memory, "serve"); rc != kExitDone)
+  engine::kernels::DeviceSpec device;
+  int64_t gpu_memory = 0;
+  if (const int rc = CheckDeviceOptions(o.device, o.gpu_memory, "serve", &device, &gpu_memory);
+      rc != kExitDone)
     return rc;
   int64_t kv_max_bytes = 0;
   if (!o.kv_dir.empty()) {
@@ -153,6 +156,9 @@ int ServeCommand(const ServeOptions& o, const CancelToken& cancel) {
        .numerics =
            engine::kernels::ParseNumerics(o.numerics).value_or(engine::kernels::Numerics::kFast),
        .weights = WeightsFromOption(o.weights),
+       .device = device,
+       .gpu_memory = gpu_memory,
+       .context = o.context,
        .memory_cache_entries = o.cache_entries,
        .kv_dir = o.kv_dir,
        .kv_max_bytes = kv_max_bytes,
@@ -165,6 +171,9 @@ int ServeCommand(const ServeOptions& o, const CancelToken& cancel) {
     std::fprintf(stderr, "dsagent: %s\n", runtime.error().c_str());
     return kExitUsage;
   }
+  // On a GPU, what lives where (the routed experts past the device's memory stay on the host).
+  if (!(*runtime)->placement().empty())
+    std::fprintf(stderr, "dsagent serve: %s", (*runtime)->placement().c_str());
   auto options = ServerOptionsFrom(o, api_key);
   if (!options) {
     std::fprintf(stderr, "dsagent: %s\n", options.error().c_str());

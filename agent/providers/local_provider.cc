@@ -101,6 +101,9 @@ Expected<std::unique_ptr<Provider>, ProviderError> MakeLocalProvider(
                                               .threads = o.threads,
                                               .numerics = o.numerics,
                                               .weights = o.weights,
+                                              .device = o.device,
+                                              .gpu_memory = o.gpu_memory,
+                                              .context = o.context_tokens,
                                               .kv_dir = o.kv_dir,
                                               .kv_max_bytes = o.kv_max_bytes,
                                               .speculation = o.speculation});

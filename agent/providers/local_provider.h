@@ -10,6 +10,7 @@
 
 #include "agent/providers/provider.h"
 #include "engine/generate/chat_completion.h"
+#include "engine/kernels/device_spec.h"
 #include "engine/kernels/numerics_mode.h"
 #include "engine/model/weight_residency.h"
 
@@ -23,6 +24,10 @@ struct LocalProviderOptions {
   int threads = 0;                       // <= 0: the hardware's
   int64_t context_tokens = 0;            // prompt + completion; <= 0: max_position_embeddings
   engine::kernels::Numerics numerics = engine::kernels::Numerics::kFast;
+  // Where the model runs (engine/runtime/sequence_model_factory.h): cpu, or cuda:N with at most
+  // gpu_memory bytes of it (0: all); the GPU sizes each sequence's state for context_tokens.
+  engine::kernels::DeviceSpec device;
+  int64_t gpu_memory = 0;
   // How the weight files are held in memory (engine/model/weight_residency.h).
   engine::WeightResidency weights = engine::WeightResidency::kAuto;
   // Off by default; mtp needs a checkpoint with an MTP block (kConfig otherwise).

@@ -30,9 +30,8 @@ Expected<std::unique_ptr<Provider>, ProviderError> MakeProvider(const ProviderOp
     // Checked before the (long) model load: a device the engine cannot use is a config error.
     const auto device = engine::kernels::ParseDeviceSpec(options.device);
     if (!device) return MakeUnexpected(ConfigError("providers.local.device: " + device.error()));
-    if (const auto cap = engine::kernels::ParseGpuMemory(options.gpu_memory, *device); !cap) {
-      return MakeUnexpected(ConfigError("providers.local.gpu_memory: " + cap.error()));
-    }
+    const auto cap = engine::kernels::ParseGpuMemory(options.gpu_memory, *device);
+    if (!cap) return MakeUnexpected(ConfigError("providers.local.gpu_memory: " + cap.error()));
     if (auto why = engine::kernels::DeviceUnavailable(*device, engine::kernels::ProbeCuda())) {
       return MakeUnexpected(ConfigError("providers.local.device: " + *why));
     }
@@ -48,6 +47,8 @@ Expected<std::unique_ptr<Provider>, ProviderError> MakeProvider(const ProviderOp
          .context_tokens = options.context_tokens,
          .numerics = engine::kernels::ParseNumerics(options.numerics)
                          .value_or(engine::kernels::Numerics::kFast),
+         .device = *device,
+         .gpu_memory = *cap,
          .weights =
              engine::ParseWeightResidency(options.weights).value_or(engine::WeightResidency::kAuto),
          .speculation = *speculation});

@@ -48,8 +48,7 @@ std::optional<std::string> DeviceUnavailable(const DeviceSpec& spec, const CudaP
     return what + "no such device: this machine has " + std::to_string(probe.devices.size()) +
            " (cuda:0 to cuda:" + std::to_string(probe.devices.size() - 1) + ")";
   }
-  return what + "the CUDA backend has its kernels but the forward pass does not run on the GPU " +
-         "yet (issue 17); use --device cpu";
+  return std::nullopt;
 }
 
 }  // namespace dsagent::engine::kernels

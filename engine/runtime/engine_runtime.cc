@@ -1,6 +1,7 @@
 #include "engine/runtime/engine_runtime.h"
 
 #include "engine/kv/model_identity.h"
+#include "engine/runtime/sequence_model_factory.h"
 #include "engine/tokenizer/model_tokenizer.h"
 
 namespace dsagent::engine {
@@ -12,13 +13,32 @@ Expected<std::unique_ptr<EngineRuntime>, std::string> EngineRuntime::Open(
         std::string("no model directory given (a checkpoint directory with "
                     "config.json and *.safetensors)"));
   }
+  const bool gpu = o.device.kind == kernels::DeviceKind::kCuda;
+  if (gpu && o.speculation.mode == Speculative::kMtp) {
+    return MakeUnexpected("speculative decoding (--speculative mtp) runs on the CPU engine only: "
+                          "the GPU has no MTP block yet (issue 17); use --speculative off with "
+                          "--device " + o.device.Name() + ", or --device cpu");
+  }
+  if (gpu && o.numerics == kernels::Numerics::kExact) {
+    return MakeUnexpected("--numerics exact runs on the CPU engine only (double accumulation); "
+                          "the GPU computes fast numerics: use --numerics fast with --device " +
+                          o.device.Name() + ", or --device cpu");
+  }
   std::unique_ptr<EngineRuntime> r(new EngineRuntime());
   auto model = forward::Model::Load(
       o.model_dir,
       {.threads = o.threads, .numerics = o.numerics, .weights = o.weights, .backend = o.backend});
   if (!model) return MakeUnexpected(model.error());
   r->model_ = std::move(*model);
-  r->sequence_model_ = std::make_unique<CpuSequenceModel>(*r->model_);
+  auto chosen = MakeSequenceModel(*r->model_, {.device = o.device,
+                                               .gpu_memory = o.gpu_memory,
+                                               .context = o.context,
+                                               .sequences = o.max_batch > 1 ? o.max_batch : 1,
+                                               .host_threads = o.threads});
+  if (!chosen) return MakeUnexpected(chosen.error());
+  r->sequence_model_ = std::move(chosen->model);
+  r->placement_ = std::move(chosen->placement);
+  r->context_limit_ = chosen->context_limit;
   if (o.speculation.mode == Speculative::kMtp && r->model_->config().n_mtp_layers < 1) {
     return MakeUnexpected(
         "speculative decoding (--speculative mtp) needs a checkpoint with an "

@@ -21,9 +21,10 @@
 #include "common/expected.h"
 #include "engine/forward/model.h"
 #include "engine/generate/chat_completion.h"
-#include "engine/generate/cpu_sequence_model.h"
+#include "engine/generate/sequence_model.h"
 #include "engine/generate/forward_batcher.h"
 #include "engine/generate/prefix_cache.h"
+#include "engine/kernels/device_spec.h"
 #include "engine/kernels/numerics_mode.h"
 #include "engine/kernels/ops_backend.h"
 #include "engine/kv/disk_prefix_store.h"
@@ -42,6 +43,14 @@ struct EngineRuntimeOptions {
   WeightResidency weights = WeightResidency::kAuto;  // engine/model/weight_residency.h
   // The model's ops backend (kernels/ops_backend.h; cpu is the only one this build has).
   kernels::OpsBackend backend = kernels::OpsBackend::kCpu;
+  // Where generation runs (sequence_model_factory.h): the CPU forward pass, or a GPU (cuda:N) with
+  // the weights placed for its memory or gpu_memory bytes of it, each sequence's state sized for
+  // `context` positions (<= 0: max_position_embeddings; the GPU holds it all from the start) and
+  // max_batch sequences. The GPU computes `fast` numerics whatever `numerics` says, and has no MTP
+  // (speculation kMtp is refused with it).
+  kernels::DeviceSpec device;
+  int64_t gpu_memory = 0;
+  int64_t context = 0;
   // States kept in memory for prefix reuse; 0 = no prefix cache at all (every prompt token is
   // computed; `engine generate` runs one prompt). With kv_dir the disk store sits behind it.
   int memory_cache_entries = 16;
@@ -70,8 +79,14 @@ class EngineRuntime {
   // The loaded checkpoint (its config, its weights).
   forward::Model& model() { return *model_; }
   // What generation runs on (sequence_model.h): the batcher and the completer use it, and so
-  // should anything else that generates. Today the CPU forward pass over model().
+  // should anything else that generates. The CPU forward pass over model(), or the GPU's.
   SequenceModel& sequence_model() { return *sequence_model_; }
+  // On a GPU: the placement plan as printed at load (what is on the device, what stays in host
+  // memory); "" on the CPU.
+  const std::string& placement() const { return placement_; }
+  // Positions a sequence may hold: the GPU's state is sized at open; 0 on the CPU (the model's
+  // max_position_embeddings).
+  int64_t context_limit() const { return context_limit_; }
   // Null only when the options allowed it to be missing.
   const BpeTokenizer* tokenizer() const { return tokenizer_.get(); }
   // Memory first, then the disk store; null with memory_cache_entries == 0 and no kv_dir.
@@ -86,7 +101,9 @@ class EngineRuntime {
   EngineRuntime() = default;
 
   std::unique_ptr<forward::Model> model_;
-  std::unique_ptr<CpuSequenceModel> sequence_model_;  // over model_
+  std::unique_ptr<SequenceModel> sequence_model_;  // over model_
+  std::string placement_;
+  int64_t context_limit_ = 0;
   std::unique_ptr<BpeTokenizer> tokenizer_;
   std::unique_ptr<InMemoryPrefixCache> memory_;
   std::unique_ptr<kv::DiskPrefixStore> disk_;

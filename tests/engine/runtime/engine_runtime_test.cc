@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "common/file_io.h"
+#include "engine/kernels/cuda_probe.h"
 #include "engine/model/synthetic_checkpoint.h"
 
 namespace dsagent::engine {
@@ -167,6 +168,49 @@ TEST_F(EngineRuntimeTest, SpeculationNeedsAnMtpBlock) {
     EXPECT_EQ(r->generation.speculative_off, "");
     EXPECT_GT(r->usage.speculative_drafted, 0) << "turn " << turn;
   }
+}
+
+}  // namespace
+}  // namespace dsagent::engine
+
+namespace dsagent::engine {
+namespace {
+
+// --device cuda: what the runtime refuses before anything loads (MTP and exact numerics run on the
+// CPU only), and without a usable GPU (or without the CUDA backend) the device's own words.
+TEST(EngineRuntimeDeviceTest, TheGpuRefusesMtpAndExactNumericsBeforeLoading) {
+  const kernels::DeviceSpec cuda{kernels::DeviceKind::kCuda, 0};
+  SpeculationSettings mtp;
+  mtp.mode = Speculative::kMtp;
+  // A model directory that does not exist: the refusals come first.
+  auto r = EngineRuntime::Open({.model_dir = "/nonexistent", .device = cuda, .speculation = mtp});
+  ASSERT_FALSE(r);
+  EXPECT_THAT(r.error(), HasSubstr("--speculative mtp) runs on the CPU engine only"));
+  EXPECT_THAT(r.error(), HasSubstr("--device cuda:0"));
+  r = EngineRuntime::Open(
+      {.model_dir = "/nonexistent", .numerics = kernels::Numerics::kExact, .device = cuda});
+  ASSERT_FALSE(r);
+  EXPECT_THAT(r.error(), HasSubstr("--numerics exact runs on the CPU engine only"));
+}
+
+TEST(EngineRuntimeDeviceTest, AGpuThatIsNotThereIsNamed) {
+  const kernels::CudaProbe probe = kernels::ProbeCuda();
+  if (!probe.devices.empty()) GTEST_SKIP() << "a GPU is present (engine_cuda_test covers it)";
+  auto r = EngineRuntime::Open({.model_dir = kTinyModelDir,
+                                .tokenizer_required = false,
+                                .threads = 1,
+                                .device = {kernels::DeviceKind::kCuda, 0}});
+  ASSERT_FALSE(r);
+  EXPECT_THAT(r.error(), HasSubstr("cuda:0: "));
+  EXPECT_THAT(r.error(), HasSubstr(probe.built ? probe.problem : "without the CUDA backend"));
+}
+
+TEST(EngineRuntimeDeviceTest, TheCpuHasNoPlacementAndTheModelsContext) {
+  auto r = EngineRuntime::Open(
+      {.model_dir = kTinyModelDir, .tokenizer_required = false, .threads = 1});
+  ASSERT_TRUE(r) << r.error();
+  EXPECT_EQ((*r)->placement(), "");
+  EXPECT_EQ((*r)->context_limit(), 0);
 }
 
 }  // namespace

@@ -1,0 +1,52 @@
+#include "engine/runtime/sequence_model_factory.h"
+
+#include "engine/generate/cpu_sequence_model.h"
+#include "engine/kernels/cuda_probe.h"
+#include "engine/model/placement_plan.h"
+#include "engine/model/tensor_inventory.h"
+#if DSAGENT_HAVE_CUDA
+#include "engine/kernels/cuda/device_sequence_model.h"
+#endif
+
+namespace dsagent::engine {
+
+Expected<ChosenSequenceModel, std::string> MakeSequenceModel(forward::Model& model,
+                                                             const SequenceModelChoice& choice) {
+  ChosenSequenceModel chosen;
+  if (choice.device.kind == kernels::DeviceKind::kCpu) {
+    chosen.model = std::make_unique<CpuSequenceModel>(model);
+    return chosen;
+  }
+  const kernels::CudaProbe probe = kernels::ProbeCuda();
+  if (auto why = kernels::DeviceUnavailable(choice.device, probe)) return MakeUnexpected(*why);
+#if DSAGENT_HAVE_CUDA
+  const ModelConfig& c = model.config();
+  const std::string name = choice.device.Name();
+  const int64_t context = choice.context > 0 ? choice.context : c.max_position_embeddings;
+  const kernels::CudaDeviceInfo& device = probe.devices[static_cast<size_t>(choice.device.index)];
+  int64_t capacity = device.total_bytes;
+  if (choice.gpu_memory > 0 && choice.gpu_memory < capacity) capacity = choice.gpu_memory;
+  const PlacementReserve reserve =
+      PlacementReserveFor(c, context, choice.sequences > 1 ? choice.sequences : 1);
+  auto plan = PlanPlacement(ExpectedTensors(c), capacity, reserve.total());
+  if (!plan) {
+    return MakeUnexpected(name + " (" + device.name + "): " + plan.error() +
+                          " (the reserve for the KV state of " + std::to_string(context) +
+                          " positions: --ctx-size lowers it); use --device cpu");
+  }
+  chosen.placement = "placement on " + name + " (" + device.name + ")" +
+                     (choice.gpu_memory > 0 ? ", capped by --gpu-memory" : "") + "\n" +
+                     DescribePlacement(*plan);
+  auto made = kernels::cuda::DeviceSequenceModel::Create(
+      model, *plan,
+      {.device = choice.device.index, .context = context, .host_threads = choice.host_threads});
+  if (!made) return MakeUnexpected(made.error());
+  chosen.model = std::move(*made);
+  chosen.context_limit = context;
+  return chosen;
+#else
+  return MakeUnexpected(choice.device.Name() + ": this build has no CUDA backend");
+#endif
+}
+
+}  // namespace dsagent::engine

@@ -1,0 +1,89 @@
+// EngineRuntime on a GPU (`--device cuda`, engine/runtime/sequence_model_factory.h): the tiny
+// checkpoint opened on cuda:0 runs its tokens through the device SequenceModel within the fast
+// contract of the CPU runtime (top-1 >= 99%, max |d logit| <= 0.05), says its placement and
+// context; with --gpu-memory small enough that the planner keeps experts in host memory, the
+// logits are the same bits as with every expert on the device. Skips without a device (fails with
+// DSAGENT_REQUIRE_CUDA=1).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <vector>
+
+#include "engine/model/placement_plan.h"
+#include "engine/model/tensor_inventory.h"
+#include "engine/runtime/engine_runtime.h"
+#include "tests/engine/kernels/cuda_test_support.h"
+
+namespace dsagent::engine::kernels::cuda::runtime_test {
+namespace {
+
+std::filesystem::path TinyModel() {
+  const char* root = std::getenv("DSAGENT_SOURCE_ROOT");
+  return std::filesystem::path(root ? root : DSAGENT_SOURCE_DIR) / "tests/data/v4-tiny";
+}
+
+std::vector<float> RunTokens(EngineRuntime& r, const std::vector<int32_t>& tokens) {
+  auto sequence = r.sequence_model().NewSequence();
+  auto logits = r.sequence_model().Forward(*sequence, tokens, {});
+  EXPECT_TRUE(logits) << logits.error();
+  return logits ? *logits : std::vector<float>{};
+}
+
+TEST(CudaEngineRuntimeTest, TheTinyModelOnTheGpuFollowsTheCpuAndOffloadKeepsTheBits) {
+  REQUIRE_CUDA_DEVICE();
+  const std::vector<int32_t> tokens = {1, 17, 300, 5, 42, 99, 7, 256, 3, 64, 128, 11};
+  auto cpu = EngineRuntime::Open(
+      {.model_dir = TinyModel(), .tokenizer_required = false, .threads = 2});
+  ASSERT_TRUE(cpu) << cpu.error();
+  auto gpu = EngineRuntime::Open({.model_dir = TinyModel(),
+                                  .tokenizer_required = false,
+                                  .threads = 2,
+                                  .device = {DeviceKind::kCuda, 0},
+                                  .context = 32});
+  ASSERT_TRUE(gpu) << gpu.error();
+  EXPECT_THAT((*gpu)->placement(), ::testing::HasSubstr("placement on cuda:0"));
+  EXPECT_EQ((*gpu)->context_limit(), 32);
+  const std::vector<float> a = RunTokens(**cpu, tokens), b = RunTokens(**gpu, tokens);
+  ASSERT_EQ(a.size(), b.size());
+  const int64_t vocab = (*cpu)->model().config().vocab_size;
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  int64_t top1 = 0;
+  double max_abs = 0;
+  for (int64_t t = 0; t < n; ++t) {
+    const auto row_a = a.begin() + t * vocab, row_b = b.begin() + t * vocab;
+    top1 += std::max_element(row_a, row_a + vocab) - row_a ==
+            std::max_element(row_b, row_b + vocab) - row_b;
+    for (int64_t v = 0; v < vocab; ++v) {
+      max_abs = std::max(max_abs, static_cast<double>(std::fabs(row_a[v] - row_b[v])));
+    }
+  }
+  EXPECT_GE(static_cast<double>(top1), 0.99 * static_cast<double>(n));
+  EXPECT_LE(max_abs, 0.05);
+
+  // A cap that holds half the routed experts' bytes: some stay on the host, same bits.
+  const ModelConfig& c = (*cpu)->model().config();
+  const auto reserve = PlacementReserveFor(c, 32, 1);
+  auto all = PlanPlacement(ExpectedTensors(c), int64_t{1} << 50, reserve.total());
+  ASSERT_TRUE(all) << all.error();
+  auto split = EngineRuntime::Open(
+      {.model_dir = TinyModel(),
+       .tokenizer_required = false,
+       .threads = 2,
+       .device = {DeviceKind::kCuda, 0},
+       .gpu_memory = all->resident_bytes + reserve.total() + all->device_expert_bytes / 2,
+       .context = 32});
+  ASSERT_TRUE(split) << split.error();
+  EXPECT_THAT((*split)->placement(), ::testing::HasSubstr("capped by --gpu-memory"));
+  const std::vector<float> s = RunTokens(**split, tokens);
+  ASSERT_EQ(s.size(), b.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    ASSERT_EQ(test_support::Bits(s[i]), test_support::Bits(b[i])) << "logit " << i;
+  }
+}
+
+}  // namespace
+}  // namespace dsagent::engine::kernels::cuda::runtime_test
