@@ -8,13 +8,18 @@
 // tokens/s (token by token today: the device has no multi-token prefill yet), and for decode the
 // time per step, tokens/s over all sequences, the weight bytes one token reads (everything but
 // the routed experts, the embedding row and the MTP blocks, plus k / n_routed_experts of the routed
-// experts' bytes) and their rate. Run by scripts/gpu-check.sh; docs/BENCHMARKS.md has the method.
-//   cuda_model_bench --model DIR [--prefill 64] [--steps 32] [--sequences 1]
-//                    [--gpu-memory SIZE | --expert-share F] [--threads N] [--json FILE]
+// experts' bytes) and their rate. --synth-layers N first writes DIR as `dsagent engine synth
+// --config FILE --layers N` would (V4-Flash's shape from tests/data/v4-flash-config.json by
+// default, its first N layers' compress ratios) unless DIR already holds a checkpoint. Run by
+// scripts/gpu-check.sh; docs/BENCHMARKS.md has the method.
+//   cuda_model_bench --model DIR [--synth-layers N [--config FILE]] [--prefill 64] [--steps 32]
+//                    [--sequences 1] [--gpu-memory SIZE | --expert-share F] [--threads N]
+//                    [--json FILE]
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -25,7 +30,10 @@
 #include "engine/kernels/cuda_probe.h"
 #include "engine/kernels/device_spec.h"
 #include "engine/model/dtype.h"
+#include "common/file_io.h"
+#include "common/json.h"
 #include "engine/model/placement_plan.h"
+#include "engine/model/synthetic_checkpoint.h"
 #include "engine/model/tensor_inventory.h"
 
 namespace {
@@ -51,7 +59,8 @@ double TokenWeightBytes(const e::ModelConfig& c) {
 
 int Usage() {
   std::fprintf(stderr,
-               "usage: cuda_model_bench --model DIR [--prefill N] [--steps N] [--sequences N] "
+               "usage: cuda_model_bench --model DIR [--synth-layers N [--config FILE]] "
+               "[--prefill N] [--steps N] [--sequences N] "
                "[--gpu-memory SIZE | --expert-share F] [--threads N] [--json FILE]\n");
   return 2;
 }
@@ -59,7 +68,8 @@ int Usage() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string model_dir, gpu_memory, json_path;
+  std::string model_dir, gpu_memory, json_path, config_path = "tests/data/v4-flash-config.json";
+  int synth_layers = 0;
   int64_t prefill = 64, steps = 32, sequences = 1;
   int threads = 0;
   double expert_share = -1;
@@ -75,6 +85,10 @@ int main(int argc, char** argv) {
       sequences = std::atoll(value.c_str());
     } else if (flag == "--gpu-memory") {
       gpu_memory = value;
+    } else if (flag == "--synth-layers") {
+      synth_layers = std::atoi(value.c_str());
+    } else if (flag == "--config") {
+      config_path = value;
     } else if (flag == "--expert-share") {
       expert_share = std::atof(value.c_str());
     } else if (flag == "--threads") {
@@ -86,6 +100,30 @@ int main(int argc, char** argv) {
     }
   }
   if (model_dir.empty() || prefill < 1 || steps < 1 || sequences < 1) return Usage();
+  if (synth_layers > 0 && !std::filesystem::exists(std::filesystem::path(model_dir) / "config.json")) {
+    const auto text = dsagent::ReadFileToString(config_path);
+    if (!text) {
+      std::fprintf(stderr, "cuda_model_bench: --config: %s\n", text.error().c_str());
+      return 2;
+    }
+    const dsagent::Json base = dsagent::Json::parse(*text, nullptr, false);
+    if (base.is_discarded()) {
+      std::fprintf(stderr, "cuda_model_bench: --config %s: not valid JSON\n", config_path.c_str());
+      return 2;
+    }
+    e::SyntheticOptions synth;
+    synth.layers = synth_layers;
+    synth.threads = threads;
+    const auto t0 = std::chrono::steady_clock::now();
+    auto written = e::WriteSyntheticCheckpoint(base, synth, model_dir);
+    if (!written) {
+      std::fprintf(stderr, "cuda_model_bench: synth: %s\n", written.error().c_str());
+      return 1;
+    }
+    std::printf("synthetic checkpoint %s: %d layers, %.2f GB, written in %.1f s\n",
+                model_dir.c_str(), synth_layers, static_cast<double>(written->file_bytes) / 1e9,
+                Seconds(t0, std::chrono::steady_clock::now()));
+  }
   const k::CudaProbe probe = k::ProbeCuda();
   if (probe.devices.empty()) {
     std::fprintf(stderr, "cuda_model_bench: %s\n", probe.problem.c_str());

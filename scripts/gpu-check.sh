@@ -3,15 +3,19 @@
 # "CUDA kernels"): the CUDA tests with DSAGENT_REQUIRE_CUDA=1 (a skip is a failure there; the whole
 # engine_cuda_test binary: ops, forward ops, model, decoder, device sequences and their
 # snapshot/restore, the device SequenceModel — tests/engine/CMakeLists.txt lists its files), the
-# matvec bandwidth benchmark, the forward-op kernels' timings and a V4-Flash-shaped block's decode
-# time per token; results go to $OUT (default ./gpu-check-out).
+# matvec bandwidth benchmark, the forward-op kernels' timings, a V4-Flash-shaped block's decode
+# time per token (all experts on the device, then half of them offloaded to the host), and a
+# V4-Flash-shaped synthetic checkpoint of SYNTH_LAYERS (4) layers decoded end to end through the
+# engine's device SequenceModel (1 sequence, 8, and half the experts offloaded); results go to
+# $OUT (default ./gpu-check-out).
 #
 # The lent machine (an H200 with 16 cores) has nvcc, CMake and ninja but not the project's Debian
 # packages (libgit2, GoogleTest, ...) and no network, so the binaries are built here and carried:
-#   here:   scripts/gpu-check.sh pack        # builds engine_cuda_test + the three CUDA benches with
+#   here:   scripts/gpu-check.sh pack        # builds engine_cuda_test + the four CUDA benches with
 #                                            # CUDA ON into build/, copies them (and the shared
 #                                            # libraries they need) to .gpu-check/ (git-ignored)
-#   there:  scripts/gpu-check.sh run         # (device tool: carry [".gpu-check"], timeout ~300 s)
+#   there:  scripts/gpu-check.sh run         # (device tool: carry [".gpu-check"], timeout 600 s;
+#                                            # about 23 s without the model bench on 2026-12-04)
 # On a full development machine with a GPU, `scripts/gpu-check.sh build-run` does both in place
 # (configure with CUDA ON, ninja -j$(nproc), run).
 set -euo pipefail
@@ -19,7 +23,7 @@ cd "$(dirname "$0")/.."
 MODE="${1:-run}"
 PACK=.gpu-check
 BUILD_DIR="${BUILD_DIR:-build}"
-TARGETS=(engine_cuda_test cuda_matvec_bench cuda_ops_bench cuda_decode_bench)
+TARGETS=(engine_cuda_test cuda_matvec_bench cuda_ops_bench cuda_decode_bench cuda_model_bench)
 
 build() {
   cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-RelWithDebInfo}" \
@@ -30,11 +34,13 @@ build() {
 pack() {
   build
   rm -rf "$PACK" && mkdir -p "$PACK/lib"
-  cp "$BUILD_DIR/tests/engine/engine_cuda_test" "$BUILD_DIR/bench/cuda_matvec_bench" \
-    "$BUILD_DIR/bench/cuda_ops_bench" "$BUILD_DIR/bench/cuda_decode_bench" "$PACK/"
+  # Without their debug sections (the symbols stay): the device tool carries 64 MiB at most.
+  for bin in "$BUILD_DIR/tests/engine/engine_cuda_test" "$BUILD_DIR"/bench/cuda_{matvec,ops,decode,model}_bench; do
+    strip --strip-debug -o "$PACK/$(basename "$bin")" "$bin"
+  done
   # Every shared library but glibc's travels along (the device image is not Debian: libstdc++
   # must be GCC 12's or newer, libcrypto 3). The binaries need glibc >= 2.34.
-  for bin in "$PACK"/engine_cuda_test "$PACK"/cuda_*_bench; do
+  for bin in "$BUILD_DIR/tests/engine/engine_cuda_test" "$BUILD_DIR"/bench/cuda_*_bench; do
     ldd "$bin" | awk '/=> \// {print $3}' | grep -Ev '/(libc|libm|libdl|librt|libpthread)\.so' |
       xargs -r -I{} cp -L {} "$PACK/lib/"
   done
@@ -83,7 +89,7 @@ run_tests() {
 }
 
 run() {
-  local test_bin="$1" bench_bin="$2" ops_bench_bin="$3" decode_bench_bin="$4"
+  local test_bin="$1" bench_bin="$2" ops_bench_bin="$3" decode_bench_bin="$4" model_bench_bin="$5"
   OUT="${OUT:-$PWD/gpu-check-out}"
   mkdir -p "$OUT"
   nvidia-smi >"$OUT/nvidia-smi.txt" 2>&1 || true
@@ -103,6 +109,20 @@ run() {
   timeout "$limit" "$decode_bench_bin" --context 512 --experts-on-device 128 \
     --json "$OUT/cuda_decode_bench_offload.json" >"$OUT/cuda_decode_bench_offload.txt" 2>&1 || rc=1
   tail -20 "$OUT/cuda_decode_bench_offload.txt"
+  # End to end through the engine's device SequenceModel (--device cuda): a V4-Flash-shaped
+  # synthetic checkpoint of a few layers written here first, then one sequence, eight, and one with
+  # half the routed experts kept on the host.
+  local model="${MODEL_DIR:-/tmp/gpu-check-flash}" layers="${SYNTH_LAYERS:-4}"
+  timeout "${MODEL_TIMEOUT_S:-300}" "$model_bench_bin" --model "$model" --synth-layers "$layers" \
+    --prefill 64 --steps 32 --json "$OUT/cuda_model_bench.json" >"$OUT/cuda_model_bench.txt" 2>&1 || rc=1
+  tail -12 "$OUT/cuda_model_bench.txt"
+  timeout "${MODEL_TIMEOUT_S:-300}" "$model_bench_bin" --model "$model" --prefill 16 --steps 16 \
+    --sequences 8 --json "$OUT/cuda_model_bench_8.json" >"$OUT/cuda_model_bench_8.txt" 2>&1 || rc=1
+  tail -4 "$OUT/cuda_model_bench_8.txt"
+  timeout "${MODEL_TIMEOUT_S:-300}" "$model_bench_bin" --model "$model" --prefill 16 --steps 16 \
+    --expert-share 0.5 --json "$OUT/cuda_model_bench_offload.json" \
+    >"$OUT/cuda_model_bench_offload.txt" 2>&1 || rc=1
+  tail -12 "$OUT/cuda_model_bench_offload.txt"
   echo "gpu-check: $([ $rc = 0 ] && echo passed || echo FAILED); results in $OUT"
   return $rc
 }
@@ -112,9 +132,10 @@ case "$MODE" in
   run)
     [ -x "$PACK/engine_cuda_test" ] || { echo "gpu-check: no $PACK/ (run 'scripts/gpu-check.sh pack' first and carry it)" >&2; exit 2; }
     run "$PACK/engine_cuda_test" "$PACK/cuda_matvec_bench" "$PACK/cuda_ops_bench" \
-      "$PACK/cuda_decode_bench" ;;
+      "$PACK/cuda_decode_bench" "$PACK/cuda_model_bench" ;;
   build-run)
     build && run "$BUILD_DIR/tests/engine/engine_cuda_test" "$BUILD_DIR/bench/cuda_matvec_bench" \
-      "$BUILD_DIR/bench/cuda_ops_bench" "$BUILD_DIR/bench/cuda_decode_bench" ;;
+      "$BUILD_DIR/bench/cuda_ops_bench" "$BUILD_DIR/bench/cuda_decode_bench" \
+      "$BUILD_DIR/bench/cuda_model_bench" ;;
   *) echo "usage: scripts/gpu-check.sh pack|run|build-run" >&2; exit 2 ;;
 esac
