@@ -2,8 +2,10 @@
 // checkpoint opened on cuda:0 runs its tokens through the device SequenceModel within the fast
 // contract of the CPU runtime (top-1 >= 99%, max |d logit| <= 0.05), says its placement and
 // context; with --gpu-memory small enough that the planner keeps experts in host memory, the
-// logits are the same bits as with every expert on the device. Skips without a device (fails with
-// DSAGENT_REQUIRE_CUDA=1).
+// logits are the same bits as with every expert on the device. And the persistent prefix store:
+// a chat turn on the GPU leaves its prefix in --kv-dir, and a new GPU runtime, then a CPU one,
+// serve the same turn from it (prefill skipped) with the same reply. Skips without a device
+// (fails with DSAGENT_REQUIRE_CUDA=1).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -16,6 +18,7 @@
 #include "engine/model/placement_plan.h"
 #include "engine/model/tensor_inventory.h"
 #include "engine/runtime/engine_runtime.h"
+#include "tests/support/temp_dir.h"
 #include "tests/engine/kernels/cuda_test_support.h"
 
 namespace dsagent::engine::kernels::cuda::runtime_test {
@@ -24,6 +27,12 @@ namespace {
 std::filesystem::path TinyModel() {
   const char* root = std::getenv("DSAGENT_SOURCE_ROOT");
   return std::filesystem::path(root ? root : DSAGENT_SOURCE_DIR) / "tests/data/v4-tiny";
+}
+
+std::filesystem::path TinyTokenizer() {
+  const char* root = std::getenv("DSAGENT_SOURCE_ROOT");
+  return std::filesystem::path(root ? root : DSAGENT_SOURCE_DIR) /
+         "tests/data/v4-tiny-tokenizer/tokenizer.json";
 }
 
 std::vector<float> RunTokens(EngineRuntime& r, const std::vector<int32_t>& tokens) {
@@ -82,6 +91,42 @@ TEST(CudaEngineRuntimeTest, TheTinyModelOnTheGpuFollowsTheCpuAndOffloadKeepsTheB
   ASSERT_EQ(s.size(), b.size());
   for (size_t i = 0; i < s.size(); ++i) {
     ASSERT_EQ(test_support::Bits(s[i]), test_support::Bits(b[i])) << "logit " << i;
+  }
+}
+
+TEST(CudaEngineRuntimeTest, APrefixStoredFromTheGpuServesTheGpuAndTheCpu) {
+  REQUIRE_CUDA_DEVICE();
+  ::dsagent::TempDir dir;
+  ChatRequest request;
+  request.messages = OrderedJson::array({{{"role", "user"}, {"content", "hello there"}}});
+  request.thinking = false;
+  request.generate.max_tokens = 3;
+  const auto open = [&](bool gpu) {
+    EngineRuntimeOptions o{.model_dir = TinyModel(), .tokenizer_file = TinyTokenizer(), .threads = 2};
+    if (gpu) {
+      o.device = {DeviceKind::kCuda, 0};
+      o.context = 128;
+    }
+    o.memory_cache_entries = 0;  // the disk store alone: every hit below comes from it
+    o.kv_dir = dir.path() / "kv";
+    return EngineRuntime::Open(o);
+  };
+  std::vector<int32_t> reply;
+  {
+    auto gpu = open(true);
+    ASSERT_TRUE(gpu) << gpu.error();
+    auto first = (*gpu)->completer().Complete(request);
+    ASSERT_TRUE(first) << first.error().message;
+    EXPECT_EQ(first->usage.prompt_cache_hit_tokens, 0);
+    reply = first->generation.tokens;
+  }
+  for (const bool gpu : {true, false}) {
+    auto r = open(gpu);
+    ASSERT_TRUE(r) << r.error();
+    auto again = (*r)->completer().Complete(request);
+    ASSERT_TRUE(again) << again.error().message;
+    EXPECT_GT(again->usage.prompt_cache_hit_tokens, 0) << (gpu ? "gpu" : "cpu");
+    EXPECT_EQ(again->generation.tokens, reply) << (gpu ? "gpu" : "cpu");
   }
 }
 
