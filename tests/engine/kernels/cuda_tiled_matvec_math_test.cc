@@ -13,17 +13,12 @@
 #include "engine/kernels/cpu/weight_dot_f32.h"
 #include "engine/kernels/cuda/matvec_tiled_math.h"
 #include "tests/engine/kernels/random_weights.h"
+#include "tests/engine/kernels/reference_rounding.h"
 
 namespace dsagent::engine::kernels {
 namespace tiled_matvec_math_test {  // named: the tests build as unity batches
 namespace {
 namespace dm = cuda;
-
-uint32_t BitsOfFloat(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
 
 dm::WeightView ViewOf(const testing::RandomWeight& w) {
   const auto kind = [&] {
@@ -70,7 +65,7 @@ TEST(CudaTiledMatVecMathTest, DecodingFromBitsGivesEveryCodesValue) {
         EXPECT_TRUE(nan) << b;
       } else {
         EXPECT_FALSE(nan) << b;
-        EXPECT_EQ(BitsOfFloat(got), BitsOfFloat(want)) << "e4m3 " << b << " at " << i;
+        EXPECT_EQ(reference_rounding::Bits(got), reference_rounding::Bits(want)) << "e4m3 " << b << " at " << i;
       }
     }
   }
@@ -78,7 +73,7 @@ TEST(CudaTiledMatVecMathTest, DecodingFromBitsGivesEveryCodesValue) {
     const float want = dm::E2M1ToFloat(static_cast<uint8_t>(n));
     for (int i = 0; i < 8; ++i) {
       const uint32_t word = (0x9e3779b9u & ~(0xfu << (4 * i))) | (n << (4 * i));
-      EXPECT_EQ(BitsOfFloat(dm::E2M1NibbleScaled(word, i) * 0x1p126f), BitsOfFloat(want))
+      EXPECT_EQ(reference_rounding::Bits(dm::E2M1NibbleScaled(word, i) * 0x1p126f), reference_rounding::Bits(want))
           << "e2m1 " << n << " at " << i;
     }
   }
@@ -131,7 +126,7 @@ TEST(CudaTiledMatVecMathTest, ItemsFoldedInBlockOrderGiveTheCpuBits) {
       if (std::isnan(want)) {
         EXPECT_TRUE(std::isnan(got)) << name << " row " << r;
       } else {
-        ASSERT_EQ(BitsOfFloat(got), BitsOfFloat(want)) << name << " row " << r << ": " << got
+        ASSERT_EQ(reference_rounding::Bits(got), reference_rounding::Bits(want)) << name << " row " << r << ": " << got
                                                        << " vs " << want;
       }
     }
