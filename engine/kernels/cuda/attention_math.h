@@ -57,27 +57,52 @@ struct OnlineSoftmax {
 };
 DSAGENT_HD OnlineSoftmax NewOnlineSoftmax() { return {NegInfF(), 0.0f}; }
 
-// One block of bn (<= 64) scores (-inf = masked). Returns false when nothing is visible yet (the
-// block changes nothing); otherwise sets `rescale` (what the accumulator is multiplied by) and
-// pb[j] (the probability rounded to bf16, as a double; 0 for masked or underflowed entries, which
-// the P.V product skips) and updates the state.
-DSAGENT_HD bool SoftmaxBlockStep(const float* score, int bn, OnlineSoftmax& st, float& rescale,
-                                 double* pb) {
-  const float neg_inf = NegInfF();
-  float block_max = st.running_max;
+// Whether score v raises the running max m (std::max over the visible scores: -inf = masked, a
+// NaN never does). The block's max is the same whatever order the scores are taken in, up to
+// the sign of a zero max, which no later step can tell apart (every use is a difference).
+DSAGENT_HD bool RaisesMax(float m, float v) { return v != NegInfF() && m < v; }
+// The running max after a block of bn scores.
+DSAGENT_HD float BlockMax(float running_max, const float* score, int bn) {
+  float m = running_max;
   for (int j = 0; j < bn; ++j) {
-    if (score[j] != neg_inf && block_max < score[j]) block_max = score[j];  // std::max
+    if (RaisesMax(m, score[j])) m = score[j];
   }
-  if (block_max == neg_inf) return false;
-  rescale = st.running_max == neg_inf ? 0.0f : ExpF(st.running_max - block_max);
+  return m;
+}
+// One entry's probability in its block: exp(score - block_max) in fp32; 0 for a masked one.
+DSAGENT_HD float BlockProbability(float score, float block_max) {
+  return score == NegInfF() ? 0.0f : ExpF(score - block_max);
+}
+// A probability as P.V takes it: rounded to bf16, as a double; 0 (masked or underflowed) stays 0
+// and is skipped.
+DSAGENT_HD double ProbabilityForPv(float p) {
+  return p == 0.0f ? 0.0 : static_cast<double>(RoundBf16(p));
+}
+// The state after a block whose max is block_max (not -inf) and probabilities p[0..bn): returns
+// the rescale of the accumulator (0 before any visible entry); sum_exp adds the p summed in
+// double in order, rounded to fp32.
+DSAGENT_HD float SoftmaxStateStep(OnlineSoftmax& st, float block_max, const float* p, int bn) {
+  const float rescale = st.running_max == NegInfF() ? 0.0f : ExpF(st.running_max - block_max);
   st.running_max = block_max;
   double psum = 0;
-  for (int j = 0; j < bn; ++j) {
-    const float p = score[j] == neg_inf ? 0.0f : ExpF(score[j] - block_max);
-    psum += p;
-    pb[j] = p == 0.0f ? 0.0 : static_cast<double>(RoundBf16(p));
-  }
+  for (int j = 0; j < bn; ++j) psum += p[j];
   st.sum_exp = st.sum_exp * rescale + static_cast<float>(psum);
+  return rescale;
+}
+
+// One block of bn (<= 64) scores (-inf = masked), the steps above in sequence. Returns false when
+// nothing is visible yet (the block changes nothing); otherwise sets `rescale` (what the
+// accumulator is multiplied by) and pb[j] (ProbabilityForPv) and updates the state.
+DSAGENT_HD bool SoftmaxBlockStep(const float* score, int bn, OnlineSoftmax& st, float& rescale,
+                                 double* pb) {
+  const float block_max = BlockMax(st.running_max, score, bn);
+  if (block_max == NegInfF()) return false;
+  float p[kAttentionBlock];
+  for (int j = 0; j < bn; ++j) {
+    p[j] = BlockProbability(score[j], block_max);
+    pb[j] = ProbabilityForPv(p[j]);
+  }
+  rescale = SoftmaxStateStep(st, block_max, p, bn);
   return true;
 }
 // One accumulator value after a block: acc * rescale + fp32(pv), pv the block's P.V in double.

@@ -175,6 +175,50 @@ TEST(CudaForwardMathTest, SparseAttentionStepsMatchTheCpuHead) {
   }
 }
 
+// The attention kernel's block max: 32 lanes each over every 32nd score from the running max,
+// then an xor tree, with RaisesMax at every step, equals BlockMax's sequential scan (masked -inf
+// and NaN scores never count) on blocks with ties, all-masked blocks and a running max.
+TEST(CudaForwardMathTest, TheWarpsBlockMaxEqualsTheSequentialOne) {
+  std::mt19937 rng(61);
+  std::normal_distribution<float> normal(0.0f, 3.0f);
+  std::uniform_int_distribution<int> kind(0, 9);
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  for (int trial = 0; trial < 2000; ++trial) {
+    const int bn = 1 + trial % dm::kAttentionBlock;
+    float score[dm::kAttentionBlock];
+    for (int j = 0; j < bn; ++j) {
+      const int k = kind(rng);
+      score[j] = k == 0   ? neg_inf
+                 : k == 1 ? std::numeric_limits<float>::quiet_NaN()
+                 : k == 2 ? 1.5f  // ties
+                          : normal(rng);
+      if (trial % 7 == 0) score[j] = neg_inf;  // nothing visible
+    }
+    const float running = trial % 3 == 0 ? neg_inf : normal(rng);
+    float lanes[32];
+    for (int lane = 0; lane < 32; ++lane) {
+      float m = running;
+      for (int j = lane; j < bn; j += 32) {
+        if (dm::RaisesMax(m, score[j])) m = score[j];
+      }
+      lanes[lane] = m;
+    }
+    for (int offset = 16; offset > 0; offset /= 2) {
+      float next[32];
+      for (int lane = 0; lane < 32; ++lane) {
+        const float other = lanes[lane ^ offset];
+        next[lane] = dm::RaisesMax(lanes[lane], other) ? other : lanes[lane];
+      }
+      std::copy(next, next + 32, lanes);
+    }
+    const float want = dm::BlockMax(running, score, bn);
+    ASSERT_FALSE(std::isnan(want));
+    for (int lane = 0; lane < 32; ++lane) {
+      ASSERT_EQ(lanes[lane], want) << "trial " << trial << " lane " << lane;
+    }
+  }
+}
+
 TEST(CudaForwardMathTest, IndexerTermsMatchTheCpuScores) {
   std::mt19937 rng(113);
   const int64_t heads = 64, hd = 128, entries = 300;
