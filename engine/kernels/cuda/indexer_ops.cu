@@ -1,7 +1,11 @@
 // IndexerScores and TopK on the device (indexer_ops.h); the arithmetic is attention_math.h's,
-// shared with the host tests. Simple first: a warp per entry, one block per top-k row, not tuned.
+// shared with the host tests. The scores of V4's shape as a tiled double GEMM (2026-12-04, after
+// the first GPU run timed the warp-per-entry kernel, kept for other shapes, at 23-24 GB/s; not
+// yet run on a GPU); one block per top-k row.
 #include <cuda_runtime.h>
 
+#include <atomic>
+#include <cstdint>
 #include <string>
 
 #include "engine/kernels/cuda/attention_math.h"
@@ -45,6 +49,65 @@ __global__ void IndexerScoresKernel(const float* q, const float* head_weights, i
       sum += IndexerHeadTerm(dot, ws[h]);  // every lane holds the same dot and sum
     }
     if (lane == 0) score[e] = IndexerScore(sum);
+  }
+}
+
+// The scores as a small GEMM in double, for V4's shape (heads a multiple of 16 up to 64, head dim
+// up to 128): q once per CTA and a tile of 64 entries' keys at a time are staged in shared memory
+// as doubles (rows padded to an odd length: no bank conflicts); thread (th, te) of the 256
+// computes the dots of heads th + 16i and entries te + 16j (i, j < 4) over the dims in order
+// (fma: each product, a float times a bf16, is exact in double, as is their sum); the terms go to
+// shared memory and one thread per entry adds them in head order (the CPU's order).
+constexpr int kTileEntries = 64, kTileThreads = 256, kTileMaxHeads = 64, kTileMaxDim = 128;
+__global__ void IndexerScoresTiledKernel(const float* q, const float* head_weights, int64_t heads,
+                                         int64_t hd, const uint16_t* keys, int64_t n,
+                                         float* score) {
+  extern __shared__ __align__(16) unsigned char smem[];
+  const int64_t pitch = hd + 1;  // odd: rows start in different banks
+  double* qd = reinterpret_cast<double*>(smem);      // [heads][pitch]
+  double* kd = qd + heads * pitch;                    // [kTileEntries][pitch]
+  float* terms = reinterpret_cast<float*>(kd + kTileEntries * pitch);  // [kTileEntries][heads]
+  const int tid = static_cast<int>(threadIdx.x);
+  const int th = tid % 16, te = tid / 16;
+  for (int64_t i = tid; i < heads * hd; i += kTileThreads) qd[(i / hd) * pitch + i % hd] = q[i];
+  for (int64_t e0 = static_cast<int64_t>(blockIdx.x) * kTileEntries; e0 < n;
+       e0 += static_cast<int64_t>(gridDim.x) * kTileEntries) {
+    __syncthreads();  // qd (first tile); kd and terms are free again (later tiles)
+    for (int64_t i = tid; i < kTileEntries * hd; i += kTileThreads) {
+      const int64_t e = i / hd, d = i % hd;
+      kd[e * pitch + d] = e0 + e < n ? static_cast<double>(Bf16ToFloat(keys[(e0 + e) * hd + d]))
+                                     : 0.0;
+    }
+    __syncthreads();
+    double acc[4][4] = {};
+    for (int64_t d = 0; d < hd; ++d) {
+      double qv[4], kv[4];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const int64_t h = th + 16 * i;
+        qv[i] = h < heads ? qd[h * pitch + d] : 0.0;
+        kv[i] = kd[(te + 16 * i) * pitch + d];
+      }
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+#pragma unroll
+        for (int j = 0; j < 4; ++j) acc[i][j] = fma(qv[i], kv[j], acc[i][j]);
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int64_t h = th + 16 * i;
+      if (h >= heads) continue;
+      const float w = head_weights[h];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) terms[(te + 16 * j) * heads + h] = IndexerHeadTerm(acc[i][j], w);
+    }
+    __syncthreads();
+    if (tid < kTileEntries && e0 + tid < n) {
+      double sum = 0;
+      for (int64_t h = 0; h < heads; ++h) sum += terms[tid * heads + h];
+      score[e0 + tid] = IndexerScore(sum);
+    }
   }
 }
 
@@ -116,6 +179,32 @@ __global__ void TopKKernel(const float* score, int64_t n, int64_t k, int64_t pad
 
 void IndexerScores(const float* q, const float* head_weights, int64_t heads, int64_t hd,
                    const uint16_t* keys, int64_t n, float* score, CudaStream& stream) {
+  if (heads > 0 && heads <= kTileMaxHeads && heads % 16 == 0 && hd > 0 && hd <= kTileMaxDim) {
+    if (n <= 0) return;
+    const size_t shared = static_cast<size_t>((heads + kTileEntries) * (hd + 1)) * sizeof(double) +
+                          static_cast<size_t>(kTileEntries * heads) * sizeof(float);
+    // Above 48 KB of dynamic shared memory a kernel must opt in, once per device (a bit each).
+    static std::atomic<uint64_t> raised{0};
+    int device = 0;
+    CheckCuda(cudaGetDevice(&device), "cudaGetDevice");
+    const uint64_t bit = device >= 0 && device < 64 ? uint64_t{1} << device : 0;
+    if (bit == 0 || (raised.load(std::memory_order_acquire) & bit) == 0) {
+      CheckCuda(cudaFuncSetAttribute(IndexerScoresTiledKernel,
+                                     cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                     static_cast<int>(shared > 48 * 1024 ? 160 * 1024 : 48 * 1024)),
+                "cudaFuncSetAttribute(shared memory)");
+      raised.fetch_or(bit, std::memory_order_release);
+    }
+    int sms = 0;
+    CheckCuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device),
+              "cudaDeviceGetAttribute(SMs)");
+    const int64_t tiles = (n + kTileEntries - 1) / kTileEntries;
+    const int64_t blocks = tiles < 2 * int64_t{sms} ? tiles : 2 * int64_t{sms};
+    IndexerScoresTiledKernel<<<static_cast<unsigned>(blocks), kTileThreads, shared, Raw(stream)>>>(
+        q, head_weights, heads, hd, keys, n, score);
+    CheckCuda(cudaGetLastError(), "IndexerScores launch");
+    return;
+  }
   const int64_t shared = (heads * hd + heads) * static_cast<int64_t>(sizeof(float));
   if (heads <= 0 || hd <= 0 || shared > kMaxSharedBytes) {
     throw CudaError("IndexerScores: " + std::to_string(heads) + " heads of " + std::to_string(hd) +

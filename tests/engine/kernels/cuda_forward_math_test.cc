@@ -268,6 +268,34 @@ std::vector<int32_t> TopKBySelection(const std::vector<float>& score, int64_t k)
   return out;
 }
 
+// The tiled indexer kernel's order: each (head, entry) dot by fma over the dims in order (the
+// products exact in double), the terms added in head order, equals the CPU's scores.
+TEST(CudaForwardMathTest, TheTiledIndexerOrderGivesTheCpuScores) {
+  std::mt19937 rng(117);
+  const int64_t heads = 64, hd = 128, entries = 200;
+  std::vector<float> q = RandomBf16(static_cast<size_t>(heads * hd), rng, 1.0f);
+  kernels::cpu::QuantizeFp4Blocks(q.data(), heads * hd, 32);
+  std::vector<float> key_values = RandomBf16(static_cast<size_t>(entries * hd), rng, 1.0f);
+  kernels::cpu::QuantizeFp4Blocks(key_values.data(), entries * hd, 32);
+  const std::vector<uint16_t> keys = ToBf16Bits(key_values);
+  const std::vector<float> hw = RandomBf16(static_cast<size_t>(heads), rng, 0.02f);
+  std::vector<float> cpu(static_cast<size_t>(entries));
+  kernels::cpu::IndexerScores(q.data(), hw.data(), heads, hd, keys.data(), 0, entries, cpu.data());
+  for (int64_t e = 0; e < entries; ++e) {
+    double sum = 0;
+    for (int64_t h = 0; h < heads; ++h) {
+      double dot = 0;
+      for (int64_t d = 0; d < hd; ++d) {
+        dot = std::fma(static_cast<double>(q[static_cast<size_t>(h * hd + d)]),
+                       static_cast<double>(dm::Bf16ToFloat(keys[static_cast<size_t>(e * hd + d)])),
+                       dot);
+      }
+      sum += dm::IndexerHeadTerm(dot, hw[static_cast<size_t>(h)]);
+    }
+    ASSERT_TRUE(SameFloat(dm::IndexerScore(sum), cpu[static_cast<size_t>(e)])) << "entry " << e;
+  }
+}
+
 TEST(CudaForwardMathTest, RadixTopKSelectsTheStableSortsPrefix) {
   std::mt19937 rng(127);
   for (const int64_t n : {1LL, 5LL, 1000LL, 5000LL}) {

@@ -189,8 +189,14 @@ TEST(CudaForwardOpsTest, IndexerScoresAndTopKMatchTheCpuSelection) {
   REQUIRE_CUDA_DEVICE();
   CudaStream stream;
   std::mt19937 rng(211);
-  const int64_t heads = 64, hd = 128;
-  for (const int64_t entries : {1LL, 300LL, 5003LL}) {
+  // V4's shape (64 heads of 128: the tiled kernel) at three sizes, then one the warp-per-entry
+  // kernel takes (heads not a multiple of 16).
+  struct Shape {
+    int64_t heads, hd, entries;
+  };
+  for (const Shape shape : {Shape{64, 128, 1}, Shape{64, 128, 300}, Shape{64, 128, 5003},
+                            Shape{24, 96, 777}}) {
+    const int64_t heads = shape.heads, hd = shape.hd, entries = shape.entries;
     std::vector<float> q = RandomBf16(static_cast<size_t>(heads * hd), rng, 1.0f);
     kernels::cpu::QuantizeFp4Blocks(q.data(), heads * hd, 32);
     std::vector<float> key_values = RandomBf16(static_cast<size_t>(entries * hd), rng, 1.0f);
@@ -206,7 +212,10 @@ TEST(CudaForwardOpsTest, IndexerScoresAndTopKMatchTheCpuSelection) {
     IndexerScores(dq.as<float>(), dhw.as<float>(), heads, hd, dkeys.as<uint16_t>(), entries,
                   dscore.as<float>(), stream);
     const std::vector<float> gpu = ToHost(dscore, cpu.size(), stream);
-    ExpectContract(gpu, cpu, "indexer_scores entries " + std::to_string(entries), true);
+    ExpectContract(gpu, cpu,
+                   "indexer_scores " + std::to_string(heads) + "x" + std::to_string(hd) +
+                       " entries " + std::to_string(entries),
+                   true);
     // Top-k of the CPU's scores (bf16 values: many ties) on both sides: the same indices in the
     // same order.
     for (const int64_t k : {512LL, 7LL}) {
