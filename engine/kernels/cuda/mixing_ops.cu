@@ -12,6 +12,7 @@ namespace dsagent::engine::kernels::cuda {
 namespace {
 
 constexpr int kThreads = 256;
+constexpr unsigned kFullWarp = 0xffffffffu;
 
 cudaStream_t Raw(CudaStream& s) { return static_cast<cudaStream_t>(s.handle()); }
 
@@ -31,8 +32,49 @@ __device__ double StreamSquares(const float* ht, int64_t n, double* part) {
   return part[0];
 }
 
-// One block per token: the rms factor, the Sinkhorn split by thread 0, then the weighted stream
-// sum per dim.
+// SinkhornSplitHc (mixing_math.h) by the lanes of one warp, for hc * hc <= 32: lane l < hc * hc
+// holds comb element (l / hc, l % hc), lanes < hc also stream l's pre and post. Every max and sum
+// is taken from the line's values shuffled in, in the sequential version's order, and every value
+// is computed by the same operations, so the bits are SinkhornSplitHc's; but the 20 iterations'
+// divisions and the softmax's exps run hc * hc at a time instead of one after another. Every
+// lane of the warp must call it.
+__device__ void SinkhornSplitWarp(const float* mixes, const float* scale, const float* base, int hc,
+                                  int iters, float eps, float* pre, float* post, float* comb) {
+  const int lane = static_cast<int>(threadIdx.x) & 31;
+  const bool mine = lane < hc * hc;
+  const int i = mine ? lane / hc : 0, m = mine ? lane % hc : 0;
+  if (lane < hc) {
+    pre[lane] = SigmoidF(mixes[lane] * scale[0] + base[lane]) + eps;
+    post[lane] = 2.0f * SigmoidF(mixes[hc + lane] * scale[1] + base[hc + lane]);
+  }
+  float c = mine ? mixes[2 * hc + lane] * scale[2] + base[2 * hc + lane] : 0.0f;
+  // Row softmax (double, rounded once) + eps.
+  float mx = __shfl_sync(kFullWarp, c, i * hc);
+  for (int k = 1; k < hc; ++k) {
+    const float v = __shfl_sync(kFullWarp, c, i * hc + k);
+    if (mx < v) mx = v;
+  }
+  const double e = exp(static_cast<double>(c) - static_cast<double>(mx));
+  double sum = 0;
+  for (int k = 0; k < hc; ++k) sum += __shfl_sync(kFullWarp, e, i * hc + k);
+  c = static_cast<float>(e / sum) + eps;
+  // Each line divided by its sum (double, rounded) + eps: my column (lanes k * hc + m), my row
+  // (lanes i * hc + k).
+  const auto normalise = [&](bool rows) {
+    double line = 0;
+    for (int k = 0; k < hc; ++k) line += __shfl_sync(kFullWarp, c, rows ? i * hc + k : k * hc + m);
+    c /= static_cast<float>(line) + eps;
+  };
+  normalise(false);
+  for (int it = 1; it < iters; ++it) {
+    normalise(true);
+    normalise(false);
+  }
+  if (mine) comb[lane] = c;
+}
+
+// One block per token: the rms factor, the Sinkhorn split by warp 0 (hc * hc <= 32; else by
+// thread 0), then the weighted stream sum per dim.
 __global__ void HcPreKernel(const float* h, const float* products, const float* scale,
                             const float* base, HcKernelShape s, float* y, float* post,
                             float* comb) {
@@ -43,10 +85,16 @@ __global__ void HcPreKernel(const float* h, const float* products, const float* 
   const int64_t n = s.hc * s.dim, m = (2 + s.hc) * s.hc;
   const float* ht = h + row * n;
   const double ss = StreamSquares(ht, n, part);
-  if (threadIdx.x == 0) {
-    const float r = StreamRmsFactor(ss, n, s.norm_eps);
-    float mixes[(2 + kMaxHc) * kMaxHc];
-    for (int64_t j = 0; j < m; ++j) mixes[j] = products[row * m + j] * r;
+  __shared__ float mixes[(2 + kMaxHc) * kMaxHc];
+  const float r = StreamRmsFactor(ss, n, s.norm_eps);
+  for (int64_t j = threadIdx.x; j < m; j += blockDim.x) mixes[j] = products[row * m + j] * r;
+  __syncthreads();
+  if (hc * hc <= 32) {
+    if (threadIdx.x < 32) {
+      SinkhornSplitWarp(mixes, scale, base, hc, s.sinkhorn_iters, s.hc_eps, pre, post + row * hc,
+                        comb + row * hc * hc);
+    }
+  } else if (threadIdx.x == 0) {
     SinkhornSplitHc(mixes, scale, base, hc, s.sinkhorn_iters, s.hc_eps, pre, post + row * hc,
                     comb + row * hc * hc);
   }
