@@ -105,17 +105,24 @@ int main(int argc, char** argv) {
     const kc::DeviceBuffer q = ToDevice(Floats(static_cast<size_t>(heads * hd), rng, 1.0f), stream);
     const kc::DeviceBuffer sink = ToDevice(Floats(static_cast<size_t>(heads), rng, 1.0f), stream);
     kc::DeviceBuffer o(static_cast<size_t>(heads * hd) * sizeof(float));
+    // The decode step's call splits the list over CTAs (flash-decoding, with a scratch); the
+    // "unsplit" line is one CTA per head, the CPU's bits, as prefill (SparseAttentionTokens) runs.
+    kc::DeviceBuffer split_scratch(
+        static_cast<size_t>(kc::SparseAttentionScratchFloats(heads, hd)) * sizeof(float));
     for (const int64_t n : {640LL, 8320LL}) {
       std::vector<int32_t> index(static_cast<size_t>(n));
       std::uniform_int_distribution<int32_t> pick(0, cache_rows - 1);
       for (int32_t& e : index) e = pick(rng);
       const kc::DeviceBuffer dindex = ToDevice(index, stream);
-      const double secs = TimePerCall(reps, stream, [&] {
-        kc::SparseAttention(q.as<float>(), heads, hd, kv.as<uint16_t>(), dindex.as<int32_t>(), n,
-                            sink.as<float>(), 0.044f, o.as<float>(), stream);
-      });
-      report("sparse_attention 64x512 over " + std::to_string(n), secs,
-             static_cast<double>(n * hd * 2));
+      for (const bool split : {true, false}) {
+        float* scratch = split ? split_scratch.as<float>() : nullptr;
+        const double secs = TimePerCall(reps, stream, [&] {
+          kc::SparseAttention(q.as<float>(), heads, hd, kv.as<uint16_t>(), dindex.as<int32_t>(),
+                              n, sink.as<float>(), 0.044f, o.as<float>(), stream, scratch);
+        });
+        report("sparse_attention 64x512 over " + std::to_string(n) + (split ? "" : " unsplit"),
+               secs, static_cast<double>(n * hd * 2));
+      }
     }
     // Per-token norms and rotations of the query side.
     kc::DeviceBuffer qn = ToDevice(Floats(static_cast<size_t>(heads * hd), rng, 1.0f), stream);

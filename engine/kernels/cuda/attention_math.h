@@ -4,7 +4,8 @@
 //   per-head RMSNorm     cpu/head_norm.h HeadRmsNormBf16
 //   Hadamard rotation    cpu/quant_ops.h HadamardRotateBf16 (the same butterflies)
 //   sparse attention     cpu/attention_ops.h SparseAttentionHead (blocks of 64, online
-//                        softmax, bf16 probabilities, the sink in the denominator)
+//                        softmax, bf16 probabilities, the sink in the denominator); split
+//                        over CTAs (flash-decoding) it meets the `fast` contract instead
 //   indexer scores       forward/indexer.h IndexerScores
 //   stable top-k         forward/indexer.h StableTopK, as a selection on 64-bit keys
 // The sums the kernels split across threads (the squares of a head, the q.K dots) add values
@@ -114,14 +115,12 @@ DSAGENT_HD float SinkDenominator(const OnlineSoftmax& st, float sink) {
   return st.sum_exp + (st.running_max == NegInfF() ? ExpF(sink) : ExpF(sink - st.running_max));
 }
 
-// Host reference of the kernel's schedule (one thread's view of each step, in sequence): the
-// device-free tests compare it with cpu::SparseAttentionHead. q [hd]; kv rows of hd bf16
-// bits; index [n] rows of kv (-1 masked); o [hd].
-inline void SparseAttentionHeadBySteps(const float* q, const uint16_t* kv, const int32_t* index,
-                                       int64_t n, int64_t hd, float sink, float scale, float* o,
-                                       float* acc /* [hd] scratch */) {
-  for (int64_t d = 0; d < hd; ++d) acc[d] = 0.0f;
-  OnlineSoftmax st = NewOnlineSoftmax();
+// The blocks of 64 of the entries index[0 .. n) run from a given state (every step above in
+// sequence, one thread's view): what one CTA of the kernel computes over its split of the list.
+// acc [hd] is the unnormalised P.V (relative to st.running_max).
+inline void SparseAttentionBlocksBySteps(const float* q, const uint16_t* kv, const int32_t* index,
+                                         int64_t n, int64_t hd, float scale, OnlineSoftmax& st,
+                                         float* acc) {
   float score[kAttentionBlock];
   double pb[kAttentionBlock];
   for (int64_t b0 = 0; b0 < n; b0 += kAttentionBlock) {
@@ -149,8 +148,140 @@ inline void SparseAttentionHeadBySteps(const float* q, const uint16_t* kv, const
       acc[d] = RescaledAccumulator(acc[d], rescale, pv);
     }
   }
+}
+
+// Host reference of the one-CTA-per-head schedule: the device-free tests compare it with
+// cpu::SparseAttentionHead (the same bits). q [hd]; kv rows of hd bf16 bits; index [n] rows of
+// kv (-1 masked); o [hd].
+inline void SparseAttentionHeadBySteps(const float* q, const uint16_t* kv, const int32_t* index,
+                                       int64_t n, int64_t hd, float sink, float scale, float* o,
+                                       float* acc /* [hd] scratch */) {
+  for (int64_t d = 0; d < hd; ++d) acc[d] = 0.0f;
+  OnlineSoftmax st = NewOnlineSoftmax();
+  SparseAttentionBlocksBySteps(q, kv, index, n, hd, scale, st, acc);
   const float denom = SinkDenominator(st, sink);
   for (int64_t d = 0; d < hd; ++d) o[d] = RoundBf16(acc[d] / denom);
+}
+
+// ---- flash-decoding: the index list split over several CTAs, then a combine ------------------
+// Split s of a head takes the blocks [s * blocks_per_split, (s + 1) * blocks_per_split) of its
+// list (the CPU's blocks of 64). The CPU rounds each block's probabilities to bf16 relative to
+// the running max of every score so far, so a split cannot start from a fresh state (that moves
+// the bf16 roundings: 2-ulp outputs, measured on the host). Three launches instead:
+//   1. every split's score max (SplitScoreMax; the dots are the CPU's);
+//   2. every split runs the CPU's block steps from a state whose running max is the max of the
+//      earlier splits' maxima (SplitStartState): each block's max, probabilities and fp32 P.V
+//      are then the CPU's bits; the split leaves its state and unnormalised accumulator;
+//   3. the combine rescales every split to the overall max (the CPU's final running max) and sums
+//      them in split order in double.
+// With one split this is the CPU's arithmetic exactly (every weight is exp(0) = 1 and the double
+// products are exact). With more, the accumulator of a split is rescaled once by
+// exp(max_s - max) instead of block by block in fp32, a different rounding order: the `fast`
+// contract (>= 99.9% of bf16 outputs identical, the rest within 1 ulp), not the same bits. The
+// host test (cuda_attention_split_math_test.cc) counts both against the CPU.
+constexpr int kAttentionMaxSplits = 32;      // bounds the scratch (SparseAttentionScratchFloats)
+constexpr int64_t kAttentionTargetCtas = 1024;  // enough CTAs for ~8 per SM of an H200 (132 SMs)
+
+struct AttentionSplitPlan {
+  int splits;            // 1 .. kAttentionMaxSplits; 1 for an empty list
+  int blocks_per_split;  // every split has at least one block
+};
+// The split of a list of n entries when `ctas_per_split` CTAs (heads x tokens) run each split:
+// enough splits to reach about kAttentionTargetCtas CTAs, at most one per block.
+DSAGENT_HD AttentionSplitPlan PlanAttentionSplits(int64_t n, int64_t ctas_per_split) {
+  const int64_t blocks = (n + kAttentionBlock - 1) / kAttentionBlock;
+  if (blocks <= 1 || ctas_per_split <= 0) return {1, 1};
+  int64_t want = (kAttentionTargetCtas + ctas_per_split - 1) / ctas_per_split;
+  if (want > kAttentionMaxSplits) want = kAttentionMaxSplits;
+  if (want > blocks) want = blocks;
+  if (want < 1) want = 1;
+  const int64_t per = (blocks + want - 1) / want;
+  return {static_cast<int>((blocks + per - 1) / per), static_cast<int>(per)};
+}
+// Phase 1 for one split of index[0 .. n): the max of its visible scores (-inf if none).
+inline float SplitScoreMax(const float* q, const uint16_t* kv, const int32_t* index, int64_t n,
+                           int64_t hd, float scale) {
+  float m = NegInfF();
+  for (int64_t j = 0; j < n; ++j) {
+    if (index[j] < 0) continue;
+    double dot = 0;
+    for (int64_t d = 0; d < hd; ++d) {
+      dot += static_cast<double>(q[d]) * static_cast<double>(Bf16ToFloat(kv[index[j] * hd + d]));
+    }
+    const float v = AttentionScore(dot, scale);
+    if (RaisesMax(m, v)) m = v;
+  }
+  return m;
+}
+// Phase 2's starting state of split s: the running max the CPU holds when it reaches the split's
+// first block (the max of the earlier splits' maxima, -inf for split 0), nothing summed yet.
+DSAGENT_HD OnlineSoftmax SplitStartState(const float* split_max, int s) {
+  float m = NegInfF();
+  for (int i = 0; i < s; ++i) {
+    if (RaisesMax(m, split_max[i])) m = split_max[i];
+  }
+  return {m, 0.0f};
+}
+// The largest running max of the splits' states (-inf when no split saw a visible entry).
+DSAGENT_HD float CombinedMax(const OnlineSoftmax* part, int splits) {
+  float m = NegInfF();
+  for (int s = 0; s < splits; ++s) {
+    if (RaisesMax(m, part[s].running_max)) m = part[s].running_max;
+  }
+  return m;
+}
+// A split's weight under the combined max: exp(max_s - max) in fp32; 0 for a split with nothing
+// visible (its sum and accumulator are 0 anyway).
+DSAGENT_HD float SplitWeight(float part_max, float max) {
+  return part_max == NegInfF() ? 0.0f : ExpF(part_max - max);
+}
+// The combined state: the combined max and fp32 of the weighted sums in double, in split order.
+DSAGENT_HD OnlineSoftmax CombinedState(const OnlineSoftmax* part, const float* weight, int splits,
+                                       float max) {
+  double sum = 0;
+  for (int s = 0; s < splits; ++s) {
+    sum += static_cast<double>(part[s].sum_exp) * static_cast<double>(weight[s]);
+  }
+  return {max, static_cast<float>(sum)};
+}
+// One combined accumulator value: fp32 of sum_s acc_s * weight_s in double, in split order;
+// acc_s = acc[s * stride].
+DSAGENT_HD float CombinedAccumulator(const float* acc, int64_t stride, const float* weight,
+                                     int splits) {
+  double sum = 0;
+  for (int s = 0; s < splits; ++s) {
+    if (weight[s] != 0.0f) sum += static_cast<double>(acc[s * stride]) * weight[s];
+  }
+  return static_cast<float>(sum);
+}
+
+// Host reference of the split schedule: the splits' maxima, each split's blocks by
+// SparseAttentionBlocksBySteps from its start state, then the combine, as the three launches run
+// them. acc: [splits * hd] scratch, part: [splits].
+inline void SparseAttentionHeadBySplits(const float* q, const uint16_t* kv, const int32_t* index,
+                                        int64_t n, int64_t hd, float sink, float scale,
+                                        AttentionSplitPlan plan, float* o, float* acc,
+                                        OnlineSoftmax* part) {
+  const int64_t per = static_cast<int64_t>(plan.blocks_per_split) * kAttentionBlock;
+  float split_max[kAttentionMaxSplits];
+  for (int s = 0; s < plan.splits; ++s) {
+    const int64_t begin = s * per, len = n - begin < per ? n - begin : per;
+    split_max[s] = len > 0 ? SplitScoreMax(q, kv, index + begin, len, hd, scale) : NegInfF();
+  }
+  for (int s = 0; s < plan.splits; ++s) {
+    float* a = acc + s * hd;
+    for (int64_t d = 0; d < hd; ++d) a[d] = 0.0f;
+    part[s] = SplitStartState(split_max, s);
+    const int64_t begin = s * per, len = n - begin < per ? n - begin : per;
+    if (len > 0) SparseAttentionBlocksBySteps(q, kv, index + begin, len, hd, scale, part[s], a);
+  }
+  const float max = CombinedMax(part, plan.splits);
+  float weight[kAttentionMaxSplits];
+  for (int s = 0; s < plan.splits; ++s) weight[s] = SplitWeight(part[s].running_max, max);
+  const float denom = SinkDenominator(CombinedState(part, weight, plan.splits, max), sink);
+  for (int64_t d = 0; d < hd; ++d) {
+    o[d] = RoundBf16(CombinedAccumulator(acc + d, hd, weight, plan.splits) / denom);
+  }
 }
 
 // ---- lightning indexer ---------------------------------------------------------------------

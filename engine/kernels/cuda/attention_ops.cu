@@ -1,7 +1,9 @@
 // HeadRmsNorm, HadamardRotate and SparseAttention on the device (attention_ops.h); the arithmetic
 // is attention_math.h's, shared with the host tests. One block per vector or head, reductions in
-// shared memory; the attention stages each index block's KV rows in shared memory (2026-12-04,
-// after the first GPU run timed the earlier version at 1.9 GB/s; not yet run on a GPU).
+// shared memory; the attention stages each index block's KV rows in shared memory and, given a
+// scratch, splits a decode token's list over several CTAs per head with a combine kernel after
+// (flash-decoding; 2026-12-04, after the first GPU run timed the earlier version at 1.9 GB/s;
+// neither change has run on a GPU yet).
 #include <cuda_runtime.h>
 
 #include <atomic>
@@ -59,12 +61,19 @@ __global__ void HadamardKernel(float* x, int64_t n) {
 // warp 0 finds the block's max, every thread one entry's probability, thread 0 the state's
 // update (the probabilities summed in order); then each thread accumulates P.V for its dims in
 // index order (the CPU's order: the same bits).
-// Grid: (heads, tokens). Token t's list is index[list_begin[t] .. list_begin[t+1]), or the one
-// list index[0 .. n) when list_begin is null. Dynamic shared memory: q and acc (hd floats each),
-// then kAttentionBlock rows of hd bf16. vec16: kv and hd allow 16-byte row loads.
+// Grid: (heads, tokens, splits). Token t's list is index[list_begin[t] .. list_begin[t+1]), or
+// the one list index[0 .. n) when list_begin is null. Dynamic shared memory: q and acc (hd floats
+// each), then kAttentionBlock rows of hd bf16. vec16: kv and hd allow 16-byte row loads.
+// part_acc null: one split, the output written here (the CPU's bits). Otherwise split z takes the
+// entries [z * per_split, (z + 1) * per_split); slot (t * heads + head) * splits + z:
+//   max_only (phase 1): only the dots and block maxima; the split's score max -> split_max[slot];
+//   else (phase 2): from SplitStartState(split_max), the whole step; the state and accumulator ->
+//   part_state / part_acc for SparseAttentionCombineKernel (attention_math.h, flash-decoding).
 __global__ void SparseAttentionKernel(const float* q, int64_t heads, int64_t hd, const uint16_t* kv,
                                       const int32_t* index, const int64_t* list_begin, int64_t n,
-                                      const float* sink, float scale, float* o, bool vec16) {
+                                      const float* sink, float scale, float* o, bool vec16,
+                                      int64_t per_split, float* split_max, bool max_only,
+                                      float* part_acc, OnlineSoftmax* part_state) {
   extern __shared__ __align__(16) unsigned char smem[];
   float* qs = reinterpret_cast<float*>(smem);  // [hd]
   float* acc = qs + hd;                        // [hd]
@@ -80,13 +89,24 @@ __global__ void SparseAttentionKernel(const float* q, int64_t heads, int64_t hd,
     index += list_begin[t];
     n = list_begin[t + 1] - list_begin[t];
   }
+  const bool split = split_max != nullptr;
+  const int64_t slot = (t * heads + head) * gridDim.z + blockIdx.z;
+  if (split) {
+    const int64_t begin = static_cast<int64_t>(blockIdx.z) * per_split;
+    index += begin;
+    n = n - begin < per_split ? n - begin : per_split;
+  }
   const int tid = static_cast<int>(threadIdx.x), threads = static_cast<int>(blockDim.x);
   const int lane = tid & 31, warp = tid >> 5, warps = threads >> 5;
   for (int64_t d = tid; d < hd; d += threads) {
     qs[d] = qh[d];
     acc[d] = 0.0f;
   }
-  if (tid == 0) state = NewOnlineSoftmax();
+  if (tid == 0) {
+    state = split && !max_only
+                ? SplitStartState(split_max + (slot - blockIdx.z), static_cast<int>(blockIdx.z))
+                : NewOnlineSoftmax();
+  }
   for (int64_t b0 = 0; b0 < n; b0 += kAttentionBlock) {
     const int bn = static_cast<int>(n - b0 < kAttentionBlock ? n - b0 : kAttentionBlock);
     for (int j = tid; j < bn; j += threads) ids[j] = index[b0 + j];
@@ -134,6 +154,11 @@ __global__ void SparseAttentionKernel(const float* q, int64_t heads, int64_t hd,
     }
     __syncthreads();
     const float bmax = block_max;
+    if (max_only) {  // phase 1: the running max is all it keeps
+      if (tid == 0 && bmax != NegInfF()) state.running_max = bmax;
+      __syncthreads();  // also: ids and rows are rewritten by the next block
+      continue;
+    }
     if (bmax != NegInfF()) {  // uniform: nothing visible yet changes nothing
       for (int j = tid; j < bn; j += threads) {
         const float p = BlockProbability(score[j], bmax);
@@ -155,9 +180,40 @@ __global__ void SparseAttentionKernel(const float* q, int64_t heads, int64_t hd,
     }
     __syncthreads();  // ids, rows, score and pb are rewritten by the next block
   }
+  if (max_only) {
+    if (tid == 0) split_max[slot] = state.running_max;
+    return;
+  }
+  if (split) {
+    for (int64_t d = tid; d < hd; d += threads) part_acc[slot * hd + d] = acc[d];
+    if (tid == 0) part_state[slot] = state;
+    return;
+  }
   if (tid == 0) denom = SinkDenominator(state, sink[head]);
   __syncthreads();
   for (int64_t d = tid; d < hd; d += threads) o[(t * heads + head) * hd + d] = RoundBf16(acc[d] / denom);
+}
+
+// One block per (head, token): the splits' weights and the denominator by thread 0 (at most
+// kAttentionMaxSplits exps), then every dim's weighted sum over the splits in split order.
+__global__ void SparseAttentionCombineKernel(const float* part_acc, const OnlineSoftmax* part_state,
+                                             int splits, int64_t heads, int64_t hd,
+                                             const float* sink, float* o) {
+  __shared__ float weight[kAttentionMaxSplits];
+  __shared__ float denom;
+  const int64_t head = blockIdx.x, t = blockIdx.y;
+  const int64_t slot0 = (t * heads + head) * splits;
+  const OnlineSoftmax* part = part_state + slot0;
+  if (threadIdx.x == 0) {
+    const float max = CombinedMax(part, splits);
+    for (int s = 0; s < splits; ++s) weight[s] = SplitWeight(part[s].running_max, max);
+    denom = SinkDenominator(CombinedState(part, weight, splits, max), sink[head]);
+  }
+  __syncthreads();
+  for (int64_t d = threadIdx.x; d < hd; d += blockDim.x) {
+    o[(t * heads + head) * hd + d] =
+        RoundBf16(CombinedAccumulator(part_acc + slot0 * hd + d, hd, weight, splits) / denom);
+  }
 }
 
 // The attention kernel's dynamic shared memory (opted in above 48 KB): room for head dims up to
@@ -194,7 +250,7 @@ size_t AttentionSharedBytes(int64_t head_dim) {
 void LaunchSparseAttention(const float* q, int64_t tokens, int64_t heads, int64_t head_dim,
                            const uint16_t* kv, const int32_t* index, const int64_t* list_begin,
                            int64_t n, const float* sink, float scale, float* o,
-                           CudaStream& stream) {
+                           CudaStream& stream, float* split_scratch) {
   if (head_dim <= 0 || AttentionSharedBytes(head_dim) > kAttentionSharedBytesMax) {
     throw CudaError("SparseAttention: head_dim " + std::to_string(head_dim) + " is outside 1 .. " +
                     std::to_string(kAttentionMaxHeadDim));
@@ -217,24 +273,56 @@ void LaunchSparseAttention(const float* q, int64_t tokens, int64_t heads, int64_
     raised.fetch_or(bit, std::memory_order_release);
   }
   const bool vec16 = head_dim % 8 == 0 && reinterpret_cast<uintptr_t>(kv) % 16 == 0;
-  const dim3 grid(static_cast<unsigned>(heads), static_cast<unsigned>(tokens));
-  SparseAttentionKernel<<<grid, kThreads, AttentionSharedBytes(head_dim), Raw(stream)>>>(
-      q, heads, head_dim, kv, index, list_begin, n, sink, scale, o, vec16);
+  // Split only a single list (decode): the per-token lists of prefill have their own lengths.
+  const AttentionSplitPlan plan = split_scratch != nullptr && list_begin == nullptr
+                                      ? PlanAttentionSplits(n, heads * tokens)
+                                      : AttentionSplitPlan{1, 1};
+  const bool split = plan.splits > 1;
+  // The scratch (SparseAttentionScratchFloats): accumulators, states, split maxima.
+  const int64_t slots = heads * kAttentionMaxSplits;
+  float* part_acc = split ? split_scratch : nullptr;
+  OnlineSoftmax* part_state =
+      split ? reinterpret_cast<OnlineSoftmax*>(split_scratch + slots * head_dim) : nullptr;
+  float* split_max = split ? split_scratch + slots * (head_dim + 2) : nullptr;
+  const int64_t per_split = static_cast<int64_t>(plan.blocks_per_split) * kAttentionBlock;
+  const dim3 grid(static_cast<unsigned>(heads), static_cast<unsigned>(tokens),
+                  static_cast<unsigned>(plan.splits));
+  const size_t shared = AttentionSharedBytes(head_dim);
+  if (split) {
+    SparseAttentionKernel<<<grid, kThreads, shared, Raw(stream)>>>(
+        q, heads, head_dim, kv, index, list_begin, n, sink, scale, o, vec16, per_split, split_max,
+        true, part_acc, part_state);
+    CheckCuda(cudaGetLastError(), "SparseAttention split maxima launch");
+  }
+  SparseAttentionKernel<<<grid, kThreads, shared, Raw(stream)>>>(
+      q, heads, head_dim, kv, index, list_begin, n, sink, scale, o, vec16, per_split, split_max,
+      false, part_acc, part_state);
   CheckCuda(cudaGetLastError(), "SparseAttention launch");
+  if (!split) return;
+  const dim3 combine_grid(static_cast<unsigned>(heads), static_cast<unsigned>(tokens));
+  SparseAttentionCombineKernel<<<combine_grid, kThreads, 0, Raw(stream)>>>(
+      part_acc, part_state, plan.splits, heads, head_dim, sink, o);
+  CheckCuda(cudaGetLastError(), "SparseAttention combine launch");
 }
 }  // namespace
 
 void SparseAttention(const float* q, int64_t heads, int64_t head_dim, const uint16_t* kv,
                      const int32_t* index, int64_t n, const float* sink, float scale, float* o,
-                     CudaStream& stream) {
-  LaunchSparseAttention(q, 1, heads, head_dim, kv, index, nullptr, n, sink, scale, o, stream);
+                     CudaStream& stream, float* split_scratch) {
+  LaunchSparseAttention(q, 1, heads, head_dim, kv, index, nullptr, n, sink, scale, o, stream,
+                        split_scratch);
+}
+
+int64_t SparseAttentionScratchFloats(int64_t heads, int64_t head_dim) {
+  // Accumulators, the states (2 floats each, OnlineSoftmax), the split maxima.
+  return heads * kAttentionMaxSplits * (head_dim + 3);
 }
 
 void SparseAttentionTokens(const float* q, int64_t tokens, int64_t heads, int64_t head_dim,
                            const uint16_t* kv, const int32_t* index, const int64_t* list_begin,
                            const float* sink, float scale, float* o, CudaStream& stream) {
   LaunchSparseAttention(q, tokens, heads, head_dim, kv, index, list_begin, 0, sink, scale, o,
-                        stream);
+                        stream, nullptr);
 }
 
 }  // namespace dsagent::engine::kernels::cuda

@@ -30,13 +30,21 @@ void HadamardRotate(float* x, int64_t count, int64_t n, CudaStream& stream);
 // q [heads, head_dim] (bf16 values); kv: rows of head_dim bf16 bits (the cache); index [n] rows
 // of kv in the reference's order, -1 masked; sink [heads] the heads' sink logits; scale the
 // softmax scale. Writes o [heads, head_dim] (bf16 values). n may be 0 (only the sink).
+// split_scratch null: one CTA per head walks the whole list, the CPU's bits. Otherwise (device
+// floats, SparseAttentionScratchFloats of them; not shared with concurrent calls) the list is
+// split over up to 32 CTAs per head and combined (flash-decoding, attention_math.h
+// PlanAttentionSplits): the `fast` contract, not the same bits, since the accumulator is
+// rescaled per split rather than per block. Not yet timed on a GPU.
 void SparseAttention(const float* q, int64_t heads, int64_t head_dim, const uint16_t* kv,
                      const int32_t* index, int64_t n, const float* sink, float scale, float* o,
-                     CudaStream& stream);
+                     CudaStream& stream, float* split_scratch = nullptr);
+
+// The floats of SparseAttention's split_scratch for heads x head_dim (any n).
+int64_t SparseAttentionScratchFloats(int64_t heads, int64_t head_dim);
 
 // Several query tokens (prefill), each over its own list: q, o [tokens, heads, head_dim]; token
 // t's list is index[list_begin[t] .. list_begin[t + 1]) (list_begin [tokens + 1] on the device,
-// as forward/attention.cc builds them). tokens <= 65535.
+// as forward/attention.cc builds them). tokens <= 65535. Never split: the CPU's bits.
 void SparseAttentionTokens(const float* q, int64_t tokens, int64_t heads, int64_t head_dim,
                            const uint16_t* kv, const int32_t* index, const int64_t* list_begin,
                            const float* sink, float scale, float* o, CudaStream& stream);

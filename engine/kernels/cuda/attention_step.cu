@@ -97,6 +97,7 @@ DeviceAttention DeviceAttention::Create(const AttentionShape& s, const Attention
   a.kv = floats(s.head_dim);
   a.o = floats(s.heads * s.head_dim);
   a.z = floats(s.o_groups * s.o_lora_rank);
+  a.attention_splits = floats(SparseAttentionScratchFloats(s.heads, s.head_dim));
   a.list = DeviceBuffer(static_cast<size_t>(s.window + compressed_rows) * sizeof(int32_t));
   a.selected =
       DeviceBuffer(static_cast<size_t>(a.indexer ? a.indexer->shape.topk : 1) * sizeof(int32_t));
@@ -171,8 +172,9 @@ void AttentionDecode(DeviceAttention& a, DeviceAttentionState& state, const floa
   CheckCuda(cudaGetLastError(), "attention list launch");
   float* o = a.o.as<float>();
   const float scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
+  // Split over CTAs (flash-decoding): the `fast` contract rather than the CPU's bits.
   SparseAttention(q, s.heads, hd, cache, a.list.as<int32_t>(), n, a.attn_sink.as<float>(), scale, o,
-                  stream);
+                  stream, a.attention_splits.as<float>());
   RopeRotate(o, s.heads, hd, hd, s.rope_dims, a.freqs.as<float>(), pos, true, stream);
   // Grouped low-rank output: z_g = (rows of group g of wo_a) . o_g (bf16), out = wo_b .
   // act_quant(z).

@@ -49,6 +49,7 @@ struct DeviceAttention {
   std::optional<DeviceCompressor> compressor;  // ratio > 0
   std::optional<DeviceIndexer> indexer;        // ratio 4
   DeviceBuffer x_quant, qr, qr_quant, q, kv, o, z, list, selected;  // scratch
+  DeviceBuffer attention_splits;  // SparseAttention's split scratch
 
   // Uploads everything; `compressor` and `indexer` as the ratio needs them (else empty).
   // Throws std::invalid_argument for sizes that do not fit the shape, CudaError for the device.

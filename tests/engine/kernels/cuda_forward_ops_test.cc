@@ -11,6 +11,7 @@
 #include <limits>
 #include <optional>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "engine/forward/attention.h"
@@ -112,7 +113,9 @@ TEST(CudaForwardOpsTest, SparseAttentionMatchesTheCpuHeads) {
     const std::vector<uint16_t> kv =
         ToBf16Bits(RandomBf16(static_cast<size_t>(cache_rows * hd), rng, 1.0f));
     const DeviceBuffer dkv = ToDevice(kv, stream);
-    for (const int64_t n : {0LL, 1LL, 64LL, 65LL, 640LL}) {
+    DeviceBuffer split_scratch(static_cast<size_t>(SparseAttentionScratchFloats(heads, hd)) *
+                               sizeof(float));
+    for (const int64_t n : {0LL, 1LL, 64LL, 65LL, 640LL, 2000LL}) {
       std::uniform_int_distribution<int32_t> pick(0, cache_rows - 1);
       std::vector<int32_t> index(static_cast<size_t>(n));
       for (int64_t j = 0; j < n; ++j) {
@@ -135,10 +138,22 @@ TEST(CudaForwardOpsTest, SparseAttentionMatchesTheCpuHeads) {
       const DeviceBuffer dq = ToDevice(q, stream), dsink = ToDevice(sink, stream);
       const DeviceBuffer dindex = ToDevice(n > 0 ? index : std::vector<int32_t>{0}, stream);
       DeviceBuffer dout(q.size() * sizeof(float));
-      SparseAttention(dq.as<float>(), heads, hd, dkv.as<uint16_t>(), dindex.as<int32_t>(), n,
-                      dsink.as<float>(), scale, dout.as<float>(), stream);
-      ExpectContract(ToHost(dout, q.size(), stream), cpu,
-                     "sparse_attention hd " + std::to_string(hd) + " n " + std::to_string(n), true);
+      // Without a scratch one CTA per head (the CPU's bits, checked as such); with one the list
+      // is split over CTAs and combined (the contract; attention_math.h, flash-decoding).
+      for (const bool split : {false, true}) {
+        float* scratch = split ? split_scratch.as<float>() : nullptr;
+        SparseAttention(dq.as<float>(), heads, hd, dkv.as<uint16_t>(), dindex.as<int32_t>(), n,
+                        dsink.as<float>(), scale, dout.as<float>(), stream, scratch);
+        const std::vector<float> gpu = ToHost(dout, q.size(), stream);
+        const std::string what = std::string("sparse_attention ") + (split ? "split" : "unsplit") +
+                                 " hd " + std::to_string(hd) + " n " + std::to_string(n);
+        ExpectContract(gpu, cpu, what, true);
+        if (!split) {
+          size_t same = 0;
+          for (size_t i = 0; i < gpu.size(); ++i) same += test_support::Bits(gpu[i]) == test_support::Bits(cpu[i]) ? 1 : 0;
+          EXPECT_EQ(same, gpu.size()) << what;
+        }
+      }
     }
   }
 }
