@@ -321,5 +321,18 @@ DSAGENT_HD int RadixSelectBucket(const uint32_t* histogram /* [256] */, uint32_t
   }
   return 0;
 }
+// One pass at `shift` (56, 48, .., 0): the bucket by RadixSelectBucket joins prefix and mask.
+// Returns true when the selection is settled: the chosen bucket holds exactly `rank` keys, so
+// every key in it is selected and `key >= prefix` (the lower bits 0) picks exactly k keys, the
+// same k the remaining passes would settle on. With scores that differ the search ends after
+// 2-3 of the 8 passes; only ties in the score go on to the index bytes. The last pass always
+// ends it (distinct keys: the bucket holds one).
+DSAGENT_HD bool RadixSelectPass(const uint32_t* histogram /* [256] */, int shift, uint32_t& rank,
+                                uint64_t& prefix, uint64_t& mask) {
+  const int bucket = RadixSelectBucket(histogram, rank);
+  prefix |= static_cast<uint64_t>(bucket) << shift;
+  mask |= static_cast<uint64_t>(255) << shift;
+  return histogram[bucket] == rank;
+}
 
 }  // namespace dsagent::engine::kernels::cuda

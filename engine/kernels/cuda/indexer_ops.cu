@@ -113,7 +113,8 @@ __global__ void IndexerScoresTiledKernel(const float* q, const float* head_weigh
 
 // One block per row. The keys (score, then the lower index) are distinct, so the k-th largest
 // key T found by the radix passes selects exactly k keys (key >= T); they are gathered in any
-// order and sorted by key, which is the stable sort's order.
+// order and sorted by key, which is the stable sort's order. The passes stop as soon as the
+// chosen bucket is taken whole (RadixSelectPass): scores that differ settle in 2-3 passes of 8.
 __global__ void TopKKernel(const float* score, int64_t n, int64_t k, int64_t padded, int32_t* out) {
   extern __shared__ __align__(16) unsigned char smem[];
   uint64_t* sel = reinterpret_cast<uint64_t*>(smem);  // [padded]
@@ -121,6 +122,7 @@ __global__ void TopKKernel(const float* score, int64_t n, int64_t k, int64_t pad
   __shared__ uint64_t prefix, mask;
   __shared__ uint32_t rank;
   __shared__ unsigned count;
+  __shared__ bool settled;
   const float* s = score + static_cast<int64_t>(blockIdx.x) * n;
   if (threadIdx.x == 0) {
     prefix = 0;
@@ -148,12 +150,15 @@ __global__ void TopKKernel(const float* score, int64_t n, int64_t k, int64_t pad
     __syncthreads();
     if (threadIdx.x == 0) {
       uint32_t r = rank;
-      const int bucket = RadixSelectBucket(histogram, r);
+      uint64_t p = prefix, m = mask;
+      settled = RadixSelectPass(histogram, shift, r, p, m);
       rank = r;
-      prefix |= static_cast<uint64_t>(bucket) << shift;
-      mask |= static_cast<uint64_t>(255) << shift;
+      prefix = p;
+      mask = m;
     }
     __syncthreads();
+    if (settled) break;  // uniform: every thread reads it after the barrier
+    // (the next pass's histogram reset is ordered after this read by its own barrier)
   }
   // Padding keys are 0, below every real key (the index half of a real key is never all ones).
   for (int64_t i = threadIdx.x; i < padded; i += blockDim.x) sel[i] = 0;

@@ -241,21 +241,25 @@ TEST(CudaForwardMathTest, IndexerTermsMatchTheCpuScores) {
 }
 
 // The TopK kernel's selection, pass by pass on the host: histograms of the next key byte among
-// the keys matching the chosen prefix, RadixSelectBucket, then every key >= the k-th sorted.
-std::vector<int32_t> TopKBySelection(const std::vector<float>& score, int64_t k) {
+// the keys matching the chosen prefix, RadixSelectPass (stopping once settled), then every key
+// >= the threshold, sorted. `passes` (optional) gets the number of histogram passes run.
+std::vector<int32_t> TopKBySelection(const std::vector<float>& score, int64_t k,
+                                     int* passes = nullptr) {
   const int64_t n = static_cast<int64_t>(score.size()), kept = std::min(k, n);
   if (kept <= 0) return {};
   uint64_t prefix = 0, mask = 0;
   uint32_t rank = static_cast<uint32_t>(kept);
+  int run = 0;
   for (int shift = 56; shift >= 0; shift -= 8) {
     uint32_t histogram[256] = {};
     for (int64_t i = 0; i < n; ++i) {
       const uint64_t key = dm::TopKKey(score[static_cast<size_t>(i)], static_cast<uint32_t>(i));
       if ((key & mask) == prefix) ++histogram[(key >> shift) & 255u];
     }
-    prefix |= static_cast<uint64_t>(dm::RadixSelectBucket(histogram, rank)) << shift;
-    mask |= static_cast<uint64_t>(255) << shift;
+    ++run;
+    if (dm::RadixSelectPass(histogram, shift, rank, prefix, mask)) break;
   }
+  if (passes != nullptr) *passes = run;
   std::vector<uint64_t> selected;
   for (int64_t i = 0; i < n; ++i) {
     const uint64_t key = dm::TopKKey(score[static_cast<size_t>(i)], static_cast<uint32_t>(i));
@@ -310,6 +314,26 @@ TEST(CudaForwardMathTest, RadixTopKSelectsTheStableSortsPrefix) {
       ASSERT_EQ(TopKBySelection(score, k), cpu) << "n " << n << " k " << k;
     }
   }
+}
+
+// Scores that rarely tie (an indexer's over 16K keys) settle after a few of the 8 passes, with
+// the stable sort's selection; all-equal scores go on past the 4 score bytes into the index
+// bytes (here 7 passes: indices 256..511 fill the second index byte's bucket whole).
+TEST(CudaForwardMathTest, RadixTopKStopsOnceTheBucketIsTakenWhole) {
+  std::mt19937 rng(131);
+  const int64_t n = 16384, k = 512;
+  std::vector<float> score(static_cast<size_t>(n));
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (float& v : score) v = normal(rng);
+  std::vector<int32_t> cpu(static_cast<size_t>(k));
+  kernels::cpu::StableTopK(score.data(), n, k, cpu.data());
+  int passes = 0;
+  EXPECT_EQ(TopKBySelection(score, k, &passes), cpu);
+  EXPECT_LE(passes, 4);
+  std::fill(score.begin(), score.end(), 0.5f);
+  kernels::cpu::StableTopK(score.data(), n, k, cpu.data());
+  EXPECT_EQ(TopKBySelection(score, k, &passes), cpu);
+  EXPECT_EQ(passes, 7);
 }
 
 // The router kernel's schedule: scores per element (softmax by one thread), k arg-max rounds
