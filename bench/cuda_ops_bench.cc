@@ -117,8 +117,8 @@ int main(int argc, char** argv) {
       for (const bool split : {true, false}) {
         float* scratch = split ? split_scratch.as<float>() : nullptr;
         const double secs = TimePerCall(reps, stream, [&] {
-          kc::SparseAttention(q.as<float>(), heads, hd, kv.as<uint16_t>(), dindex.as<int32_t>(),
-                              n, sink.as<float>(), 0.044f, o.as<float>(), stream, scratch);
+          kc::SparseAttention(q.as<float>(), heads, hd, kv.as<uint16_t>(), dindex.as<int32_t>(), n,
+                              sink.as<float>(), 0.044f, o.as<float>(), stream, scratch);
         });
         report("sparse_attention 64x512 over " + std::to_string(n) + (split ? "" : " unsplit"),
                secs, static_cast<double>(n * hd * 2));

@@ -249,8 +249,8 @@ size_t AttentionSharedBytes(int64_t head_dim) {
 
 void LaunchSparseAttention(const float* q, int64_t tokens, int64_t heads, int64_t head_dim,
                            const uint16_t* kv, const int32_t* index, const int64_t* list_begin,
-                           int64_t n, const float* sink, float scale, float* o,
-                           CudaStream& stream, float* split_scratch) {
+                           int64_t n, const float* sink, float scale, float* o, CudaStream& stream,
+                           float* split_scratch) {
   if (head_dim <= 0 || AttentionSharedBytes(head_dim) > kAttentionSharedBytesMax) {
     throw CudaError("SparseAttention: head_dim " + std::to_string(head_dim) + " is outside 1 .. " +
                     std::to_string(kAttentionMaxHeadDim));

@@ -49,7 +49,8 @@ struct DeviceAttention {
   std::optional<DeviceCompressor> compressor;  // ratio > 0
   std::optional<DeviceIndexer> indexer;        // ratio 4
   DeviceBuffer x_quant, qr, qr_quant, q, kv, o, z, list, selected;  // scratch
-  DeviceBuffer attention_splits;  // SparseAttention's split scratch
+  // SparseAttention's split scratch (SparseAttentionScratchFloats: 4.2 MB for 64 heads of 512).
+  DeviceBuffer attention_splits;
 
   // Uploads everything; `compressor` and `indexer` as the ratio needs them (else empty).
   // Throws std::invalid_argument for sizes that do not fit the shape, CudaError for the device.

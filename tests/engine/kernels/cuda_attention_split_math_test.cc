@@ -7,8 +7,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -45,7 +45,8 @@ TEST(CudaAttentionSplitMathTest, ThePlanCoversEveryBlockOnceWithinTheLimits) {
       if (blocks == 0) continue;
       // Every block in some split and no split empty.
       EXPECT_GE(static_cast<int64_t>(p.splits) * p.blocks_per_split, blocks) << n << " " << ctas;
-      EXPECT_LT(static_cast<int64_t>(p.splits - 1) * p.blocks_per_split, blocks) << n << " " << ctas;
+      EXPECT_LT(static_cast<int64_t>(p.splits - 1) * p.blocks_per_split, blocks)
+          << n << " " << ctas;
     }
   }
   // The decode shapes of the bench: 64 heads over 640 rows -> a split per block (640 CTAs);
@@ -93,15 +94,16 @@ void CompareHeads(int64_t hd, int64_t n, bool mask_first_block, const dm::Attent
     dm::SparseAttentionHeadBySplits(q.data(), kv.data(), index.data(), n, hd, sink, scale, plan,
                                     gpu.data(), acc.data(), part.data());
     for (int64_t d = 0; d < hd; ++d) {
-      const uint32_t a = BitsOf(gpu[static_cast<size_t>(d)]), b = BitsOf(cpu[static_cast<size_t>(d)]);
+      const uint32_t a = BitsOf(gpu[static_cast<size_t>(d)]),
+                     b = BitsOf(cpu[static_cast<size_t>(d)]);
       ++c.total;
       if (a == b) {
         ++c.same;
         continue;
       }
       ASSERT_LE(std::llabs(static_cast<int64_t>(a >> 16) - static_cast<int64_t>(b >> 16)), 1)
-          << "hd " << hd << " n " << n << " splits " << plan.splits << " head " << h << " dim "
-          << d << ": " << gpu[static_cast<size_t>(d)] << " vs " << cpu[static_cast<size_t>(d)];
+          << "hd " << hd << " n " << n << " splits " << plan.splits << " head " << h << " dim " << d
+          << ": " << gpu[static_cast<size_t>(d)] << " vs " << cpu[static_cast<size_t>(d)];
       ++c.near;
     }
   }
@@ -114,8 +116,7 @@ TEST(CudaAttentionSplitMathTest, OneSplitGivesTheCpuBits) {
       for (const bool mask_first : {false, true}) {
         const int blocks = static_cast<int>((n + 63) / 64);
         Counts c;
-        CompareHeads(hd, n, mask_first, dm::AttentionSplitPlan{1, blocks > 0 ? blocks : 1}, rng,
-                     c);
+        CompareHeads(hd, n, mask_first, dm::AttentionSplitPlan{1, blocks > 0 ? blocks : 1}, rng, c);
         EXPECT_EQ(c.same, c.total) << "hd " << hd << " n " << n;
       }
     }
@@ -123,7 +124,8 @@ TEST(CudaAttentionSplitMathTest, OneSplitGivesTheCpuBits) {
 }
 
 // The kernels' plans for 64 heads (what the decode step launches), 32 splits (some empty when
-// the blocks do not fill them), and at most 7 splits of at least 3 blocks; all values within 1 ulp and >= 99.9% identical over the whole run.
+// the blocks do not fill them), and at most 7 splits of at least 3 blocks; all values within 1 ulp
+// and >= 99.9% identical over the whole run.
 TEST(CudaAttentionSplitMathTest, SplitsMeetTheFastContract) {
   std::mt19937 rng(313);
   Counts c;
@@ -135,7 +137,8 @@ TEST(CudaAttentionSplitMathTest, SplitsMeetTheFastContract) {
           dm::PlanAttentionSplits(n, 64),
           {blocks < dm::kAttentionMaxSplits ? blocks : dm::kAttentionMaxSplits,
            (blocks + dm::kAttentionMaxSplits - 1) / dm::kAttentionMaxSplits},
-          {(blocks + 2) / 3 < 7 ? (blocks + 2) / 3 : 7, (blocks + 6) / 7 > 3 ? (blocks + 6) / 7 : 3}};
+          {(blocks + 2) / 3 < 7 ? (blocks + 2) / 3 : 7,
+           (blocks + 6) / 7 > 3 ? (blocks + 6) / 7 : 3}};
       for (const dm::AttentionSplitPlan& plan : plans) {
         for (const bool mask_first : {false, true}) {
           CompareHeads(hd, n, mask_first, plan, rng, c);

@@ -150,7 +150,9 @@ TEST(CudaForwardOpsTest, SparseAttentionMatchesTheCpuHeads) {
         ExpectContract(gpu, cpu, what, true);
         if (!split) {
           size_t same = 0;
-          for (size_t i = 0; i < gpu.size(); ++i) same += test_support::Bits(gpu[i]) == test_support::Bits(cpu[i]) ? 1 : 0;
+          for (size_t i = 0; i < gpu.size(); ++i) {
+            same += test_support::Bits(gpu[i]) == test_support::Bits(cpu[i]) ? 1 : 0;
+          }
           EXPECT_EQ(same, gpu.size()) << what;
         }
       }
