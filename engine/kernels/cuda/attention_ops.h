@@ -32,7 +32,7 @@ void HadamardRotate(float* x, int64_t count, int64_t n, CudaStream& stream);
 // softmax scale. Writes o [heads, head_dim] (bf16 values). n may be 0 (only the sink).
 // split_scratch null: one CTA per head walks the whole list, the CPU's bits. Otherwise (device
 // floats, SparseAttentionScratchFloats of them; not shared with concurrent calls) the list is
-// split over up to 32 CTAs per head and combined (flash-decoding, attention_math.h
+// split over up to 16 CTAs per head and combined (flash-decoding, attention_math.h
 // PlanAttentionSplits): the `fast` contract, not the same bits, since the accumulator is
 // rescaled per split rather than per block. Not yet timed on a GPU.
 void SparseAttention(const float* q, int64_t heads, int64_t head_dim, const uint16_t* kv,

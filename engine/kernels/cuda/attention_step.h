@@ -49,7 +49,8 @@ struct DeviceAttention {
   std::optional<DeviceCompressor> compressor;  // ratio > 0
   std::optional<DeviceIndexer> indexer;        // ratio 4
   DeviceBuffer x_quant, qr, qr_quant, q, kv, o, z, list, selected;  // scratch
-  // SparseAttention's split scratch (SparseAttentionScratchFloats: 4.2 MB for 64 heads of 512).
+  // SparseAttention's split scratch (SparseAttentionScratchFloats: 2.1 MB for 64 heads of 512;
+  // one per layer, within the planner's kDeviceWorkspaceBytes).
   DeviceBuffer attention_splits;
 
   // Uploads everything; `compressor` and `indexer` as the ratio needs them (else empty).

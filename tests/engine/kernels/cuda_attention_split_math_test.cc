@@ -123,9 +123,9 @@ TEST(CudaAttentionSplitMathTest, OneSplitGivesTheCpuBits) {
   }
 }
 
-// The kernels' plans for 64 heads (what the decode step launches), 32 splits (some empty when
-// the blocks do not fill them), and at most 7 splits of at least 3 blocks; all values within 1 ulp
-// and >= 99.9% identical over the whole run.
+// The kernels' plans for 64 heads (what the decode step launches), kAttentionMaxSplits splits (some
+// empty when the blocks do not fill them), and at most 7 splits of at least 3 blocks; all values
+// within 1 ulp and >= 99.9% identical over the whole run.
 TEST(CudaAttentionSplitMathTest, SplitsMeetTheFastContract) {
   std::mt19937 rng(313);
   Counts c;
