@@ -133,19 +133,11 @@ __global__ void TopKKernel(const float* score, int64_t n, int64_t k, int64_t pad
   for (int shift = 56; shift >= 0; shift -= 8) {
     for (int b = threadIdx.x; b < 256; b += blockDim.x) histogram[b] = 0;
     __syncthreads();
-    // Warp-aggregated counts: scores cluster, so most lanes of a warp often hit one bucket (one
-    // atomic per bucket per warp instead of one per lane; the counts are the same).
-    for (int64_t base = 0; base < n; base += blockDim.x) {
-      const int64_t i = base + threadIdx.x;
-      unsigned bucket = 256;  // none
-      if (i < n) {
-        const uint64_t key = TopKKey(s[i], static_cast<uint32_t>(i));
-        if ((key & mask) == prefix) bucket = static_cast<unsigned>((key >> shift) & 255u);
-      }
-      const unsigned peers = __match_any_sync(kFullWarp, bucket);
-      if (bucket < 256 && (threadIdx.x & 31) == static_cast<unsigned>(__ffs(peers) - 1)) {
-        atomicAdd(&histogram[bucket], static_cast<unsigned>(__popc(peers)));
-      }
+    // (Counts aggregated per warp with __match_any_sync measured slower on an H200, 2026-12-04:
+    // 75 vs 63 us at 16K scores.)
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+      const uint64_t key = TopKKey(s[i], static_cast<uint32_t>(i));
+      if ((key & mask) == prefix) atomicAdd(&histogram[(key >> shift) & 255u], 1u);
     }
     __syncthreads();
     if (threadIdx.x == 0) {

@@ -98,14 +98,17 @@ TEST(CudaEngineRuntimeTest, APrefixStoredFromTheGpuServesTheGpuAndTheCpu) {
   REQUIRE_CUDA_DEVICE();
   ::dsagent::TempDir dir;
   ChatRequest request;
-  request.messages = OrderedJson::array({{{"role", "user"}, {"content", "hello there"}}});
+  // Long enough for the disk store, which keeps prefixes in whole alignment blocks.
+  std::string text;
+  for (int i = 0; i < 30; ++i) text += "hello there, line " + std::to_string(i) + ". ";
+  request.messages = OrderedJson::array({{{"role", "user"}, {"content", text}}});
   request.thinking = false;
   request.generate.max_tokens = 3;
   const auto open = [&](bool gpu) {
     EngineRuntimeOptions o{.model_dir = TinyModel(), .tokenizer_file = TinyTokenizer(), .threads = 2};
     if (gpu) {
       o.device = {DeviceKind::kCuda, 0};
-      o.context = 128;
+      o.context = 512;
     }
     o.memory_cache_entries = 0;  // the disk store alone: every hit below comes from it
     o.kv_dir = dir.path() / "kv";
