@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "engine/forward/moe.h"
+#include "engine/kernels/cuda/sequence_state_layout.h"
 
 namespace dsagent::engine::kernels::cuda {
 
@@ -47,9 +48,7 @@ DeviceAttention UploadAttention(const forward::AttentionWeights& w, const ModelC
   shape.o_lora_rank = c.o_lora_rank;
   shape.window = c.window_size;
   shape.ratio = ratio;
-  // A sequence of `tokens` positions holds tokens / ratio compressed entries; at least one slot
-  // (a context shorter than the ratio fills none, but the device step wants a buffer).
-  shape.capacity = ratio > 0 ? std::max<int64_t>(1, tokens / ratio) : 0;
+  shape.capacity = ratio > 0 ? CompressedEntrySlots(tokens, ratio) : 0;
   shape.norm_eps = eps;
   const AttentionWeightRows rows{w.wq_a.rows_view(), w.wq_b.rows_view(), w.wkv.rows_view(),
                                  w.wo_a.rows_view(), w.wo_b.rows_view(), w.q_norm,
@@ -64,7 +63,7 @@ DeviceAttention UploadAttention(const forward::AttentionWeights& w, const ModelC
     ishape.rope_dims = c.rope_head_dim;
     ishape.topk = c.index_topk;
     ishape.ratio = ratio;
-    ishape.capacity = std::max<int64_t>(1, tokens / ratio);
+    ishape.capacity = CompressedEntrySlots(tokens, ratio);
     indexer = DeviceIndexer::Create(
         ishape, w.indexer.wq_b.rows_view(), w.indexer.weights_proj.rows_view(), rope.frequencies(),
         UploadCompressor(w.indexer.compressor, rope, eps, stream), stream);

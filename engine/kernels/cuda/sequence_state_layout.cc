@@ -46,7 +46,7 @@ Expected<Ok, std::string> CheckCompressor(const forward::CompressorState& s, int
 size_t SequenceBufferBytes(const ModelConfig& c, int64_t context, int64_t layer,
                            SequenceBuffer buffer) {
   const int ratio = RatioOf(c, layer);
-  const int64_t entries = ratio > 0 ? context / ratio : 0;
+  const int64_t entries = ratio > 0 ? CompressedEntrySlots(context, ratio) : 0;
   int64_t n = 0, size = 4;
   switch (buffer) {
     case SequenceBuffer::kCache:

@@ -59,6 +59,13 @@ struct StateCopy {
   size_t bytes = 0;
 };
 
+// The compressed-entry slots a device sequence of `context` positions keeps for a layer of
+// compress ratio `ratio` (> 0): context / ratio, and at least one (a context shorter than the
+// ratio fills none, but the device step wants a buffer).
+inline int64_t CompressedEntrySlots(int64_t context, int ratio) {
+  return context / ratio > 1 ? context / ratio : 1;
+}
+
 // The size in bytes of `buffer` of main layer `layer` in a device sequence of `context` positions
 // for `config` (what DeviceAttentionState::Create allocates through UploadModel(..., context)); 0
 // for a buffer the layer does not have.

@@ -192,6 +192,12 @@ TEST(SequenceStateLayoutTest, BufferSizesFollowTheModelsShapes) {
   EXPECT_EQ(SequenceBufferBytes(c, kContext, 2, SequenceBuffer::kCompressorScore),
             size_t(16 * c.head_dim * 4));
   EXPECT_EQ(SequenceBufferBytes(c, kContext, 2, SequenceBuffer::kIndexKeys), 0u);
+  // A context shorter than a layer's ratio still keeps one entry slot (the device step's buffer;
+  // UploadModel sizes the layer's capacity the same way).
+  EXPECT_EQ(CompressedEntrySlots(10, 16), 1);
+  EXPECT_EQ(CompressedEntrySlots(40, 16), 2);
+  EXPECT_EQ(SequenceBufferBytes(c, 10, 2, SequenceBuffer::kCache),
+            size_t((c.window_size + 1) * c.head_dim * 2));
 }
 
 TEST(SequenceStateLayoutTest, RefusesStatesOfTheWrongShapeNamingTheField) {
