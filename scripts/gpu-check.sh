@@ -6,14 +6,17 @@
 # matvec bandwidth benchmark, the forward-op kernels' timings, a V4-Flash-shaped block's decode
 # time per token (all experts on the device, then half of them offloaded to the host), and a
 # V4-Flash-shaped synthetic checkpoint of SYNTH_LAYERS (4) layers decoded end to end through the
-# engine's device SequenceModel (1 sequence, 8, and half the experts offloaded); results go to
-# $OUT (default ./gpu-check-out).
+# engine's device SequenceModel (1 sequence, 8, and half the experts offloaded), and the CLI on the
+# GPU (`dsagent engine generate --device cuda` on tests/data/v4-tiny: greedy tokens against
+# --device cpu, a --kv-dir round trip from the GPU to the GPU and to the CPU, `engine logits
+# --device cuda`, the --speculative mtp refusal); results go to $OUT (default ./gpu-check-out).
 #
 # The lent machine (an H200 with 16 cores) has nvcc, CMake and ninja but not the project's Debian
 # packages (libgit2, GoogleTest, ...) and no network, so the binaries are built here and carried:
-#   here:   scripts/gpu-check.sh pack        # builds engine_cuda_test + the four CUDA benches with
-#                                            # CUDA ON into build/, copies them (and the shared
-#                                            # libraries they need) to .gpu-check/ (git-ignored)
+#   here:   scripts/gpu-check.sh pack        # builds engine_cuda_test + the four CUDA benches +
+#                                            # dsagent with CUDA ON into build/, copies them (and
+#                                            # the shared libraries they need; dsagent's as one
+#                                            # .tgz) to .gpu-check/ (git-ignored)
 #   there:  scripts/gpu-check.sh run         # (device tool: carry [".gpu-check"], timeout 600 s;
 #                                            # about 23 s without the model bench on 2026-12-04)
 # On a full development machine with a GPU, `scripts/gpu-check.sh build-run` does both in place
@@ -23,7 +26,7 @@ cd "$(dirname "$0")/.."
 MODE="${1:-run}"
 PACK=.gpu-check
 BUILD_DIR="${BUILD_DIR:-build}"
-TARGETS=(engine_cuda_test cuda_matvec_bench cuda_ops_bench cuda_decode_bench cuda_model_bench)
+TARGETS=(engine_cuda_test cuda_matvec_bench cuda_ops_bench cuda_decode_bench cuda_model_bench dsagent)
 
 build() {
   cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-RelWithDebInfo}" \
@@ -44,6 +47,14 @@ pack() {
     ldd "$bin" | awk '/=> \// {print $3}' | grep -Ev '/(libc|libm|libdl|librt|libpthread)\.so' |
       xargs -r -I{} cp -L {} "$PACK/lib/"
   done
+  # dsagent links much more (libgit2, curl, ICU: ~70 MB with its libraries), so it and the
+  # libraries not already in lib/ travel as one gzip archive (~26 MB; the carry limit is 64 MiB).
+  local cli; cli=$(mktemp -d)
+  mkdir -p "$cli/lib"
+  strip --strip-debug -o "$cli/dsagent" "$BUILD_DIR/dsagent"
+  ldd "$BUILD_DIR/dsagent" | awk '/=> \// {print $3}' | grep -Ev '/(libc|libm|libdl|librt|libpthread)\.so' |
+    while read -r lib; do [ -e "$PACK/lib/$(basename "$lib")" ] || cp -L "$lib" "$cli/lib/"; done
+  tar czf "$PACK/dsagent-cli.tgz" -C "$cli" . && rm -rf "$cli"
   grep -qx "/$PACK/" .git/info/exclude 2>/dev/null || echo "/$PACK/" >>"$(git rev-parse --git-path info/exclude)"
   du -sh "$PACK"
 }
@@ -88,8 +99,74 @@ run_tests() {
   [ -z "$failed" ]
 }
 
+# The CLI on the GPU, on tests/data/v4-tiny (512 positions, vocabulary 512), each call under a time
+# limit, outputs in $OUT/cli: (1) `engine generate --device cuda` of a fixed token prompt, greedy,
+# against --device cpu (the device tests found them identical, 2026-12-04); (2) a --kv-dir round
+# trip: a chat turn on the GPU stores its prefix, the same turn in a new GPU process reports it
+# cached ("[prompt N tokens (M cached)", M > 0) with the same reply, and so does a CPU process on
+# the GPU's store; (3) `engine logits --device cuda` writes a row per token; (4) --speculative mtp
+# with cuda is refused (exit 2).
+run_cli() {
+  local dsagent="$1" out="$2/cli" rc=0
+  local limit="${CLI_TIMEOUT_S:-120}" model=tests/data/v4-tiny
+  local tokenizer=tests/data/v4-tiny-tokenizer/tokenizer.json
+  mkdir -p "$out"
+  local ids=(0 17 42 99 300 7 256 128 5 511 64 33) id
+  : >"$out/prompt.i32"
+  for id in "${ids[@]}"; do
+    printf "\\x$(printf %02x $((id & 255)))\\x$(printf %02x $((id >> 8)))\\x00\\x00" >>"$out/prompt.i32"
+  done
+  local generate=("$dsagent" engine generate --model "$model" --tokens "$out/prompt.i32"
+                  --max-tokens 24 --temperature 0 --ctx-size 256)
+  local device
+  for device in cpu cuda; do
+    timeout "$limit" "${generate[@]}" --device "$device" >"$out/greedy-$device.txt" \
+      2>"$out/greedy-$device.err" || { echo "cli: engine generate --device $device failed"; rc=1; }
+  done
+  if [ -s "$out/greedy-cuda.txt" ] && cmp -s "$out/greedy-cpu.txt" "$out/greedy-cuda.txt"; then
+    echo "cli: engine generate --device cuda: the CPU's greedy tokens: $(head -1 "$out/greedy-cuda.txt")"
+  else
+    echo "cli: engine generate --device cuda differs from --device cpu (or failed):"
+    head -3 "$out"/greedy-{cpu,cuda}.txt "$out/greedy-cuda.err"; rc=1
+  fi
+  # A user message of a few hundred tokens: the store keeps the prompt's last 128-aligned prefix.
+  local text="" i
+  for i in $(seq 10); do text+="the quick brown fox jumps over the lazy dog "; done
+  printf '[{"role": "user", "content": "%s"}]\n' "$text" >"$out/messages.json"
+  rm -rf "$out/kv"
+  local chat=("$dsagent" engine generate --model "$model" --tokenizer "$tokenizer"
+              --messages "$out/messages.json" --thinking off --max-tokens 8 --ctx-size 512
+              --kv-dir "$out/kv")
+  local run_name
+  for run_name in cuda-first:cuda cuda-again:cuda cpu-after-cuda:cpu; do
+    timeout "$limit" "${chat[@]}" --device "${run_name#*:}" >"$out/kv-${run_name%%:*}.txt" \
+      2>"$out/kv-${run_name%%:*}.err" || { echo "cli: --kv-dir ${run_name%%:*} failed"; rc=1; }
+    echo "cli: --kv-dir ${run_name%%:*}: $(grep -o 'prompt [0-9]* tokens ([0-9]* cached)' \
+      "$out/kv-${run_name%%:*}.err" || echo 'no stats line')"
+  done
+  grep -q ' tokens (0 cached)' "$out/kv-cuda-first.err" || { echo "cli: the first run found a prefix"; rc=1; }
+  for run_name in cuda-again cpu-after-cuda; do
+    grep -Eq ' tokens \([1-9][0-9]* cached\)' "$out/kv-$run_name.err" ||
+      { echo "cli: $run_name: prefill not skipped"; rc=1; }
+    cmp -s "$out/kv-cuda-first.txt" "$out/kv-$run_name.txt" ||
+      { echo "cli: $run_name: another reply than the first run's"; rc=1; }
+  done
+  timeout "$limit" "$dsagent" engine logits --model "$model" --tokens "$out/prompt.i32" \
+    --out "$out/logits-cuda.f32" --device cuda >"$out/logits-cuda.err" 2>&1 || rc=1
+  local bytes; bytes=$(stat -c %s "$out/logits-cuda.f32" 2>/dev/null || echo 0)
+  [ "$bytes" = $(( ${#ids[@]} * 512 * 4 )) ] && echo "cli: engine logits --device cuda: $bytes bytes" ||
+    { echo "cli: engine logits --device cuda: $bytes bytes, expected $(( ${#ids[@]} * 512 * 4 ))"; rc=1; }
+  local refused=0
+  timeout "$limit" "${generate[@]}" --device cuda --speculative mtp >/dev/null 2>"$out/mtp.err" || refused=$?
+  [ "$refused" = 2 ] && grep -q "runs on the CPU engine only" "$out/mtp.err" ||
+    { echo "cli: --speculative mtp with cuda: exit $refused, not refused"; rc=1; }
+  echo "cli: $([ $rc = 0 ] && echo passed || echo FAILED)"
+  return $rc
+}
+
 run() {
   local test_bin="$1" bench_bin="$2" ops_bench_bin="$3" decode_bench_bin="$4" model_bench_bin="$5"
+  local dsagent_bin="$6"
   OUT="${OUT:-$PWD/gpu-check-out}"
   mkdir -p "$OUT"
   nvidia-smi >"$OUT/nvidia-smi.txt" 2>&1 || true
@@ -98,6 +175,8 @@ run() {
   export DSAGENT_REQUIRE_CUDA=1 DSAGENT_SOURCE_ROOT="$PWD"
   export LD_LIBRARY_PATH="$PWD/$PACK/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   run_tests "$test_bin" "$OUT" || rc=1
+  if [ -x "$dsagent_bin" ]; then run_cli "$dsagent_bin" "$OUT" || rc=1
+  else echo "gpu-check: no dsagent binary ($dsagent_bin): CLI checks not run"; rc=1; fi
   local limit="${BENCH_TIMEOUT_S:-60}"
   timeout "$limit" "$bench_bin" --json "$OUT/cuda_matvec_bench.json" >"$OUT/cuda_matvec_bench.txt" 2>&1 || rc=1
   tail -20 "$OUT/cuda_matvec_bench.txt"
@@ -131,11 +210,15 @@ case "$MODE" in
   pack) pack ;;
   run)
     [ -x "$PACK/engine_cuda_test" ] || { echo "gpu-check: no $PACK/ (run 'scripts/gpu-check.sh pack' first and carry it)" >&2; exit 2; }
+    if [ -f "$PACK/dsagent-cli.tgz" ]; then
+      rm -rf "$PACK/cli" && mkdir -p "$PACK/cli" && tar xzf "$PACK/dsagent-cli.tgz" -C "$PACK/cli"
+      export LD_LIBRARY_PATH="$PWD/$PACK/cli/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    fi
     run "$PACK/engine_cuda_test" "$PACK/cuda_matvec_bench" "$PACK/cuda_ops_bench" \
-      "$PACK/cuda_decode_bench" "$PACK/cuda_model_bench" ;;
+      "$PACK/cuda_decode_bench" "$PACK/cuda_model_bench" "$PACK/cli/dsagent" ;;
   build-run)
     build && run "$BUILD_DIR/tests/engine/engine_cuda_test" "$BUILD_DIR/bench/cuda_matvec_bench" \
       "$BUILD_DIR/bench/cuda_ops_bench" "$BUILD_DIR/bench/cuda_decode_bench" \
-      "$BUILD_DIR/bench/cuda_model_bench" ;;
+      "$BUILD_DIR/bench/cuda_model_bench" "$BUILD_DIR/dsagent" ;;
   *) echo "usage: scripts/gpu-check.sh pack|run|build-run" >&2; exit 2 ;;
 esac

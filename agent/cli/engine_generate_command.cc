@@ -16,15 +16,16 @@
 namespace dsagent {
 namespace {
 
-void PrintStats(const engine::GenerateResult& g, int64_t cache_hit) {
+// `prompt_tokens`: the whole prompt, `cache_hit` of them reused from a stored prefix (a chat turn
+// may also prefill a new prefix to store before `g`'s own prefill, so g.prompt_tokens can be less).
+void PrintStats(const engine::GenerateResult& g, int64_t prompt_tokens, int64_t cache_hit) {
   const double tps =
       g.decode_seconds > 0 ? static_cast<double>(g.tokens.size()) / g.decode_seconds : 0;
   std::fprintf(stderr,
                "\n[prompt %lld tokens (%lld cached), prefill %.1f ms; %zu tokens, %.1f tokens/s; "
                "finish %s]\n",
-               static_cast<long long>(g.prompt_tokens + cache_hit),
-               static_cast<long long>(cache_hit), g.prefill_seconds * 1e3, g.tokens.size(), tps,
-               engine::FinishReasonName(g.finish));
+               static_cast<long long>(prompt_tokens), static_cast<long long>(cache_hit),
+               g.prefill_seconds * 1e3, g.tokens.size(), tps, engine::FinishReasonName(g.finish));
   if (g.drafted > 0) {
     std::fprintf(stderr, "[speculative: %lld drafted, %lld accepted (acceptance rate %.1f%%)]\n",
                  static_cast<long long>(g.drafted), static_cast<long long>(g.accepted),
@@ -96,7 +97,7 @@ int GenerateChatReply(const EngineGenerateOptions& o, engine::ChatCompleter& cha
               << "\n";
   }
   if (!r->parse_error.empty()) std::fprintf(stderr, "[DSML: %s]\n", r->parse_error.c_str());
-  PrintStats(r->generation, r->usage.prompt_cache_hit_tokens);
+  PrintStats(r->generation, r->usage.prompt_tokens, r->usage.prompt_cache_hit_tokens);
   return r->cancelled ? kExitInterrupted : kExitDone;
 }
 
@@ -126,7 +127,7 @@ int GenerateFromPrompt(const EngineGenerateOptions& o, engine::SequenceModel& mo
   if (!r) return FailEngineGenerate(r.error(), kExitUsage);
   if (!tokenizer) std::cout << Json(r->tokens).dump();
   std::fputs("\n", stdout);
-  PrintStats(*r, 0);
+  PrintStats(*r, r->prompt_tokens, 0);
   return r->finish == engine::FinishReason::kCancelled ? kExitInterrupted : kExitDone;
 }
 
@@ -175,6 +176,10 @@ void AddEngineGenerateCommand(CLI::App& engine, CommandTable& table) {
                   "as plain decoding | standard: speculative sampling's min(1, p/q) rule, same "
                   "distribution, not the same tokens")
       ->check(CLI::IsMember({"match", "standard"}));
+  cmd->add_option("--kv-dir", gen.kv_dir,
+                  "With --messages: persistent KV prefix store (a later run with the same "
+                  "conversation start prefills only the rest; the stats line says how many "
+                  "tokens were cached)");
   AddDeviceOptions(*cmd, gen.device, gen.gpu_memory);
   AddWeightsOption(*cmd, gen.weights);
   table.BindCancellable(cmd, [f](const CancelToken& cancel) {
@@ -188,25 +193,35 @@ int EngineGenerateCommand(const EngineGenerateOptions& o, const CancelToken& can
   const int sources = !o.prompt.empty() + !o.messages_file.empty() + !o.tokens_file.empty();
   if (sources != 1)
     return FailEngineGenerate("give one of --prompt, --messages, --tokens", kExitUsage);
+  if (!o.kv_dir.empty() && o.messages_file.empty()) {
+    // --prompt and --tokens run the Generator directly, without the chat turn's prefix cache.
+    return FailEngineGenerate("--kv-dir works with --messages (chat turns reuse stored prefixes)",
+                              kExitUsage);
+  }
   engine::kernels::DeviceSpec device;
   int64_t gpu_memory = 0;
+  const auto numerics =
+      engine::kernels::ParseNumerics(o.numerics).value_or(engine::kernels::Numerics::kFast);
+  const auto speculative =
+      engine::ParseSpeculative(o.speculative).value_or(engine::Speculative::kOff);
   if (const int rc =
-          CheckDeviceOptions(o.device, o.gpu_memory, "engine generate", &device, &gpu_memory);
+          CheckDeviceOptions(o.device, o.gpu_memory, "engine generate", &device, &gpu_memory,
+                             {.speculative = speculative, .numerics = numerics});
       rc != kExitDone)
     return rc;
-  // Token ids in and out need no tokenizer; text does. One prompt per run: no prefix cache.
-  auto runtime = engine::EngineRuntime::Open(
-      {.model_dir = o.model_dir,
-       .tokenizer_file = o.tokenizer_file,
-       .tokenizer_required = o.tokens_file.empty(),
-       .threads = o.threads,
-       .numerics =
-           engine::kernels::ParseNumerics(o.numerics).value_or(engine::kernels::Numerics::kFast),
-       .weights = WeightsFromOption(o.weights),
-       .device = device,
-       .gpu_memory = gpu_memory,
-       .context = o.context,
-       .memory_cache_entries = 0});
+  // Token ids in and out need no tokenizer; text does. One prompt per run: no prefix cache in
+  // memory, only the disk store with --kv-dir.
+  auto runtime = engine::EngineRuntime::Open({.model_dir = o.model_dir,
+                                              .tokenizer_file = o.tokenizer_file,
+                                              .tokenizer_required = o.tokens_file.empty(),
+                                              .threads = o.threads,
+                                              .numerics = numerics,
+                                              .weights = WeightsFromOption(o.weights),
+                                              .device = device,
+                                              .gpu_memory = gpu_memory,
+                                              .context = o.context,
+                                              .memory_cache_entries = 0,
+                                              .kv_dir = o.kv_dir});
   if (!runtime) return FailEngineGenerate(runtime.error(), kExitUsage);
   if (!(*runtime)->placement().empty())
     std::fprintf(stderr, "dsagent engine generate: %s", (*runtime)->placement().c_str());

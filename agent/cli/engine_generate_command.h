@@ -28,12 +28,16 @@ struct EngineGenerateOptions {
   int64_t context = 0;  // positions; 0: the model's max_position_embeddings
   std::vector<std::string> stop;
   int threads = 0;
-  std::string numerics = "fast";  // exact | fast (engine/kernels/numerics_mode.h)
-  std::string weights = "auto";   // auto | mmap | load (agent/cli/weights_option.h)
-  std::string speculative = "off";  // off | mtp (engine/generate/generator.h, Speculative)
+  std::string numerics = "fast";             // exact | fast (engine/kernels/numerics_mode.h)
+  std::string weights = "auto";              // auto | mmap | load (agent/cli/weights_option.h)
+  std::string speculative = "off";           // off | mtp (engine/generate/generator.h, Speculative)
   std::string speculative_accept = "match";  // match | standard (SpeculativeAcceptance)
-  std::string device = "cpu";     // cpu | cuda | cuda:N (agent/cli/device_option.h)
-  std::string gpu_memory;         // "" (the GPU's own memory) | a cap, e.g. "24G"
+  std::string device = "cpu";                // cpu | cuda | cuda:N (agent/cli/device_option.h)
+  std::string gpu_memory;                    // "" (the GPU's own memory) | a cap, e.g. "24G"
+  // --messages only: the persistent prefix store (engine/kv/disk_prefix_store.h) read before the
+  // prefill and written after it, so a later run with the same conversation start prefills only
+  // the tail (the stats line's "(N cached)"). "": none.
+  std::string kv_dir;
 };
 
 // Declares `generate` under `engine` (the `engine` subcommand) and binds EngineGenerateCommand.

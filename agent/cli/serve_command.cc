@@ -131,7 +131,14 @@ int ServeCommand(const ServeOptions& o, const CancelToken& cancel) {
   }
   engine::kernels::DeviceSpec device;
   int64_t gpu_memory = 0;
-  if (const int rc = CheckDeviceOptions(o.device, o.gpu_memory, "serve", &device, &gpu_memory);
+  // A bad --speculative is reported below; here only mtp matters (no GPU runs it).
+  const auto numerics =
+      engine::kernels::ParseNumerics(o.numerics).value_or(engine::kernels::Numerics::kFast);
+  if (const int rc = CheckDeviceOptions(
+          o.device, o.gpu_memory, "serve", &device, &gpu_memory,
+          {.speculative =
+               engine::ParseSpeculative(o.speculative).value_or(engine::Speculative::kOff),
+           .numerics = numerics});
       rc != kExitDone)
     return rc;
   int64_t kv_max_bytes = 0;
@@ -153,8 +160,7 @@ int ServeCommand(const ServeOptions& o, const CancelToken& cancel) {
       {.model_dir = o.model_dir,
        .tokenizer_file = o.tokenizer_file,
        .threads = o.threads,
-       .numerics =
-           engine::kernels::ParseNumerics(o.numerics).value_or(engine::kernels::Numerics::kFast),
+       .numerics = numerics,
        .weights = WeightsFromOption(o.weights),
        .device = device,
        .gpu_memory = gpu_memory,

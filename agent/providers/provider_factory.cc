@@ -6,6 +6,7 @@
 #include "agent/providers/local_provider.h"
 #include "common/byte_size.h"
 #include "engine/kernels/device_spec.h"
+#include "engine/runtime/sequence_model_factory.h"
 
 namespace dsagent {
 namespace {
@@ -32,12 +33,18 @@ Expected<std::unique_ptr<Provider>, ProviderError> MakeProvider(const ProviderOp
     if (!device) return MakeUnexpected(ConfigError("providers.local.device: " + device.error()));
     const auto cap = engine::kernels::ParseGpuMemory(options.gpu_memory, *device);
     if (!cap) return MakeUnexpected(ConfigError("providers.local.gpu_memory: " + cap.error()));
-    if (auto why = engine::kernels::DeviceUnavailable(*device, engine::kernels::ProbeCuda())) {
-      return MakeUnexpected(ConfigError("providers.local.device: " + *why));
-    }
     const auto speculation =
         engine::ParseSpeculationSettings(options.speculative, options.speculative_accept);
     if (!speculation) return MakeUnexpected(ConfigError("providers.local." + speculation.error()));
+    const auto numerics =
+        engine::kernels::ParseNumerics(options.numerics).value_or(engine::kernels::Numerics::kFast);
+    if (auto why = engine::UnsupportedOnDevice(
+            *device, {.speculative = speculation->mode, .numerics = numerics})) {
+      return MakeUnexpected(ConfigError("providers.local.device: " + *why));
+    }
+    if (auto why = engine::kernels::DeviceUnavailable(*device, engine::kernels::ProbeCuda())) {
+      return MakeUnexpected(ConfigError("providers.local.device: " + *why));
+    }
     return MakeLocalProvider(
         {.model_dir = options.model_dir,
          .tokenizer_file = options.tokenizer_file,
@@ -45,8 +52,7 @@ Expected<std::unique_ptr<Provider>, ProviderError> MakeProvider(const ProviderOp
          .kv_max_bytes = *kv_max_bytes,
          .threads = options.threads,
          .context_tokens = options.context_tokens,
-         .numerics = engine::kernels::ParseNumerics(options.numerics)
-                         .value_or(engine::kernels::Numerics::kFast),
+         .numerics = numerics,
          .device = *device,
          .gpu_memory = *cap,
          .weights =

@@ -13,16 +13,9 @@ Expected<std::unique_ptr<EngineRuntime>, std::string> EngineRuntime::Open(
         std::string("no model directory given (a checkpoint directory with "
                     "config.json and *.safetensors)"));
   }
-  const bool gpu = o.device.kind == kernels::DeviceKind::kCuda;
-  if (gpu && o.speculation.mode == Speculative::kMtp) {
-    return MakeUnexpected("speculative decoding (--speculative mtp) runs on the CPU engine only: "
-                          "the GPU has no MTP block yet (issue 17); use --speculative off with "
-                          "--device " + o.device.Name() + ", or --device cpu");
-  }
-  if (gpu && o.numerics == kernels::Numerics::kExact) {
-    return MakeUnexpected("--numerics exact runs on the CPU engine only (double accumulation); "
-                          "the GPU computes fast numerics: use --numerics fast with --device " +
-                          o.device.Name() + ", or --device cpu");
+  if (auto why = UnsupportedOnDevice(o.device,
+                                     {.speculative = o.speculation.mode, .numerics = o.numerics})) {
+    return MakeUnexpected(*why);
   }
   std::unique_ptr<EngineRuntime> r(new EngineRuntime());
   auto model = forward::Model::Load(

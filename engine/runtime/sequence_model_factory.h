@@ -9,12 +9,15 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "common/expected.h"
 #include "engine/forward/model.h"
+#include "engine/generate/generator.h"
 #include "engine/generate/sequence_model.h"
 #include "engine/kernels/device_spec.h"
+#include "engine/kernels/numerics_mode.h"
 
 namespace dsagent::engine {
 
@@ -31,6 +34,19 @@ struct ChosenSequenceModel {
   std::string placement;      // cuda: the plan as printed at load (model/placement_plan.h); cpu: ""
   int64_t context_limit = 0;  // positions a sequence may hold; 0: max_position_embeddings
 };
+
+// What a generation asks of the device besides its memory.
+struct DeviceGeneration {
+  Speculative speculative = Speculative::kOff;  // kMtp: drafts by the checkpoint's MTP block
+  kernels::Numerics numerics = kernels::Numerics::kFast;
+};
+
+// Why `device` cannot run a generation that asks `wanted` (nullopt: it can): a GPU has no MTP
+// block (--speculative mtp) and computes fast numerics only (--numerics exact). Pure, needs neither
+// a GPU nor the model, so the commands refuse these before probing the device or loading;
+// EngineRuntime::Open checks it too. The message names the flags to change.
+std::optional<std::string> UnsupportedOnDevice(const kernels::DeviceSpec& device,
+                                               const DeviceGeneration& wanted);
 
 // Error (never an exception): the device cannot be used here (DeviceUnavailable's words), the
 // model does not fit the device even with every routed expert on the host (how much is needed),

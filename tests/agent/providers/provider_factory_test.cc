@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "engine/kernels/cuda_probe.h"
+
 namespace dsagent {
 namespace {
 
@@ -63,7 +65,8 @@ TEST(ProviderFactoryTest, LocalKvBudgetMustBeASize) {
 }
 
 // providers.local.device is checked before the model loads: a misspelt device, and cuda where the
-// engine cannot run on it (today: always), are config errors naming the key and the way out.
+// engine cannot run on it (no CUDA backend, no GPU), are config errors naming the key and the way
+// out.
 TEST(ProviderFactoryTest, LocalDeviceMustBeUsable) {
   ProviderOptions o = Options("local");
   o.model_dir = "/nonexistent-model";
@@ -72,14 +75,38 @@ TEST(ProviderFactoryTest, LocalDeviceMustBeUsable) {
   ASSERT_FALSE(p.has_value());
   EXPECT_EQ(p.error().kind, ProviderErrorKind::kConfig);
   EXPECT_THAT(p.error().message, HasSubstr("providers.local.device: unknown device 'gpu'"));
+  o.device = "cpu";  // the model load is what fails now
+  EXPECT_THAT(MakeProvider(o).error().message, Not(HasSubstr("device")));
+  if (!engine::kernels::ProbeCuda().devices.empty()) GTEST_SKIP() << "a GPU is present";
   o.device = "cuda";
   p = MakeProvider(o);
   ASSERT_FALSE(p.has_value());
   EXPECT_EQ(p.error().kind, ProviderErrorKind::kConfig);
   EXPECT_THAT(p.error().message, HasSubstr("providers.local.device: cuda:0: "));
   EXPECT_THAT(p.error().message, HasSubstr("use --device cpu"));
-  o.device = "cpu";  // the model load is what fails now
-  EXPECT_THAT(MakeProvider(o).error().message, Not(HasSubstr("device")));
+}
+
+// What a GPU does not run (MTP drafts, exact numerics) is refused from the settings alone, with or
+// without a GPU here, before the device is probed and the model loads.
+TEST(ProviderFactoryTest, LocalCudaRefusesMtpAndExactNumerics) {
+  ProviderOptions o = Options("local");
+  o.model_dir = "/nonexistent-model";
+  o.device = "cuda:3";
+  o.speculative = "mtp";
+  auto p = MakeProvider(o);
+  ASSERT_FALSE(p.has_value());
+  EXPECT_EQ(p.error().kind, ProviderErrorKind::kConfig);
+  EXPECT_THAT(p.error().message,
+              HasSubstr("providers.local.device: speculative decoding (--speculative mtp) runs on "
+                        "the CPU engine only"));
+  o.speculative = "off";
+  o.numerics = "exact";
+  p = MakeProvider(o);
+  ASSERT_FALSE(p.has_value());
+  EXPECT_THAT(p.error().message,
+              HasSubstr("providers.local.device: --numerics exact runs on the CPU engine only"));
+  o.device = "cpu";  // both run on the CPU: the model load is what fails now
+  EXPECT_THAT(MakeProvider(o).error().message, Not(HasSubstr("CPU engine only")));
 }
 
 // providers.local.gpu_memory: a size, and only with a cuda device; checked before the device.

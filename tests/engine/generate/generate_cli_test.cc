@@ -13,6 +13,7 @@
 namespace dsagent::engine {
 namespace {
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 const std::string kModel = std::string(DSAGENT_SOURCE_DIR) + "/tests/data/v4-tiny";
 const std::string kTokenizer =
@@ -65,6 +66,33 @@ TEST(EngineGenerateCliTest, ChatMessagesAndBadInputs) {
       Generate(dir, "--tokenizer '" + kTokenizer + "' --messages '" + bad.string() + "'");
   EXPECT_EQ(bad_messages.exit_code, 2);
   EXPECT_THAT(bad_messages.err, HasSubstr("bad.json"));
+}
+
+// --kv-dir: the first run stores the prompt's prefix (its last 128-aligned position), a second run
+// with the same messages in a new process finds it, prefills only the rest and gives the same
+// greedy reply; --prompt and --tokens have no prefix cache and refuse the flag.
+TEST(EngineGenerateCliTest, KvDirServesTheNextRunsPrefix) {
+  TempDir dir;
+  std::string long_text;
+  for (int i = 0; i < 10; ++i) long_text += "the quick brown fox jumps over the lazy dog ";
+  const auto messages =
+      dir.Write("m.json", R"([{"role": "user", "content": ")" + long_text + R"("}])");
+  const std::string args = "--tokenizer '" + kTokenizer + "' --messages '" + messages.string() +
+                           "' --thinking off --max-tokens 6 --kv-dir '" +
+                           (dir.path() / "kv").string() + "'";
+  const CliResult first = Generate(dir, args);
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_THAT(first.err, HasSubstr(" tokens (0 cached)"));
+  const CliResult second = Generate(dir, args);
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_THAT(second.err, Not(HasSubstr(" tokens (0 cached)")));
+  EXPECT_THAT(second.err, ::testing::ContainsRegex(" tokens \\([1-9][0-9]* cached\\)"));
+  EXPECT_EQ(second.out, first.out);
+
+  const CliResult prompt = Generate(dir, "--tokenizer '" + kTokenizer + "' --prompt x --kv-dir '" +
+                                             (dir.path() / "kv").string() + "'");
+  EXPECT_EQ(prompt.exit_code, 2);
+  EXPECT_THAT(prompt.err, HasSubstr("--kv-dir works with --messages"));
 }
 
 }  // namespace

@@ -11,15 +11,17 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <vector>
 
+#include "engine/generate/generator.h"
 #include "engine/model/placement_plan.h"
 #include "engine/model/tensor_inventory.h"
 #include "engine/runtime/engine_runtime.h"
-#include "tests/support/temp_dir.h"
 #include "tests/engine/kernels/cuda_test_support.h"
+#include "tests/support/temp_dir.h"
 
 namespace dsagent::engine::kernels::cuda::runtime_test {
 namespace {
@@ -45,8 +47,8 @@ std::vector<float> RunTokens(EngineRuntime& r, const std::vector<int32_t>& token
 TEST(CudaEngineRuntimeTest, TheTinyModelOnTheGpuFollowsTheCpuAndOffloadKeepsTheBits) {
   REQUIRE_CUDA_DEVICE();
   const std::vector<int32_t> tokens = {1, 17, 300, 5, 42, 99, 7, 256, 3, 64, 128, 11};
-  auto cpu = EngineRuntime::Open(
-      {.model_dir = TinyModel(), .tokenizer_required = false, .threads = 2});
+  auto cpu =
+      EngineRuntime::Open({.model_dir = TinyModel(), .tokenizer_required = false, .threads = 2});
   ASSERT_TRUE(cpu) << cpu.error();
   auto gpu = EngineRuntime::Open({.model_dir = TinyModel(),
                                   .tokenizer_required = false,
@@ -94,6 +96,55 @@ TEST(CudaEngineRuntimeTest, TheTinyModelOnTheGpuFollowsTheCpuAndOffloadKeepsTheB
   }
 }
 
+// What `engine generate --device cuda` does: Generator's greedy tokens on the GPU runtime's
+// SequenceModel against the CPU runtime's. The same tokens, except that after a near-tie (the
+// CPU's two best logits within twice the contract's 0.05) the two may part ways. A prompt past the
+// GPU's context (the state's room, sized at open) is refused naming the limit.
+TEST(CudaEngineRuntimeTest, TheGpuRuntimeGeneratesTheCpuRuntimesGreedyTokens) {
+  REQUIRE_CUDA_DEVICE();
+  const std::vector<int32_t> prompt = {0, 17, 42, 99, 300, 7, 256, 128, 5, 511, 64, 33};
+  constexpr int64_t kContext = 64;
+  auto cpu =
+      EngineRuntime::Open({.model_dir = TinyModel(), .tokenizer_required = false, .threads = 2});
+  ASSERT_TRUE(cpu) << cpu.error();
+  auto gpu = EngineRuntime::Open({.model_dir = TinyModel(),
+                                  .tokenizer_required = false,
+                                  .threads = 2,
+                                  .device = {DeviceKind::kCuda, 0},
+                                  .context = kContext});
+  ASSERT_TRUE(gpu) << gpu.error();
+  GenerateOptions options;
+  options.max_tokens = 40;
+  options.context_limit = (*gpu)->context_limit();
+  SequenceModel& cpu_model = (*cpu)->sequence_model();
+  SequenceModel& gpu_model = (*gpu)->sequence_model();
+  auto a = Generator(cpu_model, nullptr).Generate(*cpu_model.NewSequence(), prompt, options);
+  ASSERT_TRUE(a) << a.error();
+  auto b = Generator(gpu_model, nullptr).Generate(*gpu_model.NewSequence(), prompt, options);
+  ASSERT_TRUE(b) << b.error();
+  ASSERT_EQ(a->tokens.size(), b->tokens.size());
+  const auto split = std::mismatch(b->tokens.begin(), b->tokens.end(), a->tokens.begin());
+  const size_t same = static_cast<size_t>(split.first - b->tokens.begin());
+  std::printf("v4-tiny runtime greedy on cuda:0: %zu of %zu tokens as the CPU runtime's\n", same,
+              a->tokens.size());
+  if (same < a->tokens.size()) {
+    std::vector<int32_t> prefix = prompt;
+    prefix.insert(prefix.end(), a->tokens.begin(), a->tokens.begin() + same);
+    const std::vector<float> logits = RunTokens(**cpu, prefix);
+    const int64_t vocab = (*cpu)->model().config().vocab_size;
+    ASSERT_EQ(logits.size(), prefix.size() * static_cast<size_t>(vocab));
+    const float* row = logits.data() + (prefix.size() - 1) * static_cast<size_t>(vocab);
+    EXPECT_LE(row[a->tokens[same]] - row[b->tokens[same]], 0.1f)
+        << "the GPU chose another token at step " << same;
+  }
+
+  const std::vector<int32_t> too_long(kContext + 1, 17);
+  auto refused =
+      Generator(gpu_model, nullptr).Generate(*gpu_model.NewSequence(), too_long, options);
+  ASSERT_FALSE(refused);
+  EXPECT_THAT(refused.error(), ::testing::HasSubstr("the context limit is 64"));
+}
+
 TEST(CudaEngineRuntimeTest, APrefixStoredFromTheGpuServesTheGpuAndTheCpu) {
   REQUIRE_CUDA_DEVICE();
   ::dsagent::TempDir dir;
@@ -105,7 +156,8 @@ TEST(CudaEngineRuntimeTest, APrefixStoredFromTheGpuServesTheGpuAndTheCpu) {
   request.thinking = false;
   request.generate.max_tokens = 3;
   const auto open = [&](bool gpu) {
-    EngineRuntimeOptions o{.model_dir = TinyModel(), .tokenizer_file = TinyTokenizer(), .threads = 2};
+    EngineRuntimeOptions o{
+        .model_dir = TinyModel(), .tokenizer_file = TinyTokenizer(), .threads = 2};
     if (gpu) {
       o.device = {DeviceKind::kCuda, 0};
       o.context = 512;

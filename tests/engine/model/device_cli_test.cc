@@ -134,6 +134,33 @@ TEST(DeviceCliTest, CommandsThatRunTheModelRefuseAnUnusableDevice) {
   EXPECT_THAT(r.err, HasSubstr("--device cuda:1: "));
 }
 
+// What no GPU runs (MTP drafts, exact numerics) is refused from the flags alone, with or without a
+// GPU here: before the device is probed and before the model loads (the directory does not exist).
+TEST(DeviceCliTest, CudaRefusesMtpAndExactNumericsBeforeTheModelLoads) {
+  TempDir dir;
+  const fs::path tokens = dir.Write("t.i32", std::string("\0\0\0\0", 4));
+  const std::string generate =
+      "engine generate --model /nonexistent --tokens '" + tokens.string() + "'";
+  const std::string serve = "serve --model /nonexistent";
+  for (const std::string& cmd : {generate, serve}) {
+    auto r = RunDsagent(dir, cmd + " --device cuda:7 --speculative mtp");
+    EXPECT_EQ(r.exit_code, 2) << cmd;
+    EXPECT_THAT(r.err, HasSubstr("speculative decoding (--speculative mtp) runs on the CPU engine "
+                                 "only: the GPU has no MTP block yet"))
+        << cmd;
+    EXPECT_THAT(r.err, HasSubstr("use --speculative off with --device cuda:7, or --device cpu"))
+        << cmd;
+    r = RunDsagent(dir, cmd + " --device cuda --numerics exact");
+    EXPECT_EQ(r.exit_code, 2) << cmd;
+    EXPECT_THAT(r.err, HasSubstr("--numerics exact runs on the CPU engine only")) << cmd;
+    // On the CPU both are fine: the missing model is what is refused.
+    r = RunDsagent(dir, cmd + " --speculative mtp --numerics exact");
+    EXPECT_NE(r.exit_code, 0) << cmd;
+    EXPECT_THAT(r.err, Not(HasSubstr("CPU engine only"))) << cmd;
+    EXPECT_THAT(r.err, HasSubstr("/nonexistent")) << cmd;
+  }
+}
+
 TEST(DeviceCliTest, GpuMemoryIsCheckedBeforeTheModelLoads) {
   TempDir dir;
   const fs::path tokens = dir.Write("t.i32", std::string("\0\0\0\0", 4));

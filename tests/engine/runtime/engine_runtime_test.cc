@@ -12,6 +12,7 @@
 #include "common/file_io.h"
 #include "engine/kernels/cuda_probe.h"
 #include "engine/model/synthetic_checkpoint.h"
+#include "engine/runtime/sequence_model_factory.h"
 
 namespace dsagent::engine {
 namespace {
@@ -191,6 +192,23 @@ TEST(EngineRuntimeDeviceTest, TheGpuRefusesMtpAndExactNumericsBeforeLoading) {
       {.model_dir = "/nonexistent", .numerics = kernels::Numerics::kExact, .device = cuda});
   ASSERT_FALSE(r);
   EXPECT_THAT(r.error(), HasSubstr("--numerics exact runs on the CPU engine only"));
+}
+
+// The same refusal as a pure function (what the commands call before probing the device): only
+// cuda refuses, and only MTP and exact numerics.
+TEST(EngineRuntimeDeviceTest, UnsupportedOnDeviceNamesWhatTheGpuDoesNotRun) {
+  const kernels::DeviceSpec cpu, cuda{kernels::DeviceKind::kCuda, 2};
+  const DeviceGeneration mtp{.speculative = Speculative::kMtp};
+  const DeviceGeneration exact{.numerics = kernels::Numerics::kExact};
+  EXPECT_FALSE(UnsupportedOnDevice(cpu, mtp));
+  EXPECT_FALSE(UnsupportedOnDevice(cpu, exact));
+  EXPECT_FALSE(UnsupportedOnDevice(cuda, {}));
+  const auto no_mtp = UnsupportedOnDevice(cuda, mtp);
+  ASSERT_TRUE(no_mtp);
+  EXPECT_THAT(*no_mtp, HasSubstr("use --speculative off with --device cuda:2, or --device cpu"));
+  const auto no_exact = UnsupportedOnDevice(cuda, exact);
+  ASSERT_TRUE(no_exact);
+  EXPECT_THAT(*no_exact, HasSubstr("use --numerics fast with --device cuda:2, or --device cpu"));
 }
 
 TEST(EngineRuntimeDeviceTest, AGpuThatIsNotThereIsNamed) {
