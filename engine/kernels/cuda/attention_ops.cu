@@ -260,18 +260,9 @@ void LaunchSparseAttention(const float* q, int64_t tokens, int64_t heads, int64_
     throw CudaError("SparseAttention: " + std::to_string(tokens) +
                     " tokens in one call (at most 65535)");
   }
-  // Above 48 KB of dynamic shared memory a kernel must opt in, once per device (a bit each).
-  static std::atomic<uint64_t> raised{0};
-  int device = 0;
-  CheckCuda(cudaGetDevice(&device), "cudaGetDevice");
-  const uint64_t bit = device >= 0 && device < 64 ? uint64_t{1} << device : 0;
-  if (bit == 0 || (raised.load(std::memory_order_acquire) & bit) == 0) {
-    CheckCuda(cudaFuncSetAttribute(SparseAttentionKernel,
-                                   cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                   static_cast<int>(kAttentionSharedBytesMax)),
-              "cudaFuncSetAttribute(shared memory)");
-    raised.fetch_or(bit, std::memory_order_release);
-  }
+  static SharedMemoryOptIn opt_in;
+  AllowDynamicSharedMemory(reinterpret_cast<const void*>(SparseAttentionKernel),
+                           static_cast<int>(kAttentionSharedBytesMax), opt_in);
   const bool vec16 = head_dim % 8 == 0 && reinterpret_cast<uintptr_t>(kv) % 16 == 0;
   // Split only a single list (decode): the per-token lists of prefill have their own lengths.
   const AttentionSplitPlan plan = split_scratch != nullptr && list_begin == nullptr

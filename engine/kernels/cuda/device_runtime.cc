@@ -186,6 +186,16 @@ void CudaEvent::Synchronize() {
   CheckCuda(cudaEventSynchronize(static_cast<cudaEvent_t>(handle_)), "cudaEventSynchronize");
 }
 
+void AllowDynamicSharedMemory(const void* kernel, int bytes, SharedMemoryOptIn& done) {
+  int device = 0;
+  CheckCuda(cudaGetDevice(&device), "cudaGetDevice");
+  const uint64_t bit = device >= 0 && device < 64 ? uint64_t{1} << device : 0;
+  if (bit != 0 && (done.devices.load(std::memory_order_acquire) & bit) != 0) return;
+  CheckCuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes),
+            "cudaFuncSetAttribute(" + std::to_string(bytes) + " bytes of shared memory)");
+  done.devices.fetch_or(bit, std::memory_order_release);
+}
+
 void CopyDeviceToDevice(void* dst, const void* src, size_t n, CudaStream& stream) {
   CheckCuda(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToDevice,
                             static_cast<cudaStream_t>(stream.handle())),

@@ -7,6 +7,7 @@
 // Thread-safety: a DeviceBuffer or CudaStream is used by one thread at a time.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <stdexcept>
@@ -116,6 +117,15 @@ class CudaEvent {
  private:
   void* handle_ = nullptr;  // a cudaEvent_t
 };
+
+// Lets `kernel` (a __global__ function's address) use up to `bytes` of dynamic shared memory on
+// the current device: CUDA wants an opt-in above 48 KB, per function and device. `done` (one per
+// kernel, static at the call site) remembers the devices already done, so the call costs an
+// atomic load after the first. Throws CudaError.
+struct SharedMemoryOptIn {
+  std::atomic<uint64_t> devices{0};  // bit d: done on device d
+};
+void AllowDynamicSharedMemory(const void* kernel, int bytes, SharedMemoryOptIn& done);
 
 // Device-to-device copy of `n` bytes on `stream` (the benchmark's bandwidth reference).
 void CopyDeviceToDevice(void* dst, const void* src, size_t n, CudaStream& stream);

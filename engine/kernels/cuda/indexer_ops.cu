@@ -190,18 +190,11 @@ void IndexerScores(const float* q, const float* head_weights, int64_t heads, int
     if (n <= 0) return;
     const size_t shared = static_cast<size_t>((heads + kTileEntries) * (hd + 1)) * sizeof(double) +
                           static_cast<size_t>(kTileEntries * heads) * sizeof(float);
-    // Above 48 KB of dynamic shared memory a kernel must opt in, once per device (a bit each).
-    static std::atomic<uint64_t> raised{0};
+    static SharedMemoryOptIn opt_in;
+    AllowDynamicSharedMemory(reinterpret_cast<const void*>(IndexerScoresTiledKernel), 160 * 1024,
+                             opt_in);
     int device = 0;
     CheckCuda(cudaGetDevice(&device), "cudaGetDevice");
-    const uint64_t bit = device >= 0 && device < 64 ? uint64_t{1} << device : 0;
-    if (bit == 0 || (raised.load(std::memory_order_acquire) & bit) == 0) {
-      CheckCuda(cudaFuncSetAttribute(IndexerScoresTiledKernel,
-                                     cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                     static_cast<int>(shared > 48 * 1024 ? 160 * 1024 : 48 * 1024)),
-                "cudaFuncSetAttribute(shared memory)");
-      raised.fetch_or(bit, std::memory_order_release);
-    }
     int sms = 0;
     CheckCuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device),
               "cudaDeviceGetAttribute(SMs)");

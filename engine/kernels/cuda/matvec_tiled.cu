@@ -153,16 +153,9 @@ int SmCount() {
 
 template <WeightKind K>
 void Launch(const TiledMatVec& m, int rows_per_tile, size_t shared, cudaStream_t stream) {
-  // Above 48 KB of dynamic shared memory a kernel must opt in, once per device (a bit each).
-  static std::atomic<uint64_t> raised{0};
-  const int device = CurrentDevice();
-  const uint64_t bit = device >= 0 && device < 64 ? uint64_t{1} << device : 0;
-  if (bit == 0 || (raised.load(std::memory_order_acquire) & bit) == 0) {
-    CheckCuda(cudaFuncSetAttribute(TiledKernel<K>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                   static_cast<int>(kSharedBytesMax)),
-              "cudaFuncSetAttribute(shared memory)");
-    raised.fetch_or(bit, std::memory_order_release);
-  }
+  static SharedMemoryOptIn opt_in;
+  AllowDynamicSharedMemory(reinterpret_cast<const void*>(TiledKernel<K>),
+                           static_cast<int>(kSharedBytesMax), opt_in);
   const dim3 grid(static_cast<unsigned>((m.rows + rows_per_tile - 1) / rows_per_tile),
                   static_cast<unsigned>(m.inputs));
   TiledKernel<K><<<grid, kThreads, shared, stream>>>(m.views, m.ids, m.single, m.row_begin, m.rows,
