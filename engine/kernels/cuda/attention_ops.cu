@@ -6,7 +6,6 @@
 // neither change has run on a GPU yet).
 #include <cuda_runtime.h>
 
-#include <atomic>
 #include <cstdint>
 #include <string>
 

@@ -196,6 +196,22 @@ void AllowDynamicSharedMemory(const void* kernel, int bytes, SharedMemoryOptIn& 
   done.devices.fetch_or(bit, std::memory_order_release);
 }
 
+int CurrentDeviceSmCount() {
+  constexpr int kDevices = 64;
+  static std::atomic<int> counts[kDevices] = {};
+  int device = 0;
+  CheckCuda(cudaGetDevice(&device), "cudaGetDevice");
+  if (device < 0 || device >= kDevices) return 132;
+  int sms = counts[device].load(std::memory_order_relaxed);
+  if (sms == 0) {
+    CheckCuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device),
+              "cudaDeviceGetAttribute(SMs)");
+    if (sms <= 0) sms = 1;
+    counts[device].store(sms, std::memory_order_relaxed);
+  }
+  return sms;
+}
+
 void CopyDeviceToDevice(void* dst, const void* src, size_t n, CudaStream& stream) {
   CheckCuda(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToDevice,
                             static_cast<cudaStream_t>(stream.handle())),

@@ -127,6 +127,10 @@ struct SharedMemoryOptIn {
 };
 void AllowDynamicSharedMemory(const void* kernel, int bytes, SharedMemoryOptIn& done);
 
+// The current device's SM count, asked once per device (launches size their grids by it).
+// Throws CudaError.
+int CurrentDeviceSmCount();
+
 // Device-to-device copy of `n` bytes on `stream` (the benchmark's bandwidth reference).
 void CopyDeviceToDevice(void* dst, const void* src, size_t n, CudaStream& stream);
 

@@ -4,7 +4,6 @@
 // yet run on a GPU); one block per top-k row.
 #include <cuda_runtime.h>
 
-#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -193,13 +192,9 @@ void IndexerScores(const float* q, const float* head_weights, int64_t heads, int
     static SharedMemoryOptIn opt_in;
     AllowDynamicSharedMemory(reinterpret_cast<const void*>(IndexerScoresTiledKernel), 160 * 1024,
                              opt_in);
-    int device = 0;
-    CheckCuda(cudaGetDevice(&device), "cudaGetDevice");
-    int sms = 0;
-    CheckCuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device),
-              "cudaDeviceGetAttribute(SMs)");
+    const int64_t sms = CurrentDeviceSmCount();
     const int64_t tiles = (n + kTileEntries - 1) / kTileEntries;
-    const int64_t blocks = tiles < 2 * int64_t{sms} ? tiles : 2 * int64_t{sms};
+    const int64_t blocks = tiles < 2 * sms ? tiles : 2 * sms;
     IndexerScoresTiledKernel<<<static_cast<unsigned>(blocks), kTileThreads, shared, Raw(stream)>>>(
         q, head_weights, heads, hd, keys, n, score);
     CheckCuda(cudaGetLastError(), "IndexerScores launch");

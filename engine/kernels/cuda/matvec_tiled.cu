@@ -17,7 +17,6 @@
 // order) runs the CTA's rows through matvec_lanes.cuh.
 #include <cuda_runtime.h>
 
-#include <atomic>
 #include <string>
 
 #include "engine/kernels/cuda/device_math.h"
@@ -129,28 +128,6 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-int CurrentDevice() {
-  int device = 0;
-  CheckCuda(cudaGetDevice(&device), "cudaGetDevice");
-  return device;
-}
-
-// The current device's SM count, asked once per device.
-int SmCount() {
-  constexpr int kDevices = 64;
-  static std::atomic<int> counts[kDevices] = {};
-  const int device = CurrentDevice();
-  if (device < 0 || device >= kDevices) return 132;
-  int sms = counts[device].load(std::memory_order_relaxed);
-  if (sms == 0) {
-    CheckCuda(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device),
-              "cudaDeviceGetAttribute(SMs)");
-    if (sms <= 0) sms = 1;
-    counts[device].store(sms, std::memory_order_relaxed);
-  }
-  return sms;
-}
-
 template <WeightKind K>
 void Launch(const TiledMatVec& m, int rows_per_tile, size_t shared, cudaStream_t stream) {
   static SharedMemoryOptIn opt_in;
@@ -170,7 +147,7 @@ int RowsPerTile(int64_t cols, int64_t rows, int64_t inputs) {
   int64_t tile = kSumBytesBudget / row_bytes / 16 * 16;
   if (tile < 16) tile = 16;
   if (tile > 256) tile = 256;
-  const int64_t want = 2 * int64_t{SmCount()};
+  const int64_t want = 2 * int64_t{CurrentDeviceSmCount()};
   while (tile > 16 && (rows + tile - 1) / tile * inputs < want) tile /= 2;
   return static_cast<int>(tile < 16 ? 16 : tile / 16 * 16);
 }

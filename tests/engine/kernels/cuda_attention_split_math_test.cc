@@ -16,23 +16,14 @@
 #include "engine/kernels/cpu/attention_ops.h"
 #include "engine/kernels/cuda/attention_math.h"
 #include "engine/kernels/ops.h"
+#include "tests/engine/kernels/reference_rounding.h"
 
 namespace dsagent::engine::kernels::cuda_attention_split_math_test {
 namespace {
 namespace dm = cuda;
 
-uint32_t BitsOf(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
-
-std::vector<float> RandomBf16(size_t n, std::mt19937& rng, float sigma) {
-  std::normal_distribution<float> normal(0.0f, sigma);
-  std::vector<float> v(n);
-  for (float& x : v) x = forward::RoundBf16(normal(rng));
-  return v;
-}
+using reference_rounding::Bits;
+using reference_rounding::RandomBf16Values;
 
 TEST(CudaAttentionSplitMathTest, ThePlanCoversEveryBlockOnceWithinTheLimits) {
   for (const int64_t n : {0LL, 1LL, 64LL, 65LL, 640LL, 4160LL, 8320LL, 1LL << 20}) {
@@ -69,7 +60,8 @@ struct Counts {
 void CompareHeads(int64_t hd, int64_t n, bool mask_first_block, const dm::AttentionSplitPlan& plan,
                   std::mt19937& rng, Counts& c) {
   const int64_t cache_rows = 700, heads = 8;
-  const std::vector<float> kv_values = RandomBf16(static_cast<size_t>(cache_rows * hd), rng, 1.0f);
+  const std::vector<float> kv_values =
+      RandomBf16Values(static_cast<size_t>(cache_rows * hd), rng, 1.0f);
   std::vector<uint16_t> kv(kv_values.size());
   for (size_t i = 0; i < kv.size(); ++i) kv[i] = forward::FloatToBf16Bits(kv_values[i]);
   std::uniform_int_distribution<int32_t> pick(0, cache_rows - 1);
@@ -87,15 +79,16 @@ void CompareHeads(int64_t hd, int64_t n, bool mask_first_block, const dm::Attent
   std::vector<dm::OnlineSoftmax> part(static_cast<size_t>(plan.splits));
   for (int64_t h = 0; h < heads; ++h) {
     // Larger q in some heads: peaked softmaxes, where the split maxima differ the most.
-    const std::vector<float> q = RandomBf16(static_cast<size_t>(hd), rng, h % 2 ? 8.0f : 2.0f);
+    const std::vector<float> q =
+        RandomBf16Values(static_cast<size_t>(hd), rng, h % 2 ? 8.0f : 2.0f);
     const float sink = forward::RoundBf16(std::normal_distribution<float>(0, 2)(rng));
     kernels::cpu::SparseAttentionHead(q.data(), cache, index.data(), n, sink, hd, scale,
                                       cpu.data());
     dm::SparseAttentionHeadBySplits(q.data(), kv.data(), index.data(), n, hd, sink, scale, plan,
                                     gpu.data(), acc.data(), part.data());
     for (int64_t d = 0; d < hd; ++d) {
-      const uint32_t a = BitsOf(gpu[static_cast<size_t>(d)]),
-                     b = BitsOf(cpu[static_cast<size_t>(d)]);
+      const uint32_t a = Bits(gpu[static_cast<size_t>(d)]),
+                     b = Bits(cpu[static_cast<size_t>(d)]);
       ++c.total;
       if (a == b) {
         ++c.same;

@@ -219,6 +219,9 @@ TEST(CudaForwardMathTest, TheWarpsBlockMaxEqualsTheSequentialOne) {
   }
 }
 
+// Both kernels' orders give the CPU's scores: the warp per entry's (lanes over the dims, combined
+// by shuffles) and the tiled GEMM's (each dot by fma over the dims in order); the products are
+// exact in double and the terms are added in head order.
 TEST(CudaForwardMathTest, IndexerTermsMatchTheCpuScores) {
   std::mt19937 rng(113);
   const int64_t heads = 64, hd = 128, entries = 300;
@@ -231,12 +234,22 @@ TEST(CudaForwardMathTest, IndexerTermsMatchTheCpuScores) {
   std::vector<float> cpu(static_cast<size_t>(entries));
   kernels::cpu::IndexerScores(q.data(), hw.data(), heads, hd, keys.data(), 0, entries, cpu.data());
   for (int64_t e = 0; e < entries; ++e) {
-    double sum = 0;
+    double warp_sum = 0, tiled_sum = 0;
     for (int64_t h = 0; h < heads; ++h) {
       const double dot = WarpOrderDot(q.data() + h * hd, keys.data() + e * hd, hd);
-      sum += dm::IndexerHeadTerm(dot, hw[static_cast<size_t>(h)]);
+      warp_sum += dm::IndexerHeadTerm(dot, hw[static_cast<size_t>(h)]);
+      double fma_dot = 0;
+      for (int64_t d = 0; d < hd; ++d) {
+        const uint16_t k = keys[static_cast<size_t>(e * hd + d)];
+        fma_dot = std::fma(static_cast<double>(q[static_cast<size_t>(h * hd + d)]),
+                           static_cast<double>(dm::Bf16ToFloat(k)), fma_dot);
+      }
+      tiled_sum += dm::IndexerHeadTerm(fma_dot, hw[static_cast<size_t>(h)]);
     }
-    ASSERT_TRUE(SameFloat(dm::IndexerScore(sum), cpu[static_cast<size_t>(e)])) << "entry " << e;
+    ASSERT_TRUE(SameFloat(dm::IndexerScore(warp_sum), cpu[static_cast<size_t>(e)]))
+        << "entry " << e;
+    ASSERT_TRUE(SameFloat(dm::IndexerScore(tiled_sum), cpu[static_cast<size_t>(e)]))
+        << "tiled order, entry " << e;
   }
 }
 
@@ -270,34 +283,6 @@ std::vector<int32_t> TopKBySelection(const std::vector<float>& score, int64_t k,
   std::vector<int32_t> out;
   for (const uint64_t key : selected) out.push_back(dm::TopKKeyIndex(key));
   return out;
-}
-
-// The tiled indexer kernel's order: each (head, entry) dot by fma over the dims in order (the
-// products exact in double), the terms added in head order, equals the CPU's scores.
-TEST(CudaForwardMathTest, TheTiledIndexerOrderGivesTheCpuScores) {
-  std::mt19937 rng(117);
-  const int64_t heads = 64, hd = 128, entries = 200;
-  std::vector<float> q = RandomBf16(static_cast<size_t>(heads * hd), rng, 1.0f);
-  kernels::cpu::QuantizeFp4Blocks(q.data(), heads * hd, 32);
-  std::vector<float> key_values = RandomBf16(static_cast<size_t>(entries * hd), rng, 1.0f);
-  kernels::cpu::QuantizeFp4Blocks(key_values.data(), entries * hd, 32);
-  const std::vector<uint16_t> keys = ToBf16Bits(key_values);
-  const std::vector<float> hw = RandomBf16(static_cast<size_t>(heads), rng, 0.02f);
-  std::vector<float> cpu(static_cast<size_t>(entries));
-  kernels::cpu::IndexerScores(q.data(), hw.data(), heads, hd, keys.data(), 0, entries, cpu.data());
-  for (int64_t e = 0; e < entries; ++e) {
-    double sum = 0;
-    for (int64_t h = 0; h < heads; ++h) {
-      double dot = 0;
-      for (int64_t d = 0; d < hd; ++d) {
-        dot = std::fma(static_cast<double>(q[static_cast<size_t>(h * hd + d)]),
-                       static_cast<double>(dm::Bf16ToFloat(keys[static_cast<size_t>(e * hd + d)])),
-                       dot);
-      }
-      sum += dm::IndexerHeadTerm(dot, hw[static_cast<size_t>(h)]);
-    }
-    ASSERT_TRUE(SameFloat(dm::IndexerScore(sum), cpu[static_cast<size_t>(e)])) << "entry " << e;
-  }
 }
 
 TEST(CudaForwardMathTest, RadixTopKSelectsTheStableSortsPrefix) {
