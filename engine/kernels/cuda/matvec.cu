@@ -7,7 +7,9 @@
 // bit-identical to WeightRowDotsF32.
 //
 // BF16/FP8/FP4 weights of whole 128-column blocks go to the tiled kernel (matvec_tiled.cu: same
-// bits, 16-byte loads, many rows' blocks in flight); this one takes the rest (F32 weights, odd
+// bits, 16-byte loads, many rows' blocks in flight; with several activation rows the multi-row
+// one, matvec_tiled_rows.cu, which reads each weight byte once for up to 8 of them); this one
+// takes the rest (F32 weights, odd
 // column counts), where lane j reads columns j, j+16, ... of a row.
 #include <cuda_runtime.h>
 
@@ -148,6 +150,27 @@ TiledMatVec TiledArgs(int64_t rows, int64_t inputs, const float* x, int64_t x_st
 void MatVecRows(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
                 int64_t x_rows, int64_t x_stride, float* y, int64_t y_stride, bool round_bf16,
                 CudaStream& stream) {
+  CheckRows(w, row_begin, rows);
+  if (rows == 0 || x_rows <= 0) return;
+  const WeightView view = ViewOf(w);
+  if (!TiledMatVecTakes(view.kind, w.cols)) {
+    LaunchByLanes(w, row_begin, rows, x, x_rows, x_stride, y, y_stride, round_bf16, stream);
+    return;
+  }
+  TiledMatVec m = TiledArgs(rows, x_rows, x, x_stride, y, y_stride, round_bf16);
+  m.single = view;
+  m.row_begin = row_begin;
+  // Several activation rows: the multi-row kernel reads the weight once for them (same bits).
+  if (x_rows > 1 && TiledMatVecRowsTakes(view.kind, w.cols, rows)) {
+    RunTiledMatVecRows(m, view.kind, static_cast<cudaStream_t>(stream.handle()));
+    return;
+  }
+  RunTiledMatVec(m, view.kind, w.cols, static_cast<cudaStream_t>(stream.handle()));
+}
+
+void MatVecRowsByInput(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
+                       int64_t x_rows, int64_t x_stride, float* y, int64_t y_stride,
+                       bool round_bf16, CudaStream& stream) {
   CheckRows(w, row_begin, rows);
   if (rows == 0 || x_rows <= 0) return;
   const WeightView view = ViewOf(w);

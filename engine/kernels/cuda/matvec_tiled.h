@@ -1,4 +1,4 @@
-// The tiled pair-order MatVec (matvec_tiled.cu), internal to the CUDA backend: matvec.cu's
+// The tiled pair-order MatVec (matvec_tiled.cu; several activation rows: matvec_tiled_rows.cu), internal to the CUDA backend: matvec.cu's
 // MatVec, MatVecRows and ExpertMatVec hand it every weight it takes (BF16, FP8 or FP4 with whole
 // 128-column blocks) and keep the 16-lanes-per-row kernel for the rest. Same bits as the CPU's
 // WeightRowDotsF32 either way.
@@ -33,5 +33,13 @@ bool TiledMatVecTakes(WeightKind kind, int64_t cols);
 
 // Queues the launch on `stream`. Throws CudaError for a launch error or an F32 weight.
 void RunTiledMatVec(const TiledMatVec& m, WeightKind kind, int64_t cols, cudaStream_t stream);
+
+// The multi-row kernel (matvec_tiled_rows.cu): `single` times m.inputs activation rows, each
+// weight byte read once per CTA for up to 8 of them (more: CTAs of the same tile side by side,
+// sharing L2). Every input row's outputs are the bits of RunTiledMatVec's. Takes the weights the
+// single-row kernel takes (whatever their column count: its shared memory does not grow with
+// it) but not a set (views).
+bool TiledMatVecRowsTakes(WeightKind kind, int64_t cols, int64_t rows);
+void RunTiledMatVecRows(const TiledMatVec& m, WeightKind kind, cudaStream_t stream);
 
 }  // namespace dsagent::engine::kernels::cuda

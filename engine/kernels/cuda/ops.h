@@ -37,7 +37,9 @@ struct DeviceWeight {
   static DeviceWeight Upload(const WeightRows& w, int64_t rows, CudaStream& stream);
 };
 
-// y[t * y_stride + o] = dot(W[o, :], x[t * x_stride, ...]) for t < x_rows, o < w.rows.
+// y[t * y_stride + o] = dot(W[o, :], x[t * x_stride, ...]) for t < x_rows, o < w.rows. Several
+// rows (x_rows > 1) read the weight once for up to 8 rows (matvec_tiled_rows.cu); each row's
+// outputs are the bits it has alone.
 void MatVec(const DeviceWeight& w, const float* x, int64_t x_rows, int64_t x_stride, float* y,
             int64_t y_stride, bool round_bf16, CudaStream& stream);
 
@@ -47,6 +49,13 @@ void MatVec(const DeviceWeight& w, const float* x, int64_t x_rows, int64_t x_str
 void MatVecRows(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
                 int64_t x_rows, int64_t x_stride, float* y, int64_t y_stride, bool round_bf16,
                 CudaStream& stream);
+
+// MatVecRows with each activation row through the single-row tiled kernel (the weight read once
+// per row): what MatVec ran for several rows before the multi-row kernel. The same bits; the
+// device test and the matvec benchmark compare the two.
+void MatVecRowsByInput(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
+                       int64_t x_rows, int64_t x_stride, float* y, int64_t y_stride,
+                       bool round_bf16, CudaStream& stream);
 
 // MatVecRows by the 16-lanes-per-row kernel (matvec_lanes.cuh) whatever the weight: what MatVec
 // runs where the tiled kernel does not take the weight (F32, odd widths). The same bits; the

@@ -1,0 +1,131 @@
+// The multi-row tiled MatVec (matvec_tiled.h RunTiledMatVecRows): a weight times several
+// activation rows with each weight byte read once per CTA for kRowsGroup rows. The schedule and
+// arithmetic are matvec_tiled_rows_math.h's (shared with the host test, which runs them thread by
+// thread against WeightRowDotsF32): every input row gets the bits of the single-row tiled kernel.
+//
+// Grid (input groups, tiles): the groups of one tile are neighbouring CTAs, so with more than
+// kRowsGroup inputs the groups of a tile run together and read its weights through L2 rather than
+// each from device memory.
+//
+// An input with a value not exact in bf16 (the columns order) is found while its chunks are
+// staged; its rows are then recomputed by matvec_lanes.cuh (its pair-order result is dropped).
+#include <cuda_runtime.h>
+
+#include <string>
+
+#include "engine/kernels/cuda/device_math.h"
+#include "engine/kernels/cuda/matvec_lanes.cuh"
+#include "engine/kernels/cuda/matvec_tiled.h"
+#include "engine/kernels/cuda/matvec_tiled_rows_math.h"
+
+namespace dsagent::engine::kernels::cuda {
+namespace {
+
+template <WeightKind K>
+__global__ void __launch_bounds__(kRowsThreads)
+    TiledRowsKernel(WeightView w, int64_t row_begin, int64_t rows, int64_t inputs, const float* x,
+                    int64_t x_stride, float* y, int64_t y_stride, bool round_bf16) {
+  extern __shared__ float4 shared4[];
+  float* const shared = reinterpret_cast<float*>(shared4);
+  __shared__ uint32_t not_exact_mask;
+  const int tid = static_cast<int>(threadIdx.x);
+  const int64_t m0 = static_cast<int64_t>(blockIdx.x) * kRowsGroup;
+  const int64_t tile_row0 = static_cast<int64_t>(blockIdx.y) * kRowsTile;
+  RowsTile t;
+  t.w = w;
+  t.row0 = row_begin + tile_row0;
+  t.tile_rows = static_cast<int>(rows - tile_row0 < kRowsTile ? rows - tile_row0 : kRowsTile);
+  t.inputs = static_cast<int>(inputs - m0 < kRowsGroup ? inputs - m0 : kRowsGroup);
+  t.x = x + m0 * x_stride;
+  t.x_stride = x_stride;
+  t.xs = shared;
+  t.sums = shared + kRowsGroup * kRowsXStride;
+  t.tail_flags = reinterpret_cast<int*>(t.sums + kRowsTile * kRowsGroup * kRowsSumStride);
+  if (tid < kRowsTile) t.tail_flags[tid] = 0;
+  if (tid == 0) not_exact_mask = 0;
+
+  double acc[kRowsFoldRows];
+#pragma unroll
+  for (int k = 0; k < kRowsFoldRows; ++k) acc[k] = 0.0;
+  uint32_t not_exact = 0;
+  const int blocks = static_cast<int>(w.cols / kTiledBlockCols);
+  for (int blk0 = 0; blk0 < blocks; blk0 += kRowsChunkBlocks) {
+    t.blk0 = blk0;
+    t.nb = blocks - blk0 < kRowsChunkBlocks ? blocks - blk0 : kRowsChunkBlocks;
+    // The previous chunk's fold is done by every thread once they all pass this barrier, so the
+    // items below may overwrite its sums.
+    for (int i = tid; i < t.inputs * kRowsXStride; i += kRowsThreads) {
+      not_exact |= RowsStageX(t, i, shared);
+    }
+    __syncthreads();
+    RowsChunkItems<K>(t, tid);
+    __syncthreads();
+    RowsChunkFold<K>(t, tid, acc);
+  }
+  if (not_exact != 0) atomicOr(&not_exact_mask, not_exact);
+  __syncthreads();
+  const uint32_t mask = not_exact_mask;
+
+  const int m = RowsFoldInput(tid), lane = tid & 15;
+#pragma unroll
+  for (int k = 0; k < kRowsFoldRows; ++k) {
+    double v = acc[k];
+    v += __shfl_xor_sync(0xffffffffu, v, 8, 16);
+    v += __shfl_xor_sync(0xffffffffu, v, 4, 16);
+    v += __shfl_xor_sync(0xffffffffu, v, 2, 16);
+    v += __shfl_xor_sync(0xffffffffu, v, 1, 16);
+    const int r = RowsFoldRow(tid, k);
+    if (lane == 0 && m < t.inputs && r < t.tile_rows && !(mask >> m & 1u)) {
+      y[(m0 + m) * y_stride + tile_row0 + r] =
+          RowsFinish(w, t.row0 + r, v, t.tail_flags[r] != 0, t.x + m * x_stride, round_bf16);
+    }
+  }
+  // The rare inputs not exact in bf16: the columns order, 16 lanes per row (kRowsTile rows at a
+  // time; every thread takes part in the shuffles).
+  for (int mi = 0; mi < t.inputs; ++mi) {
+    if (!(mask >> mi & 1u)) continue;
+    const int r = tid / 16;
+    MatVecLanesRow(w, t.row0 + r, r < t.tile_rows, t.x + mi * x_stride,
+                   y + (m0 + mi) * y_stride + tile_row0 + r, round_bf16, false, lane);
+  }
+}
+
+template <WeightKind K>
+void Launch(const TiledMatVec& m, cudaStream_t stream) {
+  static SharedMemoryOptIn opt_in;
+  AllowDynamicSharedMemory(reinterpret_cast<const void*>(TiledRowsKernel<K>),
+                           static_cast<int>(RowsSharedFloats() * 4 + kRowsTile * 4), opt_in);
+  const dim3 grid(static_cast<unsigned>((m.inputs + kRowsGroup - 1) / kRowsGroup),
+                  static_cast<unsigned>((m.rows + kRowsTile - 1) / kRowsTile));
+  TiledRowsKernel<K><<<grid, kRowsThreads, RowsSharedFloats() * 4 + kRowsTile * 4, stream>>>(
+      m.single, m.row_begin, m.rows, m.inputs, m.x, m.x_stride, m.y, m.y_stride, m.round_bf16);
+}
+
+}  // namespace
+
+bool TiledMatVecRowsTakes(WeightKind kind, int64_t cols, int64_t rows) {
+  static_assert(kRowsThreads / 16 == kRowsTile, "the lanes fallback takes the tile in one pass");
+  return kind != WeightKind::kF32 && cols > 0 && cols % kTiledBlockCols == 0 &&
+         (rows + kRowsTile - 1) / kRowsTile <= 65535;
+}
+
+void RunTiledMatVecRows(const TiledMatVec& m, WeightKind kind, cudaStream_t stream) {
+  if (m.rows <= 0 || m.inputs <= 0) return;
+  if (m.views != nullptr) throw CudaError("RunTiledMatVecRows: one weight, not a set");
+  switch (kind) {
+    case WeightKind::kFP8:
+      Launch<WeightKind::kFP8>(m, stream);
+      break;
+    case WeightKind::kBF16:
+      Launch<WeightKind::kBF16>(m, stream);
+      break;
+    case WeightKind::kFP4:
+      Launch<WeightKind::kFP4>(m, stream);
+      break;
+    case WeightKind::kF32:
+      throw CudaError("RunTiledMatVecRows: F32 weights take the columns-order kernel");
+  }
+  CheckCuda(cudaGetLastError(), "tiled multi-row MatVec launch");
+}
+
+}  // namespace dsagent::engine::kernels::cuda
