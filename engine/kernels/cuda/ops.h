@@ -116,6 +116,17 @@ void RmsNorm(const float* x, int64_t rows, int64_t n, const float* w, float eps,
 void RopeRotate(float* x, int64_t count, int64_t stride, int64_t width, int64_t rope_dims,
                 const float* freqs, int64_t pos, bool inverse, CudaStream& stream);
 
+// RopeRotate over `rows` rows of per_row vectors each (vector v of row t at x + (t * per_row + v)
+// * stride), row t at position positions[t] (device int32 [rows]): the same rotation per vector.
+void RopeRotateRows(float* x, int64_t rows, int64_t per_row, int64_t stride, int64_t width,
+                    int64_t rope_dims, const float* freqs, const int32_t* positions, bool inverse,
+                    CudaStream& stream);
+
+// out [rows * times, n]: each row of x [rows, n] `times` times in a row (a token's input for each
+// of its routed-expert slots).
+void RepeatRows(const float* x, int64_t rows, int64_t n, int64_t times, float* out,
+                CudaStream& stream);
+
 // x[i] = bf16(x[i] * scale) for i < n (the indexer's head weights after their product).
 void ScaleToBf16(float* x, int64_t n, float scale, CudaStream& stream);
 
