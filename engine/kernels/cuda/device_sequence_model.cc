@@ -158,8 +158,11 @@ Expected<std::vector<float>, std::string> DeviceSequenceModel::Run(DeviceModelSe
       const int64_t rows = std::min<int64_t>(kDeviceChunkRows, total - begin);
       const bool last_chunk = begin + rows == total;
       const RowChunk chunk{seq.device_.get(), rows};
-      ModelRows(*model_, *rows_, &chunk, 1, tokens.data() + begin, !last_only,
-                logits_->as<float>(), *stream_);
+      const RowLogits which = !last_only   ? RowLogits::kEveryRow
+                              : last_chunk ? RowLogits::kLastOfEachChunk
+                                           : RowLogits::kNone;
+      ModelRows(*model_, *rows_, &chunk, 1, tokens.data() + begin, which, logits_->as<float>(),
+                *stream_);
       if (!last_only) {
         logits_->Download(logits.data() + static_cast<size_t>(begin) * vocab,
                           static_cast<size_t>(rows) * vocab * sizeof(float), *stream_);
@@ -189,7 +192,7 @@ Expected<Ok, std::string> DeviceSequenceModel::RunRows(std::span<DeviceModelSequ
   try {
     UseDevice(device_);
     ModelRows(*model_, *rows_, chunks.data(), static_cast<int64_t>(chunks.size()), tokens.data(),
-              true, logits_->as<float>(), *stream_);
+              RowLogits::kEveryRow, logits_->as<float>(), *stream_);
     std::vector<float> all(tokens.size() * vocab);
     logits_->Download(all.data(), all.size() * sizeof(float), *stream_);  // waits
     size_t row = 0;

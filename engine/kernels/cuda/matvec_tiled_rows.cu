@@ -5,7 +5,8 @@
 //
 // Grid (input groups, tiles): the groups of one tile are neighbouring CTAs, so with more than
 // kRowsGroup inputs the groups of a tile run together and read its weights through L2 rather than
-// each from device memory.
+// each from device memory. A group is kRowsGroup inputs, fewer for a weight of few tiles
+// (InputsPerCta).
 //
 // An input with a value not exact in bf16 (the columns order) is found while its chunks are
 // staged; its rows are then recomputed by matvec_lanes.cuh (its pair-order result is dropped).
@@ -23,19 +24,20 @@ namespace {
 
 template <WeightKind K>
 __global__ void __launch_bounds__(kRowsThreads)
-    TiledRowsKernel(WeightView w, int64_t row_begin, int64_t rows, int64_t inputs, const float* x,
-                    int64_t x_stride, float* y, int64_t y_stride, bool round_bf16) {
+    TiledRowsKernel(WeightView w, int64_t row_begin, int64_t rows, int64_t inputs, int group,
+                    const float* x, int64_t x_stride, float* y, int64_t y_stride,
+                    bool round_bf16) {
   extern __shared__ float4 shared4[];
   float* const shared = reinterpret_cast<float*>(shared4);
   __shared__ uint32_t not_exact_mask;
   const int tid = static_cast<int>(threadIdx.x);
-  const int64_t m0 = static_cast<int64_t>(blockIdx.x) * kRowsGroup;
+  const int64_t m0 = static_cast<int64_t>(blockIdx.x) * group;
   const int64_t tile_row0 = static_cast<int64_t>(blockIdx.y) * kRowsTile;
   RowsTile t;
   t.w = w;
   t.row0 = row_begin + tile_row0;
   t.tile_rows = static_cast<int>(rows - tile_row0 < kRowsTile ? rows - tile_row0 : kRowsTile);
-  t.inputs = static_cast<int>(inputs - m0 < kRowsGroup ? inputs - m0 : kRowsGroup);
+  t.inputs = static_cast<int>(inputs - m0 < group ? inputs - m0 : group);
   t.x = x + m0 * x_stride;
   t.x_stride = x_stride;
   t.xs = shared;
@@ -90,15 +92,28 @@ __global__ void __launch_bounds__(kRowsThreads)
   }
 }
 
+// Inputs per CTA: kRowsGroup, fewer where a weight has so few tiles that the CTAs would not fill
+// the device twice over (a small weight with many inputs: more CTAs, each reading the tile again
+// through L2, rather than a few long ones).
+int InputsPerCta(int64_t rows, int64_t inputs) {
+  const int64_t tiles = (rows + kRowsTile - 1) / kRowsTile;
+  const int64_t want = 2 * int64_t{CurrentDeviceSmCount()};
+  const int64_t groups = (want + tiles - 1) / tiles;
+  const int64_t per = (inputs + groups - 1) / groups;
+  return static_cast<int>(per < 1 ? 1 : per > kRowsGroup ? kRowsGroup : per);
+}
+
 template <WeightKind K>
 void Launch(const TiledMatVec& m, cudaStream_t stream) {
   static SharedMemoryOptIn opt_in;
   AllowDynamicSharedMemory(reinterpret_cast<const void*>(TiledRowsKernel<K>),
                            static_cast<int>(RowsSharedFloats() * 4 + kRowsTile * 4), opt_in);
-  const dim3 grid(static_cast<unsigned>((m.inputs + kRowsGroup - 1) / kRowsGroup),
+  const int group = InputsPerCta(m.rows, m.inputs);
+  const dim3 grid(static_cast<unsigned>((m.inputs + group - 1) / group),
                   static_cast<unsigned>((m.rows + kRowsTile - 1) / kRowsTile));
   TiledRowsKernel<K><<<grid, kRowsThreads, RowsSharedFloats() * 4 + kRowsTile * 4, stream>>>(
-      m.single, m.row_begin, m.rows, m.inputs, m.x, m.x_stride, m.y, m.y_stride, m.round_bf16);
+      m.single, m.row_begin, m.rows, m.inputs, group, m.x, m.x_stride, m.y, m.y_stride,
+      m.round_bf16);
 }
 
 }  // namespace

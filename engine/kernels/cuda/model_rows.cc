@@ -78,7 +78,7 @@ DeviceRows CreateDeviceRows(const DeviceModel& m, int64_t max_rows) {
 }
 
 void ModelRows(DeviceModel& m, DeviceRows& r, const RowChunk* chunks, int64_t n_chunks,
-               const int32_t* tokens, bool every_row, float* logits, CudaStream& stream) {
+               const int32_t* tokens, RowLogits which, float* logits, CudaStream& stream) {
   int64_t rows = 0;
   bool single_rows = true;
   for (int64_t c = 0; c < n_chunks; ++c) {
@@ -124,7 +124,9 @@ void ModelRows(DeviceModel& m, DeviceRows& r, const RowChunk* chunks, int64_t n_
     }
     BlockRows(m.layers[i], layer_chunks.data(), n_chunks, h, rows, dev_tokens, r, stream);
   }
-  if (every_row || single_rows) {
+  if (which == RowLogits::kNone) {
+    // No head: a prompt's chunk whose logits nobody reads.
+  } else if (which == RowLogits::kEveryRow || single_rows) {
     HeadRows(m.head, h, rows, r, logits, stream);
   } else {
     // Each chunk's last row, gathered for the head.

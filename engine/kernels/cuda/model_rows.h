@@ -30,12 +30,16 @@ struct RowChunk {
   int64_t rows = 0;
 };
 
+// Which rows get logits: none (a prompt's chunk before its last), each chunk's last row, every
+// row.
+enum class RowLogits { kNone, kLastOfEachChunk, kEveryRow };
+
 // The chunks' tokens (host int32, the chunks' rows one after another) through the model; each
-// chunk's sequence advances by its rows. Logits (device, fp32) of every row ([rows, vocab]) when
-// every_row, else of each chunk's last row ([n_chunks, vocab]). The chunks' sequences must be
-// distinct. Throws std::out_of_range, before queuing anything, for more rows than `r` holds, a
-// sequence of another layer count or one that would pass the context.
+// chunk's sequence advances by its rows. Logits (device, fp32) as `which` asks: [rows, vocab]
+// (kEveryRow) or [n_chunks, vocab] (kLastOfEachChunk). The chunks' sequences must be distinct.
+// Throws std::out_of_range, before queuing anything, for more rows than `r` holds, a sequence of
+// another layer count or one that would pass the context.
 void ModelRows(DeviceModel& m, DeviceRows& r, const RowChunk* chunks, int64_t n_chunks,
-               const int32_t* tokens, bool every_row, float* logits, CudaStream& stream);
+               const int32_t* tokens, RowLogits which, float* logits, CudaStream& stream);
 
 }  // namespace dsagent::engine::kernels::cuda

@@ -92,7 +92,8 @@ TEST_P(CudaModelGoldenTest, DecodingEveryTokenStaysWithinTheEndToEndContract) {
   for (int64_t begin = 0; begin < n; begin += chunk) {
     const int64_t count = std::min(chunk, n - begin);
     const RowChunk c{&chunked, count};
-    ModelRows(model, rows, &c, 1, tokens.data() + begin, true, chunk_logits.as<float>(), stream);
+    ModelRows(model, rows, &c, 1, tokens.data() + begin, RowLogits::kEveryRow,
+              chunk_logits.as<float>(), stream);
     const std::vector<float> part = ToHost(chunk_logits, static_cast<size_t>(count * vocab), stream);
     prefill.insert(prefill.end(), part.begin(), part.end());
   }
