@@ -23,7 +23,8 @@ namespace dsagent::engine::kernels::cuda {
 namespace {
 
 template <WeightKind K>
-__global__ void __launch_bounds__(kRowsThreads)
+// Two CTAs per SM: their shared memory fits (RowsSharedBytes) and registers are capped to match.
+__global__ void __launch_bounds__(kRowsThreads, 2)
     TiledRowsKernel(WeightView w, int64_t row_begin, int64_t rows, int64_t inputs, int group,
                     const float* x, int64_t x_stride, float* y, int64_t y_stride,
                     bool round_bf16) {
@@ -107,11 +108,11 @@ template <WeightKind K>
 void Launch(const TiledMatVec& m, cudaStream_t stream) {
   static SharedMemoryOptIn opt_in;
   AllowDynamicSharedMemory(reinterpret_cast<const void*>(TiledRowsKernel<K>),
-                           static_cast<int>(RowsSharedFloats() * 4 + kRowsTile * 4), opt_in);
+                           static_cast<int>(RowsSharedBytes()), opt_in);
   const int group = InputsPerCta(m.rows, m.inputs);
   const dim3 grid(static_cast<unsigned>((m.inputs + group - 1) / group),
                   static_cast<unsigned>((m.rows + kRowsTile - 1) / kRowsTile));
-  TiledRowsKernel<K><<<grid, kRowsThreads, RowsSharedFloats() * 4 + kRowsTile * 4, stream>>>(
+  TiledRowsKernel<K><<<grid, kRowsThreads, static_cast<size_t>(RowsSharedBytes()), stream>>>(
       m.single, m.row_begin, m.rows, m.inputs, group, m.x, m.x_stride, m.y, m.y_stride,
       m.round_bf16);
 }

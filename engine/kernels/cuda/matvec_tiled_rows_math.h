@@ -46,7 +46,8 @@ static_assert(kRowsFoldRows * kRowsFoldRowStep == kRowsTile, "the fold covers th
 constexpr int64_t RowsSharedFloats() {
   return int64_t{kRowsGroup} * kRowsXStride + int64_t{kRowsTile} * kRowsGroup * kRowsSumStride;
 }
-constexpr int64_t RowsSharedBytes() { return RowsSharedFloats() * 4 + kRowsTile * 4 + 16; }
+// The dynamic shared memory of a CTA: xs and sums, then the tail flags.
+constexpr int64_t RowsSharedBytes() { return RowsSharedFloats() * 4 + kRowsTile * 4; }
 
 // Where the block sums of (tile row r, input m, chunk block b) start (16 floats: lanes 0..15).
 DSAGENT_HD int RowsSumIndex(int r, int m, int b) {
