@@ -1,6 +1,7 @@
 #include "engine/kernels/cuda/model_rows.h"
 
 #include <algorithm>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -66,7 +67,9 @@ DeviceRows CreateDeviceRows(const DeviceModel& m, int64_t max_rows) {
                              &r.z,        &r.logits,    &r.ids,      &r.weights,  &r.x_slots,
                              &r.g,        &r.u,         &r.h_quant,  &r.routed,   &r.shared_g,
                              &r.shared_u, &r.shared_out, &r.head_products, &r.head_y};
-  static_assert(sizeof(buffers) / sizeof(buffers[0]) == 29, "one size per buffer");
+  if (per_row.size() != std::size(buffers)) {
+    throw std::logic_error("CreateDeviceRows: one size per buffer");
+  }
   for (size_t i = 0; i < per_row.size(); ++i) {
     *buffers[i] = DeviceBuffer(static_cast<size_t>(per_row[i] * max_rows) * 4);
   }
