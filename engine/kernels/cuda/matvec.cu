@@ -262,6 +262,53 @@ void ExpertMatVec(const DeviceWeightSet& set, const int32_t* ids, int64_t slots,
   CheckCuda(cudaGetLastError(), "ExpertMatVec launch");
 }
 
+ExpertGroups ExpertGroups::Create(int64_t max_slots) {
+  if (max_slots < 1 || max_slots > kMaxGroupedSlots) {
+    throw CudaError("ExpertGroups: " + std::to_string(max_slots) + " slots (1 to " +
+                    std::to_string(kMaxGroupedSlots) + ")");
+  }
+  ExpertGroups g;
+  g.max_slots = max_slots;
+  g.order = DeviceBuffer(static_cast<size_t>(max_slots) * sizeof(int32_t));
+  g.pieces = DeviceBuffer(static_cast<size_t>(max_slots) * sizeof(ExpertPiece));
+  g.count = DeviceBuffer(sizeof(int32_t));
+  return g;
+}
+
+void GroupExpertSlots(const int32_t* ids, int64_t slots, ExpertGroups& groups,
+                      CudaStream& stream) {
+  if (slots > groups.max_slots) {
+    throw CudaError("GroupExpertSlots: " + std::to_string(slots) + " slots, room for " +
+                    std::to_string(groups.max_slots));
+  }
+  RunGroupSlots(ids, slots, groups.order.as<int32_t>(), groups.pieces.as<ExpertPiece>(),
+                groups.count.as<int32_t>(), static_cast<cudaStream_t>(stream.handle()));
+}
+
+void ExpertRowsMatVec(const DeviceWeightSet& set, const ExpertGroups& groups, const int32_t* ids,
+                      int64_t slots, const float* x, int64_t x_stride, float* y, int64_t y_stride,
+                      bool round_bf16, CudaStream& stream) {
+  if (set.rows <= 0 || slots <= 0) return;
+  const WeightKind kind = KindOf(set.format);
+  if (!TiledMatVecRowsTakes(kind, set.cols, set.rows) || slots > groups.max_slots) {
+    ExpertMatVec(set, ids, slots, x, x_stride, y, y_stride, round_bf16, stream);
+    return;
+  }
+  ExpertRowsArgs a;
+  a.views = set.views.as<const WeightView>();
+  a.pieces = groups.pieces.as<const ExpertPiece>();
+  a.n_pieces = groups.count.as<const int32_t>();
+  a.order = groups.order.as<const int32_t>();
+  a.slots = slots;
+  a.rows = set.rows;
+  a.x = x;
+  a.x_stride = x_stride;
+  a.y = y;
+  a.y_stride = y_stride;
+  a.round_bf16 = round_bf16;
+  RunTiledExpertRows(a, kind, static_cast<cudaStream_t>(stream.handle()));
+}
+
 void EmbedToStreams(const DeviceWeight& embed, const int32_t* token, int64_t hc, float* h,
                     CudaStream& stream) {
   if (embed.cols <= 0 || hc <= 0) return;

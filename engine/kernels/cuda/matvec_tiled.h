@@ -10,6 +10,7 @@
 
 #include "engine/kernels/cuda/device_math.h"
 #include "engine/kernels/cuda/device_runtime.h"
+#include "engine/kernels/cuda/expert_groups_math.h"
 
 namespace dsagent::engine::kernels::cuda {
 
@@ -41,5 +42,28 @@ void RunTiledMatVec(const TiledMatVec& m, WeightKind kind, int64_t cols, cudaStr
 // it) but not a set (views).
 bool TiledMatVecRowsTakes(WeightKind kind, int64_t cols, int64_t rows);
 void RunTiledMatVecRows(const TiledMatVec& m, WeightKind kind, cudaStream_t stream);
+
+// The routed experts' slots grouped by expert (expert_groups_math.h), on the device: order
+// [slots], pieces [slots] (the first *n_pieces used), n_pieces [1]. One CTA; slots <= 1024.
+constexpr int64_t kMaxGroupedSlots = 1024;
+void RunGroupSlots(const int32_t* ids, int64_t slots, int32_t* order, ExpertPiece* pieces,
+                   int32_t* n_pieces, cudaStream_t stream);
+
+// The multi-row kernel over the grouping: CTA (piece, tile) multiplies the piece's expert
+// (views[expert]; none on the device: skipped) with its slots' rows of x into their rows of y.
+// Every slot gets the single-row kernel's bits.
+struct ExpertRowsArgs {
+  const WeightView* views = nullptr;
+  const ExpertPiece* pieces = nullptr;
+  const int32_t* n_pieces = nullptr;
+  const int32_t* order = nullptr;
+  int64_t slots = 0, rows = 0;
+  const float* x = nullptr;
+  int64_t x_stride = 0;
+  float* y = nullptr;
+  int64_t y_stride = 0;
+  bool round_bf16 = false;
+};
+void RunTiledExpertRows(const ExpertRowsArgs& a, WeightKind kind, cudaStream_t stream);
 
 }  // namespace dsagent::engine::kernels::cuda

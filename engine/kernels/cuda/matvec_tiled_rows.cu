@@ -17,30 +17,21 @@
 #include "engine/kernels/cuda/device_math.h"
 #include "engine/kernels/cuda/matvec_lanes.cuh"
 #include "engine/kernels/cuda/matvec_tiled.h"
+#include "engine/kernels/cuda/expert_groups_math.h"
 #include "engine/kernels/cuda/matvec_tiled_rows_math.h"
 
 namespace dsagent::engine::kernels::cuda {
 namespace {
 
+// One CTA's work: t (weight, tile, inputs; gather list or none) with its shared arrays set here,
+// outputs at y_base + RowsInput(t, m) * y_stride + tile_row0 + r.
 template <WeightKind K>
-// Two CTAs per SM: their shared memory fits (RowsSharedBytes) and registers are capped to match.
-__global__ void __launch_bounds__(kRowsThreads, 2)
-    TiledRowsKernel(WeightView w, int64_t row_begin, int64_t rows, int64_t inputs, int group,
-                    const float* x, int64_t x_stride, float* y, int64_t y_stride,
-                    bool round_bf16) {
+__device__ __forceinline__ void RowsCta(RowsTile& t, int64_t tile_row0, float* y_base,
+                                        int64_t y_stride, bool round_bf16) {
   extern __shared__ float4 shared4[];
   float* const shared = reinterpret_cast<float*>(shared4);
   __shared__ uint32_t not_exact_mask;
   const int tid = static_cast<int>(threadIdx.x);
-  const int64_t m0 = static_cast<int64_t>(blockIdx.x) * group;
-  const int64_t tile_row0 = static_cast<int64_t>(blockIdx.y) * kRowsTile;
-  RowsTile t;
-  t.w = w;
-  t.row0 = row_begin + tile_row0;
-  t.tile_rows = static_cast<int>(rows - tile_row0 < kRowsTile ? rows - tile_row0 : kRowsTile);
-  t.inputs = static_cast<int>(inputs - m0 < group ? inputs - m0 : group);
-  t.x = x + m0 * x_stride;
-  t.x_stride = x_stride;
   t.xs = shared;
   t.sums = shared + kRowsGroup * kRowsXStride;
   t.tail_flags = reinterpret_cast<int*>(t.sums + kRowsTile * kRowsGroup * kRowsSumStride);
@@ -51,7 +42,7 @@ __global__ void __launch_bounds__(kRowsThreads, 2)
 #pragma unroll
   for (int k = 0; k < kRowsFoldRows; ++k) acc[k] = 0.0;
   uint32_t not_exact = 0;
-  const int blocks = static_cast<int>(w.cols / kTiledBlockCols);
+  const int blocks = static_cast<int>(t.w.cols / kTiledBlockCols);
   for (int blk0 = 0; blk0 < blocks; blk0 += kRowsChunkBlocks) {
     t.blk0 = blk0;
     t.nb = blocks - blk0 < kRowsChunkBlocks ? blocks - blk0 : kRowsChunkBlocks;
@@ -79,8 +70,9 @@ __global__ void __launch_bounds__(kRowsThreads, 2)
     v += __shfl_xor_sync(0xffffffffu, v, 1, 16);
     const int r = RowsFoldRow(tid, k);
     if (lane == 0 && m < t.inputs && r < t.tile_rows && !(mask >> m & 1u)) {
-      y[(m0 + m) * y_stride + tile_row0 + r] =
-          RowsFinish(w, t.row0 + r, v, t.tail_flags[r] != 0, t.x + m * x_stride, round_bf16);
+      const int64_t in = RowsInput(t, m);
+      y_base[in * y_stride + tile_row0 + r] = RowsFinish(
+          t.w, t.row0 + r, v, t.tail_flags[r] != 0, t.x + in * t.x_stride, round_bf16);
     }
   }
   // The rare inputs not exact in bf16: the columns order, 16 lanes per row (kRowsTile rows at a
@@ -88,9 +80,73 @@ __global__ void __launch_bounds__(kRowsThreads, 2)
   for (int mi = 0; mi < t.inputs; ++mi) {
     if (!(mask >> mi & 1u)) continue;
     const int r = tid / 16;
-    MatVecLanesRow(w, t.row0 + r, r < t.tile_rows, t.x + mi * x_stride,
-                   y + (m0 + mi) * y_stride + tile_row0 + r, round_bf16, false, lane);
+    const int64_t in = RowsInput(t, mi);
+    MatVecLanesRow(t.w, t.row0 + r, r < t.tile_rows, t.x + in * t.x_stride,
+                   y_base + in * y_stride + tile_row0 + r, round_bf16, false, lane);
   }
+}
+
+// Two CTAs per SM: their shared memory fits (RowsSharedBytes) and registers are capped to match.
+template <WeightKind K>
+__global__ void __launch_bounds__(kRowsThreads, 2)
+    TiledRowsKernel(WeightView w, int64_t row_begin, int64_t rows, int64_t inputs, int group,
+                    const float* x, int64_t x_stride, float* y, int64_t y_stride,
+                    bool round_bf16) {
+  const int64_t m0 = static_cast<int64_t>(blockIdx.x) * group;
+  const int64_t tile_row0 = static_cast<int64_t>(blockIdx.y) * kRowsTile;
+  RowsTile t;
+  t.w = w;
+  t.row0 = row_begin + tile_row0;
+  t.tile_rows = static_cast<int>(rows - tile_row0 < kRowsTile ? rows - tile_row0 : kRowsTile);
+  t.inputs = static_cast<int>(inputs - m0 < group ? inputs - m0 : group);
+  t.x = x + m0 * x_stride;
+  t.x_stride = x_stride;
+  RowsCta<K>(t, tile_row0, y + m0 * y_stride, y_stride, round_bf16);
+}
+
+// Grid (pieces at most: the slots, tiles): CTA p takes piece p of the grouping (past the count:
+// nothing), its expert's tile times the piece's slots (gathered from x, scattered to y by slot).
+// An expert kept on the host (no data) is skipped.
+template <WeightKind K>
+__global__ void __launch_bounds__(kRowsThreads, 2)
+    TiledExpertRowsKernel(const WeightView* views, const ExpertPiece* pieces,
+                          const int32_t* n_pieces, const int32_t* order, int64_t rows,
+                          const float* x, int64_t x_stride, float* y, int64_t y_stride,
+                          bool round_bf16) {
+  if (static_cast<int>(blockIdx.x) >= *n_pieces) return;
+  const ExpertPiece piece = pieces[blockIdx.x];
+  const WeightView w = views[piece.expert];
+  if (w.data == nullptr) return;  // uniform over the CTA
+  const int64_t tile_row0 = static_cast<int64_t>(blockIdx.y) * kRowsTile;
+  RowsTile t;
+  t.w = w;
+  t.row0 = tile_row0;
+  t.tile_rows = static_cast<int>(rows - tile_row0 < kRowsTile ? rows - tile_row0 : kRowsTile);
+  t.inputs = piece.count;
+  t.x = x;
+  t.x_stride = x_stride;
+  t.gather = order + piece.begin;
+  RowsCta<K>(t, tile_row0, y, y_stride, round_bf16);
+}
+
+// One CTA: each slot's rank (phase 1), then its sorted position and piece (phase 2); the count.
+__global__ void GroupSlotsKernel(const int32_t* ids, int slots, int32_t* order,
+                                 ExpertPiece* pieces, int32_t* n_pieces) {
+  extern __shared__ int32_t group_shared[];
+  int32_t* const sids = group_shared;
+  int32_t* const ranks = group_shared + slots;
+  __shared__ int count;
+  const int tid = static_cast<int>(threadIdx.x);
+  if (tid == 0) count = 0;
+  for (int s = tid; s < slots; s += blockDim.x) sids[s] = ids[s];
+  __syncthreads();
+  for (int s = tid; s < slots; s += blockDim.x) ranks[s] = SlotRank(sids, s);
+  __syncthreads();
+  int mine = 0;
+  for (int s = tid; s < slots; s += blockDim.x) mine += GroupSlot(sids, ranks, slots, s, order, pieces);
+  if (mine != 0) atomicAdd(&count, mine);
+  __syncthreads();
+  if (tid == 0) *n_pieces = count;
 }
 
 // Inputs per CTA: kRowsGroup, fewer where a weight has so few tiles that the CTAs would not fill
@@ -117,7 +173,48 @@ void Launch(const TiledMatVec& m, cudaStream_t stream) {
       m.round_bf16);
 }
 
+template <WeightKind K>
+void LaunchExperts(const ExpertRowsArgs& a, cudaStream_t stream) {
+  static SharedMemoryOptIn opt_in;
+  AllowDynamicSharedMemory(reinterpret_cast<const void*>(TiledExpertRowsKernel<K>),
+                           static_cast<int>(RowsSharedBytes()), opt_in);
+  const dim3 grid(static_cast<unsigned>(a.slots),
+                  static_cast<unsigned>((a.rows + kRowsTile - 1) / kRowsTile));
+  TiledExpertRowsKernel<K><<<grid, kRowsThreads, static_cast<size_t>(RowsSharedBytes()), stream>>>(
+      a.views, a.pieces, a.n_pieces, a.order, a.rows, a.x, a.x_stride, a.y, a.y_stride,
+      a.round_bf16);
+}
+
 }  // namespace
+
+void RunGroupSlots(const int32_t* ids, int64_t slots, int32_t* order, ExpertPiece* pieces,
+                   int32_t* n_pieces, cudaStream_t stream) {
+  if (slots <= 0 || slots > kMaxGroupedSlots) {
+    throw CudaError("RunGroupSlots: " + std::to_string(slots) + " slots (1 to " +
+                    std::to_string(kMaxGroupedSlots) + ")");
+  }
+  GroupSlotsKernel<<<1, 1024, static_cast<size_t>(2 * slots) * sizeof(int32_t), stream>>>(
+      ids, static_cast<int>(slots), order, pieces, n_pieces);
+  CheckCuda(cudaGetLastError(), "expert slot grouping launch");
+}
+
+void RunTiledExpertRows(const ExpertRowsArgs& a, WeightKind kind, cudaStream_t stream) {
+  if (a.rows <= 0 || a.slots <= 0) return;
+  switch (kind) {
+    case WeightKind::kFP8:
+      LaunchExperts<WeightKind::kFP8>(a, stream);
+      break;
+    case WeightKind::kBF16:
+      LaunchExperts<WeightKind::kBF16>(a, stream);
+      break;
+    case WeightKind::kFP4:
+      LaunchExperts<WeightKind::kFP4>(a, stream);
+      break;
+    case WeightKind::kF32:
+      throw CudaError("RunTiledExpertRows: F32 weights take the columns-order kernel");
+  }
+  CheckCuda(cudaGetLastError(), "tiled expert rows MatVec launch");
+}
 
 bool TiledMatVecRowsTakes(WeightKind kind, int64_t cols, int64_t rows) {
   static_assert(kRowsThreads / 16 == kRowsTile, "the lanes fallback takes the tile in one pass");

@@ -73,7 +73,14 @@ struct RowsTile {
   const float* xs = nullptr;  // the chunk's columns of every input (shared)
   float* sums = nullptr;      // the chunk's block sums (shared)
   int* tail_flags = nullptr;  // per tile row (shared): an FP4 group goes to the tail
+  // Input m's row of x (and of the output): gather[m], or m without a list (the routed experts'
+  // slots of one expert, expert_groups_math.h).
+  const int32_t* gather = nullptr;
 };
+
+DSAGENT_HD int64_t RowsInput(const RowsTile& t, int m) {
+  return t.gather != nullptr ? int64_t{t.gather[m]} : int64_t{m};
+}
 
 // Stages value i (0 <= i < inputs * kRowsXStride, a thread's share: i = tid, tid + threads, ...)
 // of the chunk's columns; returns the input's bit in the not-exact-in-bf16 mask (0 when exact or
@@ -81,7 +88,7 @@ struct RowsTile {
 DSAGENT_HD uint32_t RowsStageX(const RowsTile& t, int i, float* xs) {
   const int m = i / kRowsXStride, c = i % kRowsXStride;
   if (c >= t.nb * kTiledBlockCols) return 0;
-  const float v = t.x[m * t.x_stride + int64_t{t.blk0} * kTiledBlockCols + c];
+  const float v = t.x[RowsInput(t, m) * t.x_stride + int64_t{t.blk0} * kTiledBlockCols + c];
   xs[i] = v;
   return ExactInBf16(v) ? 0u : (1u << m);
 }
@@ -106,7 +113,7 @@ DSAGENT_HD void RowsChunkItems(const RowsTile& t, int tid) {
         const int64_t c0 = int64_t{blk} * kTiledBlockCols;
         for (int j = 0; j < 8; ++j) {
           acc[j] = BlockLanePairSum(t.w, row, c0, c0 + kTiledBlockCols, 8 * h + j,
-                                    t.x + m * t.x_stride);
+                                    t.x + RowsInput(t, m) * t.x_stride);
         }
       }
       float* dst = t.sums + RowsSumIndex(r, m, b) + 8 * h;
@@ -159,12 +166,13 @@ DSAGENT_HD float RowsFinish(const WeightView& w, int64_t row, double lanes_sum, 
 }
 
 // The kernel's CTA on the host, thread by thread and phase by phase: rows [row0, row0 +
-// tile_rows) of w times `inputs` rows of x -> y[m * y_stride + r] (r the tile row). An input not
+// tile_rows) of w times `inputs` rows of x -> y[m * y_stride + r] (r the tile row; with `gather`,
+// input m is row gather[m] of x and of y). An input not
 // exact in bf16 takes the columns order (the kernel's lanes fallback; RowDotBySharedLanes here).
 template <WeightKind K>
 inline void RowsTileOnHost(const WeightView& w, int64_t row0, int tile_rows, const float* x,
                            int64_t x_stride, int inputs, float* y, int64_t y_stride,
-                           bool round_bf16) {
+                           bool round_bf16, const int32_t* gather = nullptr) {
   std::vector<float> shared_buffer(static_cast<size_t>(RowsSharedFloats()));
   float* const shared = shared_buffer.data();
   int tail_flags[kRowsTile] = {};
@@ -179,6 +187,7 @@ inline void RowsTileOnHost(const WeightView& w, int64_t row0, int tile_rows, con
   t.xs = shared;
   t.sums = shared + int64_t{kRowsGroup} * kRowsXStride;
   t.tail_flags = tail_flags;
+  t.gather = gather;
   uint32_t not_exact = 0;
   const int blocks = static_cast<int>(w.cols / kTiledBlockCols);
   for (int blk0 = 0; blk0 < blocks; blk0 += kRowsChunkBlocks) {
@@ -197,15 +206,17 @@ inline void RowsTileOnHost(const WeightView& w, int64_t row0, int tile_rows, con
       if (r >= tile_rows || (not_exact >> m & 1u)) continue;
       double lanes[16];
       for (int lane = 0; lane < 16; ++lane) lanes[lane] = acc[16 * slot + lane][k];
-      y[m * y_stride + r] = RowsFinish(w, row0 + r, ReduceLanes16(lanes), tail_flags[r] != 0,
-                                       x + m * x_stride, round_bf16);
+      const int64_t in = RowsInput(t, m);
+      y[in * y_stride + r] = RowsFinish(w, row0 + r, ReduceLanes16(lanes), tail_flags[r] != 0,
+                                        x + in * x_stride, round_bf16);
     }
   }
   for (int m = 0; m < inputs; ++m) {
     if (!(not_exact >> m & 1u)) continue;
+    const int64_t in = RowsInput(t, m);
     for (int r = 0; r < tile_rows; ++r) {
-      const float v = RowDotBySharedLanes(w, row0 + r, x + m * x_stride, false);
-      y[m * y_stride + r] = round_bf16 ? RoundBf16(v) : v;
+      const float v = RowDotBySharedLanes(w, row0 + r, x + in * x_stride, false);
+      y[in * y_stride + r] = round_bf16 ? RoundBf16(v) : v;
     }
   }
 }

@@ -1,5 +1,7 @@
 #include "engine/kernels/cuda/model_rows.h"
 
+#include "engine/kernels/cuda/matvec_tiled.h"
+
 #include <algorithm>
 #include <iterator>
 #include <stdexcept>
@@ -73,6 +75,7 @@ DeviceRows CreateDeviceRows(const DeviceModel& m, int64_t max_rows) {
   for (size_t i = 0; i < per_row.size(); ++i) {
     *buffers[i] = DeviceBuffer(static_cast<size_t>(per_row[i] * max_rows) * 4);
   }
+  r.groups = ExpertGroups::Create(std::min<int64_t>(kMaxGroupedSlots, max_rows * std::max<int64_t>(s.k, 1)));
   if (s.offload) {
     r.staged = PinnedHostBuffer(
         static_cast<size_t>((2 * s.k + s.dim + s.k * s.dim) * max_rows) * 4);

@@ -188,13 +188,25 @@ void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, 
   float* g = scratch.g.as<float>();
   float* u = scratch.u.as<float>();
   float* routed = scratch.routed.as<float>();
-  ExpertMatVec(m.w1, ids, slots, x_slots, s.dim, g, s.inter, true, stream);
-  ExpertMatVec(m.w3, ids, slots, x_slots, s.dim, u, s.inter, true, stream);
+  // The slots grouped by expert once, for the three products: each chosen expert's weights read
+  // once per group of up to 8 of its slots.
+  const bool grouped = rows > 1 && slots <= scratch.groups.max_slots;
+  if (grouped) GroupExpertSlots(ids, slots, scratch.groups, stream);
+  const auto experts = [&](const DeviceWeightSet& set, const float* in, int64_t in_stride,
+                           float* y, int64_t y_stride) {
+    if (grouped) {
+      ExpertRowsMatVec(set, scratch.groups, ids, slots, in, in_stride, y, y_stride, true, stream);
+    } else {
+      ExpertMatVec(set, ids, slots, in, in_stride, y, y_stride, true, stream);
+    }
+  };
+  experts(m.w1, x_slots, s.dim, g, s.inter);
+  experts(m.w3, x_slots, s.dim, u, s.inter);
   SwiGlu(g, u, slots, s.inter, weights, s.swiglu_limit, g, stream);
   float* hq = scratch.h_quant.as<float>();
   CopyDeviceToDevice(hq, g, static_cast<size_t>(slots * s.inter) * sizeof(float), stream);
   ActQuant(hq, slots, s.inter, 128, ActQuantFormat::kFp8, stream);
-  ExpertMatVec(m.w2, ids, slots, hq, s.inter, routed, s.dim, true, stream);
+  experts(m.w2, hq, s.inter, routed, s.dim);
   // The shared expert on every row (no clamp).
   float* sg = scratch.shared_g.as<float>();
   float* su = scratch.shared_u.as<float>();

@@ -96,6 +96,26 @@ void ExpertMatVec(const DeviceWeightSet& set, const int32_t* ids, int64_t slots,
                   int64_t x_stride, float* y, int64_t y_stride, bool round_bf16,
                   CudaStream& stream);
 
+// The routed experts' slots of a call grouped by expert (expert_groups_math.h), for
+// ExpertRowsMatVec: computed once per MoE call and shared by its w1, w3 and w2 products.
+struct ExpertGroups {
+  int64_t max_slots = 0;
+  DeviceBuffer order, pieces, count;  // int32 [max_slots], ExpertPiece [max_slots], int32 [1]
+  // Room for up to max_slots slots (<= 1024). Throws CudaError.
+  static ExpertGroups Create(int64_t max_slots);
+};
+// Groups ids [slots] (device; slots <= groups.max_slots), queued on `stream`.
+void GroupExpertSlots(const int32_t* ids, int64_t slots, ExpertGroups& groups, CudaStream& stream);
+
+// ExpertMatVec through the grouping: each chosen expert's weights read once per group of up to 8
+// of its slots (the multi-row kernel with a gather list) instead of once per slot. The same
+// arguments and bits as ExpertMatVec (x_stride > 0: each slot its own input); `ids` are the ids
+// the groups were made from (for weights the tiled kernel does not take, which go to
+// ExpertMatVec).
+void ExpertRowsMatVec(const DeviceWeightSet& set, const ExpertGroups& groups, const int32_t* ids,
+                      int64_t slots, const float* x, int64_t x_stride, float* y, int64_t y_stride,
+                      bool round_bf16, CudaStream& stream);
+
 // h [hc, cols] = the embedding row of *token (device int32; must be a valid row) in every
 // stream, dequantised like forward::WeightMatrix::DequantRow.
 void EmbedToStreams(const DeviceWeight& embed, const int32_t* token, int64_t hc, float* h,

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "engine/kernels/cuda/device_runtime.h"
+#include "engine/kernels/cuda/ops.h"
 
 namespace dsagent::engine::kernels::cuda {
 
@@ -25,6 +26,8 @@ struct DeviceRows {
   // [rows * k, dim], the shared expert's g / u [rows, inter] and output [rows, dim].
   DeviceBuffer logits, ids, weights, x_slots, g, u, h_quant, routed, shared_g, shared_u,
       shared_out;
+  // The routed slots grouped by expert (ExpertRowsMatVec), for up to max_rows * k slots.
+  ExpertGroups groups;
   // The offload's host side: ids / weights [rows, k], xq [rows, dim], out [rows, k, dim].
   PinnedHostBuffer staged;
   // The head: products [rows, hc], y [rows, dim].

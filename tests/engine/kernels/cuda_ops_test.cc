@@ -287,6 +287,49 @@ TEST(CudaOpsTest, MultiRowMatVecGivesEachRowItsOneRowBits) {
   }
 }
 
+// ExpertRowsMatVec (the slots grouped by expert, each expert read once per group of up to 8
+// slots) against ExpertMatVec (one slot at a time): the same bits for every slot, with experts
+// chosen by many slots (pieces of 8 and a remainder), by one, and kept on the host (on_device 4
+// of 6: their slots untouched by both).
+TEST(CudaOpsTest, ExpertRowsMatVecGivesExpertMatVecsBits) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(61);
+  const int64_t rows = 200, cols = 1024, experts = 6, slots = 37;
+  std::vector<testing::RandomWeight> ws;
+  std::vector<WeightRows> views;
+  for (int64_t e = 0; e < experts; ++e) ws.push_back(testing::MakeWeight(WeightFormat::kFP4, rows, cols, rng));
+  for (const auto& w : ws) views.push_back(w.matrix.rows_view());
+  for (const int64_t on_device : {experts, int64_t{4}}) {
+    const DeviceWeightSet set = DeviceWeightSet::Upload(views, rows, stream, on_device);
+    std::vector<int32_t> ids(static_cast<size_t>(slots));
+    for (int64_t sl = 0; sl < slots; ++sl) ids[static_cast<size_t>(sl)] = sl < 20 ? 3 : static_cast<int32_t>(rng() % experts);
+    std::shuffle(ids.begin(), ids.end(), rng);
+    std::vector<float> x;
+    for (int64_t sl = 0; sl < slots; ++sl) {
+      const auto row = testing::RandomInput(cols, rng, true);
+      x.insert(x.end(), row.begin(), row.end());
+    }
+    const DeviceBuffer dids = ToDevice(ids, stream);
+    const DeviceBuffer dx = ToDevice(x, stream);
+    DeviceBuffer grouped(static_cast<size_t>(slots * rows) * 4), single(grouped.bytes());
+    grouped.Zero(stream);
+    single.Zero(stream);
+    ExpertGroups groups = ExpertGroups::Create(64);
+    GroupExpertSlots(dids.as<int32_t>(), slots, groups, stream);
+    ExpertRowsMatVec(set, groups, dids.as<int32_t>(), slots, dx.as<float>(), cols,
+                     grouped.as<float>(), rows, true, stream);
+    ExpertMatVec(set, dids.as<int32_t>(), slots, dx.as<float>(), cols, single.as<float>(), rows,
+                 true, stream);
+    const auto a = ToHost(grouped, static_cast<size_t>(slots * rows), stream);
+    const auto b = ToHost(single, static_cast<size_t>(slots * rows), stream);
+    for (size_t i = 0; i < a.size(); ++i) {
+      ASSERT_EQ(Bits(a[i]), Bits(b[i])) << "on_device " << on_device << " slot " << i / rows
+                                        << " row " << i % rows;
+    }
+  }
+}
+
 TEST(CudaOpsTest, MatVecExactMatchesTheCpuExactKernelForEveryFormat) {
   REQUIRE_CUDA_DEVICE();
   CudaStream stream;
