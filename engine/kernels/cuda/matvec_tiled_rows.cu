@@ -6,7 +6,9 @@
 // Grid (input groups, tiles): the groups of one tile are neighbouring CTAs, so with more than
 // kRowsGroup inputs the groups of a tile run together and read its weights through L2 rather than
 // each from device memory. A group is kRowsGroup inputs, fewer for a weight of few tiles
-// (InputsPerCta).
+// (InputsPerCta). The same kernel takes the routed experts' slots grouped by expert
+// (expert_groups_math.h; GroupSlotsKernel here makes the grouping): grid (pieces, tiles), each
+// piece one expert's slots through a gather list.
 //
 // An input with a value not exact in bf16 (the columns order) is found while its chunks are
 // staged; its rows are then recomputed by matvec_lanes.cuh (its pair-order result is dropped).
@@ -86,47 +88,54 @@ __device__ __forceinline__ void RowsCta(RowsTile& t, int64_t tile_row0, float* y
   }
 }
 
+// What a launch multiplies: one weight's rows [row_begin, row_begin + rows) times `inputs` rows of
+// x in groups of `group` (grid (groups, tiles)), or, with `pieces`, the routed experts' grouped
+// slots (grid (slots, tiles): CTA p takes piece p, past *n_pieces nothing; its expert's tile
+// times the piece's slots, gathered from x and scattered to y by slot; an expert kept on the host,
+// without data, is skipped). One kernel for both keeps the binaries' code size down.
+struct RowsLaunch {
+  WeightView single;
+  const WeightView* views;
+  const ExpertPiece* pieces;
+  const int32_t* n_pieces;
+  const int32_t* order;
+  int64_t row_begin, rows, inputs;
+  int group;
+  const float* x;
+  int64_t x_stride;
+  float* y;
+  int64_t y_stride;
+  bool round_bf16;
+};
+
 // Two CTAs per SM: their shared memory fits (RowsSharedBytes) and registers are capped to match.
 template <WeightKind K>
-__global__ void __launch_bounds__(kRowsThreads, 2)
-    TiledRowsKernel(WeightView w, int64_t row_begin, int64_t rows, int64_t inputs, int group,
-                    const float* x, int64_t x_stride, float* y, int64_t y_stride,
-                    bool round_bf16) {
-  const int64_t m0 = static_cast<int64_t>(blockIdx.x) * group;
+__global__ void __launch_bounds__(kRowsThreads, 2) TiledRowsKernel(RowsLaunch a) {
   const int64_t tile_row0 = static_cast<int64_t>(blockIdx.y) * kRowsTile;
   RowsTile t;
-  t.w = w;
-  t.row0 = row_begin + tile_row0;
-  t.tile_rows = static_cast<int>(rows - tile_row0 < kRowsTile ? rows - tile_row0 : kRowsTile);
-  t.inputs = static_cast<int>(inputs - m0 < group ? inputs - m0 : group);
-  t.x = x + m0 * x_stride;
-  t.x_stride = x_stride;
-  RowsCta<K>(t, tile_row0, y + m0 * y_stride, y_stride, round_bf16);
-}
-
-// Grid (pieces at most: the slots, tiles): CTA p takes piece p of the grouping (past the count:
-// nothing), its expert's tile times the piece's slots (gathered from x, scattered to y by slot).
-// An expert kept on the host (no data) is skipped.
-template <WeightKind K>
-__global__ void __launch_bounds__(kRowsThreads, 2)
-    TiledExpertRowsKernel(const WeightView* views, const ExpertPiece* pieces,
-                          const int32_t* n_pieces, const int32_t* order, int64_t rows,
-                          const float* x, int64_t x_stride, float* y, int64_t y_stride,
-                          bool round_bf16) {
-  if (static_cast<int>(blockIdx.x) >= *n_pieces) return;
-  const ExpertPiece piece = pieces[blockIdx.x];
-  const WeightView w = views[piece.expert];
-  if (w.data == nullptr) return;  // uniform over the CTA
-  const int64_t tile_row0 = static_cast<int64_t>(blockIdx.y) * kRowsTile;
-  RowsTile t;
-  t.w = w;
-  t.row0 = tile_row0;
-  t.tile_rows = static_cast<int>(rows - tile_row0 < kRowsTile ? rows - tile_row0 : kRowsTile);
-  t.inputs = piece.count;
-  t.x = x;
-  t.x_stride = x_stride;
-  t.gather = order + piece.begin;
-  RowsCta<K>(t, tile_row0, y, y_stride, round_bf16);
+  float* y = a.y;
+  t.x_stride = a.x_stride;
+  t.tile_rows =
+      static_cast<int>(a.rows - tile_row0 < kRowsTile ? a.rows - tile_row0 : kRowsTile);
+  if (a.pieces != nullptr) {
+    if (static_cast<int>(blockIdx.x) >= *a.n_pieces) return;
+    const ExpertPiece piece = a.pieces[blockIdx.x];
+    t.w = a.views[piece.expert];
+    if (t.w.data == nullptr) return;  // uniform over the CTA
+    t.row0 = tile_row0;
+    t.inputs = piece.count;
+    t.x = a.x;
+    t.gather = a.order + piece.begin;
+  } else {
+    const int64_t m0 = static_cast<int64_t>(blockIdx.x) * a.group;
+    t.w = a.single;
+    t.row0 = a.row_begin + tile_row0;
+    t.inputs = static_cast<int>(a.inputs - m0 < a.group ? a.inputs - m0 : a.group);
+    t.x = a.x + m0 * a.x_stride;
+    y = a.y + m0 * a.y_stride;
+  }
+  // One call site: the CTA's body is inlined once.
+  RowsCta<K>(t, tile_row0, y, a.y_stride, a.round_bf16);
 }
 
 // One CTA: each slot's rank (phase 1), then its sorted position and piece (phase 2); the count.
@@ -161,28 +170,28 @@ int InputsPerCta(int64_t rows, int64_t inputs) {
 }
 
 template <WeightKind K>
-void Launch(const TiledMatVec& m, cudaStream_t stream) {
+void Launch(const RowsLaunch& a, dim3 grid, cudaStream_t stream) {
   static SharedMemoryOptIn opt_in;
   AllowDynamicSharedMemory(reinterpret_cast<const void*>(TiledRowsKernel<K>),
                            static_cast<int>(RowsSharedBytes()), opt_in);
-  const int group = InputsPerCta(m.rows, m.inputs);
-  const dim3 grid(static_cast<unsigned>((m.inputs + group - 1) / group),
-                  static_cast<unsigned>((m.rows + kRowsTile - 1) / kRowsTile));
-  TiledRowsKernel<K><<<grid, kRowsThreads, static_cast<size_t>(RowsSharedBytes()), stream>>>(
-      m.single, m.row_begin, m.rows, m.inputs, group, m.x, m.x_stride, m.y, m.y_stride,
-      m.round_bf16);
+  TiledRowsKernel<K><<<grid, kRowsThreads, static_cast<size_t>(RowsSharedBytes()), stream>>>(a);
 }
 
-template <WeightKind K>
-void LaunchExperts(const ExpertRowsArgs& a, cudaStream_t stream) {
-  static SharedMemoryOptIn opt_in;
-  AllowDynamicSharedMemory(reinterpret_cast<const void*>(TiledExpertRowsKernel<K>),
-                           static_cast<int>(RowsSharedBytes()), opt_in);
-  const dim3 grid(static_cast<unsigned>(a.slots),
-                  static_cast<unsigned>((a.rows + kRowsTile - 1) / kRowsTile));
-  TiledExpertRowsKernel<K><<<grid, kRowsThreads, static_cast<size_t>(RowsSharedBytes()), stream>>>(
-      a.views, a.pieces, a.n_pieces, a.order, a.rows, a.x, a.x_stride, a.y, a.y_stride,
-      a.round_bf16);
+void LaunchKind(const RowsLaunch& a, dim3 grid, WeightKind kind, cudaStream_t stream) {
+  switch (kind) {
+    case WeightKind::kFP8:
+      Launch<WeightKind::kFP8>(a, grid, stream);
+      break;
+    case WeightKind::kBF16:
+      Launch<WeightKind::kBF16>(a, grid, stream);
+      break;
+    case WeightKind::kFP4:
+      Launch<WeightKind::kFP4>(a, grid, stream);
+      break;
+    case WeightKind::kF32:
+      throw CudaError("the multi-row MatVec: F32 weights take the columns-order kernel");
+  }
+  CheckCuda(cudaGetLastError(), "tiled multi-row MatVec launch");
 }
 
 }  // namespace
@@ -198,22 +207,22 @@ void RunGroupSlots(const int32_t* ids, int64_t slots, int32_t* order, ExpertPiec
   CheckCuda(cudaGetLastError(), "expert slot grouping launch");
 }
 
-void RunTiledExpertRows(const ExpertRowsArgs& a, WeightKind kind, cudaStream_t stream) {
-  if (a.rows <= 0 || a.slots <= 0) return;
-  switch (kind) {
-    case WeightKind::kFP8:
-      LaunchExperts<WeightKind::kFP8>(a, stream);
-      break;
-    case WeightKind::kBF16:
-      LaunchExperts<WeightKind::kBF16>(a, stream);
-      break;
-    case WeightKind::kFP4:
-      LaunchExperts<WeightKind::kFP4>(a, stream);
-      break;
-    case WeightKind::kF32:
-      throw CudaError("RunTiledExpertRows: F32 weights take the columns-order kernel");
-  }
-  CheckCuda(cudaGetLastError(), "tiled expert rows MatVec launch");
+void RunTiledExpertRows(const ExpertRowsArgs& e, WeightKind kind, cudaStream_t stream) {
+  if (e.rows <= 0 || e.slots <= 0) return;
+  RowsLaunch a{};
+  a.views = e.views;
+  a.pieces = e.pieces;
+  a.n_pieces = e.n_pieces;
+  a.order = e.order;
+  a.rows = e.rows;
+  a.x = e.x;
+  a.x_stride = e.x_stride;
+  a.y = e.y;
+  a.y_stride = e.y_stride;
+  a.round_bf16 = e.round_bf16;
+  const dim3 grid(static_cast<unsigned>(e.slots),
+                  static_cast<unsigned>((e.rows + kRowsTile - 1) / kRowsTile));
+  LaunchKind(a, grid, kind, stream);
 }
 
 bool TiledMatVecRowsTakes(WeightKind kind, int64_t cols, int64_t rows) {
@@ -225,20 +234,20 @@ bool TiledMatVecRowsTakes(WeightKind kind, int64_t cols, int64_t rows) {
 void RunTiledMatVecRows(const TiledMatVec& m, WeightKind kind, cudaStream_t stream) {
   if (m.rows <= 0 || m.inputs <= 0) return;
   if (m.views != nullptr) throw CudaError("RunTiledMatVecRows: one weight, not a set");
-  switch (kind) {
-    case WeightKind::kFP8:
-      Launch<WeightKind::kFP8>(m, stream);
-      break;
-    case WeightKind::kBF16:
-      Launch<WeightKind::kBF16>(m, stream);
-      break;
-    case WeightKind::kFP4:
-      Launch<WeightKind::kFP4>(m, stream);
-      break;
-    case WeightKind::kF32:
-      throw CudaError("RunTiledMatVecRows: F32 weights take the columns-order kernel");
-  }
-  CheckCuda(cudaGetLastError(), "tiled multi-row MatVec launch");
+  RowsLaunch a{};
+  a.single = m.single;
+  a.row_begin = m.row_begin;
+  a.rows = m.rows;
+  a.inputs = m.inputs;
+  a.group = InputsPerCta(m.rows, m.inputs);
+  a.x = m.x;
+  a.x_stride = m.x_stride;
+  a.y = m.y;
+  a.y_stride = m.y_stride;
+  a.round_bf16 = m.round_bf16;
+  const dim3 grid(static_cast<unsigned>((m.inputs + a.group - 1) / a.group),
+                  static_cast<unsigned>((m.rows + kRowsTile - 1) / kRowsTile));
+  LaunchKind(a, grid, kind, stream);
 }
 
 }  // namespace dsagent::engine::kernels::cuda
