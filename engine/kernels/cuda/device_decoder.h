@@ -51,6 +51,12 @@ struct DeviceDecoderOptions {
 Expected<std::vector<int64_t>, std::string> ExpertsOnDevicePerLayer(const PlacementPlan& plan,
                                                                     int64_t layers);
 
+// The same for the MTP blocks (the plan's "mtp.M." blocks): how many routed experts of each of
+// the `blocks` MTP blocks stay on the device (-1: every one). Error for a block that names no MTP
+// block, or one named twice. Pure; tested without a device.
+Expected<std::vector<int64_t>, std::string> ExpertsOnDevicePerMtpBlock(const PlacementPlan& plan,
+                                                                       int64_t blocks);
+
 // Why a device model of `config` (DeviceDecoder, DeviceSequenceModel) cannot be made with `plan`
 // and `options` (nullopt: it can): a plan that does not fit the config (ExpertsOnDevicePerLayer),
 // or a context outside [1, max_position_embeddings]. `who` starts the message ("device decoder").
