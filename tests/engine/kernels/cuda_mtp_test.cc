@@ -19,17 +19,18 @@
 
 #include "engine/forward/model.h"
 #include "engine/generate/cpu_sequence_model.h"
-#include "engine/generate/draft_source.h"
 #include "engine/generate/generator.h"
 #include "engine/kernels/cuda/device_sequence_model.h"
 #include "engine/model/placement_plan.h"
 #include "engine/model/tensor_inventory.h"
 #include "tests/engine/forward/golden_data.h"
 #include "tests/engine/forward/state_checks.h"
+#include "tests/engine/generate/scripted_drafts.h"
 #include "tests/engine/kernels/cuda_test_support.h"
 
 namespace dsagent::engine::kernels::cuda::mtp_test {
 namespace {
+using engine::testing::ScriptedDrafts;
 using forward::testing::Compare;
 using forward::testing::Describe;
 using forward::testing::GoldenSet;
@@ -184,29 +185,6 @@ TEST_P(DeviceMtpTest, ARowTakenBackLeavesTheStateAsWithoutIt) {
     forward::testing::ExpectSameState(got_state, **want, at + ", a draft taken back");
   }
 }
-
-// Drafts the test controls: the true next token of a plain run except every `wrong`-th one, so
-// both accepted drafts and rejected ones (taken back on the device) are common.
-class ScriptedDrafts : public DraftSource {
- public:
-  ScriptedDrafts(std::vector<int32_t> sequence, int wrong, int32_t vocab)
-      : sequence_(std::move(sequence)), wrong_(wrong), vocab_(vocab) {}
-  Expected<Ok, std::string> Fed(std::span<const int32_t> tokens, std::span<const float>) override {
-    fed_ += tokens.size();
-    return Ok{};
-  }
-  Expected<DraftGuess, std::string> Draft(int32_t) override {
-    const int32_t right = fed_ + 1 < sequence_.size() ? sequence_[fed_ + 1] : 0;
-    return DraftGuess{++drafts_ % wrong_ == 0 ? (right + 1) % vocab_ : right, {}};
-  }
-
- private:
-  std::vector<int32_t> sequence_;
-  int wrong_;
-  int32_t vocab_;
-  size_t fed_ = 0;
-  int drafts_ = 0;
-};
 
 TEST_P(DeviceMtpTest, SpeculativeGreedyGivesPlainGreedyTokens) {
   const std::vector<int32_t> prompt(tokens_.begin(), tokens_.begin() + 24);
