@@ -5,8 +5,9 @@
 // device's own streams, against the reference's golden MTP logits; a row taken back leaves the
 // state, downloaded with HostState, field for field as without the row (also rows that complete
 // a compressor block); speculative greedy generation gives plain greedy generation's tokens on the
-// device, with the MTP block's drafts and with scripted ones that are mostly right. Skips without
-// a device (fails with DSAGENT_REQUIRE_CUDA=1).
+// device, with the MTP block's drafts and with scripted ones that are mostly right; the MTP
+// block's experts offloaded to the host give the same bits. Skips without a device (fails with
+// DSAGENT_REQUIRE_CUDA=1).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -264,6 +265,42 @@ TEST_P(DeviceMtpTest, ACpuStateWithItsMtpPartDraftsOnTheDevice) {
   ASSERT_TRUE(back) << back.error();
   EXPECT_EQ((*back)->mtp_pos, n + 1);
   EXPECT_EQ(cpu_state.mtp_pos, n + 1);
+}
+
+// The MTP block's routed experts kept on the host (the plan's "mtp.0." block, half of its
+// experts; the CPU kernels compute them, which give the device's bits): the same MTP logits, bit
+// for bit, as with every expert on the device.
+TEST_P(DeviceMtpTest, MtpExpertsOnTheHostGiveTheSameBits) {
+  const ModelConfig& c = cpu_->config();
+  auto plan = PlanPlacement(ExpectedTensors(c), 64 * kGiB, kGiB);
+  ASSERT_TRUE(plan) << plan.error();
+  bool split = false;
+  for (BlockExperts& b : plan->blocks) {
+    if (b.mtp) {
+      b.on_device = b.experts / 2;
+      split = true;
+    }
+  }
+  ASSERT_TRUE(split) << "the plan has no MTP block";
+  auto offloaded = DeviceSequenceModel::Create(
+      *cpu_, *plan,
+      {.device = 0, .context = static_cast<int64_t>(tokens_.size()) + 8, .host_threads = 2});
+  ASSERT_TRUE(offloaded) << offloaded.error();
+  const int64_t n = 24;
+  const std::span<const int32_t> prompt(tokens_.data(), static_cast<size_t>(n));
+  std::vector<std::vector<float>> mtp_logits;
+  for (SequenceModel* model : {static_cast<SequenceModel*>(device_.get()),
+                               static_cast<SequenceModel*>(offloaded->get())}) {
+    auto seq = model->NewSequence();
+    std::vector<float> streams;
+    ASSERT_TRUE(model->Forward(*seq, prompt, {.last_row_only = true, .final_streams = &streams}));
+    auto logits = model->ForwardMtpLast(
+        *seq, std::span<const float>(streams.data(), static_cast<size_t>((n - 1) * row())),
+        std::span<const int32_t>(tokens_.data() + 1, static_cast<size_t>(n - 1)));
+    ASSERT_TRUE(logits) << logits.error();
+    mtp_logits.push_back(std::move(*logits));
+  }
+  EXPECT_TRUE(forward::testing::SameBits(mtp_logits[1], mtp_logits[0]));
 }
 
 INSTANTIATE_TEST_SUITE_P(TinyGolden, DeviceMtpTest, ::testing::Values("v4-tiny", "v4-tiny-c"),
