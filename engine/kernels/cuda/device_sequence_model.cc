@@ -129,18 +129,57 @@ Expected<Ok, std::string> DeviceSequenceModel::CheckStep(const DeviceModelSequen
   return Ok{};
 }
 
-Expected<std::vector<float>, std::string> DeviceSequenceModel::Run(
+Expected<std::vector<float>, std::string> DeviceSequenceModel::Run(DeviceModelSequence& seq,
+                                                                   std::span<const int32_t> tokens,
+                                                                   bool last_only) {
+  const size_t vocab = static_cast<size_t>(config_.vocab_size);
+  std::vector<float> logits(last_only ? vocab : tokens.size() * vocab);
+  try {
+    UseDevice(device_);
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      token_->Upload(&tokens[i], sizeof(int32_t), *stream_);
+      ModelDecode(*model_, *seq.device_, token_->as<int32_t>(), logits_->as<float>(), *stream_);
+      // The steps queue on one stream: the next token's upload runs after this step has read
+      // its token (a pageable upload has left the host memory when cudaMemcpyAsync returns).
+      if (!last_only || i + 1 == tokens.size()) {
+        logits_->Download(logits.data() + (last_only ? 0 : i * vocab), vocab * sizeof(float),
+                          *stream_);  // waits
+      }
+    }
+  } catch (const std::exception& e) {
+    seq.broken_ = "device sequence on cuda:" + std::to_string(device_) + " at position " +
+                  std::to_string(seq.pos()) + ": " + e.what() + " (the sequence is unusable now)";
+    return MakeUnexpected(seq.broken_);
+  }
+  return logits;
+}
+
+Expected<std::vector<float>, std::string> DeviceSequenceModel::Forward(
+    ModelSequence& sequence, std::span<const int32_t> tokens, const StepOptions& options) {
+  auto own = Own(sequence);
+  if (!own) return MakeUnexpected(own.error());
+  if (auto ok = CheckStep(**own, tokens); !ok) return MakeUnexpected(ok.error());
+  std::lock_guard<std::mutex> lock(mutex_);
+  (*own)->undo_.Clear();  // only the last call's row can be taken back
+  if (options.final_streams != nullptr || options.undoable_last_row) {
+    return RunTraced(**own, tokens, options.last_row_only, options.final_streams,
+                     options.undoable_last_row);
+  }
+  return Run(**own, tokens, options.last_row_only);
+}
+
+Expected<std::vector<float>, std::string> DeviceSequenceModel::RunTraced(
     DeviceModelSequence& seq, std::span<const int32_t> tokens, bool last_only,
     std::vector<float>* final_streams, bool undoable) {
   const size_t vocab = static_cast<size_t>(config_.vocab_size);
   const size_t row = static_cast<size_t>(config_.hc_mult * config_.dim);
   std::vector<float> logits(last_only ? vocab : tokens.size() * vocab);
-  seq.undo_.Clear();  // only the last call's row can be taken back
   try {
     UseDevice(device_);
     if (final_streams != nullptr) Reserve(streams_, tokens.size() * row * sizeof(float));
     for (size_t i = 0; i < tokens.size(); ++i) {
       token_->Upload(&tokens[i], sizeof(int32_t), *stream_);
+      // The undo plan is one row's writes on the state that holds the rows before it.
       if (undoable && i + 1 == tokens.size()) {
         seq.undo_.Keep(config_, *model_, *seq.device_, *stream_);
       }
@@ -150,8 +189,7 @@ Expected<std::vector<float>, std::string> DeviceSequenceModel::Run(
         CopyDeviceToDevice(streams_.as<float>() + i * row, model_->h.as<float>(),
                            row * sizeof(float), *stream_);
       }
-      // The steps queue on one stream: the next token's upload runs after this step has read
-      // its token (a pageable upload has left the host memory when cudaMemcpyAsync returns).
+      // As Run: the next token's upload queues after this step has read its token.
       if (!last_only || i + 1 == tokens.size()) {
         logits_->Download(logits.data() + (last_only ? 0 : i * vocab), vocab * sizeof(float),
                           *stream_);  // waits
@@ -168,16 +206,6 @@ Expected<std::vector<float>, std::string> DeviceSequenceModel::Run(
     return MakeUnexpected(seq.broken_);
   }
   return logits;
-}
-
-Expected<std::vector<float>, std::string> DeviceSequenceModel::Forward(
-    ModelSequence& sequence, std::span<const int32_t> tokens, const StepOptions& options) {
-  auto own = Own(sequence);
-  if (!own) return MakeUnexpected(own.error());
-  if (auto ok = CheckStep(**own, tokens); !ok) return MakeUnexpected(ok.error());
-  std::lock_guard<std::mutex> lock(mutex_);
-  return Run(**own, tokens, options.last_row_only, options.final_streams,
-             options.undoable_last_row);
 }
 
 Expected<std::vector<std::vector<float>>, std::string> DeviceSequenceModel::ForwardBatch(

@@ -4,10 +4,11 @@
 // tokens per call is a later step: engine/kernels/README.md "Not here yet" 4); ForwardBatch is a
 // loop over the steps; HostState downloads a snapshot (device_sequence_copy.h) into a host copy
 // the sequence keeps; SequenceFrom restores a host state (a prefix cache's hit, a --kv-dir
-// record), so states move between the CPU and GPU engines, the MTP blocks' part included.
+// record), so states move between the CPU and GPU engines.
 //
-// Speculative decoding (generator.h, --speculative mtp) runs here as on the CPU: Forward's
-// StepOptions::final_streams (the hc streams after the last block, downloaded), ForwardMtpLast
+// The MTP blocks' state moves with the rest. Speculative decoding (generator.h, --speculative mtp)
+// runs here as on the CPU: Forward's StepOptions::final_streams (the hc streams after the last
+// block, downloaded; such calls run token by token, RunTraced), ForwardMtpLast
 // (the MTP block on the device, mtp_step.h) and StepOptions::undoable_last_row + TakeBackLastRow
 // (device_row_undo.h: what the last row overwrites kept device to device, copied back).
 //
@@ -99,29 +100,34 @@ class DeviceSequenceModel final : public SequenceModel {
 
  private:
   DeviceSequenceModel();
+  // Run for speculative decoding's calls, token by token (ModelDecode): `final_streams` (may be
+  // null) receives every row's streams after the last block; `undoable` keeps what the last row
+  // overwrites (seq.undo_) just before it runs. Caller holds mutex_.
+  Expected<std::vector<float>, std::string> RunTraced(DeviceModelSequence& seq,
+                                                      std::span<const int32_t> tokens,
+                                                      bool last_only,
+                                                      std::vector<float>* final_streams,
+                                                      bool undoable);
   Expected<DeviceModelSequence*, std::string> Own(ModelSequence& sequence) const;
   // Checks `tokens` for `seq` (usable, ids, room).
   Expected<Ok, std::string> CheckStep(const DeviceModelSequence& seq,
                                       std::span<const int32_t> tokens) const;
-  // Runs checked tokens; caller holds mutex_. `final_streams` (may be null) receives the streams
-  // after the last block of every row; `undoable` keeps the last row for TakeBackLastRow.
+  // Runs checked tokens; caller holds mutex_.
   Expected<std::vector<float>, std::string> Run(DeviceModelSequence& seq,
-                                                std::span<const int32_t> tokens, bool last_only,
-                                                std::vector<float>* final_streams = nullptr,
-                                                bool undoable = false);
+                                                std::span<const int32_t> tokens, bool last_only);
 
   friend class DeviceModelSequence;
   ModelConfig config_;
   int device_ = 0;
   int64_t context_ = 0;
   std::mutex mutex_;
+  // Grown on demand: a call's final streams [rows, hc, dim]; the MTP rows' input streams and next
+  // tokens.
+  DeviceBuffer streams_, mtp_streams_, mtp_tokens_;
   std::unique_ptr<CudaStream> stream_;
   std::unique_ptr<HostExpertCompute> host_;  // the offload's CPU side (before model_: outlives it)
   std::unique_ptr<DeviceModel> model_;
   std::unique_ptr<DeviceBuffer> token_, logits_;
-  // Grown on demand: a call's final streams [rows, hc, dim]; the MTP rows' input streams and next
-  // tokens.
-  DeviceBuffer streams_, mtp_streams_, mtp_tokens_;
 };
 
 }  // namespace dsagent::engine::kernels::cuda
