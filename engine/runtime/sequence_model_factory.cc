@@ -12,12 +12,8 @@ namespace dsagent::engine {
 
 std::optional<std::string> UnsupportedOnDevice(const kernels::DeviceSpec& device,
                                                const DeviceGeneration& wanted) {
+  // --speculative mtp runs on both (the device's MTP block: kernels/cuda/mtp_step.h).
   if (device.kind != kernels::DeviceKind::kCuda) return std::nullopt;
-  if (wanted.speculative == Speculative::kMtp) {
-    return "speculative decoding (--speculative mtp) runs on the CPU engine only: the GPU has no "
-           "MTP block yet (issue 17); use --speculative off with --device " +
-           device.Name() + ", or --device cpu";
-  }
   if (wanted.numerics == kernels::Numerics::kExact) {
     return "--numerics exact runs on the CPU engine only (double accumulation); the GPU computes "
            "fast numerics: use --numerics fast with --device " +

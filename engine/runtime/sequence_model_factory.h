@@ -41,8 +41,8 @@ struct DeviceGeneration {
   kernels::Numerics numerics = kernels::Numerics::kFast;
 };
 
-// Why `device` cannot run a generation that asks `wanted` (nullopt: it can): a GPU has no MTP
-// block (--speculative mtp) and computes fast numerics only (--numerics exact). Pure, needs neither
+// Why `device` cannot run a generation that asks `wanted` (nullopt: it can): a GPU computes fast
+// numerics only (--numerics exact is refused); --speculative mtp runs on both. Pure, needs neither
 // a GPU nor the model, so the commands refuse these before probing the device or loading;
 // EngineRuntime::Open checks it too. The message names the flags to change.
 std::optional<std::string> UnsupportedOnDevice(const kernels::DeviceSpec& device,

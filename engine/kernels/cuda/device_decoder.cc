@@ -13,32 +13,55 @@
 
 namespace dsagent::engine::kernels::cuda {
 
-Expected<std::vector<int64_t>, std::string> ExpertsOnDevicePerLayer(const PlacementPlan& plan,
-                                                                    int64_t layers) {
-  std::vector<int64_t> on_device(static_cast<size_t>(layers), -1);
+namespace {
+
+// Each block of `plan` of the kind asked (decoder layers "layers.N." or MTP blocks "mtp.M.") ->
+// its experts on the device, by index; -1 where the plan says nothing.
+Expected<std::vector<int64_t>, std::string> ExpertsOnDevicePer(const PlacementPlan& plan,
+                                                               int64_t count, bool mtp) {
+  const char* kind = mtp ? "mtp" : "layers";
+  const std::string what = mtp ? "MTP blocks" : "decoder layers";
+  std::vector<int64_t> on_device(static_cast<size_t>(count), -1);
   for (const BlockExperts& b : plan.blocks) {
-    if (b.mtp) continue;
-    int64_t layer = -1;
+    if (b.mtp != mtp) continue;
+    int64_t index = -1;
     char tail = 0;
-    const bool named = std::sscanf(b.prefix.c_str(), "layers.%" SCNd64 "%c", &layer, &tail) == 2 &&
-                       tail == '.' && b.prefix == "layers." + std::to_string(layer) + ".";
-    if (!named || layer < 0 || layer >= layers) {
+    const std::string format = std::string(kind) + ".%" SCNd64 "%c";
+    const bool named = std::sscanf(b.prefix.c_str(), format.c_str(), &index, &tail) == 2 &&
+                       tail == '.' && b.prefix == kind + ("." + std::to_string(index)) + ".";
+    if (!named || index < 0 || index >= count) {
       return MakeUnexpected("placement plan: block \"" + b.prefix + "\" is not one of the " +
-                            std::to_string(layers) + " decoder layers");
+                            std::to_string(count) + " " + what);
     }
-    if (on_device[static_cast<size_t>(layer)] >= 0) {
-      return MakeUnexpected("placement plan: decoder layer " + std::to_string(layer) +
-                            " is planned twice");
+    if (on_device[static_cast<size_t>(index)] >= 0) {
+      return MakeUnexpected(
+          "placement plan: " + std::string(mtp ? "MTP block " : "decoder layer ") +
+          std::to_string(index) + " is planned twice");
     }
-    on_device[static_cast<size_t>(layer)] = b.on_device;
+    on_device[static_cast<size_t>(index)] = b.on_device;
   }
   return on_device;  // -1 where the plan says nothing: every expert on the device
+}
+
+}  // namespace
+
+Expected<std::vector<int64_t>, std::string> ExpertsOnDevicePerLayer(const PlacementPlan& plan,
+                                                                    int64_t layers) {
+  return ExpertsOnDevicePer(plan, layers, false);
+}
+
+Expected<std::vector<int64_t>, std::string> ExpertsOnDevicePerMtpBlock(const PlacementPlan& plan,
+                                                                       int64_t blocks) {
+  return ExpertsOnDevicePer(plan, blocks, true);
 }
 
 std::optional<std::string> DeviceModelRefuses(const ModelConfig& config, const PlacementPlan& plan,
                                               const DeviceDecoderOptions& options,
                                               const std::string& who) {
   if (auto split = ExpertsOnDevicePerLayer(plan, config.n_layers); !split) {
+    return who + ": " + split.error();
+  }
+  if (auto split = ExpertsOnDevicePerMtpBlock(plan, config.n_mtp_layers); !split) {
     return who + ": " + split.error();
   }
   if (options.context < 1 || options.context > config.max_position_embeddings) {
@@ -56,11 +79,14 @@ std::unique_ptr<DeviceModel> UploadPlannedModel(const forward::Model& model,
   const ModelConfig& c = model.config();
   auto split = ExpertsOnDevicePerLayer(plan, c.n_layers);
   if (!split) throw std::invalid_argument(split.error());
+  auto mtp_split = ExpertsOnDevicePerMtpBlock(plan, c.n_mtp_layers);
+  if (!mtp_split) throw std::invalid_argument(mtp_split.error());
   ExpertOffload offload;
   offload.on_device = *split;
-  const bool any_on_host =
-      std::any_of(split->begin(), split->end(),
-                  [&](int64_t n) { return n >= 0 && n < c.n_routed_experts; });
+  offload.mtp_on_device = *mtp_split;
+  const auto on_host = [&](int64_t n) { return n >= 0 && n < c.n_routed_experts; };
+  const bool any_on_host = std::any_of(split->begin(), split->end(), on_host) ||
+                           std::any_of(mtp_split->begin(), mtp_split->end(), on_host);
   if (any_on_host) {
     host = std::make_unique<HostExpertCompute>(options.host_threads);
     offload.cx = &host->cx;

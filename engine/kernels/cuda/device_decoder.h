@@ -46,10 +46,16 @@ struct DeviceDecoderOptions {
 
 // How many routed experts of each decoder layer `plan` puts on the device (experts 0..n-1 of
 // layer l; the rest stay in host memory): the expert offload's split. The MTP blocks' entries
-// are ignored (the device model does not run them). Error for a block that names no decoder layer
+// are ExpertsOnDevicePerMtpBlock's. Error for a block that names no decoder layer
 // of the `layers` ("layers.N."), or one named twice. Pure; tested without a device.
 Expected<std::vector<int64_t>, std::string> ExpertsOnDevicePerLayer(const PlacementPlan& plan,
                                                                     int64_t layers);
+
+// The same for the MTP blocks (the plan's "mtp.M." blocks): how many routed experts of each of
+// the `blocks` MTP blocks stay on the device (-1: every one). Error for a block that names no MTP
+// block, or one named twice. Pure; tested without a device.
+Expected<std::vector<int64_t>, std::string> ExpertsOnDevicePerMtpBlock(const PlacementPlan& plan,
+                                                                       int64_t blocks);
 
 // Why a device model of `config` (DeviceDecoder, DeviceSequenceModel) cannot be made with `plan`
 // and `options` (nullopt: it can): a plan that does not fit the config (ExpertsOnDevicePerLayer),

@@ -156,7 +156,16 @@ DeviceHead UploadHead(const forward::HcWeights& hc_head, const std::vector<float
                             head.rows, stream);
 }
 
-// Every decoder layer and the head (no MTP), with room for `tokens` positions.
+DeviceMtp UploadMtp(const forward::MtpWeights& w, const ModelConfig& c, const forward::Rope& rope,
+                    int64_t tokens, CudaStream& stream, int64_t experts_on_device,
+                    const forward::Compute* cx) {
+  return DeviceMtp::Create(HcShapeOf(c), w.e_proj.rows_view(), w.h_proj.rows_view(), w.enorm,
+                           w.hnorm,
+                           UploadBlock(w.block, c, rope, tokens, stream, experts_on_device, cx),
+                           UploadHc(w.hc_head, stream), w.norm, stream);
+}
+
+// Every decoder layer, the head and the MTP blocks, with room for `tokens` positions.
 DeviceModel UploadModel(const forward::ModelWeights& w, const ModelConfig& c, int64_t tokens,
                         CudaStream& stream, const ExpertOffload* offload) {
   const forward::Rope window_rope(c, false), compressed_rope(c, true);
@@ -168,9 +177,18 @@ DeviceModel UploadModel(const forward::ModelWeights& w, const ModelConfig& c, in
     layers.push_back(UploadBlock(b, c, b.attn.ratio > 0 ? compressed_rope : window_rope, tokens,
                                  stream, on_device, offload != nullptr ? offload->cx : nullptr));
   }
-  return DeviceModel::Create(HcShapeOf(c), w.embed.rows_view(), w.embed.rows, tokens,
-                             std::move(layers), UploadHead(w.hc_head, w.norm, w.head, c, stream),
-                             stream);
+  DeviceModel m = DeviceModel::Create(HcShapeOf(c), w.embed.rows_view(), w.embed.rows, tokens,
+                                      std::move(layers),
+                                      UploadHead(w.hc_head, w.norm, w.head, c, stream), stream);
+  for (size_t i = 0; i < w.mtp.size(); ++i) {
+    const forward::MtpWeights& mtp = w.mtp[i];
+    const int64_t on_device =
+        offload != nullptr && i < offload->mtp_on_device.size() ? offload->mtp_on_device[i] : -1;
+    m.mtp.push_back(UploadMtp(mtp, c, mtp.block.attn.ratio > 0 ? compressed_rope : window_rope,
+                              tokens, stream, on_device,
+                              offload != nullptr ? offload->cx : nullptr));
+  }
+  return m;
 }
 
 }  // namespace dsagent::engine::kernels::cuda

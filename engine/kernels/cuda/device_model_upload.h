@@ -55,6 +55,7 @@ DeviceMoe UploadMoe(const forward::MoeWeights& w, const ModelConfig& c, CudaStre
 // model).
 struct ExpertOffload {
   std::vector<int64_t> on_device;
+  std::vector<int64_t> mtp_on_device;  // the same per MTP block (the plan's "mtp.M." blocks)
   const forward::Compute* cx = nullptr;
 };
 
@@ -76,9 +77,16 @@ DeviceBlock UploadBlock(const forward::BlockWeights& w, const ModelConfig& c,
 DeviceHead UploadHead(const forward::HcWeights& hc_head, const std::vector<float>& norm,
                       const forward::WeightMatrix& head, const ModelConfig& c, CudaStream& stream);
 
-// Every decoder layer and the head (no MTP), for sequences of up to `tokens` positions (the
-// weights only: DeviceSequence::Create makes each sequence's state); `offload` keeps some routed
-// experts on the host.
+// An MTP block (mtp_step.h): its projections, norms, block (sized for `tokens` positions, experts
+// 0..experts_on_device-1 on the device as UploadBlock) and head mixing; the head weight is the
+// model's.
+DeviceMtp UploadMtp(const forward::MtpWeights& w, const ModelConfig& c, const forward::Rope& rope,
+                    int64_t tokens, CudaStream& stream, int64_t experts_on_device = -1,
+                    const forward::Compute* cx = nullptr);
+
+// Every decoder layer, the head and the MTP blocks, for sequences of up to `tokens` positions
+// (the weights only: DeviceSequence::Create makes each sequence's state); `offload` keeps some
+// routed experts on the host.
 DeviceModel UploadModel(const forward::ModelWeights& w, const ModelConfig& c, int64_t tokens,
                         CudaStream& stream, const ExpertOffload* offload = nullptr);
 

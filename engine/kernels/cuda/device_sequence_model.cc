@@ -13,9 +13,9 @@
 namespace dsagent::engine::kernels::cuda {
 namespace {
 
-std::string NotOnDevice(const char* what) {
-  return std::string(what) +
-         " does not run on the device yet (issue 17): use --device cpu, or no --speculative";
+// `buffer` with room for `bytes` (grown, never shrunk; the old contents are not kept).
+void Reserve(DeviceBuffer& buffer, size_t bytes) {
+  if (buffer.bytes() < bytes) buffer = DeviceBuffer(bytes);
 }
 
 }  // namespace
@@ -36,16 +36,14 @@ DeviceModelSequence::~DeviceModelSequence() {
 
 int64_t DeviceModelSequence::pos() const { return device_ ? device_->pos : 0; }
 
+int64_t DeviceModelSequence::mtp_pos() const { return device_ ? device_->mtp_pos : 0; }
+
 Expected<const forward::SequenceState*, std::string> DeviceModelSequence::HostState() {
   if (!broken_.empty()) return MakeUnexpected(broken_);
   std::lock_guard<std::mutex> lock(owner_->mutex_);
   try {
     UseDevice(owner_->device_);
-    forward::SequenceState s =
-        SnapshotSequence(*owner_->model_, owner_->config_, *device_, *owner_->stream_);
-    s.mtp_pos = mtp_pos_;
-    s.mtp = mtp_;
-    host_ = std::move(s);
+    host_ = SnapshotSequence(*owner_->model_, owner_->config_, *device_, *owner_->stream_);
   } catch (const std::exception& e) {
     return MakeUnexpected("device sequence snapshot on cuda:" + std::to_string(owner_->device_) +
                           ": " + e.what());
@@ -87,7 +85,6 @@ Expected<std::unique_ptr<DeviceSequenceModel>, std::string> DeviceSequenceModel:
 
 std::unique_ptr<ModelSequence> DeviceSequenceModel::NewSequence() {
   std::unique_ptr<DeviceModelSequence> seq(new DeviceModelSequence(*this));
-  seq->mtp_ = forward::NewSequenceState(config_).mtp;
   std::lock_guard<std::mutex> lock(mutex_);
   try {
     UseDevice(device_);
@@ -113,8 +110,6 @@ Expected<std::unique_ptr<ModelSequence>, std::string> DeviceSequenceModel::Seque
     return MakeUnexpected("device sequence restore on cuda:" + std::to_string(device_) + ": " +
                           e.what());
   }
-  seq->mtp_pos_ = state.mtp_pos;
-  seq->mtp_ = std::move(state.mtp);
   return made;
 }
 
@@ -216,13 +211,54 @@ Expected<std::vector<float>, std::string> DeviceSequenceModel::Forward(
     ModelSequence& sequence, std::span<const int32_t> tokens, const StepOptions& options) {
   auto own = Own(sequence);
   if (!own) return MakeUnexpected(own.error());
-  if (options.final_streams != nullptr) {
-    return MakeUnexpected(NotOnDevice("the final hc streams (the MTP input)"));
-  }
-  if (options.undoable_last_row) return MakeUnexpected(NotOnDevice("taking a row back"));
   if (auto ok = CheckStep(**own, tokens); !ok) return MakeUnexpected(ok.error());
   std::lock_guard<std::mutex> lock(mutex_);
+  (*own)->undo_.Clear();  // only the last call's row can be taken back
+  if (options.final_streams != nullptr || options.undoable_last_row) {
+    return RunTraced(**own, tokens, options.last_row_only, options.final_streams,
+                     options.undoable_last_row);
+  }
   return Run(**own, tokens, options.last_row_only);
+}
+
+Expected<std::vector<float>, std::string> DeviceSequenceModel::RunTraced(
+    DeviceModelSequence& seq, std::span<const int32_t> tokens, bool last_only,
+    std::vector<float>* final_streams, bool undoable) {
+  const size_t vocab = static_cast<size_t>(config_.vocab_size);
+  const size_t row = static_cast<size_t>(config_.hc_mult * config_.dim);
+  std::vector<float> logits(last_only ? vocab : tokens.size() * vocab);
+  try {
+    UseDevice(device_);
+    if (final_streams != nullptr) Reserve(streams_, tokens.size() * row * sizeof(float));
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      token_->Upload(&tokens[i], sizeof(int32_t), *stream_);
+      // The undo plan is one row's writes on the state that holds the rows before it.
+      if (undoable && i + 1 == tokens.size()) {
+        seq.undo_.Keep(config_, *model_, *seq.device_, *stream_);
+      }
+      ModelDecode(*model_, *seq.device_, token_->as<int32_t>(), logits_->as<float>(), *stream_);
+      // The streams after the last block are still in the model's h (the head only reads them).
+      if (final_streams != nullptr) {
+        CopyDeviceToDevice(streams_.as<float>() + i * row, model_->h.as<float>(),
+                           row * sizeof(float), *stream_);
+      }
+      // As Run: the next token's upload queues after this step has read its token.
+      if (!last_only || i + 1 == tokens.size()) {
+        logits_->Download(logits.data() + (last_only ? 0 : i * vocab), vocab * sizeof(float),
+                          *stream_);  // waits
+      }
+    }
+    if (final_streams != nullptr) {
+      final_streams->resize(tokens.size() * row);
+      streams_.Download(final_streams->data(), final_streams->size() * sizeof(float), *stream_);
+    }
+  } catch (const std::exception& e) {
+    seq.undo_.Clear();
+    seq.broken_ = "device sequence on cuda:" + std::to_string(device_) + " at position " +
+                  std::to_string(seq.pos()) + ": " + e.what() + " (the sequence is unusable now)";
+    return MakeUnexpected(seq.broken_);
+  }
+  return logits;
 }
 
 Expected<std::vector<std::vector<float>>, std::string> DeviceSequenceModel::ForwardBatch(
@@ -242,6 +278,7 @@ Expected<std::vector<std::vector<float>>, std::string> DeviceSequenceModel::Forw
     seqs.push_back(*own);
   }
   std::lock_guard<std::mutex> lock(mutex_);
+  for (DeviceModelSequence* s : seqs) s->undo_.Clear();  // only the last call's row can be taken back
   std::vector<std::vector<float>> out;
   // Consecutive steps share a ModelRows call while their rows fit kDeviceChunkRows; a longer step
   // runs alone in chunks (as Forward).
@@ -273,14 +310,72 @@ Expected<std::vector<std::vector<float>>, std::string> DeviceSequenceModel::Forw
 }
 
 Expected<Ok, std::string> DeviceSequenceModel::TakeBackLastRow(ModelSequence& sequence) {
-  if (auto own = Own(sequence); !own) return MakeUnexpected(own.error());
-  return MakeUnexpected(NotOnDevice("taking a row back (TakeBackLastRow)"));
+  auto own = Own(sequence);
+  if (!own) return MakeUnexpected(own.error());
+  DeviceModelSequence& seq = **own;
+  if (!seq.broken_.empty()) return MakeUnexpected(seq.broken_);
+  std::lock_guard<std::mutex> lock(mutex_);
+  try {
+    UseDevice(device_);
+    return seq.undo_.TakeBack(config_, *model_, *seq.device_, *stream_);
+  } catch (const std::exception& e) {
+    seq.undo_.Clear();
+    seq.broken_ = "device sequence on cuda:" + std::to_string(device_) + " taking back position " +
+                  std::to_string(seq.pos() - 1) + ": " + e.what() +
+                  " (the sequence is unusable now)";
+    return MakeUnexpected(seq.broken_);
+  }
 }
 
 Expected<std::vector<float>, std::string> DeviceSequenceModel::ForwardMtpLast(
-    ModelSequence& sequence, std::span<const float>, std::span<const int32_t>) {
-  if (auto own = Own(sequence); !own) return MakeUnexpected(own.error());
-  return MakeUnexpected(NotOnDevice("the MTP block (ForwardMtpLast)"));
+    ModelSequence& sequence, std::span<const float> streams, std::span<const int32_t> next_tokens) {
+  auto own = Own(sequence);
+  if (!own) return MakeUnexpected(own.error());
+  DeviceModelSequence& seq = **own;
+  if (!seq.broken_.empty()) return MakeUnexpected(seq.broken_);
+  if (model_->mtp.empty()) {
+    return MakeUnexpected(
+        std::string("the checkpoint has no MTP block (num_nextn_predict_layers 0)"));
+  }
+  if (auto ok = forward::CheckTokenIds(config_, next_tokens, seq.mtp_pos()); !ok) {
+    return MakeUnexpected(ok.error());
+  }
+  const size_t rows = next_tokens.size();
+  const size_t row = static_cast<size_t>(config_.hc_mult * config_.dim);
+  if (streams.size() != rows * row) {
+    return MakeUnexpected("MTP: " + std::to_string(streams.size()) + " stream values for " +
+                          std::to_string(rows) + " tokens (want rows*hc*dim)");
+  }
+  if (seq.mtp_pos() + static_cast<int64_t>(rows) > context_) {
+    return MakeUnexpected("device sequence: " + std::to_string(rows) + " MTP rows at position " +
+                          std::to_string(seq.mtp_pos()) + " do not fit the context (" +
+                          std::to_string(context_) + " positions)");
+  }
+  const size_t vocab = static_cast<size_t>(config_.vocab_size);
+  std::vector<float> logits(vocab);
+  std::lock_guard<std::mutex> lock(mutex_);
+  try {
+    UseDevice(device_);
+    Reserve(mtp_streams_, streams.size_bytes());
+    Reserve(mtp_tokens_, next_tokens.size_bytes());
+    mtp_streams_.Upload(streams.data(), streams.size_bytes(), *stream_);
+    mtp_tokens_.Upload(next_tokens.data(), next_tokens.size_bytes(), *stream_);
+    DeviceSequence& d = *seq.device_;
+    for (size_t i = 0; i < rows; ++i) {
+      MtpDecode(model_->mtp.front(), model_->embed, model_->head.head, d.mtp.front(),
+                mtp_streams_.as<float>() + i * row, mtp_tokens_.as<int32_t>() + i, d.mtp_pos,
+                i + 1 == rows ? logits_->as<float>() : nullptr, *stream_);
+      ++d.mtp_pos;
+    }
+    logits_->Download(logits.data(), vocab * sizeof(float), *stream_);  // waits
+  } catch (const std::exception& e) {
+    seq.undo_.Clear();
+    seq.broken_ = "device sequence on cuda:" + std::to_string(device_) + " at MTP position " +
+                  std::to_string(seq.mtp_pos()) + ": " + e.what() +
+                  " (the sequence is unusable now)";
+    return MakeUnexpected(seq.broken_);
+  }
+  return logits;
 }
 
 }  // namespace dsagent::engine::kernels::cuda

@@ -3,15 +3,16 @@
 // Forward runs one token as a device decode step (ModelDecode) and several in chunks of up to
 // kDeviceChunkRows rows (model_rows.h ModelRows: each weight read once per chunk); ForwardBatch
 // runs the steps of all its sequences as one ModelRows call over their rows (up to
-// kDeviceChunkRows per call: each weight read once per call for all sequences); HostState downloads a snapshot (device_sequence_copy.h) into a host copy
-// the sequence keeps; SequenceFrom restores a host state (a prefix cache's hit, a --kv-dir
-// record), so states move between the CPU and GPU engines.
+// kDeviceChunkRows per call: each weight read once per call for all sequences); HostState
+// downloads a snapshot (device_sequence_copy.h) into a host copy the sequence keeps; SequenceFrom
+// restores a host state (a prefix cache's hit, a --kv-dir record), so states move between
+// the CPU and GPU engines.
 //
-// Not on the device yet, each a clear error: MTP (ForwardMtpLast, StepOptions::final_streams),
-// taking a row back (StepOptions::undoable_last_row, TakeBackLastRow). A host state's MTP part is
-// carried on the host as it came (the device runs no MTP block), so HostState gives it back.
-// Not wired into `--device cuda` yet (that needs a GPU run of tests/engine/kernels/
-// cuda_sequence_model_test.cc first).
+// The MTP blocks' state moves with the rest. Speculative decoding (generator.h, --speculative mtp)
+// runs here as on the CPU: Forward's StepOptions::final_streams (the hc streams after the last
+// block, downloaded; such calls run token by token, RunTraced), ForwardMtpLast
+// (the MTP block on the device, mtp_step.h) and StepOptions::undoable_last_row + TakeBackLastRow
+// (device_row_undo.h: what the last row overwrites kept device to device, copied back).
 //
 // Thread-safety: calls may come from several threads; the device model's scratch is shared, so
 // they run one at a time (a mutex). The forward::Model must outlive Create (the upload reads its
@@ -29,6 +30,7 @@
 #include "engine/forward/model.h"
 #include "engine/generate/sequence_model.h"
 #include "engine/kernels/cuda/device_decoder.h"
+#include "engine/kernels/cuda/device_row_undo.h"
 #include "engine/kernels/cuda/rows_scratch.h"
 #include "engine/model/placement_plan.h"
 
@@ -46,8 +48,9 @@ class DeviceModelSequence final : public ModelSequence {
  public:
   ~DeviceModelSequence() override;
   int64_t pos() const override;
-  int64_t mtp_pos() const override { return mtp_pos_; }
-  // Downloads the device state into the host copy this sequence keeps (plus the carried MTP part).
+  int64_t mtp_pos() const override;
+  // Downloads the device state (the MTP blocks' part included) into the host copy this sequence
+  // keeps.
   // Error: a CUDA error (the sequence is unchanged).
   Expected<const forward::SequenceState*, std::string> HostState() override;
 
@@ -57,8 +60,7 @@ class DeviceModelSequence final : public ModelSequence {
 
   DeviceSequenceModel* owner_;
   std::unique_ptr<DeviceSequence> device_;
-  int64_t mtp_pos_ = 0;  // the carried MTP part (restored, never advanced here)
-  std::vector<forward::LayerState> mtp_;
+  DeviceRowUndo undo_;           // the last call's last row, when it asked to be undoable
   forward::SequenceState host_;  // HostState's copy
   std::string broken_;           // the CUDA error that made the sequence unusable
 };
@@ -84,11 +86,12 @@ class DeviceSequenceModel final : public SequenceModel {
   Expected<std::unique_ptr<ModelSequence>, std::string> SequenceFrom(
       forward::SequenceState state) override;
 
-  // One token: a decode step; more: chunks of kDeviceChunkRows rows (logits of the last row only
-  // when options.last_row_only, else of each). Error, with the sequence untouched: no tokens, a bad id, more
-  // tokens than the context has room for, another model's sequence, final_streams or
-  // undoable_last_row asked for (not on the device yet). A CUDA error leaves the sequence
-  // unusable (every later call on it fails).
+  // One token: a decode step; more: chunks of kDeviceChunkRows rows through ModelRows (logits of
+  // the last row only when options.last_row_only, else of each). final_streams and
+  // undoable_last_row as sequence_model.h says (those calls run token by token: RunTraced).
+  // Error, with the sequence untouched: no tokens, a bad id, more tokens than the context has room
+  // for, another model's sequence. A CUDA error leaves the sequence unusable (every later call on
+  // it fails).
   Expected<std::vector<float>, std::string> Forward(ModelSequence& sequence,
                                                     std::span<const int32_t> tokens,
                                                     const StepOptions& options) override;
@@ -96,14 +99,27 @@ class DeviceSequenceModel final : public SequenceModel {
   // that runs alone, as Forward); checked in full before any runs.
   Expected<std::vector<std::vector<float>>, std::string> ForwardBatch(
       std::span<const SequenceStep> steps) override;
-  // Not on the device yet: always an error.
+  // Error, with the sequence untouched: its last call did not ask for an undoable last row, or a
+  // row was taken back since; another model's sequence.
   Expected<Ok, std::string> TakeBackLastRow(ModelSequence& sequence) override;
+  // The first MTP block on the device, row by row at mtp_pos(), mtp_pos(), ...; the last row's
+  // logits. Error, with the sequence untouched: no MTP block in the checkpoint, a bad id, streams
+  // that are not [rows, hc, dim], more rows than the context has room for, another model's
+  // sequence.
   Expected<std::vector<float>, std::string> ForwardMtpLast(
       ModelSequence& sequence, std::span<const float> streams,
       std::span<const int32_t> next_tokens) override;
 
  private:
   DeviceSequenceModel();
+  // Run for speculative decoding's calls, token by token (ModelDecode): `final_streams` (may be
+  // null) receives every row's streams after the last block; `undoable` keeps what the last row
+  // overwrites (seq.undo_) just before it runs. Caller holds mutex_.
+  Expected<std::vector<float>, std::string> RunTraced(DeviceModelSequence& seq,
+                                                      std::span<const int32_t> tokens,
+                                                      bool last_only,
+                                                      std::vector<float>* final_streams,
+                                                      bool undoable);
   Expected<DeviceModelSequence*, std::string> Own(ModelSequence& sequence) const;
   // Checks `tokens` for `seq` (usable, ids, room).
   Expected<Ok, std::string> CheckStep(const DeviceModelSequence& seq,
@@ -122,6 +138,9 @@ class DeviceSequenceModel final : public SequenceModel {
   int device_ = 0;
   int64_t context_ = 0;
   std::mutex mutex_;
+  // Grown on demand: a call's final streams [rows, hc, dim]; the MTP rows' input streams and next
+  // tokens.
+  DeviceBuffer streams_, mtp_streams_, mtp_tokens_;
   std::unique_ptr<CudaStream> stream_;
   std::unique_ptr<HostExpertCompute> host_;  // the offload's CPU side (before model_: outlives it)
   std::unique_ptr<DeviceModel> model_;

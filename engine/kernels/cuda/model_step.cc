@@ -30,12 +30,17 @@ DeviceSequence DeviceSequence::Create(const DeviceModel& m, CudaStream& stream) 
   for (const DeviceBlock& b : m.layers) {
     seq.layers.push_back(DeviceAttentionState::Create(b.attn, stream));
   }
+  for (const DeviceMtp& mtp : m.mtp) {
+    seq.mtp.push_back(DeviceAttentionState::Create(mtp.block.attn, stream));
+  }
   return seq;
 }
 
 void DeviceSequence::Reset(const DeviceModel& m, CudaStream& stream) {
   for (size_t i = 0; i < layers.size(); ++i) layers[i].Reset(m.layers[i].attn, stream);
+  for (size_t i = 0; i < mtp.size(); ++i) mtp[i].Reset(m.mtp[i].block.attn, stream);
   pos = 0;
+  mtp_pos = 0;
 }
 
 void ModelDecode(DeviceModel& m, DeviceSequence& seq, const int32_t* token, float* logits,

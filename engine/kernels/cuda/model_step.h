@@ -1,7 +1,8 @@
-// The whole model's decode step on the device (forward/model.h Model::Forward for one token, no
-// MTP): the embedding into the hc streams, every block, the head. Composed of block_step.h; tested
-// against the CPU Model and the golden reference logits of the tiny checkpoints in
-// tests/engine/kernels/cuda_model_test.cc (skips without a device).
+// The whole model's decode step on the device (forward/model.h Model::Forward for one token): the
+// embedding into the hc streams, every block, the head. The MTP blocks ride along (DeviceModel::
+// mtp, DeviceSequence::mtp) for mtp_step.h's MtpDecode; ModelDecode does not run them. Composed of
+// block_step.h; tested against the CPU Model and the golden reference logits of the tiny
+// checkpoints in tests/engine/kernels/cuda_model_test.cc (skips without a device).
 //
 // The weights (DeviceModel) are shared: any number of DeviceSequences (one sequence's KV state
 // each: forward::SequenceState's main layers on the device) run on one DeviceModel, one call at a
@@ -16,6 +17,7 @@
 
 #include "engine/kernels/cuda/block_step.h"
 #include "engine/kernels/cuda/device_runtime.h"
+#include "engine/kernels/cuda/mtp_step.h"
 #include "engine/kernels/cuda/ops.h"
 
 namespace dsagent::engine::kernels::cuda {
@@ -28,6 +30,9 @@ struct DeviceModel {
   std::vector<DeviceBlock> layers;
   DeviceHead head;
   DeviceBuffer h;  // [hc, dim] the token's streams
+  // The checkpoint's MTP blocks (mtp_step.h; UploadModel adds them): speculative decoding's
+  // drafter, not part of ModelDecode.
+  std::vector<DeviceMtp> mtp;
 
   // Takes the blocks and the head (already on the device) and uploads the embedding.
   // `context`: the positions the layers were sized for (UploadModel's `tokens`).
@@ -37,16 +42,18 @@ struct DeviceModel {
 };
 
 // One sequence on the device: its position and every decoder layer's attention state (window
-// ring, compressed entries, indexer keys, compressors' partial blocks). No MTP state: the device
-// runs no MTP block yet.
+// ring, compressed entries, indexer keys, compressors' partial blocks), and the same for each MTP
+// block (forward::SequenceState::mtp, at mtp_pos; sized like a main layer of its ratio).
 struct DeviceSequence {
   int64_t pos = 0;  // tokens decoded = the next token's position
   std::vector<DeviceAttentionState> layers;
+  int64_t mtp_pos = 0;                    // rows the MTP blocks have run (MtpDecode)
+  std::vector<DeviceAttentionState> mtp;  // one per DeviceModel::mtp
 
   // An empty sequence (position 0) with room for m.context positions; complete when it returns.
   // Throws CudaError (out of memory names the size).
   static DeviceSequence Create(const DeviceModel& m, CudaStream& stream);
-  // Back to position 0 with an empty state, queued on `stream` (no allocation).
+  // Back to position 0 (mtp_pos 0) with an empty state, queued on `stream` (no allocation).
   void Reset(const DeviceModel& m, CudaStream& stream);
 };
 

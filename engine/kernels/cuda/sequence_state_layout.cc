@@ -15,12 +15,16 @@ int64_t CompressorValues(int ratio, int64_t head_dim) {
   return coff * ratio * coff * head_dim;
 }
 
-std::string Describe(int64_t layer, const char* field) {
-  return "layer " + std::to_string(layer) + " " + field;
+// "layer 3", or "MTP block 0" for a layer past the main ones.
+std::string LayerName(const ModelConfig& c, int64_t layer) {
+  return layer < c.n_layers ? "layer " + std::to_string(layer)
+                            : "MTP block " + std::to_string(layer - c.n_layers);
 }
 
-Expected<Ok, std::string> CheckSize(size_t have, int64_t need, int64_t layer, const char* field,
-                                    const char* unit) {
+std::string Describe(const std::string& layer, const char* field) { return layer + " " + field; }
+
+Expected<Ok, std::string> CheckSize(size_t have, int64_t need, const std::string& layer,
+                                    const char* field, const char* unit) {
   if (static_cast<int64_t>(have) == need) return Ok{};
   return MakeUnexpected("the sequence state's " + Describe(layer, field) + " has " +
                         std::to_string(have) + " " + unit + ", the model needs " +
@@ -28,7 +32,8 @@ Expected<Ok, std::string> CheckSize(size_t have, int64_t need, int64_t layer, co
 }
 
 Expected<Ok, std::string> CheckCompressor(const forward::CompressorState& s, int ratio,
-                                          int64_t head_dim, int64_t layer, const char* field) {
+                                          int64_t head_dim, const std::string& layer,
+                                          const char* field) {
   const int64_t coff = ratio == 4 ? 2 : 1;
   const int64_t slots = ratio > 0 ? coff * ratio : 0, width = ratio > 0 ? coff * head_dim : 0;
   if (s.slots != slots || s.width != width) {
@@ -83,38 +88,45 @@ Expected<Ok, std::string> CheckStateFitsDevice(const ModelConfig& c, int64_t con
                           "; the device sequence holds " + std::to_string(context) +
                           " positions (open the device model with a longer context)");
   }
-  for (int64_t i = 0; i < c.n_layers; ++i) {
-    const forward::LayerState& l = state.layers[static_cast<size_t>(i)];
+  if (state.mtp_pos < 0 || state.mtp_pos > context) {
+    return MakeUnexpected("the sequence state's MTP blocks are at position " +
+                          std::to_string(state.mtp_pos) + "; the device sequence holds " +
+                          std::to_string(context) + " positions");
+  }
+  for (int64_t i = 0; i < StateLayers(c); ++i) {
+    const forward::LayerState& l = StateLayer(state, i);
+    const std::string name = LayerName(c, i);
     const int ratio = RatioOf(c, i);
     const int64_t index_hd = ratio == 4 ? c.index_head_dim : 0;
     if (l.ratio != ratio || l.head_dim != c.head_dim || l.index_head_dim != index_hd ||
         l.rope_dims != c.rope_head_dim) {
-      return MakeUnexpected("the sequence state's layer " + std::to_string(i) + " has ratio " +
+      return MakeUnexpected("the sequence state's " + name + " has ratio " +
                             std::to_string(l.ratio) + ", head_dim " + std::to_string(l.head_dim) +
                             ", index_head_dim " + std::to_string(l.index_head_dim) +
                             ", rope_dims " + std::to_string(l.rope_dims) + "; the model " +
                             std::to_string(ratio) + ", " + std::to_string(c.head_dim) + ", " +
                             std::to_string(index_hd) + ", " + std::to_string(c.rope_head_dim));
     }
-    const int64_t entries = ratio > 0 ? state.pos / ratio : 0;
-    if (auto ok = CheckSize(l.window.size(), c.window_size * c.head_dim, i, "window", "values");
+    const int64_t pos = i < c.n_layers ? state.pos : state.mtp_pos;
+    const int64_t entries = ratio > 0 ? pos / ratio : 0;
+    if (auto ok = CheckSize(l.window.size(), c.window_size * c.head_dim, name, "window", "values");
         !ok) {
       return ok;
     }
-    if (auto ok = CheckSize(l.compressed.size(), entries * c.head_dim, i,
+    if (auto ok = CheckSize(l.compressed.size(), entries * c.head_dim, name,
                             "compressed entries (one per complete block of pos)", "values");
         !ok) {
       return ok;
     }
-    if (auto ok = CheckSize(l.index_keys.size(), entries * index_hd, i,
+    if (auto ok = CheckSize(l.index_keys.size(), entries * index_hd, name,
                             "indexer keys (one per complete block of pos)", "values");
         !ok) {
       return ok;
     }
-    if (auto ok = CheckCompressor(l.kv_compressor, ratio, c.head_dim, i, "compressor"); !ok) {
+    if (auto ok = CheckCompressor(l.kv_compressor, ratio, c.head_dim, name, "compressor"); !ok) {
       return ok;
     }
-    if (auto ok = CheckCompressor(l.index_compressor, ratio == 4 ? 4 : 0, c.index_head_dim, i,
+    if (auto ok = CheckCompressor(l.index_compressor, ratio == 4 ? 4 : 0, c.index_head_dim, name,
                                   "indexer compressor");
         !ok) {
       return ok;
@@ -131,8 +143,8 @@ Expected<std::vector<StateCopy>, std::string> PlanStateCopies(const ModelConfig&
                        size_t bytes) {
     if (bytes > 0) copies.push_back({layer, field, buffer, offset, bytes});
   };
-  for (int64_t i = 0; i < c.n_layers; ++i) {
-    const forward::LayerState& l = state.layers[static_cast<size_t>(i)];
+  for (int64_t i = 0; i < StateLayers(c); ++i) {
+    const forward::LayerState& l = StateLayer(state, i);
     const size_t window_bytes = l.window.size() * sizeof(uint16_t);
     add(i, StateField::kWindow, SequenceBuffer::kCache, 0, window_bytes);
     add(i, StateField::kCompressed, SequenceBuffer::kCache, window_bytes,
@@ -159,7 +171,7 @@ namespace {
 
 template <class State, class Byte>
 Byte* FieldBytes(State& state, const StateCopy& copy) {
-  auto& l = state.layers[static_cast<size_t>(copy.layer)];
+  auto& l = StateLayer(state, copy.layer);
   switch (copy.field) {
     case StateField::kWindow:
       return reinterpret_cast<Byte*>(l.window.data());
@@ -189,11 +201,25 @@ void* HostBytes(forward::SequenceState& state, const StateCopy& copy) {
   return FieldBytes<forward::SequenceState, unsigned char>(state, copy);
 }
 
-forward::SequenceState SnapshotShape(const ModelConfig& c, int64_t pos) {
+const forward::LayerState& StateLayer(const forward::SequenceState& state, int64_t layer) {
+  const auto main = static_cast<int64_t>(state.layers.size());
+  return layer < main ? state.layers[static_cast<size_t>(layer)]
+                      : state.mtp[static_cast<size_t>(layer - main)];
+}
+
+forward::LayerState& StateLayer(forward::SequenceState& state, int64_t layer) {
+  const auto main = static_cast<int64_t>(state.layers.size());
+  return layer < main ? state.layers[static_cast<size_t>(layer)]
+                      : state.mtp[static_cast<size_t>(layer - main)];
+}
+
+forward::SequenceState SnapshotShape(const ModelConfig& c, int64_t pos, int64_t mtp_pos) {
   forward::SequenceState s = forward::NewSequenceState(c);
   s.pos = pos;
-  for (forward::LayerState& l : s.layers) {
-    const int64_t entries = l.ratio > 0 ? pos / l.ratio : 0;
+  s.mtp_pos = mtp_pos;
+  for (int64_t i = 0; i < StateLayers(c); ++i) {
+    forward::LayerState& l = StateLayer(s, i);
+    const int64_t entries = l.ratio > 0 ? (i < c.n_layers ? pos : mtp_pos) / l.ratio : 0;
     l.compressed.assign(static_cast<size_t>(entries * l.head_dim), 0);
     l.index_keys.assign(static_cast<size_t>(entries * l.index_head_dim), 0);
   }

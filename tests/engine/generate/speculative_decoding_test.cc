@@ -13,11 +13,13 @@
 #include "engine/generate/generator.h"
 #include "engine/generate/mtp_drafter.h"
 #include "tests/engine/forward/state_checks.h"
+#include "tests/engine/generate/scripted_drafts.h"
 
 namespace dsagent::engine::speculative_test {  // named: the test binary builds as a unity
 namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using testing::ScriptedDrafts;
 
 const fs::path kData = fs::path(DSAGENT_SOURCE_DIR) / "tests/data";
 const std::vector<int32_t> kPrompt = {0, 3, 300, 17, 45, 290, 100, 101, 4, 6, 250, 33, 7};
@@ -102,35 +104,6 @@ TEST(SpeculativeDecodingTest, MtpStateKeepsStepWithTheMainModel) {
     EXPECT_EQ(fast.state.mtp[m].kv_compressor.kv, ref.mtp[m].kv_compressor.kv);
   }
 }
-
-// Drafts the tests control: the true next token (from a plain run) except every `wrong`-th
-// draft, so that both paths run often — accepted drafts (two tokens per forward call) and
-// rejected ones.
-class ScriptedDrafts : public DraftSource {
- public:
-  ScriptedDrafts(std::vector<int32_t> sequence, int wrong)
-      : sequence_(std::move(sequence)), wrong_(wrong) {}
-  Expected<Ok, std::string> Fed(std::span<const int32_t> tokens, std::span<const float>) override {
-    for (int32_t t : tokens) {
-      if (fed_ < sequence_.size()) {
-        EXPECT_EQ(t, sequence_[fed_]) << "told a token out of order";
-      }
-      ++fed_;
-    }
-    return Ok{};
-  }
-  Expected<DraftGuess, std::string> Draft(int32_t token) override {
-    EXPECT_EQ(token, sequence_.at(fed_));
-    const int32_t right = fed_ + 1 < sequence_.size() ? sequence_[fed_ + 1] : 0;
-    return DraftGuess{++drafts_ % wrong_ == 0 ? (right + 1) % 512 : right, {}};
-  }
-
- private:
-  std::vector<int32_t> sequence_;
-  int wrong_;
-  size_t fed_ = 0;
-  int drafts_ = 0;
-};
 
 TEST(SpeculativeDecodingTest, AcceptedDraftsGiveExactlyPlainDecodingsTokensAndState) {
   for (const char* set : {"v4-tiny", "v4-tiny-c"}) {

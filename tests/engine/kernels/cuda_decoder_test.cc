@@ -53,8 +53,14 @@ TEST(DeviceDecoderPlanTest, ThePlansSplitGivesEachDecoderLayersExpertsOnTheDevic
                  {.prefix = "mtp.0.", .mtp = true, .experts = 8, .on_device = 0}};
   auto split = ExpertsOnDevicePerLayer(plan, 3);
   ASSERT_TRUE(split) << split.error();
-  // Layer 2 is not in the plan: all of its experts on the device (-1). MTP blocks are not run.
+  // Layer 2 is not in the plan: all of its experts on the device (-1). MTP blocks apart.
   EXPECT_THAT(*split, ::testing::ElementsAre(8, 5, -1));
+  auto mtp_split = ExpertsOnDevicePerMtpBlock(plan, 1);
+  ASSERT_TRUE(mtp_split) << mtp_split.error();
+  EXPECT_THAT(*mtp_split, ::testing::ElementsAre(0));
+  auto no_such_block = ExpertsOnDevicePerMtpBlock(plan, 0);
+  ASSERT_FALSE(no_such_block);
+  EXPECT_THAT(no_such_block.error(), HasSubstr("\"mtp.0.\" is not one of the 0 MTP blocks"));
 
   plan.blocks.push_back({.prefix = "layers.1.", .experts = 8, .on_device = 8});
   auto twice = ExpertsOnDevicePerLayer(plan, 3);

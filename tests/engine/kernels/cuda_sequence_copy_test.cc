@@ -155,7 +155,10 @@ TEST_F(CudaSequenceCopyTest, StatesMoveBetweenTheCpuAndTheDeviceWithinTheFastCon
   std::vector<float> ignored;
   Decode(*model_, seq, tokens_, 0, kPrefix, ignored, s);
   forward::SequenceState snap = SnapshotSequence(*model_, config_, seq, s);
-  snap.mtp = (*cpu)->NewSequence().mtp;  // the MTP part is not on the device
+  // The MTP part comes too (untouched here: an empty MTP state).
+  EXPECT_EQ(snap.mtp_pos, 0);
+  ASSERT_EQ(snap.mtp.size(), (*cpu)->NewSequence().mtp.size());
+  EXPECT_EQ(snap.mtp[0].window, (*cpu)->NewSequence().mtp[0].window);
   std::vector<float> from_device;
   for (size_t i = kPrefix; i < kPrefix + kMore; ++i) {
     auto row = (*cpu)->Forward(snap, std::span<const int32_t>(&tokens_[i], 1));

@@ -1,8 +1,9 @@
 // The host side of a device sequence's snapshot/restore (kernels/cuda/sequence_state_layout.h):
-// a real v4-tiny state after a prefill goes into an emulated device sequence (host byte buffers
-// of the device buffers' sizes) by the plan's copies and comes back into SnapshotShape field for
-// field, and the CPU engine continues from the copy exactly as from the original; states of the
-// wrong shape are refused with the layer and field named. Runs in every build (no device).
+// a real v4-tiny state after a prefill and the MTP block's rows goes into an emulated device
+// sequence (host byte buffers of the device buffers' sizes) by the plan's copies and comes back
+// into SnapshotShape field for field, and the CPU engine continues from the copy exactly as from
+// the original; states of the wrong shape are refused with the layer and field named. Runs in every
+// build (no device).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -14,9 +15,11 @@
 
 #include "engine/forward/model.h"
 #include "engine/kernels/cuda/sequence_state_layout.h"
+#include "tests/engine/kernels/emulated_device_sequence.h"
 
 namespace dsagent::engine::kernels::cuda::sequence_layout_test {
 namespace {
+using test_support::EmulatedDeviceSequence;
 using ::testing::HasSubstr;
 
 constexpr int64_t kContext = 64;
@@ -33,63 +36,6 @@ std::vector<int32_t> Tokens(int64_t n, int32_t first) {
   for (int64_t i = 0; i < n; ++i) t.push_back(static_cast<int32_t>((first + 37 * i) % 500));
   return t;
 }
-
-// A device sequence's buffers emulated on the host, sized as the device allocates them.
-class EmulatedDeviceSequence {
- public:
-  EmulatedDeviceSequence(const ModelConfig& c, int64_t context) : config_(c), context_(context) {
-    for (int64_t l = 0; l < c.n_layers; ++l) {
-      for (SequenceBuffer b :
-           {SequenceBuffer::kCache, SequenceBuffer::kCompressorKv, SequenceBuffer::kCompressorScore,
-            SequenceBuffer::kIndexKeys, SequenceBuffer::kIndexCompressorKv,
-            SequenceBuffer::kIndexCompressorScore}) {
-        buffers_[{l, b}].assign(SequenceBufferBytes(c, context, l, b), 0xA5);
-      }
-    }
-  }
-
-  // Every copy inside its buffer, no two overlapping.
-  void ExpectCopiesFit(const std::vector<StateCopy>& copies) {
-    std::map<std::pair<int64_t, SequenceBuffer>, std::vector<bool>> used;
-    for (const StateCopy& c : copies) {
-      const auto& buf = buffers_.at({c.layer, c.buffer});
-      ASSERT_LE(c.offset + c.bytes, buf.size()) << "layer " << c.layer;
-      auto& u = used[{c.layer, c.buffer}];
-      u.resize(buf.size(), false);
-      for (size_t i = c.offset; i < c.offset + c.bytes; ++i) {
-        ASSERT_FALSE(u[i]) << "layer " << c.layer << ": copies overlap at byte " << i;
-        u[i] = true;
-      }
-    }
-  }
-
-  void Restore(const forward::SequenceState& state) {
-    auto copies = PlanStateCopies(config_, context_, state);
-    ASSERT_TRUE(copies) << copies.error();
-    ExpectCopiesFit(*copies);
-    for (const StateCopy& c : *copies) {
-      std::memcpy(buffers_.at({c.layer, c.buffer}).data() + c.offset, HostBytes(state, c), c.bytes);
-    }
-    pos_ = state.pos;
-  }
-
-  forward::SequenceState Snapshot() const {
-    forward::SequenceState state = SnapshotShape(config_, pos_);
-    auto copies = PlanStateCopies(config_, context_, state);
-    EXPECT_TRUE(copies) << copies.error();
-    if (!copies) return state;
-    for (const StateCopy& c : *copies) {
-      std::memcpy(HostBytes(state, c), buffers_.at({c.layer, c.buffer}).data() + c.offset, c.bytes);
-    }
-    return state;
-  }
-
- private:
-  ModelConfig config_;
-  int64_t context_;
-  int64_t pos_ = 0;
-  std::map<std::pair<int64_t, SequenceBuffer>, std::vector<unsigned char>> buffers_;
-};
 
 void ExpectSameCompressor(const forward::CompressorState& a, const forward::CompressorState& b,
                           const std::string& what) {
@@ -122,8 +68,16 @@ TEST(SequenceStateLayoutTest, APrefilledStateRoundTripsThroughTheDeviceLayoutFie
   // 37 tokens: past the 16-row window (the ring has wrapped), 9 CSA and 2 HCA entries, and
   // partial blocks in every compressor.
   forward::SequenceState state = model->NewSequence();
-  ASSERT_TRUE(model->Forward(state, Tokens(37, 3)));
+  const std::vector<int32_t> prompt = Tokens(37, 3);
+  forward::ForwardTrace trace;
+  ASSERT_TRUE(model->Forward(state, prompt, &trace));
   ASSERT_EQ(state.pos, 37);
+  // The MTP block through the first 36 positions (the token after each is known).
+  const int64_t row = c.hc_mult * c.dim;
+  ASSERT_TRUE(model->ForwardMtp(
+      state, std::span<const float>(trace.final_streams.data(), static_cast<size_t>(36 * row)),
+      std::span<const int32_t>(prompt.data() + 1, 36)));
+  ASSERT_EQ(state.mtp_pos, 36);
   bool has_entries = false, has_keys = false;
   for (const auto& l : state.layers) {
     has_entries |= !l.compressed.empty();
@@ -134,23 +88,29 @@ TEST(SequenceStateLayoutTest, APrefilledStateRoundTripsThroughTheDeviceLayoutFie
   EmulatedDeviceSequence device(c, kContext);
   device.Restore(state);
   forward::SequenceState back = device.Snapshot();
-  // The MTP part is not on the device: the caller carries it.
-  EXPECT_EQ(back.mtp_pos, 0);
-  back.mtp = state.mtp;
-  back.mtp_pos = state.mtp_pos;
-
   EXPECT_EQ(back.pos, state.pos);
+  EXPECT_EQ(back.mtp_pos, state.mtp_pos);
   ASSERT_EQ(back.layers.size(), state.layers.size());
   for (size_t i = 0; i < state.layers.size(); ++i) {
     ExpectSameLayer(back.layers[i], state.layers[i], "layer " + std::to_string(i));
   }
+  ASSERT_EQ(back.mtp.size(), state.mtp.size());
+  for (size_t i = 0; i < state.mtp.size(); ++i) {
+    ExpectSameLayer(back.mtp[i], state.mtp[i], "MTP block " + std::to_string(i));
+  }
 
-  // Nothing the forward pass reads is missing: both continue to the same bits.
+  // Nothing the forward pass or the MTP block reads is missing: both continue to the same bits.
   const std::vector<int32_t> next = Tokens(5, 11);
   auto from_original = model->Forward(state, next);
   auto from_copy = model->Forward(back, next);
   ASSERT_TRUE(from_original && from_copy);
   EXPECT_EQ(*from_copy, *from_original);
+  const std::span<const float> last_row(trace.final_streams.data() + 36 * row,
+                                        static_cast<size_t>(row));
+  auto mtp_original = model->ForwardMtp(state, last_row, std::span<const int32_t>(next.data(), 1));
+  auto mtp_copy = model->ForwardMtp(back, last_row, std::span<const int32_t>(next.data(), 1));
+  ASSERT_TRUE(mtp_original && mtp_copy);
+  EXPECT_EQ(*mtp_copy, *mtp_original);
 }
 
 TEST(SequenceStateLayoutTest, AFreshStateAndAFullContextRoundTrip) {
@@ -198,6 +158,12 @@ TEST(SequenceStateLayoutTest, BufferSizesFollowTheModelsShapes) {
   EXPECT_EQ(CompressedEntrySlots(40, 16), 2);
   EXPECT_EQ(SequenceBufferBytes(c, 10, 2, SequenceBuffer::kCache),
             size_t((c.window_size + 1) * c.head_dim * 2));
+  // The MTP block is layer n_layers, with its own ratio from compress_ratios (0 in v4-tiny).
+  ASSERT_EQ(StateLayers(c), 6);
+  ASSERT_EQ(c.compress_ratios[5], 0);
+  EXPECT_EQ(SequenceBufferBytes(c, kContext, 5, SequenceBuffer::kCache),
+            size_t(c.window_size * c.head_dim * 2));
+  EXPECT_EQ(SequenceBufferBytes(c, kContext, 5, SequenceBuffer::kCompressorKv), 0u);
 }
 
 TEST(SequenceStateLayoutTest, RefusesStatesOfTheWrongShapeNamingTheField) {
@@ -250,6 +216,17 @@ TEST(SequenceStateLayoutTest, RefusesStatesOfTheWrongShapeNamingTheField) {
     forward::SequenceState s = good;
     s.layers[1].index_compressor.score.pop_back();
     EXPECT_THAT(error_of(s), HasSubstr("layer 1 indexer compressor has 2047 scores"));
+  }
+  // The MTP block's part is checked the same way, named as such.
+  {
+    forward::SequenceState s = good;
+    s.mtp[0].window.pop_back();
+    EXPECT_THAT(error_of(s), HasSubstr("MTP block 0 window has 2047 values"));
+  }
+  {
+    forward::SequenceState s = good;
+    s.mtp_pos = kContext + 1;
+    EXPECT_THAT(error_of(s), HasSubstr("MTP blocks are at position 65"));
   }
 }
 

@@ -3,9 +3,9 @@
 // of the CPU's logits), ForwardBatch against Forward, a prefill chunk's last row, HostState into
 // the CPU model and a CPU state through SequenceFrom (the fast contract), the rows paths (chunked
 // prefill, batched prompts and decode steps, with and without experts on the host) against the
-// decode step bit for bit, and the clear errors of
-// what is not on the device yet. Skips without a device (fails with DSAGENT_REQUIRE_CUDA=1); the
-// errors that need no device run everywhere.
+// decode step bit for bit, and the clear errors of bad calls (speculative decoding's calls:
+// cuda_mtp_test.cc). Skips without a device (fails with DSAGENT_REQUIRE_CUDA=1); the errors that
+// need no device run everywhere.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -168,7 +168,7 @@ TEST_F(DeviceSequenceModelGpuTest, BatchLastRowAndStatesAcrossEngines) {
   auto device_more = device_->Forward(**on_device, more, {});
   ASSERT_TRUE(device_more) << device_more.error();
   ExpectFastContract(*device_more, cpu_straight, vocab, "CPU state -> device vs CPU");
-  // HostState carries the MTP part as it came.
+  // HostState gives the MTP part back as it came (restored onto the device).
   auto back = (*on_device)->HostState();
   ASSERT_TRUE(back) << back.error();
   EXPECT_EQ((*back)->mtp_pos, (*cpu_host)->mtp_pos);
@@ -276,19 +276,14 @@ TEST_F(DeviceSequenceModelGpuTest, RowsPathsWithExpertsOnTheHostGiveTheDecodeSte
   }
 }
 
-TEST_F(DeviceSequenceModelGpuTest, WhatIsNotOnTheDeviceIsAClearError) {
+TEST_F(DeviceSequenceModelGpuTest, BadCallsAreClearErrors) {
   auto seq = device_->NewSequence();
   const std::vector<int32_t> t = {1, 2};
-  std::vector<float> streams;
-  auto mtp_input = device_->Forward(*seq, t, {.final_streams = &streams});
-  ASSERT_FALSE(mtp_input);
-  EXPECT_THAT(mtp_input.error(), HasSubstr("does not run on the device yet"));
-  EXPECT_FALSE(device_->Forward(*seq, t, {.undoable_last_row = true}));
-  EXPECT_EQ(seq->pos(), 0);
-  EXPECT_THAT(device_->TakeBackLastRow(*seq).error(), HasSubstr("does not run on the device yet"));
+  // Nothing to take back (the last call did not ask for it); MTP streams of the wrong size.
+  EXPECT_THAT(device_->TakeBackLastRow(*seq).error(), HasSubstr("cannot take back"));
   const std::vector<float> h(static_cast<size_t>(cpu_->config().hc_mult * cpu_->config().dim));
-  EXPECT_THAT(device_->ForwardMtpLast(*seq, h, std::vector<int32_t>{1}).error(),
-              HasSubstr("does not run on the device yet"));
+  EXPECT_THAT(device_->ForwardMtpLast(*seq, h, t).error(), HasSubstr("stream values for 2 tokens"));
+  EXPECT_EQ(seq->mtp_pos(), 0);
   // A bad id, too many tokens, another model's sequence: errors, the sequence untouched.
   EXPECT_FALSE(device_->Forward(*seq, std::vector<int32_t>{-1}, {}));
   EXPECT_THAT(device_->Forward(*seq, std::vector<int32_t>(kContext + 1, 1), {}).error(),

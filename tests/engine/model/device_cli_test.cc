@@ -134,9 +134,10 @@ TEST(DeviceCliTest, CommandsThatRunTheModelRefuseAnUnusableDevice) {
   EXPECT_THAT(r.err, HasSubstr("--device cuda:1: "));
 }
 
-// What no GPU runs (MTP drafts, exact numerics) is refused from the flags alone, with or without a
-// GPU here: before the device is probed and before the model loads (the directory does not exist).
-TEST(DeviceCliTest, CudaRefusesMtpAndExactNumericsBeforeTheModelLoads) {
+// What no GPU runs (exact numerics) is refused from the flags alone, with or without a GPU here:
+// before the device is probed and before the model loads (the directory does not exist). MTP
+// drafts run on the GPU: not refused.
+TEST(DeviceCliTest, CudaRefusesExactNumericsButNotMtpBeforeTheModelLoads) {
   TempDir dir;
   const fs::path tokens = dir.Write("t.i32", std::string("\0\0\0\0", 4));
   const std::string generate =
@@ -144,12 +145,8 @@ TEST(DeviceCliTest, CudaRefusesMtpAndExactNumericsBeforeTheModelLoads) {
   const std::string serve = "serve --model /nonexistent";
   for (const std::string& cmd : {generate, serve}) {
     auto r = RunDsagent(dir, cmd + " --device cuda:7 --speculative mtp");
-    EXPECT_EQ(r.exit_code, 2) << cmd;
-    EXPECT_THAT(r.err, HasSubstr("speculative decoding (--speculative mtp) runs on the CPU engine "
-                                 "only: the GPU has no MTP block yet"))
-        << cmd;
-    EXPECT_THAT(r.err, HasSubstr("use --speculative off with --device cuda:7, or --device cpu"))
-        << cmd;
+    EXPECT_NE(r.exit_code, 0) << cmd;  // no cuda:7 here, or no model: not the flags
+    EXPECT_THAT(r.err, Not(HasSubstr("CPU engine only"))) << cmd;
     r = RunDsagent(dir, cmd + " --device cuda --numerics exact");
     EXPECT_EQ(r.exit_code, 2) << cmd;
     EXPECT_THAT(r.err, HasSubstr("--numerics exact runs on the CPU engine only")) << cmd;
