@@ -2,9 +2,11 @@
 // against a measured device-to-device copy of the same device: decode reads every weight byte
 // once per token, so bytes/s of weights is the figure that bounds tokens/s (issue 17's target:
 // >= 70% of the copy bandwidth). Each shape is timed through MatVec (the tiled kernel for these
-// weights) and the 16-lanes-per-row kernel it replaced, then a token's six routed experts through
-// ExpertMatVec. Run by scripts/gpu-check.sh; docs/BENCHMARKS.md has the method.
+// weights) and the 16-lanes-per-row kernel it replaced, then with M = 1, 4, 8, 32, 128 activation
+// rows through the multi-row kernel and one row at a time (weight bytes/s and rows x weights/s),
+// then a token's six routed experts through ExpertMatVec. Run by scripts/gpu-check.sh; docs/BENCHMARKS.md has the method.
 //   cuda_matvec_bench [--json FILE] [--reps N]
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -20,6 +22,10 @@
 namespace {
 namespace k = dsagent::engine::kernels;
 namespace kc = dsagent::engine::kernels::cuda;
+
+// Activation rows timed through the multi-row MatVec.
+constexpr int64_t kRowCounts[] = {1, 4, 8, 32, 128};
+constexpr int64_t kMaxRows = 128;
 
 double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
@@ -109,6 +115,40 @@ int main(int argc, char** argv) {
         };
         report(std::string(s.what) + (lanes ? " (lanes)" : ""), time_it(run),
                static_cast<double>(layout->total_bytes()));
+      }
+      // Several activation rows (a batched decode step, a prefill chunk): MatVec (the multi-row
+      // kernel: each weight byte read once per 8 rows) against the single-row kernel once per
+      // row. Weight bytes/s counts the weight once per call; rows x weights/s the products.
+      std::vector<float> xm(static_cast<size_t>(s.cols * kMaxRows), 0.5f);
+      kc::DeviceBuffer dxm(xm.size() * 4), dym(static_cast<size_t>(s.rows * kMaxRows) * 4);
+      dxm.Upload(xm.data(), xm.size() * 4, stream);
+      for (const int64_t m : kRowCounts) {
+        for (const bool by_input : {false, true}) {
+          if (m == 1 && by_input) continue;
+          const auto run = [&] {
+            if (by_input) {
+              kc::MatVecRowsByInput(w, 0, s.rows, dxm.as<float>(), m, s.cols, dym.as<float>(),
+                                    s.rows, true, stream);
+            } else {
+              kc::MatVec(w, dxm.as<float>(), m, s.cols, dym.as<float>(), s.rows, true, stream);
+            }
+          };
+          const int saved = reps;
+          reps = std::max(3, static_cast<int>(reps / m));
+          const double secs = time_it(run);
+          reps = saved;
+          const double bytes = static_cast<double>(layout->total_bytes());
+          const double products = static_cast<double>(m) * s.rows * s.cols;
+          std::printf("rows   %-34s M=%-3lld %9.1f us  %7.1f GB/s  %5.1f%% of copy  %7.1f G rows*weights/s%s\n",
+                      s.what, static_cast<long long>(m), secs * 1e6, bytes / secs / 1e9,
+                      100.0 * bytes / secs / copy_bw, products / secs / 1e9,
+                      by_input ? "  (one row at a time)" : "");
+          json += std::string(", {\"shape\": \"") + s.what + "\", \"rows\": " +
+                  std::to_string(m) + (by_input ? ", \"by_input\": true" : "") +
+                  ", \"us\": " + std::to_string(secs * 1e6) +
+                  ", \"gbps\": " + std::to_string(bytes / secs / 1e9) +
+                  ", \"g_products_per_s\": " + std::to_string(products / secs / 1e9) + "}";
+        }
       }
     }
     {

@@ -3,18 +3,25 @@
 // V4-Flash's shape with as many layers as fit — planned for the device as `--device cuda` plans it
 // (engine/model/placement_plan.h; --gpu-memory caps the device, and the routed experts past the
 // cap stay in host memory, computed by this machine's CPUs; --expert-share F plans for a device
-// that holds the fraction F of the routed experts' bytes), then --prefill tokens and --steps
-// decode steps for each of --sequences sequences, round robin. Prints the plan, the prefill
-// tokens/s (token by token today: the device has no multi-token prefill yet), and for decode the
-// time per step, tokens/s over all sequences, the weight bytes one token reads (everything but
-// the routed experts, the embedding row and the MTP blocks, plus k / n_routed_experts of the routed
-// experts' bytes) and their rate. --synth-layers N first writes DIR as `dsagent engine synth
-// --config FILE --layers N` would (V4-Flash's shape from tests/data/v4-flash-config.json by
-// default, its first N layers' compress ratios) unless DIR already holds a checkpoint. Run by
-// scripts/gpu-check.sh; docs/BENCHMARKS.md has the method.
-//   cuda_model_bench --model DIR [--synth-layers N [--config FILE]] [--prefill 64] [--steps 32]
-//                    [--sequences 1] [--gpu-memory SIZE | --expert-share F] [--threads N]
-//                    [--json FILE]
+// that holds the fraction F of the routed experts' bytes), then prefill and --steps decode steps
+// for each of --sequences sequences.
+//
+// Prefill: --prefill N[,M...]: each length timed as one Forward call on a fresh sequence (chunks of
+// kDeviceChunkRows rows through ModelRows, logits of the last row only); the sequences that decode
+// afterwards hold the first length's prompt. Decode: one token per sequence per step, all
+// sequences' tokens as one ForwardBatch call per step (--one-by-one: a Forward call per sequence,
+// the way before the rows forward). Prints the plan, prefill tokens/s per length, and for decode
+// the time per step, tokens/s over all sequences, the weight bytes a step reads (everything but
+// the routed experts, the embedding rows and the MTP blocks once, plus k / n_routed_experts of the
+// routed experts' bytes per sequence: the routed experts are read per slot, not yet grouped by
+// expert) and their rate against a measured device-to-device copy. --synth-layers N first writes
+// DIR as `dsagent engine synth --config FILE --layers N` would (V4-Flash's shape from
+// tests/data/v4-flash-config.json by default, its first N layers' compress ratios) unless DIR
+// already holds a checkpoint. Run by scripts/gpu-check.sh; docs/BENCHMARKS.md has the method.
+//   cuda_model_bench --model DIR [--synth-layers N [--config FILE]] [--prefill 64[,8192]]
+//                    [--steps 32] [--sequences 1] [--one-by-one 1]
+//                    [--gpu-memory SIZE | --expert-share F] [--threads N] [--json FILE]
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -22,10 +29,12 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "engine/forward/model.h"
+#include "engine/kernels/cuda/device_runtime.h"
 #include "engine/kernels/cuda/device_sequence_model.h"
 #include "engine/kernels/cuda_probe.h"
 #include "engine/kernels/device_spec.h"
@@ -44,23 +53,46 @@ double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_cloc
   return std::chrono::duration<double>(b - a).count();
 }
 
-// The weight bytes one decode token reads on average (see the header).
-double TokenWeightBytes(const e::ModelConfig& c) {
-  double bytes = 0;
+// The weight bytes a decode step reads (see the header): the dense part once, the routed experts'
+// average share per token.
+struct StepBytes {
+  double dense = 0, routed_per_token = 0;
+  double For(int64_t tokens) const { return dense + routed_per_token * static_cast<double>(tokens); }
+};
+StepBytes WeightBytes(const e::ModelConfig& c) {
+  StepBytes b;
   for (const e::ExpectedTensor& t : e::ExpectedTensors(c)) {
     if (t.mtp || t.id == e::V4Tensor::kEmbed) continue;
     double n = static_cast<double>(e::DTypeBytes(t.dtype));
     for (const int64_t d : t.shape) n *= static_cast<double>(d);
-    if (t.routed_expert) n *= static_cast<double>(c.n_activated_experts) / c.n_routed_experts;
-    bytes += n;
+    if (t.routed_expert) {
+      b.routed_per_token += n * static_cast<double>(c.n_activated_experts) / c.n_routed_experts;
+    } else {
+      b.dense += n;
+    }
   }
-  return bytes;
+  return b;
+}
+
+// Device-to-device copy bandwidth (read + write of a 1 GiB buffer, 10 times).
+double CopyBandwidth() {
+  namespace kc = dsagent::engine::kernels::cuda;
+  kc::UseDevice(0);
+  kc::CudaStream stream;
+  const size_t bytes = size_t{1} << 30;
+  kc::DeviceBuffer a(bytes), b(bytes);
+  kc::CopyDeviceToDevice(b.data(), a.data(), bytes, stream);
+  stream.Synchronize();
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int r = 0; r < 10; ++r) kc::CopyDeviceToDevice(b.data(), a.data(), bytes, stream);
+  stream.Synchronize();
+  return 2.0 * static_cast<double>(bytes) * 10 / Seconds(t0, std::chrono::steady_clock::now());
 }
 
 int Usage() {
   std::fprintf(stderr,
                "usage: cuda_model_bench --model DIR [--synth-layers N [--config FILE]] "
-               "[--prefill N] [--steps N] [--sequences N] "
+               "[--prefill N[,M...]] [--steps N] [--sequences N] [--one-by-one 1] "
                "[--gpu-memory SIZE | --expert-share F] [--threads N] [--json FILE]\n");
   return 2;
 }
@@ -70,7 +102,9 @@ int Usage() {
 int main(int argc, char** argv) {
   std::string model_dir, gpu_memory, json_path, config_path = "tests/data/v4-flash-config.json";
   int synth_layers = 0;
-  int64_t prefill = 64, steps = 32, sequences = 1;
+  std::vector<int64_t> prefills = {64};
+  int64_t steps = 32, sequences = 1;
+  bool one_by_one = false;
   int threads = 0;
   double expert_share = -1;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -78,7 +112,14 @@ int main(int argc, char** argv) {
     if (flag == "--model") {
       model_dir = value;
     } else if (flag == "--prefill") {
-      prefill = std::atoll(value.c_str());
+      prefills.clear();
+      for (size_t at = 0; at <= value.size();) {
+        const size_t comma = std::min(value.find(',', at), value.size());
+        prefills.push_back(std::atoll(value.substr(at, comma - at).c_str()));
+        at = comma + 1;
+      }
+    } else if (flag == "--one-by-one") {
+      one_by_one = value == "1";
     } else if (flag == "--steps") {
       steps = std::atoll(value.c_str());
     } else if (flag == "--sequences") {
@@ -99,7 +140,12 @@ int main(int argc, char** argv) {
       return Usage();
     }
   }
-  if (model_dir.empty() || prefill < 1 || steps < 1 || sequences < 1) return Usage();
+  if (model_dir.empty() || prefills.empty() || steps < 1 || sequences < 1) return Usage();
+  for (const int64_t p : prefills) {
+    if (p < 1) return Usage();
+  }
+  const int64_t prefill = prefills[0];
+  const int64_t longest = *std::max_element(prefills.begin(), prefills.end());
   if (synth_layers > 0 && !std::filesystem::exists(std::filesystem::path(model_dir) / "config.json")) {
     const auto text = dsagent::ReadFileToString(config_path);
     if (!text) {
@@ -135,7 +181,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   const e::ModelConfig& c = (*model)->config();
-  const int64_t context = prefill + steps + 1;
+  const int64_t context = std::max(longest, prefill + steps) + 1;
   int64_t capacity = probe.devices[0].total_bytes;
   if (!gpu_memory.empty()) {
     const auto spec = k::ParseDeviceSpec("cuda");
@@ -172,34 +218,73 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "cuda_model_bench: %s\n", device.error().c_str());
     return 1;
   }
-  std::vector<std::unique_ptr<e::ModelSequence>> seqs;
-  for (int64_t s = 0; s < sequences; ++s) seqs.push_back((*device)->NewSequence());
+  double copy_bw = 0;
+  try {
+    copy_bw = CopyBandwidth();
+  } catch (const std::exception& ex) {
+    std::fprintf(stderr, "cuda_model_bench: copy bandwidth: %s\n", ex.what());
+    return 1;
+  }
   const auto token = [&](int64_t s, int64_t i) {
     return static_cast<int32_t>((1000 + 7919 * s + 104729 * i) % c.vocab_size);
   };
   e::StepOptions last_only;
   last_only.last_row_only = true;
-
-  // Prefill: each sequence's prompt in one Forward call (token by token on the device today).
-  const auto p0 = std::chrono::steady_clock::now();
-  for (int64_t s = 0; s < sequences; ++s) {
+  const auto prompt_of = [&](int64_t s, int64_t n) {
     std::vector<int32_t> prompt;
-    for (int64_t i = 0; i < prefill; ++i) prompt.push_back(token(s, i));
-    auto out = (*device)->Forward(*seqs[static_cast<size_t>(s)], prompt, last_only);
+    for (int64_t i = 0; i < n; ++i) prompt.push_back(token(s, i));
+    return prompt;
+  };
+
+  // Prefill: each length as one Forward call on a fresh sequence (chunked on the device).
+  std::vector<double> prefill_tps;
+  for (const int64_t n : prefills) {
+    auto seq = (*device)->NewSequence();
+    const std::vector<int32_t> prompt = prompt_of(0, n);
+    const auto p0 = std::chrono::steady_clock::now();
+    auto out = (*device)->Forward(*seq, prompt, last_only);
+    if (!out) {
+      std::fprintf(stderr, "cuda_model_bench: prefill: %s\n", out.error().c_str());
+      return 1;
+    }
+    prefill_tps.push_back(static_cast<double>(n) / Seconds(p0, std::chrono::steady_clock::now()));
+    std::printf("prefill %lld tokens (chunks of %lld rows): %.1f tokens/s\n",
+                static_cast<long long>(n), static_cast<long long>(k::cuda::kDeviceChunkRows),
+                prefill_tps.back());
+  }
+  // The decoding sequences: the first length's prompt each.
+  std::vector<std::unique_ptr<e::ModelSequence>> seqs;
+  for (int64_t s = 0; s < sequences; ++s) {
+    seqs.push_back((*device)->NewSequence());
+    auto out = (*device)->Forward(*seqs.back(), prompt_of(s, prefill), last_only);
     if (!out) {
       std::fprintf(stderr, "cuda_model_bench: prefill: %s\n", out.error().c_str());
       return 1;
     }
   }
-  const double prefill_s = Seconds(p0, std::chrono::steady_clock::now());
 
-  // Decode: one token per sequence per step, round robin (ForwardBatch would run them the same way
-  // today: one after another).
+  // Decode: one token per sequence per step; all sequences in one ForwardBatch call per step, or
+  // (--one-by-one, or one sequence) a Forward call per sequence.
   const auto d0 = std::chrono::steady_clock::now();
+  std::vector<int32_t> next(static_cast<size_t>(sequences));
+  std::vector<e::SequenceStep> batch(static_cast<size_t>(sequences));
   for (int64_t step = 0; step < steps; ++step) {
     for (int64_t s = 0; s < sequences; ++s) {
-      const int32_t t = token(s, prefill + step);
-      auto out = (*device)->Forward(*seqs[static_cast<size_t>(s)], {&t, 1}, last_only);
+      next[static_cast<size_t>(s)] = token(s, prefill + step);
+      batch[static_cast<size_t>(s)] = {seqs[static_cast<size_t>(s)].get(),
+                                       std::span<const int32_t>(&next[static_cast<size_t>(s)], 1)};
+    }
+    if (sequences > 1 && !one_by_one) {
+      auto out = (*device)->ForwardBatch(batch);
+      if (!out) {
+        std::fprintf(stderr, "cuda_model_bench: decode: %s\n", out.error().c_str());
+        return 1;
+      }
+      continue;
+    }
+    for (int64_t s = 0; s < sequences; ++s) {
+      auto out = (*device)->Forward(*seqs[static_cast<size_t>(s)], batch[static_cast<size_t>(s)].tokens,
+                                    last_only);
       if (!out) {
         std::fprintf(stderr, "cuda_model_bench: decode: %s\n", out.error().c_str());
         return 1;
@@ -208,28 +293,34 @@ int main(int argc, char** argv) {
   }
   const double decode_s = Seconds(d0, std::chrono::steady_clock::now());
   const double tokens = static_cast<double>(steps * sequences);
-  const double token_bytes = TokenWeightBytes(c);
+  const StepBytes bytes = WeightBytes(c);
+  const double step_bytes = bytes.For(sequences);
   const double ms_per_step = decode_s / static_cast<double>(steps) * 1e3;
+  const double rate = step_bytes * static_cast<double>(steps) / decode_s;
   std::printf(
-      "%s: %d layers, context %lld, %lld sequence(s), device %s\n"
-      "prefill %lld tokens x %lld: %.1f tokens/s\n"
-      "decode %lld steps: %.3f ms per step, %.1f tokens/s, %.1f MB weights per token, "
-      "%.1f GB/s\n",
+      "%s: %d layers, context %lld, %lld sequence(s)%s, device %s, copy %.1f GB/s\n"
+      "decode %lld steps: %.3f ms per step, %.1f tokens/s, %.1f MB weights per step, "
+      "%.1f GB/s (%.1f%% of copy)\n",
       model_dir.c_str(), c.n_layers, static_cast<long long>(context),
-      static_cast<long long>(sequences), probe.devices[0].name.c_str(),
-      static_cast<long long>(prefill), static_cast<long long>(sequences),
-      static_cast<double>(prefill * sequences) / prefill_s, static_cast<long long>(steps),
-      ms_per_step, tokens / decode_s, token_bytes / 1e6, token_bytes * tokens / decode_s / 1e9);
+      static_cast<long long>(sequences),
+      sequences > 1 ? (one_by_one ? " one by one" : " in one ForwardBatch per step") : "",
+      probe.devices[0].name.c_str(), copy_bw / 1e9, static_cast<long long>(steps), ms_per_step,
+      tokens / decode_s, step_bytes / 1e6, rate / 1e9, 100.0 * rate / copy_bw);
   if (!json_path.empty()) {
-    std::ofstream(json_path) << "{\"model\": \"" << model_dir << "\", \"layers\": " << c.n_layers
-                             << ", \"sequences\": " << sequences
-                             << ", \"experts_on_device\": " << plan->experts_on_device
-                             << ", \"experts_total\": " << plan->experts_total
-                             << ", \"prefill_tokens_per_s\": "
-                             << static_cast<double>(prefill * sequences) / prefill_s
-                             << ", \"decode_ms_per_step\": " << ms_per_step
-                             << ", \"decode_tokens_per_s\": " << tokens / decode_s
-                             << ", \"weight_bytes_per_token\": " << token_bytes << "}\n";
+    std::ofstream json(json_path);
+    json << "{\"model\": \"" << model_dir << "\", \"layers\": " << c.n_layers
+         << ", \"sequences\": " << sequences << ", \"one_by_one\": " << (one_by_one ? 1 : 0)
+         << ", \"experts_on_device\": " << plan->experts_on_device
+         << ", \"experts_total\": " << plan->experts_total << ", \"copy_gbps\": " << copy_bw / 1e9
+         << ", \"prefill\": [";
+    for (size_t i = 0; i < prefills.size(); ++i) {
+      json << (i ? ", " : "") << "{\"tokens\": " << prefills[i]
+           << ", \"tokens_per_s\": " << prefill_tps[i] << "}";
+    }
+    json << "], \"decode_ms_per_step\": " << ms_per_step
+         << ", \"decode_tokens_per_s\": " << tokens / decode_s
+         << ", \"weight_bytes_per_step\": " << step_bytes << ", \"weight_gbps\": " << rate / 1e9
+         << "}\n";
   }
   return 0;
 }

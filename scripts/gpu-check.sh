@@ -6,7 +6,8 @@
 # matvec bandwidth benchmark, the forward-op kernels' timings, a V4-Flash-shaped block's decode
 # time per token (all experts on the device, then half of them offloaded to the host), and a
 # V4-Flash-shaped synthetic checkpoint of SYNTH_LAYERS (4) layers decoded end to end through the
-# engine's device SequenceModel (1 sequence, 8, and half the experts offloaded), and the CLI on the
+# engine's device SequenceModel (prefill of 1K and 8K tokens in chunks of rows, 1 sequence's decode,
+# 8 in one ForwardBatch per step and one by one, half the experts offloaded), and the CLI on the
 # GPU (`dsagent engine generate --device cuda` on tests/data/v4-tiny: greedy tokens against
 # --device cpu, a --kv-dir round trip from the GPU to the GPU and to the CPU, `engine logits
 # --device cuda`, `--speculative mtp` on the GPU: the greedy tokens of speculation off); results go
@@ -186,7 +187,7 @@ run() {
   else echo "gpu-check: no dsagent binary ($dsagent_bin): CLI checks not run"; rc=1; fi
   local limit="${BENCH_TIMEOUT_S:-60}"
   timeout "$limit" "$bench_bin" --json "$OUT/cuda_matvec_bench.json" >"$OUT/cuda_matvec_bench.txt" 2>&1 || rc=1
-  tail -20 "$OUT/cuda_matvec_bench.txt"
+  grep -v "^rows " "$OUT/cuda_matvec_bench.txt" | tail -12
   timeout "$limit" "$ops_bench_bin" --json "$OUT/cuda_ops_bench.json" >"$OUT/cuda_ops_bench.txt" 2>&1 || rc=1
   tail -20 "$OUT/cuda_ops_bench.txt"
   timeout "$limit" "$decode_bench_bin" --json "$OUT/cuda_decode_bench.json" >"$OUT/cuda_decode_bench.txt" 2>&1 || rc=1
@@ -196,19 +197,28 @@ run() {
     --json "$OUT/cuda_decode_bench_offload.json" >"$OUT/cuda_decode_bench_offload.txt" 2>&1 || rc=1
   tail -20 "$OUT/cuda_decode_bench_offload.txt"
   # End to end through the engine's device SequenceModel (--device cuda): a V4-Flash-shaped
-  # synthetic checkpoint of a few layers written here first, then one sequence, eight, and one with
-  # half the routed experts kept on the host.
+  # synthetic checkpoint of a few layers written here first; prefill of 1K and 8K prompt tokens
+  # (chunked: ModelRows) and one sequence's decode; eight sequences in one ForwardBatch per step,
+  # then one by one (the rows forward's gain); one with half the routed experts kept on the host.
+  # The key figures go to stdout (only the output's tail reliably comes back).
   local model="${MODEL_DIR:-/tmp/gpu-check-flash}" layers="${SYNTH_LAYERS:-4}"
-  timeout "${MODEL_TIMEOUT_S:-300}" "$model_bench_bin" --model "$model" --synth-layers "$layers" \
-    --prefill 64 --steps 32 --json "$OUT/cuda_model_bench.json" >"$OUT/cuda_model_bench.txt" 2>&1 || rc=1
-  tail -12 "$OUT/cuda_model_bench.txt"
-  timeout "${MODEL_TIMEOUT_S:-300}" "$model_bench_bin" --model "$model" --prefill 16 --steps 16 \
+  local mlimit="${MODEL_TIMEOUT_S:-240}"
+  timeout "$mlimit" "$model_bench_bin" --model "$model" --synth-layers "$layers" \
+    --prefill 1024,8192 --steps 32 --json "$OUT/cuda_model_bench.json" >"$OUT/cuda_model_bench.txt" 2>&1 || rc=1
+  grep -E "^(synthetic|prefill|decode|/)" "$OUT/cuda_model_bench.txt" || tail -5 "$OUT/cuda_model_bench.txt"
+  timeout "$mlimit" "$model_bench_bin" --model "$model" --prefill 16 --steps 16 \
     --sequences 8 --json "$OUT/cuda_model_bench_8.json" >"$OUT/cuda_model_bench_8.txt" 2>&1 || rc=1
-  tail -4 "$OUT/cuda_model_bench_8.txt"
-  timeout "${MODEL_TIMEOUT_S:-300}" "$model_bench_bin" --model "$model" --prefill 16 --steps 16 \
+  tail -2 "$OUT/cuda_model_bench_8.txt"
+  timeout "$mlimit" "$model_bench_bin" --model "$model" --prefill 16 --steps 8 \
+    --sequences 8 --one-by-one 1 --json "$OUT/cuda_model_bench_8_one_by_one.json" \
+    >"$OUT/cuda_model_bench_8_one_by_one.txt" 2>&1 || rc=1
+  tail -2 "$OUT/cuda_model_bench_8_one_by_one.txt"
+  timeout "$mlimit" "$model_bench_bin" --model "$model" --prefill 16 --steps 16 \
     --expert-share 0.5 --json "$OUT/cuda_model_bench_offload.json" \
     >"$OUT/cuda_model_bench_offload.txt" 2>&1 || rc=1
-  tail -12 "$OUT/cuda_model_bench_offload.txt"
+  tail -3 "$OUT/cuda_model_bench_offload.txt"
+  # The multi-row matvec's figures again, last (the output's tail).
+  grep -E "^rows .*M=(1|8|128) " "$OUT/cuda_matvec_bench.txt" | head -20 || true
   echo "gpu-check: $([ $rc = 0 ] && echo passed || echo FAILED); results in $OUT"
   return $rc
 }

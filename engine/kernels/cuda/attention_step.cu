@@ -190,4 +190,95 @@ void AttentionDecode(DeviceAttention& a, DeviceAttentionState& state, const floa
   MatVec(a.wo_b, z, 1, z_n, out, s.dim, true, stream);
 }
 
+void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_chunks,
+                   const float* x, int64_t rows, DeviceRows& scratch, float* out,
+                   CudaStream& stream) {
+  const AttentionShape& s = a.shape;
+  const int64_t hd = s.head_dim, rank = s.q_lora_rank, qw = s.heads * hd;
+  if (rows > scratch.max_rows) {
+    throw CudaError("AttentionRows: " + std::to_string(rows) + " rows, the scratch holds " +
+                    std::to_string(scratch.max_rows));
+  }
+  for (int64_t c = 0; c < n_chunks; ++c) {
+    const int64_t last = chunks[c].pos + chunks[c].rows - 1;
+    if (s.ratio > 0 && (last + 1) / s.ratio > s.capacity) {
+      throw CudaError("AttentionRows: position " + std::to_string(last) + " needs " +
+                      std::to_string((last + 1) / s.ratio) +
+                      " compressed entries, the cache holds " + std::to_string(s.capacity));
+    }
+  }
+  const int32_t* positions = scratch.positions.as<int32_t>();
+  // The FP8-quantised input, the query (wq_a, q_norm, wq_b, head norm, RoPE) and the KV (wkv,
+  // kv_norm, RoPE, FP8 per 64 on the non-RoPE dims) of every row.
+  float* xq = scratch.x_quant.as<float>();
+  CopyDeviceToDevice(xq, x, static_cast<size_t>(rows * s.dim) * sizeof(float), stream);
+  ActQuant(xq, rows, s.dim, 128, ActQuantFormat::kFp8, stream);
+  float* qr = scratch.qr.as<float>();
+  float* qr_quant = scratch.qr_quant.as<float>();
+  float* q = scratch.q.as<float>();
+  MatVec(a.wq_a, xq, rows, s.dim, qr, rank, true, stream);
+  RmsNorm(qr, rows, rank, a.q_norm.as<float>(), s.norm_eps, qr, stream);
+  CopyDeviceToDevice(qr_quant, qr, static_cast<size_t>(rows * rank) * sizeof(float), stream);
+  ActQuant(qr_quant, rows, rank, 128, ActQuantFormat::kFp8, stream);
+  MatVec(a.wq_b, qr_quant, rows, rank, q, qw, true, stream);
+  HeadRmsNorm(q, rows * s.heads, hd, s.norm_eps, stream);
+  RopeRotateRows(q, rows, s.heads, hd, hd, s.rope_dims, a.freqs.as<float>(), positions, false,
+                 stream);
+  float* kv = scratch.kv.as<float>();
+  MatVec(a.wkv, xq, rows, s.dim, kv, hd, true, stream);
+  RmsNorm(kv, rows, hd, a.kv_norm.as<float>(), s.norm_eps, kv, stream);
+  RopeRotateRows(kv, rows, 1, hd, hd, s.rope_dims, a.freqs.as<float>(), positions, false, stream);
+  if (hd > s.rope_dims) {
+    // Per row: the quantised dims are the first hd - rope_dims of each row of hd.
+    for (int64_t t = 0; t < rows; ++t) {
+      ActQuant(kv + t * hd, 1, hd - s.rope_dims, 64, ActQuantFormat::kFp8, stream);
+    }
+  }
+  // The state steps, chunk by chunk and row by row in order: each row's KV joins the ring (and
+  // its compressed entry the cache) before the next row attends, as token-by-token decode does.
+  float* o = scratch.o.as<float>();
+  const float scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
+  int64_t t = 0;
+  for (int64_t c = 0; c < n_chunks; ++c) {
+    DeviceAttentionState& state = *chunks[c].state;
+    uint16_t* cache = state.cache.as<uint16_t>();
+    for (int64_t i = 0; i < chunks[c].rows; ++i, ++t) {
+      const int64_t pos = chunks[c].pos + i;
+      StoreRowKernel<<<Blocks(hd), kThreads, 0, Raw(stream)>>>(kv + t * hd, hd,
+                                                               cache + (pos % s.window) * hd);
+      CheckCuda(cudaGetLastError(), "attention KV row launch");
+      int64_t n_compressed = 0;
+      const int32_t* selected = nullptr;
+      if (a.indexer) {
+        n_compressed = IndexerSelect(*a.indexer, *state.indexer, x + t * s.dim, qr + t * rank, pos,
+                                     a.selected.as<int32_t>(), stream);
+        selected = a.selected.as<int32_t>();
+      }
+      if (a.compressor) {
+        CompressToken(*a.compressor, *state.compressor, x + t * s.dim, pos, cache + s.window * hd,
+                      stream);
+        if (!a.indexer) n_compressed = (pos + 1) / s.ratio;
+      }
+      const int64_t n = s.window + n_compressed;
+      ListKernel<<<Blocks(n), kThreads, 0, Raw(stream)>>>(a.list.as<int32_t>(), pos, s.window,
+                                                          selected, n_compressed);
+      CheckCuda(cudaGetLastError(), "attention list launch");
+      SparseAttention(q + t * qw, s.heads, hd, cache, a.list.as<int32_t>(), n,
+                      a.attn_sink.as<float>(), scale, o + t * qw, stream,
+                      a.attention_splits.as<float>());
+    }
+  }
+  RopeRotateRows(o, rows, s.heads, hd, hd, s.rope_dims, a.freqs.as<float>(), positions, true,
+                 stream);
+  // The grouped low-rank output over all rows: group g of every row at once.
+  const int64_t group_in = qw / s.o_groups, z_n = s.o_groups * s.o_lora_rank;
+  float* z = scratch.z.as<float>();
+  for (int64_t g = 0; g < s.o_groups; ++g) {
+    MatVecRows(a.wo_a, g * s.o_lora_rank, s.o_lora_rank, o + g * group_in, rows, qw,
+               z + g * s.o_lora_rank, z_n, true, stream);
+  }
+  ActQuant(z, rows, z_n, 128, ActQuantFormat::kFp8, stream);
+  MatVec(a.wo_b, z, rows, z_n, out, s.dim, true, stream);
+}
+
 }  // namespace dsagent::engine::kernels::cuda

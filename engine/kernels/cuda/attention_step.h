@@ -23,6 +23,7 @@
 #include "engine/kernels/cuda/device_runtime.h"
 #include "engine/kernels/cuda/indexer_step.h"
 #include "engine/kernels/cuda/ops.h"
+#include "engine/kernels/cuda/rows_scratch.h"
 
 namespace dsagent::engine::kernels::cuda {
 
@@ -80,5 +81,24 @@ struct DeviceAttentionState {
 // compressors move on.
 void AttentionDecode(DeviceAttention& a, DeviceAttentionState& state, const float* x, int64_t pos,
                      float* out, CudaStream& stream);
+
+// A chunk of consecutive rows of one sequence for AttentionRows: `rows` tokens from position
+// `pos` (its state holds [0, pos)).
+struct AttentionChunk {
+  DeviceAttentionState* state = nullptr;
+  int64_t pos = 0, rows = 0;
+};
+
+// AttentionDecode over many rows: x [rows, dim] (the chunks' rows one after another; rows = the
+// sum of their rows, <= scratch.max_rows) -> out [rows, dim]. The row-wise steps (the projections,
+// norms, RoPE at each row's position from scratch.positions, the output) run on all rows at once,
+// each weight read once for them; the state steps (the KV ring row, the indexer's selection, the
+// compressor, the sparse attention) run per chunk in row order, each row exactly as
+// AttentionDecode runs it. Every row's output is AttentionDecode's bits for that token. Throws
+// CudaError, before queuing anything, when a row needs more compressed entries than the cache
+// holds. Uses scratch's attention buffers (and the layer's own for the per-row steps).
+void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_chunks,
+                   const float* x, int64_t rows, DeviceRows& scratch, float* out,
+                   CudaStream& stream);
 
 }  // namespace dsagent::engine::kernels::cuda

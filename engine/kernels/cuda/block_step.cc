@@ -120,4 +120,39 @@ void HeadDecode(DeviceHead& d, const float* h, float* logits, CudaStream& stream
   MatVec(d.head, y, 1, s.dim, logits, d.head.rows, false, stream);
 }
 
+void BlockRows(DeviceBlock& b, const AttentionChunk* chunks, int64_t n_chunks, float* h,
+               int64_t rows, const int32_t* tokens, DeviceRows& scratch, CudaStream& stream) {
+  const HcKernelShape& s = b.hc;
+  const int64_t n = s.hc * s.dim, mix = (2 + s.hc) * s.hc;
+  float* y = scratch.y.as<float>();
+  float* f = scratch.f.as<float>();
+  float* post = scratch.post.as<float>();
+  float* comb = scratch.comb.as<float>();
+  float* products = scratch.products.as<float>();
+  MatVecExact(b.hc_attn.fn, h, rows, n, products, mix, false, stream);
+  HcPre(h, products, rows, b.hc_attn.scale.as<float>(), b.hc_attn.base.as<float>(), s, y, post,
+        comb, stream);
+  RmsNorm(y, rows, s.dim, b.attn_norm.as<float>(), s.norm_eps, y, stream);
+  AttentionRows(b.attn, chunks, n_chunks, y, rows, scratch, f, stream);
+  HcPost(f, h, post, comb, rows, s, h, stream);
+  MatVecExact(b.hc_ffn.fn, h, rows, n, products, mix, false, stream);
+  HcPre(h, products, rows, b.hc_ffn.scale.as<float>(), b.hc_ffn.base.as<float>(), s, y, post,
+        comb, stream);
+  RmsNorm(y, rows, s.dim, b.ffn_norm.as<float>(), s.norm_eps, y, stream);
+  MoeRows(b.ffn, y, rows, tokens, scratch, f, stream);
+  HcPost(f, h, post, comb, rows, s, h, stream);
+}
+
+void HeadRows(DeviceHead& d, const float* h, int64_t rows, DeviceRows& scratch, float* logits,
+              CudaStream& stream) {
+  const HcKernelShape& s = d.hc;
+  float* y = scratch.head_y.as<float>();
+  float* products = scratch.head_products.as<float>();
+  MatVecExact(d.hc_head.fn, h, rows, s.hc * s.dim, products, s.hc, false, stream);
+  HcHead(h, products, rows, d.hc_head.scale.as<float>(), d.hc_head.base.as<float>(), s, y,
+         stream);
+  RmsNorm(y, rows, s.dim, d.norm.as<float>(), s.norm_eps, y, stream);
+  MatVec(d.head, y, rows, s.dim, logits, d.head.rows, false, stream);
+}
+
 }  // namespace dsagent::engine::kernels::cuda

@@ -48,6 +48,13 @@ struct DeviceBlock {
 void BlockDecode(DeviceBlock& b, DeviceAttentionState& state, float* h, int64_t pos,
                  const int32_t* token, CudaStream& stream);
 
+// BlockDecode over many rows (forward/block.h BlockForward over a LayerChunk list): h [rows, hc,
+// dim] the chunks' rows one after another (chunks: this block's state of each, its position and
+// rows), tokens [rows] (device; hash layers). The mHC mixings, norms and MoE on all rows at once,
+// the attention by AttentionRows. Every row's result is BlockDecode's bits for that token.
+void BlockRows(DeviceBlock& b, const AttentionChunk* chunks, int64_t n_chunks, float* h,
+               int64_t rows, const int32_t* tokens, DeviceRows& scratch, CudaStream& stream);
+
 struct DeviceHead {
   HcKernelShape hc;
   DeviceHcWeights hc_head;
@@ -62,5 +69,10 @@ struct DeviceHead {
 // logits [vocab] (device, fp32) = head . norm(hc_head(h)), the `fast` product (as the CPU's
 // fast numerics; MatVec).
 void HeadDecode(DeviceHead& head, const float* h, float* logits, CudaStream& stream);
+
+// HeadDecode over `rows` rows: h [rows, hc, dim] -> logits [rows, vocab], the head's weight read
+// once for them; every row HeadDecode's bits.
+void HeadRows(DeviceHead& head, const float* h, int64_t rows, DeviceRows& scratch, float* logits,
+              CudaStream& stream);
 
 }  // namespace dsagent::engine::kernels::cuda

@@ -1,11 +1,13 @@
 #include "engine/kernels/cuda/device_sequence_model.h"
 
+#include <algorithm>
 #include <exception>
 #include <utility>
 
 #include "engine/kernels/cuda/device_model_upload.h"
 #include "engine/kernels/cuda/device_runtime.h"
 #include "engine/kernels/cuda/device_sequence_copy.h"
+#include "engine/kernels/cuda/model_rows.h"
 #include "engine/kernels/cuda/model_step.h"
 
 namespace dsagent::engine::kernels::cuda {
@@ -71,7 +73,9 @@ Expected<std::unique_ptr<DeviceSequenceModel>, std::string> DeviceSequenceModel:
     m->stream_ = std::make_unique<CudaStream>();
     m->model_ = UploadPlannedModel(model, plan, options, *m->stream_, m->host_);
     m->token_ = std::make_unique<DeviceBuffer>(sizeof(int32_t));
-    m->logits_ = std::make_unique<DeviceBuffer>(static_cast<size_t>(c.vocab_size) * sizeof(float));
+    m->logits_ = std::make_unique<DeviceBuffer>(static_cast<size_t>(kDeviceChunkRows) *
+                                                static_cast<size_t>(c.vocab_size) * sizeof(float));
+    m->rows_ = std::make_unique<DeviceRows>(CreateDeviceRows(*m->model_, kDeviceChunkRows));
   } catch (const std::exception& e) {
     return MakeUnexpected("device model on cuda:" + std::to_string(options.device) + ": " +
                           e.what());
@@ -136,22 +140,71 @@ Expected<std::vector<float>, std::string> DeviceSequenceModel::Run(DeviceModelSe
   std::vector<float> logits(last_only ? vocab : tokens.size() * vocab);
   try {
     UseDevice(device_);
-    for (size_t i = 0; i < tokens.size(); ++i) {
-      token_->Upload(&tokens[i], sizeof(int32_t), *stream_);
+    if (tokens.size() == 1) {
+      // One token: the decode step.
+      token_->Upload(tokens.data(), sizeof(int32_t), *stream_);
       ModelDecode(*model_, *seq.device_, token_->as<int32_t>(), logits_->as<float>(), *stream_);
-      // The steps queue on one stream: the next token's upload runs after this step has read
-      // its token (a pageable upload has left the host memory when cudaMemcpyAsync returns).
-      if (!last_only || i + 1 == tokens.size()) {
-        logits_->Download(logits.data() + (last_only ? 0 : i * vocab), vocab * sizeof(float),
-                          *stream_);  // waits
+      logits_->Download(logits.data(), vocab * sizeof(float), *stream_);  // waits
+      return logits;
+    }
+    // A prompt: chunks of kDeviceChunkRows rows, each chunk's rows at once.
+    const int64_t total = static_cast<int64_t>(tokens.size());
+    for (int64_t begin = 0; begin < total; begin += kDeviceChunkRows) {
+      const int64_t rows = std::min<int64_t>(kDeviceChunkRows, total - begin);
+      const bool last_chunk = begin + rows == total;
+      const RowChunk chunk{seq.device_.get(), rows};
+      const RowLogits which = !last_only   ? RowLogits::kEveryRow
+                              : last_chunk ? RowLogits::kLastOfEachChunk
+                                           : RowLogits::kNone;
+      ModelRows(*model_, *rows_, &chunk, 1, tokens.data() + begin, which, logits_->as<float>(),
+                *stream_);
+      if (!last_only) {
+        logits_->Download(logits.data() + static_cast<size_t>(begin) * vocab,
+                          static_cast<size_t>(rows) * vocab * sizeof(float), *stream_);
+      } else if (last_chunk) {
+        logits_->Download(logits.data(), vocab * sizeof(float), *stream_);
       }
     }
+    // The last download waited for every queued step.
   } catch (const std::exception& e) {
     seq.broken_ = "device sequence on cuda:" + std::to_string(device_) + " at position " +
                   std::to_string(seq.pos()) + ": " + e.what() + " (the sequence is unusable now)";
     return MakeUnexpected(seq.broken_);
   }
   return logits;
+}
+
+Expected<Ok, std::string> DeviceSequenceModel::RunRows(std::span<DeviceModelSequence* const> seqs,
+                                                       std::span<const SequenceStep> steps,
+                                                       std::vector<std::vector<float>>& out) {
+  const size_t vocab = static_cast<size_t>(config_.vocab_size);
+  std::vector<RowChunk> chunks;
+  std::vector<int32_t> tokens;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    chunks.push_back({seqs[i]->device_.get(), static_cast<int64_t>(steps[i].tokens.size())});
+    tokens.insert(tokens.end(), steps[i].tokens.begin(), steps[i].tokens.end());
+  }
+  try {
+    UseDevice(device_);
+    ModelRows(*model_, *rows_, chunks.data(), static_cast<int64_t>(chunks.size()), tokens.data(),
+              RowLogits::kEveryRow, logits_->as<float>(), *stream_);
+    std::vector<float> all(tokens.size() * vocab);
+    logits_->Download(all.data(), all.size() * sizeof(float), *stream_);  // waits
+    size_t row = 0;
+    for (const SequenceStep& step : steps) {
+      const size_t n = step.tokens.size();
+      out.emplace_back(all.begin() + static_cast<int64_t>(row * vocab),
+                       all.begin() + static_cast<int64_t>((row + n) * vocab));
+      row += n;
+    }
+  } catch (const std::exception& e) {
+    // Every sequence of the call may have moved part of the way: all are unusable now.
+    const std::string why = "device batch on cuda:" + std::to_string(device_) + ": " + e.what() +
+                            " (its sequences are unusable now)";
+    for (DeviceModelSequence* s : seqs) s->broken_ = why;
+    return MakeUnexpected(why);
+  }
+  return Ok{};
 }
 
 Expected<std::vector<float>, std::string> DeviceSequenceModel::Forward(
@@ -225,11 +278,33 @@ Expected<std::vector<std::vector<float>>, std::string> DeviceSequenceModel::Forw
     seqs.push_back(*own);
   }
   std::lock_guard<std::mutex> lock(mutex_);
+  for (DeviceModelSequence* s : seqs) s->undo_.Clear();  // only the last call's row can be taken back
   std::vector<std::vector<float>> out;
-  for (size_t i = 0; i < steps.size(); ++i) {
-    auto logits = Run(*seqs[i], steps[i].tokens, false);
-    if (!logits) return MakeUnexpected("step " + std::to_string(i) + ": " + logits.error());
-    out.push_back(std::move(*logits));
+  // Consecutive steps share a ModelRows call while their rows fit kDeviceChunkRows; a longer step
+  // runs alone in chunks (as Forward).
+  size_t i = 0;
+  while (i < steps.size()) {
+    if (static_cast<int64_t>(steps[i].tokens.size()) > kDeviceChunkRows) {
+      auto logits = Run(*seqs[i], steps[i].tokens, false);
+      if (!logits) return MakeUnexpected("step " + std::to_string(i) + ": " + logits.error());
+      out.push_back(std::move(*logits));
+      ++i;
+      continue;
+    }
+    size_t end = i;
+    int64_t rows = 0;
+    while (end < steps.size() &&
+           rows + static_cast<int64_t>(steps[end].tokens.size()) <= kDeviceChunkRows) {
+      rows += static_cast<int64_t>(steps[end].tokens.size());
+      ++end;
+    }
+    auto ran = RunRows(std::span<DeviceModelSequence* const>(seqs).subspan(i, end - i),
+                       steps.subspan(i, end - i), out);
+    if (!ran) {
+      return MakeUnexpected("steps " + std::to_string(i) + ".." + std::to_string(end - 1) + ": " +
+                            ran.error());
+    }
+    i = end;
   }
   return out;
 }

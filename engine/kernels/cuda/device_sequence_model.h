@@ -1,10 +1,12 @@
 // DeviceSequenceModel: the generation seam (generate/sequence_model.h) on the GPU — one copy of
 // the weights on the device (model_step.h DeviceModel) and one DeviceSequence per ModelSequence.
-// Forward runs the tokens as device decode steps, one token after another (prefill of several
-// tokens per call is a later step: engine/kernels/README.md "Not here yet" 4); ForwardBatch is a
-// loop over the steps; HostState downloads a snapshot (device_sequence_copy.h) into a host copy
-// the sequence keeps; SequenceFrom restores a host state (a prefix cache's hit, a --kv-dir
-// record), so states move between the CPU and GPU engines.
+// Forward runs one token as a device decode step (ModelDecode) and several in chunks of up to
+// kDeviceChunkRows rows (model_rows.h ModelRows: each weight read once per chunk); ForwardBatch
+// runs the steps of all its sequences as one ModelRows call over their rows (up to
+// kDeviceChunkRows per call: each weight read once per call for all sequences); HostState
+// downloads a snapshot (device_sequence_copy.h) into a host copy the sequence keeps; SequenceFrom
+// restores a host state (a prefix cache's hit, a --kv-dir record), so states move between
+// the CPU and GPU engines.
 //
 // The MTP blocks' state moves with the rest. Speculative decoding (generator.h, --speculative mtp)
 // runs here as on the CPU: Forward's StepOptions::final_streams (the hc streams after the last
@@ -29,11 +31,18 @@
 #include "engine/generate/sequence_model.h"
 #include "engine/kernels/cuda/device_decoder.h"
 #include "engine/kernels/cuda/device_row_undo.h"
+#include "engine/kernels/cuda/rows_scratch.h"
 #include "engine/model/placement_plan.h"
 
 namespace dsagent::engine::kernels::cuda {
 
 class DeviceSequenceModel;
+
+// Rows per ModelRows call: a prompt's chunk, or a batch's rows. The scratch (model_rows.h
+// DeviceRows, DeviceRowsBytes) is sized for it at Create, plus the logits [rows, vocab]: by its
+// formula about 0.9 MB + 0.5 MB per row for V4-Flash's shapes, inside the planner's workspace
+// allowance (placement_plan.h kDeviceWorkspaceBytes).
+constexpr int64_t kDeviceChunkRows = 64;
 
 class DeviceModelSequence final : public ModelSequence {
  public:
@@ -77,14 +86,17 @@ class DeviceSequenceModel final : public SequenceModel {
   Expected<std::unique_ptr<ModelSequence>, std::string> SequenceFrom(
       forward::SequenceState state) override;
 
-  // Token by token on the device; final_streams and undoable_last_row as sequence_model.h says.
+  // One token: a decode step; more: chunks of kDeviceChunkRows rows through ModelRows (logits of
+  // the last row only when options.last_row_only, else of each). final_streams and
+  // undoable_last_row as sequence_model.h says (those calls run token by token: RunTraced).
   // Error, with the sequence untouched: no tokens, a bad id, more tokens than the context has room
   // for, another model's sequence. A CUDA error leaves the sequence unusable (every later call on
   // it fails).
   Expected<std::vector<float>, std::string> Forward(ModelSequence& sequence,
                                                     std::span<const int32_t> tokens,
                                                     const StepOptions& options) override;
-  // One step after another (each as Forward); checked in full before any runs.
+  // The steps' rows together, kDeviceChunkRows at most per ModelRows call (a step longer than
+  // that runs alone, as Forward); checked in full before any runs.
   Expected<std::vector<std::vector<float>>, std::string> ForwardBatch(
       std::span<const SequenceStep> steps) override;
   // Error, with the sequence untouched: its last call did not ask for an undoable last row, or a
@@ -115,6 +127,11 @@ class DeviceSequenceModel final : public SequenceModel {
   // Runs checked tokens; caller holds mutex_.
   Expected<std::vector<float>, std::string> Run(DeviceModelSequence& seq,
                                                 std::span<const int32_t> tokens, bool last_only);
+  // Runs checked steps (distinct sequences, at most kDeviceChunkRows rows in all) as one ModelRows
+  // call; every row's logits. Caller holds mutex_.
+  Expected<Ok, std::string> RunRows(std::span<DeviceModelSequence* const> seqs,
+                                    std::span<const SequenceStep> steps,
+                                    std::vector<std::vector<float>>& out);
 
   friend class DeviceModelSequence;
   ModelConfig config_;
@@ -127,7 +144,8 @@ class DeviceSequenceModel final : public SequenceModel {
   std::unique_ptr<CudaStream> stream_;
   std::unique_ptr<HostExpertCompute> host_;  // the offload's CPU side (before model_: outlives it)
   std::unique_ptr<DeviceModel> model_;
-  std::unique_ptr<DeviceBuffer> token_, logits_;
+  std::unique_ptr<DeviceBuffer> token_, logits_;  // logits_: [kDeviceChunkRows, vocab]
+  std::unique_ptr<DeviceRows> rows_;
 };
 
 }  // namespace dsagent::engine::kernels::cuda

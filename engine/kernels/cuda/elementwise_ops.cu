@@ -1,4 +1,4 @@
-// ActQuant, RmsNorm, RopeRotate, SwiGlu and ScaleToBf16 on the device (ops.h); the per-element
+// ActQuant, RmsNorm, RopeRotate(Rows), SwiGlu, ScaleToBf16 and RepeatRows on the device (ops.h); the per-element
 // arithmetic is device_math.h's, shared with the host tests.
 #include <cuda_runtime.h>
 
@@ -67,6 +67,25 @@ __global__ void RopeKernel(float* x, int64_t count, int64_t stride, int64_t offs
   RopePair(r[2 * i], r[2 * i + 1], angle, inverse);
 }
 
+// RopeKernel with the position per row: vector v belongs to row v / per_row.
+__global__ void RopeRowsKernel(float* x, int64_t count, int64_t per_row, int64_t stride,
+                               int64_t offset, int64_t half, const float* freqs,
+                               const int32_t* positions, bool inverse) {
+  const int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (k >= count * half) return;
+  const int64_t v = k / half, i = k % half;
+  float* r = x + v * stride + offset;
+  const float angle = static_cast<float>(static_cast<int64_t>(positions[v / per_row])) * freqs[i];
+  RopePair(r[2 * i], r[2 * i + 1], angle, inverse);
+}
+
+__global__ void RepeatRowsKernel(const float* x, int64_t rows, int64_t n, int64_t times,
+                                 float* out) {
+  const int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (k >= rows * times * n) return;
+  out[k] = x[(k / n / times) * n + k % n];
+}
+
 __global__ void SwiGluKernel(const float* g, const float* u, int64_t rows, int64_t inter,
                              const float* row_weight, float limit, float* out) {
   const int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -108,6 +127,24 @@ void RopeRotate(float* x, int64_t count, int64_t stride, int64_t width, int64_t 
   RopeKernel<<<Blocks(count * half), kThreads, 0, Raw(stream)>>>(
       x, count, stride, width - rope_dims, half, freqs, pos, inverse);
   CheckCuda(cudaGetLastError(), "RopeRotate launch");
+}
+
+void RopeRotateRows(float* x, int64_t rows, int64_t per_row, int64_t stride, int64_t width,
+                    int64_t rope_dims, const float* freqs, const int32_t* positions, bool inverse,
+                    CudaStream& stream) {
+  const int64_t half = rope_dims / 2, count = rows * per_row;
+  if (count <= 0 || half <= 0) return;
+  RopeRowsKernel<<<Blocks(count * half), kThreads, 0, Raw(stream)>>>(
+      x, count, per_row, stride, width - rope_dims, half, freqs, positions, inverse);
+  CheckCuda(cudaGetLastError(), "RopeRotateRows launch");
+}
+
+void RepeatRows(const float* x, int64_t rows, int64_t n, int64_t times, float* out,
+                CudaStream& stream) {
+  if (rows <= 0 || n <= 0 || times <= 0) return;
+  RepeatRowsKernel<<<Blocks(rows * times * n), kThreads, 0, Raw(stream)>>>(x, rows, n, times,
+                                                                           out);
+  CheckCuda(cudaGetLastError(), "RepeatRows launch");
 }
 
 void SwiGlu(const float* g, const float* u, int64_t rows, int64_t inter, const float* row_weight,

@@ -7,7 +7,9 @@
 // bit-identical to WeightRowDotsF32.
 //
 // BF16/FP8/FP4 weights of whole 128-column blocks go to the tiled kernel (matvec_tiled.cu: same
-// bits, 16-byte loads, many rows' blocks in flight); this one takes the rest (F32 weights, odd
+// bits, 16-byte loads, many rows' blocks in flight; with several activation rows the multi-row
+// one, matvec_tiled_rows.cu, which reads each weight byte once for up to 8 of them); this one
+// takes the rest (F32 weights, odd
 // column counts), where lane j reads columns j, j+16, ... of a row.
 #include <cuda_runtime.h>
 
@@ -158,6 +160,27 @@ void MatVecRows(const DeviceWeight& w, int64_t row_begin, int64_t rows, const fl
   TiledMatVec m = TiledArgs(rows, x_rows, x, x_stride, y, y_stride, round_bf16);
   m.single = view;
   m.row_begin = row_begin;
+  // Several activation rows: the multi-row kernel reads the weight once for them (same bits).
+  if (x_rows > 1 && TiledMatVecRowsTakes(view.kind, w.cols, rows)) {
+    RunTiledMatVecRows(m, view.kind, static_cast<cudaStream_t>(stream.handle()));
+    return;
+  }
+  RunTiledMatVec(m, view.kind, w.cols, static_cast<cudaStream_t>(stream.handle()));
+}
+
+void MatVecRowsByInput(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
+                       int64_t x_rows, int64_t x_stride, float* y, int64_t y_stride,
+                       bool round_bf16, CudaStream& stream) {
+  CheckRows(w, row_begin, rows);
+  if (rows == 0 || x_rows <= 0) return;
+  const WeightView view = ViewOf(w);
+  if (!TiledMatVecTakes(view.kind, w.cols)) {
+    LaunchByLanes(w, row_begin, rows, x, x_rows, x_stride, y, y_stride, round_bf16, stream);
+    return;
+  }
+  TiledMatVec m = TiledArgs(rows, x_rows, x, x_stride, y, y_stride, round_bf16);
+  m.single = view;
+  m.row_begin = row_begin;
   RunTiledMatVec(m, view.kind, w.cols, static_cast<cudaStream_t>(stream.handle()));
 }
 
@@ -237,6 +260,53 @@ void ExpertMatVec(const DeviceWeightSet& set, const int32_t* ids, int64_t slots,
   ExpertMatVecKernel<<<grid, block, 0, static_cast<cudaStream_t>(stream.handle())>>>(
       set.views.as<const WeightView>(), ids, set.rows, x, x_stride, y, y_stride, round_bf16);
   CheckCuda(cudaGetLastError(), "ExpertMatVec launch");
+}
+
+ExpertGroups ExpertGroups::Create(int64_t max_slots) {
+  if (max_slots < 1 || max_slots > kMaxGroupedSlots) {
+    throw CudaError("ExpertGroups: " + std::to_string(max_slots) + " slots (1 to " +
+                    std::to_string(kMaxGroupedSlots) + ")");
+  }
+  ExpertGroups g;
+  g.max_slots = max_slots;
+  g.order = DeviceBuffer(static_cast<size_t>(max_slots) * sizeof(int32_t));
+  g.pieces = DeviceBuffer(static_cast<size_t>(max_slots) * sizeof(ExpertPiece));
+  g.count = DeviceBuffer(sizeof(int32_t));
+  return g;
+}
+
+void GroupExpertSlots(const int32_t* ids, int64_t slots, ExpertGroups& groups,
+                      CudaStream& stream) {
+  if (slots > groups.max_slots) {
+    throw CudaError("GroupExpertSlots: " + std::to_string(slots) + " slots, room for " +
+                    std::to_string(groups.max_slots));
+  }
+  RunGroupSlots(ids, slots, groups.order.as<int32_t>(), groups.pieces.as<ExpertPiece>(),
+                groups.count.as<int32_t>(), static_cast<cudaStream_t>(stream.handle()));
+}
+
+void ExpertRowsMatVec(const DeviceWeightSet& set, const ExpertGroups& groups, const int32_t* ids,
+                      int64_t slots, const float* x, int64_t x_stride, float* y, int64_t y_stride,
+                      bool round_bf16, CudaStream& stream) {
+  if (set.rows <= 0 || slots <= 0) return;
+  const WeightKind kind = KindOf(set.format);
+  if (!TiledMatVecRowsTakes(kind, set.cols, set.rows) || slots > groups.max_slots) {
+    ExpertMatVec(set, ids, slots, x, x_stride, y, y_stride, round_bf16, stream);
+    return;
+  }
+  ExpertRowsArgs a;
+  a.views = set.views.as<const WeightView>();
+  a.pieces = groups.pieces.as<const ExpertPiece>();
+  a.n_pieces = groups.count.as<const int32_t>();
+  a.order = groups.order.as<const int32_t>();
+  a.slots = slots;
+  a.rows = set.rows;
+  a.x = x;
+  a.x_stride = x_stride;
+  a.y = y;
+  a.y_stride = y_stride;
+  a.round_bf16 = round_bf16;
+  RunTiledExpertRows(a, kind, static_cast<cudaStream_t>(stream.handle()));
 }
 
 void EmbedToStreams(const DeviceWeight& embed, const int32_t* token, int64_t hc, float* h,

@@ -116,20 +116,57 @@ DSAGENT_HD void Fp4Group(const uint32_t* words, uint8_t s, const float* xs, floa
   }
 }
 
-// The item (row, blk, h) of a weight of kind K (BF16, FP8 or FP4; cols a multiple of 128): adds
-// the eight chains to acc (block[8h..8h+7]). xs points at the activation's column blk*128 + 16h.
-// Returns false where the item must be recomputed by the generic code (an FP8 NaN byte); sets
-// *tail where an FP4 group's scale byte is outside the lane range (that group goes to the tail,
-// BlockPairTail).
+// An item's weight bytes, loaded once (the multi-row kernel, matvec_tiled_rows_math.h, runs one
+// item's words against several activation rows): FP8 four groups of 16 bytes, BF16 four of 32,
+// FP4 four of 8 plus the four groups' scale bytes.
 template <WeightKind K>
-DSAGENT_HD bool PairItem(const WeightView& w, int64_t row, int blk, int h, const float* xs,
-                         float* acc, int* tail) {
+struct ItemWords;
+template <>
+struct ItemWords<WeightKind::kFP8> {
+  uint32_t w[4][4];
+};
+template <>
+struct ItemWords<WeightKind::kBF16> {
+  uint32_t w[4][8];
+};
+template <>
+struct ItemWords<WeightKind::kFP4> {
+  uint32_t w[4][2];
+  uint32_t scales;
+};
+
+// Loads the bytes of item (row, blk, h) of a weight of kind K (BF16, FP8 or FP4; cols a multiple
+// of 128).
+template <WeightKind K>
+DSAGENT_HD void LoadItem(const WeightView& w, int64_t row, int blk, int h, ItemWords<K>& words) {
   const int64_t c0 = static_cast<int64_t>(blk) * kTiledBlockCols;
   if constexpr (K == WeightKind::kFP8) {
     const uint8_t* p = w.data + row * w.cols + c0 + 16 * h;
-    uint32_t words[4][4];
     DSAGENT_UNROLL
-    for (int k = 0; k < 4; ++k) LoadWords<4>(p + 32 * k, words[k]);
+    for (int k = 0; k < 4; ++k) LoadWords<4>(p + 32 * k, words.w[k]);
+  } else if constexpr (K == WeightKind::kBF16) {
+    const uint8_t* p = w.data + 2 * (row * w.cols + c0 + 16 * h);
+    DSAGENT_UNROLL
+    for (int k = 0; k < 4; ++k) {
+      LoadWords<4>(p + 64 * k, words.w[k]);
+      LoadWords<4>(p + 64 * k + 16, words.w[k] + 4);
+    }
+  } else {
+    static_assert(K == WeightKind::kFP4, "LoadItem: BF16, FP8 or FP4");
+    const uint8_t* p = w.data + (row * w.cols + c0) / 2 + 8 * h;
+    LoadWords<1>(w.scale + row * w.scale_cols + 4 * blk, &words.scales);
+    DSAGENT_UNROLL
+    for (int k = 0; k < 4; ++k) LoadWords<2>(p + 16 * k, words.w[k]);
+  }
+}
+
+// The item's eight chains over its loaded words: adds them to acc (block[8h..8h+7]). xs points at
+// the activation's column blk*128 + 16h. Returns false where the item must be recomputed by the
+// generic code (an FP8 NaN byte); sets *tail where an FP4 group's scale byte is outside the lane
+// range (that group goes to the tail, BlockPairTail).
+template <WeightKind K>
+DSAGENT_HD bool ItemChains(const ItemWords<K>& words, const float* xs, float* acc, int* tail) {
+  if constexpr (K == WeightKind::kFP8) {
     uint32_t nan = 0;
     DSAGENT_UNROLL
     for (int k = 0; k < 4; ++k) {
@@ -137,7 +174,7 @@ DSAGENT_HD bool PairItem(const WeightView& w, int64_t row, int blk, int h, const
       for (int q = 0; q < 4; ++q) {
         float x4[4];
         LoadFloats4(xs + 32 * k + 4 * q, x4);
-        const uint32_t word = words[k][q];
+        const uint32_t word = words.w[k][q];
         nan |= E4M3NanBytes(word);
         acc[2 * q] = PairStepFtz(acc[2 * q], E4M3ByteScaled(word, 1) * 0x1p120f, x4[1]);
         acc[2 * q] = PairStepFtz(acc[2 * q], E4M3ByteScaled(word, 0) * 0x1p120f, x4[0]);
@@ -147,12 +184,8 @@ DSAGENT_HD bool PairItem(const WeightView& w, int64_t row, int blk, int h, const
     }
     return nan == 0;
   } else if constexpr (K == WeightKind::kBF16) {
-    const uint8_t* p = w.data + 2 * (row * w.cols + c0 + 16 * h);
     DSAGENT_UNROLL
     for (int k = 0; k < 4; ++k) {
-      uint32_t words[8];
-      LoadWords<4>(p + 64 * k, words);
-      LoadWords<4>(p + 64 * k + 16, words + 4);
     DSAGENT_UNROLL
       for (int q = 0; q < 4; ++q) {
         float x4[4];
@@ -160,31 +193,35 @@ DSAGENT_HD bool PairItem(const WeightView& w, int64_t row, int blk, int h, const
         DSAGENT_UNROLL
         for (int e = 0; e < 2; ++e) {
           const int m = 2 * q + e;
-          acc[m] = PairStepFtz(acc[m], BitsFloat(words[m] & 0xffff0000u), x4[2 * e + 1]);
-          acc[m] = PairStepFtz(acc[m], BitsFloat(words[m] << 16), x4[2 * e]);
+          const uint32_t word = words.w[k][m];
+          acc[m] = PairStepFtz(acc[m], BitsFloat(word & 0xffff0000u), x4[2 * e + 1]);
+          acc[m] = PairStepFtz(acc[m], BitsFloat(word << 16), x4[2 * e]);
         }
       }
     }
     return true;
   } else {
-    static_assert(K == WeightKind::kFP4, "PairItem: BF16, FP8 or FP4");
-    const uint8_t* p = w.data + (row * w.cols + c0) / 2 + 8 * h;
-    uint32_t scales;
-    LoadWords<1>(w.scale + row * w.scale_cols + 4 * blk, &scales);
-    uint32_t words[4][2];
-    DSAGENT_UNROLL
-    for (int k = 0; k < 4; ++k) LoadWords<2>(p + 16 * k, words[k]);
+    static_assert(K == WeightKind::kFP4, "ItemChains: BF16, FP8 or FP4");
     DSAGENT_UNROLL
     for (int k = 0; k < 4; ++k) {
-      const uint8_t s = static_cast<uint8_t>(scales >> (8 * k));
+      const uint8_t s = static_cast<uint8_t>(words.scales >> (8 * k));
       if (Fp4ScaleInLaneRange(s)) {
-        Fp4Group(words[k], s, xs + 32 * k, acc);
+        Fp4Group(words.w[k], s, xs + 32 * k, acc);
       } else {
         *tail = 1;
       }
     }
     return true;
   }
+}
+
+// The item (row, blk, h): LoadItem then ItemChains (the single-row kernel's work item).
+template <WeightKind K>
+DSAGENT_HD bool PairItem(const WeightView& w, int64_t row, int blk, int h, const float* xs,
+                         float* acc, int* tail) {
+  ItemWords<K> words;
+  LoadItem<K>(w, row, blk, h, words);
+  return ItemChains<K>(words, xs, acc, tail);
 }
 
 // One row's dot the way the tiled kernel computes it, on the host: every item (block sums kept

@@ -150,4 +150,105 @@ void MoeDecode(DeviceMoe& m, const float* x, const int32_t* token, float* out, C
   MoeCombine(m.routed.as<float>(), m.shared_out.as<float>(), ids, 1, k, s.dim, out, stream);
 }
 
+void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, DeviceRows& scratch,
+             float* out, CudaStream& stream) {
+  const MoeShape& s = m.shape;
+  const int64_t k = s.route.k, slots = rows * k;
+  if (s.hash && tokens == nullptr) throw CudaError("MoeRows: a hash layer needs the token ids");
+  if (rows > scratch.max_rows) {
+    throw CudaError("MoeRows: " + std::to_string(rows) + " rows, the scratch holds " +
+                    std::to_string(scratch.max_rows));
+  }
+  // Router on every row: the exact gate products, then scores, experts and weights.
+  float* logits = scratch.logits.as<float>();
+  MatVecExact(m.gate, x, rows, s.dim, logits, s.route.experts, false, stream);
+  int32_t* ids = scratch.ids.as<int32_t>();
+  float* weights = scratch.weights.as<float>();
+  MoeRoute(logits, rows, s.route, s.hash ? nullptr : m.bias.as<float>(),
+           s.hash ? m.hash_table.as<int32_t>() : nullptr, s.hash ? tokens : nullptr, ids, weights,
+           stream);
+  // The FP8 input of every row (the shared expert's too), and each row's copy per slot.
+  float* xq = scratch.x_quant.as<float>();
+  CopyDeviceToDevice(xq, x, static_cast<size_t>(rows * s.dim) * sizeof(float), stream);
+  ActQuant(xq, rows, s.dim, 128, ActQuantFormat::kFp8, stream);
+  float* x_slots = scratch.x_slots.as<float>();
+  RepeatRows(xq, rows, s.dim, k, x_slots, stream);
+  const bool offload = m.on_device < s.route.experts;
+  // The offload's staging: ids [rows, k], weights [rows, k], xq [rows, dim], out [rows, k, dim].
+  int32_t* host_ids = offload ? scratch.staged.as<int32_t>() : nullptr;
+  float* host_weights = offload ? scratch.staged.as<float>() + slots : nullptr;
+  float* host_xq = offload ? host_weights + slots : nullptr;
+  float* host_out = offload ? host_xq + rows * s.dim : nullptr;
+  if (offload) {
+    scratch.ids.DownloadAt(0, host_ids, static_cast<size_t>(slots) * 4, stream);
+    scratch.weights.DownloadAt(0, host_weights, static_cast<size_t>(slots) * 4, stream);
+    scratch.x_quant.DownloadAt(0, host_xq, static_cast<size_t>(rows * s.dim) * 4, stream);
+    m.staged_ready->Record(stream);
+  }
+  float* g = scratch.g.as<float>();
+  float* u = scratch.u.as<float>();
+  float* routed = scratch.routed.as<float>();
+  // The slots grouped by expert once, for the three products: each chosen expert's weights read
+  // once per group of up to 8 of its slots.
+  const bool grouped = rows > 1 && slots <= scratch.groups.max_slots;
+  if (grouped) GroupExpertSlots(ids, slots, scratch.groups, stream);
+  const auto experts = [&](const DeviceWeightSet& set, const float* in, int64_t in_stride,
+                           float* y, int64_t y_stride) {
+    if (grouped) {
+      ExpertRowsMatVec(set, scratch.groups, ids, slots, in, in_stride, y, y_stride, true, stream);
+    } else {
+      ExpertMatVec(set, ids, slots, in, in_stride, y, y_stride, true, stream);
+    }
+  };
+  experts(m.w1, x_slots, s.dim, g, s.inter);
+  experts(m.w3, x_slots, s.dim, u, s.inter);
+  SwiGlu(g, u, slots, s.inter, weights, s.swiglu_limit, g, stream);
+  float* hq = scratch.h_quant.as<float>();
+  CopyDeviceToDevice(hq, g, static_cast<size_t>(slots * s.inter) * sizeof(float), stream);
+  ActQuant(hq, slots, s.inter, 128, ActQuantFormat::kFp8, stream);
+  experts(m.w2, hq, s.inter, routed, s.dim);
+  // The shared expert on every row (no clamp).
+  float* sg = scratch.shared_g.as<float>();
+  float* su = scratch.shared_u.as<float>();
+  float* so = scratch.shared_out.as<float>();
+  MatVec(m.shared_w1, xq, rows, s.dim, sg, s.inter, true, stream);
+  MatVec(m.shared_w3, xq, rows, s.dim, su, s.inter, true, stream);
+  SwiGlu(sg, su, rows, s.inter, nullptr, 0.0f, sg, stream);
+  // sg's FP8 copy goes to su (free once SwiGlu has read it).
+  CopyDeviceToDevice(su, sg, static_cast<size_t>(rows * s.inter) * sizeof(float), stream);
+  ActQuant(su, rows, s.inter, 128, ActQuantFormat::kFp8, stream);
+  MatVec(m.shared_w2, su, rows, s.inter, so, s.dim, true, stream);
+  if (offload) {
+    const auto t0 = std::chrono::steady_clock::now();
+    m.staged_ready->Synchronize();
+    const auto t1 = std::chrono::steady_clock::now();
+    for (int64_t t = 0; t < rows; ++t) {
+      // Row t's slots routed to host experts, packed at the front of its staging arrays.
+      int32_t* row_ids = host_ids + t * k;
+      float* row_weights = host_weights + t * k;
+      int64_t row_slots[kMaxRouteK];
+      int64_t n = 0;
+      for (int64_t i = 0; i < k; ++i) {
+        if (row_ids[i] >= m.on_device) {
+          row_slots[n] = i;
+          row_ids[n] = row_ids[i];
+          row_weights[n] = row_weights[i];
+          ++n;
+        }
+      }
+      if (n == 0) continue;
+      float* row_out = host_out + t * k * s.dim;
+      m.host_experts(host_xq + t * s.dim, row_ids, row_weights, n, row_out);
+      for (int64_t j = 0; j < n; ++j) {
+        scratch.routed.UploadAt(static_cast<size_t>((t * k + row_slots[j]) * s.dim) * 4,
+                                row_out + j * s.dim, static_cast<size_t>(s.dim) * 4, stream);
+      }
+    }
+    m.offload_wait_seconds += std::chrono::duration<double>(t1 - t0).count();
+    m.offload_host_seconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+  }
+  MoeCombine(routed, so, ids, rows, k, s.dim, out, stream);
+}
+
 }  // namespace dsagent::engine::kernels::cuda

@@ -24,6 +24,7 @@
 #include "engine/kernels/cuda/device_runtime.h"
 #include "engine/kernels/cuda/moe_ops.h"
 #include "engine/kernels/cuda/ops.h"
+#include "engine/kernels/cuda/rows_scratch.h"
 
 namespace dsagent::engine::kernels::cuda {
 
@@ -78,5 +79,14 @@ struct DeviceMoe {
 // One token: x [dim] (the ffn_norm output, bf16 values, device), token [1] its id (device; hash
 // layers need it, scored layers ignore it) -> out [dim] (bf16 values, device).
 void MoeDecode(DeviceMoe& m, const float* x, const int32_t* token, float* out, CudaStream& stream);
+
+// MoeDecode over `rows` tokens (<= scratch.max_rows): x [rows, dim], tokens [rows] (device; hash
+// layers) -> out [rows, dim]. The gate, the router, the shared expert and the combine run on all
+// rows at once (each weight read once for them); the routed experts' rows * k slots are grouped by
+// expert (GroupExpertSlots) and run through ExpertRowsMatVec, each chosen expert read once per
+// group of up to 8 of its slots. With offload, the host experts of every row are computed after
+// one wait for the routing of all rows. Every row's output is MoeDecode's bits for that token.
+void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, DeviceRows& scratch,
+             float* out, CudaStream& stream);
 
 }  // namespace dsagent::engine::kernels::cuda

@@ -37,7 +37,9 @@ struct DeviceWeight {
   static DeviceWeight Upload(const WeightRows& w, int64_t rows, CudaStream& stream);
 };
 
-// y[t * y_stride + o] = dot(W[o, :], x[t * x_stride, ...]) for t < x_rows, o < w.rows.
+// y[t * y_stride + o] = dot(W[o, :], x[t * x_stride, ...]) for t < x_rows, o < w.rows. Several
+// rows (x_rows > 1) read the weight once for up to 8 rows (matvec_tiled_rows.cu); each row's
+// outputs are the bits it has alone.
 void MatVec(const DeviceWeight& w, const float* x, int64_t x_rows, int64_t x_stride, float* y,
             int64_t y_stride, bool round_bf16, CudaStream& stream);
 
@@ -47,6 +49,13 @@ void MatVec(const DeviceWeight& w, const float* x, int64_t x_rows, int64_t x_str
 void MatVecRows(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
                 int64_t x_rows, int64_t x_stride, float* y, int64_t y_stride, bool round_bf16,
                 CudaStream& stream);
+
+// MatVecRows with each activation row through the single-row tiled kernel (the weight read once
+// per row): what MatVec ran for several rows before the multi-row kernel. The same bits; the
+// device test and the matvec benchmark compare the two.
+void MatVecRowsByInput(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
+                       int64_t x_rows, int64_t x_stride, float* y, int64_t y_stride,
+                       bool round_bf16, CudaStream& stream);
 
 // MatVecRows by the 16-lanes-per-row kernel (matvec_lanes.cuh) whatever the weight: what MatVec
 // runs where the tiled kernel does not take the weight (F32, odd widths). The same bits; the
@@ -87,6 +96,26 @@ void ExpertMatVec(const DeviceWeightSet& set, const int32_t* ids, int64_t slots,
                   int64_t x_stride, float* y, int64_t y_stride, bool round_bf16,
                   CudaStream& stream);
 
+// The routed experts' slots of a call grouped by expert (expert_groups_math.h), for
+// ExpertRowsMatVec: computed once per MoE call and shared by its w1, w3 and w2 products.
+struct ExpertGroups {
+  int64_t max_slots = 0;
+  DeviceBuffer order, pieces, count;  // int32 [max_slots], ExpertPiece [max_slots], int32 [1]
+  // Room for up to max_slots slots (<= 1024). Throws CudaError.
+  static ExpertGroups Create(int64_t max_slots);
+};
+// Groups ids [slots] (device; slots <= groups.max_slots), queued on `stream`.
+void GroupExpertSlots(const int32_t* ids, int64_t slots, ExpertGroups& groups, CudaStream& stream);
+
+// ExpertMatVec through the grouping: each chosen expert's weights read once per group of up to 8
+// of its slots (the multi-row kernel with a gather list) instead of once per slot. The same
+// arguments and bits as ExpertMatVec (x_stride > 0: each slot its own input); `ids` are the ids
+// the groups were made from (for weights the tiled kernel does not take, which go to
+// ExpertMatVec).
+void ExpertRowsMatVec(const DeviceWeightSet& set, const ExpertGroups& groups, const int32_t* ids,
+                      int64_t slots, const float* x, int64_t x_stride, float* y, int64_t y_stride,
+                      bool round_bf16, CudaStream& stream);
+
 // h [hc, cols] = the embedding row of *token (device int32; must be a valid row) in every
 // stream, dequantised like forward::WeightMatrix::DequantRow.
 void EmbedToStreams(const DeviceWeight& embed, const int32_t* token, int64_t hc, float* h,
@@ -106,6 +135,17 @@ void RmsNorm(const float* x, int64_t rows, int64_t n, const float* w, float eps,
 // position `pos` (inverse: -pos). freqs: rope_dims/2 floats on the device.
 void RopeRotate(float* x, int64_t count, int64_t stride, int64_t width, int64_t rope_dims,
                 const float* freqs, int64_t pos, bool inverse, CudaStream& stream);
+
+// RopeRotate over `rows` rows of per_row vectors each (vector v of row t at x + (t * per_row + v)
+// * stride), row t at position positions[t] (device int32 [rows]): the same rotation per vector.
+void RopeRotateRows(float* x, int64_t rows, int64_t per_row, int64_t stride, int64_t width,
+                    int64_t rope_dims, const float* freqs, const int32_t* positions, bool inverse,
+                    CudaStream& stream);
+
+// out [rows * times, n]: each row of x [rows, n] `times` times in a row (a token's input for each
+// of its routed-expert slots).
+void RepeatRows(const float* x, int64_t rows, int64_t n, int64_t times, float* out,
+                CudaStream& stream);
 
 // x[i] = bf16(x[i] * scale) for i < n (the indexer's head weights after their product).
 void ScaleToBf16(float* x, int64_t n, float scale, CudaStream& stream);

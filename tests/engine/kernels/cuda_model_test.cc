@@ -2,10 +2,12 @@
 // (tests/data/v4-tiny: window, CSA and HCA layers, a hash layer; v4-tiny-c): every token decoded
 // one at a time from position 0, against the reference's logits of the same tokens and against
 // the CPU engine in `fast` numerics decoding them the same way. The end-to-end contract:
-// top-1 agreement >= 99% and max |d logit| <= 0.05. Skips without a device (fails with
+// top-1 agreement >= 99% and max |d logit| <= 0.05; then the same tokens as a chunked prefill
+// (model_rows.h), bit for bit the decode's. Skips without a device (fails with
 // DSAGENT_REQUIRE_CUDA=1).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
@@ -14,6 +16,7 @@
 #include "engine/forward/model.h"
 #include "engine/forward/model_weights.h"
 #include "engine/kernels/cuda/device_model_upload.h"
+#include "engine/kernels/cuda/model_rows.h"
 #include "engine/model/checkpoint.h"
 #include "tests/engine/forward/golden_data.h"
 #include "tests/engine/kernels/cuda_test_support.h"
@@ -76,6 +79,33 @@ TEST_P(CudaModelGoldenTest, DecodingEveryTokenStaysWithinTheEndToEndContract) {
   ASSERT_TRUE(cpu) << cpu.error();
   ExpectEndToEndContract(Compare(gpu.data(), cpu->data(), n, vocab), n,
                          set.name() + " device decode vs CPU fast decode");
+
+  // The same tokens as a chunked prefill (ModelRows, chunks of 37 rows: odd, so chunks start
+  // anywhere in the window ring and the compressors' blocks): every row's logits are the decode
+  // step's bits (each row-wise op gives every row its one-row bits, and the state steps run per
+  // row in decode's order), so the end-to-end contract holds as above.
+  const int64_t chunk = 37;
+  DeviceRows rows = CreateDeviceRows(model, chunk);
+  DeviceSequence chunked = DeviceSequence::Create(model, stream);
+  DeviceBuffer chunk_logits(static_cast<size_t>(chunk * vocab) * sizeof(float));
+  std::vector<float> prefill;
+  for (int64_t begin = 0; begin < n; begin += chunk) {
+    const int64_t count = std::min(chunk, n - begin);
+    const RowChunk c{&chunked, count};
+    ModelRows(model, rows, &c, 1, tokens.data() + begin, RowLogits::kEveryRow,
+              chunk_logits.as<float>(), stream);
+    const std::vector<float> part = ToHost(chunk_logits, static_cast<size_t>(count * vocab), stream);
+    prefill.insert(prefill.end(), part.begin(), part.end());
+  }
+  EXPECT_EQ(chunked.pos, n);
+  ASSERT_EQ(prefill.size(), gpu.size());
+  for (size_t i = 0; i < gpu.size(); ++i) {
+    ASSERT_EQ(test_support::Bits(prefill[i]), test_support::Bits(gpu[i]))
+        << set.name() << " chunked prefill row " << i / static_cast<size_t>(vocab) << " logit "
+        << i % static_cast<size_t>(vocab);
+  }
+  ExpectEndToEndContract(Compare(prefill.data(), reference.data(), n, vocab), n,
+                         set.name() + " device chunked prefill vs reference");
 }
 
 INSTANTIATE_TEST_SUITE_P(Checkpoints, CudaModelGoldenTest,

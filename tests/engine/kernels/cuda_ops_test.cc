@@ -6,10 +6,12 @@
 // DSAGENT_REQUIRE_CUDA=1 (scripts/gpu-check.sh), where that is a failure.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "engine/forward/linear.h"
@@ -192,6 +194,140 @@ TEST(CudaOpsTest, TiledMatVecMatchesTheCpuOnDecodeShapesAndRarePaths) {
   ExpertMatVec(set, dids.as<int32_t>(), 3, dx.as<float>(), cols, dy.as<float>(), rows, false,
                stream);
   expect_same(ToHost(dy, cpu.size(), stream), cpu, "tiled expert matvec");
+}
+
+// The multi-row kernel (MatVec with several activation rows) against the single-row tiled kernel
+// run once per row (MatVecRowsByInput) and the CPU: the same bits for every row, with odd row
+// counts (partial groups of 8, several groups side by side), row ranges starting inside an FP8
+// scale block, partial tiles and chunks, and one row not exact in bf16 among exact ones (the
+// columns order for that row only). MatVecExact over several rows against itself row by row.
+TEST(CudaOpsTest, MultiRowMatVecGivesEachRowItsOneRowBits) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(47);
+  struct Case {
+    WeightFormat format;
+    int64_t rows, cols, row_begin, row_count;
+  };
+  const Case cases[] = {
+      {WeightFormat::kFP8, 2048, 4096, 100, 700},
+      {WeightFormat::kFP8, 300, 1152, 0, 300},
+      {WeightFormat::kFP4, 1024, 4096, 0, 1024},
+      {WeightFormat::kBF16, 97, 640, 0, 97},
+  };
+  const int64_t row_counts[] = {2, 3, 8, 9, 13, 33};
+  for (const Case& c : cases) {
+    auto w = testing::MakeWeight(c.format, c.rows, c.cols, rng, false);
+    if (c.format == WeightFormat::kFP8) w.data[static_cast<size_t>(105 * c.cols + 77)] = 0x7f;
+    if (c.format == WeightFormat::kFP4) w.scale[static_cast<size_t>(3 * (c.cols / 32) + 5)] = 0;
+    const DeviceWeight dw = DeviceWeight::Upload(w.matrix.rows_view(), c.rows, stream);
+    for (const int64_t m : row_counts) {
+      const std::string name = "format " + std::to_string(static_cast<int>(c.format)) + " " +
+                               std::to_string(c.rows) + "x" + std::to_string(c.cols) + " x" +
+                               std::to_string(m);
+      const int64_t x_stride = c.cols + 256;
+      std::vector<float> x(static_cast<size_t>(m * x_stride), 0.0f);
+      for (int64_t t = 0; t < m; ++t) {
+        const auto row = testing::RandomInput(c.cols, rng, c.format != WeightFormat::kBF16);
+        std::copy(row.begin(), row.end(), x.begin() + t * x_stride);
+      }
+      x[static_cast<size_t>((m / 2) * x_stride + 33)] = 0.1f;  // not exact in bf16
+      const DeviceBuffer dx = ToDevice(x, stream);
+      const int64_t y_stride = c.row_count + 5;
+      DeviceBuffer dy(static_cast<size_t>(m * y_stride) * 4), dy1(dy.bytes());
+      dy.Zero(stream);
+      dy1.Zero(stream);
+      MatVecRows(dw, c.row_begin, c.row_count, dx.as<float>(), m, x_stride, dy.as<float>(),
+                 y_stride, true, stream);
+      MatVecRowsByInput(dw, c.row_begin, c.row_count, dx.as<float>(), m, x_stride,
+                        dy1.as<float>(), y_stride, true, stream);
+      const auto got = ToHost(dy, static_cast<size_t>(m * y_stride), stream);
+      const auto one = ToHost(dy1, static_cast<size_t>(m * y_stride), stream);
+      for (size_t i = 0; i < got.size(); ++i) {
+        ASSERT_EQ(Bits(got[i]), Bits(one[i])) << name << " output " << i;
+      }
+      // The first and the not-exact row against the CPU as well.
+      for (const int64_t t : {int64_t{0}, m / 2}) {
+        DotInputF32 in;
+        in.Prepare(x.data() + t * x_stride, c.cols, c.format == WeightFormat::kFP4);
+        std::vector<float> cpu(static_cast<size_t>(c.row_count));
+        WeightRowDotsF32(CpuIsa::kScalar, w.matrix.rows_view(), c.row_begin, c.row_count, in,
+                         cpu.data());
+        for (int64_t r = 0; r < c.row_count; ++r) {
+          const float want = forward::RoundBf16(cpu[static_cast<size_t>(r)]);
+          const float g = got[static_cast<size_t>(t * y_stride + r)];
+          if (std::isnan(want)) {
+            ASSERT_TRUE(std::isnan(g)) << name << " row " << t << " output " << r;
+          } else {
+            ASSERT_EQ(Bits(g), Bits(want)) << name << " row " << t << " output " << r;
+          }
+        }
+      }
+    }
+    // MatVecExact over 9 rows = each row alone.
+    const int64_t m = 9;
+    std::vector<float> x;
+    for (int64_t t = 0; t < m; ++t) {
+      const auto row = testing::RandomInput(c.cols, rng, false);
+      x.insert(x.end(), row.begin(), row.end());
+    }
+    const DeviceBuffer dx = ToDevice(x, stream);
+    DeviceBuffer dy(static_cast<size_t>(m * c.rows) * 4), dy1(dy.bytes());
+    MatVecExact(dw, dx.as<float>(), m, c.cols, dy.as<float>(), c.rows, false, stream);
+    for (int64_t t = 0; t < m; ++t) {
+      MatVecExact(dw, dx.as<float>() + t * c.cols, 1, c.cols, dy1.as<float>() + t * c.rows,
+                  c.rows, false, stream);
+    }
+    const auto got = ToHost(dy, static_cast<size_t>(m * c.rows), stream);
+    const auto one = ToHost(dy1, static_cast<size_t>(m * c.rows), stream);
+    for (size_t i = 0; i < got.size(); ++i) {
+      if (std::isnan(one[i])) continue;
+      ASSERT_EQ(Bits(got[i]), Bits(one[i])) << "exact " << c.rows << "x" << c.cols << " " << i;
+    }
+  }
+}
+
+// ExpertRowsMatVec (the slots grouped by expert, each expert read once per group of up to 8
+// slots) against ExpertMatVec (one slot at a time): the same bits for every slot, with experts
+// chosen by many slots (pieces of 8 and a remainder), by one, and kept on the host (on_device 4
+// of 6: their slots untouched by both).
+TEST(CudaOpsTest, ExpertRowsMatVecGivesExpertMatVecsBits) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(61);
+  const int64_t rows = 200, cols = 1024, experts = 6, slots = 37;
+  std::vector<testing::RandomWeight> ws;
+  std::vector<WeightRows> views;
+  for (int64_t e = 0; e < experts; ++e) ws.push_back(testing::MakeWeight(WeightFormat::kFP4, rows, cols, rng));
+  for (const auto& w : ws) views.push_back(w.matrix.rows_view());
+  for (const int64_t on_device : {experts, int64_t{4}}) {
+    const DeviceWeightSet set = DeviceWeightSet::Upload(views, rows, stream, on_device);
+    std::vector<int32_t> ids(static_cast<size_t>(slots));
+    for (int64_t sl = 0; sl < slots; ++sl) ids[static_cast<size_t>(sl)] = sl < 20 ? 3 : static_cast<int32_t>(rng() % experts);
+    std::shuffle(ids.begin(), ids.end(), rng);
+    std::vector<float> x;
+    for (int64_t sl = 0; sl < slots; ++sl) {
+      const auto row = testing::RandomInput(cols, rng, true);
+      x.insert(x.end(), row.begin(), row.end());
+    }
+    const DeviceBuffer dids = ToDevice(ids, stream);
+    const DeviceBuffer dx = ToDevice(x, stream);
+    DeviceBuffer grouped(static_cast<size_t>(slots * rows) * 4), single(grouped.bytes());
+    grouped.Zero(stream);
+    single.Zero(stream);
+    ExpertGroups groups = ExpertGroups::Create(64);
+    GroupExpertSlots(dids.as<int32_t>(), slots, groups, stream);
+    ExpertRowsMatVec(set, groups, dids.as<int32_t>(), slots, dx.as<float>(), cols,
+                     grouped.as<float>(), rows, true, stream);
+    ExpertMatVec(set, dids.as<int32_t>(), slots, dx.as<float>(), cols, single.as<float>(), rows,
+                 true, stream);
+    const auto a = ToHost(grouped, static_cast<size_t>(slots * rows), stream);
+    const auto b = ToHost(single, static_cast<size_t>(slots * rows), stream);
+    for (size_t i = 0; i < a.size(); ++i) {
+      ASSERT_EQ(Bits(a[i]), Bits(b[i])) << "on_device " << on_device << " slot " << i / rows
+                                        << " row " << i % rows;
+    }
+  }
 }
 
 TEST(CudaOpsTest, MatVecExactMatchesTheCpuExactKernelForEveryFormat) {

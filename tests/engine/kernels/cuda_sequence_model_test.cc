@@ -1,9 +1,11 @@
 // The generation seam on the device (kernels/cuda/device_sequence_model.h) on tests/data/v4-tiny:
 // Generator's greedy tokens against the CPU implementation's (the same, except after a near-tie
 // of the CPU's logits), ForwardBatch against Forward, a prefill chunk's last row, HostState into
-// the CPU model and a CPU state through SequenceFrom (the fast contract), and the clear errors of
-// bad calls (speculative decoding's calls: cuda_mtp_test.cc). Skips without a device (fails with
-// DSAGENT_REQUIRE_CUDA=1); the errors that need no device run everywhere.
+// the CPU model and a CPU state through SequenceFrom (the fast contract), the rows paths (chunked
+// prefill, batched prompts and decode steps, with and without experts on the host) against the
+// decode step bit for bit, and the clear errors of bad calls (speculative decoding's calls:
+// cuda_mtp_test.cc). Skips without a device (fails with DSAGENT_REQUIRE_CUDA=1); the errors that
+// need no device run everywhere.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -11,6 +13,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
+#include <span>
 #include <vector>
 
 #include "engine/forward/logits_runner.h"
@@ -168,6 +172,108 @@ TEST_F(DeviceSequenceModelGpuTest, BatchLastRowAndStatesAcrossEngines) {
   auto back = (*on_device)->HostState();
   ASSERT_TRUE(back) << back.error();
   EXPECT_EQ((*back)->mtp_pos, (*cpu_host)->mtp_pos);
+}
+
+// Each token alone through Forward (one token: the decode step, ModelDecode): the reference the
+// rows paths must match bit for bit.
+std::vector<float> TokenByToken(DeviceSequenceModel& m, ModelSequence& seq,
+                                std::span<const int32_t> tokens) {
+  std::vector<float> out;
+  for (const int32_t t : tokens) {
+    auto row = m.Forward(seq, std::span<const int32_t>(&t, 1), {});
+    EXPECT_TRUE(row) << row.error();
+    if (!row) return out;
+    out.insert(out.end(), row->begin(), row->end());
+  }
+  return out;
+}
+
+// The rows paths (model_rows.h) against the decode step, bit for bit: a prompt longer than a
+// chunk (kDeviceChunkRows rows, then the rest), and eight sequences in one ForwardBatch — first
+// prompts of different lengths (one ModelRows call over rows of all of them), then decode steps of
+// one token each — against each sequence run alone token by token. Bit for bit, not the fast
+// contract: every row-wise op gives each row its one-row bits (the multi-row matvec is the
+// single-row kernel's arithmetic per row; the norms, mixings, router and combine work per row),
+// and the state steps (KV ring, indexer, compressor, sparse attention) run per row in the decode's
+// order with the same kernels.
+void ExpectRowsPathsGiveTheDecodeBits(DeviceSequenceModel& m, const std::vector<int32_t>& golden,
+                                      int sequences) {
+  const std::vector<int32_t> prompt(golden.begin(), golden.begin() + 90);
+  static_assert(kDeviceChunkRows < 90, "the prompt spans two chunks");
+  auto chunked = m.Forward(*m.NewSequence(), prompt, {});
+  ASSERT_TRUE(chunked) << chunked.error();
+  auto alone = m.NewSequence();
+  const std::vector<float> decoded = TokenByToken(m, *alone, prompt);
+  ASSERT_EQ(chunked->size(), decoded.size());
+  for (size_t i = 0; i < decoded.size(); ++i) {
+    ASSERT_EQ(test_support::Bits((*chunked)[i]), test_support::Bits(decoded[i]))
+        << "chunked prefill, logit " << i;
+  }
+
+  std::vector<std::unique_ptr<ModelSequence>> batch, solo;
+  std::vector<std::vector<int32_t>> prompts;
+  for (int s = 0; s < sequences; ++s) {
+    batch.push_back(m.NewSequence());
+    solo.push_back(m.NewSequence());
+    prompts.emplace_back(golden.begin() + 7 * s, golden.begin() + 7 * s + 3 + 2 * s);
+  }
+  std::vector<SequenceStep> steps;
+  for (int s = 0; s < sequences; ++s) steps.push_back({batch[s].get(), prompts[s]});
+  auto first = m.ForwardBatch(steps);
+  ASSERT_TRUE(first) << first.error();
+  for (int s = 0; s < sequences; ++s) {
+    const std::vector<float> want = TokenByToken(m, *solo[s], prompts[s]);
+    ASSERT_EQ((*first)[s].size(), want.size());
+    for (size_t i = 0; i < want.size(); ++i) {
+      ASSERT_EQ(test_support::Bits((*first)[s][i]), test_support::Bits(want[i]))
+          << "batched prompts: sequence " << s << " logit " << i;
+    }
+  }
+  for (int step = 0; step < 6; ++step) {
+    std::vector<int32_t> next(static_cast<size_t>(sequences));
+    for (int s = 0; s < sequences; ++s) next[s] = golden[static_cast<size_t>(60 + 3 * s + step)];
+    std::vector<SequenceStep> decode;
+    for (int s = 0; s < sequences; ++s) {
+      decode.push_back({batch[s].get(), std::span<const int32_t>(&next[s], 1)});
+    }
+    auto got = m.ForwardBatch(decode);
+    ASSERT_TRUE(got) << got.error();
+    for (int s = 0; s < sequences; ++s) {
+      const std::vector<float> want =
+          TokenByToken(m, *solo[s], std::span<const int32_t>(&next[s], 1));
+      for (size_t i = 0; i < want.size(); ++i) {
+        ASSERT_EQ(test_support::Bits((*got)[s][i]), test_support::Bits(want[i]))
+            << "batched decode step " << step << ": sequence " << s << " logit " << i;
+      }
+    }
+  }
+}
+
+TEST_F(DeviceSequenceModelGpuTest, ChunkedPrefillAndBatchedStepsGiveTheDecodeStepsBits) {
+  ExpectRowsPathsGiveTheDecodeBits(*device_, golden_, 8);
+}
+
+// The same with the planner's split (some experts computed on the host for every row of a call).
+TEST_F(DeviceSequenceModelGpuTest, RowsPathsWithExpertsOnTheHostGiveTheDecodeStepsBits) {
+  const PlacementPlan all = PlanAllOnDevice(cpu_->config());
+  auto half = PlanPlacement(ExpectedTensors(cpu_->config()),
+                            all.resident_bytes + kGiB + all.device_expert_bytes / 2, kGiB);
+  ASSERT_TRUE(half) << half.error();
+  ASSERT_LT(half->experts_on_device, half->experts_total);
+  auto split = DeviceSequenceModel::Create(*cpu_, *half,
+                                           {.device = 0, .context = kContext, .host_threads = 2});
+  ASSERT_TRUE(split) << split.error();
+  ExpectRowsPathsGiveTheDecodeBits(**split, golden_, 5);
+  // And against every expert on the device: the same bits.
+  const std::vector<int32_t> prompt(golden_.begin(), golden_.begin() + 40);
+  auto a = (*split)->Forward(*(*split)->NewSequence(), prompt, {});
+  auto b = device_->Forward(*device_->NewSequence(), prompt, {});
+  ASSERT_TRUE(a) << a.error();
+  ASSERT_TRUE(b) << b.error();
+  ASSERT_EQ(a->size(), b->size());
+  for (size_t i = 0; i < a->size(); ++i) {
+    ASSERT_EQ(test_support::Bits((*a)[i]), test_support::Bits((*b)[i])) << "logit " << i;
+  }
 }
 
 TEST_F(DeviceSequenceModelGpuTest, BadCallsAreClearErrors) {

@@ -1,0 +1,150 @@
+#include "engine/kernels/cuda/model_rows.h"
+
+#include "engine/kernels/cuda/matvec_tiled.h"
+
+#include <algorithm>
+#include <iterator>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace dsagent::engine::kernels::cuda {
+namespace {
+
+// Every buffer's size in elements of 4 bytes, one place for CreateDeviceRows and DeviceRowsBytes.
+struct RowsSizes {
+  int64_t hn = 0, mix = 0, dim = 0, hc = 0;
+  int64_t rank = 0, qw = 0, hd = 0, z = 0;
+  int64_t experts = 0, k = 0, inter = 0;
+  bool offload = false;
+};
+
+RowsSizes SizesOf(const DeviceModel& m) {
+  RowsSizes s;
+  s.hc = m.hc.hc;
+  s.dim = m.hc.dim;
+  s.hn = s.hc * s.dim;
+  s.mix = (2 + s.hc) * s.hc;
+  for (const DeviceBlock& b : m.layers) {
+    const AttentionShape& a = b.attn.shape;
+    s.rank = std::max(s.rank, a.q_lora_rank);
+    s.qw = std::max(s.qw, a.heads * a.head_dim);
+    s.hd = std::max(s.hd, a.head_dim);
+    s.z = std::max(s.z, a.o_groups * a.o_lora_rank);
+    const MoeShape& f = b.ffn.shape;
+    s.experts = std::max(s.experts, f.route.experts);
+    s.k = std::max(s.k, f.route.k);
+    s.inter = std::max(s.inter, f.inter);
+    s.offload = s.offload || b.ffn.on_device < f.route.experts;
+  }
+  return s;
+}
+
+// The device buffers in order, floats (or int32) per row.
+std::vector<int64_t> PerRow(const RowsSizes& s) {
+  return {1,          1,          s.hn,       s.hn,       s.mix,        s.dim,
+          s.dim,      s.hc,       s.hc * s.hc, s.dim,     s.rank,       s.rank,
+          s.qw,       s.qw,       s.hd,       s.z,        s.experts,    s.k,
+          s.k,        s.k * s.dim, s.k * s.inter, s.k * s.inter, s.k * s.inter, s.k * s.dim,
+          s.inter,    s.inter,    s.dim,      s.hc,       s.dim};
+}
+
+}  // namespace
+
+int64_t DeviceRowsBytes(const DeviceModel& m, int64_t max_rows) {
+  int64_t total = 0;
+  for (const int64_t n : PerRow(SizesOf(m))) total += n * max_rows * 4;
+  return total;
+}
+
+DeviceRows CreateDeviceRows(const DeviceModel& m, int64_t max_rows) {
+  if (max_rows < 1) throw std::out_of_range("CreateDeviceRows: at least one row");
+  const RowsSizes s = SizesOf(m);
+  const std::vector<int64_t> per_row = PerRow(s);
+  DeviceRows r;
+  r.max_rows = max_rows;
+  DeviceBuffer* buffers[] = {&r.tokens,   &r.positions, &r.h,        &r.last,     &r.products,
+                             &r.y,        &r.f,         &r.post,     &r.comb,     &r.x_quant,
+                             &r.qr,       &r.qr_quant,  &r.q,        &r.o,        &r.kv,
+                             &r.z,        &r.logits,    &r.ids,      &r.weights,  &r.x_slots,
+                             &r.g,        &r.u,         &r.h_quant,  &r.routed,   &r.shared_g,
+                             &r.shared_u, &r.shared_out, &r.head_products, &r.head_y};
+  if (per_row.size() != std::size(buffers)) {
+    throw std::logic_error("CreateDeviceRows: one size per buffer");
+  }
+  for (size_t i = 0; i < per_row.size(); ++i) {
+    *buffers[i] = DeviceBuffer(static_cast<size_t>(per_row[i] * max_rows) * 4);
+  }
+  r.groups = ExpertGroups::Create(std::min<int64_t>(kMaxGroupedSlots, max_rows * std::max<int64_t>(s.k, 1)));
+  if (s.offload) {
+    r.staged = PinnedHostBuffer(
+        static_cast<size_t>((2 * s.k + s.dim + s.k * s.dim) * max_rows) * 4);
+  }
+  return r;
+}
+
+void ModelRows(DeviceModel& m, DeviceRows& r, const RowChunk* chunks, int64_t n_chunks,
+               const int32_t* tokens, RowLogits which, float* logits, CudaStream& stream) {
+  int64_t rows = 0;
+  bool single_rows = true;
+  for (int64_t c = 0; c < n_chunks; ++c) {
+    const RowChunk& ch = chunks[c];
+    if (ch.seq == nullptr || ch.rows < 1) throw std::out_of_range("ModelRows: an empty chunk");
+    if (ch.seq->layers.size() != m.layers.size()) {
+      throw std::out_of_range("ModelRows: a sequence has " +
+                              std::to_string(ch.seq->layers.size()) + " layers, the model " +
+                              std::to_string(m.layers.size()));
+    }
+    if (ch.seq->pos + ch.rows > m.context) {
+      throw std::out_of_range("ModelRows: " + std::to_string(ch.rows) + " rows at position " +
+                              std::to_string(ch.seq->pos) + " pass the context (" +
+                              std::to_string(m.context) + " positions)");
+    }
+    rows += ch.rows;
+    single_rows = single_rows && ch.rows == 1;
+  }
+  if (rows < 1 || rows > r.max_rows) {
+    throw std::out_of_range("ModelRows: " + std::to_string(rows) + " rows, the scratch holds " +
+                            std::to_string(r.max_rows));
+  }
+  // Each row's token and position (a pageable upload: the host copy has been read when it
+  // returns).
+  std::vector<int32_t> positions;
+  positions.reserve(static_cast<size_t>(rows));
+  for (int64_t c = 0; c < n_chunks; ++c) {
+    for (int64_t i = 0; i < chunks[c].rows; ++i) {
+      positions.push_back(static_cast<int32_t>(chunks[c].seq->pos + i));
+    }
+  }
+  r.tokens.Upload(tokens, static_cast<size_t>(rows) * 4, stream);
+  r.positions.Upload(positions.data(), static_cast<size_t>(rows) * 4, stream);
+  const int64_t n = m.hc.hc * m.hc.dim;
+  float* h = r.h.as<float>();
+  const int32_t* dev_tokens = r.tokens.as<int32_t>();
+  for (int64_t t = 0; t < rows; ++t) EmbedToStreams(m.embed, dev_tokens + t, m.hc.hc, h + t * n, stream);
+  std::vector<AttentionChunk> layer_chunks(static_cast<size_t>(n_chunks));
+  for (size_t i = 0; i < m.layers.size(); ++i) {
+    for (int64_t c = 0; c < n_chunks; ++c) {
+      layer_chunks[static_cast<size_t>(c)] = {&chunks[c].seq->layers[i], chunks[c].seq->pos,
+                                              chunks[c].rows};
+    }
+    BlockRows(m.layers[i], layer_chunks.data(), n_chunks, h, rows, dev_tokens, r, stream);
+  }
+  if (which == RowLogits::kNone) {
+    // No head: a prompt's chunk whose logits nobody reads.
+  } else if (which == RowLogits::kEveryRow || single_rows) {
+    HeadRows(m.head, h, rows, r, logits, stream);
+  } else {
+    // Each chunk's last row, gathered for the head.
+    float* last = r.last.as<float>();
+    int64_t end = 0;
+    for (int64_t c = 0; c < n_chunks; ++c) {
+      end += chunks[c].rows;
+      CopyDeviceToDevice(last + c * n, h + (end - 1) * n, static_cast<size_t>(n) * 4, stream);
+    }
+    HeadRows(m.head, last, n_chunks, r, logits, stream);
+  }
+  for (int64_t c = 0; c < n_chunks; ++c) chunks[c].seq->pos += chunks[c].rows;
+}
+
+}  // namespace dsagent::engine::kernels::cuda

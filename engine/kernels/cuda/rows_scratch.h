@@ -1,0 +1,37 @@
+// The device scratch of a forward over many rows (model_rows.h ModelRows: a batched decode step
+// of several sequences, or a prefill chunk of one): every row-wise buffer of the block, attention,
+// MoE and head steps, sized once for `max_rows` rows and the model's widest layer
+// (DeviceRows::Create in model_rows.cc), shared by every layer (they run one after another).
+#pragma once
+
+#include <cstdint>
+
+#include "engine/kernels/cuda/device_runtime.h"
+#include "engine/kernels/cuda/ops.h"
+
+namespace dsagent::engine::kernels::cuda {
+
+struct DeviceRows {
+  int64_t max_rows = 0;
+  DeviceBuffer tokens, positions;  // int32 [max_rows]: each row's token id and position
+  DeviceBuffer h;                  // [max_rows, hc * dim] the rows' streams
+  DeviceBuffer last;               // [max_rows, hc * dim] the rows whose logits are asked
+  // The block: fn products [rows, mix], y / f [rows, dim], post [rows, hc], comb [rows, hc * hc].
+  DeviceBuffer products, y, f, post, comb;
+  // The attention: [rows, dim], [rows, q rank] x2, [rows, heads * head_dim] x2, [rows, head_dim],
+  // [rows, o_groups * o_lora_rank].
+  DeviceBuffer x_quant, qr, qr_quant, q, o, kv, z;
+  // The MoE: gate logits [rows, experts], ids / weights [rows, k], the experts' inputs
+  // [rows * k, dim], g / u [rows * k, inter], their FP8 copy [rows * k, inter], routed
+  // [rows * k, dim], the shared expert's g / u [rows, inter] and output [rows, dim].
+  DeviceBuffer logits, ids, weights, x_slots, g, u, h_quant, routed, shared_g, shared_u,
+      shared_out;
+  // The routed slots grouped by expert (ExpertRowsMatVec), for up to max_rows * k slots.
+  ExpertGroups groups;
+  // The offload's host side: ids / weights [rows, k], xq [rows, dim], out [rows, k, dim].
+  PinnedHostBuffer staged;
+  // The head: products [rows, hc], y [rows, dim].
+  DeviceBuffer head_products, head_y;
+};
+
+}  // namespace dsagent::engine::kernels::cuda
