@@ -172,6 +172,23 @@ run_cli() {
   return $rc
 }
 
+# Seconds a step may take: its own limit, capped so that the whole run ends by GPU_CHECK_BUDGET_S
+# (default 570: the device tool stops a command at 600 s, and the summary at the end must print).
+# 0 when less than 20 s are left: the step is skipped.
+step_limit() {
+  local left=$(( ${GPU_CHECK_BUDGET_S:-570} - SECONDS - 10 ))
+  if [ "$left" -lt 20 ]; then echo 0; elif [ "$left" -lt "$1" ]; then echo "$left"; else echo "$1"; fi
+}
+# bounded LIMIT CMD...: CMD under timeout step_limit(LIMIT), or skipped (status 1) when the budget
+# is spent (`timeout 0` would mean no limit at all).
+bounded() {
+  local t
+  t=$(step_limit "$1")
+  shift
+  if [ "$t" = 0 ]; then echo "gpu-check: skipped, time budget spent: ${1##*/}" >&2; return 1; fi
+  timeout "$t" "$@"
+}
+
 run() {
   local test_bin="$1" bench_bin="$2" ops_bench_bin="$3" decode_bench_bin="$4" model_bench_bin="$5"
   local dsagent_bin="$6"
@@ -182,18 +199,22 @@ run() {
   local rc=0
   export DSAGENT_REQUIRE_CUDA=1 DSAGENT_SOURCE_ROOT="$PWD"
   export LD_LIBRARY_PATH="$PWD/$PACK/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  local cli_status="not run"
   run_tests "$test_bin" "$OUT" || rc=1
-  if [ -x "$dsagent_bin" ]; then run_cli "$dsagent_bin" "$OUT" || rc=1
+  echo "gpu-check: tests done at ${SECONDS} s"
+  if [ -x "$dsagent_bin" ]; then
+    if run_cli "$dsagent_bin" "$OUT"; then cli_status=passed; else cli_status=FAILED; rc=1; fi
   else echo "gpu-check: no dsagent binary ($dsagent_bin): CLI checks not run"; rc=1; fi
+  echo "gpu-check: CLI done at ${SECONDS} s"
   local limit="${BENCH_TIMEOUT_S:-60}"
-  timeout "$limit" "$bench_bin" --json "$OUT/cuda_matvec_bench.json" >"$OUT/cuda_matvec_bench.txt" 2>&1 || rc=1
+  bounded "$limit" "$bench_bin" --json "$OUT/cuda_matvec_bench.json" >"$OUT/cuda_matvec_bench.txt" 2>&1 || rc=1
   grep -v "^rows " "$OUT/cuda_matvec_bench.txt" | tail -12
-  timeout "$limit" "$ops_bench_bin" --json "$OUT/cuda_ops_bench.json" >"$OUT/cuda_ops_bench.txt" 2>&1 || rc=1
+  bounded "$limit" "$ops_bench_bin" --json "$OUT/cuda_ops_bench.json" >"$OUT/cuda_ops_bench.txt" 2>&1 || rc=1
   tail -20 "$OUT/cuda_ops_bench.txt"
-  timeout "$limit" "$decode_bench_bin" --json "$OUT/cuda_decode_bench.json" >"$OUT/cuda_decode_bench.txt" 2>&1 || rc=1
+  bounded "$limit" "$decode_bench_bin" --json "$OUT/cuda_decode_bench.json" >"$OUT/cuda_decode_bench.txt" 2>&1 || rc=1
   tail -20 "$OUT/cuda_decode_bench.txt"
   # The expert offload: half of each block's routed experts kept on the host (this machine's CPUs).
-  timeout "$limit" "$decode_bench_bin" --context 512 --experts-on-device 128 \
+  bounded "$limit" "$decode_bench_bin" --context 512 --experts-on-device 128 \
     --json "$OUT/cuda_decode_bench_offload.json" >"$OUT/cuda_decode_bench_offload.txt" 2>&1 || rc=1
   tail -20 "$OUT/cuda_decode_bench_offload.txt"
   # End to end through the engine's device SequenceModel (--device cuda): a V4-Flash-shaped
@@ -203,22 +224,27 @@ run() {
   # The key figures go to stdout (only the output's tail reliably comes back).
   local model="${MODEL_DIR:-/tmp/gpu-check-flash}" layers="${SYNTH_LAYERS:-4}"
   local mlimit="${MODEL_TIMEOUT_S:-240}"
-  timeout "$mlimit" "$model_bench_bin" --model "$model" --synth-layers "$layers" \
+  bounded "$mlimit" "$model_bench_bin" --model "$model" --synth-layers "$layers" \
     --prefill 1024,8192 --steps 32 --json "$OUT/cuda_model_bench.json" >"$OUT/cuda_model_bench.txt" 2>&1 || rc=1
   grep -E "^(synthetic|prefill|decode|/)" "$OUT/cuda_model_bench.txt" || tail -5 "$OUT/cuda_model_bench.txt"
-  timeout "$mlimit" "$model_bench_bin" --model "$model" --prefill 16 --steps 16 \
+  bounded "$mlimit" "$model_bench_bin" --model "$model" --prefill 16 --steps 16 \
     --sequences 8 --json "$OUT/cuda_model_bench_8.json" >"$OUT/cuda_model_bench_8.txt" 2>&1 || rc=1
   tail -2 "$OUT/cuda_model_bench_8.txt"
-  timeout "$mlimit" "$model_bench_bin" --model "$model" --prefill 16 --steps 8 \
+  bounded "$mlimit" "$model_bench_bin" --model "$model" --prefill 16 --steps 8 \
     --sequences 8 --one-by-one 1 --json "$OUT/cuda_model_bench_8_one_by_one.json" \
     >"$OUT/cuda_model_bench_8_one_by_one.txt" 2>&1 || rc=1
   tail -2 "$OUT/cuda_model_bench_8_one_by_one.txt"
-  timeout "$mlimit" "$model_bench_bin" --model "$model" --prefill 16 --steps 16 \
+  bounded "$mlimit" "$model_bench_bin" --model "$model" --prefill 16 --steps 16 \
     --expert-share 0.5 --json "$OUT/cuda_model_bench_offload.json" \
     >"$OUT/cuda_model_bench_offload.txt" 2>&1 || rc=1
   tail -3 "$OUT/cuda_model_bench_offload.txt"
   # The multi-row matvec's figures again, last (the output's tail).
   grep -E "^rows .*M=(1|8|128) " "$OUT/cuda_matvec_bench.txt" | head -20 || true
+  # The verdicts once more at the very end: the device tool returns only the output's last 12,000
+  # characters, and the benches above can push the tests' own lines out of it.
+  echo "gpu-check summary (${SECONDS} s): tests $(awk '$1 == 0' "$OUT/test-results.txt" | wc -l) of" \
+    "$(wc -l <"$OUT/test-results.txt") passed; CLI $cli_status"
+  awk '$1 != 0 {print "  failed (rc " $1 "): " $2}' "$OUT/test-results.txt" | head -30
   echo "gpu-check: $([ $rc = 0 ] && echo passed || echo FAILED); results in $OUT"
   return $rc
 }
