@@ -145,11 +145,10 @@ TiledMatVec TiledArgs(int64_t rows, int64_t inputs, const float* x, int64_t x_st
   return m;
 }
 
-}  // namespace
-
-void MatVecRows(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
-                int64_t x_rows, int64_t x_stride, float* y, int64_t y_stride, bool round_bf16,
-                CudaStream& stream) {
+// MatVecRows and MatVecRowsByInput: the same launch, with or without the multi-row kernel.
+void MatVecRowsOf(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
+                  int64_t x_rows, int64_t x_stride, float* y, int64_t y_stride, bool round_bf16,
+                  bool multi_row_kernel, CudaStream& stream) {
   CheckRows(w, row_begin, rows);
   if (rows == 0 || x_rows <= 0) return;
   const WeightView view = ViewOf(w);
@@ -161,27 +160,25 @@ void MatVecRows(const DeviceWeight& w, int64_t row_begin, int64_t rows, const fl
   m.single = view;
   m.row_begin = row_begin;
   // Several activation rows: the multi-row kernel reads the weight once for them (same bits).
-  if (x_rows > 1 && TiledMatVecRowsTakes(view.kind, w.cols, rows)) {
+  if (multi_row_kernel && x_rows > 1 && TiledMatVecRowsTakes(view.kind, w.cols, rows)) {
     RunTiledMatVecRows(m, view.kind, static_cast<cudaStream_t>(stream.handle()));
     return;
   }
   RunTiledMatVec(m, view.kind, w.cols, static_cast<cudaStream_t>(stream.handle()));
 }
 
+}  // namespace
+
+void MatVecRows(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
+                int64_t x_rows, int64_t x_stride, float* y, int64_t y_stride, bool round_bf16,
+                CudaStream& stream) {
+  MatVecRowsOf(w, row_begin, rows, x, x_rows, x_stride, y, y_stride, round_bf16, true, stream);
+}
+
 void MatVecRowsByInput(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
                        int64_t x_rows, int64_t x_stride, float* y, int64_t y_stride,
                        bool round_bf16, CudaStream& stream) {
-  CheckRows(w, row_begin, rows);
-  if (rows == 0 || x_rows <= 0) return;
-  const WeightView view = ViewOf(w);
-  if (!TiledMatVecTakes(view.kind, w.cols)) {
-    LaunchByLanes(w, row_begin, rows, x, x_rows, x_stride, y, y_stride, round_bf16, stream);
-    return;
-  }
-  TiledMatVec m = TiledArgs(rows, x_rows, x, x_stride, y, y_stride, round_bf16);
-  m.single = view;
-  m.row_begin = row_begin;
-  RunTiledMatVec(m, view.kind, w.cols, static_cast<cudaStream_t>(stream.handle()));
+  MatVecRowsOf(w, row_begin, rows, x, x_rows, x_stride, y, y_stride, round_bf16, false, stream);
 }
 
 void MatVecRowsByLanes(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
