@@ -13,6 +13,7 @@
 // column counts), where lane j reads columns j, j+16, ... of a row.
 #include <cuda_runtime.h>
 
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -145,6 +146,18 @@ TiledMatVec TiledArgs(int64_t rows, int64_t inputs, const float* x, int64_t x_st
   return m;
 }
 
+// Whether several activation rows may take the multi-row kernel: yes unless
+// DSAGENT_CUDA_MATVEC_ROWS=by-input (read once), which sends them one by one through the
+// single-row kernel (the same bits). A diagnostic switch like DSAGENT_CPU_ISA: on a GPU where the
+// multi-row kernel misbehaves, everything else can still be run and measured.
+bool MultiRowKernelAllowed() {
+  static const bool allowed = [] {
+    const char* v = std::getenv("DSAGENT_CUDA_MATVEC_ROWS");
+    return v == nullptr || std::string(v) != "by-input";
+  }();
+  return allowed;
+}
+
 // MatVecRows and MatVecRowsByInput: the same launch, with or without the multi-row kernel.
 void MatVecRowsOf(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
                   int64_t x_rows, int64_t x_stride, float* y, int64_t y_stride, bool round_bf16,
@@ -172,7 +185,8 @@ void MatVecRowsOf(const DeviceWeight& w, int64_t row_begin, int64_t rows, const 
 void MatVecRows(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
                 int64_t x_rows, int64_t x_stride, float* y, int64_t y_stride, bool round_bf16,
                 CudaStream& stream) {
-  MatVecRowsOf(w, row_begin, rows, x, x_rows, x_stride, y, y_stride, round_bf16, true, stream);
+  MatVecRowsOf(w, row_begin, rows, x, x_rows, x_stride, y, y_stride, round_bf16,
+               MultiRowKernelAllowed(), stream);
 }
 
 void MatVecRowsByInput(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,

@@ -38,8 +38,9 @@ struct DeviceWeight {
 };
 
 // y[t * y_stride + o] = dot(W[o, :], x[t * x_stride, ...]) for t < x_rows, o < w.rows. Several
-// rows (x_rows > 1) read the weight once for up to 8 rows (matvec_tiled_rows.cu); each row's
-// outputs are the bits it has alone.
+// rows (x_rows > 1) read the weight once for up to 8 rows (matvec_tiled_rows.cu; the environment
+// variable DSAGENT_CUDA_MATVEC_ROWS=by-input sends them one by one instead, a diagnostic switch);
+// each row's outputs are the bits it has alone.
 void MatVec(const DeviceWeight& w, const float* x, int64_t x_rows, int64_t x_stride, float* y,
             int64_t y_stride, bool round_bf16, CudaStream& stream);
 
