@@ -229,10 +229,21 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
   RmsNorm(kv, rows, hd, a.kv_norm.as<float>(), s.norm_eps, kv, stream);
   RopeRotateRows(kv, rows, 1, hd, hd, s.rope_dims, a.freqs.as<float>(), positions, false, stream);
   if (hd > s.rope_dims) {
-    // Per row: the quantised dims are the first hd - rope_dims of each row of hd.
-    for (int64_t t = 0; t < rows; ++t) {
-      ActQuant(kv + t * hd, 1, hd - s.rope_dims, 64, ActQuantFormat::kFp8, stream);
-    }
+    // The quantised dims are the first hd - rope_dims of each row of hd.
+    ActQuantRows(kv, rows, hd - s.rope_dims, hd, 64, ActQuantFormat::kFp8, stream);
+  }
+  // What the state steps below need of every row and is row-wise: the compressors' exact
+  // projections and the indexer's queries and head weights (IndexerSelect's and CompressToken's
+  // first steps, here over all rows at once; each row's bits as alone).
+  float* kv_projected = scratch.kv_projected.as<float>();
+  float* index_projected = scratch.index_projected.as<float>();
+  float* index_q = scratch.index_q.as<float>();
+  float* index_hw = scratch.index_hw.as<float>();
+  if (a.compressor) CompressorProjections(*a.compressor, x, rows, s.dim, kv_projected, stream);
+  if (a.indexer) {
+    CompressorProjections(a.indexer->compressor, x, rows, s.dim, index_projected, stream);
+    IndexerQueries(*a.indexer, x, s.dim, qr, rank, rows, positions,
+                   scratch.index_q_input.as<float>(), index_q, index_hw, stream);
   }
   // The state steps, chunk by chunk and row by row in order: each row's KV joins the ring (and
   // its compressed entry the cache) before the next row attends, as token-by-token decode does.
@@ -250,13 +261,17 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
       int64_t n_compressed = 0;
       const int32_t* selected = nullptr;
       if (a.indexer) {
-        n_compressed = IndexerSelect(*a.indexer, *state.indexer, x + t * s.dim, qr + t * rank, pos,
-                                     a.selected.as<int32_t>(), stream);
+        const DeviceIndexer& ix = *a.indexer;
+        n_compressed = IndexerSelectQueried(
+            *a.indexer, *state.indexer, index_projected + t * 2 * ix.compressor.shape.width(),
+            index_q + t * ix.shape.heads * ix.shape.head_dim, index_hw + t * ix.shape.heads, pos,
+            a.selected.as<int32_t>(), stream);
         selected = a.selected.as<int32_t>();
       }
       if (a.compressor) {
-        CompressToken(*a.compressor, *state.compressor, x + t * s.dim, pos, cache + s.window * hd,
-                      stream);
+        CompressProjected(*a.compressor, *state.compressor,
+                          kv_projected + t * 2 * a.compressor->shape.width(), pos,
+                          cache + s.window * hd, stream);
         if (!a.indexer) n_compressed = (pos + 1) / s.ratio;
       }
       const int64_t n = s.window + n_compressed;

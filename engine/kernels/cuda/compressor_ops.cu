@@ -114,14 +114,24 @@ DeviceCompressor DeviceCompressor::Create(const CompressorShape& shape, const We
   return c;
 }
 
+void CompressorProjections(const DeviceCompressor& c, const float* x, int64_t rows,
+                           int64_t x_stride, float* projected, CudaStream& stream) {
+  const int64_t width = c.shape.width();
+  // Exact in both modes, as on the CPU: the pooled entries go through FP8/FP4 quantisation.
+  MatVecExact(c.wkv, x, rows, x_stride, projected, 2 * width, false, stream);
+  MatVecExact(c.wgate, x, rows, x_stride, projected + width, 2 * width, false, stream);
+}
+
 bool CompressToken(DeviceCompressor& c, DeviceCompressorState& state, const float* x, int64_t pos,
                    uint16_t* entries, CudaStream& stream) {
+  CompressorProjections(c, x, 1, 0, c.projected.as<float>(), stream);
+  return CompressProjected(c, state, c.projected.as<float>(), pos, entries, stream);
+}
+
+bool CompressProjected(DeviceCompressor& c, DeviceCompressorState& state, const float* projected,
+                       int64_t pos, uint16_t* entries, CudaStream& stream) {
   const CompressorShape& s = c.shape;
   const int64_t r = s.ratio, d = s.head_dim, width = s.width();
-  float* projected = c.projected.as<float>();
-  // Exact in both modes, as on the CPU: the pooled entries go through FP8/FP4 quantisation.
-  MatVecExact(c.wkv, x, 1, 0, projected, 0, false, stream);
-  MatVecExact(c.wgate, x, 1, 0, projected + width, 0, false, stream);
   const int64_t slot = (s.overlap ? r : 0) + pos % r;
   AppendKernel<<<Blocks(width), kThreads, 0, Raw(stream)>>>(
       state.kv.as<float>(), state.score.as<float>(), width, slot, projected,

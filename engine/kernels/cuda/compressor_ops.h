@@ -64,4 +64,14 @@ struct DeviceCompressor {
 bool CompressToken(DeviceCompressor& c, DeviceCompressorState& state, const float* x, int64_t pos,
                    uint16_t* entries, CudaStream& stream);
 
+// CompressToken in two steps, for a forward over many rows (attention_step.h AttentionRows): the
+// exact projections are row-wise, so a chunk's rows get them in two launches
+// (CompressorProjections: projected [rows, 2 * width], each row's value then gate logit, x rows
+// x_stride apart; each row's bits as alone), then each row feeds the state in order
+// (CompressProjected with that row's projections). CompressToken is the two for one row.
+void CompressorProjections(const DeviceCompressor& c, const float* x, int64_t rows,
+                           int64_t x_stride, float* projected, CudaStream& stream);
+bool CompressProjected(DeviceCompressor& c, DeviceCompressorState& state, const float* projected,
+                       int64_t pos, uint16_t* entries, CudaStream& stream);
+
 }  // namespace dsagent::engine::kernels::cuda

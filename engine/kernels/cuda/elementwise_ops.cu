@@ -16,9 +16,11 @@ unsigned Blocks(int64_t n) { return static_cast<unsigned>((n + kThreads - 1) / k
 
 // One CUDA block per quantisation block: amax by a max-reduction (exact in any order), then each
 // value rounded with the block's power-of-two scale.
-__global__ void ActQuantKernel(float* x, int64_t block, bool fp4) {
+__global__ void ActQuantKernel(float* x, int64_t block, int64_t blocks_per_row, int64_t stride,
+                               bool fp4) {
   __shared__ float amax_part[kThreads];
-  float* b = x + static_cast<int64_t>(blockIdx.x) * block;
+  const int64_t id = static_cast<int64_t>(blockIdx.x);
+  float* b = x + (id / blocks_per_row) * stride + (id % blocks_per_row) * block;
   float amax = 0.0f;
   for (int64_t i = threadIdx.x; i < block; i += blockDim.x) amax = fmaxf(amax, fabsf(b[i]));
   amax_part[threadIdx.x] = amax;
@@ -103,13 +105,19 @@ __global__ void ScaleToBf16Kernel(float* x, int64_t n, float scale) {
 
 void ActQuant(float* x, int64_t rows, int64_t n, int64_t block, ActQuantFormat format,
               CudaStream& stream) {
-  if (block <= 0 || n % block != 0) {
+  ActQuantRows(x, rows, n, n, block, format, stream);
+}
+
+void ActQuantRows(float* x, int64_t rows, int64_t n, int64_t stride, int64_t block,
+                  ActQuantFormat format, CudaStream& stream) {
+  if (block <= 0 || n % block != 0 || stride < n) {
     throw CudaError("ActQuant: " + std::to_string(n) + " values do not split into blocks of " +
-                    std::to_string(block));
+                    std::to_string(block) + " (or a row stride " + std::to_string(stride) +
+                    " below them)");
   }
   if (rows <= 0 || n <= 0) return;
   ActQuantKernel<<<static_cast<unsigned>(rows * n / block), kThreads, 0, Raw(stream)>>>(
-      x, block, format == ActQuantFormat::kFp4);
+      x, block, n / block, stride, format == ActQuantFormat::kFp4);
   CheckCuda(cudaGetLastError(), "ActQuant launch");
 }
 

@@ -56,15 +56,42 @@ void DeviceIndexerState::Reset(const DeviceIndexer& ix, CudaStream& stream) {
   compressor.Reset(ix.compressor.shape, stream);
 }
 
-int64_t IndexerSelect(DeviceIndexer& ix, DeviceIndexerState& state, const float* x, const float* qr,
-                      int64_t pos, int32_t* selected, CudaStream& stream) {
-  const IndexerShape& s = ix.shape;
+namespace {
+
+// The keys the token at pos sees, (pos + 1) / ratio. Throws CudaError past the capacity.
+int64_t VisibleKeys(const IndexerShape& s, int64_t pos) {
   const int64_t visible = (pos + 1) / s.ratio;
   if (visible > s.capacity) {
     throw CudaError("IndexerSelect: position " + std::to_string(pos) + " needs " +
                     std::to_string(visible) + " keys, the device holds " +
                     std::to_string(s.capacity));
   }
+  return visible;
+}
+
+// The head weights' factor: hd^-0.5 * heads^-0.5.
+float HeadScale(const IndexerShape& s) {
+  return static_cast<float>(std::pow(static_cast<double>(s.head_dim), -0.5) *
+                            std::pow(static_cast<double>(s.heads), -0.5));
+}
+
+// The scores of the visible keys and their top-k (the selection's count returned).
+int64_t SelectByScores(DeviceIndexer& ix, DeviceIndexerState& state, const float* q,
+                       const float* hw, int64_t visible, int32_t* selected, CudaStream& stream) {
+  const IndexerShape& s = ix.shape;
+  if (visible == 0) return 0;
+  IndexerScores(q, hw, s.heads, s.head_dim, state.keys.as<uint16_t>(), visible,
+                ix.scores.as<float>(), stream);
+  TopK(ix.scores.as<float>(), 1, visible, s.topk, selected, stream);
+  return visible < s.topk ? visible : s.topk;
+}
+
+}  // namespace
+
+int64_t IndexerSelect(DeviceIndexer& ix, DeviceIndexerState& state, const float* x, const float* qr,
+                      int64_t pos, int32_t* selected, CudaStream& stream) {
+  const IndexerShape& s = ix.shape;
+  const int64_t visible = VisibleKeys(s, pos);
   // Queries: act_quant(qr) . wq_b^T (bf16), RoPE, Hadamard, FP4 per 32.
   const int64_t rank = ix.wq_b.cols, hd = s.head_dim;
   float* q_input = ix.q_input.as<float>();
@@ -80,14 +107,41 @@ int64_t IndexerSelect(DeviceIndexer& ix, DeviceIndexerState& state, const float*
   // Head weights: bf16(weights_proj . x), times hd^-0.5 * heads^-0.5, bf16.
   float* hw = ix.head_weights.as<float>();
   MatVec(ix.weights_proj, x, 1, ix.weights_proj.cols, hw, s.heads, /*round_bf16=*/true, stream);
-  const float head_scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5) *
-                                              std::pow(static_cast<double>(s.heads), -0.5));
-  ScaleToBf16(hw, s.heads, head_scale, stream);
-  if (visible == 0) return 0;
-  IndexerScores(q, hw, s.heads, hd, state.keys.as<uint16_t>(), visible, ix.scores.as<float>(),
-                stream);
-  TopK(ix.scores.as<float>(), 1, visible, s.topk, selected, stream);
-  return visible < s.topk ? visible : s.topk;
+  ScaleToBf16(hw, s.heads, HeadScale(s), stream);
+  return SelectByScores(ix, state, q, hw, visible, selected, stream);
+}
+
+void IndexerQueries(DeviceIndexer& ix, const float* x, int64_t x_stride, const float* qr,
+                    int64_t qr_stride, int64_t rows, const int32_t* positions, float* q_input,
+                    float* q, float* hw, CudaStream& stream) {
+  const IndexerShape& s = ix.shape;
+  const int64_t rank = ix.wq_b.cols, hd = s.head_dim;
+  // IndexerSelect's query and head-weight steps, each over every row.
+  if (qr_stride == rank) {
+    CopyDeviceToDevice(q_input, qr, static_cast<size_t>(rows * rank) * sizeof(float), stream);
+  } else {
+    for (int64_t t = 0; t < rows; ++t) {
+      CopyDeviceToDevice(q_input + t * rank, qr + t * qr_stride,
+                         static_cast<size_t>(rank) * sizeof(float), stream);
+    }
+  }
+  ActQuant(q_input, rows, rank, 128, ActQuantFormat::kFp8, stream);
+  MatVec(ix.wq_b, q_input, rows, rank, q, s.heads * hd, /*round_bf16=*/true, stream);
+  RopeRotateRows(q, rows, s.heads, hd, hd, s.rope_dims, ix.freqs.as<float>(), positions, false,
+                 stream);
+  HadamardRotate(q, rows * s.heads, hd, stream);
+  ActQuant(q, rows * s.heads, hd, 32, ActQuantFormat::kFp4, stream);
+  MatVec(ix.weights_proj, x, rows, x_stride, hw, s.heads, /*round_bf16=*/true, stream);
+  ScaleToBf16(hw, rows * s.heads, HeadScale(s), stream);
+}
+
+int64_t IndexerSelectQueried(DeviceIndexer& ix, DeviceIndexerState& state,
+                             const float* key_projected, const float* q, const float* hw,
+                             int64_t pos, int32_t* selected, CudaStream& stream) {
+  const int64_t visible = VisibleKeys(ix.shape, pos);
+  CompressProjected(ix.compressor, state.compressor, key_projected, pos,
+                    state.keys.as<uint16_t>(), stream);
+  return SelectByScores(ix, state, q, hw, visible, selected, stream);
 }
 
 }  // namespace dsagent::engine::kernels::cuda

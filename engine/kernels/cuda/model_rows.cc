@@ -16,6 +16,7 @@ struct RowsSizes {
   int64_t hn = 0, mix = 0, dim = 0, hc = 0;
   int64_t rank = 0, qw = 0, hd = 0, z = 0;
   int64_t experts = 0, k = 0, inter = 0;
+  int64_t kv_projected = 0, index_projected = 0, index_rank = 0, index_qw = 0, index_heads = 0;
   bool offload = false;
 };
 
@@ -31,6 +32,16 @@ RowsSizes SizesOf(const DeviceModel& m) {
     s.qw = std::max(s.qw, a.heads * a.head_dim);
     s.hd = std::max(s.hd, a.head_dim);
     s.z = std::max(s.z, a.o_groups * a.o_lora_rank);
+    if (b.attn.compressor) {
+      s.kv_projected = std::max(s.kv_projected, 2 * b.attn.compressor->shape.width());
+    }
+    if (b.attn.indexer) {
+      const DeviceIndexer& ix = *b.attn.indexer;
+      s.index_projected = std::max(s.index_projected, 2 * ix.compressor.shape.width());
+      s.index_rank = std::max(s.index_rank, ix.wq_b.cols);
+      s.index_qw = std::max(s.index_qw, ix.shape.heads * ix.shape.head_dim);
+      s.index_heads = std::max(s.index_heads, ix.shape.heads);
+    }
     const MoeShape& f = b.ffn.shape;
     s.experts = std::max(s.experts, f.route.experts);
     s.k = std::max(s.k, f.route.k);
@@ -46,7 +57,8 @@ std::vector<int64_t> PerRow(const RowsSizes& s) {
           s.dim,      s.hc,       s.hc * s.hc, s.dim,     s.rank,       s.rank,
           s.qw,       s.qw,       s.hd,       s.z,        s.experts,    s.k,
           s.k,        s.k * s.dim, s.k * s.inter, s.k * s.inter, s.k * s.inter, s.k * s.dim,
-          s.inter,    s.inter,    s.dim,      s.hc,       s.dim};
+          s.inter,    s.inter,    s.dim,      s.hc,       s.dim,
+          s.kv_projected, s.index_projected, s.index_rank, s.index_qw, s.index_heads};
 }
 
 }  // namespace
@@ -68,7 +80,9 @@ DeviceRows CreateDeviceRows(const DeviceModel& m, int64_t max_rows) {
                              &r.qr,       &r.qr_quant,  &r.q,        &r.o,        &r.kv,
                              &r.z,        &r.logits,    &r.ids,      &r.weights,  &r.x_slots,
                              &r.g,        &r.u,         &r.h_quant,  &r.routed,   &r.shared_g,
-                             &r.shared_u, &r.shared_out, &r.head_products, &r.head_y};
+                             &r.shared_u, &r.shared_out, &r.head_products, &r.head_y,
+                             &r.kv_projected, &r.index_projected, &r.index_q_input, &r.index_q,
+                             &r.index_hw};
   if (per_row.size() != std::size(buffers)) {
     throw std::logic_error("CreateDeviceRows: one size per buffer");
   }

@@ -127,6 +127,10 @@ enum class ActQuantFormat { kFp8, kFp4 };
 // quantised-dequantised value (FP8 e4m3 or FP4 e2m1 with a power-of-two scale).
 void ActQuant(float* x, int64_t rows, int64_t n, int64_t block, ActQuantFormat format,
               CudaStream& stream);
+// ActQuant on the first n values of `rows` rows `stride` apart (stride >= n; the rest of each row
+// untouched): one launch where a loop of one-row calls took one each.
+void ActQuantRows(float* x, int64_t rows, int64_t n, int64_t stride, int64_t block,
+                  ActQuantFormat format, CudaStream& stream);
 
 // y = bf16(w * (x * rsqrt(mean(x^2) + eps))) per row of n values; in place is fine.
 void RmsNorm(const float* x, int64_t rows, int64_t n, const float* w, float eps, float* y,

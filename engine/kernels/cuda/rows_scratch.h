@@ -21,6 +21,11 @@ struct DeviceRows {
   // The attention: [rows, dim], [rows, q rank] x2, [rows, heads * head_dim] x2, [rows, head_dim],
   // [rows, o_groups * o_lora_rank].
   DeviceBuffer x_quant, qr, qr_quant, q, o, kv, z;
+  // The compressors' exact projections of every row (CompressorProjections): the KV compressor's
+  // [rows, 2 * width], the indexer's [rows, 2 * its width]; the indexer's queries
+  // (IndexerQueries): its input [rows, q rank], q [rows, heads * head_dim], head weights
+  // [rows, heads]. Empty where no layer has them.
+  DeviceBuffer kv_projected, index_projected, index_q_input, index_q, index_hw;
   // The MoE: gate logits [rows, experts], ids / weights [rows, k], the experts' inputs
   // [rows * k, dim], g / u [rows * k, inter], their FP8 copy [rows * k, inter], routed
   // [rows * k, dim], the shared expert's g / u [rows, inter] and output [rows, dim].

@@ -28,6 +28,7 @@
 #include "engine/model/model_config.h"
 #include "tests/engine/kernels/cuda_test_support.h"
 #include "tests/engine/kernels/random_weights.h"
+#include "tests/engine/kernels/reference_rounding.h"
 
 namespace dsagent::engine::kernels::cuda {
 namespace {
@@ -398,6 +399,35 @@ TEST(CudaOpsTest, ActQuantMatchesTheCpuQuantisers) {
     ExpectContract(ToHost(dx, x.size(), stream), cpu, "act_quant block " + std::to_string(block),
                    false);
   }
+}
+
+// The strided form (the attention's KV rows: the first head_dim - rope_dims values of each row):
+// each row's first n values as one-row calls give them, the rest of every row untouched.
+TEST(CudaOpsTest, ActQuantRowsQuantisesTheFirstValuesOfEachRowAndNothingElse) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(37);
+  std::normal_distribution<float> normal(0.0f, 2.0f);
+  const int64_t rows = 9, n = 448, stride = 512, block = 64;
+  std::vector<float> x(static_cast<size_t>(rows * stride));
+  for (float& v : x) v = forward::RoundBf16(normal(rng));
+  DeviceBuffer one_by_one = ToDevice(x, stream), strided = ToDevice(x, stream);
+  for (int64_t t = 0; t < rows; ++t) {
+    ActQuant(one_by_one.as<float>() + t * stride, 1, n, block, ActQuantFormat::kFp8, stream);
+  }
+  ActQuantRows(strided.as<float>(), rows, n, stride, block, ActQuantFormat::kFp8, stream);
+  const std::vector<float> want = ToHost(one_by_one, x.size(), stream);
+  const std::vector<float> got = ToHost(strided, x.size(), stream);
+  int64_t changed = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    ASSERT_EQ(reference_rounding::Bits(got[i]), reference_rounding::Bits(want[i])) << "value " << i;
+    const bool quantised = static_cast<int64_t>(i) % stride < n;
+    if (!quantised) {
+      ASSERT_EQ(reference_rounding::Bits(got[i]), reference_rounding::Bits(x[i])) << "value " << i;
+    }
+    changed += got[i] != x[i];
+  }
+  EXPECT_GT(changed, rows * n / 2);  // the quantisation did happen
 }
 
 TEST(CudaOpsTest, RmsNormMatchesTheCpu) {
