@@ -242,8 +242,8 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
   if (a.compressor) CompressorProjections(*a.compressor, x, rows, s.dim, kv_projected, stream);
   if (a.indexer) {
     CompressorProjections(a.indexer->compressor, x, rows, s.dim, index_projected, stream);
-    IndexerQueries(*a.indexer, x, s.dim, qr, rank, rows, positions,
-                   scratch.index_q_input.as<float>(), index_q, index_hw, stream);
+    IndexerQueries(*a.indexer, x, s.dim, qr, rows, positions, scratch.index_q_input.as<float>(),
+                   index_q, index_hw, stream);
   }
   // The state steps, chunk by chunk and row by row in order: each row's KV joins the ring (and
   // its compressed entry the cache) before the next row attends, as token-by-token decode does.

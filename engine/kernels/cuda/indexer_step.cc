@@ -86,53 +86,47 @@ int64_t SelectByScores(DeviceIndexer& ix, DeviceIndexerState& state, const float
   return visible < s.topk ? visible : s.topk;
 }
 
-}  // namespace
-
-int64_t IndexerSelect(DeviceIndexer& ix, DeviceIndexerState& state, const float* x, const float* qr,
-                      int64_t pos, int32_t* selected, CudaStream& stream) {
-  const IndexerShape& s = ix.shape;
-  const int64_t visible = VisibleKeys(s, pos);
-  // Queries: act_quant(qr) . wq_b^T (bf16), RoPE, Hadamard, FP4 per 32.
-  const int64_t rank = ix.wq_b.cols, hd = s.head_dim;
-  float* q_input = ix.q_input.as<float>();
-  float* q = ix.q.as<float>();
-  CopyDeviceToDevice(q_input, qr, static_cast<size_t>(rank) * sizeof(float), stream);
-  ActQuant(q_input, 1, rank, 128, ActQuantFormat::kFp8, stream);
-  MatVec(ix.wq_b, q_input, 1, rank, q, s.heads * hd, /*round_bf16=*/true, stream);
-  RopeRotate(q, s.heads, hd, hd, s.rope_dims, ix.freqs.as<float>(), pos, false, stream);
-  HadamardRotate(q, s.heads, hd, stream);
-  ActQuant(q, s.heads, hd, 32, ActQuantFormat::kFp4, stream);
-  // Keys: the compressor appends entry pos / ratio when pos ends a block.
-  CompressToken(ix.compressor, state.compressor, x, pos, state.keys.as<uint16_t>(), stream);
-  // Head weights: bf16(weights_proj . x), times hd^-0.5 * heads^-0.5, bf16.
-  float* hw = ix.head_weights.as<float>();
-  MatVec(ix.weights_proj, x, 1, ix.weights_proj.cols, hw, s.heads, /*round_bf16=*/true, stream);
-  ScaleToBf16(hw, s.heads, HeadScale(s), stream);
-  return SelectByScores(ix, state, q, hw, visible, selected, stream);
-}
-
-void IndexerQueries(DeviceIndexer& ix, const float* x, int64_t x_stride, const float* qr,
-                    int64_t qr_stride, int64_t rows, const int32_t* positions, float* q_input,
-                    float* q, float* hw, CudaStream& stream) {
+// The queries and head weights of `rows` tokens (qr [rows, q_lora_rank]): act_quant(qr) . wq_b^T
+// (bf16), RoPE at each row's position, Hadamard, FP4 per 32; bf16(weights_proj . x) times
+// hd^-0.5 * heads^-0.5, bf16. Row t's position is positions[t] (device int32), or `pos`
+// for a single row without them (the decode step).
+void Queries(DeviceIndexer& ix, const float* x, int64_t x_stride, const float* qr, int64_t rows,
+             const int32_t* positions, int64_t pos, float* q_input, float* q, float* hw,
+             CudaStream& stream) {
   const IndexerShape& s = ix.shape;
   const int64_t rank = ix.wq_b.cols, hd = s.head_dim;
-  // IndexerSelect's query and head-weight steps, each over every row.
-  if (qr_stride == rank) {
-    CopyDeviceToDevice(q_input, qr, static_cast<size_t>(rows * rank) * sizeof(float), stream);
-  } else {
-    for (int64_t t = 0; t < rows; ++t) {
-      CopyDeviceToDevice(q_input + t * rank, qr + t * qr_stride,
-                         static_cast<size_t>(rank) * sizeof(float), stream);
-    }
-  }
+  CopyDeviceToDevice(q_input, qr, static_cast<size_t>(rows * rank) * sizeof(float), stream);
   ActQuant(q_input, rows, rank, 128, ActQuantFormat::kFp8, stream);
   MatVec(ix.wq_b, q_input, rows, rank, q, s.heads * hd, /*round_bf16=*/true, stream);
-  RopeRotateRows(q, rows, s.heads, hd, hd, s.rope_dims, ix.freqs.as<float>(), positions, false,
-                 stream);
+  if (positions != nullptr) {
+    RopeRotateRows(q, rows, s.heads, hd, hd, s.rope_dims, ix.freqs.as<float>(), positions, false,
+                   stream);
+  } else {
+    RopeRotate(q, s.heads, hd, hd, s.rope_dims, ix.freqs.as<float>(), pos, false, stream);
+  }
   HadamardRotate(q, rows * s.heads, hd, stream);
   ActQuant(q, rows * s.heads, hd, 32, ActQuantFormat::kFp4, stream);
   MatVec(ix.weights_proj, x, rows, x_stride, hw, s.heads, /*round_bf16=*/true, stream);
   ScaleToBf16(hw, rows * s.heads, HeadScale(s), stream);
+}
+
+}  // namespace
+
+int64_t IndexerSelect(DeviceIndexer& ix, DeviceIndexerState& state, const float* x, const float* qr,
+                      int64_t pos, int32_t* selected, CudaStream& stream) {
+  const int64_t visible = VisibleKeys(ix.shape, pos);
+  float* q = ix.q.as<float>();
+  float* hw = ix.head_weights.as<float>();
+  Queries(ix, x, ix.weights_proj.cols, qr, 1, nullptr, pos, ix.q_input.as<float>(), q, hw, stream);
+  // Keys: the compressor appends entry pos / ratio when pos ends a block.
+  CompressToken(ix.compressor, state.compressor, x, pos, state.keys.as<uint16_t>(), stream);
+  return SelectByScores(ix, state, q, hw, visible, selected, stream);
+}
+
+void IndexerQueries(DeviceIndexer& ix, const float* x, int64_t x_stride, const float* qr,
+                    int64_t rows, const int32_t* positions, float* q_input, float* q, float* hw,
+                    CudaStream& stream) {
+  Queries(ix, x, x_stride, qr, rows, positions, 0, q_input, q, hw, stream);
 }
 
 int64_t IndexerSelectQueried(DeviceIndexer& ix, DeviceIndexerState& state,

@@ -63,14 +63,14 @@ int64_t IndexerSelect(DeviceIndexer& ix, DeviceIndexerState& state, const float*
 
 // IndexerSelect in two steps, for a forward over many rows (attention_step.h AttentionRows): the
 // queries and head weights are row-wise, so a chunk's rows get them in one pass
-// (IndexerQueries: rows x [dim] and qr [q_lora_rank] rows, x_stride / qr_stride apart, row t at
+// (IndexerQueries: rows x [dim] x_stride apart and qr [rows, q_lora_rank], row t at
 // positions[t] (device int32) -> q [rows, heads * head_dim] (FP4 values), hw [rows, heads];
 // q_input [rows, q_lora_rank] is scratch; each row's bits as alone), then each row in order
 // feeds the keys' compressor and selects (IndexerSelectQueried with that row's q and hw, its
 // x and its indexer-compressor projections from CompressorProjections on ix.compressor).
 void IndexerQueries(DeviceIndexer& ix, const float* x, int64_t x_stride, const float* qr,
-                    int64_t qr_stride, int64_t rows, const int32_t* positions, float* q_input,
-                    float* q, float* hw, CudaStream& stream);
+                    int64_t rows, const int32_t* positions, float* q_input, float* q, float* hw,
+                    CudaStream& stream);
 int64_t IndexerSelectQueried(DeviceIndexer& ix, DeviceIndexerState& state,
                              const float* key_projected, const float* q, const float* hw,
                              int64_t pos, int32_t* selected, CudaStream& stream);
