@@ -121,6 +121,14 @@ Expected<DeviceModelSequence*, std::string> DeviceSequenceModel::Own(
   return static_cast<DeviceModelSequence*>(&sequence);
 }
 
+const std::string& DeviceSequenceModel::Break(DeviceModelSequence& seq, const std::string& where,
+                                              const std::exception& e) const {
+  seq.undo_.Clear();
+  seq.broken_ = "device sequence on cuda:" + std::to_string(device_) + " " + where + ": " +
+                e.what() + " (the sequence is unusable now)";
+  return seq.broken_;
+}
+
 Expected<Ok, std::string> DeviceSequenceModel::CheckStep(const DeviceModelSequence& seq,
                                                          std::span<const int32_t> tokens) const {
   if (!seq.broken_.empty()) return MakeUnexpected(seq.broken_);
@@ -167,9 +175,7 @@ Expected<std::vector<float>, std::string> DeviceSequenceModel::Run(DeviceModelSe
     }
     // The last download waited for every queued step.
   } catch (const std::exception& e) {
-    seq.broken_ = "device sequence on cuda:" + std::to_string(device_) + " at position " +
-                  std::to_string(seq.pos()) + ": " + e.what() + " (the sequence is unusable now)";
-    return MakeUnexpected(seq.broken_);
+    return MakeUnexpected(Break(seq, "at position " + std::to_string(seq.pos()), e));
   }
   return logits;
 }
@@ -253,10 +259,7 @@ Expected<std::vector<float>, std::string> DeviceSequenceModel::RunTraced(
       streams_.Download(final_streams->data(), final_streams->size() * sizeof(float), *stream_);
     }
   } catch (const std::exception& e) {
-    seq.undo_.Clear();
-    seq.broken_ = "device sequence on cuda:" + std::to_string(device_) + " at position " +
-                  std::to_string(seq.pos()) + ": " + e.what() + " (the sequence is unusable now)";
-    return MakeUnexpected(seq.broken_);
+    return MakeUnexpected(Break(seq, "at position " + std::to_string(seq.pos()), e));
   }
   return logits;
 }
@@ -319,11 +322,7 @@ Expected<Ok, std::string> DeviceSequenceModel::TakeBackLastRow(ModelSequence& se
     UseDevice(device_);
     return seq.undo_.TakeBack(config_, *model_, *seq.device_, *stream_);
   } catch (const std::exception& e) {
-    seq.undo_.Clear();
-    seq.broken_ = "device sequence on cuda:" + std::to_string(device_) + " taking back position " +
-                  std::to_string(seq.pos() - 1) + ": " + e.what() +
-                  " (the sequence is unusable now)";
-    return MakeUnexpected(seq.broken_);
+    return MakeUnexpected(Break(seq, "taking back position " + std::to_string(seq.pos() - 1), e));
   }
 }
 
@@ -369,11 +368,7 @@ Expected<std::vector<float>, std::string> DeviceSequenceModel::ForwardMtpLast(
     }
     logits_->Download(logits.data(), vocab * sizeof(float), *stream_);  // waits
   } catch (const std::exception& e) {
-    seq.undo_.Clear();
-    seq.broken_ = "device sequence on cuda:" + std::to_string(device_) + " at MTP position " +
-                  std::to_string(seq.mtp_pos()) + ": " + e.what() +
-                  " (the sequence is unusable now)";
-    return MakeUnexpected(seq.broken_);
+    return MakeUnexpected(Break(seq, "at MTP position " + std::to_string(seq.mtp_pos()), e));
   }
   return logits;
 }

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -121,6 +122,10 @@ class DeviceSequenceModel final : public SequenceModel {
                                                       std::vector<float>* final_streams,
                                                       bool undoable);
   Expected<DeviceModelSequence*, std::string> Own(ModelSequence& sequence) const;
+  // Marks `seq` unusable after the CUDA error `e` raised `where` ("at position N", ...): its undo
+  // record dropped, broken_ set to the message every later call returns; returns that message.
+  const std::string& Break(DeviceModelSequence& seq, const std::string& where,
+                           const std::exception& e) const;
   // Checks `tokens` for `seq` (usable, ids, room).
   Expected<Ok, std::string> CheckStep(const DeviceModelSequence& seq,
                                       std::span<const int32_t> tokens) const;
