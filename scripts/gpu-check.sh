@@ -7,20 +7,24 @@
 # time per token (all experts on the device, then half of them offloaded to the host), and a
 # V4-Flash-shaped synthetic checkpoint of SYNTH_LAYERS (4) layers decoded end to end through the
 # engine's device SequenceModel (prefill of 1K and 8K tokens in chunks of rows, 1 sequence's decode,
-# 8 in one ForwardBatch per step and one by one, half the experts offloaded), and the CLI on the
+# 8 in one ForwardBatch per step and one by one, half the experts offloaded; the prefill and the
+# batch again with DSAGENT_CUDA_MATVEC_ROWS=grouped), and the CLI on the
 # GPU (`dsagent engine generate --device cuda` on tests/data/v4-tiny: greedy tokens against
 # --device cpu, a --kv-dir round trip from the GPU to the GPU and to the CPU, `engine logits
-# --device cuda`, `--speculative mtp` on the GPU: the greedy tokens of speculation off); results go
-# to $OUT (default ./gpu-check-out).
+# --device cuda`, `--speculative mtp` on the GPU: the greedy tokens of speculation off). The
+# verdicts and key figures go to stdout, ending with a summary and the failed tests' messages;
+# everything else to $OUT (default ./gpu-check-out) as one gpu-check-results.tgz (the device tool
+# brings back at most 8 files).
 #
 # The lent machine (an H200 with 16 cores) has nvcc, CMake and ninja but not the project's Debian
 # packages (libgit2, GoogleTest, ...) and no network, so the binaries are built here and carried:
 #   here:   scripts/gpu-check.sh pack        # builds engine_cuda_test + the four CUDA benches +
-#                                            # dsagent with CUDA ON into build/, copies them (and
-#                                            # the shared libraries they need; dsagent's as one
-#                                            # .tgz) to .gpu-check/ (git-ignored)
+#                                            # dsagent with CUDA ON into build/, packs them and
+#                                            # the shared libraries they need as one xz archive,
+#                                            # .gpu-check/pack.txz (git-ignored; ~23 MB)
 #   there:  scripts/gpu-check.sh run         # (device tool: carry [".gpu-check"], timeout 600 s;
-#                                            # about 23 s without the model bench on 2026-12-04)
+#                                            # 139 s with everything on 2026-12-04, run 4)
+#   there:  scripts/gpu-check.sh tests 'CudaOpsTest.*'   # a gtest filter's tests only, one process
 # On a full development machine with a GPU, `scripts/gpu-check.sh build-run` does both in place
 # (configure with CUDA ON, ninja -j$(nproc), run).
 set -euo pipefail
@@ -38,27 +42,37 @@ build() {
 
 pack() {
   build
-  rm -rf "$PACK" && mkdir -p "$PACK/lib"
-  # Without their debug sections (the symbols stay): the device tool carries 64 MiB at most.
+  local stage; stage=$(mktemp -d)
+  mkdir -p "$stage/lib" "$stage/cli/lib"
+  # Without their debug sections (the symbols stay): the device tool carries 64 MiB at most, the
+  # repository's tracked files (~30 MB, mostly tests/data) included.
   for bin in "$BUILD_DIR/tests/engine/engine_cuda_test" "$BUILD_DIR"/bench/cuda_{matvec,ops,decode,model}_bench; do
-    strip --strip-debug -o "$PACK/$(basename "$bin")" "$bin"
+    strip --strip-debug -o "$stage/$(basename "$bin")" "$bin"
   done
   # Every shared library but glibc's travels along (the device image is not Debian: libstdc++
   # must be GCC 12's or newer, libcrypto 3). The binaries need glibc >= 2.34.
   for bin in "$BUILD_DIR/tests/engine/engine_cuda_test" "$BUILD_DIR"/bench/cuda_*_bench; do
     ldd "$bin" | awk '/=> \// {print $3}' | grep -Ev '/(libc|libm|libdl|librt|libpthread)\.so' |
-      xargs -r -I{} cp -L {} "$PACK/lib/"
+      xargs -r -I{} cp -L {} "$stage/lib/"
   done
-  # dsagent links much more (libgit2, curl, ICU: ~70 MB with its libraries), so it and the
-  # libraries not already in lib/ travel as one gzip archive (~26 MB; the carry limit is 64 MiB).
-  local cli; cli=$(mktemp -d)
-  mkdir -p "$cli/lib"
-  strip --strip-debug -o "$cli/dsagent" "$BUILD_DIR/dsagent"
+  # dsagent links much more (libgit2, curl, ICU: ~70 MB with its libraries); its libraries not
+  # already in lib/ go to cli/lib, searched only for it.
+  strip --strip-debug -o "$stage/cli/dsagent" "$BUILD_DIR/dsagent"
   ldd "$BUILD_DIR/dsagent" | awk '/=> \// {print $3}' | grep -Ev '/(libc|libm|libdl|librt|libpthread)\.so' |
-    while read -r lib; do [ -e "$PACK/lib/$(basename "$lib")" ] || cp -L "$lib" "$cli/lib/"; done
-  tar czf "$PACK/dsagent-cli.tgz" -C "$cli" . && rm -rf "$cli"
+    while read -r lib; do [ -e "$stage/lib/$(basename "$lib")" ] || cp -L "$lib" "$stage/cli/lib/"; done
+  # All of it as one xz archive (~23 MB from ~100 MB; gzip left it at ~60 MB, too much beside the
+  # tracked files).
+  rm -rf "$PACK" && mkdir -p "$PACK"
+  tar cf - -C "$stage" . | xz -T"${JOBS:-$(nproc)}" -6 >"$PACK/pack.txz" && rm -rf "$stage"
   grep -qx "/$PACK/" .git/info/exclude 2>/dev/null || echo "/$PACK/" >>"$(git rev-parse --git-path info/exclude)"
   du -sh "$PACK"
+}
+
+# On the device: the archive pack made, unpacked in place (tar's xz, else Python's lzma).
+unpack() {
+  [ -f "$PACK/pack.txz" ] || { echo "gpu-check: no $PACK/pack.txz (run 'scripts/gpu-check.sh pack' first and carry $PACK)" >&2; exit 2; }
+  tar xJf "$PACK/pack.txz" -C "$PACK" 2>/dev/null ||
+    python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$PACK/pack.txz" "$PACK"
 }
 
 # Every test in its own process (a kernel fault poisons its CUDA context for whatever runs after it
@@ -202,13 +216,6 @@ run() {
   local cli_status="not run"
   run_tests "$test_bin" "$OUT" || rc=1
   echo "gpu-check: tests done at ${SECONDS} s"
-  # The multi-row matvec (new, unmeasured until a GPU runs it) failing its bit test would spoil
-  # every bench below that runs several rows: they then take the single-row kernel instead.
-  if grep -Eq "^[1-9][0-9]* .*(MultiRowMatVec|ExpertRowsMatVec)" "$OUT/test-results.txt"; then
-    export DSAGENT_CUDA_MATVEC_ROWS=by-input
-    echo "gpu-check: the multi-row matvec failed its test: CLI and benches run with" \
-      "DSAGENT_CUDA_MATVEC_ROWS=by-input"
-  fi
   if [ -x "$dsagent_bin" ]; then
     if run_cli "$dsagent_bin" "$OUT"; then cli_status=passed; else cli_status=FAILED; rc=1; fi
   else echo "gpu-check: no dsagent binary ($dsagent_bin): CLI checks not run"; rc=1; fi
@@ -237,6 +244,16 @@ run() {
   bounded "$mlimit" "$model_bench_bin" --model "$model" --prefill 16 --steps 16 \
     --sequences 8 --json "$OUT/cuda_model_bench_8.json" >"$OUT/cuda_model_bench_8.txt" 2>&1 || rc=1
   tail -2 "$OUT/cuda_model_bench_8.txt"
+  # The same prefill and batch with the grouped row kernels (GroupedRowKernels, off by default):
+  # whether reading each weight once per 8 rows wins end to end on this device.
+  DSAGENT_CUDA_MATVEC_ROWS=grouped bounded "$mlimit" "$model_bench_bin" --model "$model" \
+    --prefill 1024 --steps 8 --json "$OUT/cuda_model_bench_grouped.json" \
+    >"$OUT/cuda_model_bench_grouped.txt" 2>&1 || rc=1
+  grep -E "^(prefill|decode)" "$OUT/cuda_model_bench_grouped.txt" | sed 's/^/grouped: /'
+  DSAGENT_CUDA_MATVEC_ROWS=grouped bounded "$mlimit" "$model_bench_bin" --model "$model" \
+    --prefill 16 --steps 16 --sequences 8 --json "$OUT/cuda_model_bench_8_grouped.json" \
+    >"$OUT/cuda_model_bench_8_grouped.txt" 2>&1 || rc=1
+  tail -1 "$OUT/cuda_model_bench_8_grouped.txt" | sed 's/^/grouped: /'
   bounded "$mlimit" "$model_bench_bin" --model "$model" --prefill 16 --steps 8 \
     --sequences 8 --one-by-one 1 --json "$OUT/cuda_model_bench_8_one_by_one.json" \
     >"$OUT/cuda_model_bench_8_one_by_one.txt" 2>&1 || rc=1
@@ -252,23 +269,37 @@ run() {
   echo "gpu-check summary (${SECONDS} s): tests $(awk '$1 == 0' "$OUT/test-results.txt" | wc -l) of" \
     "$(wc -l <"$OUT/test-results.txt") passed; CLI $cli_status"
   awk '$1 != 0 {print "  failed (rc " $1 "): " $2}' "$OUT/test-results.txt" | head -30
+  # The failed tests' own messages (their gtest failure lines), for the output's tail.
+  awk '$1 != 0 {print $2}' "$OUT/test-results.txt" | head -6 | while read -r name; do
+    echo "--- $name"
+    tar xzf "$OUT/tests.tgz" -O "tests/$(echo "$name" | tr / _).txt" 2>/dev/null |
+      grep -E "Failure|Which is|Expected|error|differ|slot|row|logit" | head -8
+  done
+  # Everything as one archive beside the summary: the device tool brings back at most 8 files.
   echo "gpu-check: $([ $rc = 0 ] && echo passed || echo FAILED); results in $OUT"
+  local bundle; bundle=$(mktemp -d)
+  tar czf "$bundle/gpu-check-results.tgz" -C "$OUT" . &&
+    find "$OUT" -mindepth 1 -delete && mv "$bundle/gpu-check-results.tgz" "$OUT/" && rmdir "$bundle"
   return $rc
 }
 
 case "$MODE" in
   pack) pack ;;
   run)
-    [ -x "$PACK/engine_cuda_test" ] || { echo "gpu-check: no $PACK/ (run 'scripts/gpu-check.sh pack' first and carry it)" >&2; exit 2; }
-    if [ -f "$PACK/dsagent-cli.tgz" ]; then
-      rm -rf "$PACK/cli" && mkdir -p "$PACK/cli" && tar xzf "$PACK/dsagent-cli.tgz" -C "$PACK/cli"
-      export LD_LIBRARY_PATH="$PWD/$PACK/cli/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-    fi
+    unpack
+    export LD_LIBRARY_PATH="$PWD/$PACK/cli/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     run "$PACK/engine_cuda_test" "$PACK/cuda_matvec_bench" "$PACK/cuda_ops_bench" \
       "$PACK/cuda_decode_bench" "$PACK/cuda_model_bench" "$PACK/cli/dsagent" ;;
+  tests)
+    # Only the device tests matching a gtest filter, in one process (a quick rerun of a few):
+    # scripts/gpu-check.sh tests 'CudaOpsTest.*'
+    unpack
+    export LD_LIBRARY_PATH="$PWD/$PACK/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    export DSAGENT_REQUIRE_CUDA=1 DSAGENT_SOURCE_ROOT="$PWD"
+    timeout "${TEST_TIMEOUT_S:-300}" "$PACK/engine_cuda_test" --gtest_filter="${2:-*}" ;;
   build-run)
     build && run "$BUILD_DIR/tests/engine/engine_cuda_test" "$BUILD_DIR/bench/cuda_matvec_bench" \
       "$BUILD_DIR/bench/cuda_ops_bench" "$BUILD_DIR/bench/cuda_decode_bench" \
       "$BUILD_DIR/bench/cuda_model_bench" "$BUILD_DIR/dsagent" ;;
-  *) echo "usage: scripts/gpu-check.sh pack|run|build-run" >&2; exit 2 ;;
+  *) echo "usage: scripts/gpu-check.sh pack|run|tests FILTER|build-run" >&2; exit 2 ;;
 esac

@@ -146,19 +146,8 @@ TiledMatVec TiledArgs(int64_t rows, int64_t inputs, const float* x, int64_t x_st
   return m;
 }
 
-// Whether several activation rows may take the multi-row kernel: yes unless
-// DSAGENT_CUDA_MATVEC_ROWS=by-input (read once), which sends them one by one through the
-// single-row kernel (the same bits). A diagnostic switch like DSAGENT_CPU_ISA: on a GPU where the
-// multi-row kernel misbehaves, everything else can still be run and measured.
-bool MultiRowKernelAllowed() {
-  static const bool allowed = [] {
-    const char* v = std::getenv("DSAGENT_CUDA_MATVEC_ROWS");
-    return v == nullptr || std::string(v) != "by-input";
-  }();
-  return allowed;
-}
-
-// MatVecRows and MatVecRowsByInput: the same launch, with or without the multi-row kernel.
+// MatVecRows, MatVecRowsGrouped and MatVecRowsByInput: the same launch, with or without the
+// grouped kernel.
 void MatVecRowsOf(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
                   int64_t x_rows, int64_t x_stride, float* y, int64_t y_stride, bool round_bf16,
                   bool multi_row_kernel, CudaStream& stream) {
@@ -172,7 +161,7 @@ void MatVecRowsOf(const DeviceWeight& w, int64_t row_begin, int64_t rows, const 
   TiledMatVec m = TiledArgs(rows, x_rows, x, x_stride, y, y_stride, round_bf16);
   m.single = view;
   m.row_begin = row_begin;
-  // Several activation rows: the multi-row kernel reads the weight once for them (same bits).
+  // Several activation rows: the grouped kernel reads the weight once for 8 of them (same bits).
   if (multi_row_kernel && x_rows > 1 && TiledMatVecRowsTakes(view.kind, w.cols, rows)) {
     RunTiledMatVecRows(m, view.kind, static_cast<cudaStream_t>(stream.handle()));
     return;
@@ -182,11 +171,25 @@ void MatVecRowsOf(const DeviceWeight& w, int64_t row_begin, int64_t rows, const 
 
 }  // namespace
 
+bool GroupedRowKernels() {
+  static const bool grouped = [] {
+    const char* v = std::getenv("DSAGENT_CUDA_MATVEC_ROWS");
+    return v != nullptr && std::string(v) == "grouped";
+  }();
+  return grouped;
+}
+
 void MatVecRows(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
                 int64_t x_rows, int64_t x_stride, float* y, int64_t y_stride, bool round_bf16,
                 CudaStream& stream) {
   MatVecRowsOf(w, row_begin, rows, x, x_rows, x_stride, y, y_stride, round_bf16,
-               MultiRowKernelAllowed(), stream);
+               GroupedRowKernels(), stream);
+}
+
+void MatVecRowsGrouped(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
+                       int64_t x_rows, int64_t x_stride, float* y, int64_t y_stride,
+                       bool round_bf16, CudaStream& stream) {
+  MatVecRowsOf(w, row_begin, rows, x, x_rows, x_stride, y, y_stride, round_bf16, true, stream);
 }
 
 void MatVecRowsByInput(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,

@@ -6,9 +6,9 @@
 // Grid (input groups, tiles): the groups of one tile are neighbouring CTAs, so with more than
 // kRowsGroup inputs the groups of a tile run together and read its weights through L2 rather than
 // each from device memory. A group is kRowsGroup inputs, fewer for a weight of few tiles
-// (InputsPerCta). The same kernel takes the routed experts' slots grouped by expert
-// (expert_groups_math.h; GroupSlotsKernel here makes the grouping): grid (pieces, tiles), each
-// piece one expert's slots through a gather list.
+// (InputsPerCta). A second kernel with the same CTA body takes the routed experts' slots grouped
+// by expert (expert_groups_math.h; GroupSlotsKernel here makes the grouping): grid (pieces,
+// tiles), each piece one expert's slots through a gather list.
 //
 // An input with a value not exact in bf16 (the columns order) is found while its chunks are
 // staged; its rows are then recomputed by matvec_lanes.cuh (its pair-order result is dropped).
@@ -89,10 +89,10 @@ __device__ __forceinline__ void RowsCta(RowsTile& t, int64_t tile_row0, float* y
 }
 
 // What a launch multiplies: one weight's rows [row_begin, row_begin + rows) times `inputs` rows of
-// x in groups of `group` (grid (groups, tiles)), or, with `pieces`, the routed experts' grouped
-// slots (grid (slots, tiles): CTA p takes piece p, past *n_pieces nothing; its expert's tile
-// times the piece's slots, gathered from x and scattered to y by slot; an expert kept on the host,
-// without data, is skipped). One kernel for both keeps the binaries' code size down.
+// x in groups of `group` (TiledRowsKernel, grid (groups, tiles)), or, with `pieces`, the routed
+// experts' grouped slots (TiledExpertRowsKernel, grid (slots, tiles): CTA p takes piece p, past
+// *n_pieces nothing; its expert's tile times the piece's slots, gathered from x and scattered to y
+// by slot; an expert kept on the host, without data, is skipped).
 struct RowsLaunch {
   WeightView single;
   const WeightView* views;
@@ -108,34 +108,46 @@ struct RowsLaunch {
   bool round_bf16;
 };
 
+// Two kernels, not one with a branch on `pieces`: with the CTA's weight view assigned on either
+// side of such a branch, the H200 run of 2026-12-04 (nvcc 13.0, -O2) saw the inlined CTA body read
+// the single-weight view (no data, 0 columns) in the experts' CTAs, which then wrote zeros
+// (cuda_ops_test ExpertRowsMatVecGivesExpertMatVecsBits; the device printf showed the view right
+// after the assignment and empty inside RowsCta). Each kernel below sets the view once, from a
+// local copy.
+//
 // Two CTAs per SM: their shared memory fits (RowsSharedBytes) and registers are capped to match.
 template <WeightKind K>
 __global__ void __launch_bounds__(kRowsThreads, 2) TiledRowsKernel(RowsLaunch a) {
   const int64_t tile_row0 = static_cast<int64_t>(blockIdx.y) * kRowsTile;
+  const int64_t m0 = static_cast<int64_t>(blockIdx.x) * a.group;
   RowsTile t;
-  float* y = a.y;
-  t.x_stride = a.x_stride;
+  t.w = a.single;
+  t.row0 = a.row_begin + tile_row0;
   t.tile_rows =
       static_cast<int>(a.rows - tile_row0 < kRowsTile ? a.rows - tile_row0 : kRowsTile);
-  if (a.pieces != nullptr) {
-    if (static_cast<int>(blockIdx.x) >= *a.n_pieces) return;
-    const ExpertPiece piece = a.pieces[blockIdx.x];
-    t.w = a.views[piece.expert];
-    if (t.w.data == nullptr) return;  // uniform over the CTA
-    t.row0 = tile_row0;
-    t.inputs = piece.count;
-    t.x = a.x;
-    t.gather = a.order + piece.begin;
-  } else {
-    const int64_t m0 = static_cast<int64_t>(blockIdx.x) * a.group;
-    t.w = a.single;
-    t.row0 = a.row_begin + tile_row0;
-    t.inputs = static_cast<int>(a.inputs - m0 < a.group ? a.inputs - m0 : a.group);
-    t.x = a.x + m0 * a.x_stride;
-    y = a.y + m0 * a.y_stride;
-  }
-  // One call site: the CTA's body is inlined once.
-  RowsCta<K>(t, tile_row0, y, a.y_stride, a.round_bf16);
+  t.inputs = static_cast<int>(a.inputs - m0 < a.group ? a.inputs - m0 : a.group);
+  t.x = a.x + m0 * a.x_stride;
+  t.x_stride = a.x_stride;
+  RowsCta<K>(t, tile_row0, a.y + m0 * a.y_stride, a.y_stride, a.round_bf16);
+}
+
+template <WeightKind K>
+__global__ void __launch_bounds__(kRowsThreads, 2) TiledExpertRowsKernel(RowsLaunch a) {
+  if (static_cast<int>(blockIdx.x) >= *a.n_pieces) return;
+  const ExpertPiece piece = a.pieces[blockIdx.x];
+  const WeightView w = a.views[piece.expert];
+  if (w.data == nullptr) return;  // kept on the host (uniform over the CTA)
+  const int64_t tile_row0 = static_cast<int64_t>(blockIdx.y) * kRowsTile;
+  RowsTile t;
+  t.w = w;
+  t.row0 = tile_row0;
+  t.tile_rows =
+      static_cast<int>(a.rows - tile_row0 < kRowsTile ? a.rows - tile_row0 : kRowsTile);
+  t.inputs = piece.count;
+  t.x = a.x;
+  t.x_stride = a.x_stride;
+  t.gather = a.order + piece.begin;
+  RowsCta<K>(t, tile_row0, a.y, a.y_stride, a.round_bf16);
 }
 
 // One CTA: each slot's rank (phase 1), then its sorted position and piece (phase 2); the count.
@@ -171,10 +183,16 @@ int InputsPerCta(int64_t rows, int64_t inputs) {
 
 template <WeightKind K>
 void Launch(const RowsLaunch& a, dim3 grid, cudaStream_t stream) {
-  static SharedMemoryOptIn opt_in;
-  AllowDynamicSharedMemory(reinterpret_cast<const void*>(TiledRowsKernel<K>),
-                           static_cast<int>(RowsSharedBytes()), opt_in);
-  TiledRowsKernel<K><<<grid, kRowsThreads, static_cast<size_t>(RowsSharedBytes()), stream>>>(a);
+  const int bytes = static_cast<int>(RowsSharedBytes());
+  if (a.pieces != nullptr) {
+    static SharedMemoryOptIn opt_in;
+    AllowDynamicSharedMemory(reinterpret_cast<const void*>(TiledExpertRowsKernel<K>), bytes, opt_in);
+    TiledExpertRowsKernel<K><<<grid, kRowsThreads, static_cast<size_t>(bytes), stream>>>(a);
+  } else {
+    static SharedMemoryOptIn opt_in;
+    AllowDynamicSharedMemory(reinterpret_cast<const void*>(TiledRowsKernel<K>), bytes, opt_in);
+    TiledRowsKernel<K><<<grid, kRowsThreads, static_cast<size_t>(bytes), stream>>>(a);
+  }
 }
 
 void LaunchKind(const RowsLaunch& a, dim3 grid, WeightKind kind, cudaStream_t stream) {

@@ -188,9 +188,9 @@ void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, 
   float* g = scratch.g.as<float>();
   float* u = scratch.u.as<float>();
   float* routed = scratch.routed.as<float>();
-  // The slots grouped by expert once, for the three products: each chosen expert's weights read
-  // once per group of up to 8 of its slots.
-  const bool grouped = rows > 1 && slots <= scratch.groups.max_slots;
+  // With the grouped kernels chosen (GroupedRowKernels), the slots grouped by expert once, for
+  // the three products: each chosen expert's weights read once per group of up to 8 of its slots.
+  const bool grouped = GroupedRowKernels() && rows > 1 && slots <= scratch.groups.max_slots;
   if (grouped) GroupExpertSlots(ids, slots, scratch.groups, stream);
   const auto experts = [&](const DeviceWeightSet& set, const float* in, int64_t in_stride,
                            float* y, int64_t y_stride) {

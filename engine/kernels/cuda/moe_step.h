@@ -82,9 +82,10 @@ void MoeDecode(DeviceMoe& m, const float* x, const int32_t* token, float* out, C
 
 // MoeDecode over `rows` tokens (<= scratch.max_rows): x [rows, dim], tokens [rows] (device; hash
 // layers) -> out [rows, dim]. The gate, the router, the shared expert and the combine run on all
-// rows at once (each weight read once for them); the routed experts' rows * k slots are grouped by
-// expert (GroupExpertSlots) and run through ExpertRowsMatVec, each chosen expert read once per
-// group of up to 8 of its slots. With offload, the host experts of every row are computed after
+// rows at once; the routed experts' rows * k slots run through ExpertMatVec, or, with the grouped
+// kernels chosen (GroupedRowKernels, ops.h), are grouped by expert (GroupExpertSlots) and run
+// through ExpertRowsMatVec, each chosen expert read once per group of up to 8 of its slots. With
+// offload, the host experts of every row are computed after
 // one wait for the routing of all rows. Every row's output is MoeDecode's bits for that token.
 void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, DeviceRows& scratch,
              float* out, CudaStream& stream);

@@ -37,13 +37,18 @@ struct DeviceWeight {
   static DeviceWeight Upload(const WeightRows& w, int64_t rows, CudaStream& stream);
 };
 
-// y[t * y_stride + o] = dot(W[o, :], x[t * x_stride, ...]) for t < x_rows, o < w.rows. Several
-// rows (x_rows > 1) read the weight once for up to 8 rows (matvec_tiled_rows.cu; the environment
-// variable DSAGENT_CUDA_MATVEC_ROWS=by-input sends them one by one instead, a diagnostic switch);
-// each row's outputs are the bits it has alone.
+// y[t * y_stride + o] = dot(W[o, :], x[t * x_stride, ...]) for t < x_rows, o < w.rows; each
+// row's outputs are the bits it has alone. Several rows (x_rows > 1) go through the single-row
+// tiled kernel one by one, or through the grouped kernel when GroupedRowKernels() says so.
 void MatVec(const DeviceWeight& w, const float* x, int64_t x_rows, int64_t x_stride, float* y,
             int64_t y_stride, bool round_bf16, CudaStream& stream);
 
+// Whether MatVec / MatVecRows over several rows, and the MoE over several rows (moe_step.h), take
+// the grouped kernels (MatVecRowsGrouped, ExpertRowsMatVec: each weight byte read once per 8
+// rows): only with DSAGENT_CUDA_MATVEC_ROWS=grouped (read once). Off by default: on the H200
+// (docs/BENCHMARKS.md, 2026-12-04 run 4) the grouped CTA, bound by its per-row arithmetic, took
+// 1.2-2x the time of the single-row kernel once per row at 8 and at 128 rows on every shape.
+bool GroupedRowKernels();
 // MatVec over rows [row_begin, row_begin + rows) of w only: y[t * y_stride + i] = dot(W[row_begin
 // + i, :], x_t) (forward::LinearArgs out_begin / out_rows: the grouped wo_a, whose groups may
 // start inside an FP8 scale block).
@@ -52,8 +57,12 @@ void MatVecRows(const DeviceWeight& w, int64_t row_begin, int64_t rows, const fl
                 CudaStream& stream);
 
 // MatVecRows with each activation row through the single-row tiled kernel (the weight read once
-// per row): what MatVec ran for several rows before the multi-row kernel. The same bits; the
-// device test and the matvec benchmark compare the two.
+// per row), and with the grouped kernel (matvec_tiled_rows.cu: a CTA runs a tile of 16 weight
+// rows against up to 8 activation rows, each weight byte read once for them), whatever
+// GroupedRowKernels() says. The same bits; the device test and the matvec benchmark compare them.
+void MatVecRowsGrouped(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
+                       int64_t x_rows, int64_t x_stride, float* y, int64_t y_stride,
+                       bool round_bf16, CudaStream& stream);
 void MatVecRowsByInput(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
                        int64_t x_rows, int64_t x_stride, float* y, int64_t y_stride,
                        bool round_bf16, CudaStream& stream);

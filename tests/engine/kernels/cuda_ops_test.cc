@@ -23,6 +23,7 @@
 #include "engine/kernels/cpu/rms_norm.h"
 #include "engine/kernels/cpu/rope_rotate.h"
 #include "engine/kernels/cpu/weight_dot_f32.h"
+#include "engine/kernels/cuda/expert_groups_math.h"
 #include "engine/kernels/cuda/ops.h"
 #include "engine/kernels/cuda_probe.h"
 #include "engine/model/model_config.h"
@@ -197,7 +198,7 @@ TEST(CudaOpsTest, TiledMatVecMatchesTheCpuOnDecodeShapesAndRarePaths) {
   expect_same(ToHost(dy, cpu.size(), stream), cpu, "tiled expert matvec");
 }
 
-// The multi-row kernel (MatVec with several activation rows) against the single-row tiled kernel
+// The grouped kernel (MatVecRowsGrouped: several activation rows per CTA) against the single-row tiled kernel
 // run once per row (MatVecRowsByInput) and the CPU: the same bits for every row, with odd row
 // counts (partial groups of 8, several groups side by side), row ranges starting inside an FP8
 // scale block, partial tiles and chunks, and one row not exact in bf16 among exact ones (the
@@ -238,8 +239,8 @@ TEST(CudaOpsTest, MultiRowMatVecGivesEachRowItsOneRowBits) {
       DeviceBuffer dy(static_cast<size_t>(m * y_stride) * 4), dy1(dy.bytes());
       dy.Zero(stream);
       dy1.Zero(stream);
-      MatVecRows(dw, c.row_begin, c.row_count, dx.as<float>(), m, x_stride, dy.as<float>(),
-                 y_stride, true, stream);
+      MatVecRowsGrouped(dw, c.row_begin, c.row_count, dx.as<float>(), m, x_stride,
+                        dy.as<float>(), y_stride, true, stream);
       MatVecRowsByInput(dw, c.row_begin, c.row_count, dx.as<float>(), m, x_stride,
                         dy1.as<float>(), y_stride, true, stream);
       const auto got = ToHost(dy, static_cast<size_t>(m * y_stride), stream);
@@ -301,6 +302,7 @@ TEST(CudaOpsTest, ExpertRowsMatVecGivesExpertMatVecsBits) {
   std::vector<WeightRows> views;
   for (int64_t e = 0; e < experts; ++e) ws.push_back(testing::MakeWeight(WeightFormat::kFP4, rows, cols, rng));
   for (const auto& w : ws) views.push_back(w.matrix.rows_view());
+  for (const bool fp8_inputs : {true, false})
   for (const int64_t on_device : {experts, int64_t{4}}) {
     const DeviceWeightSet set = DeviceWeightSet::Upload(views, rows, stream, on_device);
     std::vector<int32_t> ids(static_cast<size_t>(slots));
@@ -308,7 +310,7 @@ TEST(CudaOpsTest, ExpertRowsMatVecGivesExpertMatVecsBits) {
     std::shuffle(ids.begin(), ids.end(), rng);
     std::vector<float> x;
     for (int64_t sl = 0; sl < slots; ++sl) {
-      const auto row = testing::RandomInput(cols, rng, true);
+      const auto row = testing::RandomInput(cols, rng, fp8_inputs);
       x.insert(x.end(), row.begin(), row.end());
     }
     const DeviceBuffer dids = ToDevice(ids, stream);
@@ -318,15 +320,94 @@ TEST(CudaOpsTest, ExpertRowsMatVecGivesExpertMatVecsBits) {
     single.Zero(stream);
     ExpertGroups groups = ExpertGroups::Create(64);
     GroupExpertSlots(dids.as<int32_t>(), slots, groups, stream);
+    // The device's grouping = expert_groups_math.h's run slot by slot on the host.
+    const auto order = ToHost<int32_t>(groups.order, static_cast<size_t>(slots), stream);
+    const auto count = ToHost<int32_t>(groups.count, 1, stream)[0];
+    const auto piece_words =
+        ToHost<int32_t>(groups.pieces, static_cast<size_t>(3 * slots), stream);
+    std::vector<int32_t> ranks(ids.size()), want_order(ids.size(), -1);
+    std::vector<ExpertPiece> want_pieces(ids.size(), ExpertPiece{-1, -1, -1});
+    for (int s = 0; s < slots; ++s) ranks[static_cast<size_t>(s)] = SlotRank(ids.data(), s);
+    int want_count = 0;
+    for (int s = 0; s < slots; ++s) {
+      want_count += GroupSlot(ids.data(), ranks.data(), slots, s, want_order.data(),
+                              want_pieces.data());
+    }
+    ASSERT_EQ(order, want_order) << "on_device " << on_device;
+    ASSERT_EQ(count, want_count) << "on_device " << on_device;
+    for (int p = 0; p < want_count; ++p) {
+      const ExpertPiece& w = want_pieces[static_cast<size_t>(p)];
+      EXPECT_EQ(piece_words[static_cast<size_t>(3 * p)], w.expert) << "piece " << p;
+      EXPECT_EQ(piece_words[static_cast<size_t>(3 * p + 1)], w.begin) << "piece " << p;
+      EXPECT_EQ(piece_words[static_cast<size_t>(3 * p + 2)], w.count) << "piece " << p;
+    }
     ExpertRowsMatVec(set, groups, dids.as<int32_t>(), slots, dx.as<float>(), cols,
                      grouped.as<float>(), rows, true, stream);
     ExpertMatVec(set, dids.as<int32_t>(), slots, dx.as<float>(), cols, single.as<float>(), rows,
                  true, stream);
     const auto a = ToHost(grouped, static_cast<size_t>(slots * rows), stream);
     const auto b = ToHost(single, static_cast<size_t>(slots * rows), stream);
-    for (size_t i = 0; i < a.size(); ++i) {
-      ASSERT_EQ(Bits(a[i]), Bits(b[i])) << "on_device " << on_device << " slot " << i / rows
-                                        << " row " << i % rows;
+    // Each slot that differs, with the piece (and place in it) it was given and how many of its
+    // outputs differ or are zero (never written): the pattern one run on a GPU shows.
+    int differing = 0;
+    for (int slot = 0; slot < slots; ++slot) {
+      int diff = 0, zero = 0;
+      for (int64_t r = 0; r < rows; ++r) {
+        const size_t i = static_cast<size_t>(slot * rows + r);
+        diff += Bits(a[i]) != Bits(b[i]) ? 1 : 0;
+        zero += Bits(a[i]) != Bits(b[i]) && a[i] == 0.0f ? 1 : 0;
+      }
+      if (diff == 0) continue;
+      const int at = static_cast<int>(std::find(order.begin(), order.end(), slot) - order.begin());
+      int piece = -1;
+      for (int p = 0; p < want_count; ++p) {
+        const ExpertPiece& w = want_pieces[static_cast<size_t>(p)];
+        if (at >= w.begin && at < w.begin + w.count) piece = p;
+      }
+      const ExpertPiece& w = want_pieces[static_cast<size_t>(std::max(piece, 0))];
+      ADD_FAILURE() << "inputs " << (fp8_inputs ? "fp8" : "bf16") << ", on_device " << on_device
+                    << ": slot " << slot << " (expert " << ids[static_cast<size_t>(slot)]
+                    << ", input " << at - w.begin << " of " << w.count << " in piece " << piece
+                    << " of " << want_count << "): " << diff << " of " << rows
+                    << " outputs differ, " << zero << " of them 0";
+      ++differing;
+    }
+    ASSERT_EQ(differing, 0);
+  }
+}
+
+// The grouped kernel with a full group of kRowsGroup (8) inputs in each CTA: a weight of enough
+// tiles that InputsPerCta does not spread the inputs thinner (MultiRowMatVecGivesEachRowItsOneRowBits
+// reaches at most 7 per CTA on a 132-SM device).
+TEST(CudaOpsTest, MultiRowMatVecWithFullGroupsGivesEachRowItsOneRowBits) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(71);
+  for (const WeightFormat format : {WeightFormat::kFP8, WeightFormat::kFP4, WeightFormat::kBF16}) {
+    const int64_t rows = 8192, cols = 1024;
+    auto w = testing::MakeWeight(format, rows, cols, rng, false);
+    const DeviceWeight dw = DeviceWeight::Upload(w.matrix.rows_view(), rows, stream);
+    for (const int64_t m : {int64_t{8}, int64_t{16}, int64_t{64}}) {
+      std::vector<float> x;
+      for (int64_t t = 0; t < m; ++t) {
+        const auto row = testing::RandomInput(cols, rng, format != WeightFormat::kBF16);
+        x.insert(x.end(), row.begin(), row.end());
+      }
+      const DeviceBuffer dx = ToDevice(x, stream);
+      DeviceBuffer dy(static_cast<size_t>(m * rows) * 4), dy1(dy.bytes());
+      MatVecRowsGrouped(dw, 0, rows, dx.as<float>(), m, cols, dy.as<float>(), rows, true, stream);
+      MatVecRowsByInput(dw, 0, rows, dx.as<float>(), m, cols, dy1.as<float>(), rows, true, stream);
+      const auto got = ToHost(dy, static_cast<size_t>(m * rows), stream);
+      const auto one = ToHost(dy1, static_cast<size_t>(m * rows), stream);
+      int reported = 0;
+      for (size_t i = 0; i < got.size() && reported < 8; ++i) {
+        if (Bits(got[i]) == Bits(one[i])) continue;
+        ADD_FAILURE() << "format " << static_cast<int>(format) << " x" << m << " input "
+                      << i / static_cast<size_t>(rows) << " row " << i % static_cast<size_t>(rows)
+                      << ": " << got[i] << " multi-row, " << one[i] << " one by one";
+        ++reported;
+      }
+      ASSERT_EQ(reported, 0);
     }
   }
 }
