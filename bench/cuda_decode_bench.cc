@@ -8,8 +8,11 @@
 // --experts-on-device N keeps routed experts N.. of each block in host memory (the expert
 // offload, kernels/cuda/moe_step.h): the CPU kernels compute them on this machine's cores while
 // the device computes the rest, and the bench adds where the offloaded token's host time went.
+// --ratio 4|128 runs that block only; --profile brackets the timed steps with ProfilerStart /
+// ProfilerStop, for `ncu --profile-from-start off` (scripts/gpu-check.sh, scripts/ncu_summary.py:
+// every kernel's time in a decode step).
 //   cuda_decode_bench [--config FILE] [--context N] [--reps N] [--experts-on-device N]
-//                     [--json FILE]
+//                     [--ratio 4|128] [--profile] [--json FILE]
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -247,11 +250,17 @@ int main(int argc, char** argv) {
   int64_t context = 2048;
   int reps = 32;
   int64_t experts_on_device = -1;
+  // --profile: the timed steps only, between ProfilerStart and ProfilerStop (for `ncu
+  // --profile-from-start off`, scripts/gpu-check.sh: every kernel's time in a decode step).
+  bool profile = false;
+  int only_ratio = 0;  // --ratio 4|128: that block only (a profile of one kind of layer)
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--config") && i + 1 < argc) config_path = argv[++i];
     if (!std::strcmp(argv[i], "--context") && i + 1 < argc) context = std::atoll(argv[++i]);
     if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) reps = std::atoi(argv[++i]);
     if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
+    if (!std::strcmp(argv[i], "--profile")) profile = true;
+    if (!std::strcmp(argv[i], "--ratio") && i + 1 < argc) only_ratio = std::atoi(argv[++i]);
     if (!std::strcmp(argv[i], "--experts-on-device") && i + 1 < argc) {
       experts_on_device = std::atoll(argv[++i]);
     }
@@ -277,6 +286,7 @@ int main(int argc, char** argv) {
                        "\", \"context\": " + std::to_string(context) + ", \"blocks\": [";
     double csa_ms = 0, hca_ms = 0;
     for (const int ratio : {4, 128}) {
+      if (only_ratio != 0 && ratio != only_ratio) continue;
       const auto t_build = std::chrono::steady_clock::now();
       BenchBlock b = MakeBlock(c, ratio, capacity, factory, experts_on_device, host, stream);
       const double build_s =
@@ -291,11 +301,13 @@ int main(int argc, char** argv) {
       }
       stream.Synchronize();
       b.block.ffn.offload_wait_seconds = b.block.ffn.offload_host_seconds = 0;
+      if (profile) kc::ProfilerStart();
       const auto t0 = std::chrono::steady_clock::now();
       for (int r = 0; r < reps; ++r) {
         kc::BlockDecode(b.block, state, h.as<float>(), context + r, nullptr, stream);
       }
       stream.Synchronize();
+      if (profile) kc::ProfilerStop();
       const double secs =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / reps;
       (ratio == 4 ? csa_ms : hca_ms) = secs * 1e3;

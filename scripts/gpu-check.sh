@@ -203,6 +203,29 @@ bounded() {
   timeout "$t" "$@"
 }
 
+# Where a decode step's time goes: each block kind (CSA ratio 4, HCA ratio 128) at 512 tokens of
+# context timed without a profiler, then its timed steps under Nsight Compute (every kernel's
+# gpu__time_duration; --clock-control none leaves the clocks alone), summed per kernel by
+# scripts/ncu_summary.py against the unprofiled step time: how much the kernels themselves take
+# and how much lies between them (launches, host work).
+profile_decode() {
+  local bench="$1" out="$2" ncu_bin ratio ms rc=0
+  ncu_bin=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1 || true)
+  if [ -z "$ncu_bin" ]; then echo "profile: no ncu on this machine"; return 0; fi
+  for ratio in 4 128; do
+    bounded 60 "$bench" --context 512 --reps 16 --ratio "$ratio" >"$out/decode_ratio$ratio.txt" 2>&1 || rc=1
+    ms=$(awk '/ms\/token/ {print $7; exit}' "$out/decode_ratio$ratio.txt")
+    bounded 120 "$ncu_bin" --clock-control none --profile-from-start off --csv --print-units base \
+      --print-kernel-base function --metrics gpu__time_duration.sum \
+      "$bench" --context 512 --reps 4 --ratio "$ratio" --profile \
+      >"$out/ncu_decode_ratio$ratio.csv" 2>"$out/ncu_decode_ratio$ratio.err" || rc=1
+    echo "profile: block ratio $ratio at 512 tokens, ${ms:-?} ms/token unprofiled"
+    python3 scripts/ncu_summary.py "$out/ncu_decode_ratio$ratio.csv" --steps 4 \
+      ${ms:+--step-ms "$ms"} --top 18 || { tail -5 "$out/ncu_decode_ratio$ratio.err"; rc=1; }
+  done
+  return $rc
+}
+
 run() {
   local test_bin="$1" bench_bin="$2" ops_bench_bin="$3" decode_bench_bin="$4" model_bench_bin="$5"
   local dsagent_bin="$6"
@@ -231,6 +254,7 @@ run() {
   bounded "$limit" "$decode_bench_bin" --context 512 --experts-on-device 128 \
     --json "$OUT/cuda_decode_bench_offload.json" >"$OUT/cuda_decode_bench_offload.txt" 2>&1 || rc=1
   tail -20 "$OUT/cuda_decode_bench_offload.txt"
+  profile_decode "$decode_bench_bin" "$OUT" || rc=1
   # End to end through the engine's device SequenceModel (--device cuda): a V4-Flash-shaped
   # synthetic checkpoint of a few layers written here first; prefill of 1K and 8K prompt tokens
   # (chunked: ModelRows) and one sequence's decode; eight sequences in one ForwardBatch per step,

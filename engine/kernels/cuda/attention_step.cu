@@ -180,10 +180,8 @@ void AttentionDecode(DeviceAttention& a, DeviceAttentionState& state, const floa
   // act_quant(z).
   const int64_t group_in = s.heads * hd / s.o_groups;
   float* z = a.z.as<float>();
-  for (int64_t g = 0; g < s.o_groups; ++g) {
-    MatVecRows(a.wo_a, g * s.o_lora_rank, s.o_lora_rank, o + g * group_in, 1, group_in,
-               z + g * s.o_lora_rank, s.o_lora_rank, true, stream);
-  }
+  MatVecRowGroups(a.wo_a, s.o_groups, s.o_lora_rank, o, 1, group_in, group_in, z, s.o_lora_rank,
+                  s.o_lora_rank, true, stream);
   const int64_t z_n = s.o_groups * s.o_lora_rank;
   // z's own buffer is free once quantised in place: wo_b reads it after the act_quant.
   ActQuant(z, 1, z_n, 128, ActQuantFormat::kFp8, stream);
@@ -288,10 +286,8 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
   // The grouped low-rank output over all rows: group g of every row at once.
   const int64_t group_in = qw / s.o_groups, z_n = s.o_groups * s.o_lora_rank;
   float* z = scratch.z.as<float>();
-  for (int64_t g = 0; g < s.o_groups; ++g) {
-    MatVecRows(a.wo_a, g * s.o_lora_rank, s.o_lora_rank, o + g * group_in, rows, qw,
-               z + g * s.o_lora_rank, z_n, true, stream);
-  }
+  MatVecRowGroups(a.wo_a, s.o_groups, s.o_lora_rank, o, rows, qw, group_in, z, z_n,
+                  s.o_lora_rank, true, stream);
   ActQuant(z, rows, z_n, 128, ActQuantFormat::kFp8, stream);
   MatVec(a.wo_b, z, rows, z_n, out, s.dim, true, stream);
 }

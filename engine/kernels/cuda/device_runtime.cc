@@ -1,5 +1,6 @@
 #include "engine/kernels/cuda/device_runtime.h"
 
+#include <cuda_profiler_api.h>
 #include <cuda_runtime_api.h>
 
 #include <cstdio>
@@ -39,6 +40,9 @@ void CheckCuda(int status, const std::string& what) {
   if (const char* advice = AdviceFor(e)) message += std::string("; ") + advice;
   throw CudaError(message);
 }
+
+void ProfilerStart() { CheckCuda(cudaProfilerStart(), "cudaProfilerStart"); }
+void ProfilerStop() { CheckCuda(cudaProfilerStop(), "cudaProfilerStop"); }
 
 void UseDevice(int index) {
   int count = 0;

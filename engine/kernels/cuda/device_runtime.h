@@ -29,6 +29,12 @@ void CheckCuda(int status, const std::string& what);
 // are ("no CUDA device: ..." when there is none).
 void UseDevice(int index);
 
+// The window a profiler started with "profile from start off" records (Nsight Compute's
+// --profile-from-start off): the benches bracket their timed steps with these, so that a profile
+// leaves out the warm-up and the cache filling. Without a profiler they do nothing.
+void ProfilerStart();
+void ProfilerStop();
+
 // A stream on the current device; kernels and copies given it run in order on it.
 class CudaStream {
  public:

@@ -186,6 +186,30 @@ void MatVecRows(const DeviceWeight& w, int64_t row_begin, int64_t rows, const fl
                GroupedRowKernels(), stream);
 }
 
+void MatVecRowGroups(const DeviceWeight& w, int64_t groups, int64_t group_rows, const float* x,
+                     int64_t x_rows, int64_t x_stride, int64_t x_group_stride, float* y,
+                     int64_t y_stride, int64_t y_group_stride, bool round_bf16,
+                     CudaStream& stream) {
+  if (groups <= 0 || group_rows <= 0 || x_rows <= 0) return;
+  CheckRows(w, 0, groups * group_rows);
+  const WeightView view = ViewOf(w);
+  const bool grouped_kernel = GroupedRowKernels() && x_rows > 1;
+  if (!TiledMatVecTakes(view.kind, w.cols) || grouped_kernel || groups > 65535 ||
+      x_rows > 65535) {
+    for (int64_t g = 0; g < groups; ++g) {
+      MatVecRows(w, g * group_rows, group_rows, x + g * x_group_stride, x_rows, x_stride,
+                 y + g * y_group_stride, y_stride, round_bf16, stream);
+    }
+    return;
+  }
+  TiledMatVec m = TiledArgs(group_rows, x_rows, x, x_stride, y, y_stride, round_bf16);
+  m.single = view;
+  m.groups = groups;
+  m.x_group_stride = x_group_stride;
+  m.y_group_stride = y_group_stride;
+  RunTiledMatVec(m, view.kind, w.cols, static_cast<cudaStream_t>(stream.handle()));
+}
+
 void MatVecRowsGrouped(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
                        int64_t x_rows, int64_t x_stride, float* y, int64_t y_stride,
                        bool round_bf16, CudaStream& stream) {

@@ -38,15 +38,20 @@ constexpr int64_t kSharedBytesMax = 160 * 1024;
 // (rows_per_tile x (blocks * 16 + 16) floats) and a tail flag per row.
 template <WeightKind K>
 __global__ void __launch_bounds__(kThreads)
-    TiledKernel(const WeightView* views, const int32_t* ids, WeightView single, int64_t row_begin,
+    TiledKernel(const WeightView* views, const int32_t* ids, WeightView single, int64_t first_row,
                 int64_t rows, int rows_per_tile, const float* x, int64_t x_stride, float* y,
-                int64_t y_stride, bool round_bf16) {
+                int64_t y_stride, int64_t x_group_stride, int64_t y_group_stride,
+                bool round_bf16) {
   extern __shared__ float4 shared4[];
   float* const xs = reinterpret_cast<float*>(shared4);
   const int64_t s = blockIdx.y;
+  // Group g (grid z; one group unless the launch has several): the weight's next `rows` rows
+  // with its own slices of x and y (MatVecRowGroups: the attention's grouped wo_a).
+  const int64_t g = blockIdx.z;
+  const int64_t row_begin = first_row + g * rows;
   const WeightView w = views != nullptr ? views[ids[s]] : single;
   if (w.data == nullptr) return;  // an expert kept on the host (uniform over the CTA)
-  const float* xt = x + s * x_stride;
+  const float* xt = x + s * x_stride + g * x_group_stride;
   const int blocks = static_cast<int>(w.cols / kBlockCols);
   const int stride = blocks * kLaneStride + kLaneStride;  // padded: neighbouring rows, other banks
   float* const sums = xs + w.cols;
@@ -65,7 +70,7 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t tile_row0 = static_cast<int64_t>(blockIdx.x) * rows_per_tile;
   const int tile_rows = static_cast<int>(rows - tile_row0 < rows_per_tile ? rows - tile_row0
                                                                           : rows_per_tile);
-  float* const out = y + s * y_stride + tile_row0;
+  float* const out = y + s * y_stride + g * y_group_stride + tile_row0;
   const int lane = tid & 15;
   if (!exact) {
     // The columns order: 16 lanes per row, 16 rows at a time (every thread takes part in the
@@ -134,10 +139,10 @@ void Launch(const TiledMatVec& m, int rows_per_tile, size_t shared, cudaStream_t
   AllowDynamicSharedMemory(reinterpret_cast<const void*>(TiledKernel<K>),
                            static_cast<int>(kSharedBytesMax), opt_in);
   const dim3 grid(static_cast<unsigned>((m.rows + rows_per_tile - 1) / rows_per_tile),
-                  static_cast<unsigned>(m.inputs));
-  TiledKernel<K><<<grid, kThreads, shared, stream>>>(m.views, m.ids, m.single, m.row_begin, m.rows,
-                                                     rows_per_tile, m.x, m.x_stride, m.y,
-                                                     m.y_stride, m.round_bf16);
+                  static_cast<unsigned>(m.inputs), static_cast<unsigned>(m.groups));
+  TiledKernel<K><<<grid, kThreads, shared, stream>>>(
+      m.views, m.ids, m.single, m.row_begin, m.rows, rows_per_tile, m.x, m.x_stride, m.y,
+      m.y_stride, m.x_group_stride, m.y_group_stride, m.round_bf16);
 }
 
 // Rows per tile: as many as the block sums' budget holds (a multiple of 16, the fold's pass),
@@ -165,8 +170,12 @@ bool TiledMatVecTakes(WeightKind kind, int64_t cols) {
 }
 
 void RunTiledMatVec(const TiledMatVec& m, WeightKind kind, int64_t cols, cudaStream_t stream) {
-  if (m.rows <= 0 || m.inputs <= 0) return;
-  const int rows_per_tile = RowsPerTile(cols, m.rows, m.inputs);
+  if (m.rows <= 0 || m.inputs <= 0 || m.groups <= 0) return;
+  if (m.groups > 65535 || m.inputs > 65535) {
+    throw CudaError("RunTiledMatVec: " + std::to_string(m.inputs) + " inputs x " +
+                    std::to_string(m.groups) + " groups (at most 65535 each)");
+  }
+  const int rows_per_tile = RowsPerTile(cols, m.rows, m.inputs * m.groups);
   const size_t shared = SharedBytes(cols, rows_per_tile);
   switch (kind) {
     case WeightKind::kFP8:

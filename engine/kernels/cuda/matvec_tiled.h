@@ -17,6 +17,8 @@ namespace dsagent::engine::kernels::cuda {
 // One launch: rows [row_begin, row_begin + rows) of a weight times `inputs` activation rows;
 // output i of input t goes to y[t * y_stride + i]. The weight is `single`, or views[ids[t]] per
 // input (ExpertMatVec's slots) when `views` is set; all of them have the same kind and columns.
+// With `groups` > 1, group g does the same with the weight's rows shifted by g * rows, x by
+// g * x_group_stride and y by g * y_group_stride (MatVecRowGroups), all in one launch.
 struct TiledMatVec {
   const WeightView* views = nullptr;
   const int32_t* ids = nullptr;
@@ -26,6 +28,7 @@ struct TiledMatVec {
   int64_t x_stride = 0;
   float* y = nullptr;
   int64_t y_stride = 0;
+  int64_t groups = 1, x_group_stride = 0, y_group_stride = 0;
   bool round_bf16 = false;
 };
 

@@ -376,6 +376,47 @@ TEST(CudaOpsTest, ExpertRowsMatVecGivesExpertMatVecsBits) {
   }
 }
 
+// MatVecRowGroups (one launch, grid z over the groups) = MatVecRows per group, bit for bit: the
+// attention's grouped wo_a shape scaled down, groups starting inside an FP8 scale block (100
+// rows a group), one and three activation rows, strided x and y.
+TEST(CudaOpsTest, MatVecRowGroupsGivesEachGroupsMatVecRowsBits) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(73);
+  for (const WeightFormat format : {WeightFormat::kFP8, WeightFormat::kFP4, WeightFormat::kBF16}) {
+    const int64_t groups = 8, group_rows = 100, group_in = 512, cols = group_in;
+    auto w = testing::MakeWeight(format, groups * group_rows, cols, rng, false);
+    const DeviceWeight dw = DeviceWeight::Upload(w.matrix.rows_view(), groups * group_rows, stream);
+    for (const int64_t x_rows : {int64_t{1}, int64_t{3}}) {
+      const int64_t x_stride = groups * group_in, y_stride = groups * group_rows + 7;
+      std::vector<float> x;
+      for (int64_t t = 0; t < x_rows * groups; ++t) {
+        const auto part = testing::RandomInput(group_in, rng, format != WeightFormat::kBF16);
+        x.insert(x.end(), part.begin(), part.end());
+      }
+      const DeviceBuffer dx = ToDevice(x, stream);
+      DeviceBuffer one(static_cast<size_t>(x_rows * y_stride) * 4), each(one.bytes());
+      one.Zero(stream);
+      each.Zero(stream);
+      MatVecRowGroups(dw, groups, group_rows, dx.as<float>(), x_rows, x_stride, group_in,
+                      one.as<float>(), y_stride, group_rows, true, stream);
+      for (int64_t g = 0; g < groups; ++g) {
+        MatVecRows(dw, g * group_rows, group_rows, dx.as<float>() + g * group_in, x_rows,
+                   x_stride, each.as<float>() + g * group_rows, y_stride, true, stream);
+      }
+      const auto a = ToHost(one, static_cast<size_t>(x_rows * y_stride), stream);
+      const auto b = ToHost(each, static_cast<size_t>(x_rows * y_stride), stream);
+      int differ = 0, written = 0;
+      for (size_t i = 0; i < a.size(); ++i) {
+        differ += Bits(a[i]) != Bits(b[i]) ? 1 : 0;
+        written += b[i] != 0.0f ? 1 : 0;
+      }
+      EXPECT_EQ(differ, 0) << "format " << static_cast<int>(format) << " x" << x_rows;
+      EXPECT_GT(written, static_cast<int>(x_rows * groups * group_rows * 9 / 10));
+    }
+  }
+}
+
 // The grouped kernel with a full group of kRowsGroup (8) inputs in each CTA: a weight of enough
 // tiles that InputsPerCta does not spread the inputs thinner (MultiRowMatVecGivesEachRowItsOneRowBits
 // reaches at most 7 per CTA on a 132-SM device).
