@@ -206,7 +206,7 @@ int main(int argc, char** argv) {
     capacity = all->resident_bytes + reserve.total() +
                static_cast<int64_t>(expert_share * static_cast<double>(all->device_expert_bytes));
   }
-  auto plan = e::PlanPlacement(tensors, capacity, reserve.total());
+  auto plan = e::PlanPlacement(tensors, capacity, reserve.total(), e::kRuntimePlacementOptions);
   if (!plan) {
     std::fprintf(stderr, "cuda_model_bench: %s\n", plan.error().c_str());
     return 1;
@@ -236,6 +236,21 @@ int main(int argc, char** argv) {
     return prompt;
   };
 
+  // With experts on the host, where their time went since the last report (DeviceSequenceModel
+  // ::Offload): the host's wait for the routing, its CPU experts, queueing streamed experts.
+  k::cuda::DeviceSequenceModel::OffloadStats seen;
+  const auto report_offload = [&](const char* what, double calls) {
+    if (plan->all_on_device()) return;
+    const auto now = (*device)->Offload();
+    std::printf(
+        "  offload (%s, per %s): %.3f ms waiting for the routing, %.3f ms host experts on the "
+        "CPU, %.3f ms queueing %.1f streamed experts\n",
+        what, calls == 1 ? "call" : "step", (now.wait_seconds - seen.wait_seconds) / calls * 1e3,
+        (now.host_seconds - seen.host_seconds) / calls * 1e3,
+        (now.stream_queue_seconds - seen.stream_queue_seconds) / calls * 1e3,
+        static_cast<double>(now.streamed_experts - seen.streamed_experts) / calls);
+    seen = now;
+  };
   // Prefill: each length as one Forward call on a fresh sequence (chunked on the device).
   std::vector<double> prefill_tps;
   for (const int64_t n : prefills) {
@@ -251,6 +266,7 @@ int main(int argc, char** argv) {
     std::printf("prefill %lld tokens (chunks of %lld rows): %.1f tokens/s\n",
                 static_cast<long long>(n), static_cast<long long>(k::cuda::kDeviceChunkRows),
                 prefill_tps.back());
+    report_offload("prefill", 1);
   }
   // The decoding sequences: the first length's prompt each.
   std::vector<std::unique_ptr<e::ModelSequence>> seqs;
@@ -265,6 +281,7 @@ int main(int argc, char** argv) {
 
   // Decode: one token per sequence per step; all sequences in one ForwardBatch call per step, or
   // (--one-by-one, or one sequence) a Forward call per sequence.
+  if (!plan->all_on_device()) seen = (*device)->Offload();  // the sequences' prefills aside
   const auto d0 = std::chrono::steady_clock::now();
   std::vector<int32_t> next(static_cast<size_t>(sequences));
   std::vector<e::SequenceStep> batch(static_cast<size_t>(sequences));
@@ -306,6 +323,7 @@ int main(int argc, char** argv) {
       sequences > 1 ? (one_by_one ? " one by one" : " in one ForwardBatch per step") : "",
       probe.devices[0].name.c_str(), copy_bw / 1e9, static_cast<long long>(steps), ms_per_step,
       tokens / decode_s, step_bytes / 1e6, rate / 1e9, 100.0 * rate / copy_bw);
+  report_offload("decode", static_cast<double>(steps));
   if (!json_path.empty()) {
     std::ofstream json(json_path);
     json << "{\"model\": \"" << model_dir << "\", \"layers\": " << c.n_layers

@@ -282,10 +282,14 @@ run() {
     --sequences 8 --one-by-one 1 --json "$OUT/cuda_model_bench_8_one_by_one.json" \
     >"$OUT/cuda_model_bench_8_one_by_one.txt" 2>&1 || rc=1
   tail -2 "$OUT/cuda_model_bench_8_one_by_one.txt"
-  bounded "$mlimit" "$model_bench_bin" --model "$model" --prefill 16 --steps 16 \
+  # Half the routed experts on the host: a 1K prefill (64-row chunks: the planner streams their
+  # host experts into the device pool) and decode (one row: the CPU computes them), with where
+  # the offloaded time went.
+  bounded "$mlimit" "$model_bench_bin" --model "$model" --prefill 1024 --steps 16 \
     --expert-share 0.5 --json "$OUT/cuda_model_bench_offload.json" \
     >"$OUT/cuda_model_bench_offload.txt" 2>&1 || rc=1
-  tail -3 "$OUT/cuda_model_bench_offload.txt"
+  grep -E "^(  streamed|  in pinned|prefill|decode|  offload)" "$OUT/cuda_model_bench_offload.txt" ||
+    tail -3 "$OUT/cuda_model_bench_offload.txt"
   # The multi-row matvec's figures again, last (the output's tail).
   grep -E "^rows .*M=(1|8|128) " "$OUT/cuda_matvec_bench.txt" | head -20 || true
   # The verdicts once more at the very end: the device tool returns only the output's last 12,000

@@ -236,7 +236,8 @@ Expected<InspectPlacement, InspectPlacementError> PlanInspectPlacement(
                  {"kv_reserve_bytes", estimate.kv_bytes},
                  {"workspace_reserve_bytes", estimate.workspace_bytes}};
   header = engine::kernels::DescribeCuda(probe) + "\n" + header + "\n" + reserve_text;
-  auto plan = engine::PlanPlacement(engine::ExpectedTensors(config), capacity, reserve);
+  auto plan = engine::PlanPlacement(engine::ExpectedTensors(config), capacity, reserve,
+                                    engine::kRuntimePlacementOptions);
   if (!plan) {
     result.fits = false;
     result.json["error"] = plan.error();
@@ -248,6 +249,9 @@ Expected<InspectPlacement, InspectPlacementError> PlanInspectPlacement(
   result.json["experts_on_device"] = plan->experts_on_device;
   result.json["device_expert_bytes"] = plan->device_expert_bytes;
   result.json["host_expert_bytes"] = plan->host_expert_bytes;
+  result.json["stream_pool_experts"] = plan->stream_pool_experts;
+  result.json["stream_pool_bytes"] = plan->stream_pool_bytes;
+  result.json["stream_min_rows"] = plan->stream_min_rows;
   Json blocks = Json::array();
   for (const engine::BlockExperts& b : plan->blocks) {
     blocks.push_back({{"block", b.prefix}, {"experts", b.experts}, {"on_device", b.on_device}});

@@ -31,58 +31,17 @@ bool SplitExpertName(const std::string& name, std::string& block, int& expert) {
   return true;
 }
 
-}  // namespace
-
-PlacementReserve PlacementReserveFor(const ModelConfig& config, int64_t context, int sequences) {
-  if (context <= 0) context = config.max_position_embeddings;
-  const int64_t n = std::max(sequences, 1);
-  const kv::KvFootprint kv = kv::ComputeKvFootprint(config, kv::KvLayout::kReference);
-  PlacementReserve r;
-  r.kv_bytes = n * kv.bytes_for(context);
-  // A prefill chunk keeps a few stream-sized fp32 buffers per row alive ([rows, hc, dim]: the
-  // streams, the block input and output, the sub-layer output).
-  const int64_t chunk_activations =
-      kReserveChunkTokens * static_cast<int64_t>(config.hc_mult) * config.dim * 4 * 4;
-  r.workspace_bytes = kDeviceWorkspaceBytes + n * chunk_activations;
-  return r;
-}
-
-Expected<PlacementPlan, std::string> PlanPlacement(const std::vector<ExpectedTensor>& tensors,
-                                                   int64_t device_bytes, int64_t reserve_bytes) {
-  PlacementPlan plan;
-  plan.device_bytes = device_bytes;
-  plan.reserve_bytes = reserve_bytes;
-  std::map<std::string, size_t> block_index;
-  for (const ExpectedTensor& t : tensors) {
-    const int64_t bytes = TensorBytes(t);
-    std::string block;
-    int expert = 0;
-    if (!t.routed_expert || !SplitExpertName(t.name, block, expert)) {
-      plan.resident_bytes += bytes;
-      continue;
-    }
-    auto [it, added] = block_index.emplace(block, plan.blocks.size());
-    if (added) plan.blocks.push_back({.prefix = block, .mtp = t.mtp});
-    BlockExperts& b = plan.blocks[it->second];
-    b.experts = std::max(b.experts, expert + 1);
-    // Every expert of a block has the same tensors; count expert 0's bytes.
-    if (expert == 0) b.bytes_per_expert += bytes;
-  }
-  for (const BlockExperts& b : plan.blocks) {
-    plan.experts_total += b.experts;
+// Places the routed experts in `budget` bytes of device memory: main layers first, round robin
+// by expert index; then the MTP blocks the same way. Resets any earlier placement.
+void PlaceExperts(PlacementPlan& plan, int64_t budget) {
+  plan.experts_on_device = 0;
+  plan.device_expert_bytes = 0;
+  plan.host_expert_bytes = 0;
+  for (BlockExperts& b : plan.blocks) {
+    b.on_device = 0;
     plan.host_expert_bytes += b.experts * b.bytes_per_expert;
   }
-  const int64_t budget = device_bytes - reserve_bytes - plan.resident_bytes;
-  if (budget < 0) {
-    return MakeUnexpected(
-        "a device of " + PlacementGiB(device_bytes) + " cannot hold this model's attention, " +
-        "shared experts, norms and head (" + PlacementGiB(plan.resident_bytes) +
-        ") plus the reserve for the KV state and activations (" + PlacementGiB(reserve_bytes) +
-        "): it needs at least " + PlacementGiB(plan.resident_bytes + reserve_bytes) +
-        "; use a larger device or --device cpu");
-  }
   int64_t left = budget;
-  // Main layers first, round robin by expert index; then the MTP blocks the same way.
   for (const bool mtp : {false, true}) {
     int max_experts = 0;
     for (const BlockExperts& b : plan.blocks) {
@@ -105,6 +64,70 @@ Expected<PlacementPlan, std::string> PlanPlacement(const std::vector<ExpectedTen
     }
     if (full) break;
   }
+}
+
+}  // namespace
+
+PlacementReserve PlacementReserveFor(const ModelConfig& config, int64_t context, int sequences) {
+  if (context <= 0) context = config.max_position_embeddings;
+  const int64_t n = std::max(sequences, 1);
+  const kv::KvFootprint kv = kv::ComputeKvFootprint(config, kv::KvLayout::kReference);
+  PlacementReserve r;
+  r.kv_bytes = n * kv.bytes_for(context);
+  // A prefill chunk keeps a few stream-sized fp32 buffers per row alive ([rows, hc, dim]: the
+  // streams, the block input and output, the sub-layer output).
+  const int64_t chunk_activations =
+      kReserveChunkTokens * static_cast<int64_t>(config.hc_mult) * config.dim * 4 * 4;
+  r.workspace_bytes = kDeviceWorkspaceBytes + n * chunk_activations;
+  return r;
+}
+
+Expected<PlacementPlan, std::string> PlanPlacement(const std::vector<ExpectedTensor>& tensors,
+                                                   int64_t device_bytes, int64_t reserve_bytes,
+                                                   const PlacementOptions& options) {
+  PlacementPlan plan;
+  plan.device_bytes = device_bytes;
+  plan.reserve_bytes = reserve_bytes;
+  std::map<std::string, size_t> block_index;
+  for (const ExpectedTensor& t : tensors) {
+    const int64_t bytes = TensorBytes(t);
+    std::string block;
+    int expert = 0;
+    if (!t.routed_expert || !SplitExpertName(t.name, block, expert)) {
+      plan.resident_bytes += bytes;
+      continue;
+    }
+    auto [it, added] = block_index.emplace(block, plan.blocks.size());
+    if (added) plan.blocks.push_back({.prefix = block, .mtp = t.mtp});
+    BlockExperts& b = plan.blocks[it->second];
+    b.experts = std::max(b.experts, expert + 1);
+    // Every expert of a block has the same tensors; count expert 0's bytes.
+    if (expert == 0) b.bytes_per_expert += bytes;
+  }
+  for (const BlockExperts& b : plan.blocks) plan.experts_total += b.experts;
+  const int64_t budget = device_bytes - reserve_bytes - plan.resident_bytes;
+  if (budget < 0) {
+    return MakeUnexpected(
+        "a device of " + PlacementGiB(device_bytes) + " cannot hold this model's attention, " +
+        "shared experts, norms and head (" + PlacementGiB(plan.resident_bytes) +
+        ") plus the reserve for the KV state and activations (" + PlacementGiB(reserve_bytes) +
+        "): it needs at least " + PlacementGiB(plan.resident_bytes + reserve_bytes) +
+        "; use a larger device or --device cpu");
+  }
+  PlaceExperts(plan, budget);
+  if (!plan.all_on_device() && options.stream_pool_experts > 0) {
+    // Room for a stream pool, taken from the experts' budget, then the experts placed again.
+    int64_t largest = 0;
+    for (const BlockExperts& b : plan.blocks) largest = std::max(largest, b.bytes_per_expert);
+    int64_t pool = options.stream_pool_experts;
+    while (pool > 0 && pool * largest > budget) pool /= 2;
+    if (pool > 0 && largest > 0) {
+      PlaceExperts(plan, budget - pool * largest);
+      plan.stream_pool_experts = pool;
+      plan.stream_pool_bytes = pool * largest;
+      plan.stream_min_rows = std::max<int64_t>(options.stream_min_rows, 1);
+    }
+  }
   return plan;
 }
 
@@ -119,6 +142,12 @@ std::string DescribePlacement(const PlacementPlan& p) {
   out += "  in pinned host memory (CPU kernels): " +
          std::to_string(p.experts_total - p.experts_on_device) + " routed experts (" +
          PlacementGiB(p.host_expert_bytes) + ")\n";
+  if (p.stream_pool_experts > 0) {
+    out += "  streamed to the device for MoE calls of " + std::to_string(p.stream_min_rows) +
+           " rows or more (prefill chunks): a pool of " + std::to_string(p.stream_pool_experts) +
+           " experts (" + PlacementGiB(p.stream_pool_bytes) +
+           "); shorter calls compute them on the CPU\n";
+  }
   // Runs of consecutive blocks with the same split, e.g. "layers.0-42: 128/256 experts on the
   // device".
   for (size_t i = 0; i < p.blocks.size();) {

@@ -40,7 +40,8 @@ Expected<ChosenSequenceModel, std::string> MakeSequenceModel(forward::Model& mod
   if (choice.gpu_memory > 0 && choice.gpu_memory < capacity) capacity = choice.gpu_memory;
   const PlacementReserve reserve =
       PlacementReserveFor(c, context, choice.sequences > 1 ? choice.sequences : 1);
-  auto plan = PlanPlacement(ExpectedTensors(c), capacity, reserve.total());
+  auto plan =
+      PlanPlacement(ExpectedTensors(c), capacity, reserve.total(), kRuntimePlacementOptions);
   if (!plan) {
     return MakeUnexpected(name + " (" + device.name + "): " + plan.error() +
                           " (the reserve for the KV state of " + std::to_string(context) +

@@ -90,6 +90,8 @@ std::unique_ptr<DeviceModel> UploadPlannedModel(const forward::Model& model,
   if (any_on_host) {
     host = std::make_unique<HostExpertCompute>(options.host_threads);
     offload.cx = &host->cx;
+    offload.stream_pool_experts = plan.stream_pool_experts;
+    offload.stream_min_rows = plan.stream_min_rows;
   }
   return std::make_unique<DeviceModel>(UploadModel(model.weights(), c, options.context, stream,
                                                    any_on_host ? &offload : nullptr));

@@ -88,7 +88,7 @@ HostExpertCompute::HostExpertCompute(int threads)
     : pool(threads), ops(pool), cx{pool, Numerics::kFast, ops} {}
 
 DeviceMoe UploadMoe(const forward::MoeWeights& w, const ModelConfig& c, CudaStream& stream,
-                    int64_t on_device, const forward::Compute* cx) {
+                    int64_t on_device, const forward::Compute* cx, const MoeStreaming* streaming) {
   MoeShape shape;
   shape.dim = c.dim;
   shape.inter = w.shared.w1.rows;
@@ -134,6 +134,10 @@ DeviceMoe UploadMoe(const forward::MoeWeights& w, const ModelConfig& c, CudaStre
                                 int64_t n, float* out) {
     forward::RoutedExpertsForward(w, c, xq, ids, weights, n, out, *cx);
   };
+  if (streaming != nullptr && streaming->pools != nullptr && streaming->min_rows > 0) {
+    offload.stream = streaming->pools;
+    offload.stream_min_rows = streaming->min_rows;
+  }
   return DeviceMoe::Create(shape, rows, stream, &offload);
 }
 
@@ -143,9 +147,10 @@ DeviceHcWeights UploadHc(const forward::HcWeights& w, CudaStream& stream) {
 
 DeviceBlock UploadBlock(const forward::BlockWeights& w, const ModelConfig& c,
                         const forward::Rope& rope, int64_t tokens, CudaStream& stream,
-                        int64_t experts_on_device, const forward::Compute* cx) {
+                        int64_t experts_on_device, const forward::Compute* cx,
+                        const MoeStreaming* streaming) {
   return DeviceBlock::Create(HcShapeOf(c), UploadAttention(w.attn, c, rope, tokens, stream),
-                             UploadMoe(w.ffn, c, stream, experts_on_device, cx),
+                             UploadMoe(w.ffn, c, stream, experts_on_device, cx, streaming),
                              UploadHc(w.hc_attn, stream),
                              UploadHc(w.hc_ffn, stream), w.attn_norm, w.ffn_norm, stream);
 }
@@ -158,24 +163,53 @@ DeviceHead UploadHead(const forward::HcWeights& hc_head, const std::vector<float
 
 DeviceMtp UploadMtp(const forward::MtpWeights& w, const ModelConfig& c, const forward::Rope& rope,
                     int64_t tokens, CudaStream& stream, int64_t experts_on_device,
-                    const forward::Compute* cx) {
+                    const forward::Compute* cx, const MoeStreaming* streaming) {
   return DeviceMtp::Create(HcShapeOf(c), w.e_proj.rows_view(), w.h_proj.rows_view(), w.enorm,
                            w.hnorm,
-                           UploadBlock(w.block, c, rope, tokens, stream, experts_on_device, cx),
+                           UploadBlock(w.block, c, rope, tokens, stream, experts_on_device, cx,
+                                       streaming),
                            UploadHc(w.hc_head, stream), w.norm, stream);
+}
+
+std::shared_ptr<ExpertStreamPools> MakeExpertStreamPools(const forward::ModelWeights& w,
+                                                         const ModelConfig& c, int64_t capacity) {
+  const forward::ExpertWeights* e = nullptr;
+  for (const forward::BlockWeights& b : w.layers) {
+    if (!b.ffn.experts.empty()) {
+      e = &b.ffn.experts.front();
+      break;
+    }
+  }
+  if (e == nullptr || capacity <= 0) return nullptr;
+  auto pools = std::make_shared<ExpertStreamPools>();
+  const auto pool = [&](const forward::WeightMatrix& m) {
+    const WeightRows r = m.rows_view();
+    return ExpertStreamPool::Create(r.format, m.rows, r.cols, c.n_routed_experts, capacity);
+  };
+  pools->w1 = pool(e->w1);
+  pools->w2 = pool(e->w2);
+  pools->w3 = pool(e->w3);
+  return pools;
 }
 
 // Every decoder layer, the head and the MTP blocks, with room for `tokens` positions.
 DeviceModel UploadModel(const forward::ModelWeights& w, const ModelConfig& c, int64_t tokens,
                         CudaStream& stream, const ExpertOffload* offload) {
   const forward::Rope window_rope(c, false), compressed_rope(c, true);
+  MoeStreaming streaming;
+  if (offload != nullptr && offload->stream_pool_experts > 0 && offload->stream_min_rows > 0) {
+    streaming.pools = MakeExpertStreamPools(w, c, offload->stream_pool_experts);
+    streaming.min_rows = offload->stream_min_rows;
+  }
+  const MoeStreaming* streams = streaming.pools != nullptr ? &streaming : nullptr;
   std::vector<DeviceBlock> layers;
   for (size_t l = 0; l < w.layers.size(); ++l) {
     const forward::BlockWeights& b = w.layers[l];
     const int64_t on_device =
         offload != nullptr && l < offload->on_device.size() ? offload->on_device[l] : -1;
     layers.push_back(UploadBlock(b, c, b.attn.ratio > 0 ? compressed_rope : window_rope, tokens,
-                                 stream, on_device, offload != nullptr ? offload->cx : nullptr));
+                                 stream, on_device, offload != nullptr ? offload->cx : nullptr,
+                                 streams));
   }
   DeviceModel m = DeviceModel::Create(HcShapeOf(c), w.embed.rows_view(), w.embed.rows, tokens,
                                       std::move(layers),
@@ -186,7 +220,7 @@ DeviceModel UploadModel(const forward::ModelWeights& w, const ModelConfig& c, in
         offload != nullptr && i < offload->mtp_on_device.size() ? offload->mtp_on_device[i] : -1;
     m.mtp.push_back(UploadMtp(mtp, c, mtp.block.attn.ratio > 0 ? compressed_rope : window_rope,
                               tokens, stream, on_device,
-                              offload != nullptr ? offload->cx : nullptr));
+                              offload != nullptr ? offload->cx : nullptr, streams));
   }
   return m;
 }

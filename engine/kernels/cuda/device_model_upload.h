@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -42,12 +43,21 @@ DeviceCompressor UploadCompressor(const forward::CompressorWeights& w, const for
 DeviceAttention UploadAttention(const forward::AttentionWeights& w, const ModelConfig& c,
                                 const forward::Rope& rope, int64_t tokens, CudaStream& stream);
 
+// How the MoE layers of a model stream their host experts (moe_step.h MoeOffload::stream): the
+// model's one set of pools and the row count from which a call streams.
+struct MoeStreaming {
+  std::shared_ptr<ExpertStreamPools> pools;
+  int64_t min_rows = 0;
+};
+
 // A MoE layer; tid2eid (I64 or I32, as the checkpoint stores it) becomes an int32 table. Routed
 // experts 0..on_device-1 go to the device (-1: all of them); the others stay in host memory and
-// are computed there by `cx`'s CPU kernels (forward::RoutedExpertsForward, moe_step.h's offload):
-// `w` and `cx` must then outlive the DeviceMoe.
+// are computed there by `cx`'s CPU kernels (forward::RoutedExpertsForward, moe_step.h's offload)
+// or, with `streaming`, streamed to the device for long calls: `w` and `cx` must then outlive the
+// DeviceMoe.
 DeviceMoe UploadMoe(const forward::MoeWeights& w, const ModelConfig& c, CudaStream& stream,
-                    int64_t on_device = -1, const forward::Compute* cx = nullptr);
+                    int64_t on_device = -1, const forward::Compute* cx = nullptr,
+                    const MoeStreaming* streaming = nullptr);
 
 // The expert offload of a whole model (engine/model/placement_plan.h's BlockExperts::on_device
 // per main layer): layer l keeps experts 0..on_device[l]-1 on the device (all where the vector
@@ -57,6 +67,9 @@ struct ExpertOffload {
   std::vector<int64_t> on_device;
   std::vector<int64_t> mtp_on_device;  // the same per MTP block (the plan's "mtp.M." blocks)
   const forward::Compute* cx = nullptr;
+  // The plan's streaming (PlacementPlan::stream_pool_experts, stream_min_rows; 0: none): one pool
+  // of that many experts for the whole model.
+  int64_t stream_pool_experts = 0, stream_min_rows = 0;
 };
 
 // The CPU side of the expert offload: a thread pool and the CPU kernels in `fast` numerics (the
@@ -72,7 +85,8 @@ DeviceHcWeights UploadHc(const forward::HcWeights& w, CudaStream& stream);
 
 DeviceBlock UploadBlock(const forward::BlockWeights& w, const ModelConfig& c,
                         const forward::Rope& rope, int64_t tokens, CudaStream& stream,
-                        int64_t experts_on_device = -1, const forward::Compute* cx = nullptr);
+                        int64_t experts_on_device = -1, const forward::Compute* cx = nullptr,
+                        const MoeStreaming* streaming = nullptr);
 
 DeviceHead UploadHead(const forward::HcWeights& hc_head, const std::vector<float>& norm,
                       const forward::WeightMatrix& head, const ModelConfig& c, CudaStream& stream);
@@ -82,7 +96,12 @@ DeviceHead UploadHead(const forward::HcWeights& hc_head, const std::vector<float
 // model's.
 DeviceMtp UploadMtp(const forward::MtpWeights& w, const ModelConfig& c, const forward::Rope& rope,
                     int64_t tokens, CudaStream& stream, int64_t experts_on_device = -1,
-                    const forward::Compute* cx = nullptr);
+                    const forward::Compute* cx = nullptr, const MoeStreaming* streaming = nullptr);
+
+// The stream pools for a model's routed experts (the first MoE layer's shapes; every layer and
+// MTP block shares them): `capacity` experts, a table for all of them.
+std::shared_ptr<ExpertStreamPools> MakeExpertStreamPools(const forward::ModelWeights& w,
+                                                         const ModelConfig& c, int64_t capacity);
 
 // Every decoder layer, the head and the MTP blocks, for sequences of up to `tokens` positions
 // (the weights only: DeviceSequence::Create makes each sequence's state); `offload` keeps some

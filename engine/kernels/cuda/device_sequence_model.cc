@@ -83,6 +83,20 @@ Expected<std::unique_ptr<DeviceSequenceModel>, std::string> DeviceSequenceModel:
   return m;
 }
 
+DeviceSequenceModel::OffloadStats DeviceSequenceModel::Offload() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  OffloadStats o;
+  const auto add = [&o](const DeviceMoe& m) {
+    o.wait_seconds += m.offload_wait_seconds;
+    o.host_seconds += m.offload_host_seconds;
+    o.stream_queue_seconds += m.stream_queue_seconds;
+    o.streamed_experts += m.streamed_experts;
+  };
+  for (const DeviceBlock& b : model_->layers) add(b.ffn);
+  for (const DeviceMtp& m : model_->mtp) add(m.block.ffn);
+  return o;
+}
+
 std::unique_ptr<ModelSequence> DeviceSequenceModel::NewSequence() {
   std::unique_ptr<DeviceModelSequence> seq(new DeviceModelSequence(*this));
   std::lock_guard<std::mutex> lock(mutex_);

@@ -80,6 +80,15 @@ class DeviceSequenceModel final : public SequenceModel {
   const ModelConfig& config() const override { return config_; }
   int64_t context() const { return context_; }
 
+  // Where the routed experts kept on the host went so far, summed over every MoE layer and MTP
+  // block (moe_step.h DeviceMoe): seconds the host waited for the routing, computed host experts,
+  // queued streamed experts' copies, and how many experts were streamed (0 without streaming).
+  struct OffloadStats {
+    double wait_seconds = 0, host_seconds = 0, stream_queue_seconds = 0;
+    int64_t streamed_experts = 0;
+  };
+  OffloadStats Offload();
+
   // An empty sequence. When the device cannot allocate its state (out of memory), the sequence
   // carries the CUDA error and every call on it returns that error.
   std::unique_ptr<ModelSequence> NewSequence() override;

@@ -13,6 +13,7 @@
 // column counts), where lane j reads columns j, j+16, ... of a row.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
@@ -22,6 +23,7 @@
 #include "engine/kernels/cuda/matvec_lanes.cuh"
 #include "engine/kernels/cuda/matvec_tiled.h"
 #include "engine/kernels/cuda/ops.h"
+#include "engine/kernels/cuda/weight_upload.h"
 
 namespace dsagent::engine::kernels::cuda {
 namespace {
@@ -278,7 +280,80 @@ DeviceWeightSet DeviceWeightSet::Upload(const std::vector<WeightRows>& weights, 
   return set;
 }
 
+ExpertSetViews Views(const DeviceWeightSet& set) {
+  return ExpertSetViews{set.views.as<const WeightView>(), set.format, set.rows, set.cols};
+}
+
+ExpertStreamPool ExpertStreamPool::Create(WeightFormat format, int64_t rows, int64_t cols,
+                                          int64_t experts, int64_t capacity) {
+  if (capacity < 0 || experts < 0) {
+    throw std::invalid_argument("ExpertStreamPool: negative capacity or expert count");
+  }
+  auto layout = UploadLayout(format, rows, cols);
+  if (!layout) throw std::invalid_argument(layout.error());
+  ExpertStreamPool pool;
+  pool.capacity = capacity;
+  for (int64_t i = 0; i < capacity; ++i) {
+    DeviceWeight w;
+    w.format = format;
+    w.rows = rows;
+    w.cols = cols;
+    w.scale_cols = layout->scale_cols;
+    w.data = DeviceBuffer(static_cast<size_t>(layout->data_bytes));
+    if (layout->scale_bytes() > 0) w.scale = DeviceBuffer(static_cast<size_t>(layout->scale_bytes()));
+    pool.entries.push_back(std::move(w));
+  }
+  pool.table = DeviceBuffer(static_cast<size_t>(std::max<int64_t>(experts, 1)) * sizeof(WeightView));
+  return pool;
+}
+
+ExpertSetViews StreamExperts(const DeviceWeightSet& set, const std::vector<WeightRows>& host,
+                             const int32_t* experts, int64_t n, ExpertStreamPool& pool,
+                             CudaStream& stream) {
+  const int64_t count = static_cast<int64_t>(host.size());
+  if (n < 0 || n > pool.capacity) {
+    throw std::invalid_argument("StreamExperts: " + std::to_string(n) + " experts, the pool holds " +
+                                std::to_string(pool.capacity));
+  }
+  if (pool.table.bytes() < static_cast<size_t>(count) * sizeof(WeightView)) {
+    throw std::invalid_argument("StreamExperts: the pool's table is for fewer experts than " +
+                                std::to_string(count));
+  }
+  // The set's own views (the host experts' without data), then the streamed ones at their entries.
+  std::vector<WeightView> table;
+  table.reserve(static_cast<size_t>(count));
+  for (int64_t e = 0; e < count; ++e) {
+    table.push_back(e < set.on_device ? ViewOf(set.weights[static_cast<size_t>(e)])
+                                      : WeightView{KindOf(set.format), nullptr, nullptr, set.cols, 0});
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const int32_t e = experts[i];
+    if (e < set.on_device || e >= count) {
+      throw std::invalid_argument("StreamExperts: expert " + std::to_string(e) +
+                                  " is not one kept on the host (" + std::to_string(set.on_device) +
+                                  ".." + std::to_string(count - 1) + ")");
+    }
+    const WeightRows& w = host[static_cast<size_t>(e)];
+    DeviceWeight& entry = pool.entries[static_cast<size_t>(i)];
+    if (w.format != entry.format || w.cols != entry.cols) {
+      throw std::invalid_argument("StreamExperts: expert " + std::to_string(e) +
+                                  " differs in format or columns from the pool's");
+    }
+    entry.data.Upload(w.data, entry.data.bytes(), stream);
+    if (entry.scale.bytes() > 0) entry.scale.Upload(w.scale, entry.scale.bytes(), stream);
+    table[static_cast<size_t>(e)] = ViewOf(entry);
+  }
+  pool.table.Upload(table.data(), table.size() * sizeof(WeightView), stream);
+  return ExpertSetViews{pool.table.as<const WeightView>(), set.format, set.rows, set.cols};
+}
+
 void ExpertMatVec(const DeviceWeightSet& set, const int32_t* ids, int64_t slots, const float* x,
+                  int64_t x_stride, float* y, int64_t y_stride, bool round_bf16,
+                  CudaStream& stream) {
+  ExpertMatVec(Views(set), ids, slots, x, x_stride, y, y_stride, round_bf16, stream);
+}
+
+void ExpertMatVec(const ExpertSetViews& set, const int32_t* ids, int64_t slots, const float* x,
                   int64_t x_stride, float* y, int64_t y_stride, bool round_bf16,
                   CudaStream& stream) {
   if (set.rows <= 0 || slots <= 0) return;
@@ -287,7 +362,7 @@ void ExpertMatVec(const DeviceWeightSet& set, const int32_t* ids, int64_t slots,
   const WeightKind kind = KindOf(set.format);
   if (TiledMatVecTakes(kind, set.cols)) {
     TiledMatVec m = TiledArgs(set.rows, slots, x, x_stride, y, y_stride, round_bf16);
-    m.views = set.views.as<const WeightView>();
+    m.views = set.views;
     m.ids = ids;
     RunTiledMatVec(m, kind, set.cols, static_cast<cudaStream_t>(stream.handle()));
     return;
@@ -296,7 +371,7 @@ void ExpertMatVec(const DeviceWeightSet& set, const int32_t* ids, int64_t slots,
   const dim3 grid(static_cast<unsigned>((set.rows + kRowsPerBlock - 1) / kRowsPerBlock),
                   static_cast<unsigned>(slots));
   ExpertMatVecKernel<<<grid, block, 0, static_cast<cudaStream_t>(stream.handle())>>>(
-      set.views.as<const WeightView>(), ids, set.rows, x, x_stride, y, y_stride, round_bf16);
+      set.views, ids, set.rows, x, x_stride, y, y_stride, round_bf16);
   CheckCuda(cudaGetLastError(), "ExpertMatVec launch");
 }
 
@@ -326,6 +401,12 @@ void GroupExpertSlots(const int32_t* ids, int64_t slots, ExpertGroups& groups,
 void ExpertRowsMatVec(const DeviceWeightSet& set, const ExpertGroups& groups, const int32_t* ids,
                       int64_t slots, const float* x, int64_t x_stride, float* y, int64_t y_stride,
                       bool round_bf16, CudaStream& stream) {
+  ExpertRowsMatVec(Views(set), groups, ids, slots, x, x_stride, y, y_stride, round_bf16, stream);
+}
+
+void ExpertRowsMatVec(const ExpertSetViews& set, const ExpertGroups& groups, const int32_t* ids,
+                      int64_t slots, const float* x, int64_t x_stride, float* y, int64_t y_stride,
+                      bool round_bf16, CudaStream& stream) {
   if (set.rows <= 0 || slots <= 0) return;
   const WeightKind kind = KindOf(set.format);
   if (!TiledMatVecRowsTakes(kind, set.cols, set.rows) || slots > groups.max_slots) {
@@ -333,7 +414,7 @@ void ExpertRowsMatVec(const DeviceWeightSet& set, const ExpertGroups& groups, co
     return;
   }
   ExpertRowsArgs a;
-  a.views = set.views.as<const WeightView>();
+  a.views = set.views;
   a.pieces = groups.pieces.as<const ExpertPiece>();
   a.n_pieces = groups.count.as<const int32_t>();
   a.order = groups.order.as<const int32_t>();

@@ -4,6 +4,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "engine/kernels/cuda/expert_stream_choice.h"
+
 namespace dsagent::engine::kernels::cuda {
 namespace {
 
@@ -57,6 +59,23 @@ DeviceMoe DeviceMoe::Create(const MoeShape& s, const MoeWeightRows& w, CudaStrea
     m.host_experts = offload->compute;
     m.staged = PinnedHostBuffer(static_cast<size_t>(2 * k + s.dim + k * s.dim) * 4);
     m.staged_ready = std::make_unique<CudaEvent>();
+    const ExpertStreamPools* pools = offload->stream.get();
+    if (pools != nullptr && offload->stream_min_rows > 0 && pools->w1.capacity > 0) {
+      // The pools must take this layer's experts (the planner makes one pool for the model).
+      const auto fits = [&](const ExpertStreamPool& p, const WeightRows& expert, int64_t rows) {
+        return p.capacity == pools->w1.capacity && !p.entries.empty() &&
+               p.entries[0].format == expert.format && p.entries[0].rows == rows &&
+               p.entries[0].cols == expert.cols;
+      };
+      need(fits(pools->w1, w.w1[0], s.inter) && fits(pools->w2, w.w2[0], s.dim) &&
+               fits(pools->w3, w.w3[0], s.inter),
+           "the expert stream pools do not take this layer's experts (format or shape)");
+      m.stream_pools = offload->stream;
+      m.stream_min_rows = offload->stream_min_rows;
+      m.host_w1 = w.w1;
+      m.host_w2 = w.w2;
+      m.host_w3 = w.w3;
+    }
   }
   m.shared_w1 = DeviceWeight::Upload(w.shared_w1, s.inter, stream);
   m.shared_w2 = DeviceWeight::Upload(w.shared_w2, s.dim, stream);
@@ -185,29 +204,8 @@ void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, 
     scratch.x_quant.DownloadAt(0, host_xq, static_cast<size_t>(rows * s.dim) * 4, stream);
     m.staged_ready->Record(stream);
   }
-  float* g = scratch.g.as<float>();
-  float* u = scratch.u.as<float>();
-  float* routed = scratch.routed.as<float>();
-  // With the grouped kernels chosen (GroupedRowKernels), the slots grouped by expert once, for
-  // the three products: each chosen expert's weights read once per group of up to 8 of its slots.
-  const bool grouped = GroupedRowKernels() && rows > 1 && slots <= scratch.groups.max_slots;
-  if (grouped) GroupExpertSlots(ids, slots, scratch.groups, stream);
-  const auto experts = [&](const DeviceWeightSet& set, const float* in, int64_t in_stride,
-                           float* y, int64_t y_stride) {
-    if (grouped) {
-      ExpertRowsMatVec(set, scratch.groups, ids, slots, in, in_stride, y, y_stride, true, stream);
-    } else {
-      ExpertMatVec(set, ids, slots, in, in_stride, y, y_stride, true, stream);
-    }
-  };
-  experts(m.w1, x_slots, s.dim, g, s.inter);
-  experts(m.w3, x_slots, s.dim, u, s.inter);
-  SwiGlu(g, u, slots, s.inter, weights, s.swiglu_limit, g, stream);
-  float* hq = scratch.h_quant.as<float>();
-  CopyDeviceToDevice(hq, g, static_cast<size_t>(slots * s.inter) * sizeof(float), stream);
-  ActQuant(hq, slots, s.inter, 128, ActQuantFormat::kFp8, stream);
-  experts(m.w2, hq, s.inter, routed, s.dim);
-  // The shared expert on every row (no clamp).
+  // The shared expert on every row (no clamp), queued first: it needs no routing, so the device
+  // computes it while the host waits for the routing (offload) and streams experts.
   float* sg = scratch.shared_g.as<float>();
   float* su = scratch.shared_u.as<float>();
   float* so = scratch.shared_out.as<float>();
@@ -218,20 +216,72 @@ void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, 
   CopyDeviceToDevice(su, sg, static_cast<size_t>(rows * s.inter) * sizeof(float), stream);
   ActQuant(su, rows, s.inter, 128, ActQuantFormat::kFp8, stream);
   MatVec(m.shared_w2, su, rows, s.inter, so, s.dim, true, stream);
-  if (offload) {
+  // Streaming: once the routing is on the host, the host experts chosen most go to the pools and
+  // the expert products below read them there; the CPU keeps the rest.
+  ExpertSetViews v1 = Views(m.w1), v2 = Views(m.w2), v3 = Views(m.w3);
+  std::vector<uint8_t> streamed;
+  const bool stream_call = offload && m.stream_pools != nullptr && rows >= m.stream_min_rows;
+  bool waited = false;
+  const auto wait_for_routing = [&] {
     const auto t0 = std::chrono::steady_clock::now();
     m.staged_ready->Synchronize();
+    m.offload_wait_seconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    waited = true;
+  };
+  if (stream_call) {
+    wait_for_routing();
+    const auto t0 = std::chrono::steady_clock::now();
+    ExpertStreamPools& pools = *m.stream_pools;
+    const std::vector<int32_t> chosen = ChooseStreamedExperts(
+        host_ids, slots, m.on_device, s.route.experts, pools.w1.capacity, streamed);
+    if (!chosen.empty()) {
+      const auto n = static_cast<int64_t>(chosen.size());
+      v1 = StreamExperts(m.w1, m.host_w1, chosen.data(), n, pools.w1, stream);
+      v3 = StreamExperts(m.w3, m.host_w3, chosen.data(), n, pools.w3, stream);
+      v2 = StreamExperts(m.w2, m.host_w2, chosen.data(), n, pools.w2, stream);
+      m.streamed_experts += n;
+    }
+    m.stream_queue_seconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  float* g = scratch.g.as<float>();
+  float* u = scratch.u.as<float>();
+  float* routed = scratch.routed.as<float>();
+  // With the grouped kernels chosen (GroupedRowKernels), the slots grouped by expert once, for
+  // the three products: each chosen expert's weights read once per group of up to 8 of its slots.
+  const bool grouped = GroupedRowKernels() && rows > 1 && slots <= scratch.groups.max_slots;
+  if (grouped) GroupExpertSlots(ids, slots, scratch.groups, stream);
+  const auto experts = [&](const ExpertSetViews& set, const float* in, int64_t in_stride,
+                           float* y, int64_t y_stride) {
+    if (grouped) {
+      ExpertRowsMatVec(set, scratch.groups, ids, slots, in, in_stride, y, y_stride, true, stream);
+    } else {
+      ExpertMatVec(set, ids, slots, in, in_stride, y, y_stride, true, stream);
+    }
+  };
+  experts(v1, x_slots, s.dim, g, s.inter);
+  experts(v3, x_slots, s.dim, u, s.inter);
+  SwiGlu(g, u, slots, s.inter, weights, s.swiglu_limit, g, stream);
+  float* hq = scratch.h_quant.as<float>();
+  CopyDeviceToDevice(hq, g, static_cast<size_t>(slots * s.inter) * sizeof(float), stream);
+  ActQuant(hq, slots, s.inter, 128, ActQuantFormat::kFp8, stream);
+  experts(v2, hq, s.inter, routed, s.dim);
+  if (offload) {
+    if (!waited) wait_for_routing();
     const auto t1 = std::chrono::steady_clock::now();
     for (int64_t t = 0; t < rows; ++t) {
-      // Row t's slots routed to host experts, packed at the front of its staging arrays.
+      // Row t's slots routed to host experts not streamed, packed at the front of its staging
+      // arrays.
       int32_t* row_ids = host_ids + t * k;
       float* row_weights = host_weights + t * k;
       int64_t row_slots[kMaxRouteK];
       int64_t n = 0;
       for (int64_t i = 0; i < k; ++i) {
-        if (row_ids[i] >= m.on_device) {
+        const int32_t e = row_ids[i];
+        if (e >= m.on_device && (streamed.empty() || streamed[static_cast<size_t>(e)] == 0)) {
           row_slots[n] = i;
-          row_ids[n] = row_ids[i];
+          row_ids[n] = e;
           row_weights[n] = row_weights[i];
           ++n;
         }
@@ -244,7 +294,6 @@ void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, 
                                 row_out + j * s.dim, static_cast<size_t>(s.dim) * 4, stream);
       }
     }
-    m.offload_wait_seconds += std::chrono::duration<double>(t1 - t0).count();
     m.offload_host_seconds +=
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
   }

@@ -49,9 +49,21 @@ struct MoeWeightRows {
 // expert ids[i] with routing weight weights[i] on xq [dim], the token's FP8-quantised input.
 using HostExpertsFn = std::function<void(const float* xq, const int32_t* ids,
                                          const float* weights, int64_t n, float* out)>;
+// The pools routed experts kept on the host are streamed into (ops.h ExpertStreamPool), one per
+// weight of an expert, shared by every layer of a model (the calls run in stream order).
+struct ExpertStreamPools {
+  ExpertStreamPool w1, w2, w3;
+};
+
 struct MoeOffload {
   int64_t on_device = 0;  // experts 0..on_device-1 on the device
   HostExpertsFn compute;  // the others
+  // MoeRows calls of at least stream_min_rows rows (0: none) stream the host experts their slots
+  // chose into `stream` (at most its capacity; the rest are computed by `compute`), then run
+  // them on the device: the placement planner's choice (placement_plan.h: prefill chunks stream,
+  // decode steps and small batches compute on the CPU).
+  std::shared_ptr<ExpertStreamPools> stream;
+  int64_t stream_min_rows = 0;
 };
 
 struct DeviceMoe {
@@ -61,9 +73,16 @@ struct DeviceMoe {
   // The offload's host side of a token: ids [k] int32, weights [k], xq [dim], out [k, dim].
   PinnedHostBuffer staged;
   std::unique_ptr<CudaEvent> staged_ready;
-  // Where an offloaded token's host time goes, summed over MoeDecode calls (the benchmark reads
-  // them): waiting for the router's copies, then computing the host experts.
-  double offload_wait_seconds = 0, offload_host_seconds = 0;
+  // Streaming (MoeOffload::stream): the pools, the threshold, and the host experts' stored rows
+  // to copy from (views into the loaded weights, which must outlive the DeviceMoe).
+  std::shared_ptr<ExpertStreamPools> stream_pools;
+  int64_t stream_min_rows = 0;
+  std::vector<WeightRows> host_w1, host_w2, host_w3;
+  // Where an offloaded token's host time goes, summed over MoeDecode / MoeRows calls (the
+  // benchmarks read them): waiting for the router's copies, then computing the host experts;
+  // with streaming, queueing the streamed experts' copies and how many were streamed.
+  double offload_wait_seconds = 0, offload_host_seconds = 0, stream_queue_seconds = 0;
+  int64_t streamed_experts = 0;
   DeviceWeight gate, shared_w1, shared_w2, shared_w3;
   DeviceWeightSet w1, w2, w3;
   DeviceBuffer bias, hash_table;
@@ -81,8 +100,10 @@ struct DeviceMoe {
 void MoeDecode(DeviceMoe& m, const float* x, const int32_t* token, float* out, CudaStream& stream);
 
 // MoeDecode over `rows` tokens (<= scratch.max_rows): x [rows, dim], tokens [rows] (device; hash
-// layers) -> out [rows, dim]. The gate, the router, the shared expert and the combine run on all
-// rows at once; the routed experts' rows * k slots run through ExpertMatVec, or, with the grouped
+// layers) -> out [rows, dim]. With streaming (rows >= stream_min_rows and a pool), the host
+// experts the slots chose go to the device first (the most-chosen ones, up to the pool's
+// capacity: expert_stream_choice.h) and run with the device's; the same bits either way. The
+// gate, the router, the shared expert and the combine run on all rows at once; the routed experts' rows * k slots run through ExpertMatVec, or, with the grouped
 // kernels chosen (GroupedRowKernels, ops.h), are grouped by expert (GroupExpertSlots) and run
 // through ExpertRowsMatVec, each chosen expert read once per group of up to 8 of its slots. With
 // offload, the host experts of every row are computed after

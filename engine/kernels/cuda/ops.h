@@ -110,12 +110,53 @@ struct DeviceWeightSet {
                                 CudaStream& stream, int64_t on_device = -1);
 };
 
+struct WeightView;  // device_math.h: a weight's device pointers, kind and columns
+
+// A set of routed experts as the expert kernels see it: a device array of one WeightView per
+// expert (a view without data: not on the device, skipped) and the experts' common shape. A
+// DeviceWeightSet's own (Views), or an ExpertStreamPool's table for one call.
+struct ExpertSetViews {
+  const WeightView* views = nullptr;
+  WeightFormat format = WeightFormat::kBF16;
+  int64_t rows = 0, cols = 0;
+};
+ExpertSetViews Views(const DeviceWeightSet& set);
+
+// Routed experts kept in host memory, streamed into device memory for one call (issue 17's
+// "computed on the CPU kernels or streamed"; moe_step.h MoeRows): `capacity` entries, each room
+// for one expert of a set's shape, and a view table — the set's own views with the streamed
+// experts pointing at their entries. One pool can serve every layer of a model whose expert sets
+// share a shape: the calls run in stream order, each call's copies queued after the previous
+// call's products.
+struct ExpertStreamPool {
+  int64_t capacity = 0;
+  std::vector<DeviceWeight> entries;  // [capacity], allocated once, filled per call
+  DeviceBuffer table;                 // [experts] WeightView: the call's views
+
+  // Room for `capacity` experts of `rows` x `cols` in `format`, and a table for `experts`
+  // experts. Throws std::invalid_argument for a shape the format cannot have, CudaError.
+  static ExpertStreamPool Create(WeightFormat format, int64_t rows, int64_t cols, int64_t experts,
+                                 int64_t capacity);
+};
+
+// Queues on `stream` the copies of experts[0..n) (n <= pool.capacity; each on the host in `set`,
+// i.e. >= set.on_device) from `host` (every expert's stored rows, as the set was uploaded from;
+// pageable or pinned host memory) into the pool's entries, and the table: the set's views with
+// expert experts[i] at entry i. Returns the table's views (valid until the pool's next call).
+// Throws std::invalid_argument for an expert on the device or out of range, or n > capacity.
+ExpertSetViews StreamExperts(const DeviceWeightSet& set, const std::vector<WeightRows>& host,
+                             const int32_t* experts, int64_t n, ExpertStreamPool& pool,
+                             CudaStream& stream);
+
 // MatVec with the weight picked per slot on the device: for s < slots, y + s * y_stride = the
 // weight set.weights[ids[s]] times x + s * x_stride (x_stride 0: one input for every slot). The
 // MoE's routed experts for one token without a host round trip (ids from MoeRoute). slots <=
 // 65535; ids must be valid indices into the set. A slot whose weight is not on the device
 // (DeviceWeightSet::on_device) is skipped: its y rows are not written.
 void ExpertMatVec(const DeviceWeightSet& set, const int32_t* ids, int64_t slots, const float* x,
+                  int64_t x_stride, float* y, int64_t y_stride, bool round_bf16,
+                  CudaStream& stream);
+void ExpertMatVec(const ExpertSetViews& set, const int32_t* ids, int64_t slots, const float* x,
                   int64_t x_stride, float* y, int64_t y_stride, bool round_bf16,
                   CudaStream& stream);
 
@@ -136,6 +177,9 @@ void GroupExpertSlots(const int32_t* ids, int64_t slots, ExpertGroups& groups, C
 // the groups were made from (for weights the tiled kernel does not take, which go to
 // ExpertMatVec).
 void ExpertRowsMatVec(const DeviceWeightSet& set, const ExpertGroups& groups, const int32_t* ids,
+                      int64_t slots, const float* x, int64_t x_stride, float* y, int64_t y_stride,
+                      bool round_bf16, CudaStream& stream);
+void ExpertRowsMatVec(const ExpertSetViews& set, const ExpertGroups& groups, const int32_t* ids,
                       int64_t slots, const float* x, int64_t x_stride, float* y, int64_t y_stride,
                       bool round_bf16, CudaStream& stream);
 

@@ -276,6 +276,43 @@ TEST_F(DeviceSequenceModelGpuTest, RowsPathsWithExpertsOnTheHostGiveTheDecodeSte
   }
 }
 
+// Streamed experts (PlacementOptions): with half the experts' room, calls of 8 rows or more
+// stream the host experts their rows chose into the device pool — all of them (a pool of 64), or
+// the two most chosen with the CPU computing the rest (a pool of 2) — while one-row decode steps
+// compute them on the CPU. Every path gives the decode step's bits and the all-on-device model's,
+// and the model reports experts streamed.
+TEST_F(DeviceSequenceModelGpuTest, StreamedExpertsGiveTheAllOnDeviceBits) {
+  const PlacementPlan all = PlanAllOnDevice(cpu_->config());
+  const std::vector<int32_t> prompt(golden_.begin(), golden_.begin() + 40);
+  auto b = device_->Forward(*device_->NewSequence(), prompt, {});
+  ASSERT_TRUE(b) << b.error();
+  for (const int64_t pool : {int64_t{64}, int64_t{2}}) {
+    auto plan = PlanPlacement(ExpectedTensors(cpu_->config()),
+                              all.resident_bytes + kGiB + all.device_expert_bytes / 2, kGiB,
+                              {.stream_pool_experts = pool, .stream_min_rows = 8});
+    ASSERT_TRUE(plan) << plan.error();
+    ASSERT_LT(plan->experts_on_device, plan->experts_total);
+    ASSERT_GT(plan->stream_pool_experts, 0) << "pool " << pool;
+    auto split = DeviceSequenceModel::Create(
+        *cpu_, *plan, {.device = 0, .context = kContext, .host_threads = 2});
+    ASSERT_TRUE(split) << split.error();
+    ExpectRowsPathsGiveTheDecodeBits(**split, golden_, 5);
+    auto a = (*split)->Forward(*(*split)->NewSequence(), prompt, {});
+    ASSERT_TRUE(a) << a.error();
+    ASSERT_EQ(a->size(), b->size());
+    for (size_t i = 0; i < a->size(); ++i) {
+      ASSERT_EQ(test_support::Bits((*a)[i]), test_support::Bits((*b)[i]))
+          << "pool " << pool << " logit " << i;
+    }
+    const DeviceSequenceModel::OffloadStats stats = (*split)->Offload();
+    std::printf("pool of %lld experts: %lld streamed, %.3f s queueing them, %.3f s on the CPU\n",
+                static_cast<long long>(plan->stream_pool_experts),
+                static_cast<long long>(stats.streamed_experts), stats.stream_queue_seconds,
+                stats.host_seconds);
+    EXPECT_GT(stats.streamed_experts, 0) << "pool " << pool;
+  }
+}
+
 TEST_F(DeviceSequenceModelGpuTest, BadCallsAreClearErrors) {
   auto seq = device_->NewSequence();
   const std::vector<int32_t> t = {1, 2};

@@ -181,6 +181,48 @@ TEST(PlacementPlanTest, FakeModelHalfTheExpertsFitAndMtpWaitsForTheMainLayers) {
       << text;
 }
 
+// Streaming (PlacementOptions): when experts stay on the host, a pool for `stream_pool_experts`
+// of them comes out of the experts' budget (halved while it does not fit), and the plan says from
+// how many rows a MoE call streams; with everything on the device, no pool.
+TEST(PlacementPlanTest, FakeModelStreamPoolComesOutOfTheExpertsBudget) {
+  const auto t = FakeInventory(4, 1, 8, 6 * kMiB, 100 * kMiB);
+  const int64_t resident = 100 * kMiB + 20, reserve = 50 * kMiB;
+  const PlacementOptions stream{.stream_pool_experts = 4, .stream_min_rows = 32};
+  // Room for 16 experts: 4 of them become the pool, 12 stay on the device.
+  auto plan = PlanPlacement(t, resident + reserve + 16 * 6 * kMiB + 5 * kMiB, reserve, stream);
+  ASSERT_TRUE(plan) << plan.error();
+  EXPECT_EQ(plan->stream_pool_experts, 4);
+  EXPECT_EQ(plan->stream_pool_bytes, 4 * 6 * kMiB);
+  EXPECT_EQ(plan->stream_min_rows, 32);
+  EXPECT_EQ(plan->experts_on_device, 12);
+  EXPECT_EQ(plan->host_expert_bytes, 28 * 6 * kMiB);
+  EXPECT_EQ(plan->device_used_bytes(), resident + 12 * 6 * kMiB + 4 * 6 * kMiB);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(plan->blocks[static_cast<size_t>(i)].on_device, 3) << i;
+  const std::string text = DescribePlacement(*plan);
+  EXPECT_NE(text.find("streamed to the device for MoE calls of 32 rows or more (prefill chunks): "
+                      "a pool of 4 experts"),
+            std::string::npos)
+      << text;
+  // Room for 3 experts: a pool of 4 does not fit, 2 does; 1 expert stays on the device.
+  auto small = PlanPlacement(t, resident + reserve + 3 * 6 * kMiB, reserve,
+                             {.stream_pool_experts = 8, .stream_min_rows = 32});
+  ASSERT_TRUE(small) << small.error();
+  EXPECT_EQ(small->stream_pool_experts, 2);
+  EXPECT_EQ(small->experts_on_device, 1);
+  // Room for none: no pool either (the CPU computes every expert).
+  auto none = PlanPlacement(t, resident + reserve + 6 * kMiB - 1, reserve, stream);
+  ASSERT_TRUE(none) << none.error();
+  EXPECT_EQ(none->stream_pool_experts, 0);
+  EXPECT_EQ(none->stream_pool_bytes, 0);
+  EXPECT_EQ(DescribePlacement(*none).find("streamed"), std::string::npos);
+  // Everything fits: no pool.
+  auto fits = PlanPlacement(t, 1000 * kMiB, 100 * kMiB, stream);
+  ASSERT_TRUE(fits) << fits.error();
+  EXPECT_TRUE(fits->all_on_device());
+  EXPECT_EQ(fits->stream_pool_experts, 0);
+  EXPECT_EQ(fits->device_used_bytes(), resident + 40 * 6 * kMiB);
+}
+
 TEST(PlacementPlanTest, FakeModelOnlyTheDensePartFits) {
   const auto t = FakeInventory(3, 0, 4, 6 * kMiB, 30 * kMiB);
   const int64_t resident = 30 * kMiB + 12, reserve = 10 * kMiB;
