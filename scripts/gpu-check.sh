@@ -226,6 +226,24 @@ profile_decode() {
   return $rc
 }
 
+# Why the matvec kernels stall: Nsight Compute's basic sections (throughput of memory and SMs,
+# occupancy, registers, launch shape) for the first launch of the single-row tiled kernel (V4-Flash's
+# wq_b, one input: the decode path) and of the grouped kernel (several inputs), from the matvec
+# bench. The key lines to stdout, the full report to $OUT.
+profile_matvec() {
+  local bench="$1" out="$2" ncu_bin kernel rc=0
+  ncu_bin=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1 || true)
+  if [ -z "$ncu_bin" ]; then echo "profile: no ncu on this machine"; return 0; fi
+  for kernel in TiledKernel TiledRowsKernel; do
+    bounded 90 "$ncu_bin" --clock-control none --set basic --launch-count 1 \
+      -k "regex:^$kernel" "$bench" >"$out/ncu_$kernel.txt" 2>&1 || rc=1
+    echo "profile: $kernel (first launch)"
+    grep -E "^ +(Duration|Memory Throughput|DRAM Throughput|Compute \(SM\) Throughput|Registers Per Thread|Achieved Occupancy|Theoretical Occupancy|Grid Size|Block Size|Dynamic Shared Memory Per Block|Waves Per SM)" \
+      "$out/ncu_$kernel.txt" | head -14 || tail -3 "$out/ncu_$kernel.txt"
+  done
+  return $rc
+}
+
 run() {
   local test_bin="$1" bench_bin="$2" ops_bench_bin="$3" decode_bench_bin="$4" model_bench_bin="$5"
   local dsagent_bin="$6"
@@ -255,6 +273,7 @@ run() {
     --json "$OUT/cuda_decode_bench_offload.json" >"$OUT/cuda_decode_bench_offload.txt" 2>&1 || rc=1
   tail -20 "$OUT/cuda_decode_bench_offload.txt"
   profile_decode "$decode_bench_bin" "$OUT" || rc=1
+  profile_matvec "$bench_bin" "$OUT" || rc=1
   # End to end through the engine's device SequenceModel (--device cuda): a V4-Flash-shaped
   # synthetic checkpoint of a few layers written here first; prefill of 1K and 8K prompt tokens
   # (chunked: ModelRows) and one sequence's decode; eight sequences in one ForwardBatch per step,
