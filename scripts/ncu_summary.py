@@ -32,7 +32,8 @@ def read_durations(path):
         unit = row.get("Metric Unit", "ns")
         value = float(row["Metric Value"].replace(",", ""))
         scale = {"ns": 1.0, "nsecond": 1.0, "us": 1e3, "usecond": 1e3, "ms": 1e6, "msecond": 1e6}
-        out.append((row["Kernel Name"], value * scale.get(unit, 1.0)))
+        name = row.get("Kernel Name") or row.get("Function Name") or row.get("Demangled Name") or "?"
+        out.append((name, value * scale.get(unit, 1.0)))
     return out
 
 
