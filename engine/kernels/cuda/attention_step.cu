@@ -51,8 +51,7 @@ DeviceBuffer Floats(const std::vector<float>& v, CudaStream& stream) {
 
 // The FP8-quantised copy of n values (the reference's act_quant before an FP8/FP4 product).
 const float* Fp8Input(const float* x, int64_t n, DeviceBuffer& scratch, CudaStream& stream) {
-  CopyDeviceToDevice(scratch.data(), x, static_cast<size_t>(n) * sizeof(float), stream);
-  ActQuant(scratch.as<float>(), 1, n, 128, ActQuantFormat::kFp8, stream);
+  ActQuantTo(x, scratch.as<float>(), 1, n, 128, ActQuantFormat::kFp8, stream);
   return scratch.as<float>();
 }
 
@@ -209,15 +208,13 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
   // The FP8-quantised input, the query (wq_a, q_norm, wq_b, head norm, RoPE) and the KV (wkv,
   // kv_norm, RoPE, FP8 per 64 on the non-RoPE dims) of every row.
   float* xq = scratch.x_quant.as<float>();
-  CopyDeviceToDevice(xq, x, static_cast<size_t>(rows * s.dim) * sizeof(float), stream);
-  ActQuant(xq, rows, s.dim, 128, ActQuantFormat::kFp8, stream);
+  ActQuantTo(x, xq, rows, s.dim, 128, ActQuantFormat::kFp8, stream);
   float* qr = scratch.qr.as<float>();
   float* qr_quant = scratch.qr_quant.as<float>();
   float* q = scratch.q.as<float>();
   MatVec(a.wq_a, xq, rows, s.dim, qr, rank, true, stream);
   RmsNorm(qr, rows, rank, a.q_norm.as<float>(), s.norm_eps, qr, stream);
-  CopyDeviceToDevice(qr_quant, qr, static_cast<size_t>(rows * rank) * sizeof(float), stream);
-  ActQuant(qr_quant, rows, rank, 128, ActQuantFormat::kFp8, stream);
+  ActQuantTo(qr, qr_quant, rows, rank, 128, ActQuantFormat::kFp8, stream);
   MatVec(a.wq_b, qr_quant, rows, rank, q, qw, true, stream);
   HeadRmsNorm(q, rows * s.heads, hd, s.norm_eps, stream);
   RopeRotateRows(q, rows, s.heads, hd, hd, s.rope_dims, a.freqs.as<float>(), positions, false,

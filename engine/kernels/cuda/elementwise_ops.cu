@@ -16,11 +16,15 @@ unsigned Blocks(int64_t n) { return static_cast<unsigned>((n + kThreads - 1) / k
 
 // One CUDA block per quantisation block: amax by a max-reduction (exact in any order), then each
 // value rounded with the block's power-of-two scale.
-__global__ void ActQuantKernel(float* x, int64_t block, int64_t blocks_per_row, int64_t stride,
-                               bool fp4) {
+// Block `blockIdx.x` of x quantised into the same place of y (y may be x: each value is read
+// before the same thread writes it).
+__global__ void ActQuantKernel(const float* x, float* y, int64_t block, int64_t blocks_per_row,
+                               int64_t stride, bool fp4) {
   __shared__ float amax_part[kThreads];
   const int64_t id = static_cast<int64_t>(blockIdx.x);
-  float* b = x + (id / blocks_per_row) * stride + (id % blocks_per_row) * block;
+  const int64_t offset = (id / blocks_per_row) * stride + (id % blocks_per_row) * block;
+  const float* b = x + offset;
+  float* out = y + offset;
   float amax = 0.0f;
   for (int64_t i = threadIdx.x; i < block; i += blockDim.x) amax = fmaxf(amax, fabsf(b[i]));
   amax_part[threadIdx.x] = amax;
@@ -33,7 +37,7 @@ __global__ void ActQuantKernel(float* x, int64_t block, int64_t blocks_per_row, 
   }
   const float scale = fp4 ? Fp4BlockScale(amax_part[0]) : Fp8BlockScale(amax_part[0]);
   for (int64_t i = threadIdx.x; i < block; i += blockDim.x) {
-    b[i] = fp4 ? QuantizeE2M1(b[i], scale) : QuantizeE4M3(b[i], scale);
+    out[i] = fp4 ? QuantizeE2M1(b[i], scale) : QuantizeE4M3(b[i], scale);
   }
 }
 
@@ -117,7 +121,19 @@ void ActQuantRows(float* x, int64_t rows, int64_t n, int64_t stride, int64_t blo
   }
   if (rows <= 0 || n <= 0) return;
   ActQuantKernel<<<static_cast<unsigned>(rows * n / block), kThreads, 0, Raw(stream)>>>(
-      x, block, n / block, stride, format == ActQuantFormat::kFp4);
+      x, x, block, n / block, stride, format == ActQuantFormat::kFp4);
+  CheckCuda(cudaGetLastError(), "ActQuant launch");
+}
+
+void ActQuantTo(const float* x, float* y, int64_t rows, int64_t n, int64_t block,
+                ActQuantFormat format, CudaStream& stream) {
+  if (block <= 0 || n % block != 0) {
+    throw CudaError("ActQuant: " + std::to_string(n) + " values do not split into blocks of " +
+                    std::to_string(block));
+  }
+  if (rows <= 0 || n <= 0) return;
+  ActQuantKernel<<<static_cast<unsigned>(rows * n / block), kThreads, 0, Raw(stream)>>>(
+      x, y, block, n / block, n, format == ActQuantFormat::kFp4);
   CheckCuda(cudaGetLastError(), "ActQuant launch");
 }
 

@@ -95,8 +95,7 @@ void Queries(DeviceIndexer& ix, const float* x, int64_t x_stride, const float* q
              CudaStream& stream) {
   const IndexerShape& s = ix.shape;
   const int64_t rank = ix.wq_b.cols, hd = s.head_dim;
-  CopyDeviceToDevice(q_input, qr, static_cast<size_t>(rows * rank) * sizeof(float), stream);
-  ActQuant(q_input, rows, rank, 128, ActQuantFormat::kFp8, stream);
+  ActQuantTo(qr, q_input, rows, rank, 128, ActQuantFormat::kFp8, stream);
   MatVec(ix.wq_b, q_input, rows, rank, q, s.heads * hd, /*round_bf16=*/true, stream);
   if (positions != nullptr) {
     RopeRotateRows(q, rows, s.heads, hd, hd, s.rope_dims, ix.freqs.as<float>(), positions, false,

@@ -19,14 +19,6 @@ DeviceBuffer Copy(const std::vector<T>& v, CudaStream& stream) {
 
 DeviceBuffer Floats(int64_t n) { return DeviceBuffer(static_cast<size_t>(n) * sizeof(float)); }
 
-// The FP8-quantised copy of `rows` rows of n values (act_quant before an FP8/FP4 product).
-const float* Fp8Input(const float* x, int64_t rows, int64_t n, DeviceBuffer& scratch,
-                      CudaStream& stream) {
-  CopyDeviceToDevice(scratch.data(), x, static_cast<size_t>(rows * n) * sizeof(float), stream);
-  ActQuant(scratch.as<float>(), rows, n, 128, ActQuantFormat::kFp8, stream);
-  return scratch.as<float>();
-}
-
 }  // namespace
 
 DeviceMoe DeviceMoe::Create(const MoeShape& s, const MoeWeightRows& w, CudaStream& stream,
@@ -111,7 +103,8 @@ void MoeDecode(DeviceMoe& m, const float* x, const int32_t* token, float* out, C
            stream);
   // Routed experts, one slot each: g = w1 . x, u = w3 . x (FP8 input), h = bf16(weight * silu(g)
   // * u) with the clamp, routed = w2 . act_quant(h).
-  const float* xq = Fp8Input(x, 1, s.dim, m.x_quant, stream);
+  float* xq = m.x_quant.as<float>();
+  ActQuantTo(x, xq, 1, s.dim, 128, ActQuantFormat::kFp8, stream);
   // The offload's staging: ids [k], weights [k], xq [dim], out [k, dim].
   const bool offload = m.on_device < s.route.experts;
   int32_t* host_ids = offload ? m.staged.as<int32_t>() : nullptr;
@@ -131,16 +124,16 @@ void MoeDecode(DeviceMoe& m, const float* x, const int32_t* token, float* out, C
   ExpertMatVec(m.w1, ids, k, xq, 0, g, s.inter, true, stream);
   ExpertMatVec(m.w3, ids, k, xq, 0, u, s.inter, true, stream);
   SwiGlu(g, u, k, s.inter, weights, s.swiglu_limit, g, stream);
-  const float* hq = Fp8Input(g, k, s.inter, m.x_quant, stream);
-  ExpertMatVec(m.w2, ids, k, hq, s.inter, m.routed.as<float>(), s.dim, true, stream);
-  // The shared expert (no clamp: see forward/moe.cc).
-  const float* xq2 = Fp8Input(x, 1, s.dim, m.x_quant, stream);
+  // h's FP8 copy in place (nothing reads h itself afterwards), so xq stays for the shared expert.
+  ActQuant(g, k, s.inter, 128, ActQuantFormat::kFp8, stream);
+  ExpertMatVec(m.w2, ids, k, g, s.inter, m.routed.as<float>(), s.dim, true, stream);
+  // The shared expert (no clamp: see forward/moe.cc), on the same FP8 input.
   float* sg = m.shared_g.as<float>();
-  MatVec(m.shared_w1, xq2, 1, s.dim, sg, s.inter, true, stream);
-  MatVec(m.shared_w3, xq2, 1, s.dim, m.shared_u.as<float>(), s.inter, true, stream);
+  MatVec(m.shared_w1, xq, 1, s.dim, sg, s.inter, true, stream);
+  MatVec(m.shared_w3, xq, 1, s.dim, m.shared_u.as<float>(), s.inter, true, stream);
   SwiGlu(sg, m.shared_u.as<float>(), 1, s.inter, nullptr, 0.0f, sg, stream);
-  const float* sq = Fp8Input(sg, 1, s.inter, m.x_quant, stream);
-  MatVec(m.shared_w2, sq, 1, s.inter, m.shared_out.as<float>(), s.dim, true, stream);
+  ActQuant(sg, 1, s.inter, 128, ActQuantFormat::kFp8, stream);
+  MatVec(m.shared_w2, sg, 1, s.inter, m.shared_out.as<float>(), s.dim, true, stream);
   if (offload) {
     const auto t0 = std::chrono::steady_clock::now();
     m.staged_ready->Synchronize();
@@ -188,8 +181,7 @@ void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, 
            stream);
   // The FP8 input of every row (the shared expert's too), and each row's copy per slot.
   float* xq = scratch.x_quant.as<float>();
-  CopyDeviceToDevice(xq, x, static_cast<size_t>(rows * s.dim) * sizeof(float), stream);
-  ActQuant(xq, rows, s.dim, 128, ActQuantFormat::kFp8, stream);
+  ActQuantTo(x, xq, rows, s.dim, 128, ActQuantFormat::kFp8, stream);
   float* x_slots = scratch.x_slots.as<float>();
   RepeatRows(xq, rows, s.dim, k, x_slots, stream);
   const bool offload = m.on_device < s.route.experts;
@@ -213,8 +205,7 @@ void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, 
   MatVec(m.shared_w3, xq, rows, s.dim, su, s.inter, true, stream);
   SwiGlu(sg, su, rows, s.inter, nullptr, 0.0f, sg, stream);
   // sg's FP8 copy goes to su (free once SwiGlu has read it).
-  CopyDeviceToDevice(su, sg, static_cast<size_t>(rows * s.inter) * sizeof(float), stream);
-  ActQuant(su, rows, s.inter, 128, ActQuantFormat::kFp8, stream);
+  ActQuantTo(sg, su, rows, s.inter, 128, ActQuantFormat::kFp8, stream);
   MatVec(m.shared_w2, su, rows, s.inter, so, s.dim, true, stream);
   // Streaming: once the routing is on the host, the host experts chosen most go to the pools and
   // the expert products below read them there; the CPU keeps the rest.
@@ -264,8 +255,7 @@ void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, 
   experts(v3, x_slots, s.dim, u, s.inter);
   SwiGlu(g, u, slots, s.inter, weights, s.swiglu_limit, g, stream);
   float* hq = scratch.h_quant.as<float>();
-  CopyDeviceToDevice(hq, g, static_cast<size_t>(slots * s.inter) * sizeof(float), stream);
-  ActQuant(hq, slots, s.inter, 128, ActQuantFormat::kFp8, stream);
+  ActQuantTo(g, hq, slots, s.inter, 128, ActQuantFormat::kFp8, stream);
   experts(v2, hq, s.inter, routed, s.dim);
   if (offload) {
     if (!waited) wait_for_routing();

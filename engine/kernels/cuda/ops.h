@@ -193,6 +193,11 @@ enum class ActQuantFormat { kFp8, kFp4 };
 // quantised-dequantised value (FP8 e4m3 or FP4 e2m1 with a power-of-two scale).
 void ActQuant(float* x, int64_t rows, int64_t n, int64_t block, ActQuantFormat format,
               CudaStream& stream);
+// ActQuant out of place: y [rows, n] = the quantised-dequantised x [rows, n] (y may be x), in one
+// launch where a copy then ActQuant took two (the FP8 input of a product whose activation is
+// still needed as it is).
+void ActQuantTo(const float* x, float* y, int64_t rows, int64_t n, int64_t block,
+                ActQuantFormat format, CudaStream& stream);
 // ActQuant on the first n values of `rows` rows `stride` apart (stride >= n; the rest of each row
 // untouched): one launch where a loop of one-row calls took one each.
 void ActQuantRows(float* x, int64_t rows, int64_t n, int64_t stride, int64_t block,

@@ -516,10 +516,19 @@ TEST(CudaOpsTest, ActQuantMatchesTheCpuQuantisers) {
       kernels::cpu::QuantizeFp8Blocks(cpu.data(), rows * n, block);
     }
     DeviceBuffer dx = ToDevice(x, stream);
-    ActQuant(dx.as<float>(), rows, n, block, fp4 ? ActQuantFormat::kFp4 : ActQuantFormat::kFp8,
-             stream);
-    ExpectContract(ToHost(dx, x.size(), stream), cpu, "act_quant block " + std::to_string(block),
-                   false);
+    const ActQuantFormat format = fp4 ? ActQuantFormat::kFp4 : ActQuantFormat::kFp8;
+    // Out of place first (x left as it was), then in place.
+    DeviceBuffer dy(dx.bytes());
+    ActQuantTo(dx.as<float>(), dy.as<float>(), rows, n, block, format, stream);
+    const std::vector<float> out_of_place = ToHost(dy, x.size(), stream);
+    const std::vector<float> source = ToHost(dx, x.size(), stream);
+    for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(Bits(source[i]), Bits(x[i])) << "x changed at " << i;
+    ActQuant(dx.as<float>(), rows, n, block, format, stream);
+    const std::vector<float> in_place = ToHost(dx, x.size(), stream);
+    ExpectContract(in_place, cpu, "act_quant block " + std::to_string(block), false);
+    for (size_t i = 0; i < x.size(); ++i) {
+      ASSERT_EQ(Bits(out_of_place[i]), Bits(in_place[i])) << "ActQuantTo at " << i;
+    }
   }
 }
 
