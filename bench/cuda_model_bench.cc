@@ -146,6 +146,12 @@ int main(int argc, char** argv) {
   }
   const int64_t prefill = prefills[0];
   const int64_t longest = *std::max_element(prefills.begin(), prefills.end());
+  // The device first: without one, no synthetic checkpoint (gigabytes) is written for nothing.
+  const k::CudaProbe probe = k::ProbeCuda();
+  if (probe.devices.empty()) {
+    std::fprintf(stderr, "cuda_model_bench: %s\n", probe.problem.c_str());
+    return 2;
+  }
   if (synth_layers > 0 && !std::filesystem::exists(std::filesystem::path(model_dir) / "config.json")) {
     const auto text = dsagent::ReadFileToString(config_path);
     if (!text) {
@@ -169,11 +175,6 @@ int main(int argc, char** argv) {
     std::printf("synthetic checkpoint %s: %d layers, %.2f GB, written in %.1f s\n",
                 model_dir.c_str(), synth_layers, static_cast<double>(written->file_bytes) / 1e9,
                 Seconds(t0, std::chrono::steady_clock::now()));
-  }
-  const k::CudaProbe probe = k::ProbeCuda();
-  if (probe.devices.empty()) {
-    std::fprintf(stderr, "cuda_model_bench: %s\n", probe.problem.c_str());
-    return 2;
   }
   auto model = e::forward::Model::Load(model_dir, {.threads = threads, .numerics = k::Numerics::kFast});
   if (!model) {
