@@ -3,7 +3,8 @@
 // once per token, so bytes/s of weights is the figure that bounds tokens/s (issue 17's target:
 // >= 70% of the copy bandwidth). Each shape is timed through MatVec (the tiled kernel for these
 // weights) and the 16-lanes-per-row kernel it replaced, then with M = 1, 4, 8, 32, 128 activation
-// rows through the multi-row kernel and one row at a time (weight bytes/s and rows x weights/s),
+// rows through the grouped kernel (MatVecRowsGrouped) and one row at a time (what MatVec runs by
+// default; weight bytes/s and rows x weights/s),
 // then a token's six routed experts through ExpertMatVec. Run by scripts/gpu-check.sh; docs/BENCHMARKS.md has the method.
 //   cuda_matvec_bench [--json FILE] [--reps N]
 #include <algorithm>
@@ -23,7 +24,7 @@ namespace {
 namespace k = dsagent::engine::kernels;
 namespace kc = dsagent::engine::kernels::cuda;
 
-// Activation rows timed through the multi-row MatVec.
+// Activation rows timed through the grouped kernel and one row at a time.
 constexpr int64_t kRowCounts[] = {1, 4, 8, 32, 128};
 constexpr int64_t kMaxRows = 128;
 

@@ -7,8 +7,9 @@
 // bit-identical to WeightRowDotsF32.
 //
 // BF16/FP8/FP4 weights of whole 128-column blocks go to the tiled kernel (matvec_tiled.cu: same
-// bits, 16-byte loads, many rows' blocks in flight; with several activation rows the multi-row
-// one, matvec_tiled_rows.cu, which reads each weight byte once for up to 8 of them); this one
+// bits, 16-byte loads, many rows' blocks in flight; several activation rows run through it one
+// by one in one launch, or, with GroupedRowKernels(), through the grouped one,
+// matvec_tiled_rows.cu, which reads each weight byte once for up to 8 of them); this one
 // takes the rest (F32 weights, odd
 // column counts), where lane j reads columns j, j+16, ... of a row.
 #include <cuda_runtime.h>

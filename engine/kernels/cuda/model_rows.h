@@ -1,7 +1,7 @@
 // The model's forward over many rows on the device (forward/model.h Model::Forward over a
 // LayerChunk list): a list of chunks — consecutive tokens of one sequence from its position —
 // through the embedding, every block (block_step.h BlockRows: the row-wise steps on all rows at
-// once, each weight read once per call; the state steps per chunk in row order) and the head.
+// once, one launch per weight; the state steps per chunk in row order) and the head.
 // A batched decode step is one chunk of one row per sequence; a prefill is chunks of one
 // sequence's prompt. Every row gets ModelDecode's bits for that token (the ops are row-
 // independent and the state steps run in the decode's order): tested against token-by-token

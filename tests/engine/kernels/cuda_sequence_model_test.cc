@@ -192,7 +192,7 @@ std::vector<float> TokenByToken(DeviceSequenceModel& m, ModelSequence& seq,
 // chunk (kDeviceChunkRows rows, then the rest), and eight sequences in one ForwardBatch — first
 // prompts of different lengths (one ModelRows call over rows of all of them), then decode steps of
 // one token each — against each sequence run alone token by token. Bit for bit, not the fast
-// contract: every row-wise op gives each row its one-row bits (the multi-row matvec is the
+// contract: every row-wise op gives each row its one-row bits (the matvec over rows is the
 // single-row kernel's arithmetic per row; the norms, mixings, router and combine work per row),
 // and the state steps (KV ring, indexer, compressor, sparse attention) run per row in the decode's
 // order with the same kernels.
