@@ -226,15 +226,18 @@ profile_decode() {
   return $rc
 }
 
-# Why the matvec kernels stall: Nsight Compute's basic sections (throughput of memory and SMs,
-# occupancy, registers, launch shape) for the first launch of the single-row tiled kernel (V4-Flash's
-# wq_b, one input: the decode path) and of the grouped kernel (several inputs), from the matvec
-# bench. The key lines to stdout, the full report to $OUT.
-profile_matvec() {
-  local bench="$1" out="$2" ncu_bin kernel rc=0
+# Why the heaviest kernels stall: Nsight Compute's basic sections (throughput of memory and SMs,
+# occupancy, registers, launch shape) for the first launch of the single-row tiled matvec
+# (V4-Flash's wq_b, one input: the decode path) and of the grouped one (several inputs), from the
+# matvec bench, and of the sparse attention (640 rows, split: its first pass), from the ops bench.
+# The key lines to stdout, the full reports to $OUT.
+profile_kernels() {
+  local matvec_bench="$1" ops_bench="$2" out="$3" ncu_bin pair kernel bench rc=0
   ncu_bin=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1 || true)
   if [ -z "$ncu_bin" ]; then echo "profile: no ncu on this machine"; return 0; fi
-  for kernel in TiledKernel TiledRowsKernel; do
+  for pair in "TiledKernel:$matvec_bench" "TiledRowsKernel:$matvec_bench" \
+              "SparseAttentionKernel:$ops_bench"; do
+    kernel="${pair%%:*}" bench="${pair#*:}"
     bounded 90 "$ncu_bin" --clock-control none --set basic --launch-count 1 \
       -k "regex:^$kernel" "$bench" >"$out/ncu_$kernel.txt" 2>&1 || rc=1
     echo "profile: $kernel (first launch)"
@@ -273,7 +276,7 @@ run() {
     --json "$OUT/cuda_decode_bench_offload.json" >"$OUT/cuda_decode_bench_offload.txt" 2>&1 || rc=1
   tail -20 "$OUT/cuda_decode_bench_offload.txt"
   profile_decode "$decode_bench_bin" "$OUT" || rc=1
-  profile_matvec "$bench_bin" "$OUT" || rc=1
+  profile_kernels "$bench_bin" "$ops_bench_bin" "$OUT" || rc=1
   # End to end through the engine's device SequenceModel (--device cuda): a V4-Flash-shaped
   # synthetic checkpoint of a few layers written here first; prefill of 1K and 8K prompt tokens
   # (chunked: ModelRows) and one sequence's decode; eight sequences in one ForwardBatch per step,
