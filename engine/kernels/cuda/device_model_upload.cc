@@ -172,7 +172,7 @@ DeviceMtp UploadMtp(const forward::MtpWeights& w, const ModelConfig& c, const fo
 }
 
 std::shared_ptr<ExpertStreamPools> MakeExpertStreamPools(const forward::ModelWeights& w,
-                                                         const ModelConfig& c, int64_t capacity) {
+                                                         int64_t capacity) {
   const forward::ExpertWeights* e = nullptr;
   for (const forward::BlockWeights& b : w.layers) {
     if (!b.ffn.experts.empty()) {
@@ -184,7 +184,7 @@ std::shared_ptr<ExpertStreamPools> MakeExpertStreamPools(const forward::ModelWei
   auto pools = std::make_shared<ExpertStreamPools>();
   const auto pool = [&](const forward::WeightMatrix& m) {
     const WeightRows r = m.rows_view();
-    return ExpertStreamPool::Create(r.format, m.rows, r.cols, c.n_routed_experts, capacity);
+    return ExpertStreamPool::Create(r.format, m.rows, r.cols, capacity);
   };
   pools->w1 = pool(e->w1);
   pools->w2 = pool(e->w2);
@@ -198,7 +198,7 @@ DeviceModel UploadModel(const forward::ModelWeights& w, const ModelConfig& c, in
   const forward::Rope window_rope(c, false), compressed_rope(c, true);
   MoeStreaming streaming;
   if (offload != nullptr && offload->stream_pool_experts > 0 && offload->stream_min_rows > 0) {
-    streaming.pools = MakeExpertStreamPools(w, c, offload->stream_pool_experts);
+    streaming.pools = MakeExpertStreamPools(w, offload->stream_pool_experts);
     streaming.min_rows = offload->stream_min_rows;
   }
   const MoeStreaming* streams = streaming.pools != nullptr ? &streaming : nullptr;

@@ -99,9 +99,9 @@ DeviceMtp UploadMtp(const forward::MtpWeights& w, const ModelConfig& c, const fo
                     const forward::Compute* cx = nullptr, const MoeStreaming* streaming = nullptr);
 
 // The stream pools for a model's routed experts (the first MoE layer's shapes; every layer and
-// MTP block shares them): `capacity` experts, a table for all of them.
+// MTP block shares them): `capacity` experts each (none without routed experts: nullptr).
 std::shared_ptr<ExpertStreamPools> MakeExpertStreamPools(const forward::ModelWeights& w,
-                                                         const ModelConfig& c, int64_t capacity);
+                                                         int64_t capacity);
 
 // Every decoder layer, the head and the MTP blocks, for sequences of up to `tokens` positions
 // (the weights only: DeviceSequence::Create makes each sequence's state); `offload` keeps some

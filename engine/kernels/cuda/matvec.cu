@@ -24,7 +24,6 @@
 #include "engine/kernels/cuda/matvec_lanes.cuh"
 #include "engine/kernels/cuda/matvec_tiled.h"
 #include "engine/kernels/cuda/ops.h"
-#include "engine/kernels/cuda/weight_upload.h"
 
 namespace dsagent::engine::kernels::cuda {
 namespace {
@@ -285,67 +284,32 @@ ExpertSetViews Views(const DeviceWeightSet& set) {
   return ExpertSetViews{set.views.as<const WeightView>(), set.format, set.rows, set.cols};
 }
 
-ExpertStreamPool ExpertStreamPool::Create(WeightFormat format, int64_t rows, int64_t cols,
-                                          int64_t experts, int64_t capacity) {
-  if (capacity < 0 || experts < 0) {
-    throw std::invalid_argument("ExpertStreamPool: negative capacity or expert count");
-  }
-  auto layout = UploadLayout(format, rows, cols);
-  if (!layout) throw std::invalid_argument(layout.error());
-  ExpertStreamPool pool;
-  pool.capacity = capacity;
-  for (int64_t i = 0; i < capacity; ++i) {
-    DeviceWeight w;
-    w.format = format;
-    w.rows = rows;
-    w.cols = cols;
-    w.scale_cols = layout->scale_cols;
-    w.data = DeviceBuffer(static_cast<size_t>(layout->data_bytes));
-    if (layout->scale_bytes() > 0) w.scale = DeviceBuffer(static_cast<size_t>(layout->scale_bytes()));
-    pool.entries.push_back(std::move(w));
-  }
-  pool.table = DeviceBuffer(static_cast<size_t>(std::max<int64_t>(experts, 1)) * sizeof(WeightView));
-  return pool;
-}
-
-ExpertSetViews StreamExperts(const DeviceWeightSet& set, const std::vector<WeightRows>& host,
-                             const int32_t* experts, int64_t n, ExpertStreamPool& pool,
-                             CudaStream& stream) {
-  const int64_t count = static_cast<int64_t>(host.size());
-  if (n < 0 || n > pool.capacity) {
-    throw std::invalid_argument("StreamExperts: " + std::to_string(n) + " experts, the pool holds " +
-                                std::to_string(pool.capacity));
-  }
-  if (pool.table.bytes() < static_cast<size_t>(count) * sizeof(WeightView)) {
-    throw std::invalid_argument("StreamExperts: the pool's table is for fewer experts than " +
-                                std::to_string(count));
-  }
-  // The set's own views (the host experts' without data), then the streamed ones at their entries.
-  std::vector<WeightView> table;
-  table.reserve(static_cast<size_t>(count));
+ExpertSetViews UploadExpertTable(const DeviceWeightSet& set,
+                                 const std::vector<std::pair<int32_t, const DeviceWeight*>>& replacements,
+                                 DeviceBuffer& table, CudaStream& stream) {
+  const int64_t count = static_cast<int64_t>(set.views.bytes() / sizeof(WeightView));
+  // The set's own views (the host experts' without data), then the replacements.
+  std::vector<WeightView> views;
+  views.reserve(static_cast<size_t>(count));
   for (int64_t e = 0; e < count; ++e) {
-    table.push_back(e < set.on_device ? ViewOf(set.weights[static_cast<size_t>(e)])
+    views.push_back(e < set.on_device ? ViewOf(set.weights[static_cast<size_t>(e)])
                                       : WeightView{KindOf(set.format), nullptr, nullptr, set.cols, 0});
   }
-  for (int64_t i = 0; i < n; ++i) {
-    const int32_t e = experts[i];
-    if (e < set.on_device || e >= count) {
-      throw std::invalid_argument("StreamExperts: expert " + std::to_string(e) +
-                                  " is not one kept on the host (" + std::to_string(set.on_device) +
-                                  ".." + std::to_string(count - 1) + ")");
+  for (const auto& [e, w] : replacements) {
+    if (e < 0 || e >= count) {
+      throw std::invalid_argument("UploadExpertTable: expert " + std::to_string(e) + " of " +
+                                  std::to_string(count));
     }
-    const WeightRows& w = host[static_cast<size_t>(e)];
-    DeviceWeight& entry = pool.entries[static_cast<size_t>(i)];
-    if (w.format != entry.format || w.cols != entry.cols) {
-      throw std::invalid_argument("StreamExperts: expert " + std::to_string(e) +
-                                  " differs in format or columns from the pool's");
+    if (w == nullptr || w->format != set.format || w->rows != set.rows || w->cols != set.cols) {
+      throw std::invalid_argument("UploadExpertTable: expert " + std::to_string(e) +
+                                  "'s weight differs from the set's format or shape");
     }
-    entry.data.Upload(w.data, entry.data.bytes(), stream);
-    if (entry.scale.bytes() > 0) entry.scale.Upload(w.scale, entry.scale.bytes(), stream);
-    table[static_cast<size_t>(e)] = ViewOf(entry);
+    views[static_cast<size_t>(e)] = ViewOf(*w);
   }
-  pool.table.Upload(table.data(), table.size() * sizeof(WeightView), stream);
-  return ExpertSetViews{pool.table.as<const WeightView>(), set.format, set.rows, set.cols};
+  const size_t bytes = views.size() * sizeof(WeightView);
+  if (table.bytes() < bytes) table = DeviceBuffer(bytes);
+  table.Upload(views.data(), bytes, stream);
+  return ExpertSetViews{table.as<const WeightView>(), set.format, set.rows, set.cols};
 }
 
 void ExpertMatVec(const DeviceWeightSet& set, const int32_t* ids, int64_t slots, const float* x,

@@ -22,6 +22,7 @@
 
 #include "engine/kernels/cpu/weight_dot.h"
 #include "engine/kernels/cuda/device_runtime.h"
+#include "engine/kernels/cuda/expert_stream.h"
 #include "engine/kernels/cuda/moe_ops.h"
 #include "engine/kernels/cuda/ops.h"
 #include "engine/kernels/cuda/rows_scratch.h"
@@ -49,17 +50,11 @@ struct MoeWeightRows {
 // expert ids[i] with routing weight weights[i] on xq [dim], the token's FP8-quantised input.
 using HostExpertsFn = std::function<void(const float* xq, const int32_t* ids,
                                          const float* weights, int64_t n, float* out)>;
-// The pools routed experts kept on the host are streamed into (ops.h ExpertStreamPool), one per
-// weight of an expert, shared by every layer of a model (the calls run in stream order).
-struct ExpertStreamPools {
-  ExpertStreamPool w1, w2, w3;
-};
-
 struct MoeOffload {
   int64_t on_device = 0;  // experts 0..on_device-1 on the device
   HostExpertsFn compute;  // the others
   // MoeRows calls of at least stream_min_rows rows (0: none) stream the host experts their slots
-  // chose into `stream` (at most its capacity; the rest are computed by `compute`), then run
+  // chose into `stream` (expert_stream.h; at most its capacity; the rest are computed by `compute`), then run
   // them on the device: the placement planner's choice (placement_plan.h: prefill chunks stream,
   // decode steps and small batches compute on the CPU).
   std::shared_ptr<ExpertStreamPools> stream;

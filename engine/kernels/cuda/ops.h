@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "engine/kernels/cpu/weight_dot.h"
@@ -122,31 +123,15 @@ struct ExpertSetViews {
 };
 ExpertSetViews Views(const DeviceWeightSet& set);
 
-// Routed experts kept in host memory, streamed into device memory for one call (issue 17's
-// "computed on the CPU kernels or streamed"; moe_step.h MoeRows): `capacity` entries, each room
-// for one expert of a set's shape, and a view table — the set's own views with the streamed
-// experts pointing at their entries. One pool can serve every layer of a model whose expert sets
-// share a shape: the calls run in stream order, each call's copies queued after the previous
-// call's products.
-struct ExpertStreamPool {
-  int64_t capacity = 0;
-  std::vector<DeviceWeight> entries;  // [capacity], allocated once, filled per call
-  DeviceBuffer table;                 // [experts] WeightView: the call's views
-
-  // Room for `capacity` experts of `rows` x `cols` in `format`, and a table for `experts`
-  // experts. Throws std::invalid_argument for a shape the format cannot have, CudaError.
-  static ExpertStreamPool Create(WeightFormat format, int64_t rows, int64_t cols, int64_t experts,
-                                 int64_t capacity);
-};
-
-// Queues on `stream` the copies of experts[0..n) (n <= pool.capacity; each on the host in `set`,
-// i.e. >= set.on_device) from `host` (every expert's stored rows, as the set was uploaded from;
-// pageable or pinned host memory) into the pool's entries, and the table: the set's views with
-// expert experts[i] at entry i. Returns the table's views (valid until the pool's next call).
-// Throws std::invalid_argument for an expert on the device or out of range, or n > capacity.
-ExpertSetViews StreamExperts(const DeviceWeightSet& set, const std::vector<WeightRows>& host,
-                             const int32_t* experts, int64_t n, ExpertStreamPool& pool,
-                             CudaStream& stream);
+// The view table of `set` with some experts' views pointing at other device weights (for each
+// (e, weight) of `replacements`: expert e of the set, a weight of the set's format, rows and
+// columns), uploaded into `table` on `stream` (reallocated when it has no room for the set's
+// experts). Returns the table's views, valid until `table` is rewritten. What streamed experts
+// run with (expert_stream.h). Throws std::invalid_argument for an expert out of range or a weight
+// of another shape.
+ExpertSetViews UploadExpertTable(const DeviceWeightSet& set,
+                                 const std::vector<std::pair<int32_t, const DeviceWeight*>>& replacements,
+                                 DeviceBuffer& table, CudaStream& stream);
 
 // MatVec with the weight picked per slot on the device: for s < slots, y + s * y_stride = the
 // weight set.weights[ids[s]] times x + s * x_stride (x_stride 0: one input for every slot). The

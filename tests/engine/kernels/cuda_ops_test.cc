@@ -24,6 +24,7 @@
 #include "engine/kernels/cpu/rope_rotate.h"
 #include "engine/kernels/cpu/weight_dot_f32.h"
 #include "engine/kernels/cuda/expert_groups_math.h"
+#include "engine/kernels/cuda/expert_stream.h"
 #include "engine/kernels/cuda/ops.h"
 #include "engine/kernels/cuda_probe.h"
 #include "engine/model/model_config.h"
@@ -415,6 +416,58 @@ TEST(CudaOpsTest, MatVecRowGroupsGivesEachGroupsMatVecRowsBits) {
       EXPECT_GT(written, static_cast<int>(x_rows * groups * group_rows * 9 / 10));
     }
   }
+}
+
+// Streamed experts (expert_stream.h): a set with experts 3..5 kept on the host, experts 5 and 4
+// streamed into a pool of 2, then ExpertMatVec through the returned table = the all-on-device
+// set's bits for the device and streamed experts' slots; expert 3's slots stay untouched. The
+// pool refuses an expert on the device, more experts than it holds, and one of another shape.
+TEST(CudaOpsTest, StreamedExpertsGiveTheAllOnDeviceBits) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(79);
+  const int64_t rows = 96, cols = 512, experts = 6, slots = 12;
+  std::vector<testing::RandomWeight> ws;
+  std::vector<WeightRows> views;
+  for (int64_t e = 0; e < experts; ++e) ws.push_back(testing::MakeWeight(WeightFormat::kFP4, rows, cols, rng));
+  for (const auto& w : ws) views.push_back(w.matrix.rows_view());
+  const DeviceWeightSet all = DeviceWeightSet::Upload(views, rows, stream);
+  const DeviceWeightSet half = DeviceWeightSet::Upload(views, rows, stream, 3);
+  const std::vector<int32_t> ids = {0, 5, 3, 4, 1, 5, 2, 3, 4, 0, 5, 1};
+  std::vector<float> x;
+  for (int64_t sl = 0; sl < slots; ++sl) {
+    const auto row = testing::RandomInput(cols, rng, true);
+    x.insert(x.end(), row.begin(), row.end());
+  }
+  const DeviceBuffer dids = ToDevice(ids, stream), dx = ToDevice(x, stream);
+  DeviceBuffer want(static_cast<size_t>(slots * rows) * 4), got(want.bytes());
+  want.Zero(stream);
+  got.Zero(stream);
+  ExpertMatVec(all, dids.as<int32_t>(), slots, dx.as<float>(), cols, want.as<float>(), rows, true,
+               stream);
+  ExpertStreamPool pool = ExpertStreamPool::Create(WeightFormat::kFP4, rows, cols, 2);
+  const std::vector<int32_t> streamed = {5, 4};
+  const ExpertSetViews table = StreamExperts(half, views, streamed.data(), 2, pool, stream);
+  ExpertMatVec(table, dids.as<int32_t>(), slots, dx.as<float>(), cols, got.as<float>(), rows, true,
+               stream);
+  const auto a = ToHost(got, static_cast<size_t>(slots * rows), stream);
+  const auto b = ToHost(want, static_cast<size_t>(slots * rows), stream);
+  for (int64_t sl = 0; sl < slots; ++sl) {
+    for (int64_t r = 0; r < rows; ++r) {
+      const size_t i = static_cast<size_t>(sl * rows + r);
+      if (ids[static_cast<size_t>(sl)] == 3) {
+        ASSERT_EQ(a[i], 0.0f) << "slot " << sl << " (expert 3, on the host, not streamed)";
+      } else {
+        ASSERT_EQ(Bits(a[i]), Bits(b[i])) << "slot " << sl << " row " << r;
+      }
+    }
+  }
+  const std::vector<int32_t> on_device = {1}, three = {3, 4, 5};
+  EXPECT_THROW(StreamExperts(half, views, on_device.data(), 1, pool, stream), std::invalid_argument);
+  EXPECT_THROW(StreamExperts(half, views, three.data(), 3, pool, stream), std::invalid_argument);
+  ExpertStreamPool narrow = ExpertStreamPool::Create(WeightFormat::kFP4, rows, cols - 128, 1);
+  EXPECT_THROW(StreamExperts(half, views, streamed.data(), 1, narrow, stream),
+               std::invalid_argument);
 }
 
 // The grouped kernel with a full group of kRowsGroup (8) inputs in each CTA: a weight of enough

@@ -1,0 +1,61 @@
+#include "engine/kernels/cuda/expert_stream.h"
+
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include "engine/kernels/cuda/weight_upload.h"
+
+namespace dsagent::engine::kernels::cuda {
+
+ExpertStreamPool ExpertStreamPool::Create(WeightFormat format, int64_t rows, int64_t cols,
+                                          int64_t capacity) {
+  if (capacity < 0) throw std::invalid_argument("ExpertStreamPool: a negative capacity");
+  auto layout = UploadLayout(format, rows, cols);
+  if (!layout) throw std::invalid_argument(layout.error());
+  ExpertStreamPool pool;
+  pool.capacity = capacity;
+  for (int64_t i = 0; i < capacity; ++i) {
+    DeviceWeight w;
+    w.format = format;
+    w.rows = rows;
+    w.cols = cols;
+    w.scale_cols = layout->scale_cols;
+    w.data = DeviceBuffer(static_cast<size_t>(layout->data_bytes));
+    if (layout->scale_bytes() > 0) w.scale = DeviceBuffer(static_cast<size_t>(layout->scale_bytes()));
+    pool.entries.push_back(std::move(w));
+  }
+  return pool;
+}
+
+ExpertSetViews StreamExperts(const DeviceWeightSet& set, const std::vector<WeightRows>& host,
+                             const int32_t* experts, int64_t n, ExpertStreamPool& pool,
+                             CudaStream& stream) {
+  const int64_t count = static_cast<int64_t>(host.size());
+  if (n < 0 || n > pool.capacity) {
+    throw std::invalid_argument("StreamExperts: " + std::to_string(n) + " experts, the pool holds " +
+                                std::to_string(pool.capacity));
+  }
+  std::vector<std::pair<int32_t, const DeviceWeight*>> streamed;
+  streamed.reserve(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    const int32_t e = experts[i];
+    if (e < set.on_device || e >= count) {
+      throw std::invalid_argument("StreamExperts: expert " + std::to_string(e) +
+                                  " is not one kept on the host (" + std::to_string(set.on_device) +
+                                  ".." + std::to_string(count - 1) + ")");
+    }
+    const WeightRows& w = host[static_cast<size_t>(e)];
+    DeviceWeight& entry = pool.entries[static_cast<size_t>(i)];
+    if (w.format != entry.format || w.cols != entry.cols) {
+      throw std::invalid_argument("StreamExperts: expert " + std::to_string(e) +
+                                  " differs in format or columns from the pool's");
+    }
+    entry.data.Upload(w.data, entry.data.bytes(), stream);
+    if (entry.scale.bytes() > 0) entry.scale.Upload(w.scale, entry.scale.bytes(), stream);
+    streamed.emplace_back(e, &entry);
+  }
+  return UploadExpertTable(set, streamed, pool.table, stream);
+}
+
+}  // namespace dsagent::engine::kernels::cuda
