@@ -290,6 +290,20 @@ TEST(CudaOpsTest, MultiRowMatVecGivesEachRowItsOneRowBits) {
   }
 }
 
+// `n` random FP4 experts of rows x cols (a routed expert set's weights) and their row views.
+struct RandomExperts {
+  std::vector<testing::RandomWeight> weights;
+  std::vector<WeightRows> views;
+};
+RandomExperts MakeFp4Experts(int64_t n, int64_t rows, int64_t cols, std::mt19937& rng) {
+  RandomExperts r;
+  for (int64_t e = 0; e < n; ++e) {
+    r.weights.push_back(testing::MakeWeight(WeightFormat::kFP4, rows, cols, rng));
+  }
+  for (const auto& w : r.weights) r.views.push_back(w.matrix.rows_view());
+  return r;
+}
+
 // ExpertRowsMatVec (the slots grouped by expert, each expert read once per group of up to 8
 // slots) against ExpertMatVec (one slot at a time): the same bits for every slot, with experts
 // chosen by many slots (pieces of 8 and a remainder), by one, and kept on the host (on_device 4
@@ -299,10 +313,8 @@ TEST(CudaOpsTest, ExpertRowsMatVecGivesExpertMatVecsBits) {
   CudaStream stream;
   std::mt19937 rng(61);
   const int64_t rows = 200, cols = 1024, experts = 6, slots = 37;
-  std::vector<testing::RandomWeight> ws;
-  std::vector<WeightRows> views;
-  for (int64_t e = 0; e < experts; ++e) ws.push_back(testing::MakeWeight(WeightFormat::kFP4, rows, cols, rng));
-  for (const auto& w : ws) views.push_back(w.matrix.rows_view());
+  const RandomExperts host = MakeFp4Experts(experts, rows, cols, rng);
+  const std::vector<WeightRows>& views = host.views;
   for (const bool fp8_inputs : {true, false})
   for (const int64_t on_device : {experts, int64_t{4}}) {
     const DeviceWeightSet set = DeviceWeightSet::Upload(views, rows, stream, on_device);
@@ -427,10 +439,8 @@ TEST(CudaOpsTest, StreamedExpertsGiveTheAllOnDeviceBits) {
   CudaStream stream;
   std::mt19937 rng(79);
   const int64_t rows = 96, cols = 512, experts = 6, slots = 12;
-  std::vector<testing::RandomWeight> ws;
-  std::vector<WeightRows> views;
-  for (int64_t e = 0; e < experts; ++e) ws.push_back(testing::MakeWeight(WeightFormat::kFP4, rows, cols, rng));
-  for (const auto& w : ws) views.push_back(w.matrix.rows_view());
+  const RandomExperts host = MakeFp4Experts(experts, rows, cols, rng);
+  const std::vector<WeightRows>& views = host.views;
   const DeviceWeightSet all = DeviceWeightSet::Upload(views, rows, stream);
   const DeviceWeightSet half = DeviceWeightSet::Upload(views, rows, stream, 3);
   const std::vector<int32_t> ids = {0, 5, 3, 4, 1, 5, 2, 3, 4, 0, 5, 1};
