@@ -11,19 +11,14 @@ namespace dsagent::engine::kernels::cuda {
 ExpertStreamPool ExpertStreamPool::Create(WeightFormat format, int64_t rows, int64_t cols,
                                           int64_t capacity) {
   if (capacity < 0) throw std::invalid_argument("ExpertStreamPool: a negative capacity");
-  auto layout = UploadLayout(format, rows, cols);
-  if (!layout) throw std::invalid_argument(layout.error());
+  // The shape checked even for an empty pool.
+  if (auto layout = UploadLayout(format, rows, cols); !layout) {
+    throw std::invalid_argument(layout.error());
+  }
   ExpertStreamPool pool;
   pool.capacity = capacity;
   for (int64_t i = 0; i < capacity; ++i) {
-    DeviceWeight w;
-    w.format = format;
-    w.rows = rows;
-    w.cols = cols;
-    w.scale_cols = layout->scale_cols;
-    w.data = DeviceBuffer(static_cast<size_t>(layout->data_bytes));
-    if (layout->scale_bytes() > 0) w.scale = DeviceBuffer(static_cast<size_t>(layout->scale_bytes()));
-    pool.entries.push_back(std::move(w));
+    pool.entries.push_back(DeviceWeight::Allocate(format, rows, cols));
   }
   return pool;
 }
@@ -45,14 +40,8 @@ ExpertSetViews StreamExperts(const DeviceWeightSet& set, const std::vector<Weigh
                                   " is not one kept on the host (" + std::to_string(set.on_device) +
                                   ".." + std::to_string(count - 1) + ")");
     }
-    const WeightRows& w = host[static_cast<size_t>(e)];
     DeviceWeight& entry = pool.entries[static_cast<size_t>(i)];
-    if (w.format != entry.format || w.cols != entry.cols) {
-      throw std::invalid_argument("StreamExperts: expert " + std::to_string(e) +
-                                  " differs in format or columns from the pool's");
-    }
-    entry.data.Upload(w.data, entry.data.bytes(), stream);
-    if (entry.scale.bytes() > 0) entry.scale.Upload(w.scale, entry.scale.bytes(), stream);
+    entry.Fill(host[static_cast<size_t>(e)], stream);  // throws for another format or shape
     streamed.emplace_back(e, &entry);
   }
   return UploadExpertTable(set, streamed, pool.table, stream);

@@ -33,9 +33,16 @@ struct DeviceWeight {
   int64_t rows = 0, cols = 0, scale_cols = 0;
   DeviceBuffer data, scale;
 
-  // Copies `rows` rows of `w` to the current device and waits for the copy. Throws CudaError,
-  // or std::invalid_argument for a shape the format cannot have.
+  // Copies `rows` rows of `w` to the current device and waits for the copy (Allocate, Fill,
+  // then a wait). Throws CudaError, or std::invalid_argument for a shape the format cannot have.
   static DeviceWeight Upload(const WeightRows& w, int64_t rows, CudaStream& stream);
+  // Room for `rows` x `cols` in `format` on the current device, contents undefined. Throws
+  // std::invalid_argument for a shape the format cannot have, CudaError for the device.
+  static DeviceWeight Allocate(WeightFormat format, int64_t rows, int64_t cols);
+  // Queues on `stream` the copy of w's first `rows` rows into this weight and returns at once
+  // (w's bytes must stay as they are until the copy ran). Throws std::invalid_argument for a
+  // weight of another format, column count or scale layout.
+  void Fill(const WeightRows& w, CudaStream& stream);
 };
 
 // y[t * y_stride + o] = dot(W[o, :], x[t * x_stride, ...]) for t < x_rows, o < w.rows; each
