@@ -203,6 +203,13 @@ bounded() {
   timeout "$t" "$@"
 }
 
+# Nsight Compute's binary: on the PATH, else where the image installs it; fails without one.
+find_ncu() {
+  local ncu_bin
+  ncu_bin=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1 || true)
+  [ -n "$ncu_bin" ] && echo "$ncu_bin"
+}
+
 # Where a decode step's time goes: each block kind (CSA ratio 4, HCA ratio 128) at 512 tokens of
 # context timed without a profiler, then its timed steps under Nsight Compute (every kernel's
 # gpu__time_duration; --clock-control none leaves the clocks alone), summed per kernel by
@@ -210,8 +217,7 @@ bounded() {
 # and how much lies between them (launches, host work).
 profile_decode() {
   local bench="$1" out="$2" ncu_bin ratio ms rc=0
-  ncu_bin=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1 || true)
-  if [ -z "$ncu_bin" ]; then echo "profile: no ncu on this machine"; return 0; fi
+  ncu_bin=$(find_ncu) || { echo "profile: no ncu on this machine"; return 0; }
   for ratio in 4 128; do
     bounded 60 "$bench" --context 512 --reps 16 --ratio "$ratio" >"$out/decode_ratio$ratio.txt" 2>&1 || rc=1
     ms=$(awk '/ms\/token/ {print $7; exit}' "$out/decode_ratio$ratio.txt")
@@ -233,8 +239,7 @@ profile_decode() {
 # The key lines to stdout, the full reports to $OUT.
 profile_kernels() {
   local matvec_bench="$1" ops_bench="$2" out="$3" ncu_bin pair kernel bench rc=0
-  ncu_bin=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1 || true)
-  if [ -z "$ncu_bin" ]; then echo "profile: no ncu on this machine"; return 0; fi
+  ncu_bin=$(find_ncu) || { echo "profile: no ncu on this machine"; return 0; }
   for pair in "TiledKernel:$matvec_bench" "TiledRowsKernel:$matvec_bench" \
               "SparseAttentionKernel:$ops_bench"; do
     kernel="${pair%%:*}" bench="${pair#*:}"
