@@ -30,6 +30,7 @@
 #include "engine/forward/thread_pool.h"
 #include "engine/kernels/cpu/cpu_ops.h"
 #include "engine/kernels/cuda/block_step.h"
+#include "engine/kernels/cuda/decode_graph.h"
 #include "engine/kernels/cuda/weight_upload.h"
 #include "engine/kernels/cuda_probe.h"
 #include "engine/model/model_config.h"
@@ -243,6 +244,11 @@ BenchBlock MakeBlock(const ModelConfig& c, int ratio, int64_t capacity, WeightFa
   return b;
 }
 
+// Seconds since t0.
+double Since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -281,7 +287,8 @@ int main(int argc, char** argv) {
     kc::CudaStream stream;
     WeightFactory factory;
     HostExperts host(static_cast<int>(std::thread::hardware_concurrency()));
-    const int64_t capacity = context + reps + 1;
+    // Room for the plain steps and, all experts on the device, as many graphed ones.
+    const int64_t capacity = context + 2 * reps + 1;
     std::string json = "{\"device\": \"" + probe.devices[0].name +
                        "\", \"context\": " + std::to_string(context) + ", \"blocks\": [";
     double csa_ms = 0, hca_ms = 0;
@@ -306,16 +313,45 @@ int main(int argc, char** argv) {
       for (int r = 0; r < reps; ++r) {
         kc::BlockDecode(b.block, state, h.as<float>(), context + r, nullptr, stream);
       }
+      // The host's own time to queue the steps: near the step time, the launches are the bound.
+      const double queue_s = Since(t0) / reps;
       stream.Synchronize();
       if (profile) kc::ProfilerStop();
-      const double secs =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / reps;
+      const double secs = Since(t0) / reps;
       (ratio == 4 ? csa_ms : hca_ms) = secs * 1e3;
       std::printf(
           "block ratio %3d at %lld tokens: %8.3f ms/token, %7.1f MB weights/token, "
-          "%7.1f GB/s (built in %.1f s)\n",
+          "%7.1f GB/s (built in %.1f s); the host queued a step in %.3f ms\n",
           ratio, static_cast<long long>(context), secs * 1e3, b.token_bytes / 1e6,
-          b.token_bytes / secs / 1e9, build_s);
+          b.token_bytes / secs / 1e9, build_s, queue_s * 1e3);
+      if (!profile && reps >= 2 && b.block.ffn.on_device == c.n_routed_experts) {
+        // The same steps as CUDA graphs (decode_graph.h), one capture and launch per step as the
+        // engine's decode does (a warm-up step first: its executable's instantiation).
+        kc::DecodeGraphs graphs;
+        const int64_t first = context + reps;
+        graphs.Run(stream, [&] {
+          kc::BlockDecode(b.block, state, h.as<float>(), first, nullptr, stream);
+        });
+        stream.Synchronize();
+        const auto g0 = std::chrono::steady_clock::now();
+        for (int r = 1; r < reps; ++r) {
+          graphs.Run(stream, [&] {
+            kc::BlockDecode(b.block, state, h.as<float>(), first + r, nullptr, stream);
+          });
+        }
+        const double graph_queue_s = Since(g0) / (reps - 1);
+        stream.Synchronize();
+        const double graph_s = Since(g0) / (reps - 1);
+        std::printf(
+            "  as CUDA graphs: %8.3f ms/token (the host captured and launched a step in %.3f "
+            "ms; %lld nodes, %lld instantiated, %lld updated)\n",
+            graph_s * 1e3, graph_queue_s * 1e3,
+            static_cast<long long>(graphs.stats().last_nodes),
+            static_cast<long long>(graphs.stats().instantiations),
+            static_cast<long long>(graphs.stats().updates));
+        json += std::string(json.back() == '[' ? "" : ", ") + "{\"ratio\": " +
+                std::to_string(ratio) + ", \"graphs\": 1, \"ms_per_token\": " + std::to_string(graph_s * 1e3) + "}";
+      }
       if (b.block.ffn.on_device < c.n_routed_experts) {
         std::printf(
             "  experts %lld..%d on the host: per token %.3f ms waiting for the router's copies, "
@@ -324,8 +360,8 @@ int main(int argc, char** argv) {
             b.block.ffn.offload_wait_seconds / reps * 1e3,
             b.block.ffn.offload_host_seconds / reps * 1e3, std::thread::hardware_concurrency());
       }
-      json += std::string(ratio == 4 ? "" : ", ") + "{\"ratio\": " + std::to_string(ratio) +
-              ", \"ms_per_token\": " + std::to_string(secs * 1e3) +
+      json += std::string(json.back() == '[' ? "" : ", ") + "{\"ratio\": " +
+              std::to_string(ratio) + ", \"ms_per_token\": " + std::to_string(secs * 1e3) +
               ", \"weight_bytes_per_token\": " + std::to_string(b.token_bytes) + "}";
     }
     int csa = 0, hca = 0, window = 0;

@@ -93,7 +93,7 @@ int Usage() {
   std::fprintf(stderr,
                "usage: cuda_model_bench --model DIR [--synth-layers N [--config FILE]] "
                "[--prefill N[,M...]] [--steps N] [--sequences N] [--one-by-one 1] "
-               "[--gpu-memory SIZE | --expert-share F] [--threads N] [--json FILE]\n");
+               "[--gpu-memory SIZE | --expert-share F] [--threads N] [--graphs 0|1] [--json FILE]\n");
   return 2;
 }
 
@@ -104,7 +104,7 @@ int main(int argc, char** argv) {
   int synth_layers = 0;
   std::vector<int64_t> prefills = {64};
   int64_t steps = 32, sequences = 1;
-  bool one_by_one = false;
+  bool one_by_one = false, graphs = true;
   int threads = 0;
   double expert_share = -1;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -120,6 +120,8 @@ int main(int argc, char** argv) {
       }
     } else if (flag == "--one-by-one") {
       one_by_one = value == "1";
+    } else if (flag == "--graphs") {
+      graphs = value != "0";
     } else if (flag == "--steps") {
       steps = std::atoll(value.c_str());
     } else if (flag == "--sequences") {
@@ -214,7 +216,8 @@ int main(int argc, char** argv) {
   }
   std::printf("%s", e::DescribePlacement(*plan).c_str());
   auto device = k::cuda::DeviceSequenceModel::Create(
-      **model, *plan, {.device = 0, .context = context, .host_threads = threads});
+      **model, *plan,
+      {.device = 0, .context = context, .host_threads = threads, .graphs = graphs});
   if (!device) {
     std::fprintf(stderr, "cuda_model_bench: %s\n", device.error().c_str());
     return 1;
@@ -325,10 +328,22 @@ int main(int argc, char** argv) {
       probe.devices[0].name.c_str(), copy_bw / 1e9, static_cast<long long>(steps), ms_per_step,
       tokens / decode_s, step_bytes / 1e6, rate / 1e9, 100.0 * rate / copy_bw);
   report_offload("decode", static_cast<double>(steps));
+  const auto graph = (*device)->Graphs();
+  if (graph.on) {
+    std::printf("graphs: on, %lld launches (%lld instantiated, %lld updated), %lld nodes in the "
+                "last\n",
+                static_cast<long long>(graph.stats.launches),
+                static_cast<long long>(graph.stats.instantiations),
+                static_cast<long long>(graph.stats.updates),
+                static_cast<long long>(graph.stats.last_nodes));
+  } else {
+    std::printf("graphs: off (%s)\n", graph.off_reason.c_str());
+  }
   if (!json_path.empty()) {
     std::ofstream json(json_path);
     json << "{\"model\": \"" << model_dir << "\", \"layers\": " << c.n_layers
          << ", \"sequences\": " << sequences << ", \"one_by_one\": " << (one_by_one ? 1 : 0)
+         << ", \"graphs\": " << (graph.on ? 1 : 0)
          << ", \"experts_on_device\": " << plan->experts_on_device
          << ", \"experts_total\": " << plan->experts_total << ", \"copy_gbps\": " << copy_bw / 1e9
          << ", \"prefill\": [";

@@ -7,8 +7,8 @@
 # time per token (all experts on the device, then half of them offloaded to the host), and a
 # V4-Flash-shaped synthetic checkpoint of SYNTH_LAYERS (4) layers decoded end to end through the
 # engine's device SequenceModel (prefill of 1K and 8K tokens in chunks of rows, 1 sequence's decode,
-# 8 in one ForwardBatch per step and one by one, half the experts offloaded; the prefill and the
-# batch again with DSAGENT_CUDA_MATVEC_ROWS=grouped), and the CLI on the
+# 8 in one ForwardBatch per step and one by one, half the experts offloaded; the decode steps of 1
+# and of 8 sequences again without CUDA graphs), and the CLI on the
 # GPU (`dsagent engine generate --device cuda` on tests/data/v4-tiny: greedy tokens against
 # --device cpu, a --kv-dir round trip from the GPU to the GPU and to the CPU, `engine logits
 # --device cuda`, `--speculative mtp` on the GPU: the greedy tokens of speculation off). The
@@ -291,20 +291,19 @@ run() {
   local mlimit="${MODEL_TIMEOUT_S:-240}"
   bounded "$mlimit" "$model_bench_bin" --model "$model" --synth-layers "$layers" \
     --prefill 1024,8192 --steps 32 --json "$OUT/cuda_model_bench.json" >"$OUT/cuda_model_bench.txt" 2>&1 || rc=1
-  grep -E "^(synthetic|prefill|decode|/)" "$OUT/cuda_model_bench.txt" || tail -5 "$OUT/cuda_model_bench.txt"
+  grep -E "^(synthetic|prefill|decode|graphs|/)" "$OUT/cuda_model_bench.txt" || tail -5 "$OUT/cuda_model_bench.txt"
   bounded "$mlimit" "$model_bench_bin" --model "$model" --prefill 16 --steps 16 \
     --sequences 8 --json "$OUT/cuda_model_bench_8.json" >"$OUT/cuda_model_bench_8.txt" 2>&1 || rc=1
-  tail -2 "$OUT/cuda_model_bench_8.txt"
-  # The same prefill and batch with the grouped row kernels (GroupedRowKernels, off by default):
-  # whether reading each weight once per 8 rows wins end to end on this device.
-  DSAGENT_CUDA_MATVEC_ROWS=grouped bounded "$mlimit" "$model_bench_bin" --model "$model" \
-    --prefill 1024 --steps 8 --json "$OUT/cuda_model_bench_grouped.json" \
-    >"$OUT/cuda_model_bench_grouped.txt" 2>&1 || rc=1
-  grep -E "^(prefill|decode)" "$OUT/cuda_model_bench_grouped.txt" | sed 's/^/grouped: /' || true
-  DSAGENT_CUDA_MATVEC_ROWS=grouped bounded "$mlimit" "$model_bench_bin" --model "$model" \
-    --prefill 16 --steps 16 --sequences 8 --json "$OUT/cuda_model_bench_8_grouped.json" \
-    >"$OUT/cuda_model_bench_8_grouped.txt" 2>&1 || rc=1
-  tail -1 "$OUT/cuda_model_bench_8_grouped.txt" | sed 's/^/grouped: /'
+  tail -3 "$OUT/cuda_model_bench_8.txt"
+  # The same decode steps without CUDA graphs (decode_graph.h; on above): what a graph launch
+  # per step saves over launching each kernel, for one sequence and for eight in one batch.
+  bounded "$mlimit" "$model_bench_bin" --model "$model" --prefill 1024 --steps 32 --graphs 0 \
+    --json "$OUT/cuda_model_bench_nographs.json" >"$OUT/cuda_model_bench_nographs.txt" 2>&1 || rc=1
+  grep -E "^(decode|graphs)" "$OUT/cuda_model_bench_nographs.txt" | sed 's/^/no graphs: /' || true
+  bounded "$mlimit" "$model_bench_bin" --model "$model" --prefill 16 --steps 16 --sequences 8 \
+    --graphs 0 --json "$OUT/cuda_model_bench_8_nographs.json" \
+    >"$OUT/cuda_model_bench_8_nographs.txt" 2>&1 || rc=1
+  grep -E "^(decode|graphs)" "$OUT/cuda_model_bench_8_nographs.txt" | sed 's/^/no graphs: /' || true
   bounded "$mlimit" "$model_bench_bin" --model "$model" --prefill 16 --steps 8 \
     --sequences 8 --one-by-one 1 --json "$OUT/cuda_model_bench_8_one_by_one.json" \
     >"$OUT/cuda_model_bench_8_one_by_one.txt" 2>&1 || rc=1

@@ -42,6 +42,10 @@ struct DeviceDecoderOptions {
   int device = 0;       // cuda:N
   int64_t context = 0;  // positions the state holds, >= 1 (not defaulted: the state is sized now)
   int host_threads = 0;  // CPU threads for the experts kept on the host; <= 0: all cores
+  // DeviceSequenceModel only: decode steps (one token, or one token of each of a batch's
+  // sequences) as CUDA graphs (decode_graph.h) when every expert is on the device.
+  // DSAGENT_CUDA_GRAPHS=off turns them off too.
+  bool graphs = true;
 };
 
 // How many routed experts of each decoder layer `plan` puts on the device (experts 0..n-1 of

@@ -76,6 +76,16 @@ Expected<std::unique_ptr<DeviceSequenceModel>, std::string> DeviceSequenceModel:
     m->logits_ = std::make_unique<DeviceBuffer>(static_cast<size_t>(kDeviceChunkRows) *
                                                 static_cast<size_t>(c.vocab_size) * sizeof(float));
     m->rows_ = std::make_unique<DeviceRows>(CreateDeviceRows(*m->model_, kDeviceChunkRows));
+    if (!options.graphs) {
+      m->graphs_off_ = "turned off by the caller";
+    } else if (GraphsDisabledByEnvironment()) {
+      m->graphs_off_ = "turned off by DSAGENT_CUDA_GRAPHS";
+    } else if (m->host_ != nullptr) {
+      m->graphs_off_ = "routed experts in host memory (a step waits on the host for its routing)";
+    } else {
+      m->graphs_ = std::make_unique<DecodeGraphs>();
+      m->graphs_on_ = true;
+    }
   } catch (const std::exception& e) {
     return MakeUnexpected("device model on cuda:" + std::to_string(options.device) + ": " +
                           e.what());
@@ -95,6 +105,34 @@ DeviceSequenceModel::OffloadStats DeviceSequenceModel::Offload() {
   for (const DeviceBlock& b : model_->layers) add(b.ffn);
   for (const DeviceMtp& m : model_->mtp) add(m.block.ffn);
   return o;
+}
+
+DeviceSequenceModel::GraphReport DeviceSequenceModel::Graphs() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  GraphReport r;
+  r.on = graphs_on_;
+  r.off_reason = graphs_off_;
+  if (graphs_) r.stats = graphs_->stats();
+  return r;
+}
+
+void DeviceSequenceModel::QueueDecodeStep(std::span<DeviceSequence* const> seqs,
+                                          const std::function<void()>& step) {
+  if (graphs_on_) {
+    std::vector<int64_t> positions;
+    for (const DeviceSequence* d : seqs) positions.push_back(d->pos);
+    try {
+      graphs_->Run(*stream_, step);
+      return;
+    } catch (const CudaError& e) {
+      // Nothing of the step ran; its host-side effects are undone and it runs plainly. A real
+      // device fault fails the plain step too, and the caller reports that.
+      for (size_t i = 0; i < seqs.size(); ++i) seqs[i]->pos = positions[i];
+      graphs_on_ = false;
+      graphs_off_ = std::string("a capture failed: ") + e.what();
+    }
+  }
+  step();
 }
 
 std::unique_ptr<ModelSequence> DeviceSequenceModel::NewSequence() {
@@ -165,7 +203,10 @@ Expected<std::vector<float>, std::string> DeviceSequenceModel::Run(DeviceModelSe
     if (tokens.size() == 1) {
       // One token: the decode step.
       token_->Upload(tokens.data(), sizeof(int32_t), *stream_);
-      ModelDecode(*model_, *seq.device_, token_->as<int32_t>(), logits_->as<float>(), *stream_);
+      DeviceSequence* d = seq.device_.get();
+      QueueDecodeStep(std::span<DeviceSequence* const>(&d, 1), [&] {
+        ModelDecode(*model_, *d, token_->as<int32_t>(), logits_->as<float>(), *stream_);
+      });
       logits_->Download(logits.data(), vocab * sizeof(float), *stream_);  // waits
       return logits;
     }
@@ -199,15 +240,28 @@ Expected<Ok, std::string> DeviceSequenceModel::RunRows(std::span<DeviceModelSequ
                                                        std::vector<std::vector<float>>& out) {
   const size_t vocab = static_cast<size_t>(config_.vocab_size);
   std::vector<RowChunk> chunks;
+  std::vector<DeviceSequence*> devices;
   std::vector<int32_t> tokens;
   for (size_t i = 0; i < steps.size(); ++i) {
     chunks.push_back({seqs[i]->device_.get(), static_cast<int64_t>(steps[i].tokens.size())});
+    devices.push_back(seqs[i]->device_.get());
     tokens.insert(tokens.end(), steps[i].tokens.begin(), steps[i].tokens.end());
   }
+  // A decode step of every sequence (one token each) is graphed; longer steps are prompts.
+  const bool decode_step = tokens.size() == steps.size();
   try {
     UseDevice(device_);
-    ModelRows(*model_, *rows_, chunks.data(), static_cast<int64_t>(chunks.size()), tokens.data(),
-              RowLogits::kEveryRow, logits_->as<float>(), *stream_);
+    const int64_t n_chunks = static_cast<int64_t>(chunks.size());
+    if (decode_step) {
+      StageRows(*model_, *rows_, chunks.data(), n_chunks, tokens.data(), *stream_);
+      QueueDecodeStep(devices, [&] {
+        ModelRowsStaged(*model_, *rows_, chunks.data(), n_chunks, RowLogits::kEveryRow,
+                        logits_->as<float>(), *stream_);
+      });
+    } else {
+      ModelRows(*model_, *rows_, chunks.data(), n_chunks, tokens.data(), RowLogits::kEveryRow,
+                logits_->as<float>(), *stream_);
+    }
     std::vector<float> all(tokens.size() * vocab);
     logits_->Download(all.data(), all.size() * sizeof(float), *stream_);  // waits
     size_t row = 0;

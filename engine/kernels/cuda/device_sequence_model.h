@@ -6,7 +6,8 @@
 // kDeviceChunkRows per call: each weight read once per call for all sequences); HostState
 // downloads a snapshot (device_sequence_copy.h) into a host copy the sequence keeps; SequenceFrom
 // restores a host state (a prefix cache's hit, a --kv-dir record), so states move between
-// the CPU and GPU engines.
+// the CPU and GPU engines. Decode steps (Forward of one token; ForwardBatch of one token per
+// sequence) go to the device as CUDA graphs (decode_graph.h) when every expert is on the device.
 //
 // The MTP blocks' state moves with the rest. Speculative decoding (generator.h, --speculative mtp)
 // runs here as on the CPU: Forward's StepOptions::final_streams (the hc streams after the last
@@ -21,6 +22,7 @@
 
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -30,6 +32,7 @@
 #include "common/expected.h"
 #include "engine/forward/model.h"
 #include "engine/generate/sequence_model.h"
+#include "engine/kernels/cuda/decode_graph.h"
 #include "engine/kernels/cuda/device_decoder.h"
 #include "engine/kernels/cuda/device_row_undo.h"
 #include "engine/kernels/cuda/rows_scratch.h"
@@ -89,6 +92,16 @@ class DeviceSequenceModel final : public SequenceModel {
   };
   OffloadStats Offload();
 
+  // Whether decode steps run as CUDA graphs (decode_graph.h), why not when they do not (options,
+  // DSAGENT_CUDA_GRAPHS, experts on the host, or the capture that failed: the model then runs
+  // its steps plainly from that step on), and what the graphs did so far.
+  struct GraphReport {
+    bool on = false;
+    std::string off_reason;
+    DecodeGraphs::Stats stats;
+  };
+  GraphReport Graphs();
+
   // An empty sequence. When the device cannot allocate its state (out of memory), the sequence
   // carries the CUDA error and every call on it returns that error.
   std::unique_ptr<ModelSequence> NewSequence() override;
@@ -146,6 +159,11 @@ class DeviceSequenceModel final : public SequenceModel {
   Expected<Ok, std::string> RunRows(std::span<DeviceModelSequence* const> seqs,
                                     std::span<const SequenceStep> steps,
                                     std::vector<std::vector<float>>& out);
+  // Queues `step`, a decode step of `seqs`, as a CUDA graph while graphs are on, else plainly.
+  // A capture that fails turns graphs off for good (the reason kept for Graphs()) and runs the
+  // step plainly, the sequences back at their positions from before the capture. Throws what the
+  // plain step throws. Caller holds mutex_.
+  void QueueDecodeStep(std::span<DeviceSequence* const> seqs, const std::function<void()>& step);
 
   friend class DeviceModelSequence;
   ModelConfig config_;
@@ -160,6 +178,9 @@ class DeviceSequenceModel final : public SequenceModel {
   std::unique_ptr<DeviceModel> model_;
   std::unique_ptr<DeviceBuffer> token_, logits_;  // logits_: [kDeviceChunkRows, vocab]
   std::unique_ptr<DeviceRows> rows_;
+  std::unique_ptr<DecodeGraphs> graphs_;  // null: graphs never on (graphs_off_ says why)
+  bool graphs_on_ = false;
+  std::string graphs_off_;
 };
 
 }  // namespace dsagent::engine::kernels::cuda

@@ -97,10 +97,14 @@ DeviceRows CreateDeviceRows(const DeviceModel& m, int64_t max_rows) {
   return r;
 }
 
-void ModelRows(DeviceModel& m, DeviceRows& r, const RowChunk* chunks, int64_t n_chunks,
-               const int32_t* tokens, RowLogits which, float* logits, CudaStream& stream) {
+namespace {
+
+// The rows of the chunks (each checked); `single_rows`: every chunk is one row. Throws
+// std::out_of_range as ModelRows says.
+int64_t CheckedRows(const DeviceModel& m, const DeviceRows& r, const RowChunk* chunks,
+                    int64_t n_chunks, bool& single_rows) {
   int64_t rows = 0;
-  bool single_rows = true;
+  single_rows = true;
   for (int64_t c = 0; c < n_chunks; ++c) {
     const RowChunk& ch = chunks[c];
     if (ch.seq == nullptr || ch.rows < 1) throw std::out_of_range("ModelRows: an empty chunk");
@@ -121,6 +125,21 @@ void ModelRows(DeviceModel& m, DeviceRows& r, const RowChunk* chunks, int64_t n_
     throw std::out_of_range("ModelRows: " + std::to_string(rows) + " rows, the scratch holds " +
                             std::to_string(r.max_rows));
   }
+  return rows;
+}
+
+}  // namespace
+
+void ModelRows(DeviceModel& m, DeviceRows& r, const RowChunk* chunks, int64_t n_chunks,
+               const int32_t* tokens, RowLogits which, float* logits, CudaStream& stream) {
+  StageRows(m, r, chunks, n_chunks, tokens, stream);
+  ModelRowsStaged(m, r, chunks, n_chunks, which, logits, stream);
+}
+
+void StageRows(const DeviceModel& m, DeviceRows& r, const RowChunk* chunks, int64_t n_chunks,
+               const int32_t* tokens, CudaStream& stream) {
+  bool single_rows = true;
+  const int64_t rows = CheckedRows(m, r, chunks, n_chunks, single_rows);
   // Each row's token and position (a pageable upload: the host copy has been read when it
   // returns).
   std::vector<int32_t> positions;
@@ -132,6 +151,12 @@ void ModelRows(DeviceModel& m, DeviceRows& r, const RowChunk* chunks, int64_t n_
   }
   r.tokens.Upload(tokens, static_cast<size_t>(rows) * 4, stream);
   r.positions.Upload(positions.data(), static_cast<size_t>(rows) * 4, stream);
+}
+
+void ModelRowsStaged(DeviceModel& m, DeviceRows& r, const RowChunk* chunks, int64_t n_chunks,
+                     RowLogits which, float* logits, CudaStream& stream) {
+  bool single_rows = true;
+  const int64_t rows = CheckedRows(m, r, chunks, n_chunks, single_rows);
   const int64_t n = m.hc.hc * m.hc.dim;
   float* h = r.h.as<float>();
   const int32_t* dev_tokens = r.tokens.as<int32_t>();

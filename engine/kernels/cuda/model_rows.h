@@ -39,7 +39,18 @@ enum class RowLogits { kNone, kLastOfEachChunk, kEveryRow };
 // (kEveryRow) or [n_chunks, vocab] (kLastOfEachChunk). The chunks' sequences must be distinct.
 // Throws std::out_of_range, before queuing anything, for more rows than `r` holds, a sequence of
 // another layer count or one that would pass the context.
+// ModelRows is StageRows then ModelRowsStaged.
 void ModelRows(DeviceModel& m, DeviceRows& r, const RowChunk* chunks, int64_t n_chunks,
                const int32_t* tokens, RowLogits which, float* logits, CudaStream& stream);
+
+// ModelRows' two halves, apart so that the second can be captured into a CUDA graph
+// (decode_graph.h), which cannot hold copies from host memory. StageRows uploads the rows' tokens
+// and positions (the chunks' current positions) into `r`; ModelRowsStaged queues the rest, on
+// those staged rows, and advances the sequences. Both check the chunks as ModelRows does; between
+// the two the chunks and their positions must not change.
+void StageRows(const DeviceModel& m, DeviceRows& r, const RowChunk* chunks, int64_t n_chunks,
+               const int32_t* tokens, CudaStream& stream);
+void ModelRowsStaged(DeviceModel& m, DeviceRows& r, const RowChunk* chunks, int64_t n_chunks,
+                     RowLogits which, float* logits, CudaStream& stream);
 
 }  // namespace dsagent::engine::kernels::cuda

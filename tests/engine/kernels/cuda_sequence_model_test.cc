@@ -263,6 +263,9 @@ TEST_F(DeviceSequenceModelGpuTest, RowsPathsWithExpertsOnTheHostGiveTheDecodeSte
   auto split = DeviceSequenceModel::Create(*cpu_, *half,
                                            {.device = 0, .context = kContext, .host_threads = 2});
   ASSERT_TRUE(split) << split.error();
+  // The step waits on the host for its routing: no graphs.
+  EXPECT_FALSE((*split)->Graphs().on);
+  EXPECT_THAT((*split)->Graphs().off_reason, HasSubstr("host memory"));
   ExpectRowsPathsGiveTheDecodeBits(**split, golden_, 5);
   // And against every expert on the device: the same bits.
   const std::vector<int32_t> prompt(golden_.begin(), golden_.begin() + 40);
@@ -311,6 +314,72 @@ TEST_F(DeviceSequenceModelGpuTest, StreamedExpertsGiveTheAllOnDeviceBits) {
                 stats.host_seconds);
     EXPECT_GT(stats.streamed_experts, 0) << "pool " << pool;
   }
+}
+
+// Decode steps as CUDA graphs (decode_graph.h) against the same model without them, bit for
+// bit: 90 tokens one at a time (past both compressed ratios' blocks, 4 and 16, so every shape a
+// step takes) and batched decode steps of four sequences. The graphs must have updated the
+// executables they keep, not instantiated one per step.
+TEST_F(DeviceSequenceModelGpuTest, GraphedDecodeStepsGiveThePlainStepsBits) {
+  if (GraphsDisabledByEnvironment()) GTEST_SKIP() << "DSAGENT_CUDA_GRAPHS turns graphs off";
+  auto plain = DeviceSequenceModel::Create(*cpu_, PlanAllOnDevice(cpu_->config()),
+                                           {.device = 0, .context = kContext, .graphs = false});
+  ASSERT_TRUE(plain) << plain.error();
+  EXPECT_FALSE((*plain)->Graphs().on);
+  EXPECT_THAT((*plain)->Graphs().off_reason, HasSubstr("by the caller"));
+  ASSERT_TRUE(device_->Graphs().on) << device_->Graphs().off_reason;
+
+  const std::vector<int32_t> tokens(golden_.begin(), golden_.begin() + 90);
+  auto graphed_seq = device_->NewSequence();
+  auto plain_seq = (*plain)->NewSequence();
+  const std::vector<float> graphed = TokenByToken(*device_, *graphed_seq, tokens);
+  const std::vector<float> want = TokenByToken(**plain, *plain_seq, tokens);
+  ASSERT_EQ(graphed.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    ASSERT_EQ(test_support::Bits(graphed[i]), test_support::Bits(want[i]))
+        << "token " << i / static_cast<size_t>(cpu_->config().vocab_size);
+  }
+
+  constexpr int kSequences = 4;
+  std::vector<std::unique_ptr<ModelSequence>> a, b;
+  for (int s = 0; s < kSequences; ++s) {
+    a.push_back(device_->NewSequence());
+    b.push_back((*plain)->NewSequence());
+    const std::vector<int32_t> prompt(golden_.begin() + 5 * s, golden_.begin() + 5 * s + 5);
+    ASSERT_TRUE(device_->Forward(*a.back(), prompt, {}));
+    ASSERT_TRUE((*plain)->Forward(*b.back(), prompt, {}));
+  }
+  for (int step = 0; step < 6; ++step) {
+    std::vector<int32_t> next(kSequences);
+    std::vector<SequenceStep> on, off;
+    for (int s = 0; s < kSequences; ++s) next[s] = golden_[static_cast<size_t>(40 + 3 * s + step)];
+    for (int s = 0; s < kSequences; ++s) {
+      on.push_back({a[s].get(), std::span<const int32_t>(&next[s], 1)});
+      off.push_back({b[s].get(), std::span<const int32_t>(&next[s], 1)});
+    }
+    auto got = device_->ForwardBatch(on);
+    auto expected = (*plain)->ForwardBatch(off);
+    ASSERT_TRUE(got) << got.error();
+    ASSERT_TRUE(expected) << expected.error();
+    for (int s = 0; s < kSequences; ++s) {
+      ASSERT_EQ((*got)[s].size(), (*expected)[s].size());
+      for (size_t i = 0; i < (*got)[s].size(); ++i) {
+        ASSERT_EQ(test_support::Bits((*got)[s][i]), test_support::Bits((*expected)[s][i]))
+            << "batched step " << step << ", sequence " << s << ", logit " << i;
+      }
+    }
+  }
+  const DeviceSequenceModel::GraphReport report = device_->Graphs();
+  std::printf("graphs: %lld launches, %lld instantiated, %lld updated, %lld nodes in the last\n",
+              static_cast<long long>(report.stats.launches),
+              static_cast<long long>(report.stats.instantiations),
+              static_cast<long long>(report.stats.updates),
+              static_cast<long long>(report.stats.last_nodes));
+  EXPECT_TRUE(report.on) << report.off_reason;
+  EXPECT_EQ(report.stats.launches, 90 + 6);
+  EXPECT_EQ(report.stats.instantiations + report.stats.updates, report.stats.launches);
+  EXPECT_LE(report.stats.instantiations, 12) << "a kept executable per shape, updated after";
+  EXPECT_EQ((*plain)->Graphs().stats.launches, 0);
 }
 
 TEST_F(DeviceSequenceModelGpuTest, BadCallsAreClearErrors) {
