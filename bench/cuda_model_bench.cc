@@ -93,7 +93,7 @@ int Usage() {
   std::fprintf(stderr,
                "usage: cuda_model_bench --model DIR [--synth-layers N [--config FILE]] "
                "[--prefill N[,M...]] [--steps N] [--sequences N] [--one-by-one 1] "
-               "[--gpu-memory SIZE | --expert-share F] [--threads N] [--graphs 0|1] [--json FILE]\n");
+               "[--gpu-memory SIZE | --expert-share F] [--threads N] [--graphs 0|1] [--pin 0|1] [--json FILE]\n");
   return 2;
 }
 
@@ -104,7 +104,7 @@ int main(int argc, char** argv) {
   int synth_layers = 0;
   std::vector<int64_t> prefills = {64};
   int64_t steps = 32, sequences = 1;
-  bool one_by_one = false, graphs = true;
+  bool one_by_one = false, graphs = true, pin = true;
   int threads = 0;
   double expert_share = -1;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -122,6 +122,8 @@ int main(int argc, char** argv) {
       one_by_one = value == "1";
     } else if (flag == "--graphs") {
       graphs = value != "0";
+    } else if (flag == "--pin") {
+      pin = value != "0";
     } else if (flag == "--steps") {
       steps = std::atoll(value.c_str());
     } else if (flag == "--sequences") {
@@ -217,11 +219,16 @@ int main(int argc, char** argv) {
   std::printf("%s", e::DescribePlacement(*plan).c_str());
   auto device = k::cuda::DeviceSequenceModel::Create(
       **model, *plan,
-      {.device = 0, .context = context, .host_threads = threads, .graphs = graphs});
+      {.device = 0,
+       .context = context,
+       .host_threads = threads,
+       .graphs = graphs,
+       .pin_host_experts = pin});
   if (!device) {
     std::fprintf(stderr, "cuda_model_bench: %s\n", device.error().c_str());
     return 1;
   }
+  if (!plan->all_on_device()) std::printf("  %s\n", (*device)->HostExpertMemory().c_str());
   double copy_bw = 0;
   try {
     copy_bw = CopyBandwidth();

@@ -314,8 +314,15 @@ run() {
   bounded "$mlimit" "$model_bench_bin" --model "$model" --prefill 1024 --steps 16 \
     --expert-share 0.5 --json "$OUT/cuda_model_bench_offload.json" \
     >"$OUT/cuda_model_bench_offload.txt" 2>&1 || rc=1
-  grep -E "^(  streamed|  in pinned|prefill|decode|  offload)" "$OUT/cuda_model_bench_offload.txt" ||
-    tail -3 "$OUT/cuda_model_bench_offload.txt"
+  grep -E "^(  streamed|  in pinned|  [0-9.]+ GiB|  no routed|prefill|decode|  offload)" \
+    "$OUT/cuda_model_bench_offload.txt" || tail -3 "$OUT/cuda_model_bench_offload.txt"
+  # The same prefill with the host experts pageable (--pin 0): what page-locking them gives the
+  # streamed copies.
+  bounded "$mlimit" "$model_bench_bin" --model "$model" --prefill 1024 --steps 4 \
+    --expert-share 0.5 --pin 0 --json "$OUT/cuda_model_bench_offload_pageable.json" \
+    >"$OUT/cuda_model_bench_offload_pageable.txt" 2>&1 || rc=1
+  grep -E "^(  [0-9.]+ GiB|prefill|  offload \(prefill)" "$OUT/cuda_model_bench_offload_pageable.txt" |
+    sed 's/^/pageable: /' || tail -3 "$OUT/cuda_model_bench_offload_pageable.txt"
   # The multi-row matvec's figures again, last (the output's tail).
   grep -E "^rows .*M=(1|8|128) " "$OUT/cuda_matvec_bench.txt" | head -20 || true
   # The verdicts once more at the very end: the device tool returns only the output's last 12,000

@@ -54,6 +54,9 @@ Expected<ChosenSequenceModel, std::string> MakeSequenceModel(forward::Model& mod
       model, *plan,
       {.device = choice.device.index, .context = context, .host_threads = choice.host_threads});
   if (!made) return MakeUnexpected(made.error());
+  if (const std::string host = (*made)->HostExpertMemory(); !host.empty()) {
+    chosen.placement += "  " + host + "\n";
+  }
   chosen.model = std::move(*made);
   chosen.context_limit = context;
   return chosen;

@@ -46,6 +46,9 @@ struct DeviceDecoderOptions {
   // sequences) as CUDA graphs (decode_graph.h) when every expert is on the device.
   // DSAGENT_CUDA_GRAPHS=off turns them off too.
   bool graphs = true;
+  // The routed experts kept on the host page-locked in place (host_pinning.h), so that streaming
+  // them to the device is direct DMA; off: they stay pageable (copies staged by the driver).
+  bool pin_host_experts = true;
 };
 
 // How many routed experts of each decoder layer `plan` puts on the device (experts 0..n-1 of

@@ -7,6 +7,7 @@
 
 #include "engine/forward/moe.h"
 #include "engine/kernels/cuda/sequence_state_layout.h"
+#include "engine/kernels/cuda/weight_upload.h"
 
 namespace dsagent::engine::kernels::cuda {
 
@@ -139,6 +140,36 @@ DeviceMoe UploadMoe(const forward::MoeWeights& w, const ModelConfig& c, CudaStre
     offload.stream_min_rows = streaming->min_rows;
   }
   return DeviceMoe::Create(shape, rows, stream, &offload);
+}
+
+std::vector<HostByteRange> HostExpertRanges(const forward::ModelWeights& w,
+                                            const std::vector<int64_t>& on_device,
+                                            const std::vector<int64_t>& mtp_on_device) {
+  std::vector<HostByteRange> ranges;
+  const auto add_matrix = [&ranges](const forward::WeightMatrix& m) {
+    auto layout = UploadLayout(m.format, m.rows, m.cols);
+    if (!layout) throw std::invalid_argument(m.name + ": " + layout.error());
+    const auto at = [](const uint8_t* p) { return reinterpret_cast<uintptr_t>(p); };
+    ranges.push_back({at(m.data), at(m.data) + static_cast<uintptr_t>(layout->data_bytes)});
+    if (m.scale != nullptr && layout->scale_bytes() > 0) {
+      ranges.push_back({at(m.scale), at(m.scale) + static_cast<uintptr_t>(layout->scale_bytes())});
+    }
+  };
+  const auto add_block = [&](const forward::BlockWeights& b, int64_t first_on_host) {
+    if (first_on_host < 0) return;
+    for (size_t e = static_cast<size_t>(first_on_host); e < b.ffn.experts.size(); ++e) {
+      add_matrix(b.ffn.experts[e].w1);
+      add_matrix(b.ffn.experts[e].w2);
+      add_matrix(b.ffn.experts[e].w3);
+    }
+  };
+  for (size_t l = 0; l < w.layers.size() && l < on_device.size(); ++l) {
+    add_block(w.layers[l], on_device[l]);
+  }
+  for (size_t i = 0; i < w.mtp.size() && i < mtp_on_device.size(); ++i) {
+    add_block(w.mtp[i].block, mtp_on_device[i]);
+  }
+  return ranges;
 }
 
 DeviceHcWeights UploadHc(const forward::HcWeights& w, CudaStream& stream) {

@@ -23,6 +23,7 @@
 #include "engine/kernels/cuda/block_step.h"
 #include "engine/kernels/cuda/compressor_ops.h"
 #include "engine/kernels/cuda/device_runtime.h"
+#include "engine/kernels/cuda/host_pinning.h"
 #include "engine/kernels/cuda/model_step.h"
 #include "engine/kernels/cuda/moe_step.h"
 #include "engine/model/model_config.h"
@@ -79,7 +80,17 @@ struct HostExpertCompute {
   forward::ThreadPool pool;
   cpu::CpuOps ops;
   forward::Compute cx;
+  // The host experts' pages, page-locked in place for the stream pool's copies (host_pinning.h;
+  // UploadPlannedModel pins them unless told not to). Declared last: unregistered first.
+  PinnedHostMemory pinned;
 };
+
+// The stored bytes (data and scales of w1, w2, w3) of the routed experts the split keeps on the
+// host: layer l's experts on_device[l].. (none where on_device[l] < 0), the same for the MTP
+// blocks by mtp_on_device.
+std::vector<HostByteRange> HostExpertRanges(const forward::ModelWeights& w,
+                                            const std::vector<int64_t>& on_device,
+                                            const std::vector<int64_t>& mtp_on_device);
 
 DeviceHcWeights UploadHc(const forward::HcWeights& w, CudaStream& stream);
 

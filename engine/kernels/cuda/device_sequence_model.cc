@@ -107,6 +107,10 @@ DeviceSequenceModel::OffloadStats DeviceSequenceModel::Offload() {
   return o;
 }
 
+std::string DeviceSequenceModel::HostExpertMemory() const {
+  return host_ != nullptr ? host_->pinned.Describe() : std::string();
+}
+
 DeviceSequenceModel::GraphReport DeviceSequenceModel::Graphs() {
   std::lock_guard<std::mutex> lock(mutex_);
   GraphReport r;

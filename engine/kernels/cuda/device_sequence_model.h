@@ -102,6 +102,11 @@ class DeviceSequenceModel final : public SequenceModel {
   };
   GraphReport Graphs();
 
+  // The routed experts kept in host memory: how much is page-locked for streaming, or why it is
+  // pageable (host_pinning.h PinnedHostMemory::Describe); empty when every expert is on the
+  // device. The placement report's last line.
+  std::string HostExpertMemory() const;
+
   // An empty sequence. When the device cannot allocate its state (out of memory), the sequence
   // carries the CUDA error and every call on it returns that error.
   std::unique_ptr<ModelSequence> NewSequence() override;

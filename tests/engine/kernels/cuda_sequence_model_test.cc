@@ -263,9 +263,13 @@ TEST_F(DeviceSequenceModelGpuTest, RowsPathsWithExpertsOnTheHostGiveTheDecodeSte
   auto split = DeviceSequenceModel::Create(*cpu_, *half,
                                            {.device = 0, .context = kContext, .host_threads = 2});
   ASSERT_TRUE(split) << split.error();
-  // The step waits on the host for its routing: no graphs.
+  // The step waits on the host for its routing: no graphs. The host experts' pages are
+  // page-locked in place (host_pinning.h).
   EXPECT_FALSE((*split)->Graphs().on);
   EXPECT_THAT((*split)->Graphs().off_reason, HasSubstr("host memory"));
+  std::printf("host experts: %s\n", (*split)->HostExpertMemory().c_str());
+  EXPECT_THAT((*split)->HostExpertMemory(), HasSubstr("of host experts pinned (page-locked"));
+  EXPECT_EQ(device_->HostExpertMemory(), "");
   ExpectRowsPathsGiveTheDecodeBits(**split, golden_, 5);
   // And against every expert on the device: the same bits.
   const std::vector<int32_t> prompt(golden_.begin(), golden_.begin() + 40);
