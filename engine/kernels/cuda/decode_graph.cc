@@ -101,10 +101,11 @@ DecodeGraphs::~DecodeGraphs() {
   for (Kept& k : kept_) DestroyExec(k.exec);
 }
 
-DecodeGraphs::Kept& DecodeGraphs::ExecutableFor(void* graph, uint64_t shape, int64_t nodes) {
+DecodeGraphs::Kept& DecodeGraphs::ExecutableFor(void* graph, uint64_t slot, uint64_t shape,
+                                                int64_t nodes) {
   const auto g = static_cast<cudaGraph_t>(graph);
   auto found = std::find_if(kept_.begin(), kept_.end(), [&](const Kept& k) {
-    return k.shape == shape && k.nodes == nodes;
+    return k.slot == slot && k.shape == shape && k.nodes == nodes;
   });
   if (found != kept_.end()) {
     cudaGraphExecUpdateResultInfo info{};
@@ -126,6 +127,7 @@ DecodeGraphs::Kept& DecodeGraphs::ExecutableFor(void* graph, uint64_t shape, int
     kept_.erase(oldest);
   }
   Kept k;
+  k.slot = slot;
   k.shape = shape;
   k.nodes = nodes;
   k.exec = Instantiate(g);
@@ -134,7 +136,7 @@ DecodeGraphs::Kept& DecodeGraphs::ExecutableFor(void* graph, uint64_t shape, int
   return kept_.back();
 }
 
-void DecodeGraphs::Run(CudaStream& stream, const std::function<void()>& enqueue) {
+void DecodeGraphs::Run(CudaStream& stream, uint64_t slot, const std::function<void()>& enqueue) {
   const cudaStream_t s = Raw(stream);
   // Thread-local: another thread's CUDA calls (the host experts' own work) are not the capture's.
   CheckCuda(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal),
@@ -151,7 +153,7 @@ void DecodeGraphs::Run(CudaStream& stream, const std::function<void()>& enqueue)
   const Shape shape = ShapeOf(owner.graph);
   stats_.last_nodes = shape.nodes;
   if (shape.nodes == 0) return;
-  Kept& k = ExecutableFor(owner.graph, shape.key, shape.nodes);
+  Kept& k = ExecutableFor(owner.graph, slot, shape.key, shape.nodes);
   k.used = ++tick_;
   CheckCuda(cudaGraphLaunch(static_cast<cudaGraphExec_t>(k.exec), s), "cudaGraphLaunch");
   ++stats_.launches;

@@ -1,4 +1,4 @@
-// DecodeGraphs: a decode step's launches sent to the device as one CUDA graph.
+// DecodeGraphs: a decode step's launches sent to the device as CUDA graphs, a few blocks each.
 //
 // Why: a V4-Flash decode step is thousands of small kernels (about 60 a block, 43 blocks), each of
 // a few microseconds; queued one by one, each costs the host a launch and the device a gap. A
@@ -6,12 +6,14 @@
 //
 // How: the step's own code runs unchanged under stream capture (nothing executes while it is
 // captured), so the graph holds exactly the launches the plain step makes, their arguments
-// (positions, list lengths, grids) included: same kernels, same order, same bits. The kernels a
-// step queues depend on its position (a compressor pools every `ratio` tokens, the indexer starts
-// once a key exists), so the executable graphs are kept by shape — the multiset of node kinds and
-// kernel functions — and a captured step updates the kept executable of its shape in place
-// (cudaGraphExecUpdate: new arguments and grids, no instantiation), or instantiates one, evicting
-// the least recently used past `keep`.
+// (positions, list lengths, grids) included: same kernels, same order, same bits. Capturing costs
+// the host about what launching would, so a step goes in pieces (a few blocks each, `slot` 0, 1,
+// ...): piece i+1 is captured while the device runs piece i, as plain launches overlap the
+// device's work. The kernels a piece queues depend on the position (a compressor pools every
+// `ratio` tokens, the indexer starts once a key exists), so the executable graphs are kept by slot
+// and shape — the multiset of node kinds and kernel functions — and a captured piece updates the
+// kept executable of its slot and shape in place (cudaGraphExecUpdate: new arguments and grids, no
+// instantiation), or instantiates one, evicting the least recently used past `keep`.
 //
 // What a step may queue: kernels, device-to-device copies and memsets on the stream. A host wait,
 // an allocation or a copy from or to host memory (which the graph would read again at replay, from
@@ -40,18 +42,19 @@ class DecodeGraphs {
     int64_t last_nodes = 0;
   };
 
-  // Keeps up to `keep` (>= 1) executables, one per step shape.
-  explicit DecodeGraphs(int keep = 8);
+  // Keeps up to `keep` (>= 1) executables, one per slot and shape.
+  explicit DecodeGraphs(int keep = 64);
   ~DecodeGraphs();
   DecodeGraphs(const DecodeGraphs&) = delete;
   DecodeGraphs& operator=(const DecodeGraphs&) = delete;
 
-  // Captures what `enqueue` queues on `stream` and queues it as one graph launch there (no wait).
-  // Throws CudaError, and whatever `enqueue` throws, with the stream out of capture and usable and
-  // nothing of the step queued: a step that queued what a graph cannot hold (above) or a failed
-  // instantiation. Host-side effects of `enqueue` (a position advanced) have happened all the
-  // same; a caller that falls back to running the step plainly undoes them first.
-  void Run(CudaStream& stream, const std::function<void()>& enqueue);
+  // Captures what `enqueue` queues on `stream` and queues it as one graph launch there (no wait),
+  // with the executables of `slot` (the piece of a step: 0, 1, ...). Throws CudaError, and
+  // whatever `enqueue` throws, with the stream out of capture and usable and nothing of the piece
+  // queued: a piece that queued what a graph cannot hold (above) or a failed instantiation. Any
+  // host-side effects of `enqueue` have happened all the same (a caller that runs the piece
+  // plainly instead wants an `enqueue` without them).
+  void Run(CudaStream& stream, uint64_t slot, const std::function<void()>& enqueue);
 
   const Stats& stats() const { return stats_; }
   // Executables kept now (<= keep).
@@ -59,14 +62,15 @@ class DecodeGraphs {
 
  private:
   struct Kept {
+    uint64_t slot = 0;
     uint64_t shape = 0;
     int64_t nodes = 0;
     void* exec = nullptr;  // a cudaGraphExec_t
     uint64_t used = 0;     // tick of the last launch (least recently used goes first)
   };
-  // The kept executable for a captured graph of `shape` and `nodes`, updated from or instantiated
-  // for `graph` (a cudaGraph_t).
-  Kept& ExecutableFor(void* graph, uint64_t shape, int64_t nodes);
+  // The kept executable of `slot` for a captured graph of `shape` and `nodes`, updated from or
+  // instantiated for `graph` (a cudaGraph_t).
+  Kept& ExecutableFor(void* graph, uint64_t slot, uint64_t shape, int64_t nodes);
 
   int keep_;
   uint64_t tick_ = 0;

@@ -120,23 +120,25 @@ DeviceSequenceModel::GraphReport DeviceSequenceModel::Graphs() {
   return r;
 }
 
-void DeviceSequenceModel::QueueDecodeStep(std::span<DeviceSequence* const> seqs,
-                                          const std::function<void()>& step) {
+DecodePieces DeviceSequenceModel::StepPieces() {
+  return {kLayersPerGraph, [this](int64_t piece, const std::function<void()>& launches) {
+            QueuePiece(piece, launches);
+          }};
+}
+
+void DeviceSequenceModel::QueuePiece(int64_t piece, const std::function<void()>& launches) {
   if (graphs_on_) {
-    std::vector<int64_t> positions;
-    for (const DeviceSequence* d : seqs) positions.push_back(d->pos);
     try {
-      graphs_->Run(*stream_, step);
+      graphs_->Run(*stream_, static_cast<uint64_t>(piece), launches);
       return;
     } catch (const CudaError& e) {
-      // Nothing of the step ran; its host-side effects are undone and it runs plainly. A real
-      // device fault fails the plain step too, and the caller reports that.
-      for (size_t i = 0; i < seqs.size(); ++i) seqs[i]->pos = positions[i];
+      // Nothing of the piece ran (its launches touch no host state): it runs plainly. A real
+      // device fault fails that too, and the caller reports it.
       graphs_on_ = false;
       graphs_off_ = std::string("a capture failed: ") + e.what();
     }
   }
-  step();
+  launches();
 }
 
 std::unique_ptr<ModelSequence> DeviceSequenceModel::NewSequence() {
@@ -207,10 +209,8 @@ Expected<std::vector<float>, std::string> DeviceSequenceModel::Run(DeviceModelSe
     if (tokens.size() == 1) {
       // One token: the decode step.
       token_->Upload(tokens.data(), sizeof(int32_t), *stream_);
-      DeviceSequence* d = seq.device_.get();
-      QueueDecodeStep(std::span<DeviceSequence* const>(&d, 1), [&] {
-        ModelDecode(*model_, *d, token_->as<int32_t>(), logits_->as<float>(), *stream_);
-      });
+      ModelDecodePieces(*model_, *seq.device_, token_->as<int32_t>(), logits_->as<float>(),
+                        StepPieces(), *stream_);
       logits_->Download(logits.data(), vocab * sizeof(float), *stream_);  // waits
       return logits;
     }
@@ -244,11 +244,9 @@ Expected<Ok, std::string> DeviceSequenceModel::RunRows(std::span<DeviceModelSequ
                                                        std::vector<std::vector<float>>& out) {
   const size_t vocab = static_cast<size_t>(config_.vocab_size);
   std::vector<RowChunk> chunks;
-  std::vector<DeviceSequence*> devices;
   std::vector<int32_t> tokens;
   for (size_t i = 0; i < steps.size(); ++i) {
     chunks.push_back({seqs[i]->device_.get(), static_cast<int64_t>(steps[i].tokens.size())});
-    devices.push_back(seqs[i]->device_.get());
     tokens.insert(tokens.end(), steps[i].tokens.begin(), steps[i].tokens.end());
   }
   // A decode step of every sequence (one token each) is graphed; longer steps are prompts.
@@ -257,11 +255,11 @@ Expected<Ok, std::string> DeviceSequenceModel::RunRows(std::span<DeviceModelSequ
     UseDevice(device_);
     const int64_t n_chunks = static_cast<int64_t>(chunks.size());
     if (decode_step) {
+      // The uploads first: a graph cannot hold copies from host memory.
       StageRows(*model_, *rows_, chunks.data(), n_chunks, tokens.data(), *stream_);
-      QueueDecodeStep(devices, [&] {
-        ModelRowsStaged(*model_, *rows_, chunks.data(), n_chunks, RowLogits::kEveryRow,
-                        logits_->as<float>(), *stream_);
-      });
+      const DecodePieces pieces = StepPieces();
+      ModelRowsStaged(*model_, *rows_, chunks.data(), n_chunks, RowLogits::kEveryRow,
+                      logits_->as<float>(), *stream_, &pieces);
     } else {
       ModelRows(*model_, *rows_, chunks.data(), n_chunks, tokens.data(), RowLogits::kEveryRow,
                 logits_->as<float>(), *stream_);

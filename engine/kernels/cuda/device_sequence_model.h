@@ -7,7 +7,8 @@
 // downloads a snapshot (device_sequence_copy.h) into a host copy the sequence keeps; SequenceFrom
 // restores a host state (a prefix cache's hit, a --kv-dir record), so states move between
 // the CPU and GPU engines. Decode steps (Forward of one token; ForwardBatch of one token per
-// sequence) go to the device as CUDA graphs (decode_graph.h) when every expert is on the device.
+// sequence) go to the device as CUDA graphs (decode_graph.h), kLayersPerGraph blocks each, when
+// every expert is on the device.
 //
 // The MTP blocks' state moves with the rest. Speculative decoding (generator.h, --speculative mtp)
 // runs here as on the CPU: Forward's StepOptions::final_streams (the hc streams after the last
@@ -47,6 +48,11 @@ class DeviceSequenceModel;
 // formula about 0.9 MB + 0.5 MB per row for V4-Flash's shapes, inside the planner's workspace
 // allowance (placement_plan.h kDeviceWorkspaceBytes).
 constexpr int64_t kDeviceChunkRows = 64;
+
+// Blocks per CUDA graph of a decode step (decode_graph.h): the host captures the next few blocks
+// while the device runs these. Fewer means more graph launches; more, a longer wait before the
+// device starts.
+constexpr int64_t kLayersPerGraph = 4;
 
 class DeviceModelSequence final : public ModelSequence {
  public:
@@ -164,11 +170,13 @@ class DeviceSequenceModel final : public SequenceModel {
   Expected<Ok, std::string> RunRows(std::span<DeviceModelSequence* const> seqs,
                                     std::span<const SequenceStep> steps,
                                     std::vector<std::vector<float>>& out);
-  // Queues `step`, a decode step of `seqs`, as a CUDA graph while graphs are on, else plainly.
-  // A capture that fails turns graphs off for good (the reason kept for Graphs()) and runs the
-  // step plainly, the sequences back at their positions from before the capture. Throws what the
-  // plain step throws. Caller holds mutex_.
-  void QueueDecodeStep(std::span<DeviceSequence* const> seqs, const std::function<void()>& step);
+  // A decode step's pieces (model_step.h DecodePieces: kLayersPerGraph blocks each) for
+  // QueuePiece. Caller holds mutex_.
+  DecodePieces StepPieces();
+  // Queues a piece of a decode step as a CUDA graph while graphs are on, else plainly. A capture
+  // that fails turns graphs off for good (the reason kept for Graphs()) and queues the piece
+  // plainly. Throws what the plain launches throw. Caller holds mutex_.
+  void QueuePiece(int64_t piece, const std::function<void()>& launches);
 
   friend class DeviceModelSequence;
   ModelConfig config_;

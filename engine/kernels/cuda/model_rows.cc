@@ -154,34 +154,60 @@ void StageRows(const DeviceModel& m, DeviceRows& r, const RowChunk* chunks, int6
 }
 
 void ModelRowsStaged(DeviceModel& m, DeviceRows& r, const RowChunk* chunks, int64_t n_chunks,
-                     RowLogits which, float* logits, CudaStream& stream) {
+                     RowLogits which, float* logits, CudaStream& stream,
+                     const DecodePieces* pieces) {
   bool single_rows = true;
   const int64_t rows = CheckedRows(m, r, chunks, n_chunks, single_rows);
+  const int64_t layers = static_cast<int64_t>(m.layers.size());
+  const int64_t per_piece = pieces != nullptr ? pieces->layers_per_piece : layers + 1;
+  if (per_piece < 1) throw std::out_of_range("ModelRows: empty pieces");
   const int64_t n = m.hc.hc * m.hc.dim;
   float* h = r.h.as<float>();
   const int32_t* dev_tokens = r.tokens.as<int32_t>();
-  for (int64_t t = 0; t < rows; ++t) EmbedToStreams(m.embed, dev_tokens + t, m.hc.hc, h + t * n, stream);
-  std::vector<AttentionChunk> layer_chunks(static_cast<size_t>(n_chunks));
+  // Layer i's chunks: each sequence's state of that layer, from its position before the call.
+  std::vector<std::vector<AttentionChunk>> layer_chunks(m.layers.size());
   for (size_t i = 0; i < m.layers.size(); ++i) {
     for (int64_t c = 0; c < n_chunks; ++c) {
-      layer_chunks[static_cast<size_t>(c)] = {&chunks[c].seq->layers[i], chunks[c].seq->pos,
-                                              chunks[c].rows};
+      layer_chunks[i].push_back({&chunks[c].seq->layers[i], chunks[c].seq->pos, chunks[c].rows});
     }
-    BlockRows(m.layers[i], layer_chunks.data(), n_chunks, h, rows, dev_tokens, r, stream);
   }
-  if (which == RowLogits::kNone) {
-    // No head: a prompt's chunk whose logits nobody reads.
-  } else if (which == RowLogits::kEveryRow || single_rows) {
-    HeadRows(m.head, h, rows, r, logits, stream);
-  } else {
-    // Each chunk's last row, gathered for the head.
-    float* last = r.last.as<float>();
-    int64_t end = 0;
-    for (int64_t c = 0; c < n_chunks; ++c) {
-      end += chunks[c].rows;
-      CopyDeviceToDevice(last + c * n, h + (end - 1) * n, static_cast<size_t>(n) * 4, stream);
+  const auto head = [&] {
+    if (which == RowLogits::kNone) {
+      // No head: a prompt's chunk whose logits nobody reads.
+    } else if (which == RowLogits::kEveryRow || single_rows) {
+      HeadRows(m.head, h, rows, r, logits, stream);
+    } else {
+      // Each chunk's last row, gathered for the head.
+      float* last = r.last.as<float>();
+      int64_t end = 0;
+      for (int64_t c = 0; c < n_chunks; ++c) {
+        end += chunks[c].rows;
+        CopyDeviceToDevice(last + c * n, h + (end - 1) * n, static_cast<size_t>(n) * 4, stream);
+      }
+      HeadRows(m.head, last, n_chunks, r, logits, stream);
     }
-    HeadRows(m.head, last, n_chunks, r, logits, stream);
+  };
+  int64_t piece = 0;
+  for (int64_t first = 0; first == 0 || first < layers; first += per_piece) {
+    const int64_t end = std::min(layers, first + per_piece);
+    const auto launches = [&] {
+      if (first == 0) {
+        for (int64_t t = 0; t < rows; ++t) {
+          EmbedToStreams(m.embed, dev_tokens + t, m.hc.hc, h + t * n, stream);
+        }
+      }
+      for (int64_t i = first; i < end; ++i) {
+        const auto& lc = layer_chunks[static_cast<size_t>(i)];
+        BlockRows(m.layers[static_cast<size_t>(i)], lc.data(), n_chunks, h, rows, dev_tokens, r,
+                  stream);
+      }
+      if (end == layers) head();
+    };
+    if (pieces != nullptr) {
+      pieces->queue(piece++, launches);
+    } else {
+      launches();
+    }
   }
   for (int64_t c = 0; c < n_chunks; ++c) chunks[c].seq->pos += chunks[c].rows;
 }

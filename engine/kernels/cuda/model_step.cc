@@ -1,5 +1,6 @@
 #include "engine/kernels/cuda/model_step.h"
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -45,6 +46,14 @@ void DeviceSequence::Reset(const DeviceModel& m, CudaStream& stream) {
 
 void ModelDecode(DeviceModel& m, DeviceSequence& seq, const int32_t* token, float* logits,
                  CudaStream& stream) {
+  // One piece of every layer, queued as it comes.
+  const DecodePieces all{static_cast<int64_t>(m.layers.size()) + 1,
+                         [](int64_t, const std::function<void()>& launches) { launches(); }};
+  ModelDecodePieces(m, seq, token, logits, all, stream);
+}
+
+void ModelDecodePieces(DeviceModel& m, DeviceSequence& seq, const int32_t* token, float* logits,
+                       const DecodePieces& pieces, CudaStream& stream) {
   if (seq.layers.size() != m.layers.size()) {
     throw std::out_of_range("ModelDecode: the sequence has " + std::to_string(seq.layers.size()) +
                             " layers, the model " + std::to_string(m.layers.size()));
@@ -53,12 +62,21 @@ void ModelDecode(DeviceModel& m, DeviceSequence& seq, const int32_t* token, floa
     throw std::out_of_range("ModelDecode: the sequence is full (" + std::to_string(m.context) +
                             " positions)");
   }
+  if (pieces.layers_per_piece < 1) throw std::out_of_range("ModelDecode: empty pieces");
   float* h = m.h.as<float>();
-  EmbedToStreams(m.embed, token, m.hc.hc, h, stream);
-  for (size_t i = 0; i < m.layers.size(); ++i) {
-    BlockDecode(m.layers[i], seq.layers[i], h, seq.pos, token, stream);
+  const int64_t layers = static_cast<int64_t>(m.layers.size()), pos = seq.pos;
+  int64_t piece = 0;
+  for (int64_t first = 0; first == 0 || first < layers; first += pieces.layers_per_piece) {
+    const int64_t end = std::min(layers, first + pieces.layers_per_piece);
+    pieces.queue(piece++, [&] {
+      if (first == 0) EmbedToStreams(m.embed, token, m.hc.hc, h, stream);
+      for (int64_t i = first; i < end; ++i) {
+        BlockDecode(m.layers[static_cast<size_t>(i)], seq.layers[static_cast<size_t>(i)], h, pos,
+                    token, stream);
+      }
+      if (end == layers) HeadDecode(m.head, h, logits, stream);
+    });
   }
-  HeadDecode(m.head, h, logits, stream);
   ++seq.pos;
 }
 

@@ -86,7 +86,7 @@ TEST_F(DecodeGraphsGpuTest, AGraphedStepGivesThePlainStepsBitsAndUpdatesInPlace)
     Step(rows, true);
     const std::vector<float> plain = Result(rows);
     dy_.Zero(*stream_);
-    graphs.Run(*stream_, [&] { Step(rows, true); });
+    graphs.Run(*stream_, 0, [&] { Step(rows, true); });
     const std::vector<float> graphed = Result(rows);
     ASSERT_EQ(graphed.size(), plain.size());
     for (size_t i = 0; i < plain.size(); ++i) {
@@ -106,8 +106,8 @@ TEST_F(DecodeGraphsGpuTest, EachShapeKeepsItsOwnExecutable) {
   DecodeGraphs roomy(8), tight(1);
   for (int i = 0; i < 6; ++i) {
     const bool two = i % 2 == 1;
-    roomy.Run(*stream_, [&] { Step(3, two); });
-    tight.Run(*stream_, [&] { Step(3, two); });
+    roomy.Run(*stream_, 0, [&] { Step(3, two); });
+    tight.Run(*stream_, 0, [&] { Step(3, two); });
     EXPECT_EQ(roomy.stats().last_nodes, two ? 2 : 1);
   }
   stream_->Synchronize();
@@ -132,30 +132,43 @@ TEST_F(DecodeGraphsGpuTest, StepsAGraphCannotHoldAreRefusedAndTheStreamStaysUsab
   };
   // A copy from host memory (a replay would read it again).
   try {
-    graphs.Run(*stream_, [&] { dy_.Upload(host.as<float>(), host.bytes(), *stream_); });
+    graphs.Run(*stream_, 0, [&] { dy_.Upload(host.as<float>(), host.bytes(), *stream_); });
     ADD_FAILURE() << "a host copy was graphed";
   } catch (const CudaError& e) {
     EXPECT_THAT(e.what(), HasSubstr("copies host memory")) << e.what();
   }
   still_usable("a host copy");
   // A host wait inside the step.
-  EXPECT_THROW(graphs.Run(*stream_, [&] {
+  EXPECT_THROW(graphs.Run(*stream_, 0, [&] {
     Step(2, false);
     stream_->Synchronize();
   }),
                CudaError);
   still_usable("a host wait");
   // The step's own exception comes through as it is.
-  EXPECT_THROW(graphs.Run(*stream_, [&] {
+  EXPECT_THROW(graphs.Run(*stream_, 0, [&] {
     Step(2, false);
     throw std::out_of_range("the step's own");
   }),
                std::out_of_range);
   still_usable("an exception");
   // An empty step launches nothing.
-  graphs.Run(*stream_, [] {});
+  graphs.Run(*stream_, 0, [] {});
   EXPECT_EQ(graphs.stats().launches, 0);
   EXPECT_EQ(graphs.stats().last_nodes, 0);
+}
+
+// Pieces of a step (slots) keep their own executables even when their shapes are the same: the
+// step's second piece updates the second piece's executable of the step before.
+TEST_F(DecodeGraphsGpuTest, EachSlotKeepsItsOwnExecutables) {
+  DecodeGraphs graphs;
+  for (int step = 0; step < 3; ++step) {
+    for (uint64_t slot = 0; slot < 2; ++slot) graphs.Run(*stream_, slot, [&] { Step(2, true); });
+  }
+  stream_->Synchronize();
+  EXPECT_EQ(graphs.stats().instantiations, 2);
+  EXPECT_EQ(graphs.stats().updates, 4);
+  EXPECT_EQ(graphs.kept(), 2);
 }
 
 }  // namespace
