@@ -17,6 +17,7 @@
 #include "engine/kernels/cuda/indexer_ops.h"
 #include "engine/kernels/cuda/mixing_ops.h"
 #include "engine/kernels/cuda/moe_ops.h"
+#include "engine/kernels/cuda/ops.h"
 #include "engine/kernels/cuda_probe.h"
 
 namespace {
@@ -188,6 +189,44 @@ int main(int argc, char** argv) {
                                    comb.as<float>(), stream);
                        }),
            0);
+    // The exact products (double sums, both numerics modes): the mHC fn of a block (F32, 24 of
+    // 16,384), the router's gate (BF16, 256 of 4,096) and a compressor's wkv (BF16, 1,024 of
+    // 4,096), one input row each as in a decode step.
+    struct ExactShape {
+      const char* name;
+      dsagent::engine::kernels::WeightFormat format;
+      int64_t rows, cols;
+    };
+    for (const ExactShape& e :
+         {ExactShape{"mHC fn F32 24x16384", dsagent::engine::kernels::WeightFormat::kF32, 24, 16384},
+          ExactShape{"gate BF16 256x4096", dsagent::engine::kernels::WeightFormat::kBF16, 256, 4096},
+          ExactShape{"compressor BF16 1024x4096", dsagent::engine::kernels::WeightFormat::kBF16, 1024,
+                     4096}}) {
+      const bool f32 = e.format == dsagent::engine::kernels::WeightFormat::kF32;
+      const size_t n = static_cast<size_t>(e.rows * e.cols);
+      std::vector<uint8_t> bytes;
+      if (f32) {
+        const std::vector<float> v = Floats(n, rng, 0.05f);
+        bytes.resize(n * 4);
+        std::memcpy(bytes.data(), v.data(), bytes.size());
+      } else {
+        const std::vector<uint16_t> v = Bf16Bits(n, rng, 0.05f);
+        bytes.resize(n * 2);
+        std::memcpy(bytes.data(), v.data(), bytes.size());
+      }
+      const kc::DeviceWeight w = kc::DeviceWeight::Upload(
+          dsagent::engine::kernels::WeightRows{e.format, bytes.data(), nullptr, e.cols, 0}, e.rows,
+          stream);
+      const kc::DeviceBuffer x = ToDevice(Floats(static_cast<size_t>(e.cols), rng, 1.0f), stream);
+      kc::DeviceBuffer out(static_cast<size_t>(e.rows) * sizeof(float));
+      report(std::string("matvec_exact ") + e.name,
+             TimePerCall(reps, stream,
+                         [&] {
+                           kc::MatVecExact(w, x.as<float>(), 1, e.cols, out.as<float>(), e.rows,
+                                           false, stream);
+                         }),
+             static_cast<double>(bytes.size()));
+    }
     json += "]}\n";
     if (!json_path.empty()) std::ofstream(json_path) << json;
   } catch (const std::exception& e) {

@@ -365,18 +365,33 @@ DSAGENT_HD double ExactLaneDot(const WeightView& w, int64_t row, const float* x,
   return acc;
 }
 
-// One row's exact dot as the MatVecExact kernel sums it (host reference): 32 lane partials
-// combined by a warp's xor butterflies. The products are exact, so this is the CPU's double (any
+// The threads of the MatVecExact kernel's CTA (one CTA per output row and input): about 16
+// columns each, a whole number of warps, 32 to 1024. A function of the columns alone, so the
+// order of the sums (RowDotF64ByCta) is too.
+DSAGENT_HD int ExactMatVecThreads(int64_t cols) {
+  int64_t threads = (cols + 15) / 16;
+  threads = (threads + 31) / 32 * 32;
+  return static_cast<int>(threads < 32 ? 32 : threads > 1024 ? 1024 : threads);
+}
+
+// One row's exact dot as the MatVecExact kernel sums it (host reference): ExactMatVecThreads
+// lane partials (columns t, t + threads, ...), each warp's 32 combined by xor butterflies, then
+// the warps' sums added in order. The products are exact, so this is the CPU's double (any
 // order) but for rare last-bit differences of the double, which the float rounding hides.
-inline double RowDotF64ByWarpLanes(const WeightView& w, int64_t row, const float* x) {
-  double lane[32];
-  for (int l = 0; l < 32; ++l) lane[l] = ExactLaneDot(w, row, x, l, 32);
-  for (int offset = 16; offset > 0; offset /= 2) {
-    double next[32];
-    for (int l = 0; l < 32; ++l) next[l] = lane[l] + lane[l ^ offset];
-    for (int l = 0; l < 32; ++l) lane[l] = next[l];
+inline double RowDotF64ByCta(const WeightView& w, int64_t row, const float* x) {
+  const int threads = ExactMatVecThreads(w.cols);
+  double total = 0;
+  for (int warp = 0; warp < threads / 32; ++warp) {
+    double lane[32];
+    for (int l = 0; l < 32; ++l) lane[l] = ExactLaneDot(w, row, x, warp * 32 + l, threads);
+    for (int offset = 16; offset > 0; offset /= 2) {
+      double next[32];
+      for (int l = 0; l < 32; ++l) next[l] = lane[l] + lane[l ^ offset];
+      for (int l = 0; l < 32; ++l) lane[l] = next[l];
+    }
+    total += lane[0];
   }
-  return lane[0];
+  return total;
 }
 
 }  // namespace dsagent::engine::kernels::cuda

@@ -66,19 +66,26 @@ __global__ void ExpertMatVecKernel(const WeightView* views, const int32_t* ids, 
                  static_cast<int>(threadIdx.x));
 }
 
-// One warp per (output row, input row): lane l sums the exact products of columns l, l + 32, ...
-// in double; the lanes are combined by xor shuffles (RowDotF64ByWarpLanes is the host twin).
-constexpr int kWarpsPerBlock = 8;
-__global__ void MatVecExactKernel(WeightView w, int64_t rows, const float* x, int64_t x_stride,
-                                  float* y, int64_t y_stride, bool round_bf16) {
-  const int lane = static_cast<int>(threadIdx.x) & 31;
-  const int64_t row = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32;
+// One CTA per (output row, input row) of ExactMatVecThreads(cols) threads: thread t sums the
+// exact products of columns t, t + threads, ... in double; each warp combines its lanes by xor
+// shuffles and the warps' sums are added in order (RowDotF64ByCta is the host twin). A whole CTA
+// per row, rather than a warp, because the exact products' matrices are short and wide (the mHC
+// fn: 24 rows of 16,384; the router's gate: 256 of 4,096): a warp per row left most of the
+// device idle and each lane hundreds of loads in a row.
+__global__ void MatVecExactKernel(WeightView w, const float* x, int64_t x_stride, float* y,
+                                  int64_t y_stride, bool round_bf16) {
+  __shared__ double warp_sums[32];
+  const int64_t row = blockIdx.x;
   const int64_t t = blockIdx.y;
-  if (row >= rows) return;  // warp-uniform: the whole warp leaves together
-  double acc = ExactLaneDot(w, row, x + t * x_stride, lane, 32);
+  const int tid = static_cast<int>(threadIdx.x);
+  double acc = ExactLaneDot(w, row, x + t * x_stride, tid, static_cast<int>(blockDim.x));
   for (int offset = 16; offset > 0; offset /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, offset);
-  if (lane == 0) {
-    const float v = static_cast<float>(acc);
+  if ((tid & 31) == 0) warp_sums[tid / 32] = acc;
+  __syncthreads();
+  if (tid == 0) {
+    double total = 0;
+    for (int i = 0; i < static_cast<int>(blockDim.x) / 32; ++i) total += warp_sums[i];
+    const float v = static_cast<float>(total);
     y[t * y_stride + row] = round_bf16 ? RoundBf16(v) : v;
   }
 }
@@ -240,10 +247,13 @@ void MatVec(const DeviceWeight& w, const float* x, int64_t x_rows, int64_t x_str
 void MatVecExact(const DeviceWeight& w, const float* x, int64_t x_rows, int64_t x_stride, float* y,
                  int64_t y_stride, bool round_bf16, CudaStream& stream) {
   if (w.rows <= 0 || x_rows <= 0) return;
-  const dim3 grid(static_cast<unsigned>((w.rows + kWarpsPerBlock - 1) / kWarpsPerBlock),
-                  static_cast<unsigned>(x_rows));
-  MatVecExactKernel<<<grid, 32 * kWarpsPerBlock, 0, static_cast<cudaStream_t>(stream.handle())>>>(
-      ViewOf(w), w.rows, x, x_stride, y, y_stride, round_bf16);
+  if (x_rows > 65535) {
+    throw CudaError("MatVecExact: " + std::to_string(x_rows) + " input rows (at most 65535)");
+  }
+  const dim3 grid(static_cast<unsigned>(w.rows), static_cast<unsigned>(x_rows));
+  MatVecExactKernel<<<grid, ExactMatVecThreads(w.cols), 0,
+                      static_cast<cudaStream_t>(stream.handle())>>>(ViewOf(w), x, x_stride, y,
+                                                                     y_stride, round_bf16);
   CheckCuda(cudaGetLastError(), "MatVecExact launch");
 }
 

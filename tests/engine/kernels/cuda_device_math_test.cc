@@ -241,10 +241,21 @@ TEST(CudaDeviceMathTest, PairStepEqualsTheCpuPairStep) {
   }
 }
 
-// The exact matvec kernel's warp order (32 strided lanes, xor butterflies) gives the CPU exact
-// kernel's result once rounded to float, for every format, tails and scale bytes outside the
-// float-normal range (the products are exact in double; only the sums' order differs).
-TEST(CudaDeviceMathTest, WarpOrderOfMatVecExactEqualsTheCpuExactKernel) {
+// The exact matvec's CTA: about 16 columns a thread, whole warps, 32 to 1024 threads.
+TEST(CudaDeviceMathTest, ExactMatVecThreadsFollowTheColumns) {
+  EXPECT_EQ(dm::ExactMatVecThreads(1), 32);
+  EXPECT_EQ(dm::ExactMatVecThreads(512), 32);
+  EXPECT_EQ(dm::ExactMatVecThreads(513), 64);
+  EXPECT_EQ(dm::ExactMatVecThreads(4096), 256);
+  EXPECT_EQ(dm::ExactMatVecThreads(16384), 1024);
+  EXPECT_EQ(dm::ExactMatVecThreads(1 << 20), 1024);
+}
+
+// The exact matvec kernel's CTA order (strided thread lanes, xor butterflies per warp, the warps
+// in order) gives the CPU exact kernel's result once rounded to float, for every format, tails
+// and scale bytes outside the float-normal range, at 32 to 1024 threads (the products are exact
+// in double; only the sums' order differs).
+TEST(CudaDeviceMathTest, CtaOrderOfMatVecExactEqualsTheCpuExactKernel) {
   std::mt19937 rng(23);
   struct MatShape {
     int64_t rows, cols;
@@ -252,8 +263,8 @@ TEST(CudaDeviceMathTest, WarpOrderOfMatVecExactEqualsTheCpuExactKernel) {
   for (const WeightFormat format :
        {WeightFormat::kBF16, WeightFormat::kF32, WeightFormat::kFP8, WeightFormat::kFP4}) {
     const bool fp4 = format == WeightFormat::kFP4;
-    for (const MatShape s : {MatShape{24, 16384}, MatShape{130, 448}, MatShape{17, fp4 ? 96 : 200},
-                             MatShape{5, fp4 ? 32 : 7}}) {
+    for (const MatShape s : {MatShape{24, 16384}, MatShape{40, 4096}, MatShape{130, 448},
+                             MatShape{17, fp4 ? 96 : 200}, MatShape{5, fp4 ? 32 : 7}}) {
       for (const bool extreme : {false, true}) {
         auto w = testing::MakeWeight(format, s.rows, s.cols, rng, extreme);
         const std::vector<float> x = testing::RandomInput(s.cols, rng, false);
@@ -264,7 +275,7 @@ TEST(CudaDeviceMathTest, WarpOrderOfMatVecExactEqualsTheCpuExactKernel) {
         const dm::WeightView view{KindFor(format), w.matrix.data, w.matrix.scale, s.cols,
                                   w.matrix.scale_cols};
         for (int64_t r = 0; r < s.rows; ++r) {
-          ASSERT_TRUE(SameFloat(static_cast<float>(dm::RowDotF64ByWarpLanes(view, r, x.data())),
+          ASSERT_TRUE(SameFloat(static_cast<float>(dm::RowDotF64ByCta(view, r, x.data())),
                                 static_cast<float>(cpu[static_cast<size_t>(r)])))
               << "format " << static_cast<int>(format) << " shape " << s.rows << "x" << s.cols
               << " extreme " << extreme << " row " << r;

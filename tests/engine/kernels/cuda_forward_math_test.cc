@@ -509,7 +509,7 @@ TEST(CudaForwardMathTest, HcHeadStepsMatchTheCpuHead) {
     const float r = dm::StreamRmsFactor(ss, n, s.norm_eps);
     float pre[dm::kMaxHc];
     for (int j = 0; j < s.hc; ++j) {
-      const float product = static_cast<float>(dm::RowDotF64ByWarpLanes(view, j, ht));
+      const float product = static_cast<float>(dm::RowDotF64ByCta(view, j, ht));
       pre[j] =
           dm::HeadStreamWeight(product * r, w.scale[0], w.base[static_cast<size_t>(j)], s.hc_eps);
     }
