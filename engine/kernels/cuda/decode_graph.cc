@@ -138,9 +138,11 @@ DecodeGraphs::Kept& DecodeGraphs::ExecutableFor(void* graph, uint64_t slot, uint
 
 void DecodeGraphs::Run(CudaStream& stream, uint64_t slot, const std::function<void()>& enqueue) {
   const cudaStream_t s = Raw(stream);
-  // Thread-local: another thread's CUDA calls (the host experts' own work) are not the capture's.
-  CheckCuda(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal),
-            "cudaStreamBeginCapture");
+  // Relaxed: the first launch of a kernel may load its module or opt it into more shared memory
+  // (AllowDynamicSharedMemory) in the middle of a capture; those calls are not the stream's work,
+  // and the stricter modes would refuse them. What the stream may not do (a wait on it, a host
+  // copy: ShapeOf) is refused all the same.
+  CheckCuda(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed), "cudaStreamBeginCapture");
   try {
     enqueue();
   } catch (...) {

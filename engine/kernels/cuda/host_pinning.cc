@@ -21,12 +21,14 @@ std::string GiB(int64_t bytes) {
   return text;
 }
 
-// Registers [r.begin, r.end) read-only; the runtime's reason on failure (cleared).
+// Registers [r.begin, r.end) read-only: "" when done, "already" when another owner (a second
+// model on the same weights) registered it first, else the runtime's reason (the error cleared).
 std::string Register(const HostByteRange& r) {
   const cudaError_t e = cudaHostRegister(reinterpret_cast<void*>(r.begin), r.bytes(),
                                          cudaHostRegisterReadOnly);
   if (e == cudaSuccess) return {};
   cudaGetLastError();
+  if (e == cudaErrorHostMemoryAlreadyRegistered) return "already";
   return std::string(cudaGetErrorString(e)) + " (" + cudaGetErrorName(e) + ")";
 }
 
@@ -110,8 +112,8 @@ PinnedHostMemory PinnedHostMemory::Pin(const std::vector<HostByteRange>& ranges,
       p.pinned_ += static_cast<int64_t>(r.bytes());
       continue;
     }
-    // A joined range may span a hole between two mappings: its own pieces (gaps left out), one
-    // by one.
+    // A joined range may span a hole between two mappings, or pages another owner registered:
+    // its own pieces (gaps left out), one by one; only what this object registered is its own.
     std::vector<HostByteRange> inside;
     for (const HostByteRange& q : ranges) {
       if (q.begin >= r.begin && q.end <= r.end) inside.push_back(q);
@@ -119,8 +121,8 @@ PinnedHostMemory PinnedHostMemory::Pin(const std::vector<HostByteRange>& ranges,
     for (const HostByteRange& piece : PinRanges(inside, page_bytes, 0)) {
       p.wanted_ += static_cast<int64_t>(piece.bytes());
       why = Register(piece);
-      if (why.empty()) {
-        p.registered_.push_back(piece);
+      if (why.empty() || why == "already") {
+        if (why.empty()) p.registered_.push_back(piece);
         p.pinned_ += static_cast<int64_t>(piece.bytes());
       } else if (first_error.empty()) {
         first_error = why;

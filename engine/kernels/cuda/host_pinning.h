@@ -29,7 +29,9 @@ class PinnedHostMemory {
 
   // Pins the pages of `ranges` (PinRanges: whole pages, neighbours joined) on the current
   // device's driver when PinRefusal allows it for the host's MemAvailable. A joined range the
-  // driver refuses is tried again piece by piece. Never throws; problem() says what stayed
+  // driver refuses is tried again piece by piece; pages another object registered first (a
+  // second model on the same weights) count as pinned and stay that owner's. Never throws;
+  // problem() says what stayed
   // pageable and why. `enabled` false: nothing is pinned, and problem() says it was turned off.
   static PinnedHostMemory Pin(const std::vector<HostByteRange>& ranges, bool enabled = true);
 

@@ -1,8 +1,8 @@
 // PinnedHostMemory (engine/kernels/cuda/host_pinning.h): the offloaded experts' pages in a
 // read-only mapping page-locked in place — the driver sees them as host memory it can DMA from,
 // a copy from them to the device gives their bytes, and they are unregistered again on
-// destruction (not by a moved-from object); a joined range over a hole between two mappings
-// falls back to its pieces. Turned off, or with nothing to pin, it says so without a device; the
+// destruction (not by a moved-from object, nor by a second owner of the same pages); a joined
+// range over a hole between two mappings falls back to its pieces. Turned off, or with nothing to pin, it says so without a device; the
 // rest skips without one (fails with DSAGENT_REQUIRE_CUDA=1). The pure planning:
 // cuda_host_pin_plan_test.cc.
 #include <cuda_runtime_api.h>
@@ -96,6 +96,25 @@ TEST(PinnedHostMemoryTest, PinsReadOnlyPagesInPlaceAndUnregistersThem) {
     EXPECT_EQ(moved.pinned_bytes(), static_cast<int64_t>(pages.bytes));
   }
   EXPECT_FALSE(Registered(At(pages.data, 200))) << "unregistered on destruction";
+}
+
+// A second model on the same weights: its pages are already registered, count as pinned, and
+// stay registered until their first owner goes.
+TEST(PinnedHostMemoryTest, PagesRegisteredByAnotherOwnerCountAndStayTheirs) {
+  REQUIRE_CUDA_DEVICE();
+  ReadOnlyPages pages(8);
+  ASSERT_NE(pages.data, nullptr);
+  const std::vector<HostByteRange> ranges = {{At(pages.data), At(pages.data, pages.bytes)}};
+  PinnedHostMemory first = PinnedHostMemory::Pin(ranges);
+  ASSERT_EQ(first.pinned_bytes(), static_cast<int64_t>(pages.bytes)) << first.problem();
+  {
+    const PinnedHostMemory second = PinnedHostMemory::Pin(ranges);
+    EXPECT_EQ(second.pinned_bytes(), second.wanted_bytes()) << second.problem();
+    EXPECT_EQ(second.problem(), "");
+  }
+  EXPECT_TRUE(Registered(At(pages.data, 10))) << "the second object unregistered the first's";
+  first = PinnedHostMemory();
+  EXPECT_FALSE(Registered(At(pages.data, 10)));
 }
 
 TEST(PinnedHostMemoryTest, AJoinedRangeOverAHoleFallsBackToItsPieces) {
