@@ -104,19 +104,25 @@ int main(int argc, char** argv) {
       std::vector<float> x(static_cast<size_t>(s.cols), 0.5f);
       kc::DeviceBuffer dx(x.size() * 4), dy(static_cast<size_t>(s.rows) * 4);
       dx.Upload(x.data(), x.size() * 4, stream);
-      // MatVec (the tiled kernel for these weights), then the 16-lanes-per-row kernel.
-      for (const bool lanes : {false, true}) {
+      // MatVec (the tiled kernel for these weights, its threads loading several items before
+      // computing them: the default), the same loading one item at a time (the kernel of runs
+      // 2-4), then the 16-lanes-per-row kernel.
+      const int prefetch = kc::TiledPrefetch();
+      for (const int variant : {0, 1, 2}) {
+        kc::SetTiledPrefetch(variant == 1 ? 1 : kc::kTiledPrefetchItems);
         const auto run = [&] {
-          if (lanes) {
+          if (variant == 2) {
             kc::MatVecRowsByLanes(w, 0, s.rows, dx.as<float>(), 1, s.cols, dy.as<float>(), s.rows,
                                   true, stream);
           } else {
             kc::MatVec(w, dx.as<float>(), 1, s.cols, dy.as<float>(), s.rows, true, stream);
           }
         };
-        report(std::string(s.what) + (lanes ? " (lanes)" : ""), time_it(run),
+        const char* suffix[] = {"", " (one item at a time)", " (lanes)"};
+        report(std::string(s.what) + suffix[variant], time_it(run),
                static_cast<double>(layout->total_bytes()));
       }
+      kc::SetTiledPrefetch(prefetch);
       // Several activation rows (a batched decode step, a prefill chunk): the grouped kernel
       // (MatVecRowsGrouped: each weight byte read once per 8 rows) against the single-row kernel
       // once per row (what MatVec runs by default). Weight bytes/s counts the weight once per call; rows x weights/s the products.

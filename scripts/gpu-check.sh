@@ -271,7 +271,7 @@ run() {
   echo "gpu-check: CLI done at ${SECONDS} s"
   local limit="${BENCH_TIMEOUT_S:-60}"
   bounded "$limit" "$bench_bin" --json "$OUT/cuda_matvec_bench.json" >"$OUT/cuda_matvec_bench.txt" 2>&1 || rc=1
-  grep -v "^rows " "$OUT/cuda_matvec_bench.txt" | tail -12 || true
+  grep -v "^rows " "$OUT/cuda_matvec_bench.txt" | tail -20 || true
   bounded "$limit" "$ops_bench_bin" --json "$OUT/cuda_ops_bench.json" >"$OUT/cuda_ops_bench.txt" 2>&1 || rc=1
   tail -20 "$OUT/cuda_ops_bench.txt"
   bounded "$limit" "$decode_bench_bin" --json "$OUT/cuda_decode_bench.json" >"$OUT/cuda_decode_bench.txt" 2>&1 || rc=1

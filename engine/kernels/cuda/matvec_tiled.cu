@@ -17,12 +17,15 @@
 // order) runs the CTA's rows through matvec_lanes.cuh.
 #include <cuda_runtime.h>
 
+#include <atomic>
+#include <cstdlib>
 #include <string>
 
 #include "engine/kernels/cuda/device_math.h"
 #include "engine/kernels/cuda/matvec_lanes.cuh"
 #include "engine/kernels/cuda/matvec_tiled.h"
 #include "engine/kernels/cuda/matvec_tiled_math.h"
+#include "engine/kernels/cuda/ops.h"
 
 namespace dsagent::engine::kernels::cuda {
 namespace {
@@ -35,8 +38,11 @@ constexpr int64_t kSumBytesBudget = 64 * 1024;
 constexpr int64_t kSharedBytesMax = 160 * 1024;
 
 // Grid (tiles, inputs or slots); dynamic shared memory: x (cols floats), the block sums
-// (rows_per_tile x (blocks * 16 + 16) floats) and a tail flag per row.
-template <WeightKind K>
+// (rows_per_tile x (blocks * 16 + 16) floats) and a tail flag per row. kPrefetch: the items a
+// thread loads (LoadItem) before it computes them (ItemChains) — the same items per thread (tid,
+// tid + 256, ...) and the same arithmetic on each, so the same bits whatever it is; more than one
+// keeps more weight bytes in flight per thread instead of a load's latency per item.
+template <WeightKind K, int kPrefetch>
 __global__ void __launch_bounds__(kThreads)
     TiledKernel(const WeightView* views, const int32_t* ids, WeightView single, int64_t first_row,
                 int64_t rows, int rows_per_tile, const float* x, int64_t x_stride, float* y,
@@ -84,18 +90,34 @@ __global__ void __launch_bounds__(kThreads)
   }
 
   const int items = tile_rows * blocks * 2;
-  for (int it = tid; it < items; it += kThreads) {
-    const int h = it & 1, blk = (it >> 1) % blocks, r = (it >> 1) / blocks;
-    const int64_t row = row_begin + tile_row0 + r;
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    const float* xb = xs + blk * kBlockCols + 16 * h;
-    if (!PairItem<K>(w, row, blk, h, xb, acc, &tail_flags[r])) {
-      const int64_t c0 = int64_t{blk} * kBlockCols;
-      for (int m = 0; m < 8; ++m) acc[m] = BlockLanePairSum(w, row, c0, c0 + kBlockCols, 8 * h + m, xs);
+  for (int first = tid; first < items; first += kThreads * kPrefetch) {
+    ItemWords<K> words[kPrefetch];
+#pragma unroll
+    for (int p = 0; p < kPrefetch; ++p) {
+      const int it = first + p * kThreads;
+      if (it < items) {
+        const int h = it & 1, blk = (it >> 1) % blocks, r = (it >> 1) / blocks;
+        LoadItem<K>(w, row_begin + tile_row0 + r, blk, h, words[p]);
+      }
     }
-    float4* dst = reinterpret_cast<float4*>(sums + r * stride + blk * kLaneStride + 8 * h);
-    dst[0] = make_float4(acc[0], acc[1], acc[2], acc[3]);
-    dst[1] = make_float4(acc[4], acc[5], acc[6], acc[7]);
+#pragma unroll
+    for (int p = 0; p < kPrefetch; ++p) {
+      const int it = first + p * kThreads;
+      if (it >= items) break;
+      const int h = it & 1, blk = (it >> 1) % blocks, r = (it >> 1) / blocks;
+      const int64_t row = row_begin + tile_row0 + r;
+      float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      const float* xb = xs + blk * kBlockCols + 16 * h;
+      if (!ItemChains<K>(words[p], xb, acc, &tail_flags[r])) {
+        const int64_t c0 = int64_t{blk} * kBlockCols;
+        for (int m = 0; m < 8; ++m) {
+          acc[m] = BlockLanePairSum(w, row, c0, c0 + kBlockCols, 8 * h + m, xs);
+        }
+      }
+      float4* dst = reinterpret_cast<float4*>(sums + r * stride + blk * kLaneStride + 8 * h);
+      dst[0] = make_float4(acc[0], acc[1], acc[2], acc[3]);
+      dst[1] = make_float4(acc[4], acc[5], acc[6], acc[7]);
+    }
   }
   __syncthreads();
 
@@ -133,17 +155,32 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-template <WeightKind K>
-void Launch(const TiledMatVec& m, int rows_per_tile, size_t shared, cudaStream_t stream) {
+template <WeightKind K, int kPrefetch>
+void LaunchPrefetching(const TiledMatVec& m, int rows_per_tile, size_t shared,
+                       cudaStream_t stream) {
   static SharedMemoryOptIn opt_in;
-  AllowDynamicSharedMemory(reinterpret_cast<const void*>(TiledKernel<K>),
+  AllowDynamicSharedMemory(reinterpret_cast<const void*>(TiledKernel<K, kPrefetch>),
                            static_cast<int>(kSharedBytesMax), opt_in);
   const dim3 grid(static_cast<unsigned>((m.rows + rows_per_tile - 1) / rows_per_tile),
                   static_cast<unsigned>(m.inputs), static_cast<unsigned>(m.groups));
-  TiledKernel<K><<<grid, kThreads, shared, stream>>>(
+  TiledKernel<K, kPrefetch><<<grid, kThreads, shared, stream>>>(
       m.views, m.ids, m.single, m.row_begin, m.rows, rows_per_tile, m.x, m.x_stride, m.y,
       m.y_stride, m.x_group_stride, m.y_group_stride, m.round_bf16);
 }
+
+template <WeightKind K>
+void Launch(const TiledMatVec& m, int rows_per_tile, size_t shared, cudaStream_t stream) {
+  if (TiledPrefetch() > 1) {
+    // BF16 items are twice FP8's words (a 128-byte half block): 2 in flight keeps the registers
+    // near the FP8 kernel's at 4 (4 took 203 registers a thread: one CTA an SM).
+    constexpr int kItems = K == WeightKind::kBF16 ? 2 : kTiledPrefetchItems;
+    LaunchPrefetching<K, kItems>(m, rows_per_tile, shared, stream);
+  } else {
+    LaunchPrefetching<K, 1>(m, rows_per_tile, shared, stream);
+  }
+}
+
+std::atomic<int> tiled_prefetch{0};  // 0: not yet read from the environment
 
 // Rows per tile: as many as the block sums' budget holds (a multiple of 16, the fold's pass),
 // halved while that leaves fewer than two CTAs per SM.
@@ -163,6 +200,20 @@ size_t SharedBytes(int64_t cols, int rows_per_tile) {
 }
 
 }  // namespace
+
+int TiledPrefetch() {
+  int items = tiled_prefetch.load(std::memory_order_relaxed);
+  if (items == 0) {
+    const char* v = std::getenv("DSAGENT_CUDA_TILED_PREFETCH");
+    items = v != nullptr && std::string(v) == "1" ? 1 : kTiledPrefetchItems;
+    tiled_prefetch.store(items, std::memory_order_relaxed);
+  }
+  return items;
+}
+
+void SetTiledPrefetch(int items) {
+  tiled_prefetch.store(items > 1 ? kTiledPrefetchItems : 1, std::memory_order_relaxed);
+}
 
 bool TiledMatVecTakes(WeightKind kind, int64_t cols) {
   if (kind == WeightKind::kF32 || cols <= 0 || cols % kBlockCols != 0) return false;

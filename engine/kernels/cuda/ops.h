@@ -57,6 +57,16 @@ void MatVec(const DeviceWeight& w, const float* x, int64_t x_rows, int64_t x_str
 // (docs/BENCHMARKS.md, 2026-12-04 run 4) the grouped CTA, bound by its per-row arithmetic, took
 // 1.2-2x the time of the single-row kernel once per row at 8 and at 128 rows on every shape.
 bool GroupedRowKernels();
+// How many work items each thread of the single-row tiled kernel (matvec_tiled.cu) loads before
+// computing them: kTiledPrefetchItems (the default: more weight bytes in flight per thread; 2 for
+// BF16 weights, whose items are twice as large), or 1
+// (one load's latency per item, the kernel measured in runs 2-4) with
+// DSAGENT_CUDA_TILED_PREFETCH=1. The same bits either way. SetTiledPrefetch overrides it for the
+// process (the matvec benchmark times both); not to be changed while kernels are being queued
+// from another thread.
+constexpr int kTiledPrefetchItems = 4;
+int TiledPrefetch();
+void SetTiledPrefetch(int items);
 // MatVec over rows [row_begin, row_begin + rows) of w only: y[t * y_stride + i] = dot(W[row_begin
 // + i, :], x_t) (forward::LinearArgs out_begin / out_rows: the grouped wo_a, whose groups may
 // start inside an FP8 scale block).

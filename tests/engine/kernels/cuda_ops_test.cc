@@ -143,12 +143,19 @@ TEST(CudaOpsTest, TiledMatVecMatchesTheCpuOnDecodeShapesAndRarePaths) {
       {WeightFormat::kBF16, 640, 1024, 3, 0, 640, true},
       {WeightFormat::kBF16, 97, 512, 1, 0, 97, false},
   };
+  // Every case with the threads loading several items before computing them (the default) and
+  // one at a time: the CPU's bits both ways.
+  const int prefetch_before = TiledPrefetch();
+  for (const int prefetch : {kTiledPrefetchItems, 1})
   for (const Case& c : cases) {
+    SetTiledPrefetch(prefetch);
+    ASSERT_EQ(TiledPrefetch(), prefetch);
     auto w = testing::MakeWeight(c.format, c.rows, c.cols, rng, false);
     const std::string name = "tiled format " + std::to_string(static_cast<int>(c.format)) + " " +
                              std::to_string(c.rows) + "x" + std::to_string(c.cols) + " rows " +
                              std::to_string(c.row_begin) + "+" + std::to_string(c.row_count) +
-                             (c.bf16_exact ? "" : " columns order");
+                             (c.bf16_exact ? "" : " columns order") + " prefetch " +
+                             std::to_string(prefetch);
     if (c.format == WeightFormat::kFP8) w.data[5 * c.cols + 77] = 0x7f;  // row 5: NaN
     if (c.format == WeightFormat::kFP4) {
       // Row 3: groups out of the lane range (the tail); row 4: scales past 2^1.
@@ -174,6 +181,7 @@ TEST(CudaOpsTest, TiledMatVecMatchesTheCpuOnDecodeShapesAndRarePaths) {
                       dy.as<float>(), c.row_count, false, stream);
     expect_same(ToHost(dy, cpu.size(), stream), cpu, name + " by lanes");
   }
+  SetTiledPrefetch(prefetch_before);
 
   // ExpertMatVec: three FP4 experts, slots picking 2, 0, 2, each slot its own input.
   const int64_t rows = 512, cols = 2048;
