@@ -120,7 +120,8 @@ run_tests() {
 # against --device cpu (the device tests found them identical, 2026-12-04); (2) a --kv-dir round
 # trip: a chat turn on the GPU stores its prefix, the same turn in a new GPU process reports it
 # cached ("[prompt N tokens (M cached)", M > 0) with the same reply, and so does a CPU process on
-# the GPU's store; (3) `engine logits --device cuda` writes a row per token; (4) `engine generate
+# the GPU's store; (3) `engine logits --device cuda` writes a row per token, the same bytes as
+# `--device cpu` (both exact numerics); (4) `engine generate
 # --device cuda --speculative mtp` (the MTP block drafts on the GPU, rejected drafts taken back on
 # the GPU) gives the greedy tokens of (1)'s --device cuda run, and says how many drafts it kept.
 run_cli() {
@@ -173,6 +174,14 @@ run_cli() {
   local bytes; bytes=$(stat -c %s "$out/logits-cuda.f32" 2>/dev/null || echo 0)
   [ "$bytes" = $(( ${#ids[@]} * 512 * 4 )) ] && echo "cli: engine logits --device cuda: $bytes bytes" ||
     { echo "cli: engine logits --device cuda: $bytes bytes, expected $(( ${#ids[@]} * 512 * 4 ))"; rc=1; }
+  # Both devices compute engine logits in exact numerics: the same bytes.
+  timeout "$limit" "$dsagent" engine logits --model "$model" --tokens "$out/prompt.i32" \
+    --out "$out/logits-cpu.f32" >"$out/logits-cpu.err" 2>&1 || rc=1
+  if cmp -s "$out/logits-cpu.f32" "$out/logits-cuda.f32"; then
+    echo "cli: engine logits: --device cuda and --device cpu wrote the same bytes (exact numerics)"
+  else
+    echo "cli: engine logits: --device cuda differs from --device cpu in exact numerics"; rc=1
+  fi
   timeout "$limit" "${generate[@]}" --device cuda --speculative mtp >"$out/greedy-cuda-mtp.txt" \
     2>"$out/greedy-cuda-mtp.err" || { echo "cli: --device cuda --speculative mtp failed"; rc=1; }
   if [ -s "$out/greedy-cuda-mtp.txt" ] && cmp -s "$out/greedy-cuda.txt" "$out/greedy-cuda-mtp.txt"; then

@@ -17,8 +17,8 @@ void AddDeviceOptions(CLI::App& cmd, std::string& device, std::string& gpu_memor
 }
 
 int CheckDeviceOptions(const std::string& device, const std::string& gpu_memory,
-                       const char* command, engine::kernels::DeviceSpec* spec_out, int64_t* cap_out,
-                       const engine::DeviceGeneration& wanted) {
+                       const char* command, engine::kernels::DeviceSpec* spec_out,
+                       int64_t* cap_out) {
   const auto spec = engine::kernels::ParseDeviceSpec(device);
   if (!spec) {
     std::fprintf(stderr, "dsagent %s: --device: %s\n", command, spec.error().c_str());
@@ -32,10 +32,6 @@ int CheckDeviceOptions(const std::string& device, const std::string& gpu_memory,
   if (spec_out) *spec_out = *spec;
   if (cap_out) *cap_out = *cap;
   if (spec->kind == engine::kernels::DeviceKind::kCpu) return kExitDone;
-  if (auto why = engine::UnsupportedOnDevice(*spec, wanted)) {
-    std::fprintf(stderr, "dsagent %s: %s\n", command, why->c_str());
-    return kExitUsage;
-  }
   if (auto why = engine::kernels::DeviceUnavailable(*spec, engine::kernels::ProbeCuda())) {
     std::fprintf(stderr, "dsagent %s: --device %s\n", command, why->c_str());
     return kExitUsage;

@@ -16,12 +16,11 @@ namespace dsagent {
 void AddDeviceOptions(CLI::App& cmd, std::string& device, std::string& gpu_memory);
 
 // kExitDone when the engine can run on `device` here; otherwise prints "dsagent <command>: <why>"
-// (a misspelt device, a bad --gpu-memory or one given with --device cpu, a setting in `wanted` the
-// GPU does not run (--numerics exact: refused whether or not a GPU is here),
-// the CUDA backend not built, no GPU, ...) and returns kExitUsage. Called before the model loads.
-// On success the parsed device and --gpu-memory cap (0: none) go to *spec and *cap when given.
+// (a misspelt device, a bad --gpu-memory or one given with --device cpu, the CUDA backend not
+// built, no GPU, ...) and returns kExitUsage. Called before the model loads. On success the parsed
+// device and --gpu-memory cap (0: none) go to *spec and *cap when given.
 int CheckDeviceOptions(const std::string& device, const std::string& gpu_memory,
                        const char* command, engine::kernels::DeviceSpec* spec = nullptr,
-                       int64_t* cap = nullptr, const engine::DeviceGeneration& wanted = {});
+                       int64_t* cap = nullptr);
 
 }  // namespace dsagent

@@ -399,10 +399,9 @@ int EngineLogitsCommand(const std::string& model_dir, const std::string& tokens_
     return kExitUsage;
   }
   const bool gpu = spec.kind == engine::kernels::DeviceKind::kCuda;
-  // The CPU computes the golden data's exact numerics; a GPU computes fast ones.
+  // The golden data's exact numerics, on the CPU and on a GPU alike (the same bits).
   auto model = engine::forward::Model::Load(
-      model_dir, {.numerics = gpu ? engine::kernels::Numerics::kFast
-                                  : engine::kernels::Numerics::kExact,
+      model_dir, {.numerics = engine::kernels::Numerics::kExact,
                   .weights = WeightsFromOption(weights)});
   if (!model) {
     std::fprintf(stderr, "dsagent: %s\n", model.error().c_str());

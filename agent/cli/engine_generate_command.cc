@@ -200,15 +200,12 @@ int EngineGenerateCommand(const EngineGenerateOptions& o, const CancelToken& can
   }
   engine::kernels::DeviceSpec device;
   int64_t gpu_memory = 0;
-  const auto numerics =
-      engine::kernels::ParseNumerics(o.numerics).value_or(engine::kernels::Numerics::kFast);
-  const auto speculative =
-      engine::ParseSpeculative(o.speculative).value_or(engine::Speculative::kOff);
   if (const int rc =
-          CheckDeviceOptions(o.device, o.gpu_memory, "engine generate", &device, &gpu_memory,
-                             {.speculative = speculative, .numerics = numerics});
+          CheckDeviceOptions(o.device, o.gpu_memory, "engine generate", &device, &gpu_memory);
       rc != kExitDone)
     return rc;
+  const auto numerics =
+      engine::kernels::ParseNumerics(o.numerics).value_or(engine::kernels::Numerics::kFast);
   // Token ids in and out need no tokenizer; text does. One prompt per run: no prefix cache in
   // memory, only the disk store with --kv-dir.
   auto runtime = engine::EngineRuntime::Open({.model_dir = o.model_dir,

@@ -131,14 +131,7 @@ int ServeCommand(const ServeOptions& o, const CancelToken& cancel) {
   }
   engine::kernels::DeviceSpec device;
   int64_t gpu_memory = 0;
-  // A bad --speculative is reported below; here only mtp matters (no GPU runs it).
-  const auto numerics =
-      engine::kernels::ParseNumerics(o.numerics).value_or(engine::kernels::Numerics::kFast);
-  if (const int rc = CheckDeviceOptions(
-          o.device, o.gpu_memory, "serve", &device, &gpu_memory,
-          {.speculative =
-               engine::ParseSpeculative(o.speculative).value_or(engine::Speculative::kOff),
-           .numerics = numerics});
+  if (const int rc = CheckDeviceOptions(o.device, o.gpu_memory, "serve", &device, &gpu_memory);
       rc != kExitDone)
     return rc;
   int64_t kv_max_bytes = 0;
@@ -156,6 +149,8 @@ int ServeCommand(const ServeOptions& o, const CancelToken& cancel) {
     std::fprintf(stderr, "dsagent serve: --%s\n", speculation.error().c_str());
     return kExitUsage;
   }
+  const auto numerics =
+      engine::kernels::ParseNumerics(o.numerics).value_or(engine::kernels::Numerics::kFast);
   auto runtime = engine::EngineRuntime::Open(
       {.model_dir = o.model_dir,
        .tokenizer_file = o.tokenizer_file,

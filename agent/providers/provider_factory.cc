@@ -38,10 +38,6 @@ Expected<std::unique_ptr<Provider>, ProviderError> MakeProvider(const ProviderOp
     if (!speculation) return MakeUnexpected(ConfigError("providers.local." + speculation.error()));
     const auto numerics =
         engine::kernels::ParseNumerics(options.numerics).value_or(engine::kernels::Numerics::kFast);
-    if (auto why = engine::UnsupportedOnDevice(
-            *device, {.speculative = speculation->mode, .numerics = numerics})) {
-      return MakeUnexpected(ConfigError("providers.local.device: " + *why));
-    }
     if (auto why = engine::kernels::DeviceUnavailable(*device, engine::kernels::ProbeCuda())) {
       return MakeUnexpected(ConfigError("providers.local.device: " + *why));
     }

@@ -13,10 +13,6 @@ Expected<std::unique_ptr<EngineRuntime>, std::string> EngineRuntime::Open(
         std::string("no model directory given (a checkpoint directory with "
                     "config.json and *.safetensors)"));
   }
-  if (auto why = UnsupportedOnDevice(o.device,
-                                     {.speculative = o.speculation.mode, .numerics = o.numerics})) {
-    return MakeUnexpected(*why);
-  }
   std::unique_ptr<EngineRuntime> r(new EngineRuntime());
   auto model = forward::Model::Load(
       o.model_dir,

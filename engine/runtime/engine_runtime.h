@@ -46,8 +46,8 @@ struct EngineRuntimeOptions {
   // Where generation runs (sequence_model_factory.h): the CPU forward pass, or a GPU (cuda:N) with
   // the weights placed for its memory or gpu_memory bytes of it, each sequence's state sized for
   // `context` positions (<= 0: max_position_embeddings; the GPU holds it all from the start) and
-  // max_batch sequences. The GPU computes `fast` numerics whatever `numerics` says, and has no MTP
-  // (speculation kMtp is refused with it).
+  // max_batch sequences. Both compute `numerics` (the GPU's exact mode: every product in double,
+  // kernels/cuda/device_model_upload.h UseExactNumerics) and both run speculation kMtp.
   kernels::DeviceSpec device;
   int64_t gpu_memory = 0;
   int64_t context = 0;

@@ -10,18 +10,6 @@
 
 namespace dsagent::engine {
 
-std::optional<std::string> UnsupportedOnDevice(const kernels::DeviceSpec& device,
-                                               const DeviceGeneration& wanted) {
-  // --speculative mtp runs on both (the device's MTP block: kernels/cuda/mtp_step.h).
-  if (device.kind != kernels::DeviceKind::kCuda) return std::nullopt;
-  if (wanted.numerics == kernels::Numerics::kExact) {
-    return "--numerics exact runs on the CPU engine only (double accumulation); the GPU computes "
-           "fast numerics: use --numerics fast with --device " +
-           device.Name() + ", or --device cpu";
-  }
-  return std::nullopt;
-}
-
 Expected<ChosenSequenceModel, std::string> MakeSequenceModel(forward::Model& model,
                                                              const SequenceModelChoice& choice) {
   ChosenSequenceModel chosen;

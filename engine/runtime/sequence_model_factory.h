@@ -35,19 +35,6 @@ struct ChosenSequenceModel {
   int64_t context_limit = 0;  // positions a sequence may hold; 0: max_position_embeddings
 };
 
-// What a generation asks of the device besides its memory.
-struct DeviceGeneration {
-  Speculative speculative = Speculative::kOff;  // kMtp: drafts by the checkpoint's MTP block
-  kernels::Numerics numerics = kernels::Numerics::kFast;
-};
-
-// Why `device` cannot run a generation that asks `wanted` (nullopt: it can): a GPU computes fast
-// numerics only (--numerics exact is refused); --speculative mtp runs on both. Pure, needs neither
-// a GPU nor the model, so the commands refuse these before probing the device or loading;
-// EngineRuntime::Open checks it too. The message names the flags to change.
-std::optional<std::string> UnsupportedOnDevice(const kernels::DeviceSpec& device,
-                                               const DeviceGeneration& wanted);
-
 // Error (never an exception): the device cannot be used here (DeviceUnavailable's words), the
 // model does not fit the device even with every routed expert on the host (how much is needed),
 // a context outside [1, max_position_embeddings], or the device's own error (out of memory). The

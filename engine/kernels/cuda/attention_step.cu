@@ -171,9 +171,10 @@ void AttentionDecode(DeviceAttention& a, DeviceAttentionState& state, const floa
   CheckCuda(cudaGetLastError(), "attention list launch");
   float* o = a.o.as<float>();
   const float scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
-  // Split over CTAs (flash-decoding): the `fast` contract rather than the CPU's bits.
+  // Split over CTAs (flash-decoding): the `fast` contract rather than the CPU's bits (the exact
+  // numerics keep one CTA per head).
   SparseAttention(q, s.heads, hd, cache, a.list.as<int32_t>(), n, a.attn_sink.as<float>(), scale, o,
-                  stream, a.attention_splits.as<float>());
+                  stream, a.split_attention ? a.attention_splits.as<float>() : nullptr);
   RopeRotate(o, s.heads, hd, hd, s.rope_dims, a.freqs.as<float>(), pos, true, stream);
   // Grouped low-rank output: z_g = (rows of group g of wo_a) . o_g (bf16), out = wo_b .
   // act_quant(z).
@@ -275,7 +276,7 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
       CheckCuda(cudaGetLastError(), "attention list launch");
       SparseAttention(q + t * qw, s.heads, hd, cache, a.list.as<int32_t>(), n,
                       a.attn_sink.as<float>(), scale, o + t * qw, stream,
-                      a.attention_splits.as<float>());
+                      a.split_attention ? a.attention_splits.as<float>() : nullptr);
     }
   }
   RopeRotateRows(o, rows, s.heads, hd, hd, s.rope_dims, a.freqs.as<float>(), positions, true,

@@ -53,6 +53,10 @@ struct DeviceAttention {
   // SparseAttention's split scratch (SparseAttentionScratchFloats: 2.1 MB for 64 heads of 512;
   // one per layer, within the planner's kDeviceWorkspaceBytes).
   DeviceBuffer attention_splits;
+  // Whether a token's attention splits its list over CTAs (flash-decoding: the fast contract,
+  // not the CPU's bits) or runs one CTA per head (the CPU's bits: the exact numerics,
+  // device_model_upload.h UseExactNumerics).
+  bool split_attention = true;
 
   // Uploads everything; `compressor` and `indexer` as the ratio needs them (else empty).
   // Throws std::invalid_argument for sizes that do not fit the shape, CudaError for the device.

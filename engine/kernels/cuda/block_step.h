@@ -66,8 +66,8 @@ struct DeviceHead {
                            CudaStream& stream);
 };
 
-// logits [vocab] (device, fp32) = head . norm(hc_head(h)), the `fast` product (as the CPU's
-// fast numerics; MatVec).
+// logits [vocab] (device, fp32) = head . norm(hc_head(h)), the head's product in the model's
+// numerics (MatVec; exact when the head is marked so).
 void HeadDecode(DeviceHead& head, const float* h, float* logits, CudaStream& stream);
 
 // HeadDecode over `rows` rows: h [rows, hc, dim] -> logits [rows, vocab], the head's weight read

@@ -88,15 +88,17 @@ std::unique_ptr<DeviceModel> UploadPlannedModel(const forward::Model& model,
   const bool any_on_host = std::any_of(split->begin(), split->end(), on_host) ||
                            std::any_of(mtp_split->begin(), mtp_split->end(), on_host);
   if (any_on_host) {
-    host = std::make_unique<HostExpertCompute>(options.host_threads);
+    host = std::make_unique<HostExpertCompute>(options.host_threads, model.numerics());
     offload.cx = &host->cx;
     offload.stream_pool_experts = plan.stream_pool_experts;
     offload.stream_min_rows = plan.stream_min_rows;
     host->pinned = PinnedHostMemory::Pin(HostExpertRanges(model.weights(), *split, *mtp_split),
                                          options.pin_host_experts);
   }
-  return std::make_unique<DeviceModel>(UploadModel(model.weights(), c, options.context, stream,
-                                                   any_on_host ? &offload : nullptr));
+  auto device = std::make_unique<DeviceModel>(
+      UploadModel(model.weights(), c, options.context, stream, any_on_host ? &offload : nullptr));
+  if (model.numerics() == Numerics::kExact) UseExactNumerics(*device);
+  return device;
 }
 
 DeviceDecoder::DeviceDecoder() = default;

@@ -87,8 +87,8 @@ class DeviceDecoder {
  public:
   // Error (never an exception): the plan (ExpertsOnDevicePerLayer), a context < 1 or beyond
   // max_position_embeddings, a CUDA error (no device, out of memory: the runtime's words and the
-  // size), or weights whose shapes the kernels cannot take. The model's numerics mode does not
-  // matter: the GPU computes `fast`.
+  // size), or weights whose shapes the kernels cannot take. The GPU computes the model's numerics
+  // mode (exact: device_model_upload.h UseExactNumerics).
   static Expected<std::unique_ptr<DeviceDecoder>, std::string> Create(
       const forward::Model& model, const PlacementPlan& plan, const DeviceDecoderOptions& options);
 

@@ -85,8 +85,8 @@ RouteScoreFunc RouteScoreFuncOf(const std::string& name) {
 }
 
 // A MoE layer; tid2eid (I64 or I32, as the checkpoint stores it) becomes an int32 table.
-HostExpertCompute::HostExpertCompute(int threads)
-    : pool(threads), ops(pool), cx{pool, Numerics::kFast, ops} {}
+HostExpertCompute::HostExpertCompute(int threads, Numerics numerics)
+    : pool(threads), ops(pool), cx{pool, numerics, ops} {}
 
 DeviceMoe UploadMoe(const forward::MoeWeights& w, const ModelConfig& c, CudaStream& stream,
                     int64_t on_device, const forward::Compute* cx, const MoeStreaming* streaming) {
@@ -254,6 +254,51 @@ DeviceModel UploadModel(const forward::ModelWeights& w, const ModelConfig& c, in
                               offload != nullptr ? offload->cx : nullptr, streams));
   }
   return m;
+}
+
+namespace {
+
+void MarkExact(DeviceWeight& w) { w.exact = true; }
+
+void MarkExact(DeviceWeightSet& set) {
+  set.exact = true;
+  for (DeviceWeight& w : set.weights) MarkExact(w);
+}
+
+void MarkExact(DeviceCompressor& c) {
+  MarkExact(c.wkv);
+  MarkExact(c.wgate);
+}
+
+void MarkExact(DeviceBlock& b) {
+  DeviceAttention& a = b.attn;
+  for (DeviceWeight* w : {&a.wq_a, &a.wq_b, &a.wkv, &a.wo_a, &a.wo_b}) MarkExact(*w);
+  if (a.compressor) MarkExact(*a.compressor);
+  if (a.indexer) {
+    MarkExact(a.indexer->wq_b);
+    MarkExact(a.indexer->weights_proj);
+    MarkExact(a.indexer->compressor);
+  }
+  a.split_attention = false;
+  DeviceMoe& f = b.ffn;
+  for (DeviceWeight* w : {&f.gate, &f.shared_w1, &f.shared_w2, &f.shared_w3}) MarkExact(*w);
+  for (DeviceWeightSet* set : {&f.w1, &f.w2, &f.w3}) MarkExact(*set);
+  MarkExact(b.hc_attn.fn);
+  MarkExact(b.hc_ffn.fn);
+}
+
+}  // namespace
+
+void UseExactNumerics(DeviceModel& m) {
+  for (DeviceBlock& b : m.layers) MarkExact(b);
+  MarkExact(m.head.hc_head.fn);
+  MarkExact(m.head.head);
+  for (DeviceMtp& mtp : m.mtp) {
+    MarkExact(mtp.e_proj);
+    MarkExact(mtp.h_proj);
+    MarkExact(mtp.block);
+    MarkExact(mtp.hc_head.fn);
+  }
 }
 
 }  // namespace dsagent::engine::kernels::cuda

@@ -76,7 +76,9 @@ struct ExpertOffload {
 // The CPU side of the expert offload: a thread pool and the CPU kernels in `fast` numerics (the
 // GPU's contract, so the host experts give the device kernels' bits).
 struct HostExpertCompute {
-  explicit HostExpertCompute(int threads);  // <= 0: every core
+  // threads <= 0: every core; `numerics`: the device model's (the host experts' bits must be the
+  // device kernels').
+  HostExpertCompute(int threads, Numerics numerics);
   forward::ThreadPool pool;
   cpu::CpuOps ops;
   forward::Compute cx;
@@ -84,6 +86,12 @@ struct HostExpertCompute {
   // UploadPlannedModel pins them unless told not to). Declared last: unregistered first.
   PinnedHostMemory pinned;
 };
+
+// Every weight product of `m` in the exact numerics (kernels/numerics_mode.h: double products and
+// sums, DeviceWeight::exact) and its attention one CTA per head (DeviceAttention::
+// split_attention off): the CPU's exact bits, for a model loaded with --numerics exact. The fast
+// and exact modes differ only there. Marks the weights; queues nothing.
+void UseExactNumerics(DeviceModel& m);
 
 // The stored bytes (data and scales of w1, w2, w3) of the routed experts the split keeps on the
 // host: layer l's experts on_device[l].. (none where on_device[l] < 0), the same for the MTP

@@ -72,21 +72,28 @@ __global__ void ExpertMatVecKernel(const WeightView* views, const int32_t* ids, 
 // per row, rather than a warp, because the exact products' matrices are short and wide (the mHC
 // fn: 24 rows of 16,384; the router's gate: 256 of 4,096): a warp per row left most of the
 // device idle and each lane hundreds of loads in a row.
-__global__ void MatVecExactKernel(WeightView w, const float* x, int64_t x_stride, float* y,
+// Grid (rows, inputs or slots): output i of input t is row row_begin + i of the weight — `single`,
+// or views[ids[t]] per slot when `views` is set (ExpertMatVec's; a view without data, an expert
+// kept on the host, is skipped) — times x + t * x_stride, into y[t * y_stride + i].
+__global__ void MatVecExactKernel(const WeightView* views, const int32_t* ids, WeightView single,
+                                  int64_t row_begin, const float* x, int64_t x_stride, float* y,
                                   int64_t y_stride, bool round_bf16) {
   __shared__ double warp_sums[32];
-  const int64_t row = blockIdx.x;
+  const int64_t i = blockIdx.x;
   const int64_t t = blockIdx.y;
+  const WeightView w = views != nullptr ? views[ids[t]] : single;
+  if (w.data == nullptr) return;  // uniform over the CTA
   const int tid = static_cast<int>(threadIdx.x);
-  double acc = ExactLaneDot(w, row, x + t * x_stride, tid, static_cast<int>(blockDim.x));
+  double acc =
+      ExactLaneDot(w, row_begin + i, x + t * x_stride, tid, static_cast<int>(blockDim.x));
   for (int offset = 16; offset > 0; offset /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, offset);
   if ((tid & 31) == 0) warp_sums[tid / 32] = acc;
   __syncthreads();
   if (tid == 0) {
     double total = 0;
-    for (int i = 0; i < static_cast<int>(blockDim.x) / 32; ++i) total += warp_sums[i];
+    for (int k = 0; k < static_cast<int>(blockDim.x) / 32; ++k) total += warp_sums[k];
     const float v = static_cast<float>(total);
-    y[t * y_stride + row] = round_bf16 ? RoundBf16(v) : v;
+    y[t * y_stride + i] = round_bf16 ? RoundBf16(v) : v;
   }
 }
 
@@ -141,6 +148,23 @@ void LaunchByLanes(const DeviceWeight& w, int64_t row_begin, int64_t rows, const
   CheckCuda(cudaGetLastError(), "MatVec launch");
 }
 
+// MatVecExactKernel over `rows` rows from row_begin of `single` (or of views[ids[t]]) and
+// `inputs` activation rows (slots) of `cols` values.
+void LaunchExact(const WeightView* views, const int32_t* ids, WeightView single,
+                 int64_t row_begin, int64_t rows, int64_t inputs, int64_t cols, const float* x,
+                 int64_t x_stride, float* y, int64_t y_stride, bool round_bf16,
+                 CudaStream& stream) {
+  if (rows <= 0 || inputs <= 0) return;
+  if (inputs > 65535) {
+    throw CudaError("MatVecExact: " + std::to_string(inputs) + " input rows (at most 65535)");
+  }
+  const dim3 grid(static_cast<unsigned>(rows), static_cast<unsigned>(inputs));
+  MatVecExactKernel<<<grid, ExactMatVecThreads(cols), 0,
+                      static_cast<cudaStream_t>(stream.handle())>>>(
+      views, ids, single, row_begin, x, x_stride, y, y_stride, round_bf16);
+  CheckCuda(cudaGetLastError(), "MatVecExact launch");
+}
+
 // The tiled launch's shape, activations and outputs (the caller sets the weight).
 TiledMatVec TiledArgs(int64_t rows, int64_t inputs, const float* x, int64_t x_stride, float* y,
                       int64_t y_stride, bool round_bf16) {
@@ -163,6 +187,11 @@ void MatVecRowsOf(const DeviceWeight& w, int64_t row_begin, int64_t rows, const 
   CheckRows(w, row_begin, rows);
   if (rows == 0 || x_rows <= 0) return;
   const WeightView view = ViewOf(w);
+  if (w.exact) {
+    LaunchExact(nullptr, nullptr, view, row_begin, rows, x_rows, w.cols, x, x_stride, y,
+                y_stride, round_bf16, stream);
+    return;
+  }
   if (!TiledMatVecTakes(view.kind, w.cols)) {
     LaunchByLanes(w, row_begin, rows, x, x_rows, x_stride, y, y_stride, round_bf16, stream);
     return;
@@ -203,7 +232,7 @@ void MatVecRowGroups(const DeviceWeight& w, int64_t groups, int64_t group_rows, 
   CheckRows(w, 0, groups * group_rows);
   const WeightView view = ViewOf(w);
   const bool grouped_kernel = GroupedRowKernels() && x_rows > 1;
-  if (!TiledMatVecTakes(view.kind, w.cols) || grouped_kernel || groups > 65535 ||
+  if (w.exact || !TiledMatVecTakes(view.kind, w.cols) || grouped_kernel || groups > 65535 ||
       x_rows > 65535) {
     for (int64_t g = 0; g < groups; ++g) {
       MatVecRows(w, g * group_rows, group_rows, x + g * x_group_stride, x_rows, x_stride,
@@ -246,15 +275,8 @@ void MatVec(const DeviceWeight& w, const float* x, int64_t x_rows, int64_t x_str
 
 void MatVecExact(const DeviceWeight& w, const float* x, int64_t x_rows, int64_t x_stride, float* y,
                  int64_t y_stride, bool round_bf16, CudaStream& stream) {
-  if (w.rows <= 0 || x_rows <= 0) return;
-  if (x_rows > 65535) {
-    throw CudaError("MatVecExact: " + std::to_string(x_rows) + " input rows (at most 65535)");
-  }
-  const dim3 grid(static_cast<unsigned>(w.rows), static_cast<unsigned>(x_rows));
-  MatVecExactKernel<<<grid, ExactMatVecThreads(w.cols), 0,
-                      static_cast<cudaStream_t>(stream.handle())>>>(ViewOf(w), x, x_stride, y,
-                                                                     y_stride, round_bf16);
-  CheckCuda(cudaGetLastError(), "MatVecExact launch");
+  LaunchExact(nullptr, nullptr, ViewOf(w), 0, w.rows, x_rows, w.cols, x, x_stride, y, y_stride,
+              round_bf16, stream);
 }
 
 DeviceWeightSet DeviceWeightSet::Upload(const std::vector<WeightRows>& weights, int64_t rows,
@@ -291,7 +313,8 @@ DeviceWeightSet DeviceWeightSet::Upload(const std::vector<WeightRows>& weights, 
 }
 
 ExpertSetViews Views(const DeviceWeightSet& set) {
-  return ExpertSetViews{set.views.as<const WeightView>(), set.format, set.rows, set.cols};
+  return ExpertSetViews{set.views.as<const WeightView>(), set.format, set.rows, set.cols,
+                        set.exact};
 }
 
 ExpertSetViews UploadExpertTable(const DeviceWeightSet& set,
@@ -319,7 +342,7 @@ ExpertSetViews UploadExpertTable(const DeviceWeightSet& set,
   const size_t bytes = views.size() * sizeof(WeightView);
   if (table.bytes() < bytes) table = DeviceBuffer(bytes);
   table.Upload(views.data(), bytes, stream);
-  return ExpertSetViews{table.as<const WeightView>(), set.format, set.rows, set.cols};
+  return ExpertSetViews{table.as<const WeightView>(), set.format, set.rows, set.cols, set.exact};
 }
 
 void ExpertMatVec(const DeviceWeightSet& set, const int32_t* ids, int64_t slots, const float* x,
@@ -335,6 +358,11 @@ void ExpertMatVec(const ExpertSetViews& set, const int32_t* ids, int64_t slots, 
   if (slots > 65535)
     throw CudaError("ExpertMatVec: " + std::to_string(slots) + " slots (at most 65535)");
   const WeightKind kind = KindOf(set.format);
+  if (set.exact) {
+    LaunchExact(set.views, ids, WeightView{}, 0, set.rows, slots, set.cols, x, x_stride, y,
+                y_stride, round_bf16, stream);
+    return;
+  }
   if (TiledMatVecTakes(kind, set.cols)) {
     TiledMatVec m = TiledArgs(set.rows, slots, x, x_stride, y, y_stride, round_bf16);
     m.views = set.views;
@@ -384,7 +412,7 @@ void ExpertRowsMatVec(const ExpertSetViews& set, const ExpertGroups& groups, con
                       bool round_bf16, CudaStream& stream) {
   if (set.rows <= 0 || slots <= 0) return;
   const WeightKind kind = KindOf(set.format);
-  if (!TiledMatVecRowsTakes(kind, set.cols, set.rows) || slots > groups.max_slots) {
+  if (set.exact || !TiledMatVecRowsTakes(kind, set.cols, set.rows) || slots > groups.max_slots) {
     ExpertMatVec(set, ids, slots, x, x_stride, y, y_stride, round_bf16, stream);
     return;
   }

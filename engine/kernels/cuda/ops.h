@@ -32,6 +32,10 @@ struct DeviceWeight {
   WeightFormat format = WeightFormat::kBF16;
   int64_t rows = 0, cols = 0, scale_cols = 0;
   DeviceBuffer data, scale;
+  // The `exact` numerics for products with this weight: MatVec, MatVecRows and MatVecRowGroups
+  // run MatVecExact's double kernel on it (a model loaded with --numerics exact:
+  // device_model_upload.h UseExactNumerics). False: the fast pair order.
+  bool exact = false;
 
   // Copies `rows` rows of `w` to the current device and waits for the copy (Allocate, Fill,
   // then a wait). Throws CudaError, or std::invalid_argument for a shape the format cannot have.
@@ -106,9 +110,10 @@ void MatVecRowsByLanes(const DeviceWeight& w, int64_t row_begin, int64_t rows, c
                        bool round_bf16, CudaStream& stream);
 
 // The `exact` numerics' product (kernels/cpu/weight_dot.h WeightRowDots, forward::Compute::Exact):
-// products in double (exact), summed in double by a warp per output, rounded once to float (or
-// bf16). For the small fp32-output products that feed a discrete step: the router's gate, the
-// mHC fn, the compressors' wkv/wgate. Same arguments as MatVec.
+// products in double (exact), summed in double by a CTA per output (device_math.h
+// RowDotF64ByCta), rounded once to float (or bf16). For the small fp32-output products that feed
+// a discrete step in both modes (the router's gate, the mHC fn, the compressors' wkv/wgate), and
+// every product of a weight marked `exact`. Same arguments as MatVec.
 void MatVecExact(const DeviceWeight& w, const float* x, int64_t x_rows, int64_t x_stride, float* y,
                  int64_t y_stride, bool round_bf16, CudaStream& stream);
 
@@ -120,6 +125,7 @@ struct DeviceWeightSet {
   DeviceBuffer views;                 // [all of them] device_math.h WeightView
   WeightFormat format = WeightFormat::kBF16;
   int64_t rows = 0, cols = 0, on_device = 0;
+  bool exact = false;  // the experts' products in the exact numerics (DeviceWeight::exact)
 
   // Uploads `rows` rows of each of the first `on_device` weights (-1: all; one format and column
   // count for all of them). Throws std::invalid_argument when they differ or on_device is past
@@ -137,6 +143,7 @@ struct ExpertSetViews {
   const WeightView* views = nullptr;
   WeightFormat format = WeightFormat::kBF16;
   int64_t rows = 0, cols = 0;
+  bool exact = false;  // the set's (DeviceWeightSet::exact)
 };
 ExpertSetViews Views(const DeviceWeightSet& set);
 

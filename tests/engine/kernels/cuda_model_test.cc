@@ -3,21 +3,27 @@
 // one at a time from position 0, against the reference's logits of the same tokens and against
 // the CPU engine in `fast` numerics decoding them the same way. The end-to-end contract:
 // top-1 agreement >= 99% and max |d logit| <= 0.05; then the same tokens as a chunked prefill
-// (model_rows.h), bit for bit the decode's. Skips without a device (fails with
-// DSAGENT_REQUIRE_CUDA=1).
+// (model_rows.h), bit for bit the decode's. In exact numerics, through the generation seam: the
+// reference's bits. Skips without a device (fails with DSAGENT_REQUIRE_CUDA=1).
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <span>
+#include <string>
 #include <vector>
 
 #include "engine/forward/logits_runner.h"
 #include "engine/forward/model.h"
 #include "engine/forward/model_weights.h"
+#include "engine/kernels/cuda/decode_graph.h"
 #include "engine/kernels/cuda/device_model_upload.h"
+#include "engine/kernels/cuda/device_sequence_model.h"
 #include "engine/kernels/cuda/model_rows.h"
 #include "engine/model/checkpoint.h"
+#include "engine/model/placement_plan.h"
+#include "engine/model/tensor_inventory.h"
 #include "tests/engine/forward/golden_data.h"
 #include "tests/engine/kernels/cuda_test_support.h"
 
@@ -106,6 +112,52 @@ TEST_P(CudaModelGoldenTest, DecodingEveryTokenStaysWithinTheEndToEndContract) {
   }
   ExpectEndToEndContract(Compare(prefill.data(), reference.data(), n, vocab), n,
                          set.name() + " device chunked prefill vs reference");
+}
+
+// The exact numerics on the device (a model loaded with Numerics::kExact: device_model_upload.h
+// UseExactNumerics, every product in double and attention one CTA per head), through the
+// generation seam (DeviceSequenceModel: decode steps as CUDA graphs, prompts in chunks of rows):
+// the reference's logits bit for bit, as the CPU's exact numerics give them, token by token and
+// as one chunked prompt.
+TEST_P(CudaModelGoldenTest, ExactNumericsGiveTheReferencesBits) {
+  REQUIRE_CUDA_DEVICE();
+  const char* root = std::getenv("DSAGENT_SOURCE_ROOT");
+  const GoldenSet set(std::filesystem::path(root ? root : DSAGENT_SOURCE_DIR) / "tests/data" /
+                      GetParam());
+  const std::vector<int32_t> tokens = set.Read<int32_t>("tokens");
+  const std::vector<float> reference = set.Read<float>("prefill_full_logits");
+  const int64_t n = set.tokens(), vocab = set.vocab();
+  auto cpu_model = forward::Model::Load(set.dir(), {.threads = 2, .numerics = Numerics::kExact});
+  ASSERT_TRUE(cpu_model) << cpu_model.error();
+  auto plan = PlanPlacement(ExpectedTensors((*cpu_model)->config()), int64_t{64} << 30,
+                            int64_t{1} << 30);
+  ASSERT_TRUE(plan) << plan.error();
+  auto device = DeviceSequenceModel::Create(**cpu_model, *plan, {.device = 0, .context = n});
+  ASSERT_TRUE(device) << device.error();
+  const auto expect_reference_bits = [&](const std::vector<float>& got, const std::string& what) {
+    ASSERT_EQ(got.size(), reference.size()) << what;
+    int64_t differ = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+      differ += test_support::Bits(got[i]) != test_support::Bits(reference[i]) ? 1 : 0;
+    }
+    std::printf("%s %s: %lld of %zu logits differ from the reference's bits; %s\n",
+                set.name().c_str(), what.c_str(), static_cast<long long>(differ), got.size(),
+                Describe(Compare(got.data(), reference.data(), n, vocab)).c_str());
+    EXPECT_EQ(differ, 0) << set.name() << " " << what;
+  };
+  std::vector<float> decoded;
+  auto seq = (*device)->NewSequence();
+  for (const int32_t t : tokens) {
+    auto row = (*device)->Forward(*seq, std::span<const int32_t>(&t, 1), {});
+    ASSERT_TRUE(row) << row.error();
+    decoded.insert(decoded.end(), row->begin(), row->end());
+  }
+  expect_reference_bits(decoded, "exact decode on the device");
+  auto prompt = (*device)->Forward(*(*device)->NewSequence(), tokens, {});
+  ASSERT_TRUE(prompt) << prompt.error();
+  expect_reference_bits(*prompt, "exact chunked prompt on the device");
+  EXPECT_TRUE((*device)->Graphs().on || GraphsDisabledByEnvironment())
+      << (*device)->Graphs().off_reason;
 }
 
 INSTANTIATE_TEST_SUITE_P(Checkpoints, CudaModelGoldenTest,

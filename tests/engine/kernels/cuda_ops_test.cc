@@ -570,6 +570,63 @@ TEST(CudaOpsTest, MatVecExactMatchesTheCpuExactKernelForEveryFormat) {
   }
 }
 
+// Weights marked exact (the exact numerics, DeviceWeight::exact): MatVec, MatVecRows from inside
+// the weight, MatVecRowGroups and ExpertMatVec over a set all give MatVecExact's bits for the rows
+// they cover (and that, the test above says, is the CPU's exact kernel).
+TEST(CudaOpsTest, WeightsMarkedExactTakeTheExactKernelEverywhere) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(53);
+  const int64_t rows = 256, cols = 1024, inputs = 3;
+  auto w = testing::MakeWeight(WeightFormat::kFP8, rows, cols, rng, false);
+  DeviceWeight dw = DeviceWeight::Upload(w.matrix.rows_view(), rows, stream);
+  std::vector<float> x;
+  for (int64_t t = 0; t < inputs; ++t) {
+    const auto row = testing::RandomInput(cols, rng, false);
+    x.insert(x.end(), row.begin(), row.end());
+  }
+  const DeviceBuffer dx = ToDevice(x, stream);
+  DeviceBuffer dwant(static_cast<size_t>(inputs * rows) * 4), dgot(dwant.bytes());
+  MatVecExact(dw, dx.as<float>(), inputs, cols, dwant.as<float>(), rows, true, stream);
+  const std::vector<float> want = ToHost(dwant, static_cast<size_t>(inputs * rows), stream);
+  const auto expect_rows = [&](const std::vector<float>& got, int64_t begin, int64_t count,
+                               int64_t stride, const std::string& what) {
+    for (int64_t t = 0; t < inputs; ++t) {
+      for (int64_t i = 0; i < count; ++i) {
+        ASSERT_EQ(Bits(got[static_cast<size_t>(t * stride + i)]),
+                  Bits(want[static_cast<size_t>(t * rows + begin + i)]))
+            << what << " input " << t << " row " << begin + i;
+      }
+    }
+  };
+  dw.exact = true;
+  MatVec(dw, dx.as<float>(), inputs, cols, dgot.as<float>(), rows, true, stream);
+  expect_rows(ToHost(dgot, want.size(), stream), 0, rows, rows, "MatVec");
+  MatVecRows(dw, 100, 77, dx.as<float>(), inputs, cols, dgot.as<float>(), 77, true, stream);
+  expect_rows(ToHost(dgot, want.size(), stream), 100, 77, 77, "MatVecRows from row 100");
+  // Four groups of 64 rows, each on its own slice of a [inputs, 4 * cols] input: with the same
+  // input in every slice, group g's rows are rows 64g.. of the plain product.
+  std::vector<float> grouped_x;
+  for (int64_t t = 0; t < inputs; ++t) {
+    for (int g = 0; g < 4; ++g) {
+      grouped_x.insert(grouped_x.end(), x.begin() + t * cols, x.begin() + (t + 1) * cols);
+    }
+  }
+  const DeviceBuffer dgx = ToDevice(grouped_x, stream);
+  MatVecRowGroups(dw, 4, 64, dgx.as<float>(), inputs, 4 * cols, cols, dgot.as<float>(), rows, 64,
+                  true, stream);
+  expect_rows(ToHost(dgot, want.size(), stream), 0, rows, rows, "MatVecRowGroups");
+  // A set of two experts, the second the weight above: slots picking 1, 0, 1 on one input each.
+  auto other = testing::MakeWeight(WeightFormat::kFP8, rows, cols, rng, false);
+  DeviceWeightSet set =
+      DeviceWeightSet::Upload({other.matrix.rows_view(), w.matrix.rows_view()}, rows, stream);
+  set.exact = true;
+  const DeviceBuffer ids = ToDevice(std::vector<int32_t>{1, 1, 1}, stream);
+  ExpertMatVec(set, ids.as<int32_t>(), inputs, dx.as<float>(), cols, dgot.as<float>(), rows, true,
+               stream);
+  expect_rows(ToHost(dgot, want.size(), stream), 0, rows, rows, "ExpertMatVec");
+}
+
 TEST(CudaOpsTest, ActQuantMatchesTheCpuQuantisers) {
   REQUIRE_CUDA_DEVICE();
   CudaStream stream;
