@@ -312,7 +312,8 @@ Expected<std::vector<float>, std::string> DeviceSequenceModel::RunTraced(
       if (undoable && i + 1 == tokens.size()) {
         seq.undo_.Keep(config_, *model_, *seq.device_, *stream_);
       }
-      ModelDecode(*model_, *seq.device_, token_->as<int32_t>(), logits_->as<float>(), *stream_);
+      ModelDecodePieces(*model_, *seq.device_, token_->as<int32_t>(), logits_->as<float>(),
+                        StepPieces(), *stream_);
       // The streams after the last block are still in the model's h (the head only reads them).
       if (final_streams != nullptr) {
         CopyDeviceToDevice(streams_.as<float>() + i * row, model_->h.as<float>(),

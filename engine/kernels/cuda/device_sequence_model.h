@@ -6,9 +6,9 @@
 // kDeviceChunkRows per call: each weight read once per call for all sequences); HostState
 // downloads a snapshot (device_sequence_copy.h) into a host copy the sequence keeps; SequenceFrom
 // restores a host state (a prefix cache's hit, a --kv-dir record), so states move between
-// the CPU and GPU engines. Decode steps (Forward of one token; ForwardBatch of one token per
-// sequence) go to the device as CUDA graphs (decode_graph.h), kLayersPerGraph blocks each, when
-// every expert is on the device.
+// the CPU and GPU engines. Decode steps (Forward of one token, or token by token for speculative
+// decoding; ForwardBatch of one token per sequence) go to the device as CUDA graphs
+// (decode_graph.h), kLayersPerGraph blocks each, when every expert is on the device.
 //
 // The MTP blocks' state moves with the rest. Speculative decoding (generator.h, --speculative mtp)
 // runs here as on the CPU: Forward's StepOptions::final_streams (the hc streams after the last
