@@ -25,6 +25,7 @@
 #   there:  scripts/gpu-check.sh run         # (device tool: carry [".gpu-check"], timeout 600 s;
 #                                            # 139 s with everything on 2026-12-04, run 4)
 #   there:  scripts/gpu-check.sh tests 'CudaOpsTest.*'   # a gtest filter's tests only, one process
+#   there:  scripts/gpu-check.sh profile     # the Nsight Compute profiles only (run does them last)
 # On a full development machine with a GPU, `scripts/gpu-check.sh build-run` does both in place
 # (configure with CUDA ON, ninja -j$(nproc), run).
 set -euo pipefail
@@ -289,8 +290,6 @@ run() {
   bounded "$limit" "$decode_bench_bin" --context 512 --experts-on-device 128 \
     --json "$OUT/cuda_decode_bench_offload.json" >"$OUT/cuda_decode_bench_offload.txt" 2>&1 || rc=1
   tail -20 "$OUT/cuda_decode_bench_offload.txt"
-  profile_decode "$decode_bench_bin" "$OUT" || rc=1
-  profile_kernels "$bench_bin" "$ops_bench_bin" "$OUT" || rc=1
   # End to end through the engine's device SequenceModel (--device cuda): a V4-Flash-shaped
   # synthetic checkpoint of a few layers written here first; prefill of 1K and 8K prompt tokens
   # (chunked: ModelRows) and one sequence's decode; eight sequences in one ForwardBatch per step,
@@ -332,6 +331,10 @@ run() {
     >"$OUT/cuda_model_bench_offload_pageable.txt" 2>&1 || rc=1
   grep -E "^(  [0-9.]+ GiB|prefill|  offload \(prefill)" "$OUT/cuda_model_bench_offload_pageable.txt" |
     sed 's/^/pageable: /' || tail -3 "$OUT/cuda_model_bench_offload_pageable.txt"
+  # The profiles last (the slowest steps; what the budget leaves them, else `gpu-check.sh profile`
+  # in a second call).
+  profile_decode "$decode_bench_bin" "$OUT" || rc=1
+  profile_kernels "$bench_bin" "$ops_bench_bin" "$OUT" || rc=1
   # The multi-row matvec's figures again, last (the output's tail).
   grep -E "^rows .*M=(1|8|128) " "$OUT/cuda_matvec_bench.txt" | head -20 || true
   # The verdicts once more at the very end: the device tool returns only the output's last 12,000
@@ -347,10 +350,15 @@ run() {
   done
   # Everything as one archive beside the summary: the device tool brings back at most 8 files.
   echo "gpu-check: $([ $rc = 0 ] && echo passed || echo FAILED); results in $OUT"
+  bundle_out
+  return $rc
+}
+
+# $OUT's files as one gpu-check-results.tgz in $OUT (the device tool brings back at most 8 files).
+bundle_out() {
   local bundle; bundle=$(mktemp -d)
   tar czf "$bundle/gpu-check-results.tgz" -C "$OUT" . &&
     find "$OUT" -mindepth 1 -delete && mv "$bundle/gpu-check-results.tgz" "$OUT/" && rmdir "$bundle"
-  return $rc
 }
 
 case "$MODE" in
@@ -360,6 +368,16 @@ case "$MODE" in
     export LD_LIBRARY_PATH="$PWD/$PACK/cli/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     run "$PACK/engine_cuda_test" "$PACK/cuda_matvec_bench" "$PACK/cuda_ops_bench" \
       "$PACK/cuda_decode_bench" "$PACK/cuda_model_bench" "$PACK/cli/dsagent" ;;
+  profile)
+    # Only the two Nsight Compute profiles (a second call when the full run's budget left them
+    # out): their summaries to stdout, the raw files to $OUT.
+    unpack
+    export LD_LIBRARY_PATH="$PWD/$PACK/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    OUT="${OUT:-$PWD/gpu-check-out}"
+    mkdir -p "$OUT"
+    profile_decode "$PACK/cuda_decode_bench" "$OUT" || true
+    profile_kernels "$PACK/cuda_matvec_bench" "$PACK/cuda_ops_bench" "$OUT" || true
+    bundle_out ;;
   tests)
     # Only the device tests matching a gtest filter, in one process (a quick rerun of a few):
     # scripts/gpu-check.sh tests 'CudaOpsTest.*'
@@ -371,5 +389,5 @@ case "$MODE" in
     build && run "$BUILD_DIR/tests/engine/engine_cuda_test" "$BUILD_DIR/bench/cuda_matvec_bench" \
       "$BUILD_DIR/bench/cuda_ops_bench" "$BUILD_DIR/bench/cuda_decode_bench" \
       "$BUILD_DIR/bench/cuda_model_bench" "$BUILD_DIR/dsagent" ;;
-  *) echo "usage: scripts/gpu-check.sh pack|run|tests FILTER|build-run" >&2; exit 2 ;;
+  *) echo "usage: scripts/gpu-check.sh pack|run|profile|tests FILTER|build-run" >&2; exit 2 ;;
 esac
