@@ -34,6 +34,17 @@ struct GraphOwner {
   }
 };
 
+// Whether `p` is device memory (a copy the runtime recorded with cudaMemcpyDefault names no
+// direction; its pointers do).
+bool OnDevice(const void* p) {
+  cudaPointerAttributes a{};
+  if (p == nullptr || cudaPointerGetAttributes(&a, p) != cudaSuccess) {
+    cudaGetLastError();
+    return false;
+  }
+  return a.type == cudaMemoryTypeDevice;
+}
+
 struct Shape {
   uint64_t key = 0;
   int64_t nodes = 0;
@@ -63,7 +74,10 @@ Shape ShapeOf(cudaGraph_t graph) {
       case cudaGraphNodeTypeMemcpy: {
         cudaMemcpy3DParms p{};
         CheckCuda(cudaGraphMemcpyNodeGetParams(nodes[i], &p), "cudaGraphMemcpyNodeGetParams");
-        if (p.kind != cudaMemcpyDeviceToDevice) {
+        const bool device_to_device =
+            p.kind == cudaMemcpyDeviceToDevice ||
+            (p.kind == cudaMemcpyDefault && OnDevice(p.srcPtr.ptr) && OnDevice(p.dstPtr.ptr));
+        if (!device_to_device) {
           throw CudaError(
               "CUDA graph capture: the decode step copies host memory (a replay would read it "
               "again); only device-to-device copies can be graphed");

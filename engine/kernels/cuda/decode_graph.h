@@ -42,8 +42,9 @@ class DecodeGraphs {
     int64_t last_nodes = 0;
   };
 
-  // Keeps up to `keep` (>= 1) executables, one per slot and shape.
-  explicit DecodeGraphs(int keep = 64);
+  // Keeps up to `keep` (>= 1) executables, one per slot and shape (V4-Flash: 11 pieces of a step,
+  // a few shapes each as the compressors pool, times the batch sizes a server sees).
+  explicit DecodeGraphs(int keep = 256);
   ~DecodeGraphs();
   DecodeGraphs(const DecodeGraphs&) = delete;
   DecodeGraphs& operator=(const DecodeGraphs&) = delete;
