@@ -384,7 +384,9 @@ TEST_F(DeviceSequenceModelGpuTest, GraphedDecodeStepsGiveThePlainStepsBits) {
   const int64_t pieces = (cpu_->config().n_layers + kLayersPerGraph - 1) / kLayersPerGraph;
   EXPECT_EQ(report.stats.launches, (90 + 6) * pieces);
   EXPECT_EQ(report.stats.instantiations + report.stats.updates, report.stats.launches);
-  EXPECT_LE(report.stats.instantiations, 12 * pieces)
+  // A handful of shapes per piece (the indexer starting, the compressors pooling every 4 and 16
+  // tokens; the batch's rows each at their own position): far fewer than the 96 steps.
+  EXPECT_LE(report.stats.instantiations, 20 * pieces)
       << "a kept executable per piece and shape, updated after";
   EXPECT_EQ((*plain)->Graphs().stats.launches, 0);
 }
