@@ -170,7 +170,7 @@ class DeviceSequenceModel final : public SequenceModel {
   Expected<Ok, std::string> RunRows(std::span<DeviceModelSequence* const> seqs,
                                     std::span<const SequenceStep> steps,
                                     std::vector<std::vector<float>>& out);
-  // A decode step's pieces (model_step.h DecodePieces: kLayersPerGraph blocks each) for
+  // A decode step's pieces (decode_pieces.h DecodePieces: kLayersPerGraph blocks each) for
   // QueuePiece. Caller holds mutex_.
   DecodePieces StepPieces();
   // Queues a piece of a decode step as a CUDA graph while graphs are on, else plainly. A capture

@@ -187,24 +187,23 @@ void ModelRowsStaged(DeviceModel& m, DeviceRows& r, const RowChunk* chunks, int6
       HeadRows(m.head, last, n_chunks, r, logits, stream);
     }
   };
-  int64_t piece = 0;
-  for (int64_t first = 0; first == 0 || first < layers; first += per_piece) {
-    const int64_t end = std::min(layers, first + per_piece);
+  const std::vector<PieceLayers> all = PiecesOf(layers, per_piece);
+  for (size_t p = 0; p < all.size(); ++p) {
     const auto launches = [&] {
-      if (first == 0) {
+      if (p == 0) {
         for (int64_t t = 0; t < rows; ++t) {
           EmbedToStreams(m.embed, dev_tokens + t, m.hc.hc, h + t * n, stream);
         }
       }
-      for (int64_t i = first; i < end; ++i) {
+      for (int64_t i = all[p].first; i < all[p].end; ++i) {
         const auto& lc = layer_chunks[static_cast<size_t>(i)];
         BlockRows(m.layers[static_cast<size_t>(i)], lc.data(), n_chunks, h, rows, dev_tokens, r,
                   stream);
       }
-      if (end == layers) head();
+      if (p + 1 == all.size()) head();
     };
     if (pieces != nullptr) {
-      pieces->queue(piece++, launches);
+      pieces->queue(static_cast<int64_t>(p), launches);
     } else {
       launches();
     }

@@ -50,7 +50,7 @@ void ModelRows(DeviceModel& m, DeviceRows& r, const RowChunk* chunks, int64_t n_
 // the two the chunks and their positions must not change.
 void StageRows(const DeviceModel& m, DeviceRows& r, const RowChunk* chunks, int64_t n_chunks,
                const int32_t* tokens, CudaStream& stream);
-// `pieces` (model_step.h; null: one piece, queued as it comes) hands the launches out a few
+// `pieces` (decode_pieces.h; null: one piece, queued as it comes) hands the launches out a few
 // blocks at a time, as ModelDecodePieces does.
 void ModelRowsStaged(DeviceModel& m, DeviceRows& r, const RowChunk* chunks, int64_t n_chunks,
                      RowLogits which, float* logits, CudaStream& stream,

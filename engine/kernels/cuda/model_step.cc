@@ -1,6 +1,5 @@
 #include "engine/kernels/cuda/model_step.h"
 
-#include <algorithm>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -65,16 +64,15 @@ void ModelDecodePieces(DeviceModel& m, DeviceSequence& seq, const int32_t* token
   if (pieces.layers_per_piece < 1) throw std::out_of_range("ModelDecode: empty pieces");
   float* h = m.h.as<float>();
   const int64_t layers = static_cast<int64_t>(m.layers.size()), pos = seq.pos;
-  int64_t piece = 0;
-  for (int64_t first = 0; first == 0 || first < layers; first += pieces.layers_per_piece) {
-    const int64_t end = std::min(layers, first + pieces.layers_per_piece);
-    pieces.queue(piece++, [&] {
-      if (first == 0) EmbedToStreams(m.embed, token, m.hc.hc, h, stream);
-      for (int64_t i = first; i < end; ++i) {
+  const std::vector<PieceLayers> all = PiecesOf(layers, pieces.layers_per_piece);
+  for (size_t p = 0; p < all.size(); ++p) {
+    pieces.queue(static_cast<int64_t>(p), [&] {
+      if (p == 0) EmbedToStreams(m.embed, token, m.hc.hc, h, stream);
+      for (int64_t i = all[p].first; i < all[p].end; ++i) {
         BlockDecode(m.layers[static_cast<size_t>(i)], seq.layers[static_cast<size_t>(i)], h, pos,
                     token, stream);
       }
-      if (end == layers) HeadDecode(m.head, h, logits, stream);
+      if (p + 1 == all.size()) HeadDecode(m.head, h, logits, stream);
     });
   }
   ++seq.pos;

@@ -13,10 +13,10 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <vector>
 
 #include "engine/kernels/cuda/block_step.h"
+#include "engine/kernels/cuda/decode_pieces.h"
 #include "engine/kernels/cuda/device_runtime.h"
 #include "engine/kernels/cuda/mtp_step.h"
 #include "engine/kernels/cuda/ops.h"
@@ -64,18 +64,8 @@ struct DeviceSequence {
 void ModelDecode(DeviceModel& m, DeviceSequence& seq, const int32_t* token, float* logits,
                  CudaStream& stream);
 
-// A forward's launches handed out in pieces, for a caller that sends each piece to the device on
-// its own (as a CUDA graph, decode_graph.h, capturing piece i+1 while piece i runs). Piece 0 is
-// the embedding and the first `layers_per_piece` blocks, each next piece the next blocks, the last
-// one the head as well. `queue(i, launches)` must call launches() once to queue piece i; the
-// launches touch no host state (the position advances after the last piece), so a piece whose
-// capture failed can be queued plainly again.
-struct DecodePieces {
-  int64_t layers_per_piece = 0;  // >= 1
-  std::function<void(int64_t piece, const std::function<void()>& launches)> queue;
-};
-
-// ModelDecode, its launches in `pieces` (the same launches in the same order).
+// ModelDecode, its launches in `pieces` (decode_pieces.h: the embedding with the first blocks,
+// the head with the last; the same launches in the same order).
 void ModelDecodePieces(DeviceModel& m, DeviceSequence& seq, const int32_t* token, float* logits,
                        const DecodePieces& pieces, CudaStream& stream);
 
