@@ -335,8 +335,19 @@ run() {
   # in a second call).
   profile_decode "$decode_bench_bin" "$OUT" || rc=1
   profile_kernels "$bench_bin" "$ops_bench_bin" "$OUT" || rc=1
-  # The multi-row matvec's figures again, last (the output's tail).
-  grep -E "^rows .*M=(1|8|128) " "$OUT/cuda_matvec_bench.txt" | head -20 || true
+  # This run's A/B pairs side by side, last (the output's tail): decode with and without CUDA
+  # graphs (whole model, 1 and 8 sequences; one block), the tiled matvec loading 4 items or one
+  # at a time, the offloaded prefill with the host experts pinned or pageable.
+  echo "gpu-check A/B:"
+  local f
+  for f in cuda_model_bench cuda_model_bench_nographs cuda_model_bench_8 cuda_model_bench_8_nographs; do
+    grep -E "^decode [0-9]+ steps" "$OUT/$f.txt" 2>/dev/null | sed "s/^/  $f: /" || true
+  done
+  grep -E "^block ratio|as CUDA graphs" "$OUT/cuda_decode_bench.txt" 2>/dev/null | sed 's/^/  /' || true
+  grep -E "^matvec " "$OUT/cuda_matvec_bench.txt" 2>/dev/null | grep -v "(lanes)" | sed 's/^/  /' || true
+  for f in cuda_model_bench_offload cuda_model_bench_offload_pageable; do
+    grep -E "^(prefill|  [0-9.]+ GiB)" "$OUT/$f.txt" 2>/dev/null | sed "s/^/  $f: /" || true
+  done
   # The verdicts once more at the very end: the device tool returns only the output's last 12,000
   # characters, and the benches above can push the tests' own lines out of it.
   echo "gpu-check summary (${SECONDS} s): tests $(awk '$1 == 0' "$OUT/test-results.txt" | wc -l) of" \
