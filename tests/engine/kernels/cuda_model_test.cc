@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -44,18 +45,30 @@ void ExpectEndToEndContract(const Agreement& a, int64_t rows, const std::string&
   EXPECT_LE(a.max_abs, 0.05) << what << ": " << Describe(a);
 }
 
-class CudaModelGoldenTest : public ::testing::TestWithParam<const char*> {};
+// The golden set of the parameter's checkpoint: its tokens, the reference's logits, sizes.
+class CudaModelGoldenTest : public ::testing::TestWithParam<const char*> {
+ protected:
+  void SetUp() override {
+    REQUIRE_CUDA_DEVICE();
+    // DSAGENT_SOURCE_ROOT: where the tree is when the binary runs elsewhere (gpu-check.sh).
+    const char* root = std::getenv("DSAGENT_SOURCE_ROOT");
+    set_.emplace(std::filesystem::path(root ? root : DSAGENT_SOURCE_DIR) / "tests/data" /
+                 GetParam());
+    tokens_ = set_->Read<int32_t>("tokens");
+    reference_ = set_->Read<float>("prefill_full_logits");
+    ASSERT_GT(set_->tokens(), 0);
+  }
+
+  std::optional<GoldenSet> set_;
+  std::vector<int32_t> tokens_;
+  std::vector<float> reference_;
+};
 
 TEST_P(CudaModelGoldenTest, DecodingEveryTokenStaysWithinTheEndToEndContract) {
-  REQUIRE_CUDA_DEVICE();
-  // DSAGENT_SOURCE_ROOT: where the tree is when the binary runs elsewhere (scripts/gpu-check.sh).
-  const char* root = std::getenv("DSAGENT_SOURCE_ROOT");
-  const GoldenSet set(std::filesystem::path(root ? root : DSAGENT_SOURCE_DIR) / "tests/data" /
-                      GetParam());
-  const std::vector<int32_t> tokens = set.Read<int32_t>("tokens");
-  const std::vector<float> reference = set.Read<float>("prefill_full_logits");
+  const GoldenSet& set = *set_;
+  const std::vector<int32_t>& tokens = tokens_;
+  const std::vector<float>& reference = reference_;
   const int64_t n = set.tokens(), vocab = set.vocab();
-  ASSERT_GT(n, 0);
 
   auto checkpoint = Checkpoint::Open(set.dir());
   ASSERT_TRUE(checkpoint) << checkpoint.error();
@@ -120,12 +133,9 @@ TEST_P(CudaModelGoldenTest, DecodingEveryTokenStaysWithinTheEndToEndContract) {
 // the reference's logits bit for bit, as the CPU's exact numerics give them, token by token and
 // as one chunked prompt.
 TEST_P(CudaModelGoldenTest, ExactNumericsGiveTheReferencesBits) {
-  REQUIRE_CUDA_DEVICE();
-  const char* root = std::getenv("DSAGENT_SOURCE_ROOT");
-  const GoldenSet set(std::filesystem::path(root ? root : DSAGENT_SOURCE_DIR) / "tests/data" /
-                      GetParam());
-  const std::vector<int32_t> tokens = set.Read<int32_t>("tokens");
-  const std::vector<float> reference = set.Read<float>("prefill_full_logits");
+  const GoldenSet& set = *set_;
+  const std::vector<int32_t>& tokens = tokens_;
+  const std::vector<float>& reference = reference_;
   const int64_t n = set.tokens(), vocab = set.vocab();
   auto cpu_model = forward::Model::Load(set.dir(), {.threads = 2, .numerics = Numerics::kExact});
   ASSERT_TRUE(cpu_model) << cpu_model.error();
