@@ -157,6 +157,16 @@ int main(int argc, char** argv) {
           TimePerCall(reps, stream,
                       [&] { kc::TopK(scores.as<float>(), 1, n, 512, top.as<int32_t>(), stream); }),
           static_cast<double>(n * 4));
+      // With a scratch (what the decode step passes): many CTAs from 64K scores on.
+      kc::DeviceBuffer topk_scratch(static_cast<size_t>(kc::TopKScratchBytes(512)));
+      report("topk 512 of " + std::to_string(n) + " (scratch: many CTAs from 64K)",
+             TimePerCall(reps, stream,
+                         [&] {
+                           kc::TopK(scores.as<float>(), 1, n, 512, top.as<int32_t>(), stream,
+                                    topk_scratch.data(),
+                                    static_cast<int64_t>(topk_scratch.bytes()));
+                         }),
+             static_cast<double>(n * 4));
     }
 
     // The router (256 experts, top 6) and the mHC pre step (4 streams of 4096).

@@ -18,6 +18,9 @@ constexpr int kScoreThreads = 256;         // 8 warps, one entry each at a time
 constexpr int64_t kMaxScoreBlocks = 1024;  // grid-stride beyond: q is staged once per block
 constexpr int kTopKThreads = 1024;
 constexpr int64_t kMaxTopK = 4096;
+// Scores per row from which a single row with a scratch takes the many-CTA path (TopKWide):
+// below it, one CTA's passes cost less than the wide path's dozen launches.
+constexpr int64_t kWideTopKScores = 65536;
 constexpr int64_t kMaxSharedBytes = 48 * 1024;  // without the opt-in attribute
 
 cudaStream_t Raw(CudaStream& s) { return static_cast<cudaStream_t>(s.handle()); }
@@ -110,6 +113,28 @@ __global__ void IndexerScoresTiledKernel(const float* q, const float* head_weigh
   }
 }
 
+// Bitonic sort of sel[0, padded) (a power of two) descending in shared memory by the CTA, then
+// the first k keys' indices to out. Every thread of the CTA must call it.
+__device__ void SortDescendingAndWrite(uint64_t* sel, int64_t padded, int64_t k, int32_t* out) {
+  for (int64_t size = 2; size <= padded; size *= 2) {
+    for (int64_t stride = size / 2; stride > 0; stride /= 2) {
+      for (int64_t i = threadIdx.x; i < padded; i += blockDim.x) {
+        const int64_t j = i ^ stride;
+        if (j > i) {
+          const uint64_t a = sel[i], b = sel[j];
+          const bool descending = (i & size) == 0;
+          if (descending ? a < b : a > b) {
+            sel[i] = b;
+            sel[j] = a;
+          }
+        }
+      }
+      __syncthreads();
+    }
+  }
+  for (int64_t i = threadIdx.x; i < k; i += blockDim.x) out[i] = TopKKeyIndex(sel[i]);
+}
+
 // One block per row. The keys (score, then the lower index) are distinct, so the k-th largest
 // key T found by the radix passes selects exactly k keys (key >= T); they are gathered in any
 // order and sorted by key, which is the stable sort's order. The passes stop as soon as the
@@ -159,26 +184,87 @@ __global__ void TopKKernel(const float* score, int64_t n, int64_t k, int64_t pad
     if (key >= prefix) sel[atomicAdd(&count, 1u)] = key;
   }
   __syncthreads();
-  // Bitonic sort, descending.
-  for (int64_t size = 2; size <= padded; size *= 2) {
-    for (int64_t stride = size / 2; stride > 0; stride /= 2) {
-      for (int64_t i = threadIdx.x; i < padded; i += blockDim.x) {
-        const int64_t j = i ^ stride;
-        if (j > i) {
-          const uint64_t a = sel[i], b = sel[j];
-          const bool descending = (i & size) == 0;
-          if (descending ? a < b : a > b) {
-            sel[i] = b;
-            sel[j] = a;
-          }
-        }
-      }
-      __syncthreads();
-    }
+  SortDescendingAndWrite(sel, padded, k, out + static_cast<int64_t>(blockIdx.x) * k);
+}
+
+// TopK over one long row by many CTAs (TopKWide): the single-CTA kernel's radix passes with the
+// histogram of each pass counted by every CTA over its share of the scores (shared-memory counts,
+// then one global atomic per bucket) and the pass's bucket chosen by one CTA, the same
+// RadixSelectPass on the same counts; then the keys >= the chosen prefix gathered by every CTA
+// and sorted by one. The same k keys in the same order as TopKKernel: the same output.
+struct WideTopKState {
+  uint64_t prefix, mask;
+  uint32_t rank, count;
+  int settled;
+};
+
+// The state before the first pass, the histogram zeroed, the selection's padding keys 0.
+__global__ void WideTopKInitKernel(WideTopKState* state, uint32_t* histogram, uint64_t* sel,
+                                   int64_t k, int64_t padded) {
+  if (threadIdx.x == 0) {
+    state->prefix = 0;
+    state->mask = 0;
+    state->rank = static_cast<uint32_t>(k);
+    state->count = 0;
+    state->settled = 0;
   }
-  for (int64_t i = threadIdx.x; i < k; i += blockDim.x) {
-    out[static_cast<int64_t>(blockIdx.x) * k + i] = TopKKeyIndex(sel[i]);
+  for (int b = threadIdx.x; b < 256; b += blockDim.x) histogram[b] = 0;
+  for (int64_t i = threadIdx.x; i < padded; i += blockDim.x) sel[i] = 0;
+}
+
+__global__ void WideTopKHistogramKernel(const float* s, int64_t n, const WideTopKState* state,
+                                        uint32_t* histogram, int shift) {
+  __shared__ uint32_t counts[256];
+  if (state->settled) return;  // uniform: a later pass after the selection settled
+  for (int b = threadIdx.x; b < 256; b += blockDim.x) counts[b] = 0;
+  __syncthreads();
+  const uint64_t prefix = state->prefix, mask = state->mask;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += stride) {
+    const uint64_t key = TopKKey(s[i], static_cast<uint32_t>(i));
+    if ((key & mask) == prefix) atomicAdd(&counts[(key >> shift) & 255u], 1u);
   }
+  __syncthreads();
+  for (int b = threadIdx.x; b < 256; b += blockDim.x) {
+    if (counts[b] != 0) atomicAdd(&histogram[b], counts[b]);
+  }
+}
+
+// The pass's bucket (one CTA), then the histogram zeroed for the next pass.
+__global__ void WideTopKSelectKernel(WideTopKState* state, uint32_t* histogram, int shift) {
+  if (state->settled) return;
+  if (threadIdx.x == 0) {
+    uint32_t r = state->rank;
+    uint64_t p = state->prefix, m = state->mask;
+    state->settled = RadixSelectPass(histogram, shift, r, p, m) ? 1 : 0;
+    state->rank = r;
+    state->prefix = p;
+    state->mask = m;
+  }
+  __syncthreads();
+  for (int b = threadIdx.x; b < 256; b += blockDim.x) histogram[b] = 0;
+}
+
+__global__ void WideTopKGatherKernel(const float* s, int64_t n, WideTopKState* state,
+                                     uint64_t* sel) {
+  const uint64_t prefix = state->prefix;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += stride) {
+    const uint64_t key = TopKKey(s[i], static_cast<uint32_t>(i));
+    if (key >= prefix) sel[atomicAdd(&state->count, 1u)] = key;
+  }
+}
+
+// The gathered keys (padded with 0) sorted in shared memory by one CTA, their indices out.
+__global__ void WideTopKSortKernel(const uint64_t* gathered, int64_t k, int64_t padded,
+                                   int32_t* out) {
+  extern __shared__ __align__(16) unsigned char smem[];
+  uint64_t* sel = reinterpret_cast<uint64_t*>(smem);  // [padded]
+  for (int64_t i = threadIdx.x; i < padded; i += blockDim.x) sel[i] = gathered[i];
+  __syncthreads();
+  SortDescendingAndWrite(sel, padded, k, out);
 }
 
 }  // namespace
@@ -214,8 +300,14 @@ void IndexerScores(const float* q, const float* head_weights, int64_t heads, int
   CheckCuda(cudaGetLastError(), "IndexerScores launch");
 }
 
+int64_t TopKScratchBytes(int64_t k) {
+  int64_t padded = 1;
+  while (padded < k) padded *= 2;
+  return static_cast<int64_t>(sizeof(WideTopKState)) + 256 * 4 + padded * 8 + 16;
+}
+
 void TopK(const float* score, int64_t rows, int64_t n, int64_t k, int32_t* out,
-          CudaStream& stream) {
+          CudaStream& stream, void* scratch, int64_t scratch_bytes) {
   if (k > kMaxTopK) {
     throw CudaError("TopK: k " + std::to_string(k) + " is above the kernel's " +
                     std::to_string(kMaxTopK));
@@ -226,10 +318,38 @@ void TopK(const float* score, int64_t rows, int64_t n, int64_t k, int32_t* out,
   if (rows <= 0 || kept <= 0) return;
   int64_t padded = 1;
   while (padded < kept) padded *= 2;
-  TopKKernel<<<static_cast<unsigned>(rows), kTopKThreads,
-               static_cast<size_t>(padded) * sizeof(uint64_t), Raw(stream)>>>(score, n, kept,
-                                                                              padded, out);
-  CheckCuda(cudaGetLastError(), "TopK launch");
+  const size_t sort_shared = static_cast<size_t>(padded) * sizeof(uint64_t);
+  if (rows > 1 || n < kWideTopKScores || scratch == nullptr) {
+    TopKKernel<<<static_cast<unsigned>(rows), kTopKThreads, sort_shared, Raw(stream)>>>(
+        score, n, kept, padded, out);
+    CheckCuda(cudaGetLastError(), "TopK launch");
+    return;
+  }
+  if (scratch_bytes < TopKScratchBytes(kept)) {
+    throw CudaError("TopK: a scratch of " + std::to_string(scratch_bytes) + " bytes, " +
+                    std::to_string(TopKScratchBytes(kept)) + " needed");
+  }
+  // One long row (a decode step's selection at a long context): many CTAs.
+  auto* base = static_cast<unsigned char*>(scratch);
+  auto* state = reinterpret_cast<WideTopKState*>(base);
+  auto* histogram = reinterpret_cast<uint32_t*>(base + sizeof(WideTopKState));
+  auto* sel = reinterpret_cast<uint64_t*>(
+      (reinterpret_cast<uintptr_t>(histogram + 256) + 15) & ~uintptr_t{15});
+  const int64_t per_cta = 256 * 16;  // 16 scores a thread
+  const int64_t want = (n + per_cta - 1) / per_cta, cap = 2 * int64_t{CurrentDeviceSmCount()};
+  const unsigned ctas = static_cast<unsigned>(want < cap ? want : cap);
+  WideTopKInitKernel<<<1, 256, 0, Raw(stream)>>>(state, histogram, sel, kept, padded);
+  CheckCuda(cudaGetLastError(), "TopK init launch");
+  for (int shift = 56; shift >= 0; shift -= 8) {
+    // Every pass is queued (the host does not know when the selection settles; the kernels of
+    // the passes after it return at once).
+    WideTopKHistogramKernel<<<ctas, 256, 0, Raw(stream)>>>(score, n, state, histogram, shift);
+    WideTopKSelectKernel<<<1, 256, 0, Raw(stream)>>>(state, histogram, shift);
+  }
+  CheckCuda(cudaGetLastError(), "TopK passes launch");
+  WideTopKGatherKernel<<<ctas, 256, 0, Raw(stream)>>>(score, n, state, sel);
+  WideTopKSortKernel<<<1, kTopKThreads, sort_shared, Raw(stream)>>>(sel, kept, padded, out);
+  CheckCuda(cudaGetLastError(), "TopK gather and sort launch");
 }
 
 }  // namespace dsagent::engine::kernels::cuda

@@ -23,7 +23,12 @@ void IndexerScores(const float* q, const float* head_weights, int64_t heads, int
 // For each of `rows` rows of n scores (score [rows, n]): out [rows, min(k, n)] the indices of the
 // largest scores, descending, ties to the lower index. k <= 4096. (An 8-bit radix selection of
 // the k-th largest (score, index) key, then a bitonic sort of the k selected: the order is the
-// stable sort's, whatever the threads' timing.)
-void TopK(const float* score, int64_t rows, int64_t n, int64_t k, int32_t* out, CudaStream& stream);
+// stable sort's, whatever the threads' timing.) One CTA a row; a single row of 64K scores or more
+// with a `scratch` of TopKScratchBytes(k) bytes (device memory, not shared with a concurrent
+// call) is counted by many CTAs instead (a decode step's selection at a long context: one CTA
+// took 548 us over 256K scores on the H200) — the same output either way.
+void TopK(const float* score, int64_t rows, int64_t n, int64_t k, int32_t* out, CudaStream& stream,
+          void* scratch = nullptr, int64_t scratch_bytes = 0);
+int64_t TopKScratchBytes(int64_t k);
 
 }  // namespace dsagent::engine::kernels::cuda

@@ -37,6 +37,7 @@ DeviceIndexer DeviceIndexer::Create(const IndexerShape& shape, const WeightRows&
   ix.q = DeviceBuffer(static_cast<size_t>(shape.heads * shape.head_dim) * sizeof(float));
   ix.head_weights = DeviceBuffer(static_cast<size_t>(shape.heads) * sizeof(float));
   ix.scores = DeviceBuffer(static_cast<size_t>(shape.capacity) * sizeof(float));
+  ix.topk_scratch = DeviceBuffer(static_cast<size_t>(TopKScratchBytes(shape.topk)));
   return ix;
 }
 
@@ -82,7 +83,8 @@ int64_t SelectByScores(DeviceIndexer& ix, DeviceIndexerState& state, const float
   if (visible == 0) return 0;
   IndexerScores(q, hw, s.heads, s.head_dim, state.keys.as<uint16_t>(), visible,
                 ix.scores.as<float>(), stream);
-  TopK(ix.scores.as<float>(), 1, visible, s.topk, selected, stream);
+  TopK(ix.scores.as<float>(), 1, visible, s.topk, selected, stream, ix.topk_scratch.data(),
+       static_cast<int64_t>(ix.topk_scratch.bytes()));
   return visible < s.topk ? visible : s.topk;
 }
 

@@ -35,6 +35,7 @@ struct DeviceIndexer {
   DeviceBuffer freqs;               // [rope_dims / 2]
   DeviceCompressor compressor;      // the indexer's (rotate: Hadamard + FP4 keys)
   DeviceBuffer q_input, q, head_weights, scores;  // scratch (scores: [capacity])
+  DeviceBuffer topk_scratch;  // TopK's many-CTA path over long contexts (TopKScratchBytes)
 
   // Uploads the weights (forward::IndexerWeights' wq_b and weights_proj rows) and the RoPE
   // frequencies of a compressed layer; `compressor` is the indexer's, already on the device.

@@ -267,6 +267,45 @@ TEST(CudaForwardOpsTest, TopKMatchesTheStableSortOnRowsWithTiesAndInfinities) {
   EXPECT_EQ(ToHost<int32_t>(dtop, cpu.size(), stream), cpu);
 }
 
+// One long row with a scratch (a decode step's selection at a long context) is counted by many
+// CTAs: the stable sort's selection and order, as one CTA gives it, with ties, infinities, rows
+// whose selection settles only in the index bytes (every score equal), k = 1 and k = 4096, and a
+// scratch too small refused. The same scratch serves call after call.
+TEST(CudaForwardOpsTest, TopKOverALongRowByManyCtasGivesTheStableSelection) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(219);
+  DeviceBuffer scratch(static_cast<size_t>(TopKScratchBytes(4096)));
+  struct Case {
+    int64_t n, k;
+    bool all_equal;
+  };
+  for (const Case c : {Case{65536, 512, false}, Case{300007, 512, false}, Case{70001, 4096, false},
+                       Case{131072, 1, false}, Case{100000, 300, true}}) {
+    std::vector<float> score = RandomBf16(static_cast<size_t>(c.n), rng, 0.01f);
+    if (c.all_equal) std::fill(score.begin(), score.end(), 0.5f);
+    for (size_t i = 0; i < score.size(); i += 13) score[i] = (i % 2) ? -0.0f : 0.0f;
+    for (size_t i = 3; i < score.size(); i += 101) {
+      score[i] = -std::numeric_limits<float>::infinity();
+    }
+    score[static_cast<size_t>(c.n / 2)] = std::numeric_limits<float>::infinity();
+    std::vector<int32_t> cpu(static_cast<size_t>(c.k));
+    kernels::cpu::StableTopK(score.data(), c.n, c.k, cpu.data());
+    const DeviceBuffer dscore = ToDevice(score, stream);
+    DeviceBuffer wide(cpu.size() * sizeof(int32_t)), one(cpu.size() * sizeof(int32_t));
+    TopK(dscore.as<float>(), 1, c.n, c.k, wide.as<int32_t>(), stream, scratch.data(),
+         static_cast<int64_t>(scratch.bytes()));
+    TopK(dscore.as<float>(), 1, c.n, c.k, one.as<int32_t>(), stream);
+    EXPECT_EQ(ToHost<int32_t>(wide, cpu.size(), stream), cpu) << c.n << " scores, k " << c.k;
+    EXPECT_EQ(ToHost<int32_t>(one, cpu.size(), stream), cpu) << c.n << " scores, k " << c.k;
+  }
+  const DeviceBuffer dscore = ToDevice(std::vector<float>(70000, 1.0f), stream);
+  DeviceBuffer out(512 * sizeof(int32_t));
+  EXPECT_THROW(TopK(dscore.as<float>(), 1, 70000, 512, out.as<int32_t>(), stream, scratch.data(),
+                    TopKScratchBytes(512) - 1),
+               CudaError);
+}
+
 TEST(CudaForwardOpsTest, MoeRouteMatchesTheCpuRouter) {
   REQUIRE_CUDA_DEVICE();
   CudaStream stream;
