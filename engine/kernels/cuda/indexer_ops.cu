@@ -233,7 +233,11 @@ __global__ void WideTopKHistogramKernel(const float* s, int64_t n, const WideTop
 
 // The pass's bucket (one CTA), then the histogram zeroed for the next pass.
 __global__ void WideTopKSelectKernel(WideTopKState* state, uint32_t* histogram, int shift) {
-  if (state->settled) return;
+  __shared__ int done;
+  // Read once for the CTA: thread 0 writes `settled` below.
+  if (threadIdx.x == 0) done = state->settled;
+  __syncthreads();
+  if (done) return;
   if (threadIdx.x == 0) {
     uint32_t r = state->rank;
     uint64_t p = state->prefix, m = state->mask;
