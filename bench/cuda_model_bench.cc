@@ -93,7 +93,7 @@ int Usage() {
   std::fprintf(stderr,
                "usage: cuda_model_bench --model DIR [--synth-layers N [--config FILE]] "
                "[--prefill N[,M...]] [--steps N] [--sequences N] [--one-by-one 1] "
-               "[--gpu-memory SIZE | --expert-share F] [--threads N] [--graphs 0|1] [--pin 0|1] [--json FILE]\n");
+               "[--gpu-memory SIZE | --expert-share F] [--threads N] [--graphs 0|1] [--pin 0|1] [--numerics fast|exact] [--json FILE]\n");
   return 2;
 }
 
@@ -105,6 +105,7 @@ int main(int argc, char** argv) {
   std::vector<int64_t> prefills = {64};
   int64_t steps = 32, sequences = 1;
   bool one_by_one = false, graphs = true, pin = true;
+  k::Numerics numerics = k::Numerics::kFast;
   int threads = 0;
   double expert_share = -1;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -124,6 +125,10 @@ int main(int argc, char** argv) {
       graphs = value != "0";
     } else if (flag == "--pin") {
       pin = value != "0";
+    } else if (flag == "--numerics") {
+      const auto parsed = k::ParseNumerics(value);
+      if (!parsed) return Usage();
+      numerics = *parsed;
     } else if (flag == "--steps") {
       steps = std::atoll(value.c_str());
     } else if (flag == "--sequences") {
@@ -180,7 +185,7 @@ int main(int argc, char** argv) {
                 model_dir.c_str(), synth_layers, static_cast<double>(written->file_bytes) / 1e9,
                 Seconds(t0, std::chrono::steady_clock::now()));
   }
-  auto model = e::forward::Model::Load(model_dir, {.threads = threads, .numerics = k::Numerics::kFast});
+  auto model = e::forward::Model::Load(model_dir, {.threads = threads, .numerics = numerics});
   if (!model) {
     std::fprintf(stderr, "cuda_model_bench: %s\n", model.error().c_str());
     return 1;
@@ -326,13 +331,14 @@ int main(int argc, char** argv) {
   const double ms_per_step = decode_s / static_cast<double>(steps) * 1e3;
   const double rate = step_bytes * static_cast<double>(steps) / decode_s;
   std::printf(
-      "%s: %d layers, context %lld, %lld sequence(s)%s, device %s, copy %.1f GB/s\n"
+      "%s: %d layers, context %lld, %lld sequence(s)%s, %s numerics, device %s, copy %.1f GB/s\n"
       "decode %lld steps: %.3f ms per step, %.1f tokens/s, %.1f MB weights per step, "
       "%.1f GB/s (%.1f%% of copy)\n",
       model_dir.c_str(), c.n_layers, static_cast<long long>(context),
       static_cast<long long>(sequences),
       sequences > 1 ? (one_by_one ? " one by one" : " in one ForwardBatch per step") : "",
-      probe.devices[0].name.c_str(), copy_bw / 1e9, static_cast<long long>(steps), ms_per_step,
+      std::string(k::NumericsName(numerics)).c_str(), probe.devices[0].name.c_str(),
+      copy_bw / 1e9, static_cast<long long>(steps), ms_per_step,
       tokens / decode_s, step_bytes / 1e6, rate / 1e9, 100.0 * rate / copy_bw);
   report_offload("decode", static_cast<double>(steps));
   const auto graph = (*device)->Graphs();
@@ -350,7 +356,8 @@ int main(int argc, char** argv) {
     std::ofstream json(json_path);
     json << "{\"model\": \"" << model_dir << "\", \"layers\": " << c.n_layers
          << ", \"sequences\": " << sequences << ", \"one_by_one\": " << (one_by_one ? 1 : 0)
-         << ", \"graphs\": " << (graph.on ? 1 : 0)
+         << ", \"graphs\": " << (graph.on ? 1 : 0) << ", \"numerics\": \""
+         << k::NumericsName(numerics) << "\""
          << ", \"experts_on_device\": " << plan->experts_on_device
          << ", \"experts_total\": " << plan->experts_total << ", \"copy_gbps\": " << copy_bw / 1e9
          << ", \"prefill\": [";

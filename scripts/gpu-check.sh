@@ -8,7 +8,7 @@
 # V4-Flash-shaped synthetic checkpoint of SYNTH_LAYERS (4) layers decoded end to end through the
 # engine's device SequenceModel (prefill of 1K and 8K tokens in chunks of rows, 1 sequence's decode,
 # 8 in one ForwardBatch per step and one by one, half the experts offloaded; the decode steps of 1
-# and of 8 sequences again without CUDA graphs), and the CLI on the
+# and of 8 sequences again without CUDA graphs; exact numerics), and the CLI on the
 # GPU (`dsagent engine generate --device cuda` on tests/data/v4-tiny: greedy tokens against
 # --device cpu, a --kv-dir round trip from the GPU to the GPU and to the CPU, `engine logits
 # --device cuda`, `--speculative mtp` on the GPU: the greedy tokens of speculation off). The
@@ -316,6 +316,13 @@ run() {
     --sequences 8 --one-by-one 1 --json "$OUT/cuda_model_bench_8_one_by_one.json" \
     >"$OUT/cuda_model_bench_8_one_by_one.txt" 2>&1 || rc=1
   tail -2 "$OUT/cuda_model_bench_8_one_by_one.txt"
+  # The exact numerics on the GPU (every product in double, attention one CTA per head): what
+  # they cost against the fast decode and prefill above.
+  bounded "$mlimit" "$model_bench_bin" --model "$model" --prefill 1024 --steps 16 \
+    --numerics exact --json "$OUT/cuda_model_bench_exact.json" \
+    >"$OUT/cuda_model_bench_exact.txt" 2>&1 || rc=1
+  grep -E "^(prefill|decode)" "$OUT/cuda_model_bench_exact.txt" | sed 's/^/exact: /' ||
+    tail -3 "$OUT/cuda_model_bench_exact.txt"
   # Half the routed experts on the host: a 1K prefill (64-row chunks: the planner streams their
   # host experts into the device pool) and decode (one row: the CPU computes them), with where
   # the offloaded time went.
@@ -340,7 +347,8 @@ run() {
   # at a time, the offloaded prefill with the host experts pinned or pageable.
   echo "gpu-check A/B:"
   local f
-  for f in cuda_model_bench cuda_model_bench_nographs cuda_model_bench_8 cuda_model_bench_8_nographs; do
+  for f in cuda_model_bench cuda_model_bench_nographs cuda_model_bench_8 cuda_model_bench_8_nographs \
+    cuda_model_bench_exact; do
     grep -E "^decode [0-9]+ steps" "$OUT/$f.txt" 2>/dev/null | sed "s/^/  $f: /" || true
   done
   grep -E "^block ratio|as CUDA graphs" "$OUT/cuda_decode_bench.txt" 2>/dev/null | sed 's/^/  /' || true
