@@ -15,9 +15,23 @@ constexpr int64_t kMaxExperts = 4096;  // 9 bytes each of shared memory
 
 cudaStream_t Raw(CudaStream& s) { return static_cast<cudaStream_t>(s.handle()); }
 
+// The warp's best (value, id) under RanksBefore into every lane (-1: none); a total order, so the
+// shuffles' pairing does not matter.
+__device__ void WarpBest(float& v, int32_t& id) {
+  for (int offset = 16; offset > 0; offset /= 2) {
+    const float other_v = __shfl_xor_sync(0xffffffffu, v, offset);
+    const int32_t other_id = __shfl_xor_sync(0xffffffffu, id, offset);
+    if (other_id >= 0 && (id < 0 || RanksBefore(other_v, other_id, v, id))) {
+      v = other_v;
+      id = other_id;
+    }
+  }
+}
+
 // One block per token: the scores in shared memory (softmax by one thread, in the CPU's order),
 // then k rounds of an arg-max over the experts not yet taken under RanksBefore (a total order, so
-// the tree's shape does not matter: the stable sort's first k), then the weights by one thread.
+// the reduction's shape does not matter: the stable sort's first k), then the weights by one
+// thread.
 __global__ void MoeRouteKernel(const float* logits, MoeRouteShape shape, const float* bias,
                                const int32_t* hash_table, const int32_t* tokens, int32_t* ids,
                                float* weights) {
@@ -26,8 +40,8 @@ __global__ void MoeRouteKernel(const float* logits, MoeRouteShape shape, const f
   float* s = reinterpret_cast<float*>(smem);                            // [n] scores
   float* biased = s + n;                                                // [n]
   unsigned char* taken = reinterpret_cast<unsigned char*>(biased + n);  // [n]
-  __shared__ float best_value[kThreads];
-  __shared__ int32_t best_id[kThreads];
+  __shared__ float best_value[kThreads / 32];
+  __shared__ int32_t best_id[kThreads / 32];
   __shared__ int32_t chosen[kMaxRouteK];
   const int64_t row = blockIdx.x;
   const int tid = static_cast<int>(threadIdx.x);
@@ -44,6 +58,9 @@ __global__ void MoeRouteKernel(const float* logits, MoeRouteShape shape, const f
   } else {
     for (int64_t i = tid; i < n; i += blockDim.x) biased[i] = s[i] + bias[i];
     __syncthreads();
+    // Each round: every thread's best among its experts not taken, then each warp's by shuffles,
+    // then the warps' by warp 0 (two barriers a round, where a tree in shared memory took nine).
+    const int lane = tid & 31, warp = tid >> 5;
     for (int64_t j = 0; j < shape.k; ++j) {
       float v = 0.0f;
       int32_t id = -1;
@@ -54,23 +71,20 @@ __global__ void MoeRouteKernel(const float* logits, MoeRouteShape shape, const f
           id = static_cast<int32_t>(i);
         }
       }
-      best_value[tid] = v;
-      best_id[tid] = id;
-      __syncthreads();
-      for (int stride = kThreads / 2; stride > 0; stride /= 2) {
-        if (tid < stride) {
-          const int32_t other = best_id[tid + stride];
-          if (other >= 0 && (best_id[tid] < 0 || RanksBefore(best_value[tid + stride], other,
-                                                             best_value[tid], best_id[tid]))) {
-            best_value[tid] = best_value[tid + stride];
-            best_id[tid] = other;
-          }
-        }
-        __syncthreads();
+      WarpBest(v, id);
+      if (lane == 0) {
+        best_value[warp] = v;
+        best_id[warp] = id;
       }
-      if (tid == 0) {
-        chosen[j] = best_id[0];
-        taken[best_id[0]] = 1;
+      __syncthreads();
+      if (warp == 0) {
+        v = lane < kThreads / 32 ? best_value[lane] : 0.0f;
+        id = lane < kThreads / 32 ? best_id[lane] : -1;
+        WarpBest(v, id);
+        if (lane == 0) {
+          chosen[j] = id;
+          taken[id] = 1;
+        }
       }
       __syncthreads();
     }
