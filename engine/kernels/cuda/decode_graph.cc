@@ -123,8 +123,7 @@ DecodeGraphs::Kept& DecodeGraphs::ExecutableFor(void* graph, uint64_t slot, uint
   });
   if (found != kept_.end()) {
     cudaGraphExecUpdateResultInfo info{};
-    if (cudaGraphExecUpdate(static_cast<cudaGraphExec_t>(found->exec), g, &info) ==
-        cudaSuccess) {
+    if (cudaGraphExecUpdate(static_cast<cudaGraphExec_t>(found->exec), g, &info) == cudaSuccess) {
       ++stats_.updates;
       return *found;
     }

@@ -32,6 +32,11 @@ const char* AdviceFor(cudaError_t e) {
 
 }  // namespace
 
+void CheckCuda(int status, const char* what) {
+  if (static_cast<cudaError_t>(status) == cudaSuccess) return;
+  CheckCuda(status, std::string(what));
+}
+
 void CheckCuda(int status, const std::string& what) {
   const auto e = static_cast<cudaError_t>(status);
   if (e == cudaSuccess) return;
@@ -104,9 +109,9 @@ void DeviceBuffer::Upload(const void* host, size_t n, CudaStream& stream) {
                     std::to_string(bytes_));
   }
   if (n == 0) return;
-  CheckCuda(cudaMemcpyAsync(data_, host, n, cudaMemcpyHostToDevice,
-                            static_cast<cudaStream_t>(stream.handle())),
-            "cudaMemcpy host to device (" + GiB(n) + ")");
+  const cudaError_t e = cudaMemcpyAsync(data_, host, n, cudaMemcpyHostToDevice,
+                                        static_cast<cudaStream_t>(stream.handle()));
+  if (e != cudaSuccess) CheckCuda(e, "cudaMemcpy host to device (" + GiB(n) + ")");
 }
 
 void DeviceBuffer::Download(void* host, size_t n, CudaStream& stream) const {
@@ -115,9 +120,9 @@ void DeviceBuffer::Download(void* host, size_t n, CudaStream& stream) const {
                     std::to_string(bytes_));
   }
   if (n == 0) return;
-  CheckCuda(cudaMemcpyAsync(host, data_, n, cudaMemcpyDeviceToHost,
-                            static_cast<cudaStream_t>(stream.handle())),
-            "cudaMemcpy device to host (" + GiB(n) + ")");
+  const cudaError_t e = cudaMemcpyAsync(host, data_, n, cudaMemcpyDeviceToHost,
+                                        static_cast<cudaStream_t>(stream.handle()));
+  if (e != cudaSuccess) CheckCuda(e, "cudaMemcpy device to host (" + GiB(n) + ")");
   stream.Synchronize();
 }
 
@@ -127,9 +132,10 @@ void DeviceBuffer::UploadAt(size_t offset, const void* host, size_t n, CudaStrea
                     std::to_string(offset) + " into a device buffer of " + std::to_string(bytes_));
   }
   if (n == 0) return;
-  CheckCuda(cudaMemcpyAsync(static_cast<char*>(data_) + offset, host, n, cudaMemcpyHostToDevice,
-                            static_cast<cudaStream_t>(stream.handle())),
-            "cudaMemcpy host to device (" + GiB(n) + ")");
+  const cudaError_t e =
+      cudaMemcpyAsync(static_cast<char*>(data_) + offset, host, n, cudaMemcpyHostToDevice,
+                      static_cast<cudaStream_t>(stream.handle()));
+  if (e != cudaSuccess) CheckCuda(e, "cudaMemcpy host to device (" + GiB(n) + ")");
 }
 
 void DeviceBuffer::DownloadAt(size_t offset, void* host, size_t n, CudaStream& stream) const {
@@ -138,15 +144,17 @@ void DeviceBuffer::DownloadAt(size_t offset, void* host, size_t n, CudaStream& s
                     std::to_string(offset) + " from a device buffer of " + std::to_string(bytes_));
   }
   if (n == 0) return;
-  CheckCuda(cudaMemcpyAsync(host, static_cast<const char*>(data_) + offset, n,
-                            cudaMemcpyDeviceToHost, static_cast<cudaStream_t>(stream.handle())),
-            "cudaMemcpy device to host (" + GiB(n) + ")");
+  const cudaError_t e =
+      cudaMemcpyAsync(host, static_cast<const char*>(data_) + offset, n, cudaMemcpyDeviceToHost,
+                      static_cast<cudaStream_t>(stream.handle()));
+  if (e != cudaSuccess) CheckCuda(e, "cudaMemcpy device to host (" + GiB(n) + ")");
 }
 
 void DeviceBuffer::Zero(CudaStream& stream) {
   if (bytes_ == 0) return;
-  CheckCuda(cudaMemsetAsync(data_, 0, bytes_, static_cast<cudaStream_t>(stream.handle())),
-            "cudaMemset (" + GiB(bytes_) + ")");
+  const cudaError_t e =
+      cudaMemsetAsync(data_, 0, bytes_, static_cast<cudaStream_t>(stream.handle()));
+  if (e != cudaSuccess) CheckCuda(e, "cudaMemset (" + GiB(bytes_) + ")");
 }
 
 PinnedHostBuffer::PinnedHostBuffer(size_t bytes) : bytes_(bytes) {
@@ -217,9 +225,9 @@ int CurrentDeviceSmCount() {
 }
 
 void CopyDeviceToDevice(void* dst, const void* src, size_t n, CudaStream& stream) {
-  CheckCuda(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToDevice,
-                            static_cast<cudaStream_t>(stream.handle())),
-            "cudaMemcpy device to device (" + GiB(n) + ")");
+  const cudaError_t e = cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToDevice,
+                                        static_cast<cudaStream_t>(stream.handle()));
+  if (e != cudaSuccess) CheckCuda(e, "cudaMemcpy device to device (" + GiB(n) + ")");
 }
 
 }  // namespace dsagent::engine::kernels::cuda

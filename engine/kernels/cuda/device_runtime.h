@@ -24,6 +24,9 @@ class CudaError : public std::runtime_error {
 // Throws CudaError when `status` (a cudaError_t) is not cudaSuccess. `what` names the operation
 // ("cudaMalloc of 2.00 GiB on cuda:0").
 void CheckCuda(int status, const std::string& what);
+// The same for a fixed message: no string is built unless `status` is an error (the launches'
+// checks run thousands of times a decoded token).
+void CheckCuda(int status, const char* what);
 
 // Makes device `index` current for the calling thread; throws CudaError naming the devices there
 // are ("no CUDA device: ..." when there is none).

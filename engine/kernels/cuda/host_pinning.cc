@@ -24,8 +24,8 @@ std::string GiB(int64_t bytes) {
 // Registers [r.begin, r.end) read-only: "" when done, "already" when another owner (a second
 // model on the same weights) registered it first, else the runtime's reason (the error cleared).
 std::string Register(const HostByteRange& r) {
-  const cudaError_t e = cudaHostRegister(reinterpret_cast<void*>(r.begin), r.bytes(),
-                                         cudaHostRegisterReadOnly);
+  const cudaError_t e =
+      cudaHostRegister(reinterpret_cast<void*>(r.begin), r.bytes(), cudaHostRegisterReadOnly);
   if (e == cudaSuccess) return {};
   cudaGetLastError();
   if (e == cudaErrorHostMemoryAlreadyRegistered) return "already";

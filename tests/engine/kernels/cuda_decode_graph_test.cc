@@ -139,17 +139,19 @@ TEST_F(DecodeGraphsGpuTest, StepsAGraphCannotHoldAreRefusedAndTheStreamStaysUsab
   }
   still_usable("a host copy");
   // A host wait inside the step.
-  EXPECT_THROW(graphs.Run(*stream_, 0, [&] {
-    Step(2, false);
-    stream_->Synchronize();
-  }),
+  EXPECT_THROW(graphs.Run(*stream_, 0,
+                          [&] {
+                            Step(2, false);
+                            stream_->Synchronize();
+                          }),
                CudaError);
   still_usable("a host wait");
   // The step's own exception comes through as it is.
-  EXPECT_THROW(graphs.Run(*stream_, 0, [&] {
-    Step(2, false);
-    throw std::out_of_range("the step's own");
-  }),
+  EXPECT_THROW(graphs.Run(*stream_, 0,
+                          [&] {
+                            Step(2, false);
+                            throw std::out_of_range("the step's own");
+                          }),
                std::out_of_range);
   still_usable("an exception");
   // An empty step launches nothing.

@@ -1,11 +1,11 @@
 // PiecesOf (engine/kernels/cuda/decode_pieces.h): the blocks each CUDA graph of a decode step
 // holds. Host code; no device needed.
-#include "engine/kernels/cuda/decode_pieces.h"
-
 #include <gtest/gtest.h>
 
 #include <utility>
 #include <vector>
+
+#include "engine/kernels/cuda/decode_pieces.h"
 
 namespace dsagent::engine::kernels::cuda {
 namespace {
@@ -18,8 +18,17 @@ std::vector<std::pair<int64_t, int64_t>> Ranges(int64_t layers, int64_t per_piec
 
 TEST(DecodePiecesTest, PiecesCoverEveryBlockInOrderTheLastOneShorter) {
   using R = std::vector<std::pair<int64_t, int64_t>>;
-  EXPECT_EQ(Ranges(43, 4), (R{{0, 4}, {4, 8}, {8, 12}, {12, 16}, {16, 20}, {20, 24}, {24, 28},
-                              {28, 32}, {32, 36}, {36, 40}, {40, 43}}));
+  EXPECT_EQ(Ranges(43, 4), (R{{0, 4},
+                              {4, 8},
+                              {8, 12},
+                              {12, 16},
+                              {16, 20},
+                              {20, 24},
+                              {24, 28},
+                              {28, 32},
+                              {32, 36},
+                              {36, 40},
+                              {40, 43}}));
   EXPECT_EQ(Ranges(5, 4), (R{{0, 4}, {4, 5}}));
   EXPECT_EQ(Ranges(8, 4), (R{{0, 4}, {4, 8}}));
   EXPECT_EQ(Ranges(3, 4), (R{{0, 3}}));

@@ -1,12 +1,12 @@
 // PinRanges and PinRefusal (engine/kernels/cuda/host_pin_plan.h): which pages of the offloaded
 // experts are page-locked, in how many registrations, and when the host cannot spare them. Host
 // code; no device needed (the registration itself: cuda_host_pinning_test.cc).
-#include "engine/kernels/cuda/host_pin_plan.h"
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <vector>
+
+#include "engine/kernels/cuda/host_pin_plan.h"
 
 namespace dsagent::engine::kernels::cuda {
 namespace {
@@ -33,8 +33,9 @@ TEST(HostPinPlanTest, RangesWidenToWholePagesSortAndJoinWithinTheGap) {
             (std::vector<std::pair<uintptr_t, uintptr_t>>{
                 {0, 2 * kPage}, {5 * kPage, 7 * kPage}, {9 * kPage, 10 * kPage}}));
   // A gap of 2 pages joins 5..6 and 9 (7 + 2 = 9), not 0..1 and 5 (gap of 3 pages).
-  EXPECT_EQ(Pairs(PinRanges(ranges, kPage, 2 * kPage)),
-            (std::vector<std::pair<uintptr_t, uintptr_t>>{{0, 2 * kPage}, {5 * kPage, 10 * kPage}}));
+  EXPECT_EQ(
+      Pairs(PinRanges(ranges, kPage, 2 * kPage)),
+      (std::vector<std::pair<uintptr_t, uintptr_t>>{{0, 2 * kPage}, {5 * kPage, 10 * kPage}}));
   // Touching ranges join even without a gap; nothing in, nothing out.
   EXPECT_EQ(Pairs(PinRanges({{0, kPage}, {kPage, 2 * kPage}}, kPage, 0)),
             (std::vector<std::pair<uintptr_t, uintptr_t>>{{0, 2 * kPage}}));

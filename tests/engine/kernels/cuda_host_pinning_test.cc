@@ -2,9 +2,9 @@
 // read-only mapping page-locked in place — the driver sees them as host memory it can DMA from,
 // a copy from them to the device gives their bytes, and they are unregistered again on
 // destruction (not by a moved-from object, nor by a second owner of the same pages); a joined
-// range over a hole between two mappings falls back to its pieces. Turned off, or with nothing to pin, it says so without a device; the
-// rest skips without one (fails with DSAGENT_REQUIRE_CUDA=1). The pure planning:
-// cuda_host_pin_plan_test.cc.
+// range over a hole between two mappings falls back to its pieces. Turned off, or with nothing to
+// pin, it says so without a device; the rest skips without one (fails with DSAGENT_REQUIRE_CUDA=1).
+// The pure planning: cuda_host_pin_plan_test.cc.
 #include <cuda_runtime_api.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -24,9 +24,7 @@ namespace {
 using test_support::ToHost;
 using ::testing::HasSubstr;
 
-uintptr_t At(const void* p, size_t offset = 0) {
-  return reinterpret_cast<uintptr_t>(p) + offset;
-}
+uintptr_t At(const void* p, size_t offset = 0) { return reinterpret_cast<uintptr_t>(p) + offset; }
 
 bool Registered(uintptr_t p) {
   cudaPointerAttributes a{};
