@@ -84,26 +84,8 @@ __global__ void MatVecExactKernel(const WeightView* views, const int32_t* ids, W
   const WeightView w = views != nullptr ? views[ids[t]] : single;
   if (w.data == nullptr) return;  // uniform over the CTA
   const int tid = static_cast<int>(threadIdx.x);
-  const int lanes = static_cast<int>(blockDim.x);
-  const int64_t row = row_begin + i;
-  const float* xt = x + t * x_stride;
-  // ExactLaneDot's sum (columns tid, tid + lanes, ... in that order), its weights and inputs
-  // loaded 8 at a time before the adds: the same sum, with more loads in flight.
-  constexpr int kAhead = 8;
-  double acc = 0;
-  int64_t c = tid;
-  for (; c + (kAhead - 1) * int64_t{lanes} < w.cols; c += kAhead * int64_t{lanes}) {
-    double wv[kAhead];
-    float xv[kAhead];
-#pragma unroll
-    for (int u = 0; u < kAhead; ++u) {
-      wv[u] = WeightAtF64(w, row, c + u * int64_t{lanes});
-      xv[u] = xt[c + u * int64_t{lanes}];
-    }
-#pragma unroll
-    for (int u = 0; u < kAhead; ++u) acc += wv[u] * static_cast<double>(xv[u]);
-  }
-  for (; c < w.cols; c += lanes) acc += WeightAtF64(w, row, c) * static_cast<double>(xt[c]);
+  double acc =
+      ExactLaneDot(w, row_begin + i, x + t * x_stride, tid, static_cast<int>(blockDim.x));
   for (int offset = 16; offset > 0; offset /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, offset);
   if ((tid & 31) == 0) warp_sums[tid / 32] = acc;
   __syncthreads();
