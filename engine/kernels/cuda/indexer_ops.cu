@@ -304,10 +304,17 @@ void IndexerScores(const float* q, const float* head_weights, int64_t heads, int
   CheckCuda(cudaGetLastError(), "IndexerScores launch");
 }
 
-int64_t TopKScratchBytes(int64_t k) {
+namespace {
+// The bitonic sort's length for k keys: the power of two at or above k.
+int64_t SortLength(int64_t k) {
   int64_t padded = 1;
   while (padded < k) padded *= 2;
-  return static_cast<int64_t>(sizeof(WideTopKState)) + 256 * 4 + padded * 8 + 16;
+  return padded;
+}
+}  // namespace
+
+int64_t TopKScratchBytes(int64_t k) {
+  return static_cast<int64_t>(sizeof(WideTopKState)) + 256 * 4 + SortLength(k) * 8 + 16;
 }
 
 void TopK(const float* score, int64_t rows, int64_t n, int64_t k, int32_t* out,
@@ -320,8 +327,7 @@ void TopK(const float* score, int64_t rows, int64_t n, int64_t k, int32_t* out,
     throw CudaError("TopK: " + std::to_string(n) + " scores per row");
   const int64_t kept = k < n ? k : n;
   if (rows <= 0 || kept <= 0) return;
-  int64_t padded = 1;
-  while (padded < kept) padded *= 2;
+  const int64_t padded = SortLength(kept);
   const size_t sort_shared = static_cast<size_t>(padded) * sizeof(uint64_t);
   if (rows > 1 || n < kWideTopKScores || scratch == nullptr) {
     TopKKernel<<<static_cast<unsigned>(rows), kTopKThreads, sort_shared, Raw(stream)>>>(
