@@ -3,9 +3,9 @@
 // once per token, so bytes/s of weights is the figure that bounds tokens/s (issue 17's target:
 // >= 70% of the copy bandwidth). Each shape is timed through MatVec (the tiled kernel for these
 // weights) and the 16-lanes-per-row kernel it replaced, then with M = 1, 4, 8, 32, 128 activation
-// rows through the grouped kernel (MatVecRowsGrouped) and one row at a time (what MatVec runs by
-// default; weight bytes/s and rows x weights/s),
-// then a token's six routed experts through ExpertMatVec. Run by scripts/gpu-check.sh; docs/BENCHMARKS.md has the method.
+// rows through the register-tiled kernel (MatVecRowsGemm, what MatVec runs by default for several
+// rows) and one row at a time (MatVecRowsByInput; weight bytes/s and rows x weights/s), then a
+// token's six routed experts through ExpertMatVec. Run by scripts/gpu-check.sh; docs/BENCHMARKS.md has the method.
 //   cuda_matvec_bench [--json FILE] [--reps N]
 #include <algorithm>
 #include <chrono>
@@ -123,9 +123,11 @@ int main(int argc, char** argv) {
                static_cast<double>(layout->total_bytes()));
       }
       kc::SetTiledPrefetch(prefetch);
-      // Several activation rows (a batched decode step, a prefill chunk): the grouped kernel
-      // (MatVecRowsGrouped: each weight byte read once per 8 rows) against the single-row kernel
-      // once per row (what MatVec runs by default). Weight bytes/s counts the weight once per call; rows x weights/s the products.
+      // Several activation rows (a batched decode step, a prefill chunk): the register-tiled
+      // kernel (MatVecRowsGemm, the default: each weight value decoded once per 8 rows) against
+      // the single-row kernel once per row (the default until session 20; the grouped kernel,
+      // which lost to it in run 4, is no longer timed). Weight bytes/s counts the weight once per
+      // call; rows x weights/s the products.
       std::vector<float> xm(static_cast<size_t>(s.cols * kMaxRows), 0.5f);
       kc::DeviceBuffer dxm(xm.size() * 4), dym(static_cast<size_t>(s.rows * kMaxRows) * 4);
       dxm.Upload(xm.data(), xm.size() * 4, stream);
@@ -137,8 +139,8 @@ int main(int argc, char** argv) {
               kc::MatVecRowsByInput(w, 0, s.rows, dxm.as<float>(), m, s.cols, dym.as<float>(),
                                     s.rows, true, stream);
             } else {
-              kc::MatVecRowsGrouped(w, 0, s.rows, dxm.as<float>(), m, s.cols, dym.as<float>(),
-                                    s.rows, true, stream);
+              kc::MatVecRowsGemm(w, 0, s.rows, dxm.as<float>(), m, s.cols, dym.as<float>(),
+                                 s.rows, true, stream);
             }
           };
           const int saved = reps;
@@ -150,9 +152,9 @@ int main(int argc, char** argv) {
           std::printf("rows   %-34s M=%-3lld %9.1f us  %7.1f GB/s  %5.1f%% of copy  %7.1f G rows*weights/s%s\n",
                       s.what, static_cast<long long>(m), secs * 1e6, bytes / secs / 1e9,
                       100.0 * bytes / secs / copy_bw, products / secs / 1e9,
-                      by_input ? "  (one row at a time)" : "  (grouped)");
+                      by_input ? "  (one row at a time)" : "  (register-tiled)");
           json += std::string(", {\"shape\": \"") + s.what + "\", \"rows\": " +
-                  std::to_string(m) + (by_input ? ", \"by_input\": true" : "") +
+                  std::to_string(m) + (by_input ? ", \"by_input\": true" : ", \"kernel\": \"gemm\"") +
                   ", \"us\": " + std::to_string(secs * 1e6) +
                   ", \"gbps\": " + std::to_string(bytes / secs / 1e9) +
                   ", \"g_products_per_s\": " + std::to_string(products / secs / 1e9) + "}";

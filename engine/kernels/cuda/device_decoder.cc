@@ -68,6 +68,10 @@ std::optional<std::string> DeviceModelRefuses(const ModelConfig& config, const P
     return who + ": context " + std::to_string(options.context) + " is not in [1, " +
            std::to_string(config.max_position_embeddings) + "] (max_position_embeddings)";
   }
+  if (options.chunk_rows < 1 || options.chunk_rows > kMaxDeviceChunkRows) {
+    return who + ": chunk_rows " + std::to_string(options.chunk_rows) + " is not in [1, " +
+           std::to_string(kMaxDeviceChunkRows) + "]";
+  }
   return std::nullopt;
 }
 

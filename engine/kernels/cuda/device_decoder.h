@@ -11,10 +11,11 @@
 //
 // Routed experts the plan keeps in host memory are computed there by the CPU kernels (the expert
 // offload, moe_step.h), on DeviceDecoderOptions::host_threads threads. What it does not do yet
-// (engine/kernels/README.md, "Not here yet"): MTP, prefill of several tokens per call, batches. The decoder owns one DeviceSequence on its own DeviceModel (model_step.h); several
-// sequences on one copy of the weights are DeviceSequenceModel's (device_sequence_model.h). The
-// numerics are the GPU's `fast` contract (kernels/numerics_mode.h): within it of the CPU engine's
-// fast decode, not bit-identical.
+// (engine/kernels/README.md, "Not here yet"): MTP, prefill of several tokens per call, batches. The
+// decoder owns one DeviceSequence on its own DeviceModel (model_step.h); several sequences on one
+// copy of the weights are DeviceSequenceModel's (device_sequence_model.h). The numerics are the
+// GPU's `fast` contract (kernels/numerics_mode.h): within it of the CPU engine's fast decode, not
+// bit-identical.
 //
 // Thread-safety: one call at a time per decoder; the Model must outlive it (the upload reads its
 // mapped weights; nothing is read afterwards).
@@ -38,9 +39,21 @@ struct HostExpertCompute;
 class CudaStream;
 class DeviceBuffer;
 
+// Rows per ModelRows call of DeviceSequenceModel (DeviceDecoderOptions::chunk_rows): a prompt's
+// chunk, or a batch's rows. Each weight is read, and with the register-tiled kernel decoded,
+// once per 8 rows of a chunk, and a chunk's 256 x k routed slots give each chosen expert a few
+// rows (about 6 for V4-Flash's 256 experts, top 6) instead of one or two. The scratch
+// (model_rows.h DeviceRows, DeviceRowsBytes) is sized for it at Create, plus the logits [rows,
+// vocab]: by its formula about 0.9 MB + 0.5 MB per row for V4-Flash's shapes, plus 0.5 MB of
+// logits per row: about 260 MB at 256 rows, inside the planner's workspace allowance
+// (placement_plan.h kDeviceWorkspaceBytes; its kReserveChunkTokens is the generator's 256-token
+// prefill chunk, which is then one call).
+inline constexpr int64_t kDeviceChunkRows = 256;
+inline constexpr int64_t kMaxDeviceChunkRows = 1024;
+
 struct DeviceDecoderOptions {
-  int device = 0;       // cuda:N
-  int64_t context = 0;  // positions the state holds, >= 1 (not defaulted: the state is sized now)
+  int device = 0;        // cuda:N
+  int64_t context = 0;   // positions the state holds, >= 1 (not defaulted: the state is sized now)
   int host_threads = 0;  // CPU threads for the experts kept on the host; <= 0: all cores
   // DeviceSequenceModel only: decode steps (one token, or one token of each of a batch's
   // sequences) as CUDA graphs (decode_graph.h) when every expert is on the device.
@@ -49,6 +62,9 @@ struct DeviceDecoderOptions {
   // The routed experts kept on the host page-locked in place (host_pinning.h), so that streaming
   // them to the device is direct DMA; off: they stay pageable (copies staged by the driver).
   bool pin_host_experts = true;
+  // DeviceSequenceModel only: rows per ModelRows call, 1..kMaxDeviceChunkRows (tests take fewer
+  // to make a prompt span chunks).
+  int64_t chunk_rows = kDeviceChunkRows;
 };
 
 // How many routed experts of each decoder layer `plan` puts on the device (experts 0..n-1 of

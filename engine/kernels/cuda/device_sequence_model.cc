@@ -73,9 +73,10 @@ Expected<std::unique_ptr<DeviceSequenceModel>, std::string> DeviceSequenceModel:
     m->stream_ = std::make_unique<CudaStream>();
     m->model_ = UploadPlannedModel(model, plan, options, *m->stream_, m->host_);
     m->token_ = std::make_unique<DeviceBuffer>(sizeof(int32_t));
-    m->logits_ = std::make_unique<DeviceBuffer>(static_cast<size_t>(kDeviceChunkRows) *
+    m->chunk_rows_ = options.chunk_rows;
+    m->logits_ = std::make_unique<DeviceBuffer>(static_cast<size_t>(m->chunk_rows_) *
                                                 static_cast<size_t>(c.vocab_size) * sizeof(float));
-    m->rows_ = std::make_unique<DeviceRows>(CreateDeviceRows(*m->model_, kDeviceChunkRows));
+    m->rows_ = std::make_unique<DeviceRows>(CreateDeviceRows(*m->model_, m->chunk_rows_));
     if (!options.graphs) {
       m->graphs_off_ = "turned off by the caller";
     } else if (GraphsDisabledByEnvironment()) {
@@ -214,10 +215,10 @@ Expected<std::vector<float>, std::string> DeviceSequenceModel::Run(DeviceModelSe
       logits_->Download(logits.data(), vocab * sizeof(float), *stream_);  // waits
       return logits;
     }
-    // A prompt: chunks of kDeviceChunkRows rows, each chunk's rows at once.
+    // A prompt: chunks of chunk_rows_ rows, each chunk's rows at once.
     const int64_t total = static_cast<int64_t>(tokens.size());
-    for (int64_t begin = 0; begin < total; begin += kDeviceChunkRows) {
-      const int64_t rows = std::min<int64_t>(kDeviceChunkRows, total - begin);
+    for (int64_t begin = 0; begin < total; begin += chunk_rows_) {
+      const int64_t rows = std::min<int64_t>(chunk_rows_, total - begin);
       const bool last_chunk = begin + rows == total;
       const RowChunk chunk{seq.device_.get(), rows};
       const RowLogits which = !last_only   ? RowLogits::kEveryRow
@@ -354,11 +355,11 @@ Expected<std::vector<std::vector<float>>, std::string> DeviceSequenceModel::Forw
   std::lock_guard<std::mutex> lock(mutex_);
   for (DeviceModelSequence* s : seqs) s->undo_.Clear();  // only the last call's row can be taken back
   std::vector<std::vector<float>> out;
-  // Consecutive steps share a ModelRows call while their rows fit kDeviceChunkRows; a longer step
+  // Consecutive steps share a ModelRows call while their rows fit chunk_rows_; a longer step
   // runs alone in chunks (as Forward).
   size_t i = 0;
   while (i < steps.size()) {
-    if (static_cast<int64_t>(steps[i].tokens.size()) > kDeviceChunkRows) {
+    if (static_cast<int64_t>(steps[i].tokens.size()) > chunk_rows_) {
       auto logits = Run(*seqs[i], steps[i].tokens, false);
       if (!logits) return MakeUnexpected("step " + std::to_string(i) + ": " + logits.error());
       out.push_back(std::move(*logits));
@@ -368,7 +369,7 @@ Expected<std::vector<std::vector<float>>, std::string> DeviceSequenceModel::Forw
     size_t end = i;
     int64_t rows = 0;
     while (end < steps.size() &&
-           rows + static_cast<int64_t>(steps[end].tokens.size()) <= kDeviceChunkRows) {
+           rows + static_cast<int64_t>(steps[end].tokens.size()) <= chunk_rows_) {
       rows += static_cast<int64_t>(steps[end].tokens.size());
       ++end;
     }

@@ -1,9 +1,10 @@
 // DeviceSequenceModel: the generation seam (generate/sequence_model.h) on the GPU — one copy of
 // the weights on the device (model_step.h DeviceModel) and one DeviceSequence per ModelSequence.
 // Forward runs one token as a device decode step (ModelDecode) and several in chunks of up to
-// kDeviceChunkRows rows (model_rows.h ModelRows: each weight read once per chunk); ForwardBatch
-// runs the steps of all its sequences as one ModelRows call over their rows (up to
-// kDeviceChunkRows per call: each weight read once per call for all sequences); HostState
+// chunk_rows rows (DeviceDecoderOptions::chunk_rows, kDeviceChunkRows by default; model_rows.h
+// ModelRows: each weight read once per chunk); ForwardBatch runs the steps of all its sequences
+// as one ModelRows call over their rows (up to chunk_rows per call: each weight read once per
+// call for all sequences); HostState
 // downloads a snapshot (device_sequence_copy.h) into a host copy the sequence keeps; SequenceFrom
 // restores a host state (a prefix cache's hit, a --kv-dir record), so states move between
 // the CPU and GPU engines. Decode steps (Forward of one token, or token by token for speculative
@@ -42,12 +43,6 @@
 namespace dsagent::engine::kernels::cuda {
 
 class DeviceSequenceModel;
-
-// Rows per ModelRows call: a prompt's chunk, or a batch's rows. The scratch (model_rows.h
-// DeviceRows, DeviceRowsBytes) is sized for it at Create, plus the logits [rows, vocab]: by its
-// formula about 0.9 MB + 0.5 MB per row for V4-Flash's shapes, inside the planner's workspace
-// allowance (placement_plan.h kDeviceWorkspaceBytes).
-constexpr int64_t kDeviceChunkRows = 64;
 
 // Blocks per CUDA graph of a decode step (decode_graph.h): the host captures the next few blocks
 // while the device runs these. Fewer means more graph launches; more, a longer wait before the
@@ -120,7 +115,7 @@ class DeviceSequenceModel final : public SequenceModel {
   Expected<std::unique_ptr<ModelSequence>, std::string> SequenceFrom(
       forward::SequenceState state) override;
 
-  // One token: a decode step; more: chunks of kDeviceChunkRows rows through ModelRows (logits of
+  // One token: a decode step; more: chunks of chunk_rows rows through ModelRows (logits of
   // the last row only when options.last_row_only, else of each). final_streams and
   // undoable_last_row as sequence_model.h says (those calls run token by token: RunTraced).
   // Error, with the sequence untouched: no tokens, a bad id, more tokens than the context has room
@@ -129,7 +124,7 @@ class DeviceSequenceModel final : public SequenceModel {
   Expected<std::vector<float>, std::string> Forward(ModelSequence& sequence,
                                                     std::span<const int32_t> tokens,
                                                     const StepOptions& options) override;
-  // The steps' rows together, kDeviceChunkRows at most per ModelRows call (a step longer than
+  // The steps' rows together, chunk_rows at most per ModelRows call (a step longer than
   // that runs alone, as Forward); checked in full before any runs.
   Expected<std::vector<std::vector<float>>, std::string> ForwardBatch(
       std::span<const SequenceStep> steps) override;
@@ -165,7 +160,7 @@ class DeviceSequenceModel final : public SequenceModel {
   // Runs checked tokens; caller holds mutex_.
   Expected<std::vector<float>, std::string> Run(DeviceModelSequence& seq,
                                                 std::span<const int32_t> tokens, bool last_only);
-  // Runs checked steps (distinct sequences, at most kDeviceChunkRows rows in all) as one ModelRows
+  // Runs checked steps (distinct sequences, at most chunk_rows rows in all) as one ModelRows
   // call; every row's logits. Caller holds mutex_.
   Expected<Ok, std::string> RunRows(std::span<DeviceModelSequence* const> seqs,
                                     std::span<const SequenceStep> steps,
@@ -189,7 +184,8 @@ class DeviceSequenceModel final : public SequenceModel {
   std::unique_ptr<CudaStream> stream_;
   std::unique_ptr<HostExpertCompute> host_;  // the offload's CPU side (before model_: outlives it)
   std::unique_ptr<DeviceModel> model_;
-  std::unique_ptr<DeviceBuffer> token_, logits_;  // logits_: [kDeviceChunkRows, vocab]
+  std::unique_ptr<DeviceBuffer> token_, logits_;  // logits_: [chunk_rows_, vocab]
+  int64_t chunk_rows_ = kDeviceChunkRows;
   std::unique_ptr<DeviceRows> rows_;
   std::unique_ptr<DecodeGraphs> graphs_;  // null: graphs never on (graphs_off_ says why)
   bool graphs_on_ = false;

@@ -7,11 +7,11 @@
 // bit-identical to WeightRowDotsF32.
 //
 // BF16/FP8/FP4 weights of whole 128-column blocks go to the tiled kernel (matvec_tiled.cu: same
-// bits, 16-byte loads, many rows' blocks in flight; several activation rows run through it one
-// by one in one launch, or, with GroupedRowKernels(), through the grouped one,
-// matvec_tiled_rows.cu, which reads each weight byte once for up to 8 of them); this one
-// takes the rest (F32 weights, odd
-// column counts), where lane j reads columns j, j+16, ... of a row.
+// bits, 16-byte loads, many rows' blocks in flight); several activation rows go, by default, to
+// the register-tiled one (matvec_gemm.cu: each weight value decoded once for up to 8 rows), or,
+// as RowsKernelChoice() says, through the single-row kernel one by one or the grouped one
+// (matvec_tiled_rows.cu); this one takes the rest (F32 weights, odd column counts), where lane j
+// reads columns j, j+16, ... of a row.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -84,8 +84,7 @@ __global__ void MatVecExactKernel(const WeightView* views, const int32_t* ids, W
   const WeightView w = views != nullptr ? views[ids[t]] : single;
   if (w.data == nullptr) return;  // uniform over the CTA
   const int tid = static_cast<int>(threadIdx.x);
-  double acc =
-      ExactLaneDot(w, row_begin + i, x + t * x_stride, tid, static_cast<int>(blockDim.x));
+  double acc = ExactLaneDot(w, row_begin + i, x + t * x_stride, tid, static_cast<int>(blockDim.x));
   for (int offset = 16; offset > 0; offset /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, offset);
   if ((tid & 31) == 0) warp_sums[tid / 32] = acc;
   __syncthreads();
@@ -150,10 +149,9 @@ void LaunchByLanes(const DeviceWeight& w, int64_t row_begin, int64_t rows, const
 
 // MatVecExactKernel over `rows` rows from row_begin of `single` (or of views[ids[t]]) and
 // `inputs` activation rows (slots) of `cols` values.
-void LaunchExact(const WeightView* views, const int32_t* ids, WeightView single,
-                 int64_t row_begin, int64_t rows, int64_t inputs, int64_t cols, const float* x,
-                 int64_t x_stride, float* y, int64_t y_stride, bool round_bf16,
-                 CudaStream& stream) {
+void LaunchExact(const WeightView* views, const int32_t* ids, WeightView single, int64_t row_begin,
+                 int64_t rows, int64_t inputs, int64_t cols, const float* x, int64_t x_stride,
+                 float* y, int64_t y_stride, bool round_bf16, CudaStream& stream) {
   if (rows <= 0 || inputs <= 0) return;
   if (inputs > 65535) {
     throw CudaError("MatVecExact: " + std::to_string(inputs) + " input rows (at most 65535)");
@@ -179,17 +177,16 @@ TiledMatVec TiledArgs(int64_t rows, int64_t inputs, const float* x, int64_t x_st
   return m;
 }
 
-// MatVecRows, MatVecRowsGrouped and MatVecRowsByInput: the same launch, with or without the
-// grouped kernel.
+// MatVecRows and its variants: the same launch, with the given kernel for several rows.
 void MatVecRowsOf(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
                   int64_t x_rows, int64_t x_stride, float* y, int64_t y_stride, bool round_bf16,
-                  bool multi_row_kernel, CudaStream& stream) {
+                  RowsKernel kernel, CudaStream& stream) {
   CheckRows(w, row_begin, rows);
   if (rows == 0 || x_rows <= 0) return;
   const WeightView view = ViewOf(w);
   if (w.exact) {
-    LaunchExact(nullptr, nullptr, view, row_begin, rows, x_rows, w.cols, x, x_stride, y,
-                y_stride, round_bf16, stream);
+    LaunchExact(nullptr, nullptr, view, row_begin, rows, x_rows, w.cols, x, x_stride, y, y_stride,
+                round_bf16, stream);
     return;
   }
   if (!TiledMatVecTakes(view.kind, w.cols)) {
@@ -199,29 +196,37 @@ void MatVecRowsOf(const DeviceWeight& w, int64_t row_begin, int64_t rows, const 
   TiledMatVec m = TiledArgs(rows, x_rows, x, x_stride, y, y_stride, round_bf16);
   m.single = view;
   m.row_begin = row_begin;
-  // Several activation rows: the grouped kernel reads the weight once for 8 of them (same bits).
-  if (multi_row_kernel && x_rows > 1 && TiledMatVecRowsTakes(view.kind, w.cols, rows)) {
-    RunTiledMatVecRows(m, view.kind, static_cast<cudaStream_t>(stream.handle()));
+  const auto raw = static_cast<cudaStream_t>(stream.handle());
+  if (x_rows > 1 && kernel == RowsKernel::kGemm && TiledMatVecGemmTakes(view.kind, w.cols, rows)) {
+    RunTiledMatVecGemm(m, view.kind, raw);
     return;
   }
-  RunTiledMatVec(m, view.kind, w.cols, static_cast<cudaStream_t>(stream.handle()));
+  if (x_rows > 1 && kernel == RowsKernel::kGrouped &&
+      TiledMatVecRowsTakes(view.kind, w.cols, rows)) {
+    RunTiledMatVecRows(m, view.kind, raw);
+    return;
+  }
+  RunTiledMatVec(m, view.kind, w.cols, raw);
 }
 
 }  // namespace
 
-bool GroupedRowKernels() {
-  static const bool grouped = [] {
+RowsKernel RowsKernelChoice() {
+  static const RowsKernel choice = [] {
     const char* v = std::getenv("DSAGENT_CUDA_MATVEC_ROWS");
-    return v != nullptr && std::string(v) == "grouped";
+    const std::string s = v != nullptr ? v : "";
+    if (s == "grouped") return RowsKernel::kGrouped;
+    if (s == "by-input") return RowsKernel::kByInput;
+    return RowsKernel::kGemm;
   }();
-  return grouped;
+  return choice;
 }
 
 void MatVecRows(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
                 int64_t x_rows, int64_t x_stride, float* y, int64_t y_stride, bool round_bf16,
                 CudaStream& stream) {
-  MatVecRowsOf(w, row_begin, rows, x, x_rows, x_stride, y, y_stride, round_bf16,
-               GroupedRowKernels(), stream);
+  MatVecRowsOf(w, row_begin, rows, x, x_rows, x_stride, y, y_stride, round_bf16, RowsKernelChoice(),
+               stream);
 }
 
 void MatVecRowGroups(const DeviceWeight& w, int64_t groups, int64_t group_rows, const float* x,
@@ -231,9 +236,11 @@ void MatVecRowGroups(const DeviceWeight& w, int64_t groups, int64_t group_rows, 
   if (groups <= 0 || group_rows <= 0 || x_rows <= 0) return;
   CheckRows(w, 0, groups * group_rows);
   const WeightView view = ViewOf(w);
-  const bool grouped_kernel = GroupedRowKernels() && x_rows > 1;
-  if (w.exact || !TiledMatVecTakes(view.kind, w.cols) || grouped_kernel || groups > 65535 ||
-      x_rows > 65535) {
+  const RowsKernel kernel = x_rows > 1 ? RowsKernelChoice() : RowsKernel::kByInput;
+  const bool gemm =
+      kernel == RowsKernel::kGemm && TiledMatVecGemmTakes(view.kind, w.cols, group_rows);
+  if (w.exact || !TiledMatVecTakes(view.kind, w.cols) || kernel == RowsKernel::kGrouped ||
+      groups > 65535 || (!gemm && x_rows > 65535)) {
     for (int64_t g = 0; g < groups; ++g) {
       MatVecRows(w, g * group_rows, group_rows, x + g * x_group_stride, x_rows, x_stride,
                  y + g * y_group_stride, y_stride, round_bf16, stream);
@@ -245,19 +252,32 @@ void MatVecRowGroups(const DeviceWeight& w, int64_t groups, int64_t group_rows, 
   m.groups = groups;
   m.x_group_stride = x_group_stride;
   m.y_group_stride = y_group_stride;
-  RunTiledMatVec(m, view.kind, w.cols, static_cast<cudaStream_t>(stream.handle()));
+  if (gemm) {
+    RunTiledMatVecGemm(m, view.kind, static_cast<cudaStream_t>(stream.handle()));
+  } else {
+    RunTiledMatVec(m, view.kind, w.cols, static_cast<cudaStream_t>(stream.handle()));
+  }
+}
+
+void MatVecRowsGemm(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
+                    int64_t x_rows, int64_t x_stride, float* y, int64_t y_stride, bool round_bf16,
+                    CudaStream& stream) {
+  MatVecRowsOf(w, row_begin, rows, x, x_rows, x_stride, y, y_stride, round_bf16, RowsKernel::kGemm,
+               stream);
 }
 
 void MatVecRowsGrouped(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
                        int64_t x_rows, int64_t x_stride, float* y, int64_t y_stride,
                        bool round_bf16, CudaStream& stream) {
-  MatVecRowsOf(w, row_begin, rows, x, x_rows, x_stride, y, y_stride, round_bf16, true, stream);
+  MatVecRowsOf(w, row_begin, rows, x, x_rows, x_stride, y, y_stride, round_bf16,
+               RowsKernel::kGrouped, stream);
 }
 
 void MatVecRowsByInput(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
                        int64_t x_rows, int64_t x_stride, float* y, int64_t y_stride,
                        bool round_bf16, CudaStream& stream) {
-  MatVecRowsOf(w, row_begin, rows, x, x_rows, x_stride, y, y_stride, round_bf16, false, stream);
+  MatVecRowsOf(w, row_begin, rows, x, x_rows, x_stride, y, y_stride, round_bf16,
+               RowsKernel::kByInput, stream);
 }
 
 void MatVecRowsByLanes(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
@@ -317,16 +337,18 @@ ExpertSetViews Views(const DeviceWeightSet& set) {
                         set.exact};
 }
 
-ExpertSetViews UploadExpertTable(const DeviceWeightSet& set,
-                                 const std::vector<std::pair<int32_t, const DeviceWeight*>>& replacements,
-                                 DeviceBuffer& table, CudaStream& stream) {
+ExpertSetViews UploadExpertTable(
+    const DeviceWeightSet& set,
+    const std::vector<std::pair<int32_t, const DeviceWeight*>>& replacements, DeviceBuffer& table,
+    CudaStream& stream) {
   const int64_t count = static_cast<int64_t>(set.views.bytes() / sizeof(WeightView));
   // The set's own views (the host experts' without data), then the replacements.
   std::vector<WeightView> views;
   views.reserve(static_cast<size_t>(count));
   for (int64_t e = 0; e < count; ++e) {
-    views.push_back(e < set.on_device ? ViewOf(set.weights[static_cast<size_t>(e)])
-                                      : WeightView{KindOf(set.format), nullptr, nullptr, set.cols, 0});
+    views.push_back(e < set.on_device
+                        ? ViewOf(set.weights[static_cast<size_t>(e)])
+                        : WeightView{KindOf(set.format), nullptr, nullptr, set.cols, 0});
   }
   for (const auto& [e, w] : replacements) {
     if (e < 0 || e >= count) {
@@ -391,8 +413,7 @@ ExpertGroups ExpertGroups::Create(int64_t max_slots) {
   return g;
 }
 
-void GroupExpertSlots(const int32_t* ids, int64_t slots, ExpertGroups& groups,
-                      CudaStream& stream) {
+void GroupExpertSlots(const int32_t* ids, int64_t slots, ExpertGroups& groups, CudaStream& stream) {
   if (slots > groups.max_slots) {
     throw CudaError("GroupExpertSlots: " + std::to_string(slots) + " slots, room for " +
                     std::to_string(groups.max_slots));
@@ -407,12 +428,17 @@ void ExpertRowsMatVec(const DeviceWeightSet& set, const ExpertGroups& groups, co
   ExpertRowsMatVec(Views(set), groups, ids, slots, x, x_stride, y, y_stride, round_bf16, stream);
 }
 
-void ExpertRowsMatVec(const ExpertSetViews& set, const ExpertGroups& groups, const int32_t* ids,
-                      int64_t slots, const float* x, int64_t x_stride, float* y, int64_t y_stride,
-                      bool round_bf16, CudaStream& stream) {
+namespace {
+
+// ExpertRowsMatVec and ExpertGemmMatVec: the slots grouped by expert through the given kernel.
+void ExpertPiecesMatVec(const ExpertSetViews& set, const ExpertGroups& groups, const int32_t* ids,
+                        int64_t slots, const float* x, int64_t x_stride, float* y, int64_t y_stride,
+                        bool round_bf16, RowsKernel kernel, CudaStream& stream) {
   if (set.rows <= 0 || slots <= 0) return;
   const WeightKind kind = KindOf(set.format);
-  if (set.exact || !TiledMatVecRowsTakes(kind, set.cols, set.rows) || slots > groups.max_slots) {
+  const bool takes = kernel == RowsKernel::kGemm ? TiledMatVecGemmTakes(kind, set.cols, set.rows)
+                                                 : TiledMatVecRowsTakes(kind, set.cols, set.rows);
+  if (set.exact || !takes || slots > groups.max_slots) {
     ExpertMatVec(set, ids, slots, x, x_stride, y, y_stride, round_bf16, stream);
     return;
   }
@@ -428,7 +454,33 @@ void ExpertRowsMatVec(const ExpertSetViews& set, const ExpertGroups& groups, con
   a.y = y;
   a.y_stride = y_stride;
   a.round_bf16 = round_bf16;
-  RunTiledExpertRows(a, kind, static_cast<cudaStream_t>(stream.handle()));
+  if (kernel == RowsKernel::kGemm) {
+    RunTiledExpertGemm(a, kind, static_cast<cudaStream_t>(stream.handle()));
+  } else {
+    RunTiledExpertRows(a, kind, static_cast<cudaStream_t>(stream.handle()));
+  }
+}
+
+}  // namespace
+
+void ExpertRowsMatVec(const ExpertSetViews& set, const ExpertGroups& groups, const int32_t* ids,
+                      int64_t slots, const float* x, int64_t x_stride, float* y, int64_t y_stride,
+                      bool round_bf16, CudaStream& stream) {
+  ExpertPiecesMatVec(set, groups, ids, slots, x, x_stride, y, y_stride, round_bf16,
+                     RowsKernel::kGrouped, stream);
+}
+
+void ExpertGemmMatVec(const ExpertSetViews& set, const ExpertGroups& groups, const int32_t* ids,
+                      int64_t slots, const float* x, int64_t x_stride, float* y, int64_t y_stride,
+                      bool round_bf16, CudaStream& stream) {
+  ExpertPiecesMatVec(set, groups, ids, slots, x, x_stride, y, y_stride, round_bf16,
+                     RowsKernel::kGemm, stream);
+}
+
+void ExpertGemmMatVec(const DeviceWeightSet& set, const ExpertGroups& groups, const int32_t* ids,
+                      int64_t slots, const float* x, int64_t x_stride, float* y, int64_t y_stride,
+                      bool round_bf16, CudaStream& stream) {
+  ExpertGemmMatVec(Views(set), groups, ids, slots, x, x_stride, y, y_stride, round_bf16, stream);
 }
 
 void EmbedToStreams(const DeviceWeight& embed, const int32_t* token, int64_t hc, float* h,

@@ -47,8 +47,9 @@ bool TiledMatVecRowsTakes(WeightKind kind, int64_t cols, int64_t rows);
 void RunTiledMatVecRows(const TiledMatVec& m, WeightKind kind, cudaStream_t stream);
 
 // The routed experts' slots grouped by expert (expert_groups_math.h), on the device: order
-// [slots], pieces [slots] (the first *n_pieces used), n_pieces [1]. One CTA; slots <= 1024.
-constexpr int64_t kMaxGroupedSlots = 1024;
+// [slots], pieces [slots] (the first *n_pieces used), n_pieces [1]. One CTA; slots <= 2048 (a
+// chunk of kDeviceChunkRows rows times top 8).
+constexpr int64_t kMaxGroupedSlots = 2048;
 void RunGroupSlots(const int32_t* ids, int64_t slots, int32_t* order, ExpertPiece* pieces,
                    int32_t* n_pieces, cudaStream_t stream);
 
@@ -68,5 +69,14 @@ struct ExpertRowsArgs {
   bool round_bf16 = false;
 };
 void RunTiledExpertRows(const ExpertRowsArgs& a, WeightKind kind, cudaStream_t stream);
+
+// The register-tiled kernel (matvec_gemm.cu): a CTA multiplies 32 weight rows by up to 8
+// activation rows, decoding each weight value once for them and keeping every (row, input)'s
+// lanes in registers. Same bits as RunTiledMatVec for every input. The single weight (with
+// `groups`, like RunTiledMatVec), or the routed experts' grouped slots (CTA (piece, row tile), as
+// RunTiledExpertRows). Takes the weights the single-row kernel takes.
+bool TiledMatVecGemmTakes(WeightKind kind, int64_t cols, int64_t rows);
+void RunTiledMatVecGemm(const TiledMatVec& m, WeightKind kind, cudaStream_t stream);
+void RunTiledExpertGemm(const ExpertRowsArgs& a, WeightKind kind, cudaStream_t stream);
 
 }  // namespace dsagent::engine::kernels::cuda

@@ -98,11 +98,12 @@ void MoeDecode(DeviceMoe& m, const float* x, const int32_t* token, float* out, C
 // layers) -> out [rows, dim]. With streaming (rows >= stream_min_rows and a pool), the host
 // experts the slots chose go to the device first (the most-chosen ones, up to the pool's
 // capacity: expert_stream_choice.h) and run with the device's; the same bits either way. The
-// gate, the router, the shared expert and the combine run on all rows at once; the routed experts' rows * k slots run through ExpertMatVec, or, with the grouped
-// kernels chosen (GroupedRowKernels, ops.h), are grouped by expert (GroupExpertSlots) and run
-// through ExpertRowsMatVec, each chosen expert read once per group of up to 8 of its slots. With
-// offload, the host experts of every row are computed after
-// one wait for the routing of all rows. Every row's output is MoeDecode's bits for that token.
+// gate, the router, the shared expert and the combine run on all rows at once; the routed
+// experts' rows * k slots are grouped by expert (GroupExpertSlots) and run through
+// ExpertGemmMatVec (or ExpertRowsMatVec), each chosen expert read and decoded once per piece of
+// up to 8 of its slots, or, with DSAGENT_CUDA_MATVEC_ROWS=by-input (RowsKernelChoice, ops.h),
+// slot by slot through ExpertMatVec. With offload, the host experts of every row are computed
+// after one wait for the routing of all rows. Every row's output is MoeDecode's bits for that token.
 void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, DeviceRows& scratch,
              float* out, CudaStream& stream);
 

@@ -50,17 +50,22 @@ struct DeviceWeight {
 };
 
 // y[t * y_stride + o] = dot(W[o, :], x[t * x_stride, ...]) for t < x_rows, o < w.rows; each
-// row's outputs are the bits it has alone. Several rows (x_rows > 1) go through the single-row
-// tiled kernel one by one, or through the grouped kernel when GroupedRowKernels() says so.
+// row's outputs are the bits it has alone. Several rows (x_rows > 1) take the kernel
+// RowsKernelChoice() names.
 void MatVec(const DeviceWeight& w, const float* x, int64_t x_rows, int64_t x_stride, float* y,
             int64_t y_stride, bool round_bf16, CudaStream& stream);
 
-// Whether MatVec / MatVecRows over several rows, and the MoE over several rows (moe_step.h), take
-// the grouped kernels (MatVecRowsGrouped, ExpertRowsMatVec: each weight byte read once per 8
-// rows): only with DSAGENT_CUDA_MATVEC_ROWS=grouped (read once). Off by default: on the H200
-// (docs/BENCHMARKS.md, 2026-12-04 run 4) the grouped CTA, bound by its per-row arithmetic, took
-// 1.2-2x the time of the single-row kernel once per row at 8 and at 128 rows on every shape.
-bool GroupedRowKernels();
+// The kernel MatVec / MatVecRows / MatVecRowGroups over several activation rows, and the MoE
+// over several rows (moe_step.h), take; the same bits whichever it is. DSAGENT_CUDA_MATVEC_ROWS
+// (read once):
+//   gemm (the default): the register-tiled kernel (matvec_gemm.cu, MatVecRowsGemm,
+//     ExpertGemmMatVec): 32 weight rows by up to 8 activation rows per CTA, each weight value
+//     decoded once for all of them, so a product costs one fma rather than a decode each;
+//   by-input: the single-row tiled kernel once per row (MatVecRowsByInput, ExpertMatVec);
+//   grouped: the grouped kernel (MatVecRowsGrouped, ExpertRowsMatVec), which on the H200
+//     (docs/BENCHMARKS.md, 2026-12-04 run 4) took 1.2-2x the time of by-input.
+enum class RowsKernel { kGemm, kByInput, kGrouped };
+RowsKernel RowsKernelChoice();
 // How many work items each thread of the single-row tiled kernel (matvec_tiled.cu) loads before
 // computing them: kTiledPrefetchItems (the default: more weight bytes in flight per thread; 2 for
 // BF16 weights, whose items are twice as large), or 1
@@ -91,16 +96,19 @@ void MatVecRowGroups(const DeviceWeight& w, int64_t groups, int64_t group_rows, 
                      int64_t y_stride, int64_t y_group_stride, bool round_bf16,
                      CudaStream& stream);
 
-// MatVecRows with each activation row through the single-row tiled kernel (the weight read once
-// per row), and with the grouped kernel (matvec_tiled_rows.cu: a CTA runs a tile of 16 weight
-// rows against up to 8 activation rows, each weight byte read once for them), whatever
-// GroupedRowKernels() says. The same bits; the device test and the matvec benchmark compare them.
+// MatVecRows through the given kernel for several rows, whatever RowsKernelChoice() says (the
+// single-row tiled kernel once per row; the grouped kernel, matvec_tiled_rows.cu; the
+// register-tiled one, matvec_gemm.cu). The same bits; the device test and the matvec benchmark
+// compare them.
 void MatVecRowsGrouped(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
                        int64_t x_rows, int64_t x_stride, float* y, int64_t y_stride,
                        bool round_bf16, CudaStream& stream);
 void MatVecRowsByInput(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
                        int64_t x_rows, int64_t x_stride, float* y, int64_t y_stride,
                        bool round_bf16, CudaStream& stream);
+void MatVecRowsGemm(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
+                    int64_t x_rows, int64_t x_stride, float* y, int64_t y_stride, bool round_bf16,
+                    CudaStream& stream);
 
 // MatVecRows by the 16-lanes-per-row kernel (matvec_lanes.cuh) whatever the weight: what MatVec
 // runs where the tiled kernel does not take the weight (F32, odd widths). The same bits; the
@@ -170,7 +178,7 @@ void ExpertMatVec(const ExpertSetViews& set, const int32_t* ids, int64_t slots, 
                   CudaStream& stream);
 
 // The routed experts' slots of a call grouped by expert (expert_groups_math.h), for
-// ExpertRowsMatVec: computed once per MoE call and shared by its w1, w3 and w2 products.
+// ExpertRowsMatVec and ExpertGemmMatVec: computed once per MoE call and shared by its w1, w3 and w2 products.
 struct ExpertGroups {
   int64_t max_slots = 0;
   DeviceBuffer order, pieces, count;  // int32 [max_slots], ExpertPiece [max_slots], int32 [1]
@@ -189,6 +197,14 @@ void ExpertRowsMatVec(const DeviceWeightSet& set, const ExpertGroups& groups, co
                       int64_t slots, const float* x, int64_t x_stride, float* y, int64_t y_stride,
                       bool round_bf16, CudaStream& stream);
 void ExpertRowsMatVec(const ExpertSetViews& set, const ExpertGroups& groups, const int32_t* ids,
+                      int64_t slots, const float* x, int64_t x_stride, float* y, int64_t y_stride,
+                      bool round_bf16, CudaStream& stream);
+// The same through the register-tiled kernel (matvec_gemm.cu): CTA (piece, 32 weight rows), each
+// expert value decoded once per piece. The same arguments and bits.
+void ExpertGemmMatVec(const DeviceWeightSet& set, const ExpertGroups& groups, const int32_t* ids,
+                      int64_t slots, const float* x, int64_t x_stride, float* y, int64_t y_stride,
+                      bool round_bf16, CudaStream& stream);
+void ExpertGemmMatVec(const ExpertSetViews& set, const ExpertGroups& groups, const int32_t* ids,
                       int64_t slots, const float* x, int64_t x_stride, float* y, int64_t y_stride,
                       bool round_bf16, CudaStream& stream);
 

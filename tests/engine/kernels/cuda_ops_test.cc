@@ -113,8 +113,8 @@ TEST(CudaOpsTest, TiledMatVecMatchesTheCpuOnDecodeShapesAndRarePaths) {
       if (std::isnan(cpu[i])) {
         ASSERT_TRUE(std::isnan(gpu[i])) << name << " " << i;
       } else {
-        ASSERT_EQ(Bits(gpu[i]), Bits(cpu[i])) << name << " " << i << ": " << gpu[i] << " vs "
-                                              << cpu[i];
+        ASSERT_EQ(Bits(gpu[i]), Bits(cpu[i]))
+            << name << " " << i << ": " << gpu[i] << " vs " << cpu[i];
       }
     }
   };
@@ -147,47 +147,50 @@ TEST(CudaOpsTest, TiledMatVecMatchesTheCpuOnDecodeShapesAndRarePaths) {
   // one at a time: the CPU's bits both ways.
   const int prefetch_before = TiledPrefetch();
   for (const int prefetch : {kTiledPrefetchItems, 1})
-  for (const Case& c : cases) {
-    SetTiledPrefetch(prefetch);
-    ASSERT_EQ(TiledPrefetch(), prefetch);
-    auto w = testing::MakeWeight(c.format, c.rows, c.cols, rng, false);
-    const std::string name = "tiled format " + std::to_string(static_cast<int>(c.format)) + " " +
-                             std::to_string(c.rows) + "x" + std::to_string(c.cols) + " rows " +
-                             std::to_string(c.row_begin) + "+" + std::to_string(c.row_count) +
-                             (c.bf16_exact ? "" : " columns order") + " prefetch " +
-                             std::to_string(prefetch);
-    if (c.format == WeightFormat::kFP8) w.data[5 * c.cols + 77] = 0x7f;  // row 5: NaN
-    if (c.format == WeightFormat::kFP4) {
-      // Row 3: groups out of the lane range (the tail); row 4: scales past 2^1.
-      const uint8_t odd[] = {0, 1, 252, 255};
-      for (int g = 0; g < 4; ++g) w.scale[static_cast<size_t>(3 * (c.cols / 32) + 5 * g)] = odd[g];
-      for (int64_t g = 0; g < c.cols / 32; ++g) w.scale[static_cast<size_t>(4 * (c.cols / 32) + g)] = 200;
+    for (const Case& c : cases) {
+      SetTiledPrefetch(prefetch);
+      ASSERT_EQ(TiledPrefetch(), prefetch);
+      auto w = testing::MakeWeight(c.format, c.rows, c.cols, rng, false);
+      const std::string name = "tiled format " + std::to_string(static_cast<int>(c.format)) + " " +
+                               std::to_string(c.rows) + "x" + std::to_string(c.cols) + " rows " +
+                               std::to_string(c.row_begin) + "+" + std::to_string(c.row_count) +
+                               (c.bf16_exact ? "" : " columns order") + " prefetch " +
+                               std::to_string(prefetch);
+      if (c.format == WeightFormat::kFP8) w.data[5 * c.cols + 77] = 0x7f;  // row 5: NaN
+      if (c.format == WeightFormat::kFP4) {
+        // Row 3: groups out of the lane range (the tail); row 4: scales past 2^1.
+        const uint8_t odd[] = {0, 1, 252, 255};
+        for (int g = 0; g < 4; ++g)
+          w.scale[static_cast<size_t>(3 * (c.cols / 32) + 5 * g)] = odd[g];
+        for (int64_t g = 0; g < c.cols / 32; ++g)
+          w.scale[static_cast<size_t>(4 * (c.cols / 32) + g)] = 200;
+      }
+      const std::vector<float> x = inputs_of(c.cols, c.inputs, c.bf16_exact);
+      const std::vector<float> cpu = cpu_dots(w, c.row_begin, c.row_count, x, c.inputs);
+      const DeviceWeight dw = DeviceWeight::Upload(w.matrix.rows_view(), c.rows, stream);
+      const DeviceBuffer dx = ToDevice(x, stream);
+      DeviceBuffer dy(cpu.size() * sizeof(float));
+      MatVecRows(dw, c.row_begin, c.row_count, dx.as<float>(), c.inputs, c.cols, dy.as<float>(),
+                 c.row_count, false, stream);
+      expect_same(ToHost(dy, cpu.size(), stream), cpu, name);
+      std::vector<float> cpu_bf16 = cpu;
+      for (float& v : cpu_bf16) v = forward::RoundBf16(v);
+      MatVecRows(dw, c.row_begin, c.row_count, dx.as<float>(), c.inputs, c.cols, dy.as<float>(),
+                 c.row_count, true, stream);
+      expect_same(ToHost(dy, cpu.size(), stream), cpu_bf16, name + " bf16");
+      // The 16-lanes-per-row kernel on the same weights: the same bits.
+      MatVecRowsByLanes(dw, c.row_begin, c.row_count, dx.as<float>(), c.inputs, c.cols,
+                        dy.as<float>(), c.row_count, false, stream);
+      expect_same(ToHost(dy, cpu.size(), stream), cpu, name + " by lanes");
     }
-    const std::vector<float> x = inputs_of(c.cols, c.inputs, c.bf16_exact);
-    const std::vector<float> cpu = cpu_dots(w, c.row_begin, c.row_count, x, c.inputs);
-    const DeviceWeight dw = DeviceWeight::Upload(w.matrix.rows_view(), c.rows, stream);
-    const DeviceBuffer dx = ToDevice(x, stream);
-    DeviceBuffer dy(cpu.size() * sizeof(float));
-    MatVecRows(dw, c.row_begin, c.row_count, dx.as<float>(), c.inputs, c.cols, dy.as<float>(),
-               c.row_count, false, stream);
-    expect_same(ToHost(dy, cpu.size(), stream), cpu, name);
-    std::vector<float> cpu_bf16 = cpu;
-    for (float& v : cpu_bf16) v = forward::RoundBf16(v);
-    MatVecRows(dw, c.row_begin, c.row_count, dx.as<float>(), c.inputs, c.cols, dy.as<float>(),
-               c.row_count, true, stream);
-    expect_same(ToHost(dy, cpu.size(), stream), cpu_bf16, name + " bf16");
-    // The 16-lanes-per-row kernel on the same weights: the same bits.
-    MatVecRowsByLanes(dw, c.row_begin, c.row_count, dx.as<float>(), c.inputs, c.cols,
-                      dy.as<float>(), c.row_count, false, stream);
-    expect_same(ToHost(dy, cpu.size(), stream), cpu, name + " by lanes");
-  }
   SetTiledPrefetch(prefetch_before);
 
   // ExpertMatVec: three FP4 experts, slots picking 2, 0, 2, each slot its own input.
   const int64_t rows = 512, cols = 2048;
   std::vector<testing::RandomWeight> experts;
   std::vector<WeightRows> views;
-  for (int e = 0; e < 3; ++e) experts.push_back(testing::MakeWeight(WeightFormat::kFP4, rows, cols, rng));
+  for (int e = 0; e < 3; ++e)
+    experts.push_back(testing::MakeWeight(WeightFormat::kFP4, rows, cols, rng));
   for (const auto& e : experts) views.push_back(e.matrix.rows_view());
   const DeviceWeightSet set = DeviceWeightSet::Upload(views, rows, stream);
   const std::vector<int32_t> ids = {2, 0, 2};
@@ -207,8 +210,9 @@ TEST(CudaOpsTest, TiledMatVecMatchesTheCpuOnDecodeShapesAndRarePaths) {
   expect_same(ToHost(dy, cpu.size(), stream), cpu, "tiled expert matvec");
 }
 
-// The grouped kernel (MatVecRowsGrouped: several activation rows per CTA) against the single-row tiled kernel
-// run once per row (MatVecRowsByInput) and the CPU: the same bits for every row, with odd row
+// The grouped kernel (MatVecRowsGrouped: several activation rows per CTA) and the register-tiled
+// one (MatVecRowsGemm) against the single-row tiled kernel run once per row (MatVecRowsByInput) and
+// the CPU: the same bits for every row, with odd row
 // counts (partial groups of 8, several groups side by side), row ranges starting inside an FP8
 // scale block, partial tiles and chunks, and one row not exact in bf16 among exact ones (the
 // columns order for that row only). MatVecExact over several rows against itself row by row.
@@ -229,7 +233,10 @@ TEST(CudaOpsTest, MultiRowMatVecGivesEachRowItsOneRowBits) {
   const int64_t row_counts[] = {2, 3, 8, 9, 13, 33};
   for (const Case& c : cases) {
     auto w = testing::MakeWeight(c.format, c.rows, c.cols, rng, false);
-    if (c.format == WeightFormat::kFP8) w.data[static_cast<size_t>(105 * c.cols + 77)] = 0x7f;
+    if (c.format == WeightFormat::kFP8) {
+      w.data[static_cast<size_t>(105 * c.cols + 77)] = 0x7f;        // first half of a block
+      w.data[static_cast<size_t>(140 * c.cols + 128 + 52)] = 0xff;  // second half
+    }
     if (c.format == WeightFormat::kFP4) w.scale[static_cast<size_t>(3 * (c.cols / 32) + 5)] = 0;
     const DeviceWeight dw = DeviceWeight::Upload(w.matrix.rows_view(), c.rows, stream);
     for (const int64_t m : row_counts) {
@@ -245,17 +252,22 @@ TEST(CudaOpsTest, MultiRowMatVecGivesEachRowItsOneRowBits) {
       x[static_cast<size_t>((m / 2) * x_stride + 33)] = 0.1f;  // not exact in bf16
       const DeviceBuffer dx = ToDevice(x, stream);
       const int64_t y_stride = c.row_count + 5;
-      DeviceBuffer dy(static_cast<size_t>(m * y_stride) * 4), dy1(dy.bytes());
+      DeviceBuffer dy(static_cast<size_t>(m * y_stride) * 4), dy1(dy.bytes()), dy2(dy.bytes());
       dy.Zero(stream);
       dy1.Zero(stream);
-      MatVecRowsGrouped(dw, c.row_begin, c.row_count, dx.as<float>(), m, x_stride,
-                        dy.as<float>(), y_stride, true, stream);
-      MatVecRowsByInput(dw, c.row_begin, c.row_count, dx.as<float>(), m, x_stride,
-                        dy1.as<float>(), y_stride, true, stream);
+      dy2.Zero(stream);
+      MatVecRowsGrouped(dw, c.row_begin, c.row_count, dx.as<float>(), m, x_stride, dy.as<float>(),
+                        y_stride, true, stream);
+      MatVecRowsByInput(dw, c.row_begin, c.row_count, dx.as<float>(), m, x_stride, dy1.as<float>(),
+                        y_stride, true, stream);
+      MatVecRowsGemm(dw, c.row_begin, c.row_count, dx.as<float>(), m, x_stride, dy2.as<float>(),
+                     y_stride, true, stream);
       const auto got = ToHost(dy, static_cast<size_t>(m * y_stride), stream);
       const auto one = ToHost(dy1, static_cast<size_t>(m * y_stride), stream);
+      const auto gemm = ToHost(dy2, static_cast<size_t>(m * y_stride), stream);
       for (size_t i = 0; i < got.size(); ++i) {
         ASSERT_EQ(Bits(got[i]), Bits(one[i])) << name << " output " << i;
+        ASSERT_EQ(Bits(gemm[i]), Bits(one[i])) << name << " register-tiled, output " << i;
       }
       // The first and the not-exact row against the CPU as well.
       for (const int64_t t : {int64_t{0}, m / 2}) {
@@ -286,8 +298,8 @@ TEST(CudaOpsTest, MultiRowMatVecGivesEachRowItsOneRowBits) {
     DeviceBuffer dy(static_cast<size_t>(m * c.rows) * 4), dy1(dy.bytes());
     MatVecExact(dw, dx.as<float>(), m, c.cols, dy.as<float>(), c.rows, false, stream);
     for (int64_t t = 0; t < m; ++t) {
-      MatVecExact(dw, dx.as<float>() + t * c.cols, 1, c.cols, dy1.as<float>() + t * c.rows,
-                  c.rows, false, stream);
+      MatVecExact(dw, dx.as<float>() + t * c.cols, 1, c.cols, dy1.as<float>() + t * c.rows, c.rows,
+                  false, stream);
     }
     const auto got = ToHost(dy, static_cast<size_t>(m * c.rows), stream);
     const auto one = ToHost(dy1, static_cast<size_t>(m * c.rows), stream);
@@ -312,10 +324,10 @@ RandomExperts MakeFp4Experts(int64_t n, int64_t rows, int64_t cols, std::mt19937
   return r;
 }
 
-// ExpertRowsMatVec (the slots grouped by expert, each expert read once per group of up to 8
-// slots) against ExpertMatVec (one slot at a time): the same bits for every slot, with experts
-// chosen by many slots (pieces of 8 and a remainder), by one, and kept on the host (on_device 4
-// of 6: their slots untouched by both).
+// ExpertRowsMatVec and ExpertGemmMatVec (the slots grouped by expert, each expert read once per
+// group of up to 8 slots) against ExpertMatVec (one slot at a time): the same bits for every slot,
+// with experts chosen by many slots (pieces of 8 and a remainder), by one, and kept on the host
+// (on_device 4 of 6: their slots untouched by both).
 TEST(CudaOpsTest, ExpertRowsMatVecGivesExpertMatVecsBits) {
   REQUIRE_CUDA_DEVICE();
   CudaStream stream;
@@ -324,82 +336,94 @@ TEST(CudaOpsTest, ExpertRowsMatVecGivesExpertMatVecsBits) {
   const RandomExperts host = MakeFp4Experts(experts, rows, cols, rng);
   const std::vector<WeightRows>& views = host.views;
   for (const bool fp8_inputs : {true, false})
-  for (const int64_t on_device : {experts, int64_t{4}}) {
-    const DeviceWeightSet set = DeviceWeightSet::Upload(views, rows, stream, on_device);
-    std::vector<int32_t> ids(static_cast<size_t>(slots));
-    for (int64_t sl = 0; sl < slots; ++sl) ids[static_cast<size_t>(sl)] = sl < 20 ? 3 : static_cast<int32_t>(rng() % experts);
-    std::shuffle(ids.begin(), ids.end(), rng);
-    std::vector<float> x;
-    for (int64_t sl = 0; sl < slots; ++sl) {
-      const auto row = testing::RandomInput(cols, rng, fp8_inputs);
-      x.insert(x.end(), row.begin(), row.end());
-    }
-    const DeviceBuffer dids = ToDevice(ids, stream);
-    const DeviceBuffer dx = ToDevice(x, stream);
-    DeviceBuffer grouped(static_cast<size_t>(slots * rows) * 4), single(grouped.bytes());
-    grouped.Zero(stream);
-    single.Zero(stream);
-    ExpertGroups groups = ExpertGroups::Create(64);
-    GroupExpertSlots(dids.as<int32_t>(), slots, groups, stream);
-    // The device's grouping = expert_groups_math.h's run slot by slot on the host.
-    const auto order = ToHost<int32_t>(groups.order, static_cast<size_t>(slots), stream);
-    const auto count = ToHost<int32_t>(groups.count, 1, stream)[0];
-    const auto piece_words =
-        ToHost<int32_t>(groups.pieces, static_cast<size_t>(3 * slots), stream);
-    std::vector<int32_t> ranks(ids.size()), want_order(ids.size(), -1);
-    std::vector<ExpertPiece> want_pieces(ids.size(), ExpertPiece{-1, -1, -1});
-    for (int s = 0; s < slots; ++s) ranks[static_cast<size_t>(s)] = SlotRank(ids.data(), s);
-    int want_count = 0;
-    for (int s = 0; s < slots; ++s) {
-      want_count += GroupSlot(ids.data(), ranks.data(), slots, s, want_order.data(),
-                              want_pieces.data());
-    }
-    ASSERT_EQ(order, want_order) << "on_device " << on_device;
-    ASSERT_EQ(count, want_count) << "on_device " << on_device;
-    for (int p = 0; p < want_count; ++p) {
-      const ExpertPiece& w = want_pieces[static_cast<size_t>(p)];
-      EXPECT_EQ(piece_words[static_cast<size_t>(3 * p)], w.expert) << "piece " << p;
-      EXPECT_EQ(piece_words[static_cast<size_t>(3 * p + 1)], w.begin) << "piece " << p;
-      EXPECT_EQ(piece_words[static_cast<size_t>(3 * p + 2)], w.count) << "piece " << p;
-    }
-    ExpertRowsMatVec(set, groups, dids.as<int32_t>(), slots, dx.as<float>(), cols,
-                     grouped.as<float>(), rows, true, stream);
-    ExpertMatVec(set, dids.as<int32_t>(), slots, dx.as<float>(), cols, single.as<float>(), rows,
-                 true, stream);
-    const auto a = ToHost(grouped, static_cast<size_t>(slots * rows), stream);
-    const auto b = ToHost(single, static_cast<size_t>(slots * rows), stream);
-    // Each slot that differs, with the piece (and place in it) it was given and how many of its
-    // outputs differ or are zero (never written): the pattern one run on a GPU shows.
-    int differing = 0;
-    for (int slot = 0; slot < slots; ++slot) {
-      int diff = 0, zero = 0;
-      for (int64_t r = 0; r < rows; ++r) {
-        const size_t i = static_cast<size_t>(slot * rows + r);
-        diff += Bits(a[i]) != Bits(b[i]) ? 1 : 0;
-        zero += Bits(a[i]) != Bits(b[i]) && a[i] == 0.0f ? 1 : 0;
+    for (const int64_t on_device : {experts, int64_t{4}}) {
+      const DeviceWeightSet set = DeviceWeightSet::Upload(views, rows, stream, on_device);
+      std::vector<int32_t> ids(static_cast<size_t>(slots));
+      for (int64_t sl = 0; sl < slots; ++sl)
+        ids[static_cast<size_t>(sl)] = sl < 20 ? 3 : static_cast<int32_t>(rng() % experts);
+      std::shuffle(ids.begin(), ids.end(), rng);
+      std::vector<float> x;
+      for (int64_t sl = 0; sl < slots; ++sl) {
+        const auto row = testing::RandomInput(cols, rng, fp8_inputs);
+        x.insert(x.end(), row.begin(), row.end());
       }
-      if (diff == 0) continue;
-      const int at = static_cast<int>(std::find(order.begin(), order.end(), slot) - order.begin());
-      int piece = -1;
+      const DeviceBuffer dids = ToDevice(ids, stream);
+      const DeviceBuffer dx = ToDevice(x, stream);
+      DeviceBuffer grouped(static_cast<size_t>(slots * rows) * 4), single(grouped.bytes());
+      grouped.Zero(stream);
+      single.Zero(stream);
+      ExpertGroups groups = ExpertGroups::Create(64);
+      GroupExpertSlots(dids.as<int32_t>(), slots, groups, stream);
+      // The device's grouping = expert_groups_math.h's run slot by slot on the host.
+      const auto order = ToHost<int32_t>(groups.order, static_cast<size_t>(slots), stream);
+      const auto count = ToHost<int32_t>(groups.count, 1, stream)[0];
+      const auto piece_words =
+          ToHost<int32_t>(groups.pieces, static_cast<size_t>(3 * slots), stream);
+      std::vector<int32_t> ranks(ids.size()), want_order(ids.size(), -1);
+      std::vector<ExpertPiece> want_pieces(ids.size(), ExpertPiece{-1, -1, -1});
+      for (int s = 0; s < slots; ++s) ranks[static_cast<size_t>(s)] = SlotRank(ids.data(), s);
+      int want_count = 0;
+      for (int s = 0; s < slots; ++s) {
+        want_count +=
+            GroupSlot(ids.data(), ranks.data(), slots, s, want_order.data(), want_pieces.data());
+      }
+      ASSERT_EQ(order, want_order) << "on_device " << on_device;
+      ASSERT_EQ(count, want_count) << "on_device " << on_device;
       for (int p = 0; p < want_count; ++p) {
         const ExpertPiece& w = want_pieces[static_cast<size_t>(p)];
-        if (at >= w.begin && at < w.begin + w.count) piece = p;
+        EXPECT_EQ(piece_words[static_cast<size_t>(3 * p)], w.expert) << "piece " << p;
+        EXPECT_EQ(piece_words[static_cast<size_t>(3 * p + 1)], w.begin) << "piece " << p;
+        EXPECT_EQ(piece_words[static_cast<size_t>(3 * p + 2)], w.count) << "piece " << p;
       }
-      const ExpertPiece& w = want_pieces[static_cast<size_t>(std::max(piece, 0))];
-      ADD_FAILURE() << "inputs " << (fp8_inputs ? "fp8" : "bf16") << ", on_device " << on_device
-                    << ": slot " << slot << " (expert " << ids[static_cast<size_t>(slot)]
-                    << ", input " << at - w.begin << " of " << w.count << " in piece " << piece
-                    << " of " << want_count << "): " << diff << " of " << rows
-                    << " outputs differ, " << zero << " of them 0";
-      ++differing;
+      ExpertMatVec(set, dids.as<int32_t>(), slots, dx.as<float>(), cols, single.as<float>(), rows,
+                   true, stream);
+      const auto b = ToHost(single, static_cast<size_t>(slots * rows), stream);
+      for (const bool register_tiled : {false, true}) {
+        grouped.Zero(stream);
+        if (register_tiled) {
+          ExpertGemmMatVec(set, groups, dids.as<int32_t>(), slots, dx.as<float>(), cols,
+                           grouped.as<float>(), rows, true, stream);
+        } else {
+          ExpertRowsMatVec(set, groups, dids.as<int32_t>(), slots, dx.as<float>(), cols,
+                           grouped.as<float>(), rows, true, stream);
+        }
+        const auto a = ToHost(grouped, static_cast<size_t>(slots * rows), stream);
+        // Each slot that differs, with the piece (and place in it) it was given and how many of its
+        // outputs differ or are zero (never written): the pattern one run on a GPU shows.
+        int differing = 0;
+        for (int slot = 0; slot < slots; ++slot) {
+          int diff = 0, zero = 0;
+          for (int64_t r = 0; r < rows; ++r) {
+            const size_t i = static_cast<size_t>(slot * rows + r);
+            diff += Bits(a[i]) != Bits(b[i]) ? 1 : 0;
+            zero += Bits(a[i]) != Bits(b[i]) && a[i] == 0.0f ? 1 : 0;
+          }
+          if (diff == 0) continue;
+          const int at =
+              static_cast<int>(std::find(order.begin(), order.end(), slot) - order.begin());
+          int piece = -1;
+          for (int p = 0; p < want_count; ++p) {
+            const ExpertPiece& w = want_pieces[static_cast<size_t>(p)];
+            if (at >= w.begin && at < w.begin + w.count) piece = p;
+          }
+          const ExpertPiece& w = want_pieces[static_cast<size_t>(std::max(piece, 0))];
+          ADD_FAILURE() << (register_tiled ? "register-tiled" : "grouped") << ", inputs "
+                        << (fp8_inputs ? "fp8" : "bf16") << ", on_device " << on_device << ": slot "
+                        << slot << " (expert " << ids[static_cast<size_t>(slot)] << ", input "
+                        << at - w.begin << " of " << w.count << " in piece " << piece << " of "
+                        << want_count << "): " << diff << " of " << rows << " outputs differ, "
+                        << zero << " of them 0";
+          ++differing;
+        }
+        ASSERT_EQ(differing, 0);
+      }
     }
-    ASSERT_EQ(differing, 0);
-  }
 }
 
-// MatVecRowGroups (one launch, grid z over the groups) = MatVecRows per group, bit for bit: the
-// attention's grouped wo_a shape scaled down, groups starting inside an FP8 scale block (100
-// rows a group), one and three activation rows, strided x and y.
+// MatVecRowGroups (one launch, grid z over the groups; several rows: the register-tiled kernel
+// by default) = the single-row kernel per group and row, bit for bit: the attention's grouped
+// wo_a shape scaled down, groups starting inside an FP8 scale block (100 rows a group), one,
+// three and nine activation rows (two input tiles), strided x and y.
 TEST(CudaOpsTest, MatVecRowGroupsGivesEachGroupsMatVecRowsBits) {
   REQUIRE_CUDA_DEVICE();
   CudaStream stream;
@@ -408,7 +432,7 @@ TEST(CudaOpsTest, MatVecRowGroupsGivesEachGroupsMatVecRowsBits) {
     const int64_t groups = 8, group_rows = 100, group_in = 512, cols = group_in;
     auto w = testing::MakeWeight(format, groups * group_rows, cols, rng, false);
     const DeviceWeight dw = DeviceWeight::Upload(w.matrix.rows_view(), groups * group_rows, stream);
-    for (const int64_t x_rows : {int64_t{1}, int64_t{3}}) {
+    for (const int64_t x_rows : {int64_t{1}, int64_t{3}, int64_t{9}}) {
       const int64_t x_stride = groups * group_in, y_stride = groups * group_rows + 7;
       std::vector<float> x;
       for (int64_t t = 0; t < x_rows * groups; ++t) {
@@ -422,8 +446,8 @@ TEST(CudaOpsTest, MatVecRowGroupsGivesEachGroupsMatVecRowsBits) {
       MatVecRowGroups(dw, groups, group_rows, dx.as<float>(), x_rows, x_stride, group_in,
                       one.as<float>(), y_stride, group_rows, true, stream);
       for (int64_t g = 0; g < groups; ++g) {
-        MatVecRows(dw, g * group_rows, group_rows, dx.as<float>() + g * group_in, x_rows,
-                   x_stride, each.as<float>() + g * group_rows, y_stride, true, stream);
+        MatVecRowsByInput(dw, g * group_rows, group_rows, dx.as<float>() + g * group_in, x_rows,
+                          x_stride, each.as<float>() + g * group_rows, y_stride, true, stream);
       }
       const auto a = ToHost(one, static_cast<size_t>(x_rows * y_stride), stream);
       const auto b = ToHost(each, static_cast<size_t>(x_rows * y_stride), stream);
@@ -481,16 +505,17 @@ TEST(CudaOpsTest, StreamedExpertsGiveTheAllOnDeviceBits) {
     }
   }
   const std::vector<int32_t> on_device = {1}, three = {3, 4, 5};
-  EXPECT_THROW(StreamExperts(half, views, on_device.data(), 1, pool, stream), std::invalid_argument);
+  EXPECT_THROW(StreamExperts(half, views, on_device.data(), 1, pool, stream),
+               std::invalid_argument);
   EXPECT_THROW(StreamExperts(half, views, three.data(), 3, pool, stream), std::invalid_argument);
   ExpertStreamPool narrow = ExpertStreamPool::Create(WeightFormat::kFP4, rows, cols - 128, 1);
   EXPECT_THROW(StreamExperts(half, views, streamed.data(), 1, narrow, stream),
                std::invalid_argument);
 }
 
-// The grouped kernel with a full group of kRowsGroup (8) inputs in each CTA: a weight of enough
-// tiles that InputsPerCta does not spread the inputs thinner (MultiRowMatVecGivesEachRowItsOneRowBits
-// reaches at most 7 per CTA on a 132-SM device).
+// The grouped and the register-tiled kernels with full groups of 8 inputs in each CTA: a weight of
+// enough tiles that InputsPerCta does not spread the inputs thinner
+// (MultiRowMatVecGivesEachRowItsOneRowBits reaches at most 7 per CTA on a 132-SM device).
 TEST(CudaOpsTest, MultiRowMatVecWithFullGroupsGivesEachRowItsOneRowBits) {
   REQUIRE_CUDA_DEVICE();
   CudaStream stream;
@@ -506,20 +531,24 @@ TEST(CudaOpsTest, MultiRowMatVecWithFullGroupsGivesEachRowItsOneRowBits) {
         x.insert(x.end(), row.begin(), row.end());
       }
       const DeviceBuffer dx = ToDevice(x, stream);
-      DeviceBuffer dy(static_cast<size_t>(m * rows) * 4), dy1(dy.bytes());
+      DeviceBuffer dy(static_cast<size_t>(m * rows) * 4), dy1(dy.bytes()), dy2(dy.bytes());
       MatVecRowsGrouped(dw, 0, rows, dx.as<float>(), m, cols, dy.as<float>(), rows, true, stream);
       MatVecRowsByInput(dw, 0, rows, dx.as<float>(), m, cols, dy1.as<float>(), rows, true, stream);
-      const auto got = ToHost(dy, static_cast<size_t>(m * rows), stream);
+      MatVecRowsGemm(dw, 0, rows, dx.as<float>(), m, cols, dy2.as<float>(), rows, true, stream);
       const auto one = ToHost(dy1, static_cast<size_t>(m * rows), stream);
-      int reported = 0;
-      for (size_t i = 0; i < got.size() && reported < 8; ++i) {
-        if (Bits(got[i]) == Bits(one[i])) continue;
-        ADD_FAILURE() << "format " << static_cast<int>(format) << " x" << m << " input "
-                      << i / static_cast<size_t>(rows) << " row " << i % static_cast<size_t>(rows)
-                      << ": " << got[i] << " multi-row, " << one[i] << " one by one";
-        ++reported;
+      for (const bool register_tiled : {false, true}) {
+        const auto got = ToHost(register_tiled ? dy2 : dy, static_cast<size_t>(m * rows), stream);
+        int reported = 0;
+        for (size_t i = 0; i < got.size() && reported < 8; ++i) {
+          if (Bits(got[i]) == Bits(one[i])) continue;
+          ADD_FAILURE() << "format " << static_cast<int>(format) << " x" << m << " input "
+                        << i / static_cast<size_t>(rows) << " row " << i % static_cast<size_t>(rows)
+                        << ": " << got[i] << (register_tiled ? " register-tiled, " : " grouped, ")
+                        << one[i] << " one by one";
+          ++reported;
+        }
+        ASSERT_EQ(reported, 0);
       }
-      ASSERT_EQ(reported, 0);
     }
   }
 }
@@ -650,7 +679,8 @@ TEST(CudaOpsTest, ActQuantMatchesTheCpuQuantisers) {
     ActQuantTo(dx.as<float>(), dy.as<float>(), rows, n, block, format, stream);
     const std::vector<float> out_of_place = ToHost(dy, x.size(), stream);
     const std::vector<float> source = ToHost(dx, x.size(), stream);
-    for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(Bits(source[i]), Bits(x[i])) << "x changed at " << i;
+    for (size_t i = 0; i < x.size(); ++i)
+      ASSERT_EQ(Bits(source[i]), Bits(x[i])) << "x changed at " << i;
     ActQuant(dx.as<float>(), rows, n, block, format, stream);
     const std::vector<float> in_place = ToHost(dx, x.size(), stream);
     ExpectContract(in_place, cpu, "act_quant block " + std::to_string(block), false);

@@ -36,6 +36,9 @@ using ::testing::HasSubstr;
 
 constexpr int64_t kGiB = 1LL << 30;
 constexpr int64_t kContext = 96;
+// Rows per ModelRows call in these tests: fewer than the default (kDeviceChunkRows), so that a
+// 90-token prompt spans two chunks and eight sequences' prompts two calls.
+constexpr int64_t kTestChunkRows = 64;
 
 std::filesystem::path TinyDir() {
   const char* root = std::getenv("DSAGENT_SOURCE_ROOT");
@@ -65,6 +68,12 @@ TEST(DeviceSequenceModelTest, BadContextAndNoDeviceAreErrors) {
   auto bad = DeviceSequenceModel::Create(**model, plan, {.device = 0, .context = 0});
   ASSERT_FALSE(bad);
   EXPECT_THAT(bad.error(), HasSubstr("is not in [1, 512]"));
+  for (const int64_t rows : {int64_t{0}, kMaxDeviceChunkRows + 1}) {
+    auto chunk = DeviceSequenceModel::Create(**model, plan,
+                                             {.device = 0, .context = 16, .chunk_rows = rows});
+    ASSERT_FALSE(chunk);
+    EXPECT_THAT(chunk.error(), HasSubstr("chunk_rows " + std::to_string(rows) + " is not in [1, "));
+  }
   if (!ProbeCuda().devices.empty()) GTEST_SKIP() << "a GPU is present (the tests below cover it)";
   auto none = DeviceSequenceModel::Create(**model, plan, {.device = 0, .context = 16});
   ASSERT_FALSE(none);
@@ -79,8 +88,9 @@ class DeviceSequenceModelGpuTest : public ::testing::Test {
     auto cpu = forward::Model::Load(TinyDir(), {.threads = 2, .numerics = Numerics::kFast});
     ASSERT_TRUE(cpu) << cpu.error();
     cpu_ = std::move(*cpu);
-    auto device = DeviceSequenceModel::Create(*cpu_, PlanAllOnDevice(cpu_->config()),
-                                              {.device = 0, .context = kContext});
+    auto device = DeviceSequenceModel::Create(
+        *cpu_, PlanAllOnDevice(cpu_->config()),
+        {.device = 0, .context = kContext, .chunk_rows = kTestChunkRows});
     ASSERT_TRUE(device) << device.error();
     device_ = std::move(*device);
   }
@@ -189,7 +199,7 @@ std::vector<float> TokenByToken(DeviceSequenceModel& m, ModelSequence& seq,
 }
 
 // The rows paths (model_rows.h) against the decode step, bit for bit: a prompt longer than a
-// chunk (kDeviceChunkRows rows, then the rest), and eight sequences in one ForwardBatch — first
+// chunk (kTestChunkRows rows, then the rest), and eight sequences in one ForwardBatch — first
 // prompts of different lengths (one ModelRows call over rows of all of them), then decode steps of
 // one token each — against each sequence run alone token by token. Bit for bit, not the fast
 // contract: every row-wise op gives each row its one-row bits (the matvec over rows is the
@@ -199,7 +209,7 @@ std::vector<float> TokenByToken(DeviceSequenceModel& m, ModelSequence& seq,
 void ExpectRowsPathsGiveTheDecodeBits(DeviceSequenceModel& m, const std::vector<int32_t>& golden,
                                       int sequences) {
   const std::vector<int32_t> prompt(golden.begin(), golden.begin() + 90);
-  static_assert(kDeviceChunkRows < 90, "the prompt spans two chunks");
+  static_assert(kTestChunkRows < 90, "the prompt spans two chunks");
   auto chunked = m.Forward(*m.NewSequence(), prompt, {});
   ASSERT_TRUE(chunked) << chunked.error();
   auto alone = m.NewSequence();
@@ -260,8 +270,9 @@ TEST_F(DeviceSequenceModelGpuTest, RowsPathsWithExpertsOnTheHostGiveTheDecodeSte
                             all.resident_bytes + kGiB + all.device_expert_bytes / 2, kGiB);
   ASSERT_TRUE(half) << half.error();
   ASSERT_LT(half->experts_on_device, half->experts_total);
-  auto split = DeviceSequenceModel::Create(*cpu_, *half,
-                                           {.device = 0, .context = kContext, .host_threads = 2});
+  auto split = DeviceSequenceModel::Create(
+      *cpu_, *half,
+      {.device = 0, .context = kContext, .host_threads = 2, .chunk_rows = kTestChunkRows});
   ASSERT_TRUE(split) << split.error();
   // The step waits on the host for its routing: no graphs. The host experts' pages are
   // page-locked in place (host_pinning.h).
@@ -301,7 +312,8 @@ TEST_F(DeviceSequenceModelGpuTest, StreamedExpertsGiveTheAllOnDeviceBits) {
     ASSERT_LT(plan->experts_on_device, plan->experts_total);
     ASSERT_GT(plan->stream_pool_experts, 0) << "pool " << pool;
     auto split = DeviceSequenceModel::Create(
-        *cpu_, *plan, {.device = 0, .context = kContext, .host_threads = 2});
+        *cpu_, *plan,
+        {.device = 0, .context = kContext, .host_threads = 2, .chunk_rows = kTestChunkRows});
     ASSERT_TRUE(split) << split.error();
     ExpectRowsPathsGiveTheDecodeBits(**split, golden_, 5);
     auto a = (*split)->Forward(*(*split)->NewSequence(), prompt, {});

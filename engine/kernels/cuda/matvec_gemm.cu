@@ -1,0 +1,223 @@
+// The register-tiled kernel for many activation rows (matvec_tiled.h RunTiledMatVecGemm,
+// RunTiledExpertGemm): a CTA multiplies kGemmTileRows weight rows by up to kGemmTileInputs
+// activation rows, each weight value decoded once for all of them; the schedule and arithmetic
+// are matvec_gemm_math.h's (shared with the host test, which runs them thread by thread against
+// WeightRowDotsF32): every (row, input) gets the single-row tiled kernel's bits.
+//
+// Grid (input tiles, row tiles, groups): the input tiles of one row tile are neighbouring CTAs,
+// so more than kGemmTileInputs rows read the tile's weights from device memory about once and
+// then through L2. The experts' kernel takes CTA (piece, row tile) over the slots grouped by
+// expert (expert_groups_math.h: pieces of up to 8 slots of one expert, gathered from x).
+//
+// Two kernels that set the weight view once each, from a local copy, as matvec_tiled_rows.cu
+// does (nvcc 13.0 miscompiled one kernel assigning the view on either side of a branch).
+#include <cuda_runtime.h>
+
+#include <string>
+
+#include "engine/kernels/cuda/device_math.h"
+#include "engine/kernels/cuda/expert_groups_math.h"
+#include "engine/kernels/cuda/matvec_gemm_math.h"
+#include "engine/kernels/cuda/matvec_lanes.cuh"
+#include "engine/kernels/cuda/matvec_tiled.h"
+
+namespace dsagent::engine::kernels::cuda {
+namespace {
+
+static_assert(kRowsGroup <= kGemmTileInputs, "an expert piece fits one CTA's inputs");
+static_assert(sizeof(GemmShared) <= 48 * 1024, "the tile fits static shared memory");
+
+template <WeightKind K>
+__device__ __forceinline__ void GemmCta(const GemmTile& t) {
+  __shared__ GemmShared sh;
+  const int tid = static_cast<int>(threadIdx.x);
+  if (tid < kGemmTileRows) sh.row_tail[tid] = 0;
+  if (tid < kGemmTileInputs) sh.not_exact[tid] = 0;
+  __syncthreads();
+  GemmRegs<K> regs;
+  GemmLoad<K>(t, tid, 0, regs);
+  GemmStore<K>(t, sh, 0, tid, regs);
+  __syncthreads();
+  double lanes[kGemmRowsPerThread][kGemmInputsPerThread];
+#pragma unroll
+  for (int i = 0; i < kGemmRowsPerThread; ++i) {
+#pragma unroll
+    for (int k = 0; k < kGemmInputsPerThread; ++k) lanes[i][k] = 0.0;
+  }
+  const int blocks = static_cast<int>(t.w.cols / kTiledBlockCols);
+  for (int blk = 0; blk < blocks; ++blk) {
+    const int buf = blk & 1;
+    const bool next = blk + 1 < blocks;
+    // The next block's bytes are in flight while this block's chains run.
+    if (next) GemmLoad<K>(t, tid, blk + 1, regs);
+    GemmBlock<K>(t, sh, buf, tid, blk, lanes);
+    // The other buffer was last read before the previous barrier.
+    if (next) GemmStore<K>(t, sh, buf ^ 1, tid, regs);
+    __syncthreads();
+  }
+
+  const int j = tid & 15, cell = tid >> 4;
+  const int o0 = (cell % kGemmRowCells) * kGemmRowsPerThread;
+  const int m0 = (cell / kGemmRowCells) * kGemmInputsPerThread;
+#pragma unroll
+  for (int i = 0; i < kGemmRowsPerThread; ++i) {
+#pragma unroll
+    for (int k = 0; k < kGemmInputsPerThread; ++k) {
+      // The contract's order: (i, i+8), (i, i+4), (0, 2) (1, 3), (0, 1).
+      double v = lanes[i][k];
+      v += __shfl_xor_sync(0xffffffffu, v, 8, 16);
+      v += __shfl_xor_sync(0xffffffffu, v, 4, 16);
+      v += __shfl_xor_sync(0xffffffffu, v, 2, 16);
+      v += __shfl_xor_sync(0xffffffffu, v, 1, 16);
+      const int o = o0 + i, m = m0 + k;
+      if (j == 0 && o < t.tile_rows && m < t.inputs && sh.not_exact[m] == 0) {
+        GemmFinish(t, sh, o, m, v);
+      }
+    }
+  }
+  // The rare inputs not exact in bf16: the columns order, a half-warp per row (every thread takes
+  // part in the shuffles; the flags are uniform over the CTA after the last barrier).
+  for (int m = 0; m < t.inputs; ++m) {
+    if (sh.not_exact[m] == 0) continue;
+    for (int o = cell; o < kGemmTileRows; o += kGemmThreads / 16) {
+      MatVecLanesRow(t.w, t.row0 + o, o < t.tile_rows, GemmXRow(t, m),
+                     t.y + GemmInputRow(t, m) * t.y_stride + o, t.round_bf16, false, j);
+    }
+  }
+}
+
+struct GemmLaunch {
+  WeightView single;
+  const WeightView* views;
+  const ExpertPiece* pieces;
+  const int32_t* n_pieces;
+  const int32_t* order;
+  int64_t row_begin, rows, inputs;
+  const float* x;
+  int64_t x_stride, x_group_stride;
+  float* y;
+  int64_t y_stride, y_group_stride;
+  bool round_bf16;
+};
+
+template <WeightKind K>
+__global__ void __launch_bounds__(kGemmThreads, 2) GemmKernel(GemmLaunch a) {
+  const int64_t tile_row0 = static_cast<int64_t>(blockIdx.y) * kGemmTileRows;
+  const int64_t m0 = static_cast<int64_t>(blockIdx.x) * kGemmTileInputs;
+  const int64_t g = blockIdx.z;
+  GemmTile t;
+  t.w = a.single;
+  t.row0 = a.row_begin + g * a.rows + tile_row0;
+  t.tile_rows =
+      static_cast<int>(a.rows - tile_row0 < kGemmTileRows ? a.rows - tile_row0 : kGemmTileRows);
+  t.inputs = static_cast<int>(a.inputs - m0 < kGemmTileInputs ? a.inputs - m0 : kGemmTileInputs);
+  t.x = a.x + g * a.x_group_stride + m0 * a.x_stride;
+  t.x_stride = a.x_stride;
+  t.y = a.y + g * a.y_group_stride + m0 * a.y_stride + tile_row0;
+  t.y_stride = a.y_stride;
+  t.round_bf16 = a.round_bf16;
+  GemmCta<K>(t);
+}
+
+template <WeightKind K>
+__global__ void __launch_bounds__(kGemmThreads, 2) ExpertGemmKernel(GemmLaunch a) {
+  if (static_cast<int>(blockIdx.x) >= *a.n_pieces) return;
+  const ExpertPiece piece = a.pieces[blockIdx.x];
+  const WeightView w = a.views[piece.expert];
+  if (w.data == nullptr) return;  // kept on the host (uniform over the CTA)
+  const int64_t tile_row0 = static_cast<int64_t>(blockIdx.y) * kGemmTileRows;
+  GemmTile t;
+  t.w = w;
+  t.row0 = tile_row0;
+  t.tile_rows =
+      static_cast<int>(a.rows - tile_row0 < kGemmTileRows ? a.rows - tile_row0 : kGemmTileRows);
+  t.inputs = piece.count;
+  t.x = a.x;
+  t.x_stride = a.x_stride;
+  t.y = a.y + tile_row0;
+  t.y_stride = a.y_stride;
+  t.gather = a.order + piece.begin;
+  t.round_bf16 = a.round_bf16;
+  GemmCta<K>(t);
+}
+
+template <WeightKind K>
+void Launch(const GemmLaunch& a, dim3 grid, cudaStream_t stream) {
+  if (a.pieces != nullptr) {
+    ExpertGemmKernel<K><<<grid, kGemmThreads, 0, stream>>>(a);
+  } else {
+    GemmKernel<K><<<grid, kGemmThreads, 0, stream>>>(a);
+  }
+}
+
+void LaunchKind(const GemmLaunch& a, dim3 grid, WeightKind kind, cudaStream_t stream) {
+  switch (kind) {
+    case WeightKind::kFP8:
+      Launch<WeightKind::kFP8>(a, grid, stream);
+      break;
+    case WeightKind::kBF16:
+      Launch<WeightKind::kBF16>(a, grid, stream);
+      break;
+    case WeightKind::kFP4:
+      Launch<WeightKind::kFP4>(a, grid, stream);
+      break;
+    case WeightKind::kF32:
+      throw CudaError("the register-tiled MatVec: F32 weights take the columns-order kernel");
+  }
+  CheckCuda(cudaGetLastError(), "register-tiled MatVec launch");
+}
+
+unsigned RowTiles(int64_t rows) {
+  return static_cast<unsigned>((rows + kGemmTileRows - 1) / kGemmTileRows);
+}
+
+}  // namespace
+
+bool TiledMatVecGemmTakes(WeightKind kind, int64_t cols, int64_t rows) {
+  return kind != WeightKind::kF32 && cols > 0 && cols % kTiledBlockCols == 0 &&
+         (rows + kGemmTileRows - 1) / kGemmTileRows <= 65535;
+}
+
+void RunTiledMatVecGemm(const TiledMatVec& m, WeightKind kind, cudaStream_t stream) {
+  if (m.rows <= 0 || m.inputs <= 0 || m.groups <= 0) return;
+  if (m.views != nullptr) throw CudaError("RunTiledMatVecGemm: one weight, not a set");
+  const int64_t input_tiles = (m.inputs + kGemmTileInputs - 1) / kGemmTileInputs;
+  if (input_tiles > 0x7fffffff || m.groups > 65535) {
+    throw CudaError("RunTiledMatVecGemm: " + std::to_string(m.inputs) + " inputs x " +
+                    std::to_string(m.groups) + " groups");
+  }
+  GemmLaunch a{};
+  a.single = m.single;
+  a.row_begin = m.row_begin;
+  a.rows = m.rows;
+  a.inputs = m.inputs;
+  a.x = m.x;
+  a.x_stride = m.x_stride;
+  a.x_group_stride = m.x_group_stride;
+  a.y = m.y;
+  a.y_stride = m.y_stride;
+  a.y_group_stride = m.y_group_stride;
+  a.round_bf16 = m.round_bf16;
+  const dim3 grid(static_cast<unsigned>(input_tiles), RowTiles(m.rows),
+                  static_cast<unsigned>(m.groups));
+  LaunchKind(a, grid, kind, stream);
+}
+
+void RunTiledExpertGemm(const ExpertRowsArgs& e, WeightKind kind, cudaStream_t stream) {
+  if (e.rows <= 0 || e.slots <= 0) return;
+  GemmLaunch a{};
+  a.views = e.views;
+  a.pieces = e.pieces;
+  a.n_pieces = e.n_pieces;
+  a.order = e.order;
+  a.rows = e.rows;
+  a.x = e.x;
+  a.x_stride = e.x_stride;
+  a.y = e.y;
+  a.y_stride = e.y_stride;
+  a.round_bf16 = e.round_bf16;
+  const dim3 grid(static_cast<unsigned>(e.slots), RowTiles(e.rows));
+  LaunchKind(a, grid, kind, stream);
+}
+
+}  // namespace dsagent::engine::kernels::cuda
