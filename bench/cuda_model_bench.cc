@@ -7,7 +7,7 @@
 // for each of --sequences sequences.
 //
 // Prefill: --prefill N[,M...]: each length timed as one Forward call on a fresh sequence (chunks of
-// kDeviceChunkRows rows through ModelRows, logits of the last row only); the sequences that decode
+// --chunk-rows rows through ModelRows, logits of the last row only); the sequences that decode
 // afterwards hold the first length's prompt. Decode: one token per sequence per step, all
 // sequences' tokens as one ForwardBatch call per step (--one-by-one: a Forward call per sequence,
 // the way before the rows forward). Prints the plan, prefill tokens/s per length, and for decode
@@ -18,8 +18,13 @@
 // DIR as `dsagent engine synth --config FILE --layers N` would (V4-Flash's shape from
 // tests/data/v4-flash-config.json by default, its first N layers' compress ratios) unless DIR
 // already holds a checkpoint. Run by scripts/gpu-check.sh; docs/BENCHMARKS.md has the method.
+// --rows-kernel gemm|by-input|grouped: the kernel for several activation rows (ops.h
+// RowsKernelChoice; gemm, the register-tiled one, by default) and --chunk-rows N the rows per
+// ModelRows call (DeviceDecoderOptions::chunk_rows, 256 by default): by-input with 64 is the
+// rows forward before session 20.
 //   cuda_model_bench --model DIR [--synth-layers N [--config FILE]] [--prefill 64[,8192]]
-//                    [--steps 32] [--sequences 1] [--one-by-one 1]
+//                    [--steps 32] [--sequences 1] [--one-by-one 1] [--rows-kernel K]
+//                    [--chunk-rows N]
 //                    [--gpu-memory SIZE | --expert-share F] [--threads N] [--json FILE]
 #include <algorithm>
 #include <chrono>
@@ -36,6 +41,7 @@
 #include "engine/forward/model.h"
 #include "engine/kernels/cuda/device_runtime.h"
 #include "engine/kernels/cuda/device_sequence_model.h"
+#include "engine/kernels/cuda/ops.h"
 #include "engine/kernels/cuda_probe.h"
 #include "engine/kernels/device_spec.h"
 #include "engine/model/dtype.h"
@@ -93,7 +99,9 @@ int Usage() {
   std::fprintf(stderr,
                "usage: cuda_model_bench --model DIR [--synth-layers N [--config FILE]] "
                "[--prefill N[,M...]] [--steps N] [--sequences N] [--one-by-one 1] "
-               "[--gpu-memory SIZE | --expert-share F] [--threads N] [--graphs 0|1] [--pin 0|1] [--numerics fast|exact] [--json FILE]\n");
+               "[--gpu-memory SIZE | --expert-share F] [--threads N] [--graphs 0|1] [--pin 0|1] "
+               "[--numerics fast|exact] [--rows-kernel gemm|by-input|grouped] [--chunk-rows N] "
+               "[--json FILE]\n");
   return 2;
 }
 
@@ -103,7 +111,8 @@ int main(int argc, char** argv) {
   std::string model_dir, gpu_memory, json_path, config_path = "tests/data/v4-flash-config.json";
   int synth_layers = 0;
   std::vector<int64_t> prefills = {64};
-  int64_t steps = 32, sequences = 1;
+  int64_t steps = 32, sequences = 1, chunk_rows = k::cuda::kDeviceChunkRows;
+  std::string rows_kernel = "gemm";
   bool one_by_one = false, graphs = true, pin = true;
   k::Numerics numerics = k::Numerics::kFast;
   int threads = 0;
@@ -129,6 +138,11 @@ int main(int argc, char** argv) {
       const auto parsed = k::ParseNumerics(value);
       if (!parsed) return Usage();
       numerics = *parsed;
+    } else if (flag == "--rows-kernel") {
+      if (value != "gemm" && value != "by-input" && value != "grouped") return Usage();
+      rows_kernel = value;
+    } else if (flag == "--chunk-rows") {
+      chunk_rows = std::atoll(value.c_str());
     } else if (flag == "--steps") {
       steps = std::atoll(value.c_str());
     } else if (flag == "--sequences") {
@@ -149,7 +163,12 @@ int main(int argc, char** argv) {
       return Usage();
     }
   }
-  if (model_dir.empty() || prefills.empty() || steps < 1 || sequences < 1) return Usage();
+  if (model_dir.empty() || prefills.empty() || steps < 1 || sequences < 1 || chunk_rows < 1) {
+    return Usage();
+  }
+  k::cuda::SetRowsKernel(rows_kernel == "gemm"       ? k::cuda::RowsKernel::kGemm
+                         : rows_kernel == "by-input" ? k::cuda::RowsKernel::kByInput
+                                                     : k::cuda::RowsKernel::kGrouped);
   for (const int64_t p : prefills) {
     if (p < 1) return Usage();
   }
@@ -228,7 +247,8 @@ int main(int argc, char** argv) {
        .context = context,
        .host_threads = threads,
        .graphs = graphs,
-       .pin_host_experts = pin});
+       .pin_host_experts = pin,
+       .chunk_rows = chunk_rows});
   if (!device) {
     std::fprintf(stderr, "cuda_model_bench: %s\n", device.error().c_str());
     return 1;
@@ -279,9 +299,9 @@ int main(int argc, char** argv) {
       return 1;
     }
     prefill_tps.push_back(static_cast<double>(n) / Seconds(p0, std::chrono::steady_clock::now()));
-    std::printf("prefill %lld tokens (chunks of %lld rows): %.1f tokens/s\n",
-                static_cast<long long>(n), static_cast<long long>(k::cuda::kDeviceChunkRows),
-                prefill_tps.back());
+    std::printf("prefill %lld tokens (chunks of %lld rows, %s rows kernel): %.1f tokens/s\n",
+                static_cast<long long>(n), static_cast<long long>(chunk_rows),
+                rows_kernel.c_str(), prefill_tps.back());
     report_offload("prefill", 1);
   }
   // The decoding sequences: the first length's prompt each.
@@ -331,13 +351,15 @@ int main(int argc, char** argv) {
   const double ms_per_step = decode_s / static_cast<double>(steps) * 1e3;
   const double rate = step_bytes * static_cast<double>(steps) / decode_s;
   std::printf(
-      "%s: %d layers, context %lld, %lld sequence(s)%s, %s numerics, device %s, copy %.1f GB/s\n"
+      "%s: %d layers, context %lld, %lld sequence(s)%s, %s numerics, %s rows kernel, device %s, "
+      "copy %.1f GB/s\n"
       "decode %lld steps: %.3f ms per step, %.1f tokens/s, %.1f MB weights per step, "
       "%.1f GB/s (%.1f%% of copy)\n",
       model_dir.c_str(), c.n_layers, static_cast<long long>(context),
       static_cast<long long>(sequences),
       sequences > 1 ? (one_by_one ? " one by one" : " in one ForwardBatch per step") : "",
-      std::string(k::NumericsName(numerics)).c_str(), probe.devices[0].name.c_str(),
+      std::string(k::NumericsName(numerics)).c_str(), rows_kernel.c_str(),
+      probe.devices[0].name.c_str(),
       copy_bw / 1e9, static_cast<long long>(steps), ms_per_step,
       tokens / decode_s, step_bytes / 1e6, rate / 1e9, 100.0 * rate / copy_bw);
   report_offload("decode", static_cast<double>(steps));
@@ -357,8 +379,8 @@ int main(int argc, char** argv) {
     json << "{\"model\": \"" << model_dir << "\", \"layers\": " << c.n_layers
          << ", \"sequences\": " << sequences << ", \"one_by_one\": " << (one_by_one ? 1 : 0)
          << ", \"graphs\": " << (graph.on ? 1 : 0) << ", \"numerics\": \""
-         << k::NumericsName(numerics) << "\""
-         << ", \"experts_on_device\": " << plan->experts_on_device
+         << k::NumericsName(numerics) << "\"" << ", \"rows_kernel\": \"" << rows_kernel
+         << "\", \"chunk_rows\": " << chunk_rows << ", \"experts_on_device\": " << plan->experts_on_device
          << ", \"experts_total\": " << plan->experts_total << ", \"copy_gbps\": " << copy_bw / 1e9
          << ", \"prefill\": [";
     for (size_t i = 0; i < prefills.size(); ++i) {

@@ -316,6 +316,18 @@ run() {
     --sequences 8 --one-by-one 1 --json "$OUT/cuda_model_bench_8_one_by_one.json" \
     >"$OUT/cuda_model_bench_8_one_by_one.txt" 2>&1 || rc=1
   tail -2 "$OUT/cuda_model_bench_8_one_by_one.txt"
+  # The rows forward as it was before session 20 (every activation row through the single-row
+  # kernel, chunks of 64 rows) and the register-tiled kernel in 64-row chunks: against the main
+  # run's prefill and the 8-sequence batch above, what the kernel and the longer chunk each give.
+  bounded "$mlimit" "$model_bench_bin" --model "$model" --prefill 16,1024 --steps 16 \
+    --sequences 8 --rows-kernel by-input --chunk-rows 64 --json "$OUT/cuda_model_bench_by_input.json" \
+    >"$OUT/cuda_model_bench_by_input.txt" 2>&1 || rc=1
+  grep -E "^(prefill|decode)" "$OUT/cuda_model_bench_by_input.txt" | sed 's/^/by-input, 64 rows: /' ||
+    tail -3 "$OUT/cuda_model_bench_by_input.txt"
+  bounded "$mlimit" "$model_bench_bin" --model "$model" --prefill 1024 --steps 4 --chunk-rows 64 \
+    --json "$OUT/cuda_model_bench_chunk64.json" >"$OUT/cuda_model_bench_chunk64.txt" 2>&1 || rc=1
+  grep -E "^prefill" "$OUT/cuda_model_bench_chunk64.txt" | sed 's/^/gemm, 64 rows: /' ||
+    tail -3 "$OUT/cuda_model_bench_chunk64.txt"
   # The exact numerics on the GPU (every product in double, attention one CTA per head): what
   # they cost against the fast decode and prefill above.
   bounded "$mlimit" "$model_bench_bin" --model "$model" --prefill 1024 --steps 16 \
@@ -323,7 +335,7 @@ run() {
     >"$OUT/cuda_model_bench_exact.txt" 2>&1 || rc=1
   grep -E "^(prefill|decode)" "$OUT/cuda_model_bench_exact.txt" | sed 's/^/exact: /' ||
     tail -3 "$OUT/cuda_model_bench_exact.txt"
-  # Half the routed experts on the host: a 1K prefill (64-row chunks: the planner streams their
+  # Half the routed experts on the host: a 1K prefill (256-row chunks: the planner streams their
   # host experts into the device pool) and decode (one row: the CPU computes them), with where
   # the offloaded time went.
   bounded "$mlimit" "$model_bench_bin" --model "$model" --prefill 1024 --steps 16 \
@@ -344,13 +356,18 @@ run() {
   profile_kernels "$bench_bin" "$ops_bench_bin" "$OUT" || rc=1
   # This run's A/B pairs side by side, last (the output's tail): decode with and without CUDA
   # graphs (whole model, 1 and 8 sequences; one block), the tiled matvec loading 4 items or one
-  # at a time, the offloaded prefill with the host experts pinned or pageable.
+  # at a time, the offloaded prefill with the host experts pinned or pageable, the rows kernels
+  # (register-tiled or one row at a time; chunks of 256 or 64 rows) on prefill and batched decode.
   echo "gpu-check A/B:"
   local f
   for f in cuda_model_bench cuda_model_bench_nographs cuda_model_bench_8 cuda_model_bench_8_nographs \
-    cuda_model_bench_exact; do
+    cuda_model_bench_by_input cuda_model_bench_exact; do
     grep -E "^decode [0-9]+ steps" "$OUT/$f.txt" 2>/dev/null | sed "s/^/  $f: /" || true
   done
+  for f in cuda_model_bench cuda_model_bench_chunk64 cuda_model_bench_by_input; do
+    grep -E "^prefill" "$OUT/$f.txt" 2>/dev/null | sed "s/^/  $f: /" || true
+  done
+  grep -E "^rows .*M=(8|128) " "$OUT/cuda_matvec_bench.txt" 2>/dev/null | sed 's/^/  /' || true
   grep -E "^block ratio|as CUDA graphs" "$OUT/cuda_decode_bench.txt" 2>/dev/null | sed 's/^/  /' || true
   grep -E "^matvec " "$OUT/cuda_matvec_bench.txt" 2>/dev/null | grep -v "(lanes)" | sed 's/^/  /' || true
   for f in cuda_model_bench_offload cuda_model_bench_offload_pageable; do

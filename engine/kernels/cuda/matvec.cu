@@ -15,6 +15,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
@@ -211,15 +212,26 @@ void MatVecRowsOf(const DeviceWeight& w, int64_t row_begin, int64_t rows, const 
 
 }  // namespace
 
+namespace {
+std::atomic<int> rows_kernel{-1};  // -1: not yet read from the environment
+}  // namespace
+
 RowsKernel RowsKernelChoice() {
-  static const RowsKernel choice = [] {
+  int k = rows_kernel.load(std::memory_order_relaxed);
+  if (k < 0) {
     const char* v = std::getenv("DSAGENT_CUDA_MATVEC_ROWS");
     const std::string s = v != nullptr ? v : "";
-    if (s == "grouped") return RowsKernel::kGrouped;
-    if (s == "by-input") return RowsKernel::kByInput;
-    return RowsKernel::kGemm;
-  }();
-  return choice;
+    const RowsKernel parsed = s == "grouped"    ? RowsKernel::kGrouped
+                              : s == "by-input" ? RowsKernel::kByInput
+                                                : RowsKernel::kGemm;
+    k = static_cast<int>(parsed);
+    rows_kernel.store(k, std::memory_order_relaxed);
+  }
+  return static_cast<RowsKernel>(k);
+}
+
+void SetRowsKernel(RowsKernel kernel) {
+  rows_kernel.store(static_cast<int>(kernel), std::memory_order_relaxed);
 }
 
 void MatVecRows(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,

@@ -64,8 +64,11 @@ void MatVec(const DeviceWeight& w, const float* x, int64_t x_rows, int64_t x_str
 //   by-input: the single-row tiled kernel once per row (MatVecRowsByInput, ExpertMatVec);
 //   grouped: the grouped kernel (MatVecRowsGrouped, ExpertRowsMatVec), which on the H200
 //     (docs/BENCHMARKS.md, 2026-12-04 run 4) took 1.2-2x the time of by-input.
+// SetRowsKernel overrides it for the process (the model benchmark times them); not to be changed
+// while kernels are being queued from another thread.
 enum class RowsKernel { kGemm, kByInput, kGrouped };
 RowsKernel RowsKernelChoice();
+void SetRowsKernel(RowsKernel kernel);
 // How many work items each thread of the single-row tiled kernel (matvec_tiled.cu) loads before
 // computing them: kTiledPrefetchItems (the default: more weight bytes in flight per thread; 2 for
 // BF16 weights, whose items are twice as large), or 1
