@@ -18,13 +18,14 @@
 // DIR as `dsagent engine synth --config FILE --layers N` would (V4-Flash's shape from
 // tests/data/v4-flash-config.json by default, its first N layers' compress ratios) unless DIR
 // already holds a checkpoint. Run by scripts/gpu-check.sh; docs/BENCHMARKS.md has the method.
-// --rows-kernel gemm|by-input|grouped: the kernel for several activation rows (ops.h
+// --phase-times 1: after each prefill, where its device time went (phase_times.h: the rows
+// forward's phases summed over the layers, each with its share). --rows-kernel gemm|by-input|grouped: the kernel for several activation rows (ops.h
 // RowsKernelChoice; gemm, the register-tiled one, by default) and --chunk-rows N the rows per
 // ModelRows call (DeviceDecoderOptions::chunk_rows, 256 by default): by-input with 64 is the
 // rows forward before session 20.
 //   cuda_model_bench --model DIR [--synth-layers N [--config FILE]] [--prefill 64[,8192]]
 //                    [--steps 32] [--sequences 1] [--one-by-one 1] [--rows-kernel K]
-//                    [--chunk-rows N]
+//                    [--chunk-rows N] [--phase-times 1]
 //                    [--gpu-memory SIZE | --expert-share F] [--threads N] [--json FILE]
 #include <algorithm>
 #include <chrono>
@@ -42,6 +43,7 @@
 #include "engine/kernels/cuda/device_runtime.h"
 #include "engine/kernels/cuda/device_sequence_model.h"
 #include "engine/kernels/cuda/ops.h"
+#include "engine/kernels/cuda/phase_times.h"
 #include "engine/kernels/cuda_probe.h"
 #include "engine/kernels/device_spec.h"
 #include "engine/model/dtype.h"
@@ -101,6 +103,7 @@ int Usage() {
                "[--prefill N[,M...]] [--steps N] [--sequences N] [--one-by-one 1] "
                "[--gpu-memory SIZE | --expert-share F] [--threads N] [--graphs 0|1] [--pin 0|1] "
                "[--numerics fast|exact] [--rows-kernel gemm|by-input|grouped] [--chunk-rows N] "
+               "[--phase-times 1] "
                "[--json FILE]\n");
   return 2;
 }
@@ -113,7 +116,7 @@ int main(int argc, char** argv) {
   std::vector<int64_t> prefills = {64};
   int64_t steps = 32, sequences = 1, chunk_rows = k::cuda::kDeviceChunkRows;
   std::string rows_kernel = "gemm";
-  bool one_by_one = false, graphs = true, pin = true;
+  bool one_by_one = false, graphs = true, pin = true, phase_times = false;
   k::Numerics numerics = k::Numerics::kFast;
   int threads = 0;
   double expert_share = -1;
@@ -141,6 +144,8 @@ int main(int argc, char** argv) {
     } else if (flag == "--rows-kernel") {
       if (value != "gemm" && value != "by-input" && value != "grouped") return Usage();
       rows_kernel = value;
+    } else if (flag == "--phase-times") {
+      phase_times = value == "1";
     } else if (flag == "--chunk-rows") {
       chunk_rows = std::atoll(value.c_str());
     } else if (flag == "--steps") {
@@ -289,6 +294,10 @@ int main(int argc, char** argv) {
   };
   // Prefill: each length as one Forward call on a fresh sequence (chunked on the device).
   std::vector<double> prefill_tps;
+  if (phase_times) {
+    k::cuda::SetPhaseTiming(true);
+    k::cuda::CollectPhaseTimes();  // nothing before the prefills
+  }
   for (const int64_t n : prefills) {
     auto seq = (*device)->NewSequence();
     const std::vector<int32_t> prompt = prompt_of(0, n);
@@ -302,8 +311,18 @@ int main(int argc, char** argv) {
     std::printf("prefill %lld tokens (chunks of %lld rows, %s rows kernel): %.1f tokens/s\n",
                 static_cast<long long>(n), static_cast<long long>(chunk_rows),
                 rows_kernel.c_str(), prefill_tps.back());
+    if (phase_times) {
+      const auto phases = k::cuda::CollectPhaseTimes();
+      double total = 0;
+      for (const auto& p : phases) total += p.ms;
+      for (const auto& p : phases) {
+        std::printf("  phase %-26s %9.2f ms  %5.1f%%  (%lld intervals)\n", p.name.c_str(), p.ms,
+                    total > 0 ? 100.0 * p.ms / total : 0.0, static_cast<long long>(p.count));
+      }
+    }
     report_offload("prefill", 1);
   }
+  if (phase_times) k::cuda::SetPhaseTiming(false);
   // The decoding sequences: the first length's prompt each.
   std::vector<std::unique_ptr<e::ModelSequence>> seqs;
   for (int64_t s = 0; s < sequences; ++s) {

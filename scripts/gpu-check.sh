@@ -298,8 +298,10 @@ run() {
   local model="${MODEL_DIR:-/tmp/gpu-check-flash}" layers="${SYNTH_LAYERS:-4}"
   local mlimit="${MODEL_TIMEOUT_S:-240}"
   bounded "$mlimit" "$model_bench_bin" --model "$model" --synth-layers "$layers" \
-    --prefill 1024,8192 --steps 32 --json "$OUT/cuda_model_bench.json" >"$OUT/cuda_model_bench.txt" 2>&1 || rc=1
-  grep -E "^(synthetic|prefill|decode|graphs|/)" "$OUT/cuda_model_bench.txt" || tail -5 "$OUT/cuda_model_bench.txt"
+    --prefill 1024,8192 --steps 32 --phase-times 1 --json "$OUT/cuda_model_bench.json" \
+    >"$OUT/cuda_model_bench.txt" 2>&1 || rc=1
+  grep -E "^(synthetic|prefill|  phase|decode|graphs|/)" "$OUT/cuda_model_bench.txt" ||
+    tail -5 "$OUT/cuda_model_bench.txt"
   bounded "$mlimit" "$model_bench_bin" --model "$model" --prefill 16 --steps 16 \
     --sequences 8 --json "$OUT/cuda_model_bench_8.json" >"$OUT/cuda_model_bench_8.txt" 2>&1 || rc=1
   tail -3 "$OUT/cuda_model_bench_8.txt"
@@ -320,9 +322,10 @@ run() {
   # kernel, chunks of 64 rows) and the register-tiled kernel in 64-row chunks: against the main
   # run's prefill and the 8-sequence batch above, what the kernel and the longer chunk each give.
   bounded "$mlimit" "$model_bench_bin" --model "$model" --prefill 16,1024 --steps 16 \
-    --sequences 8 --rows-kernel by-input --chunk-rows 64 --json "$OUT/cuda_model_bench_by_input.json" \
-    >"$OUT/cuda_model_bench_by_input.txt" 2>&1 || rc=1
-  grep -E "^(prefill|decode)" "$OUT/cuda_model_bench_by_input.txt" | sed 's/^/by-input, 64 rows: /' ||
+    --sequences 8 --rows-kernel by-input --chunk-rows 64 --phase-times 1 \
+    --json "$OUT/cuda_model_bench_by_input.json" >"$OUT/cuda_model_bench_by_input.txt" 2>&1 || rc=1
+  grep -E "^(prefill|  phase|decode)" "$OUT/cuda_model_bench_by_input.txt" |
+    sed 's/^/by-input, 64 rows: /' ||
     tail -3 "$OUT/cuda_model_bench_by_input.txt"
   bounded "$mlimit" "$model_bench_bin" --model "$model" --prefill 1024 --steps 4 --chunk-rows 64 \
     --json "$OUT/cuda_model_bench_chunk64.json" >"$OUT/cuda_model_bench_chunk64.txt" 2>&1 || rc=1

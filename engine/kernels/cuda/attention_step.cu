@@ -11,6 +11,7 @@
 #include "engine/kernels/cuda/attention_ops.h"
 #include "engine/kernels/cuda/attention_step.h"
 #include "engine/kernels/cuda/device_math.h"
+#include "engine/kernels/cuda/phase_times.h"
 
 namespace dsagent::engine::kernels::cuda {
 namespace {
@@ -206,6 +207,7 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
     }
   }
   const int32_t* positions = scratch.positions.as<int32_t>();
+  MarkPhase(stream, "attention.rows");
   // The FP8-quantised input, the query (wq_a, q_norm, wq_b, head norm, RoPE) and the KV (wkv,
   // kv_norm, RoPE, FP8 per 64 on the non-RoPE dims) of every row.
   float* xq = scratch.x_quant.as<float>();
@@ -245,6 +247,9 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
   // its compressed entry the cache) before the next row attends, as token-by-token decode does.
   float* o = scratch.o.as<float>();
   const float scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
+  MarkPhase(stream, s.ratio == 4 ? "attention.state (CSA)"
+                    : s.ratio > 0 ? "attention.state (HCA)"
+                                  : "attention.state (window)");
   int64_t t = 0;
   for (int64_t c = 0; c < n_chunks; ++c) {
     DeviceAttentionState& state = *chunks[c].state;
@@ -279,6 +284,7 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
                       a.split_attention ? a.attention_splits.as<float>() : nullptr);
     }
   }
+  MarkPhase(stream, "attention.output");
   RopeRotateRows(o, rows, s.heads, hd, hd, s.rope_dims, a.freqs.as<float>(), positions, true,
                  stream);
   // The grouped low-rank output over all rows: group g of every row at once.

@@ -1,5 +1,7 @@
 #include "engine/kernels/cuda/block_step.h"
 
+#include "engine/kernels/cuda/phase_times.h"
+
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -129,17 +131,20 @@ void BlockRows(DeviceBlock& b, const AttentionChunk* chunks, int64_t n_chunks, f
   float* post = scratch.post.as<float>();
   float* comb = scratch.comb.as<float>();
   float* products = scratch.products.as<float>();
+  MarkPhase(stream, "mixing");
   MatVecExact(b.hc_attn.fn, h, rows, n, products, mix, false, stream);
   HcPre(h, products, rows, b.hc_attn.scale.as<float>(), b.hc_attn.base.as<float>(), s, y, post,
         comb, stream);
   RmsNorm(y, rows, s.dim, b.attn_norm.as<float>(), s.norm_eps, y, stream);
   AttentionRows(b.attn, chunks, n_chunks, y, rows, scratch, f, stream);
+  MarkPhase(stream, "mixing");
   HcPost(f, h, post, comb, rows, s, h, stream);
   MatVecExact(b.hc_ffn.fn, h, rows, n, products, mix, false, stream);
   HcPre(h, products, rows, b.hc_ffn.scale.as<float>(), b.hc_ffn.base.as<float>(), s, y, post,
         comb, stream);
   RmsNorm(y, rows, s.dim, b.ffn_norm.as<float>(), s.norm_eps, y, stream);
   MoeRows(b.ffn, y, rows, tokens, scratch, f, stream);
+  MarkPhase(stream, "mixing");
   HcPost(f, h, post, comb, rows, s, h, stream);
 }
 
@@ -148,6 +153,7 @@ void HeadRows(DeviceHead& d, const float* h, int64_t rows, DeviceRows& scratch, 
   const HcKernelShape& s = d.hc;
   float* y = scratch.head_y.as<float>();
   float* products = scratch.head_products.as<float>();
+  MarkPhase(stream, "head");
   MatVecExact(d.hc_head.fn, h, rows, s.hc * s.dim, products, s.hc, false, stream);
   HcHead(h, products, rows, d.hc_head.scale.as<float>(), d.hc_head.base.as<float>(), s, y,
          stream);

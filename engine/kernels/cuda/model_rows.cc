@@ -1,6 +1,7 @@
 #include "engine/kernels/cuda/model_rows.h"
 
 #include "engine/kernels/cuda/matvec_tiled.h"
+#include "engine/kernels/cuda/phase_times.h"
 
 #include <algorithm>
 #include <iterator>
@@ -191,6 +192,7 @@ void ModelRowsStaged(DeviceModel& m, DeviceRows& r, const RowChunk* chunks, int6
   for (size_t p = 0; p < all.size(); ++p) {
     const auto launches = [&] {
       if (p == 0) {
+        MarkPhase(stream, "embed");
         for (int64_t t = 0; t < rows; ++t) {
           EmbedToStreams(m.embed, dev_tokens + t, m.hc.hc, h + t * n, stream);
         }
@@ -200,7 +202,10 @@ void ModelRowsStaged(DeviceModel& m, DeviceRows& r, const RowChunk* chunks, int6
         BlockRows(m.layers[static_cast<size_t>(i)], lc.data(), n_chunks, h, rows, dev_tokens, r,
                   stream);
       }
-      if (p + 1 == all.size()) head();
+      if (p + 1 == all.size()) {
+        head();
+        MarkPhase(stream, "end");
+      }
     };
     if (pieces != nullptr) {
       pieces->queue(static_cast<int64_t>(p), launches);

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "engine/kernels/cuda/expert_stream_choice.h"
+#include "engine/kernels/cuda/phase_times.h"
 
 namespace dsagent::engine::kernels::cuda {
 namespace {
@@ -172,6 +173,7 @@ void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, 
                     std::to_string(scratch.max_rows));
   }
   // Router on every row: the exact gate products, then scores, experts and weights.
+  MarkPhase(stream, "moe.router");
   float* logits = scratch.logits.as<float>();
   MatVecExact(m.gate, x, rows, s.dim, logits, s.route.experts, false, stream);
   int32_t* ids = scratch.ids.as<int32_t>();
@@ -201,6 +203,7 @@ void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, 
   float* sg = scratch.shared_g.as<float>();
   float* su = scratch.shared_u.as<float>();
   float* so = scratch.shared_out.as<float>();
+  MarkPhase(stream, "moe.shared");
   MatVec(m.shared_w1, xq, rows, s.dim, sg, s.inter, true, stream);
   MatVec(m.shared_w3, xq, rows, s.dim, su, s.inter, true, stream);
   SwiGlu(sg, su, rows, s.inter, nullptr, 0.0f, sg, stream);
@@ -209,6 +212,7 @@ void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, 
   MatVec(m.shared_w2, su, rows, s.inter, so, s.dim, true, stream);
   // Streaming: once the routing is on the host, the host experts chosen most go to the pools and
   // the expert products below read them there; the CPU keeps the rest.
+  MarkPhase(stream, "moe.routed");
   ExpertSetViews v1 = Views(m.w1), v2 = Views(m.w2), v3 = Views(m.w3);
   std::vector<uint8_t> streamed;
   const bool stream_call = offload && m.stream_pools != nullptr && rows >= m.stream_min_rows;
@@ -292,6 +296,7 @@ void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, 
     m.offload_host_seconds +=
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
   }
+  MarkPhase(stream, "moe.combine");
   MoeCombine(routed, so, ids, rows, k, s.dim, out, stream);
 }
 

@@ -4,7 +4,8 @@
 // cannot hold — a copy from host memory, a host wait, an exception — is refused with the stream
 // usable afterwards. The environment switch is tested everywhere; the rest skips without a device
 // (fails with DSAGENT_REQUIRE_CUDA=1). The model-level check (graphed decode = plain decode on
-// the tiny checkpoint) is in cuda_sequence_model_test.cc.
+// the tiny checkpoint) is in cuda_sequence_model_test.cc. Phase timing (phase_times.h) here too:
+// its marks must stay out of captured steps.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -15,6 +16,7 @@
 
 #include "engine/kernels/cuda/decode_graph.h"
 #include "engine/kernels/cuda/ops.h"
+#include "engine/kernels/cuda/phase_times.h"
 #include "tests/engine/kernels/cuda_test_support.h"
 
 namespace dsagent::engine::kernels::cuda {
@@ -171,6 +173,41 @@ TEST_F(DecodeGraphsGpuTest, EachSlotKeepsItsOwnExecutables) {
   EXPECT_EQ(graphs.stats().instantiations, 2);
   EXPECT_EQ(graphs.stats().updates, 4);
   EXPECT_EQ(graphs.kept(), 2);
+}
+
+// Phase timing (phase_times.h): marks on the stream add up per name between consecutive marks
+// (a phase marked twice counts two intervals; "end" closes without starting one); nothing is
+// recorded with timing off or while the stream is captured into a graph; collecting forgets the
+// marks.
+TEST_F(DecodeGraphsGpuTest, PhaseTimesAddUpBetweenMarksAndSkipCaptures) {
+  const bool was = PhaseTiming();
+  SetPhaseTiming(false);
+  MarkPhase(*stream_, "off");
+  EXPECT_TRUE(CollectPhaseTimes().empty());
+  SetPhaseTiming(true);
+  for (int i = 0; i < 2; ++i) {
+    MarkPhase(*stream_, "norm");
+    Step(kRows, false);
+    MarkPhase(*stream_, "norm and quant");
+    Step(kRows, true);
+  }
+  MarkPhase(*stream_, "end");
+  DecodeGraphs graphs;
+  graphs.Run(*stream_, 0, [&] {
+    MarkPhase(*stream_, "captured");
+    Step(kRows, true);
+  });
+  const std::vector<PhaseTime> times = CollectPhaseTimes();
+  SetPhaseTiming(was);
+  ASSERT_EQ(times.size(), 2u);
+  EXPECT_EQ(times[0].name, "norm");
+  EXPECT_EQ(times[0].count, 2);
+  EXPECT_EQ(times[1].name, "norm and quant");
+  EXPECT_EQ(times[1].count, 2);
+  EXPECT_GE(times[0].ms, 0.0);
+  EXPECT_GE(times[1].ms, 0.0);
+  EXPECT_EQ(graphs.stats().last_nodes, 2) << "the captured step holds its kernels, no event";
+  EXPECT_TRUE(CollectPhaseTimes().empty());
 }
 
 }  // namespace
