@@ -21,11 +21,12 @@
 // --phase-times 1: after each prefill, where its device time went (phase_times.h: the rows
 // forward's phases summed over the layers, each with its share). --rows-kernel gemm|by-input|grouped: the kernel for several activation rows (ops.h
 // RowsKernelChoice; gemm, the register-tiled one, by default) and --chunk-rows N the rows per
-// ModelRows call (DeviceDecoderOptions::chunk_rows, 256 by default): by-input with 64 is the
-// rows forward before session 20.
+// ModelRows call (DeviceDecoderOptions::chunk_rows, 256 by default); --row-attention per-row runs
+// each row's attention on its own (attention_step.h ChunkWideAttention; chunk-wide by default):
+// by-input with 64 and per-row is the rows forward before session 20.
 //   cuda_model_bench --model DIR [--synth-layers N [--config FILE]] [--prefill 64[,8192]]
 //                    [--steps 32] [--sequences 1] [--one-by-one 1] [--rows-kernel K]
-//                    [--chunk-rows N] [--phase-times 1]
+//                    [--chunk-rows N] [--row-attention chunk|per-row] [--phase-times 1]
 //                    [--gpu-memory SIZE | --expert-share F] [--threads N] [--json FILE]
 #include <algorithm>
 #include <chrono>
@@ -103,7 +104,7 @@ int Usage() {
                "[--prefill N[,M...]] [--steps N] [--sequences N] [--one-by-one 1] "
                "[--gpu-memory SIZE | --expert-share F] [--threads N] [--graphs 0|1] [--pin 0|1] "
                "[--numerics fast|exact] [--rows-kernel gemm|by-input|grouped] [--chunk-rows N] "
-               "[--phase-times 1] "
+               "[--row-attention chunk|per-row] [--phase-times 1] "
                "[--json FILE]\n");
   return 2;
 }
@@ -115,7 +116,7 @@ int main(int argc, char** argv) {
   int synth_layers = 0;
   std::vector<int64_t> prefills = {64};
   int64_t steps = 32, sequences = 1, chunk_rows = k::cuda::kDeviceChunkRows;
-  std::string rows_kernel = "gemm";
+  std::string rows_kernel = "gemm", row_attention = "chunk";
   bool one_by_one = false, graphs = true, pin = true, phase_times = false;
   k::Numerics numerics = k::Numerics::kFast;
   int threads = 0;
@@ -144,6 +145,9 @@ int main(int argc, char** argv) {
     } else if (flag == "--rows-kernel") {
       if (value != "gemm" && value != "by-input" && value != "grouped") return Usage();
       rows_kernel = value;
+    } else if (flag == "--row-attention") {
+      if (value != "chunk" && value != "per-row") return Usage();
+      row_attention = value;
     } else if (flag == "--phase-times") {
       phase_times = value == "1";
     } else if (flag == "--chunk-rows") {
@@ -174,6 +178,7 @@ int main(int argc, char** argv) {
   k::cuda::SetRowsKernel(rows_kernel == "gemm"       ? k::cuda::RowsKernel::kGemm
                          : rows_kernel == "by-input" ? k::cuda::RowsKernel::kByInput
                                                      : k::cuda::RowsKernel::kGrouped);
+  k::cuda::SetChunkWideAttention(row_attention == "chunk");
   for (const int64_t p : prefills) {
     if (p < 1) return Usage();
   }
@@ -308,9 +313,10 @@ int main(int argc, char** argv) {
       return 1;
     }
     prefill_tps.push_back(static_cast<double>(n) / Seconds(p0, std::chrono::steady_clock::now()));
-    std::printf("prefill %lld tokens (chunks of %lld rows, %s rows kernel): %.1f tokens/s\n",
+    std::printf("prefill %lld tokens (chunks of %lld rows, %s rows kernel, %s attention): %.1f "
+                "tokens/s\n",
                 static_cast<long long>(n), static_cast<long long>(chunk_rows),
-                rows_kernel.c_str(), prefill_tps.back());
+                rows_kernel.c_str(), row_attention.c_str(), prefill_tps.back());
     if (phase_times) {
       const auto phases = k::cuda::CollectPhaseTimes();
       double total = 0;
@@ -399,7 +405,7 @@ int main(int argc, char** argv) {
          << ", \"sequences\": " << sequences << ", \"one_by_one\": " << (one_by_one ? 1 : 0)
          << ", \"graphs\": " << (graph.on ? 1 : 0) << ", \"numerics\": \""
          << k::NumericsName(numerics) << "\"" << ", \"rows_kernel\": \"" << rows_kernel
-         << "\", \"chunk_rows\": " << chunk_rows << ", \"experts_on_device\": " << plan->experts_on_device
+         << "\", \"row_attention\": \"" << row_attention << "\", \"chunk_rows\": " << chunk_rows << ", \"experts_on_device\": " << plan->experts_on_device
          << ", \"experts_total\": " << plan->experts_total << ", \"copy_gbps\": " << copy_bw / 1e9
          << ", \"prefill\": [";
     for (size_t i = 0; i < prefills.size(); ++i) {

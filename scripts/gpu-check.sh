@@ -319,10 +319,11 @@ run() {
     >"$OUT/cuda_model_bench_8_one_by_one.txt" 2>&1 || rc=1
   tail -2 "$OUT/cuda_model_bench_8_one_by_one.txt"
   # The rows forward as it was before session 20 (every activation row through the single-row
-  # kernel, chunks of 64 rows) and the register-tiled kernel in 64-row chunks: against the main
-  # run's prefill and the 8-sequence batch above, what the kernel and the longer chunk each give.
+  # kernel, chunks of 64 rows, each row's attention on its own), then the register-tiled kernel
+  # in 64-row chunks, then the attention row by row: against the main run's prefill and the
+  # 8-sequence batch above, what the kernel, the longer chunk and the chunk-wide attention give.
   bounded "$mlimit" "$model_bench_bin" --model "$model" --prefill 16,1024 --steps 16 \
-    --sequences 8 --rows-kernel by-input --chunk-rows 64 --phase-times 1 \
+    --sequences 8 --rows-kernel by-input --chunk-rows 64 --row-attention per-row --phase-times 1 \
     --json "$OUT/cuda_model_bench_by_input.json" >"$OUT/cuda_model_bench_by_input.txt" 2>&1 || rc=1
   grep -E "^(prefill|  phase|decode)" "$OUT/cuda_model_bench_by_input.txt" |
     sed 's/^/by-input, 64 rows: /' ||
@@ -331,6 +332,11 @@ run() {
     --json "$OUT/cuda_model_bench_chunk64.json" >"$OUT/cuda_model_bench_chunk64.txt" 2>&1 || rc=1
   grep -E "^prefill" "$OUT/cuda_model_bench_chunk64.txt" | sed 's/^/gemm, 64 rows: /' ||
     tail -3 "$OUT/cuda_model_bench_chunk64.txt"
+  bounded "$mlimit" "$model_bench_bin" --model "$model" --prefill 1024 --steps 4 \
+    --row-attention per-row --phase-times 1 --json "$OUT/cuda_model_bench_per_row.json" \
+    >"$OUT/cuda_model_bench_per_row.txt" 2>&1 || rc=1
+  grep -E "^(prefill|  phase)" "$OUT/cuda_model_bench_per_row.txt" | sed 's/^/per-row attention: /' ||
+    tail -3 "$OUT/cuda_model_bench_per_row.txt"
   # The exact numerics on the GPU (every product in double, attention one CTA per head): what
   # they cost against the fast decode and prefill above.
   bounded "$mlimit" "$model_bench_bin" --model "$model" --prefill 1024 --steps 16 \
@@ -367,7 +373,7 @@ run() {
     cuda_model_bench_by_input cuda_model_bench_exact; do
     grep -E "^decode [0-9]+ steps" "$OUT/$f.txt" 2>/dev/null | sed "s/^/  $f: /" || true
   done
-  for f in cuda_model_bench cuda_model_bench_chunk64 cuda_model_bench_by_input; do
+  for f in cuda_model_bench cuda_model_bench_chunk64 cuda_model_bench_per_row cuda_model_bench_by_input; do
     grep -E "^prefill" "$OUT/$f.txt" 2>/dev/null | sed "s/^/  $f: /" || true
   done
   grep -E "^rows .*M=(8|128) " "$OUT/cuda_matvec_bench.txt" 2>/dev/null | sed 's/^/  /' || true

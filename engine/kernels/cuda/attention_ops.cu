@@ -11,6 +11,7 @@
 
 #include "engine/kernels/cuda/attention_math.h"
 #include "engine/kernels/cuda/attention_ops.h"
+#include "engine/kernels/cuda/chunk_lists_math.h"
 
 namespace dsagent::engine::kernels::cuda {
 namespace {
@@ -61,21 +62,28 @@ __global__ void HadamardKernel(float* x, int64_t n) {
 // update (the probabilities summed in order); then each thread accumulates P.V for its dims in
 // index order (the CPU's order: the same bits).
 // Grid: (heads, tokens, splits). Token t's list is index[list_begin[t] .. list_begin[t+1]), or
-// the one list index[0 .. n) when list_begin is null. Dynamic shared memory: q and acc (hd floats
-// each), then kAttentionBlock rows of hd bf16. vec16: kv and hd allow 16-byte row loads.
-// part_acc null: one split, the output written here (the CPU's bits). Otherwise split z takes the
-// entries [z * per_split, (z + 1) * per_split); slot (t * heads + head) * splits + z:
+// (rows mode, row_n set) index[t * list_stride .. + row_n[t]), or the one list index[0 .. n)
+// when both are null. An entry e >= kStagedRow reads staged row e - kStagedRow instead of kv row
+// e (chunk_lists_math.h). Dynamic shared memory: q and acc (hd floats each), then
+// kAttentionBlock rows of hd bf16. vec16: kv, staged and hd allow 16-byte row loads.
+// split_max null: one split, the output written here (the CPU's bits). Otherwise split z takes
+// the entries [z * per_split, (z + 1) * per_split); slot (t * heads + head) * splits + z:
 //   max_only (phase 1): only the dots and block maxima; the split's score max -> split_max[slot];
 //   else (phase 2): from SplitStartState(split_max), the whole step; the state and accumulator ->
 //   part_state / part_acc for SparseAttentionCombineKernel (attention_math.h, flash-decoding).
+// In rows mode each row is split as a decode step's list of its length is
+// (PlanAttentionSplits(n, heads)), its slots kAttentionMaxSplits apart; the CTAs past a row's
+// splits, and in phase 1 a row of one split, do nothing.
 __global__ void SparseAttentionKernel(const float* q, int64_t heads, int64_t hd, const uint16_t* kv,
-                                      const int32_t* index, const int64_t* list_begin, int64_t n,
-                                      const float* sink, float scale, float* o, bool vec16,
-                                      int64_t per_split, float* split_max, bool max_only,
-                                      float* part_acc, OnlineSoftmax* part_state) {
+                                      const uint16_t* staged, const int32_t* index,
+                                      const int64_t* list_begin, const int32_t* row_n,
+                                      int64_t list_stride, int64_t n, const float* sink,
+                                      float scale, float* o, bool vec16, int64_t per_split,
+                                      float* split_max, bool max_only, float* part_acc,
+                                      OnlineSoftmax* part_state) {
   extern __shared__ __align__(16) unsigned char smem[];
-  float* qs = reinterpret_cast<float*>(smem);  // [hd]
-  float* acc = qs + hd;                        // [hd]
+  float* qs = reinterpret_cast<float*>(smem);                              // [hd]
+  float* acc = qs + hd;                                                    // [hd]
   uint16_t* rows = reinterpret_cast<uint16_t*>(acc + ((hd + 3) / 4) * 4);  // [64][hd], 16-aligned
   __shared__ float score[kAttentionBlock], prob[kAttentionBlock];
   __shared__ double pb[kAttentionBlock];
@@ -84,12 +92,23 @@ __global__ void SparseAttentionKernel(const float* q, int64_t heads, int64_t hd,
   __shared__ float rescale, denom, block_max;
   const int64_t head = blockIdx.x, t = blockIdx.y;
   const float* qh = q + (t * heads + head) * hd;
-  if (list_begin != nullptr) {
+  int64_t slot_stride = gridDim.z;
+  bool split = split_max != nullptr;
+  if (row_n != nullptr) {
+    index += t * list_stride;
+    n = row_n[t];
+    const AttentionSplitPlan plan =
+        split ? PlanAttentionSplits(n, heads) : AttentionSplitPlan{1, 1};
+    if (static_cast<int>(blockIdx.z) >= plan.splits) return;  // uniform over the CTA
+    split = plan.splits > 1;
+    if (max_only && !split) return;
+    per_split = static_cast<int64_t>(plan.blocks_per_split) * kAttentionBlock;
+    slot_stride = kAttentionMaxSplits;
+  } else if (list_begin != nullptr) {
     index += list_begin[t];
     n = list_begin[t + 1] - list_begin[t];
   }
-  const bool split = split_max != nullptr;
-  const int64_t slot = (t * heads + head) * gridDim.z + blockIdx.z;
+  const int64_t slot = (t * heads + head) * slot_stride + blockIdx.z;
   if (split) {
     const int64_t begin = static_cast<int64_t>(blockIdx.z) * per_split;
     index += begin;
@@ -116,14 +135,20 @@ __global__ void SparseAttentionKernel(const float* q, int64_t heads, int64_t hd,
         const int j = static_cast<int>(c / chunks);
         const int32_t e = ids[j];
         if (e >= 0) {
+          const uint16_t* src = e >= kStagedRow ? staged + static_cast<int64_t>(e - kStagedRow) * hd
+                                                : kv + static_cast<int64_t>(e) * hd;
           reinterpret_cast<uint4*>(rows)[c] =
-              __ldg(reinterpret_cast<const uint4*>(kv + static_cast<int64_t>(e) * hd) + c % chunks);
+              __ldg(reinterpret_cast<const uint4*>(src) + c % chunks);
         }
       }
     } else {
       for (int64_t c = tid; c < bn * hd; c += threads) {
         const int32_t e = ids[c / hd];
-        if (e >= 0) rows[c] = kv[static_cast<int64_t>(e) * hd + c % hd];
+        if (e >= 0) {
+          const uint16_t* src = e >= kStagedRow ? staged + static_cast<int64_t>(e - kStagedRow) * hd
+                                                : kv + static_cast<int64_t>(e) * hd;
+          rows[c] = src[c % hd];
+        }
       }
     }
     __syncthreads();
@@ -190,18 +215,27 @@ __global__ void SparseAttentionKernel(const float* q, int64_t heads, int64_t hd,
   }
   if (tid == 0) denom = SinkDenominator(state, sink[head]);
   __syncthreads();
-  for (int64_t d = tid; d < hd; d += threads) o[(t * heads + head) * hd + d] = RoundBf16(acc[d] / denom);
+  for (int64_t d = tid; d < hd; d += threads)
+    o[(t * heads + head) * hd + d] = RoundBf16(acc[d] / denom);
 }
 
 // One block per (head, token): the splits' weights and the denominator by thread 0 (at most
-// kAttentionMaxSplits exps), then every dim's weighted sum over the splits in split order.
+// kAttentionMaxSplits exps), then every dim's weighted sum over the splits in split order. Rows
+// mode (row_n set): each row's own split count (a row of one split wrote its output itself),
+// slots kAttentionMaxSplits apart.
 __global__ void SparseAttentionCombineKernel(const float* part_acc, const OnlineSoftmax* part_state,
-                                             int splits, int64_t heads, int64_t hd,
-                                             const float* sink, float* o) {
+                                             int splits, const int32_t* row_n, int64_t heads,
+                                             int64_t hd, const float* sink, float* o) {
   __shared__ float weight[kAttentionMaxSplits];
   __shared__ float denom;
   const int64_t head = blockIdx.x, t = blockIdx.y;
-  const int64_t slot0 = (t * heads + head) * splits;
+  int64_t slot_stride = splits;
+  if (row_n != nullptr) {
+    splits = PlanAttentionSplits(row_n[t], heads).splits;
+    if (splits <= 1) return;  // uniform over the CTA
+    slot_stride = kAttentionMaxSplits;
+  }
+  const int64_t slot0 = (t * heads + head) * slot_stride;
   const OnlineSoftmax* part = part_state + slot0;
   if (threadIdx.x == 0) {
     const float max = CombinedMax(part, splits);
@@ -280,18 +314,18 @@ void LaunchSparseAttention(const float* q, int64_t tokens, int64_t heads, int64_
   const size_t shared = AttentionSharedBytes(head_dim);
   if (split) {
     SparseAttentionKernel<<<grid, kThreads, shared, Raw(stream)>>>(
-        q, heads, head_dim, kv, index, list_begin, n, sink, scale, o, vec16, per_split, split_max,
-        true, part_acc, part_state);
+        q, heads, head_dim, kv, nullptr, index, list_begin, nullptr, 0, n, sink, scale, o, vec16,
+        per_split, split_max, true, part_acc, part_state);
     CheckCuda(cudaGetLastError(), "SparseAttention split maxima launch");
   }
   SparseAttentionKernel<<<grid, kThreads, shared, Raw(stream)>>>(
-      q, heads, head_dim, kv, index, list_begin, n, sink, scale, o, vec16, per_split, split_max,
-      false, part_acc, part_state);
+      q, heads, head_dim, kv, nullptr, index, list_begin, nullptr, 0, n, sink, scale, o, vec16,
+      per_split, split_max, false, part_acc, part_state);
   CheckCuda(cudaGetLastError(), "SparseAttention launch");
   if (!split) return;
   const dim3 combine_grid(static_cast<unsigned>(heads), static_cast<unsigned>(tokens));
   SparseAttentionCombineKernel<<<combine_grid, kThreads, 0, Raw(stream)>>>(
-      part_acc, part_state, plan.splits, heads, head_dim, sink, o);
+      part_acc, part_state, plan.splits, nullptr, heads, head_dim, sink, o);
   CheckCuda(cudaGetLastError(), "SparseAttention combine launch");
 }
 }  // namespace
@@ -306,6 +340,65 @@ void SparseAttention(const float* q, int64_t heads, int64_t head_dim, const uint
 int64_t SparseAttentionScratchFloats(int64_t heads, int64_t head_dim) {
   // Accumulators, the states (2 floats each, OnlineSoftmax), the split maxima.
   return heads * kAttentionMaxSplits * (head_dim + 3);
+}
+
+int64_t SparseAttentionRowsScratchFloats(int64_t rows, int64_t heads, int64_t head_dim) {
+  return rows * SparseAttentionScratchFloats(heads, head_dim);
+}
+
+int SparseAttentionRowSplits(int64_t n, int64_t heads) {
+  return PlanAttentionSplits(n, heads).splits;
+}
+
+void SparseAttentionRows(const float* q, int64_t rows, int64_t heads, int64_t head_dim,
+                         const uint16_t* kv, const uint16_t* staged, const int32_t* index,
+                         int64_t list_stride, const int32_t* row_n, int max_splits,
+                         const float* sink, float scale, float* o, CudaStream& stream,
+                         float* split_scratch) {
+  if (head_dim <= 0 || AttentionSharedBytes(head_dim) > kAttentionSharedBytesMax) {
+    throw CudaError("SparseAttentionRows: head_dim " + std::to_string(head_dim) +
+                    " is outside 1 .. " + std::to_string(kAttentionMaxHeadDim));
+  }
+  if (heads <= 0 || rows <= 0) return;
+  if (rows > 65535) {
+    throw CudaError("SparseAttentionRows: " + std::to_string(rows) +
+                    " rows in one call (at most 65535)");
+  }
+  if (max_splits < 1 || max_splits > kAttentionMaxSplits) {
+    throw CudaError("SparseAttentionRows: " + std::to_string(max_splits) + " splits (1 to " +
+                    std::to_string(kAttentionMaxSplits) + ")");
+  }
+  static SharedMemoryOptIn opt_in;
+  AllowDynamicSharedMemory(reinterpret_cast<const void*>(SparseAttentionKernel),
+                           static_cast<int>(kAttentionSharedBytesMax), opt_in);
+  const bool vec16 = head_dim % 8 == 0 && reinterpret_cast<uintptr_t>(kv) % 16 == 0 &&
+                     reinterpret_cast<uintptr_t>(staged) % 16 == 0;
+  const bool split = split_scratch != nullptr && max_splits > 1;
+  // The scratch (SparseAttentionRowsScratchFloats): accumulators, states, split maxima, each
+  // kAttentionMaxSplits slots per (row, head).
+  const int64_t slots = rows * heads * kAttentionMaxSplits;
+  float* part_acc = split ? split_scratch : nullptr;
+  OnlineSoftmax* part_state =
+      split ? reinterpret_cast<OnlineSoftmax*>(split_scratch + slots * head_dim) : nullptr;
+  float* split_max = split ? split_scratch + slots * (head_dim + 2) : nullptr;
+  const dim3 grid(static_cast<unsigned>(heads), static_cast<unsigned>(rows),
+                  static_cast<unsigned>(split ? max_splits : 1));
+  const size_t shared = AttentionSharedBytes(head_dim);
+  if (split) {
+    SparseAttentionKernel<<<grid, kThreads, shared, Raw(stream)>>>(
+        q, heads, head_dim, kv, staged, index, nullptr, row_n, list_stride, 0, sink, scale, o,
+        vec16, 0, split_max, true, part_acc, part_state);
+    CheckCuda(cudaGetLastError(), "SparseAttentionRows split maxima launch");
+  }
+  SparseAttentionKernel<<<grid, kThreads, shared, Raw(stream)>>>(
+      q, heads, head_dim, kv, staged, index, nullptr, row_n, list_stride, 0, sink, scale, o, vec16,
+      0, split_max, false, part_acc, part_state);
+  CheckCuda(cudaGetLastError(), "SparseAttentionRows launch");
+  if (!split) return;
+  const dim3 combine_grid(static_cast<unsigned>(heads), static_cast<unsigned>(rows));
+  SparseAttentionCombineKernel<<<combine_grid, kThreads, 0, Raw(stream)>>>(
+      part_acc, part_state, 0, row_n, heads, head_dim, sink, o);
+  CheckCuda(cudaGetLastError(), "SparseAttentionRows combine launch");
 }
 
 void SparseAttentionTokens(const float* q, int64_t tokens, int64_t heads, int64_t head_dim,

@@ -42,6 +42,22 @@ void SparseAttention(const float* q, int64_t heads, int64_t head_dim, const uint
 // The floats of SparseAttention's split_scratch for heads x head_dim (any n).
 int64_t SparseAttentionScratchFloats(int64_t heads, int64_t head_dim);
 
+// A prefill chunk's rows at once, each over its own list (chunk_lists_math.h): q, o [rows, heads,
+// head_dim]; row t's list is index[t * list_stride .. + row_n[t]) (row_n [rows] on the device),
+// entries >= kStagedRow reading staged row e - kStagedRow instead of kv row e. Each row's output
+// is the bits SparseAttention gives for its list alone: with split_scratch
+// (SparseAttentionRowsScratchFloats(rows, ...) floats) each row is split as SparseAttention splits
+// a list of its length (SparseAttentionRowSplits; max_splits: the most any row takes, which
+// sizes the grid), else one CTA per (row, head). rows <= 65535.
+void SparseAttentionRows(const float* q, int64_t rows, int64_t heads, int64_t head_dim,
+                         const uint16_t* kv, const uint16_t* staged, const int32_t* index,
+                         int64_t list_stride, const int32_t* row_n, int max_splits,
+                         const float* sink, float scale, float* o, CudaStream& stream,
+                         float* split_scratch = nullptr);
+int64_t SparseAttentionRowsScratchFloats(int64_t rows, int64_t heads, int64_t head_dim);
+// The splits SparseAttention (given a scratch) makes of one token's list of n entries.
+int SparseAttentionRowSplits(int64_t n, int64_t heads);
+
 // Several query tokens (prefill), each over its own list: q, o [tokens, heads, head_dim]; token
 // t's list is index[list_begin[t] .. list_begin[t + 1]) (list_begin [tokens + 1] on the device,
 // as forward/attention.cc builds them). tokens <= 65535. Never split: the CPU's bits.

@@ -3,13 +3,18 @@
 // into the ring, the index list).
 #include <cuda_runtime.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <utility>
 
 #include "engine/kernels/cuda/attention_ops.h"
 #include "engine/kernels/cuda/attention_step.h"
+#include "engine/kernels/cuda/chunk_lists_math.h"
 #include "engine/kernels/cuda/device_math.h"
 #include "engine/kernels/cuda/phase_times.h"
 
@@ -43,6 +48,35 @@ __global__ void ListKernel(int32_t* list, int64_t pos, int64_t window, const int
   }
 }
 
+// The chunk-wide attention's lists (chunk_lists_math.h), grid (list blocks, rows): row t of the
+// chunk (position positions[t]) gets list[t * stride ..] and its length n[t].
+__global__ void ChunkListKernel(int32_t* list, int32_t* n, int64_t stride, const int32_t* positions,
+                                int64_t window, int64_t ratio, int64_t topk, int64_t chunk_pos,
+                                int64_t s0, const int32_t* selected) {
+  const int64_t t = blockIdx.y;
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t pos = positions[t];
+  const int64_t n_compressed = CompressedInList(pos, ratio, topk);
+  if (i == 0) n[t] = static_cast<int32_t>(window + n_compressed);
+  if (i < window + n_compressed) {
+    list[t * stride + i] =
+        ChunkListEntry(i, pos, window, chunk_pos, s0,
+                       selected != nullptr ? selected + t * topk : nullptr, n_compressed);
+  }
+}
+
+// The ring rows the chunk leaves (RingRowsFromChunk): copy k of RingCopies, hd values each.
+__global__ void RingFromChunkKernel(uint16_t* cache, const uint16_t* staged, int64_t chunk_pos,
+                                    int64_t rows, int64_t window, int64_t s0, int64_t hd) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= RingCopies(rows, window) * hd) return;
+  int64_t ring_row = 0, staged_row = 0;
+  RingRowsFromChunk(i / hd, chunk_pos, rows, window, s0, &ring_row, &staged_row);
+  cache[ring_row * hd + i % hd] = staged[staged_row * hd + i % hd];
+}
+
+std::atomic<int> chunk_wide{-1};  // -1: not yet read from the environment
+
 DeviceBuffer Floats(const std::vector<float>& v, CudaStream& stream) {
   DeviceBuffer b(v.size() * sizeof(float));
   b.Upload(v.data(), b.bytes(), stream);
@@ -57,6 +91,18 @@ const float* Fp8Input(const float* x, int64_t n, DeviceBuffer& scratch, CudaStre
 }
 
 }  // namespace
+
+bool ChunkWideAttention() {
+  int on = chunk_wide.load(std::memory_order_relaxed);
+  if (on < 0) {
+    const char* v = std::getenv("DSAGENT_CUDA_ROW_ATTENTION");
+    on = v != nullptr && std::strcmp(v, "per-row") == 0 ? 0 : 1;
+    chunk_wide.store(on, std::memory_order_relaxed);
+  }
+  return on == 1;
+}
+
+void SetChunkWideAttention(bool on) { chunk_wide.store(on ? 1 : 0, std::memory_order_relaxed); }
 
 DeviceAttention DeviceAttention::Create(const AttentionShape& s, const AttentionWeightRows& w,
                                         std::optional<DeviceCompressor> compressor,
@@ -244,30 +290,45 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
                    index_q, index_hw, stream);
   }
   // The state steps, chunk by chunk and row by row in order: each row's KV joins the ring (and
-  // its compressed entry the cache) before the next row attends, as token-by-token decode does.
+  // its compressed entry the cache) before the next row attends, as token-by-token decode does;
+  // or, chunk-wide, the rows' KV staged aside first (chunk_lists_math.h).
   float* o = scratch.o.as<float>();
   const float scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
-  MarkPhase(stream, s.ratio == 4 ? "attention.state (CSA)"
+  MarkPhase(stream, s.ratio == 4  ? "attention.state (CSA)"
                     : s.ratio > 0 ? "attention.state (HCA)"
                                   : "attention.state (window)");
+  const bool chunk_wide = ChunkWideAttention();
+  uint16_t* staged = scratch.kv_staged.as<uint16_t>();
+  if (chunk_wide) {
+    StoreRowKernel<<<Blocks(rows * hd), kThreads, 0, Raw(stream)>>>(kv, rows * hd, staged);
+    CheckCuda(cudaGetLastError(), "attention staged rows launch");
+  }
+  const int64_t topk = a.indexer ? a.indexer->shape.topk : 0;
   int64_t t = 0;
   for (int64_t c = 0; c < n_chunks; ++c) {
     DeviceAttentionState& state = *chunks[c].state;
     uint16_t* cache = state.cache.as<uint16_t>();
+    const bool whole_chunk = chunk_wide && chunks[c].rows > 1;
+    const int64_t t0 = t;
     for (int64_t i = 0; i < chunks[c].rows; ++i, ++t) {
       const int64_t pos = chunks[c].pos + i;
-      StoreRowKernel<<<Blocks(hd), kThreads, 0, Raw(stream)>>>(kv + t * hd, hd,
-                                                               cache + (pos % s.window) * hd);
-      CheckCuda(cudaGetLastError(), "attention KV row launch");
+      if (!whole_chunk) {
+        StoreRowKernel<<<Blocks(hd), kThreads, 0, Raw(stream)>>>(kv + t * hd, hd,
+                                                                 cache + (pos % s.window) * hd);
+        CheckCuda(cudaGetLastError(), "attention KV row launch");
+      }
       int64_t n_compressed = 0;
       const int32_t* selected = nullptr;
       if (a.indexer) {
         const DeviceIndexer& ix = *a.indexer;
-        n_compressed = IndexerSelectQueried(
-            *a.indexer, *state.indexer, index_projected + t * 2 * ix.compressor.shape.width(),
-            index_q + t * ix.shape.heads * ix.shape.head_dim, index_hw + t * ix.shape.heads, pos,
-            a.selected.as<int32_t>(), stream);
-        selected = a.selected.as<int32_t>();
+        // Chunk-wide, each row keeps its own selection for the lists below.
+        int32_t* into =
+            whole_chunk ? scratch.selected.as<int32_t>() + t * topk : a.selected.as<int32_t>();
+        n_compressed = IndexerSelectQueried(*a.indexer, *state.indexer,
+                                            index_projected + t * 2 * ix.compressor.shape.width(),
+                                            index_q + t * ix.shape.heads * ix.shape.head_dim,
+                                            index_hw + t * ix.shape.heads, pos, into, stream);
+        selected = into;
       }
       if (a.compressor) {
         CompressProjected(*a.compressor, *state.compressor,
@@ -275,6 +336,7 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
                           cache + s.window * hd, stream);
         if (!a.indexer) n_compressed = (pos + 1) / s.ratio;
       }
+      if (whole_chunk) continue;
       const int64_t n = s.window + n_compressed;
       ListKernel<<<Blocks(n), kThreads, 0, Raw(stream)>>>(a.list.as<int32_t>(), pos, s.window,
                                                           selected, n_compressed);
@@ -283,6 +345,40 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
                       a.attn_sink.as<float>(), scale, o + t * qw, stream,
                       a.split_attention ? a.attention_splits.as<float>() : nullptr);
     }
+    if (!whole_chunk) continue;
+    // Chunk-wide: every row's list, then the attention of the chunk's rows kAttentionRowsGroup
+    // at a time, then the ring takes the chunk's last rows.
+    const int64_t rows_c = chunks[c].rows, chunk_pos = chunks[c].pos;
+    const int64_t stride = scratch.list_stride;
+    if (s.window + CompressedInList(chunk_pos + rows_c - 1, s.ratio, topk) > stride) {
+      throw CudaError(
+          "AttentionRows: a list of " +
+          std::to_string(s.window + CompressedInList(chunk_pos + rows_c - 1, s.ratio, topk)) +
+          " entries, the scratch holds " + std::to_string(stride));
+    }
+    int32_t* lists = scratch.lists.as<int32_t>() + t0 * stride;
+    int32_t* list_n = scratch.list_n.as<int32_t>() + t0;
+    const dim3 list_grid(Blocks(stride), static_cast<unsigned>(rows_c));
+    ChunkListKernel<<<list_grid, kThreads, 0, Raw(stream)>>>(
+        lists, list_n, stride, positions + t0, s.window, s.ratio, topk, chunk_pos, t0,
+        a.indexer ? scratch.selected.as<int32_t>() + t0 * topk : nullptr);
+    CheckCuda(cudaGetLastError(), "attention chunk lists launch");
+    for (int64_t g0 = 0; g0 < rows_c; g0 += kAttentionRowsGroup) {
+      const int64_t g = std::min<int64_t>(kAttentionRowsGroup, rows_c - g0);
+      int splits = 1;
+      for (int64_t i = g0; i < g0 + g; ++i) {
+        const int64_t n = s.window + CompressedInList(chunk_pos + i, s.ratio, topk);
+        splits = std::max(splits, SparseAttentionRowSplits(n, s.heads));
+      }
+      SparseAttentionRows(q + (t0 + g0) * qw, g, s.heads, hd, cache, staged, lists + g0 * stride,
+                          stride, list_n + g0, splits, a.attn_sink.as<float>(), scale,
+                          o + (t0 + g0) * qw, stream,
+                          a.split_attention ? scratch.attention_splits.as<float>() : nullptr);
+    }
+    const int64_t copies = RingCopies(rows_c, s.window) * hd;
+    RingFromChunkKernel<<<Blocks(copies), kThreads, 0, Raw(stream)>>>(cache, staged, chunk_pos,
+                                                                      rows_c, s.window, t0, hd);
+    CheckCuda(cudaGetLastError(), "attention ring rows launch");
   }
   MarkPhase(stream, "attention.output");
   RopeRotateRows(o, rows, s.heads, hd, hd, s.rope_dims, a.freqs.as<float>(), positions, true,
@@ -290,8 +386,8 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
   // The grouped low-rank output over all rows: group g of every row at once.
   const int64_t group_in = qw / s.o_groups, z_n = s.o_groups * s.o_lora_rank;
   float* z = scratch.z.as<float>();
-  MatVecRowGroups(a.wo_a, s.o_groups, s.o_lora_rank, o, rows, qw, group_in, z, z_n,
-                  s.o_lora_rank, true, stream);
+  MatVecRowGroups(a.wo_a, s.o_groups, s.o_lora_rank, o, rows, qw, group_in, z, z_n, s.o_lora_rank,
+                  true, stream);
   ActQuant(z, rows, z_n, 128, ActQuantFormat::kFp8, stream);
   MatVec(a.wo_b, z, rows, z_n, out, s.dim, true, stream);
 }

@@ -86,6 +86,16 @@ struct DeviceAttentionState {
 void AttentionDecode(DeviceAttention& a, DeviceAttentionState& state, const float* x, int64_t pos,
                      float* out, CudaStream& stream);
 
+// Rows per SparseAttentionRows launch of the chunk-wide attention (its split scratch, DeviceRows::
+// attention_splits, holds this many rows: 34 MB for 64 heads of 512).
+constexpr int64_t kAttentionRowsGroup = 16;
+
+// Whether AttentionRows runs a chunk's attention chunk-wide (the default) or row by row
+// (DSAGENT_CUDA_ROW_ATTENTION=per-row, read once; SetChunkWideAttention overrides it for the
+// process: tests and benchmarks compare the two). The same bits either way.
+bool ChunkWideAttention();
+void SetChunkWideAttention(bool on);
+
 // A chunk of consecutive rows of one sequence for AttentionRows: `rows` tokens from position
 // `pos` (its state holds [0, pos)).
 struct AttentionChunk {
@@ -98,7 +108,11 @@ struct AttentionChunk {
 // norms, RoPE at each row's position from scratch.positions, the output) run on all rows at once,
 // each weight read once for them; the state steps (the KV ring row, the indexer's selection, the
 // compressor, the sparse attention) run per chunk in row order, each row exactly as
-// AttentionDecode runs it. Every row's output is AttentionDecode's bits for that token. Throws
+// AttentionDecode runs it — or, chunk-wide (ChunkWideAttention, for chunks of more than one row),
+// the indexer and compressor row by row, then every row's index list and the sparse attention of
+// all the chunk's rows at once over the ring as it stood before the chunk and the chunk's own KV
+// rows staged aside, then the ring takes the chunk's last rows (chunk_lists_math.h). Every row's
+// output is AttentionDecode's bits for that token. Throws
 // CudaError, before queuing anything, when a row needs more compressed entries than the cache
 // holds. Uses scratch's attention buffers (and the layer's own for the per-row steps).
 void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_chunks,

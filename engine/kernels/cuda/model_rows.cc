@@ -1,5 +1,7 @@
 #include "engine/kernels/cuda/model_rows.h"
 
+#include "engine/kernels/cuda/attention_ops.h"
+#include "engine/kernels/cuda/attention_step.h"
 #include "engine/kernels/cuda/matvec_tiled.h"
 #include "engine/kernels/cuda/phase_times.h"
 
@@ -18,6 +20,7 @@ struct RowsSizes {
   int64_t rank = 0, qw = 0, hd = 0, z = 0;
   int64_t experts = 0, k = 0, inter = 0;
   int64_t kv_projected = 0, index_projected = 0, index_rank = 0, index_qw = 0, index_heads = 0;
+  int64_t list = 0, topk = 0, heads = 0;  // the chunk-wide attention's lists
   bool offload = false;
 };
 
@@ -33,6 +36,10 @@ RowsSizes SizesOf(const DeviceModel& m) {
     s.qw = std::max(s.qw, a.heads * a.head_dim);
     s.hd = std::max(s.hd, a.head_dim);
     s.z = std::max(s.z, a.o_groups * a.o_lora_rank);
+    s.heads = std::max(s.heads, a.heads);
+    const int64_t topk = b.attn.indexer ? b.attn.indexer->shape.topk : 0;
+    s.topk = std::max(s.topk, topk);
+    s.list = std::max(s.list, a.window + (a.ratio == 0 ? 0 : topk > 0 ? topk : a.capacity));
     if (b.attn.compressor) {
       s.kv_projected = std::max(s.kv_projected, 2 * b.attn.compressor->shape.width());
     }
@@ -59,15 +66,22 @@ std::vector<int64_t> PerRow(const RowsSizes& s) {
           s.qw,       s.qw,       s.hd,       s.z,        s.experts,    s.k,
           s.k,        s.k * s.dim, s.k * s.inter, s.k * s.inter, s.k * s.inter, s.k * s.dim,
           s.inter,    s.inter,    s.dim,      s.hc,       s.dim,
-          s.kv_projected, s.index_projected, s.index_rank, s.index_qw, s.index_heads};
+          s.kv_projected, s.index_projected, s.index_rank, s.index_qw, s.index_heads,
+          (s.hd + 1) / 2, s.list, 1, s.topk};
+}
+
+// The chunk-wide attention's split scratch, in floats (a fixed number of rows).
+int64_t AttentionSplitFloats(const RowsSizes& s) {
+  return SparseAttentionRowsScratchFloats(kAttentionRowsGroup, s.heads, s.hd);
 }
 
 }  // namespace
 
 int64_t DeviceRowsBytes(const DeviceModel& m, int64_t max_rows) {
   int64_t total = 0;
-  for (const int64_t n : PerRow(SizesOf(m))) total += n * max_rows * 4;
-  return total;
+  const RowsSizes s = SizesOf(m);
+  for (const int64_t n : PerRow(s)) total += n * max_rows * 4;
+  return total + AttentionSplitFloats(s) * 4;
 }
 
 DeviceRows CreateDeviceRows(const DeviceModel& m, int64_t max_rows) {
@@ -83,13 +97,16 @@ DeviceRows CreateDeviceRows(const DeviceModel& m, int64_t max_rows) {
                              &r.g,        &r.u,         &r.h_quant,  &r.routed,   &r.shared_g,
                              &r.shared_u, &r.shared_out, &r.head_products, &r.head_y,
                              &r.kv_projected, &r.index_projected, &r.index_q_input, &r.index_q,
-                             &r.index_hw};
+                             &r.index_hw, &r.kv_staged, &r.lists, &r.list_n, &r.selected};
   if (per_row.size() != std::size(buffers)) {
     throw std::logic_error("CreateDeviceRows: one size per buffer");
   }
   for (size_t i = 0; i < per_row.size(); ++i) {
     *buffers[i] = DeviceBuffer(static_cast<size_t>(per_row[i] * max_rows) * 4);
   }
+  r.list_stride = s.list;
+  r.topk = s.topk;
+  r.attention_splits = DeviceBuffer(static_cast<size_t>(AttentionSplitFloats(s)) * 4);
   r.groups = ExpertGroups::Create(std::min<int64_t>(kMaxGroupedSlots, max_rows * std::max<int64_t>(s.k, 1)));
   if (s.offload) {
     r.staged = PinnedHostBuffer(

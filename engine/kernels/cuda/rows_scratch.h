@@ -26,6 +26,12 @@ struct DeviceRows {
   // (IndexerQueries): its input [rows, q rank], q [rows, heads * head_dim], head weights
   // [rows, heads]. Empty where no layer has them.
   DeviceBuffer kv_projected, index_projected, index_q_input, index_q, index_hw;
+  // The chunk-wide attention (attention_step.h AttentionRows, chunk_lists_math.h): the rows' KV
+  // as bf16 [rows, head_dim], their index lists [rows, list_stride] and lengths [rows], the
+  // indexer's selection of each row [rows, topk]; the split scratch of kAttentionRowsGroup rows.
+  DeviceBuffer kv_staged, lists, list_n, selected;
+  int64_t list_stride = 0, topk = 0;
+  DeviceBuffer attention_splits;
   // The MoE: gate logits [rows, experts], ids / weights [rows, k], the experts' inputs
   // [rows * k, dim], g / u [rows * k, inter], their FP8 copy [rows * k, inter], routed
   // [rows * k, dim], the shared expert's g / u [rows, inter] and output [rows, dim].

@@ -36,6 +36,7 @@
 #include "engine/kernels/cpu/quant_ops.h"
 #include "engine/kernels/cpu/router.h"
 #include "engine/kernels/cuda/attention_ops.h"
+#include "engine/kernels/cuda/chunk_lists_math.h"
 #include "engine/kernels/cuda/attention_step.h"
 #include "engine/kernels/cuda/block_step.h"
 #include "engine/kernels/cuda/compressor_ops.h"
@@ -200,6 +201,84 @@ TEST(CudaForwardOpsTest, SparseAttentionTokensMatchesTheCpuPerTokenLists) {
   SparseAttentionTokens(dq.as<float>(), tokens, heads, hd, dkv.as<uint16_t>(), dindex.as<int32_t>(),
                         dbegin.as<int64_t>(), dsink.as<float>(), scale, dout.as<float>(), stream);
   ExpectContract(ToHost(dout, q.size(), stream), cpu, "sparse_attention tokens", true);
+}
+
+// A chunk's rows at once (SparseAttentionRows, chunk_lists_math.h) = SparseAttention on each
+// row's list alone, bit for bit, split and unsplit: lists that read cache rows, staged rows
+// (kStagedRow + s) and masked entries, of lengths from 1 (one split) to 700 (eleven), in a grid
+// sized by the longest.
+TEST(CudaForwardOpsTest, SparseAttentionRowsGivesEachRowsOwnListsBits) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(213);
+  const int64_t heads = 64, hd = 512, cache_rows = 400, staged_rows = 300;
+  const std::vector<int64_t> lengths = {700, 1, 64, 65, 200, 129, 640};
+  const int64_t rows = static_cast<int64_t>(lengths.size()), stride = 720;
+  const std::vector<uint16_t> kv =
+      ToBf16Bits(RandomBf16(static_cast<size_t>(cache_rows * hd), rng, 1.0f));
+  const std::vector<uint16_t> staged =
+      ToBf16Bits(RandomBf16(static_cast<size_t>(staged_rows * hd), rng, 1.0f));
+  // The reference reads one buffer: the cache rows, then the staged ones.
+  std::vector<uint16_t> both = kv;
+  both.insert(both.end(), staged.begin(), staged.end());
+  std::vector<int32_t> lists(static_cast<size_t>(rows * stride), -7), n(static_cast<size_t>(rows));
+  std::vector<std::vector<int32_t>> alone(static_cast<size_t>(rows));
+  std::uniform_int_distribution<int32_t> pick_cache(0, cache_rows - 1), pick_staged(0, staged_rows - 1);
+  for (int64_t t = 0; t < rows; ++t) {
+    const int64_t len = lengths[static_cast<size_t>(t)];
+    n[static_cast<size_t>(t)] = static_cast<int32_t>(len);
+    for (int64_t j = 0; j < len; ++j) {
+      int32_t e, ref;
+      if (j % 7 == 3) {
+        e = ref = -1;
+      } else if (j % 3 == 0) {
+        const int32_t r = pick_staged(rng);
+        e = kStagedRow + r;
+        ref = static_cast<int32_t>(cache_rows) + r;
+      } else {
+        e = ref = pick_cache(rng);
+      }
+      lists[static_cast<size_t>(t * stride + j)] = e;
+      alone[static_cast<size_t>(t)].push_back(ref);
+    }
+  }
+  const std::vector<float> q = RandomBf16(static_cast<size_t>(rows * heads * hd), rng, 2.0f);
+  const std::vector<float> sink = RandomBf16(static_cast<size_t>(heads), rng, 2.0f);
+  const float scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
+  const DeviceBuffer dkv = ToDevice(kv, stream), dstaged = ToDevice(staged, stream),
+                     dboth = ToDevice(both, stream), dq = ToDevice(q, stream),
+                     dsink = ToDevice(sink, stream), dlists = ToDevice(lists, stream),
+                     dn = ToDevice(n, stream);
+  DeviceBuffer split_scratch(static_cast<size_t>(SparseAttentionScratchFloats(heads, hd)) * 4);
+  DeviceBuffer rows_scratch(static_cast<size_t>(SparseAttentionRowsScratchFloats(rows, heads, hd)) *
+                            4);
+  int max_splits = 1;
+  for (const int64_t len : lengths) max_splits = std::max(max_splits, SparseAttentionRowSplits(len, heads));
+  EXPECT_GT(max_splits, 8);
+  EXPECT_EQ(SparseAttentionRowSplits(1, heads), 1);
+  for (const bool split : {false, true}) {
+    DeviceBuffer dout(q.size() * sizeof(float)), done(static_cast<size_t>(heads * hd) * 4);
+    SparseAttentionRows(dq.as<float>(), rows, heads, hd, dkv.as<uint16_t>(),
+                        dstaged.as<uint16_t>(), dlists.as<int32_t>(), stride, dn.as<int32_t>(),
+                        max_splits, dsink.as<float>(), scale, dout.as<float>(), stream,
+                        split ? rows_scratch.as<float>() : nullptr);
+    const std::vector<float> got = ToHost(dout, q.size(), stream);
+    for (int64_t t = 0; t < rows; ++t) {
+      const std::vector<int32_t>& list = alone[static_cast<size_t>(t)];
+      const DeviceBuffer dlist = ToDevice(list, stream);
+      SparseAttention(dq.as<float>() + t * heads * hd, heads, hd, dboth.as<uint16_t>(),
+                      dlist.as<int32_t>(), static_cast<int64_t>(list.size()), dsink.as<float>(),
+                      scale, done.as<float>(), stream,
+                      split ? split_scratch.as<float>() : nullptr);
+      const std::vector<float> want = ToHost(done, static_cast<size_t>(heads * hd), stream);
+      for (size_t i = 0; i < want.size(); ++i) {
+        ASSERT_EQ(test_support::Bits(got[static_cast<size_t>(t * heads * hd) + i]),
+                  test_support::Bits(want[i]))
+            << (split ? "split" : "unsplit") << ", row " << t << " (" << list.size()
+            << " entries), value " << i;
+      }
+    }
+  }
 }
 
 TEST(CudaForwardOpsTest, IndexerScoresAndTopKMatchTheCpuSelection) {

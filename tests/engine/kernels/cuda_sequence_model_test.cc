@@ -21,6 +21,7 @@
 #include "engine/forward/model.h"
 #include "engine/generate/cpu_sequence_model.h"
 #include "engine/generate/generator.h"
+#include "engine/kernels/cuda/attention_step.h"
 #include "engine/kernels/cuda/device_sequence_model.h"
 #include "engine/model/placement_plan.h"
 #include "engine/model/tensor_inventory.h"
@@ -259,7 +260,22 @@ void ExpectRowsPathsGiveTheDecodeBits(DeviceSequenceModel& m, const std::vector<
   }
 }
 
+// Sets ChunkWideAttention for a scope (attention_step.h), restoring it after.
+struct ChunkWideAttentionAs {
+  explicit ChunkWideAttentionAs(bool on) : was(ChunkWideAttention()) { SetChunkWideAttention(on); }
+  ~ChunkWideAttentionAs() { SetChunkWideAttention(was); }
+  bool was;
+};
+
 TEST_F(DeviceSequenceModelGpuTest, ChunkedPrefillAndBatchedStepsGiveTheDecodeStepsBits) {
+  const ChunkWideAttentionAs chunk_wide(true);  // the default
+  ExpectRowsPathsGiveTheDecodeBits(*device_, golden_, 8);
+}
+
+// The same with each row's attention run on its own (ChunkWideAttention off,
+// DSAGENT_CUDA_ROW_ATTENTION=per-row): the path the chunk-wide attention replaced.
+TEST_F(DeviceSequenceModelGpuTest, PerRowAttentionGivesTheDecodeStepsBitsToo) {
+  const ChunkWideAttentionAs per_row(false);
   ExpectRowsPathsGiveTheDecodeBits(*device_, golden_, 8);
 }
 
