@@ -321,14 +321,17 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
       const int32_t* selected = nullptr;
       if (a.indexer) {
         const DeviceIndexer& ix = *a.indexer;
-        // Chunk-wide, each row keeps its own selection for the lists below.
-        int32_t* into =
-            whole_chunk ? scratch.selected.as<int32_t>() + t * topk : a.selected.as<int32_t>();
-        n_compressed = IndexerSelectQueried(*a.indexer, *state.indexer,
-                                            index_projected + t * 2 * ix.compressor.shape.width(),
-                                            index_q + t * ix.shape.heads * ix.shape.head_dim,
-                                            index_hw + t * ix.shape.heads, pos, into, stream);
-        selected = into;
+        const float* key_projected = index_projected + t * 2 * ix.compressor.shape.width();
+        if (whole_chunk) {
+          // Chunk-wide: the keys row by row here, every row's selection after the loop.
+          IndexerAppendKey(*a.indexer, *state.indexer, key_projected, pos, stream);
+        } else {
+          n_compressed = IndexerSelectQueried(*a.indexer, *state.indexer, key_projected,
+                                              index_q + t * ix.shape.heads * ix.shape.head_dim,
+                                              index_hw + t * ix.shape.heads, pos,
+                                              a.selected.as<int32_t>(), stream);
+          selected = a.selected.as<int32_t>();
+        }
       }
       if (a.compressor) {
         CompressProjected(*a.compressor, *state.compressor,
@@ -346,9 +349,17 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
                       a.split_attention ? a.attention_splits.as<float>() : nullptr);
     }
     if (!whole_chunk) continue;
-    // Chunk-wide: every row's list, then the attention of the chunk's rows kAttentionRowsGroup
-    // at a time, then the ring takes the chunk's last rows.
+    // Chunk-wide: every row's selection (its keys all appended now) and list, then the
+    // attention of the chunk's rows kAttentionRowsGroup at a time, then the ring takes the
+    // chunk's last rows.
     const int64_t rows_c = chunks[c].rows, chunk_pos = chunks[c].pos;
+    if (a.indexer) {
+      const DeviceIndexer& ix = *a.indexer;
+      IndexerSelectRows(
+          *a.indexer, *state.indexer, index_q + t0 * ix.shape.heads * ix.shape.head_dim,
+          index_hw + t0 * ix.shape.heads, chunk_pos, rows_c,
+          scratch.selected.as<int32_t>() + t0 * topk, scratch.index_scores.as<float>(), stream);
+    }
     const int64_t stride = scratch.list_stride;
     if (s.window + CompressedInList(chunk_pos + rows_c - 1, s.ratio, topk) > stride) {
       throw CudaError(

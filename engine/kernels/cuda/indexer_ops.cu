@@ -4,6 +4,7 @@
 // yet run on a GPU); one block per top-k row.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 
@@ -28,8 +29,27 @@ cudaStream_t Raw(CudaStream& s) { return static_cast<cudaStream_t>(s.handle()); 
 // q and the head weights in shared memory; each warp scores whole entries: per head, the lanes'
 // double partial dots combined by shuffles (exact products, so the order does not matter), then
 // lane 0 adds the head's term in head order (the CPU's order).
+// Rows mode (RowsOf: grid y over rows at consecutive positions from pos0 of a layer with this
+// ratio): row t's q, head weights and scores at t times their strides, over its (pos0 + t + 1) /
+// ratio visible keys.
+struct ScoreRows {
+  int64_t pos0 = 0, ratio = 0;  // ratio 0: one row, n keys
+  int64_t q_stride = 0, hw_stride = 0, score_stride = 0;
+};
+__device__ __forceinline__ void RowsOf(const ScoreRows& r, const float*& q,
+                                       const float*& head_weights, float*& score, int64_t& n) {
+  if (r.ratio <= 0) return;
+  const int64_t t = blockIdx.y;
+  n = (r.pos0 + t + 1) / r.ratio;
+  q += t * r.q_stride;
+  head_weights += t * r.hw_stride;
+  score += t * r.score_stride;
+}
+
 __global__ void IndexerScoresKernel(const float* q, const float* head_weights, int64_t heads,
-                                    int64_t hd, const uint16_t* keys, int64_t n, float* score) {
+                                    int64_t hd, const uint16_t* keys, int64_t n, float* score,
+                                    ScoreRows rows) {
+  RowsOf(rows, q, head_weights, score, n);
   extern __shared__ __align__(16) unsigned char smem[];
   float* qs = reinterpret_cast<float*>(smem);  // [heads * hd]
   float* ws = qs + heads * hd;                 // [heads]
@@ -62,12 +82,13 @@ __global__ void IndexerScoresKernel(const float* q, const float* head_weights, i
 // shared memory and one thread per entry adds them in head order (the CPU's order).
 constexpr int kTileEntries = 64, kTileThreads = 256, kTileMaxHeads = 64, kTileMaxDim = 128;
 __global__ void IndexerScoresTiledKernel(const float* q, const float* head_weights, int64_t heads,
-                                         int64_t hd, const uint16_t* keys, int64_t n,
-                                         float* score) {
+                                         int64_t hd, const uint16_t* keys, int64_t n, float* score,
+                                         ScoreRows rows) {
+  RowsOf(rows, q, head_weights, score, n);
   extern __shared__ __align__(16) unsigned char smem[];
-  const int64_t pitch = hd + 1;  // odd: rows start in different banks
-  double* qd = reinterpret_cast<double*>(smem);      // [heads][pitch]
-  double* kd = qd + heads * pitch;                    // [kTileEntries][pitch]
+  const int64_t pitch = hd + 1;                  // odd: rows start in different banks
+  double* qd = reinterpret_cast<double*>(smem);  // [heads][pitch]
+  double* kd = qd + heads * pitch;               // [kTileEntries][pitch]
   float* terms = reinterpret_cast<float*>(kd + kTileEntries * pitch);  // [kTileEntries][heads]
   const int tid = static_cast<int>(threadIdx.x);
   const int th = tid % 16, te = tid / 16;
@@ -77,8 +98,8 @@ __global__ void IndexerScoresTiledKernel(const float* q, const float* head_weigh
     __syncthreads();  // qd (first tile); kd and terms are free again (later tiles)
     for (int64_t i = tid; i < kTileEntries * hd; i += kTileThreads) {
       const int64_t e = i / hd, d = i % hd;
-      kd[e * pitch + d] = e0 + e < n ? static_cast<double>(Bf16ToFloat(keys[(e0 + e) * hd + d]))
-                                     : 0.0;
+      kd[e * pitch + d] =
+          e0 + e < n ? static_cast<double>(Bf16ToFloat(keys[(e0 + e) * hd + d])) : 0.0;
     }
     __syncthreads();
     double acc[4][4] = {};
@@ -111,6 +132,15 @@ __global__ void IndexerScoresTiledKernel(const float* q, const float* head_weigh
       score[e0 + tid] = IndexerScore(sum);
     }
   }
+}
+
+// Rows mode's padding: row t's scores [(pos0 + t + 1) / ratio, pad_to) set to -inf.
+__global__ void PadScoresKernel(float* score, int64_t score_stride, int64_t pos0, int64_t ratio,
+                                int64_t pad_to) {
+  const int64_t t = blockIdx.y;
+  const int64_t e =
+      (pos0 + t + 1) / ratio + static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (e < pad_to) score[t * score_stride + e] = NegInfF();
 }
 
 // Bitonic sort of sel[0, padded) (a power of two) descending in shared memory by the CTA, then
@@ -273,8 +303,13 @@ __global__ void WideTopKSortKernel(const uint64_t* gathered, int64_t k, int64_t 
 
 }  // namespace
 
-void IndexerScores(const float* q, const float* head_weights, int64_t heads, int64_t hd,
-                   const uint16_t* keys, int64_t n, float* score, CudaStream& stream) {
+namespace {
+
+// IndexerScores over `count` rows (grid y; rows mode when r.ratio > 0), n the longest row's keys.
+void LaunchScores(const float* q, const float* head_weights, int64_t heads, int64_t hd,
+                  const uint16_t* keys, int64_t n, float* score, int64_t count, const ScoreRows& r,
+                  CudaStream& stream) {
+  if (count > 65535) throw CudaError("IndexerScores: " + std::to_string(count) + " rows");
   if (heads > 0 && heads <= kTileMaxHeads && heads % 16 == 0 && hd > 0 && hd <= kTileMaxDim) {
     if (n <= 0) return;
     const size_t shared = static_cast<size_t>((heads + kTileEntries) * (hd + 1)) * sizeof(double) +
@@ -285,8 +320,9 @@ void IndexerScores(const float* q, const float* head_weights, int64_t heads, int
     const int64_t sms = CurrentDeviceSmCount();
     const int64_t tiles = (n + kTileEntries - 1) / kTileEntries;
     const int64_t blocks = tiles < 2 * sms ? tiles : 2 * sms;
-    IndexerScoresTiledKernel<<<static_cast<unsigned>(blocks), kTileThreads, shared, Raw(stream)>>>(
-        q, head_weights, heads, hd, keys, n, score);
+    const dim3 grid(static_cast<unsigned>(blocks), static_cast<unsigned>(count));
+    IndexerScoresTiledKernel<<<grid, kTileThreads, shared, Raw(stream)>>>(q, head_weights, heads,
+                                                                          hd, keys, n, score, r);
     CheckCuda(cudaGetLastError(), "IndexerScores launch");
     return;
   }
@@ -299,9 +335,43 @@ void IndexerScores(const float* q, const float* head_weights, int64_t heads, int
   const int64_t warps = kScoreThreads / 32;
   const int64_t blocks =
       (n + warps - 1) / warps < kMaxScoreBlocks ? (n + warps - 1) / warps : kMaxScoreBlocks;
-  IndexerScoresKernel<<<static_cast<unsigned>(blocks), kScoreThreads, static_cast<size_t>(shared),
-                        Raw(stream)>>>(q, head_weights, heads, hd, keys, n, score);
+  const dim3 grid(static_cast<unsigned>(blocks), static_cast<unsigned>(count));
+  IndexerScoresKernel<<<grid, kScoreThreads, static_cast<size_t>(shared), Raw(stream)>>>(
+      q, head_weights, heads, hd, keys, n, score, r);
   CheckCuda(cudaGetLastError(), "IndexerScores launch");
+}
+
+}  // namespace
+
+void IndexerScores(const float* q, const float* head_weights, int64_t heads, int64_t hd,
+                   const uint16_t* keys, int64_t n, float* score, CudaStream& stream) {
+  LaunchScores(q, head_weights, heads, hd, keys, n, score, 1, ScoreRows{}, stream);
+}
+
+void IndexerScoresRows(const float* q, const float* head_weights, int64_t heads, int64_t hd,
+                       const uint16_t* keys, int64_t pos0, int64_t rows, int64_t ratio,
+                       float* score, int64_t score_stride, int64_t pad_to, CudaStream& stream) {
+  if (rows <= 0) return;
+  if (ratio <= 0) throw CudaError("IndexerScoresRows: ratio " + std::to_string(ratio));
+  const int64_t longest = (pos0 + rows) / ratio;
+  if (longest > score_stride || pad_to > score_stride) {
+    throw CudaError("IndexerScoresRows: rows of " + std::to_string(score_stride) + " scores, " +
+                    std::to_string(std::max(longest, pad_to)) + " needed");
+  }
+  ScoreRows r;
+  r.pos0 = pos0;
+  r.ratio = ratio;
+  r.q_stride = heads * hd;
+  r.hw_stride = heads;
+  r.score_stride = score_stride;
+  LaunchScores(q, head_weights, heads, hd, keys, longest, score, rows, r, stream);
+  const int64_t shortest = (pos0 + 1) / ratio;
+  if (pad_to > shortest) {
+    const dim3 grid(static_cast<unsigned>((pad_to - shortest + 255) / 256),
+                    static_cast<unsigned>(rows));
+    PadScoresKernel<<<grid, 256, 0, Raw(stream)>>>(score, score_stride, pos0, ratio, pad_to);
+    CheckCuda(cudaGetLastError(), "IndexerScoresRows padding launch");
+  }
 }
 
 namespace {
@@ -317,8 +387,8 @@ int64_t TopKScratchBytes(int64_t k) {
   return static_cast<int64_t>(sizeof(WideTopKState)) + 256 * 4 + SortLength(k) * 8 + 16;
 }
 
-void TopK(const float* score, int64_t rows, int64_t n, int64_t k, int32_t* out,
-          CudaStream& stream, void* scratch, int64_t scratch_bytes) {
+void TopK(const float* score, int64_t rows, int64_t n, int64_t k, int32_t* out, CudaStream& stream,
+          void* scratch, int64_t scratch_bytes) {
   if (k > kMaxTopK) {
     throw CudaError("TopK: k " + std::to_string(k) + " is above the kernel's " +
                     std::to_string(kMaxTopK));
@@ -343,8 +413,8 @@ void TopK(const float* score, int64_t rows, int64_t n, int64_t k, int32_t* out,
   auto* base = static_cast<unsigned char*>(scratch);
   auto* state = reinterpret_cast<WideTopKState*>(base);
   auto* histogram = reinterpret_cast<uint32_t*>(base + sizeof(WideTopKState));
-  auto* sel = reinterpret_cast<uint64_t*>(
-      (reinterpret_cast<uintptr_t>(histogram + 256) + 15) & ~uintptr_t{15});
+  auto* sel = reinterpret_cast<uint64_t*>((reinterpret_cast<uintptr_t>(histogram + 256) + 15) &
+                                          ~uintptr_t{15});
   const int64_t per_cta = 256 * 16;  // 16 scores a thread
   const int64_t want = (n + per_cta - 1) / per_cta, cap = 2 * int64_t{CurrentDeviceSmCount()};
   const unsigned ctas = static_cast<unsigned>(want < cap ? want : cap);

@@ -20,6 +20,15 @@ namespace dsagent::engine::kernels::cuda {
 void IndexerScores(const float* q, const float* head_weights, int64_t heads, int64_t hd,
                    const uint16_t* keys, int64_t n, float* score, CudaStream& stream);
 
+// IndexerScores for `rows` tokens at consecutive positions pos0, pos0 + 1, ... of a layer with
+// this compress ratio, each against the keys it sees: row t's q [heads, hd] at q + t * heads * hd,
+// its head weights at head_weights + t * heads, its scores score[t * score_stride + e] for e <
+// (pos0 + t + 1) / ratio — each the bits IndexerScores gives that token alone — and -inf for e up
+// to pad_to (so that TopK over pad_to scores per row picks each row's own top first).
+void IndexerScoresRows(const float* q, const float* head_weights, int64_t heads, int64_t hd,
+                       const uint16_t* keys, int64_t pos0, int64_t rows, int64_t ratio,
+                       float* score, int64_t score_stride, int64_t pad_to, CudaStream& stream);
+
 // For each of `rows` rows of n scores (score [rows, n]): out [rows, min(k, n)] the indices of the
 // largest scores, descending, ties to the lower index. k <= 4096. (An 8-bit radix selection of
 // the k-th largest (score, index) key, then a bitonic sort of the k selected: the order is the

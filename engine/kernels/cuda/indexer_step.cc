@@ -1,5 +1,6 @@
 #include "engine/kernels/cuda/indexer_step.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -130,12 +131,41 @@ void IndexerQueries(DeviceIndexer& ix, const float* x, int64_t x_stride, const f
   Queries(ix, x, x_stride, qr, rows, positions, 0, q_input, q, hw, stream);
 }
 
+void IndexerAppendKey(DeviceIndexer& ix, DeviceIndexerState& state, const float* key_projected,
+                      int64_t pos, CudaStream& stream) {
+  VisibleKeys(ix.shape, pos);
+  CompressProjected(ix.compressor, state.compressor, key_projected, pos, state.keys.as<uint16_t>(),
+                    stream);
+}
+
+int64_t IndexerRowsScratchFloats(const IndexerShape& shape) {
+  return kIndexerRowsGroup * std::max(shape.capacity, shape.topk);
+}
+
+void IndexerSelectRows(DeviceIndexer& ix, DeviceIndexerState& state, const float* q,
+                       const float* hw, int64_t pos0, int64_t rows, int32_t* selected,
+                       float* scores, CudaStream& stream) {
+  const IndexerShape& s = ix.shape;
+  if (rows <= 0) return;
+  VisibleKeys(s, pos0 + rows - 1);
+  for (int64_t g0 = 0; g0 < rows; g0 += kIndexerRowsGroup) {
+    const int64_t g = std::min(kIndexerRowsGroup, rows - g0);
+    // Each row's scores padded to at least topk (-inf past its keys): TopK then keeps topk per
+    // row, each row's own selection first. The group's rows pad_to apart.
+    const int64_t pad_to = std::max(s.topk, (pos0 + g0 + g) / s.ratio);
+    IndexerScoresRows(q + g0 * s.heads * s.head_dim, hw + g0 * s.heads, s.heads, s.head_dim,
+                      state.keys.as<uint16_t>(), pos0 + g0, g, s.ratio, scores, pad_to, pad_to,
+                      stream);
+    TopK(scores, g, pad_to, s.topk, selected + g0 * s.topk, stream);
+  }
+}
+
 int64_t IndexerSelectQueried(DeviceIndexer& ix, DeviceIndexerState& state,
                              const float* key_projected, const float* q, const float* hw,
                              int64_t pos, int32_t* selected, CudaStream& stream) {
   const int64_t visible = VisibleKeys(ix.shape, pos);
-  CompressProjected(ix.compressor, state.compressor, key_projected, pos,
-                    state.keys.as<uint16_t>(), stream);
+  CompressProjected(ix.compressor, state.compressor, key_projected, pos, state.keys.as<uint16_t>(),
+                    stream);
   return SelectByScores(ix, state, q, hw, visible, selected, stream);
 }
 

@@ -76,4 +76,20 @@ int64_t IndexerSelectQueried(DeviceIndexer& ix, DeviceIndexerState& state,
                              const float* key_projected, const float* q, const float* hw,
                              int64_t pos, int32_t* selected, CudaStream& stream);
 
+// IndexerSelectQueried for a chunk's rows together (attention_step.h's chunk-wide attention), in
+// two steps: each row in order appends its key (IndexerAppendKey: the keys' compressor step),
+// then IndexerSelectRows selects for `rows` rows at positions pos0, pos0 + 1, ... (q [rows,
+// heads * head_dim], hw [rows, heads]; every key they see appended): selected [rows, topk], row
+// t's first min(topk, (pos0 + t + 1) / ratio) entries its selection, the bits
+// IndexerSelectQueried gives it. kIndexerRowsGroup rows at a time: the scores of each group
+// (IndexerScoresRows) in `scores` (IndexerRowsScratchFloats floats), then their top-k (TopK, one
+// CTA a row). Throws CudaError past the keys' capacity.
+constexpr int64_t kIndexerRowsGroup = 16;
+void IndexerAppendKey(DeviceIndexer& ix, DeviceIndexerState& state, const float* key_projected,
+                      int64_t pos, CudaStream& stream);
+void IndexerSelectRows(DeviceIndexer& ix, DeviceIndexerState& state, const float* q,
+                       const float* hw, int64_t pos0, int64_t rows, int32_t* selected,
+                       float* scores, CudaStream& stream);
+int64_t IndexerRowsScratchFloats(const IndexerShape& shape);
+
 }  // namespace dsagent::engine::kernels::cuda

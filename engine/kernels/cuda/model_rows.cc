@@ -21,6 +21,7 @@ struct RowsSizes {
   int64_t experts = 0, k = 0, inter = 0;
   int64_t kv_projected = 0, index_projected = 0, index_rank = 0, index_qw = 0, index_heads = 0;
   int64_t list = 0, topk = 0, heads = 0;  // the chunk-wide attention's lists
+  int64_t index_scores = 0;               // and its indexer's scores (fixed, not per row)
   bool offload = false;
 };
 
@@ -49,6 +50,7 @@ RowsSizes SizesOf(const DeviceModel& m) {
       s.index_rank = std::max(s.index_rank, ix.wq_b.cols);
       s.index_qw = std::max(s.index_qw, ix.shape.heads * ix.shape.head_dim);
       s.index_heads = std::max(s.index_heads, ix.shape.heads);
+      s.index_scores = std::max(s.index_scores, IndexerRowsScratchFloats(ix.shape));
     }
     const MoeShape& f = b.ffn.shape;
     s.experts = std::max(s.experts, f.route.experts);
@@ -81,7 +83,7 @@ int64_t DeviceRowsBytes(const DeviceModel& m, int64_t max_rows) {
   int64_t total = 0;
   const RowsSizes s = SizesOf(m);
   for (const int64_t n : PerRow(s)) total += n * max_rows * 4;
-  return total + AttentionSplitFloats(s) * 4;
+  return total + (AttentionSplitFloats(s) + s.index_scores) * 4;
 }
 
 DeviceRows CreateDeviceRows(const DeviceModel& m, int64_t max_rows) {
@@ -107,6 +109,7 @@ DeviceRows CreateDeviceRows(const DeviceModel& m, int64_t max_rows) {
   r.list_stride = s.list;
   r.topk = s.topk;
   r.attention_splits = DeviceBuffer(static_cast<size_t>(AttentionSplitFloats(s)) * 4);
+  r.index_scores = DeviceBuffer(static_cast<size_t>(s.index_scores) * 4);
   r.groups = ExpertGroups::Create(std::min<int64_t>(kMaxGroupedSlots, max_rows * std::max<int64_t>(s.k, 1)));
   if (s.offload) {
     r.staged = PinnedHostBuffer(

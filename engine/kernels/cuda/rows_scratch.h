@@ -28,10 +28,11 @@ struct DeviceRows {
   DeviceBuffer kv_projected, index_projected, index_q_input, index_q, index_hw;
   // The chunk-wide attention (attention_step.h AttentionRows, chunk_lists_math.h): the rows' KV
   // as bf16 [rows, head_dim], their index lists [rows, list_stride] and lengths [rows], the
-  // indexer's selection of each row [rows, topk]; the split scratch of kAttentionRowsGroup rows.
+  // indexer's selection of each row [rows, topk]; the split scratch of kAttentionRowsGroup rows
+  // and the indexer's scores of kIndexerRowsGroup rows (IndexerRowsScratchFloats).
   DeviceBuffer kv_staged, lists, list_n, selected;
   int64_t list_stride = 0, topk = 0;
-  DeviceBuffer attention_splits;
+  DeviceBuffer attention_splits, index_scores;
   // The MoE: gate logits [rows, experts], ids / weights [rows, k], the experts' inputs
   // [rows * k, dim], g / u [rows * k, inter], their FP8 copy [rows * k, inter], routed
   // [rows * k, dim], the shared expert's g / u [rows, inter] and output [rows, dim].

@@ -36,9 +36,9 @@
 #include "engine/kernels/cpu/quant_ops.h"
 #include "engine/kernels/cpu/router.h"
 #include "engine/kernels/cuda/attention_ops.h"
-#include "engine/kernels/cuda/chunk_lists_math.h"
 #include "engine/kernels/cuda/attention_step.h"
 #include "engine/kernels/cuda/block_step.h"
+#include "engine/kernels/cuda/chunk_lists_math.h"
 #include "engine/kernels/cuda/compressor_ops.h"
 #include "engine/kernels/cuda/device_model_upload.h"
 #include "engine/kernels/cuda/indexer_ops.h"
@@ -223,7 +223,8 @@ TEST(CudaForwardOpsTest, SparseAttentionRowsGivesEachRowsOwnListsBits) {
   both.insert(both.end(), staged.begin(), staged.end());
   std::vector<int32_t> lists(static_cast<size_t>(rows * stride), -7), n(static_cast<size_t>(rows));
   std::vector<std::vector<int32_t>> alone(static_cast<size_t>(rows));
-  std::uniform_int_distribution<int32_t> pick_cache(0, cache_rows - 1), pick_staged(0, staged_rows - 1);
+  std::uniform_int_distribution<int32_t> pick_cache(0, cache_rows - 1),
+      pick_staged(0, staged_rows - 1);
   for (int64_t t = 0; t < rows; ++t) {
     const int64_t len = lengths[static_cast<size_t>(t)];
     n[static_cast<size_t>(t)] = static_cast<int32_t>(len);
@@ -253,14 +254,15 @@ TEST(CudaForwardOpsTest, SparseAttentionRowsGivesEachRowsOwnListsBits) {
   DeviceBuffer rows_scratch(static_cast<size_t>(SparseAttentionRowsScratchFloats(rows, heads, hd)) *
                             4);
   int max_splits = 1;
-  for (const int64_t len : lengths) max_splits = std::max(max_splits, SparseAttentionRowSplits(len, heads));
+  for (const int64_t len : lengths)
+    max_splits = std::max(max_splits, SparseAttentionRowSplits(len, heads));
   EXPECT_GT(max_splits, 8);
   EXPECT_EQ(SparseAttentionRowSplits(1, heads), 1);
   for (const bool split : {false, true}) {
     DeviceBuffer dout(q.size() * sizeof(float)), done(static_cast<size_t>(heads * hd) * 4);
-    SparseAttentionRows(dq.as<float>(), rows, heads, hd, dkv.as<uint16_t>(),
-                        dstaged.as<uint16_t>(), dlists.as<int32_t>(), stride, dn.as<int32_t>(),
-                        max_splits, dsink.as<float>(), scale, dout.as<float>(), stream,
+    SparseAttentionRows(dq.as<float>(), rows, heads, hd, dkv.as<uint16_t>(), dstaged.as<uint16_t>(),
+                        dlists.as<int32_t>(), stride, dn.as<int32_t>(), max_splits,
+                        dsink.as<float>(), scale, dout.as<float>(), stream,
                         split ? rows_scratch.as<float>() : nullptr);
     const std::vector<float> got = ToHost(dout, q.size(), stream);
     for (int64_t t = 0; t < rows; ++t) {
@@ -268,14 +270,74 @@ TEST(CudaForwardOpsTest, SparseAttentionRowsGivesEachRowsOwnListsBits) {
       const DeviceBuffer dlist = ToDevice(list, stream);
       SparseAttention(dq.as<float>() + t * heads * hd, heads, hd, dboth.as<uint16_t>(),
                       dlist.as<int32_t>(), static_cast<int64_t>(list.size()), dsink.as<float>(),
-                      scale, done.as<float>(), stream,
-                      split ? split_scratch.as<float>() : nullptr);
+                      scale, done.as<float>(), stream, split ? split_scratch.as<float>() : nullptr);
       const std::vector<float> want = ToHost(done, static_cast<size_t>(heads * hd), stream);
       for (size_t i = 0; i < want.size(); ++i) {
         ASSERT_EQ(test_support::Bits(got[static_cast<size_t>(t * heads * hd) + i]),
                   test_support::Bits(want[i]))
             << (split ? "split" : "unsplit") << ", row " << t << " (" << list.size()
             << " entries), value " << i;
+      }
+    }
+  }
+}
+
+// A chunk's rows scored together (IndexerScoresRows: rows at consecutive positions, each over the
+// keys it sees, padded with -inf) = IndexerScores row by row, bit for bit, for both kernels (V4's
+// 64 heads of 128, and 24 of 96); and TopK over the padded rows gives each row the selection TopK
+// gives its own scores (the first min(k, keys) entries).
+TEST(CudaForwardOpsTest, IndexerScoresRowsAndTopKGiveEachRowsOwnSelection) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(215);
+  struct Case {
+    int64_t heads, hd, pos0, rows, ratio, k;
+  };
+  for (const Case c :
+       {Case{64, 128, 0, 20, 4, 16}, Case{64, 128, 1500, 16, 4, 512}, Case{24, 96, 37, 9, 4, 8}}) {
+    const int64_t keys_n = (c.pos0 + c.rows) / c.ratio;
+    const int64_t pad_to = std::max(c.k, keys_n);
+    const std::vector<uint16_t> keys =
+        ToBf16Bits(RandomBf16(static_cast<size_t>(std::max<int64_t>(keys_n, 1) * c.hd), rng, 1.0f));
+    const std::vector<float> q =
+        RandomBf16(static_cast<size_t>(c.rows * c.heads * c.hd), rng, 1.0f);
+    const std::vector<float> hw = RandomBf16(static_cast<size_t>(c.rows * c.heads), rng, 1.0f);
+    const DeviceBuffer dkeys = ToDevice(keys, stream), dq = ToDevice(q, stream),
+                       dhw = ToDevice(hw, stream);
+    DeviceBuffer drows(static_cast<size_t>(c.rows * pad_to) * 4),
+        done(static_cast<size_t>(pad_to) * 4);
+    IndexerScoresRows(dq.as<float>(), dhw.as<float>(), c.heads, c.hd, dkeys.as<uint16_t>(), c.pos0,
+                      c.rows, c.ratio, drows.as<float>(), pad_to, pad_to, stream);
+    DeviceBuffer dsel(static_cast<size_t>(c.rows * c.k) * 4),
+        done_sel(static_cast<size_t>(c.k) * 4);
+    TopK(drows.as<float>(), c.rows, pad_to, c.k, dsel.as<int32_t>(), stream);
+    const std::vector<float> rows_scores =
+        ToHost(drows, static_cast<size_t>(c.rows * pad_to), stream);
+    const auto sel = ToHost<int32_t>(dsel, static_cast<size_t>(c.rows * c.k), stream);
+    const std::string name =
+        std::to_string(c.heads) + "x" + std::to_string(c.hd) + " from " + std::to_string(c.pos0);
+    for (int64_t t = 0; t < c.rows; ++t) {
+      const int64_t n = (c.pos0 + t + 1) / c.ratio;
+      IndexerScores(dq.as<float>() + t * c.heads * c.hd, dhw.as<float>() + t * c.heads, c.heads,
+                    c.hd, dkeys.as<uint16_t>(), n, done.as<float>(), stream);
+      const std::vector<float> alone =
+          ToHost(done, static_cast<size_t>(std::max<int64_t>(n, 1)), stream);
+      for (int64_t e = 0; e < pad_to; ++e) {
+        const float got = rows_scores[static_cast<size_t>(t * pad_to + e)];
+        if (e < n) {
+          ASSERT_EQ(test_support::Bits(got), test_support::Bits(alone[static_cast<size_t>(e)]))
+              << name << " row " << t << " key " << e;
+        } else {
+          ASSERT_TRUE(std::isinf(got) && got < 0) << name << " row " << t << " padding " << e;
+        }
+      }
+      const int64_t kept = std::min(c.k, n);
+      if (kept == 0) continue;
+      TopK(done.as<float>(), 1, n, c.k, done_sel.as<int32_t>(), stream);
+      const auto want = ToHost<int32_t>(done_sel, static_cast<size_t>(kept), stream);
+      for (int64_t j = 0; j < kept; ++j) {
+        ASSERT_EQ(sel[static_cast<size_t>(t * c.k + j)], want[static_cast<size_t>(j)])
+            << name << " row " << t << " selection " << j;
       }
     }
   }
@@ -290,8 +352,8 @@ TEST(CudaForwardOpsTest, IndexerScoresAndTopKMatchTheCpuSelection) {
   struct Shape {
     int64_t heads, hd, entries;
   };
-  for (const Shape shape : {Shape{64, 128, 1}, Shape{64, 128, 300}, Shape{64, 128, 5003},
-                            Shape{24, 96, 777}}) {
+  for (const Shape shape :
+       {Shape{64, 128, 1}, Shape{64, 128, 300}, Shape{64, 128, 5003}, Shape{24, 96, 777}}) {
     const int64_t heads = shape.heads, hd = shape.hd, entries = shape.entries;
     std::vector<float> q = RandomBf16(static_cast<size_t>(heads * hd), rng, 1.0f);
     kernels::cpu::QuantizeFp4Blocks(q.data(), heads * hd, 32);
