@@ -60,7 +60,8 @@ struct PlacementOptions {
   int64_t stream_min_rows = 0;
 };
 // The runtime's choice, a heuristic not yet measured on a GPU: a pool of 64 experts (0.84 GiB for
-// V4-Flash's FP4 experts) serves a 64-row prefill chunk's most-chosen host experts; a decode step
+// V4-Flash's FP4 experts) serves a prefill chunk's most-chosen host experts (chunks of 256 rows
+// since session 20: most host experts are chosen, the pool takes the 64 chosen most); a decode step
 // or a batch of up to 31 rows reads each chosen expert once or a few times, where copying it over
 // PCIe costs about as much as the CPU's product.
 inline constexpr PlacementOptions kRuntimePlacementOptions{.stream_pool_experts = 64,
