@@ -310,28 +310,37 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
     uint16_t* cache = state.cache.as<uint16_t>();
     const bool whole_chunk = chunk_wide && chunks[c].rows > 1;
     const int64_t t0 = t;
-    for (int64_t i = 0; i < chunks[c].rows; ++i, ++t) {
-      const int64_t pos = chunks[c].pos + i;
-      if (!whole_chunk) {
-        StoreRowKernel<<<Blocks(hd), kThreads, 0, Raw(stream)>>>(kv + t * hd, hd,
-                                                                 cache + (pos % s.window) * hd);
-        CheckCuda(cudaGetLastError(), "attention KV row launch");
+    if (whole_chunk) {
+      // Chunk-wide: the indexer's keys and the compressed entries of every block the chunk
+      // completes, each compressor in one go (CompressProjectedRows); the selections, lists and
+      // attention below.
+      const CompressRowsScratch compress = scratch.CompressScratch();
+      if (a.indexer) {
+        IndexerAppendKeys(*a.indexer, *state.indexer,
+                          index_projected + t0 * 2 * a.indexer->compressor.shape.width(),
+                          chunks[c].pos, chunks[c].rows, compress, stream);
       }
+      if (a.compressor) {
+        CompressProjectedRows(*a.compressor, *state.compressor,
+                              kv_projected + t0 * 2 * a.compressor->shape.width(), chunks[c].pos,
+                              chunks[c].rows, cache + s.window * hd, compress, stream);
+      }
+      t += chunks[c].rows;
+    }
+    for (int64_t i = 0; !whole_chunk && i < chunks[c].rows; ++i, ++t) {
+      const int64_t pos = chunks[c].pos + i;
+      StoreRowKernel<<<Blocks(hd), kThreads, 0, Raw(stream)>>>(kv + t * hd, hd,
+                                                               cache + (pos % s.window) * hd);
+      CheckCuda(cudaGetLastError(), "attention KV row launch");
       int64_t n_compressed = 0;
       const int32_t* selected = nullptr;
       if (a.indexer) {
         const DeviceIndexer& ix = *a.indexer;
-        const float* key_projected = index_projected + t * 2 * ix.compressor.shape.width();
-        if (whole_chunk) {
-          // Chunk-wide: the keys row by row here, every row's selection after the loop.
-          IndexerAppendKey(*a.indexer, *state.indexer, key_projected, pos, stream);
-        } else {
-          n_compressed = IndexerSelectQueried(*a.indexer, *state.indexer, key_projected,
-                                              index_q + t * ix.shape.heads * ix.shape.head_dim,
-                                              index_hw + t * ix.shape.heads, pos,
-                                              a.selected.as<int32_t>(), stream);
-          selected = a.selected.as<int32_t>();
-        }
+        n_compressed = IndexerSelectQueried(
+            *a.indexer, *state.indexer, index_projected + t * 2 * ix.compressor.shape.width(),
+            index_q + t * ix.shape.heads * ix.shape.head_dim, index_hw + t * ix.shape.heads, pos,
+            a.selected.as<int32_t>(), stream);
+        selected = a.selected.as<int32_t>();
       }
       if (a.compressor) {
         CompressProjected(*a.compressor, *state.compressor,
@@ -339,7 +348,6 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
                           cache + s.window * hd, stream);
         if (!a.indexer) n_compressed = (pos + 1) / s.ratio;
       }
-      if (whole_chunk) continue;
       const int64_t n = s.window + n_compressed;
       ListKernel<<<Blocks(n), kThreads, 0, Raw(stream)>>>(a.list.as<int32_t>(), pos, s.window,
                                                           selected, n_compressed);
@@ -349,9 +357,8 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
                       a.split_attention ? a.attention_splits.as<float>() : nullptr);
     }
     if (!whole_chunk) continue;
-    // Chunk-wide: every row's selection (its keys all appended now) and list, then the
-    // attention of the chunk's rows kAttentionRowsGroup at a time, then the ring takes the
-    // chunk's last rows.
+    // Every row's selection (its keys all appended now) and list, then the attention of the
+    // chunk's rows kAttentionRowsGroup at a time, then the ring takes the chunk's last rows.
     const int64_t rows_c = chunks[c].rows, chunk_pos = chunks[c].pos;
     if (a.indexer) {
       const DeviceIndexer& ix = *a.indexer;

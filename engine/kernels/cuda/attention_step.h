@@ -109,10 +109,11 @@ struct AttentionChunk {
 // each weight read once for them; the state steps (the KV ring row, the indexer's selection, the
 // compressor, the sparse attention) run per chunk in row order, each row exactly as
 // AttentionDecode runs it — or, chunk-wide (ChunkWideAttention, for chunks of more than one row),
-// the indexer and compressor row by row, then every row's index list and the sparse attention of
-// all the chunk's rows at once over the ring as it stood before the chunk and the chunk's own KV
-// rows staged aside, then the ring takes the chunk's last rows (chunk_lists_math.h). Every row's
-// output is AttentionDecode's bits for that token. Throws
+// each compressor fed the whole chunk (compressor_ops.h CompressProjectedRows, the indexer's keys
+// too), then every row's indexer selection (IndexerSelectRows), index list and the sparse
+// attention of all the chunk's rows at once over the ring as it stood before the chunk and the
+// chunk's own KV rows staged aside, then the ring takes the chunk's last rows
+// (chunk_lists_math.h). Every row's output is AttentionDecode's bits for that token. Throws
 // CudaError, before queuing anything, when a row needs more compressed entries than the cache
 // holds. Uses scratch's attention buffers (and the layer's own for the per-row steps).
 void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_chunks,

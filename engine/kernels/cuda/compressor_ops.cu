@@ -7,6 +7,7 @@
 #include <string>
 
 #include "engine/kernels/cuda/attention_ops.h"
+#include "engine/kernels/cuda/compressor_chunk_math.h"
 #include "engine/kernels/cuda/compressor_ops.h"
 #include "engine/kernels/cuda/device_math.h"
 #include "engine/kernels/cuda/mixing_ops.h"
@@ -47,6 +48,78 @@ __global__ void AdvanceKernel(float* kv, float* score, int64_t width, int64_t ra
     kv[i * width + c] = 0.0f;
     score[i * width + c] = NegInfF();
   }
+}
+
+// Position p's value and gate logit + position bias for a chunk at chunk_pos (compressor_chunk_
+// math.h): from the chunk's projected rows, the state's slots, or empty (p < 0).
+__device__ __forceinline__ void ChunkValue(int64_t p, int64_t c, const float* state_kv,
+                                           const float* state_score, const float* projected,
+                                           const float* ape, int64_t width, int64_t ratio,
+                                           bool overlap, int64_t chunk_pos, float& v, float& sc) {
+  if (p < 0) {
+    v = 0.0f;
+    sc = NegInfF();
+    return;
+  }
+  const int64_t src = ChunkValueSource(p, chunk_pos, ratio, overlap);
+  if (src >= 0) {
+    const float* row = projected + src * 2 * width;
+    v = row[c];
+    sc = row[width + c] + ape[(p % ratio) * width + c];  // AppendKernel's add
+  } else {
+    v = state_kv[(-1 - src) * width + c];
+    sc = state_score[(-1 - src) * width + c];
+  }
+}
+
+// Grid (columns, blocks, slots): slot i of block b0 + y's pool into kv / score [blocks, slots,
+// width].
+__global__ void GatherBlocksKernel(float* kv, float* score, const float* state_kv,
+                                   const float* state_score, const float* projected,
+                                   const float* ape, int64_t width, int64_t ratio, int64_t slots,
+                                   bool overlap, int64_t b0, int64_t chunk_pos) {
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (c >= width) return;
+  const int64_t k = blockIdx.y, i = blockIdx.z;
+  float v, sc;
+  ChunkValue(PoolSlotPosition(b0 + k, i, ratio, overlap), c, state_kv, state_score, projected, ape,
+             width, ratio, overlap, chunk_pos, v, sc);
+  kv[(k * slots + i) * width + c] = v;
+  score[(k * slots + i) * width + c] = sc;
+}
+
+// The state after a chunk that completes a block: slot by slot in order, each column by one
+// thread (an overlapping state's slot i < ratio may read the old slot ratio + i, written later).
+__global__ void StateAfterChunkKernel(float* state_kv, float* state_score, const float* projected,
+                                      const float* ape, int64_t width, int64_t ratio, int64_t slots,
+                                      bool overlap, int64_t chunk_pos, int64_t rows) {
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (c >= width) return;
+  for (int64_t i = 0; i < slots; ++i) {
+    float v, sc;
+    ChunkValue(StateSlotAfterChunk(i, chunk_pos, rows, ratio, overlap), c, state_kv, state_score,
+               projected, ape, width, ratio, overlap, chunk_pos, v, sc);
+    state_kv[i * width + c] = v;
+    state_score[i * width + c] = sc;
+  }
+}
+
+// A chunk that completes no block: each row appended to its slot (grid (columns, rows)).
+__global__ void AppendRowsKernel(float* state_kv, float* state_score, const float* projected,
+                                 const float* ape, int64_t width, int64_t ratio, bool overlap,
+                                 int64_t chunk_pos) {
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (c >= width) return;
+  const int64_t t = blockIdx.y, p = chunk_pos + t;
+  const int64_t slot = (overlap ? ratio : 0) + p % ratio;
+  state_kv[slot * width + c] = projected[t * 2 * width + c];
+  state_score[slot * width + c] =
+      projected[t * 2 * width + width + c] + ape[(p % ratio) * width + c];
+}
+
+__global__ void BlockPositionsKernel(int32_t* positions, int64_t b0, int64_t count, int64_t ratio) {
+  const int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (k < count) positions[k] = static_cast<int32_t>((b0 + k) * ratio);
 }
 
 __global__ void Bf16BitsKernel(const float* x, int64_t n, uint16_t* out) {
@@ -156,6 +229,58 @@ bool CompressProjected(DeviceCompressor& c, DeviceCompressorState& state, const 
   Bf16BitsKernel<<<Blocks(d), kThreads, 0, Raw(stream)>>>(entry, d, entries + (pos / r) * d);
   CheckCuda(cudaGetLastError(), "compressor entry launch");
   return true;
+}
+
+int64_t CompressRowsBlocks(const CompressorShape& shape, int64_t rows) {
+  return rows / shape.ratio + 1;
+}
+
+int64_t CompressProjectedRows(DeviceCompressor& c, DeviceCompressorState& state,
+                              const float* projected, int64_t pos, int64_t rows, uint16_t* entries,
+                              const CompressRowsScratch& scratch, CudaStream& stream) {
+  const CompressorShape& s = c.shape;
+  const int64_t r = s.ratio, d = s.head_dim, width = s.width(), slots = s.slots();
+  if (rows <= 0) return 0;
+  const int64_t b0 = ChunkBlocksBegin(pos, r), count = ChunkBlocksEnd(pos, rows, r) - b0;
+  if (count == 0) {
+    const dim3 grid(Blocks(width), static_cast<unsigned>(rows));
+    AppendRowsKernel<<<grid, kThreads, 0, Raw(stream)>>>(
+        state.kv.as<float>(), state.score.as<float>(), projected, c.ape.as<float>(), width, r,
+        s.overlap, pos);
+    CheckCuda(cudaGetLastError(), "compressor rows append launch");
+    return 0;
+  }
+  if (count > scratch.blocks || count > 65535 || slots > 65535) {
+    throw CudaError("CompressProjectedRows: " + std::to_string(count) +
+                    " blocks, the scratch holds " + std::to_string(scratch.blocks));
+  }
+  const dim3 gather(Blocks(width), static_cast<unsigned>(count), static_cast<unsigned>(slots));
+  GatherBlocksKernel<<<gather, kThreads, 0, Raw(stream)>>>(
+      scratch.kv, scratch.score, state.kv.as<float>(), state.score.as<float>(), projected,
+      c.ape.as<float>(), width, r, slots, s.overlap, b0, pos);
+  CheckCuda(cudaGetLastError(), "compressor gather launch");
+  StateAfterChunkKernel<<<Blocks(width), kThreads, 0, Raw(stream)>>>(
+      state.kv.as<float>(), state.score.as<float>(), projected, c.ape.as<float>(), width, r, slots,
+      s.overlap, pos, rows);
+  CheckCuda(cudaGetLastError(), "compressor state launch");
+  float* e = scratch.entries;
+  CompressorPoolRows(scratch.kv, scratch.score, count, width, r, d, s.overlap,
+                     /*round_bf16=*/true, e, stream);
+  RmsNorm(e, count, d, c.norm.as<float>(), s.norm_eps, e, stream);
+  BlockPositionsKernel<<<Blocks(count), kThreads, 0, Raw(stream)>>>(scratch.positions, b0, count,
+                                                                    r);
+  CheckCuda(cudaGetLastError(), "compressor positions launch");
+  RopeRotateRows(e, count, 1, d, d, s.rope_dims, c.freqs.as<float>(), scratch.positions, false,
+                 stream);
+  if (s.rotate) {
+    HadamardRotate(e, count, d, stream);
+    ActQuant(e, count, d, 32, ActQuantFormat::kFp4, stream);
+  } else if (d > s.rope_dims) {
+    ActQuantRows(e, count, d - s.rope_dims, d, 64, ActQuantFormat::kFp8, stream);
+  }
+  Bf16BitsKernel<<<Blocks(count * d), kThreads, 0, Raw(stream)>>>(e, count * d, entries + b0 * d);
+  CheckCuda(cudaGetLastError(), "compressor entries launch");
+  return count;
 }
 
 }  // namespace dsagent::engine::kernels::cuda

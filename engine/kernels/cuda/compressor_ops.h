@@ -74,4 +74,22 @@ void CompressorProjections(const DeviceCompressor& c, const float* x, int64_t ro
 bool CompressProjected(DeviceCompressor& c, DeviceCompressorState& state, const float* projected,
                        int64_t pos, uint16_t* entries, CudaStream& stream);
 
+// CompressProjected for a chunk's `rows` rows at positions pos .. pos + rows - 1 at once
+// (projected [rows, 2 * width]; compressor_chunk_math.h): every block they complete gathered from
+// the state and the rows, pooled together and finished together (norm, RoPE at each block's first
+// position, rotation or FP8, bf16 into its entry), then the state set as the row steps leave it
+// (or, completing none, the rows appended). The same entries and state as CompressProjected row
+// by row. Returns the blocks completed. `scratch` holds CompressRowsBlocks(shape, rows) blocks.
+struct CompressRowsScratch {
+  float* kv = nullptr;           // [blocks, slots, width]
+  float* score = nullptr;        // [blocks, slots, width]
+  float* entries = nullptr;      // [blocks, head_dim]
+  int32_t* positions = nullptr;  // [blocks]
+  int64_t blocks = 0;
+};
+int64_t CompressRowsBlocks(const CompressorShape& shape, int64_t rows);
+int64_t CompressProjectedRows(DeviceCompressor& c, DeviceCompressorState& state,
+                              const float* projected, int64_t pos, int64_t rows, uint16_t* entries,
+                              const CompressRowsScratch& scratch, CudaStream& stream);
+
 }  // namespace dsagent::engine::kernels::cuda

@@ -131,11 +131,13 @@ void IndexerQueries(DeviceIndexer& ix, const float* x, int64_t x_stride, const f
   Queries(ix, x, x_stride, qr, rows, positions, 0, q_input, q, hw, stream);
 }
 
-void IndexerAppendKey(DeviceIndexer& ix, DeviceIndexerState& state, const float* key_projected,
-                      int64_t pos, CudaStream& stream) {
-  VisibleKeys(ix.shape, pos);
-  CompressProjected(ix.compressor, state.compressor, key_projected, pos, state.keys.as<uint16_t>(),
-                    stream);
+void IndexerAppendKeys(DeviceIndexer& ix, DeviceIndexerState& state, const float* key_projected,
+                       int64_t pos0, int64_t rows, const CompressRowsScratch& scratch,
+                       CudaStream& stream) {
+  if (rows <= 0) return;
+  VisibleKeys(ix.shape, pos0 + rows - 1);
+  CompressProjectedRows(ix.compressor, state.compressor, key_projected, pos0, rows,
+                        state.keys.as<uint16_t>(), scratch, stream);
 }
 
 int64_t IndexerRowsScratchFloats(const IndexerShape& shape) {

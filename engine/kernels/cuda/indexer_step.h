@@ -31,9 +31,9 @@ struct IndexerShape {
 
 struct DeviceIndexer {
   IndexerShape shape;
-  DeviceWeight wq_b, weights_proj;  // [heads * head_dim, q_lora_rank], [heads, dim]
-  DeviceBuffer freqs;               // [rope_dims / 2]
-  DeviceCompressor compressor;      // the indexer's (rotate: Hadamard + FP4 keys)
+  DeviceWeight wq_b, weights_proj;                // [heads * head_dim, q_lora_rank], [heads, dim]
+  DeviceBuffer freqs;                             // [rope_dims / 2]
+  DeviceCompressor compressor;                    // the indexer's (rotate: Hadamard + FP4 keys)
   DeviceBuffer q_input, q, head_weights, scores;  // scratch (scores: [capacity])
   DeviceBuffer topk_scratch;  // TopK's many-CTA path over long contexts (TopKScratchBytes)
 
@@ -77,16 +77,18 @@ int64_t IndexerSelectQueried(DeviceIndexer& ix, DeviceIndexerState& state,
                              int64_t pos, int32_t* selected, CudaStream& stream);
 
 // IndexerSelectQueried for a chunk's rows together (attention_step.h's chunk-wide attention), in
-// two steps: each row in order appends its key (IndexerAppendKey: the keys' compressor step),
-// then IndexerSelectRows selects for `rows` rows at positions pos0, pos0 + 1, ... (q [rows,
-// heads * head_dim], hw [rows, heads]; every key they see appended): selected [rows, topk], row
-// t's first min(topk, (pos0 + t + 1) / ratio) entries its selection, the bits
+// two steps. IndexerAppendKeys appends the keys of `rows` rows at positions pos0, pos0 + 1, ...
+// (key_projected [rows, 2 * the compressor's width]; compressor_ops.h CompressProjectedRows: the
+// keys and compressor state of the row steps). Then IndexerSelectRows selects for those rows (q
+// [rows, heads * head_dim], hw [rows, heads]; every key they see appended): selected [rows,
+// topk], row t's first min(topk, (pos0 + t + 1) / ratio) entries its selection, the bits
 // IndexerSelectQueried gives it. kIndexerRowsGroup rows at a time: the scores of each group
 // (IndexerScoresRows) in `scores` (IndexerRowsScratchFloats floats), then their top-k (TopK, one
-// CTA a row). Throws CudaError past the keys' capacity.
+// CTA a row). Both throw CudaError past the keys' capacity.
 constexpr int64_t kIndexerRowsGroup = 16;
-void IndexerAppendKey(DeviceIndexer& ix, DeviceIndexerState& state, const float* key_projected,
-                      int64_t pos, CudaStream& stream);
+void IndexerAppendKeys(DeviceIndexer& ix, DeviceIndexerState& state, const float* key_projected,
+                       int64_t pos0, int64_t rows, const CompressRowsScratch& scratch,
+                       CudaStream& stream);
 void IndexerSelectRows(DeviceIndexer& ix, DeviceIndexerState& state, const float* q,
                        const float* hw, int64_t pos0, int64_t rows, int32_t* selected,
                        float* scores, CudaStream& stream);

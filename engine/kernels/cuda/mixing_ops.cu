@@ -155,9 +155,14 @@ __global__ void HcPostKernel(const float* f, const float* h, const float* post, 
   }
 }
 
+// Grid (columns, blocks): block y's slots at kv + y * block_stride, its entry at entry + y *
+// head_dim.
 __global__ void CompressorPoolKernel(const float* kv, const float* score, int64_t width,
                                      int64_t ratio, int64_t head_dim, bool overlap, bool round_bf16,
-                                     float* entry) {
+                                     float* entry, int64_t block_stride) {
+  kv += blockIdx.y * block_stride;
+  score += blockIdx.y * block_stride;
+  entry += blockIdx.y * head_dim;
   const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (c >= head_dim) return;
   const float v = PoolChannel(kv, score, width, ratio, head_dim, overlap, c);
@@ -211,8 +216,24 @@ void CompressorPool(const float* kv_state, const float* score_state, int64_t wid
                     " (at least head_dim, twice that when overlapping)");
   }
   CompressorPoolKernel<<<Blocks(head_dim), kThreads, 0, Raw(stream)>>>(
-      kv_state, score_state, width, ratio, head_dim, overlap, round_bf16, entry);
+      kv_state, score_state, width, ratio, head_dim, overlap, round_bf16, entry, 0);
   CheckCuda(cudaGetLastError(), "CompressorPool launch");
+}
+
+void CompressorPoolRows(const float* kv, const float* score, int64_t count, int64_t width,
+                        int64_t ratio, int64_t head_dim, bool overlap, bool round_bf16,
+                        float* entries, CudaStream& stream) {
+  if (ratio <= 0 || head_dim <= 0 || width < (overlap ? 2 * head_dim : head_dim) || count > 65535) {
+    throw CudaError("CompressorPoolRows: " + std::to_string(count) + " blocks, ratio " +
+                    std::to_string(ratio) + ", head_dim " + std::to_string(head_dim) +
+                    ", state width " + std::to_string(width));
+  }
+  if (count <= 0) return;
+  const int64_t slots = overlap ? 2 * ratio : ratio;
+  const dim3 grid(Blocks(head_dim), static_cast<unsigned>(count));
+  CompressorPoolKernel<<<grid, kThreads, 0, Raw(stream)>>>(
+      kv, score, width, ratio, head_dim, overlap, round_bf16, entries, slots * width);
+  CheckCuda(cudaGetLastError(), "CompressorPoolRows launch");
 }
 
 }  // namespace dsagent::engine::kernels::cuda

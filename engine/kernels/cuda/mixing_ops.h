@@ -47,5 +47,11 @@ void HcHead(const float* h, const float* products, int64_t rows, const float* sc
 void CompressorPool(const float* kv_state, const float* score_state, int64_t width, int64_t ratio,
                     int64_t head_dim, bool overlap, bool round_bf16, float* entry,
                     CudaStream& stream);
+// CompressorPool of `count` blocks at once: kv / score [count, slots, width] -> entries [count,
+// head_dim], each block's entry the bits CompressorPool gives it alone (slots: 2 * ratio when
+// overlapping, else ratio).
+void CompressorPoolRows(const float* kv, const float* score, int64_t count, int64_t width,
+                        int64_t ratio, int64_t head_dim, bool overlap, bool round_bf16,
+                        float* entries, CudaStream& stream);
 
 }  // namespace dsagent::engine::kernels::cuda

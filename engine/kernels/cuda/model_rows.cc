@@ -1,15 +1,15 @@
 #include "engine/kernels/cuda/model_rows.h"
 
-#include "engine/kernels/cuda/attention_ops.h"
-#include "engine/kernels/cuda/attention_step.h"
-#include "engine/kernels/cuda/matvec_tiled.h"
-#include "engine/kernels/cuda/phase_times.h"
-
 #include <algorithm>
 #include <iterator>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "engine/kernels/cuda/attention_ops.h"
+#include "engine/kernels/cuda/attention_step.h"
+#include "engine/kernels/cuda/matvec_tiled.h"
+#include "engine/kernels/cuda/phase_times.h"
 
 namespace dsagent::engine::kernels::cuda {
 namespace {
@@ -63,18 +63,71 @@ RowsSizes SizesOf(const DeviceModel& m) {
 
 // The device buffers in order, floats (or int32) per row.
 std::vector<int64_t> PerRow(const RowsSizes& s) {
-  return {1,          1,          s.hn,       s.hn,       s.mix,        s.dim,
-          s.dim,      s.hc,       s.hc * s.hc, s.dim,     s.rank,       s.rank,
-          s.qw,       s.qw,       s.hd,       s.z,        s.experts,    s.k,
-          s.k,        s.k * s.dim, s.k * s.inter, s.k * s.inter, s.k * s.inter, s.k * s.dim,
-          s.inter,    s.inter,    s.dim,      s.hc,       s.dim,
-          s.kv_projected, s.index_projected, s.index_rank, s.index_qw, s.index_heads,
-          (s.hd + 1) / 2, s.list, 1, s.topk};
+  return {1,
+          1,
+          s.hn,
+          s.hn,
+          s.mix,
+          s.dim,
+          s.dim,
+          s.hc,
+          s.hc * s.hc,
+          s.dim,
+          s.rank,
+          s.rank,
+          s.qw,
+          s.qw,
+          s.hd,
+          s.z,
+          s.experts,
+          s.k,
+          s.k,
+          s.k * s.dim,
+          s.k * s.inter,
+          s.k * s.inter,
+          s.k * s.inter,
+          s.k * s.dim,
+          s.inter,
+          s.inter,
+          s.dim,
+          s.hc,
+          s.dim,
+          s.kv_projected,
+          s.index_projected,
+          s.index_rank,
+          s.index_qw,
+          s.index_heads,
+          (s.hd + 1) / 2,
+          s.list,
+          1,
+          s.topk};
 }
 
 // The chunk-wide attention's split scratch, in floats (a fixed number of rows).
 int64_t AttentionSplitFloats(const RowsSizes& s) {
   return SparseAttentionRowsScratchFloats(kAttentionRowsGroup, s.heads, s.hd);
+}
+
+// The compressors' chunk scratch for max_rows rows (CompressProjectedRows), the largest over the
+// model's compressors: blocks, and floats of the gathered slots (each of kv and score) and of the
+// entries.
+struct CompressSizes {
+  int64_t blocks = 0, slots = 0, entries = 0;
+  int64_t Floats() const { return 2 * slots + entries + blocks; }
+};
+CompressSizes CompressSizesOf(const DeviceModel& m, int64_t max_rows) {
+  CompressSizes z;
+  const auto add = [&](const CompressorShape& c) {
+    const int64_t blocks = CompressRowsBlocks(c, max_rows);
+    z.blocks = std::max(z.blocks, blocks);
+    z.slots = std::max(z.slots, blocks * c.slots() * c.width());
+    z.entries = std::max(z.entries, blocks * c.head_dim);
+  };
+  for (const DeviceBlock& b : m.layers) {
+    if (b.attn.compressor) add(b.attn.compressor->shape);
+    if (b.attn.indexer) add(b.attn.indexer->compressor.shape);
+  }
+  return z;
 }
 
 }  // namespace
@@ -83,7 +136,8 @@ int64_t DeviceRowsBytes(const DeviceModel& m, int64_t max_rows) {
   int64_t total = 0;
   const RowsSizes s = SizesOf(m);
   for (const int64_t n : PerRow(s)) total += n * max_rows * 4;
-  return total + (AttentionSplitFloats(s) + s.index_scores) * 4;
+  return total +
+         (AttentionSplitFloats(s) + s.index_scores + CompressSizesOf(m, max_rows).Floats()) * 4;
 }
 
 DeviceRows CreateDeviceRows(const DeviceModel& m, int64_t max_rows) {
@@ -92,14 +146,44 @@ DeviceRows CreateDeviceRows(const DeviceModel& m, int64_t max_rows) {
   const std::vector<int64_t> per_row = PerRow(s);
   DeviceRows r;
   r.max_rows = max_rows;
-  DeviceBuffer* buffers[] = {&r.tokens,   &r.positions, &r.h,        &r.last,     &r.products,
-                             &r.y,        &r.f,         &r.post,     &r.comb,     &r.x_quant,
-                             &r.qr,       &r.qr_quant,  &r.q,        &r.o,        &r.kv,
-                             &r.z,        &r.logits,    &r.ids,      &r.weights,  &r.x_slots,
-                             &r.g,        &r.u,         &r.h_quant,  &r.routed,   &r.shared_g,
-                             &r.shared_u, &r.shared_out, &r.head_products, &r.head_y,
-                             &r.kv_projected, &r.index_projected, &r.index_q_input, &r.index_q,
-                             &r.index_hw, &r.kv_staged, &r.lists, &r.list_n, &r.selected};
+  DeviceBuffer* buffers[] = {&r.tokens,
+                             &r.positions,
+                             &r.h,
+                             &r.last,
+                             &r.products,
+                             &r.y,
+                             &r.f,
+                             &r.post,
+                             &r.comb,
+                             &r.x_quant,
+                             &r.qr,
+                             &r.qr_quant,
+                             &r.q,
+                             &r.o,
+                             &r.kv,
+                             &r.z,
+                             &r.logits,
+                             &r.ids,
+                             &r.weights,
+                             &r.x_slots,
+                             &r.g,
+                             &r.u,
+                             &r.h_quant,
+                             &r.routed,
+                             &r.shared_g,
+                             &r.shared_u,
+                             &r.shared_out,
+                             &r.head_products,
+                             &r.head_y,
+                             &r.kv_projected,
+                             &r.index_projected,
+                             &r.index_q_input,
+                             &r.index_q,
+                             &r.index_hw,
+                             &r.kv_staged,
+                             &r.lists,
+                             &r.list_n,
+                             &r.selected};
   if (per_row.size() != std::size(buffers)) {
     throw std::logic_error("CreateDeviceRows: one size per buffer");
   }
@@ -110,10 +194,17 @@ DeviceRows CreateDeviceRows(const DeviceModel& m, int64_t max_rows) {
   r.topk = s.topk;
   r.attention_splits = DeviceBuffer(static_cast<size_t>(AttentionSplitFloats(s)) * 4);
   r.index_scores = DeviceBuffer(static_cast<size_t>(s.index_scores) * 4);
-  r.groups = ExpertGroups::Create(std::min<int64_t>(kMaxGroupedSlots, max_rows * std::max<int64_t>(s.k, 1)));
+  const CompressSizes z = CompressSizesOf(m, max_rows);
+  r.compress_blocks = z.blocks;
+  r.compress_kv = DeviceBuffer(static_cast<size_t>(z.slots) * 4);
+  r.compress_score = DeviceBuffer(static_cast<size_t>(z.slots) * 4);
+  r.compress_entries = DeviceBuffer(static_cast<size_t>(z.entries) * 4);
+  r.compress_positions = DeviceBuffer(static_cast<size_t>(z.blocks) * 4);
+  r.groups = ExpertGroups::Create(
+      std::min<int64_t>(kMaxGroupedSlots, max_rows * std::max<int64_t>(s.k, 1)));
   if (s.offload) {
-    r.staged = PinnedHostBuffer(
-        static_cast<size_t>((2 * s.k + s.dim + s.k * s.dim) * max_rows) * 4);
+    r.staged =
+        PinnedHostBuffer(static_cast<size_t>((2 * s.k + s.dim + s.k * s.dim) * max_rows) * 4);
   }
   return r;
 }
@@ -130,9 +221,8 @@ int64_t CheckedRows(const DeviceModel& m, const DeviceRows& r, const RowChunk* c
     const RowChunk& ch = chunks[c];
     if (ch.seq == nullptr || ch.rows < 1) throw std::out_of_range("ModelRows: an empty chunk");
     if (ch.seq->layers.size() != m.layers.size()) {
-      throw std::out_of_range("ModelRows: a sequence has " +
-                              std::to_string(ch.seq->layers.size()) + " layers, the model " +
-                              std::to_string(m.layers.size()));
+      throw std::out_of_range("ModelRows: a sequence has " + std::to_string(ch.seq->layers.size()) +
+                              " layers, the model " + std::to_string(m.layers.size()));
     }
     if (ch.seq->pos + ch.rows > m.context) {
       throw std::out_of_range("ModelRows: " + std::to_string(ch.rows) + " rows at position " +

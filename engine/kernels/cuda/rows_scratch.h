@@ -6,6 +6,7 @@
 
 #include <cstdint>
 
+#include "engine/kernels/cuda/compressor_ops.h"
 #include "engine/kernels/cuda/device_runtime.h"
 #include "engine/kernels/cuda/ops.h"
 
@@ -33,17 +34,26 @@ struct DeviceRows {
   DeviceBuffer kv_staged, lists, list_n, selected;
   int64_t list_stride = 0, topk = 0;
   DeviceBuffer attention_splits, index_scores;
+  // The compressors' chunk steps (compressor_ops.h CompressProjectedRows): the completed blocks'
+  // gathered slots, entries and first positions, for the largest of the model's compressors.
+  DeviceBuffer compress_kv, compress_score, compress_entries, compress_positions;
+  int64_t compress_blocks = 0;
   // The MoE: gate logits [rows, experts], ids / weights [rows, k], the experts' inputs
   // [rows * k, dim], g / u [rows * k, inter], their FP8 copy [rows * k, inter], routed
   // [rows * k, dim], the shared expert's g / u [rows, inter] and output [rows, dim].
-  DeviceBuffer logits, ids, weights, x_slots, g, u, h_quant, routed, shared_g, shared_u,
-      shared_out;
+  DeviceBuffer logits, ids, weights, x_slots, g, u, h_quant, routed, shared_g, shared_u, shared_out;
   // The routed slots grouped by expert (ExpertRowsMatVec), for up to max_rows * k slots.
   ExpertGroups groups;
   // The offload's host side: ids / weights [rows, k], xq [rows, dim], out [rows, k, dim].
   PinnedHostBuffer staged;
   // The head: products [rows, hc], y [rows, dim].
   DeviceBuffer head_products, head_y;
+
+  // The compressors' chunk scratch as CompressProjectedRows takes it.
+  CompressRowsScratch CompressScratch() const {
+    return {compress_kv.as<float>(), compress_score.as<float>(), compress_entries.as<float>(),
+            compress_positions.as<int32_t>(), compress_blocks};
+  }
 };
 
 }  // namespace dsagent::engine::kernels::cuda

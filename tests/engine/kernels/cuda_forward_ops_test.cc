@@ -741,6 +741,93 @@ TEST(CudaForwardOpsTest, CompressTokenMatchesTheCpuCompressorTokenByToken) {
   }
 }
 
+// A compressor fed whole chunks (CompressProjectedRows) = the same compressor fed row by row
+// (CompressProjected), bit for bit: the entries and both state buffers after every chunk, for
+// chunks of 1 to 300 rows that start and end anywhere in a block (the indexer's keys, CSA's
+// overlapping KV, HCA's 128-row blocks).
+TEST(CudaForwardOpsTest, CompressProjectedRowsGivesTheRowStepsBits) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(233);
+  const int64_t dim = 256;
+  struct Case {
+    int ratio;
+    int64_t head_dim;
+    bool rotate;
+  };
+  const std::vector<int64_t> chunks = {1, 3, 8, 13, 2, 64, 5, 300, 1, 256};
+  int64_t tokens = 0;
+  for (const int64_t n : chunks) tokens += n;
+  for (const Case c : {Case{4, 128, true}, Case{4, 512, false}, Case{128, 512, false}}) {
+    CompressorShape shape;
+    shape.ratio = c.ratio;
+    shape.head_dim = c.head_dim;
+    shape.rope_dims = 64;
+    shape.overlap = c.ratio == 4;
+    shape.rotate = c.rotate;
+    const int64_t width = shape.width();
+    auto wkv = kernels::testing::MakeWeight(WeightFormat::kBF16, width, dim, rng);
+    auto wgate = kernels::testing::MakeWeight(WeightFormat::kBF16, width, dim, rng);
+    const std::vector<float> ape = RandomBf16(static_cast<size_t>(c.ratio * width), rng, 0.5f);
+    std::vector<float> norm = RandomBf16(static_cast<size_t>(c.head_dim), rng, 0.2f);
+    for (float& v : norm) v = forward::RoundBf16(v + 1.0f);
+    std::vector<float> freqs(32);
+    for (size_t i = 0; i < freqs.size(); ++i)
+      freqs[i] = std::pow(10000.0f, -static_cast<float>(i) / 32.0f);
+    DeviceCompressor dc = DeviceCompressor::Create(
+        shape, wkv.matrix.rows_view(), wgate.matrix.rows_view(), ape, norm, freqs, stream);
+    DeviceCompressorState rows_state = DeviceCompressorState::Create(shape, stream);
+    DeviceCompressorState chunk_state = DeviceCompressorState::Create(shape, stream);
+    const std::vector<float> x = RandomBf16(static_cast<size_t>(tokens * dim), rng, 1.0f);
+    const DeviceBuffer dx = ToDevice(x, stream);
+    DeviceBuffer projected(static_cast<size_t>(tokens * 2 * width) * 4);
+    CompressorProjections(dc, dx.as<float>(), tokens, dim, projected.as<float>(), stream);
+    const int64_t n_entries = tokens / c.ratio;
+    DeviceBuffer rows_entries(static_cast<size_t>(n_entries * c.head_dim) * 2),
+        chunk_entries(rows_entries.bytes());
+    rows_entries.Zero(stream);
+    chunk_entries.Zero(stream);
+    const int64_t blocks = CompressRowsBlocks(shape, 300);
+    DeviceBuffer kv(static_cast<size_t>(blocks * shape.slots() * width) * 4), score(kv.bytes()),
+        entries(static_cast<size_t>(blocks * c.head_dim) * 4),
+        positions(static_cast<size_t>(blocks) * 4);
+    const CompressRowsScratch scratch{kv.as<float>(), score.as<float>(), entries.as<float>(),
+                                      positions.as<int32_t>(), blocks};
+    const std::string name = "ratio " + std::to_string(c.ratio) + " dim " +
+                             std::to_string(c.head_dim) + (c.rotate ? " rotate" : "");
+    int64_t pos = 0;
+    for (const int64_t n : chunks) {
+      int64_t completed = 0;
+      for (int64_t p = pos; p < pos + n; ++p) {
+        completed += CompressProjected(dc, rows_state, projected.as<float>() + p * 2 * width, p,
+                                       rows_entries.as<uint16_t>(), stream)
+                         ? 1
+                         : 0;
+      }
+      EXPECT_EQ(CompressProjectedRows(dc, chunk_state, projected.as<float>() + pos * 2 * width, pos,
+                                      n, chunk_entries.as<uint16_t>(), scratch, stream),
+                completed)
+          << name << " chunk at " << pos;
+      pos += n;
+      const std::string at = name + ", after the chunk ending at " + std::to_string(pos);
+      const size_t state_n = static_cast<size_t>(shape.slots() * width);
+      for (const bool kv_buffer : {true, false}) {
+        const auto a = ToHost(kv_buffer ? chunk_state.kv : chunk_state.score, state_n, stream);
+        const auto b = ToHost(kv_buffer ? rows_state.kv : rows_state.score, state_n, stream);
+        for (size_t i = 0; i < state_n; ++i) {
+          ASSERT_EQ(test_support::Bits(a[i]), test_support::Bits(b[i]))
+              << at << (kv_buffer ? ": state kv " : ": state score ") << i;
+        }
+      }
+      const auto a =
+          ToHost<uint16_t>(chunk_entries, static_cast<size_t>(n_entries * c.head_dim), stream);
+      const auto b =
+          ToHost<uint16_t>(rows_entries, static_cast<size_t>(n_entries * c.head_dim), stream);
+      ASSERT_EQ(a, b) << at << ": entries";
+    }
+  }
+}
+
 // The indexer's whole decode step on the device (query, compressor, head weights, scores, top-k)
 // against the CPU SelectEntries fed the same tokens one at a time: the keys and the selected
 // lists after every token.
