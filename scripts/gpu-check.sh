@@ -61,10 +61,11 @@ pack() {
   strip --strip-debug -o "$stage/cli/dsagent" "$BUILD_DIR/dsagent"
   ldd "$BUILD_DIR/dsagent" | awk '/=> \// {print $3}' | grep -Ev '/(libc|libm|libdl|librt|libpthread)\.so' |
     while read -r lib; do [ -e "$stage/lib/$(basename "$lib")" ] || cp -L "$lib" "$stage/cli/lib/"; done
-  # All of it as one xz archive (~23 MB from ~100 MB; gzip left it at ~60 MB, too much beside the
-  # tracked files).
+  # All of it as one xz archive (gzip left it at ~60 MB, too much beside the tracked files). -9:
+  # its 64 MiB dictionary spans the binaries, which repeat the same kernel images (23 MB on
+  # 2026-12-04, session 20, where -6 gave 33 MB).
   rm -rf "$PACK" && mkdir -p "$PACK"
-  tar cf - -C "$stage" . | xz -T"${JOBS:-$(nproc)}" -6 >"$PACK/pack.txz" && rm -rf "$stage"
+  tar cf - -C "$stage" . | xz -T"${JOBS:-$(nproc)}" -9 >"$PACK/pack.txz" && rm -rf "$stage"
   grep -qx "/$PACK/" .git/info/exclude 2>/dev/null || echo "/$PACK/" >>"$(git rev-parse --git-path info/exclude)"
   du -sh "$PACK"
 }
