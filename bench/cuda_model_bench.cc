@@ -19,8 +19,9 @@
 // tests/data/v4-flash-config.json by default, its first N layers' compress ratios) unless DIR
 // already holds a checkpoint. Run by scripts/gpu-check.sh; docs/BENCHMARKS.md has the method.
 // --phase-times 1: after each prefill, where its device time went (phase_times.h: the rows
-// forward's phases summed over the layers, each with its share). --rows-kernel gemm|by-input|grouped: the kernel for several activation rows (ops.h
-// RowsKernelChoice; gemm, the register-tiled one, by default) and --chunk-rows N the rows per
+// forward's phases summed over the layers, each with its share). --rows-kernel gemm|by-input: the
+// kernel for several activation rows (ops.h RowsKernelChoice; gemm, the register-tiled one, by
+// default) and --chunk-rows N the rows per
 // ModelRows call (DeviceDecoderOptions::chunk_rows, 256 by default); --row-attention per-row runs
 // each row's attention on its own (attention_step.h ChunkWideAttention; chunk-wide by default):
 // by-input with 64 and per-row is the rows forward before session 20.
@@ -40,6 +41,8 @@
 #include <string>
 #include <vector>
 
+#include "common/file_io.h"
+#include "common/json.h"
 #include "engine/forward/model.h"
 #include "engine/kernels/cuda/device_runtime.h"
 #include "engine/kernels/cuda/device_sequence_model.h"
@@ -48,8 +51,6 @@
 #include "engine/kernels/cuda_probe.h"
 #include "engine/kernels/device_spec.h"
 #include "engine/model/dtype.h"
-#include "common/file_io.h"
-#include "common/json.h"
 #include "engine/model/placement_plan.h"
 #include "engine/model/synthetic_checkpoint.h"
 #include "engine/model/tensor_inventory.h"
@@ -66,7 +67,9 @@ double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_cloc
 // average share per token.
 struct StepBytes {
   double dense = 0, routed_per_token = 0;
-  double For(int64_t tokens) const { return dense + routed_per_token * static_cast<double>(tokens); }
+  double For(int64_t tokens) const {
+    return dense + routed_per_token * static_cast<double>(tokens);
+  }
 };
 StepBytes WeightBytes(const e::ModelConfig& c) {
   StepBytes b;
@@ -103,7 +106,7 @@ int Usage() {
                "usage: cuda_model_bench --model DIR [--synth-layers N [--config FILE]] "
                "[--prefill N[,M...]] [--steps N] [--sequences N] [--one-by-one 1] "
                "[--gpu-memory SIZE | --expert-share F] [--threads N] [--graphs 0|1] [--pin 0|1] "
-               "[--numerics fast|exact] [--rows-kernel gemm|by-input|grouped] [--chunk-rows N] "
+               "[--numerics fast|exact] [--rows-kernel gemm|by-input] [--chunk-rows N] "
                "[--row-attention chunk|per-row] [--phase-times 1] "
                "[--json FILE]\n");
   return 2;
@@ -143,7 +146,7 @@ int main(int argc, char** argv) {
       if (!parsed) return Usage();
       numerics = *parsed;
     } else if (flag == "--rows-kernel") {
-      if (value != "gemm" && value != "by-input" && value != "grouped") return Usage();
+      if (value != "gemm" && value != "by-input") return Usage();
       rows_kernel = value;
     } else if (flag == "--row-attention") {
       if (value != "chunk" && value != "per-row") return Usage();
@@ -175,9 +178,8 @@ int main(int argc, char** argv) {
   if (model_dir.empty() || prefills.empty() || steps < 1 || sequences < 1 || chunk_rows < 1) {
     return Usage();
   }
-  k::cuda::SetRowsKernel(rows_kernel == "gemm"       ? k::cuda::RowsKernel::kGemm
-                         : rows_kernel == "by-input" ? k::cuda::RowsKernel::kByInput
-                                                     : k::cuda::RowsKernel::kGrouped);
+  k::cuda::SetRowsKernel(rows_kernel == "gemm" ? k::cuda::RowsKernel::kGemm
+                                               : k::cuda::RowsKernel::kByInput);
   k::cuda::SetChunkWideAttention(row_attention == "chunk");
   for (const int64_t p : prefills) {
     if (p < 1) return Usage();
@@ -190,7 +192,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "cuda_model_bench: %s\n", probe.problem.c_str());
     return 2;
   }
-  if (synth_layers > 0 && !std::filesystem::exists(std::filesystem::path(model_dir) / "config.json")) {
+  if (synth_layers > 0 &&
+      !std::filesystem::exists(std::filesystem::path(model_dir) / "config.json")) {
     const auto text = dsagent::ReadFileToString(config_path);
     if (!text) {
       std::fprintf(stderr, "cuda_model_bench: --config: %s\n", text.error().c_str());
@@ -251,14 +254,13 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::printf("%s", e::DescribePlacement(*plan).c_str());
-  auto device = k::cuda::DeviceSequenceModel::Create(
-      **model, *plan,
-      {.device = 0,
-       .context = context,
-       .host_threads = threads,
-       .graphs = graphs,
-       .pin_host_experts = pin,
-       .chunk_rows = chunk_rows});
+  auto device = k::cuda::DeviceSequenceModel::Create(**model, *plan,
+                                                     {.device = 0,
+                                                      .context = context,
+                                                      .host_threads = threads,
+                                                      .graphs = graphs,
+                                                      .pin_host_experts = pin,
+                                                      .chunk_rows = chunk_rows});
   if (!device) {
     std::fprintf(stderr, "cuda_model_bench: %s\n", device.error().c_str());
     return 1;
@@ -313,10 +315,11 @@ int main(int argc, char** argv) {
       return 1;
     }
     prefill_tps.push_back(static_cast<double>(n) / Seconds(p0, std::chrono::steady_clock::now()));
-    std::printf("prefill %lld tokens (chunks of %lld rows, %s rows kernel, %s attention): %.1f "
-                "tokens/s\n",
-                static_cast<long long>(n), static_cast<long long>(chunk_rows),
-                rows_kernel.c_str(), row_attention.c_str(), prefill_tps.back());
+    std::printf(
+        "prefill %lld tokens (chunks of %lld rows, %s rows kernel, %s attention): %.1f "
+        "tokens/s\n",
+        static_cast<long long>(n), static_cast<long long>(chunk_rows), rows_kernel.c_str(),
+        row_attention.c_str(), prefill_tps.back());
     if (phase_times) {
       const auto phases = k::cuda::CollectPhaseTimes();
       double total = 0;
@@ -361,8 +364,8 @@ int main(int argc, char** argv) {
       continue;
     }
     for (int64_t s = 0; s < sequences; ++s) {
-      auto out = (*device)->Forward(*seqs[static_cast<size_t>(s)], batch[static_cast<size_t>(s)].tokens,
-                                    last_only);
+      auto out = (*device)->Forward(*seqs[static_cast<size_t>(s)],
+                                    batch[static_cast<size_t>(s)].tokens, last_only);
       if (!out) {
         std::fprintf(stderr, "cuda_model_bench: decode: %s\n", out.error().c_str());
         return 1;
@@ -384,18 +387,18 @@ int main(int argc, char** argv) {
       static_cast<long long>(sequences),
       sequences > 1 ? (one_by_one ? " one by one" : " in one ForwardBatch per step") : "",
       std::string(k::NumericsName(numerics)).c_str(), rows_kernel.c_str(),
-      probe.devices[0].name.c_str(),
-      copy_bw / 1e9, static_cast<long long>(steps), ms_per_step,
+      probe.devices[0].name.c_str(), copy_bw / 1e9, static_cast<long long>(steps), ms_per_step,
       tokens / decode_s, step_bytes / 1e6, rate / 1e9, 100.0 * rate / copy_bw);
   report_offload("decode", static_cast<double>(steps));
   const auto graph = (*device)->Graphs();
   if (graph.on) {
-    std::printf("graphs: on, %lld launches (%lld instantiated, %lld updated), %lld nodes in the "
-                "last\n",
-                static_cast<long long>(graph.stats.launches),
-                static_cast<long long>(graph.stats.instantiations),
-                static_cast<long long>(graph.stats.updates),
-                static_cast<long long>(graph.stats.last_nodes));
+    std::printf(
+        "graphs: on, %lld launches (%lld instantiated, %lld updated), %lld nodes in the "
+        "last\n",
+        static_cast<long long>(graph.stats.launches),
+        static_cast<long long>(graph.stats.instantiations),
+        static_cast<long long>(graph.stats.updates),
+        static_cast<long long>(graph.stats.last_nodes));
   } else {
     std::printf("graphs: off (%s)\n", graph.off_reason.c_str());
   }
@@ -404,8 +407,10 @@ int main(int argc, char** argv) {
     json << "{\"model\": \"" << model_dir << "\", \"layers\": " << c.n_layers
          << ", \"sequences\": " << sequences << ", \"one_by_one\": " << (one_by_one ? 1 : 0)
          << ", \"graphs\": " << (graph.on ? 1 : 0) << ", \"numerics\": \""
-         << k::NumericsName(numerics) << "\"" << ", \"rows_kernel\": \"" << rows_kernel
-         << "\", \"row_attention\": \"" << row_attention << "\", \"chunk_rows\": " << chunk_rows << ", \"experts_on_device\": " << plan->experts_on_device
+         << k::NumericsName(numerics) << "\""
+         << ", \"rows_kernel\": \"" << rows_kernel << "\", \"row_attention\": \"" << row_attention
+         << "\", \"chunk_rows\": " << chunk_rows
+         << ", \"experts_on_device\": " << plan->experts_on_device
          << ", \"experts_total\": " << plan->experts_total << ", \"copy_gbps\": " << copy_bw / 1e9
          << ", \"prefill\": [";
     for (size_t i = 0; i < prefills.size(); ++i) {

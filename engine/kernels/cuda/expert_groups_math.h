@@ -1,20 +1,22 @@
 // The routed experts' slots of a call over many rows, grouped by expert (moe_step.h MoeRows): the
 // slots sorted by expert id (stably: slot order within an expert) and cut into pieces of at most
-// kRowsGroup slots of one expert, so the multi-row matvec (matvec_tiled_rows.cu, with a gather
-// list) reads each chosen expert's weights once per piece instead of once per slot.
-// `__host__ __device__`: one thread per slot computes its place on the device (GroupSlotsKernel in
-// moe_ops.cu); the host test runs the same function for every slot
+// kExpertPieceSlots slots of one expert, so the register-tiled matvec (matvec_gemm.cu, with a
+// gather list) reads and decodes each chosen expert's weights once per piece instead of once per
+// slot. `__host__ __device__`: one thread per slot computes its place on the device
+// (GroupSlotsKernel in expert_groups.cu); the host test runs the same function for every slot
 // (tests/engine/kernels/cuda_tiled_matvec_math_test.cc).
 #pragma once
 
 #include <cstdint>
 
 #include "engine/kernels/cuda/device_math.h"
-#include "engine/kernels/cuda/matvec_tiled_rows_math.h"
 
 namespace dsagent::engine::kernels::cuda {
 
-// A piece: `count` (1..kRowsGroup) slots of expert `expert`, at positions [begin, begin + count)
+// Slots per piece at most: the register-tiled kernel's inputs per CTA.
+constexpr int kExpertPieceSlots = 8;
+
+// A piece: `count` (1..kExpertPieceSlots) slots of expert `expert`, at positions [begin, begin + count)
 // of the sorted slot list.
 struct ExpertPiece {
   int32_t expert, begin, count;
@@ -28,7 +30,7 @@ DSAGENT_HD int SlotRank(const int32_t* ids, int s) {
 }
 
 // Phase 2, slot s (every slot's rank known): writes order[p] = s for its sorted position p and,
-// when s starts a piece (its rank is a multiple of kRowsGroup), that piece at its index (the
+// when s starts a piece (its rank is a multiple of kExpertPieceSlots), that piece at its index (the
 // pieces that start at earlier positions). Returns 1 when s starts a piece (their sum is the
 // piece count).
 DSAGENT_HD int GroupSlot(const int32_t* ids, const int32_t* ranks, int slots, int s,
@@ -40,14 +42,14 @@ DSAGENT_HD int GroupSlot(const int32_t* ids, const int32_t* ranks, int slots, in
     const int32_t other = ids[j];
     before += other < id ? 1 : 0;
     same += other == id ? 1 : 0;
-    const bool starts = ranks[j] % kRowsGroup == 0;
+    const bool starts = ranks[j] % kExpertPieceSlots == 0;
     index += starts && (other < id || (other == id && ranks[j] < rank)) ? 1 : 0;
   }
   const int p = before + rank;
   order[p] = s;
-  if (rank % kRowsGroup != 0) return 0;
+  if (rank % kExpertPieceSlots != 0) return 0;
   const int left = same - rank;
-  pieces[index] = ExpertPiece{id, p, left < kRowsGroup ? left : kRowsGroup};
+  pieces[index] = ExpertPiece{id, p, left < kExpertPieceSlots ? left : kExpertPieceSlots};
   return 1;
 }
 

@@ -9,9 +9,8 @@
 // BF16/FP8/FP4 weights of whole 128-column blocks go to the tiled kernel (matvec_tiled.cu: same
 // bits, 16-byte loads, many rows' blocks in flight); several activation rows go, by default, to
 // the register-tiled one (matvec_gemm.cu: each weight value decoded once for up to 8 rows), or,
-// as RowsKernelChoice() says, through the single-row kernel one by one or the grouped one
-// (matvec_tiled_rows.cu); this one takes the rest (F32 weights, odd column counts), where lane j
-// reads columns j, j+16, ... of a row.
+// as RowsKernelChoice() says, through the single-row kernel one by one; this one takes the rest
+// (F32 weights, odd column counts), where lane j reads columns j, j+16, ... of a row.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -202,11 +201,6 @@ void MatVecRowsOf(const DeviceWeight& w, int64_t row_begin, int64_t rows, const 
     RunTiledMatVecGemm(m, view.kind, raw);
     return;
   }
-  if (x_rows > 1 && kernel == RowsKernel::kGrouped &&
-      TiledMatVecRowsTakes(view.kind, w.cols, rows)) {
-    RunTiledMatVecRows(m, view.kind, raw);
-    return;
-  }
   RunTiledMatVec(m, view.kind, w.cols, raw);
 }
 
@@ -221,9 +215,7 @@ RowsKernel RowsKernelChoice() {
   if (k < 0) {
     const char* v = std::getenv("DSAGENT_CUDA_MATVEC_ROWS");
     const std::string s = v != nullptr ? v : "";
-    const RowsKernel parsed = s == "grouped"    ? RowsKernel::kGrouped
-                              : s == "by-input" ? RowsKernel::kByInput
-                                                : RowsKernel::kGemm;
+    const RowsKernel parsed = s == "by-input" ? RowsKernel::kByInput : RowsKernel::kGemm;
     k = static_cast<int>(parsed);
     rows_kernel.store(k, std::memory_order_relaxed);
   }
@@ -251,8 +243,8 @@ void MatVecRowGroups(const DeviceWeight& w, int64_t groups, int64_t group_rows, 
   const RowsKernel kernel = x_rows > 1 ? RowsKernelChoice() : RowsKernel::kByInput;
   const bool gemm =
       kernel == RowsKernel::kGemm && TiledMatVecGemmTakes(view.kind, w.cols, group_rows);
-  if (w.exact || !TiledMatVecTakes(view.kind, w.cols) || kernel == RowsKernel::kGrouped ||
-      groups > 65535 || (!gemm && x_rows > 65535)) {
+  if (w.exact || !TiledMatVecTakes(view.kind, w.cols) || groups > 65535 ||
+      (!gemm && x_rows > 65535)) {
     for (int64_t g = 0; g < groups; ++g) {
       MatVecRows(w, g * group_rows, group_rows, x + g * x_group_stride, x_rows, x_stride,
                  y + g * y_group_stride, y_stride, round_bf16, stream);
@@ -276,13 +268,6 @@ void MatVecRowsGemm(const DeviceWeight& w, int64_t row_begin, int64_t rows, cons
                     CudaStream& stream) {
   MatVecRowsOf(w, row_begin, rows, x, x_rows, x_stride, y, y_stride, round_bf16, RowsKernel::kGemm,
                stream);
-}
-
-void MatVecRowsGrouped(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
-                       int64_t x_rows, int64_t x_stride, float* y, int64_t y_stride,
-                       bool round_bf16, CudaStream& stream) {
-  MatVecRowsOf(w, row_begin, rows, x, x_rows, x_stride, y, y_stride, round_bf16,
-               RowsKernel::kGrouped, stream);
 }
 
 void MatVecRowsByInput(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
@@ -434,23 +419,12 @@ void GroupExpertSlots(const int32_t* ids, int64_t slots, ExpertGroups& groups, C
                 groups.count.as<int32_t>(), static_cast<cudaStream_t>(stream.handle()));
 }
 
-void ExpertRowsMatVec(const DeviceWeightSet& set, const ExpertGroups& groups, const int32_t* ids,
+void ExpertGemmMatVec(const ExpertSetViews& set, const ExpertGroups& groups, const int32_t* ids,
                       int64_t slots, const float* x, int64_t x_stride, float* y, int64_t y_stride,
                       bool round_bf16, CudaStream& stream) {
-  ExpertRowsMatVec(Views(set), groups, ids, slots, x, x_stride, y, y_stride, round_bf16, stream);
-}
-
-namespace {
-
-// ExpertRowsMatVec and ExpertGemmMatVec: the slots grouped by expert through the given kernel.
-void ExpertPiecesMatVec(const ExpertSetViews& set, const ExpertGroups& groups, const int32_t* ids,
-                        int64_t slots, const float* x, int64_t x_stride, float* y, int64_t y_stride,
-                        bool round_bf16, RowsKernel kernel, CudaStream& stream) {
   if (set.rows <= 0 || slots <= 0) return;
   const WeightKind kind = KindOf(set.format);
-  const bool takes = kernel == RowsKernel::kGemm ? TiledMatVecGemmTakes(kind, set.cols, set.rows)
-                                                 : TiledMatVecRowsTakes(kind, set.cols, set.rows);
-  if (set.exact || !takes || slots > groups.max_slots) {
+  if (set.exact || !TiledMatVecGemmTakes(kind, set.cols, set.rows) || slots > groups.max_slots) {
     ExpertMatVec(set, ids, slots, x, x_stride, y, y_stride, round_bf16, stream);
     return;
   }
@@ -466,27 +440,7 @@ void ExpertPiecesMatVec(const ExpertSetViews& set, const ExpertGroups& groups, c
   a.y = y;
   a.y_stride = y_stride;
   a.round_bf16 = round_bf16;
-  if (kernel == RowsKernel::kGemm) {
-    RunTiledExpertGemm(a, kind, static_cast<cudaStream_t>(stream.handle()));
-  } else {
-    RunTiledExpertRows(a, kind, static_cast<cudaStream_t>(stream.handle()));
-  }
-}
-
-}  // namespace
-
-void ExpertRowsMatVec(const ExpertSetViews& set, const ExpertGroups& groups, const int32_t* ids,
-                      int64_t slots, const float* x, int64_t x_stride, float* y, int64_t y_stride,
-                      bool round_bf16, CudaStream& stream) {
-  ExpertPiecesMatVec(set, groups, ids, slots, x, x_stride, y, y_stride, round_bf16,
-                     RowsKernel::kGrouped, stream);
-}
-
-void ExpertGemmMatVec(const ExpertSetViews& set, const ExpertGroups& groups, const int32_t* ids,
-                      int64_t slots, const float* x, int64_t x_stride, float* y, int64_t y_stride,
-                      bool round_bf16, CudaStream& stream) {
-  ExpertPiecesMatVec(set, groups, ids, slots, x, x_stride, y, y_stride, round_bf16,
-                     RowsKernel::kGemm, stream);
+  RunTiledExpertGemm(a, kind, static_cast<cudaStream_t>(stream.handle()));
 }
 
 void ExpertGemmMatVec(const DeviceWeightSet& set, const ExpertGroups& groups, const int32_t* ids,

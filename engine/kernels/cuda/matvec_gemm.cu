@@ -9,8 +9,9 @@
 // then through L2. The experts' kernel takes CTA (piece, row tile) over the slots grouped by
 // expert (expert_groups_math.h: pieces of up to 8 slots of one expert, gathered from x).
 //
-// Two kernels that set the weight view once each, from a local copy, as matvec_tiled_rows.cu
-// does (nvcc 13.0 miscompiled one kernel assigning the view on either side of a branch).
+// Two kernels that set the weight view once each, from a local copy: nvcc 13.0 miscompiled the
+// grouped kernel this one replaced when it assigned the view on either side of a branch (the
+// H200 run of 2026-12-04: the experts' CTAs read the single weight's empty view and wrote zeros).
 #include <cuda_runtime.h>
 
 #include <string>
@@ -24,7 +25,7 @@
 namespace dsagent::engine::kernels::cuda {
 namespace {
 
-static_assert(kRowsGroup <= kGemmTileInputs, "an expert piece fits one CTA's inputs");
+static_assert(kExpertPieceSlots <= kGemmTileInputs, "an expert piece fits one CTA's inputs");
 static_assert(sizeof(GemmShared) <= 48 * 1024, "the tile fits static shared memory");
 
 template <WeightKind K>

@@ -1,4 +1,5 @@
-// The tiled pair-order MatVec (matvec_tiled.cu; several activation rows: matvec_tiled_rows.cu), internal to the CUDA backend: matvec.cu's
+// The tiled pair-order MatVec (matvec_tiled.cu; several activation rows: matvec_gemm.cu), internal
+// to the CUDA backend: matvec.cu's
 // MatVec, MatVecRows and ExpertMatVec hand it every weight it takes (BF16, FP8 or FP4 with whole
 // 128-column blocks) and keep the 16-lanes-per-row kernel for the rest. Same bits as the CPU's
 // WeightRowDotsF32 either way.
@@ -38,14 +39,6 @@ bool TiledMatVecTakes(WeightKind kind, int64_t cols);
 // Queues the launch on `stream`. Throws CudaError for a launch error or an F32 weight.
 void RunTiledMatVec(const TiledMatVec& m, WeightKind kind, int64_t cols, cudaStream_t stream);
 
-// The multi-row kernel (matvec_tiled_rows.cu): `single` times m.inputs activation rows, each
-// weight byte read once per CTA for up to 8 of them (more: CTAs of the same tile side by side,
-// sharing L2). Every input row's outputs are the bits of RunTiledMatVec's. Takes the weights the
-// single-row kernel takes (whatever their column count: its shared memory does not grow with
-// it) but not a set (views).
-bool TiledMatVecRowsTakes(WeightKind kind, int64_t cols, int64_t rows);
-void RunTiledMatVecRows(const TiledMatVec& m, WeightKind kind, cudaStream_t stream);
-
 // The routed experts' slots grouped by expert (expert_groups_math.h), on the device: order
 // [slots], pieces [slots] (the first *n_pieces used), n_pieces [1]. One CTA; slots <= 2048 (a
 // chunk of kDeviceChunkRows rows times top 8).
@@ -53,9 +46,9 @@ constexpr int64_t kMaxGroupedSlots = 2048;
 void RunGroupSlots(const int32_t* ids, int64_t slots, int32_t* order, ExpertPiece* pieces,
                    int32_t* n_pieces, cudaStream_t stream);
 
-// The multi-row kernel over the grouping: CTA (piece, tile) multiplies the piece's expert
-// (views[expert]; none on the device: skipped) with its slots' rows of x into their rows of y.
-// Every slot gets the single-row kernel's bits.
+// A product over the grouping (RunTiledExpertGemm): CTA (piece, tile) multiplies the piece's
+// expert (views[expert]; none on the device: skipped) with its slots' rows of x into their rows of
+// y.
 struct ExpertRowsArgs {
   const WeightView* views = nullptr;
   const ExpertPiece* pieces = nullptr;
@@ -68,13 +61,12 @@ struct ExpertRowsArgs {
   int64_t y_stride = 0;
   bool round_bf16 = false;
 };
-void RunTiledExpertRows(const ExpertRowsArgs& a, WeightKind kind, cudaStream_t stream);
 
 // The register-tiled kernel (matvec_gemm.cu): a CTA multiplies 32 weight rows by up to 8
 // activation rows, decoding each weight value once for them and keeping every (row, input)'s
 // lanes in registers. Same bits as RunTiledMatVec for every input. The single weight (with
-// `groups`, like RunTiledMatVec), or the routed experts' grouped slots (CTA (piece, row tile), as
-// RunTiledExpertRows). Takes the weights the single-row kernel takes.
+// `groups`, like RunTiledMatVec), or the routed experts' grouped slots (CTA (piece, row tile)).
+// Takes the weights the single-row kernel takes.
 bool TiledMatVecGemmTakes(WeightKind kind, int64_t cols, int64_t rows);
 void RunTiledMatVecGemm(const TiledMatVec& m, WeightKind kind, cudaStream_t stream);
 void RunTiledExpertGemm(const ExpertRowsArgs& a, WeightKind kind, cudaStream_t stream);

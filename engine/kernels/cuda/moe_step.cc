@@ -243,19 +243,16 @@ void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, 
   float* g = scratch.g.as<float>();
   float* u = scratch.u.as<float>();
   float* routed = scratch.routed.as<float>();
-  // Over several rows (RowsKernelChoice: the register-tiled or the grouped kernel), the slots
-  // grouped by expert once, for the three products: each chosen expert's weights read and
-  // decoded once per piece of up to 8 of its slots.
-  const RowsKernel kernel = RowsKernelChoice();
+  // Over several rows (RowsKernelChoice: the register-tiled kernel), the slots grouped by
+  // expert once, for the three products: each chosen expert's weights read and decoded once per
+  // piece of up to 8 of its slots.
   const bool grouped =
-      kernel != RowsKernel::kByInput && rows > 1 && slots <= scratch.groups.max_slots;
+      RowsKernelChoice() == RowsKernel::kGemm && rows > 1 && slots <= scratch.groups.max_slots;
   if (grouped) GroupExpertSlots(ids, slots, scratch.groups, stream);
-  const auto experts = [&](const ExpertSetViews& set, const float* in, int64_t in_stride,
-                           float* y, int64_t y_stride) {
-    if (grouped && kernel == RowsKernel::kGemm) {
+  const auto experts = [&](const ExpertSetViews& set, const float* in, int64_t in_stride, float* y,
+                           int64_t y_stride) {
+    if (grouped) {
       ExpertGemmMatVec(set, scratch.groups, ids, slots, in, in_stride, y, y_stride, true, stream);
-    } else if (grouped) {
-      ExpertRowsMatVec(set, scratch.groups, ids, slots, in, in_stride, y, y_stride, true, stream);
     } else {
       ExpertMatVec(set, ids, slots, in, in_stride, y, y_stride, true, stream);
     }

@@ -100,7 +100,7 @@ void MoeDecode(DeviceMoe& m, const float* x, const int32_t* token, float* out, C
 // capacity: expert_stream_choice.h) and run with the device's; the same bits either way. The
 // gate, the router, the shared expert and the combine run on all rows at once; the routed
 // experts' rows * k slots are grouped by expert (GroupExpertSlots) and run through
-// ExpertGemmMatVec (or ExpertRowsMatVec), each chosen expert read and decoded once per piece of
+// ExpertGemmMatVec, each chosen expert read and decoded once per piece of
 // up to 8 of its slots, or, with DSAGENT_CUDA_MATVEC_ROWS=by-input (RowsKernelChoice, ops.h),
 // slot by slot through ExpertMatVec. With offload, the host experts of every row are computed
 // after one wait for the routing of all rows. Every row's output is MoeDecode's bits for that token.

@@ -61,12 +61,13 @@ void MatVec(const DeviceWeight& w, const float* x, int64_t x_rows, int64_t x_str
 //   gemm (the default): the register-tiled kernel (matvec_gemm.cu, MatVecRowsGemm,
 //     ExpertGemmMatVec): 32 weight rows by up to 8 activation rows per CTA, each weight value
 //     decoded once for all of them, so a product costs one fma rather than a decode each;
-//   by-input: the single-row tiled kernel once per row (MatVecRowsByInput, ExpertMatVec);
-//   grouped: the grouped kernel (MatVecRowsGrouped, ExpertRowsMatVec), which on the H200
-//     (docs/BENCHMARKS.md, 2026-12-04 run 4) took 1.2-2x the time of by-input.
+//   by-input: the single-row tiled kernel once per row (MatVecRowsByInput, ExpertMatVec).
+// (A grouped kernel, matvec_tiled_rows.cu, read each weight byte once per 8 rows but decoded it
+// per row: on the H200 it took 1.2-2x the time of by-input (docs/BENCHMARKS.md, 2026-12-04 run 4);
+// removed in session 20.)
 // SetRowsKernel overrides it for the process (the model benchmark times them); not to be changed
 // while kernels are being queued from another thread.
-enum class RowsKernel { kGemm, kByInput, kGrouped };
+enum class RowsKernel { kGemm, kByInput };
 RowsKernel RowsKernelChoice();
 void SetRowsKernel(RowsKernel kernel);
 // How many work items each thread of the single-row tiled kernel (matvec_tiled.cu) loads before
@@ -96,16 +97,11 @@ void MatVecRows(const DeviceWeight& w, int64_t row_begin, int64_t rows, const fl
 // the grouped kernels are chosen).
 void MatVecRowGroups(const DeviceWeight& w, int64_t groups, int64_t group_rows, const float* x,
                      int64_t x_rows, int64_t x_stride, int64_t x_group_stride, float* y,
-                     int64_t y_stride, int64_t y_group_stride, bool round_bf16,
-                     CudaStream& stream);
+                     int64_t y_stride, int64_t y_group_stride, bool round_bf16, CudaStream& stream);
 
 // MatVecRows through the given kernel for several rows, whatever RowsKernelChoice() says (the
-// single-row tiled kernel once per row; the grouped kernel, matvec_tiled_rows.cu; the
-// register-tiled one, matvec_gemm.cu). The same bits; the device test and the matvec benchmark
-// compare them.
-void MatVecRowsGrouped(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
-                       int64_t x_rows, int64_t x_stride, float* y, int64_t y_stride,
-                       bool round_bf16, CudaStream& stream);
+// single-row tiled kernel once per row; the register-tiled one, matvec_gemm.cu). The same bits;
+// the device test and the matvec benchmark compare them.
 void MatVecRowsByInput(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
                        int64_t x_rows, int64_t x_stride, float* y, int64_t y_stride,
                        bool round_bf16, CudaStream& stream);
@@ -164,9 +160,10 @@ ExpertSetViews Views(const DeviceWeightSet& set);
 // experts). Returns the table's views, valid until `table` is rewritten. What streamed experts
 // run with (expert_stream.h). Throws std::invalid_argument for an expert out of range or a weight
 // of another shape.
-ExpertSetViews UploadExpertTable(const DeviceWeightSet& set,
-                                 const std::vector<std::pair<int32_t, const DeviceWeight*>>& replacements,
-                                 DeviceBuffer& table, CudaStream& stream);
+ExpertSetViews UploadExpertTable(
+    const DeviceWeightSet& set,
+    const std::vector<std::pair<int32_t, const DeviceWeight*>>& replacements, DeviceBuffer& table,
+    CudaStream& stream);
 
 // MatVec with the weight picked per slot on the device: for s < slots, y + s * y_stride = the
 // weight set.weights[ids[s]] times x + s * x_stride (x_stride 0: one input for every slot). The
@@ -181,7 +178,7 @@ void ExpertMatVec(const ExpertSetViews& set, const int32_t* ids, int64_t slots, 
                   CudaStream& stream);
 
 // The routed experts' slots of a call grouped by expert (expert_groups_math.h), for
-// ExpertRowsMatVec and ExpertGemmMatVec: computed once per MoE call and shared by its w1, w3 and w2 products.
+// ExpertGemmMatVec: computed once per MoE call and shared by its w1, w3 and w2 products.
 struct ExpertGroups {
   int64_t max_slots = 0;
   DeviceBuffer order, pieces, count;  // int32 [max_slots], ExpertPiece [max_slots], int32 [1]
@@ -191,19 +188,11 @@ struct ExpertGroups {
 // Groups ids [slots] (device; slots <= groups.max_slots), queued on `stream`.
 void GroupExpertSlots(const int32_t* ids, int64_t slots, ExpertGroups& groups, CudaStream& stream);
 
-// ExpertMatVec through the grouping: each chosen expert's weights read once per group of up to 8
-// of its slots (the multi-row kernel with a gather list) instead of once per slot. The same
-// arguments and bits as ExpertMatVec (x_stride > 0: each slot its own input); `ids` are the ids
-// the groups were made from (for weights the tiled kernel does not take, which go to
-// ExpertMatVec).
-void ExpertRowsMatVec(const DeviceWeightSet& set, const ExpertGroups& groups, const int32_t* ids,
-                      int64_t slots, const float* x, int64_t x_stride, float* y, int64_t y_stride,
-                      bool round_bf16, CudaStream& stream);
-void ExpertRowsMatVec(const ExpertSetViews& set, const ExpertGroups& groups, const int32_t* ids,
-                      int64_t slots, const float* x, int64_t x_stride, float* y, int64_t y_stride,
-                      bool round_bf16, CudaStream& stream);
-// The same through the register-tiled kernel (matvec_gemm.cu): CTA (piece, 32 weight rows), each
-// expert value decoded once per piece. The same arguments and bits.
+// ExpertMatVec through the grouping and the register-tiled kernel (matvec_gemm.cu): CTA (piece,
+// 32 weight rows), each expert value decoded once per piece of up to 8 of its slots instead of
+// once per slot. The same arguments and bits as ExpertMatVec (x_stride > 0: each slot its own
+// input); `ids` are the ids the groups were made from (for weights the kernel does not take, which
+// go to ExpertMatVec).
 void ExpertGemmMatVec(const DeviceWeightSet& set, const ExpertGroups& groups, const int32_t* ids,
                       int64_t slots, const float* x, int64_t x_stride, float* y, int64_t y_stride,
                       bool round_bf16, CudaStream& stream);

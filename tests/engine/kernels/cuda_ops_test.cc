@@ -210,12 +210,12 @@ TEST(CudaOpsTest, TiledMatVecMatchesTheCpuOnDecodeShapesAndRarePaths) {
   expect_same(ToHost(dy, cpu.size(), stream), cpu, "tiled expert matvec");
 }
 
-// The grouped kernel (MatVecRowsGrouped: several activation rows per CTA) and the register-tiled
-// one (MatVecRowsGemm) against the single-row tiled kernel run once per row (MatVecRowsByInput) and
-// the CPU: the same bits for every row, with odd row
-// counts (partial groups of 8, several groups side by side), row ranges starting inside an FP8
-// scale block, partial tiles and chunks, and one row not exact in bf16 among exact ones (the
-// columns order for that row only). MatVecExact over several rows against itself row by row.
+// The register-tiled kernel (MatVecRowsGemm: several activation rows per CTA) against the
+// single-row tiled kernel run once per row (MatVecRowsByInput) and the CPU: the same bits for every
+// row, with odd row counts (partial groups of 8, several groups side by side), row ranges starting
+// inside an FP8 scale block, partial tiles and chunks, and one row not exact in bf16 among exact
+// ones (the columns order for that row only). MatVecExact over several rows against itself row by
+// row.
 TEST(CudaOpsTest, MultiRowMatVecGivesEachRowItsOneRowBits) {
   REQUIRE_CUDA_DEVICE();
   CudaStream stream;
@@ -252,22 +252,17 @@ TEST(CudaOpsTest, MultiRowMatVecGivesEachRowItsOneRowBits) {
       x[static_cast<size_t>((m / 2) * x_stride + 33)] = 0.1f;  // not exact in bf16
       const DeviceBuffer dx = ToDevice(x, stream);
       const int64_t y_stride = c.row_count + 5;
-      DeviceBuffer dy(static_cast<size_t>(m * y_stride) * 4), dy1(dy.bytes()), dy2(dy.bytes());
+      DeviceBuffer dy(static_cast<size_t>(m * y_stride) * 4), dy1(dy.bytes());
       dy.Zero(stream);
       dy1.Zero(stream);
-      dy2.Zero(stream);
-      MatVecRowsGrouped(dw, c.row_begin, c.row_count, dx.as<float>(), m, x_stride, dy.as<float>(),
-                        y_stride, true, stream);
+      MatVecRowsGemm(dw, c.row_begin, c.row_count, dx.as<float>(), m, x_stride, dy.as<float>(),
+                     y_stride, true, stream);
       MatVecRowsByInput(dw, c.row_begin, c.row_count, dx.as<float>(), m, x_stride, dy1.as<float>(),
                         y_stride, true, stream);
-      MatVecRowsGemm(dw, c.row_begin, c.row_count, dx.as<float>(), m, x_stride, dy2.as<float>(),
-                     y_stride, true, stream);
       const auto got = ToHost(dy, static_cast<size_t>(m * y_stride), stream);
       const auto one = ToHost(dy1, static_cast<size_t>(m * y_stride), stream);
-      const auto gemm = ToHost(dy2, static_cast<size_t>(m * y_stride), stream);
       for (size_t i = 0; i < got.size(); ++i) {
         ASSERT_EQ(Bits(got[i]), Bits(one[i])) << name << " output " << i;
-        ASSERT_EQ(Bits(gemm[i]), Bits(one[i])) << name << " register-tiled, output " << i;
       }
       // The first and the not-exact row against the CPU as well.
       for (const int64_t t : {int64_t{0}, m / 2}) {
@@ -324,11 +319,11 @@ RandomExperts MakeFp4Experts(int64_t n, int64_t rows, int64_t cols, std::mt19937
   return r;
 }
 
-// ExpertRowsMatVec and ExpertGemmMatVec (the slots grouped by expert, each expert read once per
+// ExpertGemmMatVec (the slots grouped by expert, each expert read once per
 // group of up to 8 slots) against ExpertMatVec (one slot at a time): the same bits for every slot,
 // with experts chosen by many slots (pieces of 8 and a remainder), by one, and kept on the host
 // (on_device 4 of 6: their slots untouched by both).
-TEST(CudaOpsTest, ExpertRowsMatVecGivesExpertMatVecsBits) {
+TEST(CudaOpsTest, ExpertGemmMatVecGivesExpertMatVecsBits) {
   REQUIRE_CUDA_DEVICE();
   CudaStream stream;
   std::mt19937 rng(61);
@@ -378,15 +373,10 @@ TEST(CudaOpsTest, ExpertRowsMatVecGivesExpertMatVecsBits) {
       ExpertMatVec(set, dids.as<int32_t>(), slots, dx.as<float>(), cols, single.as<float>(), rows,
                    true, stream);
       const auto b = ToHost(single, static_cast<size_t>(slots * rows), stream);
-      for (const bool register_tiled : {false, true}) {
+      {
         grouped.Zero(stream);
-        if (register_tiled) {
-          ExpertGemmMatVec(set, groups, dids.as<int32_t>(), slots, dx.as<float>(), cols,
-                           grouped.as<float>(), rows, true, stream);
-        } else {
-          ExpertRowsMatVec(set, groups, dids.as<int32_t>(), slots, dx.as<float>(), cols,
-                           grouped.as<float>(), rows, true, stream);
-        }
+        ExpertGemmMatVec(set, groups, dids.as<int32_t>(), slots, dx.as<float>(), cols,
+                         grouped.as<float>(), rows, true, stream);
         const auto a = ToHost(grouped, static_cast<size_t>(slots * rows), stream);
         // Each slot that differs, with the piece (and place in it) it was given and how many of its
         // outputs differ or are zero (never written): the pattern one run on a GPU shows.
@@ -407,12 +397,11 @@ TEST(CudaOpsTest, ExpertRowsMatVecGivesExpertMatVecsBits) {
             if (at >= w.begin && at < w.begin + w.count) piece = p;
           }
           const ExpertPiece& w = want_pieces[static_cast<size_t>(std::max(piece, 0))];
-          ADD_FAILURE() << (register_tiled ? "register-tiled" : "grouped") << ", inputs "
-                        << (fp8_inputs ? "fp8" : "bf16") << ", on_device " << on_device << ": slot "
-                        << slot << " (expert " << ids[static_cast<size_t>(slot)] << ", input "
-                        << at - w.begin << " of " << w.count << " in piece " << piece << " of "
-                        << want_count << "): " << diff << " of " << rows << " outputs differ, "
-                        << zero << " of them 0";
+          ADD_FAILURE() << "inputs " << (fp8_inputs ? "fp8" : "bf16") << ", on_device " << on_device
+                        << ": slot " << slot << " (expert " << ids[static_cast<size_t>(slot)]
+                        << ", input " << at - w.begin << " of " << w.count << " in piece " << piece
+                        << " of " << want_count << "): " << diff << " of " << rows
+                        << " outputs differ, " << zero << " of them 0";
           ++differing;
         }
         ASSERT_EQ(differing, 0);
@@ -513,9 +502,8 @@ TEST(CudaOpsTest, StreamedExpertsGiveTheAllOnDeviceBits) {
                std::invalid_argument);
 }
 
-// The grouped and the register-tiled kernels with full groups of 8 inputs in each CTA: a weight of
-// enough tiles that InputsPerCta does not spread the inputs thinner
-// (MultiRowMatVecGivesEachRowItsOneRowBits reaches at most 7 per CTA on a 132-SM device).
+// The register-tiled kernel with full input tiles of 8 in every CTA and several input tiles side
+// by side, on a weight of many row tiles.
 TEST(CudaOpsTest, MultiRowMatVecWithFullGroupsGivesEachRowItsOneRowBits) {
   REQUIRE_CUDA_DEVICE();
   CudaStream stream;
@@ -531,20 +519,18 @@ TEST(CudaOpsTest, MultiRowMatVecWithFullGroupsGivesEachRowItsOneRowBits) {
         x.insert(x.end(), row.begin(), row.end());
       }
       const DeviceBuffer dx = ToDevice(x, stream);
-      DeviceBuffer dy(static_cast<size_t>(m * rows) * 4), dy1(dy.bytes()), dy2(dy.bytes());
-      MatVecRowsGrouped(dw, 0, rows, dx.as<float>(), m, cols, dy.as<float>(), rows, true, stream);
+      DeviceBuffer dy(static_cast<size_t>(m * rows) * 4), dy1(dy.bytes());
+      MatVecRowsGemm(dw, 0, rows, dx.as<float>(), m, cols, dy.as<float>(), rows, true, stream);
       MatVecRowsByInput(dw, 0, rows, dx.as<float>(), m, cols, dy1.as<float>(), rows, true, stream);
-      MatVecRowsGemm(dw, 0, rows, dx.as<float>(), m, cols, dy2.as<float>(), rows, true, stream);
       const auto one = ToHost(dy1, static_cast<size_t>(m * rows), stream);
-      for (const bool register_tiled : {false, true}) {
-        const auto got = ToHost(register_tiled ? dy2 : dy, static_cast<size_t>(m * rows), stream);
+      {
+        const auto got = ToHost(dy, static_cast<size_t>(m * rows), stream);
         int reported = 0;
         for (size_t i = 0; i < got.size() && reported < 8; ++i) {
           if (Bits(got[i]) == Bits(one[i])) continue;
           ADD_FAILURE() << "format " << static_cast<int>(format) << " x" << m << " input "
                         << i / static_cast<size_t>(rows) << " row " << i % static_cast<size_t>(rows)
-                        << ": " << got[i] << (register_tiled ? " register-tiled, " : " grouped, ")
-                        << one[i] << " one by one";
+                        << ": " << got[i] << " register-tiled, " << one[i] << " one by one";
           ++reported;
         }
         ASSERT_EQ(reported, 0);

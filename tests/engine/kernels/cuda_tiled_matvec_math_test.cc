@@ -12,9 +12,8 @@
 #include <vector>
 
 #include "engine/kernels/cpu/weight_dot_f32.h"
-#include "engine/kernels/cuda/matvec_tiled_math.h"
 #include "engine/kernels/cuda/expert_groups_math.h"
-#include "engine/kernels/cuda/matvec_tiled_rows_math.h"
+#include "engine/kernels/cuda/matvec_tiled_math.h"
 #include "tests/engine/kernels/random_weights.h"
 #include "tests/engine/kernels/reference_rounding.h"
 
@@ -68,7 +67,8 @@ TEST(CudaTiledMatVecMathTest, DecodingFromBitsGivesEveryCodesValue) {
         EXPECT_TRUE(nan) << b;
       } else {
         EXPECT_FALSE(nan) << b;
-        EXPECT_EQ(reference_rounding::Bits(got), reference_rounding::Bits(want)) << "e4m3 " << b << " at " << i;
+        EXPECT_EQ(reference_rounding::Bits(got), reference_rounding::Bits(want))
+            << "e4m3 " << b << " at " << i;
       }
     }
   }
@@ -76,7 +76,8 @@ TEST(CudaTiledMatVecMathTest, DecodingFromBitsGivesEveryCodesValue) {
     const float want = dm::E2M1ToFloat(static_cast<uint8_t>(n));
     for (int i = 0; i < 8; ++i) {
       const uint32_t word = (0x9e3779b9u & ~(0xfu << (4 * i))) | (n << (4 * i));
-      EXPECT_EQ(reference_rounding::Bits(dm::E2M1NibbleScaled(word, i) * 0x1p126f), reference_rounding::Bits(want))
+      EXPECT_EQ(reference_rounding::Bits(dm::E2M1NibbleScaled(word, i) * 0x1p126f),
+                reference_rounding::Bits(want))
           << "e2m1 " << n << " at " << i;
     }
   }
@@ -129,135 +130,8 @@ TEST(CudaTiledMatVecMathTest, ItemsFoldedInBlockOrderGiveTheCpuBits) {
       if (std::isnan(want)) {
         EXPECT_TRUE(std::isnan(got)) << name << " row " << r;
       } else {
-        ASSERT_EQ(reference_rounding::Bits(got), reference_rounding::Bits(want)) << name << " row " << r << ": " << got
-                                                       << " vs " << want;
-      }
-    }
-  }
-}
-
-// The multi-row kernel's CTA on the host (RowsTileOnHost: every thread's staging, items and fold,
-// chunk by chunk, then the half-warp reductions), tile by tile over the weight: each input row's
-// outputs must be WeightRowDotsF32's for that row alone, bit for bit. Distinct inputs per row, so
-// an input or tile-row mix-up in the schedule (the sums' index, the fold's mapping, the staging)
-// gives another row's dot; odd input counts and partial tiles and chunks (the guards); the rare
-// paths (FP8 NaN byte, FP4 tail, an input not exact in bf16: the columns order).
-TEST(CudaTiledMatVecMathTest, MultiRowScheduleGivesEachRowItsSingleRowBits) {
-  std::mt19937 rng(43);
-  struct Case {
-    WeightFormat format;
-    int64_t rows, cols;
-    int inputs;
-  };
-  const Case cases[] = {
-      {WeightFormat::kFP8, 40, 1152, 3},  {WeightFormat::kFP8, 16, 2048, 8},
-      {WeightFormat::kFP8, 150, 384, 4},  // tiles across an FP8 scale row block
-      {WeightFormat::kFP4, 37, 640, 5},   {WeightFormat::kBF16, 21, 1024, 2},
-      {WeightFormat::kBF16, 16, 128, 7},  {WeightFormat::kFP4, 16, 1280, 8},
-  };
-  for (const Case& c : cases) {
-    auto w = testing::MakeWeight(c.format, c.rows, c.cols, rng, false);
-    if (c.format == WeightFormat::kFP8) w.data[static_cast<size_t>(5 * c.cols + 77)] = 0xff;
-    if (c.format == WeightFormat::kFP4) {
-      const int64_t groups = c.cols / 32;
-      w.scale[static_cast<size_t>(3 * groups + 2)] = 0;    // to the tail
-      w.scale[static_cast<size_t>(4 * groups + 7)] = 200;  // two multiplies
-    }
-    std::vector<std::vector<float>> inputs;
-    const int64_t x_stride = c.cols + 128;  // rows apart by more than their width
-    std::vector<float> x(static_cast<size_t>(x_stride * c.inputs), 0.0f);
-    for (int m = 0; m < c.inputs; ++m) {
-      inputs.push_back(testing::RandomInput(c.cols, rng, c.format == WeightFormat::kFP8));
-      std::copy(inputs.back().begin(), inputs.back().end(), x.begin() + m * x_stride);
-    }
-    // The last input of the 8-row FP8 case has one value not exact in bf16: the columns order.
-    const bool columns = c.format == WeightFormat::kFP8 && c.inputs == 8;
-    if (columns) {
-      inputs.back()[300] = 0.3f;
-      x[static_cast<size_t>((c.inputs - 1) * x_stride + 300)] = 0.3f;
-    }
-    const dm::WeightView v = ViewOf(w);
-    const int64_t y_stride = c.rows + 3;
-    std::vector<float> y(static_cast<size_t>(y_stride * c.inputs), -1.0f);
-    for (int64_t row0 = 0; row0 < c.rows; row0 += dm::kRowsTile) {
-      const int tile = static_cast<int>(std::min<int64_t>(dm::kRowsTile, c.rows - row0));
-      float* out = y.data() + row0;
-      switch (v.kind) {
-        case dm::WeightKind::kFP8:
-          dm::RowsTileOnHost<dm::WeightKind::kFP8>(v, row0, tile, x.data(), x_stride, c.inputs,
-                                                   out, y_stride, false);
-          break;
-        case dm::WeightKind::kFP4:
-          dm::RowsTileOnHost<dm::WeightKind::kFP4>(v, row0, tile, x.data(), x_stride, c.inputs,
-                                                   out, y_stride, false);
-          break;
-        default:
-          dm::RowsTileOnHost<dm::WeightKind::kBF16>(v, row0, tile, x.data(), x_stride, c.inputs,
-                                                    out, y_stride, false);
-      }
-    }
-    const std::string name = "format " + std::to_string(static_cast<int>(c.format)) + " " +
-                             std::to_string(c.rows) + "x" + std::to_string(c.cols) + " x" +
-                             std::to_string(c.inputs);
-    for (int m = 0; m < c.inputs; ++m) {
-      DotInputF32 in;
-      in.Prepare(inputs[static_cast<size_t>(m)].data(), c.cols, c.format == WeightFormat::kFP4);
-      ASSERT_EQ(in.pairs(), !(columns && m == c.inputs - 1)) << name << " input " << m;
-      std::vector<float> cpu(static_cast<size_t>(c.rows));
-      WeightRowDotsF32(CpuIsa::kScalar, w.matrix.rows_view(), 0, c.rows, in, cpu.data());
-      for (int64_t r = 0; r < c.rows; ++r) {
-        const float got = y[static_cast<size_t>(m * y_stride + r)];
-        const float want = cpu[static_cast<size_t>(r)];
-        if (std::isnan(want)) {
-          EXPECT_TRUE(std::isnan(got)) << name << " input " << m << " row " << r;
-        } else {
-          ASSERT_EQ(reference_rounding::Bits(got), reference_rounding::Bits(want))
-              << name << " input " << m << " row " << r << ": " << got << " vs " << want;
-        }
-      }
-    }
-    // The padding between the output rows is never written.
-    for (int m = 0; m < c.inputs; ++m) {
-      for (int64_t r = c.rows; r < y_stride; ++r) {
-        EXPECT_EQ(y[static_cast<size_t>(m * y_stride + r)], -1.0f) << name;
-      }
-    }
-  }
-}
-
-// The multi-row CTA with a gather list (the routed experts' grouped slots): input m is row
-// gather[m] of x and of y, each with its single-row bits; the rows not in the list are untouched.
-TEST(CudaTiledMatVecMathTest, MultiRowScheduleWithAGatherListWritesEachSlotsRow) {
-  std::mt19937 rng(53);
-  const int64_t rows = 21, cols = 640, slots = 9;
-  auto w = testing::MakeWeight(WeightFormat::kFP4, rows, cols, rng, false);
-  std::vector<float> x(static_cast<size_t>(slots * cols));
-  for (int64_t t = 0; t < slots; ++t) {
-    const auto row = testing::RandomInput(cols, rng, true);
-    std::copy(row.begin(), row.end(), x.begin() + t * cols);
-  }
-  const std::vector<int32_t> gather = {7, 2, 4, 8, 0};
-  std::vector<float> y(static_cast<size_t>(slots * rows), -1.0f);
-  const dm::WeightView v = ViewOf(w);
-  for (int64_t row0 = 0; row0 < rows; row0 += dm::kRowsTile) {
-    const int tile = static_cast<int>(std::min<int64_t>(dm::kRowsTile, rows - row0));
-    dm::RowsTileOnHost<dm::WeightKind::kFP4>(v, row0, tile, x.data(), cols,
-                                             static_cast<int>(gather.size()), y.data() + row0,
-                                             rows, false, gather.data());
-  }
-  for (int64_t t = 0; t < slots; ++t) {
-    const bool listed = std::find(gather.begin(), gather.end(), t) != gather.end();
-    DotInputF32 in;
-    in.Prepare(x.data() + t * cols, cols, true);
-    std::vector<float> cpu(static_cast<size_t>(rows));
-    WeightRowDotsF32(CpuIsa::kScalar, w.matrix.rows_view(), 0, rows, in, cpu.data());
-    for (int64_t r = 0; r < rows; ++r) {
-      const float got = y[static_cast<size_t>(t * rows + r)];
-      if (listed) {
-        ASSERT_EQ(reference_rounding::Bits(got), reference_rounding::Bits(cpu[static_cast<size_t>(r)]))
-            << "slot " << t << " row " << r;
-      } else {
-        ASSERT_EQ(got, -1.0f) << "slot " << t << " is not in the list";
+        ASSERT_EQ(reference_rounding::Bits(got), reference_rounding::Bits(want))
+            << name << " row " << r << ": " << got << " vs " << want;
       }
     }
   }
@@ -265,8 +139,8 @@ TEST(CudaTiledMatVecMathTest, MultiRowScheduleWithAGatherListWritesEachSlotsRow)
 
 // The grouping of the routed slots by expert (expert_groups_math.h), each slot's two phases run
 // on the host as the kernel's threads run them: the order is the slots sorted by expert, stably;
-// the pieces cover it in order, one expert each, at most kRowsGroup slots, starting at each
-// expert's first slot and every kRowsGroup after.
+// the pieces cover it in order, one expert each, at most kExpertPieceSlots slots, starting at each
+// expert's first slot and every kExpertPieceSlots after.
 TEST(CudaTiledMatVecMathTest, ExpertSlotGroupingSortsStablyAndCutsPiecesOfOneExpert) {
   std::mt19937 rng(59);
   struct Case {
@@ -284,21 +158,22 @@ TEST(CudaTiledMatVecMathTest, ExpertSlotGroupingSortsStablyAndCutsPiecesOfOneExp
     }
     std::vector<int32_t> want(ids.size());
     for (int s = 0; s < c.slots; ++s) want[static_cast<size_t>(s)] = s;
-    std::stable_sort(want.begin(), want.end(),
-                     [&](int32_t a, int32_t b) { return ids[static_cast<size_t>(a)] < ids[static_cast<size_t>(b)]; });
+    std::stable_sort(want.begin(), want.end(), [&](int32_t a, int32_t b) {
+      return ids[static_cast<size_t>(a)] < ids[static_cast<size_t>(b)];
+    });
     ASSERT_EQ(order, want) << c.slots << " slots";
     int expected_pieces = 0, at = 0;
     for (int p = 0; p < count; ++p) {
       const dm::ExpertPiece piece = pieces[static_cast<size_t>(p)];
       ASSERT_EQ(piece.begin, at) << "piece " << p;
       ASSERT_GE(piece.count, 1);
-      ASSERT_LE(piece.count, dm::kRowsGroup);
+      ASSERT_LE(piece.count, dm::kExpertPieceSlots);
       for (int i = 0; i < piece.count; ++i) {
         ASSERT_EQ(ids[static_cast<size_t>(order[static_cast<size_t>(at + i)])], piece.expert);
       }
       // A piece is full unless its expert's slots end with it.
       const int end = at + piece.count;
-      if (piece.count < dm::kRowsGroup && end < c.slots) {
+      if (piece.count < dm::kExpertPieceSlots && end < c.slots) {
         ASSERT_NE(ids[static_cast<size_t>(order[static_cast<size_t>(end)])], piece.expert);
       }
       at = end;

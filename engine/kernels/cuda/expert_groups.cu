@@ -1,0 +1,47 @@
+// RunGroupSlots (matvec_tiled.h): the routed experts' slots of a call grouped by expert on the
+// device, expert_groups_math.h's two phases run by one CTA.
+#include <cuda_runtime.h>
+
+#include <string>
+
+#include "engine/kernels/cuda/expert_groups_math.h"
+#include "engine/kernels/cuda/matvec_tiled.h"
+
+namespace dsagent::engine::kernels::cuda {
+namespace {
+
+// One CTA: each slot's rank (phase 1), then its sorted position and piece (phase 2); the count.
+__global__ void GroupSlotsKernel(const int32_t* ids, int slots, int32_t* order, ExpertPiece* pieces,
+                                 int32_t* n_pieces) {
+  extern __shared__ int32_t group_shared[];
+  int32_t* const sids = group_shared;
+  int32_t* const ranks = group_shared + slots;
+  __shared__ int count;
+  const int tid = static_cast<int>(threadIdx.x);
+  if (tid == 0) count = 0;
+  for (int s = tid; s < slots; s += blockDim.x) sids[s] = ids[s];
+  __syncthreads();
+  for (int s = tid; s < slots; s += blockDim.x) ranks[s] = SlotRank(sids, s);
+  __syncthreads();
+  int mine = 0;
+  for (int s = tid; s < slots; s += blockDim.x)
+    mine += GroupSlot(sids, ranks, slots, s, order, pieces);
+  if (mine != 0) atomicAdd(&count, mine);
+  __syncthreads();
+  if (tid == 0) *n_pieces = count;
+}
+
+}  // namespace
+
+void RunGroupSlots(const int32_t* ids, int64_t slots, int32_t* order, ExpertPiece* pieces,
+                   int32_t* n_pieces, cudaStream_t stream) {
+  if (slots <= 0 || slots > kMaxGroupedSlots) {
+    throw CudaError("RunGroupSlots: " + std::to_string(slots) + " slots (1 to " +
+                    std::to_string(kMaxGroupedSlots) + ")");
+  }
+  GroupSlotsKernel<<<1, 1024, static_cast<size_t>(2 * slots) * sizeof(int32_t), stream>>>(
+      ids, static_cast<int>(slots), order, pieces, n_pieces);
+  CheckCuda(cudaGetLastError(), "expert slot grouping launch");
+}
+
+}  // namespace dsagent::engine::kernels::cuda
