@@ -17,6 +17,7 @@
 #include "engine/kernels/cpu/weight_dot_f32.h"
 #include "engine/kernels/cuda/device_math.h"
 #include "engine/model/model_config.h"
+#include "tests/engine/kernels/cuda_weight_view.h"
 #include "tests/engine/kernels/random_weights.h"
 
 namespace dsagent::engine::kernels {
@@ -173,19 +174,7 @@ TEST(CudaDeviceMathTest, RopePairMatchesTheCpuRotationWithYarn) {
   }
 }
 
-dm::WeightKind KindFor(WeightFormat f) {
-  switch (f) {
-    case WeightFormat::kBF16:
-      return dm::WeightKind::kBF16;
-    case WeightFormat::kF32:
-      return dm::WeightKind::kF32;
-    case WeightFormat::kFP8:
-      return dm::WeightKind::kFP8;
-    case WeightFormat::kFP4:
-      return dm::WeightKind::kFP4;
-  }
-  return dm::WeightKind::kBF16;
-}
+using testing::CudaKindOf;
 
 // The matvec kernel's lanes, run one after another on the host, give WeightRowDotsF32's bits for
 // every format, both orders (activations exact in bf16 and not), shapes with tails (columns not a
@@ -210,7 +199,7 @@ TEST(CudaDeviceMathTest, LaneArithmeticOfMatVecEqualsTheCpuFastKernel) {
           ASSERT_EQ(in.pairs(), bf16_input);
           std::vector<float> cpu(static_cast<size_t>(s.rows));
           WeightRowDotsF32(CpuIsa::kScalar, w.matrix.rows_view(), 0, s.rows, in, cpu.data());
-          const dm::WeightView view{KindFor(format), w.matrix.data, w.matrix.scale, s.cols,
+          const dm::WeightView view{CudaKindOf(format), w.matrix.data, w.matrix.scale, s.cols,
                                     w.matrix.scale_cols};
           const bool pairs = TakesPairs(format, in);
           for (int64_t r = 0; r < s.rows; ++r) {
@@ -272,7 +261,7 @@ TEST(CudaDeviceMathTest, CtaOrderOfMatVecExactEqualsTheCpuExactKernel) {
         in.Prepare(x.data(), s.cols);
         std::vector<double> cpu(static_cast<size_t>(s.rows));
         detail::WeightRowDotsScalar(w.matrix.rows_view(), 0, s.rows, in, cpu.data());
-        const dm::WeightView view{KindFor(format), w.matrix.data, w.matrix.scale, s.cols,
+        const dm::WeightView view{CudaKindOf(format), w.matrix.data, w.matrix.scale, s.cols,
                                   w.matrix.scale_cols};
         for (int64_t r = 0; r < s.rows; ++r) {
           ASSERT_TRUE(SameFloat(static_cast<float>(dm::RowDotF64ByCta(view, r, x.data())),

@@ -12,6 +12,7 @@
 
 #include "engine/kernels/cpu/weight_dot_f32.h"
 #include "engine/kernels/cuda/matvec_gemm_math.h"
+#include "tests/engine/kernels/cuda_weight_view.h"
 #include "tests/engine/kernels/random_weights.h"
 #include "tests/engine/kernels/reference_rounding.h"
 
@@ -20,24 +21,7 @@ namespace gemm_matvec_math_test {  // named: the tests build as unity batches
 namespace {
 namespace dm = cuda;
 
-dm::WeightKind KindOf(WeightFormat f) {
-  switch (f) {
-    case WeightFormat::kFP8:
-      return dm::WeightKind::kFP8;
-    case WeightFormat::kFP4:
-      return dm::WeightKind::kFP4;
-    case WeightFormat::kBF16:
-      return dm::WeightKind::kBF16;
-    case WeightFormat::kF32:
-      break;
-  }
-  return dm::WeightKind::kF32;
-}
-
-dm::WeightView ViewOf(const testing::RandomWeight& w) {
-  return {KindOf(w.matrix.format), w.data.data(), w.scale.empty() ? nullptr : w.scale.data(),
-          w.matrix.cols, w.matrix.scale_cols};
-}
+using testing::CudaViewOf;
 
 void RunTile(const dm::GemmTile& t) {
   switch (t.w.kind) {
@@ -131,7 +115,7 @@ TEST(CudaGemmMatVecMathTest, EveryRowAndInputGetsTheCpuBits) {
     }
     const int64_t y_stride = c.rows + 3;
     std::vector<float> y(static_cast<size_t>(y_stride * c.inputs), -1.0f);
-    RunGrid(ViewOf(w), c.row_begin, c.rows, x.data(), x_stride, c.inputs, y.data(), y_stride,
+    RunGrid(CudaViewOf(w), c.row_begin, c.rows, x.data(), x_stride, c.inputs, y.data(), y_stride,
             c.round_bf16);
     const std::string name = "format " + std::to_string(static_cast<int>(c.format)) + " " +
                              std::to_string(c.rows) + "x" + std::to_string(c.cols) + " x" +
@@ -171,7 +155,7 @@ TEST(CudaGemmMatVecMathTest, AGatherListWritesEachListedSlotsRow) {
   std::vector<float> y(static_cast<size_t>(slots * rows), -1.0f);
   for (int64_t tile0 = 0; tile0 < rows; tile0 += dm::kGemmTileRows) {
     dm::GemmTile t;
-    t.w = ViewOf(w);
+    t.w = CudaViewOf(w);
     t.row0 = tile0;
     t.tile_rows = static_cast<int>(std::min<int64_t>(dm::kGemmTileRows, rows - tile0));
     t.inputs = static_cast<int>(gather.size());

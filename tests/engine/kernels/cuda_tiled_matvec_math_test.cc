@@ -14,6 +14,7 @@
 #include "engine/kernels/cpu/weight_dot_f32.h"
 #include "engine/kernels/cuda/expert_groups_math.h"
 #include "engine/kernels/cuda/matvec_tiled_math.h"
+#include "tests/engine/kernels/cuda_weight_view.h"
 #include "tests/engine/kernels/random_weights.h"
 #include "tests/engine/kernels/reference_rounding.h"
 
@@ -22,23 +23,7 @@ namespace tiled_matvec_math_test {  // named: the tests build as unity batches
 namespace {
 namespace dm = cuda;
 
-dm::WeightView ViewOf(const testing::RandomWeight& w) {
-  const auto kind = [&] {
-    switch (w.matrix.format) {
-      case WeightFormat::kFP8:
-        return dm::WeightKind::kFP8;
-      case WeightFormat::kFP4:
-        return dm::WeightKind::kFP4;
-      case WeightFormat::kBF16:
-        return dm::WeightKind::kBF16;
-      case WeightFormat::kF32:
-        break;
-    }
-    return dm::WeightKind::kF32;
-  }();
-  return {kind, w.data.data(), w.scale.empty() ? nullptr : w.scale.data(), w.matrix.cols,
-          w.matrix.scale_cols};
-}
+using testing::CudaViewOf;
 
 float TiledDot(const dm::WeightView& v, int64_t row, const float* x) {
   switch (v.kind) {
@@ -121,7 +106,7 @@ TEST(CudaTiledMatVecMathTest, ItemsFoldedInBlockOrderGiveTheCpuBits) {
     ASSERT_TRUE(in.pairs()) << "the activation must take the pair order";
     std::vector<float> cpu(static_cast<size_t>(c.rows));
     WeightRowDotsF32(CpuIsa::kScalar, w.matrix.rows_view(), 0, c.rows, in, cpu.data());
-    const dm::WeightView v = ViewOf(w);
+    const dm::WeightView v = CudaViewOf(w);
     const std::string name = "format " + std::to_string(static_cast<int>(c.format)) + " " +
                              std::to_string(c.rows) + "x" + std::to_string(c.cols);
     for (int64_t r = 0; r < c.rows; ++r) {
