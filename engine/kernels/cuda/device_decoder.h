@@ -63,7 +63,8 @@ struct DeviceDecoderOptions {
   // them to the device is direct DMA; off: they stay pageable (copies staged by the driver).
   bool pin_host_experts = true;
   // DeviceSequenceModel only: rows per ModelRows call, 1..kMaxDeviceChunkRows (tests take fewer
-  // to make a prompt span chunks).
+  // to make a prompt span chunks). Past kMaxGroupedSlots / top-k rows (341 for top 6) a call's
+  // routed slots are not grouped by expert (matvec_tiled.h): they run slot by slot.
   int64_t chunk_rows = kDeviceChunkRows;
 };
 
