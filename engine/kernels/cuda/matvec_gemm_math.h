@@ -32,6 +32,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "engine/kernels/cuda/device_math.h"
@@ -54,7 +55,7 @@ static_assert(kGemmThreads == kGemmTileRows * 8 && kGemmThreads == kGemmTileInpu
 
 // The CTA's shared memory (one static array in the kernel; the host test allocates the same).
 struct GemmShared {
-  float w[2][kGemmTileRows][kTiledBlockCols];           // lane values, per buffer
+  float w[2][kGemmTileRows][kTiledBlockCols];           // lane values (GemmWeightSlot)
   uint32_t x[2][kGemmTileInputs][kTiledBlockCols / 2];  // bf16 pairs: low = even column
   double scale[2][kGemmTileRows];                       // FP8: the block's scale
   uint8_t nan[2][kGemmTileRows][8];                     // FP8: [half * 4 + group] has a NaN
@@ -98,6 +99,16 @@ struct GemmRegs {
   float x[4];
 };
 
+// Where column col (0..127) of a weight row sits in GemmShared::w: in pieces of 16 columns (one
+// thread stages one piece), chunk q (4 columns) of piece p at 16p + 4 (q ^ ((p >> 1) & 3)). The
+// swizzle puts the same-numbered float4 stores of a quarter-warp's 8 pieces in 8 different bank
+// groups (unswizzled: 4-way conflicts); a half-warp's reads of 16 column pairs of one group stay
+// within the group's two pieces, conflict-free, and each pair stays adjacent.
+DSAGENT_HD int GemmWeightSlot(int col) {
+  const int p = col >> 4, q = (col >> 2) & 3;
+  return (p << 4) | ((q ^ ((p >> 1) & 3)) << 2) | (col & 3);
+}
+
 DSAGENT_HD float LoadGlobalFloat(const float* p) {
 #if defined(__CUDA_ARCH__)
   return __ldg(p);
@@ -136,11 +147,11 @@ template <WeightKind K>
 DSAGENT_HD void GemmStore(const GemmTile& t, GemmShared& sh, int buf, int tid,
                           const GemmRegs<K>& g) {
   const int o = tid / 8, piece = tid % 8, group = piece / 2, half = piece % 2;
-  float* dst = sh.w[buf][o] + 16 * piece;
+  float v[16];
   if constexpr (K == WeightKind::kFP8) {
     uint32_t nan = 0;
     DSAGENT_UNROLL
-    for (int b = 0; b < 16; ++b) dst[b] = E4M3ByteScaled(g.w[b / 4], b % 4) * 0x1p120f;
+    for (int b = 0; b < 16; ++b) v[b] = E4M3ByteScaled(g.w[b / 4], b % 4) * 0x1p120f;
     DSAGENT_UNROLL
     for (int q = 0; q < 4; ++q) nan |= E4M3NanBytes(g.w[q]);
     sh.nan[buf][o][half * 4 + group] = nan != 0 ? 1 : 0;
@@ -148,8 +159,8 @@ DSAGENT_HD void GemmStore(const GemmTile& t, GemmShared& sh, int buf, int tid,
   } else if constexpr (K == WeightKind::kBF16) {
     DSAGENT_UNROLL
     for (int m = 0; m < 8; ++m) {
-      dst[2 * m] = BitsFloat(g.w[m] << 16);
-      dst[2 * m + 1] = BitsFloat(g.w[m] & 0xffff0000u);
+      v[2 * m] = BitsFloat(g.w[m] << 16);
+      v[2 * m + 1] = BitsFloat(g.w[m] & 0xffff0000u);
     }
   } else {
     const uint8_t s = g.s;
@@ -158,13 +169,23 @@ DSAGENT_HD void GemmStore(const GemmTile& t, GemmShared& sh, int buf, int tid,
     const float scale = E8M0ToFloat(s);
     DSAGENT_UNROLL
     for (int n = 0; n < 16; ++n) {
-      float v = E2M1NibbleScaled(g.w[n / 8], n % 8) * f;
-      if (!one) v *= scale;
-      dst[n] = v;
+      v[n] = E2M1NibbleScaled(g.w[n / 8], n % 8) * f;
+      if (!one) v[n] *= scale;
     }
     const bool out_of_range = !Fp4ScaleInLaneRange(s);
     if (half == 0) sh.skip[buf][o][group] = out_of_range ? 1 : 0;
     if (out_of_range) sh.row_tail[o] = 1;  // every writer writes 1
+  }
+  // The piece's four chunks of 4 values to their swizzled places (GemmWeightSlot).
+  DSAGENT_UNROLL
+  for (int q = 0; q < 4; ++q) {
+    float* dst = sh.w[buf][o] + GemmWeightSlot(16 * piece + 4 * q);
+#if defined(__CUDA_ARCH__)
+    *reinterpret_cast<float4*>(dst) =
+        make_float4(v[4 * q], v[4 * q + 1], v[4 * q + 2], v[4 * q + 3]);
+#else
+    std::memcpy(dst, v + 4 * q, 16);
+#endif
   }
   const int m = tid / 32, q0 = 2 * (tid % 32);
   bool exact = true;
@@ -214,7 +235,7 @@ DSAGENT_HD void GemmBlock(const GemmTile& t, const GemmShared& sh, int buf, int 
       if constexpr (K == WeightKind::kFP4) {
         if (sh.skip[buf][o0 + i][group] != 0) continue;
       }
-      const float* wp = sh.w[buf][o0 + i] + 32 * group + 2 * j;
+      const float* wp = sh.w[buf][o0 + i] + GemmWeightSlot(32 * group + 2 * j);
       const float w_even = wp[0], w_odd = wp[1];
       DSAGENT_UNROLL
       for (int k = 0; k < kGemmInputsPerThread; ++k) {
