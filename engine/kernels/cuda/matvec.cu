@@ -98,9 +98,12 @@ __global__ void MatVecExactKernel(const WeightView* views, const int32_t* ids, W
 
 // h[j * dim + d] = W[token, d] for every stream j: the embedding row, dequantised as
 // WeightMatrix::DequantRow does (value times scale in float), copied to the hc streams.
+// Grid (columns, rows): row y's token and streams.
 __global__ void EmbedKernel(WeightView w, const int32_t* token, int64_t hc, float* h) {
   const int64_t d = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (d >= w.cols) return;
+  token += blockIdx.y;
+  h += static_cast<int64_t>(blockIdx.y) * hc * w.cols;
   const float v = WeightAt(w, *token, d);
   for (int64_t j = 0; j < hc; ++j) h[j * w.cols + d] = v;
 }
@@ -451,9 +454,16 @@ void ExpertGemmMatVec(const DeviceWeightSet& set, const ExpertGroups& groups, co
 
 void EmbedToStreams(const DeviceWeight& embed, const int32_t* token, int64_t hc, float* h,
                     CudaStream& stream) {
-  if (embed.cols <= 0 || hc <= 0) return;
-  EmbedKernel<<<static_cast<unsigned>((embed.cols + 255) / 256), 256, 0,
-                static_cast<cudaStream_t>(stream.handle())>>>(ViewOf(embed), token, hc, h);
+  EmbedRowsToStreams(embed, token, 1, hc, h, stream);
+}
+
+void EmbedRowsToStreams(const DeviceWeight& embed, const int32_t* tokens, int64_t rows,
+                        int64_t hc, float* h, CudaStream& stream) {
+  if (embed.cols <= 0 || hc <= 0 || rows <= 0) return;
+  if (rows > 65535) throw CudaError("EmbedRowsToStreams: " + std::to_string(rows) + " rows");
+  const dim3 grid(static_cast<unsigned>((embed.cols + 255) / 256), static_cast<unsigned>(rows));
+  EmbedKernel<<<grid, 256, 0, static_cast<cudaStream_t>(stream.handle())>>>(ViewOf(embed), tokens,
+                                                                            hc, h);
   CheckCuda(cudaGetLastError(), "EmbedToStreams launch");
 }
 

@@ -303,9 +303,7 @@ void ModelRowsStaged(DeviceModel& m, DeviceRows& r, const RowChunk* chunks, int6
     const auto launches = [&] {
       if (p == 0) {
         MarkPhase(stream, "embed");
-        for (int64_t t = 0; t < rows; ++t) {
-          EmbedToStreams(m.embed, dev_tokens + t, m.hc.hc, h + t * n, stream);
-        }
+        EmbedRowsToStreams(m.embed, dev_tokens, rows, m.hc.hc, h, stream);
       }
       for (int64_t i = all[p].first; i < all[p].end; ++i) {
         const auto& lc = layer_chunks[static_cast<size_t>(i)];

@@ -204,6 +204,9 @@ void ExpertGemmMatVec(const ExpertSetViews& set, const ExpertGroups& groups, con
 // stream, dequantised like forward::WeightMatrix::DequantRow.
 void EmbedToStreams(const DeviceWeight& embed, const int32_t* token, int64_t hc, float* h,
                     CudaStream& stream);
+// The same for `rows` tokens in one launch: row t's streams at h + t * hc * cols.
+void EmbedRowsToStreams(const DeviceWeight& embed, const int32_t* tokens, int64_t rows,
+                        int64_t hc, float* h, CudaStream& stream);
 
 enum class ActQuantFormat { kFp8, kFp4 };
 // In place on `rows` rows of n values: each block of `block` values (n % block == 0) becomes its
