@@ -24,7 +24,7 @@ namespace {
 namespace k = dsagent::engine::kernels;
 namespace kc = dsagent::engine::kernels::cuda;
 
-// Activation rows timed through the grouped kernel and one row at a time.
+// Activation rows timed through the register-tiled kernel and one row at a time.
 constexpr int64_t kRowCounts[] = {1, 4, 8, 32, 128};
 constexpr int64_t kMaxRows = 128;
 

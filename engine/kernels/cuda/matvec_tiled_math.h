@@ -116,9 +116,8 @@ DSAGENT_HD void Fp4Group(const uint32_t* words, uint8_t s, const float* xs, floa
   }
 }
 
-// An item's weight bytes, loaded once (the grouped kernel of runs 2-4 ran one
-// item's words against several activation rows): FP8 four groups of 16 bytes, BF16 four of 32,
-// FP4 four of 8 plus the four groups' scale bytes.
+// An item's weight bytes, loaded once: FP8 four groups of 16 bytes, BF16 four of 32, FP4 four of
+// 8 plus the four groups' scale bytes.
 template <WeightKind K>
 struct ItemWords;
 template <>

@@ -91,10 +91,10 @@ void MatVecRows(const DeviceWeight& w, int64_t row_begin, int64_t rows, const fl
 // x and of y: for g < groups, t < x_rows, i < group_rows,
 //   y[g * y_group_stride + t * y_stride + i] = dot(W[g * group_rows + i, :],
 //                                                  x[g * x_group_stride + t * x_stride, ...]).
-// The attention's grouped wo_a (each head group's output through its own rows) in one launch of
-// the single-row tiled kernel rather than one per group (more CTAs at once; the same bits as
-// MatVecRows per group, which it falls back to where the tiled kernel does not take the weight or
-// the grouped kernels are chosen).
+// The attention's grouped wo_a (each head group's output through its own rows) in one launch
+// (grid z over the groups: the single-row tiled kernel, or the register-tiled one for several
+// rows) rather than one per group: more CTAs at once, the same bits as MatVecRows per group,
+// which it falls back to where neither kernel takes the weight.
 void MatVecRowGroups(const DeviceWeight& w, int64_t groups, int64_t group_rows, const float* x,
                      int64_t x_rows, int64_t x_stride, int64_t x_group_stride, float* y,
                      int64_t y_stride, int64_t y_group_stride, bool round_bf16, CudaStream& stream);
