@@ -235,6 +235,126 @@ void AttentionDecode(DeviceAttention& a, DeviceAttentionState& state, const floa
   MatVec(a.wo_b, z, 1, z_n, out, s.dim, true, stream);
 }
 
+namespace {
+
+// AttentionRows' row-wise results that its state steps read (row t of each at t times its width),
+// and the staged KV rows.
+struct RowsState {
+  const float* q;                // [rows, heads * head_dim]
+  float* o;                      // [rows, heads * head_dim], written here
+  const float* kv;               // [rows, head_dim]
+  const float* kv_projected;     // the KV compressor's projections, [rows, 2 * width]
+  const float* index_projected;  // the indexer compressor's, [rows, 2 * its width]
+  const float* index_q;          // [rows, index heads * index head_dim]
+  const float* index_hw;         // [rows, index heads]
+  const int32_t* positions;      // [rows]
+  uint16_t* staged;              // [rows, head_dim] bf16 bits (chunk-wide)
+  float scale;                   // the softmax scale
+};
+
+// One chunk's state steps row by row, each row exactly as AttentionDecode runs it (its rows from
+// row t0 of r).
+void RowStateSteps(DeviceAttention& a, const AttentionChunk& chunk, int64_t t0, const RowsState& r,
+                   CudaStream& stream) {
+  const AttentionShape& s = a.shape;
+  const int64_t hd = s.head_dim, qw = s.heads * hd;
+  DeviceAttentionState& state = *chunk.state;
+  uint16_t* cache = state.cache.as<uint16_t>();
+  for (int64_t i = 0; i < chunk.rows; ++i) {
+    const int64_t t = t0 + i, pos = chunk.pos + i;
+    StoreRowKernel<<<Blocks(hd), kThreads, 0, Raw(stream)>>>(r.kv + t * hd, hd,
+                                                             cache + (pos % s.window) * hd);
+    CheckCuda(cudaGetLastError(), "attention KV row launch");
+    int64_t n_compressed = 0;
+    const int32_t* selected = nullptr;
+    if (a.indexer) {
+      const DeviceIndexer& ix = *a.indexer;
+      n_compressed = IndexerSelectQueried(
+          *a.indexer, *state.indexer, r.index_projected + t * 2 * ix.compressor.shape.width(),
+          r.index_q + t * ix.shape.heads * ix.shape.head_dim, r.index_hw + t * ix.shape.heads, pos,
+          a.selected.as<int32_t>(), stream);
+      selected = a.selected.as<int32_t>();
+    }
+    if (a.compressor) {
+      CompressProjected(*a.compressor, *state.compressor,
+                        r.kv_projected + t * 2 * a.compressor->shape.width(), pos,
+                        cache + s.window * hd, stream);
+      if (!a.indexer) n_compressed = (pos + 1) / s.ratio;
+    }
+    const int64_t n = s.window + n_compressed;
+    ListKernel<<<Blocks(n), kThreads, 0, Raw(stream)>>>(a.list.as<int32_t>(), pos, s.window,
+                                                        selected, n_compressed);
+    CheckCuda(cudaGetLastError(), "attention list launch");
+    SparseAttention(r.q + t * qw, s.heads, hd, cache, a.list.as<int32_t>(), n,
+                    a.attn_sink.as<float>(), r.scale, r.o + t * qw, stream,
+                    a.split_attention ? a.attention_splits.as<float>() : nullptr);
+  }
+}
+
+// One chunk's state steps chunk-wide (the rows' KV already staged, from staged row t0): the
+// indexer's keys and the compressed entries of every block the chunk completes, each compressor
+// in one go; every row's selection (its keys all appended now) and list; the attention of the
+// chunk's rows kAttentionRowsGroup at a time; then the ring takes the chunk's last rows.
+void ChunkStateSteps(DeviceAttention& a, const AttentionChunk& chunk, int64_t t0,
+                     const RowsState& r, DeviceRows& scratch, CudaStream& stream) {
+  const AttentionShape& s = a.shape;
+  const int64_t hd = s.head_dim, qw = s.heads * hd;
+  const int64_t rows = chunk.rows, chunk_pos = chunk.pos;
+  const int64_t topk = a.indexer ? a.indexer->shape.topk : 0;
+  DeviceAttentionState& state = *chunk.state;
+  uint16_t* cache = state.cache.as<uint16_t>();
+  const CompressRowsScratch compress = scratch.CompressScratch();
+  if (a.indexer) {
+    IndexerAppendKeys(*a.indexer, *state.indexer,
+                      r.index_projected + t0 * 2 * a.indexer->compressor.shape.width(), chunk_pos,
+                      rows, compress, stream);
+  }
+  if (a.compressor) {
+    CompressProjectedRows(*a.compressor, *state.compressor,
+                          r.kv_projected + t0 * 2 * a.compressor->shape.width(), chunk_pos, rows,
+                          cache + s.window * hd, compress, stream);
+  }
+  int32_t* selected = scratch.selected.as<int32_t>() + t0 * topk;
+  if (a.indexer) {
+    const DeviceIndexer& ix = *a.indexer;
+    IndexerSelectRows(*a.indexer, *state.indexer,
+                      r.index_q + t0 * ix.shape.heads * ix.shape.head_dim,
+                      r.index_hw + t0 * ix.shape.heads, chunk_pos, rows, selected,
+                      scratch.index_scores.as<float>(), stream);
+  }
+  const int64_t stride = scratch.list_stride;
+  const int64_t longest = s.window + CompressedInList(chunk_pos + rows - 1, s.ratio, topk);
+  if (longest > stride) {
+    throw CudaError("AttentionRows: a list of " + std::to_string(longest) +
+                    " entries, the scratch holds " + std::to_string(stride));
+  }
+  int32_t* lists = scratch.lists.as<int32_t>() + t0 * stride;
+  int32_t* list_n = scratch.list_n.as<int32_t>() + t0;
+  const dim3 list_grid(Blocks(stride), static_cast<unsigned>(rows));
+  ChunkListKernel<<<list_grid, kThreads, 0, Raw(stream)>>>(lists, list_n, stride, r.positions + t0,
+                                                           s.window, s.ratio, topk, chunk_pos, t0,
+                                                           a.indexer ? selected : nullptr);
+  CheckCuda(cudaGetLastError(), "attention chunk lists launch");
+  for (int64_t g0 = 0; g0 < rows; g0 += kAttentionRowsGroup) {
+    const int64_t g = std::min<int64_t>(kAttentionRowsGroup, rows - g0);
+    int splits = 1;
+    for (int64_t i = g0; i < g0 + g; ++i) {
+      const int64_t n = s.window + CompressedInList(chunk_pos + i, s.ratio, topk);
+      splits = std::max(splits, SparseAttentionRowSplits(n, s.heads));
+    }
+    SparseAttentionRows(r.q + (t0 + g0) * qw, g, s.heads, hd, cache, r.staged, lists + g0 * stride,
+                        stride, list_n + g0, splits, a.attn_sink.as<float>(), r.scale,
+                        r.o + (t0 + g0) * qw, stream,
+                        a.split_attention ? scratch.attention_splits.as<float>() : nullptr);
+  }
+  const int64_t copies = RingCopies(rows, s.window) * hd;
+  RingFromChunkKernel<<<Blocks(copies), kThreads, 0, Raw(stream)>>>(cache, r.staged, chunk_pos,
+                                                                    rows, s.window, t0, hd);
+  CheckCuda(cudaGetLastError(), "attention ring rows launch");
+}
+
+}  // namespace
+
 void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_chunks,
                    const float* x, int64_t rows, DeviceRows& scratch, float* out,
                    CudaStream& stream) {
@@ -289,115 +409,37 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
     IndexerQueries(*a.indexer, x, s.dim, qr, rows, positions, scratch.index_q_input.as<float>(),
                    index_q, index_hw, stream);
   }
-  // The state steps, chunk by chunk and row by row in order: each row's KV joins the ring (and
-  // its compressed entry the cache) before the next row attends, as token-by-token decode does;
-  // or, chunk-wide, the rows' KV staged aside first (chunk_lists_math.h).
-  float* o = scratch.o.as<float>();
-  const float scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
+  // The state steps, chunk by chunk: row by row in order (each row's KV joins the ring, and its
+  // compressed entry the cache, before the next row attends, as token-by-token decode does), or
+  // chunk-wide with the rows' KV staged aside first (chunk_lists_math.h).
   MarkPhase(stream, s.ratio == 4  ? "attention.state (CSA)"
                     : s.ratio > 0 ? "attention.state (HCA)"
                                   : "attention.state (window)");
+  const RowsState r{q,
+                    scratch.o.as<float>(),
+                    kv,
+                    kv_projected,
+                    index_projected,
+                    index_q,
+                    index_hw,
+                    positions,
+                    scratch.kv_staged.as<uint16_t>(),
+                    static_cast<float>(std::pow(static_cast<double>(hd), -0.5))};
   const bool chunk_wide = ChunkWideAttention();
-  uint16_t* staged = scratch.kv_staged.as<uint16_t>();
   if (chunk_wide) {
-    StoreRowKernel<<<Blocks(rows * hd), kThreads, 0, Raw(stream)>>>(kv, rows * hd, staged);
+    StoreRowKernel<<<Blocks(rows * hd), kThreads, 0, Raw(stream)>>>(kv, rows * hd, r.staged);
     CheckCuda(cudaGetLastError(), "attention staged rows launch");
   }
-  const int64_t topk = a.indexer ? a.indexer->shape.topk : 0;
-  int64_t t = 0;
+  int64_t t0 = 0;
   for (int64_t c = 0; c < n_chunks; ++c) {
-    DeviceAttentionState& state = *chunks[c].state;
-    uint16_t* cache = state.cache.as<uint16_t>();
-    const bool whole_chunk = chunk_wide && chunks[c].rows > 1;
-    const int64_t t0 = t;
-    if (whole_chunk) {
-      // Chunk-wide: the indexer's keys and the compressed entries of every block the chunk
-      // completes, each compressor in one go (CompressProjectedRows); the selections, lists and
-      // attention below.
-      const CompressRowsScratch compress = scratch.CompressScratch();
-      if (a.indexer) {
-        IndexerAppendKeys(*a.indexer, *state.indexer,
-                          index_projected + t0 * 2 * a.indexer->compressor.shape.width(),
-                          chunks[c].pos, chunks[c].rows, compress, stream);
-      }
-      if (a.compressor) {
-        CompressProjectedRows(*a.compressor, *state.compressor,
-                              kv_projected + t0 * 2 * a.compressor->shape.width(), chunks[c].pos,
-                              chunks[c].rows, cache + s.window * hd, compress, stream);
-      }
-      t += chunks[c].rows;
+    if (chunk_wide && chunks[c].rows > 1) {
+      ChunkStateSteps(a, chunks[c], t0, r, scratch, stream);
+    } else {
+      RowStateSteps(a, chunks[c], t0, r, stream);
     }
-    for (int64_t i = 0; !whole_chunk && i < chunks[c].rows; ++i, ++t) {
-      const int64_t pos = chunks[c].pos + i;
-      StoreRowKernel<<<Blocks(hd), kThreads, 0, Raw(stream)>>>(kv + t * hd, hd,
-                                                               cache + (pos % s.window) * hd);
-      CheckCuda(cudaGetLastError(), "attention KV row launch");
-      int64_t n_compressed = 0;
-      const int32_t* selected = nullptr;
-      if (a.indexer) {
-        const DeviceIndexer& ix = *a.indexer;
-        n_compressed = IndexerSelectQueried(
-            *a.indexer, *state.indexer, index_projected + t * 2 * ix.compressor.shape.width(),
-            index_q + t * ix.shape.heads * ix.shape.head_dim, index_hw + t * ix.shape.heads, pos,
-            a.selected.as<int32_t>(), stream);
-        selected = a.selected.as<int32_t>();
-      }
-      if (a.compressor) {
-        CompressProjected(*a.compressor, *state.compressor,
-                          kv_projected + t * 2 * a.compressor->shape.width(), pos,
-                          cache + s.window * hd, stream);
-        if (!a.indexer) n_compressed = (pos + 1) / s.ratio;
-      }
-      const int64_t n = s.window + n_compressed;
-      ListKernel<<<Blocks(n), kThreads, 0, Raw(stream)>>>(a.list.as<int32_t>(), pos, s.window,
-                                                          selected, n_compressed);
-      CheckCuda(cudaGetLastError(), "attention list launch");
-      SparseAttention(q + t * qw, s.heads, hd, cache, a.list.as<int32_t>(), n,
-                      a.attn_sink.as<float>(), scale, o + t * qw, stream,
-                      a.split_attention ? a.attention_splits.as<float>() : nullptr);
-    }
-    if (!whole_chunk) continue;
-    // Every row's selection (its keys all appended now) and list, then the attention of the
-    // chunk's rows kAttentionRowsGroup at a time, then the ring takes the chunk's last rows.
-    const int64_t rows_c = chunks[c].rows, chunk_pos = chunks[c].pos;
-    if (a.indexer) {
-      const DeviceIndexer& ix = *a.indexer;
-      IndexerSelectRows(
-          *a.indexer, *state.indexer, index_q + t0 * ix.shape.heads * ix.shape.head_dim,
-          index_hw + t0 * ix.shape.heads, chunk_pos, rows_c,
-          scratch.selected.as<int32_t>() + t0 * topk, scratch.index_scores.as<float>(), stream);
-    }
-    const int64_t stride = scratch.list_stride;
-    if (s.window + CompressedInList(chunk_pos + rows_c - 1, s.ratio, topk) > stride) {
-      throw CudaError(
-          "AttentionRows: a list of " +
-          std::to_string(s.window + CompressedInList(chunk_pos + rows_c - 1, s.ratio, topk)) +
-          " entries, the scratch holds " + std::to_string(stride));
-    }
-    int32_t* lists = scratch.lists.as<int32_t>() + t0 * stride;
-    int32_t* list_n = scratch.list_n.as<int32_t>() + t0;
-    const dim3 list_grid(Blocks(stride), static_cast<unsigned>(rows_c));
-    ChunkListKernel<<<list_grid, kThreads, 0, Raw(stream)>>>(
-        lists, list_n, stride, positions + t0, s.window, s.ratio, topk, chunk_pos, t0,
-        a.indexer ? scratch.selected.as<int32_t>() + t0 * topk : nullptr);
-    CheckCuda(cudaGetLastError(), "attention chunk lists launch");
-    for (int64_t g0 = 0; g0 < rows_c; g0 += kAttentionRowsGroup) {
-      const int64_t g = std::min<int64_t>(kAttentionRowsGroup, rows_c - g0);
-      int splits = 1;
-      for (int64_t i = g0; i < g0 + g; ++i) {
-        const int64_t n = s.window + CompressedInList(chunk_pos + i, s.ratio, topk);
-        splits = std::max(splits, SparseAttentionRowSplits(n, s.heads));
-      }
-      SparseAttentionRows(q + (t0 + g0) * qw, g, s.heads, hd, cache, staged, lists + g0 * stride,
-                          stride, list_n + g0, splits, a.attn_sink.as<float>(), scale,
-                          o + (t0 + g0) * qw, stream,
-                          a.split_attention ? scratch.attention_splits.as<float>() : nullptr);
-    }
-    const int64_t copies = RingCopies(rows_c, s.window) * hd;
-    RingFromChunkKernel<<<Blocks(copies), kThreads, 0, Raw(stream)>>>(cache, staged, chunk_pos,
-                                                                      rows_c, s.window, t0, hd);
-    CheckCuda(cudaGetLastError(), "attention ring rows launch");
+    t0 += chunks[c].rows;
   }
+  float* o = r.o;
   MarkPhase(stream, "attention.output");
   RopeRotateRows(o, rows, s.heads, hd, hd, s.rope_dims, a.freqs.as<float>(), positions, true,
                  stream);
