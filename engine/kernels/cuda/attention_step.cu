@@ -4,10 +4,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
-#include <cstdlib>
-#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -75,7 +72,7 @@ __global__ void RingFromChunkKernel(uint16_t* cache, const uint16_t* staged, int
   cache[ring_row * hd + i % hd] = staged[staged_row * hd + i % hd];
 }
 
-std::atomic<int> chunk_wide{-1};  // -1: not yet read from the environment
+EnvSwitch per_row_attention("DSAGENT_CUDA_ROW_ATTENTION", "per-row");
 
 DeviceBuffer Floats(const std::vector<float>& v, CudaStream& stream) {
   DeviceBuffer b(v.size() * sizeof(float));
@@ -92,17 +89,9 @@ const float* Fp8Input(const float* x, int64_t n, DeviceBuffer& scratch, CudaStre
 
 }  // namespace
 
-bool ChunkWideAttention() {
-  int on = chunk_wide.load(std::memory_order_relaxed);
-  if (on < 0) {
-    const char* v = std::getenv("DSAGENT_CUDA_ROW_ATTENTION");
-    on = v != nullptr && std::strcmp(v, "per-row") == 0 ? 0 : 1;
-    chunk_wide.store(on, std::memory_order_relaxed);
-  }
-  return on == 1;
-}
+bool ChunkWideAttention() { return !per_row_attention.On(); }
 
-void SetChunkWideAttention(bool on) { chunk_wide.store(on ? 1 : 0, std::memory_order_relaxed); }
+void SetChunkWideAttention(bool on) { per_row_attention.Set(!on); }
 
 DeviceAttention DeviceAttention::Create(const AttentionShape& s, const AttentionWeightRows& w,
                                         std::optional<DeviceCompressor> compressor,

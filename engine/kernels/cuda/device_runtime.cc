@@ -4,6 +4,8 @@
 #include <cuda_runtime_api.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <utility>
 
 namespace dsagent::engine::kernels::cuda {
@@ -196,6 +198,16 @@ void CudaEvent::Record(CudaStream& stream) {
 
 void CudaEvent::Synchronize() {
   CheckCuda(cudaEventSynchronize(static_cast<cudaEvent_t>(handle_)), "cudaEventSynchronize");
+}
+
+bool EnvSwitch::On() {
+  int on = state_.load(std::memory_order_relaxed);
+  if (on < 0) {
+    const char* v = std::getenv(var_);
+    on = v != nullptr && std::strcmp(v, word_) == 0 ? 1 : 0;
+    state_.store(on, std::memory_order_relaxed);
+  }
+  return on == 1;
 }
 
 void AllowDynamicSharedMemory(const void* kernel, int bytes, SharedMemoryOptIn& done) {

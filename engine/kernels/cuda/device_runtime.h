@@ -136,6 +136,23 @@ struct SharedMemoryOptIn {
 };
 void AllowDynamicSharedMemory(const void* kernel, int bytes, SharedMemoryOptIn& done);
 
+// A process-wide switch between a default and an alternative way of running (the backend's A/B
+// choices): On() says whether the environment variable `var` was `word` when first asked, unless
+// Set has decided it since (tests and benchmarks run both ways). Constant-initialised, so a
+// namespace-scope instance is ready before any static constructor runs; not to be Set while
+// kernels are being queued from another thread.
+class EnvSwitch {
+ public:
+  constexpr EnvSwitch(const char* var, const char* word) : var_(var), word_(word) {}
+  bool On();
+  void Set(bool on) { state_.store(on ? 1 : 0, std::memory_order_relaxed); }
+
+ private:
+  const char* var_;
+  const char* word_;
+  std::atomic<int> state_{-1};  // -1: not yet read from the environment
+};
+
 // The current device's SM count, asked once per device (launches size their grids by it).
 // Throws CudaError.
 int CurrentDeviceSmCount();

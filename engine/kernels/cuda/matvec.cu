@@ -14,8 +14,6 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
-#include <atomic>
-#include <cstdlib>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -210,24 +208,14 @@ void MatVecRowsOf(const DeviceWeight& w, int64_t row_begin, int64_t rows, const 
 }  // namespace
 
 namespace {
-std::atomic<int> rows_kernel{-1};  // -1: not yet read from the environment
+EnvSwitch rows_by_input("DSAGENT_CUDA_MATVEC_ROWS", "by-input");
 }  // namespace
 
 RowsKernel RowsKernelChoice() {
-  int k = rows_kernel.load(std::memory_order_relaxed);
-  if (k < 0) {
-    const char* v = std::getenv("DSAGENT_CUDA_MATVEC_ROWS");
-    const std::string s = v != nullptr ? v : "";
-    const RowsKernel parsed = s == "by-input" ? RowsKernel::kByInput : RowsKernel::kGemm;
-    k = static_cast<int>(parsed);
-    rows_kernel.store(k, std::memory_order_relaxed);
-  }
-  return static_cast<RowsKernel>(k);
+  return rows_by_input.On() ? RowsKernel::kByInput : RowsKernel::kGemm;
 }
 
-void SetRowsKernel(RowsKernel kernel) {
-  rows_kernel.store(static_cast<int>(kernel), std::memory_order_relaxed);
-}
+void SetRowsKernel(RowsKernel kernel) { rows_by_input.Set(kernel == RowsKernel::kByInput); }
 
 void MatVecRows(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
                 int64_t x_rows, int64_t x_stride, float* y, int64_t y_stride, bool round_bf16,
@@ -457,8 +445,8 @@ void EmbedToStreams(const DeviceWeight& embed, const int32_t* token, int64_t hc,
   EmbedRowsToStreams(embed, token, 1, hc, h, stream);
 }
 
-void EmbedRowsToStreams(const DeviceWeight& embed, const int32_t* tokens, int64_t rows,
-                        int64_t hc, float* h, CudaStream& stream) {
+void EmbedRowsToStreams(const DeviceWeight& embed, const int32_t* tokens, int64_t rows, int64_t hc,
+                        float* h, CudaStream& stream) {
   if (embed.cols <= 0 || hc <= 0 || rows <= 0) return;
   if (rows > 65535) throw CudaError("EmbedRowsToStreams: " + std::to_string(rows) + " rows");
   const dim3 grid(static_cast<unsigned>((embed.cols + 255) / 256), static_cast<unsigned>(rows));

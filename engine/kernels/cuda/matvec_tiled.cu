@@ -17,8 +17,6 @@
 // order) runs the CTA's rows through matvec_lanes.cuh.
 #include <cuda_runtime.h>
 
-#include <atomic>
-#include <cstdlib>
 #include <string>
 
 #include "engine/kernels/cuda/device_math.h"
@@ -46,8 +44,7 @@ template <WeightKind K, int kPrefetch>
 __global__ void __launch_bounds__(kThreads)
     TiledKernel(const WeightView* views, const int32_t* ids, WeightView single, int64_t first_row,
                 int64_t rows, int rows_per_tile, const float* x, int64_t x_stride, float* y,
-                int64_t y_stride, int64_t x_group_stride, int64_t y_group_stride,
-                bool round_bf16) {
+                int64_t y_stride, int64_t x_group_stride, int64_t y_group_stride, bool round_bf16) {
   extern __shared__ float4 shared4[];
   float* const xs = reinterpret_cast<float*>(shared4);
   const int64_t s = blockIdx.y;
@@ -74,8 +71,8 @@ __global__ void __launch_bounds__(kThreads)
   exact = __syncthreads_and(exact);
 
   const int64_t tile_row0 = static_cast<int64_t>(blockIdx.x) * rows_per_tile;
-  const int tile_rows = static_cast<int>(rows - tile_row0 < rows_per_tile ? rows - tile_row0
-                                                                          : rows_per_tile);
+  const int tile_rows =
+      static_cast<int>(rows - tile_row0 < rows_per_tile ? rows - tile_row0 : rows_per_tile);
   float* const out = y + s * y_stride + g * y_group_stride + tile_row0;
   const int lane = tid & 15;
   if (!exact) {
@@ -180,7 +177,7 @@ void Launch(const TiledMatVec& m, int rows_per_tile, size_t shared, cudaStream_t
   }
 }
 
-std::atomic<int> tiled_prefetch{0};  // 0: not yet read from the environment
+EnvSwitch one_item_at_a_time("DSAGENT_CUDA_TILED_PREFETCH", "1");
 
 // Rows per tile: as many as the block sums' budget holds (a multiple of 16, the fold's pass),
 // halved while that leaves fewer than two CTAs per SM.
@@ -201,19 +198,9 @@ size_t SharedBytes(int64_t cols, int rows_per_tile) {
 
 }  // namespace
 
-int TiledPrefetch() {
-  int items = tiled_prefetch.load(std::memory_order_relaxed);
-  if (items == 0) {
-    const char* v = std::getenv("DSAGENT_CUDA_TILED_PREFETCH");
-    items = v != nullptr && std::string(v) == "1" ? 1 : kTiledPrefetchItems;
-    tiled_prefetch.store(items, std::memory_order_relaxed);
-  }
-  return items;
-}
+int TiledPrefetch() { return one_item_at_a_time.On() ? 1 : kTiledPrefetchItems; }
 
-void SetTiledPrefetch(int items) {
-  tiled_prefetch.store(items > 1 ? kTiledPrefetchItems : 1, std::memory_order_relaxed);
-}
+void SetTiledPrefetch(int items) { one_item_at_a_time.Set(items <= 1); }
 
 bool TiledMatVecTakes(WeightKind kind, int64_t cols) {
   if (kind == WeightKind::kF32 || cols <= 0 || cols % kBlockCols != 0) return false;

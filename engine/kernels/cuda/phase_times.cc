@@ -2,8 +2,6 @@
 
 #include <cuda_runtime.h>
 
-#include <atomic>
-#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -29,21 +27,13 @@ Marks& TheMarks() {
   return *marks;
 }
 
-std::atomic<int> timing{-1};  // -1: not yet read from the environment
+EnvSwitch timing("DSAGENT_CUDA_PHASE_TIMES", "1");
 
 }  // namespace
 
-bool PhaseTiming() {
-  int on = timing.load(std::memory_order_relaxed);
-  if (on < 0) {
-    const char* v = std::getenv("DSAGENT_CUDA_PHASE_TIMES");
-    on = v != nullptr && std::strcmp(v, "1") == 0 ? 1 : 0;
-    timing.store(on, std::memory_order_relaxed);
-  }
-  return on == 1;
-}
+bool PhaseTiming() { return timing.On(); }
 
-void SetPhaseTiming(bool on) { timing.store(on ? 1 : 0, std::memory_order_relaxed); }
+void SetPhaseTiming(bool on) { timing.Set(on); }
 
 void MarkPhase(CudaStream& stream, const char* name) {
   if (!PhaseTiming()) return;

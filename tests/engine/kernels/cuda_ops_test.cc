@@ -777,6 +777,26 @@ TEST(CudaOpsTest, SwiGluMatchesTheCpuWithAndWithoutClamp) {
   }
 }
 
+// An A/B switch (device_runtime.h EnvSwitch; no device needed): the variable's word when first
+// asked, read once, then Set decides.
+TEST(CudaRuntimeTest, AnEnvSwitchReadsItsVariableOnceAndSetOverridesIt) {
+  const char* var = "DSAGENT_TEST_ENV_SWITCH";
+  setenv(var, "per-row", 1);
+  EnvSwitch named(var, "per-row");
+  EXPECT_TRUE(named.On());
+  setenv(var, "other", 1);
+  EXPECT_TRUE(named.On()) << "read once";
+  named.Set(false);
+  EXPECT_FALSE(named.On());
+  EnvSwitch other_word(var, "per-row");
+  EXPECT_FALSE(other_word.On());
+  unsetenv(var);
+  EnvSwitch unset(var, "per-row");
+  EXPECT_FALSE(unset.On());
+  unset.Set(true);
+  EXPECT_TRUE(unset.On());
+}
+
 // Without a device, the runtime refuses with the reason and what to do (this runs where the
 // others skip).
 TEST(CudaRuntimeTest, NoDeviceIsAClearError) {
