@@ -87,22 +87,8 @@ __device__ __forceinline__ void GemmCta(const GemmTile& t) {
   }
 }
 
-struct GemmLaunch {
-  WeightView single;
-  const WeightView* views;
-  const ExpertPiece* pieces;
-  const int32_t* n_pieces;
-  const int32_t* order;
-  int64_t row_begin, rows, inputs;
-  const float* x;
-  int64_t x_stride, x_group_stride;
-  float* y;
-  int64_t y_stride, y_group_stride;
-  bool round_bf16;
-};
-
 template <WeightKind K>
-__global__ void __launch_bounds__(kGemmThreads, 2) GemmKernel(GemmLaunch a) {
+__global__ void __launch_bounds__(kGemmThreads, 2) GemmKernel(TiledMatVec a) {
   const int64_t tile_row0 = static_cast<int64_t>(blockIdx.y) * kGemmTileRows;
   const int64_t m0 = static_cast<int64_t>(blockIdx.x) * kGemmTileInputs;
   const int64_t g = blockIdx.z;
@@ -121,7 +107,7 @@ __global__ void __launch_bounds__(kGemmThreads, 2) GemmKernel(GemmLaunch a) {
 }
 
 template <WeightKind K>
-__global__ void __launch_bounds__(kGemmThreads, 2) ExpertGemmKernel(GemmLaunch a) {
+__global__ void __launch_bounds__(kGemmThreads, 2) ExpertGemmKernel(ExpertRowsArgs a) {
   if (static_cast<int>(blockIdx.x) >= *a.n_pieces) return;
   const ExpertPiece piece = a.pieces[blockIdx.x];
   const WeightView w = a.views[piece.expert];
@@ -142,16 +128,19 @@ __global__ void __launch_bounds__(kGemmThreads, 2) ExpertGemmKernel(GemmLaunch a
   GemmCta<K>(t);
 }
 
+// The kernel for the arguments' kind: the single weight's (TiledMatVec) or the experts' pieces
+// (ExpertRowsArgs).
 template <WeightKind K>
-void Launch(const GemmLaunch& a, dim3 grid, cudaStream_t stream) {
-  if (a.pieces != nullptr) {
-    ExpertGemmKernel<K><<<grid, kGemmThreads, 0, stream>>>(a);
-  } else {
-    GemmKernel<K><<<grid, kGemmThreads, 0, stream>>>(a);
-  }
+void Launch(const TiledMatVec& a, dim3 grid, cudaStream_t stream) {
+  GemmKernel<K><<<grid, kGemmThreads, 0, stream>>>(a);
+}
+template <WeightKind K>
+void Launch(const ExpertRowsArgs& a, dim3 grid, cudaStream_t stream) {
+  ExpertGemmKernel<K><<<grid, kGemmThreads, 0, stream>>>(a);
 }
 
-void LaunchKind(const GemmLaunch& a, dim3 grid, WeightKind kind, cudaStream_t stream) {
+template <class Args>
+void LaunchKind(const Args& a, dim3 grid, WeightKind kind, cudaStream_t stream) {
   switch (kind) {
     case WeightKind::kFP8:
       Launch<WeightKind::kFP8>(a, grid, stream);
@@ -187,38 +176,15 @@ void RunTiledMatVecGemm(const TiledMatVec& m, WeightKind kind, cudaStream_t stre
     throw CudaError("RunTiledMatVecGemm: " + std::to_string(m.inputs) + " inputs x " +
                     std::to_string(m.groups) + " groups");
   }
-  GemmLaunch a{};
-  a.single = m.single;
-  a.row_begin = m.row_begin;
-  a.rows = m.rows;
-  a.inputs = m.inputs;
-  a.x = m.x;
-  a.x_stride = m.x_stride;
-  a.x_group_stride = m.x_group_stride;
-  a.y = m.y;
-  a.y_stride = m.y_stride;
-  a.y_group_stride = m.y_group_stride;
-  a.round_bf16 = m.round_bf16;
   const dim3 grid(static_cast<unsigned>(input_tiles), RowTiles(m.rows),
                   static_cast<unsigned>(m.groups));
-  LaunchKind(a, grid, kind, stream);
+  LaunchKind(m, grid, kind, stream);
 }
 
 void RunTiledExpertGemm(const ExpertRowsArgs& e, WeightKind kind, cudaStream_t stream) {
   if (e.rows <= 0 || e.slots <= 0) return;
-  GemmLaunch a{};
-  a.views = e.views;
-  a.pieces = e.pieces;
-  a.n_pieces = e.n_pieces;
-  a.order = e.order;
-  a.rows = e.rows;
-  a.x = e.x;
-  a.x_stride = e.x_stride;
-  a.y = e.y;
-  a.y_stride = e.y_stride;
-  a.round_bf16 = e.round_bf16;
   const dim3 grid(static_cast<unsigned>(e.slots), RowTiles(e.rows));
-  LaunchKind(a, grid, kind, stream);
+  LaunchKind(e, grid, kind, stream);
 }
 
 }  // namespace dsagent::engine::kernels::cuda
