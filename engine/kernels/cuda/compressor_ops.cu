@@ -21,15 +21,6 @@ cudaStream_t Raw(CudaStream& s) { return static_cast<cudaStream_t>(s.handle()); 
 
 unsigned Blocks(int64_t n) { return static_cast<unsigned>((n + kThreads - 1) / kThreads); }
 
-// The token's projections into its slot: value, and gate logit + position bias (fp32 add).
-__global__ void AppendKernel(float* kv, float* score, int64_t width, int64_t slot,
-                             const float* projected, const float* ape_row) {
-  const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (c >= width) return;
-  kv[slot * width + c] = projected[c];
-  score[slot * width + c] = projected[width + c] + ape_row[c];
-}
-
 // After a pooling: an overlapping state's block becomes the previous one (slots [ratio, 2 ratio)
 // to [0, ratio)); the current block's slots are emptied. One thread per column owns it in every
 // slot.
@@ -65,7 +56,7 @@ __device__ __forceinline__ void ChunkValue(int64_t p, int64_t c, const float* st
   if (src >= 0) {
     const float* row = projected + src * 2 * width;
     v = row[c];
-    sc = row[width + c] + ape[(p % ratio) * width + c];  // AppendKernel's add
+    sc = row[width + c] + ape[(p % ratio) * width + c];  // AppendRowsKernel's add
   } else {
     v = state_kv[(-1 - src) * width + c];
     sc = state_score[(-1 - src) * width + c];
@@ -104,7 +95,8 @@ __global__ void StateAfterChunkKernel(float* state_kv, float* state_score, const
   }
 }
 
-// A chunk that completes no block: each row appended to its slot (grid (columns, rows)).
+// Rows appended to their slots, value and gate logit + position bias (an fp32 add), grid (columns,
+// rows): a token's step, or a chunk that completes no block.
 __global__ void AppendRowsKernel(float* state_kv, float* state_score, const float* projected,
                                  const float* ape, int64_t width, int64_t ratio, bool overlap,
                                  int64_t chunk_pos) {
@@ -205,10 +197,9 @@ bool CompressProjected(DeviceCompressor& c, DeviceCompressorState& state, const 
                        int64_t pos, uint16_t* entries, CudaStream& stream) {
   const CompressorShape& s = c.shape;
   const int64_t r = s.ratio, d = s.head_dim, width = s.width();
-  const int64_t slot = (s.overlap ? r : 0) + pos % r;
-  AppendKernel<<<Blocks(width), kThreads, 0, Raw(stream)>>>(
-      state.kv.as<float>(), state.score.as<float>(), width, slot, projected,
-      c.ape.as<float>() + (pos % r) * width);
+  AppendRowsKernel<<<Blocks(width), kThreads, 0, Raw(stream)>>>(
+      state.kv.as<float>(), state.score.as<float>(), projected, c.ape.as<float>(), width, r,
+      s.overlap, pos);
   CheckCuda(cudaGetLastError(), "compressor append launch");
   if ((pos + 1) % r != 0) return false;
 
