@@ -4,6 +4,7 @@
 #include <iterator>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/kernels/cuda/attention_ops.h"
@@ -61,47 +62,25 @@ RowsSizes SizesOf(const DeviceModel& m) {
   return s;
 }
 
-// The device buffers in order, floats (or int32) per row.
-std::vector<int64_t> PerRow(const RowsSizes& s) {
-  return {1,
-          1,
-          s.hn,
-          s.hn,
-          s.mix,
-          s.dim,
-          s.dim,
-          s.hc,
-          s.hc * s.hc,
-          s.dim,
-          s.rank,
-          s.rank,
-          s.qw,
-          s.qw,
-          s.hd,
-          s.z,
-          s.experts,
-          s.k,
-          s.k,
-          s.k * s.dim,
-          s.k * s.inter,
-          s.k * s.inter,
-          s.k * s.inter,
-          s.k * s.dim,
-          s.inter,
-          s.inter,
-          s.dim,
-          s.hc,
-          s.dim,
-          s.kv_projected,
-          s.index_projected,
-          s.index_rank,
-          s.index_qw,
-          s.index_heads,
-          (s.hd + 1) / 2,
-          s.list,
-          1,
-          s.topk};
+// Each per-row device buffer of r with its size per row, in 4-byte floats (or int32).
+// clang-format off
+std::vector<std::pair<DeviceBuffer*, int64_t>> PerRowBuffers(DeviceRows& r, const RowsSizes& s) {
+  return {{&r.tokens, 1},                 {&r.positions, 1},           {&r.h, s.hn},
+          {&r.last, s.hn},                {&r.products, s.mix},        {&r.y, s.dim},
+          {&r.f, s.dim},                  {&r.post, s.hc},             {&r.comb, s.hc * s.hc},
+          {&r.x_quant, s.dim},            {&r.qr, s.rank},             {&r.qr_quant, s.rank},
+          {&r.q, s.qw},                   {&r.o, s.qw},                {&r.kv, s.hd},
+          {&r.z, s.z},                    {&r.logits, s.experts},      {&r.ids, s.k},
+          {&r.weights, s.k},              {&r.x_slots, s.k * s.dim},   {&r.g, s.k * s.inter},
+          {&r.u, s.k * s.inter},          {&r.h_quant, s.k * s.inter}, {&r.routed, s.k * s.dim},
+          {&r.shared_g, s.inter},         {&r.shared_u, s.inter},      {&r.shared_out, s.dim},
+          {&r.head_products, s.hc},       {&r.head_y, s.dim},
+          {&r.kv_projected, s.kv_projected},         {&r.index_projected, s.index_projected},
+          {&r.index_q_input, s.index_rank},          {&r.index_q, s.index_qw},
+          {&r.index_hw, s.index_heads},              {&r.kv_staged, (s.hd + 1) / 2},
+          {&r.lists, s.list},             {&r.list_n, 1},              {&r.selected, s.topk}};
 }
+// clang-format on
 
 // The chunk-wide attention's split scratch, in floats (a fixed number of rows).
 int64_t AttentionSplitFloats(const RowsSizes& s) {
@@ -135,7 +114,8 @@ CompressSizes CompressSizesOf(const DeviceModel& m, int64_t max_rows) {
 int64_t DeviceRowsBytes(const DeviceModel& m, int64_t max_rows) {
   int64_t total = 0;
   const RowsSizes s = SizesOf(m);
-  for (const int64_t n : PerRow(s)) total += n * max_rows * 4;
+  DeviceRows none;  // never allocated: only the table's sizes are used
+  for (const auto& [buffer, n] : PerRowBuffers(none, s)) total += n * max_rows * 4;
   return total +
          (AttentionSplitFloats(s) + s.index_scores + CompressSizesOf(m, max_rows).Floats()) * 4;
 }
@@ -143,52 +123,10 @@ int64_t DeviceRowsBytes(const DeviceModel& m, int64_t max_rows) {
 DeviceRows CreateDeviceRows(const DeviceModel& m, int64_t max_rows) {
   if (max_rows < 1) throw std::out_of_range("CreateDeviceRows: at least one row");
   const RowsSizes s = SizesOf(m);
-  const std::vector<int64_t> per_row = PerRow(s);
   DeviceRows r;
   r.max_rows = max_rows;
-  DeviceBuffer* buffers[] = {&r.tokens,
-                             &r.positions,
-                             &r.h,
-                             &r.last,
-                             &r.products,
-                             &r.y,
-                             &r.f,
-                             &r.post,
-                             &r.comb,
-                             &r.x_quant,
-                             &r.qr,
-                             &r.qr_quant,
-                             &r.q,
-                             &r.o,
-                             &r.kv,
-                             &r.z,
-                             &r.logits,
-                             &r.ids,
-                             &r.weights,
-                             &r.x_slots,
-                             &r.g,
-                             &r.u,
-                             &r.h_quant,
-                             &r.routed,
-                             &r.shared_g,
-                             &r.shared_u,
-                             &r.shared_out,
-                             &r.head_products,
-                             &r.head_y,
-                             &r.kv_projected,
-                             &r.index_projected,
-                             &r.index_q_input,
-                             &r.index_q,
-                             &r.index_hw,
-                             &r.kv_staged,
-                             &r.lists,
-                             &r.list_n,
-                             &r.selected};
-  if (per_row.size() != std::size(buffers)) {
-    throw std::logic_error("CreateDeviceRows: one size per buffer");
-  }
-  for (size_t i = 0; i < per_row.size(); ++i) {
-    *buffers[i] = DeviceBuffer(static_cast<size_t>(per_row[i] * max_rows) * 4);
+  for (const auto& [buffer, n] : PerRowBuffers(r, s)) {
+    *buffer = DeviceBuffer(static_cast<size_t>(n * max_rows) * 4);
   }
   r.list_stride = s.list;
   r.topk = s.topk;
