@@ -3,6 +3,9 @@
 #         Debian/NVIDIA packages put it without adding it to PATH).
 #   ON:   nvcc is required; configuring fails naming where it was looked for.
 #   OFF:  never built; `dsagent doctor` says "not built".
+#   EMULATE: built as ordinary C++ against the CUDA emulator (tests/cuda_emulator/), which runs
+#         every kernel on the CPU; for the device tests on machines without a GPU, never for use.
+#         Sets DSAGENT_CUDA_EMULATION as well.
 # Sets DSAGENT_HAVE_CUDA (ON/OFF) for the rest of the build.
 #
 # Architectures: SASS for Hopper (sm_90) and, where this nvcc knows them, Blackwell (sm_100 data
@@ -12,14 +15,47 @@
 # .cu files in CI today.
 # -DCMAKE_CUDA_ARCHITECTURES=... overrides it (e.g. 90-real alone for a quicker local build).
 set(DSAGENT_CUDA AUTO CACHE STRING "Build the CUDA backend: ON, OFF or AUTO (when nvcc is found)")
-set_property(CACHE DSAGENT_CUDA PROPERTY STRINGS ON OFF AUTO)
+set_property(CACHE DSAGENT_CUDA PROPERTY STRINGS ON OFF AUTO EMULATE)
 string(TOUPPER "${DSAGENT_CUDA}" _dsagent_cuda)
-if(NOT _dsagent_cuda MATCHES "^(ON|OFF|AUTO)$")
-  message(FATAL_ERROR "DSAGENT_CUDA must be ON, OFF or AUTO, not '${DSAGENT_CUDA}'")
+if(NOT _dsagent_cuda MATCHES "^(ON|OFF|AUTO|EMULATE)$")
+  message(FATAL_ERROR "DSAGENT_CUDA must be ON, OFF, AUTO or EMULATE, not '${DSAGENT_CUDA}'")
 endif()
 
+# dsagent_cuda_sources(<var> <files>...): the backend's sources as this build compiles them: as
+# they are, or with each .cu file rewritten for the emulator (tests/cuda_emulator/emulate_cu.cmake).
+function(dsagent_cuda_sources out)
+  set(result)
+  foreach(f ${ARGN})
+    if(DSAGENT_CUDA_EMULATION AND f MATCHES "\\.cu$")
+      get_filename_component(abs "${f}" ABSOLUTE)
+      file(RELATIVE_PATH rel "${PROJECT_SOURCE_DIR}" "${abs}")
+      set(gen "${PROJECT_BINARY_DIR}/cuda_emulated/${rel}.cc")
+      set(script "${PROJECT_SOURCE_DIR}/tests/cuda_emulator/emulate_cu.cmake")
+      add_custom_command(OUTPUT "${gen}"
+        COMMAND ${CMAKE_COMMAND} -DIN=${abs} -DOUT=${gen} -P ${script}
+        DEPENDS "${abs}" "${script}" COMMENT "Rewriting ${rel} for the CUDA emulator" VERBATIM)
+      list(APPEND result "${gen}")
+    else()
+      list(APPEND result "${f}")
+    endif()
+  endforeach()
+  set(${out} ${result} PARENT_SCOPE)
+endfunction()
+
 set(DSAGENT_HAVE_CUDA OFF)
-if(NOT _dsagent_cuda STREQUAL "OFF")
+set(DSAGENT_CUDA_EMULATION OFF)
+if(_dsagent_cuda STREQUAL "EMULATE")
+  set(DSAGENT_HAVE_CUDA ON)
+  set(DSAGENT_CUDA_EMULATION ON)
+  add_library(dsagent_cuda_emulator STATIC tests/cuda_emulator/runtime.cc
+                                          tests/cuda_emulator/grid.cc tests/cuda_emulator/fiber.cc)
+  target_include_directories(dsagent_cuda_emulator
+    PUBLIC ${PROJECT_SOURCE_DIR}/tests/cuda_emulator/include PRIVATE ${PROJECT_SOURCE_DIR})
+  target_link_libraries(dsagent_cuda_emulator PRIVATE Threads::Threads)
+  # What the backend links as the CUDA runtime.
+  add_library(CUDA::cudart_static ALIAS dsagent_cuda_emulator)
+  message(STATUS "CUDA backend: emulated on the CPU (tests only: tests/cuda_emulator/README.md)")
+elseif(NOT _dsagent_cuda STREQUAL "OFF")
   if(NOT DEFINED CMAKE_CUDA_COMPILER AND NOT DEFINED ENV{CUDACXX})
     find_program(DSAGENT_NVCC nvcc HINTS /usr/local/cuda/bin /usr/lib/nvidia-cuda-toolkit/bin)
     if(DSAGENT_NVCC)
@@ -40,7 +76,7 @@ if(NOT _dsagent_cuda STREQUAL "OFF")
   endif()
 endif()
 
-if(DSAGENT_HAVE_CUDA)
+if(DSAGENT_HAVE_CUDA AND NOT DSAGENT_CUDA_EMULATION)
   if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
     execute_process(COMMAND ${CMAKE_CUDA_COMPILER} --list-gpu-arch OUTPUT_VARIABLE _dsagent_archs
                     ERROR_QUIET)

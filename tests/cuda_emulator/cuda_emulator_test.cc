@@ -1,0 +1,173 @@
+// The CUDA emulator (README.md here) against what CUDA promises: block barriers and shared memory,
+// warp shuffles, atomics across blocks, the launch limits, device memory checks and stream capture.
+// Its misuse reports (a shuffle naming an exited lane) are what make it find bugs, so they are
+// tested as well.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "tests/cuda_emulator/emulator_kernels.h"
+
+namespace dsagent_emu_test {
+namespace {
+
+template <class T>
+struct DeviceArray {
+  explicit DeviceArray(size_t count) : n(count) {
+    EXPECT_EQ(cudaMalloc(&p, n * sizeof(T)), cudaSuccess);
+  }
+  ~DeviceArray() { cudaFree(p); }
+  void Set(const std::vector<T>& v) {
+    ASSERT_EQ(cudaMemcpy(p, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice), cudaSuccess);
+  }
+  std::vector<T> Get() const {
+    std::vector<T> v(n);
+    EXPECT_EQ(cudaMemcpy(v.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost), cudaSuccess);
+    return v;
+  }
+  T* p = nullptr;
+  size_t n;
+};
+
+TEST(CudaEmulatorTest, BarriersOrderSharedMemoryAcrossAWholeBlock) {
+  for (const int threads : {32, 256, 1024}) {
+    const int blocks = 3;
+    std::vector<float> in(static_cast<size_t>(blocks * threads));
+    for (size_t i = 0; i < in.size(); ++i) in[i] = static_cast<float>(i % 97);
+    DeviceArray<float> d_in(in.size()), d_out(blocks);
+    d_in.Set(in);
+    ASSERT_EQ(BlockSums(d_in.p, d_out.p, blocks, threads), cudaSuccess);
+    const std::vector<float> out = d_out.Get();
+    for (int b = 0; b < blocks; ++b) {
+      double want = 0;
+      for (int t = 0; t < threads; ++t) want += in[static_cast<size_t>(b * threads + t)];
+      EXPECT_EQ(out[static_cast<size_t>(b)], static_cast<float>(want)) << threads << " threads";
+    }
+  }
+}
+
+TEST(CudaEmulatorTest, XorShufflesGiveEveryLaneItsWarpsSum) {
+  const int threads = 96;
+  std::vector<float> in(threads);
+  for (int i = 0; i < threads; ++i) in[static_cast<size_t>(i)] = static_cast<float>(i);
+  DeviceArray<float> d_in(threads), d_out(threads);
+  d_in.Set(in);
+  ASSERT_EQ(WarpSums(d_in.p, d_out.p, threads), cudaSuccess);
+  const std::vector<float> out = d_out.Get();
+  for (int i = 0; i < threads; ++i) {
+    const int w = i / 32;
+    const float want = static_cast<float>(32 * (32 * w) + 32 * 31 / 2);
+    EXPECT_EQ(out[static_cast<size_t>(i)], want) << "thread " << i;
+  }
+}
+
+TEST(CudaEmulatorTest, ShuffleReadsTheSourceLaneOfItsSegment) {
+  const int threads = 64;
+  std::vector<int> in(threads);
+  for (int i = 0; i < threads; ++i) in[static_cast<size_t>(i)] = 1000 + i;
+  DeviceArray<int> d_in(threads), d_out(threads);
+  d_in.Set(in);
+  ASSERT_EQ(Broadcast(d_in.p, d_out.p, threads, 5, 16), cudaSuccess);
+  const std::vector<int> out = d_out.Get();
+  for (int i = 0; i < threads; ++i)
+    EXPECT_EQ(out[static_cast<size_t>(i)], 1000 + (i / 16) * 16 + 5);
+}
+
+TEST(CudaEmulatorTest, AShuffleNamingAnExitedLaneIsAFailedLaunch) {
+  DeviceArray<float> out(32);
+  EXPECT_EQ(ShuffleAfterALaneExited(out.p), cudaErrorLaunchFailure);
+  EXPECT_EQ(cudaGetLastError(), cudaSuccess) << "the error is reported once";
+}
+
+TEST(CudaEmulatorTest, AShuffleReadingALaneOutsideItsMaskIsAFailedLaunch) {
+  DeviceArray<int> out(32);
+  EXPECT_EQ(ShuffleReadingALaneOutsideItsMask(out.p), cudaErrorLaunchFailure);
+}
+
+TEST(CudaEmulatorTest, AtomicsCountEveryThreadOfEveryBlock) {
+  DeviceArray<unsigned> count(1);
+  count.Set({0});
+  ASSERT_EQ(CountThreads(count.p, 37, 128), cudaSuccess);
+  EXPECT_EQ(count.Get()[0], 37u * 128u);
+}
+
+TEST(CudaEmulatorTest, SyncThreadsAndIsFalseForAllWhenOneThreadsPredicateIs) {
+  DeviceArray<int> out(256);
+  ASSERT_EQ(SyncAnd(out.p, 256, 200), cudaSuccess);
+  for (const int v : out.Get()) EXPECT_EQ(v, 0);
+  ASSERT_EQ(SyncAnd(out.p, 256, -1), cudaSuccess);
+  for (const int v : out.Get()) EXPECT_EQ(v, 1);
+}
+
+TEST(CudaEmulatorTest, FreshDeviceAndSharedMemoryReadAsNaN) {
+  DeviceArray<float> fresh(4);
+  for (const float v : fresh.Get()) EXPECT_TRUE(std::isnan(v));
+  DeviceArray<unsigned> out(64);
+  ASSERT_EQ(UnwrittenShared(out.p, 64, 64 * sizeof(float)), cudaSuccess);
+  for (const unsigned bits : out.Get()) EXPECT_EQ(bits, 0xffffffffu);
+}
+
+TEST(CudaEmulatorTest, LaunchLimitsAreTheRuntimes) {
+  DeviceArray<unsigned> out(2048);
+  EXPECT_EQ(UnwrittenShared(out.p, 1025, 0), cudaErrorInvalidConfiguration);
+  EXPECT_EQ(UnwrittenShared(out.p, 0, 0), cudaErrorInvalidConfiguration);
+  // Over 48 KiB of dynamic shared memory needs the kernel's opt-in, up to 227 KiB.
+  EXPECT_EQ(UnwrittenShared(out.p, 32, 64 * 1024), cudaErrorInvalidConfiguration);
+  ASSERT_EQ(AllowShared(64 * 1024), cudaSuccess);
+  EXPECT_EQ(UnwrittenShared(out.p, 32, 64 * 1024), cudaSuccess);
+  EXPECT_EQ(AllowShared(228 * 1024), cudaErrorInvalidValue);
+  cudaGetLastError();
+}
+
+TEST(CudaEmulatorTest, CopiesPastAnAllocationAndOversizedAllocationsAreRefused) {
+  DeviceArray<float> a(16);
+  std::vector<float> host(17, 1.0f);
+  EXPECT_EQ(cudaMemcpy(a.p, host.data(), 17 * sizeof(float), cudaMemcpyHostToDevice),
+            cudaErrorInvalidValue);
+  EXPECT_EQ(cudaMemcpy(host.data(), a.p + 4, 13 * sizeof(float), cudaMemcpyDeviceToHost),
+            cudaErrorInvalidValue);
+  EXPECT_EQ(cudaMemcpy(host.data(), a.p + 4, 12 * sizeof(float), cudaMemcpyDeviceToHost),
+            cudaSuccess);
+  EXPECT_EQ(cudaMemset(host.data(), 0, 4), cudaErrorInvalidValue) << "host memory";
+  void* huge = nullptr;
+  EXPECT_EQ(cudaMalloc(&huge, size_t{1} << 50), cudaErrorMemoryAllocation);
+  cudaGetLastError();
+}
+
+TEST(CudaEmulatorTest, ACapturedStreamRunsItsWorkOnlyWhenTheGraphLaunches) {
+  cudaStream_t s = nullptr;
+  ASSERT_EQ(cudaStreamCreate(&s), cudaSuccess);
+  DeviceArray<int> v(1);
+  v.Set({10});
+  ASSERT_EQ(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed), cudaSuccess);
+  ASSERT_EQ(Increment(v.p, s), cudaSuccess);
+  ASSERT_EQ(Increment(v.p, s), cudaSuccess);
+  cudaGraph_t graph = nullptr;
+  ASSERT_EQ(cudaStreamEndCapture(s, &graph), cudaSuccess);
+  EXPECT_EQ(v.Get()[0], 10) << "captured work does not run";
+  size_t nodes = 0;
+  ASSERT_EQ(cudaGraphGetNodes(graph, nullptr, &nodes), cudaSuccess);
+  EXPECT_EQ(nodes, 2u);
+  cudaGraphExec_t exec = nullptr;
+  ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+  ASSERT_EQ(cudaGraphLaunch(exec, s), cudaSuccess);
+  ASSERT_EQ(cudaGraphLaunch(exec, s), cudaSuccess);
+  EXPECT_EQ(v.Get()[0], 14);
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+
+  // Waiting on a stream being captured ends the capture as invalid.
+  ASSERT_EQ(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed), cudaSuccess);
+  EXPECT_EQ(cudaStreamSynchronize(s), cudaErrorStreamCaptureUnsupported);
+  EXPECT_EQ(cudaStreamEndCapture(s, &graph), cudaErrorStreamCaptureInvalidated);
+  EXPECT_EQ(graph, nullptr);
+  cudaGetLastError();
+  ASSERT_EQ(Increment(v.p, s), cudaSuccess);
+  EXPECT_EQ(v.Get()[0], 15) << "the stream runs work again";
+  cudaStreamDestroy(s);
+}
+
+}  // namespace
+}  // namespace dsagent_emu_test

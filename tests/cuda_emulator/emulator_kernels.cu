@@ -1,0 +1,102 @@
+#include "tests/cuda_emulator/emulator_kernels.h"
+
+namespace dsagent_emu_test {
+namespace {
+
+__global__ void BlockSumKernel(const float* in, float* out) {
+  __shared__ float partial[1024];
+  const unsigned t = threadIdx.x;
+  partial[t] = in[blockIdx.x * blockDim.x + t];
+  __syncthreads();
+  for (unsigned half = blockDim.x / 2; half > 0; half /= 2) {
+    if (t < half) partial[t] += partial[t + half];
+    __syncthreads();
+  }
+  if (t == 0) out[blockIdx.x] = partial[0];
+}
+
+__global__ void WarpSumKernel(const float* in, float* out) {
+  float v = in[threadIdx.x];
+  for (int m = 16; m > 0; m /= 2) v += __shfl_xor_sync(0xffffffffu, v, m);
+  out[threadIdx.x] = v;
+}
+
+__global__ void BroadcastKernel(const int* in, int* out, int src, int width) {
+  out[threadIdx.x] = __shfl_sync(0xffffffffu, in[threadIdx.x], src, width);
+}
+
+__global__ void ExitedLaneKernel(float* out) {
+  if (threadIdx.x == 3) return;
+  out[threadIdx.x] = __shfl_xor_sync(0xffffffffu, 1.0f, 1);
+}
+
+__global__ void OutsideMaskKernel(int* out) {
+  if (threadIdx.x < 16) out[threadIdx.x] = __shfl_sync(0x0000ffffu, 7, 20);
+}
+
+__global__ void CountKernel(unsigned* count) { atomicAdd(count, 1u); }
+
+__global__ void SyncAndKernel(int* out, int falsy) {
+  out[threadIdx.x] = __syncthreads_and(static_cast<int>(threadIdx.x) != falsy);
+}
+
+__global__ void UnwrittenSharedKernel(unsigned* out) {
+  extern __shared__ __align__(16) float scratch[];
+  out[threadIdx.x] = __float_as_uint(scratch[threadIdx.x]);
+}
+
+__global__ void IncrementKernel(int* value) { *value += 1; }
+
+}  // namespace
+
+cudaError_t BlockSums(const float* in, float* out, int blocks, int threads) {
+  BlockSumKernel<<<blocks, threads>>>(in, out);
+  return cudaGetLastError();
+}
+
+cudaError_t WarpSums(const float* in, float* out, int threads) {
+  WarpSumKernel<<<1, threads>>>(in, out);
+  return cudaGetLastError();
+}
+
+cudaError_t Broadcast(const int* in, int* out, int threads, int src, int width) {
+  BroadcastKernel<<<1, threads>>>(in, out, src, width);
+  return cudaGetLastError();
+}
+
+cudaError_t ShuffleAfterALaneExited(float* out) {
+  ExitedLaneKernel<<<1, 32>>>(out);
+  return cudaGetLastError();
+}
+
+cudaError_t ShuffleReadingALaneOutsideItsMask(int* out) {
+  OutsideMaskKernel<<<1, 32>>>(out);
+  return cudaGetLastError();
+}
+
+cudaError_t CountThreads(unsigned* count, int blocks, int threads) {
+  CountKernel<<<blocks, threads>>>(count);
+  return cudaGetLastError();
+}
+
+cudaError_t SyncAnd(int* out, int threads, int falsy) {
+  SyncAndKernel<<<1, threads>>>(out, falsy);
+  return cudaGetLastError();
+}
+
+cudaError_t UnwrittenShared(unsigned* out, int threads, size_t shared_bytes) {
+  UnwrittenSharedKernel<<<1, threads, shared_bytes>>>(out);
+  return cudaGetLastError();
+}
+
+cudaError_t AllowShared(int bytes) {
+  return cudaFuncSetAttribute(UnwrittenSharedKernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                              bytes);
+}
+
+cudaError_t Increment(int* value, cudaStream_t stream) {
+  IncrementKernel<<<1, 1, 0, stream>>>(value);
+  return cudaGetLastError();
+}
+
+}  // namespace dsagent_emu_test

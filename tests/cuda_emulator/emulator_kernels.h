@@ -1,0 +1,30 @@
+// Small kernels that exercise the CUDA emulator (cuda_emulator_test.cc), each behind a host
+// function that launches it and returns the launch's error. Pointers are device memory.
+#pragma once
+
+#include <cuda_runtime.h>
+
+namespace dsagent_emu_test {
+
+// out[b] = the sum of in[b * threads .. (b + 1) * threads), by a shared-memory tree with barriers.
+cudaError_t BlockSums(const float* in, float* out, int blocks, int threads);
+// out[i] = the sum of its warp's in values, by an xor butterfly of shuffles.
+cudaError_t WarpSums(const float* in, float* out, int threads);
+// out[i] = in of lane `src` of its `width`-lane segment (__shfl_sync).
+cudaError_t Broadcast(const int* in, int* out, int threads, int src, int width);
+// Lane 3 returns, then the rest shuffle with a full mask: a misuse the emulator reports.
+cudaError_t ShuffleAfterALaneExited(float* out);
+// Lanes 0..15 read lane 20 through a shuffle whose mask is the low 16 lanes: a misuse.
+cudaError_t ShuffleReadingALaneOutsideItsMask(int* out);
+// Every thread of every block adds 1 to *count.
+cudaError_t CountThreads(unsigned* count, int blocks, int threads);
+// out[t] = __syncthreads_and(t != falsy) (falsy < 0: every predicate true).
+cudaError_t SyncAnd(int* out, int threads, int falsy);
+// out[t] = bits of dynamic shared float t before anyone wrote it.
+cudaError_t UnwrittenShared(unsigned* out, int threads, size_t shared_bytes);
+// Opts the UnwrittenShared kernel into `bytes` of dynamic shared memory.
+cudaError_t AllowShared(int bytes);
+// *value += 1, on `stream`.
+cudaError_t Increment(int* value, cudaStream_t stream);
+
+}  // namespace dsagent_emu_test

@@ -1,0 +1,35 @@
+// The CUDA emulator's fibers: a stack per CUDA thread and a switch between stacks (x86-64 System
+// V).
+//
+// Boost.Context's switch also saves and restores the x87 and SSE control words, which took three
+// quarters of its time and a third of the emulator's; kernels never change them, so this switch
+// keeps only the callee-saved registers. Internal to the emulator (grid.cc).
+#pragma once
+
+#include <cstddef>
+
+namespace dsagent_emu {
+
+// A fiber's stack: mapped once, with an inaccessible page below it so that an overflow faults
+// instead of writing over a neighbour.
+class FiberStack {
+ public:
+  explicit FiberStack(size_t bytes);
+  ~FiberStack();
+  FiberStack(const FiberStack&) = delete;
+  FiberStack& operator=(const FiberStack&) = delete;
+
+  // The stack pointer that starts `entry(arg)` on this stack when switched to (entry never
+  // returns: it switches away for good instead). Calling it again starts afresh.
+  void* Start(void (*entry)(void*), void* arg);
+
+ private:
+  char* base_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+}  // namespace dsagent_emu
+
+// Saves the running fiber's registers on its stack and its stack pointer in *save_sp, then
+// continues the fiber whose stack pointer is load_sp (saved by an earlier switch, or from Start).
+extern "C" void dsagent_emu_switch(void** save_sp, void* load_sp);

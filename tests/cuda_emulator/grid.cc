@@ -1,0 +1,454 @@
+#include "tests/cuda_emulator/grid.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/cuda_emulator/fiber.h"
+
+namespace dsagent_emu {
+
+thread_local const ThreadCoords* tl_coords = nullptr;
+
+namespace {
+
+size_t EnvNumber(const char* name, size_t fallback) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return fallback;
+  char* end = nullptr;
+  const unsigned long long n = std::strtoull(v, &end, 10);
+  return (end != nullptr && *end == '\0' && n > 0) ? static_cast<size_t>(n) : fallback;
+}
+
+// A CUDA thread's stack: 256 KiB by default (sanitizer builds want more:
+// DSAGENT_CUDA_EMULATOR_STACK_KIB).
+size_t StackBytes() {
+  static const size_t bytes = EnvNumber("DSAGENT_CUDA_EMULATOR_STACK_KIB", 256) * 1024;
+  return bytes;
+}
+
+enum class State : uint8_t { kReady, kAtBarrier, kAtShuffle, kDone, kFailed };
+
+class Block;
+
+struct Thread {
+  Thread() : stack(StackBytes()) {}
+  ThreadCoords coords{};
+  unsigned linear = 0;
+  uint32_t shuffle_mask = 0;
+  Block* block = nullptr;
+  FiberStack stack;
+  void* sp = nullptr;  // where it continues
+};
+
+struct Warp {
+  uint32_t existing = 0;  // the lanes this block has
+  uint32_t waiting = 0;   // lanes at the exchange in progress
+  uint64_t generation = 0;
+  uint64_t values[2][32] = {};
+};
+
+const char* Name(State s) {
+  switch (s) {
+    case State::kReady:
+      return "ready";
+    case State::kAtBarrier:
+      return "at __syncthreads";
+    case State::kAtShuffle:
+      return "at a warp shuffle";
+    case State::kDone:
+      return "exited";
+    case State::kFailed:
+      return "failed";
+  }
+  return "?";
+}
+
+// One block's threads as fibers, run round robin on the calling OS thread; a thread runs until it
+// waits (a barrier, a shuffle) or exits, then hands over to the next ready thread of the pass.
+// Reused for every block an OS thread runs.
+class Block {
+ public:
+  // Runs block `index` of `launch`; returns "" or what went wrong.
+  std::string Run(const GridLaunch& launch, uint3 index) {
+    launch_ = &launch;
+    const dim3 b = launch.block;
+    const unsigned n = b.x * b.y * b.z;
+    // A thread's fiber lives on from block to block (creating one per CUDA thread cost more than
+    // the switches): it runs the launch's body, parks, and runs it again for the next block.
+    while (threads_.size() < n) {
+      threads_.push_back(std::make_unique<Thread>());
+      Thread& t = *threads_.back();
+      t.block = this;
+      t.sp = t.stack.Start(&Block::FiberMain, &t);
+    }
+    warps_.assign((n + 31) / 32, Warp{});
+    states_.assign(n, State::kReady);
+    for (unsigned i = 0; i < n; ++i) {
+      Thread& t = *threads_[i];
+      t.linear = i;
+      t.coords.thread_idx = {i % b.x, (i / b.x) % b.y, i / (b.x * b.y)};
+      t.coords.block_idx = index;
+      t.coords.block_dim = b;
+      t.coords.grid_dim = launch.grid;
+      warps_[i / 32].existing |= 1u << (i % 32);
+    }
+    n_ = n;
+    // The block's dynamic shared memory, exactly its size (a sanitizer then sees an overrun) and
+    // filled with 0xff bytes (NaN as floats), as nothing promises what a block finds there.
+    shared_.reset(launch.shared_bytes > 0 ? new unsigned char[launch.shared_bytes] : nullptr);
+    if (shared_) std::memset(shared_.get(), 0xff, launch.shared_bytes);
+    live_ = static_cast<int>(n);
+    at_barrier_ = 0;
+    barrier_generation_ = 0;
+    and_acc_[0] = and_acc_[1] = 1;
+    error_.clear();
+    Block* const outer = tl_block;
+    tl_block = this;
+    // Each pass runs the ready threads in order, each handing over to the next (HandOver); the
+    // last hands back here.
+    while (live_ > 0 && error_.empty()) {
+      Thread* first = NextReady(-1);
+      if (first == nullptr) {
+        error_ = Deadlock();
+        break;
+      }
+      Enter(*first);
+      dsagent_emu_switch(&scheduler_sp_, first->sp);
+    }
+    tl_block = outer;
+    tl_coords = nullptr;
+    std::string error = error_;
+    if (!error.empty()) {
+      error = Where() + error;
+      // The threads left mid-kernel start afresh next time (their frames hold nothing to free).
+      for (unsigned i = 0; i < n_; ++i) {
+        Thread& t = *threads_[i];
+        if (states_[t.linear] != State::kDone) t.sp = t.stack.Start(&Block::FiberMain, &t);
+      }
+    }
+    return error;
+  }
+
+  void SyncThreads() { (void)ArriveAtBarrier(1); }
+
+  int ArriveAtBarrier(int predicate) {
+    Thread& t = *current_;
+    const int g = static_cast<int>(barrier_generation_ & 1);
+    and_acc_[g] &= predicate != 0 ? 1 : 0;
+    states_[t.linear] = State::kAtBarrier;
+    ++at_barrier_;
+    ReleaseBarrierIfComplete();
+    if (states_[t.linear] != State::kReady) Suspend(t);
+    return and_result_[g];
+  }
+
+  uint64_t Exchange(unsigned mask, uint64_t value, int src) {
+    Thread& t = *current_;
+    Warp& w = warps_[t.linear / 32];
+    const int lane = static_cast<int>(t.linear % 32);
+    const uint32_t need = mask & w.existing;
+    if (((need >> lane) & 1u) == 0) {
+      Fail(t, "lane " + std::to_string(lane) + " of warp " + std::to_string(t.linear / 32) +
+                  " calls a shuffle whose mask " + Hex(mask) +
+                  " leaves it out (the block has lanes " + Hex(w.existing) + ")");
+    }
+    if (src < 0 || src > 31 || ((need >> src) & 1u) == 0) {
+      Fail(t, "lane " + std::to_string(lane) + " of warp " + std::to_string(t.linear / 32) +
+                  " reads lane " + std::to_string(src) + " in a shuffle with mask " + Hex(mask) +
+                  ", a lane that is not taking part (the block has lanes " + Hex(w.existing) + ")");
+    }
+    const int g = static_cast<int>(w.generation & 1);
+    w.values[g][lane] = value;
+    w.waiting |= 1u << lane;
+    states_[t.linear] = State::kAtShuffle;
+    t.shuffle_mask = need;
+    if ((w.waiting & need) == need) {
+      for (int l = 0; l < 32; ++l) {
+        if ((need >> l) & 1u) states_[(t.linear / 32) * 32 + l] = State::kReady;
+      }
+      w.waiting &= ~need;
+      ++w.generation;
+    }
+    if (states_[t.linear] != State::kReady) Suspend(t);
+    return w.values[g][src];
+  }
+
+  void* Shared() const { return shared_.get(); }
+
+  static thread_local Block* tl_block;
+
+ private:
+  static std::string Hex(uint32_t v) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "0x%08x", v);
+    return buf;
+  }
+
+  std::string Where() const {
+    const ThreadCoords c = threads_.empty() ? ThreadCoords{} : threads_[0]->coords;
+    return std::string("kernel ") + launch_->name + " block (" + std::to_string(c.block_idx.x) +
+           "," + std::to_string(c.block_idx.y) + "," + std::to_string(c.block_idx.z) +
+           ") of grid (" + std::to_string(launch_->grid.x) + "," + std::to_string(launch_->grid.y) +
+           "," + std::to_string(launch_->grid.z) + "), block (" + std::to_string(launch_->block.x) +
+           "," + std::to_string(launch_->block.y) + "," + std::to_string(launch_->block.z) + "): ";
+  }
+
+  static void FiberMain(void* arg) {
+    Thread& t = *static_cast<Thread*>(arg);
+    for (;;) {
+      (*t.block->launch_->body)();
+      t.block->states_[t.linear] = State::kDone;
+      --t.block->live_;
+      t.block->ReleaseBarrierIfComplete();
+      t.block->HandOver(t);  // parked until a later block of a launch runs it again
+    }
+  }
+
+  // The next thread of this pass that can run (after `after`, in the pass's order), or nullptr.
+  Thread* NextReady(int after) const {
+    static const bool reverse = [] {
+      const char* v = std::getenv("DSAGENT_CUDA_EMULATOR_ORDER");
+      return v != nullptr && std::string(v) == "reverse";
+    }();
+    const int n = static_cast<int>(n_);
+    const int from = after < 0 ? 0 : (reverse ? n - 1 - after : after) + 1;
+    for (int k = from; k < n; ++k) {
+      const size_t i = static_cast<size_t>(reverse ? n - 1 - k : k);
+      if (states_[i] == State::kReady) return threads_[i].get();
+    }
+    return nullptr;
+  }
+
+  void Enter(Thread& t) {
+    current_ = &t;
+    tl_coords = &t.coords;
+  }
+
+  // Leaves the running thread `t` where it stands and runs the next ready thread of the pass, or
+  // goes back to the scheduler; returns when `t` is run again.
+  void HandOver(Thread& t) {
+    Thread* next = error_.empty() ? NextReady(static_cast<int>(t.linear)) : nullptr;
+    if (next != nullptr) {
+      Enter(*next);
+      dsagent_emu_switch(&t.sp, next->sp);
+    } else {
+      dsagent_emu_switch(&t.sp, scheduler_sp_);
+    }
+  }
+
+  void Suspend(Thread& t) { HandOver(t); }
+
+  // Records the misuse and parks the thread for good; the scheduler stops at the error.
+  void Fail(Thread& t, const std::string& what) {
+    if (error_.empty()) error_ = what;
+    states_[t.linear] = State::kFailed;
+    for (;;) Suspend(t);
+  }
+
+  // Exited threads do not hold a barrier up (the hardware's behaviour for threads that returned
+  // early; CUDA leaves a barrier in divergent code undefined, so kernels here avoid relying on it).
+  void ReleaseBarrierIfComplete() {
+    if (at_barrier_ == 0 || at_barrier_ != live_) return;
+    const int g = static_cast<int>(barrier_generation_ & 1);
+    and_result_[g] = and_acc_[g];
+    and_acc_[g ^ 1] = 1;
+    ++barrier_generation_;
+    at_barrier_ = 0;
+    for (unsigned i = 0; i < n_; ++i) {
+      if (states_[i] == State::kAtBarrier) states_[i] = State::kReady;
+    }
+  }
+
+  std::string Deadlock() const {
+    int at_barrier = 0, at_shuffle = 0, exited = 0;
+    std::string shuffles;
+    for (unsigned i = 0; i < n_; ++i) {
+      const Thread& t = *threads_[i];
+      if (states_[t.linear] == State::kAtBarrier) ++at_barrier;
+      if (states_[t.linear] == State::kDone) ++exited;
+      if (states_[t.linear] == State::kAtShuffle) {
+        if (at_shuffle++ < 4) {
+          shuffles += "; thread " + std::to_string(t.linear) + " waits at a shuffle with mask " +
+                      Hex(t.shuffle_mask) + " (lanes waiting " +
+                      Hex(warps_[t.linear / 32].waiting) + ")";
+        }
+      }
+    }
+    std::string why = "no thread can go on (" + std::to_string(at_barrier) + " at __syncthreads, " +
+                      std::to_string(at_shuffle) + " at a shuffle, " + std::to_string(exited) +
+                      " exited)";
+    if (at_shuffle > 0) why += ": a shuffle's mask names a lane that exited or waits elsewhere";
+    if (at_shuffle == 0 && at_barrier > 0) why += ": threads wait at different __syncthreads";
+    for (unsigned i = 0; i < n_; ++i) {
+      const Thread& t = *threads_[i];
+      if (states_[t.linear] != State::kDone && states_[t.linear] != State::kAtShuffle &&
+          states_[t.linear] != State::kAtBarrier) {
+        why += "; thread " + std::to_string(t.linear) + " is " + Name(states_[t.linear]);
+        break;
+      }
+    }
+    return why + shuffles;
+  }
+
+  const GridLaunch* launch_ = nullptr;
+  void* scheduler_sp_ = nullptr;
+  std::vector<std::unique_ptr<Thread>> threads_;  // [0, n_) run this block; the rest are parked
+  unsigned n_ = 0;
+  std::vector<State> states_;  // by linear thread index (compact: the scheduler scans it)
+  std::vector<Warp> warps_;
+  std::unique_ptr<unsigned char[]> shared_;
+  Thread* current_ = nullptr;
+  int live_ = 0;
+  int at_barrier_ = 0;
+  uint64_t barrier_generation_ = 0;
+  int and_acc_[2] = {1, 1};
+  int and_result_[2] = {1, 1};
+  std::string error_;
+};
+
+thread_local Block* Block::tl_block = nullptr;
+
+Block& CurrentBlock() {
+  if (Block::tl_block == nullptr) {
+    std::fprintf(stderr, "CUDA emulator: a device function called outside a kernel\n");
+    std::abort();
+  }
+  return *Block::tl_block;
+}
+
+// OS threads that run a grid's blocks (the launching thread takes part too).
+class Workers {
+ public:
+  static Workers& Get() {
+    static Workers* w = new Workers(static_cast<int>(
+        EnvNumber("DSAGENT_CUDA_EMULATOR_THREADS",
+                  std::max(1u, std::min(8u, std::thread::hardware_concurrency())))));
+    return *w;
+  }
+
+  // Runs job(i) for every i in [0, n); returns the first error a job returned.
+  std::string Run(int64_t n, const std::function<std::string(int64_t)>& job) {
+    if (n == 1 || threads_.empty()) {  // not worth waking anyone
+      for (int64_t i = 0; i < n; ++i) {
+        std::string e = job(i);
+        if (!e.empty()) return e;
+      }
+      return "";
+    }
+    std::unique_lock<std::mutex> lock(mu_);
+    job_ = &job;
+    n_ = n;
+    next_ = 0;
+    error_.clear();
+    busy_ = static_cast<int>(threads_.size());
+    ++epoch_;
+    published_.store(epoch_, std::memory_order_release);
+    work_cv_.notify_all();
+    lock.unlock();
+    Drain();
+    lock.lock();
+    done_cv_.wait(lock, [&] { return busy_ == 0; });
+    job_ = nullptr;
+    return error_;
+  }
+
+ private:
+  explicit Workers(int count) {
+    for (int i = 1; i < count; ++i) threads_.emplace_back([this] { Loop(); });
+  }
+
+  void Loop() {
+    uint64_t seen = 0;
+    for (;;) {
+      // Launches come in quick succession: look for the next one a little before sleeping.
+      for (int spin = 0; spin < 200 && published_.load(std::memory_order_acquire) == seen; ++spin) {
+        __builtin_ia32_pause();
+      }
+      std::unique_lock<std::mutex> lock(mu_);
+      work_cv_.wait(lock, [&] { return epoch_ != seen; });
+      seen = epoch_;
+      lock.unlock();
+      Drain();
+      lock.lock();
+      if (--busy_ == 0) done_cv_.notify_all();
+    }
+  }
+
+  void Drain() {
+    for (;;) {
+      const int64_t i = next_.fetch_add(1);
+      if (i >= n_) return;
+      std::string e = (*job_)(i);
+      if (!e.empty()) {
+        std::lock_guard<std::mutex> g(error_mu_);
+        if (error_.empty()) error_ = e;
+        next_ = n_;  // the blocks not started yet are skipped
+      }
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable work_cv_, done_cv_;
+  std::vector<std::thread> threads_;
+  const std::function<std::string(int64_t)>* job_ = nullptr;
+  int64_t n_ = 0;
+  std::atomic<int64_t> next_{0};
+  int busy_ = 0;
+  uint64_t epoch_ = 0;
+  std::atomic<uint64_t> published_{0};  // epoch_, readable without the lock
+  std::mutex error_mu_;
+  std::string error_;
+};
+
+}  // namespace
+
+void SyncThreads() { CurrentBlock().SyncThreads(); }
+
+int SyncThreadsAnd(int predicate) { return CurrentBlock().ArriveAtBarrier(predicate); }
+
+uint64_t WarpExchange(unsigned mask, uint64_t value, int src_lane) {
+  return CurrentBlock().Exchange(mask, value, src_lane);
+}
+
+void* DynamicSharedMemory() { return CurrentBlock().Shared(); }
+
+std::string ConfigurationProblem(const GridLaunch& l, size_t max_dynamic_shared) {
+  const uint64_t threads = uint64_t{l.block.x} * l.block.y * l.block.z;
+  if (threads == 0 || threads > 1024 || l.block.x > 1024 || l.block.y > 1024 || l.block.z > 64) {
+    return "block (" + std::to_string(l.block.x) + "," + std::to_string(l.block.y) + "," +
+           std::to_string(l.block.z) + ") is not 1..1024 threads within (1024,1024,64)";
+  }
+  if (l.grid.x == 0 || l.grid.y == 0 || l.grid.z == 0 || l.grid.x > 2147483647u ||
+      l.grid.y > 65535 || l.grid.z > 65535) {
+    return "grid (" + std::to_string(l.grid.x) + "," + std::to_string(l.grid.y) + "," +
+           std::to_string(l.grid.z) + ") is empty or past (2^31-1,65535,65535)";
+  }
+  if (l.shared_bytes > max_dynamic_shared) {
+    return std::to_string(l.shared_bytes) + " bytes of dynamic shared memory, over the kernel's " +
+           std::to_string(max_dynamic_shared) +
+           " (cudaFuncAttributeMaxDynamicSharedMemorySize raises it, up to 227 KiB)";
+  }
+  return "";
+}
+
+std::string RunGrid(const GridLaunch& launch) {
+  const dim3 g = launch.grid;
+  const int64_t blocks = int64_t{g.x} * g.y * g.z;
+  const std::function<std::string(int64_t)> job = [&](int64_t i) {
+    thread_local Block block;
+    const uint3 index{static_cast<unsigned>(i % g.x), static_cast<unsigned>((i / g.x) % g.y),
+                      static_cast<unsigned>(i / (int64_t{g.x} * g.y))};
+    return block.Run(launch, index);
+  };
+  return Workers::Get().Run(blocks, job);
+}
+
+}  // namespace dsagent_emu

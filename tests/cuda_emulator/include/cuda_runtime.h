@@ -1,0 +1,464 @@
+// The CUDA emulator's stand-in for the CUDA runtime header (tests/cuda_emulator/README.md).
+//
+// A build configured with -DDSAGENT_CUDA=EMULATE compiles the CUDA backend (engine/kernels/cuda/)
+// as ordinary C++ against this header instead of nvcc and libcudart: every kernel runs on the
+// CPU, each CUDA thread a fiber, so that __syncthreads and the warp shuffles keep their meaning.
+// It exists so that the backend's device tests run, and find logic errors (indexing, barriers,
+// shuffles, launch limits, graph capture), on machines without a GPU. It says nothing about
+// speed, and its arithmetic is the host compiler's (the kernels' host-side twins in the *_math.h
+// headers), not the device's.
+//
+// Only what the backend uses is declared; the names, types and error codes are the runtime's.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+// ---- Vector types -------------------------------------------------------------------------------
+
+struct dim3 {
+  unsigned x = 1, y = 1, z = 1;
+  constexpr dim3(unsigned vx = 1, unsigned vy = 1, unsigned vz = 1) : x(vx), y(vy), z(vz) {}
+};
+struct uint3 {
+  unsigned x, y, z;
+};
+struct __attribute__((aligned(8))) uint2 {
+  unsigned x, y;
+};
+struct __attribute__((aligned(16))) uint4 {
+  unsigned x, y, z, w;
+};
+struct __attribute__((aligned(8))) int2 {
+  int x, y;
+};
+struct __attribute__((aligned(16))) int4 {
+  int x, y, z, w;
+};
+struct __attribute__((aligned(8))) float2 {
+  float x, y;
+};
+struct __attribute__((aligned(16))) float4 {
+  float x, y, z, w;
+};
+inline uint2 make_uint2(unsigned x, unsigned y) { return {x, y}; }
+inline uint4 make_uint4(unsigned x, unsigned y, unsigned z, unsigned w) { return {x, y, z, w}; }
+inline int2 make_int2(int x, int y) { return {x, y}; }
+inline int4 make_int4(int x, int y, int z, int w) { return {x, y, z, w}; }
+inline float2 make_float2(float x, float y) { return {x, y}; }
+inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
+
+// ---- Runtime types and error codes (the runtime's values) ---------------------------------------
+
+enum cudaError_t {
+  cudaSuccess = 0,
+  cudaErrorInvalidValue = 1,
+  cudaErrorMemoryAllocation = 2,
+  cudaErrorInvalidConfiguration = 9,
+  cudaErrorInsufficientDriver = 35,
+  cudaErrorNoDevice = 100,
+  cudaErrorInvalidDevice = 101,
+  cudaErrorInvalidResourceHandle = 400,
+  cudaErrorIllegalState = 401,
+  cudaErrorHostMemoryAlreadyRegistered = 712,
+  cudaErrorHostMemoryNotRegistered = 713,
+  cudaErrorLaunchFailure = 719,
+  cudaErrorNotSupported = 801,
+  cudaErrorStreamCaptureUnsupported = 900,
+  cudaErrorStreamCaptureInvalidated = 901,
+  cudaErrorGraphExecUpdateFailure = 910,
+};
+using cudaError = cudaError_t;
+
+struct CUstream_st;
+struct CUevent_st;
+struct CUgraph_st;
+struct CUgraphExec_st;
+struct CUgraphNode_st;
+using cudaStream_t = CUstream_st*;
+using cudaEvent_t = CUevent_st*;
+using cudaGraph_t = CUgraph_st*;
+using cudaGraphExec_t = CUgraphExec_st*;
+using cudaGraphNode_t = CUgraphNode_st*;
+
+enum cudaMemcpyKind {
+  cudaMemcpyHostToHost = 0,
+  cudaMemcpyHostToDevice = 1,
+  cudaMemcpyDeviceToHost = 2,
+  cudaMemcpyDeviceToDevice = 3,
+  cudaMemcpyDefault = 4,
+};
+
+enum cudaMemoryType {
+  cudaMemoryTypeUnregistered = 0,
+  cudaMemoryTypeHost = 1,
+  cudaMemoryTypeDevice = 2,
+  cudaMemoryTypeManaged = 3,
+};
+
+struct cudaPointerAttributes {
+  cudaMemoryType type;
+  int device;
+  void* devicePointer;
+  void* hostPointer;
+};
+
+struct cudaDeviceProp {
+  char name[256];
+  size_t totalGlobalMem;
+  int major;
+  int minor;
+  int multiProcessorCount;
+  size_t sharedMemPerBlockOptin;
+};
+
+enum cudaDeviceAttr {
+  cudaDevAttrMultiProcessorCount = 16,
+  cudaDevAttrMaxSharedMemoryPerBlockOptin = 97,
+  cudaDevAttrHostRegisterReadOnlySupported = 113,
+};
+
+enum cudaFuncAttribute {
+  cudaFuncAttributeMaxDynamicSharedMemorySize = 8,
+};
+
+enum cudaStreamCaptureMode {
+  cudaStreamCaptureModeGlobal = 0,
+  cudaStreamCaptureModeThreadLocal = 1,
+  cudaStreamCaptureModeRelaxed = 2,
+};
+
+enum cudaStreamCaptureStatus {
+  cudaStreamCaptureStatusNone = 0,
+  cudaStreamCaptureStatusActive = 1,
+  cudaStreamCaptureStatusInvalidated = 2,
+};
+
+enum cudaGraphNodeType {
+  cudaGraphNodeTypeKernel = 0,
+  cudaGraphNodeTypeMemcpy = 1,
+  cudaGraphNodeTypeMemset = 2,
+  cudaGraphNodeTypeHost = 3,
+  cudaGraphNodeTypeGraph = 4,
+  cudaGraphNodeTypeEmpty = 5,
+  cudaGraphNodeTypeWaitEvent = 6,
+  cudaGraphNodeTypeEventRecord = 7,
+};
+
+struct cudaKernelNodeParams {
+  void* func;
+  dim3 gridDim;
+  dim3 blockDim;
+  unsigned int sharedMemBytes;
+  void** kernelParams;
+  void** extra;
+};
+
+struct cudaPitchedPtr {
+  void* ptr;
+  size_t pitch;
+  size_t xsize;
+  size_t ysize;
+};
+struct cudaExtent {
+  size_t width, height, depth;
+};
+struct cudaMemcpy3DParms {
+  cudaPitchedPtr srcPtr;
+  cudaPitchedPtr dstPtr;
+  cudaExtent extent;
+  cudaMemcpyKind kind;
+};
+
+enum cudaGraphExecUpdateResult {
+  cudaGraphExecUpdateSuccess = 0,
+  cudaGraphExecUpdateError = 1,
+  cudaGraphExecUpdateErrorTopologyChanged = 2,
+};
+struct cudaGraphExecUpdateResultInfo {
+  cudaGraphExecUpdateResult result;
+  cudaGraphNode_t errorNode;
+  cudaGraphNode_t errorFromNode;
+};
+
+constexpr unsigned cudaStreamDefault = 0;
+constexpr unsigned cudaStreamNonBlocking = 1;
+constexpr unsigned cudaEventDefault = 0;
+constexpr unsigned cudaEventDisableTiming = 2;
+constexpr unsigned cudaHostRegisterDefault = 0;
+constexpr unsigned cudaHostRegisterReadOnly = 8;
+constexpr unsigned cudaHostAllocDefault = 0;
+
+// ---- Runtime API
+// ---------------------------------------------------------------------------------
+
+cudaError_t cudaGetLastError();
+cudaError_t cudaPeekAtLastError();
+const char* cudaGetErrorString(cudaError_t e);
+const char* cudaGetErrorName(cudaError_t e);
+cudaError_t cudaRuntimeGetVersion(int* version);
+cudaError_t cudaDriverGetVersion(int* version);
+
+cudaError_t cudaGetDeviceCount(int* count);
+cudaError_t cudaGetDevice(int* device);
+cudaError_t cudaSetDevice(int device);
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device);
+cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device);
+cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes);
+cudaError_t cudaDeviceSynchronize();
+
+cudaError_t cudaMalloc(void** ptr, size_t bytes);
+cudaError_t cudaFree(void* ptr);
+cudaError_t cudaMallocHost(void** ptr, size_t bytes);
+cudaError_t cudaFreeHost(void* ptr);
+cudaError_t cudaHostRegister(void* ptr, size_t bytes, unsigned flags);
+cudaError_t cudaHostUnregister(void* ptr);
+cudaError_t cudaPointerGetAttributes(cudaPointerAttributes* attributes, const void* ptr);
+template <class T>
+cudaError_t cudaMalloc(T** ptr, size_t bytes) {
+  return cudaMalloc(reinterpret_cast<void**>(ptr), bytes);
+}
+template <class T>
+cudaError_t cudaMallocHost(T** ptr, size_t bytes) {
+  return cudaMallocHost(reinterpret_cast<void**>(ptr), bytes);
+}
+
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind);
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind,
+                            cudaStream_t stream = nullptr);
+cudaError_t cudaMemset(void* ptr, int value, size_t bytes);
+cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t stream = nullptr);
+
+cudaError_t cudaStreamCreate(cudaStream_t* stream);
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned flags);
+cudaError_t cudaStreamDestroy(cudaStream_t stream);
+cudaError_t cudaStreamSynchronize(cudaStream_t stream);
+cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned flags = 0);
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mode);
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph);
+cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* status);
+
+cudaError_t cudaEventCreate(cudaEvent_t* event);
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned flags);
+cudaError_t cudaEventDestroy(cudaEvent_t event);
+cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream = nullptr);
+cudaError_t cudaEventSynchronize(cudaEvent_t event);
+cudaError_t cudaEventQuery(cudaEvent_t event);
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end);
+
+cudaError_t cudaGraphDestroy(cudaGraph_t graph);
+cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t* nodes, size_t* count);
+cudaError_t cudaGraphNodeGetType(cudaGraphNode_t node, cudaGraphNodeType* type);
+cudaError_t cudaGraphKernelNodeGetParams(cudaGraphNode_t node, cudaKernelNodeParams* params);
+cudaError_t cudaGraphMemcpyNodeGetParams(cudaGraphNode_t node, cudaMemcpy3DParms* params);
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph,
+                                 unsigned long long flags = 0);
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec);
+cudaError_t cudaGraphExecUpdate(cudaGraphExec_t exec, cudaGraph_t graph,
+                                cudaGraphExecUpdateResultInfo* info);
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream);
+
+cudaError_t cudaProfilerStart();
+cudaError_t cudaProfilerStop();
+
+namespace dsagent_emu {
+cudaError_t SetFuncAttribute(const void* func, cudaFuncAttribute attr, int value);
+}  // namespace dsagent_emu
+
+template <class F>
+cudaError_t cudaFuncSetAttribute(F* func, cudaFuncAttribute attr, int value) {
+  return dsagent_emu::SetFuncAttribute(reinterpret_cast<const void*>(func), attr, value);
+}
+
+// ---- Kernels: launch, thread coordinates, barriers, shuffles, atomics ---------------------------
+
+namespace dsagent_emu {
+
+// The running CUDA thread's coordinates (set by the block scheduler before it resumes a thread).
+struct ThreadCoords {
+  uint3 thread_idx;
+  uint3 block_idx;
+  dim3 block_dim;
+  dim3 grid_dim;
+};
+extern thread_local const ThreadCoords* tl_coords;
+
+// Runs (or, while `stream` is being captured, records) `body` for every thread of the grid.
+// Returns the launch's error (also what cudaGetLastError reports next).
+cudaError_t LaunchKernel(const void* func, const char* name, dim3 grid, dim3 block,
+                         size_t shared_bytes, cudaStream_t stream,
+                         std::shared_ptr<const std::function<void()>> body);
+
+void SyncThreads();
+int SyncThreadsAnd(int predicate);
+// The warp exchange behind the shuffles: returns lane `src_lane`'s `value`, once every lane of
+// `mask` (of those the block has) has arrived.
+uint64_t WarpExchange(unsigned mask, uint64_t value, int src_lane);
+// The running block's dynamic shared memory (the launch's shared_bytes).
+void* DynamicSharedMemory();
+
+template <class T>
+T* DynamicShared() {
+  return static_cast<T*>(DynamicSharedMemory());
+}
+
+// `Kernel<<<grid, block, shared, stream>>>(args)` is compiled as
+// `::dsagent_emu::Launch(Kernel, "Kernel")(grid, block, shared, stream)(args)` (emulate_cu.cmake).
+template <class... P>
+struct KernelLaunch {
+  void (*kernel)(P...);
+  const char* name;
+  dim3 grid, block;
+  size_t shared_bytes;
+  cudaStream_t stream;
+  template <class... A>
+  void operator()(A&&... args) const {
+    static_assert(sizeof...(A) == sizeof...(P), "a kernel launch with the wrong argument count");
+    // The arguments are copied now, as the runtime copies them at the launch.
+    auto params = std::make_shared<std::tuple<std::decay_t<P>...>>(std::forward<A>(args)...);
+    void (*k)(P...) = kernel;
+    LaunchKernel(reinterpret_cast<const void*>(k), name, grid, block, shared_bytes, stream,
+                 std::make_shared<const std::function<void()>>(
+                     [k, params] { std::apply(k, std::tuple<std::decay_t<P>...>(*params)); }));
+  }
+};
+
+template <class... P>
+struct KernelRef {
+  void (*kernel)(P...);
+  const char* name;
+  KernelLaunch<P...> operator()(dim3 grid, dim3 block, size_t shared_bytes = 0,
+                                cudaStream_t stream = nullptr) const {
+    return {kernel, name, grid, block, shared_bytes, stream};
+  }
+};
+
+template <class... P>
+KernelRef<P...> Launch(void (*kernel)(P...), const char* name) {
+  return {kernel, name};
+}
+
+template <class T>
+uint64_t ToBits(T v) {
+  static_assert(sizeof(T) <= 8 && std::is_trivially_copyable_v<T>);
+  uint64_t b = 0;
+  std::memcpy(&b, &v, sizeof(T));
+  return b;
+}
+
+template <class T>
+T FromBits(uint64_t b) {
+  T v;
+  std::memcpy(&v, &b, sizeof(T));
+  return v;
+}
+
+inline unsigned LinearThread() {
+  const ThreadCoords& c = *tl_coords;
+  return c.thread_idx.x + c.block_dim.x * (c.thread_idx.y + c.block_dim.y * c.thread_idx.z);
+}
+
+}  // namespace dsagent_emu
+
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __noinline__ __attribute__((noinline))
+#define __launch_bounds__(...)
+#define __align__(n) __attribute__((aligned(n)))
+// A block's threads are fibers on one OS thread, and one OS thread runs one block at a time, so a
+// per-OS-thread static is a per-block shared variable (block-scope thread_local is static).
+#define __shared__ thread_local
+
+#define threadIdx (::dsagent_emu::tl_coords->thread_idx)
+#define blockIdx (::dsagent_emu::tl_coords->block_idx)
+#define blockDim (::dsagent_emu::tl_coords->block_dim)
+#define gridDim (::dsagent_emu::tl_coords->grid_dim)
+#define warpSize 32
+
+inline void __syncthreads() { dsagent_emu::SyncThreads(); }
+inline int __syncthreads_and(int predicate) { return dsagent_emu::SyncThreadsAnd(predicate); }
+
+template <class T>
+T __shfl_sync(unsigned mask, T var, int src_lane, int width = 32) {
+  const int lane = static_cast<int>(dsagent_emu::LinearThread() % 32);
+  const int src = (lane & ~(width - 1)) + (src_lane & (width - 1));
+  return dsagent_emu::FromBits<T>(dsagent_emu::WarpExchange(mask, dsagent_emu::ToBits(var), src));
+}
+
+template <class T>
+T __shfl_xor_sync(unsigned mask, T var, int lane_mask, int width = 32) {
+  const int lane = static_cast<int>(dsagent_emu::LinearThread() % 32);
+  int src = lane ^ lane_mask;
+  if ((src & ~(width - 1)) != (lane & ~(width - 1))) src = lane;  // outside its segment: own value
+  return dsagent_emu::FromBits<T>(dsagent_emu::WarpExchange(mask, dsagent_emu::ToBits(var), src));
+}
+
+template <class T>
+T __shfl_down_sync(unsigned mask, T var, unsigned delta, int width = 32) {
+  const int lane = static_cast<int>(dsagent_emu::LinearThread() % 32);
+  int src = lane + static_cast<int>(delta);
+  if ((src & ~(width - 1)) != (lane & ~(width - 1))) src = lane;
+  return dsagent_emu::FromBits<T>(dsagent_emu::WarpExchange(mask, dsagent_emu::ToBits(var), src));
+}
+
+template <class T>
+T __ldg(const T* p) {
+  return *p;
+}
+
+// Blocks run on several OS threads, so atomics on global memory must be atomic here too.
+template <class T>
+T atomicAdd(T* address, T value) {
+  if constexpr (std::is_integral_v<T>) {
+    return __atomic_fetch_add(address, value, __ATOMIC_RELAXED);
+  } else {
+    T old, next;
+    __atomic_load(address, &old, __ATOMIC_RELAXED);
+    do {
+      next = old + value;
+    } while (!__atomic_compare_exchange(address, &old, &next, false, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED));
+    return old;
+  }
+}
+template <class T>
+T atomicMax(T* address, T value) {
+  T old = __atomic_load_n(address, __ATOMIC_RELAXED);
+  while (old < value && !__atomic_compare_exchange_n(address, &old, value, false, __ATOMIC_RELAXED,
+                                                     __ATOMIC_RELAXED)) {
+  }
+  return old;
+}
+
+inline float __uint_as_float(unsigned u) { return dsagent_emu::FromBits<float>(u); }
+inline unsigned __float_as_uint(float f) { return static_cast<unsigned>(dsagent_emu::ToBits(f)); }
+inline float __int_as_float(int i) {
+  return dsagent_emu::FromBits<float>(static_cast<unsigned>(i));
+}
+inline int __float_as_int(float f) { return static_cast<int>(dsagent_emu::ToBits(f)); }
+
+inline double rsqrt(double x) { return 1.0 / std::sqrt(x); }
+inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
+
+// The device's overloaded min/max for mixed arithmetic types.
+template <class A, class B,
+          class = std::enable_if_t<std::is_arithmetic_v<A> && std::is_arithmetic_v<B>>>
+inline std::common_type_t<A, B> max(A a, B b) {
+  using C = std::common_type_t<A, B>;
+  return static_cast<C>(a) < static_cast<C>(b) ? static_cast<C>(b) : static_cast<C>(a);
+}
+template <class A, class B,
+          class = std::enable_if_t<std::is_arithmetic_v<A> && std::is_arithmetic_v<B>>>
+inline std::common_type_t<A, B> min(A a, B b) {
+  using C = std::common_type_t<A, B>;
+  return static_cast<C>(b) < static_cast<C>(a) ? static_cast<C>(b) : static_cast<C>(a);
+}

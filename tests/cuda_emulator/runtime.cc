@@ -1,0 +1,673 @@
+// The CUDA emulator's runtime: device memory, streams, events, graphs and errors, on the CPU
+// (tests/cuda_emulator/README.md). Work runs when it is queued, in the order it is queued: one
+// legal schedule of what the program asked (every cross-stream dependency it names comes earlier
+// in program order). A stream being captured records its work into a graph instead.
+#include <cuda_profiler_api.h>
+#include <cuda_runtime.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "tests/cuda_emulator/grid.h"
+
+// The kernel-side coordinate macros would rename cudaKernelNodeParams' fields here.
+#undef gridDim
+#undef blockDim
+
+using Clock = std::chrono::steady_clock;
+
+namespace dsagent_emu {
+
+// A unit of queued work: what a graph node holds.
+struct Node {
+  cudaGraphNodeType type = cudaGraphNodeTypeEmpty;
+  dsagent_emu::GridLaunch launch;  // a kernel
+  void* dst = nullptr;             // a copy or a set
+  const void* src = nullptr;
+  size_t bytes = 0;
+  cudaMemcpyKind kind = cudaMemcpyDefault;
+  int value = 0;
+  cudaEvent_t event = nullptr;  // an event record
+};
+
+}  // namespace dsagent_emu
+
+using dsagent_emu::Node;
+
+struct CUgraphNode_st {
+  Node node;
+};
+struct CUgraph_st {
+  std::vector<std::unique_ptr<CUgraphNode_st>> nodes;
+};
+struct CUgraphExec_st {
+  std::vector<Node> nodes;
+};
+struct CUstream_st {
+  bool capturing = false;
+  bool invalidated = false;
+  cudaGraph_t graph = nullptr;
+};
+struct CUevent_st {
+  bool timing = true;
+  bool recorded = false;
+  Clock::time_point at{};
+};
+
+namespace {
+
+size_t EnvMiB(const char* name, size_t fallback) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return fallback;
+  char* end = nullptr;
+  const unsigned long long n = std::strtoull(v, &end, 10);
+  return (end != nullptr && *end == '\0' && n > 0) ? static_cast<size_t>(n) : fallback;
+}
+
+constexpr size_t kDefaultDynamicShared = 48 * 1024;
+constexpr size_t kMaxDynamicShared = 227 * 1024;  // sm_90's opt-in limit per block
+constexpr int kSms = 132;                         // an H100/H200's, so split plans match one
+
+struct Allocation {
+  size_t bytes = 0;
+  cudaMemoryType type = cudaMemoryTypeDevice;
+  bool owned = true;  // cudaMalloc/cudaMallocHost (not cudaHostRegister)
+};
+
+struct Emulator {
+  std::mutex mu;
+  std::map<uintptr_t, Allocation> allocations;  // by start address
+  size_t device_used = 0;
+  size_t device_total = EnvMiB("DSAGENT_CUDA_EMULATOR_MEMORY_MIB", 16384) << 20;
+  std::map<const void*, size_t> dynamic_shared_limit;
+  std::mutex launch_mu;  // one grid at a time (the grid runner's OS threads are shared)
+};
+
+Emulator& E() {
+  static Emulator* e = new Emulator();
+  return *e;
+}
+
+thread_local cudaError_t tl_last_error = cudaSuccess;
+
+cudaError_t Fail(cudaError_t e, const std::string& why) {
+  if (!why.empty()) std::fprintf(stderr, "CUDA emulator: %s\n", why.c_str());
+  tl_last_error = e;
+  return e;
+}
+
+// The allocation holding `p`, or nullptr (caller holds mu).
+const std::pair<const uintptr_t, Allocation>* Find(const void* p) {
+  Emulator& e = E();
+  const auto a = reinterpret_cast<uintptr_t>(p);
+  auto it = e.allocations.upper_bound(a);
+  if (it == e.allocations.begin()) return nullptr;
+  --it;
+  if (a >= it->first + it->second.bytes && !(it->second.bytes == 0 && a == it->first)) {
+    return nullptr;
+  }
+  return &*it;
+}
+
+// "" when [p, p + bytes) lies inside one device allocation, else why not.
+std::string DeviceRangeProblem(const void* p, size_t bytes, const char* what) {
+  std::lock_guard<std::mutex> lock(E().mu);
+  const auto* a = Find(p);
+  if (a == nullptr || a->second.type != cudaMemoryTypeDevice) {
+    char at[32];
+    std::snprintf(at, sizeof at, "%p", p);
+    return std::string(what) + " " + at + " is not device memory";
+  }
+  const uintptr_t end = reinterpret_cast<uintptr_t>(p) + bytes;
+  if (end > a->first + a->second.bytes) {
+    return std::string(what) + ": " + std::to_string(bytes) + " bytes at offset " +
+           std::to_string(reinterpret_cast<uintptr_t>(p) - a->first) +
+           " run past the end of a device allocation of " + std::to_string(a->second.bytes);
+  }
+  return "";
+}
+
+bool IsDevice(const void* p) {
+  std::lock_guard<std::mutex> lock(E().mu);
+  const auto* a = Find(p);
+  return a != nullptr && a->second.type == cudaMemoryTypeDevice;
+}
+
+std::string CopyProblem(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+  if (bytes == 0) return "";
+  const bool dst_device = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice ||
+                          (kind == cudaMemcpyDefault && IsDevice(dst));
+  const bool src_device = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice ||
+                          (kind == cudaMemcpyDefault && IsDevice(src));
+  if (kind < cudaMemcpyHostToHost || kind > cudaMemcpyDefault) return "an unknown copy kind";
+  if (dst_device) {
+    std::string p = DeviceRangeProblem(dst, bytes, "cudaMemcpy destination");
+    if (!p.empty()) return p;
+  }
+  if (src_device) return DeviceRangeProblem(src, bytes, "cudaMemcpy source");
+  return "";
+}
+
+cudaError_t RunNode(const Node& n) {
+  switch (n.type) {
+    case cudaGraphNodeTypeKernel: {
+      std::lock_guard<std::mutex> lock(E().launch_mu);
+      const std::string error = dsagent_emu::RunGrid(n.launch);
+      if (!error.empty()) return Fail(cudaErrorLaunchFailure, error);
+      break;
+    }
+    case cudaGraphNodeTypeMemcpy:
+      if (n.bytes > 0) std::memmove(n.dst, n.src, n.bytes);
+      break;
+    case cudaGraphNodeTypeMemset:
+      if (n.bytes > 0) std::memset(n.dst, n.value, n.bytes);
+      break;
+    case cudaGraphNodeTypeEventRecord:
+      n.event->recorded = true;
+      n.event->at = Clock::now();
+      break;
+    default:
+      break;
+  }
+  return cudaSuccess;
+}
+
+// Runs `n` now, or records it when `stream` is being captured.
+cudaError_t Queue(Node n, cudaStream_t stream) {
+  if (stream != nullptr && stream->capturing) {
+    if (!stream->invalidated) {
+      auto node = std::make_unique<CUgraphNode_st>();
+      node->node = std::move(n);
+      stream->graph->nodes.push_back(std::move(node));
+    }
+    return cudaSuccess;
+  }
+  return RunNode(n);
+}
+
+bool Capturing(cudaStream_t stream) { return stream != nullptr && stream->capturing; }
+
+}  // namespace
+
+namespace dsagent_emu {
+
+cudaError_t SetFuncAttribute(const void* func, cudaFuncAttribute attr, int value) {
+  if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize || value < 0 ||
+      static_cast<size_t>(value) > kMaxDynamicShared) {
+    return Fail(cudaErrorInvalidValue, "cudaFuncSetAttribute: " + std::to_string(value) +
+                                           " bytes is past the 227 KiB of dynamic shared memory");
+  }
+  std::lock_guard<std::mutex> lock(E().mu);
+  E().dynamic_shared_limit[func] = static_cast<size_t>(value);
+  return cudaSuccess;
+}
+
+cudaError_t LaunchKernel(const void* func, const char* name, dim3 grid, dim3 block,
+                         size_t shared_bytes, cudaStream_t stream,
+                         std::shared_ptr<const std::function<void()>> body) {
+  Node n;
+  n.type = cudaGraphNodeTypeKernel;
+  n.launch.func = func;
+  n.launch.name = name;
+  n.launch.grid = grid;
+  n.launch.block = block;
+  n.launch.shared_bytes = shared_bytes;
+  n.launch.body = std::move(body);
+  size_t limit = kDefaultDynamicShared;
+  {
+    std::lock_guard<std::mutex> lock(E().mu);
+    const auto it = E().dynamic_shared_limit.find(func);
+    if (it != E().dynamic_shared_limit.end()) limit = it->second;
+  }
+  const std::string problem = ConfigurationProblem(n.launch, limit);
+  if (!problem.empty()) {
+    if (Capturing(stream)) stream->invalidated = true;
+    return Fail(cudaErrorInvalidConfiguration, std::string("launch of ") + name + ": " + problem);
+  }
+  return Queue(std::move(n), stream);
+}
+
+}  // namespace dsagent_emu
+
+// ---- Errors and versions
+// -------------------------------------------------------------------------
+
+cudaError_t cudaGetLastError() { return std::exchange(tl_last_error, cudaSuccess); }
+cudaError_t cudaPeekAtLastError() { return tl_last_error; }
+
+const char* cudaGetErrorName(cudaError_t e) {
+  switch (e) {
+    case cudaSuccess:
+      return "cudaSuccess";
+    case cudaErrorInvalidValue:
+      return "cudaErrorInvalidValue";
+    case cudaErrorMemoryAllocation:
+      return "cudaErrorMemoryAllocation";
+    case cudaErrorInvalidConfiguration:
+      return "cudaErrorInvalidConfiguration";
+    case cudaErrorInsufficientDriver:
+      return "cudaErrorInsufficientDriver";
+    case cudaErrorNoDevice:
+      return "cudaErrorNoDevice";
+    case cudaErrorInvalidDevice:
+      return "cudaErrorInvalidDevice";
+    case cudaErrorInvalidResourceHandle:
+      return "cudaErrorInvalidResourceHandle";
+    case cudaErrorIllegalState:
+      return "cudaErrorIllegalState";
+    case cudaErrorHostMemoryAlreadyRegistered:
+      return "cudaErrorHostMemoryAlreadyRegistered";
+    case cudaErrorHostMemoryNotRegistered:
+      return "cudaErrorHostMemoryNotRegistered";
+    case cudaErrorLaunchFailure:
+      return "cudaErrorLaunchFailure";
+    case cudaErrorNotSupported:
+      return "cudaErrorNotSupported";
+    case cudaErrorStreamCaptureUnsupported:
+      return "cudaErrorStreamCaptureUnsupported";
+    case cudaErrorStreamCaptureInvalidated:
+      return "cudaErrorStreamCaptureInvalidated";
+    case cudaErrorGraphExecUpdateFailure:
+      return "cudaErrorGraphExecUpdateFailure";
+  }
+  return "cudaErrorUnknown";
+}
+
+const char* cudaGetErrorString(cudaError_t e) {
+  switch (e) {
+    case cudaSuccess:
+      return "no error";
+    case cudaErrorInvalidValue:
+      return "invalid argument";
+    case cudaErrorMemoryAllocation:
+      return "out of memory";
+    case cudaErrorInvalidConfiguration:
+      return "invalid configuration argument";
+    case cudaErrorNoDevice:
+      return "no CUDA-capable device is detected";
+    case cudaErrorInvalidDevice:
+      return "invalid device ordinal";
+    case cudaErrorLaunchFailure:
+      return "unspecified launch failure";
+    case cudaErrorStreamCaptureUnsupported:
+      return "operation not permitted when stream is capturing";
+    case cudaErrorStreamCaptureInvalidated:
+      return "operation failed due to a previous error during capture";
+    default:
+      return cudaGetErrorName(e);
+  }
+}
+
+cudaError_t cudaRuntimeGetVersion(int* version) {
+  *version = 13000;
+  return cudaSuccess;
+}
+cudaError_t cudaDriverGetVersion(int* version) {
+  *version = 13000;
+  return cudaSuccess;
+}
+
+// ---- The device ---------------------------------------------------------------------------------
+
+cudaError_t cudaGetDeviceCount(int* count) {
+  *count = 1;
+  return cudaSuccess;
+}
+cudaError_t cudaGetDevice(int* device) {
+  *device = 0;
+  return cudaSuccess;
+}
+cudaError_t cudaSetDevice(int device) {
+  if (device != 0) return Fail(cudaErrorInvalidDevice, "");
+  return cudaSuccess;
+}
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
+  if (device != 0) return Fail(cudaErrorInvalidDevice, "");
+  *prop = cudaDeviceProp{};
+  std::snprintf(prop->name, sizeof prop->name, "dsagent CUDA emulator (CPU, tests only)");
+  prop->totalGlobalMem = E().device_total;
+  prop->major = 9;
+  prop->minor = 0;
+  prop->multiProcessorCount = kSms;
+  prop->sharedMemPerBlockOptin = kMaxDynamicShared;
+  return cudaSuccess;
+}
+cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) {
+  if (device != 0) return Fail(cudaErrorInvalidDevice, "");
+  switch (attr) {
+    case cudaDevAttrMultiProcessorCount:
+      *value = kSms;
+      return cudaSuccess;
+    case cudaDevAttrMaxSharedMemoryPerBlockOptin:
+      *value = static_cast<int>(kMaxDynamicShared);
+      return cudaSuccess;
+    case cudaDevAttrHostRegisterReadOnlySupported:
+      *value = 1;
+      return cudaSuccess;
+  }
+  return Fail(cudaErrorInvalidValue, "cudaDeviceGetAttribute: an attribute the emulator lacks");
+}
+cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
+  std::lock_guard<std::mutex> lock(E().mu);
+  *free_bytes = E().device_total - E().device_used;
+  *total_bytes = E().device_total;
+  return cudaSuccess;
+}
+cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+
+// ---- Memory
+// --------------------------------------------------------------------------------------
+
+namespace {
+
+cudaError_t Allocate(void** ptr, size_t bytes, cudaMemoryType type) {
+  Emulator& e = E();
+  std::lock_guard<std::mutex> lock(e.mu);
+  if (type == cudaMemoryTypeDevice && bytes > e.device_total - e.device_used) {
+    *ptr = nullptr;
+    return Fail(cudaErrorMemoryAllocation, "");
+  }
+  void* p = nullptr;
+  // Exactly `bytes` (a sanitizer then sees an overrun), 256-aligned as the runtime's.
+  if (posix_memalign(&p, 256, bytes == 0 ? 1 : bytes) != 0) {
+    *ptr = nullptr;
+    return Fail(cudaErrorMemoryAllocation, "");
+  }
+  // Device memory comes filled with 0xff bytes (NaN as floats): code that reads what it never
+  // wrote then shows it, where fresh device memory would often read as zeros.
+  if (type == cudaMemoryTypeDevice) std::memset(p, 0xff, bytes);
+  e.allocations[reinterpret_cast<uintptr_t>(p)] = Allocation{bytes, type, true};
+  if (type == cudaMemoryTypeDevice) e.device_used += bytes;
+  *ptr = p;
+  return cudaSuccess;
+}
+
+cudaError_t Release(void* ptr, cudaMemoryType type, const char* what) {
+  if (ptr == nullptr) return cudaSuccess;
+  Emulator& e = E();
+  std::lock_guard<std::mutex> lock(e.mu);
+  const auto it = e.allocations.find(reinterpret_cast<uintptr_t>(ptr));
+  if (it == e.allocations.end() || it->second.type != type || !it->second.owned) {
+    return Fail(cudaErrorInvalidValue, std::string(what) + " of a pointer it did not allocate");
+  }
+  if (type == cudaMemoryTypeDevice) e.device_used -= it->second.bytes;
+  e.allocations.erase(it);
+  std::free(ptr);
+  return cudaSuccess;
+}
+
+}  // namespace
+
+cudaError_t cudaMalloc(void** ptr, size_t bytes) {
+  return Allocate(ptr, bytes, cudaMemoryTypeDevice);
+}
+cudaError_t cudaFree(void* ptr) { return Release(ptr, cudaMemoryTypeDevice, "cudaFree"); }
+cudaError_t cudaMallocHost(void** ptr, size_t bytes) {
+  return Allocate(ptr, bytes, cudaMemoryTypeHost);
+}
+cudaError_t cudaFreeHost(void* ptr) { return Release(ptr, cudaMemoryTypeHost, "cudaFreeHost"); }
+
+cudaError_t cudaHostRegister(void* ptr, size_t bytes, unsigned /*flags*/) {
+  Emulator& e = E();
+  std::lock_guard<std::mutex> lock(e.mu);
+  const auto start = reinterpret_cast<uintptr_t>(ptr);
+  if (ptr == nullptr || bytes == 0) return Fail(cudaErrorInvalidValue, "");
+  // The driver pins pages that exist: a range over an unmapped hole is refused.
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t first = start & ~(page - 1);
+  const uintptr_t pages = (start + bytes - first + page - 1) / page;
+  std::vector<unsigned char> resident(pages);
+  if (mincore(reinterpret_cast<void*>(first), pages * page, resident.data()) != 0) {
+    return Fail(cudaErrorInvalidValue, "");
+  }
+  auto it = e.allocations.lower_bound(start);
+  const bool overlaps_next = it != e.allocations.end() && it->first < start + bytes;
+  const auto* before = Find(ptr);
+  if (overlaps_next || before != nullptr) return Fail(cudaErrorHostMemoryAlreadyRegistered, "");
+  e.allocations[start] = Allocation{bytes, cudaMemoryTypeHost, false};
+  return cudaSuccess;
+}
+
+cudaError_t cudaHostUnregister(void* ptr) {
+  Emulator& e = E();
+  std::lock_guard<std::mutex> lock(e.mu);
+  const auto it = e.allocations.find(reinterpret_cast<uintptr_t>(ptr));
+  if (it == e.allocations.end() || it->second.owned) {
+    return Fail(cudaErrorHostMemoryNotRegistered, "");
+  }
+  e.allocations.erase(it);
+  return cudaSuccess;
+}
+
+cudaError_t cudaPointerGetAttributes(cudaPointerAttributes* attributes, const void* ptr) {
+  std::lock_guard<std::mutex> lock(E().mu);
+  *attributes = cudaPointerAttributes{};
+  const auto* a = Find(ptr);
+  attributes->type = a == nullptr ? cudaMemoryTypeUnregistered : a->second.type;
+  attributes->devicePointer = const_cast<void*>(ptr);
+  attributes->hostPointer =
+      a != nullptr && a->second.type == cudaMemoryTypeHost ? const_cast<void*>(ptr) : nullptr;
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind,
+                            cudaStream_t stream) {
+  const std::string problem = CopyProblem(dst, src, bytes, kind);
+  if (!problem.empty()) {
+    if (Capturing(stream)) stream->invalidated = true;
+    return Fail(cudaErrorInvalidValue, problem);
+  }
+  Node n;
+  n.type = cudaGraphNodeTypeMemcpy;
+  n.dst = dst;
+  n.src = src;
+  n.bytes = bytes;
+  n.kind = kind;
+  return Queue(std::move(n), stream);
+}
+
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+  return cudaMemcpyAsync(dst, src, bytes, kind, nullptr);
+}
+
+cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t stream) {
+  if (bytes > 0) {
+    const std::string problem = DeviceRangeProblem(ptr, bytes, "cudaMemset");
+    if (!problem.empty()) {
+      if (Capturing(stream)) stream->invalidated = true;
+      return Fail(cudaErrorInvalidValue, problem);
+    }
+  }
+  Node n;
+  n.type = cudaGraphNodeTypeMemset;
+  n.dst = ptr;
+  n.bytes = bytes;
+  n.value = value;
+  return Queue(std::move(n), stream);
+}
+
+cudaError_t cudaMemset(void* ptr, int value, size_t bytes) {
+  return cudaMemsetAsync(ptr, value, bytes, nullptr);
+}
+
+// ---- Streams and capture
+// -------------------------------------------------------------------------
+
+cudaError_t cudaStreamCreate(cudaStream_t* stream) {
+  *stream = new CUstream_st();
+  return cudaSuccess;
+}
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned /*flags*/) {
+  return cudaStreamCreate(stream);
+}
+cudaError_t cudaStreamDestroy(cudaStream_t stream) {
+  if (stream == nullptr) return Fail(cudaErrorInvalidResourceHandle, "");
+  if (stream->graph != nullptr) delete stream->graph;
+  delete stream;
+  return cudaSuccess;
+}
+cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
+  if (Capturing(stream)) {
+    stream->invalidated = true;
+    return Fail(cudaErrorStreamCaptureUnsupported,
+                "cudaStreamSynchronize on a stream being captured (the capture is now invalid)");
+  }
+  return cudaSuccess;
+}
+cudaError_t cudaStreamWaitEvent(cudaStream_t /*stream*/, cudaEvent_t /*event*/, unsigned) {
+  return cudaSuccess;  // the event's work already ran (work runs in program order)
+}
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode /*mode*/) {
+  if (stream == nullptr || stream->capturing) {
+    return Fail(cudaErrorIllegalState,
+                "cudaStreamBeginCapture: the legacy stream, or already capturing");
+  }
+  stream->capturing = true;
+  stream->invalidated = false;
+  stream->graph = new CUgraph_st();
+  return cudaSuccess;
+}
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph) {
+  *graph = nullptr;
+  if (stream == nullptr || !stream->capturing) {
+    return Fail(cudaErrorIllegalState, "cudaStreamEndCapture without a capture");
+  }
+  stream->capturing = false;
+  cudaGraph_t g = std::exchange(stream->graph, nullptr);
+  if (stream->invalidated) {
+    delete g;
+    return Fail(cudaErrorStreamCaptureInvalidated, "");
+  }
+  *graph = g;
+  return cudaSuccess;
+}
+cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* status) {
+  *status = !Capturing(stream)    ? cudaStreamCaptureStatusNone
+            : stream->invalidated ? cudaStreamCaptureStatusInvalidated
+                                  : cudaStreamCaptureStatusActive;
+  return cudaSuccess;
+}
+
+// ---- Events
+// --------------------------------------------------------------------------------------
+
+cudaError_t cudaEventCreate(cudaEvent_t* event) { return cudaEventCreateWithFlags(event, 0); }
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned flags) {
+  *event = new CUevent_st();
+  (*event)->timing = (flags & cudaEventDisableTiming) == 0;
+  return cudaSuccess;
+}
+cudaError_t cudaEventDestroy(cudaEvent_t event) {
+  delete event;
+  return cudaSuccess;
+}
+cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
+  if (event == nullptr) return Fail(cudaErrorInvalidResourceHandle, "");
+  Node n;
+  n.type = cudaGraphNodeTypeEventRecord;
+  n.event = event;
+  return Queue(std::move(n), stream);
+}
+cudaError_t cudaEventSynchronize(cudaEvent_t event) {
+  if (event == nullptr) return Fail(cudaErrorInvalidResourceHandle, "");
+  return cudaSuccess;
+}
+cudaError_t cudaEventQuery(cudaEvent_t event) {
+  if (event == nullptr) return Fail(cudaErrorInvalidResourceHandle, "");
+  return cudaSuccess;
+}
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
+  if (start == nullptr || end == nullptr) return Fail(cudaErrorInvalidResourceHandle, "");
+  if (!start->timing || !end->timing || !start->recorded || !end->recorded) {
+    return Fail(cudaErrorInvalidResourceHandle, "");
+  }
+  *ms = std::chrono::duration<float, std::milli>(end->at - start->at).count();
+  return cudaSuccess;
+}
+
+// ---- Graphs
+// --------------------------------------------------------------------------------------
+
+cudaError_t cudaGraphDestroy(cudaGraph_t graph) {
+  delete graph;
+  return cudaSuccess;
+}
+cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t* nodes, size_t* count) {
+  if (graph == nullptr) return Fail(cudaErrorInvalidValue, "");
+  if (nodes != nullptr) {
+    for (size_t i = 0; i < *count && i < graph->nodes.size(); ++i) nodes[i] = graph->nodes[i].get();
+  }
+  *count = graph->nodes.size();
+  return cudaSuccess;
+}
+cudaError_t cudaGraphNodeGetType(cudaGraphNode_t node, cudaGraphNodeType* type) {
+  *type = node->node.type;
+  return cudaSuccess;
+}
+cudaError_t cudaGraphKernelNodeGetParams(cudaGraphNode_t node, cudaKernelNodeParams* params) {
+  if (node->node.type != cudaGraphNodeTypeKernel) return Fail(cudaErrorInvalidValue, "");
+  *params = cudaKernelNodeParams{};
+  params->func = const_cast<void*>(node->node.launch.func);
+  params->gridDim = node->node.launch.grid;
+  params->blockDim = node->node.launch.block;
+  params->sharedMemBytes = static_cast<unsigned>(node->node.launch.shared_bytes);
+  return cudaSuccess;
+}
+cudaError_t cudaGraphMemcpyNodeGetParams(cudaGraphNode_t node, cudaMemcpy3DParms* params) {
+  if (node->node.type != cudaGraphNodeTypeMemcpy) return Fail(cudaErrorInvalidValue, "");
+  *params = cudaMemcpy3DParms{};
+  params->srcPtr.ptr = const_cast<void*>(node->node.src);
+  params->dstPtr.ptr = node->node.dst;
+  params->extent.width = node->node.bytes;
+  params->extent.height = params->extent.depth = 1;
+  params->kind = node->node.kind;
+  return cudaSuccess;
+}
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long) {
+  if (graph == nullptr) return Fail(cudaErrorInvalidValue, "");
+  *exec = new CUgraphExec_st();
+  for (const auto& n : graph->nodes) (*exec)->nodes.push_back(n->node);
+  return cudaSuccess;
+}
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
+  delete exec;
+  return cudaSuccess;
+}
+// Succeeds when the graph has the executable's nodes in kind and kernel (what a topology-keeping
+// update may change: the parameters), as the runtime's update does for a captured sequence.
+cudaError_t cudaGraphExecUpdate(cudaGraphExec_t exec, cudaGraph_t graph,
+                                cudaGraphExecUpdateResultInfo* info) {
+  bool same = exec->nodes.size() == graph->nodes.size();
+  for (size_t i = 0; same && i < graph->nodes.size(); ++i) {
+    const Node& a = exec->nodes[i];
+    const Node& b = graph->nodes[i]->node;
+    same =
+        a.type == b.type && (a.type != cudaGraphNodeTypeKernel || a.launch.func == b.launch.func);
+  }
+  if (info != nullptr) {
+    *info = cudaGraphExecUpdateResultInfo{};
+    info->result = same ? cudaGraphExecUpdateSuccess : cudaGraphExecUpdateErrorTopologyChanged;
+  }
+  if (!same) return Fail(cudaErrorGraphExecUpdateFailure, "");
+  for (size_t i = 0; i < graph->nodes.size(); ++i) exec->nodes[i] = graph->nodes[i]->node;
+  return cudaSuccess;
+}
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream) {
+  if (exec == nullptr) return Fail(cudaErrorInvalidValue, "");
+  if (Capturing(stream)) return Fail(cudaErrorNotSupported, "cudaGraphLaunch into a capture");
+  for (const Node& n : exec->nodes) {
+    const cudaError_t e = RunNode(n);
+    if (e != cudaSuccess) return e;
+  }
+  return cudaSuccess;
+}
+
+cudaError_t cudaProfilerStart() { return cudaSuccess; }
+cudaError_t cudaProfilerStop() { return cudaSuccess; }
