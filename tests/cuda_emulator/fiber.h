@@ -23,10 +23,24 @@ class FiberStack {
   // returns: it switches away for good instead). Calling it again starts afresh.
   void* Start(void (*entry)(void*), void* arg);
 
+  // The usable stack (above the guard page), for AddressSanitizer's fiber annotations.
+  const void* bottom() const { return usable_; }
+  size_t size() const { return usable_bytes_; }
+
  private:
-  char* base_ = nullptr;
+  char* base_ = nullptr;  // the mapping, guard page first
   size_t bytes_ = 0;
+  char* usable_ = nullptr;
+  size_t usable_bytes_ = 0;
 };
+
+// Switches from the running fiber (or OS thread stack) to the one at `load_sp`, whose stack is
+// [bottom, bottom + size), telling AddressSanitizer when the build has it (else it would take the
+// other stack's frames for overflows). Returns when something switches back.
+void SwitchFiber(void** save_sp, void* load_sp, const void* bottom, size_t size);
+
+// The calling OS thread's own stack, for switching back to it.
+void ThreadStack(const void** bottom, size_t* size);
 
 }  // namespace dsagent_emu
 

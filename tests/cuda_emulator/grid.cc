@@ -13,6 +13,10 @@
 
 #include "tests/cuda_emulator/fiber.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/common_interface_defs.h>
+#endif
+
 namespace dsagent_emu {
 
 thread_local const ThreadCoords* tl_coords = nullptr;
@@ -110,6 +114,7 @@ class Block {
     barrier_generation_ = 0;
     and_acc_[0] = and_acc_[1] = 1;
     error_.clear();
+    if (scheduler_bottom_ == nullptr) ThreadStack(&scheduler_bottom_, &scheduler_size_);
     Block* const outer = tl_block;
     tl_block = this;
     // Each pass runs the ready threads in order, each handing over to the next (HandOver); the
@@ -121,7 +126,7 @@ class Block {
         break;
       }
       Enter(*first);
-      dsagent_emu_switch(&scheduler_sp_, first->sp);
+      SwitchFiber(&scheduler_sp_, first->sp, first->stack.bottom(), first->stack.size());
     }
     tl_block = outer;
     tl_coords = nullptr;
@@ -156,14 +161,16 @@ class Block {
     const int lane = static_cast<int>(t.linear % 32);
     const uint32_t need = mask & w.existing;
     if (((need >> lane) & 1u) == 0) {
-      Fail(t, "lane " + std::to_string(lane) + " of warp " + std::to_string(t.linear / 32) +
-                  " calls a shuffle whose mask " + Hex(mask) +
-                  " leaves it out (the block has lanes " + Hex(w.existing) + ")");
+      Misuse("lane " + std::to_string(lane) + " of warp " + std::to_string(t.linear / 32) +
+             " calls a shuffle whose mask " + Hex(mask) + " leaves it out (the block has lanes " +
+             Hex(w.existing) + ")");
+      Park(t);
     }
     if (src < 0 || src > 31 || ((need >> src) & 1u) == 0) {
-      Fail(t, "lane " + std::to_string(lane) + " of warp " + std::to_string(t.linear / 32) +
-                  " reads lane " + std::to_string(src) + " in a shuffle with mask " + Hex(mask) +
-                  ", a lane that is not taking part (the block has lanes " + Hex(w.existing) + ")");
+      Misuse("lane " + std::to_string(lane) + " of warp " + std::to_string(t.linear / 32) +
+             " reads lane " + std::to_string(src) + " in a shuffle with mask " + Hex(mask) +
+             ", a lane that is not taking part (the block has lanes " + Hex(w.existing) + ")");
+      Park(t);
     }
     const int g = static_cast<int>(w.generation & 1);
     w.values[g][lane] = value;
@@ -171,9 +178,8 @@ class Block {
     states_[t.linear] = State::kAtShuffle;
     t.shuffle_mask = need;
     if ((w.waiting & need) == need) {
-      for (int l = 0; l < 32; ++l) {
-        if ((need >> l) & 1u) states_[(t.linear / 32) * 32 + l] = State::kReady;
-      }
+      State* lanes = &states_[(t.linear / 32) * 32];
+      for (uint32_t m = need; m != 0; m &= m - 1) lanes[__builtin_ctz(m)] = State::kReady;
       w.waiting &= ~need;
       ++w.generation;
     }
@@ -202,6 +208,9 @@ class Block {
   }
 
   static void FiberMain(void* arg) {
+#if defined(__SANITIZE_ADDRESS__)
+    __sanitizer_finish_switch_fiber(nullptr, nullptr, nullptr);  // the first entry's half
+#endif
     Thread& t = *static_cast<Thread*>(arg);
     for (;;) {
       (*t.block->launch_->body)();
@@ -238,17 +247,21 @@ class Block {
     Thread* next = error_.empty() ? NextReady(static_cast<int>(t.linear)) : nullptr;
     if (next != nullptr) {
       Enter(*next);
-      dsagent_emu_switch(&t.sp, next->sp);
+      SwitchFiber(&t.sp, next->sp, next->stack.bottom(), next->stack.size());
     } else {
-      dsagent_emu_switch(&t.sp, scheduler_sp_);
+      SwitchFiber(&t.sp, scheduler_sp_, scheduler_bottom_, scheduler_size_);
     }
   }
 
   void Suspend(Thread& t) { HandOver(t); }
 
   // Records the misuse and parks the thread for good; the scheduler stops at the error.
-  void Fail(Thread& t, const std::string& what) {
+  // Records a misuse; the caller then parks the thread for good (Park) and the scheduler stops at
+  // the error. Two calls, so that the message's temporaries are gone before the thread parks.
+  void Misuse(const std::string& what) {
     if (error_.empty()) error_ = what;
+  }
+  [[noreturn]] void Park(Thread& t) {
     states_[t.linear] = State::kFailed;
     for (;;) Suspend(t);
   }
@@ -300,6 +313,8 @@ class Block {
 
   const GridLaunch* launch_ = nullptr;
   void* scheduler_sp_ = nullptr;
+  const void* scheduler_bottom_ = nullptr;  // this OS thread's own stack
+  size_t scheduler_size_ = 0;
   std::vector<std::unique_ptr<Thread>> threads_;  // [0, n_) run this block; the rest are parked
   unsigned n_ = 0;
   std::vector<State> states_;  // by linear thread index (compact: the scheduler scans it)

@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -155,9 +156,56 @@ std::string CopyProblem(void* dst, const void* src, size_t bytes, cudaMemcpyKind
   return "";
 }
 
+// With DSAGENT_CUDA_EMULATOR_STATS=1, what ran, per kernel, printed at exit: how many launches a
+// step makes is a figure the emulator can give (and a GPU's latency bound multiplies).
+class LaunchStats {
+ public:
+  static LaunchStats* Get() {
+    static LaunchStats* stats = [] {
+      const char* v = std::getenv("DSAGENT_CUDA_EMULATOR_STATS");
+      return v != nullptr && std::string(v) == "1" ? new LaunchStats() : nullptr;
+    }();
+    return stats;
+  }
+
+  void Add(const dsagent_emu::GridLaunch& l) {
+    std::lock_guard<std::mutex> lock(mu_);
+    Counts& c = by_kernel_[l.name];
+    ++c.launches;
+    c.blocks += int64_t{l.grid.x} * l.grid.y * l.grid.z;
+    c.threads += int64_t{l.grid.x} * l.grid.y * l.grid.z * l.block.x * l.block.y * l.block.z;
+  }
+
+ private:
+  struct Counts {
+    int64_t launches = 0, blocks = 0, threads = 0;
+  };
+  LaunchStats() {
+    std::atexit([] { Get()->Print(); });
+  }
+  void Print() {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<std::pair<std::string, Counts>> rows(by_kernel_.begin(), by_kernel_.end());
+    std::sort(rows.begin(), rows.end(),
+              [](const auto& a, const auto& b) { return a.second.launches > b.second.launches; });
+    int64_t launches = 0;
+    for (const auto& r : rows) launches += r.second.launches;
+    std::fprintf(stderr, "CUDA emulator: %lld kernel launches\n", static_cast<long long>(launches));
+    for (const auto& r : rows) {
+      std::fprintf(stderr, "  %10lld launches %12lld blocks %14lld threads  %s\n",
+                   static_cast<long long>(r.second.launches),
+                   static_cast<long long>(r.second.blocks),
+                   static_cast<long long>(r.second.threads), r.first.c_str());
+    }
+  }
+  std::mutex mu_;
+  std::map<std::string, Counts> by_kernel_;
+};
+
 cudaError_t RunNode(const Node& n) {
   switch (n.type) {
     case cudaGraphNodeTypeKernel: {
+      if (LaunchStats* stats = LaunchStats::Get()) stats->Add(n.launch);
       std::lock_guard<std::mutex> lock(E().launch_mu);
       const std::string error = dsagent_emu::RunGrid(n.launch);
       if (!error.empty()) return Fail(cudaErrorLaunchFailure, error);
@@ -236,8 +284,7 @@ cudaError_t LaunchKernel(const void* func, const char* name, dim3 grid, dim3 blo
 
 }  // namespace dsagent_emu
 
-// ---- Errors and versions
-// -------------------------------------------------------------------------
+// ---- Errors and versions -----------------------------------------------------------------------
 
 cudaError_t cudaGetLastError() { return std::exchange(tl_last_error, cudaSuccess); }
 cudaError_t cudaPeekAtLastError() { return tl_last_error; }
@@ -314,7 +361,7 @@ cudaError_t cudaDriverGetVersion(int* version) {
   return cudaSuccess;
 }
 
-// ---- The device ---------------------------------------------------------------------------------
+// ---- The device --------------------------------------------------------------------------------
 
 cudaError_t cudaGetDeviceCount(int* count) {
   *count = 1;
@@ -362,8 +409,7 @@ cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
 }
 cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
 
-// ---- Memory
-// --------------------------------------------------------------------------------------
+// ---- Memory ------------------------------------------------------------------------------------
 
 namespace {
 
@@ -497,8 +543,7 @@ cudaError_t cudaMemset(void* ptr, int value, size_t bytes) {
   return cudaMemsetAsync(ptr, value, bytes, nullptr);
 }
 
-// ---- Streams and capture
-// -------------------------------------------------------------------------
+// ---- Streams and capture -----------------------------------------------------------------------
 
 cudaError_t cudaStreamCreate(cudaStream_t* stream) {
   *stream = new CUstream_st();
@@ -555,8 +600,7 @@ cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* 
   return cudaSuccess;
 }
 
-// ---- Events
-// --------------------------------------------------------------------------------------
+// ---- Events ------------------------------------------------------------------------------------
 
 cudaError_t cudaEventCreate(cudaEvent_t* event) { return cudaEventCreateWithFlags(event, 0); }
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned flags) {
@@ -592,8 +636,7 @@ cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) 
   return cudaSuccess;
 }
 
-// ---- Graphs
-// --------------------------------------------------------------------------------------
+// ---- Graphs ------------------------------------------------------------------------------------
 
 cudaError_t cudaGraphDestroy(cudaGraph_t graph) {
   delete graph;

@@ -24,11 +24,6 @@ cudaStream_t Raw(CudaStream& s) { return static_cast<cudaStream_t>(s.handle()); 
 
 unsigned Blocks(int64_t n) { return static_cast<unsigned>((n + kThreads - 1) / kThreads); }
 
-__global__ void StoreRowKernel(const float* kv, int64_t n, uint16_t* row) {
-  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < n) row[i] = FloatToBf16Bits(kv[i]);
-}
-
 // The decode list of forward/attention.cc in cache rows: the window's positions first .. first +
 // window - 1 (-1 past pos), then the compressed entries: the indexer's selection in its order, or
 // every entry 0 .. n_compressed - 1.
@@ -186,8 +181,7 @@ void AttentionDecode(DeviceAttention& a, DeviceAttentionState& state, const floa
   RopeRotate(kv, 1, hd, hd, s.rope_dims, a.freqs.as<float>(), pos, false, stream);
   if (hd > s.rope_dims) ActQuant(kv, 1, hd - s.rope_dims, 64, ActQuantFormat::kFp8, stream);
   uint16_t* cache = state.cache.as<uint16_t>();
-  StoreRowKernel<<<Blocks(hd), kThreads, 0, Raw(stream)>>>(kv, hd, cache + (pos % s.window) * hd);
-  CheckCuda(cudaGetLastError(), "attention KV row launch");
+  StoreBf16Bits(kv, hd, cache + (pos % s.window) * hd, stream);
   // Compressed entries: the indexer scores before this token's entry joins the main cache, as
   // the CPU does (the two caches are independent).
   int64_t n_compressed = 0;
@@ -251,9 +245,7 @@ void RowStateSteps(DeviceAttention& a, const AttentionChunk& chunk, int64_t t0, 
   uint16_t* cache = state.cache.as<uint16_t>();
   for (int64_t i = 0; i < chunk.rows; ++i) {
     const int64_t t = t0 + i, pos = chunk.pos + i;
-    StoreRowKernel<<<Blocks(hd), kThreads, 0, Raw(stream)>>>(r.kv + t * hd, hd,
-                                                             cache + (pos % s.window) * hd);
-    CheckCuda(cudaGetLastError(), "attention KV row launch");
+    StoreBf16Bits(r.kv + t * hd, hd, cache + (pos % s.window) * hd, stream);
     int64_t n_compressed = 0;
     const int32_t* selected = nullptr;
     if (a.indexer) {
@@ -416,8 +408,7 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
                     static_cast<float>(std::pow(static_cast<double>(hd), -0.5))};
   const bool chunk_wide = ChunkWideAttention();
   if (chunk_wide) {
-    StoreRowKernel<<<Blocks(rows * hd), kThreads, 0, Raw(stream)>>>(kv, rows * hd, r.staged);
-    CheckCuda(cudaGetLastError(), "attention staged rows launch");
+    StoreBf16Bits(kv, rows * hd, r.staged, stream);
   }
   int64_t t0 = 0;
   for (int64_t c = 0; c < n_chunks; ++c) {

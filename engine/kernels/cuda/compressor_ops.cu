@@ -114,11 +114,6 @@ __global__ void BlockPositionsKernel(int32_t* positions, int64_t b0, int64_t cou
   if (k < count) positions[k] = static_cast<int32_t>((b0 + k) * ratio);
 }
 
-__global__ void Bf16BitsKernel(const float* x, int64_t n, uint16_t* out) {
-  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < n) out[i] = FloatToBf16Bits(x[i]);
-}
-
 // Waits for the copy: callers pass temporaries.
 DeviceBuffer Floats(const std::vector<float>& v, CudaStream& stream) {
   DeviceBuffer b(v.size() * sizeof(float));
@@ -193,6 +188,33 @@ bool CompressToken(DeviceCompressor& c, DeviceCompressorState& state, const floa
   return CompressProjected(c, state, c.projected.as<float>(), pos, entries, stream);
 }
 
+namespace {
+
+// The pooled entries' last steps, as the CPU's compressor takes them: RMSNorm, RoPE at each
+// block's first position (`positions` on the device, one per entry, or `first_pos` for a single
+// entry), then the Hadamard rotation and FP4 quantisation (the indexer's) or FP8 quantisation of
+// the non-RoPE dims, and the bf16 store into `out` (count rows of head_dim).
+void FinishEntries(const DeviceCompressor& c, float* e, int64_t count, int64_t first_pos,
+                   const int32_t* positions, uint16_t* out, CudaStream& stream) {
+  const CompressorShape& s = c.shape;
+  const int64_t d = s.head_dim;
+  RmsNorm(e, count, d, c.norm.as<float>(), s.norm_eps, e, stream);
+  if (positions != nullptr) {
+    RopeRotateRows(e, count, 1, d, d, s.rope_dims, c.freqs.as<float>(), positions, false, stream);
+  } else {
+    RopeRotate(e, 1, d, d, s.rope_dims, c.freqs.as<float>(), first_pos, false, stream);
+  }
+  if (s.rotate) {
+    HadamardRotate(e, count, d, stream);
+    ActQuant(e, count, d, 32, ActQuantFormat::kFp4, stream);
+  } else if (d > s.rope_dims) {
+    ActQuantRows(e, count, d - s.rope_dims, d, 64, ActQuantFormat::kFp8, stream);
+  }
+  StoreBf16Bits(e, count * d, out, stream);
+}
+
+}  // namespace
+
 bool CompressProjected(DeviceCompressor& c, DeviceCompressorState& state, const float* projected,
                        int64_t pos, uint16_t* entries, CudaStream& stream) {
   const CompressorShape& s = c.shape;
@@ -209,16 +231,7 @@ bool CompressProjected(DeviceCompressor& c, DeviceCompressorState& state, const 
   AdvanceKernel<<<Blocks(width), kThreads, 0, Raw(stream)>>>(
       state.kv.as<float>(), state.score.as<float>(), width, r, s.slots(), s.overlap);
   CheckCuda(cudaGetLastError(), "compressor advance launch");
-  RmsNorm(entry, 1, d, c.norm.as<float>(), s.norm_eps, entry, stream);
-  RopeRotate(entry, 1, d, d, s.rope_dims, c.freqs.as<float>(), pos + 1 - r, false, stream);
-  if (s.rotate) {
-    HadamardRotate(entry, 1, d, stream);
-    ActQuant(entry, 1, d, 32, ActQuantFormat::kFp4, stream);
-  } else if (d > s.rope_dims) {
-    ActQuant(entry, 1, d - s.rope_dims, 64, ActQuantFormat::kFp8, stream);
-  }
-  Bf16BitsKernel<<<Blocks(d), kThreads, 0, Raw(stream)>>>(entry, d, entries + (pos / r) * d);
-  CheckCuda(cudaGetLastError(), "compressor entry launch");
+  FinishEntries(c, entry, 1, pos + 1 - r, nullptr, entries + (pos / r) * d, stream);
   return true;
 }
 
@@ -257,20 +270,10 @@ int64_t CompressProjectedRows(DeviceCompressor& c, DeviceCompressorState& state,
   float* e = scratch.entries;
   CompressorPoolRows(scratch.kv, scratch.score, count, width, r, d, s.overlap,
                      /*round_bf16=*/true, e, stream);
-  RmsNorm(e, count, d, c.norm.as<float>(), s.norm_eps, e, stream);
   BlockPositionsKernel<<<Blocks(count), kThreads, 0, Raw(stream)>>>(scratch.positions, b0, count,
                                                                     r);
   CheckCuda(cudaGetLastError(), "compressor positions launch");
-  RopeRotateRows(e, count, 1, d, d, s.rope_dims, c.freqs.as<float>(), scratch.positions, false,
-                 stream);
-  if (s.rotate) {
-    HadamardRotate(e, count, d, stream);
-    ActQuant(e, count, d, 32, ActQuantFormat::kFp4, stream);
-  } else if (d > s.rope_dims) {
-    ActQuantRows(e, count, d - s.rope_dims, d, 64, ActQuantFormat::kFp8, stream);
-  }
-  Bf16BitsKernel<<<Blocks(count * d), kThreads, 0, Raw(stream)>>>(e, count * d, entries + b0 * d);
-  CheckCuda(cudaGetLastError(), "compressor entries launch");
+  FinishEntries(c, e, count, 0, scratch.positions, entries + b0 * d, stream);
   return count;
 }
 

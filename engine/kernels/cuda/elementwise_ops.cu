@@ -1,4 +1,4 @@
-// ActQuant, RmsNorm, RopeRotate(Rows), SwiGlu, ScaleToBf16 and RepeatRows on the device (ops.h); the per-element
+// ActQuant, RmsNorm, RopeRotate(Rows), SwiGlu, ScaleToBf16, StoreBf16Bits and RepeatRows on the device (ops.h); the per-element
 // arithmetic is device_math.h's, shared with the host tests.
 #include <cuda_runtime.h>
 
@@ -100,6 +100,11 @@ __global__ void SwiGluKernel(const float* g, const float* u, int64_t rows, int64
   out[k] = SwiGluValue(g[k], u[k], limit, has_weight, has_weight ? row_weight[k / inter] : 1.0f);
 }
 
+__global__ void StoreBf16BitsKernel(const float* x, int64_t n, uint16_t* out) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) out[i] = FloatToBf16Bits(x[i]);
+}
+
 __global__ void ScaleToBf16Kernel(float* x, int64_t n, float scale) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < n) x[i] = RoundBf16(x[i] * scale);
@@ -183,6 +188,12 @@ void ScaleToBf16(float* x, int64_t n, float scale, CudaStream& stream) {
   if (n <= 0) return;
   ScaleToBf16Kernel<<<Blocks(n), kThreads, 0, Raw(stream)>>>(x, n, scale);
   CheckCuda(cudaGetLastError(), "ScaleToBf16 launch");
+}
+
+void StoreBf16Bits(const float* x, int64_t n, uint16_t* out, CudaStream& stream) {
+  if (n <= 0) return;
+  StoreBf16BitsKernel<<<Blocks(n), kThreads, 0, Raw(stream)>>>(x, n, out);
+  CheckCuda(cudaGetLastError(), "StoreBf16Bits launch");
 }
 
 }  // namespace dsagent::engine::kernels::cuda

@@ -246,6 +246,10 @@ void RepeatRows(const float* x, int64_t rows, int64_t n, int64_t times, float* o
 // x[i] = bf16(x[i] * scale) for i < n (the indexer's head weights after their product).
 void ScaleToBf16(float* x, int64_t n, float scale, CudaStream& stream);
 
+// out[i] = the bf16 bits of x[i] (round to nearest even) for i < n: how KV rows and compressed
+// entries are stored in the cache.
+void StoreBf16Bits(const float* x, int64_t n, uint16_t* out, CudaStream& stream);
+
 // out[t, i] = bf16(row_weight[t] * silu(g) * u) with the clamp when limit > 0; row_weight may be
 // null (weight 1). g, u, out: [rows, inter]; out may alias g.
 void SwiGlu(const float* g, const float* u, int64_t rows, int64_t inter, const float* row_weight,

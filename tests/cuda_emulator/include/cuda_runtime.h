@@ -21,7 +21,7 @@
 #include <type_traits>
 #include <utility>
 
-// ---- Vector types -------------------------------------------------------------------------------
+// ---- Vector types ------------------------------------------------------------------------------
 
 struct dim3 {
   unsigned x = 1, y = 1, z = 1;
@@ -55,7 +55,7 @@ inline int4 make_int4(int x, int y, int z, int w) { return {x, y, z, w}; }
 inline float2 make_float2(float x, float y) { return {x, y}; }
 inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
 
-// ---- Runtime types and error codes (the runtime's values) ---------------------------------------
+// ---- Runtime types and error codes (the runtime's values) --------------------------------------
 
 enum cudaError_t {
   cudaSuccess = 0,
@@ -196,8 +196,7 @@ constexpr unsigned cudaHostRegisterDefault = 0;
 constexpr unsigned cudaHostRegisterReadOnly = 8;
 constexpr unsigned cudaHostAllocDefault = 0;
 
-// ---- Runtime API
-// ---------------------------------------------------------------------------------
+// ---- Runtime API -------------------------------------------------------------------------------
 
 cudaError_t cudaGetLastError();
 cudaError_t cudaPeekAtLastError();
@@ -277,7 +276,7 @@ cudaError_t cudaFuncSetAttribute(F* func, cudaFuncAttribute attr, int value) {
   return dsagent_emu::SetFuncAttribute(reinterpret_cast<const void*>(func), attr, value);
 }
 
-// ---- Kernels: launch, thread coordinates, barriers, shuffles, atomics ---------------------------
+// ---- Kernels: launch, thread coordinates, barriers, shuffles, atomics --------------------------
 
 namespace dsagent_emu {
 

@@ -57,18 +57,21 @@ class CudaModelGoldenTest : public ::testing::TestWithParam<const char*> {
     tokens_ = set_->Read<int32_t>("tokens");
     reference_ = set_->Read<float>("prefill_full_logits");
     ASSERT_GT(set_->tokens(), 0);
+    const int64_t n = test_support::GoldenTokensOnThisDevice(set_->tokens());
+    tokens_.resize(static_cast<size_t>(n));
+    reference_.resize(static_cast<size_t>(n * set_->vocab()));
   }
 
   std::optional<GoldenSet> set_;
-  std::vector<int32_t> tokens_;
-  std::vector<float> reference_;
+  std::vector<int32_t> tokens_;  // the first GoldenTokensOnThisDevice of the set's
+  std::vector<float> reference_;  // their rows
 };
 
 TEST_P(CudaModelGoldenTest, DecodingEveryTokenStaysWithinTheEndToEndContract) {
   const GoldenSet& set = *set_;
   const std::vector<int32_t>& tokens = tokens_;
   const std::vector<float>& reference = reference_;
-  const int64_t n = set.tokens(), vocab = set.vocab();
+  const int64_t n = static_cast<int64_t>(tokens.size()), vocab = set.vocab();
 
   auto checkpoint = Checkpoint::Open(set.dir());
   ASSERT_TRUE(checkpoint) << checkpoint.error();
@@ -136,7 +139,7 @@ TEST_P(CudaModelGoldenTest, ExactNumericsGiveTheReferencesBits) {
   const GoldenSet& set = *set_;
   const std::vector<int32_t>& tokens = tokens_;
   const std::vector<float>& reference = reference_;
-  const int64_t n = set.tokens(), vocab = set.vocab();
+  const int64_t n = static_cast<int64_t>(tokens.size()), vocab = set.vocab();
   auto cpu_model = forward::Model::Load(set.dir(), {.threads = 2, .numerics = Numerics::kExact});
   ASSERT_TRUE(cpu_model) << cpu_model.error();
   auto plan = PlanPlacement(ExpectedTensors((*cpu_model)->config()), int64_t{64} << 30,

@@ -34,6 +34,18 @@ inline bool CudaRequired() {
     ::dsagent::engine::kernels::cuda::UseDevice(0);                                               \
   } while (0)
 
+// How many of a golden set's n tokens a device test runs through the model. All of them on a GPU.
+// On the CPU emulator (tests/cuda_emulator, where a token costs about 100 ms of the model's
+// kernels) the first 128: past the window ring of both tiny checkpoints (16, 8), through several
+// compressor blocks of every ratio, and with more compressed entries than the indexer keeps.
+inline int64_t GoldenTokensOnThisDevice(int64_t n) {
+#if defined(DSAGENT_CUDA_EMULATION)
+  return n < 128 ? n : 128;
+#else
+  return n;
+#endif
+}
+
 template <class T>
 DeviceBuffer ToDevice(const std::vector<T>& v, CudaStream& s) {
   DeviceBuffer b(v.size() * sizeof(T));
