@@ -62,8 +62,9 @@ __global__ void HadamardKernel(float* x, int64_t n) {
 // update (the probabilities summed in order); then each thread accumulates P.V for its dims in
 // index order (the CPU's order: the same bits).
 // Grid: (heads, tokens, splits). Token t's list is index[list_begin[t] .. list_begin[t+1]), or
-// (rows mode, row_n set) index[t * list_stride .. + row_n[t]), or the one list index[0 .. n)
-// when both are null. An entry e >= kStagedRow reads staged row e - kStagedRow instead of kv row
+// (rows mode, row_n set) index[t * list_stride .. + row_n[t]) — over KV rows row_kv[t] instead
+// of kv when row_kv is set (several sequences' rows) — or the one list index[0 .. n) when both
+// are null. An entry e >= kStagedRow reads staged row e - kStagedRow instead of kv row
 // e (chunk_lists_math.h). Dynamic shared memory: q and acc (hd floats each), then
 // kAttentionBlock rows of hd bf16. vec16: kv, staged and hd allow 16-byte row loads.
 // split_max null: one split, the output written here (the CPU's bits). Otherwise split z takes
@@ -75,12 +76,12 @@ __global__ void HadamardKernel(float* x, int64_t n) {
 // (PlanAttentionSplits(n, heads)), its slots kAttentionMaxSplits apart; the CTAs past a row's
 // splits, and in phase 1 a row of one split, do nothing.
 __global__ void SparseAttentionKernel(const float* q, int64_t heads, int64_t hd, const uint16_t* kv,
-                                      const uint16_t* staged, const int32_t* index,
-                                      const int64_t* list_begin, const int32_t* row_n,
-                                      int64_t list_stride, int64_t n, const float* sink,
-                                      float scale, float* o, bool vec16, int64_t per_split,
-                                      float* split_max, bool max_only, float* part_acc,
-                                      OnlineSoftmax* part_state) {
+                                      const uint16_t* const* row_kv, const uint16_t* staged,
+                                      const int32_t* index, const int64_t* list_begin,
+                                      const int32_t* row_n, int64_t list_stride, int64_t n,
+                                      const float* sink, float scale, float* o, bool vec16,
+                                      int64_t per_split, float* split_max, bool max_only,
+                                      float* part_acc, OnlineSoftmax* part_state) {
   extern __shared__ __align__(16) unsigned char smem[];
   float* qs = reinterpret_cast<float*>(smem);                              // [hd]
   float* acc = qs + hd;                                                    // [hd]
@@ -97,6 +98,7 @@ __global__ void SparseAttentionKernel(const float* q, int64_t heads, int64_t hd,
   if (row_n != nullptr) {
     index += t * list_stride;
     n = row_n[t];
+    if (row_kv != nullptr) kv = row_kv[t];
     const AttentionSplitPlan plan =
         split ? PlanAttentionSplits(n, heads) : AttentionSplitPlan{1, 1};
     if (static_cast<int>(blockIdx.z) >= plan.splits) return;  // uniform over the CTA
@@ -314,13 +316,13 @@ void LaunchSparseAttention(const float* q, int64_t tokens, int64_t heads, int64_
   const size_t shared = AttentionSharedBytes(head_dim);
   if (split) {
     SparseAttentionKernel<<<grid, kThreads, shared, Raw(stream)>>>(
-        q, heads, head_dim, kv, nullptr, index, list_begin, nullptr, 0, n, sink, scale, o, vec16,
-        per_split, split_max, true, part_acc, part_state);
+        q, heads, head_dim, kv, nullptr, nullptr, index, list_begin, nullptr, 0, n, sink, scale, o,
+        vec16, per_split, split_max, true, part_acc, part_state);
     CheckCuda(cudaGetLastError(), "SparseAttention split maxima launch");
   }
   SparseAttentionKernel<<<grid, kThreads, shared, Raw(stream)>>>(
-      q, heads, head_dim, kv, nullptr, index, list_begin, nullptr, 0, n, sink, scale, o, vec16,
-      per_split, split_max, false, part_acc, part_state);
+      q, heads, head_dim, kv, nullptr, nullptr, index, list_begin, nullptr, 0, n, sink, scale, o,
+      vec16, per_split, split_max, false, part_acc, part_state);
   CheckCuda(cudaGetLastError(), "SparseAttention launch");
   if (!split) return;
   const dim3 combine_grid(static_cast<unsigned>(heads), static_cast<unsigned>(tokens));
@@ -354,7 +356,7 @@ void SparseAttentionRows(const float* q, int64_t rows, int64_t heads, int64_t he
                          const uint16_t* kv, const uint16_t* staged, const int32_t* index,
                          int64_t list_stride, const int32_t* row_n, int max_splits,
                          const float* sink, float scale, float* o, CudaStream& stream,
-                         float* split_scratch) {
+                         float* split_scratch, const uint16_t* const* row_kv) {
   if (head_dim <= 0 || AttentionSharedBytes(head_dim) > kAttentionSharedBytesMax) {
     throw CudaError("SparseAttentionRows: head_dim " + std::to_string(head_dim) +
                     " is outside 1 .. " + std::to_string(kAttentionMaxHeadDim));
@@ -371,6 +373,7 @@ void SparseAttentionRows(const float* q, int64_t rows, int64_t heads, int64_t he
   static SharedMemoryOptIn opt_in;
   AllowDynamicSharedMemory(reinterpret_cast<const void*>(SparseAttentionKernel),
                            static_cast<int>(kAttentionSharedBytesMax), opt_in);
+  // Per-row caches are whole device allocations (aligned far past 16 bytes).
   const bool vec16 = head_dim % 8 == 0 && reinterpret_cast<uintptr_t>(kv) % 16 == 0 &&
                      reinterpret_cast<uintptr_t>(staged) % 16 == 0;
   const bool split = split_scratch != nullptr && max_splits > 1;
@@ -386,13 +389,13 @@ void SparseAttentionRows(const float* q, int64_t rows, int64_t heads, int64_t he
   const size_t shared = AttentionSharedBytes(head_dim);
   if (split) {
     SparseAttentionKernel<<<grid, kThreads, shared, Raw(stream)>>>(
-        q, heads, head_dim, kv, staged, index, nullptr, row_n, list_stride, 0, sink, scale, o,
-        vec16, 0, split_max, true, part_acc, part_state);
+        q, heads, head_dim, kv, row_kv, staged, index, nullptr, row_n, list_stride, 0, sink, scale,
+        o, vec16, 0, split_max, true, part_acc, part_state);
     CheckCuda(cudaGetLastError(), "SparseAttentionRows split maxima launch");
   }
   SparseAttentionKernel<<<grid, kThreads, shared, Raw(stream)>>>(
-      q, heads, head_dim, kv, staged, index, nullptr, row_n, list_stride, 0, sink, scale, o, vec16,
-      0, split_max, false, part_acc, part_state);
+      q, heads, head_dim, kv, row_kv, staged, index, nullptr, row_n, list_stride, 0, sink, scale, o,
+      vec16, 0, split_max, false, part_acc, part_state);
   CheckCuda(cudaGetLastError(), "SparseAttentionRows launch");
   if (!split) return;
   const dim3 combine_grid(static_cast<unsigned>(heads), static_cast<unsigned>(rows));

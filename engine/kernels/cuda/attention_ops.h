@@ -48,12 +48,14 @@ int64_t SparseAttentionScratchFloats(int64_t heads, int64_t head_dim);
 // is the bits SparseAttention gives for its list alone: with split_scratch
 // (SparseAttentionRowsScratchFloats(rows, ...) floats) each row is split as SparseAttention splits
 // a list of its length (SparseAttentionRowSplits; max_splits: the most any row takes, which
-// sizes the grid), else one CTA per (row, head). rows <= 65535.
+// sizes the grid), else one CTA per (row, head). rows <= 65535. row_kv (device, [rows], may be
+// null): row t's KV rows are row_kv[t] instead of kv — several sequences' decode rows in one
+// launch, each over its own cache (whole device allocations: 16-byte aligned).
 void SparseAttentionRows(const float* q, int64_t rows, int64_t heads, int64_t head_dim,
                          const uint16_t* kv, const uint16_t* staged, const int32_t* index,
                          int64_t list_stride, const int32_t* row_n, int max_splits,
                          const float* sink, float scale, float* o, CudaStream& stream,
-                         float* split_scratch = nullptr);
+                         float* split_scratch = nullptr, const uint16_t* const* row_kv = nullptr);
 int64_t SparseAttentionRowsScratchFloats(int64_t rows, int64_t heads, int64_t head_dim);
 // The splits SparseAttention (given a scratch) makes of one token's list of n entries.
 int SparseAttentionRowSplits(int64_t n, int64_t heads);

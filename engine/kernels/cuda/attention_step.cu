@@ -27,9 +27,10 @@ unsigned Blocks(int64_t n) { return static_cast<unsigned>((n + kThreads - 1) / k
 // The decode list of forward/attention.cc in cache rows: the window's positions first .. first +
 // window - 1 (-1 past pos), then the compressed entries: the indexer's selection in its order, or
 // every entry 0 .. n_compressed - 1.
-__global__ void ListKernel(int32_t* list, int64_t pos, int64_t window, const int32_t* selected,
-                           int64_t n_compressed) {
+__global__ void ListKernel(int32_t* list, int32_t* list_n, int64_t pos, int64_t window,
+                           const int32_t* selected, int64_t n_compressed) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i == 0 && list_n != nullptr) *list_n = static_cast<int32_t>(window + n_compressed);
   if (i < window) {
     const int64_t first = pos - window + 1 > 0 ? pos - window + 1 : 0;
     const int64_t p = first + i;
@@ -196,8 +197,8 @@ void AttentionDecode(DeviceAttention& a, DeviceAttentionState& state, const floa
     if (!a.indexer) n_compressed = (pos + 1) / s.ratio;
   }
   const int64_t n = s.window + n_compressed;
-  ListKernel<<<Blocks(n), kThreads, 0, Raw(stream)>>>(a.list.as<int32_t>(), pos, s.window, selected,
-                                                      n_compressed);
+  ListKernel<<<Blocks(n), kThreads, 0, Raw(stream)>>>(a.list.as<int32_t>(), nullptr, pos, s.window,
+                                                      selected, n_compressed);
   CheckCuda(cudaGetLastError(), "attention list launch");
   float* o = a.o.as<float>();
   const float scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
@@ -235,6 +236,43 @@ struct RowsState {
   float scale;                   // the softmax scale
 };
 
+// One row's state steps up to its index list, as AttentionDecode runs them: its KV row into the
+// ring, the indexer's selection (into a.selected), the compressor. Returns how many compressed
+// entries its list holds (the selection's, or every entry of a layer without an indexer).
+int64_t RowSteps(DeviceAttention& a, DeviceAttentionState& state, int64_t pos, int64_t t,
+                 const RowsState& r, CudaStream& stream) {
+  const AttentionShape& s = a.shape;
+  const int64_t hd = s.head_dim;
+  uint16_t* cache = state.cache.as<uint16_t>();
+  StoreBf16Bits(r.kv + t * hd, hd, cache + (pos % s.window) * hd, stream);
+  int64_t n_compressed = 0;
+  if (a.indexer) {
+    const DeviceIndexer& ix = *a.indexer;
+    n_compressed = IndexerSelectQueried(
+        *a.indexer, *state.indexer, r.index_projected + t * 2 * ix.compressor.shape.width(),
+        r.index_q + t * ix.shape.heads * ix.shape.head_dim, r.index_hw + t * ix.shape.heads, pos,
+        a.selected.as<int32_t>(), stream);
+  }
+  if (a.compressor) {
+    CompressProjected(*a.compressor, *state.compressor,
+                      r.kv_projected + t * 2 * a.compressor->shape.width(), pos,
+                      cache + s.window * hd, stream);
+    if (!a.indexer) n_compressed = (pos + 1) / s.ratio;
+  }
+  return n_compressed;
+}
+
+// Row pos's index list (window rows, then its compressed entries) into list; its length into
+// *list_n when that is set.
+void RowList(const DeviceAttention& a, int64_t pos, int64_t n_compressed, int32_t* list,
+             int32_t* list_n, CudaStream& stream) {
+  const int64_t n = a.shape.window + n_compressed;
+  ListKernel<<<Blocks(n), kThreads, 0, Raw(stream)>>>(
+      list, list_n, pos, a.shape.window, a.indexer ? a.selected.as<int32_t>() : nullptr,
+      n_compressed);
+  CheckCuda(cudaGetLastError(), "attention list launch");
+}
+
 // One chunk's state steps row by row, each row exactly as AttentionDecode runs it (its rows from
 // row t0 of r).
 void RowStateSteps(DeviceAttention& a, const AttentionChunk& chunk, int64_t t0, const RowsState& r,
@@ -242,33 +280,49 @@ void RowStateSteps(DeviceAttention& a, const AttentionChunk& chunk, int64_t t0, 
   const AttentionShape& s = a.shape;
   const int64_t hd = s.head_dim, qw = s.heads * hd;
   DeviceAttentionState& state = *chunk.state;
-  uint16_t* cache = state.cache.as<uint16_t>();
   for (int64_t i = 0; i < chunk.rows; ++i) {
     const int64_t t = t0 + i, pos = chunk.pos + i;
-    StoreBf16Bits(r.kv + t * hd, hd, cache + (pos % s.window) * hd, stream);
-    int64_t n_compressed = 0;
-    const int32_t* selected = nullptr;
-    if (a.indexer) {
-      const DeviceIndexer& ix = *a.indexer;
-      n_compressed = IndexerSelectQueried(
-          *a.indexer, *state.indexer, r.index_projected + t * 2 * ix.compressor.shape.width(),
-          r.index_q + t * ix.shape.heads * ix.shape.head_dim, r.index_hw + t * ix.shape.heads, pos,
-          a.selected.as<int32_t>(), stream);
-      selected = a.selected.as<int32_t>();
-    }
-    if (a.compressor) {
-      CompressProjected(*a.compressor, *state.compressor,
-                        r.kv_projected + t * 2 * a.compressor->shape.width(), pos,
-                        cache + s.window * hd, stream);
-      if (!a.indexer) n_compressed = (pos + 1) / s.ratio;
-    }
-    const int64_t n = s.window + n_compressed;
-    ListKernel<<<Blocks(n), kThreads, 0, Raw(stream)>>>(a.list.as<int32_t>(), pos, s.window,
-                                                        selected, n_compressed);
-    CheckCuda(cudaGetLastError(), "attention list launch");
-    SparseAttention(r.q + t * qw, s.heads, hd, cache, a.list.as<int32_t>(), n,
-                    a.attn_sink.as<float>(), r.scale, r.o + t * qw, stream,
+    const int64_t n_compressed = RowSteps(a, state, pos, t, r, stream);
+    RowList(a, pos, n_compressed, a.list.as<int32_t>(), nullptr, stream);
+    SparseAttention(r.q + t * qw, s.heads, hd, state.cache.as<uint16_t>(), a.list.as<int32_t>(),
+                    s.window + n_compressed, a.attn_sink.as<float>(), r.scale, r.o + t * qw, stream,
                     a.split_attention ? a.attention_splits.as<float>() : nullptr);
+  }
+}
+
+// A batched decode step's state steps: one row from each of n sequences (chunk t is row t). Each
+// row's steps up to its list as AttentionDecode's, the lists into the scratch; then the attention
+// of every row at once, kAttentionRowsGroup a launch, each row over its own sequence's cache
+// (row_caches: this layer's cache of each row's sequence, on the device). The same bits as the
+// rows one by one.
+void SequencesStateSteps(DeviceAttention& a, const AttentionChunk* chunks, int64_t n,
+                         const RowsState& r, DeviceRows& scratch, const uint16_t* const* row_caches,
+                         CudaStream& stream) {
+  const AttentionShape& s = a.shape;
+  const int64_t hd = s.head_dim, qw = s.heads * hd, stride = scratch.list_stride;
+  int32_t* lists = scratch.lists.as<int32_t>();
+  int32_t* list_n = scratch.list_n.as<int32_t>();
+  std::vector<int64_t> lengths(static_cast<size_t>(n));
+  for (int64_t t = 0; t < n; ++t) {
+    const int64_t pos = chunks[t].pos;
+    const int64_t n_compressed = RowSteps(a, *chunks[t].state, pos, t, r, stream);
+    lengths[static_cast<size_t>(t)] = s.window + n_compressed;
+    if (lengths[static_cast<size_t>(t)] > stride) {
+      throw CudaError("AttentionRows: a list of " + std::to_string(s.window + n_compressed) +
+                      " entries, the scratch holds " + std::to_string(stride));
+    }
+    RowList(a, pos, n_compressed, lists + t * stride, list_n + t, stream);
+  }
+  for (int64_t g0 = 0; g0 < n; g0 += kAttentionRowsGroup) {
+    const int64_t g = std::min<int64_t>(kAttentionRowsGroup, n - g0);
+    int splits = 1;
+    for (int64_t i = g0; i < g0 + g; ++i) {
+      splits = std::max(splits, SparseAttentionRowSplits(lengths[static_cast<size_t>(i)], s.heads));
+    }
+    SparseAttentionRows(
+        r.q + g0 * qw, g, s.heads, hd, nullptr, nullptr, lists + g0 * stride, stride, list_n + g0,
+        splits, a.attn_sink.as<float>(), r.scale, r.o + g0 * qw, stream,
+        a.split_attention ? scratch.attention_splits.as<float>() : nullptr, row_caches + g0);
   }
 }
 
@@ -338,7 +392,7 @@ void ChunkStateSteps(DeviceAttention& a, const AttentionChunk& chunk, int64_t t0
 
 void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_chunks,
                    const float* x, int64_t rows, DeviceRows& scratch, float* out,
-                   CudaStream& stream) {
+                   CudaStream& stream, const uint16_t* const* row_caches) {
   const AttentionShape& s = a.shape;
   const int64_t hd = s.head_dim, rank = s.q_lora_rank, qw = s.heads * hd;
   if (rows > scratch.max_rows) {
@@ -407,17 +461,20 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
                     scratch.kv_staged.as<uint16_t>(),
                     static_cast<float>(std::pow(static_cast<double>(hd), -0.5))};
   const bool chunk_wide = ChunkWideAttention();
-  if (chunk_wide) {
-    StoreBf16Bits(kv, rows * hd, r.staged, stream);
-  }
-  int64_t t0 = 0;
-  for (int64_t c = 0; c < n_chunks; ++c) {
-    if (chunk_wide && chunks[c].rows > 1) {
-      ChunkStateSteps(a, chunks[c], t0, r, scratch, stream);
-    } else {
-      RowStateSteps(a, chunks[c], t0, r, stream);
+  const bool single_rows = rows == n_chunks;
+  if (chunk_wide && single_rows && n_chunks > 1 && row_caches != nullptr) {
+    SequencesStateSteps(a, chunks, n_chunks, r, scratch, row_caches, stream);
+  } else {
+    if (chunk_wide && !single_rows) StoreBf16Bits(kv, rows * hd, r.staged, stream);
+    int64_t t0 = 0;
+    for (int64_t c = 0; c < n_chunks; ++c) {
+      if (chunk_wide && chunks[c].rows > 1) {
+        ChunkStateSteps(a, chunks[c], t0, r, scratch, stream);
+      } else {
+        RowStateSteps(a, chunks[c], t0, r, stream);
+      }
+      t0 += chunks[c].rows;
     }
-    t0 += chunks[c].rows;
   }
   float* o = r.o;
   MarkPhase(stream, "attention.output");

@@ -113,11 +113,14 @@ struct AttentionChunk {
 // too), then every row's indexer selection (IndexerSelectRows), index list and the sparse
 // attention of all the chunk's rows at once over the ring as it stood before the chunk and the
 // chunk's own KV rows staged aside, then the ring takes the chunk's last rows
-// (chunk_lists_math.h). Every row's output is AttentionDecode's bits for that token. Throws
-// CudaError, before queuing anything, when a row needs more compressed entries than the cache
-// holds. Uses scratch's attention buffers (and the layer's own for the per-row steps).
+// (chunk_lists_math.h). A batched decode step (every chunk one row, of several sequences) with
+// row_caches (device, [rows]: this layer's KV cache of each row's sequence, DeviceRows::
+// row_caches) runs each row's steps up to its list in turn, then the attention of all its rows at
+// once, each over its own cache. Every row's output is AttentionDecode's bits for that token.
+// Throws CudaError, before queuing anything, when a row needs more compressed entries than the
+// cache holds. Uses scratch's attention buffers (and the layer's own for the per-row steps).
 void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_chunks,
                    const float* x, int64_t rows, DeviceRows& scratch, float* out,
-                   CudaStream& stream);
+                   CudaStream& stream, const uint16_t* const* row_caches = nullptr);
 
 }  // namespace dsagent::engine::kernels::cuda

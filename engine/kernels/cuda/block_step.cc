@@ -1,10 +1,10 @@
 #include "engine/kernels/cuda/block_step.h"
 
-#include "engine/kernels/cuda/phase_times.h"
-
 #include <stdexcept>
 #include <string>
 #include <utility>
+
+#include "engine/kernels/cuda/phase_times.h"
 
 namespace dsagent::engine::kernels::cuda {
 namespace {
@@ -123,7 +123,8 @@ void HeadDecode(DeviceHead& d, const float* h, float* logits, CudaStream& stream
 }
 
 void BlockRows(DeviceBlock& b, const AttentionChunk* chunks, int64_t n_chunks, float* h,
-               int64_t rows, const int32_t* tokens, DeviceRows& scratch, CudaStream& stream) {
+               int64_t rows, const int32_t* tokens, DeviceRows& scratch, CudaStream& stream,
+               const uint16_t* const* row_caches) {
   const HcKernelShape& s = b.hc;
   const int64_t n = s.hc * s.dim, mix = (2 + s.hc) * s.hc;
   float* y = scratch.y.as<float>();
@@ -136,12 +137,12 @@ void BlockRows(DeviceBlock& b, const AttentionChunk* chunks, int64_t n_chunks, f
   HcPre(h, products, rows, b.hc_attn.scale.as<float>(), b.hc_attn.base.as<float>(), s, y, post,
         comb, stream);
   RmsNorm(y, rows, s.dim, b.attn_norm.as<float>(), s.norm_eps, y, stream);
-  AttentionRows(b.attn, chunks, n_chunks, y, rows, scratch, f, stream);
+  AttentionRows(b.attn, chunks, n_chunks, y, rows, scratch, f, stream, row_caches);
   MarkPhase(stream, "mixing");
   HcPost(f, h, post, comb, rows, s, h, stream);
   MatVecExact(b.hc_ffn.fn, h, rows, n, products, mix, false, stream);
-  HcPre(h, products, rows, b.hc_ffn.scale.as<float>(), b.hc_ffn.base.as<float>(), s, y, post,
-        comb, stream);
+  HcPre(h, products, rows, b.hc_ffn.scale.as<float>(), b.hc_ffn.base.as<float>(), s, y, post, comb,
+        stream);
   RmsNorm(y, rows, s.dim, b.ffn_norm.as<float>(), s.norm_eps, y, stream);
   MoeRows(b.ffn, y, rows, tokens, scratch, f, stream);
   MarkPhase(stream, "mixing");
@@ -155,8 +156,7 @@ void HeadRows(DeviceHead& d, const float* h, int64_t rows, DeviceRows& scratch, 
   float* products = scratch.head_products.as<float>();
   MarkPhase(stream, "head");
   MatVecExact(d.hc_head.fn, h, rows, s.hc * s.dim, products, s.hc, false, stream);
-  HcHead(h, products, rows, d.hc_head.scale.as<float>(), d.hc_head.base.as<float>(), s, y,
-         stream);
+  HcHead(h, products, rows, d.hc_head.scale.as<float>(), d.hc_head.base.as<float>(), s, y, stream);
   RmsNorm(y, rows, s.dim, d.norm.as<float>(), s.norm_eps, y, stream);
   MatVec(d.head, y, rows, s.dim, logits, d.head.rows, false, stream);
 }

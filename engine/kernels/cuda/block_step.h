@@ -51,9 +51,11 @@ void BlockDecode(DeviceBlock& b, DeviceAttentionState& state, float* h, int64_t 
 // BlockDecode over many rows (forward/block.h BlockForward over a LayerChunk list): h [rows, hc,
 // dim] the chunks' rows one after another (chunks: this block's state of each, its position and
 // rows), tokens [rows] (device; hash layers). The mHC mixings, norms and MoE on all rows at once,
-// the attention by AttentionRows. Every row's result is BlockDecode's bits for that token.
+// the attention by AttentionRows (row_caches: its argument, for a batched decode step). Every
+// row's result is BlockDecode's bits for that token.
 void BlockRows(DeviceBlock& b, const AttentionChunk* chunks, int64_t n_chunks, float* h,
-               int64_t rows, const int32_t* tokens, DeviceRows& scratch, CudaStream& stream);
+               int64_t rows, const int32_t* tokens, DeviceRows& scratch, CudaStream& stream,
+               const uint16_t* const* row_caches = nullptr);
 
 struct DeviceHead {
   HcKernelShape hc;

@@ -138,6 +138,7 @@ DeviceRows CreateDeviceRows(const DeviceModel& m, int64_t max_rows) {
   r.compress_score = DeviceBuffer(static_cast<size_t>(z.slots) * 4);
   r.compress_entries = DeviceBuffer(static_cast<size_t>(z.entries) * 4);
   r.compress_positions = DeviceBuffer(static_cast<size_t>(z.blocks) * 4);
+  r.row_caches = DeviceBuffer(m.layers.size() * static_cast<size_t>(max_rows) * sizeof(void*));
   r.groups = ExpertGroups::Create(
       std::min<int64_t>(kMaxGroupedSlots, max_rows * std::max<int64_t>(s.k, 1)));
   if (s.offload) {
@@ -200,6 +201,18 @@ void StageRows(const DeviceModel& m, DeviceRows& r, const RowChunk* chunks, int6
   }
   r.tokens.Upload(tokens, static_cast<size_t>(rows) * 4, stream);
   r.positions.Upload(positions.data(), static_cast<size_t>(rows) * 4, stream);
+  if (single_rows && n_chunks > 1) {
+    // A batched decode step: each layer's KV cache of every row's sequence ([layer, row]), for
+    // the attention of all the rows at once (AttentionRows).
+    std::vector<const uint16_t*> caches;
+    caches.reserve(m.layers.size() * static_cast<size_t>(rows));
+    for (size_t i = 0; i < m.layers.size(); ++i) {
+      for (int64_t c = 0; c < n_chunks; ++c) {
+        caches.push_back(chunks[c].seq->layers[i].cache.as<uint16_t>());
+      }
+    }
+    r.row_caches.Upload(caches.data(), caches.size() * sizeof(void*), stream);
+  }
 }
 
 void ModelRowsStaged(DeviceModel& m, DeviceRows& r, const RowChunk* chunks, int64_t n_chunks,
@@ -245,8 +258,10 @@ void ModelRowsStaged(DeviceModel& m, DeviceRows& r, const RowChunk* chunks, int6
       }
       for (int64_t i = all[p].first; i < all[p].end; ++i) {
         const auto& lc = layer_chunks[static_cast<size_t>(i)];
+        const uint16_t* const* row_caches =
+            single_rows && n_chunks > 1 ? r.row_caches.as<const uint16_t*>() + i * rows : nullptr;
         BlockRows(m.layers[static_cast<size_t>(i)], lc.data(), n_chunks, h, rows, dev_tokens, r,
-                  stream);
+                  stream, row_caches);
       }
       if (p + 1 == all.size()) {
         head();

@@ -45,7 +45,8 @@ void ModelRows(DeviceModel& m, DeviceRows& r, const RowChunk* chunks, int64_t n_
 
 // ModelRows' two halves, apart so that the second can be captured into a CUDA graph
 // (decode_graph.h), which cannot hold copies from host memory. StageRows uploads the rows' tokens
-// and positions (the chunks' current positions) into `r`; ModelRowsStaged queues the rest, on
+// and positions (the chunks' current positions) into `r`, and for a batched decode step (chunks of
+// one row each) every layer's KV cache of each row's sequence; ModelRowsStaged queues the rest, on
 // those staged rows, and advances the sequences. Both check the chunks as ModelRows does; between
 // the two the chunks and their positions must not change.
 void StageRows(const DeviceModel& m, DeviceRows& r, const RowChunk* chunks, int64_t n_chunks,

@@ -33,6 +33,9 @@ struct DeviceRows {
   // and the indexer's scores of kIndexerRowsGroup rows (IndexerRowsScratchFloats).
   DeviceBuffer kv_staged, lists, list_n, selected;
   int64_t list_stride = 0, topk = 0;
+  // A batched decode step's attention across sequences: layer i's KV cache of row t's sequence
+  // at [i * rows + t] (pointers, uploaded by StageRows with the tokens; room for max_rows rows).
+  DeviceBuffer row_caches;
   DeviceBuffer attention_splits, index_scores;
   // The compressors' chunk steps (compressor_ops.h CompressProjectedRows): the completed blocks'
   // gathered slots, entries and first positions, for the largest of the model's compressors.

@@ -258,25 +258,42 @@ TEST(CudaForwardOpsTest, SparseAttentionRowsGivesEachRowsOwnListsBits) {
     max_splits = std::max(max_splits, SparseAttentionRowSplits(len, heads));
   EXPECT_GT(max_splits, 8);
   EXPECT_EQ(SparseAttentionRowSplits(1, heads), 1);
+  // Several sequences' rows in one launch (row_kv): odd rows over another cache.
+  const std::vector<uint16_t> kv2 =
+      ToBf16Bits(RandomBf16(static_cast<size_t>(cache_rows * hd), rng, 1.0f));
+  std::vector<uint16_t> both2 = kv2;
+  both2.insert(both2.end(), staged.begin(), staged.end());
+  const DeviceBuffer dkv2 = ToDevice(kv2, stream), dboth2 = ToDevice(both2, stream);
+  std::vector<const uint16_t*> per_row;
+  for (int64_t t = 0; t < rows; ++t) {
+    per_row.push_back(t % 2 == 1 ? dkv2.as<uint16_t>() : dkv.as<uint16_t>());
+  }
+  const DeviceBuffer dper_row = ToDevice(per_row, stream);
   for (const bool split : {false, true}) {
-    DeviceBuffer dout(q.size() * sizeof(float)), done(static_cast<size_t>(heads * hd) * 4);
-    SparseAttentionRows(dq.as<float>(), rows, heads, hd, dkv.as<uint16_t>(), dstaged.as<uint16_t>(),
-                        dlists.as<int32_t>(), stride, dn.as<int32_t>(), max_splits,
-                        dsink.as<float>(), scale, dout.as<float>(), stream,
-                        split ? rows_scratch.as<float>() : nullptr);
-    const std::vector<float> got = ToHost(dout, q.size(), stream);
-    for (int64_t t = 0; t < rows; ++t) {
-      const std::vector<int32_t>& list = alone[static_cast<size_t>(t)];
-      const DeviceBuffer dlist = ToDevice(list, stream);
-      SparseAttention(dq.as<float>() + t * heads * hd, heads, hd, dboth.as<uint16_t>(),
-                      dlist.as<int32_t>(), static_cast<int64_t>(list.size()), dsink.as<float>(),
-                      scale, done.as<float>(), stream, split ? split_scratch.as<float>() : nullptr);
-      const std::vector<float> want = ToHost(done, static_cast<size_t>(heads * hd), stream);
-      for (size_t i = 0; i < want.size(); ++i) {
-        ASSERT_EQ(test_support::Bits(got[static_cast<size_t>(t * heads * hd) + i]),
-                  test_support::Bits(want[i]))
-            << (split ? "split" : "unsplit") << ", row " << t << " (" << list.size()
-            << " entries), value " << i;
+    for (const bool row_kv : {false, true}) {
+      DeviceBuffer dout(q.size() * sizeof(float)), done(static_cast<size_t>(heads * hd) * 4);
+      SparseAttentionRows(dq.as<float>(), rows, heads, hd, row_kv ? nullptr : dkv.as<uint16_t>(),
+                          dstaged.as<uint16_t>(), dlists.as<int32_t>(), stride, dn.as<int32_t>(),
+                          max_splits, dsink.as<float>(), scale, dout.as<float>(), stream,
+                          split ? rows_scratch.as<float>() : nullptr,
+                          row_kv ? dper_row.as<const uint16_t*>() : nullptr);
+      const std::vector<float> got = ToHost(dout, q.size(), stream);
+      for (int64_t t = 0; t < rows; ++t) {
+        // Each row: the bits of SparseAttention over its own list and cache alone.
+        const std::vector<int32_t>& list = alone[static_cast<size_t>(t)];
+        const DeviceBuffer dlist = ToDevice(list, stream);
+        const DeviceBuffer& cache = row_kv && t % 2 == 1 ? dboth2 : dboth;
+        SparseAttention(dq.as<float>() + t * heads * hd, heads, hd, cache.as<uint16_t>(),
+                        dlist.as<int32_t>(), static_cast<int64_t>(list.size()), dsink.as<float>(),
+                        scale, done.as<float>(), stream,
+                        split ? split_scratch.as<float>() : nullptr);
+        const std::vector<float> want = ToHost(done, static_cast<size_t>(heads * hd), stream);
+        for (size_t i = 0; i < want.size(); ++i) {
+          ASSERT_EQ(test_support::Bits(got[static_cast<size_t>(t * heads * hd) + i]),
+                    test_support::Bits(want[i]))
+              << (split ? "split" : "unsplit") << (row_kv ? ", per-row caches" : "") << ", row "
+              << t << " (" << list.size() << " entries), value " << i;
+        }
       }
     }
   }
