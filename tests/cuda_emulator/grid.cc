@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/cuda_emulator/env.h"
 #include "tests/cuda_emulator/fiber.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -22,14 +23,6 @@ namespace dsagent_emu {
 thread_local const ThreadCoords* tl_coords = nullptr;
 
 namespace {
-
-size_t EnvNumber(const char* name, size_t fallback) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0') return fallback;
-  char* end = nullptr;
-  const unsigned long long n = std::strtoull(v, &end, 10);
-  return (end != nullptr && *end == '\0' && n > 0) ? static_cast<size_t>(n) : fallback;
-}
 
 // A CUDA thread's stack: 256 KiB by default (sanitizer builds want more:
 // DSAGENT_CUDA_EMULATOR_STACK_KIB).

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "tests/cuda_emulator/env.h"
 #include "tests/cuda_emulator/grid.h"
 
 // The kernel-side coordinate macros would rename cudaKernelNodeParams' fields here.
@@ -64,14 +65,6 @@ struct CUevent_st {
 
 namespace {
 
-size_t EnvMiB(const char* name, size_t fallback) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0') return fallback;
-  char* end = nullptr;
-  const unsigned long long n = std::strtoull(v, &end, 10);
-  return (end != nullptr && *end == '\0' && n > 0) ? static_cast<size_t>(n) : fallback;
-}
-
 constexpr size_t kDefaultDynamicShared = 48 * 1024;
 constexpr size_t kMaxDynamicShared = 227 * 1024;  // sm_90's opt-in limit per block
 constexpr int kSms = 132;                         // an H100/H200's, so split plans match one
@@ -86,7 +79,7 @@ struct Emulator {
   std::mutex mu;
   std::map<uintptr_t, Allocation> allocations;  // by start address
   size_t device_used = 0;
-  size_t device_total = EnvMiB("DSAGENT_CUDA_EMULATOR_MEMORY_MIB", 16384) << 20;
+  size_t device_total = dsagent_emu::EnvNumber("DSAGENT_CUDA_EMULATOR_MEMORY_MIB", 16384) << 20;
   std::map<const void*, size_t> dynamic_shared_limit;
   std::mutex launch_mu;  // one grid at a time (the grid runner's OS threads are shared)
 };
