@@ -75,6 +75,15 @@ TEST(CudaEmulatorTest, ShuffleReadsTheSourceLaneOfItsSegment) {
     EXPECT_EQ(out[static_cast<size_t>(i)], 1000 + (i / 16) * 16 + 5);
 }
 
+TEST(CudaEmulatorTest, SyncWarpOrdersAWarpsSharedMemory) {
+  DeviceArray<int> out(32);
+  for (const int seed : {100, 200}) {  // two seeds: shared memory outlives a launch here
+    ASSERT_EQ(SyncWarpNeighbours(out.p, seed), cudaSuccess);
+    const std::vector<int> got = out.Get();
+    for (int l = 0; l < 32; ++l) EXPECT_EQ(got[static_cast<size_t>(l)], ((l + 1) % 32) * 3 + seed);
+  }
+}
+
 TEST(CudaEmulatorTest, AShuffleNamingAnExitedLaneIsAFailedLaunch) {
   DeviceArray<float> out(32);
   EXPECT_EQ(ShuffleAfterALaneExited(out.p), cudaErrorLaunchFailure);

@@ -45,6 +45,14 @@ __global__ void UnwrittenSharedKernel(unsigned* out) {
   out[threadIdx.x] = __float_as_uint(scratch[threadIdx.x]);
 }
 
+__global__ void SyncWarpKernel(int* out, int seed) {
+  __shared__ int v[32];
+  const int lane = static_cast<int>(threadIdx.x);
+  v[lane] = lane * 3 + seed;
+  __syncwarp();
+  out[lane] = v[(lane + 1) % 32];
+}
+
 __global__ void IncrementKernel(int* value) { *value += 1; }
 
 }  // namespace
@@ -92,6 +100,11 @@ cudaError_t UnwrittenShared(unsigned* out, int threads, size_t shared_bytes) {
 cudaError_t AllowShared(int bytes) {
   return cudaFuncSetAttribute(UnwrittenSharedKernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                               bytes);
+}
+
+cudaError_t SyncWarpNeighbours(int* out, int seed) {
+  SyncWarpKernel<<<1, 32>>>(out, seed);
+  return cudaGetLastError();
 }
 
 cudaError_t Increment(int* value, cudaStream_t stream) {

@@ -24,6 +24,8 @@ cudaError_t SyncAnd(int* out, int threads, int falsy);
 cudaError_t UnwrittenShared(unsigned* out, int threads, size_t shared_bytes);
 // Opts the UnwrittenShared kernel into `bytes` of dynamic shared memory.
 cudaError_t AllowShared(int bytes);
+// out[l] = what lane (l + 1) % 32 stored (l * 3 + seed) before a __syncwarp; one warp.
+cudaError_t SyncWarpNeighbours(int* out, int seed);
 // *value += 1, on `stream`.
 cudaError_t Increment(int* value, cudaStream_t stream);
 

@@ -371,6 +371,7 @@ inline unsigned LinearThread() {
 #define __host__
 #define __forceinline__ inline
 #define __noinline__ __attribute__((noinline))
+#define __constant__
 #define __launch_bounds__(...)
 #define __align__(n) __attribute__((aligned(n)))
 // A block's threads are fibers on one OS thread, and one OS thread runs one block at a time, so a
@@ -385,6 +386,12 @@ inline unsigned LinearThread() {
 
 inline void __syncthreads() { dsagent_emu::SyncThreads(); }
 inline int __syncthreads_and(int predicate) { return dsagent_emu::SyncThreadsAnd(predicate); }
+
+// A barrier of the warp's lanes in `mask`.
+inline void __syncwarp(unsigned mask = 0xffffffffu) {
+  const int lane = static_cast<int>(dsagent_emu::LinearThread() % 32);
+  (void)dsagent_emu::WarpExchange(mask, 0, lane);
+}
 
 template <class T>
 T __shfl_sync(unsigned mask, T var, int src_lane, int width = 32) {
