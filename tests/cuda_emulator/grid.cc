@@ -144,7 +144,7 @@ class Block {
     states_[t.linear] = State::kAtBarrier;
     ++at_barrier_;
     ReleaseBarrierIfComplete();
-    if (states_[t.linear] != State::kReady) Suspend(t);
+    if (states_[t.linear] != State::kReady) HandOver(t);
     return and_result_[g];
   }
 
@@ -176,7 +176,7 @@ class Block {
       w.waiting &= ~need;
       ++w.generation;
     }
-    if (states_[t.linear] != State::kReady) Suspend(t);
+    if (states_[t.linear] != State::kReady) HandOver(t);
     return w.values[g][src];
   }
 
@@ -246,8 +246,6 @@ class Block {
     }
   }
 
-  void Suspend(Thread& t) { HandOver(t); }
-
   // Records the misuse and parks the thread for good; the scheduler stops at the error.
   // Records a misuse; the caller then parks the thread for good (Park) and the scheduler stops at
   // the error. Two calls, so that the message's temporaries are gone before the thread parks.
@@ -256,7 +254,7 @@ class Block {
   }
   [[noreturn]] void Park(Thread& t) {
     states_[t.linear] = State::kFailed;
-    for (;;) Suspend(t);
+    for (;;) HandOver(t);
   }
 
   // Exited threads do not hold a barrier up (the hardware's behaviour for threads that returned

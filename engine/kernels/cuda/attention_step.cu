@@ -83,6 +83,17 @@ const float* Fp8Input(const float* x, int64_t n, DeviceBuffer& scratch, CudaStre
   return scratch.as<float>();
 }
 
+// Row pos's index list (window rows, then its compressed entries) into list; its length into
+// *list_n when that is set.
+void RowList(const DeviceAttention& a, int64_t pos, int64_t n_compressed, int32_t* list,
+             int32_t* list_n, CudaStream& stream) {
+  const int64_t n = a.shape.window + n_compressed;
+  ListKernel<<<Blocks(n), kThreads, 0, Raw(stream)>>>(
+      list, list_n, pos, a.shape.window, a.indexer ? a.selected.as<int32_t>() : nullptr,
+      n_compressed);
+  CheckCuda(cudaGetLastError(), "attention list launch");
+}
+
 }  // namespace
 
 bool ChunkWideAttention() { return !per_row_attention.On(); }
@@ -186,20 +197,16 @@ void AttentionDecode(DeviceAttention& a, DeviceAttentionState& state, const floa
   // Compressed entries: the indexer scores before this token's entry joins the main cache, as
   // the CPU does (the two caches are independent).
   int64_t n_compressed = 0;
-  const int32_t* selected = nullptr;
   if (a.indexer) {
     n_compressed =
         IndexerSelect(*a.indexer, *state.indexer, x, qr, pos, a.selected.as<int32_t>(), stream);
-    selected = a.selected.as<int32_t>();
   }
   if (a.compressor) {
     CompressToken(*a.compressor, *state.compressor, x, pos, cache + s.window * hd, stream);
     if (!a.indexer) n_compressed = (pos + 1) / s.ratio;
   }
   const int64_t n = s.window + n_compressed;
-  ListKernel<<<Blocks(n), kThreads, 0, Raw(stream)>>>(a.list.as<int32_t>(), nullptr, pos, s.window,
-                                                      selected, n_compressed);
-  CheckCuda(cudaGetLastError(), "attention list launch");
+  RowList(a, pos, n_compressed, a.list.as<int32_t>(), nullptr, stream);
   float* o = a.o.as<float>();
   const float scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
   // Split over CTAs (flash-decoding): the `fast` contract rather than the CPU's bits (the exact
@@ -260,17 +267,6 @@ int64_t RowSteps(DeviceAttention& a, DeviceAttentionState& state, int64_t pos, i
     if (!a.indexer) n_compressed = (pos + 1) / s.ratio;
   }
   return n_compressed;
-}
-
-// Row pos's index list (window rows, then its compressed entries) into list; its length into
-// *list_n when that is set.
-void RowList(const DeviceAttention& a, int64_t pos, int64_t n_compressed, int32_t* list,
-             int32_t* list_n, CudaStream& stream) {
-  const int64_t n = a.shape.window + n_compressed;
-  ListKernel<<<Blocks(n), kThreads, 0, Raw(stream)>>>(
-      list, list_n, pos, a.shape.window, a.indexer ? a.selected.as<int32_t>() : nullptr,
-      n_compressed);
-  CheckCuda(cudaGetLastError(), "attention list launch");
 }
 
 // One chunk's state steps row by row, each row exactly as AttentionDecode runs it (its rows from

@@ -150,6 +150,12 @@ DeviceRows CreateDeviceRows(const DeviceModel& m, int64_t max_rows) {
 
 namespace {
 
+// Whether a call's rows attend across sequences in one launch (AttentionRows' row_caches, which
+// StageRows uploads): a batched decode step, every chunk one row of its own sequence.
+bool AttendsAcrossSequences(bool single_rows, int64_t n_chunks) {
+  return single_rows && n_chunks > 1;
+}
+
 // The rows of the chunks (each checked); `single_rows`: every chunk is one row. Throws
 // std::out_of_range as ModelRows says.
 int64_t CheckedRows(const DeviceModel& m, const DeviceRows& r, const RowChunk* chunks,
@@ -201,7 +207,7 @@ void StageRows(const DeviceModel& m, DeviceRows& r, const RowChunk* chunks, int6
   }
   r.tokens.Upload(tokens, static_cast<size_t>(rows) * 4, stream);
   r.positions.Upload(positions.data(), static_cast<size_t>(rows) * 4, stream);
-  if (single_rows && n_chunks > 1) {
+  if (AttendsAcrossSequences(single_rows, n_chunks)) {
     // A batched decode step: each layer's KV cache of every row's sequence ([layer, row]), for
     // the attention of all the rows at once (AttentionRows).
     std::vector<const uint16_t*> caches;
@@ -258,8 +264,9 @@ void ModelRowsStaged(DeviceModel& m, DeviceRows& r, const RowChunk* chunks, int6
       }
       for (int64_t i = all[p].first; i < all[p].end; ++i) {
         const auto& lc = layer_chunks[static_cast<size_t>(i)];
-        const uint16_t* const* row_caches =
-            single_rows && n_chunks > 1 ? r.row_caches.as<const uint16_t*>() + i * rows : nullptr;
+        const uint16_t* const* row_caches = AttendsAcrossSequences(single_rows, n_chunks)
+                                                ? r.row_caches.as<const uint16_t*>() + i * rows
+                                                : nullptr;
         BlockRows(m.layers[static_cast<size_t>(i)], lc.data(), n_chunks, h, rows, dev_tokens, r,
                   stream, row_caches);
       }

@@ -323,9 +323,9 @@ struct KernelLaunch {
     // The arguments are copied now, as the runtime copies them at the launch.
     auto params = std::make_shared<std::tuple<std::decay_t<P>...>>(std::forward<A>(args)...);
     void (*k)(P...) = kernel;
-    LaunchKernel(reinterpret_cast<const void*>(k), name, grid, block, shared_bytes, stream,
-                 std::make_shared<const std::function<void()>>(
-                     [k, params] { std::apply(k, std::tuple<std::decay_t<P>...>(*params)); }));
+    LaunchKernel(
+        reinterpret_cast<const void*>(k), name, grid, block, shared_bytes, stream,
+        std::make_shared<const std::function<void()>>([k, params] { std::apply(k, *params); }));
   }
 };
 
