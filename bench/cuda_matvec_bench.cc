@@ -5,7 +5,8 @@
 // weights) and the 16-lanes-per-row kernel it replaced, then with M = 1, 4, 8, 32, 128 activation
 // rows through the register-tiled kernel (MatVecRowsGemm, what MatVec runs by default for several
 // rows) and one row at a time (MatVecRowsByInput; weight bytes/s and rows x weights/s), then a
-// token's six routed experts through ExpertMatVec. Run by scripts/gpu-check.sh; docs/BENCHMARKS.md has the method.
+// token's six routed experts through ExpertMatVec. Run by scripts/gpu-check.sh; docs/BENCHMARKS.md
+// has the method.
 //   cuda_matvec_bench [--json FILE] [--reps N]
 #include <algorithm>
 #include <chrono>
@@ -67,7 +68,10 @@ int main(int argc, char** argv) {
       int64_t rows, cols;
     };
     // V4-Flash shapes: an attention projection, a routed expert's w1 (FP4) and w2, the head (BF16).
-    const Shape shapes[] = {{"fp8 wq_b 32768x1024", k::WeightFormat::kFP8, 32768, 1024},
+    const Shape shapes[] = {{"fp8 wkv 512x4096", k::WeightFormat::kFP8, 512, 4096},
+                            {"fp8 wq_a 1024x4096", k::WeightFormat::kFP8, 1024, 4096},
+                            {"fp8 wq_b 32768x1024", k::WeightFormat::kFP8, 32768, 1024},
+                            {"fp8 wo_b 4096x8192", k::WeightFormat::kFP8, 4096, 8192},
                             {"fp8 shared w1 2048x4096", k::WeightFormat::kFP8, 2048, 4096},
                             {"fp4 expert w1 2048x4096", k::WeightFormat::kFP4, 2048, 4096},
                             {"fp4 expert w2 4096x2048", k::WeightFormat::kFP4, 4096, 2048},
@@ -87,8 +91,8 @@ int main(int argc, char** argv) {
     };
     const auto report = [&](const std::string& what, double secs, double bytes) {
       const double bw = bytes / secs;
-      std::printf("matvec %-34s %8.1f us  %7.1f GB/s  %5.1f%% of copy\n", what.c_str(),
-                  secs * 1e6, bw / 1e9, 100.0 * bw / copy_bw);
+      std::printf("matvec %-34s %8.1f us  %7.1f GB/s  %5.1f%% of copy\n", what.c_str(), secs * 1e6,
+                  bw / 1e9, 100.0 * bw / copy_bw);
       json += std::string(json.back() == '[' ? "" : ", ") + "{\"shape\": \"" + what +
               "\", \"us\": " + std::to_string(secs * 1e6) +
               ", \"gbps\": " + std::to_string(bw / 1e9) + "}";
@@ -105,11 +109,14 @@ int main(int argc, char** argv) {
       kc::DeviceBuffer dx(x.size() * 4), dy(static_cast<size_t>(s.rows) * 4);
       dx.Upload(x.data(), x.size() * 4, stream);
       // MatVec (the tiled kernel for these weights, its threads loading several items before
-      // computing them: the default), the same loading one item at a time (the kernel of runs
-      // 2-4), then the 16-lanes-per-row kernel.
+      // computing them, a CTA's rows one round of those loads: the default), the same loading one
+      // item at a time (the kernel of runs 2-4), then the 16-lanes-per-row kernel, then the tiled
+      // kernel with the CTA's rows of sessions 17-21 (as many as its block sums' budget holds).
       const int prefetch = kc::TiledPrefetch();
-      for (const int variant : {0, 1, 2}) {
+      const bool budget_tiles = kc::TiledBudgetTiles();
+      for (const int variant : {0, 1, 2, 3}) {
         kc::SetTiledPrefetch(variant == 1 ? 1 : kc::kTiledPrefetchItems);
+        kc::SetTiledBudgetTiles(variant == 3);
         const auto run = [&] {
           if (variant == 2) {
             kc::MatVecRowsByLanes(w, 0, s.rows, dx.as<float>(), 1, s.cols, dy.as<float>(), s.rows,
@@ -118,11 +125,12 @@ int main(int argc, char** argv) {
             kc::MatVec(w, dx.as<float>(), 1, s.cols, dy.as<float>(), s.rows, true, stream);
           }
         };
-        const char* suffix[] = {"", " (one item at a time)", " (lanes)"};
+        const char* suffix[] = {"", " (one item at a time)", " (lanes)", " (budget tiles)"};
         report(std::string(s.what) + suffix[variant], time_it(run),
                static_cast<double>(layout->total_bytes()));
       }
       kc::SetTiledPrefetch(prefetch);
+      kc::SetTiledBudgetTiles(budget_tiles);
       // Several activation rows (a batched decode step, a prefill chunk): the register-tiled
       // kernel (MatVecRowsGemm, the default: each weight value decoded once per 8 rows) against
       // the single-row kernel once per row (the default until session 20; the grouped kernel,
@@ -139,8 +147,8 @@ int main(int argc, char** argv) {
               kc::MatVecRowsByInput(w, 0, s.rows, dxm.as<float>(), m, s.cols, dym.as<float>(),
                                     s.rows, true, stream);
             } else {
-              kc::MatVecRowsGemm(w, 0, s.rows, dxm.as<float>(), m, s.cols, dym.as<float>(),
-                                 s.rows, true, stream);
+              kc::MatVecRowsGemm(w, 0, s.rows, dxm.as<float>(), m, s.cols, dym.as<float>(), s.rows,
+                                 true, stream);
             }
           };
           const int saved = reps;
@@ -149,12 +157,14 @@ int main(int argc, char** argv) {
           reps = saved;
           const double bytes = static_cast<double>(layout->total_bytes());
           const double products = static_cast<double>(m) * s.rows * s.cols;
-          std::printf("rows   %-34s M=%-3lld %9.1f us  %7.1f GB/s  %5.1f%% of copy  %7.1f G rows*weights/s%s\n",
-                      s.what, static_cast<long long>(m), secs * 1e6, bytes / secs / 1e9,
-                      100.0 * bytes / secs / copy_bw, products / secs / 1e9,
-                      by_input ? "  (one row at a time)" : "  (register-tiled)");
-          json += std::string(", {\"shape\": \"") + s.what + "\", \"rows\": " +
-                  std::to_string(m) + (by_input ? ", \"by_input\": true" : ", \"kernel\": \"gemm\"") +
+          std::printf(
+              "rows   %-34s M=%-3lld %9.1f us  %7.1f GB/s  %5.1f%% of copy  %7.1f G "
+              "rows*weights/s%s\n",
+              s.what, static_cast<long long>(m), secs * 1e6, bytes / secs / 1e9,
+              100.0 * bytes / secs / copy_bw, products / secs / 1e9,
+              by_input ? "  (one row at a time)" : "  (register-tiled)");
+          json += std::string(", {\"shape\": \"") + s.what + "\", \"rows\": " + std::to_string(m) +
+                  (by_input ? ", \"by_input\": true" : ", \"kernel\": \"gemm\"") +
                   ", \"us\": " + std::to_string(secs * 1e6) +
                   ", \"gbps\": " + std::to_string(bytes / secs / 1e9) +
                   ", \"g_products_per_s\": " + std::to_string(products / secs / 1e9) + "}";

@@ -315,6 +315,13 @@ run() {
     --graphs 0 --json "$OUT/cuda_model_bench_8_nographs.json" \
     >"$OUT/cuda_model_bench_8_nographs.txt" 2>&1 || rc=1
   grep -E "^(decode|graphs)" "$OUT/cuda_model_bench_8_nographs.txt" | sed 's/^/no graphs: /' || true
+  # The single-row tiled matvec with the CTA rows of sessions 17-21 (as many as its block sums'
+  # budget holds, several rounds of loads a thread; ops.h TiledBudgetTiles) against the one-round
+  # tiles of session 22: the main run's decode at the same context.
+  DSAGENT_CUDA_TILED_TILES=budget bounded "$mlimit" "$model_bench_bin" --model "$model" \
+    --prefill 8192 --steps 32 --json "$OUT/cuda_model_bench_budget_tiles.json" \
+    >"$OUT/cuda_model_bench_budget_tiles.txt" 2>&1 || rc=1
+  grep -E "^decode" "$OUT/cuda_model_bench_budget_tiles.txt" | sed 's/^/budget tiles: /' || true
   bounded "$mlimit" "$model_bench_bin" --model "$model" --prefill 16 --steps 8 \
     --sequences 8 --one-by-one 1 --json "$OUT/cuda_model_bench_8_one_by_one.json" \
     >"$OUT/cuda_model_bench_8_one_by_one.txt" 2>&1 || rc=1
@@ -366,12 +373,12 @@ run() {
   profile_kernels "$bench_bin" "$ops_bench_bin" "$OUT" || rc=1
   # This run's A/B pairs side by side, last (the output's tail): decode with and without CUDA
   # graphs (whole model, 1 and 8 sequences; one block), the tiled matvec loading 4 items or one
-  # at a time, the offloaded prefill with the host experts pinned or pageable, the rows kernels
+  # at a time and with one-round or budget tiles, the offloaded prefill with the host experts pinned or pageable, the rows kernels
   # (register-tiled or one row at a time; chunks of 256 or 64 rows) on prefill and batched decode.
   echo "gpu-check A/B:"
   local f
-  for f in cuda_model_bench cuda_model_bench_nographs cuda_model_bench_8 cuda_model_bench_8_nographs \
-    cuda_model_bench_by_input cuda_model_bench_exact; do
+  for f in cuda_model_bench cuda_model_bench_budget_tiles cuda_model_bench_nographs cuda_model_bench_8 \
+    cuda_model_bench_8_nographs cuda_model_bench_by_input cuda_model_bench_exact; do
     grep -E "^decode [0-9]+ steps" "$OUT/$f.txt" 2>/dev/null | sed "s/^/  $f: /" || true
   done
   for f in cuda_model_bench cuda_model_bench_chunk64 cuda_model_bench_per_row cuda_model_bench_by_input; do

@@ -75,6 +75,51 @@ TEST(CudaEmulatorTest, ShuffleReadsTheSourceLaneOfItsSegment) {
     EXPECT_EQ(out[static_cast<size_t>(i)], 1000 + (i / 16) * 16 + 5);
 }
 
+TEST(CudaEmulatorTest, ShuffleUpScansAndBallotCollectsEveryLanesPredicate) {
+  const int threads = 64;
+  std::vector<int> in(threads);
+  for (int i = 0; i < threads; ++i) in[static_cast<size_t>(i)] = (i * 7 + 3) % 5;
+  DeviceArray<int> d_in(threads), d_scan(threads), d_first(threads);
+  DeviceArray<unsigned> d_ballot(threads);
+  d_in.Set(in);
+  ASSERT_EQ(ScanAndBallot(d_in.p, d_scan.p, d_ballot.p, d_first.p, threads), cudaSuccess);
+  const std::vector<int> scan = d_scan.Get(), first = d_first.Get();
+  const std::vector<unsigned> ballot = d_ballot.Get();
+  for (int w = 0; w < threads / 32; ++w) {
+    int sum = 0;
+    unsigned bits = 0;
+    for (int l = 0; l < 32; ++l) {
+      sum += in[static_cast<size_t>(32 * w + l)];
+      EXPECT_EQ(scan[static_cast<size_t>(32 * w + l)], sum) << "warp " << w << " lane " << l;
+      if (sum % 2 != 0) bits |= 1u << l;
+    }
+    ASSERT_NE(bits, 0u);
+    for (int l = 0; l < 32; ++l) {
+      EXPECT_EQ(ballot[static_cast<size_t>(32 * w + l)], bits) << "warp " << w << " lane " << l;
+      EXPECT_EQ(first[static_cast<size_t>(32 * w + l)], __builtin_ctz(bits) + 1);
+    }
+  }
+}
+
+TEST(CudaEmulatorTest, AnAsyncCopyLandsOnlyAtItsWait) {
+  const int threads = 64;
+  std::vector<uint4> src(threads);
+  for (int i = 0; i < threads; ++i) {
+    const unsigned v = static_cast<unsigned>(i);
+    src[static_cast<size_t>(i)] = make_uint4(v, v + 1, v + 2, v + 3);
+  }
+  DeviceArray<uint4> d_src(threads), d_before(threads), d_after(threads);
+  d_src.Set(src);
+  ASSERT_EQ(AsyncCopies(d_src.p, d_before.p, d_after.p, threads), cudaSuccess);
+  const std::vector<uint4> before = d_before.Get(), after = d_after.Get();
+  for (int i = 0; i < threads; ++i) {
+    const size_t k = static_cast<size_t>(i);
+    EXPECT_EQ(before[k].x, 0xffffffffu) << "thread " << i << " read its copy before the wait";
+    EXPECT_EQ(after[k].x, src[k].x);
+    EXPECT_EQ(after[k].w, src[k].w);
+  }
+}
+
 TEST(CudaEmulatorTest, SyncWarpOrdersAWarpsSharedMemory) {
   DeviceArray<int> out(32);
   for (const int seed : {100, 200}) {  // two seeds: shared memory outlives a launch here

@@ -1,5 +1,7 @@
 #include "tests/cuda_emulator/emulator_kernels.h"
 
+#include "engine/kernels/cuda/async_copy.cuh"
+
 namespace dsagent_emu_test {
 namespace {
 
@@ -23,6 +25,31 @@ __global__ void WarpSumKernel(const float* in, float* out) {
 
 __global__ void BroadcastKernel(const int* in, int* out, int src, int width) {
   out[threadIdx.x] = __shfl_sync(0xffffffffu, in[threadIdx.x], src, width);
+}
+
+// An inclusive prefix sum of the warp's values by __shfl_up_sync, then the ballot of odd sums
+// and its lowest lane.
+__global__ void ScanBallotKernel(const int* in, int* scan, unsigned* ballot, int* first) {
+  const int lane = static_cast<int>(threadIdx.x) & 31;
+  int v = in[threadIdx.x];
+  for (int offset = 1; offset < 32; offset *= 2) {
+    const int up = __shfl_up_sync(0xffffffffu, v, offset);
+    if (lane >= offset) v += up;
+  }
+  scan[threadIdx.x] = v;
+  const unsigned bits = __ballot_sync(0xffffffffu, v % 2 != 0);
+  ballot[threadIdx.x] = bits;
+  first[threadIdx.x] = __ffs(static_cast<int>(bits));
+}
+
+// Each thread starts a 16-byte copy into dynamic shared memory, reads it before and after its
+// wait.
+__global__ void AsyncCopyKernel(const uint4* src, uint4* before, uint4* after) {
+  extern __shared__ uint4 staged[];
+  dsagent::engine::kernels::cuda::CopyAsync16(&staged[threadIdx.x], &src[threadIdx.x]);
+  before[threadIdx.x] = staged[threadIdx.x];
+  dsagent::engine::kernels::cuda::CopyAsyncWaitAll();
+  after[threadIdx.x] = staged[threadIdx.x];
 }
 
 __global__ void ExitedLaneKernel(float* out) {
@@ -69,6 +96,16 @@ cudaError_t WarpSums(const float* in, float* out, int threads) {
 
 cudaError_t Broadcast(const int* in, int* out, int threads, int src, int width) {
   BroadcastKernel<<<1, threads>>>(in, out, src, width);
+  return cudaGetLastError();
+}
+
+cudaError_t ScanAndBallot(const int* in, int* scan, unsigned* ballot, int* first, int threads) {
+  ScanBallotKernel<<<1, threads>>>(in, scan, ballot, first);
+  return cudaGetLastError();
+}
+
+cudaError_t AsyncCopies(const uint4* src, uint4* before, uint4* after, int threads) {
+  AsyncCopyKernel<<<1, threads, threads * sizeof(uint4)>>>(src, before, after);
   return cudaGetLastError();
 }
 

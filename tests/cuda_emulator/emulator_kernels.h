@@ -12,6 +12,12 @@ cudaError_t BlockSums(const float* in, float* out, int blocks, int threads);
 cudaError_t WarpSums(const float* in, float* out, int threads);
 // out[i] = in of lane `src` of its `width`-lane segment (__shfl_sync).
 cudaError_t Broadcast(const int* in, int* out, int threads, int src, int width);
+// Per warp: scan[i] = the sum of in over lanes 0..i (__shfl_up_sync), ballot[i] = the lanes whose
+// scan is odd (__ballot_sync), first[i] = __ffs of that ballot.
+cudaError_t ScanAndBallot(const int* in, int* scan, unsigned* ballot, int* first, int threads);
+// Thread i starts a cp.async copy of src[i] into shared memory (async_copy.cuh) and stores what
+// it reads there before its wait to before[i], after it to after[i].
+cudaError_t AsyncCopies(const uint4* src, uint4* before, uint4* after, int threads);
 // Lane 3 returns, then the rest shuffle with a full mask: a misuse the emulator reports.
 cudaError_t ShuffleAfterALaneExited(float* out);
 // Lanes 0..15 read lane 20 through a shuffle whose mask is the low 16 lanes: a misuse.

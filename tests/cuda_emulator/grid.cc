@@ -35,9 +35,17 @@ enum class State : uint8_t { kReady, kAtBarrier, kAtShuffle, kDone, kFailed };
 
 class Block;
 
+// A cp.async copy started and not yet waited for (AsyncCopy).
+struct PendingCopy {
+  void* dst;
+  const void* src;
+  size_t bytes;
+};
+
 struct Thread {
   Thread() : stack(StackBytes()) {}
   ThreadCoords coords{};
+  std::vector<PendingCopy> pending;  // done at the thread's AsyncWaitAll, dropped at its exit
   unsigned linear = 0;
   uint32_t shuffle_mask = 0;
   Block* block = nullptr;
@@ -182,6 +190,9 @@ class Block {
 
   void* Shared() const { return shared_.get(); }
 
+  // The CUDA thread now running (its fiber is the caller).
+  Thread& CurrentThread() { return *threads_[LinearThread()]; }
+
   static thread_local Block* tl_block;
 
  private:
@@ -206,6 +217,7 @@ class Block {
 #endif
     Thread& t = *static_cast<Thread*>(arg);
     for (;;) {
+      t.pending.clear();
       (*t.block->launch_->body)();
       t.block->states_[t.linear] = State::kDone;
       --t.block->live_;
@@ -425,6 +437,16 @@ uint64_t WarpExchange(unsigned mask, uint64_t value, int src_lane) {
 }
 
 void* DynamicSharedMemory() { return CurrentBlock().Shared(); }
+
+void AsyncCopy(void* dst, const void* src, size_t bytes) {
+  CurrentBlock().CurrentThread().pending.push_back({dst, src, bytes});
+}
+
+void AsyncWaitAll() {
+  Thread& t = CurrentBlock().CurrentThread();
+  for (const PendingCopy& c : t.pending) std::memcpy(c.dst, c.src, c.bytes);
+  t.pending.clear();
+}
 
 std::string ConfigurationProblem(const GridLaunch& l, size_t max_dynamic_shared) {
   const uint64_t threads = uint64_t{l.block.x} * l.block.y * l.block.z;

@@ -150,19 +150,28 @@ std::string CopyProblem(void* dst, const void* src, size_t bytes, cudaMemcpyKind
 }
 
 // With DSAGENT_CUDA_EMULATOR_STATS=1, what ran, per kernel, printed at exit: how many launches a
-// step makes is a figure the emulator can give (and a GPU's latency bound multiplies).
+// step makes is a figure the emulator can give (and a GPU's latency bound multiplies). With
+// DSAGENT_CUDA_EMULATOR_STATS=trace also every launch as it runs (kernel, grid, block, dynamic
+// shared bytes), to stderr: a step's launches in order with their sizes, where a kernel of few
+// CTAs (a latency-bound one on a GPU) stands out.
 class LaunchStats {
  public:
   static LaunchStats* Get() {
     static LaunchStats* stats = [] {
       const char* v = std::getenv("DSAGENT_CUDA_EMULATOR_STATS");
-      return v != nullptr && std::string(v) == "1" ? new LaunchStats() : nullptr;
+      if (v == nullptr) return static_cast<LaunchStats*>(nullptr);
+      const std::string mode(v);
+      return mode == "1" || mode == "trace" ? new LaunchStats(mode == "trace") : nullptr;
     }();
     return stats;
   }
 
   void Add(const dsagent_emu::GridLaunch& l) {
     std::lock_guard<std::mutex> lock(mu_);
+    if (trace_) {
+      std::fprintf(stderr, "launch %s grid %ux%ux%u block %ux%ux%u shared %zu\n", l.name,
+                   l.grid.x, l.grid.y, l.grid.z, l.block.x, l.block.y, l.block.z, l.shared_bytes);
+    }
     Counts& c = by_kernel_[l.name];
     ++c.launches;
     c.blocks += int64_t{l.grid.x} * l.grid.y * l.grid.z;
@@ -173,7 +182,7 @@ class LaunchStats {
   struct Counts {
     int64_t launches = 0, blocks = 0, threads = 0;
   };
-  LaunchStats() {
+  explicit LaunchStats(bool trace) : trace_(trace) {
     std::atexit([] { Get()->Print(); });
   }
   void Print() {
@@ -191,14 +200,27 @@ class LaunchStats {
                    static_cast<long long>(r.second.threads), r.first.c_str());
     }
   }
+  const bool trace_;
   std::mutex mu_;
   std::map<std::string, Counts> by_kernel_;
 };
+
+// DSAGENT_CUDA_EMULATOR_SKIP_KERNELS=1: kernels are checked and counted but not run, so a bench's
+// time is the host's own work to queue them (the engine's code per launch and this runtime's,
+// not NVIDIA's); every result is garbage.
+bool SkipKernels() {
+  static const bool skip = [] {
+    const char* v = std::getenv("DSAGENT_CUDA_EMULATOR_SKIP_KERNELS");
+    return v != nullptr && std::string(v) == "1";
+  }();
+  return skip;
+}
 
 cudaError_t RunNode(const Node& n) {
   switch (n.type) {
     case cudaGraphNodeTypeKernel: {
       if (LaunchStats* stats = LaunchStats::Get()) stats->Add(n.launch);
+      if (SkipKernels()) break;
       std::lock_guard<std::mutex> lock(E().launch_mu);
       const std::string error = dsagent_emu::RunGrid(n.launch);
       if (!error.empty()) return Fail(cudaErrorLaunchFailure, error);

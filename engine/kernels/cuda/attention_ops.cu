@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <string>
 
+#include "engine/kernels/cuda/async_copy.cuh"
 #include "engine/kernels/cuda/attention_math.h"
 #include "engine/kernels/cuda/attention_ops.h"
 #include "engine/kernels/cuda/chunk_lists_math.h"
@@ -55,9 +56,10 @@ __global__ void HadamardKernel(float* x, int64_t n) {
 }
 
 // One block per head. Per index block of 64: the block's ids and KV rows are staged in shared
-// memory (16-byte loads of the bf16 rows, all in flight at once, instead of a dependent global
-// load per row and dimension); each warp takes whole q.K dots (lanes over the dims, combined by
-// shuffles in double: the products are exact and their sum is, so the order does not matter);
+// memory (16-byte cp.async copies of the bf16 rows, all in flight at once, instead of a dependent
+// global load per row and dimension); each warp takes whole q.K dots, four rows at a time (lanes
+// over the dims, combined by shuffles in double: the products are exact and their sum is, so the
+// order does not matter);
 // warp 0 finds the block's max, every thread one entry's probability, thread 0 the state's
 // update (the probabilities summed in order); then each thread accumulates P.V for its dims in
 // index order (the CPU's order: the same bits).
@@ -75,6 +77,8 @@ __global__ void HadamardKernel(float* x, int64_t n) {
 // In rows mode each row is split as a decode step's list of its length is
 // (PlanAttentionSplits(n, heads)), its slots kAttentionMaxSplits apart; the CTAs past a row's
 // splits, and in phase 1 a row of one split, do nothing.
+constexpr int kDotRows = 4;  // the rows a warp's q.K dots take at once (SparseAttentionKernel)
+
 __global__ void SparseAttentionKernel(const float* q, int64_t heads, int64_t hd, const uint16_t* kv,
                                       const uint16_t* const* row_kv, const uint16_t* staged,
                                       const int32_t* index, const int64_t* list_begin,
@@ -132,17 +136,20 @@ __global__ void SparseAttentionKernel(const float* q, int64_t heads, int64_t hd,
     for (int j = tid; j < bn; j += threads) ids[j] = index[b0 + j];
     __syncthreads();  // ids, and (first block) qs, acc, state
     if (vec16) {
-      const int64_t chunks = hd / 8;  // 16 bytes each
-      for (int64_t c = tid; c < bn * chunks; c += threads) {
-        const int j = static_cast<int>(c / chunks);
+      // Every copy of the block in flight at once (async_copy.cuh): the loop's loads used to
+      // wait one by one, 16 latencies a block for V4's 64 rows of 512.
+      const int chunks = static_cast<int>(hd / 8);  // 16 bytes each
+      for (int c = tid; c < bn * chunks; c += threads) {
+        const int j = c / chunks;
         const int32_t e = ids[j];
         if (e >= 0) {
           const uint16_t* src = e >= kStagedRow ? staged + static_cast<int64_t>(e - kStagedRow) * hd
                                                 : kv + static_cast<int64_t>(e) * hd;
-          reinterpret_cast<uint4*>(rows)[c] =
-              __ldg(reinterpret_cast<const uint4*>(src) + c % chunks);
+          CopyAsync16(rows + static_cast<int64_t>(c) * 8,
+                      src + static_cast<int64_t>(c - j * chunks) * 8);
         }
       }
+      CopyAsyncWaitAll();
     } else {
       for (int64_t c = tid; c < bn * hd; c += threads) {
         const int32_t e = ids[c / hd];
@@ -154,17 +161,39 @@ __global__ void SparseAttentionKernel(const float* q, int64_t heads, int64_t hd,
       }
     }
     __syncthreads();
-    for (int j = warp; j < bn; j += warps) {
-      const int32_t e = ids[j];
-      double dot = 0;
-      if (e >= 0) {
-        const uint16_t* k = rows + static_cast<int64_t>(j) * hd;
-        for (int64_t d = lane; d < hd; d += 32) {
-          dot += static_cast<double>(qs[d]) * static_cast<double>(Bf16ToFloat(k[d]));
+    // A warp takes kDotRows rows at once (rows j0, j0 + warps, ...): their chains interleave, where
+    // one row at a time left each lane waiting on one fma chain and one shuffle tree. Each row's
+    // sum is taken in the same order as before (lane's dims in order, then the xor tree).
+    for (int j0 = warp; j0 < bn; j0 += kDotRows * warps) {
+      double dot[kDotRows];
+      bool live[kDotRows];
+#pragma unroll
+      for (int r = 0; r < kDotRows; ++r) {
+        const int j = j0 + r * warps;
+        dot[r] = 0;
+        live[r] = j < bn && ids[j] >= 0;  // uniform over the warp
+      }
+      for (int64_t d = lane; d < hd; d += 32) {
+        const double qd = static_cast<double>(qs[d]);
+#pragma unroll
+        for (int r = 0; r < kDotRows; ++r) {
+          if (live[r]) {
+            const uint16_t* k = rows + static_cast<int64_t>(j0 + r * warps) * hd;
+            dot[r] += qd * static_cast<double>(Bf16ToFloat(k[d]));
+          }
         }
       }
-      for (int offset = 16; offset > 0; offset /= 2) dot += __shfl_xor_sync(kFullWarp, dot, offset);
-      if (lane == 0) score[j] = e < 0 ? NegInfF() : AttentionScore(dot, scale);
+      for (int offset = 16; offset > 0; offset /= 2) {
+#pragma unroll
+        for (int r = 0; r < kDotRows; ++r) dot[r] += __shfl_xor_sync(kFullWarp, dot[r], offset);
+      }
+      if (lane == 0) {
+#pragma unroll
+        for (int r = 0; r < kDotRows; ++r) {
+          const int j = j0 + r * warps;
+          if (j < bn) score[j] = ids[j] < 0 ? NegInfF() : AttentionScore(dot[r], scale);
+        }
+      }
     }
     __syncthreads();
     if (warp == 0) {
@@ -195,13 +224,21 @@ __global__ void SparseAttentionKernel(const float* q, int64_t heads, int64_t hd,
       if (tid == 0) rescale = SoftmaxStateStep(state, bmax, prob, bn);
       __syncthreads();
       const float rs = rescale;
-      for (int64_t d = tid; d < hd; d += threads) {
-        double pv = 0;
+      // Two dims a pass (d and d + threads): two independent chains in flight, each summed over
+      // the block's entries in index order as before.
+      for (int64_t d0 = tid; d0 < hd; d0 += 2 * threads) {
+        const int64_t d1 = d0 + threads;
+        const bool two = d1 < hd;
+        double pv0 = 0, pv1 = 0;
         for (int j = 0; j < bn; ++j) {
-          if (pb[j] == 0.0) continue;
-          pv += pb[j] * static_cast<double>(Bf16ToFloat(rows[static_cast<int64_t>(j) * hd + d]));
+          const double p = pb[j];
+          if (p == 0.0) continue;
+          const uint16_t* row = rows + static_cast<int64_t>(j) * hd;
+          pv0 += p * static_cast<double>(Bf16ToFloat(row[d0]));
+          if (two) pv1 += p * static_cast<double>(Bf16ToFloat(row[d1]));
         }
-        acc[d] = RescaledAccumulator(acc[d], rs, pv);
+        acc[d0] = RescaledAccumulator(acc[d0], rs, pv0);
+        if (two) acc[d1] = RescaledAccumulator(acc[d1], rs, pv1);
       }
     }
     __syncthreads();  // ids, rows, score and pb are rewritten by the next block

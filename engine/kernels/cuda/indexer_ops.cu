@@ -81,6 +81,10 @@ __global__ void IndexerScoresKernel(const float* q, const float* head_weights, i
 // (fma: each product, a float times a bf16, is exact in double, as is their sum); the terms go to
 // shared memory and one thread per entry adds them in head order (the CPU's order).
 constexpr int kTileEntries = 64, kTileThreads = 256, kTileMaxHeads = 64, kTileMaxDim = 128;
+// The most 16-byte chunks of q (floats) and of a tile's keys (bf16) one thread stages; q and the
+// keys 16-byte aligned, the head dim a multiple of 8 (TakesTiledScores).
+constexpr int kTileQChunksPerThread = kTileMaxHeads * kTileMaxDim / 4 / kTileThreads;
+constexpr int kTileKeyChunksPerThread = kTileEntries * kTileMaxDim / 8 / kTileThreads;
 __global__ void IndexerScoresTiledKernel(const float* q, const float* head_weights, int64_t heads,
                                          int64_t hd, const uint16_t* keys, int64_t n, float* score,
                                          ScoreRows rows) {
@@ -92,14 +96,51 @@ __global__ void IndexerScoresTiledKernel(const float* q, const float* head_weigh
   float* terms = reinterpret_cast<float*>(kd + kTileEntries * pitch);  // [kTileEntries][heads]
   const int tid = static_cast<int>(threadIdx.x);
   const int th = tid % 16, te = tid / 16;
-  for (int64_t i = tid; i < heads * hd; i += kTileThreads) qd[(i / hd) * pitch + i % hd] = q[i];
+  // Staged with every load of a thread issued before its first store (16-byte loads, int32
+  // indices, no branch between them): the loops of one element per iteration, each with a
+  // 64-bit division, waited a load's latency per element, 32 times for q and 32 per tile.
+  const int q_row = static_cast<int>(hd / 4), q_chunks = static_cast<int>(heads) * q_row;
+  float4 q4[kTileQChunksPerThread];
+#pragma unroll
+  for (int u = 0; u < kTileQChunksPerThread; ++u) {
+    const int c = tid + u * kTileThreads;
+    if (c < q_chunks) q4[u] = reinterpret_cast<const float4*>(q)[c];
+  }
+#pragma unroll
+  for (int u = 0; u < kTileQChunksPerThread; ++u) {
+    const int c = tid + u * kTileThreads;
+    if (c < q_chunks) {
+      const int h = c / q_row;
+      double* dst = qd + h * pitch + 4 * (c - h * q_row);
+      dst[0] = q4[u].x, dst[1] = q4[u].y, dst[2] = q4[u].z, dst[3] = q4[u].w;
+    }
+  }
+  const int k_row = static_cast<int>(hd / 8), k_chunks = kTileEntries * k_row;
   for (int64_t e0 = static_cast<int64_t>(blockIdx.x) * kTileEntries; e0 < n;
        e0 += static_cast<int64_t>(gridDim.x) * kTileEntries) {
+    uint4 kv8[kTileKeyChunksPerThread];
+#pragma unroll
+    for (int u = 0; u < kTileKeyChunksPerThread; ++u) {
+      const int c = tid + u * kTileThreads, e = c / k_row;
+      kv8[u] = make_uint4(0, 0, 0, 0);
+      if (c < k_chunks && e0 + e < n) {
+        kv8[u] = __ldg(reinterpret_cast<const uint4*>(keys + (e0 + e) * hd) + (c - e * k_row));
+      }
+    }
     __syncthreads();  // qd (first tile); kd and terms are free again (later tiles)
-    for (int64_t i = tid; i < kTileEntries * hd; i += kTileThreads) {
-      const int64_t e = i / hd, d = i % hd;
-      kd[e * pitch + d] =
-          e0 + e < n ? static_cast<double>(Bf16ToFloat(keys[(e0 + e) * hd + d])) : 0.0;
+#pragma unroll
+    for (int u = 0; u < kTileKeyChunksPerThread; ++u) {
+      const int c = tid + u * kTileThreads, e = c / k_row;
+      if (c < k_chunks) {
+        double* dst = kd + e * pitch + 8 * (c - e * k_row);
+        const bool valid = e0 + e < n;
+        const uint32_t words[4] = {kv8[u].x, kv8[u].y, kv8[u].z, kv8[u].w};
+#pragma unroll
+        for (int k = 0; k < 4; ++k) {
+          dst[2 * k] = valid ? static_cast<double>(Bf16ToFloat(words[k] & 0xffffu)) : 0.0;
+          dst[2 * k + 1] = valid ? static_cast<double>(Bf16ToFloat(words[k] >> 16)) : 0.0;
+        }
+      }
     }
     __syncthreads();
     double acc[4][4] = {};
@@ -141,6 +182,55 @@ __global__ void PadScoresKernel(float* score, int64_t score_stride, int64_t pos0
   const int64_t e =
       (pos0 + t + 1) / ratio + static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (e < pad_to) score[t * score_stride + e] = NegInfF();
+}
+
+// RadixSelectPass (attention_math.h) by the 32 lanes of a warp: lane l loads buckets 255 - 8l
+// down to 248 - 8l at once, a scan over the lanes gives the count of keys above each lane's
+// buckets, and the one lane whose buckets hold the rank-th largest key walks them as
+// RadixSelectBucket walks all 256. Integer counts: the same bucket, rank and settled flag as the
+// one-thread loop, which waited for the 256 counts one after another (shared memory in TopK,
+// global memory in the wide path). Every lane of the warp must call it; all get the result.
+__device__ bool RadixSelectPassWarp(const uint32_t* histogram, int shift, uint32_t& rank,
+                                    uint64_t& prefix, uint64_t& mask) {
+  const int lane = static_cast<int>(threadIdx.x) & 31;
+  const int top = 255 - 8 * lane;
+  uint32_t count[8], sum = 0;
+#pragma unroll
+  for (int i = 0; i < 8; ++i) count[i] = histogram[top - i];
+#pragma unroll
+  for (int i = 0; i < 8; ++i) sum += count[i];
+  uint32_t through = sum;  // the keys in buckets 255 .. top - 7
+#pragma unroll
+  for (int offset = 1; offset < 32; offset *= 2) {
+    const uint32_t v = __shfl_up_sync(kFullWarp, through, offset);
+    if (lane >= offset) through += v;
+  }
+  const uint32_t k = rank, above = through - sum;
+  // RadixSelectBucket stops at the first bucket b > 0 (from the top) whose keys with those above
+  // reach k, else at bucket 0: the last lane's range holds bucket 0.
+  const bool mine = above < k && (through >= k || lane == 31);
+  int bucket = 0;
+  uint32_t left = 0;
+  if (mine) {
+    uint32_t run = above;
+    for (int i = 0; i < 8; ++i) {
+      if (top - i == 0 || run + count[i] >= k) {
+        bucket = top - i;
+        left = k - run;
+        break;
+      }
+      run += count[i];
+    }
+  }
+  // No owner only for k = 0, where the loop stops at once: bucket 255, rank 0.
+  const unsigned owners = __ballot_sync(kFullWarp, mine);
+  const int owner = owners != 0 ? __ffs(static_cast<int>(owners)) - 1 : 0;
+  bucket = owners != 0 ? __shfl_sync(kFullWarp, bucket, owner) : 255;
+  left = owners != 0 ? __shfl_sync(kFullWarp, left, owner) : k;
+  rank = left;
+  prefix |= static_cast<uint64_t>(bucket) << shift;
+  mask |= static_cast<uint64_t>(255) << shift;
+  return histogram[bucket] == left;
 }
 
 // Bitonic sort of sel[0, padded) (a power of two) descending in shared memory by the CTA, then
@@ -194,13 +284,17 @@ __global__ void TopKKernel(const float* score, int64_t n, int64_t k, int64_t pad
       if ((key & mask) == prefix) atomicAdd(&histogram[(key >> shift) & 255u], 1u);
     }
     __syncthreads();
-    if (threadIdx.x == 0) {
+    if (threadIdx.x < 32) {
       uint32_t r = rank;
       uint64_t p = prefix, m = mask;
-      settled = RadixSelectPass(histogram, shift, r, p, m);
-      rank = r;
-      prefix = p;
-      mask = m;
+      const bool done = RadixSelectPassWarp(histogram, shift, r, p, m);
+      __syncwarp();  // every lane has read rank, prefix and mask before lane 0 writes them
+      if (threadIdx.x == 0) {
+        settled = done;
+        rank = r;
+        prefix = p;
+        mask = m;
+      }
     }
     __syncthreads();
     if (settled) break;  // uniform: every thread reads it after the barrier
@@ -268,13 +362,17 @@ __global__ void WideTopKSelectKernel(WideTopKState* state, uint32_t* histogram, 
   if (threadIdx.x == 0) done = state->settled;
   __syncthreads();
   if (done) return;
-  if (threadIdx.x == 0) {
+  if (threadIdx.x < 32) {
     uint32_t r = state->rank;
     uint64_t p = state->prefix, m = state->mask;
-    state->settled = RadixSelectPass(histogram, shift, r, p, m) ? 1 : 0;
-    state->rank = r;
-    state->prefix = p;
-    state->mask = m;
+    const bool settled = RadixSelectPassWarp(histogram, shift, r, p, m);
+    __syncwarp();  // every lane has read the state before lane 0 writes it
+    if (threadIdx.x == 0) {
+      state->settled = settled ? 1 : 0;
+      state->rank = r;
+      state->prefix = p;
+      state->mask = m;
+    }
   }
   __syncthreads();
   for (int b = threadIdx.x; b < 256; b += blockDim.x) histogram[b] = 0;
@@ -305,12 +403,21 @@ __global__ void WideTopKSortKernel(const uint64_t* gathered, int64_t k, int64_t 
 
 namespace {
 
+// Whether IndexerScoresTiledKernel takes the shape: up to its tile's heads and dims, the heads a
+// multiple of 16, and every row of q and the keys' rows on 16-byte boundaries.
+bool TakesTiledScores(const float* q, int64_t heads, int64_t hd, const uint16_t* keys,
+                      const ScoreRows& r) {
+  const auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+  return heads > 0 && heads <= kTileMaxHeads && heads % 16 == 0 && hd > 0 && hd <= kTileMaxDim &&
+         hd % 8 == 0 && aligned(q) && aligned(keys) && (r.ratio <= 0 || r.q_stride % 4 == 0);
+}
+
 // IndexerScores over `count` rows (grid y; rows mode when r.ratio > 0), n the longest row's keys.
 void LaunchScores(const float* q, const float* head_weights, int64_t heads, int64_t hd,
                   const uint16_t* keys, int64_t n, float* score, int64_t count, const ScoreRows& r,
                   CudaStream& stream) {
   if (count > 65535) throw CudaError("IndexerScores: " + std::to_string(count) + " rows");
-  if (heads > 0 && heads <= kTileMaxHeads && heads % 16 == 0 && hd > 0 && hd <= kTileMaxDim) {
+  if (TakesTiledScores(q, heads, hd, keys, r)) {
     if (n <= 0) return;
     const size_t shared = static_cast<size_t>((heads + kTileEntries) * (hd + 1)) * sizeof(double) +
                           static_cast<size_t>(kTileEntries * heads) * sizeof(float);

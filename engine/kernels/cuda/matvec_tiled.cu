@@ -40,6 +40,21 @@ constexpr int64_t kSharedBytesMax = 160 * 1024;
 // thread loads (LoadItem) before it computes them (ItemChains) — the same items per thread (tid,
 // tid + 256, ...) and the same arithmetic on each, so the same bits whatever it is; more than one
 // keeps more weight bytes in flight per thread instead of a load's latency per item.
+// Loads the items first, first + 256, ... (kPrefetch of them, those below `items`) of a tile whose
+// first row is `row0`: item it is (row it / 2 / blocks, block it / 2 % blocks, half it % 2).
+template <WeightKind K, int kPrefetch>
+__device__ void LoadItems(const WeightView& w, int64_t row0, int blocks, int items, int first,
+                          ItemWords<K> (&words)[kPrefetch]) {
+#pragma unroll
+  for (int p = 0; p < kPrefetch; ++p) {
+    const int it = first + p * kThreads;
+    if (it < items) {
+      const int h = it & 1, blk = (it >> 1) % blocks, r = (it >> 1) / blocks;
+      LoadItem<K>(w, row0 + r, blk, h, words[p]);
+    }
+  }
+}
+
 template <WeightKind K, int kPrefetch>
 __global__ void __launch_bounds__(kThreads)
     TiledKernel(const WeightView* views, const int32_t* ids, WeightView single, int64_t first_row,
@@ -60,6 +75,17 @@ __global__ void __launch_bounds__(kThreads)
   float* const sums = xs + w.cols;
   int* const tail_flags = reinterpret_cast<int*>(sums + int64_t{rows_per_tile} * stride);
   const int tid = static_cast<int>(threadIdx.x);
+  const int64_t tile_row0 = static_cast<int64_t>(blockIdx.x) * rows_per_tile;
+  const int tile_rows =
+      static_cast<int>(rows - tile_row0 < rows_per_tile ? rows - tile_row0 : rows_per_tile);
+  float* const out = y + s * y_stride + g * y_group_stride + tile_row0;
+  const int items = tile_rows * blocks * 2;
+
+  // The first items' weight bytes are requested before the activation is staged: they do not
+  // depend on it, so the two latencies overlap instead of adding up (a decode step's small
+  // matrices are one round of items a thread).
+  ItemWords<K> words[kPrefetch];
+  LoadItems<K, kPrefetch>(w, row_begin + tile_row0, blocks, items, tid, words);
 
   int exact = 1;
   for (int64_t c = tid; c < w.cols; c += kThreads) {
@@ -69,11 +95,6 @@ __global__ void __launch_bounds__(kThreads)
   }
   for (int r = tid; r < rows_per_tile; r += kThreads) tail_flags[r] = 0;
   exact = __syncthreads_and(exact);
-
-  const int64_t tile_row0 = static_cast<int64_t>(blockIdx.x) * rows_per_tile;
-  const int tile_rows =
-      static_cast<int>(rows - tile_row0 < rows_per_tile ? rows - tile_row0 : rows_per_tile);
-  float* const out = y + s * y_stride + g * y_group_stride + tile_row0;
   const int lane = tid & 15;
   if (!exact) {
     // The columns order: 16 lanes per row, 16 rows at a time (every thread takes part in the
@@ -86,17 +107,9 @@ __global__ void __launch_bounds__(kThreads)
     return;
   }
 
-  const int items = tile_rows * blocks * 2;
   for (int first = tid; first < items; first += kThreads * kPrefetch) {
-    ItemWords<K> words[kPrefetch];
-#pragma unroll
-    for (int p = 0; p < kPrefetch; ++p) {
-      const int it = first + p * kThreads;
-      if (it < items) {
-        const int h = it & 1, blk = (it >> 1) % blocks, r = (it >> 1) / blocks;
-        LoadItem<K>(w, row_begin + tile_row0 + r, blk, h, words[p]);
-      }
-    }
+    if (first != tid)
+      LoadItems<K, kPrefetch>(w, row_begin + tile_row0, blocks, items, first, words);
 #pragma unroll
     for (int p = 0; p < kPrefetch; ++p) {
       const int it = first + p * kThreads;
@@ -165,13 +178,17 @@ void LaunchPrefetching(const TiledMatVec& m, int rows_per_tile, size_t shared,
       m.y_stride, m.x_group_stride, m.y_group_stride, m.round_bf16);
 }
 
+// The items a thread loads at once when prefetching: BF16 items are twice FP8's words (a
+// 128-byte half block), and 2 in flight keeps the registers near the FP8 kernel's at 4 (4 took
+// 203 registers a thread: one CTA an SM).
+constexpr int PrefetchItems(WeightKind kind) {
+  return kind == WeightKind::kBF16 ? 2 : kTiledPrefetchItems;
+}
+
 template <WeightKind K>
 void Launch(const TiledMatVec& m, int rows_per_tile, size_t shared, cudaStream_t stream) {
   if (TiledPrefetch() > 1) {
-    // BF16 items are twice FP8's words (a 128-byte half block): 2 in flight keeps the registers
-    // near the FP8 kernel's at 4 (4 took 203 registers a thread: one CTA an SM).
-    constexpr int kItems = K == WeightKind::kBF16 ? 2 : kTiledPrefetchItems;
-    LaunchPrefetching<K, kItems>(m, rows_per_tile, shared, stream);
+    LaunchPrefetching<K, PrefetchItems(K)>(m, rows_per_tile, shared, stream);
   } else {
     LaunchPrefetching<K, 1>(m, rows_per_tile, shared, stream);
   }
@@ -179,17 +196,34 @@ void Launch(const TiledMatVec& m, int rows_per_tile, size_t shared, cudaStream_t
 
 EnvSwitch one_item_at_a_time("DSAGENT_CUDA_TILED_PREFETCH", "1");
 
-// Rows per tile: as many as the block sums' budget holds (a multiple of 16, the fold's pass),
-// halved while that leaves fewer than two CTAs per SM.
-int RowsPerTile(int64_t cols, int64_t rows, int64_t inputs) {
-  const int64_t row_bytes = (cols / kBlockCols * kLaneStride + kLaneStride) * 4;
+EnvSwitch budget_tiles("DSAGENT_CUDA_TILED_TILES", "budget");
+
+// Rows per tile (ops.h TiledBudgetTiles): the rows one round of `items` loads a thread covers
+// (a power of two), or with budget tiles as many as the block sums' budget holds (a multiple of
+// 16, the fold's pass); then halved while that leaves fewer than two CTAs per SM, down to
+// kMinTileRows. A tile under 16 rows leaves some of the fold's threads idle, a short phase; a
+// decode step's small matrices (V4-Flash's wkv: 512 rows, 32 CTAs of 16) then spread over every
+// SM instead of a quarter of them.
+constexpr int64_t kMinTileRows = 4;
+int RowsPerTile(int64_t cols, int64_t rows, int64_t inputs, int items) {
+  const int64_t blocks = cols / kBlockCols;
+  const int64_t row_bytes = (blocks * kLaneStride + kLaneStride) * 4;
   int64_t tile = kSumBytesBudget / row_bytes / 16 * 16;
   if (tile < 16) tile = 16;
   if (tile > 256) tile = 256;
+  if (!budget_tiles.On()) {
+    const int64_t round = int64_t{kThreads} * items / (2 * blocks);
+    int64_t one_round = kMinTileRows;
+    while (one_round * 2 <= round) one_round *= 2;
+    if (one_round < tile) tile = one_round;
+  }
   const int64_t want = 2 * int64_t{CurrentDeviceSmCount()};
-  while (tile > 16 && (rows + tile - 1) / tile * inputs < want) tile /= 2;
-  return static_cast<int>(tile < 16 ? 16 : tile / 16 * 16);
+  while (tile > kMinTileRows && (rows + tile - 1) / tile * inputs < want) tile /= 2;
+  return static_cast<int>(tile);
 }
+
+// The items a thread of the kernel for `kind` loads at once (Launch's choice).
+int ItemsPerRound(WeightKind kind) { return TiledPrefetch() > 1 ? PrefetchItems(kind) : 1; }
 
 size_t SharedBytes(int64_t cols, int rows_per_tile) {
   const int64_t stride = cols / kBlockCols * kLaneStride + kLaneStride;
@@ -202,6 +236,10 @@ int TiledPrefetch() { return one_item_at_a_time.On() ? 1 : kTiledPrefetchItems; 
 
 void SetTiledPrefetch(int items) { one_item_at_a_time.Set(items <= 1); }
 
+bool TiledBudgetTiles() { return budget_tiles.On(); }
+
+void SetTiledBudgetTiles(bool on) { budget_tiles.Set(on); }
+
 bool TiledMatVecTakes(WeightKind kind, int64_t cols) {
   if (kind == WeightKind::kF32 || cols <= 0 || cols % kBlockCols != 0) return false;
   return SharedBytes(cols, 16) <= static_cast<size_t>(kSharedBytesMax);
@@ -213,7 +251,7 @@ void RunTiledMatVec(const TiledMatVec& m, WeightKind kind, int64_t cols, cudaStr
     throw CudaError("RunTiledMatVec: " + std::to_string(m.inputs) + " inputs x " +
                     std::to_string(m.groups) + " groups (at most 65535 each)");
   }
-  const int rows_per_tile = RowsPerTile(cols, m.rows, m.inputs * m.groups);
+  const int rows_per_tile = RowsPerTile(cols, m.rows, m.inputs * m.groups, ItemsPerRound(kind));
   const size_t shared = SharedBytes(cols, rows_per_tile);
   switch (kind) {
     case WeightKind::kFP8:

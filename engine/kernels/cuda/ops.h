@@ -80,6 +80,16 @@ void SetRowsKernel(RowsKernel kernel);
 constexpr int kTiledPrefetchItems = 4;
 int TiledPrefetch();
 void SetTiledPrefetch(int items);
+// How many weight rows a CTA of the single-row tiled kernel takes. By default (since session 22)
+// as many as one round of those loads covers (256 threads x the items each loads at once), so a
+// CTA waits for its weight bytes once and an SM holds several such CTAs; halved while the grid
+// has fewer than two CTAs per SM, down to 4 rows. With DSAGENT_CUDA_TILED_TILES=budget, the rule
+// of sessions 17-21: as many rows as the CTA's 64 KB of block sums hold (V4-Flash's wq_b: 112
+// rows, two rounds of loads a thread, 293 CTAs: 1.1 waves of two a SM), down to 16. The same bits
+// either way. SetTiledBudgetTiles overrides it for the process (the matvec benchmark times
+// both); not to be changed while kernels are being queued from another thread.
+bool TiledBudgetTiles();
+void SetTiledBudgetTiles(bool on);
 // MatVec over rows [row_begin, row_begin + rows) of w only: y[t * y_stride + i] = dot(W[row_begin
 // + i, :], x_t) (forward::LinearArgs out_begin / out_rows: the grouped wo_a, whose groups may
 // start inside an FP8 scale block).
@@ -205,8 +215,8 @@ void ExpertGemmMatVec(const ExpertSetViews& set, const ExpertGroups& groups, con
 void EmbedToStreams(const DeviceWeight& embed, const int32_t* token, int64_t hc, float* h,
                     CudaStream& stream);
 // The same for `rows` tokens in one launch: row t's streams at h + t * hc * cols.
-void EmbedRowsToStreams(const DeviceWeight& embed, const int32_t* tokens, int64_t rows,
-                        int64_t hc, float* h, CudaStream& stream);
+void EmbedRowsToStreams(const DeviceWeight& embed, const int32_t* tokens, int64_t rows, int64_t hc,
+                        float* h, CudaStream& stream);
 
 enum class ActQuantFormat { kFp8, kFp4 };
 // In place on `rows` rows of n values: each block of `block` values (n % block == 0) becomes its

@@ -278,6 +278,10 @@ cudaError_t cudaFuncSetAttribute(F* func, cudaFuncAttribute attr, int value) {
 
 // ---- Kernels: launch, thread coordinates, barriers, shuffles, atomics --------------------------
 
+// Marks this header as the emulator's (device code that issues PTX under __CUDA_ARCH__ takes the
+// emulator's stand-ins instead of plain host code: async_copy.cuh).
+#define DSAGENT_CUDA_EMULATOR_RUNTIME 1
+
 namespace dsagent_emu {
 
 // The running CUDA thread's coordinates (set by the block scheduler before it resumes a thread).
@@ -302,6 +306,12 @@ int SyncThreadsAnd(int predicate);
 uint64_t WarpExchange(unsigned mask, uint64_t value, int src_lane);
 // The running block's dynamic shared memory (the launch's shared_bytes).
 void* DynamicSharedMemory();
+// cp.async as the device runs it, for the kernels' asm under __CUDA_ARCH__ (async_copy.cuh): the
+// copy is started here and made only at the thread's AsyncWaitAll, so a kernel that reads the
+// destination without waiting reads what was there before (0xff bytes in fresh shared memory)
+// and fails its test. Copies never waited for are dropped when the thread exits.
+void AsyncCopy(void* dst, const void* src, size_t bytes);
+void AsyncWaitAll();
 
 template <class T>
 T* DynamicShared() {
@@ -415,6 +425,30 @@ T __shfl_down_sync(unsigned mask, T var, unsigned delta, int width = 32) {
   if ((src & ~(width - 1)) != (lane & ~(width - 1))) src = lane;
   return dsagent_emu::FromBits<T>(dsagent_emu::WarpExchange(mask, dsagent_emu::ToBits(var), src));
 }
+
+template <class T>
+T __shfl_up_sync(unsigned mask, T var, unsigned delta, int width = 32) {
+  const int lane = static_cast<int>(dsagent_emu::LinearThread() % 32);
+  int src = lane - static_cast<int>(delta);
+  if (src < (lane & ~(width - 1))) src = lane;  // below its segment: own value
+  return dsagent_emu::FromBits<T>(dsagent_emu::WarpExchange(mask, dsagent_emu::ToBits(var), src));
+}
+
+// Bit l set where lane l of `mask` passed a nonzero predicate: each lane of the mask's value
+// read in turn (every lane of the mask must call it, as on the device).
+inline unsigned __ballot_sync(unsigned mask, int predicate) {
+  const int lane = static_cast<int>(dsagent_emu::LinearThread() % 32);
+  const uint64_t mine = predicate != 0 ? uint64_t{1} << lane : 0;
+  unsigned bits = 0;
+  for (int src = 0; src < 32; ++src) {
+    if ((mask >> src) & 1u) {
+      bits |= static_cast<unsigned>(dsagent_emu::WarpExchange(mask, mine, src));
+    }
+  }
+  return bits;
+}
+
+inline int __ffs(int x) { return __builtin_ffs(x); }
 
 template <class T>
 T __ldg(const T* p) {

@@ -144,46 +144,52 @@ TEST(CudaOpsTest, TiledMatVecMatchesTheCpuOnDecodeShapesAndRarePaths) {
       {WeightFormat::kBF16, 97, 512, 1, 0, 97, false},
   };
   // Every case with the threads loading several items before computing them (the default) and
-  // one at a time: the CPU's bits both ways.
+  // one at a time, and with a CTA's rows one round of loads (the default) or its block sums'
+  // budget: the CPU's bits every way.
   const int prefetch_before = TiledPrefetch();
-  for (const int prefetch : {kTiledPrefetchItems, 1})
-    for (const Case& c : cases) {
-      SetTiledPrefetch(prefetch);
-      ASSERT_EQ(TiledPrefetch(), prefetch);
-      auto w = testing::MakeWeight(c.format, c.rows, c.cols, rng, false);
-      const std::string name = "tiled format " + std::to_string(static_cast<int>(c.format)) + " " +
-                               std::to_string(c.rows) + "x" + std::to_string(c.cols) + " rows " +
-                               std::to_string(c.row_begin) + "+" + std::to_string(c.row_count) +
-                               (c.bf16_exact ? "" : " columns order") + " prefetch " +
-                               std::to_string(prefetch);
-      if (c.format == WeightFormat::kFP8) w.data[5 * c.cols + 77] = 0x7f;  // row 5: NaN
-      if (c.format == WeightFormat::kFP4) {
-        // Row 3: groups out of the lane range (the tail); row 4: scales past 2^1.
-        const uint8_t odd[] = {0, 1, 252, 255};
-        for (int g = 0; g < 4; ++g)
-          w.scale[static_cast<size_t>(3 * (c.cols / 32) + 5 * g)] = odd[g];
-        for (int64_t g = 0; g < c.cols / 32; ++g)
-          w.scale[static_cast<size_t>(4 * (c.cols / 32) + g)] = 200;
+  const bool budget_before = TiledBudgetTiles();
+  for (const bool budget : {false, true})
+    for (const int prefetch : {kTiledPrefetchItems, 1})
+      for (const Case& c : cases) {
+        SetTiledPrefetch(prefetch);
+        SetTiledBudgetTiles(budget);
+        ASSERT_EQ(TiledPrefetch(), prefetch);
+        auto w = testing::MakeWeight(c.format, c.rows, c.cols, rng, false);
+        const std::string name = "tiled format " + std::to_string(static_cast<int>(c.format)) +
+                                 " " + std::to_string(c.rows) + "x" + std::to_string(c.cols) +
+                                 " rows " + std::to_string(c.row_begin) + "+" +
+                                 std::to_string(c.row_count) +
+                                 (c.bf16_exact ? "" : " columns order") + " prefetch " +
+                                 std::to_string(prefetch) + (budget ? " budget tiles" : "");
+        if (c.format == WeightFormat::kFP8) w.data[5 * c.cols + 77] = 0x7f;  // row 5: NaN
+        if (c.format == WeightFormat::kFP4) {
+          // Row 3: groups out of the lane range (the tail); row 4: scales past 2^1.
+          const uint8_t odd[] = {0, 1, 252, 255};
+          for (int g = 0; g < 4; ++g)
+            w.scale[static_cast<size_t>(3 * (c.cols / 32) + 5 * g)] = odd[g];
+          for (int64_t g = 0; g < c.cols / 32; ++g)
+            w.scale[static_cast<size_t>(4 * (c.cols / 32) + g)] = 200;
+        }
+        const std::vector<float> x = inputs_of(c.cols, c.inputs, c.bf16_exact);
+        const std::vector<float> cpu = cpu_dots(w, c.row_begin, c.row_count, x, c.inputs);
+        const DeviceWeight dw = DeviceWeight::Upload(w.matrix.rows_view(), c.rows, stream);
+        const DeviceBuffer dx = ToDevice(x, stream);
+        DeviceBuffer dy(cpu.size() * sizeof(float));
+        MatVecRows(dw, c.row_begin, c.row_count, dx.as<float>(), c.inputs, c.cols, dy.as<float>(),
+                   c.row_count, false, stream);
+        expect_same(ToHost(dy, cpu.size(), stream), cpu, name);
+        std::vector<float> cpu_bf16 = cpu;
+        for (float& v : cpu_bf16) v = forward::RoundBf16(v);
+        MatVecRows(dw, c.row_begin, c.row_count, dx.as<float>(), c.inputs, c.cols, dy.as<float>(),
+                   c.row_count, true, stream);
+        expect_same(ToHost(dy, cpu.size(), stream), cpu_bf16, name + " bf16");
+        // The 16-lanes-per-row kernel on the same weights: the same bits.
+        MatVecRowsByLanes(dw, c.row_begin, c.row_count, dx.as<float>(), c.inputs, c.cols,
+                          dy.as<float>(), c.row_count, false, stream);
+        expect_same(ToHost(dy, cpu.size(), stream), cpu, name + " by lanes");
       }
-      const std::vector<float> x = inputs_of(c.cols, c.inputs, c.bf16_exact);
-      const std::vector<float> cpu = cpu_dots(w, c.row_begin, c.row_count, x, c.inputs);
-      const DeviceWeight dw = DeviceWeight::Upload(w.matrix.rows_view(), c.rows, stream);
-      const DeviceBuffer dx = ToDevice(x, stream);
-      DeviceBuffer dy(cpu.size() * sizeof(float));
-      MatVecRows(dw, c.row_begin, c.row_count, dx.as<float>(), c.inputs, c.cols, dy.as<float>(),
-                 c.row_count, false, stream);
-      expect_same(ToHost(dy, cpu.size(), stream), cpu, name);
-      std::vector<float> cpu_bf16 = cpu;
-      for (float& v : cpu_bf16) v = forward::RoundBf16(v);
-      MatVecRows(dw, c.row_begin, c.row_count, dx.as<float>(), c.inputs, c.cols, dy.as<float>(),
-                 c.row_count, true, stream);
-      expect_same(ToHost(dy, cpu.size(), stream), cpu_bf16, name + " bf16");
-      // The 16-lanes-per-row kernel on the same weights: the same bits.
-      MatVecRowsByLanes(dw, c.row_begin, c.row_count, dx.as<float>(), c.inputs, c.cols,
-                        dy.as<float>(), c.row_count, false, stream);
-      expect_same(ToHost(dy, cpu.size(), stream), cpu, name + " by lanes");
-    }
   SetTiledPrefetch(prefetch_before);
+  SetTiledBudgetTiles(budget_before);
 
   // ExpertMatVec: three FP4 experts, slots picking 2, 0, 2, each slot its own input.
   const int64_t rows = 512, cols = 2048;
