@@ -223,5 +223,59 @@ TEST(CudaEmulatorTest, ACapturedStreamRunsItsWorkOnlyWhenTheGraphLaunches) {
   cudaStreamDestroy(s);
 }
 
+// A fork and join inside a capture, as a decode step's side stream makes them: the stream that
+// waits for an event recorded in the capture joins it (its work goes into the graph, not run), and
+// the capture ends only once it is joined back.
+TEST(CudaEmulatorTest, AStreamWaitingOnACapturedEventJoinsTheCapture) {
+  cudaStream_t s = nullptr, t = nullptr;
+  ASSERT_EQ(cudaStreamCreate(&s), cudaSuccess);
+  ASSERT_EQ(cudaStreamCreate(&t), cudaSuccess);
+  cudaEvent_t fork = nullptr, join = nullptr;
+  ASSERT_EQ(cudaEventCreateWithFlags(&fork, cudaEventDisableTiming), cudaSuccess);
+  ASSERT_EQ(cudaEventCreateWithFlags(&join, cudaEventDisableTiming), cudaSuccess);
+  DeviceArray<int> v(1);
+  v.Set({0});
+  ASSERT_EQ(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed), cudaSuccess);
+  ASSERT_EQ(Increment(v.p, s), cudaSuccess);
+  ASSERT_EQ(cudaEventRecord(fork, s), cudaSuccess);
+  ASSERT_EQ(cudaStreamWaitEvent(t, fork, 0), cudaSuccess);
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  ASSERT_EQ(cudaStreamIsCapturing(t, &status), cudaSuccess);
+  EXPECT_EQ(status, cudaStreamCaptureStatusActive);
+  ASSERT_EQ(Increment(v.p, t), cudaSuccess);
+  ASSERT_EQ(Increment(v.p, s), cudaSuccess);
+  ASSERT_EQ(cudaEventRecord(join, t), cudaSuccess);
+  ASSERT_EQ(cudaStreamWaitEvent(s, join, 0), cudaSuccess);
+  ASSERT_EQ(Increment(v.p, s), cudaSuccess);
+  cudaGraph_t graph = nullptr;
+  ASSERT_EQ(cudaStreamEndCapture(s, &graph), cudaSuccess);
+  EXPECT_EQ(v.Get()[0], 0) << "captured work does not run, the joined stream's neither";
+  ASSERT_EQ(cudaStreamIsCapturing(t, &status), cudaSuccess);
+  EXPECT_EQ(status, cudaStreamCaptureStatusNone) << "the capture's end releases the joined stream";
+  cudaGraphExec_t exec = nullptr;
+  ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+  ASSERT_EQ(cudaGraphLaunch(exec, s), cudaSuccess);
+  EXPECT_EQ(v.Get()[0], 4);
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+
+  // Not joined back: work on the side stream after its last event fails the capture.
+  ASSERT_EQ(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed), cudaSuccess);
+  ASSERT_EQ(cudaEventRecord(fork, s), cudaSuccess);
+  ASSERT_EQ(cudaStreamWaitEvent(t, fork, 0), cudaSuccess);
+  ASSERT_EQ(cudaEventRecord(join, t), cudaSuccess);
+  ASSERT_EQ(Increment(v.p, t), cudaSuccess);
+  ASSERT_EQ(cudaStreamWaitEvent(s, join, 0), cudaSuccess);
+  EXPECT_EQ(cudaStreamEndCapture(s, &graph), cudaErrorStreamCaptureUnjoined);
+  EXPECT_EQ(graph, nullptr);
+  cudaGetLastError();
+  ASSERT_EQ(Increment(v.p, t), cudaSuccess);
+  EXPECT_EQ(v.Get()[0], 5) << "the side stream runs work again";
+  cudaEventDestroy(fork);
+  cudaEventDestroy(join);
+  cudaStreamDestroy(t);
+  cudaStreamDestroy(s);
+}
+
 }  // namespace
 }  // namespace dsagent_emu_test

@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -52,15 +53,29 @@ struct CUgraph_st {
 struct CUgraphExec_st {
   std::vector<Node> nodes;
 };
+// A stream being captured records into `graph`. A stream that waits for an event recorded in a
+// capture joins it (`origin`: the stream whose cudaStreamBeginCapture began it; the graph is the
+// origin's): its work goes into the same graph, in program order, which is one legal order of the
+// fork. Before the origin's cudaStreamEndCapture it must be joined back (the origin, or a stream
+// already joined back, waits for an event it recorded after its last work), else the capture fails
+// as CUDA's does (cudaErrorStreamCaptureUnjoined).
 struct CUstream_st {
   bool capturing = false;
   bool invalidated = false;
   cudaGraph_t graph = nullptr;
+  cudaStream_t origin = nullptr;     // set on a joined stream
+  std::vector<cudaStream_t> joined;  // on the origin: the streams that joined its capture
+  bool rejoined = false;             // on a joined stream: waited for since its last work
+  size_t last_work = 0;              // the graph's node count after this stream's last node
 };
 struct CUevent_st {
   bool timing = true;
   bool recorded = false;
   Clock::time_point at{};
+  // Where its last record was queued while capturing: that stream (nullptr outside a capture), and
+  // whether it was the stream's last work when recorded.
+  cudaStream_t captured_in = nullptr;
+  size_t captured_at = 0;  // that stream's last_work when recorded
 };
 
 namespace {
@@ -81,7 +96,8 @@ struct Emulator {
   size_t device_used = 0;
   size_t device_total = dsagent_emu::EnvNumber("DSAGENT_CUDA_EMULATOR_MEMORY_MIB", 16384) << 20;
   std::map<const void*, size_t> dynamic_shared_limit;
-  std::mutex launch_mu;  // one grid at a time (the grid runner's OS threads are shared)
+  std::set<cudaStream_t> streams;  // alive (an event may name a stream destroyed since)
+  std::mutex launch_mu;            // one grid at a time (the grid runner's OS threads are shared)
 };
 
 Emulator& E() {
@@ -169,8 +185,8 @@ class LaunchStats {
   void Add(const dsagent_emu::GridLaunch& l) {
     std::lock_guard<std::mutex> lock(mu_);
     if (trace_) {
-      std::fprintf(stderr, "launch %s grid %ux%ux%u block %ux%ux%u shared %zu\n", l.name,
-                   l.grid.x, l.grid.y, l.grid.z, l.block.x, l.block.y, l.block.z, l.shared_bytes);
+      std::fprintf(stderr, "launch %s grid %ux%ux%u block %ux%ux%u shared %zu\n", l.name, l.grid.x,
+                   l.grid.y, l.grid.z, l.block.x, l.block.y, l.block.z, l.shared_bytes);
     }
     Counts& c = by_kernel_[l.name];
     ++c.launches;
@@ -242,13 +258,16 @@ cudaError_t RunNode(const Node& n) {
   return cudaSuccess;
 }
 
-// Runs `n` now, or records it when `stream` is being captured.
+// Runs `n` now, or records it when `stream` is being captured (its own capture or one it joined).
 cudaError_t Queue(Node n, cudaStream_t stream) {
   if (stream != nullptr && stream->capturing) {
-    if (!stream->invalidated) {
+    stream->rejoined = false;
+    cudaStream_t root = stream->origin != nullptr ? stream->origin : stream;
+    if (!root->invalidated) {
       auto node = std::make_unique<CUgraphNode_st>();
       node->node = std::move(n);
       stream->graph->nodes.push_back(std::move(node));
+      stream->last_work = stream->graph->nodes.size();
     }
     return cudaSuccess;
   }
@@ -256,6 +275,11 @@ cudaError_t Queue(Node n, cudaStream_t stream) {
 }
 
 bool Capturing(cudaStream_t stream) { return stream != nullptr && stream->capturing; }
+
+// The capture `stream` takes part in (its own, or the one it joined) fails at its end.
+void InvalidateCapture(cudaStream_t stream) {
+  (stream->origin != nullptr ? stream->origin : stream)->invalidated = true;
+}
 
 }  // namespace
 
@@ -291,7 +315,7 @@ cudaError_t LaunchKernel(const void* func, const char* name, dim3 grid, dim3 blo
   }
   const std::string problem = ConfigurationProblem(n.launch, limit);
   if (!problem.empty()) {
-    if (Capturing(stream)) stream->invalidated = true;
+    if (Capturing(stream)) InvalidateCapture(stream);
     return Fail(cudaErrorInvalidConfiguration, std::string("launch of ") + name + ": " + problem);
   }
   return Queue(std::move(n), stream);
@@ -336,6 +360,8 @@ const char* cudaGetErrorName(cudaError_t e) {
       return "cudaErrorStreamCaptureUnsupported";
     case cudaErrorStreamCaptureInvalidated:
       return "cudaErrorStreamCaptureInvalidated";
+    case cudaErrorStreamCaptureUnjoined:
+      return "cudaErrorStreamCaptureUnjoined";
     case cudaErrorGraphExecUpdateFailure:
       return "cudaErrorGraphExecUpdateFailure";
   }
@@ -522,7 +548,7 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpy
                             cudaStream_t stream) {
   const std::string problem = CopyProblem(dst, src, bytes, kind);
   if (!problem.empty()) {
-    if (Capturing(stream)) stream->invalidated = true;
+    if (Capturing(stream)) InvalidateCapture(stream);
     return Fail(cudaErrorInvalidValue, problem);
   }
   Node n;
@@ -542,7 +568,7 @@ cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t str
   if (bytes > 0) {
     const std::string problem = DeviceRangeProblem(ptr, bytes, "cudaMemset");
     if (!problem.empty()) {
-      if (Capturing(stream)) stream->invalidated = true;
+      if (Capturing(stream)) InvalidateCapture(stream);
       return Fail(cudaErrorInvalidValue, problem);
     }
   }
@@ -562,6 +588,8 @@ cudaError_t cudaMemset(void* ptr, int value, size_t bytes) {
 
 cudaError_t cudaStreamCreate(cudaStream_t* stream) {
   *stream = new CUstream_st();
+  std::lock_guard<std::mutex> lock(E().mu);
+  E().streams.insert(*stream);
   return cudaSuccess;
 }
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned /*flags*/) {
@@ -569,20 +597,53 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned /*flags*/) 
 }
 cudaError_t cudaStreamDestroy(cudaStream_t stream) {
   if (stream == nullptr) return Fail(cudaErrorInvalidResourceHandle, "");
-  if (stream->graph != nullptr) delete stream->graph;
+  if (stream->graph != nullptr && stream->origin == nullptr) delete stream->graph;
+  {
+    std::lock_guard<std::mutex> lock(E().mu);
+    E().streams.erase(stream);
+  }
   delete stream;
   return cudaSuccess;
 }
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
   if (Capturing(stream)) {
-    stream->invalidated = true;
+    InvalidateCapture(stream);
     return Fail(cudaErrorStreamCaptureUnsupported,
                 "cudaStreamSynchronize on a stream being captured (the capture is now invalid)");
   }
   return cudaSuccess;
 }
-cudaError_t cudaStreamWaitEvent(cudaStream_t /*stream*/, cudaEvent_t /*event*/, unsigned) {
-  return cudaSuccess;  // the event's work already ran (work runs in program order)
+cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned) {
+  if (event == nullptr) return Fail(cudaErrorInvalidResourceHandle, "");
+  cudaStream_t from = event->captured_in;
+  {
+    std::lock_guard<std::mutex> lock(E().mu);
+    if (from != nullptr && E().streams.count(from) == 0) from = nullptr;
+  }
+  if (from == nullptr || !from->capturing) return cudaSuccess;  // its work already ran
+  cudaStream_t root = from->origin != nullptr ? from->origin : from;
+  if (stream == nullptr) return Fail(cudaErrorStreamCaptureUnsupported, "the legacy stream");
+  if (!stream->capturing) {  // a fork: `stream` joins the capture
+    stream->capturing = true;
+    stream->invalidated = false;
+    stream->graph = root->graph;
+    stream->origin = root;
+    stream->rejoined = false;
+    stream->last_work = 0;
+    root->joined.push_back(stream);
+    return cudaSuccess;
+  }
+  // A join: `stream` now waits for `from`'s work up to the record; when that was all of it,
+  // `from` is joined back (into the origin, or a stream already joined back).
+  const cudaStream_t stream_root = stream->origin != nullptr ? stream->origin : stream;
+  if (stream_root != root) {
+    return Fail(cudaErrorStreamCaptureUnsupported, "waiting for an event of another capture");
+  }
+  if (from != stream && event->captured_at == from->last_work &&
+      (stream == root || stream->rejoined)) {
+    from->rejoined = true;
+  }
+  return cudaSuccess;
 }
 cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode /*mode*/) {
   if (stream == nullptr || stream->capturing) {
@@ -592,6 +653,7 @@ cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode /*
   stream->capturing = true;
   stream->invalidated = false;
   stream->graph = new CUgraph_st();
+  stream->last_work = 0;
   return cudaSuccess;
 }
 cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph) {
@@ -599,19 +661,34 @@ cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph) {
   if (stream == nullptr || !stream->capturing) {
     return Fail(cudaErrorIllegalState, "cudaStreamEndCapture without a capture");
   }
+  if (stream->origin != nullptr) {
+    return Fail(cudaErrorIllegalState, "cudaStreamEndCapture on a stream that joined a capture");
+  }
   stream->capturing = false;
   cudaGraph_t g = std::exchange(stream->graph, nullptr);
-  if (stream->invalidated) {
+  bool unjoined = false;
+  for (cudaStream_t s : std::exchange(stream->joined, {})) {
+    unjoined = unjoined || !s->rejoined;
+    s->capturing = false;
+    s->graph = nullptr;
+    s->origin = nullptr;
+    s->rejoined = false;
+  }
+  if (stream->invalidated || unjoined) {
     delete g;
-    return Fail(cudaErrorStreamCaptureInvalidated, "");
+    return unjoined ? Fail(cudaErrorStreamCaptureUnjoined,
+                           "a stream that joined the capture was not joined back")
+                    : Fail(cudaErrorStreamCaptureInvalidated, "");
   }
   *graph = g;
   return cudaSuccess;
 }
 cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* status) {
-  *status = !Capturing(stream)    ? cudaStreamCaptureStatusNone
-            : stream->invalidated ? cudaStreamCaptureStatusInvalidated
-                                  : cudaStreamCaptureStatusActive;
+  const bool invalidated =
+      Capturing(stream) && (stream->origin != nullptr ? stream->origin : stream)->invalidated;
+  *status = !Capturing(stream) ? cudaStreamCaptureStatusNone
+            : invalidated      ? cudaStreamCaptureStatusInvalidated
+                               : cudaStreamCaptureStatusActive;
   return cudaSuccess;
 }
 
@@ -629,6 +706,14 @@ cudaError_t cudaEventDestroy(cudaEvent_t event) {
 }
 cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
   if (event == nullptr) return Fail(cudaErrorInvalidResourceHandle, "");
+  if (Capturing(stream)) {
+    // As CUDA's: in a capture a record is no node of the graph, only the point that a stream
+    // waiting for it depends on (a fork or a join).
+    event->captured_in = stream;
+    event->captured_at = stream->last_work;
+    return cudaSuccess;
+  }
+  event->captured_in = nullptr;
   Node n;
   n.type = cudaGraphNodeTypeEventRecord;
   n.event = event;

@@ -143,6 +143,9 @@ DeviceAttention DeviceAttention::Create(const AttentionShape& s, const Attention
   a.list = DeviceBuffer(static_cast<size_t>(s.window + compressed_rows) * sizeof(int32_t));
   a.selected =
       DeviceBuffer(static_cast<size_t>(a.indexer ? a.indexer->shape.topk : 1) * sizeof(int32_t));
+  a.kv_side = std::make_unique<SideStream>();
+  if (a.compressor) a.compressor_side = std::make_unique<SideStream>();
+  if (a.indexer) a.indexer_side = std::make_unique<SideStream>();
   return a;
 }
 
@@ -167,6 +170,23 @@ void DeviceAttentionState::Reset(const DeviceAttention& a, CudaStream& stream) {
   if (indexer) indexer->Reset(*a.indexer, stream);
 }
 
+namespace {
+
+// This token's KV: wkv, kv_norm, RoPE, FP8 per 64 on the non-RoPE dims, into its ring row of
+// `cache` (the row held position pos - window, which the window no longer shows).
+void KvRow(DeviceAttention& a, const float* xq, int64_t pos, uint16_t* cache, CudaStream& stream) {
+  const AttentionShape& s = a.shape;
+  const int64_t hd = s.head_dim;
+  float* kv = a.kv.as<float>();
+  MatVec(a.wkv, xq, 1, s.dim, kv, hd, true, stream);
+  RmsNorm(kv, 1, hd, a.kv_norm.as<float>(), s.norm_eps, kv, stream);
+  RopeRotate(kv, 1, hd, hd, s.rope_dims, a.freqs.as<float>(), pos, false, stream);
+  if (hd > s.rope_dims) ActQuant(kv, 1, hd - s.rope_dims, 64, ActQuantFormat::kFp8, stream);
+  StoreBf16Bits(kv, hd, cache + (pos % s.window) * hd, stream);
+}
+
+}  // namespace
+
 void AttentionDecode(DeviceAttention& a, DeviceAttentionState& state, const float* x, int64_t pos,
                      float* out, CudaStream& stream) {
   const AttentionShape& s = a.shape;
@@ -176,35 +196,53 @@ void AttentionDecode(DeviceAttention& a, DeviceAttentionState& state, const floa
                     std::to_string((pos + 1) / s.ratio) + " compressed entries, the cache holds " +
                     std::to_string(s.capacity));
   }
+  // Four chains, each on its own buffers: the query (the step's stream), this token's KV row, the
+  // KV compressor (x only) and the indexer (x and the normed qr). With side streams on
+  // (side_stream.h) the last three are forked onto theirs and joined back before the index list;
+  // else they run after the query on the step's stream, as before session 22. The same kernels
+  // either way: the same bits.
+  const bool sides = SideStreamsOn() && a.kv_side != nullptr;
+  uint16_t* cache = state.cache.as<uint16_t>();
   const float* xq = Fp8Input(x, s.dim, a.x_quant, stream);
+  if (sides) {
+    if (a.compressor) {
+      a.compressor_side->Fork(stream);
+      CompressToken(*a.compressor, *state.compressor, x, pos, cache + s.window * hd,
+                    a.compressor_side->stream());
+    }
+    a.kv_side->Fork(stream);
+    KvRow(a, xq, pos, cache, a.kv_side->stream());
+  }
   // Query: wq_a, q_norm, wq_b, the per-head norm, RoPE.
   float* qr = a.qr.as<float>();
   float* q = a.q.as<float>();
   MatVec(a.wq_a, xq, 1, s.dim, qr, rank, true, stream);
   RmsNorm(qr, 1, rank, a.q_norm.as<float>(), s.norm_eps, qr, stream);
-  MatVec(a.wq_b, Fp8Input(qr, rank, a.qr_quant, stream), 1, rank, q, s.heads * hd, true, stream);
-  HeadRmsNorm(q, s.heads, hd, s.norm_eps, stream);
-  RopeRotate(q, s.heads, hd, hd, s.rope_dims, a.freqs.as<float>(), pos, false, stream);
-  // This token's KV: wkv, kv_norm, RoPE, FP8 per 64 on the non-RoPE dims, into its ring row (the
-  // row held position pos - window, which the window no longer shows).
-  float* kv = a.kv.as<float>();
-  MatVec(a.wkv, xq, 1, s.dim, kv, hd, true, stream);
-  RmsNorm(kv, 1, hd, a.kv_norm.as<float>(), s.norm_eps, kv, stream);
-  RopeRotate(kv, 1, hd, hd, s.rope_dims, a.freqs.as<float>(), pos, false, stream);
-  if (hd > s.rope_dims) ActQuant(kv, 1, hd - s.rope_dims, 64, ActQuantFormat::kFp8, stream);
-  uint16_t* cache = state.cache.as<uint16_t>();
-  StoreBf16Bits(kv, hd, cache + (pos % s.window) * hd, stream);
   // Compressed entries: the indexer scores before this token's entry joins the main cache, as
   // the CPU does (the two caches are independent).
   int64_t n_compressed = 0;
-  if (a.indexer) {
-    n_compressed =
-        IndexerSelect(*a.indexer, *state.indexer, x, qr, pos, a.selected.as<int32_t>(), stream);
+  if (a.indexer && sides) {
+    a.indexer_side->Fork(stream);
+    n_compressed = IndexerSelect(*a.indexer, *state.indexer, x, qr, pos, a.selected.as<int32_t>(),
+                                 a.indexer_side->stream());
   }
-  if (a.compressor) {
-    CompressToken(*a.compressor, *state.compressor, x, pos, cache + s.window * hd, stream);
-    if (!a.indexer) n_compressed = (pos + 1) / s.ratio;
+  MatVec(a.wq_b, Fp8Input(qr, rank, a.qr_quant, stream), 1, rank, q, s.heads * hd, true, stream);
+  HeadRmsNorm(q, s.heads, hd, s.norm_eps, stream);
+  RopeRotate(q, s.heads, hd, hd, s.rope_dims, a.freqs.as<float>(), pos, false, stream);
+  if (sides) {
+    a.kv_side->Join(stream);
+    if (a.compressor) a.compressor_side->Join(stream);
+    if (a.indexer) a.indexer_side->Join(stream);
+  } else {
+    KvRow(a, xq, pos, cache, stream);
+    if (a.indexer) {
+      n_compressed =
+          IndexerSelect(*a.indexer, *state.indexer, x, qr, pos, a.selected.as<int32_t>(), stream);
+    }
+    if (a.compressor)
+      CompressToken(*a.compressor, *state.compressor, x, pos, cache + s.window * hd, stream);
   }
+  if (a.compressor && !a.indexer) n_compressed = (pos + 1) / s.ratio;
   const int64_t n = s.window + n_compressed;
   RowList(a, pos, n_compressed, a.list.as<int32_t>(), nullptr, stream);
   float* o = a.o.as<float>();

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -24,6 +25,7 @@
 #include "engine/kernels/cuda/indexer_step.h"
 #include "engine/kernels/cuda/ops.h"
 #include "engine/kernels/cuda/rows_scratch.h"
+#include "engine/kernels/cuda/side_stream.h"
 
 namespace dsagent::engine::kernels::cuda {
 
@@ -47,8 +49,8 @@ struct DeviceAttention {
   AttentionShape shape;
   DeviceWeight wq_a, wq_b, wkv, wo_a, wo_b;  // wo_a: [o_groups * o_lora_rank, heads*hd/groups]
   DeviceBuffer q_norm, kv_norm, attn_sink, freqs;
-  std::optional<DeviceCompressor> compressor;  // ratio > 0
-  std::optional<DeviceIndexer> indexer;        // ratio 4
+  std::optional<DeviceCompressor> compressor;                       // ratio > 0
+  std::optional<DeviceIndexer> indexer;                             // ratio 4
   DeviceBuffer x_quant, qr, qr_quant, q, kv, o, z, list, selected;  // scratch
   // SparseAttention's split scratch (SparseAttentionScratchFloats: 2.1 MB for 64 heads of 512;
   // one per layer, within the planner's kDeviceWorkspaceBytes).
@@ -57,6 +59,9 @@ struct DeviceAttention {
   // not the CPU's bits) or runs one CTA per head (the CPU's bits: the exact numerics,
   // device_model_upload.h UseExactNumerics).
   bool split_attention = true;
+  // AttentionDecode's side streams (side_stream.h): this token's KV row, the KV compressor (ratio
+  // > 0) and the indexer (ratio 4), each beside the query.
+  std::unique_ptr<SideStream> kv_side, compressor_side, indexer_side;
 
   // Uploads everything; `compressor` and `indexer` as the ratio needs them (else empty).
   // Throws std::invalid_argument for sizes that do not fit the shape, CudaError for the device.
@@ -82,7 +87,8 @@ struct DeviceAttentionState {
 
 // The token at `pos` (positions in order from 0; `state` holds [0, pos)): x [dim] the attn_norm
 // output (device, bf16 values) -> out [dim] (device, bf16 values); the state's cache and
-// compressors move on.
+// compressors move on. With side streams on, the KV row, the compressor and the indexer run beside
+// the query (their own buffers; joined back before the index list): the same bits.
 void AttentionDecode(DeviceAttention& a, DeviceAttentionState& state, const float* x, int64_t pos,
                      float* out, CudaStream& stream);
 

@@ -81,6 +81,12 @@ void CudaStream::Synchronize() {
   CheckCuda(cudaStreamSynchronize(static_cast<cudaStream_t>(handle_)), "cudaStreamSynchronize");
 }
 
+void CudaStream::Wait(CudaEvent& event) {
+  CheckCuda(cudaStreamWaitEvent(static_cast<cudaStream_t>(handle_),
+                                static_cast<cudaEvent_t>(event.handle()), 0),
+            "cudaStreamWaitEvent");
+}
+
 DeviceBuffer::DeviceBuffer(size_t bytes) : bytes_(bytes) {
   if (bytes == 0) return;
   int device = -1;

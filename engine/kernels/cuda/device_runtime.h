@@ -38,6 +38,8 @@ void UseDevice(int index);
 void ProfilerStart();
 void ProfilerStop();
 
+class CudaEvent;
+
 // A stream on the current device; kernels and copies given it run in order on it.
 class CudaStream {
  public:
@@ -47,6 +49,12 @@ class CudaStream {
   CudaStream& operator=(const CudaStream&) = delete;
   void* handle() const { return handle_; }  // a cudaStream_t
   void Synchronize();                       // waits; throws the first error of queued work
+  // Work queued here after this call waits for the work queued before `event`'s last Record (in
+  // its stream), without the host waiting: a fork or a join between streams. Inside a stream
+  // capture, a stream that waits for an event recorded in the capture joins it, and must be
+  // joined back (the capturing stream waits for an event it recorded after its last work) before
+  // the capture ends. Throws CudaError.
+  void Wait(CudaEvent& event);
 
  private:
   void* handle_ = nullptr;
@@ -122,6 +130,7 @@ class CudaEvent {
   CudaEvent& operator=(const CudaEvent&) = delete;
   void Record(CudaStream& stream);
   void Synchronize();
+  void* handle() const { return handle_; }  // a cudaEvent_t
 
  private:
   void* handle_ = nullptr;  // a cudaEvent_t

@@ -88,13 +88,38 @@ DeviceMoe DeviceMoe::Create(const MoeShape& s, const MoeWeightRows& w, CudaStrea
   m.shared_g = Floats(s.inter);
   m.shared_u = Floats(s.inter);
   m.shared_out = Floats(s.dim);
+  m.shared_side = std::make_unique<SideStream>();
   return m;
 }
+
+namespace {
+
+// The shared expert of one token on its FP8 input xq (no clamp: see forward/moe.cc) ->
+// m.shared_out.
+void SharedExpertDecode(DeviceMoe& m, const float* xq, CudaStream& stream) {
+  const MoeShape& s = m.shape;
+  float* sg = m.shared_g.as<float>();
+  MatVec(m.shared_w1, xq, 1, s.dim, sg, s.inter, true, stream);
+  MatVec(m.shared_w3, xq, 1, s.dim, m.shared_u.as<float>(), s.inter, true, stream);
+  SwiGlu(sg, m.shared_u.as<float>(), 1, s.inter, nullptr, 0.0f, sg, stream);
+  ActQuant(sg, 1, s.inter, 128, ActQuantFormat::kFp8, stream);
+  MatVec(m.shared_w2, sg, 1, s.inter, m.shared_out.as<float>(), s.dim, true, stream);
+}
+
+}  // namespace
 
 void MoeDecode(DeviceMoe& m, const float* x, const int32_t* token, float* out, CudaStream& stream) {
   const MoeShape& s = m.shape;
   const int64_t k = s.route.k;
   if (s.hash && token == nullptr) throw CudaError("MoeDecode: a hash layer needs the token id");
+  // The FP8 input of every expert first; then the shared expert forked onto its own stream.
+  float* xq = m.x_quant.as<float>();
+  ActQuantTo(x, xq, 1, s.dim, 128, ActQuantFormat::kFp8, stream);
+  const bool overlap = SideStreamsOn() && m.shared_side != nullptr;
+  if (overlap) {
+    m.shared_side->Fork(stream);
+    SharedExpertDecode(m, xq, m.shared_side->stream());
+  }
   // Router: the exact gate product (both numerics modes), then scores, experts and weights.
   MatVecExact(m.gate, x, 1, s.dim, m.logits.as<float>(), s.route.experts, false, stream);
   int32_t* ids = m.ids.as<int32_t>();
@@ -104,8 +129,6 @@ void MoeDecode(DeviceMoe& m, const float* x, const int32_t* token, float* out, C
            stream);
   // Routed experts, one slot each: g = w1 . x, u = w3 . x (FP8 input), h = bf16(weight * silu(g)
   // * u) with the clamp, routed = w2 . act_quant(h).
-  float* xq = m.x_quant.as<float>();
-  ActQuantTo(x, xq, 1, s.dim, 128, ActQuantFormat::kFp8, stream);
   // The offload's staging: ids [k], weights [k], xq [dim], out [k, dim].
   const bool offload = m.on_device < s.route.experts;
   int32_t* host_ids = offload ? m.staged.as<int32_t>() : nullptr;
@@ -128,13 +151,7 @@ void MoeDecode(DeviceMoe& m, const float* x, const int32_t* token, float* out, C
   // h's FP8 copy in place (nothing reads h itself afterwards), so xq stays for the shared expert.
   ActQuant(g, k, s.inter, 128, ActQuantFormat::kFp8, stream);
   ExpertMatVec(m.w2, ids, k, g, s.inter, m.routed.as<float>(), s.dim, true, stream);
-  // The shared expert (no clamp: see forward/moe.cc), on the same FP8 input.
-  float* sg = m.shared_g.as<float>();
-  MatVec(m.shared_w1, xq, 1, s.dim, sg, s.inter, true, stream);
-  MatVec(m.shared_w3, xq, 1, s.dim, m.shared_u.as<float>(), s.inter, true, stream);
-  SwiGlu(sg, m.shared_u.as<float>(), 1, s.inter, nullptr, 0.0f, sg, stream);
-  ActQuant(sg, 1, s.inter, 128, ActQuantFormat::kFp8, stream);
-  MatVec(m.shared_w2, sg, 1, s.inter, m.shared_out.as<float>(), s.dim, true, stream);
+  if (!overlap) SharedExpertDecode(m, xq, stream);
   if (offload) {
     const auto t0 = std::chrono::steady_clock::now();
     m.staged_ready->Synchronize();
@@ -160,6 +177,7 @@ void MoeDecode(DeviceMoe& m, const float* x, const int32_t* token, float* out, C
                         static_cast<size_t>(s.dim) * 4, stream);
     }
   }
+  if (overlap) m.shared_side->Join(stream);
   MoeCombine(m.routed.as<float>(), m.shared_out.as<float>(), ids, 1, k, s.dim, out, stream);
 }
 

@@ -26,6 +26,7 @@
 #include "engine/kernels/cuda/moe_ops.h"
 #include "engine/kernels/cuda/ops.h"
 #include "engine/kernels/cuda/rows_scratch.h"
+#include "engine/kernels/cuda/side_stream.h"
 
 namespace dsagent::engine::kernels::cuda {
 
@@ -48,15 +49,15 @@ struct MoeWeightRows {
 
 // The routed experts kept in host memory, computed there: out [n, dim] (bf16 values), row i =
 // expert ids[i] with routing weight weights[i] on xq [dim], the token's FP8-quantised input.
-using HostExpertsFn = std::function<void(const float* xq, const int32_t* ids,
-                                         const float* weights, int64_t n, float* out)>;
+using HostExpertsFn = std::function<void(const float* xq, const int32_t* ids, const float* weights,
+                                         int64_t n, float* out)>;
 struct MoeOffload {
   int64_t on_device = 0;  // experts 0..on_device-1 on the device
   HostExpertsFn compute;  // the others
   // MoeRows calls of at least stream_min_rows rows (0: none) stream the host experts their slots
-  // chose into `stream` (expert_stream.h; at most its capacity; the rest are computed by `compute`), then run
-  // them on the device: the placement planner's choice (placement_plan.h: prefill chunks stream,
-  // decode steps and small batches compute on the CPU).
+  // chose into `stream` (expert_stream.h; at most its capacity; the rest are computed by
+  // `compute`), then run them on the device: the placement planner's choice (placement_plan.h:
+  // prefill chunks stream, decode steps and small batches compute on the CPU).
   std::shared_ptr<ExpertStreamPools> stream;
   int64_t stream_min_rows = 0;
 };
@@ -82,6 +83,9 @@ struct DeviceMoe {
   DeviceWeightSet w1, w2, w3;
   DeviceBuffer bias, hash_table;
   DeviceBuffer x_quant, logits, ids, weights, g, u, routed, shared_g, shared_u, shared_out;
+  // MoeDecode's shared expert runs here (side_stream.h SideStreamsOn): forked from the step's
+  // stream once its input is quantised, joined back before the combine.
+  std::unique_ptr<SideStream> shared_side;
 
   // Uploads everything (with `offload`: all but the routed experts from offload->on_device on).
   // Throws std::invalid_argument for sizes that do not fit the shape or an offload without a
@@ -91,7 +95,10 @@ struct DeviceMoe {
 };
 
 // One token: x [dim] (the ffn_norm output, bf16 values, device), token [1] its id (device; hash
-// layers need it, scored layers ignore it) -> out [dim] (bf16 values, device).
+// layers need it, scored layers ignore it) -> out [dim] (bf16 values, device). With side streams
+// on (side_stream.h) the shared expert (its own buffers; it reads only the quantised input) runs
+// on m.shared_side beside the router (one-CTA kernels) and the routed experts. The same kernels
+// either way: the same bits.
 void MoeDecode(DeviceMoe& m, const float* x, const int32_t* token, float* out, CudaStream& stream);
 
 // MoeDecode over `rows` tokens (<= scratch.max_rows): x [rows, dim], tokens [rows] (device; hash
@@ -103,7 +110,8 @@ void MoeDecode(DeviceMoe& m, const float* x, const int32_t* token, float* out, C
 // ExpertGemmMatVec, each chosen expert read and decoded once per piece of
 // up to 8 of its slots, or, with DSAGENT_CUDA_MATVEC_ROWS=by-input (RowsKernelChoice, ops.h),
 // slot by slot through ExpertMatVec. With offload, the host experts of every row are computed
-// after one wait for the routing of all rows. Every row's output is MoeDecode's bits for that token.
+// after one wait for the routing of all rows. Every row's output is MoeDecode's bits for that
+// token.
 void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, DeviceRows& scratch,
              float* out, CudaStream& stream);
 

@@ -46,6 +46,7 @@
 #include "engine/kernels/cuda/mixing_ops.h"
 #include "engine/kernels/cuda/moe_ops.h"
 #include "engine/kernels/cuda/moe_step.h"
+#include "engine/kernels/cuda/side_stream.h"
 #include "engine/model/model_config.h"
 #include "engine/model/safetensors.h"
 #include "tests/engine/kernels/cuda_test_support.h"
@@ -1102,7 +1103,8 @@ TEST(CudaForwardOpsTest, AttentionDecodeMatchesTheCpuAttentionTokenByToken) {
 // combine) against the CPU MoeForward token by token, for a scored layer and a hash layer whose
 // tid2eid (I64, as checkpoints store it) routes some tokens twice to one expert. And the expert
 // offload: half the experts, then all of them, kept on the host (computed by the CPU kernels
-// while the device computes the rest) give the same bits as all of them on the device.
+// while the device computes the rest) give the same bits as all of them on the device; so does
+// the shared expert on the step's stream instead of its own (side streams off).
 TEST(CudaForwardOpsTest, MoeDecodeMatchesTheCpuMoeTokenByToken) {
   REQUIRE_CUDA_DEVICE();
   CudaStream stream;
@@ -1131,6 +1133,18 @@ TEST(CudaForwardOpsTest, MoeDecodeMatchesTheCpuMoeTokenByToken) {
       MoeDecode(dm, dx.as<float>(), hash ? dtoken.as<int32_t>() : nullptr, dout.as<float>(),
                 stream);
       const std::vector<float> gpu = ToHost(dout, cpu.size(), stream);
+      // The shared expert on the step's own stream (side streams off): the same bits.
+      const bool overlap_before = SideStreamsOn();
+      SetSideStreams(!overlap_before);
+      MoeDecode(dm, dx.as<float>(), hash ? dtoken.as<int32_t>() : nullptr, dout.as<float>(),
+                stream);
+      SetSideStreams(overlap_before);
+      const std::vector<float> other = ToHost(dout, cpu.size(), stream);
+      for (size_t i = 0; i < gpu.size(); ++i) {
+        ASSERT_EQ(test_support::Bits(other[i]), test_support::Bits(gpu[i]))
+            << (hash ? "hash" : "scored") << " token " << t << " value " << i
+            << " with the shared expert's stream " << (overlap_before ? "off" : "on");
+      }
       for (DeviceMoe* offloaded : {&half, &none}) {
         MoeDecode(*offloaded, dx.as<float>(), hash ? dtoken.as<int32_t>() : nullptr,
                   dout.as<float>(), stream);

@@ -23,6 +23,7 @@
 #include "engine/generate/generator.h"
 #include "engine/kernels/cuda/attention_step.h"
 #include "engine/kernels/cuda/device_sequence_model.h"
+#include "engine/kernels/cuda/side_stream.h"
 #include "engine/model/placement_plan.h"
 #include "engine/model/tensor_inventory.h"
 #include "tests/engine/forward/golden_data.h"
@@ -352,6 +353,26 @@ TEST_F(DeviceSequenceModelGpuTest, StreamedExpertsGiveTheAllOnDeviceBits) {
 // bit: 90 tokens one at a time (past both compressed ratios' blocks, 4 and 16, so every shape a
 // step takes) and batched decode steps of four sequences, each step in pieces of kLayersPerGraph
 // blocks. The graphs must have updated the executables they keep, not instantiated one per step.
+// The decode steps' independent chains on side streams (side_stream.h: the attention's KV row,
+// compressor and indexer, the MoE's shared expert), graphed as parallel branches, against the same
+// steps on one stream: the same bits.
+TEST_F(DeviceSequenceModelGpuTest, SideStreamsGiveTheOneStreamBits) {
+  const std::vector<int32_t> tokens(golden_.begin(), golden_.begin() + 40);
+  const bool before = SideStreamsOn();
+  SetSideStreams(true);
+  auto sides_seq = device_->NewSequence();
+  const std::vector<float> sides = TokenByToken(*device_, *sides_seq, tokens);
+  SetSideStreams(false);
+  auto one_seq = device_->NewSequence();
+  const std::vector<float> one = TokenByToken(*device_, *one_seq, tokens);
+  SetSideStreams(before);
+  ASSERT_EQ(sides.size(), one.size());
+  for (size_t i = 0; i < one.size(); ++i) {
+    ASSERT_EQ(test_support::Bits(sides[i]), test_support::Bits(one[i]))
+        << "token " << i / static_cast<size_t>(cpu_->config().vocab_size);
+  }
+}
+
 TEST_F(DeviceSequenceModelGpuTest, GraphedDecodeStepsGiveThePlainStepsBits) {
   if (GraphsDisabledByEnvironment()) GTEST_SKIP() << "DSAGENT_CUDA_GRAPHS turns graphs off";
   auto plain = DeviceSequenceModel::Create(*cpu_, PlanAllOnDevice(cpu_->config()),
