@@ -17,6 +17,7 @@
 // order) runs the CTA's rows through matvec_lanes.cuh.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <string>
 
 #include "engine/kernels/cuda/device_math.h"
@@ -201,9 +202,9 @@ EnvSwitch budget_tiles("DSAGENT_CUDA_TILED_TILES", "budget");
 // Rows per tile (ops.h TiledBudgetTiles): the rows one round of `items` loads a thread covers
 // (a power of two), or with budget tiles as many as the block sums' budget holds (a multiple of
 // 16, the fold's pass); then halved while that leaves fewer than two CTAs per SM, down to
-// kMinTileRows. A tile under 16 rows leaves some of the fold's threads idle, a short phase; a
-// decode step's small matrices (V4-Flash's wkv: 512 rows, 32 CTAs of 16) then spread over every
-// SM instead of a quarter of them.
+// kMinTileRows or one item a thread (budget tiles: 16). A tile under 16 rows leaves some of the
+// fold's threads idle, a short phase; a decode step's small matrices (V4-Flash's wkv: 512 rows, 32
+// CTAs of 16) then spread over every SM instead of a quarter of them.
 constexpr int64_t kMinTileRows = 4;
 int RowsPerTile(int64_t cols, int64_t rows, int64_t inputs, int items) {
   const int64_t blocks = cols / kBlockCols;
@@ -211,14 +212,20 @@ int RowsPerTile(int64_t cols, int64_t rows, int64_t inputs, int items) {
   int64_t tile = kSumBytesBudget / row_bytes / 16 * 16;
   if (tile < 16) tile = 16;
   if (tile > 256) tile = 256;
-  if (!budget_tiles.On()) {
+  const bool budget = budget_tiles.On();
+  if (!budget) {
     const int64_t round = int64_t{kThreads} * items / (2 * blocks);
     int64_t one_round = kMinTileRows;
     while (one_round * 2 <= round) one_round *= 2;
     if (one_round < tile) tile = one_round;
   }
+  // Not below one item a thread: a CTA with fewer items than threads only stages the activation
+  // more times (V4-Flash's shapes reach 4 rows first; v4-tiny's narrow matrices would not). The
+  // budget rule stops at 16, as it did.
+  const int64_t min_tile = budget ? 16 : std::max<int64_t>(kMinTileRows, kThreads / (2 * blocks));
   const int64_t want = 2 * int64_t{CurrentDeviceSmCount()};
-  while (tile > kMinTileRows && (rows + tile - 1) / tile * inputs < want) tile /= 2;
+  while (tile > min_tile && (rows + tile - 1) / tile * inputs < want) tile /= 2;
+  if (budget) tile = tile < 16 ? 16 : tile / 16 * 16;  // that rule's multiple of 16
   return static_cast<int>(tile);
 }
 

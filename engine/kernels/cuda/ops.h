@@ -83,11 +83,12 @@ void SetTiledPrefetch(int items);
 // How many weight rows a CTA of the single-row tiled kernel takes. By default (since session 22)
 // as many as one round of those loads covers (256 threads x the items each loads at once), so a
 // CTA waits for its weight bytes once and an SM holds several such CTAs; halved while the grid
-// has fewer than two CTAs per SM, down to 4 rows. With DSAGENT_CUDA_TILED_TILES=budget, the rule
-// of sessions 17-21: as many rows as the CTA's 64 KB of block sums hold (V4-Flash's wq_b: 112
-// rows, two rounds of loads a thread, 293 CTAs: 1.1 waves of two a SM), down to 16. The same bits
-// either way. SetTiledBudgetTiles overrides it for the process (the matvec benchmark times
-// both); not to be changed while kernels are being queued from another thread.
+// has fewer than two CTAs per SM, down to 4 rows or one item a thread. With
+// DSAGENT_CUDA_TILED_TILES=budget, the rule of sessions 17-21: as many rows as the CTA's 64 KB of
+// block sums hold (V4-Flash's wq_b: 112 rows, two rounds of loads a thread, 293 CTAs: 1.1 waves of
+// two a SM), down to 16. The same bits either way. SetTiledBudgetTiles overrides it for the process
+// (the matvec benchmark times both); not to be changed while kernels are being queued from another
+// thread.
 bool TiledBudgetTiles();
 void SetTiledBudgetTiles(bool on);
 // MatVec over rows [row_begin, row_begin + rows) of w only: y[t * y_stride + i] = dot(W[row_begin
