@@ -72,8 +72,8 @@ struct CUevent_st {
   bool timing = true;
   bool recorded = false;
   Clock::time_point at{};
-  // Where its last record was queued while capturing: that stream (nullptr outside a capture), and
-  // whether it was the stream's last work when recorded.
+  // Where its last record was made while capturing: that stream (nullptr outside a capture), and
+  // how far that stream's work had got (a wait joins the stream back when it did nothing since).
   cudaStream_t captured_in = nullptr;
   size_t captured_at = 0;  // that stream's last_work when recorded
 };

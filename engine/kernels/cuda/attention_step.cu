@@ -198,21 +198,22 @@ void AttentionDecode(DeviceAttention& a, DeviceAttentionState& state, const floa
   }
   // Four chains, each on its own buffers: the query (the step's stream), this token's KV row, the
   // KV compressor (x only) and the indexer (x and the normed qr). With side streams on
-  // (side_stream.h) the last three are forked onto theirs and joined back before the index list;
-  // else they run after the query on the step's stream, as before session 22. The same kernels
-  // either way: the same bits.
+  // (side_stream.h) the last three are forked onto theirs where their inputs are ready and joined
+  // back before the index list; else all four run on the step's stream in that same order. The
+  // same kernels either way: the same bits.
   const bool sides = SideStreamsOn() && a.kv_side != nullptr;
+  const auto branch = [&](SideStream* side) -> CudaStream& {
+    if (!sides) return stream;
+    side->Fork(stream);
+    return side->stream();
+  };
   uint16_t* cache = state.cache.as<uint16_t>();
   const float* xq = Fp8Input(x, s.dim, a.x_quant, stream);
-  if (sides) {
-    if (a.compressor) {
-      a.compressor_side->Fork(stream);
-      CompressToken(*a.compressor, *state.compressor, x, pos, cache + s.window * hd,
-                    a.compressor_side->stream());
-    }
-    a.kv_side->Fork(stream);
-    KvRow(a, xq, pos, cache, a.kv_side->stream());
+  if (a.compressor) {
+    CompressToken(*a.compressor, *state.compressor, x, pos, cache + s.window * hd,
+                  branch(a.compressor_side.get()));
   }
+  KvRow(a, xq, pos, cache, branch(a.kv_side.get()));
   // Query: wq_a, q_norm, wq_b, the per-head norm, RoPE.
   float* qr = a.qr.as<float>();
   float* q = a.q.as<float>();
@@ -221,10 +222,9 @@ void AttentionDecode(DeviceAttention& a, DeviceAttentionState& state, const floa
   // Compressed entries: the indexer scores before this token's entry joins the main cache, as
   // the CPU does (the two caches are independent).
   int64_t n_compressed = 0;
-  if (a.indexer && sides) {
-    a.indexer_side->Fork(stream);
+  if (a.indexer) {
     n_compressed = IndexerSelect(*a.indexer, *state.indexer, x, qr, pos, a.selected.as<int32_t>(),
-                                 a.indexer_side->stream());
+                                 branch(a.indexer_side.get()));
   }
   MatVec(a.wq_b, Fp8Input(qr, rank, a.qr_quant, stream), 1, rank, q, s.heads * hd, true, stream);
   HeadRmsNorm(q, s.heads, hd, s.norm_eps, stream);
@@ -233,14 +233,6 @@ void AttentionDecode(DeviceAttention& a, DeviceAttentionState& state, const floa
     a.kv_side->Join(stream);
     if (a.compressor) a.compressor_side->Join(stream);
     if (a.indexer) a.indexer_side->Join(stream);
-  } else {
-    KvRow(a, xq, pos, cache, stream);
-    if (a.indexer) {
-      n_compressed =
-          IndexerSelect(*a.indexer, *state.indexer, x, qr, pos, a.selected.as<int32_t>(), stream);
-    }
-    if (a.compressor)
-      CompressToken(*a.compressor, *state.compressor, x, pos, cache + s.window * hd, stream);
   }
   if (a.compressor && !a.indexer) n_compressed = (pos + 1) / s.ratio;
   const int64_t n = s.window + n_compressed;

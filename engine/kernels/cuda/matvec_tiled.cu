@@ -36,11 +36,6 @@ constexpr int kLaneStride = 16;  // floats per (row, block) in the shared block 
 constexpr int64_t kSumBytesBudget = 64 * 1024;
 constexpr int64_t kSharedBytesMax = 160 * 1024;
 
-// Grid (tiles, inputs or slots); dynamic shared memory: x (cols floats), the block sums
-// (rows_per_tile x (blocks * 16 + 16) floats) and a tail flag per row. kPrefetch: the items a
-// thread loads (LoadItem) before it computes them (ItemChains) — the same items per thread (tid,
-// tid + 256, ...) and the same arithmetic on each, so the same bits whatever it is; more than one
-// keeps more weight bytes in flight per thread instead of a load's latency per item.
 // Loads the items first, first + 256, ... (kPrefetch of them, those below `items`) of a tile whose
 // first row is `row0`: item it is (row it / 2 / blocks, block it / 2 % blocks, half it % 2).
 template <WeightKind K, int kPrefetch>
@@ -56,6 +51,11 @@ __device__ void LoadItems(const WeightView& w, int64_t row0, int blocks, int ite
   }
 }
 
+// Grid (tiles, inputs or slots); dynamic shared memory: x (cols floats), the block sums
+// (rows_per_tile x (blocks * 16 + 16) floats) and a tail flag per row. kPrefetch: the items a
+// thread loads (LoadItem) before it computes them (ItemChains) — the same items per thread (tid,
+// tid + 256, ...) and the same arithmetic on each, so the same bits whatever it is; more than one
+// keeps more weight bytes in flight per thread instead of a load's latency per item.
 template <WeightKind K, int kPrefetch>
 __global__ void __launch_bounds__(kThreads)
     TiledKernel(const WeightView* views, const int32_t* ids, WeightView single, int64_t first_row,

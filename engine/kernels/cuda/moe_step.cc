@@ -112,14 +112,13 @@ void MoeDecode(DeviceMoe& m, const float* x, const int32_t* token, float* out, C
   const MoeShape& s = m.shape;
   const int64_t k = s.route.k;
   if (s.hash && token == nullptr) throw CudaError("MoeDecode: a hash layer needs the token id");
-  // The FP8 input of every expert first; then the shared expert forked onto its own stream.
+  // The FP8 input of every expert first; then the shared expert, forked onto its side stream
+  // with side streams on, else on the step's stream.
   float* xq = m.x_quant.as<float>();
   ActQuantTo(x, xq, 1, s.dim, 128, ActQuantFormat::kFp8, stream);
   const bool overlap = SideStreamsOn() && m.shared_side != nullptr;
-  if (overlap) {
-    m.shared_side->Fork(stream);
-    SharedExpertDecode(m, xq, m.shared_side->stream());
-  }
+  if (overlap) m.shared_side->Fork(stream);
+  SharedExpertDecode(m, xq, overlap ? m.shared_side->stream() : stream);
   // Router: the exact gate product (both numerics modes), then scores, experts and weights.
   MatVecExact(m.gate, x, 1, s.dim, m.logits.as<float>(), s.route.experts, false, stream);
   int32_t* ids = m.ids.as<int32_t>();
@@ -151,7 +150,6 @@ void MoeDecode(DeviceMoe& m, const float* x, const int32_t* token, float* out, C
   // h's FP8 copy in place (nothing reads h itself afterwards), so xq stays for the shared expert.
   ActQuant(g, k, s.inter, 128, ActQuantFormat::kFp8, stream);
   ExpertMatVec(m.w2, ids, k, g, s.inter, m.routed.as<float>(), s.dim, true, stream);
-  if (!overlap) SharedExpertDecode(m, xq, stream);
   if (offload) {
     const auto t0 = std::chrono::steady_clock::now();
     m.staged_ready->Synchronize();

@@ -35,9 +35,9 @@ class SideStream {
 };
 
 // Whether decode steps run their independent chains on side streams: yes, unless the environment
-// has DSAGENT_CUDA_SIDE_STREAMS=off (one stream, the order of sessions 17-21). The setter
-// overrides it for the process (tests and benchmarks run both ways); not to be changed while
-// steps are being queued from another thread.
+// has DSAGENT_CUDA_SIDE_STREAMS=off (every chain on the step's stream, in the order it forks them).
+// The setter overrides it for the process (tests and benchmarks run both ways); not to be changed
+// while steps are being queued from another thread.
 bool SideStreamsOn();
 void SetSideStreams(bool on);
 
