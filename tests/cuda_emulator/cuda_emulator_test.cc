@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "tests/cuda_emulator/emulator_kernels.h"
@@ -271,6 +272,115 @@ TEST(CudaEmulatorTest, AStreamWaitingOnACapturedEventJoinsTheCapture) {
   cudaGetLastError();
   ASSERT_EQ(Increment(v.p, t), cudaSuccess);
   EXPECT_EQ(v.Get()[0], 5) << "the side stream runs work again";
+  cudaEventDestroy(fork);
+  cudaEventDestroy(join);
+  cudaStreamDestroy(t);
+  cudaStreamDestroy(s);
+}
+
+// Programmatic dependent launch: a kernel may start before the one before it on its stream ends,
+// and must wait for it (cudaGridDependencySynchronize) before reading its output. The emulator
+// runs block 0 of such a launch up to that wait before the previous kernel runs, so that reading
+// too early reads the old values, as it may on a GPU.
+TEST(CudaEmulatorTest, AProgrammaticLaunchsFirstBlockReachesItsWaitBeforeThePreviousKernelRuns) {
+  cudaStream_t s = nullptr;
+  ASSERT_EQ(cudaStreamCreate(&s), cudaSuccess);
+  const int blocks = 3, threads = 64, n = blocks * threads;
+  DeviceArray<int> data(n), before(n), after(n);
+  data.Set(std::vector<int>(n, 5));
+  ASSERT_EQ(FillAfterTheWait(data.p, 7, blocks, threads, s, true), cudaSuccess);
+  ASSERT_EQ(ReadAroundTheWait(data.p, before.p, after.p, blocks, threads, s, true), cudaSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(s), cudaSuccess);
+  const std::vector<int> b = before.Get(), a = after.Get();
+  for (int i = 0; i < n; ++i) {
+    EXPECT_EQ(a[i], 7) << "after the wait every thread reads the previous kernel's output, " << i;
+    // Block 0 ran ahead of the fill; the other blocks after it (one legal schedule).
+    EXPECT_EQ(b[i], i < threads ? 5 : 7) << i;
+  }
+
+  // A plain launch starts after the previous kernel has ended: its wait is already over.
+  ASSERT_EQ(FillAfterTheWait(data.p, 9, blocks, threads, s, true), cudaSuccess);
+  ASSERT_EQ(ReadAroundTheWait(data.p, before.p, after.p, blocks, threads, s, false), cudaSuccess);
+  for (const int v : before.Get()) EXPECT_EQ(v, 9);
+
+  // Captured and replayed as a graph: the same schedule between the graph's own kernels.
+  ASSERT_EQ(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed), cudaSuccess);
+  ASSERT_EQ(FillAfterTheWait(data.p, 11, blocks, threads, s, true), cudaSuccess);
+  ASSERT_EQ(ReadAroundTheWait(data.p, before.p, after.p, blocks, threads, s, true), cudaSuccess);
+  cudaGraph_t graph = nullptr;
+  ASSERT_EQ(cudaStreamEndCapture(s, &graph), cudaSuccess);
+  cudaGraphExec_t exec = nullptr;
+  ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+  ASSERT_EQ(cudaGraphLaunch(exec, s), cudaSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(s), cudaSuccess);
+  const std::vector<int> gb = before.Get(), ga = after.Get();
+  for (int i = 0; i < n; ++i) {
+    EXPECT_EQ(ga[i], 11) << i;
+    EXPECT_EQ(gb[i], i < threads ? 9 : 11) << i;
+  }
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  cudaStreamDestroy(s);
+}
+
+// A programmatic launch whose kernel never waits may run wholly beside the kernel before it: a
+// failed launch here, naming the kernel.
+TEST(CudaEmulatorTest, AProgrammaticLaunchThatNeverWaitsIsAFailedLaunch) {
+  cudaStream_t s = nullptr;
+  ASSERT_EQ(cudaStreamCreate(&s), cudaSuccess);
+  DeviceArray<int> data(32), out(32);
+  ASSERT_EQ(FillAfterTheWait(data.p, 1, 1, 32, s, true), cudaSuccess);
+  EXPECT_EQ(NeverWait(out.p, 32, s), cudaErrorLaunchFailure);
+  EXPECT_EQ(cudaGetLastError(), cudaErrorLaunchFailure);
+  ASSERT_EQ(cudaStreamSynchronize(s), cudaSuccess);
+  for (const int v : data.Get()) EXPECT_EQ(v, 1) << "the kernel before it still ran";
+  cudaStreamDestroy(s);
+}
+
+// DSAGENT_CUDA_EMULATOR_STREAMS=deferred: a fork's branch runs once something waits for it, after
+// the work its origin queued before the join. A branch that reads what the origin overwrites after
+// the fork then reads the new value, where program order gave it the old one: a race that only
+// one of the two schedules shows.
+TEST(CudaEmulatorTest, DeferredStreamsRunAForksBranchAfterItsOriginsWork) {
+  cudaStream_t s = nullptr, t = nullptr;
+  ASSERT_EQ(cudaStreamCreate(&s), cudaSuccess);
+  ASSERT_EQ(cudaStreamCreate(&t), cudaSuccess);
+  cudaEvent_t fork = nullptr, join = nullptr;
+  ASSERT_EQ(cudaEventCreateWithFlags(&fork, cudaEventDisableTiming), cudaSuccess);
+  ASSERT_EQ(cudaEventCreateWithFlags(&join, cudaEventDisableTiming), cudaSuccess);
+  DeviceArray<int> v(1), seen(1);
+  for (const bool deferred : {false, true}) {
+    dsagent_emu::SetDeferredStreams(deferred);
+    v.Set({0});
+    seen.Set({-1});
+    ASSERT_EQ(Increment(v.p, s), cudaSuccess);  // 1
+    ASSERT_EQ(cudaEventRecord(fork, s), cudaSuccess);
+    ASSERT_EQ(cudaStreamWaitEvent(t, fork, 0), cudaSuccess);
+    ASSERT_EQ(CopyOne(v.p, seen.p, t), cudaSuccess);  // the branch reads v...
+    ASSERT_EQ(Increment(v.p, s), cudaSuccess);        // ...which its origin overwrites: 2
+    ASSERT_EQ(cudaEventRecord(join, t), cudaSuccess);
+    ASSERT_EQ(cudaStreamWaitEvent(s, join, 0), cudaSuccess);
+    ASSERT_EQ(cudaStreamSynchronize(s), cudaSuccess);
+    EXPECT_EQ(seen.Get()[0], deferred ? 2 : 1) << (deferred ? "deferred" : "program order");
+    EXPECT_EQ(v.Get()[0], 2);
+  }
+
+  // Deferred work waits for what needs it: a stream's own synchronisation...
+  v.Set({0});
+  ASSERT_EQ(Increment(v.p, t), cudaSuccess);
+  ASSERT_EQ(cudaEventRecord(join, t), cudaSuccess);
+  ASSERT_EQ(Increment(v.p, t), cudaSuccess);
+  int direct = 0;  // the emulator's device memory is the host's: read it without a copy
+  std::memcpy(&direct, v.p, sizeof direct);
+  EXPECT_EQ(direct, 0) << "nothing has waited for t yet";
+  // ...or an event recorded on it: the work before the record, not after.
+  ASSERT_EQ(cudaEventSynchronize(join), cudaSuccess);
+  std::memcpy(&direct, v.p, sizeof direct);
+  EXPECT_EQ(direct, 1);
+  ASSERT_EQ(cudaStreamSynchronize(t), cudaSuccess);
+  std::memcpy(&direct, v.p, sizeof direct);
+  EXPECT_EQ(direct, 2);
+  dsagent_emu::SetDeferredStreams(false);
   cudaEventDestroy(fork);
   cudaEventDestroy(join);
   cudaStreamDestroy(t);

@@ -1,6 +1,5 @@
-#include "tests/cuda_emulator/emulator_kernels.h"
-
 #include "engine/kernels/cuda/async_copy.cuh"
+#include "tests/cuda_emulator/emulator_kernels.h"
 
 namespace dsagent_emu_test {
 namespace {
@@ -82,6 +81,24 @@ __global__ void SyncWarpKernel(int* out, int seed) {
 
 __global__ void IncrementKernel(int* value) { *value += 1; }
 
+// The programmatic-launch kernels share one signature (Launch below): (out, in, out2, value).
+__global__ void FillKernel(int* out, const int*, int*, int value) {
+  cudaGridDependencySynchronize();
+  out[blockIdx.x * blockDim.x + threadIdx.x] = value;
+}
+
+__global__ void ReadAroundKernel(int* before, const int* data, int* after, int) {
+  const unsigned i = blockIdx.x * blockDim.x + threadIdx.x;
+  const int seen = data[i];  // before the wait: what a kernel must not do with its inputs
+  cudaGridDependencySynchronize();
+  before[i] = seen;
+  after[i] = data[i];
+}
+
+__global__ void NeverWaitKernel(int* out, const int*, int*, int value) { out[threadIdx.x] = value; }
+
+__global__ void CopyOneKernel(const int* from, int* to) { *to = *from; }
+
 }  // namespace
 
 cudaError_t BlockSums(const float* in, float* out, int blocks, int threads) {
@@ -141,6 +158,40 @@ cudaError_t AllowShared(int bytes) {
 
 cudaError_t SyncWarpNeighbours(int* out, int seed) {
   SyncWarpKernel<<<1, 32>>>(out, seed);
+  return cudaGetLastError();
+}
+
+cudaError_t Launch(void (*kernel)(int*, const int*, int*, int), int blocks, int threads,
+                   cudaStream_t stream, bool programmatic, int* a, const int* b, int* c, int v) {
+  cudaLaunchAttribute attribute[1];
+  attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute[0].val.programmaticStreamSerializationAllowed = 1;
+  // Positional (the kernel-side gridDim and blockDim macros would rename the fields).
+  cudaLaunchConfig_t config = {dim3(static_cast<unsigned>(blocks)),
+                               dim3(static_cast<unsigned>(threads)),
+                               0,
+                               stream,
+                               attribute,
+                               programmatic ? 1u : 0u};
+  return cudaLaunchKernelEx(&config, kernel, a, b, c, v);
+}
+
+cudaError_t FillAfterTheWait(int* out, int value, int blocks, int threads, cudaStream_t stream,
+                             bool programmatic) {
+  return Launch(FillKernel, blocks, threads, stream, programmatic, out, nullptr, nullptr, value);
+}
+
+cudaError_t ReadAroundTheWait(const int* data, int* before, int* after, int blocks, int threads,
+                              cudaStream_t stream, bool programmatic) {
+  return Launch(ReadAroundKernel, blocks, threads, stream, programmatic, before, data, after, 0);
+}
+
+cudaError_t NeverWait(int* out, int threads, cudaStream_t stream) {
+  return Launch(NeverWaitKernel, 1, threads, stream, true, out, nullptr, nullptr, 1);
+}
+
+cudaError_t CopyOne(const int* from, int* to, cudaStream_t stream) {
+  CopyOneKernel<<<1, 1, 0, stream>>>(from, to);
   return cudaGetLastError();
 }
 

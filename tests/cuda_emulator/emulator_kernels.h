@@ -34,5 +34,18 @@ cudaError_t AllowShared(int bytes);
 cudaError_t SyncWarpNeighbours(int* out, int seed);
 // *value += 1, on `stream`.
 cudaError_t Increment(int* value, cudaStream_t stream);
+// *to = *from, on `stream`.
+cudaError_t CopyOne(const int* from, int* to, cudaStream_t stream);
+
+// Programmatic dependent launches (cudaLaunchKernelEx with
+// cudaLaunchAttributeProgrammaticStreamSerialization when `programmatic`), on `stream`:
+// every thread waits (cudaGridDependencySynchronize), then sets out[its global index] = value.
+cudaError_t FillAfterTheWait(int* out, int value, int blocks, int threads, cudaStream_t stream,
+                             bool programmatic);
+// Thread i (global index) reads data[i] before its wait into before[i], after it into after[i].
+cudaError_t ReadAroundTheWait(const int* data, int* before, int* after, int blocks, int threads,
+                              cudaStream_t stream, bool programmatic);
+// Sets out[threadIdx.x] = 1 without ever waiting, as a programmatic launch.
+cudaError_t NeverWait(int* out, int threads, cudaStream_t stream);
 
 }  // namespace dsagent_emu_test

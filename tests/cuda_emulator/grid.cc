@@ -31,7 +31,7 @@ size_t StackBytes() {
   return bytes;
 }
 
-enum class State : uint8_t { kReady, kAtBarrier, kAtShuffle, kDone, kFailed };
+enum class State : uint8_t { kReady, kAtBarrier, kAtShuffle, kAtGridWait, kDone, kFailed };
 
 class Block;
 
@@ -68,6 +68,8 @@ const char* Name(State s) {
       return "at __syncthreads";
     case State::kAtShuffle:
       return "at a warp shuffle";
+    case State::kAtGridWait:
+      return "at cudaGridDependencySynchronize";
     case State::kDone:
       return "exited";
     case State::kFailed:
@@ -83,64 +85,33 @@ class Block {
  public:
   // Runs block `index` of `launch`; returns "" or what went wrong.
   std::string Run(const GridLaunch& launch, uint3 index) {
-    launch_ = &launch;
-    const dim3 b = launch.block;
-    const unsigned n = b.x * b.y * b.z;
-    // A thread's fiber lives on from block to block (creating one per CUDA thread cost more than
-    // the switches): it runs the launch's body, parks, and runs it again for the next block.
-    while (threads_.size() < n) {
-      threads_.push_back(std::make_unique<Thread>());
-      Thread& t = *threads_.back();
-      t.block = this;
-      t.sp = t.stack.Start(&Block::FiberMain, &t);
+    Begin(launch, index, false);
+    return Schedule();
+  }
+
+  // As Run, but stops once no thread can go on and some wait at cudaGridDependencySynchronize
+  // (held() then says so; Release goes on past the wait). "" or what went wrong.
+  std::string RunUntilGridWait(const GridLaunch& launch, uint3 index) {
+    Begin(launch, index, true);
+    return Schedule();
+  }
+  bool held() const { return held_; }
+  bool waited() const { return waited_; }
+  std::string Release() {
+    hold_at_grid_wait_ = false;
+    for (unsigned i = 0; i < n_; ++i) {
+      if (states_[i] == State::kAtGridWait) states_[i] = State::kReady;
     }
-    warps_.assign((n + 31) / 32, Warp{});
-    states_.assign(n, State::kReady);
-    for (unsigned i = 0; i < n; ++i) {
-      Thread& t = *threads_[i];
-      t.linear = i;
-      t.coords.thread_idx = {i % b.x, (i / b.x) % b.y, i / (b.x * b.y)};
-      t.coords.block_idx = index;
-      t.coords.block_dim = b;
-      t.coords.grid_dim = launch.grid;
-      warps_[i / 32].existing |= 1u << (i % 32);
-    }
-    n_ = n;
-    // The block's dynamic shared memory, exactly its size (a sanitizer then sees an overrun) and
-    // filled with 0xff bytes (NaN as floats), as nothing promises what a block finds there.
-    shared_.reset(launch.shared_bytes > 0 ? new unsigned char[launch.shared_bytes] : nullptr);
-    if (shared_) std::memset(shared_.get(), 0xff, launch.shared_bytes);
-    live_ = static_cast<int>(n);
-    at_barrier_ = 0;
-    barrier_generation_ = 0;
-    and_acc_[0] = and_acc_[1] = 1;
-    error_.clear();
-    if (scheduler_bottom_ == nullptr) ThreadStack(&scheduler_bottom_, &scheduler_size_);
-    Block* const outer = tl_block;
-    tl_block = this;
-    // Each pass runs the ready threads in order, each handing over to the next (HandOver); the
-    // last hands back here.
-    while (live_ > 0 && error_.empty()) {
-      Thread* first = NextReady(-1);
-      if (first == nullptr) {
-        error_ = Deadlock();
-        break;
-      }
-      Enter(*first);
-      SwitchFiber(&scheduler_sp_, first->sp, first->stack.bottom(), first->stack.size());
-    }
-    tl_block = outer;
-    tl_coords = nullptr;
-    std::string error = error_;
-    if (!error.empty()) {
-      error = Where() + error;
-      // The threads left mid-kernel start afresh next time (their frames hold nothing to free).
-      for (unsigned i = 0; i < n_; ++i) {
-        Thread& t = *threads_[i];
-        if (states_[t.linear] != State::kDone) t.sp = t.stack.Start(&Block::FiberMain, &t);
-      }
-    }
-    return error;
+    return Schedule();
+  }
+
+  // cudaGridDependencySynchronize: waits (parks) only in a block run by RunUntilGridWait.
+  void GridDependencyWait() {
+    waited_ = true;
+    if (!hold_at_grid_wait_) return;
+    Thread& t = *current_;
+    states_[t.linear] = State::kAtGridWait;
+    HandOver(t);
   }
 
   void SyncThreads() { (void)ArriveAtBarrier(1); }
@@ -209,6 +180,82 @@ class Block {
            ") of grid (" + std::to_string(launch_->grid.x) + "," + std::to_string(launch_->grid.y) +
            "," + std::to_string(launch_->grid.z) + "), block (" + std::to_string(launch_->block.x) +
            "," + std::to_string(launch_->block.y) + "," + std::to_string(launch_->block.z) + "): ";
+  }
+
+  void Begin(const GridLaunch& launch, uint3 index, bool hold_at_grid_wait) {
+    launch_ = &launch;
+    hold_at_grid_wait_ = hold_at_grid_wait;
+    held_ = false;
+    waited_ = false;
+    const dim3 b = launch.block;
+    const unsigned n = b.x * b.y * b.z;
+    // A thread's fiber lives on from block to block (creating one per CUDA thread cost more than
+    // the switches): it runs the launch's body, parks, and runs it again for the next block.
+    while (threads_.size() < n) {
+      threads_.push_back(std::make_unique<Thread>());
+      Thread& t = *threads_.back();
+      t.block = this;
+      t.sp = t.stack.Start(&Block::FiberMain, &t);
+    }
+    warps_.assign((n + 31) / 32, Warp{});
+    states_.assign(n, State::kReady);
+    for (unsigned i = 0; i < n; ++i) {
+      Thread& t = *threads_[i];
+      t.linear = i;
+      t.coords.thread_idx = {i % b.x, (i / b.x) % b.y, i / (b.x * b.y)};
+      t.coords.block_idx = index;
+      t.coords.block_dim = b;
+      t.coords.grid_dim = launch.grid;
+      warps_[i / 32].existing |= 1u << (i % 32);
+    }
+    n_ = n;
+    // The block's dynamic shared memory, exactly its size (a sanitizer then sees an overrun) and
+    // filled with 0xff bytes (NaN as floats), as nothing promises what a block finds there.
+    shared_.reset(launch.shared_bytes > 0 ? new unsigned char[launch.shared_bytes] : nullptr);
+    if (shared_) std::memset(shared_.get(), 0xff, launch.shared_bytes);
+    live_ = static_cast<int>(n);
+    at_barrier_ = 0;
+    barrier_generation_ = 0;
+    and_acc_[0] = and_acc_[1] = 1;
+    error_.clear();
+    if (scheduler_bottom_ == nullptr) ThreadStack(&scheduler_bottom_, &scheduler_size_);
+  }
+
+  // Runs the block's ready threads until every thread exited, something went wrong, or (holding
+  // at the grid wait) the rest wait there.
+  std::string Schedule() {
+    held_ = false;
+    Block* const outer = tl_block;
+    tl_block = this;
+    // Each pass runs the ready threads in order, each handing over to the next (HandOver); the
+    // last hands back here.
+    while (live_ > 0 && error_.empty()) {
+      Thread* first = NextReady(-1);
+      if (first == nullptr) {
+        held_ = hold_at_grid_wait_ && AtGridWait();
+        if (!held_) error_ = Deadlock();
+        break;
+      }
+      Enter(*first);
+      SwitchFiber(&scheduler_sp_, first->sp, first->stack.bottom(), first->stack.size());
+    }
+    tl_block = outer;
+    tl_coords = nullptr;
+    if (held_) return "";
+    std::string error = error_;
+    if (!error.empty()) {
+      error = Where() + error;
+      // The threads left mid-kernel start afresh next time (their frames hold nothing to free).
+      for (unsigned i = 0; i < n_; ++i) {
+        Thread& t = *threads_[i];
+        if (states_[t.linear] != State::kDone) t.sp = t.stack.Start(&Block::FiberMain, &t);
+      }
+    }
+    return error;
+  }
+
+  bool AtGridWait() const {
+    return std::find(states_.begin(), states_.end(), State::kAtGridWait) != states_.end();
   }
 
   static void FiberMain(void* arg) {
@@ -315,6 +362,9 @@ class Block {
   }
 
   const GridLaunch* launch_ = nullptr;
+  bool hold_at_grid_wait_ = false;  // RunUntilGridWait, until Release
+  bool held_ = false;               // stopped with threads at the grid wait
+  bool waited_ = false;             // a thread called cudaGridDependencySynchronize
   void* scheduler_sp_ = nullptr;
   const void* scheduler_bottom_ = nullptr;  // this OS thread's own stack
   size_t scheduler_size_ = 0;
@@ -438,6 +488,8 @@ uint64_t WarpExchange(unsigned mask, uint64_t value, int src_lane) {
 
 void* DynamicSharedMemory() { return CurrentBlock().Shared(); }
 
+void GridDependencyWait() { CurrentBlock().GridDependencyWait(); }
+
 void AsyncCopy(void* dst, const void* src, size_t bytes) {
   CurrentBlock().CurrentThread().pending.push_back({dst, src, bytes});
 }
@@ -467,16 +519,132 @@ std::string ConfigurationProblem(const GridLaunch& l, size_t max_dynamic_shared)
   return "";
 }
 
-std::string RunGrid(const GridLaunch& launch) {
+std::string RunGrid(const GridLaunch& launch, int64_t first_block) {
   const dim3 g = launch.grid;
-  const int64_t blocks = int64_t{g.x} * g.y * g.z;
-  const std::function<std::string(int64_t)> job = [&](int64_t i) {
+  const int64_t blocks = int64_t{g.x} * g.y * g.z - first_block;
+  if (blocks <= 0) return "";
+  const std::function<std::string(int64_t)> job = [&](int64_t k) {
     thread_local Block block;
+    const int64_t i = first_block + k;
     const uint3 index{static_cast<unsigned>(i % g.x), static_cast<unsigned>((i / g.x) % g.y),
                       static_cast<unsigned>(i / (int64_t{g.x} * g.y))};
     return block.Run(launch, index);
   };
   return Workers::Get().Run(blocks, job);
+}
+
+namespace {
+
+// The OS thread that runs held blocks: a job at a time, handed over under a lock (which orders
+// the memory each side wrote before the other's next step).
+class HeldBlockThread {
+ public:
+  static HeldBlockThread& Get() {
+    static HeldBlockThread* t = new HeldBlockThread();
+    return *t;
+  }
+  std::string Do(const std::function<std::string()>& job) {
+    std::unique_lock<std::mutex> lock(mu_);
+    idle_cv_.wait(lock, [&] { return job_ == nullptr; });
+    job_ = &job;
+    done_ = false;
+    work_cv_.notify_one();
+    done_cv_.wait(lock, [&] { return done_; });
+    job_ = nullptr;
+    idle_cv_.notify_one();
+    return std::move(result_);
+  }
+
+  // Blocks are kept for the next held launch (their fibers cost more to make than to reuse).
+  std::unique_ptr<Block> TakeBlock() {
+    std::lock_guard<std::mutex> lock(pool_mu_);
+    if (pool_.empty()) return std::make_unique<Block>();
+    std::unique_ptr<Block> b = std::move(pool_.back());
+    pool_.pop_back();
+    return b;
+  }
+  void ReturnBlock(std::unique_ptr<Block> b) {
+    std::lock_guard<std::mutex> lock(pool_mu_);
+    pool_.push_back(std::move(b));
+  }
+
+ private:
+  HeldBlockThread() : thread_([this] { Loop(); }) { thread_.detach(); }
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      work_cv_.wait(lock, [&] { return job_ != nullptr && !done_; });
+      const std::function<std::string()>* job = job_;
+      lock.unlock();
+      std::string result = (*job)();
+      lock.lock();
+      result_ = std::move(result);
+      done_ = true;
+      done_cv_.notify_all();
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable work_cv_, done_cv_, idle_cv_;
+  const std::function<std::string()>* job_ = nullptr;
+  bool done_ = false;
+  std::string result_;
+  std::mutex pool_mu_;
+  std::vector<std::unique_ptr<Block>> pool_;
+  std::thread thread_;
+};
+
+}  // namespace
+
+// HeldBlock's state: an interface here, as the Block it holds is this file's own.
+struct HeldBlock::Impl {
+  virtual ~Impl() = default;
+};
+
+namespace {
+
+struct HeldBlockState : HeldBlock::Impl {
+  GridLaunch launch;  // the block's fibers run its body
+  std::unique_ptr<Block> block = HeldBlockThread::Get().TakeBlock();
+  bool running = false;  // held at the wait, not finished
+};
+
+}  // namespace
+
+std::unique_ptr<HeldBlock> HeldBlock::Start(const GridLaunch& launch, std::string* error) {
+  std::unique_ptr<HeldBlock> held(new HeldBlock());
+  auto state = std::make_unique<HeldBlockState>();
+  HeldBlockState& impl = *state;
+  held->impl_ = std::move(state);
+  impl.launch = launch;
+  *error = HeldBlockThread::Get().Do([&impl] {
+    std::string e = impl.block->RunUntilGridWait(impl.launch, uint3{0, 0, 0});
+    if (!e.empty()) return e;
+    impl.running = impl.block->held();
+    if (!impl.block->waited()) {
+      return std::string("kernel ") + impl.launch.name +
+             ": block 0 of a programmatic launch ended without cudaGridDependencySynchronize, "
+             "so it may run wholly beside the kernel before it (wait before touching memory "
+             "that kernel reads or writes, or launch it without the attribute)";
+    }
+    return std::string();
+  });
+  return held;
+}
+
+std::string HeldBlock::Finish() {
+  if (impl_ == nullptr) return "";
+  HeldBlockState& impl = static_cast<HeldBlockState&>(*impl_);
+  if (!impl.running) return "";
+  impl.running = false;
+  return HeldBlockThread::Get().Do([&impl] { return impl.block->Release(); });
+}
+
+HeldBlock::~HeldBlock() {
+  // A block still held (its launch failed elsewhere) goes on to its end on its own thread, so that
+  // its fibers are not left mid-kernel.
+  if (impl_ == nullptr) return;
+  (void)Finish();
+  HeldBlockThread::Get().ReturnBlock(std::move(static_cast<HeldBlockState&>(*impl_).block));
 }
 
 }  // namespace dsagent_emu

@@ -8,11 +8,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -37,7 +40,8 @@ struct Node {
   size_t bytes = 0;
   cudaMemcpyKind kind = cudaMemcpyDefault;
   int value = 0;
-  cudaEvent_t event = nullptr;  // an event record
+  cudaEvent_t event = nullptr;   // an event record
+  const void* stream = nullptr;  // the stream it was queued on (or captured from)
 };
 
 }  // namespace dsagent_emu
@@ -67,6 +71,10 @@ struct CUstream_st {
   std::vector<cudaStream_t> joined;  // on the origin: the streams that joined its capture
   bool rejoined = false;             // on a joined stream: waited for since its last work
   size_t last_work = 0;              // the graph's node count after this stream's last node
+  // DSAGENT_CUDA_EMULATOR_STREAMS=deferred: work queued and not run yet, and how much was ever
+  // queued (an event's record names a point in it).
+  std::deque<dsagent_emu::Node> deferred;
+  uint64_t queued = 0;
 };
 struct CUevent_st {
   bool timing = true;
@@ -76,6 +84,9 @@ struct CUevent_st {
   // how far that stream's work had got (a wait joins the stream back when it did nothing since).
   cudaStream_t captured_in = nullptr;
   size_t captured_at = 0;  // that stream's last_work when recorded
+  // Deferred streams: the stream of its last record and that stream's `queued` after it.
+  cudaStream_t deferred_in = nullptr;
+  uint64_t deferred_at = 0;
 };
 
 namespace {
@@ -98,6 +109,17 @@ struct Emulator {
   std::map<const void*, size_t> dynamic_shared_limit;
   std::set<cudaStream_t> streams;  // alive (an event may name a stream destroyed since)
   std::mutex launch_mu;            // one grid at a time (the grid runner's OS threads are shared)
+  // A programmatic launch held back until the next work (LaunchKernel's comment in the header):
+  // the launch, its stream, and its block 0 when that ran ahead of the kernel before it (held at
+  // its wait). Guarded by pending_mu, which every run of queued work holds.
+  std::mutex pending_mu;
+  std::optional<Node> pending;
+  std::unique_ptr<dsagent_emu::HeldBlock> pending_block0;
+  // Deferred streams (DeferredStreams): guards every stream's `deferred` queue; taken before
+  // pending_mu, never after.
+  std::mutex deferred_mu;
+  // -1: not yet read from DSAGENT_CUDA_EMULATOR_STREAMS; else 0 or 1 (SetDeferredStreams).
+  std::atomic<int> deferred_streams{-1};
 };
 
 Emulator& E() {
@@ -232,16 +254,61 @@ bool SkipKernels() {
   return skip;
 }
 
+cudaError_t RunGridLocked(const dsagent_emu::GridLaunch& launch, int64_t first_block) {
+  std::lock_guard<std::mutex> lock(E().launch_mu);
+  const std::string error = dsagent_emu::RunGrid(launch, first_block);
+  return error.empty() ? cudaSuccess : Fail(cudaErrorLaunchFailure, error);
+}
+
+// Runs the held-back launch, if any, to its end (caller holds pending_mu).
+cudaError_t FinishPendingLocked() {
+  Emulator& e = E();
+  if (!e.pending) return cudaSuccess;
+  const Node n = std::move(*e.pending);
+  e.pending.reset();
+  const std::unique_ptr<dsagent_emu::HeldBlock> block0 = std::move(e.pending_block0);
+  if (block0 != nullptr) {
+    const std::string error = block0->Finish();
+    if (!error.empty()) return Fail(cudaErrorLaunchFailure, error);
+  }
+  return RunGridLocked(n.launch, block0 != nullptr ? 1 : 0);
+}
+
+cudaError_t FinishPending() {
+  std::lock_guard<std::mutex> lock(E().pending_mu);
+  return FinishPendingLocked();
+}
+
+// A programmatic launch: held back until the next work. When the launch before it, on its stream,
+// is held back too, its block 0 first runs up to its cudaGridDependencySynchronize, then that
+// launch runs (caller holds pending_mu).
+cudaError_t HoldBackLocked(const Node& n) {
+  Emulator& e = E();
+  std::unique_ptr<dsagent_emu::HeldBlock> block0;
+  std::string ahead_error;
+  if (e.pending && e.pending->stream == n.stream) {
+    block0 = dsagent_emu::HeldBlock::Start(n.launch, &ahead_error);
+  }
+  const cudaError_t before = FinishPendingLocked();
+  if (!ahead_error.empty()) return Fail(cudaErrorLaunchFailure, ahead_error);
+  if (before != cudaSuccess) return before;
+  e.pending = n;
+  e.pending_block0 = std::move(block0);
+  return cudaSuccess;
+}
+
 cudaError_t RunNode(const Node& n) {
+  std::lock_guard<std::mutex> pending_lock(E().pending_mu);
+  if (n.type == cudaGraphNodeTypeKernel) {
+    if (LaunchStats* stats = LaunchStats::Get()) stats->Add(n.launch);
+    if (SkipKernels()) return FinishPendingLocked();
+    if (n.launch.programmatic) return HoldBackLocked(n);
+  }
+  const cudaError_t before = FinishPendingLocked();
+  if (before != cudaSuccess) return before;
   switch (n.type) {
-    case cudaGraphNodeTypeKernel: {
-      if (LaunchStats* stats = LaunchStats::Get()) stats->Add(n.launch);
-      if (SkipKernels()) break;
-      std::lock_guard<std::mutex> lock(E().launch_mu);
-      const std::string error = dsagent_emu::RunGrid(n.launch);
-      if (!error.empty()) return Fail(cudaErrorLaunchFailure, error);
-      break;
-    }
+    case cudaGraphNodeTypeKernel:
+      return RunGridLocked(n.launch, 0);
     case cudaGraphNodeTypeMemcpy:
       if (n.bytes > 0) std::memmove(n.dst, n.src, n.bytes);
       break;
@@ -258,8 +325,92 @@ cudaError_t RunNode(const Node& n) {
   return cudaSuccess;
 }
 
+// ---- Deferred streams --------------------------------------------------------------------------
+// DSAGENT_CUDA_EMULATOR_STREAMS=deferred: another legal schedule of a program's streams than
+// program order. A stream's work is queued and runs only once something waits for it (a stream
+// waiting for an event recorded after it, a synchronisation, the legacy stream, a free); and a
+// stream that waits for another's event first runs its own work queued before the wait. So a
+// fork's side branch runs after the work its origin queued before the join, not before it: a
+// branch that reads what the origin overwrites after the fork, or a join left out before the
+// origin reads the branch's output, gives other results than program order and fails its test.
+
+bool DeferredStreams() {
+  std::atomic<int>& on = E().deferred_streams;
+  int v = on.load(std::memory_order_relaxed);
+  if (v < 0) {
+    const char* env = std::getenv("DSAGENT_CUDA_EMULATOR_STREAMS");
+    v = env != nullptr && std::string(env) == "deferred" ? 1 : 0;
+    on.store(v, std::memory_order_relaxed);
+  }
+  return v == 1;
+}
+
+// Host memory that is neither the runtime's (cudaMallocHost) nor registered with it.
+bool Pageable(const void* p) {
+  std::lock_guard<std::mutex> lock(E().mu);
+  return Find(p) == nullptr;
+}
+
+bool StreamAlive(cudaStream_t s) {
+  std::lock_guard<std::mutex> lock(E().mu);
+  return s != nullptr && E().streams.count(s) != 0;
+}
+
+// Runs `s`'s deferred work up to its `upto`-th queued item (caller holds deferred_mu); the first
+// error.
+cudaError_t DrainLocked(cudaStream_t s, uint64_t upto) {
+  cudaError_t first = cudaSuccess;
+  while (!s->deferred.empty() && s->queued - s->deferred.size() < upto) {
+    const Node n = std::move(s->deferred.front());
+    s->deferred.pop_front();
+    const cudaError_t e = RunNode(n);
+    if (first == cudaSuccess) first = e;
+  }
+  return first;
+}
+
+cudaError_t DrainAllLocked() {
+  std::vector<cudaStream_t> streams;
+  {
+    std::lock_guard<std::mutex> lock(E().mu);
+    streams.assign(E().streams.begin(), E().streams.end());
+  }
+  cudaError_t first = cudaSuccess;
+  for (cudaStream_t s : streams) {
+    const cudaError_t e = DrainLocked(s, s->queued);
+    if (first == cudaSuccess) first = e;
+  }
+  return first;
+}
+
+// Everything queued on `s` (nullptr: on every stream) has run, and the held-back programmatic
+// launch too: what a synchronisation, a free or a capture's start needs.
+cudaError_t Settle(cudaStream_t s) {
+  cudaError_t first = cudaSuccess;
+  if (DeferredStreams()) {
+    std::lock_guard<std::mutex> lock(E().deferred_mu);
+    first = s == nullptr ? DrainAllLocked() : DrainLocked(s, s->queued);
+  }
+  const cudaError_t held = FinishPending();
+  return first != cudaSuccess ? first : held;
+}
+
+// The same for the work before `event`'s last record.
+cudaError_t SettleUpTo(cudaEvent_t event) {
+  cudaError_t first = cudaSuccess;
+  if (DeferredStreams()) {
+    std::lock_guard<std::mutex> lock(E().deferred_mu);
+    if (event->deferred_in != nullptr && StreamAlive(event->deferred_in)) {
+      first = DrainLocked(event->deferred_in, event->deferred_at);
+    }
+  }
+  const cudaError_t held = FinishPending();
+  return first != cudaSuccess ? first : held;
+}
+
 // Runs `n` now, or records it when `stream` is being captured (its own capture or one it joined).
 cudaError_t Queue(Node n, cudaStream_t stream) {
+  n.stream = stream;
   if (stream != nullptr && stream->capturing) {
     stream->rejoined = false;
     cudaStream_t root = stream->origin != nullptr ? stream->origin : stream;
@@ -270,6 +421,25 @@ cudaError_t Queue(Node n, cudaStream_t stream) {
       stream->last_work = stream->graph->nodes.size();
     }
     return cudaSuccess;
+  }
+  if (DeferredStreams()) {
+    std::lock_guard<std::mutex> lock(E().deferred_mu);
+    if (stream != nullptr && n.type == cudaGraphNodeTypeMemcpy &&
+        (Pageable(n.dst) || Pageable(n.src))) {
+      // As CUDA's: a copy from or to pageable host memory is made before the call returns (the
+      // caller may free or read that memory next), after the stream's earlier work.
+      const cudaError_t before = DrainLocked(stream, stream->queued);
+      if (before != cudaSuccess) return before;
+      return RunNode(n);
+    }
+    if (stream != nullptr) {
+      stream->deferred.push_back(std::move(n));
+      ++stream->queued;
+      return cudaSuccess;
+    }
+    // The legacy stream waits for every stream's work, and runs its own at once.
+    const cudaError_t before = DrainAllLocked();
+    if (before != cudaSuccess) return before;
   }
   return RunNode(n);
 }
@@ -298,7 +468,7 @@ cudaError_t SetFuncAttribute(const void* func, cudaFuncAttribute attr, int value
 
 cudaError_t LaunchKernel(const void* func, const char* name, dim3 grid, dim3 block,
                          size_t shared_bytes, cudaStream_t stream,
-                         std::shared_ptr<const std::function<void()>> body) {
+                         std::shared_ptr<const std::function<void()>> body, bool programmatic) {
   Node n;
   n.type = cudaGraphNodeTypeKernel;
   n.launch.func = func;
@@ -307,6 +477,7 @@ cudaError_t LaunchKernel(const void* func, const char* name, dim3 grid, dim3 blo
   n.launch.block = block;
   n.launch.shared_bytes = shared_bytes;
   n.launch.body = std::move(body);
+  n.launch.programmatic = programmatic;
   size_t limit = kDefaultDynamicShared;
   {
     std::lock_guard<std::mutex> lock(E().mu);
@@ -319,6 +490,21 @@ cudaError_t LaunchKernel(const void* func, const char* name, dim3 grid, dim3 blo
     return Fail(cudaErrorInvalidConfiguration, std::string("launch of ") + name + ": " + problem);
   }
   return Queue(std::move(n), stream);
+}
+
+namespace {
+thread_local const char* tl_next_launch_name = nullptr;
+}  // namespace
+
+void NameNextLaunch(const char* name) { tl_next_launch_name = name; }
+
+void SetDeferredStreams(bool on) {
+  (void)Settle(nullptr);
+  E().deferred_streams.store(on ? 1 : 0, std::memory_order_relaxed);
+}
+const char* TakeNextLaunchName() {
+  const char* name = std::exchange(tl_next_launch_name, nullptr);
+  return name != nullptr ? name : "(unnamed: cudaLaunchKernelEx)";
 }
 
 }  // namespace dsagent_emu
@@ -448,7 +634,7 @@ cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
   *total_bytes = E().device_total;
   return cudaSuccess;
 }
-cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+cudaError_t cudaDeviceSynchronize() { return Settle(nullptr); }
 
 // ---- Memory ------------------------------------------------------------------------------------
 
@@ -495,11 +681,17 @@ cudaError_t Release(void* ptr, cudaMemoryType type, const char* what) {
 cudaError_t cudaMalloc(void** ptr, size_t bytes) {
   return Allocate(ptr, bytes, cudaMemoryTypeDevice);
 }
-cudaError_t cudaFree(void* ptr) { return Release(ptr, cudaMemoryTypeDevice, "cudaFree"); }
+cudaError_t cudaFree(void* ptr) {
+  (void)Settle(nullptr);  // as CUDA's, which waits for the device first
+  return Release(ptr, cudaMemoryTypeDevice, "cudaFree");
+}
 cudaError_t cudaMallocHost(void** ptr, size_t bytes) {
   return Allocate(ptr, bytes, cudaMemoryTypeHost);
 }
-cudaError_t cudaFreeHost(void* ptr) { return Release(ptr, cudaMemoryTypeHost, "cudaFreeHost"); }
+cudaError_t cudaFreeHost(void* ptr) {
+  (void)Settle(nullptr);
+  return Release(ptr, cudaMemoryTypeHost, "cudaFreeHost");
+}
 
 cudaError_t cudaHostRegister(void* ptr, size_t bytes, unsigned /*flags*/) {
   Emulator& e = E();
@@ -523,6 +715,7 @@ cudaError_t cudaHostRegister(void* ptr, size_t bytes, unsigned /*flags*/) {
 }
 
 cudaError_t cudaHostUnregister(void* ptr) {
+  (void)Settle(nullptr);
   Emulator& e = E();
   std::lock_guard<std::mutex> lock(e.mu);
   const auto it = e.allocations.find(reinterpret_cast<uintptr_t>(ptr));
@@ -597,6 +790,7 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned /*flags*/) 
 }
 cudaError_t cudaStreamDestroy(cudaStream_t stream) {
   if (stream == nullptr) return Fail(cudaErrorInvalidResourceHandle, "");
+  (void)Settle(stream);
   if (stream->graph != nullptr && stream->origin == nullptr) delete stream->graph;
   {
     std::lock_guard<std::mutex> lock(E().mu);
@@ -611,10 +805,19 @@ cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
     return Fail(cudaErrorStreamCaptureUnsupported,
                 "cudaStreamSynchronize on a stream being captured (the capture is now invalid)");
   }
-  return cudaSuccess;
+  return Settle(stream);
 }
 cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned) {
   if (event == nullptr) return Fail(cudaErrorInvalidResourceHandle, "");
+  if (DeferredStreams()) {
+    // The waiting stream's own earlier work first (it does not depend on the event), then the
+    // recording stream's up to the record (its later work stays deferred).
+    std::lock_guard<std::mutex> lock(E().deferred_mu);
+    if (stream != nullptr && !stream->capturing) (void)DrainLocked(stream, stream->queued);
+    if (event->deferred_in != nullptr && StreamAlive(event->deferred_in)) {
+      (void)DrainLocked(event->deferred_in, event->deferred_at);
+    }
+  }
   cudaStream_t from = event->captured_in;
   {
     std::lock_guard<std::mutex> lock(E().mu);
@@ -650,6 +853,7 @@ cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode /*
     return Fail(cudaErrorIllegalState,
                 "cudaStreamBeginCapture: the legacy stream, or already capturing");
   }
+  (void)Settle(stream);  // its deferred work runs before what the graph will run
   stream->capturing = true;
   stream->invalidated = false;
   stream->graph = new CUgraph_st();
@@ -711,21 +915,26 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
     // waiting for it depends on (a fork or a join).
     event->captured_in = stream;
     event->captured_at = stream->last_work;
+    event->deferred_in = nullptr;
     return cudaSuccess;
   }
   event->captured_in = nullptr;
   Node n;
   n.type = cudaGraphNodeTypeEventRecord;
   n.event = event;
-  return Queue(std::move(n), stream);
+  const cudaError_t e = Queue(std::move(n), stream);
+  std::lock_guard<std::mutex> lock(E().deferred_mu);
+  event->deferred_in = DeferredStreams() ? stream : nullptr;
+  event->deferred_at = stream != nullptr ? stream->queued : 0;
+  return e;
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t event) {
   if (event == nullptr) return Fail(cudaErrorInvalidResourceHandle, "");
-  return cudaSuccess;
+  return SettleUpTo(event);
 }
 cudaError_t cudaEventQuery(cudaEvent_t event) {
   if (event == nullptr) return Fail(cudaErrorInvalidResourceHandle, "");
-  return cudaSuccess;
+  return SettleUpTo(event);
 }
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
   if (start == nullptr || end == nullptr) return Fail(cudaErrorInvalidResourceHandle, "");
@@ -805,11 +1014,15 @@ cudaError_t cudaGraphExecUpdate(cudaGraphExec_t exec, cudaGraph_t graph,
 cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream) {
   if (exec == nullptr) return Fail(cudaErrorInvalidValue, "");
   if (Capturing(stream)) return Fail(cudaErrorNotSupported, "cudaGraphLaunch into a capture");
+  // A graph's first kernel starts after the stream's work before it, and the graph ends before
+  // the stream's next work starts (programmatic edges are between its own nodes). With deferred
+  // streams the graph runs at its launch, after the stream's deferred work.
+  cudaError_t e = Settle(stream);
   for (const Node& n : exec->nodes) {
-    const cudaError_t e = RunNode(n);
-    if (e != cudaSuccess) return e;
+    if (e == cudaSuccess) e = RunNode(n);
   }
-  return cudaSuccess;
+  const cudaError_t last = FinishPending();
+  return e != cudaSuccess ? e : last;
 }
 
 cudaError_t cudaProfilerStart() { return cudaSuccess; }

@@ -13,6 +13,7 @@
 #include "engine/kernels/cuda/attention_math.h"
 #include "engine/kernels/cuda/attention_ops.h"
 #include "engine/kernels/cuda/chunk_lists_math.h"
+#include "engine/kernels/cuda/kernel_launch.cuh"
 
 namespace dsagent::engine::kernels::cuda {
 namespace {
@@ -25,6 +26,7 @@ cudaStream_t Raw(CudaStream& s) { return static_cast<cudaStream_t>(s.handle()); 
 // One block per vector: the sum of the bf16 squares in double (exact, so the tree's order does
 // not matter), then every value times the bf16 factor.
 __global__ void HeadRmsNormKernel(float* x, int64_t n, float eps) {
+  AwaitPreviousKernel();
   __shared__ double part[kThreads];
   float* v = x + static_cast<int64_t>(blockIdx.x) * n;
   double s = 0;
@@ -43,6 +45,7 @@ __global__ void HeadRmsNormKernel(float* x, int64_t n, float eps) {
 // One block per vector, the n values as doubles in shared memory; each stage's butterflies are
 // disjoint pairs, run in parallel between barriers.
 __global__ void HadamardKernel(float* x, int64_t n) {
+  AwaitPreviousKernel();
   extern __shared__ __align__(16) unsigned char smem[];
   double* v = reinterpret_cast<double*>(smem);
   float* xv = x + static_cast<int64_t>(blockIdx.x) * n;
@@ -86,6 +89,7 @@ __global__ void SparseAttentionKernel(const float* q, int64_t heads, int64_t hd,
                                       const float* sink, float scale, float* o, bool vec16,
                                       int64_t per_split, float* split_max, bool max_only,
                                       float* part_acc, OnlineSoftmax* part_state) {
+  AwaitPreviousKernel();
   extern __shared__ __align__(16) unsigned char smem[];
   float* qs = reinterpret_cast<float*>(smem);                              // [hd]
   float* acc = qs + hd;                                                    // [hd]
@@ -265,6 +269,7 @@ __global__ void SparseAttentionKernel(const float* q, int64_t heads, int64_t hd,
 __global__ void SparseAttentionCombineKernel(const float* part_acc, const OnlineSoftmax* part_state,
                                              int splits, const int32_t* row_n, int64_t heads,
                                              int64_t hd, const float* sink, float* o) {
+  AwaitPreviousKernel();
   __shared__ float weight[kAttentionMaxSplits];
   __shared__ float denom;
   const int64_t head = blockIdx.x, t = blockIdx.y;
@@ -297,7 +302,8 @@ constexpr int64_t kAttentionMaxHeadDim = 1024;
 
 void HeadRmsNorm(float* x, int64_t count, int64_t n, float eps, CudaStream& stream) {
   if (count <= 0 || n <= 0) return;
-  HeadRmsNormKernel<<<static_cast<unsigned>(count), kThreads, 0, Raw(stream)>>>(x, n, eps);
+  LaunchKernel(HeadRmsNormKernel, "HeadRmsNormKernel", static_cast<unsigned>(count), kThreads, 0,
+               Raw(stream), x, n, eps);
   CheckCuda(cudaGetLastError(), "HeadRmsNorm launch");
 }
 
@@ -308,8 +314,8 @@ void HadamardRotate(float* x, int64_t count, int64_t n, CudaStream& stream) {
         std::to_string(n));
   }
   if (count <= 0) return;
-  HadamardKernel<<<static_cast<unsigned>(count), kThreads, static_cast<size_t>(n) * sizeof(double),
-                   Raw(stream)>>>(x, n);
+  LaunchKernel(HadamardKernel, "HadamardKernel", static_cast<unsigned>(count), kThreads,
+               static_cast<size_t>(n) * sizeof(double), Raw(stream), x, n);
   CheckCuda(cudaGetLastError(), "HadamardRotate launch");
 }
 
@@ -352,19 +358,20 @@ void LaunchSparseAttention(const float* q, int64_t tokens, int64_t heads, int64_
                   static_cast<unsigned>(plan.splits));
   const size_t shared = AttentionSharedBytes(head_dim);
   if (split) {
-    SparseAttentionKernel<<<grid, kThreads, shared, Raw(stream)>>>(
-        q, heads, head_dim, kv, nullptr, nullptr, index, list_begin, nullptr, 0, n, sink, scale, o,
-        vec16, per_split, split_max, true, part_acc, part_state);
+    LaunchKernel(SparseAttentionKernel, "SparseAttentionKernel", grid, kThreads, shared,
+                 Raw(stream), q, heads, head_dim, kv, nullptr, nullptr, index, list_begin, nullptr,
+                 0, n, sink, scale, o, vec16, per_split, split_max, true, part_acc, part_state);
     CheckCuda(cudaGetLastError(), "SparseAttention split maxima launch");
   }
-  SparseAttentionKernel<<<grid, kThreads, shared, Raw(stream)>>>(
-      q, heads, head_dim, kv, nullptr, nullptr, index, list_begin, nullptr, 0, n, sink, scale, o,
-      vec16, per_split, split_max, false, part_acc, part_state);
+  LaunchKernel(SparseAttentionKernel, "SparseAttentionKernel", grid, kThreads, shared, Raw(stream),
+               q, heads, head_dim, kv, nullptr, nullptr, index, list_begin, nullptr, 0, n, sink,
+               scale, o, vec16, per_split, split_max, false, part_acc, part_state);
   CheckCuda(cudaGetLastError(), "SparseAttention launch");
   if (!split) return;
   const dim3 combine_grid(static_cast<unsigned>(heads), static_cast<unsigned>(tokens));
-  SparseAttentionCombineKernel<<<combine_grid, kThreads, 0, Raw(stream)>>>(
-      part_acc, part_state, plan.splits, nullptr, heads, head_dim, sink, o);
+  LaunchKernel(SparseAttentionCombineKernel, "SparseAttentionCombineKernel", combine_grid, kThreads,
+               0, Raw(stream), part_acc, part_state, plan.splits, nullptr, heads, head_dim, sink,
+               o);
   CheckCuda(cudaGetLastError(), "SparseAttention combine launch");
 }
 }  // namespace
@@ -425,19 +432,19 @@ void SparseAttentionRows(const float* q, int64_t rows, int64_t heads, int64_t he
                   static_cast<unsigned>(split ? max_splits : 1));
   const size_t shared = AttentionSharedBytes(head_dim);
   if (split) {
-    SparseAttentionKernel<<<grid, kThreads, shared, Raw(stream)>>>(
-        q, heads, head_dim, kv, row_kv, staged, index, nullptr, row_n, list_stride, 0, sink, scale,
-        o, vec16, 0, split_max, true, part_acc, part_state);
+    LaunchKernel(SparseAttentionKernel, "SparseAttentionKernel", grid, kThreads, shared,
+                 Raw(stream), q, heads, head_dim, kv, row_kv, staged, index, nullptr, row_n,
+                 list_stride, 0, sink, scale, o, vec16, 0, split_max, true, part_acc, part_state);
     CheckCuda(cudaGetLastError(), "SparseAttentionRows split maxima launch");
   }
-  SparseAttentionKernel<<<grid, kThreads, shared, Raw(stream)>>>(
-      q, heads, head_dim, kv, row_kv, staged, index, nullptr, row_n, list_stride, 0, sink, scale, o,
-      vec16, 0, split_max, false, part_acc, part_state);
+  LaunchKernel(SparseAttentionKernel, "SparseAttentionKernel", grid, kThreads, shared, Raw(stream),
+               q, heads, head_dim, kv, row_kv, staged, index, nullptr, row_n, list_stride, 0, sink,
+               scale, o, vec16, 0, split_max, false, part_acc, part_state);
   CheckCuda(cudaGetLastError(), "SparseAttentionRows launch");
   if (!split) return;
   const dim3 combine_grid(static_cast<unsigned>(heads), static_cast<unsigned>(rows));
-  SparseAttentionCombineKernel<<<combine_grid, kThreads, 0, Raw(stream)>>>(
-      part_acc, part_state, 0, row_n, heads, head_dim, sink, o);
+  LaunchKernel(SparseAttentionCombineKernel, "SparseAttentionCombineKernel", combine_grid, kThreads,
+               0, Raw(stream), part_acc, part_state, 0, row_n, heads, head_dim, sink, o);
   CheckCuda(cudaGetLastError(), "SparseAttentionRows combine launch");
 }
 

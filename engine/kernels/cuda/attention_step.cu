@@ -13,6 +13,7 @@
 #include "engine/kernels/cuda/attention_step.h"
 #include "engine/kernels/cuda/chunk_lists_math.h"
 #include "engine/kernels/cuda/device_math.h"
+#include "engine/kernels/cuda/kernel_launch.cuh"
 #include "engine/kernels/cuda/phase_times.h"
 
 namespace dsagent::engine::kernels::cuda {
@@ -29,6 +30,7 @@ unsigned Blocks(int64_t n) { return static_cast<unsigned>((n + kThreads - 1) / k
 // every entry 0 .. n_compressed - 1.
 __global__ void ListKernel(int32_t* list, int32_t* list_n, int64_t pos, int64_t window,
                            const int32_t* selected, int64_t n_compressed) {
+  AwaitPreviousKernel();
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i == 0 && list_n != nullptr) *list_n = static_cast<int32_t>(window + n_compressed);
   if (i < window) {
@@ -46,6 +48,7 @@ __global__ void ListKernel(int32_t* list, int32_t* list_n, int64_t pos, int64_t 
 __global__ void ChunkListKernel(int32_t* list, int32_t* n, int64_t stride, const int32_t* positions,
                                 int64_t window, int64_t ratio, int64_t topk, int64_t chunk_pos,
                                 int64_t s0, const int32_t* selected) {
+  AwaitPreviousKernel();
   const int64_t t = blockIdx.y;
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   const int64_t pos = positions[t];
@@ -61,6 +64,7 @@ __global__ void ChunkListKernel(int32_t* list, int32_t* n, int64_t stride, const
 // The ring rows the chunk leaves (RingRowsFromChunk): copy k of RingCopies, hd values each.
 __global__ void RingFromChunkKernel(uint16_t* cache, const uint16_t* staged, int64_t chunk_pos,
                                     int64_t rows, int64_t window, int64_t s0, int64_t hd) {
+  AwaitPreviousKernel();
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= RingCopies(rows, window) * hd) return;
   int64_t ring_row = 0, staged_row = 0;
@@ -88,9 +92,8 @@ const float* Fp8Input(const float* x, int64_t n, DeviceBuffer& scratch, CudaStre
 void RowList(const DeviceAttention& a, int64_t pos, int64_t n_compressed, int32_t* list,
              int32_t* list_n, CudaStream& stream) {
   const int64_t n = a.shape.window + n_compressed;
-  ListKernel<<<Blocks(n), kThreads, 0, Raw(stream)>>>(
-      list, list_n, pos, a.shape.window, a.indexer ? a.selected.as<int32_t>() : nullptr,
-      n_compressed);
+  LaunchKernel(ListKernel, "ListKernel", Blocks(n), kThreads, 0, Raw(stream), list, list_n, pos,
+               a.shape.window, a.indexer ? a.selected.as<int32_t>() : nullptr, n_compressed);
   CheckCuda(cudaGetLastError(), "attention list launch");
 }
 
@@ -392,9 +395,9 @@ void ChunkStateSteps(DeviceAttention& a, const AttentionChunk& chunk, int64_t t0
   int32_t* lists = scratch.lists.as<int32_t>() + t0 * stride;
   int32_t* list_n = scratch.list_n.as<int32_t>() + t0;
   const dim3 list_grid(Blocks(stride), static_cast<unsigned>(rows));
-  ChunkListKernel<<<list_grid, kThreads, 0, Raw(stream)>>>(lists, list_n, stride, r.positions + t0,
-                                                           s.window, s.ratio, topk, chunk_pos, t0,
-                                                           a.indexer ? selected : nullptr);
+  LaunchKernel(ChunkListKernel, "ChunkListKernel", list_grid, kThreads, 0, Raw(stream), lists,
+               list_n, stride, r.positions + t0, s.window, s.ratio, topk, chunk_pos, t0,
+               a.indexer ? selected : nullptr);
   CheckCuda(cudaGetLastError(), "attention chunk lists launch");
   for (int64_t g0 = 0; g0 < rows; g0 += kAttentionRowsGroup) {
     const int64_t g = std::min<int64_t>(kAttentionRowsGroup, rows - g0);
@@ -409,8 +412,8 @@ void ChunkStateSteps(DeviceAttention& a, const AttentionChunk& chunk, int64_t t0
                         a.split_attention ? scratch.attention_splits.as<float>() : nullptr);
   }
   const int64_t copies = RingCopies(rows, s.window) * hd;
-  RingFromChunkKernel<<<Blocks(copies), kThreads, 0, Raw(stream)>>>(cache, r.staged, chunk_pos,
-                                                                    rows, s.window, t0, hd);
+  LaunchKernel(RingFromChunkKernel, "RingFromChunkKernel", Blocks(copies), kThreads, 0, Raw(stream),
+               cache, r.staged, chunk_pos, rows, s.window, t0, hd);
   CheckCuda(cudaGetLastError(), "attention ring rows launch");
 }
 

@@ -10,6 +10,7 @@
 #include "engine/kernels/cuda/compressor_chunk_math.h"
 #include "engine/kernels/cuda/compressor_ops.h"
 #include "engine/kernels/cuda/device_math.h"
+#include "engine/kernels/cuda/kernel_launch.cuh"
 #include "engine/kernels/cuda/mixing_ops.h"
 
 namespace dsagent::engine::kernels::cuda {
@@ -26,6 +27,7 @@ unsigned Blocks(int64_t n) { return static_cast<unsigned>((n + kThreads - 1) / k
 // slot.
 __global__ void AdvanceKernel(float* kv, float* score, int64_t width, int64_t ratio, int64_t slots,
                               bool overlap) {
+  AwaitPreviousKernel();
   const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (c >= width) return;
   const int64_t offset = overlap ? ratio : 0;
@@ -69,6 +71,7 @@ __global__ void GatherBlocksKernel(float* kv, float* score, const float* state_k
                                    const float* state_score, const float* projected,
                                    const float* ape, int64_t width, int64_t ratio, int64_t slots,
                                    bool overlap, int64_t b0, int64_t chunk_pos) {
+  AwaitPreviousKernel();
   const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (c >= width) return;
   const int64_t k = blockIdx.y, i = blockIdx.z;
@@ -84,6 +87,7 @@ __global__ void GatherBlocksKernel(float* kv, float* score, const float* state_k
 __global__ void StateAfterChunkKernel(float* state_kv, float* state_score, const float* projected,
                                       const float* ape, int64_t width, int64_t ratio, int64_t slots,
                                       bool overlap, int64_t chunk_pos, int64_t rows) {
+  AwaitPreviousKernel();
   const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (c >= width) return;
   for (int64_t i = 0; i < slots; ++i) {
@@ -100,6 +104,7 @@ __global__ void StateAfterChunkKernel(float* state_kv, float* state_score, const
 __global__ void AppendRowsKernel(float* state_kv, float* state_score, const float* projected,
                                  const float* ape, int64_t width, int64_t ratio, bool overlap,
                                  int64_t chunk_pos) {
+  AwaitPreviousKernel();
   const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (c >= width) return;
   const int64_t t = blockIdx.y, p = chunk_pos + t;
@@ -110,6 +115,7 @@ __global__ void AppendRowsKernel(float* state_kv, float* state_score, const floa
 }
 
 __global__ void BlockPositionsKernel(int32_t* positions, int64_t b0, int64_t count, int64_t ratio) {
+  AwaitPreviousKernel();
   const int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (k < count) positions[k] = static_cast<int32_t>((b0 + k) * ratio);
 }
@@ -137,8 +143,8 @@ DeviceCompressorState DeviceCompressorState::Create(const CompressorShape& shape
 
 void DeviceCompressorState::Reset(const CompressorShape& shape, CudaStream& stream) {
   // AdvanceKernel without the overlap's move empties every slot.
-  AdvanceKernel<<<Blocks(shape.width()), kThreads, 0, Raw(stream)>>>(
-      kv.as<float>(), score.as<float>(), shape.width(), shape.ratio, shape.slots(), false);
+  LaunchKernel(AdvanceKernel, "AdvanceKernel", Blocks(shape.width()), kThreads, 0, Raw(stream),
+               kv.as<float>(), score.as<float>(), shape.width(), shape.ratio, shape.slots(), false);
   CheckCuda(cudaGetLastError(), "compressor state reset launch");
 }
 
@@ -219,17 +225,17 @@ bool CompressProjected(DeviceCompressor& c, DeviceCompressorState& state, const 
                        int64_t pos, uint16_t* entries, CudaStream& stream) {
   const CompressorShape& s = c.shape;
   const int64_t r = s.ratio, d = s.head_dim, width = s.width();
-  AppendRowsKernel<<<Blocks(width), kThreads, 0, Raw(stream)>>>(
-      state.kv.as<float>(), state.score.as<float>(), projected, c.ape.as<float>(), width, r,
-      s.overlap, pos);
+  LaunchKernel(AppendRowsKernel, "AppendRowsKernel", Blocks(width), kThreads, 0, Raw(stream),
+               state.kv.as<float>(), state.score.as<float>(), projected, c.ape.as<float>(), width,
+               r, s.overlap, pos);
   CheckCuda(cudaGetLastError(), "compressor append launch");
   if ((pos + 1) % r != 0) return false;
 
   float* entry = c.entry.as<float>();
   CompressorPool(state.kv.as<float>(), state.score.as<float>(), width, r, d, s.overlap,
                  /*round_bf16=*/true, entry, stream);
-  AdvanceKernel<<<Blocks(width), kThreads, 0, Raw(stream)>>>(
-      state.kv.as<float>(), state.score.as<float>(), width, r, s.slots(), s.overlap);
+  LaunchKernel(AdvanceKernel, "AdvanceKernel", Blocks(width), kThreads, 0, Raw(stream),
+               state.kv.as<float>(), state.score.as<float>(), width, r, s.slots(), s.overlap);
   CheckCuda(cudaGetLastError(), "compressor advance launch");
   FinishEntries(c, entry, 1, pos + 1 - r, nullptr, entries + (pos / r) * d, stream);
   return true;
@@ -248,9 +254,9 @@ int64_t CompressProjectedRows(DeviceCompressor& c, DeviceCompressorState& state,
   const int64_t b0 = ChunkBlocksBegin(pos, r), count = ChunkBlocksEnd(pos, rows, r) - b0;
   if (count == 0) {
     const dim3 grid(Blocks(width), static_cast<unsigned>(rows));
-    AppendRowsKernel<<<grid, kThreads, 0, Raw(stream)>>>(
-        state.kv.as<float>(), state.score.as<float>(), projected, c.ape.as<float>(), width, r,
-        s.overlap, pos);
+    LaunchKernel(AppendRowsKernel, "AppendRowsKernel", grid, kThreads, 0, Raw(stream),
+                 state.kv.as<float>(), state.score.as<float>(), projected, c.ape.as<float>(), width,
+                 r, s.overlap, pos);
     CheckCuda(cudaGetLastError(), "compressor rows append launch");
     return 0;
   }
@@ -259,19 +265,19 @@ int64_t CompressProjectedRows(DeviceCompressor& c, DeviceCompressorState& state,
                     " blocks, the scratch holds " + std::to_string(scratch.blocks));
   }
   const dim3 gather(Blocks(width), static_cast<unsigned>(count), static_cast<unsigned>(slots));
-  GatherBlocksKernel<<<gather, kThreads, 0, Raw(stream)>>>(
-      scratch.kv, scratch.score, state.kv.as<float>(), state.score.as<float>(), projected,
-      c.ape.as<float>(), width, r, slots, s.overlap, b0, pos);
+  LaunchKernel(GatherBlocksKernel, "GatherBlocksKernel", gather, kThreads, 0, Raw(stream),
+               scratch.kv, scratch.score, state.kv.as<float>(), state.score.as<float>(), projected,
+               c.ape.as<float>(), width, r, slots, s.overlap, b0, pos);
   CheckCuda(cudaGetLastError(), "compressor gather launch");
-  StateAfterChunkKernel<<<Blocks(width), kThreads, 0, Raw(stream)>>>(
-      state.kv.as<float>(), state.score.as<float>(), projected, c.ape.as<float>(), width, r, slots,
-      s.overlap, pos, rows);
+  LaunchKernel(StateAfterChunkKernel, "StateAfterChunkKernel", Blocks(width), kThreads, 0,
+               Raw(stream), state.kv.as<float>(), state.score.as<float>(), projected,
+               c.ape.as<float>(), width, r, slots, s.overlap, pos, rows);
   CheckCuda(cudaGetLastError(), "compressor state launch");
   float* e = scratch.entries;
   CompressorPoolRows(scratch.kv, scratch.score, count, width, r, d, s.overlap,
                      /*round_bf16=*/true, e, stream);
-  BlockPositionsKernel<<<Blocks(count), kThreads, 0, Raw(stream)>>>(scratch.positions, b0, count,
-                                                                    r);
+  LaunchKernel(BlockPositionsKernel, "BlockPositionsKernel", Blocks(count), kThreads, 0,
+               Raw(stream), scratch.positions, b0, count, r);
   CheckCuda(cudaGetLastError(), "compressor positions launch");
   FinishEntries(c, e, count, 0, scratch.positions, entries + b0 * d, stream);
   return count;

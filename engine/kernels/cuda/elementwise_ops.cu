@@ -1,8 +1,9 @@
-// ActQuant, RmsNorm, RopeRotate(Rows), SwiGlu, ScaleToBf16, StoreBf16Bits and RepeatRows on the device (ops.h); the per-element
-// arithmetic is device_math.h's, shared with the host tests.
+// ActQuant, RmsNorm, RopeRotate(Rows), SwiGlu, ScaleToBf16, StoreBf16Bits and RepeatRows on the
+// device (ops.h); the per-element arithmetic is device_math.h's, shared with the host tests.
 #include <cuda_runtime.h>
 
 #include "engine/kernels/cuda/device_math.h"
+#include "engine/kernels/cuda/kernel_launch.cuh"
 #include "engine/kernels/cuda/ops.h"
 
 namespace dsagent::engine::kernels::cuda {
@@ -20,6 +21,7 @@ unsigned Blocks(int64_t n) { return static_cast<unsigned>((n + kThreads - 1) / k
 // before the same thread writes it).
 __global__ void ActQuantKernel(const float* x, float* y, int64_t block, int64_t blocks_per_row,
                                int64_t stride, bool fp4) {
+  AwaitPreviousKernel();
   __shared__ float amax_part[kThreads];
   const int64_t id = static_cast<int64_t>(blockIdx.x);
   const int64_t offset = (id / blocks_per_row) * stride + (id % blocks_per_row) * block;
@@ -44,6 +46,7 @@ __global__ void ActQuantKernel(const float* x, float* y, int64_t block, int64_t 
 // One CUDA block per row: the sum of squares (fp32 squares, summed in double), then the scaled
 // row in bf16.
 __global__ void RmsNormKernel(const float* x, int64_t n, const float* w, float eps, float* y) {
+  AwaitPreviousKernel();
   __shared__ double part[kThreads];
   const float* xr = x + static_cast<int64_t>(blockIdx.x) * n;
   float* yr = y + static_cast<int64_t>(blockIdx.x) * n;
@@ -65,6 +68,7 @@ __global__ void RmsNormKernel(const float* x, int64_t n, const float* w, float e
 
 __global__ void RopeKernel(float* x, int64_t count, int64_t stride, int64_t offset, int64_t half,
                            const float* freqs, int64_t pos, bool inverse) {
+  AwaitPreviousKernel();
   const int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (k >= count * half) return;
   const int64_t v = k / half, i = k % half;
@@ -77,6 +81,7 @@ __global__ void RopeKernel(float* x, int64_t count, int64_t stride, int64_t offs
 __global__ void RopeRowsKernel(float* x, int64_t count, int64_t per_row, int64_t stride,
                                int64_t offset, int64_t half, const float* freqs,
                                const int32_t* positions, bool inverse) {
+  AwaitPreviousKernel();
   const int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (k >= count * half) return;
   const int64_t v = k / half, i = k % half;
@@ -87,6 +92,7 @@ __global__ void RopeRowsKernel(float* x, int64_t count, int64_t per_row, int64_t
 
 __global__ void RepeatRowsKernel(const float* x, int64_t rows, int64_t n, int64_t times,
                                  float* out) {
+  AwaitPreviousKernel();
   const int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (k >= rows * times * n) return;
   out[k] = x[(k / n / times) * n + k % n];
@@ -94,6 +100,7 @@ __global__ void RepeatRowsKernel(const float* x, int64_t rows, int64_t n, int64_
 
 __global__ void SwiGluKernel(const float* g, const float* u, int64_t rows, int64_t inter,
                              const float* row_weight, float limit, float* out) {
+  AwaitPreviousKernel();
   const int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (k >= rows * inter) return;
   const bool has_weight = row_weight != nullptr;
@@ -101,11 +108,13 @@ __global__ void SwiGluKernel(const float* g, const float* u, int64_t rows, int64
 }
 
 __global__ void StoreBf16BitsKernel(const float* x, int64_t n, uint16_t* out) {
+  AwaitPreviousKernel();
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < n) out[i] = FloatToBf16Bits(x[i]);
 }
 
 __global__ void ScaleToBf16Kernel(float* x, int64_t n, float scale) {
+  AwaitPreviousKernel();
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < n) x[i] = RoundBf16(x[i] * scale);
 }
@@ -125,8 +134,8 @@ void ActQuantRows(float* x, int64_t rows, int64_t n, int64_t stride, int64_t blo
                     " below them)");
   }
   if (rows <= 0 || n <= 0) return;
-  ActQuantKernel<<<static_cast<unsigned>(rows * n / block), kThreads, 0, Raw(stream)>>>(
-      x, x, block, n / block, stride, format == ActQuantFormat::kFp4);
+  LaunchKernel(ActQuantKernel, "ActQuantKernel", static_cast<unsigned>(rows * n / block), kThreads,
+               0, Raw(stream), x, x, block, n / block, stride, format == ActQuantFormat::kFp4);
   CheckCuda(cudaGetLastError(), "ActQuant launch");
 }
 
@@ -137,15 +146,16 @@ void ActQuantTo(const float* x, float* y, int64_t rows, int64_t n, int64_t block
                     std::to_string(block));
   }
   if (rows <= 0 || n <= 0) return;
-  ActQuantKernel<<<static_cast<unsigned>(rows * n / block), kThreads, 0, Raw(stream)>>>(
-      x, y, block, n / block, n, format == ActQuantFormat::kFp4);
+  LaunchKernel(ActQuantKernel, "ActQuantKernel", static_cast<unsigned>(rows * n / block), kThreads,
+               0, Raw(stream), x, y, block, n / block, n, format == ActQuantFormat::kFp4);
   CheckCuda(cudaGetLastError(), "ActQuant launch");
 }
 
 void RmsNorm(const float* x, int64_t rows, int64_t n, const float* w, float eps, float* y,
              CudaStream& stream) {
   if (rows <= 0 || n <= 0) return;
-  RmsNormKernel<<<static_cast<unsigned>(rows), kThreads, 0, Raw(stream)>>>(x, n, w, eps, y);
+  LaunchKernel(RmsNormKernel, "RmsNormKernel", static_cast<unsigned>(rows), kThreads, 0,
+               Raw(stream), x, n, w, eps, y);
   CheckCuda(cudaGetLastError(), "RmsNorm launch");
 }
 
@@ -153,8 +163,8 @@ void RopeRotate(float* x, int64_t count, int64_t stride, int64_t width, int64_t 
                 const float* freqs, int64_t pos, bool inverse, CudaStream& stream) {
   const int64_t half = rope_dims / 2;
   if (count <= 0 || half <= 0) return;
-  RopeKernel<<<Blocks(count * half), kThreads, 0, Raw(stream)>>>(
-      x, count, stride, width - rope_dims, half, freqs, pos, inverse);
+  LaunchKernel(RopeKernel, "RopeKernel", Blocks(count * half), kThreads, 0, Raw(stream), x, count,
+               stride, width - rope_dims, half, freqs, pos, inverse);
   CheckCuda(cudaGetLastError(), "RopeRotate launch");
 }
 
@@ -163,36 +173,38 @@ void RopeRotateRows(float* x, int64_t rows, int64_t per_row, int64_t stride, int
                     CudaStream& stream) {
   const int64_t half = rope_dims / 2, count = rows * per_row;
   if (count <= 0 || half <= 0) return;
-  RopeRowsKernel<<<Blocks(count * half), kThreads, 0, Raw(stream)>>>(
-      x, count, per_row, stride, width - rope_dims, half, freqs, positions, inverse);
+  LaunchKernel(RopeRowsKernel, "RopeRowsKernel", Blocks(count * half), kThreads, 0, Raw(stream), x,
+               count, per_row, stride, width - rope_dims, half, freqs, positions, inverse);
   CheckCuda(cudaGetLastError(), "RopeRotateRows launch");
 }
 
 void RepeatRows(const float* x, int64_t rows, int64_t n, int64_t times, float* out,
                 CudaStream& stream) {
   if (rows <= 0 || n <= 0 || times <= 0) return;
-  RepeatRowsKernel<<<Blocks(rows * times * n), kThreads, 0, Raw(stream)>>>(x, rows, n, times,
-                                                                           out);
+  LaunchKernel(RepeatRowsKernel, "RepeatRowsKernel", Blocks(rows * times * n), kThreads, 0,
+               Raw(stream), x, rows, n, times, out);
   CheckCuda(cudaGetLastError(), "RepeatRows launch");
 }
 
 void SwiGlu(const float* g, const float* u, int64_t rows, int64_t inter, const float* row_weight,
             float limit, float* out, CudaStream& stream) {
   if (rows <= 0 || inter <= 0) return;
-  SwiGluKernel<<<Blocks(rows * inter), kThreads, 0, Raw(stream)>>>(g, u, rows, inter, row_weight,
-                                                                   limit, out);
+  LaunchKernel(SwiGluKernel, "SwiGluKernel", Blocks(rows * inter), kThreads, 0, Raw(stream), g, u,
+               rows, inter, row_weight, limit, out);
   CheckCuda(cudaGetLastError(), "SwiGlu launch");
 }
 
 void ScaleToBf16(float* x, int64_t n, float scale, CudaStream& stream) {
   if (n <= 0) return;
-  ScaleToBf16Kernel<<<Blocks(n), kThreads, 0, Raw(stream)>>>(x, n, scale);
+  LaunchKernel(ScaleToBf16Kernel, "ScaleToBf16Kernel", Blocks(n), kThreads, 0, Raw(stream), x, n,
+               scale);
   CheckCuda(cudaGetLastError(), "ScaleToBf16 launch");
 }
 
 void StoreBf16Bits(const float* x, int64_t n, uint16_t* out, CudaStream& stream) {
   if (n <= 0) return;
-  StoreBf16BitsKernel<<<Blocks(n), kThreads, 0, Raw(stream)>>>(x, n, out);
+  LaunchKernel(StoreBf16BitsKernel, "StoreBf16BitsKernel", Blocks(n), kThreads, 0, Raw(stream), x,
+               n, out);
   CheckCuda(cudaGetLastError(), "StoreBf16Bits launch");
 }
 

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "engine/kernels/cuda/expert_groups_math.h"
+#include "engine/kernels/cuda/kernel_launch.cuh"
 #include "engine/kernels/cuda/matvec_tiled.h"
 
 namespace dsagent::engine::kernels::cuda {
@@ -13,6 +14,7 @@ namespace {
 // One CTA: each slot's rank (phase 1), then its sorted position and piece (phase 2); the count.
 __global__ void GroupSlotsKernel(const int32_t* ids, int slots, int32_t* order, ExpertPiece* pieces,
                                  int32_t* n_pieces) {
+  AwaitPreviousKernel();
   extern __shared__ int32_t group_shared[];
   int32_t* const sids = group_shared;
   int32_t* const ranks = group_shared + slots;
@@ -39,8 +41,9 @@ void RunGroupSlots(const int32_t* ids, int64_t slots, int32_t* order, ExpertPiec
     throw CudaError("RunGroupSlots: " + std::to_string(slots) + " slots (1 to " +
                     std::to_string(kMaxGroupedSlots) + ")");
   }
-  GroupSlotsKernel<<<1, 1024, static_cast<size_t>(2 * slots) * sizeof(int32_t), stream>>>(
-      ids, static_cast<int>(slots), order, pieces, n_pieces);
+  LaunchKernel(GroupSlotsKernel, "GroupSlotsKernel", 1, 1024,
+               static_cast<size_t>(2 * slots) * sizeof(int32_t), stream, ids,
+               static_cast<int>(slots), order, pieces, n_pieces);
   CheckCuda(cudaGetLastError(), "expert slot grouping launch");
 }
 

@@ -10,6 +10,7 @@
 
 #include "engine/kernels/cuda/attention_math.h"
 #include "engine/kernels/cuda/indexer_ops.h"
+#include "engine/kernels/cuda/kernel_launch.cuh"
 
 namespace dsagent::engine::kernels::cuda {
 namespace {
@@ -49,6 +50,7 @@ __device__ __forceinline__ void RowsOf(const ScoreRows& r, const float*& q,
 __global__ void IndexerScoresKernel(const float* q, const float* head_weights, int64_t heads,
                                     int64_t hd, const uint16_t* keys, int64_t n, float* score,
                                     ScoreRows rows) {
+  AwaitPreviousKernel();
   RowsOf(rows, q, head_weights, score, n);
   extern __shared__ __align__(16) unsigned char smem[];
   float* qs = reinterpret_cast<float*>(smem);  // [heads * hd]
@@ -88,6 +90,7 @@ constexpr int kTileKeyChunksPerThread = kTileEntries * kTileMaxDim / 8 / kTileTh
 __global__ void IndexerScoresTiledKernel(const float* q, const float* head_weights, int64_t heads,
                                          int64_t hd, const uint16_t* keys, int64_t n, float* score,
                                          ScoreRows rows) {
+  AwaitPreviousKernel();
   RowsOf(rows, q, head_weights, score, n);
   extern __shared__ __align__(16) unsigned char smem[];
   const int64_t pitch = hd + 1;                  // odd: rows start in different banks
@@ -178,6 +181,7 @@ __global__ void IndexerScoresTiledKernel(const float* q, const float* head_weigh
 // Rows mode's padding: row t's scores [(pos0 + t + 1) / ratio, pad_to) set to -inf.
 __global__ void PadScoresKernel(float* score, int64_t score_stride, int64_t pos0, int64_t ratio,
                                 int64_t pad_to) {
+  AwaitPreviousKernel();
   const int64_t t = blockIdx.y;
   const int64_t e =
       (pos0 + t + 1) / ratio + static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -260,6 +264,7 @@ __device__ void SortDescendingAndWrite(uint64_t* sel, int64_t padded, int64_t k,
 // order and sorted by key, which is the stable sort's order. The passes stop as soon as the
 // chosen bucket is taken whole (RadixSelectPass): scores that differ settle in 2-3 passes of 8.
 __global__ void TopKKernel(const float* score, int64_t n, int64_t k, int64_t padded, int32_t* out) {
+  AwaitPreviousKernel();
   extern __shared__ __align__(16) unsigned char smem[];
   uint64_t* sel = reinterpret_cast<uint64_t*>(smem);  // [padded]
   __shared__ uint32_t histogram[256];
@@ -325,6 +330,7 @@ struct WideTopKState {
 // The state before the first pass, the histogram zeroed, the selection's padding keys 0.
 __global__ void WideTopKInitKernel(WideTopKState* state, uint32_t* histogram, uint64_t* sel,
                                    int64_t k, int64_t padded) {
+  AwaitPreviousKernel();
   if (threadIdx.x == 0) {
     state->prefix = 0;
     state->mask = 0;
@@ -338,6 +344,7 @@ __global__ void WideTopKInitKernel(WideTopKState* state, uint32_t* histogram, ui
 
 __global__ void WideTopKHistogramKernel(const float* s, int64_t n, const WideTopKState* state,
                                         uint32_t* histogram, int shift) {
+  AwaitPreviousKernel();
   __shared__ uint32_t counts[256];
   if (state->settled) return;  // uniform: a later pass after the selection settled
   for (int b = threadIdx.x; b < 256; b += blockDim.x) counts[b] = 0;
@@ -357,6 +364,7 @@ __global__ void WideTopKHistogramKernel(const float* s, int64_t n, const WideTop
 
 // The pass's bucket (one CTA), then the histogram zeroed for the next pass.
 __global__ void WideTopKSelectKernel(WideTopKState* state, uint32_t* histogram, int shift) {
+  AwaitPreviousKernel();
   __shared__ int done;
   // Read once for the CTA: thread 0 writes `settled` below.
   if (threadIdx.x == 0) done = state->settled;
@@ -380,6 +388,7 @@ __global__ void WideTopKSelectKernel(WideTopKState* state, uint32_t* histogram, 
 
 __global__ void WideTopKGatherKernel(const float* s, int64_t n, WideTopKState* state,
                                      uint64_t* sel) {
+  AwaitPreviousKernel();
   const uint64_t prefix = state->prefix;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
@@ -392,6 +401,7 @@ __global__ void WideTopKGatherKernel(const float* s, int64_t n, WideTopKState* s
 // The gathered keys (padded with 0) sorted in shared memory by one CTA, their indices out.
 __global__ void WideTopKSortKernel(const uint64_t* gathered, int64_t k, int64_t padded,
                                    int32_t* out) {
+  AwaitPreviousKernel();
   extern __shared__ __align__(16) unsigned char smem[];
   uint64_t* sel = reinterpret_cast<uint64_t*>(smem);  // [padded]
   for (int64_t i = threadIdx.x; i < padded; i += blockDim.x) sel[i] = gathered[i];
@@ -428,8 +438,8 @@ void LaunchScores(const float* q, const float* head_weights, int64_t heads, int6
     const int64_t tiles = (n + kTileEntries - 1) / kTileEntries;
     const int64_t blocks = tiles < 2 * sms ? tiles : 2 * sms;
     const dim3 grid(static_cast<unsigned>(blocks), static_cast<unsigned>(count));
-    IndexerScoresTiledKernel<<<grid, kTileThreads, shared, Raw(stream)>>>(q, head_weights, heads,
-                                                                          hd, keys, n, score, r);
+    LaunchKernel(IndexerScoresTiledKernel, "IndexerScoresTiledKernel", grid, kTileThreads, shared,
+                 Raw(stream), q, head_weights, heads, hd, keys, n, score, r);
     CheckCuda(cudaGetLastError(), "IndexerScores launch");
     return;
   }
@@ -443,8 +453,9 @@ void LaunchScores(const float* q, const float* head_weights, int64_t heads, int6
   const int64_t blocks =
       (n + warps - 1) / warps < kMaxScoreBlocks ? (n + warps - 1) / warps : kMaxScoreBlocks;
   const dim3 grid(static_cast<unsigned>(blocks), static_cast<unsigned>(count));
-  IndexerScoresKernel<<<grid, kScoreThreads, static_cast<size_t>(shared), Raw(stream)>>>(
-      q, head_weights, heads, hd, keys, n, score, r);
+  LaunchKernel(IndexerScoresKernel, "IndexerScoresKernel", grid, kScoreThreads,
+               static_cast<size_t>(shared), Raw(stream), q, head_weights, heads, hd, keys, n, score,
+               r);
   CheckCuda(cudaGetLastError(), "IndexerScores launch");
 }
 
@@ -476,7 +487,8 @@ void IndexerScoresRows(const float* q, const float* head_weights, int64_t heads,
   if (pad_to > shortest) {
     const dim3 grid(static_cast<unsigned>((pad_to - shortest + 255) / 256),
                     static_cast<unsigned>(rows));
-    PadScoresKernel<<<grid, 256, 0, Raw(stream)>>>(score, score_stride, pos0, ratio, pad_to);
+    LaunchKernel(PadScoresKernel, "PadScoresKernel", grid, 256, 0, Raw(stream), score, score_stride,
+                 pos0, ratio, pad_to);
     CheckCuda(cudaGetLastError(), "IndexerScoresRows padding launch");
   }
 }
@@ -507,8 +519,8 @@ void TopK(const float* score, int64_t rows, int64_t n, int64_t k, int32_t* out, 
   const int64_t padded = SortLength(kept);
   const size_t sort_shared = static_cast<size_t>(padded) * sizeof(uint64_t);
   if (rows > 1 || n < kWideTopKScores || scratch == nullptr) {
-    TopKKernel<<<static_cast<unsigned>(rows), kTopKThreads, sort_shared, Raw(stream)>>>(
-        score, n, kept, padded, out);
+    LaunchKernel(TopKKernel, "TopKKernel", static_cast<unsigned>(rows), kTopKThreads, sort_shared,
+                 Raw(stream), score, n, kept, padded, out);
     CheckCuda(cudaGetLastError(), "TopK launch");
     return;
   }
@@ -525,17 +537,22 @@ void TopK(const float* score, int64_t rows, int64_t n, int64_t k, int32_t* out, 
   const int64_t per_cta = 256 * 16;  // 16 scores a thread
   const int64_t want = (n + per_cta - 1) / per_cta, cap = 2 * int64_t{CurrentDeviceSmCount()};
   const unsigned ctas = static_cast<unsigned>(want < cap ? want : cap);
-  WideTopKInitKernel<<<1, 256, 0, Raw(stream)>>>(state, histogram, sel, kept, padded);
+  LaunchKernel(WideTopKInitKernel, "WideTopKInitKernel", 1, 256, 0, Raw(stream), state, histogram,
+               sel, kept, padded);
   CheckCuda(cudaGetLastError(), "TopK init launch");
   for (int shift = 56; shift >= 0; shift -= 8) {
     // Every pass is queued (the host does not know when the selection settles; the kernels of
     // the passes after it return at once).
-    WideTopKHistogramKernel<<<ctas, 256, 0, Raw(stream)>>>(score, n, state, histogram, shift);
-    WideTopKSelectKernel<<<1, 256, 0, Raw(stream)>>>(state, histogram, shift);
+    LaunchKernel(WideTopKHistogramKernel, "WideTopKHistogramKernel", ctas, 256, 0, Raw(stream),
+                 score, n, state, histogram, shift);
+    LaunchKernel(WideTopKSelectKernel, "WideTopKSelectKernel", 1, 256, 0, Raw(stream), state,
+                 histogram, shift);
   }
   CheckCuda(cudaGetLastError(), "TopK passes launch");
-  WideTopKGatherKernel<<<ctas, 256, 0, Raw(stream)>>>(score, n, state, sel);
-  WideTopKSortKernel<<<1, kTopKThreads, sort_shared, Raw(stream)>>>(sel, kept, padded, out);
+  LaunchKernel(WideTopKGatherKernel, "WideTopKGatherKernel", ctas, 256, 0, Raw(stream), score, n,
+               state, sel);
+  LaunchKernel(WideTopKSortKernel, "WideTopKSortKernel", 1, kTopKThreads, sort_shared, Raw(stream),
+               sel, kept, padded, out);
   CheckCuda(cudaGetLastError(), "TopK gather and sort launch");
 }
 

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "engine/kernels/cuda/device_math.h"
+#include "engine/kernels/cuda/kernel_launch.cuh"
 #include "engine/kernels/cuda/matvec_lanes.cuh"
 #include "engine/kernels/cuda/matvec_tiled.h"
 #include "engine/kernels/cuda/ops.h"
@@ -43,6 +44,7 @@ __device__ bool InputExactInBf16(const float* xt, int64_t cols) {
 // inside an FP8 scale block); output i of input t goes to y[t * y_stride + i].
 __global__ void MatVecKernel(WeightView w, int64_t row_begin, int64_t rows, const float* x,
                              int64_t x_stride, float* y, int64_t y_stride, bool round_bf16) {
+  AwaitPreviousKernel();
   const int64_t i = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.y;
   const int64_t t = blockIdx.y;
   const bool pairs = InputExactInBf16(x + t * x_stride, w.cols) && w.kind != WeightKind::kF32;
@@ -55,6 +57,7 @@ __global__ void MatVecKernel(WeightView w, int64_t row_begin, int64_t rows, cons
 __global__ void ExpertMatVecKernel(const WeightView* views, const int32_t* ids, int64_t rows,
                                    const float* x, int64_t x_stride, float* y, int64_t y_stride,
                                    bool round_bf16) {
+  AwaitPreviousKernel();
   const int64_t row = static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.y;
   const int64_t s = blockIdx.y;
   const WeightView w = views[ids[s]];
@@ -76,6 +79,7 @@ __global__ void ExpertMatVecKernel(const WeightView* views, const int32_t* ids, 
 __global__ void MatVecExactKernel(const WeightView* views, const int32_t* ids, WeightView single,
                                   int64_t row_begin, const float* x, int64_t x_stride, float* y,
                                   int64_t y_stride, bool round_bf16) {
+  AwaitPreviousKernel();
   __shared__ double warp_sums[32];
   const int64_t i = blockIdx.x;
   const int64_t t = blockIdx.y;
@@ -98,6 +102,7 @@ __global__ void MatVecExactKernel(const WeightView* views, const int32_t* ids, W
 // WeightMatrix::DequantRow does (value times scale in float), copied to the hc streams.
 // Grid (columns, rows): row y's token and streams.
 __global__ void EmbedKernel(WeightView w, const int32_t* token, int64_t hc, float* h) {
+  AwaitPreviousKernel();
   const int64_t d = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (d >= w.cols) return;
   token += blockIdx.y;
@@ -143,8 +148,9 @@ void LaunchByLanes(const DeviceWeight& w, int64_t row_begin, int64_t rows, const
   const dim3 block(kLanes, kRowsPerBlock);
   const dim3 grid(static_cast<unsigned>((rows + kRowsPerBlock - 1) / kRowsPerBlock),
                   static_cast<unsigned>(x_rows));
-  MatVecKernel<<<grid, block, 0, static_cast<cudaStream_t>(stream.handle())>>>(
-      ViewOf(w), row_begin, rows, x, x_stride, y, y_stride, round_bf16);
+  LaunchKernel(MatVecKernel, "MatVecKernel", grid, block, 0,
+               static_cast<cudaStream_t>(stream.handle()), ViewOf(w), row_begin, rows, x, x_stride,
+               y, y_stride, round_bf16);
   CheckCuda(cudaGetLastError(), "MatVec launch");
 }
 
@@ -158,9 +164,9 @@ void LaunchExact(const WeightView* views, const int32_t* ids, WeightView single,
     throw CudaError("MatVecExact: " + std::to_string(inputs) + " input rows (at most 65535)");
   }
   const dim3 grid(static_cast<unsigned>(rows), static_cast<unsigned>(inputs));
-  MatVecExactKernel<<<grid, ExactMatVecThreads(cols), 0,
-                      static_cast<cudaStream_t>(stream.handle())>>>(
-      views, ids, single, row_begin, x, x_stride, y, y_stride, round_bf16);
+  LaunchKernel(MatVecExactKernel, "MatVecExactKernel", grid, ExactMatVecThreads(cols), 0,
+               static_cast<cudaStream_t>(stream.handle()), views, ids, single, row_begin, x,
+               x_stride, y, y_stride, round_bf16);
   CheckCuda(cudaGetLastError(), "MatVecExact launch");
 }
 
@@ -383,8 +389,9 @@ void ExpertMatVec(const ExpertSetViews& set, const int32_t* ids, int64_t slots, 
   const dim3 block(kLanes, kRowsPerBlock);
   const dim3 grid(static_cast<unsigned>((set.rows + kRowsPerBlock - 1) / kRowsPerBlock),
                   static_cast<unsigned>(slots));
-  ExpertMatVecKernel<<<grid, block, 0, static_cast<cudaStream_t>(stream.handle())>>>(
-      set.views, ids, set.rows, x, x_stride, y, y_stride, round_bf16);
+  LaunchKernel(ExpertMatVecKernel, "ExpertMatVecKernel", grid, block, 0,
+               static_cast<cudaStream_t>(stream.handle()), set.views, ids, set.rows, x, x_stride, y,
+               y_stride, round_bf16);
   CheckCuda(cudaGetLastError(), "ExpertMatVec launch");
 }
 
@@ -450,8 +457,8 @@ void EmbedRowsToStreams(const DeviceWeight& embed, const int32_t* tokens, int64_
   if (embed.cols <= 0 || hc <= 0 || rows <= 0) return;
   if (rows > 65535) throw CudaError("EmbedRowsToStreams: " + std::to_string(rows) + " rows");
   const dim3 grid(static_cast<unsigned>((embed.cols + 255) / 256), static_cast<unsigned>(rows));
-  EmbedKernel<<<grid, 256, 0, static_cast<cudaStream_t>(stream.handle())>>>(ViewOf(embed), tokens,
-                                                                            hc, h);
+  LaunchKernel(EmbedKernel, "EmbedKernel", grid, 256, 0, static_cast<cudaStream_t>(stream.handle()),
+               ViewOf(embed), tokens, hc, h);
   CheckCuda(cudaGetLastError(), "EmbedToStreams launch");
 }
 

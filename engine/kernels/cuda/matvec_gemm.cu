@@ -18,6 +18,7 @@
 
 #include "engine/kernels/cuda/device_math.h"
 #include "engine/kernels/cuda/expert_groups_math.h"
+#include "engine/kernels/cuda/kernel_launch.cuh"
 #include "engine/kernels/cuda/matvec_gemm_math.h"
 #include "engine/kernels/cuda/matvec_lanes.cuh"
 #include "engine/kernels/cuda/matvec_tiled.h"
@@ -89,6 +90,7 @@ __device__ __forceinline__ void GemmCta(const GemmTile& t) {
 
 template <WeightKind K>
 __global__ void __launch_bounds__(kGemmThreads, 2) GemmKernel(TiledMatVec a) {
+  AwaitPreviousKernel();
   const int64_t tile_row0 = static_cast<int64_t>(blockIdx.y) * kGemmTileRows;
   const int64_t m0 = static_cast<int64_t>(blockIdx.x) * kGemmTileInputs;
   const int64_t g = blockIdx.z;
@@ -108,6 +110,7 @@ __global__ void __launch_bounds__(kGemmThreads, 2) GemmKernel(TiledMatVec a) {
 
 template <WeightKind K>
 __global__ void __launch_bounds__(kGemmThreads, 2) ExpertGemmKernel(ExpertRowsArgs a) {
+  AwaitPreviousKernel();
   if (static_cast<int>(blockIdx.x) >= *a.n_pieces) return;
   const ExpertPiece piece = a.pieces[blockIdx.x];
   const WeightView w = a.views[piece.expert];
@@ -132,11 +135,11 @@ __global__ void __launch_bounds__(kGemmThreads, 2) ExpertGemmKernel(ExpertRowsAr
 // (ExpertRowsArgs).
 template <WeightKind K>
 void Launch(const TiledMatVec& a, dim3 grid, cudaStream_t stream) {
-  GemmKernel<K><<<grid, kGemmThreads, 0, stream>>>(a);
+  LaunchKernel(GemmKernel<K>, "GemmKernel<K>", grid, kGemmThreads, 0, stream, a);
 }
 template <WeightKind K>
 void Launch(const ExpertRowsArgs& a, dim3 grid, cudaStream_t stream) {
-  ExpertGemmKernel<K><<<grid, kGemmThreads, 0, stream>>>(a);
+  LaunchKernel(ExpertGemmKernel<K>, "ExpertGemmKernel<K>", grid, kGemmThreads, 0, stream, a);
 }
 
 template <class Args>

@@ -21,6 +21,7 @@
 #include <string>
 
 #include "engine/kernels/cuda/device_math.h"
+#include "engine/kernels/cuda/kernel_launch.cuh"
 #include "engine/kernels/cuda/matvec_lanes.cuh"
 #include "engine/kernels/cuda/matvec_tiled.h"
 #include "engine/kernels/cuda/matvec_tiled_math.h"
@@ -68,6 +69,8 @@ __global__ void __launch_bounds__(kThreads)
   // with its own slices of x and y (MatVecRowGroups: the attention's grouped wo_a).
   const int64_t g = blockIdx.z;
   const int64_t row_begin = first_row + g * rows;
+  // Routed experts: the ids are the router's output, so the wait comes first (kernel_launch.cuh).
+  if (views != nullptr) AwaitPreviousKernel();
   const WeightView w = views != nullptr ? views[ids[s]] : single;
   if (w.data == nullptr) return;  // an expert kept on the host (uniform over the CTA)
   const float* xt = x + s * x_stride + g * x_group_stride;
@@ -87,6 +90,9 @@ __global__ void __launch_bounds__(kThreads)
   // matrices are one round of items a thread).
   ItemWords<K> words[kPrefetch];
   LoadItems<K, kPrefetch>(w, row_begin + tile_row0, blocks, items, tid, words);
+  // One weight: its first loads were issued before the wait, so they overlap the end of the
+  // kernel before this one as well (launched as a programmatic dependent launch).
+  if (views == nullptr) AwaitPreviousKernel();
 
   int exact = 1;
   for (int64_t c = tid; c < w.cols; c += kThreads) {
@@ -174,9 +180,9 @@ void LaunchPrefetching(const TiledMatVec& m, int rows_per_tile, size_t shared,
                            static_cast<int>(kSharedBytesMax), opt_in);
   const dim3 grid(static_cast<unsigned>((m.rows + rows_per_tile - 1) / rows_per_tile),
                   static_cast<unsigned>(m.inputs), static_cast<unsigned>(m.groups));
-  TiledKernel<K, kPrefetch><<<grid, kThreads, shared, stream>>>(
-      m.views, m.ids, m.single, m.row_begin, m.rows, rows_per_tile, m.x, m.x_stride, m.y,
-      m.y_stride, m.x_group_stride, m.y_group_stride, m.round_bf16);
+  LaunchKernel(TiledKernel<K, kPrefetch>, "TiledKernel<K, kPrefetch>", grid, kThreads, shared,
+               stream, m.views, m.ids, m.single, m.row_begin, m.rows, rows_per_tile, m.x,
+               m.x_stride, m.y, m.y_stride, m.x_group_stride, m.y_group_stride, m.round_bf16);
 }
 
 // The items a thread loads at once when prefetching: BF16 items are twice FP8's words (a

@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "engine/kernels/cuda/kernel_launch.cuh"
 #include "engine/kernels/cuda/mixing_math.h"
 #include "engine/kernels/cuda/mixing_ops.h"
 
@@ -91,6 +92,7 @@ __device__ void SinkhornSplitWarp(const float* mixes, const float* scale, const 
 __global__ void HcPreKernel(const float* h, const float* products, const float* scale,
                             const float* base, HcKernelShape s, float* y, float* post,
                             float* comb) {
+  AwaitPreviousKernel();
   __shared__ double part[kThreads];
   __shared__ float pre[kMaxHc];
   const int64_t row = blockIdx.x;
@@ -120,6 +122,7 @@ __global__ void HcPreKernel(const float* h, const float* products, const float* 
 // HcPre's shape for the head: hc mixes, each stream weighted by sigmoid(mix * scale + base) + eps.
 __global__ void HcHeadKernel(const float* h, const float* products, const float* scale,
                              const float* base, HcKernelShape s, float* y) {
+  AwaitPreviousKernel();
   __shared__ double part[kThreads];
   __shared__ float pre[kMaxHc];
   const int64_t row = blockIdx.x;
@@ -143,6 +146,7 @@ __global__ void HcHeadKernel(const float* h, const float* products, const float*
 // outputs, so out may alias h.
 __global__ void HcPostKernel(const float* f, const float* h, const float* post, const float* comb,
                              int64_t rows, HcKernelShape s, float* out) {
+  AwaitPreviousKernel();
   const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx >= rows * s.dim) return;
   const int64_t t = idx / s.dim, d = idx % s.dim;
@@ -160,6 +164,7 @@ __global__ void HcPostKernel(const float* f, const float* h, const float* post, 
 __global__ void CompressorPoolKernel(const float* kv, const float* score, int64_t width,
                                      int64_t ratio, int64_t head_dim, bool overlap, bool round_bf16,
                                      float* entry, int64_t block_stride) {
+  AwaitPreviousKernel();
   kv += blockIdx.y * block_stride;
   score += blockIdx.y * block_stride;
   entry += blockIdx.y * head_dim;
@@ -184,8 +189,8 @@ void HcPre(const float* h, const float* products, int64_t rows, const float* sca
            CudaStream& stream) {
   CheckHc(shape, "HcPre");
   if (rows <= 0) return;
-  HcPreKernel<<<static_cast<unsigned>(rows), kThreads, 0, Raw(stream)>>>(h, products, scale, base,
-                                                                         shape, y, post, comb);
+  LaunchKernel(HcPreKernel, "HcPreKernel", static_cast<unsigned>(rows), kThreads, 0, Raw(stream), h,
+               products, scale, base, shape, y, post, comb);
   CheckCuda(cudaGetLastError(), "HcPre launch");
 }
 
@@ -193,8 +198,8 @@ void HcPost(const float* f, const float* h, const float* post, const float* comb
             const HcKernelShape& shape, float* out, CudaStream& stream) {
   CheckHc(shape, "HcPost");
   if (rows <= 0) return;
-  HcPostKernel<<<Blocks(rows * shape.dim), kThreads, 0, Raw(stream)>>>(f, h, post, comb, rows,
-                                                                       shape, out);
+  LaunchKernel(HcPostKernel, "HcPostKernel", Blocks(rows * shape.dim), kThreads, 0, Raw(stream), f,
+               h, post, comb, rows, shape, out);
   CheckCuda(cudaGetLastError(), "HcPost launch");
 }
 
@@ -202,8 +207,8 @@ void HcHead(const float* h, const float* products, int64_t rows, const float* sc
             const float* base, const HcKernelShape& shape, float* y, CudaStream& stream) {
   CheckHc(shape, "HcHead");
   if (rows <= 0) return;
-  HcHeadKernel<<<static_cast<unsigned>(rows), kThreads, 0, Raw(stream)>>>(h, products, scale, base,
-                                                                          shape, y);
+  LaunchKernel(HcHeadKernel, "HcHeadKernel", static_cast<unsigned>(rows), kThreads, 0, Raw(stream),
+               h, products, scale, base, shape, y);
   CheckCuda(cudaGetLastError(), "HcHead launch");
 }
 
@@ -215,8 +220,9 @@ void CompressorPool(const float* kv_state, const float* score_state, int64_t wid
                     std::to_string(head_dim) + ", state width " + std::to_string(width) +
                     " (at least head_dim, twice that when overlapping)");
   }
-  CompressorPoolKernel<<<Blocks(head_dim), kThreads, 0, Raw(stream)>>>(
-      kv_state, score_state, width, ratio, head_dim, overlap, round_bf16, entry, 0);
+  LaunchKernel(CompressorPoolKernel, "CompressorPoolKernel", Blocks(head_dim), kThreads, 0,
+               Raw(stream), kv_state, score_state, width, ratio, head_dim, overlap, round_bf16,
+               entry, 0);
   CheckCuda(cudaGetLastError(), "CompressorPool launch");
 }
 
@@ -231,8 +237,8 @@ void CompressorPoolRows(const float* kv, const float* score, int64_t count, int6
   if (count <= 0) return;
   const int64_t slots = overlap ? 2 * ratio : ratio;
   const dim3 grid(Blocks(head_dim), static_cast<unsigned>(count));
-  CompressorPoolKernel<<<grid, kThreads, 0, Raw(stream)>>>(
-      kv, score, width, ratio, head_dim, overlap, round_bf16, entries, slots * width);
+  LaunchKernel(CompressorPoolKernel, "CompressorPoolKernel", grid, kThreads, 0, Raw(stream), kv,
+               score, width, ratio, head_dim, overlap, round_bf16, entries, slots * width);
   CheckCuda(cudaGetLastError(), "CompressorPoolRows launch");
 }
 

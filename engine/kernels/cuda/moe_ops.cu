@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "engine/kernels/cuda/kernel_launch.cuh"
 #include "engine/kernels/cuda/moe_ops.h"
 
 namespace dsagent::engine::kernels::cuda {
@@ -35,6 +36,7 @@ __device__ void WarpBest(float& v, int32_t& id) {
 __global__ void MoeRouteKernel(const float* logits, MoeRouteShape shape, const float* bias,
                                const int32_t* hash_table, const int32_t* tokens, int32_t* ids,
                                float* weights) {
+  AwaitPreviousKernel();
   extern __shared__ __align__(16) unsigned char smem[];
   const int64_t n = shape.experts;
   float* s = reinterpret_cast<float*>(smem);                            // [n] scores
@@ -106,6 +108,7 @@ __global__ void MoeRouteKernel(const float* logits, MoeRouteShape shape, const f
 
 __global__ void MoeCombineKernel(const float* routed, const float* shared, const int32_t* ids,
                                  int64_t rows, int k, int64_t dim, float* out) {
+  AwaitPreviousKernel();
   const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx >= rows * dim) return;
   const int64_t t = idx / dim, d = idx % dim;
@@ -133,8 +136,8 @@ void MoeRoute(const float* logits, int64_t rows, const MoeRouteShape& shape, con
   }
   if (rows <= 0) return;
   const size_t shared = static_cast<size_t>(shape.experts) * (2 * sizeof(float) + 1);
-  MoeRouteKernel<<<static_cast<unsigned>(rows), kThreads, shared, Raw(stream)>>>(
-      logits, shape, bias, hash_table, tokens, ids, weights);
+  LaunchKernel(MoeRouteKernel, "MoeRouteKernel", static_cast<unsigned>(rows), kThreads, shared,
+               Raw(stream), logits, shape, bias, hash_table, tokens, ids, weights);
   CheckCuda(cudaGetLastError(), "MoeRoute launch");
 }
 
@@ -146,8 +149,9 @@ void MoeCombine(const float* routed, const float* shared, const int32_t* ids, in
   }
   if (rows <= 0 || dim <= 0) return;
   const int64_t n = rows * dim;
-  MoeCombineKernel<<<static_cast<unsigned>((n + kThreads - 1) / kThreads), kThreads, 0,
-                     Raw(stream)>>>(routed, shared, ids, rows, static_cast<int>(k), dim, out);
+  LaunchKernel(MoeCombineKernel, "MoeCombineKernel",
+               static_cast<unsigned>((n + kThreads - 1) / kThreads), kThreads, 0, Raw(stream),
+               routed, shared, ids, rows, static_cast<int>(k), dim, out);
   CheckCuda(cudaGetLastError(), "MoeCombine launch");
 }
 

@@ -162,6 +162,28 @@ struct cudaKernelNodeParams {
   void** extra;
 };
 
+// Launch attributes (cudaLaunchKernelEx): only programmatic dependent launch is emulated.
+enum cudaLaunchAttributeID {
+  cudaLaunchAttributeIgnore = 0,
+  cudaLaunchAttributeProgrammaticStreamSerialization = 6,
+};
+union cudaLaunchAttributeValue {
+  char pad[64];
+  int programmaticStreamSerializationAllowed;
+};
+struct cudaLaunchAttribute {
+  cudaLaunchAttributeID id;
+  cudaLaunchAttributeValue val;
+};
+struct cudaLaunchConfig_t {
+  dim3 gridDim;
+  dim3 blockDim;
+  size_t dynamicSmemBytes;
+  cudaStream_t stream;
+  cudaLaunchAttribute* attrs;
+  unsigned int numAttrs;
+};
+
 struct cudaPitchedPtr {
   void* ptr;
   size_t pitch;
@@ -296,9 +318,24 @@ extern thread_local const ThreadCoords* tl_coords;
 
 // Runs (or, while `stream` is being captured, records) `body` for every thread of the grid.
 // Returns the launch's error (also what cudaGetLastError reports next).
+// `programmatic`: launched with cudaLaunchAttributeProgrammaticStreamSerialization. Such a launch
+// that follows one on the same stream has its block 0 run up to its cudaGridDependencySynchronize
+// before the previous kernel runs, and the rest of the launch held back until the next (a GPU
+// may start it that early; HeldBlock in grid.h); its launch errors may then be reported by the
+// stream's next call, as a GPU's are.
 cudaError_t LaunchKernel(const void* func, const char* name, dim3 grid, dim3 block,
                          size_t shared_bytes, cudaStream_t stream,
-                         std::shared_ptr<const std::function<void()>> body);
+                         std::shared_ptr<const std::function<void()>> body,
+                         bool programmatic = false);
+// The name the next cudaLaunchKernelEx of this OS thread gives its kernel in the emulator's
+// messages (the runtime has no kernel names; engine/kernels/cuda/kernel_launch.cuh sets it).
+void NameNextLaunch(const char* name);
+const char* TakeNextLaunchName();
+// cudaGridDependencySynchronize in a running kernel.
+void GridDependencyWait();
+// Whether streams run deferred (DSAGENT_CUDA_EMULATOR_STREAMS=deferred; runtime.cc): set for the
+// process, once every stream's queued work has run.
+void SetDeferredStreams(bool on);
 
 void SyncThreads();
 int SyncThreadsAnd(int predicate);
@@ -354,6 +391,34 @@ template <class... P>
 KernelRef<P...> Launch(void (*kernel)(P...), const char* name) {
   return {kernel, name};
 }
+
+}  // namespace dsagent_emu
+
+template <class... P, class... A>
+cudaError_t cudaLaunchKernelEx(const cudaLaunchConfig_t* config, void (*kernel)(P...),
+                               A&&... args) {
+  static_assert(sizeof...(A) == sizeof...(P), "a kernel launch with the wrong argument count");
+  bool programmatic = false;
+  for (unsigned i = 0; i < config->numAttrs; ++i) {
+    if (config->attrs[i].id == cudaLaunchAttributeProgrammaticStreamSerialization) {
+      programmatic = config->attrs[i].val.programmaticStreamSerializationAllowed != 0;
+    }
+  }
+  auto params = std::make_shared<std::tuple<std::decay_t<P>...>>(std::forward<A>(args)...);
+  return dsagent_emu::LaunchKernel(reinterpret_cast<const void*>(kernel),
+                                   dsagent_emu::TakeNextLaunchName(), config->gridDim,
+                                   config->blockDim, config->dynamicSmemBytes, config->stream,
+                                   std::make_shared<const std::function<void()>>(
+                                       [kernel, params] { std::apply(kernel, *params); }),
+                                   programmatic);
+}
+
+// Programmatic dependent launch, device side: the wait for the stream's previous kernel (its end
+// and its memory), and the signal that lets the next kernel start (a hint: nothing to do here).
+inline void cudaGridDependencySynchronize() { dsagent_emu::GridDependencyWait(); }
+inline void cudaTriggerProgrammaticLaunchCompletion() {}
+
+namespace dsagent_emu {
 
 template <class T>
 uint64_t ToBits(T v) {

@@ -23,6 +23,7 @@
 #include "engine/generate/generator.h"
 #include "engine/kernels/cuda/attention_step.h"
 #include "engine/kernels/cuda/device_sequence_model.h"
+#include "engine/kernels/cuda/kernel_launch.h"
 #include "engine/kernels/cuda/side_stream.h"
 #include "engine/model/placement_plan.h"
 #include "engine/model/tensor_inventory.h"
@@ -370,6 +371,34 @@ TEST_F(DeviceSequenceModelGpuTest, SideStreamsGiveTheOneStreamBits) {
   for (size_t i = 0; i < one.size(); ++i) {
     ASSERT_EQ(test_support::Bits(sides[i]), test_support::Bits(one[i]))
         << "token " << i / static_cast<size_t>(cpu_->config().vocab_size);
+  }
+}
+
+// Every kernel launched as a programmatic dependent launch (kernel_launch.cuh: its blocks may
+// start while the kernel before it runs, and wait for it) against plain launches: the same bits,
+// token by token and for a prompt's rows at once. On the emulator, block 0 of each such launch
+// runs up to its wait before the kernel before it, so a kernel that reads its input too early
+// fails here; on a GPU the overlap is real.
+TEST_F(DeviceSequenceModelGpuTest, ProgrammaticLaunchesGiveThePlainLaunchesBits) {
+  const std::vector<int32_t> tokens(golden_.begin(), golden_.begin() + 40);
+  const std::vector<int32_t> prompt(golden_.begin(), golden_.begin() + 24);
+  const bool before = ProgrammaticLaunchOn();
+  std::vector<float> steps[2], rows[2];
+  for (const bool on : {true, false}) {
+    SetProgrammaticLaunch(on);
+    auto seq = device_->NewSequence();
+    steps[on] = TokenByToken(*device_, *seq, tokens);
+    auto forward = device_->Forward(*device_->NewSequence(), prompt, {});
+    ASSERT_TRUE(forward) << forward.error();
+    rows[on] = *forward;
+  }
+  SetProgrammaticLaunch(before);
+  for (auto* pair : {steps, rows}) {
+    ASSERT_EQ(pair[1].size(), pair[0].size());
+    for (size_t i = 0; i < pair[0].size(); ++i) {
+      ASSERT_EQ(test_support::Bits(pair[1][i]), test_support::Bits(pair[0][i]))
+          << (pair == steps ? "decode step, " : "prompt rows, ") << "logit " << i;
+    }
   }
 }
 
