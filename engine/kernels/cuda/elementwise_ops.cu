@@ -1,5 +1,5 @@
-// ActQuant, RmsNorm, RopeRotate(Rows), SwiGlu, ScaleToBf16, StoreBf16Bits and RepeatRows on the
-// device (ops.h); the per-element arithmetic is device_math.h's, shared with the host tests.
+// ActQuant, RmsNorm, RopeRotate(Rows), SwiGlu(Quant), ScaleToBf16, StoreBf16Bits and RepeatRows on
+// the device (ops.h); the per-element arithmetic is device_math.h's, shared with the host tests.
 #include <cuda_runtime.h>
 
 #include "engine/kernels/cuda/device_math.h"
@@ -107,6 +107,30 @@ __global__ void SwiGluKernel(const float* g, const float* u, int64_t rows, int64
   out[k] = SwiGluValue(g[k], u[k], limit, has_weight, has_weight ? row_weight[k / inter] : 1.0f);
 }
 
+// One CUDA block per FP8 block of 128 SwiGLU outputs (inter % 128 == 0, so within one row): each
+// value as SwiGluKernel computes it, then the block quantised as ActQuantKernel quantises it (the
+// same amax: a thread's max starts at 0 there too).
+__global__ void SwiGluQuantKernel(const float* g, const float* u, int64_t inter,
+                                  const float* row_weight, float limit, float* out) {
+  AwaitPreviousKernel();
+  constexpr int kBlock = 128;
+  __shared__ float amax_part[kThreads];
+  const int t = static_cast<int>(threadIdx.x);
+  const int64_t k = static_cast<int64_t>(blockIdx.x) * kBlock + t;
+  const bool has_weight = row_weight != nullptr;
+  float v = 0.0f;
+  if (t < kBlock) {
+    v = SwiGluValue(g[k], u[k], limit, has_weight, has_weight ? row_weight[k / inter] : 1.0f);
+  }
+  amax_part[t] = t < kBlock ? fmaxf(0.0f, fabsf(v)) : 0.0f;
+  __syncthreads();
+  for (int s = kThreads / 2; s > 0; s /= 2) {
+    if (t < s) amax_part[t] = fmaxf(amax_part[t], amax_part[t + s]);
+    __syncthreads();
+  }
+  if (t < kBlock) out[k] = QuantizeE4M3(v, Fp8BlockScale(amax_part[0]));
+}
+
 __global__ void StoreBf16BitsKernel(const float* x, int64_t n, uint16_t* out) {
   AwaitPreviousKernel();
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -192,6 +216,18 @@ void SwiGlu(const float* g, const float* u, int64_t rows, int64_t inter, const f
   LaunchKernel(SwiGluKernel, "SwiGluKernel", Blocks(rows * inter), kThreads, 0, Raw(stream), g, u,
                rows, inter, row_weight, limit, out);
   CheckCuda(cudaGetLastError(), "SwiGlu launch");
+}
+
+void SwiGluQuant(const float* g, const float* u, int64_t rows, int64_t inter,
+                 const float* row_weight, float limit, float* out, CudaStream& stream) {
+  if (inter % 128 != 0) {
+    throw CudaError("SwiGluQuant: " + std::to_string(inter) +
+                    " values a row do not split into FP8 blocks of 128");
+  }
+  if (rows <= 0 || inter <= 0) return;
+  LaunchKernel(SwiGluQuantKernel, "SwiGluQuantKernel", static_cast<unsigned>(rows * inter / 128),
+               kThreads, 0, Raw(stream), g, u, inter, row_weight, limit, out);
+  CheckCuda(cudaGetLastError(), "SwiGluQuant launch");
 }
 
 void ScaleToBf16(float* x, int64_t n, float scale, CudaStream& stream) {

@@ -101,8 +101,7 @@ void SharedExpertDecode(DeviceMoe& m, const float* xq, CudaStream& stream) {
   float* sg = m.shared_g.as<float>();
   MatVec(m.shared_w1, xq, 1, s.dim, sg, s.inter, true, stream);
   MatVec(m.shared_w3, xq, 1, s.dim, m.shared_u.as<float>(), s.inter, true, stream);
-  SwiGlu(sg, m.shared_u.as<float>(), 1, s.inter, nullptr, 0.0f, sg, stream);
-  ActQuant(sg, 1, s.inter, 128, ActQuantFormat::kFp8, stream);
+  SwiGluQuant(sg, m.shared_u.as<float>(), 1, s.inter, nullptr, 0.0f, sg, stream);
   MatVec(m.shared_w2, sg, 1, s.inter, m.shared_out.as<float>(), s.dim, true, stream);
 }
 
@@ -146,9 +145,8 @@ void MoeDecode(DeviceMoe& m, const float* x, const int32_t* token, float* out, C
   float* u = m.u.as<float>();
   ExpertMatVec(m.w1, ids, k, xq, 0, g, s.inter, true, stream);
   ExpertMatVec(m.w3, ids, k, xq, 0, u, s.inter, true, stream);
-  SwiGlu(g, u, k, s.inter, weights, s.swiglu_limit, g, stream);
   // h's FP8 copy in place (nothing reads h itself afterwards), so xq stays for the shared expert.
-  ActQuant(g, k, s.inter, 128, ActQuantFormat::kFp8, stream);
+  SwiGluQuant(g, u, k, s.inter, weights, s.swiglu_limit, g, stream);
   ExpertMatVec(m.w2, ids, k, g, s.inter, m.routed.as<float>(), s.dim, true, stream);
   if (offload) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -222,9 +220,8 @@ void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, 
   MarkPhase(stream, "moe.shared");
   MatVec(m.shared_w1, xq, rows, s.dim, sg, s.inter, true, stream);
   MatVec(m.shared_w3, xq, rows, s.dim, su, s.inter, true, stream);
-  SwiGlu(sg, su, rows, s.inter, nullptr, 0.0f, sg, stream);
-  // sg's FP8 copy goes to su (free once SwiGlu has read it).
-  ActQuantTo(sg, su, rows, s.inter, 128, ActQuantFormat::kFp8, stream);
+  // The FP8 copy of the activation goes to su (each value written after it is read).
+  SwiGluQuant(sg, su, rows, s.inter, nullptr, 0.0f, su, stream);
   MatVec(m.shared_w2, su, rows, s.inter, so, s.dim, true, stream);
   // Streaming: once the routing is on the host, the host experts chosen most go to the pools and
   // the expert products below read them there; the CPU keeps the rest.
@@ -275,9 +272,8 @@ void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, 
   };
   experts(v1, x_slots, s.dim, g, s.inter);
   experts(v3, x_slots, s.dim, u, s.inter);
-  SwiGlu(g, u, slots, s.inter, weights, s.swiglu_limit, g, stream);
   float* hq = scratch.h_quant.as<float>();
-  ActQuantTo(g, hq, slots, s.inter, 128, ActQuantFormat::kFp8, stream);
+  SwiGluQuant(g, u, slots, s.inter, weights, s.swiglu_limit, hq, stream);
   experts(v2, hq, s.inter, routed, s.dim);
   if (offload) {
     if (!waited) wait_for_routing();

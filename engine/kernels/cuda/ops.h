@@ -9,7 +9,7 @@
 //   RmsNorm     forward/linear.h RmsNorm
 //   RopeRotate  cpu/rope_rotate.h RopeRotate (frequencies from forward's Rope::frequencies(), YaRN
 //   included) SwiGlu      cpu/moe_ops.h SwiGluInPlace, the expert activation (clamp at swiglu_limit
-//   when limit > 0)
+//   when limit > 0); SwiGluQuant: it and ActQuant's FP8 in one launch
 // Pointers are device pointers; every call is queued on `stream` and returns at once (errors of
 // the launch throw CudaError; errors of the run surface at the next Synchronize).
 //
@@ -265,5 +265,11 @@ void StoreBf16Bits(const float* x, int64_t n, uint16_t* out, CudaStream& stream)
 // null (weight 1). g, u, out: [rows, inter]; out may alias g.
 void SwiGlu(const float* g, const float* u, int64_t rows, int64_t inter, const float* row_weight,
             float limit, float* out, CudaStream& stream);
+
+// SwiGlu, then ActQuantTo in FP8 blocks of 128, in one launch: out = the SwiGLU output quantised
+// and dequantised, the two ops' bits (the expert products' input; the unquantised output is not
+// kept). inter % 128 == 0 (CudaError otherwise); out may alias g or u.
+void SwiGluQuant(const float* g, const float* u, int64_t rows, int64_t inter,
+                 const float* row_weight, float limit, float* out, CudaStream& stream);
 
 }  // namespace dsagent::engine::kernels::cuda

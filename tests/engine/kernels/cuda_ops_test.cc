@@ -783,6 +783,47 @@ TEST(CudaOpsTest, SwiGluMatchesTheCpuWithAndWithoutClamp) {
   }
 }
 
+// The experts' activation fused with its FP8 quantisation: SwiGlu then ActQuantTo's bits, with
+// and without row weights and clamp, in place over g as the MoE step runs it.
+TEST(CudaOpsTest, SwiGluQuantGivesSwiGluThenActQuantBits) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(43);
+  std::normal_distribution<float> normal(0.0f, 5.0f);
+  const int64_t rows = 6, inter = 2048;
+  std::vector<float> g(static_cast<size_t>(rows * inter)), u(g.size()), weight(rows);
+  for (float& v : g) v = forward::RoundBf16(normal(rng));
+  for (float& v : u) v = forward::RoundBf16(normal(rng));
+  for (float& v : weight) v = std::fabs(normal(rng)) / 8;
+  g[5] = 0.0f;  // a zero and a whole block of zeros (scale of an all-zero block)
+  for (int64_t i = 128; i < 256; ++i) u[static_cast<size_t>(i)] = 0.0f;
+  const DeviceBuffer du = ToDevice(u, stream), dwt = ToDevice(weight, stream);
+  for (const float limit : {0.0f, 10.0f}) {
+    for (const bool weighted : {false, true}) {
+      const float* w = weighted ? dwt.as<float>() : nullptr;
+      const DeviceBuffer two = ToDevice(g, stream), fused = ToDevice(g, stream);
+      DeviceBuffer want(g.size() * sizeof(float));
+      SwiGlu(two.as<float>(), du.as<float>(), rows, inter, w, limit, two.as<float>(), stream);
+      ActQuantTo(two.as<float>(), want.as<float>(), rows, inter, 128, ActQuantFormat::kFp8, stream);
+      SwiGluQuant(fused.as<float>(), du.as<float>(), rows, inter, w, limit, fused.as<float>(),
+                  stream);
+      const std::vector<float> a = ToHost(want, g.size(), stream);
+      const std::vector<float> b = ToHost(fused, g.size(), stream);
+      int64_t nonzero = 0;
+      for (size_t i = 0; i < a.size(); ++i) {
+        ASSERT_EQ(reference_rounding::Bits(b[i]), reference_rounding::Bits(a[i]))
+            << "value " << i << " limit " << limit << (weighted ? " weighted" : "");
+        nonzero += a[i] != 0.0f;
+      }
+      EXPECT_GT(nonzero, rows * inter / 2);
+    }
+  }
+  DeviceBuffer out(g.size() * sizeof(float));
+  EXPECT_THROW(
+      SwiGluQuant(du.as<float>(), du.as<float>(), 1, 2047, nullptr, 0.0f, out.as<float>(), stream),
+      CudaError);
+}
+
 // An A/B switch (device_runtime.h EnvSwitch; no device needed): the variable's word when first
 // asked, read once, then Set decides.
 TEST(CudaRuntimeTest, AnEnvSwitchReadsItsVariableOnceAndSetOverridesIt) {
