@@ -32,6 +32,24 @@ struct DeviceArray {
   size_t n;
 };
 
+// Two streams and the events of a fork from s to t and a join back, for a test's lifetime.
+struct ForkAndJoin {
+  ForkAndJoin() {
+    EXPECT_EQ(cudaStreamCreate(&s), cudaSuccess);
+    EXPECT_EQ(cudaStreamCreate(&t), cudaSuccess);
+    EXPECT_EQ(cudaEventCreateWithFlags(&fork, cudaEventDisableTiming), cudaSuccess);
+    EXPECT_EQ(cudaEventCreateWithFlags(&join, cudaEventDisableTiming), cudaSuccess);
+  }
+  ~ForkAndJoin() {
+    cudaEventDestroy(fork);
+    cudaEventDestroy(join);
+    cudaStreamDestroy(t);
+    cudaStreamDestroy(s);
+  }
+  cudaStream_t s = nullptr, t = nullptr;
+  cudaEvent_t fork = nullptr, join = nullptr;
+};
+
 TEST(CudaEmulatorTest, BarriersOrderSharedMemoryAcrossAWholeBlock) {
   for (const int threads : {32, 256, 1024}) {
     const int blocks = 3;
@@ -228,12 +246,9 @@ TEST(CudaEmulatorTest, ACapturedStreamRunsItsWorkOnlyWhenTheGraphLaunches) {
 // waits for an event recorded in the capture joins it (its work goes into the graph, not run), and
 // the capture ends only once it is joined back.
 TEST(CudaEmulatorTest, AStreamWaitingOnACapturedEventJoinsTheCapture) {
-  cudaStream_t s = nullptr, t = nullptr;
-  ASSERT_EQ(cudaStreamCreate(&s), cudaSuccess);
-  ASSERT_EQ(cudaStreamCreate(&t), cudaSuccess);
-  cudaEvent_t fork = nullptr, join = nullptr;
-  ASSERT_EQ(cudaEventCreateWithFlags(&fork, cudaEventDisableTiming), cudaSuccess);
-  ASSERT_EQ(cudaEventCreateWithFlags(&join, cudaEventDisableTiming), cudaSuccess);
+  const ForkAndJoin streams;
+  cudaStream_t s = streams.s, t = streams.t;
+  cudaEvent_t fork = streams.fork, join = streams.join;
   DeviceArray<int> v(1);
   v.Set({0});
   ASSERT_EQ(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed), cudaSuccess);
@@ -272,10 +287,6 @@ TEST(CudaEmulatorTest, AStreamWaitingOnACapturedEventJoinsTheCapture) {
   cudaGetLastError();
   ASSERT_EQ(Increment(v.p, t), cudaSuccess);
   EXPECT_EQ(v.Get()[0], 5) << "the side stream runs work again";
-  cudaEventDestroy(fork);
-  cudaEventDestroy(join);
-  cudaStreamDestroy(t);
-  cudaStreamDestroy(s);
 }
 
 // Programmatic dependent launch: a kernel may start before the one before it on its stream ends,
@@ -342,12 +353,9 @@ TEST(CudaEmulatorTest, AProgrammaticLaunchThatNeverWaitsIsAFailedLaunch) {
 // the fork then reads the new value, where program order gave it the old one: a race that only
 // one of the two schedules shows.
 TEST(CudaEmulatorTest, DeferredStreamsRunAForksBranchAfterItsOriginsWork) {
-  cudaStream_t s = nullptr, t = nullptr;
-  ASSERT_EQ(cudaStreamCreate(&s), cudaSuccess);
-  ASSERT_EQ(cudaStreamCreate(&t), cudaSuccess);
-  cudaEvent_t fork = nullptr, join = nullptr;
-  ASSERT_EQ(cudaEventCreateWithFlags(&fork, cudaEventDisableTiming), cudaSuccess);
-  ASSERT_EQ(cudaEventCreateWithFlags(&join, cudaEventDisableTiming), cudaSuccess);
+  const ForkAndJoin streams;
+  cudaStream_t s = streams.s, t = streams.t;
+  cudaEvent_t fork = streams.fork, join = streams.join;
   DeviceArray<int> v(1), seen(1);
   for (const bool deferred : {false, true}) {
     dsagent_emu::SetDeferredStreams(deferred);
@@ -381,10 +389,6 @@ TEST(CudaEmulatorTest, DeferredStreamsRunAForksBranchAfterItsOriginsWork) {
   std::memcpy(&direct, v.p, sizeof direct);
   EXPECT_EQ(direct, 2);
   dsagent_emu::SetDeferredStreams(false);
-  cudaEventDestroy(fork);
-  cudaEventDestroy(join);
-  cudaStreamDestroy(t);
-  cudaStreamDestroy(s);
 }
 
 }  // namespace
