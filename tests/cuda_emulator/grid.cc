@@ -161,6 +161,12 @@ class Block {
 
   void* Shared() const { return shared_.get(); }
 
+  // A misuse found by the runtime inside a kernel: the launch fails with `what`.
+  [[noreturn]] void FailCurrent(const std::string& what) {
+    Misuse(what);
+    Park(*current_);
+  }
+
   // The CUDA thread now running (its fiber is the caller).
   Thread& CurrentThread() { return *threads_[LinearThread()]; }
 
@@ -489,6 +495,8 @@ uint64_t WarpExchange(unsigned mask, uint64_t value, int src_lane) {
 void* DynamicSharedMemory() { return CurrentBlock().Shared(); }
 
 void GridDependencyWait() { CurrentBlock().GridDependencyWait(); }
+
+void FailRunningThread(const std::string& what) { CurrentBlock().FailCurrent(what); }
 
 void AsyncCopy(void* dst, const void* src, size_t bytes) {
   CurrentBlock().CurrentThread().pending.push_back({dst, src, bytes});

@@ -496,6 +496,23 @@ namespace {
 thread_local const char* tl_next_launch_name = nullptr;
 }  // namespace
 
+void CheckPrefetch(const void* p, size_t bytes) {
+  if (bytes == 0) return;
+  std::string problem;
+  {
+    std::lock_guard<std::mutex> lock(E().mu);
+    const auto* a = Find(p);
+    const uintptr_t end = reinterpret_cast<uintptr_t>(p) + bytes;
+    if (a == nullptr || end > a->first + a->second.bytes) {
+      char at[32];
+      std::snprintf(at, sizeof at, "%p", p);
+      problem = std::string("an L2 prefetch of ") + std::to_string(bytes) + " bytes at " + at +
+                " outside any allocation of the runtime's";
+    }
+  }
+  if (!problem.empty()) FailRunningThread(problem);
+}
+
 void NameNextLaunch(const char* name) { tl_next_launch_name = name; }
 
 void SetDeferredStreams(bool on) {

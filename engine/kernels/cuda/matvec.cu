@@ -20,6 +20,7 @@
 
 #include "engine/kernels/cuda/device_math.h"
 #include "engine/kernels/cuda/kernel_launch.cuh"
+#include "engine/kernels/cuda/l2_prefetch.cuh"
 #include "engine/kernels/cuda/matvec_lanes.cuh"
 #include "engine/kernels/cuda/matvec_tiled.h"
 #include "engine/kernels/cuda/ops.h"
@@ -79,10 +80,16 @@ __global__ void ExpertMatVecKernel(const WeightView* views, const int32_t* ids, 
 __global__ void MatVecExactKernel(const WeightView* views, const int32_t* ids, WeightView single,
                                   int64_t row_begin, const float* x, int64_t x_stride, float* y,
                                   int64_t y_stride, bool round_bf16) {
-  AwaitPreviousKernel();
   __shared__ double warp_sums[32];
   const int64_t i = blockIdx.x;
   const int64_t t = blockIdx.y;
+  // One weight: its row is requested into L2 before the wait for the kernel ahead (the first
+  // input's CTA; the slots' weights come from the router's ids, after it).
+  if (views == nullptr && t == 0) {
+    PrefetchWeightRowsL2(single, row_begin + i, 1, static_cast<int>(threadIdx.x),
+                         static_cast<int>(blockDim.x));
+  }
+  AwaitPreviousKernel();
   const WeightView w = views != nullptr ? views[ids[t]] : single;
   if (w.data == nullptr) return;  // uniform over the CTA
   const int tid = static_cast<int>(threadIdx.x);

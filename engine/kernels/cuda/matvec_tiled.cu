@@ -22,6 +22,7 @@
 
 #include "engine/kernels/cuda/device_math.h"
 #include "engine/kernels/cuda/kernel_launch.cuh"
+#include "engine/kernels/cuda/l2_prefetch.cuh"
 #include "engine/kernels/cuda/matvec_lanes.cuh"
 #include "engine/kernels/cuda/matvec_tiled.h"
 #include "engine/kernels/cuda/matvec_tiled_math.h"
@@ -91,8 +92,14 @@ __global__ void __launch_bounds__(kThreads)
   ItemWords<K> words[kPrefetch];
   LoadItems<K, kPrefetch>(w, row_begin + tile_row0, blocks, items, tid, words);
   // One weight: its first loads were issued before the wait, so they overlap the end of the
-  // kernel before this one as well (launched as a programmatic dependent launch).
-  if (views == nullptr) AwaitPreviousKernel();
+  // kernel before this one as well (launched as a programmatic dependent launch); a tile of more
+  // than one round of loads has the rest of its rows requested into L2 there too.
+  if (views == nullptr) {
+    if (items > kThreads * kPrefetch) {
+      PrefetchWeightRowsL2(w, row_begin + tile_row0, tile_rows, tid, kThreads);
+    }
+    AwaitPreviousKernel();
+  }
 
   int exact = 1;
   for (int64_t c = tid; c < w.cols; c += kThreads) {

@@ -17,6 +17,7 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <string>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -333,6 +334,12 @@ void NameNextLaunch(const char* name);
 const char* TakeNextLaunchName();
 // cudaGridDependencySynchronize in a running kernel.
 void GridDependencyWait();
+// A prefetch into L2 (engine/kernels/cuda/l2_prefetch.cuh) of bytes [p, p + bytes): fails the
+// launch when they are not all inside one allocation of the runtime's (device or pinned host),
+// where a GPU's prefetch would be undefined.
+void CheckPrefetch(const void* p, size_t bytes);
+// Fails the running kernel's launch with `what` (the thread stops there).
+[[noreturn]] void FailRunningThread(const std::string& what);
 // Whether streams run deferred (DSAGENT_CUDA_EMULATOR_STREAMS=deferred; runtime.cc): set for the
 // process, once every stream's queued work has run.
 void SetDeferredStreams(bool on);
