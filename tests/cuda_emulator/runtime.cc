@@ -484,6 +484,16 @@ cudaError_t LaunchKernel(const void* func, const char* name, dim3 grid, dim3 blo
     const auto it = E().dynamic_shared_limit.find(func);
     if (it != E().dynamic_shared_limit.end()) limit = it->second;
   }
+  static const bool refuse_programmatic = [] {
+    const char* v = std::getenv("DSAGENT_CUDA_EMULATOR_NO_PDL");
+    return v != nullptr && std::string(v) == "1";
+  }();
+  if (programmatic && refuse_programmatic) {
+    if (Capturing(stream)) InvalidateCapture(stream);
+    return Fail(cudaErrorNotSupported,
+                std::string("launch of ") + name +
+                    ": programmatic dependent launch refused (DSAGENT_CUDA_EMULATOR_NO_PDL=1)");
+  }
   const std::string problem = ConfigurationProblem(n.launch, limit);
   if (!problem.empty()) {
     if (Capturing(stream)) InvalidateCapture(stream);

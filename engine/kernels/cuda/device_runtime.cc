@@ -8,6 +8,8 @@
 #include <cstring>
 #include <utility>
 
+#include "engine/kernels/cuda/kernel_launch.h"
+
 namespace dsagent::engine::kernels::cuda {
 namespace {
 
@@ -65,6 +67,7 @@ void UseDevice(int index) {
                     std::to_string(count) + " (cuda:0 to cuda:" + std::to_string(count - 1) + ")");
   }
   CheckCuda(cudaSetDevice(index), "cudaSetDevice(" + std::to_string(index) + ")");
+  CheckProgrammaticLaunch();
 }
 
 CudaStream::CudaStream() {

@@ -12,4 +12,9 @@ namespace dsagent::engine::kernels::cuda {
 bool ProgrammaticLaunchOn();
 void SetProgrammaticLaunch(bool on);
 
+// Once per process, on the first device made current (UseDevice): two programmatic launches, plain
+// and captured into a graph; when either fails (a driver without the feature), launches are plain
+// from then on and stderr says why. Throws nothing.
+void CheckProgrammaticLaunch();
+
 }  // namespace dsagent::engine::kernels::cuda

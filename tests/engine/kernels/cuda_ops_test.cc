@@ -25,6 +25,7 @@
 #include "engine/kernels/cpu/weight_dot_f32.h"
 #include "engine/kernels/cuda/expert_groups_math.h"
 #include "engine/kernels/cuda/expert_stream.h"
+#include "engine/kernels/cuda/kernel_launch.h"
 #include "engine/kernels/cuda/ops.h"
 #include "engine/kernels/cuda_probe.h"
 #include "engine/model/model_config.h"
@@ -842,6 +843,29 @@ TEST(CudaRuntimeTest, AnEnvSwitchReadsItsVariableOnceAndSetOverridesIt) {
   EXPECT_FALSE(unset.On());
   unset.Set(true);
   EXPECT_TRUE(unset.On());
+}
+
+// The probe of programmatic dependent launch at the first UseDevice (kernel_launch.h) keeps it
+// where the device runs it (an sm_90+ GPU, the emulator) and turns it off where the device refuses
+// it (the emulator with DSAGENT_CUDA_EMULATOR_NO_PDL=1: ctest's emulated.no_programmatic_launch)
+// or the environment says off; kernels run either way.
+TEST(CudaRuntimeTest, TheProgrammaticLaunchProbeKeepsOnlyLaunchesThatWork) {
+  REQUIRE_CUDA_DEVICE();
+  UseDevice(0);
+  auto env_is = [](const char* var, const char* word) {
+    const char* v = std::getenv(var);
+    return v != nullptr && std::string(v) == word;
+  };
+  const bool refused = env_is("DSAGENT_CUDA_EMULATOR_NO_PDL", "1");
+  EXPECT_EQ(ProgrammaticLaunchOn(), !refused && !env_is("DSAGENT_CUDA_PDL", "off"));
+  CudaStream stream;
+  const std::vector<float> x = {3.0f, -4.0f}, w = {1.0f, 1.0f};
+  const DeviceBuffer dx = ToDevice(x, stream), dw = ToDevice(w, stream);
+  DeviceBuffer dy(x.size() * sizeof(float));
+  RmsNorm(dx.as<float>(), 1, 2, dw.as<float>(), 0.0f, dy.as<float>(), stream);
+  const std::vector<float> y = ToHost(dy, x.size(), stream);
+  EXPECT_NEAR(y[0], 3.0f / std::sqrt(12.5f), 1e-2);
+  EXPECT_NEAR(y[1], -4.0f / std::sqrt(12.5f), 1e-2);
 }
 
 // Without a device, the runtime refuses with the reason and what to do (this runs where the
