@@ -79,16 +79,14 @@ void BlockDecode(DeviceBlock& b, DeviceAttentionState& state, float* h, int64_t 
   // Attention: y = attn_norm(hc_pre(h)); h = hc_post(attn(y), h). The fn products are exact in
   // both modes, as on the CPU (they feed Sinkhorn).
   MatVecExact(b.hc_attn.fn, h, 1, n, products, mix, false, stream);
-  HcPre(h, products, 1, b.hc_attn.scale.as<float>(), b.hc_attn.base.as<float>(), s, y, post, comb,
-        stream);
-  RmsNorm(y, 1, s.dim, b.attn_norm.as<float>(), s.norm_eps, y, stream);
+  HcPreNorm(h, products, 1, b.hc_attn.scale.as<float>(), b.hc_attn.base.as<float>(), s,
+            b.attn_norm.as<float>(), s.norm_eps, y, post, comb, stream);
   AttentionDecode(b.attn, state, y, pos, f, stream);
   HcPost(f, h, post, comb, 1, s, h, stream);
   // MoE: the same around the FFN.
   MatVecExact(b.hc_ffn.fn, h, 1, n, products, mix, false, stream);
-  HcPre(h, products, 1, b.hc_ffn.scale.as<float>(), b.hc_ffn.base.as<float>(), s, y, post, comb,
-        stream);
-  RmsNorm(y, 1, s.dim, b.ffn_norm.as<float>(), s.norm_eps, y, stream);
+  HcPreNorm(h, products, 1, b.hc_ffn.scale.as<float>(), b.hc_ffn.base.as<float>(), s,
+            b.ffn_norm.as<float>(), s.norm_eps, y, post, comb, stream);
   MoeDecode(b.ffn, y, token, f, stream);
   HcPost(f, h, post, comb, 1, s, h, stream);
 }
@@ -134,16 +132,14 @@ void BlockRows(DeviceBlock& b, const AttentionChunk* chunks, int64_t n_chunks, f
   float* products = scratch.products.as<float>();
   MarkPhase(stream, "mixing");
   MatVecExact(b.hc_attn.fn, h, rows, n, products, mix, false, stream);
-  HcPre(h, products, rows, b.hc_attn.scale.as<float>(), b.hc_attn.base.as<float>(), s, y, post,
-        comb, stream);
-  RmsNorm(y, rows, s.dim, b.attn_norm.as<float>(), s.norm_eps, y, stream);
+  HcPreNorm(h, products, rows, b.hc_attn.scale.as<float>(), b.hc_attn.base.as<float>(), s,
+            b.attn_norm.as<float>(), s.norm_eps, y, post, comb, stream);
   AttentionRows(b.attn, chunks, n_chunks, y, rows, scratch, f, stream, row_caches);
   MarkPhase(stream, "mixing");
   HcPost(f, h, post, comb, rows, s, h, stream);
   MatVecExact(b.hc_ffn.fn, h, rows, n, products, mix, false, stream);
-  HcPre(h, products, rows, b.hc_ffn.scale.as<float>(), b.hc_ffn.base.as<float>(), s, y, post, comb,
-        stream);
-  RmsNorm(y, rows, s.dim, b.ffn_norm.as<float>(), s.norm_eps, y, stream);
+  HcPreNorm(h, products, rows, b.hc_ffn.scale.as<float>(), b.hc_ffn.base.as<float>(), s,
+            b.ffn_norm.as<float>(), s.norm_eps, y, post, comb, stream);
   MoeRows(b.ffn, y, rows, tokens, scratch, f, stream);
   MarkPhase(stream, "mixing");
   HcPost(f, h, post, comb, rows, s, h, stream);

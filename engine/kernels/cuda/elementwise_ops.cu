@@ -5,6 +5,7 @@
 #include "engine/kernels/cuda/device_math.h"
 #include "engine/kernels/cuda/kernel_launch.cuh"
 #include "engine/kernels/cuda/ops.h"
+#include "engine/kernels/cuda/rms_norm_cta.cuh"
 
 namespace dsagent::engine::kernels::cuda {
 namespace {
@@ -43,27 +44,12 @@ __global__ void ActQuantKernel(const float* x, float* y, int64_t block, int64_t 
   }
 }
 
-// One CUDA block per row: the sum of squares (fp32 squares, summed in double), then the scaled
-// row in bf16.
+// One CUDA block per row (rms_norm_cta.cuh).
 __global__ void RmsNormKernel(const float* x, int64_t n, const float* w, float eps, float* y) {
   AwaitPreviousKernel();
   __shared__ double part[kThreads];
-  const float* xr = x + static_cast<int64_t>(blockIdx.x) * n;
-  float* yr = y + static_cast<int64_t>(blockIdx.x) * n;
-  double ss = 0.0;
-  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
-    ss += static_cast<double>(xr[i] * xr[i]);
-  }
-  part[threadIdx.x] = ss;
-  __syncthreads();
-  for (int s = kThreads / 2; s > 0; s /= 2) {
-    if (static_cast<int>(threadIdx.x) < s) part[threadIdx.x] += part[threadIdx.x + s];
-    __syncthreads();
-  }
-  const float var = static_cast<float>(part[0] / static_cast<double>(n));
-  const float r = RsqrtF(var + eps);
-  __syncthreads();  // everyone has read part[0] before y (maybe x) is written
-  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) yr[i] = RoundBf16(w[i] * (xr[i] * r));
+  const int64_t row = blockIdx.x;
+  RmsNormRowCta<kThreads>(x + row * n, n, w, eps, y + row * n, part);
 }
 
 __global__ void RopeKernel(float* x, int64_t count, int64_t stride, int64_t offset, int64_t half,

@@ -8,6 +8,7 @@
 #include "engine/kernels/cuda/kernel_launch.cuh"
 #include "engine/kernels/cuda/mixing_math.h"
 #include "engine/kernels/cuda/mixing_ops.h"
+#include "engine/kernels/cuda/rms_norm_cta.cuh"
 
 namespace dsagent::engine::kernels::cuda {
 namespace {
@@ -88,10 +89,11 @@ __device__ void SinkhornSplitWarp(const float* mixes, const float* scale, const 
 }
 
 // One block per token: the rms factor, the Sinkhorn split by warp 0 (hc * hc <= 32; else by
-// thread 0), then the weighted stream sum per dim.
+// thread 0), then the weighted stream sum per dim; with norm_w, then RmsNorm of that row in place
+// (RmsNormKernel's body: HcPreNorm).
 __global__ void HcPreKernel(const float* h, const float* products, const float* scale,
-                            const float* base, HcKernelShape s, float* y, float* post,
-                            float* comb) {
+                            const float* base, HcKernelShape s, float* y, float* post, float* comb,
+                            const float* norm_w, float norm_eps) {
   AwaitPreviousKernel();
   __shared__ double part[kThreads];
   __shared__ float pre[kMaxHc];
@@ -117,6 +119,9 @@ __global__ void HcPreKernel(const float* h, const float* products, const float* 
   for (int64_t d = threadIdx.x; d < s.dim; d += blockDim.x) {
     y[row * s.dim + d] = WeightedStreamValue(ht, pre, hc, s.dim, d);
   }
+  if (norm_w == nullptr) return;  // uniform over the grid
+  __syncthreads();  // the whole row written before the norm reads it (not only this thread's)
+  RmsNormRowCta<kThreads>(y + row * s.dim, s.dim, norm_w, norm_eps, y + row * s.dim, part);
 }
 
 // HcPre's shape for the head: hc mixes, each stream weighted by sigmoid(mix * scale + base) + eps.
@@ -190,8 +195,18 @@ void HcPre(const float* h, const float* products, int64_t rows, const float* sca
   CheckHc(shape, "HcPre");
   if (rows <= 0) return;
   LaunchKernel(HcPreKernel, "HcPreKernel", static_cast<unsigned>(rows), kThreads, 0, Raw(stream), h,
-               products, scale, base, shape, y, post, comb);
+               products, scale, base, shape, y, post, comb, nullptr, 0.0f);
   CheckCuda(cudaGetLastError(), "HcPre launch");
+}
+
+void HcPreNorm(const float* h, const float* products, int64_t rows, const float* scale,
+               const float* base, const HcKernelShape& shape, const float* norm_w, float norm_eps,
+               float* y, float* post, float* comb, CudaStream& stream) {
+  CheckHc(shape, "HcPreNorm");
+  if (rows <= 0) return;
+  LaunchKernel(HcPreKernel, "HcPreKernel", static_cast<unsigned>(rows), kThreads, 0, Raw(stream), h,
+               products, scale, base, shape, y, post, comb, norm_w, norm_eps);
+  CheckCuda(cudaGetLastError(), "HcPreNorm launch");
 }
 
 void HcPost(const float* f, const float* h, const float* post, const float* comb, int64_t rows,

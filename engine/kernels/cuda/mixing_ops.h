@@ -33,6 +33,12 @@ void HcPre(const float* h, const float* products, int64_t rows, const float* sca
            const float* base, const HcKernelShape& shape, float* y, float* post, float* comb,
            CudaStream& stream);
 
+// HcPre, then RmsNorm(y, rows, dim, norm_w, norm_eps, y) (ops.h) in the same launch: a sub-layer's
+// normalised input in one kernel where it took two, the two ops' bits.
+void HcPreNorm(const float* h, const float* products, int64_t rows, const float* scale,
+               const float* base, const HcKernelShape& shape, const float* norm_w, float norm_eps,
+               float* y, float* post, float* comb, CudaStream& stream);
+
 // out [rows, hc, dim] (bf16): out_k = post_k * f + sum_j comb_jk * h_j. out may alias h.
 void HcPost(const float* f, const float* h, const float* post, const float* comb, int64_t rows,
             const HcKernelShape& shape, float* out, CudaStream& stream);

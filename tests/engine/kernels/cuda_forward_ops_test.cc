@@ -46,6 +46,7 @@
 #include "engine/kernels/cuda/mixing_ops.h"
 #include "engine/kernels/cuda/moe_ops.h"
 #include "engine/kernels/cuda/moe_step.h"
+#include "engine/kernels/cuda/ops.h"
 #include "engine/kernels/cuda/side_stream.h"
 #include "engine/model/model_config.h"
 #include "engine/model/safetensors.h"
@@ -595,6 +596,43 @@ TEST(CudaForwardOpsTest, HcPreAndHcPostMatchTheCpu) {
   HcPost(df.as<float>(), dh.as<float>(), cpu_dpost.as<float>(), cpu_dcomb.as<float>(), rows, gs,
          dh.as<float>(), stream);
   ExpectContract(ToHost(dh, h.size(), stream), cpu_out, "hc_post", true);
+}
+
+// HcPreNorm (a sub-layer's input: HcPre then RmsNorm of y in one launch) against the two ops one
+// after the other on the device: the same bits, post and comb too.
+TEST(CudaForwardOpsTest, HcPreNormGivesHcPreThenRmsNormBits) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(227);
+  HcKernelShape gs;
+  gs.hc = 4;
+  gs.dim = 4096;
+  const int64_t rows = 5, m = (2 + gs.hc) * gs.hc, n = gs.hc * gs.dim;
+  const DeviceBuffer dh = ToDevice(RandomBf16(static_cast<size_t>(rows * n), rng, 1.0f), stream);
+  const DeviceBuffer dproducts =
+      ToDevice(RandomBf16(static_cast<size_t>(rows * m), rng, 30.0f), stream);
+  const DeviceBuffer dscale = ToDevice(std::vector<float>{0.5f, 0.25f, 1.5f}, stream);
+  const DeviceBuffer dbase = ToDevice(RandomBf16(static_cast<size_t>(m), rng, 1.0f), stream);
+  std::vector<float> w = RandomBf16(static_cast<size_t>(gs.dim), rng, 0.1f);
+  for (float& v : w) v = forward::RoundBf16(1.0f + v);
+  const DeviceBuffer dw = ToDevice(w, stream);
+  const size_t ys = static_cast<size_t>(rows * gs.dim), ps = static_cast<size_t>(rows * gs.hc),
+               cs = static_cast<size_t>(rows * gs.hc * gs.hc);
+  DeviceBuffer y1(ys * 4), post1(ps * 4), comb1(cs * 4), y2(ys * 4), post2(ps * 4), comb2(cs * 4);
+  HcPre(dh.as<float>(), dproducts.as<float>(), rows, dscale.as<float>(), dbase.as<float>(), gs,
+        y1.as<float>(), post1.as<float>(), comb1.as<float>(), stream);
+  RmsNorm(y1.as<float>(), rows, gs.dim, dw.as<float>(), 1e-6f, y1.as<float>(), stream);
+  HcPreNorm(dh.as<float>(), dproducts.as<float>(), rows, dscale.as<float>(), dbase.as<float>(), gs,
+            dw.as<float>(), 1e-6f, y2.as<float>(), post2.as<float>(), comb2.as<float>(), stream);
+  const std::pair<const DeviceBuffer*, const DeviceBuffer*> pairs[] = {
+      {&y1, &y2}, {&post1, &post2}, {&comb1, &comb2}};
+  for (const auto& [a, b] : pairs) {
+    const std::vector<float> want = ToHost(*a, a->bytes() / 4, stream);
+    const std::vector<float> got = ToHost(*b, b->bytes() / 4, stream);
+    for (size_t i = 0; i < want.size(); ++i) {
+      ASSERT_EQ(test_support::Bits(got[i]), test_support::Bits(want[i])) << i;
+    }
+  }
 }
 
 // HcPre and HcHead after MatVecExact's fn products, against forward::HcPre / HcHead themselves.
