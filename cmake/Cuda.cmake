@@ -47,7 +47,7 @@ set(DSAGENT_CUDA_EMULATION OFF)
 if(_dsagent_cuda STREQUAL "EMULATE")
   set(DSAGENT_HAVE_CUDA ON)
   set(DSAGENT_CUDA_EMULATION ON)
-  add_library(dsagent_cuda_emulator STATIC tests/cuda_emulator/runtime.cc
+  add_library(dsagent_cuda_emulator STATIC tests/cuda_emulator/runtime.cc tests/cuda_emulator/work_queue.cc
                                           tests/cuda_emulator/grid.cc tests/cuda_emulator/fiber.cc)
   target_include_directories(dsagent_cuda_emulator
     PUBLIC ${PROJECT_SOURCE_DIR}/tests/cuda_emulator/include PRIVATE ${PROJECT_SOURCE_DIR})

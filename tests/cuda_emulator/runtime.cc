@@ -1,126 +1,33 @@
 // The CUDA emulator's runtime: device memory, streams, events, graphs and errors, on the CPU
-// (tests/cuda_emulator/README.md). Work runs when it is queued, in the order it is queued: one
-// legal schedule of what the program asked (every cross-stream dependency it names comes earlier
-// in program order). A stream being captured records its work into a graph instead.
+// (tests/cuda_emulator/README.md). The API's calls queue work; work_queue.h says how it runs (in
+// program order unless a stream is captured, streams deferred, or a launch is programmatic).
 #include <cuda_profiler_api.h>
 #include <cuda_runtime.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <deque>
 #include <map>
 #include <mutex>
-#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "tests/cuda_emulator/env.h"
 #include "tests/cuda_emulator/grid.h"
+#include "tests/cuda_emulator/runtime_state.h"
+#include "tests/cuda_emulator/work_queue.h"
 
 // The kernel-side coordinate macros would rename cudaKernelNodeParams' fields here.
 #undef gridDim
 #undef blockDim
 
-using Clock = std::chrono::steady_clock;
-
-namespace dsagent_emu {
-
-// A unit of queued work: what a graph node holds.
-struct Node {
-  cudaGraphNodeType type = cudaGraphNodeTypeEmpty;
-  dsagent_emu::GridLaunch launch;  // a kernel
-  void* dst = nullptr;             // a copy or a set
-  const void* src = nullptr;
-  size_t bytes = 0;
-  cudaMemcpyKind kind = cudaMemcpyDefault;
-  int value = 0;
-  cudaEvent_t event = nullptr;   // an event record
-  const void* stream = nullptr;  // the stream it was queued on (or captured from)
-};
-
-}  // namespace dsagent_emu
-
 using dsagent_emu::Node;
+using namespace dsagent_emu::rt;  // NOLINT: this file is the runtime
 
-struct CUgraphNode_st {
-  Node node;
-};
-struct CUgraph_st {
-  std::vector<std::unique_ptr<CUgraphNode_st>> nodes;
-};
-struct CUgraphExec_st {
-  std::vector<Node> nodes;
-};
-// A stream being captured records into `graph`. A stream that waits for an event recorded in a
-// capture joins it (`origin`: the stream whose cudaStreamBeginCapture began it; the graph is the
-// origin's): its work goes into the same graph, in program order, which is one legal order of the
-// fork. Before the origin's cudaStreamEndCapture it must be joined back (the origin, or a stream
-// already joined back, waits for an event it recorded after its last work), else the capture fails
-// as CUDA's does (cudaErrorStreamCaptureUnjoined).
-struct CUstream_st {
-  bool capturing = false;
-  bool invalidated = false;
-  cudaGraph_t graph = nullptr;
-  cudaStream_t origin = nullptr;     // set on a joined stream
-  std::vector<cudaStream_t> joined;  // on the origin: the streams that joined its capture
-  bool rejoined = false;             // on a joined stream: waited for since its last work
-  size_t last_work = 0;              // the graph's node count after this stream's last node
-  // DSAGENT_CUDA_EMULATOR_STREAMS=deferred: work queued and not run yet, and how much was ever
-  // queued (an event's record names a point in it).
-  std::deque<dsagent_emu::Node> deferred;
-  uint64_t queued = 0;
-};
-struct CUevent_st {
-  bool timing = true;
-  bool recorded = false;
-  Clock::time_point at{};
-  // Where its last record was made while capturing: that stream (nullptr outside a capture), and
-  // how far that stream's work had got (a wait joins the stream back when it did nothing since).
-  cudaStream_t captured_in = nullptr;
-  size_t captured_at = 0;  // that stream's last_work when recorded
-  // Deferred streams: the stream of its last record and that stream's `queued` after it.
-  cudaStream_t deferred_in = nullptr;
-  uint64_t deferred_at = 0;
-};
-
-namespace {
-
-constexpr size_t kDefaultDynamicShared = 48 * 1024;
-constexpr size_t kMaxDynamicShared = 227 * 1024;  // sm_90's opt-in limit per block
-constexpr int kSms = 132;                         // an H100/H200's, so split plans match one
-
-struct Allocation {
-  size_t bytes = 0;
-  cudaMemoryType type = cudaMemoryTypeDevice;
-  bool owned = true;  // cudaMalloc/cudaMallocHost (not cudaHostRegister)
-};
-
-struct Emulator {
-  std::mutex mu;
-  std::map<uintptr_t, Allocation> allocations;  // by start address
-  size_t device_used = 0;
-  size_t device_total = dsagent_emu::EnvNumber("DSAGENT_CUDA_EMULATOR_MEMORY_MIB", 16384) << 20;
-  std::map<const void*, size_t> dynamic_shared_limit;
-  std::set<cudaStream_t> streams;  // alive (an event may name a stream destroyed since)
-  std::mutex launch_mu;            // one grid at a time (the grid runner's OS threads are shared)
-  // A programmatic launch held back until the next work (LaunchKernel's comment in the header):
-  // the launch, its stream, and its block 0 when that ran ahead of the kernel before it (held at
-  // its wait). Guarded by pending_mu, which every run of queued work holds.
-  std::mutex pending_mu;
-  std::optional<Node> pending;
-  std::unique_ptr<dsagent_emu::HeldBlock> pending_block0;
-  // Deferred streams (DeferredStreams): guards every stream's `deferred` queue; taken before
-  // pending_mu, never after.
-  std::mutex deferred_mu;
-  // -1: not yet read from DSAGENT_CUDA_EMULATOR_STREAMS; else 0 or 1 (SetDeferredStreams).
-  std::atomic<int> deferred_streams{-1};
-};
+namespace dsagent_emu::rt {
 
 Emulator& E() {
   static Emulator* e = new Emulator();
@@ -147,6 +54,14 @@ const std::pair<const uintptr_t, Allocation>* Find(const void* p) {
   }
   return &*it;
 }
+
+}  // namespace dsagent_emu::rt
+
+namespace {
+
+constexpr size_t kDefaultDynamicShared = 48 * 1024;
+constexpr size_t kMaxDynamicShared = 227 * 1024;  // sm_90's opt-in limit per block
+constexpr int kSms = 132;                         // an H100/H200's, so split plans match one
 
 // "" when [p, p + bytes) lies inside one device allocation, else why not.
 std::string DeviceRangeProblem(const void* p, size_t bytes, const char* what) {
@@ -185,270 +100,6 @@ std::string CopyProblem(void* dst, const void* src, size_t bytes, cudaMemcpyKind
   }
   if (src_device) return DeviceRangeProblem(src, bytes, "cudaMemcpy source");
   return "";
-}
-
-// With DSAGENT_CUDA_EMULATOR_STATS=1, what ran, per kernel, printed at exit: how many launches a
-// step makes is a figure the emulator can give (and a GPU's latency bound multiplies). With
-// DSAGENT_CUDA_EMULATOR_STATS=trace also every launch as it runs (kernel, grid, block, dynamic
-// shared bytes), to stderr: a step's launches in order with their sizes, where a kernel of few
-// CTAs (a latency-bound one on a GPU) stands out.
-class LaunchStats {
- public:
-  static LaunchStats* Get() {
-    static LaunchStats* stats = [] {
-      const char* v = std::getenv("DSAGENT_CUDA_EMULATOR_STATS");
-      if (v == nullptr) return static_cast<LaunchStats*>(nullptr);
-      const std::string mode(v);
-      return mode == "1" || mode == "trace" ? new LaunchStats(mode == "trace") : nullptr;
-    }();
-    return stats;
-  }
-
-  void Add(const dsagent_emu::GridLaunch& l) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (trace_) {
-      std::fprintf(stderr, "launch %s grid %ux%ux%u block %ux%ux%u shared %zu\n", l.name, l.grid.x,
-                   l.grid.y, l.grid.z, l.block.x, l.block.y, l.block.z, l.shared_bytes);
-    }
-    Counts& c = by_kernel_[l.name];
-    ++c.launches;
-    c.blocks += int64_t{l.grid.x} * l.grid.y * l.grid.z;
-    c.threads += int64_t{l.grid.x} * l.grid.y * l.grid.z * l.block.x * l.block.y * l.block.z;
-  }
-
- private:
-  struct Counts {
-    int64_t launches = 0, blocks = 0, threads = 0;
-  };
-  explicit LaunchStats(bool trace) : trace_(trace) {
-    std::atexit([] { Get()->Print(); });
-  }
-  void Print() {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::vector<std::pair<std::string, Counts>> rows(by_kernel_.begin(), by_kernel_.end());
-    std::sort(rows.begin(), rows.end(),
-              [](const auto& a, const auto& b) { return a.second.launches > b.second.launches; });
-    int64_t launches = 0;
-    for (const auto& r : rows) launches += r.second.launches;
-    std::fprintf(stderr, "CUDA emulator: %lld kernel launches\n", static_cast<long long>(launches));
-    for (const auto& r : rows) {
-      std::fprintf(stderr, "  %10lld launches %12lld blocks %14lld threads  %s\n",
-                   static_cast<long long>(r.second.launches),
-                   static_cast<long long>(r.second.blocks),
-                   static_cast<long long>(r.second.threads), r.first.c_str());
-    }
-  }
-  const bool trace_;
-  std::mutex mu_;
-  std::map<std::string, Counts> by_kernel_;
-};
-
-// DSAGENT_CUDA_EMULATOR_SKIP_KERNELS=1: kernels are checked and counted but not run, so a bench's
-// time is the host's own work to queue them (the engine's code per launch and this runtime's,
-// not NVIDIA's); every result is garbage.
-bool SkipKernels() {
-  static const bool skip = [] {
-    const char* v = std::getenv("DSAGENT_CUDA_EMULATOR_SKIP_KERNELS");
-    return v != nullptr && std::string(v) == "1";
-  }();
-  return skip;
-}
-
-cudaError_t RunGridLocked(const dsagent_emu::GridLaunch& launch, int64_t first_block) {
-  std::lock_guard<std::mutex> lock(E().launch_mu);
-  const std::string error = dsagent_emu::RunGrid(launch, first_block);
-  return error.empty() ? cudaSuccess : Fail(cudaErrorLaunchFailure, error);
-}
-
-// Runs the held-back launch, if any, to its end (caller holds pending_mu).
-cudaError_t FinishPendingLocked() {
-  Emulator& e = E();
-  if (!e.pending) return cudaSuccess;
-  const Node n = std::move(*e.pending);
-  e.pending.reset();
-  const std::unique_ptr<dsagent_emu::HeldBlock> block0 = std::move(e.pending_block0);
-  if (block0 != nullptr) {
-    const std::string error = block0->Finish();
-    if (!error.empty()) return Fail(cudaErrorLaunchFailure, error);
-  }
-  return RunGridLocked(n.launch, block0 != nullptr ? 1 : 0);
-}
-
-cudaError_t FinishPending() {
-  std::lock_guard<std::mutex> lock(E().pending_mu);
-  return FinishPendingLocked();
-}
-
-// A programmatic launch: held back until the next work. When the launch before it, on its stream,
-// is held back too, its block 0 first runs up to its cudaGridDependencySynchronize, then that
-// launch runs (caller holds pending_mu).
-cudaError_t HoldBackLocked(const Node& n) {
-  Emulator& e = E();
-  std::unique_ptr<dsagent_emu::HeldBlock> block0;
-  std::string ahead_error;
-  if (e.pending && e.pending->stream == n.stream) {
-    block0 = dsagent_emu::HeldBlock::Start(n.launch, &ahead_error);
-  }
-  const cudaError_t before = FinishPendingLocked();
-  if (!ahead_error.empty()) return Fail(cudaErrorLaunchFailure, ahead_error);
-  if (before != cudaSuccess) return before;
-  e.pending = n;
-  e.pending_block0 = std::move(block0);
-  return cudaSuccess;
-}
-
-cudaError_t RunNode(const Node& n) {
-  std::lock_guard<std::mutex> pending_lock(E().pending_mu);
-  if (n.type == cudaGraphNodeTypeKernel) {
-    if (LaunchStats* stats = LaunchStats::Get()) stats->Add(n.launch);
-    if (SkipKernels()) return FinishPendingLocked();
-    if (n.launch.programmatic) return HoldBackLocked(n);
-  }
-  const cudaError_t before = FinishPendingLocked();
-  if (before != cudaSuccess) return before;
-  switch (n.type) {
-    case cudaGraphNodeTypeKernel:
-      return RunGridLocked(n.launch, 0);
-    case cudaGraphNodeTypeMemcpy:
-      if (n.bytes > 0) std::memmove(n.dst, n.src, n.bytes);
-      break;
-    case cudaGraphNodeTypeMemset:
-      if (n.bytes > 0) std::memset(n.dst, n.value, n.bytes);
-      break;
-    case cudaGraphNodeTypeEventRecord:
-      n.event->recorded = true;
-      n.event->at = Clock::now();
-      break;
-    default:
-      break;
-  }
-  return cudaSuccess;
-}
-
-// ---- Deferred streams --------------------------------------------------------------------------
-// DSAGENT_CUDA_EMULATOR_STREAMS=deferred: another legal schedule of a program's streams than
-// program order. A stream's work is queued and runs only once something waits for it (a stream
-// waiting for an event recorded after it, a synchronisation, the legacy stream, a free); and a
-// stream that waits for another's event first runs its own work queued before the wait. So a
-// fork's side branch runs after the work its origin queued before the join, not before it: a
-// branch that reads what the origin overwrites after the fork, or a join left out before the
-// origin reads the branch's output, gives other results than program order and fails its test.
-
-bool DeferredStreams() {
-  std::atomic<int>& on = E().deferred_streams;
-  int v = on.load(std::memory_order_relaxed);
-  if (v < 0) {
-    const char* env = std::getenv("DSAGENT_CUDA_EMULATOR_STREAMS");
-    v = env != nullptr && std::string(env) == "deferred" ? 1 : 0;
-    on.store(v, std::memory_order_relaxed);
-  }
-  return v == 1;
-}
-
-// Host memory that is neither the runtime's (cudaMallocHost) nor registered with it.
-bool Pageable(const void* p) {
-  std::lock_guard<std::mutex> lock(E().mu);
-  return Find(p) == nullptr;
-}
-
-bool StreamAlive(cudaStream_t s) {
-  std::lock_guard<std::mutex> lock(E().mu);
-  return s != nullptr && E().streams.count(s) != 0;
-}
-
-// Runs `s`'s deferred work up to its `upto`-th queued item (caller holds deferred_mu); the first
-// error.
-cudaError_t DrainLocked(cudaStream_t s, uint64_t upto) {
-  cudaError_t first = cudaSuccess;
-  while (!s->deferred.empty() && s->queued - s->deferred.size() < upto) {
-    const Node n = std::move(s->deferred.front());
-    s->deferred.pop_front();
-    const cudaError_t e = RunNode(n);
-    if (first == cudaSuccess) first = e;
-  }
-  return first;
-}
-
-cudaError_t DrainAllLocked() {
-  std::vector<cudaStream_t> streams;
-  {
-    std::lock_guard<std::mutex> lock(E().mu);
-    streams.assign(E().streams.begin(), E().streams.end());
-  }
-  cudaError_t first = cudaSuccess;
-  for (cudaStream_t s : streams) {
-    const cudaError_t e = DrainLocked(s, s->queued);
-    if (first == cudaSuccess) first = e;
-  }
-  return first;
-}
-
-// Everything queued on `s` (nullptr: on every stream) has run, and the held-back programmatic
-// launch too: what a synchronisation, a free or a capture's start needs.
-cudaError_t Settle(cudaStream_t s) {
-  cudaError_t first = cudaSuccess;
-  if (DeferredStreams()) {
-    std::lock_guard<std::mutex> lock(E().deferred_mu);
-    first = s == nullptr ? DrainAllLocked() : DrainLocked(s, s->queued);
-  }
-  const cudaError_t held = FinishPending();
-  return first != cudaSuccess ? first : held;
-}
-
-// The same for the work before `event`'s last record.
-cudaError_t SettleUpTo(cudaEvent_t event) {
-  cudaError_t first = cudaSuccess;
-  if (DeferredStreams()) {
-    std::lock_guard<std::mutex> lock(E().deferred_mu);
-    if (event->deferred_in != nullptr && StreamAlive(event->deferred_in)) {
-      first = DrainLocked(event->deferred_in, event->deferred_at);
-    }
-  }
-  const cudaError_t held = FinishPending();
-  return first != cudaSuccess ? first : held;
-}
-
-// Runs `n` now, or records it when `stream` is being captured (its own capture or one it joined).
-cudaError_t Queue(Node n, cudaStream_t stream) {
-  n.stream = stream;
-  if (stream != nullptr && stream->capturing) {
-    stream->rejoined = false;
-    cudaStream_t root = stream->origin != nullptr ? stream->origin : stream;
-    if (!root->invalidated) {
-      auto node = std::make_unique<CUgraphNode_st>();
-      node->node = std::move(n);
-      stream->graph->nodes.push_back(std::move(node));
-      stream->last_work = stream->graph->nodes.size();
-    }
-    return cudaSuccess;
-  }
-  if (DeferredStreams()) {
-    std::lock_guard<std::mutex> lock(E().deferred_mu);
-    if (stream != nullptr && n.type == cudaGraphNodeTypeMemcpy &&
-        (Pageable(n.dst) || Pageable(n.src))) {
-      // As CUDA's: a copy from or to pageable host memory is made before the call returns (the
-      // caller may free or read that memory next), after the stream's earlier work.
-      const cudaError_t before = DrainLocked(stream, stream->queued);
-      if (before != cudaSuccess) return before;
-      return RunNode(n);
-    }
-    if (stream != nullptr) {
-      stream->deferred.push_back(std::move(n));
-      ++stream->queued;
-      return cudaSuccess;
-    }
-    // The legacy stream waits for every stream's work, and runs its own at once.
-    const cudaError_t before = DrainAllLocked();
-    if (before != cudaSuccess) return before;
-  }
-  return RunNode(n);
-}
-
-bool Capturing(cudaStream_t stream) { return stream != nullptr && stream->capturing; }
-
-// The capture `stream` takes part in (its own, or the one it joined) fails at its end.
-void InvalidateCapture(cudaStream_t stream) {
-  (stream->origin != nullptr ? stream->origin : stream)->invalidated = true;
 }
 
 }  // namespace
@@ -525,10 +176,6 @@ void CheckPrefetch(const void* p, size_t bytes) {
 
 void NameNextLaunch(const char* name) { tl_next_launch_name = name; }
 
-void SetDeferredStreams(bool on) {
-  (void)Settle(nullptr);
-  E().deferred_streams.store(on ? 1 : 0, std::memory_order_relaxed);
-}
 const char* TakeNextLaunchName() {
   const char* name = std::exchange(tl_next_launch_name, nullptr);
   return name != nullptr ? name : "(unnamed: cudaLaunchKernelEx)";
@@ -836,15 +483,7 @@ cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
 }
 cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned) {
   if (event == nullptr) return Fail(cudaErrorInvalidResourceHandle, "");
-  if (DeferredStreams()) {
-    // The waiting stream's own earlier work first (it does not depend on the event), then the
-    // recording stream's up to the record (its later work stays deferred).
-    std::lock_guard<std::mutex> lock(E().deferred_mu);
-    if (stream != nullptr && !stream->capturing) (void)DrainLocked(stream, stream->queued);
-    if (event->deferred_in != nullptr && StreamAlive(event->deferred_in)) {
-      (void)DrainLocked(event->deferred_in, event->deferred_at);
-    }
-  }
+  RunDeferredBeforeWait(stream, event);
   cudaStream_t from = event->captured_in;
   {
     std::lock_guard<std::mutex> lock(E().mu);
@@ -950,9 +589,7 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
   n.type = cudaGraphNodeTypeEventRecord;
   n.event = event;
   const cudaError_t e = Queue(std::move(n), stream);
-  std::lock_guard<std::mutex> lock(E().deferred_mu);
-  event->deferred_in = DeferredStreams() ? stream : nullptr;
-  event->deferred_at = stream != nullptr ? stream->queued : 0;
+  NoteDeferredRecord(event, stream);
   return e;
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t event) {
