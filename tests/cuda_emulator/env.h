@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdlib>
+#include <cstring>
 
 namespace dsagent_emu {
 
@@ -14,6 +15,12 @@ inline size_t EnvNumber(const char* name, size_t fallback) {
   char* end = nullptr;
   const unsigned long long n = std::strtoull(v, &end, 10);
   return (end != nullptr && *end == '\0' && n > 0) ? static_cast<size_t>(n) : fallback;
+}
+
+// Whether environment variable `name` is exactly `word`.
+inline bool EnvIs(const char* name, const char* word) {
+  const char* v = std::getenv(name);
+  return v != nullptr && std::strcmp(v, word) == 0;
 }
 
 }  // namespace dsagent_emu

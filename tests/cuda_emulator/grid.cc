@@ -281,10 +281,7 @@ class Block {
 
   // The next thread of this pass that can run (after `after`, in the pass's order), or nullptr.
   Thread* NextReady(int after) const {
-    static const bool reverse = [] {
-      const char* v = std::getenv("DSAGENT_CUDA_EMULATOR_ORDER");
-      return v != nullptr && std::string(v) == "reverse";
-    }();
+    static const bool reverse = EnvIs("DSAGENT_CUDA_EMULATOR_ORDER", "reverse");
     const int n = static_cast<int>(n_);
     const int from = after < 0 ? 0 : (reverse ? n - 1 - after : after) + 1;
     for (int k = from; k < n; ++k) {

@@ -135,10 +135,7 @@ cudaError_t LaunchKernel(const void* func, const char* name, dim3 grid, dim3 blo
     const auto it = E().dynamic_shared_limit.find(func);
     if (it != E().dynamic_shared_limit.end()) limit = it->second;
   }
-  static const bool refuse_programmatic = [] {
-    const char* v = std::getenv("DSAGENT_CUDA_EMULATOR_NO_PDL");
-    return v != nullptr && std::string(v) == "1";
-  }();
+  static const bool refuse_programmatic = dsagent_emu::EnvIs("DSAGENT_CUDA_EMULATOR_NO_PDL", "1");
   if (programmatic && refuse_programmatic) {
     if (Capturing(stream)) InvalidateCapture(stream);
     return Fail(cudaErrorNotSupported,

@@ -80,10 +80,7 @@ class LaunchStats {
 // time is the host's own work to queue them (the engine's code per launch and this runtime's,
 // not NVIDIA's); every result is garbage.
 bool SkipKernels() {
-  static const bool skip = [] {
-    const char* v = std::getenv("DSAGENT_CUDA_EMULATOR_SKIP_KERNELS");
-    return v != nullptr && std::string(v) == "1";
-  }();
+  static const bool skip = dsagent_emu::EnvIs("DSAGENT_CUDA_EMULATOR_SKIP_KERNELS", "1");
   return skip;
 }
 
@@ -149,6 +146,13 @@ cudaError_t DrainLocked(cudaStream_t s, uint64_t upto) {
   return first;
 }
 
+// Runs the deferred work queued before `event`'s last record on its stream (caller holds
+// deferred_mu); the first error.
+cudaError_t DrainUpToRecordLocked(cudaEvent_t event) {
+  if (event->deferred_in == nullptr || !StreamAlive(event->deferred_in)) return cudaSuccess;
+  return DrainLocked(event->deferred_in, event->deferred_at);
+}
+
 cudaError_t DrainAllLocked() {
   std::vector<cudaStream_t> streams;
   {
@@ -202,8 +206,7 @@ bool DeferredStreams() {
   std::atomic<int>& on = E().deferred_streams;
   int v = on.load(std::memory_order_relaxed);
   if (v < 0) {
-    const char* env = std::getenv("DSAGENT_CUDA_EMULATOR_STREAMS");
-    v = env != nullptr && std::string(env) == "deferred" ? 1 : 0;
+    v = dsagent_emu::EnvIs("DSAGENT_CUDA_EMULATOR_STREAMS", "deferred") ? 1 : 0;
     on.store(v, std::memory_order_relaxed);
   }
   return v == 1;
@@ -226,9 +229,7 @@ cudaError_t SettleUpTo(cudaEvent_t event) {
   cudaError_t first = cudaSuccess;
   if (DeferredStreams()) {
     std::lock_guard<std::mutex> lock(E().deferred_mu);
-    if (event->deferred_in != nullptr && StreamAlive(event->deferred_in)) {
-      first = DrainLocked(event->deferred_in, event->deferred_at);
-    }
+    first = DrainUpToRecordLocked(event);
   }
   const cudaError_t held = FinishPending();
   return first != cudaSuccess ? first : held;
@@ -281,9 +282,7 @@ void RunDeferredBeforeWait(cudaStream_t stream, cudaEvent_t event) {
   if (!DeferredStreams()) return;
   std::lock_guard<std::mutex> lock(E().deferred_mu);
   if (stream != nullptr && !stream->capturing) (void)DrainLocked(stream, stream->queued);
-  if (event->deferred_in != nullptr && StreamAlive(event->deferred_in)) {
-    (void)DrainLocked(event->deferred_in, event->deferred_at);
-  }
+  (void)DrainUpToRecordLocked(event);
 }
 
 void NoteDeferredRecord(cudaEvent_t event, cudaStream_t stream) {

@@ -372,15 +372,17 @@ struct KernelLaunch {
   dim3 grid, block;
   size_t shared_bytes;
   cudaStream_t stream;
+  bool programmatic = false;  // cudaLaunchKernelEx's attribute (LaunchKernel)
   template <class... A>
-  void operator()(A&&... args) const {
+  cudaError_t operator()(A&&... args) const {
     static_assert(sizeof...(A) == sizeof...(P), "a kernel launch with the wrong argument count");
     // The arguments are copied now, as the runtime copies them at the launch.
     auto params = std::make_shared<std::tuple<std::decay_t<P>...>>(std::forward<A>(args)...);
     void (*k)(P...) = kernel;
-    LaunchKernel(
+    return LaunchKernel(
         reinterpret_cast<const void*>(k), name, grid, block, shared_bytes, stream,
-        std::make_shared<const std::function<void()>>([k, params] { std::apply(k, *params); }));
+        std::make_shared<const std::function<void()>>([k, params] { std::apply(k, *params); }),
+        programmatic);
   }
 };
 
@@ -404,20 +406,16 @@ KernelRef<P...> Launch(void (*kernel)(P...), const char* name) {
 template <class... P, class... A>
 cudaError_t cudaLaunchKernelEx(const cudaLaunchConfig_t* config, void (*kernel)(P...),
                                A&&... args) {
-  static_assert(sizeof...(A) == sizeof...(P), "a kernel launch with the wrong argument count");
   bool programmatic = false;
   for (unsigned i = 0; i < config->numAttrs; ++i) {
     if (config->attrs[i].id == cudaLaunchAttributeProgrammaticStreamSerialization) {
       programmatic = config->attrs[i].val.programmaticStreamSerializationAllowed != 0;
     }
   }
-  auto params = std::make_shared<std::tuple<std::decay_t<P>...>>(std::forward<A>(args)...);
-  return dsagent_emu::LaunchKernel(reinterpret_cast<const void*>(kernel),
-                                   dsagent_emu::TakeNextLaunchName(), config->gridDim,
-                                   config->blockDim, config->dynamicSmemBytes, config->stream,
-                                   std::make_shared<const std::function<void()>>(
-                                       [kernel, params] { std::apply(kernel, *params); }),
-                                   programmatic);
+  return dsagent_emu::KernelLaunch<P...>{
+      kernel,           dsagent_emu::TakeNextLaunchName(), config->gridDim,
+      config->blockDim, config->dynamicSmemBytes,          config->stream,
+      programmatic}(std::forward<A>(args)...);
 }
 
 // Programmatic dependent launch, device side: the wait for the stream's previous kernel (its end

@@ -761,16 +761,28 @@ TEST(CudaOpsTest, RopeMatchesTheCpuRotationWithYarn) {
   }
 }
 
+// The expert activation's inputs for `rows` rows of `inter`: g and u bf16 values of spread 5, and
+// a positive routing weight a row.
+struct SwiGluInputs {
+  std::vector<float> g, u, weight;
+};
+SwiGluInputs RandomSwiGluInputs(int64_t rows, int64_t inter, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 5.0f);
+  SwiGluInputs in{std::vector<float>(static_cast<size_t>(rows * inter)),
+                  std::vector<float>(static_cast<size_t>(rows * inter)),
+                  std::vector<float>(static_cast<size_t>(rows))};
+  for (float& v : in.g) v = forward::RoundBf16(normal(rng));
+  for (float& v : in.u) v = forward::RoundBf16(normal(rng));
+  for (float& v : in.weight) v = std::fabs(normal(rng)) / 8;
+  return in;
+}
+
 TEST(CudaOpsTest, SwiGluMatchesTheCpuWithAndWithoutClamp) {
   REQUIRE_CUDA_DEVICE();
   CudaStream stream;
-  std::mt19937 rng(41);
-  std::normal_distribution<float> normal(0.0f, 5.0f);
   const int64_t rows = 3, inter = 2049;
-  std::vector<float> g(static_cast<size_t>(rows * inter)), u(g.size()), weight(rows);
-  for (float& v : g) v = forward::RoundBf16(normal(rng));
-  for (float& v : u) v = forward::RoundBf16(normal(rng));
-  for (float& v : weight) v = std::fabs(normal(rng)) / 8;
+  const auto [g, u, weight] = RandomSwiGluInputs(rows, inter, 41);
   const DeviceBuffer dg = ToDevice(g, stream), du = ToDevice(u, stream),
                      dwt = ToDevice(weight, stream);
   DeviceBuffer dout(g.size() * sizeof(float));
@@ -789,13 +801,8 @@ TEST(CudaOpsTest, SwiGluMatchesTheCpuWithAndWithoutClamp) {
 TEST(CudaOpsTest, SwiGluQuantGivesSwiGluThenActQuantBits) {
   REQUIRE_CUDA_DEVICE();
   CudaStream stream;
-  std::mt19937 rng(43);
-  std::normal_distribution<float> normal(0.0f, 5.0f);
   const int64_t rows = 6, inter = 2048;
-  std::vector<float> g(static_cast<size_t>(rows * inter)), u(g.size()), weight(rows);
-  for (float& v : g) v = forward::RoundBf16(normal(rng));
-  for (float& v : u) v = forward::RoundBf16(normal(rng));
-  for (float& v : weight) v = std::fabs(normal(rng)) / 8;
+  auto [g, u, weight] = RandomSwiGluInputs(rows, inter, 43);
   g[5] = 0.0f;  // a zero and a whole block of zeros (scale of an all-zero block)
   for (int64_t i = 128; i < 256; ++i) u[static_cast<size_t>(i)] = 0.0f;
   const DeviceBuffer du = ToDevice(u, stream), dwt = ToDevice(weight, stream);
