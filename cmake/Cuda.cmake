@@ -3,10 +3,16 @@
 #         Debian/NVIDIA packages put it without adding it to PATH).
 #   ON:   nvcc is required; configuring fails naming where it was looked for.
 #   OFF:  never built; `dsagent doctor` says "not built".
-#   EMULATE: built as ordinary C++ against the CUDA emulator (tests/cuda_emulator/), which runs
-#         every kernel on the CPU; for the device tests on machines without a GPU, never for use.
-#         Sets DSAGENT_CUDA_EMULATION as well.
-# Sets DSAGENT_HAVE_CUDA (ON/OFF) for the rest of the build.
+#   EMULATE: no backend for use; the build is only the engine and the emulated device tests below
+#         (a quicker build for work on the kernels, e.g. with -DDSAGENT_SANITIZE=address).
+# Sets DSAGENT_HAVE_CUDA (ON/OFF: the backend for use) and DSAGENT_CUDA_EMULATE_ONLY for the rest of
+# the build.
+#
+# The emulated device tests (tests/cuda_emulator/): the same backend sources compiled as ordinary
+# C++ against a CUDA emulator that runs every kernel on the CPU, and the CUDA device tests run on
+# it, in the same build as everything else (-DDSAGENT_CUDA_EMULATED_TESTS=ON, the default where
+# tests are built; they need no nvcc). Their libraries share the engine's objects and differ only
+# in what they link as the CUDA runtime. Sets DSAGENT_CUDA_EMULATED (ON/OFF).
 #
 # Architectures: SASS for Hopper (sm_90) and, where this nvcc knows them, Blackwell (sm_100 data
 # centre, sm_120 workstation), plus compute_90 PTX that the driver JIT-compiles on anything newer.
@@ -21,12 +27,13 @@ if(NOT _dsagent_cuda MATCHES "^(ON|OFF|AUTO|EMULATE)$")
   message(FATAL_ERROR "DSAGENT_CUDA must be ON, OFF, AUTO or EMULATE, not '${DSAGENT_CUDA}'")
 endif()
 
-# dsagent_cuda_sources(<var> <files>...): the backend's sources as this build compiles them: as
-# they are, or with each .cu file rewritten for the emulator (tests/cuda_emulator/emulate_cu.cmake).
-function(dsagent_cuda_sources out)
+# dsagent_cuda_sources(<var> NATIVE|EMULATED <files>...): the backend's sources as a build of
+# that kind compiles them: as they are, or with each .cu file rewritten for the emulator
+# (tests/cuda_emulator/emulate_cu.cmake).
+function(dsagent_cuda_sources out kind)
   set(result)
   foreach(f ${ARGN})
-    if(DSAGENT_CUDA_EMULATION AND f MATCHES "\\.cu$")
+    if(kind STREQUAL "EMULATED" AND f MATCHES "\\.cu$")
       get_filename_component(abs "${f}" ABSOLUTE)
       file(RELATIVE_PATH rel "${PROJECT_SOURCE_DIR}" "${abs}")
       set(gen "${PROJECT_BINARY_DIR}/cuda_emulated/${rel}.cc")
@@ -42,19 +49,23 @@ function(dsagent_cuda_sources out)
   set(${out} ${result} PARENT_SCOPE)
 endfunction()
 
+option(DSAGENT_CUDA_EMULATED_TESTS
+       "Build the CUDA device tests on the CPU emulator (tests/cuda_emulator) with the tests" ON)
 set(DSAGENT_HAVE_CUDA OFF)
-set(DSAGENT_CUDA_EMULATION OFF)
-if(_dsagent_cuda STREQUAL "EMULATE")
-  set(DSAGENT_HAVE_CUDA ON)
-  set(DSAGENT_CUDA_EMULATION ON)
+set(DSAGENT_CUDA_EMULATED OFF)
+set(DSAGENT_CUDA_EMULATE_ONLY OFF)
+if(_dsagent_cuda STREQUAL "EMULATE" OR (DSAGENT_CUDA_EMULATED_TESTS AND DSAGENT_BUILD_TESTS))
+  set(DSAGENT_CUDA_EMULATED ON)
   add_library(dsagent_cuda_emulator STATIC tests/cuda_emulator/runtime.cc tests/cuda_emulator/work_queue.cc
                                           tests/cuda_emulator/grid.cc tests/cuda_emulator/fiber.cc)
   target_include_directories(dsagent_cuda_emulator
     PUBLIC ${PROJECT_SOURCE_DIR}/tests/cuda_emulator/include PRIVATE ${PROJECT_SOURCE_DIR})
   target_link_libraries(dsagent_cuda_emulator PRIVATE Threads::Threads)
-  # What the backend links as the CUDA runtime.
-  add_library(CUDA::cudart_static ALIAS dsagent_cuda_emulator)
-  message(STATUS "CUDA backend: emulated on the CPU (tests only: tests/cuda_emulator/README.md)")
+  message(STATUS "CUDA device tests on the CPU emulator: on (tests/cuda_emulator/README.md)")
+endif()
+if(_dsagent_cuda STREQUAL "EMULATE")
+  set(DSAGENT_CUDA_EMULATE_ONLY ON)
+  message(STATUS "CUDA backend: only emulated (DSAGENT_CUDA=EMULATE: the engine and its tests)")
 elseif(NOT _dsagent_cuda STREQUAL "OFF")
   if(NOT DEFINED CMAKE_CUDA_COMPILER AND NOT DEFINED ENV{CUDACXX})
     find_program(DSAGENT_NVCC nvcc HINTS /usr/local/cuda/bin /usr/lib/nvidia-cuda-toolkit/bin)
@@ -76,7 +87,7 @@ elseif(NOT _dsagent_cuda STREQUAL "OFF")
   endif()
 endif()
 
-if(DSAGENT_HAVE_CUDA AND NOT DSAGENT_CUDA_EMULATION)
+if(DSAGENT_HAVE_CUDA)
   if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
     execute_process(COMMAND ${CMAKE_CUDA_COMPILER} --list-gpu-arch OUTPUT_VARIABLE _dsagent_archs
                     ERROR_QUIET)

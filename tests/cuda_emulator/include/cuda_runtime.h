@@ -1,7 +1,7 @@
 // The CUDA emulator's stand-in for the CUDA runtime header (tests/cuda_emulator/README.md).
 //
-// A build configured with -DDSAGENT_CUDA=EMULATE compiles the CUDA backend (engine/kernels/cuda/)
-// as ordinary C++ against this header instead of nvcc and libcudart: every kernel runs on the
+// Builds with tests compile the CUDA backend (engine/kernels/cuda/) a second time, as ordinary C++
+// against this header (cmake/Cuda.cmake), instead of nvcc and libcudart: every kernel runs on the
 // CPU, each CUDA thread a fiber, so that __syncthreads and the warp shuffles keep their meaning.
 // It exists so that the backend's device tests run, and find logic errors (indexing, barriers,
 // shuffles, launch limits, graph capture), on machines without a GPU. It says nothing about
