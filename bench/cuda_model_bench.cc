@@ -14,8 +14,9 @@
 // the time per step, tokens/s over all sequences, the weight bytes a step reads (everything but
 // the routed experts, the embedding rows and the MTP blocks once, plus k / n_routed_experts of the
 // routed experts' bytes per sequence: the routed experts are read per slot, not yet grouped by
-// expert) and their rate against a measured device-to-device copy. --synth-layers N first writes
-// DIR as `dsagent engine synth --config FILE --layers N` would (V4-Flash's shape from
+// expert) and their rate against a measured device-to-device copy (of --copy-mib N MiB, 1024 by
+// default; the emulated ctest runs take 16, as a GiB costs the CPU seconds). --synth-layers N first
+// writes DIR as `dsagent engine synth --config FILE --layers N` would (V4-Flash's shape from
 // tests/data/v4-flash-config.json by default, its first N layers' compress ratios) unless DIR
 // already holds a checkpoint. Run by scripts/gpu-check.sh; docs/BENCHMARKS.md has the method.
 // --phase-times 1: after each prefill, where its device time went (phase_times.h: the rows
@@ -86,12 +87,13 @@ StepBytes WeightBytes(const e::ModelConfig& c) {
   return b;
 }
 
-// Device-to-device copy bandwidth (read + write of a 1 GiB buffer, 10 times).
-double CopyBandwidth() {
+// Device-to-device copy bandwidth (read + write of a buffer of `mib` MiB, 1024 by default: well
+// past any L2; 10 times).
+double CopyBandwidth(int64_t mib) {
   namespace kc = dsagent::engine::kernels::cuda;
   kc::UseDevice(0);
   kc::CudaStream stream;
-  const size_t bytes = size_t{1} << 30;
+  const size_t bytes = static_cast<size_t>(mib) << 20;
   kc::DeviceBuffer a(bytes), b(bytes);
   kc::CopyDeviceToDevice(b.data(), a.data(), bytes, stream);
   stream.Synchronize();
@@ -107,7 +109,7 @@ int Usage() {
                "[--prefill N[,M...]] [--steps N] [--sequences N] [--one-by-one 1] "
                "[--gpu-memory SIZE | --expert-share F] [--threads N] [--graphs 0|1] [--pin 0|1] "
                "[--numerics fast|exact] [--rows-kernel gemm|by-input] [--chunk-rows N] "
-               "[--row-attention chunk|per-row] [--phase-times 1] "
+               "[--row-attention chunk|per-row] [--phase-times 1] [--copy-mib N] "
                "[--json FILE]\n");
   return 2;
 }
@@ -118,7 +120,7 @@ int main(int argc, char** argv) {
   std::string model_dir, gpu_memory, json_path, config_path = "tests/data/v4-flash-config.json";
   int synth_layers = 0;
   std::vector<int64_t> prefills = {64};
-  int64_t steps = 32, sequences = 1, chunk_rows = k::cuda::kDeviceChunkRows;
+  int64_t steps = 32, sequences = 1, chunk_rows = k::cuda::kDeviceChunkRows, copy_mib = 1024;
   std::string rows_kernel = "gemm", row_attention = "chunk";
   bool one_by_one = false, graphs = true, pin = true, phase_times = false;
   k::Numerics numerics = k::Numerics::kFast;
@@ -153,6 +155,8 @@ int main(int argc, char** argv) {
       row_attention = value;
     } else if (flag == "--phase-times") {
       phase_times = value == "1";
+    } else if (flag == "--copy-mib") {
+      copy_mib = std::atoll(value.c_str());
     } else if (flag == "--chunk-rows") {
       chunk_rows = std::atoll(value.c_str());
     } else if (flag == "--steps") {
@@ -175,7 +179,8 @@ int main(int argc, char** argv) {
       return Usage();
     }
   }
-  if (model_dir.empty() || prefills.empty() || steps < 1 || sequences < 1 || chunk_rows < 1) {
+  if (model_dir.empty() || prefills.empty() || steps < 1 || sequences < 1 || chunk_rows < 1 ||
+      copy_mib < 1) {
     return Usage();
   }
   k::cuda::SetRowsKernel(rows_kernel == "gemm" ? k::cuda::RowsKernel::kGemm
@@ -268,7 +273,7 @@ int main(int argc, char** argv) {
   if (!plan->all_on_device()) std::printf("  %s\n", (*device)->HostExpertMemory().c_str());
   double copy_bw = 0;
   try {
-    copy_bw = CopyBandwidth();
+    copy_bw = CopyBandwidth(copy_mib);
   } catch (const std::exception& ex) {
     std::fprintf(stderr, "cuda_model_bench: copy bandwidth: %s\n", ex.what());
     return 1;
