@@ -190,8 +190,10 @@ void KvRow(DeviceAttention& a, const float* xq, int64_t pos, uint16_t* cache, Cu
 
 }  // namespace
 
+float* AttentionFp8Input(DeviceAttention& a) { return a.x_quant.as<float>(); }
+
 void AttentionDecode(DeviceAttention& a, DeviceAttentionState& state, const float* x, int64_t pos,
-                     float* out, CudaStream& stream) {
+                     float* out, CudaStream& stream, bool x_fp8_written) {
   const AttentionShape& s = a.shape;
   const int64_t hd = s.head_dim, rank = s.q_lora_rank;
   if (s.ratio > 0 && (pos + 1) / s.ratio > s.capacity) {
@@ -211,7 +213,8 @@ void AttentionDecode(DeviceAttention& a, DeviceAttentionState& state, const floa
     return side->stream();
   };
   uint16_t* cache = state.cache.as<uint16_t>();
-  const float* xq = Fp8Input(x, s.dim, a.x_quant, stream);
+  const float* xq =
+      x_fp8_written ? AttentionFp8Input(a) : Fp8Input(x, s.dim, a.x_quant, stream);
   if (a.compressor) {
     CompressToken(*a.compressor, *state.compressor, x, pos, cache + s.window * hd,
                   branch(a.compressor_side.get()));

@@ -89,8 +89,13 @@ struct DeviceAttentionState {
 // output (device, bf16 values) -> out [dim] (device, bf16 values); the state's cache and
 // compressors move on. With side streams on, the KV row, the compressor and the indexer run beside
 // the query (their own buffers; joined back before the index list): the same bits.
+// x_fp8_written: the caller has written x's FP8 act_quant (per 128) to AttentionFp8Input(a), as
+// HcPreNorm does with its y_fp8, so it is not computed here (one launch fewer).
 void AttentionDecode(DeviceAttention& a, DeviceAttentionState& state, const float* x, int64_t pos,
-                     float* out, CudaStream& stream);
+                     float* out, CudaStream& stream, bool x_fp8_written = false);
+
+// Where AttentionDecode reads x's FP8 copy from: [dim] floats of `a`'s own.
+float* AttentionFp8Input(DeviceAttention& a);
 
 // Rows per SparseAttentionRows launch of the chunk-wide attention (its split scratch, DeviceRows::
 // attention_splits, holds this many rows: 34 MB for 64 heads of 512).

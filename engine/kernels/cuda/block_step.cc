@@ -79,15 +79,16 @@ void BlockDecode(DeviceBlock& b, DeviceAttentionState& state, float* h, int64_t 
   // Attention: y = attn_norm(hc_pre(h)); h = hc_post(attn(y), h). The fn products are exact in
   // both modes, as on the CPU (they feed Sinkhorn).
   MatVecExact(b.hc_attn.fn, h, 1, n, products, mix, false, stream);
+  // The sub-layers' FP8 inputs are written by HcPreNorm, into the buffers they read them from.
   HcPreNorm(h, products, 1, b.hc_attn.scale.as<float>(), b.hc_attn.base.as<float>(), s,
-            b.attn_norm.as<float>(), s.norm_eps, y, post, comb, stream);
-  AttentionDecode(b.attn, state, y, pos, f, stream);
+            b.attn_norm.as<float>(), s.norm_eps, y, post, comb, stream, AttentionFp8Input(b.attn));
+  AttentionDecode(b.attn, state, y, pos, f, stream, /*x_fp8_written=*/true);
   HcPost(f, h, post, comb, 1, s, h, stream);
   // MoE: the same around the FFN.
   MatVecExact(b.hc_ffn.fn, h, 1, n, products, mix, false, stream);
   HcPreNorm(h, products, 1, b.hc_ffn.scale.as<float>(), b.hc_ffn.base.as<float>(), s,
-            b.ffn_norm.as<float>(), s.norm_eps, y, post, comb, stream);
-  MoeDecode(b.ffn, y, token, f, stream);
+            b.ffn_norm.as<float>(), s.norm_eps, y, post, comb, stream, MoeFp8Input(b.ffn));
+  MoeDecode(b.ffn, y, token, f, stream, /*x_fp8_written=*/true);
   HcPost(f, h, post, comb, 1, s, h, stream);
 }
 

@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "engine/kernels/cuda/act_quant_cta.cuh"
 #include "engine/kernels/cuda/kernel_launch.cuh"
 #include "engine/kernels/cuda/mixing_math.h"
 #include "engine/kernels/cuda/mixing_ops.h"
@@ -90,10 +91,10 @@ __device__ void SinkhornSplitWarp(const float* mixes, const float* scale, const 
 
 // One block per token: the rms factor, the Sinkhorn split by warp 0 (hc * hc <= 32; else by
 // thread 0), then the weighted stream sum per dim; with norm_w, then RmsNorm of that row in place
-// (RmsNormKernel's body: HcPreNorm).
+// (RmsNormKernel's body: HcPreNorm), and with y_fp8 its FP8 act_quant as well.
 __global__ void HcPreKernel(const float* h, const float* products, const float* scale,
                             const float* base, HcKernelShape s, float* y, float* post, float* comb,
-                            const float* norm_w, float norm_eps) {
+                            const float* norm_w, float norm_eps, float* y_fp8) {
   AwaitPreviousKernel();
   __shared__ double part[kThreads];
   __shared__ float pre[kMaxHc];
@@ -122,6 +123,9 @@ __global__ void HcPreKernel(const float* h, const float* products, const float* 
   if (norm_w == nullptr) return;  // uniform over the grid
   __syncthreads();  // the whole row written before the norm reads it (not only this thread's)
   RmsNormRowCta<kThreads>(y + row * s.dim, s.dim, norm_w, norm_eps, y + row * s.dim, part);
+  if (y_fp8 == nullptr) return;  // uniform over the grid
+  __syncthreads();  // the normalised row written before its blocks are quantised
+  ActQuantFp8RowCta(y + row * s.dim, s.dim, y_fp8 + row * s.dim);
 }
 
 // HcPre's shape for the head: hc mixes, each stream weighted by sigmoid(mix * scale + base) + eps.
@@ -195,17 +199,21 @@ void HcPre(const float* h, const float* products, int64_t rows, const float* sca
   CheckHc(shape, "HcPre");
   if (rows <= 0) return;
   LaunchKernel(HcPreKernel, "HcPreKernel", static_cast<unsigned>(rows), kThreads, 0, Raw(stream), h,
-               products, scale, base, shape, y, post, comb, nullptr, 0.0f);
+               products, scale, base, shape, y, post, comb, nullptr, 0.0f, nullptr);
   CheckCuda(cudaGetLastError(), "HcPre launch");
 }
 
 void HcPreNorm(const float* h, const float* products, int64_t rows, const float* scale,
                const float* base, const HcKernelShape& shape, const float* norm_w, float norm_eps,
-               float* y, float* post, float* comb, CudaStream& stream) {
+               float* y, float* post, float* comb, CudaStream& stream, float* y_fp8) {
   CheckHc(shape, "HcPreNorm");
+  if (y_fp8 != nullptr && shape.dim % 128 != 0) {
+    throw CudaError("HcPreNorm: an FP8 copy of y needs dim a multiple of 128, not " +
+                    std::to_string(shape.dim));
+  }
   if (rows <= 0) return;
   LaunchKernel(HcPreKernel, "HcPreKernel", static_cast<unsigned>(rows), kThreads, 0, Raw(stream), h,
-               products, scale, base, shape, y, post, comb, norm_w, norm_eps);
+               products, scale, base, shape, y, post, comb, norm_w, norm_eps, y_fp8);
   CheckCuda(cudaGetLastError(), "HcPreNorm launch");
 }
 

@@ -34,10 +34,12 @@ void HcPre(const float* h, const float* products, int64_t rows, const float* sca
            CudaStream& stream);
 
 // HcPre, then RmsNorm(y, rows, dim, norm_w, norm_eps, y) (ops.h) in the same launch: a sub-layer's
-// normalised input in one kernel where it took two, the two ops' bits.
+// normalised input in one kernel where it took two, the two ops' bits. With y_fp8 [rows, dim]
+// (dim % 128 == 0), also ActQuantTo(y, y_fp8, rows, dim, 128, kFp8): the FP8 input the sub-layer's
+// products take, without a launch of its own (AttentionDecode's and MoeDecode's x_fp8_written).
 void HcPreNorm(const float* h, const float* products, int64_t rows, const float* scale,
                const float* base, const HcKernelShape& shape, const float* norm_w, float norm_eps,
-               float* y, float* post, float* comb, CudaStream& stream);
+               float* y, float* post, float* comb, CudaStream& stream, float* y_fp8 = nullptr);
 
 // out [rows, hc, dim] (bf16): out_k = post_k * f + sum_j comb_jk * h_j. out may alias h.
 void HcPost(const float* f, const float* h, const float* post, const float* comb, int64_t rows,

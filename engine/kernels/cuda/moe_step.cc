@@ -107,14 +107,17 @@ void SharedExpertDecode(DeviceMoe& m, const float* xq, CudaStream& stream) {
 
 }  // namespace
 
-void MoeDecode(DeviceMoe& m, const float* x, const int32_t* token, float* out, CudaStream& stream) {
+float* MoeFp8Input(DeviceMoe& m) { return m.x_quant.as<float>(); }
+
+void MoeDecode(DeviceMoe& m, const float* x, const int32_t* token, float* out, CudaStream& stream,
+               bool x_fp8_written) {
   const MoeShape& s = m.shape;
   const int64_t k = s.route.k;
   if (s.hash && token == nullptr) throw CudaError("MoeDecode: a hash layer needs the token id");
   // The FP8 input of every expert first; then the shared expert, forked onto its side stream
   // with side streams on, else on the step's stream.
-  float* xq = m.x_quant.as<float>();
-  ActQuantTo(x, xq, 1, s.dim, 128, ActQuantFormat::kFp8, stream);
+  float* xq = MoeFp8Input(m);
+  if (!x_fp8_written) ActQuantTo(x, xq, 1, s.dim, 128, ActQuantFormat::kFp8, stream);
   const bool overlap = SideStreamsOn() && m.shared_side != nullptr;
   if (overlap) m.shared_side->Fork(stream);
   SharedExpertDecode(m, xq, overlap ? m.shared_side->stream() : stream);

@@ -98,8 +98,13 @@ struct DeviceMoe {
 // layers need it, scored layers ignore it) -> out [dim] (bf16 values, device). With side streams
 // on (side_stream.h) the shared expert (its own buffers; it reads only the quantised input) runs
 // on m.shared_side beside the router (one-CTA kernels) and the routed experts. The same kernels
-// either way: the same bits.
-void MoeDecode(DeviceMoe& m, const float* x, const int32_t* token, float* out, CudaStream& stream);
+// either way: the same bits. x_fp8_written: the caller has written x's FP8 act_quant (per 128) to
+// MoeFp8Input(m), as HcPreNorm does with its y_fp8, so it is not computed here (one launch fewer).
+void MoeDecode(DeviceMoe& m, const float* x, const int32_t* token, float* out, CudaStream& stream,
+               bool x_fp8_written = false);
+
+// Where MoeDecode reads x's FP8 copy from: [dim] floats of `m`'s own.
+float* MoeFp8Input(DeviceMoe& m);
 
 // MoeDecode over `rows` tokens (<= scratch.max_rows): x [rows, dim], tokens [rows] (device; hash
 // layers) -> out [rows, dim]. With streaming (rows >= stream_min_rows and a pool), the host

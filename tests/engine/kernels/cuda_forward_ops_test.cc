@@ -598,8 +598,8 @@ TEST(CudaForwardOpsTest, HcPreAndHcPostMatchTheCpu) {
   ExpectContract(ToHost(dh, h.size(), stream), cpu_out, "hc_post", true);
 }
 
-// HcPreNorm (a sub-layer's input: HcPre then RmsNorm of y in one launch) against the two ops one
-// after the other on the device: the same bits, post and comb too.
+// HcPreNorm (a sub-layer's input: HcPre then RmsNorm of y in one launch, and y's FP8 act_quant)
+// against the three ops one after the other on the device: the same bits, post and comb too.
 TEST(CudaForwardOpsTest, HcPreNormGivesHcPreThenRmsNormBits) {
   REQUIRE_CUDA_DEVICE();
   CudaStream stream;
@@ -618,14 +618,24 @@ TEST(CudaForwardOpsTest, HcPreNormGivesHcPreThenRmsNormBits) {
   const DeviceBuffer dw = ToDevice(w, stream);
   const size_t ys = static_cast<size_t>(rows * gs.dim), ps = static_cast<size_t>(rows * gs.hc),
                cs = static_cast<size_t>(rows * gs.hc * gs.hc);
-  DeviceBuffer y1(ys * 4), post1(ps * 4), comb1(cs * 4), y2(ys * 4), post2(ps * 4), comb2(cs * 4);
+  DeviceBuffer y1(ys * 4), post1(ps * 4), comb1(cs * 4), q1(ys * 4), y2(ys * 4), post2(ps * 4),
+      comb2(cs * 4), q2(ys * 4), y3(ys * 4), post3(ps * 4), comb3(cs * 4);
   HcPre(dh.as<float>(), dproducts.as<float>(), rows, dscale.as<float>(), dbase.as<float>(), gs,
         y1.as<float>(), post1.as<float>(), comb1.as<float>(), stream);
   RmsNorm(y1.as<float>(), rows, gs.dim, dw.as<float>(), 1e-6f, y1.as<float>(), stream);
+  ActQuantTo(y1.as<float>(), q1.as<float>(), rows, gs.dim, 128, ActQuantFormat::kFp8, stream);
   HcPreNorm(dh.as<float>(), dproducts.as<float>(), rows, dscale.as<float>(), dbase.as<float>(), gs,
-            dw.as<float>(), 1e-6f, y2.as<float>(), post2.as<float>(), comb2.as<float>(), stream);
+            dw.as<float>(), 1e-6f, y2.as<float>(), post2.as<float>(), comb2.as<float>(), stream,
+            q2.as<float>());
+  // Without the FP8 copy: the same y, post and comb.
+  HcPreNorm(dh.as<float>(), dproducts.as<float>(), rows, dscale.as<float>(), dbase.as<float>(), gs,
+            dw.as<float>(), 1e-6f, y3.as<float>(), post3.as<float>(), comb3.as<float>(), stream);
+  // The quantisation must have rounded something (else comparing copies of y would pass).
+  const std::vector<float> yq = ToHost(q1, ys, stream), yv = ToHost(y1, ys, stream);
+  ASSERT_NE(yq, yv);
   const std::pair<const DeviceBuffer*, const DeviceBuffer*> pairs[] = {
-      {&y1, &y2}, {&post1, &post2}, {&comb1, &comb2}};
+      {&y1, &y2}, {&post1, &post2}, {&comb1, &comb2}, {&q1, &q2},
+      {&y1, &y3}, {&post1, &post3}, {&comb1, &comb3}};
   for (const auto& [a, b] : pairs) {
     const std::vector<float> want = ToHost(*a, a->bytes() / 4, stream);
     const std::vector<float> got = ToHost(*b, b->bytes() / 4, stream);
