@@ -424,7 +424,7 @@ void ChunkStateSteps(DeviceAttention& a, const AttentionChunk& chunk, int64_t t0
 
 void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_chunks,
                    const float* x, int64_t rows, DeviceRows& scratch, float* out,
-                   CudaStream& stream, const uint16_t* const* row_caches) {
+                   CudaStream& stream, const uint16_t* const* row_caches, bool x_fp8_written) {
   const AttentionShape& s = a.shape;
   const int64_t hd = s.head_dim, rank = s.q_lora_rank, qw = s.heads * hd;
   if (rows > scratch.max_rows) {
@@ -444,7 +444,7 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
   // The FP8-quantised input, the query (wq_a, q_norm, wq_b, head norm, RoPE) and the KV (wkv,
   // kv_norm, RoPE, FP8 per 64 on the non-RoPE dims) of every row.
   float* xq = scratch.x_quant.as<float>();
-  ActQuantTo(x, xq, rows, s.dim, 128, ActQuantFormat::kFp8, stream);
+  if (!x_fp8_written) ActQuantTo(x, xq, rows, s.dim, 128, ActQuantFormat::kFp8, stream);
   float* qr = scratch.qr.as<float>();
   float* qr_quant = scratch.qr_quant.as<float>();
   float* q = scratch.q.as<float>();

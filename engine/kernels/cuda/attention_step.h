@@ -130,8 +130,11 @@ struct AttentionChunk {
 // once, each over its own cache. Every row's output is AttentionDecode's bits for that token.
 // Throws CudaError, before queuing anything, when a row needs more compressed entries than the
 // cache holds. Uses scratch's attention buffers (and the layer's own for the per-row steps).
+// x_fp8_written: scratch.x_quant holds x's FP8 act_quant (per 128) already, as HcPreNorm writes
+// it with its y_fp8, so it is not computed here.
 void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_chunks,
                    const float* x, int64_t rows, DeviceRows& scratch, float* out,
-                   CudaStream& stream, const uint16_t* const* row_caches = nullptr);
+                   CudaStream& stream, const uint16_t* const* row_caches = nullptr,
+                   bool x_fp8_written = false);
 
 }  // namespace dsagent::engine::kernels::cuda

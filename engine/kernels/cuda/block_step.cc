@@ -133,15 +133,18 @@ void BlockRows(DeviceBlock& b, const AttentionChunk* chunks, int64_t n_chunks, f
   float* products = scratch.products.as<float>();
   MarkPhase(stream, "mixing");
   MatVecExact(b.hc_attn.fn, h, rows, n, products, mix, false, stream);
+  // The sub-layers' FP8 inputs are written by HcPreNorm, into scratch.x_quant where they read them.
+  float* y_fp8 = scratch.x_quant.as<float>();
   HcPreNorm(h, products, rows, b.hc_attn.scale.as<float>(), b.hc_attn.base.as<float>(), s,
-            b.attn_norm.as<float>(), s.norm_eps, y, post, comb, stream);
-  AttentionRows(b.attn, chunks, n_chunks, y, rows, scratch, f, stream, row_caches);
+            b.attn_norm.as<float>(), s.norm_eps, y, post, comb, stream, y_fp8);
+  AttentionRows(b.attn, chunks, n_chunks, y, rows, scratch, f, stream, row_caches,
+                /*x_fp8_written=*/true);
   MarkPhase(stream, "mixing");
   HcPost(f, h, post, comb, rows, s, h, stream);
   MatVecExact(b.hc_ffn.fn, h, rows, n, products, mix, false, stream);
   HcPreNorm(h, products, rows, b.hc_ffn.scale.as<float>(), b.hc_ffn.base.as<float>(), s,
-            b.ffn_norm.as<float>(), s.norm_eps, y, post, comb, stream);
-  MoeRows(b.ffn, y, rows, tokens, scratch, f, stream);
+            b.ffn_norm.as<float>(), s.norm_eps, y, post, comb, stream, y_fp8);
+  MoeRows(b.ffn, y, rows, tokens, scratch, f, stream, /*x_fp8_written=*/true);
   MarkPhase(stream, "mixing");
   HcPost(f, h, post, comb, rows, s, h, stream);
 }

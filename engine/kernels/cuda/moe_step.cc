@@ -181,7 +181,7 @@ void MoeDecode(DeviceMoe& m, const float* x, const int32_t* token, float* out, C
 }
 
 void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, DeviceRows& scratch,
-             float* out, CudaStream& stream) {
+             float* out, CudaStream& stream, bool x_fp8_written) {
   const MoeShape& s = m.shape;
   const int64_t k = s.route.k, slots = rows * k;
   if (s.hash && tokens == nullptr) throw CudaError("MoeRows: a hash layer needs the token ids");
@@ -200,7 +200,7 @@ void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, 
            stream);
   // The FP8 input of every row (the shared expert's too), and each row's copy per slot.
   float* xq = scratch.x_quant.as<float>();
-  ActQuantTo(x, xq, rows, s.dim, 128, ActQuantFormat::kFp8, stream);
+  if (!x_fp8_written) ActQuantTo(x, xq, rows, s.dim, 128, ActQuantFormat::kFp8, stream);
   float* x_slots = scratch.x_slots.as<float>();
   RepeatRows(xq, rows, s.dim, k, x_slots, stream);
   const bool offload = m.on_device < s.route.experts;
