@@ -213,8 +213,7 @@ void AttentionDecode(DeviceAttention& a, DeviceAttentionState& state, const floa
     return side->stream();
   };
   uint16_t* cache = state.cache.as<uint16_t>();
-  const float* xq =
-      x_fp8_written ? AttentionFp8Input(a) : Fp8Input(x, s.dim, a.x_quant, stream);
+  const float* xq = x_fp8_written ? AttentionFp8Input(a) : Fp8Input(x, s.dim, a.x_quant, stream);
   if (a.compressor) {
     CompressToken(*a.compressor, *state.compressor, x, pos, cache + s.window * hd,
                   branch(a.compressor_side.get()));
@@ -224,7 +223,9 @@ void AttentionDecode(DeviceAttention& a, DeviceAttentionState& state, const floa
   float* qr = a.qr.as<float>();
   float* q = a.q.as<float>();
   MatVec(a.wq_a, xq, 1, s.dim, qr, rank, true, stream);
-  RmsNorm(qr, 1, rank, a.q_norm.as<float>(), s.norm_eps, qr, stream);
+  // q_norm, and its FP8 copy for wq_b in the same launch (the indexer reads qr itself).
+  float* qr_quant = a.qr_quant.as<float>();
+  RmsNormQuant(qr, 1, rank, a.q_norm.as<float>(), s.norm_eps, qr, qr_quant, stream);
   // Compressed entries: the indexer scores before this token's entry joins the main cache, as
   // the CPU does (the two caches are independent).
   int64_t n_compressed = 0;
@@ -232,7 +233,7 @@ void AttentionDecode(DeviceAttention& a, DeviceAttentionState& state, const floa
     n_compressed = IndexerSelect(*a.indexer, *state.indexer, x, qr, pos, a.selected.as<int32_t>(),
                                  branch(a.indexer_side.get()));
   }
-  MatVec(a.wq_b, Fp8Input(qr, rank, a.qr_quant, stream), 1, rank, q, s.heads * hd, true, stream);
+  MatVec(a.wq_b, qr_quant, 1, rank, q, s.heads * hd, true, stream);
   HeadRmsNorm(q, s.heads, hd, s.norm_eps, stream);
   RopeRotate(q, s.heads, hd, hd, s.rope_dims, a.freqs.as<float>(), pos, false, stream);
   if (sides) {
@@ -449,8 +450,7 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
   float* qr_quant = scratch.qr_quant.as<float>();
   float* q = scratch.q.as<float>();
   MatVec(a.wq_a, xq, rows, s.dim, qr, rank, true, stream);
-  RmsNorm(qr, rows, rank, a.q_norm.as<float>(), s.norm_eps, qr, stream);
-  ActQuantTo(qr, qr_quant, rows, rank, 128, ActQuantFormat::kFp8, stream);
+  RmsNormQuant(qr, rows, rank, a.q_norm.as<float>(), s.norm_eps, qr, qr_quant, stream);
   MatVec(a.wq_b, qr_quant, rows, rank, q, qw, true, stream);
   HeadRmsNorm(q, rows * s.heads, hd, s.norm_eps, stream);
   RopeRotateRows(q, rows, s.heads, hd, hd, s.rope_dims, a.freqs.as<float>(), positions, false,

@@ -2,6 +2,7 @@
 // the device (ops.h); the per-element arithmetic is device_math.h's, shared with the host tests.
 #include <cuda_runtime.h>
 
+#include "engine/kernels/cuda/act_quant_cta.cuh"
 #include "engine/kernels/cuda/device_math.h"
 #include "engine/kernels/cuda/kernel_launch.cuh"
 #include "engine/kernels/cuda/ops.h"
@@ -44,12 +45,17 @@ __global__ void ActQuantKernel(const float* x, float* y, int64_t block, int64_t 
   }
 }
 
-// One CUDA block per row (rms_norm_cta.cuh).
-__global__ void RmsNormKernel(const float* x, int64_t n, const float* w, float eps, float* y) {
+// One CUDA block per row (rms_norm_cta.cuh); with y_fp8, then the row's FP8 act_quant
+// (act_quant_cta.cuh).
+__global__ void RmsNormKernel(const float* x, int64_t n, const float* w, float eps, float* y,
+                              float* y_fp8) {
   AwaitPreviousKernel();
   __shared__ double part[kThreads];
   const int64_t row = blockIdx.x;
   RmsNormRowCta<kThreads>(x + row * n, n, w, eps, y + row * n, part);
+  if (y_fp8 == nullptr) return;  // uniform over the grid
+  __syncthreads();               // the normed row written before its blocks are quantised
+  ActQuantFp8RowCta(y + row * n, n, y_fp8 + row * n);
 }
 
 __global__ void RopeKernel(float* x, int64_t count, int64_t stride, int64_t offset, int64_t half,
@@ -165,8 +171,20 @@ void RmsNorm(const float* x, int64_t rows, int64_t n, const float* w, float eps,
              CudaStream& stream) {
   if (rows <= 0 || n <= 0) return;
   LaunchKernel(RmsNormKernel, "RmsNormKernel", static_cast<unsigned>(rows), kThreads, 0,
-               Raw(stream), x, n, w, eps, y);
+               Raw(stream), x, n, w, eps, y, static_cast<float*>(nullptr));
   CheckCuda(cudaGetLastError(), "RmsNorm launch");
+}
+
+void RmsNormQuant(const float* x, int64_t rows, int64_t n, const float* w, float eps, float* y,
+                  float* y_fp8, CudaStream& stream) {
+  if (n % 128 != 0) {
+    throw CudaError("RmsNormQuant: FP8 blocks of 128 need n a multiple of 128, not " +
+                    std::to_string(n));
+  }
+  if (rows <= 0 || n <= 0) return;
+  LaunchKernel(RmsNormKernel, "RmsNormKernel", static_cast<unsigned>(rows), kThreads, 0,
+               Raw(stream), x, n, w, eps, y, y_fp8);
+  CheckCuda(cudaGetLastError(), "RmsNormQuant launch");
 }
 
 void RopeRotate(float* x, int64_t count, int64_t stride, int64_t width, int64_t rope_dims,

@@ -238,6 +238,12 @@ void ActQuantRows(float* x, int64_t rows, int64_t n, int64_t stride, int64_t blo
 void RmsNorm(const float* x, int64_t rows, int64_t n, const float* w, float eps, float* y,
              CudaStream& stream);
 
+// RmsNorm, then ActQuantTo(y, y_fp8, rows, n, 128, kFp8) in the same launch (n % 128 == 0): a
+// normed row that is both read as it is and quantised for a product (the query's q_norm output:
+// the indexer reads it, wq_b takes its FP8 copy), the two ops' bits.
+void RmsNormQuant(const float* x, int64_t rows, int64_t n, const float* w, float eps, float* y,
+                  float* y_fp8, CudaStream& stream);
+
 // Rotates the last rope_dims values of `count` vectors of `width` values, `stride` apart, by
 // position `pos` (inverse: -pos). freqs: rope_dims/2 floats on the device.
 void RopeRotate(float* x, int64_t count, int64_t stride, int64_t width, int64_t rope_dims,

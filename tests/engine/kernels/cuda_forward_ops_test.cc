@@ -645,6 +645,38 @@ TEST(CudaForwardOpsTest, HcPreNormGivesHcPreThenRmsNormBits) {
   }
 }
 
+// RmsNormQuant (the query's q_norm and its FP8 copy in one launch) against RmsNorm then ActQuantTo
+// on the device: the same bits, y and its copy; in place as the attention runs it.
+TEST(CudaForwardOpsTest, RmsNormQuantGivesRmsNormThenActQuantBits) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(229);
+  const int64_t rows = 3, n = 1024;
+  const std::vector<float> x = RandomBf16(static_cast<size_t>(rows * n), rng, 2.0f);
+  std::vector<float> w = RandomBf16(static_cast<size_t>(n), rng, 0.1f);
+  for (float& v : w) v = forward::RoundBf16(1.0f + v);
+  const DeviceBuffer dw = ToDevice(w, stream);
+  DeviceBuffer y1 = ToDevice(x, stream), y2 = ToDevice(x, stream);
+  const size_t bytes = static_cast<size_t>(rows * n) * 4;
+  DeviceBuffer q1(bytes), q2(bytes);
+  RmsNorm(y1.as<float>(), rows, n, dw.as<float>(), 1e-6f, y1.as<float>(), stream);
+  ActQuantTo(y1.as<float>(), q1.as<float>(), rows, n, 128, ActQuantFormat::kFp8, stream);
+  RmsNormQuant(y2.as<float>(), rows, n, dw.as<float>(), 1e-6f, y2.as<float>(), q2.as<float>(),
+               stream);
+  const std::vector<float> want_y = ToHost(y1, bytes / 4, stream),
+                           got_y = ToHost(y2, bytes / 4, stream);
+  const std::vector<float> want_q = ToHost(q1, bytes / 4, stream),
+                           got_q = ToHost(q2, bytes / 4, stream);
+  ASSERT_NE(want_q, want_y);  // the quantisation rounded something
+  for (size_t i = 0; i < want_y.size(); ++i) {
+    ASSERT_EQ(test_support::Bits(got_y[i]), test_support::Bits(want_y[i])) << "y " << i;
+    ASSERT_EQ(test_support::Bits(got_q[i]), test_support::Bits(want_q[i])) << "fp8 " << i;
+  }
+  EXPECT_THROW(RmsNormQuant(y2.as<float>(), 1, 100, dw.as<float>(), 1e-6f, y2.as<float>(),
+                            q2.as<float>(), stream),
+               CudaError);
+}
+
 // HcPre and HcHead after MatVecExact's fn products, against forward::HcPre / HcHead themselves.
 TEST(CudaForwardOpsTest, HcPreAndHcHeadWithExactProductsMatchTheCpu) {
   REQUIRE_CUDA_DEVICE();
