@@ -20,6 +20,9 @@ struct GridLaunch {
   // launch): it may start before the stream's previous kernel ends, and waits for it at
   // cudaGridDependencySynchronize.
   bool programmatic = false;
+  // With DSAGENT_CUDA_EMULATOR_STATS set, its depth: the longest chain of kernels, through its
+  // stream's order and events, that ends at it (work_queue.h NoteQueuedDepth); else 0.
+  int64_t depth = 0;
   std::shared_ptr<const std::function<void()>> body;  // one CUDA thread's work
 };
 

@@ -480,6 +480,7 @@ cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
 }
 cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned) {
   if (event == nullptr) return Fail(cudaErrorInvalidResourceHandle, "");
+  NoteWaitDepth(stream, event);
   RunDeferredBeforeWait(stream, event);
   cudaStream_t from = event->captured_in;
   {
@@ -573,6 +574,7 @@ cudaError_t cudaEventDestroy(cudaEvent_t event) {
 }
 cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
   if (event == nullptr) return Fail(cudaErrorInvalidResourceHandle, "");
+  NoteRecordDepth(event, stream);
   if (Capturing(stream)) {
     // As CUDA's: in a capture a record is no node of the graph, only the point that a stream
     // waiting for it depends on (a fork or a join).

@@ -68,6 +68,7 @@ struct CUstream_st {
   std::vector<cudaStream_t> joined;  // on the origin: the streams that joined its capture
   bool rejoined = false;             // on a joined stream: waited for since its last work
   size_t last_work = 0;              // the graph's node count after this stream's last node
+  int64_t depth = 0;                 // stats on: the depth of its last kernel (work_queue.h)
   // DSAGENT_CUDA_EMULATOR_STREAMS=deferred: work queued and not run yet, and how much was ever
   // queued (an event's record names a point in it).
   std::deque<dsagent_emu::Node> deferred;
@@ -84,6 +85,7 @@ struct CUevent_st {
   // Deferred streams: the stream of its last record and that stream's `queued` after it.
   cudaStream_t deferred_in = nullptr;
   uint64_t deferred_at = 0;
+  int64_t depth = 0;  // stats on: its stream's depth at its last record (work_queue.h)
 };
 
 namespace dsagent_emu::rt {

@@ -40,9 +40,11 @@ class LaunchStats {
   void Add(const dsagent_emu::GridLaunch& l) {
     std::lock_guard<std::mutex> lock(mu_);
     if (trace_) {
-      std::fprintf(stderr, "launch %s grid %ux%ux%u block %ux%ux%u shared %zu\n", l.name, l.grid.x,
-                   l.grid.y, l.grid.z, l.block.x, l.block.y, l.block.z, l.shared_bytes);
+      std::fprintf(stderr, "launch %s grid %ux%ux%u block %ux%ux%u shared %zu depth %lld\n", l.name,
+                   l.grid.x, l.grid.y, l.grid.z, l.block.x, l.block.y, l.block.z, l.shared_bytes,
+                   static_cast<long long>(l.depth));
     }
+    deepest_ = std::max(deepest_, l.depth);
     Counts& c = by_kernel_[l.name];
     ++c.launches;
     c.blocks += int64_t{l.grid.x} * l.grid.y * l.grid.z;
@@ -63,7 +65,8 @@ class LaunchStats {
               [](const auto& a, const auto& b) { return a.second.launches > b.second.launches; });
     int64_t launches = 0;
     for (const auto& r : rows) launches += r.second.launches;
-    std::fprintf(stderr, "CUDA emulator: %lld kernel launches\n", static_cast<long long>(launches));
+    std::fprintf(stderr, "CUDA emulator: %lld kernel launches, the deepest %lld kernels deep\n",
+                 static_cast<long long>(launches), static_cast<long long>(deepest_));
     for (const auto& r : rows) {
       std::fprintf(stderr, "  %10lld launches %12lld blocks %14lld threads  %s\n",
                    static_cast<long long>(r.second.launches),
@@ -73,6 +76,7 @@ class LaunchStats {
   }
   const bool trace_;
   std::mutex mu_;
+  int64_t deepest_ = 0;
   std::map<std::string, Counts> by_kernel_;
 };
 
@@ -236,8 +240,26 @@ cudaError_t SettleUpTo(cudaEvent_t event) {
 }
 
 // Runs `n` now, or records it when `stream` is being captured (its own capture or one it joined).
+void NoteQueuedDepth(Node& n, cudaStream_t stream) {
+  if (LaunchStats::Get() == nullptr || n.type != cudaGraphNodeTypeKernel) return;
+  static int64_t legacy = 0;  // the legacy stream's
+  int64_t& depth = stream != nullptr ? stream->depth : legacy;
+  n.launch.depth = ++depth;
+}
+
+void NoteRecordDepth(cudaEvent_t event, cudaStream_t stream) {
+  if (LaunchStats::Get() == nullptr || stream == nullptr) return;
+  event->depth = stream->depth;
+}
+
+void NoteWaitDepth(cudaStream_t stream, cudaEvent_t event) {
+  if (LaunchStats::Get() == nullptr || stream == nullptr) return;
+  stream->depth = std::max(stream->depth, event->depth);
+}
+
 cudaError_t Queue(Node n, cudaStream_t stream) {
   n.stream = stream;
+  NoteQueuedDepth(n, stream);
   if (stream != nullptr && stream->capturing) {
     stream->rejoined = false;
     cudaStream_t root = stream->origin != nullptr ? stream->origin : stream;

@@ -30,6 +30,17 @@ bool DeferredStreams();
 void RunDeferredBeforeWait(cudaStream_t stream, cudaEvent_t event);
 void NoteDeferredRecord(cudaEvent_t event, cudaStream_t stream);
 
+// The launches' depth, with DSAGENT_CUDA_EMULATOR_STATS set (else these do nothing): a kernel
+// queued on a stream is one deeper than the deepest work it waits for, that is its stream's last
+// kernel and, through a cudaStreamWaitEvent, the work before the event's record. So a launch's
+// depth is the length of the longest chain of kernels, one after another, that ends at it: on a
+// GPU whose kernels are latency-bound, what a step's time adds up along. A decode step's figure is
+// the depth of its last launch minus that of the step before's (the side streams are joined
+// back by then). Followed as the program queues its work, graphs off: a graph's launch is not.
+void NoteQueuedDepth(Node& n, cudaStream_t stream);
+void NoteRecordDepth(cudaEvent_t event, cudaStream_t stream);
+void NoteWaitDepth(cudaStream_t stream, cudaEvent_t event);
+
 bool Capturing(cudaStream_t stream);
 // The capture `stream` takes part in (its own, or the one it joined) fails at its end.
 void InvalidateCapture(cudaStream_t stream);

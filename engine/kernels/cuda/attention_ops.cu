@@ -1,9 +1,9 @@
-// HeadRmsNorm, HadamardRotate and SparseAttention on the device (attention_ops.h); the arithmetic
-// is attention_math.h's, shared with the host tests. One block per vector or head, reductions in
-// shared memory; the attention stages each index block's KV rows in shared memory and, given a
-// scratch, splits a decode token's list over several CTAs per head with a combine kernel after
-// (flash-decoding; 2026-12-04, after the first GPU run timed the earlier version at 1.9 GB/s;
-// neither change has run on a GPU yet).
+// SparseAttention on the device (attention_ops.h; HeadRmsNorm and HadamardRotate are the vector
+// steps' kernel, vector_steps.cu); the arithmetic is attention_math.h's, shared with the host
+// tests. One block per head; the attention stages each index block's KV rows in shared memory
+// and, given a scratch, splits a decode token's list over several CTAs per head with a combine
+// kernel after (flash-decoding; 2026-12-04, after the first GPU run timed the earlier version at
+// 1.9 GB/s; neither change has run on a GPU yet).
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -14,6 +14,7 @@
 #include "engine/kernels/cuda/attention_ops.h"
 #include "engine/kernels/cuda/chunk_lists_math.h"
 #include "engine/kernels/cuda/kernel_launch.cuh"
+#include "engine/kernels/cuda/ops.h"
 
 namespace dsagent::engine::kernels::cuda {
 namespace {
@@ -22,41 +23,6 @@ constexpr int kThreads = 256;
 constexpr unsigned kFullWarp = 0xffffffffu;
 
 cudaStream_t Raw(CudaStream& s) { return static_cast<cudaStream_t>(s.handle()); }
-
-// One block per vector: the sum of the bf16 squares in double (exact, so the tree's order does
-// not matter), then every value times the bf16 factor.
-__global__ void HeadRmsNormKernel(float* x, int64_t n, float eps) {
-  AwaitPreviousKernel();
-  __shared__ double part[kThreads];
-  float* v = x + static_cast<int64_t>(blockIdx.x) * n;
-  double s = 0;
-  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) s += HeadNormSquare(v[i]);
-  part[threadIdx.x] = s;
-  __syncthreads();
-  for (int stride = kThreads / 2; stride > 0; stride /= 2) {
-    if (static_cast<int>(threadIdx.x) < stride) part[threadIdx.x] += part[threadIdx.x + stride];
-    __syncthreads();
-  }
-  const float r = HeadNormFactor(part[0], n, eps);
-  // Each thread rewrites only the values it read above.
-  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) v[i] = RoundBf16(v[i] * r);
-}
-
-// One block per vector, the n values as doubles in shared memory; each stage's butterflies are
-// disjoint pairs, run in parallel between barriers.
-__global__ void HadamardKernel(float* x, int64_t n) {
-  AwaitPreviousKernel();
-  extern __shared__ __align__(16) unsigned char smem[];
-  double* v = reinterpret_cast<double*>(smem);
-  float* xv = x + static_cast<int64_t>(blockIdx.x) * n;
-  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) v[i] = xv[i];
-  __syncthreads();
-  for (int64_t h = 1; h < n; h *= 2) {
-    for (int64_t k = threadIdx.x; k < n / 2; k += blockDim.x) HadamardButterfly(v, h, k);
-    __syncthreads();
-  }
-  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) xv[i] = HadamardOut(v[i], n);
-}
 
 // One block per head. Per index block of 64: the block's ids and KV rows are staged in shared
 // memory (16-byte cp.async copies of the bf16 rows, all in flight at once, instead of a dependent
@@ -265,10 +231,12 @@ __global__ void SparseAttentionKernel(const float* q, int64_t heads, int64_t hd,
 // One block per (head, token): the splits' weights and the denominator by thread 0 (at most
 // kAttentionMaxSplits exps), then every dim's weighted sum over the splits in split order. Rows
 // mode (row_n set): each row's own split count (a row of one split wrote its output itself),
-// slots kAttentionMaxSplits apart.
+// slots kAttentionMaxSplits apart. With rope.dims > 0 (one token), the head's output then rotated
+// back by RoPE (RopeKernel's inverse pairs) once every dim is written.
 __global__ void SparseAttentionCombineKernel(const float* part_acc, const OnlineSoftmax* part_state,
                                              int splits, const int32_t* row_n, int64_t heads,
-                                             int64_t hd, const float* sink, float* o) {
+                                             int64_t hd, const float* sink, float* o,
+                                             InverseRope rope) {
   AwaitPreviousKernel();
   __shared__ float weight[kAttentionMaxSplits];
   __shared__ float denom;
@@ -287,9 +255,15 @@ __global__ void SparseAttentionCombineKernel(const float* part_acc, const Online
     denom = SinkDenominator(CombinedState(part, weight, splits, max), sink[head]);
   }
   __syncthreads();
+  float* oh = o + (t * heads + head) * hd;
   for (int64_t d = threadIdx.x; d < hd; d += blockDim.x) {
-    o[(t * heads + head) * hd + d] =
-        RoundBf16(CombinedAccumulator(part_acc + slot0 * hd + d, hd, weight, splits) / denom);
+    oh[d] = RoundBf16(CombinedAccumulator(part_acc + slot0 * hd + d, hd, weight, splits) / denom);
+  }
+  if (rope.dims <= 0) return;  // uniform over the grid
+  __syncthreads();             // a pair's two dims may be other threads'
+  float* r = oh + (hd - rope.dims);
+  for (int64_t i = threadIdx.x; i < rope.dims / 2; i += blockDim.x) {
+    RopePair(r[2 * i], r[2 * i + 1], static_cast<float>(rope.pos) * rope.freqs[i], true);
   }
 }
 
@@ -300,25 +274,6 @@ constexpr int64_t kAttentionMaxHeadDim = 1024;
 
 }  // namespace
 
-void HeadRmsNorm(float* x, int64_t count, int64_t n, float eps, CudaStream& stream) {
-  if (count <= 0 || n <= 0) return;
-  LaunchKernel(HeadRmsNormKernel, "HeadRmsNormKernel", static_cast<unsigned>(count), kThreads, 0,
-               Raw(stream), x, n, eps);
-  CheckCuda(cudaGetLastError(), "HeadRmsNorm launch");
-}
-
-void HadamardRotate(float* x, int64_t count, int64_t n, CudaStream& stream) {
-  if (n < 2 || n > 4096 || (n & (n - 1)) != 0) {
-    throw CudaError(
-        "HadamardRotate: the vector length must be a power of two from 2 to 4096, not " +
-        std::to_string(n));
-  }
-  if (count <= 0) return;
-  LaunchKernel(HadamardKernel, "HadamardKernel", static_cast<unsigned>(count), kThreads,
-               static_cast<size_t>(n) * sizeof(double), Raw(stream), x, n);
-  CheckCuda(cudaGetLastError(), "HadamardRotate launch");
-}
-
 namespace {
 // q and acc, then the staged rows of one index block (SparseAttentionKernel).
 size_t AttentionSharedBytes(int64_t head_dim) {
@@ -328,7 +283,12 @@ size_t AttentionSharedBytes(int64_t head_dim) {
 void LaunchSparseAttention(const float* q, int64_t tokens, int64_t heads, int64_t head_dim,
                            const uint16_t* kv, const int32_t* index, const int64_t* list_begin,
                            int64_t n, const float* sink, float scale, float* o, CudaStream& stream,
-                           float* split_scratch) {
+                           float* split_scratch, const InverseRope& rope) {
+  if (rope.dims < 0 || rope.dims % 2 != 0 || rope.dims > head_dim ||
+      (rope.dims > 0 && (rope.freqs == nullptr || tokens != 1))) {
+    throw CudaError("SparseAttention: RoPE on " + std::to_string(rope.dims) + " of " +
+                    std::to_string(head_dim) + " dims (even, with frequencies, one token)");
+  }
   if (head_dim <= 0 || AttentionSharedBytes(head_dim) > kAttentionSharedBytesMax) {
     throw CudaError("SparseAttention: head_dim " + std::to_string(head_dim) + " is outside 1 .. " +
                     std::to_string(kAttentionMaxHeadDim));
@@ -367,20 +327,25 @@ void LaunchSparseAttention(const float* q, int64_t tokens, int64_t heads, int64_
                q, heads, head_dim, kv, nullptr, nullptr, index, list_begin, nullptr, 0, n, sink,
                scale, o, vec16, per_split, split_max, false, part_acc, part_state);
   CheckCuda(cudaGetLastError(), "SparseAttention launch");
-  if (!split) return;
+  if (!split) {
+    if (rope.dims > 0) {
+      RopeRotate(o, heads, head_dim, head_dim, rope.dims, rope.freqs, rope.pos, true, stream);
+    }
+    return;
+  }
   const dim3 combine_grid(static_cast<unsigned>(heads), static_cast<unsigned>(tokens));
   LaunchKernel(SparseAttentionCombineKernel, "SparseAttentionCombineKernel", combine_grid, kThreads,
-               0, Raw(stream), part_acc, part_state, plan.splits, nullptr, heads, head_dim, sink,
-               o);
+               0, Raw(stream), part_acc, part_state, plan.splits, nullptr, heads, head_dim, sink, o,
+               rope);
   CheckCuda(cudaGetLastError(), "SparseAttention combine launch");
 }
 }  // namespace
 
 void SparseAttention(const float* q, int64_t heads, int64_t head_dim, const uint16_t* kv,
                      const int32_t* index, int64_t n, const float* sink, float scale, float* o,
-                     CudaStream& stream, float* split_scratch) {
+                     CudaStream& stream, float* split_scratch, const InverseRope& rope) {
   LaunchSparseAttention(q, 1, heads, head_dim, kv, index, nullptr, n, sink, scale, o, stream,
-                        split_scratch);
+                        split_scratch, rope);
 }
 
 int64_t SparseAttentionScratchFloats(int64_t heads, int64_t head_dim) {
@@ -444,7 +409,8 @@ void SparseAttentionRows(const float* q, int64_t rows, int64_t heads, int64_t he
   if (!split) return;
   const dim3 combine_grid(static_cast<unsigned>(heads), static_cast<unsigned>(rows));
   LaunchKernel(SparseAttentionCombineKernel, "SparseAttentionCombineKernel", combine_grid, kThreads,
-               0, Raw(stream), part_acc, part_state, 0, row_n, heads, head_dim, sink, o);
+               0, Raw(stream), part_acc, part_state, 0, row_n, heads, head_dim, sink, o,
+               InverseRope{});
   CheckCuda(cudaGetLastError(), "SparseAttentionRows combine launch");
 }
 
@@ -452,7 +418,7 @@ void SparseAttentionTokens(const float* q, int64_t tokens, int64_t heads, int64_
                            const uint16_t* kv, const int32_t* index, const int64_t* list_begin,
                            const float* sink, float scale, float* o, CudaStream& stream) {
   LaunchSparseAttention(q, tokens, heads, head_dim, kv, index, list_begin, 0, sink, scale, o,
-                        stream, nullptr);
+                        stream, nullptr, InverseRope{});
 }
 
 }  // namespace dsagent::engine::kernels::cuda

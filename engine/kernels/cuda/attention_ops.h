@@ -35,9 +35,18 @@ void HadamardRotate(float* x, int64_t count, int64_t n, CudaStream& stream);
 // split over up to 16 CTAs per head and combined (flash-decoding, attention_math.h
 // PlanAttentionSplits): the `fast` contract, not the same bits, since the accumulator is
 // rescaled per split rather than per block. Not yet timed on a GPU.
+// With `rope` set (dims > 0), o's heads are then rotated back by RoPE at rope.pos on their last
+// rope.dims values, V4's next step (RopeRotate's inverse, its bits): in the combine's launch when
+// the list is split, else in a launch of its own.
+struct InverseRope {
+  const float* freqs = nullptr;  // dims / 2 device floats
+  int64_t dims = 0;
+  int64_t pos = 0;
+};
 void SparseAttention(const float* q, int64_t heads, int64_t head_dim, const uint16_t* kv,
                      const int32_t* index, int64_t n, const float* sink, float scale, float* o,
-                     CudaStream& stream, float* split_scratch = nullptr);
+                     CudaStream& stream, float* split_scratch = nullptr,
+                     const InverseRope& rope = {});
 
 // The floats of SparseAttention's split_scratch for heads x head_dim (any n).
 int64_t SparseAttentionScratchFloats(int64_t heads, int64_t head_dim);

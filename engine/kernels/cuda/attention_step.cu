@@ -15,6 +15,7 @@
 #include "engine/kernels/cuda/device_math.h"
 #include "engine/kernels/cuda/kernel_launch.cuh"
 #include "engine/kernels/cuda/phase_times.h"
+#include "engine/kernels/cuda/vector_steps.h"
 
 namespace dsagent::engine::kernels::cuda {
 namespace {
@@ -148,7 +149,10 @@ DeviceAttention DeviceAttention::Create(const AttentionShape& s, const Attention
       DeviceBuffer(static_cast<size_t>(a.indexer ? a.indexer->shape.topk : 1) * sizeof(int32_t));
   a.kv_side = std::make_unique<SideStream>();
   if (a.compressor) a.compressor_side = std::make_unique<SideStream>();
-  if (a.indexer) a.indexer_side = std::make_unique<SideStream>();
+  if (a.indexer) {
+    a.index_keys_side = std::make_unique<SideStream>();
+    a.indexer_side = std::make_unique<SideStream>();
+  }
   return a;
 }
 
@@ -175,17 +179,47 @@ void DeviceAttentionState::Reset(const DeviceAttention& a, CudaStream& stream) {
 
 namespace {
 
-// This token's KV: wkv, kv_norm, RoPE, FP8 per 64 on the non-RoPE dims, into its ring row of
-// `cache` (the row held position pos - window, which the window no longer shows).
+// The KV rows' steps after wkv: kv_norm, RoPE (at pos, or at each row's position), FP8 per 64
+// on the non-RoPE dims; into `out` as bf16 bits when it is set.
+VectorSteps KvSteps(const DeviceAttention& a, int64_t pos, const int32_t* positions,
+                    uint16_t* out) {
+  const AttentionShape& s = a.shape;
+  VectorSteps v;
+  v.norm_weight = a.kv_norm.as<float>();
+  v.eps = s.norm_eps;
+  v.rope_dims = s.rope_dims;
+  v.freqs = a.freqs.as<float>();
+  v.pos = pos;
+  v.positions = positions;
+  v.quant_n = s.head_dim - s.rope_dims;
+  v.quant_block = 64;
+  v.bf16_out = out;
+  return v;
+}
+
+// The query heads' steps after wq_b: the per-head norm and RoPE (at pos, or at each row's
+// position).
+VectorSteps QuerySteps(const DeviceAttention& a, int64_t pos, const int32_t* positions) {
+  const AttentionShape& s = a.shape;
+  VectorSteps v;
+  v.head_norm = true;
+  v.eps = s.norm_eps;
+  v.rope_dims = s.rope_dims;
+  v.freqs = a.freqs.as<float>();
+  v.pos = pos;
+  v.positions = positions;
+  v.vectors_per_position = s.heads;
+  return v;
+}
+
+// This token's KV: wkv, then its steps (KvSteps), into its ring row of `cache` (the row held
+// position pos - window, which the window no longer shows).
 void KvRow(DeviceAttention& a, const float* xq, int64_t pos, uint16_t* cache, CudaStream& stream) {
   const AttentionShape& s = a.shape;
   const int64_t hd = s.head_dim;
   float* kv = a.kv.as<float>();
   MatVec(a.wkv, xq, 1, s.dim, kv, hd, true, stream);
-  RmsNorm(kv, 1, hd, a.kv_norm.as<float>(), s.norm_eps, kv, stream);
-  RopeRotate(kv, 1, hd, hd, s.rope_dims, a.freqs.as<float>(), pos, false, stream);
-  if (hd > s.rope_dims) ActQuant(kv, 1, hd - s.rope_dims, 64, ActQuantFormat::kFp8, stream);
-  StoreBf16Bits(kv, hd, cache + (pos % s.window) * hd, stream);
+  RunVectorSteps(kv, 1, hd, KvSteps(a, pos, nullptr, cache + (pos % s.window) * hd), stream);
 }
 
 }  // namespace
@@ -201,11 +235,14 @@ void AttentionDecode(DeviceAttention& a, DeviceAttentionState& state, const floa
                     std::to_string((pos + 1) / s.ratio) + " compressed entries, the cache holds " +
                     std::to_string(s.capacity));
   }
-  // Four chains, each on its own buffers: the query (the step's stream), this token's KV row, the
-  // KV compressor (x only) and the indexer (x and the normed qr). With side streams on
-  // (side_stream.h) the last three are forked onto theirs where their inputs are ready and joined
-  // back before the index list; else all four run on the step's stream in that same order. The
-  // same kernels either way: the same bits.
+  // Five chains, each on its own buffers: the query (the step's stream), this token's KV row and
+  // the index list's window, the KV compressor (x only), the indexer's keys (x only) and the
+  // indexer's query and selection into the index list (x, the normed qr's FP8 copy, and then the
+  // keys). With
+  // side streams on (side_stream.h) the last four are forked onto theirs where their inputs are
+  // ready, the keys joined into the selection and all of them back before the attention; else
+  // all five run on the step's stream in that same order. The same kernels either way: the same
+  // bits.
   const bool sides = SideStreamsOn() && a.kv_side != nullptr;
   const auto branch = [&](SideStream* side) -> CudaStream& {
     if (!sides) return stream;
@@ -218,39 +255,54 @@ void AttentionDecode(DeviceAttention& a, DeviceAttentionState& state, const floa
     CompressToken(*a.compressor, *state.compressor, x, pos, cache + s.window * hd,
                   branch(a.compressor_side.get()));
   }
-  KvRow(a, xq, pos, cache, branch(a.kv_side.get()));
+  // The index list: the window's rows and every compressed entry (they need only pos) beside
+  // the KV row; with an indexer the window's rows there, its selection written after them by the
+  // top-k itself (below). Off the query's path either way.
+  int32_t* list = a.list.as<int32_t>();
+  int64_t n_compressed = a.compressor && !a.indexer ? (pos + 1) / s.ratio : 0;
+  CudaStream& kv_stream = branch(a.kv_side.get());
+  KvRow(a, xq, pos, cache, kv_stream);
+  RowList(a, pos, n_compressed, list, nullptr, kv_stream);
+  if (a.indexer) {
+    IndexerAppendKey(*a.indexer, *state.indexer, x, pos, branch(a.index_keys_side.get()));
+  }
   // Query: wq_a, q_norm, wq_b, the per-head norm, RoPE.
   float* qr = a.qr.as<float>();
   float* q = a.q.as<float>();
   MatVec(a.wq_a, xq, 1, s.dim, qr, rank, true, stream);
-  // q_norm, and its FP8 copy for wq_b in the same launch (the indexer reads qr itself).
+  // q_norm, and its FP8 copy for both wq_b (the attention's and the indexer's) in the same launch.
   float* qr_quant = a.qr_quant.as<float>();
   RmsNormQuant(qr, 1, rank, a.q_norm.as<float>(), s.norm_eps, qr, qr_quant, stream);
   // Compressed entries: the indexer scores before this token's entry joins the main cache, as
   // the CPU does (the two caches are independent).
-  int64_t n_compressed = 0;
   if (a.indexer) {
-    n_compressed = IndexerSelect(*a.indexer, *state.indexer, x, qr, pos, a.selected.as<int32_t>(),
-                                 branch(a.indexer_side.get()));
+    CudaStream& select = branch(a.indexer_side.get());
+    IndexerQuery(*a.indexer, x, qr_quant, pos, select);
+    if (sides) a.index_keys_side->Join(select);
+    n_compressed = IndexerSelectAppended(*a.indexer, *state.indexer, pos, list + s.window, select,
+                                         static_cast<int32_t>(s.window));
   }
   MatVec(a.wq_b, qr_quant, 1, rank, q, s.heads * hd, true, stream);
-  HeadRmsNorm(q, s.heads, hd, s.norm_eps, stream);
-  RopeRotate(q, s.heads, hd, hd, s.rope_dims, a.freqs.as<float>(), pos, false, stream);
+  RunVectorSteps(q, s.heads, hd, QuerySteps(a, pos, nullptr), stream);
   if (sides) {
     a.kv_side->Join(stream);
     if (a.compressor) a.compressor_side->Join(stream);
-    if (a.indexer) a.indexer_side->Join(stream);
+    if (a.indexer) {
+      a.indexer_side->Join(stream);
+      // The selection waited for the keys already; the keys are joined into the step's stream as
+      // well, so that a capture sees every stream it forked joined back to its origin directly,
+      // not only through another side stream joined later (the emulator refuses that).
+      a.index_keys_side->Join(stream);
+    }
   }
-  if (a.compressor && !a.indexer) n_compressed = (pos + 1) / s.ratio;
   const int64_t n = s.window + n_compressed;
-  RowList(a, pos, n_compressed, a.list.as<int32_t>(), nullptr, stream);
   float* o = a.o.as<float>();
   const float scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
   // Split over CTAs (flash-decoding): the `fast` contract rather than the CPU's bits (the exact
-  // numerics keep one CTA per head).
-  SparseAttention(q, s.heads, hd, cache, a.list.as<int32_t>(), n, a.attn_sink.as<float>(), scale, o,
-                  stream, a.split_attention ? a.attention_splits.as<float>() : nullptr);
-  RopeRotate(o, s.heads, hd, hd, s.rope_dims, a.freqs.as<float>(), pos, true, stream);
+  // numerics keep one CTA per head). RoPE undone on the output in the attention's last launch.
+  SparseAttention(q, s.heads, hd, cache, list, n, a.attn_sink.as<float>(), scale, o, stream,
+                  a.split_attention ? a.attention_splits.as<float>() : nullptr,
+                  InverseRope{a.freqs.as<float>(), s.rope_dims, pos});
   // Grouped low-rank output: z_g = (rows of group g of wo_a) . o_g (bf16), out = wo_b .
   // act_quant(z).
   const int64_t group_in = s.heads * hd / s.o_groups;
@@ -452,17 +504,10 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
   MatVec(a.wq_a, xq, rows, s.dim, qr, rank, true, stream);
   RmsNormQuant(qr, rows, rank, a.q_norm.as<float>(), s.norm_eps, qr, qr_quant, stream);
   MatVec(a.wq_b, qr_quant, rows, rank, q, qw, true, stream);
-  HeadRmsNorm(q, rows * s.heads, hd, s.norm_eps, stream);
-  RopeRotateRows(q, rows, s.heads, hd, hd, s.rope_dims, a.freqs.as<float>(), positions, false,
-                 stream);
+  RunVectorSteps(q, rows * s.heads, hd, QuerySteps(a, 0, positions), stream);
   float* kv = scratch.kv.as<float>();
   MatVec(a.wkv, xq, rows, s.dim, kv, hd, true, stream);
-  RmsNorm(kv, rows, hd, a.kv_norm.as<float>(), s.norm_eps, kv, stream);
-  RopeRotateRows(kv, rows, 1, hd, hd, s.rope_dims, a.freqs.as<float>(), positions, false, stream);
-  if (hd > s.rope_dims) {
-    // The quantised dims are the first hd - rope_dims of each row of hd.
-    ActQuantRows(kv, rows, hd - s.rope_dims, hd, 64, ActQuantFormat::kFp8, stream);
-  }
+  RunVectorSteps(kv, rows, hd, KvSteps(a, 0, positions, nullptr), stream);
   // What the state steps below need of every row and is row-wise: the compressors' exact
   // projections and the indexer's queries and head weights (IndexerSelect's and CompressToken's
   // first steps, here over all rows at once; each row's bits as alone).
@@ -473,8 +518,7 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
   if (a.compressor) CompressorProjections(*a.compressor, x, rows, s.dim, kv_projected, stream);
   if (a.indexer) {
     CompressorProjections(a.indexer->compressor, x, rows, s.dim, index_projected, stream);
-    IndexerQueries(*a.indexer, x, s.dim, qr, rows, positions, scratch.index_q_input.as<float>(),
-                   index_q, index_hw, stream);
+    IndexerQueries(*a.indexer, x, s.dim, qr_quant, rows, positions, index_q, index_hw, stream);
   }
   // The state steps, chunk by chunk: row by row in order (each row's KV joins the ring, and its
   // compressed entry the cache, before the next row attends, as token-by-token decode does), or

@@ -6,12 +6,13 @@
 #include <stdexcept>
 #include <string>
 
-#include "engine/kernels/cuda/attention_ops.h"
 #include "engine/kernels/cuda/compressor_chunk_math.h"
 #include "engine/kernels/cuda/compressor_ops.h"
 #include "engine/kernels/cuda/device_math.h"
 #include "engine/kernels/cuda/kernel_launch.cuh"
+#include "engine/kernels/cuda/mixing_math.h"
 #include "engine/kernels/cuda/mixing_ops.h"
+#include "engine/kernels/cuda/vector_steps.h"
 
 namespace dsagent::engine::kernels::cuda {
 namespace {
@@ -22,14 +23,10 @@ cudaStream_t Raw(CudaStream& s) { return static_cast<cudaStream_t>(s.handle()); 
 
 unsigned Blocks(int64_t n) { return static_cast<unsigned>((n + kThreads - 1) / kThreads); }
 
-// After a pooling: an overlapping state's block becomes the previous one (slots [ratio, 2 ratio)
-// to [0, ratio)); the current block's slots are emptied. One thread per column owns it in every
-// slot.
-__global__ void AdvanceKernel(float* kv, float* score, int64_t width, int64_t ratio, int64_t slots,
-                              bool overlap) {
-  AwaitPreviousKernel();
-  const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (c >= width) return;
+// After a pooling, column c of the state: an overlapping state's block becomes the previous one
+// (slots [ratio, 2 ratio) to [0, ratio)); the current block's slots are emptied.
+__device__ void AdvanceColumn(float* kv, float* score, int64_t width, int64_t ratio, int64_t slots,
+                              bool overlap, int64_t c) {
   const int64_t offset = overlap ? ratio : 0;
   if (overlap) {
     for (int64_t i = 0; i < ratio; ++i) {
@@ -41,6 +38,14 @@ __global__ void AdvanceKernel(float* kv, float* score, int64_t width, int64_t ra
     kv[i * width + c] = 0.0f;
     score[i * width + c] = NegInfF();
   }
+}
+
+// AdvanceColumn over the state's columns, one thread each (Reset: every slot emptied).
+__global__ void AdvanceKernel(float* kv, float* score, int64_t width, int64_t ratio, int64_t slots,
+                              bool overlap) {
+  AwaitPreviousKernel();
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (c < width) AdvanceColumn(kv, score, width, ratio, slots, overlap, c);
 }
 
 // Position p's value and gate logit + position bias for a chunk at chunk_pos (compressor_chunk_
@@ -99,19 +104,49 @@ __global__ void StateAfterChunkKernel(float* state_kv, float* state_score, const
   }
 }
 
-// Rows appended to their slots, value and gate logit + position bias (an fp32 add), grid (columns,
-// rows): a token's step, or a chunk that completes no block.
+// Column c of the row at position p (`row`: its value then its gate logit, width each) into its
+// slot: the value, and the gate logit + position bias (an fp32 add).
+__device__ void AppendColumn(float* state_kv, float* state_score, const float* row,
+                             const float* ape, int64_t width, int64_t ratio, bool overlap,
+                             int64_t p, int64_t c) {
+  const int64_t slot = (overlap ? ratio : 0) + p % ratio;
+  state_kv[slot * width + c] = row[c];
+  state_score[slot * width + c] = row[width + c] + ape[(p % ratio) * width + c];
+}
+
+// Rows appended to their slots, grid (columns, rows): a chunk that completes no block.
 __global__ void AppendRowsKernel(float* state_kv, float* state_score, const float* projected,
                                  const float* ape, int64_t width, int64_t ratio, bool overlap,
                                  int64_t chunk_pos) {
   AwaitPreviousKernel();
   const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (c >= width) return;
-  const int64_t t = blockIdx.y, p = chunk_pos + t;
-  const int64_t slot = (overlap ? ratio : 0) + p % ratio;
-  state_kv[slot * width + c] = projected[t * 2 * width + c];
-  state_score[slot * width + c] =
-      projected[t * 2 * width + width + c] + ape[(p % ratio) * width + c];
+  const int64_t t = blockIdx.y;
+  AppendColumn(state_kv, state_score, projected + t * 2 * width, ape, width, ratio, overlap,
+               chunk_pos + t, c);
+}
+
+// A token's step in one launch: its row appended, and when it completes a block, the block pooled
+// into `entry` (bf16) and the state advanced. Thread c < head_dim owns the state's columns that
+// channel c pools (c, and head_dim + c when overlapping: PoolChannel), so no thread reads what
+// another writes. The arithmetic is AppendRowsKernel's, CompressorPoolKernel's and the advance's
+// of the rows path: the same bits.
+__global__ void CompressTokenKernel(float* state_kv, float* state_score, const float* projected,
+                                    const float* ape, int64_t width, int64_t ratio, int64_t slots,
+                                    int64_t head_dim, bool overlap, int64_t pos, float* entry) {
+  AwaitPreviousKernel();
+  const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (c >= head_dim) return;
+  const int columns = overlap ? 2 : 1;
+  for (int k = 0; k < columns; ++k) {
+    AppendColumn(state_kv, state_score, projected, ape, width, ratio, overlap, pos,
+                 c + k * head_dim);
+  }
+  if ((pos + 1) % ratio != 0) return;
+  entry[c] = RoundBf16(PoolChannel(state_kv, state_score, width, ratio, head_dim, overlap, c));
+  for (int k = 0; k < columns; ++k) {
+    AdvanceColumn(state_kv, state_score, width, ratio, slots, overlap, c + k * head_dim);
+  }
 }
 
 __global__ void BlockPositionsKernel(int32_t* positions, int64_t b0, int64_t count, int64_t ratio) {
@@ -196,27 +231,28 @@ bool CompressToken(DeviceCompressor& c, DeviceCompressorState& state, const floa
 
 namespace {
 
-// The pooled entries' last steps, as the CPU's compressor takes them: RMSNorm, RoPE at each
-// block's first position (`positions` on the device, one per entry, or `first_pos` for a single
-// entry), then the Hadamard rotation and FP4 quantisation (the indexer's) or FP8 quantisation of
-// the non-RoPE dims, and the bf16 store into `out` (count rows of head_dim).
+// The pooled entries' last steps, as the CPU's compressor takes them, in one launch
+// (vector_steps.h): RMSNorm, RoPE at each block's first position (`positions` on the device, one
+// per entry, or `first_pos` for a single entry), then the Hadamard rotation and FP4 quantisation
+// (the indexer's) or FP8 quantisation of the non-RoPE dims, and the bf16 store into `out` (count
+// rows of head_dim).
 void FinishEntries(const DeviceCompressor& c, float* e, int64_t count, int64_t first_pos,
                    const int32_t* positions, uint16_t* out, CudaStream& stream) {
   const CompressorShape& s = c.shape;
   const int64_t d = s.head_dim;
-  RmsNorm(e, count, d, c.norm.as<float>(), s.norm_eps, e, stream);
-  if (positions != nullptr) {
-    RopeRotateRows(e, count, 1, d, d, s.rope_dims, c.freqs.as<float>(), positions, false, stream);
-  } else {
-    RopeRotate(e, 1, d, d, s.rope_dims, c.freqs.as<float>(), first_pos, false, stream);
-  }
-  if (s.rotate) {
-    HadamardRotate(e, count, d, stream);
-    ActQuant(e, count, d, 32, ActQuantFormat::kFp4, stream);
-  } else if (d > s.rope_dims) {
-    ActQuantRows(e, count, d - s.rope_dims, d, 64, ActQuantFormat::kFp8, stream);
-  }
-  StoreBf16Bits(e, count * d, out, stream);
+  VectorSteps v;
+  v.norm_weight = c.norm.as<float>();
+  v.eps = s.norm_eps;
+  v.rope_dims = s.rope_dims;
+  v.freqs = c.freqs.as<float>();
+  v.pos = first_pos;
+  v.positions = positions;
+  v.hadamard = s.rotate;
+  v.quant_n = s.rotate ? d : d - s.rope_dims;
+  v.quant_block = s.rotate ? 32 : 64;
+  v.quant_format = s.rotate ? ActQuantFormat::kFp4 : ActQuantFormat::kFp8;
+  v.bf16_out = out;
+  RunVectorSteps(e, count, d, v, stream);
 }
 
 }  // namespace
@@ -224,19 +260,13 @@ void FinishEntries(const DeviceCompressor& c, float* e, int64_t count, int64_t f
 bool CompressProjected(DeviceCompressor& c, DeviceCompressorState& state, const float* projected,
                        int64_t pos, uint16_t* entries, CudaStream& stream) {
   const CompressorShape& s = c.shape;
-  const int64_t r = s.ratio, d = s.head_dim, width = s.width();
-  LaunchKernel(AppendRowsKernel, "AppendRowsKernel", Blocks(width), kThreads, 0, Raw(stream),
-               state.kv.as<float>(), state.score.as<float>(), projected, c.ape.as<float>(), width,
-               r, s.overlap, pos);
-  CheckCuda(cudaGetLastError(), "compressor append launch");
-  if ((pos + 1) % r != 0) return false;
-
+  const int64_t r = s.ratio, d = s.head_dim;
   float* entry = c.entry.as<float>();
-  CompressorPool(state.kv.as<float>(), state.score.as<float>(), width, r, d, s.overlap,
-                 /*round_bf16=*/true, entry, stream);
-  LaunchKernel(AdvanceKernel, "AdvanceKernel", Blocks(width), kThreads, 0, Raw(stream),
-               state.kv.as<float>(), state.score.as<float>(), width, r, s.slots(), s.overlap);
-  CheckCuda(cudaGetLastError(), "compressor advance launch");
+  LaunchKernel(CompressTokenKernel, "CompressTokenKernel", Blocks(d), kThreads, 0, Raw(stream),
+               state.kv.as<float>(), state.score.as<float>(), projected, c.ape.as<float>(),
+               s.width(), r, s.slots(), d, s.overlap, pos, entry);
+  CheckCuda(cudaGetLastError(), "compressor token launch");
+  if ((pos + 1) % r != 0) return false;
   FinishEntries(c, entry, 1, pos + 1 - r, nullptr, entries + (pos / r) * d, stream);
   return true;
 }

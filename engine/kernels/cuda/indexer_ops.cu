@@ -47,16 +47,24 @@ __device__ __forceinline__ void RowsOf(const ScoreRows& r, const float*& q,
   score += t * r.score_stride;
 }
 
+// A head's weight as the scores take it: bf16(w * head_scale), ScaleToBf16's arithmetic (ops.h),
+// done here rather than in a launch of its own before the scores.
+__device__ __forceinline__ float HeadWeight(float w, float head_scale) {
+  return RoundBf16(w * head_scale);
+}
+
 __global__ void IndexerScoresKernel(const float* q, const float* head_weights, int64_t heads,
                                     int64_t hd, const uint16_t* keys, int64_t n, float* score,
-                                    ScoreRows rows) {
+                                    ScoreRows rows, float head_scale) {
   AwaitPreviousKernel();
   RowsOf(rows, q, head_weights, score, n);
   extern __shared__ __align__(16) unsigned char smem[];
   float* qs = reinterpret_cast<float*>(smem);  // [heads * hd]
   float* ws = qs + heads * hd;                 // [heads]
   for (int64_t i = threadIdx.x; i < heads * hd; i += blockDim.x) qs[i] = q[i];
-  for (int64_t i = threadIdx.x; i < heads; i += blockDim.x) ws[i] = head_weights[i];
+  for (int64_t i = threadIdx.x; i < heads; i += blockDim.x) {
+    ws[i] = HeadWeight(head_weights[i], head_scale);
+  }
   __syncthreads();
   const int lane = static_cast<int>(threadIdx.x) & 31;
   const int64_t warps = blockDim.x / 32;
@@ -89,7 +97,7 @@ constexpr int kTileQChunksPerThread = kTileMaxHeads * kTileMaxDim / 4 / kTileThr
 constexpr int kTileKeyChunksPerThread = kTileEntries * kTileMaxDim / 8 / kTileThreads;
 __global__ void IndexerScoresTiledKernel(const float* q, const float* head_weights, int64_t heads,
                                          int64_t hd, const uint16_t* keys, int64_t n, float* score,
-                                         ScoreRows rows) {
+                                         ScoreRows rows, float head_scale) {
   AwaitPreviousKernel();
   RowsOf(rows, q, head_weights, score, n);
   extern __shared__ __align__(16) unsigned char smem[];
@@ -165,7 +173,7 @@ __global__ void IndexerScoresTiledKernel(const float* q, const float* head_weigh
     for (int i = 0; i < 4; ++i) {
       const int64_t h = th + 16 * i;
       if (h >= heads) continue;
-      const float w = head_weights[h];
+      const float w = HeadWeight(head_weights[h], head_scale);
 #pragma unroll
       for (int j = 0; j < 4; ++j) terms[(te + 16 * j) * heads + h] = IndexerHeadTerm(acc[i][j], w);
     }
@@ -238,8 +246,9 @@ __device__ bool RadixSelectPassWarp(const uint32_t* histogram, int shift, uint32
 }
 
 // Bitonic sort of sel[0, padded) (a power of two) descending in shared memory by the CTA, then
-// the first k keys' indices to out. Every thread of the CTA must call it.
-__device__ void SortDescendingAndWrite(uint64_t* sel, int64_t padded, int64_t k, int32_t* out) {
+// the first k keys' indices, plus index_offset, to out. Every thread of the CTA must call it.
+__device__ void SortDescendingAndWrite(uint64_t* sel, int64_t padded, int64_t k, int32_t* out,
+                                       int32_t index_offset) {
   for (int64_t size = 2; size <= padded; size *= 2) {
     for (int64_t stride = size / 2; stride > 0; stride /= 2) {
       for (int64_t i = threadIdx.x; i < padded; i += blockDim.x) {
@@ -256,14 +265,17 @@ __device__ void SortDescendingAndWrite(uint64_t* sel, int64_t padded, int64_t k,
       __syncthreads();
     }
   }
-  for (int64_t i = threadIdx.x; i < k; i += blockDim.x) out[i] = TopKKeyIndex(sel[i]);
+  for (int64_t i = threadIdx.x; i < k; i += blockDim.x) {
+    out[i] = static_cast<int32_t>(TopKKeyIndex(sel[i])) + index_offset;
+  }
 }
 
 // One block per row. The keys (score, then the lower index) are distinct, so the k-th largest
 // key T found by the radix passes selects exactly k keys (key >= T); they are gathered in any
 // order and sorted by key, which is the stable sort's order. The passes stop as soon as the
 // chosen bucket is taken whole (RadixSelectPass): scores that differ settle in 2-3 passes of 8.
-__global__ void TopKKernel(const float* score, int64_t n, int64_t k, int64_t padded, int32_t* out) {
+__global__ void TopKKernel(const float* score, int64_t n, int64_t k, int64_t padded, int32_t* out,
+                           int32_t index_offset) {
   AwaitPreviousKernel();
   extern __shared__ __align__(16) unsigned char smem[];
   uint64_t* sel = reinterpret_cast<uint64_t*>(smem);  // [padded]
@@ -313,7 +325,7 @@ __global__ void TopKKernel(const float* score, int64_t n, int64_t k, int64_t pad
     if (key >= prefix) sel[atomicAdd(&count, 1u)] = key;
   }
   __syncthreads();
-  SortDescendingAndWrite(sel, padded, k, out + static_cast<int64_t>(blockIdx.x) * k);
+  SortDescendingAndWrite(sel, padded, k, out + static_cast<int64_t>(blockIdx.x) * k, index_offset);
 }
 
 // TopK over one long row by many CTAs (TopKWide): the single-CTA kernel's radix passes with the
@@ -400,13 +412,13 @@ __global__ void WideTopKGatherKernel(const float* s, int64_t n, WideTopKState* s
 
 // The gathered keys (padded with 0) sorted in shared memory by one CTA, their indices out.
 __global__ void WideTopKSortKernel(const uint64_t* gathered, int64_t k, int64_t padded,
-                                   int32_t* out) {
+                                   int32_t* out, int32_t index_offset) {
   AwaitPreviousKernel();
   extern __shared__ __align__(16) unsigned char smem[];
   uint64_t* sel = reinterpret_cast<uint64_t*>(smem);  // [padded]
   for (int64_t i = threadIdx.x; i < padded; i += blockDim.x) sel[i] = gathered[i];
   __syncthreads();
-  SortDescendingAndWrite(sel, padded, k, out);
+  SortDescendingAndWrite(sel, padded, k, out, index_offset);
 }
 
 }  // namespace
@@ -425,7 +437,7 @@ bool TakesTiledScores(const float* q, int64_t heads, int64_t hd, const uint16_t*
 // IndexerScores over `count` rows (grid y; rows mode when r.ratio > 0), n the longest row's keys.
 void LaunchScores(const float* q, const float* head_weights, int64_t heads, int64_t hd,
                   const uint16_t* keys, int64_t n, float* score, int64_t count, const ScoreRows& r,
-                  CudaStream& stream) {
+                  float head_scale, CudaStream& stream) {
   if (count > 65535) throw CudaError("IndexerScores: " + std::to_string(count) + " rows");
   if (TakesTiledScores(q, heads, hd, keys, r)) {
     if (n <= 0) return;
@@ -439,7 +451,7 @@ void LaunchScores(const float* q, const float* head_weights, int64_t heads, int6
     const int64_t blocks = tiles < 2 * sms ? tiles : 2 * sms;
     const dim3 grid(static_cast<unsigned>(blocks), static_cast<unsigned>(count));
     LaunchKernel(IndexerScoresTiledKernel, "IndexerScoresTiledKernel", grid, kTileThreads, shared,
-                 Raw(stream), q, head_weights, heads, hd, keys, n, score, r);
+                 Raw(stream), q, head_weights, heads, hd, keys, n, score, r, head_scale);
     CheckCuda(cudaGetLastError(), "IndexerScores launch");
     return;
   }
@@ -455,20 +467,22 @@ void LaunchScores(const float* q, const float* head_weights, int64_t heads, int6
   const dim3 grid(static_cast<unsigned>(blocks), static_cast<unsigned>(count));
   LaunchKernel(IndexerScoresKernel, "IndexerScoresKernel", grid, kScoreThreads,
                static_cast<size_t>(shared), Raw(stream), q, head_weights, heads, hd, keys, n, score,
-               r);
+               r, head_scale);
   CheckCuda(cudaGetLastError(), "IndexerScores launch");
 }
 
 }  // namespace
 
 void IndexerScores(const float* q, const float* head_weights, int64_t heads, int64_t hd,
-                   const uint16_t* keys, int64_t n, float* score, CudaStream& stream) {
-  LaunchScores(q, head_weights, heads, hd, keys, n, score, 1, ScoreRows{}, stream);
+                   const uint16_t* keys, int64_t n, float* score, CudaStream& stream,
+                   float head_scale) {
+  LaunchScores(q, head_weights, heads, hd, keys, n, score, 1, ScoreRows{}, head_scale, stream);
 }
 
 void IndexerScoresRows(const float* q, const float* head_weights, int64_t heads, int64_t hd,
                        const uint16_t* keys, int64_t pos0, int64_t rows, int64_t ratio,
-                       float* score, int64_t score_stride, int64_t pad_to, CudaStream& stream) {
+                       float* score, int64_t score_stride, int64_t pad_to, CudaStream& stream,
+                       float head_scale) {
   if (rows <= 0) return;
   if (ratio <= 0) throw CudaError("IndexerScoresRows: ratio " + std::to_string(ratio));
   const int64_t longest = (pos0 + rows) / ratio;
@@ -482,7 +496,7 @@ void IndexerScoresRows(const float* q, const float* head_weights, int64_t heads,
   r.q_stride = heads * hd;
   r.hw_stride = heads;
   r.score_stride = score_stride;
-  LaunchScores(q, head_weights, heads, hd, keys, longest, score, rows, r, stream);
+  LaunchScores(q, head_weights, heads, hd, keys, longest, score, rows, r, head_scale, stream);
   const int64_t shortest = (pos0 + 1) / ratio;
   if (pad_to > shortest) {
     const dim3 grid(static_cast<unsigned>((pad_to - shortest + 255) / 256),
@@ -507,7 +521,7 @@ int64_t TopKScratchBytes(int64_t k) {
 }
 
 void TopK(const float* score, int64_t rows, int64_t n, int64_t k, int32_t* out, CudaStream& stream,
-          void* scratch, int64_t scratch_bytes) {
+          void* scratch, int64_t scratch_bytes, int32_t index_offset) {
   if (k > kMaxTopK) {
     throw CudaError("TopK: k " + std::to_string(k) + " is above the kernel's " +
                     std::to_string(kMaxTopK));
@@ -520,7 +534,7 @@ void TopK(const float* score, int64_t rows, int64_t n, int64_t k, int32_t* out, 
   const size_t sort_shared = static_cast<size_t>(padded) * sizeof(uint64_t);
   if (rows > 1 || n < kWideTopKScores || scratch == nullptr) {
     LaunchKernel(TopKKernel, "TopKKernel", static_cast<unsigned>(rows), kTopKThreads, sort_shared,
-                 Raw(stream), score, n, kept, padded, out);
+                 Raw(stream), score, n, kept, padded, out, index_offset);
     CheckCuda(cudaGetLastError(), "TopK launch");
     return;
   }
@@ -552,7 +566,7 @@ void TopK(const float* score, int64_t rows, int64_t n, int64_t k, int32_t* out, 
   LaunchKernel(WideTopKGatherKernel, "WideTopKGatherKernel", ctas, 256, 0, Raw(stream), score, n,
                state, sel);
   LaunchKernel(WideTopKSortKernel, "WideTopKSortKernel", 1, kTopKThreads, sort_shared, Raw(stream),
-               sel, kept, padded, out);
+               sel, kept, padded, out, index_offset);
   CheckCuda(cudaGetLastError(), "TopK gather and sort launch");
 }
 

@@ -15,10 +15,12 @@
 namespace dsagent::engine::kernels::cuda {
 
 // score[e] = bf16(sum_h bf16(relu(bf16(q_h . K_e)) * w_h)) for e < n: q [heads, hd] (FP4-simulated
-// values), head_weights [heads], keys [n, hd] bf16 bits. heads * hd <= 12000 (q is staged in
-// shared memory).
+// values), keys [n, hd] bf16 bits, w_h = bf16(head_weights[h] * head_scale) (ScaleToBf16's
+// arithmetic, in the scores' launch: the indexer's factor hd^-0.5 * heads^-0.5; the default 1
+// takes bf16 weights as they are). heads * hd <= 12000 (q is staged in shared memory).
 void IndexerScores(const float* q, const float* head_weights, int64_t heads, int64_t hd,
-                   const uint16_t* keys, int64_t n, float* score, CudaStream& stream);
+                   const uint16_t* keys, int64_t n, float* score, CudaStream& stream,
+                   float head_scale = 1.0f);
 
 // IndexerScores for `rows` tokens at consecutive positions pos0, pos0 + 1, ... of a layer with
 // this compress ratio, each against the keys it sees: row t's q [heads, hd] at q + t * heads * hd,
@@ -27,7 +29,8 @@ void IndexerScores(const float* q, const float* head_weights, int64_t heads, int
 // to pad_to (so that TopK over pad_to scores per row picks each row's own top first).
 void IndexerScoresRows(const float* q, const float* head_weights, int64_t heads, int64_t hd,
                        const uint16_t* keys, int64_t pos0, int64_t rows, int64_t ratio,
-                       float* score, int64_t score_stride, int64_t pad_to, CudaStream& stream);
+                       float* score, int64_t score_stride, int64_t pad_to, CudaStream& stream,
+                       float head_scale = 1.0f);
 
 // For each of `rows` rows of n scores (score [rows, n]): out [rows, min(k, n)] the indices of the
 // largest scores, descending, ties to the lower index. k <= 4096. (An 8-bit radix selection of
@@ -35,9 +38,11 @@ void IndexerScoresRows(const float* q, const float* head_weights, int64_t heads,
 // stable sort's, whatever the threads' timing.) One CTA a row; a single row of 64K scores or more
 // with a `scratch` of TopKScratchBytes(k) bytes (device memory, not shared with a concurrent
 // call) is counted by many CTAs instead (a decode step's selection at a long context: one CTA
-// took 548 us over 256K scores on the H200) — the same output either way.
+// took 548 us over 256K scores on the H200) — the same output either way. index_offset is added
+// to every index written (a decode step's selection goes straight into the attention's index
+// list, whose compressed entries follow the window's rows).
 void TopK(const float* score, int64_t rows, int64_t n, int64_t k, int32_t* out, CudaStream& stream,
-          void* scratch = nullptr, int64_t scratch_bytes = 0);
+          void* scratch = nullptr, int64_t scratch_bytes = 0, int32_t index_offset = 0);
 int64_t TopKScratchBytes(int64_t k);
 
 }  // namespace dsagent::engine::kernels::cuda

@@ -6,8 +6,8 @@
 #include <string>
 #include <utility>
 
-#include "engine/kernels/cuda/attention_ops.h"
 #include "engine/kernels/cuda/indexer_ops.h"
+#include "engine/kernels/cuda/vector_steps.h"
 
 namespace dsagent::engine::kernels::cuda {
 
@@ -34,7 +34,6 @@ DeviceIndexer DeviceIndexer::Create(const IndexerShape& shape, const WeightRows&
   ix.freqs.Upload(freqs.data(), ix.freqs.bytes(), stream);
   stream.Synchronize();
   ix.compressor = std::move(compressor);
-  ix.q_input = DeviceBuffer(static_cast<size_t>(wq_b.cols) * sizeof(float));
   ix.q = DeviceBuffer(static_cast<size_t>(shape.heads * shape.head_dim) * sizeof(float));
   ix.head_weights = DeviceBuffer(static_cast<size_t>(shape.heads) * sizeof(float));
   ix.scores = DeviceBuffer(static_cast<size_t>(shape.capacity) * sizeof(float));
@@ -79,56 +78,72 @@ float HeadScale(const IndexerShape& s) {
 
 // The scores of the visible keys and their top-k (the selection's count returned).
 int64_t SelectByScores(DeviceIndexer& ix, DeviceIndexerState& state, const float* q,
-                       const float* hw, int64_t visible, int32_t* selected, CudaStream& stream) {
+                       const float* hw, int64_t visible, int32_t* selected, CudaStream& stream,
+                       int32_t entry_offset = 0) {
   const IndexerShape& s = ix.shape;
   if (visible == 0) return 0;
   IndexerScores(q, hw, s.heads, s.head_dim, state.keys.as<uint16_t>(), visible,
-                ix.scores.as<float>(), stream);
+                ix.scores.as<float>(), stream, HeadScale(s));
   TopK(ix.scores.as<float>(), 1, visible, s.topk, selected, stream, ix.topk_scratch.data(),
-       static_cast<int64_t>(ix.topk_scratch.bytes()));
+       static_cast<int64_t>(ix.topk_scratch.bytes()), entry_offset);
   return visible < s.topk ? visible : s.topk;
 }
 
-// The queries and head weights of `rows` tokens (qr [rows, q_lora_rank]): act_quant(qr) . wq_b^T
-// (bf16), RoPE at each row's position, Hadamard, FP4 per 32; bf16(weights_proj . x) times
-// hd^-0.5 * heads^-0.5, bf16. Row t's position is positions[t] (device int32), or `pos`
-// for a single row without them (the decode step).
-void Queries(DeviceIndexer& ix, const float* x, int64_t x_stride, const float* qr, int64_t rows,
-             const int32_t* positions, int64_t pos, float* q_input, float* q, float* hw,
-             CudaStream& stream) {
+// The queries and head weights of `rows` tokens (qr_fp8 [rows, q_lora_rank], act_quant(qr)):
+// qr_fp8 . wq_b^T (bf16), RoPE at each row's position, Hadamard, FP4 per 32; bf16(weights_proj . x)
+// (the scores take it times hd^-0.5 * heads^-0.5, bf16: HeadScale). Row t's position is
+// positions[t] (device int32), or `pos` for a single row without them (the decode step).
+void Queries(DeviceIndexer& ix, const float* x, int64_t x_stride, const float* qr_fp8, int64_t rows,
+             const int32_t* positions, int64_t pos, float* q, float* hw, CudaStream& stream) {
   const IndexerShape& s = ix.shape;
   const int64_t rank = ix.wq_b.cols, hd = s.head_dim;
-  ActQuantTo(qr, q_input, rows, rank, 128, ActQuantFormat::kFp8, stream);
-  MatVec(ix.wq_b, q_input, rows, rank, q, s.heads * hd, /*round_bf16=*/true, stream);
-  if (positions != nullptr) {
-    RopeRotateRows(q, rows, s.heads, hd, hd, s.rope_dims, ix.freqs.as<float>(), positions, false,
-                   stream);
-  } else {
-    RopeRotate(q, s.heads, hd, hd, s.rope_dims, ix.freqs.as<float>(), pos, false, stream);
-  }
-  HadamardRotate(q, rows * s.heads, hd, stream);
-  ActQuant(q, rows * s.heads, hd, 32, ActQuantFormat::kFp4, stream);
+  MatVec(ix.wq_b, qr_fp8, rows, rank, q, s.heads * hd, /*round_bf16=*/true, stream);
+  VectorSteps steps;  // RoPE, Hadamard and FP4 in one launch
+  steps.rope_dims = s.rope_dims;
+  steps.freqs = ix.freqs.as<float>();
+  steps.pos = pos;
+  steps.positions = positions;
+  steps.vectors_per_position = s.heads;
+  steps.hadamard = true;
+  steps.quant_n = hd;
+  steps.quant_block = 32;
+  steps.quant_format = ActQuantFormat::kFp4;
+  RunVectorSteps(q, rows * s.heads, hd, steps, stream);
   MatVec(ix.weights_proj, x, rows, x_stride, hw, s.heads, /*round_bf16=*/true, stream);
-  ScaleToBf16(hw, rows * s.heads, HeadScale(s), stream);
 }
 
 }  // namespace
 
-int64_t IndexerSelect(DeviceIndexer& ix, DeviceIndexerState& state, const float* x, const float* qr,
-                      int64_t pos, int32_t* selected, CudaStream& stream) {
-  const int64_t visible = VisibleKeys(ix.shape, pos);
-  float* q = ix.q.as<float>();
-  float* hw = ix.head_weights.as<float>();
-  Queries(ix, x, ix.weights_proj.cols, qr, 1, nullptr, pos, ix.q_input.as<float>(), q, hw, stream);
-  // Keys: the compressor appends entry pos / ratio when pos ends a block.
-  CompressToken(ix.compressor, state.compressor, x, pos, state.keys.as<uint16_t>(), stream);
-  return SelectByScores(ix, state, q, hw, visible, selected, stream);
+int64_t IndexerSelect(DeviceIndexer& ix, DeviceIndexerState& state, const float* x,
+                      const float* qr_fp8, int64_t pos, int32_t* selected, CudaStream& stream) {
+  IndexerQuery(ix, x, qr_fp8, pos, stream);
+  IndexerAppendKey(ix, state, x, pos, stream);
+  return IndexerSelectAppended(ix, state, pos, selected, stream);
 }
 
-void IndexerQueries(DeviceIndexer& ix, const float* x, int64_t x_stride, const float* qr,
-                    int64_t rows, const int32_t* positions, float* q_input, float* q, float* hw,
+void IndexerAppendKey(DeviceIndexer& ix, DeviceIndexerState& state, const float* x, int64_t pos,
+                      CudaStream& stream) {
+  VisibleKeys(ix.shape, pos);
+  CompressToken(ix.compressor, state.compressor, x, pos, state.keys.as<uint16_t>(), stream);
+}
+
+void IndexerQuery(DeviceIndexer& ix, const float* x, const float* qr_fp8, int64_t pos,
+                  CudaStream& stream) {
+  VisibleKeys(ix.shape, pos);
+  Queries(ix, x, ix.weights_proj.cols, qr_fp8, 1, nullptr, pos, ix.q.as<float>(),
+          ix.head_weights.as<float>(), stream);
+}
+
+int64_t IndexerSelectAppended(DeviceIndexer& ix, DeviceIndexerState& state, int64_t pos,
+                              int32_t* selected, CudaStream& stream, int32_t entry_offset) {
+  return SelectByScores(ix, state, ix.q.as<float>(), ix.head_weights.as<float>(),
+                        VisibleKeys(ix.shape, pos), selected, stream, entry_offset);
+}
+
+void IndexerQueries(DeviceIndexer& ix, const float* x, int64_t x_stride, const float* qr_fp8,
+                    int64_t rows, const int32_t* positions, float* q, float* hw,
                     CudaStream& stream) {
-  Queries(ix, x, x_stride, qr, rows, positions, 0, q_input, q, hw, stream);
+  Queries(ix, x, x_stride, qr_fp8, rows, positions, 0, q, hw, stream);
 }
 
 void IndexerAppendKeys(DeviceIndexer& ix, DeviceIndexerState& state, const float* key_projected,
@@ -157,7 +172,7 @@ void IndexerSelectRows(DeviceIndexer& ix, DeviceIndexerState& state, const float
     const int64_t pad_to = std::max(s.topk, (pos0 + g0 + g) / s.ratio);
     IndexerScoresRows(q + g0 * s.heads * s.head_dim, hw + g0 * s.heads, s.heads, s.head_dim,
                       state.keys.as<uint16_t>(), pos0 + g0, g, s.ratio, scores, pad_to, pad_to,
-                      stream);
+                      stream, HeadScale(s));
     TopK(scores, g, pad_to, s.topk, selected + g0 * s.topk, stream);
   }
 }

@@ -31,10 +31,10 @@ struct IndexerShape {
 
 struct DeviceIndexer {
   IndexerShape shape;
-  DeviceWeight wq_b, weights_proj;                // [heads * head_dim, q_lora_rank], [heads, dim]
-  DeviceBuffer freqs;                             // [rope_dims / 2]
-  DeviceCompressor compressor;                    // the indexer's (rotate: Hadamard + FP4 keys)
-  DeviceBuffer q_input, q, head_weights, scores;  // scratch (scores: [capacity])
+  DeviceWeight wq_b, weights_proj;       // [heads * head_dim, q_lora_rank], [heads, dim]
+  DeviceBuffer freqs;                    // [rope_dims / 2]
+  DeviceCompressor compressor;           // the indexer's (rotate: Hadamard + FP4 keys)
+  DeviceBuffer q, head_weights, scores;  // scratch (scores: [capacity])
   DeviceBuffer topk_scratch;  // TopK's many-CTA path over long contexts (TopKScratchBytes)
 
   // Uploads the weights (forward::IndexerWeights' wq_b and weights_proj rows) and the RoPE
@@ -56,21 +56,41 @@ struct DeviceIndexerState {
 };
 
 // The token at `pos` (positions in order from 0; `state` holds positions [0, pos)): x [dim] the
-// attention input, qr [q_lora_rank] the normalised low-rank query (device, bf16 values). Writes the
+// attention input, qr_fp8 [q_lora_rank] the normalised low-rank query's FP8 act_quant per 128
+// (device; the copy RmsNormQuant makes for the attention's own wq_b, which the indexer's wq_b
+// takes as well, so it needs no act_quant of its own). Writes the
 // selected entries (descending score, ties to the lower entry) to selected [topk] and returns how
 // many: min(topk, (pos + 1) / ratio). Waits for nothing; the count is known on the host.
-int64_t IndexerSelect(DeviceIndexer& ix, DeviceIndexerState& state, const float* x, const float* qr,
-                      int64_t pos, int32_t* selected, CudaStream& stream);
+int64_t IndexerSelect(DeviceIndexer& ix, DeviceIndexerState& state, const float* x,
+                      const float* qr_fp8, int64_t pos, int32_t* selected, CudaStream& stream);
+
+// IndexerSelect in three steps, for a decode step that runs the first two side by side
+// (attention_step.cu: the keys need only x, so they start before the query exists):
+//   IndexerAppendKey   the keys' compressor takes the token (entry pos / ratio appended when pos
+//                      ends a block);
+//   IndexerQuery       the token's queries and head weights, into ix's scratch;
+//   IndexerSelectAppended  after both: the scores and the top-k, as IndexerSelect, with
+//                      entry_offset added to each entry written (the decode step writes them
+//                      into the attention's index list, after the window's rows).
+// The same kernels on the same buffers as IndexerSelect: the same bits. Each throws CudaError as
+// IndexerSelect does past the capacity, before it queues anything.
+void IndexerAppendKey(DeviceIndexer& ix, DeviceIndexerState& state, const float* x, int64_t pos,
+                      CudaStream& stream);
+void IndexerQuery(DeviceIndexer& ix, const float* x, const float* qr_fp8, int64_t pos,
+                  CudaStream& stream);
+int64_t IndexerSelectAppended(DeviceIndexer& ix, DeviceIndexerState& state, int64_t pos,
+                              int32_t* selected, CudaStream& stream, int32_t entry_offset = 0);
 
 // IndexerSelect in two steps, for a forward over many rows (attention_step.h AttentionRows): the
 // queries and head weights are row-wise, so a chunk's rows get them in one pass
-// (IndexerQueries: rows x [dim] x_stride apart and qr [rows, q_lora_rank], row t at
-// positions[t] (device int32) -> q [rows, heads * head_dim] (FP4 values), hw [rows, heads];
-// q_input [rows, q_lora_rank] is scratch; each row's bits as alone), then each row in order
+// (IndexerQueries: rows x [dim] x_stride apart and qr_fp8 [rows, q_lora_rank], row t at
+// positions[t] (device int32) -> q [rows, heads * head_dim] (FP4 values), hw [rows, heads] (not
+// yet times the indexer's factor hd^-0.5 * heads^-0.5: the scores' launch applies it); each
+// row's bits as alone), then each row in order
 // feeds the keys' compressor and selects (IndexerSelectQueried with that row's q and hw, its
 // x and its indexer-compressor projections from CompressorProjections on ix.compressor).
-void IndexerQueries(DeviceIndexer& ix, const float* x, int64_t x_stride, const float* qr,
-                    int64_t rows, const int32_t* positions, float* q_input, float* q, float* hw,
+void IndexerQueries(DeviceIndexer& ix, const float* x, int64_t x_stride, const float* qr_fp8,
+                    int64_t rows, const int32_t* positions, float* q, float* hw,
                     CudaStream& stream);
 int64_t IndexerSelectQueried(DeviceIndexer& ix, DeviceIndexerState& state,
                              const float* key_projected, const float* q, const float* hw,

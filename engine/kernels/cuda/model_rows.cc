@@ -20,7 +20,7 @@ struct RowsSizes {
   int64_t hn = 0, mix = 0, dim = 0, hc = 0;
   int64_t rank = 0, qw = 0, hd = 0, z = 0;
   int64_t experts = 0, k = 0, inter = 0;
-  int64_t kv_projected = 0, index_projected = 0, index_rank = 0, index_qw = 0, index_heads = 0;
+  int64_t kv_projected = 0, index_projected = 0, index_qw = 0, index_heads = 0;
   int64_t list = 0, topk = 0, heads = 0;  // the chunk-wide attention's lists
   int64_t index_scores = 0;               // and its indexer's scores (fixed, not per row)
   bool offload = false;
@@ -48,7 +48,6 @@ RowsSizes SizesOf(const DeviceModel& m) {
     if (b.attn.indexer) {
       const DeviceIndexer& ix = *b.attn.indexer;
       s.index_projected = std::max(s.index_projected, 2 * ix.compressor.shape.width());
-      s.index_rank = std::max(s.index_rank, ix.wq_b.cols);
       s.index_qw = std::max(s.index_qw, ix.shape.heads * ix.shape.head_dim);
       s.index_heads = std::max(s.index_heads, ix.shape.heads);
       s.index_scores = std::max(s.index_scores, IndexerRowsScratchFloats(ix.shape));
@@ -76,8 +75,8 @@ std::vector<std::pair<DeviceBuffer*, int64_t>> PerRowBuffers(DeviceRows& r, cons
           {&r.shared_g, s.inter},         {&r.shared_u, s.inter},      {&r.shared_out, s.dim},
           {&r.head_products, s.hc},       {&r.head_y, s.dim},
           {&r.kv_projected, s.kv_projected},         {&r.index_projected, s.index_projected},
-          {&r.index_q_input, s.index_rank},          {&r.index_q, s.index_qw},
-          {&r.index_hw, s.index_heads},              {&r.kv_staged, (s.hd + 1) / 2},
+          {&r.index_q, s.index_qw},                  {&r.index_hw, s.index_heads},
+          {&r.kv_staged, (s.hd + 1) / 2},
           {&r.lists, s.list},             {&r.list_n, 1},              {&r.selected, s.topk}};
 }
 // clang-format on

@@ -26,7 +26,7 @@ struct DeviceRows {
   // [rows, 2 * width], the indexer's [rows, 2 * its width]; the indexer's queries
   // (IndexerQueries): its input [rows, q rank], q [rows, heads * head_dim], head weights
   // [rows, heads]. Empty where no layer has them.
-  DeviceBuffer kv_projected, index_projected, index_q_input, index_q, index_hw;
+  DeviceBuffer kv_projected, index_projected, index_q, index_hw;
   // The chunk-wide attention (attention_step.h AttentionRows, chunk_lists_math.h): the rows' KV
   // as bf16 [rows, head_dim], their index lists [rows, list_stride] and lengths [rows], the
   // indexer's selection of each row [rows, topk]; the split scratch of kAttentionRowsGroup rows

@@ -35,6 +35,7 @@
 #include "engine/kernels/cpu/moe_ops.h"
 #include "engine/kernels/cpu/quant_ops.h"
 #include "engine/kernels/cpu/router.h"
+#include "engine/kernels/cuda/attention_math.h"
 #include "engine/kernels/cuda/attention_ops.h"
 #include "engine/kernels/cuda/attention_step.h"
 #include "engine/kernels/cuda/block_step.h"
@@ -161,6 +162,52 @@ TEST(CudaForwardOpsTest, SparseAttentionMatchesTheCpuHeads) {
       }
     }
   }
+}
+
+// SparseAttention with the output's inverse RoPE (in the combine's launch when split) against
+// SparseAttention then RopeRotate: the same bits, split and not.
+TEST(CudaForwardOpsTest, SparseAttentionWithInverseRopeGivesAttentionThenRopeBits) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(233);
+  const int64_t heads = 8, hd = 512, rope_dims = 64, cache_rows = 400, n = 330, pos = 4321;
+  const DeviceBuffer dkv =
+      ToDevice(ToBf16Bits(RandomBf16(static_cast<size_t>(cache_rows * hd), rng, 1.0f)), stream);
+  std::vector<int32_t> index(static_cast<size_t>(n));
+  std::uniform_int_distribution<int32_t> pick(0, cache_rows - 1);
+  for (int32_t& i : index) i = pick(rng);
+  std::vector<float> freqs(static_cast<size_t>(rope_dims / 2));
+  for (size_t i = 0; i < freqs.size(); ++i) {
+    freqs[i] = static_cast<float>(std::pow(10000.0, -2.0 * static_cast<double>(i) / rope_dims));
+  }
+  const DeviceBuffer dq = ToDevice(RandomBf16(static_cast<size_t>(heads * hd), rng, 2.0f), stream);
+  const DeviceBuffer dsink = ToDevice(RandomBf16(static_cast<size_t>(heads), rng, 2.0f), stream);
+  const DeviceBuffer dindex = ToDevice(index, stream), dfreqs = ToDevice(freqs, stream);
+  DeviceBuffer scratch(static_cast<size_t>(SparseAttentionScratchFloats(heads, hd)) * 4);
+  DeviceBuffer fused(static_cast<size_t>(heads * hd) * 4), apart(fused.bytes());
+  const float scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
+  ASSERT_GT(PlanAttentionSplits(n, heads).splits, 1) << "the list must be split";
+  for (const bool split : {false, true}) {
+    float* sc = split ? scratch.as<float>() : nullptr;
+    SparseAttention(dq.as<float>(), heads, hd, dkv.as<uint16_t>(), dindex.as<int32_t>(), n,
+                    dsink.as<float>(), scale, fused.as<float>(), stream, sc,
+                    InverseRope{dfreqs.as<float>(), rope_dims, pos});
+    SparseAttention(dq.as<float>(), heads, hd, dkv.as<uint16_t>(), dindex.as<int32_t>(), n,
+                    dsink.as<float>(), scale, apart.as<float>(), stream, sc);
+    const std::vector<float> unrotated = ToHost(apart, static_cast<size_t>(heads * hd), stream);
+    RopeRotate(apart.as<float>(), heads, hd, hd, rope_dims, dfreqs.as<float>(), pos, true, stream);
+    const std::vector<float> got = ToHost(fused, static_cast<size_t>(heads * hd), stream),
+                             want = ToHost(apart, static_cast<size_t>(heads * hd), stream);
+    ASSERT_NE(want, unrotated);
+    for (size_t i = 0; i < got.size(); ++i) {
+      ASSERT_EQ(test_support::Bits(got[i]), test_support::Bits(want[i]))
+          << (split ? "split " : "one CTA a head ") << i;
+    }
+  }
+  EXPECT_THROW(SparseAttention(dq.as<float>(), heads, hd, dkv.as<uint16_t>(), dindex.as<int32_t>(),
+                               n, dsink.as<float>(), scale, fused.as<float>(), stream, nullptr,
+                               InverseRope{dfreqs.as<float>(), 63, pos}),
+               CudaError);
 }
 
 // Prefill: several tokens, each over its own list (lengths 0 to 300, masked entries), as
@@ -425,6 +472,11 @@ TEST(CudaForwardOpsTest, TopKMatchesTheStableSortOnRowsWithTiesAndInfinities) {
   DeviceBuffer dtop(cpu.size() * sizeof(int32_t));
   TopK(dscore.as<float>(), rows, n, k, dtop.as<int32_t>(), stream);
   EXPECT_EQ(ToHost<int32_t>(dtop, cpu.size(), stream), cpu);
+  // With an index offset (a decode step's selection written into the attention's index list).
+  TopK(dscore.as<float>(), rows, n, k, dtop.as<int32_t>(), stream, nullptr, 0, 128);
+  std::vector<int32_t> shifted = cpu;
+  for (int32_t& i : shifted) i += 128;
+  EXPECT_EQ(ToHost<int32_t>(dtop, cpu.size(), stream), shifted);
 }
 
 // One long row with a scratch (a decode step's selection at a long context) is counted by many
@@ -458,6 +510,11 @@ TEST(CudaForwardOpsTest, TopKOverALongRowByManyCtasGivesTheStableSelection) {
     TopK(dscore.as<float>(), 1, c.n, c.k, one.as<int32_t>(), stream);
     EXPECT_EQ(ToHost<int32_t>(wide, cpu.size(), stream), cpu) << c.n << " scores, k " << c.k;
     EXPECT_EQ(ToHost<int32_t>(one, cpu.size(), stream), cpu) << c.n << " scores, k " << c.k;
+    TopK(dscore.as<float>(), 1, c.n, c.k, wide.as<int32_t>(), stream, scratch.data(),
+         static_cast<int64_t>(scratch.bytes()), 128);
+    std::vector<int32_t> shifted = cpu;
+    for (int32_t& i : shifted) i += 128;
+    EXPECT_EQ(ToHost<int32_t>(wide, cpu.size(), stream), shifted) << c.n << " scores, offset";
   }
   const DeviceBuffer dscore = ToDevice(std::vector<float>(70000, 1.0f), stream);
   DeviceBuffer out(512 * sizeof(int32_t));
@@ -1006,6 +1063,8 @@ TEST(CudaForwardOpsTest, IndexerSelectMatchesTheCpuSelectionTokenByToken) {
     forward::SelectEntries(w, config, rope, args, st, cx, lists);
     const std::vector<int32_t> cpu(lists.row(0).begin(), lists.row(0).end());
     const DeviceBuffer dx = ToDevice(x, stream), dqr = ToDevice(qr, stream);
+    // The indexer takes qr's FP8 copy, as RmsNormQuant makes it for the attention.
+    ActQuant(dqr.as<float>(), 1, rank, 128, ActQuantFormat::kFp8, stream);
     const int64_t count = IndexerSelect(ix, ix_state, dx.as<float>(), dqr.as<float>(), pos,
                                         dselected.as<int32_t>(), stream);
     ASSERT_EQ(count, static_cast<int64_t>(cpu.size())) << "pos " << pos;
