@@ -236,13 +236,12 @@ void AttentionDecode(DeviceAttention& a, DeviceAttentionState& state, const floa
                     std::to_string(s.capacity));
   }
   // Five chains, each on its own buffers: the query (the step's stream), this token's KV row and
-  // the index list's window, the KV compressor (x only), the indexer's keys (x only) and the
-  // indexer's query and selection into the index list (x, the normed qr's FP8 copy, and then the
-  // keys). With
-  // side streams on (side_stream.h) the last four are forked onto theirs where their inputs are
-  // ready, the keys joined into the selection and all of them back before the attention; else
-  // all five run on the step's stream in that same order. The same kernels either way: the same
-  // bits.
+  // the index list's window, the KV compressor (x only), the indexer's keys (x only), and the
+  // indexer's head weights (x), query (the normed qr's FP8 copy) and selection into the index list
+  // (then the keys too). With side streams on (side_stream.h) the last four are forked onto theirs
+  // where their inputs are ready, the selection's twice (x, then the FP8 copy), the keys joined
+  // into the selection and all of them back before the attention; else all five run on the step's
+  // stream in that same order. The same kernels either way: the same bits.
   const bool sides = SideStreamsOn() && a.kv_side != nullptr;
   const auto branch = [&](SideStream* side) -> CudaStream& {
     if (!sides) return stream;
@@ -265,6 +264,9 @@ void AttentionDecode(DeviceAttention& a, DeviceAttentionState& state, const floa
   RowList(a, pos, n_compressed, list, nullptr, kv_stream);
   if (a.indexer) {
     IndexerAppendKey(*a.indexer, *state.indexer, x, pos, branch(a.index_keys_side.get()));
+    // The selection's branch starts with the head weights (x only); it waits for the query's FP8
+    // copy below (a second fork of the same side stream).
+    IndexerHeadWeights(*a.indexer, x, pos, branch(a.indexer_side.get()));
   }
   // Query: wq_a, q_norm, wq_b, the per-head norm, RoPE.
   float* qr = a.qr.as<float>();
@@ -277,7 +279,7 @@ void AttentionDecode(DeviceAttention& a, DeviceAttentionState& state, const floa
   // the CPU does (the two caches are independent).
   if (a.indexer) {
     CudaStream& select = branch(a.indexer_side.get());
-    IndexerQuery(*a.indexer, x, qr_quant, pos, select);
+    IndexerQuery(*a.indexer, qr_quant, pos, select);
     if (sides) a.index_keys_side->Join(select);
     n_compressed = IndexerSelectAppended(*a.indexer, *state.indexer, pos, list + s.window, select,
                                          static_cast<int32_t>(s.window));

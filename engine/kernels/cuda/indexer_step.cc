@@ -89,12 +89,11 @@ int64_t SelectByScores(DeviceIndexer& ix, DeviceIndexerState& state, const float
   return visible < s.topk ? visible : s.topk;
 }
 
-// The queries and head weights of `rows` tokens (qr_fp8 [rows, q_lora_rank], act_quant(qr)):
-// qr_fp8 . wq_b^T (bf16), RoPE at each row's position, Hadamard, FP4 per 32; bf16(weights_proj . x)
-// (the scores take it times hd^-0.5 * heads^-0.5, bf16: HeadScale). Row t's position is
-// positions[t] (device int32), or `pos` for a single row without them (the decode step).
-void Queries(DeviceIndexer& ix, const float* x, int64_t x_stride, const float* qr_fp8, int64_t rows,
-             const int32_t* positions, int64_t pos, float* q, float* hw, CudaStream& stream) {
+// The queries of `rows` tokens (qr_fp8 [rows, q_lora_rank], act_quant(qr)): qr_fp8 . wq_b^T
+// (bf16), RoPE at each row's position, Hadamard, FP4 per 32. Row t's position is positions[t]
+// (device int32), or `pos` for a single row without them (the decode step).
+void Queries(DeviceIndexer& ix, const float* qr_fp8, int64_t rows, const int32_t* positions,
+             int64_t pos, float* q, CudaStream& stream) {
   const IndexerShape& s = ix.shape;
   const int64_t rank = ix.wq_b.cols, hd = s.head_dim;
   MatVec(ix.wq_b, qr_fp8, rows, rank, q, s.heads * hd, /*round_bf16=*/true, stream);
@@ -109,14 +108,21 @@ void Queries(DeviceIndexer& ix, const float* x, int64_t x_stride, const float* q
   steps.quant_block = 32;
   steps.quant_format = ActQuantFormat::kFp4;
   RunVectorSteps(q, rows * s.heads, hd, steps, stream);
-  MatVec(ix.weights_proj, x, rows, x_stride, hw, s.heads, /*round_bf16=*/true, stream);
+}
+
+// The head weights of `rows` tokens: bf16(weights_proj . x) (the scores take them times hd^-0.5 *
+// heads^-0.5, bf16: HeadScale).
+void HeadWeights(DeviceIndexer& ix, const float* x, int64_t x_stride, int64_t rows, float* hw,
+                 CudaStream& stream) {
+  MatVec(ix.weights_proj, x, rows, x_stride, hw, ix.shape.heads, /*round_bf16=*/true, stream);
 }
 
 }  // namespace
 
 int64_t IndexerSelect(DeviceIndexer& ix, DeviceIndexerState& state, const float* x,
                       const float* qr_fp8, int64_t pos, int32_t* selected, CudaStream& stream) {
-  IndexerQuery(ix, x, qr_fp8, pos, stream);
+  IndexerHeadWeights(ix, x, pos, stream);
+  IndexerQuery(ix, qr_fp8, pos, stream);
   IndexerAppendKey(ix, state, x, pos, stream);
   return IndexerSelectAppended(ix, state, pos, selected, stream);
 }
@@ -127,11 +133,14 @@ void IndexerAppendKey(DeviceIndexer& ix, DeviceIndexerState& state, const float*
   CompressToken(ix.compressor, state.compressor, x, pos, state.keys.as<uint16_t>(), stream);
 }
 
-void IndexerQuery(DeviceIndexer& ix, const float* x, const float* qr_fp8, int64_t pos,
-                  CudaStream& stream) {
+void IndexerHeadWeights(DeviceIndexer& ix, const float* x, int64_t pos, CudaStream& stream) {
   VisibleKeys(ix.shape, pos);
-  Queries(ix, x, ix.weights_proj.cols, qr_fp8, 1, nullptr, pos, ix.q.as<float>(),
-          ix.head_weights.as<float>(), stream);
+  HeadWeights(ix, x, ix.weights_proj.cols, 1, ix.head_weights.as<float>(), stream);
+}
+
+void IndexerQuery(DeviceIndexer& ix, const float* qr_fp8, int64_t pos, CudaStream& stream) {
+  VisibleKeys(ix.shape, pos);
+  Queries(ix, qr_fp8, 1, nullptr, pos, ix.q.as<float>(), stream);
 }
 
 int64_t IndexerSelectAppended(DeviceIndexer& ix, DeviceIndexerState& state, int64_t pos,
@@ -143,7 +152,8 @@ int64_t IndexerSelectAppended(DeviceIndexer& ix, DeviceIndexerState& state, int6
 void IndexerQueries(DeviceIndexer& ix, const float* x, int64_t x_stride, const float* qr_fp8,
                     int64_t rows, const int32_t* positions, float* q, float* hw,
                     CudaStream& stream) {
-  Queries(ix, x, x_stride, qr_fp8, rows, positions, 0, q, hw, stream);
+  Queries(ix, qr_fp8, rows, positions, 0, q, stream);
+  HeadWeights(ix, x, x_stride, rows, hw, stream);
 }
 
 void IndexerAppendKeys(DeviceIndexer& ix, DeviceIndexerState& state, const float* key_projected,

@@ -64,20 +64,22 @@ struct DeviceIndexerState {
 int64_t IndexerSelect(DeviceIndexer& ix, DeviceIndexerState& state, const float* x,
                       const float* qr_fp8, int64_t pos, int32_t* selected, CudaStream& stream);
 
-// IndexerSelect in three steps, for a decode step that runs the first two side by side
-// (attention_step.cu: the keys need only x, so they start before the query exists):
+// IndexerSelect in four steps, for a decode step that runs them on side streams
+// (attention_step.cu: the keys and the head weights need only x, so they start before the query
+// exists):
 //   IndexerAppendKey   the keys' compressor takes the token (entry pos / ratio appended when pos
 //                      ends a block);
-//   IndexerQuery       the token's queries and head weights, into ix's scratch;
-//   IndexerSelectAppended  after both: the scores and the top-k, as IndexerSelect, with
+//   IndexerHeadWeights the token's head weights, into ix's scratch;
+//   IndexerQuery       the token's queries, into ix's scratch;
+//   IndexerSelectAppended  after the three: the scores and the top-k, as IndexerSelect, with
 //                      entry_offset added to each entry written (the decode step writes them
 //                      into the attention's index list, after the window's rows).
 // The same kernels on the same buffers as IndexerSelect: the same bits. Each throws CudaError as
 // IndexerSelect does past the capacity, before it queues anything.
 void IndexerAppendKey(DeviceIndexer& ix, DeviceIndexerState& state, const float* x, int64_t pos,
                       CudaStream& stream);
-void IndexerQuery(DeviceIndexer& ix, const float* x, const float* qr_fp8, int64_t pos,
-                  CudaStream& stream);
+void IndexerHeadWeights(DeviceIndexer& ix, const float* x, int64_t pos, CudaStream& stream);
+void IndexerQuery(DeviceIndexer& ix, const float* qr_fp8, int64_t pos, CudaStream& stream);
 int64_t IndexerSelectAppended(DeviceIndexer& ix, DeviceIndexerState& state, int64_t pos,
                               int32_t* selected, CudaStream& stream, int32_t entry_offset = 0);
 
