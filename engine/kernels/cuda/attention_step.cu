@@ -311,10 +311,8 @@ void AttentionDecode(DeviceAttention& a, DeviceAttentionState& state, const floa
   float* z = a.z.as<float>();
   MatVecRowGroups(a.wo_a, s.o_groups, s.o_lora_rank, o, 1, group_in, group_in, z, s.o_lora_rank,
                   s.o_lora_rank, true, stream);
-  const int64_t z_n = s.o_groups * s.o_lora_rank;
-  // z's own buffer is free once quantised in place: wo_b reads it after the act_quant.
-  ActQuant(z, 1, z_n, 128, ActQuantFormat::kFp8, stream);
-  MatVec(a.wo_b, z, 1, z_n, out, s.dim, true, stream);
+  // wo_b . act_quant(z), the act_quant in wo_b's launch (z is scratch, free after it).
+  MatVecQuantizingInput(a.wo_b, z, out, true, stream);
 }
 
 namespace {

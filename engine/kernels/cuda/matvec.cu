@@ -294,6 +294,26 @@ void MatVec(const DeviceWeight& w, const float* x, int64_t x_rows, int64_t x_str
   MatVecRows(w, 0, w.rows, x, x_rows, x_stride, y, y_stride, round_bf16, stream);
 }
 
+void MatVecQuantizingInput(const DeviceWeight& w, float* x, float* y, bool round_bf16,
+                           CudaStream& stream) {
+  if (w.cols % 128 != 0) {
+    throw CudaError(
+        "MatVecQuantizingInput: FP8 blocks of 128 need the columns a multiple of 128, "
+        "not " +
+        std::to_string(w.cols));
+  }
+  const WeightView view = ViewOf(w);
+  if (w.exact || !TiledMatVecTakes(view.kind, w.cols)) {
+    ActQuant(x, 1, w.cols, 128, ActQuantFormat::kFp8, stream);
+    MatVec(w, x, 1, w.cols, y, w.rows, round_bf16, stream);
+    return;
+  }
+  TiledMatVec m = TiledArgs(w.rows, 1, x, w.cols, y, w.rows, round_bf16);
+  m.single = view;
+  m.quantize_x_fp8 = true;
+  RunTiledMatVec(m, view.kind, w.cols, static_cast<cudaStream_t>(stream.handle()));
+}
+
 void MatVecExact(const DeviceWeight& w, const float* x, int64_t x_rows, int64_t x_stride, float* y,
                  int64_t y_stride, bool round_bf16, CudaStream& stream) {
   LaunchExact(nullptr, nullptr, ViewOf(w), 0, w.rows, x_rows, w.cols, x, x_stride, y, y_stride,

@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <string>
 
+#include "engine/kernels/cuda/act_quant_cta.cuh"
 #include "engine/kernels/cuda/device_math.h"
 #include "engine/kernels/cuda/kernel_launch.cuh"
 #include "engine/kernels/cuda/l2_prefetch.cuh"
@@ -62,7 +63,8 @@ template <WeightKind K, int kPrefetch>
 __global__ void __launch_bounds__(kThreads)
     TiledKernel(const WeightView* views, const int32_t* ids, WeightView single, int64_t first_row,
                 int64_t rows, int rows_per_tile, const float* x, int64_t x_stride, float* y,
-                int64_t y_stride, int64_t x_group_stride, int64_t y_group_stride, bool round_bf16) {
+                int64_t y_stride, int64_t x_group_stride, int64_t y_group_stride, bool round_bf16,
+                bool quantize_x_fp8) {
   extern __shared__ float4 shared4[];
   float* const xs = reinterpret_cast<float*>(shared4);
   const int64_t s = blockIdx.y;
@@ -102,10 +104,20 @@ __global__ void __launch_bounds__(kThreads)
   }
 
   int exact = 1;
-  for (int64_t c = tid; c < w.cols; c += kThreads) {
-    const float v = xt[c];
-    xs[c] = v;
-    exact &= ExactInBf16(v) ? 1 : 0;
+  if (quantize_x_fp8) {  // uniform over the grid
+    // The activation's act_quant as it is staged: its blocks of 128, a warp each, quantised in
+    // shared memory (act_quant_cta.cuh, ActQuantKernel's bits), then checked as below.
+    for (int64_t c = tid; c < w.cols; c += kThreads) xs[c] = xt[c];
+    __syncthreads();
+    ActQuantFp8RowCta(xs, w.cols, xs);
+    __syncthreads();
+    for (int64_t c = tid; c < w.cols; c += kThreads) exact &= ExactInBf16(xs[c]) ? 1 : 0;
+  } else {
+    for (int64_t c = tid; c < w.cols; c += kThreads) {
+      const float v = xt[c];
+      xs[c] = v;
+      exact &= ExactInBf16(v) ? 1 : 0;
+    }
   }
   for (int r = tid; r < rows_per_tile; r += kThreads) tail_flags[r] = 0;
   exact = __syncthreads_and(exact);
@@ -189,7 +201,8 @@ void LaunchPrefetching(const TiledMatVec& m, int rows_per_tile, size_t shared,
                   static_cast<unsigned>(m.inputs), static_cast<unsigned>(m.groups));
   LaunchKernel(TiledKernel<K, kPrefetch>, "TiledKernel<K, kPrefetch>", grid, kThreads, shared,
                stream, m.views, m.ids, m.single, m.row_begin, m.rows, rows_per_tile, m.x,
-               m.x_stride, m.y, m.y_stride, m.x_group_stride, m.y_group_stride, m.round_bf16);
+               m.x_stride, m.y, m.y_stride, m.x_group_stride, m.y_group_stride, m.round_bf16,
+               m.quantize_x_fp8);
 }
 
 // The items a thread loads at once when prefetching: BF16 items are twice FP8's words (a

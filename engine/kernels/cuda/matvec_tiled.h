@@ -31,6 +31,9 @@ struct TiledMatVec {
   int64_t y_stride = 0;
   int64_t groups = 1, x_group_stride = 0, y_group_stride = 0;
   bool round_bf16 = false;
+  // The product of act_quant(x) (FP8 per 128) instead of x: each CTA quantises the activation it
+  // stages (ActQuantKernel's bits), x itself stays as it is. The single-row kernel only.
+  bool quantize_x_fp8 = false;
 };
 
 // Whether the tiled kernel takes weights of this kind and column count.

@@ -55,6 +55,14 @@ struct DeviceWeight {
 void MatVec(const DeviceWeight& w, const float* x, int64_t x_rows, int64_t x_stride, float* y,
             int64_t y_stride, bool round_bf16, CudaStream& stream);
 
+// MatVec of one row's act_quant (FP8 per 128; w.cols a multiple of 128): the bits of ActQuant(x)
+// then MatVec. Where the single-row tiled kernel takes the weight (a decode step's FP8/FP4/BF16
+// product in `fast` numerics), each CTA quantises the activation it stages and x is left as it
+// is: one launch fewer on the step's path (the attention's wo_b). Otherwise x is quantised in
+// place first, so the caller must not read x afterwards either way.
+void MatVecQuantizingInput(const DeviceWeight& w, float* x, float* y, bool round_bf16,
+                           CudaStream& stream);
+
 // The kernel MatVec / MatVecRows / MatVecRowGroups over several activation rows, and the MoE
 // over several rows (moe_step.h), take; the same bits whichever it is. DSAGENT_CUDA_MATVEC_ROWS
 // (read once):

@@ -832,6 +832,45 @@ TEST(CudaOpsTest, SwiGluQuantGivesSwiGluThenActQuantBits) {
       CudaError);
 }
 
+// MatVecQuantizingInput (the act_quant in the tiled kernel's staging: the attention's wo_b) against
+// ActQuantTo then MatVec: the same bits for every format the tiled kernel takes, and the fallback
+// (F32: quantised in place first) too; the fused path leaves x as it was.
+TEST(CudaOpsTest, MatVecQuantizingInputGivesActQuantThenMatVecBits) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(47);
+  for (const WeightFormat format :
+       {WeightFormat::kFP8, WeightFormat::kFP4, WeightFormat::kBF16, WeightFormat::kF32}) {
+    const int64_t rows = 300, cols = 1024;
+    auto w = testing::MakeWeight(format, rows, cols, rng, false);
+    const DeviceWeight dw = DeviceWeight::Upload(w.matrix.rows_view(), rows, stream);
+    std::vector<float> x = testing::RandomInput(cols, rng, false);
+    for (int64_t i = 256; i < 384; ++i) x[static_cast<size_t>(i)] = 0.0f;  // an all-zero block
+    const DeviceBuffer dx = ToDevice(x, stream);
+    DeviceBuffer quantised(x.size() * sizeof(float)), want(rows * sizeof(float));
+    ActQuantTo(dx.as<float>(), quantised.as<float>(), 1, cols, 128, ActQuantFormat::kFp8, stream);
+    MatVec(dw, quantised.as<float>(), 1, cols, want.as<float>(), rows, true, stream);
+    DeviceBuffer fused_x = ToDevice(x, stream), got(rows * sizeof(float));
+    MatVecQuantizingInput(dw, fused_x.as<float>(), got.as<float>(), true, stream);
+    const std::vector<float> a = ToHost(want, rows, stream), b = ToHost(got, rows, stream);
+    for (int64_t i = 0; i < rows; ++i) {
+      ASSERT_EQ(reference_rounding::Bits(b[i]), reference_rounding::Bits(a[i]))
+          << "row " << i << " format " << static_cast<int>(format);
+    }
+    if (format != WeightFormat::kF32) {
+      EXPECT_EQ(ToHost(fused_x, x.size(), stream), x) << "x is left as it was";
+    }
+    // Without the act_quant the products differ (the quantisation rounded the input).
+    DeviceBuffer plain(rows * sizeof(float));
+    MatVec(dw, dx.as<float>(), 1, cols, plain.as<float>(), rows, true, stream);
+    EXPECT_NE(ToHost(plain, rows, stream), a);
+  }
+  const auto odd = testing::MakeWeight(WeightFormat::kBF16, 4, 200, rng, false);
+  const DeviceWeight dodd = DeviceWeight::Upload(odd.matrix.rows_view(), 4, stream);
+  DeviceBuffer x(200 * sizeof(float)), y(4 * sizeof(float));
+  EXPECT_THROW(MatVecQuantizingInput(dodd, x.as<float>(), y.as<float>(), true, stream), CudaError);
+}
+
 // An A/B switch (device_runtime.h EnvSwitch; no device needed): the variable's word when first
 // asked, read once, then Set decides.
 TEST(CudaRuntimeTest, AnEnvSwitchReadsItsVariableOnceAndSetOverridesIt) {
