@@ -88,8 +88,9 @@ void BlockDecode(DeviceBlock& b, DeviceAttentionState& state, float* h, int64_t 
   MatVecExact(b.hc_ffn.fn, h, 1, n, products, mix, false, stream);
   HcPreNorm(h, products, 1, b.hc_ffn.scale.as<float>(), b.hc_ffn.base.as<float>(), s,
             b.ffn_norm.as<float>(), s.norm_eps, y, post, comb, stream, MoeFp8Input(b.ffn));
-  MoeDecode(b.ffn, y, token, f, stream, /*x_fp8_written=*/true);
-  HcPost(f, h, post, comb, 1, s, h, stream);
+  // The MoE's output into the streams by HcPost in the MoE's combine launch.
+  const HcPostArgs into_streams{h, post, comb, s, h};
+  MoeDecode(b.ffn, y, token, f, stream, /*x_fp8_written=*/true, &into_streams);
 }
 
 DeviceHead DeviceHead::Create(const HcKernelShape& hc, DeviceHcWeights hc_head,

@@ -76,6 +76,19 @@ DSAGENT_HD float HcPostValue(const float* f, const float* h, const float* post, 
   return RoundBf16(post[k] * f[d] + static_cast<float>(mix));
 }
 
+// HcPost of column d of token t (hc <= kMaxHc streams of dim): f_td the sub-layer's output there;
+// the stream values of the column are read before any is written, so out may alias h.
+DSAGENT_HD void HcPostColumn(const float* f_td, const float* h, const float* post,
+                             const float* comb, int64_t t, int hc, int64_t dim, int64_t d,
+                             float* out) {
+  float column[kMaxHc];
+  for (int j = 0; j < hc; ++j) column[j] = h[(t * hc + j) * dim + d];
+  for (int k = 0; k < hc; ++k) {
+    out[(t * hc + k) * dim + d] =
+        HcPostValue(f_td, column, post + t * hc, comb + t * hc * hc, hc, /*dim=*/1, k, /*d=*/0);
+  }
+}
+
 // HcHead's stream weight: sigmoid(mix * scale + base) + eps.
 DSAGENT_HD float HeadStreamWeight(float mix, float scale, float base, float eps) {
   return SigmoidF(mix * scale + base) + eps;

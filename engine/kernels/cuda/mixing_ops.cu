@@ -124,7 +124,7 @@ __global__ void HcPreKernel(const float* h, const float* products, const float* 
   __syncthreads();  // the whole row written before the norm reads it (not only this thread's)
   RmsNormRowCta<kThreads>(y + row * s.dim, s.dim, norm_w, norm_eps, y + row * s.dim, part);
   if (y_fp8 == nullptr) return;  // uniform over the grid
-  __syncthreads();  // the normalised row written before its blocks are quantised
+  __syncthreads();               // the normalised row written before its blocks are quantised
   ActQuantFp8RowCta(y + row * s.dim, s.dim, y_fp8 + row * s.dim);
 }
 
@@ -158,14 +158,8 @@ __global__ void HcPostKernel(const float* f, const float* h, const float* post, 
   AwaitPreviousKernel();
   const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx >= rows * s.dim) return;
-  const int64_t t = idx / s.dim, d = idx % s.dim;
-  const int hc = static_cast<int>(s.hc);
-  float column[kMaxHc];
-  for (int j = 0; j < hc; ++j) column[j] = h[(t * hc + j) * s.dim + d];
-  for (int k = 0; k < hc; ++k) {
-    out[(t * hc + k) * s.dim + d] =
-        HcPostValue(f + idx, column, post + t * hc, comb + t * hc * hc, hc, /*dim=*/1, k, /*d=*/0);
-  }
+  HcPostColumn(f + idx, h, post, comb, idx / s.dim, static_cast<int>(s.hc), s.dim, idx % s.dim,
+               out);
 }
 
 // Grid (columns, blocks): block y's slots at kv + y * block_stride, its entry at entry + y *
@@ -216,6 +210,8 @@ void HcPreNorm(const float* h, const float* products, int64_t rows, const float*
                products, scale, base, shape, y, post, comb, norm_w, norm_eps, y_fp8);
   CheckCuda(cudaGetLastError(), "HcPreNorm launch");
 }
+
+void CheckHcPost(const HcPostArgs& a) { CheckHc(a.shape, "HcPost"); }
 
 void HcPost(const float* f, const float* h, const float* post, const float* comb, int64_t rows,
             const HcKernelShape& shape, float* out, CudaStream& stream) {

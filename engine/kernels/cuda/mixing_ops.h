@@ -45,6 +45,18 @@ void HcPreNorm(const float* h, const float* products, int64_t rows, const float*
 void HcPost(const float* f, const float* h, const float* post, const float* comb, int64_t rows,
             const HcKernelShape& shape, float* out, CudaStream& stream);
 
+// HcPost's arguments but f, for a kernel that writes f and takes HcPost on in the same launch
+// (MoeCombine's then_post: the MoE's output straight into the residual streams).
+struct HcPostArgs {
+  const float* h = nullptr;
+  const float* post = nullptr;
+  const float* comb = nullptr;
+  HcKernelShape shape;
+  float* out = nullptr;
+};
+// Throws CudaError for a shape HcPost refuses.
+void CheckHcPost(const HcPostArgs& a);
+
 // The head's reduction: h [rows, hc, dim] and products [rows, hc] (fn . h) -> y [rows, dim]
 // (bf16) = sum_j (sigmoid(mix_j * scale[0] + base_j) + eps) h_j, mix = product * rms factor.
 void HcHead(const float* h, const float* products, int64_t rows, const float* scale,

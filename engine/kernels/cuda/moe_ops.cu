@@ -6,6 +6,7 @@
 #include <string>
 
 #include "engine/kernels/cuda/kernel_launch.cuh"
+#include "engine/kernels/cuda/mixing_math.h"
 #include "engine/kernels/cuda/moe_ops.h"
 
 namespace dsagent::engine::kernels::cuda {
@@ -106,8 +107,9 @@ __global__ void MoeRouteKernel(const float* logits, MoeRouteShape shape, const f
   }
 }
 
+// With post.out set, then HcPost of the value it wrote (HcPostKernel's column: mixing_math.h).
 __global__ void MoeCombineKernel(const float* routed, const float* shared, const int32_t* ids,
-                                 int64_t rows, int k, int64_t dim, float* out) {
+                                 int64_t rows, int k, int64_t dim, float* out, HcPostArgs post) {
   AwaitPreviousKernel();
   const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx >= rows * dim) return;
@@ -116,6 +118,9 @@ __global__ void MoeCombineKernel(const float* routed, const float* shared, const
   int order[kMaxRouteK];
   CombineOrder(id, k, order);
   out[idx] = CombineValue(routed + t * k * dim, shared[idx], id, order, k, dim, d);
+  if (post.out == nullptr) return;
+  HcPostColumn(out + idx, post.h, post.post, post.comb, t, static_cast<int>(post.shape.hc), dim, d,
+               post.out);
 }
 
 }  // namespace
@@ -142,16 +147,25 @@ void MoeRoute(const float* logits, int64_t rows, const MoeRouteShape& shape, con
 }
 
 void MoeCombine(const float* routed, const float* shared, const int32_t* ids, int64_t rows,
-                int64_t k, int64_t dim, float* out, CudaStream& stream) {
+                int64_t k, int64_t dim, float* out, CudaStream& stream,
+                const HcPostArgs* then_post) {
   if (k <= 0 || k > kMaxRouteK) {
     throw CudaError("MoeCombine: k " + std::to_string(k) + " is outside 1.." +
                     std::to_string(kMaxRouteK));
+  }
+  if (then_post != nullptr) {
+    CheckHcPost(*then_post);
+    if (then_post->shape.dim != dim) {
+      throw CudaError("MoeCombine: HcPost over " + std::to_string(then_post->shape.dim) +
+                      " dims after a combine of " + std::to_string(dim));
+    }
   }
   if (rows <= 0 || dim <= 0) return;
   const int64_t n = rows * dim;
   LaunchKernel(MoeCombineKernel, "MoeCombineKernel",
                static_cast<unsigned>((n + kThreads - 1) / kThreads), kThreads, 0, Raw(stream),
-               routed, shared, ids, rows, static_cast<int>(k), dim, out);
+               routed, shared, ids, rows, static_cast<int>(k), dim, out,
+               then_post != nullptr ? *then_post : HcPostArgs{});
   CheckCuda(cudaGetLastError(), "MoeCombine launch");
 }
 

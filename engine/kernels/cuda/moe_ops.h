@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "engine/kernels/cuda/device_runtime.h"
+#include "engine/kernels/cuda/mixing_ops.h"
 #include "engine/kernels/cuda/moe_math.h"
 
 namespace dsagent::engine::kernels::cuda {
@@ -33,7 +34,10 @@ void MoeRoute(const float* logits, int64_t rows, const MoeRouteShape& shape, con
 
 // out [rows, dim] = bf16(sum of routed [rows, k, dim] over each row's distinct experts in
 // ascending id order (fp32) + shared [rows, dim]). out may alias shared, not routed. k <= 16.
+// With then_post, HcPost(out, then_post->h, ...) follows in the same launch, each thread on the
+// values it wrote: one launch where the MoE's decode took two, the two ops' bits.
 void MoeCombine(const float* routed, const float* shared, const int32_t* ids, int64_t rows,
-                int64_t k, int64_t dim, float* out, CudaStream& stream);
+                int64_t k, int64_t dim, float* out, CudaStream& stream,
+                const HcPostArgs* then_post = nullptr);
 
 }  // namespace dsagent::engine::kernels::cuda

@@ -110,7 +110,7 @@ void SharedExpertDecode(DeviceMoe& m, const float* xq, CudaStream& stream) {
 float* MoeFp8Input(DeviceMoe& m) { return m.x_quant.as<float>(); }
 
 void MoeDecode(DeviceMoe& m, const float* x, const int32_t* token, float* out, CudaStream& stream,
-               bool x_fp8_written) {
+               bool x_fp8_written, const HcPostArgs* then_post) {
   const MoeShape& s = m.shape;
   const int64_t k = s.route.k;
   if (s.hash && token == nullptr) throw CudaError("MoeDecode: a hash layer needs the token id");
@@ -177,7 +177,8 @@ void MoeDecode(DeviceMoe& m, const float* x, const int32_t* token, float* out, C
     }
   }
   if (overlap) m.shared_side->Join(stream);
-  MoeCombine(m.routed.as<float>(), m.shared_out.as<float>(), ids, 1, k, s.dim, out, stream);
+  MoeCombine(m.routed.as<float>(), m.shared_out.as<float>(), ids, 1, k, s.dim, out, stream,
+             then_post);
 }
 
 void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, DeviceRows& scratch,

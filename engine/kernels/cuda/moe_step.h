@@ -100,8 +100,9 @@ struct DeviceMoe {
 // on m.shared_side beside the router (one-CTA kernels) and the routed experts. The same kernels
 // either way: the same bits. x_fp8_written: the caller has written x's FP8 act_quant (per 128) to
 // MoeFp8Input(m), as HcPreNorm does with its y_fp8, so it is not computed here (one launch fewer).
+// then_post: HcPost of out into the residual streams in the combine's launch (MoeCombine).
 void MoeDecode(DeviceMoe& m, const float* x, const int32_t* token, float* out, CudaStream& stream,
-               bool x_fp8_written = false);
+               bool x_fp8_written = false, const HcPostArgs* then_post = nullptr);
 
 // Where MoeDecode reads x's FP8 copy from: [dim] floats of `m`'s own.
 float* MoeFp8Input(DeviceMoe& m);

@@ -12,6 +12,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "engine/forward/attention.h"
@@ -602,6 +603,56 @@ TEST(CudaForwardOpsTest, MoeCombineMatchesTheCpu) {
   MoeCombine(drouted.as<float>(), dshared.as<float>(), dids.as<int32_t>(), rows, k, dim,
              dshared.as<float>(), stream);
   ExpectContract(ToHost(dshared, cpu.size(), stream), cpu, "moe_combine", true);
+}
+
+// MoeCombine with HcPost in its launch (the MoE's decode into the residual streams) against
+// MoeCombine then HcPost: the same bits, the combine's output and the streams (in place, as the
+// block runs it).
+TEST(CudaForwardOpsTest, MoeCombineThenPostGivesCombineThenHcPostBits) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(239);
+  const int64_t rows = 2, k = 6, dim = 1000, hc = 4;
+  std::vector<int32_t> ids(static_cast<size_t>(rows * k));
+  std::uniform_int_distribution<int32_t> expert(0, 9);
+  for (int32_t& id : ids) id = expert(rng);
+  const DeviceBuffer drouted =
+      ToDevice(RandomBf16(static_cast<size_t>(rows * k * dim), rng, 1.0f), stream);
+  const DeviceBuffer dshared =
+      ToDevice(RandomBf16(static_cast<size_t>(rows * dim), rng, 1.0f), stream);
+  const DeviceBuffer dids = ToDevice(ids, stream);
+  const DeviceBuffer dpost =
+      ToDevice(RandomBf16(static_cast<size_t>(rows * hc), rng, 1.0f), stream);
+  const DeviceBuffer dcomb =
+      ToDevice(RandomBf16(static_cast<size_t>(rows * hc * hc), rng, 0.5f), stream);
+  const std::vector<float> h = RandomBf16(static_cast<size_t>(rows * hc * dim), rng, 1.0f);
+  HcKernelShape s;
+  s.hc = hc;
+  s.dim = dim;
+  DeviceBuffer h_apart = ToDevice(h, stream), h_fused = ToDevice(h, stream);
+  DeviceBuffer f_apart(static_cast<size_t>(rows * dim) * 4), f_fused(f_apart.bytes());
+  MoeCombine(drouted.as<float>(), dshared.as<float>(), dids.as<int32_t>(), rows, k, dim,
+             f_apart.as<float>(), stream);
+  HcPost(f_apart.as<float>(), h_apart.as<float>(), dpost.as<float>(), dcomb.as<float>(), rows, s,
+         h_apart.as<float>(), stream);
+  const HcPostArgs post{h_fused.as<float>(), dpost.as<float>(), dcomb.as<float>(), s,
+                        h_fused.as<float>()};
+  MoeCombine(drouted.as<float>(), dshared.as<float>(), dids.as<int32_t>(), rows, k, dim,
+             f_fused.as<float>(), stream, &post);
+  for (const auto& [want, got, what] :
+       {std::tuple{&f_apart, &f_fused, "combine"}, std::tuple{&h_apart, &h_fused, "streams"}}) {
+    const size_t n = want->bytes() / 4;
+    const std::vector<float> a = ToHost(*want, n, stream), b = ToHost(*got, n, stream);
+    for (size_t i = 0; i < n; ++i) {
+      ASSERT_EQ(test_support::Bits(b[i]), test_support::Bits(a[i])) << what << " " << i;
+    }
+  }
+  EXPECT_NE(ToHost(h_fused, h.size(), stream), h);
+  HcPostArgs wrong = post;
+  wrong.shape.dim = dim + 1;
+  EXPECT_THROW(MoeCombine(drouted.as<float>(), dshared.as<float>(), dids.as<int32_t>(), rows, k,
+                          dim, f_fused.as<float>(), stream, &wrong),
+               CudaError);
 }
 
 TEST(CudaForwardOpsTest, HcPreAndHcPostMatchTheCpu) {
