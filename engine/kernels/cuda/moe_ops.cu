@@ -36,7 +36,7 @@ __device__ void WarpBest(float& v, int32_t& id) {
 // thread.
 __global__ void MoeRouteKernel(const float* logits, MoeRouteShape shape, const float* bias,
                                const int32_t* hash_table, const int32_t* tokens, int32_t* ids,
-                               float* weights) {
+                               float* weights, int32_t* paired_ids, int32_t paired_offset) {
   AwaitPreviousKernel();
   extern __shared__ __align__(16) unsigned char smem[];
   const int64_t n = shape.experts;
@@ -102,6 +102,7 @@ __global__ void MoeRouteKernel(const float* logits, MoeRouteShape shape, const f
     RouteWeights(picked, shape.k, shape.func, shape.route_scale, w);
     for (int64_t j = 0; j < shape.k; ++j) {
       ids[row * shape.k + j] = chosen[j];
+      if (paired_ids != nullptr) paired_ids[row * shape.k + j] = chosen[j] + paired_offset;
       weights[row * shape.k + j] = w[j];
     }
   }
@@ -127,7 +128,7 @@ __global__ void MoeCombineKernel(const float* routed, const float* shared, const
 
 void MoeRoute(const float* logits, int64_t rows, const MoeRouteShape& shape, const float* bias,
               const int32_t* hash_table, const int32_t* tokens, int32_t* ids, float* weights,
-              CudaStream& stream) {
+              CudaStream& stream, int32_t* paired_ids, int32_t paired_offset) {
   if (shape.experts <= 0 || shape.experts > kMaxExperts || shape.k <= 0 || shape.k > kMaxRouteK ||
       shape.k > shape.experts) {
     throw CudaError("MoeRoute: " + std::to_string(shape.k) + " of " +
@@ -142,7 +143,8 @@ void MoeRoute(const float* logits, int64_t rows, const MoeRouteShape& shape, con
   if (rows <= 0) return;
   const size_t shared = static_cast<size_t>(shape.experts) * (2 * sizeof(float) + 1);
   LaunchKernel(MoeRouteKernel, "MoeRouteKernel", static_cast<unsigned>(rows), kThreads, shared,
-               Raw(stream), logits, shape, bias, hash_table, tokens, ids, weights);
+               Raw(stream), logits, shape, bias, hash_table, tokens, ids, weights, paired_ids,
+               paired_offset);
   CheckCuda(cudaGetLastError(), "MoeRoute launch");
 }
 

@@ -27,10 +27,12 @@ struct MoeRouteShape {
 // For each of `rows` tokens: logits [rows, experts] (the gate's fp32 products) -> ids [rows, k]
 // and weights [rows, k]. Hash layers pass hash_table [vocab, k] (tid2eid as int32; ids must be
 // below `experts`: one that is not gets a NaN weight) and tokens [rows]; other layers pass
-// hash_table = tokens = null and bias [experts] (top-k of score + bias).
+// hash_table = tokens = null and bias [experts] (top-k of score + bias). With paired_ids set,
+// also paired_ids [rows, k] = ids + paired_offset: the MoE's decode multiplies w1 and w3 in one
+// launch over a table of both sets' views, w3's after w1's (moe_step.h DeviceMoe::w13_views).
 void MoeRoute(const float* logits, int64_t rows, const MoeRouteShape& shape, const float* bias,
               const int32_t* hash_table, const int32_t* tokens, int32_t* ids, float* weights,
-              CudaStream& stream);
+              CudaStream& stream, int32_t* paired_ids = nullptr, int32_t paired_offset = 0);
 
 // out [rows, dim] = bf16(sum of routed [rows, k, dim] over each row's distinct experts in
 // ascending id order (fp32) + shared [rows, dim]). out may alias shared, not routed. k <= 16.

@@ -3,7 +3,9 @@
 #include <chrono>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
+#include "engine/kernels/cuda/device_math.h"
 #include "engine/kernels/cuda/expert_stream_choice.h"
 #include "engine/kernels/cuda/phase_times.h"
 
@@ -80,10 +82,20 @@ DeviceMoe DeviceMoe::Create(const MoeShape& s, const MoeWeightRows& w, CudaStrea
   }
   m.x_quant = Floats(k * (s.dim > s.inter ? s.dim : s.inter));
   m.logits = Floats(experts);
-  m.ids = DeviceBuffer(static_cast<size_t>(k) * sizeof(int32_t));
+  m.ids = DeviceBuffer(static_cast<size_t>(2 * k) * sizeof(int32_t));
   m.weights = Floats(k);
-  m.g = Floats(k * s.inter);
-  m.u = Floats(k * s.inter);
+  m.g = Floats(2 * k * s.inter);
+  if (m.w1.format == m.w3.format && m.w1.rows == m.w3.rows && m.w1.cols == m.w3.cols &&
+      m.w1.exact == m.w3.exact) {
+    // Both tables on the host, one after the other, then up (weights only, once).
+    std::vector<WeightView> views(static_cast<size_t>(2 * experts));
+    const size_t half = static_cast<size_t>(experts) * sizeof(WeightView);
+    m.w1.views.Download(views.data(), half, stream);
+    m.w3.views.Download(views.data() + experts, half, stream);
+    m.w13_views = DeviceBuffer(2 * half);
+    m.w13_views.Upload(views.data(), 2 * half, stream);
+    stream.Synchronize();
+  }
   m.routed = Floats(k * s.dim);
   m.shared_g = Floats(s.inter);
   m.shared_u = Floats(s.inter);
@@ -125,9 +137,10 @@ void MoeDecode(DeviceMoe& m, const float* x, const int32_t* token, float* out, C
   MatVecExact(m.gate, x, 1, s.dim, m.logits.as<float>(), s.route.experts, false, stream);
   int32_t* ids = m.ids.as<int32_t>();
   float* weights = m.weights.as<float>();
+  const bool paired = m.w13_views.bytes() > 0;
   MoeRoute(m.logits.as<float>(), 1, s.route, s.hash ? nullptr : m.bias.as<float>(),
            s.hash ? m.hash_table.as<int32_t>() : nullptr, s.hash ? token : nullptr, ids, weights,
-           stream);
+           stream, paired ? ids + k : nullptr, static_cast<int32_t>(s.route.experts));
   // Routed experts, one slot each: g = w1 . x, u = w3 . x (FP8 input), h = bf16(weight * silu(g)
   // * u) with the clamp, routed = w2 . act_quant(h).
   // The offload's staging: ids [k], weights [k], xq [dim], out [k, dim].
@@ -145,9 +158,16 @@ void MoeDecode(DeviceMoe& m, const float* x, const int32_t* token, float* out, C
     m.staged_ready->Record(stream);
   }
   float* g = m.g.as<float>();
-  float* u = m.u.as<float>();
-  ExpertMatVec(m.w1, ids, k, xq, 0, g, s.inter, true, stream);
-  ExpertMatVec(m.w3, ids, k, xq, 0, u, s.inter, true, stream);
+  float* u = g + k * s.inter;
+  if (paired) {
+    // w1 and w3 in one launch: 2k slots over both tables, g's rows then u's.
+    const ExpertSetViews w13{m.w13_views.as<const WeightView>(), m.w1.format, m.w1.rows, m.w1.cols,
+                             m.w1.exact};
+    ExpertMatVec(w13, ids, 2 * k, xq, 0, g, s.inter, true, stream);
+  } else {
+    ExpertMatVec(m.w1, ids, k, xq, 0, g, s.inter, true, stream);
+    ExpertMatVec(m.w3, ids, k, xq, 0, u, s.inter, true, stream);
+  }
   // h's FP8 copy in place (nothing reads h itself afterwards), so xq stays for the shared expert.
   SwiGluQuant(g, u, k, s.inter, weights, s.swiglu_limit, g, stream);
   ExpertMatVec(m.w2, ids, k, g, s.inter, m.routed.as<float>(), s.dim, true, stream);

@@ -81,8 +81,13 @@ struct DeviceMoe {
   int64_t streamed_experts = 0;
   DeviceWeight gate, shared_w1, shared_w2, shared_w3;
   DeviceWeightSet w1, w2, w3;
+  // MoeDecode's w1 and w3 in one launch: w1's views then w3's (2 x experts WeightViews), which
+  // the router's paired ids (ids [k, 2k): ids + experts) index; empty when the two sets differ in
+  // format or shape (two launches then).
+  DeviceBuffer w13_views;
   DeviceBuffer bias, hash_table;
-  DeviceBuffer x_quant, logits, ids, weights, g, u, routed, shared_g, shared_u, shared_out;
+  // ids [2k] (the router's, then paired), g [2k, inter] (w1's rows, then w3's).
+  DeviceBuffer x_quant, logits, ids, weights, g, routed, shared_g, shared_u, shared_out;
   // MoeDecode's shared expert runs here (side_stream.h SideStreamsOn): forked from the step's
   // stream once its input is quantised, joined back before the combine.
   std::unique_ptr<SideStream> shared_side;

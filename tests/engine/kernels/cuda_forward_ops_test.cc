@@ -578,6 +578,17 @@ TEST(CudaForwardOpsTest, MoeRouteMatchesTheCpuRouter) {
           "moe_route func " + std::to_string(static_cast<int>(f.gpu)) + (hash ? " hash" : "");
       EXPECT_EQ(ToHost<int32_t>(dids, cpu_ids.size(), stream), cpu_ids) << name;
       ExpectContract(ToHost(dweights, cpu_weights.size(), stream), cpu_weights, name, false);
+      // The paired ids (the MoE decode's w3 entries, after w1's in its view table): the same
+      // ids plus the offset, the ids themselves unchanged.
+      DeviceBuffer dpaired(cpu_ids.size() * sizeof(int32_t));
+      MoeRoute(dlogits.as<float>(), rows, gshape, hash ? nullptr : dbias.as<float>(),
+               hash ? dtable.as<int32_t>() : nullptr, hash ? dtokens.as<int32_t>() : nullptr,
+               dids.as<int32_t>(), dweights.as<float>(), stream, dpaired.as<int32_t>(),
+               static_cast<int32_t>(n));
+      std::vector<int32_t> paired = cpu_ids;
+      for (int32_t& id : paired) id += static_cast<int32_t>(n);
+      EXPECT_EQ(ToHost<int32_t>(dids, cpu_ids.size(), stream), cpu_ids) << name << " paired";
+      EXPECT_EQ(ToHost<int32_t>(dpaired, paired.size(), stream), paired) << name << " paired";
     }
   }
   EXPECT_THROW(MoeRoute(dlogits.as<float>(), rows, MoeRouteShape{n, 17}, dbias.as<float>(), nullptr,
