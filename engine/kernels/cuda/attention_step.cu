@@ -184,17 +184,8 @@ namespace {
 VectorSteps KvSteps(const DeviceAttention& a, int64_t pos, const int32_t* positions,
                     uint16_t* out) {
   const AttentionShape& s = a.shape;
-  VectorSteps v;
-  v.norm_weight = a.kv_norm.as<float>();
-  v.eps = s.norm_eps;
-  v.rope_dims = s.rope_dims;
-  v.freqs = a.freqs.as<float>();
-  v.pos = pos;
-  v.positions = positions;
-  v.quant_n = s.head_dim - s.rope_dims;
-  v.quant_block = 64;
-  v.bf16_out = out;
-  return v;
+  return CacheEntrySteps(s.head_dim, a.kv_norm.as<float>(), s.norm_eps, s.rope_dims,
+                         a.freqs.as<float>(), pos, positions, /*rotate=*/false, out);
 }
 
 // The query heads' steps after wq_b: the per-head norm and RoPE (at pos, or at each row's

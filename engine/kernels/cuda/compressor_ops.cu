@@ -239,20 +239,10 @@ namespace {
 void FinishEntries(const DeviceCompressor& c, float* e, int64_t count, int64_t first_pos,
                    const int32_t* positions, uint16_t* out, CudaStream& stream) {
   const CompressorShape& s = c.shape;
-  const int64_t d = s.head_dim;
-  VectorSteps v;
-  v.norm_weight = c.norm.as<float>();
-  v.eps = s.norm_eps;
-  v.rope_dims = s.rope_dims;
-  v.freqs = c.freqs.as<float>();
-  v.pos = first_pos;
-  v.positions = positions;
-  v.hadamard = s.rotate;
-  v.quant_n = s.rotate ? d : d - s.rope_dims;
-  v.quant_block = s.rotate ? 32 : 64;
-  v.quant_format = s.rotate ? ActQuantFormat::kFp4 : ActQuantFormat::kFp8;
-  v.bf16_out = out;
-  RunVectorSteps(e, count, d, v, stream);
+  RunVectorSteps(e, count, s.head_dim,
+                 CacheEntrySteps(s.head_dim, c.norm.as<float>(), s.norm_eps, s.rope_dims,
+                                 c.freqs.as<float>(), first_pos, positions, s.rotate, out),
+                 stream);
 }
 
 }  // namespace

@@ -118,6 +118,24 @@ void RunVectorSteps(float* x, int64_t count, int64_t n, const VectorSteps& s, Cu
   CheckCuda(cudaGetLastError(), "RunVectorSteps launch");
 }
 
+VectorSteps CacheEntrySteps(int64_t n, const float* norm_weight, float eps, int64_t rope_dims,
+                            const float* freqs, int64_t pos, const int32_t* positions, bool rotate,
+                            uint16_t* out) {
+  VectorSteps v;
+  v.norm_weight = norm_weight;
+  v.eps = eps;
+  v.rope_dims = rope_dims;
+  v.freqs = freqs;
+  v.pos = pos;
+  v.positions = positions;
+  v.hadamard = rotate;
+  v.quant_n = rotate ? n : n - rope_dims;
+  v.quant_block = rotate ? 32 : 64;
+  v.quant_format = rotate ? ActQuantFormat::kFp4 : ActQuantFormat::kFp8;
+  v.bf16_out = out;
+  return v;
+}
+
 void HeadRmsNorm(float* x, int64_t count, int64_t n, float eps, CudaStream& stream) {
   VectorSteps s;
   s.head_norm = true;

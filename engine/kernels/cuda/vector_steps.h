@@ -53,4 +53,12 @@ struct VectorSteps {
 void RunVectorSteps(float* x, int64_t count, int64_t n, const VectorSteps& steps,
                     CudaStream& stream);
 
+// The steps that make KV cache entries of n values out of projected rows (the attention's KV row,
+// a compressor's pooled entry): RMSNorm with norm_weight, RoPE on the last rope_dims at pos (or
+// row v at positions[v]), then FP8 per 64 on the non-RoPE dims, or with `rotate` (the indexer's
+// keys) the Hadamard rotation and FP4 per 32 on all n; the bf16 store into `out` when it is set.
+VectorSteps CacheEntrySteps(int64_t n, const float* norm_weight, float eps, int64_t rope_dims,
+                            const float* freqs, int64_t pos, const int32_t* positions, bool rotate,
+                            uint16_t* out);
+
 }  // namespace dsagent::engine::kernels::cuda
