@@ -1,4 +1,4 @@
-// ActQuant, RmsNorm, RopeRotate(Rows), SwiGlu(Quant), ScaleToBf16, StoreBf16Bits and RepeatRows on
+// ActQuant, RmsNorm, RopeRotate(Rows), SwiGlu(Quant), StoreBf16Bits and RepeatRows on
 // the device (ops.h); the per-element arithmetic is device_math.h's, shared with the host tests.
 #include <cuda_runtime.h>
 
@@ -129,12 +129,6 @@ __global__ void StoreBf16BitsKernel(const float* x, int64_t n, uint16_t* out) {
   if (i < n) out[i] = FloatToBf16Bits(x[i]);
 }
 
-__global__ void ScaleToBf16Kernel(float* x, int64_t n, float scale) {
-  AwaitPreviousKernel();
-  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < n) x[i] = RoundBf16(x[i] * scale);
-}
-
 }  // namespace
 
 void ActQuant(float* x, int64_t rows, int64_t n, int64_t block, ActQuantFormat format,
@@ -232,13 +226,6 @@ void SwiGluQuant(const float* g, const float* u, int64_t rows, int64_t inter,
   LaunchKernel(SwiGluQuantKernel, "SwiGluQuantKernel", static_cast<unsigned>(rows * inter / 128),
                kThreads, 0, Raw(stream), g, u, inter, row_weight, limit, out);
   CheckCuda(cudaGetLastError(), "SwiGluQuant launch");
-}
-
-void ScaleToBf16(float* x, int64_t n, float scale, CudaStream& stream) {
-  if (n <= 0) return;
-  LaunchKernel(ScaleToBf16Kernel, "ScaleToBf16Kernel", Blocks(n), kThreads, 0, Raw(stream), x, n,
-               scale);
-  CheckCuda(cudaGetLastError(), "ScaleToBf16 launch");
 }
 
 void StoreBf16Bits(const float* x, int64_t n, uint16_t* out, CudaStream& stream) {

@@ -47,8 +47,8 @@ __device__ __forceinline__ void RowsOf(const ScoreRows& r, const float*& q,
   score += t * r.score_stride;
 }
 
-// A head's weight as the scores take it: bf16(w * head_scale), ScaleToBf16's arithmetic (ops.h),
-// done here rather than in a launch of its own before the scores.
+// A head's weight as the scores take it: bf16(w * head_scale), done here rather than in a launch
+// of its own before the scores.
 __device__ __forceinline__ float HeadWeight(float w, float head_scale) {
   return RoundBf16(w * head_scale);
 }

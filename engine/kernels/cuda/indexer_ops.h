@@ -15,9 +15,9 @@
 namespace dsagent::engine::kernels::cuda {
 
 // score[e] = bf16(sum_h bf16(relu(bf16(q_h . K_e)) * w_h)) for e < n: q [heads, hd] (FP4-simulated
-// values), keys [n, hd] bf16 bits, w_h = bf16(head_weights[h] * head_scale) (ScaleToBf16's
-// arithmetic, in the scores' launch: the indexer's factor hd^-0.5 * heads^-0.5; the default 1
-// takes bf16 weights as they are). heads * hd <= 12000 (q is staged in shared memory).
+// values), keys [n, hd] bf16 bits, w_h = bf16(head_weights[h] * head_scale) (head_scale: the
+// indexer's factor hd^-0.5 * heads^-0.5, applied in this launch; the default 1 takes bf16 weights
+// as they are). heads * hd <= 12000 (q is staged in shared memory).
 void IndexerScores(const float* q, const float* head_weights, int64_t heads, int64_t hd,
                    const uint16_t* keys, int64_t n, float* score, CudaStream& stream,
                    float head_scale = 1.0f);

@@ -268,9 +268,6 @@ void RopeRotateRows(float* x, int64_t rows, int64_t per_row, int64_t stride, int
 void RepeatRows(const float* x, int64_t rows, int64_t n, int64_t times, float* out,
                 CudaStream& stream);
 
-// x[i] = bf16(x[i] * scale) for i < n (the indexer's head weights after their product).
-void ScaleToBf16(float* x, int64_t n, float scale, CudaStream& stream);
-
 // out[i] = the bf16 bits of x[i] (round to nearest even) for i < n: how KV rows and compressed
 // entries are stored in the cache.
 void StoreBf16Bits(const float* x, int64_t n, uint16_t* out, CudaStream& stream);
