@@ -15,6 +15,7 @@
 #include "engine/kernels/cuda/chunk_lists_math.h"
 #include "engine/kernels/cuda/kernel_launch.cuh"
 #include "engine/kernels/cuda/ops.h"
+#include "engine/kernels/cuda/rope_cta.cuh"
 
 namespace dsagent::engine::kernels::cuda {
 namespace {
@@ -261,10 +262,7 @@ __global__ void SparseAttentionCombineKernel(const float* part_acc, const Online
   }
   if (rope.dims <= 0) return;  // uniform over the grid
   __syncthreads();             // a pair's two dims may be other threads'
-  float* r = oh + (hd - rope.dims);
-  for (int64_t i = threadIdx.x; i < rope.dims / 2; i += blockDim.x) {
-    RopePair(r[2 * i], r[2 * i + 1], static_cast<float>(rope.pos) * rope.freqs[i], true);
-  }
+  RopeVectorCta(oh + (hd - rope.dims), rope.dims / 2, rope.freqs, rope.pos, /*inverse=*/true);
 }
 
 // The attention kernel's dynamic shared memory (opted in above 48 KB): room for head dims up to

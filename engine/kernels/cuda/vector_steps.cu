@@ -10,6 +10,7 @@
 #include "engine/kernels/cuda/device_math.h"
 #include "engine/kernels/cuda/kernel_launch.cuh"
 #include "engine/kernels/cuda/rms_norm_cta.cuh"
+#include "engine/kernels/cuda/rope_cta.cuh"
 #include "engine/kernels/cuda/vector_steps.h"
 
 namespace dsagent::engine::kernels::cuda {
@@ -66,10 +67,7 @@ __global__ void __launch_bounds__(kThreads) VectorStepsKernel(float* x, int64_t 
     const int64_t pos = s.positions != nullptr
                             ? static_cast<int64_t>(s.positions[v / s.vectors_per_position])
                             : s.pos;
-    float* r = xv + (n - s.rope_dims);
-    for (int64_t i = threadIdx.x; i < s.rope_dims / 2; i += blockDim.x) {
-      RopePair(r[2 * i], r[2 * i + 1], static_cast<float>(pos) * s.freqs[i], s.rope_inverse);
-    }
+    RopeVectorCta(xv + (n - s.rope_dims), s.rope_dims / 2, s.freqs, pos, s.rope_inverse);
   }
   if (s.hadamard) {
     __syncthreads();
