@@ -257,7 +257,7 @@ void AttentionDecode(DeviceAttention& a, DeviceAttentionState& state, const floa
     IndexerAppendKey(*a.indexer, *state.indexer, x, pos, branch(a.index_keys_side.get()));
     // The selection's branch starts with the head weights (x only); it waits for the query's FP8
     // copy below (a second fork of the same side stream).
-    IndexerHeadWeights(*a.indexer, x, pos, branch(a.indexer_side.get()));
+    IndexerHeadWeights(*a.indexer, x, branch(a.indexer_side.get()));
   }
   // Query: wq_a, q_norm, wq_b, the per-head norm, RoPE.
   float* qr = a.qr.as<float>();

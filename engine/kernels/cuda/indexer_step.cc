@@ -121,9 +121,9 @@ void HeadWeights(DeviceIndexer& ix, const float* x, int64_t x_stride, int64_t ro
 
 int64_t IndexerSelect(DeviceIndexer& ix, DeviceIndexerState& state, const float* x,
                       const float* qr_fp8, int64_t pos, int32_t* selected, CudaStream& stream) {
-  IndexerHeadWeights(ix, x, pos, stream);
+  IndexerAppendKey(ix, state, x, pos, stream);  // first: it checks the capacity
+  IndexerHeadWeights(ix, x, stream);
   IndexerQuery(ix, qr_fp8, pos, stream);
-  IndexerAppendKey(ix, state, x, pos, stream);
   return IndexerSelectAppended(ix, state, pos, selected, stream);
 }
 
@@ -133,13 +133,11 @@ void IndexerAppendKey(DeviceIndexer& ix, DeviceIndexerState& state, const float*
   CompressToken(ix.compressor, state.compressor, x, pos, state.keys.as<uint16_t>(), stream);
 }
 
-void IndexerHeadWeights(DeviceIndexer& ix, const float* x, int64_t pos, CudaStream& stream) {
-  VisibleKeys(ix.shape, pos);
+void IndexerHeadWeights(DeviceIndexer& ix, const float* x, CudaStream& stream) {
   HeadWeights(ix, x, ix.weights_proj.cols, 1, ix.head_weights.as<float>(), stream);
 }
 
 void IndexerQuery(DeviceIndexer& ix, const float* qr_fp8, int64_t pos, CudaStream& stream) {
-  VisibleKeys(ix.shape, pos);
   Queries(ix, qr_fp8, 1, nullptr, pos, ix.q.as<float>(), stream);
 }
 

@@ -74,11 +74,12 @@ int64_t IndexerSelect(DeviceIndexer& ix, DeviceIndexerState& state, const float*
 //   IndexerSelectAppended  after the three: the scores and the top-k, as IndexerSelect, with
 //                      entry_offset added to each entry written (the decode step writes them
 //                      into the attention's index list, after the window's rows).
-// The same kernels on the same buffers as IndexerSelect: the same bits. Each throws CudaError as
-// IndexerSelect does past the capacity, before it queues anything.
+// The same kernels on the same buffers as IndexerSelect: the same bits. The two that touch the
+// keys throw CudaError as IndexerSelect does past the capacity, before they queue anything (the
+// decode step appends the key first, so it throws before it queues any of them).
 void IndexerAppendKey(DeviceIndexer& ix, DeviceIndexerState& state, const float* x, int64_t pos,
                       CudaStream& stream);
-void IndexerHeadWeights(DeviceIndexer& ix, const float* x, int64_t pos, CudaStream& stream);
+void IndexerHeadWeights(DeviceIndexer& ix, const float* x, CudaStream& stream);
 void IndexerQuery(DeviceIndexer& ix, const float* qr_fp8, int64_t pos, CudaStream& stream);
 int64_t IndexerSelectAppended(DeviceIndexer& ix, DeviceIndexerState& state, int64_t pos,
                               int32_t* selected, CudaStream& stream, int32_t entry_offset = 0);
