@@ -14,6 +14,7 @@
 #include "engine/kernels/cuda/attention_ops.h"
 #include "engine/kernels/cuda/chunk_lists_math.h"
 #include "engine/kernels/cuda/kernel_launch.cuh"
+#include "engine/kernels/cuda/last_cta.cuh"
 #include "engine/kernels/cuda/ops.h"
 #include "engine/kernels/cuda/rope_cta.cuh"
 
@@ -24,6 +25,29 @@ constexpr int kThreads = 256;
 constexpr unsigned kFullWarp = 0xffffffffu;
 
 cudaStream_t Raw(CudaStream& s) { return static_cast<cudaStream_t>(s.handle()); }
+
+// One head's splits combined by one CTA: the splits' weights and the denominator by thread 0 (at
+// most kAttentionMaxSplits exps), then every dim's weighted sum over the splits in split order
+// into oh. part_acc: the splits' accumulators, hd apart; part: their states. With rope.dims > 0
+// the head's output is then rotated back by RoPE (RopeKernel's inverse pairs) once every dim is
+// written. Every thread of the CTA calls it (barriers).
+__device__ void CombineSplitsCta(const float* part_acc, const OnlineSoftmax* part, int splits,
+                                 int64_t hd, float sink, float* oh, const InverseRope& rope) {
+  __shared__ float weight[kAttentionMaxSplits];
+  __shared__ float denom;
+  if (threadIdx.x == 0) {
+    const float max = CombinedMax(part, splits);
+    for (int s = 0; s < splits; ++s) weight[s] = SplitWeight(part[s].running_max, max);
+    denom = SinkDenominator(CombinedState(part, weight, splits, max), sink);
+  }
+  __syncthreads();
+  for (int64_t d = threadIdx.x; d < hd; d += blockDim.x) {
+    oh[d] = RoundBf16(CombinedAccumulator(part_acc + d, hd, weight, splits) / denom);
+  }
+  if (rope.dims <= 0) return;  // uniform over the grid
+  __syncthreads();             // a pair's two dims may be other threads'
+  RopeVectorCta(oh + (hd - rope.dims), rope.dims / 2, rope.freqs, rope.pos, /*inverse=*/true);
+}
 
 // One block per head. Per index block of 64: the block's ids and KV rows are staged in shared
 // memory (16-byte cp.async copies of the bf16 rows, all in flight at once, instead of a dependent
@@ -43,7 +67,9 @@ cudaStream_t Raw(CudaStream& s) { return static_cast<cudaStream_t>(s.handle()); 
 // the entries [z * per_split, (z + 1) * per_split); slot (t * heads + head) * splits + z:
 //   max_only (phase 1): only the dots and block maxima; the split's score max -> split_max[slot];
 //   else (phase 2): from SplitStartState(split_max), the whole step; the state and accumulator ->
-//   part_state / part_acc for SparseAttentionCombineKernel (attention_math.h, flash-decoding).
+//   part_state / part_acc for SparseAttentionCombineKernel (attention_math.h, flash-decoding), or,
+//   with arrivals ([tokens * heads] counts, zero between launches; not in rows mode), combined by
+//   the head's last split to finish (last_cta.cuh) with `rope` undone there: no launch of its own.
 // In rows mode each row is split as a decode step's list of its length is
 // (PlanAttentionSplits(n, heads)), its slots kAttentionMaxSplits apart; the CTAs past a row's
 // splits, and in phase 1 a row of one split, do nothing.
@@ -55,7 +81,8 @@ __global__ void SparseAttentionKernel(const float* q, int64_t heads, int64_t hd,
                                       const int32_t* row_n, int64_t list_stride, int64_t n,
                                       const float* sink, float scale, float* o, bool vec16,
                                       int64_t per_split, float* split_max, bool max_only,
-                                      float* part_acc, OnlineSoftmax* part_state) {
+                                      float* part_acc, OnlineSoftmax* part_state,
+                                      unsigned* arrivals, InverseRope rope) {
   AwaitPreviousKernel();
   extern __shared__ __align__(16) unsigned char smem[];
   float* qs = reinterpret_cast<float*>(smem);                              // [hd]
@@ -221,6 +248,23 @@ __global__ void SparseAttentionKernel(const float* q, int64_t heads, int64_t hd,
   if (split) {
     for (int64_t d = tid; d < hd; d += threads) part_acc[slot * hd + d] = acc[d];
     if (tid == 0) part_state[slot] = state;
+    if (arrivals == nullptr) return;  // SparseAttentionCombineKernel combines them
+    const int splits = static_cast<int>(gridDim.z);
+    if (!LastCtaToArrive(&arrivals[t * heads + head], static_cast<unsigned>(splits))) return;
+    // The head's last split to finish combines them all: their states and accumulators into
+    // shared memory first (volatile loads: other CTAs' writes), the staged rows' room.
+    __shared__ OnlineSoftmax parts[kAttentionMaxSplits];
+    const int64_t slot0 = slot - blockIdx.z;
+    float* accs = reinterpret_cast<float*>(rows);  // [splits][hd]: room for 32 x hd floats
+    const volatile float* from_acc = part_acc + slot0 * hd;
+    for (int64_t i = tid; i < splits * hd; i += threads) accs[i] = from_acc[i];
+    if (tid < splits) {
+      const volatile OnlineSoftmax& from = part_state[slot0 + tid];
+      parts[tid].running_max = from.running_max;
+      parts[tid].sum_exp = from.sum_exp;
+    }
+    __syncthreads();
+    CombineSplitsCta(accs, parts, splits, hd, sink[head], o + (t * heads + head) * hd, rope);
     return;
   }
   if (tid == 0) denom = SinkDenominator(state, sink[head]);
@@ -229,18 +273,13 @@ __global__ void SparseAttentionKernel(const float* q, int64_t heads, int64_t hd,
     o[(t * heads + head) * hd + d] = RoundBf16(acc[d] / denom);
 }
 
-// One block per (head, token): the splits' weights and the denominator by thread 0 (at most
-// kAttentionMaxSplits exps), then every dim's weighted sum over the splits in split order. Rows
-// mode (row_n set): each row's own split count (a row of one split wrote its output itself),
-// slots kAttentionMaxSplits apart. With rope.dims > 0 (one token), the head's output then rotated
-// back by RoPE (RopeKernel's inverse pairs) once every dim is written.
+// One block per (head, token): CombineSplitsCta. Rows mode (row_n set): each row's own split
+// count (a row of one split wrote its output itself), slots kAttentionMaxSplits apart.
 __global__ void SparseAttentionCombineKernel(const float* part_acc, const OnlineSoftmax* part_state,
                                              int splits, const int32_t* row_n, int64_t heads,
                                              int64_t hd, const float* sink, float* o,
                                              InverseRope rope) {
   AwaitPreviousKernel();
-  __shared__ float weight[kAttentionMaxSplits];
-  __shared__ float denom;
   const int64_t head = blockIdx.x, t = blockIdx.y;
   int64_t slot_stride = splits;
   if (row_n != nullptr) {
@@ -249,20 +288,8 @@ __global__ void SparseAttentionCombineKernel(const float* part_acc, const Online
     slot_stride = kAttentionMaxSplits;
   }
   const int64_t slot0 = (t * heads + head) * slot_stride;
-  const OnlineSoftmax* part = part_state + slot0;
-  if (threadIdx.x == 0) {
-    const float max = CombinedMax(part, splits);
-    for (int s = 0; s < splits; ++s) weight[s] = SplitWeight(part[s].running_max, max);
-    denom = SinkDenominator(CombinedState(part, weight, splits, max), sink[head]);
-  }
-  __syncthreads();
-  float* oh = o + (t * heads + head) * hd;
-  for (int64_t d = threadIdx.x; d < hd; d += blockDim.x) {
-    oh[d] = RoundBf16(CombinedAccumulator(part_acc + slot0 * hd + d, hd, weight, splits) / denom);
-  }
-  if (rope.dims <= 0) return;  // uniform over the grid
-  __syncthreads();             // a pair's two dims may be other threads'
-  RopeVectorCta(oh + (hd - rope.dims), rope.dims / 2, rope.freqs, rope.pos, /*inverse=*/true);
+  CombineSplitsCta(part_acc + slot0 * hd, part_state + slot0, splits, hd, sink[head],
+                   o + (t * heads + head) * hd, rope);
 }
 
 // The attention kernel's dynamic shared memory (opted in above 48 KB): room for head dims up to
@@ -281,7 +308,7 @@ size_t AttentionSharedBytes(int64_t head_dim) {
 void LaunchSparseAttention(const float* q, int64_t tokens, int64_t heads, int64_t head_dim,
                            const uint16_t* kv, const int32_t* index, const int64_t* list_begin,
                            int64_t n, const float* sink, float scale, float* o, CudaStream& stream,
-                           float* split_scratch, const InverseRope& rope) {
+                           float* split_scratch, const InverseRope& rope, unsigned* arrivals) {
   if (rope.dims < 0 || rope.dims % 2 != 0 || rope.dims > head_dim ||
       (rope.dims > 0 && (rope.freqs == nullptr || tokens != 1))) {
     throw CudaError("SparseAttention: RoPE on " + std::to_string(rope.dims) + " of " +
@@ -318,13 +345,16 @@ void LaunchSparseAttention(const float* q, int64_t tokens, int64_t heads, int64_
   if (split) {
     LaunchKernel(SparseAttentionKernel, "SparseAttentionKernel", grid, kThreads, shared,
                  Raw(stream), q, heads, head_dim, kv, nullptr, nullptr, index, list_begin, nullptr,
-                 0, n, sink, scale, o, vec16, per_split, split_max, true, part_acc, part_state);
+                 0, n, sink, scale, o, vec16, per_split, split_max, true, part_acc, part_state,
+                 nullptr, InverseRope{});
     CheckCuda(cudaGetLastError(), "SparseAttention split maxima launch");
   }
   LaunchKernel(SparseAttentionKernel, "SparseAttentionKernel", grid, kThreads, shared, Raw(stream),
                q, heads, head_dim, kv, nullptr, nullptr, index, list_begin, nullptr, 0, n, sink,
-               scale, o, vec16, per_split, split_max, false, part_acc, part_state);
+               scale, o, vec16, per_split, split_max, false, part_acc, part_state,
+               split ? arrivals : nullptr, split && arrivals != nullptr ? rope : InverseRope{});
   CheckCuda(cudaGetLastError(), "SparseAttention launch");
+  if (split && arrivals != nullptr) return;  // combined by each head's last split
   if (!split) {
     if (rope.dims > 0) {
       RopeRotate(o, heads, head_dim, head_dim, rope.dims, rope.freqs, rope.pos, true, stream);
@@ -341,9 +371,10 @@ void LaunchSparseAttention(const float* q, int64_t tokens, int64_t heads, int64_
 
 void SparseAttention(const float* q, int64_t heads, int64_t head_dim, const uint16_t* kv,
                      const int32_t* index, int64_t n, const float* sink, float scale, float* o,
-                     CudaStream& stream, float* split_scratch, const InverseRope& rope) {
+                     CudaStream& stream, float* split_scratch, const InverseRope& rope,
+                     unsigned* arrivals) {
   LaunchSparseAttention(q, 1, heads, head_dim, kv, index, nullptr, n, sink, scale, o, stream,
-                        split_scratch, rope);
+                        split_scratch, rope, arrivals);
 }
 
 int64_t SparseAttentionScratchFloats(int64_t heads, int64_t head_dim) {
@@ -397,12 +428,13 @@ void SparseAttentionRows(const float* q, int64_t rows, int64_t heads, int64_t he
   if (split) {
     LaunchKernel(SparseAttentionKernel, "SparseAttentionKernel", grid, kThreads, shared,
                  Raw(stream), q, heads, head_dim, kv, row_kv, staged, index, nullptr, row_n,
-                 list_stride, 0, sink, scale, o, vec16, 0, split_max, true, part_acc, part_state);
+                 list_stride, 0, sink, scale, o, vec16, 0, split_max, true, part_acc, part_state,
+                 nullptr, InverseRope{});
     CheckCuda(cudaGetLastError(), "SparseAttentionRows split maxima launch");
   }
   LaunchKernel(SparseAttentionKernel, "SparseAttentionKernel", grid, kThreads, shared, Raw(stream),
                q, heads, head_dim, kv, row_kv, staged, index, nullptr, row_n, list_stride, 0, sink,
-               scale, o, vec16, 0, split_max, false, part_acc, part_state);
+               scale, o, vec16, 0, split_max, false, part_acc, part_state, nullptr, InverseRope{});
   CheckCuda(cudaGetLastError(), "SparseAttentionRows launch");
   if (!split) return;
   const dim3 combine_grid(static_cast<unsigned>(heads), static_cast<unsigned>(rows));
@@ -416,7 +448,7 @@ void SparseAttentionTokens(const float* q, int64_t tokens, int64_t heads, int64_
                            const uint16_t* kv, const int32_t* index, const int64_t* list_begin,
                            const float* sink, float scale, float* o, CudaStream& stream) {
   LaunchSparseAttention(q, tokens, heads, head_dim, kv, index, list_begin, 0, sink, scale, o,
-                        stream, nullptr, InverseRope{});
+                        stream, nullptr, InverseRope{}, nullptr);
 }
 
 }  // namespace dsagent::engine::kernels::cuda

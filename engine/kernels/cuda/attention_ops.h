@@ -37,7 +37,10 @@ void HadamardRotate(float* x, int64_t count, int64_t n, CudaStream& stream);
 // rescaled per split rather than per block. Not yet timed on a GPU.
 // With `rope` set (dims > 0), o's heads are then rotated back by RoPE at rope.pos on their last
 // rope.dims values, V4's next step (RopeRotate's inverse, its bits): in the combine's launch when
-// the list is split, else in a launch of its own.
+// the list is split, else in a launch of its own. With arrivals as well (device memory, heads
+// counts, zero before the first call and left zero by each; one call at a time), a split list is
+// combined by each head's last split to finish (last_cta.cuh) instead of a launch of its own: the
+// same bits, one kernel fewer on a decode step's path.
 struct InverseRope {
   const float* freqs = nullptr;  // dims / 2 device floats
   int64_t dims = 0;
@@ -46,7 +49,7 @@ struct InverseRope {
 void SparseAttention(const float* q, int64_t heads, int64_t head_dim, const uint16_t* kv,
                      const int32_t* index, int64_t n, const float* sink, float scale, float* o,
                      CudaStream& stream, float* split_scratch = nullptr,
-                     const InverseRope& rope = {});
+                     const InverseRope& rope = {}, unsigned* arrivals = nullptr);
 
 // The floats of SparseAttention's split_scratch for heads x head_dim (any n).
 int64_t SparseAttentionScratchFloats(int64_t heads, int64_t head_dim);

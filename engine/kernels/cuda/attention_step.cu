@@ -144,6 +144,8 @@ DeviceAttention DeviceAttention::Create(const AttentionShape& s, const Attention
   a.o = floats(s.heads * s.head_dim);
   a.z = floats(s.o_groups * s.o_lora_rank);
   a.attention_splits = floats(SparseAttentionScratchFloats(s.heads, s.head_dim));
+  a.attention_arrivals = DeviceBuffer(static_cast<size_t>(s.heads) * sizeof(unsigned));
+  a.attention_arrivals.Zero(stream);
   a.list = DeviceBuffer(static_cast<size_t>(s.window + compressed_rows) * sizeof(int32_t));
   a.selected =
       DeviceBuffer(static_cast<size_t>(a.indexer ? a.indexer->shape.topk : 1) * sizeof(int32_t));
@@ -292,10 +294,12 @@ void AttentionDecode(DeviceAttention& a, DeviceAttentionState& state, const floa
   float* o = a.o.as<float>();
   const float scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
   // Split over CTAs (flash-decoding): the `fast` contract rather than the CPU's bits (the exact
-  // numerics keep one CTA per head). RoPE undone on the output in the attention's last launch.
+  // numerics keep one CTA per head), each head's splits combined by its last to finish. RoPE
+  // undone on the output in the attention's last launch.
   SparseAttention(q, s.heads, hd, cache, list, n, a.attn_sink.as<float>(), scale, o, stream,
                   a.split_attention ? a.attention_splits.as<float>() : nullptr,
-                  InverseRope{a.freqs.as<float>(), s.rope_dims, pos});
+                  InverseRope{a.freqs.as<float>(), s.rope_dims, pos},
+                  a.attention_arrivals.as<unsigned>());
   // Grouped low-rank output: z_g = (rows of group g of wo_a) . o_g (bf16), out = wo_b .
   // act_quant(z).
   const int64_t group_in = s.heads * hd / s.o_groups;
@@ -362,7 +366,8 @@ void RowStateSteps(DeviceAttention& a, const AttentionChunk& chunk, int64_t t0, 
     RowList(a, pos, n_compressed, a.list.as<int32_t>(), nullptr, stream);
     SparseAttention(r.q + t * qw, s.heads, hd, state.cache.as<uint16_t>(), a.list.as<int32_t>(),
                     s.window + n_compressed, a.attn_sink.as<float>(), r.scale, r.o + t * qw, stream,
-                    a.split_attention ? a.attention_splits.as<float>() : nullptr);
+                    a.split_attention ? a.attention_splits.as<float>() : nullptr, InverseRope{},
+                    a.attention_arrivals.as<unsigned>());
   }
 }
 

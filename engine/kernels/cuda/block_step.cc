@@ -60,6 +60,8 @@ DeviceBlock DeviceBlock::Create(const HcKernelShape& hc, DeviceAttention attn, D
   b.attn_norm = Copy(attn_norm, stream);
   b.ffn_norm = Copy(ffn_norm, stream);
   b.products = Floats(mix);
+  b.hc_arrivals = DeviceBuffer(sizeof(unsigned));
+  b.hc_arrivals.Zero(stream);
   b.y = Floats(hc.dim);
   b.f = Floats(hc.dim);
   b.post = Floats(hc.hc);
@@ -70,24 +72,24 @@ DeviceBlock DeviceBlock::Create(const HcKernelShape& hc, DeviceAttention attn, D
 void BlockDecode(DeviceBlock& b, DeviceAttentionState& state, float* h, int64_t pos,
                  const int32_t* token, CudaStream& stream) {
   const HcKernelShape& s = b.hc;
-  const int64_t n = s.hc * s.dim, mix = (2 + s.hc) * s.hc;
   float* y = b.y.as<float>();
   float* f = b.f.as<float>();
   float* post = b.post.as<float>();
   float* comb = b.comb.as<float>();
   float* products = b.products.as<float>();
   // Attention: y = attn_norm(hc_pre(h)); h = hc_post(attn(y), h). The fn products are exact in
-  // both modes, as on the CPU (they feed Sinkhorn).
-  MatVecExact(b.hc_attn.fn, h, 1, n, products, mix, false, stream);
-  // The sub-layers' FP8 inputs are written by HcPreNorm, into the buffers they read them from.
-  HcPreNorm(h, products, 1, b.hc_attn.scale.as<float>(), b.hc_attn.base.as<float>(), s,
-            b.attn_norm.as<float>(), s.norm_eps, y, post, comb, stream, AttentionFp8Input(b.attn));
+  // both modes, as on the CPU (they feed Sinkhorn); they and hc_pre are one launch.
+  unsigned* arrivals = b.hc_arrivals.as<unsigned>();
+  // The sub-layers' FP8 inputs are written by HcFnPreNorm, into the buffers they read them from.
+  HcFnPreNorm(b.hc_attn.fn, h, 1, products, b.hc_attn.scale.as<float>(), b.hc_attn.base.as<float>(),
+              s, b.attn_norm.as<float>(), s.norm_eps, y, post, comb, arrivals, stream,
+              AttentionFp8Input(b.attn));
   AttentionDecode(b.attn, state, y, pos, f, stream, /*x_fp8_written=*/true);
   HcPost(f, h, post, comb, 1, s, h, stream);
   // MoE: the same around the FFN.
-  MatVecExact(b.hc_ffn.fn, h, 1, n, products, mix, false, stream);
-  HcPreNorm(h, products, 1, b.hc_ffn.scale.as<float>(), b.hc_ffn.base.as<float>(), s,
-            b.ffn_norm.as<float>(), s.norm_eps, y, post, comb, stream, MoeFp8Input(b.ffn));
+  HcFnPreNorm(b.hc_ffn.fn, h, 1, products, b.hc_ffn.scale.as<float>(), b.hc_ffn.base.as<float>(), s,
+              b.ffn_norm.as<float>(), s.norm_eps, y, post, comb, arrivals, stream,
+              MoeFp8Input(b.ffn));
   // The MoE's output into the streams by HcPost in the MoE's combine launch.
   const HcPostArgs into_streams{h, post, comb, s, h};
   MoeDecode(b.ffn, y, token, f, stream, /*x_fp8_written=*/true, &into_streams);
@@ -126,25 +128,25 @@ void BlockRows(DeviceBlock& b, const AttentionChunk* chunks, int64_t n_chunks, f
                int64_t rows, const int32_t* tokens, DeviceRows& scratch, CudaStream& stream,
                const uint16_t* const* row_caches) {
   const HcKernelShape& s = b.hc;
-  const int64_t n = s.hc * s.dim, mix = (2 + s.hc) * s.hc;
   float* y = scratch.y.as<float>();
   float* f = scratch.f.as<float>();
   float* post = scratch.post.as<float>();
   float* comb = scratch.comb.as<float>();
   float* products = scratch.products.as<float>();
+  unsigned* arrivals = scratch.hc_arrivals.as<unsigned>();
   MarkPhase(stream, "mixing");
-  MatVecExact(b.hc_attn.fn, h, rows, n, products, mix, false, stream);
-  // The sub-layers' FP8 inputs are written by HcPreNorm, into scratch.x_quant where they read them.
+  // The sub-layers' FP8 inputs are written by HcFnPreNorm, into scratch.x_quant where they read
+  // them.
   float* y_fp8 = scratch.x_quant.as<float>();
-  HcPreNorm(h, products, rows, b.hc_attn.scale.as<float>(), b.hc_attn.base.as<float>(), s,
-            b.attn_norm.as<float>(), s.norm_eps, y, post, comb, stream, y_fp8);
+  HcFnPreNorm(b.hc_attn.fn, h, rows, products, b.hc_attn.scale.as<float>(),
+              b.hc_attn.base.as<float>(), s, b.attn_norm.as<float>(), s.norm_eps, y, post, comb,
+              arrivals, stream, y_fp8);
   AttentionRows(b.attn, chunks, n_chunks, y, rows, scratch, f, stream, row_caches,
                 /*x_fp8_written=*/true);
   MarkPhase(stream, "mixing");
   HcPost(f, h, post, comb, rows, s, h, stream);
-  MatVecExact(b.hc_ffn.fn, h, rows, n, products, mix, false, stream);
-  HcPreNorm(h, products, rows, b.hc_ffn.scale.as<float>(), b.hc_ffn.base.as<float>(), s,
-            b.ffn_norm.as<float>(), s.norm_eps, y, post, comb, stream, y_fp8);
+  HcFnPreNorm(b.hc_ffn.fn, h, rows, products, b.hc_ffn.scale.as<float>(), b.hc_ffn.base.as<float>(),
+              s, b.ffn_norm.as<float>(), s.norm_eps, y, post, comb, arrivals, stream, y_fp8);
   MoeRows(b.ffn, y, rows, tokens, scratch, f, stream, /*x_fp8_written=*/true);
   MarkPhase(stream, "mixing");
   HcPost(f, h, post, comb, rows, s, h, stream);

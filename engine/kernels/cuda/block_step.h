@@ -34,6 +34,8 @@ struct DeviceBlock {
   DeviceHcWeights hc_attn, hc_ffn;
   DeviceBuffer attn_norm, ffn_norm;         // [dim]
   DeviceBuffer products, y, f, post, comb;  // scratch
+  // HcFnPreNorm's count of the fn product's finished CTAs (mixing_ops.h): zero between calls.
+  DeviceBuffer hc_arrivals;
 
   // Takes the sub-layers (already on the device) and uploads the block's own weights.
   static DeviceBlock Create(const HcKernelShape& hc, DeviceAttention attn, DeviceMoe ffn,

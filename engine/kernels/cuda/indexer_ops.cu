@@ -11,6 +11,7 @@
 #include "engine/kernels/cuda/attention_math.h"
 #include "engine/kernels/cuda/indexer_ops.h"
 #include "engine/kernels/cuda/kernel_launch.cuh"
+#include "engine/kernels/cuda/last_cta.cuh"
 
 namespace dsagent::engine::kernels::cuda {
 namespace {
@@ -330,13 +331,15 @@ __global__ void TopKKernel(const float* score, int64_t n, int64_t k, int64_t pad
 
 // TopK over one long row by many CTAs (TopKWide): the single-CTA kernel's radix passes with the
 // histogram of each pass counted by every CTA over its share of the scores (shared-memory counts,
-// then one global atomic per bucket) and the pass's bucket chosen by one CTA, the same
-// RadixSelectPass on the same counts; then the keys >= the chosen prefix gathered by every CTA
-// and sorted by one. The same k keys in the same order as TopKKernel: the same output.
+// then one global atomic per bucket) and the pass's bucket chosen by the last CTA to finish
+// (last_cta.cuh), the same RadixSelectPass on the same counts; then the keys >= the chosen prefix
+// gathered by every CTA and sorted by the last to finish. The same k keys in the same order as
+// TopKKernel: the same output. One launch a pass, where the choice was a launch of its own.
 struct WideTopKState {
   uint64_t prefix, mask;
   uint32_t rank, count;
   int settled;
+  unsigned arrivals;  // the CTAs of the current launch that have finished their share
 };
 
 // The state before the first pass, the histogram zeroed, the selection's padding keys 0.
@@ -349,16 +352,22 @@ __global__ void WideTopKInitKernel(WideTopKState* state, uint32_t* histogram, ui
     state->rank = static_cast<uint32_t>(k);
     state->count = 0;
     state->settled = 0;
+    state->arrivals = 0;
   }
   for (int b = threadIdx.x; b < 256; b += blockDim.x) histogram[b] = 0;
   for (int64_t i = threadIdx.x; i < padded; i += blockDim.x) sel[i] = 0;
 }
 
-__global__ void WideTopKHistogramKernel(const float* s, int64_t n, const WideTopKState* state,
-                                        uint32_t* histogram, int shift) {
+// A pass: every CTA counts its share into the histogram; the last to finish chooses the pass's
+// bucket from it (copied into shared memory by volatile loads: the others' atomics), writes the
+// state and zeroes the histogram for the next pass.
+__global__ void WideTopKPassKernel(const float* s, int64_t n, WideTopKState* state,
+                                   uint32_t* histogram, int shift) {
   AwaitPreviousKernel();
   __shared__ uint32_t counts[256];
-  if (state->settled) return;  // uniform: a later pass after the selection settled
+  // Uniform: every CTA reads the state before any has counted itself, so before the last one
+  // writes it; a pass after the selection settled does nothing.
+  if (state->settled) return;
   for (int b = threadIdx.x; b < 256; b += blockDim.x) counts[b] = 0;
   __syncthreads();
   const uint64_t prefix = state->prefix, mask = state->mask;
@@ -372,20 +381,14 @@ __global__ void WideTopKHistogramKernel(const float* s, int64_t n, const WideTop
   for (int b = threadIdx.x; b < 256; b += blockDim.x) {
     if (counts[b] != 0) atomicAdd(&histogram[b], counts[b]);
   }
-}
-
-// The pass's bucket (one CTA), then the histogram zeroed for the next pass.
-__global__ void WideTopKSelectKernel(WideTopKState* state, uint32_t* histogram, int shift) {
-  AwaitPreviousKernel();
-  __shared__ int done;
-  // Read once for the CTA: thread 0 writes `settled` below.
-  if (threadIdx.x == 0) done = state->settled;
+  if (!LastCtaToArrive(&state->arrivals, gridDim.x)) return;
+  const volatile uint32_t* total = histogram;
+  for (int b = threadIdx.x; b < 256; b += blockDim.x) counts[b] = total[b];
   __syncthreads();
-  if (done) return;
   if (threadIdx.x < 32) {
     uint32_t r = state->rank;
-    uint64_t p = state->prefix, m = state->mask;
-    const bool settled = RadixSelectPassWarp(histogram, shift, r, p, m);
+    uint64_t p = prefix, m = mask;
+    const bool settled = RadixSelectPassWarp(counts, shift, r, p, m);
     __syncwarp();  // every lane has read the state before lane 0 writes it
     if (threadIdx.x == 0) {
       state->settled = settled ? 1 : 0;
@@ -394,13 +397,16 @@ __global__ void WideTopKSelectKernel(WideTopKState* state, uint32_t* histogram, 
       state->mask = m;
     }
   }
-  __syncthreads();
   for (int b = threadIdx.x; b < 256; b += blockDim.x) histogram[b] = 0;
 }
 
-__global__ void WideTopKGatherKernel(const float* s, int64_t n, WideTopKState* state,
-                                     uint64_t* sel) {
+// The keys >= the chosen prefix gathered by every CTA; the last to finish copies them (padded
+// with 0; volatile loads) into shared memory, sorts them and writes their indices out.
+__global__ void WideTopKGatherKernel(const float* s, int64_t n, WideTopKState* state, uint64_t* sel,
+                                     int64_t k, int64_t padded, int32_t* out,
+                                     int32_t index_offset) {
   AwaitPreviousKernel();
+  extern __shared__ __align__(16) unsigned char smem[];
   const uint64_t prefix = state->prefix;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
@@ -408,17 +414,12 @@ __global__ void WideTopKGatherKernel(const float* s, int64_t n, WideTopKState* s
     const uint64_t key = TopKKey(s[i], static_cast<uint32_t>(i));
     if (key >= prefix) sel[atomicAdd(&state->count, 1u)] = key;
   }
-}
-
-// The gathered keys (padded with 0) sorted in shared memory by one CTA, their indices out.
-__global__ void WideTopKSortKernel(const uint64_t* gathered, int64_t k, int64_t padded,
-                                   int32_t* out, int32_t index_offset) {
-  AwaitPreviousKernel();
-  extern __shared__ __align__(16) unsigned char smem[];
-  uint64_t* sel = reinterpret_cast<uint64_t*>(smem);  // [padded]
-  for (int64_t i = threadIdx.x; i < padded; i += blockDim.x) sel[i] = gathered[i];
+  if (!LastCtaToArrive(&state->arrivals, gridDim.x)) return;
+  uint64_t* sorted = reinterpret_cast<uint64_t*>(smem);  // [padded]
+  const volatile uint64_t* gathered = sel;
+  for (int64_t i = threadIdx.x; i < padded; i += blockDim.x) sorted[i] = gathered[i];
   __syncthreads();
-  SortDescendingAndWrite(sel, padded, k, out, index_offset);
+  SortDescendingAndWrite(sorted, padded, k, out, index_offset);
 }
 
 }  // namespace
@@ -557,16 +558,12 @@ void TopK(const float* score, int64_t rows, int64_t n, int64_t k, int32_t* out, 
   for (int shift = 56; shift >= 0; shift -= 8) {
     // Every pass is queued (the host does not know when the selection settles; the kernels of
     // the passes after it return at once).
-    LaunchKernel(WideTopKHistogramKernel, "WideTopKHistogramKernel", ctas, 256, 0, Raw(stream),
-                 score, n, state, histogram, shift);
-    LaunchKernel(WideTopKSelectKernel, "WideTopKSelectKernel", 1, 256, 0, Raw(stream), state,
-                 histogram, shift);
+    LaunchKernel(WideTopKPassKernel, "WideTopKPassKernel", ctas, 256, 0, Raw(stream), score, n,
+                 state, histogram, shift);
   }
   CheckCuda(cudaGetLastError(), "TopK passes launch");
-  LaunchKernel(WideTopKGatherKernel, "WideTopKGatherKernel", ctas, 256, 0, Raw(stream), score, n,
-               state, sel);
-  LaunchKernel(WideTopKSortKernel, "WideTopKSortKernel", 1, kTopKThreads, sort_shared, Raw(stream),
-               sel, kept, padded, out, index_offset);
+  LaunchKernel(WideTopKGatherKernel, "WideTopKGatherKernel", ctas, 256, sort_shared, Raw(stream),
+               score, n, state, sel, kept, padded, out, index_offset);
   CheckCuda(cudaGetLastError(), "TopK gather and sort launch");
 }
 

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "engine/kernels/cuda/device_math.h"
+#include "engine/kernels/cuda/exact_dot_cta.cuh"
 #include "engine/kernels/cuda/kernel_launch.cuh"
 #include "engine/kernels/cuda/l2_prefetch.cuh"
 #include "engine/kernels/cuda/matvec_lanes.cuh"
@@ -80,7 +81,6 @@ __global__ void ExpertMatVecKernel(const WeightView* views, const int32_t* ids, 
 __global__ void MatVecExactKernel(const WeightView* views, const int32_t* ids, WeightView single,
                                   int64_t row_begin, const float* x, int64_t x_stride, float* y,
                                   int64_t y_stride, bool round_bf16) {
-  __shared__ double warp_sums[32];
   const int64_t i = blockIdx.x;
   const int64_t t = blockIdx.y;
   // One weight: its row is requested into L2 before the wait for the kernel ahead (the first
@@ -92,14 +92,8 @@ __global__ void MatVecExactKernel(const WeightView* views, const int32_t* ids, W
   AwaitPreviousKernel();
   const WeightView w = views != nullptr ? views[ids[t]] : single;
   if (w.data == nullptr) return;  // uniform over the CTA
-  const int tid = static_cast<int>(threadIdx.x);
-  double acc = ExactLaneDot(w, row_begin + i, x + t * x_stride, tid, static_cast<int>(blockDim.x));
-  for (int offset = 16; offset > 0; offset /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, offset);
-  if ((tid & 31) == 0) warp_sums[tid / 32] = acc;
-  __syncthreads();
-  if (tid == 0) {
-    double total = 0;
-    for (int k = 0; k < static_cast<int>(blockDim.x) / 32; ++k) total += warp_sums[k];
+  const double total = ExactRowDotCta(w, row_begin + i, x + t * x_stride);
+  if (threadIdx.x == 0) {
     const float v = static_cast<float>(total);
     y[t * y_stride + i] = round_bf16 ? RoundBf16(v) : v;
   }
@@ -132,12 +126,12 @@ WeightKind KindOf(WeightFormat f) {
   return WeightKind::kBF16;
 }
 
+}  // namespace
+
 WeightView ViewOf(const DeviceWeight& w) {
   return WeightView{KindOf(w.format), w.data.as<const uint8_t>(), w.scale.as<const uint8_t>(),
                     w.cols, w.scale_cols};
 }
-
-}  // namespace
 
 namespace {
 
@@ -310,7 +304,7 @@ void MatVecQuantizingInput(const DeviceWeight& w, float* x, float* y, bool round
   }
   TiledMatVec m = TiledArgs(w.rows, 1, x, w.cols, y, w.rows, round_bf16);
   m.single = view;
-  m.quantize_x_fp8 = true;
+  m.input.quantize_fp8 = true;
   RunTiledMatVec(m, view.kind, w.cols, static_cast<cudaStream_t>(stream.handle()));
 }
 
@@ -420,6 +414,60 @@ void ExpertMatVec(const ExpertSetViews& set, const int32_t* ids, int64_t slots, 
                static_cast<cudaStream_t>(stream.handle()), set.views, ids, set.rows, x, x_stride, y,
                y_stride, round_bf16);
   CheckCuda(cudaGetLastError(), "ExpertMatVec launch");
+}
+
+namespace {
+
+// SwiGluQuant's checks: FP8 blocks of 128 within a row.
+void CheckSwiGluColumns(int64_t cols, const char* op) {
+  if (cols % 128 != 0) {
+    throw CudaError(std::string(op) + ": SwiGLU's FP8 blocks of 128 need the columns a multiple " +
+                    "of 128, not " + std::to_string(cols));
+  }
+}
+
+TiledInput SwiGluInput(const float* u, const float* weights, float limit) {
+  TiledInput in;
+  in.quantize_fp8 = true;
+  in.swiglu_u = u;
+  in.swiglu_weights = weights;
+  in.swiglu_limit = limit;
+  return in;
+}
+
+}  // namespace
+
+void ExpertMatVecOnSwiGlu(const ExpertSetViews& set, const int32_t* ids, int64_t slots, float* g,
+                          const float* u, const float* weights, float limit, float* y,
+                          int64_t y_stride, bool round_bf16, CudaStream& stream) {
+  CheckSwiGluColumns(set.cols, "ExpertMatVecOnSwiGlu");
+  if (set.rows <= 0 || slots <= 0) return;
+  const WeightKind kind = KindOf(set.format);
+  if (set.exact || !TiledMatVecTakes(kind, set.cols) || slots > 65535) {
+    SwiGluQuant(g, u, slots, set.cols, weights, limit, g, stream);
+    ExpertMatVec(set, ids, slots, g, set.cols, y, y_stride, round_bf16, stream);
+    return;
+  }
+  TiledMatVec m = TiledArgs(set.rows, slots, g, set.cols, y, y_stride, round_bf16);
+  m.views = set.views;
+  m.ids = ids;
+  m.input = SwiGluInput(u, weights, limit);
+  RunTiledMatVec(m, kind, set.cols, static_cast<cudaStream_t>(stream.handle()));
+}
+
+void MatVecOnSwiGlu(const DeviceWeight& w, float* g, const float* u, float limit, float* y,
+                    bool round_bf16, CudaStream& stream) {
+  CheckSwiGluColumns(w.cols, "MatVecOnSwiGlu");
+  const WeightView view = ViewOf(w);
+  if (w.exact || !TiledMatVecTakes(view.kind, w.cols)) {
+    SwiGluQuant(g, u, 1, w.cols, nullptr, limit, g, stream);
+    MatVec(w, g, 1, w.cols, y, w.rows, round_bf16, stream);
+    return;
+  }
+  TiledMatVec m = TiledArgs(w.rows, 1, g, w.cols, y, w.rows, round_bf16);
+  m.single = view;
+  m.input = SwiGluInput(u, nullptr, limit);
+  RunTiledMatVec(m, view.kind, w.cols, static_cast<cudaStream_t>(stream.handle()));
 }
 
 ExpertGroups ExpertGroups::Create(int64_t max_slots) {

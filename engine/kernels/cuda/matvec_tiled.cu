@@ -64,7 +64,7 @@ __global__ void __launch_bounds__(kThreads)
     TiledKernel(const WeightView* views, const int32_t* ids, WeightView single, int64_t first_row,
                 int64_t rows, int rows_per_tile, const float* x, int64_t x_stride, float* y,
                 int64_t y_stride, int64_t x_group_stride, int64_t y_group_stride, bool round_bf16,
-                bool quantize_x_fp8) {
+                TiledInput input) {
   extern __shared__ float4 shared4[];
   float* const xs = reinterpret_cast<float*>(shared4);
   const int64_t s = blockIdx.y;
@@ -104,10 +104,20 @@ __global__ void __launch_bounds__(kThreads)
   }
 
   int exact = 1;
-  if (quantize_x_fp8) {  // uniform over the grid
+  if (input.quantize_fp8) {  // uniform over the grid
     // The activation's act_quant as it is staged: its blocks of 128, a warp each, quantised in
-    // shared memory (act_quant_cta.cuh, ActQuantKernel's bits), then checked as below.
-    for (int64_t c = tid; c < w.cols; c += kThreads) xs[c] = xt[c];
+    // shared memory (act_quant_cta.cuh, ActQuantKernel's bits), then checked as below; with
+    // swiglu_u, of SwiGLU's values (SwiGluQuantKernel's: the same value, amax and rounding).
+    if (input.swiglu_u != nullptr) {
+      const float* ut = input.swiglu_u + s * x_stride + g * x_group_stride;
+      const bool weighted = input.swiglu_weights != nullptr;
+      const float weight = weighted ? input.swiglu_weights[s] : 1.0f;
+      for (int64_t c = tid; c < w.cols; c += kThreads) {
+        xs[c] = SwiGluValue(xt[c], ut[c], input.swiglu_limit, weighted, weight);
+      }
+    } else {
+      for (int64_t c = tid; c < w.cols; c += kThreads) xs[c] = xt[c];
+    }
     __syncthreads();
     ActQuantFp8RowCta(xs, w.cols, xs);
     __syncthreads();
@@ -202,7 +212,7 @@ void LaunchPrefetching(const TiledMatVec& m, int rows_per_tile, size_t shared,
   LaunchKernel(TiledKernel<K, kPrefetch>, "TiledKernel<K, kPrefetch>", grid, kThreads, shared,
                stream, m.views, m.ids, m.single, m.row_begin, m.rows, rows_per_tile, m.x,
                m.x_stride, m.y, m.y_stride, m.x_group_stride, m.y_group_stride, m.round_bf16,
-               m.quantize_x_fp8);
+               m.input);
 }
 
 // The items a thread loads at once when prefetching: BF16 items are twice FP8's words (a

@@ -15,6 +15,18 @@
 
 namespace dsagent::engine::kernels::cuda {
 
+// What the single-row kernel multiplies instead of x itself, computed as each CTA stages its
+// activation row (so that no launch of its own comes before the product):
+// - quantize_fp8: act_quant(x), FP8 per 128 (ActQuantKernel's bits);
+// - swiglu_u as well: act_quant(SwiGluValue(x, u, swiglu_limit, weight)), u at x's offsets and
+//   weight swiglu_weights[t] for input t (none: unweighted) — SwiGluQuantKernel's bits.
+struct TiledInput {
+  bool quantize_fp8 = false;
+  const float* swiglu_u = nullptr;
+  const float* swiglu_weights = nullptr;
+  float swiglu_limit = 0.0f;
+};
+
 // One launch: rows [row_begin, row_begin + rows) of a weight times `inputs` activation rows;
 // output i of input t goes to y[t * y_stride + i]. The weight is `single`, or views[ids[t]] per
 // input (ExpertMatVec's slots) when `views` is set; all of them have the same kind and columns.
@@ -31,9 +43,8 @@ struct TiledMatVec {
   int64_t y_stride = 0;
   int64_t groups = 1, x_group_stride = 0, y_group_stride = 0;
   bool round_bf16 = false;
-  // The product of act_quant(x) (FP8 per 128) instead of x: each CTA quantises the activation it
-  // stages (ActQuantKernel's bits), x itself stays as it is. The single-row kernel only.
-  bool quantize_x_fp8 = false;
+  // How each CTA stages its activation row (the single-row kernel only; x itself stays as it is).
+  TiledInput input{};
 };
 
 // Whether the tiled kernel takes weights of this kind and column count.

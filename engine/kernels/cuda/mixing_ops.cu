@@ -6,7 +6,10 @@
 #include <string>
 
 #include "engine/kernels/cuda/act_quant_cta.cuh"
+#include "engine/kernels/cuda/exact_dot_cta.cuh"
 #include "engine/kernels/cuda/kernel_launch.cuh"
+#include "engine/kernels/cuda/l2_prefetch.cuh"
+#include "engine/kernels/cuda/last_cta.cuh"
 #include "engine/kernels/cuda/mixing_math.h"
 #include "engine/kernels/cuda/mixing_ops.h"
 #include "engine/kernels/cuda/rms_norm_cta.cuh"
@@ -22,27 +25,31 @@ cudaStream_t Raw(CudaStream& s) { return static_cast<cudaStream_t>(s.handle()); 
 unsigned Blocks(int64_t n) { return static_cast<unsigned>((n + kThreads - 1) / kThreads); }
 
 // The block's sum of the token's fp32 stream squares in double (a tree here, a loop on the CPU:
-// equal but for rare last-bit differences, the fast contract); every thread gets it.
+// equal but for rare last-bit differences, the fast contract); every thread gets it. The bits are
+// those of kThreads threads whatever the CTA's size (rms_norm_cta.cuh's rule: more threads wait,
+// fewer take several threads' partials in turn); part: kThreads doubles of shared memory.
 __device__ double StreamSquares(const float* ht, int64_t n, double* part) {
-  // Each thread's values i = tid, tid + blockDim, ... added in that order; loaded 16 at a time
+  // Each thread's values i = v, v + kThreads, ... added in that order; loaded 16 at a time
   // first (one CTA reads the token's 64 KB of streams: 16 loads in flight per thread rather than
   // a latency per few values). The same sums, so the same bits.
   constexpr int kAhead = 16;
-  const int64_t step = blockDim.x;
-  double ss = 0;
-  int64_t i = threadIdx.x;
-  for (; i + (kAhead - 1) * step < n; i += kAhead * step) {
-    float v[kAhead];
+  constexpr int64_t step = kThreads;
+  for (int v = threadIdx.x; v < kThreads; v += blockDim.x) {
+    double ss = 0;
+    int64_t i = v;
+    for (; i + (kAhead - 1) * step < n; i += kAhead * step) {
+      float x[kAhead];
 #pragma unroll
-    for (int u = 0; u < kAhead; ++u) v[u] = ht[i + u * step];
+      for (int u = 0; u < kAhead; ++u) x[u] = ht[i + u * step];
 #pragma unroll
-    for (int u = 0; u < kAhead; ++u) ss += static_cast<double>(v[u] * v[u]);
+      for (int u = 0; u < kAhead; ++u) ss += static_cast<double>(x[u] * x[u]);
+    }
+    for (; i < n; i += step) ss += static_cast<double>(ht[i] * ht[i]);
+    part[v] = ss;
   }
-  for (; i < n; i += step) ss += static_cast<double>(ht[i] * ht[i]);
-  part[threadIdx.x] = ss;
   __syncthreads();
   for (int stride = kThreads / 2; stride > 0; stride /= 2) {
-    if (static_cast<int>(threadIdx.x) < stride) part[threadIdx.x] += part[threadIdx.x + stride];
+    for (int v = threadIdx.x; v < stride; v += blockDim.x) part[v] += part[v + stride];
     __syncthreads();
   }
   return part[0];
@@ -89,16 +96,17 @@ __device__ void SinkhornSplitWarp(const float* mixes, const float* scale, const 
   if (mine) comb[lane] = c;
 }
 
-// One block per token: the rms factor, the Sinkhorn split by warp 0 (hc * hc <= 32; else by
-// thread 0), then the weighted stream sum per dim; with norm_w, then RmsNorm of that row in place
-// (RmsNormKernel's body: HcPreNorm), and with y_fp8 its FP8 act_quant as well.
-__global__ void HcPreKernel(const float* h, const float* products, const float* scale,
-                            const float* base, HcKernelShape s, float* y, float* post, float* comb,
-                            const float* norm_w, float norm_eps, float* y_fp8) {
-  AwaitPreviousKernel();
+// Token `row`'s HcPre by one CTA (any whole number of warps; the bits of kThreads threads): the
+// rms factor, the Sinkhorn split by warp 0 (hc * hc <= 32; else by thread 0), then the weighted
+// stream sum per dim; with norm_w, then RmsNorm of that row in place (RmsNormKernel's body:
+// HcPreNorm), and with y_fp8 its FP8 act_quant as well. The products are read as volatile: in the
+// fn product's launch they are other CTAs' writes (last_cta.cuh).
+__device__ void HcPreRowCta(const float* h, const volatile float* products, const float* scale,
+                            const float* base, const HcKernelShape& s, int64_t row, float* y,
+                            float* post, float* comb, const float* norm_w, float norm_eps,
+                            float* y_fp8) {
   __shared__ double part[kThreads];
   __shared__ float pre[kMaxHc];
-  const int64_t row = blockIdx.x;
   const int hc = static_cast<int>(s.hc);
   const int64_t n = s.hc * s.dim, m = (2 + s.hc) * s.hc;
   const float* ht = h + row * n;
@@ -126,6 +134,34 @@ __global__ void HcPreKernel(const float* h, const float* products, const float* 
   if (y_fp8 == nullptr) return;  // uniform over the grid
   __syncthreads();               // the normalised row written before its blocks are quantised
   ActQuantFp8RowCta(y + row * s.dim, s.dim, y_fp8 + row * s.dim);
+}
+
+// One block per token: HcPreRowCta.
+__global__ void HcPreKernel(const float* h, const float* products, const float* scale,
+                            const float* base, HcKernelShape s, float* y, float* post, float* comb,
+                            const float* norm_w, float norm_eps, float* y_fp8) {
+  AwaitPreviousKernel();
+  HcPreRowCta(h, products, scale, base, s, blockIdx.x, y, post, comb, norm_w, norm_eps, y_fp8);
+}
+
+// Grid (mixes, rows) of ExactMatVecThreads(hc * dim) threads: CTA (j, t) writes fn's exact
+// product j of row t's streams (MatVecExactKernel's bits) to products, and the last of row t's
+// CTAs to finish runs HcPreRowCta on the row. arrivals [rows]: zero between launches.
+__global__ void __launch_bounds__(1024)
+    HcFnPreKernel(WeightView fn, const float* h, float* products, const float* scale,
+                  const float* base, HcKernelShape s, float* y, float* post, float* comb,
+                  const float* norm_w, float norm_eps, float* y_fp8, unsigned* arrivals) {
+  const int64_t j = blockIdx.x, t = blockIdx.y;
+  const int64_t n = s.hc * s.dim, m = (2 + s.hc) * s.hc;
+  // fn's row into L2 before the wait for the kernel ahead (the first row's CTA).
+  if (t == 0) {
+    PrefetchWeightRowsL2(fn, j, 1, static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x));
+  }
+  AwaitPreviousKernel();
+  const double total = ExactRowDotCta(fn, j, h + t * n);
+  if (threadIdx.x == 0) products[t * m + j] = static_cast<float>(total);
+  if (!LastCtaToArrive(&arrivals[t], static_cast<unsigned>(m))) return;
+  HcPreRowCta(h, products, scale, base, s, t, y, post, comb, norm_w, norm_eps, y_fp8);
 }
 
 // HcPre's shape for the head: hc mixes, each stream weighted by sigmoid(mix * scale + base) + eps.
@@ -209,6 +245,32 @@ void HcPreNorm(const float* h, const float* products, int64_t rows, const float*
   LaunchKernel(HcPreKernel, "HcPreKernel", static_cast<unsigned>(rows), kThreads, 0, Raw(stream), h,
                products, scale, base, shape, y, post, comb, norm_w, norm_eps, y_fp8);
   CheckCuda(cudaGetLastError(), "HcPreNorm launch");
+}
+
+void HcFnPreNorm(const DeviceWeight& fn, const float* h, int64_t rows, float* products,
+                 const float* scale, const float* base, const HcKernelShape& shape,
+                 const float* norm_w, float norm_eps, float* y, float* post, float* comb,
+                 unsigned* arrivals, CudaStream& stream, float* y_fp8) {
+  CheckHc(shape, "HcFnPreNorm");
+  const int64_t n = shape.hc * shape.dim, m = (2 + shape.hc) * shape.hc;
+  if (fn.rows != m || fn.cols != n) {
+    throw CudaError("HcFnPreNorm: an fn of " + std::to_string(fn.rows) + " x " +
+                    std::to_string(fn.cols) + " for " + std::to_string(m) + " mixes of " +
+                    std::to_string(n) + " stream values");
+  }
+  if (y_fp8 != nullptr && shape.dim % 128 != 0) {
+    throw CudaError("HcFnPreNorm: an FP8 copy of y needs dim a multiple of 128, not " +
+                    std::to_string(shape.dim));
+  }
+  if (rows > 65535) {
+    throw CudaError("HcFnPreNorm: " + std::to_string(rows) + " rows (at most 65535)");
+  }
+  if (rows <= 0) return;
+  const dim3 grid(static_cast<unsigned>(m), static_cast<unsigned>(rows));
+  LaunchKernel(HcFnPreKernel, "HcFnPreKernel", grid, ExactMatVecThreads(n), 0, Raw(stream),
+               ViewOf(fn), h, products, scale, base, shape, y, post, comb, norm_w, norm_eps, y_fp8,
+               arrivals);
+  CheckCuda(cudaGetLastError(), "HcFnPreNorm launch");
 }
 
 void CheckHcPost(const HcPostArgs& a) { CheckHc(a.shape, "HcPost"); }

@@ -15,6 +15,7 @@
 #include <cstdint>
 
 #include "engine/kernels/cuda/device_runtime.h"
+#include "engine/kernels/cuda/ops.h"
 
 namespace dsagent::engine::kernels::cuda {
 
@@ -40,6 +41,18 @@ void HcPre(const float* h, const float* products, int64_t rows, const float* sca
 void HcPreNorm(const float* h, const float* products, int64_t rows, const float* scale,
                const float* base, const HcKernelShape& shape, const float* norm_w, float norm_eps,
                float* y, float* post, float* comb, CudaStream& stream, float* y_fp8 = nullptr);
+
+// MatVecExact(fn, h, rows, hc * dim, products, (2+hc)*hc) and then HcPreNorm(h, products, ...) in
+// one launch, with their bits: one CTA per (mix, row) computes that product, and the last of a
+// row's CTAs to finish runs HcPreNorm's body on the row (last_cta.cuh), so a sub-layer's input is
+// one kernel on a decode step's critical path instead of two. fn: the sub-layer's HcWeights fn on
+// the device, [(2+hc)*hc, hc*dim]. arrivals [rows]: device memory that is zero before the first
+// call (DeviceBuffer::Zero) and is left zero by each; it and products belong to one launch at a
+// time.
+void HcFnPreNorm(const DeviceWeight& fn, const float* h, int64_t rows, float* products,
+                 const float* scale, const float* base, const HcKernelShape& shape,
+                 const float* norm_w, float norm_eps, float* y, float* post, float* comb,
+                 unsigned* arrivals, CudaStream& stream, float* y_fp8 = nullptr);
 
 // out [rows, hc, dim] (bf16): out_k = post_k * f + sum_j comb_jk * h_j. out may alias h.
 void HcPost(const float* f, const float* h, const float* post, const float* comb, int64_t rows,

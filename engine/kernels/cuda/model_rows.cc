@@ -77,7 +77,8 @@ std::vector<std::pair<DeviceBuffer*, int64_t>> PerRowBuffers(DeviceRows& r, cons
           {&r.kv_projected, s.kv_projected},         {&r.index_projected, s.index_projected},
           {&r.index_q, s.index_qw},                  {&r.index_hw, s.index_heads},
           {&r.kv_staged, (s.hd + 1) / 2},
-          {&r.lists, s.list},             {&r.list_n, 1},              {&r.selected, s.topk}};
+          {&r.lists, s.list},             {&r.list_n, 1},              {&r.selected, s.topk},
+          {&r.route_arrivals, 1},         {&r.hc_arrivals, 1}};
 }
 // clang-format on
 
@@ -138,6 +139,10 @@ DeviceRows CreateDeviceRows(const DeviceModel& m, int64_t max_rows) {
   r.compress_entries = DeviceBuffer(static_cast<size_t>(z.entries) * 4);
   r.compress_positions = DeviceBuffer(static_cast<size_t>(z.blocks) * 4);
   r.row_caches = DeviceBuffer(m.layers.size() * static_cast<size_t>(max_rows) * sizeof(void*));
+  CudaStream zeroing;  // the last-CTA counts start at zero (their kernels leave them so)
+  r.route_arrivals.Zero(zeroing);
+  r.hc_arrivals.Zero(zeroing);
+  zeroing.Synchronize();
   r.groups = ExpertGroups::Create(
       std::min<int64_t>(kMaxGroupedSlots, max_rows * std::max<int64_t>(s.k, 1)));
   if (s.offload) {

@@ -5,7 +5,10 @@
 
 #include <string>
 
+#include "engine/kernels/cuda/exact_dot_cta.cuh"
 #include "engine/kernels/cuda/kernel_launch.cuh"
+#include "engine/kernels/cuda/l2_prefetch.cuh"
+#include "engine/kernels/cuda/last_cta.cuh"
 #include "engine/kernels/cuda/mixing_math.h"
 #include "engine/kernels/cuda/moe_ops.h"
 
@@ -30,24 +33,25 @@ __device__ void WarpBest(float& v, int32_t& id) {
   }
 }
 
-// One block per token: the scores in shared memory (softmax by one thread, in the CPU's order),
-// then k rounds of an arg-max over the experts not yet taken under RanksBefore (a total order, so
-// the reduction's shape does not matter: the stable sort's first k), then the weights by one
-// thread.
-__global__ void MoeRouteKernel(const float* logits, MoeRouteShape shape, const float* bias,
-                               const int32_t* hash_table, const int32_t* tokens, int32_t* ids,
-                               float* weights, int32_t* paired_ids, int32_t paired_offset) {
-  AwaitPreviousKernel();
-  extern __shared__ __align__(16) unsigned char smem[];
+// One token's routing by one CTA (any whole number of warps up to 1,024 threads): the scores in
+// shared memory (softmax by one thread, in the CPU's order), then k rounds of an arg-max over the
+// experts not yet taken under RanksBefore (a total order, so neither the reduction's shape nor the
+// thread count matters: the stable sort's first k), then the weights by one thread. The logits are
+// read as volatile: in the gate's launch they are other CTAs' writes (last_cta.cuh). smem: the
+// dynamic shared memory, experts * 9 bytes.
+__device__ void RouteRowCta(const volatile float* logits, const MoeRouteShape& shape,
+                            const float* bias, const int32_t* hash_table, const int32_t* tokens,
+                            int64_t row, int32_t* ids, float* weights, int32_t* paired_ids,
+                            int32_t paired_offset, unsigned char* smem) {
   const int64_t n = shape.experts;
   float* s = reinterpret_cast<float*>(smem);                            // [n] scores
   float* biased = s + n;                                                // [n]
   unsigned char* taken = reinterpret_cast<unsigned char*>(biased + n);  // [n]
-  __shared__ float best_value[kThreads / 32];
-  __shared__ int32_t best_id[kThreads / 32];
+  __shared__ float best_value[32];
+  __shared__ int32_t best_id[32];
   __shared__ int32_t chosen[kMaxRouteK];
-  const int64_t row = blockIdx.x;
   const int tid = static_cast<int>(threadIdx.x);
+  const int warps = static_cast<int>(blockDim.x) / 32;
   for (int64_t i = tid; i < n; i += blockDim.x) {
     const float logit = logits[row * n + i];
     s[i] = shape.func == RouteScoreFunc::kSoftmax ? logit : RouteScore(logit, shape.func);
@@ -81,8 +85,8 @@ __global__ void MoeRouteKernel(const float* logits, MoeRouteShape shape, const f
       }
       __syncthreads();
       if (warp == 0) {
-        v = lane < kThreads / 32 ? best_value[lane] : 0.0f;
-        id = lane < kThreads / 32 ? best_id[lane] : -1;
+        v = lane < warps ? best_value[lane] : 0.0f;
+        id = lane < warps ? best_id[lane] : -1;
         WarpBest(v, id);
         if (lane == 0) {
           chosen[j] = id;
@@ -108,6 +112,38 @@ __global__ void MoeRouteKernel(const float* logits, MoeRouteShape shape, const f
   }
 }
 
+// One block per token: RouteRowCta.
+__global__ void MoeRouteKernel(const float* logits, MoeRouteShape shape, const float* bias,
+                               const int32_t* hash_table, const int32_t* tokens, int32_t* ids,
+                               float* weights, int32_t* paired_ids, int32_t paired_offset) {
+  AwaitPreviousKernel();
+  extern __shared__ __align__(16) unsigned char smem[];
+  RouteRowCta(logits, shape, bias, hash_table, tokens, blockIdx.x, ids, weights, paired_ids,
+              paired_offset, smem);
+}
+
+// Grid (experts, rows) of ExactMatVecThreads(gate.cols) threads: CTA (i, t) writes the gate's
+// exact product i of row t (MatVecExactKernel's bits) to logits, and the last of row t's CTAs to
+// finish routes the row (MoeRouteKernel's bits). arrivals [rows]: zero between launches.
+__global__ void __launch_bounds__(1024)
+    GateRouteKernel(WeightView gate, const float* x, int64_t x_stride, float* logits,
+                    MoeRouteShape shape, const float* bias, const int32_t* hash_table,
+                    const int32_t* tokens, int32_t* ids, float* weights, int32_t* paired_ids,
+                    int32_t paired_offset, unsigned* arrivals) {
+  extern __shared__ __align__(16) unsigned char smem[];
+  const int64_t i = blockIdx.x, t = blockIdx.y;
+  // The gate's row into L2 before the wait for the kernel ahead (the first row's CTA).
+  if (t == 0) {
+    PrefetchWeightRowsL2(gate, i, 1, static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x));
+  }
+  AwaitPreviousKernel();
+  const double total = ExactRowDotCta(gate, i, x + t * x_stride);
+  if (threadIdx.x == 0) logits[t * shape.experts + i] = static_cast<float>(total);
+  if (!LastCtaToArrive(&arrivals[t], static_cast<unsigned>(shape.experts))) return;
+  RouteRowCta(logits, shape, bias, hash_table, tokens, t, ids, weights, paired_ids, paired_offset,
+              smem);
+}
+
 // With post.out set, then HcPost of the value it wrote (HcPostKernel's column: mixing_math.h).
 __global__ void MoeCombineKernel(const float* routed, const float* shared, const int32_t* ids,
                                  int64_t rows, int k, int64_t dim, float* out, HcPostArgs post) {
@@ -126,26 +162,58 @@ __global__ void MoeCombineKernel(const float* routed, const float* shared, const
 
 }  // namespace
 
-void MoeRoute(const float* logits, int64_t rows, const MoeRouteShape& shape, const float* bias,
-              const int32_t* hash_table, const int32_t* tokens, int32_t* ids, float* weights,
-              CudaStream& stream, int32_t* paired_ids, int32_t paired_offset) {
+namespace {
+
+// MoeRoute's and GateAndRoute's shared checks; the route's dynamic shared memory.
+size_t CheckRoute(const MoeRouteShape& shape, const float* bias, const int32_t* hash_table,
+                  const int32_t* tokens, const char* op) {
   if (shape.experts <= 0 || shape.experts > kMaxExperts || shape.k <= 0 || shape.k > kMaxRouteK ||
       shape.k > shape.experts) {
-    throw CudaError("MoeRoute: " + std::to_string(shape.k) + " of " +
+    throw CudaError(std::string(op) + ": " + std::to_string(shape.k) + " of " +
                     std::to_string(shape.experts) +
                     " experts is outside the kernel's range (k 1.." + std::to_string(kMaxRouteK) +
                     ", experts up to " + std::to_string(kMaxExperts) + ")");
   }
   if ((hash_table == nullptr) != (tokens == nullptr) ||
       (hash_table == nullptr && bias == nullptr)) {
-    throw CudaError("MoeRoute: pass hash_table and tokens (hash layers) or bias (the others)");
+    throw CudaError(std::string(op) +
+                    ": pass hash_table and tokens (hash layers) or bias (the others)");
   }
+  return static_cast<size_t>(shape.experts) * (2 * sizeof(float) + 1);
+}
+
+}  // namespace
+
+void MoeRoute(const float* logits, int64_t rows, const MoeRouteShape& shape, const float* bias,
+              const int32_t* hash_table, const int32_t* tokens, int32_t* ids, float* weights,
+              CudaStream& stream, int32_t* paired_ids, int32_t paired_offset) {
+  const size_t shared = CheckRoute(shape, bias, hash_table, tokens, "MoeRoute");
   if (rows <= 0) return;
-  const size_t shared = static_cast<size_t>(shape.experts) * (2 * sizeof(float) + 1);
   LaunchKernel(MoeRouteKernel, "MoeRouteKernel", static_cast<unsigned>(rows), kThreads, shared,
                Raw(stream), logits, shape, bias, hash_table, tokens, ids, weights, paired_ids,
                paired_offset);
   CheckCuda(cudaGetLastError(), "MoeRoute launch");
+}
+
+void GateAndRoute(const DeviceWeight& gate, const float* x, int64_t rows, int64_t x_stride,
+                  float* logits, const MoeRouteShape& shape, const float* bias,
+                  const int32_t* hash_table, const int32_t* tokens, int32_t* ids, float* weights,
+                  unsigned* arrivals, CudaStream& stream, int32_t* paired_ids,
+                  int32_t paired_offset) {
+  const size_t shared = CheckRoute(shape, bias, hash_table, tokens, "GateAndRoute");
+  if (gate.rows != shape.experts) {
+    throw CudaError("GateAndRoute: a gate of " + std::to_string(gate.rows) + " rows for " +
+                    std::to_string(shape.experts) + " experts");
+  }
+  if (rows > 65535) {
+    throw CudaError("GateAndRoute: " + std::to_string(rows) + " rows (at most 65535)");
+  }
+  if (rows <= 0) return;
+  const dim3 grid(static_cast<unsigned>(shape.experts), static_cast<unsigned>(rows));
+  LaunchKernel(GateRouteKernel, "GateRouteKernel", grid, ExactMatVecThreads(gate.cols), shared,
+               Raw(stream), ViewOf(gate), x, x_stride, logits, shape, bias, hash_table, tokens, ids,
+               weights, paired_ids, paired_offset, arrivals);
+  CheckCuda(cudaGetLastError(), "GateAndRoute launch");
 }
 
 void MoeCombine(const float* routed, const float* shared, const int32_t* ids, int64_t rows,

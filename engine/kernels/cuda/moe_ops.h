@@ -2,9 +2,9 @@
 // their CPU twins; the arithmetic is moe_math.h's, shared with the host:
 //   MoeRoute    forward/moe.h RouteFromScores (score function, hash or biased top-k, weights)
 //   MoeCombine  cpu/moe_ops.h CombineExperts
-// The gate product before MoeRoute is the CPU's exact product (Compute::Exact): on the device it
-// needs a double-accumulating matvec, not there yet, so MoeRoute takes the gate's products as
-// input. Pointers are device pointers; calls are queued on `stream` (bad arguments and failed
+// The gate product before MoeRoute is the CPU's exact product (Compute::Exact): MoeRoute takes the
+// gate's products as input (MatVecExact's), GateAndRoute computes them and routes in one launch.
+// Pointers are device pointers; calls are queued on `stream` (bad arguments and failed
 // launches throw CudaError). Tested against the CPU twins in tests/engine/kernels/
 // cuda_forward_ops_test.cc (skips without a device).
 #pragma once
@@ -14,6 +14,7 @@
 #include "engine/kernels/cuda/device_runtime.h"
 #include "engine/kernels/cuda/mixing_ops.h"
 #include "engine/kernels/cuda/moe_math.h"
+#include "engine/kernels/cuda/ops.h"
 
 namespace dsagent::engine::kernels::cuda {
 
@@ -33,6 +34,18 @@ struct MoeRouteShape {
 void MoeRoute(const float* logits, int64_t rows, const MoeRouteShape& shape, const float* bias,
               const int32_t* hash_table, const int32_t* tokens, int32_t* ids, float* weights,
               CudaStream& stream, int32_t* paired_ids = nullptr, int32_t paired_offset = 0);
+
+// MatVecExact(gate, x, rows, x_stride, logits, experts) and then MoeRoute(logits, rows, ...) in one
+// launch, with their bits: one CTA per (expert, row) computes that logit, and the last of a row's
+// CTAs to finish routes the row (last_cta.cuh), so a decode step's router is one kernel on its
+// critical path instead of two. arrivals [rows]: device memory that is zero before the first call
+// (DeviceBuffer::Zero) and is left zero by each; it and logits belong to one launch at a time.
+// gate.rows must be shape.experts.
+void GateAndRoute(const DeviceWeight& gate, const float* x, int64_t rows, int64_t x_stride,
+                  float* logits, const MoeRouteShape& shape, const float* bias,
+                  const int32_t* hash_table, const int32_t* tokens, int32_t* ids, float* weights,
+                  unsigned* arrivals, CudaStream& stream, int32_t* paired_ids = nullptr,
+                  int32_t paired_offset = 0);
 
 // out [rows, dim] = bf16(sum of routed [rows, k, dim] over each row's distinct experts in
 // ascending id order (fp32) + shared [rows, dim]). out may alias shared, not routed. k <= 16.

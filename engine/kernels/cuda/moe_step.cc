@@ -82,6 +82,8 @@ DeviceMoe DeviceMoe::Create(const MoeShape& s, const MoeWeightRows& w, CudaStrea
   }
   m.x_quant = Floats(k * (s.dim > s.inter ? s.dim : s.inter));
   m.logits = Floats(experts);
+  m.route_arrivals = DeviceBuffer(sizeof(unsigned));
+  m.route_arrivals.Zero(stream);
   m.ids = DeviceBuffer(static_cast<size_t>(2 * k) * sizeof(int32_t));
   m.weights = Floats(k);
   m.g = Floats(2 * k * s.inter);
@@ -113,8 +115,8 @@ void SharedExpertDecode(DeviceMoe& m, const float* xq, CudaStream& stream) {
   float* sg = m.shared_g.as<float>();
   MatVec(m.shared_w1, xq, 1, s.dim, sg, s.inter, true, stream);
   MatVec(m.shared_w3, xq, 1, s.dim, m.shared_u.as<float>(), s.inter, true, stream);
-  SwiGluQuant(sg, m.shared_u.as<float>(), 1, s.inter, nullptr, 0.0f, sg, stream);
-  MatVec(m.shared_w2, sg, 1, s.inter, m.shared_out.as<float>(), s.dim, true, stream);
+  MatVecOnSwiGlu(m.shared_w2, sg, m.shared_u.as<float>(), 0.0f, m.shared_out.as<float>(), true,
+                 stream);
 }
 
 }  // namespace
@@ -133,14 +135,15 @@ void MoeDecode(DeviceMoe& m, const float* x, const int32_t* token, float* out, C
   const bool overlap = SideStreamsOn() && m.shared_side != nullptr;
   if (overlap) m.shared_side->Fork(stream);
   SharedExpertDecode(m, xq, overlap ? m.shared_side->stream() : stream);
-  // Router: the exact gate product (both numerics modes), then scores, experts and weights.
-  MatVecExact(m.gate, x, 1, s.dim, m.logits.as<float>(), s.route.experts, false, stream);
+  // Router: the exact gate product (both numerics modes), then scores, experts and weights, in
+  // one launch.
   int32_t* ids = m.ids.as<int32_t>();
   float* weights = m.weights.as<float>();
   const bool paired = m.w13_views.bytes() > 0;
-  MoeRoute(m.logits.as<float>(), 1, s.route, s.hash ? nullptr : m.bias.as<float>(),
-           s.hash ? m.hash_table.as<int32_t>() : nullptr, s.hash ? token : nullptr, ids, weights,
-           stream, paired ? ids + k : nullptr, static_cast<int32_t>(s.route.experts));
+  GateAndRoute(m.gate, x, 1, s.dim, m.logits.as<float>(), s.route,
+               s.hash ? nullptr : m.bias.as<float>(), s.hash ? m.hash_table.as<int32_t>() : nullptr,
+               s.hash ? token : nullptr, ids, weights, m.route_arrivals.as<unsigned>(), stream,
+               paired ? ids + k : nullptr, static_cast<int32_t>(s.route.experts));
   // Routed experts, one slot each: g = w1 . x, u = w3 . x (FP8 input), h = bf16(weight * silu(g)
   // * u) with the clamp, routed = w2 . act_quant(h).
   // The offload's staging: ids [k], weights [k], xq [dim], out [k, dim].
@@ -168,9 +171,10 @@ void MoeDecode(DeviceMoe& m, const float* x, const int32_t* token, float* out, C
     ExpertMatVec(m.w1, ids, k, xq, 0, g, s.inter, true, stream);
     ExpertMatVec(m.w3, ids, k, xq, 0, u, s.inter, true, stream);
   }
-  // h's FP8 copy in place (nothing reads h itself afterwards), so xq stays for the shared expert.
-  SwiGluQuant(g, u, k, s.inter, weights, s.swiglu_limit, g, stream);
-  ExpertMatVec(m.w2, ids, k, g, s.inter, m.routed.as<float>(), s.dim, true, stream);
+  // w2 on h's FP8 copy, h computed as w2's CTAs stage it (or in place of g first), so xq stays
+  // for the shared expert.
+  ExpertMatVecOnSwiGlu(Views(m.w2), ids, k, g, u, weights, s.swiglu_limit, m.routed.as<float>(),
+                       s.dim, true, stream);
   if (offload) {
     const auto t0 = std::chrono::steady_clock::now();
     m.staged_ready->Synchronize();
@@ -213,12 +217,11 @@ void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, 
   // Router on every row: the exact gate products, then scores, experts and weights.
   MarkPhase(stream, "moe.router");
   float* logits = scratch.logits.as<float>();
-  MatVecExact(m.gate, x, rows, s.dim, logits, s.route.experts, false, stream);
   int32_t* ids = scratch.ids.as<int32_t>();
   float* weights = scratch.weights.as<float>();
-  MoeRoute(logits, rows, s.route, s.hash ? nullptr : m.bias.as<float>(),
-           s.hash ? m.hash_table.as<int32_t>() : nullptr, s.hash ? tokens : nullptr, ids, weights,
-           stream);
+  GateAndRoute(m.gate, x, rows, s.dim, logits, s.route, s.hash ? nullptr : m.bias.as<float>(),
+               s.hash ? m.hash_table.as<int32_t>() : nullptr, s.hash ? tokens : nullptr, ids,
+               weights, scratch.route_arrivals.as<unsigned>(), stream);
   // The FP8 input of every row (the shared expert's too), and each row's copy per slot.
   float* xq = scratch.x_quant.as<float>();
   if (!x_fp8_written) ActQuantTo(x, xq, rows, s.dim, 128, ActQuantFormat::kFp8, stream);

@@ -88,6 +88,8 @@ struct DeviceMoe {
   DeviceBuffer bias, hash_table;
   // ids [2k] (the router's, then paired), g [2k, inter] (w1's rows, then w3's).
   DeviceBuffer x_quant, logits, ids, weights, g, routed, shared_g, shared_u, shared_out;
+  // GateAndRoute's count of the gate's finished CTAs (moe_ops.h): zero between steps.
+  DeviceBuffer route_arrivals;
   // MoeDecode's shared expert runs here (side_stream.h SideStreamsOn): forked from the step's
   // stream once its input is quantised, joined back before the combine.
   std::unique_ptr<SideStream> shared_side;

@@ -27,6 +27,8 @@
 
 namespace dsagent::engine::kernels::cuda {
 
+struct WeightView;  // device_math.h: a weight's device pointers, kind and columns
+
 // A weight uploaded in its stored format (weight_upload.h).
 struct DeviceWeight {
   WeightFormat format = WeightFormat::kBF16;
@@ -48,6 +50,9 @@ struct DeviceWeight {
   // weight of another format, column count or scale layout.
   void Fill(const WeightRows& w, CudaStream& stream);
 };
+
+// The kernels' view of a weight on the device (device_math.h): its kind, bytes and scales.
+WeightView ViewOf(const DeviceWeight& w);
 
 // y[t * y_stride + o] = dot(W[o, :], x[t * x_stride, ...]) for t < x_rows, o < w.rows; each
 // row's outputs are the bits it has alone. Several rows (x_rows > 1) take the kernel
@@ -160,8 +165,6 @@ struct DeviceWeightSet {
                                 CudaStream& stream, int64_t on_device = -1);
 };
 
-struct WeightView;  // device_math.h: a weight's device pointers, kind and columns
-
 // A set of routed experts as the expert kernels see it: a device array of one WeightView per
 // expert (a view without data: not on the device, skipped) and the experts' common shape. A
 // DeviceWeightSet's own (Views), or an ExpertStreamPool's table for one call.
@@ -195,6 +198,19 @@ void ExpertMatVec(const DeviceWeightSet& set, const int32_t* ids, int64_t slots,
 void ExpertMatVec(const ExpertSetViews& set, const int32_t* ids, int64_t slots, const float* x,
                   int64_t x_stride, float* y, int64_t y_stride, bool round_bf16,
                   CudaStream& stream);
+
+// The experts' down projection on their SwiGLU: ExpertMatVec(set, ids, slots, h, set.cols, y, ...)
+// of h = SwiGluQuant(g, u, slots, set.cols, weights, limit), with those two ops' bits; g and u are
+// [slots, set.cols] (w1's and w3's outputs), weights [slots] or null (unweighted). Where the
+// single-row tiled kernel takes the set (a decode step in `fast` numerics), each CTA computes its
+// slot's SwiGLU and FP8 copy as it stages its input, and g is left as it is: one launch fewer on
+// the step's path. Otherwise SwiGluQuant writes h into g first, so the caller must not read g
+// afterwards either way. MatVecOnSwiGlu: the same for one weight and one row (the shared expert).
+void ExpertMatVecOnSwiGlu(const ExpertSetViews& set, const int32_t* ids, int64_t slots, float* g,
+                          const float* u, const float* weights, float limit, float* y,
+                          int64_t y_stride, bool round_bf16, CudaStream& stream);
+void MatVecOnSwiGlu(const DeviceWeight& w, float* g, const float* u, float limit, float* y,
+                    bool round_bf16, CudaStream& stream);
 
 // The routed experts' slots of a call grouped by expert (expert_groups_math.h), for
 // ExpertGemmMatVec: computed once per MoE call and shared by its w1, w3 and w2 products.

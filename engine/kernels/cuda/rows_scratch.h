@@ -45,6 +45,9 @@ struct DeviceRows {
   // [rows * k, dim], g / u [rows * k, inter], their FP8 copy [rows * k, inter], routed
   // [rows * k, dim], the shared expert's g / u [rows, inter] and output [rows, dim].
   DeviceBuffer logits, ids, weights, x_slots, g, u, h_quant, routed, shared_g, shared_u, shared_out;
+  // The counts of finished CTAs per row of the kernels with a last-CTA epilogue (last_cta.cuh):
+  // GateAndRoute's (moe_ops.h) and HcFnPreNorm's (mixing_ops.h); zero between calls.
+  DeviceBuffer route_arrivals, hc_arrivals;
   // The routed slots grouped by expert (ExpertGemmMatVec), for up to max_rows * k slots.
   ExpertGroups groups;
   // The offload's host side: ids / weights [rows, k], xq [rows, dim], out [rows, k, dim].

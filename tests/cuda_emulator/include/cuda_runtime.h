@@ -526,6 +526,12 @@ T __ldg(const T* p) {
   return *p;
 }
 
+// A fence of the thread's memory operations against every other thread's (the device's
+// __threadfence): with an atomic after it, the last-CTA pattern's writes of one block are seen by
+// the block that counts last (engine/kernels/cuda/last_cta.cuh), blocks being on several OS
+// threads.
+inline void __threadfence() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+
 // Blocks run on several OS threads, so atomics on global memory must be atomic here too.
 template <class T>
 T atomicAdd(T* address, T value) {
@@ -540,6 +546,10 @@ T atomicAdd(T* address, T value) {
                                         __ATOMIC_RELAXED));
     return old;
   }
+}
+template <class T>
+T atomicExch(T* address, T value) {
+  return __atomic_exchange_n(address, value, __ATOMIC_RELAXED);
 }
 template <class T>
 T atomicMax(T* address, T value) {

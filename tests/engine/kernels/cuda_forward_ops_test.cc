@@ -166,7 +166,9 @@ TEST(CudaForwardOpsTest, SparseAttentionMatchesTheCpuHeads) {
 }
 
 // SparseAttention with the output's inverse RoPE (in the combine's launch when split) against
-// SparseAttention then RopeRotate: the same bits, split and not.
+// SparseAttention then RopeRotate: the same bits, split and not; and a split list combined by each
+// head's last split (arrivals: the decode step's) against the combine's launch, with and without
+// the RoPE, twice in a row (the counts are left at zero).
 TEST(CudaForwardOpsTest, SparseAttentionWithInverseRopeGivesAttentionThenRopeBits) {
   REQUIRE_CUDA_DEVICE();
   CudaStream stream;
@@ -185,24 +187,49 @@ TEST(CudaForwardOpsTest, SparseAttentionWithInverseRopeGivesAttentionThenRopeBit
   const DeviceBuffer dsink = ToDevice(RandomBf16(static_cast<size_t>(heads), rng, 2.0f), stream);
   const DeviceBuffer dindex = ToDevice(index, stream), dfreqs = ToDevice(freqs, stream);
   DeviceBuffer scratch(static_cast<size_t>(SparseAttentionScratchFloats(heads, hd)) * 4);
-  DeviceBuffer fused(static_cast<size_t>(heads * hd) * 4), apart(fused.bytes());
+  DeviceBuffer fused(static_cast<size_t>(heads * hd) * 4), apart(fused.bytes()),
+      last_split(fused.bytes()), arrivals(static_cast<size_t>(heads) * sizeof(unsigned));
+  arrivals.Zero(stream);
   const float scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
   ASSERT_GT(PlanAttentionSplits(n, heads).splits, 1) << "the list must be split";
-  for (const bool split : {false, true}) {
-    float* sc = split ? scratch.as<float>() : nullptr;
-    SparseAttention(dq.as<float>(), heads, hd, dkv.as<uint16_t>(), dindex.as<int32_t>(), n,
-                    dsink.as<float>(), scale, fused.as<float>(), stream, sc,
-                    InverseRope{dfreqs.as<float>(), rope_dims, pos});
+  const auto expect_bits = [&](const DeviceBuffer& got_buffer, const std::vector<float>& want,
+                               const std::string& what) {
+    const std::vector<float> got = ToHost(got_buffer, want.size(), stream);
+    for (size_t i = 0; i < got.size(); ++i) {
+      ASSERT_EQ(test_support::Bits(got[i]), test_support::Bits(want[i])) << what << " " << i;
+    }
+  };
+  const InverseRope rope{dfreqs.as<float>(), rope_dims, pos};
+  for (const int mode : {0, 1, 2}) {  // one CTA a head, split, split combined by the last split
+    const std::string name = mode == 0   ? "one CTA a head"
+                             : mode == 1 ? "split"
+                                         : "split, combined by the last split";
+    float* sc = mode > 0 ? scratch.as<float>() : nullptr;
+    unsigned* arr = mode == 2 ? arrivals.as<unsigned>() : nullptr;
     SparseAttention(dq.as<float>(), heads, hd, dkv.as<uint16_t>(), dindex.as<int32_t>(), n,
                     dsink.as<float>(), scale, apart.as<float>(), stream, sc);
     const std::vector<float> unrotated = ToHost(apart, static_cast<size_t>(heads * hd), stream);
     RopeRotate(apart.as<float>(), heads, hd, hd, rope_dims, dfreqs.as<float>(), pos, true, stream);
-    const std::vector<float> got = ToHost(fused, static_cast<size_t>(heads * hd), stream),
-                             want = ToHost(apart, static_cast<size_t>(heads * hd), stream);
+    const std::vector<float> want = ToHost(apart, static_cast<size_t>(heads * hd), stream);
     ASSERT_NE(want, unrotated);
-    for (size_t i = 0; i < got.size(); ++i) {
-      ASSERT_EQ(test_support::Bits(got[i]), test_support::Bits(want[i]))
-          << (split ? "split " : "one CTA a head ") << i;
+    // Each call's scratch starts as NaNs: a combine that read a split before it was written
+    // (the previous call's values would be the same) shows.
+    const std::vector<float> nans(scratch.bytes() / 4, std::numeric_limits<float>::quiet_NaN());
+    for (int call = 0; call < (mode == 2 ? 2 : 1); ++call) {
+      fused.Zero(stream);
+      scratch.Upload(nans.data(), scratch.bytes(), stream);
+      SparseAttention(dq.as<float>(), heads, hd, dkv.as<uint16_t>(), dindex.as<int32_t>(), n,
+                      dsink.as<float>(), scale, fused.as<float>(), stream, sc, rope, arr);
+      expect_bits(fused, want, name + " with RoPE, call " + std::to_string(call));
+      if (mode != 2) continue;
+      last_split.Zero(stream);
+      scratch.Upload(nans.data(), scratch.bytes(), stream);
+      SparseAttention(dq.as<float>(), heads, hd, dkv.as<uint16_t>(), dindex.as<int32_t>(), n,
+                      dsink.as<float>(), scale, last_split.as<float>(), stream, sc, {}, arr);
+      expect_bits(last_split, unrotated, name + ", call " + std::to_string(call));
+      EXPECT_EQ(ToHost<unsigned>(arrivals, static_cast<size_t>(heads), stream),
+                std::vector<unsigned>(static_cast<size_t>(heads), 0u))
+          << "the counts are left at zero";
     }
   }
   EXPECT_THROW(SparseAttention(dq.as<float>(), heads, hd, dkv.as<uint16_t>(), dindex.as<int32_t>(),
@@ -596,6 +623,99 @@ TEST(CudaForwardOpsTest, MoeRouteMatchesTheCpuRouter) {
                CudaError);
 }
 
+// GateAndRoute (the gate's exact products and the router in one launch, the last CTA of a row
+// routing it) against MatVecExact then MoeRoute: the same logits, ids, paired ids and weights bit
+// for bit, for CTAs of 32, 256 and 512 threads, hash and biased layers, every score function, and
+// rows read at a stride. Called twice in a row: the counts it leaves are zero, so the second call
+// (a graph's replay, the next layer's) routes as the first.
+TEST(CudaForwardOpsTest, GateAndRouteGivesMatVecExactThenMoeRouteBits) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(219);
+  const int64_t rows = 3, vocab = 100;
+  const struct {
+    int64_t experts, k, cols;
+    WeightFormat format;
+    RouteScoreFunc func;
+    bool hash;
+  } cases[] = {{256, 6, 4096, WeightFormat::kBF16, RouteScoreFunc::kSqrtSoftplus, false},
+               {256, 6, 4096, WeightFormat::kBF16, RouteScoreFunc::kSqrtSoftplus, true},
+               {6, 3, 128, WeightFormat::kF32, RouteScoreFunc::kSoftmax, false},
+               {48, 4, 8192, WeightFormat::kBF16, RouteScoreFunc::kSigmoid, true}};
+  for (const auto& c : cases) {
+    const std::string name = std::to_string(c.experts) + " experts of " + std::to_string(c.cols) +
+                             (c.hash ? " hash" : " biased") + " func " +
+                             std::to_string(static_cast<int>(c.func));
+    const int64_t x_stride = c.cols + 64;
+    const std::vector<float> x = RandomBf16(static_cast<size_t>(rows * x_stride), rng, 1.0f);
+    auto gate = kernels::testing::MakeWeight(c.format, c.experts, c.cols, rng);
+    std::vector<float> bias(static_cast<size_t>(c.experts));
+    for (size_t i = 0; i < bias.size(); ++i) bias[i] = static_cast<float>(i % 5) * 0.01f;
+    std::vector<int32_t> table(static_cast<size_t>(vocab * c.k)), tokens(static_cast<size_t>(rows));
+    std::uniform_int_distribution<int32_t> expert(0, static_cast<int32_t>(c.experts) - 1),
+        token(0, vocab - 1);
+    for (int32_t& id : table) id = expert(rng);
+    for (int32_t& t : tokens) t = token(rng);
+    const DeviceWeight dgate = DeviceWeight::Upload(gate.matrix.rows_view(), c.experts, stream);
+    const DeviceBuffer dx = ToDevice(x, stream), dbias = ToDevice(bias, stream),
+                       dtable = ToDevice(table, stream), dtokens = ToDevice(tokens, stream);
+    const size_t slots = static_cast<size_t>(rows * c.k);
+    DeviceBuffer want_logits(static_cast<size_t>(rows * c.experts) * sizeof(float)),
+        got_logits(static_cast<size_t>(rows * c.experts) * sizeof(float)),
+        want_ids(2 * slots * sizeof(int32_t)), got_ids(2 * slots * sizeof(int32_t)),
+        want_weights(slots * sizeof(float)), got_weights(slots * sizeof(float)),
+        arrivals(static_cast<size_t>(rows) * sizeof(unsigned));
+    arrivals.Zero(stream);
+    MoeRouteShape shape;
+    shape.experts = c.experts;
+    shape.k = c.k;
+    shape.func = c.func;
+    shape.route_scale = 1.5f;
+    const float* b = c.hash ? nullptr : dbias.as<float>();
+    const int32_t* tb = c.hash ? dtable.as<int32_t>() : nullptr;
+    const int32_t* tk = c.hash ? dtokens.as<int32_t>() : nullptr;
+    const auto offset = static_cast<int32_t>(c.experts);
+    MatVecExact(dgate, dx.as<float>(), rows, x_stride, want_logits.as<float>(), c.experts, false,
+                stream);
+    MoeRoute(want_logits.as<float>(), rows, shape, b, tb, tk, want_ids.as<int32_t>(),
+             want_weights.as<float>(), stream, want_ids.as<int32_t>() + slots, offset);
+    const auto logits_want = ToHost(want_logits, static_cast<size_t>(rows * c.experts), stream);
+    const auto ids_want = ToHost<int32_t>(want_ids, 2 * slots, stream);
+    const auto weights_want = ToHost(want_weights, slots, stream);
+    for (int call = 0; call < 2; ++call) {
+      got_logits.Zero(stream);
+      got_ids.Zero(stream);
+      got_weights.Zero(stream);
+      GateAndRoute(dgate, dx.as<float>(), rows, x_stride, got_logits.as<float>(), shape, b, tb, tk,
+                   got_ids.as<int32_t>(), got_weights.as<float>(), arrivals.as<unsigned>(), stream,
+                   got_ids.as<int32_t>() + slots, offset);
+      const std::string what = name + (call == 0 ? ", first call" : ", second call");
+      const auto logits = ToHost(got_logits, logits_want.size(), stream);
+      for (size_t i = 0; i < logits.size(); ++i) {
+        ASSERT_EQ(test_support::Bits(logits[i]), test_support::Bits(logits_want[i]))
+            << what << " logit " << i;
+      }
+      EXPECT_EQ(ToHost<int32_t>(got_ids, 2 * slots, stream), ids_want) << what;
+      const auto weights = ToHost(got_weights, slots, stream);
+      for (size_t i = 0; i < slots; ++i) {
+        ASSERT_EQ(test_support::Bits(weights[i]), test_support::Bits(weights_want[i]))
+            << what << " weight " << i;
+      }
+      EXPECT_EQ(ToHost<unsigned>(arrivals, static_cast<size_t>(rows), stream),
+                std::vector<unsigned>(static_cast<size_t>(rows), 0u))
+          << what << ": the counts are left at zero";
+    }
+  }
+  // A gate whose rows are not the experts: refused before any launch.
+  auto gate = kernels::testing::MakeWeight(WeightFormat::kBF16, 8, 128, rng);
+  const DeviceWeight dgate = DeviceWeight::Upload(gate.matrix.rows_view(), 8, stream);
+  DeviceBuffer buf(4096);
+  EXPECT_THROW(GateAndRoute(dgate, buf.as<float>(), 1, 128, buf.as<float>(), MoeRouteShape{16, 2},
+                            buf.as<float>(), nullptr, nullptr, buf.as<int32_t>(), buf.as<float>(),
+                            buf.as<unsigned>(), stream),
+               CudaError);
+}
+
 TEST(CudaForwardOpsTest, MoeCombineMatchesTheCpu) {
   REQUIRE_CUDA_DEVICE();
   CudaStream stream;
@@ -762,6 +882,74 @@ TEST(CudaForwardOpsTest, HcPreNormGivesHcPreThenRmsNormBits) {
       ASSERT_EQ(test_support::Bits(got[i]), test_support::Bits(want[i])) << i;
     }
   }
+}
+
+// HcFnPreNorm (the fn product and HcPreNorm in one launch, the last CTA of a row running the
+// mixing) against MatVecExact then HcPreNorm: the same products, y, post, comb and FP8 copy bit
+// for bit, with the last CTA of 1,024 threads (Flash's 4 x 4096 streams) and of 32 (4 x 128,
+// the tiny checkpoints'), with and without the FP8 copy. Called twice: the counts it leaves are
+// zero, so the second call gives the first's bits.
+TEST(CudaForwardOpsTest, HcFnPreNormGivesMatVecExactThenHcPreNormBits) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(229);
+  for (const int64_t dim : {int64_t{4096}, int64_t{128}}) {
+    HcKernelShape gs;
+    gs.hc = 4;
+    gs.dim = dim;
+    const int64_t rows = 3, m = (2 + gs.hc) * gs.hc, n = gs.hc * gs.dim;
+    const DeviceBuffer dh = ToDevice(RandomBf16(static_cast<size_t>(rows * n), rng, 1.0f), stream);
+    auto fn = kernels::testing::MakeWeight(WeightFormat::kF32, m, n, rng);
+    const DeviceWeight dfn = DeviceWeight::Upload(fn.matrix.rows_view(), m, stream);
+    const DeviceBuffer dscale = ToDevice(std::vector<float>{0.5f, 0.25f, 1.5f}, stream);
+    const DeviceBuffer dbase = ToDevice(RandomBf16(static_cast<size_t>(m), rng, 1.0f), stream);
+    std::vector<float> w = RandomBf16(static_cast<size_t>(gs.dim), rng, 0.1f);
+    for (float& v : w) v = forward::RoundBf16(1.0f + v);
+    const DeviceBuffer dw = ToDevice(w, stream);
+    const size_t ms = static_cast<size_t>(rows * m), ys = static_cast<size_t>(rows * gs.dim),
+                 ps = static_cast<size_t>(rows * gs.hc), cs = static_cast<size_t>(ps * gs.hc);
+    DeviceBuffer p1(ms * 4), y1(ys * 4), post1(ps * 4), comb1(cs * 4), q1(ys * 4), p2(ms * 4),
+        y2(ys * 4), post2(ps * 4), comb2(cs * 4), q2(ys * 4), arrivals(rows * sizeof(unsigned));
+    arrivals.Zero(stream);
+    MatVecExact(dfn, dh.as<float>(), rows, n, p1.as<float>(), m, false, stream);
+    HcPreNorm(dh.as<float>(), p1.as<float>(), rows, dscale.as<float>(), dbase.as<float>(), gs,
+              dw.as<float>(), 1e-6f, y1.as<float>(), post1.as<float>(), comb1.as<float>(), stream,
+              q1.as<float>());
+    for (int call = 0; call < 3; ++call) {
+      const bool fp8 = call != 1;
+      for (DeviceBuffer* b : {&p2, &y2, &post2, &comb2, &q2}) b->Zero(stream);
+      HcFnPreNorm(dfn, dh.as<float>(), rows, p2.as<float>(), dscale.as<float>(), dbase.as<float>(),
+                  gs, dw.as<float>(), 1e-6f, y2.as<float>(), post2.as<float>(), comb2.as<float>(),
+                  arrivals.as<unsigned>(), stream, fp8 ? q2.as<float>() : nullptr);
+      std::vector<std::pair<const DeviceBuffer*, const DeviceBuffer*>> pairs = {
+          {&p1, &p2}, {&y1, &y2}, {&post1, &post2}, {&comb1, &comb2}};
+      if (fp8) pairs.emplace_back(&q1, &q2);
+      const char* names[] = {"products", "y", "post", "comb", "y_fp8"};
+      for (size_t k = 0; k < pairs.size(); ++k) {
+        const auto& [a, b] = pairs[k];
+        const std::vector<float> want = ToHost(*a, a->bytes() / 4, stream);
+        const std::vector<float> got = ToHost(*b, b->bytes() / 4, stream);
+        for (size_t i = 0; i < want.size(); ++i) {
+          ASSERT_EQ(test_support::Bits(got[i]), test_support::Bits(want[i]))
+              << "dim " << dim << " call " << call << " " << names[k] << " " << i;
+        }
+      }
+      EXPECT_EQ(ToHost<unsigned>(arrivals, static_cast<size_t>(rows), stream),
+                std::vector<unsigned>(static_cast<size_t>(rows), 0u))
+          << "the counts are left at zero";
+    }
+  }
+  // An fn that is not (2 + hc) * hc by hc * dim: refused before any launch.
+  HcKernelShape gs;
+  gs.hc = 4;
+  gs.dim = 128;
+  auto fn = kernels::testing::MakeWeight(WeightFormat::kF32, 23, 512, rng);
+  const DeviceWeight dfn = DeviceWeight::Upload(fn.matrix.rows_view(), 23, stream);
+  DeviceBuffer buf(8192);
+  EXPECT_THROW(HcFnPreNorm(dfn, buf.as<float>(), 1, buf.as<float>(), buf.as<float>(),
+                           buf.as<float>(), gs, buf.as<float>(), 1e-6f, buf.as<float>(),
+                           buf.as<float>(), buf.as<float>(), buf.as<unsigned>(), stream),
+               CudaError);
 }
 
 // RmsNormQuant (the query's q_norm and its FP8 copy in one launch) against RmsNorm then ActQuantTo

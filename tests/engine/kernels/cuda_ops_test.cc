@@ -871,6 +871,72 @@ TEST(CudaOpsTest, MatVecQuantizingInputGivesActQuantThenMatVecBits) {
   EXPECT_THROW(MatVecQuantizingInput(dodd, x.as<float>(), y.as<float>(), true, stream), CudaError);
 }
 
+// ExpertMatVecOnSwiGlu and MatVecOnSwiGlu (the experts' SwiGLU and its FP8 copy computed in the
+// tiled kernel's staging: w2 of a decode step) against SwiGluQuant then ExpertMatVec / MatVec: the
+// same bits for every format the tiled kernel takes, with and without clamp and routing weights,
+// and through the fallback (F32: SwiGluQuant into g first); the fused path leaves g as it was.
+TEST(CudaOpsTest, MatVecOnSwiGluGivesSwiGluQuantThenMatVecBits) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(49);
+  const int64_t rows = 300, inter = 1024;
+  const std::vector<int32_t> ids = {2, 0, 2, 1};
+  const auto slots = static_cast<int64_t>(ids.size());
+  auto [g, u, weight] = RandomSwiGluInputs(slots, inter, 45);
+  for (int64_t i = 256; i < 384; ++i) u[static_cast<size_t>(i)] = 0.0f;  // an all-zero block
+  const DeviceBuffer du = ToDevice(u, stream), dwt = ToDevice(weight, stream),
+                     dids = ToDevice(ids, stream);
+  for (const WeightFormat format :
+       {WeightFormat::kFP4, WeightFormat::kFP8, WeightFormat::kBF16, WeightFormat::kF32}) {
+    std::vector<testing::RandomWeight> experts;
+    std::vector<WeightRows> views;
+    for (int e = 0; e < 3; ++e) experts.push_back(testing::MakeWeight(format, rows, inter, rng));
+    for (const auto& e : experts) views.push_back(e.matrix.rows_view());
+    const DeviceWeightSet set = DeviceWeightSet::Upload(views, rows, stream);
+    for (const float limit : {0.0f, 10.0f}) {
+      for (const bool weighted : {false, true}) {
+        const std::string name = "format " + std::to_string(static_cast<int>(format)) + " limit " +
+                                 std::to_string(limit) + (weighted ? " weighted" : "");
+        const float* w = weighted ? dwt.as<float>() : nullptr;
+        DeviceBuffer h = ToDevice(g, stream), want(slots * rows * sizeof(float));
+        SwiGluQuant(h.as<float>(), du.as<float>(), slots, inter, w, limit, h.as<float>(), stream);
+        ExpertMatVec(set, dids.as<int32_t>(), slots, h.as<float>(), inter, want.as<float>(), rows,
+                     true, stream);
+        DeviceBuffer fused_g = ToDevice(g, stream), got(slots * rows * sizeof(float));
+        ExpertMatVecOnSwiGlu(Views(set), dids.as<int32_t>(), slots, fused_g.as<float>(),
+                             du.as<float>(), w, limit, got.as<float>(), rows, true, stream);
+        const auto a = ToHost(want, slots * rows, stream), b = ToHost(got, slots * rows, stream);
+        for (size_t i = 0; i < a.size(); ++i) {
+          ASSERT_EQ(reference_rounding::Bits(b[i]), reference_rounding::Bits(a[i]))
+              << name << " output " << i;
+        }
+        if (format != WeightFormat::kF32) {
+          EXPECT_EQ(ToHost(fused_g, g.size(), stream), g) << name << ": g is left as it was";
+        }
+      }
+    }
+    // One weight, one row, no clamp or weight (the shared expert).
+    const DeviceWeight single = DeviceWeight::Upload(views[1], rows, stream);
+    DeviceBuffer h = ToDevice(g, stream), want(rows * sizeof(float));
+    SwiGluQuant(h.as<float>(), du.as<float>(), 1, inter, nullptr, 0.0f, h.as<float>(), stream);
+    MatVec(single, h.as<float>(), 1, inter, want.as<float>(), rows, true, stream);
+    DeviceBuffer fused_g = ToDevice(g, stream), got(rows * sizeof(float));
+    MatVecOnSwiGlu(single, fused_g.as<float>(), du.as<float>(), 0.0f, got.as<float>(), true,
+                   stream);
+    const auto a = ToHost(want, rows, stream), b = ToHost(got, rows, stream);
+    for (int64_t i = 0; i < rows; ++i) {
+      ASSERT_EQ(reference_rounding::Bits(b[i]), reference_rounding::Bits(a[i]))
+          << "single, format " << static_cast<int>(format) << " row " << i;
+    }
+  }
+  const auto odd = testing::MakeWeight(WeightFormat::kBF16, 4, 200, rng, false);
+  const DeviceWeight dodd = DeviceWeight::Upload(odd.matrix.rows_view(), 4, stream);
+  DeviceBuffer x(200 * sizeof(float)), y(4 * sizeof(float));
+  EXPECT_THROW(
+      MatVecOnSwiGlu(dodd, x.as<float>(), x.as<float>(), 0.0f, y.as<float>(), true, stream),
+      CudaError);
+}
+
 // An A/B switch (device_runtime.h EnvSwitch; no device needed): the variable's word when first
 // asked, read once, then Set decides.
 TEST(CudaRuntimeTest, AnEnvSwitchReadsItsVariableOnceAndSetOverridesIt) {
