@@ -336,6 +336,13 @@ run() {
     --prefill 8192 --steps 32 --json "$OUT/cuda_model_bench_plain_launches.json" \
     >"$OUT/cuda_model_bench_plain_launches.txt" 2>&1 || rc=1
   grep -E "^decode" "$OUT/cuda_model_bench_plain_launches.txt" | sed 's/^/plain launches: /' || true
+  # The product-then-step pairs as two launches each (fused_steps.h off) against one (the default
+  # since session 26: the mHC fn products with HcPreNorm, the gate with the router, the split
+  # attention's second phase with its combine, each a last-CTA epilogue; w2 on the SwiGLU).
+  DSAGENT_CUDA_FUSED_STEPS=off bounded "$mlimit" "$model_bench_bin" --model "$model" \
+    --prefill 8192 --steps 32 --json "$OUT/cuda_model_bench_separate_steps.json" \
+    >"$OUT/cuda_model_bench_separate_steps.txt" 2>&1 || rc=1
+  grep -E "^decode" "$OUT/cuda_model_bench_separate_steps.txt" | sed 's/^/separate steps: /' || true
   bounded "$mlimit" "$model_bench_bin" --model "$model" --prefill 16 --steps 8 \
     --sequences 8 --one-by-one 1 --json "$OUT/cuda_model_bench_8_one_by_one.json" \
     >"$OUT/cuda_model_bench_8_one_by_one.txt" 2>&1 || rc=1
@@ -388,13 +395,13 @@ run() {
   # This run's A/B pairs side by side, last (the output's tail): decode with and without CUDA
   # graphs (whole model, 1 and 8 sequences; one block), the tiled matvec loading 4 items or one
   # at a time and with one-round or budget tiles, the step on side streams or one, programmatic
-  # or plain launches, the offloaded prefill with the host experts pinned or pageable, the rows
-  # kernels (register-tiled or one row at a time; chunks of 256 or 64 rows) on prefill and
-  # batched decode.
+  # or plain launches, the fused steps or their pairs apart, the offloaded prefill with the host
+  # experts pinned or pageable, the rows kernels (register-tiled or one row at a time; chunks of
+  # 256 or 64 rows) on prefill and batched decode.
   echo "gpu-check A/B:"
   local f
   for f in cuda_model_bench cuda_model_bench_budget_tiles cuda_model_bench_one_stream \
-    cuda_model_bench_plain_launches cuda_model_bench_nographs cuda_model_bench_8 cuda_model_bench_8_nographs \
+    cuda_model_bench_plain_launches cuda_model_bench_separate_steps cuda_model_bench_nographs cuda_model_bench_8 cuda_model_bench_8_nographs \
     cuda_model_bench_by_input cuda_model_bench_exact; do
     grep -E "^decode [0-9]+ steps" "$OUT/$f.txt" 2>/dev/null | sed "s/^/  $f: /" || true
   done

@@ -13,6 +13,7 @@
 #include "engine/kernels/cuda/attention_math.h"
 #include "engine/kernels/cuda/attention_ops.h"
 #include "engine/kernels/cuda/chunk_lists_math.h"
+#include "engine/kernels/cuda/fused_steps.h"
 #include "engine/kernels/cuda/kernel_launch.cuh"
 #include "engine/kernels/cuda/last_cta.cuh"
 #include "engine/kernels/cuda/ops.h"
@@ -374,7 +375,7 @@ void SparseAttention(const float* q, int64_t heads, int64_t head_dim, const uint
                      CudaStream& stream, float* split_scratch, const InverseRope& rope,
                      unsigned* arrivals) {
   LaunchSparseAttention(q, 1, heads, head_dim, kv, index, nullptr, n, sink, scale, o, stream,
-                        split_scratch, rope, arrivals);
+                        split_scratch, rope, FusedStepsOn() ? arrivals : nullptr);
 }
 
 int64_t SparseAttentionScratchFloats(int64_t heads, int64_t head_dim) {

@@ -40,7 +40,8 @@ void HadamardRotate(float* x, int64_t count, int64_t n, CudaStream& stream);
 // the list is split, else in a launch of its own. With arrivals as well (device memory, heads
 // counts, zero before the first call and left zero by each; one call at a time), a split list is
 // combined by each head's last split to finish (last_cta.cuh) instead of a launch of its own: the
-// same bits, one kernel fewer on a decode step's path.
+// same bits, one kernel fewer on a decode step's path (unless FusedStepsOn() is false:
+// fused_steps.h).
 struct InverseRope {
   const float* freqs = nullptr;  // dims / 2 device floats
   int64_t dims = 0;

@@ -20,6 +20,7 @@
 
 #include "engine/kernels/cuda/device_math.h"
 #include "engine/kernels/cuda/exact_dot_cta.cuh"
+#include "engine/kernels/cuda/fused_steps.h"
 #include "engine/kernels/cuda/kernel_launch.cuh"
 #include "engine/kernels/cuda/l2_prefetch.cuh"
 #include "engine/kernels/cuda/matvec_lanes.cuh"
@@ -443,7 +444,7 @@ void ExpertMatVecOnSwiGlu(const ExpertSetViews& set, const int32_t* ids, int64_t
   CheckSwiGluColumns(set.cols, "ExpertMatVecOnSwiGlu");
   if (set.rows <= 0 || slots <= 0) return;
   const WeightKind kind = KindOf(set.format);
-  if (set.exact || !TiledMatVecTakes(kind, set.cols) || slots > 65535) {
+  if (set.exact || !TiledMatVecTakes(kind, set.cols) || slots > 65535 || !FusedStepsOn()) {
     SwiGluQuant(g, u, slots, set.cols, weights, limit, g, stream);
     ExpertMatVec(set, ids, slots, g, set.cols, y, y_stride, round_bf16, stream);
     return;
@@ -459,7 +460,7 @@ void MatVecOnSwiGlu(const DeviceWeight& w, float* g, const float* u, float limit
                     bool round_bf16, CudaStream& stream) {
   CheckSwiGluColumns(w.cols, "MatVecOnSwiGlu");
   const WeightView view = ViewOf(w);
-  if (w.exact || !TiledMatVecTakes(view.kind, w.cols)) {
+  if (w.exact || !TiledMatVecTakes(view.kind, w.cols) || !FusedStepsOn()) {
     SwiGluQuant(g, u, 1, w.cols, nullptr, limit, g, stream);
     MatVec(w, g, 1, w.cols, y, w.rows, round_bf16, stream);
     return;

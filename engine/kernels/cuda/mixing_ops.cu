@@ -7,6 +7,7 @@
 
 #include "engine/kernels/cuda/act_quant_cta.cuh"
 #include "engine/kernels/cuda/exact_dot_cta.cuh"
+#include "engine/kernels/cuda/fused_steps.h"
 #include "engine/kernels/cuda/kernel_launch.cuh"
 #include "engine/kernels/cuda/l2_prefetch.cuh"
 #include "engine/kernels/cuda/last_cta.cuh"
@@ -266,6 +267,12 @@ void HcFnPreNorm(const DeviceWeight& fn, const float* h, int64_t rows, float* pr
     throw CudaError("HcFnPreNorm: " + std::to_string(rows) + " rows (at most 65535)");
   }
   if (rows <= 0) return;
+  if (!FusedStepsOn()) {
+    MatVecExact(fn, h, rows, n, products, m, false, stream);
+    HcPreNorm(h, products, rows, scale, base, shape, norm_w, norm_eps, y, post, comb, stream,
+              y_fp8);
+    return;
+  }
   const dim3 grid(static_cast<unsigned>(m), static_cast<unsigned>(rows));
   LaunchKernel(HcFnPreKernel, "HcFnPreKernel", grid, ExactMatVecThreads(n), 0, Raw(stream),
                ViewOf(fn), h, products, scale, base, shape, y, post, comb, norm_w, norm_eps, y_fp8,

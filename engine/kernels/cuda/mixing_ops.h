@@ -48,7 +48,7 @@ void HcPreNorm(const float* h, const float* products, int64_t rows, const float*
 // one kernel on a decode step's critical path instead of two. fn: the sub-layer's HcWeights fn on
 // the device, [(2+hc)*hc, hc*dim]. arrivals [rows]: device memory that is zero before the first
 // call (DeviceBuffer::Zero) and is left zero by each; it and products belong to one launch at a
-// time.
+// time. With FusedStepsOn() false (fused_steps.h), the two launches.
 void HcFnPreNorm(const DeviceWeight& fn, const float* h, int64_t rows, float* products,
                  const float* scale, const float* base, const HcKernelShape& shape,
                  const float* norm_w, float norm_eps, float* y, float* post, float* comb,

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "engine/kernels/cuda/exact_dot_cta.cuh"
+#include "engine/kernels/cuda/fused_steps.h"
 #include "engine/kernels/cuda/kernel_launch.cuh"
 #include "engine/kernels/cuda/l2_prefetch.cuh"
 #include "engine/kernels/cuda/last_cta.cuh"
@@ -209,6 +210,12 @@ void GateAndRoute(const DeviceWeight& gate, const float* x, int64_t rows, int64_
     throw CudaError("GateAndRoute: " + std::to_string(rows) + " rows (at most 65535)");
   }
   if (rows <= 0) return;
+  if (!FusedStepsOn()) {
+    MatVecExact(gate, x, rows, x_stride, logits, shape.experts, false, stream);
+    MoeRoute(logits, rows, shape, bias, hash_table, tokens, ids, weights, stream, paired_ids,
+             paired_offset);
+    return;
+  }
   const dim3 grid(static_cast<unsigned>(shape.experts), static_cast<unsigned>(rows));
   LaunchKernel(GateRouteKernel, "GateRouteKernel", grid, ExactMatVecThreads(gate.cols), shared,
                Raw(stream), ViewOf(gate), x, x_stride, logits, shape, bias, hash_table, tokens, ids,

@@ -40,7 +40,7 @@ void MoeRoute(const float* logits, int64_t rows, const MoeRouteShape& shape, con
 // CTAs to finish routes the row (last_cta.cuh), so a decode step's router is one kernel on its
 // critical path instead of two. arrivals [rows]: device memory that is zero before the first call
 // (DeviceBuffer::Zero) and is left zero by each; it and logits belong to one launch at a time.
-// gate.rows must be shape.experts.
+// gate.rows must be shape.experts. With FusedStepsOn() false (fused_steps.h), the two launches.
 void GateAndRoute(const DeviceWeight& gate, const float* x, int64_t rows, int64_t x_stride,
                   float* logits, const MoeRouteShape& shape, const float* bias,
                   const int32_t* hash_table, const int32_t* tokens, int32_t* ids, float* weights,

@@ -205,7 +205,8 @@ void ExpertMatVec(const ExpertSetViews& set, const int32_t* ids, int64_t slots, 
 // single-row tiled kernel takes the set (a decode step in `fast` numerics), each CTA computes its
 // slot's SwiGLU and FP8 copy as it stages its input, and g is left as it is: one launch fewer on
 // the step's path. Otherwise SwiGluQuant writes h into g first, so the caller must not read g
-// afterwards either way. MatVecOnSwiGlu: the same for one weight and one row (the shared expert).
+// afterwards either way (and always the two ops with FusedStepsOn() false: fused_steps.h).
+// MatVecOnSwiGlu: the same for one weight and one row (the shared expert).
 void ExpertMatVecOnSwiGlu(const ExpertSetViews& set, const int32_t* ids, int64_t slots, float* g,
                           const float* u, const float* weights, float limit, float* y,
                           int64_t y_stride, bool round_bf16, CudaStream& stream);

@@ -23,6 +23,7 @@
 #include "engine/generate/generator.h"
 #include "engine/kernels/cuda/attention_step.h"
 #include "engine/kernels/cuda/device_sequence_model.h"
+#include "engine/kernels/cuda/fused_steps.h"
 #include "engine/kernels/cuda/kernel_launch.h"
 #include "engine/kernels/cuda/side_stream.h"
 #include "engine/model/placement_plan.h"
@@ -214,7 +215,8 @@ constexpr int64_t kLongPrompt = 90;
 static_assert(kTestChunkRows < kLongPrompt, "the long prompt spans two chunks");
 
 void ExpectRowsPathsGiveTheDecodeBits(DeviceSequenceModel& m, const std::vector<int32_t>& golden,
-                                      int sequences, const std::vector<float>* decoded_by = nullptr) {
+                                      int sequences,
+                                      const std::vector<float>* decoded_by = nullptr) {
   const std::vector<int32_t> prompt(golden.begin(), golden.begin() + kLongPrompt);
   auto chunked = m.Forward(*m.NewSequence(), prompt, {});
   ASSERT_TRUE(chunked) << chunked.error();
@@ -391,6 +393,32 @@ TEST_F(DeviceSequenceModelGpuTest, ProgrammaticLaunchesGiveThePlainLaunchesBits)
     rows[on] = *forward;
   }
   SetProgrammaticLaunch(before);
+  for (auto* pair : {steps, rows}) {
+    ASSERT_EQ(pair[1].size(), pair[0].size());
+    for (size_t i = 0; i < pair[0].size(); ++i) {
+      ASSERT_EQ(test_support::Bits(pair[1][i]), test_support::Bits(pair[0][i]))
+          << (pair == steps ? "decode step, " : "prompt rows, ") << "logit " << i;
+    }
+  }
+}
+
+// The fused steps (fused_steps.h: the mHC fn products with HcPreNorm, the gate with the router,
+// the split attention with its combine, w2 on the SwiGLU) against the same pairs as two launches
+// each: the same bits, token by token and for a prompt's rows at once.
+TEST_F(DeviceSequenceModelGpuTest, FusedStepsGiveTheSeparateLaunchesBits) {
+  const std::vector<int32_t> tokens(golden_.begin(), golden_.begin() + 40);
+  const std::vector<int32_t> prompt(golden_.begin(), golden_.begin() + 24);
+  const bool before = FusedStepsOn();
+  std::vector<float> steps[2], rows[2];
+  for (const bool on : {true, false}) {
+    SetFusedSteps(on);
+    auto seq = device_->NewSequence();
+    steps[on] = TokenByToken(*device_, *seq, tokens);
+    auto forward = device_->Forward(*device_->NewSequence(), prompt, {});
+    ASSERT_TRUE(forward) << forward.error();
+    rows[on] = *forward;
+  }
+  SetFusedSteps(before);
   for (auto* pair : {steps, rows}) {
     ASSERT_EQ(pair[1].size(), pair[0].size());
     for (size_t i = 0; i < pair[0].size(); ++i) {

@@ -1,0 +1,18 @@
+// Whether the decode and rows steps take the fused launches of session 26 (docs/BENCHMARKS.md):
+// a many-CTA product and the small step on its whole output in one launch — the mHC fn products
+// with HcPreNorm (HcFnPreNorm), the gate with the router (GateAndRoute), the split attention's
+// second phase with its combine (SparseAttention's arrivals), each a last-CTA epilogue
+// (last_cta.cuh) — and w2 on the experts' SwiGLU computed in its staging (ExpertMatVecOnSwiGlu,
+// MatVecOnSwiGlu). Off, each op runs its pair as two launches: the same bits, one kernel more on
+// the path per pair (the GPU check's A/B run). The many-CTA top-k's epilogues have no switch.
+// Plain C++, for the tests and benches that run both ways.
+#pragma once
+
+namespace dsagent::engine::kernels::cuda {
+
+// Yes, unless the environment has DSAGENT_CUDA_FUSED_STEPS=off. The setter overrides it for the
+// process; not to be changed while kernels are being queued from another thread.
+bool FusedStepsOn();
+void SetFusedSteps(bool on);
+
+}  // namespace dsagent::engine::kernels::cuda
