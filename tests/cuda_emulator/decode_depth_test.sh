@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# scripts/decode-depth.sh on the emulated device (ctest emulated.decode_depth): it reads a step's
+# launches and critical path off the trace, the sub-layers' chains add up to the step's, and the
+# fused steps (engine/kernels/cuda/fused_steps.h) make the path shorter than their pairs apart do,
+# for both kinds of compressed block.
+# Usage: decode_depth_test.sh <build dir>
+set -euo pipefail
+build="$1"
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+fail() { echo "decode_depth_test: $*" >&2; exit 1; }
+for ratio in 4 128; do
+  context=$([ "$ratio" = 4 ] && echo 8 || echo 200)
+  fused=$(BUILD="$build" "$root/scripts/decode-depth.sh" --context "$context" --ratio "$ratio")
+  apart=$(DSAGENT_CUDA_FUSED_STEPS=off BUILD="$build" \
+    "$root/scripts/decode-depth.sh" --context "$context" --ratio "$ratio")
+  echo "fused: $fused"
+  echo "apart: $apart"
+  re='([0-9]+) launches a step, ([0-9]+) deep \(attention ([0-9]+), FFN ([0-9]+)\)'
+  [[ "$fused" =~ $re ]] || fail "unreadable: $fused"
+  fl=${BASH_REMATCH[1]} fd=${BASH_REMATCH[2]} fa=${BASH_REMATCH[3]} ff=${BASH_REMATCH[4]}
+  [[ "$apart" =~ $re ]] || fail "unreadable: $apart"
+  al=${BASH_REMATCH[1]} ad=${BASH_REMATCH[2]} aa=${BASH_REMATCH[3]} af=${BASH_REMATCH[4]}
+  [ $((fa + ff)) -eq "$fd" ] && [ $((aa + af)) -eq "$ad" ] || fail "sub-layers do not add up"
+  [ "$fd" -gt 0 ] && [ "$fl" -ge "$fd" ] && [ "$al" -ge "$ad" ] || fail "a step deeper than its launches"
+  # Each sub-layer loses its fn/HcPreNorm pair; the FFN also the router's and SwiGLU's launches.
+  [ "$fa" -lt "$aa" ] && [ "$ff" -lt "$af" ] && [ "$fl" -lt "$al" ] ||
+    fail "ratio $ratio: the fused steps do not shorten the path"
+done
