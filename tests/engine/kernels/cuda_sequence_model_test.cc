@@ -374,25 +374,23 @@ TEST_F(DeviceSequenceModelGpuTest, SideStreamsGiveTheOneStreamBits) {
   }
 }
 
-// Every kernel launched as a programmatic dependent launch (kernel_launch.cuh: its blocks may
-// start while the kernel before it runs, and wait for it) against plain launches: the same bits,
-// token by token and for a prompt's rows at once. On the emulator, block 0 of each such launch
-// runs up to its wait before the kernel before it, so a kernel that reads its input too early
-// fails here; on a GPU the overlap is real.
-TEST_F(DeviceSequenceModelGpuTest, ProgrammaticLaunchesGiveThePlainLaunchesBits) {
-  const std::vector<int32_t> tokens(golden_.begin(), golden_.begin() + 40);
-  const std::vector<int32_t> prompt(golden_.begin(), golden_.begin() + 24);
-  const bool before = ProgrammaticLaunchOn();
+// A process-wide way of running on, then off (`set`; `on` says which it was before, restored
+// after): 40 tokens one at a time and a 24-token prompt's rows at once give the same bits.
+void ExpectTheSameBitsEitherWay(DeviceSequenceModel& m, const std::vector<int32_t>& golden,
+                                bool (*on)(), void (*set)(bool)) {
+  const std::vector<int32_t> tokens(golden.begin(), golden.begin() + 40);
+  const std::vector<int32_t> prompt(golden.begin(), golden.begin() + 24);
+  const bool before = on();
   std::vector<float> steps[2], rows[2];
-  for (const bool on : {true, false}) {
-    SetProgrammaticLaunch(on);
-    auto seq = device_->NewSequence();
-    steps[on] = TokenByToken(*device_, *seq, tokens);
-    auto forward = device_->Forward(*device_->NewSequence(), prompt, {});
+  for (const bool way : {true, false}) {
+    set(way);
+    auto seq = m.NewSequence();
+    steps[way] = TokenByToken(m, *seq, tokens);
+    auto forward = m.Forward(*m.NewSequence(), prompt, {});
+    set(before);
     ASSERT_TRUE(forward) << forward.error();
-    rows[on] = *forward;
+    rows[way] = *forward;
   }
-  SetProgrammaticLaunch(before);
   for (auto* pair : {steps, rows}) {
     ASSERT_EQ(pair[1].size(), pair[0].size());
     for (size_t i = 0; i < pair[0].size(); ++i) {
@@ -402,30 +400,20 @@ TEST_F(DeviceSequenceModelGpuTest, ProgrammaticLaunchesGiveThePlainLaunchesBits)
   }
 }
 
+// Every kernel launched as a programmatic dependent launch (kernel_launch.cuh: its blocks may
+// start while the kernel before it runs, and wait for it) against plain launches: the same bits,
+// token by token and for a prompt's rows at once. On the emulator, block 0 of each such launch
+// runs up to its wait before the kernel before it, so a kernel that reads its input too early
+// fails here; on a GPU the overlap is real.
+TEST_F(DeviceSequenceModelGpuTest, ProgrammaticLaunchesGiveThePlainLaunchesBits) {
+  ExpectTheSameBitsEitherWay(*device_, golden_, ProgrammaticLaunchOn, SetProgrammaticLaunch);
+}
+
 // The fused steps (fused_steps.h: the mHC fn products with HcPreNorm, the gate with the router,
 // the split attention with its combine, w2 on the SwiGLU) against the same pairs as two launches
 // each: the same bits, token by token and for a prompt's rows at once.
 TEST_F(DeviceSequenceModelGpuTest, FusedStepsGiveTheSeparateLaunchesBits) {
-  const std::vector<int32_t> tokens(golden_.begin(), golden_.begin() + 40);
-  const std::vector<int32_t> prompt(golden_.begin(), golden_.begin() + 24);
-  const bool before = FusedStepsOn();
-  std::vector<float> steps[2], rows[2];
-  for (const bool on : {true, false}) {
-    SetFusedSteps(on);
-    auto seq = device_->NewSequence();
-    steps[on] = TokenByToken(*device_, *seq, tokens);
-    auto forward = device_->Forward(*device_->NewSequence(), prompt, {});
-    ASSERT_TRUE(forward) << forward.error();
-    rows[on] = *forward;
-  }
-  SetFusedSteps(before);
-  for (auto* pair : {steps, rows}) {
-    ASSERT_EQ(pair[1].size(), pair[0].size());
-    for (size_t i = 0; i < pair[0].size(); ++i) {
-      ASSERT_EQ(test_support::Bits(pair[1][i]), test_support::Bits(pair[0][i]))
-          << (pair == steps ? "decode step, " : "prompt rows, ") << "logit " << i;
-    }
-  }
+  ExpectTheSameBitsEitherWay(*device_, golden_, FusedStepsOn, SetFusedSteps);
 }
 
 TEST_F(DeviceSequenceModelGpuTest, GraphedDecodeStepsGiveThePlainStepsBits) {
