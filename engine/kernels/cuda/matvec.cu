@@ -289,24 +289,54 @@ void MatVec(const DeviceWeight& w, const float* x, int64_t x_rows, int64_t x_str
   MatVecRows(w, 0, w.rows, x, x_rows, x_stride, y, y_stride, round_bf16, stream);
 }
 
+namespace {
+
+// The products whose input the tiled kernel quantises as it stages it: FP8 blocks of 128 within a
+// row.
+void CheckFp8Blocks(int64_t cols, const char* op) {
+  if (cols % 128 != 0) {
+    throw CudaError(std::string(op) + ": FP8 blocks of 128 need the columns a multiple of 128, " +
+                    "not " + std::to_string(cols));
+  }
+}
+
+// Whether the single-row tiled kernel takes w's product in `fast` numerics, staging its input as
+// `input` says (else the caller computes that input first and runs MatVec).
+bool StagesInput(const DeviceWeight& w) {
+  return !w.exact && TiledMatVecTakes(KindOf(w.format), w.cols);
+}
+
+// w times one row x staged as `input` says, into y [w.rows] (StagesInput(w)).
+void RunStagedRow(const DeviceWeight& w, const float* x, float* y, bool round_bf16,
+                  const TiledInput& input, CudaStream& stream) {
+  TiledMatVec m = TiledArgs(w.rows, 1, x, w.cols, y, w.rows, round_bf16);
+  m.single = ViewOf(w);
+  m.input = input;
+  RunTiledMatVec(m, m.single.kind, w.cols, static_cast<cudaStream_t>(stream.handle()));
+}
+
+TiledInput SwiGluInput(const float* u, const float* weights, float limit) {
+  TiledInput in;
+  in.quantize_fp8 = true;
+  in.swiglu_u = u;
+  in.swiglu_weights = weights;
+  in.swiglu_limit = limit;
+  return in;
+}
+
+}  // namespace
+
 void MatVecQuantizingInput(const DeviceWeight& w, float* x, float* y, bool round_bf16,
                            CudaStream& stream) {
-  if (w.cols % 128 != 0) {
-    throw CudaError(
-        "MatVecQuantizingInput: FP8 blocks of 128 need the columns a multiple of 128, "
-        "not " +
-        std::to_string(w.cols));
-  }
-  const WeightView view = ViewOf(w);
-  if (w.exact || !TiledMatVecTakes(view.kind, w.cols)) {
+  CheckFp8Blocks(w.cols, "MatVecQuantizingInput");
+  if (!StagesInput(w)) {
     ActQuant(x, 1, w.cols, 128, ActQuantFormat::kFp8, stream);
     MatVec(w, x, 1, w.cols, y, w.rows, round_bf16, stream);
     return;
   }
-  TiledMatVec m = TiledArgs(w.rows, 1, x, w.cols, y, w.rows, round_bf16);
-  m.single = view;
-  m.input.quantize_fp8 = true;
-  RunTiledMatVec(m, view.kind, w.cols, static_cast<cudaStream_t>(stream.handle()));
+  TiledInput input;
+  input.quantize_fp8 = true;
+  RunStagedRow(w, x, y, round_bf16, input, stream);
 }
 
 void MatVecExact(const DeviceWeight& w, const float* x, int64_t x_rows, int64_t x_stride, float* y,
@@ -417,31 +447,10 @@ void ExpertMatVec(const ExpertSetViews& set, const int32_t* ids, int64_t slots, 
   CheckCuda(cudaGetLastError(), "ExpertMatVec launch");
 }
 
-namespace {
-
-// SwiGluQuant's checks: FP8 blocks of 128 within a row.
-void CheckSwiGluColumns(int64_t cols, const char* op) {
-  if (cols % 128 != 0) {
-    throw CudaError(std::string(op) + ": SwiGLU's FP8 blocks of 128 need the columns a multiple " +
-                    "of 128, not " + std::to_string(cols));
-  }
-}
-
-TiledInput SwiGluInput(const float* u, const float* weights, float limit) {
-  TiledInput in;
-  in.quantize_fp8 = true;
-  in.swiglu_u = u;
-  in.swiglu_weights = weights;
-  in.swiglu_limit = limit;
-  return in;
-}
-
-}  // namespace
-
 void ExpertMatVecOnSwiGlu(const ExpertSetViews& set, const int32_t* ids, int64_t slots, float* g,
                           const float* u, const float* weights, float limit, float* y,
                           int64_t y_stride, bool round_bf16, CudaStream& stream) {
-  CheckSwiGluColumns(set.cols, "ExpertMatVecOnSwiGlu");
+  CheckFp8Blocks(set.cols, "ExpertMatVecOnSwiGlu");
   if (set.rows <= 0 || slots <= 0) return;
   const WeightKind kind = KindOf(set.format);
   if (set.exact || !TiledMatVecTakes(kind, set.cols) || slots > 65535 || !FusedStepsOn()) {
@@ -458,17 +467,13 @@ void ExpertMatVecOnSwiGlu(const ExpertSetViews& set, const int32_t* ids, int64_t
 
 void MatVecOnSwiGlu(const DeviceWeight& w, float* g, const float* u, float limit, float* y,
                     bool round_bf16, CudaStream& stream) {
-  CheckSwiGluColumns(w.cols, "MatVecOnSwiGlu");
-  const WeightView view = ViewOf(w);
-  if (w.exact || !TiledMatVecTakes(view.kind, w.cols) || !FusedStepsOn()) {
+  CheckFp8Blocks(w.cols, "MatVecOnSwiGlu");
+  if (!StagesInput(w) || !FusedStepsOn()) {
     SwiGluQuant(g, u, 1, w.cols, nullptr, limit, g, stream);
     MatVec(w, g, 1, w.cols, y, w.rows, round_bf16, stream);
     return;
   }
-  TiledMatVec m = TiledArgs(w.rows, 1, g, w.cols, y, w.rows, round_bf16);
-  m.single = view;
-  m.input = SwiGluInput(u, nullptr, limit);
-  RunTiledMatVec(m, view.kind, w.cols, static_cast<cudaStream_t>(stream.handle()));
+  RunStagedRow(w, g, y, round_bf16, SwiGluInput(u, nullptr, limit), stream);
 }
 
 ExpertGroups ExpertGroups::Create(int64_t max_slots) {

@@ -214,6 +214,14 @@ __global__ void CompressorPoolKernel(const float* kv, const float* score, int64_
   entry[c] = round_bf16 ? RoundBf16(v) : v;
 }
 
+// HcPreNorm's FP8 copy of y is quantised in blocks of 128 within a row.
+void CheckHcFp8Copy(const HcKernelShape& s, const float* y_fp8, const char* op) {
+  if (y_fp8 != nullptr && s.dim % 128 != 0) {
+    throw CudaError(std::string(op) + ": an FP8 copy of y needs dim a multiple of 128, not " +
+                    std::to_string(s.dim));
+  }
+}
+
 void CheckHc(const HcKernelShape& s, const char* op) {
   if (s.hc <= 0 || s.hc > kMaxHc || s.dim <= 0 || s.sinkhorn_iters < 1) {
     throw CudaError(std::string(op) + ": " + std::to_string(s.hc) + " streams of " +
@@ -238,10 +246,7 @@ void HcPreNorm(const float* h, const float* products, int64_t rows, const float*
                const float* base, const HcKernelShape& shape, const float* norm_w, float norm_eps,
                float* y, float* post, float* comb, CudaStream& stream, float* y_fp8) {
   CheckHc(shape, "HcPreNorm");
-  if (y_fp8 != nullptr && shape.dim % 128 != 0) {
-    throw CudaError("HcPreNorm: an FP8 copy of y needs dim a multiple of 128, not " +
-                    std::to_string(shape.dim));
-  }
+  CheckHcFp8Copy(shape, y_fp8, "HcPreNorm");
   if (rows <= 0) return;
   LaunchKernel(HcPreKernel, "HcPreKernel", static_cast<unsigned>(rows), kThreads, 0, Raw(stream), h,
                products, scale, base, shape, y, post, comb, norm_w, norm_eps, y_fp8);
@@ -259,10 +264,7 @@ void HcFnPreNorm(const DeviceWeight& fn, const float* h, int64_t rows, float* pr
                     std::to_string(fn.cols) + " for " + std::to_string(m) + " mixes of " +
                     std::to_string(n) + " stream values");
   }
-  if (y_fp8 != nullptr && shape.dim % 128 != 0) {
-    throw CudaError("HcFnPreNorm: an FP8 copy of y needs dim a multiple of 128, not " +
-                    std::to_string(shape.dim));
-  }
+  CheckHcFp8Copy(shape, y_fp8, "HcFnPreNorm");
   if (rows > 65535) {
     throw CudaError("HcFnPreNorm: " + std::to_string(rows) + " rows (at most 65535)");
   }
