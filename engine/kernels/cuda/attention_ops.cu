@@ -14,6 +14,7 @@
 #include "engine/kernels/cuda/attention_ops.h"
 #include "engine/kernels/cuda/chunk_lists_math.h"
 #include "engine/kernels/cuda/fused_steps.h"
+#include "engine/kernels/cuda/head_norm_cta.cuh"
 #include "engine/kernels/cuda/kernel_launch.cuh"
 #include "engine/kernels/cuda/last_cta.cuh"
 #include "engine/kernels/cuda/ops.h"
@@ -83,7 +84,7 @@ __global__ void SparseAttentionKernel(const float* q, int64_t heads, int64_t hd,
                                       const float* sink, float scale, float* o, bool vec16,
                                       int64_t per_split, float* split_max, bool max_only,
                                       float* part_acc, OnlineSoftmax* part_state,
-                                      unsigned* arrivals, InverseRope rope) {
+                                      unsigned* arrivals, InverseRope rope, QueryPrep prep) {
   AwaitPreviousKernel();
   extern __shared__ __align__(16) unsigned char smem[];
   float* qs = reinterpret_cast<float*>(smem);                              // [hd]
@@ -124,6 +125,14 @@ __global__ void SparseAttentionKernel(const float* q, int64_t heads, int64_t hd,
   for (int64_t d = tid; d < hd; d += threads) {
     qs[d] = qh[d];
     acc[d] = 0.0f;
+  }
+  if (prep.head_norm) {  // uniform over the grid
+    // The query's steps on this CTA's copy of its head; the norm's partials where the first
+    // block's rows go (free until then).
+    __syncthreads();
+    HeadRmsNormCta<kThreads>(qs, hd, prep.eps, reinterpret_cast<double*>(rows));
+    __syncthreads();
+    RopeVectorCta(qs + (hd - prep.rope_dims), prep.rope_dims / 2, prep.freqs, prep.pos, false);
   }
   if (tid == 0) {
     state = split && !max_only
@@ -309,7 +318,16 @@ size_t AttentionSharedBytes(int64_t head_dim) {
 void LaunchSparseAttention(const float* q, int64_t tokens, int64_t heads, int64_t head_dim,
                            const uint16_t* kv, const int32_t* index, const int64_t* list_begin,
                            int64_t n, const float* sink, float scale, float* o, CudaStream& stream,
-                           float* split_scratch, const InverseRope& rope, unsigned* arrivals) {
+                           float* split_scratch, const InverseRope& rope, unsigned* arrivals,
+                           const QueryPrep& prep) {
+  if (prep.head_norm &&
+      (tokens != 1 || prep.rope_dims < 0 || prep.rope_dims % 2 != 0 || prep.rope_dims > head_dim ||
+       (prep.rope_dims > 0 && prep.freqs == nullptr) ||
+       kAttentionBlock * head_dim * 2 < kThreads * static_cast<int64_t>(sizeof(double)))) {
+    throw CudaError("SparseAttention: the query's steps on " + std::to_string(prep.rope_dims) +
+                    " RoPE dims of " + std::to_string(head_dim) +
+                    " (even, with frequencies, one token, head_dim at least 16)");
+  }
   if (rope.dims < 0 || rope.dims % 2 != 0 || rope.dims > head_dim ||
       (rope.dims > 0 && (rope.freqs == nullptr || tokens != 1))) {
     throw CudaError("SparseAttention: RoPE on " + std::to_string(rope.dims) + " of " +
@@ -347,13 +365,14 @@ void LaunchSparseAttention(const float* q, int64_t tokens, int64_t heads, int64_
     LaunchKernel(SparseAttentionKernel, "SparseAttentionKernel", grid, kThreads, shared,
                  Raw(stream), q, heads, head_dim, kv, nullptr, nullptr, index, list_begin, nullptr,
                  0, n, sink, scale, o, vec16, per_split, split_max, true, part_acc, part_state,
-                 nullptr, InverseRope{});
+                 nullptr, InverseRope{}, prep);
     CheckCuda(cudaGetLastError(), "SparseAttention split maxima launch");
   }
   LaunchKernel(SparseAttentionKernel, "SparseAttentionKernel", grid, kThreads, shared, Raw(stream),
                q, heads, head_dim, kv, nullptr, nullptr, index, list_begin, nullptr, 0, n, sink,
                scale, o, vec16, per_split, split_max, false, part_acc, part_state,
-               split ? arrivals : nullptr, split && arrivals != nullptr ? rope : InverseRope{});
+               split ? arrivals : nullptr, split && arrivals != nullptr ? rope : InverseRope{},
+               prep);
   CheckCuda(cudaGetLastError(), "SparseAttention launch");
   if (split && arrivals != nullptr) return;  // combined by each head's last split
   if (!split) {
@@ -373,9 +392,9 @@ void LaunchSparseAttention(const float* q, int64_t tokens, int64_t heads, int64_
 void SparseAttention(const float* q, int64_t heads, int64_t head_dim, const uint16_t* kv,
                      const int32_t* index, int64_t n, const float* sink, float scale, float* o,
                      CudaStream& stream, float* split_scratch, const InverseRope& rope,
-                     unsigned* arrivals) {
+                     unsigned* arrivals, const QueryPrep& prep) {
   LaunchSparseAttention(q, 1, heads, head_dim, kv, index, nullptr, n, sink, scale, o, stream,
-                        split_scratch, rope, FusedStepsOn() ? arrivals : nullptr);
+                        split_scratch, rope, FusedStepsOn() ? arrivals : nullptr, prep);
 }
 
 int64_t SparseAttentionScratchFloats(int64_t heads, int64_t head_dim) {
@@ -430,12 +449,13 @@ void SparseAttentionRows(const float* q, int64_t rows, int64_t heads, int64_t he
     LaunchKernel(SparseAttentionKernel, "SparseAttentionKernel", grid, kThreads, shared,
                  Raw(stream), q, heads, head_dim, kv, row_kv, staged, index, nullptr, row_n,
                  list_stride, 0, sink, scale, o, vec16, 0, split_max, true, part_acc, part_state,
-                 nullptr, InverseRope{});
+                 nullptr, InverseRope{}, QueryPrep{});
     CheckCuda(cudaGetLastError(), "SparseAttentionRows split maxima launch");
   }
   LaunchKernel(SparseAttentionKernel, "SparseAttentionKernel", grid, kThreads, shared, Raw(stream),
                q, heads, head_dim, kv, row_kv, staged, index, nullptr, row_n, list_stride, 0, sink,
-               scale, o, vec16, 0, split_max, false, part_acc, part_state, nullptr, InverseRope{});
+               scale, o, vec16, 0, split_max, false, part_acc, part_state, nullptr, InverseRope{},
+               QueryPrep{});
   CheckCuda(cudaGetLastError(), "SparseAttentionRows launch");
   if (!split) return;
   const dim3 combine_grid(static_cast<unsigned>(heads), static_cast<unsigned>(rows));
@@ -449,7 +469,7 @@ void SparseAttentionTokens(const float* q, int64_t tokens, int64_t heads, int64_
                            const uint16_t* kv, const int32_t* index, const int64_t* list_begin,
                            const float* sink, float scale, float* o, CudaStream& stream) {
   LaunchSparseAttention(q, tokens, heads, head_dim, kv, index, list_begin, 0, sink, scale, o,
-                        stream, nullptr, InverseRope{}, nullptr);
+                        stream, nullptr, InverseRope{}, nullptr, QueryPrep{});
 }
 
 }  // namespace dsagent::engine::kernels::cuda

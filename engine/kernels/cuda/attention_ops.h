@@ -42,15 +42,28 @@ void HadamardRotate(float* x, int64_t count, int64_t n, CudaStream& stream);
 // combined by each head's last split to finish (last_cta.cuh) instead of a launch of its own: the
 // same bits, one kernel fewer on a decode step's path (unless FusedStepsOn() is false:
 // fused_steps.h).
+// With `prep.head_norm` set, q holds the heads as wq_b left them and each CTA runs the query's
+// steps on its own copy of its head as it loads it: HeadRmsNorm (prep.eps), then RoPE at prep.pos
+// on the last prep.rope_dims values — RunVectorSteps' head_norm and rope steps, their bits — so
+// that no launch of their own comes before the attention (the decode step's query, unless
+// FusedStepsOn() is false). q is left as it is.
 struct InverseRope {
   const float* freqs = nullptr;  // dims / 2 device floats
   int64_t dims = 0;
   int64_t pos = 0;
 };
+struct QueryPrep {
+  bool head_norm = false;
+  float eps = 0.0f;
+  const float* freqs = nullptr;  // rope_dims / 2 device floats
+  int64_t rope_dims = 0;
+  int64_t pos = 0;
+};
 void SparseAttention(const float* q, int64_t heads, int64_t head_dim, const uint16_t* kv,
                      const int32_t* index, int64_t n, const float* sink, float scale, float* o,
                      CudaStream& stream, float* split_scratch = nullptr,
-                     const InverseRope& rope = {}, unsigned* arrivals = nullptr);
+                     const InverseRope& rope = {}, unsigned* arrivals = nullptr,
+                     const QueryPrep& prep = {});
 
 // The floats of SparseAttention's split_scratch for heads x head_dim (any n).
 int64_t SparseAttentionScratchFloats(int64_t heads, int64_t head_dim);

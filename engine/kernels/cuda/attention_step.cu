@@ -13,6 +13,7 @@
 #include "engine/kernels/cuda/attention_step.h"
 #include "engine/kernels/cuda/chunk_lists_math.h"
 #include "engine/kernels/cuda/device_math.h"
+#include "engine/kernels/cuda/fused_steps.h"
 #include "engine/kernels/cuda/kernel_launch.cuh"
 #include "engine/kernels/cuda/phase_times.h"
 #include "engine/kernels/cuda/vector_steps.h"
@@ -150,6 +151,7 @@ DeviceAttention DeviceAttention::Create(const AttentionShape& s, const Attention
   a.selected =
       DeviceBuffer(static_cast<size_t>(a.indexer ? a.indexer->shape.topk : 1) * sizeof(int32_t));
   a.kv_side = std::make_unique<SideStream>();
+  a.list_side = std::make_unique<SideStream>();
   if (a.compressor) a.compressor_side = std::make_unique<SideStream>();
   if (a.indexer) {
     a.index_keys_side = std::make_unique<SideStream>();
@@ -228,12 +230,12 @@ void AttentionDecode(DeviceAttention& a, DeviceAttentionState& state, const floa
                     std::to_string((pos + 1) / s.ratio) + " compressed entries, the cache holds " +
                     std::to_string(s.capacity));
   }
-  // Five chains, each on its own buffers: the query (the step's stream), this token's KV row and
-  // the index list's window, the KV compressor (x only), the indexer's keys (x only), and the
-  // indexer's head weights (x), query (the normed qr's FP8 copy) and selection into the index list
-  // (then the keys too). With side streams on (side_stream.h) the last four are forked onto theirs
-  // where their inputs are ready, the selection's twice (x, then the FP8 copy), the keys joined
-  // into the selection and all of them back before the attention; else all five run on the step's
+  // Six chains, each on its own buffers: the query (the step's stream), this token's KV row, the
+  // index list's window (pos only), the KV compressor (x only), the indexer's keys (x only), and
+  // the indexer's head weights (x), query (qr) and selection into the index list (then the keys
+  // too). With side streams on (side_stream.h) the last five are forked onto theirs where their
+  // inputs are ready, the selection's twice (x, then qr or its normed FP8 copy), the keys joined
+  // into the selection and all of them back before the attention; else all six run on the step's
   // stream in that same order. The same kernels either way: the same bits.
   const bool sides = SideStreamsOn() && a.kv_side != nullptr;
   const auto branch = [&](SideStream* side) -> CudaStream& {
@@ -247,14 +249,14 @@ void AttentionDecode(DeviceAttention& a, DeviceAttentionState& state, const floa
     CompressToken(*a.compressor, *state.compressor, x, pos, cache + s.window * hd,
                   branch(a.compressor_side.get()));
   }
-  // The index list: the window's rows and every compressed entry (they need only pos) beside
-  // the KV row; with an indexer the window's rows there, its selection written after them by the
-  // top-k itself (below). Off the query's path either way.
+  // The index list: the window's rows and every compressed entry (they need only pos); with an
+  // indexer the window's rows, its selection written after them by the top-k itself (below). On
+  // a stream of its own: after the KV row, as it was until session 27, it made that chain three
+  // kernels deep, the longest of a layer without an indexer (the query's is wq_a, wq_b).
   int32_t* list = a.list.as<int32_t>();
   int64_t n_compressed = a.compressor && !a.indexer ? (pos + 1) / s.ratio : 0;
-  CudaStream& kv_stream = branch(a.kv_side.get());
-  KvRow(a, xq, pos, cache, kv_stream);
-  RowList(a, pos, n_compressed, list, nullptr, kv_stream);
+  KvRow(a, xq, pos, cache, branch(a.kv_side.get()));
+  RowList(a, pos, n_compressed, list, nullptr, branch(a.list_side.get()));
   if (a.indexer) {
     IndexerAppendKey(*a.indexer, *state.indexer, x, pos, branch(a.index_keys_side.get()));
     // The selection's branch starts with the head weights (x only); it waits for the query's FP8
@@ -265,22 +267,48 @@ void AttentionDecode(DeviceAttention& a, DeviceAttentionState& state, const floa
   float* qr = a.qr.as<float>();
   float* q = a.q.as<float>();
   MatVec(a.wq_a, xq, 1, s.dim, qr, rank, true, stream);
-  // q_norm, and its FP8 copy for both wq_b (the attention's and the indexer's) in the same launch.
+  // q_norm and its FP8 copy, for both wq_b (the attention's and the indexer's): computed by each
+  // of their CTAs as it stages qr where both weights take that (MatVecOnRmsNorm, one launch fewer
+  // on the path; qr is only read), else once, by RmsNormQuant, before them. The same bits.
+  const float* q_norm = a.q_norm.as<float>();
+  const bool norm_staged =
+      NormsAsItStages(a.wq_b) && (!a.indexer || NormsAsItStages(a.indexer->wq_b));
   float* qr_quant = a.qr_quant.as<float>();
-  RmsNormQuant(qr, 1, rank, a.q_norm.as<float>(), s.norm_eps, qr, qr_quant, stream);
+  if (!norm_staged) RmsNormQuant(qr, 1, rank, q_norm, s.norm_eps, qr, qr_quant, stream);
   // Compressed entries: the indexer scores before this token's entry joins the main cache, as
   // the CPU does (the two caches are independent).
   if (a.indexer) {
     CudaStream& select = branch(a.indexer_side.get());
-    IndexerQuery(*a.indexer, qr_quant, pos, select);
+    if (norm_staged) {
+      IndexerQueryOnRmsNorm(*a.indexer, qr, q_norm, s.norm_eps, pos, select);
+    } else {
+      IndexerQuery(*a.indexer, qr_quant, pos, select);
+    }
     if (sides) a.index_keys_side->Join(select);
     n_compressed = IndexerSelectAppended(*a.indexer, *state.indexer, pos, list + s.window, select,
                                          static_cast<int32_t>(s.window));
   }
-  MatVec(a.wq_b, qr_quant, 1, rank, q, s.heads * hd, true, stream);
-  RunVectorSteps(q, s.heads, hd, QuerySteps(a, pos, nullptr), stream);
+  if (norm_staged) {
+    MatVecOnRmsNorm(a.wq_b, qr, q_norm, s.norm_eps, q, true, stream);
+  } else {
+    MatVec(a.wq_b, qr_quant, 1, rank, q, s.heads * hd, true, stream);
+  }
+  // The per-head norm and RoPE: in the attention's launches, each CTA on its own copy of its head
+  // (QueryPrep), unless the fused steps are off. The same bits.
+  const VectorSteps query_steps = QuerySteps(a, pos, nullptr);
+  QueryPrep prep;
+  if (FusedStepsOn()) {
+    prep.head_norm = query_steps.head_norm;
+    prep.eps = query_steps.eps;
+    prep.freqs = query_steps.freqs;
+    prep.rope_dims = query_steps.rope_dims;
+    prep.pos = query_steps.pos;
+  } else {
+    RunVectorSteps(q, s.heads, hd, query_steps, stream);
+  }
   if (sides) {
     a.kv_side->Join(stream);
+    a.list_side->Join(stream);
     if (a.compressor) a.compressor_side->Join(stream);
     if (a.indexer) {
       a.indexer_side->Join(stream);
@@ -299,7 +327,7 @@ void AttentionDecode(DeviceAttention& a, DeviceAttentionState& state, const floa
   SparseAttention(q, s.heads, hd, cache, list, n, a.attn_sink.as<float>(), scale, o, stream,
                   a.split_attention ? a.attention_splits.as<float>() : nullptr,
                   InverseRope{a.freqs.as<float>(), s.rope_dims, pos},
-                  a.attention_arrivals.as<unsigned>());
+                  a.attention_arrivals.as<unsigned>(), prep);
   // Grouped low-rank output: z_g = (rows of group g of wo_a) . o_g (bf16), out = wo_b .
   // act_quant(z).
   const int64_t group_in = s.heads * hd / s.o_groups;

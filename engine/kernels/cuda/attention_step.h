@@ -62,10 +62,10 @@ struct DeviceAttention {
   // not the CPU's bits) or runs one CTA per head (the CPU's bits: the exact numerics,
   // device_model_upload.h UseExactNumerics).
   bool split_attention = true;
-  // AttentionDecode's side streams (side_stream.h): this token's KV row, the KV compressor (ratio
-  // > 0), the indexer's keys and the indexer's query and selection (ratio 4), each beside the
-  // query.
-  std::unique_ptr<SideStream> kv_side, compressor_side, index_keys_side, indexer_side;
+  // AttentionDecode's side streams (side_stream.h): this token's KV row, the index list's window,
+  // the KV compressor (ratio > 0), the indexer's keys and the indexer's query and selection (ratio
+  // 4), each beside the query.
+  std::unique_ptr<SideStream> kv_side, list_side, compressor_side, index_keys_side, indexer_side;
 
   // Uploads everything; `compressor` and `indexer` as the ratio needs them (else empty).
   // Throws std::invalid_argument for sizes that do not fit the shape, CudaError for the device.

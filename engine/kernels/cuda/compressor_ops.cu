@@ -219,8 +219,8 @@ void CompressorProjections(const DeviceCompressor& c, const float* x, int64_t ro
                            int64_t x_stride, float* projected, CudaStream& stream) {
   const int64_t width = c.shape.width();
   // Exact in both modes, as on the CPU: the pooled entries go through FP8/FP4 quantisation.
-  MatVecExact(c.wkv, x, rows, x_stride, projected, 2 * width, false, stream);
-  MatVecExact(c.wgate, x, rows, x_stride, projected + width, 2 * width, false, stream);
+  MatVecExactPair(c.wkv, c.wgate, x, rows, x_stride, projected, projected + width, 2 * width, false,
+                  stream);
 }
 
 bool CompressToken(DeviceCompressor& c, DeviceCompressorState& state, const float* x, int64_t pos,

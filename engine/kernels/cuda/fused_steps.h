@@ -1,10 +1,13 @@
-// Whether the decode and rows steps take the fused launches of session 26 (docs/BENCHMARKS.md):
-// a many-CTA product and the small step on its whole output in one launch — the mHC fn products
-// with HcPreNorm (HcFnPreNorm), the gate with the router (GateAndRoute), the split attention's
-// second phase with its combine (SparseAttention's arrivals), each a last-CTA epilogue
-// (last_cta.cuh) — and w2 on the experts' SwiGLU computed in its staging (ExpertMatVecOnSwiGlu,
-// MatVecOnSwiGlu). Off, each op runs its pair as two launches: the same bits, one kernel more on
-// the path per pair (the GPU check's A/B run). The many-CTA top-k's epilogues have no switch.
+// Whether the decode and rows steps take the fused launches of sessions 26-27 (docs/BENCHMARKS.md):
+// - a many-CTA product and the small step on its whole output in one launch, a last-CTA
+//   epilogue (last_cta.cuh): the mHC fn products with HcPreNorm (HcFnPreNorm), the gate with the
+//   router (GateAndRoute), the split attention's second phase with its combine (SparseAttention's
+//   arrivals);
+// - a step computed in the tiled product's staging: w2 on the experts' SwiGLU
+//   (ExpertMatVecOnSwiGlu, MatVecOnSwiGlu), both wq_b on the query's q_norm (MatVecOnRmsNorm);
+// - a compressor's two exact projections in one launch (MatVecExactPair).
+// Off, each op runs its pair as two launches: the same bits, one kernel more on the path per pair
+// (the GPU check's A/B run). The many-CTA top-k's epilogues have no switch.
 // Plain C++, for the tests and benches that run both ways.
 #pragma once
 

@@ -89,14 +89,13 @@ int64_t SelectByScores(DeviceIndexer& ix, DeviceIndexerState& state, const float
   return visible < s.topk ? visible : s.topk;
 }
 
-// The queries of `rows` tokens (qr_fp8 [rows, q_lora_rank], act_quant(qr)): qr_fp8 . wq_b^T
-// (bf16), RoPE at each row's position, Hadamard, FP4 per 32. Row t's position is positions[t]
-// (device int32), or `pos` for a single row without them (the decode step).
-void Queries(DeviceIndexer& ix, const float* qr_fp8, int64_t rows, const int32_t* positions,
-             int64_t pos, float* q, CudaStream& stream) {
+// The steps of `rows` tokens' queries after wq_b (q [rows, heads * head_dim], bf16): RoPE at
+// each row's position, Hadamard, FP4 per 32. Row t's position is positions[t] (device int32), or
+// `pos` for a single row without them (the decode step).
+void QuerySteps(DeviceIndexer& ix, int64_t rows, const int32_t* positions, int64_t pos, float* q,
+                CudaStream& stream) {
   const IndexerShape& s = ix.shape;
-  const int64_t rank = ix.wq_b.cols, hd = s.head_dim;
-  MatVec(ix.wq_b, qr_fp8, rows, rank, q, s.heads * hd, /*round_bf16=*/true, stream);
+  const int64_t hd = s.head_dim;
   VectorSteps steps;  // RoPE, Hadamard and FP4 in one launch
   steps.rope_dims = s.rope_dims;
   steps.freqs = ix.freqs.as<float>();
@@ -108,6 +107,15 @@ void Queries(DeviceIndexer& ix, const float* qr_fp8, int64_t rows, const int32_t
   steps.quant_block = 32;
   steps.quant_format = ActQuantFormat::kFp4;
   RunVectorSteps(q, rows * s.heads, hd, steps, stream);
+}
+
+// The queries of `rows` tokens (qr_fp8 [rows, q_lora_rank], act_quant(qr)): qr_fp8 . wq_b^T
+// (bf16), then QuerySteps.
+void Queries(DeviceIndexer& ix, const float* qr_fp8, int64_t rows, const int32_t* positions,
+             int64_t pos, float* q, CudaStream& stream) {
+  const IndexerShape& s = ix.shape;
+  MatVec(ix.wq_b, qr_fp8, rows, ix.wq_b.cols, q, s.heads * s.head_dim, /*round_bf16=*/true, stream);
+  QuerySteps(ix, rows, positions, pos, q, stream);
 }
 
 // The head weights of `rows` tokens: bf16(weights_proj . x) (the scores take them times hd^-0.5 *
@@ -139,6 +147,13 @@ void IndexerHeadWeights(DeviceIndexer& ix, const float* x, CudaStream& stream) {
 
 void IndexerQuery(DeviceIndexer& ix, const float* qr_fp8, int64_t pos, CudaStream& stream) {
   Queries(ix, qr_fp8, 1, nullptr, pos, ix.q.as<float>(), stream);
+}
+
+void IndexerQueryOnRmsNorm(DeviceIndexer& ix, float* qr, const float* norm_weight, float eps,
+                           int64_t pos, CudaStream& stream) {
+  float* q = ix.q.as<float>();
+  MatVecOnRmsNorm(ix.wq_b, qr, norm_weight, eps, q, /*round_bf16=*/true, stream);
+  QuerySteps(ix, 1, nullptr, pos, q, stream);
 }
 
 int64_t IndexerSelectAppended(DeviceIndexer& ix, DeviceIndexerState& state, int64_t pos,

@@ -81,6 +81,12 @@ void IndexerAppendKey(DeviceIndexer& ix, DeviceIndexerState& state, const float*
                       CudaStream& stream);
 void IndexerHeadWeights(DeviceIndexer& ix, const float* x, CudaStream& stream);
 void IndexerQuery(DeviceIndexer& ix, const float* qr_fp8, int64_t pos, CudaStream& stream);
+// IndexerQuery from qr itself, not yet normed (q_lora_rank values; the attention's q_norm weight
+// and eps): the indexer's wq_b norms and quantises it as it stages it (ops.h MatVecOnRmsNorm), the
+// bits of IndexerQuery on RmsNormQuant's FP8 copy. Where NormsAsItStages(ix.wq_b) qr is left as it
+// is (the attention's own wq_b reads it too); else it is normed and quantised in place.
+void IndexerQueryOnRmsNorm(DeviceIndexer& ix, float* qr, const float* norm_weight, float eps,
+                           int64_t pos, CudaStream& stream);
 int64_t IndexerSelectAppended(DeviceIndexer& ix, DeviceIndexerState& state, int64_t pos,
                               int32_t* selected, CudaStream& stream, int32_t entry_offset = 0);
 

@@ -78,12 +78,20 @@ __global__ void ExpertMatVecKernel(const WeightView* views, const int32_t* ids, 
 // device idle and each lane hundreds of loads in a row.
 // Grid (rows, inputs or slots): output i of input t is row row_begin + i of the weight — `single`,
 // or views[ids[t]] per slot when `views` is set (ExpertMatVec's; a view without data, an expert
-// kept on the host, is skipped) — times x + t * x_stride, into y[t * y_stride + i].
+// kept on the host, is skipped) — times x + t * x_stride, into y[t * y_stride + i]. With
+// `second` set (MatVecExactPair: row_begin 0, no views) the CTAs past single_rows take its rows
+// instead, into y_second: two weights on one input in one launch.
 __global__ void MatVecExactKernel(const WeightView* views, const int32_t* ids, WeightView single,
                                   int64_t row_begin, const float* x, int64_t x_stride, float* y,
-                                  int64_t y_stride, bool round_bf16) {
-  const int64_t i = blockIdx.x;
+                                  int64_t y_stride, bool round_bf16, WeightView second,
+                                  int64_t single_rows, float* y_second) {
+  int64_t i = blockIdx.x;
   const int64_t t = blockIdx.y;
+  if (second.data != nullptr && i >= single_rows) {  // uniform over the CTA
+    single = second;
+    i -= single_rows;
+    y = y_second;
+  }
   // One weight: its row is requested into L2 before the wait for the kernel ahead (the first
   // input's CTA; the slots' weights come from the router's ids, after it).
   if (views == nullptr && t == 0) {
@@ -158,17 +166,19 @@ void LaunchByLanes(const DeviceWeight& w, int64_t row_begin, int64_t rows, const
 
 // MatVecExactKernel over `rows` rows from row_begin of `single` (or of views[ids[t]]) and
 // `inputs` activation rows (slots) of `cols` values.
+// With `second` set (MatVecExactPair), its second_rows rows follow into y_second.
 void LaunchExact(const WeightView* views, const int32_t* ids, WeightView single, int64_t row_begin,
                  int64_t rows, int64_t inputs, int64_t cols, const float* x, int64_t x_stride,
-                 float* y, int64_t y_stride, bool round_bf16, CudaStream& stream) {
-  if (rows <= 0 || inputs <= 0) return;
+                 float* y, int64_t y_stride, bool round_bf16, CudaStream& stream,
+                 WeightView second = {}, int64_t second_rows = 0, float* y_second = nullptr) {
+  if (rows + second_rows <= 0 || inputs <= 0) return;
   if (inputs > 65535) {
     throw CudaError("MatVecExact: " + std::to_string(inputs) + " input rows (at most 65535)");
   }
-  const dim3 grid(static_cast<unsigned>(rows), static_cast<unsigned>(inputs));
+  const dim3 grid(static_cast<unsigned>(rows + second_rows), static_cast<unsigned>(inputs));
   LaunchKernel(MatVecExactKernel, "MatVecExactKernel", grid, ExactMatVecThreads(cols), 0,
                static_cast<cudaStream_t>(stream.handle()), views, ids, single, row_begin, x,
-               x_stride, y, y_stride, round_bf16);
+               x_stride, y, y_stride, round_bf16, second, rows, y_second);
   CheckCuda(cudaGetLastError(), "MatVecExact launch");
 }
 
@@ -339,10 +349,45 @@ void MatVecQuantizingInput(const DeviceWeight& w, float* x, float* y, bool round
   RunStagedRow(w, x, y, round_bf16, input, stream);
 }
 
+bool NormsAsItStages(const DeviceWeight& w) {
+  return StagesInput(w) && FusedStepsOn() && w.cols % 128 == 0;
+}
+
+void MatVecOnRmsNorm(const DeviceWeight& w, float* x, const float* norm_w, float eps, float* y,
+                     bool round_bf16, CudaStream& stream) {
+  CheckFp8Blocks(w.cols, "MatVecOnRmsNorm");
+  if (!NormsAsItStages(w)) {
+    RmsNormQuant(x, 1, w.cols, norm_w, eps, x, x, stream);
+    MatVec(w, x, 1, w.cols, y, w.rows, round_bf16, stream);
+    return;
+  }
+  TiledInput input;
+  input.quantize_fp8 = true;
+  input.norm_weight = norm_w;
+  input.norm_eps = eps;
+  RunStagedRow(w, x, y, round_bf16, input, stream);
+}
+
 void MatVecExact(const DeviceWeight& w, const float* x, int64_t x_rows, int64_t x_stride, float* y,
                  int64_t y_stride, bool round_bf16, CudaStream& stream) {
   LaunchExact(nullptr, nullptr, ViewOf(w), 0, w.rows, x_rows, w.cols, x, x_stride, y, y_stride,
               round_bf16, stream);
+}
+
+void MatVecExactPair(const DeviceWeight& a, const DeviceWeight& b, const float* x, int64_t x_rows,
+                     int64_t x_stride, float* ya, float* yb, int64_t y_stride, bool round_bf16,
+                     CudaStream& stream) {
+  if (a.cols != b.cols) {
+    throw CudaError("MatVecExactPair: the weights' columns differ (" + std::to_string(a.cols) +
+                    " and " + std::to_string(b.cols) + ")");
+  }
+  if (!FusedStepsOn() || a.rows <= 0 || b.rows <= 0) {
+    MatVecExact(a, x, x_rows, x_stride, ya, y_stride, round_bf16, stream);
+    MatVecExact(b, x, x_rows, x_stride, yb, y_stride, round_bf16, stream);
+    return;
+  }
+  LaunchExact(nullptr, nullptr, ViewOf(a), 0, a.rows, x_rows, a.cols, x, x_stride, ya, y_stride,
+              round_bf16, stream, ViewOf(b), b.rows, yb);
 }
 
 DeviceWeightSet DeviceWeightSet::Upload(const std::vector<WeightRows>& weights, int64_t rows,

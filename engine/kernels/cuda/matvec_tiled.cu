@@ -28,6 +28,7 @@
 #include "engine/kernels/cuda/matvec_tiled.h"
 #include "engine/kernels/cuda/matvec_tiled_math.h"
 #include "engine/kernels/cuda/ops.h"
+#include "engine/kernels/cuda/rms_norm_cta.cuh"
 
 namespace dsagent::engine::kernels::cuda {
 namespace {
@@ -119,6 +120,12 @@ __global__ void __launch_bounds__(kThreads)
       for (int64_t c = tid; c < w.cols; c += kThreads) xs[c] = xt[c];
     }
     __syncthreads();
+    if (input.norm_weight != nullptr) {
+      // The norm's partials where the block sums go later (free until the products).
+      RmsNormRowCta<kThreads>(xs, w.cols, input.norm_weight, input.norm_eps, xs,
+                              reinterpret_cast<double*>(xs + w.cols));
+      __syncthreads();
+    }
     ActQuantFp8RowCta(xs, w.cols, xs);
     __syncthreads();
     for (int64_t c = tid; c < w.cols; c += kThreads) exact &= ExactInBf16(xs[c]) ? 1 : 0;
@@ -295,7 +302,10 @@ void RunTiledMatVec(const TiledMatVec& m, WeightKind kind, int64_t cols, cudaStr
                     std::to_string(m.groups) + " groups (at most 65535 each)");
   }
   const int rows_per_tile = RowsPerTile(cols, m.rows, m.inputs * m.groups, ItemsPerRound(kind));
-  const size_t shared = SharedBytes(cols, rows_per_tile);
+  size_t shared = SharedBytes(cols, rows_per_tile);
+  if (m.input.norm_weight != nullptr) {  // the norm's kThreads partial sums after x
+    shared = std::max(shared, static_cast<size_t>(cols * 4 + kThreads * 8));
+  }
   switch (kind) {
     case WeightKind::kFP8:
       Launch<WeightKind::kFP8>(m, rows_per_tile, shared, stream);

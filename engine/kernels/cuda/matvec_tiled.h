@@ -19,12 +19,17 @@ namespace dsagent::engine::kernels::cuda {
 // activation row (so that no launch of its own comes before the product):
 // - quantize_fp8: act_quant(x), FP8 per 128 (ActQuantKernel's bits);
 // - swiglu_u as well: act_quant(SwiGluValue(x, u, swiglu_limit, weight)), u at x's offsets and
-//   weight swiglu_weights[t] for input t (none: unweighted) — SwiGluQuantKernel's bits.
+//   weight swiglu_weights[t] for input t (none: unweighted) — SwiGluQuantKernel's bits;
+// - or norm_weight as well: act_quant(RmsNorm(x) with norm_weight and norm_eps) — RmsNormKernel's
+//   bits with its FP8 copy (RmsNormQuant). Needs the launch's shared memory to hold the norm's
+//   partial sums after x (RunTiledMatVec sees to it).
 struct TiledInput {
   bool quantize_fp8 = false;
   const float* swiglu_u = nullptr;
   const float* swiglu_weights = nullptr;
   float swiglu_limit = 0.0f;
+  const float* norm_weight = nullptr;
+  float norm_eps = 0.0f;
 };
 
 // One launch: rows [row_begin, row_begin + rows) of a weight times `inputs` activation rows;

@@ -68,6 +68,18 @@ void MatVec(const DeviceWeight& w, const float* x, int64_t x_rows, int64_t x_str
 void MatVecQuantizingInput(const DeviceWeight& w, float* x, float* y, bool round_bf16,
                            CudaStream& stream);
 
+// MatVec of one row's RMSNorm (weight norm_w [w.cols], eps) in FP8 per 128: the bits of
+// RmsNormQuant(x, 1, w.cols, norm_w, eps, ...) then MatVec on its FP8 copy. Where
+// NormsAsItStages(w) (the single-row tiled kernel takes w in `fast` numerics and the fused steps
+// are on, fused_steps.h) each CTA norms and quantises the row as it stages it and x is left as it
+// is: one launch fewer on a decode step's path (the query's wq_b and the indexer's, both on the
+// normed low-rank query). Otherwise x is normed and quantised in place first, so a caller with a
+// second product on the same row runs RmsNormQuant once itself unless both weights take it.
+// Throws CudaError unless w.cols is a multiple of 128.
+bool NormsAsItStages(const DeviceWeight& w);
+void MatVecOnRmsNorm(const DeviceWeight& w, float* x, const float* norm_w, float eps, float* y,
+                     bool round_bf16, CudaStream& stream);
+
 // The kernel MatVec / MatVecRows / MatVecRowGroups over several activation rows, and the MoE
 // over several rows (moe_step.h), take; the same bits whichever it is. DSAGENT_CUDA_MATVEC_ROWS
 // (read once):
@@ -147,6 +159,14 @@ void MatVecRowsByLanes(const DeviceWeight& w, int64_t row_begin, int64_t rows, c
 // every product of a weight marked `exact`. Same arguments as MatVec.
 void MatVecExact(const DeviceWeight& w, const float* x, int64_t x_rows, int64_t x_stride, float* y,
                  int64_t y_stride, bool round_bf16, CudaStream& stream);
+
+// MatVecExact of two weights with the same columns on the same rows of x, a's outputs into ya and
+// b's into yb (both y_stride apart per row), in one launch: the compressors' wkv and wgate, one
+// kernel fewer on a compressor's chain. The bits of the two calls, which it makes instead with
+// the fused steps off (fused_steps.h). Throws CudaError when the columns differ.
+void MatVecExactPair(const DeviceWeight& a, const DeviceWeight& b, const float* x, int64_t x_rows,
+                     int64_t x_stride, float* ya, float* yb, int64_t y_stride, bool round_bf16,
+                     CudaStream& stream);
 
 // Same-shaped weights (the routed experts' w1, w2 or w3) and a device array of their views, for
 // ExpertMatVec to pick one per slot by id. With expert offload only the first `on_device` are

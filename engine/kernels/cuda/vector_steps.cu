@@ -8,6 +8,7 @@
 #include "engine/kernels/cuda/attention_math.h"
 #include "engine/kernels/cuda/attention_ops.h"
 #include "engine/kernels/cuda/device_math.h"
+#include "engine/kernels/cuda/head_norm_cta.cuh"
 #include "engine/kernels/cuda/kernel_launch.cuh"
 #include "engine/kernels/cuda/rms_norm_cta.cuh"
 #include "engine/kernels/cuda/rope_cta.cuh"
@@ -20,22 +21,6 @@ constexpr int kThreads = 256;
 constexpr int64_t kMaxHadamard = 4096;  // its doubles fill 32 KB of shared memory
 
 cudaStream_t Raw(CudaStream& s) { return static_cast<cudaStream_t>(s.handle()); }
-
-// HeadRmsNorm of one vector: the sum of the bf16 squares in double (exact, so the tree's order
-// does not matter), then every value times the bf16 factor. Each thread rewrites only the values
-// it read.
-__device__ void HeadRmsNormCta(float* v, int64_t n, float eps, double* part) {
-  double s = 0;
-  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) s += HeadNormSquare(v[i]);
-  part[threadIdx.x] = s;
-  __syncthreads();
-  for (int stride = kThreads / 2; stride > 0; stride /= 2) {
-    if (static_cast<int>(threadIdx.x) < stride) part[threadIdx.x] += part[threadIdx.x + stride];
-    __syncthreads();
-  }
-  const float r = HeadNormFactor(part[0], n, eps);
-  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) v[i] = RoundBf16(v[i] * r);
-}
 
 // The Hadamard rotation of one vector: its n values as doubles in shared memory, each stage's
 // butterflies disjoint pairs run in parallel between barriers.
@@ -60,7 +45,7 @@ __global__ void __launch_bounds__(kThreads) VectorStepsKernel(float* x, int64_t 
   if (s.norm_weight != nullptr) {
     RmsNormRowCta<kThreads>(xv, n, s.norm_weight, s.eps, xv, part);
   } else if (s.head_norm) {
-    HeadRmsNormCta(xv, n, s.eps, part);
+    HeadRmsNormCta<kThreads>(xv, n, s.eps, part);
   }
   if (s.rope_dims > 0) {
     __syncthreads();

@@ -50,6 +50,7 @@
 #include "engine/kernels/cuda/moe_step.h"
 #include "engine/kernels/cuda/ops.h"
 #include "engine/kernels/cuda/side_stream.h"
+#include "engine/kernels/cuda/vector_steps.h"
 #include "engine/model/model_config.h"
 #include "engine/model/safetensors.h"
 #include "tests/engine/kernels/cuda_test_support.h"
@@ -236,6 +237,79 @@ TEST(CudaForwardOpsTest, SparseAttentionWithInverseRopeGivesAttentionThenRopeBit
                                n, dsink.as<float>(), scale, fused.as<float>(), stream, nullptr,
                                InverseRope{dfreqs.as<float>(), 63, pos}),
                CudaError);
+}
+
+// SparseAttention with the query's steps in its own launches (QueryPrep: the decode step's head
+// norm and RoPE on each CTA's copy of its head) against RunVectorSteps then SparseAttention: the
+// same bits, one CTA a head, split, and split with the last split's combine and inverse RoPE; q is
+// left as it was.
+TEST(CudaForwardOpsTest, SparseAttentionWithQueryPrepGivesVectorStepsThenAttentionBits) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(239);
+  const int64_t heads = 8, hd = 512, rope_dims = 64, cache_rows = 400, n = 330, pos = 1234;
+  const float eps = 1e-6f;
+  const DeviceBuffer dkv =
+      ToDevice(ToBf16Bits(RandomBf16(static_cast<size_t>(cache_rows * hd), rng, 1.0f)), stream);
+  std::vector<int32_t> index(static_cast<size_t>(n));
+  std::uniform_int_distribution<int32_t> pick(0, cache_rows - 1);
+  for (int32_t& i : index) i = pick(rng);
+  std::vector<float> freqs(static_cast<size_t>(rope_dims / 2));
+  for (size_t i = 0; i < freqs.size(); ++i) {
+    freqs[i] = static_cast<float>(std::pow(10000.0, -2.0 * static_cast<double>(i) / rope_dims));
+  }
+  const std::vector<float> q = RandomBf16(static_cast<size_t>(heads * hd), rng, 3.0f);
+  const DeviceBuffer dq = ToDevice(q, stream);
+  const DeviceBuffer dsink = ToDevice(RandomBf16(static_cast<size_t>(heads), rng, 2.0f), stream);
+  const DeviceBuffer dindex = ToDevice(index, stream), dfreqs = ToDevice(freqs, stream);
+  DeviceBuffer scratch(static_cast<size_t>(SparseAttentionScratchFloats(heads, hd)) * 4);
+  DeviceBuffer arrivals(static_cast<size_t>(heads) * sizeof(unsigned));
+  arrivals.Zero(stream);
+  const float scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
+  VectorSteps steps;
+  steps.head_norm = true;
+  steps.eps = eps;
+  steps.rope_dims = rope_dims;
+  steps.freqs = dfreqs.as<float>();
+  steps.pos = pos;
+  steps.vectors_per_position = heads;
+  QueryPrep prep;
+  prep.head_norm = true;
+  prep.eps = eps;
+  prep.freqs = dfreqs.as<float>();
+  prep.rope_dims = rope_dims;
+  prep.pos = pos;
+  const InverseRope rope{dfreqs.as<float>(), rope_dims, pos};
+  const auto size = static_cast<size_t>(heads * hd);
+  for (const int mode : {0, 1, 2}) {  // one CTA a head, split, split combined by the last split
+    const std::string name = mode == 0   ? "one CTA a head"
+                             : mode == 1 ? "split"
+                                         : "split, combined by the last split";
+    float* sc = mode > 0 ? scratch.as<float>() : nullptr;
+    unsigned* arr = mode == 2 ? arrivals.as<unsigned>() : nullptr;
+    const InverseRope out_rope = mode == 2 ? rope : InverseRope{};
+    DeviceBuffer stepped = ToDevice(q, stream), want(size * 4), got(size * 4), plain(size * 4);
+    RunVectorSteps(stepped.as<float>(), heads, hd, steps, stream);
+    SparseAttention(stepped.as<float>(), heads, hd, dkv.as<uint16_t>(), dindex.as<int32_t>(), n,
+                    dsink.as<float>(), scale, want.as<float>(), stream, sc, out_rope, arr);
+    SparseAttention(dq.as<float>(), heads, hd, dkv.as<uint16_t>(), dindex.as<int32_t>(), n,
+                    dsink.as<float>(), scale, got.as<float>(), stream, sc, out_rope, arr, prep);
+    SparseAttention(dq.as<float>(), heads, hd, dkv.as<uint16_t>(), dindex.as<int32_t>(), n,
+                    dsink.as<float>(), scale, plain.as<float>(), stream, sc, out_rope, arr);
+    const std::vector<float> a = ToHost(want, size, stream), b = ToHost(got, size, stream);
+    for (size_t i = 0; i < size; ++i) {
+      ASSERT_EQ(test_support::Bits(b[i]), test_support::Bits(a[i])) << name << " " << i;
+    }
+    EXPECT_NE(ToHost(plain, size, stream), a) << name << ": the steps change the output";
+    EXPECT_EQ(ToHost(dq, size, stream), q) << name << ": q is left as it was";
+  }
+  DeviceBuffer out(size * 4);
+  QueryPrep odd = prep;
+  odd.rope_dims = 63;
+  EXPECT_THROW(
+      SparseAttention(dq.as<float>(), heads, hd, dkv.as<uint16_t>(), dindex.as<int32_t>(), n,
+                      dsink.as<float>(), scale, out.as<float>(), stream, nullptr, {}, nullptr, odd),
+      CudaError);
 }
 
 // Prefill: several tokens, each over its own list (lengths 0 to 300, masked entries), as

@@ -25,6 +25,7 @@
 #include "engine/kernels/cpu/weight_dot_f32.h"
 #include "engine/kernels/cuda/expert_groups_math.h"
 #include "engine/kernels/cuda/expert_stream.h"
+#include "engine/kernels/cuda/fused_steps.h"
 #include "engine/kernels/cuda/kernel_launch.h"
 #include "engine/kernels/cuda/ops.h"
 #include "engine/kernels/cuda_probe.h"
@@ -592,6 +593,58 @@ TEST(CudaOpsTest, MatVecExactMatchesTheCpuExactKernelForEveryFormat) {
   }
 }
 
+// MatVecExactPair (a compressor's wkv and wgate in one launch) against the two MatVecExact calls,
+// with the fused steps on and off: the same bits into the interleaved layout the compressors use
+// (row t's a outputs, then its b outputs), nothing written between; columns that differ throw.
+TEST(CudaOpsTest, MatVecExactPairGivesTheTwoProductsBits) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(59);
+  const int64_t cols = 4096, inputs = 3;
+  for (const auto& [rows_a, rows_b] : {std::pair<int64_t, int64_t>{512, 512}, {40, 17}}) {
+    const auto a = testing::MakeWeight(WeightFormat::kFP8, rows_a, cols, rng, false);
+    const auto b = testing::MakeWeight(WeightFormat::kBF16, rows_b, cols, rng, false);
+    const DeviceWeight da = DeviceWeight::Upload(a.matrix.rows_view(), rows_a, stream);
+    const DeviceWeight db = DeviceWeight::Upload(b.matrix.rows_view(), rows_b, stream);
+    std::vector<float> x;
+    for (int64_t t = 0; t < inputs; ++t) {
+      auto row = testing::RandomInput(cols, rng, false);
+      x.insert(x.end(), row.begin(), row.end());
+    }
+    const DeviceBuffer dx = ToDevice(x, stream);
+    // A gap of 5 floats after each row's outputs: the pair must leave it alone.
+    const int64_t stride = rows_a + rows_b + 5, n = inputs * stride;
+    const std::vector<float> sentinel(static_cast<size_t>(n), -7.0f);
+    DeviceBuffer want = ToDevice(sentinel, stream);
+    MatVecExact(da, dx.as<float>(), inputs, cols, want.as<float>(), stride, false, stream);
+    MatVecExact(db, dx.as<float>(), inputs, cols, want.as<float>() + rows_a, stride, false, stream);
+    const std::vector<float> expected = ToHost(want, n, stream);
+    for (const bool fused : {true, false}) {
+      SetFusedSteps(fused);
+      DeviceBuffer got = ToDevice(sentinel, stream);
+      MatVecExactPair(da, db, dx.as<float>(), inputs, cols, got.as<float>(),
+                      got.as<float>() + rows_a, stride, false, stream);
+      const std::vector<float> out = ToHost(got, n, stream);
+      SetFusedSteps(true);
+      for (int64_t i = 0; i < n; ++i) {
+        ASSERT_EQ(reference_rounding::Bits(out[i]), reference_rounding::Bits(expected[i]))
+            << rows_a << "+" << rows_b << (fused ? "" : " steps off") << " output " << i;
+      }
+      EXPECT_EQ(out[static_cast<size_t>(stride - 1)], -7.0f);
+      EXPECT_NE(out[0], -7.0f);
+      EXPECT_NE(out[static_cast<size_t>(rows_a)], -7.0f);
+    }
+  }
+  const auto narrow = testing::MakeWeight(WeightFormat::kBF16, 4, 128, rng, false);
+  const auto wide = testing::MakeWeight(WeightFormat::kBF16, 4, 256, rng, false);
+  const DeviceWeight dn = DeviceWeight::Upload(narrow.matrix.rows_view(), 4, stream);
+  const DeviceWeight dw = DeviceWeight::Upload(wide.matrix.rows_view(), 4, stream);
+  DeviceBuffer buf(512 * sizeof(float));
+  EXPECT_THROW(MatVecExactPair(dn, dw, buf.as<float>(), 1, 256, buf.as<float>(),
+                               buf.as<float>() + 4, 8, false, stream),
+               CudaError);
+}
+
 // Weights marked exact (the exact numerics, DeviceWeight::exact): MatVec, MatVecRows from inside
 // the weight, MatVecRowGroups and ExpertMatVec over a set all give MatVecExact's bits for the rows
 // they cover (and that, the test above says, is the CPU's exact kernel).
@@ -934,6 +987,67 @@ TEST(CudaOpsTest, MatVecOnSwiGluGivesSwiGluQuantThenMatVecBits) {
   DeviceBuffer x(200 * sizeof(float)), y(4 * sizeof(float));
   EXPECT_THROW(
       MatVecOnSwiGlu(dodd, x.as<float>(), x.as<float>(), 0.0f, y.as<float>(), true, stream),
+      CudaError);
+}
+
+// MatVecOnRmsNorm (the query's q_norm and its FP8 copy computed in the tiled kernel's staging: both
+// wq_b of a decode step) against RmsNormQuant then MatVec on the FP8 copy: the same bits for every
+// format the tiled kernel takes, x left as it was; with the fused steps off, and for F32 weights,
+// the fallback (x normed and quantised in place first) gives them too.
+TEST(CudaOpsTest, MatVecOnRmsNormGivesRmsNormQuantThenMatVecBits) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(53);
+  const int64_t rows = 300, cols = 1024;
+  const float eps = 1e-6f;
+  std::vector<float> x = testing::RandomInput(cols, rng, false);
+  for (int64_t i = 256; i < 384; ++i) x[static_cast<size_t>(i)] = 0.0f;  // an all-zero block
+  std::uniform_real_distribution<float> scale(0.5f, 1.5f);
+  std::vector<float> norm(cols);
+  for (float& v : norm) v = scale(rng);
+  const DeviceBuffer dx = ToDevice(x, stream), dnorm = ToDevice(norm, stream);
+  for (const WeightFormat format :
+       {WeightFormat::kFP8, WeightFormat::kFP4, WeightFormat::kBF16, WeightFormat::kF32}) {
+    auto w = testing::MakeWeight(format, rows, cols, rng, false);
+    const DeviceWeight dw = DeviceWeight::Upload(w.matrix.rows_view(), rows, stream);
+    DeviceBuffer normed(cols * sizeof(float)), fp8(cols * sizeof(float));
+    DeviceBuffer want(rows * sizeof(float));
+    RmsNormQuant(dx.as<float>(), 1, cols, dnorm.as<float>(), eps, normed.as<float>(),
+                 fp8.as<float>(), stream);
+    MatVec(dw, fp8.as<float>(), 1, cols, want.as<float>(), rows, true, stream);
+    const std::vector<float> a = ToHost(want, rows, stream);
+    for (const bool fused : {true, false}) {
+      const std::string name =
+          "format " + std::to_string(static_cast<int>(format)) + (fused ? "" : " steps off");
+      SetFusedSteps(fused);
+      const bool staged = NormsAsItStages(dw);
+      DeviceBuffer fused_x = ToDevice(x, stream), got(rows * sizeof(float));
+      MatVecOnRmsNorm(dw, fused_x.as<float>(), dnorm.as<float>(), eps, got.as<float>(), true,
+                      stream);
+      const std::vector<float> b = ToHost(got, rows, stream);
+      const std::vector<float> after = ToHost(fused_x, x.size(), stream);
+      SetFusedSteps(true);
+      EXPECT_EQ(staged, fused && format != WeightFormat::kF32) << name;
+      for (int64_t i = 0; i < rows; ++i) {
+        ASSERT_EQ(reference_rounding::Bits(b[i]), reference_rounding::Bits(a[i]))
+            << name << " row " << i;
+      }
+      if (staged) {
+        EXPECT_EQ(after, x) << name << ": x is left as it was";
+      } else {
+        EXPECT_EQ(after, ToHost(fp8, x.size(), stream)) << name << ": x holds its FP8 copy";
+      }
+    }
+    // Without the norm the products differ (the act_quant alone, as wo_b takes it).
+    DeviceBuffer plain_x = ToDevice(x, stream), plain(rows * sizeof(float));
+    MatVecQuantizingInput(dw, plain_x.as<float>(), plain.as<float>(), true, stream);
+    EXPECT_NE(ToHost(plain, rows, stream), a);
+  }
+  const auto odd = testing::MakeWeight(WeightFormat::kBF16, 4, 200, rng, false);
+  const DeviceWeight dodd = DeviceWeight::Upload(odd.matrix.rows_view(), 4, stream);
+  DeviceBuffer ox(200 * sizeof(float)), oy(4 * sizeof(float));
+  EXPECT_THROW(
+      MatVecOnRmsNorm(dodd, ox.as<float>(), ox.as<float>(), eps, oy.as<float>(), true, stream),
       CudaError);
 }
 
