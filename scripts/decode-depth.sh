@@ -42,15 +42,15 @@ if ! DSAGENT_CUDA_GRAPHS=off DSAGENT_CUDA_EMULATOR_STATS=trace DSAGENT_CUDA_EMUL
   echo "decode-depth: cuda_decode_bench failed" >&2
   exit 1
 fi
-# A sub-layer starts at its mHC fn products: HcFnPreKernel (fused steps), else the 24-row exact
-# product of 1,024 threads. The last three starts bound the last whole block step; the sub-layer
-# that routes experts is the FFN.
+# A sub-layer starts at its mHC fn products: HcFnPreKernel, or for the FFN HcPostFnPreKernel with
+# the attention's HcPost (fused steps), else the 24-row exact product of 1,024 threads. The last
+# three starts bound the last whole block step; the sub-layer that routes experts is the FFN.
 awk -v context="$context" -v ratio="$ratio" '
   $1 == "launch" {
     n++
     depth[n] = $NF
     name[n] = $2
-    if ($2 == "HcFnPreKernel" || ($2 == "MatVecExactKernel" && $4 == "24x1x1" && $6 == "1024x1x1"))
+    if ($2 == "HcFnPreKernel" || $2 == "HcPostFnPreKernel" || ($2 == "MatVecExactKernel" && $4 == "24x1x1" && $6 == "1024x1x1"))
       starts[++s] = n
   }
   END {

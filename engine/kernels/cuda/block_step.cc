@@ -85,11 +85,10 @@ void BlockDecode(DeviceBlock& b, DeviceAttentionState& state, float* h, int64_t 
               s, b.attn_norm.as<float>(), s.norm_eps, y, post, comb, arrivals, stream,
               AttentionFp8Input(b.attn));
   AttentionDecode(b.attn, state, y, pos, f, stream, /*x_fp8_written=*/true);
-  HcPost(f, h, post, comb, 1, s, h, stream);
-  // MoE: the same around the FFN.
-  HcFnPreNorm(b.hc_ffn.fn, h, 1, products, b.hc_ffn.scale.as<float>(), b.hc_ffn.base.as<float>(), s,
-              b.ffn_norm.as<float>(), s.norm_eps, y, post, comb, arrivals, stream,
-              MoeFp8Input(b.ffn));
+  // MoE: the same around the FFN, the attention's HcPost in the same launch.
+  HcPostFnPreNorm(b.hc_ffn.fn, f, h, 1, products, b.hc_ffn.scale.as<float>(),
+                  b.hc_ffn.base.as<float>(), s, b.ffn_norm.as<float>(), s.norm_eps, y, post, comb,
+                  arrivals, stream, MoeFp8Input(b.ffn));
   // The MoE's output into the streams by HcPost in the MoE's combine launch.
   const HcPostArgs into_streams{h, post, comb, s, h};
   MoeDecode(b.ffn, y, token, f, stream, /*x_fp8_written=*/true, &into_streams);
@@ -144,9 +143,9 @@ void BlockRows(DeviceBlock& b, const AttentionChunk* chunks, int64_t n_chunks, f
   AttentionRows(b.attn, chunks, n_chunks, y, rows, scratch, f, stream, row_caches,
                 /*x_fp8_written=*/true);
   MarkPhase(stream, "mixing");
-  HcPost(f, h, post, comb, rows, s, h, stream);
-  HcFnPreNorm(b.hc_ffn.fn, h, rows, products, b.hc_ffn.scale.as<float>(), b.hc_ffn.base.as<float>(),
-              s, b.ffn_norm.as<float>(), s.norm_eps, y, post, comb, arrivals, stream, y_fp8);
+  HcPostFnPreNorm(b.hc_ffn.fn, f, h, rows, products, b.hc_ffn.scale.as<float>(),
+                  b.hc_ffn.base.as<float>(), s, b.ffn_norm.as<float>(), s.norm_eps, y, post, comb,
+                  arrivals, stream, y_fp8);
   MoeRows(b.ffn, y, rows, tokens, scratch, f, stream, /*x_fp8_written=*/true);
   MarkPhase(stream, "mixing");
   HcPost(f, h, post, comb, rows, s, h, stream);

@@ -9,15 +9,20 @@
 #include "engine/kernels/cuda/compressor_chunk_math.h"
 #include "engine/kernels/cuda/compressor_ops.h"
 #include "engine/kernels/cuda/device_math.h"
+#include "engine/kernels/cuda/fused_steps.h"
 #include "engine/kernels/cuda/kernel_launch.cuh"
 #include "engine/kernels/cuda/mixing_math.h"
 #include "engine/kernels/cuda/mixing_ops.h"
 #include "engine/kernels/cuda/vector_steps.h"
+#include "engine/kernels/cuda/vector_steps_cta.cuh"
 
 namespace dsagent::engine::kernels::cuda {
 namespace {
 
 constexpr int kThreads = 256;
+// The most channels one CTA of the token's step covers (a thread each) when it takes the entry's
+// steps in its own launch.
+constexpr int64_t kMaxTokenThreads = 1024;
 
 cudaStream_t Raw(CudaStream& s) { return static_cast<cudaStream_t>(s.handle()); }
 
@@ -130,23 +135,35 @@ __global__ void AppendRowsKernel(float* state_kv, float* state_score, const floa
 // into `entry` (bf16) and the state advanced. Thread c < head_dim owns the state's columns that
 // channel c pools (c, and head_dim + c when overlapping: PoolChannel), so no thread reads what
 // another writes. The arithmetic is AppendRowsKernel's, CompressorPoolKernel's and the advance's
-// of the rows path: the same bits.
+// of the rows path: the same bits. With `finish` set (its bf16_out; one CTA then, a whole number of
+// warps covering head_dim) the CTA also takes the pooled entry through the cache entry's steps
+// (VectorStepsCta: RunVectorSteps' bits) into the cache: no launch of their own after it.
+// Dynamic shared memory then: head_dim doubles when the steps rotate.
 __global__ void CompressTokenKernel(float* state_kv, float* state_score, const float* projected,
                                     const float* ape, int64_t width, int64_t ratio, int64_t slots,
-                                    int64_t head_dim, bool overlap, int64_t pos, float* entry) {
+                                    int64_t head_dim, bool overlap, int64_t pos, float* entry,
+                                    VectorSteps finish) {
   AwaitPreviousKernel();
   const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (c >= head_dim) return;
-  const int columns = overlap ? 2 : 1;
-  for (int k = 0; k < columns; ++k) {
-    AppendColumn(state_kv, state_score, projected, ape, width, ratio, overlap, pos,
-                 c + k * head_dim);
+  const bool pools = (pos + 1) % ratio == 0;  // uniform over the grid
+  if (c < head_dim) {
+    const int columns = overlap ? 2 : 1;
+    for (int k = 0; k < columns; ++k) {
+      AppendColumn(state_kv, state_score, projected, ape, width, ratio, overlap, pos,
+                   c + k * head_dim);
+    }
+    if (pools) {
+      entry[c] = RoundBf16(PoolChannel(state_kv, state_score, width, ratio, head_dim, overlap, c));
+      for (int k = 0; k < columns; ++k) {
+        AdvanceColumn(state_kv, state_score, width, ratio, slots, overlap, c + k * head_dim);
+      }
+    }
   }
-  if ((pos + 1) % ratio != 0) return;
-  entry[c] = RoundBf16(PoolChannel(state_kv, state_score, width, ratio, head_dim, overlap, c));
-  for (int k = 0; k < columns; ++k) {
-    AdvanceColumn(state_kv, state_score, width, ratio, slots, overlap, c + k * head_dim);
-  }
+  if (!pools || finish.bf16_out == nullptr) return;  // uniform over the grid
+  __shared__ double part[kVectorStepsNormThreads];
+  extern __shared__ __align__(16) unsigned char smem[];
+  __syncthreads();  // the whole entry pooled before its steps read it
+  VectorStepsCta(entry, head_dim, finish, 0, part, reinterpret_cast<double*>(smem));
 }
 
 __global__ void BlockPositionsKernel(int32_t* positions, int64_t b0, int64_t count, int64_t ratio) {
@@ -231,18 +248,21 @@ bool CompressToken(DeviceCompressor& c, DeviceCompressorState& state, const floa
 
 namespace {
 
-// The pooled entries' last steps, as the CPU's compressor takes them, in one launch
-// (vector_steps.h): RMSNorm, RoPE at each block's first position (`positions` on the device, one
-// per entry, or `first_pos` for a single entry), then the Hadamard rotation and FP4 quantisation
-// (the indexer's) or FP8 quantisation of the non-RoPE dims, and the bf16 store into `out` (count
-// rows of head_dim).
+// The pooled entries' last steps, as the CPU's compressor takes them (vector_steps.h): RMSNorm,
+// RoPE at each block's first position (`positions` on the device, one per entry, or `first_pos`
+// for a single entry), then the Hadamard rotation and FP4 quantisation (the indexer's) or FP8
+// quantisation of the non-RoPE dims, and the bf16 store into `out` (rows of head_dim).
+VectorSteps EntrySteps(const DeviceCompressor& c, int64_t first_pos, const int32_t* positions,
+                       uint16_t* out) {
+  const CompressorShape& s = c.shape;
+  return CacheEntrySteps(s.head_dim, c.norm.as<float>(), s.norm_eps, s.rope_dims,
+                         c.freqs.as<float>(), first_pos, positions, s.rotate, out);
+}
+
+// EntrySteps on `count` pooled entries e, in one launch.
 void FinishEntries(const DeviceCompressor& c, float* e, int64_t count, int64_t first_pos,
                    const int32_t* positions, uint16_t* out, CudaStream& stream) {
-  const CompressorShape& s = c.shape;
-  RunVectorSteps(e, count, s.head_dim,
-                 CacheEntrySteps(s.head_dim, c.norm.as<float>(), s.norm_eps, s.rope_dims,
-                                 c.freqs.as<float>(), first_pos, positions, s.rotate, out),
-                 stream);
+  RunVectorSteps(e, count, c.shape.head_dim, EntrySteps(c, first_pos, positions, out), stream);
 }
 
 }  // namespace
@@ -252,12 +272,24 @@ bool CompressProjected(DeviceCompressor& c, DeviceCompressorState& state, const 
   const CompressorShape& s = c.shape;
   const int64_t r = s.ratio, d = s.head_dim;
   float* entry = c.entry.as<float>();
-  LaunchKernel(CompressTokenKernel, "CompressTokenKernel", Blocks(d), kThreads, 0, Raw(stream),
+  const bool pools = (pos + 1) % r == 0;
+  // The entry's steps in the token's launch (one CTA) where one CTA covers the channels and the
+  // fused steps are on; else a launch of their own after it. The same bits.
+  const bool in_launch = pools && FusedStepsOn() && d <= kMaxTokenThreads;
+  VectorSteps finish;
+  if (in_launch) {
+    finish = EntrySteps(c, pos + 1 - r, nullptr, entries + (pos / r) * d);
+    CheckVectorSteps(d, finish);
+  }
+  const unsigned blocks = in_launch ? 1 : Blocks(d);
+  const int threads = in_launch ? static_cast<int>((d + 31) / 32 * 32) : kThreads;
+  const size_t shared = in_launch && finish.hadamard ? static_cast<size_t>(d) * sizeof(double) : 0;
+  LaunchKernel(CompressTokenKernel, "CompressTokenKernel", blocks, threads, shared, Raw(stream),
                state.kv.as<float>(), state.score.as<float>(), projected, c.ape.as<float>(),
-               s.width(), r, s.slots(), d, s.overlap, pos, entry);
+               s.width(), r, s.slots(), d, s.overlap, pos, entry, finish);
   CheckCuda(cudaGetLastError(), "compressor token launch");
-  if ((pos + 1) % r != 0) return false;
-  FinishEntries(c, entry, 1, pos + 1 - r, nullptr, entries + (pos / r) * d, stream);
+  if (!pools) return false;
+  if (!in_launch) FinishEntries(c, entry, 1, pos + 1 - r, nullptr, entries + (pos / r) * d, stream);
   return true;
 }
 

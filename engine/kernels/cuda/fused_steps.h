@@ -5,7 +5,11 @@
 //   arrivals);
 // - a step computed in the tiled product's staging: w2 on the experts' SwiGLU
 //   (ExpertMatVecOnSwiGlu, MatVecOnSwiGlu), both wq_b on the query's q_norm (MatVecOnRmsNorm);
-// - a compressor's two exact projections in one launch (MatVecExactPair).
+// - a compressor's two exact projections in one launch (MatVecExactPair), and a completed entry
+//   taken through its cache steps in the token's own launch (CompressToken);
+// - a small step computed by each CTA of its consumer on its own copy: the attention's HcPost in
+//   the FFN's fn products (HcPostFnPreNorm), the query heads' norm and RoPE in the attention
+//   (QueryPrep), the indexer query's RoPE, Hadamard and FP4 in its scores (IndexerQueryPrep).
 // Off, each op runs its pair as two launches: the same bits, one kernel more on the path per pair
 // (the GPU check's A/B run). The many-CTA top-k's epilogues have no switch.
 // Plain C++, for the tests and benches that run both ways.

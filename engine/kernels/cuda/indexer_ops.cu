@@ -12,6 +12,7 @@
 #include "engine/kernels/cuda/indexer_ops.h"
 #include "engine/kernels/cuda/kernel_launch.cuh"
 #include "engine/kernels/cuda/last_cta.cuh"
+#include "engine/kernels/cuda/vector_steps.h"
 
 namespace dsagent::engine::kernels::cuda {
 namespace {
@@ -96,9 +97,46 @@ constexpr int kTileEntries = 64, kTileThreads = 256, kTileMaxHeads = 64, kTileMa
 // keys 16-byte aligned, the head dim a multiple of 8 (TakesTiledScores).
 constexpr int kTileQChunksPerThread = kTileMaxHeads * kTileMaxDim / 4 / kTileThreads;
 constexpr int kTileKeyChunksPerThread = kTileEntries * kTileMaxDim / 8 / kTileThreads;
+// The indexer query's steps on its heads staged as doubles (qd [heads][pitch], one row): RoPE at
+// p.pos on each head's last p.rope_dims values, the Hadamard rotation, FP4 per 32 — the operations
+// RunVectorSteps runs on each head (RopePair on the floats, the butterflies in double, HadamardOut,
+// the block's amax and QuantizeE2M1), on the same values, spread over the CTA's threads: the same
+// bits. hd a power of two and a multiple of 32. What the CTA wrote to qd before must be behind a
+// barrier; a barrier ends it.
+__device__ void IndexerQueryStepsCta(double* qd, int64_t heads, int64_t hd, int64_t pitch,
+                                     const IndexerQueryPrep& p) {
+  const int tid = static_cast<int>(threadIdx.x), threads = static_cast<int>(blockDim.x);
+  const int64_t half = p.rope_dims / 2;
+  for (int64_t k = tid; k < heads * half; k += threads) {
+    double* r = qd + (k / half) * pitch + (hd - p.rope_dims);
+    const int64_t i = k % half;
+    float a = static_cast<float>(r[2 * i]), b = static_cast<float>(r[2 * i + 1]);
+    RopePair(a, b, static_cast<float>(p.pos) * p.freqs[i], /*inverse=*/false);
+    r[2 * i] = a;
+    r[2 * i + 1] = b;
+  }
+  __syncthreads();
+  const int64_t pairs = hd / 2;
+  for (int64_t step = 1; step < hd; step *= 2) {
+    for (int64_t k = tid; k < heads * pairs; k += threads) {
+      HadamardButterfly(qd + (k / pairs) * pitch, step, k % pairs);
+    }
+    __syncthreads();
+  }
+  const int64_t blocks = hd / 32;
+  for (int64_t b = tid; b < heads * blocks; b += threads) {
+    double* v = qd + (b / blocks) * pitch + (b % blocks) * 32;
+    float amax = 0.0f;
+    for (int u = 0; u < 32; ++u) amax = fmaxf(amax, fabsf(HadamardOut(v[u], hd)));
+    const float scale = Fp4BlockScale(amax);
+    for (int u = 0; u < 32; ++u) v[u] = QuantizeE2M1(HadamardOut(v[u], hd), scale);
+  }
+  __syncthreads();
+}
+
 __global__ void IndexerScoresTiledKernel(const float* q, const float* head_weights, int64_t heads,
                                          int64_t hd, const uint16_t* keys, int64_t n, float* score,
-                                         ScoreRows rows, float head_scale) {
+                                         ScoreRows rows, float head_scale, IndexerQueryPrep prep) {
   AwaitPreviousKernel();
   RowsOf(rows, q, head_weights, score, n);
   extern __shared__ __align__(16) unsigned char smem[];
@@ -126,6 +164,10 @@ __global__ void IndexerScoresTiledKernel(const float* q, const float* head_weigh
       double* dst = qd + h * pitch + 4 * (c - h * q_row);
       dst[0] = q4[u].x, dst[1] = q4[u].y, dst[2] = q4[u].z, dst[3] = q4[u].w;
     }
+  }
+  if (prep.on) {  // uniform over the grid (one row)
+    __syncthreads();
+    IndexerQueryStepsCta(qd, heads, hd, pitch, prep);
   }
   const int k_row = static_cast<int>(hd / 8), k_chunks = kTileEntries * k_row;
   for (int64_t e0 = static_cast<int64_t>(blockIdx.x) * kTileEntries; e0 < n;
@@ -438,7 +480,7 @@ bool TakesTiledScores(const float* q, int64_t heads, int64_t hd, const uint16_t*
 // IndexerScores over `count` rows (grid y; rows mode when r.ratio > 0), n the longest row's keys.
 void LaunchScores(const float* q, const float* head_weights, int64_t heads, int64_t hd,
                   const uint16_t* keys, int64_t n, float* score, int64_t count, const ScoreRows& r,
-                  float head_scale, CudaStream& stream) {
+                  float head_scale, CudaStream& stream, const IndexerQueryPrep& prep = {}) {
   if (count > 65535) throw CudaError("IndexerScores: " + std::to_string(count) + " rows");
   if (TakesTiledScores(q, heads, hd, keys, r)) {
     if (n <= 0) return;
@@ -452,9 +494,20 @@ void LaunchScores(const float* q, const float* head_weights, int64_t heads, int6
     const int64_t blocks = tiles < 2 * sms ? tiles : 2 * sms;
     const dim3 grid(static_cast<unsigned>(blocks), static_cast<unsigned>(count));
     LaunchKernel(IndexerScoresTiledKernel, "IndexerScoresTiledKernel", grid, kTileThreads, shared,
-                 Raw(stream), q, head_weights, heads, hd, keys, n, score, r, head_scale);
+                 Raw(stream), q, head_weights, heads, hd, keys, n, score, r, head_scale, prep);
     CheckCuda(cudaGetLastError(), "IndexerScores launch");
     return;
+  }
+  if (prep.on) {  // the steps on q itself first: the kernel below takes finished queries
+    VectorSteps steps;
+    steps.rope_dims = prep.rope_dims;
+    steps.freqs = prep.freqs;
+    steps.pos = prep.pos;
+    steps.hadamard = true;
+    steps.quant_n = hd;
+    steps.quant_block = 32;
+    steps.quant_format = ActQuantFormat::kFp4;
+    RunVectorSteps(const_cast<float*>(q), heads, hd, steps, stream);
   }
   const int64_t shared = (heads * hd + heads) * static_cast<int64_t>(sizeof(float));
   if (heads <= 0 || hd <= 0 || shared > kMaxSharedBytes) {
@@ -476,8 +529,16 @@ void LaunchScores(const float* q, const float* head_weights, int64_t heads, int6
 
 void IndexerScores(const float* q, const float* head_weights, int64_t heads, int64_t hd,
                    const uint16_t* keys, int64_t n, float* score, CudaStream& stream,
-                   float head_scale) {
-  LaunchScores(q, head_weights, heads, hd, keys, n, score, 1, ScoreRows{}, head_scale, stream);
+                   float head_scale, const IndexerQueryPrep& prep) {
+  if (prep.on && (hd < 32 || hd % 32 != 0 || (hd & (hd - 1)) != 0 || prep.rope_dims < 0 ||
+                  prep.rope_dims % 2 != 0 || prep.rope_dims > hd ||
+                  (prep.rope_dims > 0 && prep.freqs == nullptr))) {
+    throw CudaError("IndexerScores: the query's steps on heads of " + std::to_string(hd) +
+                    " values (a power of two, a multiple of 32) with " +
+                    std::to_string(prep.rope_dims) + " RoPE dims (even, with frequencies)");
+  }
+  LaunchScores(q, head_weights, heads, hd, keys, n, score, 1, ScoreRows{}, head_scale, stream,
+               prep);
 }
 
 void IndexerScoresRows(const float* q, const float* head_weights, int64_t heads, int64_t hd,

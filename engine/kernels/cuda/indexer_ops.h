@@ -18,9 +18,21 @@ namespace dsagent::engine::kernels::cuda {
 // values), keys [n, hd] bf16 bits, w_h = bf16(head_weights[h] * head_scale) (head_scale: the
 // indexer's factor hd^-0.5 * heads^-0.5, applied in this launch; the default 1 takes bf16 weights
 // as they are). heads * hd <= 12000 (q is staged in shared memory).
+// With prep.on, q holds the indexer query's wq_b outputs (bf16 values) instead, and the query's
+// steps run first — RoPE at prep.pos on the last prep.rope_dims values of each head, the Hadamard
+// rotation, FP4 per 32 (RunVectorSteps' bits, as indexer_step.cc's queries take them): in each
+// CTA on its own staged copy of q where the tiled kernel takes the shape (V4's: q left as it is),
+// else on q in place in a launch before (hd then a power of two and a multiple of 32). No launch
+// of their own between the query's product and the scores on a decode step's path.
+struct IndexerQueryPrep {
+  bool on = false;
+  const float* freqs = nullptr;  // rope_dims / 2 device floats
+  int64_t rope_dims = 0;
+  int64_t pos = 0;
+};
 void IndexerScores(const float* q, const float* head_weights, int64_t heads, int64_t hd,
                    const uint16_t* keys, int64_t n, float* score, CudaStream& stream,
-                   float head_scale = 1.0f);
+                   float head_scale = 1.0f, const IndexerQueryPrep& prep = {});
 
 // IndexerScores for `rows` tokens at consecutive positions pos0, pos0 + 1, ... of a layer with
 // this compress ratio, each against the keys it sees: row t's q [heads, hd] at q + t * heads * hd,

@@ -6,6 +6,7 @@
 #include <string>
 #include <utility>
 
+#include "engine/kernels/cuda/fused_steps.h"
 #include "engine/kernels/cuda/indexer_ops.h"
 #include "engine/kernels/cuda/vector_steps.h"
 
@@ -79,11 +80,11 @@ float HeadScale(const IndexerShape& s) {
 // The scores of the visible keys and their top-k (the selection's count returned).
 int64_t SelectByScores(DeviceIndexer& ix, DeviceIndexerState& state, const float* q,
                        const float* hw, int64_t visible, int32_t* selected, CudaStream& stream,
-                       int32_t entry_offset = 0) {
+                       int32_t entry_offset = 0, const IndexerQueryPrep& prep = {}) {
   const IndexerShape& s = ix.shape;
   if (visible == 0) return 0;
   IndexerScores(q, hw, s.heads, s.head_dim, state.keys.as<uint16_t>(), visible,
-                ix.scores.as<float>(), stream, HeadScale(s));
+                ix.scores.as<float>(), stream, HeadScale(s), prep);
   TopK(ix.scores.as<float>(), 1, visible, s.topk, selected, stream, ix.topk_scratch.data(),
        static_cast<int64_t>(ix.topk_scratch.bytes()), entry_offset);
   return visible < s.topk ? visible : s.topk;
@@ -125,6 +126,13 @@ void HeadWeights(DeviceIndexer& ix, const float* x, int64_t x_stride, int64_t ro
   MatVec(ix.weights_proj, x, rows, x_stride, hw, ix.shape.heads, /*round_bf16=*/true, stream);
 }
 
+// The decode step's query after its product: finished here, or (fused steps) left to the scores'
+// launch (IndexerSelectAppended).
+void FinishOrLeaveQuery(DeviceIndexer& ix, int64_t pos, CudaStream& stream) {
+  ix.q_finished = !FusedStepsOn();
+  if (ix.q_finished) QuerySteps(ix, 1, nullptr, pos, ix.q.as<float>(), stream);
+}
+
 }  // namespace
 
 int64_t IndexerSelect(DeviceIndexer& ix, DeviceIndexerState& state, const float* x,
@@ -146,20 +154,29 @@ void IndexerHeadWeights(DeviceIndexer& ix, const float* x, CudaStream& stream) {
 }
 
 void IndexerQuery(DeviceIndexer& ix, const float* qr_fp8, int64_t pos, CudaStream& stream) {
-  Queries(ix, qr_fp8, 1, nullptr, pos, ix.q.as<float>(), stream);
+  const IndexerShape& s = ix.shape;
+  MatVec(ix.wq_b, qr_fp8, 1, ix.wq_b.cols, ix.q.as<float>(), s.heads * s.head_dim,
+         /*round_bf16=*/true, stream);
+  FinishOrLeaveQuery(ix, pos, stream);
 }
 
 void IndexerQueryOnRmsNorm(DeviceIndexer& ix, float* qr, const float* norm_weight, float eps,
                            int64_t pos, CudaStream& stream) {
-  float* q = ix.q.as<float>();
-  MatVecOnRmsNorm(ix.wq_b, qr, norm_weight, eps, q, /*round_bf16=*/true, stream);
-  QuerySteps(ix, 1, nullptr, pos, q, stream);
+  MatVecOnRmsNorm(ix.wq_b, qr, norm_weight, eps, ix.q.as<float>(), /*round_bf16=*/true, stream);
+  FinishOrLeaveQuery(ix, pos, stream);
 }
 
 int64_t IndexerSelectAppended(DeviceIndexer& ix, DeviceIndexerState& state, int64_t pos,
                               int32_t* selected, CudaStream& stream, int32_t entry_offset) {
+  IndexerQueryPrep prep;
+  if (!ix.q_finished) {
+    prep.on = true;
+    prep.freqs = ix.freqs.as<float>();
+    prep.rope_dims = ix.shape.rope_dims;
+    prep.pos = pos;
+  }
   return SelectByScores(ix, state, ix.q.as<float>(), ix.head_weights.as<float>(),
-                        VisibleKeys(ix.shape, pos), selected, stream, entry_offset);
+                        VisibleKeys(ix.shape, pos), selected, stream, entry_offset, prep);
 }
 
 void IndexerQueries(DeviceIndexer& ix, const float* x, int64_t x_stride, const float* qr_fp8,

@@ -36,6 +36,10 @@ struct DeviceIndexer {
   DeviceCompressor compressor;           // the indexer's (rotate: Hadamard + FP4 keys)
   DeviceBuffer q, head_weights, scores;  // scratch (scores: [capacity])
   DeviceBuffer topk_scratch;  // TopK's many-CTA path over long contexts (TopKScratchBytes)
+  // Whether q holds finished queries, or (fused steps, fused_steps.h) wq_b's outputs whose RoPE,
+  // Hadamard and FP4 the scores' launch runs (IndexerQueryPrep): set by IndexerQuery and
+  // IndexerQueryOnRmsNorm, read by IndexerSelectAppended.
+  bool q_finished = true;
 
   // Uploads the weights (forward::IndexerWeights' wq_b and weights_proj rows) and the RoPE
   // frequencies of a compressed layer; `compressor` is the indexer's, already on the device.
@@ -70,10 +74,11 @@ int64_t IndexerSelect(DeviceIndexer& ix, DeviceIndexerState& state, const float*
 //   IndexerAppendKey   the keys' compressor takes the token (entry pos / ratio appended when pos
 //                      ends a block);
 //   IndexerHeadWeights the token's head weights, into ix's scratch;
-//   IndexerQuery       the token's queries, into ix's scratch;
-//   IndexerSelectAppended  after the three: the scores and the top-k, as IndexerSelect, with
-//                      entry_offset added to each entry written (the decode step writes them
-//                      into the attention's index list, after the window's rows).
+//   IndexerQuery       the token's queries, into ix's scratch (with the fused steps on, wq_b's
+//                      outputs: their RoPE, Hadamard and FP4 run in the scores' launch);
+//   IndexerSelectAppended  after the three, once: the scores and the top-k, as IndexerSelect,
+//                      with entry_offset added to each entry written (the decode step writes
+//                      them into the attention's index list, after the window's rows).
 // The same kernels on the same buffers as IndexerSelect: the same bits. The two that touch the
 // keys throw CudaError as IndexerSelect does past the capacity, before they queue anything (the
 // decode step appends the key first, so it throws before it queues any of them).

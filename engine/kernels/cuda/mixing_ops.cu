@@ -165,6 +165,38 @@ __global__ void __launch_bounds__(1024)
   HcPreRowCta(h, products, scale, base, s, t, y, post, comb, norm_w, norm_eps, y_fp8);
 }
 
+// HcPost of the sub-layer before (f, and post/comb as that sub-layer's HcFnPreKernel left them)
+// into row t's streams, then HcFnPreKernel's work on the new streams, grid and threads as there:
+// each CTA computes the row's new streams into shared memory (HcPostColumn's bits) and takes its
+// fn product from there; the last of the row's CTAs to finish writes them to h — every other CTA
+// has read the old streams by then — and runs HcPreRowCta on them, which writes the new post and
+// comb. Dynamic shared memory: hc * dim floats.
+__global__ void __launch_bounds__(1024)
+    HcPostFnPreKernel(WeightView fn, const float* f, float* h, float* products, const float* scale,
+                      const float* base, HcKernelShape s, float* y, float* post, float* comb,
+                      const float* norm_w, float norm_eps, float* y_fp8, unsigned* arrivals) {
+  extern __shared__ float streams[];  // [hc * dim]: the row's new streams
+  const int64_t j = blockIdx.x, t = blockIdx.y;
+  const int64_t n = s.hc * s.dim, m = (2 + s.hc) * s.hc;
+  const int hc = static_cast<int>(s.hc);
+  if (t == 0) {
+    PrefetchWeightRowsL2(fn, j, 1, static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x));
+  }
+  AwaitPreviousKernel();
+  float* ht = h + t * n;
+  for (int64_t d = threadIdx.x; d < s.dim; d += blockDim.x) {
+    HcPostColumn(f + t * s.dim + d, ht, post + t * hc, comb + t * hc * hc, 0, hc, s.dim, d,
+                 streams);
+  }
+  __syncthreads();
+  const double total = ExactRowDotCta(fn, j, streams);
+  if (threadIdx.x == 0) products[t * m + j] = static_cast<float>(total);
+  if (!LastCtaToArrive(&arrivals[t], static_cast<unsigned>(m))) return;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) ht[i] = streams[i];
+  __syncthreads();  // the row's new streams in h before HcPreRowCta reads them there
+  HcPreRowCta(h, products, scale, base, s, t, y, post, comb, norm_w, norm_eps, y_fp8);
+}
+
 // HcPre's shape for the head: hc mixes, each stream weighted by sigmoid(mix * scale + base) + eps.
 __global__ void HcHeadKernel(const float* h, const float* products, const float* scale,
                              const float* base, HcKernelShape s, float* y) {
@@ -230,6 +262,23 @@ void CheckHc(const HcKernelShape& s, const char* op) {
   }
 }
 
+// An fn of (2 + hc) * hc rows by hc * dim columns (HcFnPreNorm, HcPostFnPreNorm).
+void CheckHcFn(const DeviceWeight& fn, const HcKernelShape& shape, const char* op) {
+  const int64_t n = shape.hc * shape.dim, m = (2 + shape.hc) * shape.hc;
+  if (fn.rows != m || fn.cols != n) {
+    throw CudaError(std::string(op) + ": an fn of " + std::to_string(fn.rows) + " x " +
+                    std::to_string(fn.cols) + " for " + std::to_string(m) + " mixes of " +
+                    std::to_string(n) + " stream values");
+  }
+}
+
+// The rows of one fn launch: a grid dimension.
+void CheckHcRows(int64_t rows, const char* op) {
+  if (rows > 65535) {
+    throw CudaError(std::string(op) + ": " + std::to_string(rows) + " rows (at most 65535)");
+  }
+}
+
 }  // namespace
 
 void HcPre(const float* h, const float* products, int64_t rows, const float* scale,
@@ -259,15 +308,9 @@ void HcFnPreNorm(const DeviceWeight& fn, const float* h, int64_t rows, float* pr
                  unsigned* arrivals, CudaStream& stream, float* y_fp8) {
   CheckHc(shape, "HcFnPreNorm");
   const int64_t n = shape.hc * shape.dim, m = (2 + shape.hc) * shape.hc;
-  if (fn.rows != m || fn.cols != n) {
-    throw CudaError("HcFnPreNorm: an fn of " + std::to_string(fn.rows) + " x " +
-                    std::to_string(fn.cols) + " for " + std::to_string(m) + " mixes of " +
-                    std::to_string(n) + " stream values");
-  }
+  CheckHcFn(fn, shape, "HcFnPreNorm");
   CheckHcFp8Copy(shape, y_fp8, "HcFnPreNorm");
-  if (rows > 65535) {
-    throw CudaError("HcFnPreNorm: " + std::to_string(rows) + " rows (at most 65535)");
-  }
+  CheckHcRows(rows, "HcFnPreNorm");
   if (rows <= 0) return;
   if (!FusedStepsOn()) {
     MatVecExact(fn, h, rows, n, products, m, false, stream);
@@ -280,6 +323,39 @@ void HcFnPreNorm(const DeviceWeight& fn, const float* h, int64_t rows, float* pr
                ViewOf(fn), h, products, scale, base, shape, y, post, comb, norm_w, norm_eps, y_fp8,
                arrivals);
   CheckCuda(cudaGetLastError(), "HcFnPreNorm launch");
+}
+
+// The most shared memory HcPostFnPreNorm's kernel asks for (the row's new streams): hc * dim up
+// to 40,960 floats (Flash's 4 x 4096 take 64 KB, Pro's 4 x 7168 112 KB); wider streams take the
+// two ops.
+constexpr int64_t kHcStreamsSharedMax = 160 * 1024;
+
+void HcPostFnPreNorm(const DeviceWeight& fn, const float* f, float* h, int64_t rows,
+                     float* products, const float* scale, const float* base,
+                     const HcKernelShape& shape, const float* norm_w, float norm_eps, float* y,
+                     float* post, float* comb, unsigned* arrivals, CudaStream& stream,
+                     float* y_fp8) {
+  CheckHc(shape, "HcPostFnPreNorm");
+  const int64_t n = shape.hc * shape.dim, m = (2 + shape.hc) * shape.hc;
+  CheckHcFn(fn, shape, "HcPostFnPreNorm");
+  CheckHcFp8Copy(shape, y_fp8, "HcPostFnPreNorm");
+  CheckHcRows(rows, "HcPostFnPreNorm");
+  const int64_t shared = n * static_cast<int64_t>(sizeof(float));
+  if (!FusedStepsOn() || shared > kHcStreamsSharedMax) {
+    HcPost(f, h, post, comb, rows, shape, h, stream);
+    HcFnPreNorm(fn, h, rows, products, scale, base, shape, norm_w, norm_eps, y, post, comb,
+                arrivals, stream, y_fp8);
+    return;
+  }
+  if (rows <= 0) return;
+  static SharedMemoryOptIn opt_in;
+  AllowDynamicSharedMemory(reinterpret_cast<const void*>(HcPostFnPreKernel),
+                           static_cast<int>(kHcStreamsSharedMax), opt_in);
+  const dim3 grid(static_cast<unsigned>(m), static_cast<unsigned>(rows));
+  LaunchKernel(HcPostFnPreKernel, "HcPostFnPreKernel", grid, ExactMatVecThreads(n),
+               static_cast<size_t>(shared), Raw(stream), ViewOf(fn), f, h, products, scale, base,
+               shape, y, post, comb, norm_w, norm_eps, y_fp8, arrivals);
+  CheckCuda(cudaGetLastError(), "HcPostFnPreNorm launch");
 }
 
 void CheckHcPost(const HcPostArgs& a) { CheckHc(a.shape, "HcPost"); }

@@ -54,6 +54,19 @@ void HcFnPreNorm(const DeviceWeight& fn, const float* h, int64_t rows, float* pr
                  const float* norm_w, float norm_eps, float* y, float* post, float* comb,
                  unsigned* arrivals, CudaStream& stream, float* y_fp8 = nullptr);
 
+// HcPost(f, h, post, comb, rows, shape, h) and then HcFnPreNorm(fn, h, rows, ...) in one launch,
+// with their bits: each CTA computes its row's new streams from the old ones in shared memory for
+// its fn product, and the row's last CTA writes them to h before running HcPreNorm's body. post
+// and comb are read as HcPost's (the sub-layer before's, as its HcFnPreNorm wrote them) and then
+// written as HcFnPreNorm's. One kernel fewer between a block's attention and its FFN on a decode
+// step's path. The two ops instead with FusedStepsOn() false (fused_steps.h) or streams wider
+// than the kernel's shared memory holds (hc * dim > 40,960). Throws CudaError as HcFnPreNorm.
+void HcPostFnPreNorm(const DeviceWeight& fn, const float* f, float* h, int64_t rows,
+                     float* products, const float* scale, const float* base,
+                     const HcKernelShape& shape, const float* norm_w, float norm_eps, float* y,
+                     float* post, float* comb, unsigned* arrivals, CudaStream& stream,
+                     float* y_fp8 = nullptr);
+
 // out [rows, hc, dim] (bf16): out_k = post_k * f + sum_j comb_jk * h_j. out may alias h.
 void HcPost(const float* f, const float* h, const float* post, const float* comb, int64_t rows,
             const HcKernelShape& shape, float* out, CudaStream& stream);

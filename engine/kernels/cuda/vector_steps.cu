@@ -4,15 +4,12 @@
 
 #include <string>
 
-#include "engine/kernels/cuda/act_quant_cta.cuh"
 #include "engine/kernels/cuda/attention_math.h"
 #include "engine/kernels/cuda/attention_ops.h"
 #include "engine/kernels/cuda/device_math.h"
-#include "engine/kernels/cuda/head_norm_cta.cuh"
 #include "engine/kernels/cuda/kernel_launch.cuh"
-#include "engine/kernels/cuda/rms_norm_cta.cuh"
-#include "engine/kernels/cuda/rope_cta.cuh"
 #include "engine/kernels/cuda/vector_steps.h"
+#include "engine/kernels/cuda/vector_steps_cta.cuh"
 
 namespace dsagent::engine::kernels::cuda {
 namespace {
@@ -22,58 +19,15 @@ constexpr int64_t kMaxHadamard = 4096;  // its doubles fill 32 KB of shared memo
 
 cudaStream_t Raw(CudaStream& s) { return static_cast<cudaStream_t>(s.handle()); }
 
-// The Hadamard rotation of one vector: its n values as doubles in shared memory, each stage's
-// butterflies disjoint pairs run in parallel between barriers.
-__device__ void HadamardCta(float* xv, int64_t n, double* v) {
-  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) v[i] = xv[i];
-  __syncthreads();
-  for (int64_t h = 1; h < n; h *= 2) {
-    for (int64_t k = threadIdx.x; k < n / 2; k += blockDim.x) HadamardButterfly(v, h, k);
-    __syncthreads();
-  }
-  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) xv[i] = HadamardOut(v[i], n);
-}
-
 // One CTA per vector; the steps' switches are uniform over the grid, so every thread meets the
 // same barriers. Dynamic shared memory: n doubles when the Hadamard step runs.
 __global__ void __launch_bounds__(kThreads) VectorStepsKernel(float* x, int64_t n, VectorSteps s) {
+  static_assert(kThreads == kVectorStepsNormThreads, "the head norm needs a CTA of its threads");
   AwaitPreviousKernel();
   __shared__ double part[kThreads];
   extern __shared__ __align__(16) unsigned char smem[];
   const int64_t v = blockIdx.x;
-  float* xv = x + v * n;
-  if (s.norm_weight != nullptr) {
-    RmsNormRowCta<kThreads>(xv, n, s.norm_weight, s.eps, xv, part);
-  } else if (s.head_norm) {
-    HeadRmsNormCta<kThreads>(xv, n, s.eps, part);
-  }
-  if (s.rope_dims > 0) {
-    __syncthreads();
-    const int64_t pos = s.positions != nullptr
-                            ? static_cast<int64_t>(s.positions[v / s.vectors_per_position])
-                            : s.pos;
-    RopeVectorCta(xv + (n - s.rope_dims), s.rope_dims / 2, s.freqs, pos, s.rope_inverse);
-  }
-  if (s.hadamard) {
-    __syncthreads();
-    HadamardCta(xv, n, reinterpret_cast<double*>(smem));
-  }
-  if (s.quant_n > 0) {
-    __syncthreads();
-    const bool fp4 = s.quant_format == ActQuantFormat::kFp4;
-    if (s.quant_block == 32) {
-      ActQuantRowCta<32>(xv, s.quant_n, xv, fp4);
-    } else if (s.quant_block == 64) {
-      ActQuantRowCta<64>(xv, s.quant_n, xv, fp4);
-    } else {
-      ActQuantRowCta<128>(xv, s.quant_n, xv, fp4);
-    }
-  }
-  if (s.bf16_out != nullptr) {
-    __syncthreads();
-    uint16_t* out = s.bf16_out + v * n;
-    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) out[i] = FloatToBf16Bits(xv[i]);
-  }
+  VectorStepsCta(x + v * n, n, s, v, part, reinterpret_cast<double*>(smem));
 }
 
 void Check(bool ok, const std::string& what) {
@@ -82,7 +36,7 @@ void Check(bool ok, const std::string& what) {
 
 }  // namespace
 
-void RunVectorSteps(float* x, int64_t count, int64_t n, const VectorSteps& s, CudaStream& stream) {
+void CheckVectorSteps(int64_t n, const VectorSteps& s) {
   Check(!(s.norm_weight != nullptr && s.head_norm), "a weighted and a head norm at once");
   Check(s.rope_dims >= 0 && s.rope_dims % 2 == 0 && s.rope_dims <= n &&
             (s.rope_dims == 0 || s.freqs != nullptr) && s.vectors_per_position > 0,
@@ -94,6 +48,10 @@ void RunVectorSteps(float* x, int64_t count, int64_t n, const VectorSteps& s, Cu
                            s.quant_n > 0 && s.quant_n <= n && s.quant_n % s.quant_block == 0),
         "act_quant of " + std::to_string(s.quant_n) + " of " + std::to_string(n) +
             " values in blocks of " + std::to_string(s.quant_block) + " (32, 64 or 128)");
+}
+
+void RunVectorSteps(float* x, int64_t count, int64_t n, const VectorSteps& s, CudaStream& stream) {
+  CheckVectorSteps(n, s);
   if (count <= 0 || n <= 0) return;
   const size_t shared = s.hadamard ? static_cast<size_t>(n) * sizeof(double) : 0;
   LaunchKernel(VectorStepsKernel, "VectorStepsKernel", static_cast<unsigned>(count), kThreads,

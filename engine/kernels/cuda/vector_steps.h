@@ -52,6 +52,9 @@ struct VectorSteps {
 // more quant values than n).
 void RunVectorSteps(float* x, int64_t count, int64_t n, const VectorSteps& steps,
                     CudaStream& stream);
+// RunVectorSteps' checks alone, for a kernel that runs the steps in its own launch
+// (vector_steps_cta.cuh). Throws CudaError.
+void CheckVectorSteps(int64_t n, const VectorSteps& steps);
 
 // The steps that make KV cache entries of n values out of projected rows (the attention's KV row,
 // a compressor's pooled entry): RMSNorm with norm_weight, RoPE on the last rope_dims at pos (or

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <iterator>
 #include <limits>
 #include <optional>
 #include <random>
@@ -43,6 +44,7 @@
 #include "engine/kernels/cuda/chunk_lists_math.h"
 #include "engine/kernels/cuda/compressor_ops.h"
 #include "engine/kernels/cuda/device_model_upload.h"
+#include "engine/kernels/cuda/fused_steps.h"
 #include "engine/kernels/cuda/indexer_ops.h"
 #include "engine/kernels/cuda/indexer_step.h"
 #include "engine/kernels/cuda/mixing_ops.h"
@@ -509,6 +511,74 @@ TEST(CudaForwardOpsTest, IndexerScoresRowsAndTopKGiveEachRowsOwnSelection) {
       }
     }
   }
+}
+
+// IndexerScores with the query's steps in its own launch (IndexerQueryPrep: the decode step's
+// RoPE, Hadamard and FP4 per 32 on wq_b's outputs) against RunVectorSteps then IndexerScores: the
+// same bits, on V4's shape (the tiled kernel, each CTA on its staged copy: q left as it was) at
+// one CTA and several, and on a shape the warp-per-entry kernel takes (the steps on q first).
+TEST(CudaForwardOpsTest, IndexerScoresWithQueryPrepGivesVectorStepsThenScoresBits) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(251);
+  struct Shape {
+    int64_t heads, hd, rope_dims, entries;
+  };
+  for (const Shape c : {Shape{64, 128, 64, 40}, Shape{64, 128, 64, 3000}, Shape{24, 64, 32, 77}}) {
+    const std::string name = std::to_string(c.heads) + "x" + std::to_string(c.hd) + ", " +
+                             std::to_string(c.entries) + " keys";
+    const std::vector<float> q = RandomBf16(static_cast<size_t>(c.heads * c.hd), rng, 2.0f);
+    const std::vector<uint16_t> keys =
+        ToBf16Bits(RandomBf16(static_cast<size_t>(c.entries * c.hd), rng, 1.0f));
+    const std::vector<float> hw = RandomBf16(static_cast<size_t>(c.heads), rng, 0.5f);
+    std::vector<float> freqs(static_cast<size_t>(c.rope_dims / 2));
+    for (size_t i = 0; i < freqs.size(); ++i) {
+      freqs[i] = static_cast<float>(std::pow(10000.0, -2.0 * static_cast<double>(i) / c.rope_dims));
+    }
+    const DeviceBuffer dkeys = ToDevice(keys, stream), dhw = ToDevice(hw, stream),
+                       dfreqs = ToDevice(freqs, stream);
+    const int64_t pos = 4 * c.entries + 2;
+    VectorSteps steps;
+    steps.rope_dims = c.rope_dims;
+    steps.freqs = dfreqs.as<float>();
+    steps.pos = pos;
+    steps.hadamard = true;
+    steps.quant_n = c.hd;
+    steps.quant_block = 32;
+    steps.quant_format = ActQuantFormat::kFp4;
+    IndexerQueryPrep prep;
+    prep.on = true;
+    prep.freqs = dfreqs.as<float>();
+    prep.rope_dims = c.rope_dims;
+    prep.pos = pos;
+    const float scale = 0.01f;
+    const auto n = static_cast<size_t>(c.entries);
+    DeviceBuffer stepped = ToDevice(q, stream), want(n * 4), got(n * 4), plain(n * 4);
+    RunVectorSteps(stepped.as<float>(), c.heads, c.hd, steps, stream);
+    IndexerScores(stepped.as<float>(), dhw.as<float>(), c.heads, c.hd, dkeys.as<uint16_t>(),
+                  c.entries, want.as<float>(), stream, scale);
+    DeviceBuffer raw = ToDevice(q, stream);
+    IndexerScores(raw.as<float>(), dhw.as<float>(), c.heads, c.hd, dkeys.as<uint16_t>(), c.entries,
+                  got.as<float>(), stream, scale, prep);
+    const std::vector<float> a = ToHost(want, n, stream), b = ToHost(got, n, stream);
+    for (size_t e = 0; e < n; ++e) {
+      ASSERT_EQ(test_support::Bits(b[e]), test_support::Bits(a[e])) << name << " key " << e;
+    }
+    const DeviceBuffer unstepped = ToDevice(q, stream);
+    IndexerScores(unstepped.as<float>(), dhw.as<float>(), c.heads, c.hd, dkeys.as<uint16_t>(),
+                  c.entries, plain.as<float>(), stream, scale);
+    EXPECT_NE(ToHost(plain, n, stream), a) << name << ": the steps change the scores";
+    if (c.heads == 64) {
+      EXPECT_EQ(ToHost(raw, q.size(), stream), q) << name << ": q left as it was";
+    }
+  }
+  DeviceBuffer buf(64 * 96 * 4), out(64);
+  IndexerQueryPrep odd;
+  odd.on = true;
+  EXPECT_THROW(IndexerScores(buf.as<float>(), buf.as<float>(), 4, 96, buf.as<uint16_t>(), 1,
+                             out.as<float>(), stream, 1.0f, odd),
+               CudaError)
+      << "96 is no power of two";
 }
 
 TEST(CudaForwardOpsTest, IndexerScoresAndTopKMatchTheCpuSelection) {
@@ -1024,6 +1094,100 @@ TEST(CudaForwardOpsTest, HcFnPreNormGivesMatVecExactThenHcPreNormBits) {
                            buf.as<float>(), gs, buf.as<float>(), 1e-6f, buf.as<float>(),
                            buf.as<float>(), buf.as<float>(), buf.as<unsigned>(), stream),
                CudaError);
+}
+
+// HcPostFnPreNorm (the attention's HcPost and the FFN's fn product and HcPreNorm in one launch:
+// each CTA computes the row's new streams in shared memory, the last writes them to h) against
+// HcPost then HcFnPreNorm: the same h, products, y, post, comb and FP8 copy bit for bit, with
+// Flash's 4 x 4096 streams (1,024 threads) and the tiny checkpoints' 4 x 128 (32), with the fused
+// steps off too; called twice (the counts are left at zero).
+TEST(CudaForwardOpsTest, HcPostFnPreNormGivesHcPostThenHcFnPreNormBits) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(241);
+  for (const int64_t dim : {int64_t{4096}, int64_t{128}}) {
+    HcKernelShape gs;
+    gs.hc = 4;
+    gs.dim = dim;
+    const int64_t rows = 3, m = (2 + gs.hc) * gs.hc, n = gs.hc * gs.dim;
+    const std::vector<float> h = RandomBf16(static_cast<size_t>(rows * n), rng, 1.0f);
+    const std::vector<float> f = RandomBf16(static_cast<size_t>(rows * dim), rng, 1.0f);
+    // The sub-layer before's post (about 1) and comb (a mixing matrix's size).
+    std::vector<float> post = RandomBf16(static_cast<size_t>(rows * gs.hc), rng, 0.5f);
+    for (float& v : post) v += 1.0f;
+    const std::vector<float> comb =
+        RandomBf16(static_cast<size_t>(rows * gs.hc * gs.hc), rng, 0.5f);
+    auto fn = kernels::testing::MakeWeight(WeightFormat::kF32, m, n, rng);
+    const DeviceWeight dfn = DeviceWeight::Upload(fn.matrix.rows_view(), m, stream);
+    const DeviceBuffer df = ToDevice(f, stream);
+    const DeviceBuffer dscale = ToDevice(std::vector<float>{0.5f, 0.25f, 1.5f}, stream);
+    const DeviceBuffer dbase = ToDevice(RandomBf16(static_cast<size_t>(m), rng, 1.0f), stream);
+    std::vector<float> w = RandomBf16(static_cast<size_t>(gs.dim), rng, 0.1f);
+    for (float& v : w) v = forward::RoundBf16(1.0f + v);
+    const DeviceBuffer dw = ToDevice(w, stream);
+    const size_t ms = static_cast<size_t>(rows * m), ys = static_cast<size_t>(rows * gs.dim);
+    DeviceBuffer arrivals(rows * sizeof(unsigned));
+    arrivals.Zero(stream);
+    struct Out {
+      DeviceBuffer h, post, comb, p, y, q;
+    };
+    const auto run = [&](bool fused) {
+      Out o{ToDevice(h, stream),  ToDevice(post, stream), ToDevice(comb, stream),
+            DeviceBuffer(ms * 4), DeviceBuffer(ys * 4),   DeviceBuffer(ys * 4)};
+      if (fused) {
+        HcPostFnPreNorm(dfn, df.as<float>(), o.h.as<float>(), rows, o.p.as<float>(),
+                        dscale.as<float>(), dbase.as<float>(), gs, dw.as<float>(), 1e-6f,
+                        o.y.as<float>(), o.post.as<float>(), o.comb.as<float>(),
+                        arrivals.as<unsigned>(), stream, o.q.as<float>());
+      } else {
+        HcPost(df.as<float>(), o.h.as<float>(), o.post.as<float>(), o.comb.as<float>(), rows, gs,
+               o.h.as<float>(), stream);
+        HcFnPreNorm(dfn, o.h.as<float>(), rows, o.p.as<float>(), dscale.as<float>(),
+                    dbase.as<float>(), gs, dw.as<float>(), 1e-6f, o.y.as<float>(),
+                    o.post.as<float>(), o.comb.as<float>(), arrivals.as<unsigned>(), stream,
+                    o.q.as<float>());
+      }
+      return o;
+    };
+    const Out want = run(false);
+    ASSERT_NE(ToHost(want.h, h.size(), stream), h) << "HcPost changed the streams";
+    for (int call = 0; call < 3; ++call) {
+      const bool steps_on = call != 2;
+      SetFusedSteps(steps_on);
+      const Out got = run(true);
+      SetFusedSteps(true);
+      const std::pair<const DeviceBuffer*, const DeviceBuffer*> pairs[] = {
+          {&want.h, &got.h},       {&want.p, &got.p},       {&want.y, &got.y},
+          {&want.post, &got.post}, {&want.comb, &got.comb}, {&want.q, &got.q}};
+      const char* names[] = {"h", "products", "y", "post", "comb", "y_fp8"};
+      for (size_t k = 0; k < std::size(pairs); ++k) {
+        const auto& [a, b] = pairs[k];
+        const std::vector<float> x = ToHost(*a, a->bytes() / 4, stream);
+        const std::vector<float> z = ToHost(*b, b->bytes() / 4, stream);
+        for (size_t i = 0; i < x.size(); ++i) {
+          ASSERT_EQ(test_support::Bits(z[i]), test_support::Bits(x[i]))
+              << "dim " << dim << " call " << call << " " << names[k] << " " << i;
+        }
+      }
+      EXPECT_EQ(ToHost<unsigned>(arrivals, static_cast<size_t>(rows), stream),
+                std::vector<unsigned>(static_cast<size_t>(rows), 0u))
+          << "the counts are left at zero";
+    }
+  }
+  // An fn of the wrong shape: refused before anything is queued, h left as it was.
+  HcKernelShape gs;
+  gs.hc = 4;
+  gs.dim = 128;
+  auto fn = kernels::testing::MakeWeight(WeightFormat::kF32, 23, 512, rng);
+  const DeviceWeight dfn = DeviceWeight::Upload(fn.matrix.rows_view(), 23, stream);
+  const std::vector<float> ones(2048, 1.0f);
+  DeviceBuffer buf = ToDevice(ones, stream);
+  EXPECT_THROW(
+      HcPostFnPreNorm(dfn, buf.as<float>(), buf.as<float>(), 1, buf.as<float>(), buf.as<float>(),
+                      buf.as<float>(), gs, buf.as<float>(), 1e-6f, buf.as<float>(), buf.as<float>(),
+                      buf.as<float>(), buf.as<unsigned>(), stream),
+      CudaError);
+  EXPECT_EQ(ToHost(buf, ones.size(), stream), ones);
 }
 
 // RmsNormQuant (the query's q_norm and its FP8 copy in one launch) against RmsNorm then ActQuantTo
