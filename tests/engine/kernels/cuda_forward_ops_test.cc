@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
-#include <iterator>
 #include <limits>
 #include <optional>
 #include <random>
@@ -72,6 +71,69 @@ std::vector<float> RandomBf16(size_t n, std::mt19937& rng, float sigma) {
   std::vector<float> v(n);
   for (float& x : v) x = forward::RoundBf16(normal(rng));
   return v;
+}
+
+// Two device buffers of floats, what one op (or pair of ops) wrote and what its fused twin wrote,
+// with a name for a failure.
+struct BufferPair {
+  const DeviceBuffer* want;
+  const DeviceBuffer* got;
+  const char* name;
+};
+// Each pair's buffers hold the same bits, float by float.
+void ExpectSameBits(const std::vector<BufferPair>& pairs, const std::string& where,
+                    CudaStream& stream) {
+  for (const BufferPair& p : pairs) {
+    const std::vector<float> want = ToHost(*p.want, p.want->bytes() / 4, stream);
+    const std::vector<float> got = ToHost(*p.got, p.got->bytes() / 4, stream);
+    for (size_t i = 0; i < want.size(); ++i) {
+      ASSERT_EQ(test_support::Bits(got[i]), test_support::Bits(want[i]))
+          << where << " " << p.name << " " << i;
+    }
+  }
+}
+
+// A last-CTA epilogue's counts (last_cta.cuh) are zero again after each call.
+void ExpectCountsAtZero(const DeviceBuffer& counts, int64_t n, const std::string& where,
+                        CudaStream& stream) {
+  EXPECT_EQ(ToHost<unsigned>(counts, static_cast<size_t>(n), stream),
+            std::vector<unsigned>(static_cast<size_t>(n), 0u))
+      << where << ": the counts are left at zero";
+}
+
+// An fn of 23 x 512 on the device: not (2 + hc) * hc by hc * dim for BadFnShape()'s 4 streams of
+// 128, so the fn ops must refuse it before any launch.
+DeviceWeight BadHcFn(std::mt19937& rng, CudaStream& stream) {
+  auto fn = kernels::testing::MakeWeight(WeightFormat::kF32, 23, 512, rng);
+  return DeviceWeight::Upload(fn.matrix.rows_view(), 23, stream);
+}
+// A sub-layer's mHC weights on the device for 4 streams of dim: fn [(2 + hc) * hc, hc * dim]
+// (F32), scale [3], base and the sub-layer norm's weight (about 1).
+struct HcFnWeights {
+  HcKernelShape shape;
+  DeviceWeight fn;
+  DeviceBuffer scale, base, norm;
+};
+HcFnWeights MakeHcFnWeights(int64_t dim, std::mt19937& rng, CudaStream& stream) {
+  HcFnWeights w;
+  w.shape.hc = 4;
+  w.shape.dim = dim;
+  const int64_t m = (2 + w.shape.hc) * w.shape.hc, n = w.shape.hc * dim;
+  auto fn = kernels::testing::MakeWeight(WeightFormat::kF32, m, n, rng);
+  w.fn = DeviceWeight::Upload(fn.matrix.rows_view(), m, stream);
+  w.scale = ToDevice(std::vector<float>{0.5f, 0.25f, 1.5f}, stream);
+  w.base = ToDevice(RandomBf16(static_cast<size_t>(m), rng, 1.0f), stream);
+  std::vector<float> norm = RandomBf16(static_cast<size_t>(dim), rng, 0.1f);
+  for (float& v : norm) v = forward::RoundBf16(1.0f + v);
+  w.norm = ToDevice(norm, stream);
+  return w;
+}
+
+HcKernelShape BadFnShape() {
+  HcKernelShape gs;
+  gs.hc = 4;
+  gs.dim = 128;
+  return gs;
 }
 
 std::vector<uint16_t> ToBf16Bits(const std::vector<float>& v) {
@@ -230,9 +292,7 @@ TEST(CudaForwardOpsTest, SparseAttentionWithInverseRopeGivesAttentionThenRopeBit
       SparseAttention(dq.as<float>(), heads, hd, dkv.as<uint16_t>(), dindex.as<int32_t>(), n,
                       dsink.as<float>(), scale, last_split.as<float>(), stream, sc, {}, arr);
       expect_bits(last_split, unrotated, name + ", call " + std::to_string(call));
-      EXPECT_EQ(ToHost<unsigned>(arrivals, static_cast<size_t>(heads), stream),
-                std::vector<unsigned>(static_cast<size_t>(heads), 0u))
-          << "the counts are left at zero";
+      ExpectCountsAtZero(arrivals, heads, name, stream);
     }
   }
   EXPECT_THROW(SparseAttention(dq.as<float>(), heads, hd, dkv.as<uint16_t>(), dindex.as<int32_t>(),
@@ -845,9 +905,7 @@ TEST(CudaForwardOpsTest, GateAndRouteGivesMatVecExactThenMoeRouteBits) {
         ASSERT_EQ(test_support::Bits(weights[i]), test_support::Bits(weights_want[i]))
             << what << " weight " << i;
       }
-      EXPECT_EQ(ToHost<unsigned>(arrivals, static_cast<size_t>(rows), stream),
-                std::vector<unsigned>(static_cast<size_t>(rows), 0u))
-          << what << ": the counts are left at zero";
+      ExpectCountsAtZero(arrivals, rows, what, stream);
     }
   }
   // A gate whose rows are not the experts: refused before any launch.
@@ -1016,16 +1074,14 @@ TEST(CudaForwardOpsTest, HcPreNormGivesHcPreThenRmsNormBits) {
   // The quantisation must have rounded something (else comparing copies of y would pass).
   const std::vector<float> yq = ToHost(q1, ys, stream), yv = ToHost(y1, ys, stream);
   ASSERT_NE(yq, yv);
-  const std::pair<const DeviceBuffer*, const DeviceBuffer*> pairs[] = {
-      {&y1, &y2}, {&post1, &post2}, {&comb1, &comb2}, {&q1, &q2},
-      {&y1, &y3}, {&post1, &post3}, {&comb1, &comb3}};
-  for (const auto& [a, b] : pairs) {
-    const std::vector<float> want = ToHost(*a, a->bytes() / 4, stream);
-    const std::vector<float> got = ToHost(*b, b->bytes() / 4, stream);
-    for (size_t i = 0; i < want.size(); ++i) {
-      ASSERT_EQ(test_support::Bits(got[i]), test_support::Bits(want[i])) << i;
-    }
-  }
+  ExpectSameBits({{&y1, &y2, "y"},
+                  {&post1, &post2, "post"},
+                  {&comb1, &comb2, "comb"},
+                  {&q1, &q2, "y_fp8"},
+                  {&y1, &y3, "y (no FP8 copy)"},
+                  {&post1, &post3, "post (no FP8 copy)"},
+                  {&comb1, &comb3, "comb (no FP8 copy)"}},
+                 "HcPreNorm", stream);
 }
 
 // HcFnPreNorm (the fn product and HcPreNorm in one launch, the last CTA of a row running the
@@ -1038,18 +1094,12 @@ TEST(CudaForwardOpsTest, HcFnPreNormGivesMatVecExactThenHcPreNormBits) {
   CudaStream stream;
   std::mt19937 rng(229);
   for (const int64_t dim : {int64_t{4096}, int64_t{128}}) {
-    HcKernelShape gs;
-    gs.hc = 4;
-    gs.dim = dim;
+    const HcFnWeights hw = MakeHcFnWeights(dim, rng, stream);
+    const HcKernelShape& gs = hw.shape;
+    const DeviceWeight& dfn = hw.fn;
+    const DeviceBuffer &dscale = hw.scale, &dbase = hw.base, &dw = hw.norm;
     const int64_t rows = 3, m = (2 + gs.hc) * gs.hc, n = gs.hc * gs.dim;
     const DeviceBuffer dh = ToDevice(RandomBf16(static_cast<size_t>(rows * n), rng, 1.0f), stream);
-    auto fn = kernels::testing::MakeWeight(WeightFormat::kF32, m, n, rng);
-    const DeviceWeight dfn = DeviceWeight::Upload(fn.matrix.rows_view(), m, stream);
-    const DeviceBuffer dscale = ToDevice(std::vector<float>{0.5f, 0.25f, 1.5f}, stream);
-    const DeviceBuffer dbase = ToDevice(RandomBf16(static_cast<size_t>(m), rng, 1.0f), stream);
-    std::vector<float> w = RandomBf16(static_cast<size_t>(gs.dim), rng, 0.1f);
-    for (float& v : w) v = forward::RoundBf16(1.0f + v);
-    const DeviceBuffer dw = ToDevice(w, stream);
     const size_t ms = static_cast<size_t>(rows * m), ys = static_cast<size_t>(rows * gs.dim),
                  ps = static_cast<size_t>(rows * gs.hc), cs = static_cast<size_t>(ps * gs.hc);
     DeviceBuffer p1(ms * 4), y1(ys * 4), post1(ps * 4), comb1(cs * 4), q1(ys * 4), p2(ms * 4),
@@ -1065,30 +1115,18 @@ TEST(CudaForwardOpsTest, HcFnPreNormGivesMatVecExactThenHcPreNormBits) {
       HcFnPreNorm(dfn, dh.as<float>(), rows, p2.as<float>(), dscale.as<float>(), dbase.as<float>(),
                   gs, dw.as<float>(), 1e-6f, y2.as<float>(), post2.as<float>(), comb2.as<float>(),
                   arrivals.as<unsigned>(), stream, fp8 ? q2.as<float>() : nullptr);
-      std::vector<std::pair<const DeviceBuffer*, const DeviceBuffer*>> pairs = {
-          {&p1, &p2}, {&y1, &y2}, {&post1, &post2}, {&comb1, &comb2}};
-      if (fp8) pairs.emplace_back(&q1, &q2);
-      const char* names[] = {"products", "y", "post", "comb", "y_fp8"};
-      for (size_t k = 0; k < pairs.size(); ++k) {
-        const auto& [a, b] = pairs[k];
-        const std::vector<float> want = ToHost(*a, a->bytes() / 4, stream);
-        const std::vector<float> got = ToHost(*b, b->bytes() / 4, stream);
-        for (size_t i = 0; i < want.size(); ++i) {
-          ASSERT_EQ(test_support::Bits(got[i]), test_support::Bits(want[i]))
-              << "dim " << dim << " call " << call << " " << names[k] << " " << i;
-        }
-      }
-      EXPECT_EQ(ToHost<unsigned>(arrivals, static_cast<size_t>(rows), stream),
-                std::vector<unsigned>(static_cast<size_t>(rows), 0u))
-          << "the counts are left at zero";
+      std::vector<BufferPair> pairs = {{&p1, &p2, "products"},
+                                       {&y1, &y2, "y"},
+                                       {&post1, &post2, "post"},
+                                       {&comb1, &comb2, "comb"}};
+      if (fp8) pairs.push_back({&q1, &q2, "y_fp8"});
+      ExpectSameBits(pairs, "dim " + std::to_string(dim) + " call " + std::to_string(call), stream);
+      ExpectCountsAtZero(arrivals, rows, "dim " + std::to_string(dim), stream);
     }
   }
   // An fn that is not (2 + hc) * hc by hc * dim: refused before any launch.
-  HcKernelShape gs;
-  gs.hc = 4;
-  gs.dim = 128;
-  auto fn = kernels::testing::MakeWeight(WeightFormat::kF32, 23, 512, rng);
-  const DeviceWeight dfn = DeviceWeight::Upload(fn.matrix.rows_view(), 23, stream);
+  const HcKernelShape gs = BadFnShape();
+  const DeviceWeight dfn = BadHcFn(rng, stream);
   DeviceBuffer buf(8192);
   EXPECT_THROW(HcFnPreNorm(dfn, buf.as<float>(), 1, buf.as<float>(), buf.as<float>(),
                            buf.as<float>(), gs, buf.as<float>(), 1e-6f, buf.as<float>(),
@@ -1106,9 +1144,10 @@ TEST(CudaForwardOpsTest, HcPostFnPreNormGivesHcPostThenHcFnPreNormBits) {
   CudaStream stream;
   std::mt19937 rng(241);
   for (const int64_t dim : {int64_t{4096}, int64_t{128}}) {
-    HcKernelShape gs;
-    gs.hc = 4;
-    gs.dim = dim;
+    const HcFnWeights hw = MakeHcFnWeights(dim, rng, stream);
+    const HcKernelShape& gs = hw.shape;
+    const DeviceWeight& dfn = hw.fn;
+    const DeviceBuffer &dscale = hw.scale, &dbase = hw.base, &dw = hw.norm;
     const int64_t rows = 3, m = (2 + gs.hc) * gs.hc, n = gs.hc * gs.dim;
     const std::vector<float> h = RandomBf16(static_cast<size_t>(rows * n), rng, 1.0f);
     const std::vector<float> f = RandomBf16(static_cast<size_t>(rows * dim), rng, 1.0f);
@@ -1117,14 +1156,7 @@ TEST(CudaForwardOpsTest, HcPostFnPreNormGivesHcPostThenHcFnPreNormBits) {
     for (float& v : post) v += 1.0f;
     const std::vector<float> comb =
         RandomBf16(static_cast<size_t>(rows * gs.hc * gs.hc), rng, 0.5f);
-    auto fn = kernels::testing::MakeWeight(WeightFormat::kF32, m, n, rng);
-    const DeviceWeight dfn = DeviceWeight::Upload(fn.matrix.rows_view(), m, stream);
     const DeviceBuffer df = ToDevice(f, stream);
-    const DeviceBuffer dscale = ToDevice(std::vector<float>{0.5f, 0.25f, 1.5f}, stream);
-    const DeviceBuffer dbase = ToDevice(RandomBf16(static_cast<size_t>(m), rng, 1.0f), stream);
-    std::vector<float> w = RandomBf16(static_cast<size_t>(gs.dim), rng, 0.1f);
-    for (float& v : w) v = forward::RoundBf16(1.0f + v);
-    const DeviceBuffer dw = ToDevice(w, stream);
     const size_t ms = static_cast<size_t>(rows * m), ys = static_cast<size_t>(rows * gs.dim);
     DeviceBuffer arrivals(rows * sizeof(unsigned));
     arrivals.Zero(stream);
@@ -1156,30 +1188,19 @@ TEST(CudaForwardOpsTest, HcPostFnPreNormGivesHcPostThenHcFnPreNormBits) {
       SetFusedSteps(steps_on);
       const Out got = run(true);
       SetFusedSteps(true);
-      const std::pair<const DeviceBuffer*, const DeviceBuffer*> pairs[] = {
-          {&want.h, &got.h},       {&want.p, &got.p},       {&want.y, &got.y},
-          {&want.post, &got.post}, {&want.comb, &got.comb}, {&want.q, &got.q}};
-      const char* names[] = {"h", "products", "y", "post", "comb", "y_fp8"};
-      for (size_t k = 0; k < std::size(pairs); ++k) {
-        const auto& [a, b] = pairs[k];
-        const std::vector<float> x = ToHost(*a, a->bytes() / 4, stream);
-        const std::vector<float> z = ToHost(*b, b->bytes() / 4, stream);
-        for (size_t i = 0; i < x.size(); ++i) {
-          ASSERT_EQ(test_support::Bits(z[i]), test_support::Bits(x[i]))
-              << "dim " << dim << " call " << call << " " << names[k] << " " << i;
-        }
-      }
-      EXPECT_EQ(ToHost<unsigned>(arrivals, static_cast<size_t>(rows), stream),
-                std::vector<unsigned>(static_cast<size_t>(rows), 0u))
-          << "the counts are left at zero";
+      ExpectSameBits({{&want.h, &got.h, "h"},
+                      {&want.p, &got.p, "products"},
+                      {&want.y, &got.y, "y"},
+                      {&want.post, &got.post, "post"},
+                      {&want.comb, &got.comb, "comb"},
+                      {&want.q, &got.q, "y_fp8"}},
+                     "dim " + std::to_string(dim) + " call " + std::to_string(call), stream);
+      ExpectCountsAtZero(arrivals, rows, "dim " + std::to_string(dim), stream);
     }
   }
   // An fn of the wrong shape: refused before anything is queued, h left as it was.
-  HcKernelShape gs;
-  gs.hc = 4;
-  gs.dim = 128;
-  auto fn = kernels::testing::MakeWeight(WeightFormat::kF32, 23, 512, rng);
-  const DeviceWeight dfn = DeviceWeight::Upload(fn.matrix.rows_view(), 23, stream);
+  const HcKernelShape gs = BadFnShape();
+  const DeviceWeight dfn = BadHcFn(rng, stream);
   const std::vector<float> ones(2048, 1.0f);
   DeviceBuffer buf = ToDevice(ones, stream);
   EXPECT_THROW(
