@@ -519,7 +519,8 @@ std::string ConfigurationProblem(const GridLaunch& l, size_t max_dynamic_shared)
   if (l.shared_bytes > max_dynamic_shared) {
     return std::to_string(l.shared_bytes) + " bytes of dynamic shared memory, over the kernel's " +
            std::to_string(max_dynamic_shared) +
-           " (cudaFuncAttributeMaxDynamicSharedMemorySize raises it, up to 227 KiB)";
+           " (cudaFuncAttributeMaxDynamicSharedMemorySize raises it, up to the device's opt-in "
+           "limit)";
   }
   return "";
 }

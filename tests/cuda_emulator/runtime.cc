@@ -60,8 +60,15 @@ const std::pair<const uintptr_t, Allocation>* Find(const void* p) {
 namespace {
 
 constexpr size_t kDefaultDynamicShared = 48 * 1024;
-constexpr size_t kMaxDynamicShared = 227 * 1024;  // sm_90's opt-in limit per block
-constexpr int kSms = 132;                         // an H100/H200's, so split plans match one
+// The opt-in limit of dynamic shared memory per block: sm_90's 227 KiB, or with
+// DSAGENT_CUDA_EMULATOR_SHARED_KIB another device's (99 on sm_86/89/120), so that the backend's
+// choices for a smaller one run here too.
+size_t MaxDynamicShared() {
+  static const size_t bytes =
+      dsagent_emu::EnvNumber("DSAGENT_CUDA_EMULATOR_SHARED_KIB", 227) * 1024;
+  return bytes;
+}
+constexpr int kSms = 132;  // an H100/H200's, so split plans match one
 
 // "" when [p, p + bytes) lies inside one device allocation, else why not.
 std::string DeviceRangeProblem(const void* p, size_t bytes, const char* what) {
@@ -108,9 +115,10 @@ namespace dsagent_emu {
 
 cudaError_t SetFuncAttribute(const void* func, cudaFuncAttribute attr, int value) {
   if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize || value < 0 ||
-      static_cast<size_t>(value) > kMaxDynamicShared) {
-    return Fail(cudaErrorInvalidValue, "cudaFuncSetAttribute: " + std::to_string(value) +
-                                           " bytes is past the 227 KiB of dynamic shared memory");
+      static_cast<size_t>(value) > MaxDynamicShared()) {
+    return Fail(cudaErrorInvalidValue,
+                "cudaFuncSetAttribute: " + std::to_string(value) + " bytes is past the " +
+                    std::to_string(MaxDynamicShared() / 1024) + " KiB of dynamic shared memory");
   }
   std::lock_guard<std::mutex> lock(E().mu);
   E().dynamic_shared_limit[func] = static_cast<size_t>(value);
@@ -281,7 +289,7 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
   prop->major = 9;
   prop->minor = 0;
   prop->multiProcessorCount = kSms;
-  prop->sharedMemPerBlockOptin = kMaxDynamicShared;
+  prop->sharedMemPerBlockOptin = MaxDynamicShared();
   return cudaSuccess;
 }
 cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) {
@@ -291,7 +299,7 @@ cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) 
       *value = kSms;
       return cudaSuccess;
     case cudaDevAttrMaxSharedMemoryPerBlockOptin:
-      *value = static_cast<int>(kMaxDynamicShared);
+      *value = static_cast<int>(MaxDynamicShared());
       return cudaSuccess;
     case cudaDevAttrHostRegisterReadOnlySupported:
       *value = 1;

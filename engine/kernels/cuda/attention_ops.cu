@@ -6,6 +6,7 @@
 // 1.9 GB/s; neither change has run on a GPU yet).
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 
@@ -315,6 +316,19 @@ size_t AttentionSharedBytes(int64_t head_dim) {
   return static_cast<size_t>(2 * ((head_dim + 3) / 4) * 4 * 4 + kAttentionBlock * head_dim * 2);
 }
 
+// A head_dim whose block of rows fits the kernel's shared memory on this device (V4's 512 takes
+// 68 KB: every device since sm_80 holds it). Throws CudaError.
+void CheckAttentionHeadDim(int64_t head_dim, const char* op) {
+  const int64_t limit = std::min<int64_t>(kAttentionSharedBytesMax, DeviceSharedBytesOptIn());
+  if (head_dim <= 0 || head_dim > kAttentionMaxHeadDim ||
+      static_cast<int64_t>(AttentionSharedBytes(head_dim)) > limit) {
+    throw CudaError(std::string(op) + ": head_dim " + std::to_string(head_dim) +
+                    " is outside 1 .. " + std::to_string(kAttentionMaxHeadDim) +
+                    " or its block of rows is past the device's " + std::to_string(limit) +
+                    " bytes of shared memory");
+  }
+}
+
 void LaunchSparseAttention(const float* q, int64_t tokens, int64_t heads, int64_t head_dim,
                            const uint16_t* kv, const int32_t* index, const int64_t* list_begin,
                            int64_t n, const float* sink, float scale, float* o, CudaStream& stream,
@@ -333,10 +347,7 @@ void LaunchSparseAttention(const float* q, int64_t tokens, int64_t heads, int64_
     throw CudaError("SparseAttention: RoPE on " + std::to_string(rope.dims) + " of " +
                     std::to_string(head_dim) + " dims (even, with frequencies, one token)");
   }
-  if (head_dim <= 0 || AttentionSharedBytes(head_dim) > kAttentionSharedBytesMax) {
-    throw CudaError("SparseAttention: head_dim " + std::to_string(head_dim) + " is outside 1 .. " +
-                    std::to_string(kAttentionMaxHeadDim));
-  }
+  CheckAttentionHeadDim(head_dim, "SparseAttention");
   if (heads <= 0 || tokens <= 0) return;
   if (tokens > 65535) {
     throw CudaError("SparseAttention: " + std::to_string(tokens) +
@@ -415,10 +426,7 @@ void SparseAttentionRows(const float* q, int64_t rows, int64_t heads, int64_t he
                          int64_t list_stride, const int32_t* row_n, int max_splits,
                          const float* sink, float scale, float* o, CudaStream& stream,
                          float* split_scratch, const uint16_t* const* row_kv) {
-  if (head_dim <= 0 || AttentionSharedBytes(head_dim) > kAttentionSharedBytesMax) {
-    throw CudaError("SparseAttentionRows: head_dim " + std::to_string(head_dim) +
-                    " is outside 1 .. " + std::to_string(kAttentionMaxHeadDim));
-  }
+  CheckAttentionHeadDim(head_dim, "SparseAttentionRows");
   if (heads <= 0 || rows <= 0) return;
   if (rows > 65535) {
     throw CudaError("SparseAttentionRows: " + std::to_string(rows) +

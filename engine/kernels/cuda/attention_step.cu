@@ -259,8 +259,8 @@ void AttentionDecode(DeviceAttention& a, DeviceAttentionState& state, const floa
   RowList(a, pos, n_compressed, list, nullptr, branch(a.list_side.get()));
   if (a.indexer) {
     IndexerAppendKey(*a.indexer, *state.indexer, x, pos, branch(a.index_keys_side.get()));
-    // The selection's branch starts with the head weights (x only); it waits for the query's FP8
-    // copy below (a second fork of the same side stream).
+    // The selection's branch starts with the head weights (x only); it waits for qr (or its
+    // normed FP8 copy) below (a second fork of the same side stream).
     IndexerHeadWeights(*a.indexer, x, branch(a.indexer_side.get()));
   }
   // Query: wq_a, q_norm, wq_b, the per-head norm, RoPE.

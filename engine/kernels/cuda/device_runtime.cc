@@ -3,6 +3,8 @@
 #include <cuda_profiler_api.h>
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -224,9 +226,26 @@ void AllowDynamicSharedMemory(const void* kernel, int bytes, SharedMemoryOptIn& 
   CheckCuda(cudaGetDevice(&device), "cudaGetDevice");
   const uint64_t bit = device >= 0 && device < 64 ? uint64_t{1} << device : 0;
   if (bit != 0 && (done.devices.load(std::memory_order_acquire) & bit) != 0) return;
-  CheckCuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes),
-            "cudaFuncSetAttribute(" + std::to_string(bytes) + " bytes of shared memory)");
+  const int allowed = static_cast<int>(std::min<int64_t>(bytes, DeviceSharedBytesOptIn()));
+  CheckCuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, allowed),
+            "cudaFuncSetAttribute(" + std::to_string(allowed) + " bytes of shared memory)");
   done.devices.fetch_or(bit, std::memory_order_release);
+}
+
+int64_t DeviceSharedBytesOptIn() {
+  constexpr int kDevices = 64;
+  static std::atomic<int> limits[kDevices] = {};
+  int device = 0;
+  CheckCuda(cudaGetDevice(&device), "cudaGetDevice");
+  std::atomic<int>* cached = device >= 0 && device < kDevices ? &limits[device] : nullptr;
+  int bytes = cached != nullptr ? cached->load(std::memory_order_relaxed) : 0;
+  if (bytes == 0) {
+    CheckCuda(cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
+              "cudaDeviceGetAttribute(shared memory per block)");
+    if (bytes < 48 * 1024) bytes = 48 * 1024;  // every device since sm_70 opts into more
+    if (cached != nullptr) cached->store(bytes, std::memory_order_relaxed);
+  }
+  return bytes;
 }
 
 int CurrentDeviceSmCount() {

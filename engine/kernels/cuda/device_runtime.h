@@ -137,13 +137,20 @@ class CudaEvent {
 };
 
 // Lets `kernel` (a __global__ function's address) use up to `bytes` of dynamic shared memory on
-// the current device: CUDA wants an opt-in above 48 KB, per function and device. `done` (one per
-// kernel, static at the call site) remembers the devices already done, so the call costs an
-// atomic load after the first. Throws CudaError.
+// the current device, or the device's limit where that is less (DeviceSharedBytesOptIn): CUDA
+// wants an opt-in above 48 KB, per function and device. `done` (one per kernel, static at the
+// call site) remembers the devices already done, so the call costs an atomic load after the
+// first. Throws CudaError.
 struct SharedMemoryOptIn {
   std::atomic<uint64_t> devices{0};  // bit d: done on device d
 };
 void AllowDynamicSharedMemory(const void* kernel, int bytes, SharedMemoryOptIn& done);
+
+// The most dynamic shared memory a block may opt into on the current device
+// (cudaDevAttrMaxSharedMemoryPerBlockOptin: 227 KiB on sm_90 and sm_100, 99 KiB on sm_86, sm_89
+// and sm_120), read once per device. The kernels that stage more than 48 KB choose a smaller
+// tile or another kernel where it is less than they would like. Throws CudaError.
+int64_t DeviceSharedBytesOptIn();
 
 // A process-wide switch between a default and an alternative way of running (the backend's A/B
 // choices): On() says whether the environment variable `var` was `word` when first asked, unless

@@ -468,13 +468,22 @@ __global__ void WideTopKGatherKernel(const float* s, int64_t n, WideTopKState* s
 
 namespace {
 
+// IndexerScoresTiledKernel's shared memory: q and a tile's keys as doubles, the tile's terms.
+size_t TiledScoresSharedBytes(int64_t heads, int64_t hd) {
+  return static_cast<size_t>((heads + kTileEntries) * (hd + 1)) * sizeof(double) +
+         static_cast<size_t>(kTileEntries * heads) * sizeof(float);
+}
+
 // Whether IndexerScoresTiledKernel takes the shape: up to its tile's heads and dims, the heads a
-// multiple of 16, and every row of q and the keys' rows on 16-byte boundaries.
+// multiple of 16, every row of q and the keys' rows on 16-byte boundaries, and its shared memory
+// within the device's (V4's 64 heads of 128 take 148 KB: more than sm_120's 99 KiB, so the
+// warp-per-entry kernel scores there).
 bool TakesTiledScores(const float* q, int64_t heads, int64_t hd, const uint16_t* keys,
                       const ScoreRows& r) {
   const auto aligned = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
   return heads > 0 && heads <= kTileMaxHeads && heads % 16 == 0 && hd > 0 && hd <= kTileMaxDim &&
-         hd % 8 == 0 && aligned(q) && aligned(keys) && (r.ratio <= 0 || r.q_stride % 4 == 0);
+         hd % 8 == 0 && aligned(q) && aligned(keys) && (r.ratio <= 0 || r.q_stride % 4 == 0) &&
+         static_cast<int64_t>(TiledScoresSharedBytes(heads, hd)) <= DeviceSharedBytesOptIn();
 }
 
 // IndexerScores over `count` rows (grid y; rows mode when r.ratio > 0), n the longest row's keys.
@@ -484,8 +493,7 @@ void LaunchScores(const float* q, const float* head_weights, int64_t heads, int6
   if (count > 65535) throw CudaError("IndexerScores: " + std::to_string(count) + " rows");
   if (TakesTiledScores(q, heads, hd, keys, r)) {
     if (n <= 0) return;
-    const size_t shared = static_cast<size_t>((heads + kTileEntries) * (hd + 1)) * sizeof(double) +
-                          static_cast<size_t>(kTileEntries * heads) * sizeof(float);
+    const size_t shared = TiledScoresSharedBytes(heads, hd);
     static SharedMemoryOptIn opt_in;
     AllowDynamicSharedMemory(reinterpret_cast<const void*>(IndexerScoresTiledKernel), 160 * 1024,
                              opt_in);

@@ -242,6 +242,17 @@ EnvSwitch one_item_at_a_time("DSAGENT_CUDA_TILED_PREFETCH", "1");
 
 EnvSwitch budget_tiles("DSAGENT_CUDA_TILED_TILES", "budget");
 
+size_t SharedBytes(int64_t cols, int rows_per_tile) {
+  const int64_t stride = cols / kBlockCols * kLaneStride + kLaneStride;
+  return static_cast<size_t>((cols + rows_per_tile * stride) * 4 + rows_per_tile * 4);
+}
+
+// The most shared memory a launch takes here: kSharedBytesMax, or the device's limit where that
+// is less (99 KiB on sm_86/89/120).
+size_t SharedLimit() {
+  return static_cast<size_t>(std::min<int64_t>(kSharedBytesMax, DeviceSharedBytesOptIn()));
+}
+
 // Rows per tile (ops.h TiledBudgetTiles): the rows one round of `items` loads a thread covers
 // (a power of two), or with budget tiles as many as the block sums' budget holds (a multiple of
 // 16, the fold's pass); then halved while that leaves fewer than two CTAs per SM, down to
@@ -268,17 +279,14 @@ int RowsPerTile(int64_t cols, int64_t rows, int64_t inputs, int items) {
   const int64_t min_tile = budget ? 16 : std::max<int64_t>(kMinTileRows, kThreads / (2 * blocks));
   const int64_t want = 2 * int64_t{CurrentDeviceSmCount()};
   while (tile > min_tile && (rows + tile - 1) / tile * inputs < want) tile /= 2;
+  // Within the device's shared memory (TiledMatVecTakes saw that 16 rows fit).
+  while (tile > 16 && SharedBytes(cols, static_cast<int>(tile)) > SharedLimit()) tile /= 2;
   if (budget) tile = tile < 16 ? 16 : tile / 16 * 16;  // that rule's multiple of 16
   return static_cast<int>(tile);
 }
 
 // The items a thread of the kernel for `kind` loads at once (Launch's choice).
 int ItemsPerRound(WeightKind kind) { return TiledPrefetch() > 1 ? PrefetchItems(kind) : 1; }
-
-size_t SharedBytes(int64_t cols, int rows_per_tile) {
-  const int64_t stride = cols / kBlockCols * kLaneStride + kLaneStride;
-  return static_cast<size_t>((cols + rows_per_tile * stride) * 4 + rows_per_tile * 4);
-}
 
 }  // namespace
 
@@ -292,7 +300,7 @@ void SetTiledBudgetTiles(bool on) { budget_tiles.Set(on); }
 
 bool TiledMatVecTakes(WeightKind kind, int64_t cols) {
   if (kind == WeightKind::kF32 || cols <= 0 || cols % kBlockCols != 0) return false;
-  return SharedBytes(cols, 16) <= static_cast<size_t>(kSharedBytesMax);
+  return SharedBytes(cols, 16) <= SharedLimit();
 }
 
 void RunTiledMatVec(const TiledMatVec& m, WeightKind kind, int64_t cols, cudaStream_t stream) {

@@ -3,6 +3,7 @@
 // 4x4 Sinkhorn by one thread), one thread per value elsewhere.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <string>
 
 #include "engine/kernels/cuda/act_quant_cta.cuh"
@@ -326,8 +327,8 @@ void HcFnPreNorm(const DeviceWeight& fn, const float* h, int64_t rows, float* pr
 }
 
 // The most shared memory HcPostFnPreNorm's kernel asks for (the row's new streams): hc * dim up
-// to 40,960 floats (Flash's 4 x 4096 take 64 KB, Pro's 4 x 7168 112 KB); wider streams take the
-// two ops.
+// to 40,960 floats (Flash's 4 x 4096 take 64 KB, Pro's 4 x 7168 112 KB); wider streams, or more
+// than the device's limit (sm_120's 99 KiB), take the two ops.
 constexpr int64_t kHcStreamsSharedMax = 160 * 1024;
 
 void HcPostFnPreNorm(const DeviceWeight& fn, const float* f, float* h, int64_t rows,
@@ -341,7 +342,7 @@ void HcPostFnPreNorm(const DeviceWeight& fn, const float* f, float* h, int64_t r
   CheckHcFp8Copy(shape, y_fp8, "HcPostFnPreNorm");
   CheckHcRows(rows, "HcPostFnPreNorm");
   const int64_t shared = n * static_cast<int64_t>(sizeof(float));
-  if (!FusedStepsOn() || shared > kHcStreamsSharedMax) {
+  if (!FusedStepsOn() || shared > std::min(kHcStreamsSharedMax, DeviceSharedBytesOptIn())) {
     HcPost(f, h, post, comb, rows, shape, h, stream);
     HcFnPreNorm(fn, h, rows, products, scale, base, shape, norm_w, norm_eps, y, post, comb,
                 arrivals, stream, y_fp8);

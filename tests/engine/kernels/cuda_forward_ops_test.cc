@@ -628,7 +628,9 @@ TEST(CudaForwardOpsTest, IndexerScoresWithQueryPrepGivesVectorStepsThenScoresBit
     IndexerScores(unstepped.as<float>(), dhw.as<float>(), c.heads, c.hd, dkeys.as<uint16_t>(),
                   c.entries, plain.as<float>(), stream, scale);
     EXPECT_NE(ToHost(plain, n, stream), a) << name << ": the steps change the scores";
-    if (c.heads == 64) {
+    // The tiled kernel (64 heads of 128 staged in 148,480 bytes of shared memory, where the
+    // device has them) leaves q as it was; the other kernel's steps ran on q.
+    if (c.heads == 64 && DeviceSharedBytesOptIn() >= 148480) {
       EXPECT_EQ(ToHost(raw, q.size(), stream), q) << name << ": q left as it was";
     }
   }
