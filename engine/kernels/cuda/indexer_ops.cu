@@ -507,15 +507,8 @@ void LaunchScores(const float* q, const float* head_weights, int64_t heads, int6
     return;
   }
   if (prep.on) {  // the steps on q itself first: the kernel below takes finished queries
-    VectorSteps steps;
-    steps.rope_dims = prep.rope_dims;
-    steps.freqs = prep.freqs;
-    steps.pos = prep.pos;
-    steps.hadamard = true;
-    steps.quant_n = hd;
-    steps.quant_block = 32;
-    steps.quant_format = ActQuantFormat::kFp4;
-    RunVectorSteps(const_cast<float*>(q), heads, hd, steps, stream);
+    RunVectorSteps(const_cast<float*>(q), heads, hd, IndexerQueryVectorSteps(hd, heads, prep),
+                   stream);
   }
   const int64_t shared = (heads * hd + heads) * static_cast<int64_t>(sizeof(float));
   if (heads <= 0 || hd <= 0 || shared > kMaxSharedBytes) {
@@ -534,6 +527,21 @@ void LaunchScores(const float* q, const float* head_weights, int64_t heads, int6
 }
 
 }  // namespace
+
+VectorSteps IndexerQueryVectorSteps(int64_t hd, int64_t heads, const IndexerQueryPrep& prep,
+                                    const int32_t* positions) {
+  VectorSteps steps;
+  steps.rope_dims = prep.rope_dims;
+  steps.freqs = prep.freqs;
+  steps.pos = prep.pos;
+  steps.positions = positions;
+  steps.vectors_per_position = heads;
+  steps.hadamard = true;
+  steps.quant_n = hd;
+  steps.quant_block = 32;
+  steps.quant_format = ActQuantFormat::kFp4;
+  return steps;
+}
 
 void IndexerScores(const float* q, const float* head_weights, int64_t heads, int64_t hd,
                    const uint16_t* keys, int64_t n, float* score, CudaStream& stream,

@@ -14,6 +14,8 @@
 
 namespace dsagent::engine::kernels::cuda {
 
+struct VectorSteps;  // vector_steps.h
+
 // score[e] = bf16(sum_h bf16(relu(bf16(q_h . K_e)) * w_h)) for e < n: q [heads, hd] (FP4-simulated
 // values), keys [n, hd] bf16 bits, w_h = bf16(head_weights[h] * head_scale) (head_scale: the
 // indexer's factor hd^-0.5 * heads^-0.5, applied in this launch; the default 1 takes bf16 weights
@@ -33,6 +35,13 @@ struct IndexerQueryPrep {
 void IndexerScores(const float* q, const float* head_weights, int64_t heads, int64_t hd,
                    const uint16_t* keys, int64_t n, float* score, CudaStream& stream,
                    float head_scale = 1.0f, const IndexerQueryPrep& prep = {});
+
+// The indexer query's steps as RunVectorSteps takes them (vector_steps.h), for heads of hd values:
+// RoPE on the last prep.rope_dims at prep.pos (or, with positions, vector v at
+// positions[v / heads]), the Hadamard rotation, FP4 per 32. What IndexerQueryPrep runs in the
+// scores' launch; indexer_step.cc's queries run it as a launch of its own.
+VectorSteps IndexerQueryVectorSteps(int64_t hd, int64_t heads, const IndexerQueryPrep& prep,
+                                    const int32_t* positions = nullptr);
 
 // IndexerScores for `rows` tokens at consecutive positions pos0, pos0 + 1, ... of a layer with
 // this compress ratio, each against the keys it sees: row t's q [heads, hd] at q + t * heads * hd,

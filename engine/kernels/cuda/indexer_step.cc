@@ -77,6 +77,16 @@ float HeadScale(const IndexerShape& s) {
                             std::pow(static_cast<double>(s.heads), -0.5));
 }
 
+// The query's steps at pos (IndexerQueryPrep): the indexer's RoPE dims and frequencies.
+IndexerQueryPrep QueryPrepOf(const DeviceIndexer& ix, int64_t pos) {
+  IndexerQueryPrep prep;
+  prep.on = true;
+  prep.freqs = ix.freqs.as<float>();
+  prep.rope_dims = ix.shape.rope_dims;
+  prep.pos = pos;
+  return prep;
+}
+
 // The scores of the visible keys and their top-k (the selection's count returned).
 int64_t SelectByScores(DeviceIndexer& ix, DeviceIndexerState& state, const float* q,
                        const float* hw, int64_t visible, int32_t* selected, CudaStream& stream,
@@ -96,18 +106,9 @@ int64_t SelectByScores(DeviceIndexer& ix, DeviceIndexerState& state, const float
 void QuerySteps(DeviceIndexer& ix, int64_t rows, const int32_t* positions, int64_t pos, float* q,
                 CudaStream& stream) {
   const IndexerShape& s = ix.shape;
-  const int64_t hd = s.head_dim;
-  VectorSteps steps;  // RoPE, Hadamard and FP4 in one launch
-  steps.rope_dims = s.rope_dims;
-  steps.freqs = ix.freqs.as<float>();
-  steps.pos = pos;
-  steps.positions = positions;
-  steps.vectors_per_position = s.heads;
-  steps.hadamard = true;
-  steps.quant_n = hd;
-  steps.quant_block = 32;
-  steps.quant_format = ActQuantFormat::kFp4;
-  RunVectorSteps(q, rows * s.heads, hd, steps, stream);
+  RunVectorSteps(q, rows * s.heads, s.head_dim,
+                 IndexerQueryVectorSteps(s.head_dim, s.heads, QueryPrepOf(ix, pos), positions),
+                 stream);
 }
 
 // The queries of `rows` tokens (qr_fp8 [rows, q_lora_rank], act_quant(qr)): qr_fp8 . wq_b^T
@@ -168,15 +169,9 @@ void IndexerQueryOnRmsNorm(DeviceIndexer& ix, float* qr, const float* norm_weigh
 
 int64_t IndexerSelectAppended(DeviceIndexer& ix, DeviceIndexerState& state, int64_t pos,
                               int32_t* selected, CudaStream& stream, int32_t entry_offset) {
-  IndexerQueryPrep prep;
-  if (!ix.q_finished) {
-    prep.on = true;
-    prep.freqs = ix.freqs.as<float>();
-    prep.rope_dims = ix.shape.rope_dims;
-    prep.pos = pos;
-  }
   return SelectByScores(ix, state, ix.q.as<float>(), ix.head_weights.as<float>(),
-                        VisibleKeys(ix.shape, pos), selected, stream, entry_offset, prep);
+                        VisibleKeys(ix.shape, pos), selected, stream, entry_offset,
+                        ix.q_finished ? IndexerQueryPrep{} : QueryPrepOf(ix, pos));
 }
 
 void IndexerQueries(DeviceIndexer& ix, const float* x, int64_t x_stride, const float* qr_fp8,
