@@ -546,13 +546,9 @@ VectorSteps IndexerQueryVectorSteps(int64_t hd, int64_t heads, const IndexerQuer
 void IndexerScores(const float* q, const float* head_weights, int64_t heads, int64_t hd,
                    const uint16_t* keys, int64_t n, float* score, CudaStream& stream,
                    float head_scale, const IndexerQueryPrep& prep) {
-  if (prep.on && (hd < 32 || hd % 32 != 0 || (hd & (hd - 1)) != 0 || prep.rope_dims < 0 ||
-                  prep.rope_dims % 2 != 0 || prep.rope_dims > hd ||
-                  (prep.rope_dims > 0 && prep.freqs == nullptr))) {
-    throw CudaError("IndexerScores: the query's steps on heads of " + std::to_string(hd) +
-                    " values (a power of two, a multiple of 32) with " +
-                    std::to_string(prep.rope_dims) + " RoPE dims (even, with frequencies)");
-  }
+  // The steps' own checks: a Hadamard length that is a power of two, FP4 blocks of 32 that cover
+  // the head, RoPE dims even and with frequencies — what the tiled kernel's copy needs too.
+  if (prep.on) CheckVectorSteps(hd, IndexerQueryVectorSteps(hd, heads, prep));
   LaunchScores(q, head_weights, heads, hd, keys, n, score, 1, ScoreRows{}, head_scale, stream,
                prep);
 }

@@ -111,13 +111,12 @@ void QuerySteps(DeviceIndexer& ix, int64_t rows, const int32_t* positions, int64
                  stream);
 }
 
-// The queries of `rows` tokens (qr_fp8 [rows, q_lora_rank], act_quant(qr)): qr_fp8 . wq_b^T
-// (bf16), then QuerySteps.
-void Queries(DeviceIndexer& ix, const float* qr_fp8, int64_t rows, const int32_t* positions,
-             int64_t pos, float* q, CudaStream& stream) {
+// The queries' product of `rows` tokens (qr_fp8 [rows, q_lora_rank], act_quant(qr)): qr_fp8 .
+// wq_b^T (bf16) into q, before QuerySteps.
+void QueryProduct(DeviceIndexer& ix, const float* qr_fp8, int64_t rows, float* q,
+                  CudaStream& stream) {
   const IndexerShape& s = ix.shape;
   MatVec(ix.wq_b, qr_fp8, rows, ix.wq_b.cols, q, s.heads * s.head_dim, /*round_bf16=*/true, stream);
-  QuerySteps(ix, rows, positions, pos, q, stream);
 }
 
 // The head weights of `rows` tokens: bf16(weights_proj . x) (the scores take them times hd^-0.5 *
@@ -155,9 +154,7 @@ void IndexerHeadWeights(DeviceIndexer& ix, const float* x, CudaStream& stream) {
 }
 
 void IndexerQuery(DeviceIndexer& ix, const float* qr_fp8, int64_t pos, CudaStream& stream) {
-  const IndexerShape& s = ix.shape;
-  MatVec(ix.wq_b, qr_fp8, 1, ix.wq_b.cols, ix.q.as<float>(), s.heads * s.head_dim,
-         /*round_bf16=*/true, stream);
+  QueryProduct(ix, qr_fp8, 1, ix.q.as<float>(), stream);
   FinishOrLeaveQuery(ix, pos, stream);
 }
 
@@ -177,7 +174,8 @@ int64_t IndexerSelectAppended(DeviceIndexer& ix, DeviceIndexerState& state, int6
 void IndexerQueries(DeviceIndexer& ix, const float* x, int64_t x_stride, const float* qr_fp8,
                     int64_t rows, const int32_t* positions, float* q, float* hw,
                     CudaStream& stream) {
-  Queries(ix, qr_fp8, rows, positions, 0, q, stream);
+  QueryProduct(ix, qr_fp8, rows, q, stream);
+  QuerySteps(ix, rows, positions, 0, q, stream);
   HeadWeights(ix, x, x_stride, rows, hw, stream);
 }
 

@@ -263,18 +263,18 @@ void CheckHc(const HcKernelShape& s, const char* op) {
   }
 }
 
-// An fn of (2 + hc) * hc rows by hc * dim columns (HcFnPreNorm, HcPostFnPreNorm).
-void CheckHcFn(const DeviceWeight& fn, const HcKernelShape& shape, const char* op) {
+// The arguments of one fn launch (HcFnPreNorm, HcPostFnPreNorm): the shape, an fn of (2 + hc) *
+// hc rows by hc * dim columns, the FP8 copy's blocks, and the rows (a grid dimension).
+void CheckHcFnLaunch(const DeviceWeight& fn, const HcKernelShape& shape, int64_t rows,
+                     const float* y_fp8, const char* op) {
+  CheckHc(shape, op);
   const int64_t n = shape.hc * shape.dim, m = (2 + shape.hc) * shape.hc;
   if (fn.rows != m || fn.cols != n) {
     throw CudaError(std::string(op) + ": an fn of " + std::to_string(fn.rows) + " x " +
                     std::to_string(fn.cols) + " for " + std::to_string(m) + " mixes of " +
                     std::to_string(n) + " stream values");
   }
-}
-
-// The rows of one fn launch: a grid dimension.
-void CheckHcRows(int64_t rows, const char* op) {
+  CheckHcFp8Copy(shape, y_fp8, op);
   if (rows > 65535) {
     throw CudaError(std::string(op) + ": " + std::to_string(rows) + " rows (at most 65535)");
   }
@@ -307,11 +307,8 @@ void HcFnPreNorm(const DeviceWeight& fn, const float* h, int64_t rows, float* pr
                  const float* scale, const float* base, const HcKernelShape& shape,
                  const float* norm_w, float norm_eps, float* y, float* post, float* comb,
                  unsigned* arrivals, CudaStream& stream, float* y_fp8) {
-  CheckHc(shape, "HcFnPreNorm");
+  CheckHcFnLaunch(fn, shape, rows, y_fp8, "HcFnPreNorm");
   const int64_t n = shape.hc * shape.dim, m = (2 + shape.hc) * shape.hc;
-  CheckHcFn(fn, shape, "HcFnPreNorm");
-  CheckHcFp8Copy(shape, y_fp8, "HcFnPreNorm");
-  CheckHcRows(rows, "HcFnPreNorm");
   if (rows <= 0) return;
   if (!FusedStepsOn()) {
     MatVecExact(fn, h, rows, n, products, m, false, stream);
@@ -336,11 +333,8 @@ void HcPostFnPreNorm(const DeviceWeight& fn, const float* f, float* h, int64_t r
                      const HcKernelShape& shape, const float* norm_w, float norm_eps, float* y,
                      float* post, float* comb, unsigned* arrivals, CudaStream& stream,
                      float* y_fp8) {
-  CheckHc(shape, "HcPostFnPreNorm");
+  CheckHcFnLaunch(fn, shape, rows, y_fp8, "HcPostFnPreNorm");
   const int64_t n = shape.hc * shape.dim, m = (2 + shape.hc) * shape.hc;
-  CheckHcFn(fn, shape, "HcPostFnPreNorm");
-  CheckHcFp8Copy(shape, y_fp8, "HcPostFnPreNorm");
-  CheckHcRows(rows, "HcPostFnPreNorm");
   const int64_t shared = n * static_cast<int64_t>(sizeof(float));
   if (!FusedStepsOn() || shared > std::min(kHcStreamsSharedMax, DeviceSharedBytesOptIn())) {
     HcPost(f, h, post, comb, rows, shape, h, stream);
