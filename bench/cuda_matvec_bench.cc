@@ -4,7 +4,8 @@
 // >= 70% of the copy bandwidth). Each shape is timed through MatVec (the tiled kernel for these
 // weights) and the 16-lanes-per-row kernel it replaced, then with M = 1, 4, 8, 32, 128 activation
 // rows through the register-tiled kernel (MatVecRowsGemm, what MatVec runs by default for several
-// rows) and one row at a time (MatVecRowsByInput; weight bytes/s and rows x weights/s), then a
+// rows), one row at a time (MatVecRowsByInput) and, from 32 rows, on the tensor cores
+// (MatVecRowsTensor; weight bytes/s and rows x weights/s for each), then a
 // token's six routed experts through ExpertMatVec. Run by scripts/gpu-check.sh; docs/BENCHMARKS.md
 // has the method.
 //   cuda_matvec_bench [--json FILE] [--reps N]
@@ -17,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/kernels/cuda/matvec_tensor.h"
 #include "engine/kernels/cuda/ops.h"
 #include "engine/kernels/cuda/weight_upload.h"
 #include "engine/kernels/cuda_probe.h"
@@ -134,18 +136,25 @@ int main(int argc, char** argv) {
       // Several activation rows (a batched decode step, a prefill chunk): the register-tiled
       // kernel (MatVecRowsGemm, the default: each weight value decoded once per 8 rows) against
       // the single-row kernel once per row (the default until session 20; the grouped kernel,
-      // which lost to it in run 4, is no longer timed). Weight bytes/s counts the weight once per
+      // which lost to it in run 4, is no longer timed) and, from kTensorMinInputs rows, the
+      // tensor cores (MatVecRowsTensor, session 28). Weight bytes/s counts the weight once per
       // call; rows x weights/s the products.
       std::vector<float> xm(static_cast<size_t>(s.cols * kMaxRows), 0.5f);
       kc::DeviceBuffer dxm(xm.size() * 4), dym(static_cast<size_t>(s.rows * kMaxRows) * 4);
       dxm.Upload(xm.data(), xm.size() * 4, stream);
       for (const int64_t m : kRowCounts) {
-        for (const bool by_input : {false, true}) {
+        for (const char* kernel : {"gemm", "by-input", "tensor"}) {
+          const bool by_input = std::string(kernel) == "by-input";
+          const bool tensor = std::string(kernel) == "tensor";
           if (m == 1 && by_input) continue;
+          if (tensor && m < kc::kTensorMinInputs) continue;
           const auto run = [&] {
             if (by_input) {
               kc::MatVecRowsByInput(w, 0, s.rows, dxm.as<float>(), m, s.cols, dym.as<float>(),
                                     s.rows, true, stream);
+            } else if (tensor) {
+              kc::MatVecRowsTensor(w, 0, s.rows, dxm.as<float>(), m, s.cols, dym.as<float>(),
+                                   s.rows, true, stream);
             } else {
               kc::MatVecRowsGemm(w, 0, s.rows, dxm.as<float>(), m, s.cols, dym.as<float>(), s.rows,
                                  true, stream);
@@ -162,9 +171,12 @@ int main(int argc, char** argv) {
               "rows*weights/s%s\n",
               s.what, static_cast<long long>(m), secs * 1e6, bytes / secs / 1e9,
               100.0 * bytes / secs / copy_bw, products / secs / 1e9,
-              by_input ? "  (one row at a time)" : "  (register-tiled)");
+              by_input ? "  (one row at a time)"
+              : tensor ? "  (tensor cores)"
+                       : "  (register-tiled)");
           json += std::string(", {\"shape\": \"") + s.what + "\", \"rows\": " + std::to_string(m) +
-                  (by_input ? ", \"by_input\": true" : ", \"kernel\": \"gemm\"") +
+                  (by_input ? ", \"by_input\": true"
+                            : std::string(", \"kernel\": \"") + kernel + "\"") +
                   ", \"us\": " + std::to_string(secs * 1e6) +
                   ", \"gbps\": " + std::to_string(bytes / secs / 1e9) +
                   ", \"g_products_per_s\": " + std::to_string(products / secs / 1e9) + "}";

@@ -20,12 +20,13 @@
 // tests/data/v4-flash-config.json by default, its first N layers' compress ratios) unless DIR
 // already holds a checkpoint. Run by scripts/gpu-check.sh; docs/BENCHMARKS.md has the method.
 // --phase-times 1: after each prefill, where its device time went (phase_times.h: the rows
-// forward's phases summed over the layers, each with its share). --rows-kernel gemm|by-input: the
-// kernel for several activation rows (ops.h RowsKernelChoice; gemm, the register-tiled one, by
-// default) and --chunk-rows N the rows per
-// ModelRows call (DeviceDecoderOptions::chunk_rows, 256 by default); --row-attention per-row runs
-// each row's attention on its own (attention_step.h ChunkWideAttention; chunk-wide by default):
-// by-input with 64 and per-row is the rows forward before session 20.
+// forward's phases summed over the layers, each with its share). --rows-kernel
+// gemm|by-input|tensor: the kernel for several activation rows (ops.h RowsKernelChoice; gemm, the
+// register-tiled one, by default; tensor, the tensor cores' for a single weight's products) and
+// --chunk-rows N the rows per ModelRows call (DeviceDecoderOptions::chunk_rows, 256 by default);
+// --row-attention per-row runs each row's attention on its own (attention_step.h
+// ChunkWideAttention; chunk-wide by default): by-input with 64 and per-row is the rows forward
+// before session 20.
 //   cuda_model_bench --model DIR [--synth-layers N [--config FILE]] [--prefill 64[,8192]]
 //                    [--steps 32] [--sequences 1] [--one-by-one 1] [--rows-kernel K]
 //                    [--chunk-rows N] [--row-attention chunk|per-row] [--phase-times 1]
@@ -108,7 +109,7 @@ int Usage() {
                "usage: cuda_model_bench --model DIR [--synth-layers N [--config FILE]] "
                "[--prefill N[,M...]] [--steps N] [--sequences N] [--one-by-one 1] "
                "[--gpu-memory SIZE | --expert-share F] [--threads N] [--graphs 0|1] [--pin 0|1] "
-               "[--numerics fast|exact] [--rows-kernel gemm|by-input] [--chunk-rows N] "
+               "[--numerics fast|exact] [--rows-kernel gemm|by-input|tensor] [--chunk-rows N] "
                "[--row-attention chunk|per-row] [--phase-times 1] [--copy-mib N] "
                "[--json FILE]\n");
   return 2;
@@ -148,7 +149,7 @@ int main(int argc, char** argv) {
       if (!parsed) return Usage();
       numerics = *parsed;
     } else if (flag == "--rows-kernel") {
-      if (value != "gemm" && value != "by-input") return Usage();
+      if (value != "gemm" && value != "by-input" && value != "tensor") return Usage();
       rows_kernel = value;
     } else if (flag == "--row-attention") {
       if (value != "chunk" && value != "per-row") return Usage();
@@ -183,8 +184,9 @@ int main(int argc, char** argv) {
       copy_mib < 1) {
     return Usage();
   }
-  k::cuda::SetRowsKernel(rows_kernel == "gemm" ? k::cuda::RowsKernel::kGemm
-                                               : k::cuda::RowsKernel::kByInput);
+  k::cuda::SetRowsKernel(rows_kernel == "gemm"     ? k::cuda::RowsKernel::kGemm
+                         : rows_kernel == "tensor" ? k::cuda::RowsKernel::kTensor
+                                                   : k::cuda::RowsKernel::kByInput);
   k::cuda::SetChunkWideAttention(row_attention == "chunk");
   for (const int64_t p : prefills) {
     if (p < 1) return Usage();

@@ -366,6 +366,13 @@ run() {
     >"$OUT/cuda_model_bench_per_row.txt" 2>&1 || rc=1
   grep -E "^(prefill|  phase)" "$OUT/cuda_model_bench_per_row.txt" | sed 's/^/per-row attention: /' ||
     tail -3 "$OUT/cuda_model_bench_per_row.txt"
+  # The prompt's products on the tensor cores (--rows-kernel tensor, matvec_tensor.h; session 28,
+  # never run on a GPU before): its prefill and phases against the main run's register-tiled ones.
+  bounded "$mlimit" "$model_bench_bin" --model "$model" --prefill 1024,8192 --steps 4 \
+    --rows-kernel tensor --phase-times 1 --json "$OUT/cuda_model_bench_tensor.json" \
+    >"$OUT/cuda_model_bench_tensor.txt" 2>&1 || rc=1
+  grep -E "^(prefill|  phase)" "$OUT/cuda_model_bench_tensor.txt" | sed 's/^/tensor rows: /' ||
+    tail -3 "$OUT/cuda_model_bench_tensor.txt"
   # The exact numerics on the GPU (every product in double, attention one CTA per head): what
   # they cost against the fast decode and prefill above.
   bounded "$mlimit" "$model_bench_bin" --model "$model" --prefill 1024 --steps 16 \

@@ -9,7 +9,8 @@
 // BF16/FP8/FP4 weights of whole 128-column blocks go to the tiled kernel (matvec_tiled.cu: same
 // bits, 16-byte loads, many rows' blocks in flight); several activation rows go, by default, to
 // the register-tiled one (matvec_gemm.cu: each weight value decoded once for up to 8 rows), or,
-// as RowsKernelChoice() says, through the single-row kernel one by one; this one takes the rest
+// as RowsKernelChoice() says, through the single-row kernel one by one or, for a prompt's rows, on
+// the tensor cores (matvec_tensor.cu: the fast contract, not these bits); this one takes the rest
 // (F32 weights, odd column counts), where lane j reads columns j, j+16, ... of a row.
 #include <cuda_runtime.h>
 
@@ -24,6 +25,7 @@
 #include "engine/kernels/cuda/kernel_launch.cuh"
 #include "engine/kernels/cuda/l2_prefetch.cuh"
 #include "engine/kernels/cuda/matvec_lanes.cuh"
+#include "engine/kernels/cuda/matvec_tensor.h"
 #include "engine/kernels/cuda/matvec_tiled.h"
 #include "engine/kernels/cuda/ops.h"
 
@@ -216,24 +218,32 @@ void MatVecRowsOf(const DeviceWeight& w, int64_t row_begin, int64_t rows, const 
   m.single = view;
   m.row_begin = row_begin;
   const auto raw = static_cast<cudaStream_t>(stream.handle());
-  if (x_rows > 1 && kernel == RowsKernel::kGemm && TiledMatVecGemmTakes(view.kind, w.cols, rows)) {
+  if (kernel == RowsKernel::kTensor && TensorMatVecTakes(view.kind, w.cols, rows, x_rows)) {
+    RunTensorMatVec(m, view.kind, raw);
+    return;
+  }
+  if (x_rows > 1 && kernel != RowsKernel::kByInput &&
+      TiledMatVecGemmTakes(view.kind, w.cols, rows)) {
     RunTiledMatVecGemm(m, view.kind, raw);
     return;
   }
   RunTiledMatVec(m, view.kind, w.cols, raw);
 }
 
-}  // namespace
-
-namespace {
 EnvSwitch rows_by_input("DSAGENT_CUDA_MATVEC_ROWS", "by-input");
+EnvSwitch rows_tensor("DSAGENT_CUDA_MATVEC_ROWS", "tensor");
+
 }  // namespace
 
 RowsKernel RowsKernelChoice() {
-  return rows_by_input.On() ? RowsKernel::kByInput : RowsKernel::kGemm;
+  if (rows_by_input.On()) return RowsKernel::kByInput;
+  return rows_tensor.On() ? RowsKernel::kTensor : RowsKernel::kGemm;
 }
 
-void SetRowsKernel(RowsKernel kernel) { rows_by_input.Set(kernel == RowsKernel::kByInput); }
+void SetRowsKernel(RowsKernel kernel) {
+  rows_by_input.Set(kernel == RowsKernel::kByInput);
+  rows_tensor.Set(kernel == RowsKernel::kTensor);
+}
 
 void MatVecRows(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
                 int64_t x_rows, int64_t x_stride, float* y, int64_t y_stride, bool round_bf16,
@@ -250,10 +260,12 @@ void MatVecRowGroups(const DeviceWeight& w, int64_t groups, int64_t group_rows, 
   CheckRows(w, 0, groups * group_rows);
   const WeightView view = ViewOf(w);
   const RowsKernel kernel = x_rows > 1 ? RowsKernelChoice() : RowsKernel::kByInput;
-  const bool gemm =
-      kernel == RowsKernel::kGemm && TiledMatVecGemmTakes(view.kind, w.cols, group_rows);
+  const bool tensor =
+      kernel == RowsKernel::kTensor && TensorMatVecTakes(view.kind, w.cols, group_rows, x_rows);
+  const bool gemm = !tensor && kernel != RowsKernel::kByInput &&
+                    TiledMatVecGemmTakes(view.kind, w.cols, group_rows);
   if (w.exact || !TiledMatVecTakes(view.kind, w.cols) || groups > 65535 ||
-      (!gemm && x_rows > 65535)) {
+      (!gemm && !tensor && x_rows > 65535)) {
     for (int64_t g = 0; g < groups; ++g) {
       MatVecRows(w, g * group_rows, group_rows, x + g * x_group_stride, x_rows, x_stride,
                  y + g * y_group_stride, y_stride, round_bf16, stream);
@@ -265,7 +277,9 @@ void MatVecRowGroups(const DeviceWeight& w, int64_t groups, int64_t group_rows, 
   m.groups = groups;
   m.x_group_stride = x_group_stride;
   m.y_group_stride = y_group_stride;
-  if (gemm) {
+  if (tensor) {
+    RunTensorMatVec(m, view.kind, static_cast<cudaStream_t>(stream.handle()));
+  } else if (gemm) {
     RunTiledMatVecGemm(m, view.kind, static_cast<cudaStream_t>(stream.handle()));
   } else {
     RunTiledMatVec(m, view.kind, w.cols, static_cast<cudaStream_t>(stream.handle()));
@@ -277,6 +291,13 @@ void MatVecRowsGemm(const DeviceWeight& w, int64_t row_begin, int64_t rows, cons
                     CudaStream& stream) {
   MatVecRowsOf(w, row_begin, rows, x, x_rows, x_stride, y, y_stride, round_bf16, RowsKernel::kGemm,
                stream);
+}
+
+void MatVecRowsTensor(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
+                      int64_t x_rows, int64_t x_stride, float* y, int64_t y_stride, bool round_bf16,
+                      CudaStream& stream) {
+  MatVecRowsOf(w, row_begin, rows, x, x_rows, x_stride, y, y_stride, round_bf16,
+               RowsKernel::kTensor, stream);
 }
 
 void MatVecRowsByInput(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
@@ -564,6 +585,10 @@ void ExpertGemmMatVec(const ExpertSetViews& set, const ExpertGroups& groups, con
   a.y = y;
   a.y_stride = y_stride;
   a.round_bf16 = round_bf16;
+  if (RowsKernelChoice() == RowsKernel::kTensor && TensorExpertTakes(kind, set.cols, set.rows)) {
+    RunTensorExpertMatVec(a, kind, static_cast<cudaStream_t>(stream.handle()));
+    return;
+  }
   RunTiledExpertGemm(a, kind, static_cast<cudaStream_t>(stream.handle()));
 }
 

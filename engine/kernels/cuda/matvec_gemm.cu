@@ -22,6 +22,7 @@
 #include "engine/kernels/cuda/matvec_gemm_math.h"
 #include "engine/kernels/cuda/matvec_lanes.cuh"
 #include "engine/kernels/cuda/matvec_tiled.h"
+#include "engine/kernels/cuda/rows_tiles.cuh"
 
 namespace dsagent::engine::kernels::cuda {
 namespace {
@@ -91,21 +92,7 @@ __device__ __forceinline__ void GemmCta(const GemmTile& t) {
 template <WeightKind K>
 __global__ void __launch_bounds__(kGemmThreads, 2) GemmKernel(TiledMatVec a) {
   AwaitPreviousKernel();
-  const int64_t tile_row0 = static_cast<int64_t>(blockIdx.y) * kGemmTileRows;
-  const int64_t m0 = static_cast<int64_t>(blockIdx.x) * kGemmTileInputs;
-  const int64_t g = blockIdx.z;
-  GemmTile t;
-  t.w = a.single;
-  t.row0 = a.row_begin + g * a.rows + tile_row0;
-  t.tile_rows =
-      static_cast<int>(a.rows - tile_row0 < kGemmTileRows ? a.rows - tile_row0 : kGemmTileRows);
-  t.inputs = static_cast<int>(a.inputs - m0 < kGemmTileInputs ? a.inputs - m0 : kGemmTileInputs);
-  t.x = a.x + g * a.x_group_stride + m0 * a.x_stride;
-  t.x_stride = a.x_stride;
-  t.y = a.y + g * a.y_group_stride + m0 * a.y_stride + tile_row0;
-  t.y_stride = a.y_stride;
-  t.round_bf16 = a.round_bf16;
-  GemmCta<K>(t);
+  GemmCta<K>(SingleWeightTile(a, kGemmTileInputs, kGemmTileRows));
 }
 
 template <WeightKind K>
@@ -115,20 +102,7 @@ __global__ void __launch_bounds__(kGemmThreads, 2) ExpertGemmKernel(ExpertRowsAr
   const ExpertPiece piece = a.pieces[blockIdx.x];
   const WeightView w = a.views[piece.expert];
   if (w.data == nullptr) return;  // kept on the host (uniform over the CTA)
-  const int64_t tile_row0 = static_cast<int64_t>(blockIdx.y) * kGemmTileRows;
-  GemmTile t;
-  t.w = w;
-  t.row0 = tile_row0;
-  t.tile_rows =
-      static_cast<int>(a.rows - tile_row0 < kGemmTileRows ? a.rows - tile_row0 : kGemmTileRows);
-  t.inputs = piece.count;
-  t.x = a.x;
-  t.x_stride = a.x_stride;
-  t.y = a.y + tile_row0;
-  t.y_stride = a.y_stride;
-  t.gather = a.order + piece.begin;
-  t.round_bf16 = a.round_bf16;
-  GemmCta<K>(t);
+  GemmCta<K>(ExpertPieceTile(a, piece, w, kGemmTileRows));
 }
 
 // The kernel for the arguments' kind: the single weight's (TiledMatVec) or the experts' pieces

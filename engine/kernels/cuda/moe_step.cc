@@ -287,7 +287,7 @@ void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, 
   // expert once, for the three products: each chosen expert's weights read and decoded once per
   // piece of up to 8 of its slots.
   const bool grouped =
-      RowsKernelChoice() == RowsKernel::kGemm && rows > 1 && slots <= scratch.groups.max_slots;
+      RowsKernelChoice() != RowsKernel::kByInput && rows > 1 && slots <= scratch.groups.max_slots;
   if (grouped) GroupExpertSlots(ids, slots, scratch.groups, stream);
   const auto experts = [&](const ExpertSetViews& set, const float* in, int64_t in_stride, float* y,
                            int64_t y_stride) {

@@ -81,18 +81,23 @@ void MatVecOnRmsNorm(const DeviceWeight& w, float* x, const float* norm_w, float
                      bool round_bf16, CudaStream& stream);
 
 // The kernel MatVec / MatVecRows / MatVecRowGroups over several activation rows, and the MoE
-// over several rows (moe_step.h), take; the same bits whichever it is. DSAGENT_CUDA_MATVEC_ROWS
-// (read once):
+// over several rows (moe_step.h), take. DSAGENT_CUDA_MATVEC_ROWS (read once):
 //   gemm (the default): the register-tiled kernel (matvec_gemm.cu, MatVecRowsGemm,
 //     ExpertGemmMatVec): 32 weight rows by up to 8 activation rows per CTA, each weight value
 //     decoded once for all of them, so a product costs one fma rather than a decode each;
-//   by-input: the single-row tiled kernel once per row (MatVecRowsByInput, ExpertMatVec).
+//   by-input: the single-row tiled kernel once per row (MatVecRowsByInput, ExpertMatVec);
+//   tensor: the tensor cores (matvec_tensor.cu: bf16 MMAs with fp32 sums per scale group) for a
+//     single weight's products over kTensorMinInputs (16) rows or more (MatVecRowsTensor) and for
+//     the routed experts' grouped slots (ExpertGemmMatVec); fewer rows take gemm's kernel.
+// gemm and by-input give the same bits (each row's decode-step bits); tensor gives the fast
+// contract against the CPU instead (>= 99.9% of the bf16 outputs identical, the rest within 1
+// ulp), so with it a prompt's rows no longer give the decode step's bits exactly.
 // (A grouped kernel, matvec_tiled_rows.cu, read each weight byte once per 8 rows but decoded it
 // per row: on the H200 it took 1.2-2x the time of by-input (docs/BENCHMARKS.md, 2026-12-04 run 4);
 // removed in session 20.)
 // SetRowsKernel overrides it for the process (the model benchmark times them); not to be changed
 // while kernels are being queued from another thread.
-enum class RowsKernel { kGemm, kByInput };
+enum class RowsKernel { kGemm, kByInput, kTensor };
 RowsKernel RowsKernelChoice();
 void SetRowsKernel(RowsKernel kernel);
 // How many work items each thread of the single-row tiled kernel (matvec_tiled.cu) loads before
@@ -144,6 +149,11 @@ void MatVecRowsByInput(const DeviceWeight& w, int64_t row_begin, int64_t rows, c
 void MatVecRowsGemm(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
                     int64_t x_rows, int64_t x_stride, float* y, int64_t y_stride, bool round_bf16,
                     CudaStream& stream);
+// The tensor cores where they take the product (TensorMatVecTakes, matvec_tensor.h), else
+// MatVecRowsGemm: the fast contract against the CPU rather than those bits.
+void MatVecRowsTensor(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
+                      int64_t x_rows, int64_t x_stride, float* y, int64_t y_stride, bool round_bf16,
+                      CudaStream& stream);
 
 // MatVecRows by the 16-lanes-per-row kernel (matvec_lanes.cuh) whatever the weight: what MatVec
 // runs where the tiled kernel does not take the weight (F32, odd widths). The same bits; the
@@ -248,7 +258,8 @@ void GroupExpertSlots(const int32_t* ids, int64_t slots, ExpertGroups& groups, C
 // 32 weight rows), each expert value decoded once per piece of up to 8 of its slots instead of
 // once per slot. The same arguments and bits as ExpertMatVec (x_stride > 0: each slot its own
 // input); `ids` are the ids the groups were made from (for weights the kernel does not take, which
-// go to ExpertMatVec).
+// go to ExpertMatVec). With RowsKernelChoice() kTensor, the tensor cores take the pieces instead
+// (matvec_tensor.h RunTensorExpertMatVec): the fast contract, not ExpertMatVec's bits.
 void ExpertGemmMatVec(const DeviceWeightSet& set, const ExpertGroups& groups, const int32_t* ids,
                       int64_t slots, const float* x, int64_t x_stride, float* y, int64_t y_stride,
                       bool round_bf16, CudaStream& stream);

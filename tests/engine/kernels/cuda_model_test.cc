@@ -21,7 +21,9 @@
 #include "engine/kernels/cuda/decode_graph.h"
 #include "engine/kernels/cuda/device_model_upload.h"
 #include "engine/kernels/cuda/device_sequence_model.h"
+#include "engine/kernels/cuda/matvec_tensor.h"
 #include "engine/kernels/cuda/model_rows.h"
+#include "engine/kernels/cuda/ops.h"
 #include "engine/model/checkpoint.h"
 #include "engine/model/placement_plan.h"
 #include "engine/model/tensor_inventory.h"
@@ -45,6 +47,26 @@ void ExpectEndToEndContract(const Agreement& a, int64_t rows, const std::string&
   EXPECT_LE(a.max_abs, 0.05) << what << ": " << Describe(a);
 }
 
+// `tokens` through ModelRows into `seq` in chunks of `chunk` rows: every row's logits.
+std::vector<float> ChunkedPrefill(DeviceModel& model, DeviceSequence& seq,
+                                  const std::vector<int32_t>& tokens, int64_t chunk, int64_t vocab,
+                                  CudaStream& stream) {
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  DeviceRows rows = CreateDeviceRows(model, chunk);
+  DeviceBuffer chunk_logits(static_cast<size_t>(chunk * vocab) * sizeof(float));
+  std::vector<float> logits;
+  for (int64_t begin = 0; begin < n; begin += chunk) {
+    const int64_t count = std::min(chunk, n - begin);
+    const RowChunk c{&seq, count};
+    ModelRows(model, rows, &c, 1, tokens.data() + begin, RowLogits::kEveryRow,
+              chunk_logits.as<float>(), stream);
+    const std::vector<float> part =
+        ToHost(chunk_logits, static_cast<size_t>(count * vocab), stream);
+    logits.insert(logits.end(), part.begin(), part.end());
+  }
+  return logits;
+}
+
 // The golden set of the parameter's checkpoint: its tokens, the reference's logits, sizes.
 class CudaModelGoldenTest : public ::testing::TestWithParam<const char*> {
  protected:
@@ -63,7 +85,7 @@ class CudaModelGoldenTest : public ::testing::TestWithParam<const char*> {
   }
 
   std::optional<GoldenSet> set_;
-  std::vector<int32_t> tokens_;  // the first GoldenTokensOnThisDevice of the set's
+  std::vector<int32_t> tokens_;   // the first GoldenTokensOnThisDevice of the set's
   std::vector<float> reference_;  // their rows
 };
 
@@ -106,19 +128,8 @@ TEST_P(CudaModelGoldenTest, DecodingEveryTokenStaysWithinTheEndToEndContract) {
   // anywhere in the window ring and the compressors' blocks): every row's logits are the decode
   // step's bits (each row-wise op gives every row its one-row bits, and the state steps run per
   // row in decode's order), so the end-to-end contract holds as above.
-  const int64_t chunk = 37;
-  DeviceRows rows = CreateDeviceRows(model, chunk);
   DeviceSequence chunked = DeviceSequence::Create(model, stream);
-  DeviceBuffer chunk_logits(static_cast<size_t>(chunk * vocab) * sizeof(float));
-  std::vector<float> prefill;
-  for (int64_t begin = 0; begin < n; begin += chunk) {
-    const int64_t count = std::min(chunk, n - begin);
-    const RowChunk c{&chunked, count};
-    ModelRows(model, rows, &c, 1, tokens.data() + begin, RowLogits::kEveryRow,
-              chunk_logits.as<float>(), stream);
-    const std::vector<float> part = ToHost(chunk_logits, static_cast<size_t>(count * vocab), stream);
-    prefill.insert(prefill.end(), part.begin(), part.end());
-  }
+  const std::vector<float> prefill = ChunkedPrefill(model, chunked, tokens, 37, vocab, stream);
   EXPECT_EQ(chunked.pos, n);
   ASSERT_EQ(prefill.size(), gpu.size());
   for (size_t i = 0; i < gpu.size(); ++i) {
@@ -128,6 +139,30 @@ TEST_P(CudaModelGoldenTest, DecodingEveryTokenStaysWithinTheEndToEndContract) {
   }
   ExpectEndToEndContract(Compare(prefill.data(), reference.data(), n, vocab), n,
                          set.name() + " device chunked prefill vs reference");
+}
+
+// The prompt's rows with the tensor cores' products (DSAGENT_CUDA_MATVEC_ROWS=tensor,
+// matvec_tensor.h: bf16 MMAs, fp32 sums per scale group) in chunks of 37 rows (each at least
+// kTensorMinInputs, so every product over a chunk takes them): not the decode step's bits, but
+// within the end-to-end contract of the reference's logits.
+TEST_P(CudaModelGoldenTest, TensorCoreRowsStayWithinTheEndToEndContract) {
+  const GoldenSet& set = *set_;
+  const int64_t n = static_cast<int64_t>(tokens_.size()), vocab = set.vocab();
+  auto checkpoint = Checkpoint::Open(set.dir());
+  ASSERT_TRUE(checkpoint) << checkpoint.error();
+  auto weights = forward::LoadModelWeights(**checkpoint, set.dir().string());
+  ASSERT_TRUE(weights) << weights.error();
+  CudaStream stream;
+  DeviceModel model = UploadModel(*weights, (*checkpoint)->config(), n, stream);
+  const int64_t chunk = 37;
+  ASSERT_GE(n % chunk == 0 ? chunk : n % chunk, kTensorMinInputs);
+  DeviceSequence seq = DeviceSequence::Create(model, stream);
+  const RowsKernel before = RowsKernelChoice();
+  SetRowsKernel(RowsKernel::kTensor);
+  const std::vector<float> prefill = ChunkedPrefill(model, seq, tokens_, chunk, vocab, stream);
+  SetRowsKernel(before);
+  ExpectEndToEndContract(Compare(prefill.data(), reference_.data(), n, vocab), n,
+                         set.name() + " tensor-core chunked prefill vs reference");
 }
 
 // The exact numerics on the device (a model loaded with Numerics::kExact: device_model_upload.h
@@ -142,8 +177,8 @@ TEST_P(CudaModelGoldenTest, ExactNumericsGiveTheReferencesBits) {
   const int64_t n = static_cast<int64_t>(tokens.size()), vocab = set.vocab();
   auto cpu_model = forward::Model::Load(set.dir(), {.threads = 2, .numerics = Numerics::kExact});
   ASSERT_TRUE(cpu_model) << cpu_model.error();
-  auto plan = PlanPlacement(ExpectedTensors((*cpu_model)->config()), int64_t{64} << 30,
-                            int64_t{1} << 30);
+  auto plan =
+      PlanPlacement(ExpectedTensors((*cpu_model)->config()), int64_t{64} << 30, int64_t{1} << 30);
   ASSERT_TRUE(plan) << plan.error();
   auto device = DeviceSequenceModel::Create(**cpu_model, *plan, {.device = 0, .context = n});
   ASSERT_TRUE(device) << device.error();
