@@ -564,15 +564,12 @@ void GroupExpertSlots(const int32_t* ids, int64_t slots, ExpertGroups& groups, C
                 groups.count.as<int32_t>(), static_cast<cudaStream_t>(stream.handle()));
 }
 
-void ExpertGemmMatVec(const ExpertSetViews& set, const ExpertGroups& groups, const int32_t* ids,
-                      int64_t slots, const float* x, int64_t x_stride, float* y, int64_t y_stride,
-                      bool round_bf16, CudaStream& stream) {
-  if (set.rows <= 0 || slots <= 0) return;
-  const WeightKind kind = KindOf(set.format);
-  if (set.exact || !TiledMatVecGemmTakes(kind, set.cols, set.rows) || slots > groups.max_slots) {
-    ExpertMatVec(set, ids, slots, x, x_stride, y, y_stride, round_bf16, stream);
-    return;
-  }
+namespace {
+
+// ExpertGemmMatVec's and ExpertTensorMatVec's launch arguments.
+ExpertRowsArgs ExpertArgs(const ExpertSetViews& set, const ExpertGroups& groups, int64_t slots,
+                          const float* x, int64_t x_stride, float* y, int64_t y_stride,
+                          bool round_bf16) {
   ExpertRowsArgs a;
   a.views = set.views;
   a.pieces = groups.pieces.as<const ExpertPiece>();
@@ -585,11 +582,35 @@ void ExpertGemmMatVec(const ExpertSetViews& set, const ExpertGroups& groups, con
   a.y = y;
   a.y_stride = y_stride;
   a.round_bf16 = round_bf16;
-  if (RowsKernelChoice() == RowsKernel::kTensor && TensorExpertTakes(kind, set.cols, set.rows)) {
-    RunTensorExpertMatVec(a, kind, static_cast<cudaStream_t>(stream.handle()));
+  return a;
+}
+
+}  // namespace
+
+void ExpertGemmMatVec(const ExpertSetViews& set, const ExpertGroups& groups, const int32_t* ids,
+                      int64_t slots, const float* x, int64_t x_stride, float* y, int64_t y_stride,
+                      bool round_bf16, CudaStream& stream) {
+  if (set.rows <= 0 || slots <= 0) return;
+  const WeightKind kind = KindOf(set.format);
+  if (set.exact || !TiledMatVecGemmTakes(kind, set.cols, set.rows) || slots > groups.max_slots) {
+    ExpertMatVec(set, ids, slots, x, x_stride, y, y_stride, round_bf16, stream);
     return;
   }
-  RunTiledExpertGemm(a, kind, static_cast<cudaStream_t>(stream.handle()));
+  RunTiledExpertGemm(ExpertArgs(set, groups, slots, x, x_stride, y, y_stride, round_bf16), kind,
+                     static_cast<cudaStream_t>(stream.handle()));
+}
+
+void ExpertTensorMatVec(const ExpertSetViews& set, const ExpertGroups& groups, const int32_t* ids,
+                        int64_t slots, const float* x, int64_t x_stride, float* y, int64_t y_stride,
+                        bool round_bf16, CudaStream& stream) {
+  if (set.rows <= 0 || slots <= 0) return;
+  const WeightKind kind = KindOf(set.format);
+  if (set.exact || !TensorExpertTakes(kind, set.cols, set.rows) || slots > groups.max_slots) {
+    ExpertGemmMatVec(set, groups, ids, slots, x, x_stride, y, y_stride, round_bf16, stream);
+    return;
+  }
+  RunTensorExpertMatVec(ExpertArgs(set, groups, slots, x, x_stride, y, y_stride, round_bf16), kind,
+                        static_cast<cudaStream_t>(stream.handle()));
 }
 
 void ExpertGemmMatVec(const DeviceWeightSet& set, const ExpertGroups& groups, const int32_t* ids,

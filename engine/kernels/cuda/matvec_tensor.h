@@ -1,7 +1,7 @@
 // The tensor-core products for many activation rows (matvec_tensor.cu), internal to the CUDA
-// backend: MatVecRows and MatVecRowGroups take them for a prompt's rows, and ExpertGemmMatVec for
-// the routed experts' grouped slots, when DSAGENT_CUDA_MATVEC_ROWS=tensor (ops.h
-// RowsKernelChoice). Unlike the register-tiled kernel it
+// backend: MatVecRows and MatVecRowGroups take them for a prompt's rows, and the MoE's
+// ExpertTensorMatVec for the routed experts' grouped slots, when DSAGENT_CUDA_MATVEC_ROWS=tensor
+// (ops.h RowsKernelChoice). Unlike the register-tiled kernel it
 // does not give the single-row kernel's bits: its block sums are the tensor cores' fp32 sums, so
 // each output is held to the fast contract against the CPU's WeightRowDotsF32 (>= 99.9% of the
 // bf16 outputs identical, the rest within 1 ulp), and a prompt's rows no longer give a decode
@@ -30,8 +30,8 @@ bool TensorMatVecTakes(WeightKind kind, int64_t cols, int64_t rows, int64_t inpu
 void RunTensorMatVec(const TiledMatVec& m, WeightKind kind, cudaStream_t stream);
 
 // The routed experts' grouped slots (RunTiledExpertGemm's arguments and grid) on the tensor cores:
-// CTA (piece, 64-row tile), the piece's up to 8 slots padded to one m16 product. ExpertGemmMatVec
-// takes it when RowsKernelChoice() is kTensor and TensorExpertTakes says yes.
+// CTA (piece, 64-row tile), the piece's up to 8 slots padded to one m16 product. ops.h's
+// ExpertTensorMatVec takes it where TensorExpertTakes says yes.
 bool TensorExpertTakes(WeightKind kind, int64_t cols, int64_t rows);
 void RunTensorExpertMatVec(const ExpertRowsArgs& e, WeightKind kind, cudaStream_t stream);
 

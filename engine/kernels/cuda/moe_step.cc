@@ -7,6 +7,7 @@
 
 #include "engine/kernels/cuda/device_math.h"
 #include "engine/kernels/cuda/expert_stream_choice.h"
+#include "engine/kernels/cuda/matvec_tensor.h"
 #include "engine/kernels/cuda/phase_times.h"
 
 namespace dsagent::engine::kernels::cuda {
@@ -285,13 +286,18 @@ void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, 
   float* routed = scratch.routed.as<float>();
   // Over several rows (RowsKernelChoice: the register-tiled kernel), the slots grouped by
   // expert once, for the three products: each chosen expert's weights read and decoded once per
-  // piece of up to 8 of its slots.
+  // piece of up to 8 of its slots; with the tensor choice and a prompt's rows (as many as the
+  // dense products take the tensor cores for), the pieces on the tensor cores.
+  const RowsKernel kernel = RowsKernelChoice();
   const bool grouped =
-      RowsKernelChoice() != RowsKernel::kByInput && rows > 1 && slots <= scratch.groups.max_slots;
+      kernel != RowsKernel::kByInput && rows > 1 && slots <= scratch.groups.max_slots;
+  const bool tensor = grouped && kernel == RowsKernel::kTensor && rows >= kTensorMinInputs;
   if (grouped) GroupExpertSlots(ids, slots, scratch.groups, stream);
   const auto experts = [&](const ExpertSetViews& set, const float* in, int64_t in_stride, float* y,
                            int64_t y_stride) {
-    if (grouped) {
+    if (tensor) {
+      ExpertTensorMatVec(set, scratch.groups, ids, slots, in, in_stride, y, y_stride, true, stream);
+    } else if (grouped) {
       ExpertGemmMatVec(set, scratch.groups, ids, slots, in, in_stride, y, y_stride, true, stream);
     } else {
       ExpertMatVec(set, ids, slots, in, in_stride, y, y_stride, true, stream);

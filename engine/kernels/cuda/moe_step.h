@@ -124,7 +124,8 @@ float* MoeFp8Input(DeviceMoe& m);
 // up to 8 of its slots, or, with DSAGENT_CUDA_MATVEC_ROWS=by-input (RowsKernelChoice, ops.h),
 // slot by slot through ExpertMatVec. With offload, the host experts of every row are computed
 // after one wait for the routing of all rows. Every row's output is MoeDecode's bits for that
-// token. x_fp8_written: scratch.x_quant holds x's FP8 act_quant (per 128) already, as HcPreNorm
+// token — unless DSAGENT_CUDA_MATVEC_ROWS=tensor and rows >= kTensorMinInputs, where the pieces
+// run on the tensor cores (ExpertTensorMatVec) within the fast contract instead. x_fp8_written: scratch.x_quant holds x's FP8 act_quant (per 128) already, as HcPreNorm
 // writes it with its y_fp8, so it is not computed here.
 void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, DeviceRows& scratch,
              float* out, CudaStream& stream, bool x_fp8_written = false);

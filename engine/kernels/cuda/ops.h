@@ -86,9 +86,10 @@ void MatVecOnRmsNorm(const DeviceWeight& w, float* x, const float* norm_w, float
 //     ExpertGemmMatVec): 32 weight rows by up to 8 activation rows per CTA, each weight value
 //     decoded once for all of them, so a product costs one fma rather than a decode each;
 //   by-input: the single-row tiled kernel once per row (MatVecRowsByInput, ExpertMatVec);
-//   tensor: the tensor cores (matvec_tensor.cu: bf16 MMAs with fp32 sums per scale group) for a
-//     single weight's products over kTensorMinInputs (16) rows or more (MatVecRowsTensor) and for
-//     the routed experts' grouped slots (ExpertGemmMatVec); fewer rows take gemm's kernel.
+//   tensor: the tensor cores (matvec_tensor.cu: bf16 MMAs with fp32 sums per scale group) for
+//     products over kTensorMinInputs (16) rows or more: a single weight's (MatVecRowsTensor) and
+//     the routed experts' grouped slots of an MoE over that many rows (ExpertTensorMatVec);
+//     fewer rows (a batched decode step) take gemm's kernel.
 // gemm and by-input give the same bits (each row's decode-step bits); tensor gives the fast
 // contract against the CPU instead (>= 99.9% of the bf16 outputs identical, the rest within 1
 // ulp), so with it a prompt's rows no longer give the decode step's bits exactly.
@@ -258,14 +259,20 @@ void GroupExpertSlots(const int32_t* ids, int64_t slots, ExpertGroups& groups, C
 // 32 weight rows), each expert value decoded once per piece of up to 8 of its slots instead of
 // once per slot. The same arguments and bits as ExpertMatVec (x_stride > 0: each slot its own
 // input); `ids` are the ids the groups were made from (for weights the kernel does not take, which
-// go to ExpertMatVec). With RowsKernelChoice() kTensor, the tensor cores take the pieces instead
-// (matvec_tensor.h RunTensorExpertMatVec): the fast contract, not ExpertMatVec's bits.
+// go to ExpertMatVec).
 void ExpertGemmMatVec(const DeviceWeightSet& set, const ExpertGroups& groups, const int32_t* ids,
                       int64_t slots, const float* x, int64_t x_stride, float* y, int64_t y_stride,
                       bool round_bf16, CudaStream& stream);
 void ExpertGemmMatVec(const ExpertSetViews& set, const ExpertGroups& groups, const int32_t* ids,
                       int64_t slots, const float* x, int64_t x_stride, float* y, int64_t y_stride,
                       bool round_bf16, CudaStream& stream);
+// The same through the tensor cores (matvec_tensor.h RunTensorExpertMatVec: CTA (piece, 64
+// weight rows), a piece's slots padded to one m16 product): the fast contract against
+// ExpertMatVec, not its bits. Weights the kernel does not take go to ExpertGemmMatVec. The MoE
+// over a prompt's rows takes it with the tensor choice (RowsKernelChoice, moe_step.h).
+void ExpertTensorMatVec(const ExpertSetViews& set, const ExpertGroups& groups, const int32_t* ids,
+                        int64_t slots, const float* x, int64_t x_stride, float* y, int64_t y_stride,
+                        bool round_bf16, CudaStream& stream);
 
 // h [hc, cols] = the embedding row of *token (device int32; must be a valid row) in every
 // stream, dequantised like forward::WeightMatrix::DequantRow.

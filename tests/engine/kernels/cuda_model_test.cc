@@ -157,10 +157,11 @@ TEST_P(CudaModelGoldenTest, TensorCoreRowsStayWithinTheEndToEndContract) {
   const int64_t chunk = 37;
   ASSERT_GE(n % chunk == 0 ? chunk : n % chunk, kTensorMinInputs);
   DeviceSequence seq = DeviceSequence::Create(model, stream);
-  const RowsKernel before = RowsKernelChoice();
-  SetRowsKernel(RowsKernel::kTensor);
-  const std::vector<float> prefill = ChunkedPrefill(model, seq, tokens_, chunk, vocab, stream);
-  SetRowsKernel(before);
+  std::vector<float> prefill;
+  {
+    const test_support::RowsKernelScope tensor(RowsKernel::kTensor);
+    prefill = ChunkedPrefill(model, seq, tokens_, chunk, vocab, stream);
+  }
   ExpectEndToEndContract(Compare(prefill.data(), reference_.data(), n, vocab), n,
                          set.name() + " tensor-core chunked prefill vs reference");
 }

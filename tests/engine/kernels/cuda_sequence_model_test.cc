@@ -286,6 +286,22 @@ TEST_F(DeviceSequenceModelGpuTest, PerRowAttentionGivesTheDecodeStepsBitsToo) {
   ExpectRowsPathsGiveTheDecodeBits(*device_, golden_, 8);
 }
 
+// The tensor choice (DSAGENT_CUDA_MATVEC_ROWS=tensor, matvec_tensor.h) through the generation
+// seam: a 40-token prompt's rows (one chunk) take the tensor cores, dense products and the MoE's
+// pieces alike, and stay within the fast contract of the decode steps' logits. (Whether a batched
+// decode step's few rows keep the register-tiled kernel does not show in bits here: the two
+// kernels' bf16 outputs are nearly always the same; the emulated model bench's launch counts
+// show it, docs/BENCHMARKS.md.)
+TEST_F(DeviceSequenceModelGpuTest, TensorRowsKeepAPromptWithinTheFastContract) {
+  const test_support::RowsKernelScope tensor(RowsKernel::kTensor);
+  const std::vector<int32_t> prompt(golden_.begin(), golden_.begin() + 40);
+  static_assert(40 >= kTensorMinInputs, "the prompt takes the tensor cores");
+  auto rows = device_->Forward(*device_->NewSequence(), prompt, {});
+  ASSERT_TRUE(rows) << rows.error();
+  const std::vector<float> decoded = TokenByToken(*device_, *device_->NewSequence(), prompt);
+  ExpectFastContract(*rows, decoded, cpu_->config().vocab_size, "tensor-core prompt rows");
+}
+
 // The same with the planner's split (some experts computed on the host for every row of a call).
 TEST_F(DeviceSequenceModelGpuTest, RowsPathsWithExpertsOnTheHostGiveTheDecodeStepsBits) {
   const PlacementPlan all = PlanAllOnDevice(cpu_->config());

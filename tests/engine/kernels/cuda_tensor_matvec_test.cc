@@ -153,7 +153,6 @@ TEST(CudaTensorMatVecTest, TheTensorChoiceReachesRowGroupsAndLeavesFewRowsAsThey
   REQUIRE_CUDA_DEVICE();
   CudaStream stream;
   std::mt19937 rng(67);
-  const RowsKernel before = RowsKernelChoice();
   const int64_t groups = 3, group_rows = 80, cols = 256;
   auto w = testing::MakeWeight(WeightFormat::kFP8, groups * group_rows, cols, rng, false);
   const DeviceWeight dw = DeviceWeight::Upload(w.matrix.rows_view(), groups * group_rows, stream);
@@ -166,10 +165,11 @@ TEST(CudaTensorMatVecTest, TheTensorChoiceReachesRowGroupsAndLeavesFewRowsAsThey
     }
     const DeviceBuffer dx = ToDevice(x, stream);
     DeviceBuffer one(static_cast<size_t>(x_rows * y_stride) * 4), each(one.bytes());
-    SetRowsKernel(RowsKernel::kTensor);
-    MatVecRowGroups(dw, groups, group_rows, dx.as<float>(), x_rows, x_stride, cols, one.as<float>(),
-                    y_stride, group_rows, true, stream);
-    SetRowsKernel(before);
+    {
+      const test_support::RowsKernelScope tensor(RowsKernel::kTensor);
+      MatVecRowGroups(dw, groups, group_rows, dx.as<float>(), x_rows, x_stride, cols,
+                      one.as<float>(), y_stride, group_rows, true, stream);
+    }
     for (int64_t g = 0; g < groups; ++g) {
       const float* xg = dx.as<float>() + g * cols;
       float* yg = each.as<float>() + g * group_rows;
@@ -189,11 +189,11 @@ TEST(CudaTensorMatVecTest, TheTensorChoiceReachesRowGroupsAndLeavesFewRowsAsThey
   }
 }
 
-// The routed experts' grouped slots on the tensor cores (ExpertGemmMatVec with the tensor
-// choice): an expert chosen by 20 slots (pieces of 8, 8 and 4), the others by a few, FP8-quantised
-// and bf16 inputs and one slot's input not exact in bf16: every slot's outputs within the contract
-// of ExpertMatVec's (the CPU's bits), the not-exact slot's equal to them, and the slots of experts
-// kept on the host (on_device 4 of 6) left as they were.
+// The routed experts' grouped slots on the tensor cores (ExpertTensorMatVec): an expert chosen by
+// 20 slots (pieces of 8, 8 and 4), the others by a few, FP8-quantised and bf16 inputs and one
+// slot's input not exact in bf16: every slot's outputs within the contract of ExpertMatVec's (the
+// CPU's bits), the not-exact slot's equal to them, and the slots of experts kept on the host
+// (on_device 4 of 6) left as they were.
 TEST(CudaTensorMatVecTest, ExpertPiecesHoldTheFastContractAgainstExpertMatVec) {
   REQUIRE_CUDA_DEVICE();
   CudaStream stream;
@@ -205,7 +205,6 @@ TEST(CudaTensorMatVecTest, ExpertPiecesHoldTheFastContractAgainstExpertMatVec) {
     weights.push_back(testing::MakeWeight(WeightFormat::kFP4, rows, cols, rng));
   }
   for (const auto& w : weights) views.push_back(w.matrix.rows_view());
-  const RowsKernel before = RowsKernelChoice();
   for (const bool fp8_inputs : {true, false}) {
     for (const int64_t on_device : {experts, int64_t{4}}) {
       const std::string name = std::string(fp8_inputs ? "fp8" : "bf16") + " inputs, " +
@@ -229,10 +228,8 @@ TEST(CudaTensorMatVecTest, ExpertPiecesHoldTheFastContractAgainstExpertMatVec) {
       DeviceBuffer tensor = ToDevice(sentinel, stream), single = ToDevice(sentinel, stream);
       ExpertGroups groups = ExpertGroups::Create(64);
       GroupExpertSlots(dids.as<int32_t>(), slots, groups, stream);
-      SetRowsKernel(RowsKernel::kTensor);
-      ExpertGemmMatVec(set, groups, dids.as<int32_t>(), slots, dx.as<float>(), cols,
-                       tensor.as<float>(), rows, true, stream);
-      SetRowsKernel(before);
+      ExpertTensorMatVec(Views(set), groups, dids.as<int32_t>(), slots, dx.as<float>(), cols,
+                         tensor.as<float>(), rows, true, stream);
       ExpertMatVec(set, dids.as<int32_t>(), slots, dx.as<float>(), cols, single.as<float>(), rows,
                    true, stream);
       const auto a = ToHost(tensor, sentinel.size(), stream);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine/kernels/cuda/device_runtime.h"
+#include "engine/kernels/cuda/ops.h"
 #include "engine/kernels/cuda_probe.h"
 
 namespace dsagent::engine::kernels::cuda::test_support {
@@ -67,6 +68,21 @@ inline uint32_t Bits(float f) {
   std::memcpy(&u, &f, 4);
   return u;
 }
+
+// RowsKernelChoice() set to `kernel` for the scope, and back to what it was after (a failed
+// assertion or an exception included).
+class RowsKernelScope {
+ public:
+  explicit RowsKernelScope(RowsKernel kernel) : before_(RowsKernelChoice()) {
+    SetRowsKernel(kernel);
+  }
+  ~RowsKernelScope() { SetRowsKernel(before_); }
+  RowsKernelScope(const RowsKernelScope&) = delete;
+  RowsKernelScope& operator=(const RowsKernelScope&) = delete;
+
+ private:
+  RowsKernel before_;
+};
 
 // The contract check: counts identical values and those 1 bf16 ulp apart (bf16 values) or 1 float
 // ulp apart (float outputs); anything further fails, and fewer than 99.9% identical fails.
