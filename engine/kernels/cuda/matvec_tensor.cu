@@ -310,20 +310,8 @@ void Launch(const ExpertRowsArgs& a, dim3 grid, cudaStream_t stream) {
 
 template <class Args>
 void LaunchKind(const Args& a, dim3 grid, WeightKind kind, cudaStream_t stream) {
-  switch (kind) {
-    case WeightKind::kFP8:
-      Launch<WeightKind::kFP8>(a, grid, stream);
-      break;
-    case WeightKind::kBF16:
-      Launch<WeightKind::kBF16>(a, grid, stream);
-      break;
-    case WeightKind::kFP4:
-      Launch<WeightKind::kFP4>(a, grid, stream);
-      break;
-    case WeightKind::kF32:
-      throw CudaError("the tensor-core MatVec: F32 weights take the columns-order kernel");
-  }
-  CheckCuda(cudaGetLastError(), "tensor-core MatVec launch");
+  LaunchForTiledKind(kind, "the tensor-core MatVec",
+                     [&](auto k) { Launch<decltype(k)::value>(a, grid, stream); });
 }
 
 }  // namespace

@@ -314,20 +314,8 @@ void RunTiledMatVec(const TiledMatVec& m, WeightKind kind, int64_t cols, cudaStr
   if (m.input.norm_weight != nullptr) {  // the norm's kThreads partial sums after x
     shared = std::max(shared, static_cast<size_t>(cols * 4 + kThreads * 8));
   }
-  switch (kind) {
-    case WeightKind::kFP8:
-      Launch<WeightKind::kFP8>(m, rows_per_tile, shared, stream);
-      break;
-    case WeightKind::kBF16:
-      Launch<WeightKind::kBF16>(m, rows_per_tile, shared, stream);
-      break;
-    case WeightKind::kFP4:
-      Launch<WeightKind::kFP4>(m, rows_per_tile, shared, stream);
-      break;
-    case WeightKind::kF32:
-      throw CudaError("RunTiledMatVec: F32 weights take the columns-order kernel");
-  }
-  CheckCuda(cudaGetLastError(), "tiled MatVec launch");
+  LaunchForTiledKind(kind, "the tiled MatVec",
+                     [&](auto k) { Launch<decltype(k)::value>(m, rows_per_tile, shared, stream); });
 }
 
 }  // namespace dsagent::engine::kernels::cuda

@@ -8,6 +8,8 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <string>
+#include <type_traits>
 
 #include "engine/kernels/cuda/device_math.h"
 #include "engine/kernels/cuda/device_runtime.h"
@@ -51,6 +53,27 @@ struct TiledMatVec {
   // How each CTA stages its activation row (the single-row kernel only; x itself stays as it is).
   TiledInput input{};
 };
+
+// Calls launch(std::integral_constant<WeightKind, K>{}) for `kind`'s K, one of the three kinds
+// the tiled kernels are instantiated for (BF16, FP8, FP4), then checks the launch; for F32 throws
+// CudaError naming `who`. The one switch of the tiled, register-tiled and tensor-core launches.
+template <class F>
+void LaunchForTiledKind(WeightKind kind, const char* who, F&& launch) {
+  switch (kind) {
+    case WeightKind::kFP8:
+      launch(std::integral_constant<WeightKind, WeightKind::kFP8>{});
+      break;
+    case WeightKind::kBF16:
+      launch(std::integral_constant<WeightKind, WeightKind::kBF16>{});
+      break;
+    case WeightKind::kFP4:
+      launch(std::integral_constant<WeightKind, WeightKind::kFP4>{});
+      break;
+    case WeightKind::kF32:
+      throw CudaError(std::string(who) + ": F32 weights take the columns-order kernel");
+  }
+  CheckCuda(cudaGetLastError(), std::string(who) + " launch");
+}
 
 // Whether the tiled kernel takes weights of this kind and column count.
 bool TiledMatVecTakes(WeightKind kind, int64_t cols);
