@@ -21,6 +21,7 @@
 // half-warp per row (matvec_lanes.cuh), the single-row kernel's bits.
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <string>
 
 #include "engine/kernels/cuda/device_math.h"
@@ -308,13 +309,18 @@ void Launch(const ExpertRowsArgs& a, dim3 grid, cudaStream_t stream) {
   LaunchKernel(ExpertTensorKernel<K>, "ExpertTensorKernel<K>", grid, kTensorThreads, 0, stream, a);
 }
 
+std::atomic<int64_t> launches{0};  // TensorLaunches
+
 template <class Args>
 void LaunchKind(const Args& a, dim3 grid, WeightKind kind, cudaStream_t stream) {
+  launches.fetch_add(1, std::memory_order_relaxed);
   LaunchForTiledKind(kind, "the tensor-core MatVec",
                      [&](auto k) { Launch<decltype(k)::value>(a, grid, stream); });
 }
 
 }  // namespace
+
+int64_t TensorLaunches() { return launches.load(std::memory_order_relaxed); }
 
 bool TensorMatVecTakes(WeightKind kind, int64_t cols, int64_t rows, int64_t inputs) {
   return kind != WeightKind::kF32 && cols > 0 && cols % kTiledBlockCols == 0 &&

@@ -35,6 +35,11 @@ void RunTensorMatVec(const TiledMatVec& m, WeightKind kind, cudaStream_t stream)
 bool TensorExpertTakes(WeightKind kind, int64_t cols, int64_t rows);
 void RunTensorExpertMatVec(const ExpertRowsArgs& e, WeightKind kind, cudaStream_t stream);
 
+// How many launches RunTensorMatVec and RunTensorExpertMatVec have queued in this process: the
+// tests check with it which kernel a choice reaches (the tensor cores' bf16 outputs are nearly
+// always the register-tiled kernel's bits, so bits alone cannot tell).
+int64_t TensorLaunches();
+
 // For the tests: one warp's MmaBf16 (mma_bf16.cuh) on a [16][16] and b [16][8] (bf16 bits,
 // row-major, device memory) plus c [16][8] into d [16][8], the fragments packed as the PTX ISA
 // lays them out.

@@ -288,18 +288,52 @@ TEST_F(DeviceSequenceModelGpuTest, PerRowAttentionGivesTheDecodeStepsBitsToo) {
 
 // The tensor choice (DSAGENT_CUDA_MATVEC_ROWS=tensor, matvec_tensor.h) through the generation
 // seam: a 40-token prompt's rows (one chunk) take the tensor cores, dense products and the MoE's
-// pieces alike, and stay within the fast contract of the decode steps' logits. (Whether a batched
-// decode step's few rows keep the register-tiled kernel does not show in bits here: the two
-// kernels' bf16 outputs are nearly always the same; the emulated model bench's launch counts
-// show it, docs/BENCHMARKS.md.)
-TEST_F(DeviceSequenceModelGpuTest, TensorRowsKeepAPromptWithinTheFastContract) {
+// pieces alike (tensor-core launches: one per dense product and three per MoE, at least), and stay
+// within the fast contract of the decode steps' logits; a batched decode step of four sequences
+// (fewer rows than kTensorMinInputs) launches none and gives each sequence its own decode step's
+// bits, as without the choice.
+TEST_F(DeviceSequenceModelGpuTest, TensorRowsTakePromptsAndLeaveBatchedStepsTheirBits) {
   const test_support::RowsKernelScope tensor(RowsKernel::kTensor);
   const std::vector<int32_t> prompt(golden_.begin(), golden_.begin() + 40);
   static_assert(40 >= kTensorMinInputs, "the prompt takes the tensor cores");
+  const int64_t before_prompt = TensorLaunches();
   auto rows = device_->Forward(*device_->NewSequence(), prompt, {});
   ASSERT_TRUE(rows) << rows.error();
+  const int64_t layers = cpu_->config().n_layers;
+  EXPECT_GE(TensorLaunches() - before_prompt, 3 * layers) << "the prompt's MoE pieces at least";
   const std::vector<float> decoded = TokenByToken(*device_, *device_->NewSequence(), prompt);
   ExpectFastContract(*rows, decoded, cpu_->config().vocab_size, "tensor-core prompt rows");
+
+  const int sequences = 4;
+  static_assert(sequences < kTensorMinInputs, "a batched step keeps the register-tiled kernel");
+  std::vector<std::unique_ptr<ModelSequence>> batch, solo;
+  for (int s = 0; s < sequences; ++s) {
+    batch.push_back(device_->NewSequence());
+    solo.push_back(device_->NewSequence());
+    const std::vector<int32_t> start(golden_.begin() + 5 * s, golden_.begin() + 5 * s + 2);
+    (void)TokenByToken(*device_, *batch[s], start);
+    (void)TokenByToken(*device_, *solo[s], start);
+  }
+  const int64_t before_steps = TensorLaunches();
+  for (int step = 0; step < 2; ++step) {
+    std::vector<int32_t> next(sequences);
+    std::vector<SequenceStep> decode;
+    for (int s = 0; s < sequences; ++s) {
+      next[s] = golden_[static_cast<size_t>(50 + 3 * s + step)];
+      decode.push_back({batch[s].get(), std::span<const int32_t>(&next[s], 1)});
+    }
+    auto got = device_->ForwardBatch(decode);
+    ASSERT_TRUE(got) << got.error();
+    for (int s = 0; s < sequences; ++s) {
+      const std::vector<float> want =
+          TokenByToken(*device_, *solo[s], std::span<const int32_t>(&next[s], 1));
+      for (size_t i = 0; i < want.size(); ++i) {
+        ASSERT_EQ(test_support::Bits((*got)[s][i]), test_support::Bits(want[i]))
+            << "batched decode step " << step << ": sequence " << s << " logit " << i;
+      }
+    }
+  }
+  EXPECT_EQ(TensorLaunches(), before_steps) << "a batched decode step took the tensor cores";
 }
 
 // The same with the planner's split (some experts computed on the host for every row of a call).

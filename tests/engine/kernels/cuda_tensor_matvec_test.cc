@@ -146,9 +146,9 @@ TEST(CudaTensorMatVecTest, PromptRowsHoldTheFastContractAgainstTheCpu) {
   }
 }
 
-// The tensor choice (SetRowsKernel) reaches MatVecRowGroups' one launch (each group's rows with
-// MatVecRowsTensor's bits) and leaves a product over fewer than kTensorMinInputs rows with the
-// register-tiled kernel's bits.
+// The tensor choice (SetRowsKernel) reaches MatVecRowGroups' one launch (a tensor-core launch,
+// each group's rows with MatVecRowsTensor's bits) and leaves a product over fewer than
+// kTensorMinInputs rows to the register-tiled kernel (no tensor-core launch, its bits).
 TEST(CudaTensorMatVecTest, TheTensorChoiceReachesRowGroupsAndLeavesFewRowsAsTheyWere) {
   REQUIRE_CUDA_DEVICE();
   CudaStream stream;
@@ -165,11 +165,13 @@ TEST(CudaTensorMatVecTest, TheTensorChoiceReachesRowGroupsAndLeavesFewRowsAsThey
     }
     const DeviceBuffer dx = ToDevice(x, stream);
     DeviceBuffer one(static_cast<size_t>(x_rows * y_stride) * 4), each(one.bytes());
+    const int64_t launched = TensorLaunches();
     {
       const test_support::RowsKernelScope tensor(RowsKernel::kTensor);
       MatVecRowGroups(dw, groups, group_rows, dx.as<float>(), x_rows, x_stride, cols,
                       one.as<float>(), y_stride, group_rows, true, stream);
     }
+    EXPECT_EQ(TensorLaunches() - launched, x_rows >= kTensorMinInputs ? 1 : 0) << "x" << x_rows;
     for (int64_t g = 0; g < groups; ++g) {
       const float* xg = dx.as<float>() + g * cols;
       float* yg = each.as<float>() + g * group_rows;
