@@ -323,8 +323,7 @@ void LaunchKind(const Args& a, dim3 grid, WeightKind kind, cudaStream_t stream) 
 int64_t TensorLaunches() { return launches.load(std::memory_order_relaxed); }
 
 bool TensorMatVecTakes(WeightKind kind, int64_t cols, int64_t rows, int64_t inputs) {
-  return kind != WeightKind::kF32 && cols > 0 && cols % kTiledBlockCols == 0 &&
-         inputs >= kTensorMinInputs && (rows + kTensorTileRows - 1) / kTensorTileRows <= 65535;
+  return inputs >= kTensorMinInputs && TensorExpertTakes(kind, cols, rows);
 }
 
 void RunTensorMatVec(const TiledMatVec& m, WeightKind kind, cudaStream_t stream) {
