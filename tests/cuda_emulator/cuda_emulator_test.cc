@@ -82,6 +82,44 @@ TEST(CudaEmulatorTest, XorShufflesGiveEveryLaneItsWarpsSum) {
   }
 }
 
+// warp_butterfly.cuh's two forms: the gather the emulated kernels take gives every lane the bits
+// of the shuffles the device runs, for every segment width, the sum and an order-sensitive step,
+// on values of many magnitudes (so that any other summation order shows).
+TEST(CudaEmulatorTest, AButterflyByOneGatherGivesTheShufflesBits) {
+  const int threads = 96;
+  std::vector<double> in(threads);
+  uint64_t state = 12345;
+  for (double& v : in) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    const double unit = static_cast<double>(state >> 11) / 9007199254740992.0;
+    v = std::ldexp(unit - 0.5, static_cast<int>(state % 60) - 30);
+  }
+  DeviceArray<double> d_in(threads), gathered(threads), shuffled(threads);
+  d_in.Set(in);
+  for (const bool skewed : {false, true}) {
+    for (const int width : {2, 4, 8, 16, 32}) {
+      ASSERT_EQ(Butterflies(d_in.p, gathered.p, shuffled.p, threads, width, skewed), cudaSuccess);
+      const std::vector<double> a = gathered.Get(), b = shuffled.Get();
+      int differ = 0, unchanged = 0;
+      for (int i = 0; i < threads; ++i) {
+        uint64_t x, y;
+        std::memcpy(&x, &a[static_cast<size_t>(i)], 8);
+        std::memcpy(&y, &b[static_cast<size_t>(i)], 8);
+        differ += x != y ? 1 : 0;
+        unchanged += a[static_cast<size_t>(i)] == in[static_cast<size_t>(i)] ? 1 : 0;
+      }
+      EXPECT_EQ(differ, 0) << "width " << width << (skewed ? " skewed" : " sum");
+      EXPECT_EQ(unchanged, 0) << "width " << width << ": the butterfly left values as they were";
+    }
+  }
+}
+
+TEST(CudaEmulatorTest, AButterflysGatherNamingAnExitedOrMissingLaneIsAFailedLaunch) {
+  DeviceArray<double> out(32);
+  EXPECT_EQ(GatherAfterALaneExited(out.p), cudaErrorLaunchFailure);
+  EXPECT_EQ(GatherOverLanesTheBlockLacks(out.p), cudaErrorLaunchFailure);
+}
+
 TEST(CudaEmulatorTest, ShuffleReadsTheSourceLaneOfItsSegment) {
   const int threads = 64;
   std::vector<int> in(threads);

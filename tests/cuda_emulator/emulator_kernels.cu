@@ -1,4 +1,5 @@
 #include "engine/kernels/cuda/async_copy.cuh"
+#include "engine/kernels/cuda/warp_butterfly.cuh"
 #include "tests/cuda_emulator/emulator_kernels.h"
 
 namespace dsagent_emu_test {
@@ -49,6 +50,31 @@ __global__ void AsyncCopyKernel(const uint4* src, uint4* before, uint4* after) {
   before[threadIdx.x] = staged[threadIdx.x];
   dsagent::engine::kernels::cuda::CopyAsyncWaitAll();
   after[threadIdx.x] = staged[threadIdx.x];
+}
+
+namespace cuda = dsagent::engine::kernels::cuda;
+
+// A step whose result changes with its operands' order and with every value that went in.
+struct Skewed {
+  __device__ double operator()(double mine, double other) const { return 3.0 * mine + other; }
+};
+
+template <int kWidth>
+__global__ void ButterflyKernel(const double* in, double* by_gather, double* by_shuffles,
+                                bool skewed) {
+  const double v = in[threadIdx.x];
+  if (skewed) {
+    by_gather[threadIdx.x] = cuda::XorButterflyByGather<kWidth>(v, Skewed{});
+    by_shuffles[threadIdx.x] = cuda::XorButterflyByShuffles<kWidth>(v, Skewed{});
+  } else {
+    by_gather[threadIdx.x] = cuda::XorButterflyByGather<kWidth>(v, cuda::ShuffleSum{});
+    by_shuffles[threadIdx.x] = cuda::XorButterflyByShuffles<kWidth>(v, cuda::ShuffleSum{});
+  }
+}
+
+__global__ void GatherAfterExitKernel(double* out) {
+  if (threadIdx.x == 3) return;
+  out[threadIdx.x] = cuda::XorSum<32>(1.0);
 }
 
 __global__ void ExitedLaneKernel(float* out) {
@@ -123,6 +149,40 @@ cudaError_t ScanAndBallot(const int* in, int* scan, unsigned* ballot, int* first
 
 cudaError_t AsyncCopies(const uint4* src, uint4* before, uint4* after, int threads) {
   AsyncCopyKernel<<<1, threads, threads * sizeof(uint4)>>>(src, before, after);
+  return cudaGetLastError();
+}
+
+cudaError_t Butterflies(const double* in, double* by_gather, double* by_shuffles, int threads,
+                        int width, bool skewed) {
+  switch (width) {
+    case 2:
+      ButterflyKernel<2><<<1, threads>>>(in, by_gather, by_shuffles, skewed);
+      break;
+    case 4:
+      ButterflyKernel<4><<<1, threads>>>(in, by_gather, by_shuffles, skewed);
+      break;
+    case 8:
+      ButterflyKernel<8><<<1, threads>>>(in, by_gather, by_shuffles, skewed);
+      break;
+    case 16:
+      ButterflyKernel<16><<<1, threads>>>(in, by_gather, by_shuffles, skewed);
+      break;
+    case 32:
+      ButterflyKernel<32><<<1, threads>>>(in, by_gather, by_shuffles, skewed);
+      break;
+    default:
+      return cudaErrorInvalidValue;
+  }
+  return cudaGetLastError();
+}
+
+cudaError_t GatherAfterALaneExited(double* out) {
+  GatherAfterExitKernel<<<1, 32>>>(out);
+  return cudaGetLastError();
+}
+
+cudaError_t GatherOverLanesTheBlockLacks(double* out) {
+  GatherAfterExitKernel<<<1, 16>>>(out);  // lane 3 exits; the rest read lanes 16..31
   return cudaGetLastError();
 }
 

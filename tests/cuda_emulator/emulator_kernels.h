@@ -18,6 +18,16 @@ cudaError_t ScanAndBallot(const int* in, int* scan, unsigned* ballot, int* first
 // Thread i starts a cp.async copy of src[i] into shared memory (async_copy.cuh) and stores what
 // it reads there before its wait to before[i], after it to after[i].
 cudaError_t AsyncCopies(const uint4* src, uint4* before, uint4* after, int threads);
+// Per thread, its warp segment's butterfly (engine/kernels/cuda/warp_butterfly.cuh) of `in` over
+// `width` lanes (2..32), through one gather (by_gather) and through shuffles (by_shuffles):
+// `skewed` takes the step 3 * mine + other, whose result depends on each step's operands and
+// their order, else the sum.
+cudaError_t Butterflies(const double* in, double* by_gather, double* by_shuffles, int threads,
+                        int width, bool skewed);
+// Lane 3 returns, then the rest sum by a butterfly's gather: a misuse, as with shuffles.
+cudaError_t GatherAfterALaneExited(double* out);
+// A block of 16 threads sums by a full warp's gather: it reads lanes the block does not have.
+cudaError_t GatherOverLanesTheBlockLacks(double* out);
 // Lane 3 returns, then the rest shuffle with a full mask: a misuse the emulator reports.
 cudaError_t ShuffleAfterALaneExited(float* out);
 // Lanes 0..15 read lane 20 through a shuffle whose mask is the low 16 lanes: a misuse.

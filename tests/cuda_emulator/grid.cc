@@ -129,34 +129,30 @@ class Block {
 
   uint64_t Exchange(unsigned mask, uint64_t value, int src) {
     Thread& t = *current_;
-    Warp& w = warps_[t.linear / 32];
-    const int lane = static_cast<int>(t.linear % 32);
-    const uint32_t need = mask & w.existing;
-    if (((need >> lane) & 1u) == 0) {
-      Misuse("lane " + std::to_string(lane) + " of warp " + std::to_string(t.linear / 32) +
-             " calls a shuffle whose mask " + Hex(mask) + " leaves it out (the block has lanes " +
-             Hex(w.existing) + ")");
-      Park(t);
-    }
+    const uint32_t need = mask & warps_[t.linear / 32].existing;
     if (src < 0 || src > 31 || ((need >> src) & 1u) == 0) {
-      Misuse("lane " + std::to_string(lane) + " of warp " + std::to_string(t.linear / 32) +
+      Misuse("lane " + std::to_string(t.linear % 32) + " of warp " + std::to_string(t.linear / 32) +
              " reads lane " + std::to_string(src) + " in a shuffle with mask " + Hex(mask) +
-             ", a lane that is not taking part (the block has lanes " + Hex(w.existing) + ")");
+             ", a lane that is not taking part (the block has lanes " +
+             Hex(warps_[t.linear / 32].existing) + ")");
       Park(t);
     }
-    const int g = static_cast<int>(w.generation & 1);
-    w.values[g][lane] = value;
-    w.waiting |= 1u << lane;
-    states_[t.linear] = State::kAtShuffle;
-    t.shuffle_mask = need;
-    if ((w.waiting & need) == need) {
-      State* lanes = &states_[(t.linear / 32) * 32];
-      for (uint32_t m = need; m != 0; m &= m - 1) lanes[__builtin_ctz(m)] = State::kReady;
-      w.waiting &= ~need;
-      ++w.generation;
+    return Arrive(mask, value)[src];
+  }
+
+  // Every lane's value of an exchange over `mask` (by lane; valid until this lane's next exchange):
+  // one wait for what a butterfly of shuffles waits for five times. Each lane of the mask is read,
+  // so each must be one the block has, as for a shuffle reading it.
+  const uint64_t* Gather(unsigned mask, uint64_t value) {
+    Thread& t = *current_;
+    const uint32_t existing = warps_[t.linear / 32].existing;
+    if ((mask & ~existing) != 0) {
+      Misuse("lane " + std::to_string(t.linear % 32) + " of warp " + std::to_string(t.linear / 32) +
+             " reads every lane of mask " + Hex(mask) + " in one exchange, lanes the block does " +
+             "not have (it has " + Hex(existing) + ")");
+      Park(t);
     }
-    if (states_[t.linear] != State::kReady) HandOver(t);
-    return w.values[g][src];
+    return Arrive(mask, value);
   }
 
   void* Shared() const { return shared_.get(); }
@@ -177,6 +173,35 @@ class Block {
     char buf[16];
     std::snprintf(buf, sizeof buf, "0x%08x", v);
     return buf;
+  }
+
+  // The running lane's part in a warp exchange over `mask` (of the lanes the block has): puts
+  // `value` in, waits until every lane of the mask has, and returns the exchange's values by lane
+  // (valid until the warp's exchange after next, which this lane must also join).
+  const uint64_t* Arrive(unsigned mask, uint64_t value) {
+    Thread& t = *current_;
+    Warp& w = warps_[t.linear / 32];
+    const int lane = static_cast<int>(t.linear % 32);
+    const uint32_t need = mask & w.existing;
+    if (((need >> lane) & 1u) == 0) {
+      Misuse("lane " + std::to_string(lane) + " of warp " + std::to_string(t.linear / 32) +
+             " calls a shuffle whose mask " + Hex(mask) + " leaves it out (the block has lanes " +
+             Hex(w.existing) + ")");
+      Park(t);
+    }
+    const int g = static_cast<int>(w.generation & 1);
+    w.values[g][lane] = value;
+    w.waiting |= 1u << lane;
+    states_[t.linear] = State::kAtShuffle;
+    t.shuffle_mask = need;
+    if ((w.waiting & need) == need) {
+      State* lanes = &states_[(t.linear / 32) * 32];
+      for (uint32_t m = need; m != 0; m &= m - 1) lanes[__builtin_ctz(m)] = State::kReady;
+      w.waiting &= ~need;
+      ++w.generation;
+    }
+    if (states_[t.linear] != State::kReady) HandOver(t);
+    return w.values[g];
   }
 
   std::string Where() const {
@@ -487,6 +512,10 @@ int SyncThreadsAnd(int predicate) { return CurrentBlock().ArriveAtBarrier(predic
 
 uint64_t WarpExchange(unsigned mask, uint64_t value, int src_lane) {
   return CurrentBlock().Exchange(mask, value, src_lane);
+}
+
+const uint64_t* WarpGather(unsigned mask, uint64_t value) {
+  return CurrentBlock().Gather(mask, value);
 }
 
 void* DynamicSharedMemory() { return CurrentBlock().Shared(); }

@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "engine/kernels/cuda/device_math.h"
+#include "engine/kernels/cuda/warp_butterfly.cuh"
 
 namespace dsagent::engine::kernels::cuda {
 
@@ -33,10 +34,7 @@ __device__ inline void ActQuantRowCta(const float* x, int64_t n, float* q, bool 
       v[u] = xb[lane + 32 * u];
       amax = fmaxf(amax, fabsf(v[u]));
     }
-#pragma unroll
-    for (int offset = 16; offset > 0; offset /= 2) {
-      amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, offset));
-    }
+    amax = XorButterfly<32>(amax, ShuffleFmax{});
     const float scale = fp4 ? Fp4BlockScale(amax) : Fp8BlockScale(amax);
 #pragma unroll
     for (int u = 0; u < kPerLane; ++u) {

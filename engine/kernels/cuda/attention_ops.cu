@@ -20,12 +20,12 @@
 #include "engine/kernels/cuda/last_cta.cuh"
 #include "engine/kernels/cuda/ops.h"
 #include "engine/kernels/cuda/rope_cta.cuh"
+#include "engine/kernels/cuda/warp_butterfly.cuh"
 
 namespace dsagent::engine::kernels::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr unsigned kFullWarp = 0xffffffffu;
 
 cudaStream_t Raw(CudaStream& s) { return static_cast<cudaStream_t>(s.handle()); }
 
@@ -76,6 +76,13 @@ __device__ void CombineSplitsCta(const float* part_acc, const OnlineSoftmax* par
 // In rows mode each row is split as a decode step's list of its length is
 // (PlanAttentionSplits(n, heads)), its slots kAttentionMaxSplits apart; the CTAs past a row's
 // splits, and in phase 1 a row of one split, do nothing.
+// A lane's step of the warp's running max: a -inf or smaller score leaves it (RaisesMax).
+struct KeepRunningMax {
+  __device__ float operator()(float m, float other) const {
+    return RaisesMax(m, other) ? other : m;
+  }
+};
+
 constexpr int kDotRows = 4;  // the rows a warp's q.K dots take at once (SparseAttentionKernel)
 
 __global__ void SparseAttentionKernel(const float* q, int64_t heads, int64_t hd, const uint16_t* kv,
@@ -192,10 +199,7 @@ __global__ void SparseAttentionKernel(const float* q, int64_t heads, int64_t hd,
           }
         }
       }
-      for (int offset = 16; offset > 0; offset /= 2) {
-#pragma unroll
-        for (int r = 0; r < kDotRows; ++r) dot[r] += __shfl_xor_sync(kFullWarp, dot[r], offset);
-      }
+      XorSumEach<32>(dot);
       if (lane == 0) {
 #pragma unroll
         for (int r = 0; r < kDotRows; ++r) {
@@ -210,10 +214,7 @@ __global__ void SparseAttentionKernel(const float* q, int64_t heads, int64_t hd,
       for (int j = lane; j < bn; j += 32) {
         if (RaisesMax(m, score[j])) m = score[j];
       }
-      for (int offset = 16; offset > 0; offset /= 2) {
-        const float other = __shfl_xor_sync(kFullWarp, m, offset);
-        if (RaisesMax(m, other)) m = other;
-      }
+      m = XorButterfly<32>(m, KeepRunningMax{});
       if (lane == 0) block_max = m;
     }
     __syncthreads();

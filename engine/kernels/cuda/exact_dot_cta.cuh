@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "engine/kernels/cuda/device_math.h"
+#include "engine/kernels/cuda/warp_butterfly.cuh"
 
 namespace dsagent::engine::kernels::cuda {
 
@@ -19,7 +20,7 @@ __device__ inline double ExactRowDotCta(const WeightView& w, int64_t row, const 
   __shared__ double warp_sums[32];
   const int tid = static_cast<int>(threadIdx.x);
   double acc = ExactLaneDot(w, row, x, tid, static_cast<int>(blockDim.x));
-  for (int offset = 16; offset > 0; offset /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, offset);
+  acc = XorSum<32>(acc);
   if ((tid & 31) == 0) warp_sums[tid / 32] = acc;
   __syncthreads();
   double total = 0;

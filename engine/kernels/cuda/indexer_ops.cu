@@ -13,6 +13,7 @@
 #include "engine/kernels/cuda/kernel_launch.cuh"
 #include "engine/kernels/cuda/last_cta.cuh"
 #include "engine/kernels/cuda/vector_steps.h"
+#include "engine/kernels/cuda/warp_butterfly.cuh"
 
 namespace dsagent::engine::kernels::cuda {
 namespace {
@@ -79,7 +80,7 @@ __global__ void IndexerScoresKernel(const float* q, const float* head_weights, i
       for (int64_t d = lane; d < hd; d += 32) {
         dot += static_cast<double>(qh[d]) * static_cast<double>(Bf16ToFloat(k[d]));
       }
-      for (int offset = 16; offset > 0; offset /= 2) dot += __shfl_xor_sync(kFullWarp, dot, offset);
+      dot = XorSum<32>(dot);
       sum += IndexerHeadTerm(dot, ws[h]);  // every lane holds the same dot and sum
     }
     if (lane == 0) score[e] = IndexerScore(sum);

@@ -23,6 +23,7 @@
 #include "engine/kernels/cuda/matvec_lanes.cuh"
 #include "engine/kernels/cuda/matvec_tiled.h"
 #include "engine/kernels/cuda/rows_tiles.cuh"
+#include "engine/kernels/cuda/warp_butterfly.cuh"
 
 namespace dsagent::engine::kernels::cuda {
 namespace {
@@ -67,11 +68,7 @@ __device__ __forceinline__ void GemmCta(const GemmTile& t) {
 #pragma unroll
     for (int k = 0; k < kGemmInputsPerThread; ++k) {
       // The contract's order: (i, i+8), (i, i+4), (0, 2) (1, 3), (0, 1).
-      double v = lanes[i][k];
-      v += __shfl_xor_sync(0xffffffffu, v, 8, 16);
-      v += __shfl_xor_sync(0xffffffffu, v, 4, 16);
-      v += __shfl_xor_sync(0xffffffffu, v, 2, 16);
-      v += __shfl_xor_sync(0xffffffffu, v, 1, 16);
+      const double v = XorSum<16>(lanes[i][k]);
       const int o = o0 + i, m = m0 + k;
       if (j == 0 && o < t.tile_rows && m < t.inputs && sh.not_exact[m] == 0) {
         GemmFinish(t, sh, o, m, v);

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "engine/kernels/cuda/device_math.h"
+#include "engine/kernels/cuda/warp_butterfly.cuh"
 
 namespace dsagent::engine::kernels::cuda {
 
@@ -30,10 +31,7 @@ __device__ __forceinline__ void MatVecLanesRow(const WeightView& w, int64_t row,
       }
     }
   }
-  acc += __shfl_xor_sync(0xffffffffu, acc, 8, 16);
-  acc += __shfl_xor_sync(0xffffffffu, acc, 4, 16);
-  acc += __shfl_xor_sync(0xffffffffu, acc, 2, 16);
-  acc += __shfl_xor_sync(0xffffffffu, acc, 1, 16);
+  acc = XorSum<16>(acc);
   if (valid && lane == 0) {
     const float v = static_cast<float>(acc + static_cast<double>(tail));
     *out = round_bf16 ? RoundBf16(v) : v;

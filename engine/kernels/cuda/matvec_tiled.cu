@@ -29,6 +29,7 @@
 #include "engine/kernels/cuda/matvec_tiled_math.h"
 #include "engine/kernels/cuda/ops.h"
 #include "engine/kernels/cuda/rms_norm_cta.cuh"
+#include "engine/kernels/cuda/warp_butterfly.cuh"
 
 namespace dsagent::engine::kernels::cuda {
 namespace {
@@ -191,10 +192,7 @@ __global__ void __launch_bounds__(kThreads)
         }
       }
     }
-    acc += __shfl_xor_sync(0xffffffffu, acc, 8, 16);
-    acc += __shfl_xor_sync(0xffffffffu, acc, 4, 16);
-    acc += __shfl_xor_sync(0xffffffffu, acc, 2, 16);
-    acc += __shfl_xor_sync(0xffffffffu, acc, 1, 16);
+    acc = XorSum<16>(acc);
     if (valid && lane == 0) {
       float tail = 0.0f;
       if (tail_flags[r] != 0) {

@@ -349,6 +349,12 @@ int SyncThreadsAnd(int predicate);
 // The warp exchange behind the shuffles: returns lane `src_lane`'s `value`, once every lane of
 // `mask` (of those the block has) has arrived.
 uint64_t WarpExchange(unsigned mask, uint64_t value, int src_lane);
+// The same exchange giving every lane's value: the lanes' values by lane (those of `mask`, which
+// must all be lanes the block has), readable until the caller's next exchange. Device code that
+// would read several lanes through a sequence of shuffles can read them all at one wait instead
+// (engine/kernels/cuda/warp_butterfly.cuh): each wait switches every lane's fiber out and back,
+// and they read the one array the warp shares rather than copies on each fiber's stack.
+const uint64_t* WarpGather(unsigned mask, uint64_t value);
 // The running block's dynamic shared memory (the launch's shared_bytes).
 void* DynamicSharedMemory();
 // cp.async as the device runs it, for the kernels' asm under __CUDA_ARCH__ (async_copy.cuh): the
@@ -505,16 +511,13 @@ T __shfl_up_sync(unsigned mask, T var, unsigned delta, int width = 32) {
   return dsagent_emu::FromBits<T>(dsagent_emu::WarpExchange(mask, dsagent_emu::ToBits(var), src));
 }
 
-// Bit l set where lane l of `mask` passed a nonzero predicate: each lane of the mask's value
-// read in turn (every lane of the mask must call it, as on the device).
+// Bit l set where lane l of `mask` passed a nonzero predicate (every lane of the mask must call
+// it, as on the device).
 inline unsigned __ballot_sync(unsigned mask, int predicate) {
-  const int lane = static_cast<int>(dsagent_emu::LinearThread() % 32);
-  const uint64_t mine = predicate != 0 ? uint64_t{1} << lane : 0;
+  const uint64_t* all = dsagent_emu::WarpGather(mask, predicate != 0 ? 1 : 0);
   unsigned bits = 0;
-  for (int src = 0; src < 32; ++src) {
-    if ((mask >> src) & 1u) {
-      bits |= static_cast<unsigned>(dsagent_emu::WarpExchange(mask, mine, src));
-    }
+  for (int l = 0; l < 32; ++l) {
+    if ((mask >> l) & 1u) bits |= static_cast<unsigned>(all[l]) << l;
   }
   return bits;
 }
