@@ -24,8 +24,20 @@
 
 namespace dsagent::engine::kernels::cuda {
 
-// The warp's product by shuffles, for any build (the emulator's MmaBf16, and the reference a
-// device test may hold the tensor cores to).
+// words[i] = `value` of lane first + i, i < kN: kN shuffles, or on the emulator one wait
+// (WarpGather; a wait per shuffle was most of an emulated tensor-core kernel's time).
+template <int kN>
+__device__ __forceinline__ void LaneWords(uint64_t value, int first, uint64_t (&words)[kN]) {
+#if defined(DSAGENT_CUDA_EMULATOR_RUNTIME)
+  const uint64_t* all = ::dsagent_emu::WarpGather(0xffffffffu, value);
+  for (int i = 0; i < kN; ++i) words[i] = all[first + i];
+#else
+  for (int i = 0; i < kN; ++i) words[i] = __shfl_sync(0xffffffffu, value, first + i);
+#endif
+}
+
+// The warp's product by shuffles, for any build (the emulator's MmaBf16, where the shuffles are
+// one wait per fragment word pair, and the reference a device test may hold the tensor cores to).
 __device__ inline void MmaBf16ByShuffles(float (&d)[4], const uint32_t (&a)[4],
                                          const uint32_t (&b)[2], const float (&c)[4]) {
   const int lane = static_cast<int>(threadIdx.x) & 31;
@@ -34,15 +46,15 @@ __device__ inline void MmaBf16ByShuffles(float (&d)[4], const uint32_t (&a)[4],
   const uint64_t a23 = static_cast<uint64_t>(a[2]) | (static_cast<uint64_t>(a[3]) << 32);
   const uint64_t b01 = static_cast<uint64_t>(b[0]) | (static_cast<uint64_t>(b[1]) << 32);
   // Row g (and g + 8) of A, k = 0..15: lane 4g + s holds columns 2s, 2s+1 (words 0 and 1) and
-  // 2s+8, 2s+9 (words 2 and 3).
-  float row_lo[16], row_hi[16];
-  // Columns 2t and 2t + 1 of B: lane 4n + s holds rows 2s, 2s+1 and 2s+8, 2s+9 of column n.
-  float col0[16], col1[16];
+  // 2s+8, 2s+9 (words 2 and 3). Columns 2t and 2t + 1 of B: lane 4n + s holds rows 2s, 2s+1 and
+  // 2s+8, 2s+9 of column n (n = 2t: lanes 8t..8t+3, n = 2t + 1: the next 4).
+  uint64_t a_lo[4], a_hi[4], b_cols[8];
+  LaneWords(a01, 4 * g, a_lo);
+  LaneWords(a23, 4 * g, a_hi);
+  LaneWords(b01, 8 * t, b_cols);
+  float row_lo[16], row_hi[16], col0[16], col1[16];
   for (int s = 0; s < 4; ++s) {
-    const uint64_t lo = __shfl_sync(0xffffffffu, a01, 4 * g + s);
-    const uint64_t hi = __shfl_sync(0xffffffffu, a23, 4 * g + s);
-    const uint64_t n0 = __shfl_sync(0xffffffffu, b01, 4 * (2 * t) + s);
-    const uint64_t n1 = __shfl_sync(0xffffffffu, b01, 4 * (2 * t + 1) + s);
+    const uint64_t lo = a_lo[s], hi = a_hi[s], n0 = b_cols[s], n1 = b_cols[4 + s];
     const uint32_t words_lo[2] = {static_cast<uint32_t>(lo), static_cast<uint32_t>(lo >> 32)};
     const uint32_t words_hi[2] = {static_cast<uint32_t>(hi), static_cast<uint32_t>(hi >> 32)};
     for (int e = 0; e < 2; ++e) {
