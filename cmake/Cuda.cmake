@@ -46,6 +46,14 @@ function(dsagent_cuda_sources out kind)
       list(APPEND result "${f}")
     endif()
   endforeach()
+  # The kernels (.cu and their rewrites) compile one by one where the target's host files (.cc)
+  # take the unity batches: each .cu has file-local names of its own (kThreads, the kernels'
+  # helpers) that a batch would collide, and nvcc takes no batch.
+  foreach(f ${result})
+    if(f MATCHES "\\.cu(\\.cc)?$")
+      set_source_files_properties("${f}" PROPERTIES SKIP_UNITY_BUILD_INCLUSION ON)
+    endif()
+  endforeach()
   set(${out} ${result} PARENT_SCOPE)
 endfunction()
 

@@ -16,8 +16,6 @@ DeviceBuffer Copy(const std::vector<float>& v, CudaStream& stream) {
   return b;
 }
 
-DeviceBuffer Floats(int64_t n) { return DeviceBuffer(static_cast<size_t>(n) * sizeof(float)); }
-
 void NeedSize(const std::vector<float>& v, int64_t n, const char* what) {
   if (static_cast<int64_t>(v.size()) != n) {
     throw std::invalid_argument(std::string(what) + " has " + std::to_string(v.size()) +
@@ -59,13 +57,13 @@ DeviceBlock DeviceBlock::Create(const HcKernelShape& hc, DeviceAttention attn, D
   b.hc_ffn = std::move(hc_ffn);
   b.attn_norm = Copy(attn_norm, stream);
   b.ffn_norm = Copy(ffn_norm, stream);
-  b.products = Floats(mix);
+  b.products = DeviceFloats(mix);
   b.hc_arrivals = DeviceBuffer(sizeof(unsigned));
   b.hc_arrivals.Zero(stream);
-  b.y = Floats(hc.dim);
-  b.f = Floats(hc.dim);
-  b.post = Floats(hc.hc);
-  b.comb = Floats(hc.hc * hc.hc);
+  b.y = DeviceFloats(hc.dim);
+  b.f = DeviceFloats(hc.dim);
+  b.post = DeviceFloats(hc.hc);
+  b.comb = DeviceFloats(hc.hc * hc.hc);
   return b;
 }
 
@@ -108,8 +106,8 @@ DeviceHead DeviceHead::Create(const HcKernelShape& hc, DeviceHcWeights hc_head,
   d.hc_head = std::move(hc_head);
   d.norm = Copy(norm, stream);
   d.head = DeviceWeight::Upload(head, vocab, stream);
-  d.products = Floats(hc.hc);
-  d.y = Floats(hc.dim);
+  d.products = DeviceFloats(hc.hc);
+  d.y = DeviceFloats(hc.dim);
   return d;
 }
 

@@ -96,6 +96,11 @@ class DeviceBuffer {
   size_t bytes_ = 0;
 };
 
+// A DeviceBuffer of n floats.
+inline DeviceBuffer DeviceFloats(int64_t n) {
+  return DeviceBuffer(static_cast<size_t>(n) * sizeof(float));
+}
+
 // `bytes` of page-locked host memory (cudaMallocHost), freed on destruction. Move-only. Copies
 // from and to it run asynchronously on a stream (pageable memory makes a copy wait); the expert
 // offload stages a token's ids, input and outputs in it.

@@ -35,9 +35,9 @@ DeviceIndexer DeviceIndexer::Create(const IndexerShape& shape, const WeightRows&
   ix.freqs.Upload(freqs.data(), ix.freqs.bytes(), stream);
   stream.Synchronize();
   ix.compressor = std::move(compressor);
-  ix.q = DeviceBuffer(static_cast<size_t>(shape.heads * shape.head_dim) * sizeof(float));
-  ix.head_weights = DeviceBuffer(static_cast<size_t>(shape.heads) * sizeof(float));
-  ix.scores = DeviceBuffer(static_cast<size_t>(shape.capacity) * sizeof(float));
+  ix.q = DeviceFloats(shape.heads * shape.head_dim);
+  ix.head_weights = DeviceFloats(shape.heads);
+  ix.scores = DeviceFloats(shape.capacity);
   ix.topk_scratch = DeviceBuffer(static_cast<size_t>(TopKScratchBytes(shape.topk)));
   return ix;
 }

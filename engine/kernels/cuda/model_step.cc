@@ -20,7 +20,7 @@ DeviceModel DeviceModel::Create(const HcKernelShape& hc, const WeightRows& embed
   m.embed = DeviceWeight::Upload(embed, vocab, stream);
   m.layers = std::move(layers);
   m.head = std::move(head);
-  m.h = DeviceBuffer(static_cast<size_t>(hc.hc * hc.dim) * sizeof(float));
+  m.h = DeviceFloats(hc.hc * hc.dim);
   return m;
 }
 

@@ -21,8 +21,6 @@ DeviceBuffer Copy(const std::vector<T>& v, CudaStream& stream) {
   return b;
 }
 
-DeviceBuffer Floats(int64_t n) { return DeviceBuffer(static_cast<size_t>(n) * sizeof(float)); }
-
 }  // namespace
 
 DeviceMoe DeviceMoe::Create(const MoeShape& s, const MoeWeightRows& w, CudaStream& stream,
@@ -81,13 +79,13 @@ DeviceMoe DeviceMoe::Create(const MoeShape& s, const MoeWeightRows& w, CudaStrea
   } else {
     m.bias = Copy(w.bias, stream);
   }
-  m.x_quant = Floats(k * (s.dim > s.inter ? s.dim : s.inter));
-  m.logits = Floats(experts);
+  m.x_quant = DeviceFloats(k * (s.dim > s.inter ? s.dim : s.inter));
+  m.logits = DeviceFloats(experts);
   m.route_arrivals = DeviceBuffer(sizeof(unsigned));
   m.route_arrivals.Zero(stream);
   m.ids = DeviceBuffer(static_cast<size_t>(2 * k) * sizeof(int32_t));
-  m.weights = Floats(k);
-  m.g = Floats(2 * k * s.inter);
+  m.weights = DeviceFloats(k);
+  m.g = DeviceFloats(2 * k * s.inter);
   if (m.w1.format == m.w3.format && m.w1.rows == m.w3.rows && m.w1.cols == m.w3.cols &&
       m.w1.exact == m.w3.exact) {
     // Both tables on the host, one after the other, then up (weights only, once).
@@ -99,10 +97,10 @@ DeviceMoe DeviceMoe::Create(const MoeShape& s, const MoeWeightRows& w, CudaStrea
     m.w13_views.Upload(views.data(), 2 * half, stream);
     stream.Synchronize();
   }
-  m.routed = Floats(k * s.dim);
-  m.shared_g = Floats(s.inter);
-  m.shared_u = Floats(s.inter);
-  m.shared_out = Floats(s.dim);
+  m.routed = DeviceFloats(k * s.dim);
+  m.shared_g = DeviceFloats(s.inter);
+  m.shared_u = DeviceFloats(s.inter);
+  m.shared_out = DeviceFloats(s.dim);
   m.shared_side = std::make_unique<SideStream>();
   return m;
 }

@@ -21,8 +21,6 @@ DeviceBuffer Copy(const std::vector<float>& v, int64_t n, const char* what, Cuda
   return b;
 }
 
-DeviceBuffer Floats(int64_t n) { return DeviceBuffer(static_cast<size_t>(n) * sizeof(float)); }
-
 }  // namespace
 
 DeviceMtp DeviceMtp::Create(const HcKernelShape& hc, const WeightRows& e_proj,
@@ -45,12 +43,12 @@ DeviceMtp DeviceMtp::Create(const HcKernelShape& hc, const WeightRows& e_proj,
   m.block = std::move(block);
   m.hc_head = std::move(hc_head);
   m.norm = Copy(norm, hc.dim, "norm", stream);
-  m.e = Floats(hc.dim);
-  m.pe = Floats(hc.dim);
-  m.hn = Floats(hc.hc * hc.dim);
-  m.h = Floats(hc.hc * hc.dim);
-  m.y = Floats(hc.dim);
-  m.products = Floats(hc.hc);
+  m.e = DeviceFloats(hc.dim);
+  m.pe = DeviceFloats(hc.dim);
+  m.hn = DeviceFloats(hc.hc * hc.dim);
+  m.h = DeviceFloats(hc.hc * hc.dim);
+  m.y = DeviceFloats(hc.dim);
+  m.products = DeviceFloats(hc.hc);
   return m;
 }
 
