@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "tests/cuda_emulator/emulator_kernels.h"
@@ -95,21 +96,32 @@ TEST(CudaEmulatorTest, AButterflyByOneGatherGivesTheShufflesBits) {
     v = std::ldexp(unit - 0.5, static_cast<int>(state % 60) - 30);
   }
   DeviceArray<double> d_in(threads), gathered(threads), shuffled(threads);
+  DeviceArray<double> each_gathered(3 * threads), each_shuffled(3 * threads);
   d_in.Set(in);
+  const auto bits = [](double v) {
+    uint64_t b;
+    std::memcpy(&b, &v, 8);
+    return b;
+  };
   for (const bool skewed : {false, true}) {
     for (const int width : {2, 4, 8, 16, 32}) {
-      ASSERT_EQ(Butterflies(d_in.p, gathered.p, shuffled.p, threads, width, skewed), cudaSuccess);
+      const std::string name = "width " + std::to_string(width) + (skewed ? " skewed" : " sum");
+      ASSERT_EQ(Butterflies(d_in.p, gathered.p, shuffled.p, each_gathered.p, each_shuffled.p,
+                            threads, width, skewed),
+                cudaSuccess);
       const std::vector<double> a = gathered.Get(), b = shuffled.Get();
       int differ = 0, unchanged = 0;
       for (int i = 0; i < threads; ++i) {
-        uint64_t x, y;
-        std::memcpy(&x, &a[static_cast<size_t>(i)], 8);
-        std::memcpy(&y, &b[static_cast<size_t>(i)], 8);
-        differ += x != y ? 1 : 0;
+        differ += bits(a[static_cast<size_t>(i)]) != bits(b[static_cast<size_t>(i)]) ? 1 : 0;
         unchanged += a[static_cast<size_t>(i)] == in[static_cast<size_t>(i)] ? 1 : 0;
       }
-      EXPECT_EQ(differ, 0) << "width " << width << (skewed ? " skewed" : " sum");
-      EXPECT_EQ(unchanged, 0) << "width " << width << ": the butterfly left values as they were";
+      EXPECT_EQ(differ, 0) << name;
+      EXPECT_EQ(unchanged, 0) << name << ": the butterfly left values as they were";
+      if (skewed) continue;
+      const std::vector<double> ea = each_gathered.Get(), eb = each_shuffled.Get();
+      int each_differ = 0;
+      for (size_t i = 0; i < ea.size(); ++i) each_differ += bits(ea[i]) != bits(eb[i]) ? 1 : 0;
+      EXPECT_EQ(each_differ, 0) << name << ": three sums at one gather";
     }
   }
 }

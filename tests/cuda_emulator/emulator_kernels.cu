@@ -61,14 +61,26 @@ struct Skewed {
 
 template <int kWidth>
 __global__ void ButterflyKernel(const double* in, double* by_gather, double* by_shuffles,
-                                bool skewed) {
-  const double v = in[threadIdx.x];
+                                double* each_by_gather, double* each_by_shuffles, bool skewed) {
+  const unsigned t = threadIdx.x;
+  const double v = in[t];
   if (skewed) {
-    by_gather[threadIdx.x] = cuda::XorButterflyByGather<kWidth>(v, Skewed{});
-    by_shuffles[threadIdx.x] = cuda::XorButterflyByShuffles<kWidth>(v, Skewed{});
-  } else {
-    by_gather[threadIdx.x] = cuda::XorButterflyByGather<kWidth>(v, cuda::ShuffleSum{});
-    by_shuffles[threadIdx.x] = cuda::XorButterflyByShuffles<kWidth>(v, cuda::ShuffleSum{});
+    by_gather[t] = cuda::XorButterflyByGather<kWidth>(v, Skewed{});
+    by_shuffles[t] = cuda::XorButterflyByShuffles<kWidth>(v, Skewed{});
+    return;
+  }
+  by_gather[t] = cuda::XorButterflyByGather<kWidth>(v, cuda::ShuffleSum{});
+  by_shuffles[t] = cuda::XorButterflyByShuffles<kWidth>(v, cuda::ShuffleSum{});
+  // Three sums at one gather: v, another thread's value, and their difference.
+  const double w = in[(t * 5 + 3) % blockDim.x];
+  double three[3] = {v, w, v - w};
+  cuda::XorSumEach<kWidth>(three);
+  for (int i = 0; i < 3; ++i) {
+    each_by_gather[3 * t + i] = three[i];
+    each_by_shuffles[3 * t + i] = cuda::XorButterflyByShuffles<kWidth>(i == 0   ? v
+                                                                       : i == 1 ? w
+                                                                                : v - w,
+                                                                       cuda::ShuffleSum{});
   }
 }
 
@@ -152,23 +164,29 @@ cudaError_t AsyncCopies(const uint4* src, uint4* before, uint4* after, int threa
   return cudaGetLastError();
 }
 
-cudaError_t Butterflies(const double* in, double* by_gather, double* by_shuffles, int threads,
-                        int width, bool skewed) {
+cudaError_t Butterflies(const double* in, double* by_gather, double* by_shuffles,
+                        double* each_by_gather, double* each_by_shuffles, int threads, int width,
+                        bool skewed) {
   switch (width) {
     case 2:
-      ButterflyKernel<2><<<1, threads>>>(in, by_gather, by_shuffles, skewed);
+      ButterflyKernel<2>
+          <<<1, threads>>>(in, by_gather, by_shuffles, each_by_gather, each_by_shuffles, skewed);
       break;
     case 4:
-      ButterflyKernel<4><<<1, threads>>>(in, by_gather, by_shuffles, skewed);
+      ButterflyKernel<4>
+          <<<1, threads>>>(in, by_gather, by_shuffles, each_by_gather, each_by_shuffles, skewed);
       break;
     case 8:
-      ButterflyKernel<8><<<1, threads>>>(in, by_gather, by_shuffles, skewed);
+      ButterflyKernel<8>
+          <<<1, threads>>>(in, by_gather, by_shuffles, each_by_gather, each_by_shuffles, skewed);
       break;
     case 16:
-      ButterflyKernel<16><<<1, threads>>>(in, by_gather, by_shuffles, skewed);
+      ButterflyKernel<16>
+          <<<1, threads>>>(in, by_gather, by_shuffles, each_by_gather, each_by_shuffles, skewed);
       break;
     case 32:
-      ButterflyKernel<32><<<1, threads>>>(in, by_gather, by_shuffles, skewed);
+      ButterflyKernel<32>
+          <<<1, threads>>>(in, by_gather, by_shuffles, each_by_gather, each_by_shuffles, skewed);
       break;
     default:
       return cudaErrorInvalidValue;

@@ -21,9 +21,12 @@ cudaError_t AsyncCopies(const uint4* src, uint4* before, uint4* after, int threa
 // Per thread, its warp segment's butterfly (engine/kernels/cuda/warp_butterfly.cuh) of `in` over
 // `width` lanes (2..32), through one gather (by_gather) and through shuffles (by_shuffles):
 // `skewed` takes the step 3 * mine + other, whose result depends on each step's operands and
-// their order, else the sum.
-cudaError_t Butterflies(const double* in, double* by_gather, double* by_shuffles, int threads,
-                        int width, bool skewed);
+// their order, else the sum. With the sum, also three sums at one gather (XorSumEach: of in, of
+// another thread's in, of their difference) into each_by_gather[3 * thread + i], and each by
+// shuffles into each_by_shuffles.
+cudaError_t Butterflies(const double* in, double* by_gather, double* by_shuffles,
+                        double* each_by_gather, double* each_by_shuffles, int threads, int width,
+                        bool skewed);
 // Lane 3 returns, then the rest sum by a butterfly's gather: a misuse, as with shuffles.
 cudaError_t GatherAfterALaneExited(double* out);
 // A block of 16 threads sums by a full warp's gather: it reads lanes the block does not have.

@@ -57,7 +57,13 @@ struct Warp {
   uint32_t existing = 0;  // the lanes this block has
   uint32_t waiting = 0;   // lanes at the exchange in progress
   uint64_t generation = 0;
-  uint64_t values[2][32] = {};
+};
+
+// A warp's exchanged values: [generation % 2][word][lane] (an exchange of the generation after
+// next overwrites them, which every lane of this one must take part in first). Kept from block to
+// block, never cleared: a lane reads only what the exchange it took part in wrote.
+struct WarpValues {
+  uint64_t v[2][kMaxGatherWords][32];
 };
 
 const char* Name(State s) {
@@ -137,13 +143,13 @@ class Block {
              Hex(warps_[t.linear / 32].existing) + ")");
       Park(t);
     }
-    return Arrive(mask, value)[src];
+    return Arrive(mask, &value, 1)[src];
   }
 
-  // Every lane's value of an exchange over `mask` (by lane; valid until this lane's next exchange):
-  // one wait for what a butterfly of shuffles waits for five times. Each lane of the mask is read,
-  // so each must be one the block has, as for a shuffle reading it.
-  const uint64_t* Gather(unsigned mask, uint64_t value) {
+  // Every lane's n words of an exchange over `mask` ([word][lane]; valid until this lane's next
+  // exchange): one wait for what n butterflies of shuffles wait for 4-5 times each. Each lane of
+  // the mask is read, so each must be one the block has, as for a shuffle reading it.
+  const uint64_t* Gather(unsigned mask, const uint64_t* words, int n) {
     Thread& t = *current_;
     const uint32_t existing = warps_[t.linear / 32].existing;
     if ((mask & ~existing) != 0) {
@@ -152,7 +158,12 @@ class Block {
              "not have (it has " + Hex(existing) + ")");
       Park(t);
     }
-    return Arrive(mask, value);
+    if (n < 1 || n > kMaxGatherWords) {
+      Misuse("a gather of " + std::to_string(n) + " words a lane (1 to " +
+             std::to_string(kMaxGatherWords) + ")");
+      Park(t);
+    }
+    return Arrive(mask, words, n);
   }
 
   void* Shared() const { return shared_.get(); }
@@ -175,12 +186,13 @@ class Block {
     return buf;
   }
 
-  // The running lane's part in a warp exchange over `mask` (of the lanes the block has): puts
-  // `value` in, waits until every lane of the mask has, and returns the exchange's values by lane
-  // (valid until the warp's exchange after next, which this lane must also join).
-  const uint64_t* Arrive(unsigned mask, uint64_t value) {
+  // The running lane's part in a warp exchange over `mask` (of the lanes the block has): puts its
+  // n words in, waits until every lane of the mask has, and returns the exchange's words
+  // ([word][lane]; valid until the warp's exchange after next, which this lane must also join).
+  const uint64_t* Arrive(unsigned mask, const uint64_t* words, int n) {
     Thread& t = *current_;
     Warp& w = warps_[t.linear / 32];
+    WarpValues& values = values_[t.linear / 32];
     const int lane = static_cast<int>(t.linear % 32);
     const uint32_t need = mask & w.existing;
     if (((need >> lane) & 1u) == 0) {
@@ -190,7 +202,7 @@ class Block {
       Park(t);
     }
     const int g = static_cast<int>(w.generation & 1);
-    w.values[g][lane] = value;
+    for (int i = 0; i < n; ++i) values.v[g][i][lane] = words[i];
     w.waiting |= 1u << lane;
     states_[t.linear] = State::kAtShuffle;
     t.shuffle_mask = need;
@@ -201,7 +213,7 @@ class Block {
       ++w.generation;
     }
     if (states_[t.linear] != State::kReady) HandOver(t);
-    return w.values[g];
+    return &values.v[g][0][0];
   }
 
   std::string Where() const {
@@ -229,6 +241,7 @@ class Block {
       t.sp = t.stack.Start(&Block::FiberMain, &t);
     }
     warps_.assign((n + 31) / 32, Warp{});
+    if (values_.size() < warps_.size()) values_.resize(warps_.size());
     states_.assign(n, State::kReady);
     for (unsigned i = 0; i < n; ++i) {
       Thread& t = *threads_[i];
@@ -400,6 +413,7 @@ class Block {
   unsigned n_ = 0;
   std::vector<State> states_;  // by linear thread index (compact: the scheduler scans it)
   std::vector<Warp> warps_;
+  std::vector<WarpValues> values_;  // by warp; at least warps_.size()
   std::unique_ptr<unsigned char[]> shared_;
   Thread* current_ = nullptr;
   int live_ = 0;
@@ -514,8 +528,8 @@ uint64_t WarpExchange(unsigned mask, uint64_t value, int src_lane) {
   return CurrentBlock().Exchange(mask, value, src_lane);
 }
 
-const uint64_t* WarpGather(unsigned mask, uint64_t value) {
-  return CurrentBlock().Gather(mask, value);
+const uint64_t* WarpGather(unsigned mask, const uint64_t* words, int n) {
+  return CurrentBlock().Gather(mask, words, n);
 }
 
 void* DynamicSharedMemory() { return CurrentBlock().Shared(); }

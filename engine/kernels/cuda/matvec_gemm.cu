@@ -63,15 +63,15 @@ __device__ __forceinline__ void GemmCta(const GemmTile& t) {
   const int j = tid & 15, cell = tid >> 4;
   const int o0 = (cell % kGemmRowCells) * kGemmRowsPerThread;
   const int m0 = (cell / kGemmRowCells) * kGemmInputsPerThread;
+  // The contract's order: (i, i+8), (i, i+4), (0, 2) (1, 3), (0, 1).
+  XorSumEach<16, kGemmRowsPerThread * kGemmInputsPerThread>(&lanes[0][0]);
 #pragma unroll
   for (int i = 0; i < kGemmRowsPerThread; ++i) {
 #pragma unroll
     for (int k = 0; k < kGemmInputsPerThread; ++k) {
-      // The contract's order: (i, i+8), (i, i+4), (0, 2) (1, 3), (0, 1).
-      const double v = XorSum<16>(lanes[i][k]);
       const int o = o0 + i, m = m0 + k;
       if (j == 0 && o < t.tile_rows && m < t.inputs && sh.not_exact[m] == 0) {
-        GemmFinish(t, sh, o, m, v);
+        GemmFinish(t, sh, o, m, lanes[i][k]);
       }
     }
   }

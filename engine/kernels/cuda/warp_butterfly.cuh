@@ -94,12 +94,19 @@ __device__ __forceinline__ T XorSum(T v) {
   return XorButterfly<kWidth>(v, ShuffleSum{});
 }
 
-// XorSum of each of n values, on the device step by step across them (the n shuffles of a step
-// issued together).
-template <int kWidth, class T, int kN>
-__device__ __forceinline__ void XorSumEach(T (&v)[kN]) {
+// XorSum of each of kN values (v[0..kN)): on the device step by step across them (the kN
+// shuffles of a step issued together), on the emulator all of them at one wait.
+template <int kWidth, int kN, class T>
+__device__ __forceinline__ void XorSumEach(T* v) {
 #if defined(DSAGENT_CUDA_EMULATOR_RUNTIME)
-  for (int i = 0; i < kN; ++i) v[i] = XorButterflyByGather<kWidth>(v[i], ShuffleSum{});
+  static_assert(kN <= ::dsagent_emu::kMaxGatherWords, "one gather's words");
+  static_assert(sizeof(T) <= sizeof(uint64_t), "a shuffle's value: at most 64 bits");
+  uint64_t words[kN] = {};
+  for (int i = 0; i < kN; ++i) std::memcpy(&words[i], &v[i], sizeof(T));
+  const uint64_t* all = ::dsagent_emu::WarpGather(0xffffffffu, words, kN);
+  const int lane = static_cast<int>(::dsagent_emu::LinearThread() % 32);
+  for (int i = 0; i < kN; ++i)
+    v[i] = ButterflyCone<1, kWidth, T>(all + 32 * i, lane, 0, ShuffleSum{});
 #else
 #pragma unroll
   for (int offset = kWidth / 2; offset > 0; offset /= 2) {
@@ -107,6 +114,10 @@ __device__ __forceinline__ void XorSumEach(T (&v)[kN]) {
     for (int i = 0; i < kN; ++i) v[i] += __shfl_xor_sync(0xffffffffu, v[i], offset, kWidth);
   }
 #endif
+}
+template <int kWidth, class T, int kN>
+__device__ __forceinline__ void XorSumEach(T (&v)[kN]) {
+  XorSumEach<kWidth, kN>(&v[0]);
 }
 
 }  // namespace dsagent::engine::kernels::cuda

@@ -349,12 +349,17 @@ int SyncThreadsAnd(int predicate);
 // The warp exchange behind the shuffles: returns lane `src_lane`'s `value`, once every lane of
 // `mask` (of those the block has) has arrived.
 uint64_t WarpExchange(unsigned mask, uint64_t value, int src_lane);
-// The same exchange giving every lane's value: the lanes' values by lane (those of `mask`, which
-// must all be lanes the block has), readable until the caller's next exchange. Device code that
-// would read several lanes through a sequence of shuffles can read them all at one wait instead
+// The same exchange giving every lane's values: each lane puts in n words (1 to
+// kMaxGatherWords) and gets every lane's, [word][lane] (the lanes of `mask`, which must all be
+// lanes the block has), readable until its next exchange. Device code that would read several
+// lanes through a sequence of shuffles can read them all at one wait instead
 // (engine/kernels/cuda/warp_butterfly.cuh): each wait switches every lane's fiber out and back,
 // and they read the one array the warp shares rather than copies on each fiber's stack.
-const uint64_t* WarpGather(unsigned mask, uint64_t value);
+constexpr int kMaxGatherWords = 16;
+const uint64_t* WarpGather(unsigned mask, const uint64_t* words, int n);
+inline const uint64_t* WarpGather(unsigned mask, uint64_t value) {
+  return WarpGather(mask, &value, 1);
+}
 // The running block's dynamic shared memory (the launch's shared_bytes).
 void* DynamicSharedMemory();
 // cp.async as the device runs it, for the kernels' asm under __CUDA_ARCH__ (async_copy.cuh): the
