@@ -1,6 +1,6 @@
 // The xor butterfly over a warp's lanes: the reduction a kernel writes as
-//   for (offset = width / 2; offset > 0; offset /= 2) v = op(v, __shfl_xor_sync(full, v, offset,
-//   width));
+//   for (offset = width / 2; offset > 0; offset /= 2)
+//     v = op(v, __shfl_xor_sync(full, v, offset, width));
 // (a warp's sum or max in log2(width) shuffles, each lane ending with its segment's result).
 //
 // On the device it is exactly those shuffles. On the CPU emulator (tests/cuda_emulator) each
