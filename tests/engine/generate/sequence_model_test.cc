@@ -113,10 +113,10 @@ class ElsewhereModel final : public SequenceModel {
   SequenceModel& inner_;
 };
 
-const std::vector<int32_t> kPrompt = {0, 3, 300, 17, 45, 290, 100, 101, 4, 6};
+const std::vector<int32_t> kModelPrompt = {0, 3, 300, 17, 45, 290, 100, 101, 4, 6};
 
 std::vector<int32_t> MustGenerate(SequenceModel& model, const GenerateOptions& options,
-                                  const std::vector<int32_t>& prompt = kPrompt) {
+                                  const std::vector<int32_t>& prompt = kModelPrompt) {
   Generator g(model, &TinyTokenizer());
   auto r = g.Generate(*model.NewSequence(), prompt, options);
   EXPECT_TRUE(r) << (r ? "" : r.error());
