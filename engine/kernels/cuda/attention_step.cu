@@ -133,18 +133,15 @@ DeviceAttention DeviceAttention::Create(const AttentionShape& s, const Attention
   a.freqs = Floats(w.freqs, stream);
   a.compressor = std::move(compressor);
   a.indexer = std::move(indexer);
-  const auto floats = [](int64_t n) {
-    return DeviceBuffer(static_cast<size_t>(n) * sizeof(float));
-  };
   const int64_t compressed_rows = s.ratio > 0 ? s.capacity : 0;
-  a.x_quant = floats(s.dim);
-  a.qr = floats(s.q_lora_rank);
-  a.qr_quant = floats(s.q_lora_rank);
-  a.q = floats(s.heads * s.head_dim);
-  a.kv = floats(s.head_dim);
-  a.o = floats(s.heads * s.head_dim);
-  a.z = floats(s.o_groups * s.o_lora_rank);
-  a.attention_splits = floats(SparseAttentionScratchFloats(s.heads, s.head_dim));
+  a.x_quant = DeviceFloats(s.dim);
+  a.qr = DeviceFloats(s.q_lora_rank);
+  a.qr_quant = DeviceFloats(s.q_lora_rank);
+  a.q = DeviceFloats(s.heads * s.head_dim);
+  a.kv = DeviceFloats(s.head_dim);
+  a.o = DeviceFloats(s.heads * s.head_dim);
+  a.z = DeviceFloats(s.o_groups * s.o_lora_rank);
+  a.attention_splits = DeviceFloats(SparseAttentionScratchFloats(s.heads, s.head_dim));
   a.attention_arrivals = DeviceBuffer(static_cast<size_t>(s.heads) * sizeof(unsigned));
   a.attention_arrivals.Zero(stream);
   a.list = DeviceBuffer(static_cast<size_t>(s.window + compressed_rows) * sizeof(int32_t));

@@ -184,10 +184,10 @@ DeviceBuffer Floats(const std::vector<float>& v, CudaStream& stream) {
 
 DeviceCompressorState DeviceCompressorState::Create(const CompressorShape& shape,
                                                     CudaStream& stream) {
-  const size_t n = static_cast<size_t>(shape.slots() * shape.width());
+  const int64_t n = shape.slots() * shape.width();
   DeviceCompressorState st;
-  st.kv = DeviceBuffer(n * sizeof(float));
-  st.score = DeviceBuffer(n * sizeof(float));
+  st.kv = DeviceFloats(n);
+  st.score = DeviceFloats(n);
   st.Reset(shape, stream);
   stream.Synchronize();
   return st;
@@ -227,8 +227,8 @@ DeviceCompressor DeviceCompressor::Create(const CompressorShape& shape, const We
   c.ape = Floats(ape, stream);
   c.norm = Floats(norm, stream);
   c.freqs = Floats(freqs, stream);
-  c.projected = DeviceBuffer(static_cast<size_t>(2 * width) * sizeof(float));
-  c.entry = DeviceBuffer(static_cast<size_t>(shape.head_dim) * sizeof(float));
+  c.projected = DeviceFloats(2 * width);
+  c.entry = DeviceFloats(shape.head_dim);
   return c;
 }
 

@@ -49,18 +49,27 @@ __device__ inline T ButterflyCone(const uint64_t* all, int lane, int m, Op op) {
   }
 }
 
-// The butterfly from every lane's value at one exchange: the kWidth - 1 steps this lane's result
-// depends on, from the warp's shared array of values (nothing copied to the fiber's stack).
-template <int kWidth, class T, class Op>
-__device__ inline T XorButterflyByGather(T v, Op op) {
+// The butterflies of kN values v[0..kN) from every lane's values at one exchange: for each, the
+// kWidth - 1 steps this lane's result depends on, read from the warp's shared array (nothing
+// copied to the fiber's stack).
+template <int kWidth, int kN, class T, class Op>
+__device__ inline void XorButterfliesByGather(T* v, Op op) {
   static_assert(kWidth >= 2 && kWidth <= 32 && (kWidth & (kWidth - 1)) == 0,
                 "a warp segment: a power of two up to 32 lanes");
+  static_assert(kN <= ::dsagent_emu::kMaxGatherWords, "one gather's words");
   static_assert(sizeof(T) <= sizeof(uint64_t), "a shuffle's value: at most 64 bits");
-  uint64_t bits = 0;
-  std::memcpy(&bits, &v, sizeof(T));
-  const uint64_t* all = ::dsagent_emu::WarpGather(0xffffffffu, bits);
+  uint64_t words[kN] = {};
+  for (int i = 0; i < kN; ++i) std::memcpy(&words[i], &v[i], sizeof(T));
+  const uint64_t* all = ::dsagent_emu::WarpGather(0xffffffffu, words, kN);
   const int lane = static_cast<int>(::dsagent_emu::LinearThread() % 32);
-  return ButterflyCone<1, kWidth, T>(all, lane, 0, op);
+  for (int i = 0; i < kN; ++i) v[i] = ButterflyCone<1, kWidth, T>(all + 32 * i, lane, 0, op);
+}
+
+// One butterfly at one exchange.
+template <int kWidth, class T, class Op>
+__device__ inline T XorButterflyByGather(T v, Op op) {
+  XorButterfliesByGather<kWidth, 1>(&v, op);
+  return v;
 }
 #endif
 
@@ -99,14 +108,7 @@ __device__ __forceinline__ T XorSum(T v) {
 template <int kWidth, int kN, class T>
 __device__ __forceinline__ void XorSumEach(T* v) {
 #if defined(DSAGENT_CUDA_EMULATOR_RUNTIME)
-  static_assert(kN <= ::dsagent_emu::kMaxGatherWords, "one gather's words");
-  static_assert(sizeof(T) <= sizeof(uint64_t), "a shuffle's value: at most 64 bits");
-  uint64_t words[kN] = {};
-  for (int i = 0; i < kN; ++i) std::memcpy(&words[i], &v[i], sizeof(T));
-  const uint64_t* all = ::dsagent_emu::WarpGather(0xffffffffu, words, kN);
-  const int lane = static_cast<int>(::dsagent_emu::LinearThread() % 32);
-  for (int i = 0; i < kN; ++i)
-    v[i] = ButterflyCone<1, kWidth, T>(all + 32 * i, lane, 0, ShuffleSum{});
+  XorButterfliesByGather<kWidth, kN>(v, ShuffleSum{});
 #else
 #pragma unroll
   for (int offset = kWidth / 2; offset > 0; offset /= 2) {
