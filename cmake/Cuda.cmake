@@ -69,6 +69,13 @@ if(_dsagent_cuda STREQUAL "EMULATE" OR (DSAGENT_CUDA_EMULATED_TESTS AND DSAGENT_
   target_include_directories(dsagent_cuda_emulator
     PUBLIC ${PROJECT_SOURCE_DIR}/tests/cuda_emulator/include PRIVATE ${PROJECT_SOURCE_DIR})
   target_link_libraries(dsagent_cuda_emulator PRIVATE Threads::Threads)
+  if(DSAGENT_SANITIZE MATCHES "thread")
+    # The race check (tests/cuda_emulator/race_check.h): the grid runner and the fibers keep a
+    # block's bookkeeping for all its threads on one OS thread, which ThreadSanitizer would take
+    # for the kernels' races; they tell it where CUDA orders threads instead.
+    set_source_files_properties(tests/cuda_emulator/grid.cc tests/cuda_emulator/fiber.cc
+      PROPERTIES COMPILE_OPTIONS "-fno-sanitize=thread" COMPILE_DEFINITIONS DSAGENT_EMU_RACE_CHECK=1)
+  endif()
   message(STATUS "CUDA device tests on the CPU emulator: on (tests/cuda_emulator/README.md)")
 endif()
 if(_dsagent_cuda STREQUAL "EMULATE")

@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # The test suite under sanitizers (docs/RELIABILITY.md):
-#   scripts/sanitize.sh [asan|tsan|all] [ctest args...]
+#   scripts/sanitize.sh [asan|tsan|racecheck|all] [ctest args...]
 # asan: every test under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/).
 # tsan: the concurrency tests (serve, thread pool, prefix store, eval jobs, cancellation) under
 #       ThreadSanitizer (build-tsan/).
+# racecheck: the CUDA kernels' races on the CPU emulator under ThreadSanitizer (build-race/, the
+#       engine and the emulated device tests only; tests/cuda_emulator/race_check.h): a barrier,
+#       __syncwarp or fence missing between two CUDA threads, or a read before a programmatic
+#       launch's wait, is a report naming the kernel. Extra arguments are gtest arguments for the
+#       device tests (default: RACECHECK_TESTS below).
 # Each is a full build of its own (about as long as the normal build, tests run 2-5x slower).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,8 +18,9 @@ scripts/setup.sh --no-build
 
 # CUDA off: nvcc's kernels would not be instrumented, the tests run the CPU backend, and the CUDA
 # runtime needs ASan's shadow gap unprotected. The emulated device tests are left out too: their
-# fibers want bigger stacks under ASan and are not annotated for TSan (tests/cuda_emulator/README.md
-# has their own AddressSanitizer build). CMAKE_ARGS comes last, so it can turn either back on.
+# fibers want bigger stacks under ASan (tests/cuda_emulator/README.md has their own AddressSanitizer
+# build), and under TSan they are the race check's, below. CMAKE_ARGS comes last, so it can turn
+# either back on.
 build() {  # build DIR SANITIZERS
   cmake -S . -B "$1" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDSAGENT_SANITIZE="$2" -DDSAGENT_WERROR=OFF \
     -DDSAGENT_CUDA=OFF -DDSAGENT_CUDA_EMULATED_TESTS=OFF ${CMAKE_ARGS:-} >/dev/null
@@ -28,7 +34,28 @@ build() {  # build DIR SANITIZERS
 # stdio transport. `ctest --test-dir build-tsan -N -R "$TSAN_TESTS"` lists them.
 TSAN_TESTS='ChatServer|ForwardBatcher|BatchForward|Thread|DiskPrefixStore|PrefixCache|RequestGate|RequestWatch|Eval|Cancel|Interrupt|Parallel|Concurren|Serve|Retry|ProcessGroupGuard|StdioTransport|LocalProvider'
 
+# The device tests the race check runs by default: the op tests (each kernel of the backend, its
+# rare paths included) and the graphs, not the long ones that run the same kernels token by token
+# or over many shapes (under ThreadSanitizer the emulator is 20-150x slower: 64 s for the tiled
+# matvec's shapes and rare paths, 18 min for the compressor's rows against its token steps;
+# docs/RELIABILITY.md).
+RACECHECK_TESTS='CudaOpsTest.*:CudaForwardOpsTest.*:VectorStepsTest.*:CudaTensorMatVecTest.*:DecodeGraphsGpuTest.*:CudaRuntimeTest.*'
+RACECHECK_TESTS+='-*MultiRowMatVecGivesEachRowItsOneRowBits:*AttentionDecodeMatchesTheCpu*:*CompressProjectedRowsGivesTheRowStepsBits:*BlockDecodeAndHeadDecode*:*IndexerSelectMatchesTheCpuSelection*:*CompressTokenMatchesTheCpu*:*SparseAttentionRowsGivesEachRowsOwnListsBits:*SparseAttentionMatchesTheCpuHeads:*MoeDecodeMatchesTheCpuMoeTokenByToken*'
+
 status=0
+if [ "$which" = racecheck ] || [ "$which" = all ]; then
+  cmake -S . -B build-race -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDSAGENT_SANITIZE=thread \
+    -DDSAGENT_WERROR=OFF -DDSAGENT_CUDA=EMULATE ${CMAKE_ARGS:-} >/dev/null
+  ninja -C build-race cuda_emulator_test engine_cuda_test_emulated
+  # Two OS threads for the blocks: blocks on different threads are what a race between blocks
+  # needs (those of one thread run one after another). halt_on_error: a report fails the run.
+  export DSAGENT_REQUIRE_CUDA=1 DSAGENT_CUDA_EMULATOR_THREADS=2
+  TSAN_OPTIONS=halt_on_error=1 build-race/tests/cuda_emulator/cuda_emulator_test || status=1
+  args=("--gtest_filter=$RACECHECK_TESTS")
+  if [ "$which" = racecheck ] && [ $# -gt 0 ]; then args=("$@"); fi
+  TSAN_OPTIONS=halt_on_error=1 build-race/tests/cuda_emulator/engine_cuda_test "${args[@]}" || status=1
+  [ "$which" = racecheck ] && exit $status
+fi
 if [ "$which" = asan ] || [ "$which" = all ]; then
   build build-asan address,undefined
   # detect_leaks: LeakSanitizer too. System libraries' own leaks are suppressed by the rules of

@@ -6,8 +6,11 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/cuda_emulator/emulator_kernels.h"
@@ -32,6 +35,36 @@ struct DeviceArray {
   T* p = nullptr;
   size_t n;
 };
+
+// A ThreadSanitizer build: the emulator's race check (race_check.h, scripts/sanitize.sh racecheck).
+#if defined(__SANITIZE_THREAD__)
+constexpr bool kRaceCheck = true;
+#else
+constexpr bool kRaceCheck = false;
+#endif
+
+// The OS threads that run a launch's blocks (the emulator's default: the CPUs, at most 8).
+unsigned EmulatorThreads() {
+  const char* v = std::getenv("DSAGENT_CUDA_EMULATOR_THREADS");
+  if (v != nullptr && *v != '\0') return static_cast<unsigned>(std::strtoul(v, nullptr, 10));
+  const unsigned cpus = std::thread::hardware_concurrency();
+  return cpus == 0 ? 1 : (cpus < 8 ? cpus : 8);
+}
+
+// Runs `racy` in a process of its own that ThreadSanitizer stops at its first report, and expects
+// that report to be a data race in `kernel`.
+void ExpectRaceReport(const std::function<void()>& racy, const std::string& kernel) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");  // the child starts afresh (execve)
+  const char* old = std::getenv("TSAN_OPTIONS");
+  const std::string kept = old != nullptr ? old : "";
+  setenv("TSAN_OPTIONS", (kept + ":halt_on_error=1").c_str(), 1);
+  EXPECT_DEATH(racy(), "ThreadSanitizer: data race.*" + kernel);
+  if (old != nullptr) {
+    setenv("TSAN_OPTIONS", kept.c_str(), 1);
+  } else {
+    unsetenv("TSAN_OPTIONS");
+  }
+}
 
 // Two streams and the events of a fork from s to t and a join back, for a test's lifetime.
 struct ForkAndJoin {
@@ -344,6 +377,10 @@ TEST(CudaEmulatorTest, AStreamWaitingOnACapturedEventJoinsTheCapture) {
 // runs block 0 of such a launch up to that wait before the previous kernel runs, so that reading
 // too early reads the old values, as it may on a GPU.
 TEST(CudaEmulatorTest, AProgrammaticLaunchsFirstBlockReachesItsWaitBeforeThePreviousKernelRuns) {
+  if (kRaceCheck) {
+    GTEST_SKIP() << "its kernel reads before its wait, a race the race check reports "
+                    "(TheRaceCheckReportsAReadBeforeTheGridWait)";
+  }
   cudaStream_t s = nullptr;
   ASSERT_EQ(cudaStreamCreate(&s), cudaSuccess);
   const int blocks = 3, threads = 64, n = blocks * threads;
@@ -439,6 +476,88 @@ TEST(CudaEmulatorTest, DeferredStreamsRunAForksBranchAfterItsOriginsWork) {
   std::memcpy(&direct, v.p, sizeof direct);
   EXPECT_EQ(direct, 2);
   dsagent_emu::SetDeferredStreams(false);
+}
+
+// The last-block pattern with its fences: the last block to count sees every block's partial.
+TEST(CudaEmulatorTest, TheLastBlockToCountSeesEveryBlocksStore) {
+  const int blocks = 24;
+  DeviceArray<int> partial(blocks), total(1);
+  DeviceArray<unsigned> count(1);
+  count.Set({0});
+  for (int round = 0; round < 2; ++round) {  // the last block zeroes the count for the next launch
+    partial.Set(std::vector<int>(blocks, -1000));
+    ASSERT_EQ(LastBlockSums(partial.p, count.p, total.p, blocks, true), cudaSuccess);
+    EXPECT_EQ(total.Get()[0], blocks * (blocks + 1) / 2) << round;
+    EXPECT_EQ(count.Get()[0], 0u) << round;
+  }
+}
+
+// The race check (a ThreadSanitizer build, race_check.h): races that the emulator's order of the
+// threads would not show in the values. The tests above are its negative cases: their barriers,
+// __syncwarp, atomics and fenced last block must give no report.
+TEST(CudaEmulatorTest, TheRaceCheckReportsSharedMemoryReadWithoutABarrier) {
+  if (!kRaceCheck) GTEST_SKIP() << "a ThreadSanitizer build's (scripts/sanitize.sh racecheck)";
+  ExpectRaceReport(
+      [] {
+        DeviceArray<int> out(64);
+        (void)NeighbourWithoutABarrier(out.p, 64);
+        (void)cudaDeviceSynchronize();
+      },
+      "NeighbourWithoutABarrierKernel");
+}
+
+TEST(CudaEmulatorTest, TheRaceCheckReportsLanesOrderedOnlyByAShuffle) {
+  if (!kRaceCheck) GTEST_SKIP() << "a ThreadSanitizer build's (scripts/sanitize.sh racecheck)";
+  // The emulator gives every lane its neighbour's value here (the shuffle's wait), a GPU need not.
+  ExpectRaceReport(
+      [] {
+        DeviceArray<int> out(32);
+        (void)NeighbourAfterAShuffle(out.p, 5);
+        (void)cudaDeviceSynchronize();
+      },
+      "NeighbourAfterAShuffleKernel");
+}
+
+TEST(CudaEmulatorTest, TheRaceCheckReportsTwoBlocksStoringOneWord) {
+  if (!kRaceCheck) GTEST_SKIP() << "a ThreadSanitizer build's (scripts/sanitize.sh racecheck)";
+  if (EmulatorThreads() < 2) GTEST_SKIP() << "blocks on one OS thread run one after another";
+  ExpectRaceReport(
+      [] {
+        DeviceArray<int> out(1);
+        (void)EveryBlockStoresOneWord(out.p, 4);
+        (void)cudaDeviceSynchronize();
+      },
+      "EveryBlockStoresKernel");
+}
+
+TEST(CudaEmulatorTest, TheRaceCheckReportsALastBlockWithoutItsFences) {
+  if (!kRaceCheck) GTEST_SKIP() << "a ThreadSanitizer build's (scripts/sanitize.sh racecheck)";
+  if (EmulatorThreads() < 2) GTEST_SKIP() << "blocks on one OS thread run one after another";
+  ExpectRaceReport(
+      [] {
+        const int blocks = 8;
+        DeviceArray<int> partial(blocks), total(1);
+        DeviceArray<unsigned> count(1);
+        count.Set({0});
+        (void)LastBlockSums(partial.p, count.p, total.p, blocks, false);
+        (void)cudaDeviceSynchronize();
+      },
+      "LastBlockSumKernel");
+}
+
+TEST(CudaEmulatorTest, TheRaceCheckReportsAReadBeforeTheGridWait) {
+  if (!kRaceCheck) GTEST_SKIP() << "a ThreadSanitizer build's (scripts/sanitize.sh racecheck)";
+  ExpectRaceReport(
+      [] {
+        cudaStream_t s = nullptr;
+        (void)cudaStreamCreate(&s);
+        const int n = 64;
+        DeviceArray<int> data(n), before(n), after(n);
+        (void)FillAfterTheWait(data.p, 7, 1, n, s, true);
+        (void)ReadAroundTheWait(data.p, before.p, after.p, 1, n, s, true);
+        (void)cudaStreamSynchronize(s);
+      },
+      "ReadAroundKernel");
 }
 
 }  // namespace

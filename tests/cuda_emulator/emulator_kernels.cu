@@ -117,6 +117,42 @@ __global__ void SyncWarpKernel(int* out, int seed) {
   out[lane] = v[(lane + 1) % 32];
 }
 
+__global__ void NeighbourWithoutABarrierKernel(int* out) {
+  __shared__ int v[1024];
+  const unsigned t = threadIdx.x;
+  v[t] = static_cast<int>(t);
+  out[t] = v[(t + 1) % blockDim.x];
+}
+
+__global__ void NeighbourAfterAShuffleKernel(int* out, int seed) {
+  __shared__ int v[32];
+  const int lane = static_cast<int>(threadIdx.x);
+  v[lane] = lane * 3 + seed;
+  (void)__shfl_sync(0xffffffffu, lane, 0);
+  out[lane] = v[(lane + 1) % 32];
+}
+
+__global__ void EveryBlockStoresKernel(int* out) {
+  if (threadIdx.x == 0) *out = static_cast<int>(blockIdx.x);
+}
+
+__global__ void LastBlockSumKernel(int* partial, unsigned* count, int* total, bool fenced) {
+  __shared__ int last;
+  if (threadIdx.x == 0) {
+    partial[blockIdx.x] = static_cast<int>(blockIdx.x) + 1;
+    if (fenced) __threadfence();
+    last = atomicAdd(count, 1u) == gridDim.x - 1 ? 1 : 0;
+  }
+  __syncthreads();
+  if (last != 0 && threadIdx.x == 0) {
+    if (fenced) __threadfence();
+    int sum = 0;
+    for (unsigned b = 0; b < gridDim.x; ++b) sum += static_cast<volatile int*>(partial)[b];
+    *total = sum;
+    atomicExch(count, 0u);
+  }
+}
+
 __global__ void IncrementKernel(int* value) { *value += 1; }
 
 // The programmatic-launch kernels share one signature (Launch below): (out, in, out2, value).
@@ -236,6 +272,26 @@ cudaError_t AllowShared(int bytes) {
 
 cudaError_t SyncWarpNeighbours(int* out, int seed) {
   SyncWarpKernel<<<1, 32>>>(out, seed);
+  return cudaGetLastError();
+}
+
+cudaError_t NeighbourWithoutABarrier(int* out, int threads) {
+  NeighbourWithoutABarrierKernel<<<1, threads>>>(out);
+  return cudaGetLastError();
+}
+
+cudaError_t NeighbourAfterAShuffle(int* out, int seed) {
+  NeighbourAfterAShuffleKernel<<<1, 32>>>(out, seed);
+  return cudaGetLastError();
+}
+
+cudaError_t EveryBlockStoresOneWord(int* out, int blocks) {
+  EveryBlockStoresKernel<<<blocks, 32>>>(out);
+  return cudaGetLastError();
+}
+
+cudaError_t LastBlockSums(int* partial, unsigned* count, int* total, int blocks, bool fenced) {
+  LastBlockSumKernel<<<blocks, 64>>>(partial, count, total, fenced);
   return cudaGetLastError();
 }
 

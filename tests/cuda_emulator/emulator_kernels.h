@@ -50,6 +50,19 @@ cudaError_t Increment(int* value, cudaStream_t stream);
 // *to = *from, on `stream`.
 cudaError_t CopyOne(const int* from, int* to, cudaStream_t stream);
 
+// Races for the race check (tests/cuda_emulator/race_check.h): each is a data race on a device,
+// whatever values the emulator's one order of the threads gives.
+// out[t] = what thread (t + 1) % threads stored in shared memory, with no barrier in between.
+cudaError_t NeighbourWithoutABarrier(int* out, int threads);
+// SyncWarpNeighbours with a shuffle where its __syncwarp is: a shuffle orders no memory.
+cudaError_t NeighbourAfterAShuffle(int* out, int seed);
+// Thread 0 of each of `blocks` blocks stores its block index to *out.
+cudaError_t EveryBlockStoresOneWord(int* out, int blocks);
+// The last-block pattern (engine/kernels/cuda/last_cta.cuh): block b stores partial[b] = b + 1
+// and counts itself in *count; the last to count sums partial into *total and zeroes *count.
+// `fenced` false leaves out both __threadfence calls (a race between the blocks).
+cudaError_t LastBlockSums(int* partial, unsigned* count, int* total, int blocks, bool fenced);
+
 // Programmatic dependent launches (cudaLaunchKernelEx with
 // cudaLaunchAttributeProgrammaticStreamSerialization when `programmatic`), on `stream`:
 // every thread waits (cudaGridDependencySynchronize), then sets out[its global index] = value.

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <new>
 
+#include "tests/cuda_emulator/race_check.h"
+
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
@@ -99,7 +101,8 @@ void* FiberStack::Start(void (*entry)(void*), void* arg) {
   return sp;
 }
 
-void SwitchFiber(void** save_sp, void* load_sp, const void* bottom, size_t size) {
+void SwitchFiber(void** save_sp, void* load_sp, const void* bottom, size_t size, void* race_fiber) {
+  if (race::kChecking) race::SwitchTo(race_fiber);
 #if defined(DSAGENT_EMU_ASAN)
   void* fake_stack = nullptr;
   __sanitizer_start_switch_fiber(&fake_stack, bottom, size);

@@ -36,8 +36,9 @@ class FiberStack {
 
 // Switches from the running fiber (or OS thread stack) to the one at `load_sp`, whose stack is
 // [bottom, bottom + size), telling AddressSanitizer when the build has it (else it would take the
-// other stack's frames for overflows). Returns when something switches back.
-void SwitchFiber(void** save_sp, void* load_sp, const void* bottom, size_t size);
+// other stack's frames for overflows), and ThreadSanitizer which context runs now (`race_fiber`,
+// race_check.h; nullptr in other builds). Returns when something switches back.
+void SwitchFiber(void** save_sp, void* load_sp, const void* bottom, size_t size, void* race_fiber);
 
 // The calling OS thread's own stack, for switching back to it.
 void ThreadStack(const void** bottom, size_t* size);

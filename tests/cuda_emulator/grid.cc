@@ -13,6 +13,7 @@
 
 #include "tests/cuda_emulator/env.h"
 #include "tests/cuda_emulator/fiber.h"
+#include "tests/cuda_emulator/race_check.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/common_interface_defs.h>
@@ -44,19 +45,28 @@ struct PendingCopy {
 
 struct Thread {
   Thread() : stack(StackBytes()) {}
+  ~Thread() {
+    if (race != nullptr) race::DeleteFiber(race);
+  }
+  Thread(const Thread&) = delete;
+  Thread& operator=(const Thread&) = delete;
   ThreadCoords coords{};
   std::vector<PendingCopy> pending;  // done at the thread's AsyncWaitAll, dropped at its exit
   unsigned linear = 0;
   uint32_t shuffle_mask = 0;
   Block* block = nullptr;
   FiberStack stack;
-  void* sp = nullptr;  // where it continues
+  void* sp = nullptr;             // where it continues
+  void* race = race::NewFiber();  // its ThreadSanitizer context (race_check.h), kept with the fiber
 };
 
 struct Warp {
   uint32_t existing = 0;  // the lanes this block has
   uint32_t waiting = 0;   // lanes at the exchange in progress
   uint64_t generation = 0;
+  // __syncwarp's ordering for the race check, by the generation's parity: a lane acquires its
+  // exchange's before the lanes that went on first can release into it again.
+  char race_sync[2] = {};
 };
 
 // A warp's exchanged values: [generation % 2][word][lane] (an exchange of the generation after
@@ -104,6 +114,7 @@ class Block {
   bool held() const { return held_; }
   bool waited() const { return waited_; }
   std::string Release() {
+    race::Release(&grid_wait_race_sync_);
     hold_at_grid_wait_ = false;
     for (unsigned i = 0; i < n_; ++i) {
       if (states_[i] == State::kAtGridWait) states_[i] = State::kReady;
@@ -118,6 +129,7 @@ class Block {
     Thread& t = *current_;
     states_[t.linear] = State::kAtGridWait;
     HandOver(t);
+    race::Acquire(&grid_wait_race_sync_);  // the kernel before has ended (Release)
   }
 
   void SyncThreads() { (void)ArriveAtBarrier(1); }
@@ -125,12 +137,25 @@ class Block {
   int ArriveAtBarrier(int predicate) {
     Thread& t = *current_;
     const int g = static_cast<int>(barrier_generation_ & 1);
+    race::Release(&barrier_race_sync_[g]);
     and_acc_[g] &= predicate != 0 ? 1 : 0;
     states_[t.linear] = State::kAtBarrier;
     ++at_barrier_;
     ReleaseBarrierIfComplete();
     if (states_[t.linear] != State::kReady) HandOver(t);
+    race::Acquire(&barrier_race_sync_[g]);
     return and_result_[g];
+  }
+
+  // __syncwarp: an exchange of the lanes of `mask` that also orders their memory.
+  void WarpBarrier(unsigned mask) {
+    Thread& t = *current_;
+    Warp& w = warps_[t.linear / 32];
+    char* sync = &w.race_sync[w.generation & 1];
+    race::Release(sync);
+    const uint64_t nothing = 0;
+    (void)Arrive(mask, &nothing, 1);
+    race::Acquire(sync);
   }
 
   uint64_t Exchange(unsigned mask, uint64_t value, int src) {
@@ -263,6 +288,7 @@ class Block {
     and_acc_[0] = and_acc_[1] = 1;
     error_.clear();
     if (scheduler_bottom_ == nullptr) ThreadStack(&scheduler_bottom_, &scheduler_size_);
+    race::Release(&start_race_sync_);  // all of the above before the block's threads start
   }
 
   // Runs the block's ready threads until every thread exited, something went wrong, or (holding
@@ -271,6 +297,7 @@ class Block {
     held_ = false;
     Block* const outer = tl_block;
     tl_block = this;
+    scheduler_race_ = race::CurrentFiber();
     // Each pass runs the ready threads in order, each handing over to the next (HandOver); the
     // last hands back here.
     while (live_ > 0 && error_.empty()) {
@@ -281,7 +308,8 @@ class Block {
         break;
       }
       Enter(*first);
-      SwitchFiber(&scheduler_sp_, first->sp, first->stack.bottom(), first->stack.size());
+      SwitchFiber(&scheduler_sp_, first->sp, first->stack.bottom(), first->stack.size(),
+                  first->race);
     }
     tl_block = outer;
     tl_coords = nullptr;
@@ -292,7 +320,25 @@ class Block {
       // The threads left mid-kernel start afresh next time (their frames hold nothing to free).
       for (unsigned i = 0; i < n_; ++i) {
         Thread& t = *threads_[i];
-        if (states_[t.linear] != State::kDone) t.sp = t.stack.Start(&Block::FiberMain, &t);
+        if (states_[t.linear] == State::kDone) continue;
+        t.sp = t.stack.Start(&Block::FiberMain, &t);
+        if (race::kChecking) {
+          // Its context, left mid-kernel too, ends here as an exited thread's would; a new one
+          // (made after the acquire below) takes the fiber.
+          race::SwitchTo(t.race);
+          race::Release(&end_race_sync_);
+          race::SwitchTo(scheduler_race_);
+          race::DeleteFiber(t.race);
+          t.race = nullptr;
+        }
+      }
+    }
+    // The block's threads before whatever this OS thread does next (its next block, the end of
+    // the launch); a held block's wait for the kernel before it orders nothing yet.
+    race::Acquire(&end_race_sync_);
+    if (race::kChecking) {
+      for (unsigned i = 0; i < n_; ++i) {
+        if (threads_[i]->race == nullptr) threads_[i]->race = race::NewFiber();
       }
     }
     return error;
@@ -309,7 +355,9 @@ class Block {
     Thread& t = *static_cast<Thread*>(arg);
     for (;;) {
       t.pending.clear();
+      race::Acquire(&t.block->start_race_sync_);
       (*t.block->launch_->body)();
+      race::Release(&t.block->end_race_sync_);
       t.block->states_[t.linear] = State::kDone;
       --t.block->live_;
       t.block->ReleaseBarrierIfComplete();
@@ -340,9 +388,9 @@ class Block {
     Thread* next = error_.empty() ? NextReady(static_cast<int>(t.linear)) : nullptr;
     if (next != nullptr) {
       Enter(*next);
-      SwitchFiber(&t.sp, next->sp, next->stack.bottom(), next->stack.size());
+      SwitchFiber(&t.sp, next->sp, next->stack.bottom(), next->stack.size(), next->race);
     } else {
-      SwitchFiber(&t.sp, scheduler_sp_, scheduler_bottom_, scheduler_size_);
+      SwitchFiber(&t.sp, scheduler_sp_, scheduler_bottom_, scheduler_size_, scheduler_race_);
     }
   }
 
@@ -409,6 +457,14 @@ class Block {
   void* scheduler_sp_ = nullptr;
   const void* scheduler_bottom_ = nullptr;  // this OS thread's own stack
   size_t scheduler_size_ = 0;
+  void* scheduler_race_ = nullptr;  // this OS thread's ThreadSanitizer context
+  // What the race check orders by (race_check.h): the block's start before its threads, its
+  // threads before its end, each barrier's arrivals (by the generation's parity) before its
+  // departures, and the kernel before a held block's wait before what follows the wait.
+  char start_race_sync_ = 0;
+  char end_race_sync_ = 0;
+  char barrier_race_sync_[2] = {};
+  char grid_wait_race_sync_ = 0;
   std::vector<std::unique_ptr<Thread>> threads_;  // [0, n_) run this block; the rest are parked
   unsigned n_ = 0;
   std::vector<State> states_;  // by linear thread index (compact: the scheduler scans it)
@@ -457,6 +513,7 @@ class Workers {
     job_ = &job;
     n_ = n;
     next_ = 0;
+    turn_ = 0;
     error_.clear();
     busy_ = static_cast<int>(threads_.size());
     ++epoch_;
@@ -493,15 +550,35 @@ class Workers {
   }
 
   void Drain() {
+    if (race::kChecking) {
+      DrainInTurn();
+      return;
+    }
     for (;;) {
       const int64_t i = next_.fetch_add(1);
       if (i >= n_) return;
-      std::string e = (*job_)(i);
-      if (!e.empty()) {
-        std::lock_guard<std::mutex> g(error_mu_);
-        if (error_.empty()) error_ = e;
-        next_ = n_;  // the blocks not started yet are skipped
-      }
+      RunBlock(i);
+    }
+  }
+
+  // Under the race check the blocks are dealt out in turn (participant p of P runs blocks p,
+  // p + P, ...) instead of taken as each thread comes free: neighbouring blocks then run on
+  // different OS threads, which nothing orders, so a race between two blocks shows; taken as they
+  // come, one thread may run them all (blocks that one thread runs are ordered, as its next block
+  // reuses this block's shared memory and fibers).
+  void DrainInTurn() {
+    const int64_t participants = static_cast<int64_t>(threads_.size()) + 1;
+    for (int64_t i = turn_.fetch_add(1); i < n_ && next_.load() < n_; i += participants) {
+      RunBlock(i);
+    }
+  }
+
+  void RunBlock(int64_t i) {
+    std::string e = (*job_)(i);
+    if (!e.empty()) {
+      std::lock_guard<std::mutex> g(error_mu_);
+      if (error_.empty()) error_ = e;
+      next_ = n_;  // the blocks not started yet are skipped
     }
   }
 
@@ -511,6 +588,7 @@ class Workers {
   const std::function<std::string(int64_t)>* job_ = nullptr;
   int64_t n_ = 0;
   std::atomic<int64_t> next_{0};
+  std::atomic<int64_t> turn_{0};  // DrainInTurn's next participant
   int busy_ = 0;
   uint64_t epoch_ = 0;
   std::atomic<uint64_t> published_{0};  // epoch_, readable without the lock
@@ -521,6 +599,8 @@ class Workers {
 }  // namespace
 
 void SyncThreads() { CurrentBlock().SyncThreads(); }
+
+void WarpBarrier(unsigned mask) { CurrentBlock().WarpBarrier(mask); }
 
 int SyncThreadsAnd(int predicate) { return CurrentBlock().ArriveAtBarrier(predicate); }
 

@@ -17,6 +17,7 @@
 
 #include "tests/cuda_emulator/env.h"
 #include "tests/cuda_emulator/grid.h"
+#include "tests/cuda_emulator/race_check.h"
 #include "tests/cuda_emulator/runtime_state.h"
 #include "tests/cuda_emulator/work_queue.h"
 
@@ -166,6 +167,8 @@ void CheckPrefetch(const void* p, size_t bytes) {
   if (bytes == 0) return;
   std::string problem;
   {
+    // Called by kernels' threads: the runtime's lock must not order them for the race check.
+    race::IgnoreSync ignore;
     std::lock_guard<std::mutex> lock(E().mu);
     const auto* a = Find(p);
     const uintptr_t end = reinterpret_cast<uintptr_t>(p) + bytes;

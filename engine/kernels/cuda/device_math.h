@@ -27,6 +27,21 @@
 
 namespace dsagent::engine::kernels::cuda {
 
+// ---- flags -----------------------------------------------------------------------------------
+// Sets a flag that several threads may set at once (an FP4 row's tail, an input not exact in
+// bf16). Plain stores of one value by several threads are still a data race under CUDA's memory
+// model (the emulator's race check reports them: tests/cuda_emulator/README.md), so on the device
+// and the emulator it is an atomic store, taken only on these rare paths; the host tests, one
+// thread at a time, store plainly. (A .cu file includes <cuda_runtime.h> first, which marks the
+// emulator's.)
+DSAGENT_HD void RaiseFlag(int* flag) {
+#if defined(__CUDA_ARCH__) || defined(DSAGENT_CUDA_EMULATOR_RUNTIME)
+  atomicExch(flag, 1);
+#else
+  *flag = 1;
+#endif
+}
+
 // ---- bits ------------------------------------------------------------------------------------
 DSAGENT_HD uint32_t FloatBits(float f) {
 #if defined(__CUDA_ARCH__)

@@ -174,7 +174,7 @@ DSAGENT_HD void GemmStore(const GemmTile& t, GemmShared& sh, int buf, int tid,
     }
     const bool out_of_range = !Fp4ScaleInLaneRange(s);
     if (half == 0) sh.skip[buf][o][group] = out_of_range ? 1 : 0;
-    if (out_of_range) sh.row_tail[o] = 1;  // every writer writes 1
+    if (out_of_range) RaiseFlag(&sh.row_tail[o]);
   }
   // The piece's four chunks of 4 values to their swizzled places (GemmWeightSlot).
   DSAGENT_UNROLL
@@ -195,7 +195,7 @@ DSAGENT_HD void GemmStore(const GemmTile& t, GemmShared& sh, int buf, int tid,
     exact = exact && ExactInBf16(even) && ExactInBf16(odd);
     sh.x[buf][m][q0 + e] = (FloatBits(even) >> 16) | (FloatBits(odd) & 0xffff0000u);
   }
-  if (!exact && m < t.inputs) sh.not_exact[m] = 1;  // every writer writes 1
+  if (!exact && m < t.inputs) RaiseFlag(&sh.not_exact[m]);
 }
 
 DSAGENT_HD bool GemmHalfHasNan(const uint8_t* four) {

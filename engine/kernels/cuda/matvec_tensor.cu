@@ -85,7 +85,7 @@ __device__ __forceinline__ void StageInputs(TensorShared<kM>& sh, const GemmTile
       for (int e = 0; e < 4; ++e) v[e] = p[e];
       bool exact = true;
       for (int e = 0; e < 4; ++e) exact = exact && ExactInBf16(v[e]);
-      if (!exact) sh.not_exact[m] = 1;  // every writer writes 1
+      if (!exact) RaiseFlag(&sh.not_exact[m]);
     }
     sh.x[m][2 * c4] = Bf16Pair(v[0], v[1]);
     sh.x[m][2 * c4 + 1] = Bf16Pair(v[2], v[3]);

@@ -162,14 +162,15 @@ DSAGENT_HD void LoadItem(const WeightView& w, int64_t row, int blk, int h, ItemW
 // The item's eight chains over its loaded words: adds them to acc (block[8h..8h+7]). xs points at
 // the activation's column blk*128 + 16h. Returns false where the item must be recomputed by the
 // generic code (an FP8 NaN byte); sets *tail where an FP4 group's scale byte is outside the lane
-// range (that group goes to the tail, BlockPairTail).
+// range (that group goes to the tail, BlockPairTail; RaiseFlag, as a row's items may set it at
+// once).
 template <WeightKind K>
 DSAGENT_HD bool ItemChains(const ItemWords<K>& words, const float* xs, float* acc, int* tail) {
   if constexpr (K == WeightKind::kFP8) {
     uint32_t nan = 0;
     DSAGENT_UNROLL
     for (int k = 0; k < 4; ++k) {
-    DSAGENT_UNROLL
+      DSAGENT_UNROLL
       for (int q = 0; q < 4; ++q) {
         float x4[4];
         LoadFloats4(xs + 32 * k + 4 * q, x4);
@@ -185,7 +186,7 @@ DSAGENT_HD bool ItemChains(const ItemWords<K>& words, const float* xs, float* ac
   } else if constexpr (K == WeightKind::kBF16) {
     DSAGENT_UNROLL
     for (int k = 0; k < 4; ++k) {
-    DSAGENT_UNROLL
+      DSAGENT_UNROLL
       for (int q = 0; q < 4; ++q) {
         float x4[4];
         LoadFloats4(xs + 32 * k + 4 * q, x4);
@@ -207,7 +208,7 @@ DSAGENT_HD bool ItemChains(const ItemWords<K>& words, const float* xs, float* ac
       if (Fp4ScaleInLaneRange(s)) {
         Fp4Group(words.w[k], s, xs + 32 * k, acc);
       } else {
-        *tail = 1;
+        RaiseFlag(tail);
       }
     }
     return true;
@@ -246,7 +247,8 @@ inline float RowDotByTiledItems(const WeightView& w, int64_t row, const float* x
     for (int j = 0; j < 16; ++j) {
       const double block = static_cast<double>(sums[j]);
       if constexpr (K == WeightKind::kFP8) {
-        lanes[j] = std::fma(block, BlockPairScale(w, row, int64_t{blk} * kTiledBlockCols), lanes[j]);
+        lanes[j] =
+            std::fma(block, BlockPairScale(w, row, int64_t{blk} * kTiledBlockCols), lanes[j]);
       } else {
         lanes[j] += block;
       }

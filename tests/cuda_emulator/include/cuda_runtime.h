@@ -22,6 +22,10 @@
 #include <type_traits>
 #include <utility>
 
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#endif
+
 // ---- Vector types ------------------------------------------------------------------------------
 
 struct dim3 {
@@ -346,6 +350,9 @@ void SetDeferredStreams(bool on);
 
 void SyncThreads();
 int SyncThreadsAnd(int predicate);
+// __syncwarp: the lanes of `mask` (of those the block has) wait for each other, and their memory
+// is ordered (which a shuffle's exchange does not do: tests/cuda_emulator/race_check.h).
+void WarpBarrier(unsigned mask);
 // The warp exchange behind the shuffles: returns lane `src_lane`'s `value`, once every lane of
 // `mask` (of those the block has) has arrived.
 uint64_t WarpExchange(unsigned mask, uint64_t value, int src_lane);
@@ -480,10 +487,7 @@ inline void __syncthreads() { dsagent_emu::SyncThreads(); }
 inline int __syncthreads_and(int predicate) { return dsagent_emu::SyncThreadsAnd(predicate); }
 
 // A barrier of the warp's lanes in `mask`.
-inline void __syncwarp(unsigned mask = 0xffffffffu) {
-  const int lane = static_cast<int>(dsagent_emu::LinearThread() % 32);
-  (void)dsagent_emu::WarpExchange(mask, 0, lane);
-}
+inline void __syncwarp(unsigned mask = 0xffffffffu) { dsagent_emu::WarpBarrier(mask); }
 
 template <class T>
 T __shfl_sync(unsigned mask, T var, int src_lane, int width = 32) {
@@ -538,7 +542,21 @@ T __ldg(const T* p) {
 // __threadfence): with an atomic after it, the last-CTA pattern's writes of one block are seen by
 // the block that counts last (engine/kernels/cuda/last_cta.cuh), blocks being on several OS
 // threads.
+#if defined(__SANITIZE_THREAD__)
+// ThreadSanitizer does not model fences: for its race check (tests/cuda_emulator/race_check.h)
+// every fence releases and acquires one sync object, so what a thread did before its fence happens
+// before what any thread does after a later fence (a stronger order than the device's, which the
+// last-CTA pattern's atomic then relies on). Its runtime's locks fence the hardware.
+namespace dsagent_emu {
+inline char thread_fence_race_sync;
+}  // namespace dsagent_emu
+inline void __threadfence() {
+  __tsan_release(&dsagent_emu::thread_fence_race_sync);
+  __tsan_acquire(&dsagent_emu::thread_fence_race_sync);
+}
+#else
 inline void __threadfence() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+#endif
 
 // Blocks run on several OS threads, so atomics on global memory must be atomic here too.
 template <class T>
