@@ -10,7 +10,6 @@
 #include <cstring>
 #include <functional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "tests/cuda_emulator/emulator_kernels.h"
@@ -42,14 +41,6 @@ constexpr bool kRaceCheck = true;
 #else
 constexpr bool kRaceCheck = false;
 #endif
-
-// The OS threads that run a launch's blocks (the emulator's default: the CPUs, at most 8).
-unsigned EmulatorThreads() {
-  const char* v = std::getenv("DSAGENT_CUDA_EMULATOR_THREADS");
-  if (v != nullptr && *v != '\0') return static_cast<unsigned>(std::strtoul(v, nullptr, 10));
-  const unsigned cpus = std::thread::hardware_concurrency();
-  return cpus == 0 ? 1 : (cpus < 8 ? cpus : 8);
-}
 
 // Runs `racy` in a process of its own that ThreadSanitizer stops at its first report, and expects
 // that report to be a data race in `kernel`.
@@ -520,7 +511,8 @@ TEST(CudaEmulatorTest, TheRaceCheckReportsLanesOrderedOnlyByAShuffle) {
 
 TEST(CudaEmulatorTest, TheRaceCheckReportsTwoBlocksStoringOneWord) {
   if (!kRaceCheck) GTEST_SKIP() << "a ThreadSanitizer build's (scripts/sanitize.sh racecheck)";
-  if (EmulatorThreads() < 2) GTEST_SKIP() << "blocks on one OS thread run one after another";
+  if (dsagent_emu::BlockThreads() < 2)
+    GTEST_SKIP() << "blocks on one OS thread run one after another";
   ExpectRaceReport(
       [] {
         DeviceArray<int> out(1);
@@ -532,7 +524,8 @@ TEST(CudaEmulatorTest, TheRaceCheckReportsTwoBlocksStoringOneWord) {
 
 TEST(CudaEmulatorTest, TheRaceCheckReportsALastBlockWithoutItsFences) {
   if (!kRaceCheck) GTEST_SKIP() << "a ThreadSanitizer build's (scripts/sanitize.sh racecheck)";
-  if (EmulatorThreads() < 2) GTEST_SKIP() << "blocks on one OS thread run one after another";
+  if (dsagent_emu::BlockThreads() < 2)
+    GTEST_SKIP() << "blocks on one OS thread run one after another";
   ExpectRaceReport(
       [] {
         const int blocks = 8;

@@ -102,7 +102,7 @@ void* FiberStack::Start(void (*entry)(void*), void* arg) {
 }
 
 void SwitchFiber(void** save_sp, void* load_sp, const void* bottom, size_t size, void* race_fiber) {
-  if (race::kChecking) race::SwitchTo(race_fiber);
+  race::SwitchTo(race_fiber);
 #if defined(DSAGENT_EMU_ASAN)
   void* fake_stack = nullptr;
   __sanitizer_start_switch_fiber(&fake_stack, bottom, size);

@@ -500,6 +500,9 @@ class Workers {
     return *w;
   }
 
+  // The OS threads that run blocks, the launching one included.
+  int Count() const { return static_cast<int>(threads_.size()) + 1; }
+
   // Runs job(i) for every i in [0, n); returns the first error a job returned.
   std::string Run(int64_t n, const std::function<std::string(int64_t)>& job) {
     if (n == 1 || threads_.empty()) {  // not worth waking anyone
@@ -567,8 +570,7 @@ class Workers {
   // come, one thread may run them all (blocks that one thread runs are ordered, as its next block
   // reuses this block's shared memory and fibers).
   void DrainInTurn() {
-    const int64_t participants = static_cast<int64_t>(threads_.size()) + 1;
-    for (int64_t i = turn_.fetch_add(1); i < n_ && next_.load() < n_; i += participants) {
+    for (int64_t i = turn_.fetch_add(1); i < n_ && next_.load() < n_; i += Count()) {
       RunBlock(i);
     }
   }
@@ -597,6 +599,8 @@ class Workers {
 };
 
 }  // namespace
+
+int BlockThreads() { return Workers::Get().Count(); }
 
 void SyncThreads() { CurrentBlock().SyncThreads(); }
 

@@ -347,6 +347,9 @@ void CheckPrefetch(const void* p, size_t bytes);
 // Whether streams run deferred (DSAGENT_CUDA_EMULATOR_STREAMS=deferred; runtime.cc): set for the
 // process, once every stream's queued work has run.
 void SetDeferredStreams(bool on);
+// The OS threads that run a launch's blocks (DSAGENT_CUDA_EMULATOR_THREADS; by default the CPUs,
+// at most 8): blocks that one thread runs are ordered, so a race between blocks needs two.
+int BlockThreads();
 
 void SyncThreads();
 int SyncThreadsAnd(int predicate);
