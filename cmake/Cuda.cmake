@@ -65,7 +65,8 @@ set(DSAGENT_CUDA_EMULATE_ONLY OFF)
 if(_dsagent_cuda STREQUAL "EMULATE" OR (DSAGENT_CUDA_EMULATED_TESTS AND DSAGENT_BUILD_TESTS))
   set(DSAGENT_CUDA_EMULATED ON)
   add_library(dsagent_cuda_emulator STATIC tests/cuda_emulator/runtime.cc tests/cuda_emulator/work_queue.cc
-                                          tests/cuda_emulator/grid.cc tests/cuda_emulator/fiber.cc)
+                                          tests/cuda_emulator/grid.cc tests/cuda_emulator/fiber.cc
+                                          tests/cuda_emulator/mma_model.cc)
   target_include_directories(dsagent_cuda_emulator
     PUBLIC ${PROJECT_SOURCE_DIR}/tests/cuda_emulator/include PRIVATE ${PROJECT_SOURCE_DIR})
   target_link_libraries(dsagent_cuda_emulator PRIVATE Threads::Threads)

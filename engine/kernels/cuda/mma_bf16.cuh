@@ -10,9 +10,11 @@
 //
 // Without a tensor core (the CPU emulator, tests/cuda_emulator, and any host compilation) the
 // product is computed from the same fragments through warp shuffles: each lane gathers its two
-// rows of A and two columns of B and sums the 16 exact products in k order with fp32 fmas. The
-// hardware sums in an order (and with an internal precision) of its own, so the two agree to
-// fp32 rounding, not bit for bit: code on top of this is held to the fast contract, not to bits.
+// rows of A and two columns of B and sums the 16 exact products in k order with fp32 fmas (on
+// the emulator, or with DSAGENT_CUDA_EMULATOR_MMA=truncate:B:E a block FMA that cuts its aligned
+// terms toward zero, as the published measurements of the tensor cores describe: mma_model.h
+// there). The hardware sums in an order (and with an internal precision) of its own, so the two
+// agree to fp32 rounding, not bit for bit: code on top of this is held to the fast contract.
 // Every lane of the warp must call it with the full mask (as the instruction requires).
 #pragma once
 
@@ -69,6 +71,14 @@ __device__ inline void MmaBf16ByShuffles(float (&d)[4], const uint32_t (&a)[4],
       col1[2 * s + 8 + e] = Bf16ToFloat(static_cast<uint16_t>(n1 >> (32 + 16 * e)));
     }
   }
+#if defined(DSAGENT_CUDA_EMULATOR_RUNTIME)
+  // The emulator's tensor core: k-order fmas as below, or the block FMA model that
+  // DSAGENT_CUDA_EMULATOR_MMA names (tests/cuda_emulator/mma_model.h).
+  d[0] = ::dsagent_emu::TensorCoreDot(row_lo, col0, 16, c[0]);
+  d[1] = ::dsagent_emu::TensorCoreDot(row_lo, col1, 16, c[1]);
+  d[2] = ::dsagent_emu::TensorCoreDot(row_hi, col0, 16, c[2]);
+  d[3] = ::dsagent_emu::TensorCoreDot(row_hi, col1, 16, c[3]);
+#else
   float acc[4] = {c[0], c[1], c[2], c[3]};
   for (int k = 0; k < 16; ++k) {
     acc[0] = fmaf(row_lo[k], col0[k], acc[0]);
@@ -77,6 +87,7 @@ __device__ inline void MmaBf16ByShuffles(float (&d)[4], const uint32_t (&a)[4],
     acc[3] = fmaf(row_hi[k], col1[k], acc[3]);
   }
   for (int i = 0; i < 4; ++i) d[i] = acc[i];
+#endif
 }
 
 __device__ __forceinline__ void MmaBf16(float (&d)[4], const uint32_t (&a)[4],

@@ -372,6 +372,10 @@ inline const uint64_t* WarpGather(unsigned mask, uint64_t value) {
 }
 // The running block's dynamic shared memory (the launch's shared_bytes).
 void* DynamicSharedMemory();
+// c + the sum of a[k] * b[k], k < n, as the emulated tensor core sums one output of an MMA
+// (engine/kernels/cuda/mma_bf16.cuh): fp32 fmas in k order, or the block FMA model
+// DSAGENT_CUDA_EMULATOR_MMA names (tests/cuda_emulator/mma_model.h).
+float TensorCoreDot(const float* a, const float* b, int n, float c);
 // cp.async as the device runs it, for the kernels' asm under __CUDA_ARCH__ (async_copy.cuh): the
 // copy is started here and made only at the thread's AsyncWaitAll, so a kernel that reads the
 // destination without waiting reads what was there before (0xff bytes in fresh shared memory)
