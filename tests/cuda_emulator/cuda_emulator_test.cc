@@ -436,7 +436,8 @@ TEST(CudaEmulatorTest, DeferredStreamsRunAForksBranchAfterItsOriginsWork) {
   cudaEvent_t fork = streams.fork, join = streams.join;
   DeviceArray<int> v(1), seen(1);
   for (const bool deferred : {false, true}) {
-    dsagent_emu::SetDeferredStreams(deferred);
+    dsagent_emu::SetStreamSchedule(deferred ? dsagent_emu::StreamSchedule::kDeferred
+                                            : dsagent_emu::StreamSchedule::kProgramOrder);
     v.Set({0});
     seen.Set({-1});
     ASSERT_EQ(Increment(v.p, s), cudaSuccess);  // 1
@@ -466,7 +467,55 @@ TEST(CudaEmulatorTest, DeferredStreamsRunAForksBranchAfterItsOriginsWork) {
   ASSERT_EQ(cudaStreamSynchronize(t), cudaSuccess);
   std::memcpy(&direct, v.p, sizeof direct);
   EXPECT_EQ(direct, 2);
-  dsagent_emu::SetDeferredStreams(false);
+  dsagent_emu::SetStreamSchedule(dsagent_emu::StreamSchedule::kProgramOrder);
+}
+
+// DSAGENT_CUDA_EMULATOR_STREAMS=reversed: of two branches forked from one origin, the one queued
+// later runs first. Two branches writing one word leave the first branch's value there, where
+// program order and the deferred schedule leave the second's: a race neither of those shows. A
+// branch that waits for another's event still runs after it (the schedule stays legal).
+TEST(CudaEmulatorTest, ReversedStreamsRunAForksLaterBranchFirst) {
+  using dsagent_emu::StreamSchedule;
+  const ForkAndJoin streams;
+  cudaStream_t s = streams.s, t = streams.t, u = nullptr;
+  ASSERT_EQ(cudaStreamCreate(&u), cudaSuccess);
+  cudaEvent_t t_done = nullptr, u_done = nullptr;
+  ASSERT_EQ(cudaEventCreateWithFlags(&t_done, cudaEventDisableTiming), cudaSuccess);
+  ASSERT_EQ(cudaEventCreateWithFlags(&u_done, cudaEventDisableTiming), cudaSuccess);
+  DeviceArray<int> v(1), ten(1), twenty(1), seen(1);
+  ten.Set({10});
+  twenty.Set({20});
+  for (const StreamSchedule schedule :
+       {StreamSchedule::kProgramOrder, StreamSchedule::kDeferred, StreamSchedule::kReversed}) {
+    const bool reversed = schedule == StreamSchedule::kReversed;
+    dsagent_emu::SetStreamSchedule(schedule);
+    for (const bool chained : {false, true}) {
+      v.Set({0});
+      seen.Set({-1});
+      ASSERT_EQ(Increment(v.p, s), cudaSuccess);
+      ASSERT_EQ(cudaEventRecord(streams.fork, s), cudaSuccess);
+      ASSERT_EQ(cudaStreamWaitEvent(t, streams.fork, 0), cudaSuccess);
+      ASSERT_EQ(CopyOne(ten.p, v.p, t), cudaSuccess);  // branch t: v = 10
+      ASSERT_EQ(cudaEventRecord(t_done, t), cudaSuccess);
+      // branch u: after t only when chained; then it reads v and sets it to 20
+      ASSERT_EQ(cudaStreamWaitEvent(u, chained ? t_done : streams.fork, 0), cudaSuccess);
+      ASSERT_EQ(CopyOne(v.p, seen.p, u), cudaSuccess);
+      ASSERT_EQ(CopyOne(twenty.p, v.p, u), cudaSuccess);
+      ASSERT_EQ(cudaEventRecord(u_done, u), cudaSuccess);
+      ASSERT_EQ(cudaStreamWaitEvent(s, t_done, 0), cudaSuccess);
+      ASSERT_EQ(cudaStreamWaitEvent(s, u_done, 0), cudaSuccess);
+      ASSERT_EQ(cudaStreamSynchronize(s), cudaSuccess);
+      const std::string what = std::string(reversed ? "reversed" : "not reversed") +
+                               (chained ? ", u after t" : ", t and u unordered");
+      const bool u_first = reversed && !chained;
+      EXPECT_EQ(v.Get()[0], u_first ? 10 : 20) << what;
+      EXPECT_EQ(seen.Get()[0], u_first ? 1 : 10) << what;
+    }
+  }
+  dsagent_emu::SetStreamSchedule(StreamSchedule::kProgramOrder);
+  cudaEventDestroy(u_done);
+  cudaEventDestroy(t_done);
+  cudaStreamDestroy(u);
 }
 
 // The last-block pattern with its fences: the last block to count sees every block's partial.

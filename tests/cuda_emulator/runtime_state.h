@@ -39,6 +39,7 @@ struct Node {
   int value = 0;
   cudaEvent_t event = nullptr;   // an event record
   const void* stream = nullptr;  // the stream it was queued on (or captured from)
+  uint64_t deferred_seq = 0;     // deferred streams: when it was queued, counting every stream's
 };
 
 }  // namespace dsagent_emu
@@ -113,8 +114,10 @@ struct Emulator {
   // Deferred streams (DeferredStreams): guards every stream's `deferred` queue; taken before
   // pending_mu, never after.
   std::mutex deferred_mu;
-  // -1: not yet read from DSAGENT_CUDA_EMULATOR_STREAMS; else 0 or 1 (SetDeferredStreams).
+  // -1: not yet read from DSAGENT_CUDA_EMULATOR_STREAMS; else a dsagent_emu::StreamSchedule
+  // (SetStreamSchedule).
   std::atomic<int> deferred_streams{-1};
+  uint64_t deferred_queued = 0;  // work ever deferred, on every stream (guarded by deferred_mu)
 };
 
 // The one emulated device's state.

@@ -16,6 +16,13 @@
 // not before it: a branch that reads what the origin overwrites after the fork, or a join left out
 // before the origin reads the branch's output, gives other results than program order and fails
 // its test.
+//
+// Reversed streams (DSAGENT_CUDA_EMULATOR_STREAMS=reversed): deferred as above, and before a
+// stream's deferred work runs, every other stream whose deferred work was queued later runs its
+// own, the latest first. So of two branches forked from one origin the later one runs first: two
+// branches writing one buffer, or one reading what the other writes without an event between,
+// give other results than program order. Still a legal schedule: a wait runs what it waits for at
+// the call, so no deferred work waits for work not yet run.
 
 namespace dsagent_emu::rt {
 namespace {
@@ -137,9 +144,9 @@ bool StreamAlive(cudaStream_t s) {
   return s != nullptr && E().streams.count(s) != 0;
 }
 
-// Runs `s`'s deferred work up to its `upto`-th queued item (caller holds deferred_mu); the first
-// error.
-cudaError_t DrainLocked(cudaStream_t s, uint64_t upto) {
+// Runs `s`'s deferred work up to its `upto`-th queued item, in order (caller holds deferred_mu);
+// the first error.
+cudaError_t DrainInOrderLocked(cudaStream_t s, uint64_t upto) {
   cudaError_t first = cudaSuccess;
   while (!s->deferred.empty() && s->queued - s->deferred.size() < upto) {
     const Node n = std::move(s->deferred.front());
@@ -148,6 +155,41 @@ cudaError_t DrainLocked(cudaStream_t s, uint64_t upto) {
     if (first == cudaSuccess) first = e;
   }
   return first;
+}
+
+// Reversed streams: before `s`'s first deferred item runs, the streams whose last deferred item
+// was queued after it run all theirs, the latest first (caller holds deferred_mu).
+cudaError_t RunLaterStreamsFirstLocked(cudaStream_t s) {
+  const uint64_t first_pending = s->deferred.front().deferred_seq;
+  std::vector<cudaStream_t> later;
+  {
+    std::lock_guard<std::mutex> lock(E().mu);
+    for (cudaStream_t c : E().streams) {
+      if (c != s && !c->deferred.empty() && c->deferred.back().deferred_seq > first_pending) {
+        later.push_back(c);
+      }
+    }
+  }
+  std::sort(later.begin(), later.end(), [](cudaStream_t a, cudaStream_t b) {
+    return a->deferred.back().deferred_seq > b->deferred.back().deferred_seq;
+  });
+  cudaError_t first = cudaSuccess;
+  for (cudaStream_t c : later) {
+    const cudaError_t e = DrainInOrderLocked(c, c->queued);
+    if (first == cudaSuccess) first = e;
+  }
+  return first;
+}
+
+// Runs `s`'s deferred work up to its `upto`-th queued item (caller holds deferred_mu): in order,
+// after the later streams' with reversed streams. The first error.
+cudaError_t DrainLocked(cudaStream_t s, uint64_t upto) {
+  cudaError_t first = cudaSuccess;
+  if (ReversedStreams() && !s->deferred.empty() && s->queued - s->deferred.size() < upto) {
+    first = RunLaterStreamsFirstLocked(s);
+  }
+  const cudaError_t own = DrainInOrderLocked(s, upto);
+  return first != cudaSuccess ? first : own;
 }
 
 // Runs the deferred work queued before `event`'s last record on its stream (caller holds
@@ -206,15 +248,28 @@ cudaError_t RunNode(const Node& n) {
   return cudaSuccess;
 }
 
-bool DeferredStreams() {
-  std::atomic<int>& on = E().deferred_streams;
-  int v = on.load(std::memory_order_relaxed);
+namespace {
+
+StreamSchedule Schedule() {
+  std::atomic<int>& mode = E().deferred_streams;
+  int v = mode.load(std::memory_order_relaxed);
   if (v < 0) {
-    v = dsagent_emu::EnvIs("DSAGENT_CUDA_EMULATOR_STREAMS", "deferred") ? 1 : 0;
-    on.store(v, std::memory_order_relaxed);
+    StreamSchedule s = StreamSchedule::kProgramOrder;
+    if (dsagent_emu::EnvIs("DSAGENT_CUDA_EMULATOR_STREAMS", "deferred"))
+      s = StreamSchedule::kDeferred;
+    if (dsagent_emu::EnvIs("DSAGENT_CUDA_EMULATOR_STREAMS", "reversed"))
+      s = StreamSchedule::kReversed;
+    v = static_cast<int>(s);
+    mode.store(v, std::memory_order_relaxed);
   }
-  return v == 1;
+  return static_cast<StreamSchedule>(v);
 }
+
+}  // namespace
+
+bool DeferredStreams() { return Schedule() != StreamSchedule::kProgramOrder; }
+
+bool ReversedStreams() { return Schedule() == StreamSchedule::kReversed; }
 
 // Everything queued on `s` (nullptr: on every stream) has run, and the held-back programmatic
 // launch too: what a synchronisation, a free or a capture's start needs.
@@ -282,6 +337,7 @@ cudaError_t Queue(Node n, cudaStream_t stream) {
       return RunNode(n);
     }
     if (stream != nullptr) {
+      n.deferred_seq = ++E().deferred_queued;
       stream->deferred.push_back(std::move(n));
       ++stream->queued;
       return cudaSuccess;
@@ -317,9 +373,9 @@ void NoteDeferredRecord(cudaEvent_t event, cudaStream_t stream) {
 
 namespace dsagent_emu {
 
-void SetDeferredStreams(bool on) {
+void SetStreamSchedule(StreamSchedule schedule) {
   (void)rt::Settle(nullptr);
-  rt::E().deferred_streams.store(on ? 1 : 0, std::memory_order_relaxed);
+  rt::E().deferred_streams.store(static_cast<int>(schedule), std::memory_order_relaxed);
 }
 
 }  // namespace dsagent_emu

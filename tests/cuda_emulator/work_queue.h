@@ -23,10 +23,15 @@ cudaError_t SettleUpTo(cudaEvent_t event);
 // The held-back programmatic launch, if any, runs to its end.
 cudaError_t FinishPending();
 
-// Deferred streams: whether on (DSAGENT_CUDA_EMULATOR_STREAMS=deferred, or SetDeferredStreams);
+// Deferred streams: whether on (DSAGENT_CUDA_EMULATOR_STREAMS=deferred or reversed, or
+// SetStreamSchedule);
 // the part of cudaStreamWaitEvent(stream, event) that runs deferred work (the waiting stream's
 // own first, then the recording stream's up to the record); and an event record's bookkeeping.
 bool DeferredStreams();
+// Reversed streams (DSAGENT_CUDA_EMULATOR_STREAMS=reversed): deferred, and before a stream's
+// deferred work runs, the streams with work queued after its first pending item run theirs, the
+// most recently queued first.
+bool ReversedStreams();
 void RunDeferredBeforeWait(cudaStream_t stream, cudaEvent_t event);
 void NoteDeferredRecord(cudaEvent_t event, cudaStream_t stream);
 
