@@ -8,6 +8,8 @@
 // was made from; then the full prefill, the prefill of the first N tokens, the decode steps after
 // it and the MTP block must be bit-identical to the reference's logits; with the fast numerics they
 // must stay within its contract (kernels/numerics_mode.h).
+#include "tests/engine/forward/golden_sweep.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -15,55 +17,24 @@
 #include <string>
 #include <vector>
 
-#include "common/file_io.h"
-#include "common/sha256.h"
 #include "engine/forward/model.h"
-#include "engine/model/synthetic_checkpoint.h"
 #include "tests/engine/forward/golden_checks.h"
 #include "tests/engine/forward/golden_data.h"
 #include "tests/support/temp_dir.h"
 
 namespace dsagent::engine::forward {
 namespace {
-namespace fs = std::filesystem;
 using testing::Describe;
 using testing::GoldenSet;
 using testing::kDataDir;
-
-std::vector<std::string> SweepSets() {
-  std::vector<std::string> names;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(kDataDir / "golden-sweep", ec)) {
-    if (entry.is_directory() && fs::exists(entry.path() / "manifest.json")) {
-      names.push_back(entry.path().filename().string());
-    }
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
 
 class GoldenSweepTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(GoldenSweepTest, BitIdenticalToTheReference) {
   const GoldenSet set(kDataDir / "golden-sweep" / GetParam());
-  const Json& weights = set.manifest()["weights"];
-  ASSERT_TRUE(weights.is_object()) << "manifest.json has no `weights` entry";
-
-  const auto config_text = ReadFileToString(set.dir() / "config.json");
-  ASSERT_TRUE(config_text) << config_text.error();
-  const Json config = Json::parse(*config_text, nullptr, /*allow_exceptions=*/false);
-  ASSERT_FALSE(config.is_discarded()) << set.dir() / "config.json";
-  SyntheticOptions options;
-  options.seed = weights["seed"].get<uint64_t>();
-  options.values = SyntheticValues::kVaried;
   TempDir model_dir;
-  auto written = WriteSyntheticCheckpoint(config, options, model_dir.path());
-  ASSERT_TRUE(written) << written.error();
-  const auto weight_bytes = ReadFileToString(model_dir.path() / "model.safetensors");
-  ASSERT_TRUE(weight_bytes) << weight_bytes.error();
-  ASSERT_EQ(Sha256Hex(*weight_bytes), weights["sha256"].get<std::string>())
-      << "the synthetic checkpoint writer no longer writes the weights this golden set was made "
-         "from; if that change is intended, regenerate the sweep (scripts/golden_sweep.py)";
+  const std::string written = testing::WriteSweepCheckpoint(set, model_dir.path());
+  ASSERT_TRUE(written.empty()) << written;
 
   auto model = Model::Load(model_dir.path());
   ASSERT_TRUE(model) << model.error();
@@ -94,12 +65,12 @@ TEST_P(GoldenSweepTest, BitIdenticalToTheReference) {
   within(testing::MtpAgreement(**fast, set), "MTP");
 }
 
-INSTANTIATE_TEST_SUITE_P(Sweep, GoldenSweepTest, ::testing::ValuesIn(SweepSets()),
+INSTANTIATE_TEST_SUITE_P(Sweep, GoldenSweepTest, ::testing::ValuesIn(testing::SweepSetNames()),
                          [](const auto& p) { return testing::TestName(p.param); });
 
 // The sweep is not silently empty (a checkout without the data would otherwise pass).
 TEST(GoldenSweepDataTest, HoldsAtLeastTwelveConfigurationsWithTwoSeedsEach) {
-  EXPECT_GE(SweepSets().size(), 24u);
+  EXPECT_GE(testing::SweepSetNames().size(), 24u);
 }
 
 }  // namespace

@@ -28,7 +28,9 @@
 #include "engine/model/placement_plan.h"
 #include "engine/model/tensor_inventory.h"
 #include "tests/engine/forward/golden_data.h"
+#include "tests/engine/forward/golden_sweep.h"
 #include "tests/engine/kernels/cuda_test_support.h"
+#include "tests/support/temp_dir.h"
 
 namespace dsagent::engine::kernels::cuda::model_test {
 namespace {
@@ -211,6 +213,67 @@ TEST_P(CudaModelGoldenTest, ExactNumericsGiveTheReferencesBits) {
 
 INSTANTIATE_TEST_SUITE_P(Checkpoints, CudaModelGoldenTest,
                          ::testing::Values("v4-tiny", "v4-tiny-c"),
+                         [](const auto& p) { return forward::testing::TestName(p.param); });
+
+// Where tests/data is when the binary runs (DSAGENT_SOURCE_ROOT: elsewhere, as on gpu-check.sh's
+// device machine).
+std::filesystem::path TestDataDir() {
+  const char* root = std::getenv("DSAGENT_SOURCE_ROOT");
+  return std::filesystem::path(root ? root : DSAGENT_SOURCE_DIR) / "tests/data";
+}
+
+// The golden sweep (tests/data/golden-sweep, docs/GOLDEN.md: window only, CSA at layer 0, HCA 8,
+// 16 and 128, index top-k binding and not, 0-3 hash layers, 1-6 experts a token, 8 output groups,
+// a window of 128, YaRN on and off; two seeds each), which the CPU engine is held to bit for bit,
+// on the device through the generation seam in fast numerics: the set's first part as one prompt
+// (chunks of rows), the rest decoded a token at a time (decode steps as CUDA graphs), every row
+// within the end-to-end contract of the reference's logits. The weights are written again from
+// the set's seed. On the emulator flash-widths (V4-Flash's widths) and the second seeds are left
+// to a GPU.
+class CudaSweepGoldenTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(CudaSweepGoldenTest, PromptAndDecodeStayWithinTheEndToEndContract) {
+  REQUIRE_CUDA_DEVICE();
+#if defined(DSAGENT_CUDA_EMULATION)
+  // On the emulator (CI), each configuration's first seed only: the second gives other weights
+  // to the same code paths, for half a minute of CI's time more.
+  if (GetParam() == "flash-widths-s1") GTEST_SKIP() << "V4-Flash's widths: minutes on the emulator";
+  if (GetParam().ends_with("-s2")) GTEST_SKIP() << "the second seed runs on a GPU only";
+#endif
+  const GoldenSet set(TestDataDir() / "golden-sweep" / GetParam());
+  TempDir dir;
+  const std::string written = forward::testing::WriteSweepCheckpoint(set, dir.path());
+  ASSERT_TRUE(written.empty()) << written;
+  const auto tokens = set.Read<int32_t>("tokens");
+  const auto reference = set.Read<float>("prefill_full_logits");
+  const int64_t n = set.tokens(), part = set.prefill_part(), vocab = set.vocab();
+  ASSERT_GT(part, 0);
+  ASSERT_LT(part, n);
+  auto cpu_model = forward::Model::Load(dir.path(), {.threads = 2, .numerics = Numerics::kFast});
+  ASSERT_TRUE(cpu_model) << cpu_model.error();
+  auto plan =
+      PlanPlacement(ExpectedTensors((*cpu_model)->config()), int64_t{64} << 30, int64_t{1} << 30);
+  ASSERT_TRUE(plan) << plan.error();
+  auto device = DeviceSequenceModel::Create(**cpu_model, *plan, {.device = 0, .context = n});
+  ASSERT_TRUE(device) << device.error();
+  auto seq = (*device)->NewSequence();
+  auto logits = (*device)->Forward(*seq, std::span<const int32_t>(tokens.data(), part), {});
+  ASSERT_TRUE(logits) << logits.error();
+  for (int64_t pos = part; pos < n; ++pos) {
+    auto row = (*device)->Forward(
+        *seq, std::span<const int32_t>(&tokens[static_cast<size_t>(pos)], 1), {});
+    ASSERT_TRUE(row) << row.error();
+    logits->insert(logits->end(), row->begin(), row->end());
+  }
+  ExpectEndToEndContract(Compare(logits->data(), reference.data(), part, vocab), part,
+                         set.name() + " prompt of " + std::to_string(part) + " on the device");
+  ExpectEndToEndContract(
+      Compare(logits->data() + part * vocab, reference.data() + part * vocab, n - part, vocab),
+      n - part, set.name() + " decode steps on the device");
+}
+
+INSTANTIATE_TEST_SUITE_P(Sweep, CudaSweepGoldenTest,
+                         ::testing::ValuesIn(forward::testing::SweepSetNames(TestDataDir())),
                          [](const auto& p) { return forward::testing::TestName(p.param); });
 
 }  // namespace
