@@ -2,7 +2,8 @@
 # The CUDA backend's device checks in one run, for a session lent a GPU (docs/BENCHMARKS.md,
 # "CUDA kernels"): the CUDA tests with DSAGENT_REQUIRE_CUDA=1 (a skip is a failure there; the whole
 # engine_cuda_test binary: ops, forward ops, model, decoder, device sequences and their
-# snapshot/restore, the device SequenceModel — tests/engine/CMakeLists.txt lists its files), the
+# snapshot/restore, the device SequenceModel, the golden sweep's 25 sets on the device —
+# tests/engine/CMakeLists.txt lists its files; the figures they print go to test-figures.txt), the
 # matvec bandwidth benchmark, the forward-op kernels' timings, a V4-Flash-shaped block's decode
 # time per token (all experts on the device, then half of them offloaded to the host), and a
 # V4-Flash-shaped synthetic checkpoint of SYNTH_LAYERS (4) layers decoded end to end through the
@@ -100,7 +101,7 @@ run_tests() {
     grep -E "Failure|error|Error|expected|Which is|identical|CUDA|cuda|what\(\)" \
       "$out/tests/$file.txt" | head -12
   done
-  grep -h "identical\|top-1\|max |d\|match" "$out"/tests/*.txt | head -60 >"$out/test-figures.txt" || true
+  grep -h "identical\|top-1\|max |d\|match" "$out"/tests/*.txt | head -300 >"$out/test-figures.txt" || true
   local sanitizer
   sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || true)
   if [ -n "$failed" ] && [ -n "$sanitizer" ]; then
