@@ -69,6 +69,36 @@ std::vector<float> ChunkedPrefill(DeviceModel& model, DeviceSequence& seq,
   return logits;
 }
 
+// A checkpoint through the generation seam on the device (every weight there), for sequences of
+// up to `context` positions, and the CPU model it is made from (kept: the device model reads it).
+// Null with a test failure when either does not load.
+struct OnTheDevice {
+  std::unique_ptr<forward::Model> cpu;
+  std::unique_ptr<DeviceSequenceModel> device;
+};
+OnTheDevice LoadOnTheDevice(const std::filesystem::path& dir, Numerics numerics, int64_t context) {
+  OnTheDevice loaded;
+  auto cpu = forward::Model::Load(dir, {.threads = 2, .numerics = numerics});
+  if (!cpu) {
+    ADD_FAILURE() << cpu.error();
+    return loaded;
+  }
+  loaded.cpu = std::move(*cpu);
+  auto plan =
+      PlanPlacement(ExpectedTensors(loaded.cpu->config()), int64_t{64} << 30, int64_t{1} << 30);
+  if (!plan) {
+    ADD_FAILURE() << plan.error();
+    return loaded;
+  }
+  auto device = DeviceSequenceModel::Create(*loaded.cpu, *plan, {.device = 0, .context = context});
+  if (!device) {
+    ADD_FAILURE() << device.error();
+    return loaded;
+  }
+  loaded.device = std::move(*device);
+  return loaded;
+}
+
 // The golden set of the parameter's checkpoint: its tokens, the reference's logits, sizes.
 class CudaModelGoldenTest : public ::testing::TestWithParam<const char*> {
  protected:
@@ -178,13 +208,9 @@ TEST_P(CudaModelGoldenTest, ExactNumericsGiveTheReferencesBits) {
   const std::vector<int32_t>& tokens = tokens_;
   const std::vector<float>& reference = reference_;
   const int64_t n = static_cast<int64_t>(tokens.size()), vocab = set.vocab();
-  auto cpu_model = forward::Model::Load(set.dir(), {.threads = 2, .numerics = Numerics::kExact});
-  ASSERT_TRUE(cpu_model) << cpu_model.error();
-  auto plan =
-      PlanPlacement(ExpectedTensors((*cpu_model)->config()), int64_t{64} << 30, int64_t{1} << 30);
-  ASSERT_TRUE(plan) << plan.error();
-  auto device = DeviceSequenceModel::Create(**cpu_model, *plan, {.device = 0, .context = n});
-  ASSERT_TRUE(device) << device.error();
+  const OnTheDevice loaded = LoadOnTheDevice(set.dir(), Numerics::kExact, n);
+  ASSERT_NE(loaded.device, nullptr);
+  DeviceSequenceModel* const device = loaded.device.get();
   const auto expect_reference_bits = [&](const std::vector<float>& got, const std::string& what) {
     ASSERT_EQ(got.size(), reference.size()) << what;
     int64_t differ = 0;
@@ -197,18 +223,17 @@ TEST_P(CudaModelGoldenTest, ExactNumericsGiveTheReferencesBits) {
     EXPECT_EQ(differ, 0) << set.name() << " " << what;
   };
   std::vector<float> decoded;
-  auto seq = (*device)->NewSequence();
+  auto seq = device->NewSequence();
   for (const int32_t t : tokens) {
-    auto row = (*device)->Forward(*seq, std::span<const int32_t>(&t, 1), {});
+    auto row = device->Forward(*seq, std::span<const int32_t>(&t, 1), {});
     ASSERT_TRUE(row) << row.error();
     decoded.insert(decoded.end(), row->begin(), row->end());
   }
   expect_reference_bits(decoded, "exact decode on the device");
-  auto prompt = (*device)->Forward(*(*device)->NewSequence(), tokens, {});
+  auto prompt = device->Forward(*device->NewSequence(), tokens, {});
   ASSERT_TRUE(prompt) << prompt.error();
   expect_reference_bits(*prompt, "exact chunked prompt on the device");
-  EXPECT_TRUE((*device)->Graphs().on || GraphsDisabledByEnvironment())
-      << (*device)->Graphs().off_reason;
+  EXPECT_TRUE(device->Graphs().on || GraphsDisabledByEnvironment()) << device->Graphs().off_reason;
 }
 
 INSTANTIATE_TEST_SUITE_P(Checkpoints, CudaModelGoldenTest,
@@ -249,19 +274,15 @@ TEST_P(CudaSweepGoldenTest, PromptAndDecodeStayWithinTheEndToEndContract) {
   const int64_t n = set.tokens(), part = set.prefill_part(), vocab = set.vocab();
   ASSERT_GT(part, 0);
   ASSERT_LT(part, n);
-  auto cpu_model = forward::Model::Load(dir.path(), {.threads = 2, .numerics = Numerics::kFast});
-  ASSERT_TRUE(cpu_model) << cpu_model.error();
-  auto plan =
-      PlanPlacement(ExpectedTensors((*cpu_model)->config()), int64_t{64} << 30, int64_t{1} << 30);
-  ASSERT_TRUE(plan) << plan.error();
-  auto device = DeviceSequenceModel::Create(**cpu_model, *plan, {.device = 0, .context = n});
-  ASSERT_TRUE(device) << device.error();
-  auto seq = (*device)->NewSequence();
-  auto logits = (*device)->Forward(*seq, std::span<const int32_t>(tokens.data(), part), {});
+  const OnTheDevice loaded = LoadOnTheDevice(dir.path(), Numerics::kFast, n);
+  ASSERT_NE(loaded.device, nullptr);
+  DeviceSequenceModel* const device = loaded.device.get();
+  auto seq = device->NewSequence();
+  auto logits = device->Forward(*seq, std::span<const int32_t>(tokens.data(), part), {});
   ASSERT_TRUE(logits) << logits.error();
   for (int64_t pos = part; pos < n; ++pos) {
-    auto row = (*device)->Forward(
-        *seq, std::span<const int32_t>(&tokens[static_cast<size_t>(pos)], 1), {});
+    auto row =
+        device->Forward(*seq, std::span<const int32_t>(&tokens[static_cast<size_t>(pos)], 1), {});
     ASSERT_TRUE(row) << row.error();
     logits->insert(logits->end(), row->begin(), row->end());
   }
