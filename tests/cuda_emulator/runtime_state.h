@@ -39,7 +39,7 @@ struct Node {
   int value = 0;
   cudaEvent_t event = nullptr;   // an event record
   const void* stream = nullptr;  // the stream it was queued on (or captured from)
-  uint64_t deferred_seq = 0;     // deferred streams: when it was queued, counting every stream's
+  uint64_t deferred_seq = 0;     // deferred streams: its place in all streams' deferred work
 };
 
 }  // namespace dsagent_emu
@@ -116,7 +116,7 @@ struct Emulator {
   std::mutex deferred_mu;
   // -1: not yet read from DSAGENT_CUDA_EMULATOR_STREAMS; else a dsagent_emu::StreamSchedule
   // (SetStreamSchedule).
-  std::atomic<int> deferred_streams{-1};
+  std::atomic<int> stream_schedule{-1};
   uint64_t deferred_queued = 0;  // work ever deferred, on every stream (guarded by deferred_mu)
 };
 

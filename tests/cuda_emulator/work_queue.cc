@@ -251,7 +251,7 @@ cudaError_t RunNode(const Node& n) {
 namespace {
 
 StreamSchedule Schedule() {
-  std::atomic<int>& mode = E().deferred_streams;
+  std::atomic<int>& mode = E().stream_schedule;
   int v = mode.load(std::memory_order_relaxed);
   if (v < 0) {
     StreamSchedule s = StreamSchedule::kProgramOrder;
@@ -375,7 +375,7 @@ namespace dsagent_emu {
 
 void SetStreamSchedule(StreamSchedule schedule) {
   (void)rt::Settle(nullptr);
-  rt::E().deferred_streams.store(static_cast<int>(schedule), std::memory_order_relaxed);
+  rt::E().stream_schedule.store(static_cast<int>(schedule), std::memory_order_relaxed);
 }
 
 }  // namespace dsagent_emu

@@ -24,9 +24,9 @@ cudaError_t SettleUpTo(cudaEvent_t event);
 cudaError_t FinishPending();
 
 // Deferred streams: whether on (DSAGENT_CUDA_EMULATOR_STREAMS=deferred or reversed, or
-// SetStreamSchedule);
-// the part of cudaStreamWaitEvent(stream, event) that runs deferred work (the waiting stream's
-// own first, then the recording stream's up to the record); and an event record's bookkeeping.
+// SetStreamSchedule); the part of cudaStreamWaitEvent(stream, event) that runs deferred work
+// (the waiting stream's own first, then the recording stream's up to the record); and an event
+// record's bookkeeping.
 bool DeferredStreams();
 // Reversed streams (DSAGENT_CUDA_EMULATOR_STREAMS=reversed): deferred, and before a stream's
 // deferred work runs, the streams with work queued after its first pending item run theirs, the
