@@ -30,11 +30,7 @@ using forward::testing::Describe;
 using forward::testing::GoldenSet;
 using ::testing::HasSubstr;
 
-std::filesystem::path DataDir(const char* name) {
-  // DSAGENT_SOURCE_ROOT: where the tree is when the binary runs elsewhere (scripts/gpu-check.sh).
-  const char* root = std::getenv("DSAGENT_SOURCE_ROOT");
-  return std::filesystem::path(root ? root : DSAGENT_SOURCE_DIR) / "tests/data" / name;
-}
+std::filesystem::path DataDir(const char* name) { return test_support::TestDataDir() / name; }
 
 constexpr int64_t kGiB = 1LL << 30;
 
@@ -78,7 +74,8 @@ TEST(DeviceDecoderPlanTest, ThePlansSplitGivesEachDecoderLayersExpertsOnTheDevic
 // (the expert offload); on a GPU the decoder gives the same logits, bit for bit, as with every
 // expert on the device (the host experts run the CPU kernels, which give the device's bits).
 TEST(DeviceDecoderPlanTest, APlannerSplitOfTheTinyModelDecodesWithTheSameBits) {
-  auto model = forward::Model::Load(DataDir("v4-tiny"), {.threads = 2, .numerics = Numerics::kFast});
+  auto model =
+      forward::Model::Load(DataDir("v4-tiny"), {.threads = 2, .numerics = Numerics::kFast});
   ASSERT_TRUE(model) << model.error();
   const auto tensors = ExpectedTensors((*model)->config());
   const PlacementPlan all = PlanAllOnDevice((*model)->config());
@@ -90,7 +87,8 @@ TEST(DeviceDecoderPlanTest, APlannerSplitOfTheTinyModelDecodesWithTheSameBits) {
   EXPECT_FALSE(DeviceModelRefuses((*model)->config(), *half, {.device = 0, .context = 16},
                                   "device decoder"));
   REQUIRE_CUDA_DEVICE();
-  auto split = DeviceDecoder::Create(**model, *half, {.device = 0, .context = 16, .host_threads = 2});
+  auto split =
+      DeviceDecoder::Create(**model, *half, {.device = 0, .context = 16, .host_threads = 2});
   ASSERT_TRUE(split) << split.error();
   auto whole = DeviceDecoder::Create(**model, all, {.device = 0, .context = 16});
   ASSERT_TRUE(whole) << whole.error();

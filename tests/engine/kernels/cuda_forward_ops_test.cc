@@ -1330,9 +1330,7 @@ TEST(CudaForwardOpsTest, CompressorPoolMatchesTheCpu) {
 // state after every token.
 TEST(CudaForwardOpsTest, CompressTokenMatchesTheCpuCompressorTokenByToken) {
   REQUIRE_CUDA_DEVICE();
-  const char* root = std::getenv("DSAGENT_SOURCE_ROOT");
-  auto config = LoadModelConfig(std::string(root ? root : DSAGENT_SOURCE_DIR) +
-                                "/tests/data/v4-flash-config.json");
+  auto config = LoadModelConfig((test_support::TestDataDir() / "v4-flash-config.json").string());
   ASSERT_TRUE(config) << config.error();
   const forward::Rope rope(*config, /*compressed_layer=*/true);
   CudaStream stream;
@@ -1499,9 +1497,7 @@ TEST(CudaForwardOpsTest, CompressProjectedRowsGivesTheRowStepsBits) {
 // lists after every token.
 TEST(CudaForwardOpsTest, IndexerSelectMatchesTheCpuSelectionTokenByToken) {
   REQUIRE_CUDA_DEVICE();
-  const char* root = std::getenv("DSAGENT_SOURCE_ROOT");
-  auto loaded = LoadModelConfig(std::string(root ? root : DSAGENT_SOURCE_DIR) +
-                                "/tests/data/v4-flash-config.json");
+  auto loaded = LoadModelConfig((test_support::TestDataDir() / "v4-flash-config.json").string());
   ASSERT_TRUE(loaded) << loaded.error();
   ModelConfig config = *loaded;
   config.index_topk = 16;  // reached after 64 tokens, so the top-k drops entries
@@ -1633,9 +1629,7 @@ HostCompressor MakeCompressor(int ratio, int64_t head_dim, int64_t dim, bool rot
 // The V4-Flash config with smaller sizes for the decode-step tests: fewer heads, a window of 16
 // (it wraps within the tests' tokens), a top-8 indexer.
 ModelConfig SmallConfig(int64_t dim) {
-  const char* root = std::getenv("DSAGENT_SOURCE_ROOT");
-  auto loaded = LoadModelConfig(std::string(root ? root : DSAGENT_SOURCE_DIR) +
-                                "/tests/data/v4-flash-config.json");
+  auto loaded = LoadModelConfig((test_support::TestDataDir() / "v4-flash-config.json").string());
   EXPECT_TRUE(loaded) << loaded.error();
   ModelConfig c = loaded ? *loaded : ModelConfig{};
   c.dim = dim;

@@ -104,10 +104,7 @@ class CudaModelGoldenTest : public ::testing::TestWithParam<const char*> {
  protected:
   void SetUp() override {
     REQUIRE_CUDA_DEVICE();
-    // DSAGENT_SOURCE_ROOT: where the tree is when the binary runs elsewhere (gpu-check.sh).
-    const char* root = std::getenv("DSAGENT_SOURCE_ROOT");
-    set_.emplace(std::filesystem::path(root ? root : DSAGENT_SOURCE_DIR) / "tests/data" /
-                 GetParam());
+    set_.emplace(test_support::TestDataDir() / GetParam());
     tokens_ = set_->Read<int32_t>("tokens");
     reference_ = set_->Read<float>("prefill_full_logits");
     ASSERT_GT(set_->tokens(), 0);
@@ -240,13 +237,6 @@ INSTANTIATE_TEST_SUITE_P(Checkpoints, CudaModelGoldenTest,
                          ::testing::Values("v4-tiny", "v4-tiny-c"),
                          [](const auto& p) { return forward::testing::TestName(p.param); });
 
-// Where tests/data is when the binary runs (DSAGENT_SOURCE_ROOT: elsewhere, as on gpu-check.sh's
-// device machine).
-std::filesystem::path TestDataDir() {
-  const char* root = std::getenv("DSAGENT_SOURCE_ROOT");
-  return std::filesystem::path(root ? root : DSAGENT_SOURCE_DIR) / "tests/data";
-}
-
 // The golden sweep (tests/data/golden-sweep, docs/GOLDEN.md: window only, CSA at layer 0, HCA 8,
 // 16 and 128, index top-k binding and not, 0-3 hash layers, 1-6 experts a token, 8 output groups,
 // a window of 128, YaRN on and off; two seeds each), which the CPU engine is held to bit for bit,
@@ -265,7 +255,7 @@ class CudaSweepGoldenTest : public ::testing::TestWithParam<std::string> {
     if (GetParam() == "flash-widths-s1") GTEST_SKIP() << "V4-Flash's widths: minutes here";
     if (GetParam().ends_with("-s2")) GTEST_SKIP() << "the second seed runs on a GPU only";
 #endif
-    set_.emplace(TestDataDir() / "golden-sweep" / GetParam());
+    set_.emplace(test_support::TestDataDir() / "golden-sweep" / GetParam());
     ASSERT_GT(set_->prefill_part(), 0);
     ASSERT_LT(set_->prefill_part(), set_->tokens());
   }
@@ -346,9 +336,10 @@ TEST_P(CudaSweepGoldenTest, ExactNumericsGiveTheReferencesBits) {
                        << " rows)";
 }
 
-INSTANTIATE_TEST_SUITE_P(Sweep, CudaSweepGoldenTest,
-                         ::testing::ValuesIn(forward::testing::SweepSetNames(TestDataDir())),
-                         [](const auto& p) { return forward::testing::TestName(p.param); });
+INSTANTIATE_TEST_SUITE_P(
+    Sweep, CudaSweepGoldenTest,
+    ::testing::ValuesIn(forward::testing::SweepSetNames(test_support::TestDataDir())),
+    [](const auto& p) { return forward::testing::TestName(p.param); });
 
 }  // namespace
 }  // namespace dsagent::engine::kernels::cuda::model_test

@@ -39,10 +39,7 @@ using ::testing::HasSubstr;
 
 constexpr int64_t kGiB = 1LL << 30;
 
-std::filesystem::path DataDir(const std::string& set) {
-  const char* root = std::getenv("DSAGENT_SOURCE_ROOT");
-  return std::filesystem::path(root ? root : DSAGENT_SOURCE_DIR) / "tests/data" / set;
-}
+std::filesystem::path DataDir(const std::string& set) { return test_support::TestDataDir() / set; }
 
 void ExpectLogitContract(const std::vector<float>& a, const std::vector<float>& b, int64_t vocab,
                          const std::string& what) {

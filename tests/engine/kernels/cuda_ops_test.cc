@@ -786,10 +786,7 @@ TEST(CudaOpsTest, RmsNormMatchesTheCpu) {
 
 TEST(CudaOpsTest, RopeMatchesTheCpuRotationWithYarn) {
   REQUIRE_CUDA_DEVICE();
-  // DSAGENT_SOURCE_ROOT: where the tree is when the binary runs elsewhere (scripts/gpu-check.sh).
-  const char* root = std::getenv("DSAGENT_SOURCE_ROOT");
-  auto config = LoadModelConfig(std::string(root ? root : DSAGENT_SOURCE_DIR) +
-                                "/tests/data/v4-flash-config.json");
+  auto config = LoadModelConfig((test_support::TestDataDir() / "v4-flash-config.json").string());
   ASSERT_TRUE(config) << config.error();
   CudaStream stream;
   std::mt19937 rng(37);

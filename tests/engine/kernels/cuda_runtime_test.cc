@@ -26,15 +26,10 @@
 namespace dsagent::engine::kernels::cuda::runtime_test {
 namespace {
 
-std::filesystem::path TinyModel() {
-  const char* root = std::getenv("DSAGENT_SOURCE_ROOT");
-  return std::filesystem::path(root ? root : DSAGENT_SOURCE_DIR) / "tests/data/v4-tiny";
-}
+std::filesystem::path TinyModel() { return test_support::TestDataDir() / "v4-tiny"; }
 
 std::filesystem::path TinyTokenizer() {
-  const char* root = std::getenv("DSAGENT_SOURCE_ROOT");
-  return std::filesystem::path(root ? root : DSAGENT_SOURCE_DIR) /
-         "tests/data/v4-tiny-tokenizer/tokenizer.json";
+  return test_support::TestDataDir() / "v4-tiny-tokenizer/tokenizer.json";
 }
 
 std::vector<float> RunTokens(EngineRuntime& r, const std::vector<int32_t>& tokens) {

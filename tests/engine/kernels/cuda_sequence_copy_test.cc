@@ -28,11 +28,7 @@ using test_support::ToHost;
 
 constexpr int64_t kContext = 64, kPrefix = 40, kMore = 20;
 
-std::filesystem::path TinyDir() {
-  // DSAGENT_SOURCE_ROOT: where the tree is when the binary runs elsewhere (scripts/gpu-check.sh).
-  const char* root = std::getenv("DSAGENT_SOURCE_ROOT");
-  return std::filesystem::path(root ? root : DSAGENT_SOURCE_DIR) / "tests/data/v4-tiny";
-}
+std::filesystem::path TinyDir() { return test_support::TestDataDir() / "v4-tiny"; }
 
 // Decodes tokens[from, to) on `seq`, appending each row's logits to `out`.
 void Decode(DeviceModel& m, DeviceSequence& seq, const std::vector<int32_t>& tokens, size_t from,

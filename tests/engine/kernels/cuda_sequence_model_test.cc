@@ -44,10 +44,7 @@ constexpr int64_t kContext = 96;
 // 90-token prompt spans two chunks and eight sequences' prompts two calls.
 constexpr int64_t kTestChunkRows = 64;
 
-std::filesystem::path TinyDir() {
-  const char* root = std::getenv("DSAGENT_SOURCE_ROOT");
-  return std::filesystem::path(root ? root : DSAGENT_SOURCE_DIR) / "tests/data/v4-tiny";
-}
+std::filesystem::path TinyDir() { return test_support::TestDataDir() / "v4-tiny"; }
 
 PlacementPlan PlanAllOnDevice(const ModelConfig& c) {
   auto plan = PlanPlacement(ExpectedTensors(c), 64 * kGiB, kGiB);

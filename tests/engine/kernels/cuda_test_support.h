@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,13 @@
 #include "engine/kernels/cuda_probe.h"
 
 namespace dsagent::engine::kernels::cuda::test_support {
+
+// tests/data where the binary runs: under DSAGENT_SOURCE_ROOT when that is set (the tree copied
+// elsewhere, as on scripts/gpu-check.sh's device machine), else in the tree it was built from.
+inline std::filesystem::path TestDataDir() {
+  const char* root = std::getenv("DSAGENT_SOURCE_ROOT");
+  return std::filesystem::path(root ? root : DSAGENT_SOURCE_DIR) / "tests/data";
+}
 
 inline bool CudaRequired() {
   const char* v = std::getenv("DSAGENT_REQUIRE_CUDA");
