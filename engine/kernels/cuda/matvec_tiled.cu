@@ -11,10 +11,11 @@
 // tail and store. Same bits as WeightRowDotsF32, with many items in flight whatever the row count
 // (the 16-lanes-per-row kernel of matvec.cu has one half-warp per row and 2-byte loads).
 //
-// The rare cases take device_math.h's generic code: an FP8 NaN byte recomputes its item
-// (BlockLanePairSum); an FP4 group whose scale byte is outside the lane range goes to the tail
-// (flagged per row, BlockPairTail at the end); an activation not exact in bf16 (the columns
-// order) runs the CTA's rows through matvec_lanes.cuh.
+// The rare cases take device_math.h's generic code: an FP8 NaN byte or an FP4 scale byte outside
+// [2, 128] (past 128: two multiplies a weight) recomputes its item (BlockLanePairSum); an FP4 group
+// whose scale byte is outside the lane range goes to the tail (flagged per row, BlockPairTail at
+// the end); an activation not exact in bf16 (the columns order) runs the CTA's rows through
+// matvec_lanes.cuh.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -42,17 +43,15 @@ constexpr int64_t kSumBytesBudget = 64 * 1024;
 constexpr int64_t kSharedBytesMax = 160 * 1024;
 
 // Loads the items first, first + 256, ... (kPrefetch of them, those below `items`) of a tile whose
-// first row is `row0`: item it is (row it / 2 / blocks, block it / 2 % blocks, half it % 2).
+// first row is `row0`; `at` is at item `first` and moves past the kPrefetch items.
 template <WeightKind K, int kPrefetch>
-__device__ void LoadItems(const WeightView& w, int64_t row0, int blocks, int items, int first,
+__device__ void LoadItems(const WeightView& w, int64_t row0, int items, int first,
+                          const TiledItemStride& stride, TiledItemCursor& at,
                           ItemWords<K> (&words)[kPrefetch]) {
 #pragma unroll
   for (int p = 0; p < kPrefetch; ++p) {
-    const int it = first + p * kThreads;
-    if (it < items) {
-      const int h = it & 1, blk = (it >> 1) % blocks, r = (it >> 1) / blocks;
-      LoadItem<K>(w, row0 + r, blk, h, words[p]);
-    }
+    if (first + p * kThreads < items) LoadItem<K>(w, row0 + at.row, at.block, at.half, words[p]);
+    at.Next(stride);
   }
 }
 
@@ -94,7 +93,9 @@ __global__ void __launch_bounds__(kThreads)
   // depend on it, so the two latencies overlap instead of adding up (a decode step's small
   // matrices are one round of items a thread).
   ItemWords<K> words[kPrefetch];
-  LoadItems<K, kPrefetch>(w, row_begin + tile_row0, blocks, items, tid, words);
+  const TiledItemStride next_item = TiledItemStride::Of(kThreads, blocks);
+  TiledItemCursor load_at = TiledItemCursor::At(tid, blocks);
+  LoadItems<K, kPrefetch>(w, row_begin + tile_row0, items, tid, next_item, load_at, words);
   // One weight: its first loads were issued before the wait, so they overlap the end of the
   // kernel before this one as well (launched as a programmatic dependent launch); a tile of more
   // than one round of loads has the rest of its rows requested into L2 there too.
@@ -151,14 +152,15 @@ __global__ void __launch_bounds__(kThreads)
     return;
   }
 
+  TiledItemCursor at = TiledItemCursor::At(tid, blocks);
   for (int first = tid; first < items; first += kThreads * kPrefetch) {
-    if (first != tid)
-      LoadItems<K, kPrefetch>(w, row_begin + tile_row0, blocks, items, first, words);
+    if (first != tid) {
+      LoadItems<K, kPrefetch>(w, row_begin + tile_row0, items, first, next_item, load_at, words);
+    }
 #pragma unroll
-    for (int p = 0; p < kPrefetch; ++p) {
-      const int it = first + p * kThreads;
-      if (it >= items) break;
-      const int h = it & 1, blk = (it >> 1) % blocks, r = (it >> 1) / blocks;
+    for (int p = 0; p < kPrefetch; ++p, at.Next(next_item)) {
+      if (first + p * kThreads >= items) break;
+      const int h = at.half, blk = at.block, r = at.row;
       const int64_t row = row_begin + tile_row0 + r;
       float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
       const float* xb = xs + blk * kBlockCols + 16 * h;

@@ -89,13 +89,13 @@ DSAGENT_HD void LoadFloats4(const float* p, float* out) {
 #endif
 }
 
-// One FP4 group's 32 columns (words: its 8 bytes) with scale byte s in the lane range: e2m1 *
-// 2^-126 * (2^126 * scale), one multiply while 2^126 * scale is a float (s <= 128), else the
-// two (both products exact, like WeightAt's).
+// One FP4 group's 32 columns (words: its 8 bytes) with scale byte s in [2, 128]: e2m1 * 2^-126 *
+// (2^126 * scale), one exact multiply (2^126 * scale = 2^(s-1) is a float). A scale byte past 128
+// needs two multiplies (WeightAt's); ItemChains leaves such an item to the generic code, so that
+// the common case carries no second multiply, not even a predicated one (for sm_90 ptxas had
+// turned that `if` into 64 predicated FMULs an item: an eighth of the FP4 item's instructions).
 DSAGENT_HD void Fp4Group(const uint32_t* words, uint8_t s, const float* xs, float* acc) {
-  const bool one = s <= 128;
-  const float f = one ? Pow2F(static_cast<int>(s) - 1) : 0x1p126f;
-  const float scale = E8M0ToFloat(s);
+  const float f = Pow2F(static_cast<int>(s) - 1);
   DSAGENT_UNROLL
   for (int q = 0; q < 4; ++q) {
     float x4[4];
@@ -104,17 +104,44 @@ DSAGENT_HD void Fp4Group(const uint32_t* words, uint8_t s, const float* xs, floa
     for (int e = 0; e < 2; ++e) {
       const int m = 2 * q + e;
       const uint32_t word = words[m / 4];
-      float odd = E2M1NibbleScaled(word, 2 * (m % 4) + 1) * f;
-      float even = E2M1NibbleScaled(word, 2 * (m % 4)) * f;
-      if (!one) {
-        odd *= scale;
-        even *= scale;
-      }
-      acc[m] = PairStepFtz(acc[m], odd, x4[2 * e + 1]);
-      acc[m] = PairStepFtz(acc[m], even, x4[2 * e]);
+      acc[m] = PairStepFtz(acc[m], E2M1NibbleScaled(word, 2 * (m % 4) + 1) * f, x4[2 * e + 1]);
+      acc[m] = PairStepFtz(acc[m], E2M1NibbleScaled(word, 2 * (m % 4)) * f, x4[2 * e]);
     }
   }
 }
+
+// Where a thread's items lie in its tile: item it is (row it / 2 / blocks, block it / 2 % blocks,
+// half it % 2), and a thread takes it = tid, tid + stride, ... (stride even). The divisions are
+// done once (TiledItemStride, TiledItemCursor::At); each next item adds the stride's quotient and
+// remainder with one carry (Next), where dividing per item cost ptxas's ~25-instruction 32-bit
+// division sequence twice an item (its loads and its chains), a tenth of an FP8 item's
+// instructions.
+struct TiledItemStride {
+  int rows = 0;    // (stride / 2) / blocks
+  int blocks = 0;  // (stride / 2) % blocks
+  int of = 1;      // the tile's blocks per row
+
+  DSAGENT_HD static TiledItemStride Of(int stride, int blocks) {
+    return {(stride >> 1) / blocks, (stride >> 1) % blocks, blocks};
+  }
+};
+struct TiledItemCursor {
+  int row = 0;    // it / 2 / blocks
+  int block = 0;  // it / 2 % blocks
+  int half = 0;   // it % 2
+
+  DSAGENT_HD static TiledItemCursor At(int it, int blocks) {
+    return {(it >> 1) / blocks, (it >> 1) % blocks, it & 1};
+  }
+  DSAGENT_HD void Next(const TiledItemStride& stride) {
+    row += stride.rows;
+    block += stride.blocks;
+    if (block >= stride.of) {
+      block -= stride.of;
+      ++row;
+    }
+  }
+};
 
 // An item's weight bytes, loaded once: FP8 four groups of 16 bytes, BF16 four of 32, FP4 four of
 // 8 plus the four groups' scale bytes.
@@ -161,9 +188,10 @@ DSAGENT_HD void LoadItem(const WeightView& w, int64_t row, int blk, int h, ItemW
 
 // The item's eight chains over its loaded words: adds them to acc (block[8h..8h+7]). xs points at
 // the activation's column blk*128 + 16h. Returns false where the item must be recomputed by the
-// generic code (an FP8 NaN byte); sets *tail where an FP4 group's scale byte is outside the lane
-// range (that group goes to the tail, BlockPairTail; RaiseFlag, as a row's items may set it at
-// once).
+// generic code (an FP8 NaN byte; an FP4 scale byte outside [2, 128]); sets *tail where
+// an FP4 group's scale byte is outside the lane range (that group goes to the tail,
+// BlockPairTail; RaiseFlag, as a row's items may set it at once; set before any return, since
+// the generic code skips those groups without flagging them).
 template <WeightKind K>
 DSAGENT_HD bool ItemChains(const ItemWords<K>& words, const float* xs, float* acc, int* tail) {
   if constexpr (K == WeightKind::kFP8) {
@@ -202,14 +230,22 @@ DSAGENT_HD bool ItemChains(const ItemWords<K>& words, const float* xs, float* ac
     return true;
   } else {
     static_assert(K == WeightKind::kFP4, "ItemChains: BF16, FP8 or FP4");
+    // Every group's scale byte in [2, 128] (real checkpoints: all of them): one multiply a weight
+    // and no test per group. Otherwise the generic code takes the item, after the groups out of
+    // the lane range are flagged for the tail.
+    bool one_multiply = true;
+    DSAGENT_UNROLL
+    for (int k = 0; k < 4; ++k) one_multiply &= ((words.scales >> (8 * k)) & 0xffu) - 2u <= 126u;
+    if (!one_multiply) {
+      DSAGENT_UNROLL
+      for (int k = 0; k < 4; ++k) {
+        if (!Fp4ScaleInLaneRange(static_cast<uint8_t>(words.scales >> (8 * k)))) RaiseFlag(tail);
+      }
+      return false;
+    }
     DSAGENT_UNROLL
     for (int k = 0; k < 4; ++k) {
-      const uint8_t s = static_cast<uint8_t>(words.scales >> (8 * k));
-      if (Fp4ScaleInLaneRange(s)) {
-        Fp4Group(words.w[k], s, xs + 32 * k, acc);
-      } else {
-        RaiseFlag(tail);
-      }
+      Fp4Group(words.w[k], static_cast<uint8_t>(words.scales >> (8 * k)), xs + 32 * k, acc);
     }
     return true;
   }
@@ -225,10 +261,10 @@ DSAGENT_HD bool PairItem(const WeightView& w, int64_t row, int blk, int h, const
 }
 
 // One row's dot the way the tiled kernel computes it, on the host: every item (block sums kept
-// per block, NaN items recomputed by BlockLanePairSum), then the blocks folded in order into the
-// double lanes (FP8: one fma with the block's power-of-two scale, the same as the contract's
-// product-then-add), reduced in the contract's order, plus the tail of the flagged FP4 groups.
-// The activation must be exact in bf16 (the pair order) and w.cols a multiple of 128.
+// per block, the items ItemChains declines recomputed by BlockLanePairSum), then the blocks folded
+// in order into the double lanes (FP8: one fma with the block's power-of-two scale, the same as the
+// contract's product-then-add), reduced in the contract's order, plus the tail of the flagged FP4
+// groups. The activation must be exact in bf16 (the pair order) and w.cols a multiple of 128.
 template <WeightKind K>
 inline float RowDotByTiledItems(const WeightView& w, int64_t row, const float* x) {
   const int blocks = static_cast<int>(w.cols / kTiledBlockCols);

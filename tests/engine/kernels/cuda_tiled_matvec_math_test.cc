@@ -90,6 +90,14 @@ TEST(CudaTiledMatVecMathTest, ItemsFoldedInBlockOrderGiveTheCpuBits) {
       const int64_t groups = c.cols / 32;
       for (int g = 0; g < 4; ++g) w.scale[static_cast<size_t>(3 * groups + 3 * g)] = odd[g];
       for (int64_t g = 0; g < groups; ++g) w.scale[static_cast<size_t>(4 * groups + g)] = 200;
+      // Row 5: one item with a scale past 128 (two multiplies: the generic code recomputes the
+      // item) beside a group out of the lane range (the tail, flagged all the same), whose one
+      // nonzero weight (0.5 * 2^125) outweighs the rest of the row.
+      w.scale[static_cast<size_t>(5 * groups)] = 129;
+      w.scale[static_cast<size_t>(5 * groups + 1)] = 252;
+      uint8_t* const tail_group = w.data.data() + (5 * c.cols + 32) / 2;
+      std::fill(tail_group, tail_group + 16, uint8_t{0});
+      tail_group[0] = 0x01;
     }
     if (c.format == WeightFormat::kBF16) {
       // Row 2: tiny weights (a third of them subnormal), so products and partial sums fall
@@ -117,6 +125,24 @@ TEST(CudaTiledMatVecMathTest, ItemsFoldedInBlockOrderGiveTheCpuBits) {
       } else {
         ASSERT_EQ(reference_rounding::Bits(got), reference_rounding::Bits(want))
             << name << " row " << r << ": " << got << " vs " << want;
+      }
+    }
+  }
+}
+
+// The cursor over a thread's items gives the divisions' (row, block, half) for every item, for
+// block counts below, at and past the stride's 128 pairs and strides of one or several rounds.
+TEST(CudaTiledMatVecMathTest, ItemCursorMatchesDividingEachItem) {
+  for (const int blocks : {1, 2, 3, 8, 32, 100, 128, 129, 256}) {
+    for (const int stride : {256, 1024}) {
+      for (const int first : {0, 1, 77, 255}) {
+        const dm::TiledItemStride step = dm::TiledItemStride::Of(stride, blocks);
+        dm::TiledItemCursor at = dm::TiledItemCursor::At(first, blocks);
+        for (int it = first; it < 64 * stride; it += stride, at.Next(step)) {
+          ASSERT_EQ(at.row, (it >> 1) / blocks) << blocks << " " << stride << " " << it;
+          ASSERT_EQ(at.block, (it >> 1) % blocks) << blocks << " " << stride << " " << it;
+          ASSERT_EQ(at.half, it & 1) << blocks << " " << stride << " " << it;
+        }
       }
     }
   }
