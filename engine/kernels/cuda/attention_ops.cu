@@ -14,6 +14,7 @@
 #include "engine/kernels/cuda/attention_math.h"
 #include "engine/kernels/cuda/attention_ops.h"
 #include "engine/kernels/cuda/chunk_lists_math.h"
+#include "engine/kernels/cuda/division_walk.h"
 #include "engine/kernels/cuda/fused_steps.h"
 #include "engine/kernels/cuda/head_norm_cta.cuh"
 #include "engine/kernels/cuda/kernel_launch.cuh"
@@ -151,28 +152,31 @@ __global__ void SparseAttentionKernel(const float* q, int64_t heads, int64_t hd,
     const int bn = static_cast<int>(n - b0 < kAttentionBlock ? n - b0 : kAttentionBlock);
     for (int j = tid; j < bn; j += threads) ids[j] = index[b0 + j];
     __syncthreads();  // ids, and (first block) qs, acc, state
+    // Copy c of the block is (row c / per_row, piece c % per_row); the thread's copies walk c by
+    // `threads` without a division each (division_walk.h: 16 division sequences a block for
+    // V4's 64 rows of 512, each in front of its copy).
+    const int per_row = static_cast<int>(vec16 ? hd / 8 : hd);  // 16-byte pieces, or elements
+    const DivisionStride next = DivisionStride::Of(threads, per_row);
+    Division at = Division::Of(tid, per_row);
     if (vec16) {
       // Every copy of the block in flight at once (async_copy.cuh): the loop's loads used to
       // wait one by one, 16 latencies a block for V4's 64 rows of 512.
-      const int chunks = static_cast<int>(hd / 8);  // 16 bytes each
-      for (int c = tid; c < bn * chunks; c += threads) {
-        const int j = c / chunks;
-        const int32_t e = ids[j];
+      for (int c = tid; c < bn * per_row; c += threads, at.Next(next)) {
+        const int32_t e = ids[at.quot];
         if (e >= 0) {
           const uint16_t* src = e >= kStagedRow ? staged + static_cast<int64_t>(e - kStagedRow) * hd
                                                 : kv + static_cast<int64_t>(e) * hd;
-          CopyAsync16(rows + static_cast<int64_t>(c) * 8,
-                      src + static_cast<int64_t>(c - j * chunks) * 8);
+          CopyAsync16(rows + static_cast<int64_t>(c) * 8, src + static_cast<int64_t>(at.rem) * 8);
         }
       }
       CopyAsyncWaitAll();
     } else {
-      for (int64_t c = tid; c < bn * hd; c += threads) {
-        const int32_t e = ids[c / hd];
+      for (int c = tid; c < bn * per_row; c += threads, at.Next(next)) {
+        const int32_t e = ids[at.quot];
         if (e >= 0) {
           const uint16_t* src = e >= kStagedRow ? staged + static_cast<int64_t>(e - kStagedRow) * hd
                                                 : kv + static_cast<int64_t>(e) * hd;
-          rows[c] = src[c % hd];
+          rows[c] = src[at.rem];
         }
       }
     }

@@ -23,6 +23,7 @@
 
 #include "engine/kernels/cuda/act_quant_cta.cuh"
 #include "engine/kernels/cuda/device_math.h"
+#include "engine/kernels/cuda/division_walk.h"
 #include "engine/kernels/cuda/kernel_launch.cuh"
 #include "engine/kernels/cuda/l2_prefetch.cuh"
 #include "engine/kernels/cuda/matvec_lanes.cuh"
@@ -43,14 +44,15 @@ constexpr int64_t kSumBytesBudget = 64 * 1024;
 constexpr int64_t kSharedBytesMax = 160 * 1024;
 
 // Loads the items first, first + 256, ... (kPrefetch of them, those below `items`) of a tile whose
-// first row is `row0`; `at` is at item `first` and moves past the kPrefetch items.
+// first row is `row0`. Item it is (row it / 2 / blocks, block it / 2 % blocks, half it % 2): `at`
+// walks it / 2 (quot: the row, rem: the block) from item `first` past the kPrefetch items.
 template <WeightKind K, int kPrefetch>
 __device__ void LoadItems(const WeightView& w, int64_t row0, int items, int first,
-                          const TiledItemStride& stride, TiledItemCursor& at,
+                          const DivisionStride& stride, Division& at,
                           ItemWords<K> (&words)[kPrefetch]) {
 #pragma unroll
   for (int p = 0; p < kPrefetch; ++p) {
-    if (first + p * kThreads < items) LoadItem<K>(w, row0 + at.row, at.block, at.half, words[p]);
+    if (first + p * kThreads < items) LoadItem<K>(w, row0 + at.quot, at.rem, first & 1, words[p]);
     at.Next(stride);
   }
 }
@@ -93,8 +95,9 @@ __global__ void __launch_bounds__(kThreads)
   // depend on it, so the two latencies overlap instead of adding up (a decode step's small
   // matrices are one round of items a thread).
   ItemWords<K> words[kPrefetch];
-  const TiledItemStride next_item = TiledItemStride::Of(kThreads, blocks);
-  TiledItemCursor load_at = TiledItemCursor::At(tid, blocks);
+  // A thread's items are tid, tid + 256, ...: their pairs (it / 2) walk by 128 (division_walk.h).
+  const DivisionStride next_item = DivisionStride::Of(kThreads / 2, blocks);
+  Division load_at = Division::Of(tid / 2, blocks);
   LoadItems<K, kPrefetch>(w, row_begin + tile_row0, items, tid, next_item, load_at, words);
   // One weight: its first loads were issued before the wait, so they overlap the end of the
   // kernel before this one as well (launched as a programmatic dependent launch); a tile of more
@@ -152,7 +155,7 @@ __global__ void __launch_bounds__(kThreads)
     return;
   }
 
-  TiledItemCursor at = TiledItemCursor::At(tid, blocks);
+  Division at = Division::Of(tid / 2, blocks);
   for (int first = tid; first < items; first += kThreads * kPrefetch) {
     if (first != tid) {
       LoadItems<K, kPrefetch>(w, row_begin + tile_row0, items, first, next_item, load_at, words);
@@ -160,7 +163,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
     for (int p = 0; p < kPrefetch; ++p, at.Next(next_item)) {
       if (first + p * kThreads >= items) break;
-      const int h = at.half, blk = at.block, r = at.row;
+      const int h = tid & 1, blk = at.rem, r = at.quot;
       const int64_t row = row_begin + tile_row0 + r;
       float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
       const float* xb = xs + blk * kBlockCols + 16 * h;

@@ -110,39 +110,6 @@ DSAGENT_HD void Fp4Group(const uint32_t* words, uint8_t s, const float* xs, floa
   }
 }
 
-// Where a thread's items lie in its tile: item it is (row it / 2 / blocks, block it / 2 % blocks,
-// half it % 2), and a thread takes it = tid, tid + stride, ... (stride even). The divisions are
-// done once (TiledItemStride, TiledItemCursor::At); each next item adds the stride's quotient and
-// remainder with one carry (Next), where dividing per item cost ptxas's ~25-instruction 32-bit
-// division sequence twice an item (its loads and its chains), a tenth of an FP8 item's
-// instructions.
-struct TiledItemStride {
-  int rows = 0;    // (stride / 2) / blocks
-  int blocks = 0;  // (stride / 2) % blocks
-  int of = 1;      // the tile's blocks per row
-
-  DSAGENT_HD static TiledItemStride Of(int stride, int blocks) {
-    return {(stride >> 1) / blocks, (stride >> 1) % blocks, blocks};
-  }
-};
-struct TiledItemCursor {
-  int row = 0;    // it / 2 / blocks
-  int block = 0;  // it / 2 % blocks
-  int half = 0;   // it % 2
-
-  DSAGENT_HD static TiledItemCursor At(int it, int blocks) {
-    return {(it >> 1) / blocks, (it >> 1) % blocks, it & 1};
-  }
-  DSAGENT_HD void Next(const TiledItemStride& stride) {
-    row += stride.rows;
-    block += stride.blocks;
-    if (block >= stride.of) {
-      block -= stride.of;
-      ++row;
-    }
-  }
-};
-
 // An item's weight bytes, loaded once: FP8 four groups of 16 bytes, BF16 four of 32, FP4 four of
 // 8 plus the four groups' scale bytes.
 template <WeightKind K>

@@ -16,6 +16,7 @@
 #include "engine/kernels/cpu/rope_rotate.h"
 #include "engine/kernels/cpu/weight_dot_f32.h"
 #include "engine/kernels/cuda/device_math.h"
+#include "engine/kernels/cuda/division_walk.h"
 #include "engine/model/model_config.h"
 #include "tests/engine/kernels/cuda_weight_view.h"
 #include "tests/engine/kernels/random_weights.h"
@@ -268,6 +269,24 @@ TEST(CudaDeviceMathTest, CtaOrderOfMatVecExactEqualsTheCpuExactKernel) {
                                 static_cast<float>(cpu[static_cast<size_t>(r)])))
               << "format " << static_cast<int>(format) << " shape " << s.rows << "x" << s.cols
               << " extreme " << extreme << " row " << r;
+        }
+      }
+    }
+  }
+}
+
+// The walk of i / d and i % d (division_walk.h) gives the divisions' quotient and remainder at
+// every step: divisors below, at and past the stride, strides of 0, 1, one divisor and several,
+// first indices inside and past the first stride.
+TEST(CudaDeviceMathTest, DivisionWalkGivesEachIndexsQuotientAndRemainder) {
+  for (const int divisor : {1, 2, 3, 7, 8, 64, 100, 128, 129, 256}) {
+    for (const int stride : {0, 1, 64, 128, 256, 1000}) {
+      for (const int first : {0, 1, 77, 255, 4000}) {
+        const dm::DivisionStride step = dm::DivisionStride::Of(stride, divisor);
+        dm::Division at = dm::Division::Of(first, divisor);
+        for (int k = 0, i = first; k < 200; ++k, i += stride, at.Next(step)) {
+          ASSERT_EQ(at.quot, i / divisor) << divisor << " " << stride << " " << first << " " << k;
+          ASSERT_EQ(at.rem, i % divisor) << divisor << " " << stride << " " << first << " " << k;
         }
       }
     }

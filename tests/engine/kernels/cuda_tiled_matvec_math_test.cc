@@ -130,24 +130,6 @@ TEST(CudaTiledMatVecMathTest, ItemsFoldedInBlockOrderGiveTheCpuBits) {
   }
 }
 
-// The cursor over a thread's items gives the divisions' (row, block, half) for every item, for
-// block counts below, at and past the stride's 128 pairs and strides of one or several rounds.
-TEST(CudaTiledMatVecMathTest, ItemCursorMatchesDividingEachItem) {
-  for (const int blocks : {1, 2, 3, 8, 32, 100, 128, 129, 256}) {
-    for (const int stride : {256, 1024}) {
-      for (const int first : {0, 1, 77, 255}) {
-        const dm::TiledItemStride step = dm::TiledItemStride::Of(stride, blocks);
-        dm::TiledItemCursor at = dm::TiledItemCursor::At(first, blocks);
-        for (int it = first; it < 64 * stride; it += stride, at.Next(step)) {
-          ASSERT_EQ(at.row, (it >> 1) / blocks) << blocks << " " << stride << " " << it;
-          ASSERT_EQ(at.block, (it >> 1) % blocks) << blocks << " " << stride << " " << it;
-          ASSERT_EQ(at.half, it & 1) << blocks << " " << stride << " " << it;
-        }
-      }
-    }
-  }
-}
-
 // The grouping of the routed slots by expert (expert_groups_math.h), each slot's two phases run
 // on the host as the kernel's threads run them: the order is the slots sorted by expert, stably;
 // the pieces cover it in order, one expert each, at most kExpertPieceSlots slots, starting at each
