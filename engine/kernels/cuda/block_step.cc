@@ -64,6 +64,8 @@ DeviceBlock DeviceBlock::Create(const HcKernelShape& hc, DeviceAttention attn, D
   b.f = DeviceFloats(hc.dim);
   b.post = DeviceFloats(hc.hc);
   b.comb = DeviceFloats(hc.hc * hc.hc);
+  b.comb_rms = DeviceFloats(1);
+  b.comb_side = std::make_unique<SideStream>();
   return b;
 }
 
@@ -78,18 +80,35 @@ void BlockDecode(DeviceBlock& b, DeviceAttentionState& state, float* h, int64_t 
   // Attention: y = attn_norm(hc_pre(h)); h = hc_post(attn(y), h). The fn products are exact in
   // both modes, as on the CPU (they feed Sinkhorn); they and hc_pre are one launch.
   unsigned* arrivals = b.hc_arrivals.as<unsigned>();
+  // With side streams on, each sub-layer's comb (read only by its HcPost, at the sub-layer's end)
+  // is computed beside it on b.comb_side: the HcPre launch leaves the rms factor in comb_rms and
+  // HcComb runs the Sinkhorn iterations from there, off the step's path. The same bits as the
+  // HcPre launch computing comb itself, which it does with side streams off.
+  const bool beside = SideStreamsOn() && b.comb_side != nullptr;
+  float* comb_rms = beside ? b.comb_rms.as<float>() : nullptr;
+  const auto comb_beside = [&](const DeviceHcWeights& w) {
+    if (!beside) return;
+    b.comb_side->Fork(stream);
+    HcComb(products, comb_rms, 1, w.scale.as<float>(), w.base.as<float>(), s, comb,
+           b.comb_side->stream());
+  };
   // The sub-layers' FP8 inputs are written by HcFnPreNorm, into the buffers they read them from.
   HcFnPreNorm(b.hc_attn.fn, h, 1, products, b.hc_attn.scale.as<float>(), b.hc_attn.base.as<float>(),
               s, b.attn_norm.as<float>(), s.norm_eps, y, post, comb, arrivals, stream,
-              AttentionFp8Input(b.attn));
+              AttentionFp8Input(b.attn), comb_rms);
+  comb_beside(b.hc_attn);
   AttentionDecode(b.attn, state, y, pos, f, stream, /*x_fp8_written=*/true);
-  // MoE: the same around the FFN, the attention's HcPost in the same launch.
+  // MoE: the same around the FFN, the attention's HcPost in the same launch (which also reads
+  // products and comb_rms's last values before it writes the FFN's: the join first).
+  if (beside) b.comb_side->Join(stream);
   HcPostFnPreNorm(b.hc_ffn.fn, f, h, 1, products, b.hc_ffn.scale.as<float>(),
                   b.hc_ffn.base.as<float>(), s, b.ffn_norm.as<float>(), s.norm_eps, y, post, comb,
-                  arrivals, stream, MoeFp8Input(b.ffn));
-  // The MoE's output into the streams by HcPost in the MoE's combine launch.
+                  arrivals, stream, MoeFp8Input(b.ffn), comb_rms);
+  comb_beside(b.hc_ffn);
+  // The MoE's output into the streams by HcPost in the MoE's combine launch, after the comb.
   const HcPostArgs into_streams{h, post, comb, s, h};
-  MoeDecode(b.ffn, y, token, f, stream, /*x_fp8_written=*/true, &into_streams);
+  MoeDecode(b.ffn, y, token, f, stream, /*x_fp8_written=*/true, &into_streams,
+            beside ? b.comb_side.get() : nullptr);
 }
 
 DeviceHead DeviceHead::Create(const HcKernelShape& hc, DeviceHcWeights hc_head,

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "engine/kernels/cpu/weight_dot.h"
@@ -16,6 +17,7 @@
 #include "engine/kernels/cuda/mixing_ops.h"
 #include "engine/kernels/cuda/moe_step.h"
 #include "engine/kernels/cuda/ops.h"
+#include "engine/kernels/cuda/side_stream.h"
 
 namespace dsagent::engine::kernels::cuda {
 
@@ -36,6 +38,10 @@ struct DeviceBlock {
   DeviceBuffer products, y, f, post, comb;  // scratch
   // HcFnPreNorm's count of the fn product's finished CTAs (mixing_ops.h): zero between calls.
   DeviceBuffer hc_arrivals;
+  // The decode step's comb beside each sub-layer (HcComb from the rms factor in comb_rms): the
+  // Sinkhorn iterations off the step's path, with side streams on (side_stream.h).
+  DeviceBuffer comb_rms;
+  std::unique_ptr<SideStream> comb_side;
 
   // Takes the sub-layers (already on the device) and uploads the block's own weights.
   static DeviceBlock Create(const HcKernelShape& hc, DeviceAttention attn, DeviceMoe ffn,

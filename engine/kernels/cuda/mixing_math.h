@@ -18,13 +18,20 @@ DSAGENT_HD float StreamRmsFactor(double ss, int64_t n, float eps) {
   return RsqrtF(static_cast<float>(ss / static_cast<double>(n)) + eps);
 }
 
-// cpu::SinkhornSplit for hc <= kMaxHc: mixes [(2+hc)*hc] -> pre [hc], post [hc], comb [hc, hc].
-DSAGENT_HD void SinkhornSplitHc(const float* mixes, const float* scale, const float* base, int hc,
-                                int iters, float eps, float* pre, float* post, float* comb) {
-  for (int j = 0; j < hc; ++j) {
-    pre[j] = SigmoidF(mixes[j] * scale[0] + base[j]) + eps;
-    post[j] = 2.0f * SigmoidF(mixes[hc + j] * scale[1] + base[hc + j]);
-  }
+// Stream j's pre and post weights from the mixes [(2+hc)*hc]: cpu::SinkhornSplit's first step.
+DSAGENT_HD float HcPreWeight(const float* mixes, const float* scale, const float* base, int j,
+                             float eps) {
+  return SigmoidF(mixes[j] * scale[0] + base[j]) + eps;
+}
+DSAGENT_HD float HcPostWeight(const float* mixes, const float* scale, const float* base, int hc,
+                              int j) {
+  return 2.0f * SigmoidF(mixes[hc + j] * scale[1] + base[hc + j]);
+}
+
+// The comb part of cpu::SinkhornSplit for hc <= kMaxHc: mixes [(2+hc)*hc] -> comb [hc, hc] (the
+// row softmax, then `iters` rounds of column and row normalisation).
+DSAGENT_HD void SinkhornCombHc(const float* mixes, const float* scale, const float* base, int hc,
+                               int iters, float eps, float* comb) {
   float c[kMaxHc * kMaxHc];
   for (int i = 0; i < hc * hc; ++i) c[i] = mixes[2 * hc + i] * scale[2] + base[2 * hc + i];
   // Row softmax (double, rounded once) + eps.
@@ -58,6 +65,16 @@ DSAGENT_HD void SinkhornSplitHc(const float* mixes, const float* scale, const fl
     normalise(1, hc);
   }
   for (int i = 0; i < hc * hc; ++i) comb[i] = c[i];
+}
+
+// cpu::SinkhornSplit for hc <= kMaxHc: mixes [(2+hc)*hc] -> pre [hc], post [hc], comb [hc, hc].
+DSAGENT_HD void SinkhornSplitHc(const float* mixes, const float* scale, const float* base, int hc,
+                                int iters, float eps, float* pre, float* post, float* comb) {
+  for (int j = 0; j < hc; ++j) {
+    pre[j] = HcPreWeight(mixes, scale, base, j, eps);
+    post[j] = HcPostWeight(mixes, scale, base, hc, j);
+  }
+  SinkhornCombHc(mixes, scale, base, hc, iters, eps, comb);
 }
 
 // y[d] of the weighted stream sum: bf16(fp32(sum_j fp32(weight_j * h_j[d]))), h [hc, dim].

@@ -57,21 +57,16 @@ __device__ double StreamSquares(const float* ht, int64_t n, double* part) {
   return part[0];
 }
 
-// SinkhornSplitHc (mixing_math.h) by the lanes of one warp, for hc * hc <= 32: lane l < hc * hc
-// holds comb element (l / hc, l % hc), lanes < hc also stream l's pre and post. Every max and sum
-// is taken from the line's values shuffled in, in the sequential version's order, and every value
-// is computed by the same operations, so the bits are SinkhornSplitHc's; but the 20 iterations'
-// divisions and the softmax's exps run hc * hc at a time instead of one after another. Every
-// lane of the warp must call it.
-__device__ void SinkhornSplitWarp(const float* mixes, const float* scale, const float* base, int hc,
-                                  int iters, float eps, float* pre, float* post, float* comb) {
+// SinkhornCombHc (mixing_math.h) by the lanes of one warp, for hc * hc <= 32: lane l < hc * hc
+// holds comb element (l / hc, l % hc). Every max and sum is taken from the line's values shuffled
+// in, in the sequential version's order, and every value is computed by the same operations, so
+// the bits are SinkhornCombHc's; but the 20 iterations' divisions and the softmax's exps run
+// hc * hc at a time instead of one after another. Every lane of the warp must call it.
+__device__ void SinkhornCombWarp(const float* mixes, const float* scale, const float* base, int hc,
+                                 int iters, float eps, float* comb) {
   const int lane = static_cast<int>(threadIdx.x) & 31;
   const bool mine = lane < hc * hc;
   const int i = mine ? lane / hc : 0, m = mine ? lane % hc : 0;
-  if (lane < hc) {
-    pre[lane] = SigmoidF(mixes[lane] * scale[0] + base[lane]) + eps;
-    post[lane] = 2.0f * SigmoidF(mixes[hc + lane] * scale[1] + base[hc + lane]);
-  }
   float c = mine ? mixes[2 * hc + lane] * scale[2] + base[2 * hc + lane] : 0.0f;
   // Row softmax (double, rounded once) + eps.
   float mx = __shfl_sync(kFullWarp, c, i * hc);
@@ -98,15 +93,43 @@ __device__ void SinkhornSplitWarp(const float* mixes, const float* scale, const 
   if (mine) comb[lane] = c;
 }
 
+// Row `row`'s pre (into `pre`), post and, unless comb is null, comb from its mixes
+// (SinkhornSplitHc's bits): warp 0 for hc * hc <= 32, else thread 0. Every thread calls it.
+__device__ void HcSplitRowCta(const float* mixes, const float* scale, const float* base,
+                              const HcKernelShape& s, int64_t row, float* pre, float* post,
+                              float* comb) {
+  const int hc = static_cast<int>(s.hc);
+  const int tid = static_cast<int>(threadIdx.x);
+  if (hc * hc <= 32) {
+    if (tid < hc) {
+      pre[tid] = HcPreWeight(mixes, scale, base, tid, s.hc_eps);
+      post[row * hc + tid] = HcPostWeight(mixes, scale, base, hc, tid);
+    }
+    if (comb != nullptr && tid < 32) {
+      SinkhornCombWarp(mixes, scale, base, hc, s.sinkhorn_iters, s.hc_eps, comb + row * hc * hc);
+    }
+  } else if (tid == 0) {
+    for (int j = 0; j < hc; ++j) {
+      pre[j] = HcPreWeight(mixes, scale, base, j, s.hc_eps);
+      post[row * hc + j] = HcPostWeight(mixes, scale, base, hc, j);
+    }
+    if (comb != nullptr) {
+      SinkhornCombHc(mixes, scale, base, hc, s.sinkhorn_iters, s.hc_eps, comb + row * hc * hc);
+    }
+  }
+}
+
 // Token `row`'s HcPre by one CTA (any whole number of warps; the bits of kThreads threads): the
 // rms factor, the Sinkhorn split by warp 0 (hc * hc <= 32; else by thread 0), then the weighted
 // stream sum per dim; with norm_w, then RmsNorm of that row in place (RmsNormKernel's body:
-// HcPreNorm), and with y_fp8 its FP8 act_quant as well. The products are read as volatile: in the
-// fn product's launch they are other CTAs' writes (last_cta.cuh).
+// HcPreNorm), and with y_fp8 its FP8 act_quant as well. With rms_out, comb is left to HcComb
+// (its Sinkhorn iterations off this kernel's path) and the row's rms factor goes to rms_out[row]
+// for it. The products are read as volatile: in the fn product's launch they are other CTAs'
+// writes (last_cta.cuh).
 __device__ void HcPreRowCta(const float* h, const volatile float* products, const float* scale,
                             const float* base, const HcKernelShape& s, int64_t row, float* y,
                             float* post, float* comb, const float* norm_w, float norm_eps,
-                            float* y_fp8) {
+                            float* y_fp8, float* rms_out) {
   __shared__ double part[kThreads];
   __shared__ float pre[kMaxHc];
   const int hc = static_cast<int>(s.hc);
@@ -116,16 +139,9 @@ __device__ void HcPreRowCta(const float* h, const volatile float* products, cons
   __shared__ float mixes[(2 + kMaxHc) * kMaxHc];
   const float r = StreamRmsFactor(ss, n, s.norm_eps);
   for (int64_t j = threadIdx.x; j < m; j += blockDim.x) mixes[j] = products[row * m + j] * r;
+  if (rms_out != nullptr && threadIdx.x == 0) rms_out[row] = r;
   __syncthreads();
-  if (hc * hc <= 32) {
-    if (threadIdx.x < 32) {
-      SinkhornSplitWarp(mixes, scale, base, hc, s.sinkhorn_iters, s.hc_eps, pre, post + row * hc,
-                        comb + row * hc * hc);
-    }
-  } else if (threadIdx.x == 0) {
-    SinkhornSplitHc(mixes, scale, base, hc, s.sinkhorn_iters, s.hc_eps, pre, post + row * hc,
-                    comb + row * hc * hc);
-  }
+  HcSplitRowCta(mixes, scale, base, s, row, pre, post, rms_out != nullptr ? nullptr : comb);
   __syncthreads();
   for (int64_t d = threadIdx.x; d < s.dim; d += blockDim.x) {
     y[row * s.dim + d] = WeightedStreamValue(ht, pre, hc, s.dim, d);
@@ -141,9 +157,27 @@ __device__ void HcPreRowCta(const float* h, const volatile float* products, cons
 // One block per token: HcPreRowCta.
 __global__ void HcPreKernel(const float* h, const float* products, const float* scale,
                             const float* base, HcKernelShape s, float* y, float* post, float* comb,
-                            const float* norm_w, float norm_eps, float* y_fp8) {
+                            const float* norm_w, float norm_eps, float* y_fp8, float* rms_out) {
   AwaitPreviousKernel();
-  HcPreRowCta(h, products, scale, base, s, blockIdx.x, y, post, comb, norm_w, norm_eps, y_fp8);
+  HcPreRowCta(h, products, scale, base, s, blockIdx.x, y, post, comb, norm_w, norm_eps, y_fp8,
+              rms_out);
+}
+
+// One CTA of 32 threads per row: the comb that HcPreRowCta left with rms_out, from the row's
+// products and rms factor (the same mixes, the same Sinkhorn: HcSplitRowCta's bits).
+__global__ void HcCombKernel(const float* products, const float* rms, const float* scale,
+                             const float* base, HcKernelShape s, float* comb) {
+  AwaitPreviousKernel();
+  __shared__ float mixes[(2 + kMaxHc) * kMaxHc];
+  const int hc = static_cast<int>(s.hc);
+  const int64_t row = blockIdx.x, m = (2 + s.hc) * s.hc;
+  for (int64_t j = threadIdx.x; j < m; j += blockDim.x) mixes[j] = products[row * m + j] * rms[row];
+  __syncthreads();
+  if (hc * hc <= 32) {
+    SinkhornCombWarp(mixes, scale, base, hc, s.sinkhorn_iters, s.hc_eps, comb + row * hc * hc);
+  } else if (threadIdx.x == 0) {
+    SinkhornCombHc(mixes, scale, base, hc, s.sinkhorn_iters, s.hc_eps, comb + row * hc * hc);
+  }
 }
 
 // Grid (mixes, rows) of ExactMatVecThreads(hc * dim) threads: CTA (j, t) writes fn's exact
@@ -152,7 +186,8 @@ __global__ void HcPreKernel(const float* h, const float* products, const float* 
 __global__ void __launch_bounds__(1024)
     HcFnPreKernel(WeightView fn, const float* h, float* products, const float* scale,
                   const float* base, HcKernelShape s, float* y, float* post, float* comb,
-                  const float* norm_w, float norm_eps, float* y_fp8, unsigned* arrivals) {
+                  const float* norm_w, float norm_eps, float* y_fp8, unsigned* arrivals,
+                  float* rms_out) {
   const int64_t j = blockIdx.x, t = blockIdx.y;
   const int64_t n = s.hc * s.dim, m = (2 + s.hc) * s.hc;
   // fn's row into L2 before the wait for the kernel ahead (the first row's CTA).
@@ -163,7 +198,7 @@ __global__ void __launch_bounds__(1024)
   const double total = ExactRowDotCta(fn, j, h + t * n);
   if (threadIdx.x == 0) products[t * m + j] = static_cast<float>(total);
   if (!LastCtaToArrive(&arrivals[t], static_cast<unsigned>(m))) return;
-  HcPreRowCta(h, products, scale, base, s, t, y, post, comb, norm_w, norm_eps, y_fp8);
+  HcPreRowCta(h, products, scale, base, s, t, y, post, comb, norm_w, norm_eps, y_fp8, rms_out);
 }
 
 // HcPost of the sub-layer before (f, and post/comb as that sub-layer's HcFnPreKernel left them)
@@ -175,7 +210,8 @@ __global__ void __launch_bounds__(1024)
 __global__ void __launch_bounds__(1024)
     HcPostFnPreKernel(WeightView fn, const float* f, float* h, float* products, const float* scale,
                       const float* base, HcKernelShape s, float* y, float* post, float* comb,
-                      const float* norm_w, float norm_eps, float* y_fp8, unsigned* arrivals) {
+                      const float* norm_w, float norm_eps, float* y_fp8, unsigned* arrivals,
+                      float* rms_out) {
   extern __shared__ float streams[];  // [hc * dim]: the row's new streams
   const int64_t j = blockIdx.x, t = blockIdx.y;
   const int64_t n = s.hc * s.dim, m = (2 + s.hc) * s.hc;
@@ -195,7 +231,7 @@ __global__ void __launch_bounds__(1024)
   if (!LastCtaToArrive(&arrivals[t], static_cast<unsigned>(m))) return;
   for (int64_t i = threadIdx.x; i < n; i += blockDim.x) ht[i] = streams[i];
   __syncthreads();  // the row's new streams in h before HcPreRowCta reads them there
-  HcPreRowCta(h, products, scale, base, s, t, y, post, comb, norm_w, norm_eps, y_fp8);
+  HcPreRowCta(h, products, scale, base, s, t, y, post, comb, norm_w, norm_eps, y_fp8, rms_out);
 }
 
 // HcPre's shape for the head: hc mixes, each stream weighted by sigmoid(mix * scale + base) + eps.
@@ -288,38 +324,48 @@ void HcPre(const float* h, const float* products, int64_t rows, const float* sca
   CheckHc(shape, "HcPre");
   if (rows <= 0) return;
   LaunchKernel(HcPreKernel, "HcPreKernel", static_cast<unsigned>(rows), kThreads, 0, Raw(stream), h,
-               products, scale, base, shape, y, post, comb, nullptr, 0.0f, nullptr);
+               products, scale, base, shape, y, post, comb, nullptr, 0.0f, nullptr, nullptr);
   CheckCuda(cudaGetLastError(), "HcPre launch");
 }
 
 void HcPreNorm(const float* h, const float* products, int64_t rows, const float* scale,
                const float* base, const HcKernelShape& shape, const float* norm_w, float norm_eps,
-               float* y, float* post, float* comb, CudaStream& stream, float* y_fp8) {
+               float* y, float* post, float* comb, CudaStream& stream, float* y_fp8,
+               float* comb_rms) {
   CheckHc(shape, "HcPreNorm");
   CheckHcFp8Copy(shape, y_fp8, "HcPreNorm");
   if (rows <= 0) return;
   LaunchKernel(HcPreKernel, "HcPreKernel", static_cast<unsigned>(rows), kThreads, 0, Raw(stream), h,
-               products, scale, base, shape, y, post, comb, norm_w, norm_eps, y_fp8);
+               products, scale, base, shape, y, post, comb, norm_w, norm_eps, y_fp8, comb_rms);
   CheckCuda(cudaGetLastError(), "HcPreNorm launch");
+}
+
+void HcComb(const float* products, const float* comb_rms, int64_t rows, const float* scale,
+            const float* base, const HcKernelShape& shape, float* comb, CudaStream& stream) {
+  CheckHc(shape, "HcComb");
+  if (rows <= 0) return;
+  LaunchKernel(HcCombKernel, "HcCombKernel", static_cast<unsigned>(rows), 32, 0, Raw(stream),
+               products, comb_rms, scale, base, shape, comb);
+  CheckCuda(cudaGetLastError(), "HcComb launch");
 }
 
 void HcFnPreNorm(const DeviceWeight& fn, const float* h, int64_t rows, float* products,
                  const float* scale, const float* base, const HcKernelShape& shape,
                  const float* norm_w, float norm_eps, float* y, float* post, float* comb,
-                 unsigned* arrivals, CudaStream& stream, float* y_fp8) {
+                 unsigned* arrivals, CudaStream& stream, float* y_fp8, float* comb_rms) {
   CheckHcFnLaunch(fn, shape, rows, y_fp8, "HcFnPreNorm");
   const int64_t n = shape.hc * shape.dim, m = (2 + shape.hc) * shape.hc;
   if (rows <= 0) return;
   if (!FusedStepsOn()) {
     MatVecExact(fn, h, rows, n, products, m, false, stream);
-    HcPreNorm(h, products, rows, scale, base, shape, norm_w, norm_eps, y, post, comb, stream,
-              y_fp8);
+    HcPreNorm(h, products, rows, scale, base, shape, norm_w, norm_eps, y, post, comb, stream, y_fp8,
+              comb_rms);
     return;
   }
   const dim3 grid(static_cast<unsigned>(m), static_cast<unsigned>(rows));
   LaunchKernel(HcFnPreKernel, "HcFnPreKernel", grid, ExactMatVecThreads(n), 0, Raw(stream),
                ViewOf(fn), h, products, scale, base, shape, y, post, comb, norm_w, norm_eps, y_fp8,
-               arrivals);
+               arrivals, comb_rms);
   CheckCuda(cudaGetLastError(), "HcFnPreNorm launch");
 }
 
@@ -331,15 +377,15 @@ constexpr int64_t kHcStreamsSharedMax = 160 * 1024;
 void HcPostFnPreNorm(const DeviceWeight& fn, const float* f, float* h, int64_t rows,
                      float* products, const float* scale, const float* base,
                      const HcKernelShape& shape, const float* norm_w, float norm_eps, float* y,
-                     float* post, float* comb, unsigned* arrivals, CudaStream& stream,
-                     float* y_fp8) {
+                     float* post, float* comb, unsigned* arrivals, CudaStream& stream, float* y_fp8,
+                     float* comb_rms) {
   CheckHcFnLaunch(fn, shape, rows, y_fp8, "HcPostFnPreNorm");
   const int64_t n = shape.hc * shape.dim, m = (2 + shape.hc) * shape.hc;
   const int64_t shared = n * static_cast<int64_t>(sizeof(float));
   if (!FusedStepsOn() || shared > std::min(kHcStreamsSharedMax, DeviceSharedBytesOptIn())) {
     HcPost(f, h, post, comb, rows, shape, h, stream);
     HcFnPreNorm(fn, h, rows, products, scale, base, shape, norm_w, norm_eps, y, post, comb,
-                arrivals, stream, y_fp8);
+                arrivals, stream, y_fp8, comb_rms);
     return;
   }
   if (rows <= 0) return;
@@ -349,7 +395,7 @@ void HcPostFnPreNorm(const DeviceWeight& fn, const float* f, float* h, int64_t r
   const dim3 grid(static_cast<unsigned>(m), static_cast<unsigned>(rows));
   LaunchKernel(HcPostFnPreKernel, "HcPostFnPreKernel", grid, ExactMatVecThreads(n),
                static_cast<size_t>(shared), Raw(stream), ViewOf(fn), f, h, products, scale, base,
-               shape, y, post, comb, norm_w, norm_eps, y_fp8, arrivals);
+               shape, y, post, comb, norm_w, norm_eps, y_fp8, arrivals, comb_rms);
   CheckCuda(cudaGetLastError(), "HcPostFnPreNorm launch");
 }
 

@@ -38,9 +38,20 @@ void HcPre(const float* h, const float* products, int64_t rows, const float* sca
 // normalised input in one kernel where it took two, the two ops' bits. With y_fp8 [rows, dim]
 // (dim % 128 == 0), also ActQuantTo(y, y_fp8, rows, dim, 128, kFp8): the FP8 input the sub-layer's
 // products take, without a launch of its own (AttentionDecode's and MoeDecode's x_fp8_written).
+//
+// With comb_rms [rows], comb is not written here: the rows' rms factors go to comb_rms and HcComb
+// computes comb from them and the products, the same bits. Its Sinkhorn iterations (about 40
+// dependent line sums and divisions of one warp) are then off this kernel's path: a decode step
+// runs HcComb beside the sub-layer, which needs comb only at its HcPost (block_step.cc).
 void HcPreNorm(const float* h, const float* products, int64_t rows, const float* scale,
                const float* base, const HcKernelShape& shape, const float* norm_w, float norm_eps,
-               float* y, float* post, float* comb, CudaStream& stream, float* y_fp8 = nullptr);
+               float* y, float* post, float* comb, CudaStream& stream, float* y_fp8 = nullptr,
+               float* comb_rms = nullptr);
+
+// The comb that HcPreNorm (or HcFnPreNorm, HcPostFnPreNorm) left with comb_rms: comb [rows, hc, hc]
+// from products [rows, (2+hc)*hc] and comb_rms [rows], one small CTA per row.
+void HcComb(const float* products, const float* comb_rms, int64_t rows, const float* scale,
+            const float* base, const HcKernelShape& shape, float* comb, CudaStream& stream);
 
 // MatVecExact(fn, h, rows, hc * dim, products, (2+hc)*hc) and then HcPreNorm(h, products, ...) in
 // one launch, with their bits: one CTA per (mix, row) computes that product, and the last of a
@@ -49,10 +60,12 @@ void HcPreNorm(const float* h, const float* products, int64_t rows, const float*
 // the device, [(2+hc)*hc, hc*dim]. arrivals [rows]: device memory that is zero before the first
 // call (DeviceBuffer::Zero) and is left zero by each; it and products belong to one launch at a
 // time. With FusedStepsOn() false (fused_steps.h), the two launches.
+// comb_rms as HcPreNorm's.
 void HcFnPreNorm(const DeviceWeight& fn, const float* h, int64_t rows, float* products,
                  const float* scale, const float* base, const HcKernelShape& shape,
                  const float* norm_w, float norm_eps, float* y, float* post, float* comb,
-                 unsigned* arrivals, CudaStream& stream, float* y_fp8 = nullptr);
+                 unsigned* arrivals, CudaStream& stream, float* y_fp8 = nullptr,
+                 float* comb_rms = nullptr);
 
 // HcPost(f, h, post, comb, rows, shape, h) and then HcFnPreNorm(fn, h, rows, ...) in one launch,
 // with their bits: each CTA computes its row's new streams from the old ones in shared memory for
@@ -61,11 +74,12 @@ void HcFnPreNorm(const DeviceWeight& fn, const float* h, int64_t rows, float* pr
 // written as HcFnPreNorm's. One kernel fewer between a block's attention and its FFN on a decode
 // step's path. The two ops instead with FusedStepsOn() false (fused_steps.h) or streams wider
 // than the kernel's shared memory holds (hc * dim > 40,960). Throws CudaError as HcFnPreNorm.
+// comb_rms as HcPreNorm's (comb is still read, for the HcPost).
 void HcPostFnPreNorm(const DeviceWeight& fn, const float* f, float* h, int64_t rows,
                      float* products, const float* scale, const float* base,
                      const HcKernelShape& shape, const float* norm_w, float norm_eps, float* y,
                      float* post, float* comb, unsigned* arrivals, CudaStream& stream,
-                     float* y_fp8 = nullptr);
+                     float* y_fp8 = nullptr, float* comb_rms = nullptr);
 
 // out [rows, hc, dim] (bf16): out_k = post_k * f + sum_j comb_jk * h_j. out may alias h.
 void HcPost(const float* f, const float* h, const float* post, const float* comb, int64_t rows,

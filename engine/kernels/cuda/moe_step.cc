@@ -123,7 +123,7 @@ void SharedExpertDecode(DeviceMoe& m, const float* xq, CudaStream& stream) {
 float* MoeFp8Input(DeviceMoe& m) { return m.x_quant.as<float>(); }
 
 void MoeDecode(DeviceMoe& m, const float* x, const int32_t* token, float* out, CudaStream& stream,
-               bool x_fp8_written, const HcPostArgs* then_post) {
+               bool x_fp8_written, const HcPostArgs* then_post, SideStream* then_post_after) {
   const MoeShape& s = m.shape;
   const int64_t k = s.route.k;
   if (s.hash && token == nullptr) throw CudaError("MoeDecode: a hash layer needs the token id");
@@ -200,6 +200,7 @@ void MoeDecode(DeviceMoe& m, const float* x, const int32_t* token, float* out, C
     }
   }
   if (overlap) m.shared_side->Join(stream);
+  if (then_post_after != nullptr) then_post_after->Join(stream);
   MoeCombine(m.routed.as<float>(), m.shared_out.as<float>(), ids, 1, k, s.dim, out, stream,
              then_post);
 }

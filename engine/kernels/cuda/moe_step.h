@@ -107,9 +107,12 @@ struct DeviceMoe {
 // on m.shared_side beside the router (one-CTA kernels) and the routed experts. The same kernels
 // either way: the same bits. x_fp8_written: the caller has written x's FP8 act_quant (per 128) to
 // MoeFp8Input(m), as HcPreNorm does with its y_fp8, so it is not computed here (one launch fewer).
-// then_post: HcPost of out into the residual streams in the combine's launch (MoeCombine).
+// then_post: HcPost of out into the residual streams in the combine's launch (MoeCombine); with
+// then_post_after, the combine first waits for the work queued on that side stream so far (its
+// comb computed beside the MoE: block_step.cc).
 void MoeDecode(DeviceMoe& m, const float* x, const int32_t* token, float* out, CudaStream& stream,
-               bool x_fp8_written = false, const HcPostArgs* then_post = nullptr);
+               bool x_fp8_written = false, const HcPostArgs* then_post = nullptr,
+               SideStream* then_post_after = nullptr);
 
 // Where MoeDecode reads x's FP8 copy from: [dim] floats of `m`'s own.
 float* MoeFp8Input(DeviceMoe& m);
@@ -125,8 +128,9 @@ float* MoeFp8Input(DeviceMoe& m);
 // slot by slot through ExpertMatVec. With offload, the host experts of every row are computed
 // after one wait for the routing of all rows. Every row's output is MoeDecode's bits for that
 // token — unless DSAGENT_CUDA_MATVEC_ROWS=tensor and rows >= kTensorMinInputs, where the pieces
-// run on the tensor cores (ExpertTensorMatVec) within the fast contract instead. x_fp8_written: scratch.x_quant holds x's FP8 act_quant (per 128) already, as HcPreNorm
-// writes it with its y_fp8, so it is not computed here.
+// run on the tensor cores (ExpertTensorMatVec) within the fast contract instead. x_fp8_written:
+// scratch.x_quant holds x's FP8 act_quant (per 128) already, as HcPreNorm writes it with its y_fp8,
+// so it is not computed here.
 void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, DeviceRows& scratch,
              float* out, CudaStream& stream, bool x_fp8_written = false);
 

@@ -1086,11 +1086,59 @@ TEST(CudaForwardOpsTest, HcPreNormGivesHcPreThenRmsNormBits) {
                  "HcPreNorm", stream);
 }
 
+// HcPreNorm with comb left to HcComb against HcPreNorm computing it: y, post and the FP8 copy the
+// same bits, comb untouched by the launch and then HcComb's the same bits, for 4 streams (a warp's
+// Sinkhorn) and 6 (36 comb elements: one thread's), several rows; an HcComb of a bad shape refused.
+TEST(CudaForwardOpsTest, HcCombAfterAHcPreNormThatLeftItGivesItsBits) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(233);
+  for (const int64_t hc : {int64_t{4}, int64_t{6}}) {
+    HcKernelShape gs;
+    gs.hc = hc;
+    gs.dim = 256;
+    const int64_t rows = 3, m = (2 + gs.hc) * gs.hc, n = gs.hc * gs.dim;
+    const DeviceBuffer dh = ToDevice(RandomBf16(static_cast<size_t>(rows * n), rng, 1.0f), stream);
+    const DeviceBuffer dproducts =
+        ToDevice(RandomBf16(static_cast<size_t>(rows * m), rng, 30.0f), stream);
+    const DeviceBuffer dscale = ToDevice(std::vector<float>{0.5f, 0.25f, 1.5f}, stream);
+    const DeviceBuffer dbase = ToDevice(RandomBf16(static_cast<size_t>(m), rng, 1.0f), stream);
+    const DeviceBuffer dw = ToDevice(std::vector<float>(static_cast<size_t>(gs.dim), 1.0f), stream);
+    const size_t ys = static_cast<size_t>(rows * gs.dim), ps = static_cast<size_t>(rows * gs.hc),
+                 cs = static_cast<size_t>(rows * gs.hc * gs.hc);
+    DeviceBuffer y1(ys * 4), post1(ps * 4), comb1(cs * 4), q1(ys * 4), y2(ys * 4), post2(ps * 4),
+        comb2(cs * 4), q2(ys * 4), rms(static_cast<size_t>(rows) * 4);
+    comb2.Zero(stream);
+    HcPreNorm(dh.as<float>(), dproducts.as<float>(), rows, dscale.as<float>(), dbase.as<float>(),
+              gs, dw.as<float>(), 1e-6f, y1.as<float>(), post1.as<float>(), comb1.as<float>(),
+              stream, q1.as<float>());
+    HcPreNorm(dh.as<float>(), dproducts.as<float>(), rows, dscale.as<float>(), dbase.as<float>(),
+              gs, dw.as<float>(), 1e-6f, y2.as<float>(), post2.as<float>(), comb2.as<float>(),
+              stream, q2.as<float>(), rms.as<float>());
+    const std::string name = std::to_string(hc) + " streams";
+    ASSERT_EQ(ToHost(comb2, cs, stream), std::vector<float>(cs, 0.0f)) << name << ": comb written";
+    HcComb(dproducts.as<float>(), rms.as<float>(), rows, dscale.as<float>(), dbase.as<float>(), gs,
+           comb2.as<float>(), stream);
+    ASSERT_NE(ToHost(comb1, cs, stream), std::vector<float>(cs, 0.0f)) << name;
+    ExpectSameBits(
+        {{&y1, &y2, "y"}, {&post1, &post2, "post"}, {&q1, &q2, "y_fp8"}, {&comb1, &comb2, "comb"}},
+        name, stream);
+  }
+  HcKernelShape bad;
+  bad.hc = 9;
+  bad.dim = 256;
+  DeviceBuffer buf(4096);
+  EXPECT_THROW(HcComb(buf.as<float>(), buf.as<float>(), 1, buf.as<float>(), buf.as<float>(), bad,
+                      buf.as<float>(), stream),
+               CudaError);
+}
+
 // HcFnPreNorm (the fn product and HcPreNorm in one launch, the last CTA of a row running the
 // mixing) against MatVecExact then HcPreNorm: the same products, y, post, comb and FP8 copy bit
 // for bit, with the last CTA of 1,024 threads (Flash's 4 x 4096 streams) and of 32 (4 x 128,
-// the tiny checkpoints'), with and without the FP8 copy. Called twice: the counts it leaves are
-// zero, so the second call gives the first's bits.
+// the tiny checkpoints'), with and without the FP8 copy, and with comb left to HcComb (comb
+// untouched by the launch, then HcComb's the same bits). Called again and again: the counts it
+// leaves are zero, so each call gives the first's bits.
 TEST(CudaForwardOpsTest, HcFnPreNormGivesMatVecExactThenHcPreNormBits) {
   REQUIRE_CUDA_DEVICE();
   CudaStream stream;
@@ -1111,12 +1159,22 @@ TEST(CudaForwardOpsTest, HcFnPreNormGivesMatVecExactThenHcPreNormBits) {
     HcPreNorm(dh.as<float>(), p1.as<float>(), rows, dscale.as<float>(), dbase.as<float>(), gs,
               dw.as<float>(), 1e-6f, y1.as<float>(), post1.as<float>(), comb1.as<float>(), stream,
               q1.as<float>());
-    for (int call = 0; call < 3; ++call) {
-      const bool fp8 = call != 1;
+    DeviceBuffer rms(static_cast<size_t>(rows) * 4);
+    for (int call = 0; call < 5; ++call) {
+      // Calls 3 and 4: comb left to HcComb (fused steps on, then off: HcPreNorm's launch).
+      const bool fp8 = call != 1, defer = call >= 3;
       for (DeviceBuffer* b : {&p2, &y2, &post2, &comb2, &q2}) b->Zero(stream);
+      SetFusedSteps(call != 4);
       HcFnPreNorm(dfn, dh.as<float>(), rows, p2.as<float>(), dscale.as<float>(), dbase.as<float>(),
                   gs, dw.as<float>(), 1e-6f, y2.as<float>(), post2.as<float>(), comb2.as<float>(),
-                  arrivals.as<unsigned>(), stream, fp8 ? q2.as<float>() : nullptr);
+                  arrivals.as<unsigned>(), stream, fp8 ? q2.as<float>() : nullptr,
+                  defer ? rms.as<float>() : nullptr);
+      SetFusedSteps(true);
+      if (defer) {
+        ASSERT_EQ(ToHost(comb2, cs, stream), std::vector<float>(cs, 0.0f)) << "comb written";
+        HcComb(p2.as<float>(), rms.as<float>(), rows, dscale.as<float>(), dbase.as<float>(), gs,
+               comb2.as<float>(), stream);
+      }
       std::vector<BufferPair> pairs = {{&p1, &p2, "products"},
                                        {&y1, &y2, "y"},
                                        {&post1, &post2, "post"},
@@ -1140,7 +1198,8 @@ TEST(CudaForwardOpsTest, HcFnPreNormGivesMatVecExactThenHcPreNormBits) {
 // each CTA computes the row's new streams in shared memory, the last writes them to h) against
 // HcPost then HcFnPreNorm: the same h, products, y, post, comb and FP8 copy bit for bit, with
 // Flash's 4 x 4096 streams (1,024 threads) and the tiny checkpoints' 4 x 128 (32), with the fused
-// steps off too; called twice (the counts are left at zero).
+// steps off too, and with comb left to HcComb (the HcPost's comb untouched by the launch); called
+// again and again (the counts are left at zero).
 TEST(CudaForwardOpsTest, HcPostFnPreNormGivesHcPostThenHcFnPreNormBits) {
   REQUIRE_CUDA_DEVICE();
   CudaStream stream;
@@ -1165,14 +1224,21 @@ TEST(CudaForwardOpsTest, HcPostFnPreNormGivesHcPostThenHcFnPreNormBits) {
     struct Out {
       DeviceBuffer h, post, comb, p, y, q;
     };
-    const auto run = [&](bool fused) {
+    DeviceBuffer rms(static_cast<size_t>(rows) * 4);
+    const auto run = [&](bool fused, bool defer = false) {
       Out o{ToDevice(h, stream),  ToDevice(post, stream), ToDevice(comb, stream),
             DeviceBuffer(ms * 4), DeviceBuffer(ys * 4),   DeviceBuffer(ys * 4)};
       if (fused) {
         HcPostFnPreNorm(dfn, df.as<float>(), o.h.as<float>(), rows, o.p.as<float>(),
                         dscale.as<float>(), dbase.as<float>(), gs, dw.as<float>(), 1e-6f,
                         o.y.as<float>(), o.post.as<float>(), o.comb.as<float>(),
-                        arrivals.as<unsigned>(), stream, o.q.as<float>());
+                        arrivals.as<unsigned>(), stream, o.q.as<float>(),
+                        defer ? rms.as<float>() : nullptr);
+        if (defer) {
+          EXPECT_EQ(ToHost(o.comb, comb.size(), stream), comb) << "the HcPost's comb changed";
+          HcComb(o.p.as<float>(), rms.as<float>(), rows, dscale.as<float>(), dbase.as<float>(), gs,
+                 o.comb.as<float>(), stream);
+        }
       } else {
         HcPost(df.as<float>(), o.h.as<float>(), o.post.as<float>(), o.comb.as<float>(), rows, gs,
                o.h.as<float>(), stream);
@@ -1185,10 +1251,11 @@ TEST(CudaForwardOpsTest, HcPostFnPreNormGivesHcPostThenHcFnPreNormBits) {
     };
     const Out want = run(false);
     ASSERT_NE(ToHost(want.h, h.size(), stream), h) << "HcPost changed the streams";
-    for (int call = 0; call < 3; ++call) {
-      const bool steps_on = call != 2;
+    for (int call = 0; call < 5; ++call) {
+      // Calls 3 and 4: comb left to HcComb, fused steps on and off.
+      const bool steps_on = call != 2 && call != 4;
       SetFusedSteps(steps_on);
-      const Out got = run(true);
+      const Out got = run(true, call >= 3);
       SetFusedSteps(true);
       ExpectSameBits({{&want.h, &got.h, "h"},
                       {&want.p, &got.p, "products"},
