@@ -129,6 +129,25 @@ HcFnWeights MakeHcFnWeights(int64_t dim, std::mt19937& rng, CudaStream& stream) 
   return w;
 }
 
+// An HcPre's inputs on the device: `rows` rows of hc streams of dim (bf16 values), their fn
+// products (about 30), the scale and a random base.
+struct HcPreInputs {
+  HcKernelShape shape;
+  DeviceBuffer h, products, scale, base;
+};
+HcPreInputs MakeHcPreInputs(int64_t hc, int64_t dim, int64_t rows, std::mt19937& rng,
+                            CudaStream& stream) {
+  HcPreInputs in;
+  in.shape.hc = hc;
+  in.shape.dim = dim;
+  const int64_t m = (2 + hc) * hc, n = hc * dim;
+  in.h = ToDevice(RandomBf16(static_cast<size_t>(rows * n), rng, 1.0f), stream);
+  in.products = ToDevice(RandomBf16(static_cast<size_t>(rows * m), rng, 30.0f), stream);
+  in.scale = ToDevice(std::vector<float>{0.5f, 0.25f, 1.5f}, stream);
+  in.base = ToDevice(RandomBf16(static_cast<size_t>(m), rng, 1.0f), stream);
+  return in;
+}
+
 HcKernelShape BadFnShape() {
   HcKernelShape gs;
   gs.hc = 4;
@@ -1047,15 +1066,10 @@ TEST(CudaForwardOpsTest, HcPreNormGivesHcPreThenRmsNormBits) {
   REQUIRE_CUDA_DEVICE();
   CudaStream stream;
   std::mt19937 rng(227);
-  HcKernelShape gs;
-  gs.hc = 4;
-  gs.dim = 4096;
-  const int64_t rows = 5, m = (2 + gs.hc) * gs.hc, n = gs.hc * gs.dim;
-  const DeviceBuffer dh = ToDevice(RandomBf16(static_cast<size_t>(rows * n), rng, 1.0f), stream);
-  const DeviceBuffer dproducts =
-      ToDevice(RandomBf16(static_cast<size_t>(rows * m), rng, 30.0f), stream);
-  const DeviceBuffer dscale = ToDevice(std::vector<float>{0.5f, 0.25f, 1.5f}, stream);
-  const DeviceBuffer dbase = ToDevice(RandomBf16(static_cast<size_t>(m), rng, 1.0f), stream);
+  const int64_t rows = 5;
+  const HcPreInputs in = MakeHcPreInputs(4, 4096, rows, rng, stream);
+  const HcKernelShape& gs = in.shape;
+  const DeviceBuffer &dh = in.h, &dproducts = in.products, &dscale = in.scale, &dbase = in.base;
   std::vector<float> w = RandomBf16(static_cast<size_t>(gs.dim), rng, 0.1f);
   for (float& v : w) v = forward::RoundBf16(1.0f + v);
   const DeviceBuffer dw = ToDevice(w, stream);
@@ -1094,15 +1108,10 @@ TEST(CudaForwardOpsTest, HcCombAfterAHcPreNormThatLeftItGivesItsBits) {
   CudaStream stream;
   std::mt19937 rng(233);
   for (const int64_t hc : {int64_t{4}, int64_t{6}}) {
-    HcKernelShape gs;
-    gs.hc = hc;
-    gs.dim = 256;
-    const int64_t rows = 3, m = (2 + gs.hc) * gs.hc, n = gs.hc * gs.dim;
-    const DeviceBuffer dh = ToDevice(RandomBf16(static_cast<size_t>(rows * n), rng, 1.0f), stream);
-    const DeviceBuffer dproducts =
-        ToDevice(RandomBf16(static_cast<size_t>(rows * m), rng, 30.0f), stream);
-    const DeviceBuffer dscale = ToDevice(std::vector<float>{0.5f, 0.25f, 1.5f}, stream);
-    const DeviceBuffer dbase = ToDevice(RandomBf16(static_cast<size_t>(m), rng, 1.0f), stream);
+    const int64_t rows = 3;
+    const HcPreInputs in = MakeHcPreInputs(hc, 256, rows, rng, stream);
+    const HcKernelShape& gs = in.shape;
+    const DeviceBuffer &dh = in.h, &dproducts = in.products, &dscale = in.scale, &dbase = in.base;
     const DeviceBuffer dw = ToDevice(std::vector<float>(static_cast<size_t>(gs.dim), 1.0f), stream);
     const size_t ys = static_cast<size_t>(rows * gs.dim), ps = static_cast<size_t>(rows * gs.hc),
                  cs = static_cast<size_t>(rows * gs.hc * gs.hc);
