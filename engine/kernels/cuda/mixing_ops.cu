@@ -1,6 +1,6 @@
-// HcPre, HcPost, HcHead and CompressorPool on the device (mixing_ops.h); the arithmetic is
-// mixing_math.h's, shared with the host tests. Simple first: one block per token for HcPre (the
-// 4x4 Sinkhorn by one thread), one thread per value elsewhere.
+// HcPre, HcPost, HcHead, HcComb and CompressorPool on the device (mixing_ops.h); the arithmetic
+// is mixing_math.h's, shared with the host tests. One block per token for HcPre (the Sinkhorn by
+// one warp, or left to HcComb's warp), one thread per value elsewhere.
 #include <cuda_runtime.h>
 
 #include <algorithm>

@@ -4,6 +4,7 @@
 //                   SinkhornSplit, WeightedStreamSum
 //   HcPost          forward/hyper_connection.h HcPost
 //   HcHead          forward/hyper_connection.h HcHead after the fn product
+//   HcComb          SinkhornSplit's comb alone, for an HcPre launch that left it (comb_rms)
 //   CompressorPool  forward/compressor.h PoolBlock (then bf16, as Compress rounds it)
 // The fn and compressor products are the CPU's exact products (Compute::Exact): on the device
 // they need a double-accumulating matvec, not there yet, so these kernels take the products as
