@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# What the decode matvec's work item costs in GPU instructions, read off the SASS (no GPU needed):
-# a probe kernel runs one item of the tiled kernel (engine/kernels/cuda/matvec_tiled_math.h:
-# LoadItem then ItemChains, 64 products: FP8 64 weight bytes, FP4 32 and 4 scale bytes, BF16 128)
-# and is compiled for sm_90 as the build compiles the backend (-O2 --fmad=false); its SASS is
-# counted by opcode. Then ptxas's registers and spills of every TiledKernel variant. The issue
-# rate bounds what a kernel can stream: an SM issues 4 warp instructions a clock (128 thread
-# instructions), so N instructions a weight byte cap it at 128 / N bytes a clock per SM
-# (docs/BENCHMARKS.md, "The decode matvec's instructions per weight byte", session 32).
+# What the matvec kernels' inner work costs in GPU instructions, read off the SASS (no GPU needed).
+# Two probe kernels, compiled for sm_90 as the build compiles the backend (-O2 --fmad=false), their
+# SASS counted by opcode:
+#   - one work item of the decode matvec (engine/kernels/cuda/matvec_tiled_math.h: LoadItem then
+#     ItemChains, 64 products: FP8 64 weight bytes, FP4 32 and 4 scale bytes, BF16 128);
+#   - one thread's step of the prompt kernel (matvec_gemm_math.h: GemmLoad, GemmBlock and
+#     GemmStore of a 128-column block, 128 products).
+# Then ptxas's registers and spills of every TiledKernel variant. The issue rate bounds what a
+# kernel can stream: an SM issues 4 warp instructions a clock (128 thread instructions), so N
+# instructions a weight byte cap it at 128 / N bytes a clock per SM (docs/BENCHMARKS.md, "The
+# decode matvec's instructions per weight byte", session 32).
 #
 # Needs nvdisasm, which the CUDA toolkit here (a trimmed nvcc) lacks: NVDISASM=path, else one on
 # PATH or beside nvcc. Debian's non-free archive has one (bookworm: nvidia-cuda-toolkit 11.8);
@@ -15,7 +18,7 @@
 #   NVDISASM=/opt/cudatk/usr/bin/nvdisasm scripts/sass-count.sh
 # That nvdisasm predates the ELF header nvcc 13 writes (ABI version 8); the script gives a copy of
 # the cubin the older header (ABI 7, flags sm | 0x500 | sm << 16), which it then reads.
-# Usage: scripts/sass-count.sh [ARCH]   (default 90; the file, kernels and flags as built)
+# Usage: scripts/sass-count.sh [ARCH]   (default 90; the files, kernels and flags as built)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 arch="${1:-90}"
@@ -27,7 +30,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 flags=(-I. -O2 -DNDEBUG "-arch=sm_$arch" --fmad=false -std=c++17)
 
-cat >"$tmp/item_probe.cu" <<'EOF'
+cat >"$tmp/item_probe.cu" <<'PROBE'
 #include "engine/kernels/cuda/matvec_tiled_math.h"
 using namespace dsagent::engine::kernels::cuda;
 template <WeightKind K>
@@ -42,39 +45,77 @@ __global__ void ItemProbe(WeightView w, const float* xs, float* out, int* tail, 
 template __global__ void ItemProbe<WeightKind::kBF16>(WeightView, const float*, float*, int*, int64_t, int, int);
 template __global__ void ItemProbe<WeightKind::kFP8>(WeightView, const float*, float*, int*, int64_t, int, int);
 template __global__ void ItemProbe<WeightKind::kFP4>(WeightView, const float*, float*, int*, int64_t, int, int);
-EOF
+PROBE
 
-"$nvcc" "${flags[@]}" -cubin "$tmp/item_probe.cu" -o "$tmp/probe.cubin"
-if ! "$nvdisasm" -c "$tmp/probe.cubin" >"$tmp/probe.sass" 2>"$tmp/nvdisasm.err"; then
-  # Byte 8: the ELF ABI version; bytes 48-51: e_flags, little-endian.
-  printf '\x07' | dd of="$tmp/probe.cubin" bs=1 seek=8 conv=notrunc 2>/dev/null
-  printf "$(printf '\\x%02x\\x05\\x%02x\\x00' "$arch" "$arch")" |
-    dd of="$tmp/probe.cubin" bs=1 seek=48 conv=notrunc 2>/dev/null
-  "$nvdisasm" -c "$tmp/probe.cubin" >"$tmp/probe.sass" || { cat "$tmp/nvdisasm.err" >&2; exit 1; }
-fi
+cat >"$tmp/gemm_probe.cu" <<'PROBE'
+#include "engine/kernels/cuda/matvec_gemm_math.h"
+using namespace dsagent::engine::kernels::cuda;
+template <WeightKind K>
+__global__ void GemmStepProbe(GemmTile t, int blk, double* out) {
+  __shared__ GemmShared sh;
+  const int tid = threadIdx.x;
+  double lanes[kGemmRowsPerThread][kGemmInputsPerThread] = {};
+  GemmRegs<K> regs;
+  GemmLoad<K>(t, tid, blk + 1, regs);
+  GemmBlock<K>(t, sh, 0, tid, blk, lanes);
+  GemmStore<K>(t, sh, 1, tid, regs);
+  for (int i = 0; i < kGemmRowsPerThread; ++i)
+    for (int k = 0; k < kGemmInputsPerThread; ++k) out[tid * 16 + i * 4 + k] = lanes[i][k];
+}
+template __global__ void GemmStepProbe<WeightKind::kBF16>(GemmTile, int, double*);
+template __global__ void GemmStepProbe<WeightKind::kFP8>(GemmTile, int, double*);
+template __global__ void GemmStepProbe<WeightKind::kFP4>(GemmTile, int, double*);
+PROBE
 
-/usr/bin/python3 - "$tmp/probe.sass" <<'EOF'
+# disassemble FILE.cu: its SASS into FILE.sass.
+disassemble() {
+  local base="${1%.cu}"
+  "$nvcc" "${flags[@]}" -cubin "$1" -o "$base.cubin"
+  if ! "$nvdisasm" -c "$base.cubin" >"$base.sass" 2>"$tmp/nvdisasm.err"; then
+    # Byte 8: the ELF ABI version; bytes 48-51: e_flags, little-endian.
+    printf '\x07' | dd of="$base.cubin" bs=1 seek=8 conv=notrunc 2>/dev/null
+    printf "$(printf '\\x%02x\\x05\\x%02x\\x00' "$arch" "$arch")" |
+      dd of="$base.cubin" bs=1 seek=48 conv=notrunc 2>/dev/null
+    "$nvdisasm" -c "$base.cubin" >"$base.sass" || { cat "$tmp/nvdisasm.err" >&2; exit 1; }
+  fi
+}
+disassemble "$tmp/item_probe.cu"
+disassemble "$tmp/gemm_probe.cu"
+
+/usr/bin/python3 - "$tmp/item_probe.sass" "$tmp/gemm_probe.sass" <<'COUNT'
 import collections, re, sys
-# Bytes of weight an item reads (FP4: its 4 scale bytes as well).
-kinds = {"0": ("BF16", 128), "2": ("FP8", 64), "3": ("FP4", 36)}
-# The probe's own loads, stores, constants and control: not the item's arithmetic. (The kernel
-# reads the activation from shared memory, 16 LDS.128 an item, and stores 2 STS.128.)
+kinds = {"0": "BF16", "2": "FP8", "3": "FP4"}
+# The probes' own loads, stores, constants and control: not the arithmetic counted.
 scaffold = {"LDG", "STG", "LDS", "STS", "LDC", "NOP", "EXIT", "BRA", "MOV", "S2R", "CS2R", "ATOMG"}
-text = open(sys.argv[1]).read()
-parts = re.split(r"\n//-+ \.text\.(\S+) -+\n", text)
-print("kind  item arithmetic  a product  a weight byte*  by opcode   (*with the kernel's 16 LDS + 2 STS an item)")
-for name, body in zip(parts[1::2], parts[2::2]):
-    ops = collections.Counter()
-    for line in body.split("\n"):
-        m = re.match(r"\s+/\*[0-9a-f]+\*/\s+(.*?);", line)
-        if m:
-            ops[re.sub(r"^@!?U?P\w+\s+", "", m.group(1).strip()).split()[0].split(".")[0]] += 1
-    kind, nbytes = kinds[re.search(r"WeightKindE(\d)", name).group(1)]
+
+
+def functions(path):
+    parts = re.split(r"\n//-+ \.text\.(\S+) -+\n", open(path).read())
+    for name, body in zip(parts[1::2], parts[2::2]):
+        ops = collections.Counter()
+        for line in body.split("\n"):
+            m = re.match(r"\s+/\*[0-9a-f]+\*/\s+(.*?);", line)
+            if m:
+                ops[re.sub(r"^@!?U?P\w+\s+", "", m.group(1).strip()).split()[0].split(".")[0]] += 1
+        yield kinds[re.search(r"WeightKindE(\d)", name).group(1)], ops
+
+
+# Bytes of weight an item reads (FP4: its 4 scale bytes as well).
+item_bytes = {"BF16": 128, "FP8": 64, "FP4": 36}
+print("decode item (64 products)  arithmetic  a product  a weight byte*  by opcode")
+print("  (*with the kernel's 16 LDS + 2 STS an item)")
+for kind, ops in functions(sys.argv[1]):
     arith = {k: v for k, v in ops.most_common() if k not in scaffold and not k.startswith("U")}
     n = sum(arith.values())
-    print(f"{kind:5} {n:16} {n / 64:10.2f} {(n + 18) / nbytes:14.2f}  "
+    print(f"  {kind:5} {n:29} {n / 64:10.2f} {(n + 18) / item_bytes[kind]:14.2f}  "
           + " ".join(f"{k}:{v}" for k, v in arith.items()))
-EOF
+print()
+print("prompt step (128 products)  all instructions  a product")
+print("  (the probe's own ~30 included; FP8's count includes its NaN recompute, inlined)")
+for kind, ops in functions(sys.argv[2]):
+    n = sum(ops.values())
+    print(f"  {kind:5} {n:36} {n / 128:10.2f}  FFMA:{ops['FFMA']} F2F:{ops['F2F']} LDS:{ops['LDS']}")
+COUNT
 
 echo
 echo "TiledKernel<kind, items loaded ahead>: registers, spills (ptxas, sm_$arch)"
