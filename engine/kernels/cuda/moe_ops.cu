@@ -35,9 +35,10 @@ __device__ void WarpBest(float& v, int32_t& id) {
 }
 
 // One token's routing by one CTA (any whole number of warps up to 1,024 threads): the scores in
-// shared memory (softmax by one thread, in the CPU's order), then k rounds of an arg-max over the
-// experts not yet taken under RanksBefore (a total order, so neither the reduction's shape nor the
-// thread count matters: the stable sort's first k), then the weights by one thread. The logits are
+// shared memory (softmax by one thread, in the CPU's order), then the k best experts under
+// RanksBefore (a total order, so neither the reduction's shape nor the thread count matters: the
+// stable sort's first k; each warp's k best, then the best k of those), then the weights by one
+// thread. The logits are
 // read as volatile: in the gate's launch they are other CTAs' writes (last_cta.cuh). smem: the
 // dynamic shared memory, experts * 9 bytes.
 __device__ void RouteRowCta(const volatile float* logits, const MoeRouteShape& shape,
@@ -48,8 +49,8 @@ __device__ void RouteRowCta(const volatile float* logits, const MoeRouteShape& s
   float* s = reinterpret_cast<float*>(smem);                            // [n] scores
   float* biased = s + n;                                                // [n]
   unsigned char* taken = reinterpret_cast<unsigned char*>(biased + n);  // [n]
-  __shared__ float best_value[32];
-  __shared__ int32_t best_id[32];
+  __shared__ float candidate_value[32 * kMaxRouteK];  // [warp][round]: each warp's best k
+  __shared__ int32_t candidate_id[32 * kMaxRouteK];
   __shared__ int32_t chosen[kMaxRouteK];
   const int tid = static_cast<int>(threadIdx.x);
   const int warps = static_cast<int>(blockDim.x) / 32;
@@ -66,10 +67,15 @@ __device__ void RouteRowCta(const volatile float* logits, const MoeRouteShape& s
   } else {
     for (int64_t i = tid; i < n; i += blockDim.x) biased[i] = s[i] + bias[i];
     __syncthreads();
-    // Each round: every thread's best among its experts not taken, then each warp's by shuffles,
-    // then the warps' by warp 0 (two barriers a round, where a tree in shared memory took nine).
+    // Each warp's best k among its experts, in k rounds of an arg-max by shuffles without a
+    // barrier (every thread's best among its experts not taken, then the warp's: WarpBest; the
+    // thread that owns the winner marks it taken, and only it reads that mark again). Then warp 0
+    // takes the best k of the warps' candidates the same way. RanksBefore is a total order and
+    // every one of the k best is among its own warp's k best, so these are the CTA-wide rounds'
+    // k experts in the same order, where those rounds took two barriers each.
     const int lane = tid & 31, warp = tid >> 5;
-    for (int64_t j = 0; j < shape.k; ++j) {
+    const int k = static_cast<int>(shape.k);
+    for (int j = 0; j < k; ++j) {
       float v = 0.0f;
       int32_t id = -1;
       for (int64_t i = tid; i < n; i += blockDim.x) {
@@ -80,21 +86,35 @@ __device__ void RouteRowCta(const volatile float* logits, const MoeRouteShape& s
         }
       }
       WarpBest(v, id);
+      if (id >= 0 && id % static_cast<int32_t>(blockDim.x) == tid) taken[id] = 1;
       if (lane == 0) {
-        best_value[warp] = v;
-        best_id[warp] = id;
+        candidate_value[warp * k + j] = v;
+        candidate_id[warp * k + j] = id;
       }
-      __syncthreads();
-      if (warp == 0) {
-        v = lane < warps ? best_value[lane] : 0.0f;
-        id = lane < warps ? best_id[lane] : -1;
-        WarpBest(v, id);
-        if (lane == 0) {
-          chosen[j] = id;
-          taken[id] = 1;
+    }
+    __syncthreads();
+    if (warp == 0) {
+      // Lane l holds candidates l, l + 32, ... (warps * k of them, at most 16 a lane).
+      const int candidates = warps * k;
+      uint32_t used = 0;  // bit u: candidate lane + 32u chosen
+      for (int j = 0; j < k; ++j) {
+        float v = 0.0f;
+        int32_t id = -1;
+        int mine = -1;
+        for (int c = lane, u = 0; c < candidates; c += 32, ++u) {
+          const int32_t cid = candidate_id[c];
+          if ((used >> u) & 1u || cid < 0) continue;
+          if (id < 0 || RanksBefore(candidate_value[c], cid, v, id)) {
+            v = candidate_value[c];
+            id = cid;
+            mine = u;
+          }
         }
+        const int32_t own = id;
+        WarpBest(v, id);
+        if (id >= 0 && own == id) used |= 1u << mine;
+        if (lane == 0) chosen[j] = id;
       }
-      __syncthreads();
     }
   }
   __syncthreads();
