@@ -12,8 +12,8 @@
 # decode matvec's instructions per weight byte", session 32).
 #
 # Needs nvdisasm, which the CUDA toolkit here (a trimmed nvcc) lacks: NVDISASM=path, else one on
-# PATH or beside nvcc. Debian's non-free archive has one (bookworm: nvidia-cuda-toolkit 11.8);
-# unpacked without installing:
+# PATH or beside nvcc. Debian's non-free archive has one (bookworm: nvidia-cuda-toolkit 11.8; the
+# component `non-free` in an apt source, then `apt-get update`), unpacked without installing:
 #   apt-get download nvidia-cuda-toolkit && dpkg -x nvidia-cuda-toolkit_*.deb /opt/cudatk
 #   NVDISASM=/opt/cudatk/usr/bin/nvdisasm scripts/sass-count.sh
 # That nvdisasm predates the ELF header nvcc 13 writes (ABI version 8); the script gives a copy of
