@@ -93,30 +93,33 @@ __device__ void SinkhornCombWarp(const float* mixes, const float* scale, const f
   if (mine) comb[lane] = c;
 }
 
+// Row `row`'s comb from its mixes (SinkhornCombHc's bits): warp 0 for hc * hc <= 32, else
+// thread 0. Every thread of the CTA calls it.
+__device__ void SinkhornCombRowCta(const float* mixes, const float* scale, const float* base,
+                                   const HcKernelShape& s, int64_t row, float* comb) {
+  const int hc = static_cast<int>(s.hc);
+  float* out = comb + row * hc * hc;
+  if (hc * hc <= 32) {
+    if (threadIdx.x < 32) SinkhornCombWarp(mixes, scale, base, hc, s.sinkhorn_iters, s.hc_eps, out);
+  } else if (threadIdx.x == 0) {
+    SinkhornCombHc(mixes, scale, base, hc, s.sinkhorn_iters, s.hc_eps, out);
+  }
+}
+
 // Row `row`'s pre (into `pre`), post and, unless comb is null, comb from its mixes
-// (SinkhornSplitHc's bits): warp 0 for hc * hc <= 32, else thread 0. Every thread calls it.
+// (SinkhornSplitHc's bits): a thread per stream for pre and post (hc <= kMaxHc <= 32), then
+// SinkhornCombRowCta. Every thread of the CTA calls it.
+static_assert(kMaxHc <= 32, "HcSplitRowCta: a thread per stream within the CTA's first warp");
 __device__ void HcSplitRowCta(const float* mixes, const float* scale, const float* base,
                               const HcKernelShape& s, int64_t row, float* pre, float* post,
                               float* comb) {
   const int hc = static_cast<int>(s.hc);
   const int tid = static_cast<int>(threadIdx.x);
-  if (hc * hc <= 32) {
-    if (tid < hc) {
-      pre[tid] = HcPreWeight(mixes, scale, base, tid, s.hc_eps);
-      post[row * hc + tid] = HcPostWeight(mixes, scale, base, hc, tid);
-    }
-    if (comb != nullptr && tid < 32) {
-      SinkhornCombWarp(mixes, scale, base, hc, s.sinkhorn_iters, s.hc_eps, comb + row * hc * hc);
-    }
-  } else if (tid == 0) {
-    for (int j = 0; j < hc; ++j) {
-      pre[j] = HcPreWeight(mixes, scale, base, j, s.hc_eps);
-      post[row * hc + j] = HcPostWeight(mixes, scale, base, hc, j);
-    }
-    if (comb != nullptr) {
-      SinkhornCombHc(mixes, scale, base, hc, s.sinkhorn_iters, s.hc_eps, comb + row * hc * hc);
-    }
+  if (tid < hc) {
+    pre[tid] = HcPreWeight(mixes, scale, base, tid, s.hc_eps);
+    post[row * hc + tid] = HcPostWeight(mixes, scale, base, hc, tid);
   }
+  if (comb != nullptr) SinkhornCombRowCta(mixes, scale, base, s, row, comb);
 }
 
 // Token `row`'s HcPre by one CTA (any whole number of warps; the bits of kThreads threads): the
@@ -164,20 +167,15 @@ __global__ void HcPreKernel(const float* h, const float* products, const float* 
 }
 
 // One CTA of 32 threads per row: the comb that HcPreRowCta left with rms_out, from the row's
-// products and rms factor (the same mixes, the same Sinkhorn: HcSplitRowCta's bits).
+// products and rms factor (the same mixes, the same SinkhornCombRowCta: HcPreRowCta's bits).
 __global__ void HcCombKernel(const float* products, const float* rms, const float* scale,
                              const float* base, HcKernelShape s, float* comb) {
   AwaitPreviousKernel();
   __shared__ float mixes[(2 + kMaxHc) * kMaxHc];
-  const int hc = static_cast<int>(s.hc);
   const int64_t row = blockIdx.x, m = (2 + s.hc) * s.hc;
   for (int64_t j = threadIdx.x; j < m; j += blockDim.x) mixes[j] = products[row * m + j] * rms[row];
   __syncthreads();
-  if (hc * hc <= 32) {
-    SinkhornCombWarp(mixes, scale, base, hc, s.sinkhorn_iters, s.hc_eps, comb + row * hc * hc);
-  } else if (threadIdx.x == 0) {
-    SinkhornCombHc(mixes, scale, base, hc, s.sinkhorn_iters, s.hc_eps, comb + row * hc * hc);
-  }
+  SinkhornCombRowCta(mixes, scale, base, s, row, comb);
 }
 
 // Grid (mixes, rows) of ExactMatVecThreads(hc * dim) threads: CTA (j, t) writes fn's exact
