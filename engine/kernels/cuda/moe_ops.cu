@@ -38,9 +38,8 @@ __device__ void WarpBest(float& v, int32_t& id) {
 // shared memory (softmax by one thread, in the CPU's order), then the k best experts under
 // RanksBefore (a total order, so neither the reduction's shape nor the thread count matters: the
 // stable sort's first k; each warp's k best, then the best k of those), then the weights by one
-// thread. The logits are
-// read as volatile: in the gate's launch they are other CTAs' writes (last_cta.cuh). smem: the
-// dynamic shared memory, experts * 9 bytes.
+// thread. The logits are read as volatile: in the gate's launch they are other CTAs' writes
+// (last_cta.cuh). smem: the dynamic shared memory, experts * 9 bytes.
 __device__ void RouteRowCta(const volatile float* logits, const MoeRouteShape& shape,
                             const float* bias, const int32_t* hash_table, const int32_t* tokens,
                             int64_t row, int32_t* ids, float* weights, int32_t* paired_ids,
