@@ -151,7 +151,14 @@ DSAGENT_HD void GemmStore(const GemmTile& t, GemmShared& sh, int buf, int tid,
   if constexpr (K == WeightKind::kFP8) {
     uint32_t nan = 0;
     DSAGENT_UNROLL
-    for (int b = 0; b < 16; ++b) v[b] = E4M3ByteScaled(g.w[b / 4], b % 4) * 0x1p120f;
+    for (int q = 0; q < 4; ++q) {
+      DSAGENT_UNROLL
+      for (int j = 0; j < 2; ++j) {
+        const uint32_t pair = E4M3PairBf16(g.w[q], j);       // bytes j and j + 2 of word q
+        v[4 * q + j] = Bf16LaneTimes<0>(pair, 0x7b800000u);  // times 2^120 (bf16)
+        v[4 * q + j + 2] = Bf16LaneTimes<1>(pair, 0x7b800000u);
+      }
+    }
     DSAGENT_UNROLL
     for (int q = 0; q < 4; ++q) nan |= E4M3NanBytes(g.w[q]);
     sh.nan[buf][o][half * 4 + group] = nan != 0 ? 1 : 0;
@@ -165,12 +172,21 @@ DSAGENT_HD void GemmStore(const GemmTile& t, GemmShared& sh, int buf, int tid,
   } else {
     const uint8_t s = g.s;
     const bool one = s <= 128;
-    const float f = one ? Pow2F(static_cast<int>(s) - 1) : 0x1p126f;
+    // bf16 2^(s-1), or 2^126 and then the scale (a second multiply past 128, as WeightAt).
+    const uint32_t f = (one ? static_cast<uint32_t>(s) + 126u : 253u) << 23;
     const float scale = E8M0ToFloat(s);
     DSAGENT_UNROLL
-    for (int n = 0; n < 16; ++n) {
-      v[n] = E2M1NibbleScaled(g.w[n / 8], n % 8) * f;
-      if (!one) v[n] *= scale;
+    for (int w = 0; w < 2; ++w) {
+      DSAGENT_UNROLL
+      for (int j = 0; j < 4; ++j) {
+        const uint32_t pair = E2M1PairBf16(g.w[w], j);  // nibbles j and j + 4 of word w
+        v[8 * w + j] = Bf16LaneTimes<0>(pair, f);
+        v[8 * w + j + 4] = Bf16LaneTimes<1>(pair, f);
+      }
+    }
+    if (!one) {
+      DSAGENT_UNROLL
+      for (int n = 0; n < 16; ++n) v[n] *= scale;
     }
     const bool out_of_range = !Fp4ScaleInLaneRange(s);
     if (half == 0) sh.skip[buf][o][group] = out_of_range ? 1 : 0;

@@ -9,9 +9,12 @@
 // the block's four 32-column groups, whose bytes are contiguous per group (FP8: 16 bytes, BF16:
 // 32, FP4: 8). Lane 8h+m takes columns g+16h+2m+1, then g+16h+2m, of each group g.
 //
-// Weights are decoded from their bits with shifts and a multiply, exactly like WeightAt: FP8's
-// e4m3 bits moved to fp32's places read as the value times 2^-120 (its subnormals as fp32
-// subnormals), FP4's e2m1 bits as the value times 2^-126. A pair step is PairStepFtz: on the
+// Weights are decoded from their bits, to WeightAt's values: FP8's e4m3 bits moved to a float's
+// places read as the value times 2^-120 (its subnormals as subnormals), FP4's e2m1 bits as the
+// value times 2^-126, then multiplied back (FP4: with its scale). The decode item and the
+// register-tiled prompt kernel (GemmStore) do it two codes at a time in bf16 pairs (E4M3PairBf16,
+// E2M1PairBf16, Bf16LaneTimes, below); the tensor-core kernel's staging with the fp32 readings
+// (E4M3ByteScaled, E2M1NibbleScaled). A pair step is PairStepFtz: on the
 // device one `fma.rn.ftz.f32` (PTX flushes subnormal inputs and results to signed zero), on the
 // host PairStep's explicit flushes. They can differ only where an fma's exact result lies within
 // 2^-150 below 2^-126 (whether tininess is judged before or after rounding), which the fast
@@ -60,6 +63,52 @@ DSAGENT_HD uint32_t E4M3NanBytes(uint32_t word) {
   return ((word & 0x7f7f7f7fu) + 0x01010101u) & 0x80808080u;
 }
 
+// The decode item's weights go through bf16 pairs: two codes of a word placed in one register's
+// two bf16 lanes (sign to the lane's bit 15, the other bits to where the scaled reading above puts
+// them: the same values, 2^-126 or 2^-120 times the code's), then each lane multiplied by its
+// scale into an fp32 by one bf16x2 fma whose other lane gives +0 (Bf16LaneTimes). So a weight
+// costs about one integer instruction and that fma where the scaled reading took three and a
+// multiply (sm_90 SASS, scripts/sass-count.sh). The products are exact (a code times a power of
+// two, inside bf16's range), so the weights are WeightAt's values, except that a negative zero
+// reads as +0: a chain's zero is added into a double lane that starts at +0, so the sign of a
+// zero never reaches a row's output.
+//
+// Nibbles j and j + 4 (j: 0..3) of `word` as e2m1 times 2^-126, in bits 0..15 and 16..31.
+DSAGENT_HD uint32_t E2M1PairBf16(uint32_t word, int j) {
+  const uint32_t top = word << (12 - 4 * j);  // the nibbles' signs at bits 15 and 31
+  return (top & 0x80008000u) | ((top & 0x70007000u) >> 6);
+}
+// Bytes j and j + 2 (j: 0, 1) of `word` as e4m3 times 2^-120, in bits 0..15 and 16..31 (a NaN
+// byte reads as 480 * 2^-120, as above).
+DSAGENT_HD uint32_t E4M3PairBf16(uint32_t word, int j) {
+  const uint32_t top = word << (8 - 8 * j);  // the bytes' signs at bits 15 and 31
+  return (top & 0x80008000u) | ((top & 0x7f007f00u) >> 4);
+}
+// The bf16 in lane kHi (0: bits 0..15, 1: bits 16..31) of `pair` times the bf16 `scale` (its bits
+// in 16..31, the rest zero), as an fp32 (exact products only; +0 where the product is -0). On the
+// device one `fma.rn.bf16x2` with a +0 addend: the lane's value times `scale` lands in bits
+// 16..31, the other lane's times 0 plus +0 leaves bits 0..15 zero; for lane 0, ptxas reads the
+// lane twice by the instruction's operand swizzle (.H0_H0), with no instruction for it. bf16
+// arithmetic keeps subnormal inputs (e2m1's 0.5 and e4m3's subnormals read as bf16 subnormals).
+template <int kHi>
+DSAGENT_HD float Bf16LaneTimes(uint32_t pair, uint32_t scale) {
+#if defined(__CUDA_ARCH__)
+  uint32_t d;
+  if constexpr (kHi == 1) {
+    asm("fma.rn.bf16x2 %0, %1, %2, %3;" : "=r"(d) : "r"(pair), "r"(scale), "r"(0u));
+  } else {
+    asm("{\n .reg .b16 lo, hi;\n .reg .b32 both;\n mov.b32 {lo, hi}, %1;\n"
+        " mov.b32 both, {lo, lo};\n fma.rn.bf16x2 %0, both, %2, %3;\n}"
+        : "=r"(d)
+        : "r"(pair), "r"(scale), "r"(0u));
+  }
+  return BitsFloat(d);
+#else
+  const uint32_t lane = kHi == 1 ? pair & 0xffff0000u : pair << 16;
+  return BitsFloat(lane) * BitsFloat(scale) + 0.0f;
+#endif
+}
+
 // n little-endian 32-bit words from p (16-byte aligned for n = 4, 8-byte for 2): one vector
 // load on the device, through the read-only cache.
 template <int N>
@@ -89,23 +138,33 @@ DSAGENT_HD void LoadFloats4(const float* p, float* out) {
 #endif
 }
 
-// One FP4 group's 32 columns (words: its 8 bytes) with scale byte s in [2, 128]: e2m1 * 2^-126 *
-// (2^126 * scale), one exact multiply (2^126 * scale = 2^(s-1) is a float). A scale byte past 128
-// needs two multiplies (WeightAt's); ItemChains leaves such an item to the generic code, so that
-// the common case carries no second multiply, not even a predicated one (for sm_90 ptxas had
-// turned that `if` into 64 predicated FMULs an item: an eighth of the FP4 item's instructions).
+// One FP4 group's 32 columns (words: its 8 bytes) with scale byte s in [2, 128]: each e2m1 * 2^-126
+// times 2^(s-1), one exact product (2^(s-1) is a normal bf16). A scale byte past 128 needs two
+// multiplies (WeightAt's); ItemChains leaves such an item to the generic code, so that the common
+// case carries no second multiply, not even a predicated one (for sm_90 ptxas had turned that `if`
+// into 64 predicated FMULs an item: an eighth of the FP4 item's instructions).
 DSAGENT_HD void Fp4Group(const uint32_t* words, uint8_t s, const float* xs, float* acc) {
-  const float f = Pow2F(static_cast<int>(s) - 1);
+  const uint32_t scale = (static_cast<uint32_t>(s) + 126u) << 23;  // bf16 2^(s-1), bits 16..31
+  uint32_t pairs[2][4];  // [word][j]: nibbles j (lane 0) and j + 4 (lane 1)
+  DSAGENT_UNROLL
+  for (int w = 0; w < 2; ++w) {
+    DSAGENT_UNROLL
+    for (int j = 0; j < 4; ++j) pairs[w][j] = E2M1PairBf16(words[w], j);
+  }
   DSAGENT_UNROLL
   for (int q = 0; q < 4; ++q) {
     float x4[4];
     LoadFloats4(xs + 4 * q, x4);
     DSAGENT_UNROLL
     for (int e = 0; e < 2; ++e) {
-      const int m = 2 * q + e;
-      const uint32_t word = words[m / 4];
-      acc[m] = PairStepFtz(acc[m], E2M1NibbleScaled(word, 2 * (m % 4) + 1) * f, x4[2 * e + 1]);
-      acc[m] = PairStepFtz(acc[m], E2M1NibbleScaled(word, 2 * (m % 4)) * f, x4[2 * e]);
+      // Chain m: its word's nibbles 2c + 1, then 2c (c = m % 4): pairs j = 2(c % 2) + 1 and
+      // 2(c % 2), lane c / 2.
+      const int m = 2 * q + e, c = m % 4;
+      const uint32_t odd = pairs[m / 4][2 * (c % 2) + 1], even = pairs[m / 4][2 * (c % 2)];
+      const float w_odd = c < 2 ? Bf16LaneTimes<0>(odd, scale) : Bf16LaneTimes<1>(odd, scale);
+      const float w_even = c < 2 ? Bf16LaneTimes<0>(even, scale) : Bf16LaneTimes<1>(even, scale);
+      acc[m] = PairStepFtz(acc[m], w_odd, x4[2 * e + 1]);
+      acc[m] = PairStepFtz(acc[m], w_even, x4[2 * e]);
     }
   }
 }
@@ -171,10 +230,13 @@ DSAGENT_HD bool ItemChains(const ItemWords<K>& words, const float* xs, float* ac
         LoadFloats4(xs + 32 * k + 4 * q, x4);
         const uint32_t word = words.w[k][q];
         nan |= E4M3NanBytes(word);
-        acc[2 * q] = PairStepFtz(acc[2 * q], E4M3ByteScaled(word, 1) * 0x1p120f, x4[1]);
-        acc[2 * q] = PairStepFtz(acc[2 * q], E4M3ByteScaled(word, 0) * 0x1p120f, x4[0]);
-        acc[2 * q + 1] = PairStepFtz(acc[2 * q + 1], E4M3ByteScaled(word, 3) * 0x1p120f, x4[3]);
-        acc[2 * q + 1] = PairStepFtz(acc[2 * q + 1], E4M3ByteScaled(word, 2) * 0x1p120f, x4[2]);
+        // Bytes 1 then 0 to chain 2q, 3 then 2 to chain 2q + 1; times 2^120 (bf16 bits 0x7b80).
+        const uint32_t even = E4M3PairBf16(word, 0), odd = E4M3PairBf16(word, 1);
+        constexpr uint32_t kScale = 0x7b800000u;
+        acc[2 * q] = PairStepFtz(acc[2 * q], Bf16LaneTimes<0>(odd, kScale), x4[1]);
+        acc[2 * q] = PairStepFtz(acc[2 * q], Bf16LaneTimes<0>(even, kScale), x4[0]);
+        acc[2 * q + 1] = PairStepFtz(acc[2 * q + 1], Bf16LaneTimes<1>(odd, kScale), x4[3]);
+        acc[2 * q + 1] = PairStepFtz(acc[2 * q + 1], Bf16LaneTimes<1>(even, kScale), x4[2]);
       }
     }
     return nan == 0;

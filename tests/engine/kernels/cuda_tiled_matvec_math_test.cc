@@ -68,6 +68,38 @@ TEST(CudaTiledMatVecMathTest, DecodingFromBitsGivesEveryCodesValue) {
   }
 }
 
+// The bf16 pairs the decode item reads its weights through (E4M3PairBf16, E2M1PairBf16,
+// Bf16LaneTimes): every code in either lane of its pair, among neighbours that must not leak into
+// it, times the scale the item applies, equals the code's value times that scale; a negative zero
+// reads +0 (the sign of a zero never reaches a row's output: matvec_tiled_math.h).
+float PairLaneTimes(uint32_t pair, int lane, uint32_t scale) {
+  return lane == 0 ? dm::Bf16LaneTimes<0>(pair, scale) : dm::Bf16LaneTimes<1>(pair, scale);
+}
+TEST(CudaTiledMatVecMathTest, Bf16PairsGiveEveryCodesScaledValue) {
+  for (uint32_t b = 0; b < 256; ++b) {
+    const float want = dm::E4M3ToFloat(static_cast<uint8_t>(b));
+    if (std::isnan(want)) continue;  // E4M3NanBytes sends such an item to the generic code
+    for (int i = 0; i < 4; ++i) {
+      const uint32_t word = (0xa5c3e1ffu & ~(0xffu << (8 * i))) | (b << (8 * i));
+      const float got = PairLaneTimes(dm::E4M3PairBf16(word, i % 2), i / 2, 0x7b800000u);
+      EXPECT_EQ(reference_rounding::Bits(got), reference_rounding::Bits(want + 0.0f))
+          << "e4m3 " << b << " at " << i;
+    }
+  }
+  for (const int s : {2, 3, 64, 120, 127, 128}) {
+    const uint32_t scale = static_cast<uint32_t>(s + 126) << 23;  // bf16 2^(s-1)
+    for (uint32_t n = 0; n < 16; ++n) {
+      const float want = std::ldexp(dm::E2M1ToFloat(static_cast<uint8_t>(n)), s - 127) + 0.0f;
+      for (int i = 0; i < 8; ++i) {
+        const uint32_t word = (0x9e3779b9u & ~(0xfu << (4 * i))) | (n << (4 * i));
+        const float got = PairLaneTimes(dm::E2M1PairBf16(word, i % 4), i / 4, scale);
+        EXPECT_EQ(reference_rounding::Bits(got), reference_rounding::Bits(want))
+            << "e2m1 " << n << " at " << i << ", scale byte " << s;
+      }
+    }
+  }
+}
+
 // Decode shapes and the rare paths: an FP8 NaN byte, FP4 scale bytes out of the lane range (the
 // tail) and past 128 (two multiplies), subnormal products (the flushes), extreme FP8 scales.
 TEST(CudaTiledMatVecMathTest, ItemsFoldedInBlockOrderGiveTheCpuBits) {
