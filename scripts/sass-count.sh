@@ -4,8 +4,9 @@
 # SASS counted by opcode:
 #   - one work item of the decode matvec (engine/kernels/cuda/matvec_tiled_math.h: LoadItem then
 #     ItemChains, 64 products: FP8 64 weight bytes, FP4 32 and 4 scale bytes, BF16 128);
-#   - one thread's step of the prompt kernel (matvec_gemm_math.h: GemmLoad, GemmBlock and
-#     GemmStore of a 128-column block, 128 products).
+#   - one thread's step of the prompt kernel (matvec_gemm_math.h: GemmLoad, GemmBlock's chains
+#     and fold as a block without FP4 groups out of the lane range runs them (GemmChains<false>,
+#     GemmFold), and GemmStore of a 128-column block, 128 products).
 # Then ptxas's registers and spills of every TiledKernel variant. The issue rate bounds what a
 # kernel can stream: an SM issues 4 warp instructions a clock (128 thread instructions), so N
 # instructions a weight byte cap it at 128 / N bytes a clock per SM (docs/BENCHMARKS.md, "The
@@ -57,7 +58,13 @@ __global__ void GemmStepProbe(GemmTile t, int blk, double* out) {
   double lanes[kGemmRowsPerThread][kGemmInputsPerThread] = {};
   GemmRegs<K> regs;
   GemmLoad<K>(t, tid, blk + 1, regs);
-  GemmBlock<K>(t, sh, 0, tid, blk, lanes);
+  // GemmBlock as every block of a real checkpoint runs it: the chains without FP4 skip tests.
+  const int j = tid & 15, cell = tid >> 4;
+  const int o0 = (cell % kGemmRowCells) * kGemmRowsPerThread;
+  const int m0 = (cell / kGemmRowCells) * kGemmInputsPerThread;
+  float acc[kGemmRowsPerThread][kGemmInputsPerThread] = {};
+  GemmChains<false>(sh, 0, j, o0, m0, acc);
+  GemmFold<K>(t, sh, 0, j, o0, m0, blk, acc, lanes);
   GemmStore<K>(t, sh, 1, tid, regs);
   for (int i = 0; i < kGemmRowsPerThread; ++i)
     for (int k = 0; k < kGemmInputsPerThread; ++k) out[tid * 16 + i * 4 + k] = lanes[i][k];

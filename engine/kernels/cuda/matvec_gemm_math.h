@@ -10,8 +10,8 @@
 // shared-memory load, fma), so many rows cost many times the arithmetic, not the bytes. Here a
 // K step (one 128-column block) first stages the tile: every thread decodes 16 weight values of
 // one row to their lane values (the floats ItemChains multiplies by: FP8's e4m3 without the
-// block scale, FP4's e2m1 times its group scale, BF16's value) into shared memory, and packs 4
-// activation values as bf16 pairs (the pair order needs them exact in bf16, so nothing is lost).
+// block scale, FP4's e2m1 times its group scale, BF16's value) into shared memory, and stages 4
+// activation values (checked for being exact in bf16, as the pair order needs).
 // Then thread (lane j, cell c) runs lane j's chains of the block — two fp32 FMAs per 32-column
 // group, odd column first, in group order: the contract's block[j] — for 4 weight rows x 4
 // inputs from registers, and folds each into its double lanes[j] in block order (FP8: one fma
@@ -31,6 +31,7 @@
 // (GemmStore) before the block's one barrier.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -49,20 +50,23 @@ constexpr int kGemmRowCells = kGemmTileRows / kGemmRowsPerThread;  // 8
 static_assert(kGemmThreads / 16 == kGemmRowCells * (kGemmTileInputs / kGemmInputsPerThread),
               "the half-warps (cells) cover the tile");
 // Staging: thread tid decodes 16 weight values of row tid / 8 (the block's piece tid % 8: group
-// piece / 2, half piece % 2) and packs 4 activation values of input tid / 32.
+// piece / 2, half piece % 2) and stages 4 activation values of input tid / 32.
 static_assert(kGemmThreads == kGemmTileRows * 8 && kGemmThreads == kGemmTileInputs * 32,
               "one staging share per thread");
 
 // The CTA's shared memory (one static array in the kernel; the host test allocates the same).
 struct GemmShared {
-  float w[2][kGemmTileRows][kTiledBlockCols];           // lane values (GemmWeightSlot)
-  uint32_t x[2][kGemmTileInputs][kTiledBlockCols / 2];  // bf16 pairs: low = even column
-  double scale[2][kGemmTileRows];                       // FP8: the block's scale
-  uint8_t nan[2][kGemmTileRows][8];                     // FP8: [half * 4 + group] has a NaN
-  uint8_t skip[2][kGemmTileRows][4];                    // FP4: group out of the lane range
-  int row_tail[kGemmTileRows];                          // FP4: some group to the tail
-  int not_exact[kGemmTileInputs];                       // an input not exact in bf16
+  float w[2][kGemmTileRows][kTiledBlockCols];    // lane values (GemmWeightSlot)
+  float x[2][kGemmTileInputs][kTiledBlockCols];  // activation values (exact in bf16)
+  double scale[2][kGemmTileRows];                // FP8: the block's scale
+  uint8_t nan[2][kGemmTileRows][8];              // FP8: [half * 4 + group] has a NaN
+  uint8_t skip[2][kGemmTileRows][4];             // FP4: group out of the lane range
+  int row_tail[kGemmTileRows];                   // FP4: some group to the tail
+  int not_exact[kGemmTileInputs];                // an input not exact in bf16
 };
+
+// GemmRowsSkipAGroup reads a row's four skip flags as one word.
+static_assert(offsetof(GemmShared, skip) % 4 == 0, "a row's skip flags are 4-byte aligned");
 
 // One CTA's tile: weight rows [row0, row0 + tile_rows), inputs 0..inputs-1: input m is row
 // InputRow(m) of x (x_stride apart) and of y, whose outputs for the tile start at y.
@@ -141,8 +145,8 @@ DSAGENT_HD void GemmLoad(const GemmTile& t, int tid, int blk, GemmRegs<K>& g) {
 }
 
 // Thread tid's share decoded into buffer `buf`: the lane values exactly as ItemChains and
-// Fp4Group compute them, the NaN / skip / scale facts of its row, its activation values as bf16
-// pairs (an input with a value not exact in bf16 is marked for the columns order).
+// Fp4Group compute them, the NaN / skip / scale facts of its row, its activation values (an
+// input with a value not exact in bf16 is marked for the columns order).
 template <WeightKind K>
 DSAGENT_HD void GemmStore(const GemmTile& t, GemmShared& sh, int buf, int tid,
                           const GemmRegs<K>& g) {
@@ -203,14 +207,16 @@ DSAGENT_HD void GemmStore(const GemmTile& t, GemmShared& sh, int buf, int tid,
     std::memcpy(dst, v + 4 * q, 16);
 #endif
   }
-  const int m = tid / 32, q0 = 2 * (tid % 32);
+  const int m = tid / 32;
   bool exact = true;
   DSAGENT_UNROLL
-  for (int e = 0; e < 2; ++e) {
-    const float even = g.x[2 * e], odd = g.x[2 * e + 1];
-    exact = exact && ExactInBf16(even) && ExactInBf16(odd);
-    sh.x[buf][m][q0 + e] = (FloatBits(even) >> 16) | (FloatBits(odd) & 0xffff0000u);
-  }
+  for (int q = 0; q < 4; ++q) exact = exact && ExactInBf16(g.x[q]);
+  float* xd = sh.x[buf][m] + 4 * (tid % 32);
+#if defined(__CUDA_ARCH__)
+  *reinterpret_cast<float4*>(xd) = make_float4(g.x[0], g.x[1], g.x[2], g.x[3]);
+#else
+  std::memcpy(xd, g.x, 16);
+#endif
   if (!exact && m < t.inputs) RaiseFlag(&sh.not_exact[m]);
 }
 
@@ -222,33 +228,24 @@ DSAGENT_HD bool GemmHalfHasNan(const uint8_t* four) {
 #endif
 }
 
-// Thread tid's part of one block from buffer `buf`: lane j's chains for its 4 rows x 4 inputs
-// (the contract's block[j]: per 32-column group, odd column then even, groups in order), then
-// folded into lanes (FP8: fma with the block's scale; NaN halves recomputed first).
-template <WeightKind K>
-DSAGENT_HD void GemmBlock(const GemmTile& t, const GemmShared& sh, int buf, int tid, int blk,
-                          double (&lanes)[kGemmRowsPerThread][kGemmInputsPerThread]) {
-  const int j = tid & 15, cell = tid >> 4;
-  const int o0 = (cell % kGemmRowCells) * kGemmRowsPerThread;
-  const int m0 = (cell / kGemmRowCells) * kGemmInputsPerThread;
-  float acc[kGemmRowsPerThread][kGemmInputsPerThread];
-  DSAGENT_UNROLL
-  for (int i = 0; i < kGemmRowsPerThread; ++i) {
-    DSAGENT_UNROLL
-    for (int k = 0; k < kGemmInputsPerThread; ++k) acc[i][k] = 0.0f;
-  }
+// Lane j's chains of buffer `buf` for tile rows o0.. and inputs m0.. into acc: per 32-column
+// group the odd column's fma, then the even one's, groups in order. kSkips: FP4 groups flagged
+// out of the lane range are left out (their rows take the tail); without it no flag is read.
+template <bool kSkips>
+DSAGENT_HD void GemmChains(const GemmShared& sh, int buf, int j, int o0, int m0,
+                           float (&acc)[kGemmRowsPerThread][kGemmInputsPerThread]) {
   DSAGENT_UNROLL
   for (int group = 0; group < 4; ++group) {
     float x_odd[kGemmInputsPerThread], x_even[kGemmInputsPerThread];
     DSAGENT_UNROLL
     for (int k = 0; k < kGemmInputsPerThread; ++k) {
-      const uint32_t pair = sh.x[buf][m0 + k][16 * group + j];
-      x_odd[k] = BitsFloat(pair & 0xffff0000u);
-      x_even[k] = BitsFloat(pair << 16);
+      const float* xp = sh.x[buf][m0 + k] + 32 * group + 2 * j;
+      x_even[k] = xp[0];
+      x_odd[k] = xp[1];
     }
     DSAGENT_UNROLL
     for (int i = 0; i < kGemmRowsPerThread; ++i) {
-      if constexpr (K == WeightKind::kFP4) {
+      if constexpr (kSkips) {
         if (sh.skip[buf][o0 + i][group] != 0) continue;
       }
       const float* wp = sh.w[buf][o0 + i] + GemmWeightSlot(32 * group + 2 * j);
@@ -260,6 +257,28 @@ DSAGENT_HD void GemmBlock(const GemmTile& t, const GemmShared& sh, int buf, int 
       }
     }
   }
+}
+
+// Any of the skip flags of FP4 tile rows o0.. (4 groups each) in buffer `buf` set.
+DSAGENT_HD bool GemmRowsSkipAGroup(const GemmShared& sh, int buf, int o0) {
+  uint32_t any = 0;
+  DSAGENT_UNROLL
+  for (int i = 0; i < kGemmRowsPerThread; ++i) {
+#if defined(__CUDA_ARCH__)
+    any |= *reinterpret_cast<const uint32_t*>(sh.skip[buf][o0 + i]);
+#else
+    for (int group = 0; group < 4; ++group) any |= sh.skip[buf][o0 + i][group];
+#endif
+  }
+  return any != 0;
+}
+
+// Folds lane j's block sums acc (tile rows o0.., inputs m0.., block blk) into its double lanes:
+// FP8 recomputes a half with a NaN byte first, then adds with one fma with the block's scale.
+template <WeightKind K>
+DSAGENT_HD void GemmFold(const GemmTile& t, const GemmShared& sh, int buf, int j, int o0, int m0,
+                         int blk, float (&acc)[kGemmRowsPerThread][kGemmInputsPerThread],
+                         double (&lanes)[kGemmRowsPerThread][kGemmInputsPerThread]) {
   const int64_t c0 = int64_t{blk} * kTiledBlockCols;
   DSAGENT_UNROLL
   for (int i = 0; i < kGemmRowsPerThread; ++i) {
@@ -282,6 +301,29 @@ DSAGENT_HD void GemmBlock(const GemmTile& t, const GemmShared& sh, int buf, int 
       }
     }
   }
+}
+
+// Thread tid's part of one block from buffer `buf`: lane j's chains for its 4 rows x 4 inputs
+// (the contract's block[j]), then GemmFold. FP4 reads its rows' skip flags once, and only a block
+// with one set runs the chains that test them group by group (real checkpoints: none).
+template <WeightKind K>
+DSAGENT_HD void GemmBlock(const GemmTile& t, const GemmShared& sh, int buf, int tid, int blk,
+                          double (&lanes)[kGemmRowsPerThread][kGemmInputsPerThread]) {
+  const int j = tid & 15, cell = tid >> 4;
+  const int o0 = (cell % kGemmRowCells) * kGemmRowsPerThread;
+  const int m0 = (cell / kGemmRowCells) * kGemmInputsPerThread;
+  float acc[kGemmRowsPerThread][kGemmInputsPerThread];
+  DSAGENT_UNROLL
+  for (int i = 0; i < kGemmRowsPerThread; ++i) {
+    DSAGENT_UNROLL
+    for (int k = 0; k < kGemmInputsPerThread; ++k) acc[i][k] = 0.0f;
+  }
+  if (K == WeightKind::kFP4 && GemmRowsSkipAGroup(sh, buf, o0)) {
+    GemmChains<true>(sh, buf, j, o0, m0, acc);
+  } else {
+    GemmChains<false>(sh, buf, j, o0, m0, acc);
+  }
+  GemmFold<K>(t, sh, buf, j, o0, m0, blk, acc, lanes);
 }
 
 // The output of tile row o and input m from its reduced lanes (the caller skips rows and inputs

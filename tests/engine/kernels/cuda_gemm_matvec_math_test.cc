@@ -99,6 +99,12 @@ TEST(CudaGemmMatVecMathTest, EveryRowAndInputGetsTheCpuBits) {
       w.scale[static_cast<size_t>(3 * groups + 2)] = 0;              // to the tail
       w.scale[static_cast<size_t>(4 * groups + groups - 1)] = 200;   // two multiplies
       w.scale[static_cast<size_t>(33 % c.rows * groups + 1)] = 255;  // to the tail
+      // Row 6: a group out of the lane range whose one nonzero weight (0.5 * 2^125) outweighs
+      // the rest of the row: the chains must leave it to the tail (taking it as well doubles it).
+      w.scale[static_cast<size_t>(6 * groups + 1)] = 252;
+      uint8_t* const tail_group = w.data.data() + (6 * c.cols + 32) / 2;
+      std::fill(tail_group, tail_group + 16, uint8_t{0});
+      tail_group[0] = 0x01;
     }
     const int64_t x_stride = c.cols + 128;  // rows apart by more than their width
     std::vector<std::vector<float>> inputs;
