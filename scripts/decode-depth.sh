@@ -2,8 +2,9 @@
 # The kernels of a decode step and its critical path, counted on the CPU emulator (no GPU needed):
 # cuda_decode_bench runs one V4-Flash-shaped block (tests/data/v4-flash-config.json with 8 routed
 # experts: Flash's kernels and grids, the expert count only sizes the router) with the emulator's
-# launch trace on and the kernels' bodies skipped (tests/cuda_emulator/README.md), and the block's
-# last whole step is read off the trace: its launches, and its depth — the kernels that wait for
+# launch trace on and the kernels' bodies skipped (tests/cuda_emulator/README.md), its steps
+# chained as a model's blocks are (each leaves its MoE combine to the next one's first launch:
+# engine/kernels/cuda/block_step.h), and the block's last whole step is read off the trace: its launches, and its depth — the kernels that wait for
 # each other one after another, through stream order and the side streams' events — split into
 # the attention's and the FFN's sub-layers. docs/BENCHMARKS.md records the figures session by
 # session. Environment switches pass through (DSAGENT_CUDA_FUSED_STEPS=off,
@@ -36,7 +37,7 @@ config["n_routed_experts"] = 8
 json.dump(config, open(sys.argv[2], "w"))
 EOF
 if ! DSAGENT_CUDA_GRAPHS=off DSAGENT_CUDA_EMULATOR_STATS=trace DSAGENT_CUDA_EMULATOR_SKIP_KERNELS=1 \
-  "$bench" --config "$tmp/config.json" --context "$context" --reps 2 --ratio "$ratio" \
+  "$bench" --config "$tmp/config.json" --context "$context" --reps 3 --ratio "$ratio" \
   >"$tmp/trace.txt" 2>&1; then
   tail -5 "$tmp/trace.txt" >&2
   echo "decode-depth: cuda_decode_bench failed" >&2

@@ -70,7 +70,8 @@ DeviceBlock DeviceBlock::Create(const HcKernelShape& hc, DeviceAttention attn, D
 }
 
 void BlockDecode(DeviceBlock& b, DeviceAttentionState& state, float* h, int64_t pos,
-                 const int32_t* token, CudaStream& stream) {
+                 const int32_t* token, CudaStream& stream, DeviceBlock* combine_from,
+                 bool leave_combine) {
   const HcKernelShape& s = b.hc;
   float* y = b.y.as<float>();
   float* f = b.f.as<float>();
@@ -93,9 +94,18 @@ void BlockDecode(DeviceBlock& b, DeviceAttentionState& state, float* h, int64_t 
            b.comb_side->stream());
   };
   // The sub-layers' FP8 inputs are written by HcFnPreNorm, into the buffers they read them from.
-  HcFnPreNorm(b.hc_attn.fn, h, 1, products, b.hc_attn.scale.as<float>(), b.hc_attn.base.as<float>(),
-              s, b.attn_norm.as<float>(), s.norm_eps, y, post, comb, arrivals, stream,
-              AttentionFp8Input(b.attn), comb_rms);
+  if (combine_from != nullptr) {
+    // The block before's MoE output into the streams (its FFN's post and comb) in this launch.
+    HcCombinePostFnPreNorm(
+        b.hc_attn.fn, MoeCombineSourceOf(combine_from->ffn, combine_from->f.as<float>()),
+        combine_from->post.as<float>(), combine_from->comb.as<float>(), h, 1, products,
+        b.hc_attn.scale.as<float>(), b.hc_attn.base.as<float>(), s, b.attn_norm.as<float>(),
+        s.norm_eps, y, post, comb, arrivals, stream, AttentionFp8Input(b.attn), comb_rms);
+  } else {
+    HcFnPreNorm(b.hc_attn.fn, h, 1, products, b.hc_attn.scale.as<float>(),
+                b.hc_attn.base.as<float>(), s, b.attn_norm.as<float>(), s.norm_eps, y, post, comb,
+                arrivals, stream, AttentionFp8Input(b.attn), comb_rms);
+  }
   comb_beside(b.hc_attn);
   AttentionDecode(b.attn, state, y, pos, f, stream, /*x_fp8_written=*/true);
   // MoE: the same around the FFN, the attention's HcPost in the same launch (which also reads
@@ -105,10 +115,12 @@ void BlockDecode(DeviceBlock& b, DeviceAttentionState& state, float* h, int64_t 
                   b.hc_ffn.base.as<float>(), s, b.ffn_norm.as<float>(), s.norm_eps, y, post, comb,
                   arrivals, stream, MoeFp8Input(b.ffn), comb_rms);
   comb_beside(b.hc_ffn);
-  // The MoE's output into the streams by HcPost in the MoE's combine launch, after the comb.
+  // The MoE's output into the streams by HcPost in the MoE's combine launch, after the comb; or
+  // left to the next block's first launch, with the comb joined here.
   const HcPostArgs into_streams{h, post, comb, s, h};
   MoeDecode(b.ffn, y, token, f, stream, /*x_fp8_written=*/true, &into_streams,
-            beside ? b.comb_side.get() : nullptr);
+            beside ? b.comb_side.get() : nullptr, leave_combine);
+  if (leave_combine && beside) b.comb_side->Join(stream);
 }
 
 DeviceHead DeviceHead::Create(const HcKernelShape& hc, DeviceHcWeights hc_head,

@@ -53,8 +53,16 @@ struct DeviceBlock {
 // h [hc, dim] (device, bf16 values) of the token at `pos` (positions in order from 0), updated in
 // place; `state` the sequence's state of this block's attention; token [1] its id on the device
 // (hash MoE layers need it; may be null otherwise).
+//
+// A step of several blocks may hand each block's MoE output to the next block's first launch,
+// which combines it into the streams as it computes its own fn products (HcCombinePostFnPreNorm):
+// one kernel fewer on the step's path per block boundary, the same bits. leave_combine: this
+// block's step ends before its MoE combine, so h does not yet hold its output; the next
+// BlockDecode of the step must get combine_from = &b (b's buffers hold the output until then).
+// combine_from: the block before, which left its combine; null where h holds the streams.
 void BlockDecode(DeviceBlock& b, DeviceAttentionState& state, float* h, int64_t pos,
-                 const int32_t* token, CudaStream& stream);
+                 const int32_t* token, CudaStream& stream, DeviceBlock* combine_from = nullptr,
+                 bool leave_combine = false);
 
 // BlockDecode over many rows (forward/block.h BlockForward over a LayerChunk list): h [rows, hc,
 // dim] the chunks' rows one after another (chunks: this block's state of each, its position and

@@ -14,6 +14,8 @@
 #include "engine/kernels/cuda/last_cta.cuh"
 #include "engine/kernels/cuda/mixing_math.h"
 #include "engine/kernels/cuda/mixing_ops.h"
+#include "engine/kernels/cuda/moe_math.h"
+#include "engine/kernels/cuda/moe_ops.h"
 #include "engine/kernels/cuda/rms_norm_cta.cuh"
 
 namespace dsagent::engine::kernels::cuda {
@@ -199,18 +201,22 @@ __global__ void __launch_bounds__(1024)
   HcPreRowCta(h, products, scale, base, s, t, y, post, comb, norm_w, norm_eps, y_fp8, rms_out);
 }
 
-// HcPost of the sub-layer before (f, and post/comb as that sub-layer's HcFnPreKernel left them)
-// into row t's streams, then HcFnPreKernel's work on the new streams, grid and threads as there:
-// each CTA computes the row's new streams into shared memory (HcPostColumn's bits) and takes its
-// fn product from there; the last of the row's CTAs to finish writes them to h — every other CTA
-// has read the old streams by then — and runs HcPreRowCta on them, which writes the new post and
-// comb. Dynamic shared memory: hc * dim floats.
+// HcPost of the sub-layer before (f, and post_in/comb_in as that sub-layer's HcFnPreKernel left
+// them) into row t's streams, then HcFnPreKernel's work on the new streams, grid and threads as
+// there: each CTA computes the row's new streams into shared memory (HcPostColumn's bits) and
+// takes its fn product from there; the last of the row's CTAs to finish writes them to h — every
+// other CTA has read the old streams, post_in and comb_in by then — and runs HcPreRowCta on them,
+// which writes the new post and comb. With combine.routed set, f is the MoE's output, each
+// element computed here as MoeCombine computes it (CombineValue, in the row's CombineOrder).
+// Dynamic shared memory: hc * dim floats.
 __global__ void __launch_bounds__(1024)
-    HcPostFnPreKernel(WeightView fn, const float* f, float* h, float* products, const float* scale,
+    HcPostFnPreKernel(WeightView fn, const float* f, MoeCombineSource combine, const float* post_in,
+                      const float* comb_in, float* h, float* products, const float* scale,
                       const float* base, HcKernelShape s, float* y, float* post, float* comb,
                       const float* norm_w, float norm_eps, float* y_fp8, unsigned* arrivals,
                       float* rms_out) {
   extern __shared__ float streams[];  // [hc * dim]: the row's new streams
+  __shared__ int order[kMaxRouteK];   // the combine's order of the row's slots
   const int64_t j = blockIdx.x, t = blockIdx.y;
   const int64_t n = s.hc * s.dim, m = (2 + s.hc) * s.hc;
   const int hc = static_cast<int>(s.hc);
@@ -219,9 +225,19 @@ __global__ void __launch_bounds__(1024)
   }
   AwaitPreviousKernel();
   float* ht = h + t * n;
+  const bool combined = combine.routed != nullptr;  // uniform over the grid
+  const int k = static_cast<int>(combine.k);
+  const int32_t* ids_t = combined ? combine.ids + t * k : nullptr;
+  if (combined) {
+    if (threadIdx.x == 0) CombineOrder(ids_t, k, order);
+    __syncthreads();
+  }
   for (int64_t d = threadIdx.x; d < s.dim; d += blockDim.x) {
-    HcPostColumn(f + t * s.dim + d, ht, post + t * hc, comb + t * hc * hc, 0, hc, s.dim, d,
-                 streams);
+    const float value = combined
+                            ? CombineValue(combine.routed + t * k * s.dim,
+                                           combine.shared[t * s.dim + d], ids_t, order, k, s.dim, d)
+                            : f[t * s.dim + d];
+    HcPostColumn(&value, ht, post_in + t * hc, comb_in + t * hc * hc, 0, hc, s.dim, d, streams);
   }
   __syncthreads();
   const double total = ExactRowDotCta(fn, j, streams);
@@ -372,29 +388,72 @@ void HcFnPreNorm(const DeviceWeight& fn, const float* h, int64_t rows, float* pr
 // than the device's limit (sm_120's 99 KiB), take the two ops.
 constexpr int64_t kHcStreamsSharedMax = 160 * 1024;
 
+namespace {
+
+// HcPostFnPreKernel's launch for HcPostFnPreNorm (f) and HcCombinePostFnPreNorm (combine); false
+// where the streams do not fit its shared memory or the fused steps are off (the caller then
+// runs the separate ops).
+bool LaunchHcPostFnPre(const DeviceWeight& fn, const float* f, const MoeCombineSource& combine,
+                       const float* post_in, const float* comb_in, float* h, int64_t rows,
+                       float* products, const float* scale, const float* base,
+                       const HcKernelShape& shape, const float* norm_w, float norm_eps, float* y,
+                       float* post, float* comb, unsigned* arrivals, CudaStream& stream,
+                       float* y_fp8, float* comb_rms) {
+  const int64_t n = shape.hc * shape.dim, m = (2 + shape.hc) * shape.hc;
+  const int64_t shared = n * static_cast<int64_t>(sizeof(float));
+  if (!FusedStepsOn() || shared > std::min(kHcStreamsSharedMax, DeviceSharedBytesOptIn())) {
+    return false;
+  }
+  if (rows <= 0) return true;
+  static SharedMemoryOptIn opt_in;
+  AllowDynamicSharedMemory(reinterpret_cast<const void*>(HcPostFnPreKernel),
+                           static_cast<int>(kHcStreamsSharedMax), opt_in);
+  const dim3 grid(static_cast<unsigned>(m), static_cast<unsigned>(rows));
+  LaunchKernel(HcPostFnPreKernel, "HcPostFnPreKernel", grid, ExactMatVecThreads(n),
+               static_cast<size_t>(shared), Raw(stream), ViewOf(fn), f, combine, post_in, comb_in,
+               h, products, scale, base, shape, y, post, comb, norm_w, norm_eps, y_fp8, arrivals,
+               comb_rms);
+  CheckCuda(cudaGetLastError(), "HcPostFnPreNorm launch");
+  return true;
+}
+
+}  // namespace
+
 void HcPostFnPreNorm(const DeviceWeight& fn, const float* f, float* h, int64_t rows,
                      float* products, const float* scale, const float* base,
                      const HcKernelShape& shape, const float* norm_w, float norm_eps, float* y,
                      float* post, float* comb, unsigned* arrivals, CudaStream& stream, float* y_fp8,
                      float* comb_rms) {
   CheckHcFnLaunch(fn, shape, rows, y_fp8, "HcPostFnPreNorm");
-  const int64_t n = shape.hc * shape.dim, m = (2 + shape.hc) * shape.hc;
-  const int64_t shared = n * static_cast<int64_t>(sizeof(float));
-  if (!FusedStepsOn() || shared > std::min(kHcStreamsSharedMax, DeviceSharedBytesOptIn())) {
-    HcPost(f, h, post, comb, rows, shape, h, stream);
-    HcFnPreNorm(fn, h, rows, products, scale, base, shape, norm_w, norm_eps, y, post, comb,
-                arrivals, stream, y_fp8, comb_rms);
+  if (LaunchHcPostFnPre(fn, f, MoeCombineSource{}, post, comb, h, rows, products, scale, base,
+                        shape, norm_w, norm_eps, y, post, comb, arrivals, stream, y_fp8,
+                        comb_rms)) {
     return;
   }
-  if (rows <= 0) return;
-  static SharedMemoryOptIn opt_in;
-  AllowDynamicSharedMemory(reinterpret_cast<const void*>(HcPostFnPreKernel),
-                           static_cast<int>(kHcStreamsSharedMax), opt_in);
-  const dim3 grid(static_cast<unsigned>(m), static_cast<unsigned>(rows));
-  LaunchKernel(HcPostFnPreKernel, "HcPostFnPreKernel", grid, ExactMatVecThreads(n),
-               static_cast<size_t>(shared), Raw(stream), ViewOf(fn), f, h, products, scale, base,
-               shape, y, post, comb, norm_w, norm_eps, y_fp8, arrivals, comb_rms);
-  CheckCuda(cudaGetLastError(), "HcPostFnPreNorm launch");
+  HcPost(f, h, post, comb, rows, shape, h, stream);
+  HcFnPreNorm(fn, h, rows, products, scale, base, shape, norm_w, norm_eps, y, post, comb, arrivals,
+              stream, y_fp8, comb_rms);
+}
+
+void HcCombinePostFnPreNorm(const DeviceWeight& fn, const MoeCombineSource& f, const float* post_in,
+                            const float* comb_in, float* h, int64_t rows, float* products,
+                            const float* scale, const float* base, const HcKernelShape& shape,
+                            const float* norm_w, float norm_eps, float* y, float* post, float* comb,
+                            unsigned* arrivals, CudaStream& stream, float* y_fp8, float* comb_rms) {
+  CheckHcFnLaunch(fn, shape, rows, y_fp8, "HcCombinePostFnPreNorm");
+  if (f.k <= 0 || f.k > kMaxRouteK || f.routed == nullptr || f.shared == nullptr ||
+      f.ids == nullptr) {
+    throw CudaError("HcCombinePostFnPreNorm: a combine of " + std::to_string(f.k) + " slots (1.." +
+                    std::to_string(kMaxRouteK) + ", with routed, shared and ids)");
+  }
+  if (LaunchHcPostFnPre(fn, nullptr, f, post_in, comb_in, h, rows, products, scale, base, shape,
+                        norm_w, norm_eps, y, post, comb, arrivals, stream, y_fp8, comb_rms)) {
+    return;
+  }
+  const HcPostArgs into_streams{h, post_in, comb_in, shape, h};
+  MoeCombine(f.routed, f.shared, f.ids, rows, f.k, shape.dim, f.out, stream, &into_streams);
+  HcFnPreNorm(fn, h, rows, products, scale, base, shape, norm_w, norm_eps, y, post, comb, arrivals,
+              stream, y_fp8, comb_rms);
 }
 
 void CheckHcPost(const HcPostArgs& a) { CheckHc(a.shape, "HcPost"); }

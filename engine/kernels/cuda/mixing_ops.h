@@ -5,6 +5,7 @@
 //   HcPost          forward/hyper_connection.h HcPost
 //   HcHead          forward/hyper_connection.h HcHead after the fn product
 //   HcComb          SinkhornSplit's comb alone, for an HcPre launch that left it (comb_rms)
+// and, fused for a decode step's path, HcFnPreNorm, HcPostFnPreNorm, HcCombinePostFnPreNorm.
 //   CompressorPool  forward/compressor.h PoolBlock (then bf16, as Compress rounds it)
 // The fn and compressor products are the CPU's exact products (Compute::Exact): on the device
 // they need a double-accumulating matvec, not there yet, so these kernels take the products as
@@ -81,6 +82,32 @@ void HcPostFnPreNorm(const DeviceWeight& fn, const float* f, float* h, int64_t r
                      const HcKernelShape& shape, const float* norm_w, float norm_eps, float* y,
                      float* post, float* comb, unsigned* arrivals, CudaStream& stream,
                      float* y_fp8 = nullptr, float* comb_rms = nullptr);
+
+// The MoE's output as MoeCombine (moe_ops.h) gives it, for a launch that combines it itself:
+// routed [rows, k, dim], shared [rows, dim], ids [rows, k] (k <= 16), and `out` [rows, dim], where
+// the MoE's output is written only when MoeCombine's own launch computes it (the fallback below).
+struct MoeCombineSource {
+  const float* routed = nullptr;
+  const float* shared = nullptr;
+  const int32_t* ids = nullptr;
+  int64_t k = 0;
+  float* out = nullptr;
+};
+
+// HcPostFnPreNorm across a decode step's block boundary: the block before's MoE output, combined
+// in this launch (MoeCombine's value for each element), into the streams h by HcPost with that
+// block's FFN post_in and comb_in, then this block's fn product and HcPreNorm into products, y,
+// post, comb (and y_fp8, comb_rms) as HcPostFnPreNorm: the same bits as MoeCombine(..., then_post
+// into h) then HcFnPreNorm, which it runs instead with FusedStepsOn() false or streams wider than
+// the kernel's shared memory. The combine then is no kernel of its own on the step's path
+// (block_step.h: BlockDecode's combine_from). post_in and comb_in may be post and comb (read by
+// every CTA before the last one writes). Throws CudaError as HcFnPreNorm, and for k past 16.
+void HcCombinePostFnPreNorm(const DeviceWeight& fn, const MoeCombineSource& f, const float* post_in,
+                            const float* comb_in, float* h, int64_t rows, float* products,
+                            const float* scale, const float* base, const HcKernelShape& shape,
+                            const float* norm_w, float norm_eps, float* y, float* post, float* comb,
+                            unsigned* arrivals, CudaStream& stream, float* y_fp8 = nullptr,
+                            float* comb_rms = nullptr);
 
 // out [rows, hc, dim] (bf16): out_k = post_k * f + sum_j comb_jk * h_j. out may alias h.
 void HcPost(const float* f, const float* h, const float* post, const float* comb, int64_t rows,

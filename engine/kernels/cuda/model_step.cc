@@ -68,9 +68,11 @@ void ModelDecodePieces(DeviceModel& m, DeviceSequence& seq, const int32_t* token
   for (size_t p = 0; p < all.size(); ++p) {
     pieces.queue(static_cast<int64_t>(p), [&] {
       if (p == 0) EmbedToStreams(m.embed, token, m.hc.hc, h, stream);
+      // Each block but the last leaves its MoE combine to the next one's first launch.
       for (int64_t i = all[p].first; i < all[p].end; ++i) {
         BlockDecode(m.layers[static_cast<size_t>(i)], seq.layers[static_cast<size_t>(i)], h, pos,
-                    token, stream);
+                    token, stream, i > 0 ? &m.layers[static_cast<size_t>(i - 1)] : nullptr,
+                    i + 1 < layers);
       }
       if (p + 1 == all.size()) HeadDecode(m.head, h, logits, stream);
     });

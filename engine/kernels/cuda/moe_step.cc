@@ -122,8 +122,14 @@ void SharedExpertDecode(DeviceMoe& m, const float* xq, CudaStream& stream) {
 
 float* MoeFp8Input(DeviceMoe& m) { return m.x_quant.as<float>(); }
 
+MoeCombineSource MoeCombineSourceOf(DeviceMoe& m, float* out) {
+  return MoeCombineSource{m.routed.as<float>(), m.shared_out.as<float>(), m.ids.as<int32_t>(),
+                          m.shape.route.k, out};
+}
+
 void MoeDecode(DeviceMoe& m, const float* x, const int32_t* token, float* out, CudaStream& stream,
-               bool x_fp8_written, const HcPostArgs* then_post, SideStream* then_post_after) {
+               bool x_fp8_written, const HcPostArgs* then_post, SideStream* then_post_after,
+               bool leave_combine) {
   const MoeShape& s = m.shape;
   const int64_t k = s.route.k;
   if (s.hash && token == nullptr) throw CudaError("MoeDecode: a hash layer needs the token id");
@@ -200,6 +206,7 @@ void MoeDecode(DeviceMoe& m, const float* x, const int32_t* token, float* out, C
     }
   }
   if (overlap) m.shared_side->Join(stream);
+  if (leave_combine) return;
   if (then_post_after != nullptr) then_post_after->Join(stream);
   MoeCombine(m.routed.as<float>(), m.shared_out.as<float>(), ids, 1, k, s.dim, out, stream,
              then_post);

@@ -109,10 +109,16 @@ struct DeviceMoe {
 // MoeFp8Input(m), as HcPreNorm does with its y_fp8, so it is not computed here (one launch fewer).
 // then_post: HcPost of out into the residual streams in the combine's launch (MoeCombine); with
 // then_post_after, the combine first waits for the work queued on that side stream so far (its
-// comb computed beside the MoE: block_step.cc).
+// comb computed beside the MoE: block_step.cc). leave_combine: no combine at all (then_post and
+// then_post_after unused); the step ends with every expert's output in place, and the launch
+// that takes MoeCombineSourceOf(m, out) computes out (HcCombinePostFnPreNorm, mixing_ops.h).
 void MoeDecode(DeviceMoe& m, const float* x, const int32_t* token, float* out, CudaStream& stream,
                bool x_fp8_written = false, const HcPostArgs* then_post = nullptr,
-               SideStream* then_post_after = nullptr);
+               SideStream* then_post_after = nullptr, bool leave_combine = false);
+
+// What MoeDecode's combine reads (one token), with out where it writes: for a launch that
+// combines them itself after MoeDecode(..., leave_combine).
+MoeCombineSource MoeCombineSourceOf(DeviceMoe& m, float* out);
 
 // Where MoeDecode reads x's FP8 copy from: [dim] floats of `m`'s own.
 float* MoeFp8Input(DeviceMoe& m);

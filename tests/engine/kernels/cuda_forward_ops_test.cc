@@ -1289,6 +1289,126 @@ TEST(CudaForwardOpsTest, HcPostFnPreNormGivesHcPostThenHcFnPreNormBits) {
   EXPECT_EQ(ToHost(buf, ones.size(), stream), ones);
 }
 
+// HcCombinePostFnPreNorm (a block's first launch taking the block before's MoE output: the
+// combine, its HcPost with that block's post and comb, and this block's fn product and HcPreNorm)
+// against MoeCombine (then_post into h) then HcFnPreNorm: the same h, products, y, post, comb and
+// FP8 copy bit for bit, with Flash's 4 x 4096 streams and the tiny checkpoints' 4 x 128, rows
+// whose slots repeat an expert (counted once), the post and comb read apart from the ones
+// written or the same buffers (a block following itself, as cuda_decode_bench chains one), the
+// fused steps off, comb left to HcComb; called again and again (the counts stay at zero). The
+// fused launch writes no MoE output; its fallback writes MoeCombine's.
+TEST(CudaForwardOpsTest, HcCombinePostFnPreNormGivesMoeCombineThenHcFnPreNormBits) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(251);
+  for (const int64_t dim : {int64_t{4096}, int64_t{128}}) {
+    const HcFnWeights hw = MakeHcFnWeights(dim, rng, stream);
+    const HcKernelShape& gs = hw.shape;
+    const DeviceWeight& dfn = hw.fn;
+    const DeviceBuffer &dscale = hw.scale, &dbase = hw.base, &dw = hw.norm;
+    const int64_t rows = 3, k = 6, m = (2 + gs.hc) * gs.hc, n = gs.hc * gs.dim;
+    const std::vector<float> h = RandomBf16(static_cast<size_t>(rows * n), rng, 1.0f);
+    const DeviceBuffer drouted =
+        ToDevice(RandomBf16(static_cast<size_t>(rows * k * dim), rng, 1.0f), stream);
+    const DeviceBuffer dshared =
+        ToDevice(RandomBf16(static_cast<size_t>(rows * dim), rng, 1.0f), stream);
+    std::vector<int32_t> ids(static_cast<size_t>(rows * k));
+    std::uniform_int_distribution<int32_t> expert(0, 9);  // few experts: repeats within rows
+    for (int32_t& id : ids) id = expert(rng);
+    ids[1] = ids[4];  // one repeat for certain
+    const DeviceBuffer dids = ToDevice(ids, stream);
+    // The block before's FFN post (about 1) and comb (a mixing matrix's size).
+    std::vector<float> post = RandomBf16(static_cast<size_t>(rows * gs.hc), rng, 0.5f);
+    for (float& v : post) v += 1.0f;
+    const std::vector<float> comb =
+        RandomBf16(static_cast<size_t>(rows * gs.hc * gs.hc), rng, 0.5f);
+    const size_t ms = static_cast<size_t>(rows * m), ys = static_cast<size_t>(rows * gs.dim);
+    const std::vector<float> unset(ys, -3.0f);
+    DeviceBuffer arrivals(rows * sizeof(unsigned)), rms(static_cast<size_t>(rows) * 4);
+    arrivals.Zero(stream);
+    struct Out {
+      DeviceBuffer h, post_in, comb_in, post, comb, p, y, q, f;
+    };
+    // This block's post and comb start as values the HcPost must not read.
+    const std::vector<float> stale_post(post.size(), -3.0f), stale_comb(comb.size(), -3.0f);
+    const auto run = [&](bool fused, bool aliased, bool defer) {
+      Out o{ToDevice(h, stream),          ToDevice(post, stream),       ToDevice(comb, stream),
+            ToDevice(stale_post, stream), ToDevice(stale_comb, stream), DeviceBuffer(ms * 4),
+            DeviceBuffer(ys * 4),         DeviceBuffer(ys * 4),         ToDevice(unset, stream)};
+      float* post_out = aliased ? o.post_in.as<float>() : o.post.as<float>();
+      float* comb_out = aliased ? o.comb_in.as<float>() : o.comb.as<float>();
+      const MoeCombineSource source{drouted.as<float>(), dshared.as<float>(), dids.as<int32_t>(), k,
+                                    o.f.as<float>()};
+      if (fused) {
+        HcCombinePostFnPreNorm(dfn, source, o.post_in.as<float>(), o.comb_in.as<float>(),
+                               o.h.as<float>(), rows, o.p.as<float>(), dscale.as<float>(),
+                               dbase.as<float>(), gs, dw.as<float>(), 1e-6f, o.y.as<float>(),
+                               post_out, comb_out, arrivals.as<unsigned>(), stream, o.q.as<float>(),
+                               defer ? rms.as<float>() : nullptr);
+        if (defer) {
+          HcComb(o.p.as<float>(), rms.as<float>(), rows, dscale.as<float>(), dbase.as<float>(), gs,
+                 comb_out, stream);
+        }
+      } else {
+        const HcPostArgs into{o.h.as<float>(), o.post_in.as<float>(), o.comb_in.as<float>(), gs,
+                              o.h.as<float>()};
+        MoeCombine(source.routed, source.shared, source.ids, rows, k, dim, o.f.as<float>(), stream,
+                   &into);
+        HcFnPreNorm(dfn, o.h.as<float>(), rows, o.p.as<float>(), dscale.as<float>(),
+                    dbase.as<float>(), gs, dw.as<float>(), 1e-6f, o.y.as<float>(), post_out,
+                    comb_out, arrivals.as<unsigned>(), stream, o.q.as<float>());
+      }
+      if (aliased) {
+        o.post = std::move(o.post_in);
+        o.comb = std::move(o.comb_in);
+      }
+      return o;
+    };
+    const Out want = run(false, false, false);
+    ASSERT_NE(ToHost(want.h, h.size(), stream), h) << "HcPost changed the streams";
+    for (int call = 0; call < 6; ++call) {
+      // Calls 1 and 4: the fused steps off (the fallback); 2 and 4: post and comb in place;
+      // 3 and 5: comb left to HcComb.
+      const bool steps_on = call != 1 && call != 4, aliased = call == 2 || call == 4,
+                 defer = call == 3 || call == 5;
+      const std::string name = "dim " + std::to_string(dim) + " call " + std::to_string(call);
+      SetFusedSteps(steps_on);
+      const Out got = run(true, aliased, defer);
+      SetFusedSteps(true);
+      ExpectSameBits({{&want.h, &got.h, "h"},
+                      {&want.p, &got.p, "products"},
+                      {&want.y, &got.y, "y"},
+                      {&want.post, &got.post, "post"},
+                      {&want.comb, &got.comb, "comb"},
+                      {&want.q, &got.q, "y_fp8"}},
+                     name, stream);
+      if (steps_on) {
+        EXPECT_EQ(ToHost(got.f, ys, stream), unset) << name << ": the fused launch wrote f";
+      } else {
+        ExpectSameBits({{&want.f, &got.f, "MoE output"}}, name, stream);
+      }
+      ExpectCountsAtZero(arrivals, rows, "dim " + std::to_string(dim), stream);
+    }
+  }
+  // A combine of no slots or of more than 16: refused before anything is queued.
+  std::mt19937 rng2(253);
+  const HcFnWeights hw = MakeHcFnWeights(128, rng2, stream);
+  const std::vector<float> ones(4096, 1.0f);
+  DeviceBuffer buf = ToDevice(ones, stream);
+  for (const int64_t k : {int64_t{0}, int64_t{17}}) {
+    const MoeCombineSource source{buf.as<float>(), buf.as<float>(), buf.as<int32_t>(), k,
+                                  buf.as<float>()};
+    EXPECT_THROW(
+        HcCombinePostFnPreNorm(hw.fn, source, buf.as<float>(), buf.as<float>(), buf.as<float>(), 1,
+                               buf.as<float>(), hw.scale.as<float>(), hw.base.as<float>(), hw.shape,
+                               hw.norm.as<float>(), 1e-6f, buf.as<float>(), buf.as<float>(),
+                               buf.as<float>(), buf.as<unsigned>(), stream),
+        CudaError)
+        << k;
+  }
+  EXPECT_EQ(ToHost(buf, ones.size(), stream), ones);
+}
+
 // RmsNormQuant (the query's q_norm and its FP8 copy in one launch) against RmsNorm then ActQuantTo
 // on the device: the same bits, y and its copy; in place as the attention runs it.
 TEST(CudaForwardOpsTest, RmsNormQuantGivesRmsNormThenActQuantBits) {
@@ -1970,6 +2090,68 @@ TEST(CudaForwardOpsTest, BlockDecodeAndHeadDecodeMatchTheCpuTokenByToken) {
     ExpectContract(ToHost(dlogits, cpu_logits.size(), stream), cpu_logits, name + " head logits",
                    false);
   }
+}
+
+// A block's decode steps chained as a model's step chains its blocks (block_step.h: each step
+// leaves its MoE combine to the next one's first launch, HcCombinePostFnPreNorm; here a block
+// follows itself, as cuda_decode_bench runs one) against the same steps unchained, the streams
+// carried from token to token: after the last step (which combines its own output) the same
+// streams, bit for bit. Run with side streams on and off; ctest runs it in the emulator's other
+// schedules of streams too (the FFN's comb branch is joined at the step's end).
+TEST(CudaForwardOpsTest, BlockDecodeChainedToTheNextStepGivesTheUnchainedBits) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(257);
+  const ModelConfig c = SmallConfig(512);
+  const int64_t vocab = 50, tokens = 10, hc = c.hc_mult, n = hc * c.dim;
+  const int64_t mix = (2 + hc) * hc;
+  HcKernelShape shape;
+  shape.hc = hc;
+  shape.dim = c.dim;
+  shape.sinkhorn_iters = c.hc_sinkhorn_iters;
+  shape.hc_eps = static_cast<float>(c.hc_eps);
+  shape.norm_eps = static_cast<float>(c.norm_eps);
+  std::vector<kernels::testing::RandomWeight> storage;
+  const forward::Rope rope(c, true);
+  HostAttention attn;
+  MakeAttention(c, 4, rng, attn);
+  HostMoe moe;
+  MakeMoe(c, false, vocab, rng, moe);
+  const forward::HcWeights hc_attn = MakeHc(mix, n, rng, storage);
+  const forward::HcWeights hc_ffn = MakeHc(mix, n, rng, storage);
+  std::vector<float> attn_norm = RandomBf16(static_cast<size_t>(c.dim), rng, 0.2f);
+  std::vector<float> ffn_norm = RandomBf16(static_cast<size_t>(c.dim), rng, 0.2f);
+  for (float& v : attn_norm) v = forward::RoundBf16(v + 1.0f);
+  for (float& v : ffn_norm) v = forward::RoundBf16(v + 1.0f);
+  const auto make_block = [&] {
+    return DeviceBlock::Create(
+        shape, UploadAttention(attn.w, c, rope, tokens, stream), UploadMoe(moe.w, c, stream),
+        DeviceHcWeights::Upload(hc_attn.fn.rows_view(), mix, hc_attn.base, hc_attn.scale, stream),
+        DeviceHcWeights::Upload(hc_ffn.fn.rows_view(), mix, hc_ffn.base, hc_ffn.scale, stream),
+        attn_norm, ffn_norm, stream);
+  };
+  const std::vector<float> h0 = RandomBf16(static_cast<size_t>(n), rng, 1.0f);
+  const auto run = [&](bool chained) {
+    DeviceBlock b = make_block();
+    DeviceAttentionState state = DeviceAttentionState::Create(b.attn, stream);
+    DeviceBuffer h = ToDevice(h0, stream);
+    for (int64_t pos = 0; pos < tokens; ++pos) {
+      BlockDecode(b, state, h.as<float>(), pos, nullptr, stream, chained && pos > 0 ? &b : nullptr,
+                  chained && pos + 1 < tokens);
+    }
+    return ToHost(h, h0.size(), stream);
+  };
+  const bool side_before = SideStreamsOn();
+  for (const bool side : {true, false}) {
+    SetSideStreams(side);
+    const std::vector<float> want = run(false), got = run(true);
+    ASSERT_NE(want, h0);
+    for (size_t i = 0; i < want.size(); ++i) {
+      ASSERT_EQ(test_support::Bits(got[i]), test_support::Bits(want[i]))
+          << "stream value " << i << ", side streams " << (side ? "on" : "off");
+    }
+  }
+  SetSideStreams(side_before);
 }
 
 }  // namespace
