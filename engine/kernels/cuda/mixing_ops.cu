@@ -207,7 +207,8 @@ __global__ void __launch_bounds__(1024)
 // takes its fn product from there; the last of the row's CTAs to finish writes them to h — every
 // other CTA has read the old streams, post_in and comb_in by then — and runs HcPreRowCta on them,
 // which writes the new post and comb. With combine.routed set, f is the MoE's output, each
-// element computed here as MoeCombine computes it (CombineValue, in the row's CombineOrder).
+// element computed here as MoeCombine computes it (CombineValue over the row's CombineSlots,
+// found once a CTA).
 // Dynamic shared memory: hc * dim floats.
 __global__ void __launch_bounds__(1024)
     HcPostFnPreKernel(WeightView fn, const float* f, MoeCombineSource combine, const float* post_in,
@@ -216,7 +217,8 @@ __global__ void __launch_bounds__(1024)
                       const float* norm_w, float norm_eps, float* y_fp8, unsigned* arrivals,
                       float* rms_out) {
   extern __shared__ float streams[];  // [hc * dim]: the row's new streams
-  __shared__ int order[kMaxRouteK];   // the combine's order of the row's slots
+  __shared__ int slots[kMaxRouteK];   // the combine's slots of the row (CombineSlots)
+  __shared__ int slot_count;
   const int64_t j = blockIdx.x, t = blockIdx.y;
   const int64_t n = s.hc * s.dim, m = (2 + s.hc) * s.hc;
   const int hc = static_cast<int>(s.hc);
@@ -226,17 +228,17 @@ __global__ void __launch_bounds__(1024)
   AwaitPreviousKernel();
   float* ht = h + t * n;
   const bool combined = combine.routed != nullptr;  // uniform over the grid
-  const int k = static_cast<int>(combine.k);
-  const int32_t* ids_t = combined ? combine.ids + t * k : nullptr;
+  const int64_t k = combine.k;
   if (combined) {
-    if (threadIdx.x == 0) CombineOrder(ids_t, k, order);
+    if (threadIdx.x == 0)
+      slot_count = CombineSlots(combine.ids + t * k, static_cast<int>(k), slots);
     __syncthreads();
   }
   for (int64_t d = threadIdx.x; d < s.dim; d += blockDim.x) {
-    const float value = combined
-                            ? CombineValue(combine.routed + t * k * s.dim,
-                                           combine.shared[t * s.dim + d], ids_t, order, k, s.dim, d)
-                            : f[t * s.dim + d];
+    const float value =
+        combined ? CombineValue(combine.routed + t * k * s.dim, combine.shared[t * s.dim + d],
+                                slots, slot_count, s.dim, d)
+                 : f[t * s.dim + d];
     HcPostColumn(&value, ht, post_in + t * hc, comb_in + t * hc * hc, 0, hc, s.dim, d, streams);
   }
   __syncthreads();

@@ -49,10 +49,12 @@ DSAGENT_HD void RouteWeights(const float* chosen, int64_t k, RouteScoreFunc func
   }
 }
 
-// The combine's order of a row's k slots: ascending expert id, ties in slot order (a stable
-// insertion sort; k is small).
+// The combine's slots of a row of k (k <= kMaxRouteK) into slots: ascending expert id, ties in
+// slot order (a stable insertion sort; k is small), an expert chosen twice counted once (its
+// first slot). Returns how many.
 constexpr int kMaxRouteK = 16;
-DSAGENT_HD void CombineOrder(const int32_t* id, int k, int* order) {
+DSAGENT_HD int CombineSlots(const int32_t* id, int k, int* slots) {
+  int order[kMaxRouteK];
   for (int j = 0; j < k; ++j) {
     int i = j;
     while (i > 0 && id[order[i - 1]] > id[j]) {
@@ -61,16 +63,19 @@ DSAGENT_HD void CombineOrder(const int32_t* id, int k, int* order) {
     }
     order[i] = j;
   }
-}
-// out[t, d]: the routed outputs routed_t [k, dim] of the row's distinct experts summed in fp32 in
-// that order (an expert chosen twice counts once), plus shared, rounded to bf16.
-DSAGENT_HD float CombineValue(const float* routed_t, float shared, const int32_t* id,
-                              const int* order, int k, int64_t dim, int64_t d) {
-  float y = 0.0f;
+  int n = 0;
   for (int j = 0; j < k; ++j) {
-    if (j > 0 && id[order[j]] == id[order[j - 1]]) continue;
-    y += routed_t[order[j] * dim + d];
+    if (j == 0 || id[order[j]] != id[order[j - 1]]) slots[n++] = order[j];
   }
+  return n;
+}
+// out[t, d]: the routed outputs routed_t [k, dim] of the row's CombineSlots summed in fp32 in that
+// order, plus shared, rounded to bf16. The loads do not depend on each other or on the sum, so a
+// thread has them all in flight at once.
+DSAGENT_HD float CombineValue(const float* routed_t, float shared, const int* slots, int n,
+                              int64_t dim, int64_t d) {
+  float y = 0.0f;
+  for (int j = 0; j < n; ++j) y += routed_t[slots[j] * dim + d];
   y += shared;
   return RoundBf16(y);
 }

@@ -171,10 +171,9 @@ __global__ void MoeCombineKernel(const float* routed, const float* shared, const
   const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx >= rows * dim) return;
   const int64_t t = idx / dim, d = idx % dim;
-  const int32_t* id = ids + t * k;
-  int order[kMaxRouteK];
-  CombineOrder(id, k, order);
-  out[idx] = CombineValue(routed + t * k * dim, shared[idx], id, order, k, dim, d);
+  int slots[kMaxRouteK];
+  const int n = CombineSlots(ids + t * k, k, slots);
+  out[idx] = CombineValue(routed + t * k * dim, shared[idx], slots, n, dim, d);
   if (post.out == nullptr) return;
   HcPostColumn(out + idx, post.h, post.post, post.comb, t, static_cast<int>(post.shape.hc), dim, d,
                post.out);

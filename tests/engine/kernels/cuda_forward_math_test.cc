@@ -416,12 +416,11 @@ TEST(CudaForwardMathTest, CombineMatchesTheCpuWithRepeatedExperts) {
   std::vector<float> cpu(static_cast<size_t>(rows * dim));
   kernels::cpu::CombineExperts(routed.data(), shared.data(), ids.data(), rows, k, dim, cpu.data());
   for (int64_t t = 0; t < rows; ++t) {
-    int order[dm::kMaxRouteK];
-    dm::CombineOrder(ids.data() + t * k, static_cast<int>(k), order);
+    int slots[dm::kMaxRouteK];
+    const int n = dm::CombineSlots(ids.data() + t * k, static_cast<int>(k), slots);
     for (int64_t d = 0; d < dim; ++d) {
-      const float v =
-          dm::CombineValue(routed.data() + t * k * dim, shared[static_cast<size_t>(t * dim + d)],
-                           ids.data() + t * k, order, static_cast<int>(k), dim, d);
+      const float v = dm::CombineValue(routed.data() + t * k * dim,
+                                       shared[static_cast<size_t>(t * dim + d)], slots, n, dim, d);
       ASSERT_TRUE(SameFloat(v, cpu[static_cast<size_t>(t * dim + d)]))
           << "row " << t << " dim " << d;
     }
