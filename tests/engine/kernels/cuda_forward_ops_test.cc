@@ -129,6 +129,19 @@ HcFnWeights MakeHcFnWeights(int64_t dim, std::mt19937& rng, CudaStream& stream) 
   return w;
 }
 
+// A sub-layer's post (about 1) and comb (a mixing matrix's size) for rows tokens, as its HcPre
+// leaves them for its HcPost.
+struct PostAndComb {
+  std::vector<float> post, comb;
+};
+PostAndComb RandomPostAndComb(int64_t rows, int64_t hc, std::mt19937& rng) {
+  PostAndComb p;
+  p.post = RandomBf16(static_cast<size_t>(rows * hc), rng, 0.5f);
+  for (float& v : p.post) v += 1.0f;
+  p.comb = RandomBf16(static_cast<size_t>(rows * hc * hc), rng, 0.5f);
+  return p;
+}
+
 // An HcPre's inputs on the device: `rows` rows of hc streams of dim (bf16 values), their fn
 // products (about 30), the scale and a random base.
 struct HcPreInputs {
@@ -1221,11 +1234,7 @@ TEST(CudaForwardOpsTest, HcPostFnPreNormGivesHcPostThenHcFnPreNormBits) {
     const int64_t rows = 3, m = (2 + gs.hc) * gs.hc, n = gs.hc * gs.dim;
     const std::vector<float> h = RandomBf16(static_cast<size_t>(rows * n), rng, 1.0f);
     const std::vector<float> f = RandomBf16(static_cast<size_t>(rows * dim), rng, 1.0f);
-    // The sub-layer before's post (about 1) and comb (a mixing matrix's size).
-    std::vector<float> post = RandomBf16(static_cast<size_t>(rows * gs.hc), rng, 0.5f);
-    for (float& v : post) v += 1.0f;
-    const std::vector<float> comb =
-        RandomBf16(static_cast<size_t>(rows * gs.hc * gs.hc), rng, 0.5f);
+    const auto [post, comb] = RandomPostAndComb(rows, gs.hc, rng);  // the sub-layer before's
     const DeviceBuffer df = ToDevice(f, stream);
     const size_t ms = static_cast<size_t>(rows * m), ys = static_cast<size_t>(rows * gs.dim);
     DeviceBuffer arrivals(rows * sizeof(unsigned));
@@ -1302,10 +1311,8 @@ TEST(CudaForwardOpsTest, HcCombinePostFnPreNormGivesMoeCombineThenHcFnPreNormBit
   CudaStream stream;
   std::mt19937 rng(251);
   for (const int64_t dim : {int64_t{4096}, int64_t{128}}) {
-    const HcFnWeights hw = MakeHcFnWeights(dim, rng, stream);
-    const HcKernelShape& gs = hw.shape;
-    const DeviceWeight& dfn = hw.fn;
-    const DeviceBuffer &dscale = hw.scale, &dbase = hw.base, &dw = hw.norm;
+    const HcFnWeights w = MakeHcFnWeights(dim, rng, stream);
+    const HcKernelShape& gs = w.shape;
     const int64_t rows = 3, k = 6, m = (2 + gs.hc) * gs.hc, n = gs.hc * gs.dim;
     const std::vector<float> h = RandomBf16(static_cast<size_t>(rows * n), rng, 1.0f);
     const DeviceBuffer drouted =
@@ -1317,11 +1324,7 @@ TEST(CudaForwardOpsTest, HcCombinePostFnPreNormGivesMoeCombineThenHcFnPreNormBit
     for (int32_t& id : ids) id = expert(rng);
     ids[1] = ids[4];  // one repeat for certain
     const DeviceBuffer dids = ToDevice(ids, stream);
-    // The block before's FFN post (about 1) and comb (a mixing matrix's size).
-    std::vector<float> post = RandomBf16(static_cast<size_t>(rows * gs.hc), rng, 0.5f);
-    for (float& v : post) v += 1.0f;
-    const std::vector<float> comb =
-        RandomBf16(static_cast<size_t>(rows * gs.hc * gs.hc), rng, 0.5f);
+    const auto [post, comb] = RandomPostAndComb(rows, gs.hc, rng);  // the block before's FFN's
     const size_t ms = static_cast<size_t>(rows * m), ys = static_cast<size_t>(rows * gs.dim);
     const std::vector<float> unset(ys, -3.0f);
     DeviceBuffer arrivals(rows * sizeof(unsigned)), rms(static_cast<size_t>(rows) * 4);
@@ -1340,22 +1343,22 @@ TEST(CudaForwardOpsTest, HcCombinePostFnPreNormGivesMoeCombineThenHcFnPreNormBit
       const MoeCombineSource source{drouted.as<float>(), dshared.as<float>(), dids.as<int32_t>(), k,
                                     o.f.as<float>()};
       if (fused) {
-        HcCombinePostFnPreNorm(dfn, source, o.post_in.as<float>(), o.comb_in.as<float>(),
-                               o.h.as<float>(), rows, o.p.as<float>(), dscale.as<float>(),
-                               dbase.as<float>(), gs, dw.as<float>(), 1e-6f, o.y.as<float>(),
+        HcCombinePostFnPreNorm(w.fn, source, o.post_in.as<float>(), o.comb_in.as<float>(),
+                               o.h.as<float>(), rows, o.p.as<float>(), w.scale.as<float>(),
+                               w.base.as<float>(), gs, w.norm.as<float>(), 1e-6f, o.y.as<float>(),
                                post_out, comb_out, arrivals.as<unsigned>(), stream, o.q.as<float>(),
                                defer ? rms.as<float>() : nullptr);
         if (defer) {
-          HcComb(o.p.as<float>(), rms.as<float>(), rows, dscale.as<float>(), dbase.as<float>(), gs,
-                 comb_out, stream);
+          HcComb(o.p.as<float>(), rms.as<float>(), rows, w.scale.as<float>(), w.base.as<float>(),
+                 gs, comb_out, stream);
         }
       } else {
         const HcPostArgs into{o.h.as<float>(), o.post_in.as<float>(), o.comb_in.as<float>(), gs,
                               o.h.as<float>()};
         MoeCombine(source.routed, source.shared, source.ids, rows, k, dim, o.f.as<float>(), stream,
                    &into);
-        HcFnPreNorm(dfn, o.h.as<float>(), rows, o.p.as<float>(), dscale.as<float>(),
-                    dbase.as<float>(), gs, dw.as<float>(), 1e-6f, o.y.as<float>(), post_out,
+        HcFnPreNorm(w.fn, o.h.as<float>(), rows, o.p.as<float>(), w.scale.as<float>(),
+                    w.base.as<float>(), gs, w.norm.as<float>(), 1e-6f, o.y.as<float>(), post_out,
                     comb_out, arrivals.as<unsigned>(), stream, o.q.as<float>());
       }
       if (aliased) {
