@@ -65,7 +65,7 @@ struct GemmShared {
   int not_exact[kGemmTileInputs];                // an input not exact in bf16
 };
 
-// GemmRowsSkipAGroup reads a row's four skip flags as one word.
+// GemmRowsSkipAGroup reads a row's four skip flags as one word (GemmAnyOfFourFlags).
 static_assert(offsetof(GemmShared, skip) % 4 == 0, "a row's skip flags are 4-byte aligned");
 
 // One CTA's tile: weight rows [row0, row0 + tile_rows), inputs 0..inputs-1: input m is row
@@ -220,7 +220,9 @@ DSAGENT_HD void GemmStore(const GemmTile& t, GemmShared& sh, int buf, int tid,
   if (!exact && m < t.inputs) RaiseFlag(&sh.not_exact[m]);
 }
 
-DSAGENT_HD bool GemmHalfHasNan(const uint8_t* four) {
+// Any of four flag bytes (4-byte aligned: an FP8 half's NaN flags, an FP4 row's skip flags) set:
+// one word's load on the device.
+DSAGENT_HD bool GemmAnyOfFourFlags(const uint8_t* four) {
 #if defined(__CUDA_ARCH__)
   return *reinterpret_cast<const uint32_t*>(four) != 0;
 #else
@@ -261,16 +263,10 @@ DSAGENT_HD void GemmChains(const GemmShared& sh, int buf, int j, int o0, int m0,
 
 // Any of the skip flags of FP4 tile rows o0.. (4 groups each) in buffer `buf` set.
 DSAGENT_HD bool GemmRowsSkipAGroup(const GemmShared& sh, int buf, int o0) {
-  uint32_t any = 0;
+  bool any = false;
   DSAGENT_UNROLL
-  for (int i = 0; i < kGemmRowsPerThread; ++i) {
-#if defined(__CUDA_ARCH__)
-    any |= *reinterpret_cast<const uint32_t*>(sh.skip[buf][o0 + i]);
-#else
-    for (int group = 0; group < 4; ++group) any |= sh.skip[buf][o0 + i][group];
-#endif
-  }
-  return any != 0;
+  for (int i = 0; i < kGemmRowsPerThread; ++i) any |= GemmAnyOfFourFlags(sh.skip[buf][o0 + i]);
+  return any;
 }
 
 // Folds lane j's block sums acc (tile rows o0.., inputs m0.., block blk) into its double lanes:
@@ -284,7 +280,7 @@ DSAGENT_HD void GemmFold(const GemmTile& t, const GemmShared& sh, int buf, int j
   for (int i = 0; i < kGemmRowsPerThread; ++i) {
     const int o = o0 + i;
     if constexpr (K == WeightKind::kFP8) {
-      if (GemmHalfHasNan(sh.nan[buf][o] + 4 * (j / 8))) {
+      if (GemmAnyOfFourFlags(sh.nan[buf][o] + 4 * (j / 8))) {
         for (int k = 0; k < kGemmInputsPerThread; ++k) {
           acc[i][k] = BlockLanePairSum(t.w, GemmWeightRow(t, o), c0, c0 + kTiledBlockCols, j,
                                        GemmXRow(t, m0 + k));
