@@ -106,22 +106,31 @@ int main(int argc, char** argv) {
     const kc::DeviceBuffer q = ToDevice(Floats(static_cast<size_t>(heads * hd), rng, 1.0f), stream);
     const kc::DeviceBuffer sink = ToDevice(Floats(static_cast<size_t>(heads), rng, 1.0f), stream);
     kc::DeviceBuffer o(static_cast<size_t>(heads * hd) * sizeof(float));
-    // The decode step's call splits the list over CTAs (flash-decoding, with a scratch); the
-    // "unsplit" line is one CTA per head, the CPU's bits, as prefill (SparseAttentionTokens) runs.
+    // The decode step's call splits the list over CTAs (flash-decoding, with a scratch) and
+    // passes arrivals: one launch, the splits' maxima by the look-back and the combine by each
+    // head's last split. "three launches": the maxima, the splits and the combine apart (no
+    // arrivals, or the fused steps off); "unsplit": one CTA per head, the CPU's bits, as prefill
+    // (SparseAttentionTokens) runs.
     kc::DeviceBuffer split_scratch(
         static_cast<size_t>(kc::SparseAttentionScratchFloats(heads, hd)) * sizeof(float));
+    kc::DeviceBuffer arrivals(static_cast<size_t>(kc::SparseAttentionArrivalsBytes(heads)));
+    arrivals.Zero(stream);
     for (const int64_t n : {640LL, 8320LL}) {
       std::vector<int32_t> index(static_cast<size_t>(n));
       std::uniform_int_distribution<int32_t> pick(0, cache_rows - 1);
       for (int32_t& e : index) e = pick(rng);
       const kc::DeviceBuffer dindex = ToDevice(index, stream);
-      for (const bool split : {true, false}) {
-        float* scratch = split ? split_scratch.as<float>() : nullptr;
+      for (const int mode : {0, 1, 2}) {  // look-back, three launches, unsplit
+        float* scratch = mode < 2 ? split_scratch.as<float>() : nullptr;
+        unsigned* arrive = mode == 0 ? arrivals.as<unsigned>() : nullptr;
         const double secs = TimePerCall(reps, stream, [&] {
           kc::SparseAttention(q.as<float>(), heads, hd, kv.as<uint16_t>(), dindex.as<int32_t>(), n,
-                              sink.as<float>(), 0.044f, o.as<float>(), stream, scratch);
+                              sink.as<float>(), 0.044f, o.as<float>(), stream, scratch, {}, arrive);
         });
-        report("sparse_attention 64x512 over " + std::to_string(n) + (split ? "" : " unsplit"),
+        report("sparse_attention 64x512 over " + std::to_string(n) +
+                   (mode == 1   ? " three launches"
+                    : mode == 2 ? " unsplit"
+                                : ""),
                secs, static_cast<double>(n * hd * 2));
       }
     }
@@ -208,10 +217,12 @@ int main(int argc, char** argv) {
       int64_t rows, cols;
     };
     for (const ExactShape& e :
-         {ExactShape{"mHC fn F32 24x16384", dsagent::engine::kernels::WeightFormat::kF32, 24, 16384},
-          ExactShape{"gate BF16 256x4096", dsagent::engine::kernels::WeightFormat::kBF16, 256, 4096},
-          ExactShape{"compressor BF16 1024x4096", dsagent::engine::kernels::WeightFormat::kBF16, 1024,
-                     4096}}) {
+         {ExactShape{"mHC fn F32 24x16384", dsagent::engine::kernels::WeightFormat::kF32, 24,
+                     16384},
+          ExactShape{"gate BF16 256x4096", dsagent::engine::kernels::WeightFormat::kBF16, 256,
+                     4096},
+          ExactShape{"compressor BF16 1024x4096", dsagent::engine::kernels::WeightFormat::kBF16,
+                     1024, 4096}}) {
       const bool f32 = e.format == dsagent::engine::kernels::WeightFormat::kF32;
       const size_t n = static_cast<size_t>(e.rows * e.cols);
       std::vector<uint8_t> bytes;

@@ -3,7 +3,9 @@
 // tests. One block per head; the attention stages each index block's KV rows in shared memory
 // and, given a scratch, splits a decode token's list over several CTAs per head with a combine
 // kernel after (flash-decoding; 2026-12-04, after the first GPU run timed the earlier version at
-// 1.9 GB/s; neither change has run on a GPU yet).
+// 1.9 GB/s; neither change has run on a GPU yet). Given arrivals as well, the splits' maxima and
+// the combine run in the splits' own launch (a look-back between the splits, then the last
+// split's combine; session 34, not yet run on a GPU).
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -53,30 +55,6 @@ __device__ void CombineSplitsCta(const float* part_acc, const OnlineSoftmax* par
   RopeVectorCta(oh + (hd - rope.dims), rope.dims / 2, rope.freqs, rope.pos, /*inverse=*/true);
 }
 
-// One block per head. Per index block of 64: the block's ids and KV rows are staged in shared
-// memory (16-byte cp.async copies of the bf16 rows, all in flight at once, instead of a dependent
-// global load per row and dimension); each warp takes whole q.K dots, four rows at a time (lanes
-// over the dims, combined by shuffles in double: the products are exact and their sum is, so the
-// order does not matter);
-// warp 0 finds the block's max, every thread one entry's probability, thread 0 the state's
-// update (the probabilities summed in order); then each thread accumulates P.V for its dims in
-// index order (the CPU's order: the same bits).
-// Grid: (heads, tokens, splits). Token t's list is index[list_begin[t] .. list_begin[t+1]), or
-// (rows mode, row_n set) index[t * list_stride .. + row_n[t]) — over KV rows row_kv[t] instead
-// of kv when row_kv is set (several sequences' rows) — or the one list index[0 .. n) when both
-// are null. An entry e >= kStagedRow reads staged row e - kStagedRow instead of kv row
-// e (chunk_lists_math.h). Dynamic shared memory: q and acc (hd floats each), then
-// kAttentionBlock rows of hd bf16. vec16: kv, staged and hd allow 16-byte row loads.
-// split_max null: one split, the output written here (the CPU's bits). Otherwise split z takes
-// the entries [z * per_split, (z + 1) * per_split); slot (t * heads + head) * splits + z:
-//   max_only (phase 1): only the dots and block maxima; the split's score max -> split_max[slot];
-//   else (phase 2): from SplitStartState(split_max), the whole step; the state and accumulator ->
-//   part_state / part_acc for SparseAttentionCombineKernel (attention_math.h, flash-decoding), or,
-//   with arrivals ([tokens * heads] counts, zero between launches; not in rows mode), combined by
-//   the head's last split to finish (last_cta.cuh) with `rope` undone there: no launch of its own.
-// In rows mode each row is split as a decode step's list of its length is
-// (PlanAttentionSplits(n, heads)), its slots kAttentionMaxSplits apart; the CTAs past a row's
-// splits, and in phase 1 a row of one split, do nothing.
 // A lane's step of the warp's running max: a -inf or smaller score leaves it (RaisesMax).
 struct KeepRunningMax {
   __device__ float operator()(float m, float other) const {
@@ -84,16 +62,154 @@ struct KeepRunningMax {
   }
 };
 
-constexpr int kDotRows = 4;  // the rows a warp's q.K dots take at once (SparseAttentionKernel)
+constexpr int kDotRows = 4;  // the rows a warp's q.K dots take at once (BlockScoresCta)
 
-__global__ void SparseAttentionKernel(const float* q, int64_t heads, int64_t hd, const uint16_t* kv,
-                                      const uint16_t* const* row_kv, const uint16_t* staged,
-                                      const int32_t* index, const int64_t* list_begin,
-                                      const int32_t* row_n, int64_t list_stride, int64_t n,
-                                      const float* sink, float scale, float* o, bool vec16,
-                                      int64_t per_split, float* split_max, bool max_only,
-                                      float* part_acc, OnlineSoftmax* part_state,
-                                      unsigned* arrivals, InverseRope rope, QueryPrep prep) {
+// The look-back's largest split (in index blocks): its scores stay in shared memory between its
+// two passes (8 KB). A longer split takes the separate max launch.
+constexpr int kLookBackMaxBlocks = 32;
+
+// A published split max: the marker bit over the float's bits, so that no value reads as 0 (not
+// yet published).
+constexpr unsigned long long kPublishedMax = 1ull << 32;
+
+// The words a look-back launch synchronises on (SparseAttentionKernel; all in `arrivals`' memory,
+// zero between launches): a ticket counter, and each (head, split)'s published score max.
+struct SplitLookBack {
+  unsigned* ticket = nullptr;
+  unsigned long long* published = nullptr;  // null: no look-back
+};
+
+// Stages one index block's bn ids into `ids` and their KV rows into `rows` (entry e >= kStagedRow
+// reads staged row e - kStagedRow; masked entries are left as they were). Every thread of the CTA
+// calls it (barriers); the rows are there when it returns.
+__device__ void StageBlockCta(const int32_t* index, int bn, const uint16_t* kv,
+                              const uint16_t* staged, int64_t hd, bool vec16, int32_t* ids,
+                              uint16_t* rows) {
+  const int tid = static_cast<int>(threadIdx.x), threads = static_cast<int>(blockDim.x);
+  for (int j = tid; j < bn; j += threads) ids[j] = index[j];
+  __syncthreads();
+  // Copy c of the block is (row c / per_row, piece c % per_row); the thread's copies walk c by
+  // `threads` without a division each (division_walk.h: 16 division sequences a block for V4's
+  // 64 rows of 512, each in front of its copy).
+  const int per_row = static_cast<int>(vec16 ? hd / 8 : hd);  // 16-byte pieces, or elements
+  const DivisionStride next = DivisionStride::Of(threads, per_row);
+  Division at = Division::Of(tid, per_row);
+  if (vec16) {
+    // Every copy of the block in flight at once (async_copy.cuh): the loop's loads used to wait
+    // one by one, 16 latencies a block for V4's 64 rows of 512.
+    for (int c = tid; c < bn * per_row; c += threads, at.Next(next)) {
+      const int32_t e = ids[at.quot];
+      if (e >= 0) {
+        const uint16_t* src = e >= kStagedRow ? staged + static_cast<int64_t>(e - kStagedRow) * hd
+                                              : kv + static_cast<int64_t>(e) * hd;
+        CopyAsync16(rows + static_cast<int64_t>(c) * 8, src + static_cast<int64_t>(at.rem) * 8);
+      }
+    }
+    CopyAsyncWaitAll();
+  } else {
+    for (int c = tid; c < bn * per_row; c += threads, at.Next(next)) {
+      const int32_t e = ids[at.quot];
+      if (e >= 0) {
+        const uint16_t* src = e >= kStagedRow ? staged + static_cast<int64_t>(e - kStagedRow) * hd
+                                              : kv + static_cast<int64_t>(e) * hd;
+        rows[c] = src[at.rem];
+      }
+    }
+  }
+  __syncthreads();
+}
+
+// The staged block's scores into score[0 .. bn) (-inf for a masked entry). A warp takes kDotRows
+// rows at once (rows j0, j0 + warps, ...): their chains interleave, where one row at a time left
+// each lane waiting on one fma chain and one shuffle tree. Each row's sum is taken in the same
+// order (lane's dims in order, then the xor tree; the products are exact and so is their double
+// sum). Every thread calls it; the scores are there when it returns.
+__device__ void BlockScoresCta(const float* qs, const uint16_t* rows, const int32_t* ids, int bn,
+                               int64_t hd, float scale, float* score) {
+  const int tid = static_cast<int>(threadIdx.x), threads = static_cast<int>(blockDim.x);
+  const int lane = tid & 31, warp = tid >> 5, warps = threads >> 5;
+  for (int j0 = warp; j0 < bn; j0 += kDotRows * warps) {
+    double dot[kDotRows];
+    bool live[kDotRows];
+#pragma unroll
+    for (int r = 0; r < kDotRows; ++r) {
+      const int j = j0 + r * warps;
+      dot[r] = 0;
+      live[r] = j < bn && ids[j] >= 0;  // uniform over the warp
+    }
+    for (int64_t d = lane; d < hd; d += 32) {
+      const double qd = static_cast<double>(qs[d]);
+#pragma unroll
+      for (int r = 0; r < kDotRows; ++r) {
+        if (live[r]) {
+          const uint16_t* k = rows + static_cast<int64_t>(j0 + r * warps) * hd;
+          dot[r] += qd * static_cast<double>(Bf16ToFloat(k[d]));
+        }
+      }
+    }
+    XorSumEach<32>(dot);
+    if (lane == 0) {
+#pragma unroll
+      for (int r = 0; r < kDotRows; ++r) {
+        const int j = j0 + r * warps;
+        if (j < bn) score[j] = ids[j] < 0 ? NegInfF() : AttentionScore(dot[r], scale);
+      }
+    }
+  }
+  __syncthreads();
+}
+
+// The running max after a block of bn scores (BlockMax's, by warp 0), in every thread; shared:
+// where warp 0 leaves it. Every thread calls it (a barrier).
+__device__ float BlockMaxCta(float running_max, const float* score, int bn, float* shared) {
+  const int tid = static_cast<int>(threadIdx.x);
+  if (tid < 32) {
+    float m = running_max;
+    for (int j = tid; j < bn; j += 32) {
+      if (RaisesMax(m, score[j])) m = score[j];
+    }
+    m = XorButterfly<32>(m, KeepRunningMax{});
+    if (tid == 0) *shared = m;
+  }
+  __syncthreads();
+  return *shared;
+}
+
+// One block per head. Per index block of 64: the block's ids and KV rows are staged in shared
+// memory (StageBlockCta: 16-byte cp.async copies of the bf16 rows, all in flight at once), each
+// warp takes whole q.K dots (BlockScoresCta), warp 0 finds the block's max, every thread one
+// entry's probability, thread 0 the state's update (the probabilities summed in order); then each
+// thread accumulates P.V for its dims in index order (the CPU's order: the same bits).
+// Grid: (heads, tokens, splits). Token t's list is index[list_begin[t] .. list_begin[t+1]), or
+// (rows mode, row_n set) index[t * list_stride .. + row_n[t]) — over KV rows row_kv[t] instead
+// of kv when row_kv is set (several sequences' rows) — or the one list index[0 .. n) when both
+// are null. An entry e >= kStagedRow reads staged row e - kStagedRow instead of kv row
+// e (chunk_lists_math.h). Dynamic shared memory: q and acc (hd floats each), then
+// kAttentionBlock rows of hd bf16, then (look-back) the split's scores. vec16: kv, staged and hd
+// allow 16-byte row loads.
+// split_max null: one split, the output written here (the CPU's bits). Otherwise split z takes
+// the entries [z * per_split, (z + 1) * per_split); slot (t * heads + head) * splits + z:
+//   max_only (phase 1): only the dots and block maxima; the split's score max -> split_max[slot];
+//   else (phase 2): from SplitStartState(split_max), the whole step; the state and accumulator ->
+//   part_state / part_acc for SparseAttentionCombineKernel (attention_math.h, flash-decoding), or,
+//   with arrivals ([tokens * heads] counts, zero between launches), combined by the head's last
+//   split to finish (last_cta.cuh) with `rope` undone there: no launch of its own.
+//   With look_back.published as well, phase 1 is this launch's first pass: each CTA takes its
+//   (head, token, split) from a ticket, the split slowest (the order CTAs start in, so that every
+//   split it waits for is running or done: no CTA waits for one that cannot start), finds its
+//   split's scores and max (kept in shared memory), publishes the max, reads the earlier splits'
+//   (waiting for each to appear), and runs phase 2 from those scores: the same bits as the two
+//   launches, the dots and one launch fewer. The head's last split clears its published maxima;
+//   the ticket's last taker resets it.
+// In rows mode each row is split as a decode step's list of its length is
+// (PlanAttentionSplits(n, heads)), its slots kAttentionMaxSplits apart; the CTAs past a row's
+// splits, and in phase 1 a row of one split, do nothing.
+__global__ void SparseAttentionKernel(
+    const float* q, int64_t heads, int64_t hd, const uint16_t* kv, const uint16_t* const* row_kv,
+    const uint16_t* staged, const int32_t* index, const int64_t* list_begin, const int32_t* row_n,
+    int64_t list_stride, int64_t n, const float* sink, float scale, float* o, bool vec16,
+    int64_t per_split, float* split_max, bool max_only, float* part_acc, OnlineSoftmax* part_state,
+    unsigned* arrivals, SplitLookBack look_back, InverseRope rope, QueryPrep prep) {
   AwaitPreviousKernel();
   extern __shared__ __align__(16) unsigned char smem[];
   float* qs = reinterpret_cast<float*>(smem);                              // [hd]
@@ -104,33 +220,50 @@ __global__ void SparseAttentionKernel(const float* q, int64_t heads, int64_t hd,
   __shared__ int32_t ids[kAttentionBlock];
   __shared__ OnlineSoftmax state;
   __shared__ float rescale, denom, block_max;
-  const int64_t head = blockIdx.x, t = blockIdx.y;
+  __shared__ unsigned role;
+  const int tid = static_cast<int>(threadIdx.x), threads = static_cast<int>(blockDim.x);
+  int64_t head = blockIdx.x, t = blockIdx.y;
+  int z = static_cast<int>(blockIdx.z);
+  bool split = split_max != nullptr;
+  bool lb = split && look_back.published != nullptr;  // uniform over the grid
+  if (lb) {
+    if (tid == 0) {
+      const unsigned ctas = gridDim.x * gridDim.y * gridDim.z;
+      const unsigned ticket = atomicAdd(look_back.ticket, 1u);
+      if (ticket == ctas - 1) atomicExch(look_back.ticket, 0u);  // every CTA has its ticket
+      role = ticket;
+    }
+    __syncthreads();
+    head = role % gridDim.x;
+    t = (role / gridDim.x) % gridDim.y;
+    z = static_cast<int>(role / (gridDim.x * gridDim.y));
+  }
   const float* qh = q + (t * heads + head) * hd;
   int64_t slot_stride = gridDim.z;
-  bool split = split_max != nullptr;
+  int splits = static_cast<int>(gridDim.z);  // this list's
   if (row_n != nullptr) {
     index += t * list_stride;
     n = row_n[t];
     if (row_kv != nullptr) kv = row_kv[t];
     const AttentionSplitPlan plan =
         split ? PlanAttentionSplits(n, heads) : AttentionSplitPlan{1, 1};
-    if (static_cast<int>(blockIdx.z) >= plan.splits) return;  // uniform over the CTA
+    if (z >= plan.splits) return;  // uniform over the CTA
     split = plan.splits > 1;
+    lb = lb && split;
     if (max_only && !split) return;
+    splits = plan.splits;
     per_split = static_cast<int64_t>(plan.blocks_per_split) * kAttentionBlock;
     slot_stride = kAttentionMaxSplits;
   } else if (list_begin != nullptr) {
     index += list_begin[t];
     n = list_begin[t + 1] - list_begin[t];
   }
-  const int64_t slot = (t * heads + head) * slot_stride + blockIdx.z;
+  const int64_t slot = (t * heads + head) * slot_stride + z;
   if (split) {
-    const int64_t begin = static_cast<int64_t>(blockIdx.z) * per_split;
+    const int64_t begin = static_cast<int64_t>(z) * per_split;
     index += begin;
     n = n - begin < per_split ? n - begin : per_split;
   }
-  const int tid = static_cast<int>(threadIdx.x), threads = static_cast<int>(blockDim.x);
-  const int lane = tid & 31, warp = tid >> 5, warps = threads >> 5;
   for (int64_t d = tid; d < hd; d += threads) {
     qs[d] = qh[d];
     acc[d] = 0.0f;
@@ -144,93 +277,52 @@ __global__ void SparseAttentionKernel(const float* q, int64_t heads, int64_t hd,
     RopeVectorCta(qs + (hd - prep.rope_dims), prep.rope_dims / 2, prep.freqs, prep.pos, false);
   }
   if (tid == 0) {
-    state = split && !max_only
-                ? SplitStartState(split_max + (slot - blockIdx.z), static_cast<int>(blockIdx.z))
-                : NewOnlineSoftmax();
+    state =
+        split && !max_only && !lb ? SplitStartState(split_max + (slot - z), z) : NewOnlineSoftmax();
   }
-  for (int64_t b0 = 0; b0 < n; b0 += kAttentionBlock) {
-    const int bn = static_cast<int>(n - b0 < kAttentionBlock ? n - b0 : kAttentionBlock);
-    for (int j = tid; j < bn; j += threads) ids[j] = index[b0 + j];
-    __syncthreads();  // ids, and (first block) qs, acc, state
-    // Copy c of the block is (row c / per_row, piece c % per_row); the thread's copies walk c by
-    // `threads` without a division each (division_walk.h: 16 division sequences a block for
-    // V4's 64 rows of 512, each in front of its copy).
-    const int per_row = static_cast<int>(vec16 ? hd / 8 : hd);  // 16-byte pieces, or elements
-    const DivisionStride next = DivisionStride::Of(threads, per_row);
-    Division at = Division::Of(tid, per_row);
-    if (vec16) {
-      // Every copy of the block in flight at once (async_copy.cuh): the loop's loads used to
-      // wait one by one, 16 latencies a block for V4's 64 rows of 512.
-      for (int c = tid; c < bn * per_row; c += threads, at.Next(next)) {
-        const int32_t e = ids[at.quot];
-        if (e >= 0) {
-          const uint16_t* src = e >= kStagedRow ? staged + static_cast<int64_t>(e - kStagedRow) * hd
-                                                : kv + static_cast<int64_t>(e) * hd;
-          CopyAsync16(rows + static_cast<int64_t>(c) * 8, src + static_cast<int64_t>(at.rem) * 8);
-        }
-      }
-      CopyAsyncWaitAll();
-    } else {
-      for (int c = tid; c < bn * per_row; c += threads, at.Next(next)) {
-        const int32_t e = ids[at.quot];
-        if (e >= 0) {
-          const uint16_t* src = e >= kStagedRow ? staged + static_cast<int64_t>(e - kStagedRow) * hd
-                                                : kv + static_cast<int64_t>(e) * hd;
-          rows[c] = src[at.rem];
-        }
-      }
-    }
-    __syncthreads();
-    // A warp takes kDotRows rows at once (rows j0, j0 + warps, ...): their chains interleave, where
-    // one row at a time left each lane waiting on one fma chain and one shuffle tree. Each row's
-    // sum is taken in the same order as before (lane's dims in order, then the xor tree).
-    for (int j0 = warp; j0 < bn; j0 += kDotRows * warps) {
-      double dot[kDotRows];
-      bool live[kDotRows];
-#pragma unroll
-      for (int r = 0; r < kDotRows; ++r) {
-        const int j = j0 + r * warps;
-        dot[r] = 0;
-        live[r] = j < bn && ids[j] >= 0;  // uniform over the warp
-      }
-      for (int64_t d = lane; d < hd; d += 32) {
-        const double qd = static_cast<double>(qs[d]);
-#pragma unroll
-        for (int r = 0; r < kDotRows; ++r) {
-          if (live[r]) {
-            const uint16_t* k = rows + static_cast<int64_t>(j0 + r * warps) * hd;
-            dot[r] += qd * static_cast<double>(Bf16ToFloat(k[d]));
-          }
-        }
-      }
-      XorSumEach<32>(dot);
-      if (lane == 0) {
-#pragma unroll
-        for (int r = 0; r < kDotRows; ++r) {
-          const int j = j0 + r * warps;
-          if (j < bn) score[j] = ids[j] < 0 ? NegInfF() : AttentionScore(dot[r], scale);
-        }
-      }
-    }
-    __syncthreads();
-    if (warp == 0) {
-      float m = state.running_max;
-      for (int j = lane; j < bn; j += 32) {
-        if (RaisesMax(m, score[j])) m = score[j];
-      }
-      m = XorButterfly<32>(m, KeepRunningMax{});
-      if (lane == 0) block_max = m;
-    }
-    __syncthreads();
-    const float bmax = block_max;
-    if (max_only) {  // phase 1: the running max is all it keeps
+  // The look-back's scores, a block's 64 apart, after the staged rows.
+  float* split_scores = reinterpret_cast<float*>(rows + kAttentionBlock * hd);
+  if (max_only || lb) {
+    // Phase 1, or the look-back's first pass: the dots and the running max.
+    for (int64_t b0 = 0; b0 < n; b0 += kAttentionBlock) {
+      const int bn = static_cast<int>(n - b0 < kAttentionBlock ? n - b0 : kAttentionBlock);
+      StageBlockCta(index + b0, bn, kv, staged, hd, vec16, ids, rows);  // (first) qs, state
+      float* sc = lb ? split_scores + b0 : score;
+      BlockScoresCta(qs, rows, ids, bn, hd, scale, sc);
+      const float bmax = BlockMaxCta(state.running_max, sc, bn, &block_max);
       if (tid == 0 && bmax != NegInfF()) state.running_max = bmax;
       __syncthreads();  // also: ids and rows are rewritten by the next block
-      continue;
     }
+    if (max_only) {
+      if (tid == 0) split_max[slot] = state.running_max;
+      return;
+    }
+    // Publish this split's max, then wait for every earlier split's (they hold earlier tickets:
+    // running or done, and each publishes before it waits for anything).
+    __shared__ float earlier[kAttentionMaxSplits];
+    unsigned long long* published = look_back.published + (slot - z);
+    if (tid == 0) atomicExch(&published[z], kPublishedMax | FloatBits(state.running_max));
+    if (tid < z) {
+      unsigned long long word;
+      while ((word = atomicAdd(&published[tid], 0ull)) == 0) {
+      }
+      earlier[tid] = BitsFloat(static_cast<uint32_t>(word));
+    }
+    __syncthreads();
+    if (tid == 0) state = SplitStartState(earlier, z);
+    __syncthreads();
+  }
+  // With one block the look-back's first pass left its rows staged.
+  const bool staged_once = lb && n <= kAttentionBlock;
+  for (int64_t b0 = 0; b0 < n; b0 += kAttentionBlock) {
+    const int bn = static_cast<int>(n - b0 < kAttentionBlock ? n - b0 : kAttentionBlock);
+    if (!staged_once) StageBlockCta(index + b0, bn, kv, staged, hd, vec16, ids, rows);
+    const float* sc = lb ? split_scores + b0 : score;
+    if (!lb) BlockScoresCta(qs, rows, ids, bn, hd, scale, score);
+    const float bmax = BlockMaxCta(state.running_max, sc, bn, &block_max);
     if (bmax != NegInfF()) {  // uniform: nothing visible yet changes nothing
       for (int j = tid; j < bn; j += threads) {
-        const float p = BlockProbability(score[j], bmax);
+        const float p = BlockProbability(sc[j], bmax);
         prob[j] = p;
         pb[j] = ProbabilityForPv(p);
       }
@@ -257,20 +349,17 @@ __global__ void SparseAttentionKernel(const float* q, int64_t heads, int64_t hd,
     }
     __syncthreads();  // ids, rows, score and pb are rewritten by the next block
   }
-  if (max_only) {
-    if (tid == 0) split_max[slot] = state.running_max;
-    return;
-  }
   if (split) {
     for (int64_t d = tid; d < hd; d += threads) part_acc[slot * hd + d] = acc[d];
     if (tid == 0) part_state[slot] = state;
     if (arrivals == nullptr) return;  // SparseAttentionCombineKernel combines them
-    const int splits = static_cast<int>(gridDim.z);
     if (!LastCtaToArrive(&arrivals[t * heads + head], static_cast<unsigned>(splits))) return;
     // The head's last split to finish combines them all: their states and accumulators into
     // shared memory first (volatile loads: other CTAs' writes), the staged rows' room.
     __shared__ OnlineSoftmax parts[kAttentionMaxSplits];
-    const int64_t slot0 = slot - blockIdx.z;
+    const int64_t slot0 = slot - z;
+    // Every split of the head has read the maxima it waited for: clear them for the next launch.
+    if (lb && tid < splits) atomicExch(&look_back.published[slot0 + tid], 0ull);
     float* accs = reinterpret_cast<float*>(rows);  // [splits][hd]: room for 32 x hd floats
     const volatile float* from_acc = part_acc + slot0 * hd;
     for (int64_t i = tid; i < splits * hd; i += threads) accs[i] = from_acc[i];
@@ -316,9 +405,21 @@ constexpr int64_t kAttentionMaxHeadDim = 1024;
 }  // namespace
 
 namespace {
-// q and acc, then the staged rows of one index block (SparseAttentionKernel).
-size_t AttentionSharedBytes(int64_t head_dim) {
-  return static_cast<size_t>(2 * ((head_dim + 3) / 4) * 4 * 4 + kAttentionBlock * head_dim * 2);
+// q and acc, then the staged rows of one index block (SparseAttentionKernel), then a look-back
+// split's scores (look_back_blocks blocks of them).
+size_t AttentionSharedBytes(int64_t head_dim, int look_back_blocks = 0) {
+  return static_cast<size_t>(2 * ((head_dim + 3) / 4) * 4 * 4 + kAttentionBlock * head_dim * 2 +
+                             static_cast<int64_t>(look_back_blocks) * kAttentionBlock * 4);
+}
+
+// Where SparseAttention's arrivals memory (SparseAttentionArrivalsBytes) keeps the look-back's
+// words: the lists' counts (`lists` = heads x rows), the ticket, then (8-byte aligned) lists x
+// kAttentionMaxSplits maxima.
+SplitLookBack LookBackWords(unsigned* arrivals, int64_t lists) {
+  SplitLookBack words;
+  words.ticket = arrivals + lists;
+  words.published = reinterpret_cast<unsigned long long*>(arrivals + ((lists + 2) / 2) * 2);
+  return words;
 }
 
 // A head_dim whose block of rows fits the kernel's shared memory on this device (V4's 512 takes
@@ -326,7 +427,7 @@ size_t AttentionSharedBytes(int64_t head_dim) {
 void CheckAttentionHeadDim(int64_t head_dim, const char* op) {
   const int64_t limit = std::min<int64_t>(kAttentionSharedBytesMax, DeviceSharedBytesOptIn());
   if (head_dim <= 0 || head_dim > kAttentionMaxHeadDim ||
-      static_cast<int64_t>(AttentionSharedBytes(head_dim)) > limit) {
+      static_cast<int64_t>(AttentionSharedBytes(head_dim, kLookBackMaxBlocks)) > limit) {
     throw CudaError(std::string(op) + ": head_dim " + std::to_string(head_dim) +
                     " is outside 1 .. " + std::to_string(kAttentionMaxHeadDim) +
                     " or its block of rows is past the device's " + std::to_string(limit) +
@@ -376,19 +477,24 @@ void LaunchSparseAttention(const float* q, int64_t tokens, int64_t heads, int64_
   const int64_t per_split = static_cast<int64_t>(plan.blocks_per_split) * kAttentionBlock;
   const dim3 grid(static_cast<unsigned>(heads), static_cast<unsigned>(tokens),
                   static_cast<unsigned>(plan.splits));
-  const size_t shared = AttentionSharedBytes(head_dim);
-  if (split) {
+  // A split list combined by its last split finds the splits' maxima in the same launch when
+  // each split's scores fit in shared memory (the look-back), else in a launch before.
+  const bool look_back =
+      split && arrivals != nullptr && tokens == 1 && plan.blocks_per_split <= kLookBackMaxBlocks;
+  const size_t shared = AttentionSharedBytes(head_dim, look_back ? plan.blocks_per_split : 0);
+  if (split && !look_back) {
     LaunchKernel(SparseAttentionKernel, "SparseAttentionKernel", grid, kThreads, shared,
                  Raw(stream), q, heads, head_dim, kv, nullptr, nullptr, index, list_begin, nullptr,
                  0, n, sink, scale, o, vec16, per_split, split_max, true, part_acc, part_state,
-                 nullptr, InverseRope{}, prep);
+                 nullptr, SplitLookBack{}, InverseRope{}, prep);
     CheckCuda(cudaGetLastError(), "SparseAttention split maxima launch");
   }
   LaunchKernel(SparseAttentionKernel, "SparseAttentionKernel", grid, kThreads, shared, Raw(stream),
                q, heads, head_dim, kv, nullptr, nullptr, index, list_begin, nullptr, 0, n, sink,
                scale, o, vec16, per_split, split_max, false, part_acc, part_state,
-               split ? arrivals : nullptr, split && arrivals != nullptr ? rope : InverseRope{},
-               prep);
+               split ? arrivals : nullptr,
+               look_back ? LookBackWords(arrivals, heads) : SplitLookBack{},
+               split && arrivals != nullptr ? rope : InverseRope{}, prep);
   CheckCuda(cudaGetLastError(), "SparseAttention launch");
   if (split && arrivals != nullptr) return;  // combined by each head's last split
   if (!split) {
@@ -413,6 +519,15 @@ void SparseAttention(const float* q, int64_t heads, int64_t head_dim, const uint
                         split_scratch, rope, FusedStepsOn() ? arrivals : nullptr, prep);
 }
 
+int64_t SparseAttentionArrivalsBytes(int64_t heads) {
+  // The counts and the ticket, rounded up to 8 bytes, then the published maxima.
+  return ((heads + 2) / 2) * 8 + heads * kAttentionMaxSplits * 8;
+}
+
+int64_t SparseAttentionRowsArrivalsBytes(int64_t rows, int64_t heads) {
+  return SparseAttentionArrivalsBytes(rows * heads);
+}
+
 int64_t SparseAttentionScratchFloats(int64_t heads, int64_t head_dim) {
   // Accumulators, the states (2 floats each, OnlineSoftmax), the split maxima.
   return heads * kAttentionMaxSplits * (head_dim + 3);
@@ -430,7 +545,7 @@ void SparseAttentionRows(const float* q, int64_t rows, int64_t heads, int64_t he
                          const uint16_t* kv, const uint16_t* staged, const int32_t* index,
                          int64_t list_stride, const int32_t* row_n, int max_splits,
                          const float* sink, float scale, float* o, CudaStream& stream,
-                         float* split_scratch, const uint16_t* const* row_kv) {
+                         float* split_scratch, const uint16_t* const* row_kv, unsigned* arrivals) {
   CheckAttentionHeadDim(head_dim, "SparseAttentionRows");
   if (heads <= 0 || rows <= 0) return;
   if (rows > 65535) {
@@ -457,20 +572,27 @@ void SparseAttentionRows(const float* q, int64_t rows, int64_t heads, int64_t he
   float* split_max = split ? split_scratch + slots * (head_dim + 2) : nullptr;
   const dim3 grid(static_cast<unsigned>(heads), static_cast<unsigned>(rows),
                   static_cast<unsigned>(split ? max_splits : 1));
-  const size_t shared = AttentionSharedBytes(head_dim);
-  if (split) {
+  // Each row's splits combined by its last (given arrivals, unless FusedStepsOn() says no), their
+  // maxima by the look-back when a list as long as the stride allows would fit it (a row's
+  // blocks per split grow with its length).
+  unsigned* combine = split && FusedStepsOn() ? arrivals : nullptr;
+  const int stride_blocks = PlanAttentionSplits(list_stride, heads).blocks_per_split;
+  const bool look_back = combine != nullptr && stride_blocks <= kLookBackMaxBlocks;
+  const size_t shared = AttentionSharedBytes(head_dim, look_back ? stride_blocks : 0);
+  if (split && !look_back) {
     LaunchKernel(SparseAttentionKernel, "SparseAttentionKernel", grid, kThreads, shared,
                  Raw(stream), q, heads, head_dim, kv, row_kv, staged, index, nullptr, row_n,
                  list_stride, 0, sink, scale, o, vec16, 0, split_max, true, part_acc, part_state,
-                 nullptr, InverseRope{}, QueryPrep{});
+                 nullptr, SplitLookBack{}, InverseRope{}, QueryPrep{});
     CheckCuda(cudaGetLastError(), "SparseAttentionRows split maxima launch");
   }
   LaunchKernel(SparseAttentionKernel, "SparseAttentionKernel", grid, kThreads, shared, Raw(stream),
                q, heads, head_dim, kv, row_kv, staged, index, nullptr, row_n, list_stride, 0, sink,
-               scale, o, vec16, 0, split_max, false, part_acc, part_state, nullptr, InverseRope{},
+               scale, o, vec16, 0, split_max, false, part_acc, part_state, combine,
+               look_back ? LookBackWords(arrivals, rows * heads) : SplitLookBack{}, InverseRope{},
                QueryPrep{});
   CheckCuda(cudaGetLastError(), "SparseAttentionRows launch");
-  if (!split) return;
+  if (!split || combine != nullptr) return;
   const dim3 combine_grid(static_cast<unsigned>(heads), static_cast<unsigned>(rows));
   LaunchKernel(SparseAttentionCombineKernel, "SparseAttentionCombineKernel", combine_grid, kThreads,
                0, Raw(stream), part_acc, part_state, 0, row_n, heads, head_dim, sink, o,

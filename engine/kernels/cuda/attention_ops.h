@@ -37,11 +37,14 @@ void HadamardRotate(float* x, int64_t count, int64_t n, CudaStream& stream);
 // rescaled per split rather than per block. Not yet timed on a GPU.
 // With `rope` set (dims > 0), o's heads are then rotated back by RoPE at rope.pos on their last
 // rope.dims values, V4's next step (RopeRotate's inverse, its bits): in the combine's launch when
-// the list is split, else in a launch of its own. With arrivals as well (device memory, heads
-// counts, zero before the first call and left zero by each; one call at a time), a split list is
-// combined by each head's last split to finish (last_cta.cuh) instead of a launch of its own: the
-// same bits, one kernel fewer on a decode step's path (unless FusedStepsOn() is false:
-// fused_steps.h).
+// the list is split, else in a launch of its own. With arrivals as well (device memory of
+// SparseAttentionArrivalsBytes(heads), zero before the first call and left zero by each; one call
+// at a time), a split list is combined by each head's last split to finish (last_cta.cuh)
+// instead of a launch of its own, and the splits' score maxima, which each split's softmax
+// starts from, are found in the same launch (each split publishes its own and waits for the
+// earlier ones': attention_ops.cu's look-back) rather than in a launch before it, as long as a
+// split is at most 32 blocks of 64 entries: the same bits, two kernels fewer on a decode step's
+// path (unless FusedStepsOn() is false: fused_steps.h).
 // With `prep.head_norm` set, q holds the heads as wq_b left them and each CTA runs the query's
 // steps on its own copy of its head as it loads it: HeadRmsNorm (prep.eps), then RoPE at prep.pos
 // on the last prep.rope_dims values — RunVectorSteps' head_norm and rope steps, their bits — so
@@ -65,6 +68,9 @@ void SparseAttention(const float* q, int64_t heads, int64_t head_dim, const uint
                      const InverseRope& rope = {}, unsigned* arrivals = nullptr,
                      const QueryPrep& prep = {});
 
+// The bytes of SparseAttention's arrivals for `heads` heads.
+int64_t SparseAttentionArrivalsBytes(int64_t heads);
+
 // The floats of SparseAttention's split_scratch for heads x head_dim (any n).
 int64_t SparseAttentionScratchFloats(int64_t heads, int64_t head_dim);
 
@@ -76,13 +82,20 @@ int64_t SparseAttentionScratchFloats(int64_t heads, int64_t head_dim);
 // a list of its length (SparseAttentionRowSplits; max_splits: the most any row takes, which
 // sizes the grid), else one CTA per (row, head). rows <= 65535. row_kv (device, [rows], may be
 // null): row t's KV rows are row_kv[t] instead of kv — several sequences' decode rows in one
-// launch, each over its own cache (whole device allocations: 16-byte aligned).
+// launch, each over its own cache (whole device allocations: 16-byte aligned). arrivals (device
+// memory of SparseAttentionRowsArrivalsBytes(rows, heads), zero before the first call and left
+// zero by each; one call at a time; may be null): as SparseAttention's, the split rows combined
+// by their last splits and their maxima found in the same launch (when a list of list_stride
+// entries would be split into at most 32 blocks each), the same bits in one launch instead of
+// three (unless FusedStepsOn() is false).
 void SparseAttentionRows(const float* q, int64_t rows, int64_t heads, int64_t head_dim,
                          const uint16_t* kv, const uint16_t* staged, const int32_t* index,
                          int64_t list_stride, const int32_t* row_n, int max_splits,
                          const float* sink, float scale, float* o, CudaStream& stream,
-                         float* split_scratch = nullptr, const uint16_t* const* row_kv = nullptr);
+                         float* split_scratch = nullptr, const uint16_t* const* row_kv = nullptr,
+                         unsigned* arrivals = nullptr);
 int64_t SparseAttentionRowsScratchFloats(int64_t rows, int64_t heads, int64_t head_dim);
+int64_t SparseAttentionRowsArrivalsBytes(int64_t rows, int64_t heads);
 // The splits SparseAttention (given a scratch) makes of one token's list of n entries.
 int SparseAttentionRowSplits(int64_t n, int64_t heads);
 

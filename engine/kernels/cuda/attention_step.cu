@@ -142,7 +142,7 @@ DeviceAttention DeviceAttention::Create(const AttentionShape& s, const Attention
   a.o = DeviceFloats(s.heads * s.head_dim);
   a.z = DeviceFloats(s.o_groups * s.o_lora_rank);
   a.attention_splits = DeviceFloats(SparseAttentionScratchFloats(s.heads, s.head_dim));
-  a.attention_arrivals = DeviceBuffer(static_cast<size_t>(s.heads) * sizeof(unsigned));
+  a.attention_arrivals = DeviceBuffer(static_cast<size_t>(SparseAttentionArrivalsBytes(s.heads)));
   a.attention_arrivals.Zero(stream);
   a.list = DeviceBuffer(static_cast<size_t>(s.window + compressed_rows) * sizeof(int32_t));
   a.selected =
@@ -425,10 +425,11 @@ void SequencesStateSteps(DeviceAttention& a, const AttentionChunk* chunks, int64
     for (int64_t i = g0; i < g0 + g; ++i) {
       splits = std::max(splits, SparseAttentionRowSplits(lengths[static_cast<size_t>(i)], s.heads));
     }
-    SparseAttentionRows(
-        r.q + g0 * qw, g, s.heads, hd, nullptr, nullptr, lists + g0 * stride, stride, list_n + g0,
-        splits, a.attn_sink.as<float>(), r.scale, r.o + g0 * qw, stream,
-        a.split_attention ? scratch.attention_splits.as<float>() : nullptr, row_caches + g0);
+    SparseAttentionRows(r.q + g0 * qw, g, s.heads, hd, nullptr, nullptr, lists + g0 * stride,
+                        stride, list_n + g0, splits, a.attn_sink.as<float>(), r.scale,
+                        r.o + g0 * qw, stream,
+                        a.split_attention ? scratch.attention_splits.as<float>() : nullptr,
+                        row_caches + g0, scratch.attention_arrivals.as<unsigned>());
   }
 }
 
@@ -486,7 +487,8 @@ void ChunkStateSteps(DeviceAttention& a, const AttentionChunk& chunk, int64_t t0
     SparseAttentionRows(r.q + (t0 + g0) * qw, g, s.heads, hd, cache, r.staged, lists + g0 * stride,
                         stride, list_n + g0, splits, a.attn_sink.as<float>(), r.scale,
                         r.o + (t0 + g0) * qw, stream,
-                        a.split_attention ? scratch.attention_splits.as<float>() : nullptr);
+                        a.split_attention ? scratch.attention_splits.as<float>() : nullptr, nullptr,
+                        scratch.attention_arrivals.as<unsigned>());
   }
   const int64_t copies = RingCopies(rows, s.window) * hd;
   LaunchKernel(RingFromChunkKernel, "RingFromChunkKernel", Blocks(copies), kThreads, 0, Raw(stream),

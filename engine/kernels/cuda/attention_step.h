@@ -55,8 +55,9 @@ struct DeviceAttention {
   // SparseAttention's split scratch (SparseAttentionScratchFloats: 2.1 MB for 64 heads of 512;
   // one per layer, within the planner's kDeviceWorkspaceBytes).
   DeviceBuffer attention_splits;
-  // The decode step's counts of each head's finished splits (SparseAttention's arrivals): the
-  // last combines them. Zero between steps.
+  // The decode step's counts of each head's finished splits and the splits' published maxima
+  // (SparseAttention's arrivals: SparseAttentionArrivalsBytes): the last split combines them.
+  // Zero between steps.
   DeviceBuffer attention_arrivals;
   // Whether a token's attention splits its list over CTAs (flash-decoding: the fast contract,
   // not the CPU's bits) or runs one CTA per head (the CPU's bits: the exact numerics,

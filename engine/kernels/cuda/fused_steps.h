@@ -2,7 +2,8 @@
 // - a many-CTA product and the small step on its whole output in one launch, a last-CTA
 //   epilogue (last_cta.cuh): the mHC fn products with HcPreNorm (HcFnPreNorm), the gate with the
 //   router (GateAndRoute), the split attention's second phase with its combine (SparseAttention's
-//   arrivals);
+//   arrivals), and its first phase (the splits' maxima) with both through a look-back between
+//   the splits;
 // - a step computed in the tiled product's staging: w2 on the experts' SwiGLU
 //   (ExpertMatVecOnSwiGlu, MatVecOnSwiGlu), both wq_b on the query's q_norm (MatVecOnRmsNorm);
 // - a compressor's two exact projections in one launch (MatVecExactPair), and a completed entry

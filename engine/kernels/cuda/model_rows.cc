@@ -117,7 +117,8 @@ int64_t DeviceRowsBytes(const DeviceModel& m, int64_t max_rows) {
   DeviceRows none;  // never allocated: only the table's sizes are used
   for (const auto& [buffer, n] : PerRowBuffers(none, s)) total += n * max_rows * 4;
   return total +
-         (AttentionSplitFloats(s) + s.index_scores + CompressSizesOf(m, max_rows).Floats()) * 4;
+         (AttentionSplitFloats(s) + s.index_scores + CompressSizesOf(m, max_rows).Floats()) * 4 +
+         SparseAttentionRowsArrivalsBytes(kAttentionRowsGroup, s.heads);
 }
 
 DeviceRows CreateDeviceRows(const DeviceModel& m, int64_t max_rows) {
@@ -132,6 +133,8 @@ DeviceRows CreateDeviceRows(const DeviceModel& m, int64_t max_rows) {
   r.topk = s.topk;
   r.attention_splits = DeviceBuffer(static_cast<size_t>(AttentionSplitFloats(s)) * 4);
   r.index_scores = DeviceBuffer(static_cast<size_t>(s.index_scores) * 4);
+  r.attention_arrivals = DeviceBuffer(
+      static_cast<size_t>(SparseAttentionRowsArrivalsBytes(kAttentionRowsGroup, s.heads)));
   const CompressSizes z = CompressSizesOf(m, max_rows);
   r.compress_blocks = z.blocks;
   r.compress_kv = DeviceBuffer(static_cast<size_t>(z.slots) * 4);
@@ -142,6 +145,7 @@ DeviceRows CreateDeviceRows(const DeviceModel& m, int64_t max_rows) {
   CudaStream zeroing;  // the last-CTA counts start at zero (their kernels leave them so)
   r.route_arrivals.Zero(zeroing);
   r.hc_arrivals.Zero(zeroing);
+  r.attention_arrivals.Zero(zeroing);
   zeroing.Synchronize();
   r.groups = ExpertGroups::Create(
       std::min<int64_t>(kMaxGroupedSlots, max_rows * std::max<int64_t>(s.k, 1)));

@@ -37,6 +37,9 @@ struct DeviceRows {
   // at [i * rows + t] (pointers, uploaded by StageRows with the tokens; room for max_rows rows).
   DeviceBuffer row_caches;
   DeviceBuffer attention_splits, index_scores;
+  // SparseAttentionRows' arrivals for kAttentionRowsGroup rows (its last splits' counts, the
+  // look-back's ticket and maxima); zero between calls.
+  DeviceBuffer attention_arrivals;
   // The compressors' chunk steps (compressor_ops.h CompressProjectedRows): the completed blocks'
   // gathered slots, entries and first positions, for the largest of the model's compressors.
   DeviceBuffer compress_kv, compress_score, compress_entries, compress_positions;

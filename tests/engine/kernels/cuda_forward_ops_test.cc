@@ -285,7 +285,7 @@ TEST(CudaForwardOpsTest, SparseAttentionWithInverseRopeGivesAttentionThenRopeBit
   const DeviceBuffer dindex = ToDevice(index, stream), dfreqs = ToDevice(freqs, stream);
   DeviceBuffer scratch(static_cast<size_t>(SparseAttentionScratchFloats(heads, hd)) * 4);
   DeviceBuffer fused(static_cast<size_t>(heads * hd) * 4), apart(fused.bytes()),
-      last_split(fused.bytes()), arrivals(static_cast<size_t>(heads) * sizeof(unsigned));
+      last_split(fused.bytes()), arrivals(static_cast<size_t>(SparseAttentionArrivalsBytes(heads)));
   arrivals.Zero(stream);
   const float scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
   ASSERT_GT(PlanAttentionSplits(n, heads).splits, 1) << "the list must be split";
@@ -324,13 +324,110 @@ TEST(CudaForwardOpsTest, SparseAttentionWithInverseRopeGivesAttentionThenRopeBit
       SparseAttention(dq.as<float>(), heads, hd, dkv.as<uint16_t>(), dindex.as<int32_t>(), n,
                       dsink.as<float>(), scale, last_split.as<float>(), stream, sc, {}, arr);
       expect_bits(last_split, unrotated, name + ", call " + std::to_string(call));
-      ExpectCountsAtZero(arrivals, heads, name, stream);
+      ExpectCountsAtZero(arrivals, SparseAttentionArrivalsBytes(heads) / 4, name, stream);
     }
   }
   EXPECT_THROW(SparseAttention(dq.as<float>(), heads, hd, dkv.as<uint16_t>(), dindex.as<int32_t>(),
                                n, dsink.as<float>(), scale, fused.as<float>(), stream, nullptr,
                                InverseRope{dfreqs.as<float>(), 63, pos}),
                CudaError);
+}
+
+// A split list combined by its last split finds the splits' maxima in the same launch (the
+// look-back: each split publishes its max and waits for the earlier ones') where its splits are
+// at most 32 blocks: the bits of the maxima's own launch and the combine's (no arrivals), for
+// splits of one block, of two, of 32 (the largest) and of 33 (the maxima's launch again), with
+// masked entries, a split masked whole (its max is -inf) and splits whose max is below an
+// earlier one's. Each list runs twice, the second time with another query: a published max left
+// from the call before would be read at once and move the softmax's start. The arrivals memory
+// (counts, ticket, maxima) is zero after every call. SparseAttentionRows with arrivals likewise,
+// on rows of the whole list, a third of it and one entry (a row of one split) at the list's
+// length as the stride: each row the bits of SparseAttention over its list alone.
+TEST(CudaForwardOpsTest, SparseAttentionLookBackGivesTheSeparateMaximaLaunchBits) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(4099);
+  const int64_t heads = 4, hd = 32, cache_rows = 500;
+  const DeviceBuffer dkv =
+      ToDevice(ToBf16Bits(RandomBf16(static_cast<size_t>(cache_rows * hd), rng, 1.0f)), stream);
+  const DeviceBuffer dsink = ToDevice(RandomBf16(static_cast<size_t>(heads), rng, 2.0f), stream);
+  DeviceBuffer scratch(static_cast<size_t>(SparseAttentionScratchFloats(heads, hd)) * 4);
+  DeviceBuffer arrivals(static_cast<size_t>(SparseAttentionArrivalsBytes(heads)));
+  arrivals.Zero(stream);
+  DeviceBuffer apart(static_cast<size_t>(heads * hd) * 4), fused(apart.bytes());
+  const float scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
+  // Lists of 5, 32, 512 and 528 blocks: 16 splits (heads 4 want 256) of 1 (5 splits), 2, 32, 33.
+  for (const int64_t n : {300, 2048, 32768, 33792}) {
+    const AttentionSplitPlan plan = PlanAttentionSplits(n, heads);
+    ASSERT_GT(plan.splits, 1);
+    const int64_t per = static_cast<int64_t>(plan.blocks_per_split) * kAttentionBlock;
+    std::vector<int32_t> index(static_cast<size_t>(n));
+    std::uniform_int_distribution<int32_t> pick(0, cache_rows - 1);
+    for (int32_t& i : index) i = pick(rng);
+    for (int64_t j = 0; j < n; j += 7) index[static_cast<size_t>(j)] = -1;
+    // Split 1 masked whole; random rows give the others maxima above and below earlier ones'.
+    for (int64_t j = per; j < std::min(n, 2 * per); ++j) index[static_cast<size_t>(j)] = -1;
+    const DeviceBuffer dindex = ToDevice(index, stream);
+    for (int call = 0; call < 2; ++call) {
+      const DeviceBuffer dq =
+          ToDevice(RandomBf16(static_cast<size_t>(heads * hd), rng, 3.0f), stream);
+      const std::string what = "n " + std::to_string(n) + " (" + std::to_string(plan.splits) +
+                               " splits of " + std::to_string(plan.blocks_per_split) +
+                               " blocks), call " + std::to_string(call);
+      SparseAttention(dq.as<float>(), heads, hd, dkv.as<uint16_t>(), dindex.as<int32_t>(), n,
+                      dsink.as<float>(), scale, apart.as<float>(), stream, scratch.as<float>());
+      const std::vector<float> want = ToHost(apart, static_cast<size_t>(heads * hd), stream);
+      fused.Zero(stream);
+      SparseAttention(dq.as<float>(), heads, hd, dkv.as<uint16_t>(), dindex.as<int32_t>(), n,
+                      dsink.as<float>(), scale, fused.as<float>(), stream, scratch.as<float>(), {},
+                      arrivals.as<unsigned>());
+      const std::vector<float> got = ToHost(fused, want.size(), stream);
+      for (size_t i = 0; i < got.size(); ++i) {
+        ASSERT_EQ(test_support::Bits(got[i]), test_support::Bits(want[i])) << what << " " << i;
+      }
+      ExpectCountsAtZero(arrivals, SparseAttentionArrivalsBytes(heads) / 4, what, stream);
+      // Rows: the list, its first third, its first entry.
+      const std::vector<int64_t> row_n = {n, n / 3, 1};
+      const int64_t rows = static_cast<int64_t>(row_n.size());
+      std::vector<int32_t> lists, n32;
+      std::vector<float> row_q;
+      int max_splits = 1;
+      for (const int64_t len : row_n) {
+        lists.insert(lists.end(), index.begin(), index.begin() + len);
+        lists.resize(lists.size() + static_cast<size_t>(n - len), -1);
+        n32.push_back(static_cast<int32_t>(len));
+        const std::vector<float> one = ToHost(dq, static_cast<size_t>(heads * hd), stream);
+        row_q.insert(row_q.end(), one.begin(), one.end());
+        max_splits = std::max(max_splits, SparseAttentionRowSplits(len, heads));
+      }
+      const DeviceBuffer dlists = ToDevice(lists, stream), dn = ToDevice(n32, stream),
+                         drow_q = ToDevice(row_q, stream);
+      DeviceBuffer rows_scratch(
+          static_cast<size_t>(SparseAttentionRowsScratchFloats(rows, heads, hd)) * 4);
+      DeviceBuffer rows_arrivals(
+          static_cast<size_t>(SparseAttentionRowsArrivalsBytes(rows, heads)));
+      rows_arrivals.Zero(stream);
+      DeviceBuffer rows_out(row_q.size() * 4);
+      SparseAttentionRows(drow_q.as<float>(), rows, heads, hd, dkv.as<uint16_t>(), nullptr,
+                          dlists.as<int32_t>(), n, dn.as<int32_t>(), max_splits, dsink.as<float>(),
+                          scale, rows_out.as<float>(), stream, rows_scratch.as<float>(), nullptr,
+                          rows_arrivals.as<unsigned>());
+      const std::vector<float> rows_got = ToHost(rows_out, row_q.size(), stream);
+      for (int64_t r = 0; r < rows; ++r) {
+        SparseAttention(dq.as<float>(), heads, hd, dkv.as<uint16_t>(), dindex.as<int32_t>(),
+                        row_n[static_cast<size_t>(r)], dsink.as<float>(), scale, apart.as<float>(),
+                        stream, scratch.as<float>());
+        const std::vector<float> row_want = ToHost(apart, static_cast<size_t>(heads * hd), stream);
+        for (size_t i = 0; i < row_want.size(); ++i) {
+          ASSERT_EQ(test_support::Bits(rows_got[static_cast<size_t>(r * heads * hd) + i]),
+                    test_support::Bits(row_want[i]))
+              << what << ", rows: row " << r << " " << i;
+        }
+      }
+      ExpectCountsAtZero(rows_arrivals, SparseAttentionRowsArrivalsBytes(rows, heads) / 4,
+                         what + ", rows", stream);
+    }
+  }
 }
 
 // SparseAttention with the query's steps in its own launches (QueryPrep: the decode step's head
@@ -357,7 +454,7 @@ TEST(CudaForwardOpsTest, SparseAttentionWithQueryPrepGivesVectorStepsThenAttenti
   const DeviceBuffer dsink = ToDevice(RandomBf16(static_cast<size_t>(heads), rng, 2.0f), stream);
   const DeviceBuffer dindex = ToDevice(index, stream), dfreqs = ToDevice(freqs, stream);
   DeviceBuffer scratch(static_cast<size_t>(SparseAttentionScratchFloats(heads, hd)) * 4);
-  DeviceBuffer arrivals(static_cast<size_t>(heads) * sizeof(unsigned));
+  DeviceBuffer arrivals(static_cast<size_t>(SparseAttentionArrivalsBytes(heads)));
   arrivals.Zero(stream);
   const float scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
   VectorSteps steps;
