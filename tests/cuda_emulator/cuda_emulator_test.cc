@@ -518,6 +518,55 @@ TEST(CudaEmulatorTest, ReversedStreamsRunAForksLaterBranchFirst) {
   cudaStreamDestroy(u);
 }
 
+// DSAGENT_CUDA_EMULATOR_STREAMS=interleaved: two branches forked from one origin, each writing a
+// word and then reading it back, take turns item by item. Each sharing the same word, the
+// later-queued branch's write lands between the earlier's write and read, which no other schedule
+// shows (each runs a branch's work whole); with a word each they read their own values in every
+// schedule.
+TEST(CudaEmulatorTest, InterleavedStreamsShowTwoBranchesSharingAWord) {
+  using dsagent_emu::StreamSchedule;
+  const ForkAndJoin streams;
+  cudaStream_t s = streams.s, t = streams.t, u = nullptr;
+  ASSERT_EQ(cudaStreamCreate(&u), cudaSuccess);
+  cudaEvent_t t_done = nullptr, u_done = nullptr;
+  ASSERT_EQ(cudaEventCreateWithFlags(&t_done, cudaEventDisableTiming), cudaSuccess);
+  ASSERT_EQ(cudaEventCreateWithFlags(&u_done, cudaEventDisableTiming), cudaSuccess);
+  DeviceArray<int> ten(1), twenty(1), word_t(1), word_u(1), seen_t(1), seen_u(1);
+  ten.Set({10});
+  twenty.Set({20});
+  for (const StreamSchedule schedule : {StreamSchedule::kProgramOrder, StreamSchedule::kDeferred,
+                                        StreamSchedule::kReversed, StreamSchedule::kInterleaved}) {
+    dsagent_emu::SetStreamSchedule(schedule);
+    for (const bool shared : {false, true}) {
+      seen_t.Set({-1});
+      seen_u.Set({-1});
+      int* u_word = shared ? word_t.p : word_u.p;
+      ASSERT_EQ(cudaEventRecord(streams.fork, s), cudaSuccess);
+      ASSERT_EQ(cudaStreamWaitEvent(t, streams.fork, 0), cudaSuccess);
+      ASSERT_EQ(cudaStreamWaitEvent(u, streams.fork, 0), cudaSuccess);
+      ASSERT_EQ(CopyOne(ten.p, word_t.p, t), cudaSuccess);
+      ASSERT_EQ(CopyOne(word_t.p, seen_t.p, t), cudaSuccess);
+      ASSERT_EQ(cudaEventRecord(t_done, t), cudaSuccess);
+      ASSERT_EQ(CopyOne(twenty.p, u_word, u), cudaSuccess);
+      ASSERT_EQ(CopyOne(u_word, seen_u.p, u), cudaSuccess);
+      ASSERT_EQ(cudaEventRecord(u_done, u), cudaSuccess);
+      ASSERT_EQ(cudaStreamWaitEvent(s, t_done, 0), cudaSuccess);
+      ASSERT_EQ(cudaStreamWaitEvent(s, u_done, 0), cudaSuccess);
+      ASSERT_EQ(cudaStreamSynchronize(s), cudaSuccess);
+      const bool interleaved = schedule == StreamSchedule::kInterleaved;
+      const std::string what = "schedule " + std::to_string(static_cast<int>(schedule)) +
+                               (shared ? ", one word" : ", a word each");
+      // Interleaved, u (queued later) goes first: u writes 20, t writes 10, u reads 10.
+      EXPECT_EQ(seen_u.Get()[0], shared && interleaved ? 10 : 20) << what;
+      EXPECT_EQ(seen_t.Get()[0], 10) << what;
+    }
+  }
+  dsagent_emu::SetStreamSchedule(StreamSchedule::kProgramOrder);
+  cudaEventDestroy(u_done);
+  cudaEventDestroy(t_done);
+  cudaStreamDestroy(u);
+}
+
 // The last-block pattern with its fences: the last block to count sees every block's partial.
 TEST(CudaEmulatorTest, TheLastBlockToCountSeesEveryBlocksStore) {
   const int blocks = 24;

@@ -23,6 +23,13 @@
 // branches writing one buffer, or one reading what the other writes without an event between,
 // give other results than program order. Still a legal schedule: a wait runs what it waits for at
 // the call, so no deferred work waits for work not yet run.
+//
+// Interleaved streams (DSAGENT_CUDA_EMULATOR_STREAMS=interleaved): deferred, and when a stream's
+// deferred work runs, every stream with deferred work takes turns one item at a time, the most
+// recently queued first. The two schedules above run each branch's work whole, one branch after
+// another, so two branches that each write a buffer and then read it back give program order's
+// results even when it is one buffer; here the later branch's write lands between the earlier's
+// write and read. Legal for the same reason: deferred work waits for nothing that has not run.
 
 namespace dsagent_emu::rt {
 namespace {
@@ -181,9 +188,39 @@ cudaError_t RunLaterStreamsFirstLocked(cudaStream_t s) {
   return first;
 }
 
+// Interleaved streams: `s`'s deferred work up to its `upto`-th queued item, each of its items
+// after one of every other stream with deferred work, the most recently queued first (caller
+// holds deferred_mu).
+cudaError_t DrainInterleavedLocked(cudaStream_t s, uint64_t upto) {
+  cudaError_t first = cudaSuccess;
+  const auto run_front = [&first](cudaStream_t c) {
+    const Node n = std::move(c->deferred.front());
+    c->deferred.pop_front();
+    const cudaError_t e = RunNode(n);
+    if (first == cudaSuccess) first = e;
+  };
+  while (!s->deferred.empty() && s->queued - s->deferred.size() < upto) {
+    std::vector<cudaStream_t> others;
+    {
+      std::lock_guard<std::mutex> lock(E().mu);
+      for (cudaStream_t c : E().streams) {
+        if (c != s && !c->deferred.empty()) others.push_back(c);
+      }
+    }
+    std::sort(others.begin(), others.end(), [](cudaStream_t a, cudaStream_t b) {
+      return a->deferred.back().deferred_seq > b->deferred.back().deferred_seq;
+    });
+    for (cudaStream_t c : others) run_front(c);
+    run_front(s);
+  }
+  return first;
+}
+
 // Runs `s`'s deferred work up to its `upto`-th queued item (caller holds deferred_mu): in order,
-// after the later streams' with reversed streams. The first error.
+// after the later streams' with reversed streams, between the others' with interleaved ones. The
+// first error.
 cudaError_t DrainLocked(cudaStream_t s, uint64_t upto) {
+  if (InterleavedStreams()) return DrainInterleavedLocked(s, upto);
   cudaError_t first = cudaSuccess;
   if (ReversedStreams() && !s->deferred.empty() && s->queued - s->deferred.size() < upto) {
     first = RunLaterStreamsFirstLocked(s);
@@ -259,6 +296,8 @@ StreamSchedule Schedule() {
       s = StreamSchedule::kDeferred;
     if (dsagent_emu::EnvIs("DSAGENT_CUDA_EMULATOR_STREAMS", "reversed"))
       s = StreamSchedule::kReversed;
+    if (dsagent_emu::EnvIs("DSAGENT_CUDA_EMULATOR_STREAMS", "interleaved"))
+      s = StreamSchedule::kInterleaved;
     v = static_cast<int>(s);
     mode.store(v, std::memory_order_relaxed);
   }
@@ -270,6 +309,8 @@ StreamSchedule Schedule() {
 bool DeferredStreams() { return Schedule() != StreamSchedule::kProgramOrder; }
 
 bool ReversedStreams() { return Schedule() == StreamSchedule::kReversed; }
+
+bool InterleavedStreams() { return Schedule() == StreamSchedule::kInterleaved; }
 
 // Everything queued on `s` (nullptr: on every stream) has run, and the held-back programmatic
 // launch too: what a synchronisation, a free or a capture's start needs.

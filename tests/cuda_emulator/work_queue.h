@@ -23,7 +23,7 @@ cudaError_t SettleUpTo(cudaEvent_t event);
 // The held-back programmatic launch, if any, runs to its end.
 cudaError_t FinishPending();
 
-// Deferred streams: whether on (DSAGENT_CUDA_EMULATOR_STREAMS=deferred or reversed, or
+// Deferred streams: whether on (DSAGENT_CUDA_EMULATOR_STREAMS=deferred, reversed or interleaved, or
 // SetStreamSchedule); the part of cudaStreamWaitEvent(stream, event) that runs deferred work
 // (the waiting stream's own first, then the recording stream's up to the record); and an event
 // record's bookkeeping.
@@ -32,6 +32,9 @@ bool DeferredStreams();
 // deferred work runs, the streams with work queued after its first pending item run theirs, the
 // most recently queued first.
 bool ReversedStreams();
+// Interleaved streams (DSAGENT_CUDA_EMULATOR_STREAMS=interleaved): deferred, and a stream's
+// deferred items run each after one item of every other stream with deferred work.
+bool InterleavedStreams();
 void RunDeferredBeforeWait(cudaStream_t stream, cudaEvent_t event);
 void NoteDeferredRecord(cudaEvent_t event, cudaStream_t stream);
 

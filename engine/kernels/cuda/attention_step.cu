@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "engine/kernels/cuda/attention_ops.h"
 #include "engine/kernels/cuda/attention_step.h"
@@ -90,12 +91,13 @@ const float* Fp8Input(const float* x, int64_t n, DeviceBuffer& scratch, CudaStre
 }
 
 // Row pos's index list (window rows, then its compressed entries) into list; its length into
-// *list_n when that is set.
+// *list_n when that is set. `selected`: the indexer's selection (null: a.selected).
 void RowList(const DeviceAttention& a, int64_t pos, int64_t n_compressed, int32_t* list,
-             int32_t* list_n, CudaStream& stream) {
+             int32_t* list_n, CudaStream& stream, const int32_t* selected = nullptr) {
   const int64_t n = a.shape.window + n_compressed;
+  if (selected == nullptr) selected = a.selected.as<int32_t>();
   LaunchKernel(ListKernel, "ListKernel", Blocks(n), kThreads, 0, Raw(stream), list, list_n, pos,
-               a.shape.window, a.indexer ? a.selected.as<int32_t>() : nullptr, n_compressed);
+               a.shape.window, a.indexer ? selected : nullptr, n_compressed);
   CheckCuda(cudaGetLastError(), "attention list launch");
 }
 
@@ -356,7 +358,7 @@ struct RowsState {
 // ring, the indexer's selection (into a.selected), the compressor. Returns how many compressed
 // entries its list holds (the selection's, or every entry of a layer without an indexer).
 int64_t RowSteps(DeviceAttention& a, DeviceAttentionState& state, int64_t pos, int64_t t,
-                 const RowsState& r, CudaStream& stream) {
+                 const RowsState& r, CudaStream& stream, const RowChain* chain = nullptr) {
   const AttentionShape& s = a.shape;
   const int64_t hd = s.head_dim;
   uint16_t* cache = state.cache.as<uint16_t>();
@@ -364,15 +366,23 @@ int64_t RowSteps(DeviceAttention& a, DeviceAttentionState& state, int64_t pos, i
   int64_t n_compressed = 0;
   if (a.indexer) {
     const DeviceIndexer& ix = *a.indexer;
+    IndexerSelectScratch own;
+    if (chain != nullptr) {
+      own.scores = chain->index_scores.as<float>();
+      own.topk = chain->topk_scratch.data();
+      own.topk_bytes = static_cast<int64_t>(chain->topk_scratch.bytes());
+      own.key_entry = chain->key_entry.as<float>();
+    }
     n_compressed = IndexerSelectQueried(
         *a.indexer, *state.indexer, r.index_projected + t * 2 * ix.compressor.shape.width(),
         r.index_q + t * ix.shape.heads * ix.shape.head_dim, r.index_hw + t * ix.shape.heads, pos,
-        a.selected.as<int32_t>(), stream);
+        chain != nullptr ? chain->selected.as<int32_t>() : a.selected.as<int32_t>(), stream,
+        chain != nullptr ? &own : nullptr);
   }
   if (a.compressor) {
-    CompressProjected(*a.compressor, *state.compressor,
-                      r.kv_projected + t * 2 * a.compressor->shape.width(), pos,
-                      cache + s.window * hd, stream);
+    CompressProjected(
+        *a.compressor, *state.compressor, r.kv_projected + t * 2 * a.compressor->shape.width(), pos,
+        cache + s.window * hd, stream, chain != nullptr ? chain->kv_entry.as<float>() : nullptr);
     if (!a.indexer) n_compressed = (pos + 1) / s.ratio;
   }
   return n_compressed;
@@ -396,11 +406,28 @@ void RowStateSteps(DeviceAttention& a, const AttentionChunk& chunk, int64_t t0, 
   }
 }
 
+// The row chain (DeviceRows::row_chains) each of a batched step's n rows runs on: row t on chain
+// t % chains, except that a row of a sequence an earlier row has goes on that row's chain (its
+// steps read what the earlier one's wrote). -1 for every row when there are no chains.
+std::vector<int64_t> RowChainsOf(const AttentionChunk* chunks, int64_t n, int64_t chains) {
+  std::vector<int64_t> chain(static_cast<size_t>(n), -1);
+  if (chains <= 0) return chain;
+  for (int64_t t = 0; t < n; ++t) {
+    chain[static_cast<size_t>(t)] = t % chains;
+    for (int64_t u = 0; u < t; ++u) {
+      if (chunks[u].state == chunks[t].state)
+        chain[static_cast<size_t>(t)] = chain[static_cast<size_t>(u)];
+    }
+  }
+  return chain;
+}
+
 // A batched decode step's state steps: one row from each of n sequences (chunk t is row t). Each
-// row's steps up to its list as AttentionDecode's, the lists into the scratch; then the attention
-// of every row at once, kAttentionRowsGroup a launch, each row over its own sequence's cache
-// (row_caches: this layer's cache of each row's sequence, on the device). The same bits as the
-// rows one by one.
+// row's steps up to its list as AttentionDecode's, the lists into the scratch — the rows' chains
+// side by side on the row chains' streams (unless SideStreamsOn() is false), each with its own
+// scratch, joined back before the attention; then the attention of every row at once,
+// kAttentionRowsGroup a launch, each row over its own sequence's cache (row_caches: this layer's
+// cache of each row's sequence, on the device). The same bits as the rows one by one.
 void SequencesStateSteps(DeviceAttention& a, const AttentionChunk* chunks, int64_t n,
                          const RowsState& r, DeviceRows& scratch, const uint16_t* const* row_caches,
                          CudaStream& stream) {
@@ -409,15 +436,30 @@ void SequencesStateSteps(DeviceAttention& a, const AttentionChunk* chunks, int64
   int32_t* lists = scratch.lists.as<int32_t>();
   int32_t* list_n = scratch.list_n.as<int32_t>();
   std::vector<int64_t> lengths(static_cast<size_t>(n));
+  const int64_t chains = SideStreamsOn() ? static_cast<int64_t>(scratch.row_chains.size()) : 0;
+  const std::vector<int64_t> chain_of = RowChainsOf(chunks, n, chains);
+  std::vector<bool> forked(static_cast<size_t>(chains), false);
   for (int64_t t = 0; t < n; ++t) {
+    const int64_t c = chain_of[static_cast<size_t>(t)];
+    RowChain* chain = c >= 0 ? &scratch.row_chains[static_cast<size_t>(c)] : nullptr;
+    if (chain != nullptr && !forked[static_cast<size_t>(c)]) {
+      chain->side->Fork(stream);
+      forked[static_cast<size_t>(c)] = true;
+    }
+    CudaStream& on = chain != nullptr ? chain->side->stream() : stream;
     const int64_t pos = chunks[t].pos;
-    const int64_t n_compressed = RowSteps(a, *chunks[t].state, pos, t, r, stream);
+    const int64_t n_compressed = RowSteps(a, *chunks[t].state, pos, t, r, on, chain);
     lengths[static_cast<size_t>(t)] = s.window + n_compressed;
     if (lengths[static_cast<size_t>(t)] > stride) {
       throw CudaError("AttentionRows: a list of " + std::to_string(s.window + n_compressed) +
                       " entries, the scratch holds " + std::to_string(stride));
     }
-    RowList(a, pos, n_compressed, lists + t * stride, list_n + t, stream);
+    RowList(a, pos, n_compressed, lists + t * stride, list_n + t, on,
+            chain != nullptr ? chain->selected.as<int32_t>() : nullptr);
+  }
+  for (int64_t c = 0; c < chains; ++c) {
+    if (forked[static_cast<size_t>(c)])
+      scratch.row_chains[static_cast<size_t>(c)].side->Join(stream);
   }
   for (int64_t g0 = 0; g0 < n; g0 += kAttentionRowsGroup) {
     const int64_t g = std::min<int64_t>(kAttentionRowsGroup, n - g0);
@@ -524,13 +566,7 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
   float* qr = scratch.qr.as<float>();
   float* qr_quant = scratch.qr_quant.as<float>();
   float* q = scratch.q.as<float>();
-  MatVec(a.wq_a, xq, rows, s.dim, qr, rank, true, stream);
-  RmsNormQuant(qr, rows, rank, a.q_norm.as<float>(), s.norm_eps, qr, qr_quant, stream);
-  MatVec(a.wq_b, qr_quant, rows, rank, q, qw, true, stream);
-  RunVectorSteps(q, rows * s.heads, hd, QuerySteps(a, 0, positions), stream);
   float* kv = scratch.kv.as<float>();
-  MatVec(a.wkv, xq, rows, s.dim, kv, hd, true, stream);
-  RunVectorSteps(kv, rows, hd, KvSteps(a, 0, positions, nullptr), stream);
   // What the state steps below need of every row and is row-wise: the compressors' exact
   // projections and the indexer's queries and head weights (IndexerSelect's and CompressToken's
   // first steps, here over all rows at once; each row's bits as alone).
@@ -538,10 +574,30 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
   float* index_projected = scratch.index_projected.as<float>();
   float* index_q = scratch.index_q.as<float>();
   float* index_hw = scratch.index_hw.as<float>();
-  if (a.compressor) CompressorProjections(*a.compressor, x, rows, s.dim, kv_projected, stream);
+  // Beside the query's chain (side streams, unless SideStreamsOn() is false; each chain writes
+  // its own buffers): the KV rows with the KV compressor's projections, which need only x and
+  // xq, and, once qr_quant is there, the indexer's projections, queries and head weights. Joined
+  // before the state steps.
+  const bool sides = SideStreamsOn() && scratch.kv_side != nullptr && scratch.index_side != nullptr;
+  CudaStream& kv_stream = sides ? scratch.kv_side->stream() : stream;
+  CudaStream& index_stream = sides ? scratch.index_side->stream() : stream;
+  if (sides) scratch.kv_side->Fork(stream);
+  MatVec(a.wkv, xq, rows, s.dim, kv, hd, true, kv_stream);
+  RunVectorSteps(kv, rows, hd, KvSteps(a, 0, positions, nullptr), kv_stream);
+  if (a.compressor) CompressorProjections(*a.compressor, x, rows, s.dim, kv_projected, kv_stream);
+  MatVec(a.wq_a, xq, rows, s.dim, qr, rank, true, stream);
+  RmsNormQuant(qr, rows, rank, a.q_norm.as<float>(), s.norm_eps, qr, qr_quant, stream);
   if (a.indexer) {
-    CompressorProjections(a.indexer->compressor, x, rows, s.dim, index_projected, stream);
-    IndexerQueries(*a.indexer, x, s.dim, qr_quant, rows, positions, index_q, index_hw, stream);
+    if (sides) scratch.index_side->Fork(stream);
+    CompressorProjections(a.indexer->compressor, x, rows, s.dim, index_projected, index_stream);
+    IndexerQueries(*a.indexer, x, s.dim, qr_quant, rows, positions, index_q, index_hw,
+                   index_stream);
+  }
+  MatVec(a.wq_b, qr_quant, rows, rank, q, qw, true, stream);
+  RunVectorSteps(q, rows * s.heads, hd, QuerySteps(a, 0, positions), stream);
+  if (sides) {
+    scratch.kv_side->Join(stream);
+    if (a.indexer) scratch.index_side->Join(stream);
   }
   // The state steps, chunk by chunk: row by row in order (each row's KV joins the ring, and its
   // compressed entry the cache, before the next row attends, as token-by-token decode does), or

@@ -268,10 +268,10 @@ void FinishEntries(const DeviceCompressor& c, float* e, int64_t count, int64_t f
 }  // namespace
 
 bool CompressProjected(DeviceCompressor& c, DeviceCompressorState& state, const float* projected,
-                       int64_t pos, uint16_t* entries, CudaStream& stream) {
+                       int64_t pos, uint16_t* entries, CudaStream& stream, float* entry) {
   const CompressorShape& s = c.shape;
   const int64_t r = s.ratio, d = s.head_dim;
-  float* entry = c.entry.as<float>();
+  if (entry == nullptr) entry = c.entry.as<float>();
   const bool pools = (pos + 1) % r == 0;
   // The entry's steps in the token's launch (one CTA) where one CTA covers the channels and the
   // fused steps are on; else a launch of their own after it. The same bits.

@@ -69,10 +69,13 @@ bool CompressToken(DeviceCompressor& c, DeviceCompressorState& state, const floa
 // (CompressorProjections: projected [rows, 2 * width], each row's value then gate logit, x rows
 // x_stride apart; each row's bits as alone), then each row feeds the state in order
 // (CompressProjected with that row's projections). CompressToken is the two for one row.
+// CompressProjected's `entry` ([head_dim] device floats, may be null: c.entry) is where a pooled
+// entry is put together: a caller running several sequences' rows side by side gives each its
+// own.
 void CompressorProjections(const DeviceCompressor& c, const float* x, int64_t rows,
                            int64_t x_stride, float* projected, CudaStream& stream);
 bool CompressProjected(DeviceCompressor& c, DeviceCompressorState& state, const float* projected,
-                       int64_t pos, uint16_t* entries, CudaStream& stream);
+                       int64_t pos, uint16_t* entries, CudaStream& stream, float* entry = nullptr);
 
 // CompressProjected for a chunk's `rows` rows at positions pos .. pos + rows - 1 at once
 // (projected [rows, 2 * width]; compressor_chunk_math.h): every block they complete gathered from

@@ -90,13 +90,17 @@ IndexerQueryPrep QueryPrepOf(const DeviceIndexer& ix, int64_t pos) {
 // The scores of the visible keys and their top-k (the selection's count returned).
 int64_t SelectByScores(DeviceIndexer& ix, DeviceIndexerState& state, const float* q,
                        const float* hw, int64_t visible, int32_t* selected, CudaStream& stream,
-                       int32_t entry_offset = 0, const IndexerQueryPrep& prep = {}) {
+                       int32_t entry_offset = 0, const IndexerQueryPrep& prep = {},
+                       const IndexerSelectScratch* scratch = nullptr) {
   const IndexerShape& s = ix.shape;
   if (visible == 0) return 0;
-  IndexerScores(q, hw, s.heads, s.head_dim, state.keys.as<uint16_t>(), visible,
-                ix.scores.as<float>(), stream, HeadScale(s), prep);
-  TopK(ix.scores.as<float>(), 1, visible, s.topk, selected, stream, ix.topk_scratch.data(),
-       static_cast<int64_t>(ix.topk_scratch.bytes()), entry_offset);
+  float* scores = scratch != nullptr ? scratch->scores : ix.scores.as<float>();
+  void* topk = scratch != nullptr ? scratch->topk : ix.topk_scratch.data();
+  const int64_t topk_bytes =
+      scratch != nullptr ? scratch->topk_bytes : static_cast<int64_t>(ix.topk_scratch.bytes());
+  IndexerScores(q, hw, s.heads, s.head_dim, state.keys.as<uint16_t>(), visible, scores, stream,
+                HeadScale(s), prep);
+  TopK(scores, 1, visible, s.topk, selected, stream, topk, topk_bytes, entry_offset);
   return visible < s.topk ? visible : s.topk;
 }
 
@@ -212,11 +216,12 @@ void IndexerSelectRows(DeviceIndexer& ix, DeviceIndexerState& state, const float
 
 int64_t IndexerSelectQueried(DeviceIndexer& ix, DeviceIndexerState& state,
                              const float* key_projected, const float* q, const float* hw,
-                             int64_t pos, int32_t* selected, CudaStream& stream) {
+                             int64_t pos, int32_t* selected, CudaStream& stream,
+                             const IndexerSelectScratch* scratch) {
   const int64_t visible = VisibleKeys(ix.shape, pos);
   CompressProjected(ix.compressor, state.compressor, key_projected, pos, state.keys.as<uint16_t>(),
-                    stream);
-  return SelectByScores(ix, state, q, hw, visible, selected, stream);
+                    stream, scratch != nullptr ? scratch->key_entry : nullptr);
+  return SelectByScores(ix, state, q, hw, visible, selected, stream, 0, {}, scratch);
 }
 
 }  // namespace dsagent::engine::kernels::cuda

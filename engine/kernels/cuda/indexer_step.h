@@ -106,9 +106,18 @@ int64_t IndexerSelectAppended(DeviceIndexer& ix, DeviceIndexerState& state, int6
 void IndexerQueries(DeviceIndexer& ix, const float* x, int64_t x_stride, const float* qr_fp8,
                     int64_t rows, const int32_t* positions, float* q, float* hw,
                     CudaStream& stream);
+// scratch (may be null: the indexer's own) is what the selection writes besides `selected` and
+// the state: a caller running several sequences' rows side by side gives each its own.
+struct IndexerSelectScratch {
+  float* scores = nullptr;  // [capacity] device floats
+  void* topk = nullptr;     // TopKScratchBytes(topk) device bytes
+  int64_t topk_bytes = 0;
+  float* key_entry = nullptr;  // [the key compressor's head_dim] device floats
+};
 int64_t IndexerSelectQueried(DeviceIndexer& ix, DeviceIndexerState& state,
                              const float* key_projected, const float* q, const float* hw,
-                             int64_t pos, int32_t* selected, CudaStream& stream);
+                             int64_t pos, int32_t* selected, CudaStream& stream,
+                             const IndexerSelectScratch* scratch = nullptr);
 
 // IndexerSelectQueried for a chunk's rows together (attention_step.h's chunk-wide attention), in
 // two steps. IndexerAppendKeys appends the keys of `rows` rows at positions pos0, pos0 + 1, ...

@@ -9,6 +9,7 @@
 
 #include "engine/kernels/cuda/attention_ops.h"
 #include "engine/kernels/cuda/attention_step.h"
+#include "engine/kernels/cuda/indexer_ops.h"
 #include "engine/kernels/cuda/matvec_tiled.h"
 #include "engine/kernels/cuda/phase_times.h"
 
@@ -23,6 +24,7 @@ struct RowsSizes {
   int64_t kv_projected = 0, index_projected = 0, index_qw = 0, index_heads = 0;
   int64_t list = 0, topk = 0, heads = 0;  // the chunk-wide attention's lists
   int64_t index_scores = 0;               // and its indexer's scores (fixed, not per row)
+  int64_t index_capacity = 0, entry = 0;  // a row chain's (RowChain) scores and entries
   bool offload = false;
 };
 
@@ -44,9 +46,12 @@ RowsSizes SizesOf(const DeviceModel& m) {
     s.list = std::max(s.list, a.window + (a.ratio == 0 ? 0 : topk > 0 ? topk : a.capacity));
     if (b.attn.compressor) {
       s.kv_projected = std::max(s.kv_projected, 2 * b.attn.compressor->shape.width());
+      s.entry = std::max(s.entry, b.attn.compressor->shape.head_dim);
     }
     if (b.attn.indexer) {
       const DeviceIndexer& ix = *b.attn.indexer;
+      s.index_capacity = std::max(s.index_capacity, ix.shape.capacity);
+      s.entry = std::max(s.entry, ix.compressor.shape.head_dim);
       s.index_projected = std::max(s.index_projected, 2 * ix.compressor.shape.width());
       s.index_qw = std::max(s.index_qw, ix.shape.heads * ix.shape.head_dim);
       s.index_heads = std::max(s.index_heads, ix.shape.heads);
@@ -81,6 +86,13 @@ std::vector<std::pair<DeviceBuffer*, int64_t>> PerRowBuffers(DeviceRows& r, cons
           {&r.route_arrivals, 1},         {&r.hc_arrivals, 1}};
 }
 // clang-format on
+
+// The row chains of a DeviceRows for max_rows rows, and one chain's device bytes.
+int64_t RowChains(int64_t max_rows) { return max_rows > 1 ? std::min(max_rows, kRowChains) : 0; }
+int64_t RowChainBytes(const RowsSizes& s) {
+  return (s.topk + s.index_capacity + 2 * s.entry) * 4 +
+         (s.topk > 0 ? TopKScratchBytes(s.topk) : 0);
+}
 
 // The chunk-wide attention's split scratch, in floats (a fixed number of rows).
 int64_t AttentionSplitFloats(const RowsSizes& s) {
@@ -118,7 +130,8 @@ int64_t DeviceRowsBytes(const DeviceModel& m, int64_t max_rows) {
   for (const auto& [buffer, n] : PerRowBuffers(none, s)) total += n * max_rows * 4;
   return total +
          (AttentionSplitFloats(s) + s.index_scores + CompressSizesOf(m, max_rows).Floats()) * 4 +
-         SparseAttentionRowsArrivalsBytes(kAttentionRowsGroup, s.heads);
+         SparseAttentionRowsArrivalsBytes(kAttentionRowsGroup, s.heads) +
+         RowChains(max_rows) * RowChainBytes(s);
 }
 
 DeviceRows CreateDeviceRows(const DeviceModel& m, int64_t max_rows) {
@@ -142,6 +155,20 @@ DeviceRows CreateDeviceRows(const DeviceModel& m, int64_t max_rows) {
   r.compress_entries = DeviceBuffer(static_cast<size_t>(z.entries) * 4);
   r.compress_positions = DeviceBuffer(static_cast<size_t>(z.blocks) * 4);
   r.row_caches = DeviceBuffer(m.layers.size() * static_cast<size_t>(max_rows) * sizeof(void*));
+  r.kv_side = std::make_unique<SideStream>();
+  r.index_side = std::make_unique<SideStream>();
+  r.shared_side = std::make_unique<SideStream>();
+  for (int64_t c = 0; c < RowChains(max_rows); ++c) {
+    RowChain chain;
+    chain.side = std::make_unique<SideStream>();
+    chain.selected = DeviceBuffer(static_cast<size_t>(s.topk) * 4);
+    chain.index_scores = DeviceBuffer(static_cast<size_t>(s.index_capacity) * 4);
+    chain.topk_scratch =
+        DeviceBuffer(static_cast<size_t>(s.topk > 0 ? TopKScratchBytes(s.topk) : 0));
+    chain.kv_entry = DeviceBuffer(static_cast<size_t>(s.entry) * 4);
+    chain.key_entry = DeviceBuffer(static_cast<size_t>(s.entry) * 4);
+    r.row_chains.push_back(std::move(chain));
+  }
   CudaStream zeroing;  // the last-CTA counts start at zero (their kernels leave them so)
   r.route_arrivals.Zero(zeroing);
   r.hc_arrivals.Zero(zeroing);

@@ -247,16 +247,21 @@ void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, 
     m.staged_ready->Record(stream);
   }
   // The shared expert on every row (no clamp), queued first: it needs no routing, so the device
-  // computes it while the host waits for the routing (offload) and streams experts.
+  // computes it while the host waits for the routing (offload) and streams experts. On a side
+  // stream beside the routed experts (unless SideStreamsOn() is false, or phase timing is on:
+  // its phase is then its own), joined before the combine: it writes only its own buffers.
   float* sg = scratch.shared_g.as<float>();
   float* su = scratch.shared_u.as<float>();
   float* so = scratch.shared_out.as<float>();
   MarkPhase(stream, "moe.shared");
-  MatVec(m.shared_w1, xq, rows, s.dim, sg, s.inter, true, stream);
-  MatVec(m.shared_w3, xq, rows, s.dim, su, s.inter, true, stream);
+  const bool side = SideStreamsOn() && !PhaseTiming() && scratch.shared_side != nullptr;
+  CudaStream& shared_stream = side ? scratch.shared_side->stream() : stream;
+  if (side) scratch.shared_side->Fork(stream);
+  MatVec(m.shared_w1, xq, rows, s.dim, sg, s.inter, true, shared_stream);
+  MatVec(m.shared_w3, xq, rows, s.dim, su, s.inter, true, shared_stream);
   // The FP8 copy of the activation goes to su (each value written after it is read).
-  SwiGluQuant(sg, su, rows, s.inter, nullptr, 0.0f, su, stream);
-  MatVec(m.shared_w2, su, rows, s.inter, so, s.dim, true, stream);
+  SwiGluQuant(sg, su, rows, s.inter, nullptr, 0.0f, su, shared_stream);
+  MatVec(m.shared_w2, su, rows, s.inter, so, s.dim, true, shared_stream);
   // Streaming: once the routing is on the host, the host experts chosen most go to the pools and
   // the expert products below read them there; the CPU keeps the rest.
   MarkPhase(stream, "moe.routed");
@@ -344,6 +349,7 @@ void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, 
     m.offload_host_seconds +=
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
   }
+  if (side) scratch.shared_side->Join(stream);
   MarkPhase(stream, "moe.combine");
   MoeCombine(routed, so, ids, rows, k, s.dim, out, stream);
 }

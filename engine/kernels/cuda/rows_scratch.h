@@ -5,12 +5,30 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <vector>
 
 #include "engine/kernels/cuda/compressor_ops.h"
 #include "engine/kernels/cuda/device_runtime.h"
 #include "engine/kernels/cuda/ops.h"
+#include "engine/kernels/cuda/side_stream.h"
 
 namespace dsagent::engine::kernels::cuda {
+
+// One of a batched decode step's row chains (attention_step.cu SequencesStateSteps): the state
+// steps of some of the step's sequences (each row's KV row, compressors, indexer selection and
+// index list), on a side stream of their own beside the other chains'. What those steps write
+// that is not the sequence's own state goes here instead of the layer's scratch, so that the
+// chains share nothing.
+struct RowChain {
+  std::unique_ptr<SideStream> side;
+  DeviceBuffer selected;             // int32 [the largest topk]: the indexer's selection
+  DeviceBuffer index_scores;         // [the largest indexer capacity]: IndexerScores' output
+  DeviceBuffer topk_scratch;         // TopKScratchBytes(the largest topk)
+  DeviceBuffer kv_entry, key_entry;  // the attention's and the indexer's compressor entry
+};
+// The most row chains a step runs side by side (row t on chain t % kRowChains).
+constexpr int64_t kRowChains = 8;
 
 struct DeviceRows {
   int64_t max_rows = 0;
@@ -37,6 +55,14 @@ struct DeviceRows {
   // at [i * rows + t] (pointers, uploaded by StageRows with the tokens; room for max_rows rows).
   DeviceBuffer row_caches;
   DeviceBuffer attention_splits, index_scores;
+  // min(max_rows, kRowChains) row chains when max_rows > 1 (a batched decode step's).
+  std::vector<RowChain> row_chains;
+  // AttentionRows' side streams beside the query's products: the KV rows' (wkv, its steps and
+  // the KV compressor's projections) and the indexer's (its compressor's projections, queries
+  // and head weights).
+  std::unique_ptr<SideStream> kv_side, index_side;
+  // MoeRows' side stream: the shared expert beside the router and the routed experts.
+  std::unique_ptr<SideStream> shared_side;
   // SparseAttentionRows' arrivals for kAttentionRowsGroup rows (its last splits' counts, the
   // look-back's ticket and maxima); zero between calls.
   DeviceBuffer attention_arrivals;

@@ -345,9 +345,10 @@ void CheckPrefetch(const void* p, size_t bytes);
 // Fails the running kernel's launch with `what` (the thread stops there).
 [[noreturn]] void FailRunningThread(const std::string& what);
 // How streams' work is scheduled (DSAGENT_CUDA_EMULATOR_STREAMS; README.md here): in program
-// order, deferred until something waits for it, or deferred with the most recently queued
-// streams' work run first. Set for the process, once every stream's queued work has run.
-enum class StreamSchedule { kProgramOrder, kDeferred, kReversed };
+// order, deferred until something waits for it, deferred with the most recently queued
+// streams' work run first, or deferred with every stream's work run in turns, one item each. Set
+// for the process, once every stream's queued work has run.
+enum class StreamSchedule { kProgramOrder, kDeferred, kReversed, kInterleaved };
 void SetStreamSchedule(StreamSchedule schedule);
 // The OS threads that run a launch's blocks (DSAGENT_CUDA_EMULATOR_THREADS; by default the CPUs,
 // at most 8): blocks that one thread runs are ordered, so a race between blocks needs two.
