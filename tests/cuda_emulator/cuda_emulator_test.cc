@@ -75,6 +75,22 @@ struct ForkAndJoin {
   cudaEvent_t fork = nullptr, join = nullptr;
 };
 
+// Two branches from s's fork: t and u, each with an event for its end.
+struct TwoBranches : ForkAndJoin {
+  TwoBranches() {
+    EXPECT_EQ(cudaStreamCreate(&u), cudaSuccess);
+    EXPECT_EQ(cudaEventCreateWithFlags(&t_done, cudaEventDisableTiming), cudaSuccess);
+    EXPECT_EQ(cudaEventCreateWithFlags(&u_done, cudaEventDisableTiming), cudaSuccess);
+  }
+  ~TwoBranches() {
+    cudaEventDestroy(u_done);
+    cudaEventDestroy(t_done);
+    cudaStreamDestroy(u);
+  }
+  cudaStream_t u = nullptr;
+  cudaEvent_t t_done = nullptr, u_done = nullptr;
+};
+
 TEST(CudaEmulatorTest, BarriersOrderSharedMemoryAcrossAWholeBlock) {
   for (const int threads : {32, 256, 1024}) {
     const int blocks = 3;
@@ -476,12 +492,9 @@ TEST(CudaEmulatorTest, DeferredStreamsRunAForksBranchAfterItsOriginsWork) {
 // branch that waits for another's event still runs after it (the schedule stays legal).
 TEST(CudaEmulatorTest, ReversedStreamsRunAForksLaterBranchFirst) {
   using dsagent_emu::StreamSchedule;
-  const ForkAndJoin streams;
-  cudaStream_t s = streams.s, t = streams.t, u = nullptr;
-  ASSERT_EQ(cudaStreamCreate(&u), cudaSuccess);
-  cudaEvent_t t_done = nullptr, u_done = nullptr;
-  ASSERT_EQ(cudaEventCreateWithFlags(&t_done, cudaEventDisableTiming), cudaSuccess);
-  ASSERT_EQ(cudaEventCreateWithFlags(&u_done, cudaEventDisableTiming), cudaSuccess);
+  const TwoBranches streams;
+  cudaStream_t s = streams.s, t = streams.t, u = streams.u;
+  cudaEvent_t t_done = streams.t_done, u_done = streams.u_done;
   DeviceArray<int> v(1), ten(1), twenty(1), seen(1);
   ten.Set({10});
   twenty.Set({20});
@@ -513,9 +526,6 @@ TEST(CudaEmulatorTest, ReversedStreamsRunAForksLaterBranchFirst) {
     }
   }
   dsagent_emu::SetStreamSchedule(StreamSchedule::kProgramOrder);
-  cudaEventDestroy(u_done);
-  cudaEventDestroy(t_done);
-  cudaStreamDestroy(u);
 }
 
 // DSAGENT_CUDA_EMULATOR_STREAMS=interleaved: two branches forked from one origin, each writing a
@@ -525,12 +535,9 @@ TEST(CudaEmulatorTest, ReversedStreamsRunAForksLaterBranchFirst) {
 // schedule.
 TEST(CudaEmulatorTest, InterleavedStreamsShowTwoBranchesSharingAWord) {
   using dsagent_emu::StreamSchedule;
-  const ForkAndJoin streams;
-  cudaStream_t s = streams.s, t = streams.t, u = nullptr;
-  ASSERT_EQ(cudaStreamCreate(&u), cudaSuccess);
-  cudaEvent_t t_done = nullptr, u_done = nullptr;
-  ASSERT_EQ(cudaEventCreateWithFlags(&t_done, cudaEventDisableTiming), cudaSuccess);
-  ASSERT_EQ(cudaEventCreateWithFlags(&u_done, cudaEventDisableTiming), cudaSuccess);
+  const TwoBranches streams;
+  cudaStream_t s = streams.s, t = streams.t, u = streams.u;
+  cudaEvent_t t_done = streams.t_done, u_done = streams.u_done;
   DeviceArray<int> ten(1), twenty(1), word_t(1), word_u(1), seen_t(1), seen_u(1);
   ten.Set({10});
   twenty.Set({20});
@@ -562,9 +569,6 @@ TEST(CudaEmulatorTest, InterleavedStreamsShowTwoBranchesSharingAWord) {
     }
   }
   dsagent_emu::SetStreamSchedule(StreamSchedule::kProgramOrder);
-  cudaEventDestroy(u_done);
-  cudaEventDestroy(t_done);
-  cudaStreamDestroy(u);
 }
 
 // The last-block pattern with its fences: the last block to count sees every block's partial.
