@@ -355,8 +355,9 @@ struct RowsState {
 };
 
 // One row's state steps up to its index list, as AttentionDecode runs them: its KV row into the
-// ring, the indexer's selection (into a.selected), the compressor. Returns how many compressed
-// entries its list holds (the selection's, or every entry of a layer without an indexer).
+// ring, the indexer's selection (into a.selected; with a row chain, into the chain's scratch),
+// the compressor. Returns how many compressed entries its list holds (the selection's, or every
+// entry of a layer without an indexer).
 int64_t RowSteps(DeviceAttention& a, DeviceAttentionState& state, int64_t pos, int64_t t,
                  const RowsState& r, CudaStream& stream, const RowChain* chain = nullptr) {
   const AttentionShape& s = a.shape;

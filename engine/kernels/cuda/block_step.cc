@@ -154,7 +154,8 @@ void HeadDecode(DeviceHead& d, const float* h, float* logits, CudaStream& stream
 
 void BlockRows(DeviceBlock& b, const AttentionChunk* chunks, int64_t n_chunks, float* h,
                int64_t rows, const int32_t* tokens, DeviceRows& scratch, CudaStream& stream,
-               const uint16_t* const* row_caches) {
+               const uint16_t* const* row_caches, const DeviceBlock* combine_from,
+               bool leave_combine) {
   const HcKernelShape& s = b.hc;
   float* y = scratch.y.as<float>();
   float* f = scratch.f.as<float>();
@@ -166,16 +167,28 @@ void BlockRows(DeviceBlock& b, const AttentionChunk* chunks, int64_t n_chunks, f
   // The sub-layers' FP8 inputs are written by HcFnPreNorm, into scratch.x_quant where they read
   // them.
   float* y_fp8 = scratch.x_quant.as<float>();
-  HcFnPreNorm(b.hc_attn.fn, h, rows, products, b.hc_attn.scale.as<float>(),
-              b.hc_attn.base.as<float>(), s, b.attn_norm.as<float>(), s.norm_eps, y, post, comb,
-              arrivals, stream, y_fp8);
+  if (combine_from != nullptr) {
+    // The block before's MoE output into the streams (its FFN's post and comb, still in post and
+    // comb) in this launch.
+    const MoeCombineSource before{scratch.routed.as<float>(), scratch.shared_out.as<float>(),
+                                  scratch.ids.as<int32_t>(), combine_from->ffn.shape.route.k, f};
+    HcCombinePostFnPreNorm(b.hc_attn.fn, before, post, comb, h, rows, products,
+                           b.hc_attn.scale.as<float>(), b.hc_attn.base.as<float>(), s,
+                           b.attn_norm.as<float>(), s.norm_eps, y, post, comb, arrivals, stream,
+                           y_fp8);
+  } else {
+    HcFnPreNorm(b.hc_attn.fn, h, rows, products, b.hc_attn.scale.as<float>(),
+                b.hc_attn.base.as<float>(), s, b.attn_norm.as<float>(), s.norm_eps, y, post, comb,
+                arrivals, stream, y_fp8);
+  }
   AttentionRows(b.attn, chunks, n_chunks, y, rows, scratch, f, stream, row_caches,
                 /*x_fp8_written=*/true);
   MarkPhase(stream, "mixing");
   HcPostFnPreNorm(b.hc_ffn.fn, f, h, rows, products, b.hc_ffn.scale.as<float>(),
                   b.hc_ffn.base.as<float>(), s, b.ffn_norm.as<float>(), s.norm_eps, y, post, comb,
                   arrivals, stream, y_fp8);
-  MoeRows(b.ffn, y, rows, tokens, scratch, f, stream, /*x_fp8_written=*/true);
+  MoeRows(b.ffn, y, rows, tokens, scratch, f, stream, /*x_fp8_written=*/true, leave_combine);
+  if (leave_combine) return;
   MarkPhase(stream, "mixing");
   HcPost(f, h, post, comb, rows, s, h, stream);
 }

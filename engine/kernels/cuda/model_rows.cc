@@ -302,8 +302,11 @@ void ModelRowsStaged(DeviceModel& m, DeviceRows& r, const RowChunk* chunks, int6
         const uint16_t* const* row_caches = AttendsAcrossSequences(single_rows, n_chunks)
                                                 ? r.row_caches.as<const uint16_t*>() + i * rows
                                                 : nullptr;
+        // Each block but the last leaves its MoE combine to the next one's first launch
+        // (BlockRows' combine_from), as ModelDecode's do.
         BlockRows(m.layers[static_cast<size_t>(i)], lc.data(), n_chunks, h, rows, dev_tokens, r,
-                  stream, row_caches);
+                  stream, row_caches, i > 0 ? &m.layers[static_cast<size_t>(i - 1)] : nullptr,
+                  i + 1 < layers);
       }
       if (p + 1 == all.size()) {
         head();

@@ -213,7 +213,7 @@ void MoeDecode(DeviceMoe& m, const float* x, const int32_t* token, float* out, C
 }
 
 void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, DeviceRows& scratch,
-             float* out, CudaStream& stream, bool x_fp8_written) {
+             float* out, CudaStream& stream, bool x_fp8_written, bool leave_combine) {
   const MoeShape& s = m.shape;
   const int64_t k = s.route.k, slots = rows * k;
   if (s.hash && tokens == nullptr) throw CudaError("MoeRows: a hash layer needs the token ids");
@@ -350,6 +350,7 @@ void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, 
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
   }
   if (side) scratch.shared_side->Join(stream);
+  if (leave_combine) return;
   MarkPhase(stream, "moe.combine");
   MoeCombine(routed, so, ids, rows, k, s.dim, out, stream);
 }

@@ -136,8 +136,11 @@ float* MoeFp8Input(DeviceMoe& m);
 // token — unless DSAGENT_CUDA_MATVEC_ROWS=tensor and rows >= kTensorMinInputs, where the pieces
 // run on the tensor cores (ExpertTensorMatVec) within the fast contract instead. x_fp8_written:
 // scratch.x_quant holds x's FP8 act_quant (per 128) already, as HcPreNorm writes it with its y_fp8,
-// so it is not computed here.
+// so it is not computed here. leave_combine: MoeRows stops before the combine, every input of
+// it (scratch.routed, shared_out, ids) written on `stream` (the shared expert's side joined),
+// for the next block's first launch to combine (block_step.h BlockRows' combine_before).
 void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, DeviceRows& scratch,
-             float* out, CudaStream& stream, bool x_fp8_written = false);
+             float* out, CudaStream& stream, bool x_fp8_written = false,
+             bool leave_combine = false);
 
 }  // namespace dsagent::engine::kernels::cuda
