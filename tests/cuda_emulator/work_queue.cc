@@ -151,37 +151,47 @@ bool StreamAlive(cudaStream_t s) {
   return s != nullptr && E().streams.count(s) != 0;
 }
 
+// Runs `s`'s first deferred item (caller holds deferred_mu); its error.
+cudaError_t RunFrontLocked(cudaStream_t s) {
+  const Node n = std::move(s->deferred.front());
+  s->deferred.pop_front();
+  return RunNode(n);
+}
+
 // Runs `s`'s deferred work up to its `upto`-th queued item, in order (caller holds deferred_mu);
 // the first error.
 cudaError_t DrainInOrderLocked(cudaStream_t s, uint64_t upto) {
   cudaError_t first = cudaSuccess;
   while (!s->deferred.empty() && s->queued - s->deferred.size() < upto) {
-    const Node n = std::move(s->deferred.front());
-    s->deferred.pop_front();
-    const cudaError_t e = RunNode(n);
+    const cudaError_t e = RunFrontLocked(s);
     if (first == cudaSuccess) first = e;
   }
   return first;
 }
 
-// Reversed streams: before `s`'s first deferred item runs, the streams whose last deferred item
-// was queued after it run all theirs, the latest first (caller holds deferred_mu).
-cudaError_t RunLaterStreamsFirstLocked(cudaStream_t s) {
-  const uint64_t first_pending = s->deferred.front().deferred_seq;
-  std::vector<cudaStream_t> later;
+// The streams but `s` whose last deferred item was queued after item `after` (0: any with
+// deferred work), the most recently queued first (caller holds deferred_mu).
+std::vector<cudaStream_t> OthersQueuedAfterLocked(cudaStream_t s, uint64_t after) {
+  std::vector<cudaStream_t> others;
   {
     std::lock_guard<std::mutex> lock(E().mu);
     for (cudaStream_t c : E().streams) {
-      if (c != s && !c->deferred.empty() && c->deferred.back().deferred_seq > first_pending) {
-        later.push_back(c);
+      if (c != s && !c->deferred.empty() && c->deferred.back().deferred_seq > after) {
+        others.push_back(c);
       }
     }
   }
-  std::sort(later.begin(), later.end(), [](cudaStream_t a, cudaStream_t b) {
+  std::sort(others.begin(), others.end(), [](cudaStream_t a, cudaStream_t b) {
     return a->deferred.back().deferred_seq > b->deferred.back().deferred_seq;
   });
+  return others;
+}
+
+// Reversed streams: before `s`'s first deferred item runs, the streams whose last deferred item
+// was queued after it run all theirs, the latest first (caller holds deferred_mu).
+cudaError_t RunLaterStreamsFirstLocked(cudaStream_t s) {
   cudaError_t first = cudaSuccess;
-  for (cudaStream_t c : later) {
+  for (cudaStream_t c : OthersQueuedAfterLocked(s, s->deferred.front().deferred_seq)) {
     const cudaError_t e = DrainInOrderLocked(c, c->queued);
     if (first == cudaSuccess) first = e;
   }
@@ -193,25 +203,13 @@ cudaError_t RunLaterStreamsFirstLocked(cudaStream_t s) {
 // holds deferred_mu).
 cudaError_t DrainInterleavedLocked(cudaStream_t s, uint64_t upto) {
   cudaError_t first = cudaSuccess;
-  const auto run_front = [&first](cudaStream_t c) {
-    const Node n = std::move(c->deferred.front());
-    c->deferred.pop_front();
-    const cudaError_t e = RunNode(n);
-    if (first == cudaSuccess) first = e;
-  };
   while (!s->deferred.empty() && s->queued - s->deferred.size() < upto) {
-    std::vector<cudaStream_t> others;
-    {
-      std::lock_guard<std::mutex> lock(E().mu);
-      for (cudaStream_t c : E().streams) {
-        if (c != s && !c->deferred.empty()) others.push_back(c);
-      }
+    for (cudaStream_t c : OthersQueuedAfterLocked(s, 0)) {
+      const cudaError_t e = RunFrontLocked(c);
+      if (first == cudaSuccess) first = e;
     }
-    std::sort(others.begin(), others.end(), [](cudaStream_t a, cudaStream_t b) {
-      return a->deferred.back().deferred_seq > b->deferred.back().deferred_seq;
-    });
-    for (cudaStream_t c : others) run_front(c);
-    run_front(s);
+    const cudaError_t e = RunFrontLocked(s);
+    if (first == cudaSuccess) first = e;
   }
   return first;
 }
