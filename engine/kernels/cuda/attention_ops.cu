@@ -239,6 +239,7 @@ __global__ void SparseAttentionKernel(
     z = static_cast<int>(role / (gridDim.x * gridDim.y));
   }
   const float* qh = q + (t * heads + head) * hd;
+  if (rope.positions != nullptr) rope.pos = rope.positions[t];  // rows mode: this row's
   int64_t slot_stride = gridDim.z;
   int splits = static_cast<int>(gridDim.z);  // this list's
   if (row_n != nullptr) {
@@ -374,8 +375,11 @@ __global__ void SparseAttentionKernel(
   }
   if (tid == 0) denom = SinkDenominator(state, sink[head]);
   __syncthreads();
-  for (int64_t d = tid; d < hd; d += threads)
-    o[(t * heads + head) * hd + d] = RoundBf16(acc[d] / denom);
+  float* oh = o + (t * heads + head) * hd;
+  for (int64_t d = tid; d < hd; d += threads) oh[d] = RoundBf16(acc[d] / denom);
+  if (rope.dims <= 0) return;  // uniform over the grid
+  __syncthreads();             // a pair's two dims may be other threads'
+  RopeVectorCta(oh + (hd - rope.dims), rope.dims / 2, rope.freqs, rope.pos, /*inverse=*/true);
 }
 
 // One block per (head, token): CombineSplitsCta. Rows mode (row_n set): each row's own split
@@ -386,6 +390,7 @@ __global__ void SparseAttentionCombineKernel(const float* part_acc, const Online
                                              InverseRope rope) {
   AwaitPreviousKernel();
   const int64_t head = blockIdx.x, t = blockIdx.y;
+  if (rope.positions != nullptr) rope.pos = rope.positions[t];  // rows mode: this row's
   int64_t slot_stride = splits;
   if (row_n != nullptr) {
     splits = PlanAttentionSplits(row_n[t], heads).splits;
@@ -489,16 +494,19 @@ void LaunchSparseAttention(const float* q, int64_t tokens, int64_t heads, int64_
                  nullptr, SplitLookBack{}, InverseRope{}, prep);
     CheckCuda(cudaGetLastError(), "SparseAttention split maxima launch");
   }
+  // RoPE undone in this launch by a split head's last split, or an unsplit head's CTA (fused
+  // steps on), else after.
+  const bool rope_here = split ? arrivals != nullptr : FusedStepsOn();
   LaunchKernel(SparseAttentionKernel, "SparseAttentionKernel", grid, kThreads, shared, Raw(stream),
                q, heads, head_dim, kv, nullptr, nullptr, index, list_begin, nullptr, 0, n, sink,
                scale, o, vec16, per_split, split_max, false, part_acc, part_state,
                split ? arrivals : nullptr,
                look_back ? LookBackWords(arrivals, heads) : SplitLookBack{},
-               split && arrivals != nullptr ? rope : InverseRope{}, prep);
+               rope_here ? rope : InverseRope{}, prep);
   CheckCuda(cudaGetLastError(), "SparseAttention launch");
   if (split && arrivals != nullptr) return;  // combined by each head's last split
   if (!split) {
-    if (rope.dims > 0) {
+    if (rope.dims > 0 && !rope_here) {
       RopeRotate(o, heads, head_dim, head_dim, rope.dims, rope.freqs, rope.pos, true, stream);
     }
     return;
@@ -545,8 +553,14 @@ void SparseAttentionRows(const float* q, int64_t rows, int64_t heads, int64_t he
                          const uint16_t* kv, const uint16_t* staged, const int32_t* index,
                          int64_t list_stride, const int32_t* row_n, int max_splits,
                          const float* sink, float scale, float* o, CudaStream& stream,
-                         float* split_scratch, const uint16_t* const* row_kv, unsigned* arrivals) {
+                         float* split_scratch, const uint16_t* const* row_kv, unsigned* arrivals,
+                         const InverseRope& rope) {
   CheckAttentionHeadDim(head_dim, "SparseAttentionRows");
+  if (rope.dims < 0 || rope.dims % 2 != 0 || rope.dims > head_dim ||
+      (rope.dims > 0 && (rope.freqs == nullptr || rope.positions == nullptr))) {
+    throw CudaError("SparseAttentionRows: RoPE on " + std::to_string(rope.dims) + " of " +
+                    std::to_string(head_dim) + " dims (even, with frequencies and positions)");
+  }
   if (heads <= 0 || rows <= 0) return;
   if (rows > 65535) {
     throw CudaError("SparseAttentionRows: " + std::to_string(rows) +
@@ -586,18 +600,25 @@ void SparseAttentionRows(const float* q, int64_t rows, int64_t heads, int64_t he
                  nullptr, SplitLookBack{}, InverseRope{}, QueryPrep{});
     CheckCuda(cudaGetLastError(), "SparseAttentionRows split maxima launch");
   }
+  // RoPE undone by each row's combine or its heads' CTAs (fused steps on), else after.
+  const bool rope_here = FusedStepsOn();
   LaunchKernel(SparseAttentionKernel, "SparseAttentionKernel", grid, kThreads, shared, Raw(stream),
                q, heads, head_dim, kv, row_kv, staged, index, nullptr, row_n, list_stride, 0, sink,
                scale, o, vec16, 0, split_max, false, part_acc, part_state, combine,
-               look_back ? LookBackWords(arrivals, rows * heads) : SplitLookBack{}, InverseRope{},
-               QueryPrep{});
+               look_back ? LookBackWords(arrivals, rows * heads) : SplitLookBack{},
+               rope_here ? rope : InverseRope{}, QueryPrep{});
   CheckCuda(cudaGetLastError(), "SparseAttentionRows launch");
-  if (!split || combine != nullptr) return;
-  const dim3 combine_grid(static_cast<unsigned>(heads), static_cast<unsigned>(rows));
-  LaunchKernel(SparseAttentionCombineKernel, "SparseAttentionCombineKernel", combine_grid, kThreads,
-               0, Raw(stream), part_acc, part_state, 0, row_n, heads, head_dim, sink, o,
-               InverseRope{});
-  CheckCuda(cudaGetLastError(), "SparseAttentionRows combine launch");
+  if (split && combine == nullptr) {
+    const dim3 combine_grid(static_cast<unsigned>(heads), static_cast<unsigned>(rows));
+    LaunchKernel(SparseAttentionCombineKernel, "SparseAttentionCombineKernel", combine_grid,
+                 kThreads, 0, Raw(stream), part_acc, part_state, 0, row_n, heads, head_dim, sink, o,
+                 rope_here ? rope : InverseRope{});
+    CheckCuda(cudaGetLastError(), "SparseAttentionRows combine launch");
+  }
+  if (rope.dims > 0 && !rope_here) {
+    RopeRotateRows(o, rows, heads, head_dim, head_dim, rope.dims, rope.freqs, rope.positions, true,
+                   stream);
+  }
 }
 
 void SparseAttentionTokens(const float* q, int64_t tokens, int64_t heads, int64_t head_dim,

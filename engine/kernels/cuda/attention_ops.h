@@ -37,7 +37,8 @@ void HadamardRotate(float* x, int64_t count, int64_t n, CudaStream& stream);
 // rescaled per split rather than per block. Not yet timed on a GPU.
 // With `rope` set (dims > 0), o's heads are then rotated back by RoPE at rope.pos on their last
 // rope.dims values, V4's next step (RopeRotate's inverse, its bits): in the combine's launch when
-// the list is split, else in a launch of its own. With arrivals as well (device memory of
+// the list is split, else by each head's CTA once it has written its output (in a launch of its
+// own with FusedStepsOn() false). With arrivals as well (device memory of
 // SparseAttentionArrivalsBytes(heads), zero before the first call and left zero by each; one call
 // at a time), a split list is combined by each head's last split to finish (last_cta.cuh)
 // instead of a launch of its own, and the splits' score maxima, which each split's softmax
@@ -54,6 +55,7 @@ struct InverseRope {
   const float* freqs = nullptr;  // dims / 2 device floats
   int64_t dims = 0;
   int64_t pos = 0;
+  const int32_t* positions = nullptr;  // SparseAttentionRows: row t's at positions[t] (device)
 };
 struct QueryPrep {
   bool head_norm = false;
@@ -87,13 +89,16 @@ int64_t SparseAttentionScratchFloats(int64_t heads, int64_t head_dim);
 // zero by each; one call at a time; may be null): as SparseAttention's, the split rows combined
 // by their last splits and their maxima found in the same launch (when a list of list_stride
 // entries would be split into at most 32 blocks each), the same bits in one launch instead of
-// three (unless FusedStepsOn() is false).
+// three (unless FusedStepsOn() is false). With `rope` set (dims > 0, positions [rows] on the
+// device), each row's heads are rotated back by RoPE at its position, as SparseAttention's rope
+// does (by the row's combine, or its head's one CTA): RopeRotateRows' inverse, its bits, and no
+// launch of its own (unless FusedStepsOn() is false: then that launch after).
 void SparseAttentionRows(const float* q, int64_t rows, int64_t heads, int64_t head_dim,
                          const uint16_t* kv, const uint16_t* staged, const int32_t* index,
                          int64_t list_stride, const int32_t* row_n, int max_splits,
                          const float* sink, float scale, float* o, CudaStream& stream,
                          float* split_scratch = nullptr, const uint16_t* const* row_kv = nullptr,
-                         unsigned* arrivals = nullptr);
+                         unsigned* arrivals = nullptr, const InverseRope& rope = {});
 int64_t SparseAttentionRowsScratchFloats(int64_t rows, int64_t heads, int64_t head_dim);
 int64_t SparseAttentionRowsArrivalsBytes(int64_t rows, int64_t heads);
 // The splits SparseAttention (given a scratch) makes of one token's list of n entries.

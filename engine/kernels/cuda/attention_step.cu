@@ -352,18 +352,36 @@ struct RowsState {
   const int32_t* positions;      // [rows]
   uint16_t* staged;              // [rows, head_dim] bf16 bits (chunk-wide)
   float scale;                   // the softmax scale
+  // RoPE undone on each row's output at its position by its attention's launch (freqs and
+  // dims; RowsRope and RowRope add the rows' positions).
+  InverseRope rope;
 };
 
+// The inverse RoPE of r's rows from row t0 on (SparseAttentionRows), or of row t alone at `pos`
+// (SparseAttention).
+InverseRope RowsRope(const RowsState& r, int64_t t0) {
+  InverseRope rope = r.rope;
+  rope.positions = r.positions + t0;
+  return rope;
+}
+InverseRope RowRope(const RowsState& r, int64_t pos) {
+  InverseRope rope = r.rope;
+  rope.pos = pos;
+  return rope;
+}
+
 // One row's state steps up to its index list, as AttentionDecode runs them: its KV row into the
-// ring, the indexer's selection (into a.selected; with a row chain, into the chain's scratch),
-// the compressor. Returns how many compressed entries its list holds (the selection's, or every
-// entry of a layer without an indexer).
+// ring (unless kv_stored: the KV rows' steps stored it), the indexer's selection (into
+// a.selected; with a row chain, into the chain's scratch), the compressor. Returns how many
+// compressed entries its list holds (the selection's, or every entry of a layer without an
+// indexer).
 int64_t RowSteps(DeviceAttention& a, DeviceAttentionState& state, int64_t pos, int64_t t,
-                 const RowsState& r, CudaStream& stream, const RowChain* chain = nullptr) {
+                 const RowsState& r, CudaStream& stream, const RowChain* chain = nullptr,
+                 bool kv_stored = false) {
   const AttentionShape& s = a.shape;
   const int64_t hd = s.head_dim;
   uint16_t* cache = state.cache.as<uint16_t>();
-  StoreBf16Bits(r.kv + t * hd, hd, cache + (pos % s.window) * hd, stream);
+  if (!kv_stored) StoreBf16Bits(r.kv + t * hd, hd, cache + (pos % s.window) * hd, stream);
   int64_t n_compressed = 0;
   if (a.indexer) {
     const DeviceIndexer& ix = *a.indexer;
@@ -402,43 +420,38 @@ void RowStateSteps(DeviceAttention& a, const AttentionChunk& chunk, int64_t t0, 
     RowList(a, pos, n_compressed, a.list.as<int32_t>(), nullptr, stream);
     SparseAttention(r.q + t * qw, s.heads, hd, state.cache.as<uint16_t>(), a.list.as<int32_t>(),
                     s.window + n_compressed, a.attn_sink.as<float>(), r.scale, r.o + t * qw, stream,
-                    a.split_attention ? a.attention_splits.as<float>() : nullptr, InverseRope{},
+                    a.split_attention ? a.attention_splits.as<float>() : nullptr, RowRope(r, pos),
                     a.attention_arrivals.as<unsigned>());
   }
 }
 
-// The row chain (DeviceRows::row_chains) each of a batched step's n rows runs on: row t on chain
-// t % chains, except that a row of a sequence an earlier row has goes on that row's chain (its
-// steps read what the earlier one's wrote). -1 for every row when there are no chains.
-std::vector<int64_t> RowChainsOf(const AttentionChunk* chunks, int64_t n, int64_t chains) {
+// The row chain (DeviceRows::row_chains) each of a batched step's n rows (of n distinct
+// sequences: AttentionRows checks) runs on: row t on chain t % chains; -1 for every row when
+// there are no chains.
+std::vector<int64_t> RowChainsOf(int64_t n, int64_t chains) {
   std::vector<int64_t> chain(static_cast<size_t>(n), -1);
-  if (chains <= 0) return chain;
-  for (int64_t t = 0; t < n; ++t) {
-    chain[static_cast<size_t>(t)] = t % chains;
-    for (int64_t u = 0; u < t; ++u) {
-      if (chunks[u].state == chunks[t].state)
-        chain[static_cast<size_t>(t)] = chain[static_cast<size_t>(u)];
-    }
-  }
+  for (int64_t t = 0; chains > 0 && t < n; ++t) chain[static_cast<size_t>(t)] = t % chains;
   return chain;
 }
 
-// A batched decode step's state steps: one row from each of n sequences (chunk t is row t). Each
+// A batched decode step's state steps: one row from each of n sequences (chunk t is row t), their
+// KV rows already in their rings (the KV rows' steps store them: AttentionRows). Each
 // row's steps up to its list as AttentionDecode's, the lists into the scratch — the rows' chains
 // side by side on the row chains' streams (unless SideStreamsOn() is false), each with its own
 // scratch, joined back before the attention; then the attention of every row at once,
 // kAttentionRowsGroup a launch, each row over its own sequence's cache (row_caches: this layer's
-// cache of each row's sequence, on the device). The same bits as the rows one by one.
+// cache of each row's sequence, on the device). query_side (may be null): where the rows' queries
+// are being made, joined before the attention too. The same bits as the rows one by one.
 void SequencesStateSteps(DeviceAttention& a, const AttentionChunk* chunks, int64_t n,
-                         const RowsState& r, DeviceRows& scratch, const uint16_t* const* row_caches,
-                         CudaStream& stream) {
+                         const RowsState& r, DeviceRows& scratch, uint16_t* const* row_caches,
+                         CudaStream& stream, SideStream* query_side) {
   const AttentionShape& s = a.shape;
   const int64_t hd = s.head_dim, qw = s.heads * hd, stride = scratch.list_stride;
   int32_t* lists = scratch.lists.as<int32_t>();
   int32_t* list_n = scratch.list_n.as<int32_t>();
   std::vector<int64_t> lengths(static_cast<size_t>(n));
   const int64_t chains = SideStreamsOn() ? static_cast<int64_t>(scratch.row_chains.size()) : 0;
-  const std::vector<int64_t> chain_of = RowChainsOf(chunks, n, chains);
+  const std::vector<int64_t> chain_of = RowChainsOf(n, chains);
   std::vector<bool> forked(static_cast<size_t>(chains), false);
   for (int64_t t = 0; t < n; ++t) {
     const int64_t c = chain_of[static_cast<size_t>(t)];
@@ -449,7 +462,8 @@ void SequencesStateSteps(DeviceAttention& a, const AttentionChunk* chunks, int64
     }
     CudaStream& on = chain != nullptr ? chain->side->stream() : stream;
     const int64_t pos = chunks[t].pos;
-    const int64_t n_compressed = RowSteps(a, *chunks[t].state, pos, t, r, on, chain);
+    const int64_t n_compressed =
+        RowSteps(a, *chunks[t].state, pos, t, r, on, chain, /*kv_stored=*/true);
     lengths[static_cast<size_t>(t)] = s.window + n_compressed;
     if (lengths[static_cast<size_t>(t)] > stride) {
       throw CudaError("AttentionRows: a list of " + std::to_string(s.window + n_compressed) +
@@ -462,17 +476,18 @@ void SequencesStateSteps(DeviceAttention& a, const AttentionChunk* chunks, int64
     if (forked[static_cast<size_t>(c)])
       scratch.row_chains[static_cast<size_t>(c)].side->Join(stream);
   }
+  if (query_side != nullptr) query_side->Join(stream);
   for (int64_t g0 = 0; g0 < n; g0 += kAttentionRowsGroup) {
     const int64_t g = std::min<int64_t>(kAttentionRowsGroup, n - g0);
     int splits = 1;
     for (int64_t i = g0; i < g0 + g; ++i) {
       splits = std::max(splits, SparseAttentionRowSplits(lengths[static_cast<size_t>(i)], s.heads));
     }
-    SparseAttentionRows(r.q + g0 * qw, g, s.heads, hd, nullptr, nullptr, lists + g0 * stride,
-                        stride, list_n + g0, splits, a.attn_sink.as<float>(), r.scale,
-                        r.o + g0 * qw, stream,
-                        a.split_attention ? scratch.attention_splits.as<float>() : nullptr,
-                        row_caches + g0, scratch.attention_arrivals.as<unsigned>());
+    SparseAttentionRows(
+        r.q + g0 * qw, g, s.heads, hd, nullptr, nullptr, lists + g0 * stride, stride, list_n + g0,
+        splits, a.attn_sink.as<float>(), r.scale, r.o + g0 * qw, stream,
+        a.split_attention ? scratch.attention_splits.as<float>() : nullptr, row_caches + g0,
+        scratch.attention_arrivals.as<unsigned>(), RowsRope(r, g0));
   }
 }
 
@@ -531,7 +546,7 @@ void ChunkStateSteps(DeviceAttention& a, const AttentionChunk& chunk, int64_t t0
                         stride, list_n + g0, splits, a.attn_sink.as<float>(), r.scale,
                         r.o + (t0 + g0) * qw, stream,
                         a.split_attention ? scratch.attention_splits.as<float>() : nullptr, nullptr,
-                        scratch.attention_arrivals.as<unsigned>());
+                        scratch.attention_arrivals.as<unsigned>(), RowsRope(r, t0 + g0));
   }
   const int64_t copies = RingCopies(rows, s.window) * hd;
   LaunchKernel(RingFromChunkKernel, "RingFromChunkKernel", Blocks(copies), kThreads, 0, Raw(stream),
@@ -543,7 +558,7 @@ void ChunkStateSteps(DeviceAttention& a, const AttentionChunk& chunk, int64_t t0
 
 void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_chunks,
                    const float* x, int64_t rows, DeviceRows& scratch, float* out,
-                   CudaStream& stream, const uint16_t* const* row_caches, bool x_fp8_written) {
+                   CudaStream& stream, uint16_t* const* row_caches, bool x_fp8_written) {
   const AttentionShape& s = a.shape;
   const int64_t hd = s.head_dim, rank = s.q_lora_rank, qw = s.heads * hd;
   if (rows > scratch.max_rows) {
@@ -556,6 +571,19 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
       throw CudaError("AttentionRows: position " + std::to_string(last) + " needs " +
                       std::to_string((last + 1) / s.ratio) +
                       " compressed entries, the cache holds " + std::to_string(s.capacity));
+    }
+  }
+  // A batched decode step (each chunk one row of its own sequence, each over its own cache) or
+  // not; its sequences distinct, as its rows' KV go into their rings in one launch.
+  const bool chunk_wide = ChunkWideAttention();
+  const bool single_rows = rows == n_chunks;
+  const bool across = chunk_wide && single_rows && n_chunks > 1 && row_caches != nullptr;
+  for (int64_t c = 0; across && c < n_chunks; ++c) {
+    for (int64_t d = 0; d < c; ++d) {
+      if (chunks[d].state == chunks[c].state) {
+        throw CudaError("AttentionRows: rows " + std::to_string(d) + " and " + std::to_string(c) +
+                        " of a batched step are of one sequence");
+      }
     }
   }
   const int32_t* positions = scratch.positions.as<int32_t>();
@@ -577,25 +605,42 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
   float* index_hw = scratch.index_hw.as<float>();
   // Beside the query's chain (side streams, unless SideStreamsOn() is false; each chain writes
   // its own buffers): the KV rows with the KV compressor's projections, which need only x and
-  // xq, and, once qr_quant is there, the indexer's projections, queries and head weights. Joined
-  // before the state steps.
+  // xq; the indexer's projections and head weights (x only) and, once qr_quant is there (a
+  // second fork), its queries. Joined before the state steps. A batched decode step's query
+  // (wq_b and its steps) goes on a side stream of its own too, beside the rows' state steps
+  // (which never read q), joined before their attention (SequencesStateSteps).
   const bool sides = SideStreamsOn() && scratch.kv_side != nullptr && scratch.index_side != nullptr;
+  const bool query_beside = sides && across && scratch.query_side != nullptr;
   CudaStream& kv_stream = sides ? scratch.kv_side->stream() : stream;
   CudaStream& index_stream = sides ? scratch.index_side->stream() : stream;
   if (sides) scratch.kv_side->Fork(stream);
   MatVec(a.wkv, xq, rows, s.dim, kv, hd, true, kv_stream);
-  RunVectorSteps(kv, rows, hd, KvSteps(a, 0, positions, nullptr), kv_stream);
+  // In the same launch, a chunk-wide prompt's KV rows also go to the staging area as bf16, and a
+  // batched step's each into its sequence's ring (row_caches: this layer's caches, written here).
+  uint16_t* kv_staged = scratch.kv_staged.as<uint16_t>();
+  const bool stage_kv = chunk_wide && !single_rows;
+  VectorSteps kv_steps = KvSteps(a, 0, positions, stage_kv ? kv_staged : nullptr);
+  if (across) {
+    kv_steps.bf16_rows = row_caches;
+    kv_steps.bf16_ring = s.window;
+  }
+  RunVectorSteps(kv, rows, hd, kv_steps, kv_stream);
   if (a.compressor) CompressorProjections(*a.compressor, x, rows, s.dim, kv_projected, kv_stream);
+  if (a.indexer) {
+    if (sides) scratch.index_side->Fork(stream);
+    CompressorProjections(a.indexer->compressor, x, rows, s.dim, index_projected, index_stream);
+    IndexerHeadWeightsRows(*a.indexer, x, s.dim, rows, index_hw, index_stream);
+  }
   MatVec(a.wq_a, xq, rows, s.dim, qr, rank, true, stream);
   RmsNormQuant(qr, rows, rank, a.q_norm.as<float>(), s.norm_eps, qr, qr_quant, stream);
   if (a.indexer) {
     if (sides) scratch.index_side->Fork(stream);
-    CompressorProjections(a.indexer->compressor, x, rows, s.dim, index_projected, index_stream);
-    IndexerQueries(*a.indexer, x, s.dim, qr_quant, rows, positions, index_q, index_hw,
-                   index_stream);
+    IndexerQueryRows(*a.indexer, qr_quant, rows, positions, index_q, index_stream);
   }
-  MatVec(a.wq_b, qr_quant, rows, rank, q, qw, true, stream);
-  RunVectorSteps(q, rows * s.heads, hd, QuerySteps(a, 0, positions), stream);
+  if (query_beside) scratch.query_side->Fork(stream);
+  CudaStream& query_stream = query_beside ? scratch.query_side->stream() : stream;
+  MatVec(a.wq_b, qr_quant, rows, rank, q, qw, true, query_stream);
+  RunVectorSteps(q, rows * s.heads, hd, QuerySteps(a, 0, positions), query_stream);
   if (sides) {
     scratch.kv_side->Join(stream);
     if (a.indexer) scratch.index_side->Join(stream);
@@ -614,14 +659,13 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
                     index_q,
                     index_hw,
                     positions,
-                    scratch.kv_staged.as<uint16_t>(),
-                    static_cast<float>(std::pow(static_cast<double>(hd), -0.5))};
-  const bool chunk_wide = ChunkWideAttention();
-  const bool single_rows = rows == n_chunks;
-  if (chunk_wide && single_rows && n_chunks > 1 && row_caches != nullptr) {
-    SequencesStateSteps(a, chunks, n_chunks, r, scratch, row_caches, stream);
+                    kv_staged,
+                    static_cast<float>(std::pow(static_cast<double>(hd), -0.5)),
+                    InverseRope{a.freqs.as<float>(), s.rope_dims, 0, nullptr}};
+  if (across) {
+    SequencesStateSteps(a, chunks, n_chunks, r, scratch, row_caches, stream,
+                        query_beside ? scratch.query_side.get() : nullptr);
   } else {
-    if (chunk_wide && !single_rows) StoreBf16Bits(kv, rows * hd, r.staged, stream);
     int64_t t0 = 0;
     for (int64_t c = 0; c < n_chunks; ++c) {
       if (chunk_wide && chunks[c].rows > 1) {
@@ -634,8 +678,6 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
   }
   float* o = r.o;
   MarkPhase(stream, "attention.output");
-  RopeRotateRows(o, rows, s.heads, hd, hd, s.rope_dims, a.freqs.as<float>(), positions, true,
-                 stream);
   // The grouped low-rank output over all rows: group g of every row at once.
   const int64_t group_in = qw / s.o_groups, z_n = s.o_groups * s.o_lora_rank;
   float* z = scratch.z.as<float>();

@@ -131,15 +131,18 @@ struct AttentionChunk {
 // chunk's own KV rows staged aside, then the ring takes the chunk's last rows
 // (chunk_lists_math.h). A batched decode step (every chunk one row, of several sequences) with
 // row_caches (device, [rows]: this layer's KV cache of each row's sequence, DeviceRows::
-// row_caches) runs each row's steps up to its list in turn, then the attention of all its rows at
-// once, each over its own cache. Every row's output is AttentionDecode's bits for that token.
+// row_caches) puts every row's KV into its sequence's ring as the KV rows' steps end, runs each
+// row's other steps up to its list (on the row chains' side streams, beside the rows' query,
+// which they never read), then the attention of all its rows at once, each over its own cache.
+// Every row's output is AttentionDecode's bits for that token.
 // Throws CudaError, before queuing anything, when a row needs more compressed entries than the
-// cache holds. Uses scratch's attention buffers (and the layer's own for the per-row steps).
+// cache holds, or a batched step has two rows of one sequence. Uses scratch's attention buffers
+// (and the layer's own for the per-row steps).
 // x_fp8_written: scratch.x_quant holds x's FP8 act_quant (per 128) already, as HcPreNorm writes
 // it with its y_fp8, so it is not computed here.
 void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_chunks,
                    const float* x, int64_t rows, DeviceRows& scratch, float* out,
-                   CudaStream& stream, const uint16_t* const* row_caches = nullptr,
+                   CudaStream& stream, uint16_t* const* row_caches = nullptr,
                    bool x_fp8_written = false);
 
 }  // namespace dsagent::engine::kernels::cuda

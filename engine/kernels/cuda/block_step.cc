@@ -154,8 +154,7 @@ void HeadDecode(DeviceHead& d, const float* h, float* logits, CudaStream& stream
 
 void BlockRows(DeviceBlock& b, const AttentionChunk* chunks, int64_t n_chunks, float* h,
                int64_t rows, const int32_t* tokens, DeviceRows& scratch, CudaStream& stream,
-               const uint16_t* const* row_caches, const DeviceBlock* combine_from,
-               bool leave_combine) {
+               uint16_t* const* row_caches, const DeviceBlock* combine_from, bool leave_combine) {
   const HcKernelShape& s = b.hc;
   float* y = scratch.y.as<float>();
   float* f = scratch.f.as<float>();

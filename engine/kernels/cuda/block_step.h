@@ -75,8 +75,8 @@ void BlockDecode(DeviceBlock& b, DeviceAttentionState& state, float* h, int64_t 
 // fewer per block boundary, the same bits.
 void BlockRows(DeviceBlock& b, const AttentionChunk* chunks, int64_t n_chunks, float* h,
                int64_t rows, const int32_t* tokens, DeviceRows& scratch, CudaStream& stream,
-               const uint16_t* const* row_caches = nullptr,
-               const DeviceBlock* combine_from = nullptr, bool leave_combine = false);
+               uint16_t* const* row_caches = nullptr, const DeviceBlock* combine_from = nullptr,
+               bool leave_combine = false);
 
 struct DeviceHead {
   HcKernelShape hc;

@@ -1,36 +1,22 @@
 // RunGroupSlots (matvec_tiled.h): the routed experts' slots of a call grouped by expert on the
-// device, expert_groups_math.h's two phases run by one CTA.
+// device, expert_groups_math.h's two phases run by one CTA (expert_groups_cta.cuh).
 #include <cuda_runtime.h>
 
 #include <string>
 
-#include "engine/kernels/cuda/expert_groups_math.h"
+#include "engine/kernels/cuda/expert_groups_cta.cuh"
 #include "engine/kernels/cuda/kernel_launch.cuh"
 #include "engine/kernels/cuda/matvec_tiled.h"
 
 namespace dsagent::engine::kernels::cuda {
 namespace {
 
-// One CTA: each slot's rank (phase 1), then its sorted position and piece (phase 2); the count.
+// One CTA: GroupSlotsCta.
 __global__ void GroupSlotsKernel(const int32_t* ids, int slots, int32_t* order, ExpertPiece* pieces,
                                  int32_t* n_pieces) {
   AwaitPreviousKernel();
   extern __shared__ int32_t group_shared[];
-  int32_t* const sids = group_shared;
-  int32_t* const ranks = group_shared + slots;
-  __shared__ int count;
-  const int tid = static_cast<int>(threadIdx.x);
-  if (tid == 0) count = 0;
-  for (int s = tid; s < slots; s += blockDim.x) sids[s] = ids[s];
-  __syncthreads();
-  for (int s = tid; s < slots; s += blockDim.x) ranks[s] = SlotRank(sids, s);
-  __syncthreads();
-  int mine = 0;
-  for (int s = tid; s < slots; s += blockDim.x)
-    mine += GroupSlot(sids, ranks, slots, s, order, pieces);
-  if (mine != 0) atomicAdd(&count, mine);
-  __syncthreads();
-  if (tid == 0) *n_pieces = count;
+  GroupSlotsCta(ids, slots, order, pieces, n_pieces, group_shared);
 }
 
 }  // namespace

@@ -175,12 +175,15 @@ int64_t IndexerSelectAppended(DeviceIndexer& ix, DeviceIndexerState& state, int6
                         ix.q_finished ? IndexerQueryPrep{} : QueryPrepOf(ix, pos));
 }
 
-void IndexerQueries(DeviceIndexer& ix, const float* x, int64_t x_stride, const float* qr_fp8,
-                    int64_t rows, const int32_t* positions, float* q, float* hw,
-                    CudaStream& stream) {
+void IndexerHeadWeightsRows(DeviceIndexer& ix, const float* x, int64_t x_stride, int64_t rows,
+                            float* hw, CudaStream& stream) {
+  HeadWeights(ix, x, x_stride, rows, hw, stream);
+}
+
+void IndexerQueryRows(DeviceIndexer& ix, const float* qr_fp8, int64_t rows,
+                      const int32_t* positions, float* q, CudaStream& stream) {
   QueryProduct(ix, qr_fp8, rows, q, stream);
   QuerySteps(ix, rows, positions, 0, q, stream);
-  HeadWeights(ix, x, x_stride, rows, hw, stream);
 }
 
 void IndexerAppendKeys(DeviceIndexer& ix, DeviceIndexerState& state, const float* key_projected,

@@ -96,16 +96,18 @@ int64_t IndexerSelectAppended(DeviceIndexer& ix, DeviceIndexerState& state, int6
                               int32_t* selected, CudaStream& stream, int32_t entry_offset = 0);
 
 // IndexerSelect in two steps, for a forward over many rows (attention_step.h AttentionRows): the
-// queries and head weights are row-wise, so a chunk's rows get them in one pass
-// (IndexerQueries: rows x [dim] x_stride apart and qr_fp8 [rows, q_lora_rank], row t at
-// positions[t] (device int32) -> q [rows, heads * head_dim] (FP4 values), hw [rows, heads] (not
-// yet times the indexer's factor hd^-0.5 * heads^-0.5: the scores' launch applies it); each
-// row's bits as alone), then each row in order
-// feeds the keys' compressor and selects (IndexerSelectQueried with that row's q and hw, its
-// x and its indexer-compressor projections from CompressorProjections on ix.compressor).
-void IndexerQueries(DeviceIndexer& ix, const float* x, int64_t x_stride, const float* qr_fp8,
-                    int64_t rows, const int32_t* positions, float* q, float* hw,
-                    CudaStream& stream);
+// queries and head weights are row-wise, so a chunk's rows get them in one pass each
+// (IndexerHeadWeightsRows: rows x [dim] x_stride apart -> hw [rows, heads], not yet times the
+// indexer's factor hd^-0.5 * heads^-0.5: the scores' launch applies it; IndexerQueryRows:
+// qr_fp8 [rows, q_lora_rank], row t at positions[t] (device int32) -> q [rows, heads * head_dim]
+// (FP4 values); each row's bits as alone; the head weights need only x, so they can go first),
+// then each row in order feeds the keys' compressor and selects (IndexerSelectQueried with that
+// row's q and hw, its x and its indexer-compressor projections from CompressorProjections on
+// ix.compressor).
+void IndexerHeadWeightsRows(DeviceIndexer& ix, const float* x, int64_t x_stride, int64_t rows,
+                            float* hw, CudaStream& stream);
+void IndexerQueryRows(DeviceIndexer& ix, const float* qr_fp8, int64_t rows,
+                      const int32_t* positions, float* q, CudaStream& stream);
 // scratch (may be null: the indexer's own) is what the selection writes besides `selected` and
 // the state: a caller running several sequences' rows side by side gives each its own.
 struct IndexerSelectScratch {

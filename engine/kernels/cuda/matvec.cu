@@ -619,6 +619,36 @@ void ExpertGemmMatVec(const DeviceWeightSet& set, const ExpertGroups& groups, co
   ExpertGemmMatVec(Views(set), groups, ids, slots, x, x_stride, y, y_stride, round_bf16, stream);
 }
 
+bool ExpertGemmPairTakes(const ExpertSetViews& first, const ExpertSetViews& second,
+                         const ExpertGroups& groups, int64_t slots) {
+  return first.format == second.format && first.rows == second.rows && first.cols == second.cols &&
+         !first.exact && !second.exact && slots > 0 && slots <= groups.max_slots &&
+         TiledMatVecGemmTakes(KindOf(first.format), first.cols, first.rows);
+}
+
+void ExpertGemmMatVecPair(const ExpertSetViews& first, const ExpertSetViews& second,
+                          const ExpertGroups& groups, int64_t slots, const float* x,
+                          int64_t x_stride, int64_t x_row_slots, float* y_first, float* y_second,
+                          int64_t y_stride, bool round_bf16, bool tensor, CudaStream& stream) {
+  if (!ExpertGemmPairTakes(first, second, groups, slots) || x_row_slots < 1) {
+    throw CudaError("ExpertGemmMatVecPair: the register-tiled kernel does not take these sets (" +
+                    std::to_string(slots) + " slots, " + std::to_string(x_row_slots) +
+                    " a row of x)");
+  }
+  if (first.rows <= 0) return;
+  ExpertRowsArgs a = ExpertArgs(first, groups, slots, x, x_stride, y_first, y_stride, round_bf16);
+  a.x_row_slots = x_row_slots;
+  a.views_second = second.views;
+  a.y_second = y_second;
+  const WeightKind kind = KindOf(first.format);
+  const auto raw = static_cast<cudaStream_t>(stream.handle());
+  if (tensor && TensorExpertTakes(kind, first.cols, first.rows)) {
+    RunTensorExpertMatVec(a, kind, raw);
+  } else {
+    RunTiledExpertGemm(a, kind, raw);
+  }
+}
+
 void EmbedToStreams(const DeviceWeight& embed, const int32_t* token, int64_t hc, float* h,
                     CudaStream& stream) {
   EmbedRowsToStreams(embed, token, 1, hc, h, stream);

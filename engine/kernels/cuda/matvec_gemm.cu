@@ -97,7 +97,7 @@ __global__ void __launch_bounds__(kGemmThreads, 2) ExpertGemmKernel(ExpertRowsAr
   AwaitPreviousKernel();
   if (static_cast<int>(blockIdx.x) >= *a.n_pieces) return;
   const ExpertPiece piece = a.pieces[blockIdx.x];
-  const WeightView w = a.views[piece.expert];
+  const WeightView w = ExpertProductViews(a)[piece.expert];
   if (w.data == nullptr) return;  // kept on the host (uniform over the CTA)
   GemmCta<K>(ExpertPieceTile(a, piece, w, kGemmTileRows));
 }
@@ -145,7 +145,7 @@ void RunTiledMatVecGemm(const TiledMatVec& m, WeightKind kind, cudaStream_t stre
 
 void RunTiledExpertGemm(const ExpertRowsArgs& e, WeightKind kind, cudaStream_t stream) {
   if (e.rows <= 0 || e.slots <= 0) return;
-  const dim3 grid(static_cast<unsigned>(e.slots), RowTiles(e.rows));
+  const dim3 grid(static_cast<unsigned>(e.slots), RowTiles(e.rows), ExpertProducts(e));
   LaunchKind(e, grid, kind, stream);
 }
 

@@ -69,7 +69,8 @@ struct GemmShared {
 static_assert(offsetof(GemmShared, skip) % 4 == 0, "a row's skip flags are 4-byte aligned");
 
 // One CTA's tile: weight rows [row0, row0 + tile_rows), inputs 0..inputs-1: input m is row
-// InputRow(m) of x (x_stride apart) and of y, whose outputs for the tile start at y.
+// GemmInputRow(m) of y, whose outputs for the tile start at y, and row GemmInputRow(m) /
+// x_row_slots of x (x_stride apart; the MoE's k slots of a token all read the token's row).
 struct GemmTile {
   WeightView w;
   int64_t row0 = 0;
@@ -80,6 +81,7 @@ struct GemmTile {
   float* y = nullptr;
   int64_t y_stride = 0;
   const int32_t* gather = nullptr;  // input m is row gather[m] (a piece of one expert's slots)
+  int64_t x_row_slots = 1;          // consecutive inputs' rows that share one row of x
   bool round_bf16 = false;
 };
 
@@ -88,7 +90,7 @@ DSAGENT_HD int64_t GemmInputRow(const GemmTile& t, int m) {
 }
 // Input m's row of x; past the tile's inputs, its last one (read, never written).
 DSAGENT_HD const float* GemmXRow(const GemmTile& t, int m) {
-  return t.x + GemmInputRow(t, m < t.inputs ? m : t.inputs - 1) * t.x_stride;
+  return t.x + GemmInputRow(t, m < t.inputs ? m : t.inputs - 1) / t.x_row_slots * t.x_stride;
 }
 // Tile row o's weight row; past the tile's rows, its last one (read, never written).
 DSAGENT_HD int64_t GemmWeightRow(const GemmTile& t, int o) {

@@ -80,8 +80,7 @@ __device__ __forceinline__ void StageInputs(TensorShared<kM>& sh, const GemmTile
     const int m = q / (kTiledBlockCols / 4), c4 = q % (kTiledBlockCols / 4);
     float v[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     if (m < t.inputs) {
-      const float* p =
-          t.x + GemmInputRow(t, m) * t.x_stride + int64_t{blk} * kTiledBlockCols + 4 * c4;
+      const float* p = GemmXRow(t, m) + int64_t{blk} * kTiledBlockCols + 4 * c4;
       for (int e = 0; e < 4; ++e) v[e] = p[e];
       bool exact = true;
       for (int e = 0; e < 4; ++e) exact = exact && ExactInBf16(v[e]);
@@ -250,7 +249,7 @@ __device__ __forceinline__ void TensorCta(const GemmTile& t) {
   for (int m = 0; m < t.inputs; ++m) {
     if (sh.not_exact[m] == 0) continue;
     const int64_t row = GemmInputRow(t, m);
-    ColumnsOrderOutputs(t.w, t.row0, t.tile_rows, t.x + row * t.x_stride, t.y + row * t.y_stride,
+    ColumnsOrderOutputs(t.w, t.row0, t.tile_rows, GemmXRow(t, m), t.y + row * t.y_stride,
                         t.round_bf16, tid);
   }
 }
@@ -267,7 +266,7 @@ __global__ void __launch_bounds__(kTensorThreads, 2) ExpertTensorKernel(ExpertRo
   AwaitPreviousKernel();
   if (static_cast<int>(blockIdx.x) >= *a.n_pieces) return;
   const ExpertPiece piece = a.pieces[blockIdx.x];
-  const WeightView w = a.views[piece.expert];
+  const WeightView w = ExpertProductViews(a)[piece.expert];
   if (w.data == nullptr) return;  // kept on the host (uniform over the CTA)
   TensorCta<K, kExpertTileInputs>(ExpertPieceTile(a, piece, w, kTensorTileRows));
 }
@@ -348,7 +347,8 @@ bool TensorExpertTakes(WeightKind kind, int64_t cols, int64_t rows) {
 void RunTensorExpertMatVec(const ExpertRowsArgs& e, WeightKind kind, cudaStream_t stream) {
   if (e.rows <= 0 || e.slots <= 0) return;
   const dim3 grid(static_cast<unsigned>(e.slots),
-                  static_cast<unsigned>((e.rows + kTensorTileRows - 1) / kTensorTileRows));
+                  static_cast<unsigned>((e.rows + kTensorTileRows - 1) / kTensorTileRows),
+                  ExpertProducts(e));
   LaunchKind(e, grid, kind, stream);
 }
 

@@ -90,7 +90,9 @@ void RunGroupSlots(const int32_t* ids, int64_t slots, int32_t* order, ExpertPiec
 
 // A product over the grouping (RunTiledExpertGemm): CTA (piece, tile) multiplies the piece's
 // expert (views[expert]; none on the device: skipped) with its slots' rows of x into their rows of
-// y.
+// y; slot s reads row s / x_row_slots of x (1: each slot its own row; the MoE's k: each token's
+// row, read by its k slots). With views_second set, a second product of the same shape on the
+// same inputs in the same launch (grid z 1: views_second into y_second; the MoE's w1 and w3).
 struct ExpertRowsArgs {
   const WeightView* views = nullptr;
   const ExpertPiece* pieces = nullptr;
@@ -98,11 +100,17 @@ struct ExpertRowsArgs {
   const int32_t* order = nullptr;
   int64_t slots = 0, rows = 0;
   const float* x = nullptr;
-  int64_t x_stride = 0;
+  int64_t x_stride = 0, x_row_slots = 1;
   float* y = nullptr;
   int64_t y_stride = 0;
   bool round_bf16 = false;
+  const WeightView* views_second = nullptr;
+  float* y_second = nullptr;
 };
+// The grid's z extent for the arguments: one product or two.
+inline unsigned ExpertProducts(const ExpertRowsArgs& a) {
+  return a.views_second != nullptr ? 2 : 1;
+}
 
 // The register-tiled kernel (matvec_gemm.cu): a CTA multiplies 32 weight rows by up to 8
 // activation rows, decoding each weight value once for them and keeping every (row, input)'s

@@ -76,7 +76,7 @@ std::vector<std::pair<DeviceBuffer*, int64_t>> PerRowBuffers(DeviceRows& r, cons
           {&r.q, s.qw},                   {&r.o, s.qw},                {&r.kv, s.hd},
           {&r.z, s.z},                    {&r.logits, s.experts},      {&r.ids, s.k},
           {&r.weights, s.k},              {&r.x_slots, s.k * s.dim},   {&r.g, s.k * s.inter},
-          {&r.u, s.k * s.inter},          {&r.h_quant, s.k * s.inter}, {&r.routed, s.k * s.dim},
+          {&r.u, s.k * s.inter},          {&r.routed, s.k * s.dim},
           {&r.shared_g, s.inter},         {&r.shared_u, s.inter},      {&r.shared_out, s.dim},
           {&r.head_products, s.hc},       {&r.head_y, s.dim},
           {&r.kv_projected, s.kv_projected},         {&r.index_projected, s.index_projected},
@@ -86,6 +86,9 @@ std::vector<std::pair<DeviceBuffer*, int64_t>> PerRowBuffers(DeviceRows& r, cons
           {&r.route_arrivals, 1},         {&r.hc_arrivals, 1}};
 }
 // clang-format on
+
+// GateAndRoute's count of routed rows (RouteGrouping::arrivals).
+constexpr int64_t kGroupArrivalsBytes = sizeof(unsigned);
 
 // The row chains of a DeviceRows for max_rows rows, and one chain's device bytes.
 int64_t RowChains(int64_t max_rows) { return max_rows > 1 ? std::min(max_rows, kRowChains) : 0; }
@@ -131,7 +134,7 @@ int64_t DeviceRowsBytes(const DeviceModel& m, int64_t max_rows) {
   return total +
          (AttentionSplitFloats(s) + s.index_scores + CompressSizesOf(m, max_rows).Floats()) * 4 +
          SparseAttentionRowsArrivalsBytes(kAttentionRowsGroup, s.heads) +
-         RowChains(max_rows) * RowChainBytes(s);
+         RowChains(max_rows) * RowChainBytes(s) + kGroupArrivalsBytes;
 }
 
 DeviceRows CreateDeviceRows(const DeviceModel& m, int64_t max_rows) {
@@ -157,6 +160,7 @@ DeviceRows CreateDeviceRows(const DeviceModel& m, int64_t max_rows) {
   r.row_caches = DeviceBuffer(m.layers.size() * static_cast<size_t>(max_rows) * sizeof(void*));
   r.kv_side = std::make_unique<SideStream>();
   r.index_side = std::make_unique<SideStream>();
+  r.query_side = std::make_unique<SideStream>();
   r.shared_side = std::make_unique<SideStream>();
   for (int64_t c = 0; c < RowChains(max_rows); ++c) {
     RowChain chain;
@@ -173,6 +177,8 @@ DeviceRows CreateDeviceRows(const DeviceModel& m, int64_t max_rows) {
   r.route_arrivals.Zero(zeroing);
   r.hc_arrivals.Zero(zeroing);
   r.attention_arrivals.Zero(zeroing);
+  r.group_arrivals = DeviceBuffer(kGroupArrivalsBytes);
+  r.group_arrivals.Zero(zeroing);
   zeroing.Synchronize();
   r.groups = ExpertGroups::Create(
       std::min<int64_t>(kMaxGroupedSlots, max_rows * std::max<int64_t>(s.k, 1)));
@@ -208,6 +214,12 @@ int64_t CheckedRows(const DeviceModel& m, const DeviceRows& r, const RowChunk* c
       throw std::out_of_range("ModelRows: " + std::to_string(ch.rows) + " rows at position " +
                               std::to_string(ch.seq->pos) + " pass the context (" +
                               std::to_string(m.context) + " positions)");
+    }
+    for (int64_t d = 0; d < c; ++d) {
+      if (chunks[d].seq == ch.seq) {
+        throw std::out_of_range("ModelRows: chunks " + std::to_string(d) + " and " +
+                                std::to_string(c) + " are of one sequence");
+      }
     }
     rows += ch.rows;
     single_rows = single_rows && ch.rows == 1;
@@ -245,7 +257,7 @@ void StageRows(const DeviceModel& m, DeviceRows& r, const RowChunk* chunks, int6
   if (AttendsAcrossSequences(single_rows, n_chunks)) {
     // A batched decode step: each layer's KV cache of every row's sequence ([layer, row]), for
     // the attention of all the rows at once (AttentionRows).
-    std::vector<const uint16_t*> caches;
+    std::vector<uint16_t*> caches;
     caches.reserve(m.layers.size() * static_cast<size_t>(rows));
     for (size_t i = 0; i < m.layers.size(); ++i) {
       for (int64_t c = 0; c < n_chunks; ++c) {
@@ -299,9 +311,9 @@ void ModelRowsStaged(DeviceModel& m, DeviceRows& r, const RowChunk* chunks, int6
       }
       for (int64_t i = all[p].first; i < all[p].end; ++i) {
         const auto& lc = layer_chunks[static_cast<size_t>(i)];
-        const uint16_t* const* row_caches = AttendsAcrossSequences(single_rows, n_chunks)
-                                                ? r.row_caches.as<const uint16_t*>() + i * rows
-                                                : nullptr;
+        uint16_t* const* row_caches = AttendsAcrossSequences(single_rows, n_chunks)
+                                          ? r.row_caches.as<uint16_t*>() + i * rows
+                                          : nullptr;
         // Each block but the last leaves its MoE combine to the next one's first launch
         // (BlockRows' combine_from), as ModelDecode's do.
         BlockRows(m.layers[static_cast<size_t>(i)], lc.data(), n_chunks, h, rows, dev_tokens, r,

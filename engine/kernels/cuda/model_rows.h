@@ -37,8 +37,8 @@ enum class RowLogits { kNone, kLastOfEachChunk, kEveryRow };
 // The chunks' tokens (host int32, the chunks' rows one after another) through the model; each
 // chunk's sequence advances by its rows. Logits (device, fp32) as `which` asks: [rows, vocab]
 // (kEveryRow) or [n_chunks, vocab] (kLastOfEachChunk). The chunks' sequences must be distinct.
-// Throws std::out_of_range, before queuing anything, for more rows than `r` holds, a sequence of
-// another layer count or one that would pass the context.
+// Throws std::out_of_range, before queuing anything, for more rows than `r` holds, a sequence
+// given twice, a sequence of another layer count or one that would pass the context.
 // ModelRows is StageRows then ModelRowsStaged.
 void ModelRows(DeviceModel& m, DeviceRows& r, const RowChunk* chunks, int64_t n_chunks,
                const int32_t* tokens, RowLogits which, float* logits, CudaStream& stream);

@@ -3,9 +3,11 @@
 // for the combine.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <string>
 
 #include "engine/kernels/cuda/exact_dot_cta.cuh"
+#include "engine/kernels/cuda/expert_groups_cta.cuh"
 #include "engine/kernels/cuda/fused_steps.h"
 #include "engine/kernels/cuda/kernel_launch.cuh"
 #include "engine/kernels/cuda/l2_prefetch.cuh"
@@ -142,14 +144,23 @@ __global__ void MoeRouteKernel(const float* logits, MoeRouteShape shape, const f
               paired_offset, smem);
 }
 
+// Where GateRouteKernel groups the slots once every row is routed (order null: it does not).
+struct GroupInto {
+  int32_t* order = nullptr;
+  ExpertPiece* pieces = nullptr;
+  int32_t* count = nullptr;
+  unsigned* arrivals = nullptr;  // the routed rows' count
+};
+
 // Grid (experts, rows) of ExactMatVecThreads(gate.cols) threads: CTA (i, t) writes the gate's
 // exact product i of row t (MatVecExactKernel's bits) to logits, and the last of row t's CTAs to
-// finish routes the row (MoeRouteKernel's bits). arrivals [rows]: zero between launches.
+// finish routes the row (MoeRouteKernel's bits); with group.order set, the last of those to
+// finish groups every row's slots (GroupSlotsKernel's). arrivals [rows]: zero between launches.
 __global__ void __launch_bounds__(1024)
     GateRouteKernel(WeightView gate, const float* x, int64_t x_stride, float* logits,
                     MoeRouteShape shape, const float* bias, const int32_t* hash_table,
                     const int32_t* tokens, int32_t* ids, float* weights, int32_t* paired_ids,
-                    int32_t paired_offset, unsigned* arrivals) {
+                    int32_t paired_offset, unsigned* arrivals, GroupInto group) {
   extern __shared__ __align__(16) unsigned char smem[];
   const int64_t i = blockIdx.x, t = blockIdx.y;
   // The gate's row into L2 before the wait for the kernel ahead (the first row's CTA).
@@ -162,6 +173,9 @@ __global__ void __launch_bounds__(1024)
   if (!LastCtaToArrive(&arrivals[t], static_cast<unsigned>(shape.experts))) return;
   RouteRowCta(logits, shape, bias, hash_table, tokens, t, ids, weights, paired_ids, paired_offset,
               smem);
+  if (group.order == nullptr || !LastCtaToArrive(group.arrivals, gridDim.y)) return;
+  GroupSlotsCta(ids, static_cast<int>(gridDim.y * shape.k), group.order, group.pieces, group.count,
+                reinterpret_cast<int32_t*>(smem));
 }
 
 // With post.out set, then HcPost of the value it wrote (HcPostKernel's column: mixing_math.h).
@@ -218,8 +232,15 @@ void GateAndRoute(const DeviceWeight& gate, const float* x, int64_t rows, int64_
                   float* logits, const MoeRouteShape& shape, const float* bias,
                   const int32_t* hash_table, const int32_t* tokens, int32_t* ids, float* weights,
                   unsigned* arrivals, CudaStream& stream, int32_t* paired_ids,
-                  int32_t paired_offset) {
-  const size_t shared = CheckRoute(shape, bias, hash_table, tokens, "GateAndRoute");
+                  int32_t paired_offset, const RouteGrouping* grouping) {
+  size_t shared = CheckRoute(shape, bias, hash_table, tokens, "GateAndRoute");
+  const int64_t slots = rows * shape.k;
+  if (grouping != nullptr && (grouping->groups == nullptr || grouping->arrivals == nullptr ||
+                              slots > grouping->groups->max_slots)) {
+    throw CudaError("GateAndRoute: " + std::to_string(slots) +
+                    " slots to group, the grouping has room for " +
+                    std::to_string(grouping->groups != nullptr ? grouping->groups->max_slots : 0));
+  }
   if (gate.rows != shape.experts) {
     throw CudaError("GateAndRoute: a gate of " + std::to_string(gate.rows) + " rows for " +
                     std::to_string(shape.experts) + " experts");
@@ -232,12 +253,21 @@ void GateAndRoute(const DeviceWeight& gate, const float* x, int64_t rows, int64_
     MatVecExact(gate, x, rows, x_stride, logits, shape.experts, false, stream);
     MoeRoute(logits, rows, shape, bias, hash_table, tokens, ids, weights, stream, paired_ids,
              paired_offset);
+    if (grouping != nullptr) GroupExpertSlots(ids, slots, *grouping->groups, stream);
     return;
+  }
+  GroupInto group;
+  if (grouping != nullptr) {
+    group.order = grouping->groups->order.as<int32_t>();
+    group.pieces = grouping->groups->pieces.as<ExpertPiece>();
+    group.count = grouping->groups->count.as<int32_t>();
+    group.arrivals = grouping->arrivals;
+    shared = std::max(shared, static_cast<size_t>(2 * slots) * sizeof(int32_t));
   }
   const dim3 grid(static_cast<unsigned>(shape.experts), static_cast<unsigned>(rows));
   LaunchKernel(GateRouteKernel, "GateRouteKernel", grid, ExactMatVecThreads(gate.cols), shared,
                Raw(stream), ViewOf(gate), x, x_stride, logits, shape, bias, hash_table, tokens, ids,
-               weights, paired_ids, paired_offset, arrivals);
+               weights, paired_ids, paired_offset, arrivals, group);
   CheckCuda(cudaGetLastError(), "GateAndRoute launch");
 }
 

@@ -41,11 +41,20 @@ void MoeRoute(const float* logits, int64_t rows, const MoeRouteShape& shape, con
 // critical path instead of two. arrivals [rows]: device memory that is zero before the first call
 // (DeviceBuffer::Zero) and is left zero by each; it and logits belong to one launch at a time.
 // gate.rows must be shape.experts. With FusedStepsOn() false (fused_steps.h), the two launches.
+//
+// With `grouping`, the call's rows * k slots are then grouped by expert into grouping->groups
+// (GroupExpertSlots' result and bits) by the CTA that routes the last row to finish, counted on
+// grouping->arrivals (one word, zero before and after, like `arrivals`): no launch of its own
+// between the router and the grouped expert products. rows * k must fit the groups.
+struct RouteGrouping {
+  ExpertGroups* groups = nullptr;
+  unsigned* arrivals = nullptr;
+};
 void GateAndRoute(const DeviceWeight& gate, const float* x, int64_t rows, int64_t x_stride,
                   float* logits, const MoeRouteShape& shape, const float* bias,
                   const int32_t* hash_table, const int32_t* tokens, int32_t* ids, float* weights,
                   unsigned* arrivals, CudaStream& stream, int32_t* paired_ids = nullptr,
-                  int32_t paired_offset = 0);
+                  int32_t paired_offset = 0, const RouteGrouping* grouping = nullptr);
 
 // out [rows, dim] = bf16(sum of routed [rows, k, dim] over each row's distinct experts in
 // ascending id order (fp32) + shared [rows, dim]). out may alias shared, not routed. k <= 16.

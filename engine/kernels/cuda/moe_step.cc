@@ -221,19 +221,49 @@ void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, 
     throw CudaError("MoeRows: " + std::to_string(rows) + " rows, the scratch holds " +
                     std::to_string(scratch.max_rows));
   }
-  // Router on every row: the exact gate products, then scores, experts and weights.
+  // Over several rows (RowsKernelChoice: the register-tiled kernel), the slots grouped by
+  // expert once, for the three products: each chosen expert's weights read and decoded once per
+  // piece of up to 8 of its slots; with the tensor choice and a prompt's rows (as many as the
+  // dense products take the tensor cores for), the pieces on the tensor cores.
+  const RowsKernel kernel = RowsKernelChoice();
+  const bool grouped =
+      kernel != RowsKernel::kByInput && rows > 1 && slots <= scratch.groups.max_slots;
+  const bool tensor = grouped && kernel == RowsKernel::kTensor && rows >= kTensorMinInputs;
+  // The FP8 input of every row (the shared expert's too).
+  float* xq = scratch.x_quant.as<float>();
+  if (!x_fp8_written) ActQuantTo(x, xq, rows, s.dim, 128, ActQuantFormat::kFp8, stream);
+  // The shared expert on every row (no clamp): it needs no routing. On a side stream beside the
+  // router and the routed experts (unless SideStreamsOn() is false, or phase timing is on: its
+  // phase is then its own), forked before the router and joined before the combine: it writes
+  // only its own buffers. On the step's stream it is queued after the router and the offload's
+  // copies, so that the host's wait for the routing does not include it.
+  float* sg = scratch.shared_g.as<float>();
+  float* su = scratch.shared_u.as<float>();
+  float* so = scratch.shared_out.as<float>();
+  const bool side = SideStreamsOn() && !PhaseTiming() && scratch.shared_side != nullptr;
+  const auto shared_expert = [&](CudaStream& on) {
+    MarkPhase(stream, "moe.shared");
+    MatVec(m.shared_w1, xq, rows, s.dim, sg, s.inter, true, on);
+    MatVec(m.shared_w3, xq, rows, s.dim, su, s.inter, true, on);
+    // The FP8 copy of the activation goes to su (each value written after it is read).
+    SwiGluQuant(sg, su, rows, s.inter, nullptr, 0.0f, su, on);
+    MatVec(m.shared_w2, su, rows, s.inter, so, s.dim, true, on);
+  };
+  if (side) {
+    scratch.shared_side->Fork(stream);
+    shared_expert(scratch.shared_side->stream());
+  }
+  // Router on every row: the exact gate products, then scores, experts and weights, and the
+  // slots' grouping by the last row's routing CTA, all in one launch.
   MarkPhase(stream, "moe.router");
   float* logits = scratch.logits.as<float>();
   int32_t* ids = scratch.ids.as<int32_t>();
   float* weights = scratch.weights.as<float>();
+  const RouteGrouping grouping{&scratch.groups, scratch.group_arrivals.as<unsigned>()};
   GateAndRoute(m.gate, x, rows, s.dim, logits, s.route, s.hash ? nullptr : m.bias.as<float>(),
                s.hash ? m.hash_table.as<int32_t>() : nullptr, s.hash ? tokens : nullptr, ids,
-               weights, scratch.route_arrivals.as<unsigned>(), stream);
-  // The FP8 input of every row (the shared expert's too), and each row's copy per slot.
-  float* xq = scratch.x_quant.as<float>();
-  if (!x_fp8_written) ActQuantTo(x, xq, rows, s.dim, 128, ActQuantFormat::kFp8, stream);
-  float* x_slots = scratch.x_slots.as<float>();
-  RepeatRows(xq, rows, s.dim, k, x_slots, stream);
+               weights, scratch.route_arrivals.as<unsigned>(), stream, nullptr, 0,
+               grouped ? &grouping : nullptr);
   const bool offload = m.on_device < s.route.experts;
   // The offload's staging: ids [rows, k], weights [rows, k], xq [rows, dim], out [rows, k, dim].
   int32_t* host_ids = offload ? scratch.staged.as<int32_t>() : nullptr;
@@ -246,22 +276,7 @@ void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, 
     scratch.x_quant.DownloadAt(0, host_xq, static_cast<size_t>(rows * s.dim) * 4, stream);
     m.staged_ready->Record(stream);
   }
-  // The shared expert on every row (no clamp), queued first: it needs no routing, so the device
-  // computes it while the host waits for the routing (offload) and streams experts. On a side
-  // stream beside the routed experts (unless SideStreamsOn() is false, or phase timing is on:
-  // its phase is then its own), joined before the combine: it writes only its own buffers.
-  float* sg = scratch.shared_g.as<float>();
-  float* su = scratch.shared_u.as<float>();
-  float* so = scratch.shared_out.as<float>();
-  MarkPhase(stream, "moe.shared");
-  const bool side = SideStreamsOn() && !PhaseTiming() && scratch.shared_side != nullptr;
-  CudaStream& shared_stream = side ? scratch.shared_side->stream() : stream;
-  if (side) scratch.shared_side->Fork(stream);
-  MatVec(m.shared_w1, xq, rows, s.dim, sg, s.inter, true, shared_stream);
-  MatVec(m.shared_w3, xq, rows, s.dim, su, s.inter, true, shared_stream);
-  // The FP8 copy of the activation goes to su (each value written after it is read).
-  SwiGluQuant(sg, su, rows, s.inter, nullptr, 0.0f, su, shared_stream);
-  MatVec(m.shared_w2, su, rows, s.inter, so, s.dim, true, shared_stream);
+  if (!side) shared_expert(stream);
   // Streaming: once the routing is on the host, the host experts chosen most go to the pools and
   // the expert products below read them there; the CPU keeps the rest.
   MarkPhase(stream, "moe.routed");
@@ -295,15 +310,6 @@ void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, 
   float* g = scratch.g.as<float>();
   float* u = scratch.u.as<float>();
   float* routed = scratch.routed.as<float>();
-  // Over several rows (RowsKernelChoice: the register-tiled kernel), the slots grouped by
-  // expert once, for the three products: each chosen expert's weights read and decoded once per
-  // piece of up to 8 of its slots; with the tensor choice and a prompt's rows (as many as the
-  // dense products take the tensor cores for), the pieces on the tensor cores.
-  const RowsKernel kernel = RowsKernelChoice();
-  const bool grouped =
-      kernel != RowsKernel::kByInput && rows > 1 && slots <= scratch.groups.max_slots;
-  const bool tensor = grouped && kernel == RowsKernel::kTensor && rows >= kTensorMinInputs;
-  if (grouped) GroupExpertSlots(ids, slots, scratch.groups, stream);
   const auto experts = [&](const ExpertSetViews& set, const float* in, int64_t in_stride, float* y,
                            int64_t y_stride) {
     if (tensor) {
@@ -314,11 +320,27 @@ void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, 
       ExpertMatVec(set, ids, slots, in, in_stride, y, y_stride, true, stream);
     }
   };
-  experts(v1, x_slots, s.dim, g, s.inter);
-  experts(v3, x_slots, s.dim, u, s.inter);
-  float* hq = scratch.h_quant.as<float>();
-  SwiGluQuant(g, u, slots, s.inter, weights, s.swiglu_limit, hq, stream);
-  experts(v2, hq, s.inter, routed, s.dim);
+  if (grouped && ExpertGemmPairTakes(v1, v3, scratch.groups, slots)) {
+    // w1 and w3 in one launch, each slot reading its row's FP8 input (k slots a row).
+    ExpertGemmMatVecPair(v1, v3, scratch.groups, slots, xq, s.dim, k, g, u, s.inter, true, tensor,
+                         stream);
+  } else {
+    // Each row's input copied per slot, for kernels that read a row per slot.
+    float* x_slots = scratch.x_slots.as<float>();
+    RepeatRows(xq, rows, s.dim, k, x_slots, stream);
+    experts(v1, x_slots, s.dim, g, s.inter);
+    experts(v3, x_slots, s.dim, u, s.inter);
+  }
+  // w2 on the SwiGLU of w1's and w3's outputs with its FP8 copy: SwiGluQuant into g first (g is
+  // scratch) for the grouped products, which would compute it once per tile of 32 of w2's rows
+  // if they staged it (the single-row kernel's tiles are larger: ExpertMatVecOnSwiGlu).
+  if (grouped) {
+    SwiGluQuant(g, u, slots, s.inter, weights, s.swiglu_limit, g, stream);
+    experts(v2, g, s.inter, routed, s.dim);
+  } else {
+    ExpertMatVecOnSwiGlu(v2, ids, slots, g, u, weights, s.swiglu_limit, routed, s.dim, true,
+                         stream);
+  }
   if (offload) {
     if (!waited) wait_for_routing();
     const auto t1 = std::chrono::steady_clock::now();

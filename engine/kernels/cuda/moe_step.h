@@ -128,10 +128,12 @@ float* MoeFp8Input(DeviceMoe& m);
 // experts the slots chose go to the device first (the most-chosen ones, up to the pool's
 // capacity: expert_stream_choice.h) and run with the device's; the same bits either way. The
 // gate, the router, the shared expert and the combine run on all rows at once; the routed
-// experts' rows * k slots are grouped by expert (GroupExpertSlots) and run through
-// ExpertGemmMatVec, each chosen expert read and decoded once per piece of
-// up to 8 of its slots, or, with DSAGENT_CUDA_MATVEC_ROWS=by-input (RowsKernelChoice, ops.h),
-// slot by slot through ExpertMatVec. With offload, the host experts of every row are computed
+// experts' rows * k slots are grouped by expert (in the router's launch: GateAndRoute's
+// RouteGrouping) and run through ExpertGemmMatVec, each chosen expert read and decoded once per
+// piece of up to 8 of its slots, w1 and w3 in one launch reading each token's FP8 row
+// (ExpertGemmMatVecPair), or, with DSAGENT_CUDA_MATVEC_ROWS=by-input (RowsKernelChoice, ops.h),
+// slot by slot through ExpertMatVec. With side streams on, the shared expert is forked before the
+// router. With offload, the host experts of every row are computed
 // after one wait for the routing of all rows. Every row's output is MoeDecode's bits for that
 // token — unless DSAGENT_CUDA_MATVEC_ROWS=tensor and rows >= kTensorMinInputs, where the pieces
 // run on the tensor cores (ExpertTensorMatVec) within the fast contract instead. x_fp8_written:

@@ -249,7 +249,7 @@ void MatVecOnSwiGlu(const DeviceWeight& w, float* g, const float* u, float limit
 struct ExpertGroups {
   int64_t max_slots = 0;
   DeviceBuffer order, pieces, count;  // int32 [max_slots], ExpertPiece [max_slots], int32 [1]
-  // Room for up to max_slots slots (<= 1024). Throws CudaError.
+  // Room for up to max_slots slots (<= kMaxGroupedSlots). Throws CudaError.
   static ExpertGroups Create(int64_t max_slots);
 };
 // Groups ids [slots] (device; slots <= groups.max_slots), queued on `stream`.
@@ -273,6 +273,20 @@ void ExpertGemmMatVec(const ExpertSetViews& set, const ExpertGroups& groups, con
 void ExpertTensorMatVec(const ExpertSetViews& set, const ExpertGroups& groups, const int32_t* ids,
                         int64_t slots, const float* x, int64_t x_stride, float* y, int64_t y_stride,
                         bool round_bf16, CudaStream& stream);
+
+// Two products of the grouped slots in one launch (the MoE's w1 and w3: two sets of one format
+// and shape, `first` into y_first and `second` into y_second, rows y_stride apart), slot s
+// reading row s / x_row_slots of x (the MoE passes its k: a token's k slots all read its FP8 row,
+// which no longer needs copying per slot). ExpertGemmMatVec's kernel, or ExpertTensorMatVec's
+// with `tensor` where that takes the sets: those calls' bits on x's rows repeated per slot. Only
+// where ExpertGemmPairTakes says so (the register-tiled kernel takes both sets, fast numerics,
+// slots within the grouping); throws CudaError otherwise.
+bool ExpertGemmPairTakes(const ExpertSetViews& first, const ExpertSetViews& second,
+                         const ExpertGroups& groups, int64_t slots);
+void ExpertGemmMatVecPair(const ExpertSetViews& first, const ExpertSetViews& second,
+                          const ExpertGroups& groups, int64_t slots, const float* x,
+                          int64_t x_stride, int64_t x_row_slots, float* y_first, float* y_second,
+                          int64_t y_stride, bool round_bf16, bool tensor, CudaStream& stream);
 
 // h [hc, cols] = the embedding row of *token (device int32; must be a valid row) in every
 // stream, dequantised like forward::WeightMatrix::DequantRow.

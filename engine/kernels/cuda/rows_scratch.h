@@ -41,8 +41,8 @@ struct DeviceRows {
   // [rows, o_groups * o_lora_rank].
   DeviceBuffer x_quant, qr, qr_quant, q, o, kv, z;
   // The compressors' exact projections of every row (CompressorProjections): the KV compressor's
-  // [rows, 2 * width], the indexer's [rows, 2 * its width]; the indexer's queries
-  // (IndexerQueries): its input [rows, q rank], q [rows, heads * head_dim], head weights
+  // [rows, 2 * width], the indexer's [rows, 2 * its width]; the indexer's queries and head
+  // weights (IndexerQueryRows, IndexerHeadWeightsRows): q [rows, heads * head_dim], head weights
   // [rows, heads]. Empty where no layer has them.
   DeviceBuffer kv_projected, index_projected, index_q, index_hw;
   // The chunk-wide attention (attention_step.h AttentionRows, chunk_lists_math.h): the rows' KV
@@ -58,9 +58,10 @@ struct DeviceRows {
   // min(max_rows, kRowChains) row chains when max_rows > 1 (a batched decode step's).
   std::vector<RowChain> row_chains;
   // AttentionRows' side streams beside the query's products: the KV rows' (wkv, its steps and
-  // the KV compressor's projections) and the indexer's (its compressor's projections, queries
-  // and head weights).
-  std::unique_ptr<SideStream> kv_side, index_side;
+  // the KV compressor's projections) and the indexer's (its compressor's projections, head
+  // weights and queries); and a batched decode step's query (wq_b and its steps), beside the
+  // rows' state steps.
+  std::unique_ptr<SideStream> kv_side, index_side, query_side;
   // MoeRows' side stream: the shared expert beside the router and the routed experts.
   std::unique_ptr<SideStream> shared_side;
   // SparseAttentionRows' arrivals for kAttentionRowsGroup rows (its last splits' counts, the
@@ -71,14 +72,18 @@ struct DeviceRows {
   DeviceBuffer compress_kv, compress_score, compress_entries, compress_positions;
   int64_t compress_blocks = 0;
   // The MoE: gate logits [rows, experts], ids / weights [rows, k], the experts' inputs
-  // [rows * k, dim], g / u [rows * k, inter], their FP8 copy [rows * k, inter], routed
-  // [rows * k, dim], the shared expert's g / u [rows, inter] and output [rows, dim].
-  DeviceBuffer logits, ids, weights, x_slots, g, u, h_quant, routed, shared_g, shared_u, shared_out;
+  // [rows * k, dim] (where the paired products do not read each row's own: ExpertGemmPairTakes),
+  // g / u [rows * k, inter] (g holds their SwiGLU's FP8 copy where w2's CTAs do not compute it),
+  // routed [rows * k, dim], the shared expert's g / u [rows, inter] and output [rows, dim].
+  DeviceBuffer logits, ids, weights, x_slots, g, u, routed, shared_g, shared_u, shared_out;
   // The counts of finished CTAs per row of the kernels with a last-CTA epilogue (last_cta.cuh):
   // GateAndRoute's (moe_ops.h) and HcFnPreNorm's (mixing_ops.h); zero between calls.
   DeviceBuffer route_arrivals, hc_arrivals;
-  // The routed slots grouped by expert (ExpertGemmMatVec), for up to max_rows * k slots.
+  // The routed slots grouped by expert (ExpertGemmMatVec), for up to max_rows * k slots, and
+  // the router's count of routed rows that groups them (GateAndRoute's RouteGrouping; one word,
+  // zero between calls).
   ExpertGroups groups;
+  DeviceBuffer group_arrivals;
   // The offload's host side: ids / weights [rows, k], xq [rows, dim], out [rows, k, dim].
   PinnedHostBuffer staged;
   // The head: products [rows, hc], y [rows, dim].

@@ -33,11 +33,17 @@ __device__ __forceinline__ GemmTile SingleWeightTile(const TiledMatVec& a, int t
   return t;
 }
 
-// CTA (piece, row tile) = blockIdx (x, y) of the routed experts' grid: the piece's slots (gathered
-// through the grouping's order) by tile_rows rows of its expert's weight `w`. The kernel reads the
-// piece and its view itself, once each, and returns first for a piece past the count or an
-// expert kept on the host (nvcc 13.0 miscompiled a view assigned on either side of a branch:
-// matvec_gemm.cu).
+// The view table of CTA blockIdx.z's product (ExpertRowsArgs::views_second): a pointer chosen,
+// the view then read from it once (nvcc 13.0 miscompiled a view assigned on either side of a
+// branch: matvec_gemm.cu).
+__device__ __forceinline__ const WeightView* ExpertProductViews(const ExpertRowsArgs& a) {
+  return blockIdx.z == 0 ? a.views : a.views_second;
+}
+
+// CTA (piece, row tile, product) = blockIdx (x, y, z) of the routed experts' grid: the piece's
+// slots (gathered through the grouping's order) by tile_rows rows of its expert's weight `w`
+// (read from ExpertProductViews). The kernel reads the piece and its view itself, once each, and
+// returns first for a piece past the count or an expert kept on the host.
 __device__ __forceinline__ GemmTile ExpertPieceTile(const ExpertRowsArgs& a,
                                                     const ExpertPiece& piece, const WeightView& w,
                                                     int tile_rows) {
@@ -49,7 +55,8 @@ __device__ __forceinline__ GemmTile ExpertPieceTile(const ExpertRowsArgs& a,
   t.inputs = piece.count;
   t.x = a.x;
   t.x_stride = a.x_stride;
-  t.y = a.y + tile_row0;
+  t.x_row_slots = a.x_row_slots;
+  t.y = (blockIdx.z == 0 ? a.y : a.y_second) + tile_row0;
   t.y_stride = a.y_stride;
   t.gather = a.order + piece.begin;
   t.round_bf16 = a.round_bf16;

@@ -48,6 +48,10 @@ void CheckVectorSteps(int64_t n, const VectorSteps& s) {
                            s.quant_n > 0 && s.quant_n <= n && s.quant_n % s.quant_block == 0),
         "act_quant of " + std::to_string(s.quant_n) + " of " + std::to_string(n) +
             " values in blocks of " + std::to_string(s.quant_block) + " (32, 64 or 128)");
+  Check(s.bf16_rows == nullptr || (s.bf16_out == nullptr && s.positions != nullptr &&
+                                   s.vectors_per_position == 1 && s.bf16_ring > 0),
+        "a store into each vector's ring needs its position and the ring's rows (and no other "
+        "store)");
 }
 
 void RunVectorSteps(float* x, int64_t count, int64_t n, const VectorSteps& s, CudaStream& stream) {

@@ -42,8 +42,13 @@ struct VectorSteps {
   int64_t quant_n = 0;
   int64_t quant_block = 0;
   ActQuantFormat quant_format = ActQuantFormat::kFp8;
-  // 5. The vector's bf16 bits to bf16_out + v * n.
+  // 5. The vector's bf16 bits to bf16_out + v * n; or, with bf16_rows (device, a pointer per
+  //    vector; positions set, vectors_per_position 1), to bf16_rows[v] + (positions[v] %
+  //    bf16_ring) * n: each vector into its position's slot of its own ring (a batched decode
+  //    step's KV rows, each into its sequence's window).
   uint16_t* bf16_out = nullptr;
+  uint16_t* const* bf16_rows = nullptr;
+  int64_t bf16_ring = 0;
 };
 
 // In place on `count` vectors of n values, x[v * n ..]: the steps above in order, one CTA per

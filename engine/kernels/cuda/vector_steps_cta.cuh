@@ -67,9 +67,11 @@ __device__ inline void VectorStepsCta(float* xv, int64_t n, const VectorSteps& s
       ActQuantRowCta<128>(xv, s.quant_n, xv, fp4);
     }
   }
-  if (s.bf16_out != nullptr) {
+  if (s.bf16_out != nullptr || s.bf16_rows != nullptr) {
     __syncthreads();
-    uint16_t* out = s.bf16_out + v * n;
+    uint16_t* out = s.bf16_rows != nullptr
+                        ? s.bf16_rows[v] + (static_cast<int64_t>(s.positions[v]) % s.bf16_ring) * n
+                        : s.bf16_out + v * n;
     for (int64_t i = threadIdx.x; i < n; i += blockDim.x) out[i] = FloatToBf16Bits(xv[i]);
   }
 }

@@ -548,7 +548,8 @@ TEST(CudaForwardOpsTest, SparseAttentionTokensMatchesTheCpuPerTokenLists) {
 // A chunk's rows at once (SparseAttentionRows, chunk_lists_math.h) = SparseAttention on each
 // row's list alone, bit for bit, split and unsplit: lists that read cache rows, staged rows
 // (kStagedRow + s) and masked entries, of lengths from 1 (one split) to 700 (eleven), in a grid
-// sized by the longest.
+// sized by the longest. With each row's RoPE undone in the launch (InverseRope at its position,
+// split rows combined by their last split): that output then RopeRotate's inverse, bit for bit.
 TEST(CudaForwardOpsTest, SparseAttentionRowsGivesEachRowsOwnListsBits) {
   REQUIRE_CUDA_DEVICE();
   CudaStream stream;
@@ -611,34 +612,65 @@ TEST(CudaForwardOpsTest, SparseAttentionRowsGivesEachRowsOwnListsBits) {
     per_row.push_back(t % 2 == 1 ? dkv2.as<uint16_t>() : dkv.as<uint16_t>());
   }
   const DeviceBuffer dper_row = ToDevice(per_row, stream);
-  for (const bool split : {false, true}) {
-    for (const bool row_kv : {false, true}) {
-      DeviceBuffer dout(q.size() * sizeof(float)), done(static_cast<size_t>(heads * hd) * 4);
-      SparseAttentionRows(dq.as<float>(), rows, heads, hd, row_kv ? nullptr : dkv.as<uint16_t>(),
-                          dstaged.as<uint16_t>(), dlists.as<int32_t>(), stride, dn.as<int32_t>(),
-                          max_splits, dsink.as<float>(), scale, dout.as<float>(), stream,
-                          split ? rows_scratch.as<float>() : nullptr,
-                          row_kv ? dper_row.as<const uint16_t*>() : nullptr);
-      const std::vector<float> got = ToHost(dout, q.size(), stream);
-      for (int64_t t = 0; t < rows; ++t) {
-        // Each row: the bits of SparseAttention over its own list and cache alone.
-        const std::vector<int32_t>& list = alone[static_cast<size_t>(t)];
-        const DeviceBuffer dlist = ToDevice(list, stream);
-        const DeviceBuffer& cache = row_kv && t % 2 == 1 ? dboth2 : dboth;
-        SparseAttention(dq.as<float>() + t * heads * hd, heads, hd, cache.as<uint16_t>(),
-                        dlist.as<int32_t>(), static_cast<int64_t>(list.size()), dsink.as<float>(),
-                        scale, done.as<float>(), stream,
-                        split ? split_scratch.as<float>() : nullptr);
-        const std::vector<float> want = ToHost(done, static_cast<size_t>(heads * hd), stream);
-        for (size_t i = 0; i < want.size(); ++i) {
-          ASSERT_EQ(test_support::Bits(got[static_cast<size_t>(t * heads * hd) + i]),
-                    test_support::Bits(want[i]))
-              << (split ? "split" : "unsplit") << (row_kv ? ", per-row caches" : "") << ", row "
-              << t << " (" << list.size() << " entries), value " << i;
-        }
+  // The inverse RoPE's frequencies (V4's, on the last 64 dims) and each row's position.
+  const int64_t rope_dims = 64;
+  std::vector<float> freqs(static_cast<size_t>(rope_dims / 2));
+  for (size_t i = 0; i < freqs.size(); ++i) {
+    freqs[i] = static_cast<float>(std::pow(10000.0, -2.0 * static_cast<double>(i) / rope_dims));
+  }
+  std::vector<int32_t> positions(static_cast<size_t>(rows));
+  for (int32_t& p : positions) p = static_cast<int32_t>(rng() % 5000);
+  const DeviceBuffer dfreqs = ToDevice(freqs, stream), dpositions = ToDevice(positions, stream);
+  DeviceBuffer arrivals(static_cast<size_t>(SparseAttentionRowsArrivalsBytes(rows, heads)));
+  arrivals.Zero(stream);
+  const struct {
+    bool split, row_kv, rope;
+  } variants[] = {{false, false, false}, {false, true, false}, {true, false, false},
+                  {true, true, false},   {false, false, true}, {true, true, true}};
+  for (const auto& [split, row_kv, rope] : variants) {
+    DeviceBuffer dout(q.size() * sizeof(float)), done(static_cast<size_t>(heads * hd) * 4);
+    const InverseRope inverse =
+        rope ? InverseRope{dfreqs.as<float>(), rope_dims, 0, dpositions.as<int32_t>()}
+             : InverseRope{};
+    SparseAttentionRows(dq.as<float>(), rows, heads, hd, row_kv ? nullptr : dkv.as<uint16_t>(),
+                        dstaged.as<uint16_t>(), dlists.as<int32_t>(), stride, dn.as<int32_t>(),
+                        max_splits, dsink.as<float>(), scale, dout.as<float>(), stream,
+                        split ? rows_scratch.as<float>() : nullptr,
+                        row_kv ? dper_row.as<const uint16_t*>() : nullptr,
+                        rope ? arrivals.as<unsigned>() : nullptr, inverse);
+    const std::vector<float> got = ToHost(dout, q.size(), stream);
+    for (int64_t t = 0; t < rows; ++t) {
+      // Each row: the bits of SparseAttention over its own list and cache alone.
+      const std::vector<int32_t>& list = alone[static_cast<size_t>(t)];
+      const DeviceBuffer dlist = ToDevice(list, stream);
+      const DeviceBuffer& cache = row_kv && t % 2 == 1 ? dboth2 : dboth;
+      SparseAttention(dq.as<float>() + t * heads * hd, heads, hd, cache.as<uint16_t>(),
+                      dlist.as<int32_t>(), static_cast<int64_t>(list.size()), dsink.as<float>(),
+                      scale, done.as<float>(), stream, split ? split_scratch.as<float>() : nullptr);
+      if (rope) {
+        RopeRotate(done.as<float>(), heads, hd, hd, rope_dims, dfreqs.as<float>(),
+                   positions[static_cast<size_t>(t)], /*inverse=*/true, stream);
+      }
+      const std::vector<float> want = ToHost(done, static_cast<size_t>(heads * hd), stream);
+      for (size_t i = 0; i < want.size(); ++i) {
+        ASSERT_EQ(test_support::Bits(got[static_cast<size_t>(t * heads * hd) + i]),
+                  test_support::Bits(want[i]))
+            << (split ? "split" : "unsplit") << (row_kv ? ", per-row caches" : "")
+            << (rope ? ", RoPE undone" : "") << ", row " << t << " (" << list.size()
+            << " entries), value " << i;
       }
     }
   }
+  ExpectCountsAtZero(arrivals, SparseAttentionRowsArrivalsBytes(rows, heads) / 4, "rows with RoPE",
+                     stream);
+  // RoPE without the rows' positions: refused.
+  DeviceBuffer dout(q.size() * sizeof(float));
+  EXPECT_THROW(
+      SparseAttentionRows(dq.as<float>(), rows, heads, hd, dkv.as<uint16_t>(),
+                          dstaged.as<uint16_t>(), dlists.as<int32_t>(), stride, dn.as<int32_t>(),
+                          max_splits, dsink.as<float>(), scale, dout.as<float>(), stream, nullptr,
+                          nullptr, nullptr, InverseRope{dfreqs.as<float>(), rope_dims, 0, nullptr}),
+      CudaError);
 }
 
 // A chunk's rows scored together (IndexerScoresRows: rows at consecutive positions, each over the
@@ -962,7 +994,8 @@ TEST(CudaForwardOpsTest, MoeRouteMatchesTheCpuRouter) {
 // routing it) against MatVecExact then MoeRoute: the same logits, ids, paired ids and weights bit
 // for bit, for CTAs of 32, 256 and 512 threads, hash and biased layers, every score function, and
 // rows read at a stride. Called twice in a row: the counts it leaves are zero, so the second call
-// (a graph's replay, the next layer's) routes as the first.
+// (a graph's replay, the next layer's) routes as the first. The second groups the slots by expert
+// as well (RouteGrouping, the last row's routing CTA): GroupExpertSlots' order, pieces and count.
 TEST(CudaForwardOpsTest, GateAndRouteGivesMatVecExactThenMoeRouteBits) {
   REQUIRE_CUDA_DEVICE();
   CudaStream stream;
@@ -1017,14 +1050,19 @@ TEST(CudaForwardOpsTest, GateAndRouteGivesMatVecExactThenMoeRouteBits) {
     const auto logits_want = ToHost(want_logits, static_cast<size_t>(rows * c.experts), stream);
     const auto ids_want = ToHost<int32_t>(want_ids, 2 * slots, stream);
     const auto weights_want = ToHost(want_weights, slots, stream);
+    ExpertGroups want_groups = ExpertGroups::Create(32), got_groups = ExpertGroups::Create(32);
+    GroupExpertSlots(want_ids.as<int32_t>(), static_cast<int64_t>(slots), want_groups, stream);
+    DeviceBuffer group_arrivals(sizeof(unsigned));
+    group_arrivals.Zero(stream);
+    const RouteGrouping grouping{&got_groups, group_arrivals.as<unsigned>()};
     for (int call = 0; call < 2; ++call) {
       got_logits.Zero(stream);
       got_ids.Zero(stream);
       got_weights.Zero(stream);
       GateAndRoute(dgate, dx.as<float>(), rows, x_stride, got_logits.as<float>(), shape, b, tb, tk,
                    got_ids.as<int32_t>(), got_weights.as<float>(), arrivals.as<unsigned>(), stream,
-                   got_ids.as<int32_t>() + slots, offset);
-      const std::string what = name + (call == 0 ? ", first call" : ", second call");
+                   got_ids.as<int32_t>() + slots, offset, call == 1 ? &grouping : nullptr);
+      const std::string what = name + (call == 0 ? ", first call" : ", second call, grouped");
       const auto logits = ToHost(got_logits, logits_want.size(), stream);
       for (size_t i = 0; i < logits.size(); ++i) {
         ASSERT_EQ(test_support::Bits(logits[i]), test_support::Bits(logits_want[i]))
@@ -1038,6 +1076,16 @@ TEST(CudaForwardOpsTest, GateAndRouteGivesMatVecExactThenMoeRouteBits) {
       }
       ExpectCountsAtZero(arrivals, rows, what, stream);
     }
+    EXPECT_EQ(ToHost<int32_t>(got_groups.order, slots, stream),
+              ToHost<int32_t>(want_groups.order, slots, stream))
+        << name;
+    const auto count = ToHost<int32_t>(want_groups.count, 1, stream);
+    EXPECT_EQ(ToHost<int32_t>(got_groups.count, 1, stream), count) << name;
+    const size_t piece_words = static_cast<size_t>(3 * count[0]);
+    EXPECT_EQ(ToHost<int32_t>(got_groups.pieces, piece_words, stream),
+              ToHost<int32_t>(want_groups.pieces, piece_words, stream))
+        << name;
+    ExpectCountsAtZero(group_arrivals, 1, name + ", grouped", stream);
   }
   // A gate whose rows are not the experts: refused before any launch.
   auto gate = kernels::testing::MakeWeight(WeightFormat::kBF16, 8, 128, rng);
@@ -1046,6 +1094,13 @@ TEST(CudaForwardOpsTest, GateAndRouteGivesMatVecExactThenMoeRouteBits) {
   EXPECT_THROW(GateAndRoute(dgate, buf.as<float>(), 1, 128, buf.as<float>(), MoeRouteShape{16, 2},
                             buf.as<float>(), nullptr, nullptr, buf.as<int32_t>(), buf.as<float>(),
                             buf.as<unsigned>(), stream),
+               CudaError);
+  // More slots to group than the grouping holds: refused too.
+  ExpertGroups small = ExpertGroups::Create(4);
+  const RouteGrouping too_small{&small, buf.as<unsigned>()};
+  EXPECT_THROW(GateAndRoute(dgate, buf.as<float>(), 3, 128, buf.as<float>(), MoeRouteShape{8, 2},
+                            buf.as<float>(), nullptr, nullptr, buf.as<int32_t>(), buf.as<float>(),
+                            buf.as<unsigned>(), stream, nullptr, 0, &too_small),
                CudaError);
 }
 

@@ -146,45 +146,51 @@ TEST(CudaGemmMatVecMathTest, EveryRowAndInputGetsTheCpuBits) {
   }
 }
 
-// With a gather list (a piece of one expert's slots): input m is row gather[m] of x and of y,
-// each with its CPU bits; rows not in the list are untouched.
+// With a gather list (a piece of one expert's slots): input m is row gather[m] of y and row
+// gather[m] / x_row_slots of x (1: its own; 3: a token's row shared by its 3 slots, as the MoE's
+// paired w1 and w3 read it), each with its CPU bits; rows not in the list are untouched.
 TEST(CudaGemmMatVecMathTest, AGatherListWritesEachListedSlotsRow) {
   std::mt19937 rng(67);
   const int64_t rows = 45, cols = 512, slots = 11;
   auto w = testing::MakeWeight(WeightFormat::kFP4, rows, cols, rng, false);
-  std::vector<float> x(static_cast<size_t>(slots * cols));
-  for (int64_t t = 0; t < slots; ++t) {
-    const auto row = testing::RandomInput(cols, rng, true);
-    std::copy(row.begin(), row.end(), x.begin() + t * cols);
-  }
-  const std::vector<int32_t> gather = {7, 2, 10, 4, 8, 0};
-  std::vector<float> y(static_cast<size_t>(slots * rows), -1.0f);
-  for (int64_t tile0 = 0; tile0 < rows; tile0 += dm::kGemmTileRows) {
-    dm::GemmTile t;
-    t.w = CudaViewOf(w);
-    t.row0 = tile0;
-    t.tile_rows = static_cast<int>(std::min<int64_t>(dm::kGemmTileRows, rows - tile0));
-    t.inputs = static_cast<int>(gather.size());
-    t.x = x.data();
-    t.x_stride = cols;
-    t.y = y.data() + tile0;
-    t.y_stride = rows;
-    t.gather = gather.data();
-    RunTile(t);
-  }
-  for (int64_t s = 0; s < slots; ++s) {
-    const bool listed = std::find(gather.begin(), gather.end(), s) != gather.end();
-    DotInputF32 in;
-    in.Prepare(x.data() + s * cols, cols, true);
-    std::vector<float> cpu(static_cast<size_t>(rows));
-    WeightRowDotsF32(CpuIsa::kScalar, w.matrix.rows_view(), 0, rows, in, cpu.data());
-    for (int64_t r = 0; r < rows; ++r) {
-      const float got = y[static_cast<size_t>(s * rows + r)];
-      if (listed) {
-        ExpectBits(got, cpu[static_cast<size_t>(r)],
-                   "slot " + std::to_string(s) + " row " + std::to_string(r));
-      } else {
-        ASSERT_EQ(got, -1.0f) << "slot " << s << " is not in the list";
+  for (const int64_t x_row_slots : {1, 3}) {
+    const int64_t x_rows = (slots + x_row_slots - 1) / x_row_slots;
+    std::vector<float> x(static_cast<size_t>(x_rows * cols));
+    for (int64_t t = 0; t < x_rows; ++t) {
+      const auto row = testing::RandomInput(cols, rng, true);
+      std::copy(row.begin(), row.end(), x.begin() + t * cols);
+    }
+    const std::vector<int32_t> gather = {7, 2, 10, 4, 8, 0};
+    std::vector<float> y(static_cast<size_t>(slots * rows), -1.0f);
+    for (int64_t tile0 = 0; tile0 < rows; tile0 += dm::kGemmTileRows) {
+      dm::GemmTile t;
+      t.w = CudaViewOf(w);
+      t.row0 = tile0;
+      t.tile_rows = static_cast<int>(std::min<int64_t>(dm::kGemmTileRows, rows - tile0));
+      t.inputs = static_cast<int>(gather.size());
+      t.x = x.data();
+      t.x_stride = cols;
+      t.x_row_slots = x_row_slots;
+      t.y = y.data() + tile0;
+      t.y_stride = rows;
+      t.gather = gather.data();
+      RunTile(t);
+    }
+    for (int64_t s = 0; s < slots; ++s) {
+      const bool listed = std::find(gather.begin(), gather.end(), s) != gather.end();
+      DotInputF32 in;
+      in.Prepare(x.data() + s / x_row_slots * cols, cols, true);
+      std::vector<float> cpu(static_cast<size_t>(rows));
+      WeightRowDotsF32(CpuIsa::kScalar, w.matrix.rows_view(), 0, rows, in, cpu.data());
+      for (int64_t r = 0; r < rows; ++r) {
+        const float got = y[static_cast<size_t>(s * rows + r)];
+        const std::string where = "x_row_slots " + std::to_string(x_row_slots) + " slot " +
+                                  std::to_string(s) + " row " + std::to_string(r);
+        if (listed) {
+          ExpectBits(got, cpu[static_cast<size_t>(r)], where);
+        } else {
+          ASSERT_EQ(got, -1.0f) << where << ": not in the list";
+        }
       }
     }
   }

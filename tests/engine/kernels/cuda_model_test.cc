@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <optional>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -168,6 +169,16 @@ TEST_P(CudaModelGoldenTest, DecodingEveryTokenStaysWithinTheEndToEndContract) {
   }
   ExpectEndToEndContract(Compare(prefill.data(), reference.data(), n, vocab), n,
                          set.name() + " device chunked prefill vs reference");
+
+  // One sequence in two chunks of a call (its rows would share its positions and its KV ring's
+  // slots): refused before anything is queued, the sequence where it was.
+  DeviceSequence twice = DeviceSequence::Create(model, stream);
+  DeviceRows rows = CreateDeviceRows(model, 2);
+  const RowChunk both[2] = {{&twice, 1}, {&twice, 1}};
+  EXPECT_THROW(ModelRows(model, rows, both, 2, tokens.data(), RowLogits::kEveryRow,
+                         dlogits.as<float>(), stream),
+               std::out_of_range);
+  EXPECT_EQ(twice.pos, 0);
 }
 
 // The prompt's rows with the tensor cores' products (DSAGENT_CUDA_MATVEC_ROWS=tensor,

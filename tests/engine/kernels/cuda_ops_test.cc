@@ -417,6 +417,76 @@ TEST(CudaOpsTest, ExpertGemmMatVecGivesExpertMatVecsBits) {
     }
 }
 
+// ExpertGemmMatVecPair (the MoE's w1 and w3 in one launch, each slot reading its token's row of
+// x: 3 slots a token) = ExpertGemmMatVec of each set on the rows repeated per slot, bit for bit,
+// and with `tensor` = ExpertTensorMatVec of each; experts kept on the host (on_device 4 of 6)
+// leave their slots' outputs untouched in both. Sets it does not take are refused.
+TEST(CudaOpsTest, ExpertGemmMatVecPairGivesEachSetsBitsOnTheTokensRows) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(62);
+  const int64_t rows = 72, cols = 512, experts = 6, k = 3, tokens = 7, slots = tokens * k;
+  const RandomExperts first = MakeFp4Experts(experts, rows, cols, rng);
+  const RandomExperts second = MakeFp4Experts(experts, rows, cols, rng);
+  std::vector<int32_t> ids(static_cast<size_t>(slots));
+  for (int64_t sl = 0; sl < slots; ++sl)
+    ids[static_cast<size_t>(sl)] = sl < 10 ? 1 : static_cast<int32_t>(rng() % experts);
+  std::shuffle(ids.begin(), ids.end(), rng);
+  std::vector<float> x, x_slots;
+  for (int64_t t = 0; t < tokens; ++t) {
+    const auto row = testing::RandomInput(cols, rng, true);
+    x.insert(x.end(), row.begin(), row.end());
+    for (int64_t j = 0; j < k; ++j) x_slots.insert(x_slots.end(), row.begin(), row.end());
+  }
+  const DeviceBuffer dids = ToDevice(ids, stream), dx = ToDevice(x, stream),
+                     dx_slots = ToDevice(x_slots, stream);
+  ExpertGroups groups = ExpertGroups::Create(32);
+  GroupExpertSlots(dids.as<int32_t>(), slots, groups, stream);
+  const size_t n = static_cast<size_t>(slots * rows);
+  for (const int64_t on_device : {experts, int64_t{4}})
+    for (const bool tensor : {false, true}) {
+      const std::string what =
+          "on_device " + std::to_string(on_device) + (tensor ? ", tensor" : ", register-tiled");
+      const DeviceWeightSet set1 = DeviceWeightSet::Upload(first.views, rows, stream, on_device);
+      const DeviceWeightSet set3 = DeviceWeightSet::Upload(second.views, rows, stream, on_device);
+      DeviceBuffer want1(n * 4), want3(n * 4), got1(n * 4), got3(n * 4);
+      for (DeviceBuffer* b : {&want1, &want3, &got1, &got3}) b->Zero(stream);
+      const auto each = [&](const DeviceWeightSet& set, DeviceBuffer& y) {
+        if (tensor) {
+          ExpertTensorMatVec(Views(set), groups, dids.as<int32_t>(), slots, dx_slots.as<float>(),
+                             cols, y.as<float>(), rows, true, stream);
+        } else {
+          ExpertGemmMatVec(set, groups, dids.as<int32_t>(), slots, dx_slots.as<float>(), cols,
+                           y.as<float>(), rows, true, stream);
+        }
+      };
+      each(set1, want1);
+      each(set3, want3);
+      ASSERT_TRUE(ExpertGemmPairTakes(Views(set1), Views(set3), groups, slots));
+      ExpertGemmMatVecPair(Views(set1), Views(set3), groups, slots, dx.as<float>(), cols, k,
+                           got1.as<float>(), got3.as<float>(), rows, true, tensor, stream);
+      const auto a1 = ToHost(got1, n, stream), b1 = ToHost(want1, n, stream);
+      const auto a3 = ToHost(got3, n, stream), b3 = ToHost(want3, n, stream);
+      int written = 0;
+      for (size_t i = 0; i < n; ++i) {
+        ASSERT_EQ(Bits(a1[i]), Bits(b1[i])) << what << ", first set, output " << i;
+        ASSERT_EQ(Bits(a3[i]), Bits(b3[i])) << what << ", second set, output " << i;
+        written += b1[i] != 0.0f ? 1 : 0;
+      }
+      EXPECT_GT(written, static_cast<int>(n) / 4) << what << ": the products wrote their outputs";
+    }
+  // Sets the kernel does not take (different shapes; more slots than the grouping) are refused.
+  const DeviceWeightSet set1 = DeviceWeightSet::Upload(first.views, rows, stream);
+  ExpertSetViews other = Views(set1);
+  other.rows = rows - 1;
+  EXPECT_FALSE(ExpertGemmPairTakes(Views(set1), other, groups, slots));
+  EXPECT_FALSE(ExpertGemmPairTakes(Views(set1), Views(set1), groups, 33));
+  DeviceBuffer y(n * 4);
+  EXPECT_THROW(ExpertGemmMatVecPair(Views(set1), other, groups, slots, dx.as<float>(), cols, k,
+                                    y.as<float>(), y.as<float>(), rows, true, false, stream),
+               CudaError);
+}
+
 // MatVecRowGroups (one launch, grid z over the groups; several rows: the register-tiled kernel
 // by default) = the single-row kernel per group and row, bit for bit: the attention's grouped
 // wo_a shape scaled down, groups starting inside an FP8 scale block (100 rows a group), one,

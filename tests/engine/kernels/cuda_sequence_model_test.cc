@@ -271,9 +271,13 @@ struct ChunkWideAttentionAs {
   bool was;
 };
 
+// Every step's capture held, so the graphs are still on: a side stream forked and not joined
+// back (a batched step's query, say) fails the capture, and the steps then run without graphs.
 TEST_F(DeviceSequenceModelGpuTest, ChunkedPrefillAndBatchedStepsGiveTheDecodeStepsBits) {
   const ChunkWideAttentionAs chunk_wide(true);  // the default
   ExpectRowsPathsGiveTheDecodeBits(*device_, golden_, 8);
+  EXPECT_TRUE(device_->Graphs().on || GraphsDisabledByEnvironment())
+      << device_->Graphs().off_reason;
 }
 
 // The same with each row's attention run on its own (ChunkWideAttention off,

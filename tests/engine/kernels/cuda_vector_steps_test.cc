@@ -124,6 +124,46 @@ TEST(VectorStepsTest, KvRowStepsGiveTheOpsBits) {
   c.steps.positions = positions.as<int32_t>();
   c.steps.bf16_out = nullptr;
   ExpectSameBits(RandomBf16Values(4 * n, rng, 3.0f), c, rng, "KV rows");
+
+  // A batched step's KV rows, each stored into its position's slot of its own ring (bf16_rows,
+  // rings of 8 rows): those slots hold the rows' bf16 bits, every other one is left as it was.
+  const int64_t ring = 8;
+  std::vector<DeviceBuffer> rings;
+  std::vector<std::vector<uint16_t>> before;
+  std::vector<uint16_t*> pointers;
+  for (int r = 0; r < 4; ++r) {
+    std::vector<uint16_t> noise;
+    for (const float v : RandomBf16Values(static_cast<size_t>(ring * n), rng, 1.0f)) {
+      noise.push_back(forward::FloatToBf16Bits(v));
+    }
+    before.push_back(noise);
+    rings.push_back(ToDevice(before.back(), stream));
+    pointers.push_back(rings.back().as<uint16_t>());
+  }
+  const DeviceBuffer table = ToDevice(pointers, stream);
+  const std::vector<float> x = RandomBf16Values(4 * n, rng, 3.0f);
+  DeviceBuffer stored = ToDevice(x, stream), plain = ToDevice(x, stream);
+  VectorSteps into_rings = c.steps;
+  into_rings.bf16_rows = table.as<uint16_t* const>();
+  into_rings.bf16_ring = ring;
+  RunVectorSteps(stored.as<float>(), 4, n, into_rings, stream);
+  RunVectorSteps(plain.as<float>(), 4, n, c.steps, stream);
+  const std::vector<float> values = ToHost<float>(plain, x.size(), stream);
+  ASSERT_EQ(ToHost<float>(stored, x.size(), stream), values) << "the rows themselves";
+  const int32_t slot_of[4] = {5 % ring, 6 % ring, 7 % ring, 1000 % ring};
+  for (int r = 0; r < 4; ++r) {
+    const std::vector<uint16_t> got =
+        ToHost<uint16_t>(rings[static_cast<size_t>(r)], static_cast<size_t>(ring * n), stream);
+    for (int64_t slot = 0; slot < ring; ++slot) {
+      for (int64_t i = 0; i < n; ++i) {
+        const size_t at = static_cast<size_t>(slot * n + i);
+        const uint16_t want = slot == slot_of[r]
+                                  ? forward::FloatToBf16Bits(values[static_cast<size_t>(r * n + i)])
+                                  : before[static_cast<size_t>(r)][at];
+        ASSERT_EQ(got[at], want) << "ring " << r << " slot " << slot << " value " << i;
+      }
+    }
+  }
 }
 
 // A compressed entry: the KV compressor's (as the KV row) and the indexer's (norm, RoPE, Hadamard,
@@ -236,6 +276,22 @@ TEST(VectorStepsTest, RefusesStepsItCannotTake) {
   too_many.quant_n = 640;
   too_many.quant_block = 64;
   refused(too_many, 512);
+  // A store into each vector's ring without the positions, without the ring's size, or beside
+  // the plain store.
+  uint16_t* const* rows = reinterpret_cast<uint16_t* const*>(x.as<float>());
+  VectorSteps no_positions;
+  no_positions.bf16_rows = rows;
+  no_positions.bf16_ring = 8;
+  refused(no_positions, 512);
+  const DeviceBuffer positions = ToDevice(std::vector<int32_t>{3}, stream);
+  VectorSteps no_ring;
+  no_ring.bf16_rows = rows;
+  no_ring.positions = positions.as<int32_t>();
+  refused(no_ring, 512);
+  VectorSteps two_stores = no_ring;
+  two_stores.bf16_ring = 8;
+  two_stores.bf16_out = reinterpret_cast<uint16_t*>(x.as<float>());
+  refused(two_stores, 512);
 }
 
 }  // namespace
