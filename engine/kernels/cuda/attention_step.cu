@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -99,6 +100,22 @@ void RowList(const DeviceAttention& a, int64_t pos, int64_t n_compressed, int32_
   LaunchKernel(ListKernel, "ListKernel", Blocks(n), kThreads, 0, Raw(stream), list, list_n, pos,
                a.shape.window, a.indexer ? selected : nullptr, n_compressed);
   CheckCuda(cudaGetLastError(), "attention list launch");
+}
+
+// A batched decode step's `rows` lists into the scratch (row t its own sequence's, at
+// positions[t]): ChunkListKernel's, with a chunk that starts past every row (each window row from
+// its ring); with an indexer the compressed entries are placeholders the top-k then writes over
+// with the row's selection (IndexerSelectQueried's entry_offset).
+void SequenceLists(const DeviceAttention& a, const int32_t* positions, int64_t rows,
+                   DeviceRows& scratch, CudaStream& stream) {
+  const AttentionShape& s = a.shape;
+  const int64_t stride = scratch.list_stride;
+  const dim3 grid(Blocks(stride), static_cast<unsigned>(rows));
+  LaunchKernel(ChunkListKernel, "ChunkListKernel", grid, kThreads, 0, Raw(stream),
+               scratch.lists.as<int32_t>(), scratch.list_n.as<int32_t>(), stride, positions,
+               s.window, s.ratio, a.indexer ? a.indexer->shape.topk : 0,
+               std::numeric_limits<int64_t>::max(), int64_t{0}, nullptr);
+  CheckCuda(cudaGetLastError(), "attention batched lists launch");
 }
 
 }  // namespace
@@ -370,18 +387,26 @@ InverseRope RowRope(const RowsState& r, int64_t pos) {
   return rope;
 }
 
+// A batched decode step's row (SequencesStateSteps): its KV row is in its ring already (the KV
+// rows' steps stored it), its list's window and length are written (SequenceLists), and
+// what its steps write besides its sequence's state goes to its row chain's scratch (null: the
+// layer's own, the rows in turn); the top-k writes its selection into `list` after the window.
+struct BatchedRow {
+  const RowChain* chain = nullptr;
+  int32_t* list = nullptr;
+};
+
 // One row's state steps up to its index list, as AttentionDecode runs them: its KV row into the
-// ring (unless kv_stored: the KV rows' steps stored it), the indexer's selection (into
-// a.selected; with a row chain, into the chain's scratch), the compressor. Returns how many
-// compressed entries its list holds (the selection's, or every entry of a layer without an
-// indexer).
+// ring, the indexer's selection (into a.selected), the compressor; or a batched step's row's
+// (`batched`). Returns how many compressed entries its list holds (the selection's, or every
+// entry of a layer without an indexer).
 int64_t RowSteps(DeviceAttention& a, DeviceAttentionState& state, int64_t pos, int64_t t,
-                 const RowsState& r, CudaStream& stream, const RowChain* chain = nullptr,
-                 bool kv_stored = false) {
+                 const RowsState& r, CudaStream& stream, const BatchedRow* batched = nullptr) {
   const AttentionShape& s = a.shape;
   const int64_t hd = s.head_dim;
   uint16_t* cache = state.cache.as<uint16_t>();
-  if (!kv_stored) StoreBf16Bits(r.kv + t * hd, hd, cache + (pos % s.window) * hd, stream);
+  if (batched == nullptr) StoreBf16Bits(r.kv + t * hd, hd, cache + (pos % s.window) * hd, stream);
+  const RowChain* chain = batched != nullptr ? batched->chain : nullptr;
   int64_t n_compressed = 0;
   if (a.indexer) {
     const DeviceIndexer& ix = *a.indexer;
@@ -395,8 +420,8 @@ int64_t RowSteps(DeviceAttention& a, DeviceAttentionState& state, int64_t pos, i
     n_compressed = IndexerSelectQueried(
         *a.indexer, *state.indexer, r.index_projected + t * 2 * ix.compressor.shape.width(),
         r.index_q + t * ix.shape.heads * ix.shape.head_dim, r.index_hw + t * ix.shape.heads, pos,
-        chain != nullptr ? chain->selected.as<int32_t>() : a.selected.as<int32_t>(), stream,
-        chain != nullptr ? &own : nullptr);
+        batched != nullptr ? batched->list + s.window : a.selected.as<int32_t>(), stream,
+        chain != nullptr ? &own : nullptr, batched != nullptr ? static_cast<int32_t>(s.window) : 0);
   }
   if (a.compressor) {
     CompressProjected(
@@ -435,8 +460,9 @@ std::vector<int64_t> RowChainsOf(int64_t n, int64_t chains) {
 }
 
 // A batched decode step's state steps: one row from each of n sequences (chunk t is row t), their
-// KV rows already in their rings (the KV rows' steps store them: AttentionRows). Each
-// row's steps up to its list as AttentionDecode's, the lists into the scratch — the rows' chains
+// KV rows already in their rings and their lists' windows and lengths written (the KV rows'
+// steps and SequenceLists: AttentionRows). Each row's steps up to its list as AttentionDecode's,
+// the indexer's selection into its list in the scratch — the rows' chains
 // side by side on the row chains' streams (unless SideStreamsOn() is false), each with its own
 // scratch, joined back before the attention; then the attention of every row at once,
 // kAttentionRowsGroup a launch, each row over its own sequence's cache (row_caches: this layer's
@@ -447,13 +473,27 @@ void SequencesStateSteps(DeviceAttention& a, const AttentionChunk* chunks, int64
                          CudaStream& stream, SideStream* query_side) {
   const AttentionShape& s = a.shape;
   const int64_t hd = s.head_dim, qw = s.heads * hd, stride = scratch.list_stride;
+  const int64_t topk = a.indexer ? a.indexer->shape.topk : 0;
   int32_t* lists = scratch.lists.as<int32_t>();
   int32_t* list_n = scratch.list_n.as<int32_t>();
+  // Each row's list length (the lists' launch and the row's steps count the same entries),
+  // checked before anything is queued.
   std::vector<int64_t> lengths(static_cast<size_t>(n));
-  const int64_t chains = SideStreamsOn() ? static_cast<int64_t>(scratch.row_chains.size()) : 0;
+  for (int64_t t = 0; t < n; ++t) {
+    const int64_t length = s.window + CompressedInList(chunks[t].pos, s.ratio, topk);
+    if (length > stride) {
+      throw CudaError("AttentionRows: a list of " + std::to_string(length) +
+                      " entries, the scratch holds " + std::to_string(stride));
+    }
+    lengths[static_cast<size_t>(t)] = length;
+  }
+  // A layer with only the window has no steps left per row.
+  const int64_t chains = SideStreamsOn() && (a.indexer || a.compressor)
+                             ? static_cast<int64_t>(scratch.row_chains.size())
+                             : 0;
   const std::vector<int64_t> chain_of = RowChainsOf(n, chains);
   std::vector<bool> forked(static_cast<size_t>(chains), false);
-  for (int64_t t = 0; t < n; ++t) {
+  for (int64_t t = 0; (a.indexer || a.compressor) && t < n; ++t) {
     const int64_t c = chain_of[static_cast<size_t>(t)];
     RowChain* chain = c >= 0 ? &scratch.row_chains[static_cast<size_t>(c)] : nullptr;
     if (chain != nullptr && !forked[static_cast<size_t>(c)]) {
@@ -461,16 +501,8 @@ void SequencesStateSteps(DeviceAttention& a, const AttentionChunk* chunks, int64
       forked[static_cast<size_t>(c)] = true;
     }
     CudaStream& on = chain != nullptr ? chain->side->stream() : stream;
-    const int64_t pos = chunks[t].pos;
-    const int64_t n_compressed =
-        RowSteps(a, *chunks[t].state, pos, t, r, on, chain, /*kv_stored=*/true);
-    lengths[static_cast<size_t>(t)] = s.window + n_compressed;
-    if (lengths[static_cast<size_t>(t)] > stride) {
-      throw CudaError("AttentionRows: a list of " + std::to_string(s.window + n_compressed) +
-                      " entries, the scratch holds " + std::to_string(stride));
-    }
-    RowList(a, pos, n_compressed, lists + t * stride, list_n + t, on,
-            chain != nullptr ? chain->selected.as<int32_t>() : nullptr);
+    const BatchedRow row{chain, lists + t * stride};
+    RowSteps(a, *chunks[t].state, chunks[t].pos, t, r, on, &row);
   }
   for (int64_t c = 0; c < chains; ++c) {
     if (forked[static_cast<size_t>(c)])
@@ -626,6 +658,7 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
   }
   RunVectorSteps(kv, rows, hd, kv_steps, kv_stream);
   if (a.compressor) CompressorProjections(*a.compressor, x, rows, s.dim, kv_projected, kv_stream);
+  if (across) SequenceLists(a, positions, rows, scratch, kv_stream);
   if (a.indexer) {
     if (sides) scratch.index_side->Fork(stream);
     CompressorProjections(a.indexer->compressor, x, rows, s.dim, index_projected, index_stream);
@@ -681,9 +714,9 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
   // The grouped low-rank output over all rows: group g of every row at once.
   const int64_t group_in = qw / s.o_groups, z_n = s.o_groups * s.o_lora_rank;
   float* z = scratch.z.as<float>();
-  MatVecRowGroups(a.wo_a, s.o_groups, s.o_lora_rank, o, rows, qw, group_in, z, z_n, s.o_lora_rank,
-                  true, stream);
-  ActQuant(z, rows, z_n, 128, ActQuantFormat::kFp8, stream);
+  // Then z's act_quant for wo_b, by wo_a's CTAs where they can (MatVecRowGroupsQuantized).
+  MatVecRowGroupsQuantized(a.wo_a, s.o_groups, s.o_lora_rank, o, rows, qw, group_in, z, true,
+                           scratch.quantize_arrivals.as<unsigned>(), stream);
   MatVec(a.wo_b, z, rows, z_n, out, s.dim, true, stream);
 }
 

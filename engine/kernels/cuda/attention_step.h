@@ -131,9 +131,10 @@ struct AttentionChunk {
 // chunk's own KV rows staged aside, then the ring takes the chunk's last rows
 // (chunk_lists_math.h). A batched decode step (every chunk one row, of several sequences) with
 // row_caches (device, [rows]: this layer's KV cache of each row's sequence, DeviceRows::
-// row_caches) puts every row's KV into its sequence's ring as the KV rows' steps end, runs each
-// row's other steps up to its list (on the row chains' side streams, beside the rows' query,
-// which they never read), then the attention of all its rows at once, each over its own cache.
+// row_caches) puts every row's KV into its sequence's ring as the KV rows' steps end, makes every
+// row's list in one launch, runs each row's other steps (on the row chains' side streams, beside
+// the rows' query, which they never read; the top-k writes the selection into the row's list),
+// then the attention of all its rows at once, each over its own cache.
 // Every row's output is AttentionDecode's bits for that token.
 // Throws CudaError, before queuing anything, when a row needs more compressed entries than the
 // cache holds, or a batched step has two rows of one sequence. Uses scratch's attention buffers

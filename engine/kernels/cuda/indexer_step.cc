@@ -220,11 +220,11 @@ void IndexerSelectRows(DeviceIndexer& ix, DeviceIndexerState& state, const float
 int64_t IndexerSelectQueried(DeviceIndexer& ix, DeviceIndexerState& state,
                              const float* key_projected, const float* q, const float* hw,
                              int64_t pos, int32_t* selected, CudaStream& stream,
-                             const IndexerSelectScratch* scratch) {
+                             const IndexerSelectScratch* scratch, int32_t entry_offset) {
   const int64_t visible = VisibleKeys(ix.shape, pos);
   CompressProjected(ix.compressor, state.compressor, key_projected, pos, state.keys.as<uint16_t>(),
                     stream, scratch != nullptr ? scratch->key_entry : nullptr);
-  return SelectByScores(ix, state, q, hw, visible, selected, stream, 0, {}, scratch);
+  return SelectByScores(ix, state, q, hw, visible, selected, stream, entry_offset, {}, scratch);
 }
 
 }  // namespace dsagent::engine::kernels::cuda

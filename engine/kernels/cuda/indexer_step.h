@@ -116,10 +116,13 @@ struct IndexerSelectScratch {
   int64_t topk_bytes = 0;
   float* key_entry = nullptr;  // [the key compressor's head_dim] device floats
 };
+// entry_offset: added to each selected entry (IndexerSelectAppended's: the selection written
+// straight into an index list after its window).
 int64_t IndexerSelectQueried(DeviceIndexer& ix, DeviceIndexerState& state,
                              const float* key_projected, const float* q, const float* hw,
                              int64_t pos, int32_t* selected, CudaStream& stream,
-                             const IndexerSelectScratch* scratch = nullptr);
+                             const IndexerSelectScratch* scratch = nullptr,
+                             int32_t entry_offset = 0);
 
 // IndexerSelectQueried for a chunk's rows together (attention_step.h's chunk-wide attention), in
 // two steps. IndexerAppendKeys appends the keys of `rows` rows at positions pos0, pos0 + 1, ...

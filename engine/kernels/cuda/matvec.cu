@@ -24,6 +24,7 @@
 #include "engine/kernels/cuda/fused_steps.h"
 #include "engine/kernels/cuda/kernel_launch.cuh"
 #include "engine/kernels/cuda/l2_prefetch.cuh"
+#include "engine/kernels/cuda/matvec_gemm_math.h"
 #include "engine/kernels/cuda/matvec_lanes.cuh"
 #include "engine/kernels/cuda/matvec_tensor.h"
 #include "engine/kernels/cuda/matvec_tiled.h"
@@ -252,11 +253,15 @@ void MatVecRows(const DeviceWeight& w, int64_t row_begin, int64_t rows, const fl
                stream);
 }
 
-void MatVecRowGroups(const DeviceWeight& w, int64_t groups, int64_t group_rows, const float* x,
+namespace {
+
+// MatVecRowGroups' launch; with quantize_arrivals, the register-tiled kernel quantises its output
+// blocks too where it takes the product (returns whether it did).
+bool RowGroupsLaunch(const DeviceWeight& w, int64_t groups, int64_t group_rows, const float* x,
                      int64_t x_rows, int64_t x_stride, int64_t x_group_stride, float* y,
                      int64_t y_stride, int64_t y_group_stride, bool round_bf16,
-                     CudaStream& stream) {
-  if (groups <= 0 || group_rows <= 0 || x_rows <= 0) return;
+                     unsigned* quantize_arrivals, CudaStream& stream) {
+  if (groups <= 0 || group_rows <= 0 || x_rows <= 0) return false;
   CheckRows(w, 0, groups * group_rows);
   const WeightView view = ViewOf(w);
   const RowsKernel kernel = x_rows > 1 ? RowsKernelChoice() : RowsKernel::kByInput;
@@ -270,13 +275,16 @@ void MatVecRowGroups(const DeviceWeight& w, int64_t groups, int64_t group_rows, 
       MatVecRows(w, g * group_rows, group_rows, x + g * x_group_stride, x_rows, x_stride,
                  y + g * y_group_stride, y_stride, round_bf16, stream);
     }
-    return;
+    return false;
   }
   TiledMatVec m = TiledArgs(group_rows, x_rows, x, x_stride, y, y_stride, round_bf16);
   m.single = view;
   m.groups = groups;
   m.x_group_stride = x_group_stride;
   m.y_group_stride = y_group_stride;
+  const bool quantize = gemm && quantize_arrivals != nullptr && group_rows % kGemmTileRows == 0 &&
+                        (groups * group_rows) % 128 == 0 && y_group_stride == group_rows;
+  if (quantize) m.quantize_arrivals = quantize_arrivals;
   if (tensor) {
     RunTensorMatVec(m, view.kind, static_cast<cudaStream_t>(stream.handle()));
   } else if (gemm) {
@@ -284,6 +292,66 @@ void MatVecRowGroups(const DeviceWeight& w, int64_t groups, int64_t group_rows, 
   } else {
     RunTiledMatVec(m, view.kind, w.cols, static_cast<cudaStream_t>(stream.handle()));
   }
+  return quantize;
+}
+
+int64_t InputTiles(int64_t x_rows) { return (x_rows + kGemmTileInputs - 1) / kGemmTileInputs; }
+
+}  // namespace
+
+void MatVecRowGroups(const DeviceWeight& w, int64_t groups, int64_t group_rows, const float* x,
+                     int64_t x_rows, int64_t x_stride, int64_t x_group_stride, float* y,
+                     int64_t y_stride, int64_t y_group_stride, bool round_bf16,
+                     CudaStream& stream) {
+  RowGroupsLaunch(w, groups, group_rows, x, x_rows, x_stride, x_group_stride, y, y_stride,
+                  y_group_stride, round_bf16, nullptr, stream);
+}
+
+int64_t MatVecPairSwiGluArrivalsBytes(int64_t x_rows, int64_t rows) {
+  return InputTiles(x_rows) * (rows / 128) * static_cast<int64_t>(sizeof(unsigned));
+}
+
+bool MatVecRowsPair(const DeviceWeight& a, const DeviceWeight& b, const float* x, int64_t x_rows,
+                    float* ya, float* yb, bool round_bf16, unsigned* swiglu_arrivals,
+                    CudaStream& stream) {
+  if (x_rows <= 0) return false;
+  const WeightView va = ViewOf(a), vb = ViewOf(b);
+  const bool pair = x_rows > 1 && RowsKernelChoice() == RowsKernel::kGemm && !a.exact && !b.exact &&
+                    a.format == b.format && a.rows == b.rows && a.cols == b.cols &&
+                    TiledMatVecTakes(va.kind, a.cols) &&
+                    TiledMatVecGemmTakes(va.kind, a.cols, a.rows) && InputTiles(x_rows) <= 65535;
+  if (!pair) {
+    MatVec(a, x, x_rows, a.cols, ya, a.rows, round_bf16, stream);
+    MatVec(b, x, x_rows, b.cols, yb, b.rows, round_bf16, stream);
+    return false;
+  }
+  TiledMatVec m = TiledArgs(a.rows, x_rows, x, a.cols, ya, a.rows, round_bf16);
+  m.single = va;
+  m.second = vb;
+  m.y_second = yb;
+  const bool swiglu = swiglu_arrivals != nullptr && a.rows % 128 == 0 && FusedStepsOn();
+  if (swiglu) m.swiglu_arrivals = swiglu_arrivals;
+  RunTiledMatVecGemm(m, va.kind, static_cast<cudaStream_t>(stream.handle()));
+  return swiglu;
+}
+
+int64_t QuantizedRowGroupsArrivalsBytes(int64_t groups, int64_t group_rows, int64_t x_rows) {
+  return InputTiles(x_rows) * (groups * group_rows / 128) * static_cast<int64_t>(sizeof(unsigned));
+}
+
+void MatVecRowGroupsQuantized(const DeviceWeight& w, int64_t groups, int64_t group_rows,
+                              const float* x, int64_t x_rows, int64_t x_stride,
+                              int64_t x_group_stride, float* y, bool round_bf16, unsigned* arrivals,
+                              CudaStream& stream) {
+  const int64_t n = groups * group_rows;
+  if (n % 128 != 0) {
+    throw CudaError("MatVecRowGroupsQuantized: FP8 blocks of 128 need the outputs (" +
+                    std::to_string(n) + " a row) a multiple of 128");
+  }
+  const bool fused =
+      RowGroupsLaunch(w, groups, group_rows, x, x_rows, x_stride, x_group_stride, y, n, group_rows,
+                      round_bf16, FusedStepsOn() ? arrivals : nullptr, stream);
+  if (!fused && x_rows > 0) ActQuant(y, x_rows, n, 128, ActQuantFormat::kFp8, stream);
 }
 
 void MatVecRowsGemm(const DeviceWeight& w, int64_t row_begin, int64_t rows, const float* x,
@@ -626,16 +694,21 @@ bool ExpertGemmPairTakes(const ExpertSetViews& first, const ExpertSetViews& seco
          TiledMatVecGemmTakes(KindOf(first.format), first.cols, first.rows);
 }
 
-void ExpertGemmMatVecPair(const ExpertSetViews& first, const ExpertSetViews& second,
+int64_t PairSwiGluArrivalsBytes(int64_t max_slots, int64_t rows) {
+  return max_slots * (rows / 128) * static_cast<int64_t>(sizeof(unsigned));
+}
+
+bool ExpertGemmMatVecPair(const ExpertSetViews& first, const ExpertSetViews& second,
                           const ExpertGroups& groups, int64_t slots, const float* x,
                           int64_t x_stride, int64_t x_row_slots, float* y_first, float* y_second,
-                          int64_t y_stride, bool round_bf16, bool tensor, CudaStream& stream) {
+                          int64_t y_stride, bool round_bf16, bool tensor, CudaStream& stream,
+                          const PairSwiGlu* swiglu) {
   if (!ExpertGemmPairTakes(first, second, groups, slots) || x_row_slots < 1) {
     throw CudaError("ExpertGemmMatVecPair: the register-tiled kernel does not take these sets (" +
                     std::to_string(slots) + " slots, " + std::to_string(x_row_slots) +
                     " a row of x)");
   }
-  if (first.rows <= 0) return;
+  if (first.rows <= 0) return false;
   ExpertRowsArgs a = ExpertArgs(first, groups, slots, x, x_stride, y_first, y_stride, round_bf16);
   a.x_row_slots = x_row_slots;
   a.views_second = second.views;
@@ -644,9 +717,17 @@ void ExpertGemmMatVecPair(const ExpertSetViews& first, const ExpertSetViews& sec
   const auto raw = static_cast<cudaStream_t>(stream.handle());
   if (tensor && TensorExpertTakes(kind, first.cols, first.rows)) {
     RunTensorExpertMatVec(a, kind, raw);
-  } else {
-    RunTiledExpertGemm(a, kind, raw);
+    return false;
   }
+  const bool with_swiglu =
+      swiglu != nullptr && swiglu->arrivals != nullptr && first.rows % 128 == 0 && FusedStepsOn();
+  if (with_swiglu) {
+    a.swiglu_arrivals = swiglu->arrivals;
+    a.swiglu_weights = swiglu->weights;
+    a.swiglu_limit = swiglu->limit;
+  }
+  RunTiledExpertGemm(a, kind, raw);
+  return with_swiglu;
 }
 
 void EmbedToStreams(const DeviceWeight& embed, const int32_t* token, int64_t hc, float* h,

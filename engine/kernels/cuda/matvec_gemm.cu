@@ -19,6 +19,7 @@
 #include "engine/kernels/cuda/device_math.h"
 #include "engine/kernels/cuda/expert_groups_math.h"
 #include "engine/kernels/cuda/kernel_launch.cuh"
+#include "engine/kernels/cuda/last_cta.cuh"
 #include "engine/kernels/cuda/matvec_gemm_math.h"
 #include "engine/kernels/cuda/matvec_lanes.cuh"
 #include "engine/kernels/cuda/matvec_tiled.h"
@@ -30,6 +31,9 @@ namespace {
 
 static_assert(kExpertPieceSlots <= kGemmTileInputs, "an expert piece fits one CTA's inputs");
 static_assert(sizeof(GemmShared) <= 48 * 1024, "the tile fits static shared memory");
+// The row tiles of a 128-column block of outputs (an act_quant block: the epilogues below).
+constexpr int kTilesPerBlock = 128 / kGemmTileRows;
+static_assert(kTilesPerBlock * kGemmTileRows == 128, "row tiles split a block evenly");
 
 template <WeightKind K>
 __device__ __forceinline__ void GemmCta(const GemmTile& t) {
@@ -86,10 +90,97 @@ __device__ __forceinline__ void GemmCta(const GemmTile& t) {
   }
 }
 
-template <WeightKind K>
+// The act_quant of the CTA's 128-column block of an output row (TiledMatVec::quantize_arrivals:
+// the groups' outputs side by side, whole tiles of rows) by the last of its four CTAs to finish
+// (last_cta.cuh), for every input of the tile: warp m takes input m's block, 4 values a lane, the
+// amax by shuffles (ActQuantRowCta<128>'s values, amax and rounding). Every thread of the CTA
+// calls it.
+__device__ __forceinline__ void QuantizeOutputBlockCta(const TiledMatVec& a, int inputs) {
+  const int64_t row_blocks = a.rows * gridDim.z / 128;
+  const int64_t block = (blockIdx.z * a.rows + blockIdx.y * int64_t{kGemmTileRows}) / 128;
+  unsigned* counter = a.quantize_arrivals + blockIdx.x * row_blocks + block;
+  if (!LastCtaToArrive(counter, kTilesPerBlock)) return;
+  const int warp = static_cast<int>(threadIdx.x) / 32, lane = static_cast<int>(threadIdx.x) % 32;
+  if (warp >= inputs) return;
+  const int64_t m = static_cast<int64_t>(blockIdx.x) * kGemmTileInputs + warp;
+  volatile float* yb = a.y + m * a.y_stride + block * 128;
+  float v[4];
+  float amax = 0.0f;
+  for (int u = 0; u < 4; ++u) {
+    v[u] = yb[lane + 32 * u];
+    amax = fmaxf(amax, fabsf(v[u]));
+  }
+  const float scale = Fp8BlockScale(XorButterfly<32>(amax, ShuffleFmax{}));
+  for (int u = 0; u < 4; ++u) yb[lane + 32 * u] = QuantizeE4M3(v[u], scale);
+}
+
+// One warp's block of 128 SwiGLU values into g: SwiGluValue of g and u (other CTAs' writes:
+// volatile), 4 a lane, their amax by shuffles, the FP8 act_quant (SwiGluQuantKernel's bits).
+__device__ __forceinline__ void SwiGluQuantBlockWarp(volatile float* g, const volatile float* u,
+                                                     float limit, bool weighted, float weight,
+                                                     int lane) {
+  float v[4];
+  float amax = 0.0f;
+  for (int q = 0; q < 4; ++q) {
+    v[q] = SwiGluValue(g[lane + 32 * q], u[lane + 32 * q], limit, weighted, weight);
+    amax = fmaxf(amax, fabsf(v[q]));
+  }
+  const float scale = Fp8BlockScale(XorButterfly<32>(amax, ShuffleFmax{}));
+  for (int q = 0; q < 4; ++q) g[lane + 32 * q] = QuantizeE4M3(v[q], scale);
+}
+
+// Whether this CTA is the last of its 128-column block's eight (four row tiles of each of a
+// pair's products) to finish, counting on counters[row_set * blocks + block]; and the block's
+// first column.
+__device__ __forceinline__ bool LastOfPairBlock(unsigned* counters, int64_t row_set, int64_t rows) {
+  const int64_t block = blockIdx.y / kTilesPerBlock;
+  return LastCtaToArrive(counters + row_set * (rows / 128) + block, 2 * kTilesPerBlock);
+}
+__device__ __forceinline__ int64_t PairBlockColumn() {
+  return static_cast<int64_t>(blockIdx.y / kTilesPerBlock) * 128;
+}
+
+// The experts' pair's SwiGLU of the CTA's block (ExpertRowsArgs::swiglu_arrivals), for every slot
+// of the piece: warp j takes the piece's slot j. Every thread of the CTA calls it.
+__device__ __forceinline__ void SwiGluBlockCta(const ExpertRowsArgs& a, const ExpertPiece& piece) {
+  if (!LastOfPairBlock(a.swiglu_arrivals, blockIdx.x, a.rows)) return;
+  const int warp = static_cast<int>(threadIdx.x) / 32;
+  if (warp >= piece.count) return;
+  const int64_t slot = a.order[piece.begin + warp];
+  const int64_t at = slot * a.y_stride + PairBlockColumn();
+  const bool weighted = a.swiglu_weights != nullptr;
+  SwiGluQuantBlockWarp(a.y + at, a.y_second + at, a.swiglu_limit, weighted,
+                       weighted ? a.swiglu_weights[slot] : 1.0f,
+                       static_cast<int>(threadIdx.x) % 32);
+}
+
+// A single weight pair's SwiGLU of the CTA's block (TiledMatVec::swiglu_arrivals), for every input
+// of the tile: warp m takes input m. Every thread of the CTA calls it.
+__device__ __forceinline__ void PairSwiGluBlockCta(const TiledMatVec& a, int inputs) {
+  if (!LastOfPairBlock(a.swiglu_arrivals, blockIdx.x, a.rows)) return;
+  const int warp = static_cast<int>(threadIdx.x) / 32;
+  if (warp >= inputs) return;
+  const int64_t m = static_cast<int64_t>(blockIdx.x) * kGemmTileInputs + warp;
+  const int64_t at = m * a.y_stride + PairBlockColumn();
+  SwiGluQuantBlockWarp(a.y + at, a.y_second + at, a.swiglu_limit, false, 1.0f,
+                       static_cast<int>(threadIdx.x) % 32);
+}
+
+// The single weight's kernel as it is, with its output's act_quant after
+// (TiledMatVec::quantize_arrivals), or a pair (TiledMatVec::second) with its SwiGLU after where
+// swiglu_arrivals asks: a variant each, so that the plain one keeps its registers (the pair and
+// the epilogues in it made ptxas spill the FP8 variant's main loop).
+enum class GemmVariant { kPlain, kQuantize, kPair };
+
+template <WeightKind K, GemmVariant V>
 __global__ void __launch_bounds__(kGemmThreads, 2) GemmKernel(TiledMatVec a) {
   AwaitPreviousKernel();
-  GemmCta<K>(SingleWeightTile(a, kGemmTileInputs, kGemmTileRows));
+  const GemmTile t = SingleWeightTile<V == GemmVariant::kPair>(a, kGemmTileInputs, kGemmTileRows);
+  GemmCta<K>(t);
+  if constexpr (V == GemmVariant::kQuantize) QuantizeOutputBlockCta(a, t.inputs);
+  if constexpr (V == GemmVariant::kPair) {
+    if (a.swiglu_arrivals != nullptr) PairSwiGluBlockCta(a, t.inputs);  // uniform
+  }
 }
 
 template <WeightKind K>
@@ -100,13 +191,23 @@ __global__ void __launch_bounds__(kGemmThreads, 2) ExpertGemmKernel(ExpertRowsAr
   const WeightView w = ExpertProductViews(a)[piece.expert];
   if (w.data == nullptr) return;  // kept on the host (uniform over the CTA)
   GemmCta<K>(ExpertPieceTile(a, piece, w, kGemmTileRows));
+  if (a.swiglu_arrivals != nullptr) SwiGluBlockCta(a, piece);  // uniform over the grid
 }
 
 // The kernel for the arguments' kind: the single weight's (TiledMatVec) or the experts' pieces
 // (ExpertRowsArgs).
 template <WeightKind K>
 void Launch(const TiledMatVec& a, dim3 grid, cudaStream_t stream) {
-  LaunchKernel(GemmKernel<K>, "GemmKernel<K>", grid, kGemmThreads, 0, stream, a);
+  if (a.quantize_arrivals != nullptr) {
+    LaunchKernel(GemmKernel<K, GemmVariant::kQuantize>, "GemmKernel<K, kQuantize>", grid,
+                 kGemmThreads, 0, stream, a);
+  } else if (a.second.data != nullptr) {
+    LaunchKernel(GemmKernel<K, GemmVariant::kPair>, "GemmKernel<K, kPair>", grid, kGemmThreads, 0,
+                 stream, a);
+  } else {
+    LaunchKernel(GemmKernel<K, GemmVariant::kPlain>, "GemmKernel<K>", grid, kGemmThreads, 0, stream,
+                 a);
+  }
 }
 template <WeightKind K>
 void Launch(const ExpertRowsArgs& a, dim3 grid, cudaStream_t stream) {
@@ -138,13 +239,30 @@ void RunTiledMatVecGemm(const TiledMatVec& m, WeightKind kind, cudaStream_t stre
     throw CudaError("RunTiledMatVecGemm: " + std::to_string(m.inputs) + " inputs x " +
                     std::to_string(m.groups) + " groups");
   }
+  if (m.quantize_arrivals != nullptr &&
+      (m.rows % kGemmTileRows != 0 || (m.rows * m.groups) % 128 != 0 || m.row_begin != 0 ||
+       (m.groups > 1 && m.y_group_stride != m.rows))) {
+    throw CudaError(
+        "RunTiledMatVecGemm: the output's FP8 blocks need its groups side by side in whole tiles "
+        "and whole blocks of 128");
+  }
+  const bool pair = m.second.data != nullptr;
+  if ((pair && (m.groups != 1 || m.second.cols != m.single.cols)) ||
+      (m.swiglu_arrivals != nullptr && (!pair || m.rows % 128 != 0 || m.row_begin != 0))) {
+    throw CudaError(
+        "RunTiledMatVecGemm: a pair is two weights of one shape, without groups, and "
+        "its SwiGLU needs whole blocks of 128 rows");
+  }
   const dim3 grid(static_cast<unsigned>(input_tiles), RowTiles(m.rows),
-                  static_cast<unsigned>(m.groups));
+                  static_cast<unsigned>(pair ? 2 : m.groups));
   LaunchKind(m, grid, kind, stream);
 }
 
 void RunTiledExpertGemm(const ExpertRowsArgs& e, WeightKind kind, cudaStream_t stream) {
   if (e.rows <= 0 || e.slots <= 0) return;
+  if (e.swiglu_arrivals != nullptr && (e.views_second == nullptr || e.rows % 128 != 0)) {
+    throw CudaError("RunTiledExpertGemm: the pair's SwiGLU needs both products and whole blocks");
+  }
   const dim3 grid(static_cast<unsigned>(e.slots), RowTiles(e.rows), ExpertProducts(e));
   LaunchKind(e, grid, kind, stream);
 }

@@ -328,6 +328,7 @@ bool TensorMatVecTakes(WeightKind kind, int64_t cols, int64_t rows, int64_t inpu
 void RunTensorMatVec(const TiledMatVec& m, WeightKind kind, cudaStream_t stream) {
   if (m.rows <= 0 || m.inputs <= 0 || m.groups <= 0) return;
   if (m.views != nullptr) throw CudaError("RunTensorMatVec: one weight, not a set");
+  if (RegisterTiledOnly(m)) throw CudaError("RunTensorMatVec: the register-tiled kernel's work");
   const int64_t input_tiles = (m.inputs + kTensorTileInputs - 1) / kTensorTileInputs;
   const int64_t row_tiles = (m.rows + kTensorTileRows - 1) / kTensorTileRows;
   if (input_tiles > 0x7fffffff || row_tiles > 65535 || m.groups > 65535) {

@@ -307,6 +307,7 @@ bool TiledMatVecTakes(WeightKind kind, int64_t cols) {
 }
 
 void RunTiledMatVec(const TiledMatVec& m, WeightKind kind, int64_t cols, cudaStream_t stream) {
+  if (RegisterTiledOnly(m)) throw CudaError("RunTiledMatVec: the register-tiled kernel's work");
   if (m.rows <= 0 || m.inputs <= 0 || m.groups <= 0) return;
   if (m.groups > 65535 || m.inputs > 65535) {
     throw CudaError("RunTiledMatVec: " + std::to_string(m.inputs) + " inputs x " +

@@ -50,8 +50,24 @@ struct TiledMatVec {
   int64_t y_stride = 0;
   int64_t groups = 1, x_group_stride = 0, y_group_stride = 0;
   bool round_bf16 = false;
+  // The register-tiled kernel: with quantize_arrivals set, each 128-column block of an input
+  // tile's output rows (the groups side by side, y_group_stride = rows; rows a multiple of its
+  // 32-row tiles and rows * groups of 128; row_begin 0) act_quant'd in FP8 in place by its last
+  // CTA to finish, counting on quantize_arrivals[input tile * rows * groups / 128 + block] (zero
+  // before, left zero).
+  unsigned* quantize_arrivals = nullptr;
   // How each CTA stages its activation row (the single-row kernel only; x itself stays as it is).
   TiledInput input{};
+  // The register-tiled kernel's pair (groups 1): with second.data set, grid z 1 multiplies
+  // `second` (single's rows and columns) into y_second as z 0 does single into y; with
+  // swiglu_arrivals too (rows % 128 == 0, row_begin 0), each 128-column block of an input tile's
+  // rows of y becomes the FP8 act_quant of SwiGluValue(y, y_second, swiglu_limit, unweighted)
+  // (SwiGluQuantKernel's bits) by the last of the block's CTAs of both products to finish,
+  // counting on swiglu_arrivals[input tile * rows / 128 + block] (zero before, left zero).
+  WeightView second{};
+  float* y_second = nullptr;
+  unsigned* swiglu_arrivals = nullptr;
+  float swiglu_limit = 0.0f;
 };
 
 // Calls launch(std::integral_constant<WeightKind, K>{}) for `kind`'s K, one of the three kinds
@@ -73,6 +89,12 @@ void LaunchForTiledKind(WeightKind kind, const char* who, F&& launch) {
       throw CudaError(std::string(who) + ": F32 weights take the columns-order kernel");
   }
   CheckCuda(cudaGetLastError(), std::string(who) + " launch");
+}
+
+// Whether `m` asks for what only the register-tiled kernel does (a pair, its output's act_quant
+// or SwiGLU): the other kernels refuse it.
+inline bool RegisterTiledOnly(const TiledMatVec& m) {
+  return m.second.data != nullptr || m.quantize_arrivals != nullptr || m.swiglu_arrivals != nullptr;
 }
 
 // Whether the tiled kernel takes weights of this kind and column count.
@@ -106,6 +128,15 @@ struct ExpertRowsArgs {
   bool round_bf16 = false;
   const WeightView* views_second = nullptr;
   float* y_second = nullptr;
+  // The register-tiled kernel's pair (views_second set): with swiglu_arrivals, each 128-column
+  // block of a piece's slots' rows of y and y_second (w1's and w3's outputs; rows % 128 == 0)
+  // becomes, in y, the FP8 act_quant of SwiGluValue(y, y_second, swiglu_limit, weight
+  // swiglu_weights[slot] or none) — SwiGluQuantKernel's bits — by the last of the block's CTAs of
+  // both products to finish, counting on swiglu_arrivals[piece * rows / 128 + block] (zero before,
+  // left zero).
+  unsigned* swiglu_arrivals = nullptr;
+  const float* swiglu_weights = nullptr;
+  float swiglu_limit = 0.0f;
 };
 // The grid's z extent for the arguments: one product or two.
 inline unsigned ExpertProducts(const ExpertRowsArgs& a) {

@@ -25,6 +25,7 @@ struct RowsSizes {
   int64_t list = 0, topk = 0, heads = 0;  // the chunk-wide attention's lists
   int64_t index_scores = 0;               // and its indexer's scores (fixed, not per row)
   int64_t index_capacity = 0, entry = 0;  // a row chain's (RowChain) scores and entries
+  int64_t o_groups = 0, o_lora_rank = 0;  // the attention's output groups (the largest)
   bool offload = false;
 };
 
@@ -41,6 +42,8 @@ RowsSizes SizesOf(const DeviceModel& m) {
     s.hd = std::max(s.hd, a.head_dim);
     s.z = std::max(s.z, a.o_groups * a.o_lora_rank);
     s.heads = std::max(s.heads, a.heads);
+    s.o_groups = std::max(s.o_groups, a.o_groups);
+    s.o_lora_rank = std::max(s.o_lora_rank, a.o_lora_rank);
     const int64_t topk = b.attn.indexer ? b.attn.indexer->shape.topk : 0;
     s.topk = std::max(s.topk, topk);
     s.list = std::max(s.list, a.window + (a.ratio == 0 ? 0 : topk > 0 ? topk : a.capacity));
@@ -90,11 +93,28 @@ std::vector<std::pair<DeviceBuffer*, int64_t>> PerRowBuffers(DeviceRows& r, cons
 // GateAndRoute's count of routed rows (RouteGrouping::arrivals).
 constexpr int64_t kGroupArrivalsBytes = sizeof(unsigned);
 
+// The routed slots of max_rows rows that DeviceRows::groups holds, and the paired w1 and w3's
+// counts for their SwiGLU (PairSwiGlu) over that many slots.
+int64_t GroupedSlots(const RowsSizes& s, int64_t max_rows) {
+  return std::min<int64_t>(kMaxGroupedSlots, max_rows * std::max<int64_t>(s.k, 1));
+}
+int64_t SwiGluArrivalsBytes(const RowsSizes& s, int64_t max_rows) {
+  return std::max<int64_t>(4, PairSwiGluArrivalsBytes(GroupedSlots(s, max_rows), s.inter));
+}
+int64_t SharedSwiGluArrivalsBytes(const RowsSizes& s, int64_t max_rows) {
+  return std::max<int64_t>(4, MatVecPairSwiGluArrivalsBytes(max_rows, s.inter));
+}
+
+// The attention's wo_a's counts for its output's act_quant (MatVecRowGroupsQuantized), for the
+// largest output groups.
+int64_t QuantizeArrivalsBytes(const RowsSizes& s, int64_t max_rows) {
+  return std::max<int64_t>(4, QuantizedRowGroupsArrivalsBytes(s.o_groups, s.o_lora_rank, max_rows));
+}
+
 // The row chains of a DeviceRows for max_rows rows, and one chain's device bytes.
 int64_t RowChains(int64_t max_rows) { return max_rows > 1 ? std::min(max_rows, kRowChains) : 0; }
 int64_t RowChainBytes(const RowsSizes& s) {
-  return (s.topk + s.index_capacity + 2 * s.entry) * 4 +
-         (s.topk > 0 ? TopKScratchBytes(s.topk) : 0);
+  return (s.index_capacity + 2 * s.entry) * 4 + (s.topk > 0 ? TopKScratchBytes(s.topk) : 0);
 }
 
 // The chunk-wide attention's split scratch, in floats (a fixed number of rows).
@@ -134,7 +154,9 @@ int64_t DeviceRowsBytes(const DeviceModel& m, int64_t max_rows) {
   return total +
          (AttentionSplitFloats(s) + s.index_scores + CompressSizesOf(m, max_rows).Floats()) * 4 +
          SparseAttentionRowsArrivalsBytes(kAttentionRowsGroup, s.heads) +
-         RowChains(max_rows) * RowChainBytes(s) + kGroupArrivalsBytes;
+         RowChains(max_rows) * RowChainBytes(s) + kGroupArrivalsBytes +
+         QuantizeArrivalsBytes(s, max_rows) + SwiGluArrivalsBytes(s, max_rows) +
+         SharedSwiGluArrivalsBytes(s, max_rows);
 }
 
 DeviceRows CreateDeviceRows(const DeviceModel& m, int64_t max_rows) {
@@ -165,7 +187,6 @@ DeviceRows CreateDeviceRows(const DeviceModel& m, int64_t max_rows) {
   for (int64_t c = 0; c < RowChains(max_rows); ++c) {
     RowChain chain;
     chain.side = std::make_unique<SideStream>();
-    chain.selected = DeviceBuffer(static_cast<size_t>(s.topk) * 4);
     chain.index_scores = DeviceBuffer(static_cast<size_t>(s.index_capacity) * 4);
     chain.topk_scratch =
         DeviceBuffer(static_cast<size_t>(s.topk > 0 ? TopKScratchBytes(s.topk) : 0));
@@ -179,9 +200,15 @@ DeviceRows CreateDeviceRows(const DeviceModel& m, int64_t max_rows) {
   r.attention_arrivals.Zero(zeroing);
   r.group_arrivals = DeviceBuffer(kGroupArrivalsBytes);
   r.group_arrivals.Zero(zeroing);
+  r.quantize_arrivals = DeviceBuffer(static_cast<size_t>(QuantizeArrivalsBytes(s, max_rows)));
+  r.quantize_arrivals.Zero(zeroing);
+  r.swiglu_arrivals = DeviceBuffer(static_cast<size_t>(SwiGluArrivalsBytes(s, max_rows)));
+  r.swiglu_arrivals.Zero(zeroing);
+  r.shared_swiglu_arrivals =
+      DeviceBuffer(static_cast<size_t>(SharedSwiGluArrivalsBytes(s, max_rows)));
+  r.shared_swiglu_arrivals.Zero(zeroing);
   zeroing.Synchronize();
-  r.groups = ExpertGroups::Create(
-      std::min<int64_t>(kMaxGroupedSlots, max_rows * std::max<int64_t>(s.k, 1)));
+  r.groups = ExpertGroups::Create(GroupedSlots(s, max_rows));
   if (s.offload) {
     r.staged =
         PinnedHostBuffer(static_cast<size_t>((2 * s.k + s.dim + s.k * s.dim) * max_rows) * 4);

@@ -243,11 +243,12 @@ void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, 
   const bool side = SideStreamsOn() && !PhaseTiming() && scratch.shared_side != nullptr;
   const auto shared_expert = [&](CudaStream& on) {
     MarkPhase(stream, "moe.shared");
-    MatVec(m.shared_w1, xq, rows, s.dim, sg, s.inter, true, on);
-    MatVec(m.shared_w3, xq, rows, s.dim, su, s.inter, true, on);
-    // The FP8 copy of the activation goes to su (each value written after it is read).
-    SwiGluQuant(sg, su, rows, s.inter, nullptr, 0.0f, su, on);
-    MatVec(m.shared_w2, su, rows, s.inter, so, s.dim, true, on);
+    // w1 and w3 in one launch, their SwiGLU's FP8 copy into sg by its last CTAs, where it can;
+    // else the SwiGLU's FP8 copy into su (each value written after it is read).
+    const bool swiglu_done = MatVecRowsPair(m.shared_w1, m.shared_w3, xq, rows, sg, su, true,
+                                            scratch.shared_swiglu_arrivals.as<unsigned>(), on);
+    if (!swiglu_done) SwiGluQuant(sg, su, rows, s.inter, nullptr, 0.0f, su, on);
+    MatVec(m.shared_w2, swiglu_done ? sg : su, rows, s.inter, so, s.dim, true, on);
   };
   if (side) {
     scratch.shared_side->Fork(stream);
@@ -320,10 +321,13 @@ void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, 
       ExpertMatVec(set, ids, slots, in, in_stride, y, y_stride, true, stream);
     }
   };
+  bool swiglu_done = false;
   if (grouped && ExpertGemmPairTakes(v1, v3, scratch.groups, slots)) {
-    // w1 and w3 in one launch, each slot reading its row's FP8 input (k slots a row).
-    ExpertGemmMatVecPair(v1, v3, scratch.groups, slots, xq, s.dim, k, g, u, s.inter, true, tensor,
-                         stream);
+    // w1 and w3 in one launch, each slot reading its row's FP8 input (k slots a row), their
+    // SwiGLU's FP8 copy into g by the launch's last CTAs where it can.
+    const PairSwiGlu swiglu{scratch.swiglu_arrivals.as<unsigned>(), weights, s.swiglu_limit};
+    swiglu_done = ExpertGemmMatVecPair(v1, v3, scratch.groups, slots, xq, s.dim, k, g, u, s.inter,
+                                       true, tensor, stream, &swiglu);
   } else {
     // Each row's input copied per slot, for kernels that read a row per slot.
     float* x_slots = scratch.x_slots.as<float>();
@@ -331,11 +335,12 @@ void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, 
     experts(v1, x_slots, s.dim, g, s.inter);
     experts(v3, x_slots, s.dim, u, s.inter);
   }
-  // w2 on the SwiGLU of w1's and w3's outputs with its FP8 copy: SwiGluQuant into g first (g is
-  // scratch) for the grouped products, which would compute it once per tile of 32 of w2's rows
-  // if they staged it (the single-row kernel's tiles are larger: ExpertMatVecOnSwiGlu).
+  // w2 on the SwiGLU of w1's and w3's outputs with its FP8 copy: in g already, or SwiGluQuant
+  // into g first (g is scratch) for the grouped products, which would compute it once per tile of
+  // 32 of w2's rows if they staged it (the single-row kernel's tiles are larger:
+  // ExpertMatVecOnSwiGlu).
   if (grouped) {
-    SwiGluQuant(g, u, slots, s.inter, weights, s.swiglu_limit, g, stream);
+    if (!swiglu_done) SwiGluQuant(g, u, slots, s.inter, weights, s.swiglu_limit, g, stream);
     experts(v2, g, s.inter, routed, s.dim);
   } else {
     ExpertMatVecOnSwiGlu(v2, ids, slots, g, u, weights, s.swiglu_limit, routed, s.dim, true,

@@ -140,6 +140,33 @@ void MatVecRows(const DeviceWeight& w, int64_t row_begin, int64_t rows, const fl
 void MatVecRowGroups(const DeviceWeight& w, int64_t groups, int64_t group_rows, const float* x,
                      int64_t x_rows, int64_t x_stride, int64_t x_group_stride, float* y,
                      int64_t y_stride, int64_t y_group_stride, bool round_bf16, CudaStream& stream);
+// MatVecRowGroups whose output rows (the groups side by side: y_group_stride = group_rows) are
+// then act_quant'd in FP8 blocks of 128 (ActQuant(y, x_rows, groups * group_rows, 128, kFp8) for
+// y_stride = groups * group_rows: the attention's z before wo_b), with those two ops' bits. Where
+// the register-tiled kernel takes the product, group_rows is a multiple of its 32-row tiles and
+// the fused steps are on, in the same launch: the last of a 128-column block's CTAs to finish
+// quantises it for its input tile (last_cta.cuh); `arrivals`: device memory of
+// QuantizedRowGroupsArrivalsBytes(groups, group_rows, x_rows) bytes, zero before the first call
+// and left zero by each, one call at a time. Otherwise ActQuant after it.
+void MatVecRowGroupsQuantized(const DeviceWeight& w, int64_t groups, int64_t group_rows,
+                              const float* x, int64_t x_rows, int64_t x_stride,
+                              int64_t x_group_stride, float* y, bool round_bf16, unsigned* arrivals,
+                              CudaStream& stream);
+int64_t QuantizedRowGroupsArrivalsBytes(int64_t groups, int64_t group_rows, int64_t x_rows);
+
+// Two weights of one format and shape on the same rows (the shared expert's w1 and w3): ya =
+// MatVec(a, x), yb = MatVec(b, x) over x_rows rows (x [x_rows, a.cols], ya and yb [x_rows,
+// a.rows]), in one launch where the register-tiled kernel takes them (RowsKernelChoice, several
+// rows, `fast` numerics), else as two MatVecs; the same bits. With swiglu_arrivals (and a.rows a
+// multiple of 128, the fused steps on), ya's rows then hold SwiGluQuant(ya, yb, x_rows, a.rows,
+// unweighted, no clamp)'s output, its bits, by the launch's last CTAs of each 128-column block:
+// device memory of MatVecPairSwiGluArrivalsBytes(x_rows, a.rows) bytes, zero before the first
+// call and left zero by each, one call at a time. Returns whether it did (else the caller runs
+// SwiGluQuant).
+bool MatVecRowsPair(const DeviceWeight& a, const DeviceWeight& b, const float* x, int64_t x_rows,
+                    float* ya, float* yb, bool round_bf16, unsigned* swiglu_arrivals,
+                    CudaStream& stream);
+int64_t MatVecPairSwiGluArrivalsBytes(int64_t x_rows, int64_t rows);
 
 // MatVecRows through the given kernel for several rows, whatever RowsKernelChoice() says (the
 // single-row tiled kernel once per row; the register-tiled one, matvec_gemm.cu). The same bits;
@@ -281,12 +308,27 @@ void ExpertTensorMatVec(const ExpertSetViews& set, const ExpertGroups& groups, c
 // with `tensor` where that takes the sets: those calls' bits on x's rows repeated per slot. Only
 // where ExpertGemmPairTakes says so (the register-tiled kernel takes both sets, fast numerics,
 // slots within the grouping); throws CudaError otherwise.
+//
+// With `swiglu` (where the register-tiled kernel runs the pair, the sets' rows are a multiple of
+// 128 and the fused steps are on), y_first's rows then hold SwiGluQuant(y_first, y_second,
+// slots, rows, swiglu->weights, swiglu->limit)'s output, with its bits: the last of each
+// 128-column block's CTAs quantises the block's SwiGLU (last_cta.cuh), so w2 follows at once;
+// swiglu->arrivals: device memory of PairSwiGluArrivalsBytes(groups.max_slots, rows), zero
+// before the first call and left zero by each, one call at a time. Returns whether it did (else
+// the caller runs SwiGluQuant).
+struct PairSwiGlu {
+  unsigned* arrivals = nullptr;
+  const float* weights = nullptr;  // [slots], or null: unweighted
+  float limit = 0.0f;
+};
 bool ExpertGemmPairTakes(const ExpertSetViews& first, const ExpertSetViews& second,
                          const ExpertGroups& groups, int64_t slots);
-void ExpertGemmMatVecPair(const ExpertSetViews& first, const ExpertSetViews& second,
+bool ExpertGemmMatVecPair(const ExpertSetViews& first, const ExpertSetViews& second,
                           const ExpertGroups& groups, int64_t slots, const float* x,
                           int64_t x_stride, int64_t x_row_slots, float* y_first, float* y_second,
-                          int64_t y_stride, bool round_bf16, bool tensor, CudaStream& stream);
+                          int64_t y_stride, bool round_bf16, bool tensor, CudaStream& stream,
+                          const PairSwiGlu* swiglu = nullptr);
+int64_t PairSwiGluArrivalsBytes(int64_t max_slots, int64_t rows);
 
 // h [hc, cols] = the embedding row of *token (device int32; must be a valid row) in every
 // stream, dequantised like forward::WeightMatrix::DequantRow.

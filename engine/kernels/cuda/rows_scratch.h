@@ -16,13 +16,12 @@
 namespace dsagent::engine::kernels::cuda {
 
 // One of a batched decode step's row chains (attention_step.cu SequencesStateSteps): the state
-// steps of some of the step's sequences (each row's KV row, compressors, indexer selection and
-// index list), on a side stream of their own beside the other chains'. What those steps write
-// that is not the sequence's own state goes here instead of the layer's scratch, so that the
-// chains share nothing.
+// steps of some of the step's sequences (each row's compressors and indexer selection, which the
+// top-k writes into its index list), on a side stream of their own beside the other chains'. What
+// those steps write that is not the sequence's own state goes here instead of the layer's
+// scratch, so that the chains share nothing.
 struct RowChain {
   std::unique_ptr<SideStream> side;
-  DeviceBuffer selected;             // int32 [the largest topk]: the indexer's selection
   DeviceBuffer index_scores;         // [the largest indexer capacity]: IndexerScores' output
   DeviceBuffer topk_scratch;         // TopKScratchBytes(the largest topk)
   DeviceBuffer kv_entry, key_entry;  // the attention's and the indexer's compressor entry
@@ -65,8 +64,9 @@ struct DeviceRows {
   // MoeRows' side stream: the shared expert beside the router and the routed experts.
   std::unique_ptr<SideStream> shared_side;
   // SparseAttentionRows' arrivals for kAttentionRowsGroup rows (its last splits' counts, the
-  // look-back's ticket and maxima); zero between calls.
-  DeviceBuffer attention_arrivals;
+  // look-back's ticket and maxima), and the attention's wo_a's for its output's act_quant
+  // (MatVecRowGroupsQuantized); zero between calls.
+  DeviceBuffer attention_arrivals, quantize_arrivals;
   // The compressors' chunk steps (compressor_ops.h CompressProjectedRows): the completed blocks'
   // gathered slots, entries and first positions, for the largest of the model's compressors.
   DeviceBuffer compress_kv, compress_score, compress_entries, compress_positions;
@@ -84,6 +84,9 @@ struct DeviceRows {
   // zero between calls).
   ExpertGroups groups;
   DeviceBuffer group_arrivals;
+  // The paired w1 and w3's counts for their SwiGLU (PairSwiGlu), the shared expert's
+  // (MatVecRowsPair); zero between calls.
+  DeviceBuffer swiglu_arrivals, shared_swiglu_arrivals;
   // The offload's host side: ids / weights [rows, k], xq [rows, dim], out [rows, k, dim].
   PinnedHostBuffer staged;
   // The head: products [rows, hc], y [rows, dim].

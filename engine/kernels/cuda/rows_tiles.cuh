@@ -14,20 +14,28 @@
 namespace dsagent::engine::kernels::cuda {
 
 // CTA (input tile, row tile, group) = blockIdx (x, y, z) of a single weight's grid, whose tiles
-// are tile_inputs activation rows by tile_rows weight rows.
+// are tile_inputs activation rows by tile_rows weight rows; kPair: a pair's grid (z: which weight,
+// TiledMatVec::second), a variant of its own (the pair's selection cost the plain kernel
+// registers).
+template <bool kPair = false>
 __device__ __forceinline__ GemmTile SingleWeightTile(const TiledMatVec& a, int tile_inputs,
                                                      int tile_rows) {
   const int64_t m0 = static_cast<int64_t>(blockIdx.x) * tile_inputs;
   const int64_t tile_row0 = static_cast<int64_t>(blockIdx.y) * tile_rows;
-  const int64_t g = blockIdx.z;
+  // A pair's grid z picks the weight and output (a reference chosen, the view read once: nvcc
+  // 13.0 miscompiled a view assigned on either side of a branch, matvec_gemm.cu); groups' z picks
+  // the group.
+  const bool second = kPair && blockIdx.z == 1;
+  const int64_t g = kPair ? 0 : blockIdx.z;
+  const WeightView& w = second ? a.second : a.single;
   GemmTile t;
-  t.w = a.single;
+  t.w = w;
   t.row0 = a.row_begin + g * a.rows + tile_row0;
   t.tile_rows = static_cast<int>(a.rows - tile_row0 < tile_rows ? a.rows - tile_row0 : tile_rows);
   t.inputs = static_cast<int>(a.inputs - m0 < tile_inputs ? a.inputs - m0 : tile_inputs);
   t.x = a.x + g * a.x_group_stride + m0 * a.x_stride;
   t.x_stride = a.x_stride;
-  t.y = a.y + g * a.y_group_stride + m0 * a.y_stride + tile_row0;
+  t.y = (second ? a.y_second : a.y) + g * a.y_group_stride + m0 * a.y_stride + tile_row0;
   t.y_stride = a.y_stride;
   t.round_bf16 = a.round_bf16;
   return t;

@@ -63,6 +63,7 @@ namespace {
 using kernels::testing::HostMoe;
 using kernels::testing::MakeMoe;
 using test_support::ExpectContract;
+using test_support::ExpectCountsAtZero;
 using test_support::ToDevice;
 using test_support::ToHost;
 
@@ -91,14 +92,6 @@ void ExpectSameBits(const std::vector<BufferPair>& pairs, const std::string& whe
           << where << " " << p.name << " " << i;
     }
   }
-}
-
-// A last-CTA epilogue's counts (last_cta.cuh) are zero again after each call.
-void ExpectCountsAtZero(const DeviceBuffer& counts, int64_t n, const std::string& where,
-                        CudaStream& stream) {
-  EXPECT_EQ(ToHost<unsigned>(counts, static_cast<size_t>(n), stream),
-            std::vector<unsigned>(static_cast<size_t>(n), 0u))
-      << where << ": the counts are left at zero";
 }
 
 // An fn of 23 x 512 on the device: not (2 + hc) * hc by hc * dim for BadFnShape()'s 4 streams of

@@ -39,6 +39,8 @@ namespace {
 
 using test_support::Bits;
 using test_support::ExpectContract;
+using test_support::ExpectCountsAtZero;
+using test_support::RowsKernelScope;
 using test_support::ToDevice;
 using test_support::ToHost;
 
@@ -417,6 +419,29 @@ TEST(CudaOpsTest, ExpertGemmMatVecGivesExpertMatVecsBits) {
     }
 }
 
+// A grouped pair's inputs: two sets of `experts` random FP4 experts of rows x cols (w1's and
+// w3's), `tokens` tokens of k slots each, the first `popular` slots on expert `favourite` and the
+// rest at random (shuffled), and each token's FP8 input row.
+struct PairInputs {
+  RandomExperts first, second;
+  std::vector<int32_t> ids;
+  std::vector<float> x;  // [tokens, cols]
+};
+PairInputs MakePairInputs(int64_t rows, int64_t cols, int64_t experts, int64_t k, int64_t tokens,
+                          int64_t popular, int32_t favourite, std::mt19937& rng) {
+  PairInputs p{
+      MakeFp4Experts(experts, rows, cols, rng), MakeFp4Experts(experts, rows, cols, rng), {}, {}};
+  const int64_t slots = tokens * k;
+  for (int64_t sl = 0; sl < slots; ++sl)
+    p.ids.push_back(sl < popular ? favourite : static_cast<int32_t>(rng() % experts));
+  std::shuffle(p.ids.begin(), p.ids.end(), rng);
+  for (int64_t t = 0; t < tokens; ++t) {
+    const auto row = testing::RandomInput(cols, rng, true);
+    p.x.insert(p.x.end(), row.begin(), row.end());
+  }
+  return p;
+}
+
 // ExpertGemmMatVecPair (the MoE's w1 and w3 in one launch, each slot reading its token's row of
 // x: 3 slots a token) = ExpertGemmMatVec of each set on the rows repeated per slot, bit for bit,
 // and with `tensor` = ExpertTensorMatVec of each; experts kept on the host (on_device 4 of 6)
@@ -426,19 +451,16 @@ TEST(CudaOpsTest, ExpertGemmMatVecPairGivesEachSetsBitsOnTheTokensRows) {
   CudaStream stream;
   std::mt19937 rng(62);
   const int64_t rows = 72, cols = 512, experts = 6, k = 3, tokens = 7, slots = tokens * k;
-  const RandomExperts first = MakeFp4Experts(experts, rows, cols, rng);
-  const RandomExperts second = MakeFp4Experts(experts, rows, cols, rng);
-  std::vector<int32_t> ids(static_cast<size_t>(slots));
-  for (int64_t sl = 0; sl < slots; ++sl)
-    ids[static_cast<size_t>(sl)] = sl < 10 ? 1 : static_cast<int32_t>(rng() % experts);
-  std::shuffle(ids.begin(), ids.end(), rng);
-  std::vector<float> x, x_slots;
+  const PairInputs in = MakePairInputs(rows, cols, experts, k, tokens, 10, 1, rng);
+  const RandomExperts& first = in.first;
+  const RandomExperts& second = in.second;
+  std::vector<float> x_slots;
   for (int64_t t = 0; t < tokens; ++t) {
-    const auto row = testing::RandomInput(cols, rng, true);
-    x.insert(x.end(), row.begin(), row.end());
-    for (int64_t j = 0; j < k; ++j) x_slots.insert(x_slots.end(), row.begin(), row.end());
+    for (int64_t j = 0; j < k; ++j) {
+      x_slots.insert(x_slots.end(), in.x.begin() + t * cols, in.x.begin() + (t + 1) * cols);
+    }
   }
-  const DeviceBuffer dids = ToDevice(ids, stream), dx = ToDevice(x, stream),
+  const DeviceBuffer dids = ToDevice(in.ids, stream), dx = ToDevice(in.x, stream),
                      dx_slots = ToDevice(x_slots, stream);
   ExpertGroups groups = ExpertGroups::Create(32);
   GroupExpertSlots(dids.as<int32_t>(), slots, groups, stream);
@@ -487,6 +509,75 @@ TEST(CudaOpsTest, ExpertGemmMatVecPairGivesEachSetsBitsOnTheTokensRows) {
                CudaError);
 }
 
+// ExpertGemmMatVecPair with the pair's SwiGLU (PairSwiGlu: the last CTAs of each 128-column
+// block write its FP8 SwiGLU into the first output) = the two products then SwiGluQuant, bit for
+// bit, with and without routing weights and the clamp, experts kept on the host (on_device 4 of
+// 6) and not; the counts zero after each call. With `tensor`, or rows not a whole number of
+// blocks, it does not (and says so).
+TEST(CudaOpsTest, ExpertGemmMatVecPairWithSwiGluGivesTheProductsThenSwiGluQuantBits) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(63);
+  const int64_t rows = 256, cols = 256, experts = 6, k = 3, tokens = 5, slots = tokens * k;
+  const PairInputs in = MakePairInputs(rows, cols, experts, k, tokens, 9, 4, rng);
+  const RandomExperts& first = in.first;
+  const RandomExperts& second = in.second;
+  std::vector<float> weight;
+  for (int64_t sl = 0; sl < slots; ++sl) weight.push_back(0.1f + 0.05f * static_cast<float>(sl));
+  const DeviceBuffer dids = ToDevice(in.ids, stream), dx = ToDevice(in.x, stream),
+                     dweight = ToDevice(weight, stream);
+  ExpertGroups groups = ExpertGroups::Create(32);
+  GroupExpertSlots(dids.as<int32_t>(), slots, groups, stream);
+  const int64_t arrival_bytes = PairSwiGluArrivalsBytes(32, rows);
+  DeviceBuffer arrivals(static_cast<size_t>(arrival_bytes));
+  arrivals.Zero(stream);
+  const size_t n = static_cast<size_t>(slots * rows);
+  for (const int64_t on_device : {experts, int64_t{4}})
+    for (const bool weighted : {false, true})
+      for (const float limit : {0.0f, 2.0f}) {
+        const std::string what = "on_device " + std::to_string(on_device) +
+                                 (weighted ? ", weighted" : "") + ", limit " +
+                                 std::to_string(limit);
+        const DeviceWeightSet set1 = DeviceWeightSet::Upload(first.views, rows, stream, on_device);
+        const DeviceWeightSet set3 = DeviceWeightSet::Upload(second.views, rows, stream, on_device);
+        DeviceBuffer want1(n * 4), want3(n * 4), got1(n * 4), got3(n * 4);
+        for (DeviceBuffer* b : {&want1, &want3, &got1, &got3}) b->Zero(stream);
+        ExpertGemmMatVecPair(Views(set1), Views(set3), groups, slots, dx.as<float>(), cols, k,
+                             want1.as<float>(), want3.as<float>(), rows, true, false, stream);
+        const float* w = weighted ? dweight.as<float>() : nullptr;
+        SwiGluQuant(want1.as<float>(), want3.as<float>(), slots, rows, w, limit, want1.as<float>(),
+                    stream);
+        const PairSwiGlu swiglu{arrivals.as<unsigned>(), w, limit};
+        EXPECT_TRUE(ExpertGemmMatVecPair(Views(set1), Views(set3), groups, slots, dx.as<float>(),
+                                         cols, k, got1.as<float>(), got3.as<float>(), rows, true,
+                                         false, stream, &swiglu))
+            << what;
+        const auto a1 = ToHost(got1, n, stream), b1 = ToHost(want1, n, stream);
+        const auto a3 = ToHost(got3, n, stream), b3 = ToHost(want3, n, stream);
+        int nonzero = 0;
+        for (size_t i = 0; i < n; ++i) {
+          ASSERT_EQ(Bits(a1[i]), Bits(b1[i])) << what << ", SwiGLU " << i;
+          ASSERT_EQ(Bits(a3[i]), Bits(b3[i])) << what << ", second product " << i;
+          nonzero += b1[i] != 0.0f ? 1 : 0;
+        }
+        EXPECT_GT(nonzero, static_cast<int>(n) / 4) << what;
+        ExpectCountsAtZero(arrivals, arrival_bytes / 4, what, stream);
+      }
+  // The tensor cores' pair, and rows that are no whole number of blocks, leave it to the caller.
+  const DeviceWeightSet set1 = DeviceWeightSet::Upload(first.views, rows, stream);
+  DeviceBuffer y1(n * 4), y3(n * 4);
+  const PairSwiGlu swiglu{arrivals.as<unsigned>(), nullptr, 0.0f};
+  EXPECT_FALSE(ExpertGemmMatVecPair(Views(set1), Views(set1), groups, slots, dx.as<float>(), cols,
+                                    k, y1.as<float>(), y3.as<float>(), rows, true, true, stream,
+                                    &swiglu));
+  ExpertSetViews fewer = Views(set1);
+  fewer.rows = 96;
+  EXPECT_FALSE(ExpertGemmMatVecPair(fewer, fewer, groups, slots, dx.as<float>(), cols, k,
+                                    y1.as<float>(), y3.as<float>(), 96, true, false, stream,
+                                    &swiglu));
+  ExpectCountsAtZero(arrivals, arrival_bytes / 4, "after the calls that leave it", stream);
+}
+
 // MatVecRowGroups (one launch, grid z over the groups; several rows: the register-tiled kernel
 // by default) = the single-row kernel per group and row, bit for bit: the attention's grouped
 // wo_a shape scaled down, groups starting inside an FP8 scale block (100 rows a group), one,
@@ -525,6 +616,121 @@ TEST(CudaOpsTest, MatVecRowGroupsGivesEachGroupsMatVecRowsBits) {
       }
       EXPECT_EQ(differ, 0) << "format " << static_cast<int>(format) << " x" << x_rows;
       EXPECT_GT(written, static_cast<int>(x_rows * groups * group_rows * 9 / 10));
+    }
+  }
+}
+
+// MatVecRowGroupsQuantized (the attention's wo_a with its output's act_quant for wo_b: by the
+// last CTA of each 128-column block where the register-tiled kernel takes the product) = the
+// product then ActQuant, bit for bit: 1, 3, 9 and 17 rows (up to three input tiles), 4 groups of
+// 256 rows (two blocks each), of 64 (a block spans two groups) and of 96 (one spans a group's
+// last tiles and the next one's first), and 8 of 48 (no whole 32-row tiles: ActQuant after), with
+// each rows kernel; the counts are zero after every call. A row that is no whole number of blocks
+// is refused.
+TEST(CudaOpsTest, MatVecRowGroupsQuantizedGivesTheProductThenActQuantBits) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(74);
+  const int64_t cols = 256;
+  const int64_t max_arrivals = QuantizedRowGroupsArrivalsBytes(4, 256, 17);
+  DeviceBuffer arrivals(static_cast<size_t>(max_arrivals));
+  arrivals.Zero(stream);
+  const struct { int64_t groups, group_rows; } shapes[] = {{4, 256}, {4, 64}, {4, 96}, {8, 48}};
+  for (const WeightFormat format : {WeightFormat::kFP8, WeightFormat::kFP4, WeightFormat::kBF16})
+    for (const auto& [groups, group_rows] : shapes) {
+      const int64_t n = groups * group_rows;
+      auto w = testing::MakeWeight(format, n, cols, rng, false);
+      const DeviceWeight dw = DeviceWeight::Upload(w.matrix.rows_view(), n, stream);
+      for (const int64_t x_rows : {int64_t{1}, int64_t{3}, int64_t{9}, int64_t{17}}) {
+        std::vector<float> x;
+        for (int64_t t = 0; t < x_rows * groups; ++t) {
+          const auto part = testing::RandomInput(cols, rng, format != WeightFormat::kBF16);
+          x.insert(x.end(), part.begin(), part.end());
+        }
+        const DeviceBuffer dx = ToDevice(x, stream);
+        const size_t outputs = static_cast<size_t>(x_rows * n);
+        for (const RowsKernel kernel :
+             {RowsKernel::kGemm, RowsKernel::kByInput, RowsKernel::kTensor}) {
+          const RowsKernelScope scope(kernel);
+          const std::string name = "format " + std::to_string(static_cast<int>(format)) +
+                                   ", groups of " + std::to_string(group_rows) + ", " +
+                                   std::to_string(x_rows) + " rows, kernel " +
+                                   std::to_string(static_cast<int>(kernel));
+          DeviceBuffer want(outputs * 4), got(outputs * 4);
+          MatVecRowGroups(dw, groups, group_rows, dx.as<float>(), x_rows, groups * cols, cols,
+                          want.as<float>(), n, group_rows, true, stream);
+          ActQuant(want.as<float>(), x_rows, n, 128, ActQuantFormat::kFp8, stream);
+          MatVecRowGroupsQuantized(dw, groups, group_rows, dx.as<float>(), x_rows, groups * cols,
+                                   cols, got.as<float>(), true, arrivals.as<unsigned>(), stream);
+          const auto a = ToHost(want, outputs, stream), b = ToHost(got, outputs, stream);
+          for (size_t i = 0; i < outputs; ++i) {
+            ASSERT_EQ(Bits(b[i]), Bits(a[i])) << name << " output " << i;
+          }
+          ExpectCountsAtZero(arrivals, max_arrivals / 4, name, stream);
+        }
+      }
+    }
+  const auto odd = testing::MakeWeight(WeightFormat::kBF16, 2 * 96, cols, rng, false);
+  const DeviceWeight dodd = DeviceWeight::Upload(odd.matrix.rows_view(), 2 * 96, stream);
+  DeviceBuffer x(static_cast<size_t>(2 * cols) * 4), y(static_cast<size_t>(2 * 96) * 4);
+  EXPECT_THROW(MatVecRowGroupsQuantized(dodd, 2, 96, x.as<float>(), 1, 2 * cols, cols,
+                                        y.as<float>(), true, arrivals.as<unsigned>(), stream),
+               CudaError);
+}
+
+// MatVecRowsPair (the shared expert's w1 and w3 in one launch, and their SwiGLU's FP8 copy by
+// its last CTAs of each 128-column block) = the two MatVecs then SwiGluQuant, bit for bit, for 3,
+// 8 and 11 rows and 256 weight rows; without the arrivals only the products; with the by-input
+// or tensor choice, or 1 row, the two MatVecs (it says it left the SwiGLU). Counts zero after.
+TEST(CudaOpsTest, MatVecRowsPairGivesTheTwoProductsThenSwiGluQuantBits) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(76);
+  const int64_t rows = 256, cols = 384;
+  const int64_t arrival_bytes = MatVecPairSwiGluArrivalsBytes(11, rows);
+  DeviceBuffer arrivals(static_cast<size_t>(arrival_bytes));
+  arrivals.Zero(stream);
+  for (const WeightFormat format : {WeightFormat::kFP8, WeightFormat::kFP4, WeightFormat::kBF16}) {
+    auto w1 = testing::MakeWeight(format, rows, cols, rng, false);
+    auto w3 = testing::MakeWeight(format, rows, cols, rng, false);
+    const DeviceWeight d1 = DeviceWeight::Upload(w1.matrix.rows_view(), rows, stream);
+    const DeviceWeight d3 = DeviceWeight::Upload(w3.matrix.rows_view(), rows, stream);
+    for (const int64_t n : {int64_t{1}, int64_t{3}, int64_t{8}, int64_t{11}}) {
+      std::vector<float> x;
+      for (int64_t t = 0; t < n; ++t) {
+        const auto row = testing::RandomInput(cols, rng, true);
+        x.insert(x.end(), row.begin(), row.end());
+      }
+      const DeviceBuffer dx = ToDevice(x, stream);
+      const size_t outputs = static_cast<size_t>(n * rows);
+      for (const RowsKernel kernel :
+           {RowsKernel::kGemm, RowsKernel::kByInput, RowsKernel::kTensor}) {
+        const RowsKernelScope scope(kernel);
+        for (const bool swiglu : {false, true}) {
+          const std::string name = "format " + std::to_string(static_cast<int>(format)) + ", " +
+                                   std::to_string(n) + " rows, kernel " +
+                                   std::to_string(static_cast<int>(kernel)) +
+                                   (swiglu ? ", SwiGLU" : "");
+          DeviceBuffer want1(outputs * 4), want3(outputs * 4), got1(outputs * 4), got3(outputs * 4);
+          MatVec(d1, dx.as<float>(), n, cols, want1.as<float>(), rows, true, stream);
+          MatVec(d3, dx.as<float>(), n, cols, want3.as<float>(), rows, true, stream);
+          const bool done =
+              MatVecRowsPair(d1, d3, dx.as<float>(), n, got1.as<float>(), got3.as<float>(), true,
+                             swiglu ? arrivals.as<unsigned>() : nullptr, stream);
+          EXPECT_EQ(done, swiglu && n > 1 && kernel == RowsKernel::kGemm) << name;
+          if (done) {
+            SwiGluQuant(want1.as<float>(), want3.as<float>(), n, rows, nullptr, 0.0f,
+                        want1.as<float>(), stream);
+          }
+          const auto a1 = ToHost(got1, outputs, stream), b1 = ToHost(want1, outputs, stream);
+          const auto a3 = ToHost(got3, outputs, stream), b3 = ToHost(want3, outputs, stream);
+          for (size_t i = 0; i < outputs; ++i) {
+            ASSERT_EQ(Bits(a1[i]), Bits(b1[i])) << name << ", first output " << i;
+            ASSERT_EQ(Bits(a3[i]), Bits(b3[i])) << name << ", second output " << i;
+          }
+          ExpectCountsAtZero(arrivals, arrival_bytes / 4, name, stream);
+        }
+      }
     }
   }
 }

@@ -77,6 +77,14 @@ inline uint32_t Bits(float f) {
   return u;
 }
 
+// A last-CTA epilogue's counts (last_cta.cuh: n of them) are zero again after each call.
+inline void ExpectCountsAtZero(const DeviceBuffer& counts, int64_t n, const std::string& where,
+                               CudaStream& stream) {
+  EXPECT_EQ(ToHost<unsigned>(counts, static_cast<size_t>(n), stream),
+            std::vector<unsigned>(static_cast<size_t>(n), 0u))
+      << where << ": the counts are left at zero";
+}
+
 // RowsKernelChoice() set to `kernel` for the scope, and back to what it was after (a failed
 // assertion or an exception included).
 class RowsKernelScope {
