@@ -16,6 +16,7 @@
 #include "engine/kernels/cuda/chunk_lists_math.h"
 #include "engine/kernels/cuda/device_math.h"
 #include "engine/kernels/cuda/fused_steps.h"
+#include "engine/kernels/cuda/indexer_ops.h"
 #include "engine/kernels/cuda/kernel_launch.cuh"
 #include "engine/kernels/cuda/phase_times.h"
 #include "engine/kernels/cuda/vector_steps.h"
@@ -48,17 +49,18 @@ __global__ void ListKernel(int32_t* list, int32_t* list_n, int64_t pos, int64_t 
 }
 
 // The chunk-wide attention's lists (chunk_lists_math.h), grid (list blocks, rows): row t of the
-// chunk (position positions[t]) gets list[t * stride ..] and its length n[t].
+// chunk (position positions[t]) gets list[t * stride ..] and its length n[t]. selection_later:
+// the compressed entries are the top-k's to write (a batched step's), only the window here.
 __global__ void ChunkListKernel(int32_t* list, int32_t* n, int64_t stride, const int32_t* positions,
                                 int64_t window, int64_t ratio, int64_t topk, int64_t chunk_pos,
-                                int64_t s0, const int32_t* selected) {
+                                int64_t s0, const int32_t* selected, bool selection_later) {
   AwaitPreviousKernel();
   const int64_t t = blockIdx.y;
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   const int64_t pos = positions[t];
   const int64_t n_compressed = CompressedInList(pos, ratio, topk);
   if (i == 0) n[t] = static_cast<int32_t>(window + n_compressed);
-  if (i < window + n_compressed) {
+  if (i < window + (selection_later ? 0 : n_compressed)) {
     list[t * stride + i] =
         ChunkListEntry(i, pos, window, chunk_pos, s0,
                        selected != nullptr ? selected + t * topk : nullptr, n_compressed);
@@ -104,8 +106,8 @@ void RowList(const DeviceAttention& a, int64_t pos, int64_t n_compressed, int32_
 
 // A batched decode step's `rows` lists into the scratch (row t its own sequence's, at
 // positions[t]): ChunkListKernel's, with a chunk that starts past every row (each window row from
-// its ring); with an indexer the compressed entries are placeholders the top-k then writes over
-// with the row's selection (IndexerSelectQueried's entry_offset).
+// its ring); with an indexer only the window and the length: the top-k writes the row's selection
+// after the window (TopKSequences' or IndexerSelectQueried's entry offset), beside this launch.
 void SequenceLists(const DeviceAttention& a, const int32_t* positions, int64_t rows,
                    DeviceRows& scratch, CudaStream& stream) {
   const AttentionShape& s = a.shape;
@@ -114,7 +116,7 @@ void SequenceLists(const DeviceAttention& a, const int32_t* positions, int64_t r
   LaunchKernel(ChunkListKernel, "ChunkListKernel", grid, kThreads, 0, Raw(stream),
                scratch.lists.as<int32_t>(), scratch.list_n.as<int32_t>(), stride, positions,
                s.window, s.ratio, a.indexer ? a.indexer->shape.topk : 0,
-               std::numeric_limits<int64_t>::max(), int64_t{0}, nullptr);
+               std::numeric_limits<int64_t>::max(), int64_t{0}, nullptr, a.indexer.has_value());
   CheckCuda(cudaGetLastError(), "attention batched lists launch");
 }
 
@@ -461,16 +463,17 @@ std::vector<int64_t> RowChainsOf(int64_t n, int64_t chains) {
 
 // A batched decode step's state steps: one row from each of n sequences (chunk t is row t), their
 // KV rows already in their rings and their lists' windows and lengths written (the KV rows'
-// steps and SequenceLists: AttentionRows). Each row's steps up to its list as AttentionDecode's,
-// the indexer's selection into its list in the scratch — the rows' chains
+// steps and SequenceLists: AttentionRows). Unless AttentionRows ran them already, a launch each
+// for all the rows (`stepped`: SequencesStepsTake), each row's steps up to its list as
+// AttentionDecode's, the indexer's selection into its list in the scratch — the rows' chains
 // side by side on the row chains' streams (unless SideStreamsOn() is false), each with its own
 // scratch, joined back before the attention; then the attention of every row at once,
-// kAttentionRowsGroup a launch, each row over its own sequence's cache (row_caches: this layer's
-// cache of each row's sequence, on the device). query_side (may be null): where the rows' queries
-// are being made, joined before the attention too. The same bits as the rows one by one.
+// kAttentionRowsGroup a launch, each row over its own sequence's cache (sequences.caches: this
+// layer's cache of each row's sequence, on the device). query_side (may be null): where the rows'
+// queries are being made, joined before the attention too. The same bits as the rows one by one.
 void SequencesStateSteps(DeviceAttention& a, const AttentionChunk* chunks, int64_t n,
-                         const RowsState& r, DeviceRows& scratch, uint16_t* const* row_caches,
-                         CudaStream& stream, SideStream* query_side) {
+                         const RowsState& r, DeviceRows& scratch, const SequenceRows& sequences,
+                         bool stepped, CudaStream& stream, SideStream* query_side) {
   const AttentionShape& s = a.shape;
   const int64_t hd = s.head_dim, qw = s.heads * hd, stride = scratch.list_stride;
   const int64_t topk = a.indexer ? a.indexer->shape.topk : 0;
@@ -487,13 +490,13 @@ void SequencesStateSteps(DeviceAttention& a, const AttentionChunk* chunks, int64
     }
     lengths[static_cast<size_t>(t)] = length;
   }
-  // A layer with only the window has no steps left per row.
-  const int64_t chains = SideStreamsOn() && (a.indexer || a.compressor)
-                             ? static_cast<int64_t>(scratch.row_chains.size())
-                             : 0;
+  // A layer with only the window has no steps left per row, nor has one AttentionRows stepped.
+  const bool per_row = (a.indexer || a.compressor) && !stepped;
+  const int64_t chains =
+      SideStreamsOn() && per_row ? static_cast<int64_t>(scratch.row_chains.size()) : 0;
   const std::vector<int64_t> chain_of = RowChainsOf(n, chains);
   std::vector<bool> forked(static_cast<size_t>(chains), false);
-  for (int64_t t = 0; (a.indexer || a.compressor) && t < n; ++t) {
+  for (int64_t t = 0; per_row && t < n; ++t) {
     const int64_t c = chain_of[static_cast<size_t>(t)];
     RowChain* chain = c >= 0 ? &scratch.row_chains[static_cast<size_t>(c)] : nullptr;
     if (chain != nullptr && !forked[static_cast<size_t>(c)]) {
@@ -518,7 +521,7 @@ void SequencesStateSteps(DeviceAttention& a, const AttentionChunk* chunks, int64
     SparseAttentionRows(
         r.q + g0 * qw, g, s.heads, hd, nullptr, nullptr, lists + g0 * stride, stride, list_n + g0,
         splits, a.attn_sink.as<float>(), r.scale, r.o + g0 * qw, stream,
-        a.split_attention ? scratch.attention_splits.as<float>() : nullptr, row_caches + g0,
+        a.split_attention ? scratch.attention_splits.as<float>() : nullptr, sequences.caches + g0,
         scratch.attention_arrivals.as<unsigned>(), RowsRope(r, g0));
   }
 }
@@ -565,7 +568,7 @@ void ChunkStateSteps(DeviceAttention& a, const AttentionChunk& chunk, int64_t t0
   const dim3 list_grid(Blocks(stride), static_cast<unsigned>(rows));
   LaunchKernel(ChunkListKernel, "ChunkListKernel", list_grid, kThreads, 0, Raw(stream), lists,
                list_n, stride, r.positions + t0, s.window, s.ratio, topk, chunk_pos, t0,
-               a.indexer ? selected : nullptr);
+               a.indexer ? selected : nullptr, false);
   CheckCuda(cudaGetLastError(), "attention chunk lists launch");
   for (int64_t g0 = 0; g0 < rows; g0 += kAttentionRowsGroup) {
     const int64_t g = std::min<int64_t>(kAttentionRowsGroup, rows - g0);
@@ -586,11 +589,47 @@ void ChunkStateSteps(DeviceAttention& a, const AttentionChunk& chunk, int64_t t0
   CheckCuda(cudaGetLastError(), "attention ring rows launch");
 }
 
+// The keys the longest-visible row of a batched step sees ((pos + 1) / ratio at its position).
+int64_t LongestVisible(const AttentionChunk* chunks, int64_t n, int64_t ratio) {
+  int64_t longest = 0;
+  for (int64_t t = 0; t < n; ++t) longest = std::max(longest, (chunks[t].pos + 1) / ratio);
+  return longest;
+}
+
+// Whether a batched step's state steps go a launch each for all its rows, on the side streams
+// that made their inputs (AttentionRows): each compressor's token step
+// (CompressProjectedSequences), the indexer's selection (IndexerSelectSequences) — where the device
+// arrays of the rows' sequences are there, the compressors' entry steps fit their launch, the
+// top-k's rows are short enough for a CTA each (else the rows' chains, as before), and the scratch
+// holds the entries and a group's scores. Throws CudaError when a row needs more indexer keys than
+// its state holds.
+bool SequencesStepsTake(const DeviceAttention& a, const AttentionChunk* chunks, int64_t n,
+                        const SequenceRows& sequences, const DeviceRows& scratch) {
+  const auto holds = [](const DeviceBuffer& b, int64_t floats) {
+    return b.bytes() >= static_cast<size_t>(floats) * 4;
+  };
+  if (a.compressor && (sequences.kv == nullptr || !CompressProjectedSequencesTakes(*a.compressor) ||
+                       !holds(scratch.sequence_kv_entries, n * a.compressor->shape.head_dim))) {
+    return false;
+  }
+  if (!a.indexer) return true;
+  const DeviceIndexer& ix = *a.indexer;
+  const int64_t longest = LongestVisible(chunks, n, ix.shape.ratio);
+  if (longest > ix.shape.capacity) {
+    throw CudaError("AttentionRows: a row needs " + std::to_string(longest) +
+                    " indexer keys, the device holds " + std::to_string(ix.shape.capacity));
+  }
+  return sequences.keys != nullptr && CompressProjectedSequencesTakes(ix.compressor) &&
+         TopKSequencesTakes(IndexerSequencesScoresLength(ix.shape, longest)) &&
+         holds(scratch.sequence_key_entries, n * ix.compressor.shape.head_dim) &&
+         holds(scratch.index_scores, IndexerSequencesScoresFloats(ix.shape, n, longest));
+}
+
 }  // namespace
 
 void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_chunks,
                    const float* x, int64_t rows, DeviceRows& scratch, float* out,
-                   CudaStream& stream, uint16_t* const* row_caches, bool x_fp8_written) {
+                   CudaStream& stream, const SequenceRows& sequences, bool x_fp8_written) {
   const AttentionShape& s = a.shape;
   const int64_t hd = s.head_dim, rank = s.q_lora_rank, qw = s.heads * hd;
   if (rows > scratch.max_rows) {
@@ -609,7 +648,7 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
   // not; its sequences distinct, as its rows' KV go into their rings in one launch.
   const bool chunk_wide = ChunkWideAttention();
   const bool single_rows = rows == n_chunks;
-  const bool across = chunk_wide && single_rows && n_chunks > 1 && row_caches != nullptr;
+  const bool across = chunk_wide && single_rows && n_chunks > 1 && sequences.caches != nullptr;
   for (int64_t c = 0; across && c < n_chunks; ++c) {
     for (int64_t d = 0; d < c; ++d) {
       if (chunks[d].state == chunks[c].state) {
@@ -618,6 +657,10 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
       }
     }
   }
+  // A batched step's state steps, a launch each for all its rows, right after their inputs on
+  // the KV and indexer sides (beside the query), where they can: SequencesStepsTake.
+  const bool stepped = across && (a.compressor || a.indexer) &&
+                       SequencesStepsTake(a, chunks, n_chunks, sequences, scratch);
   const int32_t* positions = scratch.positions.as<int32_t>();
   MarkPhase(stream, "attention.rows");
   // The FP8-quantised input, the query (wq_a, q_norm, wq_b, head norm, RoPE) and the KV (wkv,
@@ -636,11 +679,17 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
   float* index_q = scratch.index_q.as<float>();
   float* index_hw = scratch.index_hw.as<float>();
   // Beside the query's chain (side streams, unless SideStreamsOn() is false; each chain writes
-  // its own buffers): the KV rows with the KV compressor's projections, which need only x and
-  // xq; the indexer's projections and head weights (x only) and, once qr_quant is there (a
-  // second fork), its queries. Joined before the state steps. A batched decode step's query
-  // (wq_b and its steps) goes on a side stream of its own too, beside the rows' state steps
-  // (which never read q), joined before their attention (SequencesStateSteps).
+  // its own buffers), all joined before the state steps:
+  // - the KV side: the KV rows (wkv and their steps: xq only), then the KV compressor's
+  //   projections (x only) and a batched step's compressor token step — those two on the
+  //   indexer's side instead in a layer without an indexer;
+  // - the indexer's side: its compressor's projections (x only), a batched step's token step for
+  //   its keys, then (not a batched step's) its queries once qr_quant is there (a second fork);
+  // - a batched step's: its lists and the indexer's head weights on a side of their own (the
+  //   positions and x only); its query (wq_b and its steps) on another, beside its indexer's
+  //   queries and selection on this stream, and joined only before the attention
+  //   (SequencesStateSteps: the state steps never read q). Elsewhere the head weights go on
+  //   the indexer's side.
   const bool sides = SideStreamsOn() && scratch.kv_side != nullptr && scratch.index_side != nullptr;
   const bool query_beside = sides && across && scratch.query_side != nullptr;
   CudaStream& kv_stream = sides ? scratch.kv_side->stream() : stream;
@@ -648,25 +697,54 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
   if (sides) scratch.kv_side->Fork(stream);
   MatVec(a.wkv, xq, rows, s.dim, kv, hd, true, kv_stream);
   // In the same launch, a chunk-wide prompt's KV rows also go to the staging area as bf16, and a
-  // batched step's each into its sequence's ring (row_caches: this layer's caches, written here).
+  // batched step's each into its sequence's ring (sequences.caches: this layer's, written here).
   uint16_t* kv_staged = scratch.kv_staged.as<uint16_t>();
   const bool stage_kv = chunk_wide && !single_rows;
   VectorSteps kv_steps = KvSteps(a, 0, positions, stage_kv ? kv_staged : nullptr);
   if (across) {
-    kv_steps.bf16_rows = row_caches;
+    kv_steps.bf16_rows = sequences.caches;
     kv_steps.bf16_ring = s.window;
   }
   RunVectorSteps(kv, rows, hd, kv_steps, kv_stream);
-  if (a.compressor) CompressorProjections(*a.compressor, x, rows, s.dim, kv_projected, kv_stream);
-  if (across) SequenceLists(a, positions, rows, scratch, kv_stream);
+  // The KV compressor's projections (x only) and a batched step's token step after them: on the
+  // KV side after the KV rows, or, where the layer has no indexer, on the indexer's side, idle
+  // otherwise, beside them.
+  const bool compressor_beside = sides && a.compressor && !a.indexer;
+  CudaStream& compressor_stream = compressor_beside ? index_stream : kv_stream;
+  if (compressor_beside) scratch.index_side->Fork(stream);
+  if (a.compressor) {
+    CompressorProjections(*a.compressor, x, rows, s.dim, kv_projected, compressor_stream);
+  }
+  // A batched step's lists and the indexer's head weights beside the rest (they need only the
+  // positions and x): joined before the indexer's selection and the attention.
+  const bool lists_beside = sides && across && scratch.lists_side != nullptr;
+  CudaStream& lists_stream = lists_beside ? scratch.lists_side->stream() : kv_stream;
+  if (lists_beside) scratch.lists_side->Fork(stream);
+  if (across) SequenceLists(a, positions, rows, scratch, lists_stream);
+  if (stepped && a.compressor) {
+    CompressProjectedSequences(*a.compressor, sequences.kv, positions, kv_projected,
+                               2 * a.compressor->shape.width(), rows,
+                               scratch.sequence_kv_entries.as<float>(), compressor_stream);
+  }
   if (a.indexer) {
     if (sides) scratch.index_side->Fork(stream);
-    CompressorProjections(a.indexer->compressor, x, rows, s.dim, index_projected, index_stream);
-    IndexerHeadWeightsRows(*a.indexer, x, s.dim, rows, index_hw, index_stream);
+    DeviceCompressor& keys = a.indexer->compressor;
+    CompressorProjections(keys, x, rows, s.dim, index_projected, index_stream);
+    if (stepped) {
+      CompressProjectedSequences(keys, sequences.keys, positions, index_projected,
+                                 2 * keys.shape.width(), rows,
+                                 scratch.sequence_key_entries.as<float>(), index_stream);
+    }
+    IndexerHeadWeightsRows(*a.indexer, x, s.dim, rows, index_hw,
+                           lists_beside ? lists_stream : index_stream);
   }
-  MatVec(a.wq_a, xq, rows, s.dim, qr, rank, true, stream);
-  RmsNormQuant(qr, rows, rank, a.q_norm.as<float>(), s.norm_eps, qr, qr_quant, stream);
-  if (a.indexer) {
+  // q_norm and qr's act_quant by wq_a's last CTA of each input tile where it can.
+  MatVecRmsNormQuant(a.wq_a, xq, rows, s.dim, qr, true, a.q_norm.as<float>(), s.norm_eps, qr_quant,
+                     scratch.norm_arrivals.as<unsigned>(), stream);
+  // The indexer's queries: on its side, after a second fork; a batched step's that goes a launch
+  // for all its rows on this stream instead, once its own query is forked beside (the indexer's
+  // side then holds only its keys, which the selection joins).
+  if (a.indexer && !stepped) {
     if (sides) scratch.index_side->Fork(stream);
     IndexerQueryRows(*a.indexer, qr_quant, rows, positions, index_q, index_stream);
   }
@@ -674,9 +752,19 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
   CudaStream& query_stream = query_beside ? scratch.query_side->stream() : stream;
   MatVec(a.wq_b, qr_quant, rows, rank, q, qw, true, query_stream);
   RunVectorSteps(q, rows * s.heads, hd, QuerySteps(a, 0, positions), query_stream);
+  if (a.indexer && stepped) {
+    IndexerQueryRows(*a.indexer, qr_quant, rows, positions, index_q, stream);
+    if (lists_beside) scratch.lists_side->Join(stream);  // the head weights
+    if (sides) scratch.index_side->Join(stream);         // the keys
+    IndexerSelectSequences(*a.indexer, sequences.keys, index_q, index_hw, positions, rows,
+                           LongestVisible(chunks, n_chunks, a.indexer->shape.ratio),
+                           scratch.index_scores.as<float>(), scratch.lists.as<int32_t>() + s.window,
+                           scratch.list_stride, static_cast<int32_t>(s.window), stream);
+  }
   if (sides) {
     scratch.kv_side->Join(stream);
-    if (a.indexer) scratch.index_side->Join(stream);
+    if (a.indexer || compressor_beside) scratch.index_side->Join(stream);
+    if (lists_beside) scratch.lists_side->Join(stream);
   }
   // The state steps, chunk by chunk: row by row in order (each row's KV joins the ring, and its
   // compressed entry the cache, before the next row attends, as token-by-token decode does), or
@@ -696,7 +784,7 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
                     static_cast<float>(std::pow(static_cast<double>(hd), -0.5)),
                     InverseRope{a.freqs.as<float>(), s.rope_dims, 0, nullptr}};
   if (across) {
-    SequencesStateSteps(a, chunks, n_chunks, r, scratch, row_caches, stream,
+    SequencesStateSteps(a, chunks, n_chunks, r, scratch, sequences, stepped, stream,
                         query_beside ? scratch.query_side.get() : nullptr);
   } else {
     int64_t t0 = 0;

@@ -119,6 +119,16 @@ struct AttentionChunk {
   int64_t pos = 0, rows = 0;
 };
 
+// A batched decode step's rows' sequences in one layer, device arrays of a row each that
+// StageRows uploads (model_rows.h; DeviceRows::row_caches, row_compressors): each row's
+// sequence's KV cache, its KV compressor's state and entries, its indexer keys' compressor's
+// (compressor_ops.h CompressorRow; null where the layer has no such compressor).
+struct SequenceRows {
+  uint16_t* const* caches = nullptr;
+  const CompressorRow* kv = nullptr;
+  const CompressorRow* keys = nullptr;
+};
+
 // AttentionDecode over many rows: x [rows, dim] (the chunks' rows one after another; rows = the
 // sum of their rows, <= scratch.max_rows) -> out [rows, dim]. The row-wise steps (the projections,
 // norms, RoPE at each row's position from scratch.positions, the output) run on all rows at once,
@@ -130,11 +140,13 @@ struct AttentionChunk {
 // attention of all the chunk's rows at once over the ring as it stood before the chunk and the
 // chunk's own KV rows staged aside, then the ring takes the chunk's last rows
 // (chunk_lists_math.h). A batched decode step (every chunk one row, of several sequences) with
-// row_caches (device, [rows]: this layer's KV cache of each row's sequence, DeviceRows::
-// row_caches) puts every row's KV into its sequence's ring as the KV rows' steps end, makes every
-// row's list in one launch, runs each row's other steps (on the row chains' side streams, beside
-// the rows' query, which they never read; the top-k writes the selection into the row's list),
-// then the attention of all its rows at once, each over its own cache.
+// `sequences` (SequenceRows.caches set) puts every row's KV into its sequence's ring as the KV
+// rows' steps end, makes every row's list in one launch, and runs the rows' compressors and
+// indexer selection a launch each for all its rows right after their inputs, on the KV and
+// indexer side streams beside the rows' query (the top-k writes each row's selection into its
+// list) — or, where those launches cannot take the rows (attention_step.cu SequencesStepsTake:
+// fused steps off, a selection long enough for the many-CTA top-k), each row's steps on the row
+// chains' side streams — then the attention of all its rows at once, each over its own cache.
 // Every row's output is AttentionDecode's bits for that token.
 // Throws CudaError, before queuing anything, when a row needs more compressed entries than the
 // cache holds, or a batched step has two rows of one sequence. Uses scratch's attention buffers
@@ -143,7 +155,7 @@ struct AttentionChunk {
 // it with its y_fp8, so it is not computed here.
 void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_chunks,
                    const float* x, int64_t rows, DeviceRows& scratch, float* out,
-                   CudaStream& stream, uint16_t* const* row_caches = nullptr,
+                   CudaStream& stream, const SequenceRows& sequences = {},
                    bool x_fp8_written = false);
 
 }  // namespace dsagent::engine::kernels::cuda

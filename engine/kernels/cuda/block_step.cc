@@ -154,7 +154,7 @@ void HeadDecode(DeviceHead& d, const float* h, float* logits, CudaStream& stream
 
 void BlockRows(DeviceBlock& b, const AttentionChunk* chunks, int64_t n_chunks, float* h,
                int64_t rows, const int32_t* tokens, DeviceRows& scratch, CudaStream& stream,
-               uint16_t* const* row_caches, const DeviceBlock* combine_from, bool leave_combine) {
+               const SequenceRows& sequences, const DeviceBlock* combine_from, bool leave_combine) {
   const HcKernelShape& s = b.hc;
   float* y = scratch.y.as<float>();
   float* f = scratch.f.as<float>();
@@ -180,7 +180,7 @@ void BlockRows(DeviceBlock& b, const AttentionChunk* chunks, int64_t n_chunks, f
                 b.hc_attn.base.as<float>(), s, b.attn_norm.as<float>(), s.norm_eps, y, post, comb,
                 arrivals, stream, y_fp8);
   }
-  AttentionRows(b.attn, chunks, n_chunks, y, rows, scratch, f, stream, row_caches,
+  AttentionRows(b.attn, chunks, n_chunks, y, rows, scratch, f, stream, sequences,
                 /*x_fp8_written=*/true);
   MarkPhase(stream, "mixing");
   HcPostFnPreNorm(b.hc_ffn.fn, f, h, rows, products, b.hc_ffn.scale.as<float>(),

@@ -67,7 +67,7 @@ void BlockDecode(DeviceBlock& b, DeviceAttentionState& state, float* h, int64_t 
 // BlockDecode over many rows (forward/block.h BlockForward over a LayerChunk list): h [rows, hc,
 // dim] the chunks' rows one after another (chunks: this block's state of each, its position and
 // rows), tokens [rows] (device; hash layers). The mHC mixings, norms and MoE on all rows at once,
-// the attention by AttentionRows (row_caches: its argument, for a batched decode step). Every
+// the attention by AttentionRows (`sequences`: its argument, for a batched decode step). Every
 // row's result is BlockDecode's bits for that token. Blocks run one after another may hand the
 // MoE's output on as BlockDecode's do: leave_combine, this block stops before its MoE combine
 // and HcPost (the output's pieces stay in scratch); combine_from, the block before that left it,
@@ -75,7 +75,7 @@ void BlockDecode(DeviceBlock& b, DeviceAttentionState& state, float* h, int64_t 
 // fewer per block boundary, the same bits.
 void BlockRows(DeviceBlock& b, const AttentionChunk* chunks, int64_t n_chunks, float* h,
                int64_t rows, const int32_t* tokens, DeviceRows& scratch, CudaStream& stream,
-               uint16_t* const* row_caches = nullptr, const DeviceBlock* combine_from = nullptr,
+               const SequenceRows& sequences = {}, const DeviceBlock* combine_from = nullptr,
                bool leave_combine = false);
 
 struct DeviceHead {

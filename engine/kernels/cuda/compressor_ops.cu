@@ -139,12 +139,14 @@ __global__ void AppendRowsKernel(float* state_kv, float* state_score, const floa
 // warps covering head_dim) the CTA also takes the pooled entry through the cache entry's steps
 // (VectorStepsCta: RunVectorSteps' bits) into the cache: no launch of their own after it.
 // Dynamic shared memory then: head_dim doubles when the steps rotate.
-__global__ void CompressTokenKernel(float* state_kv, float* state_score, const float* projected,
-                                    const float* ape, int64_t width, int64_t ratio, int64_t slots,
-                                    int64_t head_dim, bool overlap, int64_t pos, float* entry,
-                                    VectorSteps finish) {
-  AwaitPreviousKernel();
-  const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+// The token step's body for channel c (CompressTokenKernel's; CompressSequencesKernel's, one CTA
+// a row). Every thread of the CTA calls it.
+__device__ __forceinline__ void CompressTokenCta(float* state_kv, float* state_score,
+                                                 const float* projected, const float* ape,
+                                                 int64_t width, int64_t ratio, int64_t slots,
+                                                 int64_t head_dim, bool overlap, int64_t pos,
+                                                 float* entry, const VectorSteps& finish,
+                                                 int64_t c) {
   const bool pools = (pos + 1) % ratio == 0;  // uniform over the grid
   if (c < head_dim) {
     const int columns = overlap ? 2 : 1;
@@ -164,6 +166,42 @@ __global__ void CompressTokenKernel(float* state_kv, float* state_score, const f
   extern __shared__ __align__(16) unsigned char smem[];
   __syncthreads();  // the whole entry pooled before its steps read it
   VectorStepsCta(entry, head_dim, finish, 0, part, reinterpret_cast<double*>(smem));
+}
+
+// A token's step in one launch: its row appended, and when it completes a block, the block pooled
+// into `entry` (bf16) and the state advanced. Thread c < head_dim owns the state's columns that
+// channel c pools (c, and head_dim + c when overlapping: PoolChannel), so no thread reads what
+// another writes. The arithmetic is AppendRowsKernel's, CompressorPoolKernel's and the advance's
+// of the rows path: the same bits. With `finish` set (its bf16_out; one CTA then, a whole number of
+// warps covering head_dim) the CTA also takes the pooled entry through the cache entry's steps
+// (VectorStepsCta: RunVectorSteps' bits) into the cache: no launch of their own after it.
+// Dynamic shared memory then: head_dim doubles when the steps rotate.
+__global__ void CompressTokenKernel(float* state_kv, float* state_score, const float* projected,
+                                    const float* ape, int64_t width, int64_t ratio, int64_t slots,
+                                    int64_t head_dim, bool overlap, int64_t pos, float* entry,
+                                    VectorSteps finish) {
+  AwaitPreviousKernel();
+  CompressTokenCta(state_kv, state_score, projected, ape, width, ratio, slots, head_dim, overlap,
+                   pos, entry, finish, static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x);
+}
+
+// CompressTokenKernel with its finish for row blockIdx.x of a batched step, each row of its own
+// sequence (CompressProjectedSequences): the row's state and entries from rows[t], its position
+// from positions[t]; `finish` is the entry's steps but for the block's first position and the
+// entry's place, set here.
+__global__ void CompressSequencesKernel(const CompressorRow* rows, const int32_t* positions,
+                                        const float* projected, int64_t projected_stride,
+                                        const float* ape, int64_t width, int64_t ratio,
+                                        int64_t slots, int64_t head_dim, bool overlap,
+                                        float* entries, VectorSteps finish) {
+  AwaitPreviousKernel();
+  const int64_t t = blockIdx.x;
+  const CompressorRow row = rows[t];
+  const int64_t pos = positions[t];
+  finish.pos = pos + 1 - ratio;
+  finish.bf16_out = row.entries + (pos / ratio) * head_dim;
+  CompressTokenCta(row.kv, row.score, projected + t * projected_stride, ape, width, ratio, slots,
+                   head_dim, overlap, pos, entries + t * head_dim, finish, threadIdx.x);
 }
 
 __global__ void BlockPositionsKernel(int32_t* positions, int64_t b0, int64_t count, int64_t ratio) {
@@ -291,6 +329,33 @@ bool CompressProjected(DeviceCompressor& c, DeviceCompressorState& state, const 
   if (!pools) return false;
   if (!in_launch) FinishEntries(c, entry, 1, pos + 1 - r, nullptr, entries + (pos / r) * d, stream);
   return true;
+}
+
+bool CompressProjectedSequencesTakes(const DeviceCompressor& c) {
+  return FusedStepsOn() && c.shape.head_dim <= kMaxTokenThreads;
+}
+
+void CompressProjectedSequences(DeviceCompressor& c, const CompressorRow* rows,
+                                const int32_t* positions, const float* projected,
+                                int64_t projected_stride, int64_t n, float* entries,
+                                CudaStream& stream) {
+  const CompressorShape& s = c.shape;
+  const int64_t d = s.head_dim;
+  if (n <= 0) return;
+  if (!CompressProjectedSequencesTakes(c) || n > 0x7fffffff) {
+    throw CudaError("CompressProjectedSequences: " + std::to_string(n) + " rows of " +
+                    std::to_string(d) + " channels, fused steps " +
+                    (FusedStepsOn() ? "on" : "off") + " (CompressProjectedSequencesTakes)");
+  }
+  // The template of each row's entry steps: its first position and its place come per row.
+  VectorSteps finish = EntrySteps(c, 0, nullptr, nullptr);
+  CheckVectorSteps(d, finish);
+  const int threads = static_cast<int>((d + 31) / 32 * 32);
+  const size_t shared = finish.hadamard ? static_cast<size_t>(d) * sizeof(double) : 0;
+  LaunchKernel(CompressSequencesKernel, "CompressSequencesKernel", static_cast<unsigned>(n),
+               threads, shared, Raw(stream), rows, positions, projected, projected_stride,
+               c.ape.as<float>(), s.width(), s.ratio, s.slots(), d, s.overlap, entries, finish);
+  CheckCuda(cudaGetLastError(), "compressor sequences launch");
 }
 
 int64_t CompressRowsBlocks(const CompressorShape& shape, int64_t rows) {

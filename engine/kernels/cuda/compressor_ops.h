@@ -77,6 +77,29 @@ void CompressorProjections(const DeviceCompressor& c, const float* x, int64_t ro
 bool CompressProjected(DeviceCompressor& c, DeviceCompressorState& state, const float* projected,
                        int64_t pos, uint16_t* entries, CudaStream& stream, float* entry = nullptr);
 
+// One row's sequence in a batched decode step's compressor launch (CompressProjectedSequences):
+// that sequence's state of this compressor (DeviceCompressorState's kv and score) and its entries
+// (entry e at entries + e * head_dim: its KV cache's compressed rows, or its indexer's keys).
+// Device arrays of them, a row each, are what StageRows uploads (rows_scratch.h DeviceRows::
+// row_compressors).
+struct CompressorRow {
+  float* kv = nullptr;
+  float* score = nullptr;
+  uint16_t* entries = nullptr;
+};
+
+// CompressProjected for `n` rows of n distinct sequences at once, one launch (a batched decode
+// step's): row t's projections at projected + t * projected_stride, its position positions[t]
+// and its sequence rows[t] (both device arrays), its pooled entry put together at entries + t *
+// head_dim ([n, head_dim] device floats). Each row's state and entry get CompressProjected's bits.
+// Only with the entry's steps in the launch (CompressProjectedSequencesTakes: fused steps on, a
+// CTA covering the channels); throws CudaError otherwise.
+bool CompressProjectedSequencesTakes(const DeviceCompressor& c);
+void CompressProjectedSequences(DeviceCompressor& c, const CompressorRow* rows,
+                                const int32_t* positions, const float* projected,
+                                int64_t projected_stride, int64_t n, float* entries,
+                                CudaStream& stream);
+
 // CompressProjected for a chunk's `rows` rows at positions pos .. pos + rows - 1 at once
 // (projected [rows, 2 * width]; compressor_chunk_math.h): every block they complete gathered from
 // the state and the rows, pooled together and finished together (norm, RoPE at each block's first

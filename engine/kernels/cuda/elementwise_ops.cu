@@ -12,6 +12,7 @@ namespace dsagent::engine::kernels::cuda {
 namespace {
 
 constexpr int kThreads = 256;
+static_assert(kThreads == kRmsNormThreads, "RmsNormKernel gives the norm's bits");
 
 cudaStream_t Raw(CudaStream& s) { return static_cast<cudaStream_t>(s.handle()); }
 

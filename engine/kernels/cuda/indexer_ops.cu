@@ -35,16 +35,25 @@ cudaStream_t Raw(CudaStream& s) { return static_cast<cudaStream_t>(s.handle()); 
 // lane 0 adds the head's term in head order (the CPU's order).
 // Rows mode (RowsOf: grid y over rows at consecutive positions from pos0 of a layer with this
 // ratio): row t's q, head weights and scores at t times their strides, over its (pos0 + t + 1) /
-// ratio visible keys.
+// ratio visible keys. With `positions` (a batched step's rows, each of its own sequence), row t's
+// position is positions[t] and its keys are its sequence's, sequences[t].entries.
 struct ScoreRows {
   int64_t pos0 = 0, ratio = 0;  // ratio 0: one row, n keys
   int64_t q_stride = 0, hw_stride = 0, score_stride = 0;
+  const int32_t* positions = nullptr;
+  const CompressorRow* sequences = nullptr;
 };
 __device__ __forceinline__ void RowsOf(const ScoreRows& r, const float*& q,
-                                       const float*& head_weights, float*& score, int64_t& n) {
+                                       const float*& head_weights, const uint16_t*& keys,
+                                       float*& score, int64_t& n) {
   if (r.ratio <= 0) return;
   const int64_t t = blockIdx.y;
-  n = (r.pos0 + t + 1) / r.ratio;
+  if (r.positions != nullptr) {
+    n = (r.positions[t] + 1) / r.ratio;
+    keys = r.sequences[t].entries;
+  } else {
+    n = (r.pos0 + t + 1) / r.ratio;
+  }
   q += t * r.q_stride;
   head_weights += t * r.hw_stride;
   score += t * r.score_stride;
@@ -60,7 +69,7 @@ __global__ void IndexerScoresKernel(const float* q, const float* head_weights, i
                                     int64_t hd, const uint16_t* keys, int64_t n, float* score,
                                     ScoreRows rows, float head_scale) {
   AwaitPreviousKernel();
-  RowsOf(rows, q, head_weights, score, n);
+  RowsOf(rows, q, head_weights, keys, score, n);
   extern __shared__ __align__(16) unsigned char smem[];
   float* qs = reinterpret_cast<float*>(smem);  // [heads * hd]
   float* ws = qs + heads * hd;                 // [heads]
@@ -139,7 +148,7 @@ __global__ void IndexerScoresTiledKernel(const float* q, const float* head_weigh
                                          int64_t hd, const uint16_t* keys, int64_t n, float* score,
                                          ScoreRows rows, float head_scale, IndexerQueryPrep prep) {
   AwaitPreviousKernel();
-  RowsOf(rows, q, head_weights, score, n);
+  RowsOf(rows, q, head_weights, keys, score, n);
   extern __shared__ __align__(16) unsigned char smem[];
   const int64_t pitch = hd + 1;                  // odd: rows start in different banks
   double* qd = reinterpret_cast<double*>(smem);  // [heads][pitch]
@@ -318,8 +327,16 @@ __device__ void SortDescendingAndWrite(uint64_t* sel, int64_t padded, int64_t k,
 // key T found by the radix passes selects exactly k keys (key >= T); they are gathered in any
 // order and sorted by key, which is the stable sort's order. The passes stop as soon as the
 // chosen bucket is taken whole (RadixSelectPass): scores that differ settle in 2-3 passes of 8.
+// TopKSequences' rows (TopKKernel): row t's first (positions[t] + 1) / ratio scores are its own,
+// the rest of its n count as -inf (IndexerScoresRows' padding, without writing it); its indices go
+// to out + t * out_stride. positions null: every score is the row's, rows k apart.
+struct TopKRows {
+  const int32_t* positions = nullptr;
+  int64_t ratio = 0, out_stride = 0;
+};
+
 __global__ void TopKKernel(const float* score, int64_t n, int64_t k, int64_t padded, int32_t* out,
-                           int32_t index_offset) {
+                           int32_t index_offset, TopKRows rows) {
   AwaitPreviousKernel();
   extern __shared__ __align__(16) unsigned char smem[];
   uint64_t* sel = reinterpret_cast<uint64_t*>(smem);  // [padded]
@@ -329,6 +346,8 @@ __global__ void TopKKernel(const float* score, int64_t n, int64_t k, int64_t pad
   __shared__ unsigned count;
   __shared__ bool settled;
   const float* s = score + static_cast<int64_t>(blockIdx.x) * n;
+  const int64_t own = rows.positions != nullptr ? (rows.positions[blockIdx.x] + 1) / rows.ratio : n;
+  const auto score_of = [&](int64_t i) { return i < own ? s[i] : NegInfF(); };
   if (threadIdx.x == 0) {
     prefix = 0;
     mask = 0;
@@ -341,7 +360,7 @@ __global__ void TopKKernel(const float* score, int64_t n, int64_t k, int64_t pad
     // (Counts aggregated per warp with __match_any_sync measured slower on an H200, 2026-12-04:
     // 75 vs 63 us at 16K scores.)
     for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
-      const uint64_t key = TopKKey(s[i], static_cast<uint32_t>(i));
+      const uint64_t key = TopKKey(score_of(i), static_cast<uint32_t>(i));
       if ((key & mask) == prefix) atomicAdd(&histogram[(key >> shift) & 255u], 1u);
     }
     __syncthreads();
@@ -365,11 +384,13 @@ __global__ void TopKKernel(const float* score, int64_t n, int64_t k, int64_t pad
   for (int64_t i = threadIdx.x; i < padded; i += blockDim.x) sel[i] = 0;
   __syncthreads();
   for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
-    const uint64_t key = TopKKey(s[i], static_cast<uint32_t>(i));
+    const uint64_t key = TopKKey(score_of(i), static_cast<uint32_t>(i));
     if (key >= prefix) sel[atomicAdd(&count, 1u)] = key;
   }
   __syncthreads();
-  SortDescendingAndWrite(sel, padded, k, out + static_cast<int64_t>(blockIdx.x) * k, index_offset);
+  const int64_t out_stride = rows.positions != nullptr ? rows.out_stride : k;
+  SortDescendingAndWrite(sel, padded, k, out + static_cast<int64_t>(blockIdx.x) * out_stride,
+                         index_offset);
 }
 
 // TopK over one long row by many CTAs (TopKWide): the single-CTA kernel's radix passes with the
@@ -582,6 +603,27 @@ void IndexerScoresRows(const float* q, const float* head_weights, int64_t heads,
   }
 }
 
+void IndexerScoresSequences(const float* q, const float* head_weights, int64_t heads, int64_t hd,
+                            const CompressorRow* sequences, const int32_t* positions, int64_t rows,
+                            int64_t ratio, int64_t longest, float* score, int64_t score_stride,
+                            CudaStream& stream, float head_scale) {
+  if (rows <= 0) return;
+  if (ratio <= 0 || longest > score_stride) {
+    throw CudaError("IndexerScoresSequences: ratio " + std::to_string(ratio) + ", rows of " +
+                    std::to_string(score_stride) + " scores for up to " + std::to_string(longest) +
+                    " keys");
+  }
+  ScoreRows r;
+  r.ratio = ratio;
+  r.q_stride = heads * hd;
+  r.hw_stride = heads;
+  r.score_stride = score_stride;
+  r.positions = positions;
+  r.sequences = sequences;
+  // The keys are each row's own (aligned: an indexer state's keys buffer), none to check here.
+  LaunchScores(q, head_weights, heads, hd, nullptr, longest, score, rows, r, head_scale, stream);
+}
+
 namespace {
 // The bitonic sort's length for k keys: the power of two at or above k.
 int64_t SortLength(int64_t k) {
@@ -593,6 +635,26 @@ int64_t SortLength(int64_t k) {
 
 int64_t TopKScratchBytes(int64_t k) {
   return static_cast<int64_t>(sizeof(WideTopKState)) + 256 * 4 + SortLength(k) * 8 + 16;
+}
+
+bool TopKSequencesTakes(int64_t n) { return n < kWideTopKScores; }
+
+void TopKSequences(const float* score, int64_t rows, int64_t n, int64_t k, const int32_t* positions,
+                   int64_t ratio, int32_t* out, int64_t out_stride, CudaStream& stream,
+                   int32_t index_offset) {
+  if (rows <= 0) return;
+  if (k <= 0 || k > kMaxTopK || n < k || n >= (int64_t{1} << 32) - 1 || ratio <= 0 ||
+      out_stride < k || rows > 0x7fffffff) {
+    throw CudaError("TopKSequences: " + std::to_string(rows) + " rows of " + std::to_string(n) +
+                    " scores, k " + std::to_string(k) + " (at most " + std::to_string(kMaxTopK) +
+                    " and n), ratio " + std::to_string(ratio) + ", out stride " +
+                    std::to_string(out_stride));
+  }
+  const int64_t padded = SortLength(k);
+  LaunchKernel(TopKKernel, "TopKKernel", static_cast<unsigned>(rows), kTopKThreads,
+               static_cast<size_t>(padded) * sizeof(uint64_t), Raw(stream), score, n, k, padded,
+               out, index_offset, TopKRows{positions, ratio, out_stride});
+  CheckCuda(cudaGetLastError(), "TopK sequences launch");
 }
 
 void TopK(const float* score, int64_t rows, int64_t n, int64_t k, int32_t* out, CudaStream& stream,
@@ -609,7 +671,7 @@ void TopK(const float* score, int64_t rows, int64_t n, int64_t k, int32_t* out, 
   const size_t sort_shared = static_cast<size_t>(padded) * sizeof(uint64_t);
   if (rows > 1 || n < kWideTopKScores || scratch == nullptr) {
     LaunchKernel(TopKKernel, "TopKKernel", static_cast<unsigned>(rows), kTopKThreads, sort_shared,
-                 Raw(stream), score, n, kept, padded, out, index_offset);
+                 Raw(stream), score, n, kept, padded, out, index_offset, TopKRows{});
     CheckCuda(cudaGetLastError(), "TopK launch");
     return;
   }

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 
+#include "engine/kernels/cuda/compressor_ops.h"
 #include "engine/kernels/cuda/device_runtime.h"
 
 namespace dsagent::engine::kernels::cuda {
@@ -52,6 +53,28 @@ void IndexerScoresRows(const float* q, const float* head_weights, int64_t heads,
                        const uint16_t* keys, int64_t pos0, int64_t rows, int64_t ratio,
                        float* score, int64_t score_stride, int64_t pad_to, CudaStream& stream,
                        float head_scale = 1.0f);
+
+// IndexerScoresRows for a batched decode step's `rows` rows, each of its own sequence: row t's
+// query q + t * heads * hd, head weights head_weights + t * heads, position positions[t] and keys
+// sequences[t].entries (device arrays; each row's keys 16-byte aligned, as an indexer state's
+// buffer is) — its (positions[t] + 1) / ratio scores at score + t * score_stride, the bits
+// IndexerScores gives that row alone. Nothing is written past a row's keys (TopKSequences reads
+// those as -inf). `longest`: at least the most keys of any row, at most score_stride.
+void IndexerScoresSequences(const float* q, const float* head_weights, int64_t heads, int64_t hd,
+                            const CompressorRow* sequences, const int32_t* positions, int64_t rows,
+                            int64_t ratio, int64_t longest, float* score, int64_t score_stride,
+                            CudaStream& stream, float head_scale = 1.0f);
+
+// TopK of IndexerScoresSequences' rows (score [rows, n]; n >= k): row t's own scores are its
+// first (positions[t] + 1) / ratio, the rest count as -inf (IndexerScoresRows' padding, not
+// written); its k indices (index_offset added) at out + t * out_stride (>= k). A row with fewer
+// own scores than k gets them first, in TopK's order, then padding indices. One launch, a CTA a
+// row: TopKSequencesTakes(n) says whether that is as fast as the rows alone would be (below the
+// many-CTA path's length).
+bool TopKSequencesTakes(int64_t n);
+void TopKSequences(const float* score, int64_t rows, int64_t n, int64_t k, const int32_t* positions,
+                   int64_t ratio, int32_t* out, int64_t out_stride, CudaStream& stream,
+                   int32_t index_offset = 0);
 
 // For each of `rows` rows of n scores (score [rows, n]): out [rows, min(k, n)] the indices of the
 // largest scores, descending, ties to the lower index. k <= 4096. (An 8-bit radix selection of

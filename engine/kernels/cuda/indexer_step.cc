@@ -217,6 +217,34 @@ void IndexerSelectRows(DeviceIndexer& ix, DeviceIndexerState& state, const float
   }
 }
 
+int64_t IndexerSequencesScoresLength(const IndexerShape& shape, int64_t longest) {
+  return std::max(shape.topk, longest);
+}
+
+int64_t IndexerSequencesScoresFloats(const IndexerShape& shape, int64_t rows, int64_t longest) {
+  return std::min(rows, kIndexerRowsGroup) * IndexerSequencesScoresLength(shape, longest);
+}
+
+void IndexerSelectSequences(const DeviceIndexer& ix, const CompressorRow* sequences, const float* q,
+                            const float* hw, const int32_t* positions, int64_t rows,
+                            int64_t longest, float* scores, int32_t* selected,
+                            int64_t selected_stride, int32_t entry_offset, CudaStream& stream) {
+  const IndexerShape& s = ix.shape;
+  if (longest > s.capacity) {
+    throw CudaError("IndexerSelectSequences: a row sees " + std::to_string(longest) +
+                    " keys, the device holds " + std::to_string(s.capacity));
+  }
+  const int64_t length = IndexerSequencesScoresLength(s, longest);
+  for (int64_t g0 = 0; g0 < rows; g0 += kIndexerRowsGroup) {
+    const int64_t g = std::min(kIndexerRowsGroup, rows - g0);
+    IndexerScoresSequences(q + g0 * s.heads * s.head_dim, hw + g0 * s.heads, s.heads, s.head_dim,
+                           sequences + g0, positions + g0, g, s.ratio, longest, scores, length,
+                           stream, HeadScale(s));
+    TopKSequences(scores, g, length, s.topk, positions + g0, s.ratio,
+                  selected + g0 * selected_stride, selected_stride, stream, entry_offset);
+  }
+}
+
 int64_t IndexerSelectQueried(DeviceIndexer& ix, DeviceIndexerState& state,
                              const float* key_projected, const float* q, const float* hw,
                              int64_t pos, int32_t* selected, CudaStream& stream,

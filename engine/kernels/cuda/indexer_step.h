@@ -142,4 +142,19 @@ void IndexerSelectRows(DeviceIndexer& ix, DeviceIndexerState& state, const float
                        float* scores, CudaStream& stream);
 int64_t IndexerRowsScratchFloats(const IndexerShape& shape);
 
+// IndexerSelectQueried's selection for a batched decode step's `rows` rows, each of its own
+// sequence, after their keys are appended (compressor_ops.h CompressProjectedSequences with
+// `sequences`, each row's indexer keys' compressor): row t at positions[t] (device) with query
+// q + t * heads * head_dim and head weights hw + t * heads; its selection (entry_offset added) at
+// selected + t * selected_stride, the bits IndexerSelectQueried gives it, then padding up to
+// topk (indexer_ops.h TopKSequences). `longest`: the most keys a row sees (host; at most the
+// capacity). kIndexerRowsGroup rows at a time, their scores in `scores`
+// (IndexerSequencesScoresFloats): a launch for the scores and one for the top-k.
+int64_t IndexerSequencesScoresLength(const IndexerShape& shape, int64_t longest);
+int64_t IndexerSequencesScoresFloats(const IndexerShape& shape, int64_t rows, int64_t longest);
+void IndexerSelectSequences(const DeviceIndexer& ix, const CompressorRow* sequences, const float* q,
+                            const float* hw, const int32_t* positions, int64_t rows,
+                            int64_t longest, float* scores, int32_t* selected,
+                            int64_t selected_stride, int32_t entry_offset, CudaStream& stream);
+
 }  // namespace dsagent::engine::kernels::cuda

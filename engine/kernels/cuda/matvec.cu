@@ -295,8 +295,6 @@ bool RowGroupsLaunch(const DeviceWeight& w, int64_t groups, int64_t group_rows, 
   return quantize;
 }
 
-int64_t InputTiles(int64_t x_rows) { return (x_rows + kGemmTileInputs - 1) / kGemmTileInputs; }
-
 }  // namespace
 
 void MatVecRowGroups(const DeviceWeight& w, int64_t groups, int64_t group_rows, const float* x,
@@ -308,7 +306,7 @@ void MatVecRowGroups(const DeviceWeight& w, int64_t groups, int64_t group_rows, 
 }
 
 int64_t MatVecPairSwiGluArrivalsBytes(int64_t x_rows, int64_t rows) {
-  return InputTiles(x_rows) * (rows / 128) * static_cast<int64_t>(sizeof(unsigned));
+  return BlockArrivalsBytes(GemmInputTiles(x_rows), rows);
 }
 
 bool MatVecRowsPair(const DeviceWeight& a, const DeviceWeight& b, const float* x, int64_t x_rows,
@@ -319,7 +317,8 @@ bool MatVecRowsPair(const DeviceWeight& a, const DeviceWeight& b, const float* x
   const bool pair = x_rows > 1 && RowsKernelChoice() == RowsKernel::kGemm && !a.exact && !b.exact &&
                     a.format == b.format && a.rows == b.rows && a.cols == b.cols &&
                     TiledMatVecTakes(va.kind, a.cols) &&
-                    TiledMatVecGemmTakes(va.kind, a.cols, a.rows) && InputTiles(x_rows) <= 65535;
+                    TiledMatVecGemmTakes(va.kind, a.cols, a.rows) &&
+                    GemmInputTiles(x_rows) <= 65535;
   if (!pair) {
     MatVec(a, x, x_rows, a.cols, ya, a.rows, round_bf16, stream);
     MatVec(b, x, x_rows, b.cols, yb, b.rows, round_bf16, stream);
@@ -335,8 +334,41 @@ bool MatVecRowsPair(const DeviceWeight& a, const DeviceWeight& b, const float* x
   return swiglu;
 }
 
+int64_t MatVecRmsNormQuantArrivalsBytes(int64_t x_rows) {
+  return GemmInputTiles(x_rows) * static_cast<int64_t>(sizeof(unsigned));
+}
+
+bool MatVecRmsNormQuant(const DeviceWeight& w, const float* x, int64_t x_rows, int64_t x_stride,
+                        float* y, bool round_bf16, const float* norm_w, float eps, float* y_fp8,
+                        unsigned* arrivals, CudaStream& stream) {
+  if (w.rows % 128 != 0) {
+    throw CudaError("MatVecRmsNormQuant: FP8 blocks of 128 need the outputs (" +
+                    std::to_string(w.rows) + " a row) a multiple of 128");
+  }
+  if (x_rows <= 0) return false;
+  const WeightView view = ViewOf(w);
+  const bool fused = arrivals != nullptr && FusedStepsOn() && x_rows > 1 &&
+                     RowsKernelChoice() == RowsKernel::kGemm && !w.exact &&
+                     TiledMatVecTakes(view.kind, w.cols) &&
+                     TiledMatVecGemmTakes(view.kind, w.cols, w.rows);
+  if (!fused) {
+    MatVec(w, x, x_rows, x_stride, y, w.rows, round_bf16, stream);
+    RmsNormQuant(y, x_rows, w.rows, norm_w, eps, y, y_fp8, stream);
+    return false;
+  }
+  // The product as MatVec gives it over several rows (MatVecRowsOf: the register-tiled kernel).
+  TiledMatVec m = TiledArgs(w.rows, x_rows, x, x_stride, y, w.rows, round_bf16);
+  m.single = view;
+  m.norm_arrivals = arrivals;
+  m.norm_weight = norm_w;
+  m.norm_eps = eps;
+  m.norm_fp8 = y_fp8;
+  RunTiledMatVecGemm(m, view.kind, static_cast<cudaStream_t>(stream.handle()));
+  return true;
+}
+
 int64_t QuantizedRowGroupsArrivalsBytes(int64_t groups, int64_t group_rows, int64_t x_rows) {
-  return InputTiles(x_rows) * (groups * group_rows / 128) * static_cast<int64_t>(sizeof(unsigned));
+  return BlockArrivalsBytes(GemmInputTiles(x_rows), groups * group_rows);
 }
 
 void MatVecRowGroupsQuantized(const DeviceWeight& w, int64_t groups, int64_t group_rows,
@@ -695,7 +727,7 @@ bool ExpertGemmPairTakes(const ExpertSetViews& first, const ExpertSetViews& seco
 }
 
 int64_t PairSwiGluArrivalsBytes(int64_t max_slots, int64_t rows) {
-  return max_slots * (rows / 128) * static_cast<int64_t>(sizeof(unsigned));
+  return BlockArrivalsBytes(max_slots, rows);
 }
 
 bool ExpertGemmMatVecPair(const ExpertSetViews& first, const ExpertSetViews& second,

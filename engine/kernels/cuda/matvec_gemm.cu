@@ -16,6 +16,7 @@
 
 #include <string>
 
+#include "engine/kernels/cuda/act_quant_cta.cuh"
 #include "engine/kernels/cuda/device_math.h"
 #include "engine/kernels/cuda/expert_groups_math.h"
 #include "engine/kernels/cuda/kernel_launch.cuh"
@@ -23,6 +24,7 @@
 #include "engine/kernels/cuda/matvec_gemm_math.h"
 #include "engine/kernels/cuda/matvec_lanes.cuh"
 #include "engine/kernels/cuda/matvec_tiled.h"
+#include "engine/kernels/cuda/rms_norm_cta.cuh"
 #include "engine/kernels/cuda/rows_tiles.cuh"
 #include "engine/kernels/cuda/warp_butterfly.cuh"
 
@@ -92,9 +94,8 @@ __device__ __forceinline__ void GemmCta(const GemmTile& t) {
 
 // The act_quant of the CTA's 128-column block of an output row (TiledMatVec::quantize_arrivals:
 // the groups' outputs side by side, whole tiles of rows) by the last of its four CTAs to finish
-// (last_cta.cuh), for every input of the tile: warp m takes input m's block, 4 values a lane, the
-// amax by shuffles (ActQuantRowCta<128>'s values, amax and rounding). Every thread of the CTA
-// calls it.
+// (last_cta.cuh), for every input of the tile: warp m takes input m's block, 4 values a lane
+// (ActQuantWarpBlock: ActQuantRowCta<128>'s bits). Every thread of the CTA calls it.
 __device__ __forceinline__ void QuantizeOutputBlockCta(const TiledMatVec& a, int inputs) {
   const int64_t row_blocks = a.rows * gridDim.z / 128;
   const int64_t block = (blockIdx.z * a.rows + blockIdx.y * int64_t{kGemmTileRows}) / 128;
@@ -105,28 +106,37 @@ __device__ __forceinline__ void QuantizeOutputBlockCta(const TiledMatVec& a, int
   const int64_t m = static_cast<int64_t>(blockIdx.x) * kGemmTileInputs + warp;
   volatile float* yb = a.y + m * a.y_stride + block * 128;
   float v[4];
-  float amax = 0.0f;
-  for (int u = 0; u < 4; ++u) {
-    v[u] = yb[lane + 32 * u];
-    amax = fmaxf(amax, fabsf(v[u]));
+  for (int u = 0; u < 4; ++u) v[u] = yb[lane + 32 * u];
+  ActQuantWarpBlock(v, /*fp4=*/false);
+  for (int u = 0; u < 4; ++u) yb[lane + 32 * u] = v[u];
+}
+
+// The RmsNorm and FP8 act_quant of each input's whole output row (TiledMatVec::norm_arrivals) by
+// the last of the input tile's CTAs to finish, RmsNormKernel's device functions on the same
+// values, row after row: RmsNormQuant's bits. Every thread of the CTA calls it.
+__device__ __forceinline__ void NormQuantRowsCta(const TiledMatVec& a, int inputs) {
+  if (!LastCtaToArrive(a.norm_arrivals + blockIdx.x, gridDim.y)) return;
+  __shared__ double part[kRmsNormThreads];
+  for (int k = 0; k < inputs; ++k) {
+    const int64_t m = static_cast<int64_t>(blockIdx.x) * kGemmTileInputs + k;
+    float* y = a.y + m * a.y_stride;
+    RmsNormRowCta<kRmsNormThreads>(y, a.rows, a.norm_weight, a.norm_eps, y, part);
+    __syncthreads();  // the normed row written before its blocks are quantised
+    ActQuantFp8RowCta(y, a.rows, a.norm_fp8 + m * a.y_stride);
   }
-  const float scale = Fp8BlockScale(XorButterfly<32>(amax, ShuffleFmax{}));
-  for (int u = 0; u < 4; ++u) yb[lane + 32 * u] = QuantizeE4M3(v[u], scale);
 }
 
 // One warp's block of 128 SwiGLU values into g: SwiGluValue of g and u (other CTAs' writes:
-// volatile), 4 a lane, their amax by shuffles, the FP8 act_quant (SwiGluQuantKernel's bits).
+// volatile), 4 a lane, then their FP8 act_quant (ActQuantWarpBlock; SwiGluQuantKernel's bits).
 __device__ __forceinline__ void SwiGluQuantBlockWarp(volatile float* g, const volatile float* u,
                                                      float limit, bool weighted, float weight,
                                                      int lane) {
   float v[4];
-  float amax = 0.0f;
   for (int q = 0; q < 4; ++q) {
     v[q] = SwiGluValue(g[lane + 32 * q], u[lane + 32 * q], limit, weighted, weight);
-    amax = fmaxf(amax, fabsf(v[q]));
   }
-  const float scale = Fp8BlockScale(XorButterfly<32>(amax, ShuffleFmax{}));
-  for (int q = 0; q < 4; ++q) g[lane + 32 * q] = QuantizeE4M3(v[q], scale);
+  ActQuantWarpBlock(v, /*fp4=*/false);
+  for (int q = 0; q < 4; ++q) g[lane + 32 * q] = v[q];
 }
 
 // Whether this CTA is the last of its 128-column block's eight (four row tiles of each of a
@@ -177,7 +187,13 @@ __global__ void __launch_bounds__(kGemmThreads, 2) GemmKernel(TiledMatVec a) {
   AwaitPreviousKernel();
   const GemmTile t = SingleWeightTile<V == GemmVariant::kPair>(a, kGemmTileInputs, kGemmTileRows);
   GemmCta<K>(t);
-  if constexpr (V == GemmVariant::kQuantize) QuantizeOutputBlockCta(a, t.inputs);
+  if constexpr (V == GemmVariant::kQuantize) {
+    if (a.norm_arrivals != nullptr) {  // uniform over the grid
+      NormQuantRowsCta(a, t.inputs);
+    } else {
+      QuantizeOutputBlockCta(a, t.inputs);
+    }
+  }
   if constexpr (V == GemmVariant::kPair) {
     if (a.swiglu_arrivals != nullptr) PairSwiGluBlockCta(a, t.inputs);  // uniform
   }
@@ -198,7 +214,7 @@ __global__ void __launch_bounds__(kGemmThreads, 2) ExpertGemmKernel(ExpertRowsAr
 // (ExpertRowsArgs).
 template <WeightKind K>
 void Launch(const TiledMatVec& a, dim3 grid, cudaStream_t stream) {
-  if (a.quantize_arrivals != nullptr) {
+  if (a.quantize_arrivals != nullptr || a.norm_arrivals != nullptr) {
     LaunchKernel(GemmKernel<K, GemmVariant::kQuantize>, "GemmKernel<K, kQuantize>", grid,
                  kGemmThreads, 0, stream, a);
   } else if (a.second.data != nullptr) {
@@ -234,7 +250,7 @@ bool TiledMatVecGemmTakes(WeightKind kind, int64_t cols, int64_t rows) {
 void RunTiledMatVecGemm(const TiledMatVec& m, WeightKind kind, cudaStream_t stream) {
   if (m.rows <= 0 || m.inputs <= 0 || m.groups <= 0) return;
   if (m.views != nullptr) throw CudaError("RunTiledMatVecGemm: one weight, not a set");
-  const int64_t input_tiles = (m.inputs + kGemmTileInputs - 1) / kGemmTileInputs;
+  const int64_t input_tiles = GemmInputTiles(m.inputs);
   if (input_tiles > 0x7fffffff || m.groups > 65535) {
     throw CudaError("RunTiledMatVecGemm: " + std::to_string(m.inputs) + " inputs x " +
                     std::to_string(m.groups) + " groups");
@@ -245,6 +261,13 @@ void RunTiledMatVecGemm(const TiledMatVec& m, WeightKind kind, cudaStream_t stre
     throw CudaError(
         "RunTiledMatVecGemm: the output's FP8 blocks need its groups side by side in whole tiles "
         "and whole blocks of 128");
+  }
+  if (m.norm_arrivals != nullptr &&
+      (m.quantize_arrivals != nullptr || m.groups != 1 || m.row_begin != 0 || m.rows % 128 != 0 ||
+       m.second.data != nullptr || m.norm_weight == nullptr || m.norm_fp8 == nullptr)) {
+    throw CudaError(
+        "RunTiledMatVecGemm: the rows' norm takes one weight's whole rows (a multiple of 128), "
+        "its norm weight and an FP8 output, and no other epilogue");
   }
   const bool pair = m.second.data != nullptr;
   if ((pair && (m.groups != 1 || m.second.cols != m.single.cols)) ||

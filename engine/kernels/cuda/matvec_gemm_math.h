@@ -54,6 +54,18 @@ static_assert(kGemmThreads / 16 == kGemmRowCells * (kGemmTileInputs / kGemmInput
 static_assert(kGemmThreads == kGemmTileRows * 8 && kGemmThreads == kGemmTileInputs * 32,
               "one staging share per thread");
 
+// The kernel's CTAs along the inputs (grid x) for `inputs` activation rows.
+constexpr int64_t GemmInputTiles(int64_t inputs) {
+  return (inputs + kGemmTileInputs - 1) / kGemmTileInputs;
+}
+
+// The bytes of last-CTA counts (last_cta.cuh) that an epilogue over 128-column output blocks
+// needs: one unsigned per block of `columns` for each of `row_sets` sets of rows (the input tiles
+// of a single weight, or the slots of the experts' pieces).
+constexpr int64_t BlockArrivalsBytes(int64_t row_sets, int64_t columns) {
+  return row_sets * (columns / 128) * static_cast<int64_t>(sizeof(unsigned));
+}
+
 // The CTA's shared memory (one static array in the kernel; the host test allocates the same).
 struct GemmShared {
   float w[2][kGemmTileRows][kTiledBlockCols];    // lane values (GemmWeightSlot)

@@ -68,6 +68,15 @@ struct TiledMatVec {
   float* y_second = nullptr;
   unsigned* swiglu_arrivals = nullptr;
   float swiglu_limit = 0.0f;
+  // The register-tiled kernel (groups 1, row_begin 0, rows a multiple of 128): with
+  // norm_arrivals set, each input's whole output row is RMS-normed in place with norm_weight and
+  // norm_eps and its FP8 act_quant (per 128) written to norm_fp8 (the same stride as y;
+  // RmsNormQuant's bits) by the last of the input tile's CTAs to finish, counting on
+  // norm_arrivals[input tile] (zero before, left zero).
+  unsigned* norm_arrivals = nullptr;
+  const float* norm_weight = nullptr;
+  float norm_eps = 0.0f;
+  float* norm_fp8 = nullptr;
 };
 
 // Calls launch(std::integral_constant<WeightKind, K>{}) for `kind`'s K, one of the three kinds
@@ -91,10 +100,11 @@ void LaunchForTiledKind(WeightKind kind, const char* who, F&& launch) {
   CheckCuda(cudaGetLastError(), std::string(who) + " launch");
 }
 
-// Whether `m` asks for what only the register-tiled kernel does (a pair, its output's act_quant
-// or SwiGLU): the other kernels refuse it.
+// Whether `m` asks for what only the register-tiled kernel does (a pair, its output's act_quant,
+// SwiGLU or norm): the other kernels refuse it.
 inline bool RegisterTiledOnly(const TiledMatVec& m) {
-  return m.second.data != nullptr || m.quantize_arrivals != nullptr || m.swiglu_arrivals != nullptr;
+  return m.second.data != nullptr || m.quantize_arrivals != nullptr ||
+         m.swiglu_arrivals != nullptr || m.norm_arrivals != nullptr;
 }
 
 // Whether the tiled kernel takes weights of this kind and column count.

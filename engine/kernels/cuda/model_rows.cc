@@ -86,9 +86,17 @@ std::vector<std::pair<DeviceBuffer*, int64_t>> PerRowBuffers(DeviceRows& r, cons
           {&r.index_q, s.index_qw},                  {&r.index_hw, s.index_heads},
           {&r.kv_staged, (s.hd + 1) / 2},
           {&r.lists, s.list},             {&r.list_n, 1},              {&r.selected, s.topk},
-          {&r.route_arrivals, 1},         {&r.hc_arrivals, 1}};
+          {&r.route_arrivals, 1},         {&r.hc_arrivals, 1},
+          {&r.sequence_kv_entries, s.entry},         {&r.sequence_key_entries, s.entry}};
 }
 // clang-format on
+
+// The device arrays of a batched step's rows' sequences (StageRows): each layer's cache and two
+// compressors of every row.
+size_t SequenceArraysBytes(const DeviceModel& m, int64_t max_rows) {
+  return m.layers.size() * static_cast<size_t>(max_rows) *
+         (sizeof(void*) + 2 * sizeof(CompressorRow));
+}
 
 // GateAndRoute's count of routed rows (RouteGrouping::arrivals).
 constexpr int64_t kGroupArrivalsBytes = sizeof(unsigned);
@@ -156,7 +164,8 @@ int64_t DeviceRowsBytes(const DeviceModel& m, int64_t max_rows) {
          SparseAttentionRowsArrivalsBytes(kAttentionRowsGroup, s.heads) +
          RowChains(max_rows) * RowChainBytes(s) + kGroupArrivalsBytes +
          QuantizeArrivalsBytes(s, max_rows) + SwiGluArrivalsBytes(s, max_rows) +
-         SharedSwiGluArrivalsBytes(s, max_rows);
+         SharedSwiGluArrivalsBytes(s, max_rows) + MatVecRmsNormQuantArrivalsBytes(max_rows) +
+         static_cast<int64_t>(SequenceArraysBytes(m, max_rows));
 }
 
 DeviceRows CreateDeviceRows(const DeviceModel& m, int64_t max_rows) {
@@ -180,9 +189,12 @@ DeviceRows CreateDeviceRows(const DeviceModel& m, int64_t max_rows) {
   r.compress_entries = DeviceBuffer(static_cast<size_t>(z.entries) * 4);
   r.compress_positions = DeviceBuffer(static_cast<size_t>(z.blocks) * 4);
   r.row_caches = DeviceBuffer(m.layers.size() * static_cast<size_t>(max_rows) * sizeof(void*));
+  r.row_compressors =
+      DeviceBuffer(m.layers.size() * static_cast<size_t>(2 * max_rows) * sizeof(CompressorRow));
   r.kv_side = std::make_unique<SideStream>();
   r.index_side = std::make_unique<SideStream>();
   r.query_side = std::make_unique<SideStream>();
+  r.lists_side = std::make_unique<SideStream>();
   r.shared_side = std::make_unique<SideStream>();
   for (int64_t c = 0; c < RowChains(max_rows); ++c) {
     RowChain chain;
@@ -202,6 +214,8 @@ DeviceRows CreateDeviceRows(const DeviceModel& m, int64_t max_rows) {
   r.group_arrivals.Zero(zeroing);
   r.quantize_arrivals = DeviceBuffer(static_cast<size_t>(QuantizeArrivalsBytes(s, max_rows)));
   r.quantize_arrivals.Zero(zeroing);
+  r.norm_arrivals = DeviceBuffer(static_cast<size_t>(MatVecRmsNormQuantArrivalsBytes(max_rows)));
+  r.norm_arrivals.Zero(zeroing);
   r.swiglu_arrivals = DeviceBuffer(static_cast<size_t>(SwiGluArrivalsBytes(s, max_rows)));
   r.swiglu_arrivals.Zero(zeroing);
   r.shared_swiglu_arrivals =
@@ -292,6 +306,30 @@ void StageRows(const DeviceModel& m, DeviceRows& r, const RowChunk* chunks, int6
       }
     }
     r.row_caches.Upload(caches.data(), caches.size() * sizeof(void*), stream);
+    // And their compressors' states and entries ([layer, KV / indexer keys, row]), for the
+    // compressors' and the indexer's launches for all the rows (AttentionRows).
+    std::vector<CompressorRow> compressors;
+    compressors.reserve(2 * caches.size());
+    for (size_t i = 0; i < m.layers.size(); ++i) {
+      const DeviceAttention& a = m.layers[i].attn;
+      for (int64_t c = 0; c < n_chunks; ++c) {
+        DeviceAttentionState& st = chunks[c].seq->layers[i];
+        compressors.push_back(
+            st.compressor
+                ? CompressorRow{st.compressor->kv.as<float>(), st.compressor->score.as<float>(),
+                                st.cache.as<uint16_t>() + a.shape.window * a.shape.head_dim}
+                : CompressorRow{});
+      }
+      for (int64_t c = 0; c < n_chunks; ++c) {
+        DeviceAttentionState& st = chunks[c].seq->layers[i];
+        compressors.push_back(st.indexer ? CompressorRow{st.indexer->compressor.kv.as<float>(),
+                                                         st.indexer->compressor.score.as<float>(),
+                                                         st.indexer->keys.as<uint16_t>()}
+                                         : CompressorRow{});
+      }
+    }
+    r.row_compressors.Upload(compressors.data(), compressors.size() * sizeof(CompressorRow),
+                             stream);
   }
 }
 
@@ -338,13 +376,16 @@ void ModelRowsStaged(DeviceModel& m, DeviceRows& r, const RowChunk* chunks, int6
       }
       for (int64_t i = all[p].first; i < all[p].end; ++i) {
         const auto& lc = layer_chunks[static_cast<size_t>(i)];
-        uint16_t* const* row_caches = AttendsAcrossSequences(single_rows, n_chunks)
-                                          ? r.row_caches.as<uint16_t*>() + i * rows
-                                          : nullptr;
+        SequenceRows sequences;
+        if (AttendsAcrossSequences(single_rows, n_chunks)) {
+          sequences.caches = r.row_caches.as<uint16_t*>() + i * rows;
+          sequences.kv = r.row_compressors.as<CompressorRow>() + 2 * i * rows;
+          sequences.keys = sequences.kv + rows;
+        }
         // Each block but the last leaves its MoE combine to the next one's first launch
         // (BlockRows' combine_from), as ModelDecode's do.
         BlockRows(m.layers[static_cast<size_t>(i)], lc.data(), n_chunks, h, rows, dev_tokens, r,
-                  stream, row_caches, i > 0 ? &m.layers[static_cast<size_t>(i - 1)] : nullptr,
+                  stream, sequences, i > 0 ? &m.layers[static_cast<size_t>(i - 1)] : nullptr,
                   i + 1 < layers);
       }
       if (p + 1 == all.size()) {

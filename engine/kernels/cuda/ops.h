@@ -154,6 +154,20 @@ void MatVecRowGroupsQuantized(const DeviceWeight& w, int64_t groups, int64_t gro
                               CudaStream& stream);
 int64_t QuantizedRowGroupsArrivalsBytes(int64_t groups, int64_t group_rows, int64_t x_rows);
 
+// MatVec over x_rows rows (y [x_rows, w.rows], round_bf16) then RmsNormQuant on its output (each
+// row RMS-normed in place with norm_w and eps, its FP8 act_quant per 128 to y_fp8 [x_rows,
+// w.rows]: the attention's qr before wq_b), with those two ops' bits. Where the register-tiled
+// kernel takes the product (several rows, RowsKernelChoice, `fast` numerics, w.rows a multiple of
+// 128) and the fused steps are on, in the same launch: the last of an input tile's CTAs to finish
+// norms and quantises its rows (last_cta.cuh); `arrivals`: device memory of
+// MatVecRmsNormQuantArrivalsBytes(x_rows) bytes, zero before the first call and left zero by
+// each, one call at a time. Otherwise RmsNormQuant after it. Returns whether it was one launch.
+// Throws CudaError, queuing nothing, when w.rows is not a multiple of 128.
+bool MatVecRmsNormQuant(const DeviceWeight& w, const float* x, int64_t x_rows, int64_t x_stride,
+                        float* y, bool round_bf16, const float* norm_w, float eps, float* y_fp8,
+                        unsigned* arrivals, CudaStream& stream);
+int64_t MatVecRmsNormQuantArrivalsBytes(int64_t x_rows);
+
 // Two weights of one format and shape on the same rows (the shared expert's w1 and w3): ya =
 // MatVec(a, x), yb = MatVec(b, x) over x_rows rows (x [x_rows, a.cols], ya and yb [x_rows,
 // a.rows]), in one launch where the register-tiled kernel takes them (RowsKernelChoice, several

@@ -11,6 +11,9 @@
 
 namespace dsagent::engine::kernels::cuda {
 
+// The threads whose bits every RmsNorm of the engine gives (RmsNormKernel's CTA).
+constexpr int kRmsNormThreads = 256;
+
 // yr = bf16(w * (xr * rsqrt(mean(xr^2) + eps))) for a row of n: the sum of squares (fp32
 // squares, summed in double by kThreads threads in turn, then a tree over `part`, kThreads
 // doubles of shared memory), then the scaled row. yr may be xr. Every thread of the CTA calls it;

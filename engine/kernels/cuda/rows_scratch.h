@@ -51,22 +51,28 @@ struct DeviceRows {
   DeviceBuffer kv_staged, lists, list_n, selected;
   int64_t list_stride = 0, topk = 0;
   // A batched decode step's attention across sequences: layer i's KV cache of row t's sequence
-  // at [i * rows + t] (pointers, uploaded by StageRows with the tokens; room for max_rows rows).
-  DeviceBuffer row_caches;
+  // at [i * rows + t] (pointers, uploaded by StageRows with the tokens; room for max_rows rows),
+  // and its compressors (CompressorRow: the KV compressor's at [(2 i) * rows + t], the indexer
+  // keys' at [(2 i + 1) * rows + t]; attention_step.h SequenceRows); where their launches for all
+  // the rows put each row's pooled entry together: [rows, the widest entry] each.
+  DeviceBuffer row_caches, row_compressors;
+  DeviceBuffer sequence_kv_entries, sequence_key_entries;
   DeviceBuffer attention_splits, index_scores;
   // min(max_rows, kRowChains) row chains when max_rows > 1 (a batched decode step's).
   std::vector<RowChain> row_chains;
   // AttentionRows' side streams beside the query's products: the KV rows' (wkv, its steps and
   // the KV compressor's projections) and the indexer's (its compressor's projections, head
   // weights and queries); and a batched decode step's query (wq_b and its steps), beside the
-  // rows' state steps.
-  std::unique_ptr<SideStream> kv_side, index_side, query_side;
+  // rows' state steps, and its lists with the indexer's head weights (which need only the
+  // positions and x), beside all of them.
+  std::unique_ptr<SideStream> kv_side, index_side, query_side, lists_side;
   // MoeRows' side stream: the shared expert beside the router and the routed experts.
   std::unique_ptr<SideStream> shared_side;
   // SparseAttentionRows' arrivals for kAttentionRowsGroup rows (its last splits' counts, the
-  // look-back's ticket and maxima), and the attention's wo_a's for its output's act_quant
-  // (MatVecRowGroupsQuantized); zero between calls.
-  DeviceBuffer attention_arrivals, quantize_arrivals;
+  // look-back's ticket and maxima), the attention's wo_a's for its output's act_quant
+  // (MatVecRowGroupsQuantized) and wq_a's for its output's norm (MatVecRmsNormQuant); zero
+  // between calls.
+  DeviceBuffer attention_arrivals, quantize_arrivals, norm_arrivals;
   // The compressors' chunk steps (compressor_ops.h CompressProjectedRows): the completed blocks'
   // gathered slots, entries and first positions, for the largest of the model's compressors.
   DeviceBuffer compress_kv, compress_score, compress_entries, compress_positions;

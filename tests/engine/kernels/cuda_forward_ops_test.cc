@@ -727,6 +727,96 @@ TEST(CudaForwardOpsTest, IndexerScoresRowsAndTopKGiveEachRowsOwnSelection) {
   }
 }
 
+// A batched step's selection (IndexerScoresSequences, TopKSequences: rows of different
+// sequences, each with its own keys and position) = IndexerScores and TopK on each row alone:
+// each row's scores bit for bit and nothing written past them, its selection in its own list
+// slot (out_stride past k, the window's offset added), on V4's shape (the tiled kernel) and a
+// shape the warp-per-entry kernel takes, with rows that see no key, fewer keys than k, and more.
+TEST(CudaForwardOpsTest, IndexerScoresSequencesAndTopKSequencesGiveEachRowsOwnSelection) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(241);
+  struct Case {
+    int64_t heads, hd, k;
+    std::vector<int64_t> positions;
+  };
+  const int64_t ratio = 4, window = 5;
+  for (const Case& c : {Case{64, 128, 16, {2, 40, 9, 130, 63}}, Case{24, 96, 8, {700, 3, 31}}}) {
+    const int64_t n = static_cast<int64_t>(c.positions.size());
+    int64_t longest = 0;
+    for (const int64_t p : c.positions) longest = std::max(longest, (p + 1) / ratio);
+    const int64_t length = std::max(c.k, longest), out_stride = window + c.k + 3;
+    std::vector<DeviceBuffer> keys;
+    std::vector<CompressorRow> rows;
+    std::vector<int32_t> pos;
+    for (const int64_t p : c.positions) {
+      const int64_t visible = (p + 1) / ratio;
+      keys.push_back(
+          ToDevice(ToBf16Bits(RandomBf16(static_cast<size_t>(std::max<int64_t>(visible, 1) * c.hd),
+                                         rng, 1.0f)),
+                   stream));
+      rows.push_back({nullptr, nullptr, keys.back().as<uint16_t>()});
+      pos.push_back(static_cast<int32_t>(p));
+    }
+    DeviceBuffer drows(rows.size() * sizeof(CompressorRow)), dpos(pos.size() * 4);
+    drows.Upload(rows.data(), drows.bytes(), stream);
+    dpos.Upload(pos.data(), dpos.bytes(), stream);
+    const std::vector<float> q = RandomBf16(static_cast<size_t>(n * c.heads * c.hd), rng, 1.0f);
+    const std::vector<float> hw = RandomBf16(static_cast<size_t>(n * c.heads), rng, 1.0f);
+    const DeviceBuffer dq = ToDevice(q, stream), dhw = ToDevice(hw, stream);
+    // Scores and lists start as sentinels: what the launches leave alone stays.
+    const float sentinel = 12345.0f;
+    DeviceBuffer scores =
+        ToDevice(std::vector<float>(static_cast<size_t>(n * length), sentinel), stream);
+    DeviceBuffer lists =
+        ToDevice(std::vector<int32_t>(static_cast<size_t>(n * out_stride), -7), stream);
+    const float head_scale = 0.125f;
+    IndexerScoresSequences(dq.as<float>(), dhw.as<float>(), c.heads, c.hd,
+                           drows.as<CompressorRow>(), dpos.as<int32_t>(), n, ratio, longest,
+                           scores.as<float>(), length, stream, head_scale);
+    ASSERT_TRUE(TopKSequencesTakes(length));
+    TopKSequences(scores.as<float>(), n, length, c.k, dpos.as<int32_t>(), ratio,
+                  lists.as<int32_t>() + window, out_stride, stream, static_cast<int32_t>(window));
+    const auto got_scores = ToHost(scores, static_cast<size_t>(n * length), stream);
+    const auto got_lists = ToHost<int32_t>(lists, static_cast<size_t>(n * out_stride), stream);
+    DeviceBuffer alone(static_cast<size_t>(std::max(longest, int64_t{1})) * 4),
+        alone_sel(static_cast<size_t>(c.k) * 4);
+    for (int64_t t = 0; t < n; ++t) {
+      const int64_t visible = (c.positions[static_cast<size_t>(t)] + 1) / ratio;
+      const std::string at = std::to_string(c.heads) + "x" + std::to_string(c.hd) + " row " +
+                             std::to_string(t) + " (" + std::to_string(visible) + " keys)";
+      if (visible > 0) {
+        IndexerScores(dq.as<float>() + t * c.heads * c.hd, dhw.as<float>() + t * c.heads, c.heads,
+                      c.hd, keys[static_cast<size_t>(t)].as<uint16_t>(), visible, alone.as<float>(),
+                      stream, head_scale);
+      }
+      const auto want = ToHost(alone, static_cast<size_t>(visible), stream);
+      for (int64_t e = 0; e < length; ++e) {
+        const float v = got_scores[static_cast<size_t>(t * length + e)];
+        if (e < visible) {
+          ASSERT_EQ(test_support::Bits(v), test_support::Bits(want[static_cast<size_t>(e)]))
+              << at << " score " << e;
+        } else {
+          ASSERT_EQ(v, sentinel) << at << " wrote past its keys at " << e;
+        }
+      }
+      const int32_t* list = got_lists.data() + t * out_stride;
+      for (int64_t j = 0; j < window; ++j) ASSERT_EQ(list[j], -7) << at << " window " << j;
+      for (int64_t j = window + c.k; j < out_stride; ++j) ASSERT_EQ(list[j], -7) << at << " " << j;
+      const int64_t kept = std::min(c.k, visible);
+      if (kept == 0) continue;
+      TopK(alone.as<float>(), 1, visible, c.k, alone_sel.as<int32_t>(), stream);
+      const auto sel = ToHost<int32_t>(alone_sel, static_cast<size_t>(kept), stream);
+      for (int64_t j = 0; j < kept; ++j) {
+        ASSERT_EQ(list[window + j], sel[static_cast<size_t>(j)] + window)
+            << at << " selection " << j;
+      }
+      // The padding indices after a short row's selection point past its keys.
+      for (int64_t j = kept; j < c.k; ++j) ASSERT_GE(list[window + j], window + visible) << at;
+    }
+  }
+}
+
 // IndexerScores with the query's steps in its own launch (IndexerQueryPrep: the decode step's
 // RoPE, Hadamard and FP4 per 32 on wq_b's outputs) against RunVectorSteps then IndexerScores: the
 // same bits, on V4's shape (the tiled kernel, each CTA on its staged copy: q left as it was) at
@@ -1833,6 +1923,115 @@ TEST(CudaForwardOpsTest, CompressProjectedRowsGivesTheRowStepsBits) {
           ToHost<uint16_t>(rows_entries, static_cast<size_t>(n_entries * c.head_dim), stream);
       ASSERT_EQ(a, b) << at << ": entries";
     }
+  }
+}
+
+// A batched step's compressor launch for all its rows (CompressProjectedSequences: each row of
+// its own sequence, at its own position) = CompressProjected row by row, bit for bit: every
+// row's state and entries after each of four steps, with rows that complete a block at
+// different steps (the indexer's keys, CSA's overlapping KV, HCA's 128-row blocks). The states
+// start random (the kernels read whatever is there). Fused steps off, it does not take the rows
+// and says so.
+TEST(CudaForwardOpsTest, CompressProjectedSequencesGivesEachRowsCompressProjectedBits) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(239);
+  struct Case {
+    int ratio;
+    int64_t head_dim;
+    bool rotate;
+    std::vector<int64_t> positions;  // each row's at the first step
+  };
+  const int64_t steps = 4;
+  for (const Case& c : {Case{4, 128, true, {0, 2, 3, 7, 14}}, Case{4, 512, false, {5, 1, 40}},
+                        Case{128, 512, false, {124, 126, 127, 250, 1}}}) {
+    CompressorShape shape;
+    shape.ratio = c.ratio;
+    shape.head_dim = c.head_dim;
+    shape.rope_dims = 64;
+    shape.overlap = c.ratio == 4;
+    shape.rotate = c.rotate;
+    const int64_t width = shape.width(), n = static_cast<int64_t>(c.positions.size());
+    const int64_t state_n = shape.slots() * width;
+    auto wkv = kernels::testing::MakeWeight(WeightFormat::kBF16, width, 128, rng);
+    auto wgate = kernels::testing::MakeWeight(WeightFormat::kBF16, width, 128, rng);
+    const std::vector<float> ape = RandomBf16(static_cast<size_t>(c.ratio * width), rng, 0.5f);
+    std::vector<float> norm = RandomBf16(static_cast<size_t>(c.head_dim), rng, 0.2f);
+    for (float& v : norm) v = forward::RoundBf16(v + 1.0f);
+    std::vector<float> freqs(32);
+    for (size_t i = 0; i < freqs.size(); ++i)
+      freqs[i] = std::pow(10000.0f, -static_cast<float>(i) / 32.0f);
+    DeviceCompressor dc = DeviceCompressor::Create(
+        shape, wkv.matrix.rows_view(), wgate.matrix.rows_view(), ape, norm, freqs, stream);
+    // Each row's sequence twice (row by row; all at once), from the same random state and entries.
+    const int64_t entries_n =
+        (*std::max_element(c.positions.begin(), c.positions.end()) + steps) / c.ratio * c.head_dim +
+        c.head_dim;
+    std::vector<DeviceCompressorState> alone(static_cast<size_t>(n)), together(alone.size());
+    std::vector<DeviceBuffer> alone_entries, together_entries;
+    std::vector<CompressorRow> rows;
+    for (int64_t t = 0; t < n; ++t) {
+      const std::vector<float> kv = RandomBf16(static_cast<size_t>(state_n), rng, 1.0f);
+      const std::vector<float> score = RandomBf16(static_cast<size_t>(state_n), rng, 1.0f);
+      const std::vector<uint16_t> entries =
+          ToBf16Bits(RandomBf16(static_cast<size_t>(entries_n), rng, 1.0f));
+      for (auto* st : {&alone[static_cast<size_t>(t)], &together[static_cast<size_t>(t)]}) {
+        st->kv = ToDevice(kv, stream);
+        st->score = ToDevice(score, stream);
+      }
+      alone_entries.push_back(ToDevice(entries, stream));
+      together_entries.push_back(ToDevice(entries, stream));
+      rows.push_back({together[static_cast<size_t>(t)].kv.as<float>(),
+                      together[static_cast<size_t>(t)].score.as<float>(),
+                      together_entries.back().as<uint16_t>()});
+    }
+    DeviceBuffer drows(rows.size() * sizeof(CompressorRow));
+    drows.Upload(rows.data(), drows.bytes(), stream);
+    const std::string name = "ratio " + std::to_string(c.ratio) + " dim " +
+                             std::to_string(c.head_dim) + (c.rotate ? " rotate" : "");
+    ASSERT_TRUE(CompressProjectedSequencesTakes(dc)) << name;
+    DeviceBuffer entry(static_cast<size_t>(n * c.head_dim) * 4),
+        positions(static_cast<size_t>(n) * 4);
+    for (int64_t step = 0; step < steps; ++step) {
+      std::vector<int32_t> pos;
+      for (const int64_t p : c.positions) pos.push_back(static_cast<int32_t>(p + step));
+      positions.Upload(pos.data(), pos.size() * 4, stream);
+      // Rows 2 * width + 8 apart: the launch reads each at its stride.
+      const int64_t stride = 2 * width + 8;
+      const DeviceBuffer projected =
+          ToDevice(RandomBf16(static_cast<size_t>(n * stride), rng, 1.0f), stream);
+      for (int64_t t = 0; t < n; ++t) {
+        CompressProjected(dc, alone[static_cast<size_t>(t)], projected.as<float>() + t * stride,
+                          pos[static_cast<size_t>(t)],
+                          alone_entries[static_cast<size_t>(t)].as<uint16_t>(), stream);
+      }
+      CompressProjectedSequences(dc, drows.as<CompressorRow>(), positions.as<int32_t>(),
+                                 projected.as<float>(), stride, n, entry.as<float>(), stream);
+      for (int64_t t = 0; t < n; ++t) {
+        const std::string at = name + ", step " + std::to_string(step) + ", row " +
+                               std::to_string(t) + " at " + std::to_string(pos[t]);
+        const size_t i = static_cast<size_t>(t);
+        for (const bool kv_buffer : {true, false}) {
+          const auto a = ToHost(kv_buffer ? together[i].kv : together[i].score,
+                                static_cast<size_t>(state_n), stream);
+          const auto b = ToHost(kv_buffer ? alone[i].kv : alone[i].score,
+                                static_cast<size_t>(state_n), stream);
+          for (size_t e = 0; e < a.size(); ++e) {
+            ASSERT_EQ(test_support::Bits(a[e]), test_support::Bits(b[e]))
+                << at << (kv_buffer ? ": state kv " : ": state score ") << e;
+          }
+        }
+        ASSERT_EQ(ToHost<uint16_t>(together_entries[i], static_cast<size_t>(entries_n), stream),
+                  ToHost<uint16_t>(alone_entries[i], static_cast<size_t>(entries_n), stream))
+            << at << ": entries";
+      }
+    }
+    SetFusedSteps(false);
+    EXPECT_FALSE(CompressProjectedSequencesTakes(dc));
+    EXPECT_THROW(CompressProjectedSequences(dc, drows.as<CompressorRow>(), positions.as<int32_t>(),
+                                            nullptr, 2 * width, n, entry.as<float>(), stream),
+                 CudaError);
+    SetFusedSteps(true);
   }
 }
 

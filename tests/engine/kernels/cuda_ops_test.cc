@@ -678,6 +678,69 @@ TEST(CudaOpsTest, MatVecRowGroupsQuantizedGivesTheProductThenActQuantBits) {
                CudaError);
 }
 
+// MatVecRmsNormQuant (the attention's wq_a with q_norm and qr's act_quant for wq_b: by the last
+// of each input tile's CTAs of the register-tiled kernel) = MatVec then RmsNormQuant, bit for bit:
+// the normed output and its FP8 copy, for 1 to 19 rows (whole and partial input tiles), 256 and
+// 1,024 weight rows; one launch only where the register-tiled kernel takes the rows (it says
+// which). Counts zero after; weight rows not a multiple of 128 are refused.
+TEST(CudaOpsTest, MatVecRmsNormQuantGivesTheProductThenRmsNormQuantBits) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(78);
+  const int64_t cols = 384;
+  const int64_t max_arrivals = MatVecRmsNormQuantArrivalsBytes(19);
+  DeviceBuffer arrivals(static_cast<size_t>(max_arrivals));
+  arrivals.Zero(stream);
+  for (const WeightFormat format : {WeightFormat::kFP8, WeightFormat::kFP4, WeightFormat::kBF16})
+    for (const int64_t n : {int64_t{256}, int64_t{1024}, int64_t{96}}) {
+      auto w = testing::MakeWeight(format, n, cols, rng, false);
+      const DeviceWeight dw = DeviceWeight::Upload(w.matrix.rows_view(), n, stream);
+      std::vector<float> norm = testing::RandomInput(n, rng, false);
+      for (float& v : norm) v = forward::RoundBf16(1.0f + 0.25f * v);
+      const DeviceBuffer dnorm = ToDevice(norm, stream);
+      for (const int64_t x_rows : {int64_t{1}, int64_t{3}, int64_t{8}, int64_t{19}}) {
+        std::vector<float> x;
+        for (int64_t t = 0; t < x_rows; ++t) {
+          const auto part = testing::RandomInput(cols, rng, format != WeightFormat::kBF16);
+          x.insert(x.end(), part.begin(), part.end());
+        }
+        const DeviceBuffer dx = ToDevice(x, stream);
+        const size_t outputs = static_cast<size_t>(x_rows * n);
+        for (const RowsKernel kernel : {RowsKernel::kGemm, RowsKernel::kByInput}) {
+          const RowsKernelScope scope(kernel);
+          const std::string name = "format " + std::to_string(static_cast<int>(format)) + ", " +
+                                   std::to_string(n) + " weight rows, " + std::to_string(x_rows) +
+                                   " rows, kernel " + std::to_string(static_cast<int>(kernel));
+          DeviceBuffer want(outputs * 4), want_fp8(outputs * 4), got(outputs * 4),
+              got_fp8(outputs * 4);
+          MatVec(dw, dx.as<float>(), x_rows, cols, want.as<float>(), n, true, stream);
+          if (n % 128 != 0) {  // not whole FP8 blocks: refused, as RmsNormQuant refuses them
+            EXPECT_THROW(MatVecRmsNormQuant(dw, dx.as<float>(), x_rows, cols, got.as<float>(), true,
+                                            dnorm.as<float>(), 1e-6f, got_fp8.as<float>(),
+                                            arrivals.as<unsigned>(), stream),
+                         CudaError)
+                << name;
+            continue;
+          }
+          RmsNormQuant(want.as<float>(), x_rows, n, dnorm.as<float>(), 1e-6f, want.as<float>(),
+                       want_fp8.as<float>(), stream);
+          const bool one = MatVecRmsNormQuant(dw, dx.as<float>(), x_rows, cols, got.as<float>(),
+                                              true, dnorm.as<float>(), 1e-6f, got_fp8.as<float>(),
+                                              arrivals.as<unsigned>(), stream);
+          EXPECT_EQ(one, kernel == RowsKernel::kGemm && x_rows > 1) << name;
+          for (const bool fp8 : {false, true}) {
+            const auto a = ToHost(fp8 ? want_fp8 : want, outputs, stream);
+            const auto b = ToHost(fp8 ? got_fp8 : got, outputs, stream);
+            for (size_t i = 0; i < outputs; ++i) {
+              ASSERT_EQ(Bits(b[i]), Bits(a[i])) << name << (fp8 ? " fp8 " : " normed ") << i;
+            }
+          }
+          ExpectCountsAtZero(arrivals, max_arrivals / 4, name, stream);
+        }
+      }
+    }
+}
+
 // MatVecRowsPair (the shared expert's w1 and w3 in one launch, and their SwiGLU's FP8 copy by
 // its last CTAs of each 128-column block) = the two MatVecs then SwiGluQuant, bit for bit, for 3,
 // 8 and 11 rows and 256 weight rows; without the arrivals only the products; with the by-input
