@@ -753,7 +753,8 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
   MatVec(a.wq_b, qr_quant, rows, rank, q, qw, true, query_stream);
   RunVectorSteps(q, rows * s.heads, hd, QuerySteps(a, 0, positions), query_stream);
   if (a.indexer && stepped) {
-    IndexerQueryRows(*a.indexer, qr_quant, rows, positions, index_q, stream);
+    // Their steps in the selection's scores launch (IndexerSelectSequences).
+    IndexerQueryProductRows(*a.indexer, qr_quant, rows, index_q, stream);
     if (lists_beside) scratch.lists_side->Join(stream);  // the head weights
     if (sides) scratch.index_side->Join(stream);         // the keys
     IndexerSelectSequences(*a.indexer, sequences.keys, index_q, index_hw, positions, rows,

@@ -175,9 +175,11 @@ __global__ void IndexerScoresTiledKernel(const float* q, const float* head_weigh
       dst[0] = q4[u].x, dst[1] = q4[u].y, dst[2] = q4[u].z, dst[3] = q4[u].w;
     }
   }
-  if (prep.on) {  // uniform over the grid (one row)
+  if (prep.on) {  // uniform over the grid
     __syncthreads();
-    IndexerQueryStepsCta(qd, heads, hd, pitch, prep);
+    IndexerQueryPrep p = prep;
+    if (p.positions != nullptr) p.pos = p.positions[blockIdx.y];  // a batched step's row
+    IndexerQueryStepsCta(qd, heads, hd, pitch, p);
   }
   const int k_row = static_cast<int>(hd / 8), k_chunks = kTileEntries * k_row;
   for (int64_t e0 = static_cast<int64_t>(blockIdx.x) * kTileEntries; e0 < n;
@@ -513,6 +515,11 @@ void LaunchScores(const float* q, const float* head_weights, int64_t heads, int6
                   const uint16_t* keys, int64_t n, float* score, int64_t count, const ScoreRows& r,
                   float head_scale, CudaStream& stream, const IndexerQueryPrep& prep = {}) {
   if (count > 65535) throw CudaError("IndexerScores: " + std::to_string(count) + " rows");
+  if (prep.on && count > 1 && (prep.positions == nullptr || r.q_stride != heads * hd)) {
+    throw CudaError(
+        "IndexerScores: the query steps of several rows need their positions and "
+        "the rows side by side");
+  }
   if (TakesTiledScores(q, heads, hd, keys, r)) {
     if (n <= 0) return;
     const size_t shared = TiledScoresSharedBytes(heads, hd);
@@ -529,8 +536,8 @@ void LaunchScores(const float* q, const float* head_weights, int64_t heads, int6
     return;
   }
   if (prep.on) {  // the steps on q itself first: the kernel below takes finished queries
-    RunVectorSteps(const_cast<float*>(q), heads, hd, IndexerQueryVectorSteps(hd, heads, prep),
-                   stream);
+    RunVectorSteps(const_cast<float*>(q), count * heads, hd,
+                   IndexerQueryVectorSteps(hd, heads, prep, prep.positions), stream);
   }
   const int64_t shared = (heads * hd + heads) * static_cast<int64_t>(sizeof(float));
   if (heads <= 0 || hd <= 0 || shared > kMaxSharedBytes) {
@@ -606,7 +613,7 @@ void IndexerScoresRows(const float* q, const float* head_weights, int64_t heads,
 void IndexerScoresSequences(const float* q, const float* head_weights, int64_t heads, int64_t hd,
                             const CompressorRow* sequences, const int32_t* positions, int64_t rows,
                             int64_t ratio, int64_t longest, float* score, int64_t score_stride,
-                            CudaStream& stream, float head_scale) {
+                            CudaStream& stream, float head_scale, const IndexerQueryPrep& prep) {
   if (rows <= 0) return;
   if (ratio <= 0 || longest > score_stride) {
     throw CudaError("IndexerScoresSequences: ratio " + std::to_string(ratio) + ", rows of " +
@@ -620,8 +627,14 @@ void IndexerScoresSequences(const float* q, const float* head_weights, int64_t h
   r.score_stride = score_stride;
   r.positions = positions;
   r.sequences = sequences;
+  IndexerQueryPrep row_prep = prep;
+  if (row_prep.on) {
+    row_prep.positions = positions;
+    CheckVectorSteps(hd, IndexerQueryVectorSteps(hd, heads, row_prep, positions));
+  }
   // The keys are each row's own (aligned: an indexer state's keys buffer), none to check here.
-  LaunchScores(q, head_weights, heads, hd, nullptr, longest, score, rows, r, head_scale, stream);
+  LaunchScores(q, head_weights, heads, hd, nullptr, longest, score, rows, r, head_scale, stream,
+               row_prep);
 }
 
 namespace {

@@ -32,6 +32,8 @@ struct IndexerQueryPrep {
   const float* freqs = nullptr;  // rope_dims / 2 device floats
   int64_t rope_dims = 0;
   int64_t pos = 0;
+  // IndexerScoresSequences' rows: row t's position positions[t] (device), in place of pos.
+  const int32_t* positions = nullptr;
 };
 void IndexerScores(const float* q, const float* head_weights, int64_t heads, int64_t hd,
                    const uint16_t* keys, int64_t n, float* score, CudaStream& stream,
@@ -60,10 +62,13 @@ void IndexerScoresRows(const float* q, const float* head_weights, int64_t heads,
 // buffer is) — its (positions[t] + 1) / ratio scores at score + t * score_stride, the bits
 // IndexerScores gives that row alone. Nothing is written past a row's keys (TopKSequences reads
 // those as -inf). `longest`: at least the most keys of any row, at most score_stride.
+// With prep.on, each row's query steps at its position (prep.positions = positions) come first, as
+// IndexerScores' prep: in the tiled kernel's launch, else on q in place in a launch before.
 void IndexerScoresSequences(const float* q, const float* head_weights, int64_t heads, int64_t hd,
                             const CompressorRow* sequences, const int32_t* positions, int64_t rows,
                             int64_t ratio, int64_t longest, float* score, int64_t score_stride,
-                            CudaStream& stream, float head_scale = 1.0f);
+                            CudaStream& stream, float head_scale = 1.0f,
+                            const IndexerQueryPrep& prep = {});
 
 // TopK of IndexerScoresSequences' rows (score [rows, n]; n >= k): row t's own scores are its
 // first (positions[t] + 1) / ratio, the rest count as -inf (IndexerScoresRows' padding, not

@@ -239,10 +239,15 @@ void IndexerSelectSequences(const DeviceIndexer& ix, const CompressorRow* sequen
     const int64_t g = std::min(kIndexerRowsGroup, rows - g0);
     IndexerScoresSequences(q + g0 * s.heads * s.head_dim, hw + g0 * s.heads, s.heads, s.head_dim,
                            sequences + g0, positions + g0, g, s.ratio, longest, scores, length,
-                           stream, HeadScale(s));
+                           stream, HeadScale(s), QueryPrepOf(ix, 0));
     TopKSequences(scores, g, length, s.topk, positions + g0, s.ratio,
                   selected + g0 * selected_stride, selected_stride, stream, entry_offset);
   }
+}
+
+void IndexerQueryProductRows(DeviceIndexer& ix, const float* qr_fp8, int64_t rows, float* q,
+                             CudaStream& stream) {
+  QueryProduct(ix, qr_fp8, rows, q, stream);
 }
 
 int64_t IndexerSelectQueried(DeviceIndexer& ix, DeviceIndexerState& state,

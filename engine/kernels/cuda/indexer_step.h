@@ -147,7 +147,8 @@ int64_t IndexerRowsScratchFloats(const IndexerShape& shape);
 // `sequences`, each row's indexer keys' compressor): row t at positions[t] (device) with query
 // q + t * heads * head_dim and head weights hw + t * heads; its selection (entry_offset added) at
 // selected + t * selected_stride, the bits IndexerSelectQueried gives it, then padding up to
-// topk (indexer_ops.h TopKSequences). `longest`: the most keys a row sees (host; at most the
+// topk (indexer_ops.h TopKSequences). The queries are IndexerQueryProductRows' (their steps
+// not yet run). `longest`: the most keys a row sees (host; at most the
 // capacity). kIndexerRowsGroup rows at a time, their scores in `scores`
 // (IndexerSequencesScoresFloats): a launch for the scores and one for the top-k.
 int64_t IndexerSequencesScoresLength(const IndexerShape& shape, int64_t longest);
@@ -156,5 +157,10 @@ void IndexerSelectSequences(const DeviceIndexer& ix, const CompressorRow* sequen
                             const float* hw, const int32_t* positions, int64_t rows,
                             int64_t longest, float* scores, int32_t* selected,
                             int64_t selected_stride, int32_t entry_offset, CudaStream& stream);
+// The rows' queries for it (q [rows, heads * head_dim]): IndexerQueryRows' product alone; the
+// selection runs their steps (RoPE at each row's position, Hadamard, FP4) in its scores' launch
+// where the tiled kernel takes the shape (IndexerQueryPrep), else in a launch before them.
+void IndexerQueryProductRows(DeviceIndexer& ix, const float* qr_fp8, int64_t rows, float* q,
+                             CudaStream& stream);
 
 }  // namespace dsagent::engine::kernels::cuda

@@ -731,7 +731,8 @@ TEST(CudaForwardOpsTest, IndexerScoresRowsAndTopKGiveEachRowsOwnSelection) {
 // sequences, each with its own keys and position) = IndexerScores and TopK on each row alone:
 // each row's scores bit for bit and nothing written past them, its selection in its own list
 // slot (out_stride past k, the window's offset added), on V4's shape (the tiled kernel) and a
-// shape the warp-per-entry kernel takes, with rows that see no key, fewer keys than k, and more.
+// shape the warp-per-entry kernel takes, with rows that see no key, fewer keys than k, and more;
+// and with each row's query steps in the scores' launch (IndexerQueryPrep at its position).
 TEST(CudaForwardOpsTest, IndexerScoresSequencesAndTopKSequencesGiveEachRowsOwnSelection) {
   REQUIRE_CUDA_DEVICE();
   CudaStream stream;
@@ -741,7 +742,12 @@ TEST(CudaForwardOpsTest, IndexerScoresSequencesAndTopKSequencesGiveEachRowsOwnSe
     std::vector<int64_t> positions;
   };
   const int64_t ratio = 4, window = 5;
-  for (const Case& c : {Case{64, 128, 16, {2, 40, 9, 130, 63}}, Case{24, 96, 8, {700, 3, 31}}}) {
+  std::vector<float> freqs(32);
+  for (size_t i = 0; i < freqs.size(); ++i) {
+    freqs[i] = std::pow(10000.0f, -static_cast<float>(i) / 32.0f);
+  }
+  const DeviceBuffer dfreqs = ToDevice(freqs, stream);
+  for (const Case& c : {Case{64, 128, 16, {2, 40, 9, 130, 63}}, Case{24, 128, 8, {700, 3, 31}}}) {
     const int64_t n = static_cast<int64_t>(c.positions.size());
     int64_t longest = 0;
     for (const int64_t p : c.positions) longest = std::max(longest, (p + 1) / ratio);
@@ -813,6 +819,28 @@ TEST(CudaForwardOpsTest, IndexerScoresSequencesAndTopKSequencesGiveEachRowsOwnSe
       }
       // The padding indices after a short row's selection point past its keys.
       for (int64_t j = kept; j < c.k; ++j) ASSERT_GE(list[window + j], window + visible) << at;
+    }
+    // The queries' steps (RoPE at each row's own position, Hadamard, FP4) in the scores' launch
+    // = RunVectorSteps on the rows first, then the scores: the same bits.
+    const IndexerQueryPrep prep{true, dfreqs.as<float>(), 64, 0, nullptr};
+    DeviceBuffer q_prep = ToDevice(q, stream), q_done = ToDevice(q, stream);
+    RunVectorSteps(q_done.as<float>(), n * c.heads, c.hd,
+                   IndexerQueryVectorSteps(c.hd, c.heads, prep, dpos.as<int32_t>()), stream);
+    DeviceBuffer with_prep(scores.bytes()), after_steps(scores.bytes());
+    IndexerScoresSequences(q_done.as<float>(), dhw.as<float>(), c.heads, c.hd,
+                           drows.as<CompressorRow>(), dpos.as<int32_t>(), n, ratio, longest,
+                           after_steps.as<float>(), length, stream, head_scale);
+    IndexerScoresSequences(q_prep.as<float>(), dhw.as<float>(), c.heads, c.hd,
+                           drows.as<CompressorRow>(), dpos.as<int32_t>(), n, ratio, longest,
+                           with_prep.as<float>(), length, stream, head_scale, prep);
+    const auto a = ToHost(after_steps, static_cast<size_t>(n * length), stream);
+    const auto b = ToHost(with_prep, static_cast<size_t>(n * length), stream);
+    for (int64_t t = 0; t < n; ++t) {
+      for (int64_t e = 0; e < (c.positions[static_cast<size_t>(t)] + 1) / ratio; ++e) {
+        const size_t i = static_cast<size_t>(t * length + e);
+        ASSERT_EQ(test_support::Bits(b[i]), test_support::Bits(a[i]))
+            << c.heads << "x" << c.hd << " with the query steps: row " << t << " score " << e;
+      }
     }
   }
 }
@@ -1839,6 +1867,30 @@ TEST(CudaForwardOpsTest, CompressTokenMatchesTheCpuCompressorTokenByToken) {
   }
 }
 
+// A compressor of one of V4's kinds (RoPE on the last 64 of its head_dim, overlapping at ratio
+// 4) with random bf16 weights over inputs of `dim`, for the tests that feed one two ways.
+DeviceCompressor RandomCompressor(int ratio, int64_t head_dim, bool rotate, int64_t dim,
+                                  std::mt19937& rng, CudaStream& stream) {
+  CompressorShape shape;
+  shape.ratio = ratio;
+  shape.head_dim = head_dim;
+  shape.rope_dims = 64;
+  shape.overlap = ratio == 4;
+  shape.rotate = rotate;
+  const int64_t width = shape.width();
+  auto wkv = kernels::testing::MakeWeight(WeightFormat::kBF16, width, dim, rng);
+  auto wgate = kernels::testing::MakeWeight(WeightFormat::kBF16, width, dim, rng);
+  const std::vector<float> ape = RandomBf16(static_cast<size_t>(ratio * width), rng, 0.5f);
+  std::vector<float> norm = RandomBf16(static_cast<size_t>(head_dim), rng, 0.2f);
+  for (float& v : norm) v = forward::RoundBf16(v + 1.0f);
+  std::vector<float> freqs(32);
+  for (size_t i = 0; i < freqs.size(); ++i) {
+    freqs[i] = std::pow(10000.0f, -static_cast<float>(i) / 32.0f);
+  }
+  return DeviceCompressor::Create(shape, wkv.matrix.rows_view(), wgate.matrix.rows_view(), ape,
+                                  norm, freqs, stream);
+}
+
 // A compressor fed whole chunks (CompressProjectedRows) = the same compressor fed row by row
 // (CompressProjected), bit for bit: the entries and both state buffers after every chunk, for
 // chunks of 1 to 300 rows that start and end anywhere in a block (the indexer's keys, CSA's
@@ -1857,23 +1909,9 @@ TEST(CudaForwardOpsTest, CompressProjectedRowsGivesTheRowStepsBits) {
   int64_t tokens = 0;
   for (const int64_t n : chunks) tokens += n;
   for (const Case c : {Case{4, 128, true}, Case{4, 512, false}, Case{128, 512, false}}) {
-    CompressorShape shape;
-    shape.ratio = c.ratio;
-    shape.head_dim = c.head_dim;
-    shape.rope_dims = 64;
-    shape.overlap = c.ratio == 4;
-    shape.rotate = c.rotate;
+    DeviceCompressor dc = RandomCompressor(c.ratio, c.head_dim, c.rotate, dim, rng, stream);
+    const CompressorShape& shape = dc.shape;
     const int64_t width = shape.width();
-    auto wkv = kernels::testing::MakeWeight(WeightFormat::kBF16, width, dim, rng);
-    auto wgate = kernels::testing::MakeWeight(WeightFormat::kBF16, width, dim, rng);
-    const std::vector<float> ape = RandomBf16(static_cast<size_t>(c.ratio * width), rng, 0.5f);
-    std::vector<float> norm = RandomBf16(static_cast<size_t>(c.head_dim), rng, 0.2f);
-    for (float& v : norm) v = forward::RoundBf16(v + 1.0f);
-    std::vector<float> freqs(32);
-    for (size_t i = 0; i < freqs.size(); ++i)
-      freqs[i] = std::pow(10000.0f, -static_cast<float>(i) / 32.0f);
-    DeviceCompressor dc = DeviceCompressor::Create(
-        shape, wkv.matrix.rows_view(), wgate.matrix.rows_view(), ape, norm, freqs, stream);
     DeviceCompressorState rows_state = DeviceCompressorState::Create(shape, stream);
     DeviceCompressorState chunk_state = DeviceCompressorState::Create(shape, stream);
     const std::vector<float> x = RandomBf16(static_cast<size_t>(tokens * dim), rng, 1.0f);
@@ -1945,24 +1983,10 @@ TEST(CudaForwardOpsTest, CompressProjectedSequencesGivesEachRowsCompressProjecte
   const int64_t steps = 4;
   for (const Case& c : {Case{4, 128, true, {0, 2, 3, 7, 14}}, Case{4, 512, false, {5, 1, 40}},
                         Case{128, 512, false, {124, 126, 127, 250, 1}}}) {
-    CompressorShape shape;
-    shape.ratio = c.ratio;
-    shape.head_dim = c.head_dim;
-    shape.rope_dims = 64;
-    shape.overlap = c.ratio == 4;
-    shape.rotate = c.rotate;
+    DeviceCompressor dc = RandomCompressor(c.ratio, c.head_dim, c.rotate, 128, rng, stream);
+    const CompressorShape& shape = dc.shape;
     const int64_t width = shape.width(), n = static_cast<int64_t>(c.positions.size());
     const int64_t state_n = shape.slots() * width;
-    auto wkv = kernels::testing::MakeWeight(WeightFormat::kBF16, width, 128, rng);
-    auto wgate = kernels::testing::MakeWeight(WeightFormat::kBF16, width, 128, rng);
-    const std::vector<float> ape = RandomBf16(static_cast<size_t>(c.ratio * width), rng, 0.5f);
-    std::vector<float> norm = RandomBf16(static_cast<size_t>(c.head_dim), rng, 0.2f);
-    for (float& v : norm) v = forward::RoundBf16(v + 1.0f);
-    std::vector<float> freqs(32);
-    for (size_t i = 0; i < freqs.size(); ++i)
-      freqs[i] = std::pow(10000.0f, -static_cast<float>(i) / 32.0f);
-    DeviceCompressor dc = DeviceCompressor::Create(
-        shape, wkv.matrix.rows_view(), wgate.matrix.rows_view(), ape, norm, freqs, stream);
     // Each row's sequence twice (row by row; all at once), from the same random state and entries.
     const int64_t entries_n =
         (*std::max_element(c.positions.begin(), c.positions.end()) + steps) / c.ratio * c.head_dim +
