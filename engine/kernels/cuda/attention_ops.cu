@@ -275,7 +275,8 @@ __global__ void SparseAttentionKernel(
     __syncthreads();
     HeadRmsNormCta<kThreads>(qs, hd, prep.eps, reinterpret_cast<double*>(rows));
     __syncthreads();
-    RopeVectorCta(qs + (hd - prep.rope_dims), prep.rope_dims / 2, prep.freqs, prep.pos, false);
+    RopeVectorCta(qs + (hd - prep.rope_dims), prep.rope_dims / 2, prep.freqs,
+                  prep.positions != nullptr ? prep.positions[t] : prep.pos, false);
   }
   if (tid == 0) {
     state =
@@ -440,19 +441,28 @@ void CheckAttentionHeadDim(int64_t head_dim, const char* op) {
   }
 }
 
+// The query's steps a launch can take (QueryPrep): RoPE dims even, with frequencies, at most the
+// head; the norm's partials fit where the first block's rows go (head_dim at least 16); one
+// position for all, or (`rows`) each row's. Throws CudaError naming `who`.
+void CheckQueryPrep(const QueryPrep& prep, int64_t head_dim, bool one_position, const char* who) {
+  if (prep.head_norm &&
+      ((one_position ? prep.positions != nullptr : prep.positions == nullptr) ||
+       prep.rope_dims < 0 || prep.rope_dims % 2 != 0 || prep.rope_dims > head_dim ||
+       (prep.rope_dims > 0 && prep.freqs == nullptr) ||
+       kAttentionBlock * head_dim * 2 < kThreads * static_cast<int64_t>(sizeof(double)))) {
+    throw CudaError(std::string(who) + ": the query's steps on " + std::to_string(prep.rope_dims) +
+                    " RoPE dims of " + std::to_string(head_dim) +
+                    " (even, with frequencies, head_dim at least 16, " +
+                    (one_position ? "one token" : "each row's position") + ")");
+  }
+}
+
 void LaunchSparseAttention(const float* q, int64_t tokens, int64_t heads, int64_t head_dim,
                            const uint16_t* kv, const int32_t* index, const int64_t* list_begin,
                            int64_t n, const float* sink, float scale, float* o, CudaStream& stream,
                            float* split_scratch, const InverseRope& rope, unsigned* arrivals,
                            const QueryPrep& prep) {
-  if (prep.head_norm &&
-      (tokens != 1 || prep.rope_dims < 0 || prep.rope_dims % 2 != 0 || prep.rope_dims > head_dim ||
-       (prep.rope_dims > 0 && prep.freqs == nullptr) ||
-       kAttentionBlock * head_dim * 2 < kThreads * static_cast<int64_t>(sizeof(double)))) {
-    throw CudaError("SparseAttention: the query's steps on " + std::to_string(prep.rope_dims) +
-                    " RoPE dims of " + std::to_string(head_dim) +
-                    " (even, with frequencies, one token, head_dim at least 16)");
-  }
+  CheckQueryPrep(prep, head_dim, tokens == 1, "SparseAttention");
   if (rope.dims < 0 || rope.dims % 2 != 0 || rope.dims > head_dim ||
       (rope.dims > 0 && (rope.freqs == nullptr || tokens != 1))) {
     throw CudaError("SparseAttention: RoPE on " + std::to_string(rope.dims) + " of " +
@@ -554,8 +564,9 @@ void SparseAttentionRows(const float* q, int64_t rows, int64_t heads, int64_t he
                          int64_t list_stride, const int32_t* row_n, int max_splits,
                          const float* sink, float scale, float* o, CudaStream& stream,
                          float* split_scratch, const uint16_t* const* row_kv, unsigned* arrivals,
-                         const InverseRope& rope) {
+                         const InverseRope& rope, const QueryPrep& prep) {
   CheckAttentionHeadDim(head_dim, "SparseAttentionRows");
+  CheckQueryPrep(prep, head_dim, false, "SparseAttentionRows");
   if (rope.dims < 0 || rope.dims % 2 != 0 || rope.dims > head_dim ||
       (rope.dims > 0 && (rope.freqs == nullptr || rope.positions == nullptr))) {
     throw CudaError("SparseAttentionRows: RoPE on " + std::to_string(rope.dims) + " of " +
@@ -597,7 +608,7 @@ void SparseAttentionRows(const float* q, int64_t rows, int64_t heads, int64_t he
     LaunchKernel(SparseAttentionKernel, "SparseAttentionKernel", grid, kThreads, shared,
                  Raw(stream), q, heads, head_dim, kv, row_kv, staged, index, nullptr, row_n,
                  list_stride, 0, sink, scale, o, vec16, 0, split_max, true, part_acc, part_state,
-                 nullptr, SplitLookBack{}, InverseRope{}, QueryPrep{});
+                 nullptr, SplitLookBack{}, InverseRope{}, prep);
     CheckCuda(cudaGetLastError(), "SparseAttentionRows split maxima launch");
   }
   // RoPE undone by each row's combine or its heads' CTAs (fused steps on), else after.
@@ -606,7 +617,7 @@ void SparseAttentionRows(const float* q, int64_t rows, int64_t heads, int64_t he
                q, heads, head_dim, kv, row_kv, staged, index, nullptr, row_n, list_stride, 0, sink,
                scale, o, vec16, 0, split_max, false, part_acc, part_state, combine,
                look_back ? LookBackWords(arrivals, rows * heads) : SplitLookBack{},
-               rope_here ? rope : InverseRope{}, QueryPrep{});
+               rope_here ? rope : InverseRope{}, prep);
   CheckCuda(cudaGetLastError(), "SparseAttentionRows launch");
   if (split && combine == nullptr) {
     const dim3 combine_grid(static_cast<unsigned>(heads), static_cast<unsigned>(rows));

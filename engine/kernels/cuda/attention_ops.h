@@ -63,6 +63,7 @@ struct QueryPrep {
   const float* freqs = nullptr;  // rope_dims / 2 device floats
   int64_t rope_dims = 0;
   int64_t pos = 0;
+  const int32_t* positions = nullptr;  // SparseAttentionRows: row t's at positions[t] (device)
 };
 void SparseAttention(const float* q, int64_t heads, int64_t head_dim, const uint16_t* kv,
                      const int32_t* index, int64_t n, const float* sink, float scale, float* o,
@@ -92,13 +93,17 @@ int64_t SparseAttentionScratchFloats(int64_t heads, int64_t head_dim);
 // three (unless FusedStepsOn() is false). With `rope` set (dims > 0, positions [rows] on the
 // device), each row's heads are rotated back by RoPE at its position, as SparseAttention's rope
 // does (by the row's combine, or its head's one CTA): RopeRotateRows' inverse, its bits, and no
-// launch of its own (unless FusedStepsOn() is false: then that launch after).
+// launch of its own (unless FusedStepsOn() is false: then that launch after). With
+// `prep.head_norm` set (and prep.positions [rows] on the device), each CTA runs the query's steps
+// on its own copy of its row's head as SparseAttention's prep does, RoPE at the row's position:
+// q holds the heads as wq_b left them, and is left so.
 void SparseAttentionRows(const float* q, int64_t rows, int64_t heads, int64_t head_dim,
                          const uint16_t* kv, const uint16_t* staged, const int32_t* index,
                          int64_t list_stride, const int32_t* row_n, int max_splits,
                          const float* sink, float scale, float* o, CudaStream& stream,
                          float* split_scratch = nullptr, const uint16_t* const* row_kv = nullptr,
-                         unsigned* arrivals = nullptr, const InverseRope& rope = {});
+                         unsigned* arrivals = nullptr, const InverseRope& rope = {},
+                         const QueryPrep& prep = {});
 int64_t SparseAttentionRowsScratchFloats(int64_t rows, int64_t heads, int64_t head_dim);
 int64_t SparseAttentionRowsArrivalsBytes(int64_t rows, int64_t heads);
 // The splits SparseAttention (given a scratch) makes of one token's list of n entries.

@@ -374,6 +374,10 @@ struct RowsState {
   // RoPE undone on each row's output at its position by its attention's launch (freqs and
   // dims; RowsRope and RowRope add the rows' positions).
   InverseRope rope;
+  // The query's steps (head norm, RoPE at each row's position) left to the attention's launch,
+  // as the decode step leaves them (fused steps on; else head_norm unset: q is finished).
+  // RowsQuery and RowQuery add the positions.
+  QueryPrep query{};
 };
 
 // The inverse RoPE of r's rows from row t0 on (SparseAttentionRows), or of row t alone at `pos`
@@ -387,6 +391,18 @@ InverseRope RowRope(const RowsState& r, int64_t pos) {
   InverseRope rope = r.rope;
   rope.pos = pos;
   return rope;
+}
+// The query's steps of r's rows from row t0 on (SparseAttentionRows), or of row t at `pos`
+// (SparseAttention).
+QueryPrep RowsQuery(const RowsState& r, int64_t t0) {
+  QueryPrep query = r.query;
+  if (query.head_norm) query.positions = r.positions + t0;
+  return query;
+}
+QueryPrep RowQuery(const RowsState& r, int64_t pos) {
+  QueryPrep query = r.query;
+  query.pos = pos;
+  return query;
 }
 
 // A batched decode step's row (SequencesStateSteps): its KV row is in its ring already (the KV
@@ -448,7 +464,7 @@ void RowStateSteps(DeviceAttention& a, const AttentionChunk& chunk, int64_t t0, 
     SparseAttention(r.q + t * qw, s.heads, hd, state.cache.as<uint16_t>(), a.list.as<int32_t>(),
                     s.window + n_compressed, a.attn_sink.as<float>(), r.scale, r.o + t * qw, stream,
                     a.split_attention ? a.attention_splits.as<float>() : nullptr, RowRope(r, pos),
-                    a.attention_arrivals.as<unsigned>());
+                    a.attention_arrivals.as<unsigned>(), RowQuery(r, pos));
   }
 }
 
@@ -522,7 +538,7 @@ void SequencesStateSteps(DeviceAttention& a, const AttentionChunk* chunks, int64
         r.q + g0 * qw, g, s.heads, hd, nullptr, nullptr, lists + g0 * stride, stride, list_n + g0,
         splits, a.attn_sink.as<float>(), r.scale, r.o + g0 * qw, stream,
         a.split_attention ? scratch.attention_splits.as<float>() : nullptr, sequences.caches + g0,
-        scratch.attention_arrivals.as<unsigned>(), RowsRope(r, g0));
+        scratch.attention_arrivals.as<unsigned>(), RowsRope(r, g0), RowsQuery(r, g0));
   }
 }
 
@@ -577,11 +593,11 @@ void ChunkStateSteps(DeviceAttention& a, const AttentionChunk& chunk, int64_t t0
       const int64_t n = s.window + CompressedInList(chunk_pos + i, s.ratio, topk);
       splits = std::max(splits, SparseAttentionRowSplits(n, s.heads));
     }
-    SparseAttentionRows(r.q + (t0 + g0) * qw, g, s.heads, hd, cache, r.staged, lists + g0 * stride,
-                        stride, list_n + g0, splits, a.attn_sink.as<float>(), r.scale,
-                        r.o + (t0 + g0) * qw, stream,
-                        a.split_attention ? scratch.attention_splits.as<float>() : nullptr, nullptr,
-                        scratch.attention_arrivals.as<unsigned>(), RowsRope(r, t0 + g0));
+    SparseAttentionRows(
+        r.q + (t0 + g0) * qw, g, s.heads, hd, cache, r.staged, lists + g0 * stride, stride,
+        list_n + g0, splits, a.attn_sink.as<float>(), r.scale, r.o + (t0 + g0) * qw, stream,
+        a.split_attention ? scratch.attention_splits.as<float>() : nullptr, nullptr,
+        scratch.attention_arrivals.as<unsigned>(), RowsRope(r, t0 + g0), RowsQuery(r, t0 + g0));
   }
   const int64_t copies = RingCopies(rows, s.window) * hd;
   LaunchKernel(RingFromChunkKernel, "RingFromChunkKernel", Blocks(copies), kThreads, 0, Raw(stream),
@@ -751,7 +767,12 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
   if (query_beside) scratch.query_side->Fork(stream);
   CudaStream& query_stream = query_beside ? scratch.query_side->stream() : stream;
   MatVec(a.wq_b, qr_quant, rows, rank, q, qw, true, query_stream);
-  RunVectorSteps(q, rows * s.heads, hd, QuerySteps(a, 0, positions), query_stream);
+  // Its steps (head norm, RoPE at each row's position) in the attention's launch, as the decode
+  // step's (fused steps on), else here.
+  const bool query_in_attention = FusedStepsOn();
+  if (!query_in_attention) {
+    RunVectorSteps(q, rows * s.heads, hd, QuerySteps(a, 0, positions), query_stream);
+  }
   if (a.indexer && stepped) {
     // Their steps in the selection's scores launch (IndexerSelectSequences).
     IndexerQueryProductRows(*a.indexer, qr_quant, rows, index_q, stream);
@@ -773,17 +794,21 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
   MarkPhase(stream, s.ratio == 4  ? "attention.state (CSA)"
                     : s.ratio > 0 ? "attention.state (HCA)"
                                   : "attention.state (window)");
-  const RowsState r{q,
-                    scratch.o.as<float>(),
-                    kv,
-                    kv_projected,
-                    index_projected,
-                    index_q,
-                    index_hw,
-                    positions,
-                    kv_staged,
-                    static_cast<float>(std::pow(static_cast<double>(hd), -0.5)),
-                    InverseRope{a.freqs.as<float>(), s.rope_dims, 0, nullptr}};
+  RowsState r{q,
+              scratch.o.as<float>(),
+              kv,
+              kv_projected,
+              index_projected,
+              index_q,
+              index_hw,
+              positions,
+              kv_staged,
+              static_cast<float>(std::pow(static_cast<double>(hd), -0.5)),
+              InverseRope{a.freqs.as<float>(), s.rope_dims, 0, nullptr}};
+  if (query_in_attention) {
+    const VectorSteps steps = QuerySteps(a, 0, nullptr);
+    r.query = QueryPrep{true, steps.eps, steps.freqs, steps.rope_dims, 0, nullptr};
+  }
   if (across) {
     SequencesStateSteps(a, chunks, n_chunks, r, scratch, sequences, stepped, stream,
                         query_beside ? scratch.query_side.get() : nullptr);

@@ -496,6 +496,85 @@ TEST(CudaForwardOpsTest, SparseAttentionWithQueryPrepGivesVectorStepsThenAttenti
       CudaError);
 }
 
+// SparseAttentionRows with each row's query steps in its launch (QueryPrep with the rows'
+// positions: the rows path's query, as wq_b leaves it) = RunVectorSteps on the rows (head norm,
+// RoPE at each row's position) then SparseAttentionRows, bit for bit: rows of one CTA a head and
+// split ones, the splits' maxima in a launch of their own or by the look-back. q is left as it was.
+TEST(CudaForwardOpsTest, SparseAttentionRowsWithQueryPrepGivesVectorStepsThenAttentionBits) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(243);
+  const int64_t heads = 8, hd = 512, rope_dims = 64, cache_rows = 400, stride = 720;
+  const std::vector<int64_t> lengths = {700, 1, 65, 200};
+  const std::vector<int32_t> positions = {1234, 5, 77, 300};
+  const int64_t rows = static_cast<int64_t>(lengths.size());
+  const float eps = 1e-6f;
+  const DeviceBuffer dkv =
+      ToDevice(ToBf16Bits(RandomBf16(static_cast<size_t>(cache_rows * hd), rng, 1.0f)), stream);
+  std::vector<int32_t> lists(static_cast<size_t>(rows * stride), -1), n;
+  std::uniform_int_distribution<int32_t> pick(0, cache_rows - 1);
+  int max_splits = 1;
+  for (int64_t t = 0; t < rows; ++t) {
+    const int64_t len = lengths[static_cast<size_t>(t)];
+    for (int64_t j = 0; j < len; ++j) lists[static_cast<size_t>(t * stride + j)] = pick(rng);
+    n.push_back(static_cast<int32_t>(len));
+    max_splits = std::max(max_splits, SparseAttentionRowSplits(len, heads));
+  }
+  std::vector<float> freqs(static_cast<size_t>(rope_dims / 2));
+  for (size_t i = 0; i < freqs.size(); ++i) {
+    freqs[i] = static_cast<float>(std::pow(10000.0, -2.0 * static_cast<double>(i) / rope_dims));
+  }
+  const std::vector<float> q = RandomBf16(static_cast<size_t>(rows * heads * hd), rng, 3.0f);
+  const DeviceBuffer dq = ToDevice(q, stream), dlists = ToDevice(lists, stream),
+                     dn = ToDevice(n, stream), dpos = ToDevice(positions, stream),
+                     dfreqs = ToDevice(freqs, stream),
+                     dsink = ToDevice(RandomBf16(static_cast<size_t>(heads), rng, 2.0f), stream);
+  DeviceBuffer scratch(static_cast<size_t>(SparseAttentionRowsScratchFloats(rows, heads, hd)) * 4);
+  DeviceBuffer arrivals(static_cast<size_t>(SparseAttentionRowsArrivalsBytes(rows, heads)));
+  arrivals.Zero(stream);
+  const float scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
+  VectorSteps steps;
+  steps.head_norm = true;
+  steps.eps = eps;
+  steps.rope_dims = rope_dims;
+  steps.freqs = dfreqs.as<float>();
+  steps.positions = dpos.as<int32_t>();
+  steps.vectors_per_position = heads;
+  const QueryPrep prep{true, eps, dfreqs.as<float>(), rope_dims, 0, dpos.as<int32_t>()};
+  const InverseRope rope{dfreqs.as<float>(), rope_dims, 0, dpos.as<int32_t>()};
+  const auto size = static_cast<size_t>(rows * heads * hd);
+  DeviceBuffer stepped = ToDevice(q, stream);
+  RunVectorSteps(stepped.as<float>(), rows * heads, hd, steps, stream);
+  for (const int mode : {0, 1, 2}) {  // one CTA a head, split, split combined by the last split
+    const std::string name = mode == 0   ? "one CTA a head"
+                             : mode == 1 ? "split"
+                                         : "split, combined by the last split";
+    float* sc = mode > 0 ? scratch.as<float>() : nullptr;
+    unsigned* arr = mode == 2 ? arrivals.as<unsigned>() : nullptr;
+    const int splits = mode > 0 ? max_splits : 1;
+    DeviceBuffer want(size * 4), got(size * 4);
+    SparseAttentionRows(stepped.as<float>(), rows, heads, hd, dkv.as<uint16_t>(), nullptr,
+                        dlists.as<int32_t>(), stride, dn.as<int32_t>(), splits, dsink.as<float>(),
+                        scale, want.as<float>(), stream, sc, nullptr, arr, rope);
+    SparseAttentionRows(dq.as<float>(), rows, heads, hd, dkv.as<uint16_t>(), nullptr,
+                        dlists.as<int32_t>(), stride, dn.as<int32_t>(), splits, dsink.as<float>(),
+                        scale, got.as<float>(), stream, sc, nullptr, arr, rope, prep);
+    const std::vector<float> a = ToHost(want, size, stream), b = ToHost(got, size, stream);
+    for (size_t i = 0; i < size; ++i) {
+      ASSERT_EQ(test_support::Bits(b[i]), test_support::Bits(a[i])) << name << " " << i;
+    }
+    EXPECT_EQ(ToHost(dq, size, stream), q) << name << ": q is left as it was";
+  }
+  QueryPrep one_position = prep;
+  one_position.positions = nullptr;
+  DeviceBuffer out(size * 4);
+  EXPECT_THROW(SparseAttentionRows(dq.as<float>(), rows, heads, hd, dkv.as<uint16_t>(), nullptr,
+                                   dlists.as<int32_t>(), stride, dn.as<int32_t>(), 1,
+                                   dsink.as<float>(), scale, out.as<float>(), stream, nullptr,
+                                   nullptr, nullptr, {}, one_position),
+               CudaError);
+}
+
 // Prefill: several tokens, each over its own list (lengths 0 to 300, masked entries), as
 // forward/attention.cc lays them out.
 TEST(CudaForwardOpsTest, SparseAttentionTokensMatchesTheCpuPerTokenLists) {
