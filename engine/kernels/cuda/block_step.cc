@@ -186,10 +186,11 @@ void BlockRows(DeviceBlock& b, const AttentionChunk* chunks, int64_t n_chunks, f
   HcPostFnPreNorm(b.hc_ffn.fn, f, h, rows, products, b.hc_ffn.scale.as<float>(),
                   b.hc_ffn.base.as<float>(), s, b.ffn_norm.as<float>(), s.norm_eps, y, post, comb,
                   arrivals, stream, y_fp8);
-  MoeRows(b.ffn, y, rows, tokens, scratch, f, stream, /*x_fp8_written=*/true, leave_combine);
-  if (leave_combine) return;
-  MarkPhase(stream, "mixing");
-  HcPost(f, h, post, comb, rows, s, h, stream);
+  // The MoE's output into the streams by HcPost in the combine's launch (the last block's; the
+  // others leave their combine to the next block's first launch).
+  const HcPostArgs into_streams{h, post, comb, s, h};
+  MoeRows(b.ffn, y, rows, tokens, scratch, f, stream, /*x_fp8_written=*/true, leave_combine,
+          &into_streams);
 }
 
 void HeadRows(DeviceHead& d, const float* h, int64_t rows, DeviceRows& scratch, float* logits,

@@ -213,7 +213,8 @@ void MoeDecode(DeviceMoe& m, const float* x, const int32_t* token, float* out, C
 }
 
 void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, DeviceRows& scratch,
-             float* out, CudaStream& stream, bool x_fp8_written, bool leave_combine) {
+             float* out, CudaStream& stream, bool x_fp8_written, bool leave_combine,
+             const HcPostArgs* then_post) {
   const MoeShape& s = m.shape;
   const int64_t k = s.route.k, slots = rows * k;
   if (s.hash && tokens == nullptr) throw CudaError("MoeRows: a hash layer needs the token ids");
@@ -379,7 +380,7 @@ void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, 
   if (side) scratch.shared_side->Join(stream);
   if (leave_combine) return;
   MarkPhase(stream, "moe.combine");
-  MoeCombine(routed, so, ids, rows, k, s.dim, out, stream);
+  MoeCombine(routed, so, ids, rows, k, s.dim, out, stream, then_post);
 }
 
 }  // namespace dsagent::engine::kernels::cuda

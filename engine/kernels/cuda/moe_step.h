@@ -141,8 +141,10 @@ float* MoeFp8Input(DeviceMoe& m);
 // so it is not computed here. leave_combine: MoeRows stops before the combine, every input of
 // it (scratch.routed, shared_out, ids) written on `stream` (the shared expert's side joined),
 // for the next block's first launch to combine (block_step.h BlockRows' combine_before).
+// then_post: HcPost of out into the residual streams in the combine's launch (MoeCombine), as
+// MoeDecode's (unused with leave_combine).
 void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, DeviceRows& scratch,
              float* out, CudaStream& stream, bool x_fp8_written = false,
-             bool leave_combine = false);
+             bool leave_combine = false, const HcPostArgs* then_post = nullptr);
 
 }  // namespace dsagent::engine::kernels::cuda
