@@ -144,7 +144,7 @@ float* MoeFp8Input(DeviceMoe& m);
 // then_post: HcPost of out into the residual streams in the combine's launch (MoeCombine), as
 // MoeDecode's (unused with leave_combine).
 void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, DeviceRows& scratch,
-             float* out, CudaStream& stream, bool x_fp8_written = false,
-             bool leave_combine = false, const HcPostArgs* then_post = nullptr);
+             float* out, CudaStream& stream, bool x_fp8_written = false, bool leave_combine = false,
+             const HcPostArgs* then_post = nullptr);
 
 }  // namespace dsagent::engine::kernels::cuda

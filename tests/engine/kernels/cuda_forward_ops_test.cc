@@ -255,6 +255,30 @@ TEST(CudaForwardOpsTest, SparseAttentionMatchesTheCpuHeads) {
   }
 }
 
+// RoPE's frequencies for rope_dims dims (base 10000).
+std::vector<float> RopeFrequencies(int64_t rope_dims) {
+  std::vector<float> freqs(static_cast<size_t>(rope_dims / 2));
+  for (size_t i = 0; i < freqs.size(); ++i) {
+    freqs[i] = static_cast<float>(std::pow(10000.0, -2.0 * static_cast<double>(i) / rope_dims));
+  }
+  return freqs;
+}
+
+// The attention query's steps as RunVectorSteps takes them for `heads` heads a row: the
+// weightless head norm, then RoPE on the last rope_dims at pos (or each row's positions[t]).
+VectorSteps QueryHeadSteps(int64_t heads, float eps, int64_t rope_dims, const float* freqs,
+                           int64_t pos, const int32_t* positions) {
+  VectorSteps steps;
+  steps.head_norm = true;
+  steps.eps = eps;
+  steps.rope_dims = rope_dims;
+  steps.freqs = freqs;
+  steps.pos = pos;
+  steps.positions = positions;
+  steps.vectors_per_position = heads;
+  return steps;
+}
+
 // SparseAttention with the output's inverse RoPE (in the combine's launch when split) against
 // SparseAttention then RopeRotate: the same bits, split and not; and a split list combined by each
 // head's last split (arrivals: the decode step's) against the combine's launch, with and without
@@ -269,10 +293,7 @@ TEST(CudaForwardOpsTest, SparseAttentionWithInverseRopeGivesAttentionThenRopeBit
   std::vector<int32_t> index(static_cast<size_t>(n));
   std::uniform_int_distribution<int32_t> pick(0, cache_rows - 1);
   for (int32_t& i : index) i = pick(rng);
-  std::vector<float> freqs(static_cast<size_t>(rope_dims / 2));
-  for (size_t i = 0; i < freqs.size(); ++i) {
-    freqs[i] = static_cast<float>(std::pow(10000.0, -2.0 * static_cast<double>(i) / rope_dims));
-  }
+  const std::vector<float> freqs = RopeFrequencies(rope_dims);
   const DeviceBuffer dq = ToDevice(RandomBf16(static_cast<size_t>(heads * hd), rng, 2.0f), stream);
   const DeviceBuffer dsink = ToDevice(RandomBf16(static_cast<size_t>(heads), rng, 2.0f), stream);
   const DeviceBuffer dindex = ToDevice(index, stream), dfreqs = ToDevice(freqs, stream);
@@ -438,10 +459,7 @@ TEST(CudaForwardOpsTest, SparseAttentionWithQueryPrepGivesVectorStepsThenAttenti
   std::vector<int32_t> index(static_cast<size_t>(n));
   std::uniform_int_distribution<int32_t> pick(0, cache_rows - 1);
   for (int32_t& i : index) i = pick(rng);
-  std::vector<float> freqs(static_cast<size_t>(rope_dims / 2));
-  for (size_t i = 0; i < freqs.size(); ++i) {
-    freqs[i] = static_cast<float>(std::pow(10000.0, -2.0 * static_cast<double>(i) / rope_dims));
-  }
+  const std::vector<float> freqs = RopeFrequencies(rope_dims);
   const std::vector<float> q = RandomBf16(static_cast<size_t>(heads * hd), rng, 3.0f);
   const DeviceBuffer dq = ToDevice(q, stream);
   const DeviceBuffer dsink = ToDevice(RandomBf16(static_cast<size_t>(heads), rng, 2.0f), stream);
@@ -450,13 +468,7 @@ TEST(CudaForwardOpsTest, SparseAttentionWithQueryPrepGivesVectorStepsThenAttenti
   DeviceBuffer arrivals(static_cast<size_t>(SparseAttentionArrivalsBytes(heads)));
   arrivals.Zero(stream);
   const float scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
-  VectorSteps steps;
-  steps.head_norm = true;
-  steps.eps = eps;
-  steps.rope_dims = rope_dims;
-  steps.freqs = dfreqs.as<float>();
-  steps.pos = pos;
-  steps.vectors_per_position = heads;
+  const VectorSteps steps = QueryHeadSteps(heads, eps, rope_dims, dfreqs.as<float>(), pos, nullptr);
   QueryPrep prep;
   prep.head_norm = true;
   prep.eps = eps;
@@ -520,10 +532,7 @@ TEST(CudaForwardOpsTest, SparseAttentionRowsWithQueryPrepGivesVectorStepsThenAtt
     n.push_back(static_cast<int32_t>(len));
     max_splits = std::max(max_splits, SparseAttentionRowSplits(len, heads));
   }
-  std::vector<float> freqs(static_cast<size_t>(rope_dims / 2));
-  for (size_t i = 0; i < freqs.size(); ++i) {
-    freqs[i] = static_cast<float>(std::pow(10000.0, -2.0 * static_cast<double>(i) / rope_dims));
-  }
+  const std::vector<float> freqs = RopeFrequencies(rope_dims);
   const std::vector<float> q = RandomBf16(static_cast<size_t>(rows * heads * hd), rng, 3.0f);
   const DeviceBuffer dq = ToDevice(q, stream), dlists = ToDevice(lists, stream),
                      dn = ToDevice(n, stream), dpos = ToDevice(positions, stream),
@@ -533,13 +542,8 @@ TEST(CudaForwardOpsTest, SparseAttentionRowsWithQueryPrepGivesVectorStepsThenAtt
   DeviceBuffer arrivals(static_cast<size_t>(SparseAttentionRowsArrivalsBytes(rows, heads)));
   arrivals.Zero(stream);
   const float scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
-  VectorSteps steps;
-  steps.head_norm = true;
-  steps.eps = eps;
-  steps.rope_dims = rope_dims;
-  steps.freqs = dfreqs.as<float>();
-  steps.positions = dpos.as<int32_t>();
-  steps.vectors_per_position = heads;
+  const VectorSteps steps =
+      QueryHeadSteps(heads, eps, rope_dims, dfreqs.as<float>(), 0, dpos.as<int32_t>());
   const QueryPrep prep{true, eps, dfreqs.as<float>(), rope_dims, 0, dpos.as<int32_t>()};
   const InverseRope rope{dfreqs.as<float>(), rope_dims, 0, dpos.as<int32_t>()};
   const auto size = static_cast<size_t>(rows * heads * hd);
@@ -686,10 +690,7 @@ TEST(CudaForwardOpsTest, SparseAttentionRowsGivesEachRowsOwnListsBits) {
   const DeviceBuffer dper_row = ToDevice(per_row, stream);
   // The inverse RoPE's frequencies (V4's, on the last 64 dims) and each row's position.
   const int64_t rope_dims = 64;
-  std::vector<float> freqs(static_cast<size_t>(rope_dims / 2));
-  for (size_t i = 0; i < freqs.size(); ++i) {
-    freqs[i] = static_cast<float>(std::pow(10000.0, -2.0 * static_cast<double>(i) / rope_dims));
-  }
+  const std::vector<float> freqs = RopeFrequencies(rope_dims);
   std::vector<int32_t> positions(static_cast<size_t>(rows));
   for (int32_t& p : positions) p = static_cast<int32_t>(rng() % 5000);
   const DeviceBuffer dfreqs = ToDevice(freqs, stream), dpositions = ToDevice(positions, stream);
