@@ -214,15 +214,13 @@ VectorSteps KvSteps(const DeviceAttention& a, int64_t pos, const int32_t* positi
 // position).
 VectorSteps QuerySteps(const DeviceAttention& a, int64_t pos, const int32_t* positions) {
   const AttentionShape& s = a.shape;
-  VectorSteps v;
-  v.head_norm = true;
-  v.eps = s.norm_eps;
-  v.rope_dims = s.rope_dims;
-  v.freqs = a.freqs.as<float>();
-  v.pos = pos;
-  v.positions = positions;
-  v.vectors_per_position = s.heads;
-  return v;
+  return AttentionQuerySteps(s.heads, s.norm_eps, s.rope_dims, a.freqs.as<float>(), pos, positions);
+}
+
+// Those steps as the attention's launch takes them (QueryPrep: each CTA on its copy of its head).
+QueryPrep QueryPrepOf(const VectorSteps& steps) {
+  return QueryPrep{steps.head_norm, steps.eps, steps.freqs,
+                   steps.rope_dims, steps.pos, steps.positions};
 }
 
 // This token's KV: wkv, then its steps (KvSteps), into its ring row of `cache` (the row held
@@ -316,11 +314,7 @@ void AttentionDecode(DeviceAttention& a, DeviceAttentionState& state, const floa
   const VectorSteps query_steps = QuerySteps(a, pos, nullptr);
   QueryPrep prep;
   if (FusedStepsOn()) {
-    prep.head_norm = query_steps.head_norm;
-    prep.eps = query_steps.eps;
-    prep.freqs = query_steps.freqs;
-    prep.rope_dims = query_steps.rope_dims;
-    prep.pos = query_steps.pos;
+    prep = QueryPrepOf(query_steps);
   } else {
     RunVectorSteps(q, s.heads, hd, query_steps, stream);
   }
@@ -805,10 +799,7 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
               kv_staged,
               static_cast<float>(std::pow(static_cast<double>(hd), -0.5)),
               InverseRope{a.freqs.as<float>(), s.rope_dims, 0, nullptr}};
-  if (query_in_attention) {
-    const VectorSteps steps = QuerySteps(a, 0, nullptr);
-    r.query = QueryPrep{true, steps.eps, steps.freqs, steps.rope_dims, 0, nullptr};
-  }
+  if (query_in_attention) r.query = QueryPrepOf(QuerySteps(a, 0, nullptr));
   if (across) {
     SequencesStateSteps(a, chunks, n_chunks, r, scratch, sequences, stepped, stream,
                         query_beside ? scratch.query_side.get() : nullptr);

@@ -63,6 +63,19 @@ void RunVectorSteps(float* x, int64_t count, int64_t n, const VectorSteps& s, Cu
   CheckCuda(cudaGetLastError(), "RunVectorSteps launch");
 }
 
+VectorSteps AttentionQuerySteps(int64_t heads, float eps, int64_t rope_dims, const float* freqs,
+                                int64_t pos, const int32_t* positions) {
+  VectorSteps v;
+  v.head_norm = true;
+  v.eps = eps;
+  v.rope_dims = rope_dims;
+  v.freqs = freqs;
+  v.pos = pos;
+  v.positions = positions;
+  v.vectors_per_position = heads;
+  return v;
+}
+
 VectorSteps CacheEntrySteps(int64_t n, const float* norm_weight, float eps, int64_t rope_dims,
                             const float* freqs, int64_t pos, const int32_t* positions, bool rotate,
                             uint16_t* out) {

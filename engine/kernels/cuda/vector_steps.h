@@ -69,4 +69,9 @@ VectorSteps CacheEntrySteps(int64_t n, const float* norm_weight, float eps, int6
                             const float* freqs, int64_t pos, const int32_t* positions, bool rotate,
                             uint16_t* out);
 
+// The attention query's steps for the heads of its rows (heads vectors a row): the weightless
+// per-head norm, then RoPE on the last rope_dims at pos (or row t's heads at positions[t]).
+VectorSteps AttentionQuerySteps(int64_t heads, float eps, int64_t rope_dims, const float* freqs,
+                                int64_t pos, const int32_t* positions);
+
 }  // namespace dsagent::engine::kernels::cuda

@@ -264,21 +264,6 @@ std::vector<float> RopeFrequencies(int64_t rope_dims) {
   return freqs;
 }
 
-// The attention query's steps as RunVectorSteps takes them for `heads` heads a row: the
-// weightless head norm, then RoPE on the last rope_dims at pos (or each row's positions[t]).
-VectorSteps QueryHeadSteps(int64_t heads, float eps, int64_t rope_dims, const float* freqs,
-                           int64_t pos, const int32_t* positions) {
-  VectorSteps steps;
-  steps.head_norm = true;
-  steps.eps = eps;
-  steps.rope_dims = rope_dims;
-  steps.freqs = freqs;
-  steps.pos = pos;
-  steps.positions = positions;
-  steps.vectors_per_position = heads;
-  return steps;
-}
-
 // SparseAttention with the output's inverse RoPE (in the combine's launch when split) against
 // SparseAttention then RopeRotate: the same bits, split and not; and a split list combined by each
 // head's last split (arrivals: the decode step's) against the combine's launch, with and without
@@ -468,7 +453,8 @@ TEST(CudaForwardOpsTest, SparseAttentionWithQueryPrepGivesVectorStepsThenAttenti
   DeviceBuffer arrivals(static_cast<size_t>(SparseAttentionArrivalsBytes(heads)));
   arrivals.Zero(stream);
   const float scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
-  const VectorSteps steps = QueryHeadSteps(heads, eps, rope_dims, dfreqs.as<float>(), pos, nullptr);
+  const VectorSteps steps =
+      AttentionQuerySteps(heads, eps, rope_dims, dfreqs.as<float>(), pos, nullptr);
   QueryPrep prep;
   prep.head_norm = true;
   prep.eps = eps;
@@ -543,7 +529,7 @@ TEST(CudaForwardOpsTest, SparseAttentionRowsWithQueryPrepGivesVectorStepsThenAtt
   arrivals.Zero(stream);
   const float scale = static_cast<float>(std::pow(static_cast<double>(hd), -0.5));
   const VectorSteps steps =
-      QueryHeadSteps(heads, eps, rope_dims, dfreqs.as<float>(), 0, dpos.as<int32_t>());
+      AttentionQuerySteps(heads, eps, rope_dims, dfreqs.as<float>(), 0, dpos.as<int32_t>());
   const QueryPrep prep{true, eps, dfreqs.as<float>(), rope_dims, 0, dpos.as<int32_t>()};
   const InverseRope rope{dfreqs.as<float>(), rope_dims, 0, dpos.as<int32_t>()};
   const auto size = static_cast<size_t>(rows * heads * hd);
