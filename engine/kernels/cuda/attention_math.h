@@ -180,7 +180,7 @@ inline void SparseAttentionHeadBySteps(const float* q, const uint16_t* kv, const
 // contract (>= 99.9% of bf16 outputs identical, the rest within 1 ulp), not the same bits. The
 // host test (cuda_attention_split_math_test.cc) counts both against the CPU.
 // At most 16 splits: 64 heads x 16 = the CTA target, and the scratch stays 2.1 MB a layer.
-constexpr int kAttentionMaxSplits = 16;  // bounds the scratch (SparseAttentionScratchFloats)
+constexpr int kAttentionMaxSplits = 16;         // bounds the scratch (SparseAttentionScratchFloats)
 constexpr int64_t kAttentionTargetCtas = 1024;  // enough CTAs for ~8 per SM of an H200 (132 SMs)
 
 struct AttentionSplitPlan {
@@ -334,6 +334,30 @@ DSAGENT_HD bool RadixSelectPass(const uint32_t* histogram /* [256] */, int shift
   prefix |= static_cast<uint64_t>(bucket) << shift;
   mask |= static_cast<uint64_t>(255) << shift;
   return histogram[bucket] == rank;
+}
+
+// The keys at or above the prefix after a pass at `shift`: the k - rank above its chosen bucket
+// and the bucket's own. Once they fit in the sort (TopKSortCapacity), the passes can stop: every
+// one of them sorted by key, the first k are the selection the remaining passes would settle on.
+// That stops a row whose k-th score ties with a few others (bf16 indexer scores do) after the
+// score's bytes, where RadixSelectPass alone would go on through all 8 (4 more reads of every
+// score). When the pass settles the selection they are exactly k.
+DSAGENT_HD uint32_t RadixCandidates(const uint32_t* histogram /* [256] */, int shift,
+                                    uint64_t prefix, uint32_t rank, uint32_t k) {
+  return k - rank + histogram[(prefix >> shift) & 255u];
+}
+// The bitonic sort's length for `count` keys: the power of two at or above it.
+DSAGENT_HD int64_t TopKSortLength(int64_t count) {
+  int64_t length = 1;
+  while (length < count) length *= 2;
+  return length;
+}
+// The most keys the top-k sorts at its end (its shared memory): twice k's sort length, so that a
+// tie at the k-th score need not take the index bytes' passes, up to 4,096 keys (32 KB; k above
+// 2,048 keeps its own length, as before).
+DSAGENT_HD int64_t TopKSortCapacity(int64_t k) {
+  const int64_t length = TopKSortLength(k);
+  return length >= 4096 ? length : (2 * length < 4096 ? 2 * length : 4096);
 }
 
 }  // namespace dsagent::engine::kernels::cuda

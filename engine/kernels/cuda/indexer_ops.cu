@@ -254,10 +254,11 @@ __global__ void PadScoresKernel(float* score, int64_t score_stride, int64_t pos0
 // RadixSelectPass (attention_math.h) by the 32 lanes of a warp: lane l loads buckets 255 - 8l
 // down to 248 - 8l at once, a scan over the lanes gives the count of keys above each lane's
 // buckets, and the one lane whose buckets hold the rank-th largest key walks them as
-// RadixSelectBucket walks all 256. Integer counts: the same bucket, rank and settled flag as the
-// one-thread loop, which waited for the 256 counts one after another (shared memory in TopK,
-// global memory in the wide path). Every lane of the warp must call it; all get the result.
-__device__ bool RadixSelectPassWarp(const uint32_t* histogram, int shift, uint32_t& rank,
+// RadixSelectBucket walks all 256. Integer counts: the same bucket and rank as the one-thread
+// loop, which waited for the 256 counts one after another (shared memory in TopK, global memory
+// in the wide path). Every lane of the warp must call it; all get the result. (Whether the passes
+// stop is RadixCandidates' to say, from the same histogram.)
+__device__ void RadixSelectPassWarp(const uint32_t* histogram, int shift, uint32_t& rank,
                                     uint64_t& prefix, uint64_t& mask) {
   const int lane = static_cast<int>(threadIdx.x) & 31;
   const int top = 255 - 8 * lane;
@@ -297,7 +298,73 @@ __device__ bool RadixSelectPassWarp(const uint32_t* histogram, int shift, uint32
   rank = left;
   prefix |= static_cast<uint64_t>(bucket) << shift;
   mask |= static_cast<uint64_t>(255) << shift;
-  return histogram[bucket] == left;
+}
+
+// fn(key_of(i)) for i = first, first + stride, ... below n, in that order, the keys made 8 at a
+// time before fn sees them: each pass of the top-k reads every score again, and a loop of one
+// load, its key and its count waited a load's latency (L2, ~300 cycles) per score, 16 times a
+// pass at 16K scores: with the 7 passes of bf16 ties and the gather, most of run 4's 28 us.
+template <class KeyOf, class Fn>
+__device__ void ForEachKey(KeyOf key_of, int64_t first, int64_t n, int64_t stride, Fn fn) {
+  constexpr int kAhead = 8;
+  for (int64_t base = first; base < n; base += kAhead * stride) {
+    uint64_t keys[kAhead];
+#pragma unroll
+    for (int u = 0; u < kAhead; ++u) {
+      const int64_t i = base + u * stride;
+      keys[u] = i < n ? key_of(i) : 0;
+    }
+#pragma unroll
+    for (int u = 0; u < kAhead; ++u) {
+      if (base + u * stride < n) fn(keys[u]);
+    }
+  }
+}
+
+// One radix pass's counting: the keys key_of(i), i = first, first + stride, ... below n, that
+// match `prefix` under `mask`, added into `histogram` (256 counts) by their byte at `shift`.
+// A thread keeps a run of keys of one bucket in a register and adds it with one atomic when the
+// bucket changes, and a warp whose lanes end on one bucket adds their runs with one atomic: the
+// first pass's byte is the score's sign and exponent, which most keys share (an indexer's bf16
+// scores over 16K keys put a third to a half of them on one counter), and one atomic a key had
+// the threads queue on that counter. The counts are the same integers, so the pass chooses the
+// same bucket. Every thread of the CTA calls it (whole warps).
+template <class KeyOf>
+__device__ void CountPassKeys(KeyOf key_of, int64_t first, int64_t n, int64_t stride,
+                              uint64_t prefix, uint64_t mask, int shift, uint32_t* histogram) {
+  uint32_t bucket = 0, run = 0;
+  ForEachKey(key_of, first, n, stride, [&](uint64_t key) {
+    if ((key & mask) != prefix) return;
+    const uint32_t b = static_cast<uint32_t>(key >> shift) & 255u;
+    if (b != bucket && run != 0) {
+      atomicAdd(&histogram[bucket], run);
+      run = 0;
+    }
+    bucket = b;
+    ++run;
+  });
+  const unsigned busy = __ballot_sync(kFullWarp, run != 0);
+  if (busy == 0) return;  // uniform across the warp
+  const uint32_t common = __shfl_sync(kFullWarp, bucket, __ffs(static_cast<int>(busy)) - 1);
+  if (__ballot_sync(kFullWarp, run != 0 && bucket != common) == 0) {
+    const uint32_t total = XorSum<32>(run);
+    if ((threadIdx.x & 31) == 0) atomicAdd(&histogram[common], total);
+  } else if (run != 0) {
+    atomicAdd(&histogram[bucket], run);
+  }
+}
+
+// The keys at or above `prefix` into sel (slots from *count), at most `capacity` of them (all of
+// them, with the passes' counts right: RadixCandidates).
+template <class KeyOf>
+__device__ void GatherCandidates(KeyOf key_of, int64_t first, int64_t n, int64_t stride,
+                                 uint64_t prefix, uint64_t* sel, unsigned* count,
+                                 int64_t capacity) {
+  ForEachKey(key_of, first, n, stride, [&](uint64_t key) {
+    if (key < prefix) return;
+    const unsigned slot = atomicAdd(count, 1u);
+    if (slot < capacity) sel[slot] = key;
+  });
 }
 
 // Bitonic sort of sel[0, padded) (a power of two) descending in shared memory by the CTA, then
@@ -327,8 +394,10 @@ __device__ void SortDescendingAndWrite(uint64_t* sel, int64_t padded, int64_t k,
 
 // One block per row. The keys (score, then the lower index) are distinct, so the k-th largest
 // key T found by the radix passes selects exactly k keys (key >= T); they are gathered in any
-// order and sorted by key, which is the stable sort's order. The passes stop as soon as the
-// chosen bucket is taken whole (RadixSelectPass): scores that differ settle in 2-3 passes of 8.
+// order and sorted by key, which is the stable sort's order. The passes stop as soon as the keys
+// at or above the chosen prefix fit in the sort (RadixCandidates, at most `capacity`: scores that
+// differ settle in 2-3 passes of 8, a tie at the k-th score among a few keys right after the
+// score's bytes); all of them are gathered and sorted, and the first k written.
 // TopKSequences' rows (TopKKernel): row t's first (positions[t] + 1) / ratio scores are its own,
 // the rest of its n count as -inf (IndexerScoresRows' padding, without writing it); its indices go
 // to out + t * out_stride. positions null: every score is the row's, rows k apart.
@@ -337,19 +406,20 @@ struct TopKRows {
   int64_t ratio = 0, out_stride = 0;
 };
 
-__global__ void TopKKernel(const float* score, int64_t n, int64_t k, int64_t padded, int32_t* out,
+__global__ void TopKKernel(const float* score, int64_t n, int64_t k, int64_t capacity, int32_t* out,
                            int32_t index_offset, TopKRows rows) {
   AwaitPreviousKernel();
   extern __shared__ __align__(16) unsigned char smem[];
-  uint64_t* sel = reinterpret_cast<uint64_t*>(smem);  // [padded]
+  uint64_t* sel = reinterpret_cast<uint64_t*>(smem);  // [capacity]
   __shared__ uint32_t histogram[256];
   __shared__ uint64_t prefix, mask;
-  __shared__ uint32_t rank;
+  __shared__ uint32_t rank, candidates;
   __shared__ unsigned count;
-  __shared__ bool settled;
   const float* s = score + static_cast<int64_t>(blockIdx.x) * n;
   const int64_t own = rows.positions != nullptr ? (rows.positions[blockIdx.x] + 1) / rows.ratio : n;
-  const auto score_of = [&](int64_t i) { return i < own ? s[i] : NegInfF(); };
+  const auto key_of = [&](int64_t i) {
+    return TopKKey(i < own ? s[i] : NegInfF(), static_cast<uint32_t>(i));
+  };
   if (threadIdx.x == 0) {
     prefix = 0;
     mask = 0;
@@ -359,39 +429,35 @@ __global__ void TopKKernel(const float* score, int64_t n, int64_t k, int64_t pad
   for (int shift = 56; shift >= 0; shift -= 8) {
     for (int b = threadIdx.x; b < 256; b += blockDim.x) histogram[b] = 0;
     __syncthreads();
-    // (Counts aggregated per warp with __match_any_sync measured slower on an H200, 2026-12-04:
-    // 75 vs 63 us at 16K scores.)
-    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
-      const uint64_t key = TopKKey(score_of(i), static_cast<uint32_t>(i));
-      if ((key & mask) == prefix) atomicAdd(&histogram[(key >> shift) & 255u], 1u);
-    }
+    // (Each key's count aggregated across its warp by __match_any_sync measured slower on an
+    // H200, 2026-12-04: 75 vs 63 us at 16K scores; CountPassKeys' runs cost no warp exchange.)
+    CountPassKeys(key_of, threadIdx.x, n, blockDim.x, prefix, mask, shift, histogram);
     __syncthreads();
     if (threadIdx.x < 32) {
       uint32_t r = rank;
       uint64_t p = prefix, m = mask;
-      const bool done = RadixSelectPassWarp(histogram, shift, r, p, m);
+      RadixSelectPassWarp(histogram, shift, r, p, m);
       __syncwarp();  // every lane has read rank, prefix and mask before lane 0 writes them
       if (threadIdx.x == 0) {
-        settled = done;
+        candidates = RadixCandidates(histogram, shift, p, r, static_cast<uint32_t>(k));
         rank = r;
         prefix = p;
         mask = m;
       }
     }
     __syncthreads();
-    if (settled) break;  // uniform: every thread reads it after the barrier
-    // (the next pass's histogram reset is ordered after this read by its own barrier)
+    // Uniform: every thread reads it after the barrier (the next pass's histogram reset is
+    // ordered after this read by its own barrier). The last pass always stops: distinct keys.
+    if (candidates <= capacity) break;
   }
   // Padding keys are 0, below every real key (the index half of a real key is never all ones).
-  for (int64_t i = threadIdx.x; i < padded; i += blockDim.x) sel[i] = 0;
+  const int64_t length = TopKSortLength(candidates < capacity ? candidates : capacity);
+  for (int64_t i = threadIdx.x; i < length; i += blockDim.x) sel[i] = 0;
   __syncthreads();
-  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
-    const uint64_t key = TopKKey(score_of(i), static_cast<uint32_t>(i));
-    if (key >= prefix) sel[atomicAdd(&count, 1u)] = key;
-  }
+  GatherCandidates(key_of, threadIdx.x, n, blockDim.x, prefix, sel, &count, capacity);
   __syncthreads();
   const int64_t out_stride = rows.positions != nullptr ? rows.out_stride : k;
-  SortDescendingAndWrite(sel, padded, k, out + static_cast<int64_t>(blockIdx.x) * out_stride,
+  SortDescendingAndWrite(sel, length, k, out + static_cast<int64_t>(blockIdx.x) * out_stride,
                          index_offset);
 }
 
@@ -400,49 +466,55 @@ __global__ void TopKKernel(const float* score, int64_t n, int64_t k, int64_t pad
 // then one global atomic per bucket) and the pass's bucket chosen by the last CTA to finish
 // (last_cta.cuh), the same RadixSelectPass on the same counts; then the keys >= the chosen prefix
 // gathered by every CTA and sorted by the last to finish. The same k keys in the same order as
-// TopKKernel: the same output. One launch a pass, where the choice was a launch of its own.
+// TopKKernel (the same stop: RadixCandidates within the capacity): the same output. One launch a
+// pass, where the choice was a launch of its own.
+// The wide path's keys: every score of the one row.
+struct WideKeyOf {
+  const float* s;
+  __device__ uint64_t operator()(int64_t i) const {
+    return TopKKey(s[i], static_cast<uint32_t>(i));
+  }
+};
+
 struct WideTopKState {
   uint64_t prefix, mask;
   uint32_t rank, count;
-  int settled;
+  int stopped;
   unsigned arrivals;  // the CTAs of the current launch that have finished their share
 };
 
 // The state before the first pass, the histogram zeroed, the selection's padding keys 0.
 __global__ void WideTopKInitKernel(WideTopKState* state, uint32_t* histogram, uint64_t* sel,
-                                   int64_t k, int64_t padded) {
+                                   int64_t k, int64_t capacity) {
   AwaitPreviousKernel();
   if (threadIdx.x == 0) {
     state->prefix = 0;
     state->mask = 0;
     state->rank = static_cast<uint32_t>(k);
     state->count = 0;
-    state->settled = 0;
+    state->stopped = 0;
     state->arrivals = 0;
   }
   for (int b = threadIdx.x; b < 256; b += blockDim.x) histogram[b] = 0;
-  for (int64_t i = threadIdx.x; i < padded; i += blockDim.x) sel[i] = 0;
+  for (int64_t i = threadIdx.x; i < capacity; i += blockDim.x) sel[i] = 0;
 }
 
 // A pass: every CTA counts its share into the histogram; the last to finish chooses the pass's
 // bucket from it (copied into shared memory by volatile loads: the others' atomics), writes the
 // state and zeroes the histogram for the next pass.
-__global__ void WideTopKPassKernel(const float* s, int64_t n, WideTopKState* state,
-                                   uint32_t* histogram, int shift) {
+__global__ void WideTopKPassKernel(const float* s, int64_t n, int64_t k, int64_t capacity,
+                                   WideTopKState* state, uint32_t* histogram, int shift) {
   AwaitPreviousKernel();
   __shared__ uint32_t counts[256];
   // Uniform: every CTA reads the state before any has counted itself, so before the last one
-  // writes it; a pass after the selection settled does nothing.
-  if (state->settled) return;
+  // writes it; a pass after the passes stopped does nothing.
+  if (state->stopped) return;
   for (int b = threadIdx.x; b < 256; b += blockDim.x) counts[b] = 0;
   __syncthreads();
   const uint64_t prefix = state->prefix, mask = state->mask;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += stride) {
-    const uint64_t key = TopKKey(s[i], static_cast<uint32_t>(i));
-    if ((key & mask) == prefix) atomicAdd(&counts[(key >> shift) & 255u], 1u);
-  }
+  CountPassKeys(WideKeyOf{s}, static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x, n,
+                stride, prefix, mask, shift, counts);
   __syncthreads();
   for (int b = threadIdx.x; b < 256; b += blockDim.x) {
     if (counts[b] != 0) atomicAdd(&histogram[b], counts[b]);
@@ -454,10 +526,10 @@ __global__ void WideTopKPassKernel(const float* s, int64_t n, WideTopKState* sta
   if (threadIdx.x < 32) {
     uint32_t r = state->rank;
     uint64_t p = prefix, m = mask;
-    const bool settled = RadixSelectPassWarp(counts, shift, r, p, m);
+    RadixSelectPassWarp(counts, shift, r, p, m);
     __syncwarp();  // every lane has read the state before lane 0 writes it
     if (threadIdx.x == 0) {
-      state->settled = settled ? 1 : 0;
+      state->stopped = RadixCandidates(counts, shift, p, r, static_cast<uint32_t>(k)) <= capacity;
       state->rank = r;
       state->prefix = p;
       state->mask = m;
@@ -467,25 +539,24 @@ __global__ void WideTopKPassKernel(const float* s, int64_t n, WideTopKState* sta
 }
 
 // The keys >= the chosen prefix gathered by every CTA; the last to finish copies them (padded
-// with 0; volatile loads) into shared memory, sorts them and writes their indices out.
+// with 0; volatile loads) into shared memory, sorts them and writes the first k's indices out.
 __global__ void WideTopKGatherKernel(const float* s, int64_t n, WideTopKState* state, uint64_t* sel,
-                                     int64_t k, int64_t padded, int32_t* out,
+                                     int64_t k, int64_t capacity, int32_t* out,
                                      int32_t index_offset) {
   AwaitPreviousKernel();
   extern __shared__ __align__(16) unsigned char smem[];
   const uint64_t prefix = state->prefix;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += stride) {
-    const uint64_t key = TopKKey(s[i], static_cast<uint32_t>(i));
-    if (key >= prefix) sel[atomicAdd(&state->count, 1u)] = key;
-  }
+  GatherCandidates(WideKeyOf{s}, static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x, n,
+                   stride, prefix, sel, &state->count, capacity);
   if (!LastCtaToArrive(&state->arrivals, gridDim.x)) return;
-  uint64_t* sorted = reinterpret_cast<uint64_t*>(smem);  // [padded]
+  const uint32_t gathered_count = static_cast<const volatile WideTopKState*>(state)->count;
+  const int64_t length = TopKSortLength(gathered_count < capacity ? gathered_count : capacity);
+  uint64_t* sorted = reinterpret_cast<uint64_t*>(smem);  // [length]
   const volatile uint64_t* gathered = sel;
-  for (int64_t i = threadIdx.x; i < padded; i += blockDim.x) sorted[i] = gathered[i];
+  for (int64_t i = threadIdx.x; i < length; i += blockDim.x) sorted[i] = gathered[i];
   __syncthreads();
-  SortDescendingAndWrite(sorted, padded, k, out, index_offset);
+  SortDescendingAndWrite(sorted, length, k, out, index_offset);
 }
 
 }  // namespace
@@ -637,17 +708,8 @@ void IndexerScoresSequences(const float* q, const float* head_weights, int64_t h
                row_prep);
 }
 
-namespace {
-// The bitonic sort's length for k keys: the power of two at or above k.
-int64_t SortLength(int64_t k) {
-  int64_t padded = 1;
-  while (padded < k) padded *= 2;
-  return padded;
-}
-}  // namespace
-
 int64_t TopKScratchBytes(int64_t k) {
-  return static_cast<int64_t>(sizeof(WideTopKState)) + 256 * 4 + SortLength(k) * 8 + 16;
+  return static_cast<int64_t>(sizeof(WideTopKState)) + 256 * 4 + TopKSortCapacity(k) * 8 + 16;
 }
 
 bool TopKSequencesTakes(int64_t n) { return n < kWideTopKScores; }
@@ -663,9 +725,9 @@ void TopKSequences(const float* score, int64_t rows, int64_t n, int64_t k, const
                     " and n), ratio " + std::to_string(ratio) + ", out stride " +
                     std::to_string(out_stride));
   }
-  const int64_t padded = SortLength(k);
+  const int64_t capacity = TopKSortCapacity(k);
   LaunchKernel(TopKKernel, "TopKKernel", static_cast<unsigned>(rows), kTopKThreads,
-               static_cast<size_t>(padded) * sizeof(uint64_t), Raw(stream), score, n, k, padded,
+               static_cast<size_t>(capacity) * sizeof(uint64_t), Raw(stream), score, n, k, capacity,
                out, index_offset, TopKRows{positions, ratio, out_stride});
   CheckCuda(cudaGetLastError(), "TopK sequences launch");
 }
@@ -680,11 +742,11 @@ void TopK(const float* score, int64_t rows, int64_t n, int64_t k, int32_t* out, 
     throw CudaError("TopK: " + std::to_string(n) + " scores per row");
   const int64_t kept = k < n ? k : n;
   if (rows <= 0 || kept <= 0) return;
-  const int64_t padded = SortLength(kept);
-  const size_t sort_shared = static_cast<size_t>(padded) * sizeof(uint64_t);
+  const int64_t capacity = TopKSortCapacity(kept);
+  const size_t sort_shared = static_cast<size_t>(capacity) * sizeof(uint64_t);
   if (rows > 1 || n < kWideTopKScores || scratch == nullptr) {
     LaunchKernel(TopKKernel, "TopKKernel", static_cast<unsigned>(rows), kTopKThreads, sort_shared,
-                 Raw(stream), score, n, kept, padded, out, index_offset, TopKRows{});
+                 Raw(stream), score, n, kept, capacity, out, index_offset, TopKRows{});
     CheckCuda(cudaGetLastError(), "TopK launch");
     return;
   }
@@ -702,17 +764,17 @@ void TopK(const float* score, int64_t rows, int64_t n, int64_t k, int32_t* out, 
   const int64_t want = (n + per_cta - 1) / per_cta, cap = 2 * int64_t{CurrentDeviceSmCount()};
   const unsigned ctas = static_cast<unsigned>(want < cap ? want : cap);
   LaunchKernel(WideTopKInitKernel, "WideTopKInitKernel", 1, 256, 0, Raw(stream), state, histogram,
-               sel, kept, padded);
+               sel, kept, capacity);
   CheckCuda(cudaGetLastError(), "TopK init launch");
   for (int shift = 56; shift >= 0; shift -= 8) {
-    // Every pass is queued (the host does not know when the selection settles; the kernels of
-    // the passes after it return at once).
+    // Every pass is queued (the host does not know when the passes stop; the kernels of the
+    // passes after it return at once).
     LaunchKernel(WideTopKPassKernel, "WideTopKPassKernel", ctas, 256, 0, Raw(stream), score, n,
-                 state, histogram, shift);
+                 kept, capacity, state, histogram, shift);
   }
   CheckCuda(cudaGetLastError(), "TopK passes launch");
   LaunchKernel(WideTopKGatherKernel, "WideTopKGatherKernel", ctas, 256, sort_shared, Raw(stream),
-               score, n, state, sel, kept, padded, out, index_offset);
+               score, n, state, sel, kept, capacity, out, index_offset);
   CheckCuda(cudaGetLastError(), "TopK gather and sort launch");
 }
 

@@ -254,12 +254,15 @@ TEST(CudaForwardMathTest, IndexerTermsMatchTheCpuScores) {
 }
 
 // The TopK kernel's selection, pass by pass on the host: histograms of the next key byte among
-// the keys matching the chosen prefix, RadixSelectPass (stopping once settled), then every key
-// >= the threshold, sorted. `passes` (optional) gets the number of histogram passes run.
+// the keys matching the chosen prefix, RadixSelectPass, stopping once the keys at or above the
+// prefix fit in `capacity` (RadixCandidates; the kernels' TopKSortCapacity(k) unless given; k
+// stops only when the selection is settled), then every key >= the prefix, sorted, the first k
+// kept. `passes` (optional) gets the number of histogram passes run.
 std::vector<int32_t> TopKBySelection(const std::vector<float>& score, int64_t k,
-                                     int* passes = nullptr) {
+                                     int* passes = nullptr, int64_t capacity = 0) {
   const int64_t n = static_cast<int64_t>(score.size()), kept = std::min(k, n);
   if (kept <= 0) return {};
+  if (capacity == 0) capacity = dm::TopKSortCapacity(kept);
   uint64_t prefix = 0, mask = 0;
   uint32_t rank = static_cast<uint32_t>(kept);
   int run = 0;
@@ -270,7 +273,11 @@ std::vector<int32_t> TopKBySelection(const std::vector<float>& score, int64_t k,
       if ((key & mask) == prefix) ++histogram[(key >> shift) & 255u];
     }
     ++run;
-    if (dm::RadixSelectPass(histogram, shift, rank, prefix, mask)) break;
+    const bool settled = dm::RadixSelectPass(histogram, shift, rank, prefix, mask);
+    const uint32_t candidates =
+        dm::RadixCandidates(histogram, shift, prefix, rank, static_cast<uint32_t>(kept));
+    EXPECT_EQ(settled, candidates == static_cast<uint32_t>(kept)) << "pass " << run;
+    if (candidates <= capacity) break;
   }
   if (passes != nullptr) *passes = run;
   std::vector<uint64_t> selected;
@@ -278,10 +285,13 @@ std::vector<int32_t> TopKBySelection(const std::vector<float>& score, int64_t k,
     const uint64_t key = dm::TopKKey(score[static_cast<size_t>(i)], static_cast<uint32_t>(i));
     if (key >= prefix) selected.push_back(key);
   }
-  EXPECT_EQ(static_cast<int64_t>(selected.size()), kept);
+  EXPECT_GE(static_cast<int64_t>(selected.size()), kept);
+  EXPECT_LE(static_cast<int64_t>(selected.size()), capacity);
   std::sort(selected.rbegin(), selected.rend());
   std::vector<int32_t> out;
-  for (const uint64_t key : selected) out.push_back(dm::TopKKeyIndex(key));
+  for (size_t i = 0; i < static_cast<size_t>(kept); ++i) {
+    out.push_back(dm::TopKKeyIndex(selected[i]));
+  }
   return out;
 }
 
@@ -297,6 +307,8 @@ TEST(CudaForwardMathTest, RadixTopKSelectsTheStableSortsPrefix) {
       std::vector<int32_t> cpu(static_cast<size_t>(std::min(k, n)));
       kernels::cpu::StableTopK(score.data(), n, k, cpu.data());
       ASSERT_EQ(TopKBySelection(score, k), cpu) << "n " << n << " k " << k;
+      // Stopping only once settled (a capacity of k) selects the same.
+      ASSERT_EQ(TopKBySelection(score, k, nullptr, std::min(k, n)), cpu) << "n " << n << " k " << k;
     }
   }
 }
@@ -319,6 +331,27 @@ TEST(CudaForwardMathTest, RadixTopKStopsOnceTheBucketIsTakenWhole) {
   kernels::cpu::StableTopK(score.data(), n, k, cpu.data());
   EXPECT_EQ(TopKBySelection(score, k, &passes), cpu);
   EXPECT_EQ(passes, 7);
+}
+
+// bf16 scores (the indexer's) tie: the k-th score is shared by a dozen keys, so the bucket of its
+// last score byte is rarely taken whole and the selection settles only in the index bytes, after
+// passes over the bf16 scores' zero low bytes. The keys at or above that score fit in twice k, so
+// the passes stop after the score's two bytes, with the same selection.
+TEST(CudaForwardMathTest, RadixTopKStopsOnceItsCandidatesFitTheSort) {
+  std::mt19937 rng(137);
+  const int64_t n = 16384, k = 512;
+  const std::vector<float> score = RandomBf16(static_cast<size_t>(n), rng, 0.01f);
+  std::vector<int32_t> cpu(static_cast<size_t>(k));
+  kernels::cpu::StableTopK(score.data(), n, k, cpu.data());
+  int settled_passes = 0, passes = 0;
+  EXPECT_EQ(TopKBySelection(score, k, &settled_passes, k), cpu);
+  EXPECT_GT(settled_passes, 2);
+  EXPECT_EQ(dm::TopKSortCapacity(k), 2 * k);
+  EXPECT_EQ(dm::TopKSortCapacity(300), 1024);   // twice the sort length
+  EXPECT_EQ(dm::TopKSortCapacity(3000), 4096);  // at most 4,096 keys (32 KB) ...
+  EXPECT_EQ(dm::TopKSortCapacity(4096), 4096);  // ... which k = 4,096 needs anyway
+  EXPECT_EQ(TopKBySelection(score, k, &passes), cpu);
+  EXPECT_EQ(passes, 2);
 }
 
 // The router kernel's schedule: scores per element (softmax by one thread), k arg-max rounds

@@ -1051,6 +1051,48 @@ TEST(CudaForwardOpsTest, TopKMatchesTheStableSortOnRowsWithTiesAndInfinities) {
   EXPECT_EQ(ToHost<int32_t>(dtop, cpu.size(), stream), shifted);
 }
 
+// The passes' counting adds a thread's run of keys of one bucket at once, and a warp's runs at
+// once when they end on one bucket; the passes stop once the keys they could still pick fit in
+// the sort. Rows that take each way: every score equal (each warp on one bucket in every pass,
+// settled in the index bytes), scores stepping every 48 keys (a thread's keys change bucket at
+// every one, a warp's lanes mostly share theirs), a few high scores over a sea of zeros (the
+// k-th score tied by thousands), and the indexer's bf16 ties (stopped after the score's bytes).
+// Each row by the CTA gives the stable sort's selection, also when it is a batched step's row.
+TEST(CudaForwardOpsTest, TopKCountsRunsAndStopsOnceItsCandidatesFitTheSort) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(223);
+  const int64_t rows = 4, n = 16384, k = 512;
+  std::vector<float> score(static_cast<size_t>(rows * n), 0.5f);
+  float* stepping = score.data() + n;
+  for (int64_t i = 0; i < n; ++i)
+    stepping[i] = forward::RoundBf16(static_cast<float>(i / 48) * 0.37f);
+  float* sea = score.data() + 2 * n;
+  for (int64_t i = 0; i < n; ++i) sea[i] = i % 97 == 5 ? 2.0f : (i % 7 == 0 ? 1.0f : 0.0f);
+  const std::vector<float> ties = RandomBf16(static_cast<size_t>(n), rng, 0.01f);
+  std::copy(ties.begin(), ties.end(), score.begin() + 3 * n);
+  std::vector<int32_t> cpu;
+  for (int64_t t = 0; t < rows; ++t) {
+    std::vector<int32_t> top(static_cast<size_t>(k));
+    kernels::cpu::StableTopK(score.data() + t * n, n, k, top.data());
+    cpu.insert(cpu.end(), top.begin(), top.end());
+  }
+  const DeviceBuffer dscore = ToDevice(score, stream);
+  DeviceBuffer dtop(cpu.size() * sizeof(int32_t));
+  TopK(dscore.as<float>(), rows, n, k, dtop.as<int32_t>(), stream);
+  const std::vector<int32_t> got = ToHost<int32_t>(dtop, cpu.size(), stream);
+  for (int64_t t = 0; t < rows; ++t) {
+    EXPECT_TRUE(std::equal(cpu.begin() + t * k, cpu.begin() + (t + 1) * k, got.begin() + t * k))
+        << "row " << t;
+  }
+  // As a batched step's rows (TopKSequences: each row's own scores, here all n of them).
+  const std::vector<int32_t> positions(static_cast<size_t>(rows), static_cast<int32_t>(4 * n - 1));
+  const DeviceBuffer dpositions = ToDevice(positions, stream);
+  TopKSequences(dscore.as<float>(), rows, n, k, dpositions.as<int32_t>(), 4, dtop.as<int32_t>(), k,
+                stream);
+  EXPECT_EQ(ToHost<int32_t>(dtop, cpu.size(), stream), cpu);
+}
+
 // One long row with a scratch (a decode step's selection at a long context) is counted by many
 // CTAs: the stable sort's selection and order, as one CTA gives it, with ties, infinities, rows
 // whose selection settles only in the index bytes (every score equal), k = 1 and k = 4096, and a
