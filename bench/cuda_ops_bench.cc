@@ -144,12 +144,12 @@ int main(int argc, char** argv) {
            TimePerCall(reps, stream, [&] { kc::HadamardRotate(qn.as<float>(), 64, 128, stream); }),
            0);
 
-    // The lightning indexer at 64K, 256K and 1M tokens of context (keys = tokens / 4), and the
-    // top-512 of its scores.
+    // The lightning indexer at 16K, 64K, 256K and 1M tokens of context (keys = tokens / 4), and
+    // the top-512 of its scores.
     const int64_t ih = 64, ihd = 128;
     const kc::DeviceBuffer iq = ToDevice(Floats(static_cast<size_t>(ih * ihd), rng, 1.0f), stream);
     const kc::DeviceBuffer iw = ToDevice(Floats(static_cast<size_t>(ih), rng, 0.02f), stream);
-    for (const int64_t n : {16384LL, 65536LL, 262144LL}) {
+    for (const int64_t n : {4096LL, 16384LL, 65536LL, 262144LL}) {
       const kc::DeviceBuffer keys =
           ToDevice(Bf16Bits(static_cast<size_t>(n * ihd), rng, 1.0f), stream);
       kc::DeviceBuffer scores(static_cast<size_t>(n) * sizeof(float));

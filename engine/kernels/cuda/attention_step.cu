@@ -635,13 +635,11 @@ bool SequencesStepsTake(const DeviceAttention& a, const AttentionChunk* chunks, 
          holds(scratch.index_scores, IndexerSequencesScoresFloats(ix.shape, n, longest));
 }
 
-}  // namespace
-
-void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_chunks,
-                   const float* x, int64_t rows, DeviceRows& scratch, float* out,
-                   CudaStream& stream, const SequenceRows& sequences, bool x_fp8_written) {
-  const AttentionShape& s = a.shape;
-  const int64_t hd = s.head_dim, rank = s.q_lora_rank, qw = s.heads * hd;
+// Throws CudaError, before anything is queued, when AttentionRows' rows do not fit: more rows
+// than the scratch holds, a position past the compressed cache, or (`across`, a batched step)
+// two rows of one sequence, whose KV rows go into their rings in one launch.
+void CheckRowsFit(const AttentionShape& s, const AttentionChunk* chunks, int64_t n_chunks,
+                  int64_t rows, const DeviceRows& scratch, bool across) {
   if (rows > scratch.max_rows) {
     throw CudaError("AttentionRows: " + std::to_string(rows) + " rows, the scratch holds " +
                     std::to_string(scratch.max_rows));
@@ -654,11 +652,6 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
                       " compressed entries, the cache holds " + std::to_string(s.capacity));
     }
   }
-  // A batched decode step (each chunk one row of its own sequence, each over its own cache) or
-  // not; its sequences distinct, as its rows' KV go into their rings in one launch.
-  const bool chunk_wide = ChunkWideAttention();
-  const bool single_rows = rows == n_chunks;
-  const bool across = chunk_wide && single_rows && n_chunks > 1 && sequences.caches != nullptr;
   for (int64_t c = 0; across && c < n_chunks; ++c) {
     for (int64_t d = 0; d < c; ++d) {
       if (chunks[d].state == chunks[c].state) {
@@ -667,120 +660,181 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
       }
     }
   }
-  // A batched step's state steps, a launch each for all its rows, right after their inputs on
-  // the KV and indexer sides (beside the query), where they can: SequencesStepsTake.
-  const bool stepped = across && (a.compressor || a.indexer) &&
-                       SequencesStepsTake(a, chunks, n_chunks, sequences, scratch);
+}
+
+// What kind of call AttentionRows has: a batched decode step (`across`: each chunk one row of its
+// own sequence, over its own cache) or chunks of a prompt, and how its state steps go.
+struct RowsCall {
+  bool chunk_wide = false;  // ChunkWideAttention(): a chunk of several rows at once
+  bool stage_kv = false;    // a chunk-wide prompt's KV rows staged as bf16 (chunk_lists_math.h)
+  bool across = false;      // a batched decode step
+  bool stepped = false;     // its state steps a launch each for all rows (SequencesStepsTake)
+};
+
+// Where AttentionRows' chains run, beside the query's chain on the step's stream (side streams,
+// unless SideStreamsOn() is false or the scratch lacks them; each chain writes its own buffers),
+// all joined before the state steps:
+// - the KV side: the KV rows (wkv and their steps: xq only), then the KV compressor's projections
+//   (x only) and a batched step's compressor token step — those two on the indexer's side instead
+//   in a layer without an indexer (`compressor`);
+// - the indexer's side: its compressor's projections (x only), a batched step's token step for
+//   its keys, then (not a batched step's) its queries once qr_quant is there (a second fork);
+// - a batched step's: its lists and the indexer's head weights on a side of their own (`lists`:
+//   the positions and x only); its query (wq_b and its steps) on another (`query`), beside its
+//   indexer's queries and selection on the step's stream, and joined only before the attention
+//   (SequencesStateSteps: the state steps never read q). Elsewhere the head weights go on the
+//   indexer's side, the lists on the KV side.
+// Without side streams every chain runs on the step's stream, in this order.
+struct RowsStreams {
+  bool sides = false, compressor_beside = false, lists_beside = false, query_beside = false;
+  CudaStream* kv = nullptr;
+  CudaStream* index = nullptr;
+  CudaStream* compressor = nullptr;
+  CudaStream* lists = nullptr;
+  CudaStream* query = nullptr;
+};
+
+RowsStreams PlanRowsStreams(const DeviceAttention& a, const DeviceRows& scratch, bool across,
+                            CudaStream& stream) {
+  RowsStreams streams;
+  streams.sides = SideStreamsOn() && scratch.kv_side != nullptr && scratch.index_side != nullptr;
+  streams.compressor_beside = streams.sides && a.compressor && !a.indexer;
+  streams.lists_beside = streams.sides && across && scratch.lists_side != nullptr;
+  streams.query_beside = streams.sides && across && scratch.query_side != nullptr;
+  streams.kv = streams.sides ? &scratch.kv_side->stream() : &stream;
+  streams.index = streams.sides ? &scratch.index_side->stream() : &stream;
+  streams.compressor = streams.compressor_beside ? streams.index : streams.kv;
+  streams.lists = streams.lists_beside ? &scratch.lists_side->stream() : streams.kv;
+  streams.query = streams.query_beside ? &scratch.query_side->stream() : &stream;
+  return streams;
+}
+
+// The chains beside the query (RowsStreams), forked from `stream` here: the KV rows with their
+// steps (a chunk-wide prompt's also staged, a batched step's each into its sequence's ring), the
+// KV compressor's projections, a batched step's lists, and the indexer's keys and head weights;
+// a batched step's compressors' token steps when `call.stepped`.
+void ForkRowsSideChains(DeviceAttention& a, const float* x, const float* xq, int64_t rows,
+                        const RowsCall& call, const SequenceRows& sequences, DeviceRows& scratch,
+                        const RowsStreams& streams, CudaStream& stream) {
+  const AttentionShape& s = a.shape;
   const int32_t* positions = scratch.positions.as<int32_t>();
-  MarkPhase(stream, "attention.rows");
-  // The FP8-quantised input, the query (wq_a, q_norm, wq_b, head norm, RoPE) and the KV (wkv,
-  // kv_norm, RoPE, FP8 per 64 on the non-RoPE dims) of every row.
-  float* xq = scratch.x_quant.as<float>();
-  if (!x_fp8_written) ActQuantTo(x, xq, rows, s.dim, 128, ActQuantFormat::kFp8, stream);
-  float* qr = scratch.qr.as<float>();
-  float* qr_quant = scratch.qr_quant.as<float>();
-  float* q = scratch.q.as<float>();
   float* kv = scratch.kv.as<float>();
-  // What the state steps below need of every row and is row-wise: the compressors' exact
-  // projections and the indexer's queries and head weights (IndexerSelect's and CompressToken's
-  // first steps, here over all rows at once; each row's bits as alone).
   float* kv_projected = scratch.kv_projected.as<float>();
   float* index_projected = scratch.index_projected.as<float>();
-  float* index_q = scratch.index_q.as<float>();
-  float* index_hw = scratch.index_hw.as<float>();
-  // Beside the query's chain (side streams, unless SideStreamsOn() is false; each chain writes
-  // its own buffers), all joined before the state steps:
-  // - the KV side: the KV rows (wkv and their steps: xq only), then the KV compressor's
-  //   projections (x only) and a batched step's compressor token step — those two on the
-  //   indexer's side instead in a layer without an indexer;
-  // - the indexer's side: its compressor's projections (x only), a batched step's token step for
-  //   its keys, then (not a batched step's) its queries once qr_quant is there (a second fork);
-  // - a batched step's: its lists and the indexer's head weights on a side of their own (the
-  //   positions and x only); its query (wq_b and its steps) on another, beside its indexer's
-  //   queries and selection on this stream, and joined only before the attention
-  //   (SequencesStateSteps: the state steps never read q). Elsewhere the head weights go on
-  //   the indexer's side.
-  const bool sides = SideStreamsOn() && scratch.kv_side != nullptr && scratch.index_side != nullptr;
-  const bool query_beside = sides && across && scratch.query_side != nullptr;
-  CudaStream& kv_stream = sides ? scratch.kv_side->stream() : stream;
-  CudaStream& index_stream = sides ? scratch.index_side->stream() : stream;
-  if (sides) scratch.kv_side->Fork(stream);
-  MatVec(a.wkv, xq, rows, s.dim, kv, hd, true, kv_stream);
+  if (streams.sides) scratch.kv_side->Fork(stream);
+  MatVec(a.wkv, xq, rows, s.dim, kv, s.head_dim, true, *streams.kv);
   // In the same launch, a chunk-wide prompt's KV rows also go to the staging area as bf16, and a
   // batched step's each into its sequence's ring (sequences.caches: this layer's, written here).
-  uint16_t* kv_staged = scratch.kv_staged.as<uint16_t>();
-  const bool stage_kv = chunk_wide && !single_rows;
-  VectorSteps kv_steps = KvSteps(a, 0, positions, stage_kv ? kv_staged : nullptr);
-  if (across) {
+  VectorSteps kv_steps =
+      KvSteps(a, 0, positions, call.stage_kv ? scratch.kv_staged.as<uint16_t>() : nullptr);
+  if (call.across) {
     kv_steps.bf16_rows = sequences.caches;
     kv_steps.bf16_ring = s.window;
   }
-  RunVectorSteps(kv, rows, hd, kv_steps, kv_stream);
-  // The KV compressor's projections (x only) and a batched step's token step after them: on the
-  // KV side after the KV rows, or, where the layer has no indexer, on the indexer's side, idle
-  // otherwise, beside them.
-  const bool compressor_beside = sides && a.compressor && !a.indexer;
-  CudaStream& compressor_stream = compressor_beside ? index_stream : kv_stream;
-  if (compressor_beside) scratch.index_side->Fork(stream);
+  RunVectorSteps(kv, rows, s.head_dim, kv_steps, *streams.kv);
+  if (streams.compressor_beside) scratch.index_side->Fork(stream);
   if (a.compressor) {
-    CompressorProjections(*a.compressor, x, rows, s.dim, kv_projected, compressor_stream);
+    CompressorProjections(*a.compressor, x, rows, s.dim, kv_projected, *streams.compressor);
   }
-  // A batched step's lists and the indexer's head weights beside the rest (they need only the
-  // positions and x): joined before the indexer's selection and the attention.
-  const bool lists_beside = sides && across && scratch.lists_side != nullptr;
-  CudaStream& lists_stream = lists_beside ? scratch.lists_side->stream() : kv_stream;
-  if (lists_beside) scratch.lists_side->Fork(stream);
-  if (across) SequenceLists(a, positions, rows, scratch, lists_stream);
-  if (stepped && a.compressor) {
+  if (streams.lists_beside) scratch.lists_side->Fork(stream);
+  if (call.across) SequenceLists(a, positions, rows, scratch, *streams.lists);
+  if (call.stepped && a.compressor) {
     CompressProjectedSequences(*a.compressor, sequences.kv, positions, kv_projected,
                                2 * a.compressor->shape.width(), rows,
-                               scratch.sequence_kv_entries.as<float>(), compressor_stream);
+                               scratch.sequence_kv_entries.as<float>(), *streams.compressor);
   }
   if (a.indexer) {
-    if (sides) scratch.index_side->Fork(stream);
+    if (streams.sides) scratch.index_side->Fork(stream);
     DeviceCompressor& keys = a.indexer->compressor;
-    CompressorProjections(keys, x, rows, s.dim, index_projected, index_stream);
-    if (stepped) {
+    CompressorProjections(keys, x, rows, s.dim, index_projected, *streams.index);
+    if (call.stepped) {
       CompressProjectedSequences(keys, sequences.keys, positions, index_projected,
                                  2 * keys.shape.width(), rows,
-                                 scratch.sequence_key_entries.as<float>(), index_stream);
+                                 scratch.sequence_key_entries.as<float>(), *streams.index);
     }
-    IndexerHeadWeightsRows(*a.indexer, x, s.dim, rows, index_hw,
-                           lists_beside ? lists_stream : index_stream);
+    IndexerHeadWeightsRows(*a.indexer, x, s.dim, rows, scratch.index_hw.as<float>(),
+                           streams.lists_beside ? *streams.lists : *streams.index);
   }
-  // q_norm and qr's act_quant by wq_a's last CTA of each input tile where it can.
-  MatVecRmsNormQuant(a.wq_a, xq, rows, s.dim, qr, true, a.q_norm.as<float>(), s.norm_eps, qr_quant,
-                     scratch.norm_arrivals.as<unsigned>(), stream);
-  // The indexer's queries: on its side, after a second fork; a batched step's that goes a launch
-  // for all its rows on this stream instead, once its own query is forked beside (the indexer's
-  // side then holds only its keys, which the selection joins).
-  if (a.indexer && !stepped) {
-    if (sides) scratch.index_side->Fork(stream);
-    IndexerQueryRows(*a.indexer, qr_quant, rows, positions, index_q, index_stream);
+}
+
+// The query's chain on `stream`: wq_a with q_norm and qr's act_quant (its last CTA of each input
+// tile), the indexer's queries on its side after a second fork (not a batched step's with its
+// state steps stepped: those follow on this stream, SelectSequencesRows), then wq_b (a batched
+// step's on its own side) and, with the fused steps off, the query's steps (head norm, RoPE at
+// each row's position; else in the attention's launch, as the decode step's).
+void RowsQueryChain(DeviceAttention& a, const float* xq, int64_t rows, const RowsCall& call,
+                    DeviceRows& scratch, const RowsStreams& streams, CudaStream& stream) {
+  const AttentionShape& s = a.shape;
+  const int32_t* positions = scratch.positions.as<int32_t>();
+  float* qr_quant = scratch.qr_quant.as<float>();
+  MatVecRmsNormQuant(a.wq_a, xq, rows, s.dim, scratch.qr.as<float>(), true, a.q_norm.as<float>(),
+                     s.norm_eps, qr_quant, scratch.norm_arrivals.as<unsigned>(), stream);
+  if (a.indexer && !call.stepped) {
+    if (streams.sides) scratch.index_side->Fork(stream);
+    IndexerQueryRows(*a.indexer, qr_quant, rows, positions, scratch.index_q.as<float>(),
+                     *streams.index);
   }
-  if (query_beside) scratch.query_side->Fork(stream);
-  CudaStream& query_stream = query_beside ? scratch.query_side->stream() : stream;
-  MatVec(a.wq_b, qr_quant, rows, rank, q, qw, true, query_stream);
-  // Its steps (head norm, RoPE at each row's position) in the attention's launch, as the decode
-  // step's (fused steps on), else here.
-  const bool query_in_attention = FusedStepsOn();
-  if (!query_in_attention) {
-    RunVectorSteps(q, rows * s.heads, hd, QuerySteps(a, 0, positions), query_stream);
+  if (streams.query_beside) scratch.query_side->Fork(stream);
+  float* q = scratch.q.as<float>();
+  MatVec(a.wq_b, qr_quant, rows, s.q_lora_rank, q, s.heads * s.head_dim, true, *streams.query);
+  if (!FusedStepsOn()) {
+    RunVectorSteps(q, rows * s.heads, s.head_dim, QuerySteps(a, 0, positions), *streams.query);
   }
-  if (a.indexer && stepped) {
-    // Their steps in the selection's scores launch (IndexerSelectSequences).
-    IndexerQueryProductRows(*a.indexer, qr_quant, rows, index_q, stream);
-    if (lists_beside) scratch.lists_side->Join(stream);  // the head weights
-    if (sides) scratch.index_side->Join(stream);         // the keys
-    IndexerSelectSequences(*a.indexer, sequences.keys, index_q, index_hw, positions, rows,
-                           LongestVisible(chunks, n_chunks, a.indexer->shape.ratio),
-                           scratch.index_scores.as<float>(), scratch.lists.as<int32_t>() + s.window,
-                           scratch.list_stride, static_cast<int32_t>(s.window), stream);
+}
+
+// A batched step's indexer selection for all its rows, on `stream` (the query already forked
+// beside): its queries' product (their steps run in the scores' launch), then, once the keys and
+// the head weights are joined, IndexerSelectSequences into each row's list after its window.
+void SelectSequencesRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_chunks,
+                         int64_t rows, const SequenceRows& sequences, DeviceRows& scratch,
+                         const RowsStreams& streams, CudaStream& stream) {
+  const AttentionShape& s = a.shape;
+  float* index_q = scratch.index_q.as<float>();
+  IndexerQueryProductRows(*a.indexer, scratch.qr_quant.as<float>(), rows, index_q, stream);
+  if (streams.lists_beside) scratch.lists_side->Join(stream);  // the head weights
+  if (streams.sides) scratch.index_side->Join(stream);         // the keys
+  IndexerSelectSequences(*a.indexer, sequences.keys, index_q, scratch.index_hw.as<float>(),
+                         scratch.positions.as<int32_t>(), rows,
+                         LongestVisible(chunks, n_chunks, a.indexer->shape.ratio),
+                         scratch.index_scores.as<float>(), scratch.lists.as<int32_t>() + s.window,
+                         scratch.list_stride, static_cast<int32_t>(s.window), stream);
+}
+
+}  // namespace
+
+void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_chunks,
+                   const float* x, int64_t rows, DeviceRows& scratch, float* out,
+                   CudaStream& stream, const SequenceRows& sequences, bool x_fp8_written) {
+  const AttentionShape& s = a.shape;
+  const int64_t hd = s.head_dim, qw = s.heads * hd;
+  RowsCall call;
+  call.chunk_wide = ChunkWideAttention();
+  const bool single_rows = rows == n_chunks;
+  call.stage_kv = call.chunk_wide && !single_rows;
+  call.across = call.chunk_wide && single_rows && n_chunks > 1 && sequences.caches != nullptr;
+  CheckRowsFit(s, chunks, n_chunks, rows, scratch, call.across);
+  // A batched step's state steps, a launch each for all its rows, right after their inputs on
+  // the KV and indexer sides (beside the query), where they can: SequencesStepsTake.
+  call.stepped = call.across && (a.compressor || a.indexer) &&
+                 SequencesStepsTake(a, chunks, n_chunks, sequences, scratch);
+  MarkPhase(stream, "attention.rows");
+  // The FP8-quantised input, then every row's row-wise steps: the query (wq_a, q_norm, wq_b, head
+  // norm, RoPE), the KV (wkv, kv_norm, RoPE, FP8 per 64 on the non-RoPE dims), and what the state
+  // steps below need: the compressors' exact projections and the indexer's queries and head
+  // weights (IndexerSelect's and CompressToken's first steps, over all rows at once; each row's
+  // bits as alone).
+  float* xq = scratch.x_quant.as<float>();
+  if (!x_fp8_written) ActQuantTo(x, xq, rows, s.dim, 128, ActQuantFormat::kFp8, stream);
+  const RowsStreams streams = PlanRowsStreams(a, scratch, call.across, stream);
+  ForkRowsSideChains(a, x, xq, rows, call, sequences, scratch, streams, stream);
+  RowsQueryChain(a, xq, rows, call, scratch, streams, stream);
+  if (a.indexer && call.stepped) {
+    SelectSequencesRows(a, chunks, n_chunks, rows, sequences, scratch, streams, stream);
   }
-  if (sides) {
+  if (streams.sides) {
     scratch.kv_side->Join(stream);
-    if (a.indexer || compressor_beside) scratch.index_side->Join(stream);
-    if (lists_beside) scratch.lists_side->Join(stream);
+    if (a.indexer || streams.compressor_beside) scratch.index_side->Join(stream);
+    if (streams.lists_beside) scratch.lists_side->Join(stream);
   }
   // The state steps, chunk by chunk: row by row in order (each row's KV joins the ring, and its
   // compressed entry the cache, before the next row attends, as token-by-token decode does), or
@@ -788,25 +842,25 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
   MarkPhase(stream, s.ratio == 4  ? "attention.state (CSA)"
                     : s.ratio > 0 ? "attention.state (HCA)"
                                   : "attention.state (window)");
-  RowsState r{q,
+  RowsState r{scratch.q.as<float>(),
               scratch.o.as<float>(),
-              kv,
-              kv_projected,
-              index_projected,
-              index_q,
-              index_hw,
-              positions,
-              kv_staged,
+              scratch.kv.as<float>(),
+              scratch.kv_projected.as<float>(),
+              scratch.index_projected.as<float>(),
+              scratch.index_q.as<float>(),
+              scratch.index_hw.as<float>(),
+              scratch.positions.as<int32_t>(),
+              scratch.kv_staged.as<uint16_t>(),
               static_cast<float>(std::pow(static_cast<double>(hd), -0.5)),
               InverseRope{a.freqs.as<float>(), s.rope_dims, 0, nullptr}};
-  if (query_in_attention) r.query = QueryPrepOf(QuerySteps(a, 0, nullptr));
-  if (across) {
-    SequencesStateSteps(a, chunks, n_chunks, r, scratch, sequences, stepped, stream,
-                        query_beside ? scratch.query_side.get() : nullptr);
+  if (FusedStepsOn()) r.query = QueryPrepOf(QuerySteps(a, 0, nullptr));
+  if (call.across) {
+    SequencesStateSteps(a, chunks, n_chunks, r, scratch, sequences, call.stepped, stream,
+                        streams.query_beside ? scratch.query_side.get() : nullptr);
   } else {
     int64_t t0 = 0;
     for (int64_t c = 0; c < n_chunks; ++c) {
-      if (chunk_wide && chunks[c].rows > 1) {
+      if (call.chunk_wide && chunks[c].rows > 1) {
         ChunkStateSteps(a, chunks[c], t0, r, scratch, stream);
       } else {
         RowStateSteps(a, chunks[c], t0, r, stream);
@@ -814,13 +868,12 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
       t0 += chunks[c].rows;
     }
   }
-  float* o = r.o;
   MarkPhase(stream, "attention.output");
-  // The grouped low-rank output over all rows: group g of every row at once.
+  // The grouped low-rank output over all rows: group g of every row at once, then z's act_quant
+  // for wo_b by wo_a's CTAs where they can (MatVecRowGroupsQuantized).
   const int64_t group_in = qw / s.o_groups, z_n = s.o_groups * s.o_lora_rank;
   float* z = scratch.z.as<float>();
-  // Then z's act_quant for wo_b, by wo_a's CTAs where they can (MatVecRowGroupsQuantized).
-  MatVecRowGroupsQuantized(a.wo_a, s.o_groups, s.o_lora_rank, o, rows, qw, group_in, z, true,
+  MatVecRowGroupsQuantized(a.wo_a, s.o_groups, s.o_lora_rank, r.o, rows, qw, group_in, z, true,
                            scratch.quantize_arrivals.as<unsigned>(), stream);
   MatVec(a.wo_b, z, rows, z_n, out, s.dim, true, stream);
 }
