@@ -180,7 +180,7 @@ inline void SparseAttentionHeadBySteps(const float* q, const uint16_t* kv, const
 // contract (>= 99.9% of bf16 outputs identical, the rest within 1 ulp), not the same bits. The
 // host test (cuda_attention_split_math_test.cc) counts both against the CPU.
 // At most 16 splits: 64 heads x 16 = the CTA target, and the scratch stays 2.1 MB a layer.
-constexpr int kAttentionMaxSplits = 16;         // bounds the scratch (SparseAttentionScratchFloats)
+constexpr int kAttentionMaxSplits = 16;  // bounds the scratch (SparseAttentionScratchFloats)
 constexpr int64_t kAttentionTargetCtas = 1024;  // enough CTAs for ~8 per SM of an H200 (132 SMs)
 
 struct AttentionSplitPlan {

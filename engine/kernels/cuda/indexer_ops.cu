@@ -302,8 +302,9 @@ __device__ void RadixSelectPassWarp(const uint32_t* histogram, int shift, uint32
 
 // fn(key_of(i)) for i = first, first + stride, ... below n, in that order, the keys made 8 at a
 // time before fn sees them: each pass of the top-k reads every score again, and a loop of one
-// load, its key and its count waited a load's latency (L2, ~300 cycles) per score, 16 times a
-// pass at 16K scores: with the 7 passes of bf16 ties and the gather, most of run 4's 28 us.
+// load, its key and its count waited a load's latency (L2, a few hundred cycles) per score, 16
+// times a pass at 16K scores; with the 7 passes of bf16 ties and the gather, that estimate is
+// most of run 4's 28 us (not profiled).
 template <class KeyOf, class Fn>
 __device__ void ForEachKey(KeyOf key_of, int64_t first, int64_t n, int64_t stride, Fn fn) {
   constexpr int kAhead = 8;
@@ -468,19 +469,19 @@ __global__ void TopKKernel(const float* score, int64_t n, int64_t k, int64_t cap
 // gathered by every CTA and sorted by the last to finish. The same k keys in the same order as
 // TopKKernel (the same stop: RadixCandidates within the capacity): the same output. One launch a
 // pass, where the choice was a launch of its own.
+struct WideTopKState {
+  uint64_t prefix, mask;
+  uint32_t rank, count;
+  int stopped;
+  unsigned arrivals;  // the CTAs of the current launch that have finished their share
+};
+
 // The wide path's keys: every score of the one row.
 struct WideKeyOf {
   const float* s;
   __device__ uint64_t operator()(int64_t i) const {
     return TopKKey(s[i], static_cast<uint32_t>(i));
   }
-};
-
-struct WideTopKState {
-  uint64_t prefix, mask;
-  uint32_t rank, count;
-  int stopped;
-  unsigned arrivals;  // the CTAs of the current launch that have finished their share
 };
 
 // The state before the first pass, the histogram zeroed, the selection's padding keys 0.

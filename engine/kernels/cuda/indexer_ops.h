@@ -83,7 +83,7 @@ void TopKSequences(const float* score, int64_t rows, int64_t n, int64_t k, const
 
 // For each of `rows` rows of n scores (score [rows, n]): out [rows, min(k, n)] the indices of the
 // largest scores, descending, ties to the lower index. k <= 4096. (An 8-bit radix selection of
-// the k-th largest (score, index) key, stopped once the keys it could still be fit in the sort's
+// the k-th largest (score, index) key, stopped once the keys it could still pick fit in the sort's
 // capacity, TopKSortCapacity(k), then a bitonic sort of those: the order is the stable sort's,
 // whatever the threads' timing.) One CTA a row; a single row of 64K scores or more
 // with a `scratch` of TopKScratchBytes(k) bytes (device memory, not shared with a concurrent
