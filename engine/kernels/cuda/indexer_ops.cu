@@ -467,13 +467,18 @@ __global__ void TopKKernel(const float* score, int64_t n, int64_t k, int64_t cap
 // then one global atomic per bucket) and the pass's bucket chosen by the last CTA to finish
 // (last_cta.cuh), the same RadixSelectPass on the same counts; then the keys >= the chosen prefix
 // gathered by every CTA and sorted by the last to finish. The same k keys in the same order as
-// TopKKernel (the same stop: RadixCandidates within the capacity): the same output. One launch a
-// pass, where the choice was a launch of its own.
+// TopKKernel (the same stop: RadixCandidates within the capacity): the same output.
+// Since session 37 the passes and the gather are one launch after the init (WideTopKKernel),
+// where each was a launch of its own: 10 launches on a decode step's path at a long context, 6 of
+// them, after the passes stopped, doing nothing but costing their launch.
+constexpr int kWidePhases = 9;  // 8 passes (shift 56 - 8p), then the gather
 struct WideTopKState {
   uint64_t prefix, mask;
   uint32_t rank, count;
   int stopped;
-  unsigned arrivals;  // the CTAs of the current launch that have finished their share
+  unsigned arrivals;   // the CTAs of the current phase that have finished their share
+  unsigned tickets;    // CTAs started (their order: WideTopKKernel)
+  unsigned published;  // phases done: the next phase's CTAs wait for it
 };
 
 // The wide path's keys: every score of the one row.
@@ -495,37 +500,42 @@ __global__ void WideTopKInitKernel(WideTopKState* state, uint32_t* histogram, ui
     state->count = 0;
     state->stopped = 0;
     state->arrivals = 0;
+    state->tickets = 0;
+    state->published = 0;
   }
   for (int b = threadIdx.x; b < 256; b += blockDim.x) histogram[b] = 0;
   for (int64_t i = threadIdx.x; i < capacity; i += blockDim.x) sel[i] = 0;
 }
 
-// A pass: every CTA counts its share into the histogram; the last to finish chooses the pass's
-// bucket from it (copied into shared memory by volatile loads: the others' atomics), writes the
-// state and zeroes the histogram for the next pass.
-__global__ void WideTopKPassKernel(const float* s, int64_t n, int64_t k, int64_t capacity,
-                                   WideTopKState* state, uint32_t* histogram, int shift) {
-  AwaitPreviousKernel();
+// Pass p's share of one CTA: its counts into the histogram; the last of the phase's `ctas` to
+// finish chooses the pass's bucket from it (copied into shared memory by volatile loads: the
+// others' atomics), writes the state and zeroes the histogram for the next pass. A pass after the
+// passes stopped counts nothing. The state is read by volatile loads: a CTA of an earlier phase on
+// this SM may have left it in L1. Returns whether this CTA was the phase's last.
+__device__ bool WidePassCta(const float* s, int64_t n, int64_t k, int64_t capacity,
+                            WideTopKState* state, uint32_t* histogram, int shift, unsigned share,
+                            unsigned ctas) {
   __shared__ uint32_t counts[256];
-  // Uniform: every CTA reads the state before any has counted itself, so before the last one
-  // writes it; a pass after the passes stopped does nothing.
-  if (state->stopped) return;
-  for (int b = threadIdx.x; b < 256; b += blockDim.x) counts[b] = 0;
-  __syncthreads();
-  const uint64_t prefix = state->prefix, mask = state->mask;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  CountPassKeys(WideKeyOf{s}, static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x, n,
-                stride, prefix, mask, shift, counts);
-  __syncthreads();
-  for (int b = threadIdx.x; b < 256; b += blockDim.x) {
-    if (counts[b] != 0) atomicAdd(&histogram[b], counts[b]);
+  const volatile WideTopKState* v = state;
+  const bool stopped = v->stopped != 0;  // uniform: the phase before published it
+  const uint64_t prefix = v->prefix, mask = v->mask;
+  if (!stopped) {
+    for (int b = threadIdx.x; b < 256; b += blockDim.x) counts[b] = 0;
+    __syncthreads();
+    CountPassKeys(WideKeyOf{s}, static_cast<int64_t>(share) * blockDim.x + threadIdx.x, n,
+                  static_cast<int64_t>(ctas) * blockDim.x, prefix, mask, shift, counts);
+    __syncthreads();
+    for (int b = threadIdx.x; b < 256; b += blockDim.x) {
+      if (counts[b] != 0) atomicAdd(&histogram[b], counts[b]);
+    }
   }
-  if (!LastCtaToArrive(&state->arrivals, gridDim.x)) return;
+  if (!LastCtaToArrive(&state->arrivals, ctas)) return false;
+  if (stopped) return true;
   const volatile uint32_t* total = histogram;
   for (int b = threadIdx.x; b < 256; b += blockDim.x) counts[b] = total[b];
   __syncthreads();
   if (threadIdx.x < 32) {
-    uint32_t r = state->rank;
+    uint32_t r = v->rank;
     uint64_t p = prefix, m = mask;
     RadixSelectPassWarp(counts, shift, r, p, m);
     __syncwarp();  // every lane has read the state before lane 0 writes it
@@ -537,27 +547,61 @@ __global__ void WideTopKPassKernel(const float* s, int64_t n, int64_t k, int64_t
     }
   }
   for (int b = threadIdx.x; b < 256; b += blockDim.x) histogram[b] = 0;
+  __syncthreads();  // every thread's zeroes before thread 0 publishes the phase
+  return true;
 }
 
-// The keys >= the chosen prefix gathered by every CTA; the last to finish copies them (padded
-// with 0; volatile loads) into shared memory, sorts them and writes the first k's indices out.
-__global__ void WideTopKGatherKernel(const float* s, int64_t n, WideTopKState* state, uint64_t* sel,
-                                     int64_t k, int64_t capacity, int32_t* out,
-                                     int32_t index_offset) {
-  AwaitPreviousKernel();
-  extern __shared__ __align__(16) unsigned char smem[];
-  const uint64_t prefix = state->prefix;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  GatherCandidates(WideKeyOf{s}, static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x, n,
-                   stride, prefix, sel, &state->count, capacity);
-  if (!LastCtaToArrive(&state->arrivals, gridDim.x)) return;
-  const uint32_t gathered_count = static_cast<const volatile WideTopKState*>(state)->count;
+// The gather's share of one CTA: the keys >= the chosen prefix into sel; the last of the `ctas`
+// to finish copies them (padded with 0; volatile loads) into shared memory, sorts them and writes
+// the first k's indices out.
+__device__ void WideGatherCta(const float* s, int64_t n, int64_t k, int64_t capacity,
+                              WideTopKState* state, uint64_t* sel, unsigned share, unsigned ctas,
+                              uint64_t* sorted, int32_t* out, int32_t index_offset) {
+  const volatile WideTopKState* v = state;
+  GatherCandidates(WideKeyOf{s}, static_cast<int64_t>(share) * blockDim.x + threadIdx.x, n,
+                   static_cast<int64_t>(ctas) * blockDim.x, v->prefix, sel, &state->count,
+                   capacity);
+  if (!LastCtaToArrive(&state->arrivals, ctas)) return;
+  const uint32_t gathered_count = v->count;
   const int64_t length = TopKSortLength(gathered_count < capacity ? gathered_count : capacity);
-  uint64_t* sorted = reinterpret_cast<uint64_t*>(smem);  // [length]
   const volatile uint64_t* gathered = sel;
   for (int64_t i = threadIdx.x; i < length; i += blockDim.x) sorted[i] = gathered[i];
   __syncthreads();
   SortDescendingAndWrite(sorted, length, k, out, index_offset);
+}
+
+// The passes and the gather in one launch of kWidePhases * ctas CTAs. Each CTA takes a ticket as
+// it starts: ticket / ctas is its phase, ticket % ctas its share. So every CTA of an earlier
+// phase is running or done when a CTA takes its ticket, and waiting for the phase before to
+// publish (its last CTA's choice) waits for no CTA that cannot start, as SparseAttention's
+// look-back does. A CTA of a phase after the passes stopped only counts itself. The init sets the
+// tickets and the published count to zero for each call.
+__global__ void WideTopKKernel(const float* s, int64_t n, int64_t k, int64_t capacity,
+                               WideTopKState* state, uint32_t* histogram, uint64_t* sel,
+                               int32_t* out, int32_t index_offset, unsigned ctas) {
+  AwaitPreviousKernel();
+  extern __shared__ __align__(16) unsigned char smem[];
+  __shared__ unsigned role;
+  if (threadIdx.x == 0) {
+    const unsigned ticket = atomicAdd(&state->tickets, 1u);
+    role = ticket;
+    const unsigned phase = ticket / ctas;
+    while (atomicAdd(&state->published, 0u) < phase) {
+    }
+  }
+  __syncthreads();
+  __threadfence();  // the phase before's writes before this CTA's loads of them
+  const unsigned phase = role / ctas, share = role % ctas;
+  if (phase + 1 < kWidePhases) {
+    const int shift = 56 - 8 * static_cast<int>(phase);
+    if (WidePassCta(s, n, k, capacity, state, histogram, shift, share, ctas) && threadIdx.x == 0) {
+      __threadfence();  // the choice before the count that says it is there
+      atomicExch(&state->published, phase + 1);
+    }
+    return;
+  }
+  uint64_t* sorted = reinterpret_cast<uint64_t*>(smem);  // [capacity]
+  WideGatherCta(s, n, k, capacity, state, sel, share, ctas, sorted, out, index_offset);
 }
 
 }  // namespace
@@ -767,16 +811,11 @@ void TopK(const float* score, int64_t rows, int64_t n, int64_t k, int32_t* out, 
   LaunchKernel(WideTopKInitKernel, "WideTopKInitKernel", 1, 256, 0, Raw(stream), state, histogram,
                sel, kept, capacity);
   CheckCuda(cudaGetLastError(), "TopK init launch");
-  for (int shift = 56; shift >= 0; shift -= 8) {
-    // Every pass is queued (the host does not know when the passes stop; the kernels of the
-    // passes after it return at once).
-    LaunchKernel(WideTopKPassKernel, "WideTopKPassKernel", ctas, 256, 0, Raw(stream), score, n,
-                 kept, capacity, state, histogram, shift);
-  }
-  CheckCuda(cudaGetLastError(), "TopK passes launch");
-  LaunchKernel(WideTopKGatherKernel, "WideTopKGatherKernel", ctas, 256, sort_shared, Raw(stream),
-               score, n, state, sel, kept, capacity, out, index_offset);
-  CheckCuda(cudaGetLastError(), "TopK gather and sort launch");
+  // Every pass is queued (the host does not know when the passes stop; the CTAs of the passes
+  // after it only count themselves), then the gather, all in one launch.
+  LaunchKernel(WideTopKKernel, "WideTopKKernel", kWidePhases * ctas, 256, sort_shared, Raw(stream),
+               score, n, kept, capacity, state, histogram, sel, out, index_offset, ctas);
+  CheckCuda(cudaGetLastError(), "TopK passes and gather launch");
 }
 
 }  // namespace dsagent::engine::kernels::cuda
