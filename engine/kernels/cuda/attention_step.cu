@@ -669,6 +669,9 @@ struct RowsCall {
   bool stage_kv = false;    // a chunk-wide prompt's KV rows staged as bf16 (chunk_lists_math.h)
   bool across = false;      // a batched decode step
   bool stepped = false;     // its state steps a launch each for all rows (SequencesStepsTake)
+  // The query's steps (head norm, RoPE at each row's position) in the attention's launch, as the
+  // decode step's (FusedStepsOn()), else right after wq_b.
+  bool query_in_attention = false;
 };
 
 // Where AttentionRows' chains run, beside the query's chain on the step's stream (side streams,
@@ -760,8 +763,7 @@ void ForkRowsSideChains(DeviceAttention& a, const float* x, const float* xq, int
 // The query's chain on `stream`: wq_a with q_norm and qr's act_quant (its last CTA of each input
 // tile), the indexer's queries on its side after a second fork (not a batched step's with its
 // state steps stepped: those follow on this stream, SelectSequencesRows), then wq_b (a batched
-// step's on its own side) and, with the fused steps off, the query's steps (head norm, RoPE at
-// each row's position; else in the attention's launch, as the decode step's).
+// step's on its own side) and, unless call.query_in_attention, the query's steps.
 void RowsQueryChain(DeviceAttention& a, const float* xq, int64_t rows, const RowsCall& call,
                     DeviceRows& scratch, const RowsStreams& streams, CudaStream& stream) {
   const AttentionShape& s = a.shape;
@@ -777,7 +779,7 @@ void RowsQueryChain(DeviceAttention& a, const float* xq, int64_t rows, const Row
   if (streams.query_beside) scratch.query_side->Fork(stream);
   float* q = scratch.q.as<float>();
   MatVec(a.wq_b, qr_quant, rows, s.q_lora_rank, q, s.heads * s.head_dim, true, *streams.query);
-  if (!FusedStepsOn()) {
+  if (!call.query_in_attention) {
     RunVectorSteps(q, rows * s.heads, s.head_dim, QuerySteps(a, 0, positions), *streams.query);
   }
 }
@@ -812,6 +814,7 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
   const bool single_rows = rows == n_chunks;
   call.stage_kv = call.chunk_wide && !single_rows;
   call.across = call.chunk_wide && single_rows && n_chunks > 1 && sequences.caches != nullptr;
+  call.query_in_attention = FusedStepsOn();
   CheckRowsFit(s, chunks, n_chunks, rows, scratch, call.across);
   // A batched step's state steps, a launch each for all its rows, right after their inputs on
   // the KV and indexer sides (beside the query), where they can: SequencesStepsTake.
@@ -853,7 +856,7 @@ void AttentionRows(DeviceAttention& a, const AttentionChunk* chunks, int64_t n_c
               scratch.kv_staged.as<uint16_t>(),
               static_cast<float>(std::pow(static_cast<double>(hd), -0.5)),
               InverseRope{a.freqs.as<float>(), s.rope_dims, 0, nullptr}};
-  if (FusedStepsOn()) r.query = QueryPrepOf(QuerySteps(a, 0, nullptr));
+  if (call.query_in_attention) r.query = QueryPrepOf(QuerySteps(a, 0, nullptr));
   if (call.across) {
     SequencesStateSteps(a, chunks, n_chunks, r, scratch, sequences, call.stepped, stream,
                         streams.query_beside ? scratch.query_side.get() : nullptr);
