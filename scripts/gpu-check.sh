@@ -13,7 +13,9 @@
 # GPU (`dsagent engine generate --device cuda` on tests/data/v4-tiny: greedy tokens against
 # --device cpu, a --kv-dir round trip from the GPU to the GPU and to the CPU, `engine logits
 # --device cuda`, `--speculative mtp` on the GPU: the greedy tokens of speculation off). The
-# verdicts and key figures go to stdout, ending with a summary and the failed tests' messages;
+# verdicts and key figures go to stdout, ending with a summary and the failed tests' messages
+# (the first few failed tests are rerun under each of the engine's switches back to earlier code
+# paths, and a line per test says which switches it passes under: localize_failures);
 # everything else to $OUT (default ./gpu-check-out) as one gpu-check-results.tgz (the device tool
 # brings back at most 8 files).
 #
@@ -113,9 +115,58 @@ run_tests() {
         "$out/tests/$file.memcheck.txt" | head -10
     done
   fi
+  [ -n "$failed" ] && localize_failures "$test_bin" "$out" $failed
   # One archive: the device tool brings back a limited number of files.
   tar czf "$out/tests.tgz" -C "$out" tests test-names.txt test-results.txt && rm -rf "$out/tests"
   [ -z "$failed" ]
+}
+
+# The engine's switches back to earlier code paths, each NAME=VALUE as the environment takes it
+# (ops.h, fused_steps.h, side_stream.h, kernel_launch.h, decode_graph.h, attention_step.h): every
+# kernel path written since the last GPU run has one of these beside it.
+LOCALIZE_SWITCHES=(
+  DSAGENT_CUDA_PDL=off DSAGENT_CUDA_GRAPHS=off DSAGENT_CUDA_SIDE_STREAMS=off
+  DSAGENT_CUDA_FUSED_STEPS=off DSAGENT_CUDA_TILED_TILES=budget DSAGENT_CUDA_TILED_PREFETCH=1
+  DSAGENT_CUDA_MATVEC_ROWS=by-input DSAGENT_CUDA_ROW_ATTENTION=per-row CUDA_LAUNCH_BLOCKING=1
+)
+
+# localize_failures TEST_BIN OUT NAME...: the first few failed tests (LOCALIZE_MAX, 4) rerun under
+# each switch alone and under all of them at once, eight processes at a time, so that one run
+# says which of the newer paths a failure needs (run 4 spent three more calls, each with the
+# machine's start, narrowing one down by hand). A line per test: "pass" under a switch means the
+# failure is in the path that switch turns off; "fail" under every one, and under all, points at
+# code none of them touches. The logs go to $OUT/tests/localize/.
+localize_failures() {
+  local test_bin="$1" out="$2" name switch
+  shift 2
+  mkdir -p "$out/tests/localize"
+  # A job a line: the test, a label for the log's name and the table, the switches.
+  for name in $(printf '%s\n' "$@" | head -"${LOCALIZE_MAX:-4}"); do
+    for switch in "${LOCALIZE_SWITCHES[@]}"; do printf '%s\t%s\t%s\n' "$name" "$switch" "$switch"; done
+    printf '%s\t%s\t%s\n' "$name" all "${LOCALIZE_SWITCHES[*]}"
+  done >"$out/tests/localize/jobs.txt"
+  local t; t=$(step_limit "${LOCALIZE_TIMEOUT_S:-120}")
+  [ "$t" = 0 ] && { echo "localize: skipped, time budget spent"; return 0; }
+  export TEST_BIN="$test_bin" LOCALIZE_OUT="$out/tests/localize" LOCALIZE_TEST_S="${TEST_TIMEOUT_S:-90}"
+  timeout "$t" xargs -P "${TEST_JOBS:-8}" -d '\n' -I{} bash -c '
+    IFS=$(printf "\t") read -r name label switches <<<"$1"
+    read -ra words <<<"$switches"
+    env "${words[@]}" timeout "$LOCALIZE_TEST_S" "$TEST_BIN" --gtest_filter="$name" \
+      >"$LOCALIZE_OUT/$(echo "$name $label" | tr " /=" "__-").txt" 2>&1
+    printf "%s\t%s\t%s\n" "$?" "$name" "$label"' _ {} <"$out/tests/localize/jobs.txt" \
+    >"$out/tests/localize/results.txt" || true
+  localize_table "$out/tests/localize/results.txt" | tee "$out/localize.txt"
+}
+
+# localize_table RESULTS: "status<TAB>test<TAB>label" lines as one line per test naming the
+# switches it passes under (or none), for the run's output.
+localize_table() {
+  awk -F'\t' '
+    { tests[$2] = 1
+      if ($1 == 0) pass[$2] = pass[$2] (pass[$2] ? ", " : "") ($3 == "all" ? "all of them at once" : $3)
+      ran[$2]++ }
+    END { for (t in tests) printf "localize: %s: passes with %s (%d runs)\n", t,
+            (t in pass) ? pass[t] : "none of the switches", ran[t] }' "$1" | sort
 }
 
 # The CLI on the GPU, on tests/data/v4-tiny (512 positions, vocabulary 512), each call under a time
@@ -427,6 +478,7 @@ run() {
   echo "gpu-check summary (${SECONDS} s): tests $(awk '$1 == 0' "$OUT/test-results.txt" | wc -l) of" \
     "$(wc -l <"$OUT/test-results.txt") passed; CLI $cli_status"
   awk '$1 != 0 {print "  failed (rc " $1 "): " $2}' "$OUT/test-results.txt" | head -30
+  cat "$OUT/localize.txt" 2>/dev/null || true
   # The failed tests' own messages (their gtest failure lines), for the output's tail.
   awk '$1 != 0 {print $2}' "$OUT/test-results.txt" | head -6 | while read -r name; do
     echo "--- $name"
@@ -445,6 +497,9 @@ bundle_out() {
   tar czf "$bundle/gpu-check-results.tgz" -C "$OUT" . &&
     find "$OUT" -mindepth 1 -delete && mv "$bundle/gpu-check-results.tgz" "$OUT/" && rmdir "$bundle"
 }
+
+# Sourced (tests/scripts/gpu_check_localize_test.py): the functions only.
+[[ "${BASH_SOURCE[0]}" != "$0" ]] && return 0
 
 case "$MODE" in
   pack) pack ;;
