@@ -16,6 +16,7 @@
 #include "common/file_io.h"
 #include "engine/forward/logits_runner.h"
 #include "engine/forward/model.h"
+#include "engine/kernels/cuda_probe.h"
 #include "engine/kernels/device_spec.h"
 #include "engine/kv/kv_accounting.h"
 #include "engine/model/checkpoint.h"
@@ -195,18 +196,14 @@ Expected<InspectPlacement, InspectPlacementError> PlanInspectPlacement(
   }
   int64_t capacity = 0;
   std::string header;
-  if (*cap > 0) {
+  if (device) {
+    const engine::kernels::PlanningMemory memory = engine::kernels::PlanningMemoryOf(*device, *cap);
+    capacity = memory.bytes;
+    header = "placement on " + spec->Name() + " (" + device->name + "), " + memory.basis;
+  } else if (*cap > 0) {
     capacity = *cap;
-    if (device && capacity > device->total_bytes) capacity = device->total_bytes;
-    header =
-        device
-            ? "placement on " + spec->Name() + " (" + device->name + "), capped by --gpu-memory"
-            : "placement plan for a device of " + o.gpu_memory + " (plan only: " +
-                  (probe.devices.empty() ? probe.problem : "no device " + spec->Name() + " here") +
-                  ")";
-  } else if (device) {
-    capacity = device->total_bytes;
-    header = "placement on " + spec->Name() + " (" + device->name + ")";
+    header = "placement plan for a device of " + o.gpu_memory + " (plan only: " +
+             (probe.devices.empty() ? probe.problem : "no device " + spec->Name() + " here") + ")";
   } else {
     return usage("--device " + spec->Name() + ": " +
                  (probe.devices.empty() ? probe.problem : "no such device here") +

@@ -46,6 +46,32 @@ CudaProbe ProbeCuda() {
   return p;
 }
 
+namespace {
+
+std::string GiBText(int64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f GiB", static_cast<double>(bytes) / (1 << 30));
+  return buf;
+}
+
+}  // namespace
+
+PlanningMemory PlanningMemoryOf(const CudaDeviceInfo& device, int64_t gpu_memory) {
+  if (device.free_bytes <= 0) {  // no figure from cudaMemGetInfo: the total, as before it
+    if (gpu_memory > 0 && gpu_memory < device.total_bytes) {
+      return {gpu_memory, "capped by --gpu-memory"};
+    }
+    return {device.total_bytes,
+            GiBText(device.total_bytes) + " (the driver reported no free memory figure)"};
+  }
+  const std::string free_of =
+      GiBText(device.free_bytes) + " free of " + GiBText(device.total_bytes);
+  if (gpu_memory <= 0) return {device.free_bytes, free_of};
+  if (gpu_memory <= device.free_bytes) return {gpu_memory, "capped by --gpu-memory"};
+  return {device.free_bytes, "--gpu-memory " + GiBText(gpu_memory) + " is more than the " +
+                                 free_of + ": planned for the free memory"};
+}
+
 std::string DescribeCuda(const CudaProbe& probe) {
   if (!probe.built) {
     return "CUDA: not built (configured without nvcc or with -DDSAGENT_CUDA=OFF)";

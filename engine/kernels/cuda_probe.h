@@ -30,6 +30,18 @@ struct CudaProbe {
 // false and problem "CUDA backend not built (...)".
 CudaProbe ProbeCuda();
 
+// The bytes of `device` a placement may plan for (model/placement_plan.h), and the words that say
+// why, for the placement's header. The memory the driver reported free at the probe: a desktop's,
+// another process's and this process's own context's allocations are not ours to plan, and a plan
+// for the total fails partway through the upload where they are large. The total where the probe
+// got no free figure. `gpu_memory` (--gpu-memory; 0: none) caps it; a cap above the free memory
+// plans for the free memory and says so.
+struct PlanningMemory {
+  int64_t bytes = 0;
+  std::string basis;  // "capped by --gpu-memory", "120.3 GiB free of 139.8 GiB", ...
+};
+PlanningMemory PlanningMemoryOf(const CudaDeviceInfo& device, int64_t gpu_memory);
+
 // One line for `dsagent doctor`: "CUDA: NVIDIA H200 (139.8 GiB, compute 9.0), runtime 13.0" or
 // "CUDA: backend built, no device: ..." or "CUDA: not built (...)".
 std::string DescribeCuda(const CudaProbe& probe);

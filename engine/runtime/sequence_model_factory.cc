@@ -24,19 +24,17 @@ Expected<ChosenSequenceModel, std::string> MakeSequenceModel(forward::Model& mod
   const std::string name = choice.device.Name();
   const int64_t context = choice.context > 0 ? choice.context : c.max_position_embeddings;
   const kernels::CudaDeviceInfo& device = probe.devices[static_cast<size_t>(choice.device.index)];
-  int64_t capacity = device.total_bytes;
-  if (choice.gpu_memory > 0 && choice.gpu_memory < capacity) capacity = choice.gpu_memory;
+  const kernels::PlanningMemory memory = kernels::PlanningMemoryOf(device, choice.gpu_memory);
   const PlacementReserve reserve =
       PlacementReserveFor(c, context, choice.sequences > 1 ? choice.sequences : 1);
   auto plan =
-      PlanPlacement(ExpectedTensors(c), capacity, reserve.total(), kRuntimePlacementOptions);
+      PlanPlacement(ExpectedTensors(c), memory.bytes, reserve.total(), kRuntimePlacementOptions);
   if (!plan) {
-    return MakeUnexpected(name + " (" + device.name + "): " + plan.error() +
+    return MakeUnexpected(name + " (" + device.name + ", " + memory.basis + "): " + plan.error() +
                           " (the reserve for the KV state of " + std::to_string(context) +
                           " positions: --ctx-size lowers it); use --device cpu");
   }
-  chosen.placement = "placement on " + name + " (" + device.name + ")" +
-                     (choice.gpu_memory > 0 ? ", capped by --gpu-memory" : "") + "\n" +
+  chosen.placement = "placement on " + name + " (" + device.name + "), " + memory.basis + "\n" +
                      DescribePlacement(*plan);
   auto made = kernels::cuda::DeviceSequenceModel::Create(
       model, *plan,

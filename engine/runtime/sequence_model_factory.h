@@ -1,7 +1,8 @@
 // The SequenceModel generation runs on (generate/sequence_model.h), for a loaded model and a device
 // (kernels/device_spec.h): the CPU forward pass (CpuSequenceModel) for cpu; for cuda[:N] the device
 // model (kernels/cuda/device_sequence_model.h), its weights placed by the planner
-// (model/placement_plan.h) for the device's memory or the gpu_memory cap, sized for `sequences`
+// (model/placement_plan.h) for the device's free memory or the gpu_memory cap below it
+// (kernels/cuda_probe.h PlanningMemoryOf), sized for `sequences`
 // sequences of up to `context` positions. Routed experts that do not fit stay in host memory and
 // are computed by `host_threads` CPU threads (the expert offload). Lives in dsagent_engine_runtime,
 // which links the CUDA backend when the build has it.
@@ -23,7 +24,7 @@ namespace dsagent::engine {
 
 struct SequenceModelChoice {
   kernels::DeviceSpec device;  // cpu (default) or cuda:N
-  int64_t gpu_memory = 0;      // cuda: use at most this many bytes of the GPU; 0: all of it
+  int64_t gpu_memory = 0;      // cuda: use at most this many bytes of the GPU; 0: all it has free
   int64_t context = 0;         // cuda: positions a sequence holds; <= 0: max_position_embeddings
   int sequences = 1;           // cuda: sequences the plan keeps room for
   int host_threads = 0;        // cuda: CPU threads for experts kept on the host; <= 0: all cores

@@ -116,6 +116,37 @@ TEST(DeviceSpecTest, SaysWhyACudaDeviceCannotBeUsed) {
   EXPECT_FALSE(DeviceUnavailable(DeviceSpec{DeviceKind::kCuda, 0}, one));
 }
 
+// A placement plans for the memory the driver reported free (what other allocations leave), not
+// the total; --gpu-memory caps that, and a cap above it plans for the free memory, saying so.
+TEST(CudaProbeTest, APlacementPlansForTheFreeMemoryCappedByGpuMemory) {
+  constexpr int64_t kGiB = int64_t{1} << 30;
+  const CudaDeviceInfo busy{
+      .index = 0, .name = "GPU", .total_bytes = 24 * kGiB, .free_bytes = 20 * kGiB};
+  PlanningMemory m = PlanningMemoryOf(busy, 0);
+  EXPECT_EQ(m.bytes, 20 * kGiB);
+  EXPECT_EQ(m.basis, "20.0 GiB free of 24.0 GiB");
+  m = PlanningMemoryOf(busy, 16 * kGiB);
+  EXPECT_EQ(m.bytes, 16 * kGiB);
+  EXPECT_EQ(m.basis, "capped by --gpu-memory");
+  m = PlanningMemoryOf(busy, 20 * kGiB);  // exactly the free memory: the cap
+  EXPECT_EQ(m.bytes, 20 * kGiB);
+  EXPECT_EQ(m.basis, "capped by --gpu-memory");
+  m = PlanningMemoryOf(busy, 22 * kGiB);
+  EXPECT_EQ(m.bytes, 20 * kGiB);
+  EXPECT_EQ(m.basis,
+            "--gpu-memory 22.0 GiB is more than the 20.0 GiB free of 24.0 GiB: planned for the "
+            "free memory");
+  // No free figure (cudaMemGetInfo failed at the probe): the total, capped.
+  const CudaDeviceInfo unknown{.index = 0, .name = "GPU", .total_bytes = 24 * kGiB};
+  m = PlanningMemoryOf(unknown, 0);
+  EXPECT_EQ(m.bytes, 24 * kGiB);
+  EXPECT_EQ(m.basis, "24.0 GiB (the driver reported no free memory figure)");
+  m = PlanningMemoryOf(unknown, 8 * kGiB);
+  EXPECT_EQ(m.bytes, 8 * kGiB);
+  EXPECT_EQ(m.basis, "capped by --gpu-memory");
+  EXPECT_EQ(PlanningMemoryOf(unknown, 30 * kGiB).bytes, 24 * kGiB);
+}
+
 TEST(CudaProbeTest, ReportsThisBuildAndNeverThrows) {
   const CudaProbe probe = ProbeCuda();
 #ifdef DSAGENT_HAVE_CUDA

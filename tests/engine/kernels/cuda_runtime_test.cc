@@ -6,6 +6,7 @@
 // a chat turn on the GPU leaves its prefix in --kv-dir, and a new GPU runtime, then a CPU one,
 // serve the same turn from it (prefill skipped) with the same reply. Skips without a device
 // (fails with DSAGENT_REQUIRE_CUDA=1).
+#include <cuda_runtime.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -14,6 +15,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <regex>
+#include <string>
 #include <vector>
 
 #include "engine/generate/generator.h"
@@ -178,6 +181,75 @@ TEST(CudaEngineRuntimeTest, APrefixStoredFromTheGpuServesTheGpuAndTheCpu) {
     EXPECT_GT(again->usage.prompt_cache_hit_tokens, 0) << (gpu ? "gpu" : "cpu");
     EXPECT_EQ(again->generation.tokens, reply) << (gpu ? "gpu" : "cpu");
   }
+}
+
+// Memory held elsewhere (a desktop's, another process's: here a buffer of this process's) is left
+// out of the plan: with no --gpu-memory the runtime plans for what the driver reports free, so
+// where that holds only part of the routed experts the rest stay on the host (the all-on-device
+// logits, bit for bit), and where it cannot hold the resident weights and the reserve the open
+// fails naming the free memory. Planning for the total put every expert on the device both times
+// (where a real checkpoint's upload runs out of memory partway through). The emulator fills what it
+// allocates, so there this runs with a small device (ctest emulated.small_device_memory) and skips
+// on the default 16 GiB.
+TEST(CudaEngineRuntimeTest, MemoryHeldElsewhereIsLeftOutOfThePlan) {
+  REQUIRE_CUDA_DEVICE();
+  const std::vector<int32_t> tokens = {1, 17, 300, 5, 42, 99, 7, 256};
+  const auto open = [](int64_t gpu_memory) {
+    return EngineRuntime::Open({.model_dir = TinyModel(),
+                                .tokenizer_required = false,
+                                .threads = 2,
+                                .device = {DeviceKind::kCuda, 0},
+                                .gpu_memory = gpu_memory,
+                                .context = 32});
+  };
+  std::vector<float> all_on_device;
+  int64_t resident = 0, reserve = 0, expert_bytes = 0;
+  {
+    auto gpu = open(0);
+    ASSERT_TRUE(gpu) << gpu.error();
+    EXPECT_THAT((*gpu)->placement(), ::testing::HasSubstr(" free of "));
+    const ModelConfig& c = (*gpu)->model().config();
+    reserve = PlacementReserveFor(c, 32, 1).total();
+    auto all = PlanPlacement(ExpectedTensors(c), int64_t{1} << 50, reserve);
+    ASSERT_TRUE(all) << all.error();
+    resident = all->resident_bytes;
+    expert_bytes = all->device_expert_bytes;
+    all_on_device = RunTokens(**gpu, tokens);
+  }
+  size_t free_bytes = 0, total_bytes = 0;
+  ASSERT_EQ(cudaMemGetInfo(&free_bytes, &total_bytes), cudaSuccess);
+#if defined(DSAGENT_CUDA_EMULATOR_RUNTIME)
+  if (free_bytes > (size_t{4} << 30)) {
+    GTEST_SKIP() << "the emulator fills the memory it allocates: this test runs in ctest "
+                    "emulated.small_device_memory";
+  }
+#endif
+  // Leaves free the resident weights, the reserve and half the routed experts' bytes.
+  const int64_t room = resident + reserve + expert_bytes / 2;
+  ASSERT_GT(static_cast<int64_t>(free_bytes), room + (int64_t{64} << 20));
+  DeviceBuffer elsewhere(free_bytes - static_cast<size_t>(room));
+  {
+    auto split = open(0);
+    ASSERT_TRUE(split) << split.error();
+    const std::string placement = (*split)->placement();
+    EXPECT_THAT(placement, ::testing::HasSubstr(" free of "));
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(placement, m, std::regex(R"(\+ (\d+) of (\d+) routed experts)")))
+        << placement;
+    EXPECT_GT(std::stoi(m[1].str()), 0) << placement;
+    EXPECT_LT(std::stoi(m[1].str()), std::stoi(m[2].str())) << placement;
+    const std::vector<float> s = RunTokens(**split, tokens);
+    ASSERT_EQ(s.size(), all_on_device.size());
+    for (size_t i = 0; i < s.size(); ++i) {
+      ASSERT_EQ(test_support::Bits(s[i]), test_support::Bits(all_on_device[i])) << "logit " << i;
+    }
+  }
+  // Less than the resident weights and the reserve left: refused, naming what was free.
+  DeviceBuffer more(static_cast<size_t>(room - reserve / 2));
+  auto refused = open(0);
+  ASSERT_FALSE(refused);
+  EXPECT_THAT(refused.error(), ::testing::HasSubstr(" free of ")) << refused.error();
+  EXPECT_THAT(refused.error(), ::testing::HasSubstr("cannot hold")) << refused.error();
 }
 
 }  // namespace
