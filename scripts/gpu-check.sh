@@ -32,7 +32,7 @@
 # On a full development machine with a GPU, `scripts/gpu-check.sh build-run` does both in place
 # (configure with CUDA ON, ninja -j$(nproc), run).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
 MODE="${1:-run}"
 PACK=.gpu-check
 BUILD_DIR="${BUILD_DIR:-build}"
@@ -71,6 +71,24 @@ pack() {
   tar cf - -C "$stage" . | xz -T"${JOBS:-$(nproc)}" -9 >"$PACK/pack.txz" && rm -rf "$stage"
   grep -qx "/$PACK/" .git/info/exclude 2>/dev/null || echo "/$PACK/" >>"$(git rev-parse --git-path info/exclude)"
   du -sh "$PACK"
+  check_carry
+}
+
+# Whether the device tool can carry the checkout: the tracked files, the untracked ones git does
+# not ignore, and $PACK together within its 64 MiB (a 2 MiB margin). 59 MB on 2026-12-07 (session
+# 38; the pack 28 MB of it, each binary holding the same 17 MB of kernel images for sm_90, sm_100
+# and sm_120). Past it, a pack built for the lent GPU's architecture alone fits.
+check_carry() {
+  local bytes limit=$(( (64 - 2) << 20 ))
+  bytes=$( { git ls-files -z; git ls-files -z --others --exclude-standard; } |
+    xargs -0 -r stat -c %s -- 2>/dev/null | awk '{s += $1} END {print s + 0}')
+  bytes=$(( bytes + $(du -sb "$PACK" | cut -f1) ))
+  echo "gpu-check: the device tool carries $(( bytes >> 20 )) MiB of its 64 (the checkout and $PACK)"
+  if [ "$bytes" -gt "$limit" ]; then
+    echo "gpu-check: too much for the device tool; pack for the H100/H200's sm_90 alone:" >&2
+    echo "  BUILD_DIR=build-sm90 CMAKE_ARGS='-DCMAKE_CUDA_ARCHITECTURES=90-real' scripts/gpu-check.sh pack" >&2
+    return 1
+  fi
 }
 
 # On the device: the archive pack made, unpacked in place (tar's xz, else Python's lzma).
@@ -498,7 +516,7 @@ bundle_out() {
     find "$OUT" -mindepth 1 -delete && mv "$bundle/gpu-check-results.tgz" "$OUT/" && rmdir "$bundle"
 }
 
-# Sourced (tests/scripts/gpu_check_localize_test.py): the functions only.
+# Sourced (tests/scripts/gpu_check_test.py): the functions only.
 [[ "${BASH_SOURCE[0]}" != "$0" ]] && return 0
 
 case "$MODE" in

@@ -1,6 +1,7 @@
-"""scripts/gpu-check.sh's test step on a stand-in test binary: failed tests are rerun under each
-of the engine's switches back to earlier code paths, and the table names the switches a failure
-passes under (the next lent GPU's first diagnosis, without another call)."""
+"""scripts/gpu-check.sh's own steps, without a GPU: the test step on a stand-in test binary (failed
+tests rerun under each of the engine's switches back to earlier code paths, the table naming the
+switches a failure passes under: the next lent GPU's first diagnosis, without another call), and
+pack's check that the device tool can carry the checkout."""
 import os
 import pathlib
 import subprocess
@@ -60,3 +61,37 @@ def test_a_run_without_failures_reruns_nothing(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert not (out / "localize.txt").exists()
     assert len((tmp_path / "runs.txt").read_text().splitlines()) == 3
+
+
+def check_carry(repo):
+    script = f'source "{repo}/scripts/gpu-check.sh"; check_carry'
+    return subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
+
+
+def test_pack_refuses_a_checkout_the_device_tool_cannot_carry(tmp_path):
+    """The tracked files, the untracked ones git does not ignore and the pack count toward the
+    device tool's 64 MiB; ignored files do not."""
+    repo = tmp_path / "repo"
+    (repo / "scripts").mkdir(parents=True)
+    (repo / "scripts" / "gpu-check.sh").write_text((ROOT / "scripts" / "gpu-check.sh").read_text())
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    (repo / ".gitignore").write_text("ignored.bin\n.gpu-check/\n")
+    mib = 1 << 20
+    for name, size in (("tracked.bin", 30 * mib), ("untracked.bin", 10 * mib),
+                       ("ignored.bin", 40 * mib)):
+        with open(repo / name, "wb") as f:
+            f.truncate(size)  # sparse: apparent size is what the tool counts
+    subprocess.run(["git", "-C", str(repo), "add", "tracked.bin", ".gitignore",
+                    "scripts/gpu-check.sh"], check=True)
+    (repo / ".gpu-check").mkdir()
+    with open(repo / ".gpu-check" / "pack.txz", "wb") as f:
+        f.truncate(20 * mib)
+    ok = check_carry(repo)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "carries 60 MiB of its 64" in ok.stdout
+    with open(repo / ".gpu-check" / "pack.txz", "wb") as f:
+        f.truncate(23 * mib)
+    refused = check_carry(repo)
+    assert refused.returncode != 0
+    assert "carries 63 MiB" in refused.stdout
+    assert "CMAKE_CUDA_ARCHITECTURES=90-real" in refused.stderr
