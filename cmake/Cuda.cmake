@@ -19,7 +19,10 @@
 # Each real architecture is one more device compilation of every .cu file: 3 cost about 1.7-1.9x
 # the CPU of sm_90 alone (docs/BENCHMARKS.md, "CUDA build cost"), about 25 s of CPU for the seven
 # .cu files in CI today.
-# -DCMAKE_CUDA_ARCHITECTURES=... overrides it (e.g. 90-real alone for a quicker local build).
+# A machine whose GPU none of those runs on (Ampere, Ada: compute 8.x) gets its own as well, from
+# nvidia-smi. -DCMAKE_CUDA_ARCHITECTURES=... overrides it (e.g. 90-real alone for a quicker local
+# build, 89 for an RTX 4090 built elsewhere). The kernels need compute 8.0 (bf16 arithmetic); on
+# 8.x every launch is a plain one (programmatic launch is sm_90's, kernel_launch.cuh).
 set(DSAGENT_CUDA AUTO CACHE STRING "Build the CUDA backend: ON, OFF or AUTO (when nvcc is found)")
 set_property(CACHE DSAGENT_CUDA PROPERTY STRINGS ON OFF AUTO EMULATE)
 string(TOUPPER "${DSAGENT_CUDA}" _dsagent_cuda)
@@ -103,6 +106,7 @@ elseif(NOT _dsagent_cuda STREQUAL "OFF")
   endif()
 endif()
 
+include(${CMAKE_CURRENT_LIST_DIR}/CudaLocalArchitectures.cmake)
 if(DSAGENT_HAVE_CUDA)
   if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
     execute_process(COMMAND ${CMAKE_CUDA_COMPILER} --list-gpu-arch OUTPUT_VARIABLE _dsagent_archs
@@ -112,6 +116,12 @@ if(DSAGENT_HAVE_CUDA)
       if(_dsagent_archs MATCHES "compute_${_arch}")
         list(APPEND _dsagent_real ${_arch}-real)
       endif()
+    endforeach()
+    dsagent_local_cuda_architectures(_dsagent_local "${_dsagent_archs}" "${_dsagent_real}")
+    foreach(_arch IN LISTS _dsagent_local)
+      list(APPEND _dsagent_real ${_arch})
+      string(REPLACE "-real" "" _sm "${_arch}")
+      message(STATUS "CUDA backend: adding sm_${_sm} for this machine's GPU")
     endforeach()
     set(CMAKE_CUDA_ARCHITECTURES ${_dsagent_real} 90-virtual CACHE STRING
         "CUDA architectures (cmake/Cuda.cmake)")

@@ -8,8 +8,41 @@
 
 namespace dsagent::engine::kernels {
 
+bool ArchitecturesRunOn(std::string_view architectures, int cc_major, int cc_minor) {
+  const int cc = cc_major * 10 + cc_minor;
+  bool any = false;
+  size_t at = 0;
+  while (at < architectures.size()) {
+    size_t end = architectures.find_first_of(";, ", at);
+    if (end == std::string_view::npos) end = architectures.size();
+    const std::string_view entry = architectures.substr(at, end - at);
+    at = end + 1;
+    if (entry.empty()) continue;
+    if (entry == "all" || entry == "all-major" || entry == "native") return true;
+    size_t digits = 0;
+    int number = 0;
+    while (digits < entry.size() && entry[digits] >= '0' && entry[digits] <= '9') {
+      number = number * 10 + (entry[digits++] - '0');
+    }
+    if (digits == 0) continue;  // not an architecture
+    any = true;
+    std::string_view rest = entry.substr(digits);
+    const bool specific = !rest.empty() && (rest[0] == 'a' || rest[0] == 'f');
+    if (specific) rest.remove_prefix(1);
+    const bool sass = rest.empty() || rest == "-real";
+    const bool ptx = rest.empty() || rest == "-virtual";
+    const int major = number / 10, minor = number % 10;
+    if (sass && (specific ? cc == number : cc_major == major && cc_minor >= minor)) return true;
+    if (ptx && !specific && cc >= number) return true;
+  }
+  return !any;
+}
+
 CudaProbe ProbeCuda() {
   CudaProbe p;
+#ifdef DSAGENT_CUDA_ARCHITECTURES
+  p.architectures = DSAGENT_CUDA_ARCHITECTURES;
+#endif
 #ifdef DSAGENT_HAVE_CUDA
   p.built = true;
   cudaRuntimeGetVersion(&p.runtime_version);
@@ -31,6 +64,7 @@ CudaProbe ProbeCuda() {
     d.total_bytes = static_cast<int64_t>(prop.totalGlobalMem);
     d.cc_major = prop.major;
     d.cc_minor = prop.minor;
+    d.has_kernels = ArchitecturesRunOn(p.architectures, d.cc_major, d.cc_minor);
     size_t free_bytes = 0, total = 0;
     if (cudaSetDevice(i) == cudaSuccess && cudaMemGetInfo(&free_bytes, &total) == cudaSuccess) {
       d.free_bytes = static_cast<int64_t>(free_bytes);
@@ -72,6 +106,21 @@ PlanningMemory PlanningMemoryOf(const CudaDeviceInfo& device, int64_t gpu_memory
                                  free_of + ": planned for the free memory"};
 }
 
+std::string MissingKernels(const CudaProbe& probe, const CudaDeviceInfo& device) {
+  if (device.has_kernels) return "";
+  const std::string cc = std::to_string(device.cc_major) + "." + std::to_string(device.cc_minor);
+  const std::string built =
+      "this dsagent's kernels are for CUDA architectures " +
+      (probe.architectures.empty() ? "it did not record" : probe.architectures);
+  if (device.cc_major < 8) {
+    return built + "; the CUDA backend needs compute 8.0 (Ampere) or newer, this device is " + cc;
+  }
+  return built + ", none of which runs on compute " + cc +
+         ": rebuild with -DCMAKE_CUDA_ARCHITECTURES=" +
+         std::to_string(device.cc_major * 10 + device.cc_minor) +
+         " (a build on a machine with this GPU adds it itself; README.md \"CUDA\")";
+}
+
 std::string DescribeCuda(const CudaProbe& probe) {
   if (!probe.built) {
     return "CUDA: not built (configured without nvcc or with -DDSAGENT_CUDA=OFF)";
@@ -91,6 +140,7 @@ std::string DescribeCuda(const CudaProbe& probe) {
                   static_cast<double>(d.total_bytes) / (1 << 30),
                   static_cast<double>(d.free_bytes) / (1 << 30), d.cc_major, d.cc_minor);
     out += buf;
+    if (!d.has_kernels) out += " [not usable: " + MissingKernels(probe, d) + "]";
   }
   return out + ", " + runtime;
 }

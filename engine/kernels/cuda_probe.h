@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace dsagent::engine::kernels {
@@ -16,6 +17,7 @@ struct CudaDeviceInfo {
   int64_t total_bytes = 0;
   int64_t free_bytes = 0;
   int cc_major = 0, cc_minor = 0;  // compute capability
+  bool has_kernels = true;         // this binary's kernels run on it (ArchitecturesRunOn)
 };
 
 struct CudaProbe {
@@ -24,7 +26,15 @@ struct CudaProbe {
   std::string problem;                  // why there is no device, e.g. "no CUDA device: ..."
   int runtime_version = 0;              // cudart, e.g. 13000
   int driver_version = 0;               // 0 without a driver
+  std::string architectures;            // the kernels' CMAKE_CUDA_ARCHITECTURES; "" where not known
 };
+
+// Whether kernels built for `architectures` (a CMake list: "90-real;100-real;90-virtual"; "89" is
+// both SASS and PTX) run on a device of compute capability major.minor: SASS for X.Y runs on X.Z
+// with Z >= Y (an "a" architecture, "90a", on X.Y alone), PTX for X.Y is compiled by the driver for
+// anything at or above X.Y. True for "" and for CMake's "all", "all-major" and "native", which
+// say nothing checkable here.
+bool ArchitecturesRunOn(std::string_view architectures, int cc_major, int cc_minor);
 
 // Asks the CUDA runtime (once per call; cheap after the first). In a build without CUDA: built
 // false and problem "CUDA backend not built (...)".
@@ -41,6 +51,12 @@ struct PlanningMemory {
   std::string basis;  // "capped by --gpu-memory", "120.3 GiB free of 139.8 GiB", ...
 };
 PlanningMemory PlanningMemoryOf(const CudaDeviceInfo& device, int64_t gpu_memory);
+
+// Why this binary's kernels cannot run on `device`, and what to do ("" when they can): rebuild for
+// its architecture (-DCMAKE_CUDA_ARCHITECTURES=89; a build on a machine with the GPU adds it
+// itself, cmake/Cuda.cmake), or, below compute 8.0 (no bf16 arithmetic), that the backend needs
+// a newer GPU.
+std::string MissingKernels(const CudaProbe& probe, const CudaDeviceInfo& device);
 
 // One line for `dsagent doctor`: "CUDA: NVIDIA H200 (139.8 GiB, compute 9.0), runtime 13.0" or
 // "CUDA: backend built, no device: ..." or "CUDA: not built (...)".

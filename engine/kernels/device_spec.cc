@@ -48,6 +48,10 @@ std::optional<std::string> DeviceUnavailable(const DeviceSpec& spec, const CudaP
     return what + "no such device: this machine has " + std::to_string(probe.devices.size()) +
            " (cuda:0 to cuda:" + std::to_string(probe.devices.size() - 1) + ")";
   }
+  const CudaDeviceInfo& device = probe.devices[static_cast<size_t>(spec.index)];
+  if (!device.has_kernels) {
+    return what + device.name + ": " + MissingKernels(probe, device) + "; or use --device cpu";
+  }
   return std::nullopt;
 }
 

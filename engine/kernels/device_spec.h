@@ -32,7 +32,8 @@ Expected<DeviceSpec, std::string> ParseDeviceSpec(std::string_view text);
 Expected<int64_t, std::string> ParseGpuMemory(std::string_view text, const DeviceSpec& spec);
 
 // Why the engine cannot run a model on `spec` here (nullopt: it can). For cuda: the backend is not
-// built, or there is no device or no device N. The message ("cuda:1: ...") says what to do
+// built, there is no device or no device N, or this build has no kernels for device N's
+// architecture (MissingKernels). The message ("cuda:1: ...") says what to do
 // instead; callers prefix the flag or key. (Whether the model fits the device is the placement
 // planner's answer, once the model's config is known: engine/runtime/sequence_model_factory.h.)
 std::optional<std::string> DeviceUnavailable(const DeviceSpec& spec, const CudaProbe& probe);

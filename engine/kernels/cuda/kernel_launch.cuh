@@ -27,10 +27,14 @@
 namespace dsagent::engine::kernels::cuda {
 
 // Waits until the kernel before this one on the stream has ended and its writes are visible (at
-// once when the launch was a plain one), then lets the stream's next kernel start.
+// once when the launch was a plain one), then lets the stream's next kernel start. Programmatic
+// launch is Hopper's (sm_90); built for an earlier device (-DCMAKE_CUDA_ARCHITECTURES=80, 86 or 89:
+// Ampere and Ada) there is nothing to wait for, since every launch there is a plain one.
 __device__ __forceinline__ void AwaitPreviousKernel() {
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 900
   cudaGridDependencySynchronize();
   cudaTriggerProgrammaticLaunchCompletion();
+#endif
 }
 
 // Kernel<<<grid, block, shared, stream>>>(args), as a programmatic dependent launch unless

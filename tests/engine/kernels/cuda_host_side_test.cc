@@ -116,6 +116,65 @@ TEST(DeviceSpecTest, SaysWhyACudaDeviceCannotBeUsed) {
   EXPECT_FALSE(DeviceUnavailable(DeviceSpec{DeviceKind::kCuda, 0}, one));
 }
 
+// Which devices a build's kernels run on: SASS on its own major at or above its minor, PTX on
+// anything at or above it, an "a" architecture on itself alone.
+TEST(CudaProbeTest, SaysWhichDevicesABuildsArchitecturesRunOn) {
+  const std::string defaults = "90-real,100-real,120-real,90-virtual";  // cmake/Cuda.cmake's
+  EXPECT_TRUE(ArchitecturesRunOn(defaults, 9, 0));                      // H100, H200: SASS
+  EXPECT_TRUE(ArchitecturesRunOn(defaults, 10, 0));                     // B200: SASS
+  EXPECT_TRUE(ArchitecturesRunOn(defaults, 12, 0));                     // RTX 5090: SASS
+  EXPECT_TRUE(ArchitecturesRunOn(defaults, 10, 3));                     // SASS 10.0 on 10.3
+  EXPECT_TRUE(ArchitecturesRunOn(defaults, 11, 0));                     // no SASS: the 9.0 PTX
+  EXPECT_FALSE(ArchitecturesRunOn(defaults, 8, 9));                     // RTX 4090
+  EXPECT_FALSE(ArchitecturesRunOn(defaults, 8, 0));                     // A100
+  EXPECT_FALSE(ArchitecturesRunOn("90-real;100-real", 12, 0));          // no PTX to compile
+  EXPECT_TRUE(ArchitecturesRunOn("80-real", 8, 6));                     // within a major
+  EXPECT_FALSE(ArchitecturesRunOn("86-real", 8, 0));                    // not below its minor
+  EXPECT_FALSE(ArchitecturesRunOn("80-real", 9, 0));                    // nor across majors
+  EXPECT_TRUE(ArchitecturesRunOn("89", 9, 0));                          // plain 89: SASS and PTX
+  EXPECT_FALSE(ArchitecturesRunOn("89-real", 9, 0));
+  EXPECT_TRUE(ArchitecturesRunOn("90a-real", 9, 0));
+  EXPECT_FALSE(ArchitecturesRunOn("90a-real", 10, 0));  // arch-specific: itself alone
+  EXPECT_TRUE(ArchitecturesRunOn("", 7, 5));            // nothing recorded: no verdict
+  EXPECT_TRUE(ArchitecturesRunOn("native", 8, 9));
+}
+
+// A device the build has no kernels for is refused before anything is uploaded, saying how to
+// rebuild for it (or that it is too old), and `doctor`'s line says so.
+TEST(CudaProbeTest, ADeviceWithoutKernelsInThisBuildIsRefusedNamingTheRebuild) {
+  CudaProbe probe;
+  probe.built = true;
+  probe.architectures = "90-real,90-virtual";
+  CudaDeviceInfo ada{.index = 0,
+                     .name = "RTX 4090",
+                     .total_bytes = 24LL << 30,
+                     .free_bytes = 23LL << 30,
+                     .cc_major = 8,
+                     .cc_minor = 9};
+  ada.has_kernels = ArchitecturesRunOn(probe.architectures, 8, 9);
+  ASSERT_FALSE(ada.has_kernels);
+  probe.devices.push_back(ada);
+  const auto why = DeviceUnavailable(DeviceSpec{DeviceKind::kCuda, 0}, probe);
+  ASSERT_TRUE(why);
+  EXPECT_NE(why->find("cuda:0: RTX 4090: "), std::string::npos) << *why;
+  EXPECT_NE(why->find("90-real,90-virtual, none of which runs on compute 8.9"), std::string::npos)
+      << *why;
+  EXPECT_NE(why->find("-DCMAKE_CUDA_ARCHITECTURES=89"), std::string::npos) << *why;
+  EXPECT_NE(why->find("--device cpu"), std::string::npos) << *why;
+  EXPECT_NE(DescribeCuda(probe).find("[not usable: "), std::string::npos) << DescribeCuda(probe);
+
+  CudaDeviceInfo turing{.index = 0, .name = "T4", .cc_major = 7, .cc_minor = 5};
+  turing.has_kernels = false;
+  EXPECT_NE(MissingKernels(probe, turing).find("needs compute 8.0 (Ampere) or newer"),
+            std::string::npos)
+      << MissingKernels(probe, turing);
+  CudaDeviceInfo hopper{.index = 0, .name = "H200", .cc_major = 9, .cc_minor = 0};
+  EXPECT_EQ(MissingKernels(probe, hopper), "");
+  probe.devices = {hopper};
+  EXPECT_FALSE(DeviceUnavailable(DeviceSpec{DeviceKind::kCuda, 0}, probe));
+  EXPECT_EQ(DescribeCuda(probe).find("not usable"), std::string::npos);
+}
+
 // A placement plans for the memory the driver reported free (what other allocations leave), not
 // the total; --gpu-memory caps that, and a cap above it plans for the free memory, saying so.
 TEST(CudaProbeTest, APlacementPlansForTheFreeMemoryCappedByGpuMemory) {

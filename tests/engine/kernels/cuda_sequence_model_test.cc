@@ -457,6 +457,9 @@ void ExpectTheSameBitsEitherWay(DeviceSequenceModel& m, const std::vector<int32_
 // runs up to its wait before the kernel before it, so a kernel that reads its input too early
 // fails here; on a GPU the overlap is real.
 TEST_F(DeviceSequenceModelGpuTest, ProgrammaticLaunchesGiveThePlainLaunchesBits) {
+  // Off where the device's probe refused it (before compute 9.0, a driver without it) or the
+  // environment turns it off: then there is no other way to compare with.
+  if (!ProgrammaticLaunchOn()) GTEST_SKIP() << "programmatic launch is off on this device";
   ExpectTheSameBitsEitherWay(*device_, golden_, ProgrammaticLaunchOn, SetProgrammaticLaunch);
 }
 
