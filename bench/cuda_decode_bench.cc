@@ -213,9 +213,10 @@ BenchBlock MakeBlock(const ModelConfig& c, int ratio, int64_t capacity, WeightFa
     }
     offload.emplace();
     offload->on_device = experts_on_device;
-    offload->compute = [&fw, &c, &host](const float* xq, const int32_t* ids, const float* weights,
-                                        int64_t n, float* out) {
-      dsagent::engine::forward::RoutedExpertsForward(fw, c, xq, ids, weights, n, out, host.cx);
+    offload->compute = [&fw, &c, &host](const float* xq, const int64_t* rows, const int32_t* ids,
+                                        const float* weights, int64_t n, float* out) {
+      dsagent::engine::forward::RoutedExpertsForward(fw, c, xq, rows, ids, weights, n, out,
+                                                     host.cx);
     };
   }
   kc::DeviceMoe moe = kc::DeviceMoe::Create(ms, mw, stream, offload ? &*offload : nullptr);

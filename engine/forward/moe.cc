@@ -91,6 +91,25 @@ void RunExperts(std::span<const ExpertRows> experts, const Compute& cx) {
   cx.ops.WeightProducts(std::span<const kernels::WeightProductJob>(jobs, n_jobs));
 }
 
+// The n slots' ids grouped by expert, in ascending expert id and slot order: order[begin[e],
+// begin[e + 1]) are expert e's slots (begin has n_exp + 1 entries). An id outside the experts (a
+// hostile tid2eid) is in no group. Returns the slots grouped.
+int64_t GroupSlotsByExpert(const int32_t* ids, int64_t n, int64_t n_exp, int64_t* begin,
+                           int64_t* order) {
+  std::fill(begin, begin + n_exp + 1, 0);
+  for (int64_t i = 0; i < n; ++i) {
+    if (ids[i] >= 0 && ids[i] < n_exp) ++begin[ids[i] + 1];
+  }
+  std::partial_sum(begin, begin + n_exp + 1, begin);
+  for (int64_t e = 0, i = 0; e < n_exp; ++e) {
+    if (begin[e + 1] == begin[e]) continue;
+    for (int64_t j = 0; j < n; ++j) {
+      if (ids[j] == e) order[i++] = j;
+    }
+  }
+  return begin[n_exp];
+}
+
 // Router: per row the chosen expert ids and their weights (n_activated each): ids and weights
 // [rows, n_activated].
 void Route(const MoeWeights& w, const ModelConfig& c, const float* x, const int32_t* tokens,
@@ -144,19 +163,8 @@ void MoeForward(const MoeWeights& w, const ModelConfig& c, const float* x, const
   // zero, as when each expert scanned the ids for its own.
   const int64_t pairs = rows * k, n_exp = c.n_routed_experts;
   int64_t* begin = ws.Get<int64_t>(kExpertBegin, n_exp + 1);
-  std::fill(begin, begin + n_exp + 1, 0);
-  for (int64_t i = 0; i < pairs; ++i) {
-    if (ids[i] >= 0 && ids[i] < n_exp) ++begin[ids[i] + 1];
-  }
-  std::partial_sum(begin, begin + n_exp + 1, begin);
   int64_t* order = ws.Get<int64_t>(kSlots, pairs);
-  for (int64_t e = 0, i = 0; e < n_exp; ++e) {
-    if (begin[e + 1] == begin[e]) continue;
-    for (int64_t j = 0; j < pairs; ++j) {
-      if (ids[j] == e) order[i++] = j;
-    }
-  }
-  const int64_t routed_pairs = begin[n_exp];
+  const int64_t routed_pairs = GroupSlotsByExpert(ids, pairs, n_exp, begin, order);
   // Rows of g and u: the routed pairs' (each expert's width), then the shared expert's.
   int64_t g_rows_floats = rows * w.shared.w1.rows;
   for (int64_t e = 0; e < n_exp; ++e)
@@ -206,29 +214,45 @@ void MoeForward(const MoeWeights& w, const ModelConfig& c, const float* x, const
 }
 
 void RoutedExpertsForward(const MoeWeights& w, const ModelConfig& c, const float* xq,
-                          const int32_t* ids, const float* weights, int64_t n, float* out,
-                          const Compute& cx) {
+                          const int64_t* rows, const int32_t* ids, const float* weights, int64_t n,
+                          float* out, const Compute& cx) {
   const int64_t dim = c.dim, n_exp = c.n_routed_experts;
   kernels::Workspace& ws = MoeWorkspace();
+  // Each expert once over its slots' rows (MoeForward's grouping): a prompt chunk's host experts
+  // read their weights once per chunk, not once per row that chose them.
+  int64_t* begin = ws.Get<int64_t>(kExpertBegin, n_exp + 1);
+  int64_t* order = ws.Get<int64_t>(kSlots, n);
+  const int64_t grouped = GroupSlotsByExpert(ids, n, n_exp, begin, order);
+  float* xe = ws.Get<float>(kXe, grouped * dim);
+  float* we = ws.Get<float>(kWe, grouped);
+  float* ye = ws.Get<float>(kYe, grouped * dim);
+  for (int64_t i = 0; i < grouped; ++i) {
+    const int64_t row = rows != nullptr ? rows[order[i]] : 0;
+    std::copy(xq + row * dim, xq + (row + 1) * dim, xe + i * dim);
+    we[i] = weights[order[i]];
+  }
   int64_t g_floats = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    if (ids[i] >= 0 && ids[i] < n_exp) g_floats += w.experts[static_cast<size_t>(ids[i])].w1.rows;
+  for (int64_t e = 0; e < n_exp; ++e) {
+    g_floats += (begin[e + 1] - begin[e]) * w.experts[static_cast<size_t>(e)].w1.rows;
   }
   float* g = ws.Get<float>(kG, g_floats);
   float* u = ws.Get<float>(kU, g_floats);
-  auto* experts = ws.Get<ExpertRows>(kExperts, n);
+  auto* experts = ws.Get<ExpertRows>(kExperts, n_exp);
   const float limit = static_cast<float>(c.swiglu_limit);
   int64_t n_experts = 0, g_at = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    if (ids[i] < 0 || ids[i] >= n_exp) {
-      std::fill(out + i * dim, out + (i + 1) * dim, 0.0f);
-      continue;
-    }
-    const ExpertWeights& ew = w.experts[static_cast<size_t>(ids[i])];
-    experts[n_experts++] = {&ew, xq, 1, weights + i, limit, g + g_at, u + g_at, out + i * dim};
-    g_at += ew.w1.rows;
+  for (int64_t e = 0; e < n_exp; ++e) {
+    const int64_t b0 = begin[e], m = begin[e + 1] - b0;
+    if (m == 0) continue;
+    const ExpertWeights& ew = w.experts[static_cast<size_t>(e)];
+    experts[n_experts++] = {&ew,   xe + b0 * dim, m,        we + b0,
+                            limit, g + g_at,      u + g_at, ye + b0 * dim};
+    g_at += m * ew.w1.rows;
   }
   RunExperts(std::span<const ExpertRows>(experts, n_experts), cx);
+  std::fill(out, out + n * dim, 0.0f);  // the slots of ids outside the experts stay zero
+  for (int64_t i = 0; i < grouped; ++i) {
+    std::copy(ye + i * dim, ye + (i + 1) * dim, out + order[i] * dim);
+  }
   ws.Trim(kernels::kWorkspaceKeepBytes);
 }
 

@@ -24,14 +24,16 @@ ScoreFunc ScoreFuncOf(const std::string& name);
 void MoeForward(const MoeWeights& w, const ModelConfig& config, const float* x,
                 const int32_t* tokens, int64_t rows, float* out, const Compute& cx);
 
-// Routed experts of one token on its input already FP8-quantised (act_quant per 128 of the
-// ffn_norm output): out [n, dim], row i = expert ids[i]'s output with routing weight weights[i]
-// (w2 . act_quant(bf16(weight * silu(g) * u)), clamped at swiglu_limit), bf16 values — the bits
-// MoeForward gives slot i before the combine; an id outside the experts gives zeros, as there.
-// For the GPU's expert offload (kernels/cuda/moe_step.h): the experts kept in host memory,
-// computed by the CPU kernels while the device computes its own.
+// Routed experts on inputs already FP8-quantised (act_quant per 128 of the ffn_norm output):
+// out [n, dim], row i = expert ids[i]'s output on xq's row rows[i] (rows null: row 0, one token's
+// slots) with routing weight weights[i] (w2 . act_quant(bf16(weight * silu(g) * u)), clamped at
+// swiglu_limit), bf16 values — the bits MoeForward gives that slot before the combine; an id
+// outside the experts gives zeros, as there. Each expert runs once over all its slots' rows, as
+// in MoeForward (the same bits as one row at a time: the products are row-independent). For the
+// GPU's expert offload (kernels/cuda/moe_step.h): the experts kept in host memory, computed by
+// the CPU kernels while the device computes its own — a decode step's slots, or a prompt chunk's.
 void RoutedExpertsForward(const MoeWeights& w, const ModelConfig& config, const float* xq,
-                          const int32_t* ids, const float* weights, int64_t n, float* out,
-                          const Compute& cx);
+                          const int64_t* rows, const int32_t* ids, const float* weights, int64_t n,
+                          float* out, const Compute& cx);
 
 }  // namespace dsagent::engine::forward

@@ -131,9 +131,9 @@ DeviceMoe UploadMoe(const forward::MoeWeights& w, const ModelConfig& c, CudaStre
   }
   MoeOffload offload;
   offload.on_device = on_device;
-  offload.compute = [&w, c, cx](const float* xq, const int32_t* ids, const float* weights,
-                                int64_t n, float* out) {
-    forward::RoutedExpertsForward(w, c, xq, ids, weights, n, out, *cx);
+  offload.compute = [&w, c, cx](const float* xq, const int64_t* slot_rows, const int32_t* ids,
+                                const float* weights, int64_t n, float* out) {
+    forward::RoutedExpertsForward(w, c, xq, slot_rows, ids, weights, n, out, *cx);
   };
   if (streaming != nullptr && streaming->pools != nullptr && streaming->min_rows > 0) {
     offload.stream = streaming->pools;

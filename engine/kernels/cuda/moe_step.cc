@@ -196,7 +196,7 @@ void MoeDecode(DeviceMoe& m, const float* x, const int32_t* token, float* out, C
         ++n;
       }
     }
-    if (n > 0) m.host_experts(host_xq, host_ids, host_weights, n, host_out);
+    if (n > 0) m.host_experts(host_xq, nullptr, host_ids, host_weights, n, host_out);
     m.offload_wait_seconds += std::chrono::duration<double>(t1 - t0).count();
     m.offload_host_seconds +=
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
@@ -350,28 +350,29 @@ void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, 
   if (offload) {
     if (!waited) wait_for_routing();
     const auto t1 = std::chrono::steady_clock::now();
-    for (int64_t t = 0; t < rows; ++t) {
-      // Row t's slots routed to host experts not streamed, packed at the front of its staging
-      // arrays.
-      int32_t* row_ids = host_ids + t * k;
-      float* row_weights = host_weights + t * k;
-      int64_t row_slots[kMaxRouteK];
-      int64_t n = 0;
-      for (int64_t i = 0; i < k; ++i) {
-        const int32_t e = row_ids[i];
-        if (e >= m.on_device && (streamed.empty() || streamed[static_cast<size_t>(e)] == 0)) {
-          row_slots[n] = i;
-          row_ids[n] = e;
-          row_weights[n] = row_weights[i];
-          ++n;
-        }
+    // The slots routed to host experts not streamed, every row's, packed at the front of the
+    // staging arrays (slot j: row slot_rows[j], its place in `routed` slot_at[j]), computed in one
+    // call: each host expert once over all the rows that chose it.
+    std::vector<int64_t>& slot_rows = scratch.host_slot_rows;
+    std::vector<int64_t>& slot_at = scratch.host_slot_at;
+    slot_rows.clear();
+    slot_at.clear();
+    for (int64_t i = 0; i < slots; ++i) {
+      const int32_t e = host_ids[i];
+      if (e >= m.on_device && (streamed.empty() || streamed[static_cast<size_t>(e)] == 0)) {
+        const auto j = static_cast<int64_t>(slot_at.size());
+        host_ids[j] = e;
+        host_weights[j] = host_weights[i];
+        slot_rows.push_back(i / k);
+        slot_at.push_back(i);
       }
-      if (n == 0) continue;
-      float* row_out = host_out + t * k * s.dim;
-      m.host_experts(host_xq + t * s.dim, row_ids, row_weights, n, row_out);
+    }
+    const auto n = static_cast<int64_t>(slot_at.size());
+    if (n > 0) {
+      m.host_experts(host_xq, slot_rows.data(), host_ids, host_weights, n, host_out);
       for (int64_t j = 0; j < n; ++j) {
-        scratch.routed.UploadAt(static_cast<size_t>((t * k + row_slots[j]) * s.dim) * 4,
-                                row_out + j * s.dim, static_cast<size_t>(s.dim) * 4, stream);
+        scratch.routed.UploadAt(static_cast<size_t>(slot_at[static_cast<size_t>(j)] * s.dim) * 4,
+                                host_out + j * s.dim, static_cast<size_t>(s.dim) * 4, stream);
       }
     }
     m.offload_host_seconds +=

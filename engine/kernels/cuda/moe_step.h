@@ -48,9 +48,11 @@ struct MoeWeightRows {
 };
 
 // The routed experts kept in host memory, computed there: out [n, dim] (bf16 values), row i =
-// expert ids[i] with routing weight weights[i] on xq [dim], the token's FP8-quantised input.
-using HostExpertsFn = std::function<void(const float* xq, const int32_t* ids, const float* weights,
-                                         int64_t n, float* out)>;
+// expert ids[i] with routing weight weights[i] on xq's row rows[i] (FP8-quantised inputs [*,
+// dim]; rows null: row 0, a token's slots), each expert once over all its rows
+// (forward::RoutedExpertsForward).
+using HostExpertsFn = std::function<void(const float* xq, const int64_t* rows, const int32_t* ids,
+                                         const float* weights, int64_t n, float* out)>;
 struct MoeOffload {
   int64_t on_device = 0;  // experts 0..on_device-1 on the device
   HostExpertsFn compute;  // the others

@@ -93,8 +93,10 @@ struct DeviceRows {
   // The paired w1 and w3's counts for their SwiGLU (PairSwiGlu), the shared expert's
   // (MatVecRowsPair); zero between calls.
   DeviceBuffer swiglu_arrivals, shared_swiglu_arrivals;
-  // The offload's host side: ids / weights [rows, k], xq [rows, dim], out [rows, k, dim].
+  // The offload's host side: ids / weights [rows, k], xq [rows, dim], out [rows, k, dim]; the
+  // host slots' rows and places in `routed` (MoeRows; kept to allocate once).
   PinnedHostBuffer staged;
+  std::vector<int64_t> host_slot_rows, host_slot_at;
   // The head: products [rows, hc], y [rows, dim].
   DeviceBuffer head_products, head_y;
 

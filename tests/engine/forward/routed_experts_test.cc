@@ -65,7 +65,8 @@ TEST(RoutedExpertsForwardTest, SlotsCombinedGiveMoeForwardsBits) {
       cx.ops.ActQuantFp8(kernels::F32Rows(xq.data(), 1, dim), 128);
 
       std::vector<float> routed(static_cast<size_t>(k * dim), -1.0f);
-      RoutedExpertsForward(m.w, c, xq.data(), ids.data(), weights.data(), k, routed.data(), cx);
+      RoutedExpertsForward(m.w, c, xq.data(), nullptr, ids.data(), weights.data(), k, routed.data(),
+                           cx);
       const std::vector<float> shared(static_cast<size_t>(dim), 0.0f);
       std::vector<float> got(static_cast<size_t>(dim));
       cx.ops.CombineExperts(kernels::F32Rows(routed.data(), k, dim),
@@ -77,6 +78,60 @@ TEST(RoutedExpertsForwardTest, SlotsCombinedGiveMoeForwardsBits) {
         std::memcpy(&b, &want[static_cast<size_t>(i)], 4);
         ASSERT_EQ(a, b) << "token " << t << " value " << i;
       }
+    }
+  }
+}
+
+// A prompt chunk's host slots in one call (each expert once over the rows that chose it) give
+// each slot the bits of its row's own call, in both numerics: rows sharing experts, an expert
+// chosen twice by one row, slots in no particular order, an id outside the experts (zeros).
+TEST(RoutedExpertsForwardTest, ManyRowsSlotsInOneCallGiveEachRowsOwnBits) {
+  const ModelConfig c = SmallMoeConfig();
+  ThreadPool pool(2);
+  const kernels::cpu::CpuOps ops(pool);
+  std::mt19937 rng(11);
+  for (const Numerics numerics : {Numerics::kFast, Numerics::kExact}) {
+    const Compute cx{pool, numerics, ops};
+    kernels::testing::HostMoe m;
+    kernels::testing::MakeMoe(c, false, 1, rng, m);
+    const int64_t rows = 12, dim = c.dim;
+    std::vector<float> xq =
+        kernels::testing::RandomMoeBf16(static_cast<size_t>(rows * dim), rng, 1.0f);
+    cx.ops.ActQuantFp8(kernels::F32Rows(xq.data(), rows, dim), 128);
+    std::vector<int64_t> slot_rows;
+    std::vector<int32_t> ids;
+    std::vector<float> weights;
+    std::uniform_int_distribution<int> expert(0, static_cast<int>(c.n_routed_experts) - 1);
+    std::uniform_real_distribution<float> weight(0.05f, 1.0f);
+    for (int64_t t = rows - 1; t >= 0; --t) {  // rows from last to first
+      for (int j = 0; j < 4; ++j) {
+        slot_rows.push_back(t);
+        ids.push_back(j == 3 && t % 5 == 0 ? ids.back() : expert(rng));  // twice to one expert
+        weights.push_back(weight(rng));
+      }
+    }
+    slot_rows.push_back(3);
+    ids.push_back(static_cast<int32_t>(c.n_routed_experts));  // outside the experts
+    weights.push_back(0.5f);
+    const auto n = static_cast<int64_t>(ids.size());
+    std::vector<float> all(static_cast<size_t>(n * dim), -1.0f);
+    RoutedExpertsForward(m.w, c, xq.data(), slot_rows.data(), ids.data(), weights.data(), n,
+                         all.data(), cx);
+    for (int64_t j = 0; j < n; ++j) {
+      std::vector<float> one(static_cast<size_t>(dim), -1.0f);
+      RoutedExpertsForward(m.w, c, xq.data() + slot_rows[j] * dim, nullptr, &ids[j], &weights[j], 1,
+                           one.data(), cx);
+      bool nonzero = false;
+      for (int64_t i = 0; i < dim; ++i) {
+        const float got = all[static_cast<size_t>(j * dim + i)];
+        nonzero |= got != 0.0f;
+        uint32_t a, b;
+        std::memcpy(&a, &got, 4);
+        std::memcpy(&b, &one[static_cast<size_t>(i)], 4);
+        ASSERT_EQ(a, b) << "slot " << j << " (row " << slot_rows[j] << ", expert " << ids[j]
+                        << ") value " << i;
+      }
+      EXPECT_EQ(nonzero, ids[j] < c.n_routed_experts) << "slot " << j;
     }
   }
 }
@@ -95,7 +150,7 @@ TEST(RoutedExpertsForwardTest, AnIdOutsideTheExpertsGivesZeros) {
   const std::vector<int32_t> ids = {2, -1, static_cast<int32_t>(c.n_routed_experts)};
   const std::vector<float> weights = {0.5f, 0.25f, 0.25f};
   std::vector<float> out(static_cast<size_t>(3 * c.dim), 7.0f);
-  RoutedExpertsForward(m.w, c, xq.data(), ids.data(), weights.data(), 3, out.data(), cx);
+  RoutedExpertsForward(m.w, c, xq.data(), nullptr, ids.data(), weights.data(), 3, out.data(), cx);
   bool any_nonzero = false;
   for (int64_t i = 0; i < c.dim; ++i) any_nonzero |= out[static_cast<size_t>(i)] != 0.0f;
   EXPECT_TRUE(any_nonzero) << "expert 2's row";
