@@ -27,6 +27,7 @@ enum Slot : int {
   kRouted,
   kShared,
   kSlots,
+  kSlotRows,
   kXe,
   kWe,
   kYe,
@@ -91,11 +92,28 @@ void RunExperts(std::span<const ExpertRows> experts, const Compute& cx) {
   cx.ops.WeightProducts(std::span<const kernels::WeightProductJob>(jobs, n_jobs));
 }
 
-// The n slots' ids grouped by expert, in ascending expert id and slot order: order[begin[e],
-// begin[e + 1]) are expert e's slots (begin has n_exp + 1 entries). An id outside the experts (a
-// hostile tid2eid) is in no group. Returns the slots grouped.
-int64_t GroupSlotsByExpert(const int32_t* ids, int64_t n, int64_t n_exp, int64_t* begin,
-                           int64_t* order) {
+// A call's routed slots grouped by expert, in ascending expert id and slot order (MoeForward's and
+// RoutedExpertsForward's): slot i is expert ids[i] on xq's row slot_rows[i] (null: row 0) with
+// routing weight weights[i]; an id outside the experts (a hostile tid2eid) is in no group.
+// `experts` gets an entry per expert with slots, its rows' inputs gathered, their outputs in ye in
+// grouped order; g and u keep `extra_g_floats` more floats from g_at, for the caller's shared
+// expert. Every expert then runs once over all its rows.
+struct GroupedSlots {
+  int64_t grouped = 0;             // slots in an expert's group
+  int64_t n_experts = 0;           // entries of `experts` filled
+  const int64_t* order = nullptr;  // [grouped]: grouped position -> slot
+  float* ye = nullptr;             // [grouped, dim]
+  float *g = nullptr, *u = nullptr;
+  int64_t g_at = 0;  // the first float of g and u past the routed experts'
+};
+
+GroupedSlots GroupRoutedSlots(const MoeWeights& w, const ModelConfig& c, const float* xq,
+                              const int64_t* slot_rows, const int32_t* ids, const float* weights,
+                              int64_t n, int64_t extra_g_floats, ExpertRows* experts) {
+  const int64_t dim = c.dim, n_exp = c.n_routed_experts;
+  kernels::Workspace& ws = MoeWorkspace();
+  int64_t* begin = ws.Get<int64_t>(kExpertBegin, n_exp + 1);
+  int64_t* order = ws.Get<int64_t>(kSlots, n);
   std::fill(begin, begin + n_exp + 1, 0);
   for (int64_t i = 0; i < n; ++i) {
     if (ids[i] >= 0 && ids[i] < n_exp) ++begin[ids[i] + 1];
@@ -107,7 +125,41 @@ int64_t GroupSlotsByExpert(const int32_t* ids, int64_t n, int64_t n_exp, int64_t
       if (ids[j] == e) order[i++] = j;
     }
   }
-  return begin[n_exp];
+  GroupedSlots s;
+  s.grouped = begin[n_exp];
+  s.order = order;
+  float* xe = ws.Get<float>(kXe, s.grouped * dim);
+  float* we = ws.Get<float>(kWe, s.grouped);
+  s.ye = ws.Get<float>(kYe, s.grouped * dim);
+  for (int64_t i = 0; i < s.grouped; ++i) {
+    const int64_t row = slot_rows != nullptr ? slot_rows[order[i]] : 0;
+    std::copy(xq + row * dim, xq + (row + 1) * dim, xe + i * dim);
+    we[i] = weights[order[i]];
+  }
+  int64_t g_floats = extra_g_floats;
+  for (int64_t e = 0; e < n_exp; ++e) {
+    g_floats += (begin[e + 1] - begin[e]) * w.experts[static_cast<size_t>(e)].w1.rows;
+  }
+  s.g = ws.Get<float>(kG, g_floats);
+  s.u = ws.Get<float>(kU, g_floats);
+  const float limit = static_cast<float>(c.swiglu_limit);
+  for (int64_t e = 0; e < n_exp; ++e) {
+    const int64_t b0 = begin[e], m = begin[e + 1] - b0;
+    if (m == 0) continue;
+    const ExpertWeights& ew = w.experts[static_cast<size_t>(e)];
+    experts[s.n_experts++] = {&ew,          xe + b0 * dim,  m, we + b0, limit, s.g + s.g_at,
+                              s.u + s.g_at, s.ye + b0 * dim};
+    s.g_at += m * ew.w1.rows;
+  }
+  return s;
+}
+
+// out [n, dim]: each grouped slot's output row where its slot is, zeros for the others.
+void ScatterSlots(const GroupedSlots& s, int64_t n, int64_t dim, float* out) {
+  std::fill(out, out + n * dim, 0.0f);
+  for (int64_t i = 0; i < s.grouped; ++i) {
+    std::copy(s.ye + i * dim, s.ye + (i + 1) * dim, out + s.order[i] * dim);
+  }
 }
 
 // Router: per row the chosen expert ids and their weights (n_activated each): ids and weights
@@ -157,53 +209,26 @@ void MoeForward(const MoeWeights& w, const ModelConfig& c, const float* x, const
   std::copy(x, x + rows * dim, xq);
   cx.ops.ActQuantFp8(kernels::F32Rows(xq, rows, dim), 128);
 
-  // The routed (row, slot) pairs grouped by expert, in ascending expert id and slot order:
-  // order[begin[e], begin[e + 1]) are expert e's, so its rows of xe, we, g, u and ye are
-  // consecutive. An id outside the experts (a hostile tid2eid) matches none, and its slot stays
-  // zero, as when each expert scanned the ids for its own.
+  // The routed (row, slot) pairs grouped by expert (pair i is row i / k's), each expert once over
+  // its rows; then the shared expert on every row, in the same RunExperts.
   const int64_t pairs = rows * k, n_exp = c.n_routed_experts;
-  int64_t* begin = ws.Get<int64_t>(kExpertBegin, n_exp + 1);
-  int64_t* order = ws.Get<int64_t>(kSlots, pairs);
-  const int64_t routed_pairs = GroupSlotsByExpert(ids, pairs, n_exp, begin, order);
-  // Rows of g and u: the routed pairs' (each expert's width), then the shared expert's.
-  int64_t g_rows_floats = rows * w.shared.w1.rows;
-  for (int64_t e = 0; e < n_exp; ++e)
-    g_rows_floats += (begin[e + 1] - begin[e]) * w.experts[static_cast<size_t>(e)].w1.rows;
-  float* xe = ws.Get<float>(kXe, routed_pairs * dim);
-  float* we = ws.Get<float>(kWe, routed_pairs);
-  float* ye = ws.Get<float>(kYe, routed_pairs * dim);
-  float* g = ws.Get<float>(kG, g_rows_floats);
-  float* u = ws.Get<float>(kU, g_rows_floats);
-  float* shared = ws.Get<float>(kShared, rows * dim);
-  for (int64_t i = 0; i < routed_pairs; ++i) {
-    const int64_t row = order[i] / k;
-    std::copy(xq + row * dim, xq + (row + 1) * dim, xe + i * dim);
-    we[i] = weights[order[i]];
-  }
-  // The routed experts with rows, then the shared expert on every row.
+  int64_t* pair_rows = ws.Get<int64_t>(kSlotRows, pairs);
+  for (int64_t i = 0; i < pairs; ++i) pair_rows[i] = i / k;
   auto* experts = ws.Get<ExpertRows>(kExperts, n_exp + 1);
   static_assert(std::is_trivially_copyable_v<ExpertRows>);
-  const float limit = static_cast<float>(c.swiglu_limit);
-  int64_t n_experts = 0, g_at = 0;
-  for (int64_t e = 0; e < n_exp; ++e) {
-    const int64_t b0 = begin[e], n = begin[e + 1] - b0;
-    if (n == 0) continue;
-    const ExpertWeights& ew = w.experts[static_cast<size_t>(e)];
-    experts[n_experts++] = {&ew,   xe + b0 * dim, n,        we + b0,
-                            limit, g + g_at,      u + g_at, ye + b0 * dim};
-    g_at += n * ew.w1.rows;
-  }
+  const GroupedSlots grouped =
+      GroupRoutedSlots(w, c, xq, pair_rows, ids, weights, pairs, rows * w.shared.w1.rows, experts);
+  float* shared = ws.Get<float>(kShared, rows * dim);
   // The shared expert does not clamp: the reference model.py the golden data was produced with
   // builds it without swiglu_limit (a later upstream revision clamps it too).
-  experts[n_experts++] = {&w.shared, xq, rows, nullptr, 0.0f, g + g_at, u + g_at, shared};
-  RunExperts(std::span<const ExpertRows>(experts, n_experts), cx);
+  experts[grouped.n_experts] = {
+      &w.shared, xq, rows, nullptr, 0.0f, grouped.g + grouped.g_at, grouped.u + grouped.g_at,
+      shared};
+  RunExperts(std::span<const ExpertRows>(experts, grouped.n_experts + 1), cx);
 
   // Results per (row, slot).
   float* routed = ws.Get<float>(kRouted, pairs * dim);
-  std::fill(routed, routed + pairs * dim, 0.0f);
-  for (int64_t i = 0; i < routed_pairs; ++i) {
-    std::copy(ye + i * dim, ye + (i + 1) * dim, routed + order[i] * dim);
-  }
+  ScatterSlots(grouped, pairs, dim, routed);
 
   // y = sum of routed outputs in ascending expert order (fp32), + shared, rounded to bf16. A
   // token routed twice to one expert counts it once, as the reference's index_put does.
@@ -216,43 +241,13 @@ void MoeForward(const MoeWeights& w, const ModelConfig& c, const float* x, const
 void RoutedExpertsForward(const MoeWeights& w, const ModelConfig& c, const float* xq,
                           const int64_t* rows, const int32_t* ids, const float* weights, int64_t n,
                           float* out, const Compute& cx) {
-  const int64_t dim = c.dim, n_exp = c.n_routed_experts;
   kernels::Workspace& ws = MoeWorkspace();
-  // Each expert once over its slots' rows (MoeForward's grouping): a prompt chunk's host experts
-  // read their weights once per chunk, not once per row that chose them.
-  int64_t* begin = ws.Get<int64_t>(kExpertBegin, n_exp + 1);
-  int64_t* order = ws.Get<int64_t>(kSlots, n);
-  const int64_t grouped = GroupSlotsByExpert(ids, n, n_exp, begin, order);
-  float* xe = ws.Get<float>(kXe, grouped * dim);
-  float* we = ws.Get<float>(kWe, grouped);
-  float* ye = ws.Get<float>(kYe, grouped * dim);
-  for (int64_t i = 0; i < grouped; ++i) {
-    const int64_t row = rows != nullptr ? rows[order[i]] : 0;
-    std::copy(xq + row * dim, xq + (row + 1) * dim, xe + i * dim);
-    we[i] = weights[order[i]];
-  }
-  int64_t g_floats = 0;
-  for (int64_t e = 0; e < n_exp; ++e) {
-    g_floats += (begin[e + 1] - begin[e]) * w.experts[static_cast<size_t>(e)].w1.rows;
-  }
-  float* g = ws.Get<float>(kG, g_floats);
-  float* u = ws.Get<float>(kU, g_floats);
-  auto* experts = ws.Get<ExpertRows>(kExperts, n_exp);
-  const float limit = static_cast<float>(c.swiglu_limit);
-  int64_t n_experts = 0, g_at = 0;
-  for (int64_t e = 0; e < n_exp; ++e) {
-    const int64_t b0 = begin[e], m = begin[e + 1] - b0;
-    if (m == 0) continue;
-    const ExpertWeights& ew = w.experts[static_cast<size_t>(e)];
-    experts[n_experts++] = {&ew,   xe + b0 * dim, m,        we + b0,
-                            limit, g + g_at,      u + g_at, ye + b0 * dim};
-    g_at += m * ew.w1.rows;
-  }
-  RunExperts(std::span<const ExpertRows>(experts, n_experts), cx);
-  std::fill(out, out + n * dim, 0.0f);  // the slots of ids outside the experts stay zero
-  for (int64_t i = 0; i < grouped; ++i) {
-    std::copy(ye + i * dim, ye + (i + 1) * dim, out + order[i] * dim);
-  }
+  // Each expert once over its slots' rows: a prompt chunk's host experts read their weights once
+  // per chunk, not once per row that chose them.
+  auto* experts = ws.Get<ExpertRows>(kExperts, c.n_routed_experts);
+  const GroupedSlots grouped = GroupRoutedSlots(w, c, xq, rows, ids, weights, n, 0, experts);
+  RunExperts(std::span<const ExpertRows>(experts, grouped.n_experts), cx);
+  ScatterSlots(grouped, n, c.dim, out);
   ws.Trim(kernels::kWorkspaceKeepBytes);
 }
 
