@@ -1,4 +1,4 @@
-// ActQuant, RmsNorm, RopeRotate(Rows), SwiGlu(Quant), StoreBf16Bits and RepeatRows on
+// ActQuant, RmsNorm, RopeRotate(Rows), SwiGlu(Quant), StoreBf16Bits, RepeatRows and ScatterRows on
 // the device (ops.h); the per-element arithmetic is device_math.h's, shared with the host tests.
 #include <cuda_runtime.h>
 
@@ -89,6 +89,14 @@ __global__ void RepeatRowsKernel(const float* x, int64_t rows, int64_t n, int64_
   const int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (k >= rows * times * n) return;
   out[k] = x[(k / n / times) * n + k % n];
+}
+
+__global__ void ScatterRowsKernel(const float* src, const int32_t* index, int64_t n, int64_t width,
+                                  float* dst) {
+  AwaitPreviousKernel();
+  const int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (k >= n * width) return;
+  dst[static_cast<int64_t>(index[k / width]) * width + k % width] = src[k];
 }
 
 __global__ void SwiGluKernel(const float* g, const float* u, int64_t rows, int64_t inter,
@@ -207,6 +215,14 @@ void RepeatRows(const float* x, int64_t rows, int64_t n, int64_t times, float* o
   LaunchKernel(RepeatRowsKernel, "RepeatRowsKernel", Blocks(rows * times * n), kThreads, 0,
                Raw(stream), x, rows, n, times, out);
   CheckCuda(cudaGetLastError(), "RepeatRows launch");
+}
+
+void ScatterRows(const float* src, const int32_t* index, int64_t n, int64_t width, float* dst,
+                 CudaStream& stream) {
+  if (n <= 0 || width <= 0) return;
+  LaunchKernel(ScatterRowsKernel, "ScatterRowsKernel", Blocks(n * width), kThreads, 0, Raw(stream),
+               src, index, n, width, dst);
+  CheckCuda(cudaGetLastError(), "ScatterRows launch");
 }
 
 void SwiGlu(const float* g, const float* u, int64_t rows, int64_t inter, const float* row_weight,

@@ -226,6 +226,8 @@ DeviceRows CreateDeviceRows(const DeviceModel& m, int64_t max_rows) {
   if (s.offload) {
     r.staged =
         PinnedHostBuffer(static_cast<size_t>((2 * s.k + s.dim + s.k * s.dim) * max_rows) * 4);
+    r.host_rows = DeviceBuffer(static_cast<size_t>(s.k * s.dim * max_rows) * 4);
+    r.host_index = DeviceBuffer(static_cast<size_t>(s.k * max_rows) * 4);
   }
   return r;
 }

@@ -370,10 +370,15 @@ void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, 
     const auto n = static_cast<int64_t>(slot_at.size());
     if (n > 0) {
       m.host_experts(host_xq, slot_rows.data(), host_ids, host_weights, n, host_out);
-      for (int64_t j = 0; j < n; ++j) {
-        scratch.routed.UploadAt(static_cast<size_t>(slot_at[static_cast<size_t>(j)] * s.dim) * 4,
-                                host_out + j * s.dim, static_cast<size_t>(s.dim) * 4, stream);
-      }
+      // The rows up in one copy and their places in another (host_ids is free again: the copies
+      // are queued before the next call's routing lands there), then scattered into `routed`.
+      int32_t* places = host_ids;
+      for (int64_t j = 0; j < n; ++j)
+        places[j] = static_cast<int32_t>(slot_at[static_cast<size_t>(j)]);
+      scratch.host_rows.Upload(host_out, static_cast<size_t>(n * s.dim) * 4, stream);
+      scratch.host_index.Upload(places, static_cast<size_t>(n) * 4, stream);
+      ScatterRows(scratch.host_rows.as<float>(), scratch.host_index.as<int32_t>(), n, s.dim, routed,
+                  stream);
     }
     m.offload_host_seconds +=
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();

@@ -393,6 +393,12 @@ void RopeRotateRows(float* x, int64_t rows, int64_t per_row, int64_t stride, int
 void RepeatRows(const float* x, int64_t rows, int64_t n, int64_t times, float* out,
                 CudaStream& stream);
 
+// dst's row index[j] = src's row j for j < n, rows of `width` floats (the expert offload's host
+// rows, uploaded packed in one copy, into their slots of a prompt chunk's routed outputs, where a
+// copy per row cost one small transfer each). The indices distinct, within dst.
+void ScatterRows(const float* src, const int32_t* index, int64_t n, int64_t width, float* dst,
+                 CudaStream& stream);
+
 // out[i] = the bf16 bits of x[i] (round to nearest even) for i < n: how KV rows and compressed
 // entries are stored in the cache.
 void StoreBf16Bits(const float* x, int64_t n, uint16_t* out, CudaStream& stream);

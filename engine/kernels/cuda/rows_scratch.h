@@ -94,9 +94,11 @@ struct DeviceRows {
   // (MatVecRowsPair); zero between calls.
   DeviceBuffer swiglu_arrivals, shared_swiglu_arrivals;
   // The offload's host side: ids / weights [rows, k], xq [rows, dim], out [rows, k, dim]; the
-  // host slots' rows and places in `routed` (MoeRows; kept to allocate once).
+  // host slots' rows and places in `routed` (MoeRows; kept to allocate once); on the device, the
+  // host slots' output rows and places, uploaded packed and scattered into `routed`.
   PinnedHostBuffer staged;
   std::vector<int64_t> host_slot_rows, host_slot_at;
+  DeviceBuffer host_rows, host_index;  // [rows * k, dim], int32 [rows * k]
   // The head: products [rows, hc], y [rows, dim].
   DeviceBuffer head_products, head_y;
 

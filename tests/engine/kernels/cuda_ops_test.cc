@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <numeric>
 #include <random>
 #include <string>
 #include <vector>
@@ -1182,6 +1183,36 @@ TEST(CudaOpsTest, SwiGluMatchesTheCpuWithAndWithoutClamp) {
            stream);
     ExpectContract(ToHost(dout, g.size(), stream), cpu, "swiglu limit " + std::to_string(limit),
                    true);
+  }
+}
+
+// The offload's host rows into their slots: row j of the packed rows lands on row index[j] of the
+// destination, bit for bit, and every other row keeps what it had.
+TEST(CudaOpsTest, ScatterRowsPutsEachRowInItsPlaceAndLeavesTheRest) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  const int64_t dst_rows = 37, width = 300, n = 11;
+  std::mt19937 rng(43);
+  std::normal_distribution<float> normal(0.0f, 3.0f);
+  std::vector<float> src(static_cast<size_t>(n * width)),
+      dst(static_cast<size_t>(dst_rows * width));
+  for (float& v : src) v = normal(rng);
+  for (float& v : dst) v = normal(rng);
+  std::vector<int32_t> all(static_cast<size_t>(dst_rows));
+  std::iota(all.begin(), all.end(), 0);
+  std::shuffle(all.begin(), all.end(), rng);
+  const std::vector<int32_t> index(all.begin(), all.begin() + n);  // distinct, in no order
+  std::vector<float> want = dst;
+  for (int64_t j = 0; j < n; ++j) {
+    std::copy(src.begin() + j * width, src.begin() + (j + 1) * width,
+              want.begin() + index[static_cast<size_t>(j)] * width);
+  }
+  const DeviceBuffer dsrc = ToDevice(src, stream), dindex = ToDevice(index, stream);
+  DeviceBuffer ddst = ToDevice(dst, stream);
+  ScatterRows(dsrc.as<float>(), dindex.as<int32_t>(), n, width, ddst.as<float>(), stream);
+  const std::vector<float> got = ToHost(ddst, want.size(), stream);
+  for (size_t i = 0; i < want.size(); ++i) {
+    ASSERT_EQ(test_support::Bits(got[i]), test_support::Bits(want[i])) << "value " << i;
   }
 }
 
