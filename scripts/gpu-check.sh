@@ -22,7 +22,8 @@
 # The lent machine (an H200 with 16 cores) has nvcc, CMake and ninja but not the project's Debian
 # packages (libgit2, GoogleTest, ...) and no network, so the binaries are built here and carried:
 #   here:   scripts/gpu-check.sh pack        # builds engine_cuda_test + the four CUDA benches +
-#                                            # dsagent with CUDA ON into build/, packs them and
+#                                            # host_experts_bench + dsagent with CUDA ON into
+#                                            # build/, packs them and
 #                                            # the shared libraries they need as one xz archive,
 #                                            # .gpu-check/pack.txz (git-ignored; ~23 MB)
 #   there:  scripts/gpu-check.sh run         # (device tool: carry [".gpu-check"], timeout 600 s;
@@ -36,7 +37,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 MODE="${1:-run}"
 PACK=.gpu-check
 BUILD_DIR="${BUILD_DIR:-build}"
-TARGETS=(engine_cuda_test cuda_matvec_bench cuda_ops_bench cuda_decode_bench cuda_model_bench dsagent)
+TARGETS=(engine_cuda_test cuda_matvec_bench cuda_ops_bench cuda_decode_bench cuda_model_bench
+         host_experts_bench dsagent)
 
 build() {
   cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-RelWithDebInfo}" \
@@ -50,12 +52,14 @@ pack() {
   mkdir -p "$stage/lib" "$stage/cli/lib"
   # Without their debug sections (the symbols stay): the device tool carries 64 MiB at most, the
   # repository's tracked files (~30 MB, mostly tests/data) included.
-  for bin in "$BUILD_DIR/tests/engine/engine_cuda_test" "$BUILD_DIR"/bench/cuda_{matvec,ops,decode,model}_bench; do
+  for bin in "$BUILD_DIR/tests/engine/engine_cuda_test" "$BUILD_DIR"/bench/cuda_{matvec,ops,decode,model}_bench \
+             "$BUILD_DIR/bench/host_experts_bench"; do
     strip --strip-debug -o "$stage/$(basename "$bin")" "$bin"
   done
   # Every shared library but glibc's travels along (the device image is not Debian: libstdc++
   # must be GCC 12's or newer, libcrypto 3). The binaries need glibc >= 2.34.
-  for bin in "$BUILD_DIR/tests/engine/engine_cuda_test" "$BUILD_DIR"/bench/cuda_*_bench; do
+  for bin in "$BUILD_DIR/tests/engine/engine_cuda_test" "$BUILD_DIR"/bench/cuda_*_bench \
+             "$BUILD_DIR/bench/host_experts_bench"; do
     ldd "$bin" | awk '/=> \// {print $3}' | grep -Ev '/(libc|libm|libdl|librt|libpthread)\.so' |
       xargs -r -I{} cp -L {} "$stage/lib/"
   done
@@ -465,6 +469,15 @@ run() {
     >"$OUT/cuda_model_bench_offload_pageable.txt" 2>&1 || rc=1
   grep -E "^(  [0-9.]+ GiB|prefill|  offload \(prefill)" "$OUT/cuda_model_bench_offload_pageable.txt" |
     sed 's/^/pageable: /' || tail -3 "$OUT/cuda_model_bench_offload_pageable.txt"
+  # The CPU's side of the offload on this machine's cores: a 256-row chunk's host experts (half
+  # of the checkpoint's first layer's) one call per row against one call for the chunk
+  # (bench/host_experts_bench; this VM's 2 cores: 467 against 380 ms, docs/BENCHMARKS.md).
+  local host_bench; host_bench="$(dirname "$model_bench_bin")/host_experts_bench"
+  if [ -x "$host_bench" ]; then
+    bounded 90 "$host_bench" --model "$model" --rows 256 --reps 2 \
+      >"$OUT/host_experts_bench.txt" 2>&1 || rc=1
+    tail -4 "$OUT/host_experts_bench.txt"
+  fi
   # The profiles last (the slowest steps; what the budget leaves them, else `gpu-check.sh profile`
   # in a second call).
   profile_decode "$decode_bench_bin" "$OUT" || rc=1
