@@ -27,13 +27,15 @@ bool ArchitecturesRunOn(std::string_view architectures, int cc_major, int cc_min
     if (digits == 0) continue;  // not an architecture
     any = true;
     std::string_view rest = entry.substr(digits);
-    const bool specific = !rest.empty() && (rest[0] == 'a' || rest[0] == 'f');
-    if (specific) rest.remove_prefix(1);
+    // "90a": that device alone; "100f": its family (the same major, this minor or later); both
+    // without PTX for later majors.
+    const bool exact = !rest.empty() && rest[0] == 'a', family = !rest.empty() && rest[0] == 'f';
+    if (exact || family) rest.remove_prefix(1);
     const bool sass = rest.empty() || rest == "-real";
-    const bool ptx = rest.empty() || rest == "-virtual";
+    const bool ptx = !exact && !family && (rest.empty() || rest == "-virtual");
     const int major = number / 10, minor = number % 10;
-    if (sass && (specific ? cc == number : cc_major == major && cc_minor >= minor)) return true;
-    if (ptx && !specific && cc >= number) return true;
+    if (sass && (exact ? cc == number : cc_major == major && cc_minor >= minor)) return true;
+    if (ptx && cc >= number) return true;
   }
   return !any;
 }

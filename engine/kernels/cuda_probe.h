@@ -31,9 +31,9 @@ struct CudaProbe {
 
 // Whether kernels built for `architectures` (a CMake list: "90-real;100-real;90-virtual"; "89" is
 // both SASS and PTX) run on a device of compute capability major.minor: SASS for X.Y runs on X.Z
-// with Z >= Y (an "a" architecture, "90a", on X.Y alone), PTX for X.Y is compiled by the driver for
-// anything at or above X.Y. True for "" and for CMake's "all", "all-major" and "native", which
-// say nothing checkable here.
+// with Z >= Y (an "a" architecture, "90a", on X.Y alone; an "f" one, "100f", as plain SASS), PTX
+// for X.Y is compiled by the driver for anything at or above X.Y. True for "" and for CMake's
+// "all", "all-major" and "native", which say nothing checkable here.
 bool ArchitecturesRunOn(std::string_view architectures, int cc_major, int cc_minor);
 
 // Asks the CUDA runtime (once per call; cheap after the first). In a build without CUDA: built

@@ -135,7 +135,10 @@ TEST(CudaProbeTest, SaysWhichDevicesABuildsArchitecturesRunOn) {
   EXPECT_FALSE(ArchitecturesRunOn("89-real", 9, 0));
   EXPECT_TRUE(ArchitecturesRunOn("90a-real", 9, 0));
   EXPECT_FALSE(ArchitecturesRunOn("90a-real", 10, 0));  // arch-specific: itself alone
-  EXPECT_TRUE(ArchitecturesRunOn("", 7, 5));            // nothing recorded: no verdict
+  EXPECT_TRUE(ArchitecturesRunOn("100f-real", 10, 3));  // family-specific: its family
+  EXPECT_FALSE(ArchitecturesRunOn("100f-real", 12, 0));
+  EXPECT_FALSE(ArchitecturesRunOn("100f", 12, 0));  // and no PTX for later majors
+  EXPECT_TRUE(ArchitecturesRunOn("", 7, 5));        // nothing recorded: no verdict
   EXPECT_TRUE(ArchitecturesRunOn("native", 8, 9));
 }
 
