@@ -127,11 +127,14 @@ std::string DescribeCuda(const CudaProbe& probe) {
   if (!probe.built) {
     return "CUDA: not built (configured without nvcc or with -DDSAGENT_CUDA=OFF)";
   }
-  char runtime[64];
-  std::snprintf(runtime, sizeof runtime, "runtime %d.%d", probe.runtime_version / 1000,
+  char version[64];
+  std::snprintf(version, sizeof version, "runtime %d.%d", probe.runtime_version / 1000,
                 (probe.runtime_version % 1000) / 10);
+  // Which devices the build can serve (MissingKernels): the architectures its kernels are for.
+  const std::string runtime =
+      version + (probe.architectures.empty() ? "" : ", kernels for " + probe.architectures);
   if (probe.devices.empty()) {
-    return "CUDA: backend built (" + std::string(runtime) + "), " + probe.problem;
+    return "CUDA: backend built (" + runtime + "), " + probe.problem;
   }
   std::string out = "CUDA: ";
   for (size_t i = 0; i < probe.devices.size(); ++i) {

@@ -58,8 +58,9 @@ PlanningMemory PlanningMemoryOf(const CudaDeviceInfo& device, int64_t gpu_memory
 // a newer GPU.
 std::string MissingKernels(const CudaProbe& probe, const CudaDeviceInfo& device);
 
-// One line for `dsagent doctor`: "CUDA: NVIDIA H200 (139.8 GiB, compute 9.0), runtime 13.0" or
-// "CUDA: backend built, no device: ..." or "CUDA: not built (...)".
+// One line for `dsagent doctor`: "CUDA: NVIDIA H200 (139.8 GiB, compute 9.0), runtime 13.0,
+// kernels for 90-real,..." or "CUDA: backend built (runtime 13.0, kernels for ...), no device:
+// ..." or "CUDA: not built (...)".
 std::string DescribeCuda(const CudaProbe& probe);
 
 }  // namespace dsagent::engine::kernels

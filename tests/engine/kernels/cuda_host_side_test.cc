@@ -165,6 +165,8 @@ TEST(CudaProbeTest, ADeviceWithoutKernelsInThisBuildIsRefusedNamingTheRebuild) {
   EXPECT_NE(why->find("-DCMAKE_CUDA_ARCHITECTURES=89"), std::string::npos) << *why;
   EXPECT_NE(why->find("--device cpu"), std::string::npos) << *why;
   EXPECT_NE(DescribeCuda(probe).find("[not usable: "), std::string::npos) << DescribeCuda(probe);
+  EXPECT_NE(DescribeCuda(probe).find(", kernels for 90-real,90-virtual"), std::string::npos)
+      << DescribeCuda(probe);
 
   CudaDeviceInfo turing{.index = 0, .name = "T4", .cc_major = 7, .cc_minor = 5};
   turing.has_kernels = false;
