@@ -1,6 +1,10 @@
 #include "agent/cli/device_option.h"
 
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdio>
+#include <memory>
 
 #include "agent/core/termination.h"
 #include "engine/kernels/device_spec.h"
@@ -37,6 +41,36 @@ int CheckDeviceOptions(const std::string& device, const std::string& gpu_memory,
     return kExitUsage;
   }
   return kExitDone;
+}
+
+std::function<void(int64_t, int64_t)> UploadProgressPrinter(const char* command, std::FILE* out) {
+  struct State {
+    std::string command;
+    std::FILE* out;
+    bool terminal;
+    int64_t quarters = 0;  // quarters printed (not on a terminal)
+    std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  };
+  auto state = std::make_shared<State>(State{command, out, ::isatty(::fileno(out)) == 1});
+  return [state](int64_t done, int64_t total) {
+    State& s = *state;
+    if (total <= 0) return;
+    if (done >= total) {
+      const double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - s.start).count();
+      std::fprintf(s.out, "%sdsagent %s: weights to the GPU: all %lld blocks in %.1f s\n",
+                   s.terminal ? "\r" : "", s.command.c_str(), static_cast<long long>(total),
+                   seconds);
+    } else if (s.terminal) {
+      std::fprintf(s.out, "\rdsagent %s: weights to the GPU: %lld of %lld blocks",
+                   s.command.c_str(), static_cast<long long>(done), static_cast<long long>(total));
+    } else if (done * 4 / total > s.quarters) {
+      s.quarters = done * 4 / total;
+      std::fprintf(s.out, "dsagent %s: weights to the GPU: %lld of %lld blocks\n",
+                   s.command.c_str(), static_cast<long long>(done), static_cast<long long>(total));
+    }
+    std::fflush(s.out);
+  };
 }
 
 }  // namespace dsagent

@@ -4,6 +4,8 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
+#include <cstdio>
+#include <functional>
 #include <string>
 
 #include "engine/kernels/device_spec.h"
@@ -22,5 +24,12 @@ void AddDeviceOptions(CLI::App& cmd, std::string& device, std::string& gpu_memor
 int CheckDeviceOptions(const std::string& device, const std::string& gpu_memory,
                        const char* command, engine::kernels::DeviceSpec* spec = nullptr,
                        int64_t* cap = nullptr);
+
+// The progress of a GPU's weights upload for `out` (EngineRuntimeOptions::upload_progress):
+// "dsagent <command>: weights to the GPU: 12 of 45 blocks" rewritten in place on a terminal, and
+// elsewhere (a service's log) a line at each quarter; the last says how long the upload took. A
+// V4-Flash upload is 140-odd GB: a minute or more with nothing said otherwise.
+std::function<void(int64_t done, int64_t total)> UploadProgressPrinter(const char* command,
+                                                                       std::FILE* out = stderr);
 
 }  // namespace dsagent

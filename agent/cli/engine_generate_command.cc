@@ -208,17 +208,19 @@ int EngineGenerateCommand(const EngineGenerateOptions& o, const CancelToken& can
       engine::kernels::ParseNumerics(o.numerics).value_or(engine::kernels::Numerics::kFast);
   // Token ids in and out need no tokenizer; text does. One prompt per run: no prefix cache in
   // memory, only the disk store with --kv-dir.
-  auto runtime = engine::EngineRuntime::Open({.model_dir = o.model_dir,
-                                              .tokenizer_file = o.tokenizer_file,
-                                              .tokenizer_required = o.tokens_file.empty(),
-                                              .threads = o.threads,
-                                              .numerics = numerics,
-                                              .weights = WeightsFromOption(o.weights),
-                                              .device = device,
-                                              .gpu_memory = gpu_memory,
-                                              .context = o.context,
-                                              .memory_cache_entries = 0,
-                                              .kv_dir = o.kv_dir});
+  auto runtime =
+      engine::EngineRuntime::Open({.model_dir = o.model_dir,
+                                   .tokenizer_file = o.tokenizer_file,
+                                   .tokenizer_required = o.tokens_file.empty(),
+                                   .threads = o.threads,
+                                   .numerics = numerics,
+                                   .weights = WeightsFromOption(o.weights),
+                                   .device = device,
+                                   .gpu_memory = gpu_memory,
+                                   .context = o.context,
+                                   .upload_progress = UploadProgressPrinter("engine generate"),
+                                   .memory_cache_entries = 0,
+                                   .kv_dir = o.kv_dir});
   if (!runtime) return FailEngineGenerate(runtime.error(), kExitUsage);
   if (!(*runtime)->placement().empty())
     std::fprintf(stderr, "dsagent engine generate: %s", (*runtime)->placement().c_str());

@@ -160,6 +160,7 @@ int ServeCommand(const ServeOptions& o, const CancelToken& cancel) {
        .device = device,
        .gpu_memory = gpu_memory,
        .context = o.context,
+       .upload_progress = UploadProgressPrinter("serve"),
        .memory_cache_entries = o.cache_entries,
        .kv_dir = o.kv_dir,
        .kv_max_bytes = kv_max_bytes,

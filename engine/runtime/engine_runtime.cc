@@ -23,7 +23,8 @@ Expected<std::unique_ptr<EngineRuntime>, std::string> EngineRuntime::Open(
                                                .gpu_memory = o.gpu_memory,
                                                .context = o.context,
                                                .sequences = o.max_batch > 1 ? o.max_batch : 1,
-                                               .host_threads = o.threads});
+                                               .host_threads = o.threads,
+                                               .upload_progress = o.upload_progress});
   if (!chosen) return MakeUnexpected(chosen.error());
   r->sequence_model_ = std::move(chosen->model);
   r->placement_ = std::move(chosen->placement);

@@ -21,9 +21,9 @@
 #include "common/expected.h"
 #include "engine/forward/model.h"
 #include "engine/generate/chat_completion.h"
-#include "engine/generate/sequence_model.h"
 #include "engine/generate/forward_batcher.h"
 #include "engine/generate/prefix_cache.h"
+#include "engine/generate/sequence_model.h"
 #include "engine/kernels/device_spec.h"
 #include "engine/kernels/numerics_mode.h"
 #include "engine/kernels/ops_backend.h"
@@ -51,6 +51,8 @@ struct EngineRuntimeOptions {
   kernels::DeviceSpec device;
   int64_t gpu_memory = 0;
   int64_t context = 0;
+  // A GPU's weights upload, told after each block (done, total blocks): a progress line.
+  std::function<void(int64_t done, int64_t total)> upload_progress;
   // States kept in memory for prefix reuse; 0 = no prefix cache at all (every prompt token is
   // computed; `engine generate` runs one prompt). With kv_dir the disk store sits behind it.
   int memory_cache_entries = 16;

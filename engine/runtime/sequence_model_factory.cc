@@ -36,9 +36,12 @@ Expected<ChosenSequenceModel, std::string> MakeSequenceModel(forward::Model& mod
   }
   chosen.placement = "placement on " + name + " (" + device.name + "), " + memory.basis + "\n" +
                      DescribePlacement(*plan);
-  auto made = kernels::cuda::DeviceSequenceModel::Create(
-      model, *plan,
-      {.device = choice.device.index, .context = context, .host_threads = choice.host_threads});
+  auto made =
+      kernels::cuda::DeviceSequenceModel::Create(model, *plan,
+                                                 {.device = choice.device.index,
+                                                  .context = context,
+                                                  .host_threads = choice.host_threads,
+                                                  .upload_progress = choice.upload_progress});
   if (!made) return MakeUnexpected(made.error());
   if (const std::string host = (*made)->HostExpertMemory(); !host.empty()) {
     chosen.placement += "  " + host + "\n";

@@ -99,8 +99,9 @@ std::unique_ptr<DeviceModel> UploadPlannedModel(const forward::Model& model,
     host->pinned = PinnedHostMemory::Pin(HostExpertRanges(model.weights(), *split, *mtp_split),
                                          options.pin_host_experts);
   }
-  auto device = std::make_unique<DeviceModel>(
-      UploadModel(model.weights(), c, options.context, stream, any_on_host ? &offload : nullptr));
+  auto device = std::make_unique<DeviceModel>(UploadModel(model.weights(), c, options.context,
+                                                          stream, any_on_host ? &offload : nullptr,
+                                                          options.upload_progress));
   if (model.numerics() == Numerics::kExact) UseExactNumerics(*device);
   return device;
 }

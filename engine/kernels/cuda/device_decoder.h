@@ -22,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -66,6 +67,8 @@ struct DeviceDecoderOptions {
   // to make a prompt span chunks). Past kMaxGroupedSlots / top-k rows (341 for top 6) a call's
   // routed slots are not grouped by expert (matvec_tiled.h): they run slot by slot.
   int64_t chunk_rows = kDeviceChunkRows;
+  // Told after each block the weights' upload puts on the device (done, total), if set.
+  std::function<void(int64_t done, int64_t total)> upload_progress;
 };
 
 // How many routed experts of each decoder layer `plan` puts on the device (experts 0..n-1 of

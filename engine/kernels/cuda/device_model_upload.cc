@@ -225,7 +225,14 @@ std::shared_ptr<ExpertStreamPools> MakeExpertStreamPools(const forward::ModelWei
 
 // Every decoder layer, the head and the MTP blocks, with room for `tokens` positions.
 DeviceModel UploadModel(const forward::ModelWeights& w, const ModelConfig& c, int64_t tokens,
-                        CudaStream& stream, const ExpertOffload* offload) {
+                        CudaStream& stream, const ExpertOffload* offload,
+                        const UploadProgress& progress) {
+  const auto total = static_cast<int64_t>(w.layers.size() + 1 + w.mtp.size());
+  int64_t done = 0;
+  const auto tell = [&] {
+    ++done;
+    if (progress) progress(done, total);
+  };
   const forward::Rope window_rope(c, false), compressed_rope(c, true);
   MoeStreaming streaming;
   if (offload != nullptr && offload->stream_pool_experts > 0 && offload->stream_min_rows > 0) {
@@ -241,17 +248,20 @@ DeviceModel UploadModel(const forward::ModelWeights& w, const ModelConfig& c, in
     layers.push_back(UploadBlock(b, c, b.attn.ratio > 0 ? compressed_rope : window_rope, tokens,
                                  stream, on_device, offload != nullptr ? offload->cx : nullptr,
                                  streams));
+    tell();
   }
   DeviceModel m = DeviceModel::Create(HcShapeOf(c), w.embed.rows_view(), w.embed.rows, tokens,
                                       std::move(layers),
                                       UploadHead(w.hc_head, w.norm, w.head, c, stream), stream);
+  tell();
   for (size_t i = 0; i < w.mtp.size(); ++i) {
     const forward::MtpWeights& mtp = w.mtp[i];
     const int64_t on_device =
         offload != nullptr && i < offload->mtp_on_device.size() ? offload->mtp_on_device[i] : -1;
     m.mtp.push_back(UploadMtp(mtp, c, mtp.block.attn.ratio > 0 ? compressed_rope : window_rope,
-                              tokens, stream, on_device,
-                              offload != nullptr ? offload->cx : nullptr, streams));
+                              tokens, stream, on_device, offload != nullptr ? offload->cx : nullptr,
+                              streams));
+    tell();
   }
   return m;
 }

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -122,10 +123,15 @@ DeviceMtp UploadMtp(const forward::MtpWeights& w, const ModelConfig& c, const fo
 std::shared_ptr<ExpertStreamPools> MakeExpertStreamPools(const forward::ModelWeights& w,
                                                          int64_t capacity);
 
+// Told after each block of an upload (decoder layers, then the head, then the MTP blocks): blocks
+// done of the total, for a load's progress line (a V4-Flash upload is 140-odd GB).
+using UploadProgress = std::function<void(int64_t done, int64_t total)>;
+
 // Every decoder layer, the head and the MTP blocks, for sequences of up to `tokens` positions
 // (the weights only: DeviceSequence::Create makes each sequence's state); `offload` keeps some
-// routed experts on the host.
+// routed experts on the host; `progress` (if set) is told after each block.
 DeviceModel UploadModel(const forward::ModelWeights& w, const ModelConfig& c, int64_t tokens,
-                        CudaStream& stream, const ExpertOffload* offload = nullptr);
+                        CudaStream& stream, const ExpertOffload* offload = nullptr,
+                        const UploadProgress& progress = {});
 
 }  // namespace dsagent::engine::kernels::cuda

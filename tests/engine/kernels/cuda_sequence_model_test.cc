@@ -81,6 +81,27 @@ TEST(DeviceSequenceModelTest, BadContextAndNoDeviceAreErrors) {
   EXPECT_THAT(none.error(), HasSubstr("device model on cuda:0: "));
 }
 
+// The weights' upload tells each block as it lands (the CLI's progress line): the decoder layers,
+// the head, the MTP blocks, one call each, in order, of the same total.
+TEST(DeviceSequenceModelUploadTest, TheUploadTellsEachBlockInTurn) {
+  REQUIRE_CUDA_DEVICE();
+  auto model = forward::Model::Load(TinyDir(), {.threads = 2, .numerics = Numerics::kFast});
+  ASSERT_TRUE(model) << model.error();
+  const ModelConfig& c = (*model)->config();
+  std::vector<std::pair<int64_t, int64_t>> told;
+  auto device = DeviceSequenceModel::Create(
+      **model, PlanAllOnDevice(c),
+      {.device = 0, .context = 16, .upload_progress = [&told](int64_t done, int64_t total) {
+         told.emplace_back(done, total);
+       }});
+  ASSERT_TRUE(device) << device.error();
+  const int64_t total = c.n_layers + 1 + c.n_mtp_layers;
+  ASSERT_EQ(static_cast<int64_t>(told.size()), total);
+  for (int64_t i = 0; i < total; ++i) {
+    EXPECT_EQ(told[static_cast<size_t>(i)], std::make_pair(i + 1, total)) << "call " << i;
+  }
+}
+
 class DeviceSequenceModelGpuTest : public ::testing::Test {
  protected:
   void SetUp() override {
