@@ -373,7 +373,8 @@ Expected<std::vector<float>, std::string> DeviceLogits(engine::forward::Model& m
   if (tokens.empty()) return MakeUnexpected(std::string("no tokens"));
   auto chosen = engine::MakeSequenceModel(
       model, {.device = spec, .gpu_memory = gpu_memory,
-              .context = static_cast<int64_t>(tokens.size())});
+              .context = static_cast<int64_t>(tokens.size()),
+              .upload_progress = UploadProgressPrinter("engine logits")});
   if (!chosen) return MakeUnexpected(chosen.error());
   std::fprintf(stderr, "dsagent engine logits: %s", chosen->placement.c_str());
   auto sequence = chosen->model->NewSequence();
