@@ -190,10 +190,7 @@ Expected<InspectPlacement, InspectPlacementError> PlanInspectPlacement(
   if (o.context < 0) return usage("--ctx-size: must be 0 (the model's) or more positions");
   if (o.batch < 1) return usage("--batch: must be 1 or more sequences");
   const engine::kernels::CudaProbe probe = engine::kernels::ProbeCuda();
-  const engine::kernels::CudaDeviceInfo* device = nullptr;
-  if (spec->index < static_cast<int>(probe.devices.size())) {
-    device = &probe.devices[static_cast<size_t>(spec->index)];
-  }
+  const engine::kernels::CudaDeviceInfo* device = engine::kernels::FindDevice(probe, spec->index);
   int64_t capacity = 0;
   std::string header;
   if (device) {

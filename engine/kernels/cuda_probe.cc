@@ -8,6 +8,13 @@
 
 namespace dsagent::engine::kernels {
 
+const CudaDeviceInfo* FindDevice(const CudaProbe& probe, int index) {
+  for (const CudaDeviceInfo& d : probe.devices) {
+    if (d.index == index) return &d;
+  }
+  return nullptr;
+}
+
 bool ArchitecturesRunOn(std::string_view architectures, int cc_major, int cc_minor) {
   const int cc = cc_major * 10 + cc_minor;
   bool any = false;

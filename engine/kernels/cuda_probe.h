@@ -29,6 +29,10 @@ struct CudaProbe {
   std::string architectures;            // the kernels' CMAKE_CUDA_ARCHITECTURES; "" where not known
 };
 
+// Device cuda:`index` among the probe's, or null: the probe lists only the devices that answered,
+// so a list position is not a device index.
+const CudaDeviceInfo* FindDevice(const CudaProbe& probe, int index);
+
 // Whether kernels built for `architectures` (a CMake list: "90-real;100-real;90-virtual"; "89" is
 // both SASS and PTX) run on a device of compute capability major.minor: SASS for X.Y runs on X.Z
 // with Z >= Y (an "a" architecture, "90a", on X.Y alone; an "f" one, "100f", as plain SASS), PTX

@@ -44,13 +44,17 @@ std::optional<std::string> DeviceUnavailable(const DeviceSpec& spec, const CudaP
            "use --device cpu";
   }
   if (probe.devices.empty()) return what + probe.problem + "; use --device cpu";
-  if (spec.index >= static_cast<int>(probe.devices.size())) {
+  const CudaDeviceInfo* device = FindDevice(probe, spec.index);
+  if (device == nullptr) {
+    std::string names;
+    for (const CudaDeviceInfo& d : probe.devices) {
+      names += (names.empty() ? "" : ", ") + std::string("cuda:") + std::to_string(d.index);
+    }
     return what + "no such device: this machine has " + std::to_string(probe.devices.size()) +
-           " (cuda:0 to cuda:" + std::to_string(probe.devices.size() - 1) + ")";
+           " (" + names + ")";
   }
-  const CudaDeviceInfo& device = probe.devices[static_cast<size_t>(spec.index)];
-  if (!device.has_kernels) {
-    return what + device.name + ": " + MissingKernels(probe, device) + "; or use --device cpu";
+  if (!device->has_kernels) {
+    return what + device->name + ": " + MissingKernels(probe, *device) + "; or use --device cpu";
   }
   return std::nullopt;
 }

@@ -23,7 +23,8 @@ Expected<ChosenSequenceModel, std::string> MakeSequenceModel(forward::Model& mod
   const ModelConfig& c = model.config();
   const std::string name = choice.device.Name();
   const int64_t context = choice.context > 0 ? choice.context : c.max_position_embeddings;
-  const kernels::CudaDeviceInfo& device = probe.devices[static_cast<size_t>(choice.device.index)];
+  // DeviceUnavailable found it.
+  const kernels::CudaDeviceInfo& device = *kernels::FindDevice(probe, choice.device.index);
   const kernels::PlanningMemory memory = kernels::PlanningMemoryOf(device, choice.gpu_memory);
   const PlacementReserve reserve =
       PlacementReserveFor(c, context, choice.sequences > 1 ? choice.sequences : 1);

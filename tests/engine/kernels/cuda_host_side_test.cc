@@ -111,9 +111,22 @@ TEST(DeviceSpecTest, SaysWhyACudaDeviceCannotBeUsed) {
   one.devices.push_back({.index = 0, .name = "GPU", .total_bytes = 1LL << 34});
   why = DeviceUnavailable(cuda1, one);
   ASSERT_TRUE(why);
-  EXPECT_NE(why->find("cuda:0 to cuda:0"), std::string::npos) << *why;
+  EXPECT_NE(why->find("no such device: this machine has 1 (cuda:0)"), std::string::npos) << *why;
   // Device 0 exists: the engine can run there.
   EXPECT_FALSE(DeviceUnavailable(DeviceSpec{DeviceKind::kCuda, 0}, one));
+
+  // The probe lists the devices that answered: device 0 did not, device 1 did. A list position
+  // is not a device index.
+  CudaProbe second_only;
+  second_only.built = true;
+  second_only.devices.push_back({.index = 1, .name = "GPU1", .total_bytes = 1LL << 34});
+  why = DeviceUnavailable(DeviceSpec{DeviceKind::kCuda, 0}, second_only);
+  ASSERT_TRUE(why);
+  EXPECT_NE(why->find("no such device: this machine has 1 (cuda:1)"), std::string::npos) << *why;
+  EXPECT_FALSE(DeviceUnavailable(cuda1, second_only));
+  ASSERT_NE(FindDevice(second_only, 1), nullptr);
+  EXPECT_EQ(FindDevice(second_only, 1)->name, "GPU1");
+  EXPECT_EQ(FindDevice(second_only, 0), nullptr);
 }
 
 // Which devices a build's kernels run on: SASS on its own major at or above its minor, PTX on
