@@ -119,12 +119,14 @@ GroupedSlots GroupRoutedSlots(const MoeWeights& w, const ModelConfig& c, const f
     if (ids[i] >= 0 && ids[i] < n_exp) ++begin[ids[i] + 1];
   }
   std::partial_sum(begin, begin + n_exp + 1, begin);
-  for (int64_t e = 0, i = 0; e < n_exp; ++e) {
-    if (begin[e + 1] == begin[e]) continue;
-    for (int64_t j = 0; j < n; ++j) {
-      if (ids[j] == e) order[i++] = j;
-    }
+  // Each slot to its expert's next place, in slot order (a counting sort: one pass, where a scan
+  // of every slot per expert was n_exp passes); begin[e] ends at expert e + 1's start, so shift
+  // it back.
+  for (int64_t j = 0; j < n; ++j) {
+    if (ids[j] >= 0 && ids[j] < n_exp) order[begin[ids[j]]++] = j;
   }
+  std::copy_backward(begin, begin + n_exp, begin + n_exp + 1);
+  begin[0] = 0;
   GroupedSlots s;
   s.grouped = begin[n_exp];
   s.order = order;
