@@ -100,19 +100,16 @@ std::string GiBText(int64_t bytes) {
 }  // namespace
 
 PlanningMemory PlanningMemoryOf(const CudaDeviceInfo& device, int64_t gpu_memory) {
-  if (device.free_bytes <= 0) {  // no figure from cudaMemGetInfo: the total, as before it
-    if (gpu_memory > 0 && gpu_memory < device.total_bytes) {
-      return {gpu_memory, "capped by --gpu-memory"};
-    }
-    return {device.total_bytes,
-            GiBText(device.total_bytes) + " (the driver reported no free memory figure)"};
-  }
-  const std::string free_of =
-      GiBText(device.free_bytes) + " free of " + GiBText(device.total_bytes);
-  if (gpu_memory <= 0) return {device.free_bytes, free_of};
-  if (gpu_memory <= device.free_bytes) return {gpu_memory, "capped by --gpu-memory"};
-  return {device.free_bytes, "--gpu-memory " + GiBText(gpu_memory) + " is more than the " +
-                                 free_of + ": planned for the free memory"};
+  // Without a free figure from cudaMemGetInfo, the total, as before it.
+  const bool known = device.free_bytes > 0;
+  const int64_t available = known ? device.free_bytes : device.total_bytes;
+  const std::string of =
+      known ? GiBText(device.free_bytes) + " free of " + GiBText(device.total_bytes)
+            : GiBText(device.total_bytes) + " (the driver reported no free memory figure)";
+  if (gpu_memory <= 0) return {available, of};
+  if (gpu_memory <= available) return {gpu_memory, "capped by --gpu-memory"};
+  return {available, "--gpu-memory " + GiBText(gpu_memory) + " is more than the " + of +
+                         (known ? ": planned for the free memory" : ": planned for all of it")};
 }
 
 std::string MissingKernels(const CudaProbe& probe, const CudaDeviceInfo& device) {
