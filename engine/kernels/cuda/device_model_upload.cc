@@ -259,8 +259,8 @@ DeviceModel UploadModel(const forward::ModelWeights& w, const ModelConfig& c, in
     const int64_t on_device =
         offload != nullptr && i < offload->mtp_on_device.size() ? offload->mtp_on_device[i] : -1;
     m.mtp.push_back(UploadMtp(mtp, c, mtp.block.attn.ratio > 0 ? compressed_rope : window_rope,
-                              tokens, stream, on_device, offload != nullptr ? offload->cx : nullptr,
-                              streams));
+                              tokens, stream, on_device,
+                              offload != nullptr ? offload->cx : nullptr, streams));
     tell();
   }
   return m;
