@@ -10,6 +10,7 @@
 
 #include "agent/core/headless_run.h"
 #include "agent/core/trace.h"
+#include "agent/providers/local_engines.h"
 #include "common/file_io.h"
 #include "evals/evaluate.h"
 #include "evals/gold_tests.h"
@@ -42,15 +43,25 @@ struct AgentOutcome {
   bool interrupted = false;
 };
 
+// The local engine every task's sessions share (provider local: loaded once for the run), and
+// what the run's log is told while it loads.
+struct SharedEngine {
+  LocalEngines& engines;
+  const LocalLoadNotices& notices;
+};
+
 // One try of the agent in `ws`: the first starts a session with the task, later ones resume it
 // with `message` (the failing test output). Updates `out` (usage summed, patch re-extracted).
-void AgentTry(const EvalTask& task, const EvalOptions& o, TaskWorkspace& ws,
-              const std::string& message, AgentOutcome& out, const CancelToken& cancel) {
+void AgentTry(const EvalTask& task, const EvalOptions& o, const SharedEngine& engine,
+              TaskWorkspace& ws, const std::string& message, AgentOutcome& out,
+              const CancelToken& cancel) {
   if (o.agent == "oracle") {
     if (auto a = ws.ApplyPatch(task.patch); !a) out.error = "gold patch: " + a.error();
   } else if (o.agent == "dsagent") {
     HeadlessRunOptions run;
     run.flags = o.flags;
+    run.local_engines = &engine.engines;
+    run.local_load = engine.notices;
     if (!o.policy.empty()) run.flags.emplace_back("routing.policy", o.policy);
     if (o.max_cost_per_task_usd > 0) {  // the budget covers every try
       const double left = o.max_cost_per_task_usd - out.envelope.cost_usd;
@@ -110,8 +121,9 @@ bool SaysDiskFull(const std::string& text) {
 
 // One task end to end; nullopt when interrupted, when the agent cannot run at all (`fatal` set)
 // or when the disk filled up (`disk_full` set): nothing is recorded then, so --resume reruns it.
-std::optional<Json> RunTask(const EvalTask& task, const EvalOptions& o, RepoStore& store,
-                            const CancelToken& cancel, std::string* fatal, std::string* disk_full) {
+std::optional<Json> RunTask(const EvalTask& task, const EvalOptions& o, const SharedEngine& engine,
+                            RepoStore& store, const CancelToken& cancel, std::string* fatal,
+                            std::string* disk_full) {
   const auto start = Clock::now();
   const fs::path work = o.out_dir / "work" / task.instance_id;
   std::error_code ec;
@@ -163,7 +175,7 @@ std::optional<Json> RunTask(const EvalTask& task, const EvalOptions& o, RepoStor
       break;
     }
     const auto agent_start = Clock::now();
-    AgentTry(task, o, *ws, attempt > 0 ? RetryMessage(ev) : "", agent, cancel);
+    AgentTry(task, o, engine, *ws, attempt > 0 ? RetryMessage(ev) : "", agent, cancel);
     agent_wall_s += Seconds(agent_start);
     if (agent.interrupted || cancel.IsCancelled()) return std::nullopt;
     if (AgentUnusable(agent.envelope.termination)) {
@@ -328,13 +340,20 @@ Expected<Json, EvalFailure> RunEval(const std::vector<EvalTask>& all_tasks, cons
   std::string fatal;      // guarded by mu
   std::string disk_full;  // guarded by mu: why a task or its result was not recorded
   RepoStore store(o.out_dir / "repos");
+  // Provider local: the model loads once, for the first task, and its notices go to the log.
+  LocalEngines engines;
+  const LocalLoadNotices notices = LocalLoadLines([&](const std::string& line) {
+    std::lock_guard lock(mu);
+    say(line);
+  });
+  const SharedEngine engine{engines, notices};
   auto run_worker = [&] {
     for (;;) {
       const size_t k = next.fetch_add(1);
       if (k >= todo.size() || cancel.IsCancelled() || stop) return;
       const EvalTask& task = tasks[todo[k]];
       std::string task_fatal, task_disk_full;
-      std::optional<Json> r = RunTask(task, o, store, cancel, &task_fatal, &task_disk_full);
+      std::optional<Json> r = RunTask(task, o, engine, store, cancel, &task_fatal, &task_disk_full);
       std::lock_guard lock(mu);
       if (!task_disk_full.empty()) {
         say("not recorded: " + task.instance_id + ": " + task_disk_full);

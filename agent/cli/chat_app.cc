@@ -40,11 +40,13 @@ void ChatApp::Error(const std::string& text) {
   screen_.Flush();
 }
 
-SessionOpenOptions ChatApp::NewSessionOptions() const {
+SessionOpenOptions ChatApp::NewSessionOptions() {
   SessionOpenOptions o;
   o.repo = session_ ? session_->agent().workspace() : std::filesystem::path(options_.repo);
   o.flags = options_.flags;
   o.permission_front = PermissionFront::kInteractive;
+  o.local_engines = &engines_;
+  o.local_load = LocalLoadLines([this](const std::string& line) { Note(line); });
   Screen& screen = screen_;
   LineReader& reader = reader_;
   o.ask_mcp_trust = [&screen, &reader](const McpServerConfig& server) {

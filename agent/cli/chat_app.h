@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "agent/cli/chat_session.h"
+#include "agent/providers/local_engines.h"
 #include "agent/ui/chat_renderer.h"
 #include "agent/ui/line_reader.h"
 #include "agent/ui/screen.h"
@@ -42,7 +43,7 @@ class ChatApp {
   // current one. Returns whether it opened.
   bool OpenSession(const SessionOpenOptions& options);
   // A new session's options: this workspace and the command line's flags.
-  SessionOpenOptions NewSessionOptions() const;
+  SessionOpenOptions NewSessionOptions();
   void PrintStatus();
   void Note(const std::string& text);   // a dim line
   void Error(const std::string& text);  // a red line
@@ -60,6 +61,9 @@ class ChatApp {
   LineReader& reader_;
   ChatRenderer renderer_;
   TerminalApprover approver_;
+  // Provider local: the model the sessions share, so /new and /clear do not load it again (it
+  // outlives session_).
+  LocalEngines engines_;
   std::unique_ptr<ChatSession> session_;
   int open_failure_exit_code_ = 0;
 };

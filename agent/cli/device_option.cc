@@ -43,34 +43,35 @@ int CheckDeviceOptions(const std::string& device, const std::string& gpu_memory,
   return kExitDone;
 }
 
+namespace {
+
+// Prints each line as "dsagent <command>: <line>".
+std::function<void(const std::string&)> LinePrinter(const char* command, std::FILE* out) {
+  return [prefix = std::string("dsagent ") + command + ": ", out](const std::string& line) {
+    std::fprintf(out, "%s%s\n", prefix.c_str(), line.c_str());
+    std::fflush(out);
+  };
+}
+
+}  // namespace
+
 std::function<void(int64_t, int64_t)> UploadProgressPrinter(const char* command, std::FILE* out) {
-  struct State {
-    std::string command;
-    std::FILE* out;
-    bool terminal;
-    int64_t quarters = 0;  // quarters printed (not on a terminal)
-    std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
-  };
-  auto state = std::make_shared<State>(State{command, out, ::isatty(::fileno(out)) == 1});
-  return [state](int64_t done, int64_t total) {
-    State& s = *state;
+  if (::isatty(::fileno(out)) != 1)
+    return LocalLoadLines(LinePrinter(command, out)).upload_progress;
+  // On a terminal: one line rewritten in place.
+  return [prefix = std::string("dsagent ") + command + ": ", out,
+          start = std::chrono::steady_clock::now()](int64_t done, int64_t total) {
     if (total <= 0) return;
-    if (done >= total) {
-      const double seconds =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - s.start).count();
-      std::fprintf(s.out, "%sdsagent %s: weights to the GPU: all %lld blocks in %.1f s\n",
-                   s.terminal ? "\r" : "", s.command.c_str(), static_cast<long long>(total),
-                   seconds);
-    } else if (s.terminal) {
-      std::fprintf(s.out, "\rdsagent %s: weights to the GPU: %lld of %lld blocks",
-                   s.command.c_str(), static_cast<long long>(done), static_cast<long long>(total));
-    } else if (done * 4 / total > s.quarters) {
-      s.quarters = done * 4 / total;
-      std::fprintf(s.out, "dsagent %s: weights to the GPU: %lld of %lld blocks\n",
-                   s.command.c_str(), static_cast<long long>(done), static_cast<long long>(total));
-    }
-    std::fflush(s.out);
+    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+    std::fprintf(out, "\r%s%s%s", prefix.c_str(),
+                 UploadProgressText(done, total, took.count()).c_str(), done >= total ? "\n" : "");
+    std::fflush(out);
   };
+}
+
+LocalLoadNotices LocalLoadPrinter(const char* command, std::FILE* out) {
+  return {.upload_progress = UploadProgressPrinter(command, out),
+          .note = LinePrinter(command, out)};
 }
 
 }  // namespace dsagent

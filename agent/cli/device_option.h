@@ -8,6 +8,7 @@
 #include <functional>
 #include <string>
 
+#include "agent/providers/local_engines.h"
 #include "engine/kernels/device_spec.h"
 #include "engine/runtime/sequence_model_factory.h"
 
@@ -31,5 +32,10 @@ int CheckDeviceOptions(const std::string& device, const std::string& gpu_memory,
 // V4-Flash upload is 140-odd GB: a minute or more with nothing said otherwise.
 std::function<void(int64_t done, int64_t total)> UploadProgressPrinter(const char* command,
                                                                        std::FILE* out = stderr);
+
+// What `run`, `patch` and the like print to `out` while provider local loads its model: the
+// upload's progress (UploadProgressPrinter) and "dsagent <command>: local model DIR on cuda:0,
+// loaded in 12.3 s" with the GPU's placement after it.
+LocalLoadNotices LocalLoadPrinter(const char* command, std::FILE* out = stderr);
 
 }  // namespace dsagent

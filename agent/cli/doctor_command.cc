@@ -14,6 +14,7 @@
 #include "agent/core/termination.h"
 #include "agent/core/tool_environment.h"
 #include "engine/kernels/cuda_probe.h"
+#include "engine/kernels/device_spec.h"
 #include "tools/sandbox.h"
 
 namespace dsagent {
@@ -79,6 +80,40 @@ void PrintMcpServersForDoctor(const Config& config, const std::filesystem::path&
   }
 }
 
+// The provider line: an HTTP provider's endpoint and key; the local engine's checkpoint and
+// device, each checked as `run` checks them before loading (nothing is loaded here).
+std::string DescribeProvider(const ProviderOptions& p) {
+  if (p.kind != "local") {
+    std::string key = "set";
+    if (p.api_key.empty()) {
+      key =
+          p.kind.rfind("deepseek", 0) == 0
+              ? "missing (set " + (p.api_key_env.empty() ? "DEEPSEEK_API_KEY" : p.api_key_env) + ")"
+              : "not set (optional for " + p.kind + ")";
+    }
+    return "provider: " + p.kind + " at " + p.base_url + "; API key " + key;
+  }
+  std::string line = "provider: local, model " + p.model_dir;
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(std::filesystem::path(p.model_dir) / "config.json", ec)) {
+    line +=
+        " [not usable: no config.json there; pass --model DIR or set "
+        "providers.local.model_dir to a checkpoint directory]";
+  }
+  line += ", device " + p.device;
+  if (const auto device = engine::kernels::ParseDeviceSpec(p.device); !device) {
+    line += " [not usable: " + device.error() + "]";
+  } else if (device->kind == engine::kernels::DeviceKind::kCuda) {
+    if (auto why = engine::kernels::DeviceUnavailable(*device, engine::kernels::ProbeCuda())) {
+      line += " [not usable: " + *why + "]";
+    }
+    if (!p.gpu_memory.empty()) line += ", at most " + p.gpu_memory + " of it";
+  }
+  line += ", numerics " + p.numerics + ", weights " + p.weights;
+  if (!p.kv_dir.empty()) line += ", KV store " + p.kv_dir;
+  return line;
+}
+
 }  // namespace
 
 void AddDoctorCommand(CLI::App& app, CommandTable& table) {
@@ -106,10 +141,7 @@ int DoctorCommand(const CancelToken& cancel) {
     std::printf("config: ERROR %s\n", config.error().c_str());
     return kExitConfigAuth;
   }
-  const std::string provider = config->GetString("provider");
-  const ProviderOptions p = ProviderOptionsFromConfig(*config);
-  std::printf("provider: %s at %s; API key %s\n", provider.c_str(), p.base_url.c_str(),
-              p.api_key.empty() ? ("missing (set " + p.api_key_env + ")").c_str() : "set");
+  std::printf("%s\n", DescribeProvider(ProviderOptionsFromConfig(*config)).c_str());
   // Which protections a session here would have.
   auto policy = PermissionPolicyFromConfig(*config, std::filesystem::current_path(),
                                            PermissionFront::kInteractive);

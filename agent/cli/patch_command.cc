@@ -5,6 +5,7 @@
 #include <iterator>
 #include <memory>
 
+#include "agent/cli/device_option.h"
 #include "agent/cli/progress_printer.h"
 #include "agent/cli/stream_json_printer.h"
 #include "agent/config/config.h"
@@ -176,6 +177,7 @@ int PatchCommand(const PatchCommandOptions& o, const CancelToken& cancel) {
     p.deny_network = chosen->deny_network;
   }
   if (o.timeout_s > 0) p.flags.emplace_back("timeout_s", std::to_string(o.timeout_s));
+  p.local_load = LocalLoadPrinter("patch");
 
   // As in `run`: progress on stderr, or, with stream-json, as events on stdout.
   const bool streaming = o.output_format == OutputFormat::kStreamJson;

@@ -6,6 +6,7 @@
 #include <iterator>
 #include <memory>
 
+#include "agent/cli/device_option.h"
 #include "agent/cli/headless_sandbox_flags.h"
 #include "agent/cli/lane_options.h"
 #include "agent/cli/progress_printer.h"
@@ -65,6 +66,7 @@ int RunCommand(const RunOptions& options, const CancelToken& cancel) {
   run.resume = options.resume;
   run.trace_file = options.trace_file;
   run.flags = options.flags;
+  run.local_load = LocalLoadPrinter("run");  // provider local: a GPU's upload takes minutes
 
   // Progress goes to stderr, or, as events, to stdout with stream-json (then stderr keeps only
   // warnings and the closing summary line).

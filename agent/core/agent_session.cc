@@ -209,7 +209,10 @@ Expected<std::unique_ptr<AgentSession>, SessionOpenError> AgentSession::Open(
   err.workspace = *workspace;
   err.warnings = config->Warnings();
 
-  auto provider = MakeProvider(ProviderOptionsFromConfig(*config));
+  ProviderOptions provider_options = ProviderOptionsFromConfig(*config);
+  provider_options.local_engines = options.local_engines;
+  provider_options.local_load = options.local_load;
+  auto provider = MakeProvider(provider_options);
   if (!provider) return fail(FromProviderError(provider.error()));
   auto catalog = ModelCatalog::Load(std::nullopt);
   if (!catalog) return fail({TerminationReason::kErrorConfig, catalog.error()});

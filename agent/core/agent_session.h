@@ -21,6 +21,7 @@
 #include "agent/core/termination.h"
 #include "agent/core/tool_environment.h"
 #include "agent/core/trace.h"
+#include "agent/providers/local_engines.h"
 #include "common/cancel.h"
 #include "common/expected.h"
 #include "tools/registry.h"
@@ -42,6 +43,10 @@ struct SessionOpenOptions {
   // through this (answers are remembered); when it is null (headless) they start only if
   // mcp.trust_repo_servers is set outside the repository (--trust-repo-mcp).
   McpTrustAsk ask_mcp_trust;
+  // With provider local: the engine a process keeps across its sessions (null: this session's
+  // provider loads its own), and what a person is told while one loads (local_engines.h).
+  LocalEngines* local_engines = nullptr;
+  LocalLoadNotices local_load;
 };
 
 // Why a session could not be opened, with whatever was known by then.

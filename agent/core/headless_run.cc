@@ -21,7 +21,9 @@ HeadlessRunResult HeadlessRun(const HeadlessRunOptions& options, AgentObserver& 
   auto opened = AgentSession::Open({.repo = options.repo,
                                     .resume = options.resume,
                                     .trace_file = options.trace_file,
-                                    .flags = options.flags},
+                                    .flags = options.flags,
+                                    .local_engines = options.local_engines,
+                                    .local_load = options.local_load},
                                    cancel);
   if (!opened) {
     SessionOpenError& e = opened.error();

@@ -10,6 +10,7 @@
 
 #include "agent/core/agent_loop.h"
 #include "agent/core/run_envelope.h"
+#include "agent/providers/local_engines.h"
 #include "common/cancel.h"
 
 namespace dsagent {
@@ -21,6 +22,9 @@ struct HeadlessRunOptions {
   std::filesystem::path trace_file;  // explicit trace path instead of the sessions directory
   // Command-line config overrides as (dotted key, value): provider, model, thinking, ...
   std::vector<std::pair<std::string, std::string>> flags;
+  // With provider local (SessionOpenOptions): a kept engine shared across runs, and load notices.
+  LocalEngines* local_engines = nullptr;
+  LocalLoadNotices local_load;
 };
 
 struct HeadlessRunResult {

@@ -171,6 +171,9 @@ PatchResult RunPatch(const PatchOptions& o, AgentObserver& observer, const Cance
   HeadlessRunOptions run;
   run.task = o.issue.text;
   run.repo = (*wt)->path();
+  LocalEngines engines;  // provider local: the fix rounds reuse the model the first one loaded
+  run.local_engines = &engines;
+  run.local_load = o.local_load;
   for (int round = 0;; ++round) {
     run.flags = o.flags;
     run.flags.emplace_back("sandbox.enabled", o.sandbox ? "true" : "false");

@@ -14,6 +14,7 @@
 #include "agent/core/run_envelope.h"
 #include "agent/patch/issue_source.h"
 #include "agent/patch/patch_worktree.h"
+#include "agent/providers/local_engines.h"
 #include "common/cancel.h"
 #include "tools/env_policy.h"
 #include "tools/redactor.h"
@@ -61,6 +62,8 @@ struct PatchOptions {
   // Applied to the test command's output before it is reported or given to the agent; may be null.
   std::shared_ptr<const Redactor> redactor;
   PatchObserver* progress = nullptr;  // rounds and test runs; not owned, may be null
+  // Provider local: what a person is told while the model loads (once: the fix rounds keep it).
+  LocalLoadNotices local_load;
 };
 
 struct TestRun {

@@ -1,7 +1,6 @@
 #include "agent/providers/local_provider.h"
 
 #include <chrono>
-#include <mutex>
 
 #include "agent/providers/local_request.h"
 #include "engine/runtime/engine_runtime.h"
@@ -23,12 +22,12 @@ bool ForwardDelta(StreamSink& sink, const CancelToken& cancel,
 
 class LocalProvider : public Provider {
  public:
-  LocalProvider(std::unique_ptr<engine::EngineRuntime> runtime, int64_t context_tokens)
-      : context_tokens_(context_tokens), runtime_(std::move(runtime)) {}
+  LocalProvider(std::shared_ptr<LocalEngine> engine, int64_t context_tokens)
+      : context_tokens_(context_tokens), engine_(std::move(engine)) {}
 
   Expected<Response, ProviderError> Complete(const Request& request, StreamSink& sink,
                                              const CancelToken& cancel) override {
-    std::lock_guard lock(mu_);  // one sequence at a time through the engine
+    std::lock_guard turn(engine_->turn);  // one sequence at a time through the engine
     // The request as `dsagent serve` would parse it from the openai-compatible body, and its
     // prompt, both brought up to date with only the new messages (local_request.h).
     if (auto built = request_.Build(request, context_tokens_, cancel); !built) {
@@ -36,7 +35,7 @@ class LocalProvider : public Provider {
     }
     engine::ChatRequest chat = request_.chat();
     chat.generate.cancel = cancel;
-    engine::ChatCompleter& completer = runtime_->completer();
+    engine::ChatCompleter& completer = engine_->runtime->completer();
     if (auto fits = completer.CheckPromptFits(request_.prompt_ids().size(), chat); !fits) {
       return MakeUnexpected(Error(ProviderErrorKind::kInvalidRequest, fits.error().message));
     }
@@ -82,9 +81,10 @@ class LocalProvider : public Provider {
 
  private:
   int64_t context_tokens_;
-  std::unique_ptr<engine::EngineRuntime> runtime_;
-  LocalRequestBuilder request_{*runtime_->tokenizer()};  // guarded by mu_
-  std::mutex mu_;
+  std::shared_ptr<LocalEngine> engine_;  // shared with other sessions' providers, or its own
+  // This session's conversation as last sent: guarded by the engine's turn, as every call of
+  // this provider takes it.
+  LocalRequestBuilder request_{*engine_->runtime->tokenizer()};
 };
 
 }  // namespace
@@ -96,19 +96,22 @@ Expected<std::unique_ptr<Provider>, ProviderError> MakeLocalProvider(
                                 "no model directory: pass --model DIR (or set "
                                 "providers.local.model_dir)"));
   }
-  auto runtime = engine::EngineRuntime::Open({.model_dir = o.model_dir,
-                                              .tokenizer_file = o.tokenizer_file,
-                                              .threads = o.threads,
-                                              .numerics = o.numerics,
-                                              .weights = o.weights,
-                                              .device = o.device,
-                                              .gpu_memory = o.gpu_memory,
-                                              .context = o.context_tokens,
-                                              .kv_dir = o.kv_dir,
-                                              .kv_max_bytes = o.kv_max_bytes,
-                                              .speculation = o.speculation});
-  if (!runtime) return MakeUnexpected(Error(ProviderErrorKind::kConfig, runtime.error()));
-  return std::unique_ptr<Provider>(new LocalProvider(std::move(*runtime), o.context_tokens));
+  LocalEngines own;  // without a shared one: loaded for this provider alone
+  LocalEngines& engines = o.engines ? *o.engines : own;
+  auto engine = engines.Acquire({.model_dir = o.model_dir,
+                                 .tokenizer_file = o.tokenizer_file,
+                                 .threads = o.threads,
+                                 .numerics = o.numerics,
+                                 .weights = o.weights,
+                                 .device = o.device,
+                                 .gpu_memory = o.gpu_memory,
+                                 .context = o.context_tokens,
+                                 .kv_dir = o.kv_dir,
+                                 .kv_max_bytes = o.kv_max_bytes,
+                                 .speculation = o.speculation},
+                                o.notices);
+  if (!engine) return MakeUnexpected(Error(ProviderErrorKind::kConfig, engine.error()));
+  return std::unique_ptr<Provider>(new LocalProvider(std::move(*engine), o.context_tokens));
 }
 
 }  // namespace dsagent

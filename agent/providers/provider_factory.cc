@@ -53,7 +53,9 @@ Expected<std::unique_ptr<Provider>, ProviderError> MakeProvider(const ProviderOp
          .gpu_memory = *cap,
          .weights =
              engine::ParseWeightResidency(options.weights).value_or(engine::WeightResidency::kAuto),
-         .speculation = *speculation});
+         .speculation = *speculation,
+         .engines = options.local_engines,
+         .notices = options.local_load});
   }
   std::unique_ptr<WireFormat> wire;
   if (options.kind == "deepseek") {

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "agent/providers/local_engines.h"
 #include "agent/providers/provider.h"
 
 namespace dsagent {
@@ -44,6 +45,10 @@ struct ProviderOptions {
   // Speculative decoding (engine/generate/generator.h): off | mtp, and match | standard.
   std::string speculative = "off";
   std::string speculative_accept = "match";
+  // Not from config: the engine a process keeps across its sessions (null: the provider loads its
+  // own), and what a person is told while one loads (local_engines.h).
+  LocalEngines* local_engines = nullptr;
+  LocalLoadNotices local_load;
 };
 
 // Error kConfig for an unknown kind, a missing key (naming api_key_env) or a malformed base URL.

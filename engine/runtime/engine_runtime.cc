@@ -1,10 +1,36 @@
 #include "engine/runtime/engine_runtime.h"
 
+#include <sstream>
+
 #include "engine/kv/model_identity.h"
 #include "engine/runtime/sequence_model_factory.h"
 #include "engine/tokenizer/model_tokenizer.h"
 
 namespace dsagent::engine {
+namespace {
+
+// A directory as the same key however it was spelt (relative, with "..", a trailing slash).
+std::string PathKey(const std::filesystem::path& p) {
+  if (p.empty()) return "";
+  std::error_code ec;
+  const auto canonical = std::filesystem::weakly_canonical(std::filesystem::absolute(p, ec), ec);
+  return (ec ? p : canonical).lexically_normal().string();
+}
+
+}  // namespace
+
+std::string RuntimeKey(const EngineRuntimeOptions& o) {
+  std::ostringstream key;
+  key << PathKey(o.model_dir) << '\n'
+      << PathKey(o.tokenizer_file) << '\n'
+      << o.tokenizer_required << ' ' << o.threads << ' ' << static_cast<int>(o.numerics) << ' '
+      << static_cast<int>(o.weights) << ' ' << static_cast<int>(o.backend) << ' ' << o.device.Name()
+      << ' ' << o.gpu_memory << ' ' << o.context << ' ' << o.memory_cache_entries << ' '
+      << o.kv_max_bytes << ' ' << o.max_batch << ' ' << static_cast<int>(o.speculation.mode) << ' '
+      << static_cast<int>(o.speculation.acceptance) << '\n'
+      << PathKey(o.kv_dir);
+  return key.str();
+}
 
 Expected<std::unique_ptr<EngineRuntime>, std::string> EngineRuntime::Open(
     const EngineRuntimeOptions& o) {

@@ -68,6 +68,11 @@ struct EngineRuntimeOptions {
   std::function<void(const std::string&)> kv_log;
 };
 
+// What makes two opened runtimes the same: every field of the options but the callbacks, the
+// directories compared as canonical paths. A field added to EngineRuntimeOptions belongs in it
+// (agent/providers/local_engines.h shares a runtime between sessions whose options give one key).
+std::string RuntimeKey(const EngineRuntimeOptions& options);
+
 class EngineRuntime {
  public:
   // Loads the model, then the tokenizer, then opens the KV store. Error: the first step that

@@ -8,6 +8,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "common/file_io.h"
 #include "engine/kernels/cuda_probe.h"
@@ -212,6 +216,42 @@ TEST(EngineRuntimeDeviceTest, TheCpuHasNoPlacementAndTheModelsContext) {
   ASSERT_TRUE(r) << r.error();
   EXPECT_EQ((*r)->placement(), "");
   EXPECT_EQ((*r)->context_limit(), 0);
+}
+
+// RuntimeKey: every option that changes what Open builds changes the key; the callbacks and the
+// spelling of a directory do not.
+TEST(RuntimeKeyTest, EveryOptionButTheCallbacksAndTheSpellingOfPathsCounts) {
+  const EngineRuntimeOptions base{.model_dir = kTinyModelDir, .tokenizer_file = kTinyTokenizer};
+  const std::string key = RuntimeKey(base);
+  const std::vector<std::pair<const char*, std::function<void(EngineRuntimeOptions&)>>> changes = {
+      {"model_dir", [](auto& o) { o.model_dir = kTinyModelDir.parent_path() / "v4-tiny-c"; }},
+      {"tokenizer_file", [](auto& o) { o.tokenizer_file = ""; }},
+      {"tokenizer_required", [](auto& o) { o.tokenizer_required = false; }},
+      {"threads", [](auto& o) { o.threads = 3; }},
+      {"numerics", [](auto& o) { o.numerics = kernels::Numerics::kExact; }},
+      {"weights", [](auto& o) { o.weights = WeightResidency::kLoaded; }},
+      {"backend", [](auto& o) { o.backend = kernels::OpsBackend::kCuda; }},
+      {"device", [](auto& o) { o.device = {kernels::DeviceKind::kCuda, 1}; }},
+      {"gpu_memory", [](auto& o) { o.gpu_memory = int64_t{1} << 30; }},
+      {"context", [](auto& o) { o.context = 4096; }},
+      {"memory_cache_entries", [](auto& o) { o.memory_cache_entries = 0; }},
+      {"kv_dir", [](auto& o) { o.kv_dir = "/tmp/kv"; }},
+      {"kv_max_bytes", [](auto& o) { o.kv_max_bytes = 1; }},
+      {"max_batch", [](auto& o) { o.max_batch = 4; }},
+      {"speculation.mode", [](auto& o) { o.speculation.mode = Speculative::kMtp; }},
+      {"speculation.acceptance",
+       [](auto& o) { o.speculation.acceptance = SpeculativeAcceptance::kStandard; }},
+  };
+  for (const auto& [name, change] : changes) {
+    EngineRuntimeOptions o = base;
+    change(o);
+    EXPECT_NE(RuntimeKey(o), key) << name;
+  }
+  EngineRuntimeOptions same = base;
+  same.model_dir = kTinyModelDir / ".." / "v4-tiny" / "";
+  same.upload_progress = [](int64_t, int64_t) {};
+  same.kv_log = [](const std::string&) {};
+  EXPECT_EQ(RuntimeKey(same), key);
 }
 
 }  // namespace
