@@ -4,17 +4,21 @@
 #include <pcre2.h>
 
 #include <algorithm>
+#include <memory>
+#include <new>
 
 #include "common/file_io.h"
 #include "common/json.h"
 
 namespace dsagent::engine {
 
+// A compiled pattern is shared by every thread (PCRE2 matches with it read-only, the JIT on the
+// caller's stack); the match data that receives a match's offsets is each call's own: one shared
+// by all calls (as it was) let concurrent encodes read each other's offsets, which cut pieces
+// wrongly or past their end (an out_of_range abort with `eval --jobs 2 --provider local`).
 struct BpeTokenizer::Regex {
   pcre2_code* code = nullptr;
-  pcre2_match_data* match = nullptr;
   ~Regex() {
-    if (match) pcre2_match_data_free(match);
     if (code) pcre2_code_free(code);
   }
 };
@@ -151,7 +155,6 @@ Expected<std::unique_ptr<BpeTokenizer>, std::string> BpeTokenizer::Load(
                             ": " + reinterpret_cast<char*>(msg));
     }
     pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE);  // best effort; the interpreter also works
-    re->match = pcre2_match_data_create_from_pattern(re->code, nullptr);
     t->splits_.push_back(std::move(re));
   }
   return t;
@@ -190,6 +193,9 @@ void BpeTokenizer::PreTokenize(std::string_view text, std::vector<std::string_vi
   std::vector<std::string_view> current = {text}, next;
   for (const auto& re : splits_) {
     next.clear();
+    const std::unique_ptr<pcre2_match_data, void (*)(pcre2_match_data*)> match(
+        pcre2_match_data_create_from_pattern(re->code, nullptr), pcre2_match_data_free);
+    if (!match) throw std::bad_alloc();
     for (const std::string_view piece : current) {
       size_t start = 0, last = 0;
       const auto* subject = reinterpret_cast<PCRE2_SPTR>(piece.data());
@@ -199,10 +205,10 @@ void BpeTokenizer::PreTokenize(std::string_view text, std::vector<std::string_vi
       uint32_t options = 0;
       while (start <= piece.size()) {
         const int rc =
-            pcre2_match(re->code, subject, piece.size(), start, options, re->match, nullptr);
+            pcre2_match(re->code, subject, piece.size(), start, options, match.get(), nullptr);
         if (rc < 0) break;
         options = PCRE2_NO_UTF_CHECK;
-        const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(re->match);
+        const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(match.get());
         const size_t b = ov[0], e = ov[1];
         if (b > last) next.push_back(piece.substr(last, b - last));
         if (e > b) next.push_back(piece.substr(b, e - b));

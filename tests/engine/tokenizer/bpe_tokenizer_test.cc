@@ -5,6 +5,9 @@
 
 #include <cstdio>
 #include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "common/file_io.h"
 #include "common/json.h"
@@ -159,6 +162,36 @@ TEST_F(BpeTokenizerTest, EncodingStopsWhenCancelled) {
   EXPECT_EQ(tok_->Encode(run, &never), tok_->Encode(run));
   EXPECT_NE(tok_->Encode(run, &cancelled), tok_->Encode(run));  // one long piece: the merge stops
   EXPECT_LT(tok_->Encode(words, &cancelled).size(), tok_->Encode(words).size());  // many pieces
+}
+
+// Encodes on several threads at once give each text its own ids. The pre-tokenizer's PCRE2 match
+// data was shared by all calls: threads read each other's match offsets, cut pieces wrongly, and
+// now and then past a piece's end (std::out_of_range; `dsagent eval --jobs 2 --provider local`).
+TEST_F(BpeTokenizerTest, ConcurrentEncodesGiveEachTextItsOwnIds) {
+  std::vector<std::string> texts = Corpus();
+  for (auto& t : AdversarialCorpus()) texts.push_back(t.substr(0, 4096));
+  std::vector<std::vector<int32_t>> alone;
+  for (const auto& t : texts) alone.push_back(tok_->Encode(t));
+  constexpr int kThreads = 4, kRounds = 20;
+  std::vector<int> wrong(kThreads, 0);
+  std::vector<std::thread> threads;
+  for (int k = 0; k < kThreads; ++k) {
+    threads.emplace_back([&, k] {
+      try {
+        for (int round = 0; round < kRounds; ++round) {
+          // Each thread walks the texts from its own place, so they differ at any moment.
+          for (size_t i = 0; i < texts.size(); ++i) {
+            const size_t j = (i + static_cast<size_t>(k) * 7) % texts.size();
+            if (tok_->Encode(texts[j]) != alone[j]) ++wrong[k];
+          }
+        }
+      } catch (const std::exception&) {
+        ++wrong[k];
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int k = 0; k < kThreads; ++k) EXPECT_EQ(wrong[k], 0) << "thread " << k;
 }
 
 TEST_F(BpeTokenizerTest, DecodeInvertsEncode) {
