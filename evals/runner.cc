@@ -340,8 +340,9 @@ Expected<Json, EvalFailure> RunEval(const std::vector<EvalTask>& all_tasks, cons
   std::string fatal;      // guarded by mu
   std::string disk_full;  // guarded by mu: why a task or its result was not recorded
   RepoStore store(o.out_dir / "repos");
-  // Provider local: the model loads once, for the first task, and its notices go to the log.
-  LocalEngines engines;
+  // Provider local: the model loads once, for the first task, and its notices go to the log; the
+  // jobs' turns run on it together, their decode steps batched.
+  LocalEngines engines(o.jobs);
   const LocalLoadNotices notices = LocalLoadLines([&](const std::string& line) {
     std::lock_guard lock(mu);
     say(line);

@@ -1,6 +1,8 @@
 #include "agent/providers/local_engines.h"
 
+#include <algorithm>
 #include <chrono>
+#include <limits>
 #include <cstdio>
 #include <sstream>
 
@@ -48,22 +50,25 @@ LocalLoadNotices LocalLoadLines(std::function<void(const std::string& line)> lin
   return {.upload_progress = std::move(progress), .note = std::move(line)};
 }
 
-LocalEngine::LocalEngine(std::unique_ptr<engine::EngineRuntime> r) : runtime(std::move(r)) {}
+LocalEngine::LocalEngine(std::unique_ptr<engine::EngineRuntime> r, int parallel)
+    : runtime(std::move(r)), turns(parallel, std::numeric_limits<int>::max()) {}
 LocalEngine::~LocalEngine() = default;
 
-LocalEngines::LocalEngines() = default;
+LocalEngines::LocalEngines(int parallel) : parallel_(std::max(1, parallel)) {}
 LocalEngines::~LocalEngines() = default;
 
 Expected<std::shared_ptr<LocalEngine>, std::string> LocalEngines::Acquire(
     const engine::EngineRuntimeOptions& options, const LocalLoadNotices& notices) {
+  engine::EngineRuntimeOptions o = options;
+  // Batches the decode steps of the turns that run at once.
+  o.max_batch = std::max(o.max_batch, parallel_);
   std::lock_guard lock(mu_);
-  std::string key = engine::RuntimeKey(options);
+  std::string key = engine::RuntimeKey(o);
   if (kept_ && key == key_) return kept_;
   // Let the kept engine go first: when no session holds it, its memory is free for this load.
   kept_.reset();
   key_.clear();
 
-  engine::EngineRuntimeOptions o = options;
   if (notices.upload_progress) o.upload_progress = notices.upload_progress;
   const auto start = std::chrono::steady_clock::now();
   auto runtime = engine::EngineRuntime::Open(o);
@@ -78,7 +83,7 @@ Expected<std::shared_ptr<LocalEngine>, std::string> LocalEngines::Acquire(
                  ", loaded in " + took + " s");
     NoteLines((*runtime)->placement(), notices.note);
   }
-  kept_ = std::make_shared<LocalEngine>(std::move(*runtime));
+  kept_ = std::make_shared<LocalEngine>(std::move(*runtime), parallel_);
   key_ = std::move(key);
   return kept_;
 }

@@ -3,7 +3,8 @@
 // `/new` in the terminal) takes the model already loaded instead of loading it again. On a GPU a
 // load is the weights' upload, minutes for V4-Flash; on the CPU with `weights: load` it reads the
 // whole checkpoint. Every local provider built with the same LocalEngines and the same engine
-// options shares one EngineRuntime (its prefix caches too), one chat turn at a time.
+// options shares one EngineRuntime (its prefix caches too), as many chat turns at a time as the
+// LocalEngines admits.
 //
 // Usage (the owner outlives the sessions it serves):
 //   LocalEngines engines;                                  // e.g. one per eval run
@@ -13,7 +14,7 @@
 // a GPU's above all, is free before the next load unless a live session still holds it).
 //
 // Thread-safety: Acquire may be called from any thread; concurrent calls for the same options
-// load once and share. A LocalEngine's runtime is used under its `turn` mutex.
+// load once and share. A chat turn on a LocalEngine's runtime first passes its `turns` gate.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +24,7 @@
 #include <string>
 
 #include "common/expected.h"
+#include "engine/server/request_gate.h"
 
 namespace dsagent {
 
@@ -49,17 +51,22 @@ std::string UploadProgressText(int64_t done, int64_t total, double seconds);
 // load's notes.
 LocalLoadNotices LocalLoadLines(std::function<void(const std::string& line)> line);
 
-// One open engine and the lock its chat turns take.
+// One open engine and the gate its chat turns pass.
 struct LocalEngine {
-  explicit LocalEngine(std::unique_ptr<engine::EngineRuntime> r);
+  LocalEngine(std::unique_ptr<engine::EngineRuntime> r, int parallel);
   ~LocalEngine();
   std::unique_ptr<engine::EngineRuntime> runtime;
-  std::mutex turn;
+  // Admits `parallel` chat turns at once (the runtime batches their decode steps), the others in
+  // order of arrival; a turn waiting in line gives up when its session is cancelled.
+  engine::server::RequestGate turns;
 };
 
 class LocalEngines {
  public:
-  LocalEngines();
+  // `parallel`: how many sessions' chat turns may run on the engine at once (`dsagent eval
+  // --jobs N`); their decode steps are then batched (EngineRuntimeOptions::max_batch, as `dsagent
+  // serve --parallel N` does). 1: one turn at a time.
+  explicit LocalEngines(int parallel = 1);
   ~LocalEngines();
   LocalEngines(const LocalEngines&) = delete;
   LocalEngines& operator=(const LocalEngines&) = delete;
@@ -74,6 +81,7 @@ class LocalEngines {
   int loads() const;
 
  private:
+  const int parallel_;
   mutable std::mutex mu_;  // held through a load, so that concurrent callers share it
   std::string key_;        // the kept engine's options
   std::shared_ptr<LocalEngine> kept_;

@@ -27,7 +27,11 @@ class LocalProvider : public Provider {
 
   Expected<Response, ProviderError> Complete(const Request& request, StreamSink& sink,
                                              const CancelToken& cancel) override {
-    std::lock_guard turn(engine_->turn);  // one sequence at a time through the engine
+    // In line with the other sessions' turns on this engine (local_engines.h).
+    auto turn = engine_->turns.Enter();
+    if (!turn || !engine_->turns.Wait(*turn, cancel)) {
+      return MakeUnexpected(Error(ProviderErrorKind::kCancelled, "cancelled"));
+    }
     // The request as `dsagent serve` would parse it from the openai-compatible body, and its
     // prompt, both brought up to date with only the new messages (local_request.h).
     if (auto built = request_.Build(request, context_tokens_, cancel); !built) {
@@ -82,8 +86,7 @@ class LocalProvider : public Provider {
  private:
   int64_t context_tokens_;
   std::shared_ptr<LocalEngine> engine_;  // shared with other sessions' providers, or its own
-  // This session's conversation as last sent: guarded by the engine's turn, as every call of
-  // this provider takes it.
+  // This session's conversation as last sent (a session calls its provider one call at a time).
   LocalRequestBuilder request_{*engine_->runtime->tokenizer()};
 };
 

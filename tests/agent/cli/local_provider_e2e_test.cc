@@ -100,8 +100,11 @@ TEST_F(LocalProviderE2ETest, ResumeInANewProcessPrefillsOnlyTheTailAndAnswersLik
 
 // `dsagent eval` over two tasks, one after the other: one engine for both (loaded once, told once
 // in the log), and the second task's prompt finds the first's system prompt and tool schemas in
-// that engine's prefix cache (no kv_dir: memory only). Each task loaded its own before.
-TEST_F(LocalProviderE2ETest, AnEvalLoadsTheModelOnceAndLaterTasksReuseItsPrefixCache) {
+// that engine's prefix cache (no kv_dir: memory only). Each task loaded its own before. With
+// --jobs 2 the two tasks' turns run on the engine at once, their decode steps batched, and each
+// task gets the reply it gets alone (the tokenizer's shared PCRE2 match data made concurrent
+// prompts tokenize wrongly, or abort, before).
+TEST_F(LocalProviderE2ETest, AnEvalLoadsTheModelOnceAndItsTasksShareItOneByOneOrTogether) {
   const fs::path suite = box_.root() / "suite";
   for (const char* task : {"py-clamp", "py-mean-empty"}) {
     fs::create_directories(suite / task);
@@ -109,26 +112,52 @@ TEST_F(LocalProviderE2ETest, AnEvalLoadsTheModelOnceAndLaterTasksReuseItsPrefixC
   }
   auto env = TinyEnv("");
   env["DSAGENT_MAX_STEPS"] = "1";
-  const fs::path out = box_.root() / "run";
-  const ProcessResult r = RunDsagent({"eval", "--tasks", suite.string(), "--provider", "local",
-                                      "--model", (kSource / "tests/data/v4-tiny").string(),
-                                      "--thinking", "off", "--jobs", "1", "--out", out.string()},
-                                     box_.Env(env), box_.root());
-  ASSERT_EQ(r.exit_code, 0) << r.out << "\n" << r.err;
-  EXPECT_EQ(LinesWith(r.err, "local model "), 1) << r.err;
+  env["DSAGENT_MAX_OUTPUT_TOKENS"] = "16";
+  const std::vector<std::string> ids = {"smoke__py-clamp", "smoke__py-mean-empty"};
+  struct TaskRun {
+    Json tokens;
+    std::vector<std::string> replies;  // the assistant messages of its trajectory
+  };
+  const auto eval = [&](const char* jobs) {
+    const fs::path out = box_.root() / (std::string("run-") + jobs);
+    const ProcessResult r = RunDsagent({"eval", "--tasks", suite.string(), "--provider", "local",
+                                        "--model", (kSource / "tests/data/v4-tiny").string(),
+                                        "--thinking", "off", "--jobs", jobs, "--out", out.string()},
+                                       box_.Env(env), box_.root());
+    EXPECT_EQ(r.exit_code, 0) << r.out << "\n" << r.err;
+    EXPECT_EQ(LinesWith(r.err, "local model "), 1) << r.err;
+    std::vector<TaskRun> runs;
+    for (const std::string& id : ids) {
+      TaskRun run;
+      std::ifstream in(out / "results" / (id + ".json"));
+      const Json result = Json::parse(in, nullptr, false);
+      EXPECT_FALSE(result.is_discarded()) << id;
+      if (!result.is_discarded()) run.tokens = result["agent_run"]["tokens"];
+      std::ifstream traj(out / "trajs" / (id + ".jsonl"));
+      for (std::string line; std::getline(traj, line);) {
+        const Json m = Json::parse(line);
+        if (m["role"] == "assistant") run.replies.push_back(m.value("content", ""));
+      }
+      runs.push_back(std::move(run));
+    }
+    return runs;
+  };
 
-  std::vector<Json> tokens;
-  for (const char* id : {"smoke__py-clamp", "smoke__py-mean-empty"}) {
-    std::ifstream in(out / "results" / (std::string(id) + ".json"));
-    const Json result = Json::parse(in, nullptr, false);
-    ASSERT_FALSE(result.is_discarded()) << id;
-    tokens.push_back(result["agent_run"]["tokens"]);
-  }
+  const std::vector<TaskRun> one_by_one = eval("1");
+  ASSERT_EQ(one_by_one.size(), 2u);
   // Which task runs first is the load order's; the first of the two finds nothing.
-  const int64_t first_hit = tokens[0]["input_cache_hit"], second_hit = tokens[1]["input_cache_hit"];
-  EXPECT_EQ(std::min(first_hit, second_hit), 0) << tokens[0] << tokens[1];
-  const int64_t later = std::max(first_hit, second_hit);
-  EXPECT_GT(later, 1000) << "the system prompt and tool schemas: " << tokens[0] << tokens[1];
+  const int64_t first_hit = one_by_one[0].tokens.value("input_cache_hit", int64_t{-1}),
+                second_hit = one_by_one[1].tokens.value("input_cache_hit", int64_t{-1});
+  EXPECT_EQ(std::min(first_hit, second_hit), 0) << one_by_one[0].tokens << one_by_one[1].tokens;
+  EXPECT_GT(std::max(first_hit, second_hit), 1000)
+      << "the system prompt and tool schemas: " << one_by_one[0].tokens << one_by_one[1].tokens;
+
+  const std::vector<TaskRun> together = eval("2");
+  ASSERT_EQ(together.size(), 2u);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    ASSERT_FALSE(one_by_one[i].replies.empty()) << ids[i];
+    EXPECT_EQ(together[i].replies, one_by_one[i].replies) << ids[i];
+  }
 }
 
 // `dsagent patch` whose test command fails: each fix round resumes the session on the engine the

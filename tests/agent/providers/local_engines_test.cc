@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/cancel.h"
 #include "engine/runtime/engine_runtime.h"
 
 namespace dsagent {
@@ -94,10 +95,40 @@ TEST(LocalEnginesTest, AnEngineASessionStillHoldsStaysUsableWhenOthersAreAcquire
   request.generate.max_tokens = 2;
   request.thinking = false;
   request.ignore_eos = true;
-  std::lock_guard turn((*held)->turn);
   auto done = (*held)->runtime->completer().Complete(request);
   ASSERT_TRUE(done) << done.error().message;
   EXPECT_EQ(done->usage.completion_tokens, 2);
+}
+
+// LocalEngines(N) (`eval --jobs N`): N turns run at once on a runtime that batches their decode
+// steps; one more waits in line, and gives up when its session is cancelled.
+TEST(LocalEnginesTest, ParallelTurnsRunTogetherOnABatchingRuntimeAndTheNextWaits) {
+  LocalEngines one, two(2);
+  auto single = one.Acquire(TinyOptions(), {});
+  auto paired = two.Acquire(TinyOptions(), {});
+  ASSERT_TRUE(single) << single.error();
+  ASSERT_TRUE(paired) << paired.error();
+  EXPECT_EQ((*single)->runtime->batcher(), nullptr);
+  ASSERT_NE((*paired)->runtime->batcher(), nullptr);
+
+  engine::server::RequestGate& turns = (*paired)->turns;
+  CancelToken never;
+  auto a = turns.Enter(), b = turns.Enter(), c = turns.Enter();
+  ASSERT_TRUE(a && b && c);
+  EXPECT_TRUE(turns.Wait(*a, never));
+  EXPECT_TRUE(turns.Wait(*b, never));
+  int64_t running = 0, waiting = 0;
+  turns.Counts(&running, &waiting);
+  EXPECT_EQ(running, 2);
+  EXPECT_EQ(waiting, 1);
+  CancelToken cancelled;
+  cancelled.Cancel();
+  EXPECT_FALSE(turns.Wait(*c, cancelled));
+  c.reset();
+  a.reset();  // a turn ends: the next one in line runs
+  auto d = turns.Enter();
+  ASSERT_TRUE(d);
+  EXPECT_TRUE(turns.Wait(*d, never));
 }
 
 TEST(LocalEnginesTest, ConcurrentSessionsWithTheSameOptionsLoadOnce) {
