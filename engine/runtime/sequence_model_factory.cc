@@ -31,9 +31,15 @@ Expected<ChosenSequenceModel, std::string> MakeSequenceModel(forward::Model& mod
   auto plan =
       PlanPlacement(ExpectedTensors(c), memory.bytes, reserve.total(), kRuntimePlacementOptions);
   if (!plan) {
-    return MakeUnexpected(name + " (" + device.name + ", " + memory.basis + "): " + plan.error() +
-                          " (the reserve for the KV state of " + std::to_string(context) +
-                          " positions: --ctx-size lowers it); use --device cpu");
+    // Both figures of the reserve can be lowered: say which flags do (serve: --ctx-size and
+    // --parallel; engine generate: --ctx-size; provider local: context_tokens, and eval --jobs).
+    const int64_t sequences = choice.sequences > 1 ? choice.sequences : 1;
+    return MakeUnexpected(
+        name + " (" + device.name + ", " + memory.basis + "): " + plan.error() +
+        " (the reserve for the KV state of " + std::to_string(sequences) +
+        (sequences > 1 ? " sequences" : " sequence") + " of " + std::to_string(context) +
+        " positions: fewer positions (--ctx-size, providers.local.context_tokens) "
+        "or sequences (--parallel, eval --jobs) lower it); use --device cpu");
   }
   chosen.placement = "placement on " + name + " (" + device.name + "), " + memory.basis + "\n" +
                      DescribePlacement(*plan);

@@ -250,6 +250,8 @@ TEST(CudaEngineRuntimeTest, MemoryHeldElsewhereIsLeftOutOfThePlan) {
   ASSERT_FALSE(refused);
   EXPECT_THAT(refused.error(), ::testing::HasSubstr(" free of ")) << refused.error();
   EXPECT_THAT(refused.error(), ::testing::HasSubstr("cannot hold")) << refused.error();
+  EXPECT_THAT(refused.error(), ::testing::HasSubstr("the KV state of 1 sequence of 32 positions"))
+      << refused.error();
 }
 
 }  // namespace
