@@ -58,11 +58,14 @@ std::function<void(const std::string&)> LinePrinter(const char* command, std::FI
 std::function<void(int64_t, int64_t)> UploadProgressPrinter(const char* command, std::FILE* out) {
   if (::isatty(::fileno(out)) != 1)
     return LocalLoadLines(LinePrinter(command, out)).upload_progress;
-  // On a terminal: one line rewritten in place.
-  return [prefix = std::string("dsagent ") + command + ": ", out,
-          start = std::chrono::steady_clock::now()](int64_t done, int64_t total) {
+  // On a terminal: one line rewritten in place, from "0 of N blocks" as the upload begins.
+  auto start =
+      std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
+  return [prefix = std::string("dsagent ") + command + ": ", out, start](int64_t done,
+                                                                         int64_t total) {
     if (total <= 0) return;
-    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+    if (done == 0) *start = std::chrono::steady_clock::now();
+    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - *start;
     std::fprintf(out, "\r%s%s%s", prefix.c_str(),
                  UploadProgressText(done, total, took.count()).c_str(), done >= total ? "\n" : "");
     std::fflush(out);

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <limits>
 #include <cstdio>
+#include <limits>
 #include <sstream>
 
 #include "engine/runtime/engine_runtime.h"
@@ -41,6 +41,11 @@ LocalLoadNotices LocalLoadLines(std::function<void(const std::string& line)> lin
   auto upload = std::make_shared<Upload>();
   auto progress = [upload, line](int64_t done, int64_t total) {
     if (total <= 0) return;
+    if (done == 0) {  // the upload begins: its time counts from here
+      upload->quarters = 0;
+      upload->start = std::chrono::steady_clock::now();
+      return;
+    }
     const bool end = done >= total;
     if (!end && done * 4 / total <= upload->quarters) return;
     upload->quarters = done * 4 / total;

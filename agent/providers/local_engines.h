@@ -1,6 +1,6 @@
 // LocalEngines: the built-in engine a process keeps open across its agent sessions, so that a
 // session opened after another (the next task of `dsagent eval`, a polyglot task's second try,
-// `/new` in the terminal) takes the model already loaded instead of loading it again. On a GPU a
+// a fix round of `dsagent patch`, `/clear` in the terminal) takes the model already loaded instead of loading it again. On a GPU a
 // load is the weights' upload, minutes for V4-Flash; on the CPU with `weights: load` it reads the
 // whole checkpoint. Every local provider built with the same LocalEngines and the same engine
 // options shares one EngineRuntime (its prefix caches too), as many chat turns at a time as the

@@ -51,7 +51,7 @@ struct EngineRuntimeOptions {
   kernels::DeviceSpec device;
   int64_t gpu_memory = 0;
   int64_t context = 0;
-  // A GPU's weights upload, told after each block (done, total blocks): a progress line.
+  // A GPU's weights upload, told as it begins (0, total) and after each block: a progress line.
   std::function<void(int64_t done, int64_t total)> upload_progress;
   // States kept in memory for prefix reuse; 0 = no prefix cache at all (every prompt token is
   // computed; `engine generate` runs one prompt). With kv_dir the disk store sits behind it.

@@ -29,7 +29,7 @@ struct SequenceModelChoice {
   int64_t context = 0;         // cuda: positions a sequence holds; <= 0: max_position_embeddings
   int sequences = 1;           // cuda: sequences the plan keeps room for
   int host_threads = 0;        // cuda: CPU threads for experts kept on the host; <= 0: all cores
-  // cuda: told after each block of the weights' upload (done, total blocks), if set.
+  // cuda: told as the weights' upload begins (0, total) and after each block, if set.
   std::function<void(int64_t done, int64_t total)> upload_progress;
 };
 

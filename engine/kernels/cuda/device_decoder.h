@@ -67,7 +67,8 @@ struct DeviceDecoderOptions {
   // to make a prompt span chunks). Past kMaxGroupedSlots / top-k rows (341 for top 6) a call's
   // routed slots are not grouped by expert (matvec_tiled.h): they run slot by slot.
   int64_t chunk_rows = kDeviceChunkRows;
-  // Told after each block the weights' upload puts on the device (done, total), if set.
+  // Told as the weights' upload begins (0, total) and after each block it puts on the device
+  // (done, total), if set.
   std::function<void(int64_t done, int64_t total)> upload_progress;
 };
 

@@ -229,6 +229,7 @@ DeviceModel UploadModel(const forward::ModelWeights& w, const ModelConfig& c, in
                         const UploadProgress& progress) {
   const auto total = static_cast<int64_t>(w.layers.size() + 1 + w.mtp.size());
   int64_t done = 0;
+  if (progress) progress(0, total);
   const auto tell = [&] {
     ++done;
     if (progress) progress(done, total);

@@ -123,13 +123,14 @@ DeviceMtp UploadMtp(const forward::MtpWeights& w, const ModelConfig& c, const fo
 std::shared_ptr<ExpertStreamPools> MakeExpertStreamPools(const forward::ModelWeights& w,
                                                          int64_t capacity);
 
-// Told after each block of an upload (decoder layers, then the head, then the MTP blocks): blocks
-// done of the total, for a load's progress line (a V4-Flash upload is 140-odd GB).
+// Told (0, total) as an upload begins, then after each block (decoder layers, then the head, then
+// the MTP blocks): blocks done of the total, for a load's progress line (a V4-Flash upload is
+// 140-odd GB; the first call starts its clock and says at once that the upload is under way).
 using UploadProgress = std::function<void(int64_t done, int64_t total)>;
 
 // Every decoder layer, the head and the MTP blocks, for sequences of up to `tokens` positions
 // (the weights only: DeviceSequence::Create makes each sequence's state); `offload` keeps some
-// routed experts on the host; `progress` (if set) is told after each block.
+// routed experts on the host; `progress` (if set) is told as it begins and after each block.
 DeviceModel UploadModel(const forward::ModelWeights& w, const ModelConfig& c, int64_t tokens,
                         CudaStream& stream, const ExpertOffload* offload = nullptr,
                         const UploadProgress& progress = {});

@@ -20,7 +20,7 @@ std::vector<std::string> PrintedLines(int64_t total) {
   std::FILE* out = open_memstream(&data, &size);
   {
     const auto progress = UploadProgressPrinter("serve", out);
-    for (int64_t done = 1; done <= total; ++done) progress(done, total);
+    for (int64_t done = 0; done <= total; ++done) progress(done, total);  // as UploadModel tells
   }
   std::fclose(out);
   std::vector<std::string> lines;

@@ -164,13 +164,13 @@ TEST(LocalEnginesTest, AFailedLoadSaysWhyAndKeepsNothing) {
   EXPECT_EQ(engines.loads(), 1);
 }
 
-// The lines for a log: the upload at each quarter of its blocks and its time at the end, then
-// notes as they come.
+// The lines for a log: nothing as the upload begins (0 blocks), then at each quarter of its blocks
+// and its time at the end, then notes as they come.
 TEST(LocalLoadLinesTest, UploadAtEachQuarterWithTheTimeAtTheEndThenTheNotes) {
   std::vector<std::string> lines;
   const LocalLoadNotices notices =
       LocalLoadLines([&lines](const std::string& line) { lines.push_back(line); });
-  for (int64_t done = 1; done <= 45; ++done) notices.upload_progress(done, 45);
+  for (int64_t done = 0; done <= 45; ++done) notices.upload_progress(done, 45);
   notices.note("placement on cuda:0");
   ASSERT_EQ(lines.size(), 5u);
   EXPECT_EQ(lines[0], "weights to the GPU: 12 of 45 blocks");

@@ -81,8 +81,8 @@ TEST(DeviceSequenceModelTest, BadContextAndNoDeviceAreErrors) {
   EXPECT_THAT(none.error(), HasSubstr("device model on cuda:0: "));
 }
 
-// The weights' upload tells each block as it lands (the CLI's progress line): the decoder layers,
-// the head, the MTP blocks, one call each, in order, of the same total.
+// The weights' upload tells its start, then each block as it lands (the CLI's progress line): the
+// decoder layers, the head, the MTP blocks, one call each, in order, of the same total.
 TEST(DeviceSequenceModelUploadTest, TheUploadTellsEachBlockInTurn) {
   REQUIRE_CUDA_DEVICE();
   auto model = forward::Model::Load(TinyDir(), {.threads = 2, .numerics = Numerics::kFast});
@@ -96,9 +96,10 @@ TEST(DeviceSequenceModelUploadTest, TheUploadTellsEachBlockInTurn) {
        }});
   ASSERT_TRUE(device) << device.error();
   const int64_t total = c.n_layers + 1 + c.n_mtp_layers;
-  ASSERT_EQ(static_cast<int64_t>(told.size()), total);
-  for (int64_t i = 0; i < total; ++i) {
-    EXPECT_EQ(told[static_cast<size_t>(i)], std::make_pair(i + 1, total)) << "call " << i;
+  // (0, total) as it begins, then one call after each block.
+  ASSERT_EQ(static_cast<int64_t>(told.size()), total + 1);
+  for (int64_t i = 0; i <= total; ++i) {
+    EXPECT_EQ(told[static_cast<size_t>(i)], std::make_pair(i, total)) << "call " << i;
   }
 }
 
