@@ -219,9 +219,13 @@ int EngineGenerateCommand(const EngineGenerateOptions& o, const CancelToken& can
                                    .gpu_memory = gpu_memory,
                                    .context = o.context,
                                    .upload_progress = UploadProgressPrinter("engine generate"),
+                                   .cancel = cancel,
                                    .memory_cache_entries = 0,
                                    .kv_dir = o.kv_dir});
-  if (!runtime) return FailEngineGenerate(runtime.error(), kExitUsage);
+  if (!runtime) {
+    return FailEngineGenerate(runtime.error(),
+                              cancel.IsCancelled() ? kExitInterrupted : kExitUsage);
+  }
   if (!(*runtime)->placement().empty())
     std::fprintf(stderr, "dsagent engine generate: %s", (*runtime)->placement().c_str());
 

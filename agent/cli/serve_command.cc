@@ -161,6 +161,7 @@ int ServeCommand(const ServeOptions& o, const CancelToken& cancel) {
        .gpu_memory = gpu_memory,
        .context = o.context,
        .upload_progress = UploadProgressPrinter("serve"),
+       .cancel = cancel,  // SIGTERM during a GPU's upload stops it between blocks
        .memory_cache_entries = o.cache_entries,
        .kv_dir = o.kv_dir,
        .kv_max_bytes = kv_max_bytes,
@@ -171,7 +172,7 @@ int ServeCommand(const ServeOptions& o, const CancelToken& cancel) {
        }});
   if (!runtime) {
     std::fprintf(stderr, "dsagent: %s\n", runtime.error().c_str());
-    return kExitUsage;
+    return cancel.IsCancelled() ? kExitInterrupted : kExitUsage;
   }
   // On a GPU, what lives where (the routed experts past the device's memory stay on the host).
   if (!(*runtime)->placement().empty())

@@ -212,6 +212,7 @@ Expected<std::unique_ptr<AgentSession>, SessionOpenError> AgentSession::Open(
   ProviderOptions provider_options = ProviderOptionsFromConfig(*config);
   provider_options.local_engines = options.local_engines;
   provider_options.local_load = options.local_load;
+  provider_options.local_load_cancel = cancel;
   auto provider = MakeProvider(provider_options);
   if (!provider) return fail(FromProviderError(provider.error()));
   auto catalog = ModelCatalog::Load(std::nullopt);

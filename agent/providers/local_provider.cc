@@ -109,11 +109,16 @@ Expected<std::unique_ptr<Provider>, ProviderError> MakeLocalProvider(
                                  .device = o.device,
                                  .gpu_memory = o.gpu_memory,
                                  .context = o.context_tokens,
+                                 .cancel = o.cancel,
                                  .kv_dir = o.kv_dir,
                                  .kv_max_bytes = o.kv_max_bytes,
                                  .speculation = o.speculation},
                                 o.notices);
-  if (!engine) return MakeUnexpected(Error(ProviderErrorKind::kConfig, engine.error()));
+  if (!engine) {
+    const auto kind =
+        o.cancel.IsCancelled() ? ProviderErrorKind::kCancelled : ProviderErrorKind::kConfig;
+    return MakeUnexpected(Error(kind, engine.error()));
+  }
   return std::unique_ptr<Provider>(new LocalProvider(std::move(*engine), o.context_tokens));
 }
 

@@ -11,6 +11,7 @@
 
 #include "agent/providers/local_engines.h"
 #include "agent/providers/provider.h"
+#include "common/cancel.h"
 #include "engine/generate/chat_completion.h"
 #include "engine/kernels/device_spec.h"
 #include "engine/kernels/numerics_mode.h"
@@ -37,6 +38,9 @@ struct LocalProviderOptions {
   // The process's kept engine, shared with its other sessions; null: this provider loads its own.
   LocalEngines* engines = nullptr;
   LocalLoadNotices notices;  // told when the model loads (not when a kept one is reused)
+  // Stops the load between blocks of a GPU's upload once cancelled (Ctrl-C, SIGTERM): the error
+  // is then kCancelled.
+  CancelToken cancel;
 };
 
 // Loads the model and tokenizer. Error kConfig naming what is missing or malformed.

@@ -55,7 +55,8 @@ Expected<std::unique_ptr<Provider>, ProviderError> MakeProvider(const ProviderOp
              engine::ParseWeightResidency(options.weights).value_or(engine::WeightResidency::kAuto),
          .speculation = *speculation,
          .engines = options.local_engines,
-         .notices = options.local_load});
+         .notices = options.local_load,
+         .cancel = options.local_load_cancel});
   }
   std::unique_ptr<WireFormat> wire;
   if (options.kind == "deepseek") {

@@ -7,6 +7,7 @@
 
 #include "agent/providers/local_engines.h"
 #include "agent/providers/provider.h"
+#include "common/cancel.h"
 
 namespace dsagent {
 
@@ -49,6 +50,7 @@ struct ProviderOptions {
   // own), and what a person is told while one loads (local_engines.h).
   LocalEngines* local_engines = nullptr;
   LocalLoadNotices local_load;
+  CancelToken local_load_cancel;  // stops the local engine's load (a GPU's upload) once cancelled
 };
 
 // Error kConfig for an unknown kind, a missing key (naming api_key_env) or a malformed base URL.

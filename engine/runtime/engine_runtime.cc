@@ -50,7 +50,8 @@ Expected<std::unique_ptr<EngineRuntime>, std::string> EngineRuntime::Open(
                                                .context = o.context,
                                                .sequences = o.max_batch > 1 ? o.max_batch : 1,
                                                .host_threads = o.threads,
-                                               .upload_progress = o.upload_progress});
+                                               .upload_progress = o.upload_progress,
+                                               .cancel = o.cancel});
   if (!chosen) return MakeUnexpected(chosen.error());
   r->sequence_model_ = std::move(chosen->model);
   r->placement_ = std::move(chosen->placement);

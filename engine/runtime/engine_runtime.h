@@ -18,6 +18,7 @@
 #include <memory>
 #include <string>
 
+#include "common/cancel.h"
 #include "common/expected.h"
 #include "engine/forward/model.h"
 #include "engine/generate/chat_completion.h"
@@ -53,6 +54,9 @@ struct EngineRuntimeOptions {
   int64_t context = 0;
   // A GPU's weights upload, told as it begins (0, total) and after each block: a progress line.
   std::function<void(int64_t done, int64_t total)> upload_progress;
+  // Stops a GPU's weights upload between blocks once cancelled (Ctrl-C, SIGTERM during a load of
+  // minutes): Open then fails, saying so.
+  CancelToken cancel;
   // States kept in memory for prefix reuse; 0 = no prefix cache at all (every prompt token is
   // computed; `engine generate` runs one prompt). With kv_dir the disk store sits behind it.
   int memory_cache_entries = 16;

@@ -48,7 +48,8 @@ Expected<ChosenSequenceModel, std::string> MakeSequenceModel(forward::Model& mod
                                                  {.device = choice.device.index,
                                                   .context = context,
                                                   .host_threads = choice.host_threads,
-                                                  .upload_progress = choice.upload_progress});
+                                                  .upload_progress = choice.upload_progress,
+                                                  .cancel = choice.cancel});
   if (!made) return MakeUnexpected(made.error());
   if (const std::string host = (*made)->HostExpertMemory(); !host.empty()) {
     chosen.placement += "  " + host + "\n";

@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 
+#include "common/cancel.h"
 #include "common/expected.h"
 #include "engine/forward/model.h"
 #include "engine/generate/generator.h"
@@ -31,6 +32,9 @@ struct SequenceModelChoice {
   int host_threads = 0;        // cuda: CPU threads for experts kept on the host; <= 0: all cores
   // cuda: told as the weights' upload begins (0, total) and after each block, if set.
   std::function<void(int64_t done, int64_t total)> upload_progress;
+  // cuda: stops the weights' upload between blocks once cancelled (the result is then an error
+  // saying so).
+  CancelToken cancel;
 };
 
 struct ChosenSequenceModel {

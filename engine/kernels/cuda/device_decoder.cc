@@ -101,7 +101,8 @@ std::unique_ptr<DeviceModel> UploadPlannedModel(const forward::Model& model,
   }
   auto device = std::make_unique<DeviceModel>(UploadModel(model.weights(), c, options.context,
                                                           stream, any_on_host ? &offload : nullptr,
-                                                          options.upload_progress));
+                                                          options.upload_progress,
+                                                          &options.cancel));
   if (model.numerics() == Numerics::kExact) UseExactNumerics(*device);
   return device;
 }

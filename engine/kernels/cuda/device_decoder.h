@@ -28,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "common/cancel.h"
 #include "common/expected.h"
 #include "engine/forward/model.h"
 #include "engine/model/placement_plan.h"
@@ -70,6 +71,8 @@ struct DeviceDecoderOptions {
   // Told as the weights' upload begins (0, total) and after each block it puts on the device
   // (done, total), if set.
   std::function<void(int64_t done, int64_t total)> upload_progress;
+  // Stops the weights' upload between blocks once cancelled: Create then fails saying so.
+  CancelToken cancel;
 };
 
 // How many routed experts of each decoder layer `plan` puts on the device (experts 0..n-1 of

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 #include <optional>
+#include <stdexcept>
+#include <string>
 #include <utility>
 
 #include "engine/forward/moe.h"
@@ -226,13 +228,22 @@ std::shared_ptr<ExpertStreamPools> MakeExpertStreamPools(const forward::ModelWei
 // Every decoder layer, the head and the MTP blocks, with room for `tokens` positions.
 DeviceModel UploadModel(const forward::ModelWeights& w, const ModelConfig& c, int64_t tokens,
                         CudaStream& stream, const ExpertOffload* offload,
-                        const UploadProgress& progress) {
+                        const UploadProgress& progress, const CancelToken* cancel) {
   const auto total = static_cast<int64_t>(w.layers.size() + 1 + w.mtp.size());
   int64_t done = 0;
+  // A V4-Flash upload takes minutes: a cancel (Ctrl-C, SIGTERM) stops it between blocks.
+  const auto stop_if_cancelled = [&] {
+    if (cancel != nullptr && cancel->IsCancelled()) {
+      throw std::runtime_error("the weights' upload was cancelled after " + std::to_string(done) +
+                               " of " + std::to_string(total) + " blocks");
+    }
+  };
   if (progress) progress(0, total);
+  stop_if_cancelled();
   const auto tell = [&] {
     ++done;
     if (progress) progress(done, total);
+    if (done < total) stop_if_cancelled();
   };
   const forward::Rope window_rope(c, false), compressed_rope(c, true);
   MoeStreaming streaming;

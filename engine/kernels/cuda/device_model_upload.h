@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "common/cancel.h"
 #include "engine/forward/compute.h"
 #include "engine/forward/model_weights.h"
 #include "engine/forward/rope.h"
@@ -131,8 +132,11 @@ using UploadProgress = std::function<void(int64_t done, int64_t total)>;
 // Every decoder layer, the head and the MTP blocks, for sequences of up to `tokens` positions
 // (the weights only: DeviceSequence::Create makes each sequence's state); `offload` keeps some
 // routed experts on the host; `progress` (if set) is told as it begins and after each block.
+// `cancel` (if set) is looked at before each block: once cancelled, the upload stops there and
+// throws std::runtime_error "the weights' upload was cancelled after D of T blocks" (what it
+// uploaded is freed as the exception unwinds).
 DeviceModel UploadModel(const forward::ModelWeights& w, const ModelConfig& c, int64_t tokens,
                         CudaStream& stream, const ExpertOffload* offload = nullptr,
-                        const UploadProgress& progress = {});
+                        const UploadProgress& progress = {}, const CancelToken* cancel = nullptr);
 
 }  // namespace dsagent::engine::kernels::cuda

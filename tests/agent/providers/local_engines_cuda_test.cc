@@ -62,5 +62,27 @@ TEST(LocalEnginesOnTheGpuTest, ALoadTellsTheUploadThenThePlacementLineByLine) {
   EXPECT_EQ(uploads, uploads_told);
 }
 
+// A session cancelled while the engine uploads (Ctrl-C) gets the upload's cancel as its error,
+// and nothing is kept: the next acquire loads anew.
+TEST(LocalEnginesOnTheGpuTest, ACancelledLoadKeepsNothing) {
+  REQUIRE_CUDA_DEVICE();
+  const auto data = engine::kernels::cuda::test_support::TestDataDir();
+  engine::EngineRuntimeOptions options{.model_dir = data / "v4-tiny",
+                                       .tokenizer_file = data / "v4-tiny-tokenizer/tokenizer.json",
+                                       .threads = 2,
+                                       .device = {engine::kernels::DeviceKind::kCuda, 0},
+                                       .context = 32};
+  options.cancel.Cancel();
+  LocalEngines engines;
+  auto cancelled = engines.Acquire(options, {});
+  ASSERT_FALSE(cancelled);
+  EXPECT_THAT(cancelled.error(), HasSubstr("upload was cancelled"));
+  EXPECT_EQ(engines.loads(), 0);
+  options.cancel = CancelToken();
+  auto loaded = engines.Acquire(options, {});
+  ASSERT_TRUE(loaded) << loaded.error();
+  EXPECT_EQ(engines.loads(), 1);
+}
+
 }  // namespace
 }  // namespace dsagent

@@ -6,6 +6,7 @@
 // decode step bit for bit, and the clear errors of bad calls (speculative decoding's calls:
 // cuda_mtp_test.cc). Skips without a device (fails with DSAGENT_REQUIRE_CUDA=1); the errors that
 // need no device run everywhere.
+#include <cuda_runtime.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -101,6 +102,52 @@ TEST(DeviceSequenceModelUploadTest, TheUploadTellsEachBlockInTurn) {
   for (int64_t i = 0; i <= total; ++i) {
     EXPECT_EQ(told[static_cast<size_t>(i)], std::make_pair(i, total)) << "call " << i;
   }
+}
+
+// A cancel (Ctrl-C, SIGTERM during a load of minutes) stops the upload between blocks: Create
+// fails saying how far it got, and the device memory it took is given back.
+TEST(DeviceSequenceModelUploadTest, ACancelStopsTheUploadBetweenBlocks) {
+  REQUIRE_CUDA_DEVICE();
+  auto model = forward::Model::Load(TinyDir(), {.threads = 2, .numerics = Numerics::kFast});
+  ASSERT_TRUE(model) << model.error();
+  const ModelConfig& c = (*model)->config();
+  const int64_t total = c.n_layers + 1 + c.n_mtp_layers;
+  ASSERT_GT(total, 2);
+  // Cancelled after the second block; the device's free memory after it.
+  const auto cancelled_after_two = [&] {
+    CancelToken cancel;
+    int64_t last = -1;
+    auto stopped = DeviceSequenceModel::Create(**model, PlanAllOnDevice(c),
+                                               {.device = 0,
+                                                .context = 16,
+                                                .upload_progress =
+                                                    [&](int64_t done, int64_t) {
+                                                      last = done;
+                                                      if (done == 2) cancel.Cancel();
+                                                    },
+                                                .cancel = cancel});
+    EXPECT_FALSE(stopped);
+    if (!stopped) {
+      EXPECT_THAT(stopped.error(), HasSubstr("the weights' upload was cancelled after 2 of " +
+                                             std::to_string(total) + " blocks"));
+    }
+    EXPECT_EQ(last, 2);
+    size_t free = 0, all = 0;
+    EXPECT_EQ(cudaMemGetInfo(&free, &all), cudaSuccess);
+    return free;
+  };
+  // The blocks it uploaded are given back: a second cancelled upload leaves the same memory free
+  // as the first (the first may leave what a context sets up once).
+  const size_t first = cancelled_after_two();
+  EXPECT_EQ(cancelled_after_two(), first);
+
+  // Cancelled before it began: no block at all.
+  CancelToken cancelled;
+  cancelled.Cancel();
+  auto none = DeviceSequenceModel::Create(**model, PlanAllOnDevice(c),
+                                          {.device = 0, .context = 16, .cancel = cancelled});
+  ASSERT_FALSE(none);
+  EXPECT_THAT(none.error(), HasSubstr("cancelled after 0 of"));
 }
 
 class DeviceSequenceModelGpuTest : public ::testing::Test {
