@@ -61,7 +61,7 @@ class ChatApp {
   LineReader& reader_;
   ChatRenderer renderer_;
   TerminalApprover approver_;
-  // Provider local: the model the sessions share, so /new and /clear do not load it again (it
+  // Provider local: the model the sessions share, so /clear and /resume do not load it again (it
   // outlives session_).
   LocalEngines engines_;
   std::unique_ptr<ChatSession> session_;

@@ -1,10 +1,10 @@
 // LocalEngines: the built-in engine a process keeps open across its agent sessions, so that a
-// session opened after another (the next task of `dsagent eval`, a polyglot task's second try,
-// a fix round of `dsagent patch`, `/clear` in the terminal) takes the model already loaded instead of loading it again. On a GPU a
-// load is the weights' upload, minutes for V4-Flash; on the CPU with `weights: load` it reads the
-// whole checkpoint. Every local provider built with the same LocalEngines and the same engine
-// options shares one EngineRuntime (its prefix caches too), as many chat turns at a time as the
-// LocalEngines admits.
+// session opened after another (the next task of `dsagent eval`, a polyglot task's second try, a
+// fix round of `dsagent patch`, `/clear` in the terminal) takes the model already loaded instead
+// of loading it again. On a GPU a load is the weights' upload, minutes for V4-Flash; on the CPU
+// with `weights: load` it reads the whole checkpoint. Every local provider built with the same
+// LocalEngines and the same engine options shares one EngineRuntime (its prefix caches too), as
+// many chat turns at a time as the LocalEngines admits.
 //
 // Usage (the owner outlives the sessions it serves):
 //   LocalEngines engines;                                  // e.g. one per eval run
@@ -35,7 +35,8 @@ struct EngineRuntimeOptions;
 
 // What a person is told while the local engine loads; either may be empty.
 struct LocalLoadNotices {
-  // After each block of a GPU's weights upload (engine::EngineRuntimeOptions::upload_progress).
+  // As a GPU's weights upload begins (0, total) and after each block
+  // (engine::EngineRuntimeOptions::upload_progress).
   std::function<void(int64_t done, int64_t total)> upload_progress;
   // Once loaded, one line at a time without the newline: "local model DIR on cuda:0, loaded in
   // 12.3 s", then on a GPU the placement (what is on the device, what stays in host memory).
