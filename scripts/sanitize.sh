@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test suite under sanitizers (docs/RELIABILITY.md):
-#   scripts/sanitize.sh [asan|tsan|racecheck|all] [ctest args...]
+#   scripts/sanitize.sh [asan|tsan|racecheck|memcheck|all] [ctest args...]
 # asan: every test under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/).
 # tsan: the concurrency tests (serve, thread pool, prefix store, eval jobs, cancellation) under
 #       ThreadSanitizer (build-tsan/).
@@ -9,6 +9,12 @@
 #       __syncwarp or fence missing between two CUDA threads, or a read before a programmatic
 #       launch's wait, is a report naming the kernel. Extra arguments are gtest arguments for the
 #       device tests (default: RACECHECK_TESTS below).
+# memcheck: the CUDA kernels' memory errors on the CPU emulator under AddressSanitizer and
+#       UndefinedBehaviorSanitizer (build-memcheck/, the engine and the emulated device tests only):
+#       a kernel reading or writing past a device allocation or its dynamic shared memory, a
+#       misaligned vector load (a fault on a GPU), an overflowing shift or signed index, as
+#       compute-sanitizer's memcheck would on a device. Every `emulated.*` entry of the test
+#       command (ctest -R '^emulated\.'; extra arguments are ctest arguments).
 # Each is a full build of its own (about as long as the normal build, tests run 2-5x slower).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,6 +61,30 @@ if [ "$which" = racecheck ] || [ "$which" = all ]; then
   if [ "$which" = racecheck ] && [ $# -gt 0 ]; then args=("$@"); fi
   TSAN_OPTIONS=halt_on_error=1 build-race/tests/cuda_emulator/engine_cuda_test "${args[@]}" || status=1
   [ "$which" = racecheck ] && exit $status
+fi
+if [ "$which" = memcheck ] || [ "$which" = all ]; then
+  # UndefinedBehaviorSanitizer without its null check: GCC 12's test of an `extern thread_local`'s
+  # address (the emulator's threadIdx, cuda_runtime.h) reads the flags of the check before it, so
+  # every kernel reported "load of null pointer" at its first threadIdx (the pointer was not null).
+  ubsan=alignment,bool,bounds,enum,float-cast-overflow,integer-divide-by-zero,nonnull-attribute
+  ubsan+=,return,returns-nonnull-attribute,shift,signed-integer-overflow,unreachable,vla-bound
+  ubsan+=,vptr,pointer-overflow,builtin
+  cmake -S . -B build-memcheck -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DDSAGENT_SANITIZE="address,$ubsan" -DDSAGENT_WERROR=OFF -DDSAGENT_CUDA=EMULATE \
+    ${CMAKE_ARGS:-} >/dev/null
+  ninja -C build-memcheck cuda_emulator_test engine_cuda_test_emulated \
+    local_engines_cuda_test_emulated cuda_model_bench_emulated cuda_decode_bench_emulated
+  # A CUDA thread's fiber stack: ASan's redzones want more than the default 256 KiB.
+  # halt_on_error: the first report fails its test (UBSan's too: -fno-sanitize-recover).
+  export DSAGENT_CUDA_EMULATOR_STACK_KIB=1024
+  export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=1
+  export UBSAN_OPTIONS=print_stacktrace=1
+  build-memcheck/tests/cuda_emulator/cuda_emulator_test || status=1
+  # Every emulated entry of the test command: the device tests, their runs under the emulator's
+  # other schedules and device limits, and the model bench's runs with the engine's switches.
+  ctest --test-dir build-memcheck --output-on-failure -j "$(nproc)" -R '^emulated\.' "$@" ||
+    status=1
+  [ "$which" = memcheck ] && exit $status
 fi
 if [ "$which" = asan ] || [ "$which" = all ]; then
   build build-asan address,undefined

@@ -57,6 +57,25 @@ void ExpectRaceReport(const std::function<void()>& racy, const std::string& kern
   }
 }
 
+// An AddressSanitizer build: the emulator's memory check (scripts/sanitize.sh memcheck), with
+// UndefinedBehaviorSanitizer's alignment check where DSAGENT_UBSAN_ALIGNMENT says so.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kMemCheck = true;
+#else
+constexpr bool kMemCheck = false;
+#endif
+#if defined(DSAGENT_UBSAN_ALIGNMENT)
+constexpr bool kAlignmentCheck = true;
+#else
+constexpr bool kAlignmentCheck = false;
+#endif
+
+// Runs `faulty` in a process of its own and expects the sanitizer's report to match `report`.
+void ExpectMemoryReport(const std::function<void()>& faulty, const std::string& report) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");  // the child starts afresh (execve)
+  EXPECT_DEATH(faulty(), report);
+}
+
 // Two streams and the events of a fork from s to t and a join back, for a test's lifetime.
 struct ForkAndJoin {
   ForkAndJoin() {
@@ -653,6 +672,64 @@ TEST(CudaEmulatorTest, TheRaceCheckReportsAReadBeforeTheGridWait) {
         (void)cudaStreamSynchronize(s);
       },
       "ReadAroundKernel");
+}
+
+// The memory check's own tests: a device overrun and a misaligned vector load are reported,
+// naming the kernel or its line, as compute-sanitizer's memcheck reports them on a GPU (a device
+// allocation and a block's dynamic shared memory are heap blocks of their exact size).
+TEST(CudaEmulatorTest, TheMemoryCheckReportsAReadPastADeviceAllocation) {
+  if (!kMemCheck) GTEST_SKIP() << "an AddressSanitizer build's (scripts/sanitize.sh memcheck)";
+  ExpectMemoryReport(
+      [] {
+        DeviceArray<float> in(64), out(64);
+        (void)ShiftedCopy(in.p, out.p, 64);
+        (void)cudaDeviceSynchronize();
+      },
+      "AddressSanitizer: heap-buffer-overflow.*ShiftedCopyKernel");
+}
+
+TEST(CudaEmulatorTest, TheMemoryCheckReportsAStorePastTheDynamicSharedMemory) {
+  if (!kMemCheck) GTEST_SKIP() << "an AddressSanitizer build's (scripts/sanitize.sh memcheck)";
+  ExpectMemoryReport(
+      [] {
+        DeviceArray<float> out(64);
+        (void)ShiftedSharedCopy(out.p, 64, 64);
+        (void)cudaDeviceSynchronize();
+      },
+      "AddressSanitizer: heap-buffer-overflow.*ShiftedSharedKernel");
+}
+
+TEST(CudaEmulatorTest, TheMemoryCheckReportsAMisalignedVectorLoad) {
+  if (!kAlignmentCheck) GTEST_SKIP() << "a -fsanitize=alignment build's (sanitize.sh memcheck)";
+  ExpectMemoryReport(
+      [] {
+        DeviceArray<float> in(8);
+        DeviceArray<float4> out(1);
+        (void)VectorLoad(in.p + 1, out.p);
+        (void)cudaDeviceSynchronize();
+      },
+      "emulator_kernels\\.cu:[0-9]+:[0-9]+: runtime error: [a-z ]*misaligned address");
+}
+
+// The same kernels within bounds and aligned: their values, and no report in the memory check.
+TEST(CudaEmulatorTest, TheMemoryCheckKernelsInBoundsGiveTheirValues) {
+  std::vector<float> values(65);
+  for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i) * 0.5f;
+  DeviceArray<float> in(65), out(64);
+  in.Set(values);
+  ASSERT_EQ(ShiftedCopy(in.p, out.p, 64), cudaSuccess);
+  const std::vector<float> shifted = out.Get();
+  for (size_t i = 0; i < shifted.size(); ++i) EXPECT_EQ(shifted[i], values[i + 1]) << i;
+  ASSERT_EQ(ShiftedSharedCopy(out.p, 64, 65), cudaSuccess);
+  const std::vector<float> own = out.Get();
+  for (size_t i = 0; i < own.size(); ++i) EXPECT_EQ(own[i], static_cast<float>(i)) << i;
+  DeviceArray<float4> loaded(1);
+  ASSERT_EQ(VectorLoad(in.p + 4, loaded.p), cudaSuccess);  // a cudaMalloc is 256-byte aligned
+  const float4 v = loaded.Get()[0];
+  EXPECT_EQ(v.x, values[4]);
+  EXPECT_EQ(v.y, values[5]);
+  EXPECT_EQ(v.z, values[6]);
+  EXPECT_EQ(v.w, values[7]);
 }
 
 }  // namespace

@@ -136,6 +136,21 @@ __global__ void EveryBlockStoresKernel(int* out) {
   if (threadIdx.x == 0) *out = static_cast<int>(blockIdx.x);
 }
 
+__global__ void ShiftedCopyKernel(const float* in, float* out) {
+  out[threadIdx.x] = in[threadIdx.x + 1];
+}
+
+__global__ void ShiftedSharedKernel(float* out) {
+  extern __shared__ __align__(16) float scratch[];
+  scratch[threadIdx.x + 1] = static_cast<float>(threadIdx.x);
+  __syncthreads();
+  out[threadIdx.x] = scratch[threadIdx.x + 1];
+}
+
+__global__ void VectorLoadKernel(const float* in, float4* out) {
+  *out = *reinterpret_cast<const float4*>(in);
+}
+
 __global__ void LastBlockSumKernel(int* partial, unsigned* count, int* total, bool fenced) {
   __shared__ int last;
   if (threadIdx.x == 0) {
@@ -287,6 +302,21 @@ cudaError_t NeighbourAfterAShuffle(int* out, int seed) {
 
 cudaError_t EveryBlockStoresOneWord(int* out, int blocks) {
   EveryBlockStoresKernel<<<blocks, 32>>>(out);
+  return cudaGetLastError();
+}
+
+cudaError_t ShiftedCopy(const float* in, float* out, int threads) {
+  ShiftedCopyKernel<<<1, threads>>>(in, out);
+  return cudaGetLastError();
+}
+
+cudaError_t ShiftedSharedCopy(float* out, int threads, int shared_floats) {
+  ShiftedSharedKernel<<<1, threads, shared_floats * sizeof(float)>>>(out);
+  return cudaGetLastError();
+}
+
+cudaError_t VectorLoad(const float* in, float4* out) {
+  VectorLoadKernel<<<1, 1>>>(in, out);
   return cudaGetLastError();
 }
 

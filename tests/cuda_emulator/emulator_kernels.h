@@ -73,5 +73,14 @@ cudaError_t ReadAroundTheWait(const int* data, int* before, int* after, int bloc
                               cudaStream_t stream, bool programmatic);
 // Sets out[threadIdx.x] = 1 without ever waiting, as a programmatic launch.
 cudaError_t NeverWait(int* out, int threads, cudaStream_t stream);
-
+// For the memory check (scripts/sanitize.sh memcheck): each of these faults or reads undefined
+// bytes on a device when given the arguments its comment names, whatever values the emulator's
+// heap happens to give there.
+// out[t] = in[t + 1] for t < threads: past the end of an `in` of `threads` floats.
+cudaError_t ShiftedCopy(const float* in, float* out, int threads);
+// Thread t stores t to dynamic shared float t + 1 of `shared_floats`, then out[t] = that float:
+// past the end of the shared memory when shared_floats is `threads`.
+cudaError_t ShiftedSharedCopy(float* out, int threads, int shared_floats);
+// *out = the float4 at `in`: a misaligned vector load when `in` is not 16-byte aligned.
+cudaError_t VectorLoad(const float* in, float4* out);
 }  // namespace dsagent_emu_test
