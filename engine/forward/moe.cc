@@ -240,6 +240,13 @@ void MoeForward(const MoeWeights& w, const ModelConfig& c, const float* x, const
   ws.Trim(kernels::kWorkspaceKeepBytes);
 }
 
+// What RoutedExpertsForward keeps of its workspace after a call, per buffer: a prompt chunk's
+// (its slots' inputs and outputs, 16 KB a slot at V4-Flash's width; 100 MB for a 1024-row chunk
+// with every slot on the host) stays for the chunk's call on the next layer. Freed after each
+// call as MoeForward's are, the buffers were faulted back in by the next one (a page fault per 4
+// KB, the kernel zeroing each page): bench/host_experts_bench, docs/BENCHMARKS.md.
+constexpr size_t kRoutedExpertsKeepBytes = size_t{128} << 20;
+
 void RoutedExpertsForward(const MoeWeights& w, const ModelConfig& c, const float* xq,
                           const int64_t* rows, const int32_t* ids, const float* weights, int64_t n,
                           float* out, const Compute& cx) {
@@ -250,7 +257,7 @@ void RoutedExpertsForward(const MoeWeights& w, const ModelConfig& c, const float
   const GroupedSlots grouped = GroupRoutedSlots(w, c, xq, rows, ids, weights, n, 0, experts);
   RunExperts(std::span<const ExpertRows>(experts, grouped.n_experts), cx);
   ScatterSlots(grouped, n, c.dim, out);
-  ws.Trim(kernels::kWorkspaceKeepBytes);
+  ws.Trim(kRoutedExpertsKeepBytes);
 }
 
 }  // namespace dsagent::engine::forward

@@ -32,6 +32,8 @@ void MoeForward(const MoeWeights& w, const ModelConfig& config, const float* x,
 // in MoeForward (the same bits as one row at a time: the products are row-independent). For the
 // GPU's expert offload (kernels/cuda/moe_step.h): the experts kept in host memory, computed by
 // the CPU kernels while the device computes its own — a decode step's slots, or a prompt chunk's.
+// The calling thread keeps the call's buffers (up to 128 MiB each) for its next call: a prompt's
+// chunks call it once per layer.
 void RoutedExpertsForward(const MoeWeights& w, const ModelConfig& config, const float* xq,
                           const int64_t* rows, const int32_t* ids, const float* weights, int64_t n,
                           float* out, const Compute& cx);

@@ -14,7 +14,7 @@ void* Workspace::Bytes(int slot, size_t bytes) {
     const size_t grown = std::max(bytes, 2 * b.bytes);
     // operator new[] of std::byte aligns only to __STDCPP_DEFAULT_NEW_ALIGNMENT__ (16); the
     // buffer is over-allocated by 64 and the pointer rounded up, so SIMD loads may be aligned.
-    b.data = std::make_unique<std::byte[]>(grown + 64);
+    b.data = std::make_unique_for_overwrite<std::byte[]>(grown + 64);
     b.bytes = grown;
   }
   auto address = reinterpret_cast<uintptr_t>(b.data.get());
