@@ -42,14 +42,19 @@ constexpr bool kRaceCheck = true;
 constexpr bool kRaceCheck = false;
 #endif
 
+// Runs `faulty` in a process of its own and expects the sanitizer's report to match `report`.
+void ExpectSanitizerReport(const std::function<void()>& faulty, const std::string& report) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");  // the child starts afresh (execve)
+  EXPECT_DEATH(faulty(), report);
+}
+
 // Runs `racy` in a process of its own that ThreadSanitizer stops at its first report, and expects
 // that report to be a data race in `kernel`.
 void ExpectRaceReport(const std::function<void()>& racy, const std::string& kernel) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");  // the child starts afresh (execve)
   const char* old = std::getenv("TSAN_OPTIONS");
   const std::string kept = old != nullptr ? old : "";
   setenv("TSAN_OPTIONS", (kept + ":halt_on_error=1").c_str(), 1);
-  EXPECT_DEATH(racy(), "ThreadSanitizer: data race.*" + kernel);
+  ExpectSanitizerReport(racy, "ThreadSanitizer: data race.*" + kernel);
   if (old != nullptr) {
     setenv("TSAN_OPTIONS", kept.c_str(), 1);
   } else {
@@ -69,12 +74,6 @@ constexpr bool kAlignmentCheck = true;
 #else
 constexpr bool kAlignmentCheck = false;
 #endif
-
-// Runs `faulty` in a process of its own and expects the sanitizer's report to match `report`.
-void ExpectMemoryReport(const std::function<void()>& faulty, const std::string& report) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");  // the child starts afresh (execve)
-  EXPECT_DEATH(faulty(), report);
-}
 
 // Two streams and the events of a fork from s to t and a join back, for a test's lifetime.
 struct ForkAndJoin {
@@ -679,7 +678,7 @@ TEST(CudaEmulatorTest, TheRaceCheckReportsAReadBeforeTheGridWait) {
 // allocation and a block's dynamic shared memory are heap blocks of their exact size).
 TEST(CudaEmulatorTest, TheMemoryCheckReportsAReadPastADeviceAllocation) {
   if (!kMemCheck) GTEST_SKIP() << "an AddressSanitizer build's (scripts/sanitize.sh memcheck)";
-  ExpectMemoryReport(
+  ExpectSanitizerReport(
       [] {
         DeviceArray<float> in(64), out(64);
         (void)ShiftedCopy(in.p, out.p, 64);
@@ -690,7 +689,7 @@ TEST(CudaEmulatorTest, TheMemoryCheckReportsAReadPastADeviceAllocation) {
 
 TEST(CudaEmulatorTest, TheMemoryCheckReportsAStorePastTheDynamicSharedMemory) {
   if (!kMemCheck) GTEST_SKIP() << "an AddressSanitizer build's (scripts/sanitize.sh memcheck)";
-  ExpectMemoryReport(
+  ExpectSanitizerReport(
       [] {
         DeviceArray<float> out(64);
         (void)ShiftedSharedCopy(out.p, 64, 64);
@@ -701,7 +700,7 @@ TEST(CudaEmulatorTest, TheMemoryCheckReportsAStorePastTheDynamicSharedMemory) {
 
 TEST(CudaEmulatorTest, TheMemoryCheckReportsAMisalignedVectorLoad) {
   if (!kAlignmentCheck) GTEST_SKIP() << "a -fsanitize=alignment build's (sanitize.sh memcheck)";
-  ExpectMemoryReport(
+  ExpectSanitizerReport(
       [] {
         DeviceArray<float> in(8);
         DeviceArray<float4> out(1);
