@@ -16,9 +16,9 @@
 #
 # Architectures: SASS for Hopper (sm_90) and, where this nvcc knows them, Blackwell (sm_100 data
 # centre, sm_120 workstation), plus compute_90 PTX that the driver JIT-compiles on anything newer.
-# Each real architecture is one more device compilation of every .cu file: 3 cost about 1.7-1.9x
-# the CPU of sm_90 alone (docs/BENCHMARKS.md, "CUDA build cost"), about 25 s of CPU for the seven
-# .cu files in CI today.
+# Each real architecture is one more device compilation (ptxas) of every .cu file; the three of
+# the default list share one front end: their SASS comes from the compute_90 PTX
+# (cmake/CudaGenerateCode.cmake; docs/BENCHMARKS.md, "CUDA build cost").
 # A machine whose GPU none of those runs on (Ampere, Ada: compute 8.x) gets its own as well, from
 # nvidia-smi. -DCMAKE_CUDA_ARCHITECTURES=... overrides it (e.g. 90-real alone for a quicker local
 # build, 89 for an RTX 4090 built elsewhere). The kernels need compute 8.0 (bf16 arithmetic); on
@@ -108,28 +108,39 @@ endif()
 
 include(${CMAKE_CURRENT_LIST_DIR}/CudaLocalArchitectures.cmake)
 if(DSAGENT_HAVE_CUDA)
+  # The default list, worked out at every configure so that a tree configured before the shared
+  # front end (below) gets it too.
+  execute_process(COMMAND ${CMAKE_CUDA_COMPILER} --list-gpu-arch OUTPUT_VARIABLE _dsagent_archs
+                  ERROR_QUIET)
+  set(_dsagent_real 90-real)
+  foreach(_arch 100 120)
+    if(_dsagent_archs MATCHES "compute_${_arch}")
+      list(APPEND _dsagent_real ${_arch}-real)
+    endif()
+  endforeach()
+  dsagent_local_cuda_architectures(_dsagent_local "${_dsagent_archs}" "${_dsagent_real}")
+  list(APPEND _dsagent_real ${_dsagent_local})
+  set(_dsagent_default ${_dsagent_real} 90-virtual)
   if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
-    execute_process(COMMAND ${CMAKE_CUDA_COMPILER} --list-gpu-arch OUTPUT_VARIABLE _dsagent_archs
-                    ERROR_QUIET)
-    set(_dsagent_real 90-real)
-    foreach(_arch 100 120)
-      if(_dsagent_archs MATCHES "compute_${_arch}")
-        list(APPEND _dsagent_real ${_arch}-real)
-      endif()
-    endforeach()
-    dsagent_local_cuda_architectures(_dsagent_local "${_dsagent_archs}" "${_dsagent_real}")
     foreach(_arch IN LISTS _dsagent_local)
-      list(APPEND _dsagent_real ${_arch})
       string(REPLACE "-real" "" _sm "${_arch}")
       message(STATUS "CUDA backend: adding sm_${_sm} for this machine's GPU")
     endforeach()
-    set(CMAKE_CUDA_ARCHITECTURES ${_dsagent_real} 90-virtual CACHE STRING
+    set(CMAKE_CUDA_ARCHITECTURES ${_dsagent_default} CACHE STRING
         "CUDA architectures (cmake/Cuda.cmake)")
   endif()
   enable_language(CUDA)
   set(CMAKE_CUDA_STANDARD 17)
   set(CMAKE_CUDA_STANDARD_REQUIRED ON)
   find_package(CUDAToolkit REQUIRED)
+  # The default list's Hopper and Blackwell SASS all come from one compute_90 PTX, one front end
+  # per .cu file instead of three (cmake/CudaGenerateCode.cmake); a list of the user's own gets
+  # CMake's one front end per architecture. DSAGENT_CUDA_GENERATE_CODE: the flags, or empty.
+  set(DSAGENT_CUDA_GENERATE_CODE "")
+  if("${CMAKE_CUDA_ARCHITECTURES}" STREQUAL "${_dsagent_default}")
+    include(${CMAKE_CURRENT_LIST_DIR}/CudaGenerateCode.cmake)
+    dsagent_cuda_generate_code(DSAGENT_CUDA_GENERATE_CODE "${CMAKE_CUDA_ARCHITECTURES}")
+  endif()
   message(STATUS "CUDA backend: on (nvcc ${CMAKE_CUDA_COMPILER_VERSION}, architectures "
                  "${CMAKE_CUDA_ARCHITECTURES})")
 endif()
