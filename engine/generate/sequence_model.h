@@ -79,6 +79,11 @@ class SequenceModel {
 
   virtual const ModelConfig& config() const = 0;
 
+  // Why this model can run nothing more, or empty: a GPU lost to a device fault (a device
+  // model's; CPU models never are). Every call then fails with this message, and a server says
+  // so at its health check. Cheap, any thread.
+  virtual std::string Lost() const { return {}; }
+
   // An empty sequence (position 0).
   virtual std::unique_ptr<ModelSequence> NewSequence() = 0;
   // A sequence holding `state` (a prefix cache's hit; taken, not copied, where the layout is the

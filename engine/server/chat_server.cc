@@ -100,6 +100,11 @@ struct ChatServer::Impl {
   // GET /v1/models[/ID]: OpenAI's shape, or Anthropic's for Anthropic clients (model_list.h).
   void HandleModels(const httplib::Request& req, httplib::Response& res) const;
   void HandleHealth(httplib::Response& res) const;
+  // A failed generation's error: 503 engine_unavailable when the model is lost (LostError), else
+  // 500 with the error's message.
+  WireError GenerationError(const ChatError& e) const;
+  // What a request gets from a model that can run nothing more (SequenceModel::Lost): 503.
+  static WireError LostError(std::string lost);
   // Authorization and Content-Length, before the body is read. True when answered (refused).
   bool Refuse(const httplib::Request& req, httplib::Response& res) const;
   // The error for a request whose work was cancelled (no client left to tell: status 499).
@@ -254,6 +259,9 @@ void ChatServer::Impl::HandleCompletion(const WireFormat& format, const httplib:
       watch.Watch(DeadlineHttpServer::CurrentSocket(), options.request_timeout_s);
   auto parsed = format.Parse(req.body, Defaults());
   if (!parsed) return send_error(parsed.error());
+  if (std::string lost = completer.model().Lost(); !lost.empty()) {
+    return send_error(LostError(std::move(lost)));
+  }
   auto wire = std::make_shared<WireRequest>(std::move(*parsed));
   wire->chat.generate.cancel = watched->cancel();
   std::shared_ptr<RequestGate::Place> place = gate.Enter();
@@ -288,7 +296,7 @@ void ChatServer::Impl::HandleCompletion(const WireFormat& format, const httplib:
     auto r = completer.Complete(wire->chat, *tokens, {});
     place->Release();
     Finished(SecondsSince(t0), !r || r->cancelled);
-    if (!r) return send_error({500, r.error().message, "internal_error", ""});
+    if (!r) return send_error(GenerationError(r.error()));
     if (r->cancelled) {
       Log((what + ": cancelled").c_str(), &*r, SecondsSince(t0));
       return send_error(CancelledError(watched->reason()));
@@ -347,7 +355,7 @@ void ChatServer::Impl::HandleCompletion(const WireFormat& format, const httplib:
               r ? &*r : nullptr, 0);
           return false;
         }
-        if (!r) return fail({500, r.error().message, "internal_error", ""});
+        if (!r) return fail(GenerationError(r.error()));
         if (r->cancelled) {
           Log((what + " stream: cancelled").c_str(), &*r, SecondsSince(t0));
           return fail(CancelledError(watched->reason()));
@@ -422,11 +430,24 @@ void ChatServer::Impl::HandleModels(const httplib::Request& req, httplib::Respon
 void ChatServer::Impl::HandleHealth(httplib::Response& res) const {
   int64_t running = 0, waiting = 0;
   gate.Counts(&running, &waiting);
-  res.set_content(
-      OrderedJson{
-          {"status", "ok"}, {"model", options.model_id}, {"running", running}, {"waiting", waiting}}
-          .dump(),
-      "application/json");
+  OrderedJson body{
+      {"status", "ok"}, {"model", options.model_id}, {"running", running}, {"waiting", waiting}};
+  // A model that can run nothing more (a lost GPU): unhealthy, so that a supervisor restarts it.
+  if (std::string lost = completer.model().Lost(); !lost.empty()) {
+    res.status = 503;
+    body["status"] = "error";
+    body["error"] = std::move(lost);
+  }
+  res.set_content(body.dump(), "application/json");
+}
+
+WireError ChatServer::Impl::GenerationError(const ChatError& e) const {
+  if (std::string lost = completer.model().Lost(); !lost.empty()) return LostError(std::move(lost));
+  return {500, e.message, "internal_error", ""};
+}
+
+WireError ChatServer::Impl::LostError(std::string lost) {
+  return {503, std::move(lost), "engine_unavailable", ""};
 }
 
 ChatServer::ChatServer(ChatCompleter& completer, const ServerOptions& options)

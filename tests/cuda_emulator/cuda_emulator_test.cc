@@ -603,6 +603,41 @@ TEST(CudaEmulatorTest, TheLastBlockToCountSeesEveryBlocksStore) {
   }
 }
 
+// An injected device fault (FaultAtLaunch) is sticky, as an illegal address is on a GPU: the
+// faulting kernel does not run, and every later call on the context (synchronising, allocating,
+// copying, launching, cudaGetLastError) returns cudaErrorIllegalAddress until it is cleared,
+// while the device's count still answers. Kernels before the fault ran.
+TEST(CudaEmulatorTest, AnInjectedDeviceFaultStaysUntilCleared) {
+  DeviceArray<int> value(1);
+  value.Set({0});
+  cudaStream_t s = nullptr;
+  ASSERT_EQ(cudaStreamCreate(&s), cudaSuccess);
+  dsagent_emu::FaultAtLaunch(2);
+  ASSERT_EQ(Increment(value.p, s), cudaSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(s), cudaSuccess);  // the first kernel ran
+  (void)Increment(value.p, s);                       // the second faults (at its launch here)
+  EXPECT_EQ(cudaStreamSynchronize(s), cudaErrorIllegalAddress);
+  EXPECT_EQ(cudaGetLastError(), cudaErrorIllegalAddress);
+  EXPECT_EQ(cudaGetLastError(), cudaErrorIllegalAddress) << "reading it cleared it";
+  EXPECT_EQ(Increment(value.p, s), cudaErrorIllegalAddress);
+  void* more = nullptr;
+  EXPECT_EQ(cudaMalloc(&more, 64), cudaErrorIllegalAddress);
+  int host = -1;
+  EXPECT_EQ(cudaMemcpy(&host, value.p, sizeof host, cudaMemcpyDeviceToHost),
+            cudaErrorIllegalAddress);
+  EXPECT_EQ(host, -1);
+  EXPECT_EQ(cudaDeviceSynchronize(), cudaErrorIllegalAddress);
+  int count = 0;
+  EXPECT_EQ(cudaGetDeviceCount(&count), cudaSuccess);
+  EXPECT_EQ(count, 1);
+  dsagent_emu::ClearDeviceFault();
+  EXPECT_EQ(cudaGetLastError(), cudaSuccess);
+  EXPECT_EQ(value.Get()[0], 1) << "the kernel before the fault ran, the faulting one did not";
+  ASSERT_EQ(Increment(value.p, s), cudaSuccess);
+  EXPECT_EQ(value.Get()[0], 2);
+  EXPECT_EQ(cudaStreamDestroy(s), cudaSuccess);
+}
+
 // The race check (a ThreadSanitizer build, race_check.h): races that the emulator's order of the
 // threads would not show in the values. The tests above are its negative cases: their barriers,
 // __syncwarp, atomics and fenced last block must give no report.

@@ -43,6 +43,12 @@ cudaError_t Fail(cudaError_t e, const std::string& why) {
   return e;
 }
 
+cudaError_t Sticky() {
+  const auto e = static_cast<cudaError_t>(E().sticky.load(std::memory_order_acquire));
+  if (e != cudaSuccess) tl_last_error = e;
+  return e;
+}
+
 // The allocation holding `p`, or nullptr (caller holds mu).
 const std::pair<const uintptr_t, Allocation>* Find(const void* p) {
   Emulator& e = E();
@@ -115,6 +121,7 @@ std::string CopyProblem(void* dst, const void* src, size_t bytes, cudaMemcpyKind
 namespace dsagent_emu {
 
 cudaError_t SetFuncAttribute(const void* func, cudaFuncAttribute attr, int value) {
+  if (const cudaError_t sticky = Sticky(); sticky != cudaSuccess) return sticky;
   if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize || value < 0 ||
       static_cast<size_t>(value) > MaxDynamicShared()) {
     return Fail(cudaErrorInvalidValue,
@@ -129,6 +136,7 @@ cudaError_t SetFuncAttribute(const void* func, cudaFuncAttribute attr, int value
 cudaError_t LaunchKernel(const void* func, const char* name, dim3 grid, dim3 block,
                          size_t shared_bytes, cudaStream_t stream,
                          std::shared_ptr<const std::function<void()>> body, bool programmatic) {
+  if (const cudaError_t sticky = Sticky(); sticky != cudaSuccess) return sticky;
   Node n;
   n.type = cudaGraphNodeTypeKernel;
   n.launch.func = func;
@@ -182,6 +190,14 @@ void CheckPrefetch(const void* p, size_t bytes) {
   if (!problem.empty()) FailRunningThread(problem);
 }
 
+void FaultAtLaunch(int64_t n) { E().fault_countdown.store(n < 0 ? 0 : n); }
+
+void ClearDeviceFault() {
+  E().fault_countdown.store(0);
+  E().sticky.store(cudaSuccess, std::memory_order_release);
+  tl_last_error = cudaSuccess;
+}
+
 void NameNextLaunch(const char* name) { tl_next_launch_name = name; }
 
 const char* TakeNextLaunchName() {
@@ -193,8 +209,15 @@ const char* TakeNextLaunchName() {
 
 // ---- Errors and versions -----------------------------------------------------------------------
 
-cudaError_t cudaGetLastError() { return std::exchange(tl_last_error, cudaSuccess); }
-cudaError_t cudaPeekAtLastError() { return tl_last_error; }
+// A device fault's error stays (Sticky): reading it does not clear it.
+cudaError_t cudaGetLastError() {
+  if (const cudaError_t sticky = Sticky(); sticky != cudaSuccess) return sticky;
+  return std::exchange(tl_last_error, cudaSuccess);
+}
+cudaError_t cudaPeekAtLastError() {
+  if (const cudaError_t sticky = Sticky(); sticky != cudaSuccess) return sticky;
+  return tl_last_error;
+}
 
 const char* cudaGetErrorName(cudaError_t e) {
   switch (e) {
@@ -216,6 +239,26 @@ const char* cudaGetErrorName(cudaError_t e) {
       return "cudaErrorInvalidResourceHandle";
     case cudaErrorIllegalState:
       return "cudaErrorIllegalState";
+    case cudaErrorIllegalAddress:
+      return "cudaErrorIllegalAddress";
+    case cudaErrorLaunchTimeout:
+      return "cudaErrorLaunchTimeout";
+    case cudaErrorAssert:
+      return "cudaErrorAssert";
+    case cudaErrorHardwareStackError:
+      return "cudaErrorHardwareStackError";
+    case cudaErrorIllegalInstruction:
+      return "cudaErrorIllegalInstruction";
+    case cudaErrorMisalignedAddress:
+      return "cudaErrorMisalignedAddress";
+    case cudaErrorInvalidAddressSpace:
+      return "cudaErrorInvalidAddressSpace";
+    case cudaErrorInvalidPc:
+      return "cudaErrorInvalidPc";
+    case cudaErrorTensorMemoryLeak:
+      return "cudaErrorTensorMemoryLeak";
+    case cudaErrorMpsClientTerminated:
+      return "cudaErrorMpsClientTerminated";
     case cudaErrorHostMemoryAlreadyRegistered:
       return "cudaErrorHostMemoryAlreadyRegistered";
     case cudaErrorHostMemoryNotRegistered:
@@ -250,6 +293,8 @@ const char* cudaGetErrorString(cudaError_t e) {
       return "no CUDA-capable device is detected";
     case cudaErrorInvalidDevice:
       return "invalid device ordinal";
+    case cudaErrorIllegalAddress:
+      return "an illegal memory access was encountered";
     case cudaErrorLaunchFailure:
       return "unspecified launch failure";
     case cudaErrorStreamCaptureUnsupported:
@@ -311,12 +356,16 @@ cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) 
   return Fail(cudaErrorInvalidValue, "cudaDeviceGetAttribute: an attribute the emulator lacks");
 }
 cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
+  if (const cudaError_t sticky = Sticky(); sticky != cudaSuccess) return sticky;
   std::lock_guard<std::mutex> lock(E().mu);
   *free_bytes = E().device_total - E().device_used;
   *total_bytes = E().device_total;
   return cudaSuccess;
 }
-cudaError_t cudaDeviceSynchronize() { return Settle(nullptr); }
+cudaError_t cudaDeviceSynchronize() {
+  if (const cudaError_t sticky = Sticky(); sticky != cudaSuccess) return sticky;
+  return Settle(nullptr);
+}
 
 // ---- Memory ------------------------------------------------------------------------------------
 
@@ -361,21 +410,26 @@ cudaError_t Release(void* ptr, cudaMemoryType type, const char* what) {
 }  // namespace
 
 cudaError_t cudaMalloc(void** ptr, size_t bytes) {
+  if (const cudaError_t sticky = Sticky(); sticky != cudaSuccess) return sticky;
   return Allocate(ptr, bytes, cudaMemoryTypeDevice);
 }
 cudaError_t cudaFree(void* ptr) {
+  if (const cudaError_t sticky = Sticky(); sticky != cudaSuccess) return sticky;
   (void)Settle(nullptr);  // as CUDA's, which waits for the device first
   return Release(ptr, cudaMemoryTypeDevice, "cudaFree");
 }
 cudaError_t cudaMallocHost(void** ptr, size_t bytes) {
+  if (const cudaError_t sticky = Sticky(); sticky != cudaSuccess) return sticky;
   return Allocate(ptr, bytes, cudaMemoryTypeHost);
 }
 cudaError_t cudaFreeHost(void* ptr) {
+  if (const cudaError_t sticky = Sticky(); sticky != cudaSuccess) return sticky;
   (void)Settle(nullptr);
   return Release(ptr, cudaMemoryTypeHost, "cudaFreeHost");
 }
 
 cudaError_t cudaHostRegister(void* ptr, size_t bytes, unsigned /*flags*/) {
+  if (const cudaError_t sticky = Sticky(); sticky != cudaSuccess) return sticky;
   Emulator& e = E();
   std::lock_guard<std::mutex> lock(e.mu);
   const auto start = reinterpret_cast<uintptr_t>(ptr);
@@ -397,6 +451,7 @@ cudaError_t cudaHostRegister(void* ptr, size_t bytes, unsigned /*flags*/) {
 }
 
 cudaError_t cudaHostUnregister(void* ptr) {
+  if (const cudaError_t sticky = Sticky(); sticky != cudaSuccess) return sticky;
   (void)Settle(nullptr);
   Emulator& e = E();
   std::lock_guard<std::mutex> lock(e.mu);
@@ -409,6 +464,7 @@ cudaError_t cudaHostUnregister(void* ptr) {
 }
 
 cudaError_t cudaPointerGetAttributes(cudaPointerAttributes* attributes, const void* ptr) {
+  if (const cudaError_t sticky = Sticky(); sticky != cudaSuccess) return sticky;
   std::lock_guard<std::mutex> lock(E().mu);
   *attributes = cudaPointerAttributes{};
   const auto* a = Find(ptr);
@@ -421,6 +477,7 @@ cudaError_t cudaPointerGetAttributes(cudaPointerAttributes* attributes, const vo
 
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind,
                             cudaStream_t stream) {
+  if (const cudaError_t sticky = Sticky(); sticky != cudaSuccess) return sticky;
   const std::string problem = CopyProblem(dst, src, bytes, kind);
   if (!problem.empty()) {
     if (Capturing(stream)) InvalidateCapture(stream);
@@ -440,6 +497,7 @@ cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind 
 }
 
 cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t stream) {
+  if (const cudaError_t sticky = Sticky(); sticky != cudaSuccess) return sticky;
   if (bytes > 0) {
     const std::string problem = DeviceRangeProblem(ptr, bytes, "cudaMemset");
     if (!problem.empty()) {
@@ -462,15 +520,18 @@ cudaError_t cudaMemset(void* ptr, int value, size_t bytes) {
 // ---- Streams and capture -----------------------------------------------------------------------
 
 cudaError_t cudaStreamCreate(cudaStream_t* stream) {
+  if (const cudaError_t sticky = Sticky(); sticky != cudaSuccess) return sticky;
   *stream = new CUstream_st();
   std::lock_guard<std::mutex> lock(E().mu);
   E().streams.insert(*stream);
   return cudaSuccess;
 }
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned /*flags*/) {
+  if (const cudaError_t sticky = Sticky(); sticky != cudaSuccess) return sticky;
   return cudaStreamCreate(stream);
 }
 cudaError_t cudaStreamDestroy(cudaStream_t stream) {
+  if (const cudaError_t sticky = Sticky(); sticky != cudaSuccess) return sticky;
   if (stream == nullptr) return Fail(cudaErrorInvalidResourceHandle, "");
   (void)Settle(stream);
   if (stream->graph != nullptr && stream->origin == nullptr) delete stream->graph;
@@ -482,6 +543,7 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
   return cudaSuccess;
 }
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
+  if (const cudaError_t sticky = Sticky(); sticky != cudaSuccess) return sticky;
   if (Capturing(stream)) {
     InvalidateCapture(stream);
     return Fail(cudaErrorStreamCaptureUnsupported,
@@ -490,6 +552,7 @@ cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
   return Settle(stream);
 }
 cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned) {
+  if (const cudaError_t sticky = Sticky(); sticky != cudaSuccess) return sticky;
   if (event == nullptr) return Fail(cudaErrorInvalidResourceHandle, "");
   NoteWaitDepth(stream, event);
   RunDeferredBeforeWait(stream, event);
@@ -524,6 +587,7 @@ cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned
   return cudaSuccess;
 }
 cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode /*mode*/) {
+  if (const cudaError_t sticky = Sticky(); sticky != cudaSuccess) return sticky;
   if (stream == nullptr || stream->capturing) {
     return Fail(cudaErrorIllegalState,
                 "cudaStreamBeginCapture: the legacy stream, or already capturing");
@@ -536,6 +600,7 @@ cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode /*
   return cudaSuccess;
 }
 cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph) {
+  if (const cudaError_t sticky = Sticky(); sticky != cudaSuccess) return sticky;
   *graph = nullptr;
   if (stream == nullptr || !stream->capturing) {
     return Fail(cudaErrorIllegalState, "cudaStreamEndCapture without a capture");
@@ -563,6 +628,7 @@ cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph) {
   return cudaSuccess;
 }
 cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* status) {
+  if (const cudaError_t sticky = Sticky(); sticky != cudaSuccess) return sticky;
   const bool invalidated =
       Capturing(stream) && (stream->origin != nullptr ? stream->origin : stream)->invalidated;
   *status = !Capturing(stream) ? cudaStreamCaptureStatusNone
@@ -575,15 +641,18 @@ cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* 
 
 cudaError_t cudaEventCreate(cudaEvent_t* event) { return cudaEventCreateWithFlags(event, 0); }
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned flags) {
+  if (const cudaError_t sticky = Sticky(); sticky != cudaSuccess) return sticky;
   *event = new CUevent_st();
   (*event)->timing = (flags & cudaEventDisableTiming) == 0;
   return cudaSuccess;
 }
 cudaError_t cudaEventDestroy(cudaEvent_t event) {
+  if (const cudaError_t sticky = Sticky(); sticky != cudaSuccess) return sticky;
   delete event;
   return cudaSuccess;
 }
 cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
+  if (const cudaError_t sticky = Sticky(); sticky != cudaSuccess) return sticky;
   if (event == nullptr) return Fail(cudaErrorInvalidResourceHandle, "");
   NoteRecordDepth(event, stream);
   if (Capturing(stream)) {
@@ -603,14 +672,17 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
   return e;
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t event) {
+  if (const cudaError_t sticky = Sticky(); sticky != cudaSuccess) return sticky;
   if (event == nullptr) return Fail(cudaErrorInvalidResourceHandle, "");
   return SettleUpTo(event);
 }
 cudaError_t cudaEventQuery(cudaEvent_t event) {
+  if (const cudaError_t sticky = Sticky(); sticky != cudaSuccess) return sticky;
   if (event == nullptr) return Fail(cudaErrorInvalidResourceHandle, "");
   return SettleUpTo(event);
 }
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
+  if (const cudaError_t sticky = Sticky(); sticky != cudaSuccess) return sticky;
   if (start == nullptr || end == nullptr) return Fail(cudaErrorInvalidResourceHandle, "");
   if (!start->timing || !end->timing || !start->recorded || !end->recorded) {
     return Fail(cudaErrorInvalidResourceHandle, "");
@@ -657,12 +729,14 @@ cudaError_t cudaGraphMemcpyNodeGetParams(cudaGraphNode_t node, cudaMemcpy3DParms
   return cudaSuccess;
 }
 cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long) {
+  if (const cudaError_t sticky = Sticky(); sticky != cudaSuccess) return sticky;
   if (graph == nullptr) return Fail(cudaErrorInvalidValue, "");
   *exec = new CUgraphExec_st();
   for (const auto& n : graph->nodes) (*exec)->nodes.push_back(n->node);
   return cudaSuccess;
 }
 cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
+  if (const cudaError_t sticky = Sticky(); sticky != cudaSuccess) return sticky;
   delete exec;
   return cudaSuccess;
 }
@@ -670,6 +744,7 @@ cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
 // update may change: the parameters), as the runtime's update does for a captured sequence.
 cudaError_t cudaGraphExecUpdate(cudaGraphExec_t exec, cudaGraph_t graph,
                                 cudaGraphExecUpdateResultInfo* info) {
+  if (const cudaError_t sticky = Sticky(); sticky != cudaSuccess) return sticky;
   bool same = exec->nodes.size() == graph->nodes.size();
   for (size_t i = 0; same && i < graph->nodes.size(); ++i) {
     const Node& a = exec->nodes[i];
@@ -686,6 +761,7 @@ cudaError_t cudaGraphExecUpdate(cudaGraphExec_t exec, cudaGraph_t graph,
   return cudaSuccess;
 }
 cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream) {
+  if (const cudaError_t sticky = Sticky(); sticky != cudaSuccess) return sticky;
   if (exec == nullptr) return Fail(cudaErrorInvalidValue, "");
   if (Capturing(stream)) return Fail(cudaErrorNotSupported, "cudaGraphLaunch into a capture");
   // A graph's first kernel starts after the stream's work before it, and the graph ends before

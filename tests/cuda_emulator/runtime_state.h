@@ -118,6 +118,11 @@ struct Emulator {
   // (SetStreamSchedule).
   std::atomic<int> stream_schedule{-1};
   uint64_t deferred_queued = 0;  // work ever deferred, on every stream (guarded by deferred_mu)
+  // An injected device fault (FaultAtLaunch): kernels still to run before the one that faults
+  // (0: none pending), and the error the context keeps once it has (cudaSuccess: none).
+  std::atomic<int64_t> fault_countdown{
+      static_cast<int64_t>(dsagent_emu::EnvNumber("DSAGENT_CUDA_EMULATOR_FAULT_AT_LAUNCH", 0))};
+  std::atomic<int> sticky{cudaSuccess};
 };
 
 // The one emulated device's state.
@@ -128,6 +133,10 @@ extern thread_local cudaError_t tl_last_error;
 
 // Records `e` as the thread's last error, says `why` on stderr (unless empty), returns `e`.
 cudaError_t Fail(cudaError_t e, const std::string& why);
+
+// The error every call on the context returns after a device fault (cudaSuccess: none); the call
+// records it as the thread's last error too.
+cudaError_t Sticky();
 
 // The allocation holding `p`, or nullptr (caller holds E().mu).
 const std::pair<const uintptr_t, Allocation>* Find(const void* p);

@@ -104,6 +104,12 @@ bool SkipKernels() {
 
 cudaError_t RunGridLocked(const dsagent_emu::GridLaunch& launch, int64_t first_block) {
   std::lock_guard<std::mutex> lock(E().launch_mu);
+  // An injected device fault (FaultAtLaunch): this kernel is the one, or one fewer to go.
+  if (E().fault_countdown.load() > 0 && E().fault_countdown.fetch_sub(1) == 1) {
+    E().sticky.store(cudaErrorIllegalAddress, std::memory_order_release);
+    return Fail(cudaErrorIllegalAddress, std::string("an injected device fault in ") + launch.name +
+                                             " (FaultAtLaunch): the context is lost");
+  }
   const std::string error = dsagent_emu::RunGrid(launch, first_block);
   return error.empty() ? cudaSuccess : Fail(cudaErrorLaunchFailure, error);
 }
@@ -256,6 +262,8 @@ cudaError_t FinishPending() {
 }
 
 cudaError_t RunNode(const Node& n) {
+  // After a device fault nothing queued runs.
+  if (const cudaError_t sticky = Sticky(); sticky != cudaSuccess) return sticky;
   std::lock_guard<std::mutex> pending_lock(E().pending_mu);
   if (n.type == cudaGraphNodeTypeKernel) {
     if (LaunchStats* stats = LaunchStats::Get()) stats->Add(n.launch);

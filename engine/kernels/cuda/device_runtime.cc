@@ -38,6 +38,25 @@ const char* AdviceFor(cudaError_t e) {
 
 }  // namespace
 
+bool IsDeviceLost(int status) {
+  switch (static_cast<cudaError_t>(status)) {
+    case cudaErrorIllegalAddress:
+    case cudaErrorLaunchTimeout:
+    case cudaErrorAssert:
+    case cudaErrorHardwareStackError:
+    case cudaErrorIllegalInstruction:
+    case cudaErrorMisalignedAddress:
+    case cudaErrorInvalidAddressSpace:
+    case cudaErrorInvalidPc:
+    case cudaErrorLaunchFailure:
+    case cudaErrorTensorMemoryLeak:
+    case cudaErrorMpsClientTerminated:
+      return true;
+    default:
+      return false;
+  }
+}
+
 void CheckCuda(int status, const char* what) {
   if (static_cast<cudaError_t>(status) == cudaSuccess) return;
   CheckCuda(status, std::string(what));
@@ -49,7 +68,7 @@ void CheckCuda(int status, const std::string& what) {
   cudaGetLastError();  // clear a non-sticky error so the next call starts clean
   std::string message = what + ": " + cudaGetErrorString(e) + " (" + cudaGetErrorName(e) + ")";
   if (const char* advice = AdviceFor(e)) message += std::string("; ") + advice;
-  throw CudaError(message);
+  throw CudaError(message, IsDeviceLost(status));
 }
 
 void ProfilerStart() { CheckCuda(cudaProfilerStart(), "cudaProfilerStart"); }

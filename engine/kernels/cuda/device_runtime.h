@@ -16,10 +16,23 @@
 namespace dsagent::engine::kernels::cuda {
 
 // A failed CUDA call: "<what>: <cudaGetErrorString> (<cudaGetErrorName>)[; <advice>]".
+// device_lost(): the error was a device fault that CUDA keeps for the rest of the process (an
+// illegal address, a failed launch, a device-side assert...): the context's memory and
+// queued work are gone and every later call fails the same way, so nothing more can run on the
+// device until the process restarts (IsDeviceLost).
 class CudaError : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit CudaError(const std::string& message, bool device_lost = false)
+      : std::runtime_error(message), device_lost_(device_lost) {}
+  bool device_lost() const { return device_lost_; }
+
+ private:
+  bool device_lost_;
 };
+
+// Whether `status` (a cudaError_t) is one of the errors driver_types.h documents as leaving the
+// process's context unusable ("the process must be terminated and relaunched").
+bool IsDeviceLost(int status);
 
 // Throws CudaError when `status` (a cudaError_t) is not cudaSuccess. `what` names the operation
 // ("cudaMalloc of 2.00 GiB on cuda:0").

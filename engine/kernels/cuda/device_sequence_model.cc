@@ -39,12 +39,14 @@ int64_t DeviceModelSequence::pos() const { return device_ ? device_->pos : 0; }
 int64_t DeviceModelSequence::mtp_pos() const { return device_ ? device_->mtp_pos : 0; }
 
 Expected<const forward::SequenceState*, std::string> DeviceModelSequence::HostState() {
+  if (std::string lost = owner_->Lost(); !lost.empty()) return MakeUnexpected(std::move(lost));
   if (!broken_.empty()) return MakeUnexpected(broken_);
   std::lock_guard<std::mutex> lock(owner_->mutex_);
   try {
     UseDevice(owner_->device_);
     host_ = SnapshotSequence(*owner_->model_, owner_->config_, *device_, *owner_->stream_);
   } catch (const std::exception& e) {
+    owner_->NoteLost(e);
     return MakeUnexpected("device sequence snapshot on cuda:" + std::to_string(owner_->device_) +
                           ": " + e.what());
   }
@@ -94,6 +96,22 @@ Expected<std::unique_ptr<DeviceSequenceModel>, std::string> DeviceSequenceModel:
   return m;
 }
 
+std::string DeviceSequenceModel::Lost() const {
+  std::lock_guard<std::mutex> lock(lost_mu_);
+  return lost_;
+}
+
+void DeviceSequenceModel::NoteLost(const std::exception& e) const {
+  const auto* cuda = dynamic_cast<const CudaError*>(&e);
+  if (cuda == nullptr || !cuda->device_lost()) return;
+  std::lock_guard<std::mutex> lock(lost_mu_);
+  if (!lost_.empty()) return;  // the first fault says why
+  lost_ = "cuda:" + std::to_string(device_) + " is lost to a device fault (" + e.what() +
+          "): its memory and queued work are gone and nothing more can run on it in this " +
+          "process; restart it (sessions and the KV prefix store on disk keep their work; " +
+          "--device cpu runs without the GPU)";
+}
+
 DeviceSequenceModel::OffloadStats DeviceSequenceModel::Offload() {
   std::lock_guard<std::mutex> lock(mutex_);
   OffloadStats o;
@@ -133,8 +151,8 @@ void DeviceSequenceModel::QueuePiece(int64_t piece, const std::function<void()>&
       graphs_->Run(*stream_, static_cast<uint64_t>(piece), launches);
       return;
     } catch (const CudaError& e) {
-      // Nothing of the piece ran (its launches touch no host state): it runs plainly. A real
-      // device fault fails that too, and the caller reports it.
+      if (e.device_lost()) throw;  // nothing runs plainly either (the caller reports it)
+      // Nothing of the piece ran (its launches touch no host state): it runs plainly.
       graphs_on_ = false;
       graphs_off_ = std::string("a capture failed: ") + e.what();
     }
@@ -144,11 +162,16 @@ void DeviceSequenceModel::QueuePiece(int64_t piece, const std::function<void()>&
 
 std::unique_ptr<ModelSequence> DeviceSequenceModel::NewSequence() {
   std::unique_ptr<DeviceModelSequence> seq(new DeviceModelSequence(*this));
+  if (std::string lost = Lost(); !lost.empty()) {
+    seq->broken_ = std::move(lost);
+    return seq;
+  }
   std::lock_guard<std::mutex> lock(mutex_);
   try {
     UseDevice(device_);
     seq->device_ = std::make_unique<DeviceSequence>(DeviceSequence::Create(*model_, *stream_));
   } catch (const std::exception& e) {
+    NoteLost(e);
     seq->device_.reset();
     seq->broken_ = "device sequence on cuda:" + std::to_string(device_) + ": " + e.what();
   }
@@ -166,6 +189,7 @@ Expected<std::unique_ptr<ModelSequence>, std::string> DeviceSequenceModel::Seque
     auto restored = RestoreSequence(*model_, config_, state, *seq->device_, *stream_);
     if (!restored) return MakeUnexpected(restored.error());
   } catch (const std::exception& e) {
+    NoteLost(e);
     return MakeUnexpected("device sequence restore on cuda:" + std::to_string(device_) + ": " +
                           e.what());
   }
@@ -182,6 +206,7 @@ Expected<DeviceModelSequence*, std::string> DeviceSequenceModel::Own(
 
 const std::string& DeviceSequenceModel::Break(DeviceModelSequence& seq, const std::string& where,
                                               const std::exception& e) const {
+  NoteLost(e);
   seq.undo_.Clear();
   seq.broken_ = "device sequence on cuda:" + std::to_string(device_) + " " + where + ": " +
                 e.what() + " (the sequence is unusable now)";
@@ -190,6 +215,7 @@ const std::string& DeviceSequenceModel::Break(DeviceModelSequence& seq, const st
 
 Expected<Ok, std::string> DeviceSequenceModel::CheckStep(const DeviceModelSequence& seq,
                                                          std::span<const int32_t> tokens) const {
+  if (std::string lost = Lost(); !lost.empty()) return MakeUnexpected(std::move(lost));
   if (!seq.broken_.empty()) return MakeUnexpected(seq.broken_);
   if (auto ok = forward::CheckTokenIds(config_, tokens, seq.pos()); !ok) return ok;
   if (seq.pos() + static_cast<int64_t>(tokens.size()) > context_) {
@@ -275,6 +301,7 @@ Expected<Ok, std::string> DeviceSequenceModel::RunRows(std::span<DeviceModelSequ
       row += n;
     }
   } catch (const std::exception& e) {
+    NoteLost(e);
     // Every sequence of the call may have moved part of the way: all are unusable now.
     const std::string why = "device batch on cuda:" + std::to_string(device_) + ": " + e.what() +
                             " (its sequences are unusable now)";
@@ -388,6 +415,7 @@ Expected<Ok, std::string> DeviceSequenceModel::TakeBackLastRow(ModelSequence& se
   auto own = Own(sequence);
   if (!own) return MakeUnexpected(own.error());
   DeviceModelSequence& seq = **own;
+  if (std::string lost = Lost(); !lost.empty()) return MakeUnexpected(std::move(lost));
   if (!seq.broken_.empty()) return MakeUnexpected(seq.broken_);
   std::lock_guard<std::mutex> lock(mutex_);
   try {
@@ -403,6 +431,7 @@ Expected<std::vector<float>, std::string> DeviceSequenceModel::ForwardMtpLast(
   auto own = Own(sequence);
   if (!own) return MakeUnexpected(own.error());
   DeviceModelSequence& seq = **own;
+  if (std::string lost = Lost(); !lost.empty()) return MakeUnexpected(std::move(lost));
   if (!seq.broken_.empty()) return MakeUnexpected(seq.broken_);
   if (model_->mtp.empty()) {
     return MakeUnexpected(

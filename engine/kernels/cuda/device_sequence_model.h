@@ -108,6 +108,11 @@ class DeviceSequenceModel final : public SequenceModel {
   // device. The placement report's last line.
   std::string HostExpertMemory() const;
 
+  // Why nothing more can run (the device lost to a fault: cuda:N, the CUDA error, what to do),
+  // or empty. Set by the first call that meets such an error (CudaError::device_lost); from then
+  // on every call fails at once with this message, before touching the device. Any thread.
+  std::string Lost() const override;
+
   // An empty sequence. When the device cannot allocate its state (out of memory), the sequence
   // carries the CUDA error and every call on it returns that error.
   std::unique_ptr<ModelSequence> NewSequence() override;
@@ -154,7 +159,9 @@ class DeviceSequenceModel final : public SequenceModel {
   // record dropped, broken_ set to the message every later call returns; returns that message.
   const std::string& Break(DeviceModelSequence& seq, const std::string& where,
                            const std::exception& e) const;
-  // Checks `tokens` for `seq` (usable, ids, room).
+  // Records the device as lost (Lost()) when `e` is a CudaError that says so.
+  void NoteLost(const std::exception& e) const;
+  // Checks `tokens` for `seq` (the device not lost, the sequence usable, ids, room).
   Expected<Ok, std::string> CheckStep(const DeviceModelSequence& seq,
                                       std::span<const int32_t> tokens) const;
   // Runs checked tokens; caller holds mutex_.
@@ -190,6 +197,8 @@ class DeviceSequenceModel final : public SequenceModel {
   std::unique_ptr<DecodeGraphs> graphs_;  // null: graphs never on (graphs_off_ says why)
   bool graphs_on_ = false;
   std::string graphs_off_;
+  mutable std::mutex lost_mu_;  // apart from mutex_: a server's health check never waits on a call
+  mutable std::string lost_;    // Lost()
 };
 
 }  // namespace dsagent::engine::kernels::cuda

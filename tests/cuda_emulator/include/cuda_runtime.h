@@ -72,10 +72,20 @@ enum cudaError_t {
   cudaErrorInvalidDevice = 101,
   cudaErrorInvalidResourceHandle = 400,
   cudaErrorIllegalState = 401,
+  cudaErrorIllegalAddress = 700,
+  cudaErrorLaunchTimeout = 702,
+  cudaErrorAssert = 710,
   cudaErrorHostMemoryAlreadyRegistered = 712,
   cudaErrorHostMemoryNotRegistered = 713,
+  cudaErrorHardwareStackError = 714,
+  cudaErrorIllegalInstruction = 715,
+  cudaErrorMisalignedAddress = 716,
+  cudaErrorInvalidAddressSpace = 717,
+  cudaErrorInvalidPc = 718,
   cudaErrorLaunchFailure = 719,
+  cudaErrorTensorMemoryLeak = 721,
   cudaErrorNotSupported = 801,
+  cudaErrorMpsClientTerminated = 810,
   cudaErrorStreamCaptureUnsupported = 900,
   cudaErrorStreamCaptureInvalidated = 901,
   cudaErrorStreamCaptureUnjoined = 904,
@@ -297,6 +307,18 @@ cudaError_t cudaProfilerStop();
 
 namespace dsagent_emu {
 cudaError_t SetFuncAttribute(const void* func, cudaFuncAttribute attr, int value);
+
+// A device fault, for the tests of what the backend does after one (no CUDA call): the `n`-th
+// kernel to run from now (1: the next; 0: none) faults as an illegal memory access does on a GPU.
+// It stops before its blocks run, and the context keeps cudaErrorIllegalAddress ("sticky"): every
+// later call that uses the context returns it, cudaGetLastError included (which does not clear
+// it), and nothing queued runs any more; the device's count, properties and versions still
+// answer. DSAGENT_CUDA_EMULATOR_FAULT_AT_LAUNCH=n sets it at start. (A misuse the emulator itself
+// finds in a kernel fails that launch alone, cudaErrorLaunchFailure, so that a test goes on.)
+void FaultAtLaunch(int64_t n);
+// Ends a fault (a new process's context, for the tests after one in the same process): the calls
+// work again, and the memory allocated before it is still there.
+void ClearDeviceFault();
 }  // namespace dsagent_emu
 
 template <class F>

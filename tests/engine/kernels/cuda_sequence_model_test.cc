@@ -470,6 +470,52 @@ TEST_F(DeviceSequenceModelGpuTest, StreamedExpertsGiveTheAllOnDeviceBits) {
   }
 }
 
+// A device fault mid-prompt (on a GPU an illegal memory access, which CUDA keeps for the rest of
+// the process; here the emulator's FaultAtLaunch): the call fails naming the CUDA error, the
+// model is lost from then on (Lost(): cuda:0, the error, restart), and every later call — a
+// decode step of a sequence made before, a new sequence's prompt, a batch, a snapshot for the
+// prefix store — fails at once with that message, before touching the device. The model and its
+// sequences are then destroyed without a throw (their frees fail).
+TEST_F(DeviceSequenceModelGpuTest, ADeviceFaultLosesTheModelForEveryLaterCall) {
+#if !defined(DSAGENT_CUDA_EMULATOR_RUNTIME)
+  GTEST_SKIP() << "needs the CUDA emulator's injected device fault (tests/cuda_emulator)";
+#else
+  const std::vector<int32_t> prompt(golden_.begin(), golden_.begin() + 8);
+  auto before = device_->NewSequence();
+  ASSERT_TRUE(device_->Forward(*before, prompt, {}));
+  EXPECT_EQ(device_->Lost(), "");
+  auto seq = device_->NewSequence();
+  dsagent_emu::FaultAtLaunch(5);
+  auto faulted = device_->Forward(*seq, prompt, {});
+  ASSERT_FALSE(faulted);
+  EXPECT_THAT(faulted.error(), HasSubstr("cudaErrorIllegalAddress"));
+  const std::string lost = device_->Lost();
+  EXPECT_THAT(lost, HasSubstr("cuda:0 is lost to a device fault ("));
+  EXPECT_THAT(lost, HasSubstr("an illegal memory access was encountered"));
+  EXPECT_THAT(lost, HasSubstr("restart it"));
+  auto step = device_->Forward(*before, std::span<const int32_t>(prompt).first(1), {});
+  ASSERT_FALSE(step);
+  EXPECT_EQ(step.error(), lost);
+  auto fresh = device_->NewSequence();
+  auto fresh_prompt = device_->Forward(*fresh, prompt, {});
+  ASSERT_FALSE(fresh_prompt);
+  EXPECT_EQ(fresh_prompt.error(), lost);
+  const std::vector<SequenceStep> steps{{before.get(), std::span<const int32_t>(prompt).first(1)},
+                                        {fresh.get(), prompt}};
+  auto batch = device_->ForwardBatch(steps);
+  ASSERT_FALSE(batch);
+  EXPECT_THAT(batch.error(), HasSubstr(lost));
+  auto snapshot = before->HostState();
+  ASSERT_FALSE(snapshot);
+  EXPECT_EQ(snapshot.error(), lost);
+  before.reset();
+  seq.reset();
+  fresh.reset();
+  device_.reset();
+  dsagent_emu::ClearDeviceFault();  // for the tests after this one in the process
+#endif
+}
+
 // Decode steps as CUDA graphs (decode_graph.h) against the same model without them, bit for
 // bit: 90 tokens one at a time (past both compressed ratios' blocks, 4 and 16, so every shape a
 // step takes) and batched decode steps of four sequences, each step in pieces of kLayersPerGraph

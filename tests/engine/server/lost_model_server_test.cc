@@ -1,0 +1,152 @@
+// The server over a model that is lost mid-run (a GPU's device fault: SequenceModel::Lost), on
+// the tiny checkpoint behind a stand-in that fails as a lost device model does: the request that
+// meets the fault and every one after it get 503 engine_unavailable with the model's reason,
+// without a forward pass, and /health turns 503 so that a supervisor restarts the server.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "engine/server/chat_server.h"
+#include "tests/engine/generate/tiny_model.h"
+#include "tests/support/hang_guard.h"
+
+namespace dsagent::engine::server {
+namespace {
+using testing::TinySequenceModel;
+using testing::TinyTokenizer;
+
+constexpr const char* kLostReason =
+    "cuda:0 is lost to a device fault (an illegal memory access was encountered): restart it";
+
+// The tiny CPU model, until LoseAtNextForward: that call fails and the model is lost from then on
+// (as DeviceSequenceModel after a CUDA error that CudaError::device_lost says is sticky).
+class LosableModel final : public SequenceModel {
+ public:
+  explicit LosableModel(SequenceModel& inner) : inner_(inner) {}
+
+  void LoseAtNextForward() { lose_next_ = true; }
+  int forwards() const { return forwards_; }
+
+  std::string Lost() const override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return lost_;
+  }
+  const ModelConfig& config() const override { return inner_.config(); }
+  std::unique_ptr<ModelSequence> NewSequence() override { return inner_.NewSequence(); }
+  Expected<std::unique_ptr<ModelSequence>, std::string> SequenceFrom(
+      forward::SequenceState state) override {
+    if (auto ok = Usable(); !ok) return MakeUnexpected(ok.error());
+    return inner_.SequenceFrom(std::move(state));
+  }
+  Expected<std::vector<float>, std::string> Forward(ModelSequence& sequence,
+                                                    std::span<const int32_t> tokens,
+                                                    const StepOptions& options) override {
+    if (auto ok = Usable(); !ok) return MakeUnexpected(ok.error());
+    return inner_.Forward(sequence, tokens, options);
+  }
+  Expected<std::vector<std::vector<float>>, std::string> ForwardBatch(
+      std::span<const SequenceStep> steps) override {
+    if (auto ok = Usable(); !ok) return MakeUnexpected(ok.error());
+    return inner_.ForwardBatch(steps);
+  }
+  Expected<Ok, std::string> TakeBackLastRow(ModelSequence& sequence) override {
+    return inner_.TakeBackLastRow(sequence);
+  }
+  Expected<std::vector<float>, std::string> ForwardMtpLast(
+      ModelSequence& sequence, std::span<const float> streams,
+      std::span<const int32_t> next_tokens) override {
+    if (auto ok = Usable(); !ok) return MakeUnexpected(ok.error());
+    return inner_.ForwardMtpLast(sequence, streams, next_tokens);
+  }
+
+ private:
+  // Counts a forward pass; fails it when the model is (or now becomes) lost.
+  Expected<Ok, std::string> Usable() {
+    ++forwards_;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (lose_next_.exchange(false)) lost_ = kLostReason;
+    if (!lost_.empty()) return MakeUnexpected("device sequence on cuda:0: " + lost_);
+    return Ok{};
+  }
+
+  SequenceModel& inner_;
+  std::atomic<bool> lose_next_{false};
+  std::atomic<int> forwards_{0};
+  mutable std::mutex mu_;
+  std::string lost_;
+};
+
+class LostModelServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    model_ = std::make_unique<LosableModel>(TinySequenceModel());
+    completer_ = std::make_unique<ChatCompleter>(*model_, TinyTokenizer(), nullptr);
+    server_ = std::make_unique<ChatServer>(*completer_, ServerOptions{.host = "127.0.0.1",
+                                                                      .port = 0,
+                                                                      .model_id = "tiny",
+                                                                      .context_limit = 4096,
+                                                                      .default_max_tokens = 4});
+    auto port = server_->Start();
+    ASSERT_TRUE(port) << port.error();
+    client_ = std::make_unique<httplib::Client>("127.0.0.1", *port);
+    client_->set_read_timeout(dsagent::testing::HangGuardSeconds(60), 0);
+  }
+  httplib::Result Post(const std::string& path, const std::string& body) {
+    return client_->Post(path, body, "application/json");
+  }
+
+  std::unique_ptr<LosableModel> model_;
+  std::unique_ptr<ChatCompleter> completer_;
+  std::unique_ptr<ChatServer> server_;
+  std::unique_ptr<httplib::Client> client_;
+};
+
+constexpr const char* kLostChat =
+    R"({"model": "tiny", "max_tokens": 3, "messages": [{"role": "user", "content": "Hello!"}]})";
+
+TEST_F(LostModelServerTest, ALostModelAnswers503WithItsReasonAndFailsTheHealthCheck) {
+  auto healthy = client_->Get("/health");
+  ASSERT_TRUE(healthy);
+  EXPECT_EQ(healthy->status, 200);
+  auto ok = Post("/v1/chat/completions", kLostChat);
+  ASSERT_TRUE(ok);
+  ASSERT_EQ(ok->status, 200) << ok->body;
+
+  // The request that meets the fault.
+  model_->LoseAtNextForward();
+  auto failed = Post("/v1/chat/completions", kLostChat);
+  ASSERT_TRUE(failed);
+  EXPECT_EQ(failed->status, 503) << failed->body;
+  const OrderedJson error = OrderedJson::parse(failed->body)["error"];
+  EXPECT_EQ(error["code"], "engine_unavailable") << failed->body;
+  EXPECT_EQ(error["message"], kLostReason) << failed->body;
+
+  auto health = client_->Get("/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 503);
+  const OrderedJson h = OrderedJson::parse(health->body);
+  EXPECT_EQ(h["status"], "error");
+  EXPECT_EQ(h["error"], kLostReason);
+
+  // Every request after it, streamed or not, in either wire format: 503 at once, no forward pass.
+  const int forwards = model_->forwards();
+  auto streamed = Post("/v1/chat/completions",
+                       R"({"model": "tiny", "stream": true, "max_tokens": 3,
+                           "messages": [{"role": "user", "content": "Again"}]})");
+  ASSERT_TRUE(streamed);
+  EXPECT_EQ(streamed->status, 503) << streamed->body;
+  EXPECT_NE(streamed->body.find("is lost to a device fault"), std::string::npos) << streamed->body;
+  auto messages = Post("/v1/messages", R"({"model": "tiny", "max_tokens": 3,
+                                           "messages": [{"role": "user", "content": "Hi"}]})");
+  ASSERT_TRUE(messages);
+  EXPECT_EQ(messages->status, 503) << messages->body;
+  EXPECT_NE(messages->body.find("is lost to a device fault"), std::string::npos) << messages->body;
+  EXPECT_EQ(model_->forwards(), forwards) << "a request ran on a lost model";
+}
+
+}  // namespace
+}  // namespace dsagent::engine::server
