@@ -100,11 +100,12 @@ struct ChatServer::Impl {
   // GET /v1/models[/ID]: OpenAI's shape, or Anthropic's for Anthropic clients (model_list.h).
   void HandleModels(const httplib::Request& req, httplib::Response& res) const;
   void HandleHealth(httplib::Response& res) const;
-  // A failed generation's error: 503 engine_unavailable when the model is lost (LostError), else
-  // 500 with the error's message.
-  WireError GenerationError(const ChatError& e) const;
-  // What a request gets from a model that can run nothing more (SequenceModel::Lost): 503.
-  static WireError LostError(std::string lost);
+  // A failed generation's error, logged ("<what>: failed: <message>"): 503 engine_unavailable
+  // when the model is lost (LostError), else 500 with the error's message.
+  WireError GenerationError(const std::string& what, const ChatError& e) const;
+  // What a request gets from a model that can run nothing more (SequenceModel::Lost): 503. The
+  // first call logs the loss (the operator's one line about it).
+  WireError LostError(std::string lost) const;
   // Authorization and Content-Length, before the body is read. True when answered (refused).
   bool Refuse(const httplib::Request& req, httplib::Response& res) const;
   // The error for a request whose work was cancelled (no client left to tell: status 499).
@@ -165,6 +166,7 @@ struct ChatServer::Impl {
   std::thread thread;
   std::atomic<bool> listen_returned{false};
   std::atomic<int64_t> requests{0}, completed{0}, next_id{0}, refused_queue_full{0}, cancelled{0};
+  mutable std::atomic<bool> told_lost{false};  // LostError logged the loss
   std::atomic<double> mean_seconds{1.0};
   std::counting_semaphore<1 << 16> tokenizing{std::clamp(
       options.parallel, 1, 1 << 16)};  // moving average of a completed request's wall time
@@ -296,7 +298,7 @@ void ChatServer::Impl::HandleCompletion(const WireFormat& format, const httplib:
     auto r = completer.Complete(wire->chat, *tokens, {});
     place->Release();
     Finished(SecondsSince(t0), !r || r->cancelled);
-    if (!r) return send_error(GenerationError(r.error()));
+    if (!r) return send_error(GenerationError(what, r.error()));
     if (r->cancelled) {
       Log((what + ": cancelled").c_str(), &*r, SecondsSince(t0));
       return send_error(CancelledError(watched->reason()));
@@ -355,7 +357,7 @@ void ChatServer::Impl::HandleCompletion(const WireFormat& format, const httplib:
               r ? &*r : nullptr, 0);
           return false;
         }
-        if (!r) return fail(GenerationError(r.error()));
+        if (!r) return fail(GenerationError(what + " stream", r.error()));
         if (r->cancelled) {
           Log((what + " stream: cancelled").c_str(), &*r, SecondsSince(t0));
           return fail(CancelledError(watched->reason()));
@@ -441,12 +443,16 @@ void ChatServer::Impl::HandleHealth(httplib::Response& res) const {
   res.set_content(body.dump(), "application/json");
 }
 
-WireError ChatServer::Impl::GenerationError(const ChatError& e) const {
+WireError ChatServer::Impl::GenerationError(const std::string& what, const ChatError& e) const {
+  Log((what + ": failed: " + e.message).c_str(), nullptr, 0);
   if (std::string lost = completer.model().Lost(); !lost.empty()) return LostError(std::move(lost));
   return {500, e.message, "internal_error", ""};
 }
 
-WireError ChatServer::Impl::LostError(std::string lost) {
+WireError ChatServer::Impl::LostError(std::string lost) const {
+  if (!told_lost.exchange(true)) {
+    Log((lost + "; every request gets 503 and /health too until a restart").c_str(), nullptr, 0);
+  }
   return {503, std::move(lost), "engine_unavailable", ""};
 }
 

@@ -1,7 +1,8 @@
 // The server over a model that is lost mid-run (a GPU's device fault: SequenceModel::Lost), on
 // the tiny checkpoint behind a stand-in that fails as a lost device model does: the request that
 // meets the fault and every one after it get 503 engine_unavailable with the model's reason,
-// without a forward pass, and /health turns 503 so that a supervisor restarts the server.
+// without a forward pass, /health turns 503 so that a supervisor restarts the server, and the log
+// says so once.
 #include <gtest/gtest.h>
 #include <httplib.h>
 
@@ -116,7 +117,8 @@ TEST_F(LostModelServerTest, ALostModelAnswers503WithItsReasonAndFailsTheHealthCh
   ASSERT_TRUE(ok);
   ASSERT_EQ(ok->status, 200) << ok->body;
 
-  // The request that meets the fault.
+  // The request that meets the fault (its log lines, written before it is answered, captured).
+  ::testing::internal::CaptureStderr();
   model_->LoseAtNextForward();
   auto failed = Post("/v1/chat/completions", kLostChat);
   ASSERT_TRUE(failed);
@@ -146,6 +148,15 @@ TEST_F(LostModelServerTest, ALostModelAnswers503WithItsReasonAndFailsTheHealthCh
   EXPECT_EQ(messages->status, 503) << messages->body;
   EXPECT_NE(messages->body.find("is lost to a device fault"), std::string::npos) << messages->body;
   EXPECT_EQ(model_->forwards(), forwards) << "a request ran on a lost model";
+
+  // The operator's log: the failed request, and the loss once however many requests meet it.
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(log.find("dsagent serve: chat: failed: "), std::string::npos) << log;
+  const std::string told = std::string("dsagent serve: ") + kLostReason +
+                           "; every request gets 503 and /health too until a restart\n";
+  const size_t first = log.find(told);
+  ASSERT_NE(first, std::string::npos) << log;
+  EXPECT_EQ(log.find(told, first + 1), std::string::npos) << "the loss logged twice:\n" << log;
 }
 
 }  // namespace
