@@ -105,10 +105,12 @@ std::string RetryMessage(const Evaluation& ev) {
          "pass, then reply with a short summary.";
 }
 
-// An agent failure that every other task would hit too (no key, bad config, no balance).
+// An agent failure that every other task would hit too (no key, bad config, no balance, an
+// engine whose GPU is lost).
 bool AgentUnusable(const Termination& t) {
   return t.reason == TerminationReason::kErrorConfig || t.reason == TerminationReason::kErrorAuth ||
-         t.reason == TerminationReason::kErrorBilling || t.reason == TerminationReason::kErrorUsage;
+         t.reason == TerminationReason::kErrorBilling || t.reason == TerminationReason::kErrorUsage ||
+         t.reason == TerminationReason::kErrorEngineLost;
 }
 
 // True when `text` says that the disk (or the quota) is full. A task that met a full disk tells

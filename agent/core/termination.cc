@@ -31,6 +31,7 @@ constexpr ReasonRow kReasons[] = {
     {TerminationReason::kErrorTransport, "error:transport", kExitApiFailure},
     {TerminationReason::kErrorProtocol, "error:protocol", kExitApiFailure},
     {TerminationReason::kErrorModelMismatch, "error:model_mismatch", kExitApiFailure},
+    {TerminationReason::kErrorEngineLost, "error:engine_lost", kExitApiFailure},
 };
 
 const ReasonRow& Row(TerminationReason reason) {
@@ -60,6 +61,8 @@ TerminationReason FromKind(ProviderErrorKind kind) {
       return TerminationReason::kErrorProtocol;
     case ProviderErrorKind::kModelMismatch:
       return TerminationReason::kErrorModelMismatch;
+    case ProviderErrorKind::kEngineLost:
+      return TerminationReason::kErrorEngineLost;
     case ProviderErrorKind::kCancelled:
       return TerminationReason::kInterrupted;
   }

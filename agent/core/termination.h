@@ -43,6 +43,8 @@ enum class TerminationReason {
   kErrorTransport,
   kErrorProtocol,
   kErrorModelMismatch,
+  kErrorEngineLost,  // the local engine or `dsagent serve` lost its GPU: nothing runs until a
+                     // restart
 };
 
 // "done", "max_steps", ..., "error:trace".

@@ -207,6 +207,11 @@ HttpProvider::AttemptFailure HttpProvider::FailureFromStatus(int status,
     f.error.kind = ProviderErrorKind::kRateLimited;
     f.error.message = "rate limited (HTTP 429)." + server_said;
     f.retryable = true;
+  } else if (status == 503 && ServerErrorCode(error_body) == "engine_unavailable") {
+    // `dsagent serve` whose GPU is lost (engine/server/chat_server.cc): no retry brings it back.
+    f.error.kind = ProviderErrorKind::kEngineLost;
+    f.error.message =
+        ServiceName() + " can run nothing more (HTTP 503 engine_unavailable)." + server_said;
   } else if (status >= 500) {
     f.error.kind = ProviderErrorKind::kServer;
     f.error.message = "server error (HTTP " + std::to_string(status) + ")." + server_said;

@@ -52,6 +52,10 @@ class LocalProvider : public Provider {
       return MakeUnexpected(Error(ProviderErrorKind::kCancelled, "cancelled"));
     }
     if (!result) {
+      // A GPU lost to a device fault: the engine's own reason (which device, the error, restart).
+      if (std::string lost = completer.model().Lost(); !lost.empty()) {
+        return MakeUnexpected(Error(ProviderErrorKind::kEngineLost, std::move(lost)));
+      }
       const auto kind = result.error().kind == engine::ChatError::Kind::kInternal
                             ? ProviderErrorKind::kServer
                             : ProviderErrorKind::kInvalidRequest;

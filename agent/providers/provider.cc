@@ -15,6 +15,7 @@ constexpr EnumName<ProviderErrorKind> kErrorKindNames[] = {
     {ProviderErrorKind::kTransport, "transport"},
     {ProviderErrorKind::kProtocol, "protocol"},
     {ProviderErrorKind::kModelMismatch, "model_mismatch"},
+    {ProviderErrorKind::kEngineLost, "engine_lost"},
     {ProviderErrorKind::kCancelled, "cancelled"}};
 }  // namespace
 

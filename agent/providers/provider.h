@@ -80,6 +80,7 @@ enum class ProviderErrorKind {
   kTransport,       // connection failures / cut streams after all retries
   kProtocol,        // the server answered something we cannot parse
   kModelMismatch,   // served model differs from the requested one
+  kEngineLost,      // the engine can run nothing more (a GPU lost to a device fault): restart it
   kCancelled,       // the CancelToken fired
 };
 

@@ -31,6 +31,12 @@ std::string ServerErrorMessage(std::string_view body) {
   return SanitizeUtf8(message);
 }
 
+std::string ServerErrorCode(std::string_view body) {
+  const Json j = Json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return "";
+  return OptionalString(FieldOrNull(j, "error"), "code").value_or("");
+}
+
 std::string RedactSecret(std::string text, const std::string& secret) {
   if (secret.empty()) return text;
   for (size_t pos = text.find(secret); pos != std::string::npos; pos = text.find(secret, pos + 4)) {

@@ -11,6 +11,9 @@ namespace dsagent {
 // body itself, sanitised to UTF-8, on one line and cut to 500 bytes. "" for an empty body.
 std::string ServerErrorMessage(std::string_view body);
 
+// The `error.code` string of an OpenAI-style error body, or "" (none, or not JSON).
+std::string ServerErrorCode(std::string_view body);
+
 // `text` with every occurrence of `secret` replaced by "****" (no-op for an empty secret).
 std::string RedactSecret(std::string text, const std::string& secret);
 

@@ -206,6 +206,30 @@ TEST_F(EvalE2ETest, RunStopsAtOnceWhenTheAgentCannotRunAtAll) {
   EXPECT_EQ(ReadJson(out / "summary.json")["incomplete_ids"].size(), 12u);
 }
 
+TEST_F(EvalE2ETest, RunStopsAtOnceWhenTheModelsEngineIsLost) {
+  // The model's server lost its GPU (`dsagent serve` then answers 503 engine_unavailable): every
+  // other task would fail the same way, so the first task's call is the run's last, nothing is
+  // recorded (a --resume after the restart reruns everything) and the exit code is 3, the agent
+  // cannot run (docs/evals.md).
+  ScriptedReply lost = ScriptedReply::Error(503, "");
+  lost.body = R"({"error": {"message": "cuda:0 is lost to a device fault (...): restart it",
+                            "type": "server_error", "param": null,
+                            "code": "engine_unavailable"}})";
+  for (int i = 0; i < 4; ++i) server_.Enqueue(lost);
+  const fs::path out = box_.root() / "run";
+  const ProcessResult r = RunDsagent(
+      {"eval", "--tasks", std::string(DSAGENT_SOURCE_DIR) + "/evals/suites/smoke", "--out",
+       out.string()},
+      box_.Env({{"DEEPSEEK_API_KEY", kKey}, {"DEEPSEEK_BASE_URL", server_.BaseUrl()}}),
+      box_.root());
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("the agent cannot run: error:engine_lost"));
+  EXPECT_THAT(r.err, HasSubstr("cuda:0 is lost to a device fault"));
+  EXPECT_EQ(server_.Requests().size(), 1u);
+  EXPECT_TRUE(fs::is_empty(out / "results"));
+  EXPECT_EQ(ReadJson(out / "summary.json")["incomplete_ids"].size(), 12u);
+}
+
 TEST_F(EvalE2ETest, PolyglotTaskGetsASecondTryWithTheFailingTestOutput) {
   // Try 1 fixes only the divisible-by-4 rule; the hidden tests fail on 1900; try 2 (the same
   // session, resumed with the test output) completes the rule.

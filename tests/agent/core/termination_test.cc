@@ -20,6 +20,7 @@ TEST(TerminationTest, ExitCodesFollowTheRunContract) {
   EXPECT_EQ(FromProviderError({ProviderErrorKind::kRateLimited, 429, "x"}).ExitCode(), 4);
   EXPECT_EQ(FromProviderError({ProviderErrorKind::kServer, 503, "x"}).ExitCode(), 4);
   EXPECT_EQ(FromProviderError({ProviderErrorKind::kTransport, 0, "x"}).ExitCode(), 4);
+  EXPECT_EQ(FromProviderError({ProviderErrorKind::kEngineLost, 503, "x"}).ExitCode(), 4);
   EXPECT_EQ(FromProviderError({ProviderErrorKind::kCancelled, 0, "x"}).reason,
             TerminationReason::kInterrupted);
 }
@@ -31,6 +32,8 @@ TEST(TerminationTest, ReasonsHaveTheirContractNames) {
                "error:model_mismatch");
   EXPECT_STREQ(FromProviderError({ProviderErrorKind::kRateLimited, 429, "x"}).Name(),
                "error:rate_limited");
+  EXPECT_STREQ(FromProviderError({ProviderErrorKind::kEngineLost, 0, "x"}).Name(),
+               "error:engine_lost");
 }
 
 TEST(TerminationTest, StatusNamesTheOutcome) {

@@ -372,6 +372,24 @@ TEST_P(ProviderIntegrationTest, ExhaustedRetriesReportKindAndAttempts) {
   EXPECT_EQ(server_.Requests().size(), 8u);
 }
 
+// `dsagent serve` whose GPU is lost answers 503 engine_unavailable (engine/server/chat_server.cc):
+// no retry can help, so the first answer is the error, kEngineLost with the server's reason.
+TEST_P(ProviderIntegrationTest, AServerWhoseEngineIsLostIsNotRetried) {
+  if (Anthropic()) GTEST_SKIP() << "the code travels in the OpenAI error body";
+  ScriptedReply lost = ScriptedReply::Error(503, "");
+  lost.body =
+      R"({"error": {"message": "cuda:0 is lost to a device fault (...): restart it",
+                    "type": "server_error", "param": null, "code": "engine_unavailable"}})";
+  for (int i = 0; i < 4; ++i) server_.Enqueue(lost);
+  auto failed = Call(BasicRequest());
+  ASSERT_FALSE(failed.has_value());
+  EXPECT_EQ(failed.error().kind, ProviderErrorKind::kEngineLost);
+  EXPECT_EQ(failed.error().http_status, 503);
+  EXPECT_THAT(failed.error().message, HasSubstr("can run nothing more"));
+  EXPECT_THAT(failed.error().message, HasSubstr("cuda:0 is lost to a device fault"));
+  EXPECT_EQ(server_.Requests().size(), 1u);
+}
+
 TEST_P(ProviderIntegrationTest, DeveloperRoleIsNeverSent) {
   server_.Enqueue(ScriptedReply::Text("fine"));
   Request r = BasicRequest();
