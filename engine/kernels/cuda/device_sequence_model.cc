@@ -39,8 +39,7 @@ int64_t DeviceModelSequence::pos() const { return device_ ? device_->pos : 0; }
 int64_t DeviceModelSequence::mtp_pos() const { return device_ ? device_->mtp_pos : 0; }
 
 Expected<const forward::SequenceState*, std::string> DeviceModelSequence::HostState() {
-  if (std::string lost = owner_->Lost(); !lost.empty()) return MakeUnexpected(std::move(lost));
-  if (!broken_.empty()) return MakeUnexpected(broken_);
+  if (auto ok = owner_->CheckUsable(*this); !ok) return MakeUnexpected(ok.error());
   std::lock_guard<std::mutex> lock(owner_->mutex_);
   try {
     UseDevice(owner_->device_);
@@ -213,10 +212,15 @@ const std::string& DeviceSequenceModel::Break(DeviceModelSequence& seq, const st
   return seq.broken_;
 }
 
-Expected<Ok, std::string> DeviceSequenceModel::CheckStep(const DeviceModelSequence& seq,
-                                                         std::span<const int32_t> tokens) const {
+Expected<Ok, std::string> DeviceSequenceModel::CheckUsable(const DeviceModelSequence& seq) const {
   if (std::string lost = Lost(); !lost.empty()) return MakeUnexpected(std::move(lost));
   if (!seq.broken_.empty()) return MakeUnexpected(seq.broken_);
+  return Ok{};
+}
+
+Expected<Ok, std::string> DeviceSequenceModel::CheckStep(const DeviceModelSequence& seq,
+                                                         std::span<const int32_t> tokens) const {
+  if (auto ok = CheckUsable(seq); !ok) return ok;
   if (auto ok = forward::CheckTokenIds(config_, tokens, seq.pos()); !ok) return ok;
   if (seq.pos() + static_cast<int64_t>(tokens.size()) > context_) {
     return MakeUnexpected("device sequence: " + std::to_string(tokens.size()) +
@@ -415,8 +419,7 @@ Expected<Ok, std::string> DeviceSequenceModel::TakeBackLastRow(ModelSequence& se
   auto own = Own(sequence);
   if (!own) return MakeUnexpected(own.error());
   DeviceModelSequence& seq = **own;
-  if (std::string lost = Lost(); !lost.empty()) return MakeUnexpected(std::move(lost));
-  if (!seq.broken_.empty()) return MakeUnexpected(seq.broken_);
+  if (auto ok = CheckUsable(seq); !ok) return MakeUnexpected(ok.error());
   std::lock_guard<std::mutex> lock(mutex_);
   try {
     UseDevice(device_);
@@ -431,8 +434,7 @@ Expected<std::vector<float>, std::string> DeviceSequenceModel::ForwardMtpLast(
   auto own = Own(sequence);
   if (!own) return MakeUnexpected(own.error());
   DeviceModelSequence& seq = **own;
-  if (std::string lost = Lost(); !lost.empty()) return MakeUnexpected(std::move(lost));
-  if (!seq.broken_.empty()) return MakeUnexpected(seq.broken_);
+  if (auto ok = CheckUsable(seq); !ok) return MakeUnexpected(ok.error());
   if (model_->mtp.empty()) {
     return MakeUnexpected(
         std::string("the checkpoint has no MTP block (num_nextn_predict_layers 0)"));

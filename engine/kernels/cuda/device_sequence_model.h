@@ -161,7 +161,10 @@ class DeviceSequenceModel final : public SequenceModel {
                            const std::exception& e) const;
   // Records the device as lost (Lost()) when `e` is a CudaError that says so.
   void NoteLost(const std::exception& e) const;
-  // Checks `tokens` for `seq` (the device not lost, the sequence usable, ids, room).
+  // The device not lost (Lost()) and `seq` not broken by an earlier CUDA error; else that
+  // message.
+  Expected<Ok, std::string> CheckUsable(const DeviceModelSequence& seq) const;
+  // Checks `tokens` for `seq` (CheckUsable, ids, room).
   Expected<Ok, std::string> CheckStep(const DeviceModelSequence& seq,
                                       std::span<const int32_t> tokens) const;
   // Runs checked tokens; caller holds mutex_.
