@@ -119,8 +119,10 @@ bool AnthropicStreamDecoder::OnEvent(const SseEvent& event) {
     out_.complete = true;
   } else if (type == "error") {
     const Json& err = FieldOrNull(data, "error");
-    return Fail(StreamError::Kind::kServer, OptionalString(err, "type").value_or(""),
-                OptionalString(err, "message").value_or(event.data));
+    Fail(StreamError::Kind::kServer, OptionalString(err, "type").value_or(""),
+         OptionalString(err, "message").value_or(event.data));
+    out_.error->code = OptionalString(err, "code").value_or("");
+    return false;
   }
   // ping, content_block_stop and unknown event types need no action.
   return true;

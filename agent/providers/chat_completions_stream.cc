@@ -67,8 +67,9 @@ bool ChatCompletionsDecoder::OnChunk(const Json& chunk) {
     const Json& err = chunk["error"];
     std::string message = err.is_string() ? err.get<std::string>()
                                           : OptionalString(err, "message").value_or(err.dump());
-    return Fail(StreamError::Kind::kServer, OptionalString(err, "type").value_or(""),
-                std::move(message));
+    Fail(StreamError::Kind::kServer, OptionalString(err, "type").value_or(""), std::move(message));
+    out_.error->code = OptionalString(err, "code").value_or("");
+    return false;
   }
   if (auto model = OptionalString(chunk, "model"); model && !model->empty()) {
     out_.served_model = *model;

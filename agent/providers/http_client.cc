@@ -106,6 +106,7 @@ size_t OnHeader(char* data, size_t size, size_t count, void* user) {
         sp == std::string_view::npos ? 0 : std::atoi(std::string(line.substr(sp + 1, 3)).c_str());
     t->result.retry_after_s.reset();
     t->result.request_id.clear();
+    t->result.server_says_no_retry = false;
     return n;
   }
   const size_t colon = line.find(':');
@@ -117,6 +118,8 @@ size_t OnHeader(char* data, size_t size, size_t count, void* user) {
         std::all_of(value.begin(), value.end(), [](unsigned char c) { return std::isdigit(c); })) {
       t->result.retry_after_s = std::atoi(value.c_str());
     }
+  } else if (name == "x-should-retry") {
+    t->result.server_says_no_retry = Lower(value) == "false";
   } else if (name == "x-request-id" || (name == "request-id" && t->result.request_id.empty())) {
     t->result.request_id = value;
   }

@@ -59,8 +59,11 @@ struct HttpResult {
   int status = 0;                    // HTTP status of the final response; 0 if none arrived
   std::optional<int> retry_after_s;  // Retry-After in seconds (the HTTP-date form is ignored)
   std::string request_id;            // x-request-id (or request-id) response header, if any
-  std::string error_body;            // body of a non-2xx answer, at most 64 KiB
-  std::string transport_error;       // curl's description when outcome == kTransport
+  // `x-should-retry: false`: the server says a retry cannot help (the OpenAI and Anthropic SDKs
+  // honour it; `dsagent serve` sends it when its GPU is lost).
+  bool server_says_no_retry = false;
+  std::string error_body;       // body of a non-2xx answer, at most 64 KiB
+  std::string transport_error;  // curl's description when outcome == kTransport
 };
 
 // Called with each piece of a 2xx response body as it arrives, at arbitrary byte boundaries.

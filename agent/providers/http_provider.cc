@@ -13,6 +13,9 @@ namespace {
 
 ProviderError Cancelled() { return {ProviderErrorKind::kCancelled, 0, "cancelled"}; }
 
+// The error code of `dsagent serve` whose GPU is lost (engine/server/wire_format.h).
+constexpr const char* kEngineUnavailableCode = "engine_unavailable";
+
 std::string EnvName(const ProviderOptions& o) {
   return o.api_key_env.empty() ? std::string("DEEPSEEK_API_KEY") : o.api_key_env;
 }
@@ -25,6 +28,11 @@ HttpProvider::HttpProvider(std::unique_ptr<WireFormat> wire, ProviderOptions opt
 std::string HttpProvider::ServiceName() const {
   if (wire_->Name().rfind("deepseek", 0) == 0) return "DeepSeek";
   return "The server at " + options_.base_url;
+}
+
+std::string HttpProvider::EngineLostMessage(const std::string& how,
+                                            const std::string& server_said) const {
+  return ServiceName() + " can run nothing more (" + how + ")." + server_said;
 }
 
 Expected<Response, ProviderError> HttpProvider::Complete(const Request& request, StreamSink& sink,
@@ -136,6 +144,7 @@ Expected<Response, HttpProvider::AttemptFailure> HttpProvider::Attempt(
   if (r.status != 0 && (r.status < 200 || r.status >= 300)) {
     AttemptFailure f = FailureFromStatus(r.status, r.error_body);
     f.retry_after_s = r.retry_after_s;
+    if (r.server_says_no_retry) f.retryable = false;
     return MakeUnexpected(std::move(f));
   }
   if (r.status == 0) {
@@ -155,6 +164,13 @@ Expected<Response, HttpProvider::AttemptFailure> HttpProvider::Attempt(
       case StreamError::Kind::kProtocol:
         return failure(ProviderErrorKind::kProtocol, r.status, d.error->message, false);
       case StreamError::Kind::kServer:
+        if (d.error->code == kEngineUnavailableCode) {
+          // `dsagent serve` lost its GPU after the stream began: the 503's meaning, mid-stream.
+          return failure(ProviderErrorKind::kEngineLost, r.status,
+                         EngineLostMessage("engine_unavailable inside the response stream",
+                                           " Server said: " + d.error->message),
+                         false);
+        }
         if (d.error->type == "invalid_request_error") {
           return failure(ProviderErrorKind::kInvalidRequest, r.status,
                          "error inside the response stream: " + d.error->message, false);
@@ -207,11 +223,10 @@ HttpProvider::AttemptFailure HttpProvider::FailureFromStatus(int status,
     f.error.kind = ProviderErrorKind::kRateLimited;
     f.error.message = "rate limited (HTTP 429)." + server_said;
     f.retryable = true;
-  } else if (status == 503 && ServerErrorCode(error_body) == "engine_unavailable") {
+  } else if (status == 503 && ServerErrorCode(error_body) == kEngineUnavailableCode) {
     // `dsagent serve` whose GPU is lost (engine/server/chat_server.cc): no retry brings it back.
     f.error.kind = ProviderErrorKind::kEngineLost;
-    f.error.message =
-        ServiceName() + " can run nothing more (HTTP 503 engine_unavailable)." + server_said;
+    f.error.message = EngineLostMessage("HTTP 503 engine_unavailable", server_said);
   } else if (status >= 500) {
     f.error.kind = ProviderErrorKind::kServer;
     f.error.message = "server error (HTTP " + std::to_string(status) + ")." + server_said;

@@ -52,6 +52,8 @@ class HttpProvider : public Provider {
   AttemptFailure FailureFromStatus(int status, const std::string& error_body) const;
   // "DeepSeek" for the DeepSeek kinds, "The server at <base_url>" otherwise.
   std::string ServiceName() const;
+  // The kEngineLost message: `dsagent serve` lost its GPU (`how` it said so; then its words).
+  std::string EngineLostMessage(const std::string& how, const std::string& server_said) const;
 
   std::unique_ptr<WireFormat> wire_;
   ProviderOptions options_;

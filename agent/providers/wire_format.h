@@ -29,6 +29,9 @@ struct StreamError {
   Kind kind = Kind::kServer;
   std::string type;     // the server's error type, e.g. "overloaded_error" (kServer only)
   std::string message;  // human-readable detail
+  // The error's `code` where it has one (kServer only): OpenAI's, e.g. "context_length_exceeded";
+  // `dsagent serve` also sends it in Anthropic's envelope, e.g. "engine_unavailable".
+  std::string code;
 };
 
 // Everything one streamed response decoded to.

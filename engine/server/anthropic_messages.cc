@@ -354,8 +354,14 @@ std::string AnthropicMessagesFormat::ErrorBody(const WireError& e) const {
   if (!e.param.empty() && message.find(e.param) == std::string::npos) {
     message = e.param + ": " + message;
   }
-  return DumpJson({{"type", "error"},
-                   {"error", {{"type", AnthropicErrorType(e.status)}, {"message", message}}}});
+  // A lost engine's 503 is no overload: a retry cannot help (the x-should-retry header says so).
+  const std::string type =
+      e.code == kEngineUnavailable ? "api_error" : AnthropicErrorType(e.status);
+  Json error = {{"type", type}, {"message", message}};
+  // Anthropic's envelope has no code; ours adds the server's where the type does not say it
+  // ("server_busy", "engine_unavailable", ...), for clients that tell them apart.
+  if (!e.code.empty() && e.code != type) error["code"] = e.code;
+  return DumpJson({{"type", "error"}, {"error", std::move(error)}});
 }
 
 Expected<WireRequest, WireError> AnthropicMessagesFormat::Parse(

@@ -48,6 +48,8 @@ class AnthropicMessagesFormat : public WireFormat {
   const char* id_prefix() const override { return "msg_"; }
   Expected<WireRequest, WireError> Parse(const std::string& body,
                                          const RequestDefaults& defaults) const override;
+  // Anthropic's envelope, its type from the status (a lost engine's 503: api_error, not
+  // overloaded_error) and the server's code as `code` where the type does not say it.
   std::string ErrorBody(const WireError& error) const override;
   std::string Body(const WireRequest& request, const ResponseInfo& info,
                    const ChatResult& result) const override;

@@ -31,13 +31,19 @@ constexpr int kListenBacklog = 1024;
 
 void SendError(const WireFormat& format, httplib::Response& res, const WireError& e) {
   res.status = e.status;
+  // The OpenAI and Anthropic SDKs (and Claude Code, Codex CLI through them) retry a 503 unless
+  // told otherwise; no retry brings a lost GPU back.
+  if (e.code == kEngineUnavailable) res.set_header("x-should-retry", "false");
   res.set_content(format.ErrorBody(e), "application/json");
 }
 
 // Which API a path belongs to, for requests that fail before (or instead of) their handler.
 enum class Api { kChat, kMessages, kResponses };
 Api ApiOf(const std::string& path) {
-  if (path.rfind("/v1/messages", 0) == 0 || path.rfind("/messages", 0) == 0) return Api::kMessages;
+  if (path.rfind("/v1/messages", 0) == 0 || path.rfind("/messages", 0) == 0 ||
+      path.rfind("/anthropic/", 0) == 0) {
+    return Api::kMessages;
+  }
   if (path.rfind("/v1/responses", 0) == 0 || path.rfind("/responses", 0) == 0) {
     return Api::kResponses;
   }
@@ -453,7 +459,7 @@ WireError ChatServer::Impl::LostError(std::string lost) const {
   if (!told_lost.exchange(true)) {
     Log((lost + "; every request gets 503 and /health too until a restart").c_str(), nullptr, 0);
   }
-  return {503, std::move(lost), "engine_unavailable", ""};
+  return {503, std::move(lost), kEngineUnavailable, ""};
 }
 
 ChatServer::ChatServer(ChatCompleter& completer, const ServerOptions& options)
@@ -489,11 +495,15 @@ Expected<int, std::string> ChatServer::Start() {
   };
   http.Post("/v1/messages", messages);
   http.Post("/messages", messages);
+  // DeepSeek's own layout (https://api.deepseek.com/anthropic as an Anthropic SDK's base URL; the
+  // deepseek-anthropic provider kind), so a client set up for DeepSeek needs only the host changed.
+  http.Post("/anthropic/v1/messages", messages);
   const auto count = [impl](const httplib::Request& q, httplib::Response& s) {
     impl->HandleCountTokens(q, s);
   };
   http.Post("/v1/messages/count_tokens", count);
   http.Post("/messages/count_tokens", count);
+  http.Post("/anthropic/v1/messages/count_tokens", count);
   const auto responses = [impl](const httplib::Request& q, httplib::Response& s) {
     impl->HandleCompletion(impl->responses_format, q, s);
   };

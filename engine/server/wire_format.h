@@ -15,6 +15,10 @@
 
 namespace dsagent::engine::server {
 
+// The code of every answer from a server whose model can run nothing more (a lost GPU:
+// SequenceModel::Lost). A client must not retry it: the server needs a restart.
+inline constexpr const char* kEngineUnavailable = "engine_unavailable";
+
 // An error to send: HTTP status, message, a machine-readable code (OpenAI's `code`, e.g.
 // "context_length_exceeded") and the offending field when there is one. Each format renders it
 // in its own envelope.

@@ -376,6 +376,7 @@ void DeepSeekTestServer::Impl::Serve(size_t index, const ScriptedReply& reply, c
                           : reply.body,
                       "application/json");
       if (reply.retry_after_s) res.set_header("Retry-After", std::to_string(*reply.retry_after_s));
+      if (reply.no_retry) res.set_header("x-should-retry", "false");
       SetOutcome(index, reply.status);
       return;
     }

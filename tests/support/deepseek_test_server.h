@@ -77,6 +77,7 @@ struct ScriptedReply {
   int status = 0;
   std::string error_message;
   std::optional<int> retry_after_s;  // adds a Retry-After header
+  bool no_retry = false;             // adds `x-should-retry: false` (the SDKs' extension)
   std::string body;                  // when non-empty, sent verbatim instead of the default body
   // kCutStream: sends some content deltas (`content`), then closes the connection without
   // [DONE] / usage (Anthropic: without message_delta / message_stop).
@@ -103,7 +104,7 @@ dsagent::ToolCall ScriptedCall(std::string id, std::string name, const nlohmann:
 dsagent::ToolCall ScriptedBash(std::string id, const std::string& command);
 
 struct ReceivedRequest {
-  std::string path;  // "/chat/completions", "/v1/chat/completions" or "/anthropic/v1/messages"
+  std::string path;     // "/chat/completions", "/v1/chat/completions" or "/anthropic/v1/messages"
   int remote_port = 0;  // the client's port: equal ports mean one reused connection
   std::map<std::string, std::string> headers;  // lower-cased names
   std::string body;                            // raw bytes as received

@@ -375,10 +375,14 @@ TEST_P(ProviderIntegrationTest, ExhaustedRetriesReportKindAndAttempts) {
 // `dsagent serve` whose GPU is lost answers 503 engine_unavailable (engine/server/chat_server.cc):
 // no retry can help, so the first answer is the error, kEngineLost with the server's reason.
 TEST_P(ProviderIntegrationTest, AServerWhoseEngineIsLostIsNotRetried) {
-  if (Anthropic()) GTEST_SKIP() << "the code travels in the OpenAI error body";
   ScriptedReply lost = ScriptedReply::Error(503, "");
+  // The code in each API's envelope as `dsagent serve` sends it (Anthropic's has no code field;
+  // serve adds one), without the x-should-retry header: the code alone decides.
   lost.body =
-      R"({"error": {"message": "cuda:0 is lost to a device fault (...): restart it",
+      Anthropic()
+          ? R"({"type": "error", "error": {"type": "api_error", "code": "engine_unavailable",
+                "message": "cuda:0 is lost to a device fault (...): restart it"}})"
+          : R"({"error": {"message": "cuda:0 is lost to a device fault (...): restart it",
                     "type": "server_error", "param": null, "code": "engine_unavailable"}})";
   for (int i = 0; i < 4; ++i) server_.Enqueue(lost);
   auto failed = Call(BasicRequest());
@@ -387,6 +391,19 @@ TEST_P(ProviderIntegrationTest, AServerWhoseEngineIsLostIsNotRetried) {
   EXPECT_EQ(failed.error().http_status, 503);
   EXPECT_THAT(failed.error().message, HasSubstr("can run nothing more"));
   EXPECT_THAT(failed.error().message, HasSubstr("cuda:0 is lost to a device fault"));
+  EXPECT_EQ(server_.Requests().size(), 1u);
+}
+
+// `x-should-retry: false` (the OpenAI and Anthropic SDKs' header): a 503 that would be retried
+// is the answer at once.
+TEST_P(ProviderIntegrationTest, AnErrorTheServerSaysNotToRetryIsNotRetried) {
+  ScriptedReply overloaded = ScriptedReply::Error(503, "Server Overloaded");
+  overloaded.no_retry = true;
+  for (int i = 0; i < 4; ++i) server_.Enqueue(overloaded);
+  auto failed = Call(BasicRequest());
+  ASSERT_FALSE(failed.has_value());
+  EXPECT_EQ(failed.error().kind, ProviderErrorKind::kServer);
+  EXPECT_THAT(failed.error().message, HasSubstr("Server Overloaded"));
   EXPECT_EQ(server_.Requests().size(), 1u);
 }
 

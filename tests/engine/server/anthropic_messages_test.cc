@@ -130,11 +130,18 @@ TEST(AnthropicMessagesTest, BadInputNamesTheFieldInAnthropicsEnvelope) {
     const auto body = OrderedJson::parse(AnthropicMessagesFormat().ErrorBody(r.error()));
     EXPECT_EQ(body["type"], "error");
     EXPECT_EQ(body["error"]["type"], "invalid_request_error");
+    EXPECT_FALSE(body["error"].contains("code")) << "the type says it already";
     EXPECT_FALSE(body["error"]["message"].get<std::string>().empty());
   }
   const auto busy =
       OrderedJson::parse(AnthropicMessagesFormat().ErrorBody({503, "busy", "server_busy", ""}));
   EXPECT_EQ(busy["error"]["type"], "overloaded_error");
+  EXPECT_EQ(busy["error"]["code"], "server_busy");
+  // A lost engine's 503 is no overload (a retry cannot help).
+  const auto lost = OrderedJson::parse(
+      AnthropicMessagesFormat().ErrorBody({503, "lost", kEngineUnavailable, ""}));
+  EXPECT_EQ(lost["error"]["type"], "api_error");
+  EXPECT_EQ(lost["error"]["code"], "engine_unavailable");
   EXPECT_EQ(AnthropicErrorType(401), std::string("authentication_error"));
   EXPECT_EQ(AnthropicErrorType(404), std::string("not_found_error"));
 }

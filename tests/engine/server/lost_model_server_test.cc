@@ -6,80 +6,20 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
-#include <atomic>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "engine/server/chat_server.h"
 #include "tests/engine/generate/tiny_model.h"
+#include "tests/engine/server/losable_model.h"
 #include "tests/support/hang_guard.h"
 
 namespace dsagent::engine::server {
 namespace {
+using testing::kLostReason;
+using testing::LosableModel;
 using testing::TinySequenceModel;
 using testing::TinyTokenizer;
-
-constexpr const char* kLostReason =
-    "cuda:0 is lost to a device fault (an illegal memory access was encountered): restart it";
-
-// The tiny CPU model, until LoseAtNextForward: that call fails and the model is lost from then on
-// (as DeviceSequenceModel after a CUDA error that CudaError::device_lost says is sticky).
-class LosableModel final : public SequenceModel {
- public:
-  explicit LosableModel(SequenceModel& inner) : inner_(inner) {}
-
-  void LoseAtNextForward() { lose_next_ = true; }
-  int forwards() const { return forwards_; }
-
-  std::string Lost() const override {
-    std::lock_guard<std::mutex> lock(mu_);
-    return lost_;
-  }
-  const ModelConfig& config() const override { return inner_.config(); }
-  std::unique_ptr<ModelSequence> NewSequence() override { return inner_.NewSequence(); }
-  Expected<std::unique_ptr<ModelSequence>, std::string> SequenceFrom(
-      forward::SequenceState state) override {
-    if (auto ok = Usable(); !ok) return MakeUnexpected(ok.error());
-    return inner_.SequenceFrom(std::move(state));
-  }
-  Expected<std::vector<float>, std::string> Forward(ModelSequence& sequence,
-                                                    std::span<const int32_t> tokens,
-                                                    const StepOptions& options) override {
-    if (auto ok = Usable(); !ok) return MakeUnexpected(ok.error());
-    return inner_.Forward(sequence, tokens, options);
-  }
-  Expected<std::vector<std::vector<float>>, std::string> ForwardBatch(
-      std::span<const SequenceStep> steps) override {
-    if (auto ok = Usable(); !ok) return MakeUnexpected(ok.error());
-    return inner_.ForwardBatch(steps);
-  }
-  Expected<Ok, std::string> TakeBackLastRow(ModelSequence& sequence) override {
-    return inner_.TakeBackLastRow(sequence);
-  }
-  Expected<std::vector<float>, std::string> ForwardMtpLast(
-      ModelSequence& sequence, std::span<const float> streams,
-      std::span<const int32_t> next_tokens) override {
-    if (auto ok = Usable(); !ok) return MakeUnexpected(ok.error());
-    return inner_.ForwardMtpLast(sequence, streams, next_tokens);
-  }
-
- private:
-  // Counts a forward pass; fails it when the model is (or now becomes) lost.
-  Expected<Ok, std::string> Usable() {
-    ++forwards_;
-    std::lock_guard<std::mutex> lock(mu_);
-    if (lose_next_.exchange(false)) lost_ = kLostReason;
-    if (!lost_.empty()) return MakeUnexpected("device sequence on cuda:0: " + lost_);
-    return Ok{};
-  }
-
-  SequenceModel& inner_;
-  std::atomic<bool> lose_next_{false};
-  std::atomic<int> forwards_{0};
-  mutable std::mutex mu_;
-  std::string lost_;
-};
 
 class LostModelServerTest : public ::testing::Test {
  protected:
@@ -126,6 +66,8 @@ TEST_F(LostModelServerTest, ALostModelAnswers503WithItsReasonAndFailsTheHealthCh
   const OrderedJson error = OrderedJson::parse(failed->body)["error"];
   EXPECT_EQ(error["code"], "engine_unavailable") << failed->body;
   EXPECT_EQ(error["message"], kLostReason) << failed->body;
+  // The OpenAI and Anthropic SDKs' own clients (Claude Code, Codex CLI) retry a 503 unless told.
+  EXPECT_EQ(failed->get_header_value("x-should-retry"), "false");
 
   auto health = client_->Get("/health");
   ASSERT_TRUE(health);
@@ -146,7 +88,12 @@ TEST_F(LostModelServerTest, ALostModelAnswers503WithItsReasonAndFailsTheHealthCh
                                            "messages": [{"role": "user", "content": "Hi"}]})");
   ASSERT_TRUE(messages);
   EXPECT_EQ(messages->status, 503) << messages->body;
-  EXPECT_NE(messages->body.find("is lost to a device fault"), std::string::npos) << messages->body;
+  const OrderedJson messages_error = OrderedJson::parse(messages->body)["error"];
+  EXPECT_EQ(messages_error["message"], kLostReason) << messages->body;
+  // Not overloaded_error (a 503's type, which invites a retry); the code rides along.
+  EXPECT_EQ(messages_error["type"], "api_error") << messages->body;
+  EXPECT_EQ(messages_error["code"], "engine_unavailable") << messages->body;
+  EXPECT_EQ(messages->get_header_value("x-should-retry"), "false");
   EXPECT_EQ(model_->forwards(), forwards) << "a request ran on a lost model";
 
   // The operator's log: the failed request, and the loss once however many requests meet it.

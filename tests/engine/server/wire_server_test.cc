@@ -85,6 +85,30 @@ TEST_F(WireServerTest, MessagesAnswerInAnthropicsShapeAndHitTheCacheOnRepeat) {
   EXPECT_EQ(b["content"], a["content"]);  // greedy: the same reply
 }
 
+// DeepSeek's layout (an Anthropic SDK's base URL https://api.deepseek.com/anthropic): a client set
+// up for DeepSeek reaches the same endpoints with the host changed.
+TEST_F(WireServerTest, MessagesAnswerUnderDeepSeeksAnthropicPathToo) {
+  StartServer();
+  auto plain = Post("/v1/messages", kMessages);
+  auto deepseek = Post("/anthropic/v1/messages", kMessages);
+  ASSERT_TRUE(plain);
+  ASSERT_TRUE(deepseek);
+  ASSERT_EQ(deepseek->status, 200) << deepseek->body;
+  EXPECT_EQ(OrderedJson::parse(deepseek->body)["content"],
+            OrderedJson::parse(plain->body)["content"]);
+  OrderedJson count_request = kMessages;
+  count_request.erase("max_tokens");
+  auto count = Post("/anthropic/v1/messages/count_tokens", count_request);
+  ASSERT_TRUE(count);
+  ASSERT_EQ(count->status, 200) << count->body;
+  EXPECT_EQ(OrderedJson::parse(count->body)["input_tokens"],
+            OrderedJson::parse(plain->body)["usage"]["input_tokens"]);
+  auto missing = Post("/anthropic/v1/nope", kMessages);
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_EQ(OrderedJson::parse(missing->body)["error"]["type"], "not_found_error");
+}
+
 TEST_F(WireServerTest, MessagesStreamMatchesTheNonStreamedReply) {
   StartServer();
   OrderedJson request = kMessages;
