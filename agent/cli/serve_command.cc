@@ -1,11 +1,9 @@
 #include "agent/cli/serve_command.h"
 
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
-#include <thread>
 
 #include "agent/cli/device_option.h"
 #include "agent/cli/weights_option.h"
@@ -191,7 +189,14 @@ int ServeCommand(const ServeOptions& o, const CancelToken& cancel) {
   std::fprintf(stderr, "dsagent serve: model %s, listening on http://%s:%d\n",
                options->model_id.c_str(), o.host.c_str(), *port);
   std::fflush(stderr);
-  while (!cancel.IsCancelled()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  if (const std::string lost = server.WaitForCancelOrLoss(cancel); !lost.empty()) {
+    // Nothing can run on the device again in this process (CUDA keeps such an error): exit, so
+    // that a supervisor (systemd's Restart=on-failure, Docker's restart policy, Kubernetes)
+    // starts a fresh one, as vLLM, SGLang and llama.cpp's server do.
+    std::fprintf(stderr, "dsagent serve: exiting (exit %d): %s\n", kExitApiFailure, lost.c_str());
+    server.Stop();
+    return kExitApiFailure;
+  }
   std::fprintf(stderr, "dsagent serve: stopping\n");
   server.Stop();
   return kExitDone;

@@ -573,6 +573,25 @@ void ChatServer::Stop() {
   impl_->thread.join();
 }
 
+std::string ChatServer::WaitForCancelOrLoss(const CancelToken& cancel, double drain_s) {
+  constexpr auto kPoll = std::chrono::milliseconds(50);
+  std::string lost;
+  while (!cancel.IsCancelled() && (lost = impl_->completer.model().Lost()).empty()) {
+    std::this_thread::sleep_for(kPoll);
+  }
+  if (lost.empty()) return "";
+  // Requests that were generating or waiting fail at their next forward pass (and new ones at
+  // once): let them have their 503s before the front end stops the server.
+  const auto until = Clock::now() + std::chrono::duration<double>(drain_s);
+  while (!cancel.IsCancelled() && Clock::now() < until) {
+    int64_t running = 0, waiting = 0;
+    impl_->gate.Counts(&running, &waiting);
+    if (running == 0 && waiting == 0) break;
+    std::this_thread::sleep_for(kPoll);
+  }
+  return lost;
+}
+
 ChatServer::Stats ChatServer::stats() const {
   Stats s;
   s.requests = impl_->requests;

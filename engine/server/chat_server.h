@@ -24,6 +24,7 @@
 #include <memory>
 #include <string>
 
+#include "common/cancel.h"
 #include "common/expected.h"
 #include "engine/generate/chat_completion.h"
 
@@ -53,7 +54,7 @@ struct ServerOptions {
   // `ping`) goes out after a prefill chunk once the stream has been silent this long, because
   // clients drop a silent stream (Claude Code after 3 minutes) and retry. 0: after every chunk.
   double prefill_keepalive_s = 10;
-  std::string api_key;                // required for a non-loopback host
+  std::string api_key;  // required for a non-loopback host
 };
 
 // True for addresses that only this machine can reach: 127.0.0.0/8, ::1, localhost.
@@ -75,6 +76,13 @@ class ChatServer {
   Expected<int, std::string> Start();
   // Stops accepting, cancels running generations and joins the server thread. Idempotent.
   void Stop();
+
+  // The front end's wait while the server runs: returns "" once `cancel` fires, or the model's
+  // reason once it can run nothing more (SequenceModel::Lost: a GPU lost to a device fault) and
+  // the requests then running or waiting have failed (at most `drain_s` after the loss is
+  // seen; their answers are written by the time Stop returns). `dsagent serve` then exits, so
+  // that a supervisor restarts it. Polls every 50 ms.
+  std::string WaitForCancelOrLoss(const CancelToken& cancel, double drain_s = 10);
 
   struct Stats {
     int64_t requests = 0, completed = 0, running = 0, waiting = 0;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -35,6 +36,9 @@ class LosableModel final : public SequenceModel {
     lost_ = kLostReason;
   }
   int forwards() const { return forwards_; }
+  // Runs at the start of every forward pass, before the loss is checked (a test holds a request
+  // inside a pass with it). Set before requests run.
+  void OnForward(std::function<void()> hook) { on_forward_ = std::move(hook); }
 
   std::string Lost() const override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -71,6 +75,7 @@ class LosableModel final : public SequenceModel {
  private:
   // Counts a forward pass; fails it when the model is (or now becomes) lost.
   Expected<Ok, std::string> Usable() {
+    if (on_forward_) on_forward_();
     ++forwards_;
     std::lock_guard<std::mutex> lock(mu_);
     if (lose_countdown_ > 0 && --lose_countdown_ == 0) lost_ = kLostReason;
@@ -79,6 +84,7 @@ class LosableModel final : public SequenceModel {
   }
 
   SequenceModel& inner_;
+  std::function<void()> on_forward_;
   std::atomic<int> forwards_{0};
   mutable std::mutex mu_;
   int lose_countdown_ = 0;  // forward passes until the loss; 0: none coming (guarded by mu_)

@@ -1,13 +1,17 @@
 // The server over a model that is lost mid-run (a GPU's device fault: SequenceModel::Lost), on
 // the tiny checkpoint behind a stand-in that fails as a lost device model does: the request that
 // meets the fault and every one after it get 503 engine_unavailable with the model's reason,
-// without a forward pass, /health turns 503 so that a supervisor restarts the server, and the log
-// says so once.
+// without a forward pass, /health turns 503, the log says so once, and the front end's wait ends
+// (serve exits, for a supervisor to restart it) once the requests running at the loss have failed.
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <atomic>
+#include <chrono>
+#include <future>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "engine/server/chat_server.h"
 #include "tests/engine/generate/tiny_model.h"
@@ -104,6 +108,47 @@ TEST_F(LostModelServerTest, ALostModelAnswers503WithItsReasonAndFailsTheHealthCh
   const size_t first = log.find(told);
   ASSERT_NE(first, std::string::npos) << log;
   EXPECT_EQ(log.find(told, first + 1), std::string::npos) << "the loss logged twice:\n" << log;
+}
+
+// `dsagent serve`'s wait (serve_command.cc): it exits once the model is lost, so that a
+// supervisor restarts it, but not before the requests then running have their answers.
+TEST_F(LostModelServerTest, TheFrontEndsWaitEndsOnceTheRequestsRunningAtTheLossHaveFailed) {
+  CancelToken cancelled;
+  cancelled.Cancel();
+  EXPECT_EQ(server_->WaitForCancelOrLoss(cancelled), "") << "a healthy model is no loss";
+
+  // A request held inside its first forward pass while the model is lost.
+  std::promise<void> entered, release;
+  std::shared_future<void> released_future = release.get_future().share();
+  std::atomic<int> passes{0};
+  model_->OnForward([&] {
+    if (passes++ == 0) {
+      entered.set_value();
+      released_future.wait();
+    }
+  });
+  int status = 0;
+  std::string body;
+  std::thread client([&] {
+    if (auto answer = Post("/v1/chat/completions", kLostChat)) {
+      status = answer->status;
+      body = answer->body;
+    }
+  });
+  entered.get_future().wait();
+
+  CancelToken never;
+  std::future<std::string> reason = std::async(
+      std::launch::async, [&] { return server_->WaitForCancelOrLoss(never, /*drain_s=*/600); });
+  model_->LoseNow();
+  // The wait polls every 50 ms; one that ended at the loss would have ended within this bound
+  // (it cannot end early while the request is held, so the bound makes no run fail by timing).
+  EXPECT_EQ(reason.wait_for(std::chrono::milliseconds(500)), std::future_status::timeout)
+      << "the wait ended with a request still running";
+  release.set_value();
+  client.join();
+  EXPECT_EQ(reason.get(), kLostReason);
+  EXPECT_EQ(status, 503) << body;
 }
 
 }  // namespace
