@@ -47,6 +47,39 @@ bool ArchitecturesRunOn(std::string_view architectures, int cc_major, int cc_min
   return !any;
 }
 
+namespace {
+
+// "12.4" for 12040.
+std::string CudaVersionText(int version) {
+  return std::to_string(version / 1000) + "." + std::to_string(version % 1000 / 10);
+}
+
+}  // namespace
+
+std::string NoCudaDeviceReason(int error, const std::string& error_text, int driver_version,
+                               int runtime_version) {
+  constexpr int kInsufficientDriver = 35;  // cudaErrorInsufficientDriver
+  constexpr int kNoDevice = 100;           // cudaErrorNoDevice
+  std::string why = "no CUDA device: ";
+  if (driver_version == 0) {
+    return why +
+           "no NVIDIA driver is installed (libcuda.so.1 was not found; the CUDA runtime said: " +
+           error_text + ")";
+  }
+  const std::string driver = "the NVIDIA driver (CUDA " + CudaVersionText(driver_version) + ")";
+  if (error == kInsufficientDriver) {
+    return why + driver + " is older than the CUDA " + CudaVersionText(runtime_version) +
+           " runtime this binary was built with: update the driver (the CUDA runtime said: " +
+           error_text + ")";
+  }
+  if (error == kNoDevice || error == 0) {
+    return why + driver +
+           " reports no GPU (nvidia-smi lists what it sees; CUDA_VISIBLE_DEVICES, if set, "
+           "hides the others)";
+  }
+  return why + error_text;
+}
+
 CudaProbe ProbeCuda() {
   CudaProbe p;
 #ifdef DSAGENT_CUDA_ARCHITECTURES
@@ -59,8 +92,8 @@ CudaProbe ProbeCuda() {
   int count = 0;
   const cudaError_t err = cudaGetDeviceCount(&count);
   if (err != cudaSuccess || count == 0) {
-    p.problem = std::string("no CUDA device: ") +
-                (err != cudaSuccess ? cudaGetErrorString(err) : "the driver reports none");
+    p.problem = NoCudaDeviceReason(static_cast<int>(err), cudaGetErrorString(err), p.driver_version,
+                                   p.runtime_version);
     cudaGetLastError();  // clear the sticky-free error so later calls start clean
     return p;
   }

@@ -40,6 +40,15 @@ const CudaDeviceInfo* FindDevice(const CudaProbe& probe, int index);
 // "all", "all-major" and "native", which say nothing checkable here.
 bool ArchitecturesRunOn(std::string_view architectures, int cc_major, int cc_minor);
 
+// Why the runtime found no device, as `doctor` and --device cuda say it ("no CUDA device: ..."),
+// from cudaGetDeviceCount's error (`error`: its code, 0 when it succeeded with a count of 0;
+// `error_text`: its string) and the versions cudaDriverGetVersion and cudaRuntimeGetVersion gave
+// (e.g. 12040; a driver version of 0: no driver installed). The runtime's own words for a missing
+// driver are "CUDA driver version is insufficient for CUDA runtime version", which sends the user
+// to update a driver they do not have; this says which of no driver, an old driver, or no GPU.
+std::string NoCudaDeviceReason(int error, const std::string& error_text, int driver_version,
+                               int runtime_version);
+
 // Asks the CUDA runtime (once per call; cheap after the first). In a build without CUDA: built
 // false and problem "CUDA backend not built (...)".
 CudaProbe ProbeCuda();

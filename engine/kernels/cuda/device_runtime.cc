@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "engine/kernels/cuda/kernel_launch.h"
+#include "engine/kernels/cuda_probe.h"
 
 namespace dsagent::engine::kernels::cuda {
 namespace {
@@ -79,9 +80,12 @@ void UseDevice(int index) {
   const cudaError_t err = cudaGetDeviceCount(&count);
   if (err != cudaSuccess || count == 0) {
     cudaGetLastError();
-    throw CudaError(std::string("no CUDA device: ") +
-                    (err != cudaSuccess ? cudaGetErrorString(err) : "the driver reports none") +
-                    "; run with --device cpu, or on a machine with an NVIDIA GPU and driver");
+    int driver = 0, runtime = 0;
+    if (cudaDriverGetVersion(&driver) != cudaSuccess) driver = 0;
+    cudaRuntimeGetVersion(&runtime);
+    throw CudaError(
+        NoCudaDeviceReason(static_cast<int>(err), cudaGetErrorString(err), driver, runtime) +
+        "; run with --device cpu, or on a machine with an NVIDIA GPU and driver");
   }
   if (index < 0 || index >= count) {
     throw CudaError("no CUDA device cuda:" + std::to_string(index) + ": this machine has " +

@@ -87,6 +87,31 @@ TEST(DeviceSpecTest, GpuMemoryIsAPositiveSizeForACudaDevice) {
       << for_cpu.error();
 }
 
+// The runtime's text for a machine without a driver blames the driver's version; the reason names
+// which of the three it is.
+TEST(CudaProbeTest, SaysWhetherTheDriverIsMissingOldOrSeesNoGpu) {
+  const std::string insufficient = "CUDA driver version is insufficient for CUDA runtime version";
+  const std::string none = NoCudaDeviceReason(35, insufficient, 0, 13000);
+  EXPECT_EQ(none.rfind("no CUDA device: ", 0), 0u) << none;
+  EXPECT_NE(none.find("no NVIDIA driver is installed"), std::string::npos) << none;
+
+  const std::string old = NoCudaDeviceReason(35, insufficient, 12040, 13000);
+  EXPECT_NE(old.find("the NVIDIA driver (CUDA 12.4) is older than the CUDA 13.0 runtime"),
+            std::string::npos)
+      << old;
+  EXPECT_NE(old.find("update the driver"), std::string::npos) << old;
+
+  for (int error : {100, 0}) {  // cudaErrorNoDevice, or a count of 0
+    const std::string no_gpu =
+        NoCudaDeviceReason(error, "no CUDA-capable device is detected", 13000, 13000);
+    EXPECT_NE(no_gpu.find("the NVIDIA driver (CUDA 13.0) reports no GPU"), std::string::npos)
+        << no_gpu;
+    EXPECT_NE(no_gpu.find("CUDA_VISIBLE_DEVICES"), std::string::npos) << no_gpu;
+  }
+  EXPECT_EQ(NoCudaDeviceReason(999, "unknown error", 13000, 13000),
+            "no CUDA device: unknown error");
+}
+
 TEST(DeviceSpecTest, SaysWhyACudaDeviceCannotBeUsed) {
   const DeviceSpec cpu{};
   const DeviceSpec cuda1{DeviceKind::kCuda, 1};
