@@ -144,6 +144,14 @@ void ChatApp::RunUserTurn(const std::string& text) {
                  " (a per-turn limit; send another message to go on)");
   } else if (t.reason != TerminationReason::kDone) {
     Error(t.Name() + (t.message.empty() ? "" : ": " + t.message));
+    if (t.reason == TerminationReason::kErrorEngineLost) {
+      // Every later turn would fail the same way: a lost GPU's process (this one, with the local
+      // engine; `dsagent serve`, which exits) must start again.
+      Note("The model's engine can run nothing more until it is restarted (its GPU was lost). " +
+           std::string("This session is saved: leave, and go on with `dsagent chat --resume ") +
+           session_->agent().id() +
+           "` once it runs again (add `--provider deepseek` to go on over the DeepSeek API).");
+    }
   }
   PrintStatus();
 }

@@ -386,6 +386,26 @@ TEST_F(ChatPtyTest, PipedInputGivesPlainText) {
   EXPECT_EQ(traces, 1u);
 }
 
+// A model whose engine lost its GPU (`dsagent serve`'s 503 engine_unavailable; the local engine's
+// own loss reads the same): the error, then how to go on, naming the saved session.
+TEST_F(ChatPtyTest, ALostEngineSaysHowToGoOnWithTheSavedSession) {
+  ScriptedReply lost = ScriptedReply::Error(503, "");
+  lost.body = R"({"error": {"message": "cuda:0 is lost to a device fault (...): restart it",
+                            "type": "server_error", "param": null, "code": "engine_unavailable"}})";
+  server_.Enqueue(lost);
+  auto r = RunDsagent({"chat"}, Env(), box_.repo(), "hello\n");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("error:engine_lost: "));
+  EXPECT_THAT(r.out, HasSubstr("cuda:0 is lost to a device fault"));
+  auto list = RunDsagent({"session", "list", "--json"}, Env(), box_.repo(), "");
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  const Json sessions = Json::parse(list.out);
+  ASSERT_EQ(sessions.size(), 1u) << list.out;
+  EXPECT_THAT(r.out, HasSubstr("`dsagent chat --resume " + sessions[0]["id"].get<std::string>() +
+                               "` once it runs again"));
+  EXPECT_EQ(server_.Requests().size(), 1u);
+}
+
 TEST_F(ChatPtyTest, MissingKeyExitsWithTheConfigCode) {
   auto env = box_.Env({{"DEEPSEEK_BASE_URL", server_.BaseUrl()}});
   auto r = RunDsagent({}, env, box_.repo(), "");
