@@ -31,8 +31,8 @@ constexpr int kListenBacklog = 1024;
 
 void SendError(const WireFormat& format, httplib::Response& res, const WireError& e) {
   res.status = e.status;
-  // The OpenAI and Anthropic SDKs (and Claude Code, Codex CLI through them) retry a 503 unless
-  // told otherwise; no retry brings a lost GPU back.
+  // The OpenAI and Anthropic SDKs retry a 503 unless this header says not to; no retry brings a
+  // lost GPU back.
   if (e.code == kEngineUnavailable) res.set_header("x-should-retry", "false");
   res.set_content(format.ErrorBody(e), "application/json");
 }

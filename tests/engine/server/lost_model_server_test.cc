@@ -70,7 +70,7 @@ TEST_F(LostModelServerTest, ALostModelAnswers503WithItsReasonAndFailsTheHealthCh
   const OrderedJson error = OrderedJson::parse(failed->body)["error"];
   EXPECT_EQ(error["code"], "engine_unavailable") << failed->body;
   EXPECT_EQ(error["message"], kLostReason) << failed->body;
-  // The OpenAI and Anthropic SDKs' own clients (Claude Code, Codex CLI) retry a 503 unless told.
+  // The OpenAI and Anthropic SDKs retry a 503 unless this header says not to.
   EXPECT_EQ(failed->get_header_value("x-should-retry"), "false");
 
   auto health = client_->Get("/health");
