@@ -62,15 +62,12 @@ std::string NoCudaDeviceReason(int error, const std::string& error_text, int dri
   constexpr int kNoDevice = 100;           // cudaErrorNoDevice
   std::string why = "no CUDA device: ";
   if (driver_version == 0) {
-    return why +
-           "no NVIDIA driver is installed (libcuda.so.1 was not found; the CUDA runtime said: " +
-           error_text + ")";
+    return why + "no NVIDIA driver is installed (libcuda.so.1 was not found)";
   }
   const std::string driver = "the NVIDIA driver (CUDA " + CudaVersionText(driver_version) + ")";
   if (error == kInsufficientDriver) {
     return why + driver + " is older than the CUDA " + CudaVersionText(runtime_version) +
-           " runtime this binary was built with: update the driver (the CUDA runtime said: " +
-           error_text + ")";
+           " runtime this binary was built with: update the driver";
   }
   if (error == kNoDevice || error == 0) {
     return why + driver +

@@ -45,7 +45,8 @@ bool ArchitecturesRunOn(std::string_view architectures, int cc_major, int cc_min
 // `error_text`: its string) and the versions cudaDriverGetVersion and cudaRuntimeGetVersion gave
 // (e.g. 12040; a driver version of 0: no driver installed). The runtime's own words for a missing
 // driver are "CUDA driver version is insufficient for CUDA runtime version", which sends the user
-// to update a driver they do not have; this says which of no driver, an old driver, or no GPU.
+// to update a driver they do not have; this says which of no driver, an old driver, or no GPU
+// (`error_text` only for any other error).
 std::string NoCudaDeviceReason(int error, const std::string& error_text, int driver_version,
                                int runtime_version);
 
