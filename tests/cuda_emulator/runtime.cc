@@ -413,8 +413,15 @@ cudaError_t cudaMalloc(void** ptr, size_t bytes) {
   if (const cudaError_t sticky = Sticky(); sticky != cudaSuccess) return sticky;
   return Allocate(ptr, bytes, cudaMemoryTypeDevice);
 }
+// After a device fault the frees and destroys below still return the sticky error, as a GPU's do,
+// but release what they name: a GPU's driver reclaims all of it when the process ends, and the
+// emulator's is host memory that a test of the fault (which goes on in the same process) would
+// otherwise leak.
 cudaError_t cudaFree(void* ptr) {
-  if (const cudaError_t sticky = Sticky(); sticky != cudaSuccess) return sticky;
+  if (const cudaError_t sticky = Sticky(); sticky != cudaSuccess) {
+    (void)Release(ptr, cudaMemoryTypeDevice, "cudaFree");
+    return sticky;
+  }
   (void)Settle(nullptr);  // as CUDA's, which waits for the device first
   return Release(ptr, cudaMemoryTypeDevice, "cudaFree");
 }
@@ -423,7 +430,10 @@ cudaError_t cudaMallocHost(void** ptr, size_t bytes) {
   return Allocate(ptr, bytes, cudaMemoryTypeHost);
 }
 cudaError_t cudaFreeHost(void* ptr) {
-  if (const cudaError_t sticky = Sticky(); sticky != cudaSuccess) return sticky;
+  if (const cudaError_t sticky = Sticky(); sticky != cudaSuccess) {
+    (void)Release(ptr, cudaMemoryTypeHost, "cudaFreeHost");
+    return sticky;
+  }
   (void)Settle(nullptr);
   return Release(ptr, cudaMemoryTypeHost, "cudaFreeHost");
 }
@@ -451,16 +461,16 @@ cudaError_t cudaHostRegister(void* ptr, size_t bytes, unsigned /*flags*/) {
 }
 
 cudaError_t cudaHostUnregister(void* ptr) {
-  if (const cudaError_t sticky = Sticky(); sticky != cudaSuccess) return sticky;
-  (void)Settle(nullptr);
+  const cudaError_t sticky = Sticky();
+  if (sticky == cudaSuccess) (void)Settle(nullptr);
   Emulator& e = E();
   std::lock_guard<std::mutex> lock(e.mu);
   const auto it = e.allocations.find(reinterpret_cast<uintptr_t>(ptr));
   if (it == e.allocations.end() || it->second.owned) {
-    return Fail(cudaErrorHostMemoryNotRegistered, "");
+    return sticky != cudaSuccess ? sticky : Fail(cudaErrorHostMemoryNotRegistered, "");
   }
   e.allocations.erase(it);
-  return cudaSuccess;
+  return sticky;
 }
 
 cudaError_t cudaPointerGetAttributes(cudaPointerAttributes* attributes, const void* ptr) {
@@ -531,16 +541,18 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned /*flags*/) 
   return cudaStreamCreate(stream);
 }
 cudaError_t cudaStreamDestroy(cudaStream_t stream) {
-  if (const cudaError_t sticky = Sticky(); sticky != cudaSuccess) return sticky;
-  if (stream == nullptr) return Fail(cudaErrorInvalidResourceHandle, "");
-  (void)Settle(stream);
+  const cudaError_t sticky = Sticky();
+  if (stream == nullptr) {
+    return sticky != cudaSuccess ? sticky : Fail(cudaErrorInvalidResourceHandle, "");
+  }
+  if (sticky == cudaSuccess) (void)Settle(stream);
   if (stream->graph != nullptr && stream->origin == nullptr) delete stream->graph;
   {
     std::lock_guard<std::mutex> lock(E().mu);
     E().streams.erase(stream);
   }
   delete stream;
-  return cudaSuccess;
+  return sticky;
 }
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
   if (const cudaError_t sticky = Sticky(); sticky != cudaSuccess) return sticky;
@@ -647,9 +659,8 @@ cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned flags) {
   return cudaSuccess;
 }
 cudaError_t cudaEventDestroy(cudaEvent_t event) {
-  if (const cudaError_t sticky = Sticky(); sticky != cudaSuccess) return sticky;
   delete event;
-  return cudaSuccess;
+  return Sticky();
 }
 cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
   if (const cudaError_t sticky = Sticky(); sticky != cudaSuccess) return sticky;
@@ -736,9 +747,8 @@ cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsig
   return cudaSuccess;
 }
 cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
-  if (const cudaError_t sticky = Sticky(); sticky != cudaSuccess) return sticky;
   delete exec;
-  return cudaSuccess;
+  return Sticky();
 }
 // Succeeds when the graph has the executable's nodes in kind and kernel (what a topology-keeping
 // update may change: the parameters), as the runtime's update does for a captured sequence.
