@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -26,6 +27,7 @@
 #include "engine/kernels/cuda/device_sequence_model.h"
 #include "engine/kernels/cuda/fused_steps.h"
 #include "engine/kernels/cuda/kernel_launch.h"
+#include "engine/kernels/cuda/ops.h"
 #include "engine/kernels/cuda/side_stream.h"
 #include "engine/model/placement_plan.h"
 #include "engine/model/tensor_inventory.h"
@@ -514,6 +516,61 @@ TEST_F(DeviceSequenceModelGpuTest, ADeviceFaultLosesTheModelForEveryLaterCall) {
   device_.reset();
   dsagent_emu::ClearDeviceFault();  // for the tests after this one in the process
 #endif
+}
+
+// A fault from outside the model's own calls (another stream of the process) loses it too: on a
+// GPU a kernel that reads an address no allocation holds (RmsNorm on pointers near null) faults as
+// any illegal access does, where no fault can be injected; on the emulator, whose memory check
+// stops such a read as a misuse of that launch alone, its injected fault stands in. CUDA keeps the
+// fault for the rest of the process, so the test runs in a child process of its own (a death test,
+// re-executed: no CUDA state is inherited), which exits 0 when every check holds and names the
+// failed one otherwise.
+TEST(DeviceSequenceModelFaultTest, AFaultOnAnotherStreamLosesTheModel) {
+  REQUIRE_CUDA_DEVICE();
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  const auto child = [] {
+    const auto fail = [](const char* what) {
+      std::fprintf(stderr, "child: %s\n", what);
+      std::fflush(stderr);
+      std::_Exit(1);
+    };
+    auto cpu = forward::Model::Load(TinyDir(), {.threads = 2, .numerics = Numerics::kFast});
+    if (!cpu) fail("the tiny model did not load");
+    auto device = DeviceSequenceModel::Create(**cpu, PlanAllOnDevice((*cpu)->config()),
+                                              {.device = 0, .context = kContext});
+    if (!device) fail("the device model was not made");
+    const std::vector<int32_t> prompt = {1, 2, 3, 4, 5, 6, 7, 8};
+    auto seq = (*device)->NewSequence();
+    if (!(*device)->Forward(*seq, prompt, {})) fail("the prompt before the fault failed");
+    CudaStream stream;
+#if defined(DSAGENT_CUDA_EMULATOR_RUNTIME)
+    DeviceBuffer row = DeviceFloats(256);
+    float* x = row.as<float>();
+    dsagent_emu::FaultAtLaunch(1);
+#else
+    float* x = reinterpret_cast<float*>(uintptr_t{0x100});
+#endif
+    try {
+      RmsNorm(x, 1, 256, x, 1e-6f, x, stream);
+      stream.Synchronize();
+      fail("the read did not fault");
+    } catch (const CudaError& e) {
+      std::fprintf(stderr, "child: the fault: %s\n", e.what());
+      if (!e.device_lost()) fail("the fault's error is not one that loses the device");
+    }
+    if ((*device)->Forward(*seq, std::span<const int32_t>(prompt).first(1), {})) {
+      fail("a decode step after the fault succeeded");
+    }
+    const std::string lost = (*device)->Lost();
+    std::fprintf(stderr, "child: Lost(): %s\n", lost.c_str());
+    if (lost.find("cuda:0 is lost to a device fault") == std::string::npos) fail("not lost");
+    auto fresh = (*device)->NewSequence();
+    auto after = (*device)->Forward(*fresh, prompt, {});
+    if (after || after.error() != lost) fail("a new sequence's prompt did not get the reason");
+    std::fflush(stderr);
+    std::_Exit(0);  // no teardown on the lost context
+  };
+  EXPECT_EXIT(child(), ::testing::ExitedWithCode(0), "child: Lost..: cuda:0 is lost");
 }
 
 // Decode steps as CUDA graphs (decode_graph.h) against the same model without them, bit for
