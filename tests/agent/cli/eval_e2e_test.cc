@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <thread>
 
 #include "agent/config/model_catalog.h"
 #include "agent/core/cost_ledger.h"
@@ -226,6 +227,36 @@ TEST_F(EvalE2ETest, RunStopsAtOnceWhenTheModelsEngineIsLost) {
   EXPECT_THAT(r.err, HasSubstr("the agent cannot run: error:engine_lost"));
   EXPECT_THAT(r.err, HasSubstr("cuda:0 is lost to a device fault"));
   EXPECT_EQ(server_.Requests().size(), 1u);
+  EXPECT_TRUE(fs::is_empty(out / "results"));
+  EXPECT_EQ(ReadJson(out / "summary.json")["incomplete_ids"].size(), 12u);
+}
+
+TEST_F(EvalE2ETest, ATaskThatFailsAfterTheEngineIsLostIsNotRecordedEither) {
+  // Two jobs: both tasks' first calls are held, then one meets the lost engine and the other a
+  // server that has gone (`dsagent serve` exits once its GPU is lost): connections cut, retried,
+  // error:transport. That task failed for the same cause, not the agent's: not recorded either.
+  ScriptedReply lost = ScriptedReply::Error(503, "");
+  lost.body = R"({"error": {"message": "cuda:0 is lost to a device fault (...): restart it",
+                            "type": "server_error", "param": null,
+                            "code": "engine_unavailable"}})";
+  const ScriptedReply gone = ScriptedReply::Fault(ScriptedReply::Kind::kDrop);
+  server_.Enqueue(ScriptedReply::Block(lost));
+  server_.Enqueue(ScriptedReply::Block(gone));
+  for (int i = 0; i < 8; ++i) server_.Enqueue(gone);
+  std::thread release([&] {
+    if (server_.WaitForRequests(2, std::chrono::minutes(2))) server_.ReleaseBlocked();
+  });
+  const fs::path out = box_.root() / "run";
+  const ProcessResult r = RunDsagent(
+      {"eval", "--tasks", std::string(DSAGENT_SOURCE_DIR) + "/evals/suites/smoke", "--jobs", "2",
+       "--out", out.string()},
+      box_.Env({{"DEEPSEEK_API_KEY", kKey}, {"DEEPSEEK_BASE_URL", server_.BaseUrl()}}),
+      box_.root());
+  server_.ReleaseBlocked();  // in case the run never sent the second call
+  release.join();
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("the agent cannot run: error:engine_lost"));
+  EXPECT_THAT(r.err, HasSubstr("(error:transport after the run stopped)"));
   EXPECT_TRUE(fs::is_empty(out / "results"));
   EXPECT_EQ(ReadJson(out / "summary.json")["incomplete_ids"].size(), 12u);
 }
