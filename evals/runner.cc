@@ -377,10 +377,9 @@ Expected<Json, EvalFailure> RunEval(const std::vector<EvalTask>& all_tasks, cons
       // A task still running when another met what stops the run, whose agent then ended in an
       // error (a server that lost its GPU exits: the next calls cannot connect), says nothing
       // about the agent: left for --resume, as the task that stopped the run is.
-      if (!fatal.empty() &&
-          (*r)["agent_run"].value("termination_reason", "").rfind("error:", 0) == 0) {
-        say("not recorded: " + task.instance_id + " (" +
-            (*r)["agent_run"].value("termination_reason", "") + " after the run stopped)");
+      if (const std::string ended = (*r)["agent_run"].value("termination_reason", "");
+          !fatal.empty() && ended.rfind("error:", 0) == 0) {
+        say("not recorded: " + task.instance_id + " (" + ended + " after the run stopped)");
         continue;
       }
       auto w = WriteFileAtomic(ResultPath(o.out_dir, task.instance_id), r->dump(2) + "\n");

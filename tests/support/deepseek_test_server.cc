@@ -57,6 +57,16 @@ ScriptedReply ScriptedReply::Error(int status, std::string message,
   return r;
 }
 
+ScriptedReply ScriptedReply::EngineLost(bool anthropic) {
+  ScriptedReply r = Error(503, "");
+  r.body = anthropic
+               ? R"({"type": "error", "error": {"type": "api_error", "code": "engine_unavailable",
+                "message": "cuda:0 is lost to a device fault (...): restart it"}})"
+               : R"({"error": {"message": "cuda:0 is lost to a device fault (...): restart it",
+                    "type": "server_error", "param": null, "code": "engine_unavailable"}})";
+  return r;
+}
+
 ScriptedReply ScriptedReply::Cut(std::string partial_content) {
   ScriptedReply r;
   r.kind = Kind::kCutStream;

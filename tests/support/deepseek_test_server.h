@@ -96,6 +96,11 @@ struct ScriptedReply {
   static ScriptedReply Cut(std::string partial_content);
   static ScriptedReply Block(ScriptedReply then);
   static ScriptedReply Fault(Kind kind);  // kDrop or kMalformed
+  // What `dsagent serve` answers once its GPU is lost (engine/server/chat_server.cc): 503 with
+  // code engine_unavailable and the device's reason, in the OpenAI envelope, or in Anthropic's
+  // (`anthropic`: type api_error, and the code serve adds to it). Without serve's
+  // x-should-retry header, so that the code alone is what a client goes by.
+  static ScriptedReply EngineLost(bool anthropic = false);
 };
 
 // One tool call for ScriptedReply::Calls: `args` becomes the canonical JSON arguments string.

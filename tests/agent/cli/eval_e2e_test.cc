@@ -212,10 +212,7 @@ TEST_F(EvalE2ETest, RunStopsAtOnceWhenTheModelsEngineIsLost) {
   // other task would fail the same way, so the first task's call is the run's last, nothing is
   // recorded (a --resume after the restart reruns everything) and the exit code is 3, the agent
   // cannot run (docs/evals.md).
-  ScriptedReply lost = ScriptedReply::Error(503, "");
-  lost.body = R"({"error": {"message": "cuda:0 is lost to a device fault (...): restart it",
-                            "type": "server_error", "param": null,
-                            "code": "engine_unavailable"}})";
+  const ScriptedReply lost = ScriptedReply::EngineLost();
   for (int i = 0; i < 4; ++i) server_.Enqueue(lost);
   const fs::path out = box_.root() / "run";
   const ProcessResult r = RunDsagent(
@@ -235,10 +232,7 @@ TEST_F(EvalE2ETest, ATaskThatFailsAfterTheEngineIsLostIsNotRecordedEither) {
   // Two jobs: both tasks' first calls are held, then one meets the lost engine and the other a
   // server that has gone (`dsagent serve` exits once its GPU is lost): connections cut, retried,
   // error:transport. That task failed for the same cause, not the agent's: not recorded either.
-  ScriptedReply lost = ScriptedReply::Error(503, "");
-  lost.body = R"({"error": {"message": "cuda:0 is lost to a device fault (...): restart it",
-                            "type": "server_error", "param": null,
-                            "code": "engine_unavailable"}})";
+  const ScriptedReply lost = ScriptedReply::EngineLost();
   const ScriptedReply gone = ScriptedReply::Fault(ScriptedReply::Kind::kDrop);
   server_.Enqueue(ScriptedReply::Block(lost));
   server_.Enqueue(ScriptedReply::Block(gone));

@@ -375,16 +375,9 @@ TEST_P(ProviderIntegrationTest, ExhaustedRetriesReportKindAndAttempts) {
 // `dsagent serve` whose GPU is lost answers 503 engine_unavailable (engine/server/chat_server.cc):
 // no retry can help, so the first answer is the error, kEngineLost with the server's reason.
 TEST_P(ProviderIntegrationTest, AServerWhoseEngineIsLostIsNotRetried) {
-  ScriptedReply lost = ScriptedReply::Error(503, "");
-  // The code in each API's envelope as `dsagent serve` sends it (Anthropic's has no code field;
-  // serve adds one), without the x-should-retry header: the code alone decides.
-  lost.body =
-      Anthropic()
-          ? R"({"type": "error", "error": {"type": "api_error", "code": "engine_unavailable",
-                "message": "cuda:0 is lost to a device fault (...): restart it"}})"
-          : R"({"error": {"message": "cuda:0 is lost to a device fault (...): restart it",
-                    "type": "server_error", "param": null, "code": "engine_unavailable"}})";
-  for (int i = 0; i < 4; ++i) server_.Enqueue(lost);
+  // The code in each API's envelope as `dsagent serve` sends it, without the x-should-retry
+  // header: the code alone decides.
+  for (int i = 0; i < 4; ++i) server_.Enqueue(ScriptedReply::EngineLost(Anthropic()));
   auto failed = Call(BasicRequest());
   ASSERT_FALSE(failed.has_value());
   EXPECT_EQ(failed.error().kind, ProviderErrorKind::kEngineLost);

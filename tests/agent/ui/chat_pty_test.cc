@@ -389,10 +389,7 @@ TEST_F(ChatPtyTest, PipedInputGivesPlainText) {
 // A model whose engine lost its GPU (`dsagent serve`'s 503 engine_unavailable; the local engine's
 // own loss reads the same): the error, then how to go on, naming the saved session.
 TEST_F(ChatPtyTest, ALostEngineSaysHowToGoOnWithTheSavedSession) {
-  ScriptedReply lost = ScriptedReply::Error(503, "");
-  lost.body = R"({"error": {"message": "cuda:0 is lost to a device fault (...): restart it",
-                            "type": "server_error", "param": null, "code": "engine_unavailable"}})";
-  server_.Enqueue(lost);
+  server_.Enqueue(ScriptedReply::EngineLost());
   auto r = RunDsagent({"chat"}, Env(), box_.repo(), "hello\n");
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("error:engine_lost: "));
