@@ -48,6 +48,8 @@
 #include "engine/forward/model.h"
 #include "engine/kernels/cuda/device_runtime.h"
 #include "engine/kernels/cuda/device_sequence_model.h"
+#include "engine/kernels/cuda/expert_stream.h"
+#include "engine/kernels/cuda/expert_stream_costs.h"
 #include "engine/kernels/cuda/ops.h"
 #include "engine/kernels/cuda/phase_times.h"
 #include "engine/kernels/cuda_probe.h"
@@ -60,6 +62,7 @@
 namespace {
 namespace e = dsagent::engine;
 namespace k = dsagent::engine::kernels;
+namespace kc = dsagent::engine::kernels::cuda;
 
 double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
@@ -91,7 +94,6 @@ StepBytes WeightBytes(const e::ModelConfig& c) {
 // Device-to-device copy bandwidth (read + write of a buffer of `mib` MiB, 1024 by default: well
 // past any L2; 10 times).
 double CopyBandwidth(int64_t mib) {
-  namespace kc = dsagent::engine::kernels::cuda;
   kc::UseDevice(0);
   kc::CudaStream stream;
   const size_t bytes = static_cast<size_t>(mib) << 20;
@@ -281,6 +283,16 @@ int main(int argc, char** argv) {
   std::printf("weights to the device: %.2f GB in %.1f s, %.2f GB/s\n", upload_gb, upload_s,
               upload_gb / upload_s);
   if (!plan->all_on_device()) std::printf("  %s\n", (*device)->HostExpertMemory().c_str());
+  const kc::ExpertStreamCosts stream_costs = (*device)->StreamCosts();
+  if (plan->stream_pool_experts > 0) {
+    std::printf("  %s (%s)\n",
+                kc::DescribeExpertStreamCosts(stream_costs,
+                                              plan->stream_pool_bytes / plan->stream_pool_experts,
+                                              plan->stream_min_rows)
+                    .c_str(),
+                kc::StreamChoiceByCapacity() ? "DSAGENT_CUDA_STREAM_CHOICE=capacity: ignored"
+                                             : "the calls' choice");
+  }
   double copy_bw = 0;
   try {
     copy_bw = CopyBandwidth(copy_mib);
@@ -307,9 +319,10 @@ int main(int argc, char** argv) {
     const auto now = (*device)->Offload();
     std::printf(
         "  offload (%s, per %s): %.3f ms waiting for the routing, %.3f ms host experts on the "
-        "CPU, %.3f ms queueing %.1f streamed experts\n",
+        "CPU (%.1f slots), %.3f ms queueing %.1f streamed experts\n",
         what, calls == 1 ? "call" : "step", (now.wait_seconds - seen.wait_seconds) / calls * 1e3,
         (now.host_seconds - seen.host_seconds) / calls * 1e3,
+        static_cast<double>(now.host_slots - seen.host_slots) / calls,
         (now.stream_queue_seconds - seen.stream_queue_seconds) / calls * 1e3,
         static_cast<double>(now.streamed_experts - seen.streamed_experts) / calls);
     seen = now;
@@ -428,6 +441,11 @@ int main(int argc, char** argv) {
          << ", \"experts_on_device\": " << plan->experts_on_device
          << ", \"experts_total\": " << plan->experts_total << ", \"copy_gbps\": " << copy_bw / 1e9
          << ", \"upload_seconds\": " << upload_s << ", \"upload_gb\": " << upload_gb
+         << ", \"stream_choice\": \""
+         << (kc::StreamChoiceByCapacity() ? "capacity" : "measured costs")
+         << "\", \"stream_copy_ms\": " << stream_costs.copy_seconds * 1e3
+         << ", \"stream_cpu_ms\": " << stream_costs.cpu_seconds * 1e3
+         << ", \"stream_cpu_row_ms\": " << stream_costs.cpu_slot_seconds * 1e3
          << ", \"prefill\": [";
     for (size_t i = 0; i < prefills.size(); ++i) {
       json << (i ? ", " : "") << "{\"tokens\": " << prefills[i]

@@ -144,12 +144,14 @@ run_tests() {
 }
 
 # The engine's switches back to earlier code paths, each NAME=VALUE as the environment takes it
-# (ops.h, fused_steps.h, side_stream.h, kernel_launch.h, decode_graph.h, attention_step.h): every
+# (ops.h, fused_steps.h, side_stream.h, kernel_launch.h, decode_graph.h, attention_step.h,
+# expert_stream.h): every
 # kernel path written since the last GPU run has one of these beside it.
 LOCALIZE_SWITCHES=(
   DSAGENT_CUDA_PDL=off DSAGENT_CUDA_GRAPHS=off DSAGENT_CUDA_SIDE_STREAMS=off
   DSAGENT_CUDA_FUSED_STEPS=off DSAGENT_CUDA_TILED_TILES=budget DSAGENT_CUDA_TILED_PREFETCH=1
-  DSAGENT_CUDA_MATVEC_ROWS=by-input DSAGENT_CUDA_ROW_ATTENTION=per-row CUDA_LAUNCH_BLOCKING=1
+  DSAGENT_CUDA_MATVEC_ROWS=by-input DSAGENT_CUDA_ROW_ATTENTION=per-row
+  DSAGENT_CUDA_STREAM_CHOICE=capacity CUDA_LAUNCH_BLOCKING=1
 )
 
 # localize_failures TEST_BIN OUT NAME...: the first few failed tests (LOCALIZE_MAX, 4) rerun under
@@ -455,19 +457,27 @@ run() {
   grep -E "^(prefill|decode)" "$OUT/cuda_model_bench_exact.txt" | sed 's/^/exact: /' ||
     tail -3 "$OUT/cuda_model_bench_exact.txt"
   # Half the routed experts on the host: a 1K prefill (256-row chunks: the planner streams their
-  # host experts into the device pool) and decode (one row: the CPU computes them), with where
-  # the offloaded time went.
+  # host experts into the device pool, as many as the costs measured at load say) and decode (one
+  # row: the CPU computes them), with where the offloaded time went and the measured costs.
   bounded "$mlimit" "$model_bench_bin" --model "$model" --prefill 1024 --steps 16 \
     --expert-share 0.5 --json "$OUT/cuda_model_bench_offload.json" \
     >"$OUT/cuda_model_bench_offload.txt" 2>&1 || rc=1
-  grep -E "^(  streamed|  in pinned|  [0-9.]+ GiB|  no routed|prefill|decode|  offload)" \
+  grep -E "^(  streamed|  in pinned|  [0-9.]+ GiB|  no routed|  host experts|prefill|decode|  offload)" \
     "$OUT/cuda_model_bench_offload.txt" || tail -3 "$OUT/cuda_model_bench_offload.txt"
+  # The same prefill with every call filling the pool (the choice before the costs were measured).
+  DSAGENT_CUDA_STREAM_CHOICE=capacity bounded "$mlimit" "$model_bench_bin" --model "$model" \
+    --prefill 1024 --steps 4 --expert-share 0.5 \
+    --json "$OUT/cuda_model_bench_offload_capacity.json" \
+    >"$OUT/cuda_model_bench_offload_capacity.txt" 2>&1 || rc=1
+  grep -E "^(prefill|  offload \(prefill)" "$OUT/cuda_model_bench_offload_capacity.txt" |
+    sed 's/^/pool filled: /' || tail -3 "$OUT/cuda_model_bench_offload_capacity.txt"
   # The same prefill with the host experts pageable (--pin 0): what page-locking them gives the
   # streamed copies.
   bounded "$mlimit" "$model_bench_bin" --model "$model" --prefill 1024 --steps 4 \
     --expert-share 0.5 --pin 0 --json "$OUT/cuda_model_bench_offload_pageable.json" \
     >"$OUT/cuda_model_bench_offload_pageable.txt" 2>&1 || rc=1
-  grep -E "^(  [0-9.]+ GiB|prefill|  offload \(prefill)" "$OUT/cuda_model_bench_offload_pageable.txt" |
+  grep -E "^(  [0-9.]+ GiB|  host experts|prefill|  offload \(prefill)" \
+    "$OUT/cuda_model_bench_offload_pageable.txt" |
     sed 's/^/pageable: /' || tail -3 "$OUT/cuda_model_bench_offload_pageable.txt"
   # The CPU's side of the offload on this machine's cores: a 256-row chunk's host experts (half
   # of the checkpoint's first layer's) one call per row against one call for the chunk

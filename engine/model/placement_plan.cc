@@ -146,7 +146,8 @@ std::string DescribePlacement(const PlacementPlan& p) {
     out += "  streamed to the device for MoE calls of " + std::to_string(p.stream_min_rows) +
            " rows or more (prefill chunks): a pool of " + std::to_string(p.stream_pool_experts) +
            " experts (" + PlacementGiB(p.stream_pool_bytes) +
-           "); shorter calls compute them on the CPU\n";
+           ") for those a call's rows chose most, as many as the costs measured at load make "
+           "worth it, a pool-full at a time; shorter calls compute them on the CPU\n";
   }
   // Runs of consecutive blocks with the same split, e.g. "layers.0-42: 128/256 experts on the
   // device".

@@ -6,6 +6,7 @@
 #include "engine/model/tensor_inventory.h"
 #if DSAGENT_HAVE_CUDA
 #include "engine/kernels/cuda/device_sequence_model.h"
+#include "engine/kernels/cuda/expert_stream_costs.h"
 #endif
 
 namespace dsagent::engine {
@@ -53,6 +54,14 @@ Expected<ChosenSequenceModel, std::string> MakeSequenceModel(forward::Model& mod
   if (!made) return MakeUnexpected(made.error());
   if (const std::string host = (*made)->HostExpertMemory(); !host.empty()) {
     chosen.placement += "  " + host + "\n";
+  }
+  if (plan->stream_pool_experts > 0) {
+    chosen.placement +=
+        "  " +
+        kernels::cuda::DescribeExpertStreamCosts(
+            (*made)->StreamCosts(), plan->stream_pool_bytes / plan->stream_pool_experts,
+            plan->stream_min_rows) +
+        "\n";
   }
   chosen.model = std::move(*made);
   chosen.context_limit = context;

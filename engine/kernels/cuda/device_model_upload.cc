@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "engine/forward/moe.h"
+#include "engine/kernels/cuda/expert_stream_costs.h"
 #include "engine/kernels/cuda/sequence_state_layout.h"
 #include "engine/kernels/cuda/weight_upload.h"
 
@@ -214,10 +215,18 @@ std::shared_ptr<ExpertStreamPools> MakeExpertStreamPools(const forward::ModelWei
     }
   }
   if (e == nullptr || capacity <= 0) return nullptr;
+  // The most experts a block has: a call's turns (StreamExperts) are staged for that many.
+  int64_t experts = 0;
+  for (const forward::BlockWeights& b : w.layers) {
+    experts = std::max(experts, static_cast<int64_t>(b.ffn.experts.size()));
+  }
+  for (const forward::MtpWeights& m : w.mtp) {
+    experts = std::max(experts, static_cast<int64_t>(m.block.ffn.experts.size()));
+  }
   auto pools = std::make_shared<ExpertStreamPools>();
   const auto pool = [&](const forward::WeightMatrix& m) {
     const WeightRows r = m.rows_view();
-    return ExpertStreamPool::Create(r.format, m.rows, r.cols, capacity);
+    return ExpertStreamPool::Create(r.format, m.rows, r.cols, capacity, experts);
   };
   pools->w1 = pool(e->w1);
   pools->w2 = pool(e->w2);
@@ -274,6 +283,15 @@ DeviceModel UploadModel(const forward::ModelWeights& w, const ModelConfig& c, in
                               tokens, stream, on_device,
                               offload != nullptr ? offload->cx : nullptr, streams));
     tell();
+  }
+  if (streaming.pools != nullptr) {
+    // The pools' costs, on the first layer that streams (every layer's experts have one shape).
+    for (DeviceBlock& b : m.layers) {
+      if (b.ffn.stream_pools != nullptr) {
+        streaming.pools->costs = MeasureExpertStreamCosts(b.ffn, stream);
+        break;
+      }
+    }
   }
   return m;
 }

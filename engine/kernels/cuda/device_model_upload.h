@@ -131,7 +131,8 @@ using UploadProgress = std::function<void(int64_t done, int64_t total)>;
 
 // Every decoder layer, the head and the MTP blocks, for sequences of up to `tokens` positions
 // (the weights only: DeviceSequence::Create makes each sequence's state); `offload` keeps some
-// routed experts on the host; `progress` (if set) is told as it begins and after each block.
+// routed experts on the host (with stream pools, their costs measured last: expert_stream_costs.h
+// MeasureExpertStreamCosts); `progress` (if set) is told as it begins and after each block.
 // `cancel` (if set) is looked at before each block: once cancelled, the upload stops there and
 // throws std::runtime_error "the weights' upload was cancelled after D of T blocks" (what it
 // uploaded is freed as the exception unwinds).

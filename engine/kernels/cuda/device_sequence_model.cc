@@ -119,6 +119,7 @@ DeviceSequenceModel::OffloadStats DeviceSequenceModel::Offload() {
     o.host_seconds += m.offload_host_seconds;
     o.stream_queue_seconds += m.stream_queue_seconds;
     o.streamed_experts += m.streamed_experts;
+    o.host_slots += m.offload_host_slots;
   };
   for (const DeviceBlock& b : model_->layers) add(b.ffn);
   for (const DeviceMtp& m : model_->mtp) add(m.block.ffn);
@@ -127,6 +128,25 @@ DeviceSequenceModel::OffloadStats DeviceSequenceModel::Offload() {
 
 std::string DeviceSequenceModel::HostExpertMemory() const {
   return host_ != nullptr ? host_->pinned.Describe() : std::string();
+}
+
+ExpertStreamCosts DeviceSequenceModel::StreamCosts() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const DeviceBlock& b : model_->layers) {
+    if (b.ffn.stream_pools != nullptr) return b.ffn.stream_pools->costs;
+  }
+  return {};
+}
+
+void DeviceSequenceModel::SetStreamCosts(const ExpertStreamCosts& costs) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  // One set of pools for the whole model (device_model_upload.h UploadModel).
+  for (DeviceBlock& b : model_->layers) {
+    if (b.ffn.stream_pools != nullptr) {
+      b.ffn.stream_pools->costs = costs;
+      return;
+    }
+  }
 }
 
 DeviceSequenceModel::GraphReport DeviceSequenceModel::Graphs() {

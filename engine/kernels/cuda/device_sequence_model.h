@@ -37,6 +37,7 @@
 #include "engine/kernels/cuda/decode_graph.h"
 #include "engine/kernels/cuda/device_decoder.h"
 #include "engine/kernels/cuda/device_row_undo.h"
+#include "engine/kernels/cuda/expert_stream_choice.h"
 #include "engine/kernels/cuda/rows_scratch.h"
 #include "engine/model/placement_plan.h"
 
@@ -86,10 +87,12 @@ class DeviceSequenceModel final : public SequenceModel {
 
   // Where the routed experts kept on the host went so far, summed over every MoE layer and MTP
   // block (moe_step.h DeviceMoe): seconds the host waited for the routing, computed host experts,
-  // queued streamed experts' copies, and how many experts were streamed (0 without streaming).
+  // queued streamed experts' copies, how many experts were streamed (0 without streaming) and
+  // how many slots the CPU computed.
   struct OffloadStats {
     double wait_seconds = 0, host_seconds = 0, stream_queue_seconds = 0;
     int64_t streamed_experts = 0;
+    int64_t host_slots = 0;  // slots (a row's choice of an expert) the CPU computed
   };
   OffloadStats Offload();
 
@@ -107,6 +110,12 @@ class DeviceSequenceModel final : public SequenceModel {
   // pageable (host_pinning.h PinnedHostMemory::Describe); empty when every expert is on the
   // device. The placement report's last line.
   std::string HostExpertMemory() const;
+
+  // What streaming a host expert costs against the CPU's products, as measured at load
+  // (expert_stream_costs.h); all zero without stream pools. SetStreamCosts replaces them for the
+  // calls from then on (tests and benchmarks: the choice under given costs); no-op without pools.
+  ExpertStreamCosts StreamCosts();
+  void SetStreamCosts(const ExpertStreamCosts& costs);
 
   // Why nothing more can run (the device lost to a fault: cuda:N, the CUDA error, what to do),
   // or empty. Set by the first call that meets such an error (CudaError::device_lost); from then

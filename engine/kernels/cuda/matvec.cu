@@ -552,15 +552,20 @@ ExpertSetViews Views(const DeviceWeightSet& set) {
 ExpertSetViews UploadExpertTable(
     const DeviceWeightSet& set,
     const std::vector<std::pair<int32_t, const DeviceWeight*>>& replacements, DeviceBuffer& table,
-    CudaStream& stream) {
+    CudaStream& stream, bool only_replacements, WeightView* staging) {
   const int64_t count = static_cast<int64_t>(set.views.bytes() / sizeof(WeightView));
-  // The set's own views (the host experts' without data), then the replacements.
-  std::vector<WeightView> views;
-  views.reserve(static_cast<size_t>(count));
+  // The set's own views (the host experts' without data; all of them so with
+  // only_replacements), then the replacements.
+  std::vector<WeightView> own;
+  if (staging == nullptr) {
+    own.resize(static_cast<size_t>(count));
+    staging = own.data();
+  }
+  WeightView* views = staging;  // [count] (.cu files are C++17: no std::span)
   for (int64_t e = 0; e < count; ++e) {
-    views.push_back(e < set.on_device
-                        ? ViewOf(set.weights[static_cast<size_t>(e)])
-                        : WeightView{KindOf(set.format), nullptr, nullptr, set.cols, 0});
+    views[e] = e < set.on_device && !only_replacements
+                   ? ViewOf(set.weights[static_cast<size_t>(e)])
+                   : WeightView{KindOf(set.format), nullptr, nullptr, set.cols, 0};
   }
   for (const auto& [e, w] : replacements) {
     if (e < 0 || e >= count) {
@@ -571,11 +576,11 @@ ExpertSetViews UploadExpertTable(
       throw std::invalid_argument("UploadExpertTable: expert " + std::to_string(e) +
                                   "'s weight differs from the set's format or shape");
     }
-    views[static_cast<size_t>(e)] = ViewOf(*w);
+    views[e] = ViewOf(*w);
   }
-  const size_t bytes = views.size() * sizeof(WeightView);
+  const size_t bytes = static_cast<size_t>(count) * sizeof(WeightView);
   if (table.bytes() < bytes) table = DeviceBuffer(bytes);
-  table.Upload(views.data(), bytes, stream);
+  table.Upload(views, bytes, stream);
   return ExpertSetViews{table.as<const WeightView>(), set.format, set.rows, set.cols, set.exact};
 }
 

@@ -197,6 +197,7 @@ void MoeDecode(DeviceMoe& m, const float* x, const int32_t* token, float* out, C
       }
     }
     if (n > 0) m.host_experts(host_xq, nullptr, host_ids, host_weights, n, host_out);
+    m.offload_host_slots += n;
     m.offload_wait_seconds += std::chrono::duration<double>(t1 - t0).count();
     m.offload_host_seconds +=
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
@@ -279,12 +280,14 @@ void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, 
     m.staged_ready->Record(stream);
   }
   if (!side) shared_expert(stream);
-  // Streaming: once the routing is on the host, the host experts chosen most go to the pools and
+  // Streaming: once the routing is on the host, the host experts chosen most go to the pools (as
+  // many as the measured costs say, expert_stream_choice.h, in turns of the pools' capacity) and
   // the expert products below read them there; the CPU keeps the rest.
   MarkPhase(stream, "moe.routed");
-  ExpertSetViews v1 = Views(m.w1), v2 = Views(m.w2), v3 = Views(m.w3);
   std::vector<uint8_t> streamed;
-  const bool stream_call = offload && m.stream_pools != nullptr && rows >= m.stream_min_rows;
+  std::vector<int32_t> chosen;
+  const bool stream_call = offload && m.stream_pools != nullptr && rows >= m.stream_min_rows &&
+                           m.stream_pools->w1.capacity > 0;
   bool waited = false;
   const auto wait_for_routing = [&] {
     const auto t0 = std::chrono::steady_clock::now();
@@ -295,19 +298,14 @@ void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, 
   };
   if (stream_call) {
     wait_for_routing();
-    const auto t0 = std::chrono::steady_clock::now();
-    ExpertStreamPools& pools = *m.stream_pools;
-    const std::vector<int32_t> chosen = ChooseStreamedExperts(
-        host_ids, slots, m.on_device, s.route.experts, pools.w1.capacity, streamed);
-    if (!chosen.empty()) {
-      const auto n = static_cast<int64_t>(chosen.size());
-      v1 = StreamExperts(m.w1, m.host_w1, chosen.data(), n, pools.w1, stream);
-      v3 = StreamExperts(m.w3, m.host_w3, chosen.data(), n, pools.w3, stream);
-      v2 = StreamExperts(m.w2, m.host_w2, chosen.data(), n, pools.w2, stream);
-      m.streamed_experts += n;
-    }
-    m.stream_queue_seconds +=
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    // With the costs measured, as many as they make worth it, in turns of the pool's capacity;
+    // else as many as the pool holds, in one.
+    const ExpertStreamPools& pools = *m.stream_pools;
+    const bool by_costs = !StreamChoiceByCapacity() && pools.costs.measured();
+    chosen = ChooseStreamedExperts(host_ids, slots, m.on_device, s.route.experts,
+                                   by_costs ? s.route.experts : pools.w1.capacity, streamed,
+                                   by_costs ? &pools.costs : nullptr);
+    m.streamed_experts += static_cast<int64_t>(chosen.size());
   }
   float* g = scratch.g.as<float>();
   float* u = scratch.u.as<float>();
@@ -322,30 +320,56 @@ void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, 
       ExpertMatVec(set, ids, slots, in, in_stride, y, y_stride, true, stream);
     }
   };
-  bool swiglu_done = false;
-  if (grouped && ExpertGemmPairTakes(v1, v3, scratch.groups, slots)) {
-    // w1 and w3 in one launch, each slot reading its row's FP8 input (k slots a row), their
-    // SwiGLU's FP8 copy into g by the launch's last CTAs where it can.
-    const PairSwiGlu swiglu{scratch.swiglu_arrivals.as<unsigned>(), weights, s.swiglu_limit};
-    swiglu_done = ExpertGemmMatVecPair(v1, v3, scratch.groups, slots, xq, s.dim, k, g, u, s.inter,
-                                       true, tensor, stream, &swiglu);
-  } else {
-    // Each row's input copied per slot, for kernels that read a row per slot.
-    float* x_slots = scratch.x_slots.as<float>();
-    RepeatRows(xq, rows, s.dim, k, x_slots, stream);
-    experts(v1, x_slots, s.dim, g, s.inter);
-    experts(v3, x_slots, s.dim, u, s.inter);
-  }
-  // w2 on the SwiGLU of w1's and w3's outputs with its FP8 copy: in g already, or SwiGluQuant
-  // into g first (g is scratch) for the grouped products, which would compute it once per tile of
-  // 32 of w2's rows if they staged it (the single-row kernel's tiles are larger:
-  // ExpertMatVecOnSwiGlu).
-  if (grouped) {
-    if (!swiglu_done) SwiGluQuant(g, u, slots, s.inter, weights, s.swiglu_limit, g, stream);
-    experts(v2, g, s.inter, routed, s.dim);
-  } else {
-    ExpertMatVecOnSwiGlu(v2, ids, slots, g, u, weights, s.swiglu_limit, routed, s.dim, true,
-                         stream);
+  // The routed products of the experts whose views in v1, v2, v3 have data (the others' slots
+  // left alone).
+  const auto products = [&](const ExpertSetViews& v1, const ExpertSetViews& v2,
+                            const ExpertSetViews& v3) {
+    bool swiglu_done = false;
+    if (grouped && ExpertGemmPairTakes(v1, v3, scratch.groups, slots)) {
+      // w1 and w3 in one launch, each slot reading its row's FP8 input (k slots a row), their
+      // SwiGLU's FP8 copy into g by the launch's last CTAs where it can.
+      const PairSwiGlu swiglu{scratch.swiglu_arrivals.as<unsigned>(), weights, s.swiglu_limit};
+      swiglu_done = ExpertGemmMatVecPair(v1, v3, scratch.groups, slots, xq, s.dim, k, g, u, s.inter,
+                                         true, tensor, stream, &swiglu);
+    } else {
+      // Each row's input copied per slot, for kernels that read a row per slot.
+      float* x_slots = scratch.x_slots.as<float>();
+      RepeatRows(xq, rows, s.dim, k, x_slots, stream);
+      experts(v1, x_slots, s.dim, g, s.inter);
+      experts(v3, x_slots, s.dim, u, s.inter);
+    }
+    // w2 on the SwiGLU of w1's and w3's outputs with its FP8 copy: in g already, or SwiGluQuant
+    // into g first (g is scratch; a later turn's rewrites the g of slots whose w2 has run) for
+    // the grouped products, which would compute it once per tile of 32 of w2's rows if they
+    // staged it (the single-row kernel's tiles are larger: ExpertMatVecOnSwiGlu).
+    if (grouped) {
+      if (!swiglu_done) SwiGluQuant(g, u, slots, s.inter, weights, s.swiglu_limit, g, stream);
+      experts(v2, g, s.inter, routed, s.dim);
+    } else {
+      ExpertMatVecOnSwiGlu(v2, ids, slots, g, u, weights, s.swiglu_limit, routed, s.dim, true,
+                           stream);
+    }
+  };
+  // The products with the device's own experts and the first pool-full of streamed ones, then a
+  // turn per further pool-full (the entries filled again after the turn before has read them).
+  const auto streamed_count = static_cast<int64_t>(chosen.size());
+  int64_t done = 0;
+  for (int64_t turn = 0; turn == 0 || done < streamed_count; ++turn) {
+    ExpertSetViews v1 = Views(m.w1), v2 = Views(m.w2), v3 = Views(m.w3);
+    const int64_t n =
+        stream_call ? std::min(m.stream_pools->w1.capacity, streamed_count - done) : 0;
+    if (n > 0) {
+      const auto t0 = std::chrono::steady_clock::now();
+      ExpertStreamPools& pools = *m.stream_pools;
+      const int32_t* batch = chosen.data() + done;
+      v1 = StreamExperts(m.w1, m.host_w1, batch, n, pools.w1, stream, turn);
+      v3 = StreamExperts(m.w3, m.host_w3, batch, n, pools.w3, stream, turn);
+      v2 = StreamExperts(m.w2, m.host_w2, batch, n, pools.w2, stream, turn);
+      m.stream_queue_seconds +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+    products(v1, v2, v3);
+    done += n;
   }
   if (offload) {
     if (!waited) wait_for_routing();
@@ -368,6 +392,7 @@ void MoeRows(DeviceMoe& m, const float* x, int64_t rows, const int32_t* tokens, 
       }
     }
     const auto n = static_cast<int64_t>(slot_at.size());
+    m.offload_host_slots += n;
     if (n > 0) {
       m.host_experts(host_xq, slot_rows.data(), host_ids, host_weights, n, host_out);
       // The rows up in one copy and their places in another (host_ids is free again: the copies

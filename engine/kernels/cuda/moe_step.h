@@ -78,9 +78,10 @@ struct DeviceMoe {
   std::vector<WeightRows> host_w1, host_w2, host_w3;
   // Where an offloaded token's host time goes, summed over MoeDecode / MoeRows calls (the
   // benchmarks read them): waiting for the router's copies, then computing the host experts;
-  // with streaming, queueing the streamed experts' copies and how many were streamed.
+  // with streaming, queueing the streamed experts' copies and how many were streamed; and the
+  // slots the host computed.
   double offload_wait_seconds = 0, offload_host_seconds = 0, stream_queue_seconds = 0;
-  int64_t streamed_experts = 0;
+  int64_t streamed_experts = 0, offload_host_slots = 0;
   DeviceWeight gate, shared_w1, shared_w2, shared_w3;
   DeviceWeightSet w1, w2, w3;
   // MoeDecode's w1 and w3 in one launch: w1's views then w3's (2 x experts WeightViews), which
@@ -128,7 +129,8 @@ float* MoeFp8Input(DeviceMoe& m);
 // MoeDecode over `rows` tokens (<= scratch.max_rows): x [rows, dim], tokens [rows] (device; hash
 // layers) -> out [rows, dim]. With streaming (rows >= stream_min_rows and a pool), the host
 // experts the slots chose go to the device first (the most-chosen ones, up to the pool's
-// capacity: expert_stream_choice.h) and run with the device's; the same bits either way. The
+// capacity and as many as the pools' measured costs make worth it: expert_stream_choice.h) and
+// run with the device's; the same bits either way. The
 // gate, the router, the shared expert and the combine run on all rows at once; the routed
 // experts' rows * k slots are grouped by expert (in the router's launch: GateAndRoute's
 // RouteGrouping) and run through ExpertGemmMatVec, each chosen expert read and decoded once per

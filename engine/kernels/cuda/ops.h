@@ -252,12 +252,15 @@ ExpertSetViews Views(const DeviceWeightSet& set);
 // (e, weight) of `replacements`: expert e of the set, a weight of the set's format, rows and
 // columns), uploaded into `table` on `stream` (reallocated when it has no room for the set's
 // experts). Returns the table's views, valid until `table` is rewritten. What streamed experts
-// run with (expert_stream.h). Throws std::invalid_argument for an expert out of range or a weight
-// of another shape.
+// run with (expert_stream.h). With only_replacements, every other expert's view is without data
+// (skipped), the set's own on the device too. With `staging` (page-locked host memory with room
+// for the set's views, untouched until the upload has run) the table is built there, so the
+// upload is queued without waiting for the stream's earlier work, as a pageable source may. Throws
+// std::invalid_argument for an expert out of range or a weight of another shape.
 ExpertSetViews UploadExpertTable(
     const DeviceWeightSet& set,
     const std::vector<std::pair<int32_t, const DeviceWeight*>>& replacements, DeviceBuffer& table,
-    CudaStream& stream);
+    CudaStream& stream, bool only_replacements = false, WeightView* staging = nullptr);
 
 // MatVec with the weight picked per slot on the device: for s < slots, y + s * y_stride = the
 // weight set.weights[ids[s]] times x + s * x_stride (x_stride 0: one input for every slot). The

@@ -1,10 +1,11 @@
-// ChooseStreamedExperts (engine/kernels/cuda/expert_stream_choice.h): which host experts a MoE
-// call over many rows streams to the device. Host code; no device needed.
-#include "engine/kernels/cuda/expert_stream_choice.h"
-
+// ChooseStreamedExperts and BalancedStreamCount (engine/kernels/cuda/expert_stream_choice.h):
+// which host experts a MoE call over many rows streams to the device, and how many under
+// measured costs. Host code; no device needed.
 #include <gtest/gtest.h>
 
 #include <vector>
+
+#include "engine/kernels/cuda/expert_stream_choice.h"
 
 namespace dsagent::engine::kernels::cuda {
 namespace {
@@ -14,13 +15,13 @@ TEST(ExpertStreamChoiceTest, TakesTheHostExpertsMostChosenFirstUpToTheCapacity) 
   // device experts in between.
   const std::vector<int32_t> ids = {5, 0, 7, 5, 4, 3, 7, 6, 5, 4, 1};
   std::vector<uint8_t> streamed;
-  const auto all = ChooseStreamedExperts(ids.data(), static_cast<int64_t>(ids.size()), 4, 8, 16,
-                                         streamed);
+  const auto all =
+      ChooseStreamedExperts(ids.data(), static_cast<int64_t>(ids.size()), 4, 8, 16, streamed);
   EXPECT_EQ(all, (std::vector<int32_t>{5, 4, 7, 6}));  // by uses, ties by index (4 before 7)
   EXPECT_EQ(streamed, (std::vector<uint8_t>{0, 0, 0, 0, 1, 1, 1, 1}));
 
-  const auto two = ChooseStreamedExperts(ids.data(), static_cast<int64_t>(ids.size()), 4, 8, 2,
-                                         streamed);
+  const auto two =
+      ChooseStreamedExperts(ids.data(), static_cast<int64_t>(ids.size()), 4, 8, 2, streamed);
   EXPECT_EQ(two, (std::vector<int32_t>{5, 4}));
   EXPECT_EQ(streamed, (std::vector<uint8_t>{0, 0, 0, 0, 1, 1, 0, 0}));
 }
@@ -34,6 +35,79 @@ TEST(ExpertStreamChoiceTest, NothingToStreamWhenEveryChosenExpertIsOnTheDevice) 
   const std::vector<int32_t> host = {4, 5, 4};
   EXPECT_TRUE(ChooseStreamedExperts(host.data(), 3, 3, 6, 0, streamed).empty());
   EXPECT_EQ(streamed, std::vector<uint8_t>(6, 0));
+}
+
+// Costs in milliseconds' worth of seconds, for readable cases.
+constexpr double kMs = 1e-3;
+
+TEST(ExpertStreamChoiceTest, BalancedCountEndsTheCopiesAndTheCpusShareTogether) {
+  // Ten experts chosen by 4 slots each; a copy 1 ms an expert, the CPU 0.5 ms an expert + 0.125
+  // ms a slot (1 ms an expert here): n copies take n ms, the CPU's share 10 - n ms, both 5 ms at
+  // n = 5.
+  const std::vector<int64_t> uses(10, 4);
+  const ExpertStreamCosts costs{
+      .copy_seconds = 1 * kMs, .cpu_seconds = 0.5 * kMs, .cpu_slot_seconds = 0.125 * kMs};
+  EXPECT_EQ(BalancedStreamCount(uses, 64, costs), 5);
+  // The pool caps it.
+  EXPECT_EQ(BalancedStreamCount(uses, 3, costs), 3);
+  // A copy dearer than the CPU's whole share of any one expert more: nothing streams...
+  const ExpertStreamCosts slow_link{
+      .copy_seconds = 20 * kMs, .cpu_seconds = 0.5 * kMs, .cpu_slot_seconds = 0.125 * kMs};
+  EXPECT_EQ(BalancedStreamCount(uses, 64, slow_link), 0);
+  // ...a copy next to free: every chosen expert does.
+  const ExpertStreamCosts fast_link{
+      .copy_seconds = 0.001 * kMs, .cpu_seconds = 0.5 * kMs, .cpu_slot_seconds = 0.125 * kMs};
+  EXPECT_EQ(BalancedStreamCount(uses, 64, fast_link), 10);
+  EXPECT_EQ(BalancedStreamCount({}, 64, costs), 0);
+}
+
+TEST(ExpertStreamChoiceTest, CopiesThatHoldTheHostAddToTheCpusShare) {
+  // As above, but queueing a copy keeps the host until it is done: n copies, then the CPU's
+  // 10 - n ms. A copy (1 ms) saves the CPU no more than it costs (1 ms an expert): none streams
+  // (a tie keeps the smaller count); at 0.75 ms a copy every expert does.
+  const std::vector<int64_t> uses(10, 4);
+  ExpertStreamCosts costs{.copy_seconds = 1 * kMs,
+                          .cpu_seconds = 0.5 * kMs,
+                          .cpu_slot_seconds = 0.125 * kMs,
+                          .copies_hold_the_host = true};
+  EXPECT_EQ(BalancedStreamCount(uses, 64, costs), 0);
+  costs.copy_seconds = 0.75 * kMs;
+  EXPECT_EQ(BalancedStreamCount(uses, 64, costs), 10);
+  EXPECT_EQ(BalancedStreamCount(uses, 4, costs), 4);
+}
+
+TEST(ExpertStreamChoiceTest, BalancedCountWeighsTheMostChosenExpertsMost) {
+  // One expert chosen by 40 slots, nine by one: the CPU's share is 0.1 + 40 x 0.1 = 4.1 ms for
+  // the first and 0.2 ms for each other. Streaming the first (1 ms) leaves the CPU 1.8 ms; two
+  // copies (2 ms) would end after the CPU's 1.6.
+  std::vector<int64_t> uses = {40, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+  const ExpertStreamCosts costs{
+      .copy_seconds = 1 * kMs, .cpu_seconds = 0.1 * kMs, .cpu_slot_seconds = 0.1 * kMs};
+  EXPECT_EQ(BalancedStreamCount(uses, 64, costs), 1);
+  // The ten each chosen once: one copy (1 ms) beside the CPU's other nine (1.8 ms) still ends
+  // before the CPU's 2 ms for all ten; a second copy (2 ms) would not.
+  uses.assign(10, 1);
+  EXPECT_EQ(BalancedStreamCount(uses, 64, costs), 1);
+}
+
+TEST(ExpertStreamChoiceTest, MeasuredCostsLimitTheChoiceToTheBalancedCount) {
+  // Host experts 4..7 chosen 3, 2, 2 and 1 times (as in the first test). A copy of 1 ms against
+  // 1 ms of the CPU's a slot: streaming 5 (3 ms on the CPU) leaves 5 ms there (4, 7, 6: 2 + 2 +
+  // 1 slots); 5 and 4 leave 3 ms against 2 ms of copies; three copies (3 ms) against 1 ms: no
+  // better than 3. So two.
+  const std::vector<int32_t> ids = {5, 0, 7, 5, 4, 3, 7, 6, 5, 4, 1};
+  std::vector<uint8_t> streamed;
+  const ExpertStreamCosts costs{.copy_seconds = 1 * kMs, .cpu_slot_seconds = 1 * kMs};
+  const auto two = ChooseStreamedExperts(ids.data(), static_cast<int64_t>(ids.size()), 4, 8, 16,
+                                         streamed, &costs);
+  EXPECT_EQ(two, (std::vector<int32_t>{5, 4}));
+  EXPECT_EQ(streamed, (std::vector<uint8_t>{0, 0, 0, 0, 1, 1, 0, 0}));
+  // Unmeasured costs (all zero) fill the pool, as without them.
+  const ExpertStreamCosts unmeasured;
+  EXPECT_FALSE(unmeasured.measured());
+  EXPECT_EQ(ChooseStreamedExperts(ids.data(), static_cast<int64_t>(ids.size()), 4, 8, 16, streamed,
+                                  &unmeasured),
+            (std::vector<int32_t>{5, 4, 7, 6}));
 }
 
 }  // namespace

@@ -850,6 +850,73 @@ TEST(CudaOpsTest, StreamedExpertsGiveTheAllOnDeviceBits) {
                std::invalid_argument);
 }
 
+// More streamed experts than the pool holds, in turns (expert_stream.h): a pool of 1, experts
+// 5, 4 and 3 a turn each, each turn's products queued after its copies and before the next
+// turn's copies into the same entry. Together: the all-on-device set's bits in every slot, with
+// the turns' tables staged in the pool's page-locked memory or (a pool made without room for
+// them) built in pageable memory. A later turn's table has only its own experts: over outputs
+// set to a sentinel, it computes expert 4's slots and leaves every other slot, the device
+// experts' too. A negative turn is refused.
+TEST(CudaOpsTest, StreamedExpertsInTurnsGiveTheAllOnDeviceBits) {
+  REQUIRE_CUDA_DEVICE();
+  CudaStream stream;
+  std::mt19937 rng(83);
+  const int64_t rows = 96, cols = 512, experts = 6, slots = 12;
+  const RandomExperts host = MakeFp4Experts(experts, rows, cols, rng);
+  const std::vector<WeightRows>& views = host.views;
+  const DeviceWeightSet all = DeviceWeightSet::Upload(views, rows, stream);
+  const DeviceWeightSet half = DeviceWeightSet::Upload(views, rows, stream, 3);
+  const std::vector<int32_t> ids = {0, 5, 3, 4, 1, 5, 2, 3, 4, 0, 5, 1};
+  std::vector<float> x;
+  for (int64_t sl = 0; sl < slots; ++sl) {
+    const auto row = testing::RandomInput(cols, rng, true);
+    x.insert(x.end(), row.begin(), row.end());
+  }
+  const DeviceBuffer dids = ToDevice(ids, stream), dx = ToDevice(x, stream);
+  const auto n = static_cast<size_t>(slots * rows);
+  DeviceBuffer want(n * 4), got(n * 4);
+  want.Zero(stream);
+  ExpertMatVec(all, dids.as<int32_t>(), slots, dx.as<float>(), cols, want.as<float>(), rows, true,
+               stream);
+  const auto b = ToHost(want, n, stream);
+  ExpertStreamPool staged = ExpertStreamPool::Create(WeightFormat::kFP4, rows, cols, 1, experts);
+  EXPECT_EQ(staged.turns, experts);
+  ExpertStreamPool unstaged = ExpertStreamPool::Create(WeightFormat::kFP4, rows, cols, 1);
+  EXPECT_EQ(unstaged.turns, 0);
+  const std::vector<int32_t> order = {5, 4, 3};
+  for (ExpertStreamPool* pool : {&staged, &unstaged}) {
+    const char* name = pool == &staged ? "staged" : "unstaged";
+    got.Zero(stream);
+    for (int64_t turn = 0; turn < 3; ++turn) {
+      const ExpertSetViews table =
+          StreamExperts(half, views, order.data() + turn, 1, *pool, stream, turn);
+      ExpertMatVec(table, dids.as<int32_t>(), slots, dx.as<float>(), cols, got.as<float>(), rows,
+                   true, stream);
+    }
+    const auto a = ToHost(got, n, stream);
+    for (size_t i = 0; i < n; ++i) ASSERT_EQ(Bits(a[i]), Bits(b[i])) << name << ", value " << i;
+
+    const std::vector<float> sentinel(n, -7.0f);
+    got.Upload(sentinel.data(), n * 4, stream);
+    const ExpertSetViews later = StreamExperts(half, views, order.data() + 1, 1, *pool, stream, 1);
+    ExpertMatVec(later, dids.as<int32_t>(), slots, dx.as<float>(), cols, got.as<float>(), rows,
+                 true, stream);
+    const auto c = ToHost(got, n, stream);
+    for (int64_t sl = 0; sl < slots; ++sl) {
+      const int32_t e = ids[static_cast<size_t>(sl)];
+      const size_t i = static_cast<size_t>(sl * rows);
+      if (e == 4) {
+        ASSERT_EQ(Bits(c[i]), Bits(b[i])) << name << ", slot " << sl;
+      } else {
+        ASSERT_EQ(c[i], -7.0f) << name << ": a later turn computed slot " << sl << " (expert " << e
+                               << ")";
+      }
+    }
+  }
+  EXPECT_THROW(StreamExperts(half, views, order.data(), 1, staged, stream, -1),
+               std::invalid_argument);
+}
+
 // The register-tiled kernel with full input tiles of 8 in every CTA and several input tiles side
 // by side, on a weight of many row tiles.
 TEST(CudaOpsTest, MultiRowMatVecWithFullGroupsGivesEachRowItsOneRowBits) {

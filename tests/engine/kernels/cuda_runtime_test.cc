@@ -87,6 +87,9 @@ TEST(CudaEngineRuntimeTest, TheTinyModelOnTheGpuFollowsTheCpuAndOffloadKeepsTheB
        .context = 32});
   ASSERT_TRUE(split) << split.error();
   EXPECT_THAT((*split)->placement(), ::testing::HasSubstr("capped by --gpu-memory"));
+  // The runtime's stream pool, and the costs its load measured for the calls' choice.
+  EXPECT_THAT((*split)->placement(), ::testing::HasSubstr("streamed to the device for MoE calls"));
+  EXPECT_THAT((*split)->placement(), ::testing::HasSubstr("host experts: a copy to the device "));
   const std::vector<float> s = RunTokens(**split, tokens);
   ASSERT_EQ(s.size(), b.size());
   for (size_t i = 0; i < s.size(); ++i) {

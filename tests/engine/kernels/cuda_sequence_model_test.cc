@@ -25,6 +25,7 @@
 #include "engine/generate/generator.h"
 #include "engine/kernels/cuda/attention_step.h"
 #include "engine/kernels/cuda/device_sequence_model.h"
+#include "engine/kernels/cuda/expert_stream.h"
 #include "engine/kernels/cuda/fused_steps.h"
 #include "engine/kernels/cuda/kernel_launch.h"
 #include "engine/kernels/cuda/ops.h"
@@ -439,20 +440,34 @@ TEST_F(DeviceSequenceModelGpuTest, RowsPathsWithExpertsOnTheHostGiveTheDecodeSte
   }
 }
 
-// Streamed experts (PlacementOptions): with half the experts' room, calls of 8 rows or more
-// stream the host experts their rows chose into the device pool — all of them (a pool of 64), or
-// the two most chosen with the CPU computing the rest (a pool of 2) — while one-row decode steps
-// compute them on the CPU. Every path gives the all-on-device model's decode-step bits (its long
-// prompt decoded once, for both pools; one-row steps against rows: the batched prompts and steps),
-// and the model reports experts streamed.
+// Sets StreamChoiceByCapacity for a scope (expert_stream.h), restoring it after.
+struct StreamChoiceByCapacityAs {
+  explicit StreamChoiceByCapacityAs(bool on) : was(StreamChoiceByCapacity()) {
+    SetStreamChoiceByCapacity(on);
+  }
+  ~StreamChoiceByCapacityAs() { SetStreamChoiceByCapacity(was); }
+  bool was;
+};
+
+// A plan with half the experts' room and a stream pool of `pool` for calls of 8 rows or more.
+Expected<PlacementPlan, std::string> PlanWithStreamPool(const ModelConfig& c, int64_t pool) {
+  const PlacementPlan all = PlanAllOnDevice(c);
+  return PlanPlacement(ExpectedTensors(c), all.resident_bytes + kGiB + all.device_expert_bytes / 2,
+                       kGiB, {.stream_pool_experts = pool, .stream_min_rows = 8});
+}
+
+// Streamed experts (PlacementOptions), each call filling the pool (StreamChoiceByCapacity): with
+// half the experts' room, calls of 8 rows or more stream the host experts their rows chose into
+// the device pool — all of them (a pool of 64), or the two most chosen with the CPU computing the
+// rest (a pool of 2) — while one-row decode steps compute them on the CPU. Every path gives the
+// all-on-device model's decode-step bits (its long prompt decoded once, for both pools; one-row
+// steps against rows: the batched prompts and steps), and the model reports experts streamed.
 TEST_F(DeviceSequenceModelGpuTest, StreamedExpertsGiveTheAllOnDeviceBits) {
-  const PlacementPlan all = PlanAllOnDevice(cpu_->config());
+  const StreamChoiceByCapacityAs fill_the_pool(true);
   const std::vector<int32_t> prompt(golden_.begin(), golden_.begin() + kLongPrompt);
   const std::vector<float> decoded = TokenByToken(*device_, *device_->NewSequence(), prompt);
   for (const int64_t pool : {int64_t{64}, int64_t{2}}) {
-    auto plan = PlanPlacement(ExpectedTensors(cpu_->config()),
-                              all.resident_bytes + kGiB + all.device_expert_bytes / 2, kGiB,
-                              {.stream_pool_experts = pool, .stream_min_rows = 8});
+    auto plan = PlanWithStreamPool(cpu_->config(), pool);
     ASSERT_TRUE(plan) << plan.error();
     ASSERT_LT(plan->experts_on_device, plan->experts_total);
     ASSERT_GT(plan->stream_pool_experts, 0) << "pool " << pool;
@@ -470,6 +485,100 @@ TEST_F(DeviceSequenceModelGpuTest, StreamedExpertsGiveTheAllOnDeviceBits) {
                 stats.host_seconds);
     EXPECT_GT(stats.streamed_experts, 0) << "pool " << pool;
   }
+}
+
+// The calls' choice under the costs the load measured (expert_stream_costs.h): copies and CPU
+// products both took time. Under given costs (SetStreamCosts) a prompt streams nothing when a
+// copy costs more than the CPU's whole share, every chosen host expert (as many as with a pool
+// the plan holds filled) when copies are next to free, and some but fewer when the two cost the
+// same; with a pool of 2, next to free copies stream every chosen host expert too, two a turn
+// (the CPU computes no slot). The all-on-device model's bits each time.
+TEST_F(DeviceSequenceModelGpuTest, StreamingFollowsTheMeasuredCosts) {
+  const auto made = [&](int64_t pool) -> std::unique_ptr<DeviceSequenceModel> {
+    auto plan = PlanWithStreamPool(cpu_->config(), pool);
+    EXPECT_TRUE(plan) << plan.error();
+    if (!plan) return nullptr;
+    // The plan halves a pool the experts' room cannot hold (64 here); 2 it holds.
+    EXPECT_GT(plan->stream_pool_experts, 0) << "pool " << pool;
+    EXPECT_LE(plan->stream_pool_experts, pool);
+    if (pool == 2) {
+      EXPECT_EQ(plan->stream_pool_experts, 2);
+    }
+    auto split = DeviceSequenceModel::Create(
+        *cpu_, *plan,
+        {.device = 0, .context = kContext, .host_threads = 2, .chunk_rows = kTestChunkRows});
+    EXPECT_TRUE(split) << split.error();
+    return split ? std::move(*split) : nullptr;
+  };
+  const std::unique_ptr<DeviceSequenceModel> wide = made(64), narrow = made(2);
+  ASSERT_TRUE(wide != nullptr && narrow != nullptr);
+  const ExpertStreamCosts measured = wide->StreamCosts();
+  std::printf("measured: copy %.6f ms an expert%s, CPU %.6f ms an expert + %.6f ms a row\n",
+              measured.copy_seconds * 1e3,
+              measured.copies_hold_the_host ? " (holding the host)" : "",
+              measured.cpu_seconds * 1e3, measured.cpu_slot_seconds * 1e3);
+  EXPECT_TRUE(measured.measured());
+  EXPECT_GT(measured.copy_seconds, 0);
+  EXPECT_LT(measured.copy_seconds, 1.0);
+  EXPECT_LT(measured.cpu_seconds + measured.cpu_slot_seconds, 1.0);
+  EXPECT_GE(measured.cpu_seconds, 0);
+  EXPECT_GE(measured.cpu_slot_seconds, 0);
+  EXPECT_EQ(device_->StreamCosts().copy_seconds, 0) << "no pools, nothing measured";
+
+  const std::vector<int32_t> prompt(golden_.begin(), golden_.begin() + kLongPrompt);
+  auto want = device_->Forward(*device_->NewSequence(), prompt, {});
+  ASSERT_TRUE(want) << want.error();
+  // The prompt's chunks under `costs`: experts streamed (and `cpu_slots`, the slots the CPU
+  // computed), the same bits.
+  const auto streamed_under = [&](const ExpertStreamCosts& costs, DeviceSequenceModel* on = nullptr,
+                                  int64_t* cpu_slots = nullptr) -> int64_t {
+    DeviceSequenceModel& model = on != nullptr ? *on : *wide;
+    model.SetStreamCosts(costs);
+    const DeviceSequenceModel::OffloadStats before = model.Offload();
+    auto got = model.Forward(*model.NewSequence(), prompt, {});
+    EXPECT_TRUE(got) << got.error();
+    if (!got) return -1;
+    EXPECT_EQ(got->size(), want->size());
+    for (size_t i = 0; i < got->size() && i < want->size(); ++i) {
+      if (test_support::Bits((*got)[i]) != test_support::Bits((*want)[i])) {
+        ADD_FAILURE() << "logit " << i;
+        break;
+      }
+    }
+    const DeviceSequenceModel::OffloadStats after = model.Offload();
+    if (cpu_slots != nullptr) *cpu_slots = after.host_slots - before.host_slots;
+    return after.streamed_experts - before.streamed_experts;
+  };
+  const int64_t none =
+      streamed_under({.copy_seconds = 1.0, .cpu_seconds = 1e-6, .cpu_slot_seconds = 1e-6});
+  const ExpertStreamCosts free_copies{
+      .copy_seconds = 1e-9, .cpu_seconds = 1e-3, .cpu_slot_seconds = 1e-3};
+  const int64_t every = streamed_under(free_copies);
+  int64_t narrow_cpu_slots = -1, all_cpu_slots = -1;
+  const int64_t in_turns = streamed_under(free_copies, narrow.get(), &narrow_cpu_slots);
+  EXPECT_EQ(
+      streamed_under({.copy_seconds = 1.0, .cpu_seconds = 1e-6}, narrow.get(), &all_cpu_slots), 0);
+  const int64_t some = streamed_under({.copy_seconds = 1e-3, .cpu_seconds = 1e-3});
+  int64_t filled = 0;
+  {
+    const StreamChoiceByCapacityAs fill_the_pool(true);
+    filled = streamed_under(measured);
+  }
+  std::printf(
+      "experts streamed: %lld, %lld, %lld; the pool filled: %lld; in turns of 2: %lld "
+      "(the CPU's slots: %lld, all %lld without streaming)\n",
+      static_cast<long long>(none), static_cast<long long>(every), static_cast<long long>(some),
+      static_cast<long long>(filled), static_cast<long long>(in_turns),
+      static_cast<long long>(narrow_cpu_slots), static_cast<long long>(all_cpu_slots));
+  EXPECT_EQ(none, 0);
+  EXPECT_GT(every, 0);
+  EXPECT_GE(every, filled);
+  // The two chunks (64 and 26 rows) would stream 2 experts each without turns.
+  EXPECT_GT(in_turns, 4);
+  EXPECT_EQ(narrow_cpu_slots, 0);
+  EXPECT_GT(all_cpu_slots, 0);
+  EXPECT_GT(some, 0);
+  EXPECT_LT(some, every);
 }
 
 // A device fault mid-prompt (on a GPU an illegal memory access, which CUDA keeps for the rest of
