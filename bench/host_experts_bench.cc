@@ -3,7 +3,9 @@
 // forward::RoutedExpertsForward the two ways MoeRows has called it: one call per row (until
 // session 38: each host expert's weights read once per row that chose it) and one call for the
 // whole chunk (each host expert once over all its rows), checks that both give the same bits, and
-// reports the weight bytes each way reads. Needs no GPU: the host side is CPU work alone.
+// reports the weight bytes each way reads; then the line the offload's load measures
+// (forward/routed_experts_cost.h: a cost an expert and a row) and what it predicts for both
+// ways. Needs no GPU: the host side is CPU work alone.
 //
 // The layer is a checkpoint's first (a V4-Flash-shaped synthetic one from `dsagent engine synth
 // --layers 1`: 256 routed experts of 2048 x 4096 in FP4); the rows' inputs are random FP8-grid
@@ -23,6 +25,7 @@
 #include "engine/forward/compute.h"
 #include "engine/forward/model.h"
 #include "engine/forward/moe.h"
+#include "engine/forward/routed_experts_cost.h"
 #include "engine/forward/thread_pool.h"
 #include "engine/kernels/cpu/cpu_ops.h"
 
@@ -168,5 +171,24 @@ int main(int argc, char** argv) {
               best_once * 1e3, static_cast<double>(bytes_once) / 1e9,
               static_cast<double>(bytes_once) / 1e9 / best_once);
   std::printf("  %.2fx; the same bits: %s\n", best_by_row / best_once, same ? "yes" : "NO");
+  // The line the GPU's offload weighs streaming against (forward/routed_experts_cost.h, as the
+  // load measures it: 8 host experts), and what it says of the two ways above.
+  std::vector<int32_t> measured;
+  for (int64_t e = on_device; e < n_exp && static_cast<int64_t>(measured.size()) < 8; ++e) {
+    measured.push_back(static_cast<int32_t>(e));
+  }
+  const forward::RoutedExpertsCost line = forward::MeasureRoutedExpertsCost(
+      [&](const float* x, const int64_t* r, const int32_t* i, const float* w, int64_t slots,
+          float* out) { forward::RoutedExpertsForward(moe, c, x, r, i, w, slots, out, cx); },
+      measured, dim);
+  std::printf(
+      "  the load's line (%zu experts, 1 and %lld rows): %.3f ms an expert + %.3f ms a row; it "
+      "says %.1f ms for one call per row, %.1f ms for the chunk\n",
+      measured.size(), static_cast<long long>(forward::kRowsMeasured), line.expert_seconds * 1e3,
+      line.slot_seconds * 1e3,
+      static_cast<double>(n) * (line.expert_seconds + line.slot_seconds) * 1e3,
+      (static_cast<double>(experts_chosen) * line.expert_seconds +
+       static_cast<double>(n) * line.slot_seconds) *
+          1e3);
   return same ? 0 : 1;
 }

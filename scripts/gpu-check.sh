@@ -480,13 +480,14 @@ run() {
     "$OUT/cuda_model_bench_offload_pageable.txt" |
     sed 's/^/pageable: /' || tail -3 "$OUT/cuda_model_bench_offload_pageable.txt"
   # The CPU's side of the offload on this machine's cores: a 256-row chunk's host experts (half
-  # of the checkpoint's first layer's) one call per row against one call for the chunk
-  # (bench/host_experts_bench; this VM's 2 cores: 467 against 380 ms, docs/BENCHMARKS.md).
+  # of the checkpoint's first layer's) one call per row against one call for the chunk, and the
+  # load's line for the stream choice against both (bench/host_experts_bench; this VM's 2 cores:
+  # 431 and 262 ms, the line 19% high for the chunk, docs/BENCHMARKS.md).
   local host_bench; host_bench="$(dirname "$model_bench_bin")/host_experts_bench"
   if [ -x "$host_bench" ]; then
     bounded 90 "$host_bench" --model "$model" --rows 256 --reps 2 \
       >"$OUT/host_experts_bench.txt" 2>&1 || rc=1
-    tail -4 "$OUT/host_experts_bench.txt"
+    tail -5 "$OUT/host_experts_bench.txt"
   fi
   # The profiles last (the slowest steps; what the budget leaves them, else `gpu-check.sh profile`
   # in a second call).

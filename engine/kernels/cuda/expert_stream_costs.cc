@@ -6,6 +6,7 @@
 #include <limits>
 #include <vector>
 
+#include "engine/forward/routed_experts_cost.h"
 #include "engine/kernels/cuda/expert_stream.h"
 
 namespace dsagent::engine::kernels::cuda {
@@ -13,18 +14,6 @@ namespace {
 
 double SecondsSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-// The least of `runs` timings of `work`, in seconds.
-template <class Work>
-double BestOf(int runs, const Work& work) {
-  double best = std::numeric_limits<double>::infinity();
-  for (int r = 0; r < runs; ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
-    work();
-    best = std::min(best, SecondsSince(t0));
-  }
-  return best;
 }
 
 }  // namespace
@@ -55,35 +44,14 @@ ExpertStreamCosts MeasureExpertStreamCosts(DeviceMoe& m, CudaStream& stream) {
       queued = std::chrono::duration<double>(t1 - t0).count();
     }
   }
-  // The CPU's products: each expert on one row, then on kMeasuredRows rows (inputs of FP8 values;
-  // the kernels' time does not depend on them).
-  std::vector<float> xq(static_cast<size_t>(kMeasuredRows * s.dim), 0.5f);
-  std::vector<int32_t> ids;
-  std::vector<int64_t> rows;
-  for (const int32_t e : experts) {
-    for (int64_t r = 0; r < kMeasuredRows; ++r) {
-      ids.push_back(e);
-      rows.push_back(r);
-    }
-  }
-  const auto slots = static_cast<int64_t>(ids.size());
-  std::vector<float> weights(static_cast<size_t>(slots), 1.0f / static_cast<float>(slots));
-  std::vector<float> out(static_cast<size_t>(slots * s.dim));
-  const auto on_rows = [&] {
-    m.host_experts(xq.data(), rows.data(), ids.data(), weights.data(), slots, out.data());
-  };
-  on_rows();  // warm-up: the calling thread's buffers, the pool's threads
-  const double many = BestOf(2, on_rows);
-  const double one = BestOf(2, [&] {
-    m.host_experts(xq.data(), nullptr, experts.data(), weights.data(), n, out.data());
-  });
-  const double per = 1.0 / static_cast<double>(n);
-  costs.copy_seconds = copies * per;
+  // The CPU's products of the same experts (forward/routed_experts_cost.h).
+  const forward::RoutedExpertsCost cpu =
+      forward::MeasureRoutedExpertsCost(m.host_experts, experts, s.dim);
+  costs.copy_seconds = copies / static_cast<double>(n);
   // Queueing asynchronous copies takes microseconds; staged ones take about as long as the copies.
   costs.copies_hold_the_host = queued > 0.5 * copies;
-  costs.cpu_slot_seconds =
-      std::max(0.0, (many - one) * per / static_cast<double>(kMeasuredRows - 1));
-  costs.cpu_seconds = std::max(0.0, one * per - costs.cpu_slot_seconds);
+  costs.cpu_seconds = cpu.expert_seconds;
+  costs.cpu_slot_seconds = cpu.slot_seconds;
   return costs;
 }
 

@@ -18,14 +18,13 @@ namespace dsagent::engine::kernels::cuda {
 
 // Times, on `m` (a layer with host experts and stream pools; all zero otherwise), the copies of up
 // to kMeasuredExperts of its host experts into the pools (StreamExperts, synchronised; the best of
-// three) and the CPU's products of the same experts (m.host_experts, the model's own function) on
-// one and on kMeasuredRows rows each (the best of two after a warm-up): copy_seconds per expert,
-// whether queueing the copies held the host until they were done (more than half their time),
-// and the CPU's line through the two points (cpu_seconds + rows x cpu_slot_seconds). Leaves
-// nothing queued; what the pools held is overwritten, as by any call. Throws CudaError.
+// three) and the CPU's products of the same experts (m.host_experts, the model's own function:
+// forward/routed_experts_cost.h): copy_seconds per expert, whether queueing the copies held the
+// host until they were done (more than half their time), and the CPU's line (cpu_seconds + rows
+// x cpu_slot_seconds). Leaves nothing queued; what the pools held is overwritten, as by any
+// call. Throws CudaError.
 ExpertStreamCosts MeasureExpertStreamCosts(DeviceMoe& m, CudaStream& stream);
 inline constexpr int64_t kMeasuredExperts = 8;
-inline constexpr int64_t kMeasuredRows = 8;
 
 // One line for the load's placement report: the three costs, the copy's rate for `expert_bytes`,
 // and what the calls of `min_rows` rows or more then do; unmeasured costs say so.
