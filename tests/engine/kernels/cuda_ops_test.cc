@@ -799,54 +799,75 @@ TEST(CudaOpsTest, MatVecRowsPairGivesTheTwoProductsThenSwiGluQuantBits) {
   }
 }
 
-// Streamed experts (expert_stream.h): a set with experts 3..5 kept on the host, experts 5 and 4
-// streamed into a pool of 2, then ExpertMatVec through the returned table = the all-on-device
-// set's bits for the device and streamed experts' slots; expert 3's slots stay untouched. The
-// pool refuses an expert on the device, more experts than it holds, and one of another shape.
+// The streamed experts' tests' case: six FP4 experts of 96 x 512, all on the device (`all`) and
+// with 3..5 kept on the host (`half`), 12 slots' ids and inputs, and the all-on-device set's
+// products (`want`, on the host).
+struct StreamedExpertsCase {
+  static constexpr int64_t kRows = 96, kCols = 512, kExperts = 6, kSlots = 12;
+  static constexpr size_t kOutputs = kSlots * kRows;
+  RandomExperts host;
+  DeviceWeightSet all, half;
+  std::vector<int32_t> ids = {0, 5, 3, 4, 1, 5, 2, 3, 4, 0, 5, 1};
+  DeviceBuffer dids, dx;
+  std::vector<float> want;
+
+  StreamedExpertsCase(uint32_t seed, CudaStream& stream) {
+    std::mt19937 rng(seed);
+    host = MakeFp4Experts(kExperts, kRows, kCols, rng);
+    all = DeviceWeightSet::Upload(host.views, kRows, stream);
+    half = DeviceWeightSet::Upload(host.views, kRows, stream, 3);
+    std::vector<float> x;
+    for (int64_t sl = 0; sl < kSlots; ++sl) {
+      const auto row = testing::RandomInput(kCols, rng, true);
+      x.insert(x.end(), row.begin(), row.end());
+    }
+    dids = ToDevice(ids, stream);
+    dx = ToDevice(x, stream);
+    DeviceBuffer out(kOutputs * 4);
+    out.Zero(stream);
+    Products(Views(all), out, stream);
+    want = ToHost(out, kOutputs, stream);
+  }
+  // Every slot's product through `table` into `out` (slots it skips keep their values).
+  void Products(const ExpertSetViews& table, DeviceBuffer& out, CudaStream& stream) const {
+    ExpertMatVec(table, dids.as<int32_t>(), kSlots, dx.as<float>(), kCols, out.as<float>(), kRows,
+                 true, stream);
+  }
+};
+
+// Streamed experts (expert_stream.h): experts 5 and 4 of the case's `half` streamed into a pool of
+// 2, then ExpertMatVec through the returned table = the all-on-device set's bits for the device
+// and streamed experts' slots; expert 3's slots stay untouched. The pool refuses an expert on the
+// device, more experts than it holds, and one of another shape.
 TEST(CudaOpsTest, StreamedExpertsGiveTheAllOnDeviceBits) {
   REQUIRE_CUDA_DEVICE();
   CudaStream stream;
-  std::mt19937 rng(79);
-  const int64_t rows = 96, cols = 512, experts = 6, slots = 12;
-  const RandomExperts host = MakeFp4Experts(experts, rows, cols, rng);
-  const std::vector<WeightRows>& views = host.views;
-  const DeviceWeightSet all = DeviceWeightSet::Upload(views, rows, stream);
-  const DeviceWeightSet half = DeviceWeightSet::Upload(views, rows, stream, 3);
-  const std::vector<int32_t> ids = {0, 5, 3, 4, 1, 5, 2, 3, 4, 0, 5, 1};
-  std::vector<float> x;
-  for (int64_t sl = 0; sl < slots; ++sl) {
-    const auto row = testing::RandomInput(cols, rng, true);
-    x.insert(x.end(), row.begin(), row.end());
-  }
-  const DeviceBuffer dids = ToDevice(ids, stream), dx = ToDevice(x, stream);
-  DeviceBuffer want(static_cast<size_t>(slots * rows) * 4), got(want.bytes());
-  want.Zero(stream);
+  using Case = StreamedExpertsCase;
+  const Case c(79, stream);
+  const std::vector<WeightRows>& views = c.host.views;
+  DeviceBuffer got(Case::kOutputs * 4);
   got.Zero(stream);
-  ExpertMatVec(all, dids.as<int32_t>(), slots, dx.as<float>(), cols, want.as<float>(), rows, true,
-               stream);
-  ExpertStreamPool pool = ExpertStreamPool::Create(WeightFormat::kFP4, rows, cols, 2);
+  ExpertStreamPool pool = ExpertStreamPool::Create(WeightFormat::kFP4, Case::kRows, Case::kCols, 2);
   const std::vector<int32_t> streamed = {5, 4};
-  const ExpertSetViews table = StreamExperts(half, views, streamed.data(), 2, pool, stream);
-  ExpertMatVec(table, dids.as<int32_t>(), slots, dx.as<float>(), cols, got.as<float>(), rows, true,
-               stream);
-  const auto a = ToHost(got, static_cast<size_t>(slots * rows), stream);
-  const auto b = ToHost(want, static_cast<size_t>(slots * rows), stream);
-  for (int64_t sl = 0; sl < slots; ++sl) {
-    for (int64_t r = 0; r < rows; ++r) {
-      const size_t i = static_cast<size_t>(sl * rows + r);
-      if (ids[static_cast<size_t>(sl)] == 3) {
+  c.Products(StreamExperts(c.half, views, streamed.data(), 2, pool, stream), got, stream);
+  const auto a = ToHost(got, Case::kOutputs, stream);
+  for (int64_t sl = 0; sl < Case::kSlots; ++sl) {
+    for (int64_t r = 0; r < Case::kRows; ++r) {
+      const size_t i = static_cast<size_t>(sl * Case::kRows + r);
+      if (c.ids[static_cast<size_t>(sl)] == 3) {
         ASSERT_EQ(a[i], 0.0f) << "slot " << sl << " (expert 3, on the host, not streamed)";
       } else {
-        ASSERT_EQ(Bits(a[i]), Bits(b[i])) << "slot " << sl << " row " << r;
+        ASSERT_EQ(Bits(a[i]), Bits(c.want[i])) << "slot " << sl << " row " << r;
       }
     }
   }
   const std::vector<int32_t> on_device = {1}, three = {3, 4, 5};
-  EXPECT_THROW(StreamExperts(half, views, on_device.data(), 1, pool, stream),
+  EXPECT_THROW(StreamExperts(c.half, views, on_device.data(), 1, pool, stream),
                std::invalid_argument);
-  EXPECT_THROW(StreamExperts(half, views, three.data(), 3, pool, stream), std::invalid_argument);
-  ExpertStreamPool narrow = ExpertStreamPool::Create(WeightFormat::kFP4, rows, cols - 128, 1);
-  EXPECT_THROW(StreamExperts(half, views, streamed.data(), 1, narrow, stream),
+  EXPECT_THROW(StreamExperts(c.half, views, three.data(), 3, pool, stream), std::invalid_argument);
+  ExpertStreamPool narrow =
+      ExpertStreamPool::Create(WeightFormat::kFP4, Case::kRows, Case::kCols - 128, 1);
+  EXPECT_THROW(StreamExperts(c.half, views, streamed.data(), 1, narrow, stream),
                std::invalid_argument);
 }
 
@@ -860,60 +881,46 @@ TEST(CudaOpsTest, StreamedExpertsGiveTheAllOnDeviceBits) {
 TEST(CudaOpsTest, StreamedExpertsInTurnsGiveTheAllOnDeviceBits) {
   REQUIRE_CUDA_DEVICE();
   CudaStream stream;
-  std::mt19937 rng(83);
-  const int64_t rows = 96, cols = 512, experts = 6, slots = 12;
-  const RandomExperts host = MakeFp4Experts(experts, rows, cols, rng);
-  const std::vector<WeightRows>& views = host.views;
-  const DeviceWeightSet all = DeviceWeightSet::Upload(views, rows, stream);
-  const DeviceWeightSet half = DeviceWeightSet::Upload(views, rows, stream, 3);
-  const std::vector<int32_t> ids = {0, 5, 3, 4, 1, 5, 2, 3, 4, 0, 5, 1};
-  std::vector<float> x;
-  for (int64_t sl = 0; sl < slots; ++sl) {
-    const auto row = testing::RandomInput(cols, rng, true);
-    x.insert(x.end(), row.begin(), row.end());
-  }
-  const DeviceBuffer dids = ToDevice(ids, stream), dx = ToDevice(x, stream);
-  const auto n = static_cast<size_t>(slots * rows);
-  DeviceBuffer want(n * 4), got(n * 4);
-  want.Zero(stream);
-  ExpertMatVec(all, dids.as<int32_t>(), slots, dx.as<float>(), cols, want.as<float>(), rows, true,
-               stream);
-  const auto b = ToHost(want, n, stream);
-  ExpertStreamPool staged = ExpertStreamPool::Create(WeightFormat::kFP4, rows, cols, 1, experts);
-  EXPECT_EQ(staged.turns, experts);
-  ExpertStreamPool unstaged = ExpertStreamPool::Create(WeightFormat::kFP4, rows, cols, 1);
+  using Case = StreamedExpertsCase;
+  const Case c(83, stream);
+  const std::vector<WeightRows>& views = c.host.views;
+  const size_t n = Case::kOutputs;
+  DeviceBuffer got(n * 4);
+  ExpertStreamPool staged =
+      ExpertStreamPool::Create(WeightFormat::kFP4, Case::kRows, Case::kCols, 1, Case::kExperts);
+  EXPECT_EQ(staged.turns, Case::kExperts);
+  ExpertStreamPool unstaged =
+      ExpertStreamPool::Create(WeightFormat::kFP4, Case::kRows, Case::kCols, 1);
   EXPECT_EQ(unstaged.turns, 0);
   const std::vector<int32_t> order = {5, 4, 3};
   for (ExpertStreamPool* pool : {&staged, &unstaged}) {
     const char* name = pool == &staged ? "staged" : "unstaged";
     got.Zero(stream);
     for (int64_t turn = 0; turn < 3; ++turn) {
-      const ExpertSetViews table =
-          StreamExperts(half, views, order.data() + turn, 1, *pool, stream, turn);
-      ExpertMatVec(table, dids.as<int32_t>(), slots, dx.as<float>(), cols, got.as<float>(), rows,
-                   true, stream);
+      c.Products(StreamExperts(c.half, views, order.data() + turn, 1, *pool, stream, turn), got,
+                 stream);
     }
     const auto a = ToHost(got, n, stream);
-    for (size_t i = 0; i < n; ++i) ASSERT_EQ(Bits(a[i]), Bits(b[i])) << name << ", value " << i;
+    for (size_t i = 0; i < n; ++i) {
+      ASSERT_EQ(Bits(a[i]), Bits(c.want[i])) << name << ", value " << i;
+    }
 
     const std::vector<float> sentinel(n, -7.0f);
     got.Upload(sentinel.data(), n * 4, stream);
-    const ExpertSetViews later = StreamExperts(half, views, order.data() + 1, 1, *pool, stream, 1);
-    ExpertMatVec(later, dids.as<int32_t>(), slots, dx.as<float>(), cols, got.as<float>(), rows,
-                 true, stream);
-    const auto c = ToHost(got, n, stream);
-    for (int64_t sl = 0; sl < slots; ++sl) {
-      const int32_t e = ids[static_cast<size_t>(sl)];
-      const size_t i = static_cast<size_t>(sl * rows);
+    c.Products(StreamExperts(c.half, views, order.data() + 1, 1, *pool, stream, 1), got, stream);
+    const auto b = ToHost(got, n, stream);
+    for (int64_t sl = 0; sl < Case::kSlots; ++sl) {
+      const int32_t e = c.ids[static_cast<size_t>(sl)];
+      const size_t i = static_cast<size_t>(sl * Case::kRows);
       if (e == 4) {
-        ASSERT_EQ(Bits(c[i]), Bits(b[i])) << name << ", slot " << sl;
+        ASSERT_EQ(Bits(b[i]), Bits(c.want[i])) << name << ", slot " << sl;
       } else {
-        ASSERT_EQ(c[i], -7.0f) << name << ": a later turn computed slot " << sl << " (expert " << e
+        ASSERT_EQ(b[i], -7.0f) << name << ": a later turn computed slot " << sl << " (expert " << e
                                << ")";
       }
     }
   }
-  EXPECT_THROW(StreamExperts(half, views, order.data(), 1, staged, stream, -1),
+  EXPECT_THROW(StreamExperts(c.half, views, order.data(), 1, staged, stream, -1),
                std::invalid_argument);
 }
 
