@@ -290,8 +290,9 @@ int main(int argc, char** argv) {
                                               plan->stream_pool_bytes / plan->stream_pool_experts,
                                               plan->stream_min_rows)
                     .c_str(),
-                kc::StreamChoiceByCapacity() ? "DSAGENT_CUDA_STREAM_CHOICE=capacity: ignored"
-                                             : "the calls' choice");
+                kc::StreamChoiceByCapacity()
+                    ? "not used: DSAGENT_CUDA_STREAM_CHOICE=capacity fills the pool"
+                    : "the calls' choice");
   }
   double copy_bw = 0;
   try {
