@@ -61,6 +61,46 @@ TEST(ExpertStreamChoiceTest, BalancedCountEndsTheCopiesAndTheCpusShareTogether) 
   EXPECT_EQ(BalancedStreamCount({}, 64, costs), 0);
 }
 
+TEST(ExpertStreamChoiceTest, TheDevicesProductsFollowTheCopies) {
+  // As in the first test (a copy 1 ms, the CPU 1 ms an expert), but the device's products take
+  // 0.25 ms an expert + 0.0625 ms a slot (0.5 ms a streamed expert here) after the copies, and
+  // its own experts 2 ms: n streamed end at n + 2 + 0.5 n ms, the CPU at 10 - n. Three (6.5
+  // against 7) beat four (8 against 6); without the device's time it was five.
+  const std::vector<int64_t> uses(10, 4);
+  ExpertStreamCosts costs{.copy_seconds = 1 * kMs,
+                          .cpu_seconds = 0.5 * kMs,
+                          .cpu_slot_seconds = 0.125 * kMs,
+                          .device_seconds = 0.25 * kMs,
+                          .device_slot_seconds = 0.0625 * kMs};
+  EXPECT_EQ(BalancedStreamCount(uses, 64, costs, 2 * kMs), 3);
+  // A device busy past the CPU's whole share with its own experts: nothing to gain.
+  EXPECT_EQ(BalancedStreamCount(uses, 64, costs, 12 * kMs), 0);
+  // Copies that hold the host: n + max(2 + 0.5 n, 10 - n) is 10 up to n = 5 and more after it.
+  costs.copies_hold_the_host = true;
+  EXPECT_EQ(BalancedStreamCount(uses, 64, costs, 2 * kMs), 0);
+}
+
+TEST(ExpertStreamChoiceTest, TheCallsOwnDeviceExpertsCountAgainstStreaming) {
+  // The first test's call: host experts 5, 4, 7, 6 chosen 3, 2, 2 and 1 times; device experts 0
+  // (twice), 3 and 1. A copy 1 ms, the CPU 1 ms a slot; the device 1 ms an expert, so its own
+  // three take 3 ms and each streamed one 1 ms more: one streamed ends at max(1 + 4, 5) = 5,
+  // two at max(2 + 5, 3) = 7. Without the device's time: two (3 ms).
+  const std::vector<int32_t> ids = {5, 0, 7, 5, 4, 3, 7, 6, 5, 4, 1};
+  std::vector<uint8_t> streamed;
+  const ExpertStreamCosts costs{
+      .copy_seconds = 1 * kMs, .cpu_slot_seconds = 1 * kMs, .device_seconds = 1 * kMs};
+  EXPECT_EQ(ChooseStreamedExperts(ids.data(), static_cast<int64_t>(ids.size()), 4, 8, 16, streamed,
+                                  &costs),
+            (std::vector<int32_t>{5}));
+  // Device slots count too: at 2 ms a slot the device's own 4 take as long as the CPU's 8 ms,
+  // and each streamed slot adds 2 ms more.
+  const ExpertStreamCosts busy_device{
+      .copy_seconds = 1 * kMs, .cpu_slot_seconds = 1 * kMs, .device_slot_seconds = 2 * kMs};
+  EXPECT_TRUE(ChooseStreamedExperts(ids.data(), static_cast<int64_t>(ids.size()), 4, 8, 16,
+                                    streamed, &busy_device)
+                  .empty());
+}
+
 TEST(ExpertStreamChoiceTest, CopiesThatHoldTheHostAddToTheCpusShare) {
   // As above, but queueing a copy keeps the host until it is done: n copies, then the CPU's
   // 10 - n ms. A copy (1 ms) saves the CPU no more than it costs (1 ms an expert): none streams

@@ -513,16 +513,21 @@ TEST_F(DeviceSequenceModelGpuTest, StreamingFollowsTheMeasuredCosts) {
   const std::unique_ptr<DeviceSequenceModel> wide = made(64), narrow = made(2);
   ASSERT_TRUE(wide != nullptr && narrow != nullptr);
   const ExpertStreamCosts measured = wide->StreamCosts();
-  std::printf("measured: copy %.6f ms an expert%s, CPU %.6f ms an expert + %.6f ms a row\n",
-              measured.copy_seconds * 1e3,
-              measured.copies_hold_the_host ? " (holding the host)" : "",
-              measured.cpu_seconds * 1e3, measured.cpu_slot_seconds * 1e3);
+  std::printf(
+      "measured: copy %.6f ms an expert%s, CPU %.6f ms an expert + %.6f ms a row, device %.6f + "
+      "%.6f ms\n",
+      measured.copy_seconds * 1e3, measured.copies_hold_the_host ? " (holding the host)" : "",
+      measured.cpu_seconds * 1e3, measured.cpu_slot_seconds * 1e3, measured.device_seconds * 1e3,
+      measured.device_slot_seconds * 1e3);
   EXPECT_TRUE(measured.measured());
   EXPECT_GT(measured.copy_seconds, 0);
   EXPECT_LT(measured.copy_seconds, 1.0);
   EXPECT_LT(measured.cpu_seconds + measured.cpu_slot_seconds, 1.0);
   EXPECT_GE(measured.cpu_seconds, 0);
   EXPECT_GE(measured.cpu_slot_seconds, 0);
+  EXPECT_GT(measured.device_seconds + measured.device_slot_seconds, 0);
+  EXPECT_GE(measured.device_seconds, 0);
+  EXPECT_GE(measured.device_slot_seconds, 0);
   EXPECT_EQ(device_->StreamCosts().copy_seconds, 0) << "no pools, nothing measured";
 
   const std::vector<int32_t> prompt(golden_.begin(), golden_.begin() + kLongPrompt);
