@@ -172,9 +172,10 @@ int main(int argc, char** argv) {
               static_cast<double>(bytes_once) / 1e9 / best_once);
   std::printf("  %.2fx; the same bits: %s\n", best_by_row / best_once, same ? "yes" : "NO");
   // The line the GPU's offload weighs streaming against (forward/routed_experts_cost.h, as the
-  // load measures it: 8 host experts), and what it says of the two ways above.
+  // load measures it), and what it says of the two ways above.
   std::vector<int32_t> measured;
-  for (int64_t e = on_device; e < n_exp && static_cast<int64_t>(measured.size()) < 8; ++e) {
+  for (int64_t e = on_device;
+       e < n_exp && static_cast<int64_t>(measured.size()) < forward::kExpertsMeasured; ++e) {
     measured.push_back(static_cast<int32_t>(e));
   }
   const forward::RoutedExpertsCost line = forward::MeasureRoutedExpertsCost(

@@ -5,11 +5,8 @@
 #include <limits>
 
 namespace dsagent::engine::forward {
-namespace {
 
-// The least of two timings of `work`, in seconds.
-template <class Work>
-double BestOfTwo(const Work& work) {
+double BestOfTwoSeconds(const std::function<void()>& work) {
   double best = std::numeric_limits<double>::infinity();
   for (int r = 0; r < 2; ++r) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -20,7 +17,14 @@ double BestOfTwo(const Work& work) {
   return best;
 }
 
-}  // namespace
+RoutedExpertsCost CostLine(double one, double many, int64_t experts) {
+  RoutedExpertsCost cost;
+  if (experts <= 0) return cost;
+  const double per = 1.0 / static_cast<double>(experts);
+  cost.slot_seconds = std::max(0.0, (many - one) * per / static_cast<double>(kRowsMeasured - 1));
+  cost.expert_seconds = std::max(0.0, one * per - cost.slot_seconds);
+  return cost;
+}
 
 RoutedExpertsCost MeasureRoutedExpertsCost(const RoutedExpertsCall& call,
                                            const std::vector<int32_t>& experts, int64_t dim) {
@@ -44,12 +48,10 @@ RoutedExpertsCost MeasureRoutedExpertsCost(const RoutedExpertsCall& call,
     call(xq.data(), rows.data(), ids.data(), weights.data(), slots, out.data());
   };
   on_rows();  // warm-up: the calling thread's buffers, the pool's threads
-  const double many = BestOfTwo(on_rows);
-  const double one =
-      BestOfTwo([&] { call(xq.data(), nullptr, experts.data(), weights.data(), n, out.data()); });
-  const double per = 1.0 / static_cast<double>(n);
-  cost.slot_seconds = std::max(0.0, (many - one) * per / static_cast<double>(kRowsMeasured - 1));
-  cost.expert_seconds = std::max(0.0, one * per - cost.slot_seconds);
+  const double many = BestOfTwoSeconds(on_rows);
+  const double one = BestOfTwoSeconds(
+      [&] { call(xq.data(), nullptr, experts.data(), weights.data(), n, out.data()); });
+  cost = CostLine(one, many, n);
   return cost;
 }
 

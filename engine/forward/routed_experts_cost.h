@@ -23,6 +23,16 @@ struct RoutedExpertsCost {
 };
 
 inline constexpr int64_t kRowsMeasured = 8;
+// How many experts a measurement takes (the GPU offload's, and host_experts_bench's).
+inline constexpr int64_t kExpertsMeasured = 8;
+
+// The least of two timings of `work`, in seconds.
+double BestOfTwoSeconds(const std::function<void()>& work);
+
+// The line through `experts` experts' time on one row each (`one`) and on kRowsMeasured rows
+// each (`many`), both figures clamped at 0: the device's products are fitted the same way
+// (kernels/cuda/expert_stream_costs.h).
+RoutedExpertsCost CostLine(double one, double many, int64_t experts);
 
 // Times `call` on `experts` (ids it computes; inputs of FP8-grid values, dim wide): a warm-up,
 // then the best of two calls with kRowsMeasured rows an expert and the best of two with one row

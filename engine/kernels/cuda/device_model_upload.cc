@@ -284,14 +284,9 @@ DeviceModel UploadModel(const forward::ModelWeights& w, const ModelConfig& c, in
                               offload != nullptr ? offload->cx : nullptr, streams));
     tell();
   }
-  if (streaming.pools != nullptr) {
-    // The pools' costs, on the first layer that streams (every layer's experts have one shape).
-    for (DeviceBlock& b : m.layers) {
-      if (b.ffn.stream_pools != nullptr) {
-        streaming.pools->costs = MeasureExpertStreamCosts(b.ffn, stream);
-        break;
-      }
-    }
+  // The pools' costs, on the first layer that streams (every layer's experts have one shape).
+  if (DeviceMoe* moe = FirstStreamingMoe(m)) {
+    moe->stream_pools->costs = MeasureExpertStreamCosts(*moe, stream);
   }
   return m;
 }

@@ -132,21 +132,13 @@ std::string DeviceSequenceModel::HostExpertMemory() const {
 
 ExpertStreamCosts DeviceSequenceModel::StreamCosts() {
   std::lock_guard<std::mutex> lock(mutex_);
-  for (const DeviceBlock& b : model_->layers) {
-    if (b.ffn.stream_pools != nullptr) return b.ffn.stream_pools->costs;
-  }
-  return {};
+  const DeviceMoe* moe = FirstStreamingMoe(*model_);
+  return moe != nullptr ? moe->stream_pools->costs : ExpertStreamCosts{};
 }
 
 void DeviceSequenceModel::SetStreamCosts(const ExpertStreamCosts& costs) {
   std::lock_guard<std::mutex> lock(mutex_);
-  // One set of pools for the whole model (device_model_upload.h UploadModel).
-  for (DeviceBlock& b : model_->layers) {
-    if (b.ffn.stream_pools != nullptr) {
-      b.ffn.stream_pools->costs = costs;
-      return;
-    }
-  }
+  if (DeviceMoe* moe = FirstStreamingMoe(*model_)) moe->stream_pools->costs = costs;
 }
 
 DeviceSequenceModel::GraphReport DeviceSequenceModel::Graphs() {

@@ -48,13 +48,7 @@ double DeviceProducts(const ExpertSetViews& w1, const ExpertSetViews& w3, const 
     stream.Synchronize();
   };
   run();  // warm-up: the kernels' first launches
-  double best = std::numeric_limits<double>::infinity();
-  for (int r = 0; r < 2; ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
-    run();
-    best = std::min(best, SecondsSince(t0));
-  }
-  return best;
+  return forward::BestOfTwoSeconds(run);
 }
 
 }  // namespace
@@ -64,7 +58,8 @@ ExpertStreamCosts MeasureExpertStreamCosts(DeviceMoe& m, CudaStream& stream) {
   if (m.stream_pools == nullptr || !m.host_experts) return costs;
   ExpertStreamPools& pools = *m.stream_pools;
   const MoeShape& s = m.shape;
-  const int64_t n = std::min({kMeasuredExperts, s.route.experts - m.on_device, pools.w1.capacity});
+  const int64_t n =
+      std::min({forward::kExpertsMeasured, s.route.experts - m.on_device, pools.w1.capacity});
   if (n <= 0) return costs;
   std::vector<int32_t> experts(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
@@ -88,16 +83,15 @@ ExpertStreamCosts MeasureExpertStreamCosts(DeviceMoe& m, CudaStream& stream) {
   }
   // The device's products of the same experts, now in the pools: on kRowsMeasured rows each and
   // on one, a line as the CPU's below.
-  const double per = 1.0 / static_cast<double>(n);
-  const double device_many = DeviceProducts(v1, v3, v2, experts, forward::kRowsMeasured, s, stream);
-  const double device_one = DeviceProducts(v1, v3, v2, experts, 1, s, stream);
-  costs.device_slot_seconds = std::max(
-      0.0, (device_many - device_one) * per / static_cast<double>(forward::kRowsMeasured - 1));
-  costs.device_seconds = std::max(0.0, device_one * per - costs.device_slot_seconds);
+  const forward::RoutedExpertsCost device =
+      forward::CostLine(DeviceProducts(v1, v3, v2, experts, 1, s, stream),
+                        DeviceProducts(v1, v3, v2, experts, forward::kRowsMeasured, s, stream), n);
+  costs.device_seconds = device.expert_seconds;
+  costs.device_slot_seconds = device.slot_seconds;
   // The CPU's products of the same experts (forward/routed_experts_cost.h).
   const forward::RoutedExpertsCost cpu =
       forward::MeasureRoutedExpertsCost(m.host_experts, experts, s.dim);
-  costs.copy_seconds = copies * per;
+  costs.copy_seconds = copies / static_cast<double>(n);
   // Queueing asynchronous copies takes microseconds; staged ones take about as long as the copies.
   costs.copies_hold_the_host = queued > 0.5 * copies;
   costs.cpu_seconds = cpu.expert_seconds;

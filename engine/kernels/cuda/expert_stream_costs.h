@@ -17,15 +17,14 @@
 namespace dsagent::engine::kernels::cuda {
 
 // Times, on `m` (a layer with host experts and stream pools; all zero otherwise), the copies of up
-// to kMeasuredExperts of its host experts into the pools (StreamExperts, synchronised; the best of
-// three), the device's products of them from there (MoeRows's grouped kernel, w1, w3 and w2, on
-// 1 and on forward::kRowsMeasured rows each) and the CPU's (m.host_experts, the model's own
+// to forward::kExpertsMeasured of its host experts into the pools (StreamExperts, synchronised; the
+// best of three), the device's products of them from there (MoeRows's grouped kernel, w1, w3 and
+// w2, on 1 and on forward::kRowsMeasured rows each) and the CPU's (m.host_experts, the model's own
 // function: forward/routed_experts_cost.h): copy_seconds per expert, whether queueing the copies
 // held the host until they were done (more than half their time), and the device's and the
 // CPU's lines (an expert's cost + rows x a row's). Leaves nothing queued; what the pools held is
 // overwritten, as by any call. Throws CudaError.
 ExpertStreamCosts MeasureExpertStreamCosts(DeviceMoe& m, CudaStream& stream);
-inline constexpr int64_t kMeasuredExperts = 8;
 
 // One line for the load's placement report: the costs, the copy's rate for `expert_bytes`,
 // and what the calls of `min_rows` rows or more then do; unmeasured costs say so.

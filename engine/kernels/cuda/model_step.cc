@@ -43,6 +43,13 @@ void DeviceSequence::Reset(const DeviceModel& m, CudaStream& stream) {
   mtp_pos = 0;
 }
 
+DeviceMoe* FirstStreamingMoe(DeviceModel& m) {
+  for (DeviceBlock& b : m.layers) {
+    if (b.ffn.stream_pools != nullptr) return &b.ffn;
+  }
+  return nullptr;
+}
+
 void ModelDecode(DeviceModel& m, DeviceSequence& seq, const int32_t* token, float* logits,
                  CudaStream& stream) {
   // One piece of every layer, queued as it comes.

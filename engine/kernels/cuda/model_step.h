@@ -42,6 +42,10 @@ struct DeviceModel {
                             CudaStream& stream);
 };
 
+// The first main layer's MoE that streams host experts (every such layer shares the model's one
+// set of stream pools, device_model_upload.h), or null when none does.
+DeviceMoe* FirstStreamingMoe(DeviceModel& m);
+
 // One sequence on the device: its position and every decoder layer's attention state (window
 // ring, compressed entries, indexer keys, compressors' partial blocks), and the same for each MTP
 // block (forward::SequenceState::mtp, at mtp_pos; sized like a main layer of its ratio).

@@ -64,5 +64,17 @@ TEST(RoutedExpertsCostTest, TimesTheExpertsOnManyRowsThenOnOneAndNeverGoesBelowZ
   EXPECT_TRUE(calls.empty());
 }
 
+TEST(RoutedExpertsCostTest, TheLineGoesThroughOneRowAndManyRowsPerExpert) {
+  // Two experts: 4 s on one row each, 4 + 2 x 7 x 0.5 = 11 s on kRowsMeasured (8) rows each.
+  const RoutedExpertsCost line = CostLine(4.0, 11.0, 2);
+  EXPECT_DOUBLE_EQ(line.slot_seconds, 0.5);
+  EXPECT_DOUBLE_EQ(line.expert_seconds, 1.5);
+  // Timings noisier than the rows' cost clamp at zero rather than going below it.
+  const RoutedExpertsCost noisy = CostLine(4.0, 3.0, 2);
+  EXPECT_EQ(noisy.slot_seconds, 0);
+  EXPECT_DOUBLE_EQ(noisy.expert_seconds, 2.0);
+  EXPECT_EQ(CostLine(4.0, 11.0, 0).expert_seconds, 0);
+}
+
 }  // namespace
 }  // namespace dsagent::engine::forward
