@@ -447,7 +447,10 @@ int main(int argc, char** argv) {
          << "\", \"stream_copy_ms\": " << stream_costs.copy_seconds * 1e3
          << ", \"stream_cpu_ms\": " << stream_costs.cpu_seconds * 1e3
          << ", \"stream_cpu_row_ms\": " << stream_costs.cpu_slot_seconds * 1e3
-         << ", \"prefill\": [";
+         << ", \"stream_device_ms\": " << stream_costs.device_seconds * 1e3
+         << ", \"stream_device_row_ms\": " << stream_costs.device_slot_seconds * 1e3
+         << ", \"stream_copies_hold_the_host\": "
+         << (stream_costs.copies_hold_the_host ? "true" : "false") << ", \"prefill\": [";
     for (size_t i = 0; i < prefills.size(); ++i) {
       json << (i ? ", " : "") << "{\"tokens\": " << prefills[i]
            << ", \"tokens_per_s\": " << prefill_tps[i] << "}";

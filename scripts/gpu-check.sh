@@ -38,7 +38,7 @@ MODE="${1:-run}"
 PACK=.gpu-check
 BUILD_DIR="${BUILD_DIR:-build}"
 TARGETS=(engine_cuda_test cuda_matvec_bench cuda_ops_bench cuda_decode_bench cuda_model_bench
-         host_experts_bench dsagent)
+         cuda_upload_bench host_experts_bench dsagent)
 
 build() {
   cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-RelWithDebInfo}" \
@@ -52,7 +52,7 @@ pack() {
   mkdir -p "$stage/lib" "$stage/cli/lib"
   # Without their debug sections (the symbols stay): the device tool carries 64 MiB at most, the
   # repository's tracked files (~30 MB, mostly tests/data) included.
-  for bin in "$BUILD_DIR/tests/engine/engine_cuda_test" "$BUILD_DIR"/bench/cuda_{matvec,ops,decode,model}_bench \
+  for bin in "$BUILD_DIR/tests/engine/engine_cuda_test" "$BUILD_DIR"/bench/cuda_{matvec,ops,decode,model,upload}_bench \
              "$BUILD_DIR/bench/host_experts_bench"; do
     strip --strip-debug -o "$stage/$(basename "$bin")" "$bin"
   done
@@ -151,7 +151,7 @@ LOCALIZE_SWITCHES=(
   DSAGENT_CUDA_PDL=off DSAGENT_CUDA_GRAPHS=off DSAGENT_CUDA_SIDE_STREAMS=off
   DSAGENT_CUDA_FUSED_STEPS=off DSAGENT_CUDA_TILED_TILES=budget DSAGENT_CUDA_TILED_PREFETCH=1
   DSAGENT_CUDA_MATVEC_ROWS=by-input DSAGENT_CUDA_ROW_ATTENTION=per-row
-  DSAGENT_CUDA_STREAM_CHOICE=capacity CUDA_LAUNCH_BLOCKING=1
+  DSAGENT_CUDA_STREAM_CHOICE=capacity DSAGENT_CUDA_UPLOAD_STAGING=off CUDA_LAUNCH_BLOCKING=1
 )
 
 # localize_failures TEST_BIN OUT NAME...: the first few failed tests (LOCALIZE_MAX, 4) rerun under
@@ -359,6 +359,14 @@ run() {
   local limit="${BENCH_TIMEOUT_S:-60}"
   bounded "$limit" "$bench_bin" --json "$OUT/cuda_matvec_bench.json" >"$OUT/cuda_matvec_bench.txt" 2>&1 || rc=1
   grep -v "^rows " "$OUT/cuda_matvec_bench.txt" | tail -20 || true
+  # The weights' upload at load: 2 GiB of Flash-shaped experts from pageable memory through the
+  # driver's staging and through the page-locked staging buffers, and from pinned memory.
+  local upload_bench; upload_bench="$(dirname "$bench_bin")/cuda_upload_bench"
+  if [ -x "$upload_bench" ]; then
+    bounded "$limit" "$upload_bench" --mib 2048 --json "$OUT/cuda_upload_bench.json" \
+      >"$OUT/cuda_upload_bench.txt" 2>&1 || rc=1
+    tail -5 "$OUT/cuda_upload_bench.txt"
+  fi
   bounded "$limit" "$ops_bench_bin" --json "$OUT/cuda_ops_bench.json" >"$OUT/cuda_ops_bench.txt" 2>&1 || rc=1
   tail -20 "$OUT/cuda_ops_bench.txt"
   bounded "$limit" "$decode_bench_bin" --json "$OUT/cuda_decode_bench.json" >"$OUT/cuda_decode_bench.txt" 2>&1 || rc=1
@@ -509,6 +517,7 @@ run() {
   for f in cuda_model_bench cuda_model_bench_chunk64 cuda_model_bench_per_row cuda_model_bench_by_input; do
     grep -E "^prefill" "$OUT/$f.txt" 2>/dev/null | sed "s/^/  $f: /" || true
   done
+  grep -E "^upload " "$OUT/cuda_upload_bench.txt" 2>/dev/null | sed 's/^/  /' || true
   grep -E "^rows .*M=(8|128) " "$OUT/cuda_matvec_bench.txt" 2>/dev/null | sed 's/^/  /' || true
   grep -E "^block ratio|as CUDA graphs" "$OUT/cuda_decode_bench.txt" 2>/dev/null | sed 's/^/  /' || true
   grep -E "^matvec " "$OUT/cuda_matvec_bench.txt" 2>/dev/null | grep -v "(lanes)" | sed 's/^/  /' || true

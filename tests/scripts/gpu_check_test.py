@@ -41,14 +41,14 @@ def test_failed_tests_are_rerun_under_each_switch_and_the_table_names_the_ones_t
     assert proc.returncode != 0, proc.stdout
     table = (out / "localize.txt").read_text().splitlines()
     assert table == [
-        "localize: A.one: passes with DSAGENT_CUDA_FUSED_STEPS=off, all of them at once (11 runs)",
-        "localize: A.two: passes with none of the switches (11 runs)",
+        "localize: A.one: passes with DSAGENT_CUDA_FUSED_STEPS=off, all of them at once (12 runs)",
+        "localize: A.two: passes with none of the switches (12 runs)",
     ]
     assert "\n".join(table) in proc.stdout
     runs = (tmp_path / "runs.txt").read_text().splitlines()
-    # Once each in the main pass, then 11 times each failed test: 10 switches alone, all at once.
+    # Once each in the main pass, then 12 times each failed test: 11 switches alone, all at once.
     assert sum(r.startswith("B.three") for r in runs) == 1
-    assert sum(r.startswith("A.one") for r in runs) == 12
+    assert sum(r.startswith("A.one") for r in runs) == 13
     assert "A.one off  " in runs and "A.one   1" in runs and "A.one off off 1" in runs
     with tarfile.open(out / "tests.tgz") as tgz:
         names = tgz.getnames()

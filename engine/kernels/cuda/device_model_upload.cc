@@ -10,6 +10,7 @@
 #include "engine/forward/moe.h"
 #include "engine/kernels/cuda/expert_stream_costs.h"
 #include "engine/kernels/cuda/sequence_state_layout.h"
+#include "engine/kernels/cuda/upload_staging.h"
 #include "engine/kernels/cuda/weight_upload.h"
 
 namespace dsagent::engine::kernels::cuda {
@@ -261,6 +262,9 @@ DeviceModel UploadModel(const forward::ModelWeights& w, const ModelConfig& c, in
     streaming.min_rows = offload->stream_min_rows;
   }
   const MoeStreaming* streams = streaming.pools != nullptr ? &streaming : nullptr;
+  // The weights' bytes through page-locked staging buffers (upload_staging.h), until the costs'
+  // measurement below, which times the copies the offload itself makes.
+  std::optional<ScopedUploadStaging> staged(std::in_place, stream);
   std::vector<DeviceBlock> layers;
   for (size_t l = 0; l < w.layers.size(); ++l) {
     const forward::BlockWeights& b = w.layers[l];
@@ -284,6 +288,7 @@ DeviceModel UploadModel(const forward::ModelWeights& w, const ModelConfig& c, in
                               offload != nullptr ? offload->cx : nullptr, streams));
     tell();
   }
+  staged.reset();
   // The pools' costs, on the first layer that streams (every layer's experts have one shape).
   if (DeviceMoe* moe = FirstStreamingMoe(m)) {
     moe->stream_pools->costs = MeasureExpertStreamCosts(*moe, stream);

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "engine/kernels/cuda/kernel_launch.h"
+#include "engine/kernels/cuda/upload_staging.h"
 #include "engine/kernels/cuda_probe.h"
 
 namespace dsagent::engine::kernels::cuda {
@@ -145,6 +146,10 @@ void DeviceBuffer::Upload(const void* host, size_t n, CudaStream& stream) {
                     std::to_string(bytes_));
   }
   if (n == 0) return;
+  if (UploadStaging* staging = stream.upload_staging(); staging && UploadStaging::Takes(host)) {
+    staging->Copy(data_, host, n, stream);
+    return;
+  }
   const cudaError_t e = cudaMemcpyAsync(data_, host, n, cudaMemcpyHostToDevice,
                                         static_cast<cudaStream_t>(stream.handle()));
   if (e != cudaSuccess) CheckCuda(e, "cudaMemcpy host to device (" + GiB(n) + ")");
@@ -168,6 +173,10 @@ void DeviceBuffer::UploadAt(size_t offset, const void* host, size_t n, CudaStrea
                     std::to_string(offset) + " into a device buffer of " + std::to_string(bytes_));
   }
   if (n == 0) return;
+  if (UploadStaging* staging = stream.upload_staging(); staging && UploadStaging::Takes(host)) {
+    staging->Copy(static_cast<char*>(data_) + offset, host, n, stream);
+    return;
+  }
   const cudaError_t e =
       cudaMemcpyAsync(static_cast<char*>(data_) + offset, host, n, cudaMemcpyHostToDevice,
                       static_cast<cudaStream_t>(stream.handle()));

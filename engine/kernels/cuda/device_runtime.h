@@ -52,6 +52,7 @@ void ProfilerStart();
 void ProfilerStop();
 
 class CudaEvent;
+class UploadStaging;
 
 // A stream on the current device; kernels and copies given it run in order on it.
 class CudaStream {
@@ -68,9 +69,14 @@ class CudaStream {
   // joined back (the capturing stream waits for an event it recorded after its last work) before
   // the capture ends. Throws CudaError.
   void Wait(CudaEvent& event);
+  // Uploads from pageable memory queued here go through `staging` while it is set (nullptr: as
+  // they are); ScopedUploadStaging (upload_staging.h) sets it for the weights' upload at load.
+  void SetUploadStaging(UploadStaging* staging) { upload_staging_ = staging; }
+  UploadStaging* upload_staging() const { return upload_staging_; }
 
  private:
   void* handle_ = nullptr;
+  UploadStaging* upload_staging_ = nullptr;
 };
 
 // `bytes` of device memory on the current device, freed on destruction. Move-only.
@@ -92,7 +98,8 @@ class DeviceBuffer {
   size_t bytes() const { return bytes_; }
 
   // Copies `n` bytes from the host into the buffer (n <= bytes()), queued on `stream`. The host
-  // memory must stay valid until the stream is synchronised.
+  // memory must stay valid until the stream is synchronised (a copy through the stream's
+  // UploadStaging, or from pageable memory, has read it when the call returns).
   void Upload(const void* host, size_t n, CudaStream& stream);
   // Copies the first `n` bytes to the host and waits for the copy.
   void Download(void* host, size_t n, CudaStream& stream) const;

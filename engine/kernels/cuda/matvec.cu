@@ -531,7 +531,11 @@ DeviceWeightSet DeviceWeightSet::Upload(const std::vector<WeightRows>& weights, 
     set.cols = w.cols;
     set.format = w.format;
     if (i < on_device) {
-      set.weights.push_back(DeviceWeight::Upload(w, rows, stream));
+      // One synchronisation for the whole set (below), not one a weight: `weights` stays valid
+      // until then, and a staged upload (upload_staging.h) keeps the link busy from one expert
+      // to the next.
+      set.weights.push_back(DeviceWeight::Allocate(w.format, rows, w.cols));
+      set.weights.back().Fill(w, stream);
       views.push_back(ViewOf(set.weights.back()));
     } else {
       // Kept on the host: a view without data, which the kernels skip.

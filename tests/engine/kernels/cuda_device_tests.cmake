@@ -5,4 +5,5 @@ set(DSAGENT_CUDA_DEVICE_TESTS
   kernels/cuda_decoder_test.cc kernels/cuda_sequence_copy_test.cc
   kernels/cuda_sequence_model_test.cc kernels/cuda_runtime_test.cc
   kernels/cuda_mtp_test.cc kernels/cuda_decode_graph_test.cc kernels/cuda_vector_steps_test.cc
-  kernels/cuda_host_pinning_test.cc kernels/cuda_tensor_matvec_test.cc)
+  kernels/cuda_host_pinning_test.cc kernels/cuda_tensor_matvec_test.cc
+  kernels/cuda_upload_staging_test.cc)

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <span>
@@ -30,6 +31,7 @@
 #include "engine/kernels/cuda/kernel_launch.h"
 #include "engine/kernels/cuda/ops.h"
 #include "engine/kernels/cuda/side_stream.h"
+#include "engine/kernels/cuda/upload_staging.h"
 #include "engine/model/placement_plan.h"
 #include "engine/model/tensor_inventory.h"
 #include "tests/engine/forward/golden_data.h"
@@ -151,6 +153,50 @@ TEST(DeviceSequenceModelUploadTest, ACancelStopsTheUploadBetweenBlocks) {
                                           {.device = 0, .context = 16, .cancel = cancelled});
   ASSERT_FALSE(none);
   EXPECT_THAT(none.error(), HasSubstr("cancelled after 0 of"));
+}
+
+// The weights' upload through the page-locked staging (upload_staging.h, pieces of 4 KiB here so
+// that the tiny model's weights take many, in buffers shared by the small ones) against the
+// driver's own staging: the same logits, bit for bit, for a prompt and two decode steps.
+TEST(DeviceSequenceModelUploadTest, TheStagedUploadGivesTheDriversStagingBits) {
+  REQUIRE_CUDA_DEVICE();
+  auto model = forward::Model::Load(TinyDir(), {.threads = 2, .numerics = Numerics::kFast});
+  ASSERT_TRUE(model) << model.error();
+  const std::vector<int32_t> tokens = GoldenSet(TinyDir()).Read<int32_t>("tokens");
+  ASSERT_GE(tokens.size(), size_t{20});
+  const UploadStagingShape shape_before = UploadStagingShapeInUse();
+  const bool on_before = UploadStagingOn();
+  SetUploadStagingShape({.piece_bytes = 4096, .buffers = 3, .threads = 2});
+  const auto logits = [&](bool staged, int64_t* copies) {
+    SetUploadStaging(staged);
+    const int64_t before = StagedCopies();
+    auto device = DeviceSequenceModel::Create(**model, PlanAllOnDevice((*model)->config()),
+                                              {.device = 0, .context = 32});
+    *copies = StagedCopies() - before;
+    std::vector<float> all;
+    EXPECT_TRUE(device) << device.error();
+    if (!device) return all;
+    auto sequence = (*device)->NewSequence();
+    for (const auto& part : {std::span<const int32_t>(tokens.data(), 18),
+                             std::span<const int32_t>(tokens.data() + 18, 1),
+                             std::span<const int32_t>(tokens.data() + 19, 1)}) {
+      auto out = (*device)->Forward(*sequence, part, {});
+      EXPECT_TRUE(out) << out.error();
+      if (out) all.insert(all.end(), out->begin(), out->end());
+    }
+    return all;
+  };
+  int64_t staged_copies = 0, driver_copies = 0;
+  const std::vector<float> staged = logits(true, &staged_copies);
+  const std::vector<float> driver = logits(false, &driver_copies);
+  SetUploadStagingShape(shape_before);
+  SetUploadStaging(on_before);
+  EXPECT_EQ(driver_copies, 0);
+  // More pieces than the model has blocks: the staging carried the weights.
+  EXPECT_GT(staged_copies, 10 * (*model)->config().n_layers);
+  ASSERT_EQ(staged.size(), driver.size());
+  ASSERT_FALSE(staged.empty());
+  EXPECT_EQ(std::memcmp(staged.data(), driver.data(), staged.size() * sizeof(float)), 0);
 }
 
 class DeviceSequenceModelGpuTest : public ::testing::Test {
