@@ -385,8 +385,8 @@ run() {
   bounded "$mlimit" "$model_bench_bin" --model "$model" --synth-layers "$layers" \
     --prefill 1024,8192 --steps 32 --phase-times 1 --json "$OUT/cuda_model_bench.json" \
     >"$OUT/cuda_model_bench.txt" 2>&1 || rc=1
-  grep -E "^(synthetic|weights to|prefill|  phase|decode|graphs|/)" "$OUT/cuda_model_bench.txt" ||
-    tail -5 "$OUT/cuda_model_bench.txt"
+  grep -E "^(synthetic|weights to|host memory|  loaded weights|prefill|  phase|decode|graphs|/)" \
+    "$OUT/cuda_model_bench.txt" || tail -5 "$OUT/cuda_model_bench.txt"
   bounded "$mlimit" "$model_bench_bin" --model "$model" --prefill 16 --steps 16 \
     --sequences 8 --json "$OUT/cuda_model_bench_8.json" >"$OUT/cuda_model_bench_8.txt" 2>&1 || rc=1
   tail -3 "$OUT/cuda_model_bench_8.txt"

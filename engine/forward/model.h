@@ -86,6 +86,13 @@ class Model {
   // The resolved weights (views into the mapped checkpoint), e.g. to upload them to a GPU
   // (kernels/cuda/device_decoder.h). Valid while the Model lives.
   const ModelWeights& weights() const { return weights_; }
+  // Loaded weights (weight_residency.h) only: the pages outside `keep` go back to being the
+  // checkpoint files' (Checkpoint::ReturnLoadedPages), e.g. once a GPU holds those weights and
+  // the CPU computes only the host experts in `keep`. weights() stays valid and reads the same
+  // bytes. The bytes given back; 0 when mapped. Not to be called while a forward pass runs.
+  Expected<int64_t, std::string> ReturnLoadedWeightPages(const std::vector<AddressRange>& keep) {
+    return checkpoint_->ReturnLoadedPages(keep);
+  }
   SequenceState NewSequence() const { return NewSequenceState(config()); }
 
   // Runs `tokens` at positions state.pos, state.pos+1, ... and returns their logits

@@ -103,6 +103,17 @@ Expected<std::unique_ptr<Checkpoint>, std::string> Checkpoint::Open(const fs::pa
   return ck;
 }
 
+Expected<int64_t, std::string> Checkpoint::ReturnLoadedPages(
+    const std::vector<AddressRange>& keep) {
+  int64_t bytes = 0;
+  for (auto& f : files_) {
+    auto done = f->ReturnPagesToFile(keep);
+    if (!done) return MakeUnexpected(done.error());
+    bytes += *done;
+  }
+  return bytes;
+}
+
 const TensorInfo* Checkpoint::Find(const std::string& name) const {
   for (const auto& f : files_) {
     if (const TensorInfo* t = f->Find(name)) return t;

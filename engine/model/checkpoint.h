@@ -40,6 +40,10 @@ class Checkpoint {
   const TensorInfo* Find(const std::string& name) const;
   // Every tensor across files, sorted by name.
   std::vector<const TensorInfo*> Tensors() const;
+  // Loaded weights only: every file's pages outside `keep` given back to the file
+  // (SafetensorsFile::ReturnPagesToFile); the bytes given back, 0 when mapped. An error names the
+  // file; the files before it stay given back.
+  Expected<int64_t, std::string> ReturnLoadedPages(const std::vector<AddressRange>& keep);
 
  private:
   Checkpoint() = default;

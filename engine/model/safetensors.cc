@@ -22,9 +22,14 @@ int64_t TensorInfo::elements() const {
 
 SafetensorsFile::~SafetensorsFile() {
   if (map_ != nullptr) ::munmap(map_, map_size_);
+  if (fd_ >= 0) ::close(fd_);
 }
 
 namespace {
+
+int64_t ModifiedNs(const struct stat& st) {
+  return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+}
 
 // The whole file in private anonymous memory, in transparent huge pages where the kernel allows
 // them (weight_residency.h), read-only once filled: the same bytes a mapping would show.
@@ -54,6 +59,22 @@ Expected<void*, std::string> LoadIntoMemory(int fd, size_t size, const std::stri
 
 }  // namespace
 
+Expected<int64_t, std::string> SafetensorsFile::ReturnPagesToFile(
+    const std::vector<AddressRange>& keep) {
+  if (fd_ < 0) return int64_t{0};
+  struct stat now {};
+  if (::fstat(fd_, &now) != 0) return MakeUnexpected(path_.string() + ": " + std::strerror(errno));
+  // Changed since it was read: the file no longer holds the bytes the copy does.
+  if (static_cast<size_t>(now.st_size) != map_size_ || ModifiedNs(now) != loaded_mtime_ns_) {
+    return int64_t{0};
+  }
+  const auto page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  const auto base = reinterpret_cast<uintptr_t>(map_);
+  auto done = MapRangesToFile(fd_, base, PagesOutside(base, map_size_, keep, page));
+  if (!done) return MakeUnexpected(path_.string() + ": " + done.error());
+  return *done;
+}
+
 const TensorInfo* SafetensorsFile::Find(const std::string& name) const {
   auto it = tensors_.find(name);
   return it == tensors_.end() ? nullptr : &it->second;
@@ -76,11 +97,15 @@ Expected<std::unique_ptr<SafetensorsFile>, std::string> SafetensorsFile::Open(
                           " bytes, too short for a safetensors header (truncated?)");
   }
   void* map = nullptr;
+  int kept_fd = -1;
   if (residency == WeightResidency::kLoaded) {
     auto loaded = LoadIntoMemory(fd, size, where);
-    ::close(fd);
-    if (!loaded) return MakeUnexpected(loaded.error());
+    if (!loaded) {
+      ::close(fd);
+      return MakeUnexpected(loaded.error());
+    }
     map = *loaded;
+    kept_fd = fd;  // for ReturnPagesToFile
   } else {
     map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
     ::close(fd);
@@ -90,6 +115,8 @@ Expected<std::unique_ptr<SafetensorsFile>, std::string> SafetensorsFile::Open(
   f->path_ = path;
   f->map_ = map;
   f->map_size_ = size;
+  f->fd_ = kept_fd;
+  f->loaded_mtime_ns_ = ModifiedNs(st);
   const auto* bytes = static_cast<const uint8_t*>(map);
 
   uint64_t header_len = 0;

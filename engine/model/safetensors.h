@@ -12,6 +12,7 @@
 
 #include "common/expected.h"
 #include "engine/model/dtype.h"
+#include "engine/model/loaded_pages.h"
 #include "engine/model/weight_residency.h"
 
 namespace dsagent::engine {
@@ -47,11 +48,23 @@ class SafetensorsFile {
   const TensorInfo* Find(const std::string& name) const;
   const std::filesystem::path& path() const { return path_; }
 
+  // A loaded file only (loaded_pages.h): its copy's pages outside `keep` (host addresses, e.g.
+  // the host experts a GPU run still computes on the CPU) become a read-only mapping of the
+  // same bytes of the file, as under kMapped; the addresses, and what they read, stay the same.
+  // Returns the bytes given back: 0 for a mapped file, and for one that changed on disk since it
+  // was read (size or modification time: its copy is then all there is of those bytes). An error
+  // names the file. Not to be called while anything reads the tensors.
+  Expected<int64_t, std::string> ReturnPagesToFile(const std::vector<AddressRange>& keep);
+
  private:
   SafetensorsFile() = default;
   std::filesystem::path path_;
   void* map_ = nullptr;
   size_t map_size_ = 0;
+  // Loaded files: the file, still open (the same file even if the path is replaced), and its
+  // size and modification time when it was read.
+  int fd_ = -1;
+  int64_t loaded_mtime_ns_ = 0;
   std::map<std::string, TensorInfo> tensors_;
 };
 

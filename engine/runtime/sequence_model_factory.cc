@@ -1,7 +1,11 @@
 #include "engine/runtime/sequence_model_factory.h"
 
+#include <string>
+#include <vector>
+
 #include "engine/generate/cpu_sequence_model.h"
 #include "engine/kernels/cuda_probe.h"
+#include "engine/model/loaded_pages.h"
 #include "engine/model/placement_plan.h"
 #include "engine/model/tensor_inventory.h"
 #if DSAGENT_HAVE_CUDA
@@ -62,6 +66,14 @@ Expected<ChosenSequenceModel, std::string> MakeSequenceModel(forward::Model& mod
             (*made)->StreamCosts(), plan->stream_pool_bytes / plan->stream_pool_experts,
             plan->stream_min_rows) +
         "\n";
+  }
+  if (model.weight_residency() == WeightResidency::kLoaded) {
+    // The GPU holds all but the host experts: the host's private copy of the rest goes back to
+    // being the files' pages (loaded_pages.h), reclaimable.
+    const std::vector<AddressRange> host = (*made)->HostWeightRanges();
+    chosen.placement += "  " +
+                        DescribeReturnedPages(model.ReturnLoadedWeightPages(host), !host.empty()) +
+                        "\n";
   }
   chosen.model = std::move(*made);
   chosen.context_limit = context;

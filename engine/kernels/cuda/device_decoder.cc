@@ -96,8 +96,8 @@ std::unique_ptr<DeviceModel> UploadPlannedModel(const forward::Model& model,
     offload.cx = &host->cx;
     offload.stream_pool_experts = plan.stream_pool_experts;
     offload.stream_min_rows = plan.stream_min_rows;
-    host->pinned = PinnedHostMemory::Pin(HostExpertRanges(model.weights(), *split, *mtp_split),
-                                         options.pin_host_experts);
+    host->ranges = HostExpertRanges(model.weights(), *split, *mtp_split);
+    host->pinned = PinnedHostMemory::Pin(host->ranges, options.pin_host_experts);
   }
   auto device = std::make_unique<DeviceModel>(UploadModel(model.weights(), c, options.context,
                                                           stream, any_on_host ? &offload : nullptr,

@@ -84,6 +84,8 @@ struct HostExpertCompute {
   forward::ThreadPool pool;
   cpu::CpuOps ops;
   forward::Compute cx;
+  // The host experts' bytes (HostExpertRanges): what cx reads of the checkpoint.
+  std::vector<HostByteRange> ranges;
   // The host experts' pages, page-locked in place for the stream pool's copies (host_pinning.h;
   // UploadPlannedModel pins them unless told not to). Declared last: unregistered first.
   PinnedHostMemory pinned;

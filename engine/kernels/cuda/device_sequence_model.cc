@@ -126,6 +126,16 @@ DeviceSequenceModel::OffloadStats DeviceSequenceModel::Offload() {
   return o;
 }
 
+std::vector<AddressRange> DeviceSequenceModel::HostWeightRanges() const {
+  std::vector<AddressRange> r;
+  if (host_ == nullptr) return r;
+  const std::vector<HostByteRange>* lists[] = {&host_->ranges, &host_->pinned.registered()};
+  for (const auto* list : lists) {
+    for (const HostByteRange& b : *list) r.push_back({b.begin, b.end});
+  }
+  return r;
+}
+
 std::string DeviceSequenceModel::HostExpertMemory() const {
   return host_ != nullptr ? host_->pinned.Describe() : std::string();
 }

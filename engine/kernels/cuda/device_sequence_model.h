@@ -39,6 +39,7 @@
 #include "engine/kernels/cuda/device_row_undo.h"
 #include "engine/kernels/cuda/expert_stream_choice.h"
 #include "engine/kernels/cuda/rows_scratch.h"
+#include "engine/model/loaded_pages.h"
 #include "engine/model/placement_plan.h"
 
 namespace dsagent::engine::kernels::cuda {
@@ -108,8 +109,12 @@ class DeviceSequenceModel final : public SequenceModel {
 
   // The routed experts kept in host memory: how much is page-locked for streaming, or why it is
   // pageable (host_pinning.h PinnedHostMemory::Describe); empty when every expert is on the
-  // device. The placement report's last line.
+  // device. A line of the placement report.
   std::string HostExpertMemory() const;
+  // The host memory the offload's CPU side still reads: the host experts' bytes, and the pages
+  // page-locked around them (HostExpertCompute::ranges, PinnedHostMemory::registered). Empty
+  // when every expert is on the device: nothing on the host is read after the upload.
+  std::vector<AddressRange> HostWeightRanges() const;
 
   // What streaming a host expert costs against the CPU's products, as measured at load
   // (expert_stream_costs.h); all zero without stream pools. SetStreamCosts replaces them for the

@@ -38,6 +38,8 @@ class PinnedHostMemory {
   int64_t wanted_bytes() const { return wanted_; }  // the pages asked for
   int64_t pinned_bytes() const { return pinned_; }  // of those, page-locked now
   const std::string& problem() const { return problem_; }
+  // The page ranges registered now (whole pages, neighbours joined).
+  const std::vector<HostByteRange>& registered() const { return registered_; }
   // "12.34 GiB of host experts pinned" / "... pageable: <problem>": the placement report's line.
   std::string Describe() const;
 

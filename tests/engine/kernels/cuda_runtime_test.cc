@@ -24,6 +24,7 @@
 #include "engine/model/tensor_inventory.h"
 #include "engine/runtime/engine_runtime.h"
 #include "tests/engine/kernels/cuda_test_support.h"
+#include "tests/support/memory_map.h"
 #include "tests/support/temp_dir.h"
 
 namespace dsagent::engine::kernels::cuda::runtime_test {
@@ -95,6 +96,62 @@ TEST(CudaEngineRuntimeTest, TheTinyModelOnTheGpuFollowsTheCpuAndOffloadKeepsTheB
   for (size_t i = 0; i < s.size(); ++i) {
     ASSERT_EQ(test_support::Bits(s[i]), test_support::Bits(b[i])) << "logit " << i;
   }
+}
+
+// Loaded weights after the upload: the GPU holds all but the host experts, so the host's copy of
+// the rest goes back to the checkpoint file's pages (engine/model/loaded_pages.h), and the
+// placement says so; the host experts stay in the loaded copy. Every weight the runtime's model
+// points at still reads the file's bytes. Mapped weights have nothing to give back.
+TEST(CudaEngineRuntimeTest, LoadedWeightsTheGpuHoldsGoBackToTheFiles) {
+  REQUIRE_CUDA_DEVICE();
+  const std::filesystem::path file = std::filesystem::canonical(TinyModel() / "model.safetensors");
+  auto mapped = SafetensorsFile::Open(file, WeightResidency::kMapped);
+  ASSERT_TRUE(mapped) << mapped.error();
+  const ModelConfig c = (*forward::Model::Load(TinyModel()))->config();
+  const auto reserve = PlacementReserveFor(c, 32, 1);
+  auto all = PlanPlacement(ExpectedTensors(c), int64_t{1} << 50, reserve.total());
+  ASSERT_TRUE(all) << all.error();
+  const auto open = [&](WeightResidency weights) {
+    return EngineRuntime::Open(
+        {.model_dir = TinyModel(),
+         .tokenizer_required = false,
+         .threads = 2,
+         .weights = weights,
+         .device = {DeviceKind::kCuda, 0},
+         .gpu_memory = all->resident_bytes + reserve.total() + all->device_expert_bytes / 2,
+         .context = 32});
+  };
+  auto split = open(WeightResidency::kLoaded);
+  ASSERT_TRUE(split) << split.error();
+  std::printf("%s", (*split)->placement().c_str());
+  EXPECT_THAT((*split)->placement(),
+              ::testing::HasSubstr("GiB that the GPU holds given back to the files' page cache "
+                                   "(the host experts' stay loaded)"));
+  const forward::ModelWeights& w = (*split)->model().weights();
+  // The head is the GPU's: the file's page now. Some routed experts are the host's: still loaded.
+  EXPECT_EQ(dsagent::testing::MappedFrom(w.head.data), file.string());
+  int64_t loaded_experts = 0, weights_checked = 0;
+  const auto same_as_file = [&](const forward::WeightMatrix& m) {
+    const TensorInfo* t = (*mapped)->Find(m.name);
+    ASSERT_NE(t, nullptr) << m.name;
+    EXPECT_EQ(std::memcmp(m.data, t->data, t->size_bytes), 0) << m.name;
+    ++weights_checked;
+  };
+  same_as_file(w.head);
+  same_as_file(w.embed);
+  for (const forward::BlockWeights& b : w.layers) {
+    for (const forward::ExpertWeights& e : b.ffn.experts) {
+      for (const forward::WeightMatrix* m : {&e.w1, &e.w2, &e.w3}) same_as_file(*m);
+      loaded_experts += dsagent::testing::MappedFrom(e.w1.data).empty();
+    }
+  }
+  EXPECT_GT(weights_checked, 2);
+  EXPECT_GT(loaded_experts, 0);
+  EXPECT_LT(loaded_experts, c.n_layers * c.n_routed_experts);
+
+  auto on_mapped = open(WeightResidency::kMapped);
+  ASSERT_TRUE(on_mapped) << on_mapped.error();
+  EXPECT_THAT((*on_mapped)->placement(), ::testing::Not(::testing::HasSubstr("loaded weights")));
 }
 
 // What `engine generate --device cuda` does: Generator's greedy tokens on the GPU runtime's

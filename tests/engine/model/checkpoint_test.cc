@@ -2,11 +2,18 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <string>
+#include <vector>
 
 #include "common/file_io.h"
+#include "engine/model/loaded_pages.h"
+#include "tests/support/memory_map.h"
 #include "tests/support/temp_dir.h"
 
 namespace dsagent::engine {
@@ -90,6 +97,107 @@ TEST(WeightResidencyTest, AFileThatCannotBeLoadedIsNamedWithTheReason) {
   f = SafetensorsFile::Open(header, WeightResidency::kLoaded);
   ASSERT_FALSE(f);
   EXPECT_THAT(f.error(), HasSubstr("exceeds the file size"));
+}
+
+// The page arithmetic of giving a loaded file back (loaded_pages.h), on 16-byte pages: kept
+// ranges widen to the pages they touch, the rest joins up, the last partial page counts whole.
+TEST(LoadedPagesTest, PagesOutsideTheKeptRangesJoinUp) {
+  const auto pages = [](uintptr_t begin, size_t size, std::vector<AddressRange> keep) {
+    std::vector<std::pair<uintptr_t, uintptr_t>> out;
+    for (const AddressRange& r : PagesOutside(begin, size, std::move(keep), 16)) {
+      out.emplace_back(r.begin, r.end);
+    }
+    return out;
+  };
+  using P = std::vector<std::pair<uintptr_t, uintptr_t>>;
+  EXPECT_EQ(pages(160, 100, {}), (P{{160, 272}}));  // 100 bytes: 7 pages
+  // One byte kept takes its page; two ranges given out of order; one outside the file.
+  EXPECT_EQ(pages(160, 100, {{200, 201}}), (P{{160, 192}, {208, 272}}));
+  EXPECT_EQ(pages(160, 100, {{250, 260}, {161, 170}, {400, 500}}), (P{{176, 240}}));
+  // Overlapping and touching kept ranges, and an empty one (ignored).
+  EXPECT_EQ(pages(0, 128, {{20, 40}, {30, 50}, {64, 80}, {90, 90}}), (P{{0, 16}, {80, 128}}));
+  EXPECT_EQ(pages(0, 128, {{20, 40}, {50, 60}}), (P{{0, 16}, {64, 128}}));
+  EXPECT_EQ(pages(0, 128, {{20, 40}, {70, 75}}), (P{{0, 16}, {48, 64}, {80, 128}}));
+  // Everything kept: nothing given back.
+  EXPECT_EQ(pages(0, 64, {{0, 64}}), P{});
+}
+
+// The placement's line for each outcome of a giving back.
+TEST(LoadedPagesTest, TheLineSaysHowMuchWentBackOrWhyNothingDid) {
+  const int64_t one_and_a_half = int64_t{3} << 29;
+  EXPECT_EQ(DescribeReturnedPages(one_and_a_half, true),
+            "loaded weights: 1.50 GiB that the GPU holds given back to the files' page cache (the "
+            "host experts' stay loaded)");
+  EXPECT_EQ(DescribeReturnedPages(one_and_a_half, false),
+            "loaded weights: 1.50 GiB that the GPU holds given back to the files' page cache");
+  EXPECT_EQ(DescribeReturnedPages(int64_t{0}, true),
+            "loaded weights: kept in memory (a file changed since it was read)");
+  EXPECT_EQ(DescribeReturnedPages(MakeUnexpected(std::string("x.safetensors: no")), true),
+            "loaded weights: kept in memory (x.safetensors: no)");
+}
+
+using testing::MappedFrom;
+
+// A loaded file's pages outside the kept range go back to being the file's (read the same bytes,
+// mapped from the file); the kept tensor stays in the loaded copy. A mapped file, or one that
+// changed on disk since it was read, gives nothing back.
+TEST(LoadedPagesTest, ALoadedFileGivesItsPagesOutsideTheKeptOnesBackToTheFile) {
+  TempDir dir;
+  const fs::path file = dir.path() / "model.safetensors";
+  fs::copy_file(kTiny / "model.safetensors", file);
+  auto mapped = SafetensorsFile::Open(file, WeightResidency::kMapped);
+  auto loaded = SafetensorsFile::Open(file, WeightResidency::kLoaded);
+  ASSERT_TRUE(mapped) << mapped.error();
+  ASSERT_TRUE(loaded) << loaded.error();
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  // Keep the largest tensor; look for one that lies a page away from it on either side.
+  const TensorInfo* kept = nullptr;
+  for (const auto& [name, t] : (*loaded)->tensors()) {
+    if (kept == nullptr || t.size_bytes > kept->size_bytes) kept = &t;
+  }
+  ASSERT_NE(kept, nullptr);
+  ASSERT_GE(kept->size_bytes, 2 * page);
+  const TensorInfo* away = nullptr;
+  for (const auto& [name, t] : (*loaded)->tensors()) {
+    if (t.size_bytes >= 2 * page && (t.data + t.size_bytes + page <= kept->data ||
+                                     t.data >= kept->data + kept->size_bytes + page)) {
+      away = &t;
+    }
+  }
+  ASSERT_NE(away, nullptr);
+  EXPECT_EQ(MappedFrom(away->data), "");  // loaded: anonymous memory
+  const auto keep =
+      std::vector<AddressRange>{{reinterpret_cast<uintptr_t>(kept->data),
+                                 reinterpret_cast<uintptr_t>(kept->data + kept->size_bytes)}};
+
+  auto none = (*mapped)->ReturnPagesToFile(keep);
+  ASSERT_TRUE(none) << none.error();
+  EXPECT_EQ(*none, 0);
+
+  auto given = (*loaded)->ReturnPagesToFile(keep);
+  ASSERT_TRUE(given) << given.error();
+  const size_t file_pages = (fs::file_size(file) + page - 1) / page * page;
+  EXPECT_EQ(*given % static_cast<int64_t>(page), 0);
+  EXPECT_LE(*given, static_cast<int64_t>(file_pages - kept->size_bytes));
+  EXPECT_GE(*given, static_cast<int64_t>(file_pages - kept->size_bytes - 2 * page));
+  EXPECT_EQ(MappedFrom(away->data), fs::canonical(file).string());
+  EXPECT_EQ(MappedFrom(kept->data), "");
+  EXPECT_EQ(MappedFrom(kept->data + kept->size_bytes - 1), "");
+  // Every tensor still reads the file's bytes.
+  for (const auto& [name, t] : (*mapped)->tensors()) {
+    const TensorInfo* other = (*loaded)->Find(name);
+    ASSERT_NE(other, nullptr) << name;
+    EXPECT_EQ(std::memcmp(other->data, t.data, t.size_bytes), 0) << name;
+  }
+
+  // Changed since it was read (its modification time moves on): the copy is all there is.
+  auto again = SafetensorsFile::Open(file, WeightResidency::kLoaded);
+  ASSERT_TRUE(again) << again.error();
+  fs::last_write_time(file, fs::last_write_time(file) + std::chrono::seconds(5));
+  auto changed = (*again)->ReturnPagesToFile({});
+  ASSERT_TRUE(changed) << changed.error();
+  EXPECT_EQ(*changed, 0);
+  EXPECT_EQ(MappedFrom((*again)->Find(away->name)->data), "");
 }
 
 TEST(CheckpointTest, ShardedCheckpointsResolveThroughTheIndex) {
