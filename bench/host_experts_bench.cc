@@ -12,7 +12,11 @@
 // values, each row routed to k distinct random experts, the experts from --on-device on counted as
 // kept on the host (half by default, the offload figure).
 //
+// --weights mmap|load holds the checkpoint mapped (4 KiB page-cache pages) or loaded (private
+// huge pages), as `--weights` does (auto by default: loaded where it fits in half the memory).
+//
 // Usage: host_experts_bench --model DIR [--rows 256] [--on-device N] [--reps 3] [--threads 0]
+//                           [--weights auto|mmap|load]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -62,6 +66,7 @@ int main(int argc, char** argv) {
   std::string model_dir;
   int64_t rows = 256, on_device = -1, reps = 3;
   int threads = 0;
+  WeightResidency residency = WeightResidency::kAuto;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     const auto next = [&]() -> const char* { return i + 1 < argc ? argv[++i] : ""; };
@@ -75,10 +80,17 @@ int main(int argc, char** argv) {
       reps = std::atoll(next());
     } else if (a == "--threads") {
       threads = std::atoi(next());
+    } else if (a == "--weights") {
+      const auto w = ParseWeightResidency(next());
+      if (!w) {
+        std::fprintf(stderr, "host_experts_bench: --weights takes auto, mmap or load\n");
+        return 2;
+      }
+      residency = *w;
     } else {
       std::fprintf(stderr,
                    "usage: host_experts_bench --model DIR [--rows 256] [--on-device N] "
-                   "[--reps 3] [--threads 0]\n");
+                   "[--reps 3] [--threads 0] [--weights auto|mmap|load]\n");
       return 2;
     }
   }
@@ -86,13 +98,14 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "host_experts_bench: --model DIR is required (dsagent engine synth)\n");
     return 2;
   }
-  auto model =
-      forward::Model::Load(model_dir, {.threads = threads, .numerics = kernels::Numerics::kFast});
+  auto model = forward::Model::Load(
+      model_dir, {.threads = threads, .numerics = kernels::Numerics::kFast, .weights = residency});
   if (!model) {
     std::fprintf(stderr, "%s\n", model.error().c_str());
     return 1;
   }
   const forward::Model& m = **model;
+  std::printf("weights: %s\n", WeightResidencyName(m.weight_residency()));
   const ModelConfig& c = m.config();
   const forward::MoeWeights& moe = m.weights().layers.at(0).ffn;
   const int64_t n_exp = c.n_routed_experts, k = c.n_activated_experts, dim = c.dim;
