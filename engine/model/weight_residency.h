@@ -5,8 +5,8 @@
 //   loaded  read once into private anonymous memory with transparent huge pages (2 MiB, where the
 //           kernel allows them): decode streams every weight once per token, and on the machines
 //           measured the hardware prefetchers stream huge pages markedly faster (docs/BENCHMARKS.md,
-//           "Weights in huge pages"). Costs the read at load and resident memory the size of the
-//           files (not evictable).
+//           "Weights in huge pages"). Costs the read at load (64 MiB pieces over up to 8
+//           threads) and resident memory the size of the files (not evictable).
 //   auto    loaded when the files fit in half the memory available at load, else mapped.
 //
 // The bytes are the same either way: results do not depend on it.

@@ -86,6 +86,35 @@ TEST(WeightResidencyTest, LoadedFilesHoldTheBytesAMappingShows) {
   EXPECT_EQ((*ck)->residency(), WeightResidency::kLoaded);
 }
 
+// A file of several load pieces (64 MiB each, read by several threads): the loaded copy holds
+// every byte a mapping shows, the last partial piece included.
+TEST(WeightResidencyTest, AFileOfSeveralPiecesLoadsWhole) {
+  TempDir dir;
+  const size_t n = (size_t{64} << 20) * 2 + 12345;
+  const std::string header = R"({"t":{"dtype":"I8","shape":[)" + std::to_string(n) +
+                             R"(],"data_offsets":[0,)" + std::to_string(n) + "]}}";
+  std::string bytes(8, '\0');
+  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>((header.size() >> (8 * i)) & 0xff);
+  bytes += header;
+  uint32_t x = 12345;
+  for (size_t i = 0; i < n; ++i) {
+    x = x * 1664525u + 1013904223u;
+    bytes.push_back(static_cast<char>(x >> 24));
+  }
+  const fs::path file = dir.Write("big.safetensors", bytes);
+  auto mapped = SafetensorsFile::Open(file, WeightResidency::kMapped);
+  auto loaded = SafetensorsFile::Open(file, WeightResidency::kLoaded);
+  ASSERT_TRUE(mapped) << mapped.error();
+  ASSERT_TRUE(loaded) << loaded.error();
+  const TensorInfo* a = (*mapped)->Find("t");
+  const TensorInfo* b = (*loaded)->Find("t");
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  ASSERT_EQ(b->size_bytes, n);
+  EXPECT_NE(a->data, b->data);
+  EXPECT_EQ(std::memcmp(a->data, b->data, n), 0);
+}
+
 TEST(WeightResidencyTest, AFileThatCannotBeLoadedIsNamedWithTheReason) {
   TempDir dir;
   const auto missing = dir.path() / "nope.safetensors";
@@ -97,6 +126,10 @@ TEST(WeightResidencyTest, AFileThatCannotBeLoadedIsNamedWithTheReason) {
   f = SafetensorsFile::Open(header, WeightResidency::kLoaded);
   ASSERT_FALSE(f);
   EXPECT_THAT(f.error(), HasSubstr("exceeds the file size"));
+  // Something that opens but cannot be read (a directory): the read's error, naming it.
+  f = SafetensorsFile::Open(dir.path(), WeightResidency::kLoaded);
+  ASSERT_FALSE(f);
+  EXPECT_THAT(f.error(), HasSubstr(dir.path().string() + ": reading byte 0 failed: "));
 }
 
 // The page arithmetic of giving a loaded file back (loaded_pages.h), on 16-byte pages: kept
