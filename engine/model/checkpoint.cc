@@ -80,7 +80,11 @@ Expected<std::unique_ptr<Checkpoint>, std::string> Checkpoint::Open(const fs::pa
     const auto size = fs::file_size(dir / file, ec);
     if (!ec) bytes += size;
   }
-  ck->residency_ = ResolveWeightResidency(weights, bytes, AvailableMemoryBytes());
+  const uint64_t available = AvailableMemoryBytes();
+  if (weights == WeightResidency::kLoaded) {
+    if (auto why = LoadRefusal(bytes, available)) return MakeUnexpected(dir.string() + ": " + *why);
+  }
+  ck->residency_ = ResolveWeightResidency(weights, bytes, available);
   for (const auto& [file, tensors] : by_file) {
     auto shard = SafetensorsFile::Open(dir / file, ck->residency_);
     if (!shard && weights == WeightResidency::kAuto && ck->residency_ == WeightResidency::kLoaded) {

@@ -1,5 +1,6 @@
 #include "engine/model/weight_residency.h"
 
+#include <cstdio>
 #include <fstream>
 #include <string>
 
@@ -29,6 +30,19 @@ WeightResidency ResolveWeightResidency(WeightResidency requested, uint64_t bytes
   if (requested != WeightResidency::kAuto) return requested;
   return available > 0 && bytes <= available / 2 ? WeightResidency::kLoaded
                                                  : WeightResidency::kMapped;
+}
+
+std::optional<std::string> LoadRefusal(uint64_t bytes, uint64_t available) {
+  if (available == 0 || bytes <= available) return std::nullopt;
+  const auto gb = [](uint64_t b) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.2f GB", static_cast<double>(b) / 1e9);
+    return std::string(text);
+  };
+  return "--weights load needs " + gb(bytes) + " of memory for the weight files, and " +
+         gb(available) +
+         " is available (MemAvailable); map them instead: --weights mmap (or auto, which "
+         "loads only what fits in half of it)";
 }
 
 uint64_t AvailableMemoryBytes() {

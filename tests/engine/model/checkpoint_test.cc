@@ -60,6 +60,15 @@ TEST(WeightResidencyTest, ParsesItsThreeNamesAndResolvesAutoByTheMemoryAvailable
   EXPECT_EQ(ResolveWeightResidency(WeightResidency::kMapped, 1, 100 * kGiB),
             WeightResidency::kMapped);
   EXPECT_GT(AvailableMemoryBytes(), 0u);  // Linux: /proc/meminfo has MemAvailable
+  // An explicit load more than the available memory is refused, saying what to do instead.
+  EXPECT_EQ(LoadRefusal(6 * kGiB, 6 * kGiB), std::nullopt);
+  EXPECT_EQ(LoadRefusal(100 * kGiB, 0), std::nullopt);       // unknown: no refusal
+  const auto why = LoadRefusal(171798691840, 128849018880);  // 160 GiB of files, 120 GiB free
+  ASSERT_TRUE(why);
+  EXPECT_EQ(*why,
+            "--weights load needs 171.80 GB of memory for the weight files, and 128.85 GB is "
+            "available (MemAvailable); map them instead: --weights mmap (or auto, which loads "
+            "only what fits in half of it)");
 }
 
 TEST(WeightResidencyTest, LoadedFilesHoldTheBytesAMappingShows) {
@@ -113,6 +122,22 @@ TEST(WeightResidencyTest, AFileOfSeveralPiecesLoadsWhole) {
   ASSERT_EQ(b->size_bytes, n);
   EXPECT_NE(a->data, b->data);
   EXPECT_EQ(std::memcmp(a->data, b->data, n), 0);
+}
+
+// Files larger than any machine's memory (a sparse 8 TB file: no disk space taken): an explicit
+// load is refused before anything is read, naming the directory and what to do.
+TEST(WeightResidencyTest, AnExplicitLoadBeyondTheAvailableMemoryIsRefused) {
+  TempDir dir;
+  fs::copy_file(kTiny / "config.json", dir.path() / "config.json");
+  const fs::path file = dir.path() / "model.safetensors";
+  { std::ofstream(file.string()).put('\0'); }
+  std::error_code ec;
+  fs::resize_file(file, uint64_t{8} << 40, ec);
+  if (ec) GTEST_SKIP() << "this file system takes no 8 TB sparse file: " << ec.message();
+  auto ck = Checkpoint::Open(dir.path(), WeightResidency::kLoaded);
+  ASSERT_FALSE(ck);
+  EXPECT_THAT(ck.error(), HasSubstr(dir.path().string() + ": --weights load needs 8796.09 GB"));
+  EXPECT_THAT(ck.error(), HasSubstr("map them instead: --weights mmap"));
 }
 
 TEST(WeightResidencyTest, AFileThatCannotBeLoadedIsNamedWithTheReason) {
