@@ -23,6 +23,18 @@ std::string GiB(size_t bytes) {
   return buf;
 }
 
+// Queues the copy of `n` host bytes to `device` on `stream`: through the stream's UploadStaging
+// where it takes `host` (pageable memory), else as it is. The buffers' Upload and UploadAt.
+void QueueUpload(void* device, const void* host, size_t n, CudaStream& stream) {
+  if (UploadStaging* staging = stream.upload_staging(); staging && UploadStaging::Takes(host)) {
+    staging->Copy(device, host, n, stream);
+    return;
+  }
+  const cudaError_t e = cudaMemcpyAsync(device, host, n, cudaMemcpyHostToDevice,
+                                        static_cast<cudaStream_t>(stream.handle()));
+  if (e != cudaSuccess) CheckCuda(e, "cudaMemcpy host to device (" + GiB(n) + ")");
+}
+
 // What a user can do about the common failures.
 const char* AdviceFor(cudaError_t e) {
   switch (e) {
@@ -146,13 +158,7 @@ void DeviceBuffer::Upload(const void* host, size_t n, CudaStream& stream) {
                     std::to_string(bytes_));
   }
   if (n == 0) return;
-  if (UploadStaging* staging = stream.upload_staging(); staging && UploadStaging::Takes(host)) {
-    staging->Copy(data_, host, n, stream);
-    return;
-  }
-  const cudaError_t e = cudaMemcpyAsync(data_, host, n, cudaMemcpyHostToDevice,
-                                        static_cast<cudaStream_t>(stream.handle()));
-  if (e != cudaSuccess) CheckCuda(e, "cudaMemcpy host to device (" + GiB(n) + ")");
+  QueueUpload(data_, host, n, stream);
 }
 
 void DeviceBuffer::Download(void* host, size_t n, CudaStream& stream) const {
@@ -173,14 +179,7 @@ void DeviceBuffer::UploadAt(size_t offset, const void* host, size_t n, CudaStrea
                     std::to_string(offset) + " into a device buffer of " + std::to_string(bytes_));
   }
   if (n == 0) return;
-  if (UploadStaging* staging = stream.upload_staging(); staging && UploadStaging::Takes(host)) {
-    staging->Copy(static_cast<char*>(data_) + offset, host, n, stream);
-    return;
-  }
-  const cudaError_t e =
-      cudaMemcpyAsync(static_cast<char*>(data_) + offset, host, n, cudaMemcpyHostToDevice,
-                      static_cast<cudaStream_t>(stream.handle()));
-  if (e != cudaSuccess) CheckCuda(e, "cudaMemcpy host to device (" + GiB(n) + ")");
+  QueueUpload(static_cast<char*>(data_) + offset, host, n, stream);
 }
 
 void DeviceBuffer::DownloadAt(size_t offset, void* host, size_t n, CudaStream& stream) const {
